@@ -1,0 +1,281 @@
+"""The gateway vocabulary: events a venue sends the agent, commands the agent sends a venue.
+
+This is the only contract between the agent core and any venue (the twin in-process, the twin
+on loopback, or Hyperliquid). Every event carries ``ts``: float seconds on the driver's clock
+(SimPy's ``env.now`` in the twin, wall time live). Frozen slotted dataclasses: these are created
+per message on the hot path, so no validation and no formatting happens here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Union
+
+
+class Side(int, Enum):
+    """Order side; the integer is the sign of the position change a fill causes."""
+
+    BUY = 1
+    SELL = -1
+
+
+class Tif(str, Enum):
+    """Time in force as the venue names it."""
+
+    ALO = "Alo"  # post-only: rejected instead of taking liquidity
+    IOC = "Ioc"  # fill what crosses now, cancel the rest
+    GTC = "Gtc"
+
+
+class Reason(str, Enum):
+    """Why the venue refused something: one code per venue error text (the text is kept beside)."""
+
+    TICK = "Tick"
+    MIN_TRADE_NTL = "MinTradeNtl"
+    PERP_MARGIN = "PerpMargin"
+    REDUCE_ONLY = "ReduceOnly"
+    BAD_ALO_PX = "BadAloPx"
+    IOC_CANCEL = "IocCancel"
+    OPEN_INTEREST = "OpenInterest"
+    ORACLE = "Oracle"
+    PERP_MAX_POSITION = "PerpMaxPosition"
+    MISSING_ORDER = "MissingOrder"  # cancel of an order that was never placed, already cancelled, or filled
+    MODIFY_CANCELED_OR_FILLED = "ModifyCanceledOrFilled"
+    INVALID_SIZE = "InvalidSize"
+    TOO_MANY_OPEN_ORDERS = "TooManyOpenOrders"
+    RATE_LIMITED = "RateLimited"  # address quota refusal or IP 429
+    NONCE = "Nonce"
+    SIGNATURE = "Signature"
+    TRANSPORT = "Transport"  # request failed or timed out before the venue answered
+    OTHER = "Other"
+
+
+# ----------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class BookUpdated:
+    """An L2 snapshot: levels best first, each (px, sz)."""
+
+    ts: float
+    coin: str
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+    venue_time_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TradeObserved:
+    """A public trade print; ``side`` is the aggressor."""
+
+    ts: float
+    coin: str
+    px: float
+    sz: float
+    side: Side
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAcknowledged:
+    """The venue accepted a place (or the new leg of a modify): it rests, or filled at once."""
+
+    ts: float
+    cloid: str
+    oid: int
+    resting: bool
+    filled_sz: float = 0.0
+    avg_px: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    ts: float
+    cloid: str
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAcknowledged:
+    ts: float
+    cloid: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected:
+    """Usually the cancel/fill race: the order had already filled (or was never placed)."""
+
+    ts: float
+    cloid: str
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyAcknowledged:
+    """The old order is gone and ``new_cloid`` rests (or filled) in its place, at the back of the queue."""
+
+    ts: float
+    cloid: str
+    new_cloid: str
+    oid: int
+    resting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyRejected:
+    ts: float
+    cloid: str
+    new_cloid: str
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FillReceived:
+    """One fill of one of our orders. ``fee`` is in USDC, negative for a rebate."""
+
+    ts: float
+    cloid: str
+    oid: int
+    px: float
+    sz: float
+    side: Side
+    fee: float
+    is_maker: bool
+    tid: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderClosedByVenue:
+    """The venue ended a resting order on its own: margin cancel, reduce-only cancel, schedule-cancel."""
+
+    ts: float
+    cloid: str
+    oid: int
+    status: str  # the venue's status word, e.g. "marginCanceled", "reduceOnlyCanceled", "scheduledCancel"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimited:
+    """A request refused for quota: ``kind`` is "ip" (HTTP 429) or "address" (cumulative request budget)."""
+
+    ts: float
+    kind: str
+    request: str
+    message: str
+    cloids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStatus:
+    """The address budget as the venue reports it (userRateLimit)."""
+
+    ts: float
+    used: int
+    cap: int
+    cum_volume_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    ts: float
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRestored:
+    ts: float
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    cloid: str
+    oid: int
+    side: Side
+    px: float
+    sz: float
+    reduce_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """The venue's view of the account, used to reconcile (after a restart, a reconnect, a timeout)."""
+
+    ts: float
+    position: float
+    entry_px: float
+    account_value: float
+    margin_used: float
+    open_orders: tuple[OpenOrder, ...] = ()
+    last_fill_tid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    ts: float
+    name: str = "cycle"
+
+
+Event = Union[
+    BookUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
+    ModifyAcknowledged, ModifyRejected, FillReceived, OrderClosedByVenue, RateLimited, QuotaStatus,
+    ConnectionLost, ConnectionRestored, AccountSnapshot, Timer,
+]
+
+# ----------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    cloid: str
+    side: Side
+    px: float
+    sz: float
+    tif: Tif = Tif.ALO
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    cloid: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyOrder:
+    """Cancel-and-replace at the venue: the replacement loses queue priority."""
+
+    cloid: str
+    new_cloid: str
+    px: float
+    sz: float
+    tif: Tif = Tif.ALO
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCancel:
+    """Arm (``at_ts`` seconds on the driver's clock) or clear (None) the venue's dead-man's switch."""
+
+    at_ts: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAccountSnapshot:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Several place/cancel/modify commands sent as one venue action (counts n against the address quota)."""
+
+    commands: tuple = field(default_factory=tuple)
+
+
+Command = Union[PlaceOrder, CancelOrder, ModifyOrder, CancelAll, ScheduleCancel, RequestAccountSnapshot, Batch]

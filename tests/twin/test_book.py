@@ -1,0 +1,68 @@
+"""Queue position of client orders in the exogenous market book."""
+import numpy as np
+
+from twin.book import ClientOrder, CoinBook, level_size
+
+
+def order(oid, is_buy, px, sz, ahead):
+    o = ClientOrder(oid, None, "u", "X", is_buy, px, sz, sz, False, "Alo", ahead, 0)
+    o.level_sz = ahead
+    return o
+
+
+def test_trade_consumes_queue_ahead_first():
+    book = CoinBook("X", 1.0, 2.0)
+    o = order(1, True, 100.0, 1.0, ahead=3.0)
+    book.add(o)
+    assert book.hits_from_trade(False, 100.0, 2.0) == []
+    assert o.queue_ahead == 1.0
+    hits = book.hits_from_trade(False, 100.0, 1.5)
+    assert hits == [(o, 0.5)] and o.queue_ahead == 0.0
+
+
+def test_print_through_level_fills_whole_order():
+    book = CoinBook("X", 1.0, 2.0)
+    o = order(1, True, 101.0, 2.0, ahead=5.0)
+    book.add(o)
+    assert book.hits_from_trade(False, 100.0, 0.1) == [(o, 2.0)]
+
+
+def test_inside_spread_order_takes_from_aggressor_size():
+    book = CoinBook("X", 1.0, 2.0)
+    o = order(1, False, 101.0, 2.0, ahead=0.0)  # not a displayed level
+    book.add(o)
+    assert book.hits_from_trade(True, 102.0, 0.5) == [(o, 0.5)]
+    assert book.hits_from_trade(True, 100.0, 0.5) == []  # a buy print below our ask does not reach it
+
+
+def test_cancels_ahead_follow_the_power_rule():
+    book = CoinBook("X", 1.0, 1.0)  # power 1: proportional
+    o = order(1, True, 99.0, 1.0, ahead=3.0)
+    o.level_sz = 4.0  # 3 ahead, 1 (ours) behind
+    book.add(o)
+    px = np.array([100.0, 99.0])
+    sz = np.array([5.0, 2.0])  # our level shrank by 2
+    book.advance_queues(px, sz, np.array([101.0]), np.array([1.0]))
+    assert abs(o.queue_ahead - (3.0 - 2.0 * 0.75)) < 1e-12
+    sz2 = np.array([5.0, 0.5])  # shrinks below what we think is ahead → capped
+    book.advance_queues(px, sz2, np.array([101.0]), np.array([1.0]))
+    assert o.queue_ahead <= 0.5
+
+
+def test_market_moving_through_fills_stale_quotes():
+    book = CoinBook("X", 1.0, 2.0)
+    b = order(1, True, 100.0, 1.0, 0.0)
+    a = order(2, False, 105.0, 1.0, 0.0)
+    book.add(b)
+    book.add(a)
+    assert book.crossed_by_book(98.0, 99.0) == [b]
+    assert book.crossed_by_book(105.0, 106.0) == [a]
+    assert book.crossed_by_book(101.0, 104.0) == []
+
+
+def test_level_size_on_grid_and_off_grid():
+    px = np.array([100.0, 99.0, 97.0])
+    sz = np.array([1.0, 2.0, 3.0])
+    assert level_size(px, sz, 99.0, 1.0) == 2.0
+    assert level_size(px, sz, 97.0, 1.0) == 3.0
+    assert level_size(px, sz, 98.0, 1.0) == 0.0

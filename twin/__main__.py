@@ -1,0 +1,51 @@
+"""``python -m twin``: run the twin on its own (``run``); ``serve`` comes with the wire protocol."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from twin.units import parse_duration
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m twin",
+        description="The Hyperliquid digital twin. 'run' simulates the venue with a probe client that "
+                    "quotes and cancels, and prints the venue's statistics.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="simulate the twin with a probe client and print statistics")
+    run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d (default 10m)")
+    run.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same run")
+    run.add_argument("--params", help="TwinParams JSON file (default: built-in BTC perp parameters)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    args = parser.parse_args(argv)
+
+    from twin.params import TwinParams
+    from twin.session import run_probe_session
+
+    try:
+        duration = parse_duration(args.duration)
+        params = TwinParams.load(args.params) if args.params else TwinParams()
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(stats, indent=2, default=float))
+        return 0
+    print(f"twin session: {duration:.0f} simulated s in {stats['wall_s']:.2f} s wall "
+          f"({stats['sim_s_per_wall_s']:.0f} sim s per wall s), seed {args.seed}")
+    for k, v in stats["counters"].items():
+        print(f"  {k:<20} {v}")
+    print(f"  probe replies        {stats['probe_replies']}")
+    print(f"  probe errors         {stats['probe_errors']}")
+    print(f"  probe fills          {stats['probe_fills']}  position {stats['probe_position']:+.5f}  "
+          f"account value {stats['probe_account_value']:.2f}")
+    print(f"  quota                {stats['quota']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Accounts as the venue keeps them: cross margin, positions, entry prices, PnL and fees.
+
+All money is USDC. ``cash`` holds deposits plus realised PnL minus fees, so that
+account value = cash + Σ unrealised PnL at the mark, exactly as the property tests check.
+Funding is not modelled (documented in the README): sessions here are hours, not days.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class Position:
+    """One coin's position: signed size, average entry price, and cumulative realised PnL and fees."""
+
+    __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "volume_usd")
+
+    def __init__(self, leverage: int) -> None:
+        self.szi = 0.0
+        self.entry_px = 0.0
+        self.realized_pnl = 0.0
+        self.fees = 0.0
+        self.leverage = leverage
+        self.volume_usd = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    """What a fill did to the position: the venue reports these in userFills."""
+
+    closed_pnl: float
+    start_position: float
+    direction: str  # "Open Long", "Close Short", "Long > Short", ...
+
+
+def _direction(start: float, end: float) -> str:
+    if start >= 0 and end > start:
+        return "Open Long"
+    if start <= 0 and end < start:
+        return "Open Short"
+    if start > 0 and end < 0:
+        return "Long > Short"
+    if start < 0 and end > 0:
+        return "Short > Long"
+    return "Close Long" if start > 0 else "Close Short"
+
+
+class Account:
+    """A trading account (one address): cross margin across its coins."""
+
+    __slots__ = ("address", "cash", "deposits", "positions", "default_leverage", "agents")
+
+    def __init__(self, address: str, usdc: float, default_leverage: int = 20) -> None:
+        self.address = address.lower()
+        self.cash = float(usdc)
+        self.deposits = float(usdc)
+        self.positions: dict[str, Position] = {}
+        self.default_leverage = default_leverage
+        self.agents: set[str] = set()
+
+    def position(self, coin: str) -> Position:
+        pos = self.positions.get(coin)
+        if pos is None:
+            pos = self.positions[coin] = Position(self.default_leverage)
+        return pos
+
+    def apply_fill(self, coin: str, is_buy: bool, px: float, sz: float, fee: float) -> FillResult:
+        """Book a fill: realise PnL on the reduced part, re-average the entry on the increased part."""
+        pos = self.position(coin)
+        start = pos.szi
+        signed = sz if is_buy else -sz
+        closed = 0.0
+        if start != 0.0 and (start > 0) != is_buy:
+            reduce_sz = min(sz, abs(start))
+            closed = (px - pos.entry_px) * reduce_sz * (1.0 if start > 0 else -1.0)
+        end = start + signed
+        if abs(end) < 1e-12:
+            end = 0.0
+        if end == 0.0:
+            pos.entry_px = 0.0
+        elif start == 0.0 or (start > 0) != (end > 0):
+            pos.entry_px = px  # opened, or flipped: the remainder opened at this price
+        elif abs(end) > abs(start):
+            pos.entry_px = (pos.entry_px * abs(start) + px * sz) / abs(end)
+        pos.szi = end
+        pos.realized_pnl += closed
+        pos.fees += fee
+        pos.volume_usd += px * sz
+        self.cash += closed - fee
+        return FillResult(closed, start, _direction(start, end))
+
+    def unrealized_pnl(self, marks: dict[str, float]) -> float:
+        total = 0.0
+        for coin, pos in self.positions.items():
+            if pos.szi:
+                total += (marks.get(coin, pos.entry_px) - pos.entry_px) * pos.szi
+        return total
+
+    def account_value(self, marks: dict[str, float]) -> float:
+        return self.cash + self.unrealized_pnl(marks)
+
+    def margin_used(self, marks: dict[str, float]) -> float:
+        """Initial margin of open positions: |size| × mark / leverage, summed (cross)."""
+        total = 0.0
+        for coin, pos in self.positions.items():
+            if pos.szi:
+                total += abs(pos.szi) * marks.get(coin, pos.entry_px) / pos.leverage
+        return total
+
+    def maintenance_margin(self, marks: dict[str, float]) -> float:
+        """Half the initial margin at the position's leverage (the venue uses half of max-leverage IM)."""
+        return 0.5 * self.margin_used(marks)

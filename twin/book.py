@@ -1,0 +1,182 @@
+"""The clients' resting orders inside the market's book: queue position, and who trades with them.
+
+The market process owns the displayed L2 book (it is exogenous: a small market maker does not
+move it). Client orders sit at a price level behind ``queue_ahead`` coins that joined earlier.
+
+Queue model (documented, after hftbacktest's probabilistic queue model):
+- at join, ``queue_ahead`` = the displayed size at the order's price (0 inside the spread);
+- a trade at the order's level consumes the queue ahead before it reaches the order;
+- a trade that prints *through* the level (a sell printing below a bid) consumed the whole level,
+  so the order fills in full;
+- when the displayed size at the level shrinks by Δ without trades, a share
+  ``f(ahead) / (f(ahead) + f(behind))`` of Δ is taken as cancels ahead, with ``f(x) = x**power``
+  (``power`` = ``QueueParams.cancel_ahead_power``; 1 is proportional, larger favours the back);
+- when the market moves through the order (best ask at or below a resting bid), it fills in full
+  at its own price: the adverse selection a stale quote suffers.
+"""
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QueueParams(BaseModel):
+    """How client orders advance in the queue of the (exogenous) market book."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cancel_ahead_power: float = Field(
+        2.0, ge=0.0,
+        description="Exponent n of the probabilistic queue model: share of a level's shrink taken from ahead is "
+                    "ahead^n/(ahead^n+behind^n). hftbacktest's PowerProbQueueFunc uses 2-3 as typical.")
+
+
+class ClientOrder:
+    """A client's resting order. Mutable: fills shrink ``sz``; the queue advances ``queue_ahead``."""
+
+    __slots__ = ("oid", "cloid", "user", "coin", "is_buy", "px", "sz", "orig_sz", "reduce_only", "tif",
+                 "queue_ahead", "level_sz", "ts_ms")
+
+    def __init__(self, oid: int, cloid: str | None, user: str, coin: str, is_buy: bool, px: float, sz: float,
+                 orig_sz: float, reduce_only: bool, tif: str, queue_ahead: float, ts_ms: int) -> None:
+        self.oid = oid
+        self.cloid = cloid
+        self.user = user
+        self.coin = coin
+        self.is_buy = is_buy
+        self.px = px
+        self.sz = sz
+        self.orig_sz = orig_sz
+        self.reduce_only = reduce_only
+        self.tif = tif
+        self.queue_ahead = queue_ahead
+        self.level_sz = queue_ahead  # displayed size at our level when last seen
+        self.ts_ms = ts_ms
+
+
+def level_size(px_row, sz_row, px: float, tick: float) -> float:
+    """Displayed size at ``px`` in one side's levels (best first, one tick apart when synthetic)."""
+    n = len(px_row)
+    if n == 0:
+        return 0.0
+    best = px_row[0]
+    if best != best:  # nan: empty side
+        return 0.0
+    i = int(round(abs(best - px) / tick))
+    if i < n and px_row[i] == px:
+        return float(sz_row[i])
+    for j in range(n):  # replayed books need not sit on the grid
+        if px_row[j] == px:
+            return float(sz_row[j])
+    return 0.0
+
+
+class CoinBook:
+    """Client orders of one coin, sorted by priority (best price first, then time)."""
+
+    __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power")
+
+    def __init__(self, coin: str, tick: float, power: float) -> None:
+        self.coin = coin
+        self.tick = tick
+        self.bids: list[ClientOrder] = []
+        self.asks: list[ClientOrder] = []
+        self.max_bid = -math.inf
+        self.min_ask = math.inf
+        self.power = power
+
+    def add(self, order: ClientOrder) -> None:
+        if order.is_buy:
+            side = self.bids
+            i = len(side)
+            while i > 0 and side[i - 1].px < order.px:
+                i -= 1
+            side.insert(i, order)
+            self.max_bid = side[0].px
+        else:
+            side = self.asks
+            i = len(side)
+            while i > 0 and side[i - 1].px > order.px:
+                i -= 1
+            side.insert(i, order)
+            self.min_ask = side[0].px
+
+    def remove(self, order: ClientOrder) -> None:
+        if order.is_buy:
+            self.bids.remove(order)
+            self.max_bid = self.bids[0].px if self.bids else -math.inf
+        else:
+            self.asks.remove(order)
+            self.min_ask = self.asks[0].px if self.asks else math.inf
+
+    def hits_from_trade(self, is_buy_aggressor: bool, px: float, sz: float) -> list[tuple[ClientOrder, float]]:
+        """Which client orders a trade print fills, and by how much (queue ahead consumed first).
+
+        A sell print at ``px`` with size ``sz``: bids above the best displayed level (inside the spread)
+        are hit first, out of the aggressor's size; bids at displayed levels above ``px`` were swept whole;
+        at ``px`` the remaining size eats the queue ahead, then the order.
+        """
+        hits: list[tuple[ClientOrder, float]] = []
+        if is_buy_aggressor:
+            if px < self.min_ask:
+                return hits
+            side = self.asks
+        else:
+            if px > self.max_bid:
+                return hits
+            side = self.bids
+        remaining = sz
+        for o in side:
+            through = (o.px < px) if is_buy_aggressor else (o.px > px)
+            if through:
+                # a displayed level printed through was swept whole; inside the spread the order takes
+                # from the aggressor's size before the print's level does
+                take = o.sz if o.level_sz > 0.0 else min(o.sz, remaining)
+                remaining = max(0.0, remaining - take)
+                o.queue_ahead = 0.0
+                if take > 0.0:
+                    hits.append((o, take))
+            elif o.px == px:
+                if remaining <= 0.0:
+                    break
+                if o.queue_ahead >= remaining:
+                    o.queue_ahead -= remaining
+                    remaining = 0.0
+                    break
+                remaining -= o.queue_ahead
+                o.queue_ahead = 0.0
+                take = min(o.sz, remaining)
+                remaining -= take
+                if take > 0.0:
+                    hits.append((o, take))
+            else:
+                break
+        return hits
+
+    def crossed_by_book(self, best_bid: float, best_ask: float) -> list[ClientOrder]:
+        """Orders the market moved through: resting bids at or above the best ask, asks at or below the best bid."""
+        out: list[ClientOrder] = []
+        if best_ask <= self.max_bid:
+            out.extend(o for o in self.bids if o.px >= best_ask)
+        if best_bid >= self.min_ask:
+            out.extend(o for o in self.asks if o.px <= best_bid)
+        return out
+
+    def advance_queues(self, bid_px, bid_sz, ask_px, ask_sz) -> None:
+        """Apply the probabilistic cancel-ahead rule after the displayed book changed."""
+        n = self.power
+        for side, px_row, sz_row in ((self.bids, bid_px, bid_sz), (self.asks, ask_px, ask_sz)):
+            for o in side:
+                now = level_size(px_row, sz_row, o.px, self.tick)
+                before = o.level_sz
+                if now < before and o.queue_ahead > 0.0:
+                    ahead = o.queue_ahead
+                    behind = max(0.0, before - ahead)
+                    fa = ahead ** n
+                    fb = behind ** n
+                    share = fa / (fa + fb) if fa + fb > 0.0 else 1.0
+                    o.queue_ahead = max(0.0, ahead - (before - now) * share)
+                if o.queue_ahead > now:
+                    o.queue_ahead = now
+                o.level_sz = now

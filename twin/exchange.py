@@ -1,0 +1,818 @@
+"""The venue's action model on SimPy: matching, accounts, rules, quota, latency and disconnects.
+
+``Exchange`` is the twin. Clients (the in-process gateway, the loopback server, a probe) call
+``submit`` with an action and a callback, ``request_info`` with a query, and ``connect`` to get a
+websocket-like ``Connection`` that they subscribe on. Everything that takes virtual time (the
+network paths, the quota's slow lane, outages, the market's events) is scheduled on one
+``simpy.Environment``; everything else is plain method calls on small state objects.
+
+The twin knows nothing of the agent.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Union
+
+import numpy as np
+import simpy
+
+from twin.accounts import Account
+from twin.book import ClientOrder, CoinBook, level_size
+from twin.faults.chaos import ChaosSchedule
+from twin.faults.connection import ConnectionModel
+from twin.faults.latency import LatencyModel
+from twin.faults.quota import AddressQuota, IpWeightLimiter, exchange_weight, info_weight
+from twin.faults.rejections import RejectionModel, RejectReason, order_error_text
+from twin.instruments import InstrumentSpec, price_is_valid, size_is_valid
+from twin.market.base import BOOK, MarketProcess, Shock
+from twin.market.synthetic import SyntheticMarket
+from twin.messages import (
+    SUCCESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent,
+    FillInfo, FillsPush, Filled, HttpError, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec,
+    OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError, TradePush, TransportFailure,
+    UpdateLeverageAction, UserEventPush, action_size,
+)
+from twin.params import TwinParams
+
+DAY_S = 86400.0
+CHANNELS = ("l2Book", "trades", "orderUpdates", "userFills", "userEvents")
+
+
+class Connection:
+    """One client websocket: FIFO delivery after the feed latency, lost while down, subscriptions per socket.
+
+    When the socket drops, its subscriptions are gone (as on the venue): the client must
+    subscribe again after ``ConnectionEvent(up=True)``, and gets fresh snapshots when it does.
+    """
+
+    __slots__ = ("exchange", "on_push", "model", "up", "epoch", "last_delivery", "subs", "dropped", "delivered",
+                 "outages")
+
+    def __init__(self, exchange: "Exchange", on_push: Callable[[Push], None], model: ConnectionModel) -> None:
+        self.exchange = exchange
+        self.on_push = on_push
+        self.model = model
+        self.up = True
+        self.epoch = 0
+        self.last_delivery = 0.0
+        self.subs: set[tuple[str, str]] = set()
+        self.dropped = 0
+        self.delivered = 0
+        self.outages = 0
+
+    def subscribe(self, channel: str, key: str) -> None:
+        """key: the coin for l2Book/trades, the user address for the user channels."""
+        self.exchange._subscribe(self, channel, key)
+
+    def unsubscribe(self, channel: str, key: str) -> None:
+        self.exchange._unsubscribe(self, channel, key)
+
+
+class Exchange:
+    """The twin venue. Build with ``Exchange.build(params, seed, schedule)``."""
+
+    def __init__(self, env: simpy.Environment, params: TwinParams, seed: int,
+                 schedule: ChaosSchedule | None = None, markets: dict[str, MarketProcess] | None = None,
+                 record: bool = False) -> None:
+        self.env = env
+        self.params = params
+        self.seed = seed
+        self.schedule = schedule or ChaosSchedule()
+        seeds = np.random.SeedSequence(seed).spawn(6)
+        self._market_seq, lat_seq, rej_seq, self._conn_seq, self._rest_seq, _ = seeds
+        self.latency = LatencyModel(params.latency, np.random.default_rng(lat_seq))
+        self.rejections = RejectionModel(params.rejections, np.random.default_rng(rej_seq))
+        self.ip_limiter = IpWeightLimiter(params.quota)
+        self._rest_rng = np.random.default_rng(self._rest_seq)
+        self.instruments: dict[str, InstrumentSpec] = {i.coin: i for i in params.instruments}
+        self.by_asset: dict[int, InstrumentSpec] = {i.asset_id: i for i in params.instruments}
+        self.books: dict[str, CoinBook] = {
+            c: CoinBook(c, i.tick, params.queue.cancel_ahead_power) for c, i in self.instruments.items()}
+        self.accounts: dict[str, Account] = {}
+        self.quotas: dict[str, AddressQuota] = {}
+        self.orders: dict[int, ClientOrder] = {}  # resting, by oid
+        self.order_status: dict[int, tuple[str, OrderInfo, str, int]] = {}
+        self.fills: dict[str, list[FillInfo]] = {}
+        self.schedule_cancel: dict[str, float] = {}
+        self.schedule_cancel_fired: dict[str, list[float]] = {}
+        self.connections: list[Connection] = []
+        self._subs: dict[tuple[str, str], list[Connection]] = {}
+        self._next_oid = 10_000_000_000
+        self._next_tid = 1
+        self.epoch_ms = params.venue.epoch_ms
+        self.fee_rates = {c: (i.maker_fee, i.taker_fee) for c, i in self.instruments.items()}
+        self.log: list[tuple] | None = [] if record else None
+        self.counters: dict[str, int] = {"trades": 0, "book_updates": 0, "actions": 0, "http_429": 0,
+                                         "quota_refusals": 0, "rejections": 0, "transport_failures": 0,
+                                         "fills": 0, "disconnects": 0, "pushes_dropped": 0,
+                                         "margin_cancels": 0, "liquidations": 0}
+        self.rejections_by_reason: dict[str, int] = {}
+        # market state per coin: current displayed book rows and best prices
+        self.bid_px: dict[str, np.ndarray] = {}
+        self.bid_sz: dict[str, np.ndarray] = {}
+        self.ask_px: dict[str, np.ndarray] = {}
+        self.ask_sz: dict[str, np.ndarray] = {}
+        self.best_bid: dict[str, float] = {c: math.nan for c in self.instruments}
+        self.best_ask: dict[str, float] = {c: math.nan for c in self.instruments}
+        self.marks: dict[str, float] = {}
+        self.last_trade_px: dict[str, float] = {}
+        self._consumed: dict[str, dict[float, float]] = {c: {} for c in self.instruments}
+        self._apply_schedule()
+        self.markets = markets if markets is not None else self._build_markets()
+        for coin, market in self.markets.items():
+            env.process(self._run_market(coin, market))
+        if self.markets:
+            env.process(self._run_book_feed())
+        env.process(self._run_margin_checks())
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def build(cls, params: TwinParams | None = None, seed: int = 0, schedule: ChaosSchedule | None = None,
+              env: simpy.Environment | None = None, record: bool = False) -> "Exchange":
+        return cls(env or simpy.Environment(), params or TwinParams(), seed, schedule, record=record)
+
+    def _build_markets(self) -> dict[str, MarketProcess]:
+        shocks: dict[str, list[Shock]] = {}
+        for ev in self.schedule.events:
+            shock = _shock_of(ev)
+            if shock is not None:
+                for coin in self.params.markets:
+                    shocks.setdefault(coin, []).append(shock)
+        out: dict[str, MarketProcess] = {}
+        seqs = self._market_seq.spawn(len(self.params.markets))
+        for seq, (coin, mp) in zip(seqs, self.params.markets.items()):
+            inst = self.instruments[coin]
+            out[coin] = SyntheticMarket(mp, np.random.default_rng(seq), coin=coin, tick=inst.tick, lot=inst.lot,
+                                        shocks=shocks.get(coin, ()))
+        return out
+
+    def _apply_schedule(self) -> None:
+        """Faults that change a model's parameters over an interval are handed to the model now;
+        the ones that act on state at an instant are scheduled as SimPy events."""
+        self._chaos_outages: list[tuple[float, float]] = []
+        for ev in self.schedule.events:
+            kind = ev.kind
+            t0 = ev.at_s
+            if kind == "latency_spike":
+                paths = ("order_entry", "response", "feed") if ev.path == "all" else (ev.path,)
+                for p in paths:
+                    getattr(self.latency, p).add_spike(t0, t0 + ev.duration_s, ev.multiplier, ev.extra_ms)
+            elif kind == "http_429_burst":
+                self.ip_limiter.add_429_burst(t0, t0 + ev.duration_s)
+            elif kind == "rejection_burst":
+                self.rejections.add_burst(t0, t0 + ev.duration_s, ev.rate, RejectReason(ev.reason))
+            elif kind == "disconnect":
+                self._chaos_outages.append((t0, ev.duration_s))
+            elif kind == "quota_set":
+                self._at(t0, self._set_quota_all, ev.remaining_requests)
+
+    def _at(self, t: float, fn: Callable, *args) -> None:
+        ev = self.env.timeout(max(0.0, t - self.env.now))
+        ev.callbacks.append(lambda _e: fn(*args))
+
+    # ------------------------------------------------------------------ accounts
+
+    def fund(self, address: str, usdc: float) -> Account:
+        """Create (or top up) an account holding ``usdc`` of collateral."""
+        address = address.lower()
+        acct = self.accounts.get(address)
+        if acct is None:
+            acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage)
+            self.quotas[address] = AddressQuota(self.params.quota)
+            self.fills[address] = []
+        else:
+            acct.cash += usdc
+            acct.deposits += usdc
+        return acct
+
+    def _set_quota_all(self, remaining: int) -> None:
+        for q in self.quotas.values():
+            q.set_remaining(remaining)
+        self._log("quota_set", remaining)
+
+    def now_ms(self) -> int:
+        return self.epoch_ms + int(self.env.now * 1000.0)
+
+    def _log(self, *row) -> None:
+        if self.log is not None:
+            self.log.append((round(self.env.now, 9),) + row)
+
+    # ------------------------------------------------------------------ network paths
+
+    def submit(self, user: str, action: Action, on_reply: Callable[[Reply], None],
+               conn: Connection | None = None) -> None:
+        """Send an /exchange action now; ``on_reply`` gets the reply after the round trip."""
+        t = self.env.now
+        if self._rest_fails(conn):
+            self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
+                        TransportFailure("connection reset"))
+            return
+        self._later(self.latency.order_entry.sample(t), self._arrive_action, user.lower(), action, on_reply)
+
+    def request_info(self, kind: str, on_reply: Callable[[object], None], conn: Connection | None = None,
+                     **kw) -> None:
+        """An /info query: answered with the state at arrival, delivered after the response latency."""
+        t = self.env.now
+        if self._rest_fails(conn):
+            self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
+                        TransportFailure("connection reset"))
+            return
+        self._later(self.latency.order_entry.sample(t), self._arrive_info, kind, on_reply, kw)
+
+    def _rest_fails(self, conn: Connection | None) -> bool:
+        p = self.params.venue.rest_failure_prob
+        if conn is not None and not conn.up:
+            p = max(p, self.params.connection.rest_fails_during_outage)
+        if p > 0.0 and self._rest_rng.random() < p:
+            self.counters["transport_failures"] += 1
+            return True
+        return False
+
+    def _later(self, delay: float, fn: Callable, *args) -> None:
+        ev = self.env.timeout(delay)
+        ev.callbacks.append(lambda _e: fn(*args))
+
+    def _reply(self, on_reply: Callable, reply) -> None:
+        self._later(self.latency.response.sample(self.env.now), on_reply, reply)
+
+    def _arrive_action(self, user: str, action: Action, on_reply: Callable) -> None:
+        t = self.env.now
+        self.counters["actions"] += 1
+        n = action_size(action)
+        if not self.ip_limiter.try_spend(exchange_weight(n), t):
+            self.counters["http_429"] += 1
+            self._log("429", user, type(action).__name__)
+            self._reply(on_reply, HttpError(429, "null"))
+            return
+        acct = self.accounts.get(user)
+        if acct is None:
+            self._reply(on_reply, ActionErr(f"Must deposit before performing actions. User: {user}"))
+            return
+        quota = self.quotas[user]
+        is_cancel = isinstance(action, (CancelAction, CancelByCloidAction))
+        if not quota.try_spend(n, t, is_cancel=is_cancel):
+            self.counters["quota_refusals"] += 1
+            self._log("quota_refused", user, type(action).__name__, n)
+            self._reply(on_reply, ActionErr(quota.refusal_text(n)))
+            return
+        reply = self._process(acct, action)
+        self._log("reply", user, reply)
+        self._reply(on_reply, reply)
+
+    def _arrive_info(self, kind: str, on_reply: Callable, kw: dict) -> None:
+        t = self.env.now
+        reply = self.info(kind, **kw)
+        n_items = len(reply) if kind in ("userFills", "userFillsByTime") and isinstance(reply, (list, tuple)) else 0
+        if not self.ip_limiter.try_spend(info_weight(kind, n_items), t):
+            self.counters["http_429"] += 1
+            reply = HttpError(429, "null")
+        self._reply(on_reply, reply)
+
+    # ------------------------------------------------------------------ actions
+
+    def _process(self, acct: Account, action: Action) -> Reply:
+        if isinstance(action, OrderAction):
+            return ActionOk("order", tuple(self._place(acct, spec) for spec in action.orders))
+        if isinstance(action, CancelAction):
+            return ActionOk("cancel", tuple(self._cancel(acct, coin, oid=oid) for coin, oid in action.cancels))
+        if isinstance(action, CancelByCloidAction):
+            return ActionOk("cancel", tuple(self._cancel(acct, coin, cloid=c) for coin, c in action.cancels))
+        if isinstance(action, ModifyAction):
+            return ActionOk("batchModify", tuple(self._modify(acct, ref, spec) for ref, spec in action.modifies))
+        if isinstance(action, ScheduleCancelAction):
+            return self._schedule_cancel(acct, action.time_s)
+        if isinstance(action, UpdateLeverageAction):
+            inst = self.instruments.get(action.coin)
+            if inst is None or not 1 <= action.leverage <= inst.max_leverage:
+                return ActionErr("Invalid leverage value")
+            acct.position(action.coin).leverage = action.leverage
+            return ActionOk("default")
+        if isinstance(action, NoopAction):
+            return ActionOk("default")
+        return ActionErr("Unknown action")
+
+    def _reject(self, reason: RejectReason, asset: int, **fmt) -> StatusError:
+        self.counters["rejections"] += 1
+        self.rejections_by_reason[reason.value] = self.rejections_by_reason.get(reason.value, 0) + 1
+        return StatusError(order_error_text(reason, asset, **fmt))
+
+    def open_order_count(self, user: str) -> int:
+        return sum(1 for o in self.orders.values() if o.user == user)
+
+    def _place(self, acct: Account, spec: OrderSpec) -> Union[Resting, Filled, StatusError]:
+        inst = self.instruments.get(spec.coin)
+        if inst is None:
+            return StatusError("Order has invalid asset.")
+        asset = inst.asset_id
+        coin = spec.coin
+        if spec.sz == 0.0:
+            return self._reject(RejectReason.ZeroSize, asset)
+        if not size_is_valid(spec.sz, inst.sz_decimals):
+            return self._reject(RejectReason.InvalidSize, asset)
+        if not price_is_valid(spec.px, inst.sz_decimals):
+            return self._reject(RejectReason.Tick, asset)
+        if spec.tif not in ("Alo", "Ioc", "Gtc"):
+            return StatusError("Invalid TIF")
+        user = acct.address
+        if self.open_order_count(user) >= inst.max_open_orders and spec.tif != "Ioc":
+            return self._reject(RejectReason.TooManyOpenOrders, asset)
+        pos = acct.position(coin).szi
+        sz = spec.sz
+        closes_all = pos != 0.0 and (pos > 0) != spec.is_buy and sz >= abs(pos) - 1e-12
+        if spec.reduce_only:
+            if pos == 0.0 or (pos > 0) == spec.is_buy:
+                return self._reject(RejectReason.ReduceOnly, asset)
+            sz = min(sz, abs(pos))
+        if spec.px * sz < inst.min_notional_usd and not (closes_all and (spec.reduce_only or sz == abs(pos))):
+            return self._reject(RejectReason.MinTradeNtl, asset)
+        bb, ba = self.best_bid[coin], self.best_ask[coin]
+        crosses = (spec.is_buy and ba == ba and spec.px >= ba) or (not spec.is_buy and bb == bb and spec.px <= bb)
+        if spec.tif == "Alo" and crosses:
+            return self._reject(RejectReason.BadAloPx, asset, bbo=f"{_fmt(bb)}@{_fmt(ba)}")
+        if not spec.reduce_only:
+            increasing = sz if (pos == 0.0 or (pos > 0) == spec.is_buy) else max(0.0, sz - abs(pos))
+            if increasing > 0.0:
+                lev = acct.position(coin).leverage
+                need = spec.px * increasing / lev
+                if need > self._available_margin(acct) + 1e-9:
+                    return self._reject(RejectReason.PerpMargin, asset)
+        drawn = self.rejections.draw(self.env.now)
+        if drawn is not None:
+            fmt = {"bbo": f"{_fmt(bb)}@{_fmt(ba)}"} if drawn == RejectReason.BadAloPx else {}
+            return self._reject(drawn, asset, **fmt)
+        oid = self._next_oid
+        self._next_oid += 1
+        now_ms = self.now_ms()
+        order = ClientOrder(oid, spec.cloid, user, coin, spec.is_buy, spec.px, sz, spec.sz, spec.reduce_only,
+                            spec.tif, 0.0, now_ms)
+        filled_sz = 0.0
+        notional = 0.0
+        if crosses and spec.tif in ("Ioc", "Gtc"):
+            filled_sz, notional = self._take(order)
+        if spec.tif == "Ioc":
+            if filled_sz <= 0.0:
+                return self._reject(RejectReason.IocCancel, asset)
+            self._set_status(order, "filled" if order.sz <= 1e-12 else "canceled")
+            return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, spec.cloid)
+        if order.sz <= 1e-12:
+            self._set_status(order, "filled")
+            return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, spec.cloid)
+        side_px = self.bid_px if spec.is_buy else self.ask_px
+        side_sz = self.bid_sz if spec.is_buy else self.ask_sz
+        if coin in side_px:
+            ahead = level_size(side_px[coin], side_sz[coin], spec.px, inst.tick)
+        else:
+            ahead = 0.0
+        order.queue_ahead = ahead
+        order.level_sz = ahead
+        self.books[coin].add(order)
+        self.orders[oid] = order
+        self._set_status(order, "open")
+        return Resting(oid, spec.cloid)
+
+    def _available_margin(self, acct: Account) -> float:
+        marks = self.marks
+        used = acct.margin_used(marks)
+        for o in self.orders.values():
+            if o.user == acct.address and not o.reduce_only:
+                used += o.px * o.sz / acct.position(o.coin).leverage
+        return acct.account_value(marks) - used
+
+    def _take(self, order: ClientOrder) -> tuple[float, float]:
+        """Match an aggressive client order against the displayed book (levels it consumes stay
+        consumed until the next book update). Returns (filled size, notional)."""
+        coin = order.coin
+        if order.is_buy:
+            pxs, szs = self.ask_px.get(coin), self.ask_sz.get(coin)
+        else:
+            pxs, szs = self.bid_px.get(coin), self.bid_sz.get(coin)
+        if pxs is None:
+            return 0.0, 0.0
+        consumed = self._consumed[coin]
+        filled = 0.0
+        notional = 0.0
+        inst = self.instruments[coin]
+        for i in range(len(pxs)):
+            px = float(pxs[i])
+            if px != px or (order.is_buy and px > order.px) or (not order.is_buy and px < order.px):
+                break
+            avail = float(szs[i]) - consumed.get(px, 0.0)
+            if avail <= 0.0:
+                continue
+            take = _round_sz(min(avail, order.sz), inst)
+            if take <= 0.0:
+                break
+            consumed[px] = consumed.get(px, 0.0) + take
+            self._fill(order, px, take, is_maker=False)
+            filled += take
+            notional += px * take
+            if order.sz <= 1e-12:
+                break
+        return filled, notional
+
+    def _cancel(self, acct: Account, coin: str, oid: int | None = None, cloid: str | None = None) -> str | StatusError:
+        order = self._find(acct.address, coin, oid, cloid)
+        inst = self.instruments.get(coin)
+        asset = inst.asset_id if inst else 0
+        if order is None:
+            return StatusError(order_error_text(RejectReason.MissingOrder, asset))
+        self._remove(order, "canceled")
+        return SUCCESS
+
+    def _find(self, user: str, coin: str, oid: int | None, cloid: str | None) -> ClientOrder | None:
+        if oid is not None:
+            o = self.orders.get(oid)
+            return o if o is not None and o.user == user and o.coin == coin else None
+        for o in self.orders.values():
+            if o.cloid == cloid and o.user == user and o.coin == coin:
+                return o
+        return None
+
+    def _modify(self, acct: Account, ref: int | str, spec: OrderSpec) -> Union[Resting, Filled, StatusError]:
+        if isinstance(ref, str):
+            order = self._find(acct.address, spec.coin, None, ref)
+        else:
+            order = self._find(acct.address, spec.coin, ref, None)
+        if order is None:
+            return self._reject(RejectReason.ModifyCanceledOrFilled, self.instruments[spec.coin].asset_id
+                                if spec.coin in self.instruments else 0)
+        self._remove(order, "canceled")
+        return self._place(acct, spec)
+
+    def _schedule_cancel(self, acct: Account, time_s: float | None) -> Reply:
+        vp = self.params.venue
+        if time_s is None:
+            self.schedule_cancel.pop(acct.address, None)
+            return ActionOk("default")
+        traded = sum(p.volume_usd for p in acct.positions.values())
+        if traded < vp.schedule_cancel_min_volume_usd:
+            return ActionErr(f"Cannot set scheduled cancel time until enough volume traded. "
+                             f"Required: ${vp.schedule_cancel_min_volume_usd:.0f}. Traded: ${traded:.2f}.")
+        if time_s < self.env.now + 5.0:
+            return ActionErr("Scheduled cancel time too early, must be at least 5 seconds after current time.")
+        day = math.floor((self.epoch_ms / 1000.0 + self.env.now) / DAY_S)
+        fired = [f for f in self.schedule_cancel_fired.get(acct.address, []) if f == day]
+        if len(fired) >= vp.schedule_cancel_max_per_day:
+            return ActionErr("Too many scheduled cancels triggered today.")
+        self.schedule_cancel[acct.address] = time_s
+        self._at(time_s, self._fire_schedule_cancel, acct.address, time_s)
+        return ActionOk("default")
+
+    def _fire_schedule_cancel(self, user: str, time_s: float) -> None:
+        if self.schedule_cancel.get(user) != time_s:
+            return  # cleared or replaced since
+        del self.schedule_cancel[user]
+        day = math.floor((self.epoch_ms / 1000.0 + self.env.now) / DAY_S)
+        self.schedule_cancel_fired.setdefault(user, []).append(day)
+        for o in [o for o in self.orders.values() if o.user == user]:
+            self._remove(o, "scheduledCancel")
+        self._log("schedule_cancel_fired", user)
+
+    # ------------------------------------------------------------------ order state
+
+    def _order_info(self, o: ClientOrder) -> OrderInfo:
+        return OrderInfo(o.coin, "B" if o.is_buy else "A", o.px, o.sz, o.oid, o.ts_ms, o.orig_sz, o.cloid,
+                         o.reduce_only, o.tif)
+
+    def _set_status(self, o: ClientOrder, status: str) -> None:
+        info = self._order_info(o)
+        now_ms = self.now_ms()
+        self.order_status[o.oid] = (o.user, info, status, now_ms)
+        self._publish(("orderUpdates", o.user), OrderUpdatePush(info, status, now_ms))
+
+    def _remove(self, o: ClientOrder, status: str) -> None:
+        if self.orders.pop(o.oid, None) is not None:
+            self.books[o.coin].remove(o)
+        self._set_status(o, status)
+        if status not in ("canceled", "filled"):
+            self._log("venue_cancel", o.user, o.oid, status)
+
+    def _fill(self, o: ClientOrder, px: float, sz: float, is_maker: bool) -> None:
+        """Book one fill of a client order on the account, the quota and the feeds."""
+        acct = self.accounts[o.user]
+        maker_fee, taker_fee = self.fee_rates[o.coin]
+        fee = px * sz * (maker_fee if is_maker else taker_fee)
+        res = acct.apply_fill(o.coin, o.is_buy, px, sz, fee)
+        self.quotas[o.user].on_traded(px * sz)
+        o.sz = _round_sz(o.sz - sz, self.instruments[o.coin])
+        tid = self._next_tid
+        self._next_tid += 1
+        self.counters["fills"] += 1
+        info = FillInfo(o.coin, px, sz, "B" if o.is_buy else "A", self.now_ms(), res.start_position,
+                        res.direction, res.closed_pnl, o.oid, tid, not is_maker, fee, o.cloid)
+        self.fills[o.user].append(info)
+        self._log("fill", o.user, o.oid, px, sz, is_maker)
+        self._publish(("userFills", o.user), FillsPush(o.user, (info,)))
+        self._publish(("userEvents", o.user), FillsPush(o.user, (info,)))
+        if is_maker:
+            if o.sz <= 1e-12:
+                self._remove(o, "filled")
+        self._enforce_reduce_only(acct, o.coin)
+
+    def _enforce_reduce_only(self, acct: Account, coin: str) -> None:
+        """Resting reduce-only orders shrink with the position and are cancelled when it is flat
+        (status reduceOnlyCanceled; no nonUserCancel event, as measured on the venue)."""
+        pos = acct.position(coin).szi
+        for o in [o for o in self.orders.values() if o.user == acct.address and o.coin == coin and o.reduce_only]:
+            if pos == 0.0 or (pos > 0) == o.is_buy:
+                self._remove(o, "reduceOnlyCanceled")
+            elif o.sz > abs(pos):
+                o.sz = abs(pos)
+
+    # ------------------------------------------------------------------ market
+
+    def _run_market(self, coin: str, market: MarketProcess):
+        """Schedule the market's events one by one; only the client-facing work happens per event."""
+        env = self.env
+        book = self.books[coin]
+        marks = self.marks
+        counters = self.counters
+        consumed = self._consumed[coin]
+        while True:
+            chunk = market.next_chunk()
+            if chunk is None:
+                return
+            ts, kinds, idxs = chunk.t.tolist(), chunk.kind.tolist(), chunk.idx.tolist()
+            bid_px, bid_sz, ask_px, ask_sz = chunk.bid_px, chunk.bid_sz, chunk.ask_px, chunk.ask_sz
+            tpx, tsz, tside = chunk.trade_px.tolist(), chunk.trade_sz.tolist(), chunk.trade_side.tolist()
+            best_bids = bid_px[:, 0].tolist() if len(bid_px) else []
+            best_asks = ask_px[:, 0].tolist() if len(ask_px) else []
+            for i in range(len(ts)):
+                t = ts[i]
+                if t > env.now:
+                    yield env.timeout(t - env.now)
+                j = idxs[i]
+                if kinds[i] == BOOK:
+                    bb, ba = best_bids[j], best_asks[j]
+                    self.bid_px[coin] = bid_px[j]
+                    self.bid_sz[coin] = bid_sz[j]
+                    self.ask_px[coin] = ask_px[j]
+                    self.ask_sz[coin] = ask_sz[j]
+                    self.best_bid[coin] = bb
+                    self.best_ask[coin] = ba
+                    if bb == bb and ba == ba:
+                        marks[coin] = 0.5 * (bb + ba)
+                    if consumed:
+                        consumed.clear()
+                    counters["book_updates"] += 1
+                    if book.bids or book.asks:
+                        for o in book.crossed_by_book(bb, ba):
+                            self._fill(o, o.px, o.sz, is_maker=True)
+                        book.advance_queues(bid_px[j], bid_sz[j], ask_px[j], ask_sz[j])
+                else:
+                    px, sz, side = tpx[j], tsz[j], tside[j]
+                    counters["trades"] += 1
+                    self.last_trade_px[coin] = px
+                    key = ("trades", coin)
+                    if key in self._subs:
+                        self._publish(key, TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(),
+                                                     self._tid_public()))
+                    if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
+                        for o, take in book.hits_from_trade(side > 0, px, sz):
+                            self._fill(o, o.px, take, is_maker=True)
+
+    def _tid_public(self) -> int:
+        tid = self._next_tid
+        self._next_tid += 1
+        return tid
+
+    def _run_book_feed(self):
+        interval = self.params.feed.book_interval_s
+        while True:
+            yield self.env.timeout(interval)
+            for coin in self.markets:
+                key = ("l2Book", coin)
+                if key in self._subs:
+                    self._publish(key, self.l2_book(coin))
+
+    def _run_margin_checks(self):
+        """Margin cancels (resting orders the account can no longer carry) and liquidations."""
+        interval = self.params.venue.margin_check_interval_s
+        while True:
+            yield self.env.timeout(interval)
+            for acct in self.accounts.values():
+                if not acct.positions:
+                    continue
+                value = acct.account_value(self.marks)
+                if any(p.szi for p in acct.positions.values()) and value < acct.maintenance_margin(self.marks):
+                    self._liquidate(acct)
+                    continue
+                if self._available_margin(acct) < 0.0:
+                    for o in [o for o in self.orders.values() if o.user == acct.address and not o.reduce_only]:
+                        self._remove(o, "marginCanceled")
+                        self.counters["margin_cancels"] += 1
+
+    def _liquidate(self, acct: Account) -> None:
+        self.counters["liquidations"] += 1
+        for o in [o for o in self.orders.values() if o.user == acct.address]:
+            self._remove(o, "liquidatedCanceled")
+        for coin, pos in acct.positions.items():
+            if pos.szi:
+                mark = self.marks.get(coin, pos.entry_px)
+                sz = abs(pos.szi)
+                taker = self.fee_rates[coin][1]
+                acct.apply_fill(coin, pos.szi < 0, mark, sz, mark * sz * taker)
+        self._publish(("userEvents", acct.address),
+                      UserEventPush(acct.address, "liquidation", (acct.address, acct.account_value(self.marks))))
+
+    # ------------------------------------------------------------------ websocket
+
+    def connect(self, on_push: Callable[[Push], None]) -> Connection:
+        """Open a websocket-like connection with its own disconnect process."""
+        rng = np.random.default_rng(self._conn_seq.spawn(1)[0])
+        model = ConnectionModel(self.params.connection, rng)
+        for t0, dur in self._chaos_outages:
+            model.add_outage(t0, dur)
+        conn = Connection(self, on_push, model)
+        self.connections.append(conn)
+        self.env.process(self._run_connection(conn))
+        return conn
+
+    def _run_connection(self, conn: Connection):
+        env = self.env
+        while True:
+            t_next = conn.model.next_change(env.now)
+            if not math.isfinite(t_next):
+                return
+            yield env.timeout(max(0.0, t_next - env.now))
+            down = conn.model.is_down(env.now)
+            if down and conn.up:
+                conn.up = False
+                conn.epoch += 1
+                conn.outages += 1
+                self.counters["disconnects"] += 1
+                for key in list(conn.subs):
+                    self._unsubscribe(conn, *key)
+                self._log("disconnect", self.connections.index(conn))
+                conn.on_push(ConnectionEvent(False, self.now_ms()))
+            elif not down and not conn.up:
+                conn.up = True
+                conn.last_delivery = env.now
+                self._log("reconnect", self.connections.index(conn))
+                conn.on_push(ConnectionEvent(True, self.now_ms()))
+
+    def _subscribe(self, conn: Connection, channel: str, key: str) -> None:
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}; the twin serves {CHANNELS}")
+        if channel != "l2Book" and channel != "trades":
+            key = key.lower()
+        if not conn.up:
+            return
+        sk = (channel, key)
+        if sk in conn.subs:
+            return
+        conn.subs.add(sk)
+        self._subs.setdefault(sk, []).append(conn)
+        # snapshots on subscribe, as the venue sends them
+        if channel == "l2Book" and key in self.markets:
+            self._send(conn, self.l2_book(key))
+        elif channel == "userFills":
+            self._send(conn, FillsPush(key, tuple(self.fills.get(key, ())[-2000:]), is_snapshot=True))
+
+    def _unsubscribe(self, conn: Connection, channel: str, key: str) -> None:
+        sk = (channel, key)
+        conn.subs.discard(sk)
+        lst = self._subs.get(sk)
+        if lst and conn in lst:
+            lst.remove(conn)
+            if not lst:
+                del self._subs[sk]
+
+    def _publish(self, key: tuple[str, str], push: Push) -> None:
+        conns = self._subs.get(key)
+        if conns:
+            for conn in conns:
+                self._send(conn, push)
+
+    def _send(self, conn: Connection, push: Push) -> None:
+        """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
+        socket drops before delivery."""
+        now = self.env.now
+        at = now + self.latency.feed.sample(now)
+        if at < conn.last_delivery:
+            at = conn.last_delivery
+        conn.last_delivery = at
+        epoch = conn.epoch
+        ev = self.env.timeout(at - now)
+        ev.callbacks.append(lambda _e: self._deliver(conn, epoch, push))
+
+    def _deliver(self, conn: Connection, epoch: int, push: Push) -> None:
+        if conn.epoch != epoch or not conn.up:
+            conn.dropped += 1
+            self.counters["pushes_dropped"] += 1
+            return
+        conn.delivered += 1
+        conn.on_push(push)
+
+    # ------------------------------------------------------------------ info
+
+    def info(self, kind: str, **kw):
+        """Answer an /info query from the current state (typed; the server renders the venue's JSON)."""
+        if kind == "l2Book":
+            return self.l2_book(kw["coin"])
+        if kind == "openOrders":
+            return self.open_orders(kw["user"])
+        if kind == "clearinghouseState":
+            return self.clearinghouse_state(kw["user"])
+        if kind == "userFills":
+            return self.user_fills(kw["user"])
+        if kind == "userRateLimit":
+            return self.user_rate_limit(kw["user"])
+        if kind == "orderStatus":
+            return self.order_status_of(kw["user"], kw["oid"])
+        if kind == "meta":
+            return self.meta(kw.get("dex", ""))
+        if kind == "allMids":
+            return dict(self.marks)
+        raise ValueError(f"unknown info type {kind!r}")
+
+    def l2_book(self, coin: str) -> BookPush:
+        n = self.params.feed.book_levels
+        now_ms = self.now_ms()
+        if coin not in self.bid_px:
+            return BookPush(coin, now_ms, (), ())
+        consumed = self._consumed[coin]
+
+        def side(pxs, szs, extra: list[ClientOrder]):
+            levels: dict[float, list] = {}
+            for px, sz in zip(pxs[:n].tolist(), szs[:n].tolist()):
+                if px == px:
+                    s = sz - consumed.get(px, 0.0)
+                    if s > 0:
+                        levels[px] = [s, 1]
+            for o in extra:  # client orders are part of the venue's book
+                lv = levels.setdefault(o.px, [0.0, 0])
+                lv[0] += o.sz
+                lv[1] += 1
+            return levels
+
+        bids = side(self.bid_px[coin], self.bid_sz[coin], self.books[coin].bids)
+        asks = side(self.ask_px[coin], self.ask_sz[coin], self.books[coin].asks)
+        b = tuple((px, sz, k) for px, (sz, k) in sorted(bids.items(), reverse=True)[:n])
+        a = tuple((px, sz, k) for px, (sz, k) in sorted(asks.items())[:n])
+        return BookPush(coin, now_ms, b, a)
+
+    def open_orders(self, user: str) -> tuple[OrderInfo, ...]:
+        user = user.lower()
+        return tuple(self._order_info(o) for o in self.orders.values() if o.user == user)
+
+    def user_fills(self, user: str) -> tuple[FillInfo, ...]:
+        """Newest first, at most 2000 (as the venue)."""
+        return tuple(reversed(self.fills.get(user.lower(), [])[-2000:]))
+
+    def user_rate_limit(self, user: str) -> dict:
+        q = self.quotas.get(user.lower())
+        if q is None:
+            return {"cumVlm": 0.0, "nRequestsUsed": 0, "nRequestsCap": self.params.quota.initial_buffer}
+        used, cap, vol = q.status()
+        return {"cumVlm": vol, "nRequestsUsed": used, "nRequestsCap": cap}
+
+    def order_status_of(self, user: str, ref: int | str) -> dict:
+        """orderStatus by oid or cloid; ``unknownOid`` when it is not this user's."""
+        user = user.lower()
+        for oid, (owner, info, status, ts) in self.order_status.items():
+            if owner == user and (info.cloid == ref if isinstance(ref, str) else oid == ref):
+                return {"status": "order", "order": info, "orderStatus": status, "statusTimestamp": ts}
+        return {"status": "unknownOid"}
+
+    def meta(self, dex: str = "") -> list[InstrumentSpec]:
+        return [i for i in self.params.instruments if i.dex == dex]
+
+    def clearinghouse_state(self, user: str) -> dict:
+        acct = self.accounts.get(user.lower())
+        if acct is None:
+            return {"assetPositions": [], "accountValue": 0.0, "marginUsed": 0.0, "withdrawable": 0.0}
+        marks = self.marks
+        positions = []
+        for coin, p in acct.positions.items():
+            if p.szi:
+                mark = marks.get(coin, p.entry_px)
+                positions.append({"coin": coin, "szi": p.szi, "entryPx": p.entry_px, "leverage": p.leverage,
+                                  "unrealizedPnl": (mark - p.entry_px) * p.szi, "positionValue": abs(p.szi) * mark,
+                                  "marginUsed": abs(p.szi) * mark / p.leverage})
+        value = acct.account_value(marks)
+        used = acct.margin_used(marks)
+        return {"assetPositions": positions, "accountValue": value, "marginUsed": used,
+                "withdrawable": max(0.0, value - used), "time": self.now_ms()}
+
+
+def _shock_of(ev) -> Shock | None:
+    if ev.kind == "price_jump":
+        return Shock(ev.at_s, "price_jump", ev.fraction)
+    if ev.kind == "regime":
+        return Shock(ev.at_s, "regime", float(ev.regime), ev.duration_s)
+    if ev.kind == "market_param":
+        return Shock(ev.at_s, "param", ev.value, name=ev.name)
+    return None
+
+
+def _round_sz(sz: float, inst: InstrumentSpec) -> float:
+    return round(sz, inst.sz_decimals)
+
+
+def _fmt(px: float) -> str:
+    """The venue prints prices without a trailing .0 (e.g. ``bbo was 64143@64144``)."""
+    if px != px:
+        return "0"
+    return str(int(px)) if px == int(px) else repr(px)

@@ -1,0 +1,91 @@
+"""Instruments as the venue defines them, and the venue's own order-entry rules.
+
+The twin plays the venue, so these checks are written here independently of the agent's
+rounding code: a shared bug would be invisible (STYLE.md). Rules from hyperliquid.md §3.4:
+prices have at most 5 significant figures (integers always pass) and at most
+``6 - szDecimals`` decimals on perps; sizes have at most ``szDecimals`` decimals.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_DECIMALS_PERP = 6
+MAX_SIG_FIGS = 5
+
+
+class InstrumentSpec(BaseModel):
+    """One perp market. ``dex`` empty is the validator-run first dex; a HIP-3 market names its dex."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("BTC", description="Coin name without the dex prefix, e.g. BTC.")
+    dex: str = Field("", description="Builder-deployed (HIP-3) dex name; empty for the first dex.")
+    dex_index: int = Field(0, ge=0, description="Position of the dex in perpDexs (0 = first dex); fixes HIP-3 asset ids.")
+    index: int = Field(0, ge=0, description="Index of the coin in its dex's meta.universe.")
+    sz_decimals: int = Field(5, ge=0, le=8, description="Size decimals (BTC on Hyperliquid: 5).")
+    max_leverage: int = Field(40, ge=1, description="Maximum leverage the venue allows for this coin.")
+    only_isolated: bool = Field(False, description="HIP-3 markets are often isolated-only (informational here).")
+    min_notional_usd: float = Field(10.0, gt=0, description="Minimum order value in USDC ($10 on the venue).")
+    max_open_orders: int = Field(1000, ge=1, description="Open-order limit per account (venue base: 1000).")
+    maker_fee: float = Field(0.00015, description="Maker fee as a fraction of notional (venue base tier 0.015%).")
+    taker_fee: float = Field(0.00045, description="Taker fee as a fraction of notional (venue base tier 0.045%).")
+    tick: float = Field(1.0, gt=0, description="Price grid the twin's synthetic book uses (must satisfy the price rule).")
+
+    @property
+    def coin(self) -> str:
+        """The venue's coin name: HIP-3 coins carry the ``dex:`` prefix everywhere."""
+        return f"{self.dex}:{self.name}" if self.dex else self.name
+
+    @property
+    def asset_id(self) -> int:
+        """``index`` on the first dex; ``100000 + dex_index*10000 + index`` on a HIP-3 dex."""
+        if self.dex_index == 0:
+            return self.index
+        return 100000 + self.dex_index * 10000 + self.index
+
+    @property
+    def lot(self) -> float:
+        return 10.0 ** (-self.sz_decimals)
+
+
+def default_instruments() -> list[InstrumentSpec]:
+    """A liquid perp (BTC on the first dex) and a thin HIP-3 style market on a builder dex."""
+    return [
+        InstrumentSpec(),
+        InstrumentSpec(name="LIT", dex="hyna", dex_index=4, index=0, sz_decimals=1, max_leverage=10,
+                       only_isolated=True, maker_fee=0.0003, taker_fee=0.0009, tick=0.0001),
+    ]
+
+
+def _decimal(x: float | str) -> Decimal | None:
+    try:
+        d = Decimal(x if isinstance(x, str) else repr(float(x)))
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+def price_is_valid(px: float | str, sz_decimals: int, max_decimals: int = MAX_DECIMALS_PERP) -> bool:
+    """The venue's price rule: integer, or ≤5 significant figures and ≤ max_decimals−szDecimals decimals."""
+    d = _decimal(px)
+    if d is None or d <= 0:
+        return False
+    if d == d.to_integral_value():
+        return True
+    d = d.normalize()
+    sign, digits, exponent = d.as_tuple()
+    decimals = -exponent if exponent < 0 else 0
+    if decimals > max_decimals - sz_decimals:
+        return False
+    return len(digits) <= MAX_SIG_FIGS
+
+
+def size_is_valid(sz: float | str, sz_decimals: int) -> bool:
+    """At most ``szDecimals`` decimals and positive."""
+    d = _decimal(sz)
+    if d is None or d <= 0:
+        return False
+    exponent = d.normalize().as_tuple().exponent
+    return (-exponent if exponent < 0 else 0) <= sz_decimals

@@ -1,0 +1,241 @@
+"""The twin's own API vocabulary: the venue's action model, replies and pushes, as typed objects.
+
+They mirror Hyperliquid's /exchange actions, /info replies and websocket channels one to one,
+so that the in-process gateway and the loopback server are both thin adapters: the server only
+turns these into the venue's JSON and back. Prices and sizes are floats here; the server parses
+the wire's decimal strings and checks them with the venue's rules before they get this far.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+# ----------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSpec:
+    """One order of an order action (the venue's order wire: a, b, p, s, r, t, c)."""
+
+    coin: str
+    is_buy: bool
+    px: float
+    sz: float
+    reduce_only: bool = False
+    tif: str = "Alo"  # "Alo" | "Ioc" | "Gtc"
+    cloid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAction:
+    orders: tuple[OrderSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAction:
+    cancels: tuple[tuple[str, int], ...]  # (coin, oid)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelByCloidAction:
+    cancels: tuple[tuple[str, str], ...]  # (coin, cloid)
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyAction:
+    """batchModify: each (oid or cloid, new order). Cancel-and-replace: the new order queues last."""
+
+    modifies: tuple[tuple[Union[int, str], OrderSpec], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCancelAction:
+    """Dead-man's switch: cancel every open order at ``time_s`` (simulated seconds); None clears it."""
+
+    time_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateLeverageAction:
+    coin: str
+    leverage: int
+    is_cross: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class NoopAction:
+    pass
+
+
+Action = Union[OrderAction, CancelAction, CancelByCloidAction, ModifyAction, ScheduleCancelAction,
+               UpdateLeverageAction, NoopAction]
+
+
+def action_size(action: Action) -> int:
+    """How many requests the action costs against the address budget (a batch of n counts n)."""
+    if isinstance(action, OrderAction):
+        return len(action.orders)
+    if isinstance(action, (CancelAction, CancelByCloidAction)):
+        return len(action.cancels)
+    if isinstance(action, ModifyAction):
+        return len(action.modifies)
+    return 1
+
+
+# ----------------------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True, slots=True)
+class Resting:
+    oid: int
+    cloid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    total_sz: float
+    avg_px: float
+    oid: int
+    cloid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusError:
+    """A per-item error, with the venue's exact text (including the live ``asset=N`` suffix)."""
+
+    error: str
+
+
+SUCCESS = "success"  # the venue's bare string status for a successful cancel
+
+Status = Union[Resting, Filled, StatusError, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOk:
+    """HTTP 200 ``{"status":"ok","response":{"type":kind,"data":{"statuses":[...]}}}`` (no data for "default")."""
+
+    kind: str
+    statuses: tuple[Status, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ActionErr:
+    """HTTP 200 ``{"status":"err","response":message}``: the whole action was refused."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class HttpError:
+    """A non-200 reply: 429 with body ``null`` for the IP limit, 422 for a malformed body."""
+
+    status: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransportFailure:
+    """The request never got an HTTP answer (connection reset during an outage)."""
+
+    reason: str
+
+
+Reply = Union[ActionOk, ActionErr, HttpError, TransportFailure]
+
+# ----------------------------------------------------------------------------- pushes (websocket channels)
+
+
+@dataclass(frozen=True, slots=True)
+class BookPush:
+    """Channel l2Book: levels best first as (px, sz, n)."""
+
+    coin: str
+    time_ms: int
+    bids: tuple[tuple[float, float, int], ...]
+    asks: tuple[tuple[float, float, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TradePush:
+    """Channel trades: one print; ``side`` "B" when the buyer was the aggressor."""
+
+    coin: str
+    side: str
+    px: float
+    sz: float
+    time_ms: int
+    tid: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderInfo:
+    """The ``order`` object the venue shows in openOrders and orderUpdates."""
+
+    coin: str
+    side: str
+    limit_px: float
+    sz: float
+    oid: int
+    timestamp_ms: int
+    orig_sz: float
+    cloid: str | None
+    reduce_only: bool
+    tif: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdatePush:
+    """Channel orderUpdates: status is the venue's word (open, filled, canceled, marginCanceled, ...)."""
+
+    order: OrderInfo
+    status: str
+    status_time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FillInfo:
+    """One userFills row."""
+
+    coin: str
+    px: float
+    sz: float
+    side: str
+    time_ms: int
+    start_position: float
+    direction: str
+    closed_pnl: float
+    oid: int
+    tid: int
+    crossed: bool  # True when this side was the taker
+    fee: float
+    cloid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FillsPush:
+    """Channel userFills (and the ``fills`` variant of the ``user`` channel)."""
+
+    user: str
+    fills: tuple[FillInfo, ...]
+    is_snapshot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UserEventPush:
+    """Channel ``user``: liquidation or nonUserCancel events (fills go through FillsPush)."""
+
+    user: str
+    kind: str  # "nonUserCancel" | "liquidation"
+    data: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEvent:
+    """Not a venue frame: the socket closed (``up`` False) or opened again (``up`` True)."""
+
+    up: bool
+    time_ms: int
+
+
+Push = Union[BookPush, TradePush, OrderUpdatePush, FillsPush, UserEventPush, ConnectionEvent]

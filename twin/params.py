@@ -1,0 +1,87 @@
+"""TwinParams: every parameter of the twin in one versioned pydantic object, JSON round-trip.
+
+This is the object calibration fits from live logs and writes back; scenarios override parts
+of it. Each fault model owns its section (its class lives beside its parameters).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from twin.book import QueueParams
+from twin.faults.connection import ConnectionParams
+from twin.faults.latency import LatencyParams
+from twin.faults.quota import QuotaParams
+from twin.faults.rejections import RejectionParams
+from twin.instruments import InstrumentSpec, default_instruments
+from twin.market.synthetic import SyntheticMarketParams
+
+PARAMS_VERSION = 1
+
+
+class FeedParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    book_interval_s: float = Field(
+        0.5, gt=0, description="Cadence of l2Book pushes. The venue documents at least 0.5 s between "
+                               "book messages (reports since 2026-07 say up to 2-5 s for the non-fast feed).")
+    book_levels: int = Field(20, ge=1, le=20, description="Levels per side in l2Book pushes (venue: 20).")
+
+
+class VenueParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    epoch_ms: int = Field(1_767_225_600_000, description="Venue time (ms) at simulated t=0 (2026-01-01 UTC).")
+    default_leverage: int = Field(20, ge=1, description="Cross leverage of a new position.")
+    margin_check_interval_s: float = Field(1.0, gt=0, description="How often margin cancels and liquidations are checked.")
+    schedule_cancel_min_volume_usd: float = Field(
+        1_000_000.0, ge=0, description="Traded volume the venue requires before scheduleCancel is accepted "
+                                       "(the venue's text names $1000000).")
+    schedule_cancel_max_per_day: int = Field(10, ge=0, description="Dead-man's switch triggers allowed per UTC day.")
+    rest_failure_prob: float = Field(0.0, ge=0, le=1, description="Chance any REST request fails in transport.")
+
+
+class TwinParams(BaseModel):
+    """All of the twin's parameters. ``version`` guards files written by older code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(PARAMS_VERSION, description="Schema version of this file.")
+    instruments: list[InstrumentSpec] = Field(default_factory=default_instruments,
+                                              description="Markets the venue lists (meta).")
+    markets: dict[str, SyntheticMarketParams] = Field(
+        default_factory=lambda: {"BTC": SyntheticMarketParams()},
+        description="Synthetic market process per coin; coins without one have an empty book.")
+    queue: QueueParams = Field(default_factory=QueueParams, description="Queue-position model.")
+    latency: LatencyParams = Field(default_factory=LatencyParams, description="Latency per path.")
+    rejections: RejectionParams = Field(default_factory=RejectionParams, description="Stochastic rejections.")
+    quota: QuotaParams = Field(default_factory=QuotaParams, description="Address budget and IP weight.")
+    connection: ConnectionParams = Field(default_factory=ConnectionParams, description="Websocket disconnects.")
+    feed: FeedParams = Field(default_factory=FeedParams, description="Websocket feed cadence.")
+    venue: VenueParams = Field(default_factory=VenueParams, description="Account and venue rules.")
+
+    def instrument(self, coin: str) -> InstrumentSpec:
+        for inst in self.instruments:
+            if inst.coin == coin:
+                return inst
+        raise KeyError(f"no instrument named {coin!r} (have {[i.coin for i in self.instruments]})")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TwinParams":
+        return cls.model_validate_json(text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TwinParams":
+        """Read a params file; errors name the file and the field."""
+        p = Path(path)
+        try:
+            params = cls.model_validate_json(p.read_text())
+        except ValidationError as e:
+            raise ValueError(f"{p}: invalid twin parameters:\n{e}") from None
+        if params.version != PARAMS_VERSION:
+            raise ValueError(f"{p}: field 'version' is {params.version}, this code reads {PARAMS_VERSION}")
+        return params

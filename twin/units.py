@@ -1,0 +1,21 @@
+"""Parsing of human-friendly quantities given on command lines (durations like ``30m``)."""
+from __future__ import annotations
+
+import re
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``2h``, ``1d`` or ``1.5h``; raises ValueError naming the text."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", str(text))
+        if not m:
+            raise ValueError(f"duration {text!r}: expected a number with an optional unit s, m, h or d "
+                             f"(e.g. 90, 30m, 2h, 1d)")
+        value = float(m.group(1)) * _UNITS[m.group(2)]
+    if value <= 0:
+        raise ValueError(f"duration {text!r}: must be positive")
+    return value
