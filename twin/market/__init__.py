@@ -1,0 +1,7 @@
+"""Market processes: the synthetic default and replay of recorded venue data."""
+from twin.market.base import BOOK, TRADE, MarketChunk, MarketProcess, Shock
+from twin.market.replay import ReplayFormatError, ReplayMarket, write_replay
+from twin.market.synthetic import SyntheticMarket, SyntheticMarketParams
+
+__all__ = ["BOOK", "TRADE", "MarketChunk", "MarketProcess", "Shock", "ReplayFormatError", "ReplayMarket",
+           "write_replay", "SyntheticMarket", "SyntheticMarketParams"]

@@ -1,0 +1,105 @@
+"""Decision records: one per quote cycle, saying why the agent quoted what it quoted.
+
+The core builds a ``CycleDecisionRecord`` each cycle (inputs, each adjustment in order, the
+final quotes, the commands). Fills arrive later and are appended as their own lines naming the
+cycle whose quote they filled, so the log stays append-only. ``JsonlWriter`` writes whole lines
+with one ``write`` call and flushes at least every ``flush_every`` lines and on close, so a crash
+leaves at most a torn last line, which ``read_jsonl`` skips and counts.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Iterator
+
+
+class CycleDecisionRecord:
+    """What one quote cycle saw, changed and sent. Plain slots: built on the hot path."""
+
+    __slots__ = ("cycle", "ts", "inputs", "adjustments", "quotes", "commands", "note")
+
+    def __init__(self, cycle: int, ts: float) -> None:
+        self.cycle = cycle
+        self.ts = ts
+        self.inputs: dict[str, float] = {}
+        self.adjustments: list[tuple[str, float, str]] = []  # (name, value, what it moved)
+        self.quotes: list[tuple[str, float, float]] = []  # (side, px, sz)
+        self.commands: list[str] = []
+        self.note = ""
+
+    def adjust(self, name: str, value: float, moved: str) -> None:
+        self.adjustments.append((name, value, moved))
+
+    def to_dict(self) -> dict:
+        return {"type": "cycle", "cycle": self.cycle, "ts": self.ts, "inputs": self.inputs,
+                "adjustments": [list(a) for a in self.adjustments], "quotes": [list(q) for q in self.quotes],
+                "commands": self.commands, "note": self.note}
+
+
+class JsonlWriter:
+    """Append-only JSON lines; each line is written whole, then flushed every ``flush_every`` lines."""
+
+    def __init__(self, path: str | Path, flush_every: int = 64, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        self.flush_every = flush_every
+        self.fsync = fsync
+        self._pending = 0
+        self.lines = 0
+
+    def write(self, obj: dict) -> None:
+        if self._fh is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        self._fh.write(json.dumps(obj, separators=(",", ":"), default=_jsonable) + "\n")
+        self.lines += 1
+        self._pending += 1
+        if self._pending >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._fh is not None and self._pending:
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())
+            self._pending = 0
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self.flush()
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _jsonable(x):
+    if hasattr(x, "value"):
+        return x.value
+    if hasattr(x, "item"):
+        return x.item()
+    return str(x)
+
+
+def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
+    """All complete records, and how many torn or malformed lines were skipped."""
+    out: list[dict] = []
+    bad = 0
+    for line in _lines(Path(path)):
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            bad += 1
+    return out, bad
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield line

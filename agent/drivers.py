@@ -1,0 +1,70 @@
+"""Drivers: they own the clock and the gateway, feed events to the core and send its commands.
+
+``SimDriver`` runs on SimPy time beside the twin. ``RecordedDriver`` feeds a list of recorded
+events with no venue at all (an independent second driver: the same core must produce the same
+commands from the same events). The live driver (asyncio) lives with the live gateway.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Protocol
+
+from agent.gateway.events import Command, Event, Timer
+
+
+class Core(Protocol):
+    def handle(self, event: Event) -> list[Command]: ...
+
+    def drain_records(self) -> list[dict]: ...
+
+
+RecordSink = Callable[[dict], None]
+
+
+class SimDriver:
+    """Run a core against a gateway on a ``simpy.Environment``; a quote-cycle timer every ``cycle_s``."""
+
+    def __init__(self, env, gateway, core: Core, cycle_s: float, record_sink: RecordSink | None = None,
+                 event_log: list | None = None) -> None:
+        self.env = env
+        self.gateway = gateway
+        self.core = core
+        self.cycle_s = cycle_s
+        self.record_sink = record_sink
+        self.event_log = event_log  # when a list: every event fed to the core, in order
+        self.commands_sent: list[Command] = []
+        self.events = 0
+
+    def start(self) -> None:
+        self.gateway.start(self.on_event)
+        self.env.process(self._cycles())
+
+    def _cycles(self):
+        env = self.env
+        while True:
+            yield env.timeout(self.cycle_s)
+            self.on_event(Timer(env.now))
+
+    def on_event(self, event: Event) -> None:
+        self.events += 1
+        if self.event_log is not None:
+            self.event_log.append(event)
+        for cmd in self.core.handle(event):
+            self.commands_sent.append(cmd)
+            self.gateway.send(cmd)
+        if self.record_sink is not None:
+            for rec in self.core.drain_records():
+                self.record_sink(rec)
+
+
+class RecordedDriver:
+    """Feed recorded events to a core and collect its commands: no venue, no clock, no SimPy."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def run(self, events: Iterable[Event]) -> list[Command]:
+        out: list[Command] = []
+        for ev in events:
+            out.extend(self.core.handle(ev))
+            self.core.drain_records()
+        return out

@@ -1,0 +1,298 @@
+"""``TwinGateway``: the Gateway over the in-process twin (SimPy time).
+
+A thin adapter: commands become the twin's action objects, the twin's replies and pushes become
+gateway events. It behaves as the live gateway does where the venue leaves the client in the
+dark: a request that fails in transport produces no event (the agent's timeout and a snapshot
+resolve it), and a dropped socket must be resubscribed.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from agent.gateway.base import EventSink
+from agent.gateway.events import (
+    AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, Command,
+    ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder,
+    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
+    RequestAccountSnapshot, ScheduleCancel, Side, TradeObserved,
+)
+from agent.gateway.reasons import classify
+from twin.exchange import Exchange
+from twin.messages import (
+    ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillsPush,
+    HttpError, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction, StatusError,
+    TradePush, TransportFailure,
+)
+
+VENUE_CLOSE_STATUSES = frozenset({
+    "marginCanceled", "reduceOnlyCanceled", "scheduledCancel", "liquidatedCanceled", "selfTradeCanceled",
+    "openInterestCapCanceled", "vaultWithdrawalCanceled", "siblingFilledCanceled", "delistedCanceled",
+})
+
+
+class TwinGateway:
+    """Gateway to an in-process ``Exchange`` for one account and one coin."""
+
+    def __init__(self, exchange: Exchange, user: str, coin: str, quota_poll_s: float = 10.0) -> None:
+        self.ex = exchange
+        self.user = user.lower()
+        self.coin = coin
+        self.quota_poll_s = quota_poll_s
+        self.sink: EventSink | None = None
+        self.conn = None
+        self.open_oids: dict[str, int] = {}  # cloid -> oid of orders the venue says are open
+        self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
+                         "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0}
+
+    @property
+    def stats(self) -> dict:
+        return dict(self.counters)
+
+    def _now(self) -> float:
+        return self.ex.env.now
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, sink: EventSink) -> None:
+        self.sink = sink
+        self.conn = self.ex.connect(self._on_push)
+        self._subscribe()
+        if self.quota_poll_s > 0:
+            self.ex.env.process(self._poll_quota())
+
+    def _subscribe(self) -> None:
+        self.conn.subscribe("l2Book", self.coin)
+        self.conn.subscribe("trades", self.coin)
+        self.conn.subscribe("userFills", self.user)
+        self.conn.subscribe("orderUpdates", self.user)
+
+    def _poll_quota(self):
+        while True:
+            self._query_quota()
+            yield self.ex.env.timeout(self.quota_poll_s)
+
+    def _query_quota(self) -> None:
+        def done(reply) -> None:
+            if isinstance(reply, dict):
+                self.sink(QuotaStatus(self._now(), int(reply["nRequestsUsed"]), int(reply["nRequestsCap"]),
+                                      float(reply["cumVlm"])))
+            else:
+                self._transport_or_429(reply, "userRateLimit", ())
+        self.ex.request_info("userRateLimit", done, self.conn, user=self.user)
+
+    # ------------------------------------------------------------------ commands
+
+    def send(self, cmd: Command) -> None:
+        if isinstance(cmd, Batch):
+            cancels = [c for c in cmd.commands if isinstance(c, CancelOrder)]
+            modifies = [c for c in cmd.commands if isinstance(c, ModifyOrder)]
+            places = [c for c in cmd.commands if isinstance(c, PlaceOrder)]
+            if cancels:
+                self._cancel(cancels)
+            if modifies:
+                self._modify(modifies)
+            if places:
+                self._place(places)
+            for c in cmd.commands:
+                if not isinstance(c, (CancelOrder, ModifyOrder, PlaceOrder)):
+                    self.send(c)
+        elif isinstance(cmd, PlaceOrder):
+            self._place([cmd])
+        elif isinstance(cmd, CancelOrder):
+            self._cancel([cmd])
+        elif isinstance(cmd, ModifyOrder):
+            self._modify([cmd])
+        elif isinstance(cmd, CancelAll):
+            self._cancel_all()
+        elif isinstance(cmd, ScheduleCancel):
+            self._submit(ScheduleCancelAction(cmd.at_ts), lambda r: self._check_default(r, "scheduleCancel"), 1)
+        elif isinstance(cmd, RequestAccountSnapshot):
+            self._snapshot()
+        else:
+            raise TypeError(f"unknown command {cmd!r}")
+
+    def _submit(self, action, on_reply: Callable, n: int) -> None:
+        self.counters["requests"] += 1
+        self.counters["request_items"] += n
+        self.ex.submit(self.user, action, on_reply, self.conn)
+
+    def _spec(self, c: PlaceOrder | ModifyOrder, cloid: str) -> OrderSpec:
+        return OrderSpec(self.coin, c.side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
+
+    def _place(self, places: list[PlaceOrder]) -> None:
+        cloids = tuple(p.cloid for p in places)
+
+        def done(reply) -> None:
+            ts = self._now()
+            if isinstance(reply, ActionOk):
+                for cloid, st in zip(cloids, reply.statuses):
+                    self.sink(self._order_status_event(ts, cloid, st))
+            else:
+                self._refused(reply, "order", cloids,
+                              lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
+        self._submit(OrderAction(tuple(self._spec(p, p.cloid) for p in places)), done, len(places))
+
+    def _order_status_event(self, ts: float, cloid: str, st):
+        if isinstance(st, Resting):
+            self.open_oids[cloid] = st.oid
+            return OrderAcknowledged(ts, cloid, st.oid, True)
+        if isinstance(st, Filled):
+            return OrderAcknowledged(ts, cloid, st.oid, False, st.total_sz, st.avg_px)
+        text = st.error if isinstance(st, StatusError) else str(st)
+        return OrderRejected(ts, cloid, classify(text), text)
+
+    def _cancel(self, cancels: list[CancelOrder]) -> None:
+        cloids = tuple(c.cloid for c in cancels)
+
+        def done(reply) -> None:
+            ts = self._now()
+            if isinstance(reply, ActionOk):
+                for cloid, st in zip(cloids, reply.statuses):
+                    if st == "success":
+                        self.open_oids.pop(cloid, None)
+                        self.sink(CancelAcknowledged(ts, cloid))
+                    else:
+                        text = st.error if isinstance(st, StatusError) else str(st)
+                        self.sink(CancelRejected(ts, cloid, classify(text), text))
+            else:
+                self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+        self._submit(CancelByCloidAction(tuple((self.coin, c) for c in cloids)), done, len(cloids))
+
+    def _modify(self, modifies: list[ModifyOrder]) -> None:
+        pairs = tuple((m.cloid, m.new_cloid) for m in modifies)
+
+        def done(reply) -> None:
+            ts = self._now()
+            if isinstance(reply, ActionOk):
+                for (old, new), st in zip(pairs, reply.statuses):
+                    if isinstance(st, (Resting, Filled)):
+                        self.open_oids.pop(old, None)
+                        if isinstance(st, Resting):
+                            self.open_oids[new] = st.oid
+                        self.sink(ModifyAcknowledged(ts, old, new, st.oid, isinstance(st, Resting)))
+                    else:
+                        text = st.error if isinstance(st, StatusError) else str(st)
+                        self.sink(ModifyRejected(ts, old, new, classify(text), text))
+            else:
+                by_old = dict(pairs)
+                self._refused(reply, "batchModify", tuple(by_old),
+                              lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg))
+        action = ModifyAction(tuple((m.cloid, self._spec(m, m.new_cloid)) for m in modifies))
+        self._submit(action, done, len(modifies))
+
+    def _cancel_all(self) -> None:
+        """Cancel every order the venue lists as ours (asks the venue, so orders we never heard of go too)."""
+        def listed(reply) -> None:
+            if not isinstance(reply, tuple):
+                self._transport_or_429(reply, "openOrders", ())
+                return
+            mine = [o for o in reply if o.coin == self.coin]
+            if not mine:
+                return
+            by_oid = {o.oid: o.cloid for o in mine}
+
+            def done(r) -> None:
+                ts = self._now()
+                if isinstance(r, ActionOk):
+                    for (oid, cloid), st in zip(by_oid.items(), r.statuses):
+                        if st == "success" and cloid:
+                            self.open_oids.pop(cloid, None)
+                            self.sink(CancelAcknowledged(ts, cloid))
+                else:
+                    self._refused(r, "cancel", tuple(c for c in by_oid.values() if c),
+                                  lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+            self._submit(CancelAction(tuple((self.coin, oid) for oid in by_oid)), done, len(by_oid))
+        self.ex.request_info("openOrders", listed, self.conn, user=self.user)
+
+    def _check_default(self, reply, what: str) -> None:
+        if isinstance(reply, ActionErr):
+            self.sink(RateLimited(self._now(), "address", what, reply.message) if classify(reply.message) is
+                      Reason.RATE_LIMITED else OrderRejected(self._now(), "", classify(reply.message), reply.message))
+        elif not isinstance(reply, ActionOk):
+            self._transport_or_429(reply, what, ())
+
+    def _refused(self, reply, what: str, cloids: tuple[str, ...], make) -> None:
+        """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each."""
+        ts = self._now()
+        if isinstance(reply, ActionErr):
+            reason = classify(reply.message)
+            if reason is Reason.RATE_LIMITED:
+                self.counters["rate_limited_address"] += 1
+                self.sink(RateLimited(ts, "address", what, reply.message, cloids))
+            else:
+                for cl in cloids:
+                    self.sink(make(cl, reason, reply.message))
+        else:
+            self._transport_or_429(reply, what, cloids)
+
+    def _transport_or_429(self, reply, what: str, cloids: tuple[str, ...]) -> None:
+        if isinstance(reply, HttpError) and reply.status == 429:
+            self.counters["rate_limited_ip"] += 1
+            self.sink(RateLimited(self._now(), "ip", what, "HTTP 429", cloids))
+        elif isinstance(reply, TransportFailure):
+            self.counters["transport_failures"] += 1  # outcome unknown to a real client: no event
+        else:
+            self.counters["malformed"] += 1
+
+    # ------------------------------------------------------------------ snapshot
+
+    def _snapshot(self) -> None:
+        """clearinghouseState + openOrders, combined into one AccountSnapshot when both are back."""
+        parts: dict[str, object] = {}
+
+        def got(name: str):
+            def cb(reply) -> None:
+                if isinstance(reply, (HttpError, TransportFailure)):
+                    self._transport_or_429(reply, name, ())
+                    return
+                parts[name] = reply
+                if len(parts) == 2:
+                    self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"])
+            return cb
+        self.ex.request_info("clearinghouseState", got("clearinghouseState"), self.conn, user=self.user)
+        self.ex.request_info("openOrders", got("openOrders"), self.conn, user=self.user)
+
+    def _emit_snapshot(self, state: dict, orders: tuple) -> None:
+        pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
+        opens = tuple(OpenOrder(o.cloid or f"oid:{o.oid}", o.oid, Side.BUY if o.side == "B" else Side.SELL,
+                                o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
+        self.open_oids = {o.cloid: o.oid for o in opens}
+        self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
+                                  state["accountValue"], state["marginUsed"], opens))
+
+    # ------------------------------------------------------------------ pushes
+
+    def _on_push(self, push) -> None:
+        ts = self._now()
+        sink = self.sink
+        if isinstance(push, BookPush):
+            sink(BookUpdated(ts, push.coin, tuple((b[0], b[1]) for b in push.bids),
+                             tuple((a[0], a[1]) for a in push.asks), push.time_ms))
+        elif isinstance(push, TradePush):
+            sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL))
+        elif isinstance(push, FillsPush):
+            if push.is_snapshot:
+                return  # history: reconciliation uses the account snapshot
+            for f in push.fills:
+                if f.coin != self.coin:
+                    continue
+                sink(FillReceived(ts, f.cloid or f"oid:{f.oid}", f.oid, f.px, f.sz,
+                                  Side.BUY if f.side == "B" else Side.SELL, f.fee, not f.crossed, f.tid))
+        elif isinstance(push, OrderUpdatePush):
+            o = push.order
+            if push.status in VENUE_CLOSE_STATUSES:
+                cloid = o.cloid or f"oid:{o.oid}"
+                self.open_oids.pop(cloid, None)
+                sink(OrderClosedByVenue(ts, cloid, o.oid, push.status))
+            elif push.status == "filled" and o.cloid:
+                self.open_oids.pop(o.cloid, None)
+        elif isinstance(push, ConnectionEvent):
+            if push.up:
+                self.counters["reconnects"] += 1
+                self._subscribe()
+                sink(ConnectionRestored(ts, "ws"))
+            else:
+                self.counters["disconnects"] += 1
+                sink(ConnectionLost(ts, "ws"))
+        else:
+            self.counters["malformed"] += 1

@@ -1,0 +1,65 @@
+"""Twin throughput, as ratios to raw SimPy measured in the same run (the machines are noisy).
+
+Prints:
+- raw SimPy: timeout events per second (the floor any SimPy design pays per scheduled event);
+- twin, market only: market events (book updates + trades) per second of wall time, and the
+  per-event cost as a multiple of a raw SimPy timeout (goal: within 4x);
+- twin with a probe client quoting and cancelling every second, 1 simulated hour: simulated
+  seconds per wall second, and the projected wall time of 24 simulated hours (goal: < 60 s).
+
+Run: python bench/bench_twin.py [--hours 1] [--market-minutes 30]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import simpy
+
+from twin.exchange import Exchange
+from twin.params import TwinParams
+from twin.session import run_probe_session
+
+
+def raw_simpy_timeouts(n: int = 1_000_000) -> float:
+    env = simpy.Environment()
+
+    def proc():
+        for _ in range(n):
+            yield env.timeout(0.001)
+
+    env.process(proc())
+    t0 = time.perf_counter()
+    env.run()
+    return n / (time.perf_counter() - t0)
+
+
+def market_only(minutes: float, seed: int = 1) -> tuple[float, int]:
+    ex = Exchange.build(TwinParams(), seed)
+    t0 = time.perf_counter()
+    ex.env.run(until=minutes * 60.0)
+    wall = time.perf_counter() - t0
+    n = ex.counters["trades"] + ex.counters["book_updates"]
+    return n / wall, n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hours", type=float, default=1.0, help="simulated hours with the probe client")
+    ap.add_argument("--market-minutes", type=float, default=30.0, help="simulated minutes, market only")
+    args = ap.parse_args()
+
+    raw = raw_simpy_timeouts()
+    mkt_rate, n_mkt = market_only(args.market_minutes)
+    stats = run_probe_session(args.hours * 3600.0, seed=2)
+    rate = stats["sim_s_per_wall_s"]
+    print(f"raw SimPy timeouts            {raw:12,.0f} events/s   (baseline 1.00)")
+    print(f"twin market-only              {mkt_rate:12,.0f} events/s   per-event cost {raw / mkt_rate:5.2f}x raw "
+          f"(goal <= 4x; {n_mkt:,} events)")
+    print(f"twin + probe, {args.hours:g} h simulated   {rate:12,.0f} sim s/wall s  "
+          f"24 h projected {86400 / rate:6.1f} s wall (goal < 60 s); "
+          f"{stats['market_events'] / stats['wall_s'] / raw:5.2f}x raw rate in market events")
+
+
+if __name__ == "__main__":
+    main()
