@@ -479,6 +479,8 @@ class Exchange:
         info = self._order_info(o)
         now_ms = self.now_ms()
         self.order_status[o.oid] = (o.user, info, status, now_ms)
+        if self.log is not None:
+            self._log("status", o.oid, status)
         self._publish(("orderUpdates", o.user), OrderUpdatePush(info, status, now_ms))
 
     def _remove(self, o: ClientOrder, status: str) -> None:
@@ -563,6 +565,8 @@ class Exchange:
                 else:
                     px, sz, side = tpx[j], tsz[j], tside[j]
                     counters["trades"] += 1
+                    if self.log is not None:
+                        self._log("trade", coin, px, sz, side)
                     self.last_trade_px[coin] = px
                     key = ("trades", coin)
                     if key in self._subs:
@@ -703,6 +707,8 @@ class Exchange:
             self.counters["pushes_dropped"] += 1
             return
         conn.delivered += 1
+        if self.log is not None:
+            self._log("push", self.connections.index(conn), push)
         conn.on_push(push)
 
     # ------------------------------------------------------------------ info
