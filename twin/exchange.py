@@ -254,7 +254,7 @@ class Exchange:
         if not quota.try_spend(n, t, is_cancel=is_cancel):
             self.counters["quota_refusals"] += 1
             self._log("quota_refused", user, type(action).__name__, n)
-            self._reply(on_reply, ActionErr(quota.refusal_text(n)))
+            self._reply(on_reply, ActionErr(quota.refusal_text(n, is_cancel=is_cancel)))
             return
         reply = self._process(acct, action)
         self._log("reply", user, reply)

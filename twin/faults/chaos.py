@@ -1,7 +1,7 @@
 """The chaos schedule: scripted faults at given simulated times, as data (scenarios, property tests).
 
-Each entry is one fault with ``at_s`` (simulated seconds) and a ``kind``; the exchange hands
-interval faults to the fault models and instant ones to SimPy or to the market process.
+Each event has a ``kind`` and ``at_s``; the exchange hands interval faults to the fault models
+and instant ones to SimPy or to the market process. JSON round-trip via ``to_json``/``from_json``.
 """
 from __future__ import annotations
 
@@ -9,77 +9,82 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from twin.faults.rejections import RejectReason
 
-class _Fault(BaseModel):
+
+class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    at_s: float = Field(..., ge=0, description="Simulated time the fault starts, s.")
+    at_s: float = Field(..., ge=0, allow_inf_nan=False, description="Simulated time the fault starts, s.")
 
 
-class LatencySpike(_Fault):
-    kind: Literal["latency_spike"] = "latency_spike"
-    duration_s: float = Field(..., gt=0, description="How long the slow period lasts, s.")
-    path: Literal["order_entry", "response", "feed", "all"] = Field("all", description="Which path slows down.")
-    multiplier: float = Field(1.0, ge=0, description="Latency is multiplied by this ...")
-    extra_ms: float = Field(0.0, ge=0, description="... and this many ms are added.")
+class LatencySpike(_Event):
+    kind: Literal["latency_spike"] = Field("latency_spike", description="Event type.")
+    duration_s: float = Field(..., gt=0, description="Length of the slow period, s.")
+    path: Literal["order_entry", "response", "feed", "all"] = Field("all", description="Which network path slows.")
+    multiplier: float = Field(1.0, ge=0, description="Each latency in the period is multiplied by this ...")
+    extra_ms: float = Field(0.0, ge=0, description="... and then this many ms are added.")
 
 
-class Http429Burst(_Fault):
-    kind: Literal["http_429_burst"] = "http_429_burst"
-    duration_s: float = Field(..., gt=0, description="Every REST request in the window gets HTTP 429.")
+class Http429Burst(_Event):
+    kind: Literal["http_429_burst"] = Field("http_429_burst", description="Event type.")
+    duration_s: float = Field(..., gt=0, description="Every REST request in [at_s, at_s + duration_s) gets HTTP 429.")
 
 
-class Disconnect(_Fault):
-    kind: Literal["disconnect"] = "disconnect"
-    duration_s: float = Field(..., gt=0, description="Every websocket is down for this long, s.")
-
-
-class RejectionBurst(_Fault):
-    kind: Literal["rejection_burst"] = "rejection_burst"
+class RejectionBurst(_Event):
+    kind: Literal["rejection_burst"] = Field("rejection_burst", description="Event type.")
     duration_s: float = Field(..., gt=0, description="Length of the burst, s.")
-    rate: float = Field(..., ge=0, le=1, description="Chance each valid order is rejected in the burst.")
-    reason: str = Field("PerpMargin", description="Reason code name (twin.faults.rejections.RejectReason).")
+    rate: float = Field(..., ge=0, le=1, description="Chance each otherwise valid order is rejected in the burst.")
+    reason: str = Field("PerpMargin", description="Reason code: a twin.faults.rejections.RejectReason name.")
 
     @field_validator("reason")
     @classmethod
-    def _known(cls, v: str) -> str:
-        from twin.faults.rejections import RejectReason
-
+    def _known_reason(cls, v: str) -> str:
         if v not in RejectReason.__members__:
-            raise ValueError(f"unknown reason {v!r}; known: {sorted(RejectReason.__members__)}")
+            raise ValueError(f"reason {v!r} is not a RejectReason; known: {sorted(RejectReason.__members__)}")
         return v
 
 
-class QuotaSet(_Fault):
-    kind: Literal["quota_set"] = "quota_set"
-    remaining_requests: int = Field(..., ge=0, description="Address budget headroom left at at_s.")
+class Disconnect(_Event):
+    kind: Literal["disconnect"] = Field("disconnect", description="Event type.")
+    duration_s: float = Field(..., gt=0, description="Every websocket is down for this long, s.")
 
 
-class PriceJump(_Fault):
-    kind: Literal["price_jump"] = "price_jump"
-    fraction: float = Field(..., gt=-1, description="Mid moves by this fraction at at_s (e.g. -0.03).")
+class QuotaSet(_Event):
+    kind: Literal["quota_set"] = Field("quota_set", description="Event type.")
+    remaining_requests: int = Field(..., ge=0, description="Every address's budget headroom is set to this at at_s.")
 
 
-class RegimeForced(_Fault):
-    kind: Literal["regime"] = "regime"
-    regime: Literal[0, 1] = Field(..., description="0 calm, 1 stressed.")
+class PriceJump(_Event):
+    kind: Literal["price_jump"] = Field("price_jump", description="Event type.")
+    fraction: float = Field(..., gt=-1, description="The mid moves by this fraction at at_s (e.g. -0.03 for -3%).")
+
+
+class Regime(_Event):
+    kind: Literal["regime"] = Field("regime", description="Event type.")
+    regime: Literal[0, 1] = Field(..., description="Forced market regime: 0 calm, 1 stressed.")
     duration_s: float = Field(..., gt=0, description="How long the regime is forced, s.")
 
 
-class MarketParamSet(_Fault):
-    kind: Literal["market_param"] = "market_param"
-    name: str = Field(..., description="A synthetic market parameter (e.g. informed_share, book_coupling).")
-    value: float = Field(..., description="Its new value from at_s on.")
+class MarketParam(_Event):
+    kind: Literal["market_param"] = Field("market_param", description="Event type.")
+    name: str = Field(..., min_length=1, description="A synthetic market parameter (e.g. informed_share).")
+    value: float = Field(..., description="Its value from at_s on.")
 
 
-ChaosEvent = Annotated[Union[LatencySpike, Http429Burst, Disconnect, RejectionBurst, QuotaSet, PriceJump,
-                             RegimeForced, MarketParamSet], Field(discriminator="kind")]
+ChaosEvent = Annotated[Union[LatencySpike, Http429Burst, RejectionBurst, Disconnect, QuotaSet, PriceJump, Regime,
+                             MarketParam], Field(discriminator="kind")]
+
+chaos_event_adapter: TypeAdapter = TypeAdapter(ChaosEvent)
+"""Validates one event from a dict or JSON (``chaos_event_adapter.validate_python({...})``)."""
 
 
 class ChaosSchedule(BaseModel):
+    """Scripted faults, kept sorted by ``at_s`` (stable: equal times keep their given order)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    events: list[ChaosEvent] = Field(default_factory=list, description="Faults, sorted by at_s on load.")
+    events: list[ChaosEvent] = Field(default_factory=list, description="The faults; sorted by at_s on validation.")
 
     @field_validator("events")
     @classmethod
@@ -92,6 +97,3 @@ class ChaosSchedule(BaseModel):
     @classmethod
     def from_json(cls, text: str) -> "ChaosSchedule":
         return cls.model_validate_json(text)
-
-
-chaos_event_adapter: TypeAdapter = TypeAdapter(ChaosEvent)

@@ -1,9 +1,7 @@
-"""Latency per network path: a log-normal body, a spike mixture, bursts, and scripted spikes.
+"""Latency per network path: a log-normal body, a spike mixture, random slow bursts and scripted spikes.
 
-Three paths, as hftbacktest separates them: order entry (client → venue), response
-(venue → client, for the reply to a request) and feed (venue → client websocket pushes).
-Defaults: live Hyperliquid round trips of 100-300 ms with occasional spikes (DESIGN §1), so
-each one-way path has a median near 60 ms (feed 40 ms) and 2% spikes around 400 ms.
+Three paths, as hftbacktest separates them: order entry (client -> venue), response (venue ->
+client reply) and feed (venue -> client websocket pushes). ``sample(t)`` returns seconds.
 """
 from __future__ import annotations
 
@@ -12,96 +10,142 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+# Random numbers are drawn in numpy blocks of this size and handed out one by one (hot path).
 _BLOCK = 4096
 
 
 class PathLatencyParams(BaseModel):
+    """One path's one-way latency.
+
+    Defaults: live Hyperliquid REST round trips are typically 100-300 ms with occasional slow
+    replies (hyperliquid.md §7, DESIGN §1), i.e. about 60 ms each way with a log-normal spread
+    of sigma 0.35 (p99 of the body ~ 135 ms), plus 2% spikes around 400 ms, and about two slow
+    periods per hour (congestion, block-time hiccups) that triple latency for ~20 s. Calibration
+    refits all of these from live round trips.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     median_ms: float = Field(60.0, gt=0, description="Median of the log-normal body, ms.")
-    sigma: float = Field(0.35, ge=0, description="Log-normal shape (std of log latency) of the body.")
-    spike_prob: float = Field(0.02, ge=0, le=1, description="Share of samples drawn from the spike component.")
-    spike_median_ms: float = Field(400.0, gt=0, description="Median of the spike component, ms.")
-    spike_sigma: float = Field(0.5, ge=0, description="Log-normal shape of the spike component.")
-    burst_rate_per_hour: float = Field(2.0, ge=0, description="Slow periods starting per hour (correlated latency).")
+    sigma: float = Field(0.35, ge=0, description="Shape of the body: standard deviation of log latency.")
+    spike_prob: float = Field(0.02, ge=0, le=1,
+                              description="Share of samples drawn from the spike component instead of the body.")
+    spike_median_ms: float = Field(400.0, gt=0, description="Median of the log-normal spike component, ms.")
+    spike_sigma: float = Field(0.5, ge=0, description="Shape of the spike component (std of log latency).")
+    burst_rate_per_hour: float = Field(2.0, ge=0,
+                                       description="Slow periods starting per hour of normal time (0 disables).")
     burst_mean_duration_s: float = Field(20.0, gt=0, description="Mean length of a slow period, s (exponential).")
-    burst_multiplier: float = Field(3.0, ge=1, description="Latency multiplier during a slow period.")
-
-
-def _path(median_ms: float) -> PathLatencyParams:
-    return PathLatencyParams(median_ms=median_ms)
+    burst_multiplier: float = Field(3.0, ge=1, description="Latency multiplier while a slow period lasts.")
 
 
 class LatencyParams(BaseModel):
+    """Latency of the three network paths."""
+
     model_config = ConfigDict(extra="forbid")
 
-    order_entry: PathLatencyParams = Field(default_factory=lambda: _path(60.0), description="Client → venue.")
-    response: PathLatencyParams = Field(default_factory=lambda: _path(60.0), description="Venue → client reply.")
-    feed: PathLatencyParams = Field(default_factory=lambda: _path(40.0), description="Venue → client websocket.")
+    order_entry: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(median_ms=60.0),
+                                           description="Client -> venue (REST request, order entry).")
+    response: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(median_ms=60.0),
+                                        description="Venue -> client (the reply to a request).")
+    feed: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(median_ms=40.0),
+                                    description="Venue -> client websocket pushes (no request leg).")
 
 
 class PathLatency:
-    """One path's latency in seconds. ``sample(t)`` must be called with non-decreasing ``t``
-    for the burst process (the twin's clock only moves forward)."""
+    """One path's latency in seconds.
 
-    __slots__ = ("p", "rng", "_buf", "_i", "_burst_start", "_burst_end", "_spikes", "_mu", "_s", "_pspike",
-                 "_mu_s", "_s_s", "_mult", "_brate", "_bdur")
+    The random slow periods form an alternating renewal process (exponential normal spells at
+    ``burst_rate_per_hour``, exponential slow spells of ``burst_mean_duration_s``), generated
+    lazily as time advances; so ``t`` must not decrease between calls (the twin's clock never
+    does). A time before the current spell is treated as normal.
+    """
+
+    __slots__ = ("_rng", "_buf", "_i", "_mu", "_sigma", "_p_spike", "_mu_spike", "_sigma_spike",
+                 "_gap_mean_s", "_burst_mean_s", "_mult", "_b_start", "_b_end", "_spikes", "_spike_lo", "_spike_hi")
 
     def __init__(self, params: PathLatencyParams, rng: np.random.Generator) -> None:
-        self.p = params
-        self.rng = rng
+        self._rng = rng
         self._mu = math.log(params.median_ms / 1000.0)
-        self._s = params.sigma
-        self._pspike = params.spike_prob
-        self._mu_s = math.log(params.spike_median_ms / 1000.0)
-        self._s_s = params.spike_sigma
+        self._sigma = params.sigma
+        self._p_spike = params.spike_prob
+        self._mu_spike = math.log(params.spike_median_ms / 1000.0)
+        self._sigma_spike = params.spike_sigma
         self._mult = params.burst_multiplier
-        self._brate = params.burst_rate_per_hour / 3600.0
-        self._bdur = params.burst_mean_duration_s
+        self._burst_mean_s = params.burst_mean_duration_s
         self._buf: list[float] = []
         self._i = 0
-        self._spikes: list[tuple[float, float, float, float]] = []  # (t0, t1, multiplier, extra_s)
-        self._burst_start = math.inf
-        self._burst_end = -math.inf
-        if self._brate > 0:
-            self._burst_start = float(rng.exponential(1.0 / self._brate))
-            self._burst_end = self._burst_start + float(rng.exponential(self._bdur))
+        # current (or next) slow period [b_start, b_end); inf when bursts are off
+        if params.burst_rate_per_hour > 0.0:
+            self._gap_mean_s = 3600.0 / params.burst_rate_per_hour
+            self._b_start = float(rng.exponential(self._gap_mean_s))
+            self._b_end = self._b_start + float(rng.exponential(self._burst_mean_s))
+        else:
+            self._gap_mean_s = math.inf
+            self._b_start = self._b_end = math.inf
+        self._spikes: list[tuple[float, float, float, float]] = []  # (t0, t1, multiplier, extra_s), sorted by t0
+        self._spike_lo = math.inf  # earliest t0 and latest t1 of any scripted spike: a cheap pre-check
+        self._spike_hi = -math.inf
 
     def _refill(self) -> None:
-        rng = self.rng
-        body = rng.lognormal(self._mu, self._s, _BLOCK) if self._s > 0 else np.full(_BLOCK, math.exp(self._mu))
-        if self._pspike > 0:
-            spike = rng.random(_BLOCK) < self._pspike
-            body[spike] = rng.lognormal(self._mu_s, self._s_s, int(spike.sum()))
-        self._buf = body.tolist()
+        rng = self._rng
+        if self._sigma > 0.0:
+            x = rng.lognormal(self._mu, self._sigma, _BLOCK)
+        else:
+            x = np.full(_BLOCK, math.exp(self._mu))
+        if self._p_spike > 0.0:
+            spike = rng.random(_BLOCK) < self._p_spike
+            k = int(spike.sum())
+            x[spike] = rng.lognormal(self._mu_spike, self._sigma_spike, k) if self._sigma_spike > 0.0 \
+                else math.exp(self._mu_spike)
+        self._buf = x.tolist()
         self._i = 0
 
+    def _advance_bursts(self, t: float) -> None:
+        rng = self._rng
+        while t >= self._b_end:
+            self._b_start = self._b_end + float(rng.exponential(self._gap_mean_s))
+            self._b_end = self._b_start + float(rng.exponential(self._burst_mean_s))
+
     def in_burst(self, t: float) -> bool:
-        while t >= self._burst_end:  # move to the burst that ends after t
-            self._burst_start = self._burst_end + float(self.rng.exponential(1.0 / self._brate))
-            self._burst_end = self._burst_start + float(self.rng.exponential(self._bdur))
-        return t >= self._burst_start
+        """Whether a random slow period covers ``t`` (advances the lazy process to ``t``)."""
+        if t >= self._b_end:
+            self._advance_bursts(t)
+        return self._b_start <= t
 
     def sample(self, t: float) -> float:
-        if self._i >= len(self._buf):
+        """One latency draw in seconds for a message leaving at simulated time ``t``."""
+        i = self._i
+        if i >= _BLOCK or not self._buf:
             self._refill()
-        x = self._buf[self._i]
-        self._i += 1
-        if self._brate > 0 and t >= self._burst_start and self.in_burst(t):
-            x *= self._mult
-        if self._spikes:
+            i = 0
+        x = self._buf[i]
+        self._i = i + 1
+        if t >= self._b_start:
+            if t >= self._b_end:
+                self._advance_bursts(t)
+            if t >= self._b_start:
+                x *= self._mult
+        if self._spike_lo <= t < self._spike_hi:
             for t0, t1, mult, extra in self._spikes:
-                if t0 <= t < t1:
+                if t0 > t:
+                    break
+                if t < t1:
                     x = x * mult + extra
         return x
 
     def add_spike(self, t0: float, t1: float, multiplier: float = 1.0, extra_ms: float = 0.0) -> None:
-        """A scripted slow period (chaos): samples in [t0, t1) become ``x * multiplier + extra``."""
-        self._spikes.append((t0, t1, multiplier, extra_ms / 1000.0))
+        """A scripted slow period: samples at ``t`` in [t0, t1) become ``x * multiplier + extra_ms / 1000``
+        (overlapping spikes compose in start order)."""
+        if not t1 > t0:
+            raise ValueError(f"latency spike needs t1 > t0, got t0={t0}, t1={t1}")
+        self._spikes.append((float(t0), float(t1), float(multiplier), extra_ms / 1000.0))
+        self._spikes.sort(key=lambda s: s[0])
+        self._spike_lo = min(self._spike_lo, t0)
+        self._spike_hi = max(self._spike_hi, t1)
 
 
 class LatencyModel:
-    """The three paths, each with its own random stream."""
+    """The three paths, each with its own random stream (children of ``rng``)."""
 
     __slots__ = ("order_entry", "response", "feed")
 

@@ -1,9 +1,7 @@
-"""Request quota as the venue applies it: the per-address budget and the per-IP weight.
+"""Request quota as the venue applies it: the per-address cumulative budget and the per-IP REST weight.
 
-Address budget (hyperliquid.md §5): an initial buffer of 10000 requests plus one per USDC
-traded; a batch of n costs n; cancels may go on to min(cap + 100000, 2·cap). When exhausted,
-one request per 10 s passes (measured: refusals do not restart the window and cost nothing).
-IP: 1200 weight per minute; /exchange weighs 1 + floor(batch/40); exceeding it is HTTP 429.
+Facts from hyperliquid.md §5 (venue docs plus a testnet probe); refusals are an HTTP 200 error
+text for the address budget and an HTTP 429 (body ``null``) for the IP weight.
 """
 from __future__ import annotations
 
@@ -12,103 +10,146 @@ from collections import deque
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_INFO_LIGHT = frozenset({"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState",
-                         "exchangeStatus"})
-_INFO_PER_ITEM = frozenset({"userFills", "userFillsByTime", "historicalOrders", "recentTrades", "fundingHistory",
-                            "userFunding"})
+# /info weights (hyperliquid.md §5)
+_INFO_WEIGHT_2 = frozenset({"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState",
+                            "exchangeStatus"})
+_INFO_WEIGHT_60 = frozenset({"userRole"})
+_INFO_PER_20_ITEMS = frozenset({"recentTrades", "historicalOrders", "userFills", "userFillsByTime", "fundingHistory",
+                                "userFunding", "nonUserFundingUpdates", "twapHistory", "userTwapSliceFills",
+                                "userTwapSliceFillsByTime", "delegatorHistory", "delegatorRewards", "validatorStats"})
+_INFO_PER_60_ITEMS = frozenset({"candleSnapshot"})
 
 
 class QuotaParams(BaseModel):
+    """The venue's request limits (hyperliquid.md §5)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    initial_buffer: int = Field(10000, ge=0, description="Requests every address starts with (venue: 10000).")
-    usd_per_request: float = Field(1.0, gt=0, description="USDC of traded volume that earns one more request.")
-    slow_lane_interval_s: float = Field(10.0, gt=0, description="When exhausted, one request passes per this many s.")
-    cancel_extra: int = Field(100000, ge=0, description="Cancels may reach min(cap + cancel_extra, 2*cap).")
-    ip_weight_per_minute: int = Field(1200, ge=1, description="REST weight per IP per rolling minute (venue: 1200).")
+    initial_buffer: int = Field(10000, ge=0,
+                                description="Requests every address may send before trading (venue: 10000).")
+    usd_per_request: float = Field(1.0, gt=0, description="USDC of cumulative traded volume that earns one request "
+                                                          "(venue: 1).")
+    slow_lane_interval_s: float = Field(10.0, gt=0, description="When the budget is exhausted, one request passes per "
+                                                                "this many seconds after the last slow-lane pass "
+                                                                "(venue docs: 10 s; probe measured ~11 s).")
+    cancel_extra: int = Field(100000, ge=0, description="Cancels may go on to min(cap + cancel_extra, 2 * cap) "
+                                                        "(venue: 100000).")
+    ip_weight_per_minute: int = Field(1200, ge=1, description="REST weight per IP per rolling 60 s (venue: 1200).")
 
 
 def exchange_weight(batch_len: int) -> int:
+    """IP weight of one /exchange action carrying ``batch_len`` orders or cancels: 1 + floor(n / 40)."""
     return 1 + batch_len // 40
 
 
 def info_weight(kind: str, n_items: int = 0) -> int:
-    if kind in _INFO_LIGHT:
+    """IP weight of one /info request of type ``kind`` that returned ``n_items`` items."""
+    if kind in _INFO_WEIGHT_2:
         return 2
-    if kind == "userRole":
+    if kind in _INFO_WEIGHT_60:
         return 60
-    return 20 + (n_items // 20 if kind in _INFO_PER_ITEM else 0)
+    if kind in _INFO_PER_20_ITEMS:
+        return 20 + n_items // 20
+    if kind in _INFO_PER_60_ITEMS:
+        return 20 + n_items // 60
+    return 20
 
 
 class AddressQuota:
-    """One address's cumulative request budget."""
+    """One address's cumulative request budget.
 
-    __slots__ = ("p", "used", "cum_volume_usd", "_last_slow_pass")
+    cap = initial_buffer + floor(cum_volume_usd / usd_per_request); a batch of n costs n; cancels
+    may reach min(cap + cancel_extra, 2 cap). Past the limit, one request passes if at least
+    ``slow_lane_interval_s`` went by since the last slow-lane pass (it is charged, so ``used`` may
+    exceed the cap); refusals cost nothing and do not restart that interval. Whether the venue
+    counts the interval from the last slow-lane pass or from any pass is not measured; the first
+    request past the limit passes at once here.
+    """
+
+    __slots__ = ("_buffer", "_usd_per_req", "_interval", "_cancel_extra", "used", "cum_volume_usd",
+                 "_last_slow_pass")
 
     def __init__(self, params: QuotaParams) -> None:
-        self.p = params
+        self._buffer = params.initial_buffer
+        self._usd_per_req = params.usd_per_request
+        self._interval = params.slow_lane_interval_s
+        self._cancel_extra = params.cancel_extra
         self.used = 0
         self.cum_volume_usd = 0.0
         self._last_slow_pass = -math.inf
 
     @property
     def cap(self) -> int:
-        return self.p.initial_buffer + int(self.cum_volume_usd // self.p.usd_per_request)
+        return self._buffer + int(self.cum_volume_usd // self._usd_per_req)
 
     @property
     def cancel_cap(self) -> int:
         cap = self.cap
-        return min(cap + self.p.cancel_extra, 2 * cap)
+        return min(cap + self._cancel_extra, 2 * cap)
 
     def try_spend(self, n: int, t: float, is_cancel: bool = False) -> bool:
+        """Charge ``n`` requests at time ``t``; False (and no charge) when refused."""
         limit = self.cancel_cap if is_cancel else self.cap
-        if self.used + n <= limit:
-            self.used += n
-            return True
-        if t - self._last_slow_pass >= self.p.slow_lane_interval_s:
+        if self.used + n > limit:
+            if t - self._last_slow_pass < self._interval:
+                return False
             self._last_slow_pass = t
-            self.used += n
-            return True
-        return False
+        self.used += n
+        return True
 
     def on_traded(self, usd: float) -> None:
-        self.cum_volume_usd += usd
+        """Book ``usd`` of traded notional (either side, maker or taker)."""
+        self.cum_volume_usd += abs(usd)
 
     def set_remaining(self, n: int) -> None:
-        """Chaos: leave exactly ``n`` requests of headroom (the used count may not go below 0)."""
+        """Leave exactly ``n`` requests of headroom (chaos); ``used`` never goes below 0."""
         self.used = max(0, self.cap - int(n))
 
     def status(self) -> tuple[int, int, float]:
+        """(used, cap, cum_volume_usd), as the venue's userRateLimit reports them."""
         return self.used, self.cap, self.cum_volume_usd
 
-    def refusal_text(self, n: int) -> str:
-        return (f"Too many cumulative requests sent ({self.used + n} > {self.cap}) for cumulative volume traded "
+    def refusal_text(self, n: int, is_cancel: bool = False) -> str:
+        """The venue's refusal, e.g. ``Too many cumulative requests sent (97460 > 97456) for cumulative
+        volume traded $87457.46. Place taker orders to free up 1 request per USDC traded.``"""
+        limit = self.cancel_cap if is_cancel else self.cap
+        return (f"Too many cumulative requests sent ({self.used + n} > {limit}) for cumulative volume traded "
                 f"${self.cum_volume_usd:.2f}. Place taker orders to free up 1 request per USDC traded.")
 
 
 class IpWeightLimiter:
-    """Rolling one-minute REST weight per IP (the twin serves one client IP per limiter)."""
+    """REST weight per IP over a rolling 60 s window: a request is admitted when the weight admitted
+    in (t - 60, t] plus its own stays within the limit. During a scripted 429 burst all are refused.
+    ``t`` must not decrease between calls."""
 
-    __slots__ = ("limit", "_window", "_total", "_bursts")
+    __slots__ = ("_limit", "_window", "_total", "_bursts")
+
+    WINDOW_S = 60.0
 
     def __init__(self, params: QuotaParams) -> None:
-        self.limit = params.ip_weight_per_minute
-        self._window: deque[tuple[float, int]] = deque()
+        self._limit = params.ip_weight_per_minute
+        self._window: deque[tuple[float, int]] = deque()  # (time admitted, weight)
         self._total = 0
         self._bursts: list[tuple[float, float]] = []
 
     def add_429_burst(self, t0: float, t1: float) -> None:
-        self._bursts.append((t0, t1))
+        """Scripted: every request in [t0, t1) gets HTTP 429."""
+        self._bursts.append((float(t0), float(t1)))
 
     def try_spend(self, weight: int, t: float) -> bool:
         for t0, t1 in self._bursts:
             if t0 <= t < t1:
                 return False
         w = self._window
-        while w and w[0][0] <= t - 60.0:
+        cutoff = t - self.WINDOW_S
+        while w and w[0][0] <= cutoff:
             self._total -= w.popleft()[1]
-        if self._total + weight > self.limit:
+        if self._total + weight > self._limit:
             return False
         w.append((t, weight))
         self._total += weight
         return True
+
+    def used(self, t: float) -> int:
+        """Weight admitted in (t - 60, t]."""
+        return sum(wt for ts, wt in self._window if ts > t - self.WINDOW_S)

@@ -1,0 +1,93 @@
+"""Websocket disconnects: Poisson counts over connected time, outage lengths, merging with scripted outages."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+from scipy import stats
+
+from twin.faults.connection import ConnectionModel, ConnectionParams
+
+Z999 = stats.norm.ppf(0.9995)
+OFF = ConnectionParams(hazard_per_hour=0.0)
+
+
+def _walk(model: ConnectionModel, horizon: float) -> list[tuple[float, float]]:
+    """Follow next_change like the exchange's connection process; returns the down intervals seen
+    (one still open at the horizon ends at inf)."""
+    t, down_since, out = 0.0, None, []
+    if model.is_down(0.0):
+        down_since = 0.0
+    while True:
+        t = model.next_change(t)
+        if t > horizon:
+            if down_since is not None:
+                out.append((down_since, math.inf))
+            return out
+        if model.is_down(t):
+            assert down_since is None  # changes alternate
+            down_since = t
+        else:
+            assert down_since is not None
+            out.append((down_since, t))
+            down_since = None
+
+
+def test_disconnect_count_is_poisson_in_connected_time_and_lengths_are_lognormal():
+    p = ConnectionParams(hazard_per_hour=0.5, outage_median_s=3.0, outage_sigma=0.8)
+    model = ConnectionModel(p, np.random.default_rng(2024))
+    horizon = 20_000 * 3600.0  # ~10000 outages
+    outages = [o for o in _walk(model, horizon) if o[1] < math.inf]
+    downtime = sum(b - a for a, b in outages)
+    lo, hi = stats.poisson.interval(0.999, p.hazard_per_hour / 3600.0 * (horizon - downtime))
+    assert lo <= len(outages) <= hi
+    lengths = np.array([b - a for a, b in outages])
+    mean = p.outage_median_s * math.exp(p.outage_sigma**2 / 2)
+    sd = mean * math.sqrt(math.exp(p.outage_sigma**2) - 1)
+    assert abs(lengths.mean() - mean) < Z999 * sd / math.sqrt(len(lengths))
+    assert abs(float(np.median(lengths)) - p.outage_median_s) < 0.15
+    assert model.outages_until(horizon)[: len(outages)] == outages
+
+
+def test_scripted_outages_merge_and_never_change_when_hazard_is_zero():
+    m = ConnectionModel(OFF, np.random.default_rng(0))
+    assert m.next_change(0.0) == math.inf
+    m.add_outage(100.0, 10.0)
+    m.add_outage(105.0, 10.0)  # overlaps: one outage [100, 115)
+    m.add_outage(200.0, 1.0)
+    assert m.next_change(0.0) == 100.0
+    assert m.is_down(100.0) and m.is_down(114.9) and not m.is_down(115.0)
+    assert m.next_change(100.0) == 115.0
+    assert m.next_change(115.0) == 200.0
+    assert m.next_change(201.0) == math.inf
+    assert m.outages_until(150.0) == [(100.0, 115.0)]
+
+
+def test_scripted_outage_extends_through_random_ones():
+    p = ConnectionParams(hazard_per_hour=3600.0, outage_median_s=0.5, outage_sigma=0.0)  # one a second
+    m = ConnectionModel(p, np.random.default_rng(1))
+    m.add_outage(10.0, 50.0)
+    end = m.next_change(10.0)
+    assert end >= 60.0 and not m.is_down(end) and m.is_down(end - 1e-9)
+
+
+outage = st.tuples(st.floats(0.0, 100.0), st.floats(0.01, 20.0))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(outage, max_size=12), st.integers(0, 2**32 - 1))
+def test_is_down_matches_the_union_of_intervals(scripted, seed):
+    p = ConnectionParams(hazard_per_hour=60.0, outage_median_s=2.0)
+    m = ConnectionModel(p, np.random.default_rng(seed))
+    for t0, d in scripted:
+        m.add_outage(t0, d)
+    walked = _walk(m, 150.0)  # the down periods next_change reports
+    every = m.outages_until(150.0)  # disjoint, sorted, merged
+    assert all(a < b for a, b in every) and all(b < c for (_, b), (c, _) in zip(every, every[1:]))
+    assert [a for a, _ in walked] == [a for a, _ in every]
+    for t in np.linspace(0.0, 149.0, 600):
+        down = m.is_down(float(t))
+        assert down == any(a <= t < b for a, b in walked)
+        if any(t0 <= t < t0 + d for t0, d in scripted):
+            assert down  # a scripted outage is always down

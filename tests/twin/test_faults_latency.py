@@ -1,0 +1,103 @@
+"""Latency per path: quantiles of the log-normal + spike mixture, spike share, burst time share, scripted spikes."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from twin.faults.latency import LatencyModel, LatencyParams, PathLatency, PathLatencyParams
+
+Z999 = stats.norm.ppf(0.9995)  # two-sided 99.9%
+
+
+def _mixture_cdf(x: float, p: PathLatencyParams) -> float:
+    body = stats.norm.cdf((math.log(x) - math.log(p.median_ms / 1000)) / p.sigma)
+    spike = stats.norm.cdf((math.log(x) - math.log(p.spike_median_ms / 1000)) / p.spike_sigma)
+    return (1 - p.spike_prob) * body + p.spike_prob * spike
+
+
+def _mixture_quantile(q: float, p: PathLatencyParams) -> float:
+    return optimize.brentq(lambda x: _mixture_cdf(x, p) - q, 1e-6, 100.0, xtol=1e-12)
+
+
+def test_quantiles_match_the_analytic_mixture():
+    p = PathLatencyParams(median_ms=60, sigma=0.35, spike_prob=0.02, spike_median_ms=400, spike_sigma=0.5,
+                          burst_rate_per_hour=0)
+    path = PathLatency(p, np.random.default_rng(7))
+    n = 200_000
+    x = np.array([path.sample(float(i)) for i in range(n)])
+    for q in (0.5, 0.9, 0.99):
+        emp = float(np.quantile(x, q))
+        # the analytic CDF at the empirical quantile is within the binomial band of q ...
+        assert abs(_mixture_cdf(emp, p) - q) < Z999 * math.sqrt(q * (1 - q) / n), q
+        # ... and the quantiles agree to a few percent (p99 sits where the density is thin: ~1.4% sd)
+        assert emp == pytest.approx(_mixture_quantile(q, p), rel=0.02 if q < 0.95 else 0.06), q
+    assert _mixture_quantile(0.99, p) > 0.2  # p99 is in the spike component: the mixture matters
+
+
+def test_spike_share_is_binomial():
+    p = PathLatencyParams(median_ms=50, sigma=0, spike_prob=0.05, spike_median_ms=500, spike_sigma=0,
+                          burst_rate_per_hour=0)
+    path = PathLatency(p, np.random.default_rng(3))
+    n = 100_000
+    x = np.array([path.sample(0.0) for _ in range(n)])
+    assert set(np.round(x, 9)) == {0.05, 0.5}
+    lo, hi = stats.binom.interval(0.999, n, 0.05)
+    assert lo <= int((x > 0.1).sum()) <= hi
+
+
+def test_burst_time_share_matches_the_renewal_process():
+    rate_h, dur = 60.0, 20.0
+    p = PathLatencyParams(median_ms=10, sigma=0, spike_prob=0, burst_rate_per_hour=rate_h,
+                          burst_mean_duration_s=dur, burst_multiplier=3)
+    path = PathLatency(p, np.random.default_rng(11))
+    horizon = 1_000_000
+    x = np.array([path.sample(float(t)) for t in range(horizon)])
+    assert set(np.round(x, 9)) == {0.01, 0.03}
+    gap = 3600 / rate_h
+    expected = dur / (gap + dur)  # 0.25
+    # delta-method sd of the time share over N alternating cycles
+    n_cycles = horizon / (gap + dur)
+    sd = math.sqrt(((1 - expected) ** 2 * dur**2 + expected**2 * gap**2) / n_cycles) / (gap + dur)
+    assert abs(float((x > 0.02).mean()) - expected) < Z999 * sd + 1e-3
+
+
+def test_scripted_spike_scales_and_adds_only_inside_its_window():
+    p = PathLatencyParams(median_ms=60, sigma=0, spike_prob=0, burst_rate_per_hour=0)
+    path = PathLatency(p, np.random.default_rng(0))
+    path.add_spike(10.0, 20.0, multiplier=2.0, extra_ms=100.0)
+    assert path.sample(9.999) == pytest.approx(0.06)
+    assert path.sample(10.0) == pytest.approx(0.06 * 2 + 0.1)
+    assert path.sample(19.9) == pytest.approx(0.22)
+    assert path.sample(20.0) == pytest.approx(0.06)
+    with pytest.raises(ValueError, match="t1 > t0"):
+        path.add_spike(5.0, 5.0, 2.0)
+
+
+def test_paths_have_independent_deterministic_streams():
+    a = LatencyModel(LatencyParams(), np.random.default_rng(42))
+    b = LatencyModel(LatencyParams(), np.random.default_rng(42))
+    xa = [a.order_entry.sample(t * 0.1) for t in range(100)]
+    assert xa == [b.order_entry.sample(t * 0.1) for t in range(100)]
+    assert xa != [a.response.sample(t * 0.1) for t in range(100)]  # same params, different stream
+    # sampling one path does not shift another
+    c = LatencyModel(LatencyParams(), np.random.default_rng(42))
+    assert [c.feed.sample(t * 0.1) for t in range(50)] == [b.feed.sample(t * 0.1) for t in range(50)]
+
+
+def test_defaults_give_a_plausible_round_trip():
+    m = LatencyModel(LatencyParams(), np.random.default_rng(5))
+    rtt = np.array([m.order_entry.sample(t * 0.5) + m.response.sample(t * 0.5) for t in range(20_000)])
+    assert 0.1 <= float(np.median(rtt)) <= 0.3
+    assert float(np.quantile(rtt, 0.999)) > 0.3  # spikes exist
+
+
+def test_params_reject_bad_values_and_round_trip():
+    with pytest.raises(ValueError, match="median_ms"):
+        PathLatencyParams(median_ms=-1)
+    with pytest.raises(ValueError, match="extra"):
+        LatencyParams(order_entry={"median_ms": 50, "bogus": 1})
+    p = LatencyParams(feed=PathLatencyParams(median_ms=25))
+    assert LatencyParams.model_validate_json(p.model_dump_json()) == p
