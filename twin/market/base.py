@@ -37,7 +37,12 @@ class MarketChunk:
 
 @dataclass(frozen=True, slots=True)
 class Shock:
-    """A scripted market change known in advance (from a chaos schedule)."""
+    """A scripted market change known in advance (from a chaos schedule), applied exactly at ``t`` (s).
+
+    ``price_jump``: the mid moves by the fraction ``value`` (-0.03 = -3%) at t. ``regime``: regime
+    int(value) (0 calm, 1 stressed) is forced over [t, t + duration_s). ``param``: the synthetic
+    market's parameter ``name`` is set to ``value`` from t on (see ``SHOCKABLE_PARAMS``).
+    """
 
     t: float
     kind: Literal["price_jump", "regime", "param"]

@@ -1,16 +1,18 @@
-"""Replay of recorded venue data: l2Book and trades websocket messages, one JSON object per line.
+"""Replay of recorded venue data (``l2Book`` and ``trades`` websocket messages) as market chunks.
 
-The shapes are the venue's own (hyperliquid.md §4): ``{"channel":"l2Book","data":{"coin","time",
-"levels":[[bids],[asks]]}}`` with levels ``{"px","sz","n"}`` as decimal strings, and
-``{"channel":"trades","data":[{"coin","side","px","sz","time","tid",...}]}`` with ``side`` the
-aggressor. Other channels are skipped. Times become seconds after the first message.
+A file holds one JSON message per line in the venue's shapes (hyperliquid.md §4):
+``{"channel":"l2Book","data":{"coin","time","levels":[[bids],[asks]]}}`` with levels
+``{"px","sz","n"}`` as decimal strings, and ``{"channel":"trades","data":[{"coin","side","px","sz",
+"hash","time","tid","users"}]}`` with ``side`` the aggressor ("B" buy, "A" sell). Other channels are
+skipped. Times become seconds after the file's first kept message. ``write_replay`` writes chunks
+in the same shapes (how ``twin/data/sample_replay.jsonl`` was made).
 """
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -18,153 +20,199 @@ from twin.market.base import BOOK, TRADE, MarketChunk
 
 
 class ReplayFormatError(ValueError):
-    """A line of a replay file that is not a venue message; names file, line and field."""
+    """A line of a replay file that is not a venue message; the message names file, line and field."""
 
 
-def _num(path: Path, lineno: int, field: str, value) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ReplayFormatError(f"{path}:{lineno}: field {field!r} is {value!r}, expected a decimal string") from None
-    if not math.isfinite(x):
-        raise ReplayFormatError(f"{path}:{lineno}: field {field!r} is {value!r}, expected a finite number")
-    return x
+class _Line:
+    """Field access for one line, raising ReplayFormatError with the file, line and field."""
 
+    def __init__(self, path: Path, lineno: int) -> None:
+        self.path, self.lineno = path, lineno
 
-def _get(path: Path, lineno: int, obj, field: str):
-    if not isinstance(obj, dict) or field not in obj:
-        raise ReplayFormatError(f"{path}:{lineno}: missing field {field!r}")
-    return obj[field]
+    def error(self, field: str, problem: str) -> ReplayFormatError:
+        return ReplayFormatError(f"{self.path}:{self.lineno}: field {field!r} {problem}")
+
+    def get(self, obj: Any, key: str, field: str) -> Any:
+        if not isinstance(obj, dict):
+            raise ReplayFormatError(f"{self.path}:{self.lineno}: expected an object holding field {field!r}, "
+                                    f"got {obj!r:.60}")
+        if key not in obj:
+            raise self.error(field, "is missing")
+        return obj[key]
+
+    def number(self, obj: Any, key: str, field: str) -> float:
+        value = self.get(obj, key, field)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.error(field, f"is {value!r:.60}, expected a decimal string")
+        try:
+            x = float(value)
+        except ValueError:
+            raise self.error(field, f"is {value!r:.60}, expected a decimal string") from None
+        if not math.isfinite(x):
+            raise self.error(field, f"is {value!r}, expected a finite number")
+        return x
+
+    def array(self, value: Any, field: str) -> list:
+        if not isinstance(value, list):
+            raise self.error(field, f"is {value!r:.60}, expected an array")
+        return value
 
 
 class ReplayMarket:
-    """Serve a recorded file as market chunks. ``coin`` filters when the file holds several coins."""
+    """Serve a recorded file as market chunks of ``chunk_seconds``; ``None`` once the file is used up.
+
+    ``coin`` selects one coin; by default the coin of the first book or trade in the file. Books
+    keep at most ``levels`` levels a side (nan/0 padded). ``mid`` is the latest book's
+    (best bid + best ask)/2, nan before the first book; ``regime`` is 0 and ``trade_informed`` False.
+    The whole file is read at construction.
+    """
 
     def __init__(self, path: str | Path, *, coin: str | None = None, chunk_seconds: float = 10.0,
                  levels: int = 20) -> None:
+        if not chunk_seconds > 0 or levels < 1:
+            raise ValueError(f"chunk_seconds must be > 0 and levels ≥ 1, got {chunk_seconds}, {levels}")
         self.path = Path(path)
         self.chunk_seconds = chunk_seconds
         self.levels = levels
-        self._events = self._load(coin)
-        self.coin = coin or (self._events[0][2] if self._events else "")
+        books, trades, self.coin = self._read(coin)
+        # Events in time order; file order on equal times (sorted() is stable).
+        events = sorted([(t, BOOK, i) for i, (t, _, _) in enumerate(books)]
+                        + [(t, TRADE, i) for i, (t, _) in enumerate(trades)], key=lambda e: e[0])
+        # Renumber books and trades in time order so a chunk's rows are one contiguous slice.
+        book_order = [i for _, k, i in events if k == BOOK]
+        trade_order = [i for _, k, i in events if k == TRADE]
+        t_ms = np.array([e[0] for e in events], dtype=np.float64)
+        self._t = (t_ms - t_ms[0]) / 1000.0 if t_ms.size else t_ms
+        self._kind = np.array([e[1] for e in events], dtype=np.int8)
+        self._idx = np.empty(len(events), dtype=np.int32)  # global book or trade row, in time order
+        self._idx[self._kind == BOOK] = np.arange(len(book_order), dtype=np.int32)
+        self._idx[self._kind == TRADE] = np.arange(len(trade_order), dtype=np.int32)
+        nb = len(books)
+        self._bid_px = np.full((nb, levels), np.nan)
+        self._ask_px = np.full((nb, levels), np.nan)
+        self._bid_sz = np.zeros((nb, levels))
+        self._ask_sz = np.zeros((nb, levels))
+        for row, i in enumerate(book_order):
+            (bids, asks) = books[i][1:]
+            for px, sz, dest_px, dest_sz in ((bids[0], bids[1], self._bid_px, self._bid_sz),
+                                             (asks[0], asks[1], self._ask_px, self._ask_sz)):
+                m = min(len(px), levels)
+                dest_px[row, :m] = px[:m]
+                dest_sz[row, :m] = sz[:m]
+        tr = [trades[i][1] for i in trade_order]
+        self._trade_px = np.array([x[0] for x in tr], dtype=np.float64)
+        self._trade_sz = np.array([x[1] for x in tr], dtype=np.float64)
+        self._trade_side = np.array([x[2] for x in tr], dtype=np.int8)
+        # Mid at each event: the latest book's, carried forward.
+        book_mid = 0.5 * (self._bid_px[:, 0] + self._ask_px[:, 0])
+        last_book = np.where(self._kind == BOOK, np.arange(len(events)), -1)
+        last_book = np.maximum.accumulate(last_book) if len(events) else last_book
+        has_book = last_book >= 0
+        self._mid = np.full(len(events), np.nan)
+        self._mid[has_book] = book_mid[self._idx[last_book[has_book]]]
         self._pos = 0
-        self._t = 0.0
-        self._last_mid = math.nan
+        self._chunk_no = 0
 
-    def _load(self, coin: str | None) -> list[tuple]:
-        events: list[tuple] = []  # (time_ms, kind, coin, payload)
+    def _read(self, coin: str | None) -> tuple[list, list, str]:
+        books: list[tuple[float, tuple, tuple]] = []  # (time_ms, (bid px, bid sz), (ask px, ask sz))
+        trades: list[tuple[float, tuple]] = []  # (time_ms, (px, sz, side))
         with open(self.path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
+                f = _Line(self.path, lineno)
                 try:
                     msg = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ReplayFormatError(f"{self.path}:{lineno}: not JSON ({e.msg})") from None
-                channel = _get(self.path, lineno, msg, "channel")
-                data = _get(self.path, lineno, msg, "data")
+                channel = f.get(msg, "channel", "channel")
+                data = f.get(msg, "data", "data")
                 if channel == "l2Book":
-                    c = _get(self.path, lineno, data, "coin")
-                    levels = _get(self.path, lineno, data, "levels")
-                    if not isinstance(levels, list) or len(levels) != 2:
-                        raise ReplayFormatError(f"{self.path}:{lineno}: field 'levels' must be [bids, asks]")
+                    c = f.get(data, "coin", "data.coin")
+                    coin = coin if coin is not None else c
+                    levels = f.array(f.get(data, "levels", "data.levels"), "data.levels")
+                    if len(levels) != 2:
+                        raise f.error("data.levels", f"has {len(levels)} sides, expected [bids, asks]")
+                    t_ms = f.number(data, "time", "data.time")
                     sides = []
                     for name, side in zip(("bids", "asks"), levels):
-                        sides.append([(_num(self.path, lineno, f"levels.{name}.px", _get(self.path, lineno, lv, "px")),
-                                       _num(self.path, lineno, f"levels.{name}.sz", _get(self.path, lineno, lv, "sz")))
-                                      for lv in side])
-                    t_ms = _num(self.path, lineno, "time", _get(self.path, lineno, data, "time"))
-                    if coin is None or c == coin:
-                        events.append((t_ms, BOOK, c, sides))
+                        field = f"data.levels.{name}"
+                        side = f.array(side, field)
+                        sides.append(([f.number(lv, "px", f"{field}[{j}].px") for j, lv in enumerate(side)],
+                                      [f.number(lv, "sz", f"{field}[{j}].sz") for j, lv in enumerate(side)]))
+                    if c == coin:
+                        books.append((t_ms, sides[0], sides[1]))
                 elif channel == "trades":
-                    if not isinstance(data, list):
-                        raise ReplayFormatError(f"{self.path}:{lineno}: field 'data' of trades must be a list")
-                    for tr in data:
-                        c = _get(self.path, lineno, tr, "coin")
-                        side = _get(self.path, lineno, tr, "side")
+                    for j, tr in enumerate(f.array(data, "data")):
+                        c = f.get(tr, "coin", f"data[{j}].coin")
+                        coin = coin if coin is not None else c
+                        side = f.get(tr, "side", f"data[{j}].side")
                         if side not in ("A", "B"):
-                            raise ReplayFormatError(f"{self.path}:{lineno}: field 'side' is {side!r}, expected A or B")
-                        t_ms = _num(self.path, lineno, "time", _get(self.path, lineno, tr, "time"))
-                        px = _num(self.path, lineno, "px", _get(self.path, lineno, tr, "px"))
-                        sz = _num(self.path, lineno, "sz", _get(self.path, lineno, tr, "sz"))
-                        if coin is None or c == coin:
-                            events.append((t_ms, TRADE, c, (px, sz, 1 if side == "B" else -1)))
-        if not events:
-            return events
-        events.sort(key=lambda e: (e[0], e[1]))
-        t0 = events[0][0]
-        return [((e[0] - t0) / 1000.0,) + e[1:] for e in events]
+                            raise f.error(f"data[{j}].side", f"is {side!r}, expected 'A' or 'B'")
+                        t_ms = f.number(tr, "time", f"data[{j}].time")
+                        px = f.number(tr, "px", f"data[{j}].px")
+                        sz = f.number(tr, "sz", f"data[{j}].sz")
+                        if c == coin:
+                            trades.append((t_ms, (px, sz, 1 if side == "B" else -1)))
+        return books, trades, coin or ""
 
     def next_chunk(self) -> MarketChunk | None:
-        if self._pos >= len(self._events):
+        n = self._t.size
+        if self._pos >= n:
             return None
-        t0 = self._t
-        t1 = t0 + self.chunk_seconds
-        evs = []
-        while self._pos < len(self._events) and self._events[self._pos][0] < t1:
-            evs.append(self._events[self._pos])
-            self._pos += 1
-        self._t = t1
-        books = [e for e in evs if e[1] == BOOK]
-        trades = [e for e in evs if e[1] == TRADE]
-        L = self.levels
-        nb = len(books)
-        bid_px = np.full((nb, L), np.nan)
-        ask_px = np.full((nb, L), np.nan)
-        bid_sz = np.zeros((nb, L))
-        ask_sz = np.zeros((nb, L))
-        for i, (_, _, _, (bids, asks)) in enumerate(books):
-            for j, (px, sz) in enumerate(bids[:L]):
-                bid_px[i, j], bid_sz[i, j] = px, sz
-            for j, (px, sz) in enumerate(asks[:L]):
-                ask_px[i, j], ask_sz[i, j] = px, sz
-        t = np.array([e[0] for e in evs], dtype=np.float64)
-        kind = np.array([e[1] for e in evs], dtype=np.int8)
-        idx = np.empty(len(evs), dtype=np.int32)
-        mid = np.empty(len(evs))
-        ib = it = 0
-        for k, e in enumerate(evs):
-            if e[1] == BOOK:
-                idx[k] = ib
-                self._last_mid = 0.5 * (bid_px[ib, 0] + ask_px[ib, 0])
-                ib += 1
-            else:
-                idx[k] = it
-                it += 1
-            mid[k] = self._last_mid
+        t0 = self._chunk_no * self.chunk_seconds
+        t1 = (self._chunk_no + 1) * self.chunk_seconds
+        self._chunk_no += 1
+        lo, hi = self._pos, int(np.searchsorted(self._t, t1, side="left"))
+        self._pos = hi
+        kind, idx = self._kind[lo:hi], self._idx[lo:hi]
+        books, trades = idx[kind == BOOK], idx[kind == TRADE]
+        b0 = int(books[0]) if books.size else 0
+        tr0 = int(trades[0]) if trades.size else 0
+        b = slice(b0, b0 + books.size)
+        tr = slice(tr0, tr0 + trades.size)
+        local = idx - np.where(kind == BOOK, b0, tr0).astype(np.int32)
         return MarketChunk(
-            t=t, kind=kind, idx=idx, bid_px=bid_px, bid_sz=bid_sz, ask_px=ask_px, ask_sz=ask_sz,
-            trade_px=np.array([e[3][0] for e in trades]), trade_sz=np.array([e[3][1] for e in trades]),
-            trade_side=np.array([e[3][2] for e in trades], dtype=np.int8),
-            trade_informed=np.zeros(len(trades), dtype=bool), mid=mid, regime=np.zeros(len(evs), dtype=np.int8),
-            t_start=t0, t_end=t1)
+            t=self._t[lo:hi].copy(), kind=kind.copy(), idx=local, bid_px=self._bid_px[b].copy(),
+            bid_sz=self._bid_sz[b].copy(), ask_px=self._ask_px[b].copy(), ask_sz=self._ask_sz[b].copy(),
+            trade_px=self._trade_px[tr].copy(), trade_sz=self._trade_sz[tr].copy(),
+            trade_side=self._trade_side[tr].copy(), trade_informed=np.zeros(trades.size, dtype=bool),
+            mid=self._mid[lo:hi].copy(), regime=np.zeros(hi - lo, dtype=np.int8), t_start=t0, t_end=t1)
 
 
-def _s(x: float) -> str:
-    """A decimal string as the venue writes it (no exponent, no float noise)."""
-    return format(float(x), ".10f").rstrip("0").rstrip(".") if x != int(x) else f"{x:.1f}"
+def _decimal_string(x: float) -> str:
+    """The shortest decimal string that reads back as ``x``, without an exponent ("100001.0", "0.00012")."""
+    return np.format_float_positional(float(x), unique=True, trim="0")
 
 
-def write_replay(chunks: Iterable[MarketChunk], path: str | Path, coin: str, epoch_ms: int = 1_767_225_600_000,
-                 levels: int = 20) -> int:
-    """Write chunks as the venue's websocket messages; returns the number of lines."""
-    n = 0
+def write_replay(chunks: Iterable[MarketChunk], path: str | Path, *, coin: str = "BTC",
+                 epoch_ms: int = 1_735_689_600_000, levels: int | None = None) -> int:
+    """Write chunks as the venue's ``l2Book`` and ``trades`` messages, one a line; returns the line count.
+
+    Times are ``epoch_ms`` plus the chunk time rounded to the millisecond. Books keep the non-nan
+    levels (at most ``levels`` a side); hashes and users are placeholders (all zeros).
+    """
+    lines = 0
     tid = 1
+    zero_user = "0x" + "0" * 40
     with open(path, "w", encoding="utf-8") as fh:
         for c in chunks:
-            for k in range(len(c.t)):
-                t_ms = epoch_ms + int(round(c.t[k] * 1000))
-                j = int(c.idx[k])
-                if c.kind[k] == BOOK:
-                    lv = [[{"px": _s(px), "sz": _s(sz), "n": 1} for px, sz in zip(pxs[:levels], szs[:levels])
-                           if px == px] for pxs, szs in ((c.bid_px[j], c.bid_sz[j]), (c.ask_px[j], c.ask_sz[j]))]
-                    msg = {"channel": "l2Book", "data": {"coin": coin, "time": t_ms, "levels": lv}}
+            for t, kind, j in zip(c.t.tolist(), c.kind.tolist(), c.idx.tolist()):
+                t_ms = epoch_ms + int(round(t * 1000.0))
+                if kind == BOOK:
+                    sides = []
+                    for pxs, szs in ((c.bid_px[j], c.bid_sz[j]), (c.ask_px[j], c.ask_sz[j])):
+                        keep = ~np.isnan(pxs)
+                        pxs, szs = pxs[keep][:levels], szs[keep][:levels]
+                        sides.append([{"px": _decimal_string(px), "sz": _decimal_string(sz), "n": 1}
+                                      for px, sz in zip(pxs, szs)])
+                    msg = {"channel": "l2Book", "data": {"coin": coin, "time": t_ms, "levels": sides}}
                 else:
                     msg = {"channel": "trades", "data": [{
-                        "coin": coin, "side": "B" if c.trade_side[j] > 0 else "A", "px": _s(c.trade_px[j]),
-                        "sz": _s(c.trade_sz[j]), "hash": "0x" + "0" * 64, "time": t_ms, "tid": tid,
-                        "users": ["0x" + "0" * 40, "0x" + "0" * 40]}]}
+                        "coin": coin, "side": "B" if c.trade_side[j] > 0 else "A",
+                        "px": _decimal_string(c.trade_px[j]), "sz": _decimal_string(c.trade_sz[j]),
+                        "hash": "0x" + "0" * 64, "time": t_ms, "tid": tid, "users": [zero_user, zero_user]}]}
                     tid += 1
                 fh.write(json.dumps(msg, separators=(",", ":")) + "\n")
-                n += 1
-    return n
+                lines += 1
+    return lines

@@ -1,23 +1,38 @@
-"""The embedded synthetic market: regime-switching jump-diffusion mid, an L2 book, informed flow.
+"""The embedded synthetic market: a regime-switching jump-diffusion mid, an L2 book and informed flow.
 
-Model (all per chunk, vectorised):
+It needs no data, and its signals and adverse selection are real: book imbalance and trade flow
+predict the next move by construction, with couplings a test (or a scenario) can switch off.
+
+Model (generated vectorised, one chunk of events at a time):
 - regime: a two-state continuous-time Markov chain, calm (0) and stressed (1); stressed has more
-  volatility, more jumps, a wider spread, a thinner book and more trades;
-- a latent alpha a(t), an Ornstein-Uhlenbeck process in log-return per second, drives the mid's
-  drift and tilts the book's depth, so book imbalance and momentum carry real information;
-- log mid: (drift_coupling · a) dt + σ_regime dW + Poisson jumps, on a ``book_interval_s`` grid;
-- trades: Poisson arrivals; a share ``informed_share`` is informed (it buys when the mid is about to
-  rise over ``informed_horizon_s``) and moves the mid ``impact_bps`` its way, so trade-flow
-  imbalance predicts returns and makers suffer adverse selection; the rest pick a side at random
-  (tilted by ``flow_coupling``·a);
-- trade depth: each aggressor reaches δ ~ Exp(k) beyond the mid (k = ``depth_decay_k`` per price
-  unit), so an order resting δ from the mid is reached by one side's trades at rate A·e^(−kδ),
-  A = half the trade rate: the arrival model GLFT assumes.
+  volatility, more jumps, a wider spread, a thinner book and more trades. Scripted ``regime``
+  shocks override the chain for their duration.
+- alpha a(t): an Ornstein-Uhlenbeck process in log-return per second (``alpha_halflife_s``,
+  stationary std ``alpha_std_per_s``); it is the mid's drift (× ``drift_coupling``) and tilts the
+  book's depth (× ``book_coupling``).
+- log mid: on a fixed global grid of ``book_interval_s``; the move arriving at grid point k is
+  drift_coupling·a·dt + σ_regime·√dt·Z + a Poisson jump (rate per regime, normal size in log).
+  The mid is constant between grid points; a BOOK event is emitted at every grid point.
+- trades: Poisson arrivals at ``trade_rate_*_per_s``. A share ``informed_share`` is informed: its
+  side is the sign of the mid's (exogenous) move over the next ``informed_horizon_s``, and it moves
+  the mid ``impact_bps`` its way from the next grid point on. The rest buy with probability
+  sigmoid(flow_coupling · a/alpha_std). The latent path is drawn ahead of the events, so the
+  look-ahead is exact across chunk edges (it does not foresee scripted shocks or parameter changes).
+- trade depth: each aggressor reaches δ ~ Exp(k) beyond the mid (k = ``depth_decay_per_usd``,
+  per price unit) and prints at the worse of the touch and the tick δ away. So an order resting δ
+  from the mid is reached by one side's trades at rate A·e^(−kδ), A = the trade rate per side
+  (half the total when flow is balanced): the arrival model GLFT/Avellaneda-Stoikov assume.
+- book: best bid = floor_tick(mid − half spread), best ask = ceil_tick(mid + half spread), never
+  crossed; ``levels`` levels one tick apart a side; level sizes grow with the level index, carry
+  log-normal noise and are tilted by exp(±book_coupling · a/alpha_std).
 
-Defaults resemble BTC on Hyperliquid (approximate public figures, 2025-26): price ~$100k, tick $1
-(5 significant figures), 20 levels a side with a one-tick spread most of the time, daily
-volatility ~2.5% when calm, a few trades per second, daily volume of a few $B (4 trades/s ×
-~0.06 BTC mean size ≈ $2B/day).
+Defaults resemble BTC on Hyperliquid (approximate public figures, 2025): price ~$100k, tick $1,
+20 levels a side (what ``l2Book`` shows), a one-tick spread most of the time; daily volatility
+~2.5% when calm (0.025/√86400 ≈ 8.5e-5 per √s), about 3× that when stressed; a few trades a
+second with a median near 0.03 BTC, i.e. 4/s × ~0.06 BTC mean × $100k ≈ $2B a day, the order of
+the venue's BTC perp volume; a few BTC of depth within $20 of the mid. The alpha's default
+(6e-6 per s, half-life 30 s) adds about 30% to the mid's variance at horizons well beyond the
+half-life, and explains ~2% of the variance of 5 s returns: a weak but real signal.
 """
 from __future__ import annotations
 
@@ -25,218 +40,315 @@ import math
 from typing import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy.signal import lfilter
 
 from twin.market.base import BOOK, TRADE, MarketChunk, Shock
 
-SHOCK_PARAMS = ("informed_share", "flow_coupling", "book_coupling", "drift_coupling", "impact_bps",
-                "trade_rate_calm", "trade_rate_stressed", "vol_calm_per_sqrt_s", "vol_stressed_per_sqrt_s")
+# Parameters a ``param`` shock may set: the information couplings and the rates read per chunk.
+SHOCKABLE_PARAMS: tuple[str, ...] = (
+    "informed_share", "flow_coupling", "book_coupling", "drift_coupling", "impact_bps",
+    "trade_rate_calm_per_s", "trade_rate_stressed_per_s", "jump_rate_calm_per_s", "jump_rate_stressed_per_s",
+    "vol_calm_per_sqrt_s", "vol_stressed_per_sqrt_s", "depth_decay_per_usd",
+)
+
+_BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path does not depend on chunking
 
 
 class SyntheticMarketParams(BaseModel):
+    """Parameters of the synthetic market for one coin; defaults resemble BTC on Hyperliquid."""
+
     model_config = ConfigDict(extra="forbid")
 
-    mid0: float = Field(100_000.0, gt=0, description="Starting mid price.")
-    book_interval_s: float = Field(0.1, gt=0, description="Grid of the mid path and of book updates, s.")
-    levels: int = Field(20, ge=1, le=50, description="Book levels per side (the venue shows 20).")
-    vol_calm_per_sqrt_s: float = Field(8.5e-5, ge=0, description="Log-return volatility per √s, calm "
-                                                                 "(2.5% a day = 0.025/√86400).")
-    vol_stressed_per_sqrt_s: float = Field(2.5e-4, ge=0, description="Log-return volatility per √s, stressed.")
-    calm_to_stressed_per_s: float = Field(1 / 7200, ge=0, description="Regime switch rate calm → stressed, 1/s.")
-    stressed_to_calm_per_s: float = Field(1 / 900, ge=0, description="Regime switch rate stressed → calm, 1/s.")
-    jump_rate_calm_per_s: float = Field(1 / 21600, ge=0, description="Jump rate when calm, 1/s.")
-    jump_rate_stressed_per_s: float = Field(1 / 1200, ge=0, description="Jump rate when stressed, 1/s.")
-    jump_std: float = Field(0.003, ge=0, description="Std of a jump in log price.")
-    trade_rate_calm: float = Field(4.0, ge=0, description="Trades per second (both sides), calm.")
-    trade_rate_stressed: float = Field(12.0, ge=0, description="Trades per second (both sides), stressed.")
-    trade_size_median: float = Field(0.03, gt=0, description="Median trade size, coin.")
-    trade_size_sigma: float = Field(1.2, ge=0, description="Log-normal shape of trade sizes.")
-    depth_decay_k: float = Field(2.0, gt=0, description="k of λ(δ)=A·e^(−kδ), per price unit (BTC: per USD).")
-    half_spread_ticks_calm: float = Field(0.0, ge=0, description="Extra half spread beyond the tick-rounded mid, ticks, calm (0: a one-tick spread).")
-    half_spread_ticks_stressed: float = Field(3.0, ge=0, description="Half spread in ticks, stressed.")
-    depth_at_touch: float = Field(0.5, gt=0, description="Median displayed size at the best level, coin.")
-    depth_growth: float = Field(0.15, ge=0, description="Depth grows by this fraction per level away from touch.")
-    depth_noise: float = Field(0.4, ge=0, description="Log-normal noise of level sizes.")
-    depth_factor_stressed: float = Field(0.4, gt=0, description="Depth multiplier when stressed (thinner book).")
-    alpha_halflife_s: float = Field(30.0, gt=0, description="Half-life of the latent alpha, s.")
-    alpha_std: float = Field(1e-5, ge=0, description="Stationary std of alpha, log-return per s.")
-    drift_coupling: float = Field(1.0, ge=0, description="How much alpha drives the mid's drift (0 = none).")
-    book_coupling: float = Field(0.3, ge=0, description="Book depth tilt per std of alpha (0 = imbalance is noise).")
-    flow_coupling: float = Field(0.0, ge=0, description="Uninformed side tilt per std of alpha.")
-    informed_share: float = Field(0.15, ge=0, le=1, description="Share of trades that know the next move.")
-    informed_horizon_s: float = Field(5.0, gt=0, description="How far ahead informed traders see, s.")
-    impact_bps: float = Field(0.2, ge=0, description="Permanent impact of an informed trade, bps.")
+    initial_mid: float = Field(100_000.0, gt=0, description="Mid price at t=0, quote units (USD).")
+    book_interval_s: float = Field(0.1, gt=0, description="Grid of the mid path and of BOOK events, s.")
+    levels: int = Field(20, ge=1, le=100, description="Book levels per side (the venue's l2Book shows 20).")
+    vol_calm_per_sqrt_s: float = Field(8.5e-5, ge=0, description="Diffusion volatility of log mid per √s when "
+                                                                 "calm (2.5%/day = 0.025/√86400).")
+    vol_stressed_per_sqrt_s: float = Field(2.5e-4, ge=0, description="Diffusion volatility per √s when stressed "
+                                                                     "(~7.5%/day).")
+    calm_to_stressed_per_s: float = Field(1 / 7200, ge=0, description="Switch rate calm → stressed, 1/s "
+                                                                      "(one stress episode per ~2 h).")
+    stressed_to_calm_per_s: float = Field(1 / 900, ge=0, description="Switch rate stressed → calm, 1/s "
+                                                                     "(episodes last ~15 min).")
+    jump_rate_calm_per_s: float = Field(1 / 21600, ge=0, description="Jump rate when calm, 1/s (~4 a day).")
+    jump_rate_stressed_per_s: float = Field(1 / 1200, ge=0, description="Jump rate when stressed, 1/s (~3 an hour).")
+    jump_size_std: float = Field(0.003, ge=0, description="Std of a jump in log price (0.003 = 30 bps).")
+    trade_rate_calm_per_s: float = Field(4.0, ge=0, description="Trades per second, both sides, calm.")
+    trade_rate_stressed_per_s: float = Field(12.0, ge=0, description="Trades per second, both sides, stressed.")
+    trade_size_median: float = Field(0.03, gt=0, description="Median trade size, coin units.")
+    trade_size_log_std: float = Field(1.2, ge=0, description="Std of log trade size (mean ≈ 2× median).")
+    depth_decay_per_usd: float = Field(2.0, gt=0, description="k in λ(δ)=A·e^(−kδ), per price unit: an order δ "
+                                                              "from the mid is reached by one side's trades at "
+                                                              "that rate (mean reach 1/k = $0.5 for BTC: most "
+                                                              "prints at the touch).")
+    half_spread_ticks_calm: float = Field(0.0, ge=0, description="Half spread around the mid, ticks, calm "
+                                                                 "(0 → floor/ceil of the mid: a one-tick spread; "
+                                                                 "0.5 gives two ticks most of the time).")
+    half_spread_ticks_stressed: float = Field(3.0, ge=0, description="Half spread around the mid, ticks, stressed.")
+    depth_at_touch: float = Field(0.5, gt=0, description="Median displayed size at the best level, coin units.")
+    depth_growth_per_level: float = Field(0.2, ge=0, description="Level i's median size is depth_at_touch·(1+g·i).")
+    depth_noise_log_std: float = Field(0.4, ge=0, description="Std of the log-normal noise on each level's size.")
+    depth_factor_stressed: float = Field(0.4, gt=0, description="Multiplier on all level sizes when stressed.")
+    alpha_halflife_s: float = Field(30.0, gt=0, description="Half-life of the latent alpha (OU mean reversion), s.")
+    alpha_std_per_s: float = Field(6e-6, ge=0, description="Stationary std of alpha, log-return per second.")
+    drift_coupling: float = Field(1.0, ge=0, description="Alpha's weight in the mid's drift (0: alpha moves nothing).")
+    book_coupling: float = Field(0.25, ge=0, description="Log depth tilt per std of alpha (0: book imbalance is "
+                                                         "noise).")
+    flow_coupling: float = Field(0.0, ge=0, description="Uninformed trades' log-odds of buying per std of alpha.")
+    informed_share: float = Field(0.15, ge=0, le=1, description="Share of trades whose side is the sign of the "
+                                                                "next move (0: flow predicts nothing).")
+    informed_horizon_s: float = Field(5.0, gt=0, description="How far ahead informed traders see the mid, s.")
+    impact_bps: float = Field(0.2, ge=0, description="Permanent mid move after each informed trade, bps, its way.")
 
     @classmethod
     def thin_hip3(cls) -> "SyntheticMarketParams":
         """A thin HIP-3 style market: price ~1, few trades, a thin and wide book (use tick 1e-4, lot 0.1)."""
-        return cls(mid0=1.0, trade_rate_calm=0.2, trade_rate_stressed=0.8, trade_size_median=200.0,
-                   depth_decay_k=2000.0, half_spread_ticks_calm=3.0, half_spread_ticks_stressed=10.0,
+        return cls(initial_mid=1.0, trade_rate_calm_per_s=0.2, trade_rate_stressed_per_s=0.8, trade_size_median=200.0,
+                   depth_decay_per_usd=2000.0, half_spread_ticks_calm=3.0, half_spread_ticks_stressed=10.0,
                    depth_at_touch=500.0, vol_calm_per_sqrt_s=2.0e-4, vol_stressed_per_sqrt_s=6.0e-4)
 
 
-def _decimals(x: float) -> int:
-    """Decimals needed to print a tick or lot (0.0001 → 4; 1.0 → 0)."""
-    return max(0, -int(math.floor(math.log10(x) + 1e-9)))
+def _decimals(step: float) -> int:
+    """Decimals that print a multiple of ``step`` exactly (1e-4 → 4; 1.0 → 0)."""
+    return max(0, -int(math.floor(math.log10(step) + 1e-9)))
 
 
 class SyntheticMarket:
-    """A never-ending synthetic market for one coin. Deterministic given params, rng and shocks."""
+    """A never-ending synthetic market for one coin; deterministic given params, rng, shocks and chunking."""
 
     def __init__(self, params: SyntheticMarketParams, rng: np.random.Generator, *, coin: str = "BTC",
                  tick: float = 1.0, lot: float = 1e-5, shocks: Sequence[Shock] = (),
                  chunk_seconds: float = 10.0) -> None:
+        if not (tick > 0 and lot > 0 and chunk_seconds > 0):
+            raise ValueError(f"tick, lot and chunk_seconds must be > 0, got {tick}, {lot}, {chunk_seconds}")
         self.p = params
-        self.rng = rng
         self.coin = coin
         self.tick = tick
         self.lot = lot
+        self.chunk_seconds = chunk_seconds
         self._px_dec = _decimals(tick)
         self._sz_dec = _decimals(lot)
-        self.chunk_seconds = chunk_seconds
+        self._dt = params.book_interval_s
+        self._horizon_pts = max(1, int(round(params.informed_horizon_s / self._dt)))
         for s in shocks:
-            if s.kind == "param" and s.name not in SHOCK_PARAMS:
-                raise ValueError(f"shock at t={s.t}: unknown market parameter {s.name!r}; known: {SHOCK_PARAMS}")
+            self._check_shock(s)
         self._shocks = sorted(shocks, key=lambda s: s.t)
         self._next_shock = 0
+        # Forced regimes are known in advance, so the look-ahead sees them.
+        self._forced = [(s.t, s.t + s.duration_s, int(s.value)) for s in self._shocks if s.kind == "regime"]
+        # Separate streams: the chain and the latent path do not depend on how events are chunked.
+        chain_rng, path_rng, self._rng = rng.spawn(3)
+        self._chain_rng = chain_rng
+        self._path_rng = path_rng
+        self._switch_times: list[float] = []  # regime chain switch times; the chain starts calm
+        self._chain_last = 0.0  # time of the last drawn switch (inf when the chain cannot switch)
+        # Latent draws per global grid point k, held from grid point self._buf_k0 on.
+        self._buf_k0 = 0
+        self._alpha = np.empty(0)
+        self._z = np.empty(0)
+        self._jump_u = np.empty(0)
+        self._jump_z = np.empty(0)
+        self._alpha_state = float(path_rng.standard_normal() * params.alpha_std_per_s)  # stationary start
+        # Event state: time reached, next grid point to emit, log mid in effect (before grid point
+        # self._k's move), and informed impact waiting for the next grid point.
         self._t = 0.0
-        self._logmid = math.log(params.mid0)
-        self._alpha = 0.0
-        self._regime = 0
-        self._next_switch = self._draw_switch(0.0)
-        self._forced: tuple[float, float, int] | None = None
+        self._k = 0
+        self._logmid = math.log(params.initial_mid)
+        self._pending_impact = 0.0
 
-    def _draw_switch(self, t: float) -> float:
-        rate = self.p.calm_to_stressed_per_s if self._regime == 0 else self.p.stressed_to_calm_per_s
-        return t + float(self.rng.exponential(1.0 / rate)) if rate > 0 else math.inf
+    def _check_shock(self, s: Shock) -> None:
+        if s.kind == "price_jump":
+            if not s.value > -1:
+                raise ValueError(f"shock at t={s.t}: price_jump value {s.value} must be > -1 (a fraction)")
+        elif s.kind == "regime":
+            if s.value not in (0, 1) or s.duration_s < 0:
+                raise ValueError(f"shock at t={s.t}: regime value {s.value} must be 0 or 1 and duration_s "
+                                 f"{s.duration_s} ≥ 0")
+        elif s.kind == "param":
+            if s.name not in SHOCKABLE_PARAMS:
+                raise ValueError(f"shock at t={s.t}: market parameter {s.name!r} cannot be shocked; "
+                                 f"known: {', '.join(SHOCKABLE_PARAMS)}")
+            try:
+                SyntheticMarketParams.model_validate({**self.p.model_dump(), s.name: s.value})
+            except ValidationError as e:
+                raise ValueError(f"shock at t={s.t}: {s.name}={s.value} is invalid: {e.errors()[0]['msg']}") from None
+        else:
+            raise ValueError(f"shock at t={s.t}: unknown kind {s.kind!r}")
 
-    def _apply_shocks(self, t: float) -> None:
-        while self._next_shock < len(self._shocks) and self._shocks[self._next_shock].t <= t + 1e-12:
+    # ------------------------------------------------------------------ latent state
+
+    def _regime_at(self, t: np.ndarray) -> np.ndarray:
+        """Regime at times ``t`` (any order): the chain, overridden by forced windows."""
+        p = self.p
+        t_max = float(t.max()) if t.size else 0.0
+        while self._chain_last <= t_max:
+            rate = p.calm_to_stressed_per_s if len(self._switch_times) % 2 == 0 else p.stressed_to_calm_per_s
+            if rate <= 0:
+                self._chain_last = math.inf
+                break
+            self._chain_last += float(self._chain_rng.exponential(1.0 / rate))
+            self._switch_times.append(self._chain_last)
+        reg = (np.searchsorted(np.asarray(self._switch_times), t, side="right") % 2).astype(np.int8)
+        for f0, f1, r in self._forced:
+            reg[(t >= f0) & (t < f1)] = r
+        return reg
+
+    def _ensure_draws(self, k_end: int) -> None:
+        """Make the latent draws for grid points below ``k_end`` available."""
+        p = self.p
+        phi = math.exp(-math.log(2.0) * self._dt / p.alpha_halflife_s)
+        innov_std = p.alpha_std_per_s * math.sqrt(1.0 - phi * phi)
+        while self._buf_k0 + self._z.size < k_end:
+            rng = self._path_rng
+            alpha, _ = lfilter([1.0], [1.0, -phi], rng.standard_normal(_BLOCK) * innov_std,
+                               zi=[phi * self._alpha_state])
+            self._alpha_state = float(alpha[-1])
+            self._alpha = np.concatenate([self._alpha, alpha])
+            self._z = np.concatenate([self._z, rng.standard_normal(_BLOCK)])
+            self._jump_u = np.concatenate([self._jump_u, rng.random(_BLOCK)])
+            self._jump_z = np.concatenate([self._jump_z, rng.standard_normal(_BLOCK)])
+
+    def _drop_draws_before(self, k: int) -> None:
+        cut = k - self._buf_k0
+        if cut > 0:
+            self._alpha, self._z = self._alpha[cut:], self._z[cut:]
+            self._jump_u, self._jump_z = self._jump_u[cut:], self._jump_z[cut:]
+            self._buf_k0 = k
+
+    def _first_grid_at_or_after(self, t: float) -> int:
+        dt = self._dt
+        k = int(math.ceil(t / dt))
+        while k * dt < t:
+            k += 1
+        while k > 0 and (k - 1) * dt >= t:
+            k -= 1
+        return k
+
+    def _apply_shocks_at(self, t: float) -> None:
+        while self._next_shock < len(self._shocks) and self._shocks[self._next_shock].t <= t + 1e-9:
             s = self._shocks[self._next_shock]
             self._next_shock += 1
             if s.kind == "price_jump":
                 self._logmid += math.log1p(s.value)
-            elif s.kind == "regime":
-                self._forced = (s.t, s.t + s.duration_s, int(s.value))
-            else:
-                self.p = self.p.model_copy(update={s.name: s.value})
+            elif s.kind == "param":
+                self.p = self.p.model_copy(update={s.name: float(s.value)})
+            # regime shocks are already in self._forced
+
+    # ------------------------------------------------------------------ events
 
     def next_chunk(self) -> MarketChunk:
-        p = self.p
-        rng = self.rng
         t0 = self._t
-        self._apply_shocks(t0)
-        p = self.p
-        t1 = t0 + self.chunk_seconds
-        if self._next_shock < len(self._shocks):
-            t1 = min(t1, max(self._shocks[self._next_shock].t, t0 + 1e-9))
-        dt = p.book_interval_s
-        n = max(1, int(math.ceil((t1 - t0) / dt - 1e-9)))
-        grid = t0 + dt * np.arange(n)
+        self._apply_shocks_at(t0)
+        p, dt, rng = self.p, self._dt, self._rng
+        next_shock = self._shocks[self._next_shock].t if self._next_shock < len(self._shocks) else math.inf
+        if math.isfinite(next_shock) and abs(round(next_shock / dt) * dt - next_shock) <= 1e-9:
+            next_shock = round(next_shock / dt) * dt  # a shock on the grid, up to float noise, stays on it
+        k_end = self._first_grid_at_or_after(t0 + self.chunk_seconds)
+        t1 = min(k_end * dt, next_shock)  # chunks end on the grid, or exactly at the next shock
+        kf = self._k  # first grid point in [t0, t1)
+        kl = self._first_grid_at_or_after(t1)  # grid points kf..kl-1 lie in [t0, t1)
+        off_grid = kf * dt != t0  # the chunk starts at a shock between grid points
 
-        # regime on the grid: the chain, then any forced window
-        regime = np.empty(n, dtype=np.int8)
-        start = 0
-        while True:
-            k = int(np.searchsorted(grid, self._next_switch, side="left"))
-            if k >= n:
-                regime[start:] = self._regime
-                break
-            regime[start:k] = self._regime
-            start = k
-            self._regime = 1 - self._regime
-            self._next_switch = self._draw_switch(self._next_switch)
-        if self._forced is not None:
-            f0, f1, fr = self._forced
-            regime[(grid >= f0) & (grid < f1)] = fr
-            if f1 <= t1:
-                self._forced = None
-        stressed = regime == 1
+        # Segments between consecutive BOOK events; each lies within one grid step.
+        grid_t = np.arange(kf, kl) * dt
+        starts = np.concatenate([[t0], grid_t]) if off_grid else grid_t
+        steps = np.concatenate([[kf - 1], np.arange(kf, kl)]) if off_grid else np.arange(kf, kl)
+        n = starts.size
+        ends = np.append(starts[1:], t1)
+        seg_len = ends - starts
 
-        # alpha: exact AR(1) discretisation of the OU process
-        phi = math.exp(-math.log(2.0) * dt / p.alpha_halflife_s)
-        innov = rng.standard_normal(n) * (p.alpha_std * math.sqrt(1.0 - phi * phi))
-        alpha, _ = lfilter([1.0], [1.0, -phi], innov, zi=[phi * self._alpha])
-        self._alpha = float(alpha[-1])
+        # Exogenous log-mid moves at grid points kf .. kl-1+H (H = the informed look-ahead).
+        H = self._horizon_pts
+        self._ensure_draws(kl + H)
+        ks = np.arange(kf, kl + H)
+        rel = ks - self._buf_k0
+        reg_k = self._regime_at(ks * dt)
+        vol = np.where(reg_k == 1, p.vol_stressed_per_sqrt_s, p.vol_calm_per_sqrt_s)
+        jump_rate = np.where(reg_k == 1, p.jump_rate_stressed_per_s, p.jump_rate_calm_per_s)
+        move = (p.drift_coupling * self._alpha[rel] * dt + vol * math.sqrt(dt) * self._z[rel]
+                + (self._jump_u[rel] < jump_rate * dt) * p.jump_size_std * self._jump_z[rel])
+        move[ks == 0] = 0.0  # the mid at t=0 is initial_mid
+        cum = np.concatenate([[0.0], np.cumsum(move)])  # cum[j]: exogenous move through grid point kf+j-1
+        seg_cum_idx = steps - kf + 1  # the off-grid segment (step kf-1) maps to 0
 
-        vol = np.where(stressed, p.vol_stressed_per_sqrt_s, p.vol_calm_per_sqrt_s)
-        jump_rate = np.where(stressed, p.jump_rate_stressed_per_s, p.jump_rate_calm_per_s)
-        jumps = (rng.random(n) < jump_rate * dt) * rng.normal(0.0, p.jump_std, n)
-        incr = p.drift_coupling * alpha * dt + vol * math.sqrt(dt) * rng.standard_normal(n) + jumps
-        # the grid point i holds the mid after step i
-        base = self._logmid + np.cumsum(incr)
+        regime = self._regime_at(starts)
+        alpha = self._alpha[steps - self._buf_k0]
+        a_std = alpha / p.alpha_std_per_s if p.alpha_std_per_s > 0 else np.zeros(n)
 
-        # trades: Poisson counts per step, uniform times within the step
-        rate = np.where(stressed, p.trade_rate_stressed, p.trade_rate_calm)
-        counts = rng.poisson(rate * dt)
+        # Trades: Poisson per segment, uniform within it.
+        rate = np.where(regime == 1, p.trade_rate_stressed_per_s, p.trade_rate_calm_per_s)
+        counts = rng.poisson(rate * seg_len)
         nt = int(counts.sum())
-        step = np.repeat(np.arange(n), counts)
-        tt = grid[step] + rng.random(nt) * dt
-        tt = np.minimum(tt, np.nextafter(t1, -np.inf))
+        seg = np.repeat(np.arange(n), counts)
+        tt = starts[seg] + rng.random(nt) * seg_len[seg]
+        tt = np.minimum(tt, np.nextafter(ends[seg], -np.inf))
         order = np.argsort(tt, kind="stable")
-        tt = tt[order]
-        step = step[order]
-        h = max(1, int(round(p.informed_horizon_s / dt)))
-        ahead = np.minimum(step + h, n - 1)
-        future = base[ahead] - base[step]
-        future_sign = np.where(ahead > step, np.sign(future), np.sign(alpha[step]))
-        informed = rng.random(nt) < p.informed_share
-        a_std = alpha[step] / p.alpha_std if p.alpha_std > 0 else np.zeros(nt)
-        p_buy = 1.0 / (1.0 + np.exp(-p.flow_coupling * a_std))
-        side = np.where(rng.random(nt) < p_buy, 1, -1).astype(np.int8)
-        inf_side = np.where(future_sign == 0, side, future_sign).astype(np.int8)
-        side = np.where(informed, inf_side, side).astype(np.int8)
-        # informed impact, applied from the next grid point on
-        impact = np.zeros(n)
-        if nt and p.impact_bps > 0:
-            np.add.at(impact, np.minimum(step[informed] + 1, n - 1), side[informed] * p.impact_bps * 1e-4)
-        logmid = base + np.cumsum(impact)
-        self._logmid = float(logmid[-1])
-        mid = np.exp(logmid)
-        if self._logmid != self._logmid:
-            raise FloatingPointError("synthetic mid became NaN")
+        tt, seg = tt[order], seg[order]
 
-        # book on the grid
+        # Sides: informed trades know the sign of the exogenous move over the horizon.
+        i0 = seg_cum_idx[seg]
+        future = np.sign(cum[i0 + H] - cum[i0])
+        informed = rng.random(nt) < p.informed_share
+        p_buy = 1.0 / (1.0 + np.exp(-p.flow_coupling * a_std[seg]))
+        side = np.where(rng.random(nt) < p_buy, 1, -1)
+        fallback = np.where(alpha[seg] != 0, np.sign(alpha[seg]), side)
+        informed_side = np.where(future != 0, future, fallback)
+        side = np.where(informed, informed_side, side).astype(np.int8)
+
+        # Impact of informed trades arrives at the next grid point: the next segment's start, or
+        # the first grid point of a later chunk.
+        impact = np.zeros(n + 1)
+        if p.impact_bps > 0:
+            np.add.at(impact, seg[informed] + 1, side[informed] * (p.impact_bps * 1e-4))
+        first_grid_seg = 1 if off_grid else 0
+        if first_grid_seg < n:
+            impact[first_grid_seg] += self._pending_impact
+            self._pending_impact = float(impact[n])
+        else:
+            self._pending_impact += float(impact[n])
+        logmid = self._logmid + cum[seg_cum_idx] + np.cumsum(impact[:n])
+        self._logmid = float(self._logmid + cum[kl - kf] + impact[:n].sum())
+        if not math.isfinite(self._logmid):
+            raise FloatingPointError(f"synthetic mid of {self.coin} is not finite at t={t1}")
+        mid = np.exp(logmid)
+
+        # Book at each segment start.
         tick = self.tick
-        hs = np.where(stressed, p.half_spread_ticks_stressed, p.half_spread_ticks_calm) * tick
-        bb_i = np.floor((mid - hs) / tick + 1e-9)
-        ba_i = np.ceil((mid + hs) / tick - 1e-9)
-        ba_i = np.maximum(ba_i, bb_i + 1)
-        L = p.levels
-        lv = np.arange(L)
+        half_spread = np.where(regime == 1, p.half_spread_ticks_stressed, p.half_spread_ticks_calm) * tick
+        bb_i = np.floor((mid - half_spread) / tick + 1e-9)
+        ba_i = np.maximum(np.ceil((mid + half_spread) / tick - 1e-9), bb_i + 1)
+        lv = np.arange(p.levels)
         bid_px = np.round((bb_i[:, None] - lv) * tick, self._px_dec)
         ask_px = np.round((ba_i[:, None] + lv) * tick, self._px_dec)
-        depth = p.depth_at_touch * (1.0 + p.depth_growth * lv)
-        depth_f = np.where(stressed, p.depth_factor_stressed, 1.0)[:, None]
-        tilt = p.book_coupling * (alpha / p.alpha_std if p.alpha_std > 0 else np.zeros(n))
-        noise_b = rng.lognormal(0.0, p.depth_noise, (n, L)) if p.depth_noise > 0 else 1.0
-        noise_a = rng.lognormal(0.0, p.depth_noise, (n, L)) if p.depth_noise > 0 else 1.0
-        bid_sz = self._lots(depth * depth_f * np.exp(tilt)[:, None] * noise_b)
-        ask_sz = self._lots(depth * depth_f * np.exp(-tilt)[:, None] * noise_a)
+        depth = p.depth_at_touch * (1.0 + p.depth_growth_per_level * lv)
+        depth = depth * np.where(regime == 1, p.depth_factor_stressed, 1.0)[:, None]
+        tilt = np.exp(p.book_coupling * a_std)[:, None]
+        noise = rng.lognormal(0.0, p.depth_noise_log_std, (2, n, p.levels))
+        bid_sz = self._to_lots(depth * tilt * noise[0])
+        ask_sz = self._to_lots(depth / tilt * noise[1])
 
-        # trade prints: the worst level the aggressor reached, never inside the spread
-        reach = rng.exponential(1.0 / p.depth_decay_k, nt)
-        tmid = mid[step]
-        buy = side > 0
-        px_buy = np.maximum(ba_i[step], np.ceil((tmid + reach) / tick - 1e-9))
-        px_sell = np.minimum(bb_i[step], np.floor((tmid - reach) / tick + 1e-9))
-        trade_px = np.round(np.where(buy, px_buy, px_sell) * tick, self._px_dec)
-        sizes = rng.lognormal(math.log(p.trade_size_median), p.trade_size_sigma, nt) if nt else np.zeros(0)
-        trade_sz = self._lots(sizes)
+        # Trade prints: the tick the aggressor reached, never better than the touch.
+        reach = rng.exponential(1.0 / p.depth_decay_per_usd, nt)
+        tmid = mid[seg]
+        px_buy = np.maximum(ba_i[seg], np.ceil((tmid + reach) / tick - 1e-9))
+        px_sell = np.minimum(bb_i[seg], np.floor((tmid - reach) / tick + 1e-9))
+        trade_px = np.round(np.where(side > 0, px_buy, px_sell) * tick, self._px_dec)
+        trade_sz = self._to_lots(rng.lognormal(math.log(p.trade_size_median), p.trade_size_log_std, nt))
 
-        # merge book and trade events by time (a book update first on a tie)
-        t_all = np.concatenate([grid, tt])
+        # Merge by time; a BOOK event goes first on a tie.
+        t_all = np.concatenate([starts, tt])
         kind = np.concatenate([np.full(n, BOOK, np.int8), np.full(nt, TRADE, np.int8)])
         idx = np.concatenate([np.arange(n, dtype=np.int32), np.arange(nt, dtype=np.int32)])
         order = np.lexsort((kind, t_all))
-        mids = np.concatenate([mid, tmid])[order]
-        regimes = np.concatenate([regime, regime[step]])[order]
-        self._t = t1
-        return MarketChunk(t=t_all[order], kind=kind[order], idx=idx[order], bid_px=bid_px, bid_sz=bid_sz,
-                           ask_px=ask_px, ask_sz=ask_sz, trade_px=trade_px, trade_sz=trade_sz, trade_side=side,
-                           trade_informed=informed, mid=mids, regime=regimes, t_start=t0, t_end=t1)
+        self._t, self._k = t1, kl
+        self._drop_draws_before(kl - 1)  # keep kl-1: a chunk starting off-grid needs its step's alpha
+        return MarketChunk(
+            t=t_all[order], kind=kind[order], idx=idx[order], bid_px=bid_px, bid_sz=bid_sz, ask_px=ask_px,
+            ask_sz=ask_sz, trade_px=trade_px, trade_sz=trade_sz, trade_side=side, trade_informed=informed,
+            mid=np.concatenate([mid, tmid])[order], regime=np.concatenate([regime, regime[seg]])[order],
+            t_start=t0, t_end=t1)
 
-    def _lots(self, x: np.ndarray) -> np.ndarray:
-        """Round sizes to the lot, at least one lot."""
+    def _to_lots(self, x: np.ndarray) -> np.ndarray:
+        """Round sizes to the lot grid, at least one lot."""
         return np.round(np.maximum(np.round(x / self.lot), 1.0) * self.lot, self._sz_dec)

@@ -1,0 +1,290 @@
+"""Tests of the synthetic market: invariants of every chunk, its statistics against its parameters,
+the information its book and flow carry, and scripted shocks."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from twin.market import BOOK, TRADE, MarketChunk, Shock, SyntheticMarket, SyntheticMarketParams
+
+FIELDS = ("t", "kind", "idx", "bid_px", "bid_sz", "ask_px", "ask_sz", "trade_px", "trade_sz", "trade_side",
+          "trade_informed", "mid", "regime")
+
+
+def _chunks(params: SyntheticMarketParams | None = None, seconds: float = 100.0, seed: int = 0,
+            chunk_seconds: float = 100.0, **kw) -> list[MarketChunk]:
+    m = SyntheticMarket(params or SyntheticMarketParams(), np.random.default_rng(seed), chunk_seconds=chunk_seconds,
+                        **kw)
+    out = []
+    while not out or out[-1].t_end < seconds - 1e-9:
+        out.append(m.next_chunk())
+    return out
+
+
+class _Run:
+    """Concatenated events of a run, split into the book and trade series."""
+
+    def __init__(self, chunks: list[MarketChunk]) -> None:
+        def events(c, kind, name):
+            return getattr(c, name)[c.kind == kind]
+
+        self.book_t = np.concatenate([events(c, BOOK, "t") for c in chunks])
+        self.book_mid = np.concatenate([events(c, BOOK, "mid") for c in chunks])
+        self.book_regime = np.concatenate([events(c, BOOK, "regime") for c in chunks])
+        self.trade_t = np.concatenate([events(c, TRADE, "t") for c in chunks])
+        self.trade_mid = np.concatenate([events(c, TRADE, "mid") for c in chunks])
+        self.trade_regime = np.concatenate([events(c, TRADE, "regime") for c in chunks])
+        for name in ("bid_px", "ask_px", "bid_sz", "ask_sz", "trade_px", "trade_sz", "trade_side",
+                     "trade_informed"):
+            setattr(self, name, np.concatenate([getattr(c, name) for c in chunks]))
+        self.seconds = chunks[-1].t_end
+
+
+def _on_grid(x: np.ndarray, step: float) -> bool:
+    q = x / step
+    return bool(np.all(np.abs(q - np.round(q)) < 1e-6))
+
+
+def _check_chunk_invariants(chunks: list[MarketChunk], tick: float, lot: float) -> None:
+    for prev, c in zip([None] + chunks[:-1], chunks):
+        if prev is not None:
+            assert c.t_start == prev.t_end
+        n, nb, nt = c.t.size, c.bid_px.shape[0], c.trade_px.size
+        assert c.t_start < c.t_end
+        assert np.all(np.diff(c.t) >= 0)
+        assert np.all((c.t >= c.t_start) & (c.t < c.t_end))
+        assert all(getattr(c, f).shape[0] == n for f in ("kind", "idx", "mid", "regime"))
+        assert np.array_equal(np.sort(c.idx[c.kind == BOOK]), np.arange(nb))
+        assert np.array_equal(np.sort(c.idx[c.kind == TRADE]), np.arange(nt))
+        assert c.kind.dtype == np.int8 and c.idx.dtype == np.int32 and c.trade_side.dtype == np.int8
+        for px in (c.bid_px, c.ask_px, c.trade_px):
+            assert _on_grid(px, tick)
+        for sz in (c.bid_sz, c.ask_sz, c.trade_sz):
+            assert _on_grid(sz, lot) and np.all(sz >= lot * (1 - 1e-9))
+        assert np.all(c.bid_px[:, 0] < c.ask_px[:, 0])  # never crossed
+        assert np.allclose(np.diff(c.bid_px, axis=1), -tick) and np.allclose(np.diff(c.ask_px, axis=1), tick)
+        assert np.all(np.isin(c.trade_side, (-1, 1)))
+        # A trade prints at or beyond the touch of the book shown just before it.
+        last_book = np.maximum.accumulate(np.where(c.kind == BOOK, np.arange(n), -1))
+        tr = c.kind == TRADE
+        assert np.all(last_book[tr] >= 0)
+        book_row = c.idx[last_book[tr]]
+        side = c.trade_side[c.idx[tr]]
+        px = c.trade_px[c.idx[tr]]
+        buys, sells = side > 0, side < 0
+        assert np.all(px[buys] >= c.ask_px[book_row[buys], 0] - 1e-9)
+        assert np.all(px[sells] <= c.bid_px[book_row[sells], 0] + 1e-9)
+
+
+def test_default_chunks_hold_the_invariants():
+    chunks = _chunks(seconds=300, chunk_seconds=10.0,
+                     shocks=[Shock(33.333, "price_jump", 0.01), Shock(50.0, "regime", 1, 40.0)])
+    _check_chunk_invariants(chunks, tick=1.0, lot=1e-5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), thin=st.booleans(), chunk_seconds=st.sampled_from([0.35, 3.0, 10.0]),
+       shock_t=st.floats(0.0, 20.0))
+def test_invariants_hold_across_seeds_markets_and_chunkings(seed, thin, chunk_seconds, shock_t):
+    params = SyntheticMarketParams.thin_hip3() if thin else SyntheticMarketParams(calm_to_stressed_per_s=0.05)
+    tick, lot = (1e-4, 0.1) if thin else (1.0, 1e-5)
+    shocks = [Shock(shock_t, "price_jump", -0.02), Shock(shock_t / 2, "regime", 1, 5.0)]
+    chunks = _chunks(params, seconds=30, seed=seed, chunk_seconds=chunk_seconds, tick=tick, lot=lot, shocks=shocks)
+    _check_chunk_invariants(chunks, tick, lot)
+
+
+def test_same_seed_gives_identical_chunks_and_another_seed_does_not():
+    shocks = [Shock(7.77, "price_jump", -0.01), Shock(15.0, "param", 0.5, name="informed_share")]
+    a = _chunks(seconds=40, seed=42, chunk_seconds=10.0, shocks=shocks)
+    b = _chunks(seconds=40, seed=42, chunk_seconds=10.0, shocks=shocks)
+    c = _chunks(seconds=40, seed=43, chunk_seconds=10.0, shocks=shocks)
+    assert len(a) == len(b) == 5  # four 10 s chunks, one split at the price jump
+    for x, y in zip(a, b):
+        for f in FIELDS:
+            assert np.array_equal(getattr(x, f), getattr(y, f), equal_nan=True), f
+        assert (x.t_start, x.t_end) == (y.t_start, y.t_end)
+    assert not np.array_equal(a[-1].mid, c[-1].mid)
+
+
+def test_latent_mid_path_does_not_depend_on_chunking():
+    # Without informed impact, the mid on the grid comes only from the latent draws.
+    params = SyntheticMarketParams(informed_share=0.0)
+    a, b = _Run(_chunks(params, seconds=60, chunk_seconds=10.0)), _Run(_chunks(params, seconds=60, chunk_seconds=0.7))
+    n = min(a.book_t.size, b.book_t.size)
+    assert n >= 590
+    assert np.array_equal(a.book_t[:n], b.book_t[:n])
+    assert np.allclose(a.book_mid[:n], b.book_mid[:n], rtol=1e-12, atol=0)
+
+
+def test_mid_starts_at_initial_mid_and_book_straddles_it():
+    c = _chunks(SyntheticMarketParams(initial_mid=123_456.0), seconds=10, chunk_seconds=10.0)[0]
+    assert c.t[0] == 0.0 and c.kind[0] == BOOK and c.mid[0] == pytest.approx(123_456.0, rel=1e-14)
+    books = c.kind == BOOK
+    assert np.all(c.bid_px[:, 0] <= c.mid[books] + 1e-6) and np.all(c.ask_px[:, 0] >= c.mid[books] - 1e-6)
+    assert np.all(c.ask_px[:, 0] - c.bid_px[:, 0] <= 2.0)  # calm default: a one-tick spread (two when the mid sits on a tick)
+
+
+def test_realised_volatility_per_regime_matches_params():
+    # Jumps and informed impact off, so grid-to-grid log moves are the diffusion (plus a tiny drift).
+    params = SyntheticMarketParams(jump_rate_calm_per_s=0.0, jump_rate_stressed_per_s=0.0, informed_share=0.0,
+                                   calm_to_stressed_per_s=1 / 60, stressed_to_calm_per_s=1 / 30)
+    run = _Run(_chunks(params, seconds=3000))
+    r = np.diff(np.log(run.book_mid))
+    reg = run.book_regime[1:]
+    dt = params.book_interval_s
+    for regime, sigma in ((0, params.vol_calm_per_sqrt_s), (1, params.vol_stressed_per_sqrt_s)):
+        moves = r[reg == regime]
+        assert moves.size > 5000
+        realised = moves.std() / math.sqrt(dt)
+        assert realised == pytest.approx(sigma, rel=0.05)  # sampling error ≈ 1%
+    # The chain spends 1/60 : 1/30 of its time stressed : calm in the long run, i.e. 2/3 calm.
+    assert np.mean(run.book_regime == 0) == pytest.approx(2 / 3, abs=0.15)  # ~30 cycles: sd ≈ 0.05
+
+
+def test_trade_rate_per_regime_matches_params():
+    params = SyntheticMarketParams(calm_to_stressed_per_s=1 / 60, stressed_to_calm_per_s=1 / 60)
+    run = _Run(_chunks(params, seconds=2000))
+    dt = params.book_interval_s
+    for regime, rate in ((0, params.trade_rate_calm_per_s), (1, params.trade_rate_stressed_per_s)):
+        time_in = np.sum(run.book_regime == regime) * dt
+        count = np.sum(run.trade_regime == regime)
+        assert time_in > 500
+        assert count / time_in == pytest.approx(rate, rel=0.06)  # Poisson error ≤ 2.5%
+
+
+def test_trade_reach_decays_exponentially_with_depth_at_the_param_rate():
+    k = 0.4
+    params = SyntheticMarketParams(depth_decay_per_usd=k, trade_rate_calm_per_s=20.0, calm_to_stressed_per_s=0.0)
+    run = _Run(_chunks(params, seconds=1000))
+    # Distance of the print beyond the mid, in USD; for integer d past the touch,
+    # P(distance ≥ d) ∝ e^(−k d) (the tick rounding only scales it).
+    dist = np.where(run.trade_side > 0, run.trade_px - run.trade_mid, run.trade_mid - run.trade_px)
+    d = np.arange(2, 10)
+    survival = np.array([np.mean(dist >= x) for x in d])
+    slope = np.polyfit(d, np.log(survival), 1)[0]
+    assert -slope == pytest.approx(k, rel=0.2)
+    # Sizes: log-normal with the given median.
+    assert np.median(run.trade_sz) == pytest.approx(params.trade_size_median, rel=0.05)
+
+
+def _flow_and_return(run: _Run, window_s: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """Signed-volume imbalance over each window, and the log mid return over the next window."""
+    n = int(run.seconds // window_s)
+    w = np.minimum((run.trade_t // window_s).astype(int), n - 1)
+    signed = np.bincount(w, run.trade_side * run.trade_sz, n)
+    total = np.bincount(w, run.trade_sz, n)
+    imbalance = signed / np.maximum(total, 1e-12)
+    at = np.searchsorted(run.book_t, np.arange(n) * window_s)
+    ret = np.diff(np.log(run.book_mid[at]))
+    return imbalance[:-2], ret[1:]
+
+
+def _book_and_return(run: _Run, window_s: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """Depth imbalance of the whole book at each window start, and the log mid return over the window."""
+    at = np.searchsorted(run.book_t, np.arange(int(run.seconds // window_s)) * window_s)
+    bid, ask = run.bid_sz[at].sum(axis=1), run.ask_sz[at].sum(axis=1)
+    return ((bid - ask) / (bid + ask))[:-1], np.diff(np.log(run.book_mid[at]))
+
+
+def test_informed_flow_imbalance_predicts_the_next_move():
+    params = SyntheticMarketParams(informed_share=0.3, flow_coupling=0.0)
+    imbalance, ret = _flow_and_return(_Run(_chunks(params, seconds=4000)))
+    assert np.corrcoef(imbalance, ret)[0, 1] > 0.12  # ≈ 0.2; null sd ≈ 0.035
+
+
+def test_uninformed_flow_imbalance_predicts_nothing():
+    params = SyntheticMarketParams(informed_share=0.0, flow_coupling=0.0)
+    imbalance, ret = _flow_and_return(_Run(_chunks(params, seconds=10_000, seed=3)))
+    assert abs(np.corrcoef(imbalance, ret)[0, 1]) < 0.07  # null sd ≈ 0.022
+
+
+def test_book_imbalance_predicts_the_next_move_only_with_book_coupling():
+    informative = _book_and_return(_Run(_chunks(SyntheticMarketParams(book_coupling=0.25), seconds=10_000)))
+    noise = _book_and_return(_Run(_chunks(SyntheticMarketParams(book_coupling=0.0), seconds=10_000, seed=5)))
+    assert np.corrcoef(*informative)[0, 1] > 0.07  # ≈ 0.13; null sd ≈ 0.022
+    assert abs(np.corrcoef(*noise)[0, 1]) < 0.07  # null sd ≈ 0.022
+
+
+def test_informed_trades_are_the_share_asked_and_trade_with_the_move():
+    params = SyntheticMarketParams(informed_share=0.4, impact_bps=0.0)
+    run = _Run(_chunks(params, seconds=1000))
+    assert run.trade_informed.mean() == pytest.approx(0.4, abs=0.03)
+    # Each informed trade's side is the sign of the mid's move over the horizon after it.
+    later = np.searchsorted(run.book_t, run.trade_t + params.informed_horizon_s, side="right") - 1
+    ok = run.trade_informed & (run.trade_t + params.informed_horizon_s < run.book_t[-1])
+    move = np.sign(run.book_mid[later[ok]] - run.trade_mid[ok])
+    assert np.mean(move == run.trade_side[ok]) > 0.97  # exact except for ties and alpha fallbacks
+    unk = ~run.trade_informed & (run.trade_t + params.informed_horizon_s < run.book_t[-1])
+    assert abs(np.mean(np.sign(run.book_mid[later[unk]] - run.trade_mid[unk]) == run.trade_side[unk]) - 0.5) < 0.03
+
+
+def test_informed_trades_move_the_mid_by_the_impact():
+    quiet = dict(vol_calm_per_sqrt_s=0.0, jump_rate_calm_per_s=0.0, drift_coupling=0.0, calm_to_stressed_per_s=0.0)
+    params = SyntheticMarketParams(informed_share=1.0, impact_bps=2.0, **quiet)
+    run = _Run(_chunks(params, seconds=50, chunk_seconds=10.0))
+    # With no diffusion the mid moves only by impact: the total log move is the signed count × impact.
+    expected = np.sum(run.trade_side[run.trade_t < run.book_t[-1]]) * 2e-4
+    assert math.log(run.book_mid[-1] / run.book_mid[0]) == pytest.approx(expected, abs=1e-12)
+    assert run.trade_side.size > 100
+
+
+def test_price_jump_moves_the_mid_by_the_fraction_at_its_time():
+    params = SyntheticMarketParams(informed_share=0.0)
+    jumps = [Shock(12.345, "price_jump", -0.03), Shock(30.0, "price_jump", 0.05)]
+    chunks = _chunks(params, seconds=60, chunk_seconds=10.0, shocks=jumps)
+    ends = [c.t_end for c in chunks]
+    assert ends[:2] == [10.0, 12.345] and 30.0 in ends  # split at each shock
+    run = _Run(chunks)
+    i = np.searchsorted(run.book_t, 12.345)
+    assert run.book_t[i] == 12.345
+    assert run.book_mid[i] / run.book_mid[i - 1] == pytest.approx(0.97, rel=1e-12)  # no diffusion between
+    j = np.searchsorted(run.book_t, 30.0)
+    assert run.book_t[j] == pytest.approx(30.0)
+    assert run.book_mid[j] / run.book_mid[j - 1] == pytest.approx(1.05, rel=2e-3)  # plus one grid step's move
+    assert np.all(np.abs(np.diff(np.log(run.book_mid[:i]))) < 0.002)
+
+
+def test_forced_regime_holds_for_its_duration_and_widens_the_spread():
+    params = SyntheticMarketParams(calm_to_stressed_per_s=0.0)
+    chunks = _chunks(params, seconds=60, chunk_seconds=10.0, shocks=[Shock(15.05, "regime", 1, 20.0)])
+    run = _Run(chunks)
+    inside = (run.book_t >= 15.05) & (run.book_t < 35.05)
+    assert np.all(run.book_regime[inside] == 1) and np.all(run.book_regime[~inside] == 0)
+    trades_inside = (run.trade_t >= 15.05) & (run.trade_t < 35.05)
+    assert np.all(run.trade_regime[trades_inside] == 1) and np.all(run.trade_regime[~trades_inside] == 0)
+    spread = run.ask_px[:, 0] - run.bid_px[:, 0]
+    assert spread[inside].min() >= 6.0 and spread[~inside].max() <= 2.0  # 3-tick vs 0.5-tick half spread
+    depth = run.bid_sz.sum(axis=1)
+    assert np.median(depth[inside]) < 0.6 * np.median(depth[~inside])  # stressed book is thinner
+
+
+def test_param_shock_applies_from_its_time():
+    shocks = [Shock(20.0, "param", 0.0, name="trade_rate_calm_per_s"),
+              Shock(30.0, "param", 40.0, name="trade_rate_calm_per_s")]
+    run = _Run(_chunks(SyntheticMarketParams(calm_to_stressed_per_s=0.0), seconds=40, chunk_seconds=10.0,
+                       shocks=shocks))
+    assert np.sum(run.trade_t < 20.0) > 40
+    assert np.sum((run.trade_t >= 20.0) & (run.trade_t < 30.0)) == 0
+    assert np.sum(run.trade_t >= 30.0) > 250
+
+
+def test_bad_shocks_are_refused_at_construction():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="levels"):
+        SyntheticMarket(SyntheticMarketParams(), rng, shocks=[Shock(1.0, "param", 3, name="levels")])
+    with pytest.raises(ValueError, match="informed_share"):
+        SyntheticMarket(SyntheticMarketParams(), rng, shocks=[Shock(1.0, "param", 2.0, name="informed_share")])
+    with pytest.raises(ValueError, match="regime"):
+        SyntheticMarket(SyntheticMarketParams(), rng, shocks=[Shock(1.0, "regime", 2, 5.0)])
+
+
+def test_params_forbid_unknown_fields_and_describe_every_field():
+    with pytest.raises(ValueError):
+        SyntheticMarketParams(trade_rate=3.0)
+    assert all(f.description for f in SyntheticMarketParams.model_fields.values())
+    p = SyntheticMarketParams()
+    assert SyntheticMarketParams.model_validate_json(p.model_dump_json()) == p
