@@ -1,0 +1,79 @@
+"""``python -m agent``: run the market maker against the twin (default) and print a summary."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EPILOG = """examples:
+  python -m agent                          # 15 simulated minutes against the twin, seed 0
+  python -m agent --duration 2h --seed 7 --out runs/demo
+  python -m agent --config my.yaml --quiet
+
+The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills), summary.json
+(keys documented in README.md) and config.json. The same seed and config give the same summary.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m agent", description="The market maker, against the twin or a venue.",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--venue", choices=["twin"], default="twin",
+                    help="where to trade: 'twin' (in-process digital twin); 'live' comes with the venue gateway")
+    ap.add_argument("--duration", default="15m", help="simulated time: seconds, or 30m, 2h, 1d (default 15m)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the twin and the agent (default 0)")
+    ap.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
+    ap.add_argument("--params", help="twin parameters JSON (TwinParams)")
+    ap.add_argument("--out", help="run folder for the decision log and summary.json")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    args = ap.parse_args(argv)
+
+    from agent.config import AgentConfig
+    from agent.session import run_session
+    from twin.params import TwinParams
+    from twin.units import parse_duration
+
+    try:
+        duration = parse_duration(args.duration)
+        config = AgentConfig.load(args.config) if args.config else AgentConfig()
+        params = TwinParams.load(args.params) if args.params else None
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    summary = run_session(config, args.seed, duration, Path(args.out) if args.out else None, params,
+                          progress=not args.quiet)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def format_summary(s: dict) -> str:
+    pnl = s["pnl"]
+    pos = s["position"]
+    mk = ", ".join(f"{h} {v:+.2f}" for h, v in s["markouts_bps"].items())
+    maker = f"{s['maker_share']:.0%}" if s["maker_share"] is not None else "n/a"
+    rows = [
+        ("simulated", f"{s['simulated_s']:.0f} s in {s['wall_s']:.2f} s wall ({s['sim_s_per_wall_s']} sim s/wall s)"),
+        ("quote cycles", f"{s['cycles']}"),
+        ("PnL net", f"{pnl['net_usd']:+.2f} USDC (realised {pnl['realized_usd']:+.2f}, unrealised "
+                    f"{pnl['unrealized_usd']:+.2f}, fees {pnl['fees_usd']:.2f})"),
+        ("fills", f"{s['fills']} (maker {maker}), volume {s['volume_usd']:,.0f} USDC"),
+        ("markouts", f"{mk} bps"),
+        ("position", f"final {pos['final']:+.5f}, max |pos| {pos['max_abs']:.5f}, max worst-case "
+                     f"{pos['max_worst_case']:.5f} vs limit {pos['limit']:.5f}"),
+        ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
+        ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
+        ("disconnects", f"{s['disconnects']}"),
+        ("requests", f"{s['requests']['items']} sent; venue used {s['requests']['venue_used']} of cap "
+                     f"{s['requests']['venue_cap']}"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    return "agent vs twin, seed {}\n".format(s["seed"]) + "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The agent's configuration: one pydantic model, loaded from YAML, errors naming file and field."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.execution.budget import BudgetConfig
+from agent.execution.reconcile import ReconcileConfig
+from agent.quoting.estimators import EstimatorConfig
+from agent.quoting.glft import GlftConfig
+from agent.quoting.ladder import LadderConfig
+from agent.quoting.signals import SignalConfig
+
+
+class SessionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    coin: str = Field("BTC", description="Coin to quote (HIP-3 coins as 'dex:COIN').")
+    cycle_s: float = Field(0.5, gt=0, description="Quote-cycle timer period, s (the budget may stretch requotes).")
+    collateral_usd: float = Field(100_000.0, gt=0, description="Twin sessions: USDC the account starts with.")
+    quota_poll_s: float = Field(10.0, ge=0, description="How often the venue's rate-limit status is queried, s.")
+
+
+class RiskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_position: float = Field(0.05, gt=0, description="Limit on |worst-case position| (coin), in-flight included.")
+    stale_book_s: float = Field(3.0, gt=0, description="No book update for this long → market data stale: pull quotes.")
+    ack_timeout_s: float = Field(5.0, gt=0, description="No acknowledgement within this → order stale → snapshot.")
+
+
+class QuotingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_size: float = Field(0.002, gt=0, description="Δ of GLFT: base quote size per level, coin.")
+    sigma_prior: float = Field(8.5e-5, gt=0, description="Volatility (log-return per √s) until estimated.")
+    a_prior: float = Field(2.0, gt=0, description="Arrival intensity A per side, 1/s, until estimated.")
+    k_prior: float = Field(2.0, gt=0, description="Arrival decay k per price unit until estimated.")
+    min_half_spread_ticks: float = Field(0.5, ge=0, description="Floor on the quoted half spread, ticks.")
+    glft: GlftConfig = Field(default_factory=GlftConfig, description="GLFT risk aversion and factors.")
+    estimators: EstimatorConfig = Field(default_factory=EstimatorConfig, description="Online estimators.")
+    signals: SignalConfig = Field(default_factory=SignalConfig, description="Alpha signals.")
+    ladder: LadderConfig = Field(default_factory=LadderConfig, description="Levels and sizes.")
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session: SessionConfig = Field(default_factory=SessionConfig, description="What to trade and how often.")
+    risk: RiskConfig = Field(default_factory=RiskConfig, description="Limits and staleness.")
+    quoting: QuotingConfig = Field(default_factory=QuotingConfig, description="Quote model.")
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig, description="Order reconciliation.")
+    budget: BudgetConfig = Field(default_factory=BudgetConfig, description="Request budget and reserve.")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "AgentConfig":
+        """Read YAML; a bad file raises ValueError naming the file, the field path and the value."""
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            lines = [f"{p}: invalid agent config:"]
+            for err in e.errors():
+                loc = ".".join(str(x) for x in err["loc"])
+                lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
+            raise ValueError("\n".join(lines)) from None

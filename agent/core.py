@@ -1,0 +1,232 @@
+"""The agent core: ``handle(event) -> commands``. No I/O, no clock, no global state.
+
+Per quote cycle (a ``Timer`` event): estimators → GLFT half-spread and skew → signal
+adjustment → ladder → reconcile against live and in-flight orders (quota-aware, limit on
+worst-case position) → commands, and one decision record saying why. Everything else keeps
+state: the book, the estimators and signals, the order tracker, the request budget, the ledger.
+
+Safety rules the core always applies, whatever the model says:
+- no quoting before the venue's state is reconciled (an account snapshot after start and after
+  every reconnect), so orders left resting by an earlier run are known before new ones go out;
+- stale market data (no book for ``stale_book_s``, or the socket down) → cancel all quotes;
+- an order without acknowledgement for ``ack_timeout_s`` → stale → ask for a snapshot.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from agent.audit.records import CycleDecisionRecord
+from agent.config import AgentConfig
+from agent.execution.budget import RequestBudget
+from agent.execution.orders import CloidFactory, OrderTracker
+from agent.execution.reconcile import DesiredQuote, reconcile
+from agent.gateway.events import (
+    AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost, ConnectionRestored,
+    FillReceived, ModifyOrder, PlaceOrder, QuotaStatus, RequestAccountSnapshot, Side, Timer, TradeObserved,
+)
+from agent.ledger import Ledger
+from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
+from agent.quoting.glft import glft_quote
+from agent.quoting.ladder import build_ladder
+from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
+
+
+class AgentCore:
+    def __init__(self, config: AgentConfig, rng: np.random.Generator, *, tick: float, sz_decimals: int,
+                 cloid_prefix: int = 1) -> None:
+        self.cfg = config
+        self.rng = rng  # injected for any randomised decision; the default policy draws nothing
+        self.tick = tick
+        self.sz_decimals = sz_decimals
+        self.lot = 10.0 ** (-sz_decimals)
+        q = config.quoting
+        self.vol = VolatilityEstimator(q.estimators)
+        self.arrivals = ArrivalEstimator(q.estimators)
+        self.signals = SignalBlend([BookImbalanceSignal(q.signals), TradeFlowSignal(q.signals),
+                                    MomentumSignal(q.signals)], None)
+        self.tracker = OrderTracker()
+        self.tracker.ack_grace_s = config.risk.ack_timeout_s
+        self.budget = RequestBudget(config.budget)
+        self.cloids = CloidFactory(cloid_prefix)
+        self.ledger = Ledger()
+        self.best_bid = math.nan
+        self.best_ask = math.nan
+        self.mid = math.nan
+        self.last_book_ts = -math.inf
+        self.connected = True
+        self.reconciled = False
+        self.snapshot_pending = False
+        self.started = False
+        self.cycle = 0
+        self.last_requote_ts = -math.inf
+        self.max_worst_case = 0.0
+        self._records: list[dict] = []
+        self._dispatch = {
+            BookUpdated: self._on_book, TradeObserved: self._on_trade, FillReceived: self._on_fill,
+            QuotaStatus: self._on_quota, ConnectionLost: self._on_lost, ConnectionRestored: self._on_restored,
+            AccountSnapshot: self._on_snapshot, Timer: self._on_timer,
+        }
+
+    # ------------------------------------------------------------------ entry point
+
+    def handle(self, event) -> list[Command]:
+        cmds: list[Command] = []
+        if not self.started:
+            self.started = True
+            cmds.append(RequestAccountSnapshot())
+            self.snapshot_pending = True
+        fn = self._dispatch.get(type(event))
+        if fn is None:
+            self.tracker.on_event(event)
+        else:
+            fn(event, cmds)
+        if cmds:
+            ts = event.ts
+            for c in cmds:
+                self.tracker.on_command(c, ts)
+                n = _request_items(c)
+                if n:
+                    self.budget.spend(n, is_cancel=isinstance(c, (CancelOrder, CancelAll)) or
+                                      (isinstance(c, Batch) and all(isinstance(x, CancelOrder) for x in c.commands)))
+            wc = max(abs(self.tracker.worst_case_position(Side.BUY)), abs(self.tracker.worst_case_position(Side.SELL)))
+            if wc > self.max_worst_case:
+                self.max_worst_case = wc
+        return cmds
+
+    def drain_records(self) -> list[dict]:
+        out, self._records = self._records, []
+        return out
+
+    # ------------------------------------------------------------------ market data
+
+    def _on_book(self, ev: BookUpdated, cmds: list) -> None:
+        if not ev.bids or not ev.asks:
+            return
+        self.best_bid = ev.bids[0][0]
+        self.best_ask = ev.asks[0][0]
+        self.mid = 0.5 * (self.best_bid + self.best_ask)
+        self.last_book_ts = ev.ts
+        self.vol.update(ev.ts, self.mid)
+        sig = self.signals.signals
+        sig[0].update(ev.ts, ev.bids, ev.asks)
+        sig[2].update(ev.ts, self.mid)
+        self.ledger.on_mid(ev.ts, self.mid)
+
+    def _on_trade(self, ev: TradeObserved, cmds: list) -> None:
+        if self.mid == self.mid:
+            self.arrivals.on_trade(ev.ts, ev.px, self.mid)
+        self.signals.signals[1].update(ev.ts, ev.side.value, ev.sz)
+
+    # ------------------------------------------------------------------ account
+
+    def _on_fill(self, ev: FillReceived, cmds: list) -> None:
+        new = ev.tid not in self.tracker.seen_tids
+        self.tracker.on_event(ev)
+        if new:
+            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker)
+            self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
+                                  "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
+                                  "position": self.tracker.position})
+
+    def _on_quota(self, ev: QuotaStatus, cmds: list) -> None:
+        self.budget.on_quota(ev)
+
+    def _on_lost(self, ev: ConnectionLost, cmds: list) -> None:
+        self.connected = False
+        self.reconciled = False
+        if self.tracker.live_set:
+            cmds.append(CancelAll())  # quoting blind is how stale quotes get picked off
+
+    def _on_restored(self, ev: ConnectionRestored, cmds: list) -> None:
+        self.connected = True
+        if not self.snapshot_pending:
+            cmds.append(RequestAccountSnapshot())
+            self.snapshot_pending = True
+
+    def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
+        self.tracker.on_event(ev)
+        self.snapshot_pending = False
+        self.reconciled = self.connected
+        self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
+                              "open_orders": len(ev.open_orders)})
+
+    # ------------------------------------------------------------------ the quote cycle
+
+    def _on_timer(self, ev: Timer, cmds: list) -> None:
+        ts = ev.ts
+        risk = self.cfg.risk
+        if self.tracker.check_timeouts(ts, risk.ack_timeout_s) and not self.snapshot_pending:
+            cmds.append(RequestAccountSnapshot())
+            self.snapshot_pending = True
+        if not self.reconciled:
+            return
+        stale = (ts - self.last_book_ts) > risk.stale_book_s or not self.connected
+        if stale:
+            if self.tracker.live_set and not any(isinstance(c, CancelAll) for c in cmds):
+                live = [o for o in self.tracker.live_orders() if o.state.value != "pending_cancel"]
+                if live:
+                    cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in live)))
+            return
+        if ts - self.last_requote_ts < self.budget.requote_interval_s(self.cfg.session.cycle_s) - 1e-9:
+            return
+        self.last_requote_ts = ts
+        self.cycle += 1
+        rec = CycleDecisionRecord(self.cycle, ts)
+        cmds.extend(self._quote(ts, rec))
+        rec.commands = [_describe(c) for c in cmds]
+        self._records.append(rec.to_dict())
+
+    def _quote(self, ts: float, rec: CycleDecisionRecord) -> list[Command]:
+        q = self.cfg.quoting
+        mid = self.mid
+        sigma_log = self.vol.sigma_per_sqrt_s if self.vol.ready else q.sigma_prior
+        sigma = sigma_log * mid
+        fit = self.arrivals.fit(ts)
+        A, k = fit if fit is not None else (q.a_prior, q.k_prior)
+        pos = self.tracker.position
+        inv = pos / q.order_size
+        g = q.glft
+        quote = glft_quote(mid, inv, sigma, A, k, g.gamma, q.order_size, g.spread_factor, g.skew_factor)
+        half = max(quote.half_spread, q.min_half_spread_ticks * self.tick)
+        skew = quote.skew * inv
+        rec.inputs = {"mid": mid, "best_bid": self.best_bid, "best_ask": self.best_ask, "sigma": sigma, "A": A,
+                      "k": k, "position": pos, "headroom": self.budget.headroom}
+        rec.adjust("glft_half_spread", half, "spread")
+        rec.adjust("inventory_skew", -skew, "center")
+        center = mid - skew
+        adj = 0.0
+        for name, p_up, weight, a in self.signals.contributions(ts, mid):
+            adj += weight * a
+            rec.adjust(name, weight * a, f"center (p_up={p_up:.3f}, w={weight:.2f})")
+        center += adj
+        bid = min(center - half, self.best_ask - self.tick)
+        ask = max(center + half, self.best_bid + self.tick)
+        lad = q.ladder
+        ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick,
+                              lad.sizes(q.order_size), self.sz_decimals)
+        desired = [DesiredQuote(Side.BUY, x.px, x.sz, i) for i, x in enumerate(ladder.bids)]
+        desired += [DesiredQuote(Side.SELL, x.px, x.sz, i) for i, x in enumerate(ladder.asks)]
+        rec.quotes = [("B" if d.side is Side.BUY else "A", d.px, d.sz) for d in desired]
+        return reconcile(desired, self.tracker, tick=self.tick, lot=self.lot,
+                         max_position=self.cfg.risk.max_position, budget=self.budget, cloids=self.cloids,
+                         cfg=self.cfg.reconcile)
+
+
+def _request_items(c: Command) -> int:
+    if isinstance(c, (PlaceOrder, CancelOrder, ModifyOrder)):
+        return 1
+    if isinstance(c, Batch):
+        return sum(_request_items(x) for x in c.commands)
+    return 0
+
+
+def _describe(c: Command) -> str:
+    if isinstance(c, Batch):
+        return "; ".join(_describe(x) for x in c.commands)
+    if isinstance(c, PlaceOrder):
+        return f"place {'B' if c.side is Side.BUY else 'A'} {c.sz}@{c.px}{' RO' if c.reduce_only else ''}"
+    if isinstance(c, CancelOrder):
+        return f"cancel {c.cloid[-6:]}"
+    return type(c).__name__

@@ -1,0 +1,327 @@
+"""The order lifecycle: one state machine per client order id, and in-flight-aware exposure.
+
+Every command the core sends is recorded here before it leaves (``on_command``), so an order
+counts against the position limit from the moment it is sent, not from its acknowledgement.
+``worst_case_position`` = position + every same-side order that could still fill (pending,
+resting, pending cancel or modify, stale): the Feb 10 incident was limits checked against the
+filled position only.
+
+The venue is the truth: an account snapshot overrides what the tracker believes.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from enum import Enum
+
+from agent.gateway.events import (
+    AccountSnapshot, Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, FillReceived,
+    ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected,
+    PlaceOrder, RateLimited, Reason, RequestAccountSnapshot, Side, Tif,
+)
+
+
+class OrderState(str, Enum):
+    PENDING_NEW = "pending_new"
+    RESTING = "resting"
+    PARTIALLY_FILLED = "partially_filled"
+    PENDING_CANCEL = "pending_cancel"
+    PENDING_MODIFY = "pending_modify"
+    STALE = "stale"  # no acknowledgement in time: outcome unknown until a snapshot says
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+
+TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
+AWAITING_ACK = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY})
+EPS = 1e-12
+
+
+class CloidFactory:
+    """Deterministic venue cloids: ``0x`` + 8 hex digits of prefix + 24 of a counter."""
+
+    __slots__ = ("prefix", "n")
+
+    def __init__(self, prefix: int = 1) -> None:
+        self.prefix = prefix & 0xFFFFFFFF
+        self.n = 0
+
+    def next(self) -> str:
+        self.n += 1
+        return f"0x{self.prefix:08x}{self.n:024x}"
+
+
+class TrackedOrder:
+    __slots__ = ("cloid", "oid", "side", "px", "sz", "filled_sz", "reduce_only", "tif", "state", "sent_ts",
+                 "last_update_ts", "replaces", "replaced_by", "prev_state", "foreign", "presumed_gone")
+
+    def __init__(self, cloid: str, side: Side, px: float, sz: float, reduce_only: bool, tif: Tif, ts: float,
+                 state: OrderState = OrderState.PENDING_NEW) -> None:
+        self.cloid = cloid
+        self.oid = 0
+        self.side = side
+        self.px = px
+        self.sz = sz
+        self.filled_sz = 0.0
+        self.reduce_only = reduce_only
+        self.tif = tif
+        self.state = state
+        self.sent_ts = ts
+        self.last_update_ts = ts
+        self.replaces: str | None = None
+        self.replaced_by: str | None = None
+        self.prev_state = state
+        self.foreign = False
+        self.presumed_gone = False  # ended because a snapshot did not list it (a late ack revives it)
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.sz - self.filled_sz)
+
+    @property
+    def live(self) -> bool:
+        return self.state not in TERMINAL
+
+    def __repr__(self) -> str:
+        return (f"TrackedOrder({self.cloid[-6:]}, {self.side.name}, {self.px}, {self.remaining}/{self.sz}, "
+                f"{self.state.value})")
+
+
+class OrderTracker:
+    """All orders by cloid, the position from fills, and counters for the summary."""
+
+    __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
+                 "snapshot_requested_ts", "ack_grace_s")
+
+    def __init__(self) -> None:
+        self.orders: dict[str, TrackedOrder] = {}
+        self.live_set: dict[str, TrackedOrder] = {}
+        self.position = 0.0
+        self.seen_tids: set[int] = set()
+        self.rejections_by_reason: Counter[str] = Counter()
+        self.fills_after_terminal = 0
+        self.snapshot_requested_ts = 0.0
+        self.ack_grace_s = 5.0
+
+    # ------------------------------------------------------------------ commands
+
+    def on_command(self, cmd, ts: float) -> None:
+        if isinstance(cmd, PlaceOrder):
+            o = TrackedOrder(cmd.cloid, cmd.side, cmd.px, cmd.sz, cmd.reduce_only, cmd.tif, ts)
+            self.orders[cmd.cloid] = o
+            self.live_set[cmd.cloid] = o
+        elif isinstance(cmd, CancelOrder):
+            o = self.orders.get(cmd.cloid)
+            if o is not None and o.live and o.state is not OrderState.PENDING_CANCEL:
+                o.prev_state = o.state
+                o.state = OrderState.PENDING_CANCEL
+                o.last_update_ts = ts
+        elif isinstance(cmd, ModifyOrder):
+            o = self.orders.get(cmd.cloid)
+            if o is None or not o.live:
+                return
+            o.prev_state = o.state
+            o.state = OrderState.PENDING_MODIFY
+            o.last_update_ts = ts
+            o.replaced_by = cmd.new_cloid
+            n = TrackedOrder(cmd.new_cloid, cmd.side if hasattr(cmd, "side") else o.side, cmd.px, cmd.sz,
+                             cmd.reduce_only, cmd.tif, ts)
+            n.replaces = o.cloid
+            self.orders[n.cloid] = n
+            self.live_set[n.cloid] = n
+        elif isinstance(cmd, RequestAccountSnapshot):
+            self.snapshot_requested_ts = ts
+        elif isinstance(cmd, Batch):
+            for c in cmd.commands:
+                self.on_command(c, ts)
+        elif isinstance(cmd, CancelAll):
+            for o in list(self.live_set.values()):
+                if o.state is not OrderState.PENDING_CANCEL:
+                    o.prev_state = o.state
+                    o.state = OrderState.PENDING_CANCEL
+                    o.last_update_ts = ts
+
+    # ------------------------------------------------------------------ events
+
+    def _end(self, o: TrackedOrder, state: OrderState, ts: float) -> None:
+        o.state = state
+        o.last_update_ts = ts
+        self.live_set.pop(o.cloid, None)
+
+    def on_event(self, ev) -> None:
+        t = type(ev)
+        if t is FillReceived:
+            self._on_fill(ev)
+        elif t is OrderAcknowledged:
+            o = self.orders.get(ev.cloid)
+            if o is None:
+                return
+            if not o.live:
+                if o.presumed_gone and ev.resting:  # the snapshot raced the place: it does rest
+                    o.presumed_gone = False
+                    o.state = OrderState.RESTING
+                    self.live_set[o.cloid] = o
+                return
+            o.oid = ev.oid
+            o.last_update_ts = ev.ts
+            if ev.resting:
+                if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
+                    o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
+            elif o.state in (OrderState.PENDING_NEW, OrderState.STALE, OrderState.PENDING_CANCEL):
+                # filled (or IOC partly filled, rest cancelled) at once: fills arrive separately
+                if ev.filled_sz >= o.sz - EPS or o.tif is Tif.IOC:
+                    o.sz = max(ev.filled_sz, o.filled_sz)
+                    if o.filled_sz >= o.sz - EPS:
+                        self._end(o, OrderState.FILLED, ev.ts)
+        elif t is OrderRejected:
+            o = self.orders.get(ev.cloid)
+            self.rejections_by_reason[ev.reason.value] += 1
+            if o is not None and o.live:
+                self._end(o, OrderState.REJECTED, ev.ts)
+        elif t is CancelAcknowledged:
+            o = self.orders.get(ev.cloid)
+            if o is not None and o.live:
+                self._end(o, OrderState.CANCELED, ev.ts)
+        elif t is CancelRejected:
+            o = self.orders.get(ev.cloid)
+            self.rejections_by_reason["Cancel" + ev.reason.value] += 1
+            if o is None or not o.live:
+                return
+            if ev.reason is Reason.MISSING_ORDER:
+                # gone at the venue: filled (its fills may still be on their way) or cancelled already.
+                # It can no longer fill beyond what the venue reports, so it stops counting as exposure;
+                # a late fill still moves the position.
+                self._end(o, OrderState.FILLED if o.filled_sz > EPS else OrderState.CANCELED, ev.ts)
+            else:
+                o.state = o.prev_state
+        elif t is ModifyAcknowledged:
+            old = self.orders.get(ev.cloid)
+            new = self.orders.get(ev.new_cloid)
+            if old is not None and old.live:
+                self._end(old, OrderState.CANCELED, ev.ts)
+            if new is not None and new.live:
+                new.oid = ev.oid
+                new.state = OrderState.RESTING if ev.resting else new.state
+        elif t is ModifyRejected:
+            old = self.orders.get(ev.cloid)
+            new = self.orders.get(ev.new_cloid)
+            self.rejections_by_reason["Modify" + ev.reason.value] += 1
+            if new is not None and new.live:
+                self._end(new, OrderState.REJECTED, ev.ts)
+            if old is not None and old.live:
+                if ev.reason in (Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER):
+                    self._end(old, OrderState.FILLED if old.filled_sz > EPS else OrderState.CANCELED, ev.ts)
+                elif ev.reason is Reason.RATE_LIMITED or ev.reason is Reason.TRANSPORT:
+                    old.state = old.prev_state
+                else:  # the cancel leg happened, the new order failed
+                    self._end(old, OrderState.CANCELED, ev.ts)
+        elif t is OrderClosedByVenue:
+            o = self.orders.get(ev.cloid)
+            if o is not None and o.live:
+                self._end(o, OrderState.CANCELED, ev.ts)
+        elif t is RateLimited:
+            for cloid in ev.cloids:
+                o = self.orders.get(cloid)
+                if o is None or not o.live:
+                    continue
+                if o.state is OrderState.PENDING_NEW:
+                    self.rejections_by_reason[Reason.RATE_LIMITED.value] += 1
+                    self._end(o, OrderState.REJECTED, ev.ts)
+                elif o.state in (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY):
+                    o.state = o.prev_state
+                    if o.replaced_by:
+                        n = self.orders.get(o.replaced_by)
+                        if n is not None and n.live:
+                            self._end(n, OrderState.REJECTED, ev.ts)
+                        o.replaced_by = None
+        elif t is AccountSnapshot:
+            self._on_snapshot(ev)
+
+    def _on_fill(self, ev: FillReceived) -> None:
+        if ev.tid in self.seen_tids:
+            return
+        self.seen_tids.add(ev.tid)
+        self.position += ev.sz if ev.side is Side.BUY else -ev.sz
+        if abs(self.position) < 1e-12:
+            self.position = 0.0
+        o = self.orders.get(ev.cloid)
+        if o is None:
+            return
+        o.filled_sz += ev.sz
+        o.last_update_ts = ev.ts
+        if not o.live:
+            self.fills_after_terminal += 1
+            return
+        if o.filled_sz >= o.sz - EPS:
+            self._end(o, OrderState.FILLED, ev.ts)
+        elif o.state in (OrderState.RESTING, OrderState.PENDING_NEW, OrderState.STALE):
+            o.state = OrderState.PARTIALLY_FILLED
+
+    def _on_snapshot(self, ev: AccountSnapshot) -> None:
+        """The venue's word: its open orders rest; ours it does not list are gone; position is its."""
+        self.position = ev.position
+        listed = {oo.cloid: oo for oo in ev.open_orders}
+        cutoff = self.snapshot_requested_ts
+        for o in list(self.live_set.values()):
+            if o.cloid in listed:
+                oo = listed[o.cloid]
+                o.oid = oo.oid
+                o.sz = o.filled_sz + oo.sz
+                if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
+                    o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
+            elif o.sent_ts < cutoff - (self.ack_grace_s if o.state is OrderState.PENDING_NEW else 0.0):
+                # not listed, and old enough that the venue had it before the query: gone
+                # (a place sent just before the query may still be in flight: leave it to its ack)
+                o.presumed_gone = True
+                self._end(o, OrderState.CANCELED, ev.ts)
+        for cloid, oo in listed.items():
+            if cloid not in self.orders or not self.orders[cloid].live:
+                if cloid in self.orders and self.orders[cloid].state is OrderState.REJECTED:
+                    continue
+                o = TrackedOrder(cloid, oo.side, oo.px, oo.sz, oo.reduce_only, Tif.GTC, ev.ts, OrderState.RESTING)
+                o.oid = oo.oid
+                o.foreign = cloid not in self.orders
+                self.orders[cloid] = o
+                self.live_set[cloid] = o
+
+    # ------------------------------------------------------------------ queries
+
+    def check_timeouts(self, ts: float, timeout_s: float = 5.0) -> list[str]:
+        """Orders with no acknowledgement within ``timeout_s`` become STALE (still counted as exposure)."""
+        out = []
+        for o in self.live_set.values():
+            if o.state in AWAITING_ACK and ts - o.last_update_ts > timeout_s:
+                o.prev_state = o.state
+                o.state = OrderState.STALE
+                out.append(o.cloid)
+        return out
+
+    def live_orders(self, side: Side | None = None) -> list[TrackedOrder]:
+        if side is None:
+            return list(self.live_set.values())
+        return [o for o in self.live_set.values() if o.side is side]
+
+    def exposure(self, side: Side) -> float:
+        """Σ remaining size of every same-side order that could still fill (modify: the larger leg)."""
+        total = 0.0
+        for o in self.live_set.values():
+            if o.side is side:
+                if o.replaces is not None:
+                    old = self.orders.get(o.replaces)
+                    if old is not None and old.live:
+                        continue  # counted through the old leg below
+                rem = o.remaining
+                if o.replaced_by is not None:
+                    n = self.orders.get(o.replaced_by)
+                    if n is not None and n.live:
+                        rem = max(rem, n.remaining)
+                total += rem
+        return total
+
+    def worst_case_position(self, side: Side) -> float:
+        """Position if every same-side live or in-flight order filled (signed)."""
+        return self.position + side.value * self.exposure(side)
+
+    @property
+    def open_count(self) -> int:
+        return len(self.live_set)

@@ -1,0 +1,105 @@
+"""Reconcile desired quotes against live orders: the fewest requests that get us there, safely.
+
+Rules, in order:
+1. a live order within tolerance of a desired quote on its side is kept (no request);
+2. other live orders are cancelled (cancels first: they reduce risk and may use the reserve);
+3. missing quotes are placed, nearest the touch first, only while the request budget allows
+   (never touching the cancel reserve) and only up to the position limit counted on
+   worst-case position: position + every same-side order that could still fill;
+4. reduce-only quotes are only on the reducing side and never total more than |position|.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.execution.budget import RequestBudget
+from agent.execution.orders import CloidFactory, OrderState, OrderTracker
+from agent.gateway.events import Batch, CancelOrder, Command, PlaceOrder, Side, Tif
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredQuote:
+    side: Side
+    px: float
+    sz: float
+    level: int
+    reduce_only: bool = False
+
+
+class ReconcileConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    price_tolerance_ticks: float = Field(0.5, ge=0, description="Keep a live order whose price is within this many "
+                                                                "ticks of a desired quote (0.5: exact price only).")
+    size_tolerance_frac: float = Field(0.25, ge=0, description="... and whose remaining size is within this share.")
+    max_requests_per_cycle: int = Field(20, ge=1, description="Upper bound on request items sent per cycle.")
+
+
+def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
+              budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig) -> list[Command]:
+    tol_px = cfg.price_tolerance_ticks * tick
+    live = tracker.live_orders()
+    keep: set[str] = set()
+    unmatched: list[DesiredQuote] = []
+    for d in desired:
+        match = None
+        for o in live:
+            if (o.cloid not in keep and o.side is d.side and o.reduce_only == d.reduce_only
+                    and o.state in (OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW)
+                    and abs(o.px - d.px) <= tol_px
+                    and abs(o.remaining - d.sz) <= cfg.size_tolerance_frac * d.sz + 1e-12):
+                match = o
+                break
+        if match is None:
+            unmatched.append(d)
+        else:
+            keep.add(match.cloid)
+
+    cancels: list[Command] = []
+    n_items = 0
+    for o in live:
+        if o.cloid in keep or o.state in (OrderState.PENDING_CANCEL, OrderState.STALE):
+            continue
+        if n_items >= cfg.max_requests_per_cycle or not budget.can_spend(n_items + 1, is_cancel=True):
+            break
+        cancels.append(CancelOrder(o.cloid))
+        n_items += 1
+
+    # exposure after the cancels we send still counts them: they may fill before they land
+    pos = tracker.position
+    room = {Side.BUY: max_position - tracker.worst_case_position(Side.BUY),
+            Side.SELL: max_position + tracker.worst_case_position(Side.SELL)}
+    ro_room = {Side.BUY: max(0.0, -pos) - _ro_live(tracker, Side.BUY),
+               Side.SELL: max(0.0, pos) - _ro_live(tracker, Side.SELL)}
+    places: list[Command] = []
+    spendable = budget.spendable(is_cancel=False) - n_items
+    for d in sorted(unmatched, key=lambda q: q.level):
+        if n_items >= cfg.max_requests_per_cycle or spendable <= 0:
+            break
+        sz = d.sz
+        if d.reduce_only:
+            sz = min(sz, ro_room[d.side])
+        else:
+            sz = min(sz, room[d.side])
+        sz = math.floor(sz / lot + 1e-9) * lot
+        sz = round(sz, 10)
+        if sz <= 0.0:
+            continue
+        if d.reduce_only:
+            ro_room[d.side] -= sz
+        else:
+            room[d.side] -= sz
+        places.append(PlaceOrder(cloids.next(), d.side, d.px, sz, Tif.ALO, d.reduce_only))
+        n_items += 1
+        spendable -= 1
+    cmds = cancels + places
+    if len(cmds) > 1:
+        return [Batch(tuple(cancels)), Batch(tuple(places))] if cancels and places else [Batch(tuple(cmds))]
+    return cmds
+
+
+def _ro_live(tracker: OrderTracker, side: Side) -> float:
+    return sum(o.remaining for o in tracker.live_set.values() if o.reduce_only and o.side is side)

@@ -1,0 +1,93 @@
+"""One agent session against the in-process twin: build, run with a progress bar, summarise.
+
+Used by ``python -m agent`` (venue twin), the tests and the benchmarks. The run folder gets
+``decisions.jsonl`` (one line per quote cycle, plus fill lines), ``summary.json`` and
+``config.json``; the summary's keys are a public interface documented in the README.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agent.audit.records import JsonlWriter
+from agent.config import AgentConfig
+from agent.core import AgentCore
+from agent.drivers import SimDriver
+from agent.gateway.twin import TwinGateway
+from twin.exchange import Exchange
+from twin.faults.chaos import ChaosSchedule
+from twin.params import TwinParams
+from twin.session import run_until
+
+USER = "0x" + "a1" * 20
+
+
+def build_session(config: AgentConfig, seed: int, params: TwinParams | None = None,
+                  schedule: ChaosSchedule | None = None, record_sink=None, event_log: list | None = None):
+    """The object graph of a twin session: exchange, gateway, core, driver (not yet started)."""
+    seq = np.random.SeedSequence(seed)
+    twin_seed, agent_seq = seq.spawn(2)
+    ex = Exchange.build(params or TwinParams(), int(twin_seed.generate_state(1)[0]), schedule)
+    ex.fund(USER, config.session.collateral_usd)
+    gateway = TwinGateway(ex, USER, config.session.coin, quota_poll_s=config.session.quota_poll_s)
+    inst = ex.instruments[config.session.coin]
+    core = AgentCore(config, np.random.default_rng(agent_seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    driver = SimDriver(ex.env, gateway, core, config.session.cycle_s, record_sink, event_log)
+    return ex, gateway, core, driver
+
+
+def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | None = None,
+                params: TwinParams | None = None, schedule: ChaosSchedule | None = None,
+                progress: bool = False) -> dict:
+    """Run one session; returns the summary (and writes the run folder when ``out`` is given)."""
+    writer = None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(config.model_dump_json(indent=2))
+        writer = JsonlWriter(out / "decisions.jsonl")
+    ex, gateway, core, driver = build_session(config, seed, params, schedule,
+                                              writer.write if writer else None)
+    driver.start()
+    wall0 = time.perf_counter()
+    try:
+        run_until(ex.env, duration_s, progress, desc="agent vs twin")
+    finally:
+        if writer is not None:
+            writer.close()
+    wall = time.perf_counter() - wall0
+    summary = summarise(ex, gateway, core, driver, duration_s, wall, seed)
+    if out is not None:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def summarise(ex: Exchange, gateway: TwinGateway, core: AgentCore, driver: SimDriver, duration_s: float,
+              wall_s: float, seed: int) -> dict:
+    led = core.ledger
+    mid = core.mid if core.mid == core.mid else 0.0
+    venue_used, venue_cap, _ = ex.quotas[gateway.user].status()
+    return {
+        "seed": seed,
+        "simulated_s": duration_s,
+        "wall_s": round(wall_s, 3),
+        "sim_s_per_wall_s": round(duration_s / wall_s, 1) if wall_s > 0 else None,
+        "cycles": core.cycle,
+        "pnl": {"realized_usd": led.realized, "unrealized_usd": led.unrealized(mid), "fees_usd": led.fees,
+                "net_usd": led.realized + led.unrealized(mid) - led.fees},
+        "fills": led.fills,
+        "maker_share": led.maker_fills / led.fills if led.fills else None,
+        "volume_usd": led.volume_usd,
+        "markouts_bps": led.markouts_bps(),
+        "position": {"final": led.position, "max_abs": led.max_abs_position,
+                     "max_worst_case": core.max_worst_case, "limit": core.cfg.risk.max_position},
+        "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
+        "rate_limited": {"ip_429": gateway.counters["rate_limited_ip"],
+                         "address": gateway.counters["rate_limited_address"]},
+        "disconnects": gateway.counters["disconnects"],
+        "requests": {"sent": gateway.counters["requests"], "items": gateway.counters["request_items"],
+                     "venue_used": venue_used, "venue_cap": venue_cap},
+        "venue_position": ex.accounts[gateway.user].position(core.cfg.session.coin).szi,
+    }
