@@ -28,7 +28,7 @@ class EstimatorConfig(BaseModel):
 
 
 class VolatilityEstimator:
-    __slots__ = ("dt", "decay", "min_n", "next_t", "last_mid", "prev_sample", "var", "n")
+    __slots__ = ("dt", "decay", "min_n", "next_t", "last_mid", "prev_sample", "sum_sq", "weight", "n")
 
     def __init__(self, cfg: EstimatorConfig) -> None:
         self.dt = cfg.vol_sample_interval_s
@@ -37,7 +37,8 @@ class VolatilityEstimator:
         self.next_t = -math.inf
         self.last_mid = math.nan
         self.prev_sample = math.nan
-        self.var = 0.0
+        self.sum_sq = 0.0  # decayed Σ r² and Σ 1: their ratio is an unbiased EWMA from the first sample
+        self.weight = 0.0
         self.n = 0
 
     def update(self, ts: float, mid: float) -> None:
@@ -49,7 +50,8 @@ class VolatilityEstimator:
                 sample = self.last_mid if self.last_mid == self.last_mid else mid
                 if self.prev_sample == self.prev_sample and sample > 0:
                     r = math.log(sample / self.prev_sample)
-                    self.var = self.decay * self.var + (1.0 - self.decay) * r * r if self.n else r * r
+                    self.sum_sq = self.decay * self.sum_sq + r * r
+                    self.weight = self.decay * self.weight + 1.0
                     self.n += 1
                 self.prev_sample = sample
                 self.next_t += self.dt
@@ -61,7 +63,7 @@ class VolatilityEstimator:
 
     @property
     def sigma_per_sqrt_s(self) -> float:
-        return math.sqrt(self.var / self.dt)
+        return math.sqrt(self.sum_sq / self.weight / self.dt) if self.weight > 0 else 0.0
 
     def sigma_price(self, mid: float) -> float:
         return self.sigma_per_sqrt_s * mid

@@ -1,0 +1,241 @@
+"""Order lifecycle, reconcile and request budget: property tests against a tiny honest venue."""
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from agent.execution.budget import BudgetConfig, RequestBudget
+from agent.execution.orders import TERMINAL, CloidFactory, OrderState, OrderTracker
+from agent.execution.reconcile import DesiredQuote, ReconcileConfig, reconcile
+from agent.gateway.events import (
+    AccountSnapshot, Batch, CancelAcknowledged, CancelOrder, CancelRejected, FillReceived, OpenOrder,
+    OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
+    Side, Tif,
+)
+
+
+class Venue:
+    """An honest venue in miniature: it applies requests in arrival order and reports truthfully."""
+
+    def __init__(self):
+        self.resting: dict[str, list] = {}  # cloid -> [side, remaining]
+        self.position = 0.0
+        self.tid = 0
+        self.oid = 100
+
+    def place(self, cmd: PlaceOrder, ts, reject: bool):
+        if reject:
+            return [OrderRejected(ts, cmd.cloid, Reason.BAD_ALO_PX, "Post only order would have immediately matched")]
+        self.oid += 1
+        self.resting[cmd.cloid] = [cmd.side, cmd.sz, self.oid]
+        return [OrderAcknowledged(ts, cmd.cloid, self.oid, True)]
+
+    def cancel(self, cloid, ts):
+        if cloid in self.resting:
+            del self.resting[cloid]
+            return [CancelAcknowledged(ts, cloid)]
+        return [CancelRejected(ts, cloid, Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled.")]
+
+    def fill(self, cloid, frac, ts):
+        side, rem, oid = self.resting[cloid]
+        sz = rem if frac >= 1 else round(rem * frac, 6)
+        if sz <= 0:
+            return []
+        self.tid += 1
+        self.position += side.value * sz
+        if rem - sz <= 1e-12:
+            del self.resting[cloid]
+        else:
+            self.resting[cloid][1] = rem - sz
+        return [FillReceived(ts, cloid, oid, 100.0, sz, side, 0.0, True, self.tid)]
+
+    def snapshot(self, ts):
+        return AccountSnapshot(ts, self.position, 100.0, 0.0, 0.0,
+                               tuple(OpenOrder(c, o, s, 100.0, r, False) for c, (s, r, o) in self.resting.items()))
+
+
+class TrackerVsVenue(RuleBasedStateMachine):
+    """Commands go to a request queue, venue replies to a delivery queue; both are drained in any order."""
+
+    def __init__(self):
+        super().__init__()
+        self.t = OrderTracker()
+        self.v = Venue()
+        self.ids = CloidFactory(7)
+        self.ts = 0.0
+        self.requests: list = []  # in flight to the venue
+        self.deliveries: list = []  # in flight back
+        self.sent_cloids: list[str] = []
+
+    def _tick(self):
+        self.ts += 0.1
+        return self.ts
+
+    @rule(side=st.sampled_from([Side.BUY, Side.SELL]), sz=st.integers(1, 5))
+    def place(self, side, sz):
+        cmd = PlaceOrder(self.ids.next(), side, 100.0, float(sz), Tif.ALO)
+        self.t.on_command(cmd, self._tick())
+        self.requests.append(cmd)
+        self.sent_cloids.append(cmd.cloid)
+
+    @precondition(lambda self: self.sent_cloids)
+    @rule(i=st.integers(0, 10**6))
+    def cancel(self, i):
+        cloid = self.sent_cloids[i % len(self.sent_cloids)]
+        cmd = CancelOrder(cloid)
+        self.t.on_command(cmd, self._tick())
+        self.requests.append(cmd)
+
+    @precondition(lambda self: self.requests)
+    @rule(i=st.integers(0, 10**6), reject=st.booleans(), refuse=st.integers(0, 9))
+    def venue_takes_request(self, i, reject, refuse):
+        cmd = self.requests.pop(i % len(self.requests))
+        ts = self._tick()
+        if refuse == 0:  # the whole request refused for quota: nothing happened at the venue
+            self.deliveries.append(RateLimited(ts, "address", "order", "Too many cumulative requests", (cmd.cloid,)))
+        elif isinstance(cmd, PlaceOrder):
+            self.deliveries += self.v.place(cmd, ts, reject)
+        else:
+            self.deliveries += self.v.cancel(cmd.cloid, ts)
+
+    @precondition(lambda self: self.v.resting)
+    @rule(i=st.integers(0, 10**6), frac=st.sampled_from([0.3, 0.5, 1.0]))
+    def market_fills(self, i, frac):
+        cloid = sorted(self.v.resting)[i % len(self.v.resting)]
+        self.deliveries += self.v.fill(cloid, frac, self._tick())
+
+    @precondition(lambda self: self.deliveries)
+    @rule(i=st.integers(0, 10**6), dup=st.booleans())
+    def deliver(self, i, dup):
+        ev = self.deliveries.pop(i % len(self.deliveries))  # any order: REST replies and socket pushes race
+        self.t.on_event(ev)
+        if dup and isinstance(ev, FillReceived):
+            self.t.on_event(ev)  # a fill seen twice (reconnect snapshot) must count once
+
+    @rule()
+    def timeouts(self):
+        self.t.check_timeouts(self._tick() + 10.0, 5.0)
+
+    @precondition(lambda self: not self.requests)
+    @rule()
+    def snapshot(self):
+        self.t.on_command(RequestAccountSnapshot(), self._tick())
+        ts = self._tick()
+        fills = [d for d in self.deliveries if isinstance(d, FillReceived)]
+        self.deliveries = [d for d in self.deliveries if not isinstance(d, FillReceived)]
+        for f in fills:  # the snapshot's position includes them: deliver first, as a resync would
+            self.t.on_event(f)
+        self.t.on_event(self.v.snapshot(ts))
+
+    @invariant()
+    def one_state_each_and_live_set_consistent(self):
+        for cloid, o in self.t.orders.items():
+            assert isinstance(o.state, OrderState)
+            assert (cloid in self.t.live_set) == (o.state not in TERMINAL)
+
+    @invariant()
+    def worst_case_bounds_position(self):
+        assert self.t.worst_case_position(Side.BUY) >= self.t.position - 1e-9
+        assert self.t.worst_case_position(Side.SELL) <= self.t.position + 1e-9
+
+    @invariant()
+    def resting_at_venue_is_live_in_tracker(self):
+        # an order the venue holds can still fill: the tracker must count it as exposure
+        if not self.requests and not self.deliveries:
+            # with nothing in flight the tracker's live orders are exactly the venue's resting ones
+            assert set(self.t.live_set) == set(self.v.resting), (self.t.live_set, self.v.resting)
+
+    def teardown(self):
+        for ev in self.deliveries:
+            self.t.on_event(ev)
+        assert math.isclose(self.t.position, self.v.position, abs_tol=1e-9), (self.t.position, self.v.position)
+
+
+TestTrackerVsVenue = TrackerVsVenue.TestCase
+TestTrackerVsVenue.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+
+
+def _tracker_with(position=0.0, resting=()):
+    t = OrderTracker()
+    t.position = position
+    ids = CloidFactory(3)
+    for side, px, sz in resting:
+        c = PlaceOrder(ids.next(), side, px, sz)
+        t.on_command(c, 0.0)
+        t.on_event(OrderAcknowledged(0.1, c.cloid, 1, True))
+    return t
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-0.1, 0.1), st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(99, 101),
+                                                 st.integers(1, 30)), max_size=6),
+       st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(95, 105), st.integers(1, 30)),
+                max_size=8))
+def test_reconcile_never_exceeds_the_limit_on_worst_case(position, resting, desired):
+    t = _tracker_with(round(position, 3), [(s, float(p), n / 1000) for s, p, n in resting])
+    budget = RequestBudget(BudgetConfig())
+    limit = 0.05
+    before = {s: abs(t.worst_case_position(s)) for s in Side}
+    cmds = reconcile([DesiredQuote(s, float(p), n / 1000, i) for i, (s, p, n) in enumerate(desired)], t,
+                     tick=1.0, lot=0.001, max_position=limit, budget=budget, cloids=CloidFactory(9),
+                     cfg=ReconcileConfig())
+    for c in cmds:
+        t.on_command(c, 1.0)
+    for s in Side:
+        # a place never takes worst-case beyond the limit (it may already be beyond: then no new risk)
+        assert abs(t.worst_case_position(s)) <= max(limit, before[s]) + 1e-9
+
+
+def test_reconcile_is_idempotent_and_minimal():
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002), (Side.SELL, 101.0, 0.002)])
+    desired = [DesiredQuote(Side.BUY, 99.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)]
+    kw = dict(tick=1.0, lot=0.001, max_position=1.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    assert reconcile(desired, t, **kw) == []
+    moved = [DesiredQuote(Side.BUY, 98.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)]
+    cmds = reconcile(moved, t, **kw)
+    flat = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+    assert [type(c).__name__ for c in flat] == ["CancelOrder", "PlaceOrder"] and flat[1].px == 98.0
+
+
+def test_reduce_only_quotes_never_exceed_the_position():
+    t = _tracker_with(0.003)
+    cmds = reconcile([DesiredQuote(Side.SELL, 101.0, 0.002, 0, True), DesiredQuote(Side.SELL, 102.0, 0.002, 1, True),
+                      DesiredQuote(Side.BUY, 99.0, 0.002, 0, True)], t, tick=1.0, lot=0.001, max_position=1.0,
+                     budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1), cfg=ReconcileConfig())
+    flat = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+    assert sum(c.sz for c in flat if c.side is Side.SELL) <= 0.003 + 1e-12
+    assert not [c for c in flat if c.side is Side.BUY]
+
+
+@given(st.integers(1, 10_000), st.integers(0, 10_000), st.lists(st.tuples(st.integers(1, 50), st.booleans())))
+def test_budget_reserve_is_only_spent_by_cancels(cap, used, reqs):
+    b = RequestBudget(BudgetConfig(reserve_frac=0.05))
+    b.on_quota(QuotaStatus(0.0, min(used, cap), cap, 0.0))
+    for n, is_cancel in reqs:
+        if b.can_spend(n, is_cancel):
+            if not is_cancel:
+                assert b.headroom - n >= b.reserve
+            b.spend(n, is_cancel)
+
+
+def test_requote_interval_stretches_as_headroom_falls():
+    b = RequestBudget(BudgetConfig(knee_frac=0.3, max_stretch=20))
+    out = []
+    for used in (0, 5000, 7000, 8000, 9000, 9900, 10000):
+        b.on_quota(QuotaStatus(0.0, used, 10000, 0.0))
+        out.append(b.requote_interval_s(0.5))
+    assert out == sorted(out) and out[0] == 0.5 and out[-1] == 10.0
+
+
+def test_cancel_fill_race_counts_the_fill_once():
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002)])
+    cloid = next(iter(t.orders))
+    t.on_command(CancelOrder(cloid), 1.0)
+    t.on_event(CancelRejected(1.1, cloid, Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    assert t.orders[cloid].state is OrderState.CANCELED and t.worst_case_position(Side.BUY) == 0.0
+    t.on_event(FillReceived(1.2, cloid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 77))
+    t.on_event(FillReceived(1.3, cloid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 77))
+    assert t.position == 0.002 and t.fills_after_terminal == 1
