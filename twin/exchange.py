@@ -105,7 +105,7 @@ class Exchange:
         self.counters: dict[str, int] = {"trades": 0, "book_updates": 0, "actions": 0, "http_429": 0,
                                          "quota_refusals": 0, "rejections": 0, "transport_failures": 0,
                                          "fills": 0, "disconnects": 0, "pushes_dropped": 0,
-                                         "margin_cancels": 0, "liquidations": 0}
+                                         "margin_cancels": 0, "liquidations": 0, "expired": 0}
         self.rejections_by_reason: dict[str, int] = {}
         # market state per coin: current displayed book rows and best prices
         self.bid_px: dict[str, np.ndarray] = {}
@@ -201,14 +201,19 @@ class Exchange:
     # ------------------------------------------------------------------ network paths
 
     def submit(self, user: str, action: Action, on_reply: Callable[[Reply], None],
-               conn: Connection | None = None) -> None:
-        """Send an /exchange action now; ``on_reply`` gets the reply after the round trip."""
+               conn: Connection | None = None, expires_after_s: float | None = None) -> None:
+        """Send an /exchange action now; ``on_reply`` gets the reply after the round trip.
+
+        ``expires_after_s`` is the venue's expiresAfter (here in simulated seconds): an action that
+        arrives later is refused with ``Action already expired`` and costs 5x its address quota.
+        """
         t = self.env.now
         if self._rest_fails(conn):
             self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
                         TransportFailure("connection reset"))
             return
-        self._later(self.latency.order_entry.sample(t), self._arrive_action, user.lower(), action, on_reply)
+        self._later(self.latency.order_entry.sample(t), self._arrive_action, user.lower(), action, on_reply,
+                    expires_after_s)
 
     def request_info(self, kind: str, on_reply: Callable[[object], None], conn: Connection | None = None,
                      **kw) -> None:
@@ -236,7 +241,8 @@ class Exchange:
     def _reply(self, on_reply: Callable, reply) -> None:
         self._later(self.latency.response.sample(self.env.now), on_reply, reply)
 
-    def _arrive_action(self, user: str, action: Action, on_reply: Callable) -> None:
+    def _arrive_action(self, user: str, action: Action, on_reply: Callable,
+                       expires_after_s: float | None = None) -> None:
         t = self.env.now
         self.counters["actions"] += 1
         n = action_size(action)
@@ -251,6 +257,12 @@ class Exchange:
             return
         quota = self.quotas[user]
         is_cancel = isinstance(action, (CancelAction, CancelByCloidAction))
+        if expires_after_s is not None and t > expires_after_s:
+            quota.try_spend(5 * n, t, is_cancel=is_cancel)  # the venue charges 5x for a stale action
+            self.counters["expired"] += 1
+            self._log("expired", user, type(action).__name__)
+            self._reply(on_reply, ActionErr("Action already expired"))
+            return
         if not quota.try_spend(n, t, is_cancel=is_cancel):
             self.counters["quota_refusals"] += 1
             self._log("quota_refused", user, type(action).__name__, n)
