@@ -11,6 +11,7 @@ The twin knows nothing of the agent.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Callable, Union
 
 import numpy as np
@@ -121,9 +122,8 @@ class Exchange:
         self.markets = markets if markets is not None else self._build_markets()
         for coin, market in self.markets.items():
             env.process(self._run_market(coin, market))
-        if self.markets:
-            env.process(self._run_book_feed())
-        env.process(self._run_margin_checks())
+        self._feed_running = False  # started by the first l2Book subscription
+        self._margin_running = False  # started by the first funded account
 
     # ------------------------------------------------------------------ construction
 
@@ -144,7 +144,7 @@ class Exchange:
         for seq, (coin, mp) in zip(seqs, self.params.markets.items()):
             inst = self.instruments[coin]
             out[coin] = SyntheticMarket(mp, np.random.default_rng(seq), coin=coin, tick=inst.tick, lot=inst.lot,
-                                        shocks=shocks.get(coin, ()))
+                                        shocks=shocks.get(coin, ()), chunk_seconds=60.0)
         return out
 
     def _apply_schedule(self) -> None:
@@ -177,6 +177,9 @@ class Exchange:
         """Create (or top up) an account holding ``usdc`` of collateral."""
         address = address.lower()
         acct = self.accounts.get(address)
+        if not self._margin_running:
+            self._margin_running = True
+            self.env.process(self._run_margin_checks())
         if acct is None:
             acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage)
             self.quotas[address] = AddressQuota(self.params.quota)
@@ -552,12 +555,24 @@ class Exchange:
             tpx, tsz, tside = chunk.trade_px.tolist(), chunk.trade_sz.tolist(), chunk.trade_side.tolist()
             best_bids = bid_px[:, 0].tolist() if len(bid_px) else []
             best_asks = ask_px[:, 0].tolist() if len(ask_px) else []
-            for i in range(len(ts)):
+            n = len(ts)
+            i = 0
+            trade_key = ("trades", coin)
+            while i < n:
                 t = ts[i]
                 if t > env.now:
+                    if self.log is None and not book.bids and not book.asks and trade_key not in self._subs:
+                        # nobody can observe the events before the next scheduled event: apply them
+                        # as one jump to the last book and trade among them (hftbacktest's elapse)
+                        k = bisect_left(ts, env.peek(), i, n)
+                        if k > i + 1:
+                            self._jump(coin, kinds, idxs, i, k, chunk, best_bids, best_asks, tpx)
+                            i = k
+                            continue
                     yield env.timeout(t - env.now)
                 j = idxs[i]
-                if kinds[i] == BOOK:
+                i += 1
+                if kinds[i - 1] == BOOK:
                     bb, ba = best_bids[j], best_asks[j]
                     self.bid_px[coin] = bid_px[j]
                     self.bid_sz[coin] = bid_sz[j]
@@ -587,6 +602,38 @@ class Exchange:
                     if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
                         for o, take in book.hits_from_trade(side > 0, px, sz):
                             self._fill(o, o.px, take, is_maker=True)
+
+    def _jump(self, coin: str, kinds: list, idxs: list, i: int, k: int, chunk, best_bids: list, best_asks: list,
+              tpx: list) -> None:
+        """Apply market events [i, k) at once: only the final book, the last trade and the counts matter."""
+        last_book = last_trade = -1
+        for m in range(k - 1, i - 1, -1):
+            if kinds[m] == BOOK:
+                if last_book < 0:
+                    last_book = idxs[m]
+            elif last_trade < 0:
+                last_trade = idxs[m]
+            if last_book >= 0 and last_trade >= 0:
+                break
+        n_books = sum(1 for m in range(i, k) if kinds[m] == BOOK)
+        self.counters["book_updates"] += n_books
+        self.counters["trades"] += (k - i) - n_books
+        if last_trade >= 0:
+            self.last_trade_px[coin] = tpx[last_trade]
+        if last_book >= 0:
+            j = last_book
+            bb, ba = best_bids[j], best_asks[j]
+            self.bid_px[coin] = chunk.bid_px[j]
+            self.bid_sz[coin] = chunk.bid_sz[j]
+            self.ask_px[coin] = chunk.ask_px[j]
+            self.ask_sz[coin] = chunk.ask_sz[j]
+            self.best_bid[coin] = bb
+            self.best_ask[coin] = ba
+            if bb == bb and ba == ba:
+                self.marks[coin] = 0.5 * (bb + ba)
+            consumed = self._consumed[coin]
+            if consumed:
+                consumed.clear()
 
     def _tid_public(self) -> int:
         tid = self._next_tid
@@ -680,6 +727,9 @@ class Exchange:
             return
         conn.subs.add(sk)
         self._subs.setdefault(sk, []).append(conn)
+        if channel == "l2Book" and not self._feed_running and self.markets:
+            self._feed_running = True
+            self.env.process(self._run_book_feed())
         # snapshots on subscribe, as the venue sends them
         if channel == "l2Book" and key in self.markets:
             self._send(conn, self.l2_book(key))
