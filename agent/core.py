@@ -45,7 +45,7 @@ class AgentCore:
         self.vol = VolatilityEstimator(q.estimators)
         self.arrivals = ArrivalEstimator(q.estimators)
         self.signals = SignalBlend([BookImbalanceSignal(q.signals), TradeFlowSignal(q.signals),
-                                    MomentumSignal(q.signals)], None)
+                                    MomentumSignal(q.signals)], q.signals.weights)
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
         self.budget = RequestBudget(config.budget)
@@ -58,6 +58,7 @@ class AgentCore:
         self.connected = True
         self.reconciled = False
         self.snapshot_pending = False
+        self.snapshot_sent_ts = -math.inf
         self.started = False
         self.cycle = 0
         self.last_requote_ts = -math.inf
@@ -75,8 +76,9 @@ class AgentCore:
         cmds: list[Command] = []
         if not self.started:
             self.started = True
-            cmds.append(RequestAccountSnapshot())
-            self.snapshot_pending = True
+            self._request_snapshot(cmds, event.ts)
+        if event.ts > self.tracker.now:
+            self.tracker.now = event.ts  # the tracker's clock is the events' clock
         fn = self._dispatch.get(type(event))
         if fn is None:
             self.tracker.on_event(event)
@@ -116,7 +118,7 @@ class AgentCore:
 
     def _on_trade(self, ev: TradeObserved, cmds: list) -> None:
         if self.mid == self.mid:
-            self.arrivals.on_trade(ev.ts, ev.px, self.mid)
+            self.arrivals.on_trade(ev.ts, ev.px, self.mid, ev.side.value)
         self.signals.signals[1].update(ev.ts, ev.side.value, ev.sz)
 
     # ------------------------------------------------------------------ account
@@ -141,9 +143,16 @@ class AgentCore:
 
     def _on_restored(self, ev: ConnectionRestored, cmds: list) -> None:
         self.connected = True
-        if not self.snapshot_pending:
-            cmds.append(RequestAccountSnapshot())
-            self.snapshot_pending = True
+        self._request_snapshot(cmds, ev.ts)
+
+    def _request_snapshot(self, cmds: list, ts: float) -> None:
+        """Ask for the venue's account state, unless a request is out and not yet overdue (its reply
+        can be lost to a 429 or a dropped connection: then ask again, never wait forever)."""
+        if self.snapshot_pending and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s:
+            return
+        cmds.append(RequestAccountSnapshot())
+        self.snapshot_pending = True
+        self.snapshot_sent_ts = ts
 
     def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
         self.tracker.on_event(ev)
@@ -157,9 +166,9 @@ class AgentCore:
     def _on_timer(self, ev: Timer, cmds: list) -> None:
         ts = ev.ts
         risk = self.cfg.risk
-        if self.tracker.check_timeouts(ts, risk.ack_timeout_s) and not self.snapshot_pending:
-            cmds.append(RequestAccountSnapshot())
-            self.snapshot_pending = True
+        stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
+        if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled):
+            self._request_snapshot(cmds, ts)
         if not self.reconciled:
             return
         stale = (ts - self.last_book_ts) > risk.stale_book_s or not self.connected
@@ -205,7 +214,7 @@ class AgentCore:
         ask = max(center + half, self.best_bid + self.tick)
         lad = q.ladder
         ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick,
-                              lad.sizes(q.order_size), self.sz_decimals)
+                              lad.sizes(q.order_size), self.sz_decimals, tick=self.tick)
         desired = [DesiredQuote(Side.BUY, x.px, x.sz, i) for i, x in enumerate(ladder.bids)]
         desired += [DesiredQuote(Side.SELL, x.px, x.sz, i) for i, x in enumerate(ladder.asks)]
         rec.quotes = [("B" if d.side is Side.BUY else "A", d.px, d.sz) for d in desired]

@@ -32,7 +32,8 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
     twin_seed, agent_seq = seq.spawn(2)
     ex = Exchange.build(params or TwinParams(), int(twin_seed.generate_state(1)[0]), schedule)
     ex.fund(USER, config.session.collateral_usd)
-    gateway = TwinGateway(ex, USER, config.session.coin, quota_poll_s=config.session.quota_poll_s)
+    gateway = TwinGateway(ex, USER, config.session.coin, quota_poll_s=config.session.quota_poll_s,
+                          action_ttl_s=config.risk.ack_timeout_s)
     inst = ex.instruments[config.session.coin]
     core = AgentCore(config, np.random.default_rng(agent_seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
     driver = SimDriver(ex.env, gateway, core, config.session.cycle_s, record_sink, event_log)

@@ -43,7 +43,14 @@ class JsonlWriter:
     def __init__(self, path: str | Path, flush_every: int = 64, fsync: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = False
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                torn = fh.read(1) != b"\n"
         self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        if torn:  # a crash left half a line: end it, so the next record starts clean
+            self._fh.write("\n")
         self.flush_every = flush_every
         self.fsync = fsync
         self._pending = 0

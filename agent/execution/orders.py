@@ -53,7 +53,8 @@ class CloidFactory:
 
 class TrackedOrder:
     __slots__ = ("cloid", "oid", "side", "px", "sz", "filled_sz", "reduce_only", "tif", "state", "sent_ts",
-                 "last_update_ts", "replaces", "replaced_by", "prev_state", "foreign", "presumed_gone")
+                 "last_update_ts", "replaces", "replaced_by", "prev_state", "foreign", "presumed_gone",
+                 "acked_ts")
 
     def __init__(self, cloid: str, side: Side, px: float, sz: float, reduce_only: bool, tif: Tif, ts: float,
                  state: OrderState = OrderState.PENDING_NEW) -> None:
@@ -73,6 +74,7 @@ class TrackedOrder:
         self.prev_state = state
         self.foreign = False
         self.presumed_gone = False  # ended because a snapshot did not list it (a late ack revives it)
+        self.acked_ts = -1.0  # when we learned the venue had it (an ack, a fill, or a listing)
 
     @property
     def remaining(self) -> float:
@@ -91,7 +93,8 @@ class OrderTracker:
     """All orders by cloid, the position from fills, and counters for the summary."""
 
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
-                 "snapshot_requested_ts", "ack_grace_s")
+                 "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
+                 "settling", "settle_s", "now")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -102,10 +105,20 @@ class OrderTracker:
         self.fills_after_terminal = 0
         self.snapshot_requested_ts = 0.0
         self.ack_grace_s = 5.0
+        self.needs_snapshot = False  # set when only the venue's account state can resolve an order
+        self.tid_watermark = 0  # fills up to this tid are already in the last snapshot's position
+        self.recent_fills: dict[int, float] = {}  # tid -> signed size of fills above the watermark
+        # cancelled orders whose earlier fills may still be on the (slower) fill stream: they keep
+        # counting as exposure for settle_s after the cancel, or until a snapshot covers them
+        self.settling: dict[str, tuple[float, TrackedOrder]] = {}
+        self.settle_s = 5.0
+        self.now = 0.0
 
     # ------------------------------------------------------------------ commands
 
     def on_command(self, cmd, ts: float) -> None:
+        if ts > self.now:
+            self.now = ts
         if isinstance(cmd, PlaceOrder):
             o = TrackedOrder(cmd.cloid, cmd.side, cmd.px, cmd.sz, cmd.reduce_only, cmd.tif, ts)
             self.orders[cmd.cloid] = o
@@ -147,8 +160,12 @@ class OrderTracker:
         o.state = state
         o.last_update_ts = ts
         self.live_set.pop(o.cloid, None)
+        if state is OrderState.CANCELED and o.oid and o.remaining > EPS:
+            self.settling[o.cloid] = (ts + self.settle_s, o)
 
     def on_event(self, ev) -> None:
+        if ev.ts > self.now:
+            self.now = ev.ts
         t = type(ev)
         if t is FillReceived:
             self._on_fill(ev)
@@ -164,6 +181,8 @@ class OrderTracker:
                 return
             o.oid = ev.oid
             o.last_update_ts = ev.ts
+            if o.acked_ts < 0:
+                o.acked_ts = ev.ts
             if ev.resting:
                 if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
                     o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
@@ -188,10 +207,11 @@ class OrderTracker:
             if o is None or not o.live:
                 return
             if ev.reason is Reason.MISSING_ORDER:
-                # gone at the venue: filled (its fills may still be on their way) or cancelled already.
-                # It can no longer fill beyond what the venue reports, so it stops counting as exposure;
-                # a late fill still moves the position.
-                self._end(o, OrderState.FILLED if o.filled_sz > EPS else OrderState.CANCELED, ev.ts)
+                # gone at the venue: cancelled, or filled with the fills still on their way (the
+                # cancel/fill race). Until a snapshot says which, it keeps counting as exposure.
+                o.state = OrderState.STALE
+                o.last_update_ts = ev.ts
+                self.needs_snapshot = True
             else:
                 o.state = o.prev_state
         elif t is ModifyAcknowledged:
@@ -201,6 +221,7 @@ class OrderTracker:
                 self._end(old, OrderState.CANCELED, ev.ts)
             if new is not None and new.live:
                 new.oid = ev.oid
+                new.acked_ts = ev.ts
                 new.state = OrderState.RESTING if ev.resting else new.state
         elif t is ModifyRejected:
             old = self.orders.get(ev.cloid)
@@ -210,9 +231,10 @@ class OrderTracker:
                 self._end(new, OrderState.REJECTED, ev.ts)
             if old is not None and old.live:
                 if ev.reason in (Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER):
-                    self._end(old, OrderState.FILLED if old.filled_sz > EPS else OrderState.CANCELED, ev.ts)
-                elif ev.reason is Reason.RATE_LIMITED or ev.reason is Reason.TRANSPORT:
-                    old.state = old.prev_state
+                    old.state = OrderState.STALE  # as a cancel that found nothing: a fill may be in flight
+                    self.needs_snapshot = True
+                elif ev.reason in (Reason.RATE_LIMITED, Reason.TRANSPORT, Reason.EXPIRED):
+                    old.state = old.prev_state  # the venue did nothing
                 else:  # the cancel leg happened, the new order failed
                     self._end(old, OrderState.CANCELED, ev.ts)
         elif t is OrderClosedByVenue:
@@ -241,10 +263,18 @@ class OrderTracker:
         if ev.tid in self.seen_tids:
             return
         self.seen_tids.add(ev.tid)
-        self.position += ev.sz if ev.side is Side.BUY else -ev.sz
+        o = self.orders.get(ev.cloid)
+        if ev.tid <= self.tid_watermark:
+            # already in the snapshot's position, and the snapshot's remaining size: count neither again
+            if o is not None:
+                o.filled_sz += ev.sz
+                o.sz += ev.sz
+            return
+        signed = ev.sz if ev.side is Side.BUY else -ev.sz
+        self.position += signed
+        self.recent_fills[ev.tid] = signed
         if abs(self.position) < 1e-12:
             self.position = 0.0
-        o = self.orders.get(ev.cloid)
         if o is None:
             return
         o.filled_sz += ev.sz
@@ -259,30 +289,46 @@ class OrderTracker:
 
     def _on_snapshot(self, ev: AccountSnapshot) -> None:
         """The venue's word: its open orders rest; ours it does not list are gone; position is its."""
-        self.position = ev.position
+        if ev.last_fill_tid < self.tid_watermark:
+            return  # an older snapshot overtaken by a newer one (a re-request's reply raced the first)
+        self.needs_snapshot = False
+        if ev.last_fill_tid > self.tid_watermark:
+            self.tid_watermark = ev.last_fill_tid
+        # the venue's position at its query time, plus fills we saw that happened after it
+        wm = self.tid_watermark
+        self.recent_fills = {tid: sz for tid, sz in self.recent_fills.items() if tid > wm}
+        self.position = ev.position + sum(self.recent_fills.values())
+        req = ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts
+        for cloid, (until, o) in list(self.settling.items()):
+            if o.last_update_ts < req:
+                del self.settling[cloid]  # cancelled before the query: the venue's position has its fills
+        if abs(self.position) < 1e-12:
+            self.position = 0.0
         listed = {oo.cloid: oo for oo in ev.open_orders}
-        cutoff = self.snapshot_requested_ts
+        cutoff = ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts
         for o in list(self.live_set.values()):
             if o.cloid in listed:
                 oo = listed[o.cloid]
                 o.oid = oo.oid
+                if o.acked_ts < 0:
+                    o.acked_ts = ev.ts
                 o.sz = o.filled_sz + oo.sz
                 if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
                     o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
-            elif o.sent_ts < cutoff - (self.ack_grace_s if o.state is OrderState.PENDING_NEW else 0.0):
-                # not listed, and old enough that the venue had it before the query: gone
-                # (a place sent just before the query may still be in flight: leave it to its ack)
+            elif (0 <= o.acked_ts < cutoff) or (o.acked_ts < 0 and o.sent_ts < cutoff - self.ack_grace_s):
+                # not listed, and known to be at the venue before the query was even sent (so it is
+                # gone), or never acknowledged and sent more than the action ttl before (so it landed
+                # before, or expired): gone. Otherwise the listing may predate it: keep counting it.
                 o.presumed_gone = True
                 self._end(o, OrderState.CANCELED, ev.ts)
         for cloid, oo in listed.items():
-            if cloid not in self.orders or not self.orders[cloid].live:
-                if cloid in self.orders and self.orders[cloid].state is OrderState.REJECTED:
-                    continue
-                o = TrackedOrder(cloid, oo.side, oo.px, oo.sz, oo.reduce_only, Tif.GTC, ev.ts, OrderState.RESTING)
-                o.oid = oo.oid
-                o.foreign = cloid not in self.orders
-                self.orders[cloid] = o
-                self.live_set[cloid] = o
+            if cloid in self.orders:
+                continue  # ours: ended orders stay ended (the listing can predate our cancel's ack)
+            o = TrackedOrder(cloid, oo.side, oo.px, oo.sz, oo.reduce_only, Tif.GTC, ev.ts, OrderState.RESTING)
+            o.oid = oo.oid
+            o.foreign = True  # left by an earlier run, or placed by someone else: counted, and cancellable
+            self.orders[cloid] = o
+            self.live_set[cloid] = o
 
     # ------------------------------------------------------------------ queries
 
@@ -316,6 +362,13 @@ class OrderTracker:
                     if n is not None and n.live:
                         rem = max(rem, n.remaining)
                 total += rem
+        if self.settling:
+            now = self.now
+            for cloid, (until, o) in list(self.settling.items()):
+                if until <= now or o.remaining <= EPS:
+                    del self.settling[cloid]
+                elif o.side is side:
+                    total += o.remaining
         return total
 
     def worst_case_position(self, side: Side) -> float:

@@ -47,6 +47,7 @@ class Reason(str, Enum):
     NONCE = "Nonce"
     SIGNATURE = "Signature"
     TRANSPORT = "Transport"  # request failed or timed out before the venue answered
+    EXPIRED = "Expired"  # arrived after its expiresAfter: the venue did nothing
     OTHER = "Other"
 
 
@@ -209,7 +210,8 @@ class AccountSnapshot:
     account_value: float
     margin_used: float
     open_orders: tuple[OpenOrder, ...] = ()
-    last_fill_tid: int = 0
+    last_fill_tid: int = 0  # newest fill already in ``position`` (later fills are not)
+    requested_ts: float = -1.0  # when the request that produced it was sent (replies can overtake)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ _PREFIXES: tuple[tuple[str, Reason], ...] = (
     ("Too many open orders", Reason.TOO_MANY_OPEN_ORDERS),
     ("Too many cumulative requests sent", Reason.RATE_LIMITED),
     ("Invalid nonce", Reason.NONCE),
+    ("Action already expired", Reason.EXPIRED),
     ("Must deposit before performing actions", Reason.SIGNATURE),
     ("L1 error: User or API Wallet", Reason.SIGNATURE),
     ("User or API Wallet", Reason.SIGNATURE),

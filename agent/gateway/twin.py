@@ -33,11 +33,15 @@ VENUE_CLOSE_STATUSES = frozenset({
 class TwinGateway:
     """Gateway to an in-process ``Exchange`` for one account and one coin."""
 
-    def __init__(self, exchange: Exchange, user: str, coin: str, quota_poll_s: float = 10.0) -> None:
+    def __init__(self, exchange: Exchange, user: str, coin: str, quota_poll_s: float = 10.0,
+                 action_ttl_s: float | None = 5.0) -> None:
         self.ex = exchange
         self.user = user.lower()
         self.coin = coin
         self.quota_poll_s = quota_poll_s
+        # every action carries expiresAfter = now + ttl, so an order not at the venue after the
+        # ttl never will be: the agent can then trust a snapshot that does not list it
+        self.action_ttl_s = action_ttl_s
         self.sink: EventSink | None = None
         self.conn = None
         self.open_oids: dict[str, int] = {}  # cloid -> oid of orders the venue says are open
@@ -114,7 +118,8 @@ class TwinGateway:
     def _submit(self, action, on_reply: Callable, n: int) -> None:
         self.counters["requests"] += 1
         self.counters["request_items"] += n
-        self.ex.submit(self.user, action, on_reply, self.conn)
+        ttl = self.action_ttl_s
+        self.ex.submit(self.user, action, on_reply, self.conn, None if ttl is None else self._now() + ttl)
 
     def _spec(self, c: PlaceOrder | ModifyOrder, cloid: str) -> OrderSpec:
         return OrderSpec(self.coin, c.side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
@@ -237,8 +242,13 @@ class TwinGateway:
     # ------------------------------------------------------------------ snapshot
 
     def _snapshot(self) -> None:
-        """clearinghouseState + openOrders, combined into one AccountSnapshot when both are back."""
+        """clearinghouseState first, then openOrders and userFills; one AccountSnapshot when all are back.
+
+        The fills are asked for after the state arrived, so they include every fill in the state's
+        position; the newest of those (by the state's time) is the snapshot's fill watermark.
+        """
         parts: dict[str, object] = {}
+        requested = self._now()
 
         def got(name: str):
             def cb(reply) -> None:
@@ -246,19 +256,24 @@ class TwinGateway:
                     self._transport_or_429(reply, name, ())
                     return
                 parts[name] = reply
-                if len(parts) == 2:
-                    self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"])
+                if name == "clearinghouseState":
+                    self.ex.request_info("openOrders", got("openOrders"), self.conn, user=self.user)
+                    self.ex.request_info("userFills", got("userFills"), self.conn, user=self.user)
+                elif len(parts) == 3:
+                    self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
+                                        requested)
             return cb
         self.ex.request_info("clearinghouseState", got("clearinghouseState"), self.conn, user=self.user)
-        self.ex.request_info("openOrders", got("openOrders"), self.conn, user=self.user)
 
-    def _emit_snapshot(self, state: dict, orders: tuple) -> None:
+    def _emit_snapshot(self, state: dict, orders: tuple, fills: tuple, requested: float) -> None:
         pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
         opens = tuple(OpenOrder(o.cloid or f"oid:{o.oid}", o.oid, Side.BUY if o.side == "B" else Side.SELL,
                                 o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
         self.open_oids = {o.cloid: o.oid for o in opens}
+        t_state = state.get("time", 0)
+        watermark = max((f.tid for f in fills if f.coin == self.coin and f.time_ms <= t_state), default=0)
         self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
-                                  state["accountValue"], state["marginUsed"], opens))
+                                  state["accountValue"], state["marginUsed"], opens, watermark, requested))
 
     # ------------------------------------------------------------------ pushes
 

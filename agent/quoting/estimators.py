@@ -1,12 +1,17 @@
-"""Online estimators from the feed: volatility, and the arrival parameters A and k.
+"""Online estimators from the feed: the mid's volatility, and the arrival parameters A and k.
 
-Both are O(1) per update and read no clock: the event's ``ts`` drives them.
+Both are O(1) per update, allocate nothing per event and read no clock: the event's ``ts``
+(float seconds) drives them. ``ArrivalEstimator.fit`` is O(grid) and meant once per quote cycle.
+
 - Volatility: EWMA of squared log returns of the mid sampled on a fixed grid (the last mid at
-  or before each grid point), so irregular book updates do not bias it.
-- Arrivals: each trade's reach δ = |px − mid|; exponentially decayed counts of trades that
-  reached at least each depth of a grid, divided by the decayed elapsed time, give λ(δ_i);
-  a weighted least-squares fit of ln λ(δ_i) = ln A − k·δ_i gives A and k. Both sides are
-  counted and λ halved, so A is per side, as GLFT wants.
+  or before each grid point), so irregular book updates do not bias it. Grid points in a
+  stretch without updates are zero returns, added in closed form (O(1) whatever the gap);
+  the one return across the gap carries its variance, so the EWMA stays unbiased.
+- Arrivals: each trade's reach δ (its distance from the mid, price units); exponentially
+  decayed counts of trades that reached at least each depth of a grid, divided by the decayed
+  elapsed time, give λ(δ_i); a weighted least-squares fit of ln λ(δ_i) = ln A − k·δ_i gives A
+  and k. Trades of BOTH aggressor sides are counted and λ is halved, so A is the intensity
+  per side, as GLFT wants (this assumes the two sides are symmetric over the window).
 """
 from __future__ import annotations
 
@@ -20,42 +25,76 @@ class EstimatorConfig(BaseModel):
 
     vol_sample_interval_s: float = Field(1.0, gt=0, description="Grid of mid samples for the volatility, s.")
     vol_halflife_s: float = Field(300.0, gt=0, description="EWMA half-life of squared returns, s.")
-    vol_min_samples: int = Field(30, ge=1, description="Grid samples before the estimate is used.")
+    vol_min_samples: int = Field(30, ge=1, description="Grid samples before the volatility estimate is ready.")
     arrival_halflife_s: float = Field(600.0, gt=0, description="Half-life of the decayed trade counts, s.")
-    arrival_max_depth: float = Field(3.0, gt=0, description="Deepest grid depth, price units.")
-    arrival_grid_points: int = Field(10, ge=3, description="Depth grid points.")
-    arrival_min_trades: int = Field(200, ge=10, description="Trades before a fit is attempted.")
+    arrival_max_depth: float = Field(3.0, gt=0, description="Deepest point of the depth grid, price units.")
+    arrival_grid_points: int = Field(10, ge=3, le=64, description="Points of the depth grid, from 0 to the max depth.")
+    arrival_min_trades: int = Field(200, ge=10, description="Trades seen before a fit is attempted.")
+    arrival_min_count: float = Field(3.0, gt=0, description=(
+        "Grid depths whose decayed count is below this are left out of the fit (their log is too noisy)."))
 
 
 class VolatilityEstimator:
-    __slots__ = ("dt", "decay", "min_n", "next_t", "last_mid", "prev_sample", "sum_sq", "weight", "n")
+    """σ of log returns per √s from mid updates at any times; ``sigma_price(mid)`` in price units."""
+
+    __slots__ = ("dt", "decay", "min_n", "next_t", "last_ts", "last_mid", "prev_sample",
+                 "sum_sq", "weight", "n")
 
     def __init__(self, cfg: EstimatorConfig) -> None:
         self.dt = cfg.vol_sample_interval_s
-        self.decay = 0.5 ** (cfg.vol_sample_interval_s / cfg.vol_halflife_s)
+        self.decay = 0.5 ** (cfg.vol_sample_interval_s / cfg.vol_halflife_s)  # per grid step
         self.min_n = cfg.vol_min_samples
-        self.next_t = -math.inf
+        self.next_t = math.nan  # next grid point, s; the grid starts at the first update
+        self.last_ts = math.nan
         self.last_mid = math.nan
-        self.prev_sample = math.nan
-        self.sum_sq = 0.0  # decayed Σ r² and Σ 1: their ratio is an unbiased EWMA from the first sample
+        self.prev_sample = math.nan  # the mid at the last grid point
+        # decayed Σ r² and decayed Σ 1: their ratio is an unbiased EWMA from the first sample
+        self.sum_sq = 0.0
         self.weight = 0.0
-        self.n = 0
+        self.n = 0  # grid returns seen
 
     def update(self, ts: float, mid: float) -> None:
-        if ts >= self.next_t:
-            if self.next_t == -math.inf:
-                self.next_t = ts
-            # every grid point passed since the last update sees the last mid before it
-            while ts >= self.next_t:
-                sample = self.last_mid if self.last_mid == self.last_mid else mid
-                if self.prev_sample == self.prev_sample and sample > 0:
-                    r = math.log(sample / self.prev_sample)
-                    self.sum_sq = self.decay * self.sum_sq + r * r
-                    self.weight = self.decay * self.weight + 1.0
-                    self.n += 1
-                self.prev_sample = sample
-                self.next_t += self.dt
+        if not (mid > 0.0 and mid < math.inf):
+            return  # an empty or broken book has no mid; the last good one stands
+        if self.next_t != self.next_t:  # first update anchors the grid
+            self.prev_sample = mid
+            self.last_mid = mid
+            self.last_ts = ts
+            self.next_t = ts + self.dt
+            return
+        if ts < self.last_ts:
+            return  # out of order: the grid has already used later information
+        dt = self.dt
+        if ts >= self.next_t - 1e-9 * dt:
+            # grid points strictly before ts see the previous mid; one exactly at ts sees this one
+            m = math.ceil((ts - self.next_t) / dt - 1e-9)
+            if m > 0:
+                r = math.log(self.last_mid / self.prev_sample)
+                self._add_equal(1, r * r)
+                if m > 1:
+                    self._add_equal(m - 1, 0.0)  # the mid stood still at the later points
+                self.prev_sample = self.last_mid
+                self.next_t += m * dt
+            if self.next_t <= ts + 1e-9 * dt:
+                r = math.log(mid / self.prev_sample)
+                self._add_equal(1, r * r)
+                self.prev_sample = mid
+                self.next_t += dt
         self.last_mid = mid
+        self.last_ts = ts
+
+    def _add_equal(self, m: int, r2: float) -> None:
+        """Add m grid samples, each with squared return r2, in O(1)."""
+        d = self.decay
+        if m == 1:
+            self.sum_sq = d * self.sum_sq + r2
+            self.weight = d * self.weight + 1.0
+        else:
+            dm = d ** m
+            geo = (1.0 - dm) / (1.0 - d)  # Σ_{j<m} d^j
+            self.sum_sq = dm * self.sum_sq + r2 * geo
+            self.weight = dm * self.weight + geo
+        self.n += m
 
     @property
     def ready(self) -> bool:
@@ -63,73 +102,108 @@ class VolatilityEstimator:
 
     @property
     def sigma_per_sqrt_s(self) -> float:
-        return math.sqrt(self.sum_sq / self.weight / self.dt) if self.weight > 0 else 0.0
+        """σ of log returns per √s (0 until a return has been seen)."""
+        return math.sqrt(self.sum_sq / self.weight / self.dt) if self.weight > 0.0 else 0.0
 
     def sigma_price(self, mid: float) -> float:
+        """σ in price units per √s at this mid: the σ GLFT takes."""
         return self.sigma_per_sqrt_s * mid
 
 
 class ArrivalEstimator:
-    __slots__ = ("depths", "counts", "time_w", "tau", "last_ts", "n", "min_n")
+    """λ(δ) = A·e^(−kδ) per side from public trades; ``fit(ts)`` returns (A, k) or None."""
+
+    __slots__ = ("depths", "step", "m", "bins", "tau", "t0", "t_ref", "n", "min_n", "min_count")
 
     def __init__(self, cfg: EstimatorConfig) -> None:
         m = cfg.arrival_grid_points
-        self.depths = [cfg.arrival_max_depth * i / (m - 1) for i in range(m)]
-        self.counts = [0.0] * m
-        self.time_w = 0.0  # decayed elapsed time, s
+        self.m = m
+        self.step = cfg.arrival_max_depth / (m - 1)
+        self.depths = tuple(self.step * i for i in range(m))  # price units
+        # bins[j]: decayed count of trades that reached exactly j grid depths (j = 1..m; 0 unused),
+        # weighted by e^((ts − t_ref)/τ) so a trade touches one bin instead of decaying them all
+        self.bins = [0.0] * (m + 1)
         self.tau = cfg.arrival_halflife_s / math.log(2.0)
-        self.last_ts = math.nan
+        self.t0 = math.nan  # first trade: the observation window starts here
+        self.t_ref = math.nan
         self.n = 0
         self.min_n = cfg.arrival_min_trades
+        self.min_count = cfg.arrival_min_count
 
-    def _decay_to(self, ts: float) -> None:
-        if self.last_ts != self.last_ts:
-            self.last_ts = ts
-            return
-        dt = ts - self.last_ts
-        if dt <= 0.0:
-            return
-        f = math.exp(-dt / self.tau)
-        self.counts = [c * f for c in self.counts]
-        self.time_w = self.time_w * f + self.tau * (1.0 - f)
-        self.last_ts = ts
-
-    def on_trade(self, ts: float, px: float, mid: float) -> None:
-        self._decay_to(ts)
-        d = abs(px - mid)
-        counts = self.counts
-        for i, depth in enumerate(self.depths):
-            if d >= depth:
-                counts[i] += 1.0
-            else:
-                break
+    def on_trade(self, ts: float, px: float, mid: float, side: int = 0) -> None:
+        """A public trade at ``px`` while the mid was ``mid``; ``side`` is the aggressor (+1 buy,
+        −1 sell, 0 unknown). A buy reaches up from the mid and a sell down; a trade on the wrong
+        side of a stale mid reached depth 0."""
+        if side > 0:
+            d = px - mid
+        elif side < 0:
+            d = mid - px
+        else:
+            d = abs(px - mid)
+        if not (-math.inf < d < math.inf):
+            return  # NaN or infinite price: nothing learned
+        if self.t_ref != self.t_ref:
+            self.t0 = ts
+            self.t_ref = ts
+        x = (ts - self.t_ref) / self.tau
+        if x > 50.0:  # keep the weights in range: fold the decay into the bins
+            self._rebase(ts)
+            x = 0.0
+        j = 1 if d <= 0.0 else min(int(d / self.step + 1e-9) + 1, self.m)
+        self.bins[j] += math.exp(x)
         self.n += 1
 
+    def _rebase(self, ts: float) -> None:
+        f = math.exp(-(ts - self.t_ref) / self.tau)
+        b = self.bins
+        for j in range(len(b)):
+            b[j] *= f
+        self.t_ref = ts
+
+    def intensities(self, ts: float) -> list[tuple[float, float, float]]:
+        """(depth, λ per side per s, decayed count) per grid depth at ``ts``; for fits and reports."""
+        if self.t0 != self.t0 or ts <= self.t0:
+            return []
+        tau = self.tau
+        scale = math.exp((self.t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
+        time_w = tau * -math.expm1(-(ts - self.t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
+        out = []
+        c = 0.0
+        cum = [0.0] * self.m
+        for j in range(self.m, 0, -1):
+            c += self.bins[j]
+            cum[j - 1] = c
+        for i in range(self.m):
+            cnt = cum[i] * scale
+            out.append((self.depths[i], 0.5 * cnt / time_w, cnt))
+        return out
+
     def fit(self, ts: float) -> tuple[float, float] | None:
-        """(A per side per second, k per price unit), or None while there is too little data."""
+        """(A per side per s, k per price unit), or None while there is too little data or the
+        counts do not fall with depth. Weighted least squares with weight = count (a Poisson
+        count's log has variance ≈ 1/count)."""
         if self.n < self.min_n:
             return None
-        self._decay_to(ts)
-        if self.time_w <= 0.0:
-            return None
         sw = swx = swy = swxx = swxy = 0.0
-        for d, c in zip(self.depths, self.counts):
-            if c < 3.0:
-                break
-            lam = c / self.time_w / 2.0
-            w = c  # Poisson counts: log-variance ~ 1/c
+        used = 0
+        for d, lam, cnt in self.intensities(ts):
+            if cnt < self.min_count:
+                break  # deeper depths have fewer still
             y = math.log(lam)
-            sw += w
-            swx += w * d
-            swy += w * y
-            swxx += w * d * d
-            swxy += w * d * y
+            sw += cnt
+            swx += cnt * d
+            swy += cnt * y
+            swxx += cnt * d * d
+            swxy += cnt * d * y
+            used += 1
+        if used < 2:
+            return None
         den = sw * swxx - swx * swx
-        if sw <= 0.0 or den <= 1e-12:
+        if den <= 1e-12 * sw * sw:
             return None
         slope = (sw * swxy - swx * swy) / den
-        intercept = (swy - slope * swx) / sw
         k = -slope
-        if not (k > 0.0 and math.isfinite(k)):
+        if not (0.0 < k < math.inf):
             return None
-        return math.exp(intercept), k
+        A = math.exp((swy - slope * swx) / sw)
+        return A, k

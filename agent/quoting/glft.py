@@ -1,13 +1,21 @@
 """GLFT: the Guéant–Lehalle–Fernandez-Tapia closed-form approximation of optimal quotes.
 
-With risk aversion γ, arrival intensity λ(δ) = A·e^(−kδ) per side, volatility σ (price units
-per √s) and quote size Δ, taking ξ = γ (Guéant 2017, "Optimal market making"; the same form
-as hftbacktest's GLFT tutorial):
+With risk aversion γ, arrival intensity λ(δ) = A·e^(−kδ) per side (A per second, k per price
+unit, δ the quote's distance from mid in price units), volatility σ (price units per √s) and
+quote size Δ (coin), taking ξ = γ (Guéant 2017, "Optimal market making"; the same form as
+hftbacktest's GLFT tutorial):
 
     c1 = ln(1 + ξΔ/k) / (ξΔ)
     c2 = sqrt( γ / (2AΔk) · (1 + ξΔ/k)^(k/(ξΔ) + 1) )
-    half_spread = c1 + (Δ/2)·c2·σ        skew = c2·σ   (per unit of inventory q = position/Δ)
-    bid = mid − half_spread − skew·q     ask = mid + half_spread − skew·q
+    half_spread = c1 + (Δ/2)·c2·σ        skew = c2·σ   (price shift per unit of q = position/Δ)
+    bid = mid − (half_spread + skew·q)   ask = mid + (half_spread − skew·q)
+
+What the formula implies (checked in tests/agent/test_glft.py): c1 falls with γ (from 1/k as
+γ → 0) while c2 rises with γ, so the half spread is not monotone in γ; it tends to c1 as σ → 0;
+the skew has the sign of q, so a long inventory lowers both quotes.
+
+Pure functions: the caller picks fallbacks (priors) when an input is unusable; here a bad
+input raises ValueError naming the parameter and its value.
 """
 from __future__ import annotations
 
@@ -20,34 +28,64 @@ from pydantic import BaseModel, ConfigDict, Field
 class GlftConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    gamma: float = Field(0.05, gt=0, description="Risk aversion γ (per unit of price×size risk).")
-    spread_factor: float = Field(1.0, gt=0, description="Multiplier on the model half spread.")
-    skew_factor: float = Field(1.0, ge=0, description="Multiplier on the inventory skew.")
+    gamma: float = Field(0.05, gt=0, description="Risk aversion γ (and ξ), per unit of price×size risk.")
+    spread_factor: float = Field(1.0, gt=0, description="Multiplier on the model half spread (1 = the model's).")
+    skew_factor: float = Field(1.0, ge=0, description="Multiplier on the inventory skew (0 = no skew).")
 
 
 @dataclass(frozen=True, slots=True)
 class GlftQuote:
-    half_spread: float
-    skew: float  # price shift per unit of q
+    half_spread: float  # price units, after the spread factor
+    skew: float  # price shift per unit of q (q = position/Δ), after the skew factor
     bid: float
     ask: float
 
 
+def _bad(name: str, value: float, need: str) -> ValueError:
+    return ValueError(f"GLFT needs {need} {name}, got {name}={value!r}")
+
+
 def glft_coefficients(A: float, k: float, gamma: float, delta: float) -> tuple[float, float]:
-    for name, v in (("A", A), ("k", k), ("gamma", gamma), ("delta", delta)):
-        if not (v > 0.0 and math.isfinite(v)):
-            raise ValueError(f"GLFT needs a positive finite {name}, got {v!r}")
-    xd = gamma * delta
-    c1 = math.log1p(xd / k) / xd
-    c2 = math.sqrt(gamma / (2.0 * A * delta * k) * (1.0 + xd / k) ** (k / xd + 1.0))
+    """(c1 in price units, c2 in price units per unit of σ) for the inputs; ValueError on bad ones."""
+    # `not (v > 0)` also catches NaN; `v < inf` catches +inf
+    if not (0.0 < A < math.inf):
+        raise _bad("A", A, "a positive finite")
+    if not (0.0 < k < math.inf):
+        raise _bad("k", k, "a positive finite")
+    if not (0.0 < gamma < math.inf):
+        raise _bad("gamma", gamma, "a positive finite")
+    if not (0.0 < delta < math.inf):
+        raise _bad("delta", delta, "a positive finite")
+    xd = gamma * delta  # ξΔ with ξ = γ
+    x = xd / k
+    c1 = math.log1p(x) / xd
+    # (1 + x)^(1/x + 1) in log form: no overflow for small x, and log1p keeps precision
+    c2 = math.sqrt(gamma / (2.0 * A * delta * k) * math.exp((1.0 / x + 1.0) * math.log1p(x)))
     return c1, c2
 
 
 def glft_quote(mid: float, q: float, sigma: float, A: float, k: float, gamma: float, delta: float,
                spread_factor: float = 1.0, skew_factor: float = 1.0) -> GlftQuote:
-    if not (sigma >= 0.0 and math.isfinite(sigma)):
-        raise ValueError(f"GLFT needs a finite sigma >= 0, got {sigma!r}")
+    """GLFT bid and ask around ``mid`` for inventory ``q`` (in units of Δ, signed: + long).
+
+    ``sigma`` is in price units per √s (log volatility × mid). ``sigma == 0`` is accepted (a
+    flat market: half spread c1, no skew); a negative or non-finite value raises.
+    """
+    if not (0.0 < mid < math.inf):
+        raise _bad("mid", mid, "a positive finite")
+    if not (-math.inf < q < math.inf):
+        raise _bad("q", q, "a finite")
+    if not (0.0 <= sigma < math.inf):
+        raise _bad("sigma", sigma, "a finite non-negative")
     c1, c2 = glft_coefficients(A, k, gamma, delta)
-    half = (c1 + 0.5 * delta * c2 * sigma) * spread_factor
-    skew = c2 * sigma * skew_factor
-    return GlftQuote(half, skew, mid - half - skew * q, mid + half - skew * q)
+    c2s = c2 * sigma
+    half = (c1 + 0.5 * delta * c2s) * spread_factor
+    skew = c2s * skew_factor
+    shift = skew * q
+    return GlftQuote(half, skew, mid - (half + shift), mid + (half - shift))
+
+
+def glft_quote_with(cfg: GlftConfig, mid: float, q: float, sigma: float, A: float, k: float,
+                    delta: float) -> GlftQuote:
+    """``glft_quote`` with γ and the factors taken from a config (read once per cycle)."""
+    return glft_quote(mid, q, sigma, A, k, cfg.gamma, delta, cfg.spread_factor, cfg.skew_factor)

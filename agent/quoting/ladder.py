@@ -1,43 +1,52 @@
 """Ladders: N levels a side from the model's bid and ask, on prices and sizes the venue accepts.
 
-Venue rule (hyperliquid.md §3.4): ≤5 significant figures and ≤ 6 − szDecimals decimals, an
-integer price always valid. Rounding goes the safe way: bids down, asks up, so a quote never
-becomes more aggressive than the model asked.
+Venue rule (hyperliquid.md §3.4): a perp price has ≤5 significant figures and ≤ 6 − szDecimals
+decimals, and an integer price is always valid; a size has ≤ szDecimals decimals; an order is
+worth ≥ $10. Rounding goes the safe way (bids down, asks up, sizes down), so a quote is never
+more aggressive or larger than the model asked. The twin checks the same rule with its own code.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Relative tolerance when a price is scaled onto an integer grid: px·10^d or px/tick carries a few
+# ulps of binary error (0.29·100 = 28.999999999999996), which must not cost a whole grid step.
+_REL = 1e-14
 
 
 class LadderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_levels: int = Field(3, ge=1, le=20, description="Levels per side.")
-    level_spacing_ticks: float = Field(2.0, gt=0, description="Distance between levels, ticks.")
-    size_ratio: float = Field(1.5, gt=0, description="Geometric growth of size per level (1 = flat).")
-    min_notional_usd: float = Field(10.0, ge=0, description="Quotes below this value are dropped (venue $10).")
+    level_spacing_ticks: float = Field(2.0, gt=0, description="Distance between consecutive levels, ticks.")
+    size_ratio: float = Field(1.5, gt=0, description="Geometric growth of size per level away from the touch (1 = flat).")
+    min_notional_usd: float = Field(10.0, ge=0, description="Levels worth less than this are dropped (venue minimum $10).")
 
     def sizes(self, base: float) -> list[float]:
         return geometric(base, self.size_ratio, self.n_levels)
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
-    side: int  # +1 bid, -1 ask
+class Quote(NamedTuple):
+    """One resting order to hold: immutable; a NamedTuple because a ladder builds ten per cycle
+    and a frozen dataclass costs three times as much to construct."""
+
+    side: int  # +1 bid, −1 ask
     px: float
-    sz: float
+    sz: float  # coin
 
 
 @dataclass(frozen=True, slots=True)
 class Ladder:
-    bids: tuple[Quote, ...]
-    asks: tuple[Quote, ...]
+    bids: tuple[Quote, ...]  # best (highest) first
+    asks: tuple[Quote, ...]  # best (lowest) first
 
 
 def geometric(base: float, ratio: float, n: int) -> list[float]:
+    """Sizes base, base·ratio, base·ratio², … for n levels."""
     return [base * ratio ** i for i in range(n)]
 
 
@@ -45,42 +54,160 @@ def flat(base: float, n: int) -> list[float]:
     return [base] * n
 
 
+def venue_price_decimals(px: float, sz_decimals: int) -> int:
+    """Decimals the venue allows at this price: ≤5 significant figures, ≤ 6 − szDecimals, ≥ 0."""
+    mag = math.floor(math.log10(px))  # a float error here only ever costs a decimal: still valid
+    dec = 4 - mag
+    cap = 6 - sz_decimals
+    if dec > cap:
+        dec = cap
+    return dec if dec > 0 else 0
+
+
 def round_px_to_venue(px: float, sz_decimals: int, side: int) -> float:
-    """The nearest venue-valid price on the safe side (bids down, asks up)."""
-    if px <= 0:
+    """The nearest venue-valid price on the safe side: bids (side > 0) down, asks (side < 0) up.
+
+    0.0 when a bid rounds down to nothing (or ``px`` ≤ 0): the caller drops that level.
+    """
+    if not (px > 0.0):
         return 0.0
-    max_dec = 6 - sz_decimals
-    mag = math.floor(math.log10(px))
-    dec = max(0, min(max_dec, 4 - mag))  # ≤5 significant figures
-    if mag >= 4:
-        dec = 0  # ≥ 10000: whole numbers (integers are always valid)
+    dec = venue_price_decimals(px, sz_decimals)
     scale = 10.0 ** dec
     x = px * scale
-    r = math.floor(x + 1e-9) if side > 0 else math.ceil(x - 1e-9)
-    out = round(r / scale, dec)
-    if mag >= 5:  # integers above 99999 are valid whatever their significant figures
-        return float(out)
-    return out
+    if dec:
+        n = math.floor(x * (1.0 + _REL)) if side > 0 else math.ceil(x * (1.0 - _REL))
+    else:  # no scaling, no error to absorb: an integer price is exact
+        n = math.floor(x) if side > 0 else math.ceil(x)
+    # an exact integer over an exact power of ten is correctly rounded: the double nearest the
+    # decimal, whose repr is the short form the wire needs
+    return n / scale
 
 
-def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: float, sizes: list[float],
-                 sz_decimals: int, size_multiplier: float = 1.0, min_notional: float = 10.0) -> Ladder:
-    lot = 10.0 ** (-sz_decimals)
-    bids: list[Quote] = []
-    asks: list[Quote] = []
-    b0 = round_px_to_venue(bid_px, sz_decimals, 1)
-    a0 = round_px_to_venue(ask_px, sz_decimals, -1)
-    if a0 <= b0:  # rounding crossed: widen the ask one step up
-        a0 = round_px_to_venue(b0 + max(level_spacing, lot), sz_decimals, -1)
-    for i in range(n_levels):
-        sz = math.floor(sizes[i] * size_multiplier / lot + 1e-9) * lot
-        sz = round(sz, sz_decimals)
-        if sz <= 0:
+def _step_decimals(step: float) -> int:
+    """Decimals needed to write multiples of ``step`` (0.01 → 2, 0.5 → 1, 0.25 → 2, 5 → 0)."""
+    for d in range(13):
+        x = step * 10.0 ** d
+        if abs(x - round(x)) < 1e-9 * max(1.0, x):
+            return d
+    return 12
+
+
+def _to_grid(px: float, step: float, dec: int, down: bool) -> float:
+    x = px / step
+    n = math.floor(x * (1.0 + _REL)) if down else math.ceil(x * (1.0 - _REL))
+    return round(n * step, dec)
+
+
+def _bid_px(px: float, tick: float, tick_dec: int, szd: int) -> float:
+    if tick > 0.0:
+        px = _to_grid(px, tick, tick_dec, True)
+    return round_px_to_venue(px, szd, 1)
+
+
+def _ask_px(px: float, tick: float, tick_dec: int, szd: int) -> float:
+    if tick > 0.0:
+        px = _to_grid(px, tick, tick_dec, False)
+    return round_px_to_venue(px, szd, -1)
+
+
+def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: float, sizes: Sequence[float],
+                 sz_decimals: int, size_multiplier: float = 1.0, min_notional: float = 10.0, *,
+                 tick: float = 0.0, lot: float = 0.0) -> Ladder:
+    """Up to ``n_levels`` quotes a side, level i at ``bid_px − i·spacing`` / ``ask_px + i·spacing``.
+
+    Prices go to the ``tick`` grid (0 = none) then to the venue rule, bids down and asks up;
+    a level that collapses onto the previous one after rounding is pushed one step further out.
+    Sizes are ``sizes[i]·size_multiplier`` rounded down to the ``lot`` (0 = 10^−szDecimals);
+    a level whose size rounds to zero or whose notional is below ``min_notional`` is dropped.
+    If the inputs cross (bid ≥ ask after rounding) both sides start from their midpoint, the
+    ask rounded up and the bid down (one more step down if both land on it), so bids stay
+    strictly below asks. A bid that rounds to 0 or below ends the bid side.
+    """
+    if not (-math.inf < bid_px < math.inf and 0.0 < ask_px < math.inf):  # a bid ≤ 0 just quotes no bids
+        raise ValueError(f"build_ladder needs a finite bid_px and a positive finite ask_px, "
+                         f"got bid_px={bid_px!r} ask_px={ask_px!r}")
+    n = min(n_levels, len(sizes))
+    up = 1.0 + _REL
+    if lot > 0.0:
+        lot_dec = _step_decimals(lot)
+        szs = [round(math.floor(sizes[i] * size_multiplier / lot * up) * lot, lot_dec) for i in range(n)]
+    else:  # the venue's lot 10^−szDecimals: divide by the exact power of ten
+        per = 10.0 ** sz_decimals
+        szs = [math.floor(sizes[i] * size_multiplier * per * up) / per for i in range(n)]
+    tick_dec = _step_decimals(tick) if tick > 0.0 else 0
+    b0 = _bid_px(bid_px, tick, tick_dec, sz_decimals)
+    a0 = _ask_px(ask_px, tick, tick_dec, sz_decimals)
+    if a0 <= b0:
+        m = 0.5 * (bid_px + ask_px)
+        b0 = _bid_px(m, tick, tick_dec, sz_decimals)
+        a0 = _ask_px(m, tick, tick_dec, sz_decimals)
+        if a0 <= b0:  # the midpoint sits on the grid: step the bid one grid step down
+            b0 = _bid_px(b0 - max(tick, 10.0 ** -venue_price_decimals(b0, sz_decimals)), tick, tick_dec,
+                         sz_decimals)
+    return Ladder(_bid_side(b0, n, level_spacing, szs, tick, tick_dec, sz_decimals, min_notional),
+                  _ask_side(a0, n, level_spacing, szs, tick, tick_dec, sz_decimals, min_notional))
+
+
+def _bid_side(b0: float, n: int, spacing: float, szs: list[float], tick: float, tick_dec: int, szd: int,
+              min_notional: float) -> tuple[Quote, ...]:
+    if b0 <= 0.0:
+        return ()
+    # Prices fall away from b0, and a lower price may carry at least as many decimals: the
+    # decimals allowed at b0 stay valid for every bid level (at worst a little coarse).
+    dec = venue_price_decimals(b0, szd)
+    scale = 10.0 ** dec
+    step = max(tick, 1.0 / scale)
+    up = 1.0 + _REL
+    out = []
+    prev = math.inf
+    for i in range(n):
+        sz = szs[i]
+        if sz <= 0.0:
             continue
-        bp = round_px_to_venue(b0 - i * level_spacing, sz_decimals, 1)
-        ap = round_px_to_venue(a0 + i * level_spacing, sz_decimals, -1)
-        if bp > 0 and bp * sz >= min_notional:
-            bids.append(Quote(1, bp, sz))
-        if ap * sz >= min_notional:
-            asks.append(Quote(-1, ap, sz))
-    return Ladder(tuple(bids), tuple(asks))
+        px = b0 - i * spacing
+        if tick > 0.0:
+            px = math.floor(px / tick * up) * tick
+        px = math.floor(px * scale * up) / scale  # integer / 10^dec: the double nearest the decimal
+        if px >= prev:  # rounding collapsed this level onto the previous one
+            px = prev - step
+            if tick > 0.0:
+                px = math.floor(px / tick * up) * tick
+            px = math.floor(px * scale * up) / scale
+        if px <= 0.0:
+            break
+        prev = px
+        if px * sz >= min_notional:
+            out.append(Quote(1, px, sz))
+    return tuple(out)
+
+
+def _ask_side(a0: float, n: int, spacing: float, szs: list[float], tick: float, tick_dec: int, szd: int,
+              min_notional: float) -> tuple[Quote, ...]:
+    # Prices rise away from a0; past the next power of ten fewer decimals are allowed, so the
+    # decimals are recomputed there.
+    dec = venue_price_decimals(a0, szd)
+    scale = 10.0 ** dec
+    next_pow = 10.0 ** (math.floor(math.log10(a0)) + 1)
+    down = 1.0 - _REL
+    out = []
+    prev = 0.0
+    for i in range(n):
+        sz = szs[i]
+        if sz <= 0.0:
+            continue
+        px = a0 + i * spacing
+        for _ in range(2):  # a second pass only when the collapse rule moved the price
+            if tick > 0.0:
+                px = math.ceil(px / tick * down) * tick
+            if px >= next_pow:
+                dec = venue_price_decimals(px, szd)
+                scale = 10.0 ** dec
+                next_pow = 10.0 ** (math.floor(math.log10(px)) + 1)
+            px = math.ceil(px * scale * down) / scale
+            if px > prev:
+                break
+            px = prev + max(tick, 1.0 / scale)  # rounding collapsed this level onto the previous one
+        prev = px
+        if px * sz >= min_notional:
+            out.append(Quote(-1, px, sz))
+    return tuple(out)

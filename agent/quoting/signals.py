@@ -1,149 +1,249 @@
 """Alpha signals: each a probability that the mid is higher after its horizon, and a bounded shift.
 
-A probability (not a raw score) so validation can score it (Brier, calibration) against what
-the mid did. The price adjustment is ``2·(p_up − 0.5)·max_adj``, so it never exceeds
-``max_adj_bps`` of the mid. All are O(1) per update and decay toward 0.5 without news.
+A probability (not a raw score) so validation can score it (Brier, calibration) against what the
+mid did over ``horizon_s``. Each signal keeps a logit updated on its event; without news the logit
+decays by half every ``halflife`` seconds, so ``p_up`` returns to 0.5. The price adjustment is
+``clip(coef·(p_up − 0.5), ±max_adj)`` in bps of the mid. O(1) per update, nothing allocated.
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SIGNAL_NAMES = ("book_imbalance", "trade_flow", "momentum")
 
 
 class SignalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    horizon_s: float = Field(5.0, gt=0, description="Horizon each signal predicts over, s.")
-    max_adj_bps: float = Field(0.5, ge=0, description="Largest price shift a signal may cause, bps of mid.")
-    book_levels: int = Field(5, ge=1, description="Levels summed for book imbalance.")
+    horizon_s: float = Field(5.0, gt=0, description="Horizon each signal's p_up refers to, s (validation scores at it).")
+    adj_coef_bps: float = Field(1.0, ge=0, description=(
+        "Price adjustment per unit of (p_up − 0.5), bps of mid, before the clip (1.0 reaches 0.5 bps at p_up = 1)."))
+    max_adj_bps: float = Field(0.5, ge=0, description="Largest price shift one signal may cause, bps of mid.")
+    book_levels: int = Field(5, ge=1, description="Top levels a side summed for book imbalance.")
+    book_level_decay: float = Field(1.0, gt=0, le=1, description=(
+        "Weight of level i in the imbalance is decay**i (1 = plain sum; < 1 favours the touch)."))
     book_slope: float = Field(1.5, ge=0, description="Logistic slope on book imbalance (−1..1).")
-    flow_halflife_s: float = Field(5.0, gt=0, description="Half-life of the signed trade-flow EWMA, s.")
-    flow_slope: float = Field(2.0, ge=0, description="Logistic slope on normalised flow imbalance (−1..1).")
-    momentum_halflife_s: float = Field(5.0, gt=0, description="Half-life of the momentum EWMA, s.")
-    momentum_slope: float = Field(0.5, ge=0, description="Logistic slope on momentum in units of σ√horizon.")
-    weights: dict[str, float] = Field(default_factory=lambda: {"book_imbalance": 1.0, "trade_flow": 1.0,
-                                                               "momentum": 1.0},
-                                      description="Initial blend weight per signal (validation changes them).")
+    book_halflife_s: float = Field(5.0, gt=0, description="Half-life of the book logit toward 0 without book updates, s.")
+    flow_halflife_s: float = Field(5.0, gt=0, description="Half-life of the signed and total trade-volume EWMAs, s.")
+    flow_slope: float = Field(2.0, ge=0, description="Logistic slope on the flow imbalance signed/total (−1..1).")
+    flow_prior_volume: float = Field(0.0, ge=0, description=(
+        "Pseudo-volume added to the total, coin: a lone small trade after silence then reads as a weak imbalance."))
+    momentum_halflife_s: float = Field(5.0, gt=0, description="Half-life of the EWMA of mid log returns, s.")
+    momentum_vol_halflife_s: float = Field(60.0, gt=0, description=(
+        "Half-life of the squared-return EWMA that normalises momentum, s (longer than the momentum's, "
+        "so a trend does not normalise itself away)."))
+    momentum_slope: float = Field(0.5, ge=0, description=(
+        "Logistic slope on the momentum z-score (the EWMA return over its standard deviation without drift)."))
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {name: 1.0 for name in SIGNAL_NAMES},
+        description="Initial blend weight per signal name (validation changes them at runtime; 0 retires).")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_names(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, w in v.items():
+            if name not in SIGNAL_NAMES:
+                raise ValueError(f"unknown signal {name!r}; known: {', '.join(SIGNAL_NAMES)}")
+            if not (0.0 <= w < math.inf):
+                raise ValueError(f"weight of {name!r} must be finite and >= 0, got {w!r}")
+        return v
 
 
 def _logistic(x: float) -> float:
-    if x >= 0:
+    if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
 
 
-class _Signal:
-    __slots__ = ("name", "horizon_s", "max_adj_frac", "value", "ts", "halflife")
+class _LogitSignal:
+    """Common part: a logit set at ``ts`` that halves every ``halflife`` seconds after it."""
+
+    __slots__ = ("name", "horizon_s", "halflife", "coef_frac", "max_frac", "logit", "ts")
 
     def __init__(self, name: str, cfg: SignalConfig, halflife: float) -> None:
         self.name = name
         self.horizon_s = cfg.horizon_s
-        self.max_adj_frac = cfg.max_adj_bps * 1e-4
-        self.value = 0.0  # the logit of p_up at ``ts``
-        self.ts = -math.inf
         self.halflife = halflife
+        self.coef_frac = cfg.adj_coef_bps * 1e-4
+        self.max_frac = cfg.max_adj_bps * 1e-4
+        self.logit = 0.0
+        self.ts = -math.inf  # time of the last update
 
     def p_up(self, ts: float) -> float:
+        """P(mid higher after ``horizon_s``), in (0, 1); 0.5 before any update."""
         age = ts - self.ts
         if age <= 0.0:
-            return _logistic(self.value)
-        return _logistic(self.value * 0.5 ** (age / self.halflife))
+            return _logistic(self.logit)
+        return _logistic(self.logit * 0.5 ** (age / self.halflife))
 
     def adjustment(self, ts: float, mid: float) -> float:
-        return 2.0 * (self.p_up(ts) - 0.5) * self.max_adj_frac * mid
+        """Shift of the quote centre, price units: + when the mid is expected up."""
+        a = self.coef_frac * (self.p_up(ts) - 0.5)
+        m = self.max_frac
+        return (m if a > m else -m if a < -m else a) * mid
 
 
-class BookImbalanceSignal(_Signal):
+class BookImbalanceSignal(_LogitSignal):
     """(bid depth − ask depth)/(sum) over the top levels: resting pressure ahead of the move."""
 
-    __slots__ = ("levels", "slope")
+    __slots__ = ("levels", "level_decay", "slope")
 
     def __init__(self, cfg: SignalConfig) -> None:
-        super().__init__("book_imbalance", cfg, cfg.horizon_s)
+        super().__init__("book_imbalance", cfg, cfg.book_halflife_s)
         self.levels = cfg.book_levels
+        self.level_decay = cfg.book_level_decay
         self.slope = cfg.book_slope
 
-    def update(self, ts: float, bids, asks) -> None:
-        n = self.levels
-        b = 0.0
-        for lv in bids[:n]:
-            b += lv[1]
-        a = 0.0
-        for lv in asks[:n]:
-            a += lv[1]
-        self.value = self.slope * ((b - a) / (b + a)) if b + a > 0 else 0.0
+    def update(self, ts: float, bids: Sequence[tuple[float, float]], asks: Sequence[tuple[float, float]]) -> None:
+        """A book snapshot; levels best first, each (px, sz)."""
+        g = self.level_decay
+        b = a = 0.0
+        w = 1.0
+        for i in range(min(self.levels, len(bids))):
+            b += w * bids[i][1]
+            w *= g
+        w = 1.0
+        for i in range(min(self.levels, len(asks))):
+            a += w * asks[i][1]
+            w *= g
+        tot = b + a
+        self.logit = self.slope * (b - a) / tot if tot > 0.0 else 0.0
         self.ts = ts
 
 
-class TradeFlowSignal(_Signal):
+class TradeFlowSignal(_LogitSignal):
     """EWMA of signed traded size over EWMA of total size: who is taking liquidity."""
 
-    __slots__ = ("signed", "total", "slope")
+    __slots__ = ("signed", "total", "slope", "prior")
 
     def __init__(self, cfg: SignalConfig) -> None:
         super().__init__("trade_flow", cfg, cfg.flow_halflife_s)
-        self.signed = 0.0
-        self.total = 0.0
+        self.signed = 0.0  # coin, + bought by aggressors
+        self.total = 0.0  # coin
         self.slope = cfg.flow_slope
+        self.prior = cfg.flow_prior_volume
 
     def update(self, ts: float, side: int, sz: float) -> None:
-        if self.ts > -math.inf:
-            f = 0.5 ** ((ts - self.ts) / self.halflife) if ts > self.ts else 1.0
+        """A public trade: ``side`` is the aggressor (+1 buy, −1 sell), ``sz`` in coin."""
+        if ts > self.ts and self.total > 0.0:
+            f = 0.5 ** ((ts - self.ts) / self.halflife)
             self.signed *= f
             self.total *= f
-        self.signed += side * sz
+        self.signed += sz if side > 0 else -sz
         self.total += sz
-        self.value = self.slope * self.signed / self.total if self.total > 0 else 0.0
-        self.ts = ts
+        den = self.total + self.prior
+        self.logit = self.slope * self.signed / den if den > 0.0 else 0.0
+        if ts > self.ts:
+            self.ts = ts
 
 
-class MomentumSignal(_Signal):
-    """EWMA of recent log returns, in units of the EWMA return scale: trends persist briefly."""
+class MomentumSignal(_LogitSignal):
+    """EWMA of mid log returns as a z-score against a slower volatility EWMA: trends persist briefly.
 
-    __slots__ = ("ret", "var", "last_mid", "last_ts", "slope")
+    Without drift the fast EWMA return Σ e^(−age/τf)·r has variance σ²·τf/2 (per-second σ²), and
+    σ² is estimated as the slow decayed Σ r² over its decayed elapsed time; the logit is slope·z.
+    """
+
+    __slots__ = ("ret", "sum_sq", "tau_f", "tau_s", "t0", "last_mid", "slope")
 
     def __init__(self, cfg: SignalConfig) -> None:
         super().__init__("momentum", cfg, cfg.momentum_halflife_s)
-        self.ret = 0.0
-        self.var = 0.0
+        self.tau_f = cfg.momentum_halflife_s / math.log(2.0)
+        self.tau_s = cfg.momentum_vol_halflife_s / math.log(2.0)
+        self.ret = 0.0  # fast decayed Σ r, log units
+        self.sum_sq = 0.0  # slow decayed Σ r²
+        self.t0 = math.nan
         self.last_mid = math.nan
-        self.last_ts = math.nan
         self.slope = cfg.momentum_slope
 
     def update(self, ts: float, mid: float) -> None:
-        if self.last_mid == self.last_mid and mid > 0 and ts > self.last_ts:
-            r = math.log(mid / self.last_mid)
-            f = 0.5 ** ((ts - self.last_ts) / self.halflife)
-            self.ret = f * self.ret + r
-            self.var = f * self.var + r * r
-            self.value = self.slope * self.ret / math.sqrt(self.var) if self.var > 0 else 0.0
+        """A new mid (any cadence)."""
+        if not (0.0 < mid < math.inf):
+            return
+        if self.t0 != self.t0:
+            self.t0 = ts
             self.ts = ts
-        if ts > self.last_ts or self.last_ts != self.last_ts:
             self.last_mid = mid
-            self.last_ts = ts
+            return
+        age = ts - self.ts
+        if age < 0.0:
+            return  # out of order
+        r = math.log(mid / self.last_mid)
+        self.ret = self.ret * math.exp(-age / self.tau_f) + r
+        self.sum_sq = self.sum_sq * math.exp(-age / self.tau_s) + r * r
+        self.last_mid = mid
+        self.ts = ts
+        t = ts - self.t0
+        if self.sum_sq > 0.0 and t > 0.0:
+            var_rate = self.sum_sq / (self.tau_s * -math.expm1(-t / self.tau_s))  # σ² per s
+            var_ret = var_rate * 0.5 * self.tau_f * -math.expm1(-2.0 * t / self.tau_f)
+            self.logit = self.slope * self.ret / math.sqrt(var_ret)
+        else:
+            self.logit = 0.0
+
+
+class SignalContribution(NamedTuple):
+    """One signal's part in a cycle, for the decision record; ``adjustment`` is unweighted."""
+
+    name: str
+    p_up: float
+    weight: float
+    adjustment: float  # price units
 
 
 class SignalBlend:
-    """Σ weight·adjustment; weights are set at runtime by validation (0 retires a signal)."""
+    """Σ weight·adjustment over signals; weights are set at runtime by validation (0 retires one)."""
 
-    __slots__ = ("signals", "weights")
+    __slots__ = ("signals", "_w", "_index")
 
-    def __init__(self, signals: list, weights: dict[str, float] | None = None) -> None:
-        self.signals = signals
-        self.weights = {s.name: 1.0 for s in signals}
-        if weights:
-            self.weights.update(weights)
+    def __init__(self, signals: Sequence, weights: dict[str, float] | None = None) -> None:
+        self.signals = list(signals)
+        self._index = {s.name: i for i, s in enumerate(self.signals)}
+        if len(self._index) != len(self.signals):
+            raise ValueError(f"signal names must be unique, got {[s.name for s in self.signals]}")
+        self._w = [1.0] * len(self.signals)
+        for name, w in (weights or {}).items():
+            self.set_weight(name, w)
+
+    @classmethod
+    def from_config(cls, cfg: SignalConfig) -> "SignalBlend":
+        """The three standard signals with the config's initial weights."""
+        return cls([BookImbalanceSignal(cfg), TradeFlowSignal(cfg), MomentumSignal(cfg)], cfg.weights)
+
+    def get(self, name: str):
+        return self.signals[self._index[name]]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {s.name: w for s, w in zip(self.signals, self._w)}
 
     def set_weight(self, name: str, weight: float) -> None:
-        if name not in self.weights:
-            raise KeyError(f"no signal named {name!r}")
-        self.weights[name] = weight
+        """Weight ≥ 0 for a named signal; 0 silences (retires) it. An anti-predictive signal is
+        retired, not inverted, so negative weights are refused."""
+        i = self._index.get(name)
+        if i is None:
+            raise KeyError(f"no signal named {name!r}; known: {', '.join(self._index)}")
+        if not (0.0 <= weight < math.inf):
+            raise ValueError(f"weight of signal {name!r} must be finite and >= 0, got {weight!r}")
+        self._w[i] = float(weight)
 
-    def contributions(self, ts: float, mid: float) -> list[tuple[str, float, float, float]]:
-        """(name, p_up, weight, unweighted adjustment) per signal, for the decision record."""
-        return [(s.name, s.p_up(ts), self.weights[s.name], s.adjustment(ts, mid)) for s in self.signals]
+    def set_weights(self, weights: dict[str, float]) -> None:
+        for name, w in weights.items():
+            self.set_weight(name, w)
+
+    def contributions(self, ts: float, mid: float) -> list[SignalContribution]:
+        """(name, p_up, weight, unweighted adjustment) per signal, retired ones included."""
+        return [SignalContribution(s.name, s.p_up(ts), w, s.adjustment(ts, mid))
+                for s, w in zip(self.signals, self._w)]
 
     def adjustment(self, ts: float, mid: float) -> float:
-        return sum(self.weights[s.name] * s.adjustment(ts, mid) for s in self.signals)
+        """Σ w_i·adj_i, price units; retired signals are not evaluated."""
+        total = 0.0
+        for s, w in zip(self.signals, self._w):
+            if w != 0.0:
+                total += w * s.adjustment(ts, mid)
+        return total

@@ -1,0 +1,86 @@
+"""GLFT quotes: a case computed by hand, the limits the closed form implies, and the input guards."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, strategies as st
+
+from agent.quoting.glft import GlftConfig, glft_coefficients, glft_quote, glft_quote_with
+
+positive = st.floats(1e-3, 1e3)
+
+
+def test_hand_computed_case():
+    # γ = ξ = 0.1, Δ = 1, k = 2, A = 1, σ = 0.5, mid = 100, q = 2
+    # ξΔ = 0.1 ; ξΔ/k = 0.05
+    # c1 = ln(1.05)/0.1 = 0.04879016417/0.1 = 0.4879016417
+    # c2 = sqrt(0.1/(2·1·1·2) · 1.05^(2/0.1 + 1)) = sqrt(0.025 · 1.05^21)
+    #    1.05^21 = 2.78596259 → c2 = sqrt(0.06964906) = 0.26391109
+    # half = c1 + (1/2)·c2·0.5 = 0.48790164 + 0.06597777 = 0.55387941 ; skew = c2·0.5 = 0.13195555
+    # bid = 100 − (0.55387941 + 2·0.13195555) = 99.18220949 ; ask = 100 + (0.55387941 − 0.26391109) = 100.28996832
+    c1 = math.log(1.05) / 0.1
+    c2 = math.sqrt(0.025 * 1.05 ** 21)
+    assert c1 == pytest.approx(0.4879016417, abs=1e-9)
+    assert c2 == pytest.approx(0.26391109, abs=1e-8)
+    q = glft_quote(100.0, 2.0, 0.5, 1.0, 2.0, 0.1, 1.0)
+    assert q.half_spread == pytest.approx(0.55387941, abs=1e-8)
+    assert q.skew == pytest.approx(0.13195555, abs=1e-8)
+    assert q.bid == pytest.approx(99.18220949, abs=1e-8)
+    assert q.ask == pytest.approx(100.28996832, abs=1e-8)
+    assert glft_coefficients(1.0, 2.0, 0.1, 1.0) == pytest.approx((c1, c2), rel=1e-12)
+
+
+def test_factors_scale_half_spread_and_skew():
+    base = glft_quote(100.0, 1.0, 0.5, 1.0, 2.0, 0.1, 1.0)
+    cfg = GlftConfig(gamma=0.1, spread_factor=1.5, skew_factor=0.0)
+    q = glft_quote_with(cfg, 100.0, 1.0, 0.5, 1.0, 2.0, 1.0)
+    assert q.half_spread == pytest.approx(1.5 * base.half_spread)
+    assert q.skew == 0.0 and q.bid == pytest.approx(100.0 - q.half_spread)
+
+
+@given(positive, positive, st.floats(0.01, 10), st.floats(0.01, 10), st.floats(0.01, 100),
+       st.floats(0.1, 10))
+def test_skew_leans_against_inventory(A, k, gamma, delta, sigma, q):
+    flat = glft_quote(1000.0, 0.0, sigma, A, k, gamma, delta)
+    long_ = glft_quote(1000.0, q, sigma, A, k, gamma, delta)
+    short = glft_quote(1000.0, -q, sigma, A, k, gamma, delta)
+    assert long_.bid < flat.bid and long_.ask < flat.ask  # long: sell more eagerly, buy less
+    assert short.bid > flat.bid and short.ask > flat.ask
+    assert long_.ask - long_.bid == pytest.approx(2 * flat.half_spread)  # skew shifts, never widens
+
+
+@given(positive, positive, st.floats(0.01, 10), st.floats(0.01, 10))
+def test_gamma_lowers_c1_and_raises_c2(A, k, gamma, delta):
+    # c1 = ln(1+x)/(ξΔ) falls with γ; c2² ∝ γ·(1+x)^(1/x+1), x = γΔ/k, rises with γ. So the half
+    # spread is NOT monotone in γ: it falls where c1 dominates (small σ) and rises where c2σ does.
+    c1a, c2a = glft_coefficients(A, k, gamma, delta)
+    c1b, c2b = glft_coefficients(A, k, gamma * 1.5, delta)
+    assert c1b < c1a and c2b > c2a
+
+
+def test_limits():
+    A, k, delta = 1.0, 2.0, 1.0
+    # γ → 0: c1 → 1/k (the risk-neutral spread) and the skew vanishes
+    tiny = glft_quote(100.0, 1.0, 0.5, A, k, 1e-9, delta)
+    assert tiny.half_spread == pytest.approx(1 / k, rel=1e-4) and tiny.skew < 1e-4
+    # σ → 0: half spread → c1, skew → 0
+    c1, _ = glft_coefficients(A, k, 0.1, delta)
+    assert glft_quote(100.0, 3.0, 1e-12, A, k, 0.1, delta).half_spread == pytest.approx(c1, rel=1e-9)
+    assert glft_quote(100.0, 3.0, 0.0, A, k, 0.1, delta).bid == pytest.approx(100.0 - c1)
+    # small σ: more risk aversion narrows; large σ: more risk aversion widens
+    assert glft_quote(100.0, 0, 1e-3, A, k, 1.0, delta).half_spread < glft_quote(100.0, 0, 1e-3, A, k, 0.1, delta).half_spread
+    assert glft_quote(100.0, 0, 10.0, A, k, 1.0, delta).half_spread > glft_quote(100.0, 0, 10.0, A, k, 0.1, delta).half_spread
+    # more arrivals (A up) → tighter model spread through c2
+    assert glft_quote(100.0, 0, 1.0, 10.0, k, 0.1, delta).half_spread < glft_quote(100.0, 0, 1.0, A, k, 0.1, delta).half_spread
+
+
+@pytest.mark.parametrize("field,args", [
+    ("k", dict(k=0.0)), ("k", dict(k=-1.0)), ("k", dict(k=math.nan)), ("A", dict(A=0.0)),
+    ("A", dict(A=math.inf)), ("sigma", dict(sigma=-0.1)), ("sigma", dict(sigma=math.nan)),
+    ("gamma", dict(gamma=0.0)), ("delta", dict(delta=-1.0)), ("mid", dict(mid=math.nan)),
+])
+def test_guards_name_the_bad_input(field, args):
+    kw = dict(mid=100.0, q=0.0, sigma=0.5, A=1.0, k=2.0, gamma=0.1, delta=1.0) | args
+    with pytest.raises(ValueError, match=rf"{field}={args[field]!r}"):
+        glft_quote(**kw)

@@ -1,0 +1,96 @@
+"""Ladders: venue-valid prices (checked by the twin's own rule), safe rounding, lots and notional."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given, strategies as st
+
+from agent.quoting.ladder import LadderConfig, build_ladder, flat, geometric, round_px_to_venue
+from twin.instruments import price_is_valid, size_is_valid  # an independent implementation of the rule
+
+
+@pytest.mark.parametrize("px,szd,bid,ask", [
+    (123456.7, 5, 123456.0, 123457.0),  # ≥ 1e5: integers, whatever their significant figures
+    (97234.5, 5, 97234.0, 97235.0),  # 5 significant figures leave no decimals
+    (99999.5, 5, 99999.0, 100000.0),  # rounding up across a power of ten stays valid
+    (1.234567, 0, 1.2345, 1.2346),  # 5 significant figures
+    (0.0012345678, 0, 0.001234, 0.001235),  # 6 − szDecimals = 6 decimals binds before 5 figures
+    (12.345, 5, 12.3, 12.4),  # szDecimals 5: one decimal at most
+    (3.0, 2, 3.0, 3.0),  # already valid: unchanged both ways
+    (0.00004, 5, 0.0, 0.1),  # a bid that rounds to nothing is 0 (dropped)
+])
+def test_round_px_examples(px, szd, bid, ask):
+    assert round_px_to_venue(px, szd, 1) == bid
+    assert round_px_to_venue(px, szd, -1) == ask
+
+
+@given(st.floats(1e-6, 1e7), st.integers(0, 6))
+def test_rounding_is_valid_and_on_the_safe_side(px, szd):
+    lo, hi = round_px_to_venue(px, szd, 1), round_px_to_venue(px, szd, -1)
+    assert lo <= px * (1 + 1e-13) and hi >= px * (1 - 1e-13)  # safe side, up to float representation
+    assert price_is_valid(hi, szd)
+    assert lo == 0.0 or price_is_valid(lo, szd)
+
+
+def test_size_schedules():
+    assert geometric(1.0, 2.0, 4) == [1.0, 2.0, 4.0, 8.0]
+    assert flat(0.5, 3) == [0.5, 0.5, 0.5]
+    assert LadderConfig(n_levels=2, size_ratio=1.5).sizes(2.0) == [2.0, 3.0]
+
+
+def test_a_ladder_by_hand():
+    # tick 0.5, BTC-like szDecimals 5: bids floor to the tick, asks ceil; sizes floor to 1e-5
+    lad = build_ladder(97000.3, 97001.2, 3, 1.0, [0.0012345, 0.002, 0.00001], 5, tick=0.5)
+    assert [(q.px, q.sz) for q in lad.bids] == [(97000.0, 0.00123), (96999.0, 0.002)]  # 3rd: $0.97 < $10
+    assert [(q.px, q.sz) for q in lad.asks] == [(97002.0, 0.00123), (97003.0, 0.002)]
+    assert all(q.side == 1 for q in lad.bids) and all(q.side == -1 for q in lad.asks)
+
+
+def test_size_multiplier_and_lot():
+    lad = build_ladder(99.0, 101.0, 2, 1.0, [1.0, 1.0], 2, size_multiplier=0.37, lot=0.25)
+    assert [q.sz for q in lad.bids] == [0.25, 0.25]  # 0.37 floored to the 0.25 lot
+    assert [q.sz for q in lad.asks] == [0.25, 0.25]
+    assert build_ladder(99.0, 101.0, 2, 1.0, [1.0, 1.0], 2, size_multiplier=0.0).bids == ()
+
+
+def test_crossed_inputs_are_widened_around_their_midpoint():
+    lad = build_ladder(100.2, 99.8, 1, 1.0, [1.0], 2, min_notional=0.0, tick=0.1)
+    assert lad.bids[0].px == 99.9 and lad.asks[0].px == 100.0  # midpoint 100.0 is on the grid: bid steps down
+    assert lad.bids[0].px < 100.2 and lad.asks[0].px > 99.8
+
+
+def test_levels_closer_than_the_venue_step_stay_distinct():
+    # at 12 345 the venue allows integers only; levels 0.1 apart would collapse onto one price
+    lad = build_ladder(12345.0, 12346.0, 4, 0.1, flat(1.0, 4), 3)
+    assert [q.px for q in lad.bids] == [12345.0, 12344.0, 12343.0, 12342.0]
+    assert [q.px for q in lad.asks] == [12346.0, 12347.0, 12348.0, 12349.0]
+
+
+ticks = st.sampled_from([0.0, 1e-4, 0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 10.0])
+
+
+@given(mid=st.floats(0.001, 500_000), half_frac=st.floats(-0.01, 0.05), szd=st.integers(0, 5),
+       n=st.integers(1, 8), base_usd=st.floats(1.0, 5000.0), ratio=st.floats(0.5, 2.0),
+       spacing_frac=st.floats(0.0, 0.01), tick=ticks, mult=st.floats(0.0, 2.0), min_notional=st.sampled_from([0.0, 10.0]))
+def test_ladder_is_venue_valid(mid, half_frac, szd, n, base_usd, ratio, spacing_frac, tick, mult, min_notional):
+    assume(tick == 0.0 or tick < mid * 0.01)
+    bid_px, ask_px = mid * (1 - half_frac), mid * (1 + half_frac)  # half_frac < 0: crossed inputs
+    lad = build_ladder(bid_px, ask_px, n, mid * spacing_frac, geometric(base_usd / mid, ratio, n), szd,
+                       size_multiplier=mult, min_notional=min_notional, tick=tick)
+    lot = 10.0 ** -szd
+    for q in lad.bids + lad.asks:
+        assert price_is_valid(q.px, szd), q
+        assert size_is_valid(q.sz, szd) and abs(q.sz / lot - round(q.sz / lot)) < 1e-6 * max(1.0, q.sz / lot), q
+        assert q.px * q.sz >= min_notional and q.sz > 0
+    if lad.bids and lad.asks:
+        assert lad.bids[0].px < lad.asks[0].px
+    assert all(a.px > b.px for a, b in zip(lad.bids, lad.bids[1:]))  # strictly further from mid
+    assert all(b.px > a.px for a, b in zip(lad.asks, lad.asks[1:]))
+    if half_frac >= 0:  # never more aggressive than the model asked
+        assert all(q.px <= bid_px * (1 + 1e-13) for q in lad.bids)
+        assert all(q.px >= ask_px * (1 - 1e-13) for q in lad.asks)
+    assert len(lad.bids) <= n and len(lad.asks) <= n
+
+
+def test_bad_prices_raise():
+    with pytest.raises(ValueError, match="nan"):
+        build_ladder(float("nan"), 101.0, 1, 1.0, [1.0], 2)

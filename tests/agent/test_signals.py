@@ -1,0 +1,155 @@
+"""Signals: monotone in their input, bounded, decaying to 0.5 without news; the blend's weights."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from agent.quoting.signals import (
+    BookImbalanceSignal, MomentumSignal, SignalBlend, SignalConfig, TradeFlowSignal,
+)
+
+CFG = SignalConfig()
+sizes = st.floats(0.001, 1e4)
+
+
+def _book(bid_sz: float, ask_sz: float, n: int = 3):
+    bids = tuple((100.0 - i, bid_sz) for i in range(n))
+    asks = tuple((101.0 + i, ask_sz) for i in range(n))
+    return bids, asks
+
+
+@given(sizes, sizes, st.floats(1.01, 10))
+def test_more_bid_depth_raises_p_up(b, a, more):
+    s = BookImbalanceSignal(CFG)
+    s.update(0.0, *_book(b, a))
+    p0 = s.p_up(0.0)
+    s.update(0.0, *_book(b * more, a))
+    assert s.p_up(0.0) > p0
+    assert 0.0 < p0 < 1.0
+
+
+def test_book_levels_beyond_n_and_level_decay():
+    s = BookImbalanceSignal(SignalConfig(book_levels=1))
+    s.update(0.0, ((100.0, 1.0), (99.0, 50.0)), ((101.0, 1.0),))
+    assert s.p_up(0.0) == 0.5  # the deep bid is outside the top level
+    near = BookImbalanceSignal(SignalConfig(book_levels=2, book_level_decay=0.1))
+    plain = BookImbalanceSignal(SignalConfig(book_levels=2))
+    book = (((100.0, 1.0), (99.0, 9.0)), ((101.0, 5.0), (102.0, 5.0)))
+    near.update(0.0, *book)
+    plain.update(0.0, *book)
+    assert near.p_up(0.0) < 0.5 == plain.p_up(0.0)  # weighting the touch shows the thin bid
+
+
+def test_trade_flow_follows_aggressors_and_decays():
+    s = TradeFlowSignal(CFG)
+    for i in range(20):
+        s.update(i * 0.1, +1, 1.0)
+    p_buy = s.p_up(2.0)
+    assert p_buy > 0.8
+    for i in range(20):
+        s.update(2.0 + i * 0.1, -1, 3.0)
+    assert s.p_up(4.0) < 0.5  # sellers took over
+    # no trades: back to 0.5 (ten half-lives: logit × 2^−10)
+    assert abs(s.p_up(4.0 + 10 * CFG.flow_halflife_s) - 0.5) < 2e-3
+    assert s.p_up(4.0 + 10 * CFG.flow_halflife_s) < 0.5  # from below, not past it
+
+
+def test_trade_flow_prior_damps_a_lone_trade():
+    bare, damped = TradeFlowSignal(CFG), TradeFlowSignal(SignalConfig(flow_prior_volume=1.0))
+    for s in (bare, damped):
+        s.update(0.0, +1, 0.01)
+    assert bare.p_up(0.0) > damped.p_up(0.0) > 0.5
+
+
+def test_momentum_sign_and_scale_free():
+    rng = np.random.default_rng(4)
+    noise = 1e-4 * rng.standard_normal(600)
+    for scale in (1.0, 1e4):  # the z-score does not depend on the price level
+        up, down = MomentumSignal(CFG), MomentumSignal(CFG)
+        drift = np.cumsum(noise + 5e-5)
+        for i in range(600):
+            up.update(i * 0.5, scale * 100.0 * math.exp(drift[i]))
+            down.update(i * 0.5, scale * 100.0 * math.exp(-drift[i]))
+        assert up.p_up(299.5) > 0.6 and down.p_up(299.5) < 0.4
+        assert up.p_up(299.5) == pytest.approx(1.0 - down.p_up(299.5), abs=1e-9)
+
+
+def test_momentum_is_calibrated_to_noise_without_drift():
+    # a driftless walk: the logit/slope is a z-score, so about 95% of them lie within ±2
+    rng = np.random.default_rng(5)
+    s = MomentumSignal(CFG)
+    mid, zs = 100.0, []
+    for i in range(20_000):
+        mid *= math.exp(1e-4 * rng.standard_normal())
+        s.update(i * 0.25, mid)
+        if i > 2000 and i % 40 == 0:
+            zs.append(s.logit / CFG.momentum_slope)
+    zs = np.array(zs)
+    assert 0.7 < zs.std() < 1.3 and abs(zs.mean()) < 0.3
+
+
+@given(st.lists(st.tuples(st.floats(0, 5), st.sampled_from([-1, 1]), st.floats(0.001, 100)), max_size=30),
+       st.floats(1.0, 2e5), st.floats(0, 100))
+def test_probabilities_and_adjustments_are_bounded(trades, mid, later):
+    cfg = SignalConfig(adj_coef_bps=50.0, max_adj_bps=0.5)  # a coefficient large enough to hit the clip
+    s = TradeFlowSignal(cfg)
+    t = 0.0
+    for dt, side, sz in trades:
+        t += dt
+        s.update(t, side, sz)
+    for ts in (t, t + later):
+        p = s.p_up(ts)
+        assert 0.0 < p < 1.0
+        assert abs(s.adjustment(ts, mid)) <= 0.5e-4 * mid * (1 + 1e-12)
+        assert (s.adjustment(ts, mid) > 0) == (p > 0.5)
+
+
+def test_adjustment_is_linear_below_the_clip():
+    cfg = SignalConfig(adj_coef_bps=1.0, max_adj_bps=0.5)
+    s = BookImbalanceSignal(cfg)
+    s.update(0.0, *_book(3.0, 1.0))
+    p = s.p_up(0.0)
+    assert s.adjustment(0.0, 50_000.0) == pytest.approx(1e-4 * (p - 0.5) * 50_000.0)
+
+
+def _fed_blend():
+    blend = SignalBlend.from_config(CFG)
+    blend.get("book_imbalance").update(1.0, *_book(5.0, 1.0))
+    blend.get("trade_flow").update(1.0, -1, 2.0)
+    for i in range(10):
+        blend.get("momentum").update(i * 0.1, 100.0 + i * 0.01)
+    return blend
+
+
+def test_blend_sums_weighted_adjustments_and_reports_contributions():
+    blend = _fed_blend()
+    blend.set_weights({"book_imbalance": 0.5, "trade_flow": 2.0})
+    contrib = blend.contributions(1.0, 100.0)
+    assert [c.name for c in contrib] == ["book_imbalance", "trade_flow", "momentum"]
+    assert blend.adjustment(1.0, 100.0) == pytest.approx(sum(c.weight * c.adjustment for c in contrib))
+    assert contrib[0].adjustment > 0 > contrib[1].adjustment and contrib[0].weight == 0.5
+    name, p_up, weight, adj = contrib[2]  # a plain tuple for the decision record
+    assert name == "momentum" and p_up > 0.5 and weight == 1.0
+
+
+def test_zero_weight_silences_a_signal():
+    blend = _fed_blend()
+    both = blend.adjustment(1.0, 100.0)
+    blend.set_weight("trade_flow", 0.0)
+    alone = blend.adjustment(1.0, 100.0)
+    expected = blend.get("book_imbalance").adjustment(1.0, 100.0) + blend.get("momentum").adjustment(1.0, 100.0)
+    assert alone == pytest.approx(expected) and alone != both
+    assert blend.weights["trade_flow"] == 0.0
+
+
+def test_bad_weights_are_refused():
+    blend = _fed_blend()
+    with pytest.raises(KeyError, match="nope"):
+        blend.set_weight("nope", 1.0)
+    with pytest.raises(ValueError, match="-1.0"):
+        blend.set_weight("momentum", -1.0)
+    with pytest.raises(ValueError, match="nope"):
+        SignalConfig(weights={"nope": 1.0})
