@@ -48,6 +48,7 @@ class AgentCore:
                                     MomentumSignal(q.signals)], q.signals.weights)
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
+        self.tracker.settle_s = config.risk.fill_settle_s
         self.budget = RequestBudget(config.budget)
         self.cloids = CloidFactory(cloid_prefix)
         self.ledger = Ledger()

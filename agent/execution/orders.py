@@ -94,7 +94,7 @@ class OrderTracker:
 
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
-                 "settling", "settle_s", "now")
+                 "settling", "settle_s", "now", "settling_total")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -110,8 +110,9 @@ class OrderTracker:
         self.recent_fills: dict[int, float] = {}  # tid -> signed size of fills above the watermark
         # cancelled orders whose earlier fills may still be on the (slower) fill stream: they keep
         # counting as exposure for settle_s after the cancel, or until a snapshot covers them
-        self.settling: dict[str, tuple[float, TrackedOrder]] = {}
-        self.settle_s = 5.0
+        self.settling: dict[str, tuple[float, TrackedOrder, float]] = {}  # cloid -> (until, order, counted)
+        self.settling_total = {Side.BUY: 0.0, Side.SELL: 0.0}
+        self.settle_s = 1.0
         self.now = 0.0
 
     # ------------------------------------------------------------------ commands
@@ -160,8 +161,15 @@ class OrderTracker:
         o.state = state
         o.last_update_ts = ts
         self.live_set.pop(o.cloid, None)
-        if state is OrderState.CANCELED and o.oid and o.remaining > EPS:
-            self.settling[o.cloid] = (ts + self.settle_s, o)
+        if state is OrderState.CANCELED and o.oid and o.remaining > EPS and self.settle_s > 0:
+            rem = o.remaining
+            self.settling[o.cloid] = (ts + self.settle_s, o, rem)  # insertion order = expiry order
+            self.settling_total[o.side] += rem
+
+    def _unsettle(self, cloid: str) -> None:
+        entry = self.settling.pop(cloid, None)
+        if entry is not None:
+            self.settling_total[entry[1].side] -= entry[2]
 
     def on_event(self, ev) -> None:
         if ev.ts > self.now:
@@ -281,6 +289,7 @@ class OrderTracker:
         o.last_update_ts = ev.ts
         if not o.live:
             self.fills_after_terminal += 1
+            self._unsettle(o.cloid)  # its late fill arrived: it is settled
             return
         if o.filled_sz >= o.sz - EPS:
             self._end(o, OrderState.FILLED, ev.ts)
@@ -299,9 +308,9 @@ class OrderTracker:
         self.recent_fills = {tid: sz for tid, sz in self.recent_fills.items() if tid > wm}
         self.position = ev.position + sum(self.recent_fills.values())
         req = ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts
-        for cloid, (until, o) in list(self.settling.items()):
+        for cloid, (until, o, _) in list(self.settling.items()):
             if o.last_update_ts < req:
-                del self.settling[cloid]  # cancelled before the query: the venue's position has its fills
+                self._unsettle(cloid)  # cancelled before the query: the venue's position has its fills
         if abs(self.position) < 1e-12:
             self.position = 0.0
         listed = {oo.cloid: oo for oo in ev.open_orders}
@@ -364,11 +373,12 @@ class OrderTracker:
                 total += rem
         if self.settling:
             now = self.now
-            for cloid, (until, o) in list(self.settling.items()):
-                if until <= now or o.remaining <= EPS:
-                    del self.settling[cloid]
-                elif o.side is side:
-                    total += o.remaining
+            while self.settling:
+                cloid, (until, o, _) = next(iter(self.settling.items()))
+                if until > now:
+                    break
+                self._unsettle(cloid)
+            total += max(0.0, self.settling_total[side])
         return total
 
     def worst_case_position(self, side: Side) -> float:

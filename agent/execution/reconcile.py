@@ -11,7 +11,7 @@ Rules, in order:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,8 +20,9 @@ from agent.execution.orders import CloidFactory, OrderState, OrderTracker
 from agent.gateway.events import Batch, CancelOrder, Command, PlaceOrder, Side, Tif
 
 
-@dataclass(frozen=True, slots=True)
-class DesiredQuote:
+class DesiredQuote(NamedTuple):
+    """A quote the model wants resting (a NamedTuple: built ~10 times per cycle, cheaply)."""
+
     side: Side
     px: float
     sz: float
@@ -32,31 +33,43 @@ class DesiredQuote:
 class ReconcileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    price_tolerance_ticks: float = Field(0.5, ge=0, description="Keep a live order whose price is within this many "
-                                                                "ticks of a desired quote (0.5: exact price only).")
+    price_tolerance_ticks: float = Field(1.5, ge=0, description="Keep a live order whose price is within this many "
+                                                                "ticks of a desired quote (0.5: exact price only; "
+                                                                "keeping queue position is worth a tick).")
     size_tolerance_frac: float = Field(0.25, ge=0, description="... and whose remaining size is within this share.")
     max_requests_per_cycle: int = Field(20, ge=1, description="Upper bound on request items sent per cycle.")
+
+
+_KEEPABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW})
 
 
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
               budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig) -> list[Command]:
     tol_px = cfg.price_tolerance_ticks * tick
+    size_tol = cfg.size_tolerance_frac
     live = tracker.live_orders()
+    # candidates per (side, reduce_only): only orders that can still be kept as they are
+    pools: dict[tuple, list] = {}
+    for o in live:
+        if o.state in _KEEPABLE:
+            pools.setdefault((o.side, o.reduce_only), []).append(o)
     keep: set[str] = set()
     unmatched: list[DesiredQuote] = []
     for d in desired:
+        pool = pools.get((d.side, d.reduce_only))
         match = None
-        for o in live:
-            if (o.cloid not in keep and o.side is d.side and o.reduce_only == d.reduce_only
-                    and o.state in (OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW)
-                    and abs(o.px - d.px) <= tol_px
-                    and abs(o.remaining - d.sz) <= cfg.size_tolerance_frac * d.sz + 1e-12):
-                match = o
-                break
+        if pool:
+            lo_sz = d.sz - size_tol * d.sz - 1e-12
+            hi_sz = d.sz + size_tol * d.sz + 1e-12
+            for o in pool:
+                if abs(o.px - d.px) <= tol_px and lo_sz <= o.sz - o.filled_sz <= hi_sz:
+                    match = o
+                    break
         if match is None:
             unmatched.append(d)
         else:
             keep.add(match.cloid)
+            pool.remove(match)
 
     cancels: list[Command] = []
     n_items = 0

@@ -164,6 +164,8 @@ class ArrivalEstimator:
         """(depth, λ per side per s, decayed count) per grid depth at ``ts``; for fits and reports."""
         if self.t0 != self.t0 or ts <= self.t0:
             return []
+        if ts < self.t_ref:
+            ts = self.t_ref  # asked about the past: the counts as of the last rebase (no e^(+x) overflow)
         tau = self.tau
         scale = math.exp((self.t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
         time_w = tau * -math.expm1(-(ts - self.t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s

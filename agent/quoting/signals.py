@@ -13,6 +13,9 @@ from typing import NamedTuple, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SIGNAL_NAMES = ("book_imbalance", "trade_flow", "momentum")
+# Cap on an unbounded logit (momentum's z after a jump): p_up stays within 1e-5 of 0 and 1, so a
+# log-loss or calibration fit never sees an exact 0 or 1.
+_MAX_LOGIT = 11.5
 
 
 class SignalConfig(BaseModel):
@@ -145,7 +148,8 @@ class MomentumSignal(_LogitSignal):
     """EWMA of mid log returns as a z-score against a slower volatility EWMA: trends persist briefly.
 
     Without drift the fast EWMA return Σ e^(−age/τf)·r has variance σ²·τf/2 (per-second σ²), and
-    σ² is estimated as the slow decayed Σ r² over its decayed elapsed time; the logit is slope·z.
+    σ² is estimated as the slow decayed Σ r² (returns before the newest) over its decayed elapsed
+    time; the logit is slope·z.
     """
 
     __slots__ = ("ret", "sum_sq", "tau_f", "tau_s", "t0", "last_mid", "slope")
@@ -174,14 +178,18 @@ class MomentumSignal(_LogitSignal):
             return  # out of order
         r = math.log(mid / self.last_mid)
         self.ret = self.ret * math.exp(-age / self.tau_f) + r
-        self.sum_sq = self.sum_sq * math.exp(-age / self.tau_s) + r * r
+        prev_sq = self.sum_sq * math.exp(-age / self.tau_s)
+        self.sum_sq = prev_sq + r * r
         self.last_mid = mid
         self.ts = ts
         t = ts - self.t0
-        if self.sum_sq > 0.0 and t > 0.0:
-            var_rate = self.sum_sq / (self.tau_s * -math.expm1(-t / self.tau_s))  # σ² per s
+        if prev_sq > 0.0 and t > 0.0:
+            # σ² per s from the returns BEFORE this one: the normaliser does not grow with the
+            # move it normalises, so p_up is monotone in the newest return
+            var_rate = prev_sq / (self.tau_s * -math.expm1(-t / self.tau_s))
             var_ret = var_rate * 0.5 * self.tau_f * -math.expm1(-2.0 * t / self.tau_f)
-            self.logit = self.slope * self.ret / math.sqrt(var_ret)
+            z = self.slope * self.ret / math.sqrt(var_ret)
+            self.logit = _MAX_LOGIT if z > _MAX_LOGIT else -_MAX_LOGIT if z < -_MAX_LOGIT else z
         else:
             self.logit = 0.0
 

@@ -25,6 +25,8 @@ def test_same_seed_same_summary():
         s.pop("wall_s")
         s.pop("sim_s_per_wall_s")
     assert a == b and a["fills"] > 0 and a["cycles"] > 100
+    # the agent's position (from its fills) is the venue's
+    assert abs(a["position"]["final"] - a["venue_position"]) < 1e-9
 
 
 def test_sim_driver_and_recorded_driver_give_the_same_commands():
@@ -53,7 +55,9 @@ def test_worst_case_position_never_exceeds_the_limit_under_latency(seed):
     """The venue's own books, sampled every 50 ms: position plus every same-side resting order of
     ours stays within the limit, even with slow, spiky, bursty latency on every path."""
     limit = 0.01
-    cfg = AgentConfig.model_validate({"risk": {"max_position": limit}, "session": {"cycle_s": 0.2}})
+    # feed latency here reaches several seconds (1.5 s spikes x4 in bursts): settle fills that long
+    cfg = AgentConfig.model_validate({"risk": {"max_position": limit, "fill_settle_s": 8.0},
+                                      "session": {"cycle_s": 0.2}})
     ex, gw, core, driver = build_session(cfg, seed, slow_params())
     worst = []
 

@@ -102,7 +102,7 @@ def test_arrivals_track_a_change_with_decay():
             est.on_trade(t, mid + s * r, mid, s)
     A_hat, k_hat = est.fit(2 * T)
     assert A_hat == pytest.approx(5.0, rel=0.2) and k_hat == pytest.approx(3.0, rel=0.2)
-    # with no trades for ten half-lives the counts have decayed away: no fit
+    # with no trades for a hundred half-lives the counts have decayed away: no fit
     assert est.fit(2 * T + 1200.0 * 10) is None
 
 

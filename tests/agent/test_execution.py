@@ -199,10 +199,12 @@ def test_reconcile_is_idempotent_and_minimal():
     kw = dict(tick=1.0, lot=0.001, max_position=1.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
               cfg=ReconcileConfig())
     assert reconcile(desired, t, **kw) == []
-    moved = [DesiredQuote(Side.BUY, 98.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)]
+    nudged = [DesiredQuote(Side.BUY, 98.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)]
+    assert reconcile(nudged, t, **kw) == []  # within the 1.5-tick band: keep the queue position
+    moved = [DesiredQuote(Side.BUY, 96.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)]
     cmds = reconcile(moved, t, **kw)
     flat = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
-    assert [type(c).__name__ for c in flat] == ["CancelOrder", "PlaceOrder"] and flat[1].px == 98.0
+    assert [type(c).__name__ for c in flat] == ["CancelOrder", "PlaceOrder"] and flat[1].px == 96.0
 
 
 def test_reduce_only_quotes_never_exceed_the_position():

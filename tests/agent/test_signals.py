@@ -153,3 +153,55 @@ def test_bad_weights_are_refused():
         blend.set_weight("momentum", -1.0)
     with pytest.raises(ValueError, match="nope"):
         SignalConfig(weights={"nope": 1.0})
+
+
+def _pushed_up(name: str):
+    """A signal of each kind, fed one event (or a short run) that reads as 'up'; its last update is at 1.0."""
+    if name == "book_imbalance":
+        s = BookImbalanceSignal(CFG)
+        s.update(1.0, *_book(4.0, 1.0))
+    elif name == "trade_flow":
+        s = TradeFlowSignal(CFG)
+        s.update(1.0, +1, 2.0)
+    else:
+        s = MomentumSignal(CFG)
+        for i in range(11):
+            s.update(i * 0.1, 100.0 * math.exp(1e-4 * i + 1e-5 * (-1) ** i))
+    return s
+
+
+@pytest.mark.parametrize("name", ["book_imbalance", "trade_flow", "momentum"])
+def test_every_signal_decays_toward_one_half_without_updates(name):
+    s = _pushed_up(name)
+    assert s.name == name and s.horizon_s == CFG.horizon_s
+    ps = [s.p_up(1.0 + age) for age in (0.0, 1.0, 5.0, 20.0, 100.0)]
+    assert ps[0] > 0.55
+    assert all(a > b > 0.5 for a, b in zip(ps, ps[1:]))  # monotone, from above, never past 0.5
+    assert ps[-1] - 0.5 < 1e-4
+    adj = [s.adjustment(1.0 + age, 100.0) for age in (0.0, 100.0)]
+    assert adj[0] > adj[1] > 0.0
+
+
+@given(st.floats(0.01, 100), st.floats(0.01, 100), st.floats(0.01, 100))
+def test_more_aggressive_buying_raises_flow_p_up(sold, bought, extra):
+    a, b = TradeFlowSignal(CFG), TradeFlowSignal(CFG)
+    for s, buy in ((a, bought), (b, bought + extra)):
+        s.update(0.0, -1, sold)
+        s.update(0.5, +1, buy)
+    assert b.p_up(0.5) > a.p_up(0.5)
+
+
+@given(st.floats(1e-6, 1e-1), st.floats(1.05, 10.0))
+def test_a_larger_up_move_raises_momentum_p_up(move, more):
+    rng = np.random.default_rng(1)
+    path = 100.0 * np.exp(np.cumsum(1e-4 * rng.standard_normal(40)))
+    small, large = MomentumSignal(CFG), MomentumSignal(CFG)
+    for i, m in enumerate(path.tolist()):
+        small.update(i * 0.5, m)
+        large.update(i * 0.5, m)
+    small.update(20.0, path[-1] * math.exp(move))
+    large.update(20.0, path[-1] * math.exp(move * more))
+    # the normaliser is the volatility before the move, so even a jump that dwarfs it ranks right
+    cap = 1.0 / (1.0 + math.exp(-11.5))  # the logit is capped: p stays off 0 and 1
+    assert large.p_up(20.0) > small.p_up(20.0) or large.p_up(20.0) == small.p_up(20.0) == pytest.approx(cap)
+    assert 0.0 < small.p_up(20.0) <= large.p_up(20.0) < 1.0
