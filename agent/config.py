@@ -41,6 +41,7 @@ class QuotingConfig(BaseModel):
     sigma_prior: float = Field(8.5e-5, gt=0, description="Volatility (log-return per √s) until estimated.")
     a_prior: float = Field(2.0, gt=0, description="Arrival intensity A per side, 1/s, until estimated.")
     k_prior: float = Field(2.0, gt=0, description="Arrival decay k per price unit until estimated.")
+    refit_interval_s: float = Field(5.0, ge=0, description="How often A and k are refitted from the trade counts, s.")
     min_half_spread_ticks: float = Field(0.5, ge=0, description="Floor on the quoted half spread, ticks.")
     glft: GlftConfig = Field(default_factory=GlftConfig, description="GLFT risk aversion and factors.")
     estimators: EstimatorConfig = Field(default_factory=EstimatorConfig, description="Online estimators.")

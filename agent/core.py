@@ -64,6 +64,8 @@ class AgentCore:
         self.cycle = 0
         self.last_requote_ts = -math.inf
         self.max_worst_case = 0.0
+        self._fit: tuple[float, float] | None = None
+        self._fit_ts = -math.inf
         self._records: list[dict] = []
         self._dispatch = {
             BookUpdated: self._on_book, TradeObserved: self._on_trade, FillReceived: self._on_fill,
@@ -93,14 +95,20 @@ class AgentCore:
                 if n:
                     self.budget.spend(n, is_cancel=isinstance(c, (CancelOrder, CancelAll)) or
                                       (isinstance(c, Batch) and all(isinstance(x, CancelOrder) for x in c.commands)))
-            wc = max(abs(self.tracker.worst_case_position(Side.BUY)), abs(self.tracker.worst_case_position(Side.SELL)))
+            wc_long, wc_short = self.tracker.worst_case_positions()
+            wc = max(abs(wc_long), abs(wc_short))
             if wc > self.max_worst_case:
                 self.max_worst_case = wc
         return cmds
 
     def drain_records(self) -> list[dict]:
+        """The records since the last drain, as JSON-ready dicts."""
         out, self._records = self._records, []
-        return out
+        return [r.to_dict(_describe) if isinstance(r, CycleDecisionRecord) else r for r in out]
+
+    def discard_records(self) -> None:
+        """Nobody is listening (no run folder): drop them without formatting."""
+        self._records.clear()
 
     # ------------------------------------------------------------------ market data
 
@@ -185,16 +193,18 @@ class AgentCore:
         self.cycle += 1
         rec = CycleDecisionRecord(self.cycle, ts)
         cmds.extend(self._quote(ts, rec))
-        rec.commands = [_describe(c) for c in cmds]
-        self._records.append(rec.to_dict())
+        rec.commands = cmds  # described when written, off the hot path
+        self._records.append(rec)
 
     def _quote(self, ts: float, rec: CycleDecisionRecord) -> list[Command]:
         q = self.cfg.quoting
         mid = self.mid
         sigma_log = self.vol.sigma_per_sqrt_s if self.vol.ready else q.sigma_prior
         sigma = sigma_log * mid
-        fit = self.arrivals.fit(ts)
-        A, k = fit if fit is not None else (q.a_prior, q.k_prior)
+        if ts - self._fit_ts >= q.refit_interval_s:  # A and k move slowly: refit every few seconds
+            self._fit_ts = ts
+            self._fit = self.arrivals.fit(ts)
+        A, k = self._fit if self._fit is not None else (q.a_prior, q.k_prior)
         pos = self.tracker.position
         inv = pos / q.order_size
         g = q.glft
@@ -209,7 +219,8 @@ class AgentCore:
         adj = 0.0
         for name, p_up, weight, a in self.signals.contributions(ts, mid):
             adj += weight * a
-            rec.adjust(name, weight * a, f"center (p_up={p_up:.3f}, w={weight:.2f})")
+            rec.adjust(name, weight * a, "center")
+            rec.signals.append((name, p_up, weight))
         center += adj
         bid = min(center - half, self.best_ask - self.tick)
         ask = max(center + half, self.best_bid + self.tick)
@@ -218,7 +229,7 @@ class AgentCore:
                               lad.sizes(q.order_size), self.sz_decimals, tick=self.tick)
         desired = [DesiredQuote(Side.BUY, x.px, x.sz, i) for i, x in enumerate(ladder.bids)]
         desired += [DesiredQuote(Side.SELL, x.px, x.sz, i) for i, x in enumerate(ladder.asks)]
-        rec.quotes = [("B" if d.side is Side.BUY else "A", d.px, d.sz) for d in desired]
+        rec.quotes = desired
         return reconcile(desired, self.tracker, tick=self.tick, lot=self.lot,
                          max_position=self.cfg.risk.max_position, budget=self.budget, cloids=self.cloids,
                          cfg=self.cfg.reconcile)

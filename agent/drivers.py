@@ -16,6 +16,8 @@ class Core(Protocol):
 
     def drain_records(self) -> list[dict]: ...
 
+    def discard_records(self) -> None: ...
+
 
 RecordSink = Callable[[dict], None]
 
@@ -54,6 +56,8 @@ class SimDriver:
         if self.record_sink is not None:
             for rec in self.core.drain_records():
                 self.record_sink(rec)
+        else:
+            self.core.discard_records()
 
 
 class RecordedDriver:

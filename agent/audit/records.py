@@ -17,24 +17,27 @@ from typing import IO, Iterator
 class CycleDecisionRecord:
     """What one quote cycle saw, changed and sent. Plain slots: built on the hot path."""
 
-    __slots__ = ("cycle", "ts", "inputs", "adjustments", "quotes", "commands", "note")
+    __slots__ = ("cycle", "ts", "inputs", "adjustments", "signals", "quotes", "commands", "note")
 
     def __init__(self, cycle: int, ts: float) -> None:
         self.cycle = cycle
         self.ts = ts
         self.inputs: dict[str, float] = {}
         self.adjustments: list[tuple[str, float, str]] = []  # (name, value, what it moved)
-        self.quotes: list[tuple[str, float, float]] = []  # (side, px, sz)
-        self.commands: list[str] = []
+        self.signals: list[tuple[str, float, float]] = []  # (name, p_up, weight): why each signal moved it
+        self.quotes: list = []  # desired quotes: (side, px, sz, level, reduce_only)
+        self.commands: list = []  # the commands sent (objects; described when written)
         self.note = ""
 
     def adjust(self, name: str, value: float, moved: str) -> None:
         self.adjustments.append((name, value, moved))
 
-    def to_dict(self) -> dict:
+    def to_dict(self, describe=str) -> dict:
         return {"type": "cycle", "cycle": self.cycle, "ts": self.ts, "inputs": self.inputs,
-                "adjustments": [list(a) for a in self.adjustments], "quotes": [list(q) for q in self.quotes],
-                "commands": self.commands, "note": self.note}
+                "adjustments": [list(a) for a in self.adjustments],
+                "signals": [{"name": n, "p_up": p, "weight": w} for n, p, w in self.signals],
+                "quotes": [["B" if q[0] > 0 else "A", q[1], q[2]] for q in self.quotes],
+                "commands": [describe(c) for c in self.commands], "note": self.note}
 
 
 class JsonlWriter:

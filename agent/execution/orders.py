@@ -356,21 +356,26 @@ class OrderTracker:
             return list(self.live_set.values())
         return [o for o in self.live_set.values() if o.side is side]
 
-    def exposure(self, side: Side) -> float:
-        """Σ remaining size of every same-side order that could still fill (modify: the larger leg)."""
-        total = 0.0
+    def exposures(self) -> tuple[float, float]:
+        """(buy, sell): Σ remaining size of every order that could still fill, per side, in one pass
+        (a modify counts its larger leg; cancelled orders count while their fills may still lag)."""
+        buy = sell = 0.0
+        orders = self.orders
         for o in self.live_set.values():
-            if o.side is side:
-                if o.replaces is not None:
-                    old = self.orders.get(o.replaces)
-                    if old is not None and old.live:
-                        continue  # counted through the old leg below
-                rem = o.remaining
-                if o.replaced_by is not None:
-                    n = self.orders.get(o.replaced_by)
-                    if n is not None and n.live:
-                        rem = max(rem, n.remaining)
-                total += rem
+            if o.replaces is not None:
+                old = orders.get(o.replaces)
+                if old is not None and old.live:
+                    continue  # counted through the old leg
+            rem = o.sz - o.filled_sz
+            if o.replaced_by is not None:
+                n = orders.get(o.replaced_by)
+                if n is not None and n.live and n.sz - n.filled_sz > rem:
+                    rem = n.sz - n.filled_sz
+            if rem > 0.0:
+                if o.side is Side.BUY:
+                    buy += rem
+                else:
+                    sell += rem
         if self.settling:
             now = self.now
             while self.settling:
@@ -378,8 +383,18 @@ class OrderTracker:
                 if until > now:
                     break
                 self._unsettle(cloid)
-            total += max(0.0, self.settling_total[side])
-        return total
+            buy += max(0.0, self.settling_total[Side.BUY])
+            sell += max(0.0, self.settling_total[Side.SELL])
+        return buy, sell
+
+    def exposure(self, side: Side) -> float:
+        buy, sell = self.exposures()
+        return buy if side is Side.BUY else sell
+
+    def worst_case_positions(self) -> tuple[float, float]:
+        """(long, short) worst cases: position plus all buys, position minus all sells."""
+        buy, sell = self.exposures()
+        return self.position + buy, self.position - sell
 
     def worst_case_position(self, side: Side) -> float:
         """Position if every same-side live or in-flight order filled (signed)."""

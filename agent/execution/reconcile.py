@@ -83,8 +83,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
 
     # exposure after the cancels we send still counts them: they may fill before they land
     pos = tracker.position
-    room = {Side.BUY: max_position - tracker.worst_case_position(Side.BUY),
-            Side.SELL: max_position + tracker.worst_case_position(Side.SELL)}
+    wc_long, wc_short = tracker.worst_case_positions()
+    room = {Side.BUY: max_position - wc_long, Side.SELL: max_position + wc_short}
     ro_room = {Side.BUY: max(0.0, -pos) - _ro_live(tracker, Side.BUY),
                Side.SELL: max(0.0, pos) - _ro_live(tracker, Side.SELL)}
     places: list[Command] = []
