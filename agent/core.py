@@ -91,6 +91,7 @@ class AgentCore:
             ts = event.ts
             for c in cmds:
                 self.tracker.on_command(c, ts)
+                self.budget.note_request(ts, _ip_weight(c))
                 n = _request_items(c)
                 if n:
                     self.budget.spend(n, is_cancel=isinstance(c, (CancelOrder, CancelAll)) or
@@ -189,6 +190,8 @@ class AgentCore:
             return
         if ts - self.last_requote_ts < self.budget.requote_interval_s(self.cfg.session.cycle_s) - 1e-9:
             return
+        if not self.budget.ip_allows_quoting(ts):
+            return  # the IP weight budget is nearly spent: keep what rests, leave room for cancels
         self.last_requote_ts = ts
         self.cycle += 1
         rec = CycleDecisionRecord(self.cycle, ts)
@@ -241,6 +244,21 @@ def _request_items(c: Command) -> int:
     if isinstance(c, Batch):
         return sum(_request_items(x) for x in c.commands)
     return 0
+
+
+def _ip_weight(c: Command) -> int:
+    """IP weight the gateway will spend on a command (one action per kind in a batch; a snapshot is
+    clearinghouseState 2 + openOrders 20 + userFills 20)."""
+    if isinstance(c, Batch):
+        kinds: dict[type, int] = {}
+        for x in c.commands:
+            kinds[type(x)] = kinds.get(type(x), 0) + 1
+        return sum(1 + n // 40 for n in kinds.values())
+    if isinstance(c, RequestAccountSnapshot):
+        return 42
+    if isinstance(c, CancelAll):
+        return 21  # openOrders, then one cancel action
+    return 1
 
 
 def _describe(c: Command) -> str:

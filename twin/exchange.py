@@ -785,6 +785,8 @@ class Exchange:
             return self.clearinghouse_state(kw["user"])
         if kind == "userFills":
             return self.user_fills(kw["user"])
+        if kind == "userFillsByTime":
+            return self.user_fills_by_time(kw["user"], kw["startTime"], kw.get("endTime"))
         if kind == "userRateLimit":
             return self.user_rate_limit(kw["user"])
         if kind == "orderStatus":
@@ -828,6 +830,12 @@ class Exchange:
     def user_fills(self, user: str) -> tuple[FillInfo, ...]:
         """Newest first, at most 2000 (as the venue)."""
         return tuple(reversed(self.fills.get(user.lower(), [])[-2000:]))
+
+    def user_fills_by_time(self, user: str, start_ms: int, end_ms: int | None = None) -> tuple[FillInfo, ...]:
+        """Fills with start ≤ time ≤ end, oldest first, at most 2000 (as the venue pages them)."""
+        rows = [f for f in self.fills.get(user.lower(), []) if f.time_ms >= start_ms and
+                (end_ms is None or f.time_ms <= end_ms)]
+        return tuple(rows[:2000])
 
     def user_rate_limit(self, user: str) -> dict:
         q = self.quotas.get(user.lower())

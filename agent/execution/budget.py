@@ -9,6 +9,8 @@ which spends the budget no faster than volume refills it on a thin market (the q
 """
 from __future__ import annotations
 
+from collections import deque
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.gateway.events import QuotaStatus
@@ -21,10 +23,15 @@ class BudgetConfig(BaseModel):
     knee_frac: float = Field(0.3, gt=0, le=1, description="Below this headroom share, requoting slows down.")
     max_stretch: float = Field(20.0, ge=1, description="Longest requote interval as a multiple of the base.")
     assumed_cap: int = Field(10000, ge=1, description="Cap assumed until the venue reports one (venue buffer).")
+    ip_weight_per_minute: int = Field(1200, ge=1, description="The venue's REST weight per IP per minute.")
+    ip_quote_frac: float = Field(0.75, gt=0, le=1, description="Share of the IP weight requoting may use; the rest "
+                                                               "is kept for cancels, snapshots and polls.")
+    background_weight_per_minute: int = Field(120, ge=0, description="IP weight the gateway spends on its own "
+                                                                     "(rate-limit polls: 20 every 10 s).")
 
 
 class RequestBudget:
-    __slots__ = ("cfg", "cap", "used", "last_status_ts", "spent_since_status")
+    __slots__ = ("cfg", "cap", "used", "last_status_ts", "spent_since_status", "_ip", "_ip_total")
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
@@ -32,6 +39,23 @@ class RequestBudget:
         self.used = 0
         self.last_status_ts = -1.0
         self.spent_since_status = 0
+        self._ip: deque[tuple[float, int]] = deque()  # (ts, weight) of requests in the last minute
+        self._ip_total = 0
+
+    def note_request(self, ts: float, weight: int) -> None:
+        """Account a REST request's IP weight (actions weigh 1 + n//40; info requests 2-20)."""
+        self._ip.append((ts, weight))
+        self._ip_total += weight
+
+    def ip_used(self, ts: float) -> int:
+        w = self._ip
+        while w and w[0][0] <= ts - 60.0:
+            self._ip_total -= w.popleft()[1]
+        return self._ip_total + self.cfg.background_weight_per_minute
+
+    def ip_allows_quoting(self, ts: float) -> bool:
+        """Requote only while the last minute's weight leaves the cancel and snapshot share free."""
+        return self.ip_used(ts) < self.cfg.ip_quote_frac * self.cfg.ip_weight_per_minute
 
     def on_quota(self, ev: QuotaStatus) -> None:
         self.cap = ev.cap

@@ -219,7 +219,6 @@ class OrderTracker:
                 # cancel/fill race). Until a snapshot says which, it keeps counting as exposure.
                 o.state = OrderState.STALE
                 o.last_update_ts = ev.ts
-                self.needs_snapshot = True
             else:
                 o.state = o.prev_state
         elif t is ModifyAcknowledged:
@@ -240,7 +239,7 @@ class OrderTracker:
             if old is not None and old.live:
                 if ev.reason in (Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER):
                     old.state = OrderState.STALE  # as a cancel that found nothing: a fill may be in flight
-                    self.needs_snapshot = True
+                    old.last_update_ts = ev.ts
                 elif ev.reason in (Reason.RATE_LIMITED, Reason.TRANSPORT, Reason.EXPIRED):
                     old.state = old.prev_state  # the venue did nothing
                 else:  # the cancel leg happened, the new order failed
@@ -342,13 +341,19 @@ class OrderTracker:
     # ------------------------------------------------------------------ queries
 
     def check_timeouts(self, ts: float, timeout_s: float = 5.0) -> list[str]:
-        """Orders with no acknowledgement within ``timeout_s`` become STALE (still counted as exposure)."""
+        """Orders with no acknowledgement within ``timeout_s`` become STALE (still counted as exposure).
+
+        A cancel answered "never placed, already canceled, or filled" leaves its order STALE too; most
+        are settled by their fill arriving. One still unsettled after ``settle_s`` sets
+        ``needs_snapshot``: only the venue's account can say what became of it."""
         out = []
         for o in self.live_set.values():
             if o.state in AWAITING_ACK and ts - o.last_update_ts > timeout_s:
                 o.prev_state = o.state
                 o.state = OrderState.STALE
                 out.append(o.cloid)
+            elif o.state is OrderState.STALE and ts - o.last_update_ts > self.settle_s:
+                self.needs_snapshot = True
         return out
 
     def live_orders(self, side: Side | None = None) -> list[TrackedOrder]:

@@ -45,6 +45,8 @@ class TwinGateway:
         self.sink: EventSink | None = None
         self.conn = None
         self.open_oids: dict[str, int] = {}  # cloid -> oid of orders the venue says are open
+        self._watermark = 0  # newest fill tid known to be in a snapshot's position
+        self._fills_since_ms = 0
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0}
 
@@ -258,7 +260,9 @@ class TwinGateway:
                 parts[name] = reply
                 if name == "clearinghouseState":
                     self.ex.request_info("openOrders", got("openOrders"), self.conn, user=self.user)
-                    self.ex.request_info("userFills", got("userFills"), self.conn, user=self.user)
+                    # only fills since the last snapshot's state: keeps the request's IP weight at 20
+                    self.ex.request_info("userFillsByTime", got("userFills"), self.conn, user=self.user,
+                                         startTime=self._fills_since_ms)
                 elif len(parts) == 3:
                     self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
                                         requested)
@@ -271,9 +275,12 @@ class TwinGateway:
                                 o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
         self.open_oids = {o.cloid: o.oid for o in opens}
         t_state = state.get("time", 0)
-        watermark = max((f.tid for f in fills if f.coin == self.coin and f.time_ms <= t_state), default=0)
+        watermark = max((f.tid for f in fills if f.coin == self.coin and f.time_ms <= t_state),
+                        default=self._watermark)
+        self._watermark = max(self._watermark, watermark)
+        self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
-                                  state["accountValue"], state["marginUsed"], opens, watermark, requested))
+                                  state["accountValue"], state["marginUsed"], opens, self._watermark, requested))
 
     # ------------------------------------------------------------------ pushes
 

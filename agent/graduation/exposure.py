@@ -1,0 +1,333 @@
+"""Exposure levels: how much of the configured size and position limit the agent may use.
+
+Confidence is a throttle, not a gate: within a level size follows confidence continuously;
+promotion is one level at a time after a dwell of unbroken evidence; demotion is immediate.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.graduation.confidence import ConfidenceConfig, TradingConfidence
+
+
+class ExposureLevel(IntEnum):
+    SHADOW = 0  # compute quotes, place nothing
+    MICRO_LIVE = 1  # minimal size, learning fills
+    RAMPING = 2  # size proportional to confidence
+    CAUTIOUS = 3  # normal but conservative
+    FULL = 4  # standard
+    OPTIMIZED = 5  # may tighten spreads
+
+
+L = ExposureLevel
+# DESIGN §6. Confidence bands are [lo, hi); size bands are fractions of the configured size.
+CONFIDENCE_BANDS: dict[ExposureLevel, tuple[float, float]] = {
+    L.SHADOW: (0.0, 0.1), L.MICRO_LIVE: (0.1, 0.3), L.RAMPING: (0.3, 0.5),
+    L.CAUTIOUS: (0.5, 0.7), L.FULL: (0.7, 0.9), L.OPTIMIZED: (0.9, 1.0),
+}
+SIZE_BANDS: dict[ExposureLevel, tuple[float, float]] = {
+    L.SHADOW: (0.0, 0.0), L.MICRO_LIVE: (0.05, 0.10), L.RAMPING: (0.10, 0.50),
+    L.CAUTIOUS: (0.50, 0.80), L.FULL: (0.80, 1.00), L.OPTIMIZED: (1.00, 1.10),
+}
+
+
+def size_multiplier(level: ExposureLevel, confidence: float) -> float:
+    """Fraction of the configured quote size: the level's size band, interpolated linearly by where
+    `confidence` sits in the level's confidence band, clamped to the band (NaN → the band's floor)."""
+    c_lo, c_hi = CONFIDENCE_BANDS[level]
+    s_lo, s_hi = SIZE_BANDS[level]
+    frac = (confidence - c_lo) / (c_hi - c_lo)
+    frac = 0.0 if not frac > 0.0 else min(frac, 1.0)  # `not >` sends NaN to the floor
+    return min(s_hi, max(s_lo, s_lo + frac * (s_hi - s_lo)))
+
+
+def position_limit_scale(level: ExposureLevel) -> float:
+    """Fraction of the configured position limit: the size band's upper bound, never above 1 (the
+    configured limit is a risk limit; OPTIMIZED may quote larger, not hold more)."""
+    return min(1.0, SIZE_BANDS[level][1])
+
+
+def allows_tighter_spreads(level: ExposureLevel) -> bool:
+    return level == L.OPTIMIZED
+
+
+def places_orders(level: ExposureLevel) -> bool:
+    """SHADOW computes quotes and records them but sends nothing to the venue."""
+    return level > L.SHADOW
+
+
+def level_for_confidence(confidence: float) -> ExposureLevel:
+    """The level whose confidence band holds `confidence` (1.0 → OPTIMIZED, NaN → SHADOW)."""
+    for level in reversed(L):
+        if confidence >= CONFIDENCE_BANDS[level][0]:
+            return level
+    return L.SHADOW
+
+
+class PromotionCriteria(BaseModel):
+    """Every criterion must hold on every sample for the whole dwell at the current level."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_fills_at_level: int = Field(50, ge=0, description="Fills since the current level was entered (paper fills "
+                                                          "at SHADOW) before promotion.")
+    min_dwell_s: float = Field(1800.0, ge=0, description="Seconds every criterion must hold without a break, s.")
+    max_brier: float = Field(0.24, ge=0, le=1, description="Highest Brier score of the fill/direction forecasts "
+                                                            "(0.25 is a coin flip).")
+    min_information_ratio: float = Field(0.1, description="Lowest information ratio of the signal blend.")
+    max_sim_to_real_gap: float = Field(0.3, ge=0, description="Highest sim-to-real gap (shadow subsystem), as a "
+                                                              "fraction of the simulated fill rate.")
+    max_drawdown: float = Field(0.005, ge=0, description="Highest drawdown at this level, fraction of equity "
+                                                         "(0.5% is Yellow's entry).")
+    min_positive_edge_share: float = Field(0.5, ge=0, le=1, description="Lowest share of fills with favourable "
+                                                                        "markout.")
+
+    def check(self, evidence: "PromotionEvidence") -> tuple["CriterionCheck", ...]:
+        """Each criterion's value against its threshold. NaN evidence (not measured yet) fails."""
+        e = evidence
+        return (
+            CriterionCheck.at_least("fills_at_level", e.fills_at_level, self.min_fills_at_level),
+            CriterionCheck.at_most("brier", e.brier, self.max_brier),
+            CriterionCheck.at_least("information_ratio", e.information_ratio, self.min_information_ratio),
+            CriterionCheck.at_most("sim_to_real_gap", e.sim_to_real_gap, self.max_sim_to_real_gap),
+            CriterionCheck.at_most("drawdown", e.drawdown, self.max_drawdown),
+            CriterionCheck.at_least("positive_edge_share", e.positive_edge_share, self.min_positive_edge_share),
+        )
+
+
+class GraduationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig, description="Confidence weights and "
+                                                                                       "hysteresis.")
+    promotion: PromotionCriteria = Field(default_factory=PromotionCriteria, description="What promotion needs.")
+    ceiling: ExposureLevel = Field(L.OPTIMIZED, description="Highest level promotion may reach (e.g. 1 to stay at "
+                                                            "MICRO_LIVE for a first live run).")
+    demote_on_low_confidence: bool = Field(True, description="Demote at once, to the level whose band holds the "
+                                           "confidence, when it falls below the current band by the hysteresis.")
+
+    @field_validator("ceiling", mode="before")
+    @classmethod
+    def _level_by_name(cls, v: Any) -> Any:
+        """YAML may name the level ('MICRO_LIVE') instead of giving its number."""
+        if isinstance(v, str) and v.upper() in ExposureLevel.__members__:
+            return ExposureLevel[v.upper()]
+        return v
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionEvidence:
+    fills_at_level: int  # fills since the current level was entered (paper fills at SHADOW)
+    brier: float  # Brier score of the forecasts, [0, 1]; NaN if not measured
+    information_ratio: float  # of the signal blend; NaN if not measured
+    sim_to_real_gap: float  # shadow subsystem's gap, ≥ 0; NaN if not measured
+    drawdown: float  # fraction of equity, ≥ 0, since the level was entered
+    positive_edge_share: float  # share of fills with favourable markout, [0, 1]; NaN before a fill
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionCheck:
+    name: str
+    value: float
+    threshold: float
+    op: str  # ">=" or "<="
+    passed: bool
+
+    @classmethod
+    def at_least(cls, name: str, value: float, threshold: float) -> "CriterionCheck":
+        return cls(name, float(value), float(threshold), ">=", bool(value >= threshold))  # NaN → False
+
+    @classmethod
+    def at_most(cls, name: str, value: float, threshold: float) -> "CriterionCheck":
+        return cls(name, float(value), float(threshold), "<=", bool(value <= threshold))
+
+    def to_record(self) -> dict[str, Any]:
+        return {"name": self.name, "value": _json_float(self.value), "threshold": self.threshold,
+                "op": self.op, "passed": self.passed}
+
+
+class DemotionTrigger(Enum):
+    DRAWDOWN = "drawdown"  # two levels down
+    SAFETY_ORANGE_PLUS = "safety_orange_plus"  # to MICRO_LIVE, or stay if already below
+    MODEL_DEGRADED = "model_degraded"  # one down
+    SIM_TO_REAL_DIVERGENCE = "sim_to_real_divergence"  # one down
+    EXCHANGE_HEALTH = "exchange_health"  # one down
+    CONFIDENCE_DROP = "confidence_drop"  # to the level whose band holds the confidence (update() fires it)
+    MANUAL = "manual"  # to the level given
+
+
+def demotion_target(level: ExposureLevel, trigger: DemotionTrigger) -> ExposureLevel:
+    """Where a trigger sends `level` (never up). MANUAL and CONFIDENCE_DROP need an explicit target."""
+    if trigger is DemotionTrigger.DRAWDOWN:
+        return L(max(0, level - 2))
+    if trigger is DemotionTrigger.SAFETY_ORANGE_PLUS:
+        return L(min(level, L.MICRO_LIVE))
+    if trigger in (DemotionTrigger.MANUAL, DemotionTrigger.CONFIDENCE_DROP):
+        raise ValueError(f"demotion trigger {trigger.name} needs an explicit target level (to=...)")
+    return L(max(0, level - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class LevelTransition:
+    ts: float
+    from_level: ExposureLevel
+    to_level: ExposureLevel
+    kind: str  # "promote" or "demote"
+    confidence: float  # overall confidence at the time; NaN for a demotion outside update()
+    trigger: DemotionTrigger | None = None  # demotions
+    reason: str = ""
+    criteria: tuple[CriterionCheck, ...] = ()  # promotions: every criterion's value and threshold
+
+    def to_record(self) -> dict[str, Any]:
+        return {"ts": self.ts, "from": self.from_level.name, "to": self.to_level.name, "kind": self.kind,
+                "confidence": _json_float(self.confidence),
+                "trigger": self.trigger.name if self.trigger else None, "reason": self.reason,
+                "criteria": [c.to_record() for c in self.criteria]}
+
+
+def _json_float(x: float) -> float | None:
+    return x if math.isfinite(x) else None  # JSON has no NaN
+
+
+class LevelHistory:
+    """Every level change, in order; the run folder gets `to_records()`, the summary `timeline`."""
+
+    __slots__ = ("start_level", "transitions")
+
+    def __init__(self, start_level: ExposureLevel = L.SHADOW) -> None:
+        self.start_level = L(start_level)
+        self.transitions: list[LevelTransition] = []
+
+    def append(self, t: LevelTransition) -> None:
+        self.transitions.append(t)
+
+    def __len__(self) -> int:
+        return len(self.transitions)
+
+    def __iter__(self):
+        return iter(self.transitions)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [t.to_record() for t in self.transitions]
+
+    def level_at(self, ts: float) -> ExposureLevel:
+        level = self.start_level
+        for t in self.transitions:
+            if t.ts > ts:
+                break
+            level = t.to_level
+        return level
+
+    def timeline(self, n_buckets: int, t_end: float, t_start: float = 0.0) -> list[ExposureLevel]:
+        """The lowest level held in each of n equal buckets of [t_start, t_end], so that a brief
+        demotion stays visible."""
+        if n_buckets < 1 or not t_end > t_start:
+            raise ValueError(f"timeline: need n_buckets ≥ 1 and t_end > t_start, got {n_buckets}, "
+                             f"{t_start}..{t_end}")
+        width = (t_end - t_start) / n_buckets
+        out = []
+        for i in range(n_buckets):
+            lo, hi = t_start + i * width, t_start + (i + 1) * width
+            lowest = self.level_at(lo)
+            for t in self.transitions:
+                if lo < t.ts < hi or (i == n_buckets - 1 and t.ts == hi):
+                    lowest = min(lowest, t.to_level)
+            out.append(L(lowest))
+        return out
+
+    def timeline_str(self, n_buckets: int, t_end: float, t_start: float = 0.0) -> str:
+        """The timeline as digits, one a bucket: '0000111222211' (0 = SHADOW … 5 = OPTIMIZED)."""
+        return "".join(str(int(x)) for x in self.timeline(n_buckets, t_end, t_start))
+
+
+class ExposureController:
+    """Holds the exposure level; `update` each cycle (may promote or demote), `demote` on triggers."""
+
+    __slots__ = ("config", "level", "entered_ts", "good_since", "last_ts", "last_checks", "history")
+
+    def __init__(self, config: GraduationConfig | None = None, start_level: ExposureLevel = L.SHADOW) -> None:
+        self.config = config or GraduationConfig()
+        self.level = L(start_level)
+        self.entered_ts: float | None = None  # ts the current level was entered (None: from the start)
+        self.good_since: float | None = None  # first sample of the current unbroken run of passing criteria
+        self.last_ts: float = -math.inf
+        self.last_checks: tuple[CriterionCheck, ...] = ()
+        self.history = LevelHistory(self.level)
+
+    def _advance(self, ts: float) -> None:
+        if not ts >= self.last_ts:
+            raise ValueError(f"ExposureController: ts went backwards ({ts!r} after {self.last_ts!r})")
+        self.last_ts = ts
+
+    def update(self, ts: float, confidence: TradingConfidence, evidence: PromotionEvidence) -> ExposureLevel:
+        """Feed one sample; returns the level now. Promotes at most one level, and only when every
+        criterion has held on every sample for min_dwell_s at this level and the overall confidence
+        is at least the next level's lower edge plus the hysteresis."""
+        self._advance(ts)
+        cfg = self.config
+        h = cfg.confidence.hysteresis_band
+        c = confidence.overall
+
+        if cfg.demote_on_low_confidence and self.level > L.SHADOW \
+                and c < CONFIDENCE_BANDS[self.level][0] - h:
+            return self._move(ts, level_for_confidence(c), "demote", c, trigger=DemotionTrigger.CONFIDENCE_DROP,
+                              reason=f"overall confidence {c:.3f} below {self.level.name} band")
+
+        checks = cfg.promotion.check(evidence)
+        self.last_checks = checks
+        if not all(x.passed for x in checks):
+            self.good_since = None  # a single failing sample restarts the dwell
+            return self.level
+        if self.good_since is None:
+            self.good_since = ts
+        if self.level >= cfg.ceiling or self.level == L.OPTIMIZED:
+            return self.level
+        nxt = L(self.level + 1)
+        if ts - self.good_since >= cfg.promotion.min_dwell_s and c >= CONFIDENCE_BANDS[nxt][0] + h:
+            dwell = CriterionCheck.at_least("dwell_s", ts - self.good_since, cfg.promotion.min_dwell_s)
+            conf = CriterionCheck.at_least("confidence", c, CONFIDENCE_BANDS[nxt][0] + h)
+            return self._move(ts, nxt, "promote", c, criteria=checks + (dwell, conf))
+        return self.level
+
+    def demote(self, ts: float, trigger: DemotionTrigger, reason: str = "",
+               to: ExposureLevel | None = None) -> ExposureLevel:
+        """Immediate. `to` (required for MANUAL) overrides the trigger's default target; a target at or
+        above the current level leaves it unchanged (demotion never promotes) and records nothing."""
+        self._advance(ts)
+        target = demotion_target(self.level, trigger) if to is None else L(to)
+        if target >= self.level:
+            return self.level
+        return self._move(ts, target, "demote", math.nan, trigger=trigger, reason=reason)
+
+    def _move(self, ts: float, to: ExposureLevel, kind: str, confidence: float, *,
+              trigger: DemotionTrigger | None = None, reason: str = "",
+              criteria: tuple[CriterionCheck, ...] = ()) -> ExposureLevel:
+        self.history.append(LevelTransition(ts, self.level, to, kind, confidence, trigger, reason, criteria))
+        self.level = to
+        self.entered_ts = ts
+        self.good_since = None  # the dwell starts over at every level
+        return to
+
+    # Consumers' view of the current level.
+    def size_multiplier(self, confidence: TradingConfidence) -> float:
+        return size_multiplier(self.level, confidence.overall)
+
+    def position_limit_scale(self) -> float:
+        return position_limit_scale(self.level)
+
+    def allows_tighter_spreads(self) -> bool:
+        return allows_tighter_spreads(self.level)
+
+    def places_orders(self) -> bool:
+        return places_orders(self.level)
+
+    def dwell_remaining_s(self, ts: float) -> float:
+        """Seconds until the dwell is served if every criterion keeps holding; inf while one fails."""
+        if self.good_since is None:
+            return math.inf
+        return max(0.0, self.config.promotion.min_dwell_s - (ts - self.good_since))
