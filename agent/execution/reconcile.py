@@ -40,6 +40,7 @@ class ReconcileConfig(BaseModel):
     max_requests_per_cycle: int = Field(20, ge=1, description="Upper bound on request items sent per cycle.")
 
 
+_IN_DOUBT = frozenset({OrderState.PENDING_CANCEL, OrderState.STALE})  # a cancel is out, or only a snapshot knows
 _KEEPABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW})
 
 
@@ -74,7 +75,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     cancels: list[Command] = []
     n_items = 0
     for o in live:
-        if o.cloid in keep or o.state in (OrderState.PENDING_CANCEL, OrderState.STALE):
+        if o.cloid in keep or o.state in _IN_DOUBT:
             continue
         if n_items >= cfg.max_requests_per_cycle or not budget.can_spend(n_items + 1, is_cancel=True):
             break
@@ -85,8 +86,11 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     pos = tracker.position
     wc_long, wc_short = tracker.worst_case_positions()
     room = {Side.BUY: max_position - wc_long, Side.SELL: max_position + wc_short}
-    ro_room = {Side.BUY: max(0.0, -pos) - _ro_live(tracker, Side.BUY),
-               Side.SELL: max(0.0, pos) - _ro_live(tracker, Side.SELL)}
+    if any(d.reduce_only for d in unmatched):
+        ro_room = {Side.BUY: max(0.0, -pos) - _ro_live(tracker, Side.BUY),
+                   Side.SELL: max(0.0, pos) - _ro_live(tracker, Side.SELL)}
+    else:
+        ro_room = {}
     places: list[Command] = []
     spendable = budget.spendable(is_cancel=False) - n_items
     for d in sorted(unmatched, key=lambda q: q.level):
