@@ -14,6 +14,7 @@ Safety rules the core always applies, whatever the model says:
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost, ConnectionRestored,
-    FillReceived, ModifyOrder, PlaceOrder, QuotaStatus, RequestAccountSnapshot, Side, Timer, TradeObserved,
+    FillReceived, ModifyOrder, OrderRejected, PlaceOrder, QuotaStatus, Reason, RequestAccountSnapshot, Side, Timer,
+    TradeObserved,
 )
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
@@ -70,7 +72,7 @@ class AgentCore:
         self._dispatch = {
             BookUpdated: self._on_book, TradeObserved: self._on_trade, FillReceived: self._on_fill,
             QuotaStatus: self._on_quota, ConnectionLost: self._on_lost, ConnectionRestored: self._on_restored,
-            AccountSnapshot: self._on_snapshot, Timer: self._on_timer,
+            AccountSnapshot: self._on_snapshot, Timer: self._on_timer, OrderRejected: self._on_rejected,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -141,6 +143,18 @@ class AgentCore:
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": self.tracker.position})
+
+    def _on_rejected(self, ev: OrderRejected, cmds: list) -> None:
+        """A post-only rejection names the venue's bbo at that moment: fresher than our book feed, so
+        the next quotes use it (the venue's own advice: reprice from the embedded bbo)."""
+        self.tracker.on_event(ev)
+        if ev.reason is Reason.BAD_ALO_PX:
+            m = _BBO.search(ev.message)
+            if m:
+                bid, ask = float(m.group(1)), float(m.group(2))
+                if 0.0 < bid < ask:
+                    self.best_bid, self.best_ask = bid, ask
+                    self.mid = 0.5 * (bid + ask)
 
     def _on_quota(self, ev: QuotaStatus, cmds: list) -> None:
         self.budget.on_quota(ev)
@@ -244,6 +258,9 @@ def _request_items(c: Command) -> int:
     if isinstance(c, Batch):
         return sum(_request_items(x) for x in c.commands)
     return 0
+
+
+_BBO = re.compile(r"bbo was ([0-9.]+)@([0-9.]+)")
 
 
 def _ip_weight(c: Command) -> int:

@@ -94,7 +94,8 @@ class OrderTracker:
 
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
-                 "settling", "settle_s", "now", "settling_total")
+                 "settling", "settle_s", "now", "settling_total",
+                 "snapshot_venue_ms")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -108,6 +109,7 @@ class OrderTracker:
         self.needs_snapshot = False  # set when only the venue's account state can resolve an order
         self.tid_watermark = 0  # fills up to this tid are already in the last snapshot's position
         self.recent_fills: dict[int, float] = {}  # tid -> signed size of fills above the watermark
+        self.snapshot_venue_ms = 0  # venue time of the last snapshot applied
         # cancelled orders whose earlier fills may still be on the (slower) fill stream: they keep
         # counting as exposure for settle_s after the cancel, or until a snapshot covers them
         self.settling: dict[str, tuple[float, TrackedOrder, float]] = {}  # cloid -> (until, order, counted)
@@ -297,8 +299,9 @@ class OrderTracker:
 
     def _on_snapshot(self, ev: AccountSnapshot) -> None:
         """The venue's word: its open orders rest; ours it does not list are gone; position is its."""
-        if ev.last_fill_tid < self.tid_watermark:
+        if ev.last_fill_tid < self.tid_watermark or ev.venue_time_ms < self.snapshot_venue_ms:
             return  # an older snapshot overtaken by a newer one (a re-request's reply raced the first)
+        self.snapshot_venue_ms = ev.venue_time_ms
         self.needs_snapshot = False
         if ev.last_fill_tid > self.tid_watermark:
             self.tid_watermark = ev.last_fill_tid

@@ -212,6 +212,7 @@ class AccountSnapshot:
     open_orders: tuple[OpenOrder, ...] = ()
     last_fill_tid: int = 0  # newest fill already in ``position`` (later fills are not)
     requested_ts: float = -1.0  # when the request that produced it was sent (replies can overtake)
+    venue_time_ms: int = 0  # the venue's time of the position it reports
 
 
 @dataclass(frozen=True, slots=True)

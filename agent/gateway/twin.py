@@ -45,7 +45,7 @@ class TwinGateway:
         self.sink: EventSink | None = None
         self.conn = None
         self.open_oids: dict[str, int] = {}  # cloid -> oid of orders the venue says are open
-        self._watermark = 0  # newest fill tid known to be in a snapshot's position
+        self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill tid in it), recent ones
         self._fills_since_ms = 0
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0}
@@ -275,12 +275,15 @@ class TwinGateway:
                                 o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
         self.open_oids = {o.cloid: o.oid for o in opens}
         t_state = state.get("time", 0)
-        watermark = max((f.tid for f in fills if f.coin == self.coin and f.time_ms <= t_state),
-                        default=self._watermark)
-        self._watermark = max(self._watermark, watermark)
+        # the newest fill in this state's position: from the fills returned, or else the newest known
+        # from an earlier state that is not later than this one (the window starts before it)
+        earlier = max((w for t, w in self._watermarks if t <= t_state), default=0)
+        watermark = max((f.tid for f in fills if f.coin == self.coin and f.time_ms <= t_state), default=earlier)
+        self._watermarks.append((t_state, watermark))
+        del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
-                                  state["accountValue"], state["marginUsed"], opens, self._watermark, requested))
+                                  state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state))
 
     # ------------------------------------------------------------------ pushes
 

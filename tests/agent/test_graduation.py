@@ -1,0 +1,253 @@
+"""Graduation: size follows confidence inside each level's band; promotion is one level after an
+unbroken dwell of evidence; demotion is immediate; the history records why."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from pydantic import ValidationError
+
+from agent.graduation import (
+    CONFIDENCE_BANDS, SIZE_BANDS, ConfidenceConfig, DemotionTrigger, ExposureController, ExposureLevel,
+    GraduationConfig, PromotionCriteria, PromotionEvidence, TradingConfidence, allows_tighter_spreads,
+    execution_confidence_from, level_for_confidence, position_limit_scale, size_multiplier,
+)
+
+L = ExposureLevel
+DWELL = 100.0
+CRIT = PromotionCriteria(min_fills_at_level=10, min_dwell_s=DWELL, max_brier=0.24, min_information_ratio=0.1,
+                         max_sim_to_real_gap=0.3, max_drawdown=0.01, min_positive_edge_share=0.5)
+CFG = GraduationConfig(promotion=CRIT)
+GOOD = PromotionEvidence(fills_at_level=20, brier=0.2, information_ratio=0.5, sim_to_real_gap=0.1,
+                         drawdown=0.001, positive_edge_share=0.6)
+BAD = {  # one criterion violated each
+    "fills_at_level": PromotionEvidence(5, 0.2, 0.5, 0.1, 0.001, 0.6),
+    "brier": PromotionEvidence(20, 0.3, 0.5, 0.1, 0.001, 0.6),
+    "information_ratio": PromotionEvidence(20, 0.2, 0.0, 0.1, 0.001, 0.6),
+    "sim_to_real_gap": PromotionEvidence(20, 0.2, 0.5, 0.5, 0.001, 0.6),
+    "drawdown": PromotionEvidence(20, 0.2, 0.5, 0.1, 0.05, 0.6),
+    "positive_edge_share": PromotionEvidence(20, 0.2, 0.5, 0.1, 0.001, 0.4),
+    "unmeasured brier (NaN)": PromotionEvidence(20, math.nan, 0.5, 0.1, 0.001, 0.6),
+}
+
+
+def conf(overall: float) -> TradingConfidence:
+    return TradingConfidence(overall, overall, overall, overall)
+
+
+HIGH = conf(0.95)
+levels = st.sampled_from(list(L))
+
+
+# --- confidence -----------------------------------------------------------------------------------
+
+def test_overall_is_the_weighted_mean():
+    tc = TradingConfidence.combine(ConfidenceConfig(), model=1.0, execution=0.0, safety=0.5)
+    assert tc.overall == pytest.approx(0.4 * 1.0 + 0.3 * 0.0 + 0.3 * 0.5)
+    with pytest.raises(ValueError, match="safety_confidence"):
+        TradingConfidence.combine(ConfidenceConfig(), 0.5, 0.5, 1.5)
+    with pytest.raises(ValidationError):
+        ConfidenceConfig(model_weight=0, execution_weight=0, safety_weight=0)
+    with pytest.raises(ValidationError):
+        ConfidenceConfig(extra_field=1)
+
+
+def test_execution_confidence_healthy_is_one_and_bad_is_less():
+    assert execution_confidence_from(1.0, 0.0, 0.0, 0, 0) == 1.0
+    assert execution_confidence_from(2.0, 0.0, 0.0, 0, 0) == pytest.approx(0.5)
+    assert execution_confidence_from(1.0, 0.5, 0.0, 0, 0) == 0.0
+    assert execution_confidence_from(1.0, 0.0, 0.0, 1, 1) == pytest.approx(0.25)
+
+
+@given(st.floats(0, 20), st.floats(0, 1), st.floats(0, 1), st.integers(0, 10), st.integers(0, 10),
+       st.integers(0, 4), st.floats(0, 1))
+def test_execution_confidence_is_in_unit_interval_and_monotone(lat, rej, lim, rec, stale, which, bump):
+    args = [lat, rej, lim, rec, stale]
+    x = execution_confidence_from(*args)
+    assert 0.0 <= x <= 1.0
+    worse = list(args)
+    worse[which] = worse[which] + (1 if which >= 3 else bump)
+    if which in (1, 2):
+        worse[which] = min(1.0, worse[which])
+    assert execution_confidence_from(*worse) <= x + 1e-15
+
+
+# --- levels and size --------------------------------------------------------------------------------
+
+@given(levels, st.floats(allow_nan=True, allow_infinity=True))
+def test_size_multiplier_stays_in_its_levels_band(level, c):
+    lo, hi = SIZE_BANDS[level]
+    assert lo <= size_multiplier(level, c) <= hi
+
+
+@given(st.floats(0, 1))
+def test_shadow_places_nothing(c):
+    assert size_multiplier(L.SHADOW, c) == 0.0
+    assert position_limit_scale(L.SHADOW) == 0.0
+
+
+@given(levels, st.floats(0, 1), st.floats(0, 1))
+def test_size_multiplier_is_monotone_in_confidence(level, a, b):
+    lo, hi = sorted((a, b))
+    assert size_multiplier(level, lo) <= size_multiplier(level, hi)
+
+
+def test_band_edges_and_level_flags():
+    assert size_multiplier(L.RAMPING, 0.3) == pytest.approx(0.10)
+    assert size_multiplier(L.RAMPING, 0.4) == pytest.approx(0.30)
+    assert size_multiplier(L.RAMPING, 0.5) == pytest.approx(0.50)
+    assert size_multiplier(L.OPTIMIZED, 1.0) == pytest.approx(1.10)
+    assert position_limit_scale(L.OPTIMIZED) == 1.0 and position_limit_scale(L.RAMPING) == 0.5
+    assert [allows_tighter_spreads(x) for x in L] == [False] * 5 + [True]
+    assert [level_for_confidence(c) for c in (0.0, 0.1, 0.29, 0.5, 0.95, 1.0)] == \
+        [L.SHADOW, L.MICRO_LIVE, L.MICRO_LIVE, L.CAUTIOUS, L.OPTIMIZED, L.OPTIMIZED]
+
+
+# --- demotion ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("trigger,start,expected", [
+    (DemotionTrigger.DRAWDOWN, L.FULL, L.RAMPING),
+    (DemotionTrigger.DRAWDOWN, L.MICRO_LIVE, L.SHADOW),
+    (DemotionTrigger.SAFETY_ORANGE_PLUS, L.FULL, L.MICRO_LIVE),
+    (DemotionTrigger.SAFETY_ORANGE_PLUS, L.SHADOW, L.SHADOW),
+    (DemotionTrigger.MODEL_DEGRADED, L.CAUTIOUS, L.RAMPING),
+    (DemotionTrigger.SIM_TO_REAL_DIVERGENCE, L.RAMPING, L.MICRO_LIVE),
+    (DemotionTrigger.EXCHANGE_HEALTH, L.SHADOW, L.SHADOW),
+])
+def test_demotion_targets(trigger, start, expected):
+    ctl = ExposureController(CFG, start_level=start)
+    assert ctl.demote(5.0, trigger, "test") == expected
+    assert ctl.level == expected
+    assert len(ctl.history) == (0 if expected == start else 1)
+
+
+@given(levels, st.sampled_from([t for t in DemotionTrigger if t not in
+                                (DemotionTrigger.MANUAL, DemotionTrigger.CONFIDENCE_DROP)]),
+       st.floats(0, 1e6))
+def test_demotion_is_immediate_and_never_promotes(start, trigger, ts):
+    ctl = ExposureController(CFG, start_level=start)
+    for i in range(5):  # in the middle of a run of good evidence
+        ctl.update(ts + i, HIGH, GOOD)
+    before = ctl.level
+    after = ctl.demote(ts + 5, trigger, "why")
+    assert after <= before
+    if before > L.MICRO_LIVE or (before == L.MICRO_LIVE and trigger is not DemotionTrigger.SAFETY_ORANGE_PLUS):
+        assert after < before
+        last = ctl.history.transitions[-1]
+        assert (last.ts, last.kind, last.trigger) == (ts + 5, "demote", trigger)
+
+
+def test_manual_demotion_needs_a_target_and_goes_there():
+    ctl = ExposureController(CFG, start_level=L.FULL)
+    with pytest.raises(ValueError, match="MANUAL"):
+        ctl.demote(1.0, DemotionTrigger.MANUAL)
+    assert ctl.demote(2.0, DemotionTrigger.MANUAL, "operator", to=L.MICRO_LIVE) == L.MICRO_LIVE
+    assert ctl.demote(3.0, DemotionTrigger.MANUAL, "not a promotion", to=L.FULL) == L.MICRO_LIVE
+
+
+def test_confidence_collapse_demotes_at_once_to_its_band():
+    ctl = ExposureController(CFG, start_level=L.FULL)
+    assert ctl.update(0.0, conf(0.75), GOOD) == L.FULL  # in band: stays
+    assert ctl.update(1.0, conf(0.69), GOOD) == L.FULL  # inside the hysteresis: stays
+    assert ctl.update(2.0, conf(0.35), GOOD) == L.RAMPING
+    assert ctl.history.transitions[-1].trigger is DemotionTrigger.CONFIDENCE_DROP
+
+
+def test_demotion_restarts_the_dwell():
+    ctl = ExposureController(CFG, start_level=L.MICRO_LIVE)
+    for t in range(0, 90, 10):
+        ctl.update(float(t), HIGH, GOOD)
+    ctl.demote(90.0, DemotionTrigger.MODEL_DEGRADED)
+    assert ctl.level == L.SHADOW
+    for t in range(90, 185, 5):  # 94 s of good evidence at SHADOW: not yet
+        assert ctl.update(float(t), HIGH, GOOD) == L.SHADOW
+    assert ctl.update(190.0, HIGH, GOOD) == L.MICRO_LIVE
+
+
+def test_time_going_backwards_is_an_error():
+    ctl = ExposureController(CFG)
+    ctl.update(10.0, HIGH, GOOD)
+    with pytest.raises(ValueError, match="backwards"):
+        ctl.update(9.0, HIGH, GOOD)
+
+
+# --- promotion --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_a_single_violated_sample_resets_the_dwell(name):
+    ctl = ExposureController(CFG)
+    for t in range(0, 60, 10):
+        ctl.update(float(t), HIGH, GOOD)
+    ctl.update(60.0, HIGH, BAD[name])  # one bad sample
+    assert ctl.good_since is None
+    for t in range(70, 170, 10):  # 90 s of good since the bad one: not enough
+        assert ctl.update(float(t), HIGH, GOOD) == L.SHADOW, t
+    assert ctl.update(170.0, HIGH, GOOD) == L.MICRO_LIVE  # 100 s after the first good sample (t=70)
+
+
+def test_promotion_needs_the_next_levels_confidence():
+    ctl = ExposureController(CFG)
+    for t in range(0, 500, 10):
+        assert ctl.update(float(t), conf(0.11), GOOD) == L.SHADOW  # below 0.1 + hysteresis 0.02
+    assert ctl.update(500.0, conf(0.13), GOOD) == L.MICRO_LIVE  # dwell long served: promotes at once
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 400.0), st.floats(0.0, 1.0), st.booleans()), min_size=1, max_size=80),
+       levels)
+def test_never_promotes_two_levels_or_before_the_dwell(steps, start):
+    ctl = ExposureController(CFG, start_level=start)
+    ts = 0.0
+    for dt, c, good in steps:
+        ts += dt
+        before, good_since = ctl.level, ctl.good_since
+        after = ctl.update(ts, conf(c), GOOD if good else BAD["brier"])
+        assert after <= before + 1
+        if after > before:
+            assert good
+            assert good_since is not None and ts - good_since >= DWELL
+            assert c >= CONFIDENCE_BANDS[after][0] + CFG.confidence.hysteresis_band
+
+
+def test_ceiling_caps_promotion():
+    ctl = ExposureController(GraduationConfig(promotion=CRIT, ceiling="MICRO_LIVE"))
+    for t in range(0, 2000, 10):
+        ctl.update(float(t), HIGH, GOOD)
+    assert ctl.level == L.MICRO_LIVE
+
+
+def test_good_evidence_walks_shadow_to_ramping_with_a_history_of_why():
+    ctl = ExposureController(CFG)
+    levels_seen = []
+    for t in range(0, 260, 5):
+        levels_seen.append(ctl.update(float(t), conf(0.45), GOOD))
+    assert ctl.level == L.RAMPING  # 0.45 is in RAMPING's band: no further
+    assert levels_seen[0] == L.SHADOW and sorted(levels_seen) == levels_seen  # monotone, one at a time
+    h = ctl.history.transitions
+    assert [(x.from_level, x.to_level, x.kind) for x in h] == \
+        [(L.SHADOW, L.MICRO_LIVE, "promote"), (L.MICRO_LIVE, L.RAMPING, "promote")]
+    # Each level serves its own dwell, from its first sample (t=105 at MICRO_LIVE).
+    assert h[0].ts == 100.0 and h[1].ts == 205.0
+    records = json.loads(json.dumps(ctl.history.to_records()))  # JSON-ready
+    crit = {c["name"]: c for c in records[0]["criteria"]}
+    assert set(crit) >= {"fills_at_level", "brier", "information_ratio", "sim_to_real_gap", "drawdown",
+                         "positive_edge_share", "dwell_s", "confidence"}
+    assert crit["brier"] == {"name": "brier", "value": 0.2, "threshold": 0.24, "op": "<=", "passed": True}
+    assert crit["fills_at_level"]["value"] == 20 and crit["fills_at_level"]["threshold"] == 10
+    assert all(c["passed"] for c in crit.values())
+    assert ctl.history.timeline_str(6, t_end=300.0) == "001112"  # lowest level in each 50 s
+    assert size_multiplier(ctl.level, 0.45) == pytest.approx(0.40)
+
+
+def test_timeline_shows_a_brief_demotion():
+    ctl = ExposureController(CFG, start_level=L.FULL)
+    ctl.demote(60.0, DemotionTrigger.EXCHANGE_HEALTH)
+    for t in range(61, 400, 10):  # good again from t=61: back to FULL at t=161, and no higher
+        ctl.update(float(t), conf(0.8), GOOD)
+    assert [x.ts for x in ctl.history] == [60.0, 161.0]
+    assert ctl.history.timeline(4, t_end=400.0) == [L.CAUTIOUS, L.CAUTIOUS, L.FULL, L.FULL]
+    assert ctl.history.level_at(59.0) == L.FULL
+    with pytest.raises(ValueError):
+        ctl.history.timeline(0, t_end=10.0)
