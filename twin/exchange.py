@@ -229,13 +229,16 @@ class Exchange:
         self._later(self.latency.order_entry.sample(t), self._arrive_info, kind, on_reply, kw)
 
     def _rest_fails(self, conn: Connection | None) -> bool:
-        p = self.params.venue.rest_failure_prob
-        if conn is not None and not conn.up:
-            p = max(p, self.params.connection.rest_fails_during_outage)
-        if p > 0.0 and self._rest_rng.random() < p:
+        """A REST request lost in transport: at the calibrated rate, or more often while the client's
+        socket is down (the same network trouble)."""
+        t = self.env.now
+        failed = self.rejections.rest_fails(t)
+        if not failed and conn is not None and not conn.up:
+            p = self.params.connection.rest_fails_during_outage
+            failed = p > 0.0 and self._rest_rng.random() < p
+        if failed:
             self.counters["transport_failures"] += 1
-            return True
-        return False
+        return failed
 
     def _later(self, delay: float, fn: Callable, *args) -> None:
         ev = self.env.timeout(delay)

@@ -39,7 +39,6 @@ class VenueParams(BaseModel):
         1_000_000.0, ge=0, description="Traded volume the venue requires before scheduleCancel is accepted "
                                        "(the venue's text names $1000000).")
     schedule_cancel_max_per_day: int = Field(10, ge=0, description="Dead-man's switch triggers allowed per UTC day.")
-    rest_failure_prob: float = Field(0.0, ge=0, le=1, description="Chance any REST request fails in transport.")
 
 
 class TwinParams(BaseModel):

@@ -52,3 +52,9 @@ def test_errors_name_the_field_and_the_value():
         ChaosSchedule(events=[{"kind": "meteor", "at_s": 0}])
     with pytest.raises(ValidationError, match="surprise"):
         ChaosSchedule(events=[{"kind": "disconnect", "at_s": 0, "duration_s": 1, "surprise": True}])
+
+
+def test_rejection_burst_takes_only_per_order_reasons():
+    with pytest.raises(ValidationError, match="RateLimited"):
+        ChaosSchedule(events=[{"kind": "rejection_burst", "at_s": 0, "duration_s": 1, "rate": 1,
+                               "reason": "RateLimited"}])

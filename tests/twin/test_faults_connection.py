@@ -91,3 +91,16 @@ def test_is_down_matches_the_union_of_intervals(scripted, seed):
         assert down == any(a <= t < b for a, b in walked)
         if any(t0 <= t < t0 + d for t0, d in scripted):
             assert down  # a scripted outage is always down
+
+
+def test_queries_out_of_time_order_agree_with_the_forward_walk():
+    # is_down keeps a cursor for non-decreasing t; an earlier t must still be answered right
+    p = ConnectionParams(hazard_per_hour=360.0, outage_median_s=2.0, outage_sigma=0.5)
+    m = ConnectionModel(p, np.random.default_rng(5))
+    ts = np.linspace(0.0, 3600.0, 20_000)
+    forward = [m.is_down(float(t)) for t in ts]
+    assert 0.05 < np.mean(forward) < 0.5  # the test exercises both states
+    order = np.random.default_rng(6).permutation(len(ts))
+    assert all(m.is_down(float(ts[i])) == forward[i] for i in order)
+    m.add_outage(1000.0, 300.0)  # a scripted outage added late is seen by later and earlier queries
+    assert m.is_down(1000.0) and m.is_down(1299.9) and m.is_down(1100.0)

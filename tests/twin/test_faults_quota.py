@@ -31,10 +31,10 @@ def test_cap_grows_with_volume_and_cancels_get_extra():
     small = AddressQuota(SMALL)
     assert small.cancel_cap == 30  # min(20 + 10, 40)
     assert small.try_spend(20, 0.0)
-    assert small.try_spend(1, 1.0)  # orders are out: slow lane ...
-    assert not small.try_spend(1, 2.0)
-    assert small.try_spend(9, 2.0, is_cancel=True)  # ... cancels still have headroom
+    assert not small.try_spend(1, 1.0)  # orders are out ...
+    assert small.try_spend(10, 2.0, is_cancel=True)  # ... cancels still have headroom
     assert not small.try_spend(1, 3.0, is_cancel=True)
+    assert "(31 > 30)" in small.refusal_text(1, is_cancel=True)  # the cancel cap is the one named
 
 
 def test_refusal_text_is_the_venues():
@@ -50,18 +50,18 @@ def test_refusal_text_is_the_venues():
 
 def test_slow_lane_passes_one_per_interval_and_refusals_do_not_restart_it():
     q = AddressQuota(SMALL)
-    assert q.try_spend(20, 0.0)  # exhausted at t=0
-    assert q.try_spend(1, 1.0)  # the first request past the limit goes through the slow lane
-    assert q.used == 21
-    assert not q.try_spend(1, 5.0)
-    assert not q.try_spend(1, 10.99)  # refused: no charge, window still counts from t=1
-    assert q.used == 21
-    assert q.try_spend(1, 11.0)  # slow lane again
-    assert q.used == 22
+    assert q.try_spend(19, 0.0)
+    assert q.try_spend(1, 1.0)  # the last request within budget
+    assert not q.try_spend(1, 5.0)  # exhausted: the interval counts from the last pass (t=1)
+    assert not q.try_spend(1, 10.99)  # refused: no charge, and the window still counts from t=1
+    assert q.used == 20
+    assert q.try_spend(3, 11.0)  # slow lane: one request (of any batch size) is charged in full
+    assert q.used == 23
     assert not q.try_spend(1, 15.0)
-    assert q.try_spend(1, 21.5)
+    assert not q.try_spend(1, 20.99)
+    assert q.try_spend(1, 21.0)
     q.on_traded(100.0)  # volume frees budget
-    assert q.try_spend(5, 20.6)
+    assert q.try_spend(5, 21.5)
 
 
 def test_set_remaining_leaves_exactly_that_headroom():
@@ -69,8 +69,8 @@ def test_set_remaining_leaves_exactly_that_headroom():
     q.set_remaining(3)
     assert q.try_spend(3, 0.0)
     assert q.status()[0] == q.cap
-    assert q.try_spend(1, 0.0)  # past the limit: the slow lane's one pass
-    assert not q.try_spend(1, 0.5)
+    assert not q.try_spend(1, 0.5)  # no headroom left
+    assert q.try_spend(1, 10.0)  # the slow lane, one interval after the last pass
     q.set_remaining(1000)  # more than the cap: used floors at 0
     assert q.status()[0] == 0
 
@@ -88,7 +88,7 @@ quota_ops = st.lists(st.tuples(
 def test_address_quota_invariants(ops):
     q = AddressQuota(SMALL)
     t = 0.0
-    last_slow = -math.inf
+    last_pass = -math.inf
     slow_passes: list[float] = []
     for dt, n, cancel, usd in ops:
         t += dt
@@ -102,14 +102,15 @@ def test_address_quota_invariants(ops):
         if ok:
             assert used1 == used0 + n
             if exhausted:
-                assert t - last_slow >= SMALL.slow_lane_interval_s  # slow lane: one per interval
+                assert t - last_pass >= SMALL.slow_lane_interval_s  # slow lane: one per interval
                 slow_passes.append(t)
-                last_slow = t
             else:
                 assert used1 <= limit  # within the budget except via the slow lane
+            last_pass = t
         else:
             assert used1 == used0  # refusals cost nothing
-            assert exhausted and t - last_slow < SMALL.slow_lane_interval_s  # refused exactly when exhausted
+            # refused exactly when exhausted and the slow lane is closed (refusals do not move last_pass)
+            assert exhausted and t - last_pass < SMALL.slow_lane_interval_s
     assert all(b - a >= SMALL.slow_lane_interval_s for a, b in zip(slow_passes, slow_passes[1:]))
 
 
@@ -141,6 +142,22 @@ def test_429_burst_refuses_everything_inside_it_only():
     assert not lim.try_spend(1, 19.99)
     assert lim.try_spend(1, 20.0)
     assert lim.used(20.0) == 2  # refusals took no weight
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0.0, 3.0), min_size=1, max_size=200))
+def test_an_exhausted_address_gets_one_request_per_interval_however_hard_it_tries(gaps):
+    q = AddressQuota(SMALL)
+    q.set_remaining(0)
+    t, passes = 0.0, []
+    for dt in gaps:
+        t += dt
+        if q.try_spend(1, t):
+            passes.append(t)
+    assert q.used == q.cap + len(passes)  # only passes were charged
+    assert all(b - a >= SMALL.slow_lane_interval_s for a, b in zip(passes, passes[1:]))
+    # a client that tries at least every 3 s is let through within 3 s of each interval
+    assert len(passes) >= math.floor(t / (SMALL.slow_lane_interval_s + 3.0))
 
 
 def test_params_are_strict():

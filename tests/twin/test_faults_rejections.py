@@ -6,12 +6,14 @@ import pytest
 from scipy import stats
 
 from twin.faults.rejections import (
-    VENUE_TEXT, RejectionModel, RejectionParams, RejectReason, classify_venue_text, order_error_text)
+    ACTION_REASONS, ORDER_REASONS, VENUE_TEXT, RejectionModel, RejectionParams, RejectReason, classify_venue_text,
+    order_error_text)
 
 
 def test_reason_values_are_their_names():
     assert all(r.value == r.name for r in RejectReason)
-    assert set(VENUE_TEXT) == set(RejectReason)
+    assert set(VENUE_TEXT) == set(RejectReason) - {RejectReason.Other}  # Other stands for any unlisted text
+    assert ORDER_REASONS | ACTION_REASONS == set(RejectReason) and not ORDER_REASONS & ACTION_REASONS
 
 
 def test_texts_carry_the_live_asset_suffix():
@@ -24,17 +26,40 @@ def test_texts_carry_the_live_asset_suffix():
     assert order_error_text(RejectReason.ModifyCanceledOrFilled, 2) == "Cannot modify canceled or filled order asset=2"
 
 
-@pytest.mark.parametrize("reason", list(RejectReason))
-def test_every_text_classifies_back_to_its_reason(reason):
-    assert classify_venue_text(order_error_text(reason, 7, bbo="1@2")) == reason
+@pytest.mark.parametrize("reason", sorted(ORDER_REASONS))
+def test_every_order_text_classifies_back_to_its_reason(reason):
+    text = order_error_text(reason, 7, bbo="1@2")
+    assert text.endswith(". asset=7") or text.endswith(" asset=7")
+    assert classify_venue_text(text) == reason
+    assert classify_venue_text(text.rsplit(" asset=", 1)[0]) == reason  # the docs' form, no suffix
+
+
+def test_action_level_texts_are_the_venues_and_classify_back():
+    rate = VENUE_TEXT[RejectReason.RateLimited].format(used=97460, cap=97456, volume_usd=87457.46)
+    assert rate == ("Too many cumulative requests sent (97460 > 97456) for cumulative volume traded $87457.46. "
+                    "Place taker orders to free up 1 request per USDC traded.")
+    assert classify_venue_text(rate) == RejectReason.RateLimited
+    for detail in ("duplicate nonce 1700000000000", "nonce too low 1791140676851 < 1791227196699",
+                   "nonce too high 1791572677029 > 1791486156858"):
+        text = VENUE_TEXT[RejectReason.NonceInvalid].format(detail=detail)
+        assert text == f"Invalid nonce: {detail}"
+        assert classify_venue_text(text) == RejectReason.NonceInvalid
+    for reason in ACTION_REASONS:
+        with pytest.raises(ValueError, match=reason.value):
+            order_error_text(reason, 1)
 
 
 def test_classify_live_variants_and_unknowns():
     assert classify_venue_text("Price too far from oracle asset=4") == RejectReason.Oracle
+    assert classify_venue_text("Order price cannot be more than 80% away from the reference price") == \
+        RejectReason.Oracle
     assert classify_venue_text("Cannot modify canceled or filled order.") == RejectReason.ModifyCanceledOrFilled
     assert classify_venue_text("Order would increase open interest too quickly asset=3") == \
         RejectReason.OpenInterestIncrease
-    assert classify_venue_text("Invalid nonce: duplicate nonce 1700000000000") is None
+    assert classify_venue_text("Error placing new order during modify: Insufficient margin to place order. "
+                               "asset=0") == RejectReason.PerpMargin
+    assert classify_venue_text("Signed action over weight limit of 200.") == RejectReason.Other
+    assert classify_venue_text("") == RejectReason.Other
 
 
 def test_rates_by_reason_are_binomial():
@@ -64,6 +89,18 @@ def test_burst_rejects_at_its_rate_only_inside_its_window():
     assert lo <= hits <= hi
 
 
+def test_rest_failures_are_binomial_and_do_not_shift_the_rejection_stream():
+    params = RejectionParams(rates={"Oracle": 0.05}, rest_failure_prob=0.02)
+    m = RejectionModel(params, np.random.default_rng(8))
+    n = 100_000
+    fails = sum(m.rest_fails(float(i)) for i in range(n))
+    lo, hi = stats.binom.interval(0.999, n, 0.02)
+    assert lo <= fails <= hi
+    quiet = RejectionModel(params, np.random.default_rng(8))  # same seed, no REST draws
+    assert [m.draw(float(i)) for i in range(500)] == [quiet.draw(float(i)) for i in range(500)]
+    assert not any(RejectionModel(RejectionParams(), np.random.default_rng(0)).rest_fails(0.0) for _ in range(100))
+
+
 def test_params_name_the_bad_reason_and_rate():
     with pytest.raises(ValueError, match="'Orcale'"):
         RejectionParams(rates={"Orcale": 0.1})
@@ -71,3 +108,9 @@ def test_params_name_the_bad_reason_and_rate():
         RejectionParams(rates={"Oracle": 1.5})
     with pytest.raises(ValueError, match="sum"):
         RejectionParams(rates={"Oracle": 0.6, "Tick": 0.6})
+    with pytest.raises(ValueError, match="'RateLimited' is not a per-order reason"):
+        RejectionParams(rates={"RateLimited": 0.1})
+    with pytest.raises(ValueError, match="rest_failure_prob"):
+        RejectionParams(rest_failure_prob=2.0)
+    with pytest.raises(ValueError, match="NonceInvalid"):
+        RejectionModel(RejectionParams(), np.random.default_rng(0)).add_burst(0.0, 1.0, 0.5, RejectReason.NonceInvalid)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from twin.faults.rejections import RejectReason
+from twin.faults.rejections import ORDER_REASONS
 
 
 class _Event(BaseModel):
@@ -35,13 +35,15 @@ class RejectionBurst(_Event):
     kind: Literal["rejection_burst"] = Field("rejection_burst", description="Event type.")
     duration_s: float = Field(..., gt=0, description="Length of the burst, s.")
     rate: float = Field(..., ge=0, le=1, description="Chance each otherwise valid order is rejected in the burst.")
-    reason: str = Field("PerpMargin", description="Reason code: a twin.faults.rejections.RejectReason name.")
+    reason: str = Field("PerpMargin", description="Reason code: a per-order twin.faults.rejections.RejectReason "
+                                                  "name (e.g. PerpMargin, BadAloPx, Oracle).")
 
     @field_validator("reason")
     @classmethod
     def _known_reason(cls, v: str) -> str:
-        if v not in RejectReason.__members__:
-            raise ValueError(f"reason {v!r} is not a RejectReason; known: {sorted(RejectReason.__members__)}")
+        known = sorted(r.value for r in ORDER_REASONS)
+        if v not in known:
+            raise ValueError(f"reason {v!r} is not a per-order RejectReason; known: {known}")
         return v
 
 

@@ -34,7 +34,7 @@ class ConnectionModel:
     """Down intervals of one connection: random ones generated lazily in time order, merged with
     scripted ones (``add_outage``). Intervals are half-open [start, end): down at start, up at end."""
 
-    __slots__ = ("_rng", "_rate", "_mu", "_sigma", "_starts", "_ends", "_next_start")
+    __slots__ = ("_rng", "_rate", "_mu", "_sigma", "_starts", "_ends", "_next_start", "_k", "_k_t")
 
     def __init__(self, params: ConnectionParams, rng: np.random.Generator) -> None:
         self._rng = rng
@@ -45,6 +45,11 @@ class ConnectionModel:
         self._ends: list[float] = []
         # start of the next random outage not yet merged in; the time up to it is connected time
         self._next_start = float(rng.exponential(1.0 / self._rate)) if self._rate > 0.0 else math.inf
+        # cursor: _k is the first interval ending after _k_t, the last time asked about; a query at a
+        # later time walks it forward (amortised O(1)); an earlier time or a change of the intervals
+        # (_k_t = inf) falls back to a binary search
+        self._k = 0
+        self._k_t = math.inf
 
     def _extend(self, t: float) -> None:
         """Merge in every random outage that starts at or before ``t``."""
@@ -67,32 +72,46 @@ class ConnectionModel:
             j += 1
         s[i:j] = [t0]
         e[i:j] = [t1]
+        self._k_t = math.inf
 
     def add_outage(self, t0: float, duration_s: float) -> None:
         """Scripted: down during [t0, t0 + duration_s)."""
         if duration_s > 0.0:
             self._insert(float(t0), float(t0) + float(duration_s))
 
-    def _find(self, t: float) -> int:
-        """Index of the interval whose start is the last at or before ``t`` (-1 if none)."""
-        return bisect.bisect_right(self._starts, t) - 1
+    def _locate(self, t: float) -> int:
+        """Index of the first interval that ends after ``t`` (len if none): ``t`` is down iff it has
+        started by ``t``. Call after ``_extend(t)``."""
+        ends = self._ends
+        if t < self._k_t:
+            k = bisect.bisect_right(ends, t)
+        else:
+            k = self._k
+            n = len(ends)
+            while k < n and ends[k] <= t:
+                k += 1
+        self._k = k
+        self._k_t = t
+        return k
 
     def is_down(self, t: float) -> bool:
-        self._extend(t)
-        i = self._find(t)
-        return i >= 0 and t < self._ends[i]
+        if self._next_start <= t:
+            self._extend(t)
+        k = self._locate(t)
+        return k < len(self._starts) and self._starts[k] <= t
 
     def next_change(self, t: float) -> float:
         """The first time after ``t`` at which the connection goes down or comes back (inf if never)."""
-        self._extend(t)
-        i = self._find(t)
-        if i >= 0 and t < self._ends[i]:
-            end = self._ends[i]
-            while self._next_start <= end:  # a random outage may start before this one ends
+        if self._next_start <= t:
+            self._extend(t)
+        k = self._locate(t)
+        if k < len(self._starts) and self._starts[k] <= t:  # down: up again when this outage ends ...
+            end = self._ends[k]
+            while self._next_start <= end:  # ... unless a random outage starts before that and extends it
                 self._extend(end)
-                end = self._ends[self._find(t)]
+                end = self._ends[self._locate(t)]
             return end
-        nxt = self._starts[i + 1] if i + 1 < len(self._starts) else math.inf
+        nxt = self._starts[k] if k < len(self._starts) else math.inf
         return min(nxt, self._next_start)
 
     def outages_until(self, t: float) -> list[tuple[float, float]]:

@@ -10,6 +10,8 @@ from collections import deque
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twin.faults.rejections import VENUE_TEXT, RejectReason
+
 # /info weights (hyperliquid.md §5)
 _INFO_WEIGHT_2 = frozenset({"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState",
                             "exchangeStatus"})
@@ -29,9 +31,9 @@ class QuotaParams(BaseModel):
                                 description="Requests every address may send before trading (venue: 10000).")
     usd_per_request: float = Field(1.0, gt=0, description="USDC of cumulative traded volume that earns one request "
                                                           "(venue: 1).")
-    slow_lane_interval_s: float = Field(10.0, gt=0, description="When the budget is exhausted, one request passes per "
-                                                                "this many seconds after the last slow-lane pass "
-                                                                "(venue docs: 10 s; probe measured ~11 s).")
+    slow_lane_interval_s: float = Field(10.0, gt=0, description="When the budget is exhausted, a request passes only "
+                                                                "this many seconds after the last request that "
+                                                                "passed (venue docs: 10 s; probe measured ~11 s).")
     cancel_extra: int = Field(100000, ge=0, description="Cancels may go on to min(cap + cancel_extra, 2 * cap) "
                                                         "(venue: 100000).")
     ip_weight_per_minute: int = Field(1200, ge=1, description="REST weight per IP per rolling 60 s (venue: 1200).")
@@ -59,15 +61,13 @@ class AddressQuota:
     """One address's cumulative request budget.
 
     cap = initial_buffer + floor(cum_volume_usd / usd_per_request); a batch of n costs n; cancels
-    may reach min(cap + cancel_extra, 2 cap). Past the limit, one request passes if at least
-    ``slow_lane_interval_s`` went by since the last slow-lane pass (it is charged, so ``used`` may
-    exceed the cap); refusals cost nothing and do not restart that interval. Whether the venue
-    counts the interval from the last slow-lane pass or from any pass is not measured; the first
-    request past the limit passes at once here.
+    may reach min(cap + cancel_extra, 2 cap). Past the limit a request passes only if at least
+    ``slow_lane_interval_s`` went by since the last request that passed (any pass, within budget or
+    not); it is charged, so ``used`` may exceed the cap. Refusals cost nothing and do not restart
+    the interval (hyperliquid.md §5, measured on testnet). ``t`` must not decrease between calls.
     """
 
-    __slots__ = ("_buffer", "_usd_per_req", "_interval", "_cancel_extra", "used", "cum_volume_usd",
-                 "_last_slow_pass")
+    __slots__ = ("_buffer", "_usd_per_req", "_interval", "_cancel_extra", "used", "cum_volume_usd", "_last_pass")
 
     def __init__(self, params: QuotaParams) -> None:
         self._buffer = params.initial_buffer
@@ -76,7 +76,7 @@ class AddressQuota:
         self._cancel_extra = params.cancel_extra
         self.used = 0
         self.cum_volume_usd = 0.0
-        self._last_slow_pass = -math.inf
+        self._last_pass = -math.inf
 
     @property
     def cap(self) -> int:
@@ -90,10 +90,9 @@ class AddressQuota:
     def try_spend(self, n: int, t: float, is_cancel: bool = False) -> bool:
         """Charge ``n`` requests at time ``t``; False (and no charge) when refused."""
         limit = self.cancel_cap if is_cancel else self.cap
-        if self.used + n > limit:
-            if t - self._last_slow_pass < self._interval:
-                return False
-            self._last_slow_pass = t
+        if self.used + n > limit and t - self._last_pass < self._interval:
+            return False
+        self._last_pass = t
         self.used += n
         return True
 
@@ -109,12 +108,13 @@ class AddressQuota:
         """(used, cap, cum_volume_usd), as the venue's userRateLimit reports them."""
         return self.used, self.cap, self.cum_volume_usd
 
-    def refusal_text(self, n: int, is_cancel: bool = False) -> str:
-        """The venue's refusal, e.g. ``Too many cumulative requests sent (97460 > 97456) for cumulative
-        volume traded $87457.46. Place taker orders to free up 1 request per USDC traded.``"""
+    def refusal_text(self, n: int = 1, is_cancel: bool = False) -> str:
+        """The venue's refusal of a batch of ``n``, e.g. ``Too many cumulative requests sent (97460 > 97456)
+        for cumulative volume traded $87457.46. Place taker orders to free up 1 request per USDC traded.``
+        (for cancels the cancel cap is the right-hand number)."""
         limit = self.cancel_cap if is_cancel else self.cap
-        return (f"Too many cumulative requests sent ({self.used + n} > {limit}) for cumulative volume traded "
-                f"${self.cum_volume_usd:.2f}. Place taker orders to free up 1 request per USDC traded.")
+        return VENUE_TEXT[RejectReason.RateLimited].format(used=self.used + n, cap=limit,
+                                                            volume_usd=self.cum_volume_usd)
 
 
 class IpWeightLimiter:
@@ -122,7 +122,7 @@ class IpWeightLimiter:
     in (t - 60, t] plus its own stays within the limit. During a scripted 429 burst all are refused.
     ``t`` must not decrease between calls."""
 
-    __slots__ = ("_limit", "_window", "_total", "_bursts")
+    __slots__ = ("_limit", "_window", "_total", "_bursts", "_burst_lo", "_burst_hi")
 
     WINDOW_S = 60.0
 
@@ -131,15 +131,21 @@ class IpWeightLimiter:
         self._window: deque[tuple[float, int]] = deque()  # (time admitted, weight)
         self._total = 0
         self._bursts: list[tuple[float, float]] = []
+        self._burst_lo = math.inf  # earliest start and latest end of any burst: a cheap pre-check
+        self._burst_hi = -math.inf
 
     def add_429_burst(self, t0: float, t1: float) -> None:
-        """Scripted: every request in [t0, t1) gets HTTP 429."""
+        """Scripted: every request in [t0, t1) gets HTTP 429 (and takes no weight)."""
         self._bursts.append((float(t0), float(t1)))
+        self._burst_lo = min(self._burst_lo, float(t0))
+        self._burst_hi = max(self._burst_hi, float(t1))
 
     def try_spend(self, weight: int, t: float) -> bool:
-        for t0, t1 in self._bursts:
-            if t0 <= t < t1:
-                return False
+        """Admit a request of ``weight`` at ``t`` (and count it), or refuse it: HTTP 429, nothing counted."""
+        if self._burst_lo <= t < self._burst_hi:
+            for t0, t1 in self._bursts:
+                if t0 <= t < t1:
+                    return False
         w = self._window
         cutoff = t - self.WINDOW_S
         while w and w[0][0] <= cutoff:

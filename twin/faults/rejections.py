@@ -2,11 +2,12 @@
 
 The exchange decides rule-based rejections (tick, size, margin, reduce-only, post-only) itself;
 this model adds those the twin cannot derive from its own state (oracle bands, open-interest caps)
-at calibrated rates, plus scripted rejection bursts.
+at calibrated rates, scripted rejection bursts, and REST transport failures in normal operation.
 """
 from __future__ import annotations
 
 import bisect
+import math
 from enum import Enum
 
 import numpy as np
@@ -16,7 +17,8 @@ _BLOCK = 4096
 
 
 class RejectReason(str, Enum):
-    """The venue's per-order error types (hyperliquid.md §2.4); value == name."""
+    """The venue's error types (hyperliquid.md §2.4); value == name. All but the last three are
+    per-order errors; RateLimited, NonceInvalid and Other refuse a whole action."""
 
     Tick = "Tick"
     MinTradeNtl = "MinTradeNtl"
@@ -36,9 +38,20 @@ class RejectReason(str, Enum):
     ZeroSize = "ZeroSize"
     ModifyCanceledOrFilled = "ModifyCanceledOrFilled"
     TooManyOpenOrders = "TooManyOpenOrders"
+    # action-level: the address budget refusal (an IP 429 has no text), a nonce refusal, anything else
+    RateLimited = "RateLimited"
+    NonceInvalid = "NonceInvalid"
+    Other = "Other"
 
 
-# Verbatim from the docs' error table (hyperliquid.md §2.4), without the live ` asset=N` suffix.
+# Reasons that refuse a whole action and never carry the per-order ` asset=N` suffix.
+ACTION_REASONS = frozenset({RejectReason.RateLimited, RejectReason.NonceInvalid, RejectReason.Other})
+# Reasons a single order can get; the stochastic rates and chaos bursts draw from these.
+ORDER_REASONS = frozenset(RejectReason) - ACTION_REASONS
+
+
+# Verbatim from the docs' error table (hyperliquid.md §2.4), without the live ` asset=N` suffix;
+# Other has no text of its own (it stands for any text not listed here).
 VENUE_TEXT: dict[RejectReason, str] = {
     RejectReason.Tick: "Price must be divisible by tick size.",
     RejectReason.MinTradeNtl: "Order must have minimum value of $10.",
@@ -62,17 +75,30 @@ VENUE_TEXT: dict[RejectReason, str] = {
     RejectReason.ModifyCanceledOrFilled: "Cannot modify canceled or filled order",
     # UNCONFIRMED: no doc or capture gives the text at the open-order limit; this is a guess.
     RejectReason.TooManyOpenOrders: "Too many open orders.",
+    # action-level (HTTP 200 {"status":"err","response":...}); probe raw body and captures
+    RejectReason.RateLimited: "Too many cumulative requests sent ({used} > {cap}) for cumulative volume traded "
+                              "${volume_usd:.2f}. Place taker orders to free up 1 request per USDC traded.",
+    # detail: "duplicate nonce N", "nonce too low N < M" or "nonce too high N > M"
+    RejectReason.NonceInvalid: "Invalid nonce: {detail}",
 }
 
 # Other live forms (captures, hyperliquid.md §2.4) that map to a reason when classifying venue text.
 _ALIASES: tuple[tuple[str, RejectReason], ...] = (
     ("Price too far from oracle", RejectReason.Oracle),
+    # the reference-price band ("... more than 80% away from the reference price"): the same remedy as
+    # the oracle band, so the same code
+    ("Order price cannot be more than", RejectReason.Oracle),
 )
+# A modify whose cancel leg succeeded but whose new order failed: the inner text says why.
+_MODIFY_PREFIX = "Error placing new order during modify: "
 
 
 def order_error_text(reason: RejectReason, asset: int, **fmt: str) -> str:
-    """The live per-order error: the docs' text (``{bbo}`` filled for BadAloPx) then `` asset=N``,
-    e.g. ``Order must have minimum value of $10. asset=4``."""
+    """The live per-order error: the docs' text (``{bbo}`` filled for BadAloPx, as ``<bestBid>@<bestAsk>``)
+    then `` asset=N``, e.g. ``Order must have minimum value of $10. asset=4``."""
+    if reason in ACTION_REASONS:
+        raise ValueError(f"{reason.value} refuses a whole action and has no per-order text; "
+                         f"format VENUE_TEXT[RejectReason.{reason.value}] instead")
     text = VENUE_TEXT[reason]
     if fmt:
         text = text.format(**fmt)
@@ -89,31 +115,40 @@ _PREFIXES: list[tuple[str, RejectReason]] = sorted(
     [(_prefix(t), r) for r, t in VENUE_TEXT.items()] + list(_ALIASES), key=lambda pr: -len(pr[0]))
 
 
-def classify_venue_text(text: str) -> RejectReason | None:
-    """The reason code of a venue error string (docs or live form), or None if unknown."""
+def classify_venue_text(text: str) -> RejectReason:
+    """The reason code of a venue error string, docs or live form (with or without `` asset=N``, with
+    or without a trailing period); Other when no known text matches."""
+    if text.startswith(_MODIFY_PREFIX):
+        text = text[len(_MODIFY_PREFIX):]
     for prefix, reason in _PREFIXES:
         if text.startswith(prefix):
             return reason
-    return None
+    return RejectReason.Other
 
 
 class RejectionParams(BaseModel):
-    """Stochastic rejections of orders that pass the venue's rules as the twin checks them."""
+    """Stochastic rejections of orders that pass the venue's rules as the twin checks them, and REST
+    transport failures. Defaults are zero: the venue's own rules (checked by the exchange) explain
+    nearly all live rejections; calibration fits nonzero rates from live rejection counts."""
 
     model_config = ConfigDict(extra="forbid")
 
     rates: dict[str, float] = Field(
         default_factory=dict,
         description="Chance, per order that passes the rules, of a rejection with this reason, keyed by "
-                    "RejectReason name (e.g. {'Oracle': 0.001}); default none. Calibration fits these from "
-                    "live rejection counts.")
+                    "per-order RejectReason name (e.g. {'Oracle': 0.001}); default none.")
+    rest_failure_prob: float = Field(
+        0.0, ge=0, le=1,
+        description="Chance a REST request fails in transport (connection reset, no reply) in normal "
+                    "operation; default 0 (outages add their own failures, see ConnectionParams).")
 
     @field_validator("rates")
     @classmethod
     def _check(cls, v: dict[str, float]) -> dict[str, float]:
+        known = sorted(r.value for r in ORDER_REASONS)
         for name, p in v.items():
-            if name not in RejectReason.__members__:
-                raise ValueError(f"rates: unknown reason {name!r}; known: {sorted(RejectReason.__members__)}")
+            if name not in known:
+                raise ValueError(f"rates: {name!r} is not a per-order reason; known: {known}")
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"rates[{name!r}] = {p}; must lie in [0, 1]")
         if sum(v.values()) > 1.0:
@@ -122,9 +157,11 @@ class RejectionParams(BaseModel):
 
 
 class RejectionModel:
-    """``draw(t)``: a reason to reject an otherwise valid order placed at ``t``, or None."""
+    """``draw(t)``: a reason to reject an otherwise valid order placed at ``t``, or None;
+    ``rest_fails(t)``: whether a REST request sent at ``t`` is lost in transport."""
 
-    __slots__ = ("_rng", "_buf", "_i", "_reasons", "_cum", "_total", "_bursts")
+    __slots__ = ("_rng", "_buf", "_i", "_reasons", "_cum", "_total", "_bursts", "_burst_lo", "_burst_hi",
+                 "_rest_p", "_rest_rng")
 
     def __init__(self, params: RejectionParams, rng: np.random.Generator) -> None:
         self._rng = rng
@@ -139,6 +176,11 @@ class RejectionModel:
             self._cum.append(acc)
         self._total = acc
         self._bursts: list[tuple[float, float, float, RejectReason]] = []  # (t0, t1, rate, reason)
+        self._burst_lo = math.inf  # earliest start and latest end of any burst: a cheap pre-check
+        self._burst_hi = -math.inf
+        self._rest_p = params.rest_failure_prob
+        # its own child stream (spawning consumes nothing), so REST failures do not shift the draws
+        self._rest_rng = rng.spawn(1)[0]
 
     def _uniform(self) -> float:
         i = self._i
@@ -149,18 +191,30 @@ class RejectionModel:
         return self._buf[i]
 
     def add_burst(self, t0: float, t1: float, rate: float, reason: RejectReason) -> None:
-        """Scripted: in [t0, t1) each order is rejected with ``reason`` with chance ``rate``."""
+        """Scripted: in [t0, t1) each order is rejected with ``reason`` with chance ``rate``
+        (overlapping bursts are tried in the order they were added)."""
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"rejection burst rate = {rate}; must lie in [0, 1]")
-        self._bursts.append((float(t0), float(t1), float(rate), RejectReason(reason)))
+        reason = RejectReason(reason)
+        if reason not in ORDER_REASONS:
+            raise ValueError(f"rejection burst reason = {reason.value}; must be a per-order reason")
+        self._bursts.append((float(t0), float(t1), float(rate), reason))
+        self._burst_lo = min(self._burst_lo, float(t0))
+        self._burst_hi = max(self._burst_hi, float(t1))
 
     def draw(self, t: float) -> RejectReason | None:
-        for t0, t1, rate, reason in self._bursts:
-            if t0 <= t < t1 and self._uniform() < rate:
-                return reason
+        if self._burst_lo <= t < self._burst_hi:
+            for t0, t1, rate, reason in self._bursts:
+                if t0 <= t < t1 and self._uniform() < rate:
+                    return reason
         if self._total <= 0.0:
             return None
         u = self._uniform()
         if u >= self._total:
             return None
         return self._reasons[bisect.bisect_right(self._cum, u)]
+
+    def rest_fails(self, t: float) -> bool:
+        """Whether a REST request sent at ``t`` fails in transport in normal operation (``t`` is kept for
+        the interface: the rate does not vary in time)."""
+        return self._rest_p > 0.0 and float(self._rest_rng.random()) < self._rest_p
