@@ -63,6 +63,7 @@ class AgentCore:
         self.snapshot_pending = False
         self.snapshot_sent_ts = -math.inf
         self.started = False
+        self.stopped = False
         self.cycle = 0
         self.last_requote_ts = -math.inf
         self.max_worst_case = 0.0
@@ -102,6 +103,15 @@ class AgentCore:
             wc = max(abs(wc_long), abs(wc_short))
             if wc > self.max_worst_case:
                 self.max_worst_case = wc
+        return cmds
+
+    def shutdown(self, ts: float) -> list[Command]:
+        """Stop quoting for good and pull every order (a session's end, SIGINT, a kill)."""
+        self.stopped = True
+        cmds: list[Command] = [CancelAll()]
+        for c in cmds:
+            self.tracker.on_command(c, ts)
+            self.budget.note_request(ts, _ip_weight(c))
         return cmds
 
     def drain_records(self) -> list[dict]:
@@ -193,7 +203,7 @@ class AgentCore:
         stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
         if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled):
             self._request_snapshot(cmds, ts)
-        if not self.reconciled:
+        if not self.reconciled or self.stopped:
             return
         stale = (ts - self.last_book_ts) > risk.stale_book_s or not self.connected
         if stale:

@@ -16,6 +16,8 @@ class Core(Protocol):
 
     def drain_records(self) -> list[dict]: ...
 
+    def shutdown(self, ts: float) -> list[Command]: ...
+
     def discard_records(self) -> None: ...
 
 
@@ -35,6 +37,7 @@ class SimDriver:
         self.event_log = event_log  # when a list: every event fed to the core, in order
         self.commands_sent: list[Command] = []
         self.events = 0
+        self.stopped = False
 
     def start(self) -> None:
         self.gateway.start(self.on_event)
@@ -42,9 +45,17 @@ class SimDriver:
 
     def _cycles(self):
         env = self.env
-        while True:
+        while not self.stopped:
             yield env.timeout(self.cycle_s)
-            self.on_event(Timer(env.now))
+            if not self.stopped:
+                self.on_event(Timer(env.now))
+
+    def stop(self) -> None:
+        """End the session: no more quote cycles, and every order is cancelled at the venue."""
+        self.stopped = True
+        for cmd in self.core.shutdown(self.env.now):
+            self.commands_sent.append(cmd)
+            self.gateway.send(cmd)
 
     def on_event(self, event: Event) -> None:
         self.events += 1

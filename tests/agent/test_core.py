@@ -73,6 +73,12 @@ def test_worst_case_position_never_exceeds_the_limit_under_latency(seed):
     ex.env.run(until=300.0)
     assert gw.counters["request_items"] > 100 and len(worst) > 5000
     assert max(worst) <= limit + 1e-9
+    # at the end, pull everything and let the dust settle: the agent's books equal the venue's
+    driver.stop()
+    ex.env.run(until=360.0)
+    assert not ex.open_orders(gw.user)
+    assert abs(core.tracker.position - ex.accounts[gw.user].position("BTC").szi) < 1e-9
+
 
 
 def test_decision_log_survives_a_torn_last_line(tmp_path):
