@@ -68,6 +68,9 @@ class AgentCore:
         self.last_requote_ts = -math.inf
         self.max_worst_case = 0.0
         self._fit: tuple[float, float] | None = None
+        self._ladder_key: tuple[int, int] | None = None
+        self._desired: list[DesiredQuote] = []
+        self._reconciled_state: tuple | None = None
         self._fit_ts = -math.inf
         self._records: list[dict] = []
         self._dispatch = {
@@ -251,15 +254,28 @@ class AgentCore:
         center += adj
         bid = min(center - half, self.best_ask - self.tick)
         ask = max(center + half, self.best_bid + self.tick)
-        lad = q.ladder
-        ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick,
-                              lad.sizes(q.order_size), self.sz_decimals, tick=self.tick)
-        desired = [DesiredQuote(Side.BUY, x.px, x.sz, i) for i, x in enumerate(ladder.bids)]
-        desired += [DesiredQuote(Side.SELL, x.px, x.sz, i) for i, x in enumerate(ladder.asks)]
+        # the ladder only changes when its tick-rounded edges do: reuse it otherwise (when sizes come to
+        # depend on state, e.g. exposure levels, their multiplier belongs in this key)
+        key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9))
+        if key != self._ladder_key:
+            lad = q.ladder
+            ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick,
+                                  lad.sizes(q.order_size), self.sz_decimals, tick=self.tick)
+            desired = [DesiredQuote(Side.BUY, x.px, x.sz, i) for i, x in enumerate(ladder.bids)]
+            desired += [DesiredQuote(Side.SELL, x.px, x.sz, i) for i, x in enumerate(ladder.asks)]
+            self._ladder_key = key
+            self._desired = desired
+        desired = self._desired
         rec.quotes = desired
-        return reconcile(desired, self.tracker, tick=self.tick, lot=self.lot,
-                         max_position=self.cfg.risk.max_position, budget=self.budget, cloids=self.cloids,
-                         cfg=self.cfg.reconcile)
+        # nothing changed since the last reconcile (same quotes, no order news): nothing to send
+        tr = self.tracker
+        state = (key, tr.version, len(tr.settling))
+        if state == self._reconciled_state:
+            return []
+        cmds = reconcile(desired, tr, tick=self.tick, lot=self.lot, max_position=self.cfg.risk.max_position,
+                         budget=self.budget, cloids=self.cloids, cfg=self.cfg.reconcile)
+        self._reconciled_state = None if cmds else state
+        return cmds
 
 
 def _request_items(c: Command) -> int:

@@ -95,7 +95,7 @@ class OrderTracker:
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total",
-                 "snapshot_venue_ms")
+                 "snapshot_venue_ms", "version")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -110,6 +110,7 @@ class OrderTracker:
         self.tid_watermark = 0  # fills up to this tid are already in the last snapshot's position
         self.recent_fills: dict[int, float] = {}  # tid -> signed size of fills above the watermark
         self.snapshot_venue_ms = 0  # venue time of the last snapshot applied
+        self.version = 0  # bumped by every command and order event: "did anything change?"
         # cancelled orders whose earlier fills may still be on the (slower) fill stream: they keep
         # counting as exposure for settle_s after the cancel, or until a snapshot covers them
         self.settling: dict[str, tuple[float, TrackedOrder, float]] = {}  # cloid -> (until, order, counted)
@@ -120,6 +121,7 @@ class OrderTracker:
     # ------------------------------------------------------------------ commands
 
     def on_command(self, cmd, ts: float) -> None:
+        self.version += 1
         if ts > self.now:
             self.now = ts
         if isinstance(cmd, PlaceOrder):
@@ -174,6 +176,7 @@ class OrderTracker:
             self.settling_total[entry[1].side] -= entry[2]
 
     def on_event(self, ev) -> None:
+        self.version += 1
         if ev.ts > self.now:
             self.now = ev.ts
         t = type(ev)
