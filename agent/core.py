@@ -91,6 +91,10 @@ class AgentCore:
         fn = self._dispatch.get(type(event))
         if fn is None:
             self.tracker.on_event(event)
+            if self.stopped and getattr(event, "resting", False):
+                # a place that was in flight when everything was pulled has landed: pull it too
+                cloid = getattr(event, "new_cloid", None) or event.cloid
+                cmds.append(CancelOrder(cloid))
         else:
             fn(event, cmds)
         if cmds:
