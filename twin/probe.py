@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from twin.exchange import Exchange
+from twin.faults.rejections import classify_venue_text
 from twin.messages import (
     ActionErr, ActionOk, CancelAction, ConnectionEvent, Filled, FillsPush, HttpError, OrderAction, OrderSpec,
     Resting, StatusError, TransportFailure,
@@ -60,12 +61,12 @@ class ProbeClient:
                 if isinstance(st, Resting):
                     self.live.add(st.oid)
                 elif isinstance(st, StatusError):
-                    self.errors[st.error.split(".")[0]] += 1
+                    self.errors[classify_venue_text(st.error).value] += 1
                 elif isinstance(st, Filled):
                     pass
         elif isinstance(reply, ActionErr):
             self.replies["err"] += 1
-            self.errors[reply.message.split("(")[0].strip()] += 1
+            self.errors[classify_venue_text(reply.message).value] += 1
         elif isinstance(reply, HttpError):
             self.replies[f"http_{reply.status}"] += 1
         elif isinstance(reply, TransportFailure):
