@@ -1,0 +1,184 @@
+"""Online regime model: a 2-state Gaussian hidden Markov model on fixed-cadence log returns.
+
+Forward filtering gives P(stressed) per observation in O(1); emission means and variances are
+re-estimated online from exponentially forgotten, posterior-weighted sufficient statistics (a
+stochastic online EM). State 1 is always the high-variance ("stressed") one. No clock reads.
+"""
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class RegimeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step_s: float = Field(1.0, gt=0, description=(
+        "Cadence of the returns the model sees, s; on_mid samples the mid on this grid."))
+    stay_calm: float = Field(0.995, gt=0, lt=1, description=(
+        "P(calm at the next step | calm now); mean calm dwell = step_s/(1 − this)."))
+    stay_stressed: float = Field(0.99, gt=0, lt=1, description="P(stressed at the next step | stressed now).")
+    stats_halflife_obs: float = Field(2000.0, gt=1, description=(
+        "Half-life of the sufficient statistics, observations: how fast emission parameters adapt."))
+    warmup_obs: int = Field(50, ge=2, description=(
+        "Returns collected before the model starts; p_stressed is 0 until then."))
+    init_var_ratio: float = Field(4.0, gt=1, description=(
+        "Stressed/calm variance ratio the states start from, around the warm-up sample variance."))
+    prior_obs: float = Field(20.0, gt=0, description=(
+        "Pseudo-observations each state's initial parameters carry (resists early collapse)."))
+    learn_means: bool = Field(False, description=(
+        "Estimate per-state means; off keeps them 0 (returns over seconds have no usable drift)."))
+    min_var: float = Field(1e-16, gt=0, description="Variance floor per state, (log return)² per step.")
+    stressed_threshold: float = Field(0.5, gt=0, lt=1, description="regime is 1 when p_stressed exceeds this.")
+
+
+class RegimeModel:
+    """``update(ts, ret) -> p_stressed`` for a return over one ``step_s``; or ``on_mid(ts, mid)``."""
+
+    __slots__ = ("cfg", "_lam", "_p1", "_n", "_w0", "_w1", "_s0", "_s1", "_q0", "_q1",
+                 "mu", "var", "_warm", "_warm_s", "_warm_q", "ts", "_grid_ts", "_grid_mid")
+
+    def __init__(self, config: RegimeConfig | None = None) -> None:
+        self.cfg = config or RegimeConfig()
+        self._lam = 0.5 ** (1.0 / self.cfg.stats_halflife_obs)
+        self._p1 = 0.0  # filtered P(stressed | returns so far)
+        self._n = 0
+        # per state: Σγ, Σγr, Σγr² (forgotten at rate λ per observation)
+        self._w0 = self._w1 = self._s0 = self._s1 = self._q0 = self._q1 = 0.0
+        self.mu = [0.0, 0.0]
+        self.var = [math.nan, math.nan]
+        self._warm = 0
+        self._warm_s = self._warm_q = 0.0
+        self.ts = math.nan
+        self._grid_ts = math.nan
+        self._grid_mid = math.nan
+
+    # ---- input
+
+    def on_mid(self, ts: float, mid: float) -> float | None:
+        """Sample the mid on the ``step_s`` grid; when a step closes, update on its log return.
+
+        A gap of k steps becomes one observation of the return scaled by 1/√k (variance per step).
+        Returns p_stressed when an update ran, else None.
+        """
+        if not (0.0 < mid < math.inf):
+            return None
+        if self._grid_ts != self._grid_ts:
+            self._grid_ts, self._grid_mid = ts, mid
+            return None
+        k = math.floor((ts - self._grid_ts) / self.cfg.step_s)
+        if k < 1:
+            return None
+        ret = math.log(mid / self._grid_mid) / math.sqrt(k)
+        self._grid_ts += k * self.cfg.step_s
+        self._grid_mid = mid
+        return self.update(ts, ret)
+
+    def update(self, ts: float, ret: float) -> float:
+        """One return over ``step_s`` (log units); returns the filtered P(stressed)."""
+        ret = float(ret)
+        if ret != ret or abs(ret) == math.inf:
+            return self._p1
+        self.ts = ts
+        self._n += 1
+        cfg = self.cfg
+        if self._warm < cfg.warmup_obs:
+            self._warm += 1
+            self._warm_s += ret
+            self._warm_q += ret * ret
+            if self._warm == cfg.warmup_obs:
+                self._start()
+            return self._p1
+        # predict: P(stressed) after one transition
+        p1 = self._p1
+        prior1 = (1.0 - p1) * (1.0 - cfg.stay_calm) + p1 * cfg.stay_stressed
+        # emission log-likelihoods
+        mu0, mu1 = self.mu
+        v0, v1 = self.var
+        d0 = ret - mu0
+        d1 = ret - mu1
+        l0 = -0.5 * (_LOG_2PI + math.log(v0) + d0 * d0 / v0)
+        l1 = -0.5 * (_LOG_2PI + math.log(v1) + d1 * d1 / v1)
+        # posterior in log space: γ1 = 1/(1 + exp(a0 − a1))
+        a0 = math.log1p(-prior1) + l0 if prior1 < 1.0 else -math.inf
+        a1 = math.log(prior1) + l1 if prior1 > 0.0 else -math.inf
+        z = a0 - a1
+        g1 = 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
+        g1 = min(max(g1, 1e-12), 1.0 - 1e-12)  # a state never becomes impossible
+        g0 = 1.0 - g1
+        self._p1 = g1
+        # M-step on forgotten, posterior-weighted sufficient statistics
+        lam = self._lam
+        self._w0 = lam * self._w0 + g0
+        self._w1 = lam * self._w1 + g1
+        self._s0 = lam * self._s0 + g0 * ret
+        self._s1 = lam * self._s1 + g1 * ret
+        self._q0 = lam * self._q0 + g0 * ret * ret
+        self._q1 = lam * self._q1 + g1 * ret * ret
+        self._refit()
+        return self._p1
+
+    def _start(self) -> None:
+        cfg = self.cfg
+        n = self._warm
+        mean = self._warm_s / n if cfg.learn_means else 0.0
+        v = max(self._warm_q / n - (mean * mean if cfg.learn_means else 0.0), cfg.min_var)
+        # calm and stressed variances around v in the configured ratio (geometric mean = v)
+        r = math.sqrt(cfg.init_var_ratio)
+        w = cfg.prior_obs
+        self._w0 = self._w1 = w
+        self._s0 = self._s1 = w * mean
+        self._q0 = w * (v / r + mean * mean)
+        self._q1 = w * (v * r + mean * mean)
+        self._p1 = (1.0 - cfg.stay_calm) / (2.0 - cfg.stay_calm - cfg.stay_stressed)  # stationary
+        self._refit()
+
+    def _refit(self) -> None:
+        cfg = self.cfg
+        mu0 = self._s0 / self._w0 if cfg.learn_means else 0.0
+        mu1 = self._s1 / self._w1 if cfg.learn_means else 0.0
+        v0 = max(self._q0 / self._w0 - mu0 * mu0, cfg.min_var)
+        v1 = max(self._q1 / self._w1 - mu1 * mu1, cfg.min_var)
+        if v0 > v1:  # keep state 1 the high-variance one: relabel statistics and posterior
+            self._w0, self._w1 = self._w1, self._w0
+            self._s0, self._s1 = self._s1, self._s0
+            self._q0, self._q1 = self._q1, self._q0
+            self._p1 = 1.0 - self._p1
+            mu0, mu1, v0, v1 = mu1, mu0, v1, v0
+        self.mu[0], self.mu[1] = mu0, mu1
+        self.var[0], self.var[1] = v0, v1
+
+    # ---- output
+
+    @property
+    def ready(self) -> bool:
+        return self._warm >= self.cfg.warmup_obs
+
+    @property
+    def p_stressed(self) -> float:
+        return self._p1 if self.ready else 0.0
+
+    @property
+    def regime(self) -> int:
+        """1 stressed, 0 calm (calm until warmed up)."""
+        return 1 if self.ready and self._p1 > self.cfg.stressed_threshold else 0
+
+    @property
+    def vol_ratio(self) -> float:
+        """Stressed over calm standard deviation (nan until warmed up)."""
+        return math.sqrt(self.var[1] / self.var[0]) if self.ready else math.nan
+
+    def record(self) -> dict:
+        sd = 1e4 / math.sqrt(self.cfg.step_s)
+        return {
+            "ts": self.ts, "ready": self.ready, "n_obs": self._n,
+            "p_stressed": self.p_stressed, "regime": self.regime,
+            "calm_mean_bps": self.mu[0] * 1e4, "stressed_mean_bps": self.mu[1] * 1e4,
+            # per-second volatility in bps (√var per step scaled to one second)
+            "calm_vol_bps_per_s": math.sqrt(self.var[0]) * sd if self.ready else math.nan,
+            "stressed_vol_bps_per_s": math.sqrt(self.var[1]) * sd if self.ready else math.nan,
+            "stressed_weight_obs": self._w1,
+        }

@@ -1,0 +1,504 @@
+"""Per-model scorecards: score each signal's p_up against what the mid did, continuously, and turn the
+scores into a verdict (healthy / degraded / retired), a blend weight and a model_confidence.
+
+Sans-IO: predictions and mids come in with their ``ts``; nothing here reads a clock. Each outcome is
+O(1) amortised: pending predictions sit in a deque ordered by due time, the rolling window keeps
+running sums (re-summed once per window length so float drift cannot accumulate).
+"""
+from __future__ import annotations
+
+import math
+from bisect import insort
+from collections import deque
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Iterable, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_LN2 = math.log(2.0)
+
+
+class Verdict(str, Enum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    RETIRED = "retired"
+
+
+class ScorecardConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window_outcomes: int = Field(500, ge=10, description=(
+        "Rolling window of resolved outcomes every metric is computed over (edge bias excepted: an EWMA)."))
+    min_outcomes: int = Field(100, ge=2, description=(
+        "Outcomes in the window before an evaluation counts; until then the model is unproven "
+        "(verdict stays as it is, score 0, weight warmup_weight)."))
+    evaluate_every_n_outcomes: int = Field(20, ge=1, description="New outcomes between evaluations (one period).")
+    evaluate_timer_s: float = Field(300.0, gt=0, description=(
+        "Evaluate after this long since the last evaluation, s, if at least one new outcome arrived "
+        "(outcomes are rare); periods without new outcomes are not counted."))
+    max_resolution_delay_s: float = Field(5.0, ge=0, description=(
+        "A prediction resolved by a mid later than due + this, s (a feed gap), is dropped as expired: "
+        "that mid does not measure the horizon the prediction was about."))
+    min_prediction_spacing_s: float = Field(0.0, ge=0, description=(
+        "Predictions closer than this to the last accepted one are ignored, s; set near the horizon to "
+        "score non-overlapping (less autocorrelated) outcomes."))
+    max_pending: int = Field(100_000, ge=1, description="Cap on unresolved predictions; the oldest are dropped beyond it.")
+    # thresholds
+    healthy_max_brier: float = Field(0.25, gt=0, le=1, description="Healthy needs Brier score below this (0.25 = always 0.5).")
+    healthy_min_ir: float = Field(0.5, description=(
+        "Healthy needs the per-prediction information ratio (mean/std of direction-signed return) above this."))
+    healthy_min_mi_ratio: float = Field(0.5, ge=0, description="Healthy needs MI above this fraction of the MI baseline.")
+    retire_brier: float = Field(0.35, gt=0, le=1, description="A period is bad if the Brier score exceeds this.")
+    retire_ir: float = Field(0.3, description="A period is bad if the information ratio is below this.")
+    retire_mi_ratio: float = Field(0.3, ge=0, description="A period is bad if MI is below this fraction of the baseline.")
+    retire_after_periods: int = Field(20, ge=1, description="Consecutive bad periods that retire a model.")
+    reinstate_after_periods: int = Field(10, ge=1, description="Consecutive healthy periods that reinstate a retired model.")
+    heal_after_periods: int = Field(3, ge=1, description=(
+        "Consecutive healthy periods before a degraded (or unproven) model is healthy again; "
+        "healthy to degraded is immediate."))
+    # MI baseline
+    mi_baseline_bits: float | None = Field(None, gt=0, description=(
+        "MI baseline in bits; None measures it as the mean MI over the first mi_baseline_evaluations "
+        "counted evaluations (the MI criteria are neutral until then)."))
+    mi_baseline_evaluations: int = Field(5, ge=1, description="Counted evaluations whose MI mean becomes the baseline.")
+    mi_baseline_floor_bits: float = Field(1e-4, gt=0, description=(
+        "Floor on a measured baseline, bits, so a model with no skill at the start has a finite ratio."))
+    # weights and extras
+    degraded_weight: float = Field(0.5, ge=0, le=1, description=(
+        "Blend weight of a degraded model at IR >= healthy_min_ir; scaled by clip(IR/healthy_min_ir, 0, 1)."))
+    warmup_weight: float = Field(0.5, ge=0, le=1, description="Blend weight before the first counted evaluation.")
+    edge_bias_halflife_outcomes: float = Field(100.0, gt=0, description=(
+        "Half-life of the edge-bias EWMA and of the expected |move| it uses, in outcomes."))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ScorecardConfig":
+        if self.min_outcomes > self.window_outcomes:
+            raise ValueError(f"ScorecardConfig.min_outcomes ({self.min_outcomes}) must be <= "
+                             f"window_outcomes ({self.window_outcomes})")
+        if self.retire_brier < self.healthy_max_brier or self.retire_ir > self.healthy_min_ir \
+                or self.retire_mi_ratio > self.healthy_min_mi_ratio:
+            raise ValueError("ScorecardConfig: retire thresholds must be looser than the healthy ones "
+                             f"(brier {self.retire_brier} >= {self.healthy_max_brier}, ir {self.retire_ir} <= "
+                             f"{self.healthy_min_ir}, mi ratio {self.retire_mi_ratio} <= {self.healthy_min_mi_ratio})")
+        return self
+
+
+# ---------------------------------------------------------------- metrics from sums (pure functions)
+
+def brier(ps: Iterable[float], ups: Iterable[int]) -> float:
+    """Mean squared error of p against the 0/1 outcome."""
+    n = s = 0
+    for p, y in zip(ps, ups):
+        s += (p - y) ** 2
+        n += 1
+    return s / n if n else math.nan
+
+
+def mutual_information_bits(n_uu: int, n_ud: int, n_du: int, n_dd: int) -> float:
+    """MI between predicted and realised direction from a 2x2 table, bits (plug-in estimate).
+
+    ``n_xy``: x the predicted direction (u up / d down), y the realised one.
+    """
+    n = n_uu + n_ud + n_du + n_dd
+    if n == 0:
+        return math.nan
+    rows = (n_uu + n_ud, n_du + n_dd)
+    cols = (n_uu + n_du, n_ud + n_dd)
+    mi = 0.0
+    for c, r, k in ((n_uu, 0, 0), (n_ud, 0, 1), (n_du, 1, 0), (n_dd, 1, 1)):
+        if c:
+            mi += c / n * math.log(c * n / (rows[r] * cols[k]))
+    return max(mi / _LN2, 0.0)
+
+
+def _ratio_std(s: float, s2: float, n: int) -> float:
+    """mean/std (population std) from Σx, Σx², n; nan when undefined."""
+    if n < 2:
+        return math.nan
+    m = s / n
+    var = s2 / n - m * m
+    if var <= 1e-300:
+        return math.nan if m == 0.0 else math.copysign(math.inf, m)
+    return m / math.sqrt(var)
+
+
+# ---------------------------------------------------------------- the scorecard
+
+@dataclass(frozen=True, slots=True)
+class ScorecardMetrics:
+    """One evaluation's numbers, for the decision record (nan where not yet defined)."""
+
+    name: str
+    ts: float
+    verdict: Verdict
+    weight: float
+    score: float
+    n_outcomes: int
+    brier: float
+    information_ratio: float
+    hit_rate: float
+    mi_bits: float
+    mi_baseline_bits: float
+    mi_ratio: float
+    edge_bias_bps: float
+    calibration_slope: float
+    consecutive_good: int
+    consecutive_bad: int
+    evaluations: int
+    pending: int
+    ties_dropped: int
+    expired: int
+
+
+class ModelScorecard:
+    """Scores one model's p_up at its horizon. Feed ``predict`` and ``on_mid``; call ``evaluate`` when
+    ``evaluation_due`` (or use ``on_mid(..., auto_evaluate=True)``)."""
+
+    __slots__ = (
+        "name", "cfg", "_pending", "_last_pred_ts", "_window",
+        "_n", "_sp", "_sy", "_spp", "_spy", "_sbr", "_sx", "_sxx", "_t_uu", "_t_ud", "_t_du", "_t_dd",
+        "_evictions", "_alpha", "_abs_move_bps", "_edge_bias_bps",
+        "verdict", "_good", "_bad", "_evaluations", "_counted", "_since_eval", "_last_eval_ts",
+        "_mi_baseline", "_mi_baseline_sum", "_metrics", "_proven",
+        "ties_dropped", "expired",
+    )
+
+    def __init__(self, name: str, config: ScorecardConfig | None = None) -> None:
+        self.name = name
+        self.cfg = cfg = config or ScorecardConfig()
+        self._pending: deque[tuple[float, float, float]] = deque()  # (due_ts, p_up, mid_then)
+        self._last_pred_ts = -math.inf
+        self._window: deque[tuple[float, int, float]] = deque()  # (p_up, up 0/1, move_bps)
+        self._n = 0
+        self._sp = self._sy = self._spp = self._spy = self._sbr = self._sx = self._sxx = 0.0
+        self._t_uu = self._t_ud = self._t_du = self._t_dd = 0
+        self._evictions = 0
+        self._alpha = 1.0 - 0.5 ** (1.0 / cfg.edge_bias_halflife_outcomes)
+        self._abs_move_bps = math.nan
+        self._edge_bias_bps = math.nan
+        self.verdict = Verdict.DEGRADED  # unproven until heal_after_periods good periods
+        self._good = self._bad = 0
+        self._evaluations = 0  # all evaluate() calls that saw new outcomes
+        self._counted = 0  # evaluations with >= min_outcomes in the window
+        self._since_eval = 0
+        self._last_eval_ts = math.nan
+        self._mi_baseline = cfg.mi_baseline_bits if cfg.mi_baseline_bits is not None else math.nan
+        self._mi_baseline_sum = 0.0
+        self._proven = False
+        self.ties_dropped = 0
+        self.expired = 0
+        self._metrics = self._snapshot(math.nan)
+
+    # ---- input
+
+    def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> bool:
+        """Record P(mid higher ``horizon_s`` after ``ts``); returns False if ignored (spacing, bad input)."""
+        if not (0.0 <= p_up <= 1.0) or not (0.0 < mid < math.inf) or not (horizon_s > 0.0):
+            return False
+        if ts - self._last_pred_ts < self.cfg.min_prediction_spacing_s:
+            return False
+        self._last_pred_ts = ts
+        item = (ts + horizon_s, float(p_up), float(mid))
+        pend = self._pending
+        if not pend or item[0] >= pend[-1][0]:
+            pend.append(item)
+        else:  # a shorter horizon than the last one: keep the deque ordered by due time (rare)
+            insort(pend, item, key=lambda t: t[0])
+        if len(pend) > self.cfg.max_pending:
+            pend.popleft()
+            self.expired += 1
+        return True
+
+    def on_mid(self, ts: float, mid: float, auto_evaluate: bool = False) -> int:
+        """Resolve predictions due by ``ts`` against ``mid``; returns the outcomes added.
+
+        With ``auto_evaluate`` an evaluation runs when one is due (``self.verdict`` then is current).
+        """
+        pend = self._pending
+        added = 0
+        if self._last_eval_ts != self._last_eval_ts:
+            self._last_eval_ts = ts  # the evaluation timer runs from the first mid
+        if 0.0 < mid < math.inf:
+            late = self.cfg.max_resolution_delay_s
+            while pend and pend[0][0] <= ts:
+                due, p, mid0 = pend.popleft()
+                if ts - due > late:
+                    self.expired += 1
+                elif mid == mid0:
+                    self.ties_dropped += 1
+                else:
+                    self._add_outcome(p, 1 if mid > mid0 else 0, 1e4 * math.log(mid / mid0))
+                    added += 1
+        if auto_evaluate and self.evaluation_due(ts):
+            self.evaluate(ts)
+        return added
+
+    def add_outcome(self, p_up: float, up: bool, move_bps: float) -> None:
+        """An already-resolved outcome (replay, tests): ``move_bps`` is the signed realised move."""
+        self._add_outcome(float(p_up), 1 if up else 0, float(move_bps))
+
+    def _add_outcome(self, p: float, y: int, move_bps: float) -> None:
+        self._since_eval += 1
+        # edge bias, in the direction of the call (else an overconfident model's ups and downs
+        # cancel): predicted |2p−1|·E|move| (E|move| from outcomes before this one) minus the move
+        # signed by the call; p = 0.5 makes no call and is skipped
+        a = self._alpha
+        absm = abs(move_bps)
+        if self._abs_move_bps == self._abs_move_bps:
+            if p != 0.5:
+                err = (2.0 * p - 1.0) * self._abs_move_bps - move_bps
+                err = err if p > 0.5 else -err
+                eb = self._edge_bias_bps
+                self._edge_bias_bps = err if eb != eb else eb + a * (err - eb)
+            self._abs_move_bps += a * (absm - self._abs_move_bps)
+        else:
+            self._abs_move_bps = absm
+        w = self._window
+        w.append((p, y, move_bps))
+        self._accumulate(p, y, move_bps, +1)
+        if len(w) > self.cfg.window_outcomes:
+            op, oy, om = w.popleft()
+            self._accumulate(op, oy, om, -1)
+            self._evictions += 1
+            if self._evictions >= self.cfg.window_outcomes:
+                self._resum()
+
+    def _accumulate(self, p: float, y: int, move_bps: float, sgn: int) -> None:
+        self._n += sgn
+        self._sp += sgn * p
+        self._sy += sgn * y
+        self._spp += sgn * p * p
+        self._spy += sgn * p * y
+        self._sbr += sgn * (p - y) ** 2
+        x = move_bps if p > 0.5 else -move_bps if p < 0.5 else 0.0
+        self._sx += sgn * x
+        self._sxx += sgn * x * x
+        if p > 0.5:
+            if y:
+                self._t_uu += sgn
+            else:
+                self._t_ud += sgn
+        elif p < 0.5:
+            if y:
+                self._t_du += sgn
+            else:
+                self._t_dd += sgn
+
+    def _resum(self) -> None:
+        self._evictions = 0
+        self._n = 0
+        self._sp = self._sy = self._spp = self._spy = self._sbr = self._sx = self._sxx = 0.0
+        self._t_uu = self._t_ud = self._t_du = self._t_dd = 0
+        for p, y, m in self._window:
+            self._accumulate(p, y, m, +1)
+
+    # ---- metrics (O(1) from the running sums)
+
+    @property
+    def n_outcomes(self) -> int:
+        return self._n
+
+    def brier(self) -> float:
+        return self._sbr / self._n if self._n else math.nan
+
+    def information_ratio(self) -> float:
+        """Mean over std of the realised move signed by the predicted direction (p = 0.5 counts 0)."""
+        return _ratio_std(self._sx, self._sxx, self._n)
+
+    def mutual_information_bits(self) -> float:
+        """MI between predicted direction (p > 0.5 up, p < 0.5 down, p = 0.5 left out) and the outcome."""
+        return mutual_information_bits(self._t_uu, self._t_ud, self._t_du, self._t_dd)
+
+    def hit_rate(self) -> float:
+        k = self._t_uu + self._t_ud + self._t_du + self._t_dd
+        return (self._t_uu + self._t_dd) / k if k else math.nan
+
+    def calibration_slope(self) -> float:
+        """OLS slope of the 0/1 outcome on p: ≈ 1 when calibrated, < 1 overconfident, ≈ 0 no skill."""
+        n = self._n
+        if n < 2:
+            return math.nan
+        var_p = self._spp / n - (self._sp / n) ** 2
+        if var_p <= 1e-12:
+            return math.nan
+        return (self._spy / n - self._sp / n * self._sy / n) / var_p
+
+    @property
+    def edge_bias_bps(self) -> float:
+        """EWMA of predicted − realised edge in the called direction, bps: > 0 the model promises more
+        than it delivers (overconfident), < 0 less (underconfident); nan before two outcomes."""
+        return self._edge_bias_bps
+
+    @property
+    def mi_baseline_bits(self) -> float:
+        return self._mi_baseline
+
+    # ---- verdict
+
+    def evaluation_due(self, ts: float) -> bool:
+        if self._since_eval >= self.cfg.evaluate_every_n_outcomes:
+            return True
+        if self._since_eval == 0:
+            return False
+        last = self._last_eval_ts
+        return ts - last >= self.cfg.evaluate_timer_s if last == last else False
+
+    def evaluate(self, ts: float) -> Verdict:
+        """Close one evaluation period: classify it and move the verdict with hysteresis.
+
+        A period is good if all healthy criteria hold, bad if any retire criterion holds. Bad
+        periods in a row retire; good ones in a row heal a degraded model or reinstate a retired one.
+        """
+        if self._last_eval_ts != self._last_eval_ts:
+            self._last_eval_ts = ts  # the timer starts at the first call
+        if self._since_eval == 0:
+            return self.verdict  # no new evidence: nothing to count
+        self._since_eval = 0
+        self._last_eval_ts = ts
+        self._evaluations += 1
+        cfg = self.cfg
+        if self._n < cfg.min_outcomes:
+            self._metrics = self._snapshot(ts)
+            return self.verdict
+        self._counted += 1
+        mi = self.mutual_information_bits()
+        if cfg.mi_baseline_bits is None and self._counted <= cfg.mi_baseline_evaluations:
+            self._mi_baseline_sum += mi if mi == mi else 0.0
+            if self._counted == cfg.mi_baseline_evaluations:
+                self._mi_baseline = max(self._mi_baseline_sum / self._counted, cfg.mi_baseline_floor_bits)
+        ratio = self._mi_ratio(mi)
+        b, ir = self.brier(), self.information_ratio()
+        ir_ok = ir == ir  # nan (no directional calls) fails both IR tests below by comparison
+        mi_known = ratio == ratio  # baseline still being measured: MI criteria neutral
+        good = (b < cfg.healthy_max_brier and ir_ok and ir > cfg.healthy_min_ir
+                and (not mi_known or ratio > cfg.healthy_min_mi_ratio))
+        bad = (b > cfg.retire_brier or not ir_ok or ir < cfg.retire_ir
+               or (mi_known and ratio < cfg.retire_mi_ratio))
+        self._good = self._good + 1 if good else 0
+        self._bad = self._bad + 1 if bad else 0
+        if self.verdict is Verdict.RETIRED:
+            if self._good >= cfg.reinstate_after_periods:
+                self.verdict = Verdict.HEALTHY
+        elif self._bad >= cfg.retire_after_periods:
+            self.verdict = Verdict.RETIRED
+        elif not good:
+            self.verdict = Verdict.DEGRADED
+        elif self.verdict is Verdict.HEALTHY or self._good >= cfg.heal_after_periods:
+            self.verdict = Verdict.HEALTHY
+        self._proven = True
+        self._metrics = self._snapshot(ts)
+        return self.verdict
+
+    def _mi_ratio(self, mi: float) -> float:
+        base = self._mi_baseline
+        return mi / base if base == base and mi == mi else math.nan
+
+    @property
+    def proven(self) -> bool:
+        """True once an evaluation counted (min_outcomes in the window); before, the verdict is nominal."""
+        return self._proven
+
+    def weight(self) -> float:
+        """Blend weight: 1 healthy, degraded_weight·clip(IR/healthy_min_ir, 0, 1) degraded, 0 retired;
+        warmup_weight while unproven. Changes only at evaluations."""
+        return self._metrics.weight
+
+    def score(self) -> float:
+        """This model's part of model_confidence, in [0, 1]: its weight once proven, 0 before."""
+        return self._metrics.score
+
+    def _weight_now(self, ir: float) -> float:
+        v = self.verdict
+        if v is Verdict.RETIRED:
+            return 0.0
+        if not self._proven:
+            return self.cfg.warmup_weight
+        if v is Verdict.HEALTHY:
+            return 1.0
+        thr = self.cfg.healthy_min_ir
+        if ir != ir:
+            return 0.0
+        q = 1.0 if thr <= 0.0 else min(max(ir / thr, 0.0), 1.0)
+        return self.cfg.degraded_weight * q
+
+    def metrics(self) -> ScorecardMetrics:
+        """The numbers as of the last evaluation."""
+        return self._metrics
+
+    def _snapshot(self, ts: float) -> ScorecardMetrics:
+        mi = self.mutual_information_bits()
+        ir = self.information_ratio()
+        w = self._weight_now(ir)
+        return ScorecardMetrics(
+            name=self.name, ts=ts, verdict=self.verdict, weight=w, score=w if self._proven else 0.0,
+            n_outcomes=self._n, brier=self.brier(), information_ratio=ir,
+            hit_rate=self.hit_rate(), mi_bits=mi, mi_baseline_bits=self._mi_baseline,
+            mi_ratio=self._mi_ratio(mi), edge_bias_bps=self._edge_bias_bps,
+            calibration_slope=self.calibration_slope(), consecutive_good=self._good,
+            consecutive_bad=self._bad, evaluations=self._evaluations, pending=len(self._pending),
+            ties_dropped=self.ties_dropped, expired=self.expired)
+
+    def record(self) -> dict:
+        """All metrics of the last evaluation, the verdict, weight and score, as a plain dict."""
+        d = asdict(self._metrics)
+        d["verdict"] = self.verdict.value
+        d["proven"] = self._proven
+        d["pending"] = len(self._pending)
+        return d
+
+
+def model_confidence(scorecards: Iterable[ModelScorecard] | Mapping[str, ModelScorecard],
+                     importance: Mapping[str, float] | None = None) -> float:
+    """Importance-weighted mean of per-model scores in [0, 1]; 0 with no models (no evidence).
+
+    An unproven model scores 0 and a retired one 0, so both pull confidence down.
+    """
+    cards = scorecards.values() if isinstance(scorecards, Mapping) else scorecards
+    num = den = 0.0
+    for c in cards:
+        w = 1.0 if importance is None else importance.get(c.name, 1.0)
+        if w > 0.0:
+            num += w * c.score()
+            den += w
+    return num / den if den > 0.0 else 0.0
+
+
+class ScorecardSet:
+    """One scorecard per named model (e.g. each signal in a SignalBlend) sharing a config."""
+
+    __slots__ = ("cards",)
+
+    def __init__(self, names: Iterable[str], config: ScorecardConfig | None = None) -> None:
+        cfg = config or ScorecardConfig()
+        self.cards = {n: ModelScorecard(n, cfg) for n in names}
+
+    def predict(self, ts: float, p_ups: Mapping[str, float], horizon_s: float, mid: float) -> None:
+        for name, p in p_ups.items():
+            self.cards[name].predict(ts, p, horizon_s, mid)
+
+    def on_mid(self, ts: float, mid: float) -> list[str]:
+        """Resolve and evaluate where due; returns the names whose verdict changed."""
+        changed = []
+        for name, c in self.cards.items():
+            before = c.verdict
+            c.on_mid(ts, mid, auto_evaluate=True)
+            if c.verdict is not before:
+                changed.append(name)
+        return changed
+
+    def weights(self) -> dict[str, float]:
+        return {n: c.weight() for n, c in self.cards.items()}
+
+    def retired(self) -> list[str]:
+        return [n for n, c in self.cards.items() if c.verdict is Verdict.RETIRED]
+
+    def degraded(self) -> list[str]:
+        """Proven models judged degraded (unproven ones are not evidence of degradation)."""
+        return [n for n, c in self.cards.items() if c.proven and c.verdict is Verdict.DEGRADED]
+
+    def model_confidence(self, importance: Mapping[str, float] | None = None) -> float:
+        return model_confidence(self.cards, importance)
+
+    def record(self) -> dict[str, dict]:
+        return {n: c.record() for n, c in self.cards.items()}

@@ -1,0 +1,292 @@
+"""Validation: scorecard metrics against hand-computed values, verdict hysteresis (healthy → degraded →
+retired → reinstated), calibration slope and edge bias, and the online HMM recovering regimes."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from pydantic import ValidationError
+
+from agent.quoting.signals import SignalBlend, SignalConfig
+from agent.validation import (
+    ModelScorecard, RegimeConfig, RegimeModel, ScorecardConfig, ScorecardSet, Verdict, brier,
+    model_confidence, mutual_information_bits,
+)
+
+CFG = ScorecardConfig(window_outcomes=200, min_outcomes=100)
+
+
+def _informative(rng, card, n, ts=0.0):
+    """p far from 0.5, the outcome drawn with probability p, |move| 1..2 bps."""
+    for _ in range(n):
+        p = 0.5 + rng.choice((-1.0, 1.0)) * rng.uniform(0.25, 0.45)
+        up = rng.random() < p
+        mv = rng.uniform(1.0, 2.0)
+        card.add_outcome(p, up, mv if up else -mv)
+        if card.evaluation_due(ts):
+            card.evaluate(ts)
+
+
+def _noise(rng, card, n, ts=0.0):
+    for _ in range(n):
+        p = rng.uniform(0.0, 1.0)
+        up = rng.random() < 0.5
+        mv = rng.uniform(1.0, 2.0)
+        card.add_outcome(p, up, mv if up else -mv)
+        if card.evaluation_due(ts):
+            card.evaluate(ts)
+
+
+def test_informative_predictor_is_healthy():
+    rng = np.random.default_rng(1)
+    card = ModelScorecard("m", CFG)
+    assert not card.proven and card.weight() == CFG.warmup_weight and card.score() == 0.0
+    _informative(rng, card, 2000)
+    m = card.metrics()
+    assert card.verdict is Verdict.HEALTHY and card.weight() == 1.0
+    assert m.brier < 0.25 and m.information_ratio > CFG.healthy_min_ir and m.mi_bits > 0.1
+    assert abs(m.edge_bias_bps) < 0.3  # calibrated: promises what it delivers
+    assert model_confidence([card]) == 1.0
+    assert card.record()["verdict"] == "healthy"
+
+
+def test_noise_degrades_then_retires_then_reinstates():
+    rng = np.random.default_rng(2)
+    card = ModelScorecard("m", CFG)
+    _informative(rng, card, 2000)
+    assert card.verdict is Verdict.HEALTHY
+    seen = []
+    bad_at_retirement = None
+    for _ in range(60):  # periods of 20 noise outcomes
+        _noise(rng, card, CFG.evaluate_every_n_outcomes)
+        if card.verdict is Verdict.RETIRED and bad_at_retirement is None:
+            bad_at_retirement = card.metrics().consecutive_bad
+        seen.append(card.verdict)
+    assert Verdict.DEGRADED in seen
+    first_retired = seen.index(Verdict.RETIRED)
+    assert all(v is Verdict.DEGRADED for v in seen[seen.index(Verdict.DEGRADED):first_retired])
+    assert bad_at_retirement == CFG.retire_after_periods  # not one period sooner
+    assert card.weight() == 0.0 and card.score() == 0.0
+    assert card.metrics().brier > 0.25
+    # informative again: back only after the window refills and reinstate_after_periods good periods
+    good_at_reinstatement = None
+    for _ in range(40):
+        _informative(rng, card, CFG.evaluate_every_n_outcomes)
+        if card.verdict is not Verdict.RETIRED:
+            good_at_reinstatement = card.metrics().consecutive_good
+            break
+    assert card.verdict is Verdict.HEALTHY and card.weight() == 1.0
+    assert good_at_reinstatement == CFG.reinstate_after_periods
+
+
+def test_degraded_weight_scales_with_ir():
+    rng = np.random.default_rng(3)
+    card = ModelScorecard("m", CFG.model_copy(update={"healthy_min_ir": 5.0, "retire_ir": -1.0}))
+    _informative(rng, card, 1000)
+    ir = card.metrics().information_ratio
+    assert card.verdict is Verdict.DEGRADED  # cannot reach IR 5
+    assert card.weight() == pytest.approx(0.5 * ir / 5.0)
+
+
+def test_hand_computed_metrics_through_predict_and_on_mid():
+    cfg = ScorecardConfig(window_outcomes=10, min_outcomes=2, mi_baseline_bits=0.1)
+    card = ModelScorecard("m", cfg)
+    ps = [0.8, 0.7, 0.4, 0.2, 0.6, 0.3]
+    moves_bps = [2.0, -1.0, -3.0, -1.0, 1.0, 2.0]
+    for i, (p, mv) in enumerate(zip(ps, moves_bps)):
+        t = 10.0 * i
+        assert card.predict(t, p, 5.0, 100.0)
+        assert card.on_mid(t + 4.9, 123.0) == 0  # not due yet
+        assert card.on_mid(t + 5.0, 100.0 * math.exp(mv * 1e-4)) == 1
+    # a tie is dropped; a prediction resolved long after its horizon expires
+    card.predict(100.0, 0.9, 5.0, 100.0)
+    card.on_mid(105.0, 100.0)
+    card.predict(200.0, 0.9, 5.0, 100.0)
+    card.on_mid(200.0 + 5.0 + cfg.max_resolution_delay_s + 1.0, 101.0)
+    assert card.ties_dropped == 1 and card.expired == 1 and card.n_outcomes == 6
+    ups = [1, 0, 0, 0, 1, 1]
+    # Brier: (.04 + .49 + .16 + .04 + .16 + .49)/6
+    assert card.brier() == pytest.approx(1.38 / 6) == brier(ps, ups)
+    # predicted up {0.8 up, 0.7 down, 0.6 up}, down {0.4 down, 0.2 down, 0.3 up}: 2,1 / 1,2, uniform
+    # marginals, so MI = 1 − H(1/3) bits
+    h = -(1 / 3) * math.log2(1 / 3) - (2 / 3) * math.log2(2 / 3)
+    assert card.mutual_information_bits() == pytest.approx(1.0 - h) == pytest.approx(0.0817041, abs=1e-6)
+    assert mutual_information_bits(2, 1, 1, 2) == pytest.approx(1.0 - h)
+    x = np.array([2.0, -1.0, 3.0, 1.0, 1.0, -2.0])  # move × sign(p − 0.5)
+    assert card.information_ratio() == pytest.approx(x.mean() / x.std())
+    assert card.hit_rate() == pytest.approx(4 / 6)
+    assert card.calibration_slope() == pytest.approx(np.polyfit(ps, ups, 1)[0])
+    card.evaluate(300.0)
+    rec = card.record()
+    assert rec["mi_ratio"] == pytest.approx((1.0 - h) / 0.1) and rec["n_outcomes"] == 6
+
+
+def test_mi_of_independent_and_perfect_tables():
+    assert mutual_information_bits(25, 25, 25, 25) == 0.0
+    assert mutual_information_bits(50, 0, 0, 50) == pytest.approx(1.0)
+    assert math.isnan(mutual_information_bits(0, 0, 0, 0))
+
+
+def test_calibration_slope_and_edge_bias():
+    rng = np.random.default_rng(4)
+    cfg = ScorecardConfig(window_outcomes=5000, min_outcomes=100, edge_bias_halflife_outcomes=1000)
+    calibrated, overconfident = ModelScorecard("c", cfg), ModelScorecard("o", cfg)
+    for _ in range(5000):
+        p = rng.uniform(0.05, 0.95)
+        up = rng.random() < p
+        mv = 1.0 if up else -1.0
+        calibrated.add_outcome(p, up, mv)
+        overconfident.add_outcome(0.5 + 2.0 * (p - 0.5) if abs(p - 0.5) < 0.25 else (0.99 if p > 0.5 else 0.01),
+                                  up, mv)
+    assert calibrated.calibration_slope() == pytest.approx(1.0, abs=0.08)
+    assert overconfident.calibration_slope() < 0.7
+    # overconfident promises more edge than the move delivers: positive bias, calibrated ≈ 0
+    assert abs(calibrated.edge_bias_bps) < 0.15
+    assert overconfident.edge_bias_bps > 0.15
+
+
+def test_timer_evaluates_when_outcomes_are_rare():
+    card = ModelScorecard("m", ScorecardConfig(window_outcomes=20, min_outcomes=2, evaluate_timer_s=60.0))
+    card.evaluate(0.0)  # starts the timer; no outcomes, nothing counted
+    assert card.metrics().evaluations == 0
+    card.add_outcome(0.8, True, 1.0)
+    assert not card.evaluation_due(30.0)
+    assert card.evaluation_due(60.0)
+    card.evaluate(60.0)
+    assert not card.evaluation_due(500.0)  # no new outcome since: nothing to judge
+    assert card.metrics().evaluations == 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.booleans(), st.floats(0.01, 50.0)), min_size=1, max_size=120),
+       st.integers(10, 30))
+def test_rolling_sums_match_the_window(rows, window):
+    card = ModelScorecard("m", ScorecardConfig(window_outcomes=window, min_outcomes=2))
+    for p, up, mv in rows:
+        card.add_outcome(p, up, mv if up else -mv)
+    last = rows[-window:]
+    assert card.n_outcomes == len(last)
+    assert card.brier() == pytest.approx(brier([r[0] for r in last], [int(r[1]) for r in last]), abs=1e-9)
+    table = [0, 0, 0, 0]
+    for p, up, _ in last:
+        if p != 0.5:
+            table[(0 if p > 0.5 else 2) + (0 if up else 1)] += 1
+    mi = card.mutual_information_bits()
+    assert (math.isnan(mi) and sum(table) == 0) or mi == pytest.approx(mutual_information_bits(*table), abs=1e-9)
+
+
+def test_config_rejects_unknown_fields_and_inverted_thresholds():
+    with pytest.raises(ValidationError):
+        ScorecardConfig(windw=10)
+    with pytest.raises(ValidationError, match="looser"):
+        ScorecardConfig(retire_brier=0.2)
+
+
+def test_scorecard_set_drives_a_signal_blend():
+    rng = np.random.default_rng(5)
+    blend = SignalBlend.from_config(SignalConfig())
+    names = [s.name for s in blend.signals]
+    cards = ScorecardSet(names, ScorecardConfig(window_outcomes=200, min_outcomes=100, retire_after_periods=5))
+    mid = 100.0
+    for i in range(3000):
+        ts = float(i)
+        up = rng.random() < 0.5
+        p_true = 0.85 if up else 0.15
+        # the first signal knows the next move; the others are noise
+        p_ups = {n: (p_true if j == 0 else rng.uniform(0, 1)) for j, n in enumerate(names)}
+        cards.predict(ts, p_ups, 1.0, mid)
+        mid *= math.exp((1.0 if up else -1.0) * rng.uniform(1, 2) * 1e-4)
+        cards.on_mid(ts + 1.0, mid)
+    blend.set_weights(cards.weights())
+    assert blend.weights[names[0]] == 1.0
+    assert set(cards.retired()) == set(names[1:]) and all(blend.weights[n] == 0.0 for n in names[1:])
+    assert model_confidence(cards.cards) == pytest.approx(1 / 3)
+    assert cards.model_confidence({names[0]: 1.0, names[1]: 0.0, names[2]: 0.0}) == 1.0
+    assert set(cards.record()) == set(names)
+
+
+# ------------------------------------------------------------------ regime model
+
+def _switching_series(rng, n, sd_calm, sd_stress, p_leave_calm, p_leave_stress):
+    states = np.empty(n, dtype=int)
+    s = 0
+    for i in range(n):
+        u = rng.random()
+        if s == 0 and u < p_leave_calm:
+            s = 1
+        elif s == 1 and u < p_leave_stress:
+            s = 0
+        states[i] = s
+    return states, rng.normal(0.0, np.where(states == 1, sd_stress, sd_calm))
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_hmm_recovers_regimes_and_variances(seed):
+    rng = np.random.default_rng(seed)
+    sd0, sd1 = 1e-4, 3.5e-4
+    states, rets = _switching_series(rng, 20_000, sd0, sd1, 1 / 300, 1 / 100)
+    model = RegimeModel(RegimeConfig())
+    p = np.array([model.update(float(i), r) for i, r in enumerate(rets)])
+    burn = 1000
+    acc = ((p[burn:] > 0.5).astype(int) == states[burn:]).mean()
+    assert acc > 0.85
+    assert model.var[0] == pytest.approx(sd0 ** 2, rel=0.3)
+    assert model.var[1] == pytest.approx(sd1 ** 2, rel=0.3)
+    rec = model.record()
+    assert rec["regime"] == model.regime == int(model.p_stressed > 0.5)
+    assert rec["stressed_vol_bps_per_s"] > rec["calm_vol_bps_per_s"]
+
+
+def test_hmm_starts_stressed_keeps_state_one_high_variance():
+    rng = np.random.default_rng(9)
+    model = RegimeModel(RegimeConfig(warmup_obs=50))
+    for i in range(50):
+        model.update(float(i), rng.normal(0, 5e-4))  # warm-up entirely in the stressed regime
+    assert model.ready
+    for i in range(3000):
+        model.update(50.0 + i, rng.normal(0, 1e-4))
+    assert model.var[1] > model.var[0]
+    assert model.regime == 0 and model.p_stressed < 0.1
+    for i in range(200):
+        model.update(3050.0 + i, rng.normal(0, 5e-4))
+    assert model.regime == 1
+
+
+def test_hmm_on_mid_samples_the_grid():
+    model = RegimeModel(RegimeConfig(step_s=1.0, warmup_obs=2))
+    assert model.on_mid(0.0, 100.0) is None
+    assert model.on_mid(0.5, 101.0) is None  # inside the first step
+    model.on_mid(1.2, 100.0)
+    assert model.record()["n_obs"] == 1
+    model.on_mid(4.2, 100.0 * math.exp(3e-4))  # three steps at once: one observation
+    assert model.record()["n_obs"] == 2 and model.ready
+    assert model.p_stressed == model.record()["p_stressed"]
+
+
+def test_mixed_horizons_resolve_at_their_own_due_time():
+    card = ModelScorecard("m", ScorecardConfig(window_outcomes=10, min_outcomes=2, min_prediction_spacing_s=0.0))
+    card.predict(0.0, 0.9, 10.0, 100.0)
+    card.predict(0.0, 0.2, 2.0, 100.0)  # due before the one already pending
+    assert card.on_mid(2.0, 99.0) == 1  # only the 2 s one: down, as called
+    assert card.on_mid(10.0, 101.0) == 1
+    assert card.hit_rate() == 1.0 and card.record()["pending"] == 0
+
+
+def test_prediction_spacing_thins_overlapping_predictions():
+    card = ModelScorecard("m", ScorecardConfig(min_prediction_spacing_s=5.0))
+    accepted = [card.predict(t * 0.5, 0.7, 5.0, 100.0) for t in range(21)]
+    assert sum(accepted) == 3  # t = 0, 5, 10
+    assert not card.predict(20.0, 1.5, 5.0, 100.0)  # not a probability
+
+
+def test_timer_runs_from_the_first_mid_with_auto_evaluate():
+    card = ModelScorecard("m", ScorecardConfig(window_outcomes=10, min_outcomes=2, evaluate_timer_s=60.0))
+    card.on_mid(0.0, 100.0)
+    for i, mid in enumerate((101.0, 102.0)):
+        card.predict(10.0 * i, 0.8, 5.0, 100.0 + i)
+        card.on_mid(10.0 * i + 5.0, mid, auto_evaluate=True)
+    assert card.metrics().evaluations == 0  # 2 outcomes, well under 20, timer not yet run out
+    card.on_mid(61.0, 102.0, auto_evaluate=True)
+    assert card.metrics().evaluations == 1 and card.proven
