@@ -1,0 +1,58 @@
+"""Cross margin: the check at placement, margin cancels after an adverse move, and reduce-only rules."""
+from twin.exchange import Exchange
+from twin.faults.chaos import ChaosSchedule
+from twin.messages import ActionOk, OrderAction, OrderSpec, Resting, StatusError
+from twin.params import TwinParams
+
+USER = "0x" + "77" * 20
+
+
+def run(actions_at, until, usdc, schedule=None):
+    ex = Exchange.build(TwinParams(), 4, schedule, record=True)
+    ex.fund(USER, usdc)
+    replies = {}
+
+    def client():
+        for t, name, make in actions_at:
+            yield ex.env.timeout(max(0.0, t - ex.env.now))
+            ex.submit(USER, OrderAction((make(ex),)), lambda r, name=name: replies.__setitem__(name, r))
+    ex.env.process(client())
+    ex.env.run(until=until)
+    return ex, replies
+
+
+def test_margin_check_at_placement():
+    # 200 USDC at 20x carries 4000 USDC of notional: 0.03 BTC (~3000) fits, 0.05 (~5000) does not
+    ex, r = run([(1.0, "fits", lambda ex: OrderSpec("BTC", True, ex.best_bid["BTC"] - 20, 0.03)),
+                 (2.0, "too_big", lambda ex: OrderSpec("BTC", True, ex.best_bid["BTC"] - 20, 0.05))], 5.0, 200.0)
+    assert isinstance(r["fits"].statuses[0], Resting)
+    assert r["too_big"].statuses[0] == StatusError("Insufficient margin to place order. asset=0")
+
+
+def test_adverse_move_margin_cancels_resting_orders():
+    # long 0.03 BTC from an IOC, plus a resting bid that uses the rest of the margin; then the price drops 5%
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 10.0, "fraction": -0.05}])
+    ex, r = run([(1.0, "buy", lambda ex: OrderSpec("BTC", True, ex.best_ask["BTC"] + 5, 0.03, tif="Ioc")),
+                 (2.0, "bid", lambda ex: OrderSpec("BTC", True, ex.best_bid["BTC"] - 8000, 0.005))], 20.0, 250.0,
+                sched)
+    assert isinstance(r["bid"].statuses[0], Resting)
+    statuses = [row[3] for row in ex.log if row[1] == "status"]
+    assert "marginCanceled" in statuses and ex.counters["liquidations"] == 0
+    assert not ex.open_orders(USER)
+
+
+def test_reduce_only_shrinks_to_the_position_and_is_cancelled_when_flat():
+    ex, r = run([(1.0, "buy", lambda ex: OrderSpec("BTC", True, ex.best_ask["BTC"] + 5, 0.002, tif="Ioc")),
+                 (2.0, "ro_sell", lambda ex: OrderSpec("BTC", False, ex.best_ask["BTC"] + 500, 0.01,
+                                                       reduce_only=True)),
+                 (3.0, "ro_buy", lambda ex: OrderSpec("BTC", True, ex.best_bid["BTC"] - 500, 0.001,
+                                                      reduce_only=True)),
+                 (4.0, "close", lambda ex: OrderSpec("BTC", False, ex.best_bid["BTC"] - 5, 0.002, tif="Ioc"))],
+                10.0, 10_000.0)
+    assert isinstance(r["ro_sell"].statuses[0], Resting)
+    assert r["ro_buy"].statuses[0] == StatusError("Reduce only order would increase position. asset=0")
+    ro = r["ro_sell"].statuses[0].oid
+    rows = [row for row in ex.log if row[1] == "status" and row[2] == ro]
+    assert rows[-1][3] == "reduceOnlyCanceled"
+    assert ex.order_status[ro][1].sz <= 0.002 + 1e-12  # shrunk to the position it could close
+    assert isinstance(r["close"], ActionOk) and ex.accounts[USER].position("BTC").szi == 0.0
