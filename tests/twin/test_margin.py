@@ -56,3 +56,12 @@ def test_reduce_only_shrinks_to_the_position_and_is_cancelled_when_flat():
     assert rows[-1][3] == "reduceOnlyCanceled"
     assert ex.order_status[ro][1].sz <= 0.002 + 1e-12  # shrunk to the position it could close
     assert isinstance(r["close"], ActionOk) and ex.accounts[USER].position("BTC").szi == 0.0
+
+
+def test_liquidation_closes_the_position_when_below_maintenance():
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 10.0, "fraction": -0.08}])
+    ex, r = run([(1.0, "buy", lambda ex: OrderSpec("BTC", True, ex.best_ask["BTC"] + 5, 0.03, tif="Ioc"))],
+                20.0, 200.0, sched)
+    acct = ex.accounts[USER]
+    assert ex.counters["liquidations"] == 1 and acct.position("BTC").szi == 0.0
+    assert acct.cash < 200.0 - 0.03 * 100_000 * 0.06  # the loss was realised
