@@ -12,6 +12,18 @@ from agent.quoting.estimators import EstimatorConfig
 from agent.quoting.glft import GlftConfig
 from agent.quoting.ladder import LadderConfig
 from agent.quoting.signals import SignalConfig
+from agent.validation import RegimeConfig, ScorecardConfig
+
+
+class ValidationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scorecard: ScorecardConfig = Field(
+        default_factory=lambda: ScorecardConfig(min_prediction_spacing_s=5.0),
+        description="Per-signal scorecards; predictions spaced one horizon apart so outcomes do not overlap.")
+    regime: RegimeConfig = Field(default_factory=RegimeConfig, description="Online two-state regime model.")
+    stressed_spread_mult: float = Field(1.5, ge=1, description="Half spread × this when the regime model is sure "
+                                                              "the market is stressed (scaled by P(stressed)).")
 
 
 class SessionConfig(BaseModel):
@@ -57,6 +69,7 @@ class AgentConfig(BaseModel):
     quoting: QuotingConfig = Field(default_factory=QuotingConfig, description="Quote model.")
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig, description="Order reconciliation.")
     budget: BudgetConfig = Field(default_factory=BudgetConfig, description="Request budget and reserve.")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="Continuous validation.")
 
     @classmethod
     def load(cls, path: str | Path) -> "AgentConfig":

@@ -33,6 +33,7 @@ from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_quote
 from agent.quoting.ladder import build_ladder
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
+from agent.validation import RegimeModel, ScorecardSet
 
 
 class AgentCore:
@@ -48,6 +49,12 @@ class AgentCore:
         self.arrivals = ArrivalEstimator(q.estimators)
         self.signals = SignalBlend([BookImbalanceSignal(q.signals), TradeFlowSignal(q.signals),
                                     MomentumSignal(q.signals)], q.signals.weights)
+        # continuous validation: every signal is scored against what the mid did; its verdict scales
+        # its weight in the blend (retired: 0); the regime model widens spreads when stressed
+        self.validation = ScorecardSet([sig.name for sig in self.signals.signals], config.validation.scorecard)
+        self.regime = RegimeModel(config.validation.regime)
+        self._base_weights = dict(q.signals.weights)
+        self._apply_validation_weights()
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
         self.tracker.settle_s = config.risk.fill_settle_s
@@ -144,6 +151,13 @@ class AgentCore:
         sig[0].update(ev.ts, ev.bids, ev.asks)
         sig[2].update(ev.ts, self.mid)
         self.ledger.on_mid(ev.ts, self.mid)
+        self.regime.on_mid(ev.ts, self.mid)
+        if self.validation.on_mid(ev.ts, self.mid):
+            self._apply_validation_weights()
+
+    def _apply_validation_weights(self) -> None:
+        for name, w in self.validation.weights().items():
+            self.signals.set_weight(name, self._base_weights.get(name, 1.0) * w)
 
     def _on_trade(self, ev: TradeObserved, cmds: list) -> None:
         if self.mid == self.mid:
@@ -243,18 +257,23 @@ class AgentCore:
         inv = pos / q.order_size
         g = q.glft
         quote = glft_quote(mid, inv, sigma, A, k, g.gamma, q.order_size, g.spread_factor, g.skew_factor)
-        half = max(quote.half_spread, q.min_half_spread_ticks * self.tick)
+        stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * self.regime.p_stressed
+        half = max(quote.half_spread * stress_mult, q.min_half_spread_ticks * self.tick)
         skew = quote.skew * inv
         rec.inputs = {"mid": mid, "best_bid": self.best_bid, "best_ask": self.best_ask, "sigma": sigma, "A": A,
-                      "k": k, "position": pos, "headroom": self.budget.headroom}
-        rec.adjust("glft_half_spread", half, "spread")
+                      "k": k, "position": pos, "headroom": self.budget.headroom, "p_stressed": self.regime.p_stressed}
+        rec.adjust("glft_half_spread", quote.half_spread, "spread")
+        rec.adjust("regime_spread_mult", stress_mult, "spread")
         rec.adjust("inventory_skew", -skew, "center")
         center = mid - skew
         adj = 0.0
+        p_ups = {}
         for name, p_up, weight, a in self.signals.contributions(ts, mid):
             adj += weight * a
             rec.adjust(name, weight * a, "center")
-            rec.signals.append((name, p_up, weight))
+            rec.signals.append((name, p_up, weight))  # weight = configured × validation verdict
+            p_ups[name] = p_up
+        self.validation.predict(ts, p_ups, q.signals.horizon_s, mid)
         center += adj
         bid = min(center - half, self.best_ask - self.tick)
         ask = max(center + half, self.best_bid + self.tick)

@@ -132,3 +132,13 @@ def test_no_quotes_before_reconciliation_and_none_on_stale_data():
     flat = [c for b in later for c in getattr(b, "commands", (b,))]
     kinds = {type(c).__name__ for c in flat}
     assert "CancelOrder" in kinds and kinds <= {"CancelOrder", "RequestAccountSnapshot"}
+
+
+def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
+    s = run_session(AgentConfig(), 2, 120.0, tmp_path)
+    records, _ = read_jsonl(tmp_path / "decisions.jsonl")
+    last = [r for r in records if r["type"] == "cycle"][-1]
+    weights = {x["name"]: x["weight"] for x in last["signals"]}
+    # unproven models get the warm-up weight (0.5) times their configured weight (1.0)
+    assert weights == {"book_imbalance": 0.5, "trade_flow": 0.5, "momentum": 0.5}
+    assert any(a[0] == "regime_spread_mult" for a in last["adjustments"]) and "p_stressed" in last["inputs"]
