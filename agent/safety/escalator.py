@@ -1,0 +1,300 @@
+"""The safety escalation ladder: Green → Yellow → Orange → Red → Kill (DESIGN §6).
+
+Each update evaluates the rules of ``SafetyConfig`` on one ``SafetyInputs`` and gets the *raw*
+level: the highest level whose entry condition holds now. The escalator then moves its level:
+
+- up, at once, to the raw level (levels may be skipped);
+- down, one level per update, only when the current level's minimum dwell has elapsed AND the
+  current level's entry conditions have been clear (raw level below it) for ``recovery_window_s``
+  without a break: evidence, not a single calm tick;
+- out of KILL only through ``manual_reset``.
+
+Sans-IO: time arrives as ``ts`` (float seconds); nothing here reads a clock.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agent.safety.risk_budget import RiskBudgetConfig
+
+
+class SafetyLevel(IntEnum):
+    GREEN = 0
+    YELLOW = 1
+    ORANGE = 2
+    RED = 3
+    KILL = 4
+
+
+class SafetyConfig(BaseModel):
+    """The DESIGN §6 safety table as configuration: entry rules, dwell, and the action per level."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # --- entry rules
+    drawdown_yellow: float = Field(0.005, gt=0, description="Drawdown ≥ this fraction of starting equity → Yellow.")
+    drawdown_orange: float = Field(0.01, gt=0, description="Drawdown ≥ this fraction of starting equity → Orange.")
+    drawdown_red: float = Field(0.02, gt=0, description="Drawdown ≥ this fraction of starting equity → Red.")
+    drawdown_kill: float = Field(0.05, gt=0, description="Drawdown ≥ this fraction of starting equity → Kill.")
+    drawdown_from: Literal["peak", "start"] = Field(
+        "peak", description="Drawdown measured from the highest equity seen ('peak') or from the starting equity "
+                            "('start'); either way as a fraction of the starting equity.")
+    degraded_yellow: int = Field(1, ge=1, description="This many degraded models or more → Yellow.")
+    degraded_orange: int = Field(2, ge=1, description="This many degraded models or more → Orange.")
+    reconnect_window_s: float = Field(60.0, ge=0, description="A reconnection within the last this-many s → Yellow.")
+    position_orange_frac: float = Field(0.7, gt=0, description="|position| > this × position limit → Orange.")
+    position_kill_frac: float = Field(1.5, gt=0, description="|position| > this × position limit (runaway) → Kill.")
+    cascade_errors: int = Field(10, ge=1, description="Error burst (rejections, 429s) ≥ this many within "
+                                                      "cascade_window_s → Red (a cascade).")
+    cascade_window_s: float = Field(10.0, gt=0, description="Window of ErrorBurstCounter, s.")
+    health_critical: float = Field(0.3, ge=0, le=1, description="Exchange health (0..1) ≤ this → Red.")
+    stale_kill_s: float = Field(60.0, gt=0, description="Market data older than this, s → Kill. Keep it well above "
+                                                        "the core's stale_book_s (which only pulls quotes).")
+    # --- de-escalation
+    dwell_yellow_s: float = Field(30.0, ge=0, description="Minimum time at Yellow before stepping down, s.")
+    dwell_orange_s: float = Field(60.0, ge=0, description="Minimum time at Orange before stepping down, s.")
+    dwell_red_s: float = Field(300.0, ge=0, description="Minimum time at Red before stepping down, s.")
+    recovery_window_s: float = Field(30.0, ge=0, description="A level's entry conditions must have been clear this "
+                                                             "long without a break before stepping down from it, s.")
+    # --- confidence
+    level_confidence: tuple[float, float, float, float, float] = Field(
+        (1.0, 0.7, 0.4, 0.1, 0.0), description="safety_confidence at Green, Yellow, Orange, Red, Kill.")
+    escalation_penalty: float = Field(0.5, ge=0, le=1, description="Just after an escalation, safety_confidence is "
+                                                                   "× (1 − this); the cut fades out linearly.")
+    escalation_penalty_decay_s: float = Field(300.0, gt=0, description="Time over which the escalation cut fades, s.")
+    # --- actions (DESIGN §6 'action' column; used by overlay_for)
+    yellow_spread_mult: float = Field(1.5, ge=1, description="Yellow: half spread × this.")
+    yellow_size_factor: float = Field(0.5, ge=0, le=1, description="Yellow: new size × this.")
+    orange_spread_mult: float = Field(1.5, ge=1, description="Orange: half spread × this (keeps Yellow's widening).")
+    orange_size_factor: float = Field(0.25, ge=0, le=1, description="Orange: reducing-side size × this.")
+    red_exit_size_factor: float = Field(1.0, ge=0, le=1, description="Red: reduce-only exit size × this (the total "
+                                                                     "is capped at |position| anyway).")
+    kill_action: Literal["flatten", "hold"] = Field("flatten", description="Kill: after cancelling everything, "
+                                                                          "flatten the position or hold it.")
+    risk_budget: RiskBudgetConfig = Field(default_factory=RiskBudgetConfig, description="Position-at-risk budget.")
+
+    @field_validator("level_confidence")
+    @classmethod
+    def _confidence_ordered(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 <= c <= 1.0 for c in v) or any(a < b for a, b in zip(v, v[1:])):
+            raise ValueError(f"level_confidence={v}: each in [0, 1], non-increasing from Green to Kill")
+        return v
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> "SafetyConfig":
+        dd = (self.drawdown_yellow, self.drawdown_orange, self.drawdown_red, self.drawdown_kill)
+        if any(a > b for a, b in zip(dd, dd[1:])):
+            raise ValueError(f"drawdown thresholds {dd}: yellow ≤ orange ≤ red ≤ kill")
+        if self.degraded_yellow > self.degraded_orange:
+            raise ValueError(f"degraded_yellow={self.degraded_yellow} > degraded_orange={self.degraded_orange}")
+        if self.position_orange_frac > self.position_kill_frac:
+            raise ValueError(f"position_orange_frac={self.position_orange_frac} > "
+                             f"position_kill_frac={self.position_kill_frac}")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyInputs:
+    """What the escalator looks at, once per update.
+
+    ``data_age_s``: seconds since the last market data; non-finite (no data yet) is ignored.
+    ``reconnect_ts``: time of the last reconnection, -inf if none.
+    ``error_burst_count``: errors within the cascade window (see ``ErrorBurstCounter``).
+    ``exchange_health``: 1 healthy … 0 dead. ``position_limit`` ≤ 0 disables the position rules.
+    """
+
+    ts: float
+    equity: float
+    start_equity: float
+    position: float = 0.0
+    position_limit: float = 0.0
+    degraded_models: int = 0
+    reconnect_ts: float = -math.inf
+    error_burst_count: int = 0
+    exchange_health: float = 1.0
+    data_age_s: float = 0.0
+
+
+class RuleHit(NamedTuple):
+    """One rule whose entry condition holds: ``value`` compared with ``threshold`` by ``op``."""
+
+    level: SafetyLevel
+    rule: str
+    value: float
+    op: str
+    threshold: float
+
+    def describe(self) -> str:
+        return f"{self.rule} {self.value:.6g} {self.op} {self.threshold:.6g} → {self.level.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyTransition:
+    ts: float
+    from_level: SafetyLevel
+    to_level: SafetyLevel
+    reason: str
+
+
+class ErrorBurstCounter:
+    """Counts errors (rejections, 429s) in a sliding window: feed ``note(ts)``, read ``count(ts)``."""
+
+    __slots__ = ("window_s", "_ts")
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._ts: deque[float] = deque()
+
+    def note(self, ts: float, n: int = 1) -> None:
+        for _ in range(n):
+            self._ts.append(ts)
+
+    def count(self, ts: float) -> int:
+        q, lo = self._ts, ts - self.window_s
+        while q and q[0] <= lo:
+            q.popleft()
+        return len(q)
+
+
+_G, _Y, _O, _R, _K = SafetyLevel.GREEN, SafetyLevel.YELLOW, SafetyLevel.ORANGE, SafetyLevel.RED, SafetyLevel.KILL
+_LEVELS = (_G, _Y, _O, _R, _K)
+
+
+class SafetyEscalator:
+    """Holds the safety level; ``update(inputs)`` once per quote cycle (or on any event worth it).
+
+    After each update: ``level``, ``raw_level`` (what the rules say right now), ``hits`` (the rules
+    that hold), ``safety_confidence`` in [0, 1], ``demotion_trigger`` (this update escalated into
+    Orange or above: graduation should demote), ``history`` (every transition with its reason).
+    """
+
+    __slots__ = ("cfg", "level", "raw_level", "hits", "safety_confidence", "demotion_trigger", "history",
+                 "peak_equity", "_entered_ts", "_last_escalation_ts", "_clear_since", "_dwell")
+
+    def __init__(self, config: SafetyConfig) -> None:
+        self.cfg = config
+        self.level = _G
+        self.raw_level = _G
+        self.hits: list[RuleHit] = []
+        self.safety_confidence = config.level_confidence[0]
+        self.demotion_trigger = False
+        self.history: list[SafetyTransition] = []
+        self.peak_equity = math.nan
+        self._entered_ts = -math.inf
+        self._last_escalation_ts = -math.inf
+        # per level: since when the raw level has been below it without a break (nan: it holds now)
+        self._clear_since = [math.nan, -math.inf, -math.inf, -math.inf, -math.inf]
+        self._dwell = (0.0, config.dwell_yellow_s, config.dwell_orange_s, config.dwell_red_s, math.inf)
+
+    # ------------------------------------------------------------------ rules
+
+    def rule_hits(self, inp: SafetyInputs) -> list[RuleHit]:
+        """Every rule whose entry condition holds for ``inp`` (the highest level of each rule only)."""
+        c = self.cfg
+        hits: list[RuleHit] = []
+        start = inp.start_equity
+        if start > 0.0 and inp.equity == inp.equity:
+            ref = self.peak_equity if c.drawdown_from == "peak" and self.peak_equity == self.peak_equity else start
+            dd = (ref - inp.equity) / start
+            for lvl, thr in ((_K, c.drawdown_kill), (_R, c.drawdown_red), (_O, c.drawdown_orange),
+                             (_Y, c.drawdown_yellow)):
+                if dd >= thr:
+                    hits.append(RuleHit(lvl, "drawdown", dd, "≥", thr))
+                    break
+        n = inp.degraded_models
+        if n >= c.degraded_orange:
+            hits.append(RuleHit(_O, "degraded_models", n, "≥", c.degraded_orange))
+        elif n >= c.degraded_yellow:
+            hits.append(RuleHit(_Y, "degraded_models", n, "≥", c.degraded_yellow))
+        since = inp.ts - inp.reconnect_ts
+        if since <= c.reconnect_window_s:
+            hits.append(RuleHit(_Y, "reconnect_age_s", since, "≤", c.reconnect_window_s))
+        if inp.position_limit > 0.0:
+            frac = abs(inp.position) / inp.position_limit
+            if frac > c.position_kill_frac:
+                hits.append(RuleHit(_K, "position_frac", frac, ">", c.position_kill_frac))
+            elif frac > c.position_orange_frac:
+                hits.append(RuleHit(_O, "position_frac", frac, ">", c.position_orange_frac))
+        if inp.error_burst_count >= c.cascade_errors:
+            hits.append(RuleHit(_R, "error_burst", inp.error_burst_count, "≥", c.cascade_errors))
+        if inp.exchange_health <= c.health_critical:
+            hits.append(RuleHit(_R, "exchange_health", inp.exchange_health, "≤", c.health_critical))
+        age = inp.data_age_s
+        if math.isfinite(age) and age > c.stale_kill_s:
+            hits.append(RuleHit(_K, "data_age_s", age, ">", c.stale_kill_s))
+        return hits
+
+    # ------------------------------------------------------------------ the ladder
+
+    def update(self, inp: SafetyInputs) -> SafetyLevel:
+        ts = inp.ts
+        self.demotion_trigger = False
+        eq = inp.equity
+        if eq == eq:
+            if self.peak_equity != self.peak_equity:
+                self.peak_equity = max(eq, inp.start_equity) if inp.start_equity > 0.0 else eq
+            elif eq > self.peak_equity:
+                self.peak_equity = eq
+        hits = self.rule_hits(inp)
+        self.hits = hits
+        raw = _G
+        for h in hits:
+            if h.level > raw:
+                raw = h.level
+        self.raw_level = raw
+        clear = self._clear_since
+        for lv in range(1, 5):
+            if raw >= lv:
+                clear[lv] = math.nan
+            elif clear[lv] != clear[lv]:
+                clear[lv] = ts
+        cur = self.level
+        if cur is not _K:
+            if raw > cur:
+                reason = "; ".join(h.describe() for h in hits if h.level == raw)
+                self._move(ts, raw, reason)
+                self._last_escalation_ts = ts
+                self.demotion_trigger = raw >= _O
+            elif raw < cur:
+                in_level = ts - self._entered_ts
+                clear_for = ts - clear[cur]
+                if in_level >= self._dwell[cur] and clear_for >= self.cfg.recovery_window_s:
+                    self._move(ts, _LEVELS[cur - 1],
+                               f"recovered: {cur.name} clear for {clear_for:.6g} s (window "
+                               f"{self.cfg.recovery_window_s:.6g} s), dwell {in_level:.6g} s "
+                               f"≥ {self._dwell[cur]:.6g} s")
+        self.safety_confidence = self._confidence(ts)
+        return self.level
+
+    def manual_reset(self, ts: float, to: SafetyLevel = SafetyLevel.RED, *, rebase_peak: bool = False) -> SafetyLevel:
+        """Leave KILL (the only way out): to ``to`` (default Red, which then steps down on evidence).
+        ``rebase_peak`` forgets the equity peak so drawdown restarts from the next equity seen. No-op
+        unless at KILL. If the kill conditions still hold, the next update kills again."""
+        if to >= _K:
+            raise ValueError(f"manual_reset to={to!r}: must be below KILL")
+        if self.level is not _K:
+            return self.level
+        if rebase_peak:
+            self.peak_equity = math.nan
+        self._move(ts, SafetyLevel(to), "manual reset")
+        self.safety_confidence = self._confidence(ts)
+        return self.level
+
+    def _move(self, ts: float, to: SafetyLevel, reason: str) -> None:
+        self.history.append(SafetyTransition(ts, self.level, to, reason))
+        self.level = to
+        self._entered_ts = ts
+
+    def _confidence(self, ts: float) -> float:
+        c = self.cfg
+        base = c.level_confidence[self.level]
+        fade = (ts - self._last_escalation_ts) / c.escalation_penalty_decay_s
+        if fade < 1.0:
+            base *= 1.0 - c.escalation_penalty * (1.0 - max(fade, 0.0))
+        return base

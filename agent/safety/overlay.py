@@ -1,0 +1,105 @@
+"""The safety overlay: what a safety level does to the quotes (DESIGN §6 'action' column).
+
+| level  | spread_mult        | size_factor         | sides             | other                     |
+|--------|--------------------|---------------------|-------------------|---------------------------|
+| Green  | 1                  | 1                   | both              |                           |
+| Yellow | yellow_spread_mult | yellow_size_factor  | both              |                           |
+| Orange | orange_spread_mult | orange_size_factor  | reducing only     |                           |
+| Red    | 1                  | red_exit_size_factor| reducing only     | reduce_only exits         |
+| Kill   | 1                  | 0                   | none              | cancel_all, flatten/hold  |
+
+``single_side``: None both sides; +1 bids only; −1 asks only; 0 no side at all (flat at Orange or
+above: nothing reduces, so nothing is quoted). Use ``allows(side)`` rather than its truthiness.
+``spread_mult`` is for the caller to apply to the half spread before the ladder: ``apply_to_quotes``
+never moves prices.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from agent.safety.escalator import SafetyConfig, SafetyLevel
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyOverlay:
+    spread_mult: float = 1.0
+    size_factor: float = 1.0
+    single_side: int | None = None
+    reduce_only: bool = False
+    cancel_all: bool = False
+    flatten: bool = False
+    position: float = 0.0  # the position the overlay was computed for (caps reduce-only size)
+
+    def allows(self, side: int) -> bool:
+        s = self.single_side
+        return not self.cancel_all and (s is None or (s != 0 and s == side))
+
+
+NORMAL = SafetyOverlay()
+
+
+def reducing_side(position: float) -> int:
+    """The side whose fills shrink |position|: sell (−1) when long, buy (+1) when short, 0 when flat."""
+    return -1 if position > 0.0 else 1 if position < 0.0 else 0
+
+
+def overlay_for(level: SafetyLevel, position: float, config: SafetyConfig) -> SafetyOverlay:
+    if level == SafetyLevel.GREEN:
+        return SafetyOverlay(position=position)
+    if level == SafetyLevel.YELLOW:
+        return SafetyOverlay(config.yellow_spread_mult, config.yellow_size_factor, position=position)
+    side = reducing_side(position)
+    if level == SafetyLevel.ORANGE:
+        return SafetyOverlay(config.orange_spread_mult, config.orange_size_factor, side, position=position)
+    if level == SafetyLevel.RED:
+        return SafetyOverlay(1.0, config.red_exit_size_factor, side, reduce_only=True, position=position)
+    return SafetyOverlay(1.0, 0.0, 0, reduce_only=True, cancel_all=True,
+                         flatten=config.kill_action == "flatten" and position != 0.0, position=position)
+
+
+def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.0) -> list:
+    """Enforce ``overlay`` on quotes, best first; each a (side, px, sz, reduce_only) tuple or a
+    NamedTuple with ``side``, ``px``, ``sz`` and ``reduce_only`` fields (e.g. ``DesiredQuote``),
+    returned in the same shape.
+
+    - cancel_all: nothing;
+    - drops quotes on a side the overlay does not allow (single_side, or any side when reduce_only
+      and flat), and reduce-only quotes on the side that would grow the position;
+    - sizes × size_factor, floored to ``lot`` when given; zero sizes dropped;
+    - reduce_only marks every kept quote reduce-only; the total of reduce-only quotes, and of any
+      quotes when the overlay restricts to one side (Orange), is capped at |position| (in order:
+      the last one is cut, the rest dropped), so exits never flip the position.
+    """
+    if overlay.cancel_all:
+        return []
+    pos = overlay.position
+    red = reducing_side(pos)
+    room = abs(pos)
+    f = overlay.size_factor
+    force_ro = overlay.reduce_only
+    one_side = overlay.single_side is not None
+    out = []
+    for q in quotes:
+        named = hasattr(q, "_replace")
+        if named:
+            side, sz, ro = int(q.side), q.sz, q.reduce_only
+        else:
+            side, sz, ro = int(q[0]), q[2], q[3]
+        if not overlay.allows(side):
+            continue
+        ro = ro or force_ro
+        if ro and side != red:
+            continue
+        sz *= f
+        capped = ro or one_side
+        if capped:
+            sz = min(sz, room)
+        if lot > 0.0:
+            sz = int(sz / lot + 1e-9) * lot
+        if sz <= 0.0:
+            continue
+        if capped:
+            room -= sz
+        out.append(q._replace(sz=sz, reduce_only=ro) if named else (q[0], q[1], sz, ro))
+    return out

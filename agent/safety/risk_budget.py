@@ -1,0 +1,63 @@
+"""Position-at-risk (PaR): the loss the position could take over a short horizon at a confidence level.
+
+    PaR_usd = |position| × mid × σ × √horizon_s × z(confidence)
+
+with σ the log-return volatility per √s (the core's ``VolatilityEstimator.sigma_per_sqrt_s``) and
+z the one-sided normal quantile (2.326 at 99%).
+
+Size rule (``size_factor``, applied to risk-*increasing* size only; reducing quotes are never cut):
+with u = PaR / max_par_usd,
+
+    u ≤ soft_start         → 1            (plenty of budget)
+    soft_start < u < 1     → (1 − u) / (1 − soft_start)   (linear taper to 0 at the limit)
+    u ≥ 1                  → 0            (over budget: no new risk)
+
+Unknown inputs (NaN mid or σ) give PaR = NaN, within = False, size_factor = 0: no new risk blind.
+"""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RiskBudgetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    horizon_s: float = Field(60.0, gt=0, description="Horizon over which the position is held at risk, s "
+                                                     "(about how long flattening would take).")
+    confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence level of PaR.")
+    max_par_usd: float = Field(500.0, gt=0, description="PaR limit, USD: at or above it no new risk is added.")
+    soft_start: float = Field(0.5, ge=0, lt=1, description="Fraction of max_par_usd at which new size starts "
+                                                           "tapering linearly to zero at the limit.")
+
+
+class RiskBudget:
+    __slots__ = ("cfg", "z", "_scale")
+
+    def __init__(self, config: RiskBudgetConfig) -> None:
+        self.cfg = config
+        self.z = NormalDist().inv_cdf(config.confidence)
+        self._scale = math.sqrt(config.horizon_s) * self.z
+
+    def par_usd(self, position: float, mid: float, sigma: float) -> float:
+        return abs(position) * mid * sigma * self._scale
+
+    def check(self, position: float, mid: float, sigma: float) -> tuple[float, bool, float]:
+        """(PaR in USD, within the limit, size factor for risk-increasing size)."""
+        par = self.par_usd(position, mid, sigma)
+        if par != par:
+            return par, False, 0.0
+        u = par / self.cfg.max_par_usd
+        if u >= 1.0:
+            return par, u <= 1.0, 0.0
+        s = self.cfg.soft_start
+        return par, True, 1.0 if u <= s else (1.0 - u) / (1.0 - s)
+
+    def position_cap(self, mid: float, sigma: float) -> float:
+        """|position| at which PaR reaches the limit (inf when σ or mid is 0; 0 when unknown)."""
+        per_unit = mid * sigma * self._scale
+        if per_unit != per_unit:
+            return 0.0
+        return self.cfg.max_par_usd / per_unit if per_unit > 0.0 else math.inf

@@ -1,0 +1,248 @@
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from agent.gateway.events import Side
+from agent.execution.reconcile import DesiredQuote
+from agent.safety import (
+    ErrorBurstCounter, RiskBudget, RiskBudgetConfig, SafetyConfig, SafetyEscalator, SafetyInputs, SafetyLevel,
+    SafetyOverlay, apply_to_quotes, overlay_for,
+)
+
+G, Y, O, R, K = SafetyLevel
+CFG = SafetyConfig()
+DWELL = {Y: CFG.dwell_yellow_s, O: CFG.dwell_orange_s, R: CFG.dwell_red_s}
+
+
+def inputs(ts: float, level: SafetyLevel = G, **kw) -> SafetyInputs:
+    """Inputs whose raw level is ``level`` (via one representative rule)."""
+    base = dict(ts=ts, equity=100_000.0, start_equity=100_000.0, position=0.0, position_limit=1.0)
+    if level == Y:
+        base["degraded_models"] = 1
+    elif level == O:
+        base["position"] = 0.8
+    elif level == R:
+        base["exchange_health"] = 0.1
+    elif level == K:
+        base["data_age_s"] = 1e4
+    base.update(kw)
+    return SafetyInputs(**base)
+
+
+# ----------------------------------------------------------------------------- escalator
+
+
+def test_rules_map_to_levels():
+    esc = SafetyEscalator(CFG)
+    cases = [
+        (dict(equity=99_400.0), Y), (dict(equity=98_900.0), O), (dict(equity=97_900.0), R),
+        (dict(equity=94_000.0), K), (dict(degraded_models=2), O), (dict(reconnect_ts=-10.0), Y),
+        (dict(reconnect_ts=-100.0), G), (dict(position=-0.75), O), (dict(position=1.6), K),
+        (dict(error_burst_count=10), R), (dict(exchange_health=0.3), R), (dict(data_age_s=61.0), K),
+        (dict(data_age_s=math.inf), G), ({}, G),
+    ]
+    for kw, want in cases:
+        hits = esc.rule_hits(inputs(0.0, **kw))
+        assert max((h.level for h in hits), default=G) == want, kw
+
+
+def test_drawdown_from_peak():
+    esc = SafetyEscalator(CFG)
+    esc.update(inputs(0.0, equity=102_000.0))
+    # 102k → 101.4k is a 0.6% (of start) drawdown from the peak though still above the start
+    assert esc.update(inputs(1.0, equity=101_400.0)) == Y
+    assert "drawdown" in esc.history[-1].reason and "YELLOW" in esc.history[-1].reason
+    start_cfg = SafetyConfig(drawdown_from="start")
+    esc2 = SafetyEscalator(start_cfg)
+    esc2.update(inputs(0.0, equity=102_000.0))
+    assert esc2.update(inputs(1.0, equity=101_400.0)) == G
+
+
+def test_escalation_is_immediate_and_skips_levels():
+    esc = SafetyEscalator(CFG)
+    assert esc.update(inputs(0.0)) == G
+    assert esc.update(inputs(1.0, R)) == R
+    assert esc.demotion_trigger
+    assert [(t.from_level, t.to_level) for t in esc.history] == [(G, R)]
+    assert "exchange_health" in esc.history[0].reason
+    assert not (esc.update(inputs(2.0, R)) and esc.demotion_trigger)
+
+
+def test_deescalation_one_step_after_dwell_and_recovery_window():
+    esc = SafetyEscalator(CFG)
+    esc.update(inputs(0.0, O))
+    # conditions clear at once, but Orange's dwell (60 s) holds it
+    for t in range(1, 60):
+        assert esc.update(inputs(float(t))) == O
+    assert esc.update(inputs(60.0)) == Y  # dwell 60 met, clear since t=1 (59 s ≥ 30 s window)
+    # Yellow now needs its own 30 s dwell; the evidence window is already satisfied
+    assert esc.update(inputs(89.0)) == Y
+    assert esc.update(inputs(90.0)) == G
+    assert not esc.demotion_trigger
+
+
+def test_recovery_requires_an_unbroken_window():
+    cfg = SafetyConfig(dwell_yellow_s=0.0, recovery_window_s=30.0)
+    esc = SafetyEscalator(cfg)
+    esc.update(inputs(0.0, Y))
+    esc.update(inputs(10.0))         # clear from 10
+    assert esc.update(inputs(35.0)) == Y
+    esc.update(inputs(36.0, Y))      # a relapse: the window restarts
+    esc.update(inputs(37.0))         # clear from 37
+    assert esc.update(inputs(66.0)) == Y
+    assert esc.update(inputs(67.0)) == G
+    assert "recovered" in esc.history[-1].reason
+
+
+def test_kill_latches_until_manual_reset():
+    esc = SafetyEscalator(CFG)
+    assert esc.update(inputs(0.0, K)) == K
+    assert esc.demotion_trigger and esc.safety_confidence == 0.0
+    for t in range(1, 2000, 50):
+        assert esc.update(inputs(float(t))) == K
+    assert esc.manual_reset(2000.0) == R
+    assert esc.history[-1].reason == "manual reset"
+    assert esc.update(inputs(2001.0)) == R  # Red's dwell still applies after a reset
+    assert esc.update(inputs(2400.0)) == O
+    with pytest.raises(ValueError):
+        esc.manual_reset(2500.0, to=K)
+    assert esc.manual_reset(2500.0) == O  # no-op when not killed
+
+
+def test_confidence_drops_with_level_and_recent_escalation():
+    esc = SafetyEscalator(CFG)
+    esc.update(inputs(0.0))
+    assert esc.safety_confidence == 1.0
+    esc.update(inputs(1.0, Y))
+    just = esc.safety_confidence
+    assert just == pytest.approx(0.7 * 0.5)
+    esc.update(inputs(151.0, Y))
+    assert just < esc.safety_confidence < 0.7
+    esc.update(inputs(400.0, Y))
+    assert esc.safety_confidence == pytest.approx(0.7)
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValidationError, match="drawdown"):
+        SafetyConfig(drawdown_orange=0.1)
+    with pytest.raises(ValidationError):
+        SafetyConfig(unknown=1)
+
+
+def test_error_burst_counter_window():
+    c = ErrorBurstCounter(10.0)
+    c.note(0.0, 3)
+    c.note(5.0)
+    assert c.count(5.0) == 4
+    assert c.count(10.0) == 1
+    assert c.count(15.1) == 0
+
+
+steps = st.lists(st.tuples(st.floats(0.01, 120.0), st.sampled_from(list(SafetyLevel))), min_size=1, max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps)
+def test_ladder_properties(seq):
+    cfg = SafetyConfig()
+    esc = SafetyEscalator(cfg)
+    ts, entered, prev = 0.0, -math.inf, G
+    clear_since: dict[int, float] = {}
+    for dt, raw in seq:
+        ts += dt
+        for lv in range(1, 5):
+            if raw >= lv:
+                clear_since.pop(lv, None)
+            else:
+                clear_since.setdefault(lv, ts)
+        lvl = esc.update(inputs(ts, raw))
+        assert esc.raw_level == raw
+        if prev == K:
+            assert lvl == K  # latched
+        elif raw > prev:
+            assert lvl == raw and esc.demotion_trigger == (raw >= O)  # immediate, may skip
+        elif lvl < prev:
+            assert lvl == prev - 1  # one level at a time
+            assert ts - entered >= DWELL[prev]  # after its dwell
+            assert ts - clear_since[prev] >= cfg.recovery_window_s  # and an unbroken recovery window
+        else:
+            assert lvl == prev
+        assert 0.0 <= esc.safety_confidence <= cfg.level_confidence[lvl]
+        if lvl != prev:
+            entered = ts
+        prev = lvl
+    assert all(t.from_level != t.to_level for t in esc.history)
+
+
+# ----------------------------------------------------------------------------- risk budget
+
+
+def test_par_hand_computed():
+    rb = RiskBudget(RiskBudgetConfig(horizon_s=100.0, confidence=0.99, max_par_usd=1000.0, soft_start=0.5))
+    # 5 BTC × 60 000 USD × 1e-4 /√s × √100 s × z(99%)=2.3263479 = 300 000 × 1e-3 × 2.3263479 = 697.904
+    par, within, f = rb.check(5.0, 60_000.0, 1e-4)
+    assert par == pytest.approx(5.0 * 60_000 * 1e-4 * 10 * 2.3263479, rel=1e-6)
+    assert par == pytest.approx(697.904, abs=1e-3)
+    assert within and f == pytest.approx((1 - 0.697904) / 0.5, rel=1e-5)
+    assert rb.check(-2.0, 60_000.0, 1e-4)[2] == 1.0   # 279 USD: below the soft start
+    assert rb.check(10.0, 60_000.0, 1e-4)[1:] == (False, 0.0)
+    assert rb.check(1.0, math.nan, 1e-4)[1:] == (False, 0.0)
+    assert rb.position_cap(60_000.0, 1e-4) * 60_000 * 1e-4 * 10 * rb.z == pytest.approx(1000.0)
+
+
+@given(st.floats(-10, 10), st.floats(1, 1e5), st.floats(1e-6, 1e-2))
+def test_size_factor_monotone_in_par(pos, mid, sigma):
+    rb = RiskBudget(RiskBudgetConfig())
+    par, within, f = rb.check(pos, mid, sigma)
+    par2, _, f2 = rb.check(pos * 1.1, mid, sigma)
+    assert 0.0 <= f2 <= f <= 1.0 and par2 >= par >= 0.0
+
+
+# ----------------------------------------------------------------------------- overlay
+
+
+def test_overlay_table():
+    assert overlay_for(G, 0.3, CFG) == SafetyOverlay(position=0.3)
+    y = overlay_for(Y, 0.3, CFG)
+    assert (y.spread_mult, y.size_factor, y.single_side) == (1.5, 0.5, None)
+    o = overlay_for(O, 0.3, CFG)
+    assert (o.size_factor, o.single_side, o.reduce_only) == (0.25, -1, False)
+    r = overlay_for(R, -0.3, CFG)
+    assert (r.single_side, r.reduce_only, r.cancel_all) == (1, True, False)
+    k = overlay_for(K, 0.3, CFG)
+    assert k.cancel_all and k.flatten
+    assert not overlay_for(K, 0.3, SafetyConfig(kill_action="hold")).flatten
+    assert overlay_for(O, 0.0, CFG).single_side == 0  # flat: nothing reduces, nothing quoted
+
+
+def test_apply_scales_and_keeps_namedtuples():
+    qs = [DesiredQuote(Side.BUY, 99.0, 0.004, 0), DesiredQuote(Side.SELL, 101.0, 0.004, 0)]
+    out = apply_to_quotes(overlay_for(Y, 0.0, CFG), qs, lot=0.001)
+    assert [(q.side, q.sz, q.reduce_only) for q in out] == [(Side.BUY, 0.002, False), (Side.SELL, 0.002, False)]
+    out = apply_to_quotes(overlay_for(R, 0.003, CFG), qs + [DesiredQuote(Side.SELL, 102.0, 0.004, 1)])
+    assert [(q.side, q.sz, q.reduce_only) for q in out] == [(Side.SELL, 0.003, True)]
+    assert apply_to_quotes(overlay_for(K, 0.003, CFG), qs) == []
+
+
+quote = st.tuples(st.sampled_from([1, -1]), st.floats(90, 110), st.floats(0.0, 5.0), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(list(SafetyLevel)), st.floats(-5, 5), st.lists(quote, max_size=12))
+def test_overlay_never_adds_risk_at_red_or_kill(level, position, quotes):
+    ov = overlay_for(level, position, CFG)
+    out = apply_to_quotes(ov, quotes)
+    ro_total = sum(q[2] for q in out if q[3])
+    assert ro_total <= abs(position) + 1e-12
+    assert all(q[2] > 0 for q in out)
+    if level >= O:
+        # every surviving quote reduces the position, and together they cannot flip it
+        assert all(position != 0 and q[0] == -math.copysign(1, position) for q in out)
+        assert sum(q[2] for q in out) <= abs(position) + 1e-12
+    if level >= R:
+        assert all(q[3] for q in out)
+    if level == K:
+        assert out == []
