@@ -12,6 +12,7 @@ from agent.quoting.estimators import EstimatorConfig
 from agent.quoting.glft import GlftConfig
 from agent.quoting.ladder import LadderConfig
 from agent.quoting.signals import SignalConfig
+from agent.safety import SafetyConfig
 from agent.validation import RegimeConfig, ScorecardConfig
 
 
@@ -70,6 +71,7 @@ class AgentConfig(BaseModel):
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig, description="Order reconciliation.")
     budget: BudgetConfig = Field(default_factory=BudgetConfig, description="Request budget and reserve.")
     validation: ValidationConfig = Field(default_factory=ValidationConfig, description="Continuous validation.")
+    safety: SafetyConfig = Field(default_factory=SafetyConfig, description="The escalation ladder and risk budget.")
 
     @classmethod
     def load(cls, path: str | Path) -> "AgentConfig":

@@ -25,14 +25,18 @@ from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost, ConnectionRestored,
-    FillReceived, ModifyOrder, OrderRejected, PlaceOrder, QuotaStatus, Reason, RequestAccountSnapshot, Side, Timer,
+    FillReceived, ModifyOrder, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
+    Side, Tif, Timer,
     TradeObserved,
 )
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_quote
-from agent.quoting.ladder import build_ladder
+from agent.quoting.ladder import build_ladder, round_px_to_venue
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
+from agent.safety import (
+    NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, apply_to_quotes, overlay_for,
+)
 from agent.validation import RegimeModel, ScorecardSet
 
 
@@ -55,6 +59,12 @@ class AgentCore:
         self.regime = RegimeModel(config.validation.regime)
         self._base_weights = dict(q.signals.weights)
         self._apply_validation_weights()
+        # the safety ladder: its level's overlay reshapes every quote; Kill pulls everything
+        self.safety = SafetyEscalator(config.safety)
+        self.risk_budget = RiskBudget(config.safety.risk_budget)
+        self.errors = ErrorBurstCounter(config.safety.cascade_window_s)
+        self.overlay = NORMAL
+        self.reconnect_ts = -math.inf
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
         self.tracker.settle_s = config.risk.fill_settle_s
@@ -98,6 +108,8 @@ class AgentCore:
         fn = self._dispatch.get(type(event))
         if fn is None:
             self.tracker.on_event(event)
+            if type(event) is RateLimited:
+                self.errors.note(event.ts)
             if self.stopped and getattr(event, "resting", False):
                 # a place that was in flight when everything was pulled has landed: pull it too
                 cloid = getattr(event, "new_cloid", None) or event.cloid
@@ -179,6 +191,8 @@ class AgentCore:
         """A post-only rejection names the venue's bbo at that moment: fresher than our book feed, so
         the next quotes use it (the venue's own advice: reprice from the embedded bbo)."""
         self.tracker.on_event(ev)
+        if ev.reason is not Reason.BAD_ALO_PX:
+            self.errors.note(ev.ts)  # post-only crosses are routine; other rejections feed cascade detection
         if ev.reason is Reason.BAD_ALO_PX:
             m = _BBO.search(ev.message)
             if m:
@@ -198,6 +212,7 @@ class AgentCore:
 
     def _on_restored(self, ev: ConnectionRestored, cmds: list) -> None:
         self.connected = True
+        self.reconnect_ts = ev.ts
         self._request_snapshot(cmds, ev.ts)
 
     def _request_snapshot(self, cmds: list, ts: float) -> None:
@@ -224,6 +239,7 @@ class AgentCore:
         stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
         if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled):
             self._request_snapshot(cmds, ts)
+        self._update_safety(ts, cmds)
         if not self.reconciled or self.stopped:
             return
         stale = (ts - self.last_book_ts) > risk.stale_book_s or not self.connected
@@ -244,6 +260,34 @@ class AgentCore:
         rec.commands = cmds  # described when written, off the hot path
         self._records.append(rec)
 
+    def _update_safety(self, ts: float, cmds: list) -> None:
+        """Every timer tick, whatever the data: the ladder moves on stale data and lost connections too."""
+        led = self.ledger
+        mid = self.mid
+        equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees \
+            if mid == mid else math.nan
+        pos = self.tracker.position
+        inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
+                              len(self.validation.degraded()) + len(self.validation.retired()), self.reconnect_ts,
+                              self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts)
+        before = self.safety.level
+        level = self.safety.update(inputs)
+        self.overlay = overlay_for(level, pos, self.cfg.safety)
+        if level != before:
+            t = self.safety.history[-1] if self.safety.history else None
+            self._records.append({"type": "safety", "ts": ts, "from": int(before), "to": int(level),
+                                  "reason": t.reason if t else ""})
+        if self.overlay.cancel_all and not self.stopped:
+            # Kill: pull everything now (cancels may spend the reserved quota) and stop quoting;
+            # flatten through the book with a reduce-only IOC when configured
+            self.stopped = True
+            cmds.append(CancelAll())
+            if self.overlay.flatten and pos and self.best_bid == self.best_bid:
+                side = Side.SELL if pos > 0 else Side.BUY
+                px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
+                cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
+                                       abs(pos), Tif.IOC, True))
+
     def _quote(self, ts: float, rec: CycleDecisionRecord) -> list[Command]:
         q = self.cfg.quoting
         mid = self.mid
@@ -258,12 +302,15 @@ class AgentCore:
         g = q.glft
         quote = glft_quote(mid, inv, sigma, A, k, g.gamma, q.order_size, g.spread_factor, g.skew_factor)
         stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * self.regime.p_stressed
-        half = max(quote.half_spread * stress_mult, q.min_half_spread_ticks * self.tick)
+        ov = self.overlay
+        half = max(quote.half_spread * stress_mult * ov.spread_mult, q.min_half_spread_ticks * self.tick)
         skew = quote.skew * inv
         rec.inputs = {"mid": mid, "best_bid": self.best_bid, "best_ask": self.best_ask, "sigma": sigma, "A": A,
                       "k": k, "position": pos, "headroom": self.budget.headroom, "p_stressed": self.regime.p_stressed}
         rec.adjust("glft_half_spread", quote.half_spread, "spread")
         rec.adjust("regime_spread_mult", stress_mult, "spread")
+        rec.adjust("safety_spread_mult", ov.spread_mult, "spread")
+        rec.inputs["safety_level"] = int(self.safety.level)
         rec.adjust("inventory_skew", -skew, "center")
         center = mid - skew
         adj = 0.0
@@ -289,10 +336,13 @@ class AgentCore:
             self._ladder_key = key
             self._desired = desired
         desired = self._desired
+        if ov != NORMAL:
+            desired = apply_to_quotes(ov, desired, lot=self.lot)  # size factor, reducing side only, ...
+            rec.adjust("safety_size_factor", ov.size_factor, "size")
         rec.quotes = desired
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
-        state = (key, tr.version, len(tr.settling))
+        state = (key, tr.version, len(tr.settling), ov)
         if state == self._reconciled_state:
             return []
         cmds = reconcile(desired, tr, tick=self.tick, lot=self.lot, max_position=self.cfg.risk.max_position,

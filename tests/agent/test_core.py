@@ -142,3 +142,34 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
     # unproven models get the warm-up weight (0.5) times their configured weight (1.0)
     assert weights == {"book_imbalance": 0.5, "trade_flow": 0.5, "momentum": 0.5}
     assert any(a[0] == "regime_spread_mult" for a in last["adjustments"]) and "p_stressed" in last["inputs"]
+
+
+def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
+    """A 6% drop against a long position on a small account: drawdown crosses Kill. From then on no
+    order that adds risk is sent, and nothing rests at the venue shortly after."""
+    from twin.faults.chaos import ChaosSchedule
+    from agent.gateway.events import Batch, PlaceOrder
+
+    cfg = AgentConfig.model_validate({"session": {"collateral_usd": 600.0},
+                                      "risk": {"max_position": 0.03}, "safety": {"kill_action": "hold"}})
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.06}])
+    ex, gw, core, driver = build_session(cfg, 8, schedule=sched)
+    sent = []
+    real_send = gw.send
+
+    def spy(cmd):
+        sent.append((ex.env.now, cmd))
+        real_send(cmd)
+    gw.send = spy
+    driver.start()
+    ex.env.run(until=200.0)
+    levels = [int(t.to_level) for t in core.safety.history]
+    assert levels and levels[-1] == 4  # the stale quotes picked off in the crash cost more than 5%
+    kill_ts = next(t.ts for t in core.safety.history if int(t.to_level) == 4)
+    after = [c for ts, c in sent if ts > kill_ts]
+    flat = [x for c in after for x in (c.commands if isinstance(c, Batch) else (c,))]
+    assert not [x for x in flat if isinstance(x, PlaceOrder) and not x.reduce_only]
+    assert not ex.open_orders(gw.user)
+    position_at_kill = ex.accounts[gw.user].position("BTC").szi
+    ex.env.run(until=260.0)
+    assert abs(ex.accounts[gw.user].position("BTC").szi) <= abs(position_at_kill) + 1e-12
