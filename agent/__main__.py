@@ -68,6 +68,9 @@ def format_summary(s: dict) -> str:
         ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
         ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
         ("disconnects", f"{s['disconnects']}"),
+        ("safety", f"final {s['safety']['final_level']}, max {s['safety']['max_level']}, "
+                   f"{len(s['safety']['transitions'])} transitions"),
+        ("signal weights", ", ".join(f"{k} {v:.2f}" for k, v in s["signal_weights"].items())),
         ("requests", f"{s['requests']['items']} sent; venue used {s['requests']['venue_used']} of cap "
                      f"{s['requests']['venue_cap']}"),
     ]

@@ -91,4 +91,9 @@ def summarise(ex: Exchange, gateway: TwinGateway, core: AgentCore, driver: SimDr
         "requests": {"sent": gateway.counters["requests"], "items": gateway.counters["request_items"],
                      "venue_used": venue_used, "venue_cap": venue_cap},
         "venue_position": ex.accounts[gateway.user].position(core.cfg.session.coin).szi,
+        "safety": {"final_level": core.safety.level.name,
+                   "max_level": max((t.to_level for t in core.safety.history), default=core.safety.level).name,
+                   "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
+                                    "reason": t.reason} for t in core.safety.history]},
+        "signal_weights": dict(core.signals.weights),
     }
