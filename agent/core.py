@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from agent.execution.reconcile import DesiredQuote, reconcile
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost, ConnectionRestored,
     FillReceived, ModifyOrder, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
-    Side, Tif, Timer,
+    ScheduleCancel, Side, Tif, Timer,
     TradeObserved,
 )
 from agent.ledger import Ledger
@@ -90,6 +91,7 @@ class AgentCore:
         self._reconciled_state: tuple | None = None
         self._fit_ts = -math.inf
         self._records: list[dict] = []
+        self._recent: deque = deque(maxlen=20)
         self._dispatch = {
             BookUpdated: self._on_book, TradeObserved: self._on_trade, FillReceived: self._on_fill,
             QuotaStatus: self._on_quota, ConnectionLost: self._on_lost, ConnectionRestored: self._on_restored,
@@ -259,6 +261,7 @@ class AgentCore:
         cmds.extend(self._quote(ts, rec))
         rec.commands = cmds  # described when written, off the hot path
         self._records.append(rec)
+        self._recent.append(rec)  # the last few, for a postmortem
 
     def _update_safety(self, ts: float, cmds: list) -> None:
         """Every timer tick, whatever the data: the ladder moves on stale data and lost connections too."""
@@ -282,11 +285,26 @@ class AgentCore:
             # flatten through the book with a reduce-only IOC when configured
             self.stopped = True
             cmds.append(CancelAll())
+            # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
+            # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
+            cmds.append(ScheduleCancel(ts + 5.0))
+            self._records.append(self._postmortem(ts))
             if self.overlay.flatten and pos and self.best_bid == self.best_bid:
                 side = Side.SELL if pos > 0 else Side.BUY
                 px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
                 cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
                                        abs(pos), Tif.IOC, True))
+
+    def _postmortem(self, ts: float) -> dict:
+        """Why we killed, and the state we killed in, with the decision records that led here."""
+        recent = [r.to_dict(_describe) if isinstance(r, CycleDecisionRecord) else r for r in self._recent]
+        return {"type": "postmortem", "ts": ts,
+                "reasons": [h.describe() for h in self.safety.hits],
+                "transitions": [{"ts": t.ts, "from": t.from_level.name, "to": t.to_level.name, "reason": t.reason}
+                                for t in self.safety.history],
+                "position": self.tracker.position, "live_orders": [repr(o) for o in self.tracker.live_orders()],
+                "ledger": {"realized": self.ledger.realized, "fees": self.ledger.fees, "fills": self.ledger.fills},
+                "recent_cycles": recent}
 
     def _quote(self, ts: float, rec: CycleDecisionRecord) -> list[Command]:
         q = self.cfg.quoting

@@ -49,8 +49,11 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(config.model_dump_json(indent=2))
         writer = JsonlWriter(out / "decisions.jsonl")
-    ex, gateway, core, driver = build_session(config, seed, params, schedule,
-                                              writer.write if writer else None)
+    def sink(rec: dict) -> None:
+        writer.write(rec)
+        if rec.get("type") == "postmortem":  # a Kill: its bundle also gets a file of its own
+            (out / "postmortem.json").write_text(json.dumps(rec, indent=2, default=str))
+    ex, gateway, core, driver = build_session(config, seed, params, schedule, sink if writer else None)
     driver.start()
     wall0 = time.perf_counter()
     try:

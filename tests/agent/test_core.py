@@ -153,7 +153,8 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     cfg = AgentConfig.model_validate({"session": {"collateral_usd": 600.0},
                                       "risk": {"max_position": 0.03}, "safety": {"kill_action": "hold"}})
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.06}])
-    ex, gw, core, driver = build_session(cfg, 8, schedule=sched)
+    records = []
+    ex, gw, core, driver = build_session(cfg, 8, schedule=sched, record_sink=records.append)
     sent = []
     real_send = gw.send
 
@@ -170,6 +171,11 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     flat = [x for c in after for x in (c.commands if isinstance(c, Batch) else (c,))]
     assert not [x for x in flat if isinstance(x, PlaceOrder) and not x.reduce_only]
     assert not ex.open_orders(gw.user)
+    # the dead-man's switch was asked for (the venue refuses it below $1M traded), a postmortem made
+    from agent.gateway.events import ScheduleCancel
+    assert any(isinstance(c, ScheduleCancel) for ts, c in sent if ts >= kill_ts)
     position_at_kill = ex.accounts[gw.user].position("BTC").szi
     ex.env.run(until=260.0)
     assert abs(ex.accounts[gw.user].position("BTC").szi) <= abs(position_at_kill) + 1e-12
+    pm = [r for r in records if r["type"] == "postmortem"]
+    assert len(pm) == 1 and pm[0]["reasons"] and pm[0]["recent_cycles"]

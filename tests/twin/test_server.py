@@ -1,0 +1,392 @@
+"""The loopback venue end to end: real sockets on 127.0.0.1, the official SDK as the client, bounded in time."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import time
+
+import aiohttp
+import eth_account
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hyperliquid.exchange import Exchange as SdkExchange
+from hyperliquid.info import Info
+from hyperliquid.utils.signing import sign_l1_action
+
+from twin.faults.chaos import ChaosSchedule, Disconnect
+from twin.faults.connection import ConnectionParams
+from twin.faults.quota import QuotaParams
+from twin.market.synthetic import SyntheticMarketParams
+from twin.params import TwinParams
+from twin.server.app import GREETING, BackgroundServer, TwinServer, build_exchange
+from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
+from twin.server.clock import parse_speed
+from twin.server.cli import build_parser
+
+KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
+WALLET = eth_account.Account.from_key(KEY)
+ADDR = WALLET.address.lower()
+FUZZ_WALLET = eth_account.Account.from_key("0x" + "42" * 32)
+FUZZ_ADDR = FUZZ_WALLET.address.lower()
+TIMEOUT = 5.0
+
+
+def quiet_params(**kw) -> TwinParams:
+    """A calm BTC market (a few cents of drift per second) and no random disconnects, so orders a few
+    ticks below the bid stay passive and visible for the length of a test."""
+    calm = SyntheticMarketParams(vol_calm_per_sqrt_s=1e-7, vol_stressed_per_sqrt_s=1e-7, jump_rate_calm_per_s=0.0,
+                                 jump_rate_stressed_per_s=0.0, calm_to_stressed_per_s=0.0, impact_bps=0.0,
+                                 alpha_std_per_s=0.0, trade_rate_calm_per_s=0.5)
+    return TwinParams(markets={"BTC": calm}, connection=ConnectionParams(hazard_per_hour=0.0), **kw)
+
+
+def venue(speed: float = 1.0, params: TwinParams | None = None, schedule: ChaosSchedule | None = None,
+          fund: dict | None = None) -> BackgroundServer:
+    ex = build_exchange(params or quiet_params(), seed=7, fund=fund or {ADDR: 10_000.0}, schedule=schedule)
+    return BackgroundServer(TwinServer(ex, speed=speed))
+
+
+def post(bg: BackgroundServer, path: str, body) -> requests.Response:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post(bg.base_url + path, data=data, headers={"Content-Type": "application/json"},
+                         timeout=TIMEOUT)
+
+
+def signed(wallet, action: dict, nonce: int, expires_after=None) -> dict:
+    sig = sign_l1_action(wallet, action, None, nonce, expires_after, False)
+    return {"action": action, "nonce": nonce, "signature": sig, "vaultAddress": None, "expiresAfter": expires_after}
+
+
+def best_bid(info: Info) -> float:
+    return float(info.l2_snapshot("BTC")["levels"][0][0]["px"])
+
+
+# ---------------------------------------------------------------------------------------------- REST
+
+
+def test_official_sdk_places_reads_and_cancels_a_post_only_order():
+    with venue() as bg:
+        info = Info(bg.base_url, skip_ws=True)
+        sdk = SdkExchange(WALLET, bg.base_url)
+        px = best_bid(info) - 5.0
+        placed = sdk.order("BTC", True, 0.001, px, {"limit": {"tif": "Alo"}})
+        assert placed["status"] == "ok", placed
+        oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+
+        rows = info.open_orders(WALLET.address)
+        assert [(r["oid"], r["coin"], r["side"], r["limitPx"], r["sz"]) for r in rows] == \
+            [(oid, "BTC", "B", f"{px:.1f}", "0.001")]
+        bids = info.l2_snapshot("BTC")["levels"][0]
+        level = next(lv for lv in bids if float(lv["px"]) == px)
+        assert float(level["sz"]) >= 0.001 and level["n"] >= 1
+        assert info.query_order_by_oid(WALLET.address, oid)["order"]["status"] == "open"
+
+        cancelled = sdk.cancel("BTC", oid)
+        assert cancelled == {"status": "ok", "response": {"type": "cancel", "data": {"statuses": ["success"]}}}
+        assert info.open_orders(WALLET.address) == []
+        again = sdk.cancel("BTC", oid)
+        assert again["response"]["data"]["statuses"] == [
+            {"error": "Order was never placed, already canceled, or filled. asset=0"}]
+        assert info.query_order_by_oid(WALLET.address, oid)["order"]["status"] == "canceled"
+
+        limits = info.user_rate_limit(WALLET.address)
+        assert limits["nRequestsUsed"] == 3 and limits["nRequestsCap"] == 10_000
+        assert isinstance(limits["cumVlm"], str)
+
+
+def test_sdk_post_only_cross_gets_venue_text_and_market_order_fills():
+    with venue() as bg:
+        info = Info(bg.base_url, skip_ws=True)
+        sdk = SdkExchange(WALLET, bg.base_url)
+        ask = float(info.l2_snapshot("BTC")["levels"][1][0]["px"])
+        crossed = sdk.order("BTC", True, 0.001, ask + 2.0, {"limit": {"tif": "Alo"}})
+        error = crossed["response"]["data"]["statuses"][0]["error"]
+        assert error.startswith("Post only order would have immediately matched, bbo was ") and error.endswith(
+            " asset=0")
+        filled = sdk.market_open("BTC", True, 0.001)
+        assert float(filled["response"]["data"]["statuses"][0]["filled"]["totalSz"]) == 0.001
+        assert info.user_fills(WALLET.address)[0]["dir"] == "Open Long"
+        pos = info.user_state(WALLET.address)["assetPositions"][0]["position"]
+        assert pos["coin"] == "BTC" and pos["szi"] == "0.001"
+
+
+def test_unknown_signer_and_reused_nonce_get_the_venue_texts():
+    stranger = eth_account.Account.create()
+    with venue() as bg:
+        refused = SdkExchange(stranger, bg.base_url).order("BTC", True, 0.001, 50_000.0, {"limit": {"tif": "Alo"}})
+        assert refused == {"status": "err",
+                           "response": f"User or API Wallet {stranger.address.lower()} does not exist."}
+
+        nonce = int(time.time() * 1000)
+        body = signed(WALLET, {"type": "noop"}, nonce)
+        assert post(bg, "/exchange", body).json() == {"status": "ok", "response": {"type": "default"}}
+        again = post(bg, "/exchange", body)
+        assert again.status_code == 200
+        assert again.json() == {"status": "err", "response": f"Invalid nonce: duplicate nonce {nonce}"}
+        too_old = signed(WALLET, {"type": "noop"}, nonce - 3 * 86_400_000)
+        assert post(bg, "/exchange", too_old).json()["response"].startswith("Invalid nonce: nonce too low")
+
+
+def test_approved_agent_trades_for_its_account():
+    with venue() as bg:
+        owner = SdkExchange(WALLET, bg.base_url)
+        approved, agent_key = owner.approve_agent()
+        assert approved == {"status": "ok", "response": {"type": "default"}}
+        agent = SdkExchange(eth_account.Account.from_key(agent_key), bg.base_url, account_address=WALLET.address)
+        px = best_bid(agent.info) - 5.0
+        placed = agent.order("BTC", True, 0.001, px, {"limit": {"tif": "Alo"}})
+        oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+        assert [r["oid"] for r in agent.info.open_orders(WALLET.address)] == [oid]
+        # the venue answers empty when queried with the agent's own address
+        assert agent.info.open_orders(agent.wallet.address) == []
+
+
+def test_info_shapes_and_422_for_unknown_types():
+    with venue() as bg:
+        assert post(bg, "/info", {"type": "spotMeta"}).json() == {"universe": [], "tokens": []}
+        dexs = post(bg, "/info", {"type": "perpDexs"}).json()
+        assert dexs[0] is None and dexs[4]["name"] == "hyna"
+        hyna = Info(bg.base_url, skip_ws=True, perp_dexs=["", "hyna"])
+        assert hyna.coin_to_asset["hyna:LIT"] == 140_000 and hyna.coin_to_asset["BTC"] == 0
+        book = post(bg, "/info", {"type": "l2Book", "coin": "BTC", "nSigFigs": 2}).json()
+        assert all(float(lv["px"]) % 1000 == 0 for side in book["levels"] for lv in side)
+        for body in ({"type": "nope"}, {"type": "openOrders"}, {"type": "orderStatus", "user": ADDR, "oid": "x"}):
+            r = post(bg, "/info", body)
+            assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
+        r = post(bg, "/info", b"{not json")
+        assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
+
+
+def test_trigger_orders_are_refused_whole_and_change_nothing():
+    with venue() as bg:
+        order = {"a": 0, "b": False, "p": "90000", "s": "0.001", "r": True,
+                 "t": {"trigger": {"isMarket": True, "triggerPx": "90000", "tpsl": "sl"}}}
+        reply = post(bg, "/exchange", signed(WALLET, {"type": "order", "orders": [order], "grouping": "na"},
+                                             int(time.time() * 1000))).json()
+        assert reply["status"] == "err" and "Trigger orders" in reply["response"]
+        assert bg.call(lambda: bg.server.exchange.open_orders(ADDR)) == ()
+
+
+def test_ip_limit_answers_429_with_body_null():
+    params = quiet_params(quota=QuotaParams(ip_weight_per_minute=40))
+    with venue(params=params) as bg:
+        codes = [post(bg, "/info", {"type": "meta"}) for _ in range(3)]
+        assert [r.status_code for r in codes] == [200, 200, 429]
+        assert codes[-1].text == "null"
+
+
+# ---------------------------------------------------------------------------------------------- fuzz
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8)
+
+# values that keep an action well formed often enough to reach the exchange's own rules
+_field_values = (_json | st.decimals(allow_nan=False, allow_infinity=False).map(str) | st.integers(0, 2**63)
+                 | st.sampled_from(["Alo", "Ioc", "Gtc", "0x" + "cd" * 16, "0.0000001", "1e5"]))
+
+_ORDER = {"a": 0, "b": True, "p": "90000", "s": "0.001", "r": False, "t": {"limit": {"tif": "Gtc"}}}
+_BASE_ACTIONS = [
+    {"type": "order", "orders": [_ORDER], "grouping": "na"},
+    {"type": "order", "orders": [dict(_ORDER, p="110000", t={"limit": {"tif": "Ioc"}})], "grouping": "na"},
+    {"type": "cancel", "cancels": [{"a": 0, "o": 10_000_000_000}]},
+    {"type": "cancelByCloid", "cancels": [{"asset": 0, "cloid": "0x" + "ab" * 16}]},
+    {"type": "batchModify", "modifies": [{"oid": 10_000_000_000, "order": _ORDER}]},
+    {"type": "scheduleCancel", "time": 1},
+    {"type": "noop"},
+]
+
+
+@st.composite
+def exchange_bodies(draw):
+    """A signed action for the fuzz account (funded too little to place any order), with one field
+    replaced by arbitrary JSON or removed, or arbitrary JSON / bytes instead of a body."""
+    shape = draw(st.sampled_from(["mutated", "mutated", "envelope", "junk", "bytes"]))
+    if shape == "junk":
+        return json.dumps(draw(_json))
+    if shape == "bytes":
+        return draw(st.binary(max_size=40))
+    action = copy.deepcopy(draw(st.sampled_from(_BASE_ACTIONS)))
+    target = action
+    if "orders" in action and draw(st.booleans()):
+        target = action["orders"][0]
+    key = draw(st.sampled_from(sorted(target) + ["extra"]))
+    if draw(st.booleans()) and key in target:
+        del target[key]
+    else:
+        target[key] = draw(_field_values)
+    nonce = int(time.time() * 1000) + draw(st.integers(0, 10**6))
+    try:
+        try:  # sign what the venue hashes, so well-formed mutations reach the exchange's own rules
+            hashed = canonical_l1_action(action)
+        except MalformedAction:
+            hashed = action
+        body = signed(FUZZ_WALLET, hashed, nonce)
+        body["action"] = action
+    except Exception:  # not signable by the SDK (e.g. an int msgpack cannot hold)
+        body = {"action": action, "nonce": nonce, "signature": {"r": "0x1", "s": "0x1", "v": 27},
+                "vaultAddress": None, "expiresAfter": None}
+    if shape == "envelope":
+        body[draw(st.sampled_from(["nonce", "signature", "vaultAddress", "expiresAfter", "action"]))] = draw(_json)
+    return json.dumps(body)
+
+
+_INFO_TYPES = ["meta", "metaAndAssetCtxs", "l2Book", "allMids", "clearinghouseState", "openOrders",
+               "frontendOpenOrders", "userFills", "userFillsByTime", "orderStatus", "userRateLimit", "bogus"]
+
+
+@st.composite
+def info_bodies(draw):
+    body = {"type": draw(st.sampled_from(_INFO_TYPES))}
+    for key in draw(st.lists(st.sampled_from(["user", "coin", "oid", "startTime", "dex", "nSigFigs"]), max_size=3)):
+        body[key] = draw(_json | st.just(ADDR) | st.just("BTC"))
+    return json.dumps(body)
+
+
+def _state(bg: BackgroundServer):
+    ex = bg.server.exchange
+    return {a: (acct.cash, ex.open_orders(a), {c: p.szi for c, p in acct.positions.items() if p.szi})
+            for a, acct in ex.accounts.items()}
+
+
+def test_fuzzed_bodies_get_venue_errors_and_change_nothing():
+    params = quiet_params(quota=QuotaParams(ip_weight_per_minute=10**7))
+    with venue(speed=20.0, params=params, fund={ADDR: 10_000.0, FUZZ_ADDR: 0.2}) as bg:
+        before = bg.call(_state, bg)
+        seen: set = set()
+
+        @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(st.sampled_from(["/exchange", "/exchange", "/info"]).flatmap(
+            lambda path: st.tuples(st.just(path), exchange_bodies() if path == "/exchange" else info_bodies())))
+        def check(case):
+            path, body = case
+            r = post(bg, path, body)
+            assert r.status_code in (200, 422, 429), (r.status_code, r.text)
+            if r.status_code == 422:
+                assert r.text == DESERIALIZE_FAILED
+            elif r.status_code == 429:
+                assert r.text == "null"
+            elif path == "/exchange":
+                reply = r.json()
+                assert reply["status"] in ("ok", "err")
+                statuses = reply["response"]["data"]["statuses"] if reply["status"] == "ok" and \
+                    "data" in reply["response"] else []
+                assert all(s == "success" or "error" in s for s in statuses if s != "success"), reply
+            seen.add(r.status_code)
+
+        check()
+        assert bg.call(_state, bg) == before
+        assert 422 in seen and 200 in seen
+
+
+# ---------------------------------------------------------------------------------------------- websocket
+
+
+async def _frames_until(ws, pred, timeout_s: float = TIMEOUT):
+    """Frames received until one satisfies ``pred`` (returned last); fails after ``timeout_s``."""
+    got = []
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        assert left > 0, f"no matching frame within {timeout_s} s; got {got[-5:]}"
+        msg = await ws.receive(timeout=left)
+        assert msg.type == aiohttp.WSMsgType.TEXT, msg
+        frame = msg.data if msg.data == GREETING else json.loads(msg.data)
+        got.append(frame)
+        if pred(frame):
+            return got
+
+
+def test_websocket_greeting_acks_book_and_fills_snapshot_and_pong():
+    async def scenario(bg: BackgroundServer):
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(bg.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=TIMEOUT)) as ws:
+                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                sub = {"type": "l2Book", "coin": "BTC"}
+                await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                frames = await _frames_until(ws, lambda f: f.get("channel") == "l2Book")
+                assert frames[0] == {"channel": "subscriptionResponse",
+                                     "data": {"method": "subscribe", "subscription": sub}}
+                book = frames[-1]["data"]
+                assert book["coin"] == "BTC" and isinstance(book["time"], int) and len(book["levels"]) == 2
+                level = book["levels"][0][0]
+                assert set(level) == {"px", "sz", "n"} and isinstance(level["px"], str)
+                assert float(level["px"]) < float(book["levels"][1][0]["px"])
+
+                fills_sub = {"type": "userFills", "user": WALLET.address}
+                await ws.send_str(json.dumps({"method": "subscribe", "subscription": fills_sub}))
+                frames = await _frames_until(ws, lambda f: f.get("channel") == "userFills")
+                assert {"channel": "subscriptionResponse",
+                        "data": {"method": "subscribe", "subscription": fills_sub}} in frames
+                assert frames[-1]["data"] == {"isSnapshot": True, "user": ADDR, "fills": []}
+
+                await ws.send_str(json.dumps({"method": "ping"}))
+                await _frames_until(ws, lambda f: f == {"channel": "pong"})
+                await ws.send_str("garbage")
+                frames = await _frames_until(ws, lambda f: f.get("channel") == "error")
+                assert frames[-1]["data"].startswith("Error parsing JSON")
+
+    with venue() as bg:
+        asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
+
+
+def test_websocket_order_updates_and_user_fills_follow_rest_actions():
+    async def scenario(bg: BackgroundServer):
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(bg.ws_url) as ws:
+                await ws.receive(timeout=TIMEOUT)
+                for kind in ("orderUpdates", "userFills", "userEvents"):
+                    await ws.send_str(json.dumps({"method": "subscribe",
+                                                  "subscription": {"type": kind, "user": ADDR}}))
+                await _frames_until(ws, lambda f: f.get("data", {}).get("isSnapshot") is True)
+                sdk = SdkExchange(WALLET, bg.base_url)
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, sdk.market_open, "BTC", True, 0.001)
+                frames = await _frames_until(ws, lambda f: f.get("channel") == "user")
+                frames += await _frames_until(ws, lambda f: f.get("channel") == "orderUpdates")
+                channels = [f.get("channel") for f in frames]
+                assert "orderUpdates" in channels and "userFills" in channels
+                update = next(f for f in frames if f.get("channel") == "orderUpdates")["data"][0]
+                assert update["status"] == "filled" and update["order"]["coin"] == "BTC"
+                fill = next(f for f in frames if f.get("channel") == "userFills")["data"]
+                assert fill["user"] == ADDR and "isSnapshot" not in fill and fill["fills"][0]["sz"] == "0.001"
+                event = next(f for f in frames if f.get("channel") == "user")["data"]
+                assert event["fills"][0]["tid"] == fill["fills"][0]["tid"]
+
+    with venue() as bg:
+        asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
+
+
+def test_twin_disconnect_closes_the_socket():
+    schedule = ChaosSchedule(events=[Disconnect(at_s=0.5, duration_s=5.0)])
+
+    async def scenario(bg: BackgroundServer):
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(bg.ws_url) as ws:
+                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                while True:
+                    msg = await ws.receive(timeout=TIMEOUT)
+                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                        return
+
+    with venue(schedule=schedule) as bg:
+        asyncio.run(asyncio.wait_for(scenario(bg), 10.0))
+
+
+# ---------------------------------------------------------------------------------------------- cli
+
+
+def test_cli_options_parse():
+    args = build_parser().parse_args(["--port", "0", "--speed", "10x", "--fund", f"{WALLET.address}=5000",
+                                      "--fund", f"{FUZZ_WALLET.address}=1"])
+    assert args.host == "127.0.0.1" and args.speed == 10.0
+    assert args.fund == [(ADDR, 5000.0), (FUZZ_ADDR, 1.0)]
+    assert parse_speed("realtime") == 1.0
+    with pytest.raises(ValueError):
+        parse_speed("fast")
