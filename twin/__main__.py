@@ -1,4 +1,4 @@
-"""``python -m twin``: run the twin on its own (``run``); ``serve`` comes with the wire protocol."""
+"""``python -m twin``: run the twin on its own (``run``), or serve the venue's protocol (``serve``)."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--params", help="TwinParams JSON file (default: built-in BTC perp parameters)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    sub.add_parser("serve", help="serve the venue's REST and websocket protocol on loopback over the twin "
+                                 "(see 'python -m twin serve --help')", add_help=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve":
+        from twin.server.cli import serve_main
+        return serve_main(argv[1:]) or 0
     args = parser.parse_args(argv)
 
     from twin.params import TwinParams

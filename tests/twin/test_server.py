@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import itertools
 import json
 import time
 
@@ -328,6 +327,12 @@ def test_websocket_greeting_acks_book_and_fills_snapshot_and_pong():
 
                 await ws.send_str(json.dumps({"method": "ping"}))
                 await _frames_until(ws, lambda f: f == {"channel": "pong"})
+                post_req = {"method": "post", "id": 7, "request": {"type": "info", "payload": {"type": "allMids"}}}
+                await ws.send_str(json.dumps(post_req))
+                frames = await _frames_until(ws, lambda f: f.get("channel") == "post")
+                assert frames[-1]["data"]["id"] == 7
+                assert frames[-1]["data"]["response"]["payload"]["type"] == "allMids"
+                assert "BTC" in frames[-1]["data"]["response"]["payload"]["data"]
                 await ws.send_str("garbage")
                 frames = await _frames_until(ws, lambda f: f.get("channel") == "error")
                 assert frames[-1]["data"].startswith("Error parsing JSON")

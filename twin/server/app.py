@@ -1,0 +1,559 @@
+"""The loopback venue: Hyperliquid's POST /info, POST /exchange and /ws served by aiohttp over the twin.
+
+``TwinServer`` checks what the venue checks before an action reaches the exchange (deserialization,
+signer, agent wallets, nonces), hands the action to ``Exchange.submit`` and answers with the twin's
+reply once its simulated round trip is over; ``SimClock`` keeps simulated time on the wall clock.
+``BackgroundServer`` runs one on a thread for synchronous clients such as the official SDK.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from aiohttp import WSMsgType, web
+
+from twin.exchange import Exchange
+from twin.faults.chaos import ChaosSchedule
+from twin.faults.quota import info_weight
+from twin.messages import (
+    ActionErr, ActionOk, BookPush, ConnectionEvent, FillsPush, HttpError, OrderUpdatePush, Push, TradePush,
+    TransportFailure, UserEventPush,
+)
+from twin.params import TwinParams
+from twin.server import wire
+from twin.server.auth import (
+    DESERIALIZE_FAILED, UNABLE_TO_RECOVER, MalformedAction, NonceWindow, UnrecoverableSignature,
+    recover_l1_signer, recover_user_signed_action_signer,
+)
+from twin.server.clock import SimClock
+
+log = logging.getLogger(__name__)
+
+GREETING = "Websocket connection established."
+WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 60 s (hyperliquid.md §4)
+WS_CHANNELS = {"l2Book": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user", "userEvents": "user"}
+
+
+def build_exchange(params: TwinParams | None = None, seed: int = 0, fund: dict[str, float] | None = None,
+                   wall_epoch: bool = True, schedule: ChaosSchedule | None = None) -> Exchange:
+    """A twin for serving. With ``wall_epoch`` (unless the params file set ``venue.epoch_ms``) simulated
+    t=0 is now, so the venue's clock agrees with clients that take nonces from the wall clock."""
+    params = params or TwinParams()
+    if wall_epoch and "epoch_ms" not in params.venue.model_fields_set:
+        venue = params.venue.model_copy(update={"epoch_ms": int(time.time() * 1000)})
+        params = params.model_copy(update={"venue": venue})
+    ex = Exchange.build(params, seed, schedule)
+    for address, usdc in (fund or {}).items():
+        ex.fund(address, usdc)
+    return ex
+
+
+class TwinServer:
+    """The venue's REST and websocket protocol over one ``Exchange``."""
+
+    def __init__(self, exchange: Exchange, speed: float = 1.0, reply_timeout_s: float = 30.0) -> None:
+        self.exchange = exchange
+        self.assets = wire.AssetMap(exchange.params.instruments)
+        self.nonces = NonceWindow()
+        self.agents: dict[str, tuple[str, str]] = {}  # agent address -> (account address, agent name)
+        self.clock = SimClock(exchange.env, speed)
+        self.reply_timeout_s = reply_timeout_s
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_post("/info", self.handle_info)
+        app.router.add_post("/exchange", self.handle_exchange)
+        app.router.add_get("/ws", self.handle_ws)
+        app.on_startup.append(self._on_startup)
+        app.on_cleanup.append(self._on_cleanup)
+        return app
+
+    async def _on_startup(self, _app: web.Application) -> None:
+        self.clock.start()
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        await self.clock.stop()
+
+    # ------------------------------------------------------------------ /info
+
+    async def handle_info(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.clock.catch_up()
+        status, payload = self.info_reply(body)
+        return _http(status, payload)
+
+    def info_reply(self, body: bytes | Any) -> tuple[int, Any]:
+        """(HTTP status, JSON payload or text) for an /info body (bytes, or already parsed JSON)."""
+        try:
+            req = wire.loads(body) if isinstance(body, (bytes, bytearray)) else body
+            kind, payload, n_items = self._info(req)
+        except MalformedAction:
+            return 422, DESERIALIZE_FAILED
+        if not self.exchange.ip_limiter.try_spend(info_weight(kind, n_items), self.exchange.env.now):
+            self.exchange.counters["http_429"] += 1
+            return 429, None
+        return 200, payload
+
+    def _info(self, req: Any) -> tuple[str, Any, int]:
+        if not isinstance(req, dict) or not isinstance(req.get("type"), str):
+            raise wire.malformed("type", req)
+        kind = req["type"]
+        ex = self.exchange
+        insts = self.assets.by_coin
+        if kind == "meta":
+            return kind, wire.meta_json(self.assets, wire.need_str(req, "dex", default="")), 0
+        if kind == "metaAndAssetCtxs":
+            dex = wire.need_str(req, "dex", default="")
+            meta = wire.meta_json(self.assets, dex)
+            ctxs = []
+            for inst in self.assets.universe(dex):
+                coin = inst.coin if inst is not None else ""
+                ctxs.append(wire.asset_ctx_json(ex.marks.get(coin, ex.last_trade_px.get(coin)),
+                                                ex.best_bid.get(coin, float("nan")), ex.best_ask.get(coin, float("nan"))))
+            return kind, [meta, ctxs], 0
+        if kind == "spotMeta":
+            return kind, {"universe": [], "tokens": []}, 0
+        if kind == "perpDexs":
+            return kind, wire.perp_dexs_json(self.assets), 0
+        if kind == "allMids":
+            dex = wire.need_str(req, "dex", default="")
+            mids = {}
+            for inst in self.assets.instruments:
+                px = ex.marks.get(inst.coin, ex.last_trade_px.get(inst.coin))
+                if inst.dex == dex and px is not None:
+                    mids[inst.coin] = wire.px_num(px)
+            return kind, mids, 0
+        if kind == "l2Book":
+            coin = wire.need_str(req, "coin")
+            n_sig = req.get("nSigFigs")
+            mantissa = req.get("mantissa")
+            if n_sig is not None and (not wire.is_int(n_sig) or not 2 <= n_sig <= 5):
+                raise wire.malformed("nSigFigs", n_sig)
+            if mantissa is not None and (n_sig != 5 or mantissa not in (1, 2, 5) or isinstance(mantissa, bool)):
+                raise wire.malformed("mantissa", mantissa)
+            if coin not in insts:
+                return kind, None, 0
+            return kind, wire.book_json(ex.l2_book(coin), insts[coin], n_sig, mantissa), 0
+        if kind in ("openOrders", "frontendOpenOrders"):
+            user = wire.need_address(req)
+            dex = wire.need_str(req, "dex", default="")
+            render = wire.order_json if kind == "openOrders" else wire.frontend_order_json
+            rows = [render(o, insts.get(o.coin)) for o in ex.open_orders(user)
+                    if (insts[o.coin].dex if o.coin in insts else "") == dex]
+            return kind, rows, 0
+        if kind == "clearinghouseState":
+            user = wire.need_address(req)
+            dex = wire.need_str(req, "dex", default="")
+            return kind, wire.clearinghouse_json(ex.clearinghouse_state(user), ex.marks, ex.now_ms(), insts, dex), 0
+        if kind == "userFills":
+            user = wire.need_address(req)
+            rows = [wire.fill_json(f, insts.get(f.coin)) for f in ex.user_fills(user)]
+            return kind, rows, len(rows)
+        if kind == "userFillsByTime":
+            user = wire.need_address(req)
+            start = wire.need_int(req, "startTime")
+            end = wire.need_int(req, "endTime", optional=True)
+            rows = [wire.fill_json(f, insts.get(f.coin)) for f in ex.user_fills_by_time(user, start, end)]
+            return kind, rows, len(rows)
+        if kind == "orderStatus":
+            user = wire.need_address(req)
+            ref = req.get("oid")
+            if not (wire.is_int(ref) and ref >= 0) and not wire.is_cloid(ref):
+                raise wire.malformed("oid", ref)
+            found = ex.order_status_of(user, ref.lower() if isinstance(ref, str) else ref)
+            inst = insts.get(found["order"].coin) if found.get("status") == "order" else None
+            return kind, wire.order_status_json(found, inst), 0
+        if kind == "userRateLimit":
+            return kind, wire.rate_limit_json(ex.user_rate_limit(wire.need_address(req))), 0
+        raise wire.malformed("type", kind)
+
+    # ------------------------------------------------------------------ /exchange
+
+    async def handle_exchange(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.clock.catch_up()
+        status, payload = await self.exchange_reply(body)
+        if status == 0:  # the twin lost the request in transport: the client sees a reset connection
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=502)
+        return _http(status, payload)
+
+    async def exchange_reply(self, body: bytes | Any) -> tuple[int, Any]:
+        """(HTTP status, JSON payload or text) for an /exchange body; status 0 means a transport failure."""
+        ex = self.exchange
+        try:
+            env = wire.parse_envelope(wire.loads(body) if isinstance(body, (bytes, bytearray)) else body)
+            kind = env.action["type"]
+            if kind == "approveAgent":
+                return self._approve_agent(env)
+            if kind in wire.UNSUPPORTED_TYPES:
+                return self._refuse(f"Action type {kind} is not supported by the twin.")
+            action = wire.parse_l1_action(env.action, self.assets, ex.epoch_ms)
+            signer = recover_l1_signer(env.action, env.nonce, env.signature, env.vault_address,
+                                       env.expires_after_ms, is_known=self._is_known)
+        except MalformedAction:
+            return 422, DESERIALIZE_FAILED
+        except wire.Refused as r:
+            return self._refuse(r.text)
+        except UnrecoverableSignature:
+            return self._refuse(UNABLE_TO_RECOVER)
+        user = self._account_of(signer)
+        if user is None:
+            return self._refuse(f"User or API Wallet {signer} does not exist.")
+        if env.vault_address is not None:
+            return self._refuse(f"Vault not registered: {env.vault_address}")
+        error = self.nonces.use(signer, env.nonce, ex.now_ms())
+        if error is not None:
+            return self._refuse(error)
+        expires_s = None if env.expires_after_ms is None else (env.expires_after_ms - ex.epoch_ms) / 1000.0
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+
+        def on_reply(reply: Any) -> None:
+            if not fut.done():
+                fut.set_result(reply)
+
+        ex.submit(user, action, on_reply, expires_after_s=expires_s)
+        try:
+            reply = await asyncio.wait_for(fut, self.reply_timeout_s)
+        except asyncio.TimeoutError:
+            return 0, None
+        if isinstance(reply, HttpError):
+            return reply.status, None if reply.body == "null" else reply.body
+        if isinstance(reply, TransportFailure):
+            return 0, None
+        if isinstance(reply, (ActionOk, ActionErr)):
+            return 200, wire.action_reply_json(reply, kind)
+        return 200, wire.err(f"Unexpected twin reply {type(reply).__name__}")
+
+    def _refuse(self, text: str) -> tuple[int, Any]:
+        """An action refused before it reaches the exchange still costs IP weight."""
+        return (200, wire.err(text)) if self._spend(1) else (429, None)
+
+    def _is_known(self, address: str) -> bool:
+        return address in self.exchange.accounts or address in self.agents
+
+    def _account_of(self, signer: str) -> str | None:
+        if signer in self.exchange.accounts:
+            return signer
+        agent = self.agents.get(signer)
+        return agent[0] if agent is not None else None
+
+    def _approve_agent(self, env: wire.Envelope) -> tuple[int, Any]:
+        """approveAgent (user-signed): the named (or unnamed) agent of the signing account is replaced."""
+        action = env.action
+        agent = wire.need_address(action, "agentAddress")
+        name = wire.need_str(action, "agentName", default="")
+        if wire.need_int(action, "nonce") != env.nonce:
+            raise wire.malformed("action.nonce", action.get("nonce"))
+        if action.get("hyperliquidChain") not in ("Mainnet", "Testnet"):
+            raise wire.malformed("hyperliquidChain", action.get("hyperliquidChain"))
+        signer = recover_user_signed_action_signer(action, env.signature)
+        if signer not in self.exchange.accounts:
+            return self._refuse(f"Must deposit before performing actions. User: {signer}")
+        error = self.nonces.use(signer, env.nonce, self.exchange.now_ms())
+        if error is not None:
+            return self._refuse(error)
+        if agent in self.exchange.accounts:
+            return self._refuse("Agent address is already a user.")
+        acct = self.exchange.accounts[signer]
+        for old, (owner, old_name) in list(self.agents.items()):
+            if owner == signer and old_name == name:  # pruned: replaced by the new one of that name
+                del self.agents[old]
+                acct.agents.discard(old)
+        self.agents[agent] = (signer, name)
+        acct.agents.add(agent)
+        return (200, wire.ok_default()) if self._spend(1) else (429, None)
+
+    def _spend(self, weight: int) -> bool:
+        if self.exchange.ip_limiter.try_spend(weight, self.exchange.env.now):
+            return True
+        self.exchange.counters["http_429"] += 1
+        return False
+
+    # ------------------------------------------------------------------ /ws
+
+    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        session = WsSession(self, ws)
+        await session.run()
+        return ws
+
+
+class WsSession:
+    """One client websocket: a twin Connection, a writer task fed in order, and the venue's frames."""
+
+    _CLOSE = object()
+
+    def __init__(self, server: TwinServer, ws: web.WebSocketResponse) -> None:
+        self.server = server
+        self.ws = ws
+        self.out: asyncio.Queue = asyncio.Queue()
+        self.closed = False
+        self.book_opts: dict[str, tuple[int | None, int | None]] = {}
+        self._fill_pair: dict[str, bool] = {}  # user -> the next duplicate FillsPush is the userEvents one
+        server.clock.catch_up()
+        self.conn = server.exchange.connect(self.on_push)
+
+    async def run(self) -> None:
+        writer = asyncio.get_running_loop().create_task(self._write())
+        self.send_text(GREETING)
+        try:
+            while not self.closed:
+                try:
+                    msg = await self.ws.receive(timeout=WS_IDLE_TIMEOUT_S)
+                except asyncio.TimeoutError:
+                    break
+                if msg.type == WSMsgType.TEXT:
+                    await self.on_text(msg.data)
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+        finally:
+            self.closed = True
+            for channel, key in list(self.conn.subs):
+                self.conn.unsubscribe(channel, key)
+            self.out.put_nowait(self._CLOSE)
+            try:
+                await asyncio.wait_for(writer, 2.0)
+            except (asyncio.TimeoutError, Exception):
+                writer.cancel()
+            if not self.ws.closed:
+                await self.ws.close()
+
+    async def _write(self) -> None:
+        while True:
+            item = await self.out.get()
+            if item is self._CLOSE:
+                self.closed = True
+                await self.ws.close()
+                return
+            try:
+                await self.ws.send_str(item)
+            except (ConnectionError, RuntimeError):
+                self.closed = True
+                return
+
+    def send_text(self, text: str) -> None:
+        if not self.closed:
+            self.out.put_nowait(text)
+
+    def send(self, channel: str, data: Any) -> None:
+        self.send_text(wire.dumps({"channel": channel, "data": data}))
+
+    def error(self, text: str) -> None:
+        self.send("error", text)
+
+    async def on_text(self, text: str) -> None:
+        try:
+            req = wire.loads(text.encode("utf-8"))
+        except MalformedAction:
+            self.error(f"Error parsing JSON into valid websocket request: {text[:200]}")
+            return
+        method = req.get("method") if isinstance(req, dict) else None
+        if method == "ping":
+            self.send_text(wire.dumps({"channel": "pong"}))
+        elif method in ("subscribe", "unsubscribe"):
+            self.on_subscription(method, req.get("subscription"), text)
+        elif method == "post":
+            await self.on_post(req, text)
+        else:
+            self.error(f"Error parsing JSON into valid websocket request: {text[:200]}")
+
+    def on_subscription(self, method: str, sub: Any, text: str) -> None:
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        field = WS_CHANNELS.get(kind)
+        if field is None:
+            self.error(f"Invalid subscription {text[:200]}" if kind in (None, "") else
+                       f"Subscription type {kind} is not served by the twin (served: {', '.join(WS_CHANNELS)})")
+            return
+        try:
+            key = wire.need_str(sub, "coin") if field == "coin" else wire.need_address(sub, "user")
+        except MalformedAction:
+            self.error(f"Invalid subscription {text[:200]}")
+            return
+        self.send("subscriptionResponse", {"method": method, "subscription": sub})
+        self.server.clock.catch_up()
+        if method == "subscribe":
+            if kind == "l2Book":
+                n_sig, mantissa = sub.get("nSigFigs"), sub.get("mantissa")
+                ok = n_sig is None or (wire.is_int(n_sig) and 2 <= n_sig <= 5)
+                self.book_opts[key] = (n_sig, mantissa if n_sig == 5 and mantissa in (1, 2, 5) else None) if ok \
+                    else (None, None)
+            self._fill_pair.pop(key, None)
+            self.conn.subscribe(kind, key)
+        else:
+            self._fill_pair.pop(key, None)
+            self.conn.unsubscribe(kind, key)
+
+    async def on_post(self, req: dict, text: str) -> None:
+        rid = req.get("id")
+        request = req.get("request")
+        if not wire.is_int(rid) or not isinstance(request, dict) or request.get("type") not in ("info", "action"):
+            self.error(f"Error parsing JSON into valid websocket request: {text[:200]}")
+            return
+        self.server.clock.catch_up()
+        payload = request.get("payload")
+        if request["type"] == "info":
+            status, body = self.server.info_reply(payload)
+            response = {"type": "info", "payload": {"type": payload.get("type"), "data": body}} if status == 200 \
+                else {"type": "error", "payload": f"{status} {body if body is not None else 'null'}"}
+        else:
+            status, body = await self.server.exchange_reply(payload)
+            response = {"type": "action", "payload": body} if status == 200 \
+                else {"type": "error", "payload": f"{status} {body if body is not None else 'null'}"}
+        self.send("post", {"id": rid, "response": response})
+
+    # ------------------------------------------------------------------ pushes from the twin
+
+    def on_push(self, push: Push) -> None:
+        """Called inside the SimPy run; renders the venue's frame and queues it for the writer."""
+        if self.closed:
+            return
+        try:
+            frame = self.render(push)
+        except Exception:  # a push the renderer does not know must not stop the clock
+            log.exception("cannot render %r", push)
+            return
+        if frame is not None:
+            self.send_text(frame)
+
+    def render(self, push: Push) -> str | None:
+        insts = self.server.assets.by_coin
+        if isinstance(push, ConnectionEvent):
+            if not push.up:  # the twin dropped this socket: close it; the client must reconnect
+                self.closed = True
+                self.out.put_nowait(self._CLOSE)
+            return None
+        if isinstance(push, BookPush):
+            n_sig, mantissa = self.book_opts.get(push.coin, (None, None))
+            return wire.dumps({"channel": "l2Book",
+                               "data": wire.book_json(push, insts.get(push.coin), n_sig, mantissa)})
+        if isinstance(push, TradePush):
+            return wire.dumps({"channel": "trades", "data": [wire.trade_json(push, insts.get(push.coin))]})
+        if isinstance(push, OrderUpdatePush):
+            return wire.dumps({"channel": "orderUpdates",
+                               "data": [wire.order_update_json(push, insts.get(push.order.coin))]})
+        if isinstance(push, FillsPush):
+            if self._fills_channel(push) == "user":
+                return wire.dumps({"channel": "user", "data": wire.user_event_json(push, insts)})
+            data: dict = {"isSnapshot": True} if push.is_snapshot else {}
+            data.update({"user": push.user, "fills": [wire.fill_json(f, insts.get(f.coin)) for f in push.fills]})
+            return wire.dumps({"channel": "userFills", "data": data})
+        if isinstance(push, UserEventPush):
+            return wire.dumps({"channel": "user", "data": wire.user_event_json(push, insts)})
+        return None
+
+    def _fills_channel(self, push: FillsPush) -> str:
+        """The twin sends a fill to the userFills and then the userEvents subscription, in that order and
+        back to back on one socket; with both subscribed, the second copy is the ``user`` frame."""
+        if push.is_snapshot:
+            return "userFills"
+        subs = self.conn.subs
+        fills, events = ("userFills", push.user) in subs, ("userEvents", push.user) in subs
+        if fills and events:
+            second = self._fill_pair.get(push.user, False)
+            self._fill_pair[push.user] = not second
+            return "user" if second else "userFills"
+        return "user" if events else "userFills"
+
+
+def _http(status: int, payload: Any) -> web.Response:
+    if status == 422:
+        return web.Response(status=422, text=str(payload), content_type="text/plain")
+    return web.Response(status=status, text=wire.dumps(payload), content_type="application/json")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class BackgroundServer:
+    """A ``TwinServer`` on 127.0.0.1 in a thread of its own, for synchronous clients (the official SDK).
+
+    ``with BackgroundServer(server) as bg: bg.base_url``; ``bg.call(fn)`` runs ``fn`` on the server's
+    loop (the only thread that may touch the twin) and returns its result.
+    """
+
+    def __init__(self, server: TwinServer, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 10.0):
+        self.server = server
+        self.host = host
+        self.port = port
+        self.start_timeout_s = start_timeout_s
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    def __enter__(self) -> "BackgroundServer":
+        self._thread = threading.Thread(target=self._main, name="twin-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(self.start_timeout_s):
+            raise RuntimeError(f"twin server did not start within {self.start_timeout_s} s")
+        if self._error is not None:
+            raise RuntimeError(f"twin server failed to start: {self._error}") from self._error
+        return self
+
+    def _main(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.loop.run_until_complete(self._start())
+        except BaseException as e:  # reported to __enter__
+            self._error = e
+            self._ready.set()
+            self.loop.close()
+            return
+        self._ready.set()
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self._runner.cleanup())
+            self.loop.close()
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.server.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def call(self, fn: Callable[..., Any], *args: Any, timeout_s: float = 5.0) -> Any:
+        async def run() -> Any:
+            self.server.clock.catch_up()
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout_s)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.loop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        if self._thread is not None:
+            self._thread.join(10.0)
+
+
+async def serve(server: TwinServer, host: str, port: int, on_ready: Callable[[str], None] | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or forever); ``on_ready`` gets the base URL once listening."""
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        if on_ready is not None:
+            on_ready(f"http://{bound[0]}:{bound[1]}")
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,90 @@
+"""``python -m twin serve``: the twin as a loopback Hyperliquid venue (REST /info, /exchange and /ws).
+
+``serve_main(argv)`` parses the options, builds and funds the twin, prints the URL and serves until
+interrupted. Point the official SDK (or the agent's live gateway) at the printed URL.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from twin.server.clock import parse_speed
+
+
+def _fund_arg(text: str) -> tuple[str, float]:
+    address, sep, usdc = text.partition("=")
+    address = address.strip()
+    if not sep or len(address) != 42 or not address.startswith("0x"):
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: expected ADDRESS=USDC, e.g. 0xabc…(40 hex)=10000")
+    try:
+        int(address[2:], 16)
+        amount = float(usdc)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: ADDRESS must be hex and USDC a number") from None
+    if not amount > 0:
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: USDC must be positive")
+    return address.lower(), amount
+
+
+def _speed_arg(text: str) -> float:
+    try:
+        return parse_speed(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m twin serve",
+        description="Serve the twin over the venue's protocol (POST /info, POST /exchange, /ws) on one host "
+                    "and port. Clients sign as on testnet (any base URL other than the mainnet one does).")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=3001, help="TCP port (default 3001, the SDK's LOCAL_API_URL; 0 picks one)")
+    p.add_argument("--params", help="TwinParams JSON file (default: built-in parameters). Unless it sets "
+                                    "venue.epoch_ms, venue time starts at the wall clock so wall-clock nonces pass.")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the twin (default 0)")
+    p.add_argument("--speed", type=_speed_arg, default=1.0,
+                   help="simulated time per wall time: 'realtime' (default) or a factor such as 10x")
+    p.add_argument("--fund", type=_fund_arg, action="append", default=[], metavar="ADDRESS=USDC",
+                   help="create an account holding USDC (repeatable); only funded accounts and their "
+                        "approved agents may trade")
+    p.add_argument("--scenario", help="scenario file (accepted and ignored for now)")
+    return p
+
+
+def serve_main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from twin.params import TwinParams
+    from twin.server.app import TwinServer, build_exchange, serve
+
+    try:
+        params = TwinParams.load(args.params) if args.params else TwinParams()
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.scenario:
+        print(f"note: --scenario {args.scenario} is accepted but not applied yet; serving without it",
+              file=sys.stderr)
+    funds: dict[str, float] = {}
+    for address, usdc in args.fund:
+        funds[address] = funds.get(address, 0.0) + usdc
+    server = TwinServer(build_exchange(params, args.seed, funds), speed=args.speed)
+
+    def ready(url: str) -> None:
+        print(f"twin venue listening on {url} (info {url}/info, exchange {url}/exchange, "
+              f"websocket ws{url[4:]}/ws), speed {args.speed:g}x, seed {args.seed}, "
+              f"{len(funds)} funded account(s)", flush=True)
+
+    try:
+        asyncio.run(serve(server, args.host, args.port, on_ready=ready))
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        print(f"error: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve_main())

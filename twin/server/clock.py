@@ -1,0 +1,87 @@
+"""Drives the twin's SimPy environment from asyncio at the wall clock's pace, or N times faster.
+
+Simulated time is ``sim0 + speed * (wall - wall0)``; a task advances ``env.run(until=...)`` to it every
+``tick_s`` of wall time, and request handlers call ``catch_up()`` so state is read at their arrival.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Callable
+
+import simpy
+
+log = logging.getLogger(__name__)
+
+
+def parse_speed(text: str | float) -> float:
+    """``realtime`` → 1.0, ``10x`` or ``0.5x`` or ``10`` → that factor; raises ValueError naming the text."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        t = text.strip().lower()
+        if t == "realtime":
+            return 1.0
+        m = re.fullmatch(r"([0-9]*\.?[0-9]+)x?", t)
+        if not m:
+            raise ValueError(f"speed {text!r}: expected 'realtime' or a factor such as 1x, 10x, 0.5x")
+        value = float(m.group(1))
+    if not value > 0:
+        raise ValueError(f"speed {text!r}: must be positive")
+    return value
+
+
+class SimClock:
+    """Maps wall time to simulated time and runs the environment up to it."""
+
+    def __init__(self, env: simpy.Environment, speed: float = 1.0, tick_s: float = 0.005,
+                 wall: Callable[[], float] = time.monotonic) -> None:
+        self.env = env
+        self.speed = speed
+        self.tick_s = tick_s
+        self._wall = wall
+        self._wall0 = wall()
+        self._sim0 = float(env.now)
+        self._task: asyncio.Task | None = None
+        self.errors = 0
+
+    def target(self) -> float:
+        """The simulated time the wall clock says it is now."""
+        return self._sim0 + self.speed * (self._wall() - self._wall0)
+
+    def catch_up(self) -> float:
+        """Run every simulated event due by now; returns the simulated time reached."""
+        until = self.target()
+        if until > self.env.now:
+            try:
+                self.env.run(until=until)
+            except Exception:  # a failing SimPy callback must not stop the venue's clock
+                self.errors += 1
+                log.exception("twin event failed at t=%.3f", self.env.now)
+        return self.env.now
+
+    def wall_delay(self, sim_s: float) -> float:
+        """Wall seconds until ``sim_s`` simulated seconds have passed."""
+        return max(0.0, sim_s) / self.speed
+
+    async def run(self) -> None:
+        while True:
+            self.catch_up()
+            await asyncio.sleep(self.tick_s)
+
+    def start(self) -> asyncio.Task:
+        self._wall0 = self._wall()
+        self._sim0 = float(self.env.now)
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="twin-clock")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

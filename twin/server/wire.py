@@ -1,0 +1,473 @@
+"""The venue's JSON on the twin's side: requests parsed into twin messages, replies and pushes rendered.
+
+Parsing raises ``MalformedAction`` for what the venue would not deserialize (HTTP 422) and ``Refused``
+for what it deserializes but refuses as a whole (HTTP 200 ``{"status":"err"}``); everything else becomes
+a ``twin.messages`` object. Rendering writes the venue's shapes with decimal strings (hyperliquid.md §1, §2, §4).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable, Mapping
+
+from twin.instruments import InstrumentSpec
+from twin.messages import (
+    Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled, FillsPush,
+    ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction,
+    StatusError, TradePush, UpdateLeverageAction, UserEventPush,
+)
+from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
+
+# L1 actions the twin executes, and the venue's action types it knows but does not model.
+L1_TYPES = frozenset({"order", "cancel", "cancelByCloid", "modify", "batchModify", "scheduleCancel",
+                      "updateLeverage", "noop"})
+UNSUPPORTED_TYPES = frozenset({"usdSend", "withdraw3", "spotSend", "usdClassTransfer", "approveBuilderFee",
+                               "sendAsset", "tokenDelegate", "reserveRequestWeight", "updateIsolatedMargin",
+                               "twapOrder", "twapCancel", "setReferrer", "createSubAccount", "subAccountTransfer",
+                               "vaultTransfer", "userDexAbstraction", "userSetAbstraction", "convertToMultiSigUser",
+                               "multiSig", "evmUserModify", "spotUser"})
+# The venue refuses a signed action of more than this many items (measured for cancels; hyperliquid.md §2.4).
+MAX_BATCH = 200
+OVER_WEIGHT = f"Signed action over weight limit of {MAX_BATCH}."
+TRIGGER_UNSUPPORTED = "Trigger orders (TP/SL) are not supported by the twin; send limit orders (Alo, Ioc, Gtc)."
+GROUPING_UNSUPPORTED = "Order grouping {grouping!r} needs TP/SL orders, which the twin does not support; use \"na\"."
+
+
+class Refused(Exception):
+    """The venue deserializes the action but refuses it whole: HTTP 200 ``{"status":"err","response":text}``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def malformed(what: str, value: Any = None) -> MalformedAction:
+    return MalformedAction(f"{DESERIALIZE_FAILED}: {what} = {value!r}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(body: bytes) -> Any:
+    """Strict JSON (no NaN/Infinity, UTF-8 only), as the venue's deserializer; raises MalformedAction."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise malformed("body", str(e)[:80]) from None
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------- small type checks
+
+
+def is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def need_int(obj: Mapping, key: str, *, optional: bool = False, lo: int = 0) -> int | None:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not is_int(value) or value < lo or value >= 1 << 64:
+        raise malformed(key, value)
+    return value
+
+
+def need_address(obj: Mapping, key: str = "user") -> str:
+    value = obj.get(key)
+    if not (isinstance(value, str) and len(value) == 42 and value[:2] in ("0x", "0X")):
+        raise malformed(key, value)
+    try:
+        int(value[2:], 16)
+    except ValueError:
+        raise malformed(key, value) from None
+    return value.lower()
+
+
+def need_str(obj: Mapping, key: str, *, default: str | None = None) -> str:
+    value = obj.get(key, default)
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, str):
+        raise malformed(key, value)
+    return value
+
+
+def is_cloid(x: Any) -> bool:
+    if not (isinstance(x, str) and len(x) == 34 and x[:2] == "0x"):
+        return False
+    try:
+        int(x[2:], 16)
+    except ValueError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- the /exchange envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The /exchange body (hyperliquid.md §2.1)."""
+
+    action: dict
+    nonce: int
+    signature: dict
+    vault_address: str | None
+    expires_after_ms: int | None
+
+
+def parse_envelope(body: Any) -> Envelope:
+    if not isinstance(body, dict):
+        raise malformed("body", type(body).__name__)
+    action = body.get("action")
+    if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+        raise malformed("action", action)
+    nonce = need_int(body, "nonce")
+    sig = body.get("signature")
+    if not (isinstance(sig, dict) and isinstance(sig.get("r"), str) and isinstance(sig.get("s"), str)
+            and is_int(sig.get("v"))):
+        raise malformed("signature", sig)
+    vault = body.get("vaultAddress")
+    if vault is not None:
+        vault = need_address(body, "vaultAddress")
+    expires = need_int(body, "expiresAfter", optional=True)
+    return Envelope(action, nonce, sig, vault, expires)
+
+
+# ----------------------------------------------------------------------------- assets
+
+
+class AssetMap:
+    """Asset ids (first dex: index; HIP-3: 100000 + dex_index*10000 + index) to the venue's coin names."""
+
+    def __init__(self, instruments: Iterable[InstrumentSpec]) -> None:
+        self.instruments = list(instruments)
+        self.by_asset = {i.asset_id: i for i in self.instruments}
+        self.by_coin = {i.coin: i for i in self.instruments}
+
+    def coin(self, asset: int) -> str:
+        inst = self.by_asset.get(asset)
+        # an unknown id reaches the twin as a coin it does not list, which it refuses per order
+        return inst.coin if inst is not None else f"@unknown-asset-{asset}"
+
+    def dexes(self) -> list[str]:
+        """perpDexs order: index 0 is the first dex; HIP-3 dexes sit at their dex_index."""
+        names: dict[int, str] = {0: ""}
+        for i in self.instruments:
+            if i.dex_index:
+                names[i.dex_index] = i.dex
+        return [names.get(k, f"dex{k}") for k in range(max(names) + 1)]
+
+    def universe(self, dex: str) -> list[InstrumentSpec | None]:
+        """The dex's meta.universe in index order; gaps are None (rendered as delisted placeholders)."""
+        mine = [i for i in self.instruments if i.dex == dex]
+        if not mine:
+            return []
+        out: list[InstrumentSpec | None] = [None] * (max(i.index for i in mine) + 1)
+        for i in mine:
+            out[i.index] = i
+        return out
+
+
+def exact_float(text: str) -> float:
+    """The float of a venue decimal string, or NaN when the float would not be exactly that number.
+
+    The twin checks price and size rules on floats; a string such as ``100.00000000000000001``
+    (refused by the venue's decimal rules) would become the valid 100.0. NaN fails the same rule
+    check in the twin, so the order gets the venue's reason for that field.
+    """
+    value = float(text)
+    if math.isfinite(value) and Decimal(repr(value)) != Decimal(text):
+        return math.nan
+    return value
+
+
+def _order_spec(o: Mapping, assets: AssetMap) -> OrderSpec:
+    if "trigger" in o["t"]:
+        raise Refused(TRIGGER_UNSUPPORTED)
+    cloid = o.get("c")
+    return OrderSpec(assets.coin(o["a"]), o["b"], exact_float(o["p"]), exact_float(o["s"]), o["r"],
+                     o["t"]["limit"]["tif"], cloid.lower() if cloid else None)
+
+
+def _check_batch(items: list) -> None:
+    if len(items) > MAX_BATCH:
+        raise Refused(OVER_WEIGHT)
+
+
+def parse_l1_action(action: Mapping, assets: AssetMap, epoch_ms: int) -> Action:
+    """A posted L1 action as the twin's typed action (times in simulated seconds from ``epoch_ms``)."""
+    kind = action.get("type")
+    if kind not in L1_TYPES:
+        raise malformed("action.type", kind)
+    a = canonical_l1_action(action)  # validates every field the venue hashes
+    if kind == "order":
+        if a["grouping"] != "na":
+            raise Refused(GROUPING_UNSUPPORTED.format(grouping=a["grouping"]))
+        _check_batch(a["orders"])
+        return OrderAction(tuple(_order_spec(o, assets) for o in a["orders"]))
+    if kind == "cancel":
+        _check_batch(a["cancels"])
+        return CancelAction(tuple((assets.coin(c["a"]), c["o"]) for c in a["cancels"]))
+    if kind == "cancelByCloid":
+        _check_batch(a["cancels"])
+        return CancelByCloidAction(tuple((assets.coin(c["asset"]), c["cloid"].lower()) for c in a["cancels"]))
+    if kind == "modify":
+        return ModifyAction(((_oid_ref(a["oid"]), _order_spec(a["order"], assets)),))
+    if kind == "batchModify":
+        _check_batch(a["modifies"])
+        return ModifyAction(tuple((_oid_ref(m["oid"]), _order_spec(m["order"], assets)) for m in a["modifies"]))
+    if kind == "scheduleCancel":
+        t = a.get("time")
+        return ScheduleCancelAction(None if t is None else (t - epoch_ms) / 1000.0)
+    if kind == "updateLeverage":
+        return UpdateLeverageAction(assets.coin(a["asset"]), a["leverage"], a["isCross"])
+    return NoopAction()
+
+
+def _oid_ref(ref: int | str) -> int | str:
+    return ref.lower() if isinstance(ref, str) else ref
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def num(x: float, decimals: int = 8) -> str:
+    """A venue decimal string: rounded to ``decimals``, no exponent, at least one decimal (``"30135.0"``)."""
+    if not math.isfinite(x):
+        return "0.0"
+    text = format(Decimal(repr(round(float(x), decimals))), "f")
+    if "." not in text:
+        text += ".0"
+    if text == "-0.0":
+        text = "0.0"
+    return text
+
+
+def sz_num(x: float, inst: InstrumentSpec | None) -> str:
+    return num(x, inst.sz_decimals if inst is not None else 8)
+
+
+def px_num(x: float) -> str:
+    return num(x, 8)
+
+
+def usd_num(x: float) -> str:
+    return num(x, 6)
+
+
+# ----------------------------------------------------------------------------- /exchange replies
+
+
+def status_json(status: Any) -> Any:
+    if isinstance(status, Resting):
+        out: dict = {"oid": status.oid}
+        if status.cloid:
+            out["cloid"] = status.cloid
+        return {"resting": out}
+    if isinstance(status, Filled):
+        out = {"totalSz": num(status.total_sz), "avgPx": px_num(status.avg_px), "oid": status.oid}
+        if status.cloid:
+            out["cloid"] = status.cloid
+        return {"filled": out}
+    if isinstance(status, StatusError):
+        return {"error": status.error}
+    return status  # the bare strings "success", "waitingForFill", ...
+
+
+def action_reply_json(reply: ActionOk | ActionErr, action_type: str) -> dict:
+    """The /exchange JSON of a twin reply to an action of the posted ``action_type``."""
+    if isinstance(reply, ActionErr):
+        return {"status": "err", "response": reply.message}
+    if reply.kind == "default":
+        return {"status": "ok", "response": {"type": "default"}}
+    if action_type == "modify":
+        # single modify answers "default" on success (UNCONFIRMED) and the order's error text otherwise
+        first = reply.statuses[0] if reply.statuses else None
+        if isinstance(first, StatusError):
+            return {"status": "err", "response": first.error}
+        return {"status": "ok", "response": {"type": "default"}}
+    kind = "order" if reply.kind == "batchModify" else reply.kind
+    return {"status": "ok", "response": {"type": kind, "data": {"statuses": [status_json(s) for s in reply.statuses]}}}
+
+
+def ok_default() -> dict:
+    return {"status": "ok", "response": {"type": "default"}}
+
+
+def err(text: str) -> dict:
+    return {"status": "err", "response": text}
+
+
+# ----------------------------------------------------------------------------- /info replies and pushes
+
+
+def levels_json(levels: Iterable[tuple[float, float, int]], inst: InstrumentSpec | None) -> list[dict]:
+    return [{"px": px_num(px), "sz": sz_num(sz, inst), "n": n} for px, sz, n in levels]
+
+
+def book_json(book: BookPush, inst: InstrumentSpec | None, n_sig_figs: int | None = None,
+              mantissa: int | None = None) -> dict:
+    bids, asks = book.bids, book.asks
+    if n_sig_figs is not None:
+        bids = aggregate_levels(bids, n_sig_figs, mantissa, is_bid=True)
+        asks = aggregate_levels(asks, n_sig_figs, mantissa, is_bid=False)
+    return {"coin": book.coin, "time": book.time_ms, "levels": [levels_json(bids, inst), levels_json(asks, inst)]}
+
+
+def aggregate_levels(levels: Iterable[tuple[float, float, int]], n_sig_figs: int, mantissa: int | None,
+                     is_bid: bool) -> tuple[tuple[float, float, int], ...]:
+    """Levels grouped into buckets of ``mantissa × 10^k`` (k from ``n_sig_figs``): bids round down, asks up."""
+    out: dict[Decimal, list] = {}
+    for px, sz, n in levels:
+        d = Decimal(repr(px))
+        step = Decimal(mantissa or 1) * Decimal(10) ** (d.adjusted() - n_sig_figs + 1)
+        q = (d / step).to_integral_value(rounding="ROUND_FLOOR" if is_bid else "ROUND_CEILING") * step
+        lv = out.setdefault(q, [0.0, 0])
+        lv[0] += sz
+        lv[1] += n
+    keys = sorted(out, reverse=is_bid)
+    return tuple((float(k), out[k][0], out[k][1]) for k in keys)
+
+
+def meta_json(assets: AssetMap, dex: str) -> dict:
+    universe = []
+    tables: dict[int, dict] = {}
+    for k, inst in enumerate(assets.universe(dex)):
+        if inst is None:
+            universe.append({"name": f"{dex + ':' if dex else ''}UNLISTED{k}", "szDecimals": 0, "maxLeverage": 1,
+                             "marginTableId": 1, "isDelisted": True})
+            tables.setdefault(1, _margin_table(1))
+            continue
+        row: dict = {"name": inst.coin, "szDecimals": inst.sz_decimals, "maxLeverage": inst.max_leverage,
+                     "marginTableId": inst.max_leverage}
+        if inst.only_isolated:
+            row["onlyIsolated"] = True
+            row["marginMode"] = "strictIsolated"
+        universe.append(row)
+        tables.setdefault(inst.max_leverage, _margin_table(inst.max_leverage))
+    return {"universe": universe, "marginTables": [[k, v] for k, v in sorted(tables.items())], "collateralToken": 0}
+
+
+def _margin_table(max_leverage: int) -> dict:
+    return {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": max_leverage}]}
+
+
+def asset_ctx_json(mark: float | None, bid: float, ask: float) -> dict:
+    has_bbo = bid == bid and ask == ask
+    mark_s = px_num(mark) if mark is not None else "0.0"
+    return {"dayNtlVlm": "0.0", "funding": "0.0", "impactPxs": [px_num(bid), px_num(ask)] if has_bbo else None,
+            "markPx": mark_s, "midPx": px_num(0.5 * (bid + ask)) if has_bbo else None, "openInterest": "0.0",
+            "oraclePx": mark_s, "premium": "0.0", "prevDayPx": mark_s, "dayBaseVlm": "0.0"}
+
+
+def perp_dexs_json(assets: AssetMap) -> list:
+    out: list = [None]
+    for name in assets.dexes()[1:]:
+        coins = [i.coin for i in assets.instruments if i.dex == name]
+        out.append({"name": name, "fullName": f"{name} dex", "deployer": "0x" + "00" * 20, "oracleUpdater": None,
+                    "feeRecipient": None, "assetToStreamingOiCap": [[c, "1000000000.0"] for c in coins],
+                    "assetToFundingMultiplier": [[c, "1.0"] for c in coins]})
+    return out
+
+
+def order_json(o: OrderInfo, inst: InstrumentSpec | None) -> dict:
+    """An openOrders row (the documented 6 keys plus origSz, reduceOnly and cloid seen live)."""
+    row = {"coin": o.coin, "side": o.side, "limitPx": px_num(o.limit_px), "sz": sz_num(o.sz, inst), "oid": o.oid,
+           "timestamp": o.timestamp_ms, "origSz": sz_num(o.orig_sz, inst), "reduceOnly": o.reduce_only}
+    if o.cloid:
+        row["cloid"] = o.cloid
+    return row
+
+
+def frontend_order_json(o: OrderInfo, inst: InstrumentSpec | None) -> dict:
+    row = order_json(o, inst)
+    row.update({"isPositionTpsl": False, "isTrigger": False, "orderType": "Limit", "tif": o.tif,
+                "triggerCondition": "N/A", "triggerPx": "0.0", "children": [], "cloid": o.cloid})
+    return row
+
+
+def fill_hash(tid: int) -> str:
+    """A stable stand-in for the venue's transaction hash of a fill."""
+    return f"0x{tid:064x}"
+
+
+def fill_json(f: FillInfo, inst: InstrumentSpec | None) -> dict:
+    return {"closedPnl": usd_num(f.closed_pnl), "coin": f.coin, "crossed": f.crossed, "dir": f.direction,
+            "hash": fill_hash(f.tid), "oid": f.oid, "px": px_num(f.px), "side": f.side,
+            "startPosition": sz_num(f.start_position, inst), "sz": sz_num(f.sz, inst), "time": f.time_ms,
+            "fee": usd_num(f.fee), "feeToken": "USDC", "tid": f.tid, "cloid": f.cloid, "twapId": None}
+
+
+def order_update_json(p: OrderUpdatePush, inst: InstrumentSpec | None) -> dict:
+    return {"order": order_json(p.order, inst), "status": p.status, "statusTimestamp": p.status_time_ms}
+
+
+def order_status_json(found: dict, inst: InstrumentSpec | None) -> dict:
+    if found.get("status") != "order":
+        return {"status": "unknownOid"}
+    return {"status": "order", "order": {"order": frontend_order_json(found["order"], inst),
+                                         "status": found["orderStatus"],
+                                         "statusTimestamp": found["statusTimestamp"]}}
+
+
+def clearinghouse_json(state: dict, marks: Mapping[str, float], now_ms: int,
+                       instruments: Mapping[str, InstrumentSpec], dex: str) -> dict:
+    positions = []
+    ntl = 0.0
+    signed_ntl = 0.0
+    for p in state.get("assetPositions", []):
+        inst = instruments.get(p["coin"])
+        if (inst.dex if inst is not None else "") != dex:
+            continue
+        mark = marks.get(p["coin"], p["entryPx"])
+        ntl += p["positionValue"]
+        signed_ntl += p["szi"] * mark
+        margin = p["marginUsed"]
+        positions.append({"type": "oneWay", "position": {
+            "coin": p["coin"], "szi": sz_num(p["szi"], inst), "entryPx": px_num(p["entryPx"]),
+            "leverage": {"type": "cross", "value": p["leverage"]}, "liquidationPx": None,
+            "marginUsed": usd_num(margin), "maxLeverage": inst.max_leverage if inst else p["leverage"],
+            "positionValue": usd_num(p["positionValue"]),
+            "returnOnEquity": num(p["unrealizedPnl"] / margin if margin else 0.0, 6),
+            "unrealizedPnl": usd_num(p["unrealizedPnl"]),
+            "cumFunding": {"allTime": "0.0", "sinceChange": "0.0", "sinceOpen": "0.0"}}})
+    value = state.get("accountValue", 0.0)
+    summary = {"accountValue": usd_num(value), "totalMarginUsed": usd_num(state.get("marginUsed", 0.0)),
+               "totalNtlPos": usd_num(ntl), "totalRawUsd": usd_num(value - signed_ntl)}
+    return {"assetPositions": positions, "crossMaintenanceMarginUsed": usd_num(0.5 * state.get("marginUsed", 0.0)),
+            "crossMarginSummary": summary, "marginSummary": dict(summary), "time": state.get("time", now_ms),
+            "withdrawable": usd_num(state.get("withdrawable", 0.0))}
+
+
+def rate_limit_json(r: Mapping) -> dict:
+    return {"cumVlm": usd_num(r["cumVlm"]), "nRequestsUsed": int(r["nRequestsUsed"]),
+            "nRequestsCap": int(r["nRequestsCap"]), "nRequestsSurplus": 0}
+
+
+def trade_json(t: TradePush, inst: InstrumentSpec | None) -> dict:
+    # the twin's market has no client users: the venue's users pair is [buyer, seller]
+    anon = "0x" + "00" * 20
+    return {"coin": t.coin, "side": t.side, "px": px_num(t.px), "sz": sz_num(t.sz, inst), "hash": fill_hash(t.tid),
+            "time": t.time_ms, "tid": t.tid, "users": [anon, anon]}
+
+
+def user_event_json(p: UserEventPush | FillsPush, instruments: Mapping[str, InstrumentSpec]) -> dict:
+    """The ``data`` of a frame on channel ``user`` (the userEvents subscription)."""
+    if isinstance(p, FillsPush):
+        return {"fills": [fill_json(f, instruments.get(f.coin)) for f in p.fills]}
+    if p.kind == "nonUserCancel":
+        return {"nonUserCancel": [{"coin": c, "oid": o} for c, o in p.data]}
+    if p.kind == "liquidation":
+        user, value = (p.data + (None, None))[:2]
+        return {"liquidation": {"lid": 0, "liquidator": "0x" + "00" * 20, "liquidated_user": user,
+                                "liquidated_ntl_pos": "0.0",
+                                "liquidated_account_value": usd_num(value if isinstance(value, float) else 0.0)}}
+    return {p.kind: list(p.data)}
