@@ -271,7 +271,7 @@ class AgentCore:
             if mid == mid else math.nan
         pos = self.tracker.position
         inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
-                              len(self.validation.degraded()) + len(self.validation.retired()), self.reconnect_ts,
+                              len(self.validation.degraded()), self.reconnect_ts,
                               self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts)
         before = self.safety.level
         level = self.safety.update(inputs)
@@ -356,6 +356,11 @@ class AgentCore:
         desired = self._desired
         if ov != NORMAL:
             desired = apply_to_quotes(ov, desired, lot=self.lot)  # size factor, reducing side only, ...
+            # a scaled or capped quote below the venue's minimum value would only be rejected (a reduce-only
+            # one closing the whole position is exempt at the venue)
+            min_ntl = q.ladder.min_notional_usd
+            pos_abs = abs(self.tracker.position)
+            desired = [d for d in desired if d.px * d.sz >= min_ntl or (d.reduce_only and d.sz >= pos_abs - 1e-12)]
             rec.adjust("safety_size_factor", ov.size_factor, "size")
         rec.quotes = desired
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send

@@ -494,8 +494,10 @@ class ScorecardSet:
         return [n for n, c in self.cards.items() if c.verdict is Verdict.RETIRED]
 
     def degraded(self) -> list[str]:
-        """Proven models judged degraded (unproven ones are not evidence of degradation)."""
-        return [n for n, c in self.cards.items() if c.proven and c.verdict is Verdict.DEGRADED]
+        """Models degraded on evidence: proven, and their latest period was bad. A model that is merely
+        not yet healed (it starts degraded until it has shown good periods) is no sign of trouble, and
+        counting it would escalate safety at every start."""
+        return [n for n, c in self.cards.items() if c.proven and c.verdict is Verdict.DEGRADED and c._bad > 0]
 
     def model_confidence(self, importance: Mapping[str, float] | None = None) -> float:
         return model_confidence(self.cards, importance)
