@@ -16,11 +16,25 @@ The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fill
 """
 
 
+def _wants_live(argv: list[str]) -> bool:
+    for i, a in enumerate(argv):
+        if a == "--venue" and i + 1 < len(argv):
+            return argv[i + 1] == "live"
+        if a.startswith("--venue="):
+            return a.split("=", 1)[1] == "live"
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if _wants_live(argv):
+        from agent.live_cli import live_main
+        return live_main(argv)
     ap = argparse.ArgumentParser(prog="python -m agent", description="The market maker, against the twin or a venue.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--venue", choices=["twin"], default="twin",
-                    help="where to trade: 'twin' (in-process digital twin); 'live' comes with the venue gateway")
+    ap.add_argument("--venue", choices=["twin", "live"], default="twin",
+                    help="where to trade: 'twin' (in-process digital twin, default) or 'live' (Hyperliquid, or "
+                         "twin serve via --base-url; see `python -m agent --venue live --help`)")
     ap.add_argument("--duration", default="15m", help="simulated time: seconds, or 30m, 2h, 1d (default 15m)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the twin and the agent (default 0)")
     ap.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")

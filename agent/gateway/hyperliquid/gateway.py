@@ -1,0 +1,647 @@
+"""``HyperliquidGateway``: the Gateway over the venue's REST (/info, /exchange) and websocket (/ws), on aiohttp.
+
+It emits the same events as the in-process ``TwinGateway`` for the same venue behaviour: a request
+lost in transport produces no event (the core's timeouts and a snapshot resolve it), a dropped or
+silent socket is ``ConnectionLost``, and a reconnect (backoff with jitter) resubscribes and emits
+``ConnectionRestored``, after which the core asks for an account snapshot before quoting again.
+Every signed action carries ``expiresAfter`` = now + ttl. The signing key stays inside ``Wallet``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import time
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+import numpy as np
+
+from agent.gateway.base import EventSink
+from agent.gateway.events import (
+    AccountSnapshot, Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, Command, ConnectionLost,
+    ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected,
+    PlaceOrder, RateLimited, Reason, RequestAccountSnapshot, ScheduleCancel, Side,
+)
+from agent.gateway.hyperliquid import wire
+from agent.gateway.hyperliquid.nonces import NonceManager
+from agent.gateway.hyperliquid.parse import (
+    AccountState, ActionReply, AssetInfo, Filled, ItemError, MalformedMessage, Resting, VenueParser, asset_info,
+)
+from agent.gateway.hyperliquid.signing import Wallet, as_wallet, sign_l1_action
+from agent.gateway.reasons import classify
+
+log = logging.getLogger(__name__)
+
+MAINNET_URL = "https://api.hyperliquid.xyz"
+TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
+
+_HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
+_SIDES_KEPT = 10_000
+
+# what a request came back as, when it is not a parsed JSON answer
+_IP_LIMITED = "ip_limited"  # HTTP 429 (body null)
+_TRANSPORT = "transport"  # no HTTP answer: reset, timeout, refused
+_BAD = "bad"  # an answer without the venue's shape (a 4xx/5xx text, JSON that does not parse)
+
+
+class GatewayError(RuntimeError):
+    """The gateway cannot start: the venue does not list the coin, or cannot be reached."""
+
+
+def ws_url_of(base_url: str) -> str:
+    """The venue's websocket URL: ``http(s)://host`` → ``ws(s)://host/ws`` (as the official SDK derives it)."""
+    base = base_url.rstrip("/")
+    if not base.startswith("http"):
+        raise ValueError(f"base URL {base_url!r} must start with http:// or https://")
+    return "ws" + base[len("http"):] + "/ws"
+
+
+class HyperliquidGateway:
+    """Gateway to a Hyperliquid venue (or ``twin serve``) for one account and one coin.
+
+    ``clock`` returns the venue-time seconds (epoch) that stamp events, nonces and ``expiresAfter``;
+    all waits (ping, silence, backoff, polling) are wall seconds on the event loop. ``wallet`` may be
+    the account's key or an approved agent's: queries use ``account_address`` (the account), actions
+    are signed by the wallet, with one ``NonceManager`` per signer (pass one in to share it).
+    """
+
+    def __init__(self, base_url: str, wallet: Wallet | str, coin: str, *, account_address: str | None = None,
+                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
+                 quota_poll_s: float = 10.0, action_ttl_s: float | None = 5.0, ping_s: float = 50.0,
+                 silence_s: float = 60.0, backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
+                 request_timeout_s: float = 10.0, nonces: NonceManager | None = None,
+                 is_mainnet: bool | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.ws_url = ws_url_of(self.base_url)
+        self._wallet = as_wallet(wallet)
+        self.user = (account_address or self._wallet.address).lower()
+        self.coin = coin
+        self.dex = coin.split(":", 1)[0] if ":" in coin else ""
+        # signing source "a" only for the mainnet URL itself: any other base (testnet, twin) signs "b"
+        self.is_mainnet = self.base_url == MAINNET_URL if is_mainnet is None else is_mainnet
+        self.clock = clock
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.quota_poll_s = quota_poll_s
+        self.action_ttl_s = action_ttl_s
+        self.ping_s = ping_s
+        self.silence_s = silence_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.request_timeout_s = request_timeout_s
+        self.nonces = nonces or NonceManager(lambda: int(self.clock() * 1000))
+        self.parser = VenueParser(coin, self.user)
+        self.asset: AssetInfo | None = None
+        self.sink: EventSink | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._background: set[asyncio.Task] = set()  # the socket and the quota poll
+        self._requests: set[asyncio.Task] = set()  # REST work started by commands
+        self._closing = False
+        self._connected = False
+        self._lost_reported = False
+        self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill tid in it), recent ones
+        self._fills_since_ms = 0
+        # ModifyOrder carries no side: the side of each recent order we placed, by cloid (bounded)
+        self._sides: OrderedDict[str, Side] = OrderedDict()
+        self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
+                         "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
+                         "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0}
+
+    def __repr__(self) -> str:
+        return (f"HyperliquidGateway({self.base_url}, coin={self.coin}, user={self.user}, "
+                f"signer={self._wallet.address.lower()})")
+
+    __str__ = __repr__
+
+    @property
+    def signer(self) -> str:
+        """The address that signs actions (the account, or its agent wallet)."""
+        return self._wallet.address.lower()
+
+    @property
+    def stats(self) -> dict:
+        out = dict(self.counters)
+        out["malformed"] += self.parser.malformed
+        return out
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def _now(self) -> float:
+        return self.clock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def prepare(self) -> AssetInfo:
+        """Look up the coin's asset id and size decimals (meta, and perpDexs for a HIP-3 ``dex:COIN``)."""
+        self._ensure_session()
+        meta = await self._info_once({"type": "meta", "dex": self.dex})
+        dexs = await self._info_once({"type": "perpDexs"}) if self.dex else None
+        try:
+            self.asset = asset_info(meta, dexs, self.coin)
+        except KeyError as e:
+            raise GatewayError(f"{self.base_url}: {e.args[0]}") from None
+        except MalformedMessage as e:
+            raise GatewayError(f"{self.base_url}: meta has an unexpected shape ({e})") from None
+        return self.asset
+
+    async def query_info(self, body: dict) -> Any:
+        """One /info request's JSON (raises GatewayError when there is no 200 answer): for set-up, not the hot path."""
+        return await self._info_once(body)
+
+    async def mid_px(self) -> float:
+        """The coin's mid from an l2Book query (raises GatewayError when the book has no two sides)."""
+        book = self.parser.book(await self._info_once({"type": "l2Book", "coin": self.coin}), self._now())
+        if book is None or not book.bids or not book.asks:
+            raise GatewayError(f"{self.base_url}: the {self.coin} book has no bid and ask to quote around")
+        return 0.5 * (book.bids[0][0] + book.asks[0][0])
+
+    async def _info_once(self, body: dict) -> Any:
+        status, payload = await self._post("/info", body)
+        if status != 200:
+            detail = {_TRANSPORT: "no answer", _IP_LIMITED: "HTTP 429"}.get(status, f"HTTP {status}")
+            raise GatewayError(f"{self.base_url}/info {body['type']}: {detail}")
+        return payload
+
+    def _ensure_session(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.request_timeout_s))
+
+    def start(self, sink: EventSink) -> None:
+        """Begin delivering events; call on the running loop after ``prepare``."""
+        if self.asset is None:
+            raise GatewayError("call `await gateway.prepare()` before start(): the asset id is not known yet")
+        self.sink = sink
+        self._closing = False
+        self._ensure_session()
+        self._spawn_background(self._run_socket(), "hl-ws")
+        if self.quota_poll_s > 0:
+            self._spawn_background(self._poll_quota(), "hl-quota")
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s`` wall seconds) until no request is in flight; True if none is."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._requests:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await asyncio.wait(set(self._requests), timeout=left)
+        return True
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._requests)
+
+    async def close(self) -> None:
+        """Stop the socket and the poll, abandon requests still in flight, close the HTTP session."""
+        self._closing = True
+        tasks = list(self._background) + list(self._requests)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._connected = False
+
+    def _spawn_background(self, coro: Awaitable, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _spawn(self, coro: Awaitable, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._requests.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._requests.discard(task)
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gateway task %s failed", task.get_name(), exc_info=task.exception())
+
+    def _emit(self, ev: Event) -> None:
+        if self.sink is not None and not self._closing:
+            self.sink(ev)
+
+    def _emit_soon(self, ev: Event) -> None:
+        """For events made inside ``send``: never call the sink re-entrantly from a command."""
+        asyncio.get_running_loop().call_soon(self._emit, ev)
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _post(self, path: str, body: dict) -> tuple[int | str, Any]:
+        """(HTTP status, parsed JSON) for a 200, or (_IP_LIMITED | _TRANSPORT | _BAD, text)."""
+        self._ensure_session()
+        data = json.dumps(body, separators=(",", ":"))
+        try:
+            async with self._session.post(self.base_url + path, data=data,
+                                          headers={"Content-Type": "application/json"}) as resp:
+                status = resp.status
+                text = await resp.text()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            self.counters["transport_failures"] += 1  # outcome unknown: no event (the core's timeouts resolve it)
+            log.info("%s %s: transport failure (%s)", path, body.get("type") or body["action"]["type"],
+                     type(e).__name__)
+            return _TRANSPORT, None
+        if status == 429:
+            return _IP_LIMITED, text
+        if status != 200:
+            self.counters["malformed"] += 1
+            log.warning("%s answered HTTP %d: %.200s", path, status, text)
+            return _BAD, text
+        try:
+            return 200, json.loads(text)
+        except ValueError:
+            self.counters["malformed"] += 1
+            log.warning("%s answered 200 with a body that is not JSON: %.200s", path, text)
+            return _BAD, text
+
+    async def _info(self, body: dict, what: str) -> Any | None:
+        """An /info answer, or None after a 429 (RateLimited "ip"), a transport failure or a bad answer."""
+        status, payload = await self._post("/info", body)
+        if status == 200:
+            return payload
+        if status == _IP_LIMITED:
+            self._ip_limited(what, ())
+        return None
+
+    def _ip_limited(self, what: str, cloids: tuple[str, ...]) -> None:
+        self.counters["rate_limited_ip"] += 1
+        self._emit(RateLimited(self._now(), "ip", what, "HTTP 429", cloids))
+
+    async def _action(self, action: dict, n_items: int) -> ActionReply | str:
+        """Sign and post one L1 action; the parsed reply, or _IP_LIMITED / _TRANSPORT / _BAD."""
+        self.counters["requests"] += 1
+        self.counters["request_items"] += n_items
+        nonce = self.nonces.next()
+        ttl = self.action_ttl_s
+        expires = None if ttl is None else int(round((self._now() + ttl) * 1000.0))
+        signature = sign_l1_action(self._wallet, action, None, nonce, expires, self.is_mainnet)
+        body = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
+                "expiresAfter": expires}
+        status, payload = await self._post("/exchange", body)
+        if status != 200:
+            return status
+        reply = self.parser.action_reply(payload)
+        return reply if reply is not None else _BAD
+
+    # ------------------------------------------------------------------ commands
+
+    def send(self, cmd: Command) -> None:
+        if isinstance(cmd, Batch):
+            cancels = [c for c in cmd.commands if isinstance(c, CancelOrder)]
+            modifies = [c for c in cmd.commands if isinstance(c, ModifyOrder)]
+            places = [c for c in cmd.commands if isinstance(c, PlaceOrder)]
+            if cancels:
+                self._cancel(cancels)
+            if modifies:
+                self._modify(modifies)
+            if places:
+                self._place(places)
+            for c in cmd.commands:
+                if not isinstance(c, (CancelOrder, ModifyOrder, PlaceOrder)):
+                    self.send(c)
+        elif isinstance(cmd, PlaceOrder):
+            self._place([cmd])
+        elif isinstance(cmd, CancelOrder):
+            self._cancel([cmd])
+        elif isinstance(cmd, ModifyOrder):
+            self._modify([cmd])
+        elif isinstance(cmd, CancelAll):
+            self._spawn(self._cancel_all(), "hl-cancel-all")
+        elif isinstance(cmd, ScheduleCancel):
+            at_ms = None if cmd.at_ts is None else int(round(cmd.at_ts * 1000.0))
+            self._spawn(self._schedule_cancel(at_ms), "hl-schedule-cancel")
+        elif isinstance(cmd, RequestAccountSnapshot):
+            self._spawn(self._snapshot(), "hl-snapshot")
+        else:
+            raise TypeError(f"unknown command {cmd!r}")
+
+    def _order_wire(self, c: PlaceOrder | ModifyOrder, side: Side, cloid: str) -> dict:
+        return wire.order_wire(self.asset.asset, side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
+
+    def _remember_side(self, cloid: str, side: Side) -> None:
+        self._sides[cloid] = side
+        if len(self._sides) > _SIDES_KEPT:
+            self._sides.popitem(last=False)
+
+    def _not_sent(self, make: Callable[[str, Reason, str], Event], cloid: str, e: Exception) -> None:
+        """A command the venue could not even parse (a price with more than 8 decimals, a bad cloid)."""
+        self.counters["not_sent"] += 1
+        self._emit_soon(make(cloid, Reason.OTHER, f"not sent: {e}"))
+
+    def _place(self, places: list[PlaceOrder]) -> None:
+        wires, cloids = [], []
+        for p in places:
+            try:
+                wires.append(self._order_wire(p, p.side, p.cloid))
+                cloids.append(p.cloid)
+                self._remember_side(p.cloid, p.side)
+            except ValueError as e:
+                self._not_sent(lambda cl, r, m: OrderRejected(self._now(), cl, r, m), p.cloid, e)
+        if wires:
+            self._spawn(self._run_place(wire.order_action(wires), tuple(cloids)), "hl-order")
+
+    async def _run_place(self, action: dict, cloids: tuple[str, ...]) -> None:
+        reply = await self._action(action, len(cloids))
+        ts = self._now()
+        if isinstance(reply, ActionReply) and reply.ok:
+            self._check_count(reply, cloids, "order")
+            for cloid, st in zip(cloids, reply.statuses):
+                self._emit(self._order_status_event(ts, cloid, st))
+        else:
+            self._refused(reply, "order", cloids, lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
+
+    def _order_status_event(self, ts: float, cloid: str, st) -> Event:
+        if isinstance(st, Resting):
+            return OrderAcknowledged(ts, cloid, st.oid, True)
+        if isinstance(st, Filled):
+            return OrderAcknowledged(ts, cloid, st.oid, False, st.total_sz, st.avg_px)
+        text = st.text if isinstance(st, ItemError) else str(st)
+        return OrderRejected(ts, cloid, classify(text), text)
+
+    def _cancel(self, cancels: list[CancelOrder]) -> None:
+        by_cloid, by_oid = [], []
+        for c in cancels:
+            if _HEX_CLOID.match(c.cloid):
+                by_cloid.append(c.cloid)
+            elif c.cloid.startswith("oid:") and c.cloid[4:].isdigit():
+                by_oid.append(c.cloid)  # an order listed without a cloid (placed by someone else)
+            else:
+                self._not_sent(lambda cl, r, m: CancelRejected(self._now(), cl, r, m), c.cloid,
+                               ValueError(f"cloid {c.cloid!r} is neither 0x+32 hex nor oid:N"))
+        asset = self.asset.asset
+        if by_cloid:
+            action = wire.cancel_by_cloid_action((asset, c) for c in by_cloid)
+            self._spawn(self._run_cancel(action, tuple(by_cloid)), "hl-cancel")
+        if by_oid:
+            action = wire.cancel_action((asset, int(c[4:])) for c in by_oid)
+            self._spawn(self._run_cancel(action, tuple(by_oid)), "hl-cancel")
+
+    async def _run_cancel(self, action: dict, cloids: tuple[str, ...]) -> None:
+        reply = await self._action(action, len(cloids))
+        ts = self._now()
+        if isinstance(reply, ActionReply) and reply.ok:
+            self._check_count(reply, cloids, "cancel")
+            for cloid, st in zip(cloids, reply.statuses):
+                if st == "success":
+                    self._emit(CancelAcknowledged(ts, cloid))
+                else:
+                    text = st.text if isinstance(st, ItemError) else str(st)
+                    self._emit(CancelRejected(ts, cloid, classify(text), text))
+        else:
+            self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+
+    def _modify(self, modifies: list[ModifyOrder]) -> None:
+        items, pairs = [], []
+        for m in modifies:
+            ref: int | str = int(m.cloid[4:]) if m.cloid.startswith("oid:") and m.cloid[4:].isdigit() else m.cloid
+            try:
+                side = getattr(m, "side", None) or self._sides.get(m.cloid)
+                if side is None:
+                    raise ValueError(f"side of {m.cloid} unknown (not placed by this gateway)")
+                items.append((ref, self._order_wire(m, side, m.new_cloid)))
+                pairs.append((m.cloid, m.new_cloid))
+                self._remember_side(m.new_cloid, side)
+            except ValueError as e:
+                self._not_sent(lambda cl, r, msg, new=m.new_cloid: ModifyRejected(self._now(), cl, new, r, msg),
+                               m.cloid, e)
+        if items:
+            self._spawn(self._run_modify(wire.batch_modify_action(items), tuple(pairs)), "hl-modify")
+
+    async def _run_modify(self, action: dict, pairs: tuple[tuple[str, str], ...]) -> None:
+        reply = await self._action(action, len(pairs))
+        ts = self._now()
+        if isinstance(reply, ActionReply) and reply.ok:
+            self._check_count(reply, pairs, "batchModify")
+            for (old, new), st in zip(pairs, reply.statuses):
+                if isinstance(st, (Resting, Filled)):
+                    self._emit(ModifyAcknowledged(ts, old, new, st.oid, isinstance(st, Resting)))
+                else:
+                    text = st.text if isinstance(st, ItemError) else str(st)
+                    self._emit(ModifyRejected(ts, old, new, classify(text), text))
+        else:
+            by_old = dict(pairs)
+            self._refused(reply, "batchModify", tuple(by_old),
+                          lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg))
+
+    async def _cancel_all(self) -> None:
+        """Cancel every order the venue lists as ours on this coin (orders we never heard of go too)."""
+        body = await self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders")
+        rows = self.parser.open_orders(body) if body is not None else None
+        if rows is None:
+            return
+        mine = [r for r in rows if r.coin == self.coin]
+        if not mine:
+            return
+        by_oid = {r.oid: r.cloid for r in mine}
+        reply = await self._action(wire.cancel_action((self.asset.asset, oid) for oid in by_oid), len(by_oid))
+        ts = self._now()
+        if isinstance(reply, ActionReply) and reply.ok:
+            self._check_count(reply, by_oid, "cancel")
+            for (oid, cloid), st in zip(by_oid.items(), reply.statuses):
+                if st == "success" and cloid:
+                    self._emit(CancelAcknowledged(ts, cloid))
+        else:
+            self._refused(reply, "cancel", tuple(c for c in by_oid.values() if c),
+                          lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+
+    async def _schedule_cancel(self, at_ms: int | None) -> None:
+        reply = await self._action(wire.schedule_cancel_action(at_ms), 1)
+        ts = self._now()
+        if isinstance(reply, ActionReply):
+            if not reply.ok:
+                if classify(reply.error) is Reason.RATE_LIMITED:
+                    self._emit(RateLimited(ts, "address", "scheduleCancel", reply.error))
+                else:
+                    self._emit(OrderRejected(ts, "", classify(reply.error), reply.error))
+        elif reply == _IP_LIMITED:
+            self._ip_limited("scheduleCancel", ())
+
+    def _check_count(self, reply: ActionReply, items, what: str) -> None:
+        if len(reply.statuses) != len(items):
+            self.counters["malformed"] += 1
+            log.warning("%s answered %d statuses for %d items", what, len(reply.statuses), len(items))
+
+    def _refused(self, reply: ActionReply | str, what: str, cloids: tuple[str, ...], make) -> None:
+        """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each."""
+        ts = self._now()
+        if isinstance(reply, ActionReply):
+            if reply.ok:  # "ok" without statuses where statuses were due
+                self.counters["malformed"] += 1
+                return
+            reason = classify(reply.error)
+            if reason is Reason.RATE_LIMITED:
+                self.counters["rate_limited_address"] += 1
+                self._emit(RateLimited(ts, "address", what, reply.error, cloids))
+            else:
+                for cl in cloids:
+                    self._emit(make(cl, reason, reply.error))
+        elif reply == _IP_LIMITED:
+            self._ip_limited(what, cloids)
+        # _TRANSPORT and _BAD: counted where they happened; the outcome is unknown, so no event
+
+    # ------------------------------------------------------------------ snapshot
+
+    async def _snapshot(self) -> None:
+        """clearinghouseState first, then openOrders and userFillsByTime; one AccountSnapshot when all are back.
+
+        The fills are asked for after the state arrived, so they include every fill in the state's
+        position; the newest of those (by the state's time) is the snapshot's fill watermark.
+        """
+        requested = self._now()
+        body = await self._info({"type": "clearinghouseState", "user": self.user, "dex": self.dex},
+                                "clearinghouseState")
+        state = self.parser.account_state(body) if body is not None else None
+        if state is None:
+            return
+        orders_body, fills_body = await asyncio.gather(
+            self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders"),
+            # only fills since the last snapshot's state: keeps the request's IP weight at 20
+            self._info({"type": "userFillsByTime", "user": self.user, "startTime": self._fills_since_ms},
+                       "userFills"))
+        orders = self.parser.open_orders(orders_body) if orders_body is not None else None
+        fills = self.parser.fills(fills_body) if fills_body is not None else None
+        if orders is None or fills is None:
+            return
+        self._emit_snapshot(state, orders, fills, requested)
+
+    def _emit_snapshot(self, state: AccountState, orders, fills, requested: float) -> None:
+        opens = tuple(o.as_open_order() for o in orders if o.coin == self.coin)
+        for o in opens:
+            self._remember_side(o.cloid, o.side)
+        t_state = state.time_ms
+        # the newest fill in this state's position: from the fills returned, or else the newest known
+        # from an earlier state that is not later than this one (the window starts before it)
+        earlier = max((w for t, w in self._watermarks if t <= t_state), default=0)
+        watermark = max((f.tid for f in fills if f.coin == self.coin and f.time_ms <= t_state), default=earlier)
+        self._watermarks.append((t_state, watermark))
+        del self._watermarks[:-16]
+        self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
+        self._emit(AccountSnapshot(self._now(), state.position, state.entry_px, state.account_value,
+                                   state.margin_used, opens, watermark, requested, t_state))
+
+    # ------------------------------------------------------------------ quota
+
+    async def _poll_quota(self) -> None:
+        while not self._closing:
+            body = await self._info({"type": "userRateLimit", "user": self.user}, "userRateLimit")
+            if body is not None:
+                ev = self.parser.quota(body, self._now())
+                if ev is not None:
+                    self._emit(ev)
+            await asyncio.sleep(self.quota_poll_s)
+
+    # ------------------------------------------------------------------ websocket
+
+    def _subscriptions(self) -> list[dict]:
+        return [{"type": "l2Book", "coin": self.coin}, {"type": "trades", "coin": self.coin},
+                {"type": "userFills", "user": self.user}, {"type": "orderUpdates", "user": self.user}]
+
+    def backoff_s(self, attempt: int) -> float:
+        """Wait before reconnect ``attempt`` (0, 1, ...): exponential, capped, times a jitter in [0.5, 1)."""
+        base = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** min(attempt, 30))
+        return base * (0.5 + 0.5 * float(self.rng.random()))
+
+    async def _run_socket(self) -> None:
+        """Connect, subscribe, read until the socket drops or goes silent; then back off and do it again."""
+        attempt = 0
+        ever_connected = False
+        while not self._closing:
+            try:
+                ws = await asyncio.wait_for(
+                    self._session.ws_connect(self.ws_url, autoping=True, heartbeat=None, max_msg_size=1 << 24,
+                                             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=1.0)),
+                    self.request_timeout_s)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                log.info("websocket connect failed (%s)", type(e).__name__)
+                self._lost()
+                await asyncio.sleep(self.backoff_s(attempt))
+                attempt += 1
+                continue
+            self._ws = ws
+            try:
+                for sub in self._subscriptions():
+                    await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                self._connected = True
+                if ever_connected or self._lost_reported:
+                    self.counters["reconnects"] += 1
+                    self._lost_reported = False
+                    self._emit(ConnectionRestored(self._now(), "ws"))
+                ever_connected = True
+                attempt = 0
+                await self._read(ws)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, RuntimeError) as e:
+                log.info("websocket failed (%s)", type(e).__name__)
+            finally:
+                self._connected = False
+                self._lost()  # first: closing a dead socket can take its close timeout
+                if not ws.closed:
+                    try:
+                        await ws.close()
+                    except (aiohttp.ClientError, OSError, RuntimeError):
+                        pass
+            if self._closing:
+                return
+            await asyncio.sleep(self.backoff_s(attempt))
+            attempt += 1
+
+    def _lost(self) -> None:
+        """One ConnectionLost per outage, however many reconnects fail."""
+        if not self._lost_reported and not self._closing:
+            self._lost_reported = True
+            self.counters["disconnects"] += 1
+            self._emit(ConnectionLost(self._now(), "ws"))
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Frames until the socket closes or nothing arrives for ``silence_s`` (then it is treated as lost).
+
+        A ping goes out every ``ping_s``, and early, once, when the stream has been quiet for half of
+        ``silence_s``: a live but quiet socket answers it with a pong before the silence deadline.
+        """
+        loop = asyncio.get_running_loop()
+        last_rx = last_ping = loop.time()
+        while not self._closing:
+            now = loop.time()
+            quiet_ping = last_rx + 0.5 * self.silence_s
+            next_ping = min(last_ping + self.ping_s, quiet_ping if quiet_ping > last_ping else math.inf)
+            if now >= next_ping:
+                await ws.send_str('{"method":"ping"}')
+                self.counters["pings"] += 1
+                last_ping = now
+                continue
+            deadline = last_rx + self.silence_s
+            if now >= deadline:
+                self.counters["silent_streams"] += 1
+                log.warning("websocket silent for %.1f s: treating it as lost", now - last_rx)
+                return
+            try:
+                msg = await ws.receive(timeout=min(next_ping, deadline) - now)
+            except asyncio.TimeoutError:
+                continue
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                last_rx = loop.time()
+                self._on_frame(msg.data)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                last_rx = loop.time()
+                self._on_frame(msg.data)
+            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
+                              aiohttp.WSMsgType.ERROR):
+                log.info("websocket closed by the venue (%s)", msg.type.name)
+                return
+
+    def _on_frame(self, data: str | bytes) -> None:
+        parsed = self.parser.ws(data, self._now())
+        if parsed.kind == "error":
+            self.counters["venue_ws_errors"] += 1
+            log.warning("venue websocket error: %.200s", parsed.text)
+        for ev in parsed.events:
+            self._emit(ev)

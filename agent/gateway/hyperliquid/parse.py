@@ -1,0 +1,410 @@
+"""The venue's JSON (websocket frames and REST replies) as gateway events and small typed rows.
+
+Shapes are hyperliquid.md §1, §2.3 and §4. Nothing here raises on bad input: a message that does
+not have the venue's shape is counted in ``VenueParser.malformed``, logged (truncated) and dropped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from agent.gateway.events import (
+    BookUpdated, FillReceived, OpenOrder, OrderClosedByVenue, QuotaStatus, Side, TradeObserved,
+)
+
+log = logging.getLogger(__name__)
+
+GREETING = "Websocket connection established."
+
+# orderUpdates statuses meaning the venue ended a resting order on its own (the same set as the
+# in-process gateway: these become OrderClosedByVenue; "canceled" and "filled" answer our own actions)
+VENUE_CLOSE_STATUSES = frozenset({
+    "marginCanceled", "reduceOnlyCanceled", "scheduledCancel", "liquidatedCanceled", "selfTradeCanceled",
+    "openInterestCapCanceled", "vaultWithdrawalCanceled", "siblingFilledCanceled", "delistedCanceled",
+})
+
+T = TypeVar("T")
+
+
+class MalformedMessage(ValueError):
+    """A venue message without the venue's shape (internal: the parser counts it, callers never see it)."""
+
+
+# ----------------------------------------------------------------------------- typed REST rows
+
+
+@dataclass(frozen=True, slots=True)
+class Resting:
+    oid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    oid: int
+    total_sz: float
+    avg_px: float
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionReply:
+    """An /exchange answer (HTTP 200): ``ok`` with per-item statuses, or the whole action refused with ``error``.
+
+    Statuses are ``Resting``, ``Filled``, ``ItemError`` or the venue's bare strings ("success", ...).
+    """
+
+    ok: bool
+    statuses: tuple = ()
+    error: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """The parts of clearinghouseState a snapshot needs (position of one coin, margin summary, time)."""
+
+    position: float
+    entry_px: float
+    account_value: float
+    margin_used: float
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    """One openOrders row."""
+
+    coin: str
+    oid: int
+    cloid: str | None
+    side: Side
+    px: float
+    sz: float
+    reduce_only: bool
+
+    def as_open_order(self) -> OpenOrder:
+        return OpenOrder(self.cloid or f"oid:{self.oid}", self.oid, self.side, self.px, self.sz, self.reduce_only)
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    """The fields of a userFills row that reconciliation needs."""
+
+    coin: str
+    tid: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssetInfo:
+    """A coin as the venue lists it: its asset id for actions and its size decimals."""
+
+    coin: str
+    asset: int
+    sz_decimals: int
+    max_leverage: int
+    dex: str
+
+
+@dataclass(frozen=True, slots=True)
+class WsMessage:
+    """One parsed websocket frame: ``kind`` is the channel (or "greeting", "malformed"); ``events`` for the core."""
+
+    kind: str
+    events: tuple = ()
+    text: str = ""  # the venue's text for "error" frames
+
+
+# ----------------------------------------------------------------------------- field helpers
+
+
+def _num(obj: Any, key: str) -> float:
+    """A venue decimal string (or a JSON number) as a float."""
+    value = _get(obj, key)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise MalformedMessage(f"{key} = {value!r}")
+    try:
+        out = float(value)
+    except ValueError:
+        raise MalformedMessage(f"{key} = {value!r}") from None
+    if out != out or out in (float("inf"), float("-inf")):
+        raise MalformedMessage(f"{key} = {value!r}")
+    return out
+
+
+def _int(obj: Any, key: str) -> int:
+    value = _get(obj, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedMessage(f"{key} = {value!r}")
+    return value
+
+
+def _str(obj: Any, key: str) -> str:
+    value = _get(obj, key)
+    if not isinstance(value, str):
+        raise MalformedMessage(f"{key} = {value!r}")
+    return value
+
+
+def _get(obj: Any, key: str) -> Any:
+    if not isinstance(obj, dict):
+        raise MalformedMessage(f"expected an object with {key!r}, got {type(obj).__name__}")
+    if key not in obj:
+        raise MalformedMessage(f"missing {key!r}")
+    return obj[key]
+
+
+def _list(value: Any, what: str) -> list:
+    if not isinstance(value, list):
+        raise MalformedMessage(f"{what} is not a list: {type(value).__name__}")
+    return value
+
+
+def _side(obj: Any, key: str = "side") -> Side:
+    s = _get(obj, key)
+    if s == "B":
+        return Side.BUY
+    if s == "A":
+        return Side.SELL
+    raise MalformedMessage(f"{key} = {s!r}")
+
+
+def _cloid(obj: dict) -> str | None:
+    c = obj.get("cloid")
+    if c is None:
+        return None
+    if not isinstance(c, str):
+        raise MalformedMessage(f"cloid = {c!r}")
+    return c.lower()
+
+
+def _levels(side: Any) -> tuple[tuple[float, float], ...]:
+    return tuple((_num(lv, "px"), _num(lv, "sz")) for lv in _list(side, "levels side"))
+
+
+# ----------------------------------------------------------------------------- the parser
+
+
+class VenueParser:
+    """Venue JSON → events and rows for one coin and one account; counts what it cannot read."""
+
+    def __init__(self, coin: str, user: str) -> None:
+        self.coin = coin
+        self.user = user.lower()
+        self.malformed = 0
+
+    def _safe(self, what: str, raw: Any, fn: Callable[[], T]) -> T | None:
+        try:
+            return fn()
+        except (MalformedMessage, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            self.malformed += 1
+            log.warning("malformed %s from the venue (%s): %.200s", what, e, _short(raw))
+            return None
+
+    # ------------------------------------------------------------------ websocket
+
+    def ws(self, text: str | bytes, ts: float) -> WsMessage:
+        """One websocket text frame. Unknown channels are "ignored" (not malformed): the venue adds some."""
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                self._safe("websocket frame", text, _raise_not_utf8)
+                return WsMessage("malformed")
+        if text == GREETING:
+            return WsMessage("greeting")
+        msg = self._safe("websocket frame", text, lambda: json.loads(text))
+        if msg is None:
+            return WsMessage("malformed")
+        if not isinstance(msg, dict) or not isinstance(msg.get("channel"), str):
+            self._safe("websocket frame", text, lambda: _raise("no channel"))
+            return WsMessage("malformed")
+        channel = msg["channel"]
+        handler = self._WS.get(channel)
+        if handler is None:
+            if channel == "error":
+                data = msg.get("data")
+                return WsMessage("error", text=data if isinstance(data, str) else _short(data))
+            if channel in ("pong", "subscriptionResponse", "post", "notification"):
+                return WsMessage(channel)
+            return WsMessage("ignored")
+        events = self._safe(f"{channel} frame", text, lambda: handler(self, msg.get("data"), ts))
+        if events is None:
+            return WsMessage("malformed")
+        return WsMessage(channel, tuple(events))
+
+    def _book(self, data: Any, ts: float) -> list:
+        coin = _str(data, "coin")
+        levels = _list(_get(data, "levels"), "levels")
+        if len(levels) != 2:
+            raise MalformedMessage(f"levels has {len(levels)} sides")
+        time_ms = _int(data, "time")
+        if coin != self.coin:
+            return []
+        return [BookUpdated(ts, coin, _levels(levels[0]), _levels(levels[1]), time_ms)]
+
+    def _trades(self, data: Any, ts: float) -> list:
+        out = []
+        for t in _list(data, "trades data"):
+            coin = _str(t, "coin")
+            px, sz, side = _num(t, "px"), _num(t, "sz"), _side(t)
+            if coin == self.coin:
+                out.append(TradeObserved(ts, coin, px, sz, side))
+        return out
+
+    def _user_fills(self, data: Any, ts: float) -> list:
+        fills = _list(_get(data, "fills"), "fills")
+        user = data.get("user")
+        if user is not None and (not isinstance(user, str) or user.lower() != self.user):
+            return []
+        rows = [self._fill(f, ts) for f in fills]  # parse all first: a bad row drops the frame, not half of it
+        if data.get("isSnapshot") is True:
+            return []  # history: reconciliation uses the account snapshot
+        return [r for r in rows if r is not None]
+
+    def _fill(self, f: Any, ts: float) -> FillReceived | None:
+        coin = _str(f, "coin")
+        oid, tid = _int(f, "oid"), _int(f, "tid")
+        px, sz, fee = _num(f, "px"), _num(f, "sz"), _num(f, "fee")
+        side = _side(f)
+        crossed = _get(f, "crossed")
+        if not isinstance(crossed, bool):
+            raise MalformedMessage(f"crossed = {crossed!r}")
+        if coin != self.coin:
+            return None
+        return FillReceived(ts, _cloid(f) or f"oid:{oid}", oid, px, sz, side, fee, not crossed, tid)
+
+    def _order_updates(self, data: Any, ts: float) -> list:
+        out = []
+        for u in _list(data, "orderUpdates data"):
+            order = _get(u, "order")
+            status = _str(u, "status")
+            coin, oid = _str(order, "coin"), _int(order, "oid")
+            cloid = _cloid(order)
+            if coin == self.coin and status in VENUE_CLOSE_STATUSES:
+                out.append(OrderClosedByVenue(ts, cloid or f"oid:{oid}", oid, status))
+        return out
+
+    _WS = {"l2Book": _book, "trades": _trades, "userFills": _user_fills, "orderUpdates": _order_updates}
+
+    # ------------------------------------------------------------------ REST replies
+
+    def action_reply(self, body: Any) -> ActionReply | None:
+        """An /exchange JSON body (HTTP 200)."""
+        return self._safe("exchange reply", body, lambda: _action_reply(body))
+
+    def book(self, body: Any, ts: float) -> BookUpdated | None:
+        """An l2Book /info answer (the websocket frame's data shape) for this coin."""
+        def parse() -> BookUpdated:
+            events = self._book(body, ts)
+            if not events:
+                raise MalformedMessage(f"book of {body.get('coin')!r}, not {self.coin!r}")
+            return events[0]
+        return self._safe("l2Book", body, parse)
+
+    def account_state(self, body: Any) -> AccountState | None:
+        """clearinghouseState: this coin's position (0 when not listed) and the margin summary."""
+        def parse() -> AccountState:
+            summary = _get(body, "marginSummary")
+            pos, entry = 0.0, 0.0
+            for ap in _list(_get(body, "assetPositions"), "assetPositions"):
+                p = _get(ap, "position")
+                if _str(p, "coin") == self.coin:
+                    pos, entry = _num(p, "szi"), _num(p, "entryPx") if p.get("entryPx") is not None else 0.0
+            return AccountState(pos, entry, _num(summary, "accountValue"), _num(summary, "totalMarginUsed"),
+                                _int(body, "time"))
+        return self._safe("clearinghouseState", body, parse)
+
+    def open_orders(self, body: Any) -> tuple[OrderRow, ...] | None:
+        """openOrders rows of every coin (the caller filters)."""
+        def parse() -> tuple[OrderRow, ...]:
+            rows = []
+            for o in _list(body, "openOrders"):
+                ro = o.get("reduceOnly", False) if isinstance(o, dict) else False
+                rows.append(OrderRow(_str(o, "coin"), _int(o, "oid"), _cloid(o), _side(o), _num(o, "limitPx"),
+                                     _num(o, "sz"), ro is True))
+            return tuple(rows)
+        return self._safe("openOrders", body, parse)
+
+    def fills(self, body: Any) -> tuple[FillRow, ...] | None:
+        """userFills / userFillsByTime rows (coin, tid, time)."""
+        def parse() -> tuple[FillRow, ...]:
+            return tuple(FillRow(_str(f, "coin"), _int(f, "tid"), _int(f, "time")) for f in _list(body, "fills"))
+        return self._safe("userFills", body, parse)
+
+    def quota(self, body: Any, ts: float) -> QuotaStatus | None:
+        """userRateLimit → QuotaStatus (``nRequestsSurplus`` is optional on the venue)."""
+        return self._safe("userRateLimit", body, lambda: QuotaStatus(
+            ts, _int(body, "nRequestsUsed"), _int(body, "nRequestsCap"), _num(body, "cumVlm")))
+
+    def asset(self, meta: Any, perp_dexs: Any, coin: str) -> AssetInfo | None:
+        """The asset id of ``coin`` (``dex:COIN`` on a HIP-3 dex) from meta and, for HIP-3, perpDexs (§6)."""
+        return self._safe("meta", meta, lambda: asset_info(meta, perp_dexs, coin))
+
+
+def asset_info(meta: Any, perp_dexs: Any, coin: str) -> AssetInfo:
+    """Asset id = index in meta.universe on the first dex, else 100000 + dex_index*10000 + index.
+
+    Raises ``MalformedMessage`` for a shape it cannot read and ``KeyError`` when the coin is not listed.
+    """
+    dex = coin.split(":", 1)[0] if ":" in coin else ""
+    dex_index = 0
+    if dex:
+        names = [d.get("name") if isinstance(d, dict) else None for d in _list(perp_dexs, "perpDexs")]
+        if dex not in names:
+            raise KeyError(f"dex {dex!r} is not in perpDexs (have {[n for n in names if n]})")
+        dex_index = names.index(dex)
+    for i, row in enumerate(_list(_get(meta, "universe"), "universe")):
+        if _str(row, "name") == coin:
+            base = 0 if dex_index == 0 else 100000 + dex_index * 10000
+            return AssetInfo(coin, base + i, _int(row, "szDecimals"), _int(row, "maxLeverage"), dex)
+    raise KeyError(f"coin {coin!r} is not in the {'first dex' if not dex else repr(dex)} meta universe")
+
+
+def _action_reply(body: Any) -> ActionReply:
+    status = _str(body, "status")
+    response = _get(body, "response")
+    if status == "err":
+        if not isinstance(response, str):
+            raise MalformedMessage(f"err response = {response!r}")
+        return ActionReply(False, error=response)
+    if status != "ok":
+        raise MalformedMessage(f"status = {status!r}")
+    kind = _str(response, "type")
+    data = response.get("data")
+    if data is None:
+        return ActionReply(True, kind=kind)
+    return ActionReply(True, tuple(_status(s) for s in _list(_get(data, "statuses"), "statuses")), kind=kind)
+
+
+def _status(s: Any):
+    if isinstance(s, str):
+        return s
+    if isinstance(s, dict):
+        if "resting" in s:
+            return Resting(_int(s["resting"], "oid"))
+        if "filled" in s:
+            f = s["filled"]
+            return Filled(_int(f, "oid"), _num(f, "totalSz"), _num(f, "avgPx"))
+        if "error" in s:
+            return ItemError(_str(s, "error"))
+    raise MalformedMessage(f"status item = {s!r}")
+
+
+def _raise(text: str):
+    raise MalformedMessage(text)
+
+
+def _raise_not_utf8():
+    raise MalformedMessage("frame is not UTF-8")
+
+
+def _short(x: Any) -> str:
+    text = x if isinstance(x, str) else repr(x)
+    return text[:200]

@@ -1,0 +1,372 @@
+"""``LiveDriver``: the same AgentCore on asyncio, with wall-clock timestamps, against an async gateway.
+
+It feeds every gateway event to the core and sends the core's commands, ticks a quote-cycle
+timer, and on stop (duration over, SIGINT/SIGTERM, a core failure) pulls every order, waits for
+the venue to confirm none of ours rests, and closes. ``DryRunGateway`` wraps a gateway for
+execution level 2: every order goes far from the touch and is cancelled as soon as it rests.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Callable, Protocol
+
+from agent.drivers import Core, RecordSink
+from agent.gateway.base import EventSink
+from agent.gateway.events import (
+    AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged, ModifyOrder,
+    OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
+)
+from agent.quoting.ladder import round_px_to_venue
+
+log = logging.getLogger(__name__)
+
+
+class AsyncGateway(Protocol):
+    """A Gateway that runs on an asyncio loop and can be drained and closed (HyperliquidGateway)."""
+
+    def start(self, sink: EventSink) -> None: ...
+
+    def send(self, cmd: Command) -> None: ...
+
+    async def drain(self, timeout_s: float) -> bool: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def stats(self) -> dict: ...
+
+
+class LiveDriver:
+    """Run a core against an async gateway until stopped; a ``Timer`` every ``cycle_s``.
+
+    ``clock`` gives event timestamps in seconds (wall epoch by default). ``time_scale`` is clock
+    seconds per wall second: 1 live; N against a twin served at N× speed, so that the core's
+    periods (the cycle, the duration) are in the venue's time.
+    """
+
+    def __init__(self, gateway: AsyncGateway, core: Core, cycle_s: float, *, clock: Callable[[], float] = time.time,
+                 time_scale: float = 1.0, record_sink: RecordSink | None = None,
+                 event_log: list | None = None) -> None:
+        self.gateway = gateway
+        self.core = core
+        self.cycle_s = cycle_s
+        self.clock = clock
+        self.time_scale = time_scale
+        self.record_sink = record_sink
+        self.event_log = event_log
+        self.commands_sent: list[Command] = []
+        self.events = 0
+        self.core_errors = 0
+        self.stopped = False
+        self.stop_reason = ""
+        self.final_snapshot: AccountSnapshot | None = None
+        self.wall_s = 0.0
+        self._stop: asyncio.Event | None = None
+        self._snapshot_waiters: list[tuple[float, asyncio.Future]] = []
+        self._shutdown_done = False
+
+    # ------------------------------------------------------------------ events and commands
+
+    def on_event(self, event: Event) -> None:
+        self.events += 1
+        if self.event_log is not None:
+            self.event_log.append(event)
+        if type(event) is AccountSnapshot:
+            self._wake_snapshot_waiters(event)
+        try:
+            cmds = self.core.handle(event)
+        except Exception:  # a core bug must not leave orders resting unattended: stop and pull them
+            self.core_errors += 1
+            log.exception("the core failed on %s; stopping", type(event).__name__)
+            self.request_stop("core error")
+            return
+        for cmd in cmds:
+            self._send(cmd)
+        if self.record_sink is not None:
+            for rec in self.core.drain_records():
+                self.record_sink(rec)
+        else:
+            self.core.discard_records()
+
+    def _send(self, cmd: Command) -> None:
+        self.commands_sent.append(cmd)
+        try:
+            self.gateway.send(cmd)
+        except Exception:
+            log.exception("the gateway could not send %s", type(cmd).__name__)
+
+    # ------------------------------------------------------------------ running
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask the run to end (safe to call from a signal handler or a callback)."""
+        if not self.stop_reason:
+            self.stop_reason = reason
+        if self._stop is not None:
+            self._stop.set()
+
+    def install_signal_handlers(self) -> Callable[[], None]:
+        """SIGINT and SIGTERM → stop (cancel everything, then return from ``run``); returns an uninstaller."""
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no support
+                log.warning("cannot install a %s handler here", signal.Signals(sig).name)
+
+        def remove() -> None:
+            for s in installed:
+                loop.remove_signal_handler(s)
+        return remove
+
+    async def run(self, duration_s: float | None = None, shutdown_grace_s: float = 10.0) -> None:
+        """Start the gateway, tick the core until ``duration_s`` (clock seconds) or a stop; then shut down."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if self.stop_reason:
+            self._stop.set()
+        wall0 = loop.time()
+        self.gateway.start(self.on_event)
+        timer = loop.create_task(self._cycles(), name="live-cycles")
+        try:
+            timeout = None if duration_s is None else duration_s / self.time_scale
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout)
+            except asyncio.TimeoutError:
+                self.request_stop("duration reached")
+        finally:
+            timer.cancel()
+            try:
+                await self.shutdown(shutdown_grace_s)
+            finally:
+                self.wall_s = loop.time() - wall0
+
+    async def _cycles(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = self.cycle_s / self.time_scale
+        next_at = loop.time() + period
+        while not self.stopped:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at += period
+            if loop.time() > next_at:  # fell behind (a long pause): skip the missed ticks
+                next_at = loop.time() + period
+            if not self.stopped:
+                self.on_event(Timer(self.clock()))
+
+    async def shutdown(self, grace_s: float = 10.0) -> None:
+        """Stop quoting, pull every order, and wait (at most ``grace_s`` wall seconds) until the venue
+        lists none of ours and no request is in flight; the last snapshot is ``final_snapshot``."""
+        if self._shutdown_done:
+            return
+        self._shutdown_done = True
+        self.stopped = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        try:
+            cmds = self.core.shutdown(self.clock())
+        except Exception:
+            log.exception("core.shutdown failed; cancelling everything anyway")
+            cmds = [CancelAll()]
+        for cmd in cmds:
+            self._send(cmd)
+        try:
+            while loop.time() < deadline:
+                await self.gateway.drain(max(0.0, deadline - loop.time()))
+                snap = await self._fresh_snapshot(deadline)
+                if snap is not None:
+                    self.final_snapshot = snap
+                    if not snap.open_orders and self.gateway.in_flight == 0:
+                        break
+                    if snap.open_orders:
+                        self._send(CancelAll())
+                await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
+            else:
+                log.warning("shutdown grace of %.1f s over: orders may still rest at the venue", grace_s)
+        finally:
+            await self.gateway.close()
+
+    async def _fresh_snapshot(self, deadline: float) -> AccountSnapshot | None:
+        """Ask for an account snapshot now and wait for it (None if it does not come before ``deadline``)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+        self._snapshot_waiters.append((self.clock(), fut))
+        self._send(RequestAccountSnapshot())
+        try:
+            return await asyncio.wait_for(fut, max(0.0, min(deadline - loop.time(), 5.0)))
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self._snapshot_waiters = [(t, f) for t, f in self._snapshot_waiters if f is not fut]
+
+    def _wake_snapshot_waiters(self, ev: AccountSnapshot) -> None:
+        for asked, fut in self._snapshot_waiters:
+            if not fut.done() and ev.requested_ts >= asked:
+                fut.set_result(ev)
+
+
+# ---------------------------------------------------------------------------------------------- dry run
+
+
+class DryRunGateway:
+    """Execution level 2: orders go ``far_frac`` beyond the touch (post-only) and are cancelled when they rest.
+
+    The core runs unchanged and sees acks and cancel acks as the venue sends them; the venue sees
+    real signed actions that cannot fill unless the market moves ``far_frac`` within a round trip.
+    """
+
+    def __init__(self, inner: AsyncGateway, sz_decimals: int, far_frac: float = 0.05,
+                 min_notional_usd: float = 11.0) -> None:
+        self.inner = inner
+        self.sz_decimals = sz_decimals
+        self.far_frac = far_frac
+        self.min_notional_usd = min_notional_usd
+        self.best_bid = math.nan
+        self.best_ask = math.nan
+        self.sink: EventSink | None = None
+        self.dry_cancels = 0
+        self._sides: dict[str, Side] = {}  # ModifyOrder carries no side: the side of each order placed
+
+    def start(self, sink: EventSink) -> None:
+        self.sink = sink
+        self.inner.start(self._on_event)
+
+    def _on_event(self, ev: Event) -> None:
+        if type(ev) is BookUpdated and ev.bids and ev.asks:
+            self.best_bid, self.best_ask = ev.bids[0][0], ev.asks[0][0]
+        self.sink(ev)
+        if type(ev) is OrderAcknowledged and ev.resting:
+            self.dry_cancels += 1
+            self.inner.send(CancelOrder(ev.cloid))
+        elif type(ev) is ModifyAcknowledged and ev.resting:
+            self.dry_cancels += 1
+            self.inner.send(CancelOrder(ev.new_cloid))
+
+    def _far(self, side: Side, px: float, sz: float) -> tuple[float, float]:
+        if side is Side.BUY:
+            ref = self.best_bid if self.best_bid == self.best_bid else px
+            far = round_px_to_venue(min(px, ref * (1.0 - self.far_frac)), self.sz_decimals, 1)
+        else:
+            ref = self.best_ask if self.best_ask == self.best_ask else px
+            far = round_px_to_venue(max(px, ref * (1.0 + self.far_frac)), self.sz_decimals, -1)
+        lot = 10.0 ** -self.sz_decimals
+        if far > 0 and far * sz < self.min_notional_usd:  # keep the venue's $10 minimum at the far price
+            sz = round(math.ceil(self.min_notional_usd / far / lot - 1e-9) * lot, self.sz_decimals)
+        return far, sz
+
+    def _rewrite(self, cmd: Command) -> Command:
+        if isinstance(cmd, PlaceOrder):
+            self._remember(cmd.cloid, cmd.side)
+            px, sz = self._far(cmd.side, cmd.px, cmd.sz)
+            return PlaceOrder(cmd.cloid, cmd.side, px, sz, cmd.tif, cmd.reduce_only)
+        if isinstance(cmd, ModifyOrder):
+            side = self._sides.get(cmd.cloid)
+            if side is None:  # not ours to move far: cancel it instead of modifying near the touch
+                return CancelOrder(cmd.cloid)
+            self._remember(cmd.new_cloid, side)
+            px, sz = self._far(side, cmd.px, cmd.sz)
+            return ModifyOrder(cmd.cloid, cmd.new_cloid, px, sz, cmd.tif, cmd.reduce_only)
+        if isinstance(cmd, Batch):
+            return Batch(tuple(self._rewrite(c) for c in cmd.commands))
+        return cmd
+
+    def _remember(self, cloid: str, side: Side) -> None:
+        self._sides[cloid] = side
+        if len(self._sides) > 10_000:
+            del self._sides[next(iter(self._sides))]
+
+    def send(self, cmd: Command) -> None:
+        self.inner.send(self._rewrite(cmd))
+
+    @property
+    def nonces(self):
+        return getattr(self.inner, "nonces", None)
+
+    async def drain(self, timeout_s: float) -> bool:
+        return await self.inner.drain(timeout_s)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    @property
+    def in_flight(self) -> int:
+        return self.inner.in_flight
+
+    @property
+    def stats(self) -> dict:
+        out = dict(self.inner.stats)
+        out["dry_run_cancels"] = self.dry_cancels
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+
+def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, network: str,
+                 execution_level: int, start_level: str) -> dict:
+    """The run's summary: the keys of the twin session's summary where they apply, plus the venue's view."""
+    led = core.ledger
+    mid = core.mid if core.mid == core.mid else 0.0
+    stats = gateway.stats
+    snap = driver.final_snapshot
+    return {
+        "venue": "live", "network": network, "coin": coin, "execution_level": execution_level,
+        "start_level": start_level, "stop_reason": driver.stop_reason, "wall_s": round(driver.wall_s, 3),
+        "cycles": core.cycle,
+        "pnl": {"realized_usd": led.realized, "unrealized_usd": led.unrealized(mid), "fees_usd": led.fees,
+                "net_usd": led.realized + led.unrealized(mid) - led.fees},
+        "fills": led.fills,
+        "maker_share": led.maker_fills / led.fills if led.fills else None,
+        "volume_usd": led.volume_usd,
+        "markouts_bps": led.markouts_bps(),
+        "position": {"final": core.tracker.position, "ledger": led.position, "max_abs": led.max_abs_position,
+                     "max_worst_case": core.max_worst_case, "limit": core.cfg.risk.max_position},
+        "venue_position": snap.position if snap is not None else None,
+        "venue_open_orders": len(snap.open_orders) if snap is not None else None,
+        "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
+        "rate_limited": {"ip_429": stats.get("rate_limited_ip", 0), "address": stats.get("rate_limited_address", 0)},
+        "disconnects": stats.get("disconnects", 0),
+        "requests": {"sent": stats.get("requests", 0), "items": stats.get("request_items", 0)},
+        "gateway": stats,
+        "core_errors": driver.core_errors,
+        "safety": {"final_level": core.safety.level.name,
+                   "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
+                                    "reason": t.reason} for t in core.safety.history]},
+    }
+
+
+def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -> None:
+    """What a restart needs to know and a person wants to check: position, fill watermark, live orders.
+
+    Written to a temporary file and renamed, so a crash never leaves half a state file. No secrets.
+    """
+    tr = core.tracker
+    snap = driver.final_snapshot
+    state = {
+        "ts": driver.clock(),
+        "position": tr.position,
+        "tid_watermark": tr.tid_watermark,
+        "venue_position": snap.position if snap is not None else None,
+        "venue_time_ms": snap.venue_time_ms if snap is not None else None,
+        "live_orders": [{"cloid": o.cloid, "oid": o.oid, "side": o.side.name, "px": o.px, "remaining": o.remaining,
+                         "state": o.state.value} for o in tr.live_orders()],
+        "venue_open_orders": [{"cloid": o.cloid, "oid": o.oid, "side": o.side.name, "px": o.px, "sz": o.sz}
+                              for o in (snap.open_orders if snap is not None else ())],
+        "ledger": {"position": core.ledger.position, "realized": core.ledger.realized, "fees": core.ledger.fees,
+                   "fills": core.ledger.fills},
+        "last_nonce": getattr(getattr(gateway, "nonces", None), "last", None),
+        "safety_level": core.safety.level.name,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=float))
+    tmp.replace(path)

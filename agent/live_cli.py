@@ -1,0 +1,250 @@
+"""``python -m agent --venue live``: the market maker against Hyperliquid (testnet by default) or ``twin serve``.
+
+``live_main(argv)`` reads the options and the signing key (environment or keystore; never printed
+or logged), runs the core through ``HyperliquidGateway`` and ``LiveDriver`` until the duration is
+over or SIGINT/SIGTERM, then pulls every order and writes the state and the summary.
+Exit codes: 0 done; 1 the venue could not be used; 2 bad options or no key; 3 orders still rest.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
+
+log = logging.getLogger("agent.live")
+
+EPILOG = """keys (never printed or logged):
+  HL_SECRET_KEY        the private key that signs: the account's, or an approved agent (API) wallet's
+  HL_ACCOUNT_ADDRESS   the account traded and queried (required when the key is an agent's)
+  --keystore FILE      an encrypted keystore instead of HL_SECRET_KEY (password: HL_KEYSTORE_PASSWORD
+                       or a prompt)
+
+execution levels (DESIGN §6): 0 paper, 1 twin-grade paper (both: use `python -m agent --venue twin`),
+  2 dry-run (real signed orders far from the touch, cancelled as soon as they rest; the default),
+  3 micro-live, 4 full live.
+
+examples:
+  python -m twin serve --port 3001 --fund 0xYOURADDRESS=100000 &
+  HL_SECRET_KEY=... python -m agent --venue live --base-url http://127.0.0.1:3001 --execution-level 4 --duration 5m
+  HL_SECRET_KEY=... HL_ACCOUNT_ADDRESS=0x... python -m agent --venue live --network testnet --coin ETH --out runs/t1
+"""
+
+START_LEVELS = ("Shadow", "MicroLive", "Ramping", "Cautious", "Full", "Optimized")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class UsageError(Exception):
+    """A problem with the options or the key: the message is safe to print (it never holds a secret)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m agent --venue live", epilog=EPILOG,
+                                description="The market maker against the live venue (or twin serve).",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--venue", choices=["live"], default="live", help=argparse.SUPPRESS)
+    p.add_argument("--network", choices=["mainnet", "testnet"], default="testnet", help="default testnet")
+    p.add_argument("--base-url", help="REST base URL; overrides --network (e.g. http://127.0.0.1:3001 for "
+                                      "twin serve). Any URL other than the mainnet one signs as testnet.")
+    p.add_argument("--coin", help="coin to quote (default: the config's session.coin); HIP-3 as dex:COIN")
+    p.add_argument("--dex", help="HIP-3 dex name; --coin X --dex d quotes d:X")
+    p.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
+    p.add_argument("--start-level", default="Shadow", type=_start_level,
+                   help=f"exposure level to start at: {', '.join(START_LEVELS)} (default Shadow)")
+    p.add_argument("--execution-level", type=int, choices=range(5), default=2, metavar="0-4",
+                   help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live, 4 full live")
+    p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h (default: until SIGINT/SIGTERM)")
+    p.add_argument("--out", help="run folder: config.json, decisions.jsonl, state.json, summary.json")
+    p.add_argument("--keystore", help="encrypted keystore file with the signing key")
+    p.add_argument("--i-understand-mainnet", action="store_true",
+                   help="required to trade on mainnet: real money")
+    p.add_argument("--seed", type=int, default=0, help="seed of the agent's and the reconnect jitter's randomness")
+    p.add_argument("--shutdown-grace", type=float, default=15.0,
+                   help="seconds to wait at the end for the venue to confirm every order is gone")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="log warnings only")
+    return p
+
+
+def _start_level(text: str) -> str:
+    for name in START_LEVELS:
+        if name.lower() == text.replace("_", "").replace("-", "").lower():
+            return name
+    raise argparse.ArgumentTypeError(f"--start-level {text!r}: expected one of {', '.join(START_LEVELS)}")
+
+
+def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
+    """(Wallet, account address or None) from --keystore or HL_SECRET_KEY; UsageError (no secret in it) if absent."""
+    from agent.gateway.hyperliquid.signing import Wallet
+
+    if keystore:
+        path = Path(keystore)
+        try:
+            blob = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--keystore {path}: cannot read a keystore JSON ({type(e).__name__})") from None
+        password = env.get("HL_KEYSTORE_PASSWORD")
+        if password is None:
+            if not sys.stdin.isatty():
+                raise UsageError(f"--keystore {path}: set HL_KEYSTORE_PASSWORD (no terminal to ask for it)")
+            password = getpass.getpass(f"password for {path}: ")
+        from eth_account import Account
+        try:
+            wallet = Wallet(Account.from_key(Account.decrypt(blob, password)))
+        except Exception:
+            raise UsageError(f"--keystore {path}: wrong password or not a keystore") from None
+    else:
+        secret = env.get("HL_SECRET_KEY", "").strip()
+        if not secret:
+            raise UsageError("no signing key: set HL_SECRET_KEY (the account's key, or an approved agent "
+                             "wallet's) and HL_ACCOUNT_ADDRESS (the account; required for an agent key), "
+                             "or pass --keystore FILE")
+        try:
+            wallet = Wallet(secret)
+        except ValueError:
+            raise UsageError("HL_SECRET_KEY is not a valid private key (value not shown)") from None
+    account = env.get("HL_ACCOUNT_ADDRESS", "").strip() or None
+    if account is not None and not _ADDRESS.match(account):
+        raise UsageError(f"HL_ACCOUNT_ADDRESS must be 0x + 40 hex digits, got {account!r}")
+    return wallet, account
+
+
+def live_main(argv: list[str] | None = None, env: dict | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    env = dict(os.environ) if env is None else env
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        plan = _plan(args, env)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(plan))
+
+
+class _Plan:
+    """Everything the run needs, checked: no I/O yet."""
+
+    def __init__(self, **kw) -> None:
+        self.__dict__.update(kw)
+
+    def __repr__(self) -> str:  # the wallet's repr shows its address only; say so explicitly anyway
+        return f"_Plan(base_url={self.base_url!r}, coin={self.coin!r}, account={self.account!r})"
+
+
+def _plan(args: argparse.Namespace, env: dict) -> _Plan:
+    from agent.config import AgentConfig
+    from twin.units import parse_duration
+
+    base_url = (args.base_url or (MAINNET_URL if args.network == "mainnet" else TESTNET_URL)).rstrip("/")
+    if not re.match(r"^https?://", base_url):
+        raise UsageError(f"--base-url {args.base_url!r}: expected http://host:port or https://host")
+    mainnet = args.network == "mainnet" or base_url == MAINNET_URL
+    if mainnet and not args.i_understand_mainnet:
+        raise UsageError("mainnet trades real money: add --i-understand-mainnet to confirm")
+    if args.execution_level < 2:
+        raise UsageError(f"--execution-level {args.execution_level} is paper trading, which needs no venue: run "
+                         f"`python -m agent --venue twin` (levels 2-4 use the venue)")
+    try:
+        config = AgentConfig.load(args.config) if args.config else AgentConfig()
+        duration = parse_duration(args.duration) if args.duration else None
+    except (ValueError, OSError) as e:
+        raise UsageError(str(e)) from None
+    coin = args.coin or config.session.coin
+    if args.dex:
+        if ":" in coin and coin.split(":", 1)[0] != args.dex:
+            raise UsageError(f"--coin {coin!r} names another dex than --dex {args.dex!r}")
+        coin = coin if ":" in coin else f"{args.dex}:{coin}"
+    config = config.model_copy(update={"session": config.session.model_copy(update={"coin": coin})})
+    wallet, account = load_key(args.keystore, env)
+    return _Plan(base_url=base_url, network="mainnet" if mainnet else ("testnet" if not args.base_url else "custom"),
+                 config=config, coin=coin, duration=duration, wallet=wallet, account=account,
+                 execution_level=args.execution_level, start_level=args.start_level, seed=args.seed,
+                 out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json)
+
+
+async def _run(plan: _Plan) -> int:
+    import numpy as np
+
+    from agent.audit.records import JsonlWriter
+    from agent.core import AgentCore
+    from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
+    from agent.live import DryRunGateway, LiveDriver, live_summary, persist_state
+    from agent.quoting.ladder import venue_price_decimals
+
+    core_seq, jitter_seq = np.random.SeedSequence(plan.seed).spawn(2)
+    cfg = plan.config
+    gw = HyperliquidGateway(plan.base_url, plan.wallet, plan.coin, account_address=plan.account,
+                            rng=np.random.default_rng(jitter_seq), quota_poll_s=cfg.session.quota_poll_s,
+                            action_ttl_s=cfg.risk.ack_timeout_s)
+    plan.wallet = None  # the gateway holds the only reference from here on
+    try:
+        asset = await gw.prepare()
+        mid = await gw.mid_px()
+    except GatewayError as e:
+        await gw.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if plan.account is None and gw.signer == gw.user:
+        log.info("HL_ACCOUNT_ADDRESS not set: trading as the key's own address %s", gw.user)
+    tick = 10.0 ** -venue_price_decimals(mid, asset.sz_decimals)
+    core = AgentCore(cfg, np.random.default_rng(core_seq), tick=tick, sz_decimals=asset.sz_decimals)
+    gateway = DryRunGateway(gw, asset.sz_decimals) if plan.execution_level == 2 else gw
+    writer = None
+    if plan.out is not None:
+        plan.out.mkdir(parents=True, exist_ok=True)
+        (plan.out / "config.json").write_text(cfg.model_dump_json(indent=2))
+        writer = JsonlWriter(plan.out / "decisions.jsonl")
+    driver = LiveDriver(gateway, core, cfg.session.cycle_s, record_sink=writer.write if writer else None)
+    log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
+             plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
+             plan.start_level)
+    remove_handlers = driver.install_signal_handlers()
+    try:
+        await driver.run(plan.duration, shutdown_grace_s=plan.grace)
+    finally:
+        remove_handlers()
+        if writer is not None:
+            writer.close()
+    summary = live_summary(core, gateway, driver, coin=plan.coin, network=plan.network,
+                           execution_level=plan.execution_level, start_level=plan.start_level)
+    if plan.out is not None:
+        persist_state(core, gateway, driver, plan.out / "state.json")
+        (plan.out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    print(json.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
+    left = summary["venue_open_orders"]
+    if left is None or left > 0:
+        print(f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
+              f"order(s) of ours on {plan.coin}: check and cancel them", file=sys.stderr)
+        return 3
+    return 0
+
+
+def format_live_summary(s: dict) -> str:
+    pnl, pos = s["pnl"], s["position"]
+    rows = [
+        ("stopped", f"{s['stop_reason']} after {s['wall_s']:.1f} s"),
+        ("quote cycles", f"{s['cycles']}"),
+        ("PnL net", f"{pnl['net_usd']:+.2f} USDC (fees {pnl['fees_usd']:.2f})"),
+        ("fills", f"{s['fills']}, volume {s['volume_usd']:,.0f} USDC"),
+        ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
+        ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
+        ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
+        ("disconnects", f"{s['disconnects']}"),
+        ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    head = f"agent vs {s['network']} venue, {s['coin']}, execution level {s['execution_level']}\n"
+    return head + "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
+
+
+if __name__ == "__main__":
+    sys.exit(live_main())

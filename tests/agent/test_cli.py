@@ -1,0 +1,39 @@
+"""``python -m agent``: the Quickstart command's options, its run folder, and the dispatch to the live CLI."""
+from __future__ import annotations
+
+import json
+
+from agent.__main__ import main
+
+
+def test_twin_run_writes_the_documented_run_folder_and_is_reproducible(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["--duration", "2m", "--seed", "3", "--out", str(a), "--quiet", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert main(["--duration", "2m", "--seed", "3", "--out", str(b), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "agent vs twin, seed 3" in table and "quote cycles" in table
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    for s in (sa, sb):
+        s.pop("wall_s"), s.pop("sim_s_per_wall_s")
+    assert sa == sb and printed["cycles"] == sa["cycles"] > 0
+    assert sa["simulated_s"] == 120.0
+    assert (a / "decisions.jsonl").stat().st_size > 0 and (a / "config.json").exists()
+
+
+def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):
+    assert main(["--duration", "ten minutes"]) == 2
+    assert "ten minutes" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("risk:\n  max_position: -1\n")
+    assert main(["--config", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "max_position" in err
+
+
+def test_venue_live_goes_to_the_live_cli_which_refuses_to_run_without_a_key(monkeypatch, capsys):
+    monkeypatch.delenv("HL_SECRET_KEY", raising=False)
+    monkeypatch.delenv("HL_ACCOUNT_ADDRESS", raising=False)
+    assert main(["--venue", "live", "--base-url", "http://127.0.0.1:9"]) == 2
+    assert "HL_SECRET_KEY" in capsys.readouterr().err
+    assert main(["--venue=live", "--base-url", "http://127.0.0.1:9"]) == 2
