@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 EPILOG = """examples:
-  python -m agent                          # 15 simulated minutes against the twin, seed 0
+  python -m agent                          # 1 simulated hour against the twin, seed 0
   python -m agent --duration 2h --seed 7 --out runs/demo
   python -m agent --config my.yaml --quiet
 
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venue", choices=["twin", "live"], default="twin",
                     help="where to trade: 'twin' (in-process digital twin, default) or 'live' (Hyperliquid, or "
                          "twin serve via --base-url; see `python -m agent --venue live --help`)")
-    ap.add_argument("--duration", default="15m", help="simulated time: seconds, or 30m, 2h, 1d (default 15m)")
+    ap.add_argument("--duration", default="1h", help="simulated time: seconds, or 30m, 2h, 1d (default 1h: long "
+                                                  "enough to see promotions out of Shadow)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the twin and the agent (default 0)")
     ap.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
     ap.add_argument("--params", help="twin parameters JSON (TwinParams)")
@@ -84,6 +85,12 @@ def format_summary(s: dict) -> str:
         ("disconnects", f"{s['disconnects']}"),
         ("safety", f"final {s['safety']['final_level']}, max {s['safety']['max_level']}, "
                    f"{len(s['safety']['transitions'])} transitions"),
+        ("exposure", f"{s['exposure']['start_level']} → {s['exposure']['final_level']} (max "
+                     f"{s['exposure']['max_level']}; {s['exposure']['promotions']} promotions, "
+                     f"{s['exposure']['demotions']} demotions; confidence {s['exposure']['confidence']['overall']:.2f})"),
+        ("levels over time", f"exposure {s['timeline']['exposure']}  (0 Shadow … 5 Optimized)"),
+        ("", f"safety   {s['timeline']['safety']}  (0 Green … 4 Kill; one digit per "
+             f"{s['timeline']['bucket_s']:.0f} s)"),
         ("signal weights", ", ".join(f"{k} {v:.2f}" for k, v in s["signal_weights"].items())),
         ("requests", f"{s['requests']['items']} sent; venue used {s['requests']['venue_used']} of cap "
                      f"{s['requests']['venue_cap']}"),

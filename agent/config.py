@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.execution.budget import BudgetConfig
 from agent.execution.reconcile import ReconcileConfig
+from agent.graduation import GraduationConfig
 from agent.quoting.estimators import EstimatorConfig
 from agent.quoting.glft import GlftConfig
 from agent.quoting.ladder import LadderConfig
@@ -75,6 +76,8 @@ class AgentConfig(BaseModel):
     budget: BudgetConfig = Field(default_factory=BudgetConfig, description="Request budget and reserve.")
     validation: ValidationConfig = Field(default_factory=ValidationConfig, description="Continuous validation.")
     safety: SafetyConfig = Field(default_factory=SafetyConfig, description="The escalation ladder and risk budget.")
+    graduation: GraduationConfig = Field(default_factory=GraduationConfig, description="TradingConfidence, exposure "
+                                         "levels, promotion criteria and demotion triggers.")
 
     @classmethod
     def load(cls, path: str | Path) -> "AgentConfig":

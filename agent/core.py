@@ -26,10 +26,12 @@ from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost, ConnectionRestored,
-    FillReceived, ModifyOrder, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
+    FillReceived, ModifyOrder, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
     ScheduleCancel, Side, Tif, Timer,
     TradeObserved,
 )
+from agent.execution.orders import OrderState
+from agent.graduation.governor import Graduation
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_quote
@@ -65,7 +67,11 @@ class AgentCore:
         self.risk_budget = RiskBudget(config.safety.risk_budget)
         self.errors = ErrorBurstCounter(config.safety.cascade_window_s)
         self.overlay = NORMAL
+        self.equity = math.nan
         self.reconnect_ts = -math.inf
+        # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
+        self.graduation = Graduation(config.graduation, config.validation.scorecard, config.session.collateral_usd)
+        self.exposure = self.graduation.controller
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
         self.tracker.settle_s = config.risk.fill_settle_s
@@ -109,9 +115,15 @@ class AgentCore:
             self.tracker.now = event.ts  # the tracker's clock is the events' clock
         fn = self._dispatch.get(type(event))
         if fn is None:
+            t = type(event)
+            if t is OrderAcknowledged:
+                o = self.tracker.orders.get(event.cloid)
+                if o is not None and o.acked_ts < 0:
+                    self.graduation.note_ack(event.ts - o.sent_ts)
             self.tracker.on_event(event)
-            if type(event) is RateLimited:
+            if t is RateLimited:
                 self.errors.note(event.ts)
+                self.graduation.note_rate_limited(event.ts)
             if self.stopped and getattr(event, "resting", False):
                 # a place that was in flight when everything was pulled has landed: pull it too
                 cloid = getattr(event, "new_cloid", None) or event.cloid
@@ -125,6 +137,7 @@ class AgentCore:
                 self.budget.note_request(ts, _ip_weight(c))
                 n = _request_items(c)
                 if n:
+                    self.graduation.note_request(ts, n)
                     self.budget.spend(n, is_cancel=isinstance(c, (CancelOrder, CancelAll)) or
                                       (isinstance(c, Batch) and all(isinstance(x, CancelOrder) for x in c.commands)))
             wc_long, wc_short = self.tracker.worst_case_positions()
@@ -165,6 +178,7 @@ class AgentCore:
         sig[0].update(ev.ts, ev.bids, ev.asks)
         sig[2].update(ev.ts, self.mid)
         self.ledger.on_mid(ev.ts, self.mid)
+        self.graduation.on_mid(ev.ts, self.mid)
         self.regime.on_mid(ev.ts, self.mid)
         if self.validation.on_mid(ev.ts, self.mid):
             self._apply_validation_weights()
@@ -177,6 +191,7 @@ class AgentCore:
         if self.mid == self.mid:
             self.arrivals.on_trade(ev.ts, ev.px, self.mid, ev.side.value)
         self.signals.signals[1].update(ev.ts, ev.side.value, ev.sz)
+        self.graduation.on_trade(ev.ts, ev.px, ev.sz, ev.side.value)
 
     # ------------------------------------------------------------------ account
 
@@ -185,6 +200,7 @@ class AgentCore:
         self.tracker.on_event(ev)
         if new:
             self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker)
+            self.graduation.note_fill(ev.ts, ev.side.value, ev.px)
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": self.tracker.position})
@@ -194,7 +210,9 @@ class AgentCore:
         the next quotes use it (the venue's own advice: reprice from the embedded bbo)."""
         self.tracker.on_event(ev)
         if ev.reason is not Reason.BAD_ALO_PX:
-            self.errors.note(ev.ts)  # post-only crosses are routine; other rejections feed cascade detection
+            # post-only crosses are routine; other rejections feed cascade detection and execution confidence
+            self.errors.note(ev.ts)
+            self.graduation.note_rejection(ev.ts)
         if ev.reason is Reason.BAD_ALO_PX:
             m = _BBO.search(ev.message)
             if m:
@@ -215,6 +233,7 @@ class AgentCore:
     def _on_restored(self, ev: ConnectionRestored, cmds: list) -> None:
         self.connected = True
         self.reconnect_ts = ev.ts
+        self.graduation.note_reconnect(ev.ts)
         self._request_snapshot(cmds, ev.ts)
 
     def _request_snapshot(self, cmds: list, ts: float) -> None:
@@ -227,6 +246,11 @@ class AgentCore:
         self.snapshot_sent_ts = ts
 
     def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
+        if self.ledger.fills == 0 and self.ledger.position == 0.0 and ev.position:
+            # a restart holding a position: the ledger (hence equity, drawdown, safety) starts from it
+            self.ledger.position = ev.position
+            self.ledger.entry_px = ev.entry_px
+            self.ledger.max_abs_position = abs(ev.position)
         self.tracker.on_event(ev)
         self.snapshot_pending = False
         self.reconciled = self.connected
@@ -242,6 +266,7 @@ class AgentCore:
         if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled):
             self._request_snapshot(cmds, ts)
         self._update_safety(ts, cmds)
+        self._update_graduation(ts)
         if not self.reconciled or self.stopped:
             return
         stale = (ts - self.last_book_ts) > risk.stale_book_s or not self.connected
@@ -269,6 +294,7 @@ class AgentCore:
         mid = self.mid
         equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees \
             if mid == mid else math.nan
+        self.equity = equity
         pos = self.tracker.position
         inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
                               len(self.validation.degraded()), self.reconnect_ts,
@@ -294,6 +320,19 @@ class AgentCore:
                 px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
                 cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
                                        abs(pos), Tif.IOC, True))
+
+    def _update_graduation(self, ts: float) -> None:
+        """Demotion triggers every tick (demotion is immediate); confidence and promotion every
+        ``graduation.eval_interval_s``. Level changes go to the decision log with their evidence."""
+        g = self.graduation
+        g.check_triggers(ts, self.equity, int(self.safety.level), len(self.validation.degraded()))
+        if g.evaluate_due(ts):
+            stale = sum(1 for o in self.tracker.live_set.values() if o.state is OrderState.STALE)
+            g.evaluate(ts, self.equity, self.validation.model_confidence(), self.safety.safety_confidence, stale,
+                       self.cycle, int(self.safety.level))
+        if g.records:
+            self._records.extend(g.records)
+            g.records.clear()
 
     def _postmortem(self, ts: float) -> dict:
         """Why we killed, and the state we killed in, with the decision records that led here."""
@@ -321,34 +360,56 @@ class AgentCore:
         quote = glft_quote(mid, inv, sigma, A, k, g.gamma, q.order_size, g.spread_factor, g.skew_factor)
         stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * self.regime.p_stressed
         ov = self.overlay
-        half = max(quote.half_spread * stress_mult * ov.spread_mult, q.min_half_spread_ticks * self.tick)
+        g = self.graduation
+        half = max(quote.half_spread * stress_mult * ov.spread_mult * g.spread_mult, q.min_half_spread_ticks * self.tick)
         skew = quote.skew * inv
         rec.inputs = {"mid": mid, "best_bid": self.best_bid, "best_ask": self.best_ask, "sigma": sigma, "A": A,
                       "k": k, "position": pos, "headroom": self.budget.headroom, "p_stressed": self.regime.p_stressed}
         rec.adjust("glft_half_spread", quote.half_spread, "spread")
         rec.adjust("regime_spread_mult", stress_mult, "spread")
         rec.adjust("safety_spread_mult", ov.spread_mult, "spread")
-        rec.inputs["safety_level"] = int(self.safety.level)
+        rec.adjust("exposure_spread_mult", g.spread_mult, "spread")
+        conf = g.confidence
+        inputs = rec.inputs
+        inputs["safety_level"] = int(self.safety.level)
+        inputs["exposure_level"] = int(g.level)
+        inputs["confidence"] = (conf.model_confidence, conf.execution_confidence, conf.safety_confidence,
+                                conf.overall)
         rec.adjust("inventory_skew", -skew, "center")
         center = mid - skew
         adj = 0.0
         p_ups = {}
+        w_sum = p_sum = 0.0
         for name, p_up, weight, a in self.signals.contributions(ts, mid):
             adj += weight * a
             rec.adjust(name, weight * a, "center")
             rec.signals.append((name, p_up, weight))  # weight = configured × validation verdict
             p_ups[name] = p_up
+            w_sum += weight
+            p_sum += weight * (p_up - 0.5)
         self.validation.predict(ts, p_ups, q.signals.horizon_s, mid)
+        # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence
+        g.predict(ts, 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5, q.signals.horizon_s, mid)
         center += adj
         bid = min(center - half, self.best_ask - self.tick)
         ask = max(center + half, self.best_bid + self.tick)
         # the ladder only changes when its tick-rounded edges do: reuse it otherwise (when sizes come to
         # depend on state, e.g. exposure levels, their multiplier belongs in this key)
-        key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9))
+        # exposure: the level's size multiplier scales the ladder (never below the venue's minimum order,
+        # so MicroLive's 5-10% still quotes); Shadow computes full-size quotes for its paper fills only
+        base = q.order_size
+        if g.places_orders:
+            lot = self.lot
+            base = math.floor(q.order_size * g.size_mult / lot + 1e-9) * lot
+            min_sz = math.ceil(q.ladder.min_notional_usd / mid / lot - 1e-9) * lot
+            if base < min_sz:
+                base = min_sz
+        rec.adjust("exposure_size_mult", g.size_mult if g.places_orders else 0.0, "size")
+        key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9), base)
         if key != self._ladder_key:
             lad = q.ladder
             ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick,
-                                  lad.sizes(q.order_size), self.sz_decimals, tick=self.tick)
+                                  lad.sizes(base), self.sz_decimals, tick=self.tick)
             desired = [DesiredQuote(Side.BUY, x.px, x.sz, i) for i, x in enumerate(ladder.bids)]
             desired += [DesiredQuote(Side.SELL, x.px, x.sz, i) for i, x in enumerate(ladder.asks)]
             self._ladder_key = key
@@ -362,14 +423,38 @@ class AgentCore:
             pos_abs = abs(self.tracker.position)
             desired = [d for d in desired if d.px * d.sz >= min_ntl or (d.reduce_only and d.sz >= pos_abs - 1e-12)]
             rec.adjust("safety_size_factor", ov.size_factor, "size")
+        # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
+        par, _, par_f = self.risk_budget.check(pos, mid, sigma_log)
+        inputs["par_usd"] = par
+        if par_f < 1.0 and pos:
+            inc = 1 if pos > 0 else -1
+            lot = self.lot
+            min_ntl = q.ladder.min_notional_usd
+            out = []
+            for d in desired:
+                if d.side.value == inc:
+                    sz = math.floor(d.sz * par_f / lot + 1e-9) * lot
+                    if sz <= 0.0 or d.px * sz < min_ntl:
+                        continue
+                    d = d._replace(sz=sz)
+                out.append(d)
+            desired = out
+            rec.adjust("par_size_factor", par_f, "size")
         rec.quotes = desired
+        if not g.places_orders:
+            g.shadow_quotes(desired)  # Shadow: quoted on paper, nothing placed (live orders get pulled)
+            rec.note = "shadow"
+            desired = []
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
-        state = (key, tr.version, len(tr.settling), ov)
+        limit = self.cfg.risk.max_position * g.limit_scale
+        rec.adjust("exposure_limit_scale", g.limit_scale, "limit")
+        state = (key, tr.version, len(tr.settling), ov, g.level, par_f)
         if state == self._reconciled_state:
             return []
-        cmds = reconcile(desired, tr, tick=self.tick, lot=self.lot, max_position=self.cfg.risk.max_position,
-                         budget=self.budget, cloids=self.cloids, cfg=self.cfg.reconcile)
+        cmds = reconcile(desired, tr, tick=self.tick, lot=self.lot, max_position=limit,
+                         budget=self.budget, cloids=self.cloids, cfg=self.cfg.reconcile,
+                         min_notional=q.ladder.min_notional_usd)
         self._reconciled_state = None if cmds else state
         return cmds
 

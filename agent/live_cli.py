@@ -163,7 +163,11 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
         if ":" in coin and coin.split(":", 1)[0] != args.dex:
             raise UsageError(f"--coin {coin!r} names another dex than --dex {args.dex!r}")
         coin = coin if ":" in coin else f"{args.dex}:{coin}"
-    config = config.model_copy(update={"session": config.session.model_copy(update={"coin": coin})})
+    level = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", args.start_level).upper()  # MicroLive → MICRO_LIVE
+    data = config.model_dump()
+    data["session"]["coin"] = coin
+    data["graduation"]["start_level"] = level
+    config = AgentConfig.model_validate(data)  # validated again: the level by name → ExposureLevel
     wallet, account = load_key(args.keystore, env)
     return _Plan(base_url=base_url, network="mainnet" if mainnet else ("testnet" if not args.base_url else "custom"),
                  config=config, coin=coin, duration=duration, wallet=wallet, account=account,

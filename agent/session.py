@@ -65,6 +65,7 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
     summary = summarise(ex, gateway, core, driver, duration_s, wall, seed)
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        (out / "level_history.json").write_text(json.dumps(level_history(core), indent=2, default=float))
     return summary
 
 
@@ -99,4 +100,55 @@ def summarise(ex: Exchange, gateway: TwinGateway, core: AgentCore, driver: SimDr
                    "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
                                     "reason": t.reason} for t in core.safety.history]},
         "signal_weights": dict(core.signals.weights),
+        "exposure": exposure_summary(core, duration_s),
+        "timeline": timelines(core, duration_s),
     }
+
+
+def level_history(core: AgentCore) -> dict:
+    """The run folder's level_history.json: every exposure-level change with its evidence (each
+    promotion lists every criterion's value and threshold), and the safety ladder's transitions."""
+    hist = core.exposure.history
+    return {"start_level": hist.start_level.name, "exposure": hist.to_records(),
+            "safety": [{"ts": t.ts, "from": t.from_level.name, "to": t.to_level.name, "reason": t.reason}
+                       for t in core.safety.history]}
+
+
+def exposure_summary(core: AgentCore, duration_s: float) -> dict:
+    g = core.graduation
+    hist = g.controller.history
+    c = g.confidence
+    return {"start_level": hist.start_level.name, "final_level": g.level.name,
+            "max_level": max((t.to_level for t in hist), default=hist.start_level).name,
+            "promotions": sum(1 for t in hist if t.kind == "promote"),
+            "demotions": sum(1 for t in hist if t.kind == "demote"),
+            "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name, "kind": t.kind,
+                             "trigger": t.trigger.name if t.trigger else None, "reason": t.reason} for t in hist],
+            "confidence": {"model": c.model_confidence, "execution": c.execution_confidence,
+                           "safety": c.safety_confidence, "overall": c.overall},
+            "size_mult": g.size_mult, "limit_scale": g.limit_scale, "paper_fills": g.paper.fills}
+
+
+TIMELINE_BUCKETS = 30
+
+
+def timelines(core: AgentCore, duration_s: float, n: int = TIMELINE_BUCKETS) -> dict:
+    """Compact level timelines, one digit per 1/n of the run: the lowest exposure level (0 Shadow …
+    5 Optimized) and the highest safety level (0 Green … 4 Kill) held in each bucket."""
+    if not duration_s > 0:
+        return {"buckets": 0, "exposure": "", "safety": ""}
+    exposure = core.exposure.history.timeline_str(n, duration_s)
+    width = duration_s / n
+    hist = list(core.safety.history)
+    level = int(hist[0].from_level) if hist else int(core.safety.level)
+    safety = []
+    j = 0
+    for i in range(n):
+        hi = (i + 1) * width
+        worst = level
+        while j < len(hist) and hist[j].ts < hi:
+            level = int(hist[j].to_level)
+            worst = max(worst, level)
+            j += 1
+        safety.append(str(worst))
+    return {"buckets": n, "bucket_s": width, "exposure": exposure, "safety": "".join(safety)}

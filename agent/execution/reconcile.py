@@ -45,7 +45,10 @@ _KEEPABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderSta
 
 
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
-              budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig) -> list[Command]:
+              budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig,
+              min_notional: float = 0.0) -> list[Command]:
+    """Minimal commands from the live orders to ``desired``. A quote cut down by the room left under
+    the limit to less than ``min_notional`` is not sent (the venue would reject it) unless reduce-only."""
     tol_px = cfg.price_tolerance_ticks * tick
     size_tol = cfg.size_tolerance_frac
     live = tracker.live_orders()
@@ -103,7 +106,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             sz = min(sz, room[d.side])
         sz = math.floor(sz / lot + 1e-9) * lot
         sz = round(sz, 10)
-        if sz <= 0.0:
+        if sz <= 0.0 or (not d.reduce_only and sz * d.px < min_notional):
             continue
         if d.reduce_only:
             ro_room[d.side] -= sz

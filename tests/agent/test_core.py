@@ -17,28 +17,49 @@ from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.params import TwinParams
 
 
+def quoting(overrides: dict | None = None) -> AgentConfig:
+    """These tests are about the spine (quoting, execution, logs): start at FULL, where orders are
+    placed at size; the graduation stack's own behaviour is tested in test_graduation_wiring.py."""
+    data = {"graduation": {"start_level": "FULL"}}
+    for k, v in (overrides or {}).items():
+        data[k] = v
+    return AgentConfig.model_validate(data)
+
+
 def test_same_seed_same_summary():
-    cfg = AgentConfig()
+    cfg = quoting()
     a = run_session(cfg, 3, 120.0)
     b = run_session(cfg, 3, 120.0)
     for s in (a, b):
         s.pop("wall_s")
         s.pop("sim_s_per_wall_s")
     assert a == b and a["fills"] > 0 and a["cycles"] > 100
-    # the agent's position (from its fills) is the venue's
-    assert abs(a["position"]["final"] - a["venue_position"]) < 1e-9
+
+
+def test_after_shutdown_the_agents_position_is_the_venues():
+    """At any instant fills may be on the wire; once the agent has pulled everything and the feed
+    has delivered, its position (from its own fills) is the venue's."""
+    ex, gw, core, driver = build_session(quoting(), 3)
+    driver.start()
+    ex.env.run(until=120.0)
+    assert core.ledger.fills > 0
+    driver.stop()
+    ex.env.run(until=130.0)
+    venue = ex.accounts[gw.user].position("BTC").szi
+    assert abs(core.ledger.position - venue) < 1e-9 and abs(core.tracker.position - venue) < 1e-9
+    assert not ex.open_orders(gw.user)
 
 
 def test_sim_driver_and_recorded_driver_give_the_same_commands():
     """The same core class, fed the events SimDriver saw, by a driver with no venue and no SimPy."""
     events: list = []
-    ex, gw, core, driver = build_session(AgentConfig(), 5, event_log=events)
+    ex, gw, core, driver = build_session(quoting(), 5, event_log=events)
     driver.start()
     ex.env.run(until=90.0)
     assert len(events) > 500 and len(driver.commands_sent) > 20
     inst = ex.instruments["BTC"]
     seq = np.random.SeedSequence(5).spawn(2)[1]
-    twin_core = AgentCore(AgentConfig(), np.random.default_rng(seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    twin_core = AgentCore(quoting(), np.random.default_rng(seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
     replayed = RecordedDriver(twin_core).run(events)
     assert replayed == driver.commands_sent
 
@@ -56,8 +77,7 @@ def test_worst_case_position_never_exceeds_the_limit_under_latency(seed):
     ours stays within the limit, even with slow, spiky, bursty latency on every path."""
     limit = 0.01
     # feed latency here reaches several seconds (1.5 s spikes x4 in bursts): settle fills that long
-    cfg = AgentConfig.model_validate({"risk": {"max_position": limit, "fill_settle_s": 8.0},
-                                      "session": {"cycle_s": 0.2}})
+    cfg = quoting({"risk": {"max_position": limit, "fill_settle_s": 8.0}, "session": {"cycle_s": 0.2}})
     ex, gw, core, driver = build_session(cfg, seed, slow_params())
     worst = []
 
@@ -97,7 +117,7 @@ def test_decision_log_survives_a_torn_last_line(tmp_path):
 
 
 def test_run_folder_has_records_for_every_cycle(tmp_path):
-    s = run_session(AgentConfig(), 1, 60.0, tmp_path)
+    s = run_session(quoting(), 1, 60.0, tmp_path)
     records, torn = read_jsonl(tmp_path / "decisions.jsonl")
     cycles = [r for r in records if r["type"] == "cycle"]
     assert torn == 0 and len(cycles) == s["cycles"]
@@ -119,7 +139,7 @@ def test_config_errors_name_file_field_and_value(tmp_path):
 def test_no_quotes_before_reconciliation_and_none_on_stale_data():
     from agent.gateway.events import AccountSnapshot, BookUpdated, PlaceOrder, Timer
 
-    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
     book = BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))
     first = core.handle(book)
     assert [type(c).__name__ for c in first] == ["RequestAccountSnapshot"]
@@ -135,7 +155,7 @@ def test_no_quotes_before_reconciliation_and_none_on_stale_data():
 
 
 def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
-    s = run_session(AgentConfig(), 2, 120.0, tmp_path)
+    s = run_session(quoting(), 2, 120.0, tmp_path)
     records, _ = read_jsonl(tmp_path / "decisions.jsonl")
     last = [r for r in records if r["type"] == "cycle"][-1]
     weights = {x["name"]: x["weight"] for x in last["signals"]}
@@ -145,14 +165,16 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
 
 
 def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
-    """A 6% drop against a long position on a small account: drawdown crosses Kill. From then on no
+    """An 8% drop against a long position on a small account: drawdown crosses Kill. From then on no
     order that adds risk is sent, and nothing rests at the venue shortly after."""
     from twin.faults.chaos import ChaosSchedule
     from agent.gateway.events import Batch, PlaceOrder
 
-    cfg = AgentConfig.model_validate({"session": {"collateral_usd": 600.0},
-                                      "risk": {"max_position": 0.03}, "safety": {"kill_action": "hold"}})
-    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.06}])
+    # exposure held at FULL (no confidence or drawdown demotions) so the position is there when the crash comes
+    cfg = quoting({"session": {"collateral_usd": 600.0}, "risk": {"max_position": 0.03},
+                   "safety": {"kill_action": "hold"},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
     records = []
     ex, gw, core, driver = build_session(cfg, 8, schedule=sched, record_sink=records.append)
     sent = []

@@ -415,7 +415,7 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
     speed = 10.0
     with served(speed=speed, schedule=schedule) as (bg, ex, clock):
         async def scenario():
-            cfg = AgentConfig()
+            cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})  # placing orders from the start
             gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
                                     quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s, backoff_base_s=0.05)
             asset = await gw.prepare()
@@ -503,7 +503,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     out = tmp_path / "run"
     with served(speed=1.0) as (bg, ex, clock):
         interrupter = _interrupt_once_handled(2.5)
-        code = live_main(["--venue", "live", "--base-url", bg.base_url, "--execution-level", "2", "--duration", "20",
+        code = live_main(["--venue", "live", "--base-url", bg.base_url, "--execution-level", "2", "--start-level", "MicroLive", "--duration", "20",
                           "--out", str(out), "--json", "--shutdown-grace", "5"],
                          env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
         interrupter.join(1.0)

@@ -1,0 +1,244 @@
+"""The graduation stack as the core uses it: evidence in, exposure throttles out.
+
+``Graduation`` gathers what the agent already sees (acks and their latency, rejections, rate limits,
+reconnections, stale orders, fills and their markouts, the blend's forecasts, equity) into a
+``TradingConfidence`` and ``PromotionEvidence`` every ``eval_interval_s``, lets the
+``ExposureController`` promote, and fires demotion triggers on every timer tick. Its outputs are
+the throttles the core applies: ``places_orders`` (Shadow quotes on paper only), ``size_mult``
+(ladder size), ``limit_scale`` (the position limit reconcile enforces) and ``spread_mult``
+(Optimized tightens).
+
+execution_confidence, until the shadow subsystem measures the sim-to-real gap, is
+``execution_confidence_from`` over: EWMA ack latency / ``expected_ack_latency_s``; rejections
+(post-only crosses excluded: routine) and rate-limit refusals as exponentially decayed shares of
+the requests sent (time constant ``health_window_s``); reconnections within ``health_window_s``;
+orders stale now. The gap joins as one more factor when it is measured (see confidence.py).
+
+Sans-IO: every input carries its ``ts``; no clock reads.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from agent.graduation.confidence import TradingConfidence, execution_confidence_from
+from agent.graduation.exposure import (
+    DemotionTrigger, ExposureController, ExposureLevel, GraduationConfig, PromotionEvidence, size_multiplier,
+)
+from agent.graduation.paper import PaperFills
+from agent.validation.scorecard import ModelScorecard, ScorecardConfig
+
+_ORANGE = 2  # SafetyLevel.ORANGE (kept numeric: graduation does not depend on safety's module)
+
+
+class Graduation:
+    __slots__ = ("cfg", "controller", "paper", "blend", "collateral", "confidence", "size_mult", "limit_scale",
+                 "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
+                 "_reconnects", "_pending", "fills", "positive_fills", "_at_level_resolved", "_at_level_positive",
+                 "_fills_at_entry", "_paper_at_entry", "_level_peak", "_prev_safety", "_prev_degraded",
+                 "_exec_ok", "_exec_smooth", "_next_eval_ts", "records")
+
+    def __init__(self, config: GraduationConfig, scorecard: ScorecardConfig, collateral_usd: float,
+                 start_level: ExposureLevel | None = None) -> None:
+        self.cfg = config
+        self.controller = ExposureController(config, config.start_level if start_level is None else start_level)
+        self.paper = PaperFills(config.markout_horizon_s)
+        # the blend's own forecast, scored like each signal: promotion's Brier and information ratio
+        self.blend = ModelScorecard("blend", scorecard)
+        self.collateral = collateral_usd
+        self.confidence = TradingConfidence.combine(config.confidence, 0.0, 1.0, 1.0)
+        self.evidence: PromotionEvidence | None = None
+        self._req = self._rej = self._lim = 0.0  # decayed counts
+        self._decay_ts = 0.0
+        self._ack_ewma = math.nan
+        self._reconnects: deque[float] = deque()
+        self._pending: deque[tuple[float, int, float]] = deque()  # real fills awaiting their markout
+        self.fills = 0
+        self.positive_fills = 0
+        self._at_level_resolved = 0
+        self._at_level_positive = 0
+        self._fills_at_entry = 0
+        self._paper_at_entry = 0
+        self._level_peak = math.nan
+        self._prev_safety = 0
+        self._prev_degraded = 0
+        self._exec_ok = True
+        self._exec_smooth = 1.0
+        self._next_eval_ts = -math.inf
+        self.records: list[dict] = []  # level transitions for the decision log, drained by the core
+        self._refresh_throttles()
+
+    # ------------------------------------------------------------------ evidence in
+
+    def _decay(self, ts: float) -> None:
+        dt = ts - self._decay_ts
+        if dt > 0.0:
+            f = math.exp(-dt / self.cfg.health_window_s)
+            self._req *= f
+            self._rej *= f
+            self._lim *= f
+            self._decay_ts = ts
+
+    def note_request(self, ts: float, n: int) -> None:
+        self._decay(ts)
+        self._req += n
+
+    def note_rejection(self, ts: float) -> None:
+        self._decay(ts)
+        self._rej += 1.0
+
+    def note_rate_limited(self, ts: float) -> None:
+        self._decay(ts)
+        self._lim += 1.0
+
+    def note_ack(self, latency_s: float) -> None:
+        if latency_s >= 0.0:
+            a = self._ack_ewma
+            self._ack_ewma = latency_s if a != a else a + 0.05 * (latency_s - a)
+
+    def note_reconnect(self, ts: float) -> None:
+        self._reconnects.append(ts)
+
+    def note_fill(self, ts: float, side: int, px: float) -> None:
+        self.fills += 1
+        self._pending.append((ts + self.cfg.markout_horizon_s, side, px))
+
+    def on_trade(self, ts: float, px: float, sz: float, side: int) -> None:
+        if not self.places_orders:
+            self.paper.on_trade(ts, px, sz, side)
+
+    def on_mid(self, ts: float, mid: float) -> None:
+        pend = self._pending
+        while pend and pend[0][0] <= ts:
+            _, side, px = pend.popleft()
+            self._at_level_resolved += 1
+            if side * (mid - px) > 0.0:
+                self.positive_fills += 1
+                self._at_level_positive += 1
+        if self.paper._pending:
+            r0, p0 = self.paper.resolved, self.paper.positive
+            self.paper.on_mid(ts, mid)
+            self._at_level_resolved += self.paper.resolved - r0
+            self._at_level_positive += self.paper.positive - p0
+        self.blend.on_mid(ts, mid)
+
+    def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> None:
+        self.blend.predict(ts, p_up, horizon_s, mid)
+
+    def shadow_quotes(self, quotes) -> None:
+        """At Shadow, the quotes the agent would have placed: the paper fill model watches them."""
+        self.paper.set_quotes(quotes)
+
+    # ------------------------------------------------------------------ decisions
+
+    def check_triggers(self, ts: float, equity: float, safety_level: int, degraded: int) -> None:
+        """Every timer tick: any one trigger demotes at once (rising edges only, so a condition that
+        persists demotes once, not every tick)."""
+        c = self.controller
+        if equity == equity:
+            if self._level_peak != self._level_peak or equity > self._level_peak:
+                self._level_peak = equity
+        if safety_level >= _ORANGE > self._prev_safety:
+            self._demote(ts, DemotionTrigger.SAFETY_ORANGE_PLUS, f"safety escalated to level {safety_level}", equity)
+        self._prev_safety = safety_level
+        if degraded > self._prev_degraded:
+            self._demote(ts, DemotionTrigger.MODEL_DEGRADED, f"{degraded} model(s) degraded on evidence", equity)
+        self._prev_degraded = degraded
+        dd = self._drawdown(equity)
+        if dd >= self.cfg.demote_drawdown and c.level > ExposureLevel.SHADOW:
+            self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",
+                         equity)
+
+    def manual(self, ts: float, to: ExposureLevel, equity: float = math.nan, reason: str = "operator") -> None:
+        """An operator's override: straight to ``to`` (never up)."""
+        self._demote(ts, DemotionTrigger.MANUAL, reason, equity, to)
+
+    def evaluate_due(self, ts: float) -> bool:
+        return ts >= self._next_eval_ts
+
+    def evaluate(self, ts: float, equity: float, model_confidence: float, safety_confidence: float,
+                 stale_orders: int, cycles: int, safety_level: int = 0) -> None:
+        """Recompute confidence and evidence; the controller may promote (or demote on a confidence drop)."""
+        self._next_eval_ts = ts + self.cfg.eval_interval_s
+        self._decay(ts)
+        rec = self._reconnects
+        while rec and rec[0] < ts - self.cfg.health_window_s:
+            rec.popleft()
+        req = max(self._req, 1.0)
+        a = self._ack_ewma
+        raw = execution_confidence_from(1.0 if a != a else a / self.cfg.expected_ack_latency_s,
+                                              min(1.0, self._rej / req), min(1.0, self._lim / req),
+                                              len(rec), stale_orders)
+        # smoothed over evaluations (time constant ~5 of them): one latency spike or a few orders stale
+        # for a moment is noise, a venue that stays slow is not
+        self._exec_smooth += 0.2 * (raw - self._exec_smooth)
+        execution = self._exec_smooth
+        c = self.controller
+        at_level = self.paper.fills - self._paper_at_entry if c.level == ExposureLevel.SHADOW \
+            else self.fills - self._fills_at_entry
+        self.confidence = TradingConfidence.combine(
+            self.cfg.confidence, min(1.0, max(0.0, model_confidence)), execution,
+            min(1.0, max(0.0, safety_confidence)), fills=self.fills, fills_at_level=at_level,
+            positive_edge_fills=self.positive_fills, cycles=cycles)
+        b = self.blend
+        enough = b.n_outcomes >= self.cfg.min_outcomes
+        resolved = self._at_level_resolved
+        self.evidence = PromotionEvidence(
+            fills_at_level=at_level,
+            brier=b.brier() if enough else math.nan,
+            information_ratio=b.information_ratio() if enough else math.nan,
+            sim_to_real_gap=math.nan,  # measured by the shadow subsystem, once it exists
+            drawdown=self._drawdown(equity) if equity == equity else math.nan,
+            positive_edge_share=self._at_level_positive / resolved if resolved else math.nan,
+            safety_level=safety_level)
+        if execution < self.cfg.min_execution_confidence:
+            if self._exec_ok:
+                self._demote(ts, DemotionTrigger.EXCHANGE_HEALTH, f"execution confidence {execution:.3f}", equity)
+            self._exec_ok = False
+        else:
+            self._exec_ok = True
+        before = c.level
+        c.update(ts, self.confidence, self.evidence)
+        if c.level != before:
+            self._entered(equity)
+        else:
+            self._refresh_throttles()
+
+    # ------------------------------------------------------------------ internals
+
+    def _drawdown(self, equity: float) -> float:
+        peak = self._level_peak
+        if peak != peak or equity != equity:
+            return 0.0
+        return max(0.0, (peak - equity) / self.collateral)
+
+    def _demote(self, ts: float, trigger: DemotionTrigger, reason: str, equity: float,
+                to: ExposureLevel | None = None) -> None:
+        c = self.controller
+        before = c.level
+        c.demote(ts, trigger, reason, to)
+        if c.level != before:
+            self._entered(equity)
+
+    def _entered(self, equity: float) -> None:
+        """A new level: its evidence starts over (fills, markouts, drawdown)."""
+        self.records.append({"type": "level", **self.controller.history.transitions[-1].to_record()})
+        self._fills_at_entry = self.fills
+        self._paper_at_entry = self.paper.fills
+        self._at_level_resolved = 0
+        self._at_level_positive = 0
+        self._level_peak = equity
+        if self.controller.level != ExposureLevel.SHADOW:
+            self.paper.clear()
+        self._refresh_throttles()
+
+    def _refresh_throttles(self) -> None:
+        level = self.controller.level
+        self.places_orders = level > ExposureLevel.SHADOW
+        self.size_mult = size_multiplier(level, self.confidence.overall)
+        self.limit_scale = self.controller.position_limit_scale()
+        self.spread_mult = self.cfg.optimized_spread_mult if level == ExposureLevel.OPTIMIZED else 1.0
+
+    @property
+    def level(self) -> ExposureLevel:
+        return self.controller.level

@@ -1,0 +1,62 @@
+"""Paper fills for the Shadow level: what the quotes the agent computed (and did not place) would have
+filled, judged from the public trades.
+
+Shadow places nothing, yet promotion out of it needs fills at the level and their markouts. The
+model is deliberately pessimistic about queue position: a shadow quote fills only when a trade
+prints *through* its price (a sell below our bid, a buy above our ask), never at it, because at
+our price we would have been behind the whole visible queue. Each fill is capped by the trade's
+size and the quote's size. Markouts are taken against the mid ``horizon_s`` later, like the
+ledger's, so the positive-edge share at Shadow measures the same thing as at the live levels.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+
+class PaperFills:
+    __slots__ = ("horizon_s", "bids", "asks", "fills", "_pending", "resolved", "positive")
+
+    def __init__(self, horizon_s: float = 10.0) -> None:
+        self.horizon_s = horizon_s
+        self.bids: list[tuple[float, float]] = []  # (px, sz), best first
+        self.asks: list[tuple[float, float]] = []
+        self.fills = 0
+        self._pending: deque[tuple[float, int, float]] = deque()  # (due_ts, side, px)
+        self.resolved = 0
+        self.positive = 0
+
+    def set_quotes(self, quotes) -> None:
+        """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask)."""
+        self.bids = [(q.px, q.sz) for q in quotes if q.side > 0]
+        self.asks = [(q.px, q.sz) for q in quotes if q.side < 0]
+
+    def clear(self) -> None:
+        self.bids = []
+        self.asks = []
+
+    def on_trade(self, ts: float, px: float, sz: float, aggressor_side: int) -> int:
+        """A public trade; returns the paper fills it made. A sell aggressor hits bids, a buy lifts asks."""
+        book = self.bids if aggressor_side < 0 else self.asks
+        if not book:
+            return 0
+        n = 0
+        left = sz
+        for i, (qpx, qsz) in enumerate(book):
+            through = px < qpx if aggressor_side < 0 else px > qpx
+            if not through or left <= 0.0 or qsz <= 0.0:
+                break
+            take = min(left, qsz)
+            left -= take
+            book[i] = (qpx, qsz - take)
+            self._pending.append((ts + self.horizon_s, 1 if aggressor_side < 0 else -1, qpx))
+            n += 1
+        self.fills += n
+        return n
+
+    def on_mid(self, ts: float, mid: float) -> None:
+        pend = self._pending
+        while pend and pend[0][0] <= ts:
+            _, side, px = pend.popleft()
+            self.resolved += 1
+            if side * (mid - px) > 0.0:
+                self.positive += 1

@@ -1,0 +1,147 @@
+"""The graduation stack inside the running agent: every throttle it computes changes what is sent.
+
+Shadow quotes on paper only; promotions need every criterion for the whole dwell and are recorded
+with their evidence; the exposure level scales size and the position limit; safety Orange+ and
+drawdown demote at once.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from agent.audit.records import read_jsonl
+from agent.config import AgentConfig
+from agent.gateway.events import Batch, PlaceOrder
+from agent.graduation import ExposureLevel as L
+from agent.session import build_session, run_session
+from twin.faults.chaos import ChaosSchedule
+
+CRITERIA = {"fills_at_level", "brier", "information_ratio", "sim_to_real_gap", "drawdown", "positive_edge_share",
+            "safety_level", "dwell_s", "confidence"}
+
+
+def _places(commands) -> list[PlaceOrder]:
+    flat = [x for c in commands for x in (c.commands if isinstance(c, Batch) else (c,))]
+    return [x for x in flat if isinstance(x, PlaceOrder)]
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """The default `python -m agent` session (1 h, seed 0), with its run folder."""
+    out = tmp_path_factory.mktemp("default")
+    return run_session(AgentConfig(), 0, 3600.0, out), out
+
+
+def test_the_default_run_starts_in_shadow_and_promotes_with_every_criterion_recorded(default_run):
+    summary, out = default_run
+    ex = summary["exposure"]
+    assert ex["start_level"] == "SHADOW" and ex["promotions"] >= 2
+    hist = json.loads((out / "level_history.json").read_text())
+    promos = [t for t in hist["exposure"] if t["kind"] == "promote"]
+    assert [(t["from"], t["to"]) for t in promos[:2]] == [("SHADOW", "MICRO_LIVE"), ("MICRO_LIVE", "RAMPING")]
+    for t in promos:
+        assert {c["name"] for c in t["criteria"]} == CRITERIA and all(c["passed"] for c in t["criteria"])
+    # the dwell between promotions is served in full
+    assert promos[1]["ts"] - promos[0]["ts"] >= AgentConfig().graduation.promotion.min_dwell_s
+    # the summary's compact timeline shows it: Shadow first, higher levels later
+    tl = summary["timeline"]["exposure"]
+    assert tl[0] == "0" and max(tl) >= "2" and len(tl) == summary["timeline"]["buckets"]
+    # the decision log carries each change and, per cycle, the throttles beside what they moved
+    records, _ = read_jsonl(out / "decisions.jsonl")
+    levels = [r for r in records if r["type"] == "level"]
+    assert [r["to"] for r in levels] == [t["to"] for t in hist["exposure"]]
+    cycle = next(r for r in records if r["type"] == "cycle" and r["ts"] > promos[0]["ts"] + 10)
+    names = {a[0]: a[2] for a in cycle["adjustments"]}
+    assert names["exposure_size_mult"] == "size" and names["exposure_limit_scale"] == "limit"
+    assert cycle["inputs"]["exposure_level"] >= 1 and len(cycle["inputs"]["confidence"]) == 4
+
+
+def test_shadow_places_nothing_and_fills_on_paper(default_run):
+    summary, out = default_run
+    records, _ = read_jsonl(out / "decisions.jsonl")
+    first_promo = next(r["ts"] for r in records if r["type"] == "level")
+    shadow_cycles = [r for r in records if r["type"] == "cycle" and r["ts"] < first_promo]
+    assert shadow_cycles and all(r["note"] == "shadow" for r in shadow_cycles)
+    # quotes computed (none when the safety overlay allows no side, e.g. flat at Orange), none sent
+    assert sum(1 for r in shadow_cycles if r["quotes"]) > 0.8 * len(shadow_cycles)
+    assert not any(c.startswith("place") for r in shadow_cycles for c in r["commands"])
+    assert not [r for r in records if r["type"] == "fill" and r["ts"] < first_promo]
+    assert summary["exposure"]["paper_fills"] >= AgentConfig().graduation.promotion.min_fills_at_level
+    assert summary["fills"] > 0  # after promotion, real ones
+
+
+def _session_commands(level: str, seconds: float = 240.0, seed: int = 4):
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": level, "demote_on_low_confidence": False}})
+    ex, gw, core, driver = build_session(cfg, seed)
+    driver.start()
+    ex.env.run(until=seconds)
+    return cfg, core, driver.commands_sent
+
+
+def test_micro_live_quotes_the_venue_minimum_within_a_tenth_of_the_limit():
+    cfg, core, sent = _session_commands("MICRO_LIVE")
+    places = _places(sent)
+    assert places and core.exposure.level == L.MICRO_LIVE
+    lot = 10.0 ** -5
+    ratio = cfg.quoting.ladder.size_ratio ** (cfg.quoting.ladder.n_levels - 1)
+    for p in places:  # a ladder on 5-10% of the base size, floored at the size worth the venue's $10 minimum
+        min_sz = math.ceil(10.0 / p.px / lot - 1e-9) * lot
+        assert min_sz - 1e-12 <= p.sz <= max(min_sz, 0.10 * cfg.quoting.order_size) * ratio + lot
+    assert core.max_worst_case <= 0.10 * cfg.risk.max_position + 1e-12
+    cfg_full, core_full, sent_full = _session_commands("FULL")
+    assert max(p.sz for p in _places(sent_full)) > 5 * max(p.sz for p in places)
+    assert core_full.max_worst_case > 0.10 * cfg.risk.max_position
+
+
+def test_safety_orange_demotes_exposure_at_once_and_blocks_promotion():
+    """A crash against the inventory of a small account: the safety ladder jumps to Orange or above
+    and the exposure level falls to MicroLive in the same tick."""
+    cfg = AgentConfig.model_validate({"session": {"collateral_usd": 1500.0},
+                                      "safety": {"degraded_yellow": 99, "degraded_orange": 99},
+                                      "graduation": {"start_level": "FULL", "demote_on_low_confidence": False,
+                                                     "demote_drawdown": 1.0}})
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 300.0, "fraction": -0.03}])
+    ex, gw, core, driver = build_session(cfg, 1, schedule=sched)
+    driver.start()
+    ex.env.run(until=900.0)
+    orange = next(t for t in core.safety.history if int(t.to_level) >= 2)
+    demote = next(t for t in core.exposure.history if t.trigger is not None and t.trigger.name == "SAFETY_ORANGE_PLUS")
+    assert demote.ts == orange.ts and demote.to_level == L.MICRO_LIVE
+    assert not [t for t in core.exposure.history if t.kind == "promote"]  # never promoted while the ladder is up
+
+
+def test_a_drawdown_at_a_level_demotes_two_levels_once():
+    cfg = AgentConfig.model_validate({"session": {"collateral_usd": 3000.0},
+                                      "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 300.0, "fraction": -0.02},
+                                  {"kind": "price_jump", "at_s": 302.0, "fraction": 0.02}])
+    ex, gw, core, driver = build_session(cfg, 0, schedule=sched)
+    driver.start()
+    ex.env.run(until=400.0)
+    dd = [t for t in core.exposure.history if t.trigger is not None and t.trigger.name == "DRAWDOWN"]
+    assert dd and dd[0].to_level == dd[0].from_level - 2
+    # the drawdown that demoted is measured afresh at the new level: the same loss does not demote again
+    assert len({round(t.ts, 1) for t in dd}) == len(dd) and all(b.ts - a.ts > 1.0 for a, b in zip(dd, dd[1:]))
+
+
+def test_manual_override_goes_straight_to_the_level_and_is_recorded():
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "CAUTIOUS"}})
+    ex, gw, core, driver = build_session(cfg, 2)
+    driver.start()
+    ex.env.run(until=30.0)
+    core.graduation.manual(30.0, L.SHADOW, core.equity, "operator: pause")
+    ex.env.run(until=60.0)
+    t = core.exposure.history.transitions[-1]
+    assert (t.to_level, t.trigger.name, t.reason) == (L.SHADOW, "MANUAL", "operator: pause")
+    assert not ex.open_orders(gw.user)  # Shadow pulls what rests
+
+
+def test_start_level_by_name_and_bad_names_are_refused(tmp_path):
+    assert AgentConfig.model_validate({"graduation": {"start_level": "ramping"}}).graduation.start_level == L.RAMPING
+    bad = tmp_path / "a.yaml"
+    bad.write_text("graduation:\n  start_level: SIDEWAYS\n")
+    with pytest.raises(ValueError) as e:
+        AgentConfig.load(bad)
+    assert "graduation.start_level" in str(e.value) and "SIDEWAYS" in str(e.value)
