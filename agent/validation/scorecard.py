@@ -478,12 +478,14 @@ class ScorecardSet:
             self.cards[name].predict(ts, p, horizon_s, mid)
 
     def on_mid(self, ts: float, mid: float) -> list[str]:
-        """Resolve and evaluate where due; returns the names whose verdict changed."""
+        """Resolve and evaluate where due; returns the names whose verdict or weight changed (a degraded
+        model's weight follows its information ratio at every evaluation, not only on a new verdict)."""
         changed = []
         for name, c in self.cards.items():
             before = c.verdict
+            w = c.weight()
             c.on_mid(ts, mid, auto_evaluate=True)
-            if c.verdict is not before:
+            if c.verdict is not before or c.weight() != w:
                 changed.append(name)
         return changed
 

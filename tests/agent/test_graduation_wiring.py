@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from agent.audit.records import read_jsonl
 from agent.config import AgentConfig
@@ -145,3 +147,102 @@ def test_start_level_by_name_and_bad_names_are_refused(tmp_path):
     with pytest.raises(ValueError) as e:
         AgentConfig.load(bad)
     assert "graduation.start_level" in str(e.value) and "SIDEWAYS" in str(e.value)
+
+
+def test_a_scripted_drawdown_walks_the_safety_ladder_up_then_down_one_level_at_a_time():
+    """A 4% gap down that recovers a second later, against the inventory of a small account: the
+    drawdown jumps the ladder straight to Red (escalation may skip levels), exposure falls to
+    MicroLive in the same tick; once equity is back, the ladder comes down one level at a time, each
+    after its dwell and a clean recovery window."""
+    cfg = AgentConfig.model_validate({"session": {"collateral_usd": 3000.0},
+                                      "safety": {"degraded_yellow": 99, "degraded_orange": 99},  # drawdown only
+                                      "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.04},
+                                  {"kind": "price_jump", "at_s": 121.0, "fraction": 0.0417}])
+    ex, gw, core, driver = build_session(cfg, 0, schedule=sched)
+    driver.start()
+    ex.env.run(until=1000.0)
+    hist = list(core.safety.history)
+    levels = [int(t.to_level) for t in hist]
+    assert levels == [3, 2, 1, 0]  # Green → Red at once, then Orange, Yellow, Green
+    assert hist[0].reason.startswith("drawdown")
+    dwell = {3: cfg.safety.dwell_red_s, 2: cfg.safety.dwell_orange_s, 1: cfg.safety.dwell_yellow_s}
+    for prev, t in zip(hist, hist[1:]):
+        assert int(t.from_level) - int(t.to_level) == 1 and t.ts - prev.ts >= dwell[int(t.from_level)]
+    demote = next(t for t in core.exposure.history if t.trigger is not None)
+    assert demote.ts == hist[0].ts and demote.to_level <= L.MICRO_LIVE
+
+
+def test_a_signal_made_useless_mid_run_is_degraded_then_retired_and_weighs_nothing(tmp_path):
+    """The twin's informed flow, the trade-flow signal's information, is switched off at 30 min: its
+    scorecard goes from healthy to degraded to retired, its weight in the blend to zero, and the
+    decision records show it moving the quotes by nothing."""
+    sched = ChaosSchedule(events=[{"kind": "market_param", "at_s": 1800.0, "name": "informed_share", "value": 0.0}])
+    records: list = []
+    ex, gw, core, driver = build_session(AgentConfig(), 1, schedule=sched, record_sink=records.append)
+    driver.start()
+    seen = []
+    for t in range(300, 4801, 300):
+        ex.env.run(until=float(t))
+        card = core.validation.cards["trade_flow"]
+        seen.append((t, card.verdict.value, core.signals.weights["trade_flow"]))
+    before = [v for t, v, w in seen if t <= 1800]
+    after = [v for t, v, w in seen if t > 1800]
+    assert "healthy" in before  # it carried information while the informed flow was there
+    assert after[-1] == "retired" and "degraded" in after[:after.index("retired")]
+    assert seen[-1][2] == 0.0
+    last = [r for r in records if r["type"] == "cycle"][-1]
+    assert {s["name"]: s["weight"] for s in last["signals"]}["trade_flow"] == 0.0
+    assert dict((a[0], a[1]) for a in last["adjustments"])["trade_flow"] == 0.0
+
+
+_kinds = st.sampled_from(["book", "trade", "timer", "fill", "ack", "lost", "restored", "snapshot"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_kinds, st.floats(0.5, 1.5), st.floats(-0.02, 0.02), st.integers(0, 30)),
+                min_size=1, max_size=60))
+def test_after_kill_no_risk_increasing_command_is_ever_emitted(steps):
+    """Whatever follows a Kill — books, trades, fills, acks, reconnections, snapshots holding a
+    position, timers — the core sends cancels and at most a reduce-only exit, never a new risk."""
+    from agent.core import AgentCore
+    from agent.gateway.events import (
+        AccountSnapshot, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived, ModifyOrder,
+        OrderAcknowledged, Side, Timer, TradeObserved,
+    )
+    cfg = AgentConfig.model_validate({"session": {"collateral_usd": 1000.0},
+                                      "graduation": {"start_level": "FULL"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    book = lambda ts, mid: BookUpdated(ts, "BTC", ((mid - 0.5, 1.0),), ((mid + 0.5, 1.0),))  # noqa: E731
+    core.handle(book(0.0, 100_000.5))
+    core.handle(AccountSnapshot(0.1, 0.0, 0.0, 1000.0, 0.0, ()))
+    core.handle(FillReceived(0.2, "x", 1, 100_000.0, 0.01, Side.BUY, 0.0, True, 1))
+    core.handle(book(0.3, 90_000.5))  # 10% down on a $1000 account: Kill at the next tick
+    core.handle(Timer(0.5))
+    assert int(core.safety.level) == 4
+    ts, mid, tid = 0.5, 90_000.5, 1
+    out = []
+    for kind, dt, move, n in steps:
+        ts += dt
+        mid *= 1.0 + move
+        if kind == "book":
+            ev = book(ts, round(mid) + 0.5)
+        elif kind == "trade":
+            ev = TradeObserved(ts, "BTC", mid, 0.01, Side.BUY if n % 2 else Side.SELL)
+        elif kind == "fill":
+            tid += 1
+            ev = FillReceived(ts, f"c{n}", n, mid, 0.001, Side.BUY if n % 2 else Side.SELL, 0.0, True, tid)
+        elif kind == "ack":
+            ev = OrderAcknowledged(ts, f"c{n}", n, True)
+        elif kind == "lost":
+            ev = ConnectionLost(ts, "ws")
+        elif kind == "restored":
+            ev = ConnectionRestored(ts, "ws")
+        elif kind == "snapshot":
+            ev = AccountSnapshot(ts, (n - 15) / 1000.0, mid, 900.0, 0.0, ())
+        else:
+            ev = Timer(ts)
+        out += core.handle(ev)
+    flat = [x for c in out for x in (c.commands if isinstance(c, Batch) else (c,))]
+    assert not [x for x in flat if isinstance(x, PlaceOrder) and not x.reduce_only]
+    assert not [x for x in flat if isinstance(x, ModifyOrder) and not x.reduce_only]
