@@ -35,20 +35,29 @@ class OrderState(str, Enum):
 TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
 AWAITING_ACK = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY})
 EPS = 1e-12
+# members as module constants: an Enum class attribute lookup costs several times a global's
+_PENDING_NEW = OrderState.PENDING_NEW
+_PENDING_CANCEL = OrderState.PENDING_CANCEL
+_RESTING = OrderState.RESTING
+_PARTIALLY_FILLED = OrderState.PARTIALLY_FILLED
+_STALE = OrderState.STALE
+_BUY = Side.BUY
+_SELL = Side.SELL
 
 
 class CloidFactory:
     """Deterministic venue cloids: ``0x`` + 8 hex digits of prefix + 24 of a counter."""
 
-    __slots__ = ("prefix", "n")
+    __slots__ = ("prefix", "n", "_head")
 
     def __init__(self, prefix: int = 1) -> None:
         self.prefix = prefix & 0xFFFFFFFF
         self.n = 0
+        self._head = f"0x{self.prefix:08x}"  # formatted once: next() runs for every order placed
 
     def next(self) -> str:
         self.n += 1
-        return f"0x{self.prefix:08x}{self.n:024x}"
+        return self._head + format(self.n, "024x")
 
 
 class TrackedOrder:
@@ -124,16 +133,22 @@ class OrderTracker:
         self.version += 1
         if ts > self.now:
             self.now = ts
-        if isinstance(cmd, PlaceOrder):
-            o = TrackedOrder(cmd.cloid, cmd.side, cmd.px, cmd.sz, cmd.reduce_only, cmd.tif, ts)
-            self.orders[cmd.cloid] = o
-            self.live_set[cmd.cloid] = o
-        elif isinstance(cmd, CancelOrder):
-            o = self.orders.get(cmd.cloid)
-            if o is not None and o.live and o.state is not OrderState.PENDING_CANCEL:
-                o.prev_state = o.state
-                o.state = OrderState.PENDING_CANCEL
-                o.last_update_ts = ts
+        t = type(cmd)
+        if t is Batch:  # the common case, a cycle's cancels or places: handled here without recursing
+            for c in cmd.commands:
+                tc = type(c)
+                if tc is PlaceOrder:
+                    self.version += 1
+                    self._place(c, ts)
+                elif tc is CancelOrder:
+                    self.version += 1
+                    self._cancel(c.cloid, ts)
+                else:
+                    self.on_command(c, ts)
+        elif t is PlaceOrder or isinstance(cmd, PlaceOrder):
+            self._place(cmd, ts)
+        elif t is CancelOrder or isinstance(cmd, CancelOrder):
+            self._cancel(cmd.cloid, ts)
         elif isinstance(cmd, ModifyOrder):
             o = self.orders.get(cmd.cloid)
             if o is None or not o.live:
@@ -158,6 +173,20 @@ class OrderTracker:
                     o.prev_state = o.state
                     o.state = OrderState.PENDING_CANCEL
                     o.last_update_ts = ts
+
+    def _place(self, cmd: PlaceOrder, ts: float) -> None:
+        o = TrackedOrder(cmd.cloid, cmd.side, cmd.px, cmd.sz, cmd.reduce_only, cmd.tif, ts)
+        self.orders[cmd.cloid] = o
+        self.live_set[cmd.cloid] = o
+
+    def _cancel(self, cloid: str, ts: float) -> None:
+        o = self.orders.get(cloid)
+        if o is not None:
+            st = o.state
+            if st not in TERMINAL and st is not _PENDING_CANCEL:
+                o.prev_state = st
+                o.state = _PENDING_CANCEL
+                o.last_update_ts = ts
 
     # ------------------------------------------------------------------ events
 
@@ -353,12 +382,15 @@ class OrderTracker:
         are settled by their fill arriving. One still unsettled after ``settle_s`` sets
         ``needs_snapshot``: only the venue's account can say what became of it."""
         out = []
+        settle_s = self.settle_s
         for o in self.live_set.values():
-            if o.state in AWAITING_ACK and ts - o.last_update_ts > timeout_s:
-                o.prev_state = o.state
-                o.state = OrderState.STALE
-                out.append(o.cloid)
-            elif o.state is OrderState.STALE and ts - o.last_update_ts > self.settle_s:
+            st = o.state
+            if st in AWAITING_ACK:
+                if ts - o.last_update_ts > timeout_s:
+                    o.prev_state = st
+                    o.state = _STALE
+                    out.append(o.cloid)
+            elif st is _STALE and ts - o.last_update_ts > settle_s:
                 self.needs_snapshot = True
         return out
 
@@ -372,6 +404,7 @@ class OrderTracker:
         (a modify counts its larger leg; cancelled orders count while their fills may still lag)."""
         buy = sell = 0.0
         orders = self.orders
+        BUY = _BUY
         for o in self.live_set.values():
             if o.replaces is not None:
                 old = orders.get(o.replaces)
@@ -383,19 +416,21 @@ class OrderTracker:
                 if n is not None and n.live and n.sz - n.filled_sz > rem:
                     rem = n.sz - n.filled_sz
             if rem > 0.0:
-                if o.side is Side.BUY:
+                if o.side is BUY:
                     buy += rem
                 else:
                     sell += rem
-        if self.settling:
+        settling = self.settling
+        if settling:
             now = self.now
-            while self.settling:
-                cloid, (until, o, _) = next(iter(self.settling.items()))
-                if until > now:
+            while settling:
+                cloid = next(iter(settling))
+                if settling[cloid][0] > now:
                     break
                 self._unsettle(cloid)
-            buy += max(0.0, self.settling_total[Side.BUY])
-            sell += max(0.0, self.settling_total[Side.SELL])
+            tot = self.settling_total
+            buy += max(0.0, tot[BUY])
+            sell += max(0.0, tot[_SELL])
         return buy, sell
 
     def exposure(self, side: Side) -> float:

@@ -42,6 +42,9 @@ class ReconcileConfig(BaseModel):
 
 _IN_DOUBT = frozenset({OrderState.PENDING_CANCEL, OrderState.STALE})  # a cancel is out, or only a snapshot knows
 _KEEPABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW})
+_BUY = Side.BUY
+_SELL = Side.SELL
+_ALO = Tif.ALO
 
 
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
@@ -49,76 +52,107 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
               min_notional: float = 0.0) -> list[Command]:
     """Minimal commands from the live orders to ``desired``. A quote cut down by the room left under
     the limit to less than ``min_notional`` is not sent (the venue would reject it) unless reduce-only."""
+    # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
+    # beyond what the rules need (the order of cancels and places is part of the contract).
     tol_px = cfg.price_tolerance_ticks * tick
     size_tol = cfg.size_tolerance_frac
-    live = tracker.live_orders()
-    # candidates per (side, reduce_only): only orders that can still be kept as they are
+    max_items = cfg.max_requests_per_cycle
+    live = tracker.live_set.values()  # read-only here: nothing below changes the tracker's live set
+    # candidates per (side, reduce_only), in live order: only orders that can still be kept as they are
     pools: dict[tuple, list] = {}
     for o in live:
         if o.state in _KEEPABLE:
-            pools.setdefault((o.side, o.reduce_only), []).append(o)
+            k = (o.side, o.reduce_only)
+            pool = pools.get(k)
+            if pool is None:
+                pools[k] = [o]
+            else:
+                pool.append(o)
     keep: set[str] = set()
     unmatched: list[DesiredQuote] = []
+    any_ro = False
     for d in desired:
-        pool = pools.get((d.side, d.reduce_only))
-        match = None
+        d_ro = d.reduce_only
+        pool = pools.get((d.side, d_ro))
         if pool:
-            lo_sz = d.sz - size_tol * d.sz - 1e-12
-            hi_sz = d.sz + size_tol * d.sz + 1e-12
-            for o in pool:
-                if abs(o.px - d.px) <= tol_px and lo_sz <= o.sz - o.filled_sz <= hi_sz:
-                    match = o
+            d_px = d.px
+            d_sz = d.sz
+            lo_sz = d_sz - size_tol * d_sz - 1e-12
+            hi_sz = d_sz + size_tol * d_sz + 1e-12
+            for i, o in enumerate(pool):
+                if abs(o.px - d_px) <= tol_px and lo_sz <= o.sz - o.filled_sz <= hi_sz:
+                    keep.add(o.cloid)
+                    del pool[i]
                     break
-        if match is None:
-            unmatched.append(d)
+            else:
+                unmatched.append(d)
+                any_ro = any_ro or d_ro
         else:
-            keep.add(match.cloid)
-            pool.remove(match)
+            unmatched.append(d)
+            any_ro = any_ro or d_ro
 
     cancels: list[Command] = []
     n_items = 0
+    headroom = budget.headroom  # a cancel may spend everything left (see RequestBudget.can_spend)
     for o in live:
         if o.cloid in keep or o.state in _IN_DOUBT:
             continue
-        if n_items >= cfg.max_requests_per_cycle or not budget.can_spend(n_items + 1, is_cancel=True):
+        if n_items >= max_items or n_items + 1 > headroom:
             break
         cancels.append(CancelOrder(o.cloid))
         n_items += 1
 
-    # exposure after the cancels we send still counts them: they may fill before they land
-    pos = tracker.position
+    # exposure after the cancels we send still counts them: they may fill before they land (always
+    # asked: it also expires settled cancels, which the core's "anything changed?" key counts)
     wc_long, wc_short = tracker.worst_case_positions()
-    room = {Side.BUY: max_position - wc_long, Side.SELL: max_position + wc_short}
-    if any(d.reduce_only for d in unmatched):
-        ro_room = {Side.BUY: max(0.0, -pos) - _ro_live(tracker, Side.BUY),
-                   Side.SELL: max(0.0, pos) - _ro_live(tracker, Side.SELL)}
-    else:
-        ro_room = {}
     places: list[Command] = []
-    spendable = budget.spendable(is_cancel=False) - n_items
-    for d in sorted(unmatched, key=lambda q: q.level):
-        if n_items >= cfg.max_requests_per_cycle or spendable <= 0:
-            break
-        sz = d.sz
-        if d.reduce_only:
-            sz = min(sz, ro_room[d.side])
-        else:
-            sz = min(sz, room[d.side])
-        sz = math.floor(sz / lot + 1e-9) * lot
-        sz = round(sz, 10)
-        if sz <= 0.0 or (not d.reduce_only and sz * d.px < min_notional):
-            continue
-        if d.reduce_only:
-            ro_room[d.side] -= sz
-        else:
-            room[d.side] -= sz
-        places.append(PlaceOrder(cloids.next(), d.side, d.px, sz, Tif.ALO, d.reduce_only))
-        n_items += 1
-        spendable -= 1
-    cmds = cancels + places
-    if len(cmds) > 1:
-        return [Batch(tuple(cancels)), Batch(tuple(places))] if cancels and places else [Batch(tuple(cmds))]
-    return cmds
+    if unmatched:
+        pos = tracker.position
+        room_buy = max_position - wc_long
+        room_sell = max_position + wc_short
+        if any_ro:
+            ro_buy = max(0.0, -pos) - _ro_live(tracker, _BUY)
+            ro_sell = max(0.0, pos) - _ro_live(tracker, _SELL)
+        spendable = budget.spendable(is_cancel=False) - n_items
+        if len(unmatched) > 1:
+            unmatched.sort(key=_level)  # nearest the touch first (stable: bids before asks per level)
+        for d in unmatched:
+            if n_items >= max_items or spendable <= 0:
+                break
+            sz = d.sz
+            buy = d.side > 0
+            if d.reduce_only:
+                room = ro_buy if buy else ro_sell
+            else:
+                room = room_buy if buy else room_sell
+            if room < sz:
+                sz = room
+            sz = round(math.floor(sz / lot + 1e-9) * lot, 10)
+            if sz <= 0.0 or (not d.reduce_only and sz * d.px < min_notional):
+                continue
+            if d.reduce_only:
+                if buy:
+                    ro_buy -= sz
+                else:
+                    ro_sell -= sz
+            elif buy:
+                room_buy -= sz
+            else:
+                room_sell -= sz
+            places.append(PlaceOrder(cloids.next(), d.side, d.px, sz, _ALO, d.reduce_only))
+            n_items += 1
+            spendable -= 1
+    if cancels:
+        if places:
+            return [Batch(tuple(cancels)), Batch(tuple(places))]
+        return [Batch(tuple(cancels))] if len(cancels) > 1 else cancels
+    if len(places) > 1:
+        return [Batch(tuple(places))]
+    return places
+
+
+def _level(q: DesiredQuote) -> int:
+    return q.level
 
 
 def _ro_live(tracker: OrderTracker, side: Side) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +38,9 @@ class Quote(NamedTuple):
     side: int  # +1 bid, −1 ask
     px: float
     sz: float  # coin
+
+
+_new_quote = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ def round_px_to_venue(px: float, sz_decimals: int, side: int) -> float:
     return n / scale
 
 
+@lru_cache(maxsize=64)
 def _step_decimals(step: float) -> int:
     """Decimals needed to write multiples of ``step`` (0.01 → 2, 0.5 → 1, 0.25 → 2, 5 → 0)."""
     for d in range(13):
@@ -177,7 +182,7 @@ def _bid_side(b0: float, n: int, spacing: float, szs: list[float], tick: float, 
             break
         prev = px
         if px * sz >= min_notional:
-            out.append(Quote(1, px, sz))
+            out.append(_new_quote(Quote, (1, px, sz)))  # Quote(1, px, sz) without the wrapper call
     return tuple(out)
 
 
@@ -209,5 +214,5 @@ def _ask_side(a0: float, n: int, spacing: float, szs: list[float], tick: float, 
             px = prev + max(tick, 1.0 / scale)  # rounding collapsed this level onto the previous one
         prev = px
         if px * sz >= min_notional:
-            out.append(Quote(-1, px, sz))
+            out.append(_new_quote(Quote, (-1, px, sz)))
     return tuple(out)

@@ -90,6 +90,9 @@ class _LogitSignal:
         return (m if a > m else -m if a < -m else a) * mid
 
 
+_logit_adjustment = _LogitSignal.adjustment
+
+
 class BookImbalanceSignal(_LogitSignal):
     """(bid depth − ask depth)/(sum) over the top levels: resting pressure ahead of the move."""
 
@@ -245,8 +248,18 @@ class SignalBlend:
 
     def contributions(self, ts: float, mid: float) -> list[SignalContribution]:
         """(name, p_up, weight, unweighted adjustment) per signal, retired ones included."""
-        return [SignalContribution(s.name, s.p_up(ts), w, s.adjustment(ts, mid))
-                for s, w in zip(self.signals, self._w)]
+        out = []
+        for s, w in zip(self.signals, self._w):
+            p = s.p_up(ts)
+            if type(s).adjustment is _logit_adjustment:
+                # s.adjustment(ts, mid) from the p_up just computed: the same arithmetic, done once
+                a = s.coef_frac * (p - 0.5)
+                m = s.max_frac
+                a = (m if a > m else -m if a < -m else a) * mid
+            else:
+                a = s.adjustment(ts, mid)
+            out.append(SignalContribution(s.name, p, w, a))
+        return out
 
     def adjustment(self, ts: float, mid: float) -> float:
         """Σ w_i·adj_i, price units; retired signals are not evaluated."""

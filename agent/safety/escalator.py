@@ -99,9 +99,9 @@ class SafetyConfig(BaseModel):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class SafetyInputs:
-    """What the escalator looks at, once per update.
+class SafetyInputs(NamedTuple):
+    """What the escalator looks at, once per update (a NamedTuple: built every tick, and a frozen
+    dataclass of ten fields costs four times as much to construct).
 
     ``data_age_s``: seconds since the last market data; non-finite (no data yet) is ignored.
     ``reconnect_ts``: time of the last reconnection, -inf if none.

@@ -15,14 +15,14 @@ never moves prices.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from agent.safety.escalator import SafetyConfig, SafetyLevel
 
 
-@dataclass(frozen=True, slots=True)
-class SafetyOverlay:
+class SafetyOverlay(NamedTuple):
+    """What the level does to the quotes (a NamedTuple: built every tick, compared every cycle)."""
+
     spread_mult: float = 1.0
     size_factor: float = 1.0
     single_side: int | None = None
@@ -74,32 +74,49 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
     if overlay.cancel_all:
         return []
     pos = overlay.position
-    red = reducing_side(pos)
+    red = -1 if pos > 0.0 else 1 if pos < 0.0 else 0  # reducing_side(pos), inlined: called every cycle
     room = abs(pos)
     f = overlay.size_factor
     force_ro = overlay.reduce_only
-    one_side = overlay.single_side is not None
+    single = overlay.single_side
+    one_side = single is not None
     out = []
+    cls = None  # the NamedTuple class seen last, and where its sz and reduce_only fields sit
+    i_sz = i_ro = 0
     for q in quotes:
-        named = hasattr(q, "_replace")
+        t = type(q)
+        named = t is not tuple and hasattr(q, "_replace")
         if named:
             side, sz, ro = int(q.side), q.sz, q.reduce_only
         else:
             side, sz, ro = int(q[0]), q[2], q[3]
-        if not overlay.allows(side):
+        if one_side and (single == 0 or single != side):  # not overlay.allows(side)
             continue
         ro = ro or force_ro
         if ro and side != red:
             continue
         sz *= f
         capped = ro or one_side
-        if capped:
-            sz = min(sz, room)
+        if capped and room < sz:
+            sz = room
         if lot > 0.0:
             sz = int(sz / lot + 1e-9) * lot
         if sz <= 0.0:
             continue
         if capped:
             room -= sz
-        out.append(q._replace(sz=sz, reduce_only=ro) if named else (q[0], q[1], sz, ro))
+        if named:
+            if sz != q.sz or ro != q.reduce_only:
+                # q._replace(sz=sz, reduce_only=ro), without its generic (slow) machinery
+                if t is not cls:
+                    cls = t
+                    i_sz = t._fields.index("sz")
+                    i_ro = t._fields.index("reduce_only")
+                vals = list(q)
+                vals[i_sz] = sz
+                vals[i_ro] = ro
+                q = tuple.__new__(t, vals)
+            out.append(q)  # unchanged: the same immutable quote
+        else:
+            out.append((q[0], q[1], sz, ro))
     return out
