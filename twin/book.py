@@ -164,9 +164,15 @@ class CoinBook:
         return out
 
     def advance_queues(self, bid_px, bid_sz, ask_px, ask_sz) -> None:
-        """Apply the probabilistic cancel-ahead rule after the displayed book changed."""
+        """Apply the probabilistic cancel-ahead rule after the displayed book changed (rows: lists, or
+        numpy rows, which are turned into lists once here: per-element numpy access costs more)."""
         n = self.power
         for side, px_row, sz_row in ((self.bids, bid_px, bid_sz), (self.asks, ask_px, ask_sz)):
+            if not side:
+                continue
+            if type(px_row) is not list:
+                px_row = px_row.tolist()
+                sz_row = sz_row.tolist()
             for o in side:
                 now = level_size(px_row, sz_row, o.px, self.tick)
                 before = o.level_sz

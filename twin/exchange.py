@@ -118,6 +118,7 @@ class Exchange:
         self.marks: dict[str, float] = {}
         self.last_trade_px: dict[str, float] = {}
         self._consumed: dict[str, dict[float, float]] = {c: {} for c in self.instruments}
+        self._row_lists: dict[tuple[str, bool], tuple] = {}  # see _level_rows
         self._apply_schedule()
         self.markets = markets if markets is not None else self._build_markets()
         for coin, market in self.markets.items():
@@ -376,12 +377,8 @@ class Exchange:
         if order.sz <= 1e-12:
             self._set_status(order, "filled")
             return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, spec.cloid)
-        side_px = self.bid_px if spec.is_buy else self.ask_px
-        side_sz = self.bid_sz if spec.is_buy else self.ask_sz
-        if coin in side_px:
-            ahead = level_size(side_px[coin], side_sz[coin], spec.px, inst.tick)
-        else:
-            ahead = 0.0
+        rows = self._level_rows(coin, spec.is_buy)
+        ahead = level_size(rows[2], rows[3], spec.px, inst.tick) if rows is not None else 0.0
         order.queue_ahead = ahead
         order.level_sz = ahead
         self.books[coin].add(order)
@@ -389,12 +386,29 @@ class Exchange:
         self._set_status(order, "open")
         return Resting(oid, spec.cloid)
 
+    def _level_rows(self, coin: str, is_buy: bool) -> tuple | None:
+        """(px row, sz row, px list, sz list) of one side's displayed book, or None before any book.
+        The lists are made once per book update (per-element numpy access costs more than the copy)."""
+        pxs = (self.bid_px if is_buy else self.ask_px).get(coin)
+        if pxs is None:
+            return None
+        szs = (self.bid_sz if is_buy else self.ask_sz)[coin]
+        key = (coin, is_buy)
+        rows = self._row_lists.get(key)
+        if rows is None or rows[0] is not pxs or rows[1] is not szs:
+            rows = self._row_lists[key] = (pxs, szs, pxs.tolist(), szs.tolist())
+        return rows
+
     def _available_margin(self, acct: Account) -> float:
         marks = self.marks
         used = acct.margin_used(marks)
+        user = acct.address
+        positions = acct.positions
         for o in self.orders.values():
-            if o.user == acct.address and not o.reduce_only:
-                used += o.px * o.sz / acct.position(o.coin).leverage
+            if o.user == user and not o.reduce_only:
+                pos = positions.get(o.coin)
+                lev = pos.leverage if pos is not None else acct.position(o.coin).leverage
+                used += o.px * o.sz / lev
         return acct.account_value(marks) - used
 
     def _take(self, order: ClientOrder) -> tuple[float, float]:
@@ -591,7 +605,9 @@ class Exchange:
                     if book.bids or book.asks:
                         for o in book.crossed_by_book(bb, ba):
                             self._fill(o, o.px, o.sz, is_maker=True)
-                        book.advance_queues(bid_px[j], bid_sz[j], ask_px[j], ask_sz[j])
+                        b = self._level_rows(coin, True)
+                        a = self._level_rows(coin, False)
+                        book.advance_queues(b[2], b[3], a[2], a[3])
                 else:
                     px, sz, side = tpx[j], tsz[j], tside[j]
                     counters["trades"] += 1

@@ -8,6 +8,7 @@ prices have at most 5 significant figures (integers always pass) and at most
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +68,7 @@ def _decimal(x: float | str) -> Decimal | None:
     return d if d.is_finite() else None
 
 
+@lru_cache(maxsize=8192)  # a pure function of its arguments, asked on every order at a few hundred prices
 def price_is_valid(px: float | str, sz_decimals: int, max_decimals: int = MAX_DECIMALS_PERP) -> bool:
     """The venue's price rule: integer, or ≤5 significant figures and ≤ max_decimals−szDecimals decimals."""
     d = _decimal(px)
@@ -82,6 +84,7 @@ def price_is_valid(px: float | str, sz_decimals: int, max_decimals: int = MAX_DE
     return len(digits) <= MAX_SIG_FIGS
 
 
+@lru_cache(maxsize=8192)  # likewise: a ladder repeats a handful of sizes
 def size_is_valid(sz: float | str, sz_decimals: int) -> bool:
     """At most ``szDecimals`` decimals and positive."""
     d = _decimal(sz)
