@@ -1,0 +1,542 @@
+"""The library of named invariants a scenario may ask for, each with its parameters.
+
+Each is a pydantic model (the scenario file's ``invariants:`` entries, discriminated by ``name``)
+with ``check(log) -> Violation | None``: the first moment it breaks, or None. Checks read the
+venue's truth where they can (sampled positions, resting orders, quota), and the agent's commands
+as they left it. Triggers are named in ``scenarios.runlog.TRIGGER_HELP``.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, NamedTuple, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.gateway.events import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, Side
+from scenarios.runlog import TRIGGER_HELP, RunLog
+
+_LEVELS = ("GREEN", "YELLOW", "ORANGE", "RED", "KILL")
+_EXPOSURE = ("SHADOW", "MICRO_LIVE", "RAMPING", "CAUTIOUS", "FULL", "OPTIMIZED")
+EPS = 1e-9
+
+
+class Violation(NamedTuple):
+    invariant: str
+    t: float  # seconds after the agent started
+    message: str
+
+
+class _Invariant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("trigger", "after", check_fields=False)
+    @classmethod
+    def _valid_trigger(cls, v: str) -> str:
+        return validate_trigger(v)
+
+    def _trigger(self, log: RunLog, spec: str) -> tuple[float | None, Violation | None]:
+        t = log.trigger_time(spec)
+        if t is None:
+            return None, Violation(self.name, log.duration_s, f"its trigger {spec!r} never happened: the scenario "
+                                                              f"did not exercise what it tests")
+        return t, None
+
+    def check(self, log: RunLog) -> Violation | None:  # pragma: no cover - each subclass defines it
+        raise NotImplementedError
+
+
+def _trigger_field(default: str) -> str:
+    return Field(default, description=f"When it starts to apply: {TRIGGER_HELP}.")
+
+
+def validate_trigger(v: str) -> str:
+    """Syntax of a trigger, checked when the file is read (whether it happens is checked after the run)."""
+    s = v.strip()
+    if s in ("start", "kill", "disconnect", "reconnect"):
+        return s
+    if s.startswith("t="):
+        try:
+            float(s[2:])
+        except ValueError:
+            raise ValueError(f"trigger {v!r}: 't=' needs seconds") from None
+        return s
+    if s.startswith("safety>="):
+        if s[len("safety>="):].upper() not in _LEVELS:
+            raise ValueError(f"trigger {v!r}: a safety level is one of {_LEVELS}")
+        return s
+    if s.startswith(("fault:", "fault_end:")) and s.split(":", 1)[1]:
+        return s
+    raise ValueError(f"unknown trigger {v!r}; use {TRIGGER_HELP}")
+
+
+def _orders_sent(log: RunLog, t_from: float = -np.inf, t_to: float = np.inf):
+    for c in log.commands:
+        if t_from - EPS <= c.t < t_to and isinstance(c.cmd, (PlaceOrder, ModifyOrder)):
+            yield c
+
+
+def _increases(side: Side, position: float) -> bool:
+    """A fill on ``side`` would grow |position| (anything does when flat)."""
+    return position == 0.0 or (position > 0) == (side is Side.BUY)
+
+
+# ---------------------------------------------------------------------------------------------- positions
+
+
+class WorstCasePositionWithinLimit(_Invariant):
+    """The venue's position plus every same-side order of ours resting there never exceeds the limit."""
+
+    name: Literal["worst_case_position_within_limit"]
+    limit: float | None = Field(None, gt=0, description="Coin units (default: the agent's risk.max_position).")
+    after: str = _trigger_field("start")
+    grace_s: float = Field(0.0, ge=0, description="Not checked for this long after the trigger, s.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.after)
+        if v:
+            return v
+        limit = self.limit or log.limit
+        s = log.samples
+        wc = np.maximum(np.abs(s["pos"] + s["bid_sz"]), np.abs(s["pos"] - s["ask_sz"]))
+        bad = np.nonzero((wc > limit + EPS) & (s["t"] >= t0 + self.grace_s))[0]
+        if len(bad):
+            i = bad[0]
+            return Violation(self.name, float(s["t"][i]),
+                             f"worst-case position {wc[i]:.6g} > limit {limit:.6g} (position {s['pos'][i]:.6g}, "
+                             f"bids resting {s['bid_sz'][i]:.6g}, asks resting {s['ask_sz'][i]:.6g}); "
+                             f"max over the run {wc.max():.6g} = {wc.max() / limit:.2f}x the limit")
+        return None
+
+
+class PositionNeverGrowsAfter(_Invariant):
+    """|position| at the venue never exceeds what it was at the trigger (+ fills landing in grace_s)."""
+
+    name: Literal["position_never_grows_after"]
+    trigger: str = _trigger_field("kill")
+    grace_s: float = Field(0.0, ge=0, description="Fills of orders already on their way in this window after the "
+                                                  "trigger set the reference, s.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.trigger)
+        if v:
+            return v
+        s = log.samples
+        i0 = min(log.sample_at(t0 + self.grace_s), len(s["t"]) - 1)
+        ref = abs(s["pos"][i0])
+        bad = np.nonzero(np.abs(s["pos"][i0:]) > ref + EPS)[0]
+        if len(bad):
+            i = i0 + bad[0]
+            return Violation(self.name, float(s["t"][i]),
+                             f"|position| grew to {abs(s['pos'][i]):.6g} after {self.trigger} at t={t0:.2f} "
+                             f"(it was {ref:.6g}); max {np.abs(s['pos'][i0:]).max():.6g}")
+        return None
+
+
+class InventoryReducedWithin(_Invariant):
+    """|position| falls by ``fraction`` of what it was at the trigger within ``within_s``."""
+
+    name: Literal["inventory_reduced_within"]
+    after: str = _trigger_field("start")
+    within_s: float = Field(..., gt=0, description="Bound, s.")
+    fraction: float = Field(0.5, gt=0, le=1, description="Share of the inventory that must be gone.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.after)
+        if v:
+            return v
+        s = log.samples
+        i0 = min(log.sample_at(t0), len(s["t"]) - 1)
+        ref = abs(s["pos"][i0])
+        target = (1.0 - self.fraction) * ref
+        i1 = log.sample_at(t0 + self.within_s)
+        if np.any(np.abs(s["pos"][i0:i1 + 1]) <= target + EPS):
+            return None
+        return Violation(self.name, min(t0 + self.within_s, log.duration_s),
+                         f"|position| still above {target:.6g} ({self.fraction:.0%} below {ref:.6g}) "
+                         f"{self.within_s:g} s after {self.after}; it is {abs(s['pos'][min(i1, len(s['t']) - 1)]):.6g}")
+
+
+class ReduceOnlyNeverIncreases(_Invariant):
+    """In reduce-only mode (safety at ``from_level`` or above), every order sent is flagged reduce-only and
+    on the side that shrinks the venue's position; the position never changes sign while in the mode."""
+
+    name: Literal["reduce_only_never_increases"]
+    from_level: Literal["ORANGE", "RED", "KILL"] = Field("RED", description="Safety level that means reduce-only.")
+    require_mode: bool = Field(True, description="Fail if the agent never reached the level.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        lvl = _LEVELS.index(self.from_level)
+        in_mode = log.samples["safety"] >= lvl
+        if self.require_mode and not in_mode.any() and not any(c.safety_level >= lvl for c in log.commands):
+            return Violation(self.name, log.duration_s, f"the agent never reached {self.from_level}: the scenario "
+                                                        "did not exercise reduce-only mode")
+        for c in _orders_sent(log):
+            if c.safety_level < lvl:
+                continue
+            if not c.cmd.reduce_only:
+                return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent at {_LEVELS[c.safety_level]} without the "
+                                                 f"reduce-only flag (venue position {c.venue_position:.6g})")
+            if c.venue_position != 0.0 and _increases(c.cmd.side, c.venue_position):
+                return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent at {_LEVELS[c.safety_level]} on the side that "
+                                                 f"grows the venue position {c.venue_position:.6g}")
+        s = log.samples
+        pos = s["pos"]
+        idx = np.nonzero(in_mode)[0]
+        for a, b in zip(idx[:-1], idx[1:]):
+            if b == a + 1 and pos[a] * pos[b] < 0:
+                return Violation(self.name, float(s["t"][b]), f"position flipped from {pos[a]:.6g} to {pos[b]:.6g} "
+                                                              f"in reduce-only mode")
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- orders
+
+
+class NoRiskIncreasingOrderAfter(_Invariant):
+    """From the trigger on, no order that could grow |position|: every order is on the reducing side of
+    the venue's position and, unless flagged reduce-only, no larger than it."""
+
+    name: Literal["no_risk_increasing_order_after"]
+    trigger: str = _trigger_field("kill")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.trigger)
+        if v:
+            return v
+        for c in _orders_sent(log, t0):
+            pos = c.venue_position
+            if _increases(c.cmd.side, pos) or (not c.cmd.reduce_only and c.cmd.sz > abs(pos) + EPS):
+                return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent {c.t - t0:.2f} s after {self.trigger} with the "
+                                                 f"venue position at {pos:.6g}")
+        return None
+
+
+class AllOrdersCancelledWithin(_Invariant):
+    """Within ``within_s`` of the trigger nothing of ours rests at the venue, and nothing does until ``until``."""
+
+    name: Literal["all_orders_cancelled_within"]
+    trigger: str = _trigger_field("kill")
+    within_s: float = Field(..., gt=0, description="Bound, s.")
+    until: str = Field("end", description=f"Until when none may rest: 'end', or a trigger ({TRIGGER_HELP}).")
+
+    @field_validator("until")
+    @classmethod
+    def _valid_until(cls, v: str) -> str:
+        return v if v == "end" else validate_trigger(v)
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.trigger)
+        if v:
+            return v
+        t1 = log.duration_s + 1.0 if self.until == "end" else log.trigger_time(self.until)
+        if t1 is None:
+            t1 = log.duration_s + 1.0
+        s = log.samples
+        mask = (s["t"] >= t0 + self.within_s) & (s["t"] < t1)
+        bad = np.nonzero(mask & (s["n_orders"] > 0))[0]
+        if len(bad):
+            i = bad[0]
+            rest = ", ".join(_fmt_resting(o) for o in log.orders[i][:5])
+            return Violation(self.name, float(s["t"][i]),
+                             f"{int(s['n_orders'][i])} order(s) still resting {s['t'][i] - t0:.2f} s after "
+                             f"{self.trigger} (bound {self.within_s:g} s): {rest}")
+        return None
+
+
+class NoStaleQuoteOlderThan(_Invariant):
+    """No order of ours rests with the market past it (a bid above the mid, an ask below it) by more than
+    ``past_bps`` for longer than ``max_age_s``: such a quote is only there to be picked off."""
+
+    name: Literal["no_stale_quote_older_than"]
+    max_age_s: float = Field(..., gt=0, description="Longest a stale quote may rest, s.")
+    past_bps: float = Field(..., gt=0, description="How far the mid has moved past the quote, bps.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        since: dict[int, float] = {}
+        t_arr, mid = log.samples["t"], log.samples["mid"]
+        for i, orders in enumerate(log.orders):
+            m = mid[i]
+            if not m == m or m <= 0:
+                continue
+            t = float(t_arr[i])
+            now = set()
+            for o in orders:
+                past = (o.px - m) / m * 1e4 if o.is_buy else (m - o.px) / m * 1e4
+                if past > self.past_bps:
+                    now.add(o.oid)
+                    first = since.setdefault(o.oid, t)
+                    if t - first > self.max_age_s:
+                        return Violation(self.name, t, f"{_fmt_resting(o)} has had the mid {past:.1f} bps past it "
+                                                       f"for {t - first:.2f} s (bound {self.max_age_s:g} s, "
+                                                       f"{self.past_bps:g} bps)")
+            for oid in list(since):
+                if oid not in now:
+                    del since[oid]
+        return None
+
+
+class ReconciledBeforeFirstQuote(_Invariant):
+    """The first order after the start (and after every reconnect) goes out only after an account
+    snapshot that arrived since then: the venue's state is known before anything is added to it."""
+
+    name: Literal["reconciled_before_first_quote"]
+    after_reconnects: bool = Field(True, description="Also after every reconnection.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        epochs = [0.0] + (log.event_times("ConnectionRestored") if self.after_reconnects else [])
+        snaps = log.event_times("AccountSnapshot")
+        orders = [c for c in _orders_sent(log)]
+        for k, te in enumerate(epochs):
+            nxt = epochs[k + 1] if k + 1 < len(epochs) else np.inf
+            first = next((c for c in orders if te <= c.t < nxt), None)
+            if first is None:
+                continue
+            if not any(te <= s <= first.t for s in snaps):
+                what = "the start" if k == 0 else f"the reconnect at t={te:.2f}"
+                return Violation(self.name, first.t, f"{_fmt(first.cmd)} sent before any account snapshot since "
+                                                     f"{what}")
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- money and quota
+
+
+class MaxDrawdownBelow(_Invariant):
+    """The account's value (at the venue's marks) never falls ``fraction`` of the starting equity below its
+    peak (or below the start) within the window."""
+
+    name: Literal["max_drawdown_below"]
+    fraction: float = Field(..., gt=0, lt=1, description="Fraction of the starting equity.")
+    after: str = _trigger_field("start")
+    until_s: float | None = Field(None, gt=0, description="Only this long after the trigger, s (None: to the end).")
+    reference: Literal["peak", "start"] = Field("peak", description="Drawdown from the peak or from the start.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.after)
+        if v:
+            return v
+        s = log.samples
+        t1 = log.duration_s + 1.0 if self.until_s is None else t0 + self.until_s
+        mask = (s["t"] >= t0) & (s["t"] <= t1)
+        eq = s["equity"][mask]
+        if not len(eq):
+            return None
+        ref = np.maximum.accumulate(eq) if self.reference == "peak" else np.full_like(eq, eq[0])
+        dd = (ref - eq) / log.start_equity
+        bad = np.nonzero(dd >= self.fraction)[0]
+        if len(bad):
+            i = bad[0]
+            return Violation(self.name, float(s["t"][mask][i]),
+                             f"drawdown {dd[i]:.3%} ≥ {self.fraction:.3%} of the starting equity "
+                             f"({log.start_equity:.2f}); worst {dd.max():.3%}")
+        return None
+
+
+class RequestRateWithinQuota(_Invariant):
+    """The address budget is never exhausted: the venue's headroom stays above ``min_headroom_frac`` of the
+    cap and no action is refused for quota."""
+
+    name: Literal["request_rate_within_quota"]
+    min_headroom_frac: float = Field(0.0, ge=0, lt=1, description="Headroom (cap − used) / cap must stay above "
+                                                                  "this.")
+    after: str = _trigger_field("start")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.after)
+        if v:
+            return v
+        s = log.samples
+        frac = (s["cap"] - s["used"]) / np.maximum(s["cap"], 1)
+        bad = np.nonzero((frac <= self.min_headroom_frac) & (s["t"] >= t0))[0]
+        refused = [t for t, ev in log.events if type(ev).__name__ == "RateLimited" and ev.kind == "address"
+                   and t >= t0]
+        t_bad = float(s["t"][bad[0]]) if len(bad) else np.inf
+        if refused and refused[0] < t_bad:
+            return Violation(self.name, refused[0], "an action was refused for the address quota")
+        if len(bad):
+            i = bad[0]
+            return Violation(self.name, t_bad, f"headroom {int(s['cap'][i] - s['used'][i])} of {int(s['cap'][i])} "
+                                               f"({frac[i]:.2%}) ≤ {self.min_headroom_frac:.2%}")
+        return None
+
+
+class CancelReserveNeverSpentOnQuoting(_Invariant):
+    """No order (place or modify) is sent that dips into the share of the cap kept for cancels."""
+
+    name: Literal["cancel_reserve_never_spent_on_quoting"]
+    reserve_frac: float | None = Field(None, ge=0, lt=1, description="Share of the cap (default: the agent's "
+                                                                     "budget.reserve_frac).")
+
+    def check(self, log: RunLog) -> Violation | None:
+        frac = self.reserve_frac if self.reserve_frac is not None else log.reserve_frac
+        for c in _orders_sent(log):
+            reserve = frac * c.cap
+            if c.headroom - 1 < reserve - EPS:
+                return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent with {c.headroom} requests of headroom, inside "
+                                                 f"the cancel reserve of {reserve:.0f}")
+        return None
+
+
+class RequestRateAdaptsToHeadroom(_Invariant):
+    """While the venue's headroom is below ``below_frac``, the agent sends at most ``max_items_per_min``
+    request items (orders, cancels, modifies) in any minute."""
+
+    name: Literal["request_rate_adapts_to_headroom"]
+    below_frac: float = Field(0.3, gt=0, le=1, description="Headroom share under which the rate must adapt.")
+    max_items_per_min: int = Field(..., ge=1, description="Bound on items sent at low headroom per rolling minute.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        low = np.array([c.t for c in log.commands if isinstance(c.cmd, (PlaceOrder, CancelOrder, ModifyOrder))
+                        and c.headroom / max(c.cap, 1) < self.below_frac])
+        for k, t in enumerate(low):
+            n = k + 1 - int(np.searchsorted(low, t - 60.0, side="right"))
+            if n > self.max_items_per_min:
+                return Violation(self.name, float(t), f"{n} request items sent with headroom below "
+                                                      f"{self.below_frac:.0%} in the minute to t={t:.2f}; bound "
+                                                      f"{self.max_items_per_min}")
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- levels
+
+
+class QuotingResumesWithin(_Invariant):
+    """After the trigger (the cause cleared), quotes rest at the venue again within ``within_s``."""
+
+    name: Literal["quoting_resumes_within"]
+    after: str = _trigger_field("start")
+    within_s: float = Field(..., gt=0, description="Bound, s.")
+    sides: Literal["both", "any"] = Field("both", description="Quotes (not reduce-only) on both sides, or any.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.after)
+        if v:
+            return v
+        s = log.samples
+        mask = (s["t"] >= t0) & (s["t"] <= t0 + self.within_s)
+        qb, qa = s["n_quote_bids"][mask] > 0, s["n_quote_asks"][mask] > 0
+        ok = (qb & qa) if self.sides == "both" else (qb | qa)
+        if ok.any():
+            return None
+        return Violation(self.name, min(t0 + self.within_s, log.duration_s),
+                         f"no quotes on {self.sides} side(s) within {self.within_s:g} s of {self.after} "
+                         f"(t={t0:.2f})")
+
+
+class DeescalatesLevelByLevel(_Invariant):
+    """Once the cause clears, the safety level comes down one level at a time and reaches ``to_level``
+    within ``within_s``."""
+
+    name: Literal["deescalates_level_by_level"]
+    after: str = _trigger_field("start")
+    to_level: Literal["GREEN", "YELLOW", "ORANGE", "RED"] = Field("GREEN", description="Where it must get to.")
+    within_s: float = Field(..., gt=0, description="Bound, s.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.after)
+        if v:
+            return v
+        for tr in log.safety:
+            if tr["to"] < tr["from"] - 1:
+                return Violation(self.name, tr["t"], f"safety jumped down {_LEVELS[tr['from']]} → {_LEVELS[tr['to']]}")
+        target = _LEVELS.index(self.to_level)
+        s = log.samples
+        mask = (s["t"] >= t0) & (s["t"] <= t0 + self.within_s)
+        if np.any(s["safety"][mask] <= target):
+            return None
+        path = " → ".join(_LEVELS[tr["to"]] for tr in log.safety if tr["t"] >= t0) or "no change"
+        return Violation(self.name, min(t0 + self.within_s, log.duration_s),
+                         f"safety not back to {self.to_level} within {self.within_s:g} s of {self.after} "
+                         f"(t={t0:.2f}); after it: {path}")
+
+
+class ExposureLevelAtMost(_Invariant):
+    """The exposure level stays at or below ``level`` for the first ``until_s`` (a restart starts small)."""
+
+    name: Literal["exposure_level_at_most"]
+    level: Literal[_EXPOSURE] = Field(..., description="Highest exposure level allowed.")
+    until_s: float = Field(..., gt=0, description="Window from the start, s.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        s = log.samples
+        lv = s["exposure"]
+        if not len(lv) or lv[0] < 0:
+            return Violation(self.name, 0.0, "the agent has no exposure controller (graduation not wired)")
+        cap = _EXPOSURE.index(self.level)
+        bad = np.nonzero((lv > cap) & (s["t"] <= self.until_s))[0]
+        if len(bad):
+            i = bad[0]
+            return Violation(self.name, float(s["t"][i]), f"exposure level {_EXPOSURE[int(lv[i])]} above "
+                                                          f"{self.level} in the first {self.until_s:g} s")
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- bookkeeping
+
+
+class PostmortemWritten(_Invariant):
+    """A Kill leaves a postmortem (reasons, transitions, state, last cycles) in the decision log, and in
+    ``postmortem.json`` when the run has a folder."""
+
+    name: Literal["postmortem_written"]
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, "kill")
+        if v:
+            return v
+        pm = [r for r in log.records if r.get("type") == "postmortem"]
+        if not pm or not pm[0].get("reasons"):
+            return Violation(self.name, t0, "Kill without a postmortem record naming its reasons")
+        if log.postmortem_file is False:
+            return Violation(self.name, t0, "Kill without postmortem.json in the run folder")
+        return None
+
+
+class OrdersTerminalOrReconciled(_Invariant):
+    """After the session's end pulls everything and the dust settles, nothing rests at the venue and the
+    agent's position is the venue's."""
+
+    name: Literal["orders_terminal_or_reconciled"]
+    tolerance: float = Field(1e-9, ge=0, description="Position difference allowed, coin units.")
+
+    def check(self, log: RunLog) -> Violation | None:
+        f = log.final
+        if f.get("open_orders"):
+            return Violation(self.name, f["t"], f"{f['open_orders']} order(s) still resting after the wind-down")
+        if abs(f["agent_position"] - f["venue_position"]) > self.tolerance:
+            return Violation(self.name, f["t"], f"agent position {f['agent_position']:.6g} ≠ venue position "
+                                                f"{f['venue_position']:.6g} after the wind-down")
+        return None
+
+
+class DecisionLogComplete(_Invariant):
+    """One decision record per quote cycle: none lost."""
+
+    name: Literal["decision_log_complete"]
+
+    def check(self, log: RunLog) -> Violation | None:
+        n = sum(1 for r in log.records if r.get("type") == "cycle")
+        if n != log.cycles:
+            return Violation(self.name, log.duration_s, f"{n} cycle records for {log.cycles} cycles")
+        return None
+
+
+INVARIANTS = (
+    WorstCasePositionWithinLimit, PositionNeverGrowsAfter, InventoryReducedWithin, ReduceOnlyNeverIncreases,
+    NoRiskIncreasingOrderAfter, AllOrdersCancelledWithin, NoStaleQuoteOlderThan, ReconciledBeforeFirstQuote,
+    MaxDrawdownBelow, RequestRateWithinQuota, CancelReserveNeverSpentOnQuoting, RequestRateAdaptsToHeadroom,
+    QuotingResumesWithin, DeescalatesLevelByLevel, ExposureLevelAtMost, PostmortemWritten,
+    OrdersTerminalOrReconciled, DecisionLogComplete,
+)
+InvariantSpec = Annotated[Union[INVARIANTS], Field(discriminator="name")]
+NAMES: tuple[str, ...] = tuple(c.model_fields["name"].annotation.__args__[0] for c in INVARIANTS)
+
+
+def _fmt(c) -> str:
+    side = "B" if c.side is Side.BUY else "A"
+    kind = "modify" if isinstance(c, ModifyOrder) else "place"
+    return f"{kind} {side} {c.sz}@{c.px}{' RO' if c.reduce_only else ''} {c.tif.value}"
+
+
+def _fmt_resting(o) -> str:
+    return f"{'B' if o.is_buy else 'A'} {o.sz}@{o.px}{' RO' if o.reduce_only else ''} (oid {o.oid})"

@@ -1,0 +1,115 @@
+"""What a scenario run leaves behind for the invariants: the venue sampled on a grid, every command
+the agent sent (with the venue's state when it left), every event it got, its decision records.
+
+All times here are seconds after the agent started (``t``), not SimPy's clock.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+
+class SentCommand(NamedTuple):
+    """One command as it left the agent (batches are flattened, each element its own row)."""
+
+    t: float
+    cmd: object  # agent.gateway.events command (never a Batch)
+    batch_size: int  # elements in the batch it came in (1 alone)
+    venue_position: float  # at the venue when it was sent
+    agent_position: float  # the agent's belief when it was sent
+    safety_level: int  # the agent's safety level when it was sent
+    headroom: int  # address requests left below the cap at the venue when it was sent
+    cap: int  # the address cap then
+
+
+class RestingOrder(NamedTuple):
+    oid: int
+    is_buy: bool
+    px: float
+    sz: float
+    reduce_only: bool
+
+
+@dataclass
+class RunLog:
+    """Columns of samples (numpy arrays, same length), plus the logs; see ``scenarios.runner``."""
+
+    seed: int
+    t0: float  # SimPy time at which the agent started
+    duration_s: float
+    limit: float  # the agent's max_position
+    lot: float
+    start_position: float
+    start_equity: float
+    reserve_frac: float = 0.05  # the agent's budget.reserve_frac
+    samples: dict[str, np.ndarray] = field(default_factory=dict)
+    orders: list[tuple[RestingOrder, ...]] = field(default_factory=list)  # ours resting, per sample
+    commands: list[SentCommand] = field(default_factory=list)
+    events: list[tuple[float, object]] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)  # each with "t" added
+    safety: list[dict] = field(default_factory=list)  # transitions {t, from, to, reason}
+    exposure: list[dict] | None = None  # exposure-level transitions, when the agent has graduation
+    faults: list[tuple[str, float, float]] = field(default_factory=list)  # (kind, start, end)
+    final: dict = field(default_factory=dict)  # after the wind-down: positions and orders left
+    cycles: int = 0
+    postmortem_file: bool | None = None  # None: no run folder was written
+
+    # ------------------------------------------------------------------ helpers for invariants
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.samples["t"]
+
+    def sample_at(self, t: float) -> int:
+        """Index of the first sample at or after ``t`` (len if none)."""
+        return int(np.searchsorted(self.t, t - 1e-9))
+
+    def first_safety(self, min_level: int) -> float | None:
+        for tr in self.safety:
+            if tr["to"] >= min_level > tr["from"]:
+                return tr["t"]
+        return None
+
+    def event_times(self, type_name: str) -> list[float]:
+        return [t for t, ev in self.events if type(ev).__name__ == type_name]
+
+    def trigger_time(self, spec: str) -> float | None:
+        """Resolve a trigger: 'start'; 't=60'; 'kill'; 'safety>=RED'; 'fault:KIND' / 'fault_end:KIND'
+        (the first fault of that kind); 'disconnect' / 'reconnect' (as the agent saw them)."""
+        from agent.safety import SafetyLevel
+
+        s = spec.strip()
+        if s == "start":
+            return 0.0
+        if s.startswith("t="):
+            return float(s[2:])
+        if s == "kill":
+            return self.first_safety(int(SafetyLevel.KILL))
+        if s.startswith("safety>="):
+            return self.first_safety(int(SafetyLevel[s[len("safety>="):].upper()]))
+        if s.startswith("fault:") or s.startswith("fault_end:"):
+            kind = s.split(":", 1)[1]
+            for k, a, b in self.faults:
+                if k == kind:
+                    return a if s.startswith("fault:") else b
+            return None
+        if s == "disconnect":
+            ts = self.event_times("ConnectionLost")
+            return ts[0] if ts else None
+        if s == "reconnect":
+            ts = self.event_times("ConnectionRestored")
+            return ts[0] if ts else None
+        raise ValueError(f"unknown trigger {spec!r}")
+
+    def records_around(self, t: float, before: int = 6, after: int = 3) -> list[dict]:
+        """The decision records nearest ``t``: up to ``before`` at or before it and ``after`` after."""
+        ts = [r.get("t", math.nan) for r in self.records]
+        k = int(np.searchsorted(np.asarray(ts, dtype=float), t, side="right")) if ts else 0
+        return self.records[max(0, k - before):k + after]
+
+
+TRIGGER_HELP = ("'start', 't=SECONDS', 'kill', 'safety>=LEVEL' (YELLOW, ORANGE, RED, KILL), 'fault:KIND' or "
+                "'fault_end:KIND' (the first chaos event of that kind), 'disconnect', 'reconnect'")

@@ -1,0 +1,360 @@
+"""Run one scenario on one seed: build the twin, put the starting state in place, run the real agent
+core (or a variant of it), sample the venue, then check the scenario's invariants.
+
+The order of a run: the market pre-rolls (``start.warmup_s`` when the models are warm, else 1 s,
+so that the venue has a book); the starting state is set at the venue; the agent starts (its
+first act is to ask for the account's state) and runs ``duration_s``; then it shuts down (pulls
+everything) and the twin runs ``WIND_DOWN_S`` more so in-flight messages land. A crash of the
+agent is a failure like any broken invariant.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from agent.audit.records import JsonlWriter
+from agent.core import AgentCore
+from agent.drivers import SimDriver
+from agent.gateway.events import Batch, BookUpdated, ModifyOrder, PlaceOrder, Side, TradeObserved
+from agent.gateway.twin import TwinGateway
+from agent.session import USER, summarise
+from scenarios.invariants import Violation
+from scenarios.runlog import RestingOrder, RunLog, SentCommand
+from scenarios.schema import Scenario
+from twin.exchange import Exchange
+from twin.market.base import Shock
+from twin.market.replay import ReplayMarket
+from twin.market.synthetic import SyntheticMarket
+from twin.messages import BookPush, TradePush
+from twin.seeding import rest_order, set_position, set_quota_remaining, set_traded_volume
+
+COLD_PREROLL_S = 1.0
+WIND_DOWN_S = 15.0
+SEEDED_CLOID_PREFIX = 0xDEAD  # orders left by "the earlier run": a prefix the agent's cloids never use
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    seed: int
+    log: RunLog
+    violations: list[Violation] = field(default_factory=list)
+    error: str | None = None  # the agent or the twin raised: the traceback
+    summary: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    agent: str = "AgentCore"
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and self.error is None
+
+    def broke(self, name: str) -> Violation | None:
+        return next((v for v in self.violations if v.invariant == name), None)
+
+    def report(self, records_before: int = 6, records_after: int = 3) -> str:
+        """What broke, when, and the decision records around it."""
+        head = f"scenario {self.scenario.name} (seed {self.seed}, agent {self.agent})"
+        if self.ok:
+            return f"{head}: all {len(self.scenario.invariants)} invariants hold"
+        lines = [f"{head}: FAILED"]
+        if self.error:
+            lines.append("the run crashed:\n" + self.error)
+        for v in self.violations:
+            lines.append(f"- {v.invariant} broke at t={v.t:.2f} s: {v.message}")
+            around = self.log.records_around(v.t, records_before, records_after)
+            if around:
+                lines.append("  decision records around it:")
+                lines.extend("    " + describe_record(r) for r in around)
+        return "\n".join(lines)
+
+
+def describe_record(r: dict) -> str:
+    """One line per decision record, for failure reports."""
+    t = r.get("t", math.nan)
+    kind = r.get("type")
+    if kind == "cycle":
+        inp = r.get("inputs", {})
+        quotes = " ".join(f"{s}{sz:g}@{px:g}" for s, px, sz in r.get("quotes", []))
+        cmds = "; ".join(r.get("commands", [])) or "-"
+        return (f"t={t:8.2f} cycle {r['cycle']}: safety {inp.get('safety_level', '?')} pos {inp.get('position', 0):.6g} "
+                f"mid {inp.get('mid', math.nan):.6g} headroom {inp.get('headroom', '?')} | quotes {quotes or '-'} | "
+                f"sent {cmds}")
+    if kind == "fill":
+        return f"t={t:8.2f} fill {r['side']} {r['sz']}@{r['px']} → position {r['position']:.6g}"
+    if kind == "safety":
+        return f"t={t:8.2f} safety {r['from']} → {r['to']}: {r['reason']}"
+    if kind == "snapshot":
+        return f"t={t:8.2f} snapshot: position {r['position']:.6g}, {r['open_orders']} open orders"
+    if kind == "postmortem":
+        return f"t={t:8.2f} postmortem: {'; '.join(r.get('reasons', []))}"
+    return f"t={t:8.2f} {json.dumps(r, default=str)[:160]}"
+
+
+class _RecordingGateway:
+    """The twin gateway, with every command written down as it leaves (with the venue's state then)."""
+
+    def __init__(self, inner: TwinGateway, ex: Exchange, coin: str, t0: float) -> None:
+        self.inner = inner
+        self.ex = ex
+        self.coin = coin
+        self.t0 = t0
+        self.core = None
+        self.sent: list[SentCommand] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def start(self, sink) -> None:
+        self.inner.start(sink)
+
+    def send(self, cmd) -> None:
+        ex = self.ex
+        user = self.inner.user
+        t = ex.env.now - self.t0
+        pos = ex.accounts[user].position(self.coin).szi
+        q = ex.quotas[user]
+        cap = q.cap
+        core = self.core
+        level = int(core.safety.level) if core is not None else 0
+        agent_pos = core.tracker.position if core is not None else math.nan
+        items = cmd.commands if isinstance(cmd, Batch) else (cmd,)
+        for c in items:
+            self.sent.append(SentCommand(t, c, len(items), pos, agent_pos, level, cap - q.used, cap))
+        self.inner.send(cmd)
+
+
+def _markets(scenario: Scenario, ex_params, schedule, base: Path | None):
+    """Markets the exchange should run instead of its own: a replay file, or a synthetic market with a
+    seed of its own. None: the exchange builds its synthetic market from the run's seed."""
+    m = scenario.market
+    if m.recorded:
+        path = Path(m.recorded)
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        return {m.coin: ReplayMarket(path, coin=m.coin)}
+    if m.seed is None:
+        return None
+    shocks = []
+    for ev in schedule.events:
+        if ev.kind == "price_jump":
+            shocks.append(Shock(ev.at_s, "price_jump", ev.fraction))
+        elif ev.kind == "regime":
+            shocks.append(Shock(ev.at_s, "regime", float(ev.regime), ev.duration_s))
+        elif ev.kind == "market_param":
+            shocks.append(Shock(ev.at_s, "param", ev.value, name=ev.name))
+    inst = ex_params.instrument(m.coin)
+    return {m.coin: SyntheticMarket(ex_params.markets[m.coin], np.random.default_rng(m.seed), coin=m.coin,
+                                    tick=inst.tick, lot=inst.lot, shocks=shocks, chunk_seconds=60.0)}
+
+
+def _warm(ex: Exchange, core, coin: str):
+    """Let the core's estimators watch the market (book and trades only; it sends nothing meanwhile)."""
+    def on_push(push) -> None:
+        ts = ex.env.now
+        if isinstance(push, BookPush) and push.bids and push.asks:
+            ev = BookUpdated(ts, push.coin, tuple((b[0], b[1]) for b in push.bids),
+                             tuple((a[0], a[1]) for a in push.asks), push.time_ms)
+        elif isinstance(push, TradePush):
+            ev = TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL)
+        else:
+            return
+        core.handle(ev)  # the only command it can produce unreconciled is a snapshot request: dropped
+        core.discard_records()
+    conn = ex.connect(on_push)
+    conn.subscribe("l2Book", coin)
+    conn.subscribe("trades", coin)
+    return conn
+
+
+def _seed_state(scenario: Scenario, ex: Exchange, user: str) -> None:
+    st = scenario.start
+    coin = scenario.market.coin
+    inst = ex.instruments[coin]
+    if st.traded_volume_usd:
+        set_traded_volume(ex, user, coin, st.traded_volume_usd)
+    if st.position:
+        set_position(ex, user, coin, st.position, st.entry_px)
+    mid = ex.marks[coin]
+    for k, o in enumerate(st.resting_orders):
+        is_buy = o.side == "buy"
+        if o.px is not None:
+            px = o.px
+        else:
+            raw = mid * (1.0 + o.offset_bps / 1e4)
+            steps = raw / inst.tick
+            px = (math.floor(steps + 1e-9) if is_buy else math.ceil(steps - 1e-9)) * inst.tick
+            px = round(px, 10)
+        rest_order(ex, user, coin, is_buy, px, o.sz, cloid=f"0x{SEEDED_CLOID_PREFIX:08x}{k + 1:024x}",
+                   reduce_only=o.reduce_only)
+    if st.quota_remaining is not None:
+        set_quota_remaining(ex, user, st.quota_remaining)
+
+
+def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, out: Path | None = None,
+                 progress: bool = False, base_dir: Path | None = None) -> ScenarioResult:
+    """Run ``scenario`` on ``seed`` with ``agent_cls`` (AgentCore or a subclass); check its invariants.
+    ``out``: write the run folder there (decisions.jsonl, level_history.json, samples, result, timeline)."""
+    cfg = scenario.agent
+    coin = scenario.market.coin
+    st = scenario.start
+    t0 = st.warmup_s if st.models == "warm" else COLD_PREROLL_S
+    params = scenario.twin_params()
+    schedule = scenario.schedule(offset_s=t0)
+    # the same seeding as agent.session.build_session: one seed → the same twin and the same agent
+    twin_seq, agent_seq = np.random.SeedSequence(seed).spawn(2)
+    markets = _markets(scenario, params, schedule, base_dir)
+    if markets is None:
+        ex = Exchange.build(params, int(twin_seq.generate_state(1)[0]), schedule)
+    else:
+        import simpy
+        ex = Exchange(simpy.Environment(), params, int(twin_seq.generate_state(1)[0]), schedule, markets=markets)
+    env = ex.env
+    ex.fund(USER, cfg.session.collateral_usd)
+    inst = ex.instruments[coin]
+    core = agent_cls(cfg, np.random.default_rng(agent_seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    inner = TwinGateway(ex, USER, coin, quota_poll_s=cfg.session.quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s)
+    gateway = _RecordingGateway(inner, ex, coin, t0)
+    gateway.core = core
+
+    records: list[dict] = []
+    writer = None
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scenario.json").write_text(scenario.model_dump_json(indent=2))
+        writer = JsonlWriter(out / "decisions.jsonl")
+
+    def sink(rec: dict) -> None:
+        rec["t"] = rec.get("ts", env.now) - t0
+        records.append(rec)
+        if writer is not None:
+            writer.write(rec)
+            if rec.get("type") == "postmortem":
+                (out / "postmortem.json").write_text(json.dumps(rec, indent=2, default=str))
+
+    events: list = []
+    driver = SimDriver(env, gateway, core, cfg.session.cycle_s, sink, events)
+
+    # ---- pre-roll, starting state, start
+    tap = _warm(ex, core, coin) if st.models == "warm" else None
+    env.run(until=t0)
+    if tap is not None:
+        tap.unsubscribe("l2Book", coin)
+        tap.unsubscribe("trades", coin)
+    _seed_state(scenario, ex, USER)
+    acct = ex.accounts[USER]
+    start_equity = acct.account_value(ex.marks)
+    log = RunLog(seed, t0, scenario.duration_s, cfg.risk.max_position, inst.lot, acct.position(coin).szi,
+                 start_equity, reserve_frac=cfg.budget.reserve_frac, faults=scenario.faults())
+    cols = {k: [] for k in ("t", "mid", "pos", "bid_sz", "ask_sz", "n_orders", "n_quote_bids", "n_quote_asks",
+                            "equity", "used", "cap", "safety", "exposure", "agent_pos", "connected")}
+    orders_log = log.orders
+    book = ex.books[coin]
+    quota = ex.quotas[USER]
+
+    def sample():
+        dt = scenario.sample_interval_s
+        while True:
+            mine = [o for o in book.bids if o.user == USER] + [o for o in book.asks if o.user == USER]
+            bid_sz = ask_sz = 0.0
+            qb = qa = 0
+            for o in mine:
+                if o.is_buy:
+                    bid_sz += o.sz
+                    qb += not o.reduce_only
+                else:
+                    ask_sz += o.sz
+                    qa += not o.reduce_only
+            exp = getattr(core, "exposure", None)
+            row = (env.now - t0, ex.marks.get(coin, math.nan), acct.position(coin).szi, bid_sz, ask_sz, len(mine),
+                   qb, qa, acct.account_value(ex.marks), quota.used, quota.cap, int(core.safety.level),
+                   int(exp.level) if exp is not None else -1, core.tracker.position,
+                   1 if inner.conn is not None and inner.conn.up else 0)
+            for k, v in zip(cols, row):
+                cols[k].append(v)
+            orders_log.append(tuple(RestingOrder(o.oid, o.is_buy, o.px, o.sz, o.reduce_only) for o in mine))
+            yield env.timeout(dt)
+
+    error = None
+    wall0 = time.perf_counter()
+    try:
+        driver.start()
+        env.process(sample())
+        _run(env, t0, scenario.duration_s, progress, f"{scenario.name} seed {seed}")
+        end_cols = len(cols["t"])
+        driver.stop()
+        env.run(until=env.now + WIND_DOWN_S)
+    except Exception:  # the agent (or the twin) crashed: that is a failure of the run, reported as such
+        error = traceback.format_exc()
+        end_cols = len(cols["t"])
+    finally:
+        if writer is not None:
+            writer.close()
+    wall = time.perf_counter() - wall0
+
+    log.samples = {k: np.asarray(v[:end_cols], dtype=float) for k, v in cols.items()}
+    del orders_log[end_cols:]
+    log.commands = [c for c in gateway.sent if c.t <= scenario.duration_s]
+    log.events = [(ev.ts - t0, ev) for ev in events if ev.ts - t0 <= scenario.duration_s]
+    log.records = [r for r in records if r["t"] <= scenario.duration_s + 1e-9]
+    log.safety = [{"t": tr.ts - t0, "from": int(tr.from_level), "to": int(tr.to_level), "reason": tr.reason}
+                  for tr in core.safety.history]
+    exp = getattr(core, "exposure", None)
+    if exp is not None:
+        log.exposure = [dict(r, t=r["ts"] - t0) for r in exp.history.to_records()]
+    log.cycles = core.cycle  # the wind-down runs no cycle: the agent is stopped
+    log.final = {"t": env.now - t0, "venue_position": acct.position(coin).szi, "agent_position": core.tracker.position,
+                 "open_orders": len(ex.open_orders(USER))}
+    if out is not None:
+        log.postmortem_file = (out / "postmortem.json").exists()
+
+    violations = []
+    for inv in scenario.invariants:
+        v = inv.check(log)
+        if v is not None:
+            violations.append(v)
+    violations.sort(key=lambda v: v.t)
+    summary = summarise(ex, gateway, core, driver, scenario.duration_s, wall, seed) if error is None else {}
+    result = ScenarioResult(scenario, seed, log, violations, error, summary, wall, agent_cls.__name__)
+    if out is not None:
+        write_run_folder(result, out)
+    return result
+
+
+def _run(env, t0: float, duration_s: float, progress: bool, desc: str) -> None:
+    """Advance the twin from ``t0`` by ``duration_s``, in 1% steps under a tqdm bar of simulated seconds."""
+    if not progress:
+        env.run(until=t0 + duration_s)
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=round(duration_s), unit="sim s", desc=desc, leave=False) as bar:
+        done = 0
+        for k in range(1, 101):
+            env.run(until=t0 + duration_s * k / 100)
+            now = round(env.now - t0)
+            bar.update(now - done)
+            done = now
+
+
+def write_run_folder(result: ScenarioResult, out: Path) -> None:
+    """Everything but decisions.jsonl (written during the run): summary, levels, samples, result, timeline."""
+    log = result.log
+    (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float))
+    levels = {"safety": log.safety, "exposure": log.exposure}
+    (out / "level_history.json").write_text(json.dumps(levels, indent=2, default=float))
+    np.savez_compressed(out / "samples.npz", **log.samples)
+    (out / "result.json").write_text(json.dumps({
+        "scenario": result.scenario.name, "seed": result.seed, "agent": result.agent, "ok": result.ok,
+        "wall_s": round(result.wall_s, 3), "error": result.error,
+        "violations": [v._asdict() for v in result.violations],
+        "invariants": [inv.model_dump() for inv in result.scenario.invariants]}, indent=2, default=float))
+    from scenarios.timeline import plot_timeline
+
+    plot_timeline(result, out / "timeline.png")

@@ -1,0 +1,206 @@
+"""The scenario file: a pydantic model of the YAML, strict (unknown keys rejected), with errors
+that name the file and the field path. ``load_scenario(path)`` is the only way files come in.
+
+Times in a scenario (``chaos[].at_s``, invariant windows) are seconds after the agent starts; the
+runner shifts them past the twin's pre-roll (see ``start.warmup_s``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.config import AgentConfig
+from twin.faults.chaos import (
+    ChaosSchedule, Disconnect, Http429Burst, LatencySpike, MarketParam, PriceJump, QuotaSet, Regime, RejectionBurst,
+)
+from twin.market.synthetic import SyntheticMarketParams
+from twin.params import TwinParams
+from scenarios.invariants import InvariantSpec
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file, the field path and the value."""
+
+
+class Slide(BaseModel):
+    """A fast move made of equal price jumps: ``fraction`` in total over ``duration_s``, in ``steps``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["slide"] = Field("slide", description="Event type (expanded into price_jump events).")
+    at_s: float = Field(..., ge=0, allow_inf_nan=False, description="First step, s after the agent starts.")
+    duration_s: float = Field(..., gt=0, description="Time from the first step to the last, s.")
+    fraction: float = Field(..., gt=-1, description="Total move as a fraction (-0.05: down 5%), compounded.")
+    steps: int = Field(10, ge=1, le=1000, description="How many equal jumps.")
+
+    def expand(self) -> list[PriceJump]:
+        per = (1.0 + self.fraction) ** (1.0 / self.steps) - 1.0
+        dt = self.duration_s / max(1, self.steps - 1)
+        return [PriceJump(at_s=self.at_s + i * dt, fraction=per) for i in range(self.steps)]
+
+
+class QuotaPinned(BaseModel):
+    """The address headroom held at ``remaining_requests`` for a while (something else keeps spending what
+    volume refills): a quota_set every ``every_s``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["quota_pinned"] = Field("quota_pinned", description="Event type (expanded into quota_set).")
+    at_s: float = Field(..., ge=0, allow_inf_nan=False, description="Start, s after the agent starts.")
+    duration_s: float = Field(..., gt=0, le=3600, description="How long, s.")
+    remaining_requests: int = Field(0, ge=0, description="Headroom it is held at.")
+    every_s: float = Field(0.5, gt=0, description="Period of the quota_set events, s.")
+
+    def expand(self) -> list[QuotaSet]:
+        n = int(self.duration_s / self.every_s) + 1
+        return [QuotaSet(at_s=self.at_s + i * self.every_s, remaining_requests=self.remaining_requests)
+                for i in range(n)]
+
+
+ScenarioChaos = Annotated[Union[LatencySpike, Http429Burst, RejectionBurst, Disconnect, QuotaSet, PriceJump, Regime,
+                                MarketParam, Slide, QuotaPinned], Field(discriminator="kind")]
+
+
+class MarketSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    coin: str = Field("BTC", description="The coin the agent quotes; an instrument the twin lists (HIP-3 as "
+                                         "'dex:COIN').")
+    preset: Literal["btc", "thin_hip3"] = Field("btc", description="Synthetic defaults to start from: 'btc' "
+                                                                   "(SyntheticMarketParams()) or 'thin_hip3'.")
+    synthetic: dict = Field(default_factory=dict, description="Overrides of SyntheticMarketParams fields.")
+    seed: int | None = Field(None, ge=0, description="Fix the market path whatever the run's seed (None: the "
+                                                     "run's seed drives it).")
+    recorded: str | None = Field(None, description="A replay file (venue l2Book/trades lines), relative to the "
+                                                   "scenario file; replaces the synthetic market.")
+
+    def synthetic_params(self) -> SyntheticMarketParams:
+        base = SyntheticMarketParams.thin_hip3() if self.preset == "thin_hip3" else SyntheticMarketParams()
+        return SyntheticMarketParams.model_validate({**base.model_dump(), **self.synthetic})
+
+    @field_validator("synthetic")
+    @classmethod
+    def _valid_synthetic(cls, v: dict) -> dict:
+        SyntheticMarketParams.model_validate(v)  # field names and ranges, reported under market.synthetic
+        return v
+
+
+class RestingOrderSpec(BaseModel):
+    """An order an earlier run left at the venue. Price: ``px``, or ``offset_bps`` from the mid at start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    side: Literal["buy", "sell"] = Field(..., description="Bid or ask.")
+    sz: float = Field(..., gt=0, description="Size, coin units (venue size decimals).")
+    px: float | None = Field(None, gt=0, description="Limit price.")
+    offset_bps: float | None = Field(None, description="Price as mid × (1 + offset_bps/1e4), rounded away from "
+                                                       "the touch onto the tick grid.")
+    reduce_only: bool = Field(False, description="Reduce-only flag.")
+
+    @model_validator(mode="after")
+    def _one_price(self) -> "RestingOrderSpec":
+        if (self.px is None) == (self.offset_bps is None):
+            raise ValueError("give exactly one of px and offset_bps")
+        return self
+
+
+class StartState(BaseModel):
+    """Where the story starts: what the venue already holds for the account, and the agent's models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    position: float = Field(0.0, description="Signed position at the venue at start, coin units.")
+    entry_px: float | None = Field(None, gt=0, description="Its entry price (default: the mid at start).")
+    resting_orders: list[RestingOrderSpec] = Field(default_factory=list,
+                                                   description="Orders resting at the venue at start, "
+                                                               "unknown to the agent until it reconciles.")
+    quota_remaining: int | None = Field(None, description="Address requests left below the cap at start "
+                                                          "(None: untouched; negative: past the cap).")
+    traded_volume_usd: float = Field(0.0, ge=0, description="Cumulative volume the address has traded (raises "
+                                                            "the quota cap; $1M arms the dead-man's switch).")
+    models: Literal["cold", "warm"] = Field("cold", description="cold: the agent's estimators start from their "
+                                                                "priors; warm: they watched the market for "
+                                                                "warmup_s before the agent starts.")
+    warmup_s: float = Field(60.0, ge=10, le=3600, description="Pre-roll of the market before the agent starts "
+                                                              "when models are warm, s.")
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, description="Short identifier (the file's stem by convention).")
+    incident: str = Field(..., min_length=1, description="The live incident this reproduces.")
+    description: str = Field(..., min_length=1, description="What happens, and why it would break a naive agent.")
+    market: MarketSpec = Field(default_factory=MarketSpec, description="The market process.")
+    twin: TwinParams = Field(default_factory=TwinParams, description="TwinParams overrides (markets come from "
+                                                                     "'market').")
+    chaos: list[ScenarioChaos] = Field(default_factory=list, description="Timed faults, s after the agent starts.")
+    start: StartState = Field(default_factory=StartState, description="The starting state.")
+    agent: AgentConfig = Field(default_factory=AgentConfig, description="AgentConfig overrides.")
+    duration_s: float = Field(..., gt=0, le=86400, description="Simulated time the agent runs, s.")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds; one run (and one test) "
+                                                                                   "each.")
+    sample_interval_s: float = Field(0.05, gt=0, le=5, description="How often the venue's state is sampled for "
+                                                                   "the invariants and the timeline, s.")
+    invariants: list[InvariantSpec] = Field(..., min_length=1, description="What must hold (scenarios.invariants).")
+
+    @model_validator(mode="after")
+    def _coin_consistent(self) -> "Scenario":
+        coin = self.market.coin
+        if coin not in {i.coin for i in self.twin.instruments}:
+            raise ValueError(f"market.coin {coin!r} is not an instrument of the twin "
+                             f"({[i.coin for i in self.twin.instruments]})")
+        if self.agent.session.coin != coin:
+            if "coin" in self.agent.session.model_fields_set:
+                raise ValueError(f"agent.session.coin {self.agent.session.coin!r} differs from market.coin {coin!r}")
+            self.agent.session.coin = coin
+        return self
+
+    def schedule(self, offset_s: float = 0.0) -> ChaosSchedule:
+        """The chaos as the twin takes it: slides expanded, times shifted by ``offset_s``."""
+        events = []
+        for ev in self.chaos:
+            for e in (ev.expand() if isinstance(ev, (Slide, QuotaPinned)) else [ev]):
+                events.append(e.model_copy(update={"at_s": e.at_s + offset_s}))
+        return ChaosSchedule(events=events)
+
+    def twin_params(self) -> TwinParams:
+        markets = {} if self.market.recorded else {self.market.coin: self.market.synthetic_params()}
+        return self.twin.model_copy(update={"markets": markets})
+
+    def faults(self) -> list[tuple[str, float, float]]:
+        """(kind, start, end) of every fault, s after the agent starts (instant ones have end == start)."""
+        out = []
+        for ev in self.chaos:
+            dur = getattr(ev, "duration_s", 0.0)
+            out.append((ev.kind, ev.at_s, ev.at_s + dur))
+        return out
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; a bad one raises ScenarioError naming file, field and value."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as e:
+        raise ScenarioError(f"{p}: cannot read: {e}") from None
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        lines = [f"{p}: invalid scenario:"]
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            lines.append(f"  {loc or '(top level)'}: {err['msg']} (got {_short(err.get('input'))})")
+        raise ScenarioError("\n".join(lines)) from None
+
+
+def _short(v) -> str:
+    r = repr(v)
+    return r if len(r) <= 80 else r[:77] + "..."

@@ -1,0 +1,198 @@
+"""Deliberately naive agents: the real AgentCore with one original bug put back each.
+
+They live in the tests, not in the product: each incident scenario must FAIL with its naive agent
+(the named invariant breaks) and hold with the real one, or the scenario proves nothing.
+Run one by hand with ``python -m scenarios run FILE --agent tests/scenarios/naive_agents.py:CLASS``.
+"""
+from __future__ import annotations
+
+from agent.core import AgentCore
+from agent.execution.budget import RequestBudget
+from agent.execution.orders import OrderState, OrderTracker
+from agent.gateway.events import (
+    AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, ScheduleCancel, Side,
+)
+from agent.safety import SafetyLevel
+from agent.safety.overlay import SafetyOverlay
+
+
+def _flat(cmds):
+    for c in cmds:
+        if isinstance(c, Batch):
+            yield from c.commands
+        else:
+            yield c
+
+
+def _config_with(config, **sections):
+    """A deep copy of the agent's config with some fields changed: {'budget': {'reserve_frac': 0.0}}."""
+    data = config.model_dump()
+    for section, fields in sections.items():
+        data[section].update(fields)
+    return type(config).model_validate(data)
+
+
+class NaiveKillSwitch(AgentCore):
+    """Feb 9: no cancel reserve in the request budget (quoting may spend the quota to the last request),
+    and a kill switch that sends plain cancels for the orders it knows, paid from that same budget, with
+    no dead-man's switch behind them. With the quota spent, the kill sends nothing and the orders stay."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(_config_with(config, budget={"reserve_frac": 0.0}), rng, **kw)
+
+    def _update_safety(self, ts: float, cmds: list) -> None:
+        n, was_stopped = len(cmds), self.stopped
+        super()._update_safety(ts, cmds)
+        if self.stopped and not was_stopped:
+            kill = cmds[n:]
+            del cmds[n:]
+            cancels = []
+            for o in self.tracker.live_orders():
+                if not self.budget.can_spend(len(cancels) + 1, is_cancel=False):
+                    break  # the bug: cancels compete for the same budget as quotes
+                cancels.append(CancelOrder(o.cloid))
+            if cancels:
+                cmds.append(Batch(tuple(cancels)))
+            cmds.extend(c for c in kill if not isinstance(c, (CancelAll, ScheduleCancel)))
+
+
+class _FilledOnlyTracker(OrderTracker):
+    """Exposure is the filled position only: resting and in-flight orders are not counted."""
+
+    __slots__ = ()
+
+    def exposures(self) -> tuple[float, float]:
+        return 0.0, 0.0
+
+
+class NaiveInFlightLimits(AgentCore):
+    """Feb 10: the position limit checked against the filled position only (orders resting or in flight
+    count for nothing), and the reduce-only mode kept on the client side: exits go out without the
+    venue's reduce-only flag, so the venue does not stop them flipping the position."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(config, rng, **kw)
+        t = _FilledOnlyTracker()
+        t.ack_grace_s, t.settle_s = self.tracker.ack_grace_s, self.tracker.settle_s
+        self.tracker = t
+
+    def _quote(self, ts, rec):
+        out = []
+        for c in super()._quote(ts, rec):
+            if isinstance(c, Batch):
+                out.append(Batch(tuple(_unflag(x) for x in c.commands)))
+            else:
+                out.append(_unflag(c))
+        return out
+
+
+def _unflag(c):
+    if isinstance(c, PlaceOrder) and c.reduce_only:
+        return PlaceOrder(c.cloid, c.side, c.px, c.sz, c.tif, False)
+    return c
+
+
+class NaiveEmergencyPull(AgentCore):
+    """Feb 12: at Red an emergency pull cancels everything, the reduce-only exits too, and latches: it
+    stays on while the agent's own spread is undefined — which it always is once nothing is quoted — and
+    pulls again every tick (each pull costs IP weight; the 429s it earns feed the error-burst rule)."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(config, rng, **kw)
+        self.emergency = False
+
+    def _update_safety(self, ts: float, cmds: list) -> None:
+        super()._update_safety(ts, cmds)
+        if self.stopped:
+            return
+        live = [o for o in self.tracker.live_orders() if not o.reduce_only]
+        spread_defined = any(o.side is Side.BUY for o in live) and any(o.side is Side.SELL for o in live)
+        if self.safety.level >= SafetyLevel.RED or (self.emergency and not spread_defined):
+            self.emergency = True
+            cmds.append(CancelAll())
+            self.overlay = SafetyOverlay(1.0, 0.0, 0, cancel_all=True, position=self.tracker.position)
+
+
+class NaiveColdStart(AgentCore):
+    """Feb 16: after a restart it quotes at once, before the venue's account state is known, and takes
+    only the orders it placed itself for its own: what an earlier run left resting is not looked at."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(config, rng, **kw)
+        self.reconciled = True  # the bug: a fresh process assumes a fresh account
+
+    def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
+        mine = tuple(o for o in ev.open_orders if o.cloid in self.tracker.orders)
+        super()._on_snapshot(AccountSnapshot(ev.ts, ev.position, ev.entry_px, ev.account_value, ev.margin_used, mine,
+                                             ev.last_fill_tid, ev.requested_ts, ev.venue_time_ms), cmds)
+
+
+class _BlindBudget(RequestBudget):
+    """Counts requests but never says no, keeps no reserve and never slows down."""
+
+    def can_spend(self, n: int, is_cancel: bool = False) -> bool:
+        return True
+
+    def spendable(self, is_cancel: bool = False) -> int:
+        return 1 << 30
+
+    def requote_interval_s(self, base_s: float) -> float:
+        return base_s
+
+    @property
+    def headroom_frac(self) -> float:
+        return 1.0  # blind: the safety ladder never hears of the quota either
+
+
+class NaiveQuotaBlind(AgentCore):
+    """The quota spiral: cancels and replaces its quotes on every one-tick move, every cycle, blind to the
+    address budget's headroom (no reserve, no slowing down, and the safety ladder never hears of it);
+    refused requests are simply tried again next cycle. (A modify would cost the same one request per
+    order; the twin gateway cannot send ModifyOrder today, see the report.)"""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(_config_with(config, reconcile={"price_tolerance_ticks": 0.5}), rng, **kw)
+        self.budget = _BlindBudget(self.cfg.budget)
+
+
+class NaiveBlindOnDisconnect(AgentCore):
+    """Websocket outage: it does not notice the socket is down (no pull, no staleness rule), keeps its
+    quotes up on a frozen book, and after the reconnect carries on without resynchronising."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(_config_with(config, risk={"stale_book_s": 1e9}), rng, **kw)
+
+    def _on_lost(self, ev, cmds: list) -> None:
+        pass
+
+    def _on_restored(self, ev, cmds: list) -> None:
+        pass
+
+
+class _OptimisticCancelTracker(OrderTracker):
+    """An order is gone the moment its cancel is sent: the cancel/fill race is assumed away."""
+
+    __slots__ = ()
+
+    def on_command(self, cmd, ts: float) -> None:
+        super().on_command(cmd, ts)
+        for c in (cmd.commands if isinstance(cmd, Batch) else (cmd,)):
+            if isinstance(c, CancelOrder):
+                o = self.orders.get(c.cloid)
+                if o is not None and o.live:
+                    self._end(o, OrderState.CANCELED, ts)
+
+
+class NaiveOptimisticCancel(AgentCore):
+    """Cancel/fill races: treats a sent cancel as done (no pending-cancel exposure, no settling window),
+    so it requotes into a limit that the orders still racing their cancels are using."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(config, rng, **kw)
+        t = _OptimisticCancelTracker()
+        t.ack_grace_s, t.settle_s = self.tracker.ack_grace_s, 0.0
+        self.tracker = t
+
+
+NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
+                                        NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel)}

@@ -1,0 +1,49 @@
+"""Each incident scenario fails its naive agent (the original bug put back) with the expected invariant,
+and holds with the real agent: a scenario that cannot fail proves nothing (DESIGN §7)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.core import AgentCore
+from naive_agents import (
+    NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveInFlightLimits, NaiveKillSwitch,
+    NaiveOptimisticCancel, NaiveQuotaBlind,
+)
+from scenarios.runner import run_scenario
+from scenarios.schema import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+# scenario file, its naive agent, the invariant that must break
+CASES = [
+    ("feb09_kill_switch.yaml", NaiveKillSwitch, "all_orders_cancelled_within"),
+    ("feb09_kill_switch.yaml", NaiveKillSwitch, "position_never_grows_after"),
+    ("feb10_reduce_only_bypass.yaml", NaiveInFlightLimits, "worst_case_position_within_limit"),
+    ("feb12_emergency_paralysis.yaml", NaiveEmergencyPull, "quoting_resumes_within"),
+    ("feb12_emergency_paralysis.yaml", NaiveEmergencyPull, "inventory_reduced_within"),
+    ("feb16_cold_start.yaml", NaiveColdStart, "reconciled_before_first_quote"),
+    ("quota_spiral_hip3.yaml", NaiveQuotaBlind, "request_rate_within_quota"),
+    ("ws_outage_during_move.yaml", NaiveBlindOnDisconnect, "reconciled_before_first_quote"),
+    ("cancel_fill_race_storm.yaml", NaiveOptimisticCancel, "worst_case_position_within_limit"),
+]
+
+
+@pytest.mark.parametrize("filename, naive, invariant", CASES,
+                         ids=[f"{f.split('.')[0]}-{inv}" for f, _, inv in CASES])
+def test_the_naive_agent_breaks_the_named_invariant_and_the_real_one_does_not(filename, naive, invariant):
+    scenario = load_scenario(SCENARIOS / filename)
+    seed = scenario.seeds[0]
+    bad = run_scenario(scenario, seed, agent_cls=naive)
+    assert bad.error is None, bad.error
+    v = bad.broke(invariant)
+    assert v is not None, f"{naive.__name__} did not break {invariant}:\n{bad.report()}"
+    assert 0.0 <= v.t <= scenario.duration_s
+    good = run_scenario(scenario, seed, agent_cls=AgentCore)
+    assert good.broke(invariant) is None, good.report()
+
+
+def test_every_incident_file_has_a_naive_case():
+    incidents = {p.name for p in SCENARIOS.glob("*.yaml")}
+    assert incidents == {f for f, _, _ in CASES}

@@ -1,0 +1,72 @@
+"""The scenario format: strict validation with errors naming file and field, the CLI, the run folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scenarios.__main__ import main
+from scenarios.invariants import NAMES
+from scenarios.runner import run_scenario
+from scenarios.schema import ScenarioError, load_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+MINIMAL = """\
+name: tiny
+incident: test
+description: a short calm run
+duration_s: 20
+invariants:
+  - {name: worst_case_position_within_limit}
+"""
+
+
+def test_errors_name_the_file_and_the_field_path(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nagent: {risk: {max_position: -1}}\nfoo: 1")
+                   + "  - {name: all_orders_cancelled_within, trigger: kil, within_s: 3}\n"
+                   + "chaos:\n  - {kind: price_jump, at_s: 5, fraction: -2}\n")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(bad)
+    msg = str(e.value)
+    assert str(bad) in msg
+    for field in ("agent.risk.max_position", "foo", "invariants.1.all_orders_cancelled_within.trigger",
+                  "chaos.0.price_jump.fraction"):
+        assert field in msg, msg
+
+
+def test_every_shipped_scenario_validates_with_three_seeds():
+    files = sorted(SCENARIOS.glob("*.yaml"))
+    assert len(files) >= 7
+    for f in files:
+        sc = load_scenario(f)
+        assert len(sc.seeds) >= 3 and sc.name == f.stem
+        assert all(inv.name in NAMES for inv in sc.invariants)
+
+
+def test_run_folder_has_the_log_levels_result_and_timeline(tmp_path):
+    f = tmp_path / "tiny.yaml"
+    f.write_text(MINIMAL)
+    out = tmp_path / "run"
+    assert main(["run", str(f), "--seed", "4", "--out", str(out), "--no-progress"]) == 0
+    for name in ("decisions.jsonl", "level_history.json", "result.json", "summary.json", "timeline.png",
+                 "samples.npz"):
+        assert (out / name).exists(), name
+    res = json.loads((out / "result.json").read_text())
+    assert res["ok"] and res["seed"] == 4
+    assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_same_seed_same_run():
+    sc = load_scenario(SCENARIOS / "feb09_kill_switch.yaml")
+    a, b = run_scenario(sc, 2), run_scenario(sc, 2)
+    assert [c.cmd for c in a.log.commands] == [c.cmd for c in b.log.commands] and len(a.log.commands) > 0
+    assert (a.log.samples["pos"] == b.log.samples["pos"]).all()
+
+
+def test_check_command_rejects_a_bad_file(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    assert main(["check", str(bad)]) == 2
+    assert "incident" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+"""Starting state for an account, set directly on a running twin: scenarios start mid-story.
+
+A restart finds a position, orders an earlier run left resting and a quota already spent; these
+functions put that state in place at the current simulated time, with the venue's own rules for
+prices and sizes. They touch only the account's state, never the market's or another account's.
+"""
+from __future__ import annotations
+
+from twin.book import ClientOrder, level_size
+from twin.exchange import Exchange
+from twin.instruments import price_is_valid, size_is_valid
+
+
+class SeedingError(ValueError):
+    """A starting state the venue could not hold (a price off the venue's grid, an unfunded account)."""
+
+
+def _account(ex: Exchange, user: str):
+    acct = ex.accounts.get(user.lower())
+    if acct is None:
+        raise SeedingError(f"account {user} is not funded: call Exchange.fund first")
+    return acct
+
+
+def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float | None = None) -> None:
+    """The account holds ``szi`` (signed, coin units) of ``coin`` entered at ``entry_px`` (default:
+    the current mark), as if an earlier session had traded into it. Cash is unchanged."""
+    acct = _account(ex, user)
+    inst = ex.instruments[coin]
+    if not (szi == 0.0 or size_is_valid(abs(szi), inst.sz_decimals)):
+        raise SeedingError(f"position {szi} of {coin}: more than {inst.sz_decimals} size decimals")
+    px = entry_px if entry_px is not None else ex.marks.get(coin)
+    if px is None or not px > 0.0:
+        raise SeedingError(f"position of {coin}: no entry price given and no mark yet")
+    pos = acct.position(coin)
+    pos.szi = float(szi)
+    pos.entry_px = float(px) if szi else 0.0
+
+
+def rest_order(ex: Exchange, user: str, coin: str, is_buy: bool, px: float, sz: float, *,
+               cloid: str | None = None, reduce_only: bool = False, tif: str = "Gtc") -> int:
+    """Put an order of ``user`` in the book now, behind the displayed size at its price (it joined
+    the queue earlier, the way an order left by a previous run did); returns its oid. The venue's
+    price and size rules apply; margin and quota do not (it was accepted back then)."""
+    acct = _account(ex, user)
+    inst = ex.instruments[coin]
+    if not price_is_valid(px, inst.sz_decimals):
+        raise SeedingError(f"resting order at {px} on {coin}: not a valid venue price")
+    if not size_is_valid(sz, inst.sz_decimals):
+        raise SeedingError(f"resting order of {sz} on {coin}: not a valid venue size")
+    bb, ba = ex.best_bid[coin], ex.best_ask[coin]
+    if (is_buy and ba == ba and px >= ba) or (not is_buy and bb == bb and px <= bb):
+        raise SeedingError(f"resting {'bid' if is_buy else 'ask'} at {px} on {coin} would cross the book "
+                           f"({bb}@{ba})")
+    pxs = ex.bid_px if is_buy else ex.ask_px
+    szs = ex.bid_sz if is_buy else ex.ask_sz
+    ahead = level_size(pxs[coin], szs[coin], px, inst.tick) if coin in pxs else 0.0
+    oid = ex._next_oid
+    ex._next_oid += 1
+    order = ClientOrder(oid, cloid, acct.address, coin, is_buy, float(px), float(sz), float(sz), reduce_only, tif,
+                        ahead, ex.now_ms())
+    order.level_sz = ahead
+    ex.books[coin].add(order)
+    ex.orders[oid] = order
+    ex._set_status(order, "open")
+    return oid
+
+
+def set_traded_volume(ex: Exchange, user: str, coin: str, volume_usd: float) -> None:
+    """The address has traded ``volume_usd`` in total, all of it in ``coin``: it raises the quota cap
+    (one request per USDC) and counts toward the volume the dead-man's switch requires."""
+    acct = _account(ex, user)
+    ex.quotas[acct.address].cum_volume_usd = float(volume_usd)
+    for pos in acct.positions.values():
+        pos.volume_usd = 0.0
+    acct.position(coin).volume_usd = float(volume_usd)
+
+
+def set_quota_remaining(ex: Exchange, user: str, remaining: int) -> None:
+    """Leave the address ``remaining`` requests below its cap (negative: already past it, in the slow lane)."""
+    q = ex.quotas[_account(ex, user).address]
+    q.used = max(0, q.cap - int(remaining))
