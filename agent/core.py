@@ -298,7 +298,8 @@ class AgentCore:
         pos = self.tracker.position
         inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
                               len(self.validation.degraded()), self.reconnect_ts,
-                              self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts)
+                              self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts,
+                              self.regime.p_stressed)
         before = self.safety.level
         level = self.safety.update(inputs)
         self.overlay = overlay_for(level, pos, self.cfg.safety)
@@ -380,7 +381,20 @@ class AgentCore:
         adj = 0.0
         p_ups = {}
         w_sum = p_sum = 0.0
+        widen_bps = 0.0
+        cards = self.validation.cards
         for name, p_up, weight, a in self.signals.contributions(ts, mid):
+            m = cards[name].metrics()
+            if m.evaluations and weight:
+                # validation corrects the edge each signal claims: its shift scaled by its calibration
+                # slope (overconfident → less, no skill → none), and the spread widened by the edge it
+                # promised and did not deliver (edge bias > 0), weighted like its shift
+                s = m.calibration_slope
+                f = 1.0 if s != s else (0.0 if s < 0.0 else 1.0 if s > 1.0 else s)
+                a *= f
+                b = m.edge_bias_bps
+                if b == b and b > 0.0:
+                    widen_bps += weight * b
             adj += weight * a
             rec.adjust(name, weight * a, "center")
             rec.signals.append((name, p_up, weight))  # weight = configured × validation verdict
@@ -391,6 +405,10 @@ class AgentCore:
         # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence
         g.predict(ts, 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5, q.signals.horizon_s, mid)
         center += adj
+        if widen_bps:
+            widen_bps = min(widen_bps, q.signals.max_adj_bps * len(cards))
+            half += widen_bps * 1e-4 * mid
+            rec.adjust("edge_bias_widen", widen_bps * 1e-4 * mid, "spread")
         bid = min(center - half, self.best_ask - self.tick)
         ask = max(center + half, self.best_bid + self.tick)
         # the ladder only changes when its tick-rounded edges do: reuse it otherwise (when sizes come to

@@ -54,6 +54,9 @@ class SafetyConfig(BaseModel):
                                                       "cascade_window_s → Red (a cascade).")
     cascade_window_s: float = Field(10.0, gt=0, description="Window of ErrorBurstCounter, s.")
     health_critical: float = Field(0.3, ge=0, le=1, description="Exchange health (0..1) ≤ this → Red.")
+    stressed_regime_yellow: float | None = Field(0.95, gt=0, le=1, description="The regime model's P(stressed) "
+                                                 "≥ this → Yellow (spreads wider, size halved while the market is "
+                                                 "stressed); null disables the rule.")
     stale_kill_s: float = Field(60.0, gt=0, description="Market data older than this, s → Kill. Keep it well above "
                                                         "the core's stale_book_s (which only pulls quotes).")
     # --- de-escalation
@@ -119,6 +122,7 @@ class SafetyInputs(NamedTuple):
     error_burst_count: int = 0
     exchange_health: float = 1.0
     data_age_s: float = 0.0
+    p_stressed: float = 0.0  # the online regime model's probability that the market is stressed
 
 
 class RuleHit(NamedTuple):
@@ -225,6 +229,8 @@ class SafetyEscalator:
             hits.append(RuleHit(_R, "error_burst", inp.error_burst_count, "≥", c.cascade_errors))
         if inp.exchange_health <= c.health_critical:
             hits.append(RuleHit(_R, "exchange_health", inp.exchange_health, "≤", c.health_critical))
+        if c.stressed_regime_yellow is not None and inp.p_stressed >= c.stressed_regime_yellow:
+            hits.append(RuleHit(_Y, "p_stressed", inp.p_stressed, "≥", c.stressed_regime_yellow))
         age = inp.data_age_s
         if math.isfinite(age) and age > c.stale_kill_s:
             hits.append(RuleHit(_K, "data_age_s", age, ">", c.stale_kill_s))

@@ -155,7 +155,8 @@ def test_a_scripted_drawdown_walks_the_safety_ladder_up_then_down_one_level_at_a
     MicroLive in the same tick; once equity is back, the ladder comes down one level at a time, each
     after its dwell and a clean recovery window."""
     cfg = AgentConfig.model_validate({"session": {"collateral_usd": 3000.0},
-                                      "safety": {"degraded_yellow": 99, "degraded_orange": 99},  # drawdown only
+                                      "safety": {"degraded_yellow": 99, "degraded_orange": 99,  # drawdown only
+                                                 "stressed_regime_yellow": None},
                                       "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.04},
                                   {"kind": "price_jump", "at_s": 121.0, "fraction": 0.0417}])
@@ -246,3 +247,32 @@ def test_after_kill_no_risk_increasing_command_is_ever_emitted(steps):
     flat = [x for c in out for x in (c.commands if isinstance(c, Batch) else (c,))]
     assert not [x for x in flat if isinstance(x, PlaceOrder) and not x.reduce_only]
     assert not [x for x in flat if isinstance(x, ModifyOrder) and not x.reduce_only]
+
+
+def test_calibration_slope_and_edge_bias_correct_the_quoted_edge():
+    """A proven signal with no skill (slope 0) moves nothing; one that promised 2 bps more than it
+    delivered widens the half spread by its weight × 2 bps. Both show in the decision record."""
+    import dataclasses
+
+    from agent.core import AgentCore
+    from agent.gateway.events import AccountSnapshot, BookUpdated, Timer
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.0, "BTC", ((100_000.0, 5.0),), ((100_001.0, 0.1),)))  # imbalance: p_up > 0.5
+    core.handle(AccountSnapshot(0.1, 0.0, 0.0, 1e5, 0.0, ()))
+    card = core.validation.cards["book_imbalance"]
+    card._metrics = dataclasses.replace(card._metrics, evaluations=1, calibration_slope=0.0, edge_bias_bps=2.0)
+    core.handle(Timer(0.5))
+    rec = core.drain_records()[-1]
+    adj = {a[0]: a[1] for a in rec["adjustments"]}
+    w = {s["name"]: s["weight"] for s in rec["signals"]}["book_imbalance"]
+    assert w > 0 and adj["book_imbalance"] == 0.0
+    assert adj["edge_bias_widen"] == pytest.approx(w * 2.0 * 1e-4 * 100_000.5)
+    # and without the correction the same book moves the center
+    core2 = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core2.handle(BookUpdated(0.0, "BTC", ((100_000.0, 5.0),), ((100_001.0, 0.1),)))
+    core2.handle(AccountSnapshot(0.1, 0.0, 0.0, 1e5, 0.0, ()))
+    core2.handle(Timer(0.5))
+    adj2 = {a[0]: a[1] for a in core2.drain_records()[-1]["adjustments"]}
+    assert adj2["book_imbalance"] != 0.0 and "edge_bias_widen" not in adj2

@@ -246,3 +246,12 @@ def test_overlay_never_adds_risk_at_red_or_kill(level, position, quotes):
         assert all(q[3] for q in out)
     if level == K:
         assert out == []
+
+
+def test_a_stressed_regime_is_yellow_unless_the_rule_is_off():
+    esc = SafetyEscalator(CFG)
+    assert esc.update(inputs(0.0, p_stressed=0.5)) == G
+    assert esc.update(inputs(1.0, p_stressed=0.97)) == Y
+    assert [h.rule for h in esc.hits] == ["p_stressed"]
+    off = SafetyEscalator(SafetyConfig(stressed_regime_yellow=None))
+    assert off.update(inputs(1.0, p_stressed=1.0)) == G
