@@ -25,6 +25,7 @@ CASES = [
     ("feb12_emergency_paralysis.yaml", NaiveEmergencyPull, "inventory_reduced_within"),
     ("feb16_cold_start.yaml", NaiveColdStart, "reconciled_before_first_quote"),
     ("quota_spiral_hip3.yaml", NaiveQuotaBlind, "request_rate_within_quota"),
+    ("quota_spiral_hip3.yaml", NaiveQuotaBlind, "request_rate_adapts_to_headroom"),
     ("ws_outage_during_move.yaml", NaiveBlindOnDisconnect, "reconciled_before_first_quote"),
     ("cancel_fill_race_storm.yaml", NaiveOptimisticCancel, "worst_case_position_within_limit"),
 ]
