@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from agent.drivers import Core, RecordSink
+from agent.graduation.report import exposure_summary
 from agent.gateway.base import EventSink
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged, ModifyOrder,
@@ -341,6 +342,7 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
         "safety": {"final_level": core.safety.level.name,
                    "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
                                     "reason": t.reason} for t in core.safety.history]},
+        "exposure": exposure_summary(core),
     }
 
 

@@ -181,6 +181,7 @@ async def _run(plan: _Plan) -> int:
     from agent.audit.records import JsonlWriter
     from agent.core import AgentCore
     from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
+    from agent.graduation.report import level_history
     from agent.live import DryRunGateway, LiveDriver, live_summary, persist_state
     from agent.quoting.ladder import venue_price_decimals
 
@@ -222,6 +223,7 @@ async def _run(plan: _Plan) -> int:
                            execution_level=plan.execution_level, start_level=plan.start_level)
     if plan.out is not None:
         persist_state(core, gateway, driver, plan.out / "state.json")
+        (plan.out / "level_history.json").write_text(json.dumps(level_history(core), indent=2, default=float))
         (plan.out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     print(json.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
     left = summary["venue_open_orders"]

@@ -17,6 +17,7 @@ from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.twin import TwinGateway
+from agent.graduation.report import exposure_summary, level_history
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
@@ -100,33 +101,9 @@ def summarise(ex: Exchange, gateway: TwinGateway, core: AgentCore, driver: SimDr
                    "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
                                     "reason": t.reason} for t in core.safety.history]},
         "signal_weights": dict(core.signals.weights),
-        "exposure": exposure_summary(core, duration_s),
+        "exposure": exposure_summary(core),
         "timeline": timelines(core, duration_s),
     }
-
-
-def level_history(core: AgentCore) -> dict:
-    """The run folder's level_history.json: every exposure-level change with its evidence (each
-    promotion lists every criterion's value and threshold), and the safety ladder's transitions."""
-    hist = core.exposure.history
-    return {"start_level": hist.start_level.name, "exposure": hist.to_records(),
-            "safety": [{"ts": t.ts, "from": t.from_level.name, "to": t.to_level.name, "reason": t.reason}
-                       for t in core.safety.history]}
-
-
-def exposure_summary(core: AgentCore, duration_s: float) -> dict:
-    g = core.graduation
-    hist = g.controller.history
-    c = g.confidence
-    return {"start_level": hist.start_level.name, "final_level": g.level.name,
-            "max_level": max((t.to_level for t in hist), default=hist.start_level).name,
-            "promotions": sum(1 for t in hist if t.kind == "promote"),
-            "demotions": sum(1 for t in hist if t.kind == "demote"),
-            "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name, "kind": t.kind,
-                             "trigger": t.trigger.name if t.trigger else None, "reason": t.reason} for t in hist],
-            "confidence": {"model": c.model_confidence, "execution": c.execution_confidence,
-                           "safety": c.safety_confidence, "overall": c.overall},
-            "size_mult": g.size_mult, "limit_scale": g.limit_scale, "paper_fills": g.paper.fills}
 
 
 TIMELINE_BUCKETS = 30

@@ -1,0 +1,27 @@
+"""What the graduation and safety ladders did in a run, as plain dicts for summaries and run folders
+(twin sessions and live ones alike)."""
+from __future__ import annotations
+
+
+def level_history(core) -> dict:
+    """The run folder's level_history.json: every exposure-level change with its evidence (each
+    promotion lists every criterion's value and threshold), and the safety ladder's transitions."""
+    hist = core.exposure.history
+    return {"start_level": hist.start_level.name, "exposure": hist.to_records(),
+            "safety": [{"ts": t.ts, "from": t.from_level.name, "to": t.to_level.name, "reason": t.reason}
+                       for t in core.safety.history]}
+
+
+def exposure_summary(core) -> dict:
+    g = core.graduation
+    hist = g.controller.history
+    c = g.confidence
+    return {"start_level": hist.start_level.name, "final_level": g.level.name,
+            "max_level": max((t.to_level for t in hist), default=hist.start_level).name,
+            "promotions": sum(1 for t in hist if t.kind == "promote"),
+            "demotions": sum(1 for t in hist if t.kind == "demote"),
+            "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name, "kind": t.kind,
+                             "trigger": t.trigger.name if t.trigger else None, "reason": t.reason} for t in hist],
+            "confidence": {"model": c.model_confidence, "execution": c.execution_confidence,
+                           "safety": c.safety_confidence, "overall": c.overall},
+            "size_mult": g.size_mult, "limit_scale": g.limit_scale, "paper_fills": g.paper.fills}
