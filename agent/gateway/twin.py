@@ -3,19 +3,22 @@
 A thin adapter: commands become the twin's action objects, the twin's replies and pushes become
 gateway events. It behaves as the live gateway does where the venue leaves the client in the
 dark: a request that fails in transport produces no event (the agent's timeout and a snapshot
-resolve it), and a dropped socket must be resubscribed.
+resolve it), and a dropped socket must be resubscribed; after it is, the fills made while it was
+down are recovered (the snapshot push on resubscribe, then userFillsByTime) and each delivered once.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from agent.gateway.base import EventSink
+from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, Command,
     ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder,
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, Side, TradeObserved,
 )
+from twin.messages import FillInfo
 from agent.gateway.reasons import classify
 from twin.exchange import Exchange
 from twin.messages import (
@@ -28,6 +31,9 @@ VENUE_CLOSE_STATUSES = frozenset({
     "marginCanceled", "reduceOnlyCanceled", "scheduledCancel", "liquidatedCanceled", "selfTradeCanceled",
     "openInterestCapCanceled", "vaultWithdrawalCanceled", "siblingFilledCanceled", "delistedCanceled",
 })
+FILL_PAGE = 2000  # rows in a full userFillsByTime reply: ask again from its newest time
+RECOVERY_RETRY_S = 1.0  # wait before asking again when the recovery query failed
+RECOVERY_ATTEMPTS = 8
 
 
 class TwinGateway:
@@ -47,12 +53,16 @@ class TwinGateway:
         self.open_oids: dict[str, int] = {}  # cloid -> oid of orders the venue says are open
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill tid in it), recent ones
         self._fills_since_ms = 0
+        self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
+        self._started_ms = 0
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0}
 
     @property
     def stats(self) -> dict:
-        return dict(self.counters)
+        out = dict(self.counters)
+        out.update(self.fills.counters)
+        return out
 
     def _now(self) -> float:
         return self.ex.env.now
@@ -61,6 +71,7 @@ class TwinGateway:
 
     def start(self, sink: EventSink) -> None:
         self.sink = sink
+        self._started_ms = self.ex.now_ms()
         self.conn = self.ex.connect(self._on_push)
         self._subscribe()
         if self.quota_poll_s > 0:
@@ -296,13 +307,13 @@ class TwinGateway:
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL))
         elif isinstance(push, FillsPush):
+            fills = self._timed_fills(push.fills, ts)
             if push.is_snapshot:
-                return  # history: reconciliation uses the account snapshot
-            for f in push.fills:
-                if f.coin != self.coin:
-                    continue
-                sink(FillReceived(ts, f.cloid or f"oid:{f.oid}", f.oid, f.px, f.sz,
-                                  Side.BUY if f.side == "B" else Side.SELL, f.fee, not f.crossed, f.tid))
+                new = self.fills.on_snapshot(fills, max((f.time_ms for f in push.fills), default=0))
+            else:
+                new = self.fills.live(fills)
+            for ev in new:
+                sink(ev)
         elif isinstance(push, OrderUpdatePush):
             o = push.order
             if push.status in VENUE_CLOSE_STATUSES:
@@ -316,8 +327,36 @@ class TwinGateway:
                 self.counters["reconnects"] += 1
                 self._subscribe()
                 sink(ConnectionRestored(ts, "ws"))
+                self._recover_fills(self.fills.since_ms(self._started_ms), RECOVERY_ATTEMPTS)
             else:
                 self.counters["disconnects"] += 1
                 sink(ConnectionLost(ts, "ws"))
         else:
             self.counters["malformed"] += 1
+
+    def _timed_fills(self, fills: tuple[FillInfo, ...], ts: float) -> list[tuple[int, FillReceived]]:
+        return [(f.time_ms, FillReceived(ts, f.cloid or f"oid:{f.oid}", f.oid, f.px, f.sz,
+                                         Side.BUY if f.side == "B" else Side.SELL, f.fee, not f.crossed, f.tid))
+                for f in fills if f.coin == self.coin]
+
+    # ------------------------------------------------------------------ fills missed while the socket was down
+
+    def _recover_fills(self, start_ms: int, attempts: int) -> None:
+        """Every fill since ``start_ms`` by userFillsByTime (oldest first, pages of 2000), delivered unless
+        already given: covers a snapshot push lost with the socket, or shorter than the outage."""
+        def done(reply) -> None:
+            if not isinstance(reply, tuple):
+                self._transport_or_429(reply, "userFillsByTime", ())
+                if attempts > 1:
+                    self.ex.env.process(self._retry_recovery(start_ms, attempts - 1))
+                return
+            for ev in self.fills.recovered(self._timed_fills(reply, self._now())):
+                self.sink(ev)
+            if len(reply) >= FILL_PAGE:
+                newest = max(f.time_ms for f in reply)
+                self._recover_fills(newest if newest > start_ms else start_ms + 1, attempts)
+        self.ex.request_info("userFillsByTime", done, self.conn, user=self.user, startTime=start_ms)
+
+    def _retry_recovery(self, start_ms: int, attempts: int):
+        yield self.ex.env.timeout(RECOVERY_RETRY_S)
+        self._recover_fills(start_ms, attempts)

@@ -3,7 +3,9 @@
 It emits the same events as the in-process ``TwinGateway`` for the same venue behaviour: a request
 lost in transport produces no event (the core's timeouts and a snapshot resolve it), a dropped or
 silent socket is ``ConnectionLost``, and a reconnect (backoff with jitter) resubscribes and emits
-``ConnectionRestored``, after which the core asks for an account snapshot before quoting again.
+``ConnectionRestored``, after which the core asks for an account snapshot before quoting again; the
+gateway itself recovers the fills made while the socket was down (the snapshot frame sent on
+resubscribe, then userFillsByTime from the newest fill known) and delivers each fill once.
 Every signed action carries ``expiresAfter`` = now + ttl. The signing key stays inside ``Wallet``.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ import aiohttp
 import numpy as np
 
 from agent.gateway.base import EventSink
+from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
     AccountSnapshot, Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, Command, ConnectionLost,
     ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected,
@@ -41,6 +44,9 @@ TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
 
 _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 _SIDES_KEPT = 10_000
+_FILL_PAGE = 2000  # rows in a full userFillsByTime reply: ask again from its newest time
+_FILL_PAGES = 5  # the venue keeps only the newest 10000 fills
+_RECOVERY_ATTEMPTS = 8
 
 # what a request came back as, when it is not a parsed JSON answer
 _IP_LIMITED = "ip_limited"  # HTTP 429 (body null)
@@ -105,6 +111,8 @@ class HyperliquidGateway:
         self._lost_reported = False
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill tid in it), recent ones
         self._fills_since_ms = 0
+        self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
+        self._started_ms = 0
         # ModifyOrder carries no side: the side of each recent order we placed, by cloid (bounded)
         self._sides: OrderedDict[str, Side] = OrderedDict()
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
@@ -125,6 +133,7 @@ class HyperliquidGateway:
     @property
     def stats(self) -> dict:
         out = dict(self.counters)
+        out.update(self.fills.counters)
         out["malformed"] += self.parser.malformed
         return out
 
@@ -178,6 +187,7 @@ class HyperliquidGateway:
             raise GatewayError("call `await gateway.prepare()` before start(): the asset id is not known yet")
         self.sink = sink
         self._closing = False
+        self._started_ms = int(self._now() * 1000)
         self._ensure_session()
         self._spawn_background(self._run_socket(), "hl-ws")
         if self.quota_poll_s > 0:
@@ -576,6 +586,7 @@ class HyperliquidGateway:
                     self.counters["reconnects"] += 1
                     self._lost_reported = False
                     self._emit(ConnectionRestored(self._now(), "ws"))
+                    self._spawn_background(self._recover_fills(), "hl-fill-recovery")
                 ever_connected = True
                 attempt = 0
                 await self._read(ws)
@@ -645,3 +656,35 @@ class HyperliquidGateway:
             log.warning("venue websocket error: %.200s", parsed.text)
         for ev in parsed.events:
             self._emit(ev)
+        if parsed.snapshot:
+            for ev in self.fills.on_snapshot(parsed.fills, parsed.newest_ms):
+                self._emit(ev)
+        elif parsed.fills:
+            for ev in self.fills.live(parsed.fills):
+                self._emit(ev)
+
+    # ------------------------------------------------------------------ fills missed while the socket was down
+
+    async def _recover_fills(self) -> None:
+        """After a reconnect: every fill since the newest one known, by userFillsByTime (oldest first, in
+        pages of 2000), delivered unless already given. The snapshot frame on resubscribe usually has them
+        first; this also covers a snapshot frame lost with the socket, or shorter than the outage."""
+        start = self.fills.since_ms(self._started_ms)
+        for _ in range(_FILL_PAGES):
+            page = None
+            for attempt in range(_RECOVERY_ATTEMPTS):
+                body = await self._info({"type": "userFillsByTime", "user": self.user, "startTime": start},
+                                        "userFillsByTime")
+                page = self.parser.fill_page(body, self._now()) if body is not None else None
+                if page is not None or self._closing:
+                    break
+                await asyncio.sleep(self.backoff_s(attempt))
+            if page is None:
+                log.warning("fill recovery from %d ms gave up after %d attempts", start, _RECOVERY_ATTEMPTS)
+                return
+            n_rows, newest_ms, fills = page
+            for ev in self.fills.recovered(fills):
+                self._emit(ev)
+            if n_rows < _FILL_PAGE:
+                return
+            start = newest_ms if newest_ms > start else start + 1

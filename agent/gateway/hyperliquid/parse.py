@@ -114,11 +114,19 @@ class AssetInfo:
 
 @dataclass(frozen=True, slots=True)
 class WsMessage:
-    """One parsed websocket frame: ``kind`` is the channel (or "greeting", "malformed"); ``events`` for the core."""
+    """One parsed websocket frame: ``kind`` is the channel (or "greeting", "malformed"); ``events`` for the core.
+
+    A userFills frame carries its fills of this coin in ``fills``, each with the venue's fill time in ms,
+    the newest time of its fills of any coin in ``newest_ms``, and ``snapshot`` for the frame sent on
+    subscribe: the gateway decides which to deliver (``FillDelivery``).
+    """
 
     kind: str
     events: tuple = ()
     text: str = ""  # the venue's text for "error" frames
+    fills: tuple[tuple[int, FillReceived], ...] = ()
+    newest_ms: int = 0
+    snapshot: bool = False
 
 
 # ----------------------------------------------------------------------------- field helpers
@@ -226,6 +234,9 @@ class VenueParser:
             self._safe("websocket frame", text, lambda: _raise("no channel"))
             return WsMessage("malformed")
         channel = msg["channel"]
+        if channel == "userFills":
+            parsed = self._safe("userFills frame", text, lambda: self._user_fills(msg.get("data"), ts))
+            return parsed if parsed is not None else WsMessage("malformed")
         handler = self._WS.get(channel)
         if handler is None:
             if channel == "error":
@@ -258,15 +269,18 @@ class VenueParser:
                 out.append(TradeObserved(ts, coin, px, sz, side))
         return out
 
-    def _user_fills(self, data: Any, ts: float) -> list:
+    def _user_fills(self, data: Any, ts: float) -> WsMessage:
         fills = _list(_get(data, "fills"), "fills")
         user = data.get("user")
         if user is not None and (not isinstance(user, str) or user.lower() != self.user):
-            return []
-        rows = [self._fill(f, ts) for f in fills]  # parse all first: a bad row drops the frame, not half of it
-        if data.get("isSnapshot") is True:
-            return []  # history: reconciliation uses the account snapshot
-        return [r for r in rows if r is not None]
+            return WsMessage("userFills")
+        rows = self._timed_fills(fills, ts)  # all parsed first: a bad row drops the frame, not half of it
+        newest = max((_int(f, "time") for f in fills), default=0)
+        return WsMessage("userFills", fills=rows, newest_ms=newest, snapshot=data.get("isSnapshot") is True)
+
+    def _timed_fills(self, fills: list, ts: float) -> tuple[tuple[int, FillReceived], ...]:
+        rows = [(_int(f, "time"), self._fill(f, ts)) for f in fills]
+        return tuple((t, f) for t, f in rows if f is not None)
 
     def _fill(self, f: Any, ts: float) -> FillReceived | None:
         coin = _str(f, "coin")
@@ -291,7 +305,7 @@ class VenueParser:
                 out.append(OrderClosedByVenue(ts, cloid or f"oid:{oid}", oid, status))
         return out
 
-    _WS = {"l2Book": _book, "trades": _trades, "userFills": _user_fills, "orderUpdates": _order_updates}
+    _WS = {"l2Book": _book, "trades": _trades, "orderUpdates": _order_updates}
 
     # ------------------------------------------------------------------ REST replies
 
@@ -337,6 +351,14 @@ class VenueParser:
         def parse() -> tuple[FillRow, ...]:
             return tuple(FillRow(_str(f, "coin"), _int(f, "tid"), _int(f, "time")) for f in _list(body, "fills"))
         return self._safe("userFills", body, parse)
+
+    def fill_page(self, body: Any, ts: float) -> tuple[int, int, tuple[tuple[int, FillReceived], ...]] | None:
+        """A userFillsByTime page: (rows in it and their newest time in ms, every coin; this coin's fills
+        with their time in ms)."""
+        def parse():
+            rows = _list(body, "fills")
+            return len(rows), max((_int(f, "time") for f in rows), default=0), self._timed_fills(rows, ts)
+        return self._safe("userFillsByTime", body, parse)
 
     def quota(self, body: Any, ts: float) -> QuotaStatus | None:
         """userRateLimit → QuotaStatus (``nRequestsSurplus`` is optional on the venue)."""

@@ -1,0 +1,77 @@
+"""Which of the venue's fills the agent has been given: each fill of the session once, history never.
+
+Both gateways keep one ``FillDelivery``. The venue's first userFills snapshot of a session is history
+(those fills are already in the account snapshot's position); after that a fill is delivered the
+first time it is seen, whether live, in a snapshot sent on resubscribe, or in the userFillsByTime
+recovery a gateway runs after every reconnect, so a fill missed during an outage arrives once.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable
+
+from agent.gateway.events import FillReceived
+
+TimedFill = tuple[int, FillReceived]  # (the venue's fill time in ms, the fill)
+
+
+class FillDelivery:
+    """Filters fills (with their venue time in ms) down to the ones the agent has not been given yet."""
+
+    __slots__ = ("known", "keep", "baseline_ms", "last_ms", "counters")
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self.known: OrderedDict[int, None] = OrderedDict()  # tids delivered, or history (bounded, oldest out)
+        self.keep = keep
+        self.baseline_ms: int | None = None  # newest fill time in the session's history: older fills are history
+        self.last_ms: int | None = None  # newest fill time known (history or delivered)
+        self.counters = {"fills_live": 0, "fills_recovered": 0, "fills_repeated": 0}
+
+    def since_ms(self, session_start_ms: int) -> int:
+        """Where a recovery query starts: the newest known fill's time (same-ms fills are told apart by tid).
+
+        ``session_start_ms`` (venue time) counts as the end of history when no snapshot has told it yet."""
+        if self.baseline_ms is None:
+            self.baseline_ms = session_start_ms
+        return max(self.baseline_ms, self.last_ms if self.last_ms is not None else 0)
+
+    def on_snapshot(self, fills: Iterable[TimedFill], newest_ms: int) -> list[FillReceived]:
+        """A userFills snapshot frame (this coin's fills; ``newest_ms`` the newest fill time of any coin in it):
+        the session's first is history; later ones may hold fills missed while the socket was down."""
+        if self.baseline_ms is None:
+            for t, f in fills:
+                self._know(f.tid, t)
+            self.baseline_ms = newest_ms
+            return []
+        return self.recovered(fills)
+
+    def live(self, fills: Iterable[TimedFill]) -> list[FillReceived]:
+        """Fills pushed as they happen."""
+        fills = list(fills)
+        if self.baseline_ms is None and fills:
+            # no history seen yet (its snapshot was lost): nothing older than the first live fill is ours
+            self.baseline_ms = min(t for t, _ in fills)
+        return self._new(fills, "fills_live")
+
+    def recovered(self, fills: Iterable[TimedFill]) -> list[FillReceived]:
+        """Fills from a snapshot on resubscribe or a userFillsByTime query: the session's ones not yet given."""
+        floor = self.baseline_ms if self.baseline_ms is not None else 0
+        return self._new(((t, f) for t, f in fills if t >= floor), "fills_recovered")
+
+    def _new(self, fills: Iterable[TimedFill], counter: str) -> list[FillReceived]:
+        out = []
+        for t, f in sorted(fills, key=lambda tf: (tf[0], tf[1].tid)):
+            if f.tid in self.known:
+                self.counters["fills_repeated"] += 1
+                continue
+            self._know(f.tid, t)
+            self.counters[counter] += 1
+            out.append(f)
+        return out
+
+    def _know(self, tid: int, time_ms: int) -> None:
+        self.known[tid] = None
+        if len(self.known) > self.keep:
+            self.known.popitem(last=False)
+        if self.last_ms is None or time_ms > self.last_ms:
+            self.last_ms = time_ms
