@@ -25,7 +25,7 @@ from twin.params import TwinParams
 from twin.server.app import GREETING, BackgroundServer, TwinServer, build_exchange
 from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
 from twin.server.clock import parse_speed
-from twin.server.cli import build_parser
+from twin.server.cli import build_parser, load_chaos, serve_main
 
 KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
 WALLET = eth_account.Account.from_key(KEY)
@@ -384,6 +384,67 @@ def test_twin_disconnect_closes_the_socket():
         asyncio.run(asyncio.wait_for(scenario(bg), 10.0))
 
 
+async def _closed(ws: aiohttp.ClientWebSocketResponse) -> None:
+    while (await ws.receive(timeout=TIMEOUT)).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                                           aiohttp.WSMsgType.CLOSING):
+        pass
+
+
+async def _refused_then_accepted(bg: BackgroundServer, session: aiohttp.ClientSession, up_at_s: float,
+                                 slack_s: float = 0.25) -> int:
+    """Reconnect at once and keep trying: attempts before ``up_at_s`` (sim s) fail the handshake with HTTP
+    503, the first one accepted is after it and gets the greeting. Returns the refusals. (The twin's time
+    is read just after each attempt: ``slack_s`` covers the read's delay.)"""
+    refused = 0
+    while True:
+        try:
+            async with session.ws_connect(bg.ws_url) as ws:
+                assert bg.call(lambda: bg.server.exchange.env.now) >= up_at_s
+                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                return refused
+        except aiohttp.WSServerHandshakeError as e:
+            assert e.status == 503 and bg.call(lambda: bg.server.exchange.env.now) < up_at_s + slack_s
+            refused += 1
+            await asyncio.sleep(0.05)
+
+
+def test_websocket_connections_are_refused_while_a_scripted_outage_lasts():
+    """A chaos Disconnect drops the socket and keeps the link down: reconnecting mid-outage fails the
+    handshake (503) until the outage is over, then succeeds. Real sockets, the twin at 4x."""
+    schedule = ChaosSchedule(events=[Disconnect(at_s=0.5, duration_s=3.0)])
+
+    async def scenario(bg: BackgroundServer) -> int:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(bg.ws_url) as ws:
+                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                await _closed(ws)
+            return await _refused_then_accepted(bg, session, 3.5)
+
+    with venue(speed=4.0, schedule=schedule) as bg:
+        refused = asyncio.run(asyncio.wait_for(scenario(bg), 10.0))
+        assert refused >= 3 and bg.server.refused_ws == refused
+
+
+def test_websocket_connections_are_refused_for_the_rest_of_a_random_drop():
+    """A random disconnect (the connection model's hazard; 1.5 s outages) keeps the client's link down
+    for the outage's length: a reconnect at once is refused, one after it is over is accepted."""
+    params = quiet_params()
+    params = params.model_copy(update={"connection": ConnectionParams(hazard_per_hour=3600.0, outage_median_s=1.5,
+                                                                      outage_sigma=0.0)})
+
+    async def scenario(bg: BackgroundServer) -> int:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(bg.ws_url) as ws:
+                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                await _closed(ws)
+                dropped_at = bg.call(lambda: bg.server.exchange.env.now)
+            return await _refused_then_accepted(bg, session, dropped_at + 1.5 - 0.25)
+
+    with venue(speed=4.0, params=params) as bg:
+        refused = asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
+        assert refused >= 1
+
+
 # ---------------------------------------------------------------------------------------------- cli
 
 
@@ -395,3 +456,20 @@ def test_cli_options_parse():
     assert parse_speed("realtime") == 1.0
     with pytest.raises(ValueError):
         parse_speed("fast")
+
+
+def test_cli_scenario_is_a_chaos_schedule_file_and_a_bad_one_is_a_clear_error(tmp_path, capsys):
+    good = tmp_path / "drop.yaml"
+    good.write_text("events:\n  - {kind: disconnect, at_s: 30, duration_s: 5}\n"
+                    "  - {kind: http_429_burst, at_s: 10, duration_s: 2}\n")
+    schedule = load_chaos(str(good))
+    assert [(e.kind, e.at_s) for e in schedule.events] == [("http_429_burst", 10.0), ("disconnect", 30.0)]
+    scenario_style = tmp_path / "s.yaml"
+    scenario_style.write_text("chaos:\n  - {kind: quota_set, at_s: 1, remaining_requests: 0}\n")
+    assert load_chaos(str(scenario_style)).events[0].remaining_requests == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("events:\n  - {kind: disconnect, at_s: 30}\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: events\.0\.disconnect\.duration_s"):
+        load_chaos(str(bad))
+    assert serve_main(["--port", "0", "--scenario", str(bad)]) == 2
+    assert "bad.yaml" in capsys.readouterr().err

@@ -13,10 +13,12 @@ import threading
 import time
 from typing import Any, Callable
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
+from twin.faults.connection import ConnectionModel, ConnectionParams
 from twin.faults.quota import info_weight
 from twin.messages import (
     ActionErr, ActionOk, BookPush, ConnectionEvent, FillsPush, HttpError, OrderUpdatePush, Push, TradePush,
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 GREETING = "Websocket connection established."
 WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 60 s (hyperliquid.md §4)
 WS_CHANNELS = {"l2Book": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user", "userEvents": "user"}
+LINK_DOWN = "The twin's connection model has this link down (a scripted or random outage): retry later."
 
 
 def build_exchange(params: TwinParams | None = None, seed: int = 0, fund: dict[str, float] | None = None,
@@ -61,6 +64,10 @@ class TwinServer:
         self.agents: dict[str, tuple[str, str]] = {}  # agent address -> (account address, agent name)
         self.clock = SimClock(exchange.env, speed)
         self.reply_timeout_s = reply_timeout_s
+        self.refused_ws = 0
+        # the network path from each client host: down during the schedule's disconnects, and for the
+        # rest of an outage that dropped one of its sockets, so a reconnect only succeeds once it is over
+        self._links: dict[str, ConnectionModel] = {}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
@@ -278,11 +285,33 @@ class TwinServer:
     # ------------------------------------------------------------------ /ws
 
     async def handle_ws(self, request: web.Request) -> web.StreamResponse:
+        host = request.remote or ""
+        if self.link(host).is_down(self.clock.catch_up()):
+            # the handshake fails, as a connection attempt through a dead network path would
+            self.refused_ws += 1
+            return web.Response(status=503, text=LINK_DOWN, content_type="text/plain")
         ws = web.WebSocketResponse(max_msg_size=1 << 20)
         await ws.prepare(request)
-        session = WsSession(self, ws)
+        session = WsSession(self, ws, host)
         await session.run()
         return ws
+
+    def link(self, host: str) -> ConnectionModel:
+        """The connection model of the path from ``host``: the schedule's disconnects, plus outages noted."""
+        model = self._links.get(host)
+        if model is None:
+            model = ConnectionModel(ConnectionParams(hazard_per_hour=0.0), np.random.default_rng(0))
+            for ev in self.exchange.schedule.events:
+                if ev.kind == "disconnect":
+                    model.add_outage(ev.at_s, ev.duration_s)
+            self._links[host] = model
+        return model
+
+    def note_outage(self, host: str, until_s: float) -> None:
+        """A socket from ``host`` was dropped by the twin: its path stays down until ``until_s`` (sim s)."""
+        now = self.exchange.env.now
+        if until_s > now:
+            self.link(host).add_outage(now, until_s - now)
 
 
 class WsSession:
@@ -290,9 +319,10 @@ class WsSession:
 
     _CLOSE = object()
 
-    def __init__(self, server: TwinServer, ws: web.WebSocketResponse) -> None:
+    def __init__(self, server: TwinServer, ws: web.WebSocketResponse, host: str = "") -> None:
         self.server = server
         self.ws = ws
+        self.host = host
         self.out: asyncio.Queue = asyncio.Queue()
         self.closed = False
         self.book_opts: dict[str, tuple[int | None, int | None]] = {}
@@ -426,6 +456,7 @@ class WsSession:
         insts = self.server.assets.by_coin
         if isinstance(push, ConnectionEvent):
             if not push.up:  # the twin dropped this socket: close it; the client must reconnect
+                self.server.note_outage(self.host, self.conn.model.next_change(self.server.exchange.env.now))
                 self.closed = True
                 self.out.put_nowait(self._CLOSE)
             return None

@@ -49,8 +49,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fund", type=_fund_arg, action="append", default=[], metavar="ADDRESS=USDC",
                    help="create an account holding USDC (repeatable); only funded accounts and their "
                         "approved agents may trade")
-    p.add_argument("--scenario", help="scenario file (accepted and ignored for now)")
+    p.add_argument("--scenario", help="chaos schedule, YAML or JSON: {events: [...]} (or a scenario file's "
+                                      "chaos: list) of disconnect, http_429_burst, rejection_burst, latency_spike, "
+                                      "quota_set, price_jump, regime, market_param events; at_s is seconds of "
+                                      "venue time after the server starts")
     return p
+
+
+def load_chaos(path: str):
+    """The ChaosSchedule in a YAML or JSON file; ValueError naming the file and the problem."""
+    import yaml
+    from pydantic import ValidationError
+
+    from twin.faults.chaos import ChaosSchedule
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)  # JSON is YAML
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"--scenario {path}: cannot read it ({type(e).__name__}: {e})") from None
+    if isinstance(data, dict) and "events" not in data and "chaos" in data:
+        data = {"events": data["chaos"] or []}
+    if not isinstance(data, dict):
+        raise ValueError(f"--scenario {path}: expected a mapping with an 'events' list, got {type(data).__name__}")
+    try:
+        return ChaosSchedule.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ValueError(f"--scenario {path}: {where}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 def serve_main(argv: list[str] | None = None) -> int:
@@ -60,21 +87,20 @@ def serve_main(argv: list[str] | None = None) -> int:
 
     try:
         params = TwinParams.load(args.params) if args.params else TwinParams()
+        schedule = load_chaos(args.scenario) if args.scenario else None
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.scenario:
-        print(f"note: --scenario {args.scenario} is accepted but not applied yet; serving without it",
-              file=sys.stderr)
     funds: dict[str, float] = {}
     for address, usdc in args.fund:
         funds[address] = funds.get(address, 0.0) + usdc
-    server = TwinServer(build_exchange(params, args.seed, funds), speed=args.speed)
+    server = TwinServer(build_exchange(params, args.seed, funds, schedule=schedule), speed=args.speed)
+    n_chaos = len(schedule.events) if schedule is not None else 0
 
     def ready(url: str) -> None:
         print(f"twin venue listening on {url} (info {url}/info, exchange {url}/exchange, "
               f"websocket ws{url[4:]}/ws), speed {args.speed:g}x, seed {args.seed}, "
-              f"{len(funds)} funded account(s)", flush=True)
+              f"{len(funds)} funded account(s), {n_chaos} chaos event(s)", flush=True)
 
     try:
         asyncio.run(serve(server, args.host, args.port, on_ready=ready))
