@@ -46,6 +46,9 @@ class RiskConfig(BaseModel):
     max_position: float = Field(0.05, gt=0, description="Limit on |worst-case position| (coin), in-flight included.")
     stale_book_s: float = Field(3.0, gt=0, description="No book update for this long → market data stale: pull quotes.")
     ack_timeout_s: float = Field(5.0, gt=0, description="No acknowledgement within this → order stale → snapshot.")
+    pull_retry_s: float = Field(2.0, gt=0, description="Blind (socket down) or stopped with orders still counted "
+                                                       "live: the cancel-all is sent again this often until they are "
+                                                       "confirmed gone (a pull lost in transport gives no answer).")
     fill_settle_s: float = Field(1.0, ge=0, description="A cancelled order still counts as exposure this long after "
                                                         "its cancel ack: its fills may lag on the websocket. Set it "
                                                         "above the feed latency's tail.")

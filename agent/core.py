@@ -68,6 +68,8 @@ class AgentCore:
         self.errors = ErrorBurstCounter(config.safety.cascade_window_s)
         self.overlay = NORMAL
         self.equity = math.nan
+        self._last_pull_ts = -math.inf
+        self._pulls = 0
         self.reconnect_ts = -math.inf
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
         self.graduation = Graduation(config.graduation, config.validation.scorecard, config.session.collateral_usd)
@@ -149,6 +151,7 @@ class AgentCore:
     def shutdown(self, ts: float) -> list[Command]:
         """Stop quoting for good and pull every order (a session's end, SIGINT, a kill)."""
         self.stopped = True
+        self._last_pull_ts = ts
         cmds: list[Command] = [CancelAll()]
         for c in cmds:
             self.tracker.on_command(c, ts)
@@ -229,6 +232,7 @@ class AgentCore:
         self.reconciled = False
         if self.tracker.live_set:
             cmds.append(CancelAll())  # quoting blind is how stale quotes get picked off
+            self._last_pull_ts = ev.ts
 
     def _on_restored(self, ev: ConnectionRestored, cmds: list) -> None:
         self.connected = True
@@ -267,6 +271,8 @@ class AgentCore:
             self._request_snapshot(cmds, ts)
         self._update_safety(ts, cmds)
         self._update_graduation(ts)
+        if (self.stopped or not self.connected) and self.tracker.live_set:
+            self._pull_again(ts, cmds)
         if not self.reconciled or self.stopped:
             return
         stale = (ts - self.last_book_ts) > risk.stale_book_s or not self.connected
@@ -312,6 +318,7 @@ class AgentCore:
             # flatten through the book with a reduce-only IOC when configured
             self.stopped = True
             cmds.append(CancelAll())
+            self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
             cmds.append(ScheduleCancel(ts + 5.0))
@@ -321,6 +328,25 @@ class AgentCore:
                 px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
                 cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
                                        abs(pos), Tif.IOC, True))
+
+    def _pull_again(self, ts: float, cmds: list) -> None:
+        """Blind (socket down) or stopped (Kill, shutdown) with orders we still count as live: the pull
+        that was sent may have been lost in transport (a REST call failing during an outage gives no
+        answer at all). Send it again every ``risk.pull_retry_s`` until the orders are confirmed gone;
+        after a Kill, re-arm the dead-man's switch with it."""
+        if ts - self._last_pull_ts < self.cfg.risk.pull_retry_s or any(isinstance(c, CancelAll) for c in cmds):
+            return
+        self._last_pull_ts = ts
+        self._pulls += 1
+        # by cloid (one request) for what we know of; every other time a cancel-all as well (it needs two
+        # requests, the open-orders query first, but also catches what we do not know of)
+        known = tuple(CancelOrder(o.cloid) for o in self.tracker.live_set.values())
+        if known:
+            cmds.append(Batch(known) if len(known) > 1 else known[0])
+        if not known or self._pulls % 2 == 0:
+            cmds.append(CancelAll())
+        if self.overlay.cancel_all:
+            cmds.append(ScheduleCancel(ts + 5.0))
 
     def _update_graduation(self, ts: float) -> None:
         """Demotion triggers every tick (demotion is immediate); confidence and promotion every
@@ -439,7 +465,23 @@ class AgentCore:
             # one closing the whole position is exempt at the venue)
             min_ntl = q.ladder.min_notional_usd
             pos_abs = abs(self.tracker.position)
-            desired = [d for d in desired if d.px * d.sz >= min_ntl or (d.reduce_only and d.sz >= pos_abs - 1e-12)]
+            reducing = -1 if self.tracker.position > 0 else 1
+            lot = self.lot
+            out = []
+            for d in desired:
+                if d.px * d.sz < min_ntl and not (d.reduce_only and d.sz >= pos_abs - 1e-12):
+                    if d.side.value != reducing or not pos_abs:
+                        continue  # an increasing quote shrunk below the minimum: not sent
+                    # a reducing one is never shrunk out of existence (that is how exits stall): the
+                    # venue's minimum, or the whole position when that is less (exempt when reduce-only)
+                    sz = math.ceil(min_ntl / d.px / lot - 1e-9) * lot
+                    if sz > pos_abs:
+                        if not d.reduce_only:
+                            continue
+                        sz = pos_abs
+                    d = d._replace(sz=round(sz, 10))
+                out.append(d)
+            desired = out
             rec.adjust("safety_size_factor", ov.size_factor, "size")
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
         par, _, par_f = self.risk_budget.check(pos, mid, sigma_log)

@@ -228,6 +228,9 @@ class OrderTracker:
             if ev.resting:
                 if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
                     o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
+                elif o.prev_state in (OrderState.PENDING_NEW, OrderState.STALE):
+                    # a cancel or modify went out before the ack: if it is refused, the order rests
+                    o.prev_state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
             elif o.state in (OrderState.PENDING_NEW, OrderState.STALE, OrderState.PENDING_CANCEL):
                 # filled (or IOC partly filled, rest cancelled) at once: fills arrive separately
                 if ev.filled_sz >= o.sz - EPS or o.tif is Tif.IOC:
@@ -287,7 +290,7 @@ class OrderTracker:
                 o = self.orders.get(cloid)
                 if o is None or not o.live:
                     continue
-                if o.state is OrderState.PENDING_NEW:
+                if o.state is OrderState.PENDING_NEW and o.acked_ts < 0:  # the place itself was refused
                     self.rejections_by_reason[Reason.RATE_LIMITED.value] += 1
                     self._end(o, OrderState.REJECTED, ev.ts)
                 elif o.state in (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY):
@@ -358,11 +361,15 @@ class OrderTracker:
                 o.sz = o.filled_sz + oo.sz
                 if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
                     o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
+                elif o.prev_state in (OrderState.PENDING_NEW, OrderState.STALE):
+                    o.prev_state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
             elif (0 <= o.acked_ts < cutoff) or (o.acked_ts < 0 and o.sent_ts < cutoff - self.ack_grace_s):
                 # not listed, and known to be at the venue before the query was even sent (so it is
                 # gone), or never acknowledged and sent more than the action ttl before (so it landed
                 # before, or expired): gone. Otherwise the listing may predate it: keep counting it.
-                o.presumed_gone = True
+                # only a never-acknowledged one may yet turn up (its ack can trail the listing); one
+                # known at the venue before the query is gone for good, whatever late ack follows
+                o.presumed_gone = o.acked_ts < 0
                 self._end(o, OrderState.CANCELED, ev.ts)
         for cloid, oo in listed.items():
             if cloid in self.orders:

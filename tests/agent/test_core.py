@@ -77,7 +77,10 @@ def test_worst_case_position_never_exceeds_the_limit_under_latency(seed):
     ours stays within the limit, even with slow, spiky, bursty latency on every path."""
     limit = 0.01
     # feed latency here reaches several seconds (1.5 s spikes x4 in bursts): settle fills that long
-    cfg = quoting({"risk": {"max_position": limit, "fill_settle_s": 8.0}, "session": {"cycle_s": 0.2}})
+    # exposure held at FULL: the slow venue would otherwise (rightly) demote the agent to quoting little
+    cfg = quoting({"risk": {"max_position": limit, "fill_settle_s": 8.0}, "session": {"cycle_s": 0.2},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False,
+                                  "min_execution_confidence": 0.0}})
     ex, gw, core, driver = build_session(cfg, seed, slow_params())
     worst = []
 
@@ -201,3 +204,30 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     assert abs(ex.accounts[gw.user].position("BTC").szi) <= abs(position_at_kill) + 1e-12
     pm = [r for r in records if r["type"] == "postmortem"]
     assert len(pm) == 1 and pm[0]["reasons"] and pm[0]["recent_cycles"]
+
+
+def test_a_pull_lost_in_transport_is_sent_again_until_the_orders_are_gone():
+    """Socket down: the cancel-all goes out at once; a REST call lost in the outage gives no answer, so
+    every ``risk.pull_retry_s`` the known orders are cancelled by cloid again (and, every other time, a
+    cancel-all for what we may not know of) until acks or a snapshot say they are gone."""
+    from agent.gateway.events import (
+        AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, ConnectionLost,
+        OrderAcknowledged, PlaceOrder, Timer,
+    )
+
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.0, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.1, 0.0, 0.0, 1e5, 0.0, ()))
+    placed = [x for c in core.handle(Timer(0.5)) for x in getattr(c, "commands", (c,)) if isinstance(x, PlaceOrder)]
+    for i, p in enumerate(placed):
+        core.handle(OrderAcknowledged(0.6, p.cloid, 100 + i, True))
+    assert placed and len(core.tracker.live_set) == len(placed)
+    assert core.handle(ConnectionLost(1.0, "ws")) == [CancelAll()]
+    assert core.handle(Timer(2.0)) == []  # within pull_retry_s (2 s): wait for the answer
+    again = core.handle(Timer(3.0))
+    cloids = {x.cloid for c in again for x in getattr(c, "commands", (c,)) if isinstance(x, CancelOrder)}
+    assert cloids == {p.cloid for p in placed} and not any(isinstance(c, CancelAll) for c in again)
+    assert any(isinstance(c, CancelAll) for c in core.handle(Timer(5.0)))
+    for p in placed:
+        core.handle(CancelAcknowledged(5.5, p.cloid))
+    assert not core.tracker.live_set and core.handle(Timer(7.5)) == []  # confirmed gone: nothing more

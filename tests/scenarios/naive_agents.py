@@ -55,6 +55,9 @@ class NaiveKillSwitch(AgentCore):
                 cmds.append(Batch(tuple(cancels)))
             cmds.extend(c for c in kill if not isinstance(c, (CancelAll, ScheduleCancel)))
 
+    def _pull_again(self, ts: float, cmds: list) -> None:
+        """The original kill fired once: nothing resent its cancels when they did not go through."""
+
 
 class _FilledOnlyTracker(OrderTracker):
     """Exposure is the filled position only: resting and in-flight orders are not counted."""
