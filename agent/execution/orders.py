@@ -157,7 +157,7 @@ class OrderTracker:
             o.state = OrderState.PENDING_MODIFY
             o.last_update_ts = ts
             o.replaced_by = cmd.new_cloid
-            n = TrackedOrder(cmd.new_cloid, cmd.side if hasattr(cmd, "side") else o.side, cmd.px, cmd.sz,
+            n = TrackedOrder(cmd.new_cloid, cmd.side or o.side, cmd.px, cmd.sz,
                              cmd.reduce_only, cmd.tif, ts)
             n.replaces = o.cloid
             self.orders[n.cloid] = n

@@ -255,6 +255,7 @@ class ModifyOrder:
     sz: float
     tif: Tif = Tif.ALO
     reduce_only: bool = False
+    side: Side | None = None  # the order's side; the venue's modify needs it (None: the gateway remembers it)
 
 
 @dataclass(frozen=True, slots=True)

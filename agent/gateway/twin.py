@@ -55,6 +55,7 @@ class TwinGateway:
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self._started_ms = 0
+        self._sides: dict[str, Side] = {}  # cloid -> side of what we placed (a modify may not say)
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0}
 
@@ -135,7 +136,15 @@ class TwinGateway:
         self.ex.submit(self.user, action, on_reply, self.conn, None if ttl is None else self._now() + ttl)
 
     def _spec(self, c: PlaceOrder | ModifyOrder, cloid: str) -> OrderSpec:
-        return OrderSpec(self.coin, c.side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
+        side = c.side
+        if side is None:  # a modify that does not say: the side of the order it replaces
+            side = self._sides.get(c.cloid)
+            if side is None:
+                raise ValueError(f"modify of {c.cloid}: side unknown (not placed through this gateway)")
+        self._sides[cloid] = side
+        if len(self._sides) > 100_000:
+            del self._sides[next(iter(self._sides))]
+        return OrderSpec(self.coin, side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
 
     def _place(self, places: list[PlaceOrder]) -> None:
         cloids = tuple(p.cloid for p in places)

@@ -127,7 +127,20 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
     frame = json.dumps({"channel": "orderUpdates", "data": [update, closed]})
     assert p.ws(frame, 4.0).events == (OrderClosedByVenue(4.0, "oid:556696349186", 556696349186,
                                                           "reduceOnlyCanceled"),)
+    # userEvents arrive on the channel "user" (hyperliquid.md §4): fills, venue cancels, liquidation, funding
+    ue = p.ws(json.dumps({"channel": "user", "data": {"fills": [row, other]}}), 5.0)
+    assert ue.kind == "user" and [f.tid for _, f in ue.fills] == [118906512037719] and not ue.snapshot
+    nuc = p.ws(json.dumps({"channel": "user", "data": {"nonUserCancel": [{"coin": "AVAX", "oid": 7},
+                                                                         {"coin": "BTC", "oid": 8}]}}), 5.0)
+    assert nuc.events == (OrderClosedByVenue(5.0, "oid:7", 7, "nonUserCancel"),)
+    liq = {"lid": 1, "liquidator": "0x" + "cd" * 20, "liquidated_user": "0x" + "ab" * 20,
+           "liquidated_ntl_pos": "100.0", "liquidated_account_value": "5.0"}
+    assert p.ws(json.dumps({"channel": "user", "data": {"liquidation": liq}}), 5.0).kind == "liquidation"
+    assert p.ws(json.dumps({"channel": "user", "data": {"funding": {"coin": "AVAX", "usdc": "-0.1"}}}),
+                5.0).kind == "funding"
     assert p.malformed == 0
+    assert p.ws(json.dumps({"channel": "user", "data": {"nonUserCancel": [{"coin": "AVAX"}]}}), 5.0).kind == \
+        "malformed" and p.malformed == 1
 
 
 def test_parses_exchange_replies_quota_and_account_state():
@@ -507,7 +520,7 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
     assert abs(core.tracker.position - venue_pos) < 1e-9
     assert abs(driver.final_snapshot.position - venue_pos) < 1e-9
     assert abs(core.ledger.position - venue_pos) < 1e-9
-    assert gw.stats["malformed"] == 0 and driver.core_errors == 0
+    assert gw.stats["malformed"] == 0 and driver.core_errors == 0 and gw.stats["venue_ws_errors"] == 0
     for text in (caplog.text, repr(gw), str(driver.commands_sent[:50])):
         assert SECRET_HEX not in text.lower()
 

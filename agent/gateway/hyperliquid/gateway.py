@@ -117,7 +117,8 @@ class HyperliquidGateway:
         self._sides: OrderedDict[str, Side] = OrderedDict()
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
-                         "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0}
+                         "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0,
+                         "liquidations": 0, "fundings": 0}
 
     def __repr__(self) -> str:
         return (f"HyperliquidGateway({self.base_url}, coin={self.coin}, user={self.user}, "
@@ -554,7 +555,8 @@ class HyperliquidGateway:
 
     def _subscriptions(self) -> list[dict]:
         return [{"type": "l2Book", "coin": self.coin}, {"type": "trades", "coin": self.coin},
-                {"type": "userFills", "user": self.user}, {"type": "orderUpdates", "user": self.user}]
+                {"type": "userFills", "user": self.user}, {"type": "orderUpdates", "user": self.user},
+                {"type": "userEvents", "user": self.user}]
 
     def backoff_s(self, attempt: int) -> float:
         """Wait before reconnect ``attempt`` (0, 1, ...): exponential, capped, times a jitter in [0.5, 1)."""
@@ -654,6 +656,11 @@ class HyperliquidGateway:
         if parsed.kind == "error":
             self.counters["venue_ws_errors"] += 1
             log.warning("venue websocket error: %.200s", parsed.text)
+        elif parsed.kind == "liquidation":
+            self.counters["liquidations"] += 1
+            log.warning("the venue reports a liquidation on this account: %.300s", parsed.text)
+        elif parsed.kind == "funding":
+            self.counters["fundings"] += 1
         for ev in parsed.events:
             self._emit(ev)
         if parsed.snapshot:

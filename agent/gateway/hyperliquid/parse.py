@@ -237,6 +237,9 @@ class VenueParser:
         if channel == "userFills":
             parsed = self._safe("userFills frame", text, lambda: self._user_fills(msg.get("data"), ts))
             return parsed if parsed is not None else WsMessage("malformed")
+        if channel == "user":
+            parsed = self._safe("user frame", text, lambda: self._user_events(msg.get("data"), ts))
+            return parsed if parsed is not None else WsMessage("malformed")
         handler = self._WS.get(channel)
         if handler is None:
             if channel == "error":
@@ -277,6 +280,29 @@ class VenueParser:
         rows = self._timed_fills(fills, ts)  # all parsed first: a bad row drops the frame, not half of it
         newest = max((_int(f, "time") for f in fills), default=0)
         return WsMessage("userFills", fills=rows, newest_ms=newest, snapshot=data.get("isSnapshot") is True)
+
+    def _user_events(self, data: Any, ts: float) -> WsMessage:
+        """userEvents (channel ``user``): fills (the gateway delivers each tid once, whichever channel it
+        came on first), orders the venue cancelled on its own, liquidations and funding (for the operator)."""
+        if not isinstance(data, dict):
+            raise MalformedMessage(f"user data = {_short(data)}")
+        if "fills" in data:
+            fills = _list(data["fills"], "fills")
+            rows = self._timed_fills(fills, ts)
+            newest = max((_int(f, "time") for f in fills), default=0)
+            return WsMessage("user", fills=rows, newest_ms=newest)
+        if "nonUserCancel" in data:
+            out = []
+            for c in _list(data["nonUserCancel"], "nonUserCancel"):
+                coin, oid = _str(c, "coin"), _int(c, "oid")
+                if coin == self.coin:
+                    out.append(OrderClosedByVenue(ts, f"oid:{oid}", oid, "nonUserCancel"))
+            return WsMessage("user", tuple(out))
+        if "liquidation" in data:
+            return WsMessage("liquidation", text=_short(data["liquidation"]))
+        if "funding" in data:
+            return WsMessage("funding", text=_short(data["funding"]))
+        return WsMessage("ignored")
 
     def _timed_fills(self, fills: list, ts: float) -> tuple[tuple[int, FillReceived], ...]:
         rows = [(_int(f, "time"), self._fill(f, ts)) for f in fills]
