@@ -69,6 +69,7 @@ class AgentCore:
         self.overlay = NORMAL
         self.equity = math.nan
         self._last_pull_ts = -math.inf
+        self._pruned_ts = 0.0
         self._pulls = 0
         self.reconnect_ts = -math.inf
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
@@ -136,12 +137,11 @@ class AgentCore:
             ts = event.ts
             for c in cmds:
                 self.tracker.on_command(c, ts)
-                self.budget.note_request(ts, _ip_weight(c))
-                n = _request_items(c)
+                weight, n, cancels_only = _accounting(c)
+                self.budget.note_request(ts, weight)
                 if n:
                     self.graduation.note_request(ts, n)
-                    self.budget.spend(n, is_cancel=isinstance(c, (CancelOrder, CancelAll)) or
-                                      (isinstance(c, Batch) and all(isinstance(x, CancelOrder) for x in c.commands)))
+                    self.budget.spend(n, is_cancel=cancels_only)
             wc_long, wc_short = self.tracker.worst_case_positions()
             wc = max(abs(wc_long), abs(wc_short))
             if wc > self.max_worst_case:
@@ -266,6 +266,9 @@ class AgentCore:
     def _on_timer(self, ev: Timer, cmds: list) -> None:
         ts = ev.ts
         risk = self.cfg.risk
+        if ts - self._pruned_ts >= 60.0:
+            self._pruned_ts = ts
+            self.tracker.prune(ts - 600.0)
         stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
         if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled):
             self._request_snapshot(cmds, ts)
@@ -459,7 +462,7 @@ class AgentCore:
             self._ladder_key = key
             self._desired = desired
         desired = self._desired
-        if ov != NORMAL:
+        if self.safety.level is not SafetyLevel.GREEN:  # Green's overlay changes nothing (it only carries the position)
             desired = apply_to_quotes(ov, desired, lot=self.lot)  # size factor, reducing side only, ...
             # a scaled or capped quote below the venue's minimum value would only be rejected (a reduce-only
             # one closing the whole position is exempt at the venue)
@@ -517,6 +520,32 @@ class AgentCore:
                          min_notional=q.ladder.min_notional_usd)
         self._reconciled_state = None if cmds else state
         return cmds
+
+
+def _accounting(c: Command) -> tuple[int, int, bool]:
+    """(IP weight, request items, cancels only) of one command, in one pass over a batch."""
+    t = type(c)
+    if t is Batch:
+        n_place = n_cancel = n_other = 0
+        for x in c.commands:
+            tx = type(x)
+            if tx is PlaceOrder:
+                n_place += 1
+            elif tx is CancelOrder:
+                n_cancel += 1
+            else:
+                n_other += 1
+        if n_other:  # rare mixed kinds: the general path
+            return _ip_weight(c), _request_items(c), False
+        weight = (1 + n_place // 40 if n_place else 0) + (1 + n_cancel // 40 if n_cancel else 0)
+        return weight, n_place + n_cancel, n_place == 0 and n_cancel > 0
+    if t is PlaceOrder or t is ModifyOrder:
+        return 1, 1, False
+    if t is CancelOrder:
+        return 1, 1, True
+    if t is CancelAll:
+        return 21, 0, True
+    return _ip_weight(c), _request_items(c), False
 
 
 def _request_items(c: Command) -> int:

@@ -382,6 +382,16 @@ class OrderTracker:
 
     # ------------------------------------------------------------------ queries
 
+    def prune(self, before_ts: float) -> int:
+        """Forget orders that ended before ``before_ts`` (and are no longer settling): a day of quoting
+        places a million orders, and every event about an order that old is long past. A late event
+        for a forgotten cloid is ignored; a late fill still moves the position (it is keyed by tid)."""
+        gone = [c for c, o in self.orders.items()
+                if o.state in TERMINAL and o.last_update_ts < before_ts and c not in self.settling]
+        for c in gone:
+            del self.orders[c]
+        return len(gone)
+
     def check_timeouts(self, ts: float, timeout_s: float = 5.0) -> list[str]:
         """Orders with no acknowledgement within ``timeout_s`` become STALE (still counted as exposure).
 

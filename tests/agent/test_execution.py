@@ -262,3 +262,15 @@ def test_snapshot_watermark_prevents_double_counting():
     assert t.position == 0.002 and not t.live_set
     t.on_event(FillReceived(2.7, "other", 2, 99.0, 0.001, Side.BUY, 0.0, True, 51))
     assert t.position == 0.003
+
+
+def test_prune_forgets_only_old_ended_orders_and_late_fills_still_count():
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002), (Side.SELL, 101.0, 0.002)])
+    old, live = list(t.orders)
+    t.on_command(CancelOrder(old), 1.0)
+    t.on_event(CancelAcknowledged(1.1, old))
+    t.settling.clear()  # settled
+    assert t.prune(before_ts=1.0) == 0  # ended after the cutoff: kept
+    assert t.prune(before_ts=2.0) == 1 and set(t.orders) == {live}
+    t.on_event(FillReceived(3.0, old, 1, 99.0, 0.001, Side.BUY, 0.0, True, 77))  # a very late fill of it
+    assert t.position == 0.001 and live in t.live_set
