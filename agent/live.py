@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from agent.drivers import Core, RecordSink
-from agent.graduation.report import exposure_summary
+from agent.report import trading_summary
 from agent.gateway.base import EventSink
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged, ModifyOrder,
@@ -316,33 +316,21 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
                  execution_level: int, start_level: str) -> dict:
     """The run's summary: the keys of the twin session's summary where they apply, plus the venue's view."""
     led = core.ledger
-    mid = core.mid if core.mid == core.mid else 0.0
     stats = gateway.stats
     snap = driver.final_snapshot
     return {
         "venue": "live", "network": network, "coin": coin, "execution_level": execution_level,
         "start_level": start_level, "stop_reason": driver.stop_reason, "wall_s": round(driver.wall_s, 3),
-        "cycles": core.cycle,
-        "pnl": {"realized_usd": led.realized, "unrealized_usd": led.unrealized(mid), "fees_usd": led.fees,
-                "net_usd": led.realized + led.unrealized(mid) - led.fees},
-        "fills": led.fills,
-        "maker_share": led.maker_fills / led.fills if led.fills else None,
-        "volume_usd": led.volume_usd,
-        "markouts_bps": led.markouts_bps(),
+        **trading_summary(core),
         "position": {"final": core.tracker.position, "ledger": led.position, "max_abs": led.max_abs_position,
                      "max_worst_case": core.max_worst_case, "limit": core.cfg.risk.max_position},
         "venue_position": snap.position if snap is not None else None,
         "venue_open_orders": len(snap.open_orders) if snap is not None else None,
-        "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
         "rate_limited": {"ip_429": stats.get("rate_limited_ip", 0), "address": stats.get("rate_limited_address", 0)},
         "disconnects": stats.get("disconnects", 0),
         "requests": {"sent": stats.get("requests", 0), "items": stats.get("request_items", 0)},
         "gateway": stats,
         "core_errors": driver.core_errors,
-        "safety": {"final_level": core.safety.level.name,
-                   "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
-                                    "reason": t.reason} for t in core.safety.history]},
-        "exposure": exposure_summary(core),
     }
 
 

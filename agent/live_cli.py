@@ -181,7 +181,7 @@ async def _run(plan: _Plan) -> int:
     from agent.audit.records import JsonlWriter
     from agent.core import AgentCore
     from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
-    from agent.graduation.report import level_history
+    from agent.report import level_history
     from agent.live import DryRunGateway, LiveDriver, live_summary, persist_state
     from agent.quoting.ladder import venue_price_decimals
 

@@ -17,7 +17,7 @@ from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.twin import TwinGateway
-from agent.graduation.report import exposure_summary, level_history
+from agent.report import level_history, trading_summary
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
@@ -72,36 +72,23 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
 
 def summarise(ex: Exchange, gateway: TwinGateway, core: AgentCore, driver: SimDriver, duration_s: float,
               wall_s: float, seed: int) -> dict:
-    led = core.ledger
-    mid = core.mid if core.mid == core.mid else 0.0
     venue_used, venue_cap, _ = ex.quotas[gateway.user].status()
+    led = core.ledger
     return {
         "seed": seed,
         "simulated_s": duration_s,
         "wall_s": round(wall_s, 3),
         "sim_s_per_wall_s": round(duration_s / wall_s, 1) if wall_s > 0 else None,
-        "cycles": core.cycle,
-        "pnl": {"realized_usd": led.realized, "unrealized_usd": led.unrealized(mid), "fees_usd": led.fees,
-                "net_usd": led.realized + led.unrealized(mid) - led.fees},
-        "fills": led.fills,
-        "maker_share": led.maker_fills / led.fills if led.fills else None,
-        "volume_usd": led.volume_usd,
-        "markouts_bps": led.markouts_bps(),
+        **trading_summary(core),
         "position": {"final": led.position, "max_abs": led.max_abs_position,
                      "max_worst_case": core.max_worst_case, "limit": core.cfg.risk.max_position},
-        "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
         "rate_limited": {"ip_429": gateway.counters["rate_limited_ip"],
                          "address": gateway.counters["rate_limited_address"]},
         "disconnects": gateway.counters["disconnects"],
         "requests": {"sent": gateway.counters["requests"], "items": gateway.counters["request_items"],
                      "venue_used": venue_used, "venue_cap": venue_cap},
         "venue_position": ex.accounts[gateway.user].position(core.cfg.session.coin).szi,
-        "safety": {"final_level": core.safety.level.name,
-                   "max_level": max((t.to_level for t in core.safety.history), default=core.safety.level).name,
-                   "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
-                                    "reason": t.reason} for t in core.safety.history]},
         "signal_weights": dict(core.signals.weights),
-        "exposure": exposure_summary(core),
         "timeline": timelines(core, duration_s),
     }
 

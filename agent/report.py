@@ -1,6 +1,28 @@
-"""What the graduation and safety ladders did in a run, as plain dicts for summaries and run folders
-(twin sessions and live ones alike)."""
+"""What a run did, as plain dicts for summaries and run folders: the keys twin sessions and live
+sessions share (the README documents them), built in one place."""
 from __future__ import annotations
+
+
+def trading_summary(core) -> dict:
+    """PnL, fills, markouts, rejections and the safety ladder, from the core's own books."""
+    led = core.ledger
+    mid = core.mid if core.mid == core.mid else 0.0
+    hist = core.safety.history
+    return {
+        "cycles": core.cycle,
+        "pnl": {"realized_usd": led.realized, "unrealized_usd": led.unrealized(mid), "fees_usd": led.fees,
+                "net_usd": led.realized + led.unrealized(mid) - led.fees},
+        "fills": led.fills,
+        "maker_share": led.maker_fills / led.fills if led.fills else None,
+        "volume_usd": led.volume_usd,
+        "markouts_bps": led.markouts_bps(),
+        "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
+        "safety": {"final_level": core.safety.level.name,
+                   "max_level": max((t.to_level for t in hist), default=core.safety.level).name,
+                   "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
+                                    "reason": t.reason} for t in hist]},
+        "exposure": exposure_summary(core),
+    }
 
 
 def level_history(core) -> dict:
