@@ -69,7 +69,6 @@ class AgentCore:
         self.overlay = NORMAL
         self.equity = math.nan
         self._last_pull_ts = -math.inf
-        self._pruned_ts = 0.0
         self._pulls = 0
         self.reconnect_ts = -math.inf
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
@@ -266,9 +265,7 @@ class AgentCore:
     def _on_timer(self, ev: Timer, cmds: list) -> None:
         ts = ev.ts
         risk = self.cfg.risk
-        if ts - self._pruned_ts >= 60.0:
-            self._pruned_ts = ts
-            self.tracker.prune(ts - 600.0)
+        self.tracker.prune(ts - 600.0)
         stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
         if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled):
             self._request_snapshot(cmds, ts)

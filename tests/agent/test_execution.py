@@ -274,3 +274,46 @@ def test_prune_forgets_only_old_ended_orders_and_late_fills_still_count():
     assert t.prune(before_ts=2.0) == 1 and set(t.orders) == {live}
     t.on_event(FillReceived(3.0, old, 1, 99.0, 0.001, Side.BUY, 0.0, True, 77))  # a very late fill of it
     assert t.position == 0.001 and live in t.live_set
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["place", "cancel", "ack", "cancel_ack", "fill", "prune"]),
+                          st.integers(0, 30), st.floats(0.1, 40.0)), max_size=80))
+def test_prune_by_queue_never_forgets_what_may_still_matter_and_forgets_the_rest(ops):
+    """The queue-based prune (cost: orders forgotten, not orders known) keeps every order that is live,
+    settling, or touched after the cutoff (late fills touch ended orders), and, given time, forgets
+    every ended one."""
+    t = OrderTracker()
+    t.settle_s = 2.0
+    cloids = CloidFactory(3)
+    placed: list[str] = []
+    ts = 0.0
+    tid = 0
+    for op, i, dt in ops:
+        ts += dt
+        if op == "place":
+            c = cloids.next()
+            t.on_command(PlaceOrder(c, Side.BUY if i % 2 else Side.SELL, 100.0, 0.01, Tif.ALO, False), ts)
+            placed.append(c)
+        elif op == "prune":
+            cutoff = ts - 60.0 * (i % 3)
+            must_keep = {c for c, o in t.orders.items()
+                         if o.state not in TERMINAL or o.last_update_ts >= cutoff or c in t.settling}
+            t.prune(cutoff)
+            assert must_keep <= set(t.orders), f"forgotten: {must_keep - set(t.orders)}"
+        elif placed:
+            c = placed[i % len(placed)]
+            if op == "ack":
+                t.on_event(OrderAcknowledged(ts, c, 1000 + i, True, 0.0))
+            elif op == "cancel":
+                t.on_command(CancelOrder(c), ts)
+            elif op == "cancel_ack":
+                t.on_event(CancelAcknowledged(ts, c))
+            else:  # a fill, possibly of an order already ended (a late one)
+                tid += 1
+                t.on_event(FillReceived(ts, c, 1000 + i, 100.0, 0.001, Side.BUY, 0.0, True, tid))
+    # given time (and settled cancels), every ended order is forgotten, and nothing live is
+    t.now = ts + 1e6
+    t.exposures()  # expires the settling entries
+    t.prune(ts + 1e6)
+    assert set(t.orders) == set(t.live_set)
