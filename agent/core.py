@@ -134,6 +134,7 @@ class AgentCore:
             fn(event, cmds)
         if cmds:
             ts = event.ts
+            adds = False  # only a place (or modify) can raise worst-case exposure: cancels, pulls, snapshots cannot
             for c in cmds:
                 self.tracker.on_command(c, ts)
                 weight, n, cancels_only = _accounting(c)
@@ -141,10 +142,12 @@ class AgentCore:
                 if n:
                     self.graduation.note_request(ts, n)
                     self.budget.spend(n, is_cancel=cancels_only)
-            wc_long, wc_short = self.tracker.worst_case_positions()
-            wc = max(abs(wc_long), abs(wc_short))
-            if wc > self.max_worst_case:
-                self.max_worst_case = wc
+                    adds = adds or not cancels_only
+            if adds:
+                wc_long, wc_short = self.tracker.worst_case_positions()
+                wc = max(abs(wc_long), abs(wc_short))
+                if wc > self.max_worst_case:
+                    self.max_worst_case = wc
         return cmds
 
     def shutdown(self, ts: float) -> list[Command]:

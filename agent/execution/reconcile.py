@@ -1,7 +1,12 @@
 """Reconcile desired quotes against live orders: the fewest requests that get us there, safely.
 
 Rules, in order:
-1. a live order within tolerance of a desired quote on its side is kept (no request);
+1. a live order within tolerance of a desired quote on its side is kept (no request). The band is
+   asymmetric: an order nearer the touch than desired (ahead: it would fill first, and be picked off
+   first) gets ``price_tolerance_ticks``; one further away (behind: safer, only less likely to fill)
+   gets the wider of that and ``behind_tolerance_bps`` of its price. Both widen by
+   ``level_tolerance_growth`` per level away from the touch, where a tick matters least. On a
+   $1-tick coin at $100k a one-tick band would replace every quote on every cycle;
 2. other live orders are cancelled (cancels first: they reduce risk and may use the reserve);
 3. missing quotes are placed, nearest the touch first, only while the request budget allows
    (never touching the cancel reserve) and only up to the position limit counted on
@@ -36,6 +41,11 @@ class ReconcileConfig(BaseModel):
     price_tolerance_ticks: float = Field(1.5, ge=0, description="Keep a live order whose price is within this many "
                                                                 "ticks of a desired quote (0.5: exact price only; "
                                                                 "keeping queue position is worth a tick).")
+    behind_tolerance_bps: float = Field(1.0, ge=0, description="... or, when it is further from the touch than "
+                                                               "desired (safer, only less likely to fill), within "
+                                                               "this many bps of its price, if that is wider.")
+    level_tolerance_growth: float = Field(0.5, ge=0, description="Level i's bands are x (1 + this x i): deeper "
+                                                                 "levels chase the model less.")
     size_tolerance_frac: float = Field(0.25, ge=0, description="... and whose remaining size is within this share.")
     max_requests_per_cycle: int = Field(20, ge=1, description="Upper bound on request items sent per cycle.")
 
@@ -55,6 +65,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
     # beyond what the rules need (the order of cancels and places is part of the contract).
     tol_px = cfg.price_tolerance_ticks * tick
+    behind_f = cfg.behind_tolerance_bps * 1e-4
+    growth = cfg.level_tolerance_growth
     size_tol = cfg.size_tolerance_frac
     max_items = cfg.max_requests_per_cycle
     live = tracker.live_set.values()  # read-only here: nothing below changes the tracker's live set
@@ -79,8 +91,16 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             d_sz = d.sz
             lo_sz = d_sz - size_tol * d_sz - 1e-12
             hi_sz = d_sz + size_tol * d_sz + 1e-12
+            widen = 1.0 + growth * d.level
+            ahead = tol_px * widen + 1e-9
+            behind = behind_f * d_px
+            if behind < tol_px:
+                behind = tol_px
+            behind = behind * widen + 1e-9
+            buy = d.side is _BUY
             for i, o in enumerate(pool):
-                if abs(o.px - d_px) <= tol_px and lo_sz <= o.sz - o.filled_sz <= hi_sz:
+                dist = o.px - d_px if buy else d_px - o.px  # > 0: ahead of the desired quote, nearer the touch
+                if -behind <= dist <= ahead and lo_sz <= o.sz - o.filled_sz <= hi_sz:
                     keep.add(o.cloid)
                     del pool[i]
                     break
@@ -102,11 +122,10 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         cancels.append(CancelOrder(o.cloid))
         n_items += 1
 
-    # exposure after the cancels we send still counts them: they may fill before they land (always
-    # asked: it also expires settled cancels, which the core's "anything changed?" key counts)
-    wc_long, wc_short = tracker.worst_case_positions()
+    # exposure after the cancels we send still counts them: they may fill before they land
     places: list[Command] = []
     if unmatched:
+        wc_long, wc_short = tracker.worst_case_positions()
         pos = tracker.position
         room_buy = max_position - wc_long
         room_sell = max_position + wc_short

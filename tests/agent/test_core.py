@@ -168,7 +168,7 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
 
 
 def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
-    """An 8% drop against a long position on a small account: drawdown crosses Kill. From then on no
+    """A 10% drop against a long position on a small account: drawdown crosses Kill. From then on no
     order that adds risk is sent, and nothing rests at the venue shortly after."""
     from twin.faults.chaos import ChaosSchedule
     from agent.gateway.events import Batch, PlaceOrder
@@ -177,7 +177,7 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     cfg = quoting({"session": {"collateral_usd": 600.0}, "risk": {"max_position": 0.03},
                    "safety": {"kill_action": "hold"},
                    "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
-    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.10}])
     records = []
     ex, gw, core, driver = build_session(cfg, 8, schedule=sched, record_sink=records.append)
     sent = []

@@ -317,3 +317,24 @@ def test_prune_by_queue_never_forgets_what_may_still_matter_and_forgets_the_rest
     t.exposures()  # expires the settling entries
     t.prune(ts + 1e6)
     assert set(t.orders) == set(t.live_set)
+
+
+def test_the_tolerance_band_is_wide_behind_the_desired_quote_and_narrow_ahead_of_it():
+    """A live bid further from the touch than the model wants is only less likely to fill: kept within
+    1 bp ($10 at $100k). One nearer the touch fills first and is picked off first: replaced beyond
+    1.5 ticks. Deeper levels get wider bands."""
+    kw = dict(tick=1.0, lot=0.00001, max_position=1.0, budget=RequestBudget(BudgetConfig()),
+              cloids=CloidFactory(1), cfg=ReconcileConfig())
+
+    def kept(live_px: float, desired_px: float, side: Side = Side.BUY, level: int = 0) -> bool:
+        t = _tracker_with(0.0, [(side, live_px, 0.0002)])
+        return reconcile([DesiredQuote(side, desired_px, 0.0002, level)], t, **kw) == []
+
+    assert kept(99_991.0, 100_000.0)  # 9 ticks behind: within 1 bp
+    assert not kept(99_985.0, 100_000.0)  # 15 behind: beyond
+    assert kept(100_001.0, 100_000.0) and not kept(100_002.0, 100_000.0)  # ahead: 1.5 ticks only
+    assert kept(100_009.0, 100_000.0, Side.SELL) and not kept(99_998.0, 100_000.0, Side.SELL)  # mirrored
+    assert kept(99_985.0, 100_000.0, level=2)  # level 2: bands x 2
+    tight = dict(kw, cfg=ReconcileConfig(behind_tolerance_bps=0.0, level_tolerance_growth=0.0))
+    t = _tracker_with(0.0, [(Side.BUY, 99_991.0, 0.0002)])
+    assert reconcile([DesiredQuote(Side.BUY, 100_000.0, 0.0002, 0)], t, **tight) != []

@@ -150,7 +150,7 @@ def test_start_level_by_name_and_bad_names_are_refused(tmp_path):
 
 
 def test_a_scripted_drawdown_walks_the_safety_ladder_up_then_down_one_level_at_a_time():
-    """A 4% gap down that recovers a second later, against the inventory of a small account: the
+    """A 5% gap down that recovers a second later, against the inventory of a small account: the
     drawdown jumps the ladder straight to Red (escalation may skip levels), exposure falls to
     MicroLive in the same tick; once equity is back, the ladder comes down one level at a time, each
     after its dwell and a clean recovery window."""
@@ -158,8 +158,8 @@ def test_a_scripted_drawdown_walks_the_safety_ladder_up_then_down_one_level_at_a
                                       "safety": {"degraded_yellow": 99, "degraded_orange": 99,  # drawdown only
                                                  "stressed_regime_yellow": None},
                                       "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
-    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.04},
-                                  {"kind": "price_jump", "at_s": 121.0, "fraction": 0.0417}])
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.05},
+                                  {"kind": "price_jump", "at_s": 121.0, "fraction": 0.0526}])
     ex, gw, core, driver = build_session(cfg, 0, schedule=sched)
     driver.start()
     ex.env.run(until=1000.0)

@@ -154,7 +154,8 @@ class NaiveQuotaBlind(AgentCore):
     order; the twin gateway cannot send ModifyOrder today, see the report.)"""
 
     def __init__(self, config, rng, **kw) -> None:
-        super().__init__(_config_with(config, reconcile={"price_tolerance_ticks": 0.5}), rng, **kw)
+        super().__init__(_config_with(config, reconcile={"price_tolerance_ticks": 0.5, "behind_tolerance_bps": 0.0,
+                                                             "level_tolerance_growth": 0.0}), rng, **kw)
         self.budget = _BlindBudget(self.cfg.budget)
 
 
