@@ -822,25 +822,10 @@ class Exchange:
         if coin not in self.bid_px:
             return BookPush(coin, now_ms, (), ())
         consumed = self._consumed[coin]
-
-        def side(pxs, szs, extra: list[ClientOrder]):
-            levels: dict[float, list] = {}
-            for px, sz in zip(pxs[:n].tolist(), szs[:n].tolist()):
-                if px == px:
-                    s = sz - consumed.get(px, 0.0)
-                    if s > 0:
-                        levels[px] = [s, 1]
-            for o in extra:  # client orders are part of the venue's book
-                lv = levels.setdefault(o.px, [0.0, 0])
-                lv[0] += o.sz
-                lv[1] += 1
-            return levels
-
-        bids = side(self.bid_px[coin], self.bid_sz[coin], self.books[coin].bids)
-        asks = side(self.ask_px[coin], self.ask_sz[coin], self.books[coin].asks)
-        b = tuple((px, sz, k) for px, (sz, k) in sorted(bids.items(), reverse=True)[:n])
-        a = tuple((px, sz, k) for px, (sz, k) in sorted(asks.items())[:n])
-        return BookPush(coin, now_ms, b, a)
+        book = self.books[coin]
+        bids = _l2_side(self.bid_px[coin], self.bid_sz[coin], book.bids, n, consumed, True)
+        asks = _l2_side(self.ask_px[coin], self.ask_sz[coin], book.asks, n, consumed, False)
+        return BookPush(coin, now_ms, bids, asks)
 
     def open_orders(self, user: str) -> tuple[OrderInfo, ...]:
         user = user.lower()
@@ -911,3 +896,30 @@ def _fmt(px: float) -> str:
     if px != px:
         return "0"
     return str(int(px)) if px == int(px) else repr(px)
+
+
+def _px_key(row: list) -> float:
+    return row[0]
+
+
+def _l2_side(pxs, szs, clients: list, n: int, consumed: dict, desc: bool) -> tuple:
+    """One side of an l2Book push, best first: the displayed levels less what our fills consumed, with
+    the client orders resting there (part of the venue's book). Twice per book push: plain lists."""
+    px_l = pxs[:n].tolist()
+    sz_l = szs[:n].tolist()
+    if consumed:
+        rows = [[px, sz - consumed.get(px, 0.0), 1] for px, sz in zip(px_l, sz_l) if px == px]
+        rows = [r for r in rows if r[1] > 0]
+    else:
+        rows = [[px, sz, 1] for px, sz in zip(px_l, sz_l) if px == px and sz > 0]
+    if clients:
+        index = {r[0]: r for r in rows}
+        for o in clients:
+            r = index.get(o.px)
+            if r is None:
+                r = index[o.px] = [o.px, 0.0, 0]
+                rows.append(r)
+            r[1] += o.sz
+            r[2] += 1
+    rows.sort(key=_px_key, reverse=desc)  # nearly sorted already: cheap
+    return tuple([(r[0], r[1], r[2]) for r in rows[:n]])
