@@ -393,19 +393,19 @@ class AgentCore:
         g = self.graduation
         half = max(quote.half_spread * stress_mult * ov.spread_mult * g.spread_mult, q.min_half_spread_ticks * self.tick)
         skew = quote.skew * inv
-        rec.inputs = {"mid": mid, "best_bid": self.best_bid, "best_ask": self.best_ask, "sigma": sigma, "A": A,
-                      "k": k, "position": pos, "headroom": self.budget.headroom, "p_stressed": self.regime.p_stressed}
-        rec.adjust("glft_half_spread", quote.half_spread, "spread")
-        rec.adjust("regime_spread_mult", stress_mult, "spread")
-        rec.adjust("safety_spread_mult", ov.spread_mult, "spread")
-        rec.adjust("exposure_spread_mult", g.spread_mult, "spread")
         conf = g.confidence
-        inputs = rec.inputs
-        inputs["safety_level"] = int(self.safety.level)
-        inputs["exposure_level"] = int(g.level)
-        inputs["confidence"] = (conf.model_confidence, conf.execution_confidence, conf.safety_confidence,
-                                conf.overall)
-        rec.adjust("inventory_skew", -skew, "center")
+        # the record's parts are built as literals in one go (this runs every cycle)
+        inputs = rec.inputs = {
+            "mid": mid, "best_bid": self.best_bid, "best_ask": self.best_ask, "sigma": sigma, "A": A, "k": k,
+            "position": pos, "headroom": self.budget.headroom, "p_stressed": self.regime.p_stressed,
+            "safety_level": int(self.safety.level), "exposure_level": int(g.level),
+            "confidence": (conf.model_confidence, conf.execution_confidence, conf.safety_confidence, conf.overall)}
+        adjustments = rec.adjustments = [
+            ("glft_half_spread", quote.half_spread, "spread"), ("regime_spread_mult", stress_mult, "spread"),
+            ("safety_spread_mult", ov.spread_mult, "spread"), ("exposure_spread_mult", g.spread_mult, "spread"),
+            ("inventory_skew", -skew, "center")]
+        add = adjustments.append
+        rec_signals = rec.signals
         center = mid - skew
         adj = 0.0
         p_ups = {}
@@ -425,8 +425,8 @@ class AgentCore:
                 if b == b and b > 0.0:
                     widen_bps += weight * b
             adj += weight * a
-            rec.adjust(name, weight * a, "center")
-            rec.signals.append((name, p_up, weight))  # weight = configured × validation verdict
+            add((name, weight * a, "center"))
+            rec_signals.append((name, p_up, weight))  # weight = configured × validation verdict
             p_ups[name] = p_up
             w_sum += weight
             p_sum += weight * (p_up - 0.5)
@@ -437,7 +437,7 @@ class AgentCore:
         if widen_bps:
             widen_bps = min(widen_bps, q.signals.max_adj_bps * len(cards))
             half += widen_bps * 1e-4 * mid
-            rec.adjust("edge_bias_widen", widen_bps * 1e-4 * mid, "spread")
+            add(("edge_bias_widen", widen_bps * 1e-4 * mid, "spread"))
         bid = min(center - half, self.best_ask - self.tick)
         ask = max(center + half, self.best_bid + self.tick)
         # the ladder only changes when its tick-rounded edges do: reuse it otherwise (when sizes come to
@@ -451,14 +451,15 @@ class AgentCore:
             min_sz = math.ceil(q.ladder.min_notional_usd / mid / lot - 1e-9) * lot
             if base < min_sz:
                 base = min_sz
-        rec.adjust("exposure_size_mult", g.size_mult if g.places_orders else 0.0, "size")
+        add(("exposure_size_mult", g.size_mult if g.places_orders else 0.0, "size"))
         key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9), base)
         if key != self._ladder_key:
             lad = q.ladder
             ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick,
                                   lad.sizes(base), self.sz_decimals, tick=self.tick)
-            desired = [DesiredQuote(Side.BUY, x.px, x.sz, i) for i, x in enumerate(ladder.bids)]
-            desired += [DesiredQuote(Side.SELL, x.px, x.sz, i) for i, x in enumerate(ladder.asks)]
+            # DesiredQuote(side, px, sz, level, False) without the NamedTuple's Python-level __new__
+            desired = [_tuple_new(DesiredQuote, (_BUY, x[1], x[2], i, False)) for i, x in enumerate(ladder.bids)]
+            desired += [_tuple_new(DesiredQuote, (_SELL, x[1], x[2], i, False)) for i, x in enumerate(ladder.asks)]
             self._ladder_key = key
             self._desired = desired
         desired = self._desired
@@ -485,7 +486,7 @@ class AgentCore:
                     d = d._replace(sz=round(sz, 10))
                 out.append(d)
             desired = out
-            rec.adjust("safety_size_factor", ov.size_factor, "size")
+            add(("safety_size_factor", ov.size_factor, "size"))
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
         par, _, par_f = self.risk_budget.check(pos, mid, sigma_log)
         inputs["par_usd"] = par
@@ -502,7 +503,7 @@ class AgentCore:
                     d = d._replace(sz=sz)
                 out.append(d)
             desired = out
-            rec.adjust("par_size_factor", par_f, "size")
+            add(("par_size_factor", par_f, "size"))
         rec.quotes = desired
         if not g.places_orders:
             g.shadow_quotes(desired)  # Shadow: quoted on paper, nothing placed (live orders get pulled)
@@ -511,7 +512,7 @@ class AgentCore:
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
         limit = self.cfg.risk.max_position * g.limit_scale
-        rec.adjust("exposure_limit_scale", g.limit_scale, "limit")
+        add(("exposure_limit_scale", g.limit_scale, "limit"))
         state = (key, tr.version, len(tr.settling), ov, g.level, par_f)
         if state == self._reconciled_state:
             return []
@@ -556,6 +557,9 @@ def _request_items(c: Command) -> int:
     return 0
 
 
+_tuple_new = tuple.__new__
+_BUY = Side.BUY
+_SELL = Side.SELL
 _BBO = re.compile(r"bbo was ([0-9.]+)@([0-9.]+)")
 
 
