@@ -173,8 +173,21 @@ class CoinBook:
             if type(px_row) is not list:
                 px_row = px_row.tolist()
                 sz_row = sz_row.tolist()
+            # level_size(px_row, sz_row, o.px, tick) inlined: this runs for every resting client order
+            # on every book update, the twin's most frequent call with an agent attached
+            n_rows = len(px_row)
+            best = px_row[0] if n_rows else math.nan
+            tick = self.tick
             for o in side:
-                now = level_size(px_row, sz_row, o.px, self.tick)
+                px = o.px
+                if best != best:
+                    now = 0.0
+                else:
+                    i = int(round(abs(best - px) / tick))
+                    if i < n_rows and px_row[i] == px:
+                        now = float(sz_row[i])
+                    else:
+                        now = level_size(px_row, sz_row, px, tick)
                 before = o.level_sz
                 if now < before and o.queue_ahead > 0.0:
                     ahead = o.queue_ahead
