@@ -133,6 +133,11 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
                          f"got bid_px={bid_px!r} ask_px={ask_px!r}")
     n = min(n_levels, len(sizes))
     up = 1.0 + _REL
+    if tick > 0.0 and GRID_FAST_PATH:
+        fast = _grid_ladder(bid_px, ask_px, n, level_spacing, sizes, sz_decimals, size_multiplier, min_notional,
+                            tick, lot)
+        if fast is not None:
+            return fast
     if lot > 0.0:
         lot_dec = _step_decimals(lot)
         szs = [round(math.floor(sizes[i] * size_multiplier / lot * up) * lot, lot_dec) for i in range(n)]
@@ -151,6 +156,71 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
                          sz_decimals)
     return Ladder(_bid_side(b0, n, level_spacing, szs, tick, tick_dec, sz_decimals, min_notional),
                   _ask_side(a0, n, level_spacing, szs, tick, tick_dec, sz_decimals, min_notional))
+
+
+GRID_FAST_PATH = True  # False: always the general rounding path (the tests compare the two)
+_GRID_SPECS: dict[tuple, tuple] = {}
+
+
+def _grid_spec(tick: float, spacing: float, szd: int) -> tuple:
+    """(applies, tick in 10^-d units, spacing in the same units, 10^d, price bound) for a tick grid: the
+    fast path applies when the spacing is whole ticks and every tick multiple below the bound is
+    venue-valid (an integer tick: always; otherwise while the venue allows d decimals, below 10^(5-d))."""
+    spec = _GRID_SPECS.get((tick, spacing, szd))
+    if spec is None:
+        d = _step_decimals(tick)
+        p10 = 10 ** d
+        m = round(tick * p10)
+        k = spacing / tick
+        kr = round(k)
+        ok = kr >= 1 and abs(k - kr) <= 1e-9 * kr and m >= 1 and (d == 0 or 6 - szd >= d)
+        bound = math.inf if d == 0 else 10.0 ** (5 - d)
+        spec = (ok, m, kr * m, float(p10), bound)
+        if len(_GRID_SPECS) > 256:
+            _GRID_SPECS.clear()
+        _GRID_SPECS[(tick, spacing, szd)] = spec
+    return spec
+
+
+def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Sequence[float], szd: int,
+                 size_multiplier: float, min_notional: float, tick: float, lot: float) -> Ladder | None:
+    """The common case in integers: whole-tick spacing on a venue-valid tick grid, bid below ask. Level i
+    is exactly i·spacing from the touch price, an integer over a power of ten: the same doubles the
+    general path gives (each the double nearest the decimal), with none of its per-level rounding.
+    None when it does not apply (the general path then decides)."""
+    ok, m, step, p10, bound = _grid_spec(tick, spacing, szd)
+    if not ok:
+        return None
+    nb = math.floor(bid_px / tick * (1.0 + _REL))
+    na = math.ceil(ask_px / tick * (1.0 - _REL))
+    if nb <= 0 or na <= nb or (na * m + (n - 1) * step) / p10 >= bound:
+        return None
+    up = 1.0 + _REL
+    if lot > 0.0:
+        lot_dec = _step_decimals(lot)
+        szs = [round(math.floor(sizes[i] * size_multiplier / lot * up) * lot, lot_dec) for i in range(n)]
+    else:
+        per = 10.0 ** szd
+        szs = [math.floor(sizes[i] * size_multiplier * per * up) / per for i in range(n)]
+    nb *= m
+    na *= m
+    bids = []
+    asks = []
+    for i in range(n):
+        sz = szs[i]
+        if sz <= 0.0:
+            continue
+        num = nb - i * step
+        if num > 0:  # a bid at or below zero ends the bid side
+            px = num / p10
+            if px * sz >= min_notional:
+                bids.append(_new_quote(Quote, (1, px, sz)))
+        else:
+            nb = -(1 << 62)  # and stays ended
+        px = (na + i * step) / p10
+        if px * sz >= min_notional:
+            asks.append(_new_quote(Quote, (-1, px, sz)))
+    return Ladder(tuple(bids), tuple(asks))
 
 
 def _bid_side(b0: float, n: int, spacing: float, szs: list[float], tick: float, tick_dec: int, szd: int,

@@ -94,3 +94,23 @@ def test_ladder_is_venue_valid(mid, half_frac, szd, n, base_usd, ratio, spacing_
 def test_bad_prices_raise():
     with pytest.raises(ValueError, match="nan"):
         build_ladder(float("nan"), 101.0, 1, 1.0, [1.0], 2)
+
+
+@given(st.floats(0.001, 3e5), st.floats(-0.001, 0.02), st.floats(0.0, 0.02), st.integers(1, 8), st.integers(1, 5),
+       st.sampled_from([0.0001, 0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0]), st.integers(0, 6),
+       st.floats(0.5, 3.0), st.sampled_from([0.0, 0.001]))
+def test_the_integer_fast_path_gives_the_general_paths_ladder(mid, lo_frac, hi_frac, n, spacing_ticks, tick, szd,
+                                                              ratio, lot):
+    """Whole-tick spacing on a venue-valid tick grid takes integer arithmetic; it must give exactly the
+    ladder the general rounding path gives (same doubles, same dropped levels) wherever it applies."""
+    import agent.quoting.ladder as lad_mod
+    bid, ask = mid * (1 - lo_frac), mid * (1 + hi_frac)
+    sizes = geometric(25.0 / mid, ratio, n)
+    args = (bid, ask, n, spacing_ticks * tick, sizes, szd)
+    fast = build_ladder(*args, tick=tick, lot=lot)
+    lad_mod.GRID_FAST_PATH = False
+    try:
+        general = build_ladder(*args, tick=tick, lot=lot)
+    finally:
+        lad_mod.GRID_FAST_PATH = True
+    assert fast == general
