@@ -63,7 +63,7 @@ class CloidFactory:
 class TrackedOrder:
     __slots__ = ("cloid", "oid", "side", "px", "sz", "filled_sz", "reduce_only", "tif", "state", "sent_ts",
                  "last_update_ts", "replaces", "replaced_by", "prev_state", "foreign", "presumed_gone",
-                 "acked_ts")
+                 "acked_ts", "counted")
 
     def __init__(self, cloid: str, side: Side, px: float, sz: float, reduce_only: bool, tif: Tif, ts: float,
                  state: OrderState = OrderState.PENDING_NEW) -> None:
@@ -84,6 +84,7 @@ class TrackedOrder:
         self.foreign = False
         self.presumed_gone = False  # ended because a snapshot did not list it (a late ack revives it)
         self.acked_ts = -1.0  # when we learned the venue had it (an ack, a fill, or a listing)
+        self.counted = 0.0  # what the tracker's running exposure holds for it (its remaining size while live)
 
     @property
     def remaining(self) -> float:
@@ -104,7 +105,7 @@ class OrderTracker:
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total",
-                 "snapshot_venue_ms", "version", "_ended")
+                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "_legs")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -127,6 +128,13 @@ class OrderTracker:
         self.settle_s = 1.0
         self.now = 0.0
         self._ended: deque[tuple[float, str]] = deque()  # (ts, cloid) in the order orders ended: prune's queue
+        # running Σ remaining of live orders per side, kept by _recount at every change of an order's
+        # size, fills or liveness: exposure is asked on every quote cycle, and summing a dozen orders
+        # there cost more than keeping the sums. A modify (two legs, the larger counted) switches to
+        # the full sum for good.
+        self._exp_buy = 0.0
+        self._exp_sell = 0.0
+        self._legs = False
 
     # ------------------------------------------------------------------ commands
 
@@ -163,6 +171,8 @@ class OrderTracker:
             n.replaces = o.cloid
             self.orders[n.cloid] = n
             self.live_set[n.cloid] = n
+            self._legs = True
+            self._recount(n)
         elif isinstance(cmd, RequestAccountSnapshot):
             self.snapshot_requested_ts = ts
         elif isinstance(cmd, Batch):
@@ -179,6 +189,27 @@ class OrderTracker:
         o = TrackedOrder(cmd.cloid, cmd.side, cmd.px, cmd.sz, cmd.reduce_only, cmd.tif, ts)
         self.orders[cmd.cloid] = o
         self.live_set[cmd.cloid] = o
+        sz = cmd.sz
+        if sz > 0.0:  # _recount(o), inlined: once per order placed
+            o.counted = sz
+            if cmd.side is _BUY:
+                self._exp_buy += sz
+            else:
+                self._exp_sell += sz
+
+    def _recount(self, o: TrackedOrder) -> None:
+        """Bring the running exposure up to date with ``o`` (after any change to its size, fills or state)."""
+        rem = o.sz - o.filled_sz
+        new = rem if rem > 0.0 and o.state not in TERMINAL else 0.0
+        d = new - o.counted
+        if d:
+            o.counted = new
+            if o.side is _BUY:
+                self._exp_buy += d
+            else:
+                self._exp_sell += d
+        if not self.live_set:  # nothing live: the sums are exactly zero (no float residue carried on)
+            self._exp_buy = self._exp_sell = 0.0
 
     def _cancel(self, cloid: str, ts: float) -> None:
         o = self.orders.get(cloid)
@@ -196,6 +227,7 @@ class OrderTracker:
         o.last_update_ts = ts
         self.live_set.pop(o.cloid, None)
         self._ended.append((ts, o.cloid))
+        self._recount(o)
         if state is OrderState.CANCELED and o.oid and o.remaining > EPS and self.settle_s > 0:
             rem = o.remaining
             self.settling[o.cloid] = (ts + self.settle_s, o, rem)  # insertion order = expiry order
@@ -222,6 +254,7 @@ class OrderTracker:
                     o.presumed_gone = False
                     o.state = OrderState.RESTING
                     self.live_set[o.cloid] = o
+                    self._recount(o)
                 return
             o.oid = ev.oid
             o.last_update_ts = ev.ts
@@ -237,6 +270,7 @@ class OrderTracker:
                 # filled (or IOC partly filled, rest cancelled) at once: fills arrive separately
                 if ev.filled_sz >= o.sz - EPS or o.tif is Tif.IOC:
                     o.sz = max(ev.filled_sz, o.filled_sz)
+                    self._recount(o)
                     if o.filled_sz >= o.sz - EPS:
                         self._end(o, OrderState.FILLED, ev.ts)
         elif t is OrderRejected:
@@ -325,6 +359,7 @@ class OrderTracker:
             return
         o.filled_sz += ev.sz
         o.last_update_ts = ev.ts
+        self._recount(o)
         if not o.live:
             self.fills_after_terminal += 1
             self._unsettle(o.cloid)  # its late fill arrived: it is settled
@@ -361,6 +396,7 @@ class OrderTracker:
                 if o.acked_ts < 0:
                     o.acked_ts = ev.ts
                 o.sz = o.filled_sz + oo.sz
+                self._recount(o)
                 if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
                     o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
                 elif o.prev_state in (OrderState.PENDING_NEW, OrderState.STALE):
@@ -381,6 +417,7 @@ class OrderTracker:
             o.foreign = True  # left by an earlier run, or placed by someone else: counted, and cancellable
             self.orders[cloid] = o
             self.live_set[cloid] = o
+            self._recount(o)
 
     # ------------------------------------------------------------------ queries
 
@@ -433,6 +470,30 @@ class OrderTracker:
     def exposures(self) -> tuple[float, float]:
         """(buy, sell): Σ remaining size of every order that could still fill, per side, in one pass
         (a modify counts its larger leg; cancelled orders count while their fills may still lag)."""
+        if not self._legs:
+            buy = self._exp_buy
+            sell = self._exp_sell
+            if buy < 0.0:  # float residue of the running sums
+                buy = 0.0
+            if sell < 0.0:
+                sell = 0.0
+        else:
+            buy, sell = self._summed_exposures()
+        settling = self.settling
+        if settling:
+            now = self.now
+            while settling:
+                cloid = next(iter(settling))
+                if settling[cloid][0] > now:
+                    break
+                self._unsettle(cloid)
+            tot = self.settling_total
+            buy += max(0.0, tot[_BUY])
+            sell += max(0.0, tot[_SELL])
+        return buy, sell
+
+    def _summed_exposures(self) -> tuple[float, float]:
+        """(buy, sell) summed over the live orders: the definition the running sums keep (tests compare)."""
         buy = sell = 0.0
         orders = self.orders
         BUY = _BUY
@@ -451,17 +512,6 @@ class OrderTracker:
                     buy += rem
                 else:
                     sell += rem
-        settling = self.settling
-        if settling:
-            now = self.now
-            while settling:
-                cloid = next(iter(settling))
-                if settling[cloid][0] > now:
-                    break
-                self._unsettle(cloid)
-            tot = self.settling_total
-            buy += max(0.0, tot[BUY])
-            sell += max(0.0, tot[_SELL])
         return buy, sell
 
     def exposure(self, side: Side) -> float:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -135,6 +136,13 @@ class TrackerVsVenue(RuleBasedStateMachine):
         for cloid, o in self.t.orders.items():
             assert isinstance(o.state, OrderState)
             assert (cloid in self.t.live_set) == (o.state not in TERMINAL)
+
+    @invariant()
+    def running_exposure_equals_the_sum_over_live_orders(self):
+        # the tracker keeps per-side exposure as running sums (cheap to ask every cycle): they must
+        # equal the definition, Σ remaining of the live orders, whatever the interleaving
+        buy, sell = self.t._summed_exposures()
+        assert math.isclose(self.t._exp_buy, buy, abs_tol=1e-12) and math.isclose(self.t._exp_sell, sell, abs_tol=1e-12)
 
     @invariant()
     def worst_case_bounds_position(self):
@@ -338,3 +346,21 @@ def test_the_tolerance_band_is_wide_behind_the_desired_quote_and_narrow_ahead_of
     tight = dict(kw, cfg=ReconcileConfig(behind_tolerance_bps=0.0, level_tolerance_growth=0.0))
     t = _tracker_with(0.0, [(Side.BUY, 99_991.0, 0.0002)])
     assert reconcile([DesiredQuote(Side.BUY, 100_000.0, 0.0002, 0)], t, **tight) != []
+
+
+def test_running_exposure_follows_snapshots_resizes_foreign_orders_and_ends():
+    """The venue's listing resizes an order (a fill we have not seen yet) and adds one we did not place:
+    the running exposure follows both, and falls to zero when everything has ended."""
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002), (Side.SELL, 101.0, 0.003)])
+    assert t.exposures() == (0.002, 0.003)
+    bid, ask = list(t.live_set)
+    t.on_event(AccountSnapshot(1.0, 0.001, 99.0, 1e4, 0.0,
+                               (OpenOrder(bid, 1, Side.BUY, 99.0, 0.001, False), OpenOrder(ask, 2, Side.SELL, 101.0, 0.003, False),
+                                OpenOrder("0xforeign", 3, Side.SELL, 102.0, 0.004, False)), requested_ts=0.9))
+    assert t.exposures() == pytest.approx((0.001, 0.007)) and t.exposures() == t._summed_exposures()
+    for cloid in list(t.live_set):
+        t.on_command(CancelOrder(cloid), 2.0)
+        t.on_event(CancelAcknowledged(2.1, cloid))
+    t.settling.clear()
+    t.settling_total = {Side.BUY: 0.0, Side.SELL: 0.0}
+    assert t.exposures() == (0.0, 0.0)
