@@ -70,54 +70,65 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     size_tol = cfg.size_tolerance_frac
     max_items = cfg.max_requests_per_cycle
     live = tracker.live_set.values()  # read-only here: nothing below changes the tracker's live set
-    # candidates per (side, reduce_only), in live order: only orders that can still be kept as they are
-    pools: dict[tuple, list] = {}
+    # candidates per side (and reduce-only), in live order: only orders that can still be kept as they
+    # are, each as (px, remaining, order) so the matching below reads no attributes
+    buys: list = []
+    sells: list = []
+    ro_pools: dict | None = None
     for o in live:
         if o.state in _KEEPABLE:
-            k = (o.side, o.reduce_only)
-            pool = pools.get(k)
-            if pool is None:
-                pools[k] = [o]
+            if o.reduce_only:
+                if ro_pools is None:
+                    ro_pools = {_BUY: [], _SELL: []}
+                ro_pools[o.side].append((o.px, o.sz - o.filled_sz, o))
+            elif o.side is _BUY:
+                buys.append((o.px, o.sz - o.filled_sz, o))
             else:
-                pool.append(o)
-    keep: set[str] = set()
+                sells.append((o.px, o.sz - o.filled_sz, o))
+    keep: set = set()
     unmatched: list[DesiredQuote] = []
     any_ro = False
     for d in desired:
-        d_ro = d.reduce_only
-        pool = pools.get((d.side, d_ro))
+        side, d_px, d_sz, level, d_ro = d
+        buy = side is _BUY
+        if d_ro:
+            any_ro = True
+            pool = ro_pools[side] if ro_pools is not None else None
+        else:
+            pool = buys if buy else sells
         if pool:
-            d_px = d.px
-            d_sz = d.sz
             lo_sz = d_sz - size_tol * d_sz - 1e-12
             hi_sz = d_sz + size_tol * d_sz + 1e-12
-            widen = 1.0 + growth * d.level
+            widen = 1.0 + growth * level
             ahead = tol_px * widen + 1e-9
             behind = behind_f * d_px
             if behind < tol_px:
                 behind = tol_px
             behind = behind * widen + 1e-9
-            buy = d.side is _BUY
-            for i, o in enumerate(pool):
-                dist = o.px - d_px if buy else d_px - o.px  # > 0: ahead of the desired quote, nearer the touch
-                if -behind <= dist <= ahead and lo_sz <= o.sz - o.filled_sz <= hi_sz:
-                    keep.add(o.cloid)
+            # ahead = nearer the touch than desired: above it for a bid, below it for an ask
+            if buy:
+                lo_px = d_px - behind
+                hi_px = d_px + ahead
+            else:
+                lo_px = d_px - ahead
+                hi_px = d_px + behind
+            for i, (px, rem, o) in enumerate(pool):
+                if lo_px <= px <= hi_px and lo_sz <= rem <= hi_sz:
+                    keep.add(o)
                     del pool[i]
                     break
             else:
                 unmatched.append(d)
-                any_ro = any_ro or d_ro
         else:
             unmatched.append(d)
-            any_ro = any_ro or d_ro
 
     cancels: list[Command] = []
     n_items = 0
-    headroom = budget.headroom  # a cancel may spend everything left (see RequestBudget.can_spend)
+    room = min(max_items, budget.headroom)  # a cancel may spend everything left (see RequestBudget.can_spend)
     for o in live:
-        if o.cloid in keep or o.state in _IN_DOUBT:
+        if o in keep or o.state in _IN_DOUBT:
             continue
-        if n_items >= max_items or n_items + 1 > headroom:
+        if n_items >= room:
             break
         cancels.append(CancelOrder(o.cloid))
         n_items += 1
