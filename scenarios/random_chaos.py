@@ -67,9 +67,6 @@ KNOWN_FAILURES = {
     "found_56f9f6107c.yaml": "orders_terminal_or_reconciled: 429s for the first 20.6 s; a snapshot request "
                              "refused with 429 is re-sent only once 2 x ack_timeout_s (10 s) old, so in a 30 s "
                              "session the agent never learns the position it started with",
-    "found_2004893b31.yaml": "worst_case_position_within_limit: 429s delay the first snapshot to t=11 s; in "
-                             "Red the agent places reduce-only bids while the stale bids it is cancelling "
-                             "still rest: the reduce-only fill then the stale bids reach 1.03x the limit",
 }
 
 # Universal: whatever the chaos, these hold. The Kill invariant applies when the run reached Kill.

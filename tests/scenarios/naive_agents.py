@@ -6,6 +6,9 @@ Run one by hand with ``python -m scenarios run FILE --agent tests/scenarios/naiv
 """
 from __future__ import annotations
 
+import math
+
+import agent.core
 from agent.core import AgentCore
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import OrderState, OrderTracker
@@ -197,5 +200,26 @@ class NaiveOptimisticCancel(AgentCore):
         self.tracker = t
 
 
+class NaiveReduceOnlyRoom(AgentCore):
+    """Random chaos (chaos_reduce_only_beside_stale_bids): reduce-only quotes are sized by |position| alone, as
+    if a reduce-only order could not add to the worst case: the same-side orders still resting or being
+    cancelled are not counted, so a reduce-only bid rests beside stale bids that already fill the limit. (When
+    every desired quote is reduce-only — the Red overlay — reconcile with no limit is exactly that.)"""
+
+    def _quote(self, ts, rec):
+        real = agent.core.reconcile
+
+        def naive(desired, tracker, *, max_position, **kw):
+            if desired and all(d.reduce_only for d in desired):
+                max_position = math.inf  # the bug: reduce-only quotes skip the worst-case check
+            return real(desired, tracker, max_position=max_position, **kw)
+        agent.core.reconcile = naive  # the core looks the function up at each call
+        try:
+            return super()._quote(ts, rec)
+        finally:
+            agent.core.reconcile = real
+
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
-                                        NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel)}
+                                        NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
+                                        NaiveReduceOnlyRoom)}

@@ -9,7 +9,7 @@ import pytest
 from agent.core import AgentCore
 from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveInFlightLimits, NaiveKillSwitch,
-    NaiveOptimisticCancel, NaiveQuotaBlind,
+    NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReduceOnlyRoom,
 )
 from scenarios.runner import run_scenario
 from scenarios.schema import load_scenario
@@ -28,6 +28,7 @@ CASES = [
     ("quota_spiral_hip3.yaml", NaiveQuotaBlind, "request_rate_adapts_to_headroom"),
     ("ws_outage_during_move.yaml", NaiveBlindOnDisconnect, "reconciled_before_first_quote"),
     ("cancel_fill_race_storm.yaml", NaiveOptimisticCancel, "worst_case_position_within_limit"),
+    ("chaos_reduce_only_beside_stale_bids.yaml", NaiveReduceOnlyRoom, "worst_case_position_within_limit"),
 ]
 
 
