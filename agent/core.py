@@ -79,7 +79,8 @@ class AgentCore:
         self.tracker.settle_s = config.risk.fill_settle_s
         self.budget = RequestBudget(config.budget)
         self.cloids = CloidFactory(cloid_prefix)
-        self.ledger = Ledger()
+        self.ledger = Ledger(anchored=False)  # its position starts from the first snapshot's (see Ledger)
+        self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
         self.best_bid = math.nan
         self.best_ask = math.nan
         self.mid = math.nan
@@ -201,7 +202,7 @@ class AgentCore:
         new = ev.tid not in self.tracker.seen_tids
         self.tracker.on_event(ev)
         if new:
-            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker)
+            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid)
             self.graduation.note_fill(ev.ts, ev.side.value, ev.px)
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
@@ -249,14 +250,14 @@ class AgentCore:
         self.snapshot_sent_ts = ts
 
     def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
-        if self.ledger.fills == 0 and self.ledger.position == 0.0 and ev.position:
-            # a restart holding a position: the ledger (hence equity, drawdown, safety) starts from it
-            self.ledger.position = ev.position
-            self.ledger.entry_px = ev.entry_px
-            self.ledger.max_abs_position = abs(ev.position)
+        if not self.ledger.anchored:
+            # the first: the ledger (hence equity, drawdown, safety) starts from the venue's position
+            self.ledger.anchor(ev.position, ev.entry_px, ev.last_fill_tid)
         self.tracker.on_event(ev)
         self.snapshot_pending = False
         self.reconciled = self.connected
+        if self._flatten_due and self.reconciled:
+            self._flatten(cmds)  # a Kill before the position was known: its side is known now
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
 
@@ -301,7 +302,8 @@ class AgentCore:
         equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees \
             if mid == mid else math.nan
         self.equity = equity
-        pos = self.tracker.position
+        # before the first snapshot the tracker's position is fills only, not the account's: no position rule
+        pos = self.tracker.position if self.ledger.anchored else 0.0
         inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
                               len(self.validation.degraded()), self.reconnect_ts,
                               self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts,
@@ -323,11 +325,20 @@ class AgentCore:
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
             cmds.append(ScheduleCancel(ts + 5.0))
             self._records.append(self._postmortem(ts))
-            if self.overlay.flatten and pos and self.best_bid == self.best_bid:
-                side = Side.SELL if pos > 0 else Side.BUY
-                px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
-                cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
-                                       abs(pos), Tif.IOC, True))
+            self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
+            if self._flatten_due and self.reconciled:
+                self._flatten(cmds)  # otherwise when a snapshot has reconciled the position (_on_snapshot)
+
+    def _flatten(self, cmds: list) -> None:
+        """Kill's exit through the book: a reduce-only IOC for the whole position, its side taken from a
+        reconciled position only (one not yet reconciled can have the wrong sign)."""
+        self._flatten_due = False
+        pos = self.tracker.position
+        if pos and self.best_bid == self.best_bid:
+            side = Side.SELL if pos > 0 else Side.BUY
+            px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
+            cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
+                                   abs(pos), Tif.IOC, True))
 
     def _pull_again(self, ts: float, cmds: list) -> None:
         """Blind (socket down) or stopped (Kill, shutdown) with orders we still count as live: the pull

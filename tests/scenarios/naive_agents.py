@@ -15,6 +15,7 @@ from agent.execution.orders import OrderState, OrderTracker
 from agent.gateway.events import (
     AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, ScheduleCancel, Side,
 )
+from agent.ledger import Ledger
 from agent.safety import SafetyLevel
 from agent.safety.overlay import SafetyOverlay
 
@@ -200,6 +201,27 @@ class NaiveOptimisticCancel(AgentCore):
         self.tracker = t
 
 
+class NaiveFillsBeforeSnapshot(AgentCore):
+    """Random chaos (chaos_fill_before_first_snapshot): a fill that arrives before the first account snapshot
+    is booked into a position taken to be flat (the ledger, hence equity, drawdown and the safety ladder, act
+    on it), and a Kill flattens at once with its side taken from that unreconciled position."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(config, rng, **kw)
+        self.ledger = Ledger()  # anchored from the start: a fresh process assumes a flat account
+
+    def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
+        led = self.ledger
+        if led.fills == 0 and led.position == 0.0 and ev.position:  # the start from the venue, if nothing filled
+            led.position, led.entry_px, led.max_abs_position = ev.position, ev.entry_px, abs(ev.position)
+        super()._on_snapshot(ev, cmds)
+
+    def _update_safety(self, ts: float, cmds: list) -> None:
+        super()._update_safety(ts, cmds)
+        if self._flatten_due:
+            self._flatten(cmds)  # the bug: no waiting for a reconciled position
+
+
 class NaiveReduceOnlyRoom(AgentCore):
     """Random chaos (chaos_reduce_only_beside_stale_bids): reduce-only quotes are sized by |position| alone, as
     if a reduce-only order could not add to the worst case: the same-side orders still resting or being
@@ -222,4 +244,4 @@ class NaiveReduceOnlyRoom(AgentCore):
 
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
                                         NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
-                                        NaiveReduceOnlyRoom)}
+                                        NaiveReduceOnlyRoom, NaiveFillsBeforeSnapshot)}

@@ -8,8 +8,8 @@ import pytest
 
 from agent.core import AgentCore
 from naive_agents import (
-    NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveInFlightLimits, NaiveKillSwitch,
-    NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReduceOnlyRoom,
+    NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveInFlightLimits,
+    NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReduceOnlyRoom,
 )
 from scenarios.runner import run_scenario
 from scenarios.schema import load_scenario
@@ -29,6 +29,7 @@ CASES = [
     ("ws_outage_during_move.yaml", NaiveBlindOnDisconnect, "reconciled_before_first_quote"),
     ("cancel_fill_race_storm.yaml", NaiveOptimisticCancel, "worst_case_position_within_limit"),
     ("chaos_reduce_only_beside_stale_bids.yaml", NaiveReduceOnlyRoom, "worst_case_position_within_limit"),
+    ("chaos_fill_before_first_snapshot.yaml", NaiveFillsBeforeSnapshot, "no_risk_increasing_order_after"),
 ]
 
 
