@@ -89,6 +89,8 @@ class AgentCore:
         self.reconciled = False
         self.snapshot_pending = False
         self.snapshot_sent_ts = -math.inf
+        self.snapshot_retry_ts = math.inf  # the request was refused (429): ask again from then on
+        self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
         self.started = False
         self.stopped = False
         self.cycle = 0
@@ -127,6 +129,11 @@ class AgentCore:
             if t is RateLimited:
                 self.errors.note(event.ts)
                 self.graduation.note_rate_limited(event.ts)
+                if event.request in _SNAPSHOT_PARTS and self.snapshot_pending and self.snapshot_retry_ts == math.inf:
+                    # the snapshot request was refused: no reply will come, so ask again after a short
+                    # backoff (growing up to the overdue bound) rather than when it is overdue
+                    self.snapshot_retry_ts = event.ts + self._snapshot_backoff_s
+                    self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, 2.0 * self.cfg.risk.ack_timeout_s)
             if self.stopped and getattr(event, "resting", False):
                 # a place that was in flight when everything was pulled has landed: pull it too
                 cloid = getattr(event, "new_cloid", None) or event.cloid
@@ -242,12 +249,15 @@ class AgentCore:
 
     def _request_snapshot(self, cmds: list, ts: float) -> None:
         """Ask for the venue's account state, unless a request is out and not yet overdue (its reply
-        can be lost to a 429 or a dropped connection: then ask again, never wait forever)."""
-        if self.snapshot_pending and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s:
+        can be lost to a 429 or a dropped connection: then ask again, never wait forever; a refusal we
+        are told of is retried sooner, see ``snapshot_retry_ts``)."""
+        if (self.snapshot_pending and ts < self.snapshot_retry_ts
+                and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s):
             return
         cmds.append(RequestAccountSnapshot())
         self.snapshot_pending = True
         self.snapshot_sent_ts = ts
+        self.snapshot_retry_ts = math.inf
 
     def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
         if not self.ledger.anchored:
@@ -255,6 +265,7 @@ class AgentCore:
             self.ledger.anchor(ev.position, ev.entry_px, ev.last_fill_tid)
         self.tracker.on_event(ev)
         self.snapshot_pending = False
+        self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
         self.reconciled = self.connected
         if self._flatten_due and self.reconciled:
             self._flatten(cmds)  # a Kill before the position was known: its side is known now
@@ -565,6 +576,11 @@ def _request_items(c: Command) -> int:
 
 
 _BBO = re.compile(r"bbo was ([0-9.]+)@([0-9.]+)")
+# the info requests an account snapshot is made of, as the gateways name them in RateLimited; the first
+# refusal of one is retried after _SNAPSHOT_RETRY_S, doubling (a cancel-all's openOrders is named alike:
+# its refusal at worst brings a pending snapshot's retry forward)
+_SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
+_SNAPSHOT_RETRY_S = 1.0
 
 
 def _ip_weight(c: Command) -> int:

@@ -60,9 +60,6 @@ BOUNDS = ChaosBounds()
 # Agent bugs random chaos found, each saved in scenarios/found/ (it reproduces with `python -m scenarios run
 # FILE`); the strategy is narrowed (BOUNDS.quiet_start_s) so that the test stays green until they are fixed.
 KNOWN_FAILURES = {
-    "found_56f9f6107c.yaml": "orders_terminal_or_reconciled: 429s for the first 20.6 s; a snapshot request "
-                             "refused with 429 is re-sent only once 2 x ack_timeout_s (10 s) old, so in a 30 s "
-                             "session the agent never learns the position it started with",
 }
 
 # Universal: whatever the chaos, these hold. The Kill invariant applies when the run reached Kill.

@@ -106,3 +106,32 @@ def test_an_unanchored_ledger_moves_no_position_until_the_snapshot_says_which_fi
     assert abs(led.position - 0.004) < 1e-12 and led.fills == 3
     led.on_fill(2.5, -1, 110_000.0, 0.004, 0.0, True, tid=13)
     assert led.position == 0.0 and led.realized > 0.0
+
+
+def test_a_snapshot_request_refused_with_429_is_asked_again_soon_not_when_overdue():
+    """Every request is refused with HTTP 429 for the first 12 s. A refused snapshot request gets no reply,
+    and the gateway says so (RateLimited): the agent asks again after 1 s, then 2, 4, 8 (the overdue bound,
+    2 x ack_timeout_s = 10 s, caps it): asked at 0, 1, 3, 7 and 15 s it has the account's position by 17 s;
+    asking again only when a request is overdue (at 0 and 10 s, both refused, then 20 s) it would by 21 s."""
+    storm = [{"kind": "http_429_burst", "at_s": T0, "duration_s": 12.0}]
+    records: list[dict] = []
+    ex, gw, core, driver = build_session(_config(), 3, None, ChaosSchedule(events=storm), records.append)
+    ex.env.run(until=T0)
+    set_position(ex, USER, "BTC", -0.021)
+    asked: list[float] = []
+    real_send = gw.send
+
+    def spy(cmd):
+        if type(cmd).__name__ == "RequestAccountSnapshot":
+            asked.append(ex.env.now - T0)
+        real_send(cmd)
+    gw.send = spy
+    driver.start()
+    ex.env.run(until=T0 + 25.0)
+    first = _first(records, "snapshot")
+    snap = first["ts"] - T0
+    assert 12.0 < snap < 19.0, (snap, asked)
+    assert first["position"] == -0.021 and core.ledger.anchored
+    gaps = [b - a for a, b in zip(asked, asked[1:])]
+    assert len(asked) <= 6 and all(g >= 0.9 for g in gaps), asked  # backed off, not one request per cycle
+    assert all(b >= a - 0.2 for a, b in zip(gaps, gaps[1:])), asked  # growing

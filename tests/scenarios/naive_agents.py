@@ -242,6 +242,16 @@ class NaiveReduceOnlyRoom(AgentCore):
             agent.core.reconcile = real
 
 
+class NaiveSnapshotRetry(AgentCore):
+    """Random chaos (chaos_snapshot_refused_429): a snapshot request refused with a 429 is only sent again once
+    overdue (2 x ack_timeout_s), the way a reply lost without a word is: under a long 429 storm every retry
+    lands in it, and a short session never learns the position it started with."""
+
+    def _request_snapshot(self, cmds: list, ts: float) -> None:
+        self.snapshot_retry_ts = math.inf  # the bug: the refusal the gateway reported is not acted on
+        super()._request_snapshot(cmds, ts)
+
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
                                         NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
-                                        NaiveReduceOnlyRoom, NaiveFillsBeforeSnapshot)}
+                                        NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry)}
