@@ -79,7 +79,8 @@ class AgentCore:
         self.tracker.settle_s = config.risk.fill_settle_s
         self.budget = RequestBudget(config.budget)
         self.cloids = CloidFactory(cloid_prefix)
-        self.ledger = Ledger()
+        self.ledger = Ledger(anchored=False)  # its position starts from the first snapshot's (see Ledger)
+        self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
         self.best_bid = math.nan
         self.best_ask = math.nan
         self.mid = math.nan
@@ -88,6 +89,8 @@ class AgentCore:
         self.reconciled = False
         self.snapshot_pending = False
         self.snapshot_sent_ts = -math.inf
+        self.snapshot_retry_ts = math.inf  # the request was refused (429): ask again from then on
+        self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
         self.started = False
         self.stopped = False
         self.cycle = 0
@@ -126,6 +129,11 @@ class AgentCore:
             if t is RateLimited:
                 self.errors.note(event.ts)
                 self.graduation.note_rate_limited(event.ts)
+                if event.request in _SNAPSHOT_PARTS and self.snapshot_pending and self.snapshot_retry_ts == math.inf:
+                    # the snapshot request was refused: no reply will come, so ask again after a short
+                    # backoff (growing up to the overdue bound) rather than when it is overdue
+                    self.snapshot_retry_ts = event.ts + self._snapshot_backoff_s
+                    self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, 2.0 * self.cfg.risk.ack_timeout_s)
             if self.stopped and getattr(event, "resting", False):
                 # a place that was in flight when everything was pulled has landed: pull it too
                 cloid = getattr(event, "new_cloid", None) or event.cloid
@@ -204,7 +212,7 @@ class AgentCore:
         new = ev.tid not in self.tracker.seen_tids
         self.tracker.on_event(ev)
         if new:
-            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker)
+            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid)
             self.graduation.note_fill(ev.ts, ev.side.value, ev.px)
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
@@ -244,22 +252,26 @@ class AgentCore:
 
     def _request_snapshot(self, cmds: list, ts: float) -> None:
         """Ask for the venue's account state, unless a request is out and not yet overdue (its reply
-        can be lost to a 429 or a dropped connection: then ask again, never wait forever)."""
-        if self.snapshot_pending and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s:
+        can be lost to a 429 or a dropped connection: then ask again, never wait forever; a refusal we
+        are told of is retried sooner, see ``snapshot_retry_ts``)."""
+        if (self.snapshot_pending and ts < self.snapshot_retry_ts
+                and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s):
             return
         cmds.append(RequestAccountSnapshot())
         self.snapshot_pending = True
         self.snapshot_sent_ts = ts
+        self.snapshot_retry_ts = math.inf
 
     def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
-        if self.ledger.fills == 0 and self.ledger.position == 0.0 and ev.position:
-            # a restart holding a position: the ledger (hence equity, drawdown, safety) starts from it
-            self.ledger.position = ev.position
-            self.ledger.entry_px = ev.entry_px
-            self.ledger.max_abs_position = abs(ev.position)
+        if not self.ledger.anchored:
+            # the first: the ledger (hence equity, drawdown, safety) starts from the venue's position
+            self.ledger.anchor(ev.position, ev.entry_px, ev.last_fill_tid)
         self.tracker.on_event(ev)
         self.snapshot_pending = False
+        self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
         self.reconciled = self.connected
+        if self._flatten_due and self.reconciled:
+            self._flatten(cmds)  # a Kill before the position was known: its side is known now
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
 
@@ -304,7 +316,8 @@ class AgentCore:
         equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees \
             if mid == mid else math.nan
         self.equity = equity
-        pos = self.tracker.position
+        # before the first snapshot the tracker's position is fills only, not the account's: no position rule
+        pos = self.tracker.position if self.ledger.anchored else 0.0
         inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
                               len(self.validation.degraded()), self.reconnect_ts,
                               self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts,
@@ -326,11 +339,20 @@ class AgentCore:
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
             cmds.append(ScheduleCancel(ts + 5.0))
             self._records.append(self._postmortem(ts))
-            if self.overlay.flatten and pos and self.best_bid == self.best_bid:
-                side = Side.SELL if pos > 0 else Side.BUY
-                px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
-                cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
-                                       abs(pos), Tif.IOC, True))
+            self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
+            if self._flatten_due and self.reconciled:
+                self._flatten(cmds)  # otherwise when a snapshot has reconciled the position (_on_snapshot)
+
+    def _flatten(self, cmds: list) -> None:
+        """Kill's exit through the book: a reduce-only IOC for the whole position, its side taken from a
+        reconciled position only (one not yet reconciled can have the wrong sign)."""
+        self._flatten_due = False
+        pos = self.tracker.position
+        if pos and self.best_bid == self.best_bid:
+            side = Side.SELL if pos > 0 else Side.BUY
+            px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
+            cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
+                                   abs(pos), Tif.IOC, True))
 
     def _pull_again(self, ts: float, cmds: list) -> None:
         """Blind (socket down) or stopped (Kill, shutdown) with orders we still count as live: the pull
@@ -561,6 +583,11 @@ _tuple_new = tuple.__new__
 _BUY = Side.BUY
 _SELL = Side.SELL
 _BBO = re.compile(r"bbo was ([0-9.]+)@([0-9.]+)")
+# the info requests an account snapshot is made of, as the gateways name them in RateLimited; the first
+# refusal of one is retried after _SNAPSHOT_RETRY_S, doubling (a cancel-all's openOrders is named alike:
+# its refusal at worst brings a pending snapshot's retry forward)
+_SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
+_SNAPSHOT_RETRY_S = 1.0
 
 
 def _ip_weight(c: Command) -> int:

@@ -3,6 +3,13 @@
 Independent of the venue's account (which is the truth the tracker reconciles to); the ledger
 is what the summary and the decision records report. Markouts: the mid ``h`` seconds after
 each fill, signed so that positive means the fill made money (a buy below the later mid).
+
+Its position starts from the venue's: a ledger made with ``anchored=False`` (the agent's, which may
+start on an account an earlier run left a position and resting orders on) moves no position until
+``anchor`` gives it the first account snapshot's. A fill before that may already be in the
+snapshot's position (tid ≤ its watermark) or not: only the snapshot can say, so until then fills
+count (fees, volume, markouts) but leave the position — and the equity and drawdown computed from it
+— alone, instead of booking them into a position wrongly taken to be flat.
 """
 from __future__ import annotations
 
@@ -11,9 +18,13 @@ from collections import deque
 
 class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "fills", "maker_fills", "volume_usd",
-                 "horizons", "_pending", "markout_sum", "markout_n", "max_abs_position")
+                 "horizons", "_pending", "markout_sum", "markout_n", "max_abs_position", "anchored",
+                 "watermark", "_unanchored")
 
-    def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0)) -> None:
+    def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
+        self.anchored = anchored  # False: the position is unknown until anchor() (the first snapshot)
+        self.watermark = 0  # fills up to this tid are in the anchoring snapshot's position
+        self._unanchored: list[tuple[int, int, float, float]] = []  # (tid, side, px, sz) seen before anchor()
         self.position = 0.0
         self.entry_px = 0.0
         self.realized = 0.0
@@ -27,7 +38,35 @@ class Ledger:
         self.markout_sum = [0.0] * len(markout_horizons_s)  # Σ side·(mid_h − px)·sz, USDC
         self.markout_n = [0] * len(markout_horizons_s)
 
-    def on_fill(self, ts: float, side: int, px: float, sz: float, fee: float, is_maker: bool) -> None:
+    def on_fill(self, ts: float, side: int, px: float, sz: float, fee: float, is_maker: bool,
+                tid: int = 0) -> None:
+        if not self.anchored:
+            self._unanchored.append((tid, side, px, sz))  # its effect on the position waits for anchor()
+        elif not (tid and tid <= self.watermark):  # one at or below the watermark is in the anchor already
+            self._move(side, px, sz)
+        self.fees += fee
+        self.fills += 1
+        self.maker_fills += 1 if is_maker else 0
+        self.volume_usd += px * sz
+        for q, h in zip(self._pending, self.horizons):
+            q.append((ts + h, side, px, sz))
+
+    def anchor(self, position: float, entry_px: float, watermark: int) -> None:
+        """Start the position from the venue's (the first account snapshot: ``position`` at its entry
+        price, every fill up to tid ``watermark`` in it), then apply the fills seen before it that came
+        after the watermark. Fills before the snapshot realise nothing here: the venue's entry price
+        already has them."""
+        self.anchored = True
+        self.watermark = watermark
+        self.position = position if abs(position) >= 1e-12 else 0.0
+        self.entry_px = entry_px if self.position else 0.0
+        self.max_abs_position = max(self.max_abs_position, abs(self.position))
+        for tid, side, px, sz in self._unanchored:
+            if not (tid and tid <= watermark):
+                self._move(side, px, sz)
+        self._unanchored.clear()
+
+    def _move(self, side: int, px: float, sz: float) -> None:
         start = self.position
         signed = side * sz
         if start != 0.0 and (start > 0) != (side > 0):
@@ -44,12 +83,6 @@ class Ledger:
         self.position = end
         if abs(end) > self.max_abs_position:
             self.max_abs_position = abs(end)
-        self.fees += fee
-        self.fills += 1
-        self.maker_fills += 1 if is_maker else 0
-        self.volume_usd += px * sz
-        for q, h in zip(self._pending, self.horizons):
-            q.append((ts + h, side, px, sz))
 
     def on_mid(self, ts: float, mid: float) -> None:
         for i, q in enumerate(self._pending):

@@ -49,28 +49,18 @@ class ChaosBounds:
     start_position_frac: float = 0.8  # |starting position| ≤ this × max_position
     resting_orders: int = 4  # orders left resting at start (their sizes keep the worst case inside the limit)
     resting_offset_bps: tuple[float, float] = (5.0, 800.0)  # from the mid, away from the touch
-    # KNOWN FAILURES (scenarios/found/, see KNOWN_FAILURES): when the account is not fresh at start (a
-    # position or resting orders), chaos before the agent's first account snapshot lands breaks the
-    # universal invariants. Until the agent is fixed, such starts get no fault in their first quiet_start_s.
-    quiet_start_s: float = 15.0
+    # a start that is not fresh (a position or resting orders) gets no fault in its first quiet_start_s: a
+    # narrowing for known failures (KNOWN_FAILURES) until they are fixed. 0: none (the three bugs it once
+    # hid, chaos before the first account snapshot, are fixed: scenarios/chaos_*.yaml)
+    quiet_start_s: float = 0.0
 
 
 BOUNDS = ChaosBounds()
 
-# Agent bugs random chaos found, each saved in scenarios/found/ (it reproduces with `python -m scenarios run
-# FILE`); the strategy is narrowed (BOUNDS.quiet_start_s) so that the test stays green until they are fixed.
-KNOWN_FAILURES = {
-    "found_433ac85672.yaml": "no_risk_increasing_order_after: before its first snapshot (order entry slowed "
-                             "x10) the agent books the fill of an order an earlier run left resting into a "
-                             "position it thinks was flat, reads a phantom 6% drawdown as the price rallies, "
-                             "reaches Kill and flattens with a reduce-only IOC buy while the venue is long",
-    "found_56f9f6107c.yaml": "orders_terminal_or_reconciled: 429s for the first 20.6 s; a snapshot request "
-                             "refused with 429 is re-sent only once 2 x ack_timeout_s (10 s) old, so in a 30 s "
-                             "session the agent never learns the position it started with",
-    "found_2004893b31.yaml": "worst_case_position_within_limit: 429s delay the first snapshot to t=11 s; in "
-                             "Red the agent places reduce-only bids while the stale bids it is cancelling "
-                             "still rest: the reduce-only fill then the stale bids reach 1.03x the limit",
-}
+# Agent bugs random chaos found and not yet fixed, each saved in scenarios/found/ (it reproduces with `python -m
+# scenarios run FILE`), file name -> what breaks; the strategy may be narrowed (BOUNDS.quiet_start_s) meanwhile so
+# that the test stays green. Fixed ones are promoted to scenarios/ with a naive agent (see the README).
+KNOWN_FAILURES: dict[str, str] = {}
 
 # Universal: whatever the chaos, these hold. The Kill invariant applies when the run reached Kill.
 UNIVERSAL = ("worst_case_position_within_limit", "orders_terminal_or_reconciled", "decision_log_complete")

@@ -11,7 +11,9 @@ Rules, in order:
 3. missing quotes are placed, nearest the touch first, only while the request budget allows
    (never touching the cancel reserve) and only up to the position limit counted on
    worst-case position: position + every same-side order that could still fill;
-4. reduce-only quotes are only on the reducing side and never total more than |position|.
+4. reduce-only quotes are only on the reducing side and never total more than |position|; they also
+   rest beside every other same-side order that could still fill (stale ones being cancelled too), so
+   the worst-case limit of rule 3 holds for them as well.
 """
 from __future__ import annotations
 
@@ -151,8 +153,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 break
             sz = d.sz
             buy = d.side > 0
-            if d.reduce_only:
-                room = ro_buy if buy else ro_sell
+            if d.reduce_only:  # it only reduces the filled position, but other same-side orders can fill first
+                room = min(ro_buy, room_buy) if buy else min(ro_sell, room_sell)
             else:
                 room = room_buy if buy else room_sell
             if room < sz:
@@ -165,7 +167,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                     ro_buy -= sz
                 else:
                     ro_sell -= sz
-            elif buy:
+            if buy:
                 room_buy -= sz
             else:
                 room_sell -= sz

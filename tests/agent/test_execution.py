@@ -184,14 +184,15 @@ def _tracker_with(position=0.0, resting=()):
 @settings(max_examples=200, deadline=None)
 @given(st.floats(-0.1, 0.1), st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(99, 101),
                                                  st.integers(1, 30)), max_size=6),
-       st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(95, 105), st.integers(1, 30)),
-                max_size=8))
+       st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(95, 105), st.integers(1, 30),
+                          st.booleans()), max_size=8))
 def test_reconcile_never_exceeds_the_limit_on_worst_case(position, resting, desired):
     t = _tracker_with(round(position, 3), [(s, float(p), n / 1000) for s, p, n in resting])
     budget = RequestBudget(BudgetConfig())
     limit = 0.05
     before = {s: abs(t.worst_case_position(s)) for s in Side}
-    cmds = reconcile([DesiredQuote(s, float(p), n / 1000, i) for i, (s, p, n) in enumerate(desired)], t,
+    # reduce-only quotes too: they rest beside the other same-side orders, which can fill first
+    cmds = reconcile([DesiredQuote(s, float(p), n / 1000, i, ro) for i, (s, p, n, ro) in enumerate(desired)], t,
                      tick=1.0, lot=0.001, max_position=limit, budget=budget, cloids=CloidFactory(9),
                      cfg=ReconcileConfig())
     for c in cmds:
@@ -223,6 +224,29 @@ def test_reduce_only_quotes_never_exceed_the_position():
     flat = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
     assert sum(c.sz for c in flat if c.side is Side.SELL) <= 0.003 + 1e-12
     assert not [c for c in flat if c.side is Side.BUY]
+
+
+def test_reduce_only_bids_wait_while_stale_bids_being_cancelled_fill_the_worst_case():
+    """Random chaos (scenarios/chaos_reduce_only_beside_stale_bids.yaml): 0.005 short with 0.015 of bids an
+    earlier run left (worst-case long 0.01, at the limit). In Red the quotes are reduce-only bids: one
+    can only reduce the filled position, but the stale bids being cancelled can fill after it."""
+    t = _tracker_with(-0.005, [(Side.BUY, 95.0, 0.006), (Side.BUY, 96.0, 0.008), (Side.BUY, 94.0, 0.001)])
+    desired = [DesiredQuote(Side.BUY, 99.0, 0.002, 0, True), DesiredQuote(Side.BUY, 98.0, 0.003, 1, True)]
+    kw = dict(tick=1.0, lot=0.001, max_position=0.01, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    cmds = reconcile(desired, t, **kw)
+    flat = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+    assert [type(c).__name__ for c in flat] == ["CancelOrder"] * 3  # no room for a reduce-only bid yet
+    for c in cmds:
+        t.on_command(c, 1.0)
+    assert t.worst_case_position(Side.BUY) <= 0.01 + 1e-12
+    for c in flat:
+        t.on_event(CancelAcknowledged(1.1, c.cloid))
+    t.now = 1.1 + t.settle_s + 0.1  # the cancelled bids' fills can no longer be on their way
+    again = reconcile(desired, t, **kw)
+    placed = [c for b in again for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+    assert placed and all(c.reduce_only and c.side is Side.BUY for c in placed)
+    assert abs(sum(c.sz for c in placed) - 0.005) < 1e-12  # now limited by the position only
 
 
 @given(st.integers(1, 10_000), st.integers(0, 10_000), st.lists(st.tuples(st.integers(1, 50), st.booleans())))

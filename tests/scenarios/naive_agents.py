@@ -6,12 +6,16 @@ Run one by hand with ``python -m scenarios run FILE --agent tests/scenarios/naiv
 """
 from __future__ import annotations
 
+import math
+
+import agent.core
 from agent.core import AgentCore
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import OrderState, OrderTracker
 from agent.gateway.events import (
     AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, ScheduleCancel, Side,
 )
+from agent.ledger import Ledger
 from agent.safety import SafetyLevel
 from agent.safety.overlay import SafetyOverlay
 
@@ -198,5 +202,57 @@ class NaiveOptimisticCancel(AgentCore):
         self.tracker = t
 
 
+class NaiveFillsBeforeSnapshot(AgentCore):
+    """Random chaos (chaos_fill_before_first_snapshot): a fill that arrives before the first account snapshot
+    is booked into a position taken to be flat (the ledger, hence equity, drawdown and the safety ladder, act
+    on it), and a Kill flattens at once with its side taken from that unreconciled position."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(config, rng, **kw)
+        self.ledger = Ledger()  # anchored from the start: a fresh process assumes a flat account
+
+    def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
+        led = self.ledger
+        if led.fills == 0 and led.position == 0.0 and ev.position:  # the start from the venue, if nothing filled
+            led.position, led.entry_px, led.max_abs_position = ev.position, ev.entry_px, abs(ev.position)
+        super()._on_snapshot(ev, cmds)
+
+    def _update_safety(self, ts: float, cmds: list) -> None:
+        super()._update_safety(ts, cmds)
+        if self._flatten_due:
+            self._flatten(cmds)  # the bug: no waiting for a reconciled position
+
+
+class NaiveReduceOnlyRoom(AgentCore):
+    """Random chaos (chaos_reduce_only_beside_stale_bids): reduce-only quotes are sized by |position| alone, as
+    if a reduce-only order could not add to the worst case: the same-side orders still resting or being
+    cancelled are not counted, so a reduce-only bid rests beside stale bids that already fill the limit. (When
+    every desired quote is reduce-only — the Red overlay — reconcile with no limit is exactly that.)"""
+
+    def _quote(self, ts, rec):
+        real = agent.core.reconcile
+
+        def naive(desired, tracker, *, max_position, **kw):
+            if desired and all(d.reduce_only for d in desired):
+                max_position = math.inf  # the bug: reduce-only quotes skip the worst-case check
+            return real(desired, tracker, max_position=max_position, **kw)
+        agent.core.reconcile = naive  # the core looks the function up at each call
+        try:
+            return super()._quote(ts, rec)
+        finally:
+            agent.core.reconcile = real
+
+
+class NaiveSnapshotRetry(AgentCore):
+    """Random chaos (chaos_snapshot_refused_429): a snapshot request refused with a 429 is only sent again once
+    overdue (2 x ack_timeout_s), the way a reply lost without a word is: under a long 429 storm every retry
+    lands in it, and a short session never learns the position it started with."""
+
+    def _request_snapshot(self, cmds: list, ts: float) -> None:
+        self.snapshot_retry_ts = math.inf  # the bug: the refusal the gateway reported is not acted on
+        super()._request_snapshot(cmds, ts)
+
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
-                                        NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel)}
+                                        NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
+                                        NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry)}

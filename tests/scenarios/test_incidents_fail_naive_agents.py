@@ -8,10 +8,10 @@ import pytest
 
 from agent.core import AgentCore
 from naive_agents import (
-    NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveInFlightLimits, NaiveKillSwitch,
-    NaiveOptimisticCancel, NaiveQuotaBlind,
+    NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveInFlightLimits,
+    NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
 )
-from scenarios.runner import run_scenario
+from scenarios.runner import WIND_DOWN_S, run_scenario
 from scenarios.schema import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -28,6 +28,9 @@ CASES = [
     ("quota_spiral_hip3.yaml", NaiveQuotaBlind, "request_rate_adapts_to_headroom"),
     ("ws_outage_during_move.yaml", NaiveBlindOnDisconnect, "reconciled_before_first_quote"),
     ("cancel_fill_race_storm.yaml", NaiveOptimisticCancel, "worst_case_position_within_limit"),
+    ("chaos_reduce_only_beside_stale_bids.yaml", NaiveReduceOnlyRoom, "worst_case_position_within_limit"),
+    ("chaos_fill_before_first_snapshot.yaml", NaiveFillsBeforeSnapshot, "no_risk_increasing_order_after"),
+    ("chaos_snapshot_refused_429.yaml", NaiveSnapshotRetry, "orders_terminal_or_reconciled"),
 ]
 
 
@@ -40,7 +43,7 @@ def test_the_naive_agent_breaks_the_named_invariant_and_the_real_one_does_not(fi
     assert bad.error is None, bad.error
     v = bad.broke(invariant)
     assert v is not None, f"{naive.__name__} did not break {invariant}:\n{bad.report()}"
-    assert 0.0 <= v.t <= scenario.duration_s
+    assert 0.0 <= v.t <= scenario.duration_s + WIND_DOWN_S  # orders_terminal_or_reconciled: after the wind-down
     good = run_scenario(scenario, seed, agent_cls=AgentCore)
     assert good.broke(invariant) is None, good.report()
 

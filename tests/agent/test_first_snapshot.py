@@ -1,0 +1,137 @@
+"""Before the first account snapshot the agent does not know the account it runs on: a restart can find a
+position and orders an earlier run left resting. Fills that arrive before it must not be read as the
+whole position (random chaos found both bugs below: scenarios/chaos_fill_before_first_snapshot.yaml).
+
+The venue is the twin; the earlier run's state is put in place with twin.seeding before the agent starts.
+"""
+from __future__ import annotations
+
+from agent.config import AgentConfig
+from agent.gateway.events import Batch, PlaceOrder, Tif
+from agent.ledger import Ledger
+from agent.safety import SafetyLevel
+from agent.session import USER, build_session
+from twin.faults.chaos import ChaosSchedule
+from twin.faults.connection import ConnectionParams
+from twin.params import TwinParams
+from twin.seeding import rest_order, set_position
+
+T0 = 1.0  # the market pre-rolls 1 s (the venue has a book), then the earlier run's state, then the agent
+EARLIER = "0x0000dead" + "0" * 23 + "1"  # the cloid of the order the earlier run left resting
+
+
+def _config(**safety) -> AgentConfig:
+    return AgentConfig.model_validate({
+        "session": {"collateral_usd": 500.0, "cycle_s": 0.1}, "risk": {"max_position": 0.03},
+        "safety": {"kill_action": "flatten", **safety}, "graduation": {"start_level": "FULL"}})
+
+
+def _rally_with_slow_order_entry(extra: list[dict] = ()) -> list[dict]:
+    """+22% in 2 s from the start (the earlier run's sell 7% above the mid fills), while order entry (and so
+    the snapshot's requests) is slowed x10 +1 s: the first snapshot comes back only after the fill."""
+    jumps = [{"kind": "price_jump", "at_s": T0 + 0.1 * (i + 1), "fraction": 0.01} for i in range(20)]
+    slow = {"kind": "latency_spike", "at_s": T0, "duration_s": 11.0, "path": "order_entry", "multiplier": 10.0,
+            "extra_ms": 1000.0}
+    return jumps + [slow, *extra]
+
+
+def _restart(cfg: AgentConfig, seed: int, events: list[dict], params: TwinParams | None = None):
+    """The agent restarts on an account 0.005 BTC long with a 0.002 sell resting 706 bps above the mid."""
+    records: list[dict] = []
+    ex, gw, core, driver = build_session(cfg, seed, params, ChaosSchedule(events=events), records.append)
+    ex.env.run(until=T0)
+    set_position(ex, USER, "BTC", 0.005)
+    px = round(round(ex.marks["BTC"] * 1.0706), 0)
+    rest_order(ex, USER, "BTC", False, px, 0.002, cloid=EARLIER)
+    sent: list[tuple[float, float, object]] = []  # (t, the venue's position then, command)
+    real_send = gw.send
+
+    def spy(cmd):
+        sent.append((ex.env.now, ex.accounts[USER].position("BTC").szi, cmd))
+        real_send(cmd)
+    gw.send = spy
+    driver.start()
+    return ex, core, records, sent
+
+
+def _first(records: list[dict], kind: str, **match) -> dict:
+    return next(r for r in records if r["type"] == kind and all(r.get(k) == v for k, v in match.items()))
+
+
+def test_a_fill_before_the_first_snapshot_is_not_read_as_the_whole_position():
+    ex, core, records, _ = _restart(_config(), 5, _rally_with_slow_order_entry())
+    ex.env.run(until=T0 + 20.0)
+    fill = _first(records, "fill", cloid=EARLIER)
+    snap = _first(records, "snapshot")
+    assert fill["ts"] < snap["ts"], "the scenario did not put the fill before the first snapshot"
+    # a ledger that booked the sell into a position taken to be flat thought it was 0.002 short in a 22%
+    # rally: a phantom drawdown of more than 5% of the account, Kill
+    assert SafetyLevel.KILL not in [t.to_level for t in core.safety.history], core.safety.history
+    venue = ex.accounts[USER].position("BTC").szi
+    assert venue > 0.0 and abs(core.ledger.position - venue) < 1e-9
+    assert abs(core.tracker.position - venue) < 1e-9
+    assert core.ledger.fills >= 1  # the early fill is counted (fees, volume), only not as the position
+
+
+def test_a_kill_before_the_first_snapshot_flattens_only_once_the_position_is_reconciled():
+    """Market data stops 2 s in (every socket down for 8 s) and stale data is a Kill after 1.5 s: the Kill
+    comes before any snapshot has reconciled the account. Its flatten waits for one; taken from the fills
+    alone (0.002 short) it would be a buy while the venue is long."""
+    cfg = _config(stale_kill_s=1.5)
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0))
+    down = {"kind": "disconnect", "at_s": T0 + 2.0, "duration_s": 8.0}
+    ex, core, records, sent = _restart(cfg, 5, _rally_with_slow_order_entry([down]), params)
+    ex.env.run(until=T0 + 30.0)
+    kill = next(t.ts for t in core.safety.history if t.to_level is SafetyLevel.KILL)
+    reconciled = [r["ts"] for r in records if r["type"] == "snapshot" and r["ts"] > T0 + 10.0]
+    assert _first(records, "fill", cloid=EARLIER)["ts"] < kill < reconciled[0], "not the story this tests"
+    flattens = [(t, pos, c) for t, pos, batch in sent
+                for c in (batch.commands if isinstance(batch, Batch) else (batch,))
+                if isinstance(c, PlaceOrder) and c.tif is Tif.IOC]
+    assert flattens, "no flatten was sent after the snapshot"
+    for t, pos, c in flattens:
+        assert t >= reconciled[0] and c.reduce_only and c.side.value * pos < 0, (t, pos, c)
+    assert abs(ex.accounts[USER].position("BTC").szi) < 0.003  # and it did reduce the real position
+
+
+def test_an_unanchored_ledger_moves_no_position_until_the_snapshot_says_which_fills_it_has():
+    led = Ledger(anchored=False)
+    led.on_fill(1.0, -1, 107_000.0, 0.002, 0.03, True, tid=10)  # in the snapshot's position
+    led.on_fill(1.5, 1, 108_000.0, 0.001, 0.02, True, tid=12)  # after the snapshot's watermark
+    assert led.position == 0.0 and led.unrealized(120_000.0) == 0.0 and led.fills == 2
+    led.anchor(0.003, 100_000.0, watermark=11)
+    assert abs(led.position - 0.004) < 1e-12  # 0.003 from the venue + the buy after its watermark
+    assert abs(led.entry_px - (100_000.0 * 0.003 + 108_000.0 * 0.001) / 0.004) < 1e-6
+    led.on_fill(2.0, -1, 109_000.0, 0.001, 0.0, True, tid=11)  # late on the wire, already in the snapshot
+    assert abs(led.position - 0.004) < 1e-12 and led.fills == 3
+    led.on_fill(2.5, -1, 110_000.0, 0.004, 0.0, True, tid=13)
+    assert led.position == 0.0 and led.realized > 0.0
+
+
+def test_a_snapshot_request_refused_with_429_is_asked_again_soon_not_when_overdue():
+    """Every request is refused with HTTP 429 for the first 12 s. A refused snapshot request gets no reply,
+    and the gateway says so (RateLimited): the agent asks again after 1 s, then 2, 4, 8 (the overdue bound,
+    2 x ack_timeout_s = 10 s, caps it): asked at 0, 1, 3, 7 and 15 s it has the account's position by 17 s;
+    asking again only when a request is overdue (at 0 and 10 s, both refused, then 20 s) it would by 21 s."""
+    storm = [{"kind": "http_429_burst", "at_s": T0, "duration_s": 12.0}]
+    records: list[dict] = []
+    ex, gw, core, driver = build_session(_config(), 3, None, ChaosSchedule(events=storm), records.append)
+    ex.env.run(until=T0)
+    set_position(ex, USER, "BTC", -0.021)
+    asked: list[float] = []
+    real_send = gw.send
+
+    def spy(cmd):
+        if type(cmd).__name__ == "RequestAccountSnapshot":
+            asked.append(ex.env.now - T0)
+        real_send(cmd)
+    gw.send = spy
+    driver.start()
+    ex.env.run(until=T0 + 25.0)
+    first = _first(records, "snapshot")
+    snap = first["ts"] - T0
+    assert 12.0 < snap < 19.0, (snap, asked)
+    assert first["position"] == -0.021 and core.ledger.anchored
+    gaps = [b - a for a, b in zip(asked, asked[1:])]
+    assert len(asked) <= 6 and all(g >= 0.9 for g in gaps), asked  # backed off, not one request per cycle
+    assert all(b >= a - 0.2 for a, b in zip(gaps, gaps[1:])), asked  # growing
