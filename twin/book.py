@@ -66,6 +66,13 @@ def level_size(px_row, sz_row, px: float, tick: float) -> float:
     i = int(round(abs(best - px) / tick))
     if i < n and px_row[i] == px:
         return float(sz_row[i])
+    last = px_row[n - 1]
+    if last == last:  # (a side shorter than the rows ends in nan: scan it)
+        if best >= last:  # bids, best (highest) first: a price above the best or below the last is not listed
+            if px > best or px < last:
+                return 0.0
+        elif px < best or px > last:  # asks
+            return 0.0
     for j in range(n):  # replayed books need not sit on the grid
         if px_row[j] == px:
             return float(sz_row[j])

@@ -1,5 +1,6 @@
 """Queue position of client orders in the exogenous market book."""
 import numpy as np
+from hypothesis import given, strategies as st
 
 from twin.book import ClientOrder, CoinBook, level_size
 
@@ -66,3 +67,14 @@ def test_level_size_on_grid_and_off_grid():
     assert level_size(px, sz, 99.0, 1.0) == 2.0
     assert level_size(px, sz, 97.0, 1.0) == 3.0
     assert level_size(px, sz, 98.0, 1.0) == 0.0
+
+
+@given(st.lists(st.floats(1.0, 1000.0), min_size=1, max_size=12, unique=True), st.booleans(), st.integers(0, 3),
+       st.floats(0.5, 1100.0))
+def test_level_size_is_the_size_listed_at_that_price(prices, bids, n_nan, px):
+    """Whatever the rows (off grid, nan-padded, either side), the size at a price is the size listed there."""
+    rows = sorted(prices, reverse=bids) + [float("nan")] * n_nan
+    sizes = [float(i + 1) for i in range(len(rows))]
+    listed = dict(zip(prices and sorted(prices, reverse=bids), sizes))
+    for p in [px, *prices]:
+        assert level_size(np.array(rows), np.array(sizes), p, 1.0) == listed.get(p, 0.0)
