@@ -12,7 +12,11 @@ Prints, per profile:
   simulated day (goal: < 60 s on one core), and the twin's market-only rate as the baseline ratio.
 
 Wall-clock figures on a shared machine include time the process spent descheduled (a 4 ms time
-slice lands in the p99 as 4 ms), so each figure is also given in this process's CPU time.
+slice lands in the p99 as 4 ms), so each figure is also given in this process's CPU time. Even CPU
+time is noisy on a shared virtual machine (caches and cores shared with other tenants), so the
+session's events are then replayed into fresh cores (the same commands come out: the core is
+deterministic) and each cycle's minimum over the replays is reported: the program's own cost, which
+the machine can only inflate.
 
 Run: python bench/bench_agent.py [--minutes 30]
 """
@@ -24,6 +28,7 @@ import time
 import numpy as np
 
 from agent.config import AgentConfig
+from agent.core import AgentCore
 from agent.gateway.events import Timer
 from agent.session import build_session
 from twin.faults.rejections import RejectionParams
@@ -43,7 +48,8 @@ def full_stack(minutes: float, profile: str = "stress"):
     overrides, rates = PROFILES[profile]
     cfg = AgentConfig.model_validate(overrides)
     params = TwinParams(rejections=RejectionParams(rates=rates)) if rates else TwinParams()
-    ex, gw, core, driver = build_session(cfg, 1, params)
+    events: list = []
+    ex, gw, core, driver = build_session(cfg, 1, params, event_log=events)
     cycle_ns: list[int] = []
     cycle_cpu_ns: list[int] = []
     real = core.handle
@@ -67,8 +73,31 @@ def full_stack(minutes: float, profile: str = "stress"):
     ex.env.run(until=minutes * 60.0)
     wall = time.perf_counter() - t0
     cpu_s = time.process_time() - c0
+    inst = ex.instruments[cfg.session.coin]
+    replayed = replay_min(cfg, events, inst.tick, inst.sz_decimals)
     return (np.array(cycle_ns) / 1000.0, np.array(cycle_cpu_ns) / 1000.0, minutes * 60.0 / wall,
-            minutes * 60.0 / cpu_s, core, gw)
+            minutes * 60.0 / cpu_s, core, gw, replayed)
+
+
+def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5) -> np.ndarray:
+    """Each quote cycle's CPU time, µs: the minimum over ``n`` replays of the session's events into fresh
+    cores (as the SimDriver feeds them, records discarded)."""
+    cpu = time.thread_time_ns
+    runs = []
+    for _ in range(n):
+        core = AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals)
+        handle, discard = core.handle, core.discard_records
+        ns = []
+        for ev in events:
+            if type(ev) is Timer:
+                c0 = cpu()
+                handle(ev)
+                ns.append(cpu() - c0)
+            else:
+                handle(ev)
+            discard()
+        runs.append(ns)
+    return np.min(np.array(runs), axis=0) / 1000.0
 
 
 def main() -> None:
@@ -85,13 +114,16 @@ def main() -> None:
         report(raw, *full_stack(args.minutes, profile))
 
 
-def report(raw, us, cpu_us, rate, cpu_rate, core, gw) -> None:
+def report(raw, us, cpu_us, rate, cpu_rate, core, gw, replayed) -> None:
     raw_us = 1e6 / raw
     p50, p99 = np.percentile(us, 50), np.percentile(us, 99)
     c50, c99 = np.percentile(cpu_us, 50), np.percentile(cpu_us, 99)
     print(f"agent quote cycle p50         {p50:8.1f} µs        {p50 / raw_us:6.1f}x raw   (CPU time {c50:6.1f} µs)")
     print(f"agent quote cycle p99         {p99:8.1f} µs        {p99 / raw_us:6.1f}x raw   (CPU time {c99:6.1f} µs; "
           f"goal < 100 µs; {len(us):,} timer events, {core.cycle:,} requotes)")
+    r50, r99 = np.percentile(replayed, 50), np.percentile(replayed, 99)
+    print(f"  replayed x5, per-cycle min  p50 {r50:6.1f} µs, p99 {r99:6.1f} µs ({r50 / raw_us:.1f}x, {r99 / raw_us:.1f}x "
+          f"raw; goal p99 < 100 µs): the program's own cost, without the machine's noise")
     print(f"full stack, faults on         {rate:8.0f} sim s/wall s   a day in {86400 / rate:6.1f} s wall (goal < 60 s); "
           f"{cpu_rate:.0f} sim s/CPU s, a day in {86400 / cpu_rate:.1f} CPU s")
     print(f"requests sent {gw.counters['request_items']:,}, fills {core.ledger.fills:,}, "
