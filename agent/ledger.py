@@ -13,12 +13,12 @@ count (fees, volume, markouts) but leave the position — and the equity and dra
 """
 from __future__ import annotations
 
-from collections import deque
+from agent.markouts import MarkoutQueue
 
 
 class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "fills", "maker_fills", "volume_usd",
-                 "horizons", "_pending", "markout_sum", "markout_n", "max_abs_position", "anchored",
+                 "horizons", "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
@@ -34,9 +34,7 @@ class Ledger:
         self.volume_usd = 0.0
         self.max_abs_position = 0.0
         self.horizons = markout_horizons_s
-        self._pending = [deque() for _ in markout_horizons_s]  # per horizon: (due_ts, side, px, sz), in due order
-        self.markout_sum = [0.0] * len(markout_horizons_s)  # Σ side·(mid_h − px)·sz, USDC
-        self.markout_n = [0] * len(markout_horizons_s)
+        self.markouts = [MarkoutQueue(h) for h in markout_horizons_s]
 
     def on_fill(self, ts: float, side: int, px: float, sz: float, fee: float, is_maker: bool,
                 tid: int = 0) -> None:
@@ -48,8 +46,8 @@ class Ledger:
         self.fills += 1
         self.maker_fills += 1 if is_maker else 0
         self.volume_usd += px * sz
-        for q, h in zip(self._pending, self.horizons):
-            q.append((ts + h, side, px, sz))
+        for q in self.markouts:
+            q.add(ts, side, px, sz)
 
     def anchor(self, position: float, entry_px: float, watermark: int) -> None:
         """Start the position from the venue's (the first account snapshot: ``position`` at its entry
@@ -85,11 +83,8 @@ class Ledger:
             self.max_abs_position = abs(end)
 
     def on_mid(self, ts: float, mid: float) -> None:
-        for i, q in enumerate(self._pending):
-            while q and q[0][0] <= ts:
-                _, side, px, sz = q.popleft()
-                self.markout_sum[i] += side * (mid - px) * sz
-                self.markout_n[i] += 1
+        for q in self.markouts:
+            q.on_mid(ts, mid)
 
     def unrealized(self, mid: float) -> float:
         return (mid - self.entry_px) * self.position if self.position else 0.0
@@ -98,6 +93,7 @@ class Ledger:
         """Average markout per horizon in bps of traded notional (NaN when none)."""
         out = {}
         vol_per_fill = self.volume_usd / self.fills if self.fills else 0.0
-        for h, s, n in zip(self.horizons, self.markout_sum, self.markout_n):
-            out[f"{h:g}s"] = (s / n) / vol_per_fill * 1e4 if n and vol_per_fill else float("nan")
+        for q in self.markouts:
+            n = q.resolved
+            out[f"{q.horizon_s:g}s"] = (q.sum_usd / n) / vol_per_fill * 1e4 if n and vol_per_fill else float("nan")
         return out

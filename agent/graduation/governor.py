@@ -26,6 +26,7 @@ from agent.graduation.exposure import (
     DemotionTrigger, ExposureController, ExposureLevel, GraduationConfig, PromotionEvidence, size_multiplier,
 )
 from agent.graduation.paper import PaperFills
+from agent.markouts import MarkoutQueue
 from agent.validation.scorecard import ModelScorecard, ScorecardConfig
 
 _ORANGE = 2  # SafetyLevel.ORANGE (kept numeric: graduation does not depend on safety's module)
@@ -34,7 +35,7 @@ _ORANGE = 2  # SafetyLevel.ORANGE (kept numeric: graduation does not depend on s
 class Graduation:
     __slots__ = ("cfg", "controller", "paper", "blend", "collateral", "confidence", "size_mult", "limit_scale",
                  "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
-                 "_reconnects", "_pending", "fills", "positive_fills", "_at_level_resolved", "_at_level_positive",
+                 "_reconnects", "markouts", "fills", "positive_fills", "_at_level_resolved", "_at_level_positive",
                  "_fills_at_entry", "_paper_at_entry", "_level_peak", "_prev_safety", "_prev_degraded",
                  "_exec_ok", "_exec_smooth", "_next_eval_ts", "records")
 
@@ -52,7 +53,7 @@ class Graduation:
         self._decay_ts = 0.0
         self._ack_ewma = math.nan
         self._reconnects: deque[float] = deque()
-        self._pending: deque[tuple[float, int, float]] = deque()  # real fills awaiting their markout
+        self.markouts = MarkoutQueue(config.markout_horizon_s)  # real fills awaiting their markout
         self.fills = 0
         self.positive_fills = 0
         self._at_level_resolved = 0
@@ -101,25 +102,19 @@ class Graduation:
 
     def note_fill(self, ts: float, side: int, px: float) -> None:
         self.fills += 1
-        self._pending.append((ts + self.cfg.markout_horizon_s, side, px))
+        self.markouts.add(ts, side, px)
 
     def on_trade(self, ts: float, px: float, sz: float, side: int) -> None:
         if not self.places_orders:
             self.paper.on_trade(ts, px, sz, side)
 
     def on_mid(self, ts: float, mid: float) -> None:
-        pend = self._pending
-        while pend and pend[0][0] <= ts:
-            _, side, px = pend.popleft()
-            self._at_level_resolved += 1
-            if side * (mid - px) > 0.0:
-                self.positive_fills += 1
-                self._at_level_positive += 1
-        if self.paper._pending:
-            r0, p0 = self.paper.resolved, self.paper.positive
-            self.paper.on_mid(ts, mid)
-            self._at_level_resolved += self.paper.resolved - r0
-            self._at_level_positive += self.paper.positive - p0
+        for q in (self.markouts, self.paper.markouts):  # real fills, and Shadow's paper fills
+            if q.pending:
+                p0 = q.positive
+                self._at_level_resolved += q.on_mid(ts, mid)
+                self._at_level_positive += q.positive - p0
+        self.positive_fills = self.markouts.positive
         self.blend.on_mid(ts, mid)
 
     def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> None:

@@ -10,20 +10,18 @@ ledger's, so the positive-edge share at Shadow measures the same thing as at the
 """
 from __future__ import annotations
 
-from collections import deque
+from agent.markouts import MarkoutQueue
 
 
 class PaperFills:
-    __slots__ = ("horizon_s", "bids", "asks", "fills", "_pending", "resolved", "positive")
+    __slots__ = ("horizon_s", "bids", "asks", "fills", "markouts")
 
     def __init__(self, horizon_s: float = 10.0) -> None:
         self.horizon_s = horizon_s
         self.bids: list[tuple[float, float]] = []  # (px, sz), best first
         self.asks: list[tuple[float, float]] = []
         self.fills = 0
-        self._pending: deque[tuple[float, int, float]] = deque()  # (due_ts, side, px)
-        self.resolved = 0
-        self.positive = 0
+        self.markouts = MarkoutQueue(horizon_s)
 
     def set_quotes(self, quotes) -> None:
         """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask)."""
@@ -48,15 +46,18 @@ class PaperFills:
             take = min(left, qsz)
             left -= take
             book[i] = (qpx, qsz - take)
-            self._pending.append((ts + self.horizon_s, 1 if aggressor_side < 0 else -1, qpx))
+            self.markouts.add(ts, 1 if aggressor_side < 0 else -1, qpx)
             n += 1
         self.fills += n
         return n
 
-    def on_mid(self, ts: float, mid: float) -> None:
-        pend = self._pending
-        while pend and pend[0][0] <= ts:
-            _, side, px = pend.popleft()
-            self.resolved += 1
-            if side * (mid - px) > 0.0:
-                self.positive += 1
+    def on_mid(self, ts: float, mid: float) -> int:
+        return self.markouts.on_mid(ts, mid)
+
+    @property
+    def resolved(self) -> int:
+        return self.markouts.resolved
+
+    @property
+    def positive(self) -> int:
+        return self.markouts.positive
