@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from agent.gateway.events import Command, Event
+from agent.gateway.events import Batch, CancelOrder, Command, Event, ModifyOrder, PlaceOrder
 
 EventSink = Callable[[Event], None]
 
@@ -23,3 +23,29 @@ class Gateway(Protocol):
     @property
     def stats(self) -> dict:
         """Counters for the summary: requests sent, rate-limited, disconnects, malformed messages."""
+
+
+def split_batch(batch: Batch) -> tuple[list[CancelOrder], list[ModifyOrder], list[PlaceOrder], list[Command]]:
+    """A batch's commands by kind: each of the first three goes to the venue as one action, in this
+    order (cancels first: they reduce risk); the rest (rare in a batch) are sent one by one."""
+    cancels: list[CancelOrder] = []
+    modifies: list[ModifyOrder] = []
+    places: list[PlaceOrder] = []
+    rest: list[Command] = []
+    for c in batch.commands:
+        t = type(c)
+        if t is CancelOrder:
+            cancels.append(c)
+        elif t is PlaceOrder:
+            places.append(c)
+        elif t is ModifyOrder:
+            modifies.append(c)
+        elif isinstance(c, CancelOrder):
+            cancels.append(c)
+        elif isinstance(c, PlaceOrder):
+            places.append(c)
+        elif isinstance(c, ModifyOrder):
+            modifies.append(c)
+        else:
+            rest.append(c)
+    return cancels, modifies, places, rest

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from agent.gateway.base import EventSink
+from agent.gateway.base import EventSink, split_batch
 from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, Command,
@@ -102,18 +102,15 @@ class TwinGateway:
 
     def send(self, cmd: Command) -> None:
         if isinstance(cmd, Batch):
-            cancels = [c for c in cmd.commands if isinstance(c, CancelOrder)]
-            modifies = [c for c in cmd.commands if isinstance(c, ModifyOrder)]
-            places = [c for c in cmd.commands if isinstance(c, PlaceOrder)]
+            cancels, modifies, places, rest = split_batch(cmd)
             if cancels:
                 self._cancel(cancels)
             if modifies:
                 self._modify(modifies)
             if places:
                 self._place(places)
-            for c in cmd.commands:
-                if not isinstance(c, (CancelOrder, ModifyOrder, PlaceOrder)):
-                    self.send(c)
+            for c in rest:
+                self.send(c)
         elif isinstance(cmd, PlaceOrder):
             self._place([cmd])
         elif isinstance(cmd, CancelOrder):

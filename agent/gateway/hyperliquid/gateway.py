@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.gateway.base import EventSink
+from agent.gateway.base import EventSink, split_batch
 from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
     AccountSnapshot, Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, Command, ConnectionLost,
@@ -308,18 +308,15 @@ class HyperliquidGateway:
 
     def send(self, cmd: Command) -> None:
         if isinstance(cmd, Batch):
-            cancels = [c for c in cmd.commands if isinstance(c, CancelOrder)]
-            modifies = [c for c in cmd.commands if isinstance(c, ModifyOrder)]
-            places = [c for c in cmd.commands if isinstance(c, PlaceOrder)]
+            cancels, modifies, places, rest = split_batch(cmd)
             if cancels:
                 self._cancel(cancels)
             if modifies:
                 self._modify(modifies)
             if places:
                 self._place(places)
-            for c in cmd.commands:
-                if not isinstance(c, (CancelOrder, ModifyOrder, PlaceOrder)):
-                    self.send(c)
+            for c in rest:
+                self.send(c)
         elif isinstance(cmd, PlaceOrder):
             self._place([cmd])
         elif isinstance(cmd, CancelOrder):
