@@ -12,7 +12,7 @@ from typing import Annotated, Literal, NamedTuple, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agent.gateway.events import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, Side
+from agent.gateway.events import CancelOrder, ModifyOrder, PlaceOrder, Side
 from scenarios.runlog import TRIGGER_HELP, RunLog
 
 _LEVELS = ("GREEN", "YELLOW", "ORANGE", "RED", "KILL")

@@ -21,7 +21,7 @@ import numpy as np
 from agent.audit.records import JsonlWriter
 from agent.core import AgentCore
 from agent.drivers import SimDriver
-from agent.gateway.events import Batch, BookUpdated, ModifyOrder, PlaceOrder, Side, TradeObserved
+from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
 from agent.gateway.twin import TwinGateway
 from agent.session import USER, summarise
 from scenarios.invariants import Violation

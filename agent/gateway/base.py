@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from agent.gateway.events import Batch, CancelOrder, Command, Event, ModifyOrder, PlaceOrder
+from agent.gateway.events import (
+    Batch, CancelAll, CancelOrder, Command, Event, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel,
+)
 
 EventSink = Callable[[Event], None]
 
@@ -49,3 +51,52 @@ def split_batch(batch: Batch) -> tuple[list[CancelOrder], list[ModifyOrder], lis
         else:
             rest.append(c)
     return cancels, modifies, places, rest
+
+
+class CommandRouter:
+    """``Gateway.send`` for any venue: a batch goes out as one venue action per kind (cancels first),
+    a single command to its handler. A gateway provides the handlers, each sending one venue action."""
+
+    def send(self, cmd: Command) -> None:
+        if isinstance(cmd, Batch):
+            cancels, modifies, places, rest = split_batch(cmd)
+            if cancels:
+                self._send_cancels(cancels)
+            if modifies:
+                self._send_modifies(modifies)
+            if places:
+                self._send_places(places)
+            for c in rest:
+                self.send(c)
+        elif isinstance(cmd, PlaceOrder):
+            self._send_places([cmd])
+        elif isinstance(cmd, CancelOrder):
+            self._send_cancels([cmd])
+        elif isinstance(cmd, ModifyOrder):
+            self._send_modifies([cmd])
+        elif isinstance(cmd, CancelAll):
+            self._send_cancel_all()
+        elif isinstance(cmd, ScheduleCancel):
+            self._send_schedule_cancel(cmd.at_ts)
+        elif isinstance(cmd, RequestAccountSnapshot):
+            self._send_snapshot_request()
+        else:
+            raise TypeError(f"unknown command {cmd!r}")
+
+    def _send_places(self, places: list[PlaceOrder]) -> None:
+        raise NotImplementedError
+
+    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
+        raise NotImplementedError
+
+    def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
+        raise NotImplementedError
+
+    def _send_cancel_all(self) -> None:
+        raise NotImplementedError
+
+    def _send_schedule_cancel(self, at_ts: float | None) -> None:
+        raise NotImplementedError
+
+    def _send_snapshot_request(self) -> None:
+        raise NotImplementedError

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from agent.gateway.base import EventSink, split_batch
+from agent.gateway.base import CommandRouter, EventSink
 from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
-    AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, Command,
-    ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder,
-    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
-    RequestAccountSnapshot, ScheduleCancel, Side, TradeObserved,
+    AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
+    ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder, OrderAcknowledged,
+    OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side, TradeObserved,
 )
 from twin.messages import FillInfo
 from agent.gateway.reasons import classify
@@ -36,7 +35,7 @@ RECOVERY_RETRY_S = 1.0  # wait before asking again when the recovery query faile
 RECOVERY_ATTEMPTS = 8
 
 
-class TwinGateway:
+class TwinGateway(CommandRouter):
     """Gateway to an in-process ``Exchange`` for one account and one coin."""
 
     def __init__(self, exchange: Exchange, user: str, coin: str, quota_poll_s: float = 10.0,
@@ -100,31 +99,24 @@ class TwinGateway:
 
     # ------------------------------------------------------------------ commands
 
-    def send(self, cmd: Command) -> None:
-        if isinstance(cmd, Batch):
-            cancels, modifies, places, rest = split_batch(cmd)
-            if cancels:
-                self._cancel(cancels)
-            if modifies:
-                self._modify(modifies)
-            if places:
-                self._place(places)
-            for c in rest:
-                self.send(c)
-        elif isinstance(cmd, PlaceOrder):
-            self._place([cmd])
-        elif isinstance(cmd, CancelOrder):
-            self._cancel([cmd])
-        elif isinstance(cmd, ModifyOrder):
-            self._modify([cmd])
-        elif isinstance(cmd, CancelAll):
-            self._cancel_all()
-        elif isinstance(cmd, ScheduleCancel):
-            self._submit(ScheduleCancelAction(cmd.at_ts), lambda r: self._check_default(r, "scheduleCancel"), 1)
-        elif isinstance(cmd, RequestAccountSnapshot):
-            self._snapshot()
-        else:
-            raise TypeError(f"unknown command {cmd!r}")
+    # send() is CommandRouter's: these are its handlers, one venue action each
+    def _send_places(self, places: list[PlaceOrder]) -> None:
+        self._place(places)
+
+    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
+        self._cancel(cancels)
+
+    def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
+        self._modify(modifies)
+
+    def _send_cancel_all(self) -> None:
+        self._cancel_all()
+
+    def _send_schedule_cancel(self, at_ts: float | None) -> None:
+        self._submit(ScheduleCancelAction(at_ts), lambda r: self._check_default(r, "scheduleCancel"), 1)
+
+    def _send_snapshot_request(self) -> None:
+        self._snapshot()
 
     def _submit(self, action, on_reply: Callable, n: int) -> None:
         self.counters["requests"] += 1

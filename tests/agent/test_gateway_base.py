@@ -12,3 +12,40 @@ def test_a_batch_splits_by_kind_keeping_each_kinds_order():
     snap = RequestAccountSnapshot()
     cancels, modifies, places, rest = split_batch(Batch((p1, c1, snap, m, p2, c2)))
     assert cancels == [c1, c2] and modifies == [m] and places == [p1, p2] and rest == [snap]
+
+
+def test_the_router_sends_a_batch_as_one_action_per_kind_cancels_first():
+    from agent.gateway.base import CommandRouter
+    from agent.gateway.events import CancelAll, ScheduleCancel
+
+    class Recorder(CommandRouter):
+        def __init__(self):
+            self.sent = []
+
+        def _send_places(self, places):
+            self.sent.append(("places", [p.cloid for p in places]))
+
+        def _send_cancels(self, cancels):
+            self.sent.append(("cancels", [c.cloid for c in cancels]))
+
+        def _send_modifies(self, modifies):
+            self.sent.append(("modifies", [m.cloid for m in modifies]))
+
+        def _send_cancel_all(self):
+            self.sent.append(("cancel_all", None))
+
+        def _send_schedule_cancel(self, at_ts):
+            self.sent.append(("schedule_cancel", at_ts))
+
+        def _send_snapshot_request(self):
+            self.sent.append(("snapshot", None))
+
+    r = Recorder()
+    r.send(Batch((PlaceOrder("0xp", Side.BUY, 99.0, 0.1, Tif.ALO), CancelOrder("0xc"), RequestAccountSnapshot())))
+    r.send(CancelAll())
+    r.send(ScheduleCancel(12.5))
+    assert r.sent == [("cancels", ["0xc"]), ("places", ["0xp"]), ("snapshot", None), ("cancel_all", None),
+                      ("schedule_cancel", 12.5)]
+    import pytest
+    with pytest.raises(TypeError):
+        r.send(object())

@@ -22,12 +22,12 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.gateway.base import EventSink, split_batch
+from agent.gateway.base import CommandRouter, EventSink
 from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
-    AccountSnapshot, Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, Command, ConnectionLost,
-    ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected,
-    PlaceOrder, RateLimited, Reason, RequestAccountSnapshot, ScheduleCancel, Side,
+    AccountSnapshot, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost, ConnectionRestored, Event,
+    ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, RateLimited,
+    Reason, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager
@@ -66,7 +66,7 @@ def ws_url_of(base_url: str) -> str:
     return "ws" + base[len("http"):] + "/ws"
 
 
-class HyperliquidGateway:
+class HyperliquidGateway(CommandRouter):
     """Gateway to a Hyperliquid venue (or ``twin serve``) for one account and one coin.
 
     ``clock`` returns the venue-time seconds (epoch) that stamp events, nonces and ``expiresAfter``;
@@ -306,32 +306,25 @@ class HyperliquidGateway:
 
     # ------------------------------------------------------------------ commands
 
-    def send(self, cmd: Command) -> None:
-        if isinstance(cmd, Batch):
-            cancels, modifies, places, rest = split_batch(cmd)
-            if cancels:
-                self._cancel(cancels)
-            if modifies:
-                self._modify(modifies)
-            if places:
-                self._place(places)
-            for c in rest:
-                self.send(c)
-        elif isinstance(cmd, PlaceOrder):
-            self._place([cmd])
-        elif isinstance(cmd, CancelOrder):
-            self._cancel([cmd])
-        elif isinstance(cmd, ModifyOrder):
-            self._modify([cmd])
-        elif isinstance(cmd, CancelAll):
-            self._spawn(self._cancel_all(), "hl-cancel-all")
-        elif isinstance(cmd, ScheduleCancel):
-            at_ms = None if cmd.at_ts is None else int(round(cmd.at_ts * 1000.0))
-            self._spawn(self._schedule_cancel(at_ms), "hl-schedule-cancel")
-        elif isinstance(cmd, RequestAccountSnapshot):
-            self._spawn(self._snapshot(), "hl-snapshot")
-        else:
-            raise TypeError(f"unknown command {cmd!r}")
+    # send() is CommandRouter's: these are its handlers, one venue action each
+    def _send_places(self, places: list[PlaceOrder]) -> None:
+        self._place(places)
+
+    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
+        self._cancel(cancels)
+
+    def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
+        self._modify(modifies)
+
+    def _send_cancel_all(self) -> None:
+        self._spawn(self._cancel_all(), "hl-cancel-all")
+
+    def _send_schedule_cancel(self, at_ts: float | None) -> None:
+        at_ms = None if at_ts is None else int(round(at_ts * 1000.0))
+        self._spawn(self._schedule_cancel(at_ms), "hl-schedule-cancel")
+
+    def _send_snapshot_request(self) -> None:
+        self._spawn(self._snapshot(), "hl-snapshot")
 
     def _order_wire(self, c: PlaceOrder | ModifyOrder, side: Side, cloid: str) -> dict:
         return wire.order_wire(self.asset.asset, side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
