@@ -99,16 +99,7 @@ class TwinGateway(CommandRouter):
 
     # ------------------------------------------------------------------ commands
 
-    # send() is CommandRouter's: these are its handlers, one venue action each
-    def _send_places(self, places: list[PlaceOrder]) -> None:
-        self._place(places)
-
-    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
-        self._cancel(cancels)
-
-    def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
-        self._modify(modifies)
-
+    # send() is CommandRouter's: these and _send_places, _send_cancels, _send_modifies are its handlers
     def _send_cancel_all(self) -> None:
         self._cancel_all()
 
@@ -135,7 +126,7 @@ class TwinGateway(CommandRouter):
             del self._sides[next(iter(self._sides))]
         return OrderSpec(self.coin, side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
 
-    def _place(self, places: list[PlaceOrder]) -> None:
+    def _send_places(self, places: list[PlaceOrder]) -> None:
         cloids = tuple(p.cloid for p in places)
 
         def done(reply) -> None:
@@ -157,7 +148,7 @@ class TwinGateway(CommandRouter):
         text = st.error if isinstance(st, StatusError) else str(st)
         return OrderRejected(ts, cloid, classify(text), text)
 
-    def _cancel(self, cancels: list[CancelOrder]) -> None:
+    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
         cloids = tuple(c.cloid for c in cancels)
 
         def done(reply) -> None:
@@ -174,7 +165,7 @@ class TwinGateway(CommandRouter):
                 self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
         self._submit(CancelByCloidAction(tuple((self.coin, c) for c in cloids)), done, len(cloids))
 
-    def _modify(self, modifies: list[ModifyOrder]) -> None:
+    def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
         pairs = tuple((m.cloid, m.new_cloid) for m in modifies)
 
         def done(reply) -> None:

@@ -306,16 +306,7 @@ class HyperliquidGateway(CommandRouter):
 
     # ------------------------------------------------------------------ commands
 
-    # send() is CommandRouter's: these are its handlers, one venue action each
-    def _send_places(self, places: list[PlaceOrder]) -> None:
-        self._place(places)
-
-    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
-        self._cancel(cancels)
-
-    def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
-        self._modify(modifies)
-
+    # send() is CommandRouter's: these and _send_places, _send_cancels, _send_modifies are its handlers
     def _send_cancel_all(self) -> None:
         self._spawn(self._cancel_all(), "hl-cancel-all")
 
@@ -339,7 +330,7 @@ class HyperliquidGateway(CommandRouter):
         self.counters["not_sent"] += 1
         self._emit_soon(make(cloid, Reason.OTHER, f"not sent: {e}"))
 
-    def _place(self, places: list[PlaceOrder]) -> None:
+    def _send_places(self, places: list[PlaceOrder]) -> None:
         wires, cloids = [], []
         for p in places:
             try:
@@ -369,7 +360,7 @@ class HyperliquidGateway(CommandRouter):
         text = st.text if isinstance(st, ItemError) else str(st)
         return OrderRejected(ts, cloid, classify(text), text)
 
-    def _cancel(self, cancels: list[CancelOrder]) -> None:
+    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
         by_cloid, by_oid = [], []
         for c in cancels:
             if _HEX_CLOID.match(c.cloid):
@@ -401,7 +392,7 @@ class HyperliquidGateway(CommandRouter):
         else:
             self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
 
-    def _modify(self, modifies: list[ModifyOrder]) -> None:
+    def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
         items, pairs = [], []
         for m in modifies:
             ref: int | str = int(m.cloid[4:]) if m.cloid.startswith("oid:") and m.cloid[4:].isdigit() else m.cloid
