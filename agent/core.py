@@ -19,16 +19,16 @@ from collections import deque
 
 import numpy as np
 
-from agent.audit.records import CycleDecisionRecord
+from agent.audit.records import CycleDecisionRecord, describe_command
 from agent.config import AgentConfig
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile
+from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
     AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost, ConnectionRestored,
-    FillReceived, ModifyOrder, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
-    ScheduleCancel, Side, Tif, Timer,
-    TradeObserved,
+    FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
+    RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
@@ -39,6 +39,7 @@ from agent.quoting.ladder import build_ladder, round_px_to_venue
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
     NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, apply_to_quotes, overlay_for,
+    taper_increasing, to_venue_minimum,
 )
 from agent.validation import RegimeModel, ScorecardSet
 
@@ -145,7 +146,7 @@ class AgentCore:
             adds = False  # only a place (or modify) can raise worst-case exposure: cancels, pulls, snapshots cannot
             for c in cmds:
                 self.tracker.on_command(c, ts)
-                weight, n, cancels_only = _accounting(c)
+                weight, n, cancels_only = request_cost(c)
                 self.budget.note_request(ts, weight)
                 if n:
                     self.graduation.note_request(ts, n)
@@ -165,13 +166,13 @@ class AgentCore:
         cmds: list[Command] = [CancelAll()]
         for c in cmds:
             self.tracker.on_command(c, ts)
-            self.budget.note_request(ts, _ip_weight(c))
+            self.budget.note_request(ts, ip_weight(c))
         return cmds
 
     def drain_records(self) -> list[dict]:
         """The records since the last drain, as JSON-ready dicts."""
         out, self._records = self._records, []
-        return [r.to_dict(_describe) if isinstance(r, CycleDecisionRecord) else r for r in out]
+        return [r.to_dict(describe_command) if isinstance(r, CycleDecisionRecord) else r for r in out]
 
     def discard_records(self) -> None:
         """Nobody is listening (no run folder): drop them without formatting."""
@@ -388,7 +389,7 @@ class AgentCore:
 
     def _postmortem(self, ts: float) -> dict:
         """Why we killed, and the state we killed in, with the decision records that led here."""
-        recent = [r.to_dict(_describe) if isinstance(r, CycleDecisionRecord) else r for r in self._recent]
+        recent = [r.to_dict(describe_command) if isinstance(r, CycleDecisionRecord) else r for r in self._recent]
         return {"type": "postmortem", "ts": ts,
                 "reasons": [h.describe() for h in self.safety.hits],
                 "transitions": [{"ts": t.ts, "from": t.from_level.name, "to": t.to_level.name, "reason": t.reason}
@@ -487,44 +488,13 @@ class AgentCore:
         desired = self._desired
         if self.safety.level is not SafetyLevel.GREEN:  # Green's overlay changes nothing (it only carries the position)
             desired = apply_to_quotes(ov, desired, lot=self.lot)  # size factor, reducing side only, ...
-            # a scaled or capped quote below the venue's minimum value would only be rejected (a reduce-only
-            # one closing the whole position is exempt at the venue)
-            min_ntl = q.ladder.min_notional_usd
-            pos_abs = abs(self.tracker.position)
-            reducing = -1 if self.tracker.position > 0 else 1
-            lot = self.lot
-            out = []
-            for d in desired:
-                if d.px * d.sz < min_ntl and not (d.reduce_only and d.sz >= pos_abs - 1e-12):
-                    if d.side.value != reducing or not pos_abs:
-                        continue  # an increasing quote shrunk below the minimum: not sent
-                    # a reducing one is never shrunk out of existence (that is how exits stall): the
-                    # venue's minimum, or the whole position when that is less (exempt when reduce-only)
-                    sz = math.ceil(min_ntl / d.px / lot - 1e-9) * lot
-                    if sz > pos_abs:
-                        if not d.reduce_only:
-                            continue
-                        sz = pos_abs
-                    d = d._replace(sz=round(sz, 10))
-                out.append(d)
-            desired = out
+            desired = to_venue_minimum(desired, self.tracker.position, q.ladder.min_notional_usd, self.lot)
             add(("safety_size_factor", ov.size_factor, "size"))
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
         par, _, par_f = self.risk_budget.check(pos, mid, sigma_log)
         inputs["par_usd"] = par
         if par_f < 1.0 and pos:
-            inc = 1 if pos > 0 else -1
-            lot = self.lot
-            min_ntl = q.ladder.min_notional_usd
-            out = []
-            for d in desired:
-                if d.side.value == inc:
-                    sz = math.floor(d.sz * par_f / lot + 1e-9) * lot
-                    if sz <= 0.0 or d.px * sz < min_ntl:
-                        continue
-                    d = d._replace(sz=sz)
-                out.append(d)
-            desired = out
+            desired = taper_increasing(desired, par_f, pos, q.ladder.min_notional_usd, self.lot)
             add(("par_size_factor", par_f, "size"))
         rec.quotes = desired
         if not g.places_orders:
@@ -545,40 +515,6 @@ class AgentCore:
         return cmds
 
 
-def _accounting(c: Command) -> tuple[int, int, bool]:
-    """(IP weight, request items, cancels only) of one command, in one pass over a batch."""
-    t = type(c)
-    if t is Batch:
-        n_place = n_cancel = n_other = 0
-        for x in c.commands:
-            tx = type(x)
-            if tx is PlaceOrder:
-                n_place += 1
-            elif tx is CancelOrder:
-                n_cancel += 1
-            else:
-                n_other += 1
-        if n_other:  # rare mixed kinds: the general path
-            return _ip_weight(c), _request_items(c), False
-        weight = (1 + n_place // 40 if n_place else 0) + (1 + n_cancel // 40 if n_cancel else 0)
-        return weight, n_place + n_cancel, n_place == 0 and n_cancel > 0
-    if t is PlaceOrder or t is ModifyOrder:
-        return 1, 1, False
-    if t is CancelOrder:
-        return 1, 1, True
-    if t is CancelAll:
-        return 21, 0, True
-    return _ip_weight(c), _request_items(c), False
-
-
-def _request_items(c: Command) -> int:
-    if isinstance(c, (PlaceOrder, CancelOrder, ModifyOrder)):
-        return 1
-    if isinstance(c, Batch):
-        return sum(_request_items(x) for x in c.commands)
-    return 0
-
-
 _tuple_new = tuple.__new__
 _BUY = Side.BUY
 _SELL = Side.SELL
@@ -588,28 +524,3 @@ _BBO = re.compile(r"bbo was ([0-9.]+)@([0-9.]+)")
 # its refusal at worst brings a pending snapshot's retry forward)
 _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 _SNAPSHOT_RETRY_S = 1.0
-
-
-def _ip_weight(c: Command) -> int:
-    """IP weight the gateway will spend on a command (one action per kind in a batch; a snapshot is
-    clearinghouseState 2 + openOrders 20 + userFills 20)."""
-    if isinstance(c, Batch):
-        kinds: dict[type, int] = {}
-        for x in c.commands:
-            kinds[type(x)] = kinds.get(type(x), 0) + 1
-        return sum(1 + n // 40 for n in kinds.values())
-    if isinstance(c, RequestAccountSnapshot):
-        return 42
-    if isinstance(c, CancelAll):
-        return 21  # openOrders, then one cancel action
-    return 1
-
-
-def _describe(c: Command) -> str:
-    if isinstance(c, Batch):
-        return "; ".join(_describe(x) for x in c.commands)
-    if isinstance(c, PlaceOrder):
-        return f"place {'B' if c.side is Side.BUY else 'A'} {c.sz}@{c.px}{' RO' if c.reduce_only else ''}"
-    if isinstance(c, CancelOrder):
-        return f"cancel {c.cloid[-6:]}"
-    return type(c).__name__

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import IO, Iterator
 
+from agent.gateway.events import Batch, CancelOrder, PlaceOrder, Side
+
 
 class CycleDecisionRecord:
     """What one quote cycle saw, changed and sent. Plain slots: built on the hot path."""
@@ -38,6 +40,17 @@ class CycleDecisionRecord:
                 "signals": [{"name": n, "p_up": p, "weight": w} for n, p, w in self.signals],
                 "quotes": [["B" if q[0] > 0 else "A", q[1], q[2]] for q in self.quotes],
                 "commands": [describe(c) for c in self.commands], "note": self.note}
+
+
+def describe_command(c) -> str:
+    """A command as the decision log shows it: ``place B 0.0002@100004.0 RO``, ``cancel 00000c``."""
+    if isinstance(c, Batch):
+        return "; ".join(describe_command(x) for x in c.commands)
+    if isinstance(c, PlaceOrder):
+        return f"place {'B' if c.side is Side.BUY else 'A'} {c.sz}@{c.px}{' RO' if c.reduce_only else ''}"
+    if isinstance(c, CancelOrder):
+        return f"cancel {c.cloid[-6:]}"
+    return type(c).__name__
 
 
 class JsonlWriter:

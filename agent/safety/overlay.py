@@ -15,6 +15,8 @@ never moves prices.
 """
 from __future__ import annotations
 
+import math
+
 from typing import NamedTuple, Sequence
 
 from agent.safety.escalator import SafetyConfig, SafetyLevel
@@ -119,4 +121,26 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
             out.append(q)  # unchanged: the same immutable quote
         else:
             out.append((q[0], q[1], sz, ro))
+    return out
+
+
+def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: float) -> list:
+    """After an overlay scaled or capped them: a quote worth less than the venue's minimum would only be
+    rejected (a reduce-only one closing the whole position is exempt at the venue). An increasing one is
+    dropped; a reducing one is raised to the minimum, or to the whole position when that is less (exempt
+    when reduce-only): an exit is never shrunk out of existence, which is how exits stall."""
+    pos_abs = abs(position)
+    reducing = -1 if position > 0 else 1
+    out = []
+    for d in quotes:
+        if d.px * d.sz < min_notional and not (d.reduce_only and d.sz >= pos_abs - 1e-12):
+            if d.side.value != reducing or not pos_abs:
+                continue
+            sz = math.ceil(min_notional / d.px / lot - 1e-9) * lot
+            if sz > pos_abs:
+                if not d.reduce_only:
+                    continue
+                sz = pos_abs
+            d = d._replace(sz=round(sz, 10))
+        out.append(d)
     return out

@@ -61,3 +61,18 @@ class RiskBudget:
         if per_unit != per_unit:
             return 0.0
         return self.cfg.max_par_usd / per_unit if per_unit > 0.0 else math.inf
+
+
+def taper_increasing(quotes: list, factor: float, position: float, min_notional: float, lot: float) -> list:
+    """The risk budget's taper: quotes on the side that grows |position| × ``factor`` (floored to the lot),
+    dropped when that leaves nothing or less than the venue's minimum; the reducing side untouched."""
+    inc = 1 if position > 0 else -1
+    out = []
+    for d in quotes:
+        if d.side.value == inc:
+            sz = math.floor(d.sz * factor / lot + 1e-9) * lot
+            if sz <= 0.0 or d.px * sz < min_notional:
+                continue
+            d = d._replace(sz=sz)
+        out.append(d)
+    return out

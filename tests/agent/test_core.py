@@ -11,7 +11,6 @@ from agent.audit.records import JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
-from agent.gateway.events import Side
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.params import TwinParams
@@ -158,7 +157,7 @@ def test_no_quotes_before_reconciliation_and_none_on_stale_data():
 
 
 def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
-    s = run_session(quoting(), 2, 120.0, tmp_path)
+    run_session(quoting(), 2, 120.0, tmp_path)
     records, _ = read_jsonl(tmp_path / "decisions.jsonl")
     last = [r for r in records if r["type"] == "cycle"][-1]
     weights = {x["name"]: x["weight"] for x in last["signals"]}
@@ -211,7 +210,7 @@ def test_a_pull_lost_in_transport_is_sent_again_until_the_orders_are_gone():
     every ``risk.pull_retry_s`` the known orders are cancelled by cloid again (and, every other time, a
     cancel-all for what we may not know of) until acks or a snapshot say they are gone."""
     from agent.gateway.events import (
-        AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, ConnectionLost,
+        AccountSnapshot, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, ConnectionLost,
         OrderAcknowledged, PlaceOrder, Timer,
     )
 

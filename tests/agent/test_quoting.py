@@ -82,7 +82,7 @@ def test_volatility_recovered_on_twin_data():
 
 
 def test_arrival_decay_recovered_on_twin_data():
-    from twin.market import BOOK, TRADE, SyntheticMarket, SyntheticMarketParams
+    from twin.market import BOOK, SyntheticMarket, SyntheticMarketParams
 
     p = SyntheticMarketParams(depth_decay_per_usd=0.25, informed_share=0.0)
     m = SyntheticMarket(p, np.random.default_rng(6))

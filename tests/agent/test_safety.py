@@ -255,3 +255,31 @@ def test_a_stressed_regime_is_yellow_unless_the_rule_is_off():
     assert [h.rule for h in esc.hits] == ["p_stressed"]
     off = SafetyEscalator(SafetyConfig(stressed_regime_yellow=None))
     assert off.update(inputs(1.0, p_stressed=1.0)) == G
+
+
+def test_quotes_below_the_venue_minimum_after_an_overlay():
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+    from agent.safety import to_venue_minimum
+
+    # long 0.0003 at $100k ($30): asks reduce, bids increase; the venue minimum is $10
+    quotes = [DesiredQuote(Side.BUY, 100_000.0, 0.00005, 0), DesiredQuote(Side.SELL, 100_010.0, 0.00005, 0),
+              DesiredQuote(Side.SELL, 100_020.0, 0.0002, 1)]
+    out = to_venue_minimum(quotes, 0.0003, 10.0, 0.00001)
+    assert [(d.side, d.sz) for d in out] == [(Side.SELL, 0.0001), (Side.SELL, 0.0002)]  # bid dropped, exit raised
+    tiny = to_venue_minimum([DesiredQuote(Side.SELL, 100_010.0, 0.00002, 0, True)], 0.00004, 10.0, 0.00001)
+    assert [d.sz for d in tiny] == [0.00004]  # reduce-only: the whole position, though under $10 (exempt)
+    not_ro = to_venue_minimum([DesiredQuote(Side.SELL, 100_010.0, 0.00002, 0)], 0.00004, 10.0, 0.00001)
+    assert not_ro == []  # not reduce-only: below the minimum and not exempt
+
+
+def test_the_risk_budget_taper_shrinks_only_the_increasing_side():
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+    from agent.safety import taper_increasing
+
+    quotes = [DesiredQuote(Side.BUY, 100_000.0, 0.001, 0), DesiredQuote(Side.BUY, 99_990.0, 0.00015, 1),
+              DesiredQuote(Side.SELL, 100_010.0, 0.001, 0)]
+    out = taper_increasing(quotes, 0.5, 0.002, 10.0, 0.00001)  # long: bids increase
+    assert [(d.side, round(d.sz, 8)) for d in out] == [(Side.BUY, 0.0005), (Side.SELL, 0.001)]  # 2nd bid < $10
+    assert taper_increasing(quotes, 0.5, -0.002, 10.0, 0.00001)[-1].sz == 0.0005  # short: the ask shrinks

@@ -1,0 +1,62 @@
+"""What a command costs at the venue before it is sent: IP weight (per minute, per IP) and request
+items (the address budget), as the gateways will spend them. The core books both as it sends, so
+the request budget and the IP-weight pause see a command the moment it leaves, not when answered.
+
+One action per kind in a batch (a batch of places and cancels is two actions), each weighing
+1 + n // 40; a snapshot is clearinghouseState 2 + openOrders 20 + userFills 20; a cancel-all is
+openOrders 20, then one cancel action.
+"""
+from __future__ import annotations
+
+from agent.gateway.events import (
+    Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, RequestAccountSnapshot,
+)
+
+
+def request_cost(c: Command) -> tuple[int, int, bool]:
+    """(IP weight, request items, cancels only) of one command, in one pass over a batch."""
+    t = type(c)
+    if t is Batch:
+        n_place = n_cancel = n_other = 0
+        for x in c.commands:
+            tx = type(x)
+            if tx is PlaceOrder:
+                n_place += 1
+            elif tx is CancelOrder:
+                n_cancel += 1
+            else:
+                n_other += 1
+        if n_other:  # rare mixed kinds: the general path
+            return ip_weight(c), request_items(c), False
+        weight = (1 + n_place // 40 if n_place else 0) + (1 + n_cancel // 40 if n_cancel else 0)
+        return weight, n_place + n_cancel, n_place == 0 and n_cancel > 0
+    if t is PlaceOrder or t is ModifyOrder:
+        return 1, 1, False
+    if t is CancelOrder:
+        return 1, 1, True
+    if t is CancelAll:
+        return 21, 0, True
+    return ip_weight(c), request_items(c), False
+
+
+def request_items(c: Command) -> int:
+    """Orders, cancels and modifies in a command: what the address budget counts."""
+    if isinstance(c, (PlaceOrder, CancelOrder, ModifyOrder)):
+        return 1
+    if isinstance(c, Batch):
+        return sum(request_items(x) for x in c.commands)
+    return 0
+
+
+def ip_weight(c: Command) -> int:
+    """IP weight the gateway will spend on a command."""
+    if isinstance(c, Batch):
+        kinds: dict[type, int] = {}
+        for x in c.commands:
+            kinds[type(x)] = kinds.get(type(x), 0) + 1
+        return sum(1 + n // 40 for n in kinds.values())
+    if isinstance(c, RequestAccountSnapshot):
+        return 42
+    if isinstance(c, CancelAll):
+        return 21
+    return 1

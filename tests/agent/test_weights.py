@@ -1,0 +1,35 @@
+"""Request costs the core books as it sends (IP weight, address items)."""
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from agent.execution.weights import ip_weight, request_cost, request_items
+from agent.gateway.events import (
+    Batch, CancelAll, CancelOrder, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel, Side, Tif,
+)
+
+_KINDS = {
+    "place": lambda i: PlaceOrder(f"0xp{i}", Side.BUY, 99.0, 0.1, Tif.ALO),
+    "cancel": lambda i: CancelOrder(f"0xc{i}"),
+    "modify": lambda i: ModifyOrder(f"0xc{i}", f"0xm{i}", 98.0, 0.1, Tif.ALO),
+    "snapshot": lambda i: RequestAccountSnapshot(),
+}
+
+
+def test_costs_by_hand():
+    places = Batch(tuple(_KINDS["place"](i) for i in range(41)))
+    assert request_cost(places) == (2, 41, False)  # one action of 41 orders weighs 1 + 41 // 40
+    mixed = Batch((_KINDS["cancel"](0), _KINDS["place"](1)))
+    assert request_cost(mixed) == (2, 2, False)  # two actions: cancels, then places
+    assert request_cost(Batch((_KINDS["cancel"](0), _KINDS["cancel"](1)))) == (1, 2, True)
+    assert request_cost(CancelAll()) == (21, 0, True)
+    assert request_cost(RequestAccountSnapshot()) == (42, 0, False)
+    assert request_cost(ScheduleCancel(5.0)) == (1, 0, False)
+
+
+@given(st.lists(st.sampled_from(sorted(_KINDS)), min_size=1, max_size=90))
+def test_the_one_pass_batch_cost_equals_the_general_rules(kinds):
+    batch = Batch(tuple(_KINDS[k](i) for i, k in enumerate(kinds)))
+    weight, items, cancels_only = request_cost(batch)
+    assert weight == ip_weight(batch) and items == request_items(batch)
+    assert cancels_only == (set(kinds) == {"cancel"})
