@@ -49,6 +49,10 @@ class RiskConfig(BaseModel):
     pull_retry_s: float = Field(2.0, gt=0, description="Blind (socket down) or stopped with orders still counted "
                                                        "live: the cancel-all is sent again this often until they are "
                                                        "confirmed gone (a pull lost in transport gives no answer).")
+    audit_interval_s: float = Field(30.0, gt=0, description="Ask for an account snapshot at least this often, "
+                                    "quoting or stopped: it catches what no event reports (a liquidation, a fill "
+                                    "lost in transport, an order placed by hand). A snapshot weighs 42 of the "
+                                    "1200 IP weight a minute.")
     fill_settle_s: float = Field(1.0, ge=0, description="A cancelled order still counts as exposure this long after "
                                                         "its cancel ack: its fills may lag on the websocket. Set it "
                                                         "above the feed latency's tail.")

@@ -82,6 +82,11 @@ class AgentCore:
         self.cloids = CloidFactory(cloid_prefix)
         self.ledger = Ledger(anchored=False)  # its position starts from the first snapshot's (see Ledger)
         self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
+        self._flattening = False  # a Kill is flattening: IOCs until the position is flat
+        self._flatten_cloid: str | None = None
+        self._flatten_ts = -math.inf
+        self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
+        self._snapshot_ts = -math.inf  # when the last account snapshot arrived
         self.best_bid = math.nan
         self.best_ask = math.nan
         self.mid = math.nan
@@ -187,6 +192,9 @@ class AgentCore:
         self.best_ask = ev.asks[0][0]
         self.mid = 0.5 * (self.best_bid + self.best_ask)
         self.last_book_ts = ev.ts
+        if self._flatten_on_book:
+            self._flatten_on_book = False
+            self._flatten(cmds, ev.ts)  # nothing of the last IOC filled: the position is as it was
         self.vol.update(ev.ts, self.mid)
         sig = self.signals.signals
         sig[0].update(ev.ts, ev.bids, ev.asks)
@@ -223,6 +231,8 @@ class AgentCore:
         """A post-only rejection names the venue's bbo at that moment: fresher than our book feed, so
         the next quotes use it (the venue's own advice: reprice from the embedded bbo)."""
         self.tracker.on_event(ev)
+        if ev.cloid == self._flatten_cloid and ev.reason is Reason.IOC_CANCEL and self._flattening:
+            self._flatten_on_book = True  # the book fell through it before it landed: again from the next book
         if ev.reason is not Reason.BAD_ALO_PX:
             # post-only crosses are routine; other rejections feed cascade detection and execution confidence
             self.errors.note(ev.ts)
@@ -249,6 +259,9 @@ class AgentCore:
         self.connected = True
         self.reconnect_ts = ev.ts
         self.graduation.note_reconnect(ev.ts)
+        # resync now, whatever request is out: one sent during the outage was most likely lost with it (a
+        # failed REST call reports nothing), and waiting for it to be overdue leaves us blind that long
+        self.snapshot_pending = False
         self._request_snapshot(cmds, ev.ts)
 
     def _request_snapshot(self, cmds: list, ts: float) -> None:
@@ -269,10 +282,11 @@ class AgentCore:
             self.ledger.anchor(ev.position, ev.entry_px, ev.last_fill_tid)
         self.tracker.on_event(ev)
         self.snapshot_pending = False
+        self._snapshot_ts = ev.ts
         self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
         self.reconciled = self.connected
         if self._flatten_due and self.reconciled:
-            self._flatten(cmds)  # a Kill before the position was known: its side is known now
+            self._flatten(cmds, ev.ts)  # a Kill before the position was known: its side is known now
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
 
@@ -283,9 +297,20 @@ class AgentCore:
         risk = self.cfg.risk
         self.tracker.prune(ts - 600.0)
         stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
-        if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled):
+        if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled) \
+                or (ts - self._snapshot_ts >= risk.audit_interval_s and self.connected
+                    and self._snapshot_ts > -math.inf):  # the audit: from the first snapshot on
             self._request_snapshot(cmds, ts)
         self._update_safety(ts, cmds)
+        if self._flattening and ts - self._flatten_ts >= risk.pull_retry_s:
+            o = self.tracker.orders.get(self._flatten_cloid) if self._flatten_cloid else None
+            if o is None or not o.live:
+                # the last IOC is done and the position is not flat (a book falling through it, a partial
+                # fill): ask the venue what is left, and flatten that when the snapshot says (_on_snapshot)
+                self._flatten_due = True
+                self._flatten_ts = ts
+                self.snapshot_pending = False
+                self._request_snapshot(cmds, ts)
         self._update_graduation(ts)
         if (self.stopped or not self.connected) and self.tracker.live_set:
             self._pull_again(ts, cmds)
@@ -342,17 +367,24 @@ class AgentCore:
             self._records.append(self._postmortem(ts))
             self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
             if self._flatten_due and self.reconciled:
-                self._flatten(cmds)  # otherwise when a snapshot has reconciled the position (_on_snapshot)
+                self._flatten(cmds, ts)  # otherwise when a snapshot has reconciled the position (_on_snapshot)
 
-    def _flatten(self, cmds: list) -> None:
+    def _flatten(self, cmds: list, ts: float) -> None:
         """Kill's exit through the book: a reduce-only IOC for the whole position, its side taken from a
-        reconciled position only (one not yet reconciled can have the wrong sign)."""
+        reconciled position only (one not yet reconciled can have the wrong sign), priced 1% through the
+        touch. Until the position is flat another follows, every ``risk.pull_retry_s``, for what a fresh
+        snapshot says is left, from the latest book: in a crash the book can fall through the first before
+        it lands, and a flatten that gives up after one try holds the position through the rest of the
+        move (to a liquidation, which the snapshot would show)."""
         self._flatten_due = False
         pos = self.tracker.position
+        self._flattening = bool(pos)
         if pos and self.best_bid == self.best_bid:
             side = Side.SELL if pos > 0 else Side.BUY
             px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
-            cmds.append(PlaceOrder(self.cloids.next(), side, round_px_to_venue(px, self.sz_decimals, -side.value),
+            self._flatten_cloid = self.cloids.next()
+            self._flatten_ts = ts
+            cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
                                    abs(pos), Tif.IOC, True))
 
     def _pull_again(self, ts: float, cmds: list) -> None:

@@ -167,7 +167,7 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
 
 
 def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
-    """A 10% drop against a long position on a small account: drawdown crosses Kill. From then on no
+    """An 8% drop against a long position on a small account: drawdown crosses Kill. From then on no
     order that adds risk is sent, and nothing rests at the venue shortly after."""
     from twin.faults.chaos import ChaosSchedule
     from agent.gateway.events import Batch, PlaceOrder
@@ -176,9 +176,9 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     cfg = quoting({"session": {"collateral_usd": 600.0}, "risk": {"max_position": 0.03},
                    "safety": {"kill_action": "hold"},
                    "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
-    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.10}])
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
     records = []
-    ex, gw, core, driver = build_session(cfg, 8, schedule=sched, record_sink=records.append)
+    ex, gw, core, driver = build_session(cfg, 1, schedule=sched, record_sink=records.append)
     sent = []
     real_send = gw.send
 
@@ -230,3 +230,46 @@ def test_a_pull_lost_in_transport_is_sent_again_until_the_orders_are_gone():
     for p in placed:
         core.handle(CancelAcknowledged(5.5, p.cloid))
     assert not core.tracker.live_set and core.handle(Timer(7.5)) == []  # confirmed gone: nothing more
+
+
+def test_the_account_is_audited_every_audit_interval_quoting_or_not():
+    """Nothing reports a liquidation or a fill lost in transport: a snapshot every risk.audit_interval_s
+    after the last one arrived (Shadow here: nothing placed, so no other reason to ask)."""
+    from agent.gateway.events import AccountSnapshot, BookUpdated, RequestAccountSnapshot, Timer
+
+    cfg = quoting({"risk": {"audit_interval_s": 20.0}, "graduation": {"start_level": "SHADOW"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.6, 0.0, 0.0, 1e5, 0.0, ()))
+    asked = []
+    for i in range(1, 120):
+        ts = 0.5 * i + 0.6
+        core.handle(BookUpdated(ts - 0.05, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+        if any(isinstance(c, RequestAccountSnapshot) for c in core.handle(Timer(ts))):
+            asked.append(ts)
+            core.handle(AccountSnapshot(ts + 0.2, 0.0, 0.0, 1e5, 0.0, (), requested_ts=ts,
+                                        venue_time_ms=int(ts * 1000)))
+    assert asked[0] == 20.6 and len(asked) == 2 and 20.0 <= asked[1] - asked[0] - 0.2 < 20.5
+
+
+def test_a_kill_flattens_again_from_the_next_book_when_its_ioc_matched_nothing():
+    from agent.gateway.events import (
+        AccountSnapshot, Batch, BookUpdated, OrderRejected, PlaceOrder, Reason, Side, Tif, Timer,
+    )
+
+    cfg = quoting({"session": {"collateral_usd": 1000.0}, "safety": {"kill_action": "flatten"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.02, 100_000.0, 1e3, 0.0, ()))  # long 0.02 BTC on $1000
+    core.handle(BookUpdated(0.3, "BTC", ((90_000.0, 1.0),), ((90_001.0, 1.0),)))  # -10%: $200 lost → Kill
+
+    def iocs(cmds):
+        flat = [x for c in cmds for x in (c.commands if isinstance(c, Batch) else (c,))]
+        return [c for c in flat if isinstance(c, PlaceOrder) and c.tif is Tif.IOC]
+
+    first = iocs(core.handle(Timer(0.5)))
+    assert [(c.side, c.sz, c.reduce_only) for c in first] == [(Side.SELL, 0.02, True)] and first[0].px == 89_100.0
+    core.handle(OrderRejected(0.6, first[0].cloid, Reason.IOC_CANCEL, "Order could not immediately match against "
+                                                                      "any resting orders. asset=0"))
+    again = iocs(core.handle(BookUpdated(0.8, "BTC", ((85_000.0, 1.0),), ((85_001.0, 1.0),))))
+    assert [(c.side, c.sz) for c in again] == [(Side.SELL, 0.02)] and again[0].px == 84_150.0  # from the new book

@@ -117,9 +117,9 @@ def test_safety_orange_demotes_exposure_at_once_and_blocks_promotion():
 def test_a_drawdown_at_a_level_demotes_two_levels_once():
     cfg = AgentConfig.model_validate({"session": {"collateral_usd": 3000.0},
                                       "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
-    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 300.0, "fraction": -0.02},
-                                  {"kind": "price_jump", "at_s": 302.0, "fraction": 0.02}])
-    ex, gw, core, driver = build_session(cfg, 0, schedule=sched)
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 300.0, "fraction": -0.025},
+                                  {"kind": "price_jump", "at_s": 302.0, "fraction": 0.025}])
+    ex, gw, core, driver = build_session(cfg, 2, schedule=sched)
     driver.start()
     ex.env.run(until=400.0)
     dd = [t for t in core.exposure.history if t.trigger is not None and t.trigger.name == "DRAWDOWN"]

@@ -125,7 +125,7 @@ class NaiveColdStart(AgentCore):
     only the orders it placed itself for its own: what an earlier run left resting is not looked at."""
 
     def __init__(self, config, rng, **kw) -> None:
-        super().__init__(config, rng, **kw)
+        super().__init__(_config_with(config, risk={"audit_interval_s": 1e9}), rng, **kw)  # and never audits it
         self.reconciled = True  # the bug: a fresh process assumes a fresh account
 
     def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
@@ -168,7 +168,8 @@ class NaiveBlindOnDisconnect(AgentCore):
     quotes up on a frozen book, and after the reconnect carries on without resynchronising."""
 
     def __init__(self, config, rng, **kw) -> None:
-        super().__init__(_config_with(config, risk={"stale_book_s": 1e9}), rng, **kw)
+        # (and no periodic account audit either: that is a resync of its own)
+        super().__init__(_config_with(config, risk={"stale_book_s": 1e9, "audit_interval_s": 1e9}), rng, **kw)
 
     def _on_lost(self, ev, cmds: list) -> None:
         pass
@@ -220,7 +221,7 @@ class NaiveFillsBeforeSnapshot(AgentCore):
     def _update_safety(self, ts: float, cmds: list) -> None:
         super()._update_safety(ts, cmds)
         if self._flatten_due:
-            self._flatten(cmds)  # the bug: no waiting for a reconciled position
+            self._flatten(cmds, ts)  # the bug: no waiting for a reconciled position
 
 
 class NaiveReduceOnlyRoom(AgentCore):
@@ -253,6 +254,29 @@ class NaiveSnapshotRetry(AgentCore):
         super()._request_snapshot(cmds, ts)
 
 
+class NaiveReconnectWaits(AgentCore):
+    """Random chaos (chaos_snapshot_lost_in_outage): on reconnect it asks for a snapshot only if none is
+    out or the one out is overdue, so a request sent during the outage (its reply lost with it) keeps it
+    blind until that request is overdue: a short session ends never knowing its position."""
+
+    def _on_restored(self, ev, cmds: list) -> None:
+        self.connected = True
+        self.reconnect_ts = ev.ts
+        self.graduation.note_reconnect(ev.ts)
+        self._request_snapshot(cmds, ev.ts)  # the bug: a pending (lost) request suppresses the resync
+
+
+class NaiveFlattenOnce(AgentCore):
+    """Random chaos (chaos_flatten_into_a_crash): a Kill flattens with one IOC and gives up when the book falls
+    through it before it lands; the position is held through the rest of the crash (to a liquidation the
+    agent never hears of)."""
+
+    def _flatten(self, cmds: list, ts: float) -> None:
+        super()._flatten(cmds, ts)
+        self._flattening = False  # the bug: one try only
+
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
                                         NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
-                                        NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry)}
+                                        NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
+                                        NaiveReconnectWaits, NaiveFlattenOnce)}

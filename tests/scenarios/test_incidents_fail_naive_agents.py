@@ -8,8 +8,10 @@ import pytest
 
 from agent.core import AgentCore
 from naive_agents import (
-    NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveInFlightLimits,
-    NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
+    NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
+    NaiveInFlightLimits,
+    NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
+    NaiveSnapshotRetry,
 )
 from scenarios.runner import WIND_DOWN_S, run_scenario
 from scenarios.schema import load_scenario
@@ -31,6 +33,8 @@ CASES = [
     ("chaos_reduce_only_beside_stale_bids.yaml", NaiveReduceOnlyRoom, "worst_case_position_within_limit"),
     ("chaos_fill_before_first_snapshot.yaml", NaiveFillsBeforeSnapshot, "no_risk_increasing_order_after"),
     ("chaos_snapshot_refused_429.yaml", NaiveSnapshotRetry, "orders_terminal_or_reconciled"),
+    ("chaos_snapshot_lost_in_outage.yaml", NaiveReconnectWaits, "orders_terminal_or_reconciled"),
+    ("chaos_flatten_into_a_crash.yaml", NaiveFlattenOnce, "orders_terminal_or_reconciled"),
 ]
 
 
