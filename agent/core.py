@@ -137,9 +137,10 @@ class AgentCore:
                 self.graduation.note_rate_limited(event.ts)
                 if event.request in _SNAPSHOT_PARTS and self.snapshot_pending and self.snapshot_retry_ts == math.inf:
                     # the snapshot request was refused: no reply will come, so ask again after a short
-                    # backoff (growing up to the overdue bound) rather than when it is overdue
+                    # backoff rather than when it is overdue; doubling, but only up to 2 x pull_retry_s (a
+                    # refused request spends no weight, and each second blind after the storm is lost)
                     self.snapshot_retry_ts = event.ts + self._snapshot_backoff_s
-                    self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, 2.0 * self.cfg.risk.ack_timeout_s)
+                    self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, self._snapshot_backoff_cap())
             if self.stopped and getattr(event, "resting", False):
                 # a place that was in flight when everything was pulled has landed: pull it too
                 cloid = getattr(event, "new_cloid", None) or event.cloid
@@ -263,6 +264,9 @@ class AgentCore:
         # failed REST call reports nothing), and waiting for it to be overdue leaves us blind that long
         self.snapshot_pending = False
         self._request_snapshot(cmds, ev.ts)
+
+    def _snapshot_backoff_cap(self) -> float:
+        return 2.0 * self.cfg.risk.pull_retry_s
 
     def _request_snapshot(self, cmds: list, ts: float) -> None:
         """Ask for the venue's account state, unless a request is out and not yet overdue (its reply

@@ -276,7 +276,16 @@ class NaiveFlattenOnce(AgentCore):
         self._flattening = False  # the bug: one try only
 
 
+class NaiveSlowSnapshotBackoff(AgentCore):
+    """Random chaos (chaos_snapshot_after_long_storm): a refused snapshot request is retried with a backoff
+    that doubles up to the overdue bound (10 s): after a 21 s storm the next try comes up to 10 s late, and
+    a short session ends before it."""
+
+    def _snapshot_backoff_cap(self) -> float:
+        return 2.0 * self.cfg.risk.ack_timeout_s  # the bug: the overdue bound, 10 s
+
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
                                         NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
                                         NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
-                                        NaiveReconnectWaits, NaiveFlattenOnce)}
+                                        NaiveReconnectWaits, NaiveFlattenOnce, NaiveSlowSnapshotBackoff)}

@@ -11,7 +11,7 @@ from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
     NaiveInFlightLimits,
     NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
-    NaiveSnapshotRetry,
+    NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
 )
 from scenarios.runner import WIND_DOWN_S, run_scenario
 from scenarios.schema import load_scenario
@@ -35,6 +35,7 @@ CASES = [
     ("chaos_snapshot_refused_429.yaml", NaiveSnapshotRetry, "orders_terminal_or_reconciled"),
     ("chaos_snapshot_lost_in_outage.yaml", NaiveReconnectWaits, "orders_terminal_or_reconciled"),
     ("chaos_flatten_into_a_crash.yaml", NaiveFlattenOnce, "orders_terminal_or_reconciled"),
+    ("chaos_snapshot_after_long_storm.yaml", NaiveSlowSnapshotBackoff, "orders_terminal_or_reconciled"),
 ]
 
 
