@@ -10,6 +10,7 @@ EPILOG = """examples:
   python -m agent                          # 1 simulated hour against the twin, seed 0
   python -m agent --duration 2h --seed 7 --out runs/demo
   python -m agent --config my.yaml --quiet
+  python -m agent --show-config > my.yaml  # every setting, its default and what it does
 
 The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills), summary.json
 (keys documented in README.md) and config.json. The same seed and config give the same summary.
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="run folder for the decision log and summary.json")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    ap.add_argument("--show-config", action="store_true", help="print the effective agent config (the defaults, "
+                    "with --config applied) as YAML with every field described, and exit: a file to start from")
     args = ap.parse_args(argv)
 
     from agent.config import AgentConfig
@@ -57,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.show_config:
+        from agent.config import config_yaml
+        print(config_yaml(config), end="")
+        return 0
     summary = run_session(config, args.seed, duration, Path(args.out) if args.out else None, params,
                           progress=not args.quiet)
     if args.json:

@@ -1,6 +1,7 @@
 """The agent's configuration: one pydantic model, loaded from YAML, errors naming file and field."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import yaml
@@ -104,3 +105,36 @@ class AgentConfig(BaseModel):
                 loc = ".".join(str(x) for x in err["loc"])
                 lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
             raise ValueError("\n".join(lines)) from None
+
+
+def config_yaml(cfg: BaseModel) -> str:
+    """The whole config as YAML, every field with its value and its description as a comment: a file
+    to start from (``python -m agent --show-config > my.yaml``); it loads back to the same config."""
+    lines: list[str] = []
+    _yaml_lines(cfg, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_lines(model: BaseModel, indent: int, out: list[str]) -> None:
+    pad = "  " * indent
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        doc = " ".join((field.description or "").split())
+        if isinstance(value, BaseModel):
+            if doc:
+                out.append(f"{pad}# {doc}")
+            out.append(f"{pad}{name}:")
+            _yaml_lines(value, indent + 1, out)
+            continue
+        if isinstance(value, Enum):  # levels by name ('MICRO_LIVE'), string enums by value ('Alo')
+            data = value.name if isinstance(value, int) else value.value
+        elif isinstance(value, tuple):
+            data = list(value)
+        elif isinstance(value, dict):
+            data = {str(getattr(k, "value", k)): v for k, v in value.items()}
+        else:
+            data = value
+        text = yaml.safe_dump({name: data}, default_flow_style=True, width=10_000).strip()
+        if text.startswith("{") and text.endswith("}"):
+            text = text[1:-1]
+        out.append(f"{pad}{text}" + (f"  # {doc}" if doc else ""))

@@ -37,3 +37,19 @@ def test_venue_live_goes_to_the_live_cli_which_refuses_to_run_without_a_key(monk
     assert main(["--venue", "live", "--base-url", "http://127.0.0.1:9"]) == 2
     assert "HL_SECRET_KEY" in capsys.readouterr().err
     assert main(["--venue=live", "--base-url", "http://127.0.0.1:9"]) == 2
+
+
+def test_show_config_prints_every_setting_described_and_loads_back(tmp_path, capsys):
+    from agent.config import AgentConfig
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("graduation:\n  start_level: MICRO_LIVE\nreconcile:\n  behind_tolerance_bps: 2.5\n")
+    assert main(["--config", str(mine), "--show-config"]) == 0
+    out = capsys.readouterr().out
+    shown = tmp_path / "shown.yaml"
+    shown.write_text(out)
+    assert AgentConfig.load(shown) == AgentConfig.load(mine)  # the effective config, whole
+    assert "start_level: MICRO_LIVE  # " in out and "behind_tolerance_bps: 2.5  # " in out
+    leaves = [line for line in out.splitlines() if line.strip() and not line.strip().startswith("#")
+              and not line.rstrip().endswith(":")]
+    assert leaves and all("  # " in line for line in leaves)  # every setting says what it does
