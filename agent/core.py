@@ -26,8 +26,8 @@ from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile
 from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
-    AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost, ConnectionRestored,
-    FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
+    AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost,
+    ConnectionRestored, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
@@ -113,6 +113,7 @@ class AgentCore:
             BookUpdated: self._on_book, TradeObserved: self._on_trade, FillReceived: self._on_fill,
             QuotaStatus: self._on_quota, ConnectionLost: self._on_lost, ConnectionRestored: self._on_restored,
             AccountSnapshot: self._on_snapshot, Timer: self._on_timer, OrderRejected: self._on_rejected,
+            AccountChangedByVenue: self._on_account_changed,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -262,6 +263,14 @@ class AgentCore:
         self.graduation.note_reconnect(ev.ts)
         # resync now, whatever request is out: one sent during the outage was most likely lost with it (a
         # failed REST call reports nothing), and waiting for it to be overdue leaves us blind that long
+        self.snapshot_pending = False
+        self._request_snapshot(cmds, ev.ts)
+
+    def _on_account_changed(self, ev: AccountChangedByVenue, cmds: list) -> None:
+        """A liquidation (or the like): what we hold is no longer what our fills say. Resync at once, and
+        count it as an error (a burst of them is a cascade)."""
+        self.errors.note(ev.ts)
+        self._records.append({"type": "venue_account_change", "ts": ev.ts, "kind": ev.kind, "text": ev.text[:300]})
         self.snapshot_pending = False
         self._request_snapshot(cmds, ev.ts)
 

@@ -158,6 +158,16 @@ class OrderClosedByVenue:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountChangedByVenue:
+    """The venue says the account changed outside our orders (a liquidation): no fill of ours explains
+    it, so only an account snapshot says what the position is now."""
+
+    ts: float
+    kind: str  # e.g. "liquidation"
+    text: str = field(default="", compare=False)  # the venue's words, for the log (renderings differ)
+
+
+@dataclass(frozen=True, slots=True)
 class RateLimited:
     """A request refused for quota: ``kind`` is "ip" (HTTP 429) or "address" (cumulative request budget)."""
 
@@ -223,8 +233,8 @@ class Timer:
 
 Event = Union[
     BookUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
-    ModifyAcknowledged, ModifyRejected, FillReceived, OrderClosedByVenue, RateLimited, QuotaStatus,
-    ConnectionLost, ConnectionRestored, AccountSnapshot, Timer,
+    ModifyAcknowledged, ModifyRejected, FillReceived, OrderClosedByVenue, AccountChangedByVenue, RateLimited,
+    QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, Timer,
 ]
 
 # ----------------------------------------------------------------------------- commands

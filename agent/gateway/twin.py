@@ -13,17 +13,17 @@ from typing import Callable
 from agent.gateway.base import CommandRouter, EventSink
 from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
-    AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
-    ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder, OrderAcknowledged,
-    OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side, TradeObserved,
+    AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
+    ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder,
+    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
+    TradeObserved,
 )
-from twin.messages import FillInfo
 from agent.gateway.reasons import classify
 from twin.exchange import Exchange
 from twin.messages import (
-    ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillsPush,
+    ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillInfo, FillsPush,
     HttpError, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction, StatusError,
-    TradePush, TransportFailure,
+    TradePush, TransportFailure, UserEventPush,
 )
 
 VENUE_CLOSE_STATUSES = frozenset({
@@ -82,6 +82,9 @@ class TwinGateway(CommandRouter):
         self.conn.subscribe("trades", self.coin)
         self.conn.subscribe("userFills", self.user)
         self.conn.subscribe("orderUpdates", self.user)
+        # not userEvents: it repeats every fill (as the venue's does), a second push per fill for a
+        # liquidation notice the account audit (risk.audit_interval_s) also catches; a UserEventPush that
+        # does arrive is translated all the same (_on_push)
 
     def _poll_quota(self):
         while True:
@@ -311,6 +314,10 @@ class TwinGateway(CommandRouter):
                 sink(OrderClosedByVenue(ts, cloid, o.oid, push.status))
             elif push.status == "filled" and o.cloid:
                 self.open_oids.pop(o.cloid, None)
+        elif isinstance(push, UserEventPush):
+            if push.kind == "liquidation":
+                self.counters["liquidations"] = self.counters.get("liquidations", 0) + 1
+                sink(AccountChangedByVenue(ts, "liquidation", repr(push.data)))
         elif isinstance(push, ConnectionEvent):
             if push.up:
                 self.counters["reconnects"] += 1

@@ -273,3 +273,16 @@ def test_a_kill_flattens_again_from_the_next_book_when_its_ioc_matched_nothing()
                                                                       "any resting orders. asset=0"))
     again = iocs(core.handle(BookUpdated(0.8, "BTC", ((85_000.0, 1.0),), ((85_001.0, 1.0),))))
     assert [(c.side, c.sz) for c in again] == [(Side.SELL, 0.02)] and again[0].px == 84_150.0  # from the new book
+
+
+def test_a_liquidation_notice_resyncs_at_once_even_with_a_request_out():
+    from agent.gateway.events import AccountChangedByVenue, AccountSnapshot, BookUpdated, RequestAccountSnapshot, Timer
+
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.01, 100_000.0, 1e5, 0.0, ()))
+    core.handle(Timer(0.5))
+    core.snapshot_pending, core.snapshot_sent_ts = True, 0.9  # a request out, not overdue
+    out = core.handle(AccountChangedByVenue(1.0, "liquidation", "{...}"))
+    assert [type(c) for c in out] == [RequestAccountSnapshot] and core.errors.count(1.0) == 1
+    assert any(r.get("type") == "venue_account_change" for r in core.drain_records())

@@ -25,9 +25,9 @@ import numpy as np
 from agent.gateway.base import CommandRouter, EventSink
 from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
-    AccountSnapshot, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost, ConnectionRestored, Event,
-    ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, RateLimited,
-    Reason, Side,
+    AccountChangedByVenue, AccountSnapshot, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
+    ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected,
+    PlaceOrder, RateLimited, Reason, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager
@@ -640,6 +640,7 @@ class HyperliquidGateway(CommandRouter):
         elif parsed.kind == "liquidation":
             self.counters["liquidations"] += 1
             log.warning("the venue reports a liquidation on this account: %.300s", parsed.text)
+            self._emit(AccountChangedByVenue(self._now(), "liquidation", parsed.text))
         elif parsed.kind == "funding":
             self.counters["fundings"] += 1
         for ev in parsed.events:
