@@ -263,25 +263,24 @@ class AgentCore:
         self.graduation.note_reconnect(ev.ts)
         # resync now, whatever request is out: one sent during the outage was most likely lost with it (a
         # failed REST call reports nothing), and waiting for it to be overdue leaves us blind that long
-        self.snapshot_pending = False
-        self._request_snapshot(cmds, ev.ts)
+        self._request_snapshot(cmds, ev.ts, force=True)
 
     def _on_account_changed(self, ev: AccountChangedByVenue, cmds: list) -> None:
         """A liquidation (or the like): what we hold is no longer what our fills say. Resync at once, and
         count it as an error (a burst of them is a cascade)."""
         self.errors.note(ev.ts)
         self._records.append({"type": "venue_account_change", "ts": ev.ts, "kind": ev.kind, "text": ev.text[:300]})
-        self.snapshot_pending = False
-        self._request_snapshot(cmds, ev.ts)
+        self._request_snapshot(cmds, ev.ts, force=True)
 
     def _snapshot_backoff_cap(self) -> float:
         return 2.0 * self.cfg.risk.pull_retry_s
 
-    def _request_snapshot(self, cmds: list, ts: float) -> None:
+    def _request_snapshot(self, cmds: list, ts: float, force: bool = False) -> None:
         """Ask for the venue's account state, unless a request is out and not yet overdue (its reply
         can be lost to a 429 or a dropped connection: then ask again, never wait forever; a refusal we
-        are told of is retried sooner, see ``snapshot_retry_ts``)."""
-        if (self.snapshot_pending and ts < self.snapshot_retry_ts
+        are told of is retried sooner, see ``snapshot_retry_ts``). ``force``: whatever is out (a
+        reconnect, a liquidation notice, a flatten that needs what is left)."""
+        if (not force and self.snapshot_pending and ts < self.snapshot_retry_ts
                 and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s):
             return
         cmds.append(RequestAccountSnapshot())
@@ -322,8 +321,7 @@ class AgentCore:
                 # fill): ask the venue what is left, and flatten that when the snapshot says (_on_snapshot)
                 self._flatten_due = True
                 self._flatten_ts = ts
-                self.snapshot_pending = False
-                self._request_snapshot(cmds, ts)
+                self._request_snapshot(cmds, ts, force=True)
         self._update_graduation(ts)
         if (self.stopped or not self.connected) and self.tracker.live_set:
             self._pull_again(ts, cmds)

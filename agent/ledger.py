@@ -18,7 +18,7 @@ from agent.markouts import MarkoutQueue
 
 class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "fills", "maker_fills", "volume_usd",
-                 "horizons", "markouts", "max_abs_position", "anchored",
+                 "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
@@ -33,7 +33,6 @@ class Ledger:
         self.maker_fills = 0
         self.volume_usd = 0.0
         self.max_abs_position = 0.0
-        self.horizons = markout_horizons_s
         self.markouts = [MarkoutQueue(h) for h in markout_horizons_s]
 
     def on_fill(self, ts: float, side: int, px: float, sz: float, fee: float, is_maker: bool,

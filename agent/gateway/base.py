@@ -35,14 +35,7 @@ def split_batch(batch: Batch) -> tuple[list[CancelOrder], list[ModifyOrder], lis
     places: list[PlaceOrder] = []
     rest: list[Command] = []
     for c in batch.commands:
-        t = type(c)
-        if t is CancelOrder:
-            cancels.append(c)
-        elif t is PlaceOrder:
-            places.append(c)
-        elif t is ModifyOrder:
-            modifies.append(c)
-        elif isinstance(c, CancelOrder):
+        if isinstance(c, CancelOrder):
             cancels.append(c)
         elif isinstance(c, PlaceOrder):
             places.append(c)

@@ -56,7 +56,8 @@ class TwinGateway(CommandRouter):
         self._started_ms = 0
         self._sides: dict[str, Side] = {}  # cloid -> side of what we placed (a modify may not say)
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
-                         "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0}
+                         "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
+                         "liquidations": 0}
 
     @property
     def stats(self) -> dict:
@@ -316,7 +317,7 @@ class TwinGateway(CommandRouter):
                 self.open_oids.pop(o.cloid, None)
         elif isinstance(push, UserEventPush):
             if push.kind == "liquidation":
-                self.counters["liquidations"] = self.counters.get("liquidations", 0) + 1
+                self.counters["liquidations"] += 1
                 sink(AccountChangedByVenue(ts, "liquidation", repr(push.data)))
         elif isinstance(push, ConnectionEvent):
             if push.up:

@@ -35,7 +35,7 @@ _ORANGE = 2  # SafetyLevel.ORANGE (kept numeric: graduation does not depend on s
 class Graduation:
     __slots__ = ("cfg", "controller", "paper", "blend", "collateral", "confidence", "size_mult", "limit_scale",
                  "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
-                 "_reconnects", "markouts", "fills", "positive_fills", "_at_level_resolved", "_at_level_positive",
+                 "_reconnects", "markouts", "fills", "_at_level_resolved", "_at_level_positive",
                  "_fills_at_entry", "_paper_at_entry", "_level_peak", "_prev_safety", "_prev_degraded",
                  "_exec_ok", "_exec_smooth", "_next_eval_ts", "records")
 
@@ -55,7 +55,6 @@ class Graduation:
         self._reconnects: deque[float] = deque()
         self.markouts = MarkoutQueue(config.markout_horizon_s)  # real fills awaiting their markout
         self.fills = 0
-        self.positive_fills = 0
         self._at_level_resolved = 0
         self._at_level_positive = 0
         self._fills_at_entry = 0
@@ -114,7 +113,6 @@ class Graduation:
                 p0 = q.positive
                 self._at_level_resolved += q.on_mid(ts, mid)
                 self._at_level_positive += q.positive - p0
-        self.positive_fills = self.markouts.positive
         self.blend.on_mid(ts, mid)
 
     def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> None:
@@ -174,7 +172,7 @@ class Graduation:
         self.confidence = TradingConfidence.combine(
             self.cfg.confidence, min(1.0, max(0.0, model_confidence)), execution,
             min(1.0, max(0.0, safety_confidence)), fills=self.fills, fills_at_level=at_level,
-            positive_edge_fills=self.positive_fills, cycles=cycles)
+            positive_edge_fills=self.markouts.positive, cycles=cycles)
         b = self.blend
         enough = b.n_outcomes >= self.cfg.min_outcomes
         resolved = self._at_level_resolved

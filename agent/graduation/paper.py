@@ -14,10 +14,9 @@ from agent.markouts import MarkoutQueue
 
 
 class PaperFills:
-    __slots__ = ("horizon_s", "bids", "asks", "fills", "markouts")
+    __slots__ = ("bids", "asks", "fills", "markouts")
 
     def __init__(self, horizon_s: float = 10.0) -> None:
-        self.horizon_s = horizon_s
         self.bids: list[tuple[float, float]] = []  # (px, sz), best first
         self.asks: list[tuple[float, float]] = []
         self.fills = 0

@@ -249,9 +249,9 @@ class NaiveSnapshotRetry(AgentCore):
     overdue (2 x ack_timeout_s), the way a reply lost without a word is: under a long 429 storm every retry
     lands in it, and a short session never learns the position it started with."""
 
-    def _request_snapshot(self, cmds: list, ts: float) -> None:
+    def _request_snapshot(self, cmds: list, ts: float, force: bool = False) -> None:
         self.snapshot_retry_ts = math.inf  # the bug: the refusal the gateway reported is not acted on
-        super()._request_snapshot(cmds, ts)
+        super()._request_snapshot(cmds, ts, force)
 
 
 class NaiveReconnectWaits(AgentCore):

@@ -75,6 +75,6 @@ def test_level_size_is_the_size_listed_at_that_price(prices, bids, n_nan, px):
     """Whatever the rows (off grid, nan-padded, either side), the size at a price is the size listed there."""
     rows = sorted(prices, reverse=bids) + [float("nan")] * n_nan
     sizes = [float(i + 1) for i in range(len(rows))]
-    listed = dict(zip(prices and sorted(prices, reverse=bids), sizes))
+    listed = dict(zip(sorted(prices, reverse=bids), sizes))
     for p in [px, *prices]:
         assert level_size(np.array(rows), np.array(sizes), p, 1.0) == listed.get(p, 0.0)
