@@ -106,6 +106,8 @@ class AgentCore:
         self._ladder_key: tuple[int, int] | None = None
         self._desired: list[DesiredQuote] = []
         self._reconciled_state: tuple | None = None
+        self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
+        self._overlaid: list[DesiredQuote] = []
         self._fit_ts = -math.inf
         self._records: list[dict] = []
         self._recent: deque = deque(maxlen=20)
@@ -530,8 +532,14 @@ class AgentCore:
             self._desired = desired
         desired = self._desired
         if self.safety.level is not SafetyLevel.GREEN:  # Green's overlay changes nothing (it only carries the position)
-            desired = apply_to_quotes(ov, desired, lot=self.lot)  # size factor, reducing side only, ...
-            desired = to_venue_minimum(desired, self.tracker.position, q.ladder.min_notional_usd, self.lot)
+            # a pure function of the ladder, the overlay and the position: kept while they hold (the ladder
+            # moves on a few cycles in ten; the overlay with the position)
+            memo_key = (key, ov, self.tracker.position)
+            if memo_key != self._overlaid_key:
+                self._overlaid_key = memo_key
+                self._overlaid = to_venue_minimum(apply_to_quotes(ov, desired, lot=self.lot),  # size factor,
+                                                  self.tracker.position, q.ladder.min_notional_usd, self.lot)
+            desired = self._overlaid  # ... reducing side only, venue minimum
             add(("safety_size_factor", ov.size_factor, "size"))
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
         par, _, par_f = self.risk_budget.check(pos, mid, sigma_log)
