@@ -130,8 +130,9 @@ class OrderTracker:
         self._ended: deque[tuple[float, str]] = deque()  # (ts, cloid) in the order orders ended: prune's queue
         # running Σ remaining of live orders per side, kept by _recount at every change of an order's
         # size, fills or liveness: exposure is asked on every quote cycle, and summing a dozen orders
-        # there cost more than keeping the sums. A modify (two legs, the larger counted) switches to
-        # the full sum for good.
+        # there cost more than keeping the sums. While a modify's two legs are both live (the larger
+        # counts, not both) exposure is summed over the live orders; the running sums, still kept, are
+        # used again once no pair is left (exposures() notices).
         self._exp_buy = 0.0
         self._exp_sell = 0.0
         self._legs = False
@@ -478,7 +479,7 @@ class OrderTracker:
             if sell < 0.0:
                 sell = 0.0
         else:
-            buy, sell = self._summed_exposures()
+            buy, sell, self._legs = self._pair_summed()
         settling = self.settling
         if settling:
             now = self.now
@@ -494,25 +495,34 @@ class OrderTracker:
 
     def _summed_exposures(self) -> tuple[float, float]:
         """(buy, sell) summed over the live orders: the definition the running sums keep (tests compare)."""
+        buy, sell, _ = self._pair_summed()
+        return buy, sell
+
+    def _pair_summed(self) -> tuple[float, float, bool]:
+        """(buy, sell, whether a modify still has both legs live): a live pair counts its larger leg."""
         buy = sell = 0.0
+        pairs = False
         orders = self.orders
         BUY = _BUY
         for o in self.live_set.values():
             if o.replaces is not None:
                 old = orders.get(o.replaces)
                 if old is not None and old.live:
+                    pairs = True
                     continue  # counted through the old leg
             rem = o.sz - o.filled_sz
             if o.replaced_by is not None:
                 n = orders.get(o.replaced_by)
-                if n is not None and n.live and n.sz - n.filled_sz > rem:
-                    rem = n.sz - n.filled_sz
+                if n is not None and n.live:
+                    pairs = True
+                    if n.sz - n.filled_sz > rem:
+                        rem = n.sz - n.filled_sz
             if rem > 0.0:
                 if o.side is BUY:
                     buy += rem
                 else:
                     sell += rem
-        return buy, sell
+        return buy, sell, pairs
 
     def exposure(self, side: Side) -> float:
         buy, sell = self.exposures()

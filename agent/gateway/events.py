@@ -257,7 +257,8 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class ModifyOrder:
-    """Cancel-and-replace at the venue: the replacement loses queue priority."""
+    """Cancel-and-replace at the venue: the replacement loses queue priority. Only for an acknowledged
+    order with nothing else pending (a refusal names the order, not the request it refused)."""
 
     cloid: str
     new_cloid: str
