@@ -388,17 +388,27 @@ class AgentCore:
         touch. Until the position is flat another follows, every ``risk.pull_retry_s``, for what a fresh
         snapshot says is left, from the latest book: in a crash the book can fall through the first before
         it lands, and a flatten that gives up after one try holds the position through the rest of the
-        move (to a liquidation, which the snapshot would show)."""
+        move (to a liquidation, which the snapshot would show).
+
+        Reduce-only is no exemption from the worst-case limit: same-side orders still resting or being
+        cancelled can fill after it, so the IOC takes only the room they leave under ``risk.max_position``
+        (all of it when none rest) and the retries take the rest once they are gone."""
         self._flatten_due = False
         pos = self.tracker.position
         self._flattening = bool(pos)
         if pos and self.best_bid == self.best_bid:
             side = Side.SELL if pos > 0 else Side.BUY
             px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
-            self._flatten_cloid = self.cloids.next()
+            wc_long, wc_short = self.tracker.worst_case_positions()
+            room = self.cfg.risk.max_position - (wc_long if pos < 0 else -wc_short)
+            sz = abs(pos) if room >= abs(pos) else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)
             self._flatten_ts = ts
+            self._flatten_cloid = None  # none out: the retry asks for a snapshot, then tries again
+            if sz <= 0.0 or (sz < abs(pos) and sz * px < self.cfg.quoting.ladder.min_notional_usd):
+                return  # no room until the other same-side orders are gone (a partial exit under the minimum)
+            self._flatten_cloid = self.cloids.next()
             cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
-                                   abs(pos), Tif.IOC, True))
+                                   sz, Tif.IOC, True))
 
     def _pull_again(self, ts: float, cmds: list) -> None:
         """Blind (socket down) or stopped (Kill, shutdown) with orders we still count as live: the pull

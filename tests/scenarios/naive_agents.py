@@ -13,9 +13,10 @@ from agent.core import AgentCore
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import OrderState, OrderTracker
 from agent.gateway.events import (
-    AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, ScheduleCancel, Side,
+    AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, ScheduleCancel, Side, Tif,
 )
 from agent.ledger import Ledger
+from agent.quoting.ladder import round_px_to_venue
 from agent.safety import SafetyLevel
 from agent.safety.overlay import SafetyOverlay
 
@@ -285,7 +286,26 @@ class NaiveSlowSnapshotBackoff(AgentCore):
         return 2.0 * self.cfg.risk.ack_timeout_s  # the bug: the overdue bound, 10 s
 
 
+class NaiveFlattenRoom(AgentCore):
+    """Random chaos (chaos_flatten_beside_stale_bids): a Kill's flatten IOC is sized by |position| alone, as if a
+    reduce-only order could not add to the worst case: it is sent beside the same-side orders the Kill is still
+    cancelling, and once it has filled they can still fill past the limit."""
+
+    def _flatten(self, cmds: list, ts: float) -> None:
+        self._flatten_due = False
+        pos = self.tracker.position
+        self._flattening = bool(pos)
+        if pos and self.best_bid == self.best_bid:
+            side = Side.SELL if pos > 0 else Side.BUY
+            px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
+            self._flatten_cloid = self.cloids.next()
+            self._flatten_ts = ts
+            cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
+                                   abs(pos), Tif.IOC, True))  # the bug: all of it, whatever else rests
+
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
                                         NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
                                         NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
-                                        NaiveReconnectWaits, NaiveFlattenOnce, NaiveSlowSnapshotBackoff)}
+                                        NaiveReconnectWaits, NaiveFlattenOnce, NaiveSlowSnapshotBackoff,
+                                        NaiveFlattenRoom)}

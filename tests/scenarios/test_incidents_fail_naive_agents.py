@@ -9,7 +9,7 @@ import pytest
 from agent.core import AgentCore
 from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
-    NaiveInFlightLimits,
+    NaiveFlattenRoom, NaiveInFlightLimits,
     NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
     NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
 )
@@ -36,6 +36,7 @@ CASES = [
     ("chaos_snapshot_lost_in_outage.yaml", NaiveReconnectWaits, "orders_terminal_or_reconciled"),
     ("chaos_flatten_into_a_crash.yaml", NaiveFlattenOnce, "orders_terminal_or_reconciled"),
     ("chaos_snapshot_after_long_storm.yaml", NaiveSlowSnapshotBackoff, "orders_terminal_or_reconciled"),
+    ("chaos_flatten_beside_stale_bids.yaml", NaiveFlattenRoom, "worst_case_position_within_limit"),
 ]
 
 
