@@ -55,19 +55,26 @@ class TradingConfidence:
     cycles: int = 0  # quote cycles this run
 
     def __post_init__(self) -> None:
-        for name in ("model_confidence", "execution_confidence", "safety_confidence", "overall"):
-            _unit(name, getattr(self, name))
-        for name in ("fills", "fills_at_level", "positive_edge_fills", "cycles"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"TradingConfidence.{name} must be ≥ 0, got {getattr(self, name)!r}")
+        # one comparison chain when all is well (built on every evaluation); the field is named when not
+        if not (0.0 <= self.model_confidence <= 1.0 and 0.0 <= self.execution_confidence <= 1.0
+                and 0.0 <= self.safety_confidence <= 1.0 and 0.0 <= self.overall <= 1.0):
+            for name in ("model_confidence", "execution_confidence", "safety_confidence", "overall"):
+                _unit(name, getattr(self, name))
+        if self.fills < 0 or self.fills_at_level < 0 or self.positive_edge_fills < 0 or self.cycles < 0:
+            for name in ("fills", "fills_at_level", "positive_edge_fills", "cycles"):
+                if getattr(self, name) < 0:
+                    raise ValueError(f"TradingConfidence.{name} must be ≥ 0, got {getattr(self, name)!r}")
 
     @classmethod
     def combine(cls, config: ConfidenceConfig, model: float, execution: float, safety: float, *,
                 fills: int = 0, fills_at_level: int = 0, positive_edge_fills: int = 0,
                 cycles: int = 0) -> "TradingConfidence":
-        m, e, s = _unit("model_confidence", model), _unit("execution_confidence", execution), \
-            _unit("safety_confidence", safety)
-        overall = min(1.0, max(0.0, config.overall(m, e, s)))  # min/max: float rounding only
+        m, e, s = float(model), float(execution), float(safety)  # checked, by name, as it is built
+        overall = config.overall(m, e, s)
+        if overall > 1.0:  # float rounding only: the inputs are checked
+            overall = 1.0
+        elif overall < 0.0:
+            overall = 0.0
         return cls(m, e, s, overall, fills, fills_at_level, positive_edge_fills, cycles)
 
     @property
@@ -92,14 +99,16 @@ def execution_confidence_from(ack_latency_ratio: float, rejection_rate: float, r
     Rates are fractions of requests in [0, 1]. Interim formula: once the shadow subsystem measures
     the sim-to-real gap, it joins here as one more factor.
     """
-    if not ack_latency_ratio >= 0:  # rejects NaN too
-        raise ValueError(f"execution_confidence_from: ack_latency_ratio must be ≥ 0, got {ack_latency_ratio!r}")
-    for name, rate in (("rejection_rate", rejection_rate), ("rate_limited_rate", rate_limited_rate)):
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"execution_confidence_from: {name} must be in [0, 1], got {rate!r}")
-    for name, n in (("reconnects_recent", reconnects_recent), ("stale_orders", stale_orders)):
-        if n < 0:
-            raise ValueError(f"execution_confidence_from: {name} must be ≥ 0, got {n!r}")
+    if not (ack_latency_ratio >= 0 and 0.0 <= rejection_rate <= 1.0 and 0.0 <= rate_limited_rate <= 1.0
+            and reconnects_recent >= 0 and stale_orders >= 0):  # one chain when all is well (NaN fails it)
+        if not ack_latency_ratio >= 0:
+            raise ValueError(f"execution_confidence_from: ack_latency_ratio must be ≥ 0, got {ack_latency_ratio!r}")
+        for name, rate in (("rejection_rate", rejection_rate), ("rate_limited_rate", rate_limited_rate)):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"execution_confidence_from: {name} must be in [0, 1], got {rate!r}")
+        for name, n in (("reconnects_recent", reconnects_recent), ("stale_orders", stale_orders)):
+            if n < 0:
+                raise ValueError(f"execution_confidence_from: {name} must be ≥ 0, got {n!r}")
     latency = 1.0 if ack_latency_ratio <= 1.0 else 1.0 / ack_latency_ratio
     rejects = max(0.0, 1.0 - 2.0 * rejection_rate)
     limits = max(0.0, 1.0 - 5.0 * rate_limited_rate)

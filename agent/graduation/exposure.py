@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -161,8 +161,10 @@ class PromotionEvidence:
     safety_level: int = 0  # the safety escalator's level now (0 Green … 4 Kill)
 
 
-@dataclass(frozen=True, slots=True)
-class CriterionCheck:
+class CriterionCheck(NamedTuple):
+    """One promotion criterion on one sample (a NamedTuple: seven are built on every evaluation, and a
+    frozen dataclass costs several times as much to construct; immutable all the same)."""
+
     name: str
     value: float
     threshold: float
@@ -171,15 +173,18 @@ class CriterionCheck:
 
     @classmethod
     def at_least(cls, name: str, value: float, threshold: float) -> "CriterionCheck":
-        return cls(name, float(value), float(threshold), ">=", bool(value >= threshold))  # NaN → False
+        return _tuple_new(cls, (name, float(value), float(threshold), ">=", bool(value >= threshold)))  # NaN → False
 
     @classmethod
     def at_most(cls, name: str, value: float, threshold: float) -> "CriterionCheck":
-        return cls(name, float(value), float(threshold), "<=", bool(value <= threshold))
+        return _tuple_new(cls, (name, float(value), float(threshold), "<=", bool(value <= threshold)))
 
     def to_record(self) -> dict[str, Any]:
         return {"name": self.name, "value": _json_float(self.value), "threshold": self.threshold,
                 "op": self.op, "passed": self.passed}
+
+
+_tuple_new = tuple.__new__
 
 
 class DemotionTrigger(Enum):
