@@ -6,7 +6,9 @@ Two profiles, each a twin session with every fault model on, the agent held at e
 - ``stress``: 5 levels a side requoting every 100 ms, with extra stochastic rejections.
 
 Prints, per profile:
-- the agent core's cost per quote cycle (p50, p99 in µs) (goal: p99 < 100 µs);
+- the agent core's cost per quote cycle (p50, p99 in µs) (goal: p99 < 100 µs), and, from the replays,
+  the same by kind of cycle (commands sent or not, graduation evaluated or not) with each kind's share of
+  the p99 tail;
 - the cost of one raw SimPy timeout, and the cycle p50 as a multiple of it;
 - full-stack simulated seconds per wall second for that session, the projected wall time of a
   simulated day (goal: < 60 s on one core), and the twin's market-only rate as the baseline ratio.
@@ -79,25 +81,34 @@ def full_stack(minutes: float, profile: str = "stress"):
             minutes * 60.0 / cpu_s, core, gw, replayed)
 
 
-def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5) -> np.ndarray:
+def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5):
     """Each quote cycle's CPU time, µs: the minimum over ``n`` replays of the session's events into fresh
-    cores (as the SimDriver feeds them, records discarded)."""
+    cores (as the SimDriver feeds them, records discarded); and each cycle's kind (_KINDS), to say what
+    the slow ones do."""
     cpu = time.thread_time_ns
     runs = []
-    for _ in range(n):
+    kinds: list[int] = []
+    for r in range(n):
         core = AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals)
-        handle, discard = core.handle, core.discard_records
+        handle, discard, g = core.handle, core.discard_records, core.graduation
         ns = []
         for ev in events:
             if type(ev) is Timer:
+                e0 = g._next_eval_ts
                 c0 = cpu()
-                handle(ev)
+                out = handle(ev)
                 ns.append(cpu() - c0)
+                if r == 0:  # the same in every replay (the core is deterministic)
+                    kinds.append((2 if out else 0) + (g._next_eval_ts != e0))
             else:
                 handle(ev)
             discard()
         runs.append(ns)
-    return np.min(np.array(runs), axis=0) / 1000.0
+    return np.min(np.array(runs), axis=0) / 1000.0, np.array(kinds)
+
+
+# a quote cycle's kind: commands sent (a requote that changed orders) or not, graduation evaluated or not
+_KINDS = ("no commands", "no commands + graduation evaluation", "commands", "commands + graduation evaluation")
 
 
 def main() -> None:
@@ -121,9 +132,17 @@ def report(raw, us, cpu_us, rate, cpu_rate, core, gw, replayed) -> None:
     print(f"agent quote cycle p50         {p50:8.1f} µs        {p50 / raw_us:6.1f}x raw   (CPU time {c50:6.1f} µs)")
     print(f"agent quote cycle p99         {p99:8.1f} µs        {p99 / raw_us:6.1f}x raw   (CPU time {c99:6.1f} µs; "
           f"goal < 100 µs; {len(us):,} timer events, {core.cycle:,} requotes)")
+    replayed, kinds = replayed
     r50, r99 = np.percentile(replayed, 50), np.percentile(replayed, 99)
     print(f"  replayed x5, per-cycle min  p50 {r50:6.1f} µs, p99 {r99:6.1f} µs ({r50 / raw_us:.1f}x, {r99 / raw_us:.1f}x "
           f"raw; goal p99 < 100 µs): the program's own cost, without the machine's noise")
+    tail = replayed >= r99
+    for k, name in enumerate(_KINDS):  # what the slowest cycles (the p99 tail) are doing
+        sel = kinds == k
+        if sel.any():
+            x = replayed[sel]
+            print(f"    {name:36s} {sel.mean():6.1%} of cycles, {tail[sel].sum() / max(1, tail.sum()):6.1%} of the "
+                  f"p99 tail; p50 {np.percentile(x, 50):6.1f} µs, p99 {np.percentile(x, 99):6.1f} µs")
     print(f"full stack, faults on         {rate:8.0f} sim s/wall s   a day in {86400 / rate:6.1f} s wall (goal < 60 s); "
           f"{cpu_rate:.0f} sim s/CPU s, a day in {86400 / cpu_rate:.1f} CPU s")
     print(f"requests sent {gw.counters['request_items']:,}, fills {core.ledger.fills:,}, "
