@@ -71,6 +71,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     growth = cfg.level_tolerance_growth
     size_tol = cfg.size_tolerance_frac
     max_items = cfg.max_requests_per_cycle
+    widens, aheads = _bands(tol_px, growth)
     live = tracker.live_set.values()  # read-only here: nothing below changes the tracker's live set
     # candidates per side (and reduce-only), in live order: only orders that can still be kept as they
     # are, each as (px, remaining, order) so the matching below reads no attributes
@@ -101,8 +102,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         if pool:
             lo_sz = d_sz - size_tol * d_sz - 1e-12
             hi_sz = d_sz + size_tol * d_sz + 1e-12
-            widen = 1.0 + growth * level
-            ahead = tol_px * widen + 1e-9
+            widen = widens[level]
             behind = behind_f * d_px
             if behind < tol_px:
                 behind = tol_px
@@ -110,14 +110,15 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             # ahead = nearer the touch than desired: above it for a bid, below it for an ask
             if buy:
                 lo_px = d_px - behind
-                hi_px = d_px + ahead
+                hi_px = d_px + aheads[level]
             else:
-                lo_px = d_px - ahead
+                lo_px = d_px - aheads[level]
                 hi_px = d_px + behind
-            for i, (px, rem, o) in enumerate(pool):
-                if lo_px <= px <= hi_px and lo_sz <= rem <= hi_sz:
-                    keep.add(o)
-                    del pool[i]
+            for e in pool:  # the first in live order that fits (most fail on price: size read only then)
+                px = e[0]
+                if lo_px <= px <= hi_px and lo_sz <= e[1] <= hi_sz:
+                    keep.add(e[2])
+                    pool.remove(e)
                     break
             else:
                 unmatched.append(d)
@@ -181,6 +182,25 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     if len(places) > 1:
         return [Batch(tuple(places))]
     return places
+
+
+_BANDS: dict[tuple[float, float], tuple[tuple[float, ...], tuple[float, ...]]] = {}
+
+
+def _bands(tol_px: float, growth: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per level: the bands' widening factor, and the ahead band (both as reconcile computed them per quote;
+    made once per tick size and config). Levels past the 20 a ladder may have are never asked for."""
+    b = _BANDS.get((tol_px, growth))
+    if b is None:
+        widens = tuple(1.0 + growth * level for level in range(_MAX_LEVELS))
+        b = _BANDS[(tol_px, growth)] = (widens, tuple(tol_px * w + 1e-9 for w in widens))
+        if len(_BANDS) > 64:
+            _BANDS.clear()
+            _BANDS[(tol_px, growth)] = b
+    return b
+
+
+_MAX_LEVELS = 64  # above LadderConfig.n_levels' bound (20)
 
 
 def _level(q: DesiredQuote) -> int:
