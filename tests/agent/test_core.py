@@ -275,6 +275,46 @@ def test_a_kill_flattens_again_from_the_next_book_when_its_ioc_matched_nothing()
     assert [(c.side, c.sz) for c in again] == [(Side.SELL, 0.02)] and again[0].px == 84_150.0  # from the new book
 
 
+def test_a_kills_flatten_takes_only_the_room_the_bids_being_cancelled_leave():
+    """Random chaos (scenarios/chaos_flatten_beside_stale_bids.yaml): 0.003 short with 0.011 of bids resting and
+    a 0.01 limit. The Kill's reduce-only buy goes out beside the bids it is cancelling, which can still fill
+    after it: it takes the 0.002 they leave under the limit, and the rest once they are gone."""
+    from agent.gateway.events import (
+        AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, FillReceived, OpenOrder, PlaceOrder,
+        RequestAccountSnapshot, Side, Tif, Timer,
+    )
+
+    cfg = quoting({"session": {"collateral_usd": 500.0}, "risk": {"max_position": 0.01},
+                   "safety": {"kill_action": "flatten"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    bids = (OpenOrder("0xb1", 11, Side.BUY, 99_000.0, 0.001, False), OpenOrder("0xb2", 12, Side.BUY, 99_000.0, 0.01, False))
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, -0.003, 100_000.0, 500.0, 0.0, bids))
+    core.handle(BookUpdated(0.3, "BTC", ((110_000.0, 1.0),), ((110_001.0, 1.0),)))  # +10%: $30 of $500 → Kill
+
+    def flat(cmds):
+        return [x for c in cmds for x in (c.commands if isinstance(c, Batch) else (c,))]
+
+    kill = flat(core.handle(Timer(0.5)))
+    iocs = [c for c in kill if isinstance(c, PlaceOrder)]
+    assert any(isinstance(c, CancelAll) for c in kill)
+    assert [(c.side, c.sz, c.tif, c.reduce_only) for c in iocs] == [(Side.BUY, 0.002, Tif.IOC, True)]
+    wc_long, _ = core.tracker.worst_case_positions()
+    assert wc_long <= 0.01 + 1e-12  # -0.003 + 0.011 of bids + 0.002 of IOC
+    core.handle(FillReceived(0.6, iocs[0].cloid, 1, 111_100.0, 0.002, Side.BUY, 0.1, False, 1))
+    for i, b in enumerate(bids):
+        core.handle(CancelAcknowledged(0.7 + 0.01 * i, b.cloid))
+    ts, later = 0.8, []
+    while not later and ts < 10.0:  # the retry: a snapshot first, then a flatten of what it says is left
+        ts = round(ts + 0.5, 3)
+        out = flat(core.handle(Timer(ts)))
+        if any(isinstance(c, RequestAccountSnapshot) for c in out):
+            out = flat(core.handle(AccountSnapshot(ts + 0.1, -0.001, 100_000.0, 470.0, 0.0, (), last_fill_tid=1,
+                                                   requested_ts=ts)))
+        later = [c for c in out if isinstance(c, PlaceOrder)]
+    assert [(c.side, c.sz, c.reduce_only) for c in later] == [(Side.BUY, 0.001, True)]
+
+
 def test_a_liquidation_notice_resyncs_at_once_even_with_a_request_out():
     from agent.gateway.events import AccountChangedByVenue, AccountSnapshot, BookUpdated, RequestAccountSnapshot, Timer
 
