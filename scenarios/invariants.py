@@ -194,10 +194,18 @@ class ReduceOnlyNeverIncreases(_Invariant):
 
 class NoRiskIncreasingOrderAfter(_Invariant):
     """From the trigger on, no order that could grow |position|: every order is on the reducing side of
-    the venue's position and, unless flagged reduce-only, no larger than it."""
+    the venue's position and, unless flagged reduce-only, no larger than it.
+
+    A reduce-only order is also accepted when the venue's position was on its reducing side at some
+    sample within ``race_s`` before it was sent: the position changed under it (a liquidation, a fill)
+    too recently for the news to have reached the agent, and the venue refuses a reduce-only order that
+    would grow the position. One on the wrong side of a position that had stood for longer is still a
+    violation: the agent acted on a position it had no grounds for."""
 
     name: Literal["no_risk_increasing_order_after"]
     trigger: str = _trigger_field("kill")
+    race_s: float = Field(0.25, ge=0, description="For reduce-only orders: how far back a venue position on "
+                          "their reducing side still excuses them, s (about one websocket delivery).")
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.trigger)
@@ -205,9 +213,38 @@ class NoRiskIncreasingOrderAfter(_Invariant):
             return v
         for c in _orders_sent(log, t0):
             pos = c.venue_position
-            if _increases(c.cmd.side, pos) or (not c.cmd.reduce_only and c.cmd.sz > abs(pos) + EPS):
+            if c.cmd.reduce_only:
+                bad = _increases(c.cmd.side, pos) and not self._reduced_just_before(log, c.cmd.side, c.t)
+            else:
+                bad = _increases(c.cmd.side, pos) or c.cmd.sz > abs(pos) + EPS
+            if bad:
                 return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent {c.t - t0:.2f} s after {self.trigger} with the "
                                                  f"venue position at {pos:.6g}")
+        return None
+
+    def _reduced_just_before(self, log: RunLog, side: Side, t: float) -> bool:
+        s = log.samples
+        ts = s["t"]
+        window = (ts >= t - self.race_s - EPS) & (ts <= t + EPS)
+        return any(not _increases(side, float(p)) for p in s["pos"][window])
+
+
+class NoLiquidation(_Invariant):
+    """The venue never liquidates the account (from the trigger on): the limits, the safety ladder and a
+    Kill's flatten get the position out first. A liquidation is the exit nobody chose, at the worst price."""
+
+    name: Literal["no_liquidation"]
+    after: str = _trigger_field("start")
+
+    def check(self, log: RunLog) -> Violation | None:
+        t0, v = self._trigger(log, self.after)
+        if v:
+            return v
+        for t in log.liquidations:
+            if t >= t0 - EPS:
+                i = min(log.sample_at(t), len(log.t) - 1)
+                pos = log.samples["pos"][i - 1] if i > 0 else log.start_position
+                return Violation(self.name, t, f"the venue liquidated the account (position {pos:.6g} before)")
         return None
 
 
@@ -523,8 +560,8 @@ class DecisionLogComplete(_Invariant):
 
 INVARIANTS = (
     WorstCasePositionWithinLimit, PositionNeverGrowsAfter, InventoryReducedWithin, ReduceOnlyNeverIncreases,
-    NoRiskIncreasingOrderAfter, AllOrdersCancelledWithin, NoStaleQuoteOlderThan, ReconciledBeforeFirstQuote,
-    MaxDrawdownBelow, RequestRateWithinQuota, CancelReserveNeverSpentOnQuoting, RequestRateAdaptsToHeadroom,
+    NoRiskIncreasingOrderAfter, NoLiquidation, AllOrdersCancelledWithin, NoStaleQuoteOlderThan,
+    ReconciledBeforeFirstQuote, MaxDrawdownBelow, RequestRateWithinQuota, CancelReserveNeverSpentOnQuoting, RequestRateAdaptsToHeadroom,
     QuotingResumesWithin, DeescalatesLevelByLevel, ExposureLevelAtMost, PostmortemWritten,
     OrdersTerminalOrReconciled, DecisionLogComplete,
 )

@@ -54,6 +54,7 @@ class RunLog:
     exposure: list[dict] | None = None  # exposure-level transitions, when the agent has graduation
     faults: list[tuple[str, float, float]] = field(default_factory=list)  # (kind, start, end)
     final: dict = field(default_factory=dict)  # after the wind-down: positions and orders left
+    liquidations: list[float] = field(default_factory=list)  # times the venue liquidated the account
     cycles: int = 0
     postmortem_file: bool | None = None  # None: no run folder was written
 

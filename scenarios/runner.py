@@ -309,6 +309,7 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     if exp is not None:
         log.exposure = [dict(r, t=r["ts"] - t0) for r in exp.history.to_records()]
     log.cycles = core.cycle  # the wind-down runs no cycle: the agent is stopped
+    log.liquidations = [t - t0 for t, user in ex.liquidations if user == USER and t - t0 <= scenario.duration_s]
     log.final = {"t": env.now - t0, "venue_position": acct.position(coin).szi, "agent_position": core.tracker.position,
                  "open_orders": len(ex.open_orders(USER))}
     if out is not None:

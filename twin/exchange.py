@@ -108,6 +108,7 @@ class Exchange:
                                          "fills": 0, "disconnects": 0, "pushes_dropped": 0,
                                          "margin_cancels": 0, "liquidations": 0, "expired": 0}
         self.rejections_by_reason: dict[str, int] = {}
+        self.liquidations: list[tuple[float, str]] = []  # (sim time, user) of every liquidation
         # market state per coin: current displayed book rows and best prices
         self.bid_px: dict[str, np.ndarray] = {}
         self.bid_sz: dict[str, np.ndarray] = {}
@@ -686,15 +687,32 @@ class Exchange:
                         self.counters["margin_cancels"] += 1
 
     def _liquidate(self, acct: Account) -> None:
+        """Close every position at the mark. As on the venue, the liquidated user sees each close as a fill
+        (userFills, the user channel's fills, the userFills query) carrying a ``liquidation`` object, then
+        the user channel's liquidation event."""
         self.counters["liquidations"] += 1
-        for o in [o for o in self.orders.values() if o.user == acct.address]:
+        user = acct.address
+        self.liquidations.append((self.env.now, user))
+        for o in [o for o in self.orders.values() if o.user == user]:
             self._remove(o, "liquidatedCanceled")
         for coin, pos in acct.positions.items():
             if pos.szi:
                 mark = self.marks.get(coin, pos.entry_px)
                 sz = abs(pos.szi)
-                taker = self.fee_rates[coin][1]
-                acct.apply_fill(coin, pos.szi < 0, mark, sz, mark * sz * taker)
+                is_buy = pos.szi < 0
+                fee = mark * sz * self.fee_rates[coin][1]
+                res = acct.apply_fill(coin, is_buy, mark, sz, fee)
+                oid = self._next_oid  # the liquidation's own order, not one of the user's
+                self._next_oid += 1
+                tid = self._next_tid
+                self._next_tid += 1
+                self.counters["fills"] += 1
+                info = FillInfo(coin, mark, sz, "B" if is_buy else "A", self.now_ms(), res.start_position,
+                                res.direction, res.closed_pnl, oid, tid, True, fee, None, (user, mark, "market"))
+                self.fills[user].append(info)
+                self._log("fill", user, oid, mark, sz, False)
+                self._publish(("userFills", user), FillsPush(user, (info,)))
+                self._publish(("userEvents", user), FillsPush(user, (info,)))
         self._publish(("userEvents", acct.address),
                       UserEventPush(acct.address, "liquidation", (acct.address, acct.account_value(self.marks))))
 

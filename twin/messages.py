@@ -210,6 +210,7 @@ class FillInfo:
     crossed: bool  # True when this side was the taker
     fee: float
     cloid: str | None
+    liquidation: tuple[str, float, str] | None = None  # (liquidatedUser, markPx, method) on a liquidation's fill
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,8 +269,7 @@ class NaiveReconnectWaits(AgentCore):
 
 class NaiveFlattenOnce(AgentCore):
     """Random chaos (chaos_flatten_into_a_crash): a Kill flattens with one IOC and gives up when the book falls
-    through it before it lands; the position is held through the rest of the crash (to a liquidation the
-    agent never hears of)."""
+    through it before it lands; the position is held through the rest of the crash, to a liquidation."""
 
     def _flatten(self, cmds: list, ts: float) -> None:
         super()._flatten(cmds, ts)

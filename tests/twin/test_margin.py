@@ -65,3 +65,38 @@ def test_liquidation_closes_the_position_when_below_maintenance():
     acct = ex.accounts[USER]
     assert ex.counters["liquidations"] == 1 and acct.position("BTC").szi == 0.0
     assert acct.cash < 200.0 - 0.03 * 100_000 * 0.06  # the loss was realised
+
+
+def test_a_liquidation_shows_as_a_fill_to_the_liquidated_user():
+    """As on the venue: the liquidated user's close is a fill (userFills push and query) carrying a
+    ``liquidation`` object, before the user channel's liquidation event."""
+    from twin.messages import FillsPush, UserEventPush
+    from twin.server.wire import fill_json
+
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 10.0, "fraction": -0.08}])
+    ex = Exchange.build(TwinParams(), 4, sched, record=True)
+    ex.fund(USER, 200.0)
+    pushes = []
+    conn = ex.connect(pushes.append)
+    conn.subscribe("userFills", USER)
+    conn.subscribe("userEvents", USER)
+
+    def client():
+        yield ex.env.timeout(1.0)
+        ex.submit(USER, OrderAction((OrderSpec("BTC", True, ex.best_ask["BTC"] + 5, 0.03, tif="Ioc"),)), lambda r: None)
+    ex.env.process(client())
+    ex.env.run(until=20.0)
+    assert ex.counters["liquidations"] == 1 and ex.accounts[USER].position("BTC").szi == 0.0
+    liq = [f for f in ex.user_fills(USER) if f.liquidation is not None]
+    assert len(liq) == 1
+    f = liq[0]
+    assert f.side == "A" and abs(f.sz - 0.03) < 1e-12 and f.crossed and f.cloid is None
+    assert f.start_position == 0.03 and f.liquidation == (USER, f.px, "market")
+    fills_pushed = [p for p in pushes if isinstance(p, FillsPush) and any(x.liquidation for x in p.fills)]
+    assert len(fills_pushed) == 2  # userFills and the user channel's fills
+    events = [p for p in pushes if isinstance(p, UserEventPush)]
+    assert events and pushes.index(fills_pushed[0]) < pushes.index(events[0])
+    row = fill_json(f, ex.instruments["BTC"])
+    assert row["liquidation"] == {"liquidatedUser": USER, "markPx": f.px, "method": "market"}
+    own = [f for f in ex.user_fills(USER) if f.liquidation is None]
+    assert len(own) == 1 and "liquidation" not in fill_json(own[0], ex.instruments["BTC"])  # the user's own buy

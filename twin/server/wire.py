@@ -400,10 +400,14 @@ def fill_hash(tid: int) -> str:
 
 
 def fill_json(f: FillInfo, inst: InstrumentSpec | None) -> dict:
-    return {"closedPnl": usd_num(f.closed_pnl), "coin": f.coin, "crossed": f.crossed, "dir": f.direction,
-            "hash": fill_hash(f.tid), "oid": f.oid, "px": px_num(f.px), "side": f.side,
-            "startPosition": sz_num(f.start_position, inst), "sz": sz_num(f.sz, inst), "time": f.time_ms,
-            "fee": usd_num(f.fee), "feeToken": "USDC", "tid": f.tid, "cloid": f.cloid, "twapId": None}
+    row = {"closedPnl": usd_num(f.closed_pnl), "coin": f.coin, "crossed": f.crossed, "dir": f.direction,
+           "hash": fill_hash(f.tid), "oid": f.oid, "px": px_num(f.px), "side": f.side,
+           "startPosition": sz_num(f.start_position, inst), "sz": sz_num(f.sz, inst), "time": f.time_ms,
+           "fee": usd_num(f.fee), "feeToken": "USDC", "tid": f.tid, "cloid": f.cloid, "twapId": None}
+    if f.liquidation is not None:  # the venue's WsFill/Fill optional field, on the liquidated user's fill
+        user, mark, method = f.liquidation
+        row["liquidation"] = {"liquidatedUser": user, "markPx": mark, "method": method}
+    return row
 
 
 def order_update_json(p: OrderUpdatePush, inst: InstrumentSpec | None) -> dict:

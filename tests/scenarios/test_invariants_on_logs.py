@@ -1,0 +1,50 @@
+"""Invariants on hand-made run logs: the edges the scenario files do not pin down."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.gateway.events import PlaceOrder, Side, Tif
+from scenarios.invariants import NoLiquidation, NoRiskIncreasingOrderAfter
+from scenarios.runlog import RunLog, SentCommand
+
+
+def _log(liquidated_at: float = 4.0, long: float = 0.038) -> RunLog:
+    """Long ``long`` until the venue liquidates it at ``liquidated_at``; Kill at 4.1 s."""
+    log = RunLog(0, 0.0, 10.0, 0.05, 0.001, long, 500.0)
+    t = np.round(np.arange(0.0, 10.0, 0.05), 9)
+    log.samples = {"t": t, "pos": np.where(t < liquidated_at, long, 0.0)}
+    log.safety = [{"t": 4.1, "from": 0, "to": 4, "reason": "drawdown"}]
+    log.liquidations = [liquidated_at]
+    return log
+
+
+def _sent(log: RunLog, t: float, sz: float, reduce_only: bool) -> None:
+    pos = float(log.samples["pos"][log.sample_at(t) - 1])
+    log.commands.append(SentCommand(t, PlaceOrder(f"c{t}", Side.SELL, 88_000.0, sz, Tif.IOC, reduce_only), 1, pos,
+                                    0.038, 4, 100, 1000))
+
+
+def test_a_reduce_only_exit_racing_a_liquidation_is_not_a_violation():
+    # the venue liquidated 0.1 s before the agent's reduce-only exit left: it could not have known
+    log = _log()
+    _sent(log, 4.1, 0.038, True)
+    assert NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after").check(log) is None
+
+
+@pytest.mark.parametrize("t, reduce_only", [(4.6, True), (4.1, False)])
+def test_an_exit_on_a_position_gone_for_longer_or_not_reduce_only_is(t, reduce_only):
+    # past the race window the agent had time to hear of it; a plain order could really open a short
+    log = _log()
+    _sent(log, t, 0.038, reduce_only)
+    v = NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after").check(log)
+    assert v is not None and v.t == t and "venue position at 0" in v.message
+
+
+def test_no_liquidation_names_the_position_it_took():
+    v = NoLiquidation(name="no_liquidation").check(_log())
+    assert v is not None and v.t == 4.0 and "0.038" in v.message
+    calm = _log()
+    calm.liquidations = []
+    assert NoLiquidation(name="no_liquidation").check(calm) is None
+    assert NoLiquidation(name="no_liquidation", after="t=5").check(_log()) is None
