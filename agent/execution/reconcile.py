@@ -62,8 +62,9 @@ _ALO = Tif.ALO
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
               budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig,
               min_notional: float = 0.0) -> list[Command]:
-    """Minimal commands from the live orders to ``desired``. A quote cut down by the room left under
-    the limit to less than ``min_notional`` is not sent (the venue would reject it) unless reduce-only."""
+    """Minimal commands from the live orders to ``desired``. A quote cut down (by the room left under the
+    limit, or by the reduce-only orders already out) to less than ``min_notional`` is not sent: the venue
+    would reject it, unless it is a reduce-only order for the whole position."""
     # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
     # beyond what the rules need (the order of cancels and places is part of the contract).
     tol_px = cfg.price_tolerance_ticks * tick
@@ -141,6 +142,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     if unmatched:
         wc_long, wc_short = tracker.worst_case_positions()
         pos = tracker.position
+        abs_pos = abs(pos)
         room_buy = max_position - wc_long
         room_sell = max_position + wc_short
         if any_ro:
@@ -161,8 +163,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             if room < sz:
                 sz = room
             sz = round(math.floor(sz / lot + 1e-9) * lot, 10)
-            if sz <= 0.0 or (not d.reduce_only and sz * d.px < min_notional):
-                continue
+            if sz <= 0.0 or (sz * d.px < min_notional and not (d.reduce_only and sz >= abs_pos - 1e-12)):
+                continue  # the venue refuses it: under its minimum, and not a reduce-only close of everything
             if d.reduce_only:
                 if buy:
                     ro_buy -= sz

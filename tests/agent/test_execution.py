@@ -273,6 +273,29 @@ def test_reduce_only_quotes_never_exceed_the_position():
     assert not [c for c in flat if c.side is Side.BUY]
 
 
+def test_a_reduce_only_remainder_under_the_venue_minimum_is_not_sent_unless_it_closes_everything():
+    """Random chaos on the HIP-3 market (price ~1.5, lot 0.1): long 78 at Red with reduce-only asks for 75.3
+    already out, the next reduce-only ask is cut to the 2.7 left, $4 at the price: the venue refuses it
+    (under $10 and not a close of the whole position), and each refusal counted as an error. Sent only when
+    it would close everything (the venue's exemption)."""
+    t = OrderTracker()
+    t.position = 78.0
+    ids = CloidFactory(3)
+    for sz in (40.0, 35.3):
+        c = PlaceOrder(ids.next(), Side.SELL, 1.6, sz, Tif.ALO, True)
+        t.on_command(c, 0.0)
+        t.on_event(OrderAcknowledged(0.1, c.cloid, 1, True))
+    kw = dict(tick=0.0001, lot=0.1, max_position=100.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(9),
+              cfg=ReconcileConfig(), min_notional=10.0)
+    desired = [DesiredQuote(Side.SELL, 1.6, 40.0, 0, True), DesiredQuote(Side.SELL, 1.6, 35.3, 1, True),
+               DesiredQuote(Side.SELL, 1.5, 20.0, 2, True)]
+    assert reconcile(desired, t, **kw) == []  # 2.7 × 1.5 = $4: the venue would refuse it
+    flat = OrderTracker()
+    flat.position = 2.7  # the same $4 ask closes the whole position: exempt at the venue, so sent
+    out = reconcile([DesiredQuote(Side.SELL, 1.5, 20.0, 0, True)], flat, **kw)
+    assert [(c.sz, c.reduce_only) for c in out] == [(2.7, True)]
+
+
 def test_reduce_only_bids_wait_while_stale_bids_being_cancelled_fill_the_worst_case():
     """Random chaos (scenarios/chaos_reduce_only_beside_stale_bids.yaml): 0.005 short with 0.015 of bids an
     earlier run left (worst-case long 0.01, at the limit). In Red the quotes are reduce-only bids: one
