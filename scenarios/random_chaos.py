@@ -42,7 +42,10 @@ class ChaosBounds:
     price_jump: float = 0.06  # |fraction| of one price_jump
     slide: float = 0.12  # |fraction| of a slide over its duration
     slide_steps: tuple[int, int] = (2, 40)
+    markets: tuple[str, ...] = ("BTC", "hyna:LIT")  # hyna:LIT: the thin HIP-3 market (price ~1, lot 0.1)
     max_position: tuple[float, ...] = (0.01, 0.03, 0.06)  # agent risk.max_position, BTC
+    hip3_max_position: tuple[float, ...] = (100.0, 200.0, 400.0)  # agent risk.max_position, hyna:LIT
+    hip3_order_size: float = 20.0  # agent quoting.order_size on hyna:LIT (the BTC default is 0.001)
     collateral_usd: tuple[float, ...] = (500.0, 1500.0, 5000.0, 100_000.0)  # small accounts reach Kill on a move
     cycle_s: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
     start_levels: tuple[str, ...] = ("MICRO_LIVE", "FULL")  # Shadow places nothing: nothing to check

@@ -23,7 +23,7 @@ from scenarios.runner import ScenarioResult, run_scenario
 from scenarios.schema import Scenario, load_scenario
 
 EXAMPLES = int(os.environ.get("RANDOM_CHAOS_EXAMPLES", "12"))
-LOT = 0.001  # sizes drawn on this grid (BTC takes 5 decimals)
+UNIT = {"BTC": 0.001, "hyna:LIT": 2.0}  # sizes drawn on this grid, per market (a few $ to a few tens of $)
 
 
 def _r(x: float, nd: int = 2) -> float:
@@ -80,16 +80,16 @@ def _spikes_apart(events: list[dict]) -> list[dict]:
 
 
 @st.composite
-def _start(draw, limit: float) -> dict:
+def _start(draw, limit: float, unit: float) -> dict:
     b = BOUNDS
-    reach = int(b.start_position_frac * limit / LOT)
-    pos = _r(draw(st.integers(-reach, reach)) * LOT, 3)
+    reach = int(b.start_position_frac * limit / unit)
+    pos = _r(draw(st.integers(-reach, reach)) * unit, 3)
     orders, bids, asks = [], 0.0, 0.0
     for _ in range(draw(st.integers(0, b.resting_orders))):
         side = draw(st.sampled_from(["buy", "sell"]))
         # the worst case at start stays inside the limit: the agent cannot be blamed for the state it finds
         room = limit - (pos + bids) if side == "buy" else limit + (pos - asks)
-        sz = _r(min(draw(st.integers(1, 10)), int(room / LOT + 1e-9)) * LOT, 3)
+        sz = _r(min(draw(st.integers(1, 10)), int(room / unit + 1e-9)) * unit, 3)
         if sz <= 0:
             continue
         off = _r(draw(st.floats(*b.resting_offset_bps)), 1)
@@ -108,19 +108,24 @@ def chaos_bodies(draw) -> dict:
     """A scenario without its name, story, seeds and invariants: market, twin, start, agent, chaos, duration."""
     b = BOUNDS
     duration = float(draw(st.integers(int(b.duration_s[0]), int(b.duration_s[1]))))
-    limit = draw(st.sampled_from(b.max_position))
-    start = draw(_start(limit))
+    coin = draw(st.sampled_from(b.markets))
+    hip3 = coin != "BTC"
+    limit = draw(st.sampled_from(b.hip3_max_position if hip3 else b.max_position))
+    start = draw(_start(limit, UNIT[coin]))
     fresh = start["position"] == 0 and not start["resting_orders"]
     earliest = 0.0 if fresh else b.quiet_start_s  # the known failures (KNOWN_FAILURES) left out
+    agent = {"session": {"collateral_usd": draw(st.sampled_from(b.collateral_usd)),
+                         "cycle_s": draw(st.sampled_from(b.cycle_s))},
+             "risk": {"max_position": limit},
+             "safety": {"kill_action": draw(st.sampled_from(["flatten", "hold"]))},
+             "graduation": {"start_level": draw(st.sampled_from(b.start_levels))}}
+    if hip3:
+        agent["quoting"] = {"order_size": b.hip3_order_size}
     return {
-        "market": {"coin": "BTC"},
+        "market": {"coin": coin, "preset": "thin_hip3"} if hip3 else {"coin": coin},
         "twin": {"connection": {"hazard_per_hour": 0}},  # disconnects come from the schedule only
         "start": start,
-        "agent": {"session": {"collateral_usd": draw(st.sampled_from(b.collateral_usd)),
-                              "cycle_s": draw(st.sampled_from(b.cycle_s))},
-                  "risk": {"max_position": limit},
-                  "safety": {"kill_action": draw(st.sampled_from(["flatten", "hold"]))},
-                  "graduation": {"start_level": draw(st.sampled_from(b.start_levels))}},
+        "agent": agent,
         "chaos": _spikes_apart(draw(st.lists(_fault(duration, earliest), max_size=b.max_events))),
         "duration_s": duration,
     }
