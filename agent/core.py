@@ -579,7 +579,9 @@ class AgentCore:
 _tuple_new = tuple.__new__
 _BUY = Side.BUY
 _SELL = Side.SELL
-_BBO = re.compile(r"bbo was ([0-9.]+)@([0-9.]+)")
+# the venue's text ends the bbo with the sentence's full stop ("bbo was 1800.1@1800.2. asset=4"): a number is
+# digits with at most one decimal point, so that stop is never part of the ask
+_BBO = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 # the info requests an account snapshot is made of, as the gateways name them in RateLimited; the first
 # refusal of one is retried after _SNAPSHOT_RETRY_S, doubling (a cancel-all's openOrders is named alike:
 # its refusal at worst brings a pending snapshot's retry forward)

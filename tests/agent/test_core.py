@@ -326,3 +326,19 @@ def test_a_liquidation_notice_resyncs_at_once_even_with_a_request_out():
     out = core.handle(AccountChangedByVenue(1.0, "liquidation", "{...}"))
     assert [type(c) for c in out] == [RequestAccountSnapshot] and core.errors.count(1.0) == 1
     assert any(r.get("type") == "venue_account_change" for r in core.drain_records())
+
+
+@pytest.mark.parametrize("message, bbo", [
+    ("Post only order would have immediately matched, bbo was 1800.1@1800.2. asset=4", (1800.1, 1800.2)),
+    ("Post only order would have immediately matched, bbo was 64143@64144. asset=0", (64143.0, 64144.0)),
+    ("Post only order would have immediately matched, bbo was 1.0002@1.0003. asset=140000", (1.0002, 1.0003)),
+])
+def test_a_post_only_rejection_reprices_from_the_venues_bbo_whatever_its_decimals(message, bbo):
+    """The venue's text ends the bbo with a full stop: read as part of a fractional ask ('1800.2.'), it
+    crashed the core on every post-only cross on any coin with fractional prices (ETH, HIP-3 markets)."""
+    from agent.gateway.events import BookUpdated, OrderRejected, Reason
+
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=0.0001, sz_decimals=1)
+    core.handle(BookUpdated(0.1, "BTC", ((bbo[0] * 0.9, 1.0),), ((bbo[1] * 0.9, 1.0),)))
+    core.handle(OrderRejected(0.2, "0x01", Reason.BAD_ALO_PX, message))
+    assert (core.best_bid, core.best_ask) == bbo and core.mid == 0.5 * (bbo[0] + bbo[1])
