@@ -401,10 +401,12 @@ class AgentCore:
             px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
             wc_long, wc_short = self.tracker.worst_case_positions()
             room = self.cfg.risk.max_position - (wc_long if pos < 0 else -wc_short)
-            sz = abs(pos) if room >= abs(pos) else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)
+            # the position is a sum of fills, with float residue: the venue takes only sizes on its grid
+            whole = round(abs(pos), self.sz_decimals)
+            sz = whole if room >= whole else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)
             self._flatten_ts = ts
             self._flatten_cloid = None  # none out: the retry asks for a snapshot, then tries again
-            if sz <= 0.0 or (sz < abs(pos) and sz * px < self.cfg.quoting.ladder.min_notional_usd):
+            if sz <= 0.0 or (sz < whole and sz * px < self.cfg.quoting.ladder.min_notional_usd):
                 return  # no room until the other same-side orders are gone (a partial exit under the minimum)
             self._flatten_cloid = self.cloids.next()
             cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),

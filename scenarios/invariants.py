@@ -7,6 +7,7 @@ as they left it. Triggers are named in ``scenarios.runlog.TRIGGER_HELP``.
 """
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal, NamedTuple, Union
 
 import numpy as np
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.gateway.events import CancelOrder, ModifyOrder, PlaceOrder, Side
 from scenarios.runlog import TRIGGER_HELP, RunLog
+from twin.instruments import price_is_valid, size_is_valid
 
 _LEVELS = ("GREEN", "YELLOW", "ORANGE", "RED", "KILL")
 _EXPOSURE = ("SHADOW", "MICRO_LIVE", "RAMPING", "CAUTIOUS", "FULL", "OPTIMIZED")
@@ -227,6 +229,24 @@ class NoRiskIncreasingOrderAfter(_Invariant):
         ts = s["t"]
         window = (ts >= t - self.race_s - EPS) & (ts <= t + EPS)
         return any(not _increases(side, float(p)) for p in s["pos"][window])
+
+
+class OrdersOnTheVenueGrid(_Invariant):
+    """Every order sent has a size and a price the venue accepts as numbers (szDecimals; 5 significant
+    figures and 6 − szDecimals decimals): the agent controls both entirely, so an "invalid size" or "invalid
+    price" refusal is always its own bug (a size summed from fills keeps their float residue)."""
+
+    name: Literal["orders_on_the_venue_grid"]
+
+    def check(self, log: RunLog) -> Violation | None:
+        szd = round(-math.log10(log.lot))
+        for c in _orders_sent(log):
+            if not size_is_valid(c.cmd.sz, szd):
+                return Violation(self.name, c.t, f"{_fmt(c.cmd)}: size {c.cmd.sz!r} is off the venue's grid "
+                                                 f"({szd} decimals)")
+            if not price_is_valid(c.cmd.px, szd):
+                return Violation(self.name, c.t, f"{_fmt(c.cmd)}: price {c.cmd.px!r} breaks the venue's price rule")
+        return None
 
 
 class NoLiquidation(_Invariant):
@@ -560,7 +580,7 @@ class DecisionLogComplete(_Invariant):
 
 INVARIANTS = (
     WorstCasePositionWithinLimit, PositionNeverGrowsAfter, InventoryReducedWithin, ReduceOnlyNeverIncreases,
-    NoRiskIncreasingOrderAfter, NoLiquidation, AllOrdersCancelledWithin, NoStaleQuoteOlderThan,
+    NoRiskIncreasingOrderAfter, NoLiquidation, OrdersOnTheVenueGrid, AllOrdersCancelledWithin, NoStaleQuoteOlderThan,
     ReconciledBeforeFirstQuote, MaxDrawdownBelow, RequestRateWithinQuota, CancelReserveNeverSpentOnQuoting, RequestRateAdaptsToHeadroom,
     QuotingResumesWithin, DeescalatesLevelByLevel, ExposureLevelAtMost, PostmortemWritten,
     OrdersTerminalOrReconciled, DecisionLogComplete,

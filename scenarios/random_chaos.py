@@ -66,7 +66,8 @@ BOUNDS = ChaosBounds()
 KNOWN_FAILURES: dict[str, str] = {}
 
 # Universal: whatever the chaos, these hold. The Kill invariant applies when the run reached Kill.
-UNIVERSAL = ("worst_case_position_within_limit", "orders_terminal_or_reconciled", "decision_log_complete")
+UNIVERSAL = ("worst_case_position_within_limit", "orders_terminal_or_reconciled", "decision_log_complete",
+             "orders_on_the_venue_grid")
 UNIVERSAL_AFTER_KILL = "no_risk_increasing_order_after"
 
 

@@ -303,8 +303,32 @@ class NaiveFlattenRoom(AgentCore):
                                    abs(pos), Tif.IOC, True))  # the bug: all of it, whatever else rests
 
 
+class NaiveFlattenOffGrid(AgentCore):
+    """Found surveying random chaos (chaos_flatten_off_grid): a Kill's flatten IOC is sized by the position
+    as summed from fills, float residue and all (0.007799999999999994 BTC): off the venue's size grid, refused
+    as an invalid size, and so is every retry."""
+
+    def _flatten(self, cmds: list, ts: float) -> None:
+        self._flatten_due = False
+        pos = self.tracker.position
+        self._flattening = bool(pos)
+        if pos and self.best_bid == self.best_bid:
+            side = Side.SELL if pos > 0 else Side.BUY
+            px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
+            wc_long, wc_short = self.tracker.worst_case_positions()
+            room = self.cfg.risk.max_position - (wc_long if pos < 0 else -wc_short)
+            sz = abs(pos) if room >= abs(pos) else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)  # the bug
+            self._flatten_ts = ts
+            self._flatten_cloid = None
+            if sz <= 0.0 or (sz < abs(pos) and sz * px < self.cfg.quoting.ladder.min_notional_usd):
+                return
+            self._flatten_cloid = self.cloids.next()
+            cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
+                                   sz, Tif.IOC, True))
+
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
                                         NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
                                         NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
                                         NaiveReconnectWaits, NaiveFlattenOnce, NaiveSlowSnapshotBackoff,
-                                        NaiveFlattenRoom)}
+                                        NaiveFlattenRoom, NaiveFlattenOffGrid)}

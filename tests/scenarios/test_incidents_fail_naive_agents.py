@@ -9,7 +9,7 @@ import pytest
 from agent.core import AgentCore
 from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
-    NaiveFlattenRoom, NaiveInFlightLimits,
+    NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveInFlightLimits,
     NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
     NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
 )
@@ -37,6 +37,7 @@ CASES = [
     ("chaos_flatten_into_a_crash.yaml", NaiveFlattenOnce, "no_liquidation"),
     ("chaos_snapshot_after_long_storm.yaml", NaiveSlowSnapshotBackoff, "orders_terminal_or_reconciled"),
     ("chaos_flatten_beside_stale_bids.yaml", NaiveFlattenRoom, "worst_case_position_within_limit"),
+    ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "inventory_reduced_within"),
 ]
 
 

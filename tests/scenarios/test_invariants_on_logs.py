@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from agent.gateway.events import PlaceOrder, Side, Tif
-from scenarios.invariants import NoLiquidation, NoRiskIncreasingOrderAfter
+from scenarios.invariants import NoLiquidation, NoRiskIncreasingOrderAfter, OrdersOnTheVenueGrid
 from scenarios.runlog import RunLog, SentCommand
 
 
@@ -48,3 +48,12 @@ def test_no_liquidation_names_the_position_it_took():
     calm.liquidations = []
     assert NoLiquidation(name="no_liquidation").check(calm) is None
     assert NoLiquidation(name="no_liquidation", after="t=5").check(_log()) is None
+
+
+@pytest.mark.parametrize("sz, px, ok", [(0.0078, 88_150.0, True), (0.007799999999999994, 88_150.0, False),
+                                        (0.0078, 88_150.5, False), (0.0078, 88_151.0, True)])
+def test_orders_off_the_venues_size_or_price_grid_are_named(sz, px, ok):
+    log = RunLog(0, 0.0, 10.0, 0.05, 0.00001, 0.0, 500.0)  # BTC: 5 size decimals, so whole-dollar prices here
+    log.commands.append(SentCommand(1.0, PlaceOrder("c", Side.SELL, px, sz, Tif.IOC, True), 1, 0.0, 0.0, 0, 100, 1000))
+    v = OrdersOnTheVenueGrid(name="orders_on_the_venue_grid").check(log)
+    assert (v is None) == ok and (ok or repr(sz if sz != 0.0078 else px) in v.message)
