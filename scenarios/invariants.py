@@ -198,16 +198,16 @@ class NoRiskIncreasingOrderAfter(_Invariant):
     """From the trigger on, no order that could grow |position|: every order is on the reducing side of
     the venue's position and, unless flagged reduce-only, no larger than it.
 
-    A reduce-only order is also accepted when the venue's position was on its reducing side at some
-    sample within ``race_s`` before it was sent: the position changed under it (a liquidation, a fill)
-    too recently for the news to have reached the agent, and the venue refuses a reduce-only order that
-    would grow the position. One on the wrong side of a position that had stood for longer is still a
-    violation: the agent acted on a position it had no grounds for."""
+    A reduce-only order sent on a position the agent was right about a moment ago is excused: it is on the
+    reducing side of the agent's position, and the venue held exactly that position at some sample within
+    ``race_s`` before the order left. The position changed under it (a liquidation, a fill) and the news was
+    still on the wire; the venue refuses a reduce-only order that would grow the position. One sent on a
+    position the venue did not hold (the agent guessed) is still a violation."""
 
     name: Literal["no_risk_increasing_order_after"]
     trigger: str = _trigger_field("kill")
-    race_s: float = Field(0.25, ge=0, description="For reduce-only orders: how far back a venue position on "
-                          "their reducing side still excuses them, s (about one websocket delivery).")
+    race_s: float = Field(2.0, ge=0, description="For reduce-only orders: how recently the venue must have held "
+                          "the agent's position for the order to be excused, s (latency spikes included).")
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.trigger)
@@ -216,7 +216,7 @@ class NoRiskIncreasingOrderAfter(_Invariant):
         for c in _orders_sent(log, t0):
             pos = c.venue_position
             if c.cmd.reduce_only:
-                bad = _increases(c.cmd.side, pos) and not self._reduced_just_before(log, c.cmd.side, c.t)
+                bad = _increases(c.cmd.side, pos) and not self._news_in_flight(log, c)
             else:
                 bad = _increases(c.cmd.side, pos) or c.cmd.sz > abs(pos) + EPS
             if bad:
@@ -224,11 +224,14 @@ class NoRiskIncreasingOrderAfter(_Invariant):
                                                  f"venue position at {pos:.6g}")
         return None
 
-    def _reduced_just_before(self, log: RunLog, side: Side, t: float) -> bool:
+    def _news_in_flight(self, log: RunLog, c) -> bool:
+        belief = c.agent_position
+        if _increases(c.cmd.side, belief):
+            return False  # wrong even by the agent's own account
         s = log.samples
         ts = s["t"]
-        window = (ts >= t - self.race_s - EPS) & (ts <= t + EPS)
-        return any(not _increases(side, float(p)) for p in s["pos"][window])
+        window = (ts >= c.t - self.race_s - EPS) & (ts <= c.t + EPS)
+        return bool(np.any(np.abs(s["pos"][window] - belief) <= 0.5 * log.lot))
 
 
 class OrdersOnTheVenueGrid(_Invariant):

@@ -19,24 +19,27 @@ def _log(liquidated_at: float = 4.0, long: float = 0.038) -> RunLog:
     return log
 
 
-def _sent(log: RunLog, t: float, sz: float, reduce_only: bool) -> None:
+def _sent(log: RunLog, t: float, sz: float, reduce_only: bool, belief: float = 0.038) -> None:
     pos = float(log.samples["pos"][log.sample_at(t) - 1])
     log.commands.append(SentCommand(t, PlaceOrder(f"c{t}", Side.SELL, 88_000.0, sz, Tif.IOC, reduce_only), 1, pos,
-                                    0.038, 4, 100, 1000))
+                                    belief, 4, 100, 1000))
 
 
 def test_a_reduce_only_exit_racing_a_liquidation_is_not_a_violation():
-    # the venue liquidated 0.1 s before the agent's reduce-only exit left: it could not have known
+    # the venue liquidated 0.1 s (and, behind a latency spike, 1.5 s) before the agent's reduce-only exit left,
+    # on the position the agent knew: the fill saying so was still on its way
     log = _log()
     _sent(log, 4.1, 0.038, True)
+    _sent(log, 5.5, 0.038, True)
     assert NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after").check(log) is None
 
 
-@pytest.mark.parametrize("t, reduce_only", [(4.6, True), (4.1, False)])
-def test_an_exit_on_a_position_gone_for_longer_or_not_reduce_only_is(t, reduce_only):
-    # past the race window the agent had time to hear of it; a plain order could really open a short
+@pytest.mark.parametrize("t, reduce_only, belief", [(6.5, True, 0.038), (4.1, False, 0.038), (4.1, True, 0.02)])
+def test_an_exit_on_a_position_gone_for_longer_or_guessed_or_not_reduce_only_is(t, reduce_only, belief):
+    # past the race window the agent had time to hear of it; a position the venue never held was a guess;
+    # a plain order could really open a short
     log = _log()
-    _sent(log, t, 0.038, reduce_only)
+    _sent(log, t, 0.038, reduce_only, belief)
     v = NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after").check(log)
     assert v is not None and v.t == t and "venue position at 0" in v.message
 
