@@ -399,18 +399,25 @@ class AgentCore:
         if pos and self.best_bid == self.best_bid:
             side = Side.SELL if pos > 0 else Side.BUY
             px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
-            wc_long, wc_short = self.tracker.worst_case_positions()
-            room = self.cfg.risk.max_position - (wc_long if pos < 0 else -wc_short)
-            # the position is a sum of fills, with float residue: the venue takes only sizes on its grid
-            whole = round(abs(pos), self.sz_decimals)
-            sz = whole if room >= whole else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)
+            sz = self._flatten_size(pos, px)
             self._flatten_ts = ts
             self._flatten_cloid = None  # none out: the retry asks for a snapshot, then tries again
-            if sz <= 0.0 or (sz < whole and sz * px < self.cfg.quoting.ladder.min_notional_usd):
-                return  # no room until the other same-side orders are gone (a partial exit under the minimum)
-            self._flatten_cloid = self.cloids.next()
-            cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
-                                   sz, Tif.IOC, True))
+            if sz:
+                self._flatten_cloid = self.cloids.next()
+                cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
+                                       sz, Tif.IOC, True))
+
+    def _flatten_size(self, pos: float, px: float) -> float:
+        """The flatten IOC's size: the whole position on the venue's size grid (a sum of fills carries float
+        residue, and the venue refuses a size off its grid), or the room the other same-side orders leave
+        under the limit; 0 when that is none, or a partial exit under the venue's minimum."""
+        wc_long, wc_short = self.tracker.worst_case_positions()
+        room = self.cfg.risk.max_position - (wc_long if pos < 0 else -wc_short)
+        whole = round(abs(pos), self.sz_decimals)
+        sz = whole if room >= whole else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)
+        if sz <= 0.0 or (sz < whole and sz * px < self.cfg.quoting.ladder.min_notional_usd):
+            return 0.0
+        return sz
 
     def _pull_again(self, ts: float, cmds: list) -> None:
         """Blind (socket down) or stopped (Kill, shutdown) with orders we still count as live: the pull

@@ -13,10 +13,9 @@ from agent.core import AgentCore
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import OrderState, OrderTracker
 from agent.gateway.events import (
-    AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, ScheduleCancel, Side, Tif,
+    AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, ScheduleCancel, Side,
 )
 from agent.ledger import Ledger
-from agent.quoting.ladder import round_px_to_venue
 from agent.safety import SafetyLevel
 from agent.safety.overlay import SafetyOverlay
 
@@ -290,17 +289,8 @@ class NaiveFlattenRoom(AgentCore):
     reduce-only order could not add to the worst case: it is sent beside the same-side orders the Kill is still
     cancelling, and once it has filled they can still fill past the limit."""
 
-    def _flatten(self, cmds: list, ts: float) -> None:
-        self._flatten_due = False
-        pos = self.tracker.position
-        self._flattening = bool(pos)
-        if pos and self.best_bid == self.best_bid:
-            side = Side.SELL if pos > 0 else Side.BUY
-            px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
-            self._flatten_cloid = self.cloids.next()
-            self._flatten_ts = ts
-            cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
-                                   abs(pos), Tif.IOC, True))  # the bug: all of it, whatever else rests
+    def _flatten_size(self, pos: float, px: float) -> float:
+        return round(abs(pos), self.sz_decimals)  # the bug: whatever else rests on that side
 
 
 class NaiveFlattenOffGrid(AgentCore):
@@ -308,23 +298,9 @@ class NaiveFlattenOffGrid(AgentCore):
     as summed from fills, float residue and all (0.007799999999999994 BTC): off the venue's size grid, refused
     as an invalid size, and so is every retry."""
 
-    def _flatten(self, cmds: list, ts: float) -> None:
-        self._flatten_due = False
-        pos = self.tracker.position
-        self._flattening = bool(pos)
-        if pos and self.best_bid == self.best_bid:
-            side = Side.SELL if pos > 0 else Side.BUY
-            px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
-            wc_long, wc_short = self.tracker.worst_case_positions()
-            room = self.cfg.risk.max_position - (wc_long if pos < 0 else -wc_short)
-            sz = abs(pos) if room >= abs(pos) else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)  # the bug
-            self._flatten_ts = ts
-            self._flatten_cloid = None
-            if sz <= 0.0 or (sz < abs(pos) and sz * px < self.cfg.quoting.ladder.min_notional_usd):
-                return
-            self._flatten_cloid = self.cloids.next()
-            cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
-                                   sz, Tif.IOC, True))
+    def _flatten_size(self, pos: float, px: float) -> float:
+        sz = super()._flatten_size(pos, px)
+        return abs(pos) if sz == round(abs(pos), self.sz_decimals) else sz  # the bug: the whole, unrounded
 
 
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
