@@ -240,14 +240,16 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
         OrderUpdatePush(OrderInfo("BTC", "A", 101_000.0, 0.001, 45, t, 0.001, None, False, "Alo"),
                         "scheduledCancel", t),
         OrderUpdatePush(OrderInfo("BTC", "A", 101_000.0, 0.001, 46, t, 0.001, None, False, "Alo"), "open", t),
+        FillsPush(ADDR, (FillInfo("BTC", 95_000.0, 0.001, "A", t, 0.001, "Close Long", -5.0, 47, 904, True, 0.04,
+                                  None, (ADDR, 95_000.0, "market")),)),  # the liquidation's own fill: booked
         UserEventPush(ADDR, "liquidation", (ADDR, 5.0)),  # the account liquidated: resync
     ]
     for push in pushes:
         twin_gw._on_push(push)
         hl_gw._on_frame(session.render(push))
-    assert wire_events == twin_events and len(wire_events) == 7 and hl_gw.stats["malformed"] == 0
+    assert wire_events == twin_events and len(wire_events) == 8 and hl_gw.stats["malformed"] == 0
     assert type(wire_events[-1]).__name__ == "AccountChangedByVenue" and wire_events[-1].kind == "liquidation"
-    assert [e.tid for e in wire_events if type(e) is FillReceived] == [901, 902]
+    assert [e.tid for e in wire_events if type(e) is FillReceived] == [901, 902, 904]
     assert hl_gw.stats["fills_repeated"] == twin_gw.stats["fills_repeated"] == 1
 
 
