@@ -50,6 +50,9 @@ class RiskConfig(BaseModel):
     pull_retry_s: float = Field(2.0, gt=0, description="Blind (socket down) or stopped with orders still counted "
                                                        "live: the cancel-all is sent again this often until they are "
                                                        "confirmed gone (a pull lost in transport gives no answer).")
+    dead_man_s: float = Field(10.0, gt=5.0, description="A Kill arms the venue's dead-man's switch (scheduleCancel) "
+                              "this far ahead, re-armed with every pull: the venue wants it at least 5 s ahead when "
+                              "the request arrives, so the request's own latency must fit in the rest.")
     audit_interval_s: float = Field(30.0, gt=0, description="Ask for an account snapshot at least this often, "
                                     "quoting or stopped: it catches what no event reports (a liquidation, a fill "
                                     "lost in transport, an order placed by hand). A snapshot weighs 42 of the "

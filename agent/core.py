@@ -84,6 +84,7 @@ class AgentCore:
         self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
         self._flattening = False  # a Kill is flattening: IOCs until the position is flat
         self._flatten_cloid: str | None = None
+        self._dead_man_refused = False  # the venue will not arm the dead-man's switch for this account today
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
         self._snapshot_ts = -math.inf  # when the last account snapshot arrived
@@ -237,6 +238,11 @@ class AgentCore:
         self.tracker.on_event(ev)
         if ev.cloid == self._flatten_cloid and ev.reason is Reason.IOC_CANCEL and self._flattening:
             self._flatten_on_book = True  # the book fell through it before it landed: again from the next book
+        if not ev.cloid and ev.message.startswith(_DEAD_MAN_REFUSALS):
+            # the venue's policy, not its health (under $1M traded, or 10 triggers today): asking again at every
+            # pull only spends requests, in an emergency, when they matter most
+            self._dead_man_refused = True
+            return
         if ev.reason is not Reason.BAD_ALO_PX:
             # post-only crosses are routine; other rejections feed cascade detection and execution confidence
             self.errors.note(ev.ts)
@@ -376,7 +382,8 @@ class AgentCore:
             self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
-            cmds.append(ScheduleCancel(ts + 5.0))
+            if not self._dead_man_refused:
+                cmds.append(ScheduleCancel(ts + self.cfg.risk.dead_man_s))
             self._records.append(self._postmortem(ts))
             self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
             if self._flatten_due and self.reconciled:
@@ -435,8 +442,8 @@ class AgentCore:
             cmds.append(Batch(known) if len(known) > 1 else known[0])
         if not known or self._pulls % 2 == 0:
             cmds.append(CancelAll())
-        if self.overlay.cancel_all:
-            cmds.append(ScheduleCancel(ts + 5.0))
+        if self.overlay.cancel_all and not self._dead_man_refused:
+            cmds.append(ScheduleCancel(ts + self.cfg.risk.dead_man_s))
 
     def _update_graduation(self, ts: float) -> None:
         """Demotion triggers every tick (demotion is immediate); confidence and promotion every
@@ -596,3 +603,6 @@ _BBO = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 # its refusal at worst brings a pending snapshot's retry forward)
 _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 _SNAPSHOT_RETRY_S = 1.0
+# the venue's refusals of scheduleCancel that hold for the rest of the day (hyperliquid.md, scheduleCancel)
+_DEAD_MAN_REFUSALS = ("Cannot set scheduled cancel time until enough volume traded",
+                      "Too many scheduled cancels triggered today")

@@ -196,8 +196,10 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     assert not [x for x in flat if isinstance(x, PlaceOrder) and not x.reduce_only]
     assert not ex.open_orders(gw.user)
     # the dead-man's switch was asked for (the venue refuses it below $1M traded), a postmortem made
+    # and asked once: the refusal holds for the day, and asking again at every pull only spends requests
     from agent.gateway.events import ScheduleCancel
-    assert any(isinstance(c, ScheduleCancel) for ts, c in sent if ts >= kill_ts)
+    assert [ts for ts, c in sent if isinstance(c, ScheduleCancel) and ts >= kill_ts] == [kill_ts]
+    assert core._dead_man_refused
     position_at_kill = ex.accounts[gw.user].position("BTC").szi
     ex.env.run(until=260.0)
     assert abs(ex.accounts[gw.user].position("BTC").szi) <= abs(position_at_kill) + 1e-12
@@ -342,3 +344,31 @@ def test_a_post_only_rejection_reprices_from_the_venues_bbo_whatever_its_decimal
     core.handle(BookUpdated(0.1, "BTC", ((bbo[0] * 0.9, 1.0),), ((bbo[1] * 0.9, 1.0),)))
     core.handle(OrderRejected(0.2, "0x01", Reason.BAD_ALO_PX, message))
     assert (core.best_bid, core.best_ask) == bbo and core.mid == 0.5 * (bbo[0] + bbo[1])
+
+
+def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take_it():
+    """The venue wants the switch at least 5 s ahead when the request arrives; armed at ts + 5 it was refused
+    as too early on every try, even for accounts that may use it."""
+    from agent.gateway.events import AccountSnapshot, BookUpdated, ScheduleCancel, Timer
+    from twin.faults.chaos import ChaosSchedule
+    from twin.params import VenueParams
+
+    cfg = quoting({"session": {"collateral_usd": 600.0}, "risk": {"max_position": 0.03},
+                   "safety": {"kill_action": "hold"},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0))  # this account may use it
+    ex, gw, core, driver = build_session(cfg, 1, params, schedule=sched)
+    rejected = []
+    real = core.handle
+
+    def spy(ev):
+        if type(ev).__name__ == "OrderRejected" and not ev.cloid:
+            rejected.append(ev.message)
+        return real(ev)
+    core.handle = spy
+    driver.start()
+    ex.env.run(until=200.0)
+    assert int(core.safety.level) == 4
+    assert not rejected and not core._dead_man_refused
+    assert gw.user in ex.schedule_cancel or ex.schedule_cancel_fired.get(gw.user)  # armed (and maybe fired)
