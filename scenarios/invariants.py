@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.gateway.events import CancelOrder, ModifyOrder, PlaceOrder, Side
-from scenarios.runlog import TRIGGER_HELP, RunLog
+from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand
 from twin.instruments import price_is_valid, size_is_valid
 
 _LEVELS = ("GREEN", "YELLOW", "ORANGE", "RED", "KILL")
@@ -224,7 +224,7 @@ class NoRiskIncreasingOrderAfter(_Invariant):
                                                  f"venue position at {pos:.6g}")
         return None
 
-    def _news_in_flight(self, log: RunLog, c) -> bool:
+    def _news_in_flight(self, log: RunLog, c: SentCommand) -> bool:
         belief = c.agent_position
         if _increases(c.cmd.side, belief):
             return False  # wrong even by the agent's own account
@@ -583,10 +583,10 @@ class DecisionLogComplete(_Invariant):
 
 INVARIANTS = (
     WorstCasePositionWithinLimit, PositionNeverGrowsAfter, InventoryReducedWithin, ReduceOnlyNeverIncreases,
-    NoRiskIncreasingOrderAfter, NoLiquidation, OrdersOnTheVenueGrid, AllOrdersCancelledWithin, NoStaleQuoteOlderThan,
-    ReconciledBeforeFirstQuote, MaxDrawdownBelow, RequestRateWithinQuota, CancelReserveNeverSpentOnQuoting, RequestRateAdaptsToHeadroom,
-    QuotingResumesWithin, DeescalatesLevelByLevel, ExposureLevelAtMost, PostmortemWritten,
-    OrdersTerminalOrReconciled, DecisionLogComplete,
+    NoRiskIncreasingOrderAfter, NoLiquidation, OrdersOnTheVenueGrid, AllOrdersCancelledWithin,
+    NoStaleQuoteOlderThan, ReconciledBeforeFirstQuote, MaxDrawdownBelow, RequestRateWithinQuota,
+    CancelReserveNeverSpentOnQuoting, RequestRateAdaptsToHeadroom, QuotingResumesWithin, DeescalatesLevelByLevel,
+    ExposureLevelAtMost, PostmortemWritten, OrdersTerminalOrReconciled, DecisionLogComplete,
 )
 InvariantSpec = Annotated[Union[INVARIANTS], Field(discriminator="name")]
 NAMES: tuple[str, ...] = tuple(c.model_fields["name"].annotation.__args__[0] for c in INVARIANTS)

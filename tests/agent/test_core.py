@@ -289,7 +289,8 @@ def test_a_kills_flatten_takes_only_the_room_the_bids_being_cancelled_leave():
     cfg = quoting({"session": {"collateral_usd": 500.0}, "risk": {"max_position": 0.01},
                    "safety": {"kill_action": "flatten"}})
     core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
-    bids = (OpenOrder("0xb1", 11, Side.BUY, 99_000.0, 0.001, False), OpenOrder("0xb2", 12, Side.BUY, 99_000.0, 0.01, False))
+    bids = (OpenOrder("0xb1", 11, Side.BUY, 99_000.0, 0.001, False),
+            OpenOrder("0xb2", 12, Side.BUY, 99_000.0, 0.01, False))
     core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
     core.handle(AccountSnapshot(0.2, -0.003, 100_000.0, 500.0, 0.0, bids))
     core.handle(BookUpdated(0.3, "BTC", ((110_000.0, 1.0),), ((110_001.0, 1.0),)))  # +10%: $30 of $500 → Kill

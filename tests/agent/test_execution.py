@@ -188,7 +188,8 @@ class TrackerVsVenue(RuleBasedStateMachine):
         pair_buy, pair_sell = pair[Side.BUY], pair[Side.SELL]
         assert math.isclose(ex_buy, pair_buy + max(0.0, t.settling_total[Side.BUY]), abs_tol=1e-12)
         assert math.isclose(ex_sell, pair_sell + max(0.0, t.settling_total[Side.SELL]), abs_tol=1e-12)
-        pairs = any((o.replaced_by or "") in t.live_set or (o.replaces or "") in t.live_set for o in t.live_set.values())
+        pairs = any((o.replaced_by or "") in t.live_set or (o.replaces or "") in t.live_set
+                    for o in t.live_set.values())
         assert t._legs == pairs  # the running sums are back in use once no pair is left
 
     @invariant()
