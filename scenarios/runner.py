@@ -93,6 +93,12 @@ def describe_record(r: dict) -> str:
         return f"t={t:8.2f} snapshot: position {r['position']:.6g}, {r['open_orders']} open orders"
     if kind == "postmortem":
         return f"t={t:8.2f} postmortem: {'; '.join(r.get('reasons', []))}"
+    if kind == "level":
+        why = r.get("trigger") or ""
+        return (f"t={t:8.2f} exposure {r.get('from')} → {r.get('to')}: {r.get('kind')}"
+                f"{f' ({why})' if why else ''} {r.get('reason') or ''}".rstrip())
+    if kind == "venue_account_change":
+        return f"t={t:8.2f} the venue changed the account: {r.get('kind')} {r.get('text', '')[:100]}"
     return f"t={t:8.2f} {json.dumps(r, default=str)[:160]}"
 
 

@@ -60,3 +60,14 @@ def test_orders_off_the_venues_size_or_price_grid_are_named(sz, px, ok):
     log.commands.append(SentCommand(1.0, PlaceOrder("c", Side.SELL, px, sz, Tif.IOC, True), 1, 0.0, 0.0, 0, 100, 1000))
     v = OrdersOnTheVenueGrid(name="orders_on_the_venue_grid").check(log)
     assert (v is None) == ok and (ok or repr(sz if sz != 0.0078 else px) in v.message)
+
+
+def test_failure_reports_describe_level_and_venue_records_in_words():
+    from scenarios.runner import describe_record
+
+    level = {"type": "level", "t": 1.6, "ts": 2.6, "from": "MICRO_LIVE", "to": "SHADOW", "kind": "demote",
+             "confidence": None, "trigger": "DRAWDOWN", "reason": "drawdown 0.056 at level ≥ 0.0075"}
+    assert describe_record(level) == ("t=    1.60 exposure MICRO_LIVE → SHADOW: demote (DRAWDOWN) drawdown 0.056 "
+                                      "at level ≥ 0.0075")
+    change = {"type": "venue_account_change", "t": 4.0, "kind": "liquidation", "text": "{...}"}
+    assert describe_record(change) == "t=    4.00 the venue changed the account: liquidation {...}"
