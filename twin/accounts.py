@@ -72,7 +72,7 @@ class Account:
         if start != 0.0 and (start > 0) != is_buy:
             reduce_sz = min(sz, abs(start))
             closed = (px - pos.entry_px) * reduce_sz * (1.0 if start > 0 else -1.0)
-        end = start + signed
+        end = round(start + signed, 12)  # the venue's positions are decimals: no float residue carried on
         if abs(end) < 1e-12:
             end = 0.0
         if end == 0.0:

@@ -295,8 +295,8 @@ class NaiveFlattenRoom(AgentCore):
 
 class NaiveFlattenOffGrid(AgentCore):
     """Found surveying random chaos (chaos_flatten_off_grid): a Kill's flatten IOC is sized by the position
-    as summed from fills, float residue and all (0.007799999999999994 BTC): off the venue's size grid, refused
-    as an invalid size, and so is every retry."""
+    as summed from fills, float residue and all (0.007799999999999999 BTC): off the venue's size grid, refused
+    as an invalid size; the position is held until a retry sized from a fresh snapshot lands."""
 
     def _flatten_size(self, pos: float, px: float) -> float:
         sz = super()._flatten_size(pos, px)

@@ -37,6 +37,7 @@ CASES = [
     ("chaos_flatten_into_a_crash.yaml", NaiveFlattenOnce, "no_liquidation"),
     ("chaos_snapshot_after_long_storm.yaml", NaiveSlowSnapshotBackoff, "orders_terminal_or_reconciled"),
     ("chaos_flatten_beside_stale_bids.yaml", NaiveFlattenRoom, "worst_case_position_within_limit"),
+    ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "orders_on_the_venue_grid"),
     ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "inventory_reduced_within"),
 ]
 

@@ -36,3 +36,15 @@ def test_entry_price_and_realised_pnl():
     assert res.closed_pnl == -15.0 and res.direction == "Long > Short"
     assert acct.position("X").szi == -2.0 and acct.position("X").entry_px == 100.0
     assert acct.cash == 0.0
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 2000)), min_size=1, max_size=60))
+def test_positions_are_decimals_without_float_residue(seq):
+    """The venue's positions are decimals: a twin position summed in floats (0.014 - 0.0062 =
+    0.007799999999999999) reported a size the venue itself would refuse as an order."""
+    acct = Account("0xA", 1e6)
+    lots = 0
+    for is_buy, n in seq:
+        acct.apply_fill("BTC", is_buy, 100_000.0, n * 1e-5, 0.0)
+        lots += n if is_buy else -n
+        assert acct.position("BTC").szi == round(lots * 1e-5, 5)  # exactly the decimal, as a double
