@@ -23,7 +23,7 @@ from agent.audit.records import CycleDecisionRecord, describe_command
 from agent.config import AgentConfig
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderTracker
-from agent.execution.reconcile import DesiredQuote, reconcile
+from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_minimum
 from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost,
@@ -109,6 +109,7 @@ class AgentCore:
         self._reconciled_state: tuple | None = None
         self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
         self._overlaid: list[DesiredQuote] = []
+        self._degraded = 0  # models degraded on evidence, as counted this tick (_on_timer)
         self._fit_ts = -math.inf
         self._records: list[dict] = []
         self._recent: deque = deque(maxlen=20)
@@ -238,7 +239,7 @@ class AgentCore:
         self.tracker.on_event(ev)
         if ev.cloid == self._flatten_cloid and ev.reason is Reason.IOC_CANCEL and self._flattening:
             self._flatten_on_book = True  # the book fell through it before it landed: again from the next book
-        if not ev.cloid and ev.message.startswith(_DEAD_MAN_REFUSALS):
+        if ev.reason is Reason.SCHEDULE_CANCEL_REFUSED:
             # the venue's policy, not its health (under $1M traded, or 10 triggers today): asking again at every
             # pull only spends requests, in an emergency, when they matter most
             self._dead_man_refused = True
@@ -321,6 +322,7 @@ class AgentCore:
                 or (ts - self._snapshot_ts >= risk.audit_interval_s and self.connected
                     and self._snapshot_ts > -math.inf):  # the audit: from the first snapshot on
             self._request_snapshot(cmds, ts)
+        self._degraded = len(self.validation.degraded())  # counted once a tick: safety, then graduation, read it
         self._update_safety(ts, cmds)
         if self._flattening and ts - self._flatten_ts >= risk.pull_retry_s:
             o = self.tracker.orders.get(self._flatten_cloid) if self._flatten_cloid else None
@@ -364,7 +366,7 @@ class AgentCore:
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule
         pos = self.tracker.position if self.ledger.anchored else 0.0
         inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
-                              len(self.validation.degraded()), self.reconnect_ts,
+                              self._degraded, self.reconnect_ts,
                               self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts,
                               self.regime.p_stressed)
         before = self.safety.level
@@ -422,7 +424,7 @@ class AgentCore:
         room = self.cfg.risk.max_position - (wc_long if pos < 0 else -wc_short)
         whole = round(abs(pos), self.sz_decimals)
         sz = whole if room >= whole else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)
-        if sz <= 0.0 or (sz < whole and sz * px < self.cfg.quoting.ladder.min_notional_usd):
+        if sz <= 0.0 or refused_under_minimum(sz, px, True, whole, self.cfg.quoting.ladder.min_notional_usd):
             return 0.0
         return sz
 
@@ -449,7 +451,7 @@ class AgentCore:
         """Demotion triggers every tick (demotion is immediate); confidence and promotion every
         ``graduation.eval_interval_s``. Level changes go to the decision log with their evidence."""
         g = self.graduation
-        g.check_triggers(ts, self.equity, int(self.safety.level), len(self.validation.degraded()))
+        g.check_triggers(ts, self.equity, int(self.safety.level), self._degraded)
         if g.evaluate_due(ts):
             stale = sum(1 for o in self.tracker.live_set.values() if o.state is OrderState.STALE)
             g.evaluate(ts, self.equity, self.validation.model_confidence(), self.safety.safety_confidence, stale,
@@ -603,6 +605,3 @@ _BBO = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 # its refusal at worst brings a pending snapshot's retry forward)
 _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 _SNAPSHOT_RETRY_S = 1.0
-# the venue's refusals of scheduleCancel that hold for the rest of the day (hyperliquid.md, scheduleCancel)
-_DEAD_MAN_REFUSALS = ("Cannot set scheduled cancel time until enough volume traded",
-                      "Too many scheduled cancels triggered today")

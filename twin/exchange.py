@@ -531,19 +531,25 @@ class Exchange:
         res = acct.apply_fill(o.coin, o.is_buy, px, sz, fee)
         self.quotas[o.user].on_traded(px * sz)
         o.sz = _round_sz(o.sz - sz, self.instruments[o.coin])
-        tid = self._next_tid
-        self._next_tid += 1
-        self.counters["fills"] += 1
-        info = FillInfo(o.coin, px, sz, "B" if o.is_buy else "A", self.now_ms(), res.start_position,
-                        res.direction, res.closed_pnl, o.oid, tid, not is_maker, fee, o.cloid)
-        self.fills[o.user].append(info)
-        self._log("fill", o.user, o.oid, px, sz, is_maker)
-        self._publish(("userFills", o.user), FillsPush(o.user, (info,)))
-        self._publish(("userEvents", o.user), FillsPush(o.user, (info,)))
+        self._report_fill(o.user, o.coin, o.is_buy, px, sz, res, o.oid, not is_maker, fee, o.cloid)
         if is_maker:
             if o.sz <= 1e-12:
                 self._remove(o, "filled")
         self._enforce_reduce_only(acct, o.coin)
+
+    def _report_fill(self, user: str, coin: str, is_buy: bool, px: float, sz: float, res, oid: int, crossed: bool,
+                     fee: float, cloid: str | None, liquidation: tuple | None = None) -> None:
+        """A fill booked on the account, as the user sees it: a userFills row (the query) and the pushes
+        (userFills, and the user channel's fills)."""
+        tid = self._next_tid
+        self._next_tid += 1
+        self.counters["fills"] += 1
+        info = FillInfo(coin, px, sz, "B" if is_buy else "A", self.now_ms(), res.start_position, res.direction,
+                        res.closed_pnl, oid, tid, crossed, fee, cloid, liquidation)
+        self.fills[user].append(info)
+        self._log("fill", user, oid, px, sz, not crossed)
+        self._publish(("userFills", user), FillsPush(user, (info,)))
+        self._publish(("userEvents", user), FillsPush(user, (info,)))
 
     def _enforce_reduce_only(self, acct: Account, coin: str) -> None:
         """Resting reduce-only orders shrink with the position and are cancelled when it is flat
@@ -704,15 +710,7 @@ class Exchange:
                 res = acct.apply_fill(coin, is_buy, mark, sz, fee)
                 oid = self._next_oid  # the liquidation's own order, not one of the user's
                 self._next_oid += 1
-                tid = self._next_tid
-                self._next_tid += 1
-                self.counters["fills"] += 1
-                info = FillInfo(coin, mark, sz, "B" if is_buy else "A", self.now_ms(), res.start_position,
-                                res.direction, res.closed_pnl, oid, tid, True, fee, None, (user, mark, "market"))
-                self.fills[user].append(info)
-                self._log("fill", user, oid, mark, sz, False)
-                self._publish(("userFills", user), FillsPush(user, (info,)))
-                self._publish(("userEvents", user), FillsPush(user, (info,)))
+                self._report_fill(user, coin, is_buy, mark, sz, res, oid, True, fee, None, (user, mark, "market"))
         self._publish(("userEvents", acct.address),
                       UserEventPush(acct.address, "liquidation", (acct.address, acct.account_value(self.marks))))
 

@@ -52,6 +52,12 @@ class ReconcileConfig(BaseModel):
     max_requests_per_cycle: int = Field(20, ge=1, description="Upper bound on request items sent per cycle.")
 
 
+def refused_under_minimum(sz: float, px: float, reduce_only: bool, position_abs: float, min_notional: float) -> bool:
+    """The venue's minimum order value: under it an order is refused, unless it is reduce-only and closes
+    the whole position. The one statement of the rule reconcile, the safety overlay and Kill's flatten use."""
+    return sz * px < min_notional and not (reduce_only and sz >= position_abs - 1e-12)
+
+
 _IN_DOUBT = frozenset({OrderState.PENDING_CANCEL, OrderState.STALE})  # a cancel is out, or only a snapshot knows
 _KEEPABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW})
 _BUY = Side.BUY
@@ -163,8 +169,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             if room < sz:
                 sz = room
             sz = round(math.floor(sz / lot + 1e-9) * lot, 10)
-            if sz <= 0.0 or (sz * d.px < min_notional and not (d.reduce_only and sz >= abs_pos - 1e-12)):
-                continue  # the venue refuses it: under its minimum, and not a reduce-only close of everything
+            if sz <= 0.0 or refused_under_minimum(sz, d.px, d.reduce_only, abs_pos, min_notional):
+                continue
             if d.reduce_only:
                 if buy:
                     ro_buy -= sz

@@ -48,6 +48,7 @@ class Reason(str, Enum):
     SIGNATURE = "Signature"
     TRANSPORT = "Transport"  # request failed or timed out before the venue answered
     EXPIRED = "Expired"  # arrived after its expiresAfter: the venue did nothing
+    SCHEDULE_CANCEL_REFUSED = "ScheduleCancelRefused"  # no dead-man's switch for this account today (volume, triggers)
     OTHER = "Other"
 
 

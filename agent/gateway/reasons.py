@@ -30,6 +30,8 @@ _PREFIXES: tuple[tuple[str, Reason], ...] = (
     ("Too many cumulative requests sent", Reason.RATE_LIMITED),
     ("Invalid nonce", Reason.NONCE),
     ("Action already expired", Reason.EXPIRED),
+    ("Cannot set scheduled cancel time until enough volume traded", Reason.SCHEDULE_CANCEL_REFUSED),
+    ("Too many scheduled cancels triggered today", Reason.SCHEDULE_CANCEL_REFUSED),
     ("Must deposit before performing actions", Reason.SIGNATURE),
     ("L1 error: User or API Wallet", Reason.SIGNATURE),
     ("User or API Wallet", Reason.SIGNATURE),

@@ -84,8 +84,8 @@ class TwinGateway(CommandRouter):
         self.conn.subscribe("userFills", self.user)
         self.conn.subscribe("orderUpdates", self.user)
         # not userEvents: it repeats every fill (as the venue's does), a second push per fill for a
-        # liquidation notice the account audit (risk.audit_interval_s) also catches; a UserEventPush that
-        # does arrive is translated all the same (_on_push)
+        # liquidation notice whose fill already comes on userFills (the account audit catches the rest);
+        # a UserEventPush that does arrive is translated all the same (_on_push)
 
     def _poll_quota(self):
         while True:
@@ -103,15 +103,9 @@ class TwinGateway(CommandRouter):
 
     # ------------------------------------------------------------------ commands
 
-    # send() is CommandRouter's: these and _send_places, _send_cancels, _send_modifies are its handlers
-    def _send_cancel_all(self) -> None:
-        self._cancel_all()
-
+    # send() is CommandRouter's: the _send_* methods are its handlers
     def _send_schedule_cancel(self, at_ts: float | None) -> None:
         self._submit(ScheduleCancelAction(at_ts), lambda r: self._check_default(r, "scheduleCancel"), 1)
-
-    def _send_snapshot_request(self) -> None:
-        self._snapshot()
 
     def _submit(self, action, on_reply: Callable, n: int) -> None:
         self.counters["requests"] += 1
@@ -191,7 +185,7 @@ class TwinGateway(CommandRouter):
         action = ModifyAction(tuple((m.cloid, self._spec(m, m.new_cloid)) for m in modifies))
         self._submit(action, done, len(modifies))
 
-    def _cancel_all(self) -> None:
+    def _send_cancel_all(self) -> None:
         """Cancel every order the venue lists as ours (asks the venue, so orders we never heard of go too)."""
         def listed(reply) -> None:
             if not isinstance(reply, tuple):
@@ -247,7 +241,7 @@ class TwinGateway(CommandRouter):
 
     # ------------------------------------------------------------------ snapshot
 
-    def _snapshot(self) -> None:
+    def _send_snapshot_request(self) -> None:
         """clearinghouseState first, then openOrders and userFills; one AccountSnapshot when all are back.
 
         The fills are asked for after the state arrived, so they include every fill in the state's

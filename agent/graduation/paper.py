@@ -49,14 +49,3 @@ class PaperFills:
             n += 1
         self.fills += n
         return n
-
-    def on_mid(self, ts: float, mid: float) -> int:
-        return self.markouts.on_mid(ts, mid)
-
-    @property
-    def resolved(self) -> int:
-        return self.markouts.resolved
-
-    @property
-    def positive(self) -> int:
-        return self.markouts.positive

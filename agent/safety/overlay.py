@@ -19,6 +19,7 @@ import math
 
 from typing import NamedTuple, Sequence
 
+from agent.execution.reconcile import refused_under_minimum
 from agent.safety.escalator import SafetyConfig, SafetyLevel
 
 
@@ -133,7 +134,7 @@ def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: fl
     reducing = -1 if position > 0 else 1
     out = []
     for d in quotes:
-        if d.px * d.sz < min_notional and not (d.reduce_only and d.sz >= pos_abs - 1e-12):
+        if refused_under_minimum(d.sz, d.px, d.reduce_only, pos_abs, min_notional):
             if d.side.value != reducing or not pos_abs:
                 continue
             sz = math.ceil(min_notional / d.px / lot - 1e-9) * lot

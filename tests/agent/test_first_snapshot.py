@@ -110,9 +110,10 @@ def test_an_unanchored_ledger_moves_no_position_until_the_snapshot_says_which_fi
 
 def test_a_snapshot_request_refused_with_429_is_asked_again_soon_not_when_overdue():
     """Every request is refused with HTTP 429 for the first 12 s. A refused snapshot request gets no reply,
-    and the gateway says so (RateLimited): the agent asks again after 1 s, then 2, 4, 8 (the overdue bound,
-    2 x ack_timeout_s = 10 s, caps it): asked at 0, 1, 3, 7 and 15 s it has the account's position by 17 s;
-    asking again only when a request is overdue (at 0 and 10 s, both refused, then 20 s) it would by 21 s."""
+    and the gateway says so (RateLimited): the agent asks again after 1 s, then 2, then every 4 s (the backoff
+    is capped at 2 x risk.pull_retry_s): asked at 0, 1, 3, 7, 11 and 15 s it has the account's position by about
+    13-17 s; asking again only when a request is overdue (at 0 and 10 s, both refused, then 20 s) it would by
+    21 s."""
     storm = [{"kind": "http_429_burst", "at_s": T0, "duration_s": 12.0}]
     records: list[dict] = []
     ex, gw, core, driver = build_session(_config(), 3, None, ChaosSchedule(events=storm), records.append)

@@ -303,6 +303,7 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
                                    and first(events, CancelAcknowledged, cloid=cloid(4)))
                 gw.send(ScheduleCancel(clock() + 10.0))  # refused: the account has traded too little
                 assert await until(lambda: first(events, OrderRejected, cloid=""))
+                assert first(events, OrderRejected, cloid="").reason is Reason.SCHEDULE_CANCEL_REFUSED
                 gw.send(RequestAccountSnapshot())
                 assert await until(lambda: first(events, AccountSnapshot))
                 snap = first(events, AccountSnapshot)
