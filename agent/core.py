@@ -5,6 +5,11 @@ adjustment → ladder → reconcile against live and in-flight orders (quota-awa
 worst-case position) → commands, and one decision record saying why. Everything else keeps
 state: the book, the estimators and signals, the order tracker, the request budget, the ledger.
 
+What need not delay a cycle's commands waits for the drivers' ``Timer(ts, AFTER_CYCLE)``, fed right
+after them at the same ``ts``: recording the cycle's forecasts for scoring, forgetting old orders, and
+the graduation's periodic evaluation (its level changes reach the next cycle; its demotion triggers
+still act within the cycle).
+
 Safety rules the core always applies, whatever the model says:
 - no quoting before the venue's state is reconciled (an account snapshot after start and after
   every reconnect), so orders left resting by an earlier run are known before new ones go out;
@@ -26,7 +31,7 @@ from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_minimum
 from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
-    AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost,
+    AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost,
     ConnectionRestored, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
@@ -109,6 +114,7 @@ class AgentCore:
         self._reconciled_state: tuple | None = None
         self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
         self._overlaid: list[DesiredQuote] = []
+        self._forecast: tuple | None = None  # the last cycle's, until _after_cycle records it
         self._degraded = 0  # models degraded on evidence, as counted this tick (_on_timer)
         self._fit_ts = -math.inf
         self._records: list[dict] = []
@@ -315,8 +321,10 @@ class AgentCore:
 
     def _on_timer(self, ev: Timer, cmds: list) -> None:
         ts = ev.ts
+        if ev.name == AFTER_CYCLE:
+            self._after_cycle(ts)
+            return
         risk = self.cfg.risk
-        self.tracker.prune(ts - 600.0)
         stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
         if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled) \
                 or (ts - self._snapshot_ts >= risk.audit_interval_s and self.connected
@@ -332,7 +340,7 @@ class AgentCore:
                 self._flatten_due = True
                 self._flatten_ts = ts
                 self._request_snapshot(cmds, ts, force=True)
-        self._update_graduation(ts)
+        self._check_demotions(ts)
         if (self.stopped or not self.connected) and self.tracker.live_set:
             self._pull_again(ts, cmds)
         if not self.reconciled or self.stopped:
@@ -447,11 +455,30 @@ class AgentCore:
         if self.overlay.cancel_all and not self._dead_man_refused:
             cmds.append(ScheduleCancel(ts + self.cfg.risk.dead_man_s))
 
-    def _update_graduation(self, ts: float) -> None:
-        """Demotion triggers every tick (demotion is immediate); confidence and promotion every
-        ``graduation.eval_interval_s``. Level changes go to the decision log with their evidence."""
+    def _check_demotions(self, ts: float) -> None:
+        """Demotion triggers every tick, in the cycle: demotion is immediate."""
         g = self.graduation
         g.check_triggers(ts, self.equity, int(self.safety.level), self._degraded)
+        if g.records:
+            self._records.extend(g.records)
+            g.records.clear()
+
+    def _after_cycle(self, ts: float) -> None:
+        """The cycle's commands are out: the work that need not delay them. The cycle's forecasts are
+        recorded for scoring (at the cycle's ts and mid: nothing has happened in between); orders long
+        ended are forgotten; and every ``graduation.eval_interval_s`` confidence and promotion are
+        evaluated, the level changes going to the decision log with their evidence (and reaching the
+        quotes at the next cycle, a ``cycle_s`` later: promotion is never urgent, and demotion has its
+        triggers in the cycle)."""
+        f = self._forecast
+        if f is not None:
+            self._forecast = None
+            f_ts, p_ups, horizon_s, mid, p_blend = f
+            self.validation.predict(f_ts, p_ups, horizon_s, mid)
+            # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence
+            self.graduation.predict(f_ts, p_blend, horizon_s, mid)
+        self.tracker.prune(ts - 600.0)
+        g = self.graduation
         if g.evaluate_due(ts):
             stale = sum(1 for o in self.tracker.live_set.values() if o.state is OrderState.STALE)
             g.evaluate(ts, self.equity, self.validation.model_confidence(), self.safety.safety_confidence, stale,
@@ -526,9 +553,8 @@ class AgentCore:
             p_ups[name] = p_up
             w_sum += weight
             p_sum += weight * (p_up - 0.5)
-        self.validation.predict(ts, p_ups, q.signals.horizon_s, mid)
-        # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence
-        g.predict(ts, 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5, q.signals.horizon_s, mid)
+        # scored after the commands are out (_after_cycle)
+        self._forecast = (ts, p_ups, q.signals.horizon_s, mid, 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5)
         center += adj
         if widen_bps:
             widen_bps = min(widen_bps, q.signals.max_adj_bps * len(cards))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Protocol
 
-from agent.gateway.events import Command, Event, Timer
+from agent.gateway.events import AFTER_CYCLE, Command, Event, Timer
 
 
 class Core(Protocol):
@@ -25,7 +25,8 @@ RecordSink = Callable[[dict], None]
 
 
 class SimDriver:
-    """Run a core against a gateway on a ``simpy.Environment``; a quote-cycle timer every ``cycle_s``."""
+    """Run a core against a gateway on a ``simpy.Environment``; a quote-cycle timer every ``cycle_s``, each
+    followed by its ``AFTER_CYCLE`` timer once its commands are sent."""
 
     def __init__(self, env, gateway, core: Core, cycle_s: float, record_sink: RecordSink | None = None,
                  event_log: list | None = None) -> None:
@@ -48,7 +49,9 @@ class SimDriver:
         while not self.stopped:
             yield env.timeout(self.cycle_s)
             if not self.stopped:
-                self.on_event(Timer(env.now))
+                now = env.now
+                self.on_event(Timer(now))
+                self.on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
 
     def stop(self) -> None:
         """End the session: no more quote cycles, and every order is cancelled at the venue."""

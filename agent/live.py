@@ -20,8 +20,8 @@ from agent.drivers import Core, RecordSink
 from agent.report import trading_summary
 from agent.gateway.base import EventSink
 from agent.gateway.events import (
-    AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged, ModifyOrder,
-    OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
+    AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged,
+    ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
 )
 from agent.quoting.ladder import round_px_to_venue
 
@@ -162,7 +162,11 @@ class LiveDriver:
             if loop.time() > next_at:  # fell behind (a long pause): skip the missed ticks
                 next_at = loop.time() + period
             if not self.stopped:
-                self.on_event(Timer(self.clock()))
+                now = self.clock()
+                self.on_event(Timer(now))
+                await asyncio.sleep(0)  # the requests just spawned take their first step: onto the wire
+                if not self.stopped:
+                    self.on_event(Timer(now, AFTER_CYCLE))  # then the rest of the cycle's work
 
     async def shutdown(self, grace_s: float = 10.0) -> None:
         """Stop quoting, pull every order, and wait (at most ``grace_s`` wall seconds) until the venue

@@ -7,8 +7,9 @@ Two profiles, each a twin session with every fault model on, the agent held at e
 
 Prints, per profile:
 - the agent core's cost per quote cycle (p50, p99 in µs) (goal: p99 < 100 µs), and, from the replays,
-  the same by kind of cycle (commands sent or not, graduation evaluated or not) with each kind's share of
-  the p99 tail;
+  the same by kind of cycle (commands sent or not) with each kind's share of the p99 tail; and the same
+  for the work each cycle leaves until its commands are sent (its AFTER_CYCLE timer: forecasts recorded,
+  and every few seconds the graduation evaluated);
 - the cost of one raw SimPy timeout, and the cycle p50 as a multiple of it;
 - full-stack simulated seconds per wall second for that session, the projected wall time of a
   simulated day (goal: < 60 s on one core), and the twin's market-only rate as the baseline ratio.
@@ -18,7 +19,8 @@ slice lands in the p99 as 4 ms), so each figure is also given in this process's 
 time is noisy on a shared virtual machine (caches and cores shared with other tenants), so the
 session's events are then replayed into fresh cores (the same commands come out: the core is
 deterministic) and each cycle's minimum over the replays is reported: the program's own cost, which
-the machine can only inflate.
+the machine can only inflate. (The events are recorded in a second session alike, not the timed one:
+see full_stack.)
 
 Run: python bench/bench_agent.py [--minutes 30]
 """
@@ -31,7 +33,7 @@ import numpy as np
 
 from agent.config import AgentConfig
 from agent.core import AgentCore
-from agent.gateway.events import Timer
+from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
 from twin.faults.rejections import RejectionParams
 from twin.params import TwinParams
@@ -47,13 +49,16 @@ PROFILES = {
 
 
 def full_stack(minutes: float, profile: str = "stress"):
+    """Two sessions alike (the same seed): one timed, as a user runs it (no event log: a log of a whole
+    session is millions of objects, and Python's garbage collector would scan them all, slowing the very
+    session it times, by a fifth at 10 Hz), then one recording its events, for the replays."""
     overrides, rates = PROFILES[profile]
     cfg = AgentConfig.model_validate(overrides)
     params = TwinParams(rejections=RejectionParams(rates=rates)) if rates else TwinParams()
-    events: list = []
-    ex, gw, core, driver = build_session(cfg, 1, params, event_log=events)
-    cycle_ns: list[int] = []
-    cycle_cpu_ns: list[int] = []
+    ex, gw, core, driver = build_session(cfg, 1, params)
+    cycle: list[int] = []  # quote cycles: wall ns, CPU ns
+    cycle_cpu: list[int] = []
+    after: list[int] = []  # their AFTER_CYCLE work (CPU ns)
     real = core.handle
     clock = time.perf_counter_ns
     cpu = time.thread_time_ns  # this thread's CPU time: blind to preemption by other processes
@@ -64,8 +69,11 @@ def full_stack(minutes: float, profile: str = "stress"):
             t0 = clock()
             out = real(ev)
             t1 = clock()
-            cycle_cpu_ns.append(cpu() - c0)
-            cycle_ns.append(t1 - t0)
+            if ev.name == AFTER_CYCLE:
+                after.append(cpu() - c0)
+            else:
+                cycle_cpu.append(cpu() - c0)
+                cycle.append(t1 - t0)
             return out
         return real(ev)
     core.handle = timed
@@ -75,19 +83,24 @@ def full_stack(minutes: float, profile: str = "stress"):
     ex.env.run(until=minutes * 60.0)
     wall = time.perf_counter() - t0
     cpu_s = time.process_time() - c0
+    events: list = []
+    ex2, _, _, driver2 = build_session(cfg, 1, params, event_log=events)
+    driver2.start()
+    ex2.env.run(until=minutes * 60.0)
     inst = ex.instruments[cfg.session.coin]
     replayed = replay_min(cfg, events, inst.tick, inst.sz_decimals)
-    return (np.array(cycle_ns) / 1000.0, np.array(cycle_cpu_ns) / 1000.0, minutes * 60.0 / wall,
-            minutes * 60.0 / cpu_s, core, gw, replayed)
+    return (np.array(cycle) / 1000.0, np.array(cycle_cpu) / 1000.0, np.array(after) / 1000.0,
+            minutes * 60.0 / wall, minutes * 60.0 / cpu_s, core, gw, replayed)
 
 
 def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5):
-    """Each quote cycle's CPU time, µs: the minimum over ``n`` replays of the session's events into fresh
-    cores (as the SimDriver feeds them, records discarded); and each cycle's kind (_KINDS), to say what
-    the slow ones do."""
+    """Each quote cycle's and each AFTER_CYCLE's CPU time, µs: the minimum over ``n`` replays of the
+    session's events into fresh cores (as the SimDriver feeds them, records discarded); and each one's
+    kind (_KINDS, _AFTER_KINDS), to say what the slow ones do."""
     cpu = time.thread_time_ns
     runs = []
     kinds: list[int] = []
+    is_after = np.array([ev.name == AFTER_CYCLE for ev in events if type(ev) is Timer])
     for r in range(n):
         core = AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals)
         handle, discard, g = core.handle, core.discard_records, core.graduation
@@ -99,16 +112,20 @@ def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n:
                 out = handle(ev)
                 ns.append(cpu() - c0)
                 if r == 0:  # the same in every replay (the core is deterministic)
-                    kinds.append((2 if out else 0) + (g._next_eval_ts != e0))
+                    kinds.append(g._next_eval_ts != e0 if ev.name == AFTER_CYCLE else bool(out))
             else:
                 handle(ev)
             discard()
         runs.append(ns)
-    return np.min(np.array(runs), axis=0) / 1000.0, np.array(kinds)
+    us = np.min(np.array(runs), axis=0) / 1000.0
+    kinds_a = np.array(kinds, dtype=int)
+    return us[~is_after], kinds_a[~is_after], us[is_after], kinds_a[is_after]
 
 
-# a quote cycle's kind: commands sent (a requote that changed orders) or not, graduation evaluated or not
-_KINDS = ("no commands", "no commands + graduation evaluation", "commands", "commands + graduation evaluation")
+# a quote cycle's kind: commands sent (a requote that changed orders) or not; an AFTER_CYCLE's: graduation
+# evaluated or not
+_KINDS = ("no commands", "commands")
+_AFTER_KINDS = ("no evaluation", "graduation evaluation")
 
 
 def main() -> None:
@@ -125,28 +142,38 @@ def main() -> None:
         report(raw, *full_stack(args.minutes, profile))
 
 
-def report(raw, us, cpu_us, rate, cpu_rate, core, gw, replayed) -> None:
+def report(raw, us, cpu_us, after_us, rate, cpu_rate, core, gw, replayed) -> None:
     raw_us = 1e6 / raw
     p50, p99 = np.percentile(us, 50), np.percentile(us, 99)
     c50, c99 = np.percentile(cpu_us, 50), np.percentile(cpu_us, 99)
     print(f"agent quote cycle p50         {p50:8.1f} µs        {p50 / raw_us:6.1f}x raw   (CPU time {c50:6.1f} µs)")
     print(f"agent quote cycle p99         {p99:8.1f} µs        {p99 / raw_us:6.1f}x raw   (CPU time {c99:6.1f} µs; "
-          f"goal < 100 µs; {len(us):,} timer events, {core.cycle:,} requotes)")
-    replayed, kinds = replayed
-    r50, r99 = np.percentile(replayed, 50), np.percentile(replayed, 99)
+          f"goal < 100 µs; {len(us):,} quote cycles, {core.cycle:,} requotes)")
+    print(f"  after each cycle (CPU)      p50 {np.percentile(after_us, 50):6.1f} µs, p99 "
+          f"{np.percentile(after_us, 99):6.1f} µs: its AFTER_CYCLE work, once its commands are sent")
+    rep, kinds, rep_after, after_kinds = replayed
+    r50, r99 = np.percentile(rep, 50), np.percentile(rep, 99)
     print(f"  replayed x5, per-cycle min  p50 {r50:6.1f} µs, p99 {r99:6.1f} µs ({r50 / raw_us:.1f}x, {r99 / raw_us:.1f}x "
           f"raw; goal p99 < 100 µs): the program's own cost, without the machine's noise")
-    tail = replayed >= r99
-    for k, name in enumerate(_KINDS):  # what the slowest cycles (the p99 tail) are doing
-        sel = kinds == k
-        if sel.any():
-            x = replayed[sel]
-            print(f"    {name:36s} {sel.mean():6.1%} of cycles, {tail[sel].sum() / max(1, tail.sum()):6.1%} of the "
-                  f"p99 tail; p50 {np.percentile(x, 50):6.1f} µs, p99 {np.percentile(x, 99):6.1f} µs")
+    _by_kind(rep, kinds, _KINDS)
+    a50, a99 = np.percentile(rep_after, 50), np.percentile(rep_after, 99)
+    print(f"  replayed after-cycle work   p50 {a50:6.1f} µs, p99 {a99:6.1f} µs")
+    _by_kind(rep_after, after_kinds, _AFTER_KINDS)
     print(f"full stack, faults on         {rate:8.0f} sim s/wall s   a day in {86400 / rate:6.1f} s wall (goal < 60 s); "
           f"{cpu_rate:.0f} sim s/CPU s, a day in {86400 / cpu_rate:.1f} CPU s")
     print(f"requests sent {gw.counters['request_items']:,}, fills {core.ledger.fills:,}, "
           f"disconnects {gw.counters['disconnects']}, exposure level at the end {core.graduation.level.name}")
+
+
+def _by_kind(us, kinds, names) -> None:
+    """What the slowest (the p99 tail) are doing."""
+    tail = us >= np.percentile(us, 99)
+    for k, name in enumerate(names):
+        sel = kinds == k
+        if sel.any():
+            x = us[sel]
+            print(f"    {name:24s} {sel.mean():6.1%} of them, {tail[sel].sum() / max(1, tail.sum()):6.1%} of the "
+                  f"p99 tail; p50 {np.percentile(x, 50):6.1f} µs, p99 {np.percentile(x, 99):6.1f} µs")
 
 
 if __name__ == "__main__":

@@ -226,8 +226,14 @@ class AccountSnapshot:
     venue_time_ms: int = 0  # the venue's time of the position it reports
 
 
+AFTER_CYCLE = "after_cycle"
+
+
 @dataclass(frozen=True, slots=True)
 class Timer:
+    """A quote cycle (``name`` "cycle"), or, fed by the drivers right after each one's commands are sent and
+    at the same ``ts``, ``AFTER_CYCLE``: the core's work that need not delay those commands."""
+
     ts: float
     name: str = "cycle"
 

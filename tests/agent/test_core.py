@@ -11,6 +11,7 @@ from agent.audit.records import JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
+from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BookUpdated, Timer
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.params import TwinParams
@@ -61,6 +62,10 @@ def test_sim_driver_and_recorded_driver_give_the_same_commands():
     twin_core = AgentCore(quoting(), np.random.default_rng(seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
     replayed = RecordedDriver(twin_core).run(events)
     assert replayed == driver.commands_sent
+    # each quote cycle is followed at once, at its ts, by its after-cycle work (once its commands are sent)
+    cycles = [i for i, e in enumerate(events) if type(e) is Timer and e.name == "cycle"]
+    assert len(cycles) > 170 and all(events[i + 1] == Timer(events[i].ts, AFTER_CYCLE) for i in cycles)
+    assert sum(type(e) is Timer for e in events) == 2 * len(cycles)
 
 
 def slow_params() -> TwinParams:
@@ -154,6 +159,23 @@ def test_no_quotes_before_reconciliation_and_none_on_stale_data():
     flat = [c for b in later for c in getattr(b, "commands", (b,))]
     kinds = {type(c).__name__ for c in flat}
     assert "CancelOrder" in kinds and kinds <= {"CancelOrder", "RequestAccountSnapshot"}
+
+
+def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
+    """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
+    on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.0, 0.0, 1e5, 0.0, ()))
+    g, cards = core.graduation, core.validation.cards.values()
+    assert g.evaluate_due(0.5)
+    sent = core.handle(Timer(0.5))
+    assert sent and all(not c._pending for c in cards) and g.evaluate_due(0.5)  # the cycle only quoted
+    core.handle(BookUpdated(0.52, "BTC", ((100_010.0, 1.0),), ((100_011.0, 1.0),)))  # mid moves meanwhile
+    assert core.handle(Timer(0.5, AFTER_CYCLE)) == []
+    horizon = core.cfg.quoting.signals.horizon_s
+    assert all([(due, mid) for due, _, mid in c._pending] == [(0.5 + horizon, 100_000.5)] for c in cards)
+    assert not g.evaluate_due(0.5) and g.evaluate_due(0.5 + core.cfg.graduation.eval_interval_s)
 
 
 def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.gateway.events import (
-    AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
+    AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, OrderAcknowledged,
     OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
-    ScheduleCancel, Side, TradeObserved,
+    ScheduleCancel, Side, Timer, TradeObserved,
 )
 from agent.gateway.hyperliquid.gateway import HyperliquidGateway, ws_url_of
 from agent.gateway.hyperliquid.parse import Filled, ItemError, Resting, VenueParser
@@ -504,6 +504,10 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
 
     assert driver.stop_reason == "SIGTERM"
     kinds = [type(e) for e in events]
+    # each quote cycle's after-cycle work comes after it (its requests spawned first), at its ts
+    timers = [e for e in events if type(e) is Timer]
+    assert len(timers) > 40 and all(a.name == "cycle" and b == Timer(a.ts, AFTER_CYCLE)
+                                    for a, b in zip(timers[0::2], timers[1::2]))
     assert kinds.count(ConnectionLost) == 1 and kinds.count(ConnectionRestored) == 1
     assert any(type(e) is OrderAcknowledged and e.resting for e in events)
     assert CancelAcknowledged in kinds and FillReceived in kinds
