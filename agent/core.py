@@ -31,9 +31,9 @@ from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_minimum
 from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
-    AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, ConnectionLost,
-    ConnectionRestored, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
-    RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
+    AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command,
+    ConnectionLost, ConnectionRestored, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus,
+    RateLimited, Reason, RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
@@ -465,7 +465,7 @@ class AgentCore:
 
     def _after_cycle(self, ts: float) -> None:
         """The cycle's commands are out: the work that need not delay them. The cycle's forecasts are
-        recorded for scoring (at the cycle's ts and mid: nothing has happened in between); orders long
+        recorded for scoring (at the cycle's ts and mid, whatever has arrived since); orders long
         ended are forgotten; and every ``graduation.eval_interval_s`` confidence and promotion are
         evaluated, the level changes going to the decision log with their evidence (and reaching the
         quotes at the next cycle, a ``cycle_s`` later: promotion is never urgent, and demotion has its
