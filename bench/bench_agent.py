@@ -1,7 +1,10 @@
 """Agent cost, as ratios to baselines measured in the same run.
 
-Two profiles, each a twin session with every fault model on, the agent held at exposure level Full
-(graduation starts in Shadow, which places nothing: timing that would flatter it):
+Two profiles, each a twin session with every fault model on, the agent starting at exposure level Full
+and capped there (as shipped, graduation starts in Shadow, which places nothing: timing that would
+flatter it). Graduation still demotes on evidence: at 10 Hz the extra rejections take it to Ramping
+within a minute, where it still quotes every level, at smaller sizes (and to MicroLive after some
+20 minutes, to Shadow after 40: the day is projected from the first minutes, the busiest):
 - ``default``: the agent as shipped (3 levels a side, a 500 ms quote cycle);
 - ``stress``: 5 levels a side requoting every 100 ms, with extra stochastic rejections.
 
