@@ -115,6 +115,7 @@ class AgentCore:
         self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
         self._overlaid: list[DesiredQuote] = []
         self._forecast: tuple | None = None  # the last cycle's, until _after_cycle records it
+        self._after_due = math.nan  # the ts of the cycle whose after-cycle work is still to do (nan: none)
         self._degraded = 0  # models degraded on evidence, as counted this tick (_on_timer)
         self._fit_ts = -math.inf
         self._records: list[dict] = []
@@ -324,6 +325,9 @@ class AgentCore:
         if ev.name == AFTER_CYCLE:
             self._after_cycle(ts)
             return
+        if self._after_due == self._after_due:  # the last cycle's after-cycle work never came (a driver
+            self._after_cycle(self._after_due)   # that sends only cycles): done now, late but not lost
+        self._after_due = ts
         risk = self.cfg.risk
         stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
         if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled) \
@@ -470,6 +474,7 @@ class AgentCore:
         evaluated, the level changes going to the decision log with their evidence (and reaching the
         quotes at the next cycle, a ``cycle_s`` later: promotion is never urgent, and demotion has its
         triggers in the cycle)."""
+        self._after_due = math.nan
         f = self._forecast
         if f is not None:
             self._forecast = None

@@ -176,6 +176,14 @@ def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     horizon = core.cfg.quoting.signals.horizon_s
     assert all([(due, mid) for due, _, mid in c._pending] == [(0.5 + horizon, 100_000.5)] for c in cards)
     assert not g.evaluate_due(0.5) and g.evaluate_due(0.5 + core.cfg.graduation.eval_interval_s)
+    # a driver that sends only the cycles loses nothing: the after-cycle work is done at the next cycle
+    lone = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    lone.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    lone.handle(AccountSnapshot(0.2, 0.0, 0.0, 1e5, 0.0, ()))
+    lone.handle(Timer(0.5))
+    lone.handle(Timer(1.0))
+    assert all([due for due, _, _ in c._pending] == [0.5 + horizon] for c in lone.validation.cards.values())
+    assert not lone.graduation.evaluate_due(0.5 + core.cfg.graduation.eval_interval_s - 1e-9)
 
 
 def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
