@@ -48,6 +48,7 @@ class ChaosBounds:
     hip3_order_size: float = 20.0  # agent quoting.order_size on hyna:LIT (the BTC default is 0.001)
     collateral_usd: tuple[float, ...] = (500.0, 1500.0, 5000.0, 100_000.0)  # small accounts reach Kill on a move
     cycle_s: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
+    n_levels: tuple[int, ...] = (3, 5)  # ladder levels a side: as shipped, and DESIGN §10's stress profile
     start_levels: tuple[str, ...] = ("MICRO_LIVE", "FULL")  # Shadow places nothing: nothing to check
     start_position_frac: float = 0.8  # |starting position| ≤ this × max_position
     resting_orders: int = 4  # orders left resting at start (their sizes keep the worst case inside the limit)

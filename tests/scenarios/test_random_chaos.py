@@ -119,8 +119,9 @@ def chaos_bodies(draw) -> dict:
              "risk": {"max_position": limit},
              "safety": {"kill_action": draw(st.sampled_from(["flatten", "hold"]))},
              "graduation": {"start_level": draw(st.sampled_from(b.start_levels))}}
+    agent["quoting"] = {"ladder": {"n_levels": draw(st.sampled_from(b.n_levels))}}
     if hip3:
-        agent["quoting"] = {"order_size": b.hip3_order_size}
+        agent["quoting"]["order_size"] = b.hip3_order_size
     return {
         "market": {"coin": coin, "preset": "thin_hip3"} if hip3 else {"coin": coin},
         "twin": {"connection": {"hazard_per_hour": 0}},  # disconnects come from the schedule only
