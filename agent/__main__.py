@@ -90,6 +90,8 @@ def format_summary(s: dict) -> str:
         ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
         ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
         ("disconnects", f"{s['disconnects']}"),
+        ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
+                       f"(quotes pulled)"),
         ("safety", f"final {s['safety']['final_level']}, max {s['safety']['max_level']}, "
                    f"{len(s['safety']['transitions'])} transitions"),
         ("exposure", f"{s['exposure']['start_level']} → {s['exposure']['final_level']} (max "

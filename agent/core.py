@@ -97,6 +97,8 @@ class AgentCore:
         self.best_ask = math.nan
         self.mid = math.nan
         self.last_book_ts = -math.inf
+        self._feed_quiet = False  # no book for risk.stale_book_s with the socket up, as of the last quote cycle
+        self.stale_book_episodes = 0  # times the book went stale with the socket up, quotes pulled each time
         self.connected = True
         self.reconciled = False
         self.snapshot_pending = False
@@ -349,8 +351,13 @@ class AgentCore:
             self._pull_again(ts, cmds)
         if not self.reconciled or self.stopped:
             return
-        stale = (ts - self.last_book_ts) > risk.stale_book_s or not self.connected
-        if stale:
+        stale_book = (ts - self.last_book_ts) > risk.stale_book_s
+        quiet = stale_book and self.connected  # the socket up and no book: a feed gone quiet, or slower than we assume
+        if quiet is not self._feed_quiet:
+            self._feed_quiet = quiet
+            if quiet and self.last_book_ts > -math.inf:
+                self.stale_book_episodes += 1
+        if stale_book or not self.connected:
             if self.tracker.live_set and not any(isinstance(c, CancelAll) for c in cmds):
                 live = [o for o in self.tracker.live_orders() if o.state.value != "pending_cancel"]
                 if live:

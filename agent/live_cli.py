@@ -245,6 +245,8 @@ def format_live_summary(s: dict) -> str:
         ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
         ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
         ("disconnects", f"{s['disconnects']}"),
+        ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
+                       f"(quotes pulled)"),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
     ]
     w = max(len(k) for k, _ in rows)

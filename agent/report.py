@@ -17,6 +17,7 @@ def trading_summary(core) -> dict:
         "volume_usd": led.volume_usd,
         "markouts_bps": led.markouts_bps(),
         "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
+        "stale_book_episodes": core.stale_book_episodes,
         "safety": {"final_level": core.safety.level.name,
                    "max_level": max((t.to_level for t in hist), default=core.safety.level).name,
                    "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from agent.__main__ import main
 
@@ -19,6 +21,12 @@ def test_twin_run_writes_the_documented_run_folder_and_is_reproducible(tmp_path,
     assert sa == sb and printed["cycles"] == sa["cycles"] > 0
     assert sa["simulated_s"] == 120.0
     assert (a / "decisions.jsonl").stat().st_size > 0 and (a / "config.json").exists()
+    # summary.json is a public interface: its keys are the README's, no more and no fewer
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("`summary.json` keys:", 1)[1].split("\n## ", 1)[0]
+    documented = {re.split(r"[.{]", k)[0] for row in table.splitlines() if row.startswith("| `")
+                  for k in re.findall(r"`([^`]+)`", row.split("|")[1])}
+    assert documented == set(sa) | {"wall_s", "sim_s_per_wall_s"}
 
 
 def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):

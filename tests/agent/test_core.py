@@ -186,6 +186,29 @@ def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     assert not lone.graduation.evaluate_due(0.5 + core.cfg.graduation.eval_interval_s - 1e-9)
 
 
+def test_a_book_gone_stale_with_the_socket_up_is_counted_once_per_episode():
+    """What an operator needs to see when the venue's book feed is slower than risk.stale_book_s assumes
+    (quotes pulled, again and again): one count per episode, none before the first book or for a drop."""
+    from agent.gateway.events import ConnectionLost, ConnectionRestored
+
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)  # stale_book_s 3
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(Timer(0.1))  # no book yet: not an episode
+    book = lambda t: BookUpdated(t, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))  # noqa: E731
+    core.handle(book(0.2))
+    for t in (0.5, 4.0, 4.5, 5.0):  # stale from 3.2 on: one episode, however many cycles it lasts
+        core.handle(Timer(t))
+    assert core.stale_book_episodes == 1
+    core.handle(book(5.2))
+    core.handle(Timer(5.5))
+    core.handle(ConnectionLost(5.6, "ws"))
+    core.handle(Timer(9.0))  # stale, but the socket is down: a disconnect, counted as one
+    core.handle(ConnectionRestored(9.1, "ws"))
+    core.handle(AccountSnapshot(9.2, 0.0, 0.0, 1e5, 0.0, (), requested_ts=9.1))  # reconciled again
+    core.handle(Timer(9.5))  # the socket is up and still no book: a second episode
+    assert core.stale_book_episodes == 2
+
+
 def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
     run_session(quoting(), 2, 120.0, tmp_path)
     records, _ = read_jsonl(tmp_path / "decisions.jsonl")
