@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from agent.report import health_rows
+
 EPILOG = """examples:
   python -m agent                          # 1 simulated hour against the twin, seed 0
   python -m agent --duration 2h --seed 7 --out runs/demo
@@ -87,11 +89,7 @@ def format_summary(s: dict) -> str:
         ("markouts", f"{mk} bps"),
         ("position", f"final {pos['final']:+.5f}, max |pos| {pos['max_abs']:.5f}, max worst-case "
                      f"{pos['max_worst_case']:.5f} vs limit {pos['limit']:.5f}"),
-        ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
-        ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
-        ("disconnects", f"{s['disconnects']}"),
-        ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
-                       f"(quotes pulled)"),
+        *health_rows(s),
         ("safety", f"final {s['safety']['final_level']}, max {s['safety']['max_level']}, "
                    f"{len(s['safety']['transitions'])} transitions"),
         ("exposure", f"{s['exposure']['start_level']} → {s['exposure']['final_level']} (max "

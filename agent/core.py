@@ -118,7 +118,6 @@ class AgentCore:
         self._overlaid: list[DesiredQuote] = []
         self._forecast: tuple | None = None  # the last cycle's, until _after_cycle records it
         self._after_due = math.nan  # the ts of the cycle whose after-cycle work is still to do (nan: none)
-        self._degraded = 0  # models degraded on evidence, as counted this tick (_on_timer)
         self._fit_ts = -math.inf
         self._records: list[dict] = []
         self._recent: deque = deque(maxlen=20)
@@ -336,8 +335,8 @@ class AgentCore:
                 or (ts - self._snapshot_ts >= risk.audit_interval_s and self.connected
                     and self._snapshot_ts > -math.inf):  # the audit: from the first snapshot on
             self._request_snapshot(cmds, ts)
-        self._degraded = len(self.validation.degraded())  # counted once a tick: safety, then graduation, read it
-        self._update_safety(ts, cmds)
+        degraded = len(self.validation.degraded())  # models degraded on evidence: counted once a tick, read twice
+        self._update_safety(ts, cmds, degraded)
         if self._flattening and ts - self._flatten_ts >= risk.pull_retry_s:
             o = self.tracker.orders.get(self._flatten_cloid) if self._flatten_cloid else None
             if o is None or not o.live:
@@ -346,7 +345,7 @@ class AgentCore:
                 self._flatten_due = True
                 self._flatten_ts = ts
                 self._request_snapshot(cmds, ts, force=True)
-        self._check_demotions(ts)
+        self._check_demotions(ts, degraded)
         if (self.stopped or not self.connected) and self.tracker.live_set:
             self._pull_again(ts, cmds)
         if not self.reconciled or self.stopped:
@@ -375,7 +374,7 @@ class AgentCore:
         self._records.append(rec)
         self._recent.append(rec)  # the last few, for a postmortem
 
-    def _update_safety(self, ts: float, cmds: list) -> None:
+    def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
         """Every timer tick, whatever the data: the ladder moves on stale data and lost connections too."""
         led = self.ledger
         mid = self.mid
@@ -385,7 +384,7 @@ class AgentCore:
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule
         pos = self.tracker.position if self.ledger.anchored else 0.0
         inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
-                              self._degraded, self.reconnect_ts,
+                              degraded, self.reconnect_ts,
                               self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts,
                               self.regime.p_stressed)
         before = self.safety.level
@@ -466,10 +465,10 @@ class AgentCore:
         if self.overlay.cancel_all and not self._dead_man_refused:
             cmds.append(ScheduleCancel(ts + self.cfg.risk.dead_man_s))
 
-    def _check_demotions(self, ts: float) -> None:
+    def _check_demotions(self, ts: float, degraded: int) -> None:
         """Demotion triggers every tick, in the cycle: demotion is immediate."""
         g = self.graduation
-        g.check_triggers(ts, self.equity, int(self.safety.level), self._degraded)
+        g.check_triggers(ts, self.equity, int(self.safety.level), degraded)
         if g.records:
             self._records.extend(g.records)
             g.records.clear()
@@ -598,13 +597,13 @@ class AgentCore:
             self._desired = desired
         desired = self._desired
         if self.safety.level is not SafetyLevel.GREEN:  # Green's overlay changes nothing (it only carries the position)
-            # a pure function of the ladder, the overlay and the position: kept while they hold (the ladder
-            # moves on a few cycles in ten; the overlay with the position)
-            memo_key = (key, ov, self.tracker.position)
+            # a pure function of the ladder and the overlay (which carries the position): kept while they hold
+            # (the ladder moves on a few cycles in ten; the overlay with the position)
+            memo_key = (key, ov)
             if memo_key != self._overlaid_key:
                 self._overlaid_key = memo_key
                 self._overlaid = to_venue_minimum(apply_to_quotes(ov, desired, lot=self.lot),  # size factor,
-                                                  self.tracker.position, q.ladder.min_notional_usd, self.lot)
+                                                  ov.position, q.ladder.min_notional_usd, self.lot)
             desired = self._overlaid  # ... reducing side only, venue minimum
             add(("safety_size_factor", ov.size_factor, "size"))
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit

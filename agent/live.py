@@ -164,7 +164,7 @@ class LiveDriver:
             if not self.stopped:
                 now = self.clock()
                 self.on_event(Timer(now))
-                await asyncio.sleep(0)  # the requests just spawned take their first step: onto the wire
+                await asyncio.sleep(0)  # the requests just spawned get the loop first: each signs and starts its POST
                 if not self.stopped:
                     self.on_event(Timer(now, AFTER_CYCLE))  # then the rest of the cycle's work
 

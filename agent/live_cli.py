@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
+from agent.report import health_rows
 
 log = logging.getLogger("agent.live")
 
@@ -242,11 +243,7 @@ def format_live_summary(s: dict) -> str:
         ("PnL net", f"{pnl['net_usd']:+.2f} USDC (fees {pnl['fees_usd']:.2f})"),
         ("fills", f"{s['fills']}, volume {s['volume_usd']:,.0f} USDC"),
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
-        ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
-        ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
-        ("disconnects", f"{s['disconnects']}"),
-        ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
-                       f"(quotes pulled)"),
+        *health_rows(s),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
     ]
     w = max(len(k) for k, _ in rows)

@@ -1,5 +1,5 @@
 """What a run did, as plain dicts for summaries and run folders: the keys twin sessions and live
-sessions share (the README documents them), built in one place."""
+sessions share (the README documents them), built in one place; and the summary-table rows they share."""
 from __future__ import annotations
 
 
@@ -24,6 +24,18 @@ def trading_summary(core) -> dict:
                                     "reason": t.reason} for t in hist]},
         "exposure": exposure_summary(core),
     }
+
+
+def health_rows(s: dict) -> list[tuple[str, str]]:
+    """The summary table's rows twin and live runs share, from a summary: what the venue refused, and how
+    the connection and the book feed held."""
+    return [
+        ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
+        ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
+        ("disconnects", f"{s['disconnects']}"),
+        ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
+                       f"(quotes pulled)"),
+    ]
 
 
 def level_history(core) -> dict:

@@ -19,19 +19,9 @@ import time
 from agent.config import AgentConfig
 from agent.session import build_session
 from bench_agent import PROFILES
-from twin.exchange import Exchange
+from bench_twin import market_only
 from twin.faults.rejections import RejectionParams
 from twin.params import TwinParams
-
-
-def market_alone(seconds: float, seed: int = 1) -> float:
-    """Wall seconds for the twin's market over ``seconds``, every event scheduled (a trades subscriber, as
-    with an agent attached)."""
-    ex = Exchange.build(TwinParams(), seed)
-    ex.connect(lambda push: None).subscribe("trades", "BTC")
-    t0 = time.perf_counter()
-    ex.env.run(until=seconds)
-    return time.perf_counter() - t0
 
 
 def whole_day(profile: str, hours: int, progress: bool) -> tuple[float, list[tuple[int, float, str, int]]]:
@@ -63,7 +53,8 @@ def main() -> None:
     ap.add_argument("--quiet", action="store_true", help="no progress line per simulated hour")
     args = ap.parse_args()
     seconds = args.hours * 3600.0
-    base = market_alone(seconds)
+    rate, n_events = market_only(seconds / 60.0, observed=True)  # every event scheduled, as with an agent attached
+    base = n_events / rate
     wall, hourly = whole_day(args.profile, args.hours, not args.quiet)
     placing = [h for h, _, _, n in hourly if n]
     print(f"twin market alone, {args.hours} h      {base:7.1f} s wall   (baseline 1.00)")

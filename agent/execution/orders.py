@@ -493,13 +493,9 @@ class OrderTracker:
             sell += max(0.0, tot[_SELL])
         return buy, sell
 
-    def _summed_exposures(self) -> tuple[float, float]:
-        """(buy, sell) summed over the live orders: the definition the running sums keep (tests compare)."""
-        buy, sell, _ = self._pair_summed()
-        return buy, sell
-
     def _pair_summed(self) -> tuple[float, float, bool]:
-        """(buy, sell, whether a modify still has both legs live): a live pair counts its larger leg."""
+        """(buy, sell) summed over the live orders, a live modify pair counting its larger leg (the definition
+        the running sums keep: tests compare), and whether such a pair is left."""
         buy = sell = 0.0
         pairs = False
         orders = self.orders

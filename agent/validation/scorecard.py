@@ -454,7 +454,7 @@ def model_confidence(scorecards: Iterable[ModelScorecard] | Mapping[str, ModelSc
 
     An unproven model scores 0 and a retired one 0, so both pull confidence down.
     """
-    cards = scorecards.values() if isinstance(scorecards, dict) or isinstance(scorecards, Mapping) else scorecards
+    cards = scorecards.values() if isinstance(scorecards, Mapping) else scorecards
     num = den = 0.0
     for c in cards:
         w = 1.0 if importance is None else importance.get(c.name, 1.0)

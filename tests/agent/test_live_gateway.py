@@ -504,7 +504,7 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
 
     assert driver.stop_reason == "SIGTERM"
     kinds = [type(e) for e in events]
-    # each quote cycle's after-cycle work comes after it (its requests spawned first), at its ts
+    # each quote cycle is followed by its after-cycle work, at its ts
     timers = [e for e in events if type(e) is Timer]
     assert len(timers) > 40 and all(a.name == "cycle" and b == Timer(a.ts, AFTER_CYCLE)
                                     for a, b in zip(timers[0::2], timers[1::2]))

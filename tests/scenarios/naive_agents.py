@@ -44,9 +44,9 @@ class NaiveKillSwitch(AgentCore):
     def __init__(self, config, rng, **kw) -> None:
         super().__init__(_config_with(config, budget={"reserve_frac": 0.0}), rng, **kw)
 
-    def _update_safety(self, ts: float, cmds: list) -> None:
+    def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
         n, was_stopped = len(cmds), self.stopped
-        super()._update_safety(ts, cmds)
+        super()._update_safety(ts, cmds, degraded)
         if self.stopped and not was_stopped:
             kill = cmds[n:]
             del cmds[n:]
@@ -108,8 +108,8 @@ class NaiveEmergencyPull(AgentCore):
         super().__init__(config, rng, **kw)
         self.emergency = False
 
-    def _update_safety(self, ts: float, cmds: list) -> None:
-        super()._update_safety(ts, cmds)
+    def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
+        super()._update_safety(ts, cmds, degraded)
         if self.stopped:
             return
         live = [o for o in self.tracker.live_orders() if not o.reduce_only]
@@ -218,8 +218,8 @@ class NaiveFillsBeforeSnapshot(AgentCore):
             led.position, led.entry_px, led.max_abs_position = ev.position, ev.entry_px, abs(ev.position)
         super()._on_snapshot(ev, cmds)
 
-    def _update_safety(self, ts: float, cmds: list) -> None:
-        super()._update_safety(ts, cmds)
+    def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
+        super()._update_safety(ts, cmds, degraded)
         if self._flatten_due:
             self._flatten(cmds, ts)  # the bug: no waiting for a reconciled position
 
