@@ -11,7 +11,7 @@ The twin knows nothing of the agent.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from typing import Callable, Union
 
 import numpy as np
@@ -853,9 +853,12 @@ class Exchange:
 
     def user_fills_by_time(self, user: str, start_ms: int, end_ms: int | None = None) -> tuple[FillInfo, ...]:
         """Fills with start ≤ time ≤ end, oldest first, at most 2000 (as the venue pages them)."""
-        rows = [f for f in self.fills.get(user.lower(), []) if f.time_ms >= start_ms and
-                (end_ms is None or f.time_ms <= end_ms)]
-        return tuple(rows[:2000])
+        fills = self.fills.get(user.lower(), [])
+        # booked in time order: a binary search, not a scan of the whole history (which grows all day, and
+        # an account snapshot asks for this every audit)
+        lo = bisect_left(fills, start_ms, key=_fill_time)
+        hi = len(fills) if end_ms is None else bisect_right(fills, end_ms, lo, key=_fill_time)
+        return tuple(fills[lo:min(hi, lo + 2000)])
 
     def user_rate_limit(self, user: str) -> dict:
         q = self.quotas.get(user.lower())
@@ -916,6 +919,10 @@ def _fmt(px: float) -> str:
 
 def _px_key(row: list) -> float:
     return row[0]
+
+
+def _fill_time(f: FillInfo) -> int:
+    return f.time_ms
 
 
 def _l2_side(pxs, szs, clients: list, n: int, consumed: dict, desc: bool) -> tuple:

@@ -129,3 +129,24 @@ def test_different_seed_different_market():
     a = run([("alo", True, 1, 1, 1.0)], [], 1)
     b = run([("alo", True, 1, 1, 1.0)], [], 2)
     assert [r for r in a.log if r[1] == "trade"] != [r for r in b.log if r[1] == "trade"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 50), max_size=60), st.integers(-5, 1300), st.one_of(st.none(), st.integers(-5, 1300)),
+       st.integers(1, 5))
+def test_fills_by_time_are_the_window_oldest_first_at_most_the_cap(gaps, start, end, cap_scale):
+    """userFillsByTime gives fills with start ≤ time ≤ end, oldest first, at most 2000: the same rows a scan
+    of the whole history gives (the twin binary-searches it). Times repeat (fills in one block) and the
+    cap is hit when the window is large enough."""
+    import simpy
+    from twin.messages import FillInfo
+
+    ex = Exchange(simpy.Environment(), TwinParams(), 0)
+    ex.fund(USER, 10_000.0)
+    t = 0
+    rows = ex.fills[USER]
+    for i, gap in enumerate(gaps * cap_scale * 20):  # up to 6,000 rows, so the cap of 2,000 binds
+        t += gap // 10  # most gaps are zero: many fills share a millisecond
+        rows.append(FillInfo("BTC", 100.0, 0.001, "B", t, 0.0, "Open Long", 0.0, i, i, False, 0.0, None))
+    scanned = [f for f in rows if f.time_ms >= start and (end is None or f.time_ms <= end)][:2000]
+    assert list(ex.user_fills_by_time(USER.upper(), start, end)) == scanned
