@@ -56,7 +56,7 @@ class LiveDriver:
 
     def __init__(self, gateway: AsyncGateway, core: Core, cycle_s: float, *, clock: Callable[[], float] = time.time,
                  time_scale: float = 1.0, record_sink: RecordSink | None = None,
-                 event_log: list | None = None) -> None:
+                 event_log: list | None = None, command_log: list | None = None) -> None:
         self.gateway = gateway
         self.core = core
         self.cycle_s = cycle_s
@@ -64,7 +64,8 @@ class LiveDriver:
         self.time_scale = time_scale
         self.record_sink = record_sink
         self.event_log = event_log
-        self.commands_sent: list[Command] = []
+        self.command_log = command_log  # when a list: every command sent (off by default: a session is days)
+        self.commands = 0
         self.events = 0
         self.core_errors = 0
         self.stopped = False
@@ -99,7 +100,9 @@ class LiveDriver:
             self.core.discard_records()
 
     def _send(self, cmd: Command) -> None:
-        self.commands_sent.append(cmd)
+        self.commands += 1
+        if self.command_log is not None:
+            self.command_log.append(cmd)
         try:
             self.gateway.send(cmd)
         except Exception:

@@ -27,7 +27,8 @@ USER = "0x" + "a1" * 20
 
 
 def build_session(config: AgentConfig, seed: int, params: TwinParams | None = None,
-                  schedule: ChaosSchedule | None = None, record_sink=None, event_log: list | None = None):
+                  schedule: ChaosSchedule | None = None, record_sink=None, event_log: list | None = None,
+                  command_log: list | None = None):
     """The object graph of a twin session: exchange, gateway, core, driver (not yet started)."""
     seq = np.random.SeedSequence(seed)
     twin_seed, agent_seq = seq.spawn(2)
@@ -37,7 +38,7 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
                           action_ttl_s=config.risk.ack_timeout_s)
     inst = ex.instruments[config.session.coin]
     core = AgentCore(config, np.random.default_rng(agent_seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
-    driver = SimDriver(ex.env, gateway, core, config.session.cycle_s, record_sink, event_log)
+    driver = SimDriver(ex.env, gateway, core, config.session.cycle_s, record_sink, event_log, command_log)
     return ex, gateway, core, driver
 
 

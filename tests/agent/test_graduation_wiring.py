@@ -76,10 +76,11 @@ def test_shadow_places_nothing_and_fills_on_paper(default_run):
 
 def _session_commands(level: str, seconds: float = 240.0, seed: int = 4):
     cfg = AgentConfig.model_validate({"graduation": {"start_level": level, "demote_on_low_confidence": False}})
-    ex, gw, core, driver = build_session(cfg, seed)
+    sent: list = []
+    ex, gw, core, driver = build_session(cfg, seed, command_log=sent)
     driver.start()
     ex.env.run(until=seconds)
-    return cfg, core, driver.commands_sent
+    return cfg, core, sent
 
 
 def test_micro_live_quotes_the_venue_minimum_within_a_tenth_of_the_limit():

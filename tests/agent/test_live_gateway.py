@@ -488,21 +488,24 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
             asset = await gw.prepare()
             core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
             events: list = []
-            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
+            sent: list = []
+            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events,
+                                command_log=sent)
             remove = driver.install_signal_handlers()
             asyncio.get_running_loop().call_later(4.5, os.kill, os.getpid(), signal.SIGTERM)
             try:
                 await asyncio.wait_for(driver.run(duration_s=200.0, shutdown_grace_s=5.0), 15.0)
             finally:
                 remove()
-            return gw, core, driver, events
+            return gw, core, driver, events, sent
 
-        gw, core, driver, events = asyncio.run(scenario())
+        gw, core, driver, events, sent = asyncio.run(scenario())
         venue_fills = bg.call(lambda: [f.tid for f in ex.user_fills(ADDR)])
         venue_pos = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
         venue_open = bg.call(lambda: ex.open_orders(ADDR))
 
     assert driver.stop_reason == "SIGTERM"
+    assert driver.commands == len(sent) > 0
     kinds = [type(e) for e in events]
     # each quote cycle is followed by its after-cycle work, at its ts
     timers = [e for e in events if type(e) is Timer]
@@ -530,7 +533,7 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
     assert abs(driver.final_snapshot.position - venue_pos) < 1e-9
     assert abs(core.ledger.position - venue_pos) < 1e-9
     assert gw.stats["malformed"] == 0 and driver.core_errors == 0 and gw.stats["venue_ws_errors"] == 0
-    for text in (caplog.text, repr(gw), str(driver.commands_sent[:50])):
+    for text in (caplog.text, repr(gw), str(sent[:50])):
         assert SECRET_HEX not in text.lower()
 
 
