@@ -8,6 +8,7 @@ down are recovered (the snapshot push on resubscribe, then userFillsByTime) and 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable
 
 from agent.gateway.base import CommandRouter, EventSink
@@ -54,7 +55,9 @@ class TwinGateway(CommandRouter):
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self._started_ms = 0
-        self._sides: dict[str, Side] = {}  # cloid -> side of what we placed (a modify may not say)
+        # cloid -> side of what we placed (a modify may not say), the newest 100,000: an OrderedDict, whose
+        # oldest goes in O(1) (a dict's first key, after many deletions at its front, is a scan to find)
+        self._sides: OrderedDict[str, Side] = OrderedDict()
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "liquidations": 0}
@@ -121,7 +124,7 @@ class TwinGateway(CommandRouter):
                 raise ValueError(f"modify of {c.cloid}: side unknown (not placed through this gateway)")
         self._sides[cloid] = side
         if len(self._sides) > 100_000:
-            del self._sides[next(iter(self._sides))]
+            self._sides.popitem(last=False)
         return OrderSpec(self.coin, side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
 
     def _send_places(self, places: list[PlaceOrder]) -> None:
