@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from dataclasses import fields
+from operator import attrgetter
 from typing import Callable, Union
 
 import numpy as np
@@ -92,7 +94,11 @@ class Exchange:
         self.accounts: dict[str, Account] = {}
         self.quotas: dict[str, AddressQuota] = {}
         self.orders: dict[int, ClientOrder] = {}  # resting, by oid
-        self.order_status: dict[int, tuple[str, OrderInfo, str, int]] = {}
+        # every order's last status, by oid, as the venue answers orderStatus for any of them: a row of plain
+        # values (user, status, status ms, then OrderInfo's fields), which the garbage collector stops
+        # following after its first pass (a 10 Hz day keeps ~400,000); and per user, each cloid's first oid
+        self.order_status: dict[int, tuple] = {}
+        self._status_by_cloid: dict[str, dict[str, int]] = {}
         self.fills: dict[str, list[FillInfo]] = {}
         self.schedule_cancel: dict[str, float] = {}
         self.schedule_cancel_fired: dict[str, list[float]] = {}
@@ -511,7 +517,12 @@ class Exchange:
     def _set_status(self, o: ClientOrder, status: str) -> None:
         info = self._order_info(o)
         now_ms = self.now_ms()
-        self.order_status[o.oid] = (o.user, info, status, now_ms)
+        self.order_status[o.oid] = (o.user, status, now_ms) + _ORDER_FIELDS(info)
+        if o.cloid is not None:
+            by_cloid = self._status_by_cloid.get(o.user)
+            if by_cloid is None:
+                by_cloid = self._status_by_cloid[o.user] = {}
+            by_cloid.setdefault(o.cloid, o.oid)
         if self.log is not None:
             self._log("status", o.oid, status)
         self._publish(("orderUpdates", o.user), OrderUpdatePush(info, status, now_ms))
@@ -870,10 +881,11 @@ class Exchange:
     def order_status_of(self, user: str, ref: int | str) -> dict:
         """orderStatus by oid or cloid; ``unknownOid`` when it is not this user's."""
         user = user.lower()
-        for oid, (owner, info, status, ts) in self.order_status.items():
-            if owner == user and (info.cloid == ref if isinstance(ref, str) else oid == ref):
-                return {"status": "order", "order": info, "orderStatus": status, "statusTimestamp": ts}
-        return {"status": "unknownOid"}
+        oid = self._status_by_cloid.get(user, {}).get(ref) if isinstance(ref, str) else ref
+        row = self.order_status.get(oid)
+        if row is None or row[0] != user:
+            return {"status": "unknownOid"}
+        return {"status": "order", "order": OrderInfo(*row[3:]), "orderStatus": row[1], "statusTimestamp": row[2]}
 
     def meta(self, dex: str = "") -> list[InstrumentSpec]:
         return [i for i in self.params.instruments if i.dex == dex]
@@ -919,6 +931,9 @@ def _fmt(px: float) -> str:
 
 def _px_key(row: list) -> float:
     return row[0]
+
+
+_ORDER_FIELDS = attrgetter(*(f.name for f in fields(OrderInfo)))  # OrderInfo's values, in its field order
 
 
 def _fill_time(f: FillInfo) -> int:

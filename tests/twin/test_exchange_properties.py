@@ -91,7 +91,7 @@ def test_venue_books_reconcile_with_its_fills(ops, faults, seed):
     for row in ex.log:
         if row[1] == "status":
             statuses.setdefault(row[2], []).append(row[3])
-    infos = {oid: ex.order_status[oid][1] for oid in statuses}
+    infos = {oid: ex.order_status_of(USER, oid)["order"] for oid in statuses}
     for f in fills:
         info = infos[f.oid]
         # no fill at a price worse than the limit

@@ -54,7 +54,7 @@ def test_reduce_only_shrinks_to_the_position_and_is_cancelled_when_flat():
     ro = r["ro_sell"].statuses[0].oid
     rows = [row for row in ex.log if row[1] == "status" and row[2] == ro]
     assert rows[-1][3] == "reduceOnlyCanceled"
-    assert ex.order_status[ro][1].sz <= 0.002 + 1e-12  # shrunk to the position it could close
+    assert ex.order_status_of(USER, ro)["order"].sz <= 0.002 + 1e-12  # shrunk to the position it could close
     assert isinstance(r["close"], ActionOk) and ex.accounts[USER].position("BTC").szi == 0.0
 
 
