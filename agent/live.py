@@ -13,6 +13,7 @@ import logging
 import math
 import signal
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -242,7 +243,8 @@ class DryRunGateway:
         self.best_ask = math.nan
         self.sink: EventSink | None = None
         self.dry_cancels = 0
-        self._sides: dict[str, Side] = {}  # ModifyOrder carries no side: the side of each order placed
+        # ModifyOrder carries no side: the side of each order placed, the newest 10,000 (oldest out in O(1))
+        self._sides: OrderedDict[str, Side] = OrderedDict()
 
     def start(self, sink: EventSink) -> None:
         self.sink = sink
@@ -290,7 +292,7 @@ class DryRunGateway:
     def _remember(self, cloid: str, side: Side) -> None:
         self._sides[cloid] = side
         if len(self._sides) > 10_000:
-            del self._sides[next(iter(self._sides))]
+            self._sides.popitem(last=False)
 
     def send(self, cmd: Command) -> None:
         self.inner.send(self._rewrite(cmd))
