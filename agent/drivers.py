@@ -74,7 +74,6 @@ class SimDriver:
         else:
             self.core.discard_records()
 
-
     def _send(self, cmd: Command) -> None:
         self.commands += 1
         if self.command_log is not None:
