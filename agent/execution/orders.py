@@ -105,7 +105,7 @@ class OrderTracker:
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total",
-                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "_legs")
+                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -130,12 +130,10 @@ class OrderTracker:
         self._ended: deque[tuple[float, str]] = deque()  # (ts, cloid) in the order orders ended: prune's queue
         # running Σ remaining of live orders per side, kept by _recount at every change of an order's
         # size, fills or liveness: exposure is asked on every quote cycle, and summing a dozen orders
-        # there cost more than keeping the sums. While a modify's two legs are both live (the larger
-        # counts, not both) exposure is summed over the live orders; the running sums, still kept, are
-        # used again once no pair is left (exposures() notices).
+        # there cost more than keeping the sums. A modify's two legs both count until it is answered:
+        # the old can fill before it lands, and the new order's size is not reduced by those fills.
         self._exp_buy = 0.0
         self._exp_sell = 0.0
-        self._legs = False
 
     # ------------------------------------------------------------------ commands
 
@@ -172,7 +170,6 @@ class OrderTracker:
             n.replaces = o.cloid
             self.orders[n.cloid] = n
             self.live_set[n.cloid] = n
-            self._legs = True
             self._recount(n)
         elif isinstance(cmd, RequestAccountSnapshot):
             self.snapshot_requested_ts = ts
@@ -469,17 +466,14 @@ class OrderTracker:
         return [o for o in self.live_set.values() if o.side is side]
 
     def exposures(self) -> tuple[float, float]:
-        """(buy, sell): Σ remaining size of every order that could still fill, per side, in one pass
-        (a modify counts its larger leg; cancelled orders count while their fills may still lag)."""
-        if not self._legs:
-            buy = self._exp_buy
-            sell = self._exp_sell
-            if buy < 0.0:  # float residue of the running sums
-                buy = 0.0
-            if sell < 0.0:
-                sell = 0.0
-        else:
-            buy, sell, self._legs = self._pair_summed()
+        """(buy, sell): Σ remaining size of every order that could still fill, per side (both legs of a
+        modify not yet answered; cancelled orders while their fills may still lag)."""
+        buy = self._exp_buy
+        sell = self._exp_sell
+        if buy < 0.0:  # float residue of the running sums
+            buy = 0.0
+        if sell < 0.0:
+            sell = 0.0
         settling = self.settling
         if settling:
             now = self.now
@@ -492,33 +486,6 @@ class OrderTracker:
             buy += max(0.0, tot[_BUY])
             sell += max(0.0, tot[_SELL])
         return buy, sell
-
-    def _pair_summed(self) -> tuple[float, float, bool]:
-        """(buy, sell) summed over the live orders, a live modify pair counting its larger leg (the definition
-        the running sums keep: tests compare), and whether such a pair is left."""
-        buy = sell = 0.0
-        pairs = False
-        orders = self.orders
-        BUY = _BUY
-        for o in self.live_set.values():
-            if o.replaces is not None:
-                old = orders.get(o.replaces)
-                if old is not None and old.live:
-                    pairs = True
-                    continue  # counted through the old leg
-            rem = o.sz - o.filled_sz
-            if o.replaced_by is not None:
-                n = orders.get(o.replaced_by)
-                if n is not None and n.live:
-                    pairs = True
-                    if n.sz - n.filled_sz > rem:
-                        rem = n.sz - n.filled_sz
-            if rem > 0.0:
-                if o.side is BUY:
-                    buy += rem
-                else:
-                    sell += rem
-        return buy, sell, pairs
 
     def exposure(self, side: Side) -> float:
         buy, sell = self.exposures()

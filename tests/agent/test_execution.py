@@ -106,9 +106,10 @@ class TrackerVsVenue(RuleBasedStateMachine):
     @precondition(lambda self: any(o.state in _MODIFIABLE for o in self.t.live_set.values()))
     @rule(i=st.integers(0, 10**6), sz=st.integers(1, 5))
     def modify(self, i, sz):
-        # a modify's two legs are both live until it is answered: exposure counts the larger, not both.
-        # Only an acknowledged order with nothing pending is modified (a refusal names the order, not the
-        # request: on an order whose place or another modify is still out it would be ambiguous)
+        # a modify's two legs are both live until it is answered, and exposure counts both (see
+        # test_a_modify_counts_both_legs_until_answered). Only an acknowledged order with nothing
+        # pending is modified (a refusal names the order, not the request: on an order whose place or
+        # another modify is still out it would be ambiguous)
         live = [o for o in self.t.live_set.values() if o.state in _MODIFIABLE]
         o = live[i % len(live)]
         cmd = ModifyOrder(o.cloid, self.ids.next(), 100.0, float(sz), Tif.ALO, side=o.side)
@@ -174,23 +175,10 @@ class TrackerVsVenue(RuleBasedStateMachine):
         buy = sum(o.sz - o.filled_sz for o in live if o.side is Side.BUY)
         sell = sum(o.sz - o.filled_sz for o in live if o.side is Side.SELL)
         assert math.isclose(t._exp_buy, buy, abs_tol=1e-12) and math.isclose(t._exp_sell, sell, abs_tol=1e-12)
-        # and exposure is the definition: a live modify pair counts its larger leg, then what is settling
+        # and exposure is those sums (a modify's legs both counted), then what is settling
         ex_buy, ex_sell = t.exposures()
-        pair = {Side.BUY: 0.0, Side.SELL: 0.0}
-        for o in t.live_set.values():
-            if o.replaces in t.live_set:
-                continue  # the new leg of a live pair: counted with the old one
-            rem = o.sz - o.filled_sz
-            if o.replaced_by in t.live_set:
-                n = t.live_set[o.replaced_by]
-                rem = max(rem, n.sz - n.filled_sz)
-            pair[o.side] += max(0.0, rem)
-        pair_buy, pair_sell = pair[Side.BUY], pair[Side.SELL]
-        assert math.isclose(ex_buy, pair_buy + max(0.0, t.settling_total[Side.BUY]), abs_tol=1e-12)
-        assert math.isclose(ex_sell, pair_sell + max(0.0, t.settling_total[Side.SELL]), abs_tol=1e-12)
-        pairs = any((o.replaced_by or "") in t.live_set or (o.replaces or "") in t.live_set
-                    for o in t.live_set.values())
-        assert t._legs == pairs  # the running sums are back in use once no pair is left
+        assert math.isclose(ex_buy, buy + max(0.0, t.settling_total[Side.BUY]), abs_tol=1e-12)
+        assert math.isclose(ex_sell, sell + max(0.0, t.settling_total[Side.SELL]), abs_tol=1e-12)
 
     @invariant()
     def worst_case_bounds_position(self):
@@ -443,6 +431,28 @@ def test_the_tolerance_band_is_wide_behind_the_desired_quote_and_narrow_ahead_of
     assert reconcile([DesiredQuote(Side.BUY, 100_000.0, 0.0002, 0)], t, **tight) != []
 
 
+def test_a_modify_counts_both_legs_until_answered():
+    """A modify is cancel-and-replace at the venue, and the new order's size is not reduced by what the
+    old one filled before it landed. So until the venue answers, the old leg can fill (most of) its
+    remaining AND the new leg rest in full: exposure counts both legs, as a cancel and a place would be
+    counted. (Counting only the larger leg let the worst case fall short of what could fill.)"""
+    t = _tracker_with(0.0, [(Side.BUY, 100.0, 1.0)])
+    v = Venue()
+    old = next(iter(t.live_set))
+    v.resting[old] = [Side.BUY, 1.0, 1]
+    mod = ModifyOrder(old, "0xnew", 100.0, 1.0, Tif.ALO, side=Side.BUY)
+    t.on_command(mod, 1.0)
+    # at the venue, before anything comes back: the old order fills 0.9, then the modify lands
+    in_flight = v.fill(old, 0.9, 1.1) + v.modify(mod, 1.2)
+    could_fill = v.position + sum(r for side, r, _ in v.resting.values() if side is Side.BUY)
+    assert could_fill == pytest.approx(1.9)
+    assert t.worst_case_positions()[0] >= could_fill - 1e-9
+    for ev in in_flight:  # and once everything is known, the tracker agrees with the venue
+        t.on_event(ev)
+    assert t.position == pytest.approx(0.9) and t.worst_case_positions()[0] >= could_fill - 1e-9
+    assert list(t.live_set) == ["0xnew"]
+
+
 def test_running_exposure_follows_snapshots_resizes_foreign_orders_and_ends():
     """The venue's listing resizes an order (a fill we have not seen yet) and adds one we did not place:
     the running exposure follows both, and falls to zero when everything has ended."""
@@ -452,7 +462,7 @@ def test_running_exposure_follows_snapshots_resizes_foreign_orders_and_ends():
     t.on_event(AccountSnapshot(1.0, 0.001, 99.0, 1e4, 0.0,
                                (OpenOrder(bid, 1, Side.BUY, 99.0, 0.001, False), OpenOrder(ask, 2, Side.SELL, 101.0, 0.003, False),
                                 OpenOrder("0xforeign", 3, Side.SELL, 102.0, 0.004, False)), requested_ts=0.9))
-    assert t.exposures() == pytest.approx((0.001, 0.007)) and t.exposures() == t._pair_summed()[:2]
+    assert t.exposures() == pytest.approx((0.001, 0.007))
     for cloid in list(t.live_set):
         t.on_command(CancelOrder(cloid), 2.0)
         t.on_event(CancelAcknowledged(2.1, cloid))
