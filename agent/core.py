@@ -32,8 +32,9 @@ from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_min
 from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command,
-    ConnectionLost, ConnectionRestored, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus,
-    RateLimited, Reason, RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
+    ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyRejected, OrderAcknowledged,
+    OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot, ScheduleCancel, Side, Tif,
+    Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
@@ -125,7 +126,7 @@ class AgentCore:
             BookUpdated: self._on_book, TradeObserved: self._on_trade, FillReceived: self._on_fill,
             QuotaStatus: self._on_quota, ConnectionLost: self._on_lost, ConnectionRestored: self._on_restored,
             AccountSnapshot: self._on_snapshot, Timer: self._on_timer, OrderRejected: self._on_rejected,
-            AccountChangedByVenue: self._on_account_changed,
+            AccountChangedByVenue: self._on_account_changed, ModifyRejected: self._on_modify_rejected,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -140,8 +141,8 @@ class AgentCore:
         fn = self._dispatch.get(type(event))
         if fn is None:
             t = type(event)
-            if t is OrderAcknowledged:
-                o = self.tracker.orders.get(event.cloid)
+            if t is OrderAcknowledged or t is ModifyAcknowledged:
+                o = self.tracker.orders.get(event.cloid if t is OrderAcknowledged else event.new_cloid)
                 if o is not None and o.acked_ts < 0:
                     self.graduation.note_ack(event.ts - o.sent_ts)
             self.tracker.on_event(event)
@@ -257,12 +258,27 @@ class AgentCore:
             self.errors.note(ev.ts)
             self.graduation.note_rejection(ev.ts)
         if ev.reason is Reason.BAD_ALO_PX:
-            m = _BBO.search(ev.message)
-            if m:
-                bid, ask = float(m.group(1)), float(m.group(2))
-                if 0.0 < bid < ask:
-                    self.best_bid, self.best_ask = bid, ask
-                    self.mid = 0.5 * (bid + ask)
+            self._learn_bbo(ev.message)
+
+    def _on_modify_rejected(self, ev: ModifyRejected, cmds: list) -> None:
+        """A modify refused. The order filled or went before it landed: routine, as a cancel that finds
+        nothing. Its new order would have crossed: the venue's bbo, as for a place. Anything else counts
+        as an error, as a place's rejection does."""
+        self.tracker.on_event(ev)
+        reason = ev.reason
+        if reason is Reason.BAD_ALO_PX:
+            self._learn_bbo(ev.message)
+        elif reason not in _MODIFY_RACES:
+            self.errors.note(ev.ts)
+            self.graduation.note_rejection(ev.ts)
+
+    def _learn_bbo(self, message: str) -> None:
+        m = _BBO.search(message)
+        if m:
+            bid, ask = float(m.group(1)), float(m.group(2))
+            if 0.0 < bid < ask:
+                self.best_bid, self.best_ask = bid, ask
+                self.mid = 0.5 * (bid + ask)
 
     def _on_quota(self, ev: QuotaStatus, cmds: list) -> None:
         self.budget.on_quota(ev)
@@ -641,4 +657,6 @@ _BBO = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 # refusal of one is retried after _SNAPSHOT_RETRY_S, doubling (a cancel-all's openOrders is named alike:
 # its refusal at worst brings a pending snapshot's retry forward)
 _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
+# a modify that found its order filled or gone: the cancel/fill race, not the venue's health
+_MODIFY_RACES = frozenset({Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER})
 _SNAPSHOT_RETRY_S = 1.0

@@ -25,7 +25,7 @@ from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
 from twin.faults.quota import AddressQuota, IpWeightLimiter, exchange_weight, info_weight
-from twin.faults.rejections import RejectionModel, RejectReason, order_error_text
+from twin.faults.rejections import MODIFY_PREFIX, RejectionModel, RejectReason, order_error_text
 from twin.instruments import InstrumentSpec, price_is_valid, size_is_valid
 from twin.market.base import BOOK, MarketProcess, Shock
 from twin.market.synthetic import SyntheticMarket
@@ -477,7 +477,10 @@ class Exchange:
             return self._reject(RejectReason.ModifyCanceledOrFilled, self.instruments[spec.coin].asset_id
                                 if spec.coin in self.instruments else 0)
         self._remove(order, "canceled")
-        return self._place(acct, spec)
+        placed = self._place(acct, spec)
+        if isinstance(placed, StatusError):  # the cancel leg happened: the venue says the new order failed
+            return StatusError(MODIFY_PREFIX + placed.error)
+        return placed
 
     def _schedule_cancel(self, acct: Account, time_s: float | None) -> Reply:
         vp = self.params.venue

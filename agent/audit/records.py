@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import IO, Iterator
 
-from agent.gateway.events import Batch, CancelOrder, PlaceOrder, Side
+from agent.gateway.events import Batch, CancelOrder, ModifyOrder, PlaceOrder, Side
 
 
 class CycleDecisionRecord:
@@ -50,6 +50,9 @@ def describe_command(c) -> str:
         return f"place {'B' if c.side is Side.BUY else 'A'} {c.sz}@{c.px}{' RO' if c.reduce_only else ''}"
     if isinstance(c, CancelOrder):
         return f"cancel {c.cloid[-6:]}"
+    if isinstance(c, ModifyOrder):
+        side = "" if c.side is None else "B " if c.side is Side.BUY else "A "
+        return f"modify {c.cloid[-6:]} to {side}{c.sz}@{c.px}{' RO' if c.reduce_only else ''}"
     return type(c).__name__
 
 

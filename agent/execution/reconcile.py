@@ -13,7 +13,11 @@ Rules, in order:
    worst-case position: position + every same-side order that could still fill;
 4. reduce-only quotes are only on the reducing side and never total more than |position|; they also
    rest beside every other same-side order that could still fill (stale ones being cancelled too), so
-   the worst-case limit of rule 3 holds for them as well.
+   the worst-case limit of rule 3 holds for them as well;
+5. with ``modify_moves``, a quote placed where an acknowledged order of the same side (and reduce-only
+   flag) is being cancelled becomes one modify of that order instead: one request item instead of two,
+   the same limit check (both legs count until the venue answers). Sent after the cancels, before the
+   places.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderState, OrderTracker
-from agent.gateway.events import Batch, CancelOrder, Command, PlaceOrder, Side, Tif
+from agent.gateway.events import Batch, CancelOrder, Command, ModifyOrder, PlaceOrder, Side, Tif
 
 
 class DesiredQuote(NamedTuple):
@@ -50,6 +54,11 @@ class ReconcileConfig(BaseModel):
                                                                  "levels chase the model less.")
     size_tolerance_frac: float = Field(0.25, ge=0, description="... and whose remaining size is within this share.")
     max_requests_per_cycle: int = Field(20, ge=1, description="Upper bound on request items sent per cycle.")
+    modify_moves: bool = Field(True, description=(
+        "Move an acknowledged order to a new quote on its side with one modify (cancel-and-replace at the "
+        "venue, one request against the address quota) instead of a cancel and a place (two). Queue "
+        "priority is lost either way; exposure counts both legs until the venue answers, as it would both "
+        "orders."))
 
 
 def refused_under_minimum(sz: float, px: float, reduce_only: bool, position_abs: float, min_notional: float) -> bool:
@@ -58,8 +67,10 @@ def refused_under_minimum(sz: float, px: float, reduce_only: bool, position_abs:
     return sz * px < min_notional and not (reduce_only and sz >= position_abs - 1e-12)
 
 
-_IN_DOUBT = frozenset({OrderState.PENDING_CANCEL, OrderState.STALE})  # a cancel is out, or only a snapshot knows
+# a cancel or modify is out (its answer ends the order), or only a snapshot knows: nothing more to send
+_IN_DOUBT = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY, OrderState.STALE})
 _KEEPABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW})
+_MODIFIABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED})  # acknowledged, nothing pending
 _BUY = Side.BUY
 _SELL = Side.SELL
 _ALO = Tif.ALO
@@ -132,7 +143,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         else:
             unmatched.append(d)
 
-    cancels: list[Command] = []
+    going: list = []  # the orders to cancel (some may instead be modified into a quote below)
     n_items = 0
     room = min(max_items, budget.headroom)  # a cancel may spend everything left (see RequestBudget.can_spend)
     for o in live:
@@ -140,11 +151,21 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             continue
         if n_items >= room:
             break
-        cancels.append(CancelOrder(o.cloid))
+        going.append(o)
         n_items += 1
+    # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)
+    movable: dict | None = None
+    if cfg.modify_moves and going and unmatched:
+        for o in going:
+            if o.state in _MODIFIABLE and o.oid:
+                k = (o.side, o.reduce_only)
+                if movable is None:
+                    movable = {}
+                movable.setdefault(k, []).append(o)
 
     # exposure after the cancels we send still counts them: they may fill before they land
     places: list[Command] = []
+    modifies: list[Command] = []
     if unmatched:
         wc_long, wc_short = tracker.worst_case_positions()
         pos = tracker.position
@@ -180,16 +201,25 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 room_buy -= sz
             else:
                 room_sell -= sz
+            pool = movable.get((d.side, d.reduce_only)) if movable is not None else None
+            if pool:
+                # the order's cancel becomes this modify: one request item where there would be two (its
+                # cancel item is already counted, and a modify is no cancel: the reserve stays untouched,
+                # as spendable already excludes every item so far)
+                o = pool.pop(0)
+                going.remove(o)
+                modifies.append(ModifyOrder(o.cloid, cloids.next(), d.px, sz, _ALO, d.reduce_only, d.side))
+                continue
             places.append(PlaceOrder(cloids.next(), d.side, d.px, sz, _ALO, d.reduce_only))
             n_items += 1
             spendable -= 1
-    if cancels:
-        if places:
-            return [Batch(tuple(cancels)), Batch(tuple(places))]
-        return [Batch(tuple(cancels))] if len(cancels) > 1 else cancels
-    if len(places) > 1:
-        return [Batch(tuple(places))]
-    return places
+    out: list[Command] = []
+    for kind in ([CancelOrder(o.cloid) for o in going], modifies, places):  # cancels first: they reduce risk
+        if len(kind) > 1:
+            out.append(Batch(tuple(kind)))
+        elif kind:
+            out.append(kind[0])
+    return out
 
 
 _BANDS: dict[tuple[float, float], tuple[tuple[float, ...], tuple[float, ...]]] = {}

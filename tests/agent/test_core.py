@@ -418,6 +418,27 @@ def test_a_post_only_rejection_reprices_from_the_venues_bbo_whatever_its_decimal
     assert (core.best_bid, core.best_ask) == bbo and core.mid == 0.5 * (bbo[0] + bbo[1])
 
 
+def test_a_refused_modify_reprices_from_the_bbo_and_counts_only_what_is_not_the_race():
+    """A modify's new order that would cross names the venue's bbo, behind the modify prefix: the next
+    quotes use it, as after a place. A modify that found its order filled or gone is the cancel/fill
+    race, not an error; any other refusal is one (a burst of them is a cascade)."""
+    from agent.gateway.events import BookUpdated, ModifyRejected, Reason
+
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=0.1, sz_decimals=4)
+    core.handle(BookUpdated(0.1, "ETH", ((1700.0, 1.0),), ((1700.5, 1.0),)))
+    text = "Error placing new order during modify: Post only order would have immediately matched, " \
+           "bbo was 1800.1@1800.2. asset=1"
+    core.handle(ModifyRejected(0.2, "0x01", "0x02", Reason.BAD_ALO_PX, text))
+    assert (core.best_bid, core.best_ask) == (1800.1, 1800.2) and core.errors.count(0.2) == 0
+    core.handle(ModifyRejected(0.3, "0x03", "0x04", Reason.MODIFY_CANCELED_OR_FILLED,
+                               "Cannot modify canceled or filled order"))
+    assert core.errors.count(0.3) == 0
+    core.handle(ModifyRejected(0.4, "0x05", "0x06", Reason.PERP_MARGIN,
+                               "Error placing new order during modify: Insufficient margin to place order. asset=1"))
+    assert core.errors.count(0.4) == 1
+    assert core.tracker.rejections_by_reason["Modify" + Reason.PERP_MARGIN.value] == 1
+
+
 def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take_it():
     """The venue wants the switch at least 5 s ahead when the request arrives; armed at ts + 5 it was refused
     as too early on every try, even for accounts that may use it."""

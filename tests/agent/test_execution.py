@@ -247,9 +247,39 @@ def test_reconcile_is_idempotent_and_minimal():
     nudged = [DesiredQuote(Side.BUY, 98.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)]
     assert reconcile(nudged, t, **kw) == []  # within the 1.5-tick band: keep the queue position
     moved = [DesiredQuote(Side.BUY, 96.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)]
-    cmds = reconcile(moved, t, **kw)
+    bid = next(iter(t.live_set))
+    # the moved bid: one modify of the live bid (one request item), or without modifies a cancel and a place
+    assert reconcile(moved, t, **kw) == [ModifyOrder(bid, "0x00000001000000000000000000000001", 96.0, 0.002,
+                                                     Tif.ALO, False, Side.BUY)]
+    cmds = reconcile(moved, t, **dict(kw, cfg=ReconcileConfig(modify_moves=False)))
     flat = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
     assert [type(c).__name__ for c in flat] == ["CancelOrder", "PlaceOrder"] and flat[1].px == 96.0
+
+
+def test_only_an_acknowledged_order_is_modified_into_a_quote_of_its_own_side_and_kind():
+    """A modify needs the venue to know the order (acknowledged) and nothing else pending on it; it moves
+    an order to a quote of the same side and reduce-only flag. Everything else is a cancel or a place,
+    cancels first, then modifies, then places."""
+    t = _tracker_with(0.004, [(Side.BUY, 99.0, 0.002), (Side.SELL, 101.0, 0.002)])
+    pending = PlaceOrder("0x" + "ee" * 16, Side.BUY, 98.0, 0.002)  # sent, not yet acknowledged
+    t.on_command(pending, 0.2)
+    bid, ask = list(t.live_set)[:2]
+    desired = [DesiredQuote(Side.BUY, 95.0, 0.002, 0), DesiredQuote(Side.BUY, 94.0, 0.002, 1),
+               DesiredQuote(Side.SELL, 104.0, 0.002, 0, True), DesiredQuote(Side.BUY, 93.0, 0.002, 2)]
+    kw = dict(tick=1.0, lot=0.001, max_position=1.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    cmds = reconcile(desired, t, **kw)
+    kinds = [[type(c).__name__ for c in (b.commands if isinstance(b, Batch) else (b,))] for b in cmds]
+    # the unacknowledged bid and the ask (a plain order, the new ask reduce-only) are cancelled; the
+    # acknowledged bid becomes the nearest new bid; the other quotes are placed
+    assert kinds == [["CancelOrder", "CancelOrder"], ["ModifyOrder"], ["PlaceOrder", "PlaceOrder", "PlaceOrder"]]
+    assert {c.cloid for c in cmds[0].commands} == {ask, pending.cloid}
+    assert (cmds[1].cloid, cmds[1].px, cmds[1].side) == (bid, 95.0, Side.BUY)
+    assert sorted(c.px for c in cmds[2].commands) == [93.0, 94.0, 104.0]
+    # sent: both legs count until answered, so the bids' worst case holds the old bid and the new
+    for c in cmds:
+        t.on_command(c, 1.0)
+    assert t.exposures()[0] == pytest.approx(0.002 * 5)  # old bid, its new leg, the pending bid, two new bids
 
 
 def test_reduce_only_quotes_never_exceed_the_position():

@@ -116,8 +116,11 @@ def test_safety_orange_demotes_exposure_at_once_and_blocks_promotion():
 
 
 def test_a_drawdown_at_a_level_demotes_two_levels_once():
+    # a 0.4% drawdown trigger (0.75% as shipped): the jump's loss depends on the position the quotes
+    # happen to hold at 300 s, and this one is past it however the ladder moved before
     cfg = AgentConfig.model_validate({"session": {"collateral_usd": 3000.0},
-                                      "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
+                                      "graduation": {"start_level": "FULL", "demote_on_low_confidence": False,
+                                                     "demote_drawdown": 0.004}})
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 300.0, "fraction": -0.025},
                                   {"kind": "price_jump", "at_s": 302.0, "fraction": 0.025}])
     ex, gw, core, driver = build_session(cfg, 2, schedule=sched)
@@ -151,7 +154,7 @@ def test_start_level_by_name_and_bad_names_are_refused(tmp_path):
 
 
 def test_a_scripted_drawdown_walks_the_safety_ladder_up_then_down_one_level_at_a_time():
-    """A 5% gap down that recovers a second later, against the inventory of a small account: the
+    """A 7% gap down that recovers a second later, against the inventory of a small account: the
     drawdown jumps the ladder straight to Red (escalation may skip levels), exposure falls to
     MicroLive in the same tick; once equity is back, the ladder comes down one level at a time, each
     after its dwell and a clean recovery window."""
@@ -159,8 +162,10 @@ def test_a_scripted_drawdown_walks_the_safety_ladder_up_then_down_one_level_at_a
                                       "safety": {"degraded_yellow": 99, "degraded_orange": 99,  # drawdown only
                                                  "stressed_regime_yellow": None},
                                       "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
-    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.05},
-                                  {"kind": "price_jump", "at_s": 121.0, "fraction": 0.0526}])
+    # the drawdown is the inventory held at 120 s times the gap: 7% puts it past Red's 2% (and short of
+    # Kill's 5%) with room either side, whatever the ladder held (it was 1.98-2.4% at a 5% gap)
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.07},
+                                  {"kind": "price_jump", "at_s": 121.0, "fraction": 0.0753}])
     ex, gw, core, driver = build_session(cfg, 0, schedule=sched)
     driver.start()
     ex.env.run(until=1000.0)

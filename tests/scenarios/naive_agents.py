@@ -154,12 +154,13 @@ class _BlindBudget(RequestBudget):
 class NaiveQuotaBlind(AgentCore):
     """The quota spiral: cancels and replaces its quotes on every one-tick move, every cycle, blind to the
     address budget's headroom (no reserve, no slowing down, and the safety ladder never hears of it);
-    refused requests are simply tried again next cycle. (A modify would cost the same one request per
-    order; the twin gateway cannot send ModifyOrder today, see the report.)"""
+    refused requests are simply tried again next cycle. A cancel and a place are two requests per moved
+    quote; moving by modify (one) only halves the burn, so this agent, like the incident's, does not."""
 
     def __init__(self, config, rng, **kw) -> None:
         super().__init__(_config_with(config, reconcile={"price_tolerance_ticks": 0.5, "behind_tolerance_bps": 0.0,
-                                                             "level_tolerance_growth": 0.0}), rng, **kw)
+                                                             "level_tolerance_growth": 0.0,
+                                                             "modify_moves": False}), rng, **kw)
         self.budget = _BlindBudget(self.cfg.budget)
 
 

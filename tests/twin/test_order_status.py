@@ -40,3 +40,28 @@ def test_order_status_by_oid_and_cloid_for_its_owner_only_and_kept_out_of_the_co
     # kept all day for every order: rows the garbage collector stops following once it has seen them
     gc.collect()
     assert not gc.is_tracked(ex.order_status[oid_a])
+
+
+def test_a_modify_whose_new_order_fails_says_so_and_the_old_order_is_gone():
+    """The venue's modify is cancel-and-replace: when the new order is refused (here post-only through the
+    touch) the cancel has happened, and the error says it was the new order: ``Error placing new order
+    during modify: ...`` with the inner reason's own text."""
+    from twin.faults.rejections import MODIFY_PREFIX, classify_venue_text
+    from twin.messages import ModifyAction, StatusError
+
+    ex = Exchange.build(seed=3)
+    ex.fund(ALICE, 10_000.0)
+    ex.env.run(until=2.0)
+    replies: list = []
+    bid = ex.best_bid["BTC"]
+    ex.submit(ALICE, OrderAction((OrderSpec("BTC", True, bid - 50.0, 0.001, cloid=CLOID),)), replies.append)
+    ex.env.run(until=4.0)
+    oid = replies[0].statuses[0].oid
+    through = ex.best_ask["BTC"] + 10.0  # a post-only bid above the ask: it would take
+    ex.submit(ALICE, ModifyAction(((oid, OrderSpec("BTC", True, through, 0.001, cloid="0x" + "00" * 15 + "2b")),)),
+              replies.append)
+    ex.env.run(until=6.0)
+    st = replies[1].statuses[0]
+    assert isinstance(st, StatusError) and st.error.startswith(MODIFY_PREFIX + "Post only order would have")
+    assert classify_venue_text(st.error).value == "BadAloPx"
+    assert ex.order_status_of(ALICE, oid)["orderStatus"] == "canceled" and not ex.open_orders(ALICE)

@@ -90,7 +90,7 @@ _ALIASES: tuple[tuple[str, RejectReason], ...] = (
     ("Order price cannot be more than", RejectReason.Oracle),
 )
 # A modify whose cancel leg succeeded but whose new order failed: the inner text says why.
-_MODIFY_PREFIX = "Error placing new order during modify: "
+MODIFY_PREFIX = "Error placing new order during modify: "
 
 
 def order_error_text(reason: RejectReason, asset: int, **fmt: str) -> str:
@@ -118,8 +118,8 @@ _PREFIXES: list[tuple[str, RejectReason]] = sorted(
 def classify_venue_text(text: str) -> RejectReason:
     """The reason code of a venue error string, docs or live form (with or without `` asset=N``, with
     or without a trailing period); Other when no known text matches."""
-    if text.startswith(_MODIFY_PREFIX):
-        text = text[len(_MODIFY_PREFIX):]
+    if text.startswith(MODIFY_PREFIX):
+        text = text[len(MODIFY_PREFIX):]
     for prefix, reason in _PREFIXES:
         if text.startswith(prefix):
             return reason
