@@ -284,7 +284,7 @@ class DryRunGateway:
                 return CancelOrder(cmd.cloid)
             self._remember(cmd.new_cloid, side)
             px, sz = self._far(side, cmd.px, cmd.sz)
-            return ModifyOrder(cmd.cloid, cmd.new_cloid, px, sz, cmd.tif, cmd.reduce_only)
+            return ModifyOrder(cmd.cloid, cmd.new_cloid, px, sz, cmd.tif, cmd.reduce_only, side)
         if isinstance(cmd, Batch):
             return Batch(tuple(self._rewrite(c) for c in cmd.commands))
         return cmd
