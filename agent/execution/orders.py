@@ -304,7 +304,8 @@ class OrderTracker:
         elif t is ModifyRejected:
             old = self.orders.get(ev.cloid)
             new = self.orders.get(ev.new_cloid)
-            self.rejections_by_reason["Modify" + ev.reason.value] += 1
+            v = ev.reason.value  # "ModifyBadAloPx"; the race's own name already says modify
+            self.rejections_by_reason[v if v.startswith("Modify") else "Modify" + v] += 1
             if new is not None and new.live:
                 self._end(new, OrderState.REJECTED, ev.ts)
             if old is not None and old.live:
