@@ -49,6 +49,7 @@ class ChaosBounds:
     collateral_usd: tuple[float, ...] = (500.0, 1500.0, 5000.0, 100_000.0)  # small accounts reach Kill on a move
     cycle_s: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
     n_levels: tuple[int, ...] = (3, 5)  # ladder levels a side: as shipped, and DESIGN §10's stress profile
+    modify_moves: tuple[bool, ...] = (True, False)  # reconcile moves orders by modify (as shipped), or cancel and place
     start_levels: tuple[str, ...] = ("MICRO_LIVE", "FULL")  # Shadow places nothing: nothing to check
     start_position_frac: float = 0.8  # |starting position| ≤ this × max_position
     resting_orders: int = 4  # orders left resting at start (their sizes keep the worst case inside the limit)

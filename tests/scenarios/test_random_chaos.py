@@ -120,6 +120,7 @@ def chaos_bodies(draw) -> dict:
              "safety": {"kill_action": draw(st.sampled_from(["flatten", "hold"]))},
              "graduation": {"start_level": draw(st.sampled_from(b.start_levels))}}
     agent["quoting"] = {"ladder": {"n_levels": draw(st.sampled_from(b.n_levels))}}
+    agent["reconcile"] = {"modify_moves": draw(st.sampled_from(b.modify_moves))}
     if hip3:
         agent["quoting"]["order_size"] = b.hip3_order_size
     return {
