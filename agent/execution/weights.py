@@ -17,19 +17,22 @@ def request_cost(c: Command) -> tuple[int, int, bool]:
     """(IP weight, request items, cancels only) of one command, in one pass over a batch."""
     t = type(c)
     if t is Batch:
-        n_place = n_cancel = n_other = 0
+        n_place = n_cancel = n_modify = n_other = 0
         for x in c.commands:
             tx = type(x)
             if tx is PlaceOrder:
                 n_place += 1
             elif tx is CancelOrder:
                 n_cancel += 1
+            elif tx is ModifyOrder:
+                n_modify += 1
             else:
                 n_other += 1
         if n_other:  # rare mixed kinds: the general path
             return ip_weight(c), request_items(c), False
-        weight = (1 + n_place // 40 if n_place else 0) + (1 + n_cancel // 40 if n_cancel else 0)
-        return weight, n_place + n_cancel, n_place == 0 and n_cancel > 0
+        weight = ((1 + n_place // 40 if n_place else 0) + (1 + n_cancel // 40 if n_cancel else 0)
+                  + (1 + n_modify // 40 if n_modify else 0))
+        return weight, n_place + n_cancel + n_modify, n_place == 0 and n_modify == 0 and n_cancel > 0
     if t is PlaceOrder or t is ModifyOrder:
         return 1, 1, False
     if t is CancelOrder:
