@@ -61,7 +61,8 @@ def main() -> None:
     print(f"[{args.profile}] full stack, {args.hours} h  {wall:7.1f} s wall   {wall / base:5.1f}x the market alone "
           f"(goal for a day at stress: < 60 s); peak memory "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print(f"  requests sent in {len(placing)} of {args.hours} hours; exposure level at each hour's end:")
+    print(f"  requests sent in {len(placing)} of {args.hours} hours ({sum(n for _, _, _, n in hourly):,} request items "
+          f"against the address quota); exposure level at each hour's end:")
     print("  " + " ".join(level[:4] for _, _, level, _ in hourly))
     starts = [0.0] + [w for _, w, _, _ in hourly]  # each hour's wall time: from the last hour's end
     quiet = [w - s for (_, w, _, n), s in zip(hourly, starts) if not n]
