@@ -39,7 +39,6 @@ class SimDriver:
         # when a list: every command sent, in order. Off unless asked for: kept for a whole session it is
         # the process's largest memory (a 10 Hz day sends ~400,000 commands) and slows the garbage collector
         self.command_log = command_log
-        self.commands = 0
         self.events = 0
         self.stopped = False
 
@@ -75,7 +74,6 @@ class SimDriver:
             self.core.discard_records()
 
     def _send(self, cmd: Command) -> None:
-        self.commands += 1
         if self.command_log is not None:
             self.command_log.append(cmd)
         self.gateway.send(cmd)

@@ -13,13 +13,12 @@ import logging
 import math
 import signal
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Protocol
 
 from agent.drivers import Core, RecordSink
 from agent.report import trading_summary
-from agent.gateway.base import EventSink
+from agent.gateway.base import EventSink, RecentSides
 from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged,
     ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
@@ -66,7 +65,6 @@ class LiveDriver:
         self.record_sink = record_sink
         self.event_log = event_log
         self.command_log = command_log  # when a list: every command sent (off by default: a session is days)
-        self.commands = 0
         self.events = 0
         self.core_errors = 0
         self.stopped = False
@@ -101,7 +99,6 @@ class LiveDriver:
             self.core.discard_records()
 
     def _send(self, cmd: Command) -> None:
-        self.commands += 1
         if self.command_log is not None:
             self.command_log.append(cmd)
         try:
@@ -243,8 +240,7 @@ class DryRunGateway:
         self.best_ask = math.nan
         self.sink: EventSink | None = None
         self.dry_cancels = 0
-        # ModifyOrder carries no side: the side of each order placed, the newest 10,000 (oldest out in O(1))
-        self._sides: OrderedDict[str, Side] = OrderedDict()
+        self._sides = RecentSides()  # each order placed: a modify of one it did not place is cancelled instead
 
     def start(self, sink: EventSink) -> None:
         self.sink = sink
@@ -275,24 +271,19 @@ class DryRunGateway:
 
     def _rewrite(self, cmd: Command) -> Command:
         if isinstance(cmd, PlaceOrder):
-            self._remember(cmd.cloid, cmd.side)
+            self._sides.remember(cmd.cloid, cmd.side)
             px, sz = self._far(cmd.side, cmd.px, cmd.sz)
             return PlaceOrder(cmd.cloid, cmd.side, px, sz, cmd.tif, cmd.reduce_only)
         if isinstance(cmd, ModifyOrder):
             side = self._sides.get(cmd.cloid)
             if side is None:  # not ours to move far: cancel it instead of modifying near the touch
                 return CancelOrder(cmd.cloid)
-            self._remember(cmd.new_cloid, side)
+            self._sides.remember(cmd.new_cloid, side)
             px, sz = self._far(side, cmd.px, cmd.sz)
             return ModifyOrder(cmd.cloid, cmd.new_cloid, px, sz, cmd.tif, cmd.reduce_only, side)
         if isinstance(cmd, Batch):
             return Batch(tuple(self._rewrite(c) for c in cmd.commands))
         return cmd
-
-    def _remember(self, cloid: str, side: Side) -> None:
-        self._sides[cloid] = side
-        if len(self._sides) > 10_000:
-            self._sides.popitem(last=False)
 
     def send(self, cmd: Command) -> None:
         self.inner.send(self._rewrite(cmd))

@@ -2,9 +2,10 @@
 
 Two profiles, each a twin session with every fault model on, the agent starting at exposure level Full
 and capped there (as shipped, graduation starts in Shadow, which places nothing: timing that would
-flatter it). Graduation still demotes on evidence: at 10 Hz the extra rejections take it to Ramping
-within a minute, where it still quotes every level, at smaller sizes (and to MicroLive after some
-20 minutes, to Shadow after 40: the day is projected from the first minutes, the busiest):
+flatter it). Graduation still demotes on evidence: at 10 Hz to Cautious at once and to Ramping within
+two minutes, where it still quotes every level, at smaller sizes (back up to Cautious at some 25
+minutes, down to MicroLive at 45 and Shadow at 50: the day is projected from the first minutes, the
+busiest):
 - ``default``: the agent as shipped (3 levels a side, a 500 ms quote cycle);
 - ``stress``: 5 levels a side requoting every 100 ms, with extra stochastic rejections.
 
@@ -51,13 +52,18 @@ PROFILES = {
 }
 
 
+def profile_session(profile: str) -> tuple[AgentConfig, TwinParams]:
+    """A profile's agent config and twin parameters (``bench_day`` runs the same profiles)."""
+    overrides, rates = PROFILES[profile]
+    return (AgentConfig.model_validate(overrides),
+            TwinParams(rejections=RejectionParams(rates=rates)) if rates else TwinParams())
+
+
 def full_stack(minutes: float, profile: str = "stress"):
     """Two sessions alike (the same seed): one timed, as a user runs it (no event log: a log of a whole
     session is millions of objects, and Python's garbage collector would scan them all, slowing the very
     session it times, by a fifth at 10 Hz), then one recording its events, for the replays."""
-    overrides, rates = PROFILES[profile]
-    cfg = AgentConfig.model_validate(overrides)
-    params = TwinParams(rejections=RejectionParams(rates=rates)) if rates else TwinParams()
+    cfg, params = profile_session(profile)
     ex, gw, core, driver = build_session(cfg, 1, params)
     cycle: list[int] = []  # quote cycles: wall ns, CPU ns
     cycle_cpu: list[int] = []

@@ -16,20 +16,15 @@ import resource
 import sys
 import time
 
-from agent.config import AgentConfig
 from agent.session import build_session
-from bench_agent import PROFILES
+from bench_agent import PROFILES, profile_session
 from bench_twin import market_only
-from twin.faults.rejections import RejectionParams
-from twin.params import TwinParams
 
 
 def whole_day(profile: str, hours: int, progress: bool) -> tuple[float, list[tuple[int, float, str, int]]]:
     """Wall seconds for ``hours`` of the profile's session, and per hour: (hour, wall so far, exposure level
     at its end, request items sent in it)."""
-    overrides, rates = PROFILES[profile]
-    cfg = AgentConfig.model_validate(overrides)
-    params = TwinParams(rejections=RejectionParams(rates=rates)) if rates else TwinParams()
+    cfg, params = profile_session(profile)
     ex, gw, core, driver = build_session(cfg, 1, params)
     driver.start()
     hourly = []

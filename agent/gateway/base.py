@@ -6,13 +6,38 @@ interface knows which venue it is talking to.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable, Protocol
 
 from agent.gateway.events import (
     Batch, CancelAll, CancelOrder, Command, Event, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel,
+    Side,
 )
 
 EventSink = Callable[[Event], None]
+
+
+class RecentSides:
+    """The side of each of the newest ``keep`` orders a gateway sent, by cloid: a ``ModifyOrder`` need not say
+    its side (the order it replaces had one). An OrderedDict, so the oldest goes in O(1) (a dict's first key,
+    after many deletions at its front, is a scan to find)."""
+
+    __slots__ = ("_sides", "keep")
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._sides: OrderedDict[str, Side] = OrderedDict()
+        self.keep = keep
+
+    def remember(self, cloid: str, side: Side) -> None:
+        self._sides[cloid] = side
+        if len(self._sides) > self.keep:
+            self._sides.popitem(last=False)
+
+    def get(self, cloid: str) -> Side | None:
+        return self._sides.get(cloid)
+
+    def __len__(self) -> int:
+        return len(self._sides)
 
 
 class Gateway(Protocol):

@@ -8,10 +8,9 @@ down are recovered (the snapshot push on resubscribe, then userFillsByTime) and 
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Callable
 
-from agent.gateway.base import CommandRouter, EventSink
+from agent.gateway.base import CommandRouter, EventSink, RecentSides
 from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
@@ -55,9 +54,7 @@ class TwinGateway(CommandRouter):
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self._started_ms = 0
-        # cloid -> side of what we placed (a modify may not say), the newest 100,000: an OrderedDict, whose
-        # oldest goes in O(1) (a dict's first key, after many deletions at its front, is a scan to find)
-        self._sides: OrderedDict[str, Side] = OrderedDict()
+        self._sides = RecentSides(100_000)  # a modify may not say its side
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "liquidations": 0}
@@ -122,9 +119,7 @@ class TwinGateway(CommandRouter):
             side = self._sides.get(c.cloid)
             if side is None:
                 raise ValueError(f"modify of {c.cloid}: side unknown (not placed through this gateway)")
-        self._sides[cloid] = side
-        if len(self._sides) > 100_000:
-            self._sides.popitem(last=False)
+        self._sides.remember(cloid, side)
         return OrderSpec(self.coin, side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
 
     def _send_places(self, places: list[PlaceOrder]) -> None:

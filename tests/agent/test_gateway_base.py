@@ -49,3 +49,18 @@ def test_the_router_sends_a_batch_as_one_action_per_kind_cancels_first():
     import pytest
     with pytest.raises(TypeError):
         r.send(object())
+
+
+def test_recent_sides_keeps_the_newest_and_forgets_the_oldest_first():
+    """The side a modify may leave out comes from the order it replaces; only the newest ``keep`` are kept."""
+    from agent.gateway.base import RecentSides
+    from agent.gateway.events import Side
+
+    sides = RecentSides(keep=3)
+    for i, side in enumerate([Side.BUY, Side.SELL, Side.BUY, Side.SELL]):
+        sides.remember(f"0x{i}", side)
+    assert len(sides) == 3 and sides.get("0x0") is None
+    assert [sides.get(f"0x{i}") for i in (1, 2, 3)] == [Side.SELL, Side.BUY, Side.SELL]
+    sides.remember("0x1", Side.SELL)  # remembered again: still the oldest (insertion order), next to go
+    sides.remember("0x4", Side.BUY)
+    assert sides.get("0x1") is None and sides.get("0x4") is Side.BUY

@@ -16,13 +16,12 @@ import logging
 import math
 import re
 import time
-from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
 import aiohttp
 import numpy as np
 
-from agent.gateway.base import CommandRouter, EventSink
+from agent.gateway.base import CommandRouter, EventSink, RecentSides
 from agent.gateway.fills import FillDelivery
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
@@ -43,7 +42,6 @@ MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
 
 _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
-_SIDES_KEPT = 10_000
 _FILL_PAGE = 2000  # rows in a full userFillsByTime reply: ask again from its newest time
 _FILL_PAGES = 5  # the venue keeps only the newest 10000 fills
 _RECOVERY_ATTEMPTS = 8
@@ -113,8 +111,7 @@ class HyperliquidGateway(CommandRouter):
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self._started_ms = 0
-        # ModifyOrder carries no side: the side of each recent order we placed, by cloid (bounded)
-        self._sides: OrderedDict[str, Side] = OrderedDict()
+        self._sides = RecentSides()  # a modify may not say its side
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0,
@@ -320,11 +317,6 @@ class HyperliquidGateway(CommandRouter):
     def _order_wire(self, c: PlaceOrder | ModifyOrder, side: Side, cloid: str) -> dict:
         return wire.order_wire(self.asset.asset, side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
 
-    def _remember_side(self, cloid: str, side: Side) -> None:
-        self._sides[cloid] = side
-        if len(self._sides) > _SIDES_KEPT:
-            self._sides.popitem(last=False)
-
     def _not_sent(self, make: Callable[[str, Reason, str], Event], cloid: str, e: Exception) -> None:
         """A command the venue could not even parse (a price with more than 8 decimals, a bad cloid)."""
         self.counters["not_sent"] += 1
@@ -336,7 +328,7 @@ class HyperliquidGateway(CommandRouter):
             try:
                 wires.append(self._order_wire(p, p.side, p.cloid))
                 cloids.append(p.cloid)
-                self._remember_side(p.cloid, p.side)
+                self._sides.remember(p.cloid, p.side)
             except ValueError as e:
                 self._not_sent(lambda cl, r, m: OrderRejected(self._now(), cl, r, m), p.cloid, e)
         if wires:
@@ -402,7 +394,7 @@ class HyperliquidGateway(CommandRouter):
                     raise ValueError(f"side of {m.cloid} unknown (not placed by this gateway)")
                 items.append((ref, self._order_wire(m, side, m.new_cloid)))
                 pairs.append((m.cloid, m.new_cloid))
-                self._remember_side(m.new_cloid, side)
+                self._sides.remember(m.new_cloid, side)
             except ValueError as e:
                 self._not_sent(lambda cl, r, msg, new=m.new_cloid: ModifyRejected(self._now(), cl, new, r, msg),
                                m.cloid, e)
@@ -509,7 +501,7 @@ class HyperliquidGateway(CommandRouter):
     def _emit_snapshot(self, state: AccountState, orders, fills, requested: float) -> None:
         opens = tuple(o.as_open_order() for o in orders if o.coin == self.coin)
         for o in opens:
-            self._remember_side(o.cloid, o.side)
+            self._sides.remember(o.cloid, o.side)
         t_state = state.time_ms
         # the newest fill in this state's position: from the fills returned, or else the newest known
         # from an earlier state that is not later than this one (the window starts before it)
