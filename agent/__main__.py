@@ -14,8 +14,10 @@ EPILOG = """examples:
   python -m agent --config my.yaml --quiet
   python -m agent --show-config > my.yaml  # every setting, its default and what it does
 
-The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills), summary.json
-(keys documented in README.md) and config.json. The same seed and config give the same summary.
+The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills; past
+session.log_segment_mb it goes on in a fresh file, the full one kept as decisions-000001.jsonl, ...),
+summary.json (keys documented in README.md) and config.json. The same seed and config give the same
+summary.
 """
 
 

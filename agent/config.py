@@ -39,6 +39,14 @@ class SessionConfig(BaseModel):
     cycle_s: float = Field(0.5, gt=0, description="Quote-cycle timer period, s (the budget may stretch requotes).")
     collateral_usd: float = Field(100_000.0, gt=0, description="Twin sessions: USDC the account starts with.")
     quota_poll_s: float = Field(10.0, ge=0, description="How often the venue's rate-limit status is queried, s.")
+    log_segment_mb: float = Field(256.0, gt=0, description=(
+        "The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB; the full one "
+        "becomes decisions-000001.jsonl, -000002, ... (oldest first), never written again: compress or move "
+        "them while the agent runs. Nothing is deleted."))
+
+    @property
+    def log_segment_bytes(self) -> int:
+        return int(self.log_segment_mb * 1e6)
 
 
 class RiskConfig(BaseModel):

@@ -208,7 +208,7 @@ async def _run(plan: _Plan) -> int:
     if plan.out is not None:
         plan.out.mkdir(parents=True, exist_ok=True)
         (plan.out / "config.json").write_text(cfg.model_dump_json(indent=2))
-        writer = JsonlWriter(plan.out / "decisions.jsonl")
+        writer = JsonlWriter(plan.out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
     driver = LiveDriver(gateway, core, cfg.session.cycle_s, record_sink=writer.write if writer else None)
     log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,

@@ -50,7 +50,7 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(config.model_dump_json(indent=2))
-        writer = JsonlWriter(out / "decisions.jsonl")
+        writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=config.session.log_segment_bytes)
     def sink(rec: dict) -> None:
         writer.write(rec)
         if rec.get("type") == "postmortem":  # a Kill: its bundle also gets a file of its own

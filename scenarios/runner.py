@@ -234,7 +234,7 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "scenario.json").write_text(scenario.model_dump_json(indent=2))
-        writer = JsonlWriter(out / "decisions.jsonl")
+        writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
 
     def sink(rec: dict) -> None:
         rec["t"] = rec.get("ts", env.now) - t0

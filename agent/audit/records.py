@@ -5,11 +5,19 @@ final quotes, the commands). Fills arrive later and are appended as their own li
 cycle whose quote they filled, so the log stays append-only. ``JsonlWriter`` writes whole lines
 with one ``write`` call and flushes at least every ``flush_every`` lines and on close, so a crash
 leaves at most a torn last line, which ``read_jsonl`` skips and counts.
+
+A session of days writes gigabytes (a line per cycle, ten cycles a second at the fastest), so the
+writer can close its file at a size and carry on in a fresh one: the closed file becomes a numbered
+segment (``decisions-000001.jsonl``, ...) that is never written again, which an operator may compress
+or move while the agent runs. Nothing is ever deleted; ``read_log`` reads the segments, gzipped or
+not, and then the live file, in the order they were written.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -57,32 +65,71 @@ def describe_command(c) -> str:
 
 
 class JsonlWriter:
-    """Append-only JSON lines; each line is written whole, then flushed every ``flush_every`` lines."""
+    """Append-only JSON lines; each line is written whole, then flushed every ``flush_every`` lines.
 
-    def __init__(self, path: str | Path, flush_every: int = 64, fsync: bool = False) -> None:
+    With ``segment_bytes``, a file that reaches that size is flushed, synced to disk, closed and renamed
+    to the next numbered segment beside it, and writing goes on in a fresh file at ``path``: a rename is
+    atomic, so a crash at any point leaves every line in exactly one file. Numbering goes on from the
+    segments already there (a restarted session keeps its folder's history in order)."""
+
+    def __init__(self, path: str | Path, flush_every: int = 64, fsync: bool = False,
+                 segment_bytes: int | None = None) -> None:
+        if segment_bytes is not None and segment_bytes <= 0:
+            raise ValueError(f"{path}: segment_bytes must be > 0, got {segment_bytes!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.flush_every = flush_every
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self._pending = 0
+        self.lines = 0
+        self.segments = 0  # segments this writer closed
+        self._next_segment = max((n for n, _ in _segments(self.path)), default=0) + 1
+        self._fh: IO[str] | None = None
+        self._open()
+
+    def _open(self) -> None:
+        size = self.path.stat().st_size if self.path.exists() else 0
         torn = False
-        if self.path.exists() and self.path.stat().st_size > 0:
+        if size > 0:
             with open(self.path, "rb") as fh:
                 fh.seek(-1, os.SEEK_END)
                 torn = fh.read(1) != b"\n"
-        self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        self._fh = open(self.path, "a", encoding="utf-8")
         if torn:  # a crash left half a line: end it, so the next record starts clean
             self._fh.write("\n")
-        self.flush_every = flush_every
-        self.fsync = fsync
-        self._pending = 0
-        self.lines = 0
+            size += 1
+        self._bytes = size
 
     def write(self, obj: dict) -> None:
         if self._fh is None:
             raise ValueError(f"{self.path}: writer is closed")
-        self._fh.write(json.dumps(obj, separators=(",", ":"), default=_jsonable) + "\n")
+        # ASCII only (json.dumps escapes the rest), so the line's length is its size in bytes
+        line = json.dumps(obj, separators=(",", ":"), default=_jsonable) + "\n"
+        self._fh.write(line)
         self.lines += 1
         self._pending += 1
-        if self._pending >= self.flush_every:
+        self._bytes += len(line)
+        if self.segment_bytes is not None and self._bytes >= self.segment_bytes:
+            self._rotate()
+        elif self._pending >= self.flush_every:
             self.flush()
+
+    def _rotate(self) -> None:
+        """Close the full file as the next segment and start a fresh one."""
+        fh = self._fh
+        fh.flush()
+        os.fsync(fh.fileno())  # the segment is whole on disk before it takes its final name
+        fh.close()
+        self._pending = 0
+        target = segment_path(self.path, self._next_segment)
+        while target.exists():  # made meanwhile by another writer, or by hand: never overwrite
+            self._next_segment += 1
+            target = segment_path(self.path, self._next_segment)
+        os.rename(self.path, target)
+        self._next_segment += 1
+        self.segments += 1
+        self._open()
 
     def flush(self) -> None:
         if self._fh is not None and self._pending:
@@ -104,6 +151,33 @@ class JsonlWriter:
         self.close()
 
 
+def segment_path(path: Path, n: int) -> Path:
+    """Segment ``n`` of the log at ``path``: ``decisions.jsonl`` → ``decisions-000001.jsonl`` (zero-padded,
+    so a listing sorted by name is in writing order)."""
+    return path.with_name(f"{path.stem}-{n:06d}{path.suffix}")
+
+
+def _segments(path: Path) -> list[tuple[int, Path]]:
+    """The closed segments of the log at ``path``, oldest first, gzipped ones included."""
+    pat = re.compile(re.escape(path.stem) + r"-(\d{6,})" + re.escape(path.suffix) + r"(\.gz)?")
+    found = []
+    if path.parent.is_dir():
+        for p in path.parent.iterdir():
+            m = pat.fullmatch(p.name)
+            if m:
+                found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def log_files(path: str | Path) -> list[Path]:
+    """Every file of the log at ``path`` in writing order: its segments, then the live file (if any)."""
+    path = Path(path)
+    files = [p for _, p in _segments(path)]
+    if path.exists():
+        files.append(path)
+    return files
+
+
 def _jsonable(x):
     if hasattr(x, "value"):
         return x.value
@@ -113,7 +187,8 @@ def _jsonable(x):
 
 
 def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
-    """All complete records, and how many torn or malformed lines were skipped."""
+    """All complete records of one file (gzipped if its name ends in .gz), and how many torn or
+    malformed lines were skipped."""
     out: list[dict] = []
     bad = 0
     for line in _lines(Path(path)):
@@ -124,8 +199,21 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
     return out, bad
 
 
+def read_log(path: str | Path) -> tuple[list[dict], int]:
+    """All complete records of the log at ``path``, across its segments, in writing order, and how many
+    torn or malformed lines were skipped."""
+    out: list[dict] = []
+    bad = 0
+    for p in log_files(path):
+        recs, b = read_jsonl(p)
+        out += recs
+        bad += b
+    return out, bad
+
+
 def _lines(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8") as fh:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 yield line

@@ -1,0 +1,101 @@
+"""The decision log in segments: every line in exactly one file, in order, whatever the sizes and crashes."""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from agent.audit.records import JsonlWriter, log_files, read_jsonl, read_log, segment_path
+from agent.config import AgentConfig
+from agent.session import run_session
+
+
+def _rec(i: int, pad: int = 0) -> dict:
+    return {"type": "cycle", "cycle": i, "pad": "x" * pad}
+
+
+@settings(max_examples=60, deadline=None)
+@given(pads=st.lists(st.integers(0, 300), min_size=1, max_size=80), segment=st.integers(1, 2_000))
+def test_segments_hold_every_line_once_in_order(tmp_path_factory, pads, segment):
+    path = tmp_path_factory.mktemp("log") / "decisions.jsonl"
+    with JsonlWriter(path, segment_bytes=segment) as w:
+        for i, pad in enumerate(pads):
+            w.write(_rec(i, pad))
+    records, bad = read_log(path)
+    assert bad == 0 and [r["cycle"] for r in records] == list(range(len(pads)))
+    files = log_files(path)
+    assert files[:-1] == [segment_path(path, n) for n in range(1, len(files))] or not path.exists()
+    for f in files[:-1]:  # a segment is closed at the first line that takes it to the size, not before
+        lines = f.read_bytes().splitlines(keepends=True)
+        assert sum(map(len, lines)) >= segment > sum(map(len, lines[:-1]))
+    assert w.segments == len([f for f in files if f != path])
+
+
+def test_a_closed_segment_is_never_written_again(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    w = JsonlWriter(path, segment_bytes=500)
+    i = 0
+    while not segment_path(path, 1).exists():
+        w.write(_rec(i, 40))
+        i += 1
+        assert i < 100, "no segment after 100 lines of 60 bytes at a 500-byte segment size"
+    first = segment_path(path, 1).read_bytes()
+    for j in range(i, i + 200):
+        w.write(_rec(j, 40))
+    w.close()
+    assert segment_path(path, 1).read_bytes() == first
+    assert w.segments > 5
+
+
+def test_a_restarted_writer_appends_and_numbers_on(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    with JsonlWriter(path, segment_bytes=300) as w:
+        for i in range(20):
+            w.write(_rec(i, 30))
+    n_before = len(log_files(path))
+    with open(path, "a") as fh:
+        fh.write('{"type":"cycle","cyc')  # the process died mid-write
+    # an operator gzipped the oldest segment meanwhile
+    seg1 = segment_path(path, 1)
+    with open(seg1, "rb") as src, gzip.open(seg1.with_name(seg1.name + ".gz"), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    seg1.unlink()
+    with JsonlWriter(path, segment_bytes=300) as w:
+        for i in range(20, 40):
+            w.write(_rec(i, 30))
+    records, bad = read_log(path)
+    assert [r["cycle"] for r in records] == list(range(40)) and bad == 1  # the torn line, ended and skipped
+    names = [p.name for p in log_files(path)]
+    assert names[0] == "decisions-000001.jsonl.gz" and len(names) > n_before
+    assert names == sorted(names[:-1]) + ["decisions.jsonl"]  # zero-padded: by name is by time
+
+
+def test_a_segment_name_taken_by_hand_is_skipped_not_overwritten(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    w = JsonlWriter(path, segment_bytes=10_000)
+    segment_path(path, 1).write_text('{"type":"mine"}\n')  # appeared after the writer started
+    w.segment_bytes = 100
+    w.write(_rec(0, 200))
+    w.close()
+    assert json.loads(segment_path(path, 1).read_text()) == {"type": "mine"}
+    assert read_jsonl(segment_path(path, 2))[0] == [_rec(0, 200)]
+
+
+def test_segment_size_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="segment_bytes"):
+        JsonlWriter(tmp_path / "d.jsonl", segment_bytes=0)
+    with pytest.raises(ValueError, match="log_segment_mb"):
+        AgentConfig.model_validate({"session": {"log_segment_mb": 0}})
+
+
+def test_a_session_log_in_segments_has_a_record_for_every_cycle(tmp_path):
+    cfg = AgentConfig.model_validate({"session": {"log_segment_mb": 0.02}})
+    s = run_session(cfg, 1, 120.0, tmp_path)
+    records, bad = read_log(tmp_path / "decisions.jsonl")
+    assert bad == 0 and len(log_files(tmp_path / "decisions.jsonl")) > 3
+    assert sum(1 for r in records if r["type"] == "cycle") == s["cycles"]
+    cycles = [r["cycle"] for r in records if r["type"] == "cycle"]
+    assert cycles == sorted(cycles)
