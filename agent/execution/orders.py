@@ -38,6 +38,7 @@ EPS = 1e-12
 # members as module constants: an Enum class attribute lookup costs several times a global's
 _PENDING_NEW = OrderState.PENDING_NEW
 _PENDING_CANCEL = OrderState.PENDING_CANCEL
+_PENDING_MODIFY = OrderState.PENDING_MODIFY
 _RESTING = OrderState.RESTING
 _PARTIALLY_FILLED = OrderState.PARTIALLY_FILLED
 _STALE = OrderState.STALE
@@ -151,6 +152,9 @@ class OrderTracker:
                 elif tc is CancelOrder:
                     self.version += 1
                     self._cancel(c.cloid, ts)
+                elif tc is ModifyOrder:
+                    self.version += 1
+                    self._modify(c, ts)
                 else:
                     self.on_command(c, ts)
         elif t is PlaceOrder or isinstance(cmd, PlaceOrder):
@@ -158,19 +162,7 @@ class OrderTracker:
         elif t is CancelOrder or isinstance(cmd, CancelOrder):
             self._cancel(cmd.cloid, ts)
         elif isinstance(cmd, ModifyOrder):
-            o = self.orders.get(cmd.cloid)
-            if o is None or not o.live:
-                return
-            o.prev_state = o.state
-            o.state = OrderState.PENDING_MODIFY
-            o.last_update_ts = ts
-            o.replaced_by = cmd.new_cloid
-            n = TrackedOrder(cmd.new_cloid, cmd.side or o.side, cmd.px, cmd.sz,
-                             cmd.reduce_only, cmd.tif, ts)
-            n.replaces = o.cloid
-            self.orders[n.cloid] = n
-            self.live_set[n.cloid] = n
-            self._recount(n)
+            self._modify(cmd, ts)
         elif isinstance(cmd, RequestAccountSnapshot):
             self.snapshot_requested_ts = ts
         elif isinstance(cmd, Batch):
@@ -191,6 +183,26 @@ class OrderTracker:
         if sz > 0.0:  # _recount(o), inlined: once per order placed
             o.counted = sz
             if cmd.side is _BUY:
+                self._exp_buy += sz
+            else:
+                self._exp_sell += sz
+
+    def _modify(self, cmd: ModifyOrder, ts: float) -> None:
+        o = self.orders.get(cmd.cloid)
+        if o is None or o.state in TERMINAL:
+            return
+        o.prev_state = o.state
+        o.state = _PENDING_MODIFY
+        o.last_update_ts = ts
+        o.replaced_by = cmd.new_cloid
+        sz = cmd.sz
+        n = TrackedOrder(cmd.new_cloid, cmd.side or o.side, cmd.px, sz, cmd.reduce_only, cmd.tif, ts)
+        n.replaces = o.cloid
+        self.orders[n.cloid] = n
+        self.live_set[n.cloid] = n
+        if sz > 0.0:  # _recount(n), inlined as in _place: the new leg counts in full beside the old
+            n.counted = sz
+            if n.side is _BUY:
                 self._exp_buy += sz
             else:
                 self._exp_sell += sz
