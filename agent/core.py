@@ -112,6 +112,8 @@ class AgentCore:
         self.last_requote_ts = -math.inf
         self.max_worst_case = 0.0
         self._fit: tuple[float, float] | None = None
+        self._glft_args: tuple | None = None  # the last GLFT quote's inputs (a pure function: reused while they hold)
+        self._glft = None
         self._ladder_key: tuple[int, int] | None = None
         self._desired: list[DesiredQuote] = []
         self._reconciled_state: tuple | None = None
@@ -536,8 +538,14 @@ class AgentCore:
         A, k = self._fit if self._fit is not None else (q.a_prior, q.k_prior)
         pos = self.tracker.position
         inv = pos / q.order_size
-        g = q.glft
-        quote = glft_quote(mid, inv, sigma, A, k, g.gamma, q.order_size, g.spread_factor, g.skew_factor)
+        args = (mid, inv, sigma, A, k)
+        if args == self._glft_args:  # the mid, sigma and position move on events, A and k every few seconds:
+            quote = self._glft  # most cycles at 10 Hz see the same inputs as the last
+        else:
+            g = q.glft
+            quote = self._glft = glft_quote(mid, inv, sigma, A, k, g.gamma, q.order_size, g.spread_factor,
+                                            g.skew_factor)
+            self._glft_args = args
         stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * self.regime.p_stressed
         ov = self.overlay
         g = self.graduation

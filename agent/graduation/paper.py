@@ -14,20 +14,26 @@ from agent.markouts import MarkoutQueue
 
 
 class PaperFills:
-    __slots__ = ("bids", "asks", "fills", "markouts")
+    __slots__ = ("bids", "asks", "fills", "markouts", "_source")
 
     def __init__(self, horizon_s: float = 10.0) -> None:
         self.bids: list[tuple[float, float]] = []  # (px, sz), best first
         self.asks: list[tuple[float, float]] = []
         self.fills = 0
         self.markouts = MarkoutQueue(horizon_s)
+        self._source = None  # the quotes list the book was set from, until a paper fill spends some of it
 
     def set_quotes(self, quotes) -> None:
-        """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask)."""
+        """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask). The same
+        list again (the core reuses its ladder while nothing moves) with nothing filled since is a no-op."""
+        if quotes is self._source:
+            return
+        self._source = quotes
         self.bids = [(q.px, q.sz) for q in quotes if q.side > 0]
         self.asks = [(q.px, q.sz) for q in quotes if q.side < 0]
 
     def clear(self) -> None:
+        self._source = None
         self.bids = []
         self.asks = []
 
@@ -47,5 +53,7 @@ class PaperFills:
             book[i] = (qpx, qsz - take)
             self.markouts.add(ts, 1 if aggressor_side < 0 else -1, qpx)
             n += 1
-        self.fills += n
+        if n:
+            self.fills += n
+            self._source = None  # sizes spent: the next set_quotes restores them
         return n

@@ -251,3 +251,23 @@ def test_timeline_shows_a_brief_demotion():
     assert ctl.history.level_at(59.0) == L.FULL
     with pytest.raises(ValueError):
         ctl.history.timeline(0, t_end=10.0)
+
+
+def test_paper_quotes_set_again_after_a_paper_fill_are_whole_again():
+    """The core passes the same ladder list while nothing moves; a fill spends the paper size, and the
+    next set restores it (the quote would be replenished), while an unchanged list is not rebuilt."""
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+    from agent.graduation.paper import PaperFills
+    paper = PaperFills()
+    ladder = [DesiredQuote(Side.BUY, 99.0, 1.0, 0), DesiredQuote(Side.SELL, 101.0, 1.0, 0)]
+    paper.set_quotes(ladder)
+    book_before = paper.bids
+    paper.set_quotes(ladder)
+    assert paper.bids is book_before  # the same list, nothing filled: kept as it is
+    assert paper.on_trade(1.0, 98.0, 0.6, -1) == 1 and paper.bids == [(99.0, pytest.approx(0.4))]
+    assert paper.on_trade(1.1, 98.0, 0.6, -1) == 1 and paper.bids == [(99.0, pytest.approx(0.0))]
+    assert paper.on_trade(1.2, 98.0, 0.6, -1) == 0  # spent
+    paper.set_quotes(ladder)  # the next cycle's quotes, the same list: the size is back
+    assert paper.bids == [(99.0, 1.0)] and paper.on_trade(1.3, 98.0, 0.6, -1) == 1
+    assert paper.fills == 3
