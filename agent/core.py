@@ -112,7 +112,8 @@ class AgentCore:
         self.last_requote_ts = -math.inf
         self.max_worst_case = 0.0
         self._fit: tuple[float, float] | None = None
-        self._glft_args: tuple | None = None  # the last GLFT quote's inputs (a pure function: reused while they hold)
+        # the last GLFT quote and its inputs (a pure function of them and the config, fixed for the core's life)
+        self._glft_args: tuple | None = None
         self._glft = None
         self._ladder_key: tuple[int, int] | None = None
         self._desired: list[DesiredQuote] = []

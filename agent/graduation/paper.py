@@ -24,8 +24,9 @@ class PaperFills:
         self._source = None  # the quotes list the book was set from, until a paper fill spends some of it
 
     def set_quotes(self, quotes) -> None:
-        """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask). The same
-        list again (the core reuses its ladder while nothing moves) with nothing filled since is a no-op."""
+        """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask), in a list
+        the caller does not change once passed. The same list again (the core reuses its ladder while
+        nothing moves) with nothing filled since is a no-op."""
         if quotes is self._source:
             return
         self._source = quotes
