@@ -158,15 +158,19 @@ def segment_path(path: Path, n: int) -> Path:
 
 
 def _segments(path: Path) -> list[tuple[int, Path]]:
-    """The closed segments of the log at ``path``, oldest first, gzipped ones included."""
+    """The closed segments of the log at ``path``, oldest first, gzipped ones included. A segment found
+    both plain and gzipped is being compressed (gzip removes the original when it is done): the plain
+    one is whole, the other may not be yet."""
     pat = re.compile(re.escape(path.stem) + r"-(\d{6,})" + re.escape(path.suffix) + r"(\.gz)?")
-    found = []
+    found: dict[int, Path] = {}
     if path.parent.is_dir():
         for p in path.parent.iterdir():
             m = pat.fullmatch(p.name)
             if m:
-                found.append((int(m.group(1)), p))
-    return sorted(found)
+                n = int(m.group(1))
+                if n not in found or m.group(2) is None:
+                    found[n] = p
+    return sorted(found.items())
 
 
 def log_files(path: str | Path) -> list[Path]:

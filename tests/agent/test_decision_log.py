@@ -73,6 +73,19 @@ def test_a_restarted_writer_appends_and_numbers_on(tmp_path):
     assert names == sorted(names[:-1]) + ["decisions.jsonl"]  # zero-padded: by name is by time
 
 
+def test_a_segment_being_gzipped_is_read_once_from_its_whole_copy(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    with JsonlWriter(path, segment_bytes=300) as w:
+        for i in range(12):
+            w.write(_rec(i, 30))
+    seg1 = segment_path(path, 1)
+    whole = gzip.compress(seg1.read_bytes())
+    seg1.with_name(seg1.name + ".gz").write_bytes(whole[: len(whole) // 2])  # gzip halfway through
+    records, bad = read_log(path)
+    assert [r["cycle"] for r in records] == list(range(12)) and bad == 0
+    assert seg1 in log_files(path)
+
+
 def test_a_segment_name_taken_by_hand_is_skipped_not_overwritten(tmp_path):
     path = tmp_path / "decisions.jsonl"
     w = JsonlWriter(path, segment_bytes=10_000)
