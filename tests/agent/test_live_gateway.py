@@ -19,6 +19,7 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.audit.records import log_files, read_log
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.gateway.events import (
@@ -576,10 +577,12 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     are cancelled as soon as they rest; SIGINT pulls everything, persists the state and writes the summary."""
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "run"
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("session:\n  log_segment_mb: 0.004\n")  # a decision log in segments of 4 KB
     with served(speed=1.0) as (bg, ex, clock):
         interrupter = _interrupt_once_handled(2.5)
         code = live_main(["--venue", "live", "--base-url", bg.base_url, "--execution-level", "2", "--start-level", "MicroLive", "--duration", "20",
-                          "--out", str(out), "--json", "--shutdown-grace", "5"],
+                          "--out", str(out), "--json", "--shutdown-grace", "5", "--config", str(cfg)],
                          env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
         interrupter.join(1.0)
         venue_open = bg.call(lambda: ex.open_orders(ADDR))
@@ -592,7 +595,9 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     assert json.loads(captured.out)["stop_reason"] == "SIGINT"
     assert summary["gateway"]["dry_run_cancels"] > 0 and summary["fills"] == 0 and venue_fills == ()
     assert venue_open == () and state["venue_position"] == 0.0 and state["live_orders"] == []
-    assert (out / "decisions.jsonl").stat().st_size > 0
+    records, bad = read_log(out / "decisions.jsonl")
+    assert len(log_files(out / "decisions.jsonl")) > 1 and bad == 0
+    assert any(r["type"] == "cycle" for r in records)
     files = "".join(p.read_text() for p in out.iterdir())
     for text in (captured.out, captured.err, caplog.text, files):
         assert SECRET_HEX not in text.lower()
