@@ -578,7 +578,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "run"
     cfg = tmp_path / "agent.yaml"
-    cfg.write_text("session:\n  log_segment_mb: 0.004\n")  # a decision log in segments of 4 KB
+    cfg.write_text("session:\n  log_segment_mb: 0.0005\n")  # segments of 500 bytes: a cycle line (~1.2 KB) each
     with served(speed=1.0) as (bg, ex, clock):
         interrupter = _interrupt_once_handled(2.5)
         code = live_main(["--venue", "live", "--base-url", bg.base_url, "--execution-level", "2", "--start-level", "MicroLive", "--duration", "20",
