@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         from agent.config import config_yaml
         print(config_yaml(config), end="")
         return 0
+    if args.out:
+        from agent.audit.records import refuse_earlier_run
+        try:
+            refuse_earlier_run(Path(args.out), "choose another --out, or remove the folder")
+        except FileExistsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     summary = run_session(config, args.seed, duration, Path(args.out) if args.out else None, params,
                           progress=not args.quiet)
     if args.json:

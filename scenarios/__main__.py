@@ -81,12 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as e:
         print(e, file=sys.stderr)
         return 2
+    from agent.audit.records import refuse_earlier_run
     from agent.core import AgentCore
     from scenarios.runner import run_scenario
 
     agent_cls = _load_agent(args.agent) if args.agent else AgentCore
     seed = args.seed if args.seed is not None else scenario.seeds[0]
     out = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
+    try:
+        refuse_earlier_run(out, "remove the folder to run it again, or pass another --out")
+    except FileExistsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     result = run_scenario(scenario, seed, agent_cls=agent_cls, out=out, progress=not args.no_progress,
                           base_dir=args.file.parent)
     print(result.report())

@@ -190,6 +190,17 @@ def _jsonable(x):
     return str(x)
 
 
+def refuse_earlier_run(folder: Path, advice: str) -> None:
+    """A simulated run's folder must not hold an earlier run's decision log: the new run's lines would
+    be appended to it (the writer never truncates) while its summary replaced the earlier one's, one
+    folder then describing two runs. FileExistsError naming the folder and the file, with ``advice``.
+    (A live run carries its folder's log on instead: one audit trail per account.)"""
+    files = log_files(folder / "decisions.jsonl")
+    if files:
+        raise FileExistsError(f"{folder} already holds a run ({files[0].name}{' and more' if len(files) > 1 else ''}); "
+                              f"a new run would be mixed into its decision log: {advice}")
+
+
 def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
     """All complete records of one file (gzipped if its name ends in .gz), and how many torn or
     malformed lines were skipped."""

@@ -29,6 +29,17 @@ def test_twin_run_writes_the_documented_run_folder_and_is_reproducible(tmp_path,
     assert documented == set(sa) | {"wall_s", "sim_s_per_wall_s"}
 
 
+def test_a_run_folder_holding_a_run_is_refused_and_left_as_it_was(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--duration", "1m", "--out", str(out), "--quiet", "--json"]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["--duration", "1m", "--seed", "5", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "decisions.jsonl" in err and "--out" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):
     assert main(["--duration", "ten minutes"]) == 2
     assert "ten minutes" in capsys.readouterr().err

@@ -56,6 +56,10 @@ def test_run_folder_has_the_log_levels_result_and_timeline(tmp_path):
     res = json.loads((out / "result.json").read_text())
     assert res["ok"] and res["seed"] == 4
     assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    # run again into it: refused (the log would mix two runs), and the first run's folder stays as it was
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["run", str(f), "--seed", "5", "--out", str(out), "--no-progress"]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_same_seed_same_run():
