@@ -14,6 +14,7 @@ EPILOG = """examples:
   python -m agent --config my.yaml --quiet
   python -m agent --show-config > my.yaml  # every setting, its default and what it does
 
+Ctrl-C ends the run where it is and prints the summary of the time simulated so far (exit 130).
 The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills; past
 session.log_segment_mb it goes on in a fresh file, the full one kept as decisions-000001.jsonl, ...),
 summary.json (keys documented in README.md) and config.json. The same seed and config give the same
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary, indent=2, default=float))
     else:
         print(format_summary(summary))
+    if summary["interrupted"]:
+        print(f"interrupted: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s",
+              file=sys.stderr)
+        return 130  # as a shell reports a run ended by SIGINT
     return 0
 
 

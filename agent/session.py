@@ -45,7 +45,11 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
 def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | None = None,
                 params: TwinParams | None = None, schedule: ChaosSchedule | None = None,
                 progress: bool = False) -> dict:
-    """Run one session; returns the summary (and writes the run folder when ``out`` is given)."""
+    """Run one session; returns the summary (and writes the run folder when ``out`` is given).
+
+    Ctrl-C (KeyboardInterrupt) ends the run where it is, not the program: the log is closed whole and
+    the summary covers the simulated time so far, with ``interrupted`` set (a day-long run stopped an
+    hour in still says what that hour did)."""
     writer = None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -58,13 +62,18 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
     ex, gateway, core, driver = build_session(config, seed, params, schedule, sink if writer else None)
     driver.start()
     wall0 = time.perf_counter()
+    interrupted = False
     try:
         run_until(ex.env, duration_s, progress, desc="agent vs twin")
+    except KeyboardInterrupt:
+        interrupted = True
+        duration_s = float(ex.env.now)
     finally:
         if writer is not None:
             writer.close()
     wall = time.perf_counter() - wall0
     summary = summarise(ex, gateway, core, driver, duration_s, wall, seed)
+    summary["interrupted"] = interrupted
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
         (out / "level_history.json").write_text(json.dumps(level_history(core), indent=2, default=float))

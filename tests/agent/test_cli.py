@@ -18,7 +18,7 @@ def test_twin_run_writes_the_documented_run_folder_and_is_reproducible(tmp_path,
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     for s in (sa, sb):
         s.pop("wall_s"), s.pop("sim_s_per_wall_s")
-    assert sa == sb and printed["cycles"] == sa["cycles"] > 0
+    assert sa == sb and printed["cycles"] == sa["cycles"] > 0 and sa["interrupted"] is False
     assert sa["simulated_s"] == 120.0
     assert (a / "decisions.jsonl").stat().st_size > 0 and (a / "config.json").exists()
     # summary.json is a public interface: its keys are the README's, no more and no fewer
@@ -38,6 +38,26 @@ def test_a_run_folder_holding_a_run_is_refused_and_left_as_it_was(tmp_path, caps
     err = capsys.readouterr().err
     assert str(out) in err and "decisions.jsonl" in err and "--out" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_ctrl_c_ends_the_run_not_the_program_with_a_summary_of_the_time_so_far(tmp_path, capsys, monkeypatch):
+    import agent.session
+    from agent.audit.records import read_log
+
+    def half_then_ctrl_c(env, until, progress, desc=""):
+        env.run(until=until / 2)
+        raise KeyboardInterrupt  # as SIGINT does, between two events
+    monkeypatch.setattr(agent.session, "run_until", half_then_ctrl_c)
+    out = tmp_path / "run"
+    assert main(["--duration", "2m", "--out", str(out), "--quiet", "--json"]) == 130
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert "interrupted" in captured.err and "60 of 120" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary == printed and summary["interrupted"] is True and summary["simulated_s"] == 60.0
+    records, bad = read_log(out / "decisions.jsonl")
+    assert bad == 0 and sum(r["type"] == "cycle" for r in records) == summary["cycles"] > 0
+    assert (out / "level_history.json").exists()
 
 
 def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):
