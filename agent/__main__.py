@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from agent.report import health_rows
+from twin.units import parse_seed
 
 EPILOG = """examples:
   python -m agent                          # 1 simulated hour against the twin, seed 0
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                          "twin serve via --base-url; see `python -m agent --venue live --help`)")
     ap.add_argument("--duration", default="1h", help="simulated time: seconds, or 30m, 2h, 1d (default 1h: long "
                                                   "enough to see promotions out of Shadow)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the twin and the agent (default 0)")
+    ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the twin and the agent (default 0)")
     ap.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
     ap.add_argument("--params", help="twin parameters JSON (TwinParams)")
     ap.add_argument("--out", help="run folder for the decision log and summary.json")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.report import health_rows
+from twin.units import parse_seed
 
 log = logging.getLogger("agent.live")
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keystore", help="encrypted keystore file with the signing key")
     p.add_argument("--i-understand-mainnet", action="store_true",
                    help="required to trade on mainnet: real money")
-    p.add_argument("--seed", type=int, default=0, help="seed of the agent's and the reconnect jitter's randomness")
+    p.add_argument("--seed", type=parse_seed, default=0, help="seed of the agent's and the reconnect jitter's randomness")
     p.add_argument("--shutdown-grace", type=float, default=15.0,
                    help="seconds to wait at the end for the venue to confirm every order is gone")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -161,6 +162,8 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
         duration = parse_duration(args.duration) if args.duration else None
     except (ValueError, OSError) as e:
         raise UsageError(str(e)) from None
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
     coin = args.coin or config.session.coin
     if args.dex:
         if ":" in coin and coin.split(":", 1)[0] != args.dex:

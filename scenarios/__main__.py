@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
+from twin.units import parse_seed
 
 EPILOG = f"""\
 A scenario is a YAML file (see scenarios/*.yaml and the README): the market, twin parameter
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                        description="Run one scenario on one seed and write its run folder.", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("file", type=Path, help="the scenario YAML file")
-    r.add_argument("--seed", type=int, default=None, help="seed (default: the file's first seed)")
+    r.add_argument("--seed", type=parse_seed, default=None, help="seed (default: the file's first seed)")
     r.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<scenario>-seed<S>)")
     r.add_argument("--agent", default=None, help="agent class as MODULE:CLASS or FILE.py:CLASS, a subclass of "
                                                  "agent.core.AgentCore (default: the real AgentCore), e.g. "

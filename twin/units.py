@@ -19,3 +19,17 @@ def parse_duration(text: str | float | int) -> float:
     if value <= 0:
         raise ValueError(f"duration {text!r}: must be positive")
     return value
+
+
+def parse_seed(text: str) -> int:
+    """A seed from a command line: a non-negative integer (numpy's SeedSequence, from which every
+    generator here is spawned, refuses negatives). argparse prints the message and exits 2."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value

@@ -194,7 +194,10 @@ def refuse_earlier_run(folder: Path, advice: str) -> None:
     """A simulated run's folder must not hold an earlier run's decision log: the new run's lines would
     be appended to it (the writer never truncates) while its summary replaced the earlier one's, one
     folder then describing two runs. FileExistsError naming the folder and the file, with ``advice``.
-    (A live run carries its folder's log on instead: one audit trail per account.)"""
+    (A live run carries its folder's log on instead: one audit trail per account.) A path that is a
+    file, not a folder, is refused alike."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{folder} exists and is not a folder")
     files = log_files(folder / "decisions.jsonl")
     if files:
         raise FileExistsError(f"{folder} already holds a run ({files[0].name}{' and more' if len(files) > 1 else ''}); "

@@ -5,6 +5,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from agent.__main__ import main
 
 
@@ -58,6 +60,16 @@ def test_ctrl_c_ends_the_run_not_the_program_with_a_summary_of_the_time_so_far(t
     records, bad = read_log(out / "decisions.jsonl")
     assert bad == 0 and sum(r["type"] == "cycle" for r in records) == summary["cycles"] > 0
     assert (out / "level_history.json").exists()
+
+
+def test_a_negative_seed_or_a_file_for_the_run_folder_exit_2_naming_them(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--seed", "-1"])
+    assert e.value.code == 2 and "--seed: expected a non-negative integer, got '-1'" in capsys.readouterr().err
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    assert main(["--duration", "1m", "--out", str(f), "--quiet"]) == 2
+    assert f"{f} exists and is not a folder" in capsys.readouterr().err and f.read_text() == "mine"
 
 
 def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):
