@@ -22,7 +22,8 @@ invariants that must hold. `run` writes a run folder: decisions.jsonl (every dec
 level_history.json (safety and exposure transitions), samples.npz (the venue sampled on a grid),
 result.json (which invariants broke, when), summary.json, postmortem.json on a Kill, and
 timeline.png (mid and quotes, position, safety and exposure levels, quota, faults shaded).
-Exit status: 0 when every invariant holds, 1 when one breaks, 2 for a bad file.
+Exit status: 0 when every invariant holds, 1 when one breaks, 2 for a bad file or --out, 130 when
+Ctrl-C cut the run (no result; the decision log so far stays).
 
 Invariants: {", ".join(NAMES)}.
 """
@@ -94,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     except FileExistsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    result = run_scenario(scenario, seed, agent_cls=agent_cls, out=out, progress=not args.no_progress,
-                          base_dir=args.file.parent)
+    try:
+        result = run_scenario(scenario, seed, agent_cls=agent_cls, out=out, progress=not args.no_progress,
+                              base_dir=args.file.parent)
+    except KeyboardInterrupt:  # a scenario's invariants are over its whole duration: a cut run has no result
+        print(f"interrupted: no result; the decision log so far is in {out / 'decisions.jsonl'}", file=sys.stderr)
+        return 130
     print(result.report())
     print(f"run folder: {out}  (timeline: {out / 'timeline.png'})")
     return 0 if result.ok else 1

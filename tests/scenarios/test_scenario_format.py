@@ -74,3 +74,18 @@ def test_check_command_rejects_a_bad_file(tmp_path, capsys):
     bad.write_text("name: x\n")
     assert main(["check", str(bad)]) == 2
     assert "incident" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_a_scenario_run_exits_130_pointing_at_the_log(tmp_path, capsys, monkeypatch):
+    import scenarios.runner
+
+    def half_then_ctrl_c(env, t0, duration_s, progress, desc):
+        env.run(until=t0 + duration_s / 2)
+        raise KeyboardInterrupt  # as SIGINT does, between two events
+    monkeypatch.setattr(scenarios.runner, "_run", half_then_ctrl_c)
+    f = tmp_path / "tiny.yaml"
+    f.write_text(MINIMAL)
+    out = tmp_path / "run"
+    assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 130
+    assert f"interrupted: no result; the decision log so far is in {out / 'decisions.jsonl'}" in capsys.readouterr().err
+    assert (out / "decisions.jsonl").stat().st_size > 0 and not (out / "result.json").exists()
