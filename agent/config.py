@@ -16,6 +16,7 @@ from agent.quoting.ladder import LadderConfig
 from agent.quoting.signals import SignalConfig
 from agent.safety import SafetyConfig
 from agent.validation import RegimeConfig, ScorecardConfig
+from twin.files import describe_invalid
 
 
 class ValidationConfig(BaseModel):
@@ -111,11 +112,7 @@ class AgentConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            lines = [f"{p}: invalid agent config:"]
-            for err in e.errors():
-                loc = ".".join(str(x) for x in err["loc"])
-                lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
-            raise ValueError("\n".join(lines)) from None
+            raise ValueError(describe_invalid(p, "agent config", e)) from None
 
 
 def config_yaml(cfg: BaseModel) -> str:

@@ -19,6 +19,7 @@ from twin.faults.chaos import (
 from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
 from scenarios.invariants import InvariantSpec
+from twin.files import describe_invalid
 
 
 class ScenarioError(ValueError):
@@ -194,13 +195,4 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
-        lines = [f"{p}: invalid scenario:"]
-        for err in e.errors():
-            loc = ".".join(str(x) for x in err["loc"])
-            lines.append(f"  {loc or '(top level)'}: {err['msg']} (got {_short(err.get('input'))})")
-        raise ScenarioError("\n".join(lines)) from None
-
-
-def _short(v) -> str:
-    r = repr(v)
-    return r if len(r) <= 80 else r[:77] + "..."
+        raise ScenarioError(describe_invalid(p, "scenario", e)) from None

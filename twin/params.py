@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from twin.book import QueueParams
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams
+from twin.files import describe_invalid
 from twin.faults.quota import QuotaParams
 from twin.faults.rejections import RejectionParams
 from twin.instruments import InstrumentSpec, default_instruments
@@ -80,7 +81,7 @@ class TwinParams(BaseModel):
         try:
             params = cls.model_validate_json(p.read_text())
         except ValidationError as e:
-            raise ValueError(f"{p}: invalid twin parameters:\n{e}") from None
+            raise ValueError(describe_invalid(p, "twin parameters", e)) from None
         if params.version != PARAMS_VERSION:
             raise ValueError(f"{p}: field 'version' is {params.version}, this code reads {PARAMS_VERSION}")
         return params

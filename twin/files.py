@@ -1,0 +1,25 @@
+"""Errors for the project's validated files (agent configs, twin parameters, scenarios), in one format:
+the file, then a line per problem with the field's path, what is wrong and the value given, so every
+file's errors read alike and name what to fix."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str:
+    """``FILE: invalid WHAT:`` and, per problem, ``  field.path: message (got value)`` (a missing field has
+    no value of its own: pydantic's input there is the whole enclosing mapping, which says nothing)."""
+    lines = [f"{path}: invalid {what}:"]
+    for err in error.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        got = "" if err["type"] == "missing" else f" (got {short_repr(err.get('input'))})"
+        lines.append(f"  {loc or '(top level)'}: {err['msg']}{got}")
+    return "\n".join(lines)
+
+
+def short_repr(value, limit: int = 80) -> str:
+    """``repr`` cut to ``limit`` characters: a whole file's text given as the value stays one line."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
