@@ -41,6 +41,7 @@ from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
 from twin.faults.rejections import RejectionParams
 from twin.params import TwinParams
+from twin.units import positive_float
 from bench_twin import market_only, raw_simpy_timeouts
 
 
@@ -139,7 +140,7 @@ _AFTER_KINDS = ("no evaluation", "graduation evaluation")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=30.0, help="simulated minutes of each full-stack session")
+    ap.add_argument("--minutes", type=positive_float, default=30.0, help="simulated minutes of each full-stack session")
     ap.add_argument("--profile", choices=[*PROFILES, "both"], default="both", help="which session(s) to time")
     args = ap.parse_args()
     raw = raw_simpy_timeouts()

@@ -19,6 +19,7 @@ import time
 from agent.session import build_session
 from bench_agent import PROFILES, profile_session
 from bench_twin import market_only
+from twin.units import positive_int
 
 
 def whole_day(profile: str, hours: int, progress: bool) -> tuple[float, list[tuple[int, float, str, int]]]:
@@ -44,7 +45,7 @@ def whole_day(profile: str, hours: int, progress: bool) -> tuple[float, list[tup
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=list(PROFILES), default="stress", help="bench_agent's profile")
-    ap.add_argument("--hours", type=int, default=24, help="simulated hours (a day: 24)")
+    ap.add_argument("--hours", type=positive_int, default=24, help="simulated hours (a day: 24)")
     ap.add_argument("--quiet", action="store_true", help="no progress line per simulated hour")
     args = ap.parse_args()
     seconds = args.hours * 3600.0

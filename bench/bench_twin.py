@@ -20,6 +20,7 @@ import simpy
 
 from twin.exchange import Exchange
 from twin.params import TwinParams
+from twin.units import positive_float
 from twin.session import run_probe_session
 
 
@@ -51,8 +52,8 @@ def market_only(minutes: float, seed: int = 1, observed: bool = False) -> tuple[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--hours", type=float, default=1.0, help="simulated hours with the probe client")
-    ap.add_argument("--market-minutes", type=float, default=30.0, help="simulated minutes, market only")
+    ap.add_argument("--hours", type=positive_float, default=1.0, help="simulated hours with the probe client")
+    ap.add_argument("--market-minutes", type=positive_float, default=30.0, help="simulated minutes, market only")
     args = ap.parse_args()
 
     raw = raw_simpy_timeouts()

@@ -1,0 +1,39 @@
+"""Command-line quantities: durations, seeds and positive numbers, refused with what was expected."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from hypothesis import given, strategies as st
+
+from twin.units import parse_duration, parse_seed, positive_float, positive_int
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("2h", 7200.0),
+                                           ("1d", 86400.0), ("1.5h", 5400.0), (" 2h ", 7200.0), (45, 45.0)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "5x", "-5", "1e3", "2 hours", "0", "0m"])
+def test_bad_durations_name_the_text(text):
+    with pytest.raises(ValueError, match=repr(text).replace("(", r"\(")):
+        parse_duration(text)
+
+
+@given(st.integers(0, 2**63))
+def test_seeds_are_non_negative_integers(n):
+    assert parse_seed(str(n)) == n
+
+
+@pytest.mark.parametrize("parse, text", [(parse_seed, "-1"), (parse_seed, "1.5"), (parse_seed, "x"),
+                                         (positive_float, "0"), (positive_float, "-2"), (positive_float, "nan"),
+                                         (positive_float, "inf"), (positive_float, "x"), (positive_int, "0"),
+                                         (positive_int, "2.5"), (positive_int, "-3")])
+def test_bad_numbers_are_argparse_errors_naming_the_text(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError, match=f"got {text!r}"):
+        parse(text)
+
+
+def test_positive_numbers():
+    assert positive_float("0.25") == 0.25 and positive_float("30") == 30.0 and positive_int("24") == 24
