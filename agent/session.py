@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.audit.records import JsonlWriter
+from agent.audit.records import JsonlWriter, start_record
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import SimDriver
@@ -60,6 +60,9 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
         if rec.get("type") == "postmortem":  # a Kill: its bundle also gets a file of its own
             (out / "postmortem.json").write_text(json.dumps(rec, indent=2, default=str))
     ex, gateway, core, driver = build_session(config, seed, params, schedule, sink if writer else None)
+    if writer is not None:
+        writer.write(start_record(ex.env.now, config, venue="twin", seed=seed, duration_s=duration_s,
+                                  custom_twin_params=params is not None))
     driver.start()
     wall0 = time.perf_counter()
     interrupted = False

@@ -50,6 +50,13 @@ class CycleDecisionRecord:
                 "commands": [describe(c) for c in self.commands], "note": self.note}
 
 
+def start_record(ts: float, config, **run) -> dict:
+    """A run's first line in the log: what ran (``run``: venue, seed, coin, ...) and the whole config. A live
+    log is carried on over restarts (one audit trail per account) and ``config.json`` holds only the last
+    run's config, so the log itself says under which config each of its decisions was made."""
+    return {"type": "start", "ts": ts, **run, "config": config.model_dump(mode="json")}
+
+
 def describe_command(c) -> str:
     """A command as the decision log shows it: ``place B 0.0002@100004.0 RO``, ``cancel 00000c``."""
     if isinstance(c, Batch):

@@ -105,9 +105,12 @@ def test_segment_size_must_be_positive(tmp_path):
 
 
 def test_a_session_log_in_segments_has_a_record_for_every_cycle(tmp_path):
-    cfg = AgentConfig.model_validate({"session": {"log_segment_mb": 0.02}})
+    cfg = AgentConfig.model_validate({"session": {"log_segment_mb": 0.02}, "quoting": {"order_size": 0.003}})
     s = run_session(cfg, 1, 120.0, tmp_path)
     records, bad = read_log(tmp_path / "decisions.jsonl")
+    start = records[0]  # the run says what ran, with its whole config: the log stands on its own
+    assert start["type"] == "start" and start["venue"] == "twin" and start["seed"] == 1
+    assert start["duration_s"] == 120.0 and AgentConfig.model_validate(start["config"]) == cfg
     assert bad == 0 and len(log_files(tmp_path / "decisions.jsonl")) > 3
     assert sum(1 for r in records if r["type"] == "cycle") == s["cycles"]
     cycles = [r["cycle"] for r in records if r["type"] == "cycle"]

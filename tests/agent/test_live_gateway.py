@@ -598,6 +598,9 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     records, bad = read_log(out / "decisions.jsonl")
     assert len(log_files(out / "decisions.jsonl")) > 1 and bad == 0
     assert any(r["type"] == "cycle" for r in records)
+    start = records[0]  # what ran and under which config (config.json keeps only the last run's)
+    assert start["type"] == "start" and start["venue"] == "live" and start["execution_level"] == 2
+    assert start["account"].lower() == ADDR.lower() and start["config"]["session"]["log_segment_mb"] == 0.0005
     files = "".join(p.read_text() for p in out.iterdir())
     for text in (captured.out, captured.err, caplog.text, files):
         assert SECRET_HEX not in text.lower()
