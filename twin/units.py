@@ -1,6 +1,9 @@
-"""Parsing of human-friendly quantities given on command lines (durations like ``30m``)."""
+"""Parsing of human-friendly quantities given on command lines: durations like ``30m``, seeds, positive
+numbers (the last three as argparse types, refused with what was expected)."""
 from __future__ import annotations
 
+import argparse
+import math
 import re
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -21,25 +24,20 @@ def parse_duration(text: str | float | int) -> float:
     return value
 
 
+
 def parse_seed(text: str) -> int:
     """A seed from a command line: a non-negative integer (numpy's SeedSequence, from which every
-    generator here is spawned, refuses negatives). argparse prints the message and exits 2."""
-    import argparse
+    generator here is spawned, refuses negatives)."""
+    return _int_at_least(text, 0, "a non-negative integer")
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
+
+def positive_int(text: str) -> int:
+    """A positive integer from a command line."""
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def positive_float(text: str) -> float:
-    """A positive finite number from a command line (argparse type: its message, exit 2)."""
-    import argparse
-    import math
-
+    """A positive finite number from a command line."""
     try:
         value = float(text)
     except ValueError:
@@ -49,14 +47,12 @@ def positive_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """A positive integer from a command line (argparse type: its message, exit 2)."""
-    import argparse
-
+def _int_at_least(text: str, lowest: int, what: str) -> int:
+    """The argparse types' integer: refused with what was expected (argparse prints it and exits 2)."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = lowest - 1
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
