@@ -37,6 +37,7 @@ examples:
   python -m twin serve --port 3001 --fund 0xYOURADDRESS=100000 &
   HL_SECRET_KEY=... python -m agent --venue live --base-url http://127.0.0.1:3001 --execution-level 4 --duration 5m
   HL_SECRET_KEY=... HL_ACCOUNT_ADDRESS=0x... python -m agent --venue live --network testnet --coin ETH --out runs/t1
+  python -m agent.audit runs/t1 --from 2026-11-30T14:00 --to 2026-11-30T14:05   # what it saw and sent then
 """
 
 START_LEVELS = ("Shadow", "MicroLive", "Ramping", "Cautious", "Full", "Optimized")

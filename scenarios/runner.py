@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.audit.inspect import describe
 from agent.audit.records import JsonlWriter
 from agent.core import AgentCore
 from agent.drivers import SimDriver
@@ -75,31 +76,9 @@ class ScenarioResult:
 
 
 def describe_record(r: dict) -> str:
-    """One line per decision record, for failure reports."""
-    t = r.get("t", math.nan)
-    kind = r.get("type")
-    if kind == "cycle":
-        inp = r.get("inputs", {})
-        quotes = " ".join(f"{s}{sz:g}@{px:g}" for s, px, sz in r.get("quotes", []))
-        cmds = "; ".join(r.get("commands", [])) or "-"
-        return (f"t={t:8.2f} cycle {r['cycle']}: safety {inp.get('safety_level', '?')} pos {inp.get('position', 0):.6g} "
-                f"mid {inp.get('mid', math.nan):.6g} headroom {inp.get('headroom', '?')} | quotes {quotes or '-'} | "
-                f"sent {cmds}")
-    if kind == "fill":
-        return f"t={t:8.2f} fill {r['side']} {r['sz']}@{r['px']} → position {r['position']:.6g}"
-    if kind == "safety":
-        return f"t={t:8.2f} safety {r['from']} → {r['to']}: {r['reason']}"
-    if kind == "snapshot":
-        return f"t={t:8.2f} snapshot: position {r['position']:.6g}, {r['open_orders']} open orders"
-    if kind == "postmortem":
-        return f"t={t:8.2f} postmortem: {'; '.join(r.get('reasons', []))}"
-    if kind == "level":
-        why = r.get("trigger") or ""
-        return (f"t={t:8.2f} exposure {r.get('from')} → {r.get('to')}: {r.get('kind')}"
-                f"{f' ({why})' if why else ''} {r.get('reason') or ''}".rstrip())
-    if kind == "venue_account_change":
-        return f"t={t:8.2f} the venue changed the account: {r.get('kind')} {r.get('text', '')[:100]}"
-    return f"t={t:8.2f} {json.dumps(r, default=str)[:160]}"
+    """One line per decision record, for failure reports: the line ``python -m agent.audit`` prints, timed
+    from the agent's start (``t``) as the invariants are."""
+    return "t=" + describe({**r, "ts": r.get("t", math.nan)}, wall=False)
 
 
 class _RecordingGateway:

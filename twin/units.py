@@ -25,10 +25,14 @@ def parse_duration(text: str | float | int) -> float:
 
 
 
-def parse_seed(text: str) -> int:
-    """A seed from a command line: a non-negative integer (numpy's SeedSequence, from which every
-    generator here is spawned, refuses negatives)."""
+def non_negative_int(text: str) -> int:
+    """A non-negative integer from a command line (a count, a seed)."""
     return _int_at_least(text, 0, "a non-negative integer")
+
+
+# a seed: a non-negative integer (numpy's SeedSequence, from which every generator here is spawned, refuses
+# negatives)
+parse_seed = non_negative_int
 
 
 def positive_int(text: str) -> int:

@@ -216,7 +216,7 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
     malformed lines were skipped."""
     out: list[dict] = []
     bad = 0
-    for line in _lines(Path(path)):
+    for line in read_lines(Path(path)):
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:
@@ -236,7 +236,9 @@ def read_log(path: str | Path) -> tuple[list[dict], int]:
     return out, bad
 
 
-def _lines(path: Path) -> Iterator[str]:
+def read_lines(path: Path) -> Iterator[str]:
+    """The non-blank lines of one file of a log, as written (newline kept), gzipped if its name ends in
+    .gz: streamed, for logs too large to hold."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:

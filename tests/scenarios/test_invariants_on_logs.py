@@ -67,7 +67,13 @@ def test_failure_reports_describe_level_and_venue_records_in_words():
 
     level = {"type": "level", "t": 1.6, "ts": 2.6, "from": "MICRO_LIVE", "to": "SHADOW", "kind": "demote",
              "confidence": None, "trigger": "DRAWDOWN", "reason": "drawdown 0.056 at level ≥ 0.0075"}
-    assert describe_record(level) == ("t=    1.60 exposure MICRO_LIVE → SHADOW: demote (DRAWDOWN) drawdown 0.056 "
-                                      "at level ≥ 0.0075")
+    assert describe_record(level) == ("t=1.600  level   MICRO_LIVE → SHADOW  demote: DRAWDOWN (drawdown 0.056 "
+                                      "at level ≥ 0.0075)")
     change = {"type": "venue_account_change", "t": 4.0, "kind": "liquidation", "text": "{...}"}
-    assert describe_record(change) == "t=    4.00 the venue changed the account: liquidation {...}"
+    assert describe_record(change) == "t=4.000  venue   liquidation: {...}"
+    cycle = {"type": "cycle", "cycle": 7, "t": 5.0, "inputs": {"mid": 100004.5, "position": 0.001, "headroom": 12,
+                                                               "safety_level": 2, "exposure_level": 1},
+             "quotes": [["B", 100001.0, 0.002], ["B", 99998.0, 0.0024], ["A", 100008.0, 0.002]],
+             "commands": ["cancel 00000c"], "note": ""}
+    assert describe_record(cycle) == ("t=5.000  cycle 7  mid 100004.5  pos 0.001  ORANGE/MICRO_LIVE  headroom 12  "
+                                      "B 0.002@100001.0 0.0024@99998.0 | A 0.002@100008.0  sent cancel 00000c")

@@ -1,0 +1,206 @@
+"""``python -m agent.audit RUN``: read a run's decision log as a person (see ``agent.audit.inspect``)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from agent.audit.inspect import (
+    LogReader, describe, describe_cycle, first_ts, format_ts, is_wall, overview, parse_time, record,
+    render_overview,
+)
+from twin.units import non_negative_int
+
+KINDS = ("cycle", "fill", "snapshot", "safety", "level", "postmortem", "start", "venue_account_change")
+SLACK_S = 60.0  # records come in time order; a window's reading stops a minute past its end, for any late one
+
+EPILOG = f"""times (--from, --to, --at):
+  1834.5                 the log's own seconds (a twin run's simulated time, as this tool prints it)
+  30m, 90s, 2h, 1d       that long after the log's first record
+  2026-11-30T14:03:22    a date, UTC unless it names its zone (a live run's log)
+
+examples:
+  python -m agent.audit runs/demo                          # what ran, the levels' transitions, kills
+  python -m agent.audit runs/demo --from 30m --to 31m      # every record in that minute, one line each
+  python -m agent.audit runs/demo --at 1834.5              # the cycle in force then, in full
+  python -m agent.audit runs/live --type safety,level,postmortem
+  python -m agent.audit runs/demo --from 30m --to 31m --type cycle --json | jq .inputs.mid
+
+RUN is a run folder (its decisions.jsonl and the closed segments beside it, decisions-000001.jsonl, ...,
+gzipped or not, are read in writing order) or one log file. Record kinds: {", ".join(KINDS)}.
+Exit status: 0 when something was shown, 1 when nothing matched, 2 for a bad RUN, time or kind.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m agent.audit", description=(
+        "Read a decision log: without options, what ran and how the safety and exposure levels moved;\n"
+        "with a window or --at, what the agent saw, changed and sent. The log is streamed, never loaded\n"
+        "whole (a live folder may hold weeks of it)."), epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", help="run folder, or one decisions log file")
+    ap.add_argument("--from", dest="t_from", metavar="TIME", help="list the records from this time on")
+    ap.add_argument("--to", dest="t_to", metavar="TIME", help="... up to this time (default: the end)")
+    ap.add_argument("--at", metavar="TIME", help="the quote cycle in force at this time in full: what it saw, each "
+                                                 "adjustment in order, its quotes and commands; then what followed "
+                                                 "until the next cycle")
+    ap.add_argument("--type", metavar="KINDS", help="only these record kinds, comma-separated (e.g. fill,safety)")
+    ap.add_argument("--limit", type=non_negative_int, default=200, metavar="N",
+                    help="records listed at most (default 200; 0: all)")
+    ap.add_argument("--json", action="store_true", help="the matching records as written (JSON lines), for jq")
+    args = ap.parse_args(argv)
+
+    path = _log_path(Path(args.run))
+    if path is None:
+        print(f"error: {args.run}: no decision log there (expected a run folder holding decisions.jsonl or "
+              f"its segments, or a log file)", file=sys.stderr)
+        return 2
+    kinds = None
+    if args.type:
+        kinds = {k.strip() for k in args.type.split(",") if k.strip()}
+        unknown = sorted(kinds - set(KINDS))
+        if unknown:
+            print(f"error: --type {args.type}: unknown kind {', '.join(unknown)}; kinds: {', '.join(KINDS)}",
+                  file=sys.stderr)
+            return 2
+    start = first_ts(path)
+    if start is None:
+        print(f"{path}: no records", file=sys.stderr)
+        return 1
+    try:
+        t_from = parse_time(args.t_from, start) if args.t_from else None
+        t_to = parse_time(args.t_to, start) if args.t_to else None
+        t_at = parse_time(args.at, start) if args.at else None
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if t_from is not None and t_to is not None and t_from > t_to:
+        print(f"error: --from {args.t_from} is after --to {args.t_to}", file=sys.stderr)
+        return 2
+    if t_at is not None and (t_from is not None or t_to is not None):
+        print("error: --at shows one moment; give it alone, or --from/--to for a stretch", file=sys.stderr)
+        return 2
+    wall = is_wall(start)
+    progress = _Progress(LogReader(path).files)
+    reader = LogReader(path, progress.feed())
+    try:
+        if t_at is not None:
+            return _at(reader, t_at, wall, args.json, progress)
+        if t_from is None and t_to is None and kinds is None:
+            lines = render_overview(overview(reader), path)
+            progress.close()
+            print("\n".join(lines))
+            return 0
+        return _window(reader, t_from, t_to, kinds, args.limit, wall, args.json, progress)
+    except BrokenPipeError:  # the reader stopped listening (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        progress.close()
+
+
+def _log_path(run: Path) -> Path | None:
+    """The log a RUN names: a folder's decisions.jsonl (closed segments count), or a file itself."""
+    if run.is_dir():
+        path = run / "decisions.jsonl"
+        return path if LogReader(path).files else None
+    return run if run.is_file() else None
+
+
+def _window(reader: LogReader, t_from, t_to, kinds, limit: int, wall: bool, as_json: bool,
+            progress: _Progress) -> int:
+    lo = -float("inf") if t_from is None else t_from
+    hi = float("inf") if t_to is None else t_to
+    shown = more = 0
+    for line in reader:
+        if line.ts > hi + SLACK_S:
+            break
+        if not lo <= line.ts <= hi or (kinds is not None and line.kind not in kinds):
+            continue
+        if limit and shown >= limit:
+            more += 1
+            continue
+        if as_json:
+            out = line.text
+        else:
+            rec = record(line)
+            if rec is None:
+                continue
+            out = describe(rec, wall)
+        progress.clear()
+        print(out)
+        shown += 1
+    progress.close()
+    if more:
+        print(f"... and {more:,} more in the window (--limit 0 lists them all)", file=sys.stderr)
+    if not shown:
+        span = f"{format_ts(lo, wall) if t_from is not None else 'the start'} … " \
+               f"{format_ts(hi, wall) if t_to is not None else 'the end'}"
+        print(f"no {'/'.join(sorted(kinds)) if kinds else ''}{' ' if kinds else ''}records in {span}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progress) -> int:
+    """The last cycle at or before ``t``, and the records after it until the next cycle."""
+    cycle = None
+    after: list = []
+    for line in reader:
+        if line.kind == "cycle":
+            if line.ts > t:
+                break
+            cycle, after = line, []
+        elif cycle is not None:
+            after.append(line)
+    progress.close()
+    if cycle is None:
+        print(f"no quote cycle at or before {format_ts(t, wall)}", file=sys.stderr)
+        return 1
+    rec = record(cycle)
+    if rec is None:
+        print(f"the cycle in force at {format_ts(t, wall)} is a torn line", file=sys.stderr)
+        return 1
+    if as_json:
+        print("\n".join([cycle.text] + [a.text for a in after]))
+        return 0
+    print("\n".join(describe_cycle(rec, wall)))
+    if after:
+        print("then, until the next cycle:")
+        for a in after:
+            r = record(a)
+            if r is not None:
+                print("  " + describe(r, wall))
+    return 0
+
+
+class _Progress:
+    """A progress bar over the log's bytes on stderr, when stderr is a terminal and the log large enough to
+    take seconds to read; cleared before each line printed, gone when done. Without one it does nothing."""
+
+    LARGE = 50 * 1024 * 1024
+
+    def __init__(self, files: list[Path]) -> None:
+        total = sum(f.stat().st_size for f in files)
+        self.bar = None
+        if total >= self.LARGE and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="reading the log", leave=False)
+
+    def feed(self):
+        """The reader's progress callback (None without a bar: no call per line)."""
+        return self.bar.update if self.bar is not None else None
+
+    def clear(self) -> None:
+        if self.bar is not None:
+            self.bar.clear()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

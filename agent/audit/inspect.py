@@ -1,0 +1,368 @@
+"""A decision log read by a person: what ran, how the levels moved, and what one stretch of time looked like.
+
+After a bad hour with real money the question is "what did the agent see, and why did it quote that?",
+and the answer is in the decision log. A day at a 100 ms cycle is some 860,000 lines (1 GB), and a live
+folder carries weeks of them, so the log is streamed here, never loaded whole, and a line is parsed only
+when it is shown or summarised beyond its kind and time. Every line states those first, as the writers
+make them (``{"type":"cycle","cycle":N,"ts":T,...`` and ``{"type":"fill","ts":T,...``): reading the head
+of a line costs a twentieth of parsing it.
+
+Times are the log's own: simulated seconds from 0 for a twin run, Unix seconds (UTC) for a live one,
+which are shown as dates.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator, NamedTuple
+
+from agent.audit.records import log_files, read_lines
+from agent.graduation.exposure import ExposureLevel
+from agent.safety.escalator import SafetyLevel
+from twin.units import parse_duration
+
+# the head every writer gives a line: its kind, (a cycle's number,) its time
+_HEAD = re.compile(r'\{"type":"([a-z_]+)"(?:,"cycle":-?\d+)?,"ts":(-?[0-9][0-9.eE+-]*)[,}]')
+# a log whose times are past this is a live one (Unix seconds: 2001 on); a twin's start at 0
+_WALL_FROM = 1e9
+
+
+class Line(NamedTuple):
+    """One complete line of the log: its kind, its time, and the text as written."""
+
+    kind: str
+    ts: float
+    text: str
+
+
+class LogReader:
+    """The lines of a log in writing order, across its segments (gzipped or not), with what was skipped:
+    torn lines (a crash cuts at most the last line of a file) and lines that are not a record at all."""
+
+    def __init__(self, path: str | Path, progress: Callable[[int], None] | None = None) -> None:
+        self.path = Path(path)
+        self.files = log_files(self.path)
+        self.skipped = 0
+        # a progress bar's feed: called with each line's size, or a gzipped file's size on disk once read (so
+        # the sizes of ``files`` on disk are the total)
+        self._progress = progress
+
+    def __iter__(self) -> Iterator[Line]:
+        head = _HEAD.match
+        progress = self._progress
+        for f in self.files:
+            gz = f.suffix == ".gz"
+            for text in read_lines(f):
+                if progress is not None and not gz:
+                    progress(len(text))  # ASCII only (the writers escape the rest): characters are bytes
+                m = head(text)
+                text = text.rstrip("\n")
+                if m is not None and text.endswith("}"):
+                    yield Line(m.group(1), float(m.group(2)), text)
+                    continue
+                rec = _parse(text)  # a line some other writer made, with its keys in another order
+                if rec is None or not isinstance(rec.get("type"), str) or not _is_number(rec.get("ts")):
+                    self.skipped += 1
+                    continue
+                yield Line(rec["type"], float(rec["ts"]), text)
+            if progress is not None and gz:
+                progress(f.stat().st_size)  # a gzipped segment counts its size on disk once read
+
+
+
+def first_ts(path: str | Path) -> float | None:
+    """The time of the log's first record (offsets such as ``30m`` count from it); None for an empty log."""
+    for line in LogReader(path):
+        return line.ts
+    return None
+
+
+def _parse(text: str) -> dict | None:
+    try:
+        rec = json.loads(text)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def record(line: Line) -> dict | None:
+    """The record a line holds; None for the rare torn line whose cut fell just after a closing brace (its
+    head read as whole: the reader parses only what is shown)."""
+    return _parse(line.text)
+
+
+# ---------------------------------------------------------------------------------------------- times
+
+
+def parse_time(text: str, first_ts: float) -> float:
+    """A time given on the command line, in the log's terms:
+    - a plain number is the log's own time (as this tool prints it for a twin run);
+    - a duration with a unit (``90s``, ``30m``, ``2h``, ``1d``) is that long after the log's first record;
+    - a date (``2026-11-30T14:03:22``, UTC unless it names its zone) is wall time, for a live log.
+    Raises ValueError naming the text."""
+    t = text.strip()
+    bad = ValueError(f"time {text!r}: expected the log's seconds (1234.5), a duration after its start "
+                     f"(90s, 30m, 2h) or a UTC date (2026-11-30T14:03:22)")
+    try:
+        value = float(t)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value):
+            raise bad
+        return value
+    if re.fullmatch(r"[0-9]*\.?[0-9]+\s*[smhd]", t):
+        return first_ts + parse_duration(t)
+    try:
+        when = datetime.fromisoformat(t)  # 3.11: a space for the T, and any zone
+    except ValueError:
+        raise bad from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
+
+
+def format_ts(ts: float, wall: bool) -> str:
+    """A twin's seconds as seconds, a live log's as a UTC date to the millisecond."""
+    if wall:
+        try:
+            return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        except (ValueError, OverflowError, OSError):  # a time past the calendar: shown as it is
+            pass
+    return f"{ts:.3f}"
+
+
+def is_wall(first_ts: float | None) -> bool:
+    return first_ts is not None and first_ts > _WALL_FROM
+
+
+# ---------------------------------------------------------------------------------------------- overview
+
+
+@dataclass
+class Overview:
+    """What a whole log says, in the terms an operator asks first."""
+
+    files: list[Path]
+    records: Counter = field(default_factory=Counter)  # by kind
+    skipped: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    starts: list[dict] = field(default_factory=list)  # each run's start line, without its config
+    safety: list[dict] = field(default_factory=list)
+    levels: list[dict] = field(default_factory=list)
+    postmortems: list[dict] = field(default_factory=list)
+    venue_changes: list[dict] = field(default_factory=list)
+    fills_maker: int = 0
+    volume_usd: float = 0.0
+    shadow_cycles: int = 0
+    cycles_sending: int = 0  # cycles whose commands were not empty
+
+
+def overview(reader: LogReader) -> Overview:
+    """One pass over the log. Cycle lines are counted from their head and two markers in their text; every
+    other kind (a few per minute at most) is parsed."""
+    ov = Overview(reader.files)
+    rare = {"start", "safety", "level", "postmortem", "venue_account_change", "fill"}
+    for line in reader:
+        kind = line.kind
+        ov.records[kind] += 1
+        if ov.first_ts is None:
+            ov.first_ts = line.ts
+        if ov.last_ts is None or line.ts > ov.last_ts:
+            ov.last_ts = line.ts
+        if kind == "cycle":
+            text = line.text
+            if text.endswith('"note":"shadow"}'):
+                ov.shadow_cycles += 1
+            if '"commands":[]' not in text:
+                ov.cycles_sending += 1
+            continue
+        if kind not in rare:
+            continue
+        rec = _parse(line.text)
+        if rec is None:
+            continue
+        if kind == "fill":
+            ov.fills_maker += bool(rec.get("maker"))
+            if _is_number(rec.get("px")) and _is_number(rec.get("sz")):
+                ov.volume_usd += rec["px"] * rec["sz"]
+        elif kind == "start":
+            rec.pop("config", None)
+            ov.starts.append(rec)
+        elif kind == "safety":
+            ov.safety.append(rec)
+        elif kind == "level":
+            ov.levels.append(rec)
+        elif kind == "postmortem":
+            ov.postmortems.append(rec)
+        else:
+            ov.venue_changes.append(rec)
+    ov.skipped = reader.skipped
+    return ov
+
+
+def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list[str]:
+    wall = is_wall(ov.first_ts)
+    n = sum(ov.records.values())
+    segs = len(ov.files) - (1 if ov.files and ov.files[-1] == path else 0)
+    out = [f"{path}: {n:,} records in {len(ov.files)} file{'s' if len(ov.files) != 1 else ''}"
+           + (f" ({segs} closed segment{'s' if segs != 1 else ''})" if segs else "")
+           + (f"; {ov.skipped} torn or unreadable line{'s' if ov.skipped != 1 else ''} skipped" if ov.skipped else "")]
+    if not n:
+        return out
+    span = ov.last_ts - ov.first_ts
+    out.append(f"  span        {format_ts(ov.first_ts, wall)} … {format_ts(ov.last_ts, wall)} ({_span(span)})")
+    for s in ov.starts:
+        what = ", ".join(f"{k} {v}" for k, v in s.items() if k not in ("type", "ts"))
+        out.append(f"  run start   {format_ts(s['ts'], wall)}  {what}")
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(ov.records.items(), key=lambda kv: -kv[1]))
+    out.append(f"  records     {kinds}")
+    cycles = ov.records.get("cycle", 0)
+    if cycles:
+        out.append(f"  cycles      {cycles:,}: {ov.cycles_sending:,} sent commands, {ov.shadow_cycles:,} in Shadow "
+                   f"(quoted on paper)")
+    fills = ov.records.get("fill", 0)
+    if fills:
+        out.append(f"  fills       {fills:,} (maker {ov.fills_maker / fills:.0%}), volume {ov.volume_usd:,.0f} USD")
+    out += _transitions("safety", [(r.get("ts"), _level_name(SafetyLevel, r.get("from")),
+                                    _level_name(SafetyLevel, r.get("to")), r.get("reason", ""))
+                                   for r in ov.safety], wall, max_transitions)
+    out += _transitions("exposure", [(r.get("ts"), r.get("from"), r.get("to"), level_why(r))
+                                     for r in ov.levels], wall, max_transitions)
+    for r in ov.postmortems:
+        reasons = "; ".join(str(x) for x in r.get("reasons", [])) or "no rule named"
+        out.append(f"  KILL        {format_ts(r.get('ts', math.nan), wall)}  {reasons} "
+                   f"(postmortem: position {r.get('position')}, {len(r.get('live_orders', []))} live orders)")
+    for r in ov.venue_changes[:max_transitions]:
+        out.append(f"  venue       {format_ts(r.get('ts', math.nan), wall)}  {r.get('kind')}: {r.get('text', '')[:100]}")
+    return out
+
+
+def _transitions(what: str, rows: list[tuple], wall: bool, limit: int) -> list[str]:
+    if not rows:
+        return [f"  {what:<11} no transitions"]
+    out = [f"  {what:<11} {len(rows)} transition{'s' if len(rows) != 1 else ''}"
+           + (f" (the last {limit} shown)" if len(rows) > limit else "")]
+    for ts, a, b, why in rows[-limit:]:
+        out.append(f"    {format_ts(ts, wall) if _is_number(ts) else '?'}  {a} → {b}  {str(why)[:120]}")
+    return out
+
+
+def _level_name(levels, value) -> str:
+    try:
+        return levels(value).name
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    h, rem = divmod(round(seconds), 3600)
+    return f"{h} h {rem // 60:02d} min" if h else f"{rem // 60} min {rem % 60:02d} s"
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+def describe(rec: dict, wall: bool) -> str:
+    """One record on one line, its time first."""
+    kind = rec.get("type")
+    ts = format_ts(rec["ts"], wall) if _is_number(rec.get("ts")) else "?"
+    if kind == "cycle":
+        i = rec.get("inputs", {})
+        quotes = rec.get("quotes", [])
+        sides = [" ".join(f"{q[2]}@{q[1]}" for q in quotes if q and q[0] == side) or "-" for side in "BA"]
+        cmds = rec.get("commands", [])
+        note = f" [{rec['note']}]" if rec.get("note") else ""
+        return (f"{ts}  cycle {rec.get('cycle')}{note}  mid {i.get('mid')}  pos {i.get('position')}  "
+                f"{_levels(i)}  headroom {i.get('headroom')}  B {sides[0]} | A {sides[1]}  "
+                f"sent {'; '.join(cmds) if cmds else 'nothing'}")
+    if kind == "fill":
+        return (f"{ts}  fill    {'B' if rec.get('side', 0) > 0 else 'A'} {rec.get('sz')}@{rec.get('px')} "
+                f"{'maker' if rec.get('maker') else 'taker'}  position {rec.get('position')}  "
+                f"(cycle {rec.get('cycle')}, order {str(rec.get('cloid'))[-6:]})")
+    if kind == "safety":
+        return (f"{ts}  safety  {_level_name(SafetyLevel, rec.get('from'))} → "
+                f"{_level_name(SafetyLevel, rec.get('to'))}  {rec.get('reason', '')}")
+    if kind == "level":
+        return f"{ts}  level   {rec.get('from')} → {rec.get('to')}  {level_why(rec, criteria=True)}"
+    if kind == "snapshot":
+        return f"{ts}  snapshot  venue position {rec.get('position')}, {rec.get('open_orders')} open orders"
+    if kind == "postmortem":
+        return f"{ts}  KILL    {'; '.join(str(x) for x in rec.get('reasons', []))}"
+    if kind == "start":
+        what = ", ".join(f"{k} {v}" for k, v in rec.items() if k not in ("type", "ts", "config"))
+        return f"{ts}  start   {what}"
+    if kind == "venue_account_change":
+        return f"{ts}  venue   {rec.get('kind')}: {rec.get('text', '')[:120]}"
+    rest = {k: v for k, v in rec.items() if k not in ("type", "ts")}
+    return f"{ts}  {kind}  {json.dumps(rest)[:160]}"
+
+
+def level_why(rec: dict, criteria: bool = False) -> str:
+    """Why the exposure level moved: a promotion's confidence (and with ``criteria`` every criterion with its
+    value and threshold), a demotion's trigger and reason."""
+    conf = rec.get("confidence")
+    why = f"{rec.get('kind', '')}" + (f", confidence {conf:.2f}" if _is_number(conf) else "")
+    if rec.get("trigger"):
+        why += f": {rec['trigger']}"
+    if rec.get("reason"):
+        why += f" ({rec['reason']})"
+    if criteria and rec.get("criteria"):
+        why += "; " + ", ".join(f"{c.get('name')} {_num(c.get('value'), 4)} {c.get('op')} {_num(c.get('threshold'), 4)}"
+                                + ("" if c.get("passed") else " FAILED") for c in rec["criteria"])
+    return why
+
+
+def _levels(inputs: dict) -> str:
+    s, e = inputs.get("safety_level"), inputs.get("exposure_level")
+    return f"{_level_name(SafetyLevel, s)}/{_level_name(ExposureLevel, e)}"
+
+
+def describe_cycle(rec: dict, wall: bool) -> list[str]:
+    """A cycle in full: what it saw, each step from the model's half-spread to the limit in the order the
+    core applied them, each signal's forecast, the quotes and what was sent."""
+    i = dict(rec.get("inputs", {}))
+    out = [f"cycle {rec.get('cycle')} at {format_ts(rec['ts'], wall)}" + (f"  [{rec['note']}]" if rec.get("note") else "")]
+    conf = i.pop("confidence", None)
+    levels = f"safety {_level_name(SafetyLevel, i.pop('safety_level', None))}, " \
+             f"exposure {_level_name(ExposureLevel, i.pop('exposure_level', None))}"
+    if isinstance(conf, list) and len(conf) == 4:
+        levels += (f", confidence {conf[3]:.2f} (model {conf[0]:.2f}, execution {conf[1]:.2f}, "
+                   f"safety {conf[2]:.2f})")
+    out.append(f"  levels      {levels}")
+    out.append("  saw         " + "  ".join(f"{k} {_num(v)}" for k, v in i.items()))
+    steps = rec.get("adjustments", [])
+    if steps:
+        out.append("  steps       (in the order applied: value, and what it moved)")
+        out += [f"    {name:<22} {_num(value):>14}  {moved}" for name, value, moved in steps]
+    sigs = rec.get("signals", [])
+    if sigs:
+        out.append("  signals     " + ";  ".join(f"{s.get('name')} p_up {_num(s.get('p_up'), 3)} weight "
+                                                 f"{_num(s.get('weight'), 2)}" for s in sigs))
+    quotes = rec.get("quotes", [])
+    for side, label in (("B", "bids"), ("A", "asks")):
+        qs = [q for q in quotes if q and q[0] == side]
+        out.append(f"  {label:<11} " + ("  ".join(f"{q[2]}@{q[1]}" for q in qs) if qs else "none"))
+    cmds = rec.get("commands", [])
+    out.append("  sent        " + ("; ".join(cmds) if cmds else "nothing"))
+    return out
+
+
+def _num(v, digits: int = 10) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:.{digits}g}"

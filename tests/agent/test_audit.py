@@ -1,0 +1,197 @@
+"""``python -m agent.audit``: a decision log read by a person, checked against the whole-file reader
+(``read_log``, which parses every line) on a real twin session's log in segments, one of them gzipped."""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from agent.audit.__main__ import KINDS, main
+from agent.audit.inspect import LogReader, format_ts, overview, parse_time
+from agent.audit.records import JsonlWriter, log_files, read_log
+from agent.config import AgentConfig
+from agent.session import run_session
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Ten minutes at Full (fills, safety moves, demotions), the log cut in ~40 KB segments, the first gzipped
+    as an operator would."""
+    out = tmp_path_factory.mktemp("audit") / "run"
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}, "session": {"log_segment_mb": 0.04}})
+    run_session(cfg, 5, 600.0, out)
+    first = log_files(out / "decisions.jsonl")[0]
+    with open(first, "rb") as src, gzip.open(str(first) + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    first.unlink()
+    return out
+
+
+def _records(run):
+    recs, bad = read_log(run / "decisions.jsonl")
+    return recs, bad
+
+
+def test_the_log_under_test_spans_segments_a_gzipped_one_and_every_kind_that_matters(run):
+    files = log_files(run / "decisions.jsonl")
+    assert len(files) >= 3 and files[0].suffix == ".gz"
+    kinds = Counter(r["type"] for r in _records(run)[0])
+    assert {"start", "cycle", "fill", "snapshot", "safety", "level"} <= set(kinds) <= set(KINDS)
+
+
+def test_overview_counts_what_the_whole_file_reader_finds(run, capsys):
+    recs, bad = _records(run)
+    ov = overview(LogReader(run / "decisions.jsonl"))
+    assert ov.records == Counter(r["type"] for r in recs) and ov.skipped == bad == 0
+    fills = [r for r in recs if r["type"] == "fill"]
+    assert ov.fills_maker == sum(r["maker"] for r in fills)
+    assert ov.volume_usd == pytest.approx(sum(r["px"] * r["sz"] for r in fills))
+    cycles = [r for r in recs if r["type"] == "cycle"]
+    assert ov.cycles_sending == sum(1 for r in cycles if r["commands"])
+    assert ov.shadow_cycles == sum(1 for r in cycles if r["note"] == "shadow")
+    assert (ov.first_ts, ov.last_ts) == (recs[0]["ts"], max(r["ts"] for r in recs))
+    assert [r["ts"] for r in ov.safety] == [r["ts"] for r in recs if r["type"] == "safety"]
+    assert [r["to"] for r in ov.levels] == [r["to"] for r in recs if r["type"] == "level"]
+    assert main([str(run)]) == 0
+    text = capsys.readouterr().out
+    assert f"cycle {len(cycles):,}" in text and f"fill {len(fills):,}" in text and "venue twin, seed 5" in text
+    for r in (r for r in recs if r["type"] == "level"):
+        assert f"{r['from']} → {r['to']}" in text
+
+
+def test_a_window_lists_exactly_the_records_in_it_in_writing_order(run, capsys):
+    recs, _ = _records(run)
+    lo, hi = 200.0, 230.5
+    for kinds in (None, {"fill", "safety"}):
+        argv = [str(run), "--from", str(lo), "--to", str(hi), "--json", "--limit", "0"]
+        if kinds:
+            argv += ["--type", ",".join(sorted(kinds))]
+        assert main(argv) == 0
+        shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        want = [r for r in recs if lo <= r["ts"] <= hi and (kinds is None or r["type"] in kinds)]
+        assert shown == want and want
+    # the same window as text: a line per record, each starting with its time; a limit says what it left out
+    assert main([str(run), "--from", "200", "--to", "230.5", "--limit", "5"]) == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    window = [r for r in recs if lo <= r["ts"] <= hi]
+    assert [line.split()[:2] for line in lines] == [[f"{r['ts']:.3f}", r["type"]] for r in window[:5]]
+    assert f"and {len(window) - 5:,} more" in out.err
+
+
+def test_durations_count_from_the_log_start_and_numbers_are_its_own_seconds(run, capsys):
+    recs, _ = _records(run)
+    assert main([str(run), "--from", "3m", "--to", "3m", "--json"]) in (0, 1)  # a window of one instant
+    shown = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert shown == [r for r in recs if r["ts"] == recs[0]["ts"] + 180.0]
+    assert parse_time("2m", 100.0) == 220.0 and parse_time("1834.5", 100.0) == 1834.5
+    assert parse_time("2026-11-30T14:03:22", 0.0) == datetime(2026, 11, 30, 14, 3, 22, tzinfo=timezone.utc).timestamp()
+    assert parse_time("2026-11-30 15:03:22+01:00", 0.0) == parse_time("2026-11-30T14:03:22", 0.0)
+    for bad in ("yesterday", "nan", "-inf", "5 minutes"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            parse_time(bad, 0.0)
+    assert format_ts(1e20, True) == "100000000000000000000.000"  # past the calendar: shown as seconds
+
+
+def test_at_shows_the_cycle_in_force_then_what_followed_until_the_next(run, capsys):
+    recs, _ = _records(run)
+    cycles = [r for r in recs if r["type"] == "cycle"]
+    fill = next(r for r in recs if r["type"] == "fill" and r["ts"] > 60.0)
+    assert main([str(run), "--at", str(fill["ts"]), "--json"]) == 0
+    shown = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    in_force = max((c for c in cycles if c["ts"] <= fill["ts"]), key=lambda c: c["ts"])
+    i = recs.index(in_force)
+    following = []
+    for r in recs[i + 1:]:
+        if r["type"] == "cycle":
+            break
+        following.append(r)
+    assert shown == [in_force] + following and fill in following
+    assert main([str(run), "--at", str(fill["ts"])]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"cycle {in_force['cycle']} at ")
+    for name, _, _ in in_force["adjustments"]:  # every step the core took, in its order
+        assert name in text
+    names = [a[0] for a in in_force["adjustments"]]
+    assert [n for n in (line.split()[0] for line in text.splitlines() if line.startswith("    ")) if n in names] == names
+    assert "fill" in text.split("then, until the next cycle:", 1)[1]
+
+
+def test_torn_and_foreign_lines_are_skipped_and_counted_as_the_whole_file_reader_does(tmp_path):
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        for i in range(5):
+            w.write({"type": "cycle", "cycle": i, "ts": i * 0.5, "commands": [], "note": ""})
+    with open(log, "a") as fh:
+        fh.write('not json at all\n{"ts": 9.0, "type": "fill", "maker": true, "px": 10.0, "sz": 1.0}\n')
+        fh.write('{"type":"cycle","cycle":5,"ts":2.5,"inputs":{"mid":1')  # a crash mid-write
+    recs, bad = read_log(log)
+    reader = LogReader(log)
+    ov = overview(reader)
+    assert ov.records == Counter(r["type"] for r in recs) == Counter(cycle=5, fill=1)
+    assert ov.skipped == bad == 2 and ov.volume_usd == 10.0
+
+
+def test_a_live_log_is_shown_in_utc_dates_and_takes_them(tmp_path, capsys):
+    t0 = datetime(2026, 11, 30, 14, 0, 0, tzinfo=timezone.utc).timestamp()
+    with JsonlWriter(tmp_path / "decisions.jsonl") as w:
+        w.write({"type": "start", "ts": t0, "venue": "live", "network": "testnet"})
+        w.write({"type": "safety", "ts": t0 + 62.25, "from": 0, "to": 2, "reason": "position_frac 0.8 > 0.7"})
+    assert main([str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "2026-11-30 14:00:00.000" in text and "2026-11-30 14:01:02.250  GREEN → ORANGE" in text
+    assert main([str(tmp_path), "--from", "2026-11-30T14:01:00", "--type", "safety"]) == 0
+    assert capsys.readouterr().out.startswith("2026-11-30 14:01:02.250  safety  GREEN → ORANGE")
+
+
+def test_bad_input_exits_2_naming_it_and_an_empty_window_exits_1(run, tmp_path, capsys):
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert main([str(run), "--type", "fills"]) == 2
+    assert "unknown kind fills" in capsys.readouterr().err
+    assert main([str(run), "--from", "10", "--to", "5"]) == 2
+    assert main([str(run), "--from", "soon"]) == 2
+    assert "'soon'" in capsys.readouterr().err
+    assert main([str(run), "--at", "5", "--from", "1"]) == 2
+    assert main([str(run), "--from", "1e9"]) == 1
+    assert "no records" in capsys.readouterr().err
+
+
+_kinds = st.sampled_from(["cycle", "fill", "snapshot", "safety", "level", "start", "postmortem", "x_y"])
+_ts = st.floats(min_value=-1e6, max_value=1e12, allow_nan=False) | st.integers(0, 10**12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(_kinds, _ts, st.integers(0, 10**9), st.text(max_size=6)), min_size=1, max_size=12))
+def test_reading_a_line_by_its_head_gives_what_parsing_it_gives(tmp_path_factory, rows):
+    """The reader takes a line's kind and time from its first characters and parses only what it shows: that
+    must be what the JSON says, for every time json writes (exponents, integers, negatives)."""
+    log = tmp_path_factory.mktemp("heads") / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        for kind, ts, n, text in rows:
+            rec = {"type": kind, "cycle": n, "ts": ts} if kind == "cycle" else {"type": kind, "ts": ts, "t": text}
+            w.write(rec)
+    recs, _ = read_log(log)
+    assert [(line.kind, line.ts) for line in LogReader(log)] == [(r["type"], float(r["ts"])) for r in recs]
+
+
+def test_at_a_cycle_s_own_time_is_that_cycle(run, capsys):
+    cycles = [r for r in _records(run)[0] if r["type"] == "cycle"]
+    c = cycles[len(cycles) // 2]
+    assert main([str(run), "--at", repr(c["ts"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0]) == c
+
+
+def test_a_record_written_a_little_late_still_shows_in_its_window(tmp_path, capsys):
+    """A live clock stepped back (NTP) writes a time a little before the line above it: a window's reading
+    stops only a minute past its end."""
+    with JsonlWriter(tmp_path / "decisions.jsonl") as w:
+        for ts in (1.0, 2.0, 40.0, 3.0, 200.0, 4.0):
+            w.write({"type": "snapshot", "ts": ts, "position": 0.0, "open_orders": 0})
+    assert main([str(tmp_path), "--from", "0", "--to", "5", "--json"]) == 0
+    assert [json.loads(x)["ts"] for x in capsys.readouterr().out.splitlines()] == [1.0, 2.0, 3.0]
