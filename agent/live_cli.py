@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"exposure level to start at: {', '.join(START_LEVELS)} (default Shadow)")
     p.add_argument("--execution-level", type=int, choices=range(5), default=2, metavar="0-4",
                    help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live, 4 full live")
-    p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h (default: until SIGINT/SIGTERM)")
+    p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m (default: until SIGINT/SIGTERM)")
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
                    "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), state.json, "
                    "summary.json")

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
                     "quotes and cancels, and prints the venue's statistics.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="simulate the twin with a probe client and print statistics")
-    run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d (default 10m)")
+    run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d, 1h30m (default 10m)")
     run.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same run")
     run.add_argument("--params", help="TwinParams JSON file (default: built-in BTC perp parameters)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -9,16 +9,23 @@ import re
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
+_PART = r"([0-9]*\.?[0-9]+)\s*([smhd])"
+
+
 def parse_duration(text: str | float | int) -> float:
-    """Seconds from ``90``, ``90s``, ``30m``, ``2h``, ``1d`` or ``1.5h``; raises ValueError naming the text."""
+    """Seconds from ``90``, ``90s``, ``30m``, ``2h``, ``1d``, ``1.5h``, or parts added up (``1h30m``,
+    ``2h 15m``); raises ValueError naming the text."""
     if isinstance(text, (int, float)):
         value = float(text)
     else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", str(text))
-        if not m:
-            raise ValueError(f"duration {text!r}: expected a number with an optional unit s, m, h or d "
-                             f"(e.g. 90, 30m, 2h, 1d)")
-        value = float(m.group(1)) * _UNITS[m.group(2)]
+        t = str(text).strip()
+        if re.fullmatch(r"[0-9]*\.?[0-9]+", t):
+            value = float(t)
+        elif re.fullmatch(rf"(?:{_PART}\s*)+", t):
+            value = sum(float(n) * _UNITS[u] for n, u in re.findall(_PART, t))
+        else:
+            raise ValueError(f"duration {text!r}: expected a number with an optional unit s, m, h or d, or such "
+                             f"parts added up (e.g. 90, 30m, 2h, 1d, 1h30m)")
     if value <= 0:
         raise ValueError(f"duration {text!r}: must be positive")
     return value

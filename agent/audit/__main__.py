@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ SLACK_S = 60.0  # records come in time order; a window's reading stops a minute 
 
 EPILOG = f"""times (--from, --to, --at):
   1834.5                 the log's own seconds (a twin run's simulated time, as this tool prints it)
-  30m, 90s, 2h, 1d       that long after the log's first record
+  30m, 90s, 2h, 1h30m    that long after the log's first record
   2026-11-30T14:03:22    a date, UTC unless it names its zone (a live run's log)
 
 examples:
@@ -26,6 +27,7 @@ examples:
   python -m agent.audit runs/demo --at 1834.5              # the cycle in force then, in full
   python -m agent.audit runs/live --type safety,level,postmortem
   python -m agent.audit runs/demo --from 30m --to 31m --type cycle --json | jq .inputs.mid
+  python -m agent.audit runs/live --from 2026-11-30T14:00 --to 2026-11-30T15:00 --plot incident.png
 
 RUN is a run folder (its decisions.jsonl and the closed segments beside it, decisions-000001.jsonl, ...,
 gzipped or not, are read in writing order) or one log file. Record kinds: {", ".join(KINDS)}.
@@ -49,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=non_negative_int, default=200, metavar="N",
                     help="records listed at most (default 200; 0: all)")
     ap.add_argument("--json", action="store_true", help="the matching records as written (JSON lines), for jq")
+    ap.add_argument("--plot", metavar="PNG", help="draw the log (or the --from/--to window) to this PNG: mid, our "
+                                                 "best quotes and the fills, position against its limit, safety "
+                                                 "and exposure levels (needs matplotlib: the report extra)")
     args = ap.parse_args(argv)
 
     path = _log_path(Path(args.run))
@@ -78,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if t_from is not None and t_to is not None and t_from > t_to:
         print(f"error: --from {args.t_from} is after --to {args.t_to}", file=sys.stderr)
         return 2
+    if args.plot and (t_at is not None or args.json or kinds is not None):
+        print("error: --plot draws a stretch of the log: give it alone, or with --from/--to", file=sys.stderr)
+        return 2
     if t_at is not None and (t_from is not None or t_to is not None):
         print("error: --at shows one moment; give it alone, or --from/--to for a stretch", file=sys.stderr)
         return 2
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if t_at is not None:
             return _at(reader, t_at, wall, args.json, progress)
+        if args.plot:
+            return _plot(reader, t_from, t_to, Path(args.plot), wall, progress)
         if t_from is None and t_to is None and kinds is None:
             lines = render_overview(overview(reader), path)
             progress.close()
@@ -172,6 +182,27 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
             r = record(a)
             if r is not None:
                 print("  " + describe(r, wall))
+    return 0
+
+
+def _plot(reader: LogReader, t_from, t_to, png: Path, wall: bool, progress: "_Progress") -> int:
+    try:
+        import matplotlib  # noqa: F401  (before reading: a missing extra should not cost a pass over the log)
+    except ImportError:
+        print("error: --plot needs matplotlib: python -m pip install -e \".[report]\"", file=sys.stderr)
+        return 2
+    from agent.audit.plot import render, series
+    lo = -math.inf if t_from is None else t_from
+    hi = math.inf if t_to is None else t_to
+    s = series(reader, lo, hi)
+    progress.close()
+    if not s.cycles:
+        print("no quote cycles to draw" + ("" if t_from is None and t_to is None else " in that window"),
+              file=sys.stderr)
+        return 1
+    render(s, png, wall, str(reader.path))
+    print(f"wrote {png}: {s.cycles_in_window:,} cycles ({len(s.cycles):,} drawn), {s.fills_in_window:,} fills, "
+          f"{len(s.safety)} safety and {len(s.exposure)} exposure changes, {len(s.kills)} kills")
     return 0
 
 

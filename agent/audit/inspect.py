@@ -106,12 +106,12 @@ def record(line: Line) -> dict | None:
 def parse_time(text: str, first_ts: float) -> float:
     """A time given on the command line, in the log's terms:
     - a plain number is the log's own time (as this tool prints it for a twin run);
-    - a duration with a unit (``90s``, ``30m``, ``2h``, ``1d``) is that long after the log's first record;
+    - a duration with a unit (``90s``, ``30m``, ``2h``, ``1h30m``) is that long after the log's first record;
     - a date (``2026-11-30T14:03:22``, UTC unless it names its zone) is wall time, for a live log.
     Raises ValueError naming the text."""
     t = text.strip()
     bad = ValueError(f"time {text!r}: expected the log's seconds (1234.5), a duration after its start "
-                     f"(90s, 30m, 2h) or a UTC date (2026-11-30T14:03:22)")
+                     f"(90s, 30m, 1h30m) or a UTC date (2026-11-30T14:03:22)")
     try:
         value = float(t)
     except ValueError:
@@ -120,8 +120,11 @@ def parse_time(text: str, first_ts: float) -> float:
         if not math.isfinite(value):
             raise bad
         return value
-    if re.fullmatch(r"[0-9]*\.?[0-9]+\s*[smhd]", t):
-        return first_ts + parse_duration(t)
+    if re.search(r"[0-9][smhd]\s*$", t):  # a duration: 30m, 1h30m
+        try:
+            return first_ts + parse_duration(t)
+        except ValueError:
+            raise bad from None
     try:
         when = datetime.fromisoformat(t)  # 3.11: a space for the T, and any zone
     except ValueError:

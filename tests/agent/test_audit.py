@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import shutil
 from collections import Counter
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 from agent.audit.__main__ import KINDS, main
 from agent.audit.inspect import LogReader, format_ts, overview, parse_time
+from agent.audit.plot import Thinner, level_steps, series
 from agent.audit.records import JsonlWriter, log_files, read_log
 from agent.config import AgentConfig
 from agent.session import run_session
@@ -195,3 +197,71 @@ def test_a_record_written_a_little_late_still_shows_in_its_window(tmp_path, caps
             w.write({"type": "snapshot", "ts": ts, "position": 0.0, "open_orders": 0})
     assert main([str(tmp_path), "--from", "0", "--to", "5", "--json"]) == 0
     assert [json.loads(x)["ts"] for x in capsys.readouterr().out.splitlines()] == [1.0, 2.0, 3.0]
+
+
+# ---------------------------------------------------------------------------------------------- --plot
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 3000), cap=st.integers(2, 200))
+def test_thinning_keeps_at_most_cap_items_evenly_spaced_and_never_too_few(n, cap):
+    t = Thinner(cap)
+    for i in range(n):
+        if t.wants():
+            t.add(i)
+    kept = t.items
+    assert len(kept) < cap
+    assert kept == list(range(0, n, t.stride))[:len(kept)] and kept == list(range(0, n, t.stride))
+    assert len(kept) >= min(n, cap // 2)  # halved at most to half of the cap
+
+
+def test_plot_series_are_the_log_s_own_values(run):
+    recs, _ = _records(run)
+    moves = [r for r in recs if r["type"] == "safety"]
+    lo, hi = moves[0]["ts"] - 150.0, moves[1]["ts"] - 0.1  # the window starts at one level and ends at another
+    s = series(LogReader(run / "decisions.jsonl"), lo, hi)
+    window = [r for r in recs if lo <= r["ts"] <= hi]
+    cycles = [r for r in window if r["type"] == "cycle"]
+    assert s.cycles_in_window == len(cycles) == len(s.cycles)  # under the cap: nothing thinned
+    for got, r in zip(s.cycles, cycles):
+        bids = [q[1] for q in r["quotes"] if q[0] == "B"]
+        asks = [q[1] for q in r["quotes"] if q[0] == "A"]
+        want = (r["ts"], r["inputs"]["mid"], max(bids, default=math.nan), min(asks, default=math.nan),
+                r["inputs"]["position"])
+        assert got == pytest.approx(want, nan_ok=True)
+    assert s.fills == [(r["ts"], r["px"], r["side"], r["position"]) for r in window if r["type"] == "fill"]
+    assert s.safety == [(r["ts"], r["to"]) for r in window if r["type"] == "safety"]
+    assert (s.first_safety, s.first_exposure) == (cycles[0]["inputs"]["safety_level"],
+                                                  cycles[0]["inputs"]["exposure_level"])
+    assert s.first_safety == moves[0]["from"] != cycles[-1]["inputs"]["safety_level"] == moves[0]["to"]
+    start = next(r for r in recs if r["type"] == "start")
+    assert s.limit == start["config"]["risk"]["max_position"]
+    thin = series(LogReader(run / "decisions.jsonl"), lo, hi, cap=50)
+    assert 25 <= len(thin.cycles) < 50 and set(thin.cycles) <= set(s.cycles) and thin.fills[0] == s.fills[0]
+
+
+def test_a_kill_after_the_last_cycle_ends_the_level_lines_there():
+    ts, lv = level_steps(61.0, 81.0, 3, [(60.5, 3), (81.0, 4)])
+    assert (ts, lv) == ([61.0, 81.0, 81.0], [3, 4, 4])
+    assert level_steps(1.0, 5.0, None, []) == ([], [])
+    ts, lv = level_steps(1.0, 9.0, 0, [(2.0, 1), (3.0, 0)])
+    assert ts == sorted(ts) and ts[-1] == 9.0 and lv == [0, 1, 0, 0]
+
+
+def test_plot_writes_a_png_for_a_twin_log_and_a_live_one(run, tmp_path, capsys):
+    png = tmp_path / "run.png"
+    assert main([str(run), "--from", "1m", "--to", "5m", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "cycles" in capsys.readouterr().out
+    t0 = datetime(2026, 11, 30, 14, 0, 0, tzinfo=timezone.utc).timestamp()
+    live = tmp_path / "live"
+    with JsonlWriter(live / "decisions.jsonl") as w:
+        w.write({"type": "start", "ts": t0, "config": {"risk": {"max_position": 0.05}}})
+        for i in range(20):
+            w.write({"type": "cycle", "cycle": i, "ts": t0 + i, "inputs": {"mid": 100.0 + i, "position": 0.01,
+                                                                           "safety_level": 0, "exposure_level": 1},
+                     "quotes": [["B", 99.0 + i, 1.0], ["A", 101.0 + i, 1.0]], "commands": [], "note": ""})
+        w.write({"type": "postmortem", "ts": t0 + 25.0, "reasons": ["drawdown"]})
+    assert main([str(live), "--plot", str(tmp_path / "live.png")]) == 0
+    assert "1 kills" in capsys.readouterr().out and (tmp_path / "live.png").stat().st_size > 10_000
+    assert main([str(live), "--from", "1h", "--plot", str(tmp_path / "none.png")]) == 1
+    assert main([str(live), "--at", "5", "--plot", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "none.png").exists() and not (tmp_path / "x.png").exists()

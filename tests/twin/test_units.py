@@ -10,12 +10,13 @@ from twin.units import parse_duration, parse_seed, positive_float, positive_int
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("2h", 7200.0),
-                                           ("1d", 86400.0), ("1.5h", 5400.0), (" 2h ", 7200.0), (45, 45.0)])
+                                           ("1d", 86400.0), ("1.5h", 5400.0), (" 2h ", 7200.0), (45, 45.0),
+                                           ("1h30m", 5400.0), ("2h 15m", 8100.0), ("1d2h3m4s", 93784.0)])
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "h", "5x", "-5", "1e3", "2 hours", "0", "0m"])
+@pytest.mark.parametrize("text", ["", "h", "5x", "-5", "1e3", "2 hours", "0", "0m", "1h30", "1h-30m", "0h0m"])
 def test_bad_durations_name_the_text(text):
     with pytest.raises(ValueError, match=repr(text).replace("(", r"\(")):
         parse_duration(text)
