@@ -185,7 +185,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
 async def _run(plan: _Plan) -> int:
     import numpy as np
 
-    from agent.audit.records import JsonlWriter, start_record
+    from agent.audit.records import JsonlWriter, run_folder_sink, start_record
     from agent.core import AgentCore
     from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
     from agent.report import level_history
@@ -215,7 +215,8 @@ async def _run(plan: _Plan) -> int:
         plan.out.mkdir(parents=True, exist_ok=True)
         (plan.out / "config.json").write_text(cfg.model_dump_json(indent=2))
         writer = JsonlWriter(plan.out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
-    driver = LiveDriver(gateway, core, cfg.session.cycle_s, record_sink=writer.write if writer else None)
+    driver = LiveDriver(gateway, core, cfg.session.cycle_s,
+                        record_sink=run_folder_sink(writer, plan.out, live=True) if writer else None)
     if writer is not None:
         writer.write(start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                                   account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.audit.records import JsonlWriter, start_record
+from agent.audit.records import JsonlWriter, run_folder_sink, start_record
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import SimDriver
@@ -55,11 +55,8 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(config.model_dump_json(indent=2))
         writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=config.session.log_segment_bytes)
-    def sink(rec: dict) -> None:
-        writer.write(rec)
-        if rec.get("type") == "postmortem":  # a Kill: its bundle also gets a file of its own
-            (out / "postmortem.json").write_text(json.dumps(rec, indent=2, default=str))
-    ex, gateway, core, driver = build_session(config, seed, params, schedule, sink if writer else None)
+    sink = run_folder_sink(writer, out) if writer is not None else None
+    ex, gateway, core, driver = build_session(config, seed, params, schedule, sink)
     if writer is not None:
         writer.write(start_record(ex.env.now, config, venue="twin", seed=seed, duration_s=duration_s,
                                   custom_twin_params=params is not None))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.audit.inspect import describe
-from agent.audit.records import JsonlWriter
+from agent.audit.records import JsonlWriter, run_folder_sink
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
@@ -214,14 +214,13 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
         out.mkdir(parents=True, exist_ok=True)
         (out / "scenario.json").write_text(scenario.model_dump_json(indent=2))
         writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
+    to_folder = run_folder_sink(writer, out) if writer is not None else None
 
     def sink(rec: dict) -> None:
         rec["t"] = rec.get("ts", env.now) - t0
         records.append(rec)
-        if writer is not None:
-            writer.write(rec)
-            if rec.get("type") == "postmortem":
-                (out / "postmortem.json").write_text(json.dumps(rec, indent=2, default=str))
+        if to_folder is not None:
+            to_folder(rec)
 
     events: list = []
     driver = SimDriver(env, gateway, core, cfg.session.cycle_s, sink, events)

@@ -18,8 +18,9 @@ import gzip
 import json
 import os
 import re
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from agent.gateway.events import Batch, CancelOrder, ModifyOrder, PlaceOrder, Side
 
@@ -195,6 +196,31 @@ def _jsonable(x):
     if hasattr(x, "item"):
         return x.item()
     return str(x)
+
+
+def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False) -> Callable[[dict], None]:
+    """A run folder's record sink: every record to the decision log, and a Kill's postmortem also to a file of
+    its own, the first thing an operator opens after one: ``postmortem.json`` for a simulated run (one run a
+    folder), ``postmortem-<UTC time>.json`` for a live one (its folder carries on over restarts and may see
+    several Kills; none is ever overwritten)."""
+    folder = Path(folder)
+
+    def sink(rec: dict) -> None:
+        writer.write(rec)
+        if rec.get("type") == "postmortem":
+            name = "postmortem.json"
+            if live:
+                ts = rec.get("ts")
+                stamp = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ") \
+                    if isinstance(ts, (int, float)) and 0 <= ts < 1e11 else "undated"
+                name = f"postmortem-{stamp}.json"
+            path = folder / name
+            n = 1
+            while live and path.exists():
+                n += 1
+                path = folder / f"{name[:-5]}-{n}.json"
+            path.write_text(json.dumps(rec, indent=2, default=str))
+    return sink
 
 
 def refuse_earlier_run(folder: Path, advice: str) -> None:

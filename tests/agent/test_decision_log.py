@@ -156,3 +156,29 @@ def test_a_writer_killed_mid_stream_loses_no_flushed_line(tmp_path, segment):
         w.write({"type": "cycle", "cycle": len(cycles)})
     again, bad2 = read_log(path)
     assert [r["cycle"] for r in again] == list(range(len(cycles) + 1)) and bad2 == bad
+
+
+def test_a_kill_s_postmortem_gets_a_file_of_its_own_never_overwritten_in_a_live_folder(tmp_path):
+    from datetime import datetime, timezone
+
+    from agent.audit.records import run_folder_sink
+    t = datetime(2026, 11, 30, 14, 3, 22, 500000, tzinfo=timezone.utc).timestamp()
+    pm = {"type": "postmortem", "ts": t, "reasons": ["drawdown 0.06 ≥ 0.05 → KILL"]}
+    twin, live = tmp_path / "twin", tmp_path / "live"
+    twin.mkdir(), live.mkdir()
+    with JsonlWriter(twin / "decisions.jsonl") as w:
+        sink = run_folder_sink(w, twin)
+        sink({"type": "cycle", "cycle": 1, "ts": 1.0})
+        sink(pm)
+    assert json.loads((twin / "postmortem.json").read_text()) == pm
+    with JsonlWriter(live / "decisions.jsonl") as w:
+        sink = run_folder_sink(w, live, live=True)
+        for reason in ("first", "second, same millisecond", "third"):  # a restarted agent killed again at once
+            sink({**pm, "reasons": [reason]})
+    files = sorted(p.name for p in live.glob("postmortem*.json"))
+    assert files == ["postmortem-20261130T140322.500000Z-2.json", "postmortem-20261130T140322.500000Z-3.json",
+                     "postmortem-20261130T140322.500000Z.json"]
+    assert {json.loads((live / f).read_text())["reasons"][0] for f in files} == {"first", "second, same millisecond",
+                                                                                  "third"}
+    assert [r["reasons"][0] for r in read_jsonl(live / "decisions.jsonl")[0]] == ["first", "second, same millisecond",
+                                                                                  "third"]

@@ -601,6 +601,15 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     start = records[0]  # what ran and under which config (config.json keeps only the last run's)
     assert start["type"] == "start" and start["venue"] == "live" and start["execution_level"] == 2
     assert start["account"].lower() == ADDR.lower() and start["config"]["session"]["log_segment_mb"] == 0.0005
+    # the live folder read back by the audit tool: its segments whole, its times as UTC dates
+    from datetime import datetime, timezone
+
+    from agent.audit.__main__ import main as audit_main
+    assert audit_main([str(out)]) == 0
+    shown = capsys.readouterr().out
+    n_cycles = sum(r["type"] == "cycle" for r in records)
+    assert "venue live" in shown and f"cycle {n_cycles:,}" in shown and "network" in shown
+    assert datetime.fromtimestamp(start["ts"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S") in shown
     files = "".join(p.read_text() for p in out.iterdir())
-    for text in (captured.out, captured.err, caplog.text, files):
+    for text in (captured.out, captured.err, caplog.text, files, shown):
         assert SECRET_HEX not in text.lower()
