@@ -28,6 +28,22 @@ from agent.quoting.ladder import round_px_to_venue
 log = logging.getLogger(__name__)
 
 
+def live_core(config, seed: int, tick: float, sz_decimals: int):
+    """A live run's core: its generator is the first of two spawned from the run's seed (the gateway's jitter
+    takes the second). The live CLI and a replay of its journal both build it here, so they build the same."""
+    import numpy as np
+
+    from agent.core import AgentCore
+    core_seq, _ = np.random.SeedSequence(seed).spawn(2)
+    return AgentCore(config, np.random.default_rng(core_seq), tick=tick, sz_decimals=sz_decimals)
+
+
+def live_jitter_rng(seed: int):
+    """The gateway's generator for a live run (the second spawned from its seed)."""
+    import numpy as np
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+
+
 class AsyncGateway(Protocol):
     """A Gateway that runs on an asyncio loop and can be drained and closed (HyperliquidGateway)."""
 
@@ -56,7 +72,7 @@ class LiveDriver:
 
     def __init__(self, gateway: AsyncGateway, core: Core, cycle_s: float, *, clock: Callable[[], float] = time.time,
                  time_scale: float = 1.0, record_sink: RecordSink | None = None,
-                 event_log: list | None = None, command_log: list | None = None) -> None:
+                 event_log: list | None = None, command_log: list | None = None, journal=None) -> None:
         self.gateway = gateway
         self.core = core
         self.cycle_s = cycle_s
@@ -65,6 +81,9 @@ class LiveDriver:
         self.record_sink = record_sink
         self.event_log = event_log
         self.command_log = command_log  # when a list: every command sent (off by default: a session is days)
+        # an agent.audit.event_log.EventJournal: every event written before the core handles it, and where the
+        # run was shut down, so that the session replays exactly
+        self.journal = journal
         self.events = 0
         self.core_errors = 0
         self.stopped = False
@@ -81,6 +100,8 @@ class LiveDriver:
         self.events += 1
         if self.event_log is not None:
             self.event_log.append(event)
+        if self.journal is not None:
+            self.journal.event(event)
         if type(event) is AccountSnapshot:
             self._wake_snapshot_waiters(event)
         try:
@@ -178,8 +199,11 @@ class LiveDriver:
         self.stopped = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
+        ts = self.clock()
+        if self.journal is not None:
+            self.journal.shutdown(ts)
         try:
-            cmds = self.core.shutdown(self.clock())
+            cmds = self.core.shutdown(ts)
         except Exception:
             log.exception("core.shutdown failed; cancelling everything anyway")
             cmds = [CancelAll()]

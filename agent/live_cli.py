@@ -65,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live, 4 full live")
     p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m (default: until SIGINT/SIGTERM)")
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
-                   "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), state.json, "
-                   "summary.json")
+                   "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), events.jsonl "
+                   "(every event the agent handled, segmented alike: `python -m agent.audit DIR --replay` "
+                   "replays the run exactly), state.json, summary.json")
+    p.add_argument("--no-events", action="store_true",
+                   help="do not write events.jsonl (some 300-500 MB a day, about the decision log's size as "
+                        "shipped; segmented like it, closed segments may be gzipped)")
     p.add_argument("--keystore", help="encrypted keystore file with the signing key")
     p.add_argument("--i-understand-mainnet", action="store_true",
                    help="required to trade on mainnet: real money")
@@ -179,23 +183,21 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     return _Plan(base_url=base_url, network="mainnet" if mainnet else ("testnet" if not args.base_url else "custom"),
                  config=config, coin=coin, duration=duration, wallet=wallet, account=account,
                  execution_level=args.execution_level, start_level=args.start_level, seed=args.seed,
-                 out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json)
+                 out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
+                 events=not args.no_events)
 
 
 async def _run(plan: _Plan) -> int:
-    import numpy as np
-
+    from agent.audit.event_log import EventJournal
     from agent.audit.records import JsonlWriter, run_folder_sink, start_record
-    from agent.core import AgentCore
     from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
     from agent.report import level_history
-    from agent.live import DryRunGateway, LiveDriver, live_summary, persist_state
+    from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary, persist_state
     from agent.quoting.ladder import venue_price_decimals
 
-    core_seq, jitter_seq = np.random.SeedSequence(plan.seed).spawn(2)
     cfg = plan.config
     gw = HyperliquidGateway(plan.base_url, plan.wallet, plan.coin, account_address=plan.account,
-                            rng=np.random.default_rng(jitter_seq), quota_poll_s=cfg.session.quota_poll_s,
+                            rng=live_jitter_rng(plan.seed), quota_poll_s=cfg.session.quota_poll_s,
                             action_ttl_s=cfg.risk.ack_timeout_s)
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
@@ -208,20 +210,25 @@ async def _run(plan: _Plan) -> int:
     if plan.account is None and gw.signer == gw.user:
         log.info("HL_ACCOUNT_ADDRESS not set: trading as the key's own address %s", gw.user)
     tick = 10.0 ** -venue_price_decimals(mid, asset.sz_decimals)
-    core = AgentCore(cfg, np.random.default_rng(core_seq), tick=tick, sz_decimals=asset.sz_decimals)
+    core = live_core(cfg, plan.seed, tick, asset.sz_decimals)
     gateway = DryRunGateway(gw, asset.sz_decimals) if plan.execution_level == 2 else gw
-    writer = None
+    writer = journal = None
     if plan.out is not None:
         plan.out.mkdir(parents=True, exist_ok=True)
         (plan.out / "config.json").write_text(cfg.model_dump_json(indent=2))
         writer = JsonlWriter(plan.out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
+        if plan.events:
+            journal = EventJournal(JsonlWriter(plan.out / "events.jsonl", segment_bytes=cfg.session.log_segment_bytes))
     driver = LiveDriver(gateway, core, cfg.session.cycle_s,
-                        record_sink=run_folder_sink(writer, plan.out, live=True) if writer else None)
+                        record_sink=run_folder_sink(writer, plan.out, live=True) if writer else None, journal=journal)
     if writer is not None:
-        writer.write(start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
-                                  account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
-                                  tick=tick, execution_level=plan.execution_level, start_level=plan.start_level,
-                                  seed=plan.seed))
+        start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
+                             account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
+                             tick=tick, execution_level=plan.execution_level, start_level=plan.start_level,
+                             seed=plan.seed)
+        writer.write(start)
+        if journal is not None:
+            journal.start(start)
     log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
              plan.start_level)
@@ -232,6 +239,8 @@ async def _run(plan: _Plan) -> int:
         remove_handlers()
         if writer is not None:
             writer.close()
+        if journal is not None:
+            journal.close()
     summary = live_summary(core, gateway, driver, coin=plan.coin, network=plan.network,
                            execution_level=plan.execution_level, start_level=plan.start_level)
     if plan.out is not None:

@@ -28,6 +28,7 @@ examples:
   python -m agent.audit runs/live --type safety,level,postmortem
   python -m agent.audit runs/demo --from 30m --to 31m --type cycle --json | jq .inputs.mid
   python -m agent.audit runs/live --from 2026-11-30T14:00 --to 2026-11-30T15:00 --plot incident.png
+  python -m agent.audit runs/live --replay                 # the live run again from its events: same decisions?
 
 RUN is a run folder (its decisions.jsonl and the closed segments beside it, decisions-000001.jsonl, ...,
 gzipped or not, are read in writing order) or one log file. Record kinds: {", ".join(KINDS)}.
@@ -51,11 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=non_negative_int, default=200, metavar="N",
                     help="records listed at most (default 200; 0: all)")
     ap.add_argument("--json", action="store_true", help="the matching records as written (JSON lines), for jq")
+    ap.add_argument("--replay", action="store_true",
+                    help="replay a live run folder's events.jsonl through a fresh core built from each run's start "
+                         "line (config, seed), and check every decision record against the log: exit 0 when "
+                         "identical, 1 at the first difference, which it names")
     ap.add_argument("--plot", metavar="PNG", help="draw the log (or the --from/--to window) to this PNG: mid, our "
                                                  "best quotes and the fills, position against its limit, safety "
                                                  "and exposure levels (needs matplotlib: the report extra)")
     args = ap.parse_args(argv)
 
+    if args.replay:
+        if args.t_from or args.t_to or args.at or args.type or args.json or args.plot:
+            print("error: --replay replays whole runs: give it alone", file=sys.stderr)
+            return 2
+        return _replay(Path(args.run))
     path = _log_path(Path(args.run))
     if path is None:
         print(f"error: {args.run}: no decision log there (expected a run folder holding decisions.jsonl or "
@@ -108,6 +118,31 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         progress.close()
+
+
+def _replay(folder: Path) -> int:
+    from agent.audit.replay import first_difference, replay_folder
+    try:
+        runs = replay_folder(folder)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not runs:
+        print(f"error: {folder}/events.jsonl holds no run (no start line)", file=sys.stderr)
+        return 2
+    for i, run in enumerate(runs, 1):
+        st = run.start
+        what = f"run {i} ({format_ts(st.get('ts', math.nan), is_wall(st.get('ts'))) if isinstance(st.get('ts'), (int, float)) else '?'}, " \
+               f"{st.get('network', st.get('venue', '?'))} {st.get('coin', '')}, seed {st.get('seed')})"
+        if run.identical:
+            print(f"{what}: {run.events:,} events replayed, {run.records:,} decision records, all identical to the log")
+            continue
+        n, logged, replayed = run.difference
+        print(f"{what}: the replay differs at its decision record {n:,} (after {run.events:,} events)")
+        print(f"  where:    {first_difference(logged, replayed)}")
+        print(f"  logged:   {logged[:300]}")
+        print(f"  replayed: {replayed[:300]}")
+    return 0 if all(r.identical for r in runs) else 1
 
 
 def _log_path(run: Path) -> Path | None:

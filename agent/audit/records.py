@@ -112,8 +112,7 @@ class JsonlWriter:
     def write(self, obj: dict) -> None:
         if self._fh is None:
             raise ValueError(f"{self.path}: writer is closed")
-        # ASCII only (json.dumps escapes the rest), so the line's length is its size in bytes
-        line = json.dumps(obj, separators=(",", ":"), default=_jsonable) + "\n"
+        line = to_line(obj) + "\n"
         self._fh.write(line)
         self.lines += 1
         self._pending += 1
@@ -188,6 +187,12 @@ def log_files(path: str | Path) -> list[Path]:
     if path.exists():
         files.append(path)
     return files
+
+
+def to_line(obj) -> str:
+    """A record as its log line (without the newline): compact JSON, ASCII only (json.dumps escapes the rest,
+    so a line's length is its size in bytes), enums and numpy scalars by value."""
+    return json.dumps(obj, separators=(",", ":"), default=_jsonable)
 
 
 def _jsonable(x):

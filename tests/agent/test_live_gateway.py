@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import functools
 import json
+import shutil
+import re
 import logging
 import os
 import signal
@@ -610,6 +612,29 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     n_cycles = sum(r["type"] == "cycle" for r in records)
     assert "venue live" in shown and f"cycle {n_cycles:,}" in shown and "network" in shown
     assert datetime.fromtimestamp(start["ts"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S") in shown
+    # the events it handled, journalled beside (in segments too), replay the run exactly: every decision again
+    assert len(log_files(out / "events.jsonl")) > 1
+    assert audit_main([str(out), "--replay"]) == 0, capsys.readouterr()
+    replayed = capsys.readouterr().out
+    assert "all identical to the log" in replayed
+    assert int(re.search(r"events replayed, ([0-9,]+) decision records", replayed)[1].replace(",", "")) == \
+        len(records) - 1  # every record but the start line
+    # ... and a replay that does not decide the same is caught at its first differing record, the field named:
+    # here the journal altered as a code change would alter a decision (the second book the core saw, up $7)
+    tampered = tmp_path / "tampered"
+    shutil.copytree(out, tampered)
+    files = log_files(tampered / "events.jsonl")
+    lines = [(f, line) for f in files for line in f.read_text().splitlines()]
+    books = [i for i, (_, line) in enumerate(lines) if line.startswith('{"e":"BookUpdated"')]
+    f, line = lines[books[1]]
+    book = json.loads(line)
+    book["bids"] = [[px + 7.0, sz] for px, sz in book["bids"]]
+    book["asks"] = [[px + 7.0, sz] for px, sz in book["asks"]]
+    f.write_text(f.read_text().replace(line, json.dumps(book, separators=(",", ":"))))
+    assert audit_main([str(tampered), "--replay"]) == 1
+    differs = capsys.readouterr().out
+    assert "the replay differs at its decision record" in differs
+    assert re.search(r"where: +[a-z_]+(\.\w+)+: logged -?[0-9.e-]+, replayed -?[0-9.e-]+", differs)  # a field, both values
     files = "".join(p.read_text() for p in out.iterdir())
     for text in (captured.out, captured.err, caplog.text, files, shown):
         assert SECRET_HEX not in text.lower()

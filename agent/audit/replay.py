@@ -1,0 +1,151 @@
+"""A live run replayed from its event journal through a fresh core, its decisions checked against the log.
+
+Each run in the folder (a live folder carries on over restarts) starts with its ``start`` record in both
+files; its core is rebuilt as the live CLI built it (``agent.live.live_core``: config, seed, tick, size
+decimals from that record), fed the journal's events in order (and shut down where the driver shut it
+down), and every decision record it gives is compared, as the line the writer would write, with the next
+line of the log. The first difference is the answer to "does this code decide what the running code
+decided?", and an identical replay is a session to step through in a debugger.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from agent.audit.event_log import SHUTDOWN, decode
+from agent.audit.inspect import LogReader
+from agent.audit.records import log_files, read_lines, to_line
+
+
+@dataclass
+class RunReplay:
+    """One run's replay: how much was fed and compared, and the first record that differs (if any)."""
+
+    start: dict
+    events: int = 0
+    records: int = 0  # replayed records compared with the log
+    difference: tuple[int, str, str] | None = None  # (record number in the run, logged line, replayed line)
+
+    @property
+    def identical(self) -> bool:
+        return self.difference is None
+
+
+def replay_folder(folder: str | Path) -> list[RunReplay]:
+    """Replay every run journalled in ``folder``. Raises FileNotFoundError when it has no events.jsonl."""
+    from agent.config import AgentConfig
+    from agent.live import live_core
+
+    folder = Path(folder)
+    journal = folder / "events.jsonl"
+    if not log_files(journal):
+        raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events; a twin run "
+                                f"is replayed by its seed and config instead)")
+    log = _LogCursor(folder / "decisions.jsonl")
+    out: list[RunReplay] = []
+    core = run = None
+    for d in _journal(journal):
+        if d.get("type") == "start":
+            _finish(run, log)
+            run = RunReplay(d)
+            out.append(run)
+            core = live_core(AgentConfig.model_validate(d["config"]), d["seed"], d["tick"], d["sz_decimals"])
+            if not log.seek_run(to_line(d)):
+                run.difference = (0, "(no run with this start line in decisions.jsonl)", to_line(d))
+            continue
+        if run is None or run.difference is not None:
+            continue  # before any start (a torn head), or this run already differs: nothing more to learn
+        if d.get("e") == SHUTDOWN:
+            core.shutdown(d["ts"])
+            continue
+        run.events += 1
+        core.handle(decode(d))
+        for rec in core.drain_records():
+            replayed = to_line(rec)
+            want = log.next_record()
+            run.records += 1
+            if want != replayed:
+                run.difference = (run.records, want if want is not None else "(the log's run ends here)", replayed)
+                break
+    _finish(run, log)
+    return out
+
+
+def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
+    """A run replayed in full: the log must hold nothing more for it than the replay gave."""
+    if run is not None and run.difference is None:
+        extra = log.next_record()
+        if extra is not None:
+            run.difference = (run.records + 1, extra, "(the replay gives no more records)")
+
+
+def _journal(path: Path) -> Iterator[dict]:
+    for f in log_files(path):
+        for line in read_lines(f):
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue  # a torn last line: the event was never handled in full either
+            if isinstance(d, dict):
+                yield d
+
+
+class _LogCursor:
+    """The decision log read along with the journal, streamed: its runs come in the journal's order, though
+    it may hold runs the journal does not (run with --no-events), which are passed over."""
+
+    def __init__(self, path: Path) -> None:
+        self._lines = iter(LogReader(path))
+        self._pending = None  # a start line read while looking for a run's next record
+
+    def _next(self):
+        if self._pending is not None:
+            line, self._pending = self._pending, None
+            return line
+        return next(self._lines, None)
+
+    def seek_run(self, start_line: str) -> bool:
+        """Move to just after the run that opens with ``start_line``."""
+        while (line := self._next()) is not None:
+            if line.kind == "start" and line.text == start_line:
+                return True
+        return False
+
+    def next_record(self) -> str | None:
+        """The current run's next line, or None at its end (the next run's start, or the end of the log)."""
+        line = self._next()
+        if line is not None and line.kind == "start":
+            self._pending = line
+            return None
+        return None if line is None else line.text
+
+
+def first_difference(logged: str, replayed: str) -> str:
+    """Where two record lines first differ, as a field path with both values (or why they cannot be read)."""
+    try:
+        a, b = json.loads(logged), json.loads(replayed)
+    except ValueError:
+        return "one side is not a record"
+    return _diff(a, b, "") or "the same fields, written differently"
+
+
+def _diff(a, b, path: str) -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if k not in a or k not in b:
+                return f"{path}{k}: {'only logged' if k in a else 'only replayed'}"
+            d = _diff(a[k], b[k], f"{path}{k}.")
+            if d:
+                return d
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = _diff(x, y, f"{path}{i}.")
+            if d:
+                return d
+        return None if len(a) == len(b) else f"{path.rstrip('.')}: {len(a)} items logged, {len(b)} replayed"
+    if a == b or (a != a and b != b):  # NaN is NaN
+        return None
+    return f"{path.rstrip('.')}: logged {a!r}, replayed {b!r}"

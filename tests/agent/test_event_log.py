@@ -1,0 +1,130 @@
+"""The live event journal: every event the core handles, written so that it comes back as it was (the replay
+of a live run depends on it). The end-to-end replay is in test_live_gateway (a dry run against twin serve)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from agent.audit.__main__ import main
+from agent.audit.event_log import EVENT_TYPES, EventJournal, decode, encode
+from agent.audit.records import JsonlWriter, read_log, start_record, to_line
+from agent.audit.replay import first_difference, replay_folder
+from agent.gateway import events as ev
+
+_events = st.one_of(*[st.builds(cls) for cls in EVENT_TYPES.values()])
+
+
+def test_the_journal_knows_every_event_of_the_vocabulary():
+    assert set(EVENT_TYPES.values()) == {getattr(ev, n) for n in dir(ev) if isinstance(getattr(ev, n), type)
+                                         and dataclasses.is_dataclass(getattr(ev, n))} - {
+        ev.PlaceOrder, ev.CancelOrder, ev.ModifyOrder, ev.CancelAll, ev.ScheduleCancel, ev.RequestAccountSnapshot,
+        ev.Batch, ev.OpenOrder}
+
+
+@settings(max_examples=600, deadline=None)
+@given(_events)
+def test_an_event_comes_back_from_its_line_as_it_was(event):
+    """Through the line the journal writes and back: the same class, every field of the same type (a tuple
+    stays a tuple, an enum an enum, an int an int) and the same value (NaN included, compared as written)."""
+    back = decode(json.loads(to_line(encode(event))))
+    assert type(back) is type(event)
+    for f in dataclasses.fields(event):
+        a, b = getattr(event, f.name), getattr(back, f.name)
+        assert type(a) is type(b), f.name
+        if isinstance(a, tuple):
+            assert [type(x) for x in a] == [type(x) for x in b], f.name
+    assert to_line(encode(back)) == to_line(encode(event))
+
+
+def test_a_nested_snapshot_and_a_book_come_back_equal():
+    snap = ev.AccountSnapshot(1.5, -0.002, 100_000.5, 1e5, 12.0,
+                              (ev.OpenOrder("0xab", 7, ev.Side.SELL, 100_010.0, 0.001, True),), 99, 1.25, 17)
+    book = ev.BookUpdated(2.0, "BTC", ((100.0, 1.5), (99.0, 2.0)), ((101.0, 0.5),), 12)
+    limited = ev.RateLimited(3.0, "address", "order", "Too many", ("0x1", "0x2"))
+    for e in (snap, book, limited, ev.Timer(4.0, ev.AFTER_CYCLE), ev.TradeObserved(5.0, "BTC", 1.0, 2.0, ev.Side.BUY)):
+        assert decode(json.loads(to_line(encode(e)))) == e
+
+
+def test_unknown_events_are_refused_by_name():
+    with pytest.raises(ValueError, match="'Nope'"):
+        decode({"e": "Nope", "ts": 1.0})
+
+
+def test_the_journal_writes_the_start_the_events_and_the_shutdown_in_order(tmp_path):
+    j = EventJournal(JsonlWriter(tmp_path / "events.jsonl"))
+    j.start({"type": "start", "ts": 0.0, "seed": 3})
+    j.event(ev.Timer(0.5))
+    j.event(ev.ConnectionLost(0.7, "ws"))
+    j.shutdown(0.9)
+    j.close()
+    lines = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert lines == [{"type": "start", "ts": 0.0, "seed": 3}, {"e": "Timer", "ts": 0.5, "name": "cycle"},
+                     {"e": "ConnectionLost", "ts": 0.7, "stream": "ws"}, {"e": "shutdown", "ts": 0.9}]
+    assert j.events == 2
+
+
+# ---------------------------------------------------------------------------------------------- replay
+
+def _journalled_run(folder, seed: int, minutes: float, journal: bool = True) -> None:
+    """A twin session written as a live run folder is: its start line and decision records in the log, and
+    (with ``journal``) every event its core handled in events.jsonl. (The core draws nothing from its
+    generator, so the live CLI's core rebuilt from the start line decides as this one did.)"""
+    from agent.config import AgentConfig
+    from agent.session import build_session
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    folder.mkdir(exist_ok=True)
+    log = JsonlWriter(folder / "decisions.jsonl")
+    j = EventJournal(JsonlWriter(folder / "events.jsonl")) if journal else None
+    ex, gw, core, driver = build_session(cfg, seed, None, record_sink=log.write)
+    if j is not None:
+        driver.event_log = type("Tap", (), {"append": staticmethod(j.event)})()
+    inst = ex.instruments[cfg.session.coin]
+    start = start_record(0.0, cfg, venue="live", seed=seed, tick=inst.tick, sz_decimals=inst.sz_decimals)
+    log.write(start)
+    if j is not None:
+        j.start(start)
+    driver.start()
+    ex.env.run(until=minutes * 60.0)
+    log.close()
+    if j is not None:
+        j.close()
+
+
+def test_journalled_runs_replay_identically_past_an_earlier_run_without_a_journal(tmp_path, capsys):
+    _journalled_run(tmp_path, 1, 1.0, journal=False)  # a first run with --no-events
+    _journalled_run(tmp_path, 2, 2.0)
+    _journalled_run(tmp_path, 5, 1.0)  # restarted into the same folder
+    runs = replay_folder(tmp_path)
+    assert [(r.start["seed"], r.identical) for r in runs] == [(2, True), (5, True)]
+    records, _ = read_log(tmp_path / "decisions.jsonl")
+    starts = [i for i, r in enumerate(records) if r["type"] == "start"]
+    assert runs[0].records == starts[2] - starts[1] - 1 > 100 and runs[1].records == len(records) - starts[2] - 1
+    assert main([str(tmp_path), "--replay"]) == 0 and capsys.readouterr().out.count("all identical to the log") == 2
+
+
+def test_a_replay_that_gives_fewer_or_other_records_than_the_log_names_the_first(tmp_path, capsys):
+    _journalled_run(tmp_path, 3, 2.0)
+    events = tmp_path / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    events.write_text("".join(lines[:len(lines) // 2]) + lines[len(lines) // 2][:25])  # cut, mid-line
+    (run,) = replay_folder(tmp_path)
+    n, logged, replayed = run.difference
+    assert replayed == "(the replay gives no more records)" and n == run.records + 1 and logged.startswith("{")
+    assert main([str(tmp_path), "--replay"]) == 1 and "differs at its decision record" in capsys.readouterr().out
+
+
+def test_first_difference_names_the_field_and_both_values():
+    a = '{"type":"cycle","inputs":{"mid":100.5,"k":[1,2]},"commands":["cancel 1"]}'
+    assert first_difference(a, a.replace("100.5", "100.0")) == "inputs.mid: logged 100.5, replayed 100.0"
+    assert first_difference(a, a.replace("[1,2]", "[1,2,3]")) == "inputs.k: 2 items logged, 3 replayed"
+    assert first_difference(a, a.replace(',"commands":["cancel 1"]', "")) == "commands: only logged"
+
+
+def test_replay_needs_a_journal_and_says_so(tmp_path, capsys):
+    _journalled_run(tmp_path, 4, 0.5, journal=False)
+    assert main([str(tmp_path), "--replay"]) == 2
+    assert "no events.jsonl" in capsys.readouterr().err
