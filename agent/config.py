@@ -62,6 +62,15 @@ class RiskConfig(BaseModel):
     dead_man_s: float = Field(10.0, gt=5.0, description="A Kill arms the venue's dead-man's switch (scheduleCancel) "
                               "this far ahead, re-armed with every pull: the venue wants it at least 5 s ahead when "
                               "the request arrives, so the request's own latency must fit in the rest.")
+    dead_man_heartbeat_s: float | None = Field(30.0, gt=5.0, description=(
+        "While orders may rest, keep the venue's dead-man's switch armed this far ahead, re-armed every third of "
+        "it: if this process dies or its host loses the network, the venue cancels our orders within this long "
+        "(two lost re-arms in a row are tolerated). Cleared when nothing can rest (Shadow with no live orders): "
+        "a firing uses one of the venue's 10 a day even with nothing to cancel. A refusal (10 firings today) is "
+        "asked again after an hour. null: only a Kill arms it."))
+    dead_man_min_volume_usd: float = Field(1_000_000.0, ge=0, description=(
+        "The venue's rule: an account that has traded less (userRateLimit's cumVlm) is refused the switch, so "
+        "the heartbeat waits until the reported volume reaches this. (A Kill asks regardless.)"))
     audit_interval_s: float = Field(30.0, gt=0, description="Ask for an account snapshot at least this often, "
                                     "quoting or stopped: it catches what no event reports (a liquidation, a fill "
                                     "lost in transport, an order placed by hand). A snapshot weighs 42 of the "

@@ -90,7 +90,11 @@ class AgentCore:
         self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
         self._flattening = False  # a Kill is flattening: IOCs until the position is flat
         self._flatten_cloid: str | None = None
-        self._dead_man_refused = False  # the venue will not arm the dead-man's switch for this account today
+        # the venue refused the dead-man's switch (under $1M traded, or 10 firings today): not asked again before
+        self._dead_man_retry_ts = -math.inf
+        self._dead_man_armed_until = -math.inf  # when the switch we last armed fires (-inf: not armed, or cleared)
+        self._dead_man_next_ts = -math.inf  # the heartbeat's next re-arm
+        self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
         self._snapshot_ts = -math.inf  # when the last account snapshot arrived
@@ -253,8 +257,10 @@ class AgentCore:
             self._flatten_on_book = True  # the book fell through it before it landed: again from the next book
         if ev.reason is Reason.SCHEDULE_CANCEL_REFUSED:
             # the venue's policy, not its health (under $1M traded, or 10 triggers today): asking again at every
-            # pull only spends requests, in an emergency, when they matter most
-            self._dead_man_refused = True
+            # pull only spends requests, in an emergency, when they matter most; an hour on, volume or the day
+            # may have changed
+            self._dead_man_retry_ts = ev.ts + _DEAD_MAN_RETRY_S
+            self._dead_man_armed_until = -math.inf
             return
         if ev.reason is not Reason.BAD_ALO_PX:
             # post-only crosses are routine; other rejections feed cascade detection and execution confidence
@@ -285,6 +291,7 @@ class AgentCore:
 
     def _on_quota(self, ev: QuotaStatus, cmds: list) -> None:
         self.budget.on_quota(ev)
+        self.cum_volume_usd = ev.cum_volume_usd  # the venue allows the dead-man's switch from $1M traded
 
     def _on_lost(self, ev: ConnectionLost, cmds: list) -> None:
         self.connected = False
@@ -335,6 +342,11 @@ class AgentCore:
         self.reconciled = self.connected
         if self._flatten_due and self.reconciled:
             self._flatten(cmds, ev.ts)  # a Kill before the position was known: its side is known now
+        if self.stopped and not ev.open_orders and self._dead_man_armed_until > ev.ts and not self.tracker.live_set:
+            # stopped and the venue lists none of ours: a switch left armed would fire on nothing, using one of
+            # the day's ten firings (a restart-heavy day would run out)
+            cmds.append(ScheduleCancel(None))
+            self._dead_man_armed_until = -math.inf
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
 
@@ -368,7 +380,8 @@ class AgentCore:
         if (self.stopped or not self.connected) and self.tracker.live_set:
             self._pull_again(ts, cmds)
         if not self.reconciled or self.stopped:
-            return
+            return  # (unreconciled, the heartbeat pauses too: the switch pulls what a long outage left resting)
+        self._dead_man_heartbeat(ts, cmds)
         stale_book = (ts - self.last_book_ts) > risk.stale_book_s
         quiet = stale_book and self.connected  # the socket up and no book: a feed gone quiet, or slower than we assume
         if quiet is not self._feed_quiet:
@@ -421,8 +434,8 @@ class AgentCore:
             self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
-            if not self._dead_man_refused:
-                cmds.append(ScheduleCancel(ts + self.cfg.risk.dead_man_s))
+            if ts >= self._dead_man_retry_ts:
+                self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
             self._records.append(self._postmortem(ts))
             self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
             if self._flatten_due and self.reconciled:
@@ -481,8 +494,30 @@ class AgentCore:
             cmds.append(Batch(known) if len(known) > 1 else known[0])
         if not known or self._pulls % 2 == 0:
             cmds.append(CancelAll())
-        if self.overlay.cancel_all and not self._dead_man_refused:
-            cmds.append(ScheduleCancel(ts + self.cfg.risk.dead_man_s))
+        if self.overlay.cancel_all and ts >= self._dead_man_retry_ts:
+            self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
+
+    def _arm_dead_man(self, cmds: list, ts: float, ahead_s: float) -> None:
+        cmds.append(ScheduleCancel(ts + ahead_s))
+        self._dead_man_armed_until = ts + ahead_s
+
+    def _dead_man_heartbeat(self, ts: float, cmds: list) -> None:
+        """While orders may rest (some are live, or the exposure level places them), keep the venue's
+        dead-man's switch armed ``risk.dead_man_heartbeat_s`` ahead, re-armed every third of it, so that the
+        venue pulls our orders if this process stops sending (it died, or its host lost the network). When
+        nothing can rest, clear it: a firing with nothing to cancel still uses one of the day's ten."""
+        risk = self.cfg.risk
+        period = risk.dead_man_heartbeat_s
+        if period is None or ts < self._dead_man_retry_ts or self.cum_volume_usd < risk.dead_man_min_volume_usd:
+            return  # (below the venue's volume rule it would only be refused: not asked, not a request spent)
+        if self.tracker.live_set or self.graduation.places_orders:
+            if ts >= self._dead_man_next_ts:
+                self._arm_dead_man(cmds, ts, period)
+                self._dead_man_next_ts = ts + period / 3.0
+        elif self._dead_man_armed_until > ts:
+            cmds.append(ScheduleCancel(None))
+            self._dead_man_armed_until = -math.inf
+            self._dead_man_next_ts = -math.inf
 
     def _check_demotions(self, ts: float, degraded: int) -> None:
         """Demotion triggers every tick, in the cycle: demotion is immediate."""
@@ -669,3 +704,4 @@ _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 # a modify that found its order filled or gone: the cancel/fill race, not the venue's health
 _MODIFY_RACES = frozenset({Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER})
 _SNAPSHOT_RETRY_S = 1.0
+_DEAD_MAN_RETRY_S = 3600.0  # a refused dead-man's switch is asked for again this long after

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -266,11 +267,12 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     flat = [x for c in after for x in (c.commands if isinstance(c, Batch) else (c,))]
     assert not [x for x in flat if isinstance(x, PlaceOrder) and not x.reduce_only]
     assert not ex.open_orders(gw.user)
-    # the dead-man's switch was asked for (the venue refuses it below $1M traded), a postmortem made
-    # and asked once: the refusal holds for the day, and asking again at every pull only spends requests
+    # the dead-man's switch was asked for at the Kill (the heartbeat waits for $1M traded: this account has not)
+    # and asked once: the venue refused it, the refusal holds for an hour, and asking again at every pull
+    # only spends requests
     from agent.gateway.events import ScheduleCancel
-    assert [ts for ts, c in sent if isinstance(c, ScheduleCancel) and ts >= kill_ts] == [kill_ts]
-    assert core._dead_man_refused
+    assert [ts for ts, c in sent if isinstance(c, ScheduleCancel)] == [kill_ts]
+    assert kill_ts + 3600.0 < core._dead_man_retry_ts < kill_ts + 3605.0  # an hour from the refusal
     position_at_kill = ex.accounts[gw.user].position("BTC").szi
     ex.env.run(until=260.0)
     assert abs(ex.accounts[gw.user].position("BTC").szi) <= abs(position_at_kill) + 1e-12
@@ -454,15 +456,111 @@ def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take
     params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0))  # this account may use it
     ex, gw, core, driver = build_session(cfg, 1, params, schedule=sched)
     rejected = []
+    arms = []
     real = core.handle
 
     def spy(ev):
         if type(ev).__name__ == "OrderRejected" and not ev.cloid:
             rejected.append(ev.message)
-        return real(ev)
+        out = real(ev)
+        arms.extend((ev.ts, c.at_ts) for c in out if isinstance(c, ScheduleCancel))
+        return out
     core.handle = spy
     driver.start()
     ex.env.run(until=200.0)
     assert int(core.safety.level) == 4
-    assert not rejected and not core._dead_man_refused
-    assert gw.user in ex.schedule_cancel or ex.schedule_cancel_fired.get(gw.user)  # armed (and maybe fired)
+    kill_ts = next(t.ts for t in core.safety.history if int(t.to_level) == 4)
+    # armed at the Kill, taken by the venue (no refusal), and cleared once a snapshot showed nothing resting
+    assert arms[0] == (kill_ts, kill_ts + 10.0) and arms[-1][1] is None
+    assert not rejected and core._dead_man_retry_ts == -math.inf and gw.user not in ex.schedule_cancel
+
+
+def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_min_volume=0.0):
+    from twin.params import VenueParams
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": heartbeat_s, "dead_man_min_volume_usd": agent_min_volume},
+                   "graduation": {"start_level": start_level, "demote_on_low_confidence": False}})
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=min_volume))
+    ex, gw, core, driver = build_session(cfg, 2, params)
+    sent = []
+    real_send = gw.send
+
+    def spy(cmd):
+        sent.append((ex.env.now, cmd))
+        real_send(cmd)
+    gw.send = spy
+    driver.start()
+    return ex, gw, core, driver, sent
+
+
+def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_when_the_agent_dies():
+    """The process dies (no shutdown, nothing more sent) with orders resting: the venue's switch, re-armed
+    every 10 s while it lived, cancels them within 30 s. Without the heartbeat they rest on, unwatched."""
+    from agent.gateway.events import ScheduleCancel
+    for heartbeat in (30.0, None):
+        ex, gw, core, driver, sent = _heartbeat_session(heartbeat)
+        armed_ahead = []
+        for t in range(20, 180, 5):  # while it lives, the switch is always at least 20 s ahead
+            ex.env.run(until=float(t))
+            if heartbeat:
+                armed_ahead.append(ex.schedule_cancel.get(gw.user, -math.inf) - ex.env.now)
+        arms = [(ts, c.at_ts) for ts, c in sent if isinstance(c, ScheduleCancel)]
+        assert ex.open_orders(gw.user)
+        driver.stopped = True  # the process is gone: no more cycles, no cancel
+        ex.env.run(until=180.0 + 31.0)
+        if heartbeat:
+            assert min(armed_ahead) >= 19.0 and not ex.schedule_cancel_fired.get(gw.user, []) == []
+            gaps = [b[0] - a[0] for a, b in zip(arms, arms[1:])]
+            assert arms and all(at == ts + 30.0 for ts, at in arms) and max(gaps) <= 10.0 + 1e-6
+            assert not ex.open_orders(gw.user)  # the venue pulled them
+        else:
+            assert arms == [] and ex.open_orders(gw.user)  # the naive way: left resting
+
+
+def test_the_switch_is_cleared_when_nothing_can_rest_and_never_armed_in_shadow():
+    """A firing with nothing to cancel still uses one of the venue's 10 a day: in Shadow with no live orders
+    the switch is never armed, and an agent demoted to Shadow clears it once its orders are gone."""
+    from agent.gateway.events import ScheduleCancel
+    from agent.graduation.exposure import ExposureLevel
+    ex, gw, core, driver, sent = _heartbeat_session(30.0, start_level="SHADOW")
+    ex.env.run(until=120.0)
+    assert not [c for _, c in sent if isinstance(c, ScheduleCancel)] and gw.user not in ex.schedule_cancel
+    ex, gw, core, driver, sent = _heartbeat_session(30.0)
+    ex.env.run(until=60.0)
+    assert gw.user in ex.schedule_cancel
+    core.graduation.manual(ex.env.now, ExposureLevel.SHADOW)
+    ex.env.run(until=90.0)
+    cleared = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
+    assert len(cleared) == 1 and not ex.open_orders(gw.user) and gw.user not in ex.schedule_cancel
+    ex.env.run(until=200.0)
+    assert not ex.schedule_cancel_fired.get(gw.user)  # nothing fired, no trigger spent
+
+
+def test_a_refused_switch_is_asked_for_again_after_an_hour_not_every_cycle():
+    from agent.gateway.events import ScheduleCancel
+    ex, gw, core, driver, sent = _heartbeat_session(30.0, min_volume=1e6)  # the venue refuses it (under $1M)
+    ex.env.run(until=3600.0 + 120.0)
+    asked = [ts for ts, c in sent if isinstance(c, ScheduleCancel)]
+    assert len(asked) == 2 and 3600.0 <= asked[1] - asked[0] < 3600.0 + 5.0
+
+
+def test_below_the_venues_volume_rule_the_heartbeat_does_not_ask():
+    """Under $1M traded (as the venue reports it) the switch would only be refused: no request is spent."""
+    from agent.gateway.events import ScheduleCancel
+    ex, gw, core, driver, sent = _heartbeat_session(30.0, min_volume=1e6, agent_min_volume=1e6)
+    ex.env.run(until=600.0)
+    assert core.cum_volume_usd > 0 and not [c for _, c in sent if isinstance(c, ScheduleCancel)]
+
+
+def test_a_stopped_agent_clears_the_switch_once_the_venue_lists_none_of_its_orders():
+    from agent.gateway.events import RequestAccountSnapshot, ScheduleCancel
+    ex, gw, core, driver, sent = _heartbeat_session(30.0)
+    ex.env.run(until=60.0)
+    assert gw.user in ex.schedule_cancel and ex.open_orders(gw.user)
+    driver.stop()  # a clean end: everything pulled, then (as the live driver's shutdown does) a fresh snapshot
+    ex.env.run(until=62.0)
+    driver._send(RequestAccountSnapshot())
+    ex.env.run(until=60.0 + 29.0)
+    assert not ex.open_orders(gw.user) and gw.user not in ex.schedule_cancel
+    assert [c.at_ts for _, c in sent if isinstance(c, ScheduleCancel)][-1] is None
+    ex.env.run(until=200.0)
+    assert not ex.schedule_cancel_fired.get(gw.user)  # no firing spent on nothing
