@@ -7,15 +7,16 @@ import asyncio
 import contextlib
 import functools
 import json
-import shutil
-import re
 import logging
 import os
+import re
+import shutil
 import signal
 import threading
 import time
 
 import numpy as np
+import pytest
 import requests
 from eth_account import Account
 from hypothesis import given, settings
@@ -307,6 +308,17 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
                 gw.send(ScheduleCancel(clock() + 10.0))  # refused: the account has traded too little
                 assert await until(lambda: first(events, OrderRejected, cloid=""))
                 assert first(events, OrderRejected, cloid="").reason is Reason.SCHEDULE_CANCEL_REFUSED
+                # past $1M traded the venue takes it (the agent's heartbeat), and clearing it (None) too
+                from twin.seeding import set_traded_volume
+                bg.call(lambda: set_traded_volume(ex, ADDR, "BTC", 2e6))
+                at = clock() + 30.0
+                gw.send(ScheduleCancel(at))
+                assert await until(lambda: bg.call(lambda: ex.schedule_cancel.get(ADDR.lower())) is not None)
+                assert bg.call(lambda: ex.schedule_cancel[ADDR.lower()]) == pytest.approx(at - ex.epoch_ms / 1000.0,
+                                                                                           abs=0.002)
+                gw.send(ScheduleCancel(None))
+                assert await until(lambda: bg.call(lambda: ADDR.lower() not in ex.schedule_cancel))
+                assert len([e for e in events if type(e) is OrderRejected and e.cloid == ""]) == 1
                 gw.send(RequestAccountSnapshot())
                 assert await until(lambda: first(events, AccountSnapshot))
                 snap = first(events, AccountSnapshot)
