@@ -216,9 +216,12 @@ async def _run(plan: _Plan) -> int:
     if plan.out is not None:
         plan.out.mkdir(parents=True, exist_ok=True)
         (plan.out / "config.json").write_text(cfg.model_dump_json(indent=2))
-        writer = JsonlWriter(plan.out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
+        # every line handed to the OS as it is written: a live process killed outright (OOM, kill -9) loses
+        # nothing it logged (a twin run batches: it is reproduced by its seed); some 50 writes a second
+        seg = cfg.session.log_segment_bytes
+        writer = JsonlWriter(plan.out / "decisions.jsonl", flush_every=1, segment_bytes=seg)
         if plan.events:
-            journal = EventJournal(JsonlWriter(plan.out / "events.jsonl", segment_bytes=cfg.session.log_segment_bytes))
+            journal = EventJournal(JsonlWriter(plan.out / "events.jsonl", flush_every=1, segment_bytes=seg))
     driver = LiveDriver(gateway, core, cfg.session.cycle_s,
                         record_sink=run_folder_sink(writer, plan.out, live=True) if writer else None, journal=journal)
     if writer is not None:

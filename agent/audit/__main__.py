@@ -135,7 +135,10 @@ def _replay(folder: Path) -> int:
         what = f"run {i} ({format_ts(st.get('ts', math.nan), is_wall(st.get('ts'))) if isinstance(st.get('ts'), (int, float)) else '?'}, " \
                f"{st.get('network', st.get('venue', '?'))} {st.get('coin', '')}, seed {st.get('seed')})"
         if run.identical:
-            print(f"{what}: {run.events:,} events replayed, {run.records:,} decision records, all identical to the log")
+            print(f"{what}: {run.events:,} events replayed, {run.records - run.crash_tail:,} decision records, all "
+                  f"identical to the log" + ("" if run.shut_down else "; the run was killed (no shutdown in the "
+                                             "journal)") + (f", its last event's {run.crash_tail} record(s) never "
+                                                            f"logged" if run.crash_tail else ""))
             continue
         n, logged, replayed = run.difference
         print(f"{what}: the replay differs at its decision record {n:,} (after {run.events:,} events)")

@@ -27,6 +27,11 @@ class RunReplay:
     events: int = 0
     records: int = 0  # replayed records compared with the log
     difference: tuple[int, str, str] | None = None  # (record number in the run, logged line, replayed line)
+    shut_down: bool = False  # the journal says where the driver shut the run down (else it was killed)
+    # a run killed outright may have journalled its last event and died before logging that event's records:
+    # the replay's records past the log's end, all from that one last event, are no difference
+    crash_tail: int = 0
+    _past_end: tuple | None = None  # (events handled when the log ran out, the would-be difference)
 
     @property
     def identical(self) -> bool:
@@ -58,27 +63,43 @@ def replay_folder(folder: str | Path) -> list[RunReplay]:
         if run is None or run.difference is not None:
             continue  # before any start (a torn head), or this run already differs: nothing more to learn
         if d.get("e") == SHUTDOWN:
+            run.shut_down = True
             core.shutdown(d["ts"])
+            continue
+        if run._past_end is not None:  # the log ran out, and the journal goes on: not a crash's tail
+            run.difference = run._past_end[1]
             continue
         run.events += 1
         core.handle(decode(d))
         for rec in core.drain_records():
             replayed = to_line(rec)
-            want = log.next_record()
             run.records += 1
-            if want != replayed:
-                run.difference = (run.records, want if want is not None else "(the log's run ends here)", replayed)
+            if run._past_end is not None:
+                run.crash_tail += 1
+                continue
+            want = log.next_record()
+            if want is None:
+                run._past_end = (run.events, (run.records, "(the log's run ends here)", replayed))
+                run.crash_tail = 1
+            elif want != replayed:
+                run.difference = (run.records, want, replayed)
                 break
     _finish(run, log)
     return out
 
 
 def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
-    """A run replayed in full: the log must hold nothing more for it than the replay gave."""
-    if run is not None and run.difference is None:
-        extra = log.next_record()
-        if extra is not None:
-            run.difference = (run.records + 1, extra, "(the replay gives no more records)")
+    """A run replayed in full: the log must hold nothing more for it than the replay gave, and nothing less
+    unless the run was killed right after journalling its last event."""
+    if run is None or run.difference is not None:
+        return
+    if run._past_end is not None:
+        if run.shut_down:  # a run that was shut down wrote everything: the log is short
+            run.difference = run._past_end[1]
+        return
+    extra = log.next_record()
+    if extra is not None:
+        run.difference = (run.records + 1, extra, "(the replay gives no more records)")
 
 
 def _journal(path: Path) -> Iterator[dict]:

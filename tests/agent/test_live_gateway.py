@@ -650,3 +650,40 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     files = "".join(p.read_text() for p in out.iterdir())
     for text in (captured.out, captured.err, caplog.text, files, shown):
         assert SECRET_HEX not in text.lower()
+
+
+def test_a_live_agent_killed_outright_has_logged_everything_up_to_the_kill_and_replays(tmp_path, capsys):
+    """kill -9 (an OOM, a host going down) mid-run: a live run hands every line to the OS as it writes it, so
+    the decision log and the event journal hold the run up to the kill (batched, the last tens of lines
+    would be gone), and the journal replays identically up to where the process died."""
+    import subprocess
+    import sys
+
+    from agent.audit.__main__ import main as audit_main
+    out = tmp_path / "run"
+    log = out / "decisions.jsonl"
+    env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
+    with served(speed=1.0) as (bg, ex, clock):
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "--venue", "live", "--base-url", bg.base_url,
+                                 "--execution-level", "2", "--start-level", "MicroLive", "--out", str(out), "--quiet"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline and proc.poll() is None:  # six cycles on disk (0.5 s apart)
+                if log.exists() and log.read_text().count('"type":"cycle"') >= 6:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError(f"no cycles on disk: {proc.stderr.read().decode() if proc.poll() else ''}")
+            time.sleep(0.3)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            killed_at = time.time()
+            proc.wait()
+    records, bad = read_log(log)
+    cycles = [r for r in records if r["type"] == "cycle"]
+    assert bad <= 1 and cycles[-1]["ts"] > killed_at - 1.0  # the last cycle before the kill is there
+    events = [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines() if x.endswith("}")]
+    assert events[-1]["ts"] > killed_at - 1.0 and not any(e.get("e") == "shutdown" for e in events)
+    assert audit_main([str(out), "--replay"]) == 0
+    assert "all identical to the log; the run was killed" in capsys.readouterr().out
