@@ -511,7 +511,10 @@ class AgentCore:
         if period is None or ts < self._dead_man_retry_ts or self.cum_volume_usd < risk.dead_man_min_volume_usd:
             return  # (below the venue's volume rule it would only be refused: not asked, not a request spent)
         if self.tracker.live_set or self.graduation.places_orders:
-            if ts >= self._dead_man_next_ts:
+            if ts >= self._dead_man_next_ts and self.budget.can_spend(1):
+                # (with the address budget down to its cancel reserve it is not re-armed: the reserve is for
+                # cancels, and in the slow lane one request in 10 s is all there is; the switch then fires and
+                # the venue pulls the orders we can no longer manage)
                 self._arm_dead_man(cmds, ts, period)
                 self._dead_man_next_ts = ts + period / 3.0
         elif self._dead_man_armed_until > ts:

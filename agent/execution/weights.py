@@ -9,7 +9,7 @@ openOrders 20, then one cancel action.
 from __future__ import annotations
 
 from agent.gateway.events import (
-    Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, RequestAccountSnapshot,
+    Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel,
 )
 
 
@@ -43,8 +43,9 @@ def request_cost(c: Command) -> tuple[int, int, bool]:
 
 
 def request_items(c: Command) -> int:
-    """Orders, cancels and modifies in a command: what the address budget counts."""
-    if isinstance(c, (PlaceOrder, CancelOrder, ModifyOrder)):
+    """Orders, cancels and modifies in a command, and a scheduleCancel (an action too, one against the address
+    budget, as the gateways count it): what the address budget counts."""
+    if isinstance(c, (PlaceOrder, CancelOrder, ModifyOrder, ScheduleCancel)):
         return 1
     if isinstance(c, Batch):
         return sum(request_items(x) for x in c.commands)

@@ -564,3 +564,21 @@ def test_a_stopped_agent_clears_the_switch_once_the_venue_lists_none_of_its_orde
     assert [c.at_ts for _, c in sent if isinstance(c, ScheduleCancel)][-1] is None
     ex.env.run(until=200.0)
     assert not ex.schedule_cancel_fired.get(gw.user)  # no firing spent on nothing
+
+
+def test_with_the_address_budget_down_to_its_reserve_the_heartbeat_stops_and_the_switch_pulls_the_orders():
+    """The reserve is for cancels, and in the venue's slow lane one request in 10 s is all there is: a re-arm
+    every 10 s would take it. So the heartbeat stops, and the switch fires: the venue pulls the orders the
+    agent can no longer manage."""
+    from agent.gateway.events import ScheduleCancel
+    from twin.seeding import set_quota_remaining, set_traded_volume
+    ex, gw, core, driver, sent = _heartbeat_session(30.0)
+    ex.env.run(until=40.0)
+    armed = [ts for ts, c in sent if isinstance(c, ScheduleCancel)]
+    assert len(armed) >= 3 and ex.open_orders(gw.user)
+    set_traded_volume(ex, gw.user, "BTC", 0.0)  # the cap falls back to the 10,000 buffer ...
+    set_quota_remaining(ex, gw.user, 100)  # ... of which 100 are left: under the 5% reserve
+    ex.env.run(until=120.0)
+    late = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and ts > 52.0]  # after the next quota poll
+    assert late == [] and core.budget.headroom < core.budget.reserve
+    assert ex.schedule_cancel_fired.get(gw.user)  # it lapsed and fired: the venue pulled what rested

@@ -24,7 +24,7 @@ def test_costs_by_hand():
     assert request_cost(Batch((_KINDS["cancel"](0), _KINDS["cancel"](1)))) == (1, 2, True)
     assert request_cost(CancelAll()) == (21, 0, True)
     assert request_cost(RequestAccountSnapshot()) == (42, 0, False)
-    assert request_cost(ScheduleCancel(5.0)) == (1, 0, False)
+    assert request_cost(ScheduleCancel(5.0)) == request_cost(ScheduleCancel(None)) == (1, 1, False)  # an action
 
 
 @given(st.lists(st.sampled_from(sorted(_KINDS)), min_size=1, max_size=90))
