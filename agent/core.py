@@ -94,6 +94,7 @@ class AgentCore:
         self._dead_man_retry_ts = -math.inf
         self._dead_man_armed_until = -math.inf  # when the switch we last armed fires (-inf: not armed, or cleared)
         self._dead_man_next_ts = -math.inf  # the heartbeat's next re-arm
+        self._dead_man_state = "off"  # as last recorded: off, armed, cleared, refused, lapsing
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
@@ -261,6 +262,7 @@ class AgentCore:
             # may have changed
             self._dead_man_retry_ts = ev.ts + _DEAD_MAN_RETRY_S
             self._dead_man_armed_until = -math.inf
+            self._note_dead_man(ev.ts, "refused", ev.message[:200])
             return
         if ev.reason is not Reason.BAD_ALO_PX:
             # post-only crosses are routine; other rejections feed cascade detection and execution confidence
@@ -345,8 +347,7 @@ class AgentCore:
         if self.stopped and not ev.open_orders and self._dead_man_armed_until > ev.ts and not self.tracker.live_set:
             # stopped and the venue lists none of ours: a switch left armed would fire on nothing, using one of
             # the day's ten firings (a restart-heavy day would run out)
-            cmds.append(ScheduleCancel(None))
-            self._dead_man_armed_until = -math.inf
+            self._clear_dead_man(cmds, ev.ts, "stopped, and the venue lists none of our orders")
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
 
@@ -500,6 +501,20 @@ class AgentCore:
     def _arm_dead_man(self, cmds: list, ts: float, ahead_s: float) -> None:
         cmds.append(ScheduleCancel(ts + ahead_s))
         self._dead_man_armed_until = ts + ahead_s
+        if self._dead_man_state != "armed":
+            self._note_dead_man(ts, "armed", f"the venue cancels our orders if {ahead_s:g} s pass without a re-arm")
+
+    def _clear_dead_man(self, cmds: list, ts: float, why: str) -> None:
+        cmds.append(ScheduleCancel(None))
+        self._dead_man_armed_until = -math.inf
+        self._dead_man_next_ts = -math.inf
+        self._note_dead_man(ts, "cleared", why)
+
+    def _note_dead_man(self, ts: float, state: str, why: str) -> None:
+        """The switch's state changes go to the decision log (a re-arm does not): whether the account is
+        protected against this process dying is an operator's first question about it."""
+        self._dead_man_state = state
+        self._records.append({"type": "dead_man", "ts": ts, "state": state, "why": why})
 
     def _dead_man_heartbeat(self, ts: float, cmds: list) -> None:
         """While orders may rest (some are live, or the exposure level places them), keep the venue's
@@ -511,16 +526,18 @@ class AgentCore:
         if period is None or ts < self._dead_man_retry_ts or self.cum_volume_usd < risk.dead_man_min_volume_usd:
             return  # (below the venue's volume rule it would only be refused: not asked, not a request spent)
         if self.tracker.live_set or self.graduation.places_orders:
-            if ts >= self._dead_man_next_ts and self.budget.can_spend(1):
-                # (with the address budget down to its cancel reserve it is not re-armed: the reserve is for
-                # cancels, and in the slow lane one request in 10 s is all there is; the switch then fires and
-                # the venue pulls the orders we can no longer manage)
-                self._arm_dead_man(cmds, ts, period)
-                self._dead_man_next_ts = ts + period / 3.0
+            if ts >= self._dead_man_next_ts:
+                if self.budget.can_spend(1):
+                    self._arm_dead_man(cmds, ts, period)
+                    self._dead_man_next_ts = ts + period / 3.0
+                elif self._dead_man_state == "armed":
+                    # with the address budget down to its cancel reserve it is not re-armed: the reserve is for
+                    # cancels, and in the slow lane one request in 10 s is all there is; the switch then fires
+                    # and the venue pulls the orders we can no longer manage
+                    self._note_dead_man(ts, "lapsing", f"the address budget is down to its cancel reserve: not "
+                                                       f"re-armed, it fires at {self._dead_man_armed_until:.3f}")
         elif self._dead_man_armed_until > ts:
-            cmds.append(ScheduleCancel(None))
-            self._dead_man_armed_until = -math.inf
-            self._dead_man_next_ts = -math.inf
+            self._clear_dead_man(cmds, ts, "nothing can rest (no live orders, and the level places none)")
 
     def _check_demotions(self, ts: float, degraded: int) -> None:
         """Demotion triggers every tick, in the cycle: demotion is immediate."""

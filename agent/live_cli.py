@@ -222,8 +222,8 @@ async def _run(plan: _Plan) -> int:
         writer = JsonlWriter(plan.out / "decisions.jsonl", flush_every=1, segment_bytes=seg)
         if plan.events:
             journal = EventJournal(JsonlWriter(plan.out / "events.jsonl", flush_every=1, segment_bytes=seg))
-    driver = LiveDriver(gateway, core, cfg.session.cycle_s,
-                        record_sink=run_folder_sink(writer, plan.out, live=True) if writer else None, journal=journal)
+    driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal,
+                        record_sink=_told(run_folder_sink(writer, plan.out, live=True) if writer else None))
     if writer is not None:
         start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
@@ -257,6 +257,28 @@ async def _run(plan: _Plan) -> int:
               f"order(s) of ours on {plan.coin}: check and cancel them", file=sys.stderr)
         return 3
     return 0
+
+
+_TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change"}
+_WARN = {"postmortem", "venue_account_change"}
+
+
+def _told(inner):
+    """The record sink of a live run: what an operator watching the console must see as it happens (the safety
+    and exposure levels moving, a Kill, the dead-man's switch armed or refused, the venue changing the
+    account) is logged, in the words ``python -m agent.audit`` uses, and every record goes on to the run
+    folder when there is one."""
+    from agent.audit.inspect import describe
+
+    def sink(rec: dict) -> None:
+        kind = rec.get("type")
+        if kind in _TOLD:
+            warn = kind in _WARN or (kind == "safety" and rec.get("to", 0) >= 3) or \
+                (kind == "dead_man" and rec.get("state") in ("refused", "lapsing"))
+            (log.warning if warn else log.info)("%s", describe(rec, wall=True))
+        if inner is not None:
+            inner(rec)
+    return sink
 
 
 def format_live_summary(s: dict) -> str:

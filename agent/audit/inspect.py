@@ -165,6 +165,7 @@ class Overview:
     levels: list[dict] = field(default_factory=list)
     postmortems: list[dict] = field(default_factory=list)
     venue_changes: list[dict] = field(default_factory=list)
+    dead_man: list[dict] = field(default_factory=list)  # the venue's dead-man's switch: armed, cleared, refused
     fills_maker: int = 0
     volume_usd: float = 0.0
     shadow_cycles: int = 0
@@ -175,7 +176,7 @@ def overview(reader: LogReader) -> Overview:
     """One pass over the log. Cycle lines are counted from their head and two markers in their text; every
     other kind (a few per minute at most) is parsed."""
     ov = Overview(reader.files)
-    rare = {"start", "safety", "level", "postmortem", "venue_account_change", "fill"}
+    rare = {"start", "safety", "level", "postmortem", "venue_account_change", "fill", "dead_man"}
     for line in reader:
         kind = line.kind
         ov.records[kind] += 1
@@ -208,6 +209,8 @@ def overview(reader: LogReader) -> Overview:
             ov.levels.append(rec)
         elif kind == "postmortem":
             ov.postmortems.append(rec)
+        elif kind == "dead_man":
+            ov.dead_man.append(rec)
         else:
             ov.venue_changes.append(rec)
     ov.skipped = reader.skipped
@@ -242,6 +245,9 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
                                    for r in ov.safety], wall, max_transitions)
     out += _transitions("exposure", [(r.get("ts"), r.get("from"), r.get("to"), level_why(r))
                                      for r in ov.levels], wall, max_transitions)
+    if ov.dead_man:
+        out += _transitions("dead-man", [(r.get("ts"), "", r.get("state"), r.get("why", "")) for r in ov.dead_man],
+                            wall, max_transitions)
     for r in ov.postmortems:
         reasons = "; ".join(str(x) for x in r.get("reasons", [])) or "no rule named"
         out.append(f"  KILL        {format_ts(r.get('ts', math.nan), wall)}  {reasons} "
@@ -257,7 +263,8 @@ def _transitions(what: str, rows: list[tuple], wall: bool, limit: int) -> list[s
     out = [f"  {what:<11} {len(rows)} transition{'s' if len(rows) != 1 else ''}"
            + (f" (the last {limit} shown)" if len(rows) > limit else "")]
     for ts, a, b, why in rows[-limit:]:
-        out.append(f"    {format_ts(ts, wall) if _is_number(ts) else '?'}  {a} → {b}  {str(why)[:120]}")
+        moved = f"{a} → {b}" if a != "" else b
+        out.append(f"    {format_ts(ts, wall) if _is_number(ts) else '?'}  {moved}  {str(why)[:120]}")
     return out
 
 
@@ -309,6 +316,8 @@ def describe(rec: dict, wall: bool) -> str:
         return f"{ts}  start   {what}"
     if kind == "venue_account_change":
         return f"{ts}  venue   {rec.get('kind')}: {rec.get('text', '')[:120]}"
+    if kind == "dead_man":
+        return f"{ts}  dead-man's switch {rec.get('state')}: {rec.get('why', '')}"
     rest = {k: v for k, v in rec.items() if k not in ("type", "ts")}
     return f"{ts}  {kind}  {json.dumps(rest)[:160]}"
 

@@ -144,9 +144,11 @@ def test_a_live_log_is_shown_in_utc_dates_and_takes_them(tmp_path, capsys):
     with JsonlWriter(tmp_path / "decisions.jsonl") as w:
         w.write({"type": "start", "ts": t0, "venue": "live", "network": "testnet"})
         w.write({"type": "safety", "ts": t0 + 62.25, "from": 0, "to": 2, "reason": "position_frac 0.8 > 0.7"})
+        w.write({"type": "dead_man", "ts": t0 + 70.0, "state": "armed", "why": "if 30 s pass without a re-arm"})
     assert main([str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "2026-11-30 14:00:00.000" in text and "2026-11-30 14:01:02.250  GREEN → ORANGE" in text
+    assert "dead-man    1 transition\n    2026-11-30 14:01:10.000  armed  if 30 s pass" in text
     assert main([str(tmp_path), "--from", "2026-11-30T14:01:00", "--type", "safety"]) == 0
     assert capsys.readouterr().out.startswith("2026-11-30 14:01:02.250  safety  GREEN → ORANGE")
 

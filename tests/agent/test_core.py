@@ -475,13 +475,18 @@ def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take
     assert not rejected and core._dead_man_retry_ts == -math.inf and gw.user not in ex.schedule_cancel
 
 
+class _Sent(list):
+    """(ts, command) as they left, and the session's decision records beside."""
+
+
 def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_min_volume=0.0):
     from twin.params import VenueParams
     cfg = quoting({"risk": {"dead_man_heartbeat_s": heartbeat_s, "dead_man_min_volume_usd": agent_min_volume},
                    "graduation": {"start_level": start_level, "demote_on_low_confidence": False}})
     params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=min_volume))
-    ex, gw, core, driver = build_session(cfg, 2, params)
-    sent = []
+    records = []
+    ex, gw, core, driver = build_session(cfg, 2, params, record_sink=records.append)
+    sent = _Sent()
     real_send = gw.send
 
     def spy(cmd):
@@ -489,7 +494,12 @@ def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_mi
         real_send(cmd)
     gw.send = spy
     driver.start()
+    sent.records = records  # the decision records, for the switch's state changes
     return ex, gw, core, driver, sent
+
+
+def _switch_states(sent) -> list[str]:
+    return [r["state"] for r in sent.records if r.get("type") == "dead_man"]
 
 
 def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_when_the_agent_dies():
@@ -512,6 +522,7 @@ def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_whe
             gaps = [b[0] - a[0] for a, b in zip(arms, arms[1:])]
             assert arms and all(at == ts + 30.0 for ts, at in arms) and max(gaps) <= 10.0 + 1e-6
             assert not ex.open_orders(gw.user)  # the venue pulled them
+            assert _switch_states(sent) == ["armed"]  # said once in the log, not at every re-arm
         else:
             assert arms == [] and ex.open_orders(gw.user)  # the naive way: left resting
 
@@ -531,6 +542,7 @@ def test_the_switch_is_cleared_when_nothing_can_rest_and_never_armed_in_shadow()
     ex.env.run(until=90.0)
     cleared = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
     assert len(cleared) == 1 and not ex.open_orders(gw.user) and gw.user not in ex.schedule_cancel
+    assert _switch_states(sent) == ["armed", "cleared"]
     ex.env.run(until=200.0)
     assert not ex.schedule_cancel_fired.get(gw.user)  # nothing fired, no trigger spent
 
@@ -541,6 +553,7 @@ def test_a_refused_switch_is_asked_for_again_after_an_hour_not_every_cycle():
     ex.env.run(until=3600.0 + 120.0)
     asked = [ts for ts, c in sent if isinstance(c, ScheduleCancel)]
     assert len(asked) == 2 and 3600.0 <= asked[1] - asked[0] < 3600.0 + 5.0
+    assert _switch_states(sent) == ["armed", "refused", "armed", "refused"]  # asked, refused, an hour on again
 
 
 def test_below_the_venues_volume_rule_the_heartbeat_does_not_ask():
@@ -582,3 +595,4 @@ def test_with_the_address_budget_down_to_its_reserve_the_heartbeat_stops_and_the
     late = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and ts > 52.0]  # after the next quota poll
     assert late == [] and core.budget.headroom < core.budget.reserve
     assert ex.schedule_cancel_fired.get(gw.user)  # it lapsed and fired: the venue pulled what rested
+    assert _switch_states(sent) == ["armed", "lapsing"]

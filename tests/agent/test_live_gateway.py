@@ -687,3 +687,28 @@ def test_a_live_agent_killed_outright_has_logged_everything_up_to_the_kill_and_r
     assert events[-1]["ts"] > killed_at - 1.0 and not any(e.get("e") == "shutdown" for e in events)
     assert audit_main([str(out), "--replay"]) == 0
     assert "all identical to the log; the run was killed" in capsys.readouterr().out
+
+
+def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(caplog):
+    """Levels moving, a Kill, the dead-man's switch, the venue changing the account: logged as they happen
+    (warnings for Red and above, a Kill, a refused or lapsing switch), in the audit tool's words; every
+    record goes on to the run folder's sink."""
+    from agent.live_cli import _told
+    caplog.set_level(logging.INFO, logger="agent.live")
+    kept = []
+    sink = _told(kept.append)
+    t = 1_790_000_000.0
+    recs = [{"type": "cycle", "cycle": 1, "ts": t, "inputs": {}, "quotes": [], "commands": []},
+            {"type": "safety", "ts": t + 1, "from": 0, "to": 1, "reason": "p_stressed 0.96 ≥ 0.95 → YELLOW"},
+            {"type": "safety", "ts": t + 2, "from": 1, "to": 3, "reason": "error_burst 12 ≥ 10 → RED"},
+            {"type": "dead_man", "ts": t + 3, "state": "armed", "why": "the venue cancels our orders if 30 s pass"},
+            {"type": "dead_man", "ts": t + 4, "state": "refused", "why": "Too many scheduled cancels triggered today."},
+            {"type": "postmortem", "ts": t + 5, "reasons": ["drawdown 0.06 ≥ 0.05 → KILL"]}]
+    for r in recs:
+        sink(r)
+    assert kept == recs
+    told = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "agent.live"]
+    assert [lvl for lvl, _ in told] == ["INFO", "WARNING", "INFO", "WARNING", "WARNING"]  # no cycle lines
+    assert "GREEN → YELLOW" in told[0][1] and "YELLOW → RED" in told[1][1]
+    assert told[3][1].endswith("dead-man's switch refused: Too many scheduled cancels triggered today.")
+    assert "KILL" in told[4][1] and told[0][1].startswith("2026-09-21 ")  # a UTC date, as the audit prints
