@@ -121,12 +121,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _replay(folder: Path) -> int:
+    from agent.audit.records import log_files
     from agent.audit.replay import first_difference, replay_folder
+    progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
     try:
-        runs = replay_folder(folder)
+        runs = replay_folder(folder, progress.feed())
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        progress.close()
     if not runs:
         print(f"error: {folder}/events.jsonl holds no run (no start line)", file=sys.stderr)
         return 2
@@ -250,12 +254,12 @@ class _Progress:
 
     LARGE = 50 * 1024 * 1024
 
-    def __init__(self, files: list[Path]) -> None:
+    def __init__(self, files: list[Path], desc: str = "reading the log", large: int = LARGE) -> None:
         total = sum(f.stat().st_size for f in files)
         self.bar = None
-        if total >= self.LARGE and sys.stderr.isatty():
+        if total >= large and sys.stderr.isatty():
             from tqdm import tqdm
-            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="reading the log", leave=False)
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
 
     def feed(self):
         """The reader's progress callback (None without a bar: no call per line)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from agent.audit.event_log import SHUTDOWN, decode
 from agent.audit.inspect import LogReader
@@ -38,8 +38,9 @@ class RunReplay:
         return self.difference is None
 
 
-def replay_folder(folder: str | Path) -> list[RunReplay]:
-    """Replay every run journalled in ``folder``. Raises FileNotFoundError when it has no events.jsonl."""
+def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = None) -> list[RunReplay]:
+    """Replay every run journalled in ``folder``; ``progress`` is called with each journal line's size (a
+    gzipped segment's size on disk once read). Raises FileNotFoundError when it has no events.jsonl."""
     from agent.config import AgentConfig
     from agent.live import live_core
 
@@ -51,7 +52,7 @@ def replay_folder(folder: str | Path) -> list[RunReplay]:
     log = _LogCursor(folder / "decisions.jsonl")
     out: list[RunReplay] = []
     core = run = None
-    for d in _journal(journal):
+    for d in _journal(journal, progress):
         if d.get("type") == "start":
             _finish(run, log)
             run = RunReplay(d)
@@ -102,15 +103,20 @@ def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
         run.difference = (run.records + 1, extra, "(the replay gives no more records)")
 
 
-def _journal(path: Path) -> Iterator[dict]:
+def _journal(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[dict]:
     for f in log_files(path):
+        gz = f.suffix == ".gz"
         for line in read_lines(f):
+            if progress is not None and not gz:
+                progress(len(line))
             try:
                 d = json.loads(line)
             except ValueError:
                 continue  # a torn last line: the event was never handled in full either
             if isinstance(d, dict):
                 yield d
+        if progress is not None and gz:
+            progress(f.stat().st_size)
 
 
 class _LogCursor:

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from agent.audit.__main__ import main
 from agent.audit.event_log import EVENT_TYPES, EventJournal, decode, encode
-from agent.audit.records import JsonlWriter, read_log, start_record, to_line
+from agent.audit.records import JsonlWriter, log_files, read_log, start_record, to_line
 from agent.audit.replay import first_difference, replay_folder
 from agent.gateway import events as ev
 
@@ -98,8 +98,10 @@ def test_journalled_runs_replay_identically_past_an_earlier_run_without_a_journa
     _journalled_run(tmp_path, 1, 1.0, journal=False)  # a first run with --no-events
     _journalled_run(tmp_path, 2, 2.0)
     _journalled_run(tmp_path, 5, 1.0)  # restarted into the same folder
-    runs = replay_folder(tmp_path)
+    seen = []  # the progress bar's feed: every byte of the journal, once
+    runs = replay_folder(tmp_path, seen.append)
     assert [(r.start["seed"], r.identical) for r in runs] == [(2, True), (5, True)]
+    assert sum(seen) == sum(f.stat().st_size for f in log_files(tmp_path / "events.jsonl"))
     records, _ = read_log(tmp_path / "decisions.jsonl")
     starts = [i for i, r in enumerate(records) if r["type"] == "start"]
     assert runs[0].records == starts[2] - starts[1] - 1 > 100 and runs[1].records == len(records) - starts[2] - 1
