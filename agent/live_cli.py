@@ -189,7 +189,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
 
 async def _run(plan: _Plan) -> int:
     from agent.audit.event_log import EventJournal
-    from agent.audit.records import JsonlWriter, run_folder_sink, start_record
+    from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
     from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
     from agent.report import level_history
     from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary, persist_state
@@ -241,6 +241,9 @@ async def _run(plan: _Plan) -> int:
     finally:
         remove_handlers()
         if writer is not None:
+            snap = driver.final_snapshot
+            writer.write(end_record(driver.clock(), driver.stop_reason or "error", position=core.tracker.position,
+                                    venue_open_orders=len(snap.open_orders) if snap is not None else None))
             writer.close()
         if journal is not None:
             journal.close()

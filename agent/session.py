@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.audit.records import JsonlWriter, run_folder_sink, start_record
+from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import SimDriver
@@ -63,13 +63,17 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
     driver.start()
     wall0 = time.perf_counter()
     interrupted = False
+    ended = "error"
     try:
         run_until(ex.env, duration_s, progress, desc="agent vs twin")
+        ended = "duration reached"
     except KeyboardInterrupt:
         interrupted = True
+        ended = "interrupted (Ctrl-C)"
         duration_s = float(ex.env.now)
     finally:
         if writer is not None:
+            writer.write(end_record(float(ex.env.now), ended))
             writer.close()
     wall = time.perf_counter() - wall0
     summary = summarise(ex, gateway, core, driver, duration_s, wall, seed)

@@ -13,7 +13,8 @@ from agent.audit.inspect import (
 )
 from twin.units import non_negative_int
 
-KINDS = ("cycle", "fill", "snapshot", "safety", "level", "postmortem", "start", "venue_account_change", "dead_man")
+KINDS = ("cycle", "fill", "snapshot", "safety", "level", "postmortem", "start", "end", "venue_account_change",
+         "dead_man")
 SLACK_S = 60.0  # records come in time order; a window's reading stops a minute past its end, for any late one
 
 EPILOG = f"""times (--from, --to, --at):

@@ -161,6 +161,7 @@ class Overview:
     first_ts: float | None = None
     last_ts: float | None = None
     starts: list[dict] = field(default_factory=list)  # each run's start line, without its config
+    ends: list[dict | None] = field(default_factory=list)  # each run's end line (None: killed, or running)
     safety: list[dict] = field(default_factory=list)
     levels: list[dict] = field(default_factory=list)
     postmortems: list[dict] = field(default_factory=list)
@@ -176,7 +177,7 @@ def overview(reader: LogReader) -> Overview:
     """One pass over the log. Cycle lines are counted from their head and two markers in their text; every
     other kind (a few per minute at most) is parsed."""
     ov = Overview(reader.files)
-    rare = {"start", "safety", "level", "postmortem", "venue_account_change", "fill", "dead_man"}
+    rare = {"start", "end", "safety", "level", "postmortem", "venue_account_change", "fill", "dead_man"}
     for line in reader:
         kind = line.kind
         ov.records[kind] += 1
@@ -203,6 +204,10 @@ def overview(reader: LogReader) -> Overview:
         elif kind == "start":
             rec.pop("config", None)
             ov.starts.append(rec)
+            ov.ends.append(None)
+        elif kind == "end":
+            if ov.ends and ov.ends[-1] is None:
+                ov.ends[-1] = rec
         elif kind == "safety":
             ov.safety.append(rec)
         elif kind == "level":
@@ -228,9 +233,11 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
         return out
     span = ov.last_ts - ov.first_ts
     out.append(f"  span        {format_ts(ov.first_ts, wall)} … {format_ts(ov.last_ts, wall)} ({_span(span)})")
-    for s in ov.starts:
+    for s, e in zip(ov.starts, ov.ends):
         what = ", ".join(f"{k} {v}" for k, v in s.items() if k not in ("type", "ts"))
         out.append(f"  run start   {format_ts(s['ts'], wall)}  {what}")
+        out.append(f"    ended     {format_ts(e['ts'], wall)}  {e.get('reason')}" if e is not None else
+                   "    ended     no end line: killed outright (or still running)")
     kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(ov.records.items(), key=lambda kv: -kv[1]))
     out.append(f"  records     {kinds}")
     cycles = ov.records.get("cycle", 0)
@@ -314,6 +321,9 @@ def describe(rec: dict, wall: bool) -> str:
     if kind == "start":
         what = ", ".join(f"{k} {v}" for k, v in rec.items() if k not in ("type", "ts", "config"))
         return f"{ts}  start   {what}"
+    if kind == "end":
+        what = ", ".join(f"{k} {v}" for k, v in rec.items() if k not in ("type", "ts", "reason"))
+        return f"{ts}  end     {rec.get('reason')}" + (f"  ({what})" if what else "")
     if kind == "venue_account_change":
         return f"{ts}  venue   {rec.get('kind')}: {rec.get('text', '')[:120]}"
     if kind == "dead_man":

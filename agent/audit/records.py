@@ -58,6 +58,12 @@ def start_record(ts: float, config, **run) -> dict:
     return {"type": "start", "ts": ts, **run, "config": config.model_dump(mode="json")}
 
 
+def end_record(ts: float, reason: str, **about) -> dict:
+    """A run's last line in the log, written as it ends whatever the reason: a log whose run has none was
+    killed outright (or is still running)."""
+    return {"type": "end", "ts": ts, "reason": reason, **about}
+
+
 def describe_command(c) -> str:
     """A command as the decision log shows it: ``place B 0.0002@100004.0 RO``, ``cancel 00000c``."""
     if isinstance(c, Batch):

@@ -141,8 +141,11 @@ class _LogCursor:
         return False
 
     def next_record(self) -> str | None:
-        """The current run's next line, or None at its end (the next run's start, or the end of the log)."""
+        """The current run's next record line, or None at its end (its end line, the next run's start, or
+        the end of the log)."""
         line = self._next()
+        if line is not None and line.kind == "end":  # written by the CLI as the run ended, not by the core
+            return None
         if line is not None and line.kind == "start":
             self._pending = line
             return None

@@ -62,6 +62,8 @@ def test_overview_counts_what_the_whole_file_reader_finds(run, capsys):
     assert main([str(run)]) == 0
     text = capsys.readouterr().out
     assert f"cycle {len(cycles):,}" in text and f"fill {len(fills):,}" in text and "venue twin, seed 5" in text
+    assert recs[-1] == {"type": "end", "ts": 600.0, "reason": "duration reached"}
+    assert "    ended     600.000  duration reached" in text
     for r in (r for r in recs if r["type"] == "level"):
         assert f"{r['from']} → {r['to']}" in text
 

@@ -630,7 +630,8 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     replayed = capsys.readouterr().out
     assert "all identical to the log" in replayed
     assert int(re.search(r"events replayed, ([0-9,]+) decision records", replayed)[1].replace(",", "")) == \
-        len(records) - 1  # every record but the start line
+        len(records) - 2  # every record but the start and end lines, which the CLI writes
+    assert records[-1]["type"] == "end" and records[-1]["reason"] == "SIGINT" and records[-1]["venue_open_orders"] == 0
     # ... and a replay that does not decide the same is caught at its first differing record, the field named:
     # here the journal altered as a code change would alter a decision (the second book the core saw, up $7)
     tampered = tmp_path / "tampered"
@@ -687,6 +688,8 @@ def test_a_live_agent_killed_outright_has_logged_everything_up_to_the_kill_and_r
     assert events[-1]["ts"] > killed_at - 1.0 and not any(e.get("e") == "shutdown" for e in events)
     assert audit_main([str(out), "--replay"]) == 0
     assert "all identical to the log; the run was killed" in capsys.readouterr().out
+    assert records[-1]["type"] != "end" and audit_main([str(out)]) == 0  # no end line: the overview says why
+    assert "no end line: killed outright" in capsys.readouterr().out
 
 
 def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(caplog):
