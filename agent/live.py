@@ -101,7 +101,10 @@ class LiveDriver:
         if self.event_log is not None:
             self.event_log.append(event)
         if self.journal is not None:
-            self.journal.event(event)
+            try:
+                self.journal.event(event)
+            except Exception:
+                self._cannot_write("the event journal")
         if type(event) is AccountSnapshot:
             self._wake_snapshot_waiters(event)
         try:
@@ -114,10 +117,24 @@ class LiveDriver:
         for cmd in cmds:
             self._send(cmd)
         if self.record_sink is not None:
-            for rec in self.core.drain_records():
-                self.record_sink(rec)
+            try:
+                for rec in self.core.drain_records():
+                    self.record_sink(rec)
+            except Exception:
+                self._cannot_write("the decision log")
         else:
             self.core.discard_records()
+
+    def _cannot_write(self, what: str) -> None:
+        """A log that cannot be written (a full disk, a lost mount): trading on without the record of why is
+        not an option with real money, and an exception out of here would leave orders unattended. So the
+        run stops the way SIGTERM stops it (every order pulled), and the writer that failed is dropped."""
+        log.exception("cannot write %s (a full disk?): stopping, every order pulled", what)
+        if what == "the event journal":
+            self.journal = None
+        else:
+            self.record_sink = None
+        self.request_stop(f"{what} could not be written")
 
     def _send(self, cmd: Command) -> None:
         if self.command_log is not None:
@@ -201,7 +218,10 @@ class LiveDriver:
         deadline = loop.time() + grace_s
         ts = self.clock()
         if self.journal is not None:
-            self.journal.shutdown(ts)
+            try:
+                self.journal.shutdown(ts)
+            except Exception:
+                self._cannot_write("the event journal")
         try:
             cmds = self.core.shutdown(ts)
         except Exception:

@@ -240,13 +240,19 @@ async def _run(plan: _Plan) -> int:
         await driver.run(plan.duration, shutdown_grace_s=plan.grace)
     finally:
         remove_handlers()
+        snap = driver.final_snapshot
         if writer is not None:
-            snap = driver.final_snapshot
-            writer.write(end_record(driver.clock(), driver.stop_reason or "error", position=core.tracker.position,
-                                    venue_open_orders=len(snap.open_orders) if snap is not None else None))
-            writer.close()
+            try:
+                writer.write(end_record(driver.clock(), driver.stop_reason or "error", position=core.tracker.position,
+                                        venue_open_orders=len(snap.open_orders) if snap is not None else None))
+                writer.close()
+            except OSError:  # the orders are pulled by now: say so, and go on to the summary
+                log.exception("cannot finish the decision log")
         if journal is not None:
-            journal.close()
+            try:
+                journal.close()
+            except OSError:
+                log.exception("cannot finish the event journal")
     summary = live_summary(core, gateway, driver, coin=plan.coin, network=plan.network,
                            execution_level=plan.execution_level, start_level=plan.start_level)
     if plan.out is not None:
