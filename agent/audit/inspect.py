@@ -120,7 +120,9 @@ def parse_time(text: str, first_ts: float) -> float:
         if not math.isfinite(value):
             raise bad
         return value
-    if re.search(r"[0-9][smhd]\s*$", t):  # a duration: 30m, 1h30m
+    if re.search(r"[0-9][smhd]\s*$", t):  # a duration: 30m, 1h30m (0m: the start itself)
+        if re.fullmatch(r"(?:0*\.?0*\s*[smhd]\s*)+", t):
+            return first_ts
         try:
             return first_ts + parse_duration(t)
         except ValueError:

@@ -94,6 +94,7 @@ def test_durations_count_from_the_log_start_and_numbers_are_its_own_seconds(run,
     shown = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert shown == [r for r in recs if r["ts"] == recs[0]["ts"] + 180.0]
     assert parse_time("2m", 100.0) == 220.0 and parse_time("1834.5", 100.0) == 1834.5
+    assert parse_time("0m", 100.0) == parse_time("0h0m", 100.0) == 100.0 and parse_time("1h30m", 0.0) == 5400.0
     assert parse_time("2026-11-30T14:03:22", 0.0) == datetime(2026, 11, 30, 14, 3, 22, tzinfo=timezone.utc).timestamp()
     assert parse_time("2026-11-30 15:03:22+01:00", 0.0) == parse_time("2026-11-30T14:03:22", 0.0)
     for bad in ("yesterday", "nan", "-inf", "5 minutes"):
