@@ -129,6 +129,11 @@ def _replay(folder: Path) -> int:
         runs = replay_folder(folder, progress.feed())
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
+        twin = _twin_start(folder)
+        if twin is not None:  # the exact command that runs it again
+            print(f"this is a twin run: run it again with\n  python -m agent --config {folder / 'config.json'} "
+                  f"--seed {twin.get('seed')} --duration {twin.get('duration_s')} --out NEW_FOLDER"
+                  + ("  (and its --params file)" if twin.get("custom_twin_params") else ""), file=sys.stderr)
         return 2
     finally:
         progress.close()
@@ -151,6 +156,15 @@ def _replay(folder: Path) -> int:
         print(f"  logged:   {logged[:300]}")
         print(f"  replayed: {replayed[:300]}")
     return 0 if all(r.identical for r in runs) else 1
+
+
+def _twin_start(folder: Path) -> dict | None:
+    """The start line of a twin run's log in ``folder``, if that is what it holds."""
+    from agent.audit.inspect import record
+    for line in LogReader(folder / "decisions.jsonl"):
+        rec = record(line) if line.kind == "start" else None
+        return rec if rec is not None and rec.get("venue") == "twin" else None
+    return None
 
 
 def _log_path(run: Path) -> Path | None:

@@ -270,3 +270,21 @@ def test_plot_writes_a_png_for_a_twin_log_and_a_live_one(run, tmp_path, capsys):
     assert main([str(live), "--from", "1h", "--plot", str(tmp_path / "none.png")]) == 1
     assert main([str(live), "--at", "5", "--plot", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "none.png").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_replay_of_a_twin_run_gives_the_command_that_runs_it_again_and_it_does(run, tmp_path, capsys):
+    """A twin run has no journal: its seed and config reproduce it. The message gives the exact command,
+    and that command's log is the run's own, line for line."""
+    import shlex
+
+    from agent.__main__ import main as agent_main
+    assert main([str(run), "--replay"]) == 2
+    err = capsys.readouterr().err
+    cmd = shlex.split(err.split("run it again with\n", 1)[1].splitlines()[0])
+    again = tmp_path / "again"
+    assert cmd[:3] == ["python", "-m", "agent"] and agent_main(
+        [a if a != "NEW_FOLDER" else str(again) for a in cmd[3:]] + ["--quiet"]) == 0
+    capsys.readouterr()
+    first, _ = read_log(run / "decisions.jsonl")
+    second, _ = read_log(again / "decisions.jsonl")
+    assert [r for r in second if r["type"] != "start"] == [r for r in first if r["type"] != "start"]
