@@ -498,6 +498,11 @@ class AgentCore:
         if self.overlay.cancel_all and ts >= self._dead_man_retry_ts:
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
 
+    @property
+    def dead_man_state(self) -> str:
+        """The venue's dead-man's switch as last recorded: off (never armed), armed, cleared, refused, lapsing."""
+        return self._dead_man_state
+
     def _arm_dead_man(self, cmds: list, ts: float, ahead_s: float) -> None:
         cmds.append(ScheduleCancel(ts + ahead_s))
         self._dead_man_armed_until = ts + ahead_s

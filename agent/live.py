@@ -375,6 +375,7 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
         "requests": {"sent": stats.get("requests", 0), "items": stats.get("request_items", 0)},
         "gateway": stats,
         "core_errors": driver.core_errors,
+        "dead_man_switch": core.dead_man_state,
     }
 
 

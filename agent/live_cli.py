@@ -268,6 +268,13 @@ async def _run(plan: _Plan) -> int:
     return 0
 
 
+_SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summary table
+    "off": "never armed (under risk.dead_man_min_volume_usd traded, or nothing rested)",
+    "armed": "armed at the end: the venue cancels what rests if nothing re-arms it",
+    "cleared": "cleared (nothing rested)",
+    "refused": "refused by the venue (ten firings today?): asked again after an hour",
+    "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
+}
 _TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change"}
 _WARN = {"postmortem", "venue_account_change"}
 
@@ -300,6 +307,7 @@ def format_live_summary(s: dict) -> str:
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
         *health_rows(s),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
+        ("dead-man switch", _SWITCH.get(s["dead_man_switch"], s["dead_man_switch"])),
     ]
     w = max(len(k) for k, _ in rows)
     head = f"agent vs {s['network']} venue, {s['coin']}, execution level {s['execution_level']}\n"

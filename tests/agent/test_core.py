@@ -514,7 +514,7 @@ def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_whe
             if heartbeat:
                 armed_ahead.append(ex.schedule_cancel.get(gw.user, -math.inf) - ex.env.now)
         arms = [(ts, c.at_ts) for ts, c in sent if isinstance(c, ScheduleCancel)]
-        assert ex.open_orders(gw.user)
+        assert ex.open_orders(gw.user) and core.dead_man_state == ("armed" if heartbeat else "off")
         driver.stopped = True  # the process is gone: no more cycles, no cancel
         ex.env.run(until=180.0 + 31.0)
         if heartbeat:

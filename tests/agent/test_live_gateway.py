@@ -606,6 +606,9 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     summary = json.loads((out / "summary.json").read_text())
     state = json.loads((out / "state.json").read_text())
     assert summary["stop_reason"] == "SIGINT" and summary["venue_open_orders"] == 0
+    assert summary["dead_man_switch"] == "off"  # the account is under $1M traded: never armed
+    from agent.live_cli import format_live_summary
+    assert "dead-man switch  never armed (under risk.dead_man_min_volume_usd" in format_live_summary(summary)
     assert json.loads(captured.out)["stop_reason"] == "SIGINT"
     assert summary["gateway"]["dry_run_cancels"] > 0 and summary["fills"] == 0 and venue_fills == ()
     assert venue_open == () and state["venue_position"] == 0.0 and state["live_orders"] == []
