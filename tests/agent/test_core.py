@@ -238,6 +238,22 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
     assert any(a[0] == "regime_spread_mult" for a in last["adjustments"]) and "p_stressed" in last["inputs"]
 
 
+
+def _spied_session(cfg, seed, params=None, schedule=None):
+    """A started twin session with every command the gateway sends written down as (ts, command), and the
+    core's decision records kept: (ex, gw, core, driver, sent, records)."""
+    records: list = []
+    ex, gw, core, driver = build_session(cfg, seed, params, schedule, record_sink=records.append)
+    sent: list = []
+    real_send = gw.send
+
+    def spy(cmd):
+        sent.append((ex.env.now, cmd))
+        real_send(cmd)
+    gw.send = spy
+    driver.start()
+    return ex, gw, core, driver, sent, records
+
 def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     """An 8% drop against a long position on a small account: drawdown crosses Kill. From then on no
     order that adds risk is sent, and nothing rests at the venue shortly after."""
@@ -249,16 +265,7 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
                    "safety": {"kill_action": "hold"},
                    "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
-    records = []
-    ex, gw, core, driver = build_session(cfg, 1, schedule=sched, record_sink=records.append)
-    sent = []
-    real_send = gw.send
-
-    def spy(cmd):
-        sent.append((ex.env.now, cmd))
-        real_send(cmd)
-    gw.send = spy
-    driver.start()
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 1, schedule=sched)
     ex.env.run(until=200.0)
     levels = [int(t.to_level) for t in core.safety.history]
     assert levels and levels[-1] == 4  # the stale quotes picked off in the crash cost more than 5%
@@ -475,31 +482,15 @@ def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take
     assert not rejected and core._dead_man_retry_ts == -math.inf and gw.user not in ex.schedule_cancel
 
 
-class _Sent(list):
-    """(ts, command) as they left, and the session's decision records beside."""
-
-
 def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_min_volume=0.0):
     from twin.params import VenueParams
     cfg = quoting({"risk": {"dead_man_heartbeat_s": heartbeat_s, "dead_man_min_volume_usd": agent_min_volume},
                    "graduation": {"start_level": start_level, "demote_on_low_confidence": False}})
-    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=min_volume))
-    records = []
-    ex, gw, core, driver = build_session(cfg, 2, params, record_sink=records.append)
-    sent = _Sent()
-    real_send = gw.send
-
-    def spy(cmd):
-        sent.append((ex.env.now, cmd))
-        real_send(cmd)
-    gw.send = spy
-    driver.start()
-    sent.records = records  # the decision records, for the switch's state changes
-    return ex, gw, core, driver, sent
+    return _spied_session(cfg, 2, TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=min_volume)))
 
 
-def _switch_states(sent) -> list[str]:
-    return [r["state"] for r in sent.records if r.get("type") == "dead_man"]
+def _switch_states(records) -> list[str]:
+    return [r["state"] for r in records if r.get("type") == "dead_man"]
 
 
 def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_when_the_agent_dies():
@@ -507,7 +498,7 @@ def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_whe
     every 10 s while it lived, cancels them within 30 s. Without the heartbeat they rest on, unwatched."""
     from agent.gateway.events import ScheduleCancel
     for heartbeat in (30.0, None):
-        ex, gw, core, driver, sent = _heartbeat_session(heartbeat)
+        ex, gw, core, driver, sent, records = _heartbeat_session(heartbeat)
         armed_ahead = []
         for t in range(20, 180, 5):  # while it lives, the switch is always at least 20 s ahead
             ex.env.run(until=float(t))
@@ -522,7 +513,7 @@ def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_whe
             gaps = [b[0] - a[0] for a, b in zip(arms, arms[1:])]
             assert arms and all(at == ts + 30.0 for ts, at in arms) and max(gaps) <= 10.0 + 1e-6
             assert not ex.open_orders(gw.user)  # the venue pulled them
-            assert _switch_states(sent) == ["armed"]  # said once in the log, not at every re-arm
+            assert _switch_states(records) == ["armed"]  # said once in the log, not at every re-arm
         else:
             assert arms == [] and ex.open_orders(gw.user)  # the naive way: left resting
 
@@ -532,41 +523,41 @@ def test_the_switch_is_cleared_when_nothing_can_rest_and_never_armed_in_shadow()
     the switch is never armed, and an agent demoted to Shadow clears it once its orders are gone."""
     from agent.gateway.events import ScheduleCancel
     from agent.graduation.exposure import ExposureLevel
-    ex, gw, core, driver, sent = _heartbeat_session(30.0, start_level="SHADOW")
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0, start_level="SHADOW")
     ex.env.run(until=120.0)
     assert not [c for _, c in sent if isinstance(c, ScheduleCancel)] and gw.user not in ex.schedule_cancel
-    ex, gw, core, driver, sent = _heartbeat_session(30.0)
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
     ex.env.run(until=60.0)
     assert gw.user in ex.schedule_cancel
     core.graduation.manual(ex.env.now, ExposureLevel.SHADOW)
     ex.env.run(until=90.0)
     cleared = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
     assert len(cleared) == 1 and not ex.open_orders(gw.user) and gw.user not in ex.schedule_cancel
-    assert _switch_states(sent) == ["armed", "cleared"]
+    assert _switch_states(records) == ["armed", "cleared"]
     ex.env.run(until=200.0)
     assert not ex.schedule_cancel_fired.get(gw.user)  # nothing fired, no trigger spent
 
 
 def test_a_refused_switch_is_asked_for_again_after_an_hour_not_every_cycle():
     from agent.gateway.events import ScheduleCancel
-    ex, gw, core, driver, sent = _heartbeat_session(30.0, min_volume=1e6)  # the venue refuses it (under $1M)
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0, min_volume=1e6)  # the venue refuses it (under $1M)
     ex.env.run(until=3600.0 + 120.0)
     asked = [ts for ts, c in sent if isinstance(c, ScheduleCancel)]
     assert len(asked) == 2 and 3600.0 <= asked[1] - asked[0] < 3600.0 + 5.0
-    assert _switch_states(sent) == ["armed", "refused", "armed", "refused"]  # asked, refused, an hour on again
+    assert _switch_states(records) == ["armed", "refused", "armed", "refused"]  # asked, refused, an hour on again
 
 
 def test_below_the_venues_volume_rule_the_heartbeat_does_not_ask():
     """Under $1M traded (as the venue reports it) the switch would only be refused: no request is spent."""
     from agent.gateway.events import ScheduleCancel
-    ex, gw, core, driver, sent = _heartbeat_session(30.0, min_volume=1e6, agent_min_volume=1e6)
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0, min_volume=1e6, agent_min_volume=1e6)
     ex.env.run(until=600.0)
     assert core.cum_volume_usd > 0 and not [c for _, c in sent if isinstance(c, ScheduleCancel)]
 
 
 def test_a_stopped_agent_clears_the_switch_once_the_venue_lists_none_of_its_orders():
     from agent.gateway.events import RequestAccountSnapshot, ScheduleCancel
-    ex, gw, core, driver, sent = _heartbeat_session(30.0)
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
     ex.env.run(until=60.0)
     assert gw.user in ex.schedule_cancel and ex.open_orders(gw.user)
     driver.stop()  # a clean end: everything pulled, then (as the live driver's shutdown does) a fresh snapshot
@@ -585,7 +576,7 @@ def test_with_the_address_budget_down_to_its_reserve_the_heartbeat_stops_and_the
     agent can no longer manage."""
     from agent.gateway.events import ScheduleCancel
     from twin.seeding import set_quota_remaining, set_traded_volume
-    ex, gw, core, driver, sent = _heartbeat_session(30.0)
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
     ex.env.run(until=40.0)
     armed = [ts for ts, c in sent if isinstance(c, ScheduleCancel)]
     assert len(armed) >= 3 and ex.open_orders(gw.user)
@@ -595,4 +586,4 @@ def test_with_the_address_budget_down_to_its_reserve_the_heartbeat_stops_and_the
     late = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and ts > 52.0]  # after the next quota poll
     assert late == [] and core.budget.headroom < core.budget.reserve
     assert ex.schedule_cancel_fired.get(gw.user)  # it lapsed and fired: the venue pulled what rested
-    assert _switch_states(sent) == ["armed", "lapsing"]
+    assert _switch_states(records) == ["armed", "lapsing"]
