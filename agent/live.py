@@ -101,10 +101,7 @@ class LiveDriver:
         if self.event_log is not None:
             self.event_log.append(event)
         if self.journal is not None:
-            try:
-                self.journal.event(event)
-            except Exception:
-                self._cannot_write("the event journal")
+            self._journal(self.journal.event, event)
         if type(event) is AccountSnapshot:
             self._wake_snapshot_waiters(event)
         try:
@@ -121,19 +118,23 @@ class LiveDriver:
                 for rec in self.core.drain_records():
                     self.record_sink(rec)
             except Exception:
+                self.record_sink = None
                 self._cannot_write("the decision log")
         else:
             self.core.discard_records()
 
+    def _journal(self, write: Callable, arg) -> None:
+        try:
+            write(arg)
+        except Exception:
+            self.journal = None
+            self._cannot_write("the event journal")
+
     def _cannot_write(self, what: str) -> None:
         """A log that cannot be written (a full disk, a lost mount): trading on without the record of why is
         not an option with real money, and an exception out of here would leave orders unattended. So the
-        run stops the way SIGTERM stops it (every order pulled), and the writer that failed is dropped."""
+        run stops the way SIGTERM stops it (every order pulled); the caller has dropped the writer that failed."""
         log.exception("cannot write %s (a full disk?): stopping, every order pulled", what)
-        if what == "the event journal":
-            self.journal = None
-        else:
-            self.record_sink = None
         self.request_stop(f"{what} could not be written")
 
     def _send(self, cmd: Command) -> None:
@@ -218,10 +219,7 @@ class LiveDriver:
         deadline = loop.time() + grace_s
         ts = self.clock()
         if self.journal is not None:
-            try:
-                self.journal.shutdown(ts)
-            except Exception:
-                self._cannot_write("the event journal")
+            self._journal(self.journal.shutdown, ts)
         try:
             cmds = self.core.shutdown(ts)
         except Exception:

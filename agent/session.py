@@ -42,6 +42,9 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
     return ex, gateway, core, driver
 
 
+_INTERRUPTED = "interrupted (Ctrl-C)"  # the end line's reason for a run Ctrl-C cut short (the summary's `interrupted`)
+
+
 def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | None = None,
                 params: TwinParams | None = None, schedule: ChaosSchedule | None = None,
                 progress: bool = False) -> dict:
@@ -62,14 +65,12 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
                                   custom_twin_params=params is not None))
     driver.start()
     wall0 = time.perf_counter()
-    interrupted = False
     ended = "error"
     try:
         run_until(ex.env, duration_s, progress, desc="agent vs twin")
         ended = "duration reached"
     except KeyboardInterrupt:
-        interrupted = True
-        ended = "interrupted (Ctrl-C)"
+        ended = _INTERRUPTED
         duration_s = float(ex.env.now)
     finally:
         if writer is not None:
@@ -77,7 +78,7 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
             writer.close()
     wall = time.perf_counter() - wall0
     summary = summarise(ex, gateway, core, driver, duration_s, wall, seed)
-    summary["interrupted"] = interrupted
+    summary["interrupted"] = ended == _INTERRUPTED
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
         (out / "level_history.json").write_text(json.dumps(level_history(core), indent=2, default=float))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import sys
@@ -243,9 +244,7 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
 
 
 def _plot(reader: LogReader, t_from, t_to, png: Path, wall: bool, progress: "_Progress") -> int:
-    try:
-        import matplotlib  # noqa: F401  (before reading: a missing extra should not cost a pass over the log)
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:  # before reading: a missing extra costs no pass over the log
         print("error: --plot needs matplotlib: python -m pip install -e \".[report]\"", file=sys.stderr)
         return 2
     from agent.audit.plot import render, series

@@ -95,13 +95,11 @@ class EventJournal:
 
     def __init__(self, writer: JsonlWriter) -> None:
         self.writer = writer
-        self.events = 0
 
     def start(self, start_record: dict) -> None:
         self.writer.write(start_record)
 
     def event(self, event) -> None:
-        self.events += 1
         self.writer.write(encode(event))
 
     def shutdown(self, ts: float) -> None:

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
-from agent.audit.records import log_files, read_lines
+from agent.audit.records import log_files, log_lines
 from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
 from twin.units import parse_duration
@@ -48,30 +48,21 @@ class LogReader:
         self.path = Path(path)
         self.files = log_files(self.path)
         self.skipped = 0
-        # a progress bar's feed: called with each line's size, or a gzipped file's size on disk once read (so
-        # the sizes of ``files`` on disk are the total)
-        self._progress = progress
+        self._progress = progress  # a progress bar's feed (see records.log_lines)
 
     def __iter__(self) -> Iterator[Line]:
         head = _HEAD.match
-        progress = self._progress
-        for f in self.files:
-            gz = f.suffix == ".gz"
-            for text in read_lines(f):
-                if progress is not None and not gz:
-                    progress(len(text))  # ASCII only (the writers escape the rest): characters are bytes
-                m = head(text)
-                text = text.rstrip("\n")
-                if m is not None and text.endswith("}"):
-                    yield Line(m.group(1), float(m.group(2)), text)
-                    continue
-                rec = _parse(text)  # a line some other writer made, with its keys in another order
-                if rec is None or not isinstance(rec.get("type"), str) or not _is_number(rec.get("ts")):
-                    self.skipped += 1
-                    continue
-                yield Line(rec["type"], float(rec["ts"]), text)
-            if progress is not None and gz:
-                progress(f.stat().st_size)  # a gzipped segment counts its size on disk once read
+        for text in log_lines(self.files, self._progress):
+            m = head(text)
+            text = text.rstrip("\n")
+            if m is not None and text.endswith("}"):
+                yield Line(m.group(1), float(m.group(2)), text)
+                continue
+            rec = _parse(text)  # a line some other writer made, with its keys in another order
+            if rec is None or not isinstance(rec.get("type"), str) or not _is_number(rec.get("ts")):
+                self.skipped += 1
+                continue
+            yield Line(rec["type"], float(rec["ts"]), text)
 
 
 

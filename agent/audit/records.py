@@ -273,6 +273,20 @@ def read_log(path: str | Path) -> tuple[list[dict], int]:
     return out, bad
 
 
+def log_lines(files: list[Path], progress: Callable[[int], None] | None = None) -> Iterator[str]:
+    """The lines of a log's files (``log_files``), in writing order, streamed. ``progress``, for a progress
+    bar, is called with each line's size, and with a gzipped file's size on disk once it is read, so that
+    the files' sizes on disk are the total (lines are ASCII: their characters are bytes)."""
+    for f in files:
+        gz = f.suffix == ".gz"
+        for line in read_lines(f):
+            if progress is not None and not gz:
+                progress(len(line))
+            yield line
+        if progress is not None and gz:
+            progress(f.stat().st_size)
+
+
 def read_lines(path: Path) -> Iterator[str]:
     """The non-blank lines of one file of a log, as written (newline kept), gzipped if its name ends in
     .gz: streamed, for logs too large to hold."""

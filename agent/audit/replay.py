@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 from agent.audit.event_log import SHUTDOWN, decode
 from agent.audit.inspect import LogReader
-from agent.audit.records import log_files, read_lines, to_line
+from agent.audit.records import log_files, log_lines, to_line
 
 
 @dataclass
@@ -31,7 +31,7 @@ class RunReplay:
     # a run killed outright may have journalled its last event and died before logging that event's records:
     # the replay's records past the log's end, all from that one last event, are no difference
     crash_tail: int = 0
-    _past_end: tuple | None = None  # (events handled when the log ran out, the would-be difference)
+    _past_end: tuple | None = None  # the log ran out here: the difference, unless the run was killed right after
 
     @property
     def identical(self) -> bool:
@@ -68,7 +68,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
             core.shutdown(d["ts"])
             continue
         if run._past_end is not None:  # the log ran out, and the journal goes on: not a crash's tail
-            run.difference = run._past_end[1]
+            run.difference = run._past_end
             continue
         run.events += 1
         core.handle(decode(d))
@@ -80,7 +80,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
                 continue
             want = log.next_record()
             if want is None:
-                run._past_end = (run.events, (run.records, "(the log's run ends here)", replayed))
+                run._past_end = (run.records, "(the log's run ends here)", replayed)
                 run.crash_tail = 1
             elif want != replayed:
                 run.difference = (run.records, want, replayed)
@@ -96,7 +96,7 @@ def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
         return
     if run._past_end is not None:
         if run.shut_down:  # a run that was shut down wrote everything: the log is short
-            run.difference = run._past_end[1]
+            run.difference = run._past_end
         return
     extra = log.next_record()
     if extra is not None:
@@ -104,19 +104,13 @@ def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
 
 
 def _journal(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[dict]:
-    for f in log_files(path):
-        gz = f.suffix == ".gz"
-        for line in read_lines(f):
-            if progress is not None and not gz:
-                progress(len(line))
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue  # a torn last line: the event was never handled in full either
-            if isinstance(d, dict):
-                yield d
-        if progress is not None and gz:
-            progress(f.stat().st_size)
+    for line in log_lines(log_files(path), progress):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue  # a torn last line: the event was never handled in full either
+        if isinstance(d, dict):
+            yield d
 
 
 class _LogCursor:

@@ -452,7 +452,7 @@ def test_a_refused_modify_reprices_from_the_bbo_and_counts_only_what_is_not_the_
 def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take_it():
     """The venue wants the switch at least 5 s ahead when the request arrives; armed at ts + 5 it was refused
     as too early on every try, even for accounts that may use it."""
-    from agent.gateway.events import AccountSnapshot, BookUpdated, ScheduleCancel, Timer
+    from agent.gateway.events import ScheduleCancel
     from twin.faults.chaos import ChaosSchedule
     from twin.params import VenueParams
 
