@@ -12,6 +12,7 @@ from agent.audit.inspect import (
     LogReader, describe, describe_cycle, first_ts, format_ts, is_wall, overview, parse_time, record,
     render_overview,
 )
+from agent.audit.records import log_files
 from twin.units import non_negative_int
 
 KINDS = ("cycle", "fill", "snapshot", "safety", "level", "postmortem", "start", "end", "venue_account_change",
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --at shows one moment; give it alone, or --from/--to for a stretch", file=sys.stderr)
         return 2
     wall = is_wall(start)
-    progress = _Progress(LogReader(path).files)
+    progress = _Progress(log_files(path))
     reader = LogReader(path, progress.feed())
     try:
         if t_at is not None:
@@ -123,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _replay(folder: Path) -> int:
-    from agent.audit.records import log_files
     from agent.audit.replay import first_difference, replay_folder
     progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
     try:
@@ -172,7 +172,7 @@ def _log_path(run: Path) -> Path | None:
     """The log a RUN names: a folder's decisions.jsonl (closed segments count), or a file itself."""
     if run.is_dir():
         path = run / "decisions.jsonl"
-        return path if LogReader(path).files else None
+        return path if log_files(path) else None
     return run if run.is_file() else None
 
 
