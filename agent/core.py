@@ -74,6 +74,9 @@ class AgentCore:
         self.risk_budget = RiskBudget(config.safety.risk_budget)
         self.errors = ErrorBurstCounter(config.safety.cascade_window_s)
         self.overlay = NORMAL
+        self._overlay_memo = (SafetyLevel.GREEN, 0.0, NORMAL)  # (level, position, the overlay of them)
+        self._sigma_n = -1  # the volatility estimator's sample count at the last read, and what it gave
+        self._sigma_log = math.nan
         self.equity = math.nan
         self._last_pull_ts = -math.inf
         self._pulls = 0
@@ -416,13 +419,16 @@ class AgentCore:
         self.equity = equity
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule
         pos = self.tracker.position if self.ledger.anchored else 0.0
-        inputs = SafetyInputs(ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
-                              degraded, self.reconnect_ts,
-                              self.errors.count(ts), self.budget.headroom_frac, ts - self.last_book_ts,
-                              self.regime.p_stressed)
+        # SafetyInputs(...) without the NamedTuple's Python-level __new__ (every field given, in order)
+        inputs = _tuple_new(SafetyInputs, (ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
+                                           degraded, self.reconnect_ts, self.errors.count(ts),
+                                           self.budget.headroom_frac, ts - self.last_book_ts, self.regime.p_stressed))
         before = self.safety.level
         level = self.safety.update(inputs)
-        self.overlay = overlay_for(level, pos, self.cfg.safety)
+        memo = self._overlay_memo  # a pure function of the level and the position: most ticks see both unchanged
+        if level is not memo[0] or pos != memo[1] or self.overlay is not memo[2]:
+            self.overlay = overlay_for(level, pos, self.cfg.safety)
+            self._overlay_memo = (level, pos, self.overlay)
         if level != before:
             t = self.safety.history[-1] if self.safety.history else None
             self._records.append({"type": "safety", "ts": ts, "from": int(before), "to": int(level),
@@ -591,7 +597,11 @@ class AgentCore:
     def _quote(self, ts: float, rec: CycleDecisionRecord) -> list[Command]:
         q = self.cfg.quoting
         mid = self.mid
-        sigma_log = self.vol.sigma_per_sqrt_s if self.vol.ready else q.sigma_prior
+        vol = self.vol
+        if vol.n != self._sigma_n:  # the estimate moves only when a grid sample is added, which counts n up
+            self._sigma_n = vol.n
+            self._sigma_log = vol.sigma_per_sqrt_s if vol.ready else q.sigma_prior
+        sigma_log = self._sigma_log
         sigma = sigma_log * mid
         if ts - self._fit_ts >= q.refit_interval_s:  # A and k move slowly: refit every few seconds
             self._fit_ts = ts
@@ -607,18 +617,16 @@ class AgentCore:
             quote = self._glft = glft_quote(mid, inv, sigma, A, k, g.gamma, q.order_size, g.spread_factor,
                                             g.skew_factor)
             self._glft_args = args
-        stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * self.regime.p_stressed
+        p_stressed = self.regime.p_stressed
+        stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * p_stressed
         ov = self.overlay
         g = self.graduation
         half = max(quote.half_spread * stress_mult * ov.spread_mult * g.spread_mult, q.min_half_spread_ticks * self.tick)
         skew = quote.skew * inv
-        conf = g.confidence
-        # the record's parts are built as literals in one go (this runs every cycle)
-        inputs = rec.inputs = {
-            "mid": mid, "best_bid": self.best_bid, "best_ask": self.best_ask, "sigma": sigma, "A": A, "k": k,
-            "position": pos, "headroom": self.budget.headroom, "p_stressed": self.regime.p_stressed,
-            "safety_level": int(self.safety.level), "exposure_level": int(g.level),
-            "confidence": (conf.model_confidence, conf.execution_confidence, conf.safety_confidence, conf.overall)}
+        # the record's parts are built as literals in one go (this runs every cycle); what it saw is stored
+        # as values (records.INPUT_KEYS), named only when the record is read
+        seen = (mid, self.best_bid, self.best_ask, sigma, A, k, pos, self.budget.headroom, p_stressed,
+                self.safety.level, g.level, g.confidence)
         adjustments = rec.adjustments = [
             ("glft_half_spread", quote.half_spread, "spread"), ("regime_spread_mult", stress_mult, "spread"),
             ("safety_spread_mult", ov.spread_mult, "spread"), ("exposure_spread_mult", g.spread_mult, "spread"),
@@ -693,7 +701,7 @@ class AgentCore:
             add(("safety_size_factor", ov.size_factor, "size"))
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
         par, _, par_f = self.risk_budget.check(pos, mid, sigma_log)
-        inputs["par_usd"] = par
+        rec.seen = seen + (par,)
         if par_f < 1.0 and pos:
             desired = taper_increasing(desired, par_f, pos, q.ladder.min_notional_usd, self.lot)
             add(("par_size_factor", par_f, "size"))

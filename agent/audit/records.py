@@ -25,20 +25,43 @@ from typing import IO, Callable, Iterator
 from agent.gateway.events import Batch, CancelOrder, ModifyOrder, PlaceOrder, Side
 
 
-class CycleDecisionRecord:
-    """What one quote cycle saw, changed and sent. Plain slots: built on the hot path."""
+# What a cycle saw, in the order the core stores it (``CycleDecisionRecord.seen``): the levels are enums and the
+# confidence a TradingConfidence there, an int and a 4-tuple in the record read
+INPUT_KEYS = ("mid", "best_bid", "best_ask", "sigma", "A", "k", "position", "headroom", "p_stressed",
+              "safety_level", "exposure_level", "confidence", "par_usd")
 
-    __slots__ = ("cycle", "ts", "inputs", "adjustments", "signals", "quotes", "commands", "note")
+
+class CycleDecisionRecord:
+    """What one quote cycle saw, changed and sent. Plain slots: built on the hot path, where the cycle's
+    inputs are stored as the tuple of their values (``seen``, in ``INPUT_KEYS`` order) and made a dict only
+    when the record is read: most cycles' records are dropped unread when no run folder is written."""
+
+    __slots__ = ("cycle", "ts", "seen", "_inputs", "adjustments", "signals", "quotes", "commands", "note")
 
     def __init__(self, cycle: int, ts: float) -> None:
         self.cycle = cycle
         self.ts = ts
-        self.inputs: dict[str, float] = {}
+        self.seen: tuple = ()
+        self._inputs: dict | None = None
         self.adjustments: list[tuple[str, float, str]] = []  # (name, value, what it moved)
         self.signals: list[tuple[str, float, float]] = []  # (name, p_up, weight): why each signal moved it
         self.quotes: list = []  # desired quotes: (side, px, sz, level, reduce_only)
         self.commands: list = []  # the commands sent (objects; described when written)
         self.note = ""
+
+    @property
+    def inputs(self) -> dict:
+        """What the cycle saw, by name (empty before the core has filled ``seen``)."""
+        d = self._inputs
+        if d is None:
+            d = dict(zip(INPUT_KEYS, self.seen))
+            if d:
+                d["safety_level"] = int(d["safety_level"])
+                d["exposure_level"] = int(d["exposure_level"])
+                c = d["confidence"]
+                d["confidence"] = (c.model_confidence, c.execution_confidence, c.safety_confidence, c.overall)
+                self._inputs = d
+        return d
 
     def adjust(self, name: str, value: float, moved: str) -> None:
         self.adjustments.append((name, value, moved))

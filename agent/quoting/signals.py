@@ -206,6 +206,9 @@ class SignalContribution(NamedTuple):
     adjustment: float  # price units
 
 
+_tuple_new = tuple.__new__
+
+
 class SignalBlend:
     """Σ weight·adjustment over signals; weights are set at runtime by validation (0 retires one)."""
 
@@ -258,7 +261,7 @@ class SignalBlend:
                 a = (m if a > m else -m if a < -m else a) * mid
             else:
                 a = s.adjustment(ts, mid)
-            out.append(SignalContribution(s.name, p, w, a))
+            out.append(_tuple_new(SignalContribution, (s.name, p, w, a)))  # without the NamedTuple's Python __new__
         return out
 
     def adjustment(self, ts: float, mid: float) -> float:

@@ -206,11 +206,12 @@ class SafetyEscalator:
         if start > 0.0 and inp.equity == inp.equity:
             ref = self.peak_equity if c.drawdown_from == "peak" and self.peak_equity == self.peak_equity else start
             dd = (ref - inp.equity) / start
-            for lvl, thr in ((_K, c.drawdown_kill), (_R, c.drawdown_red), (_O, c.drawdown_orange),
-                             (_Y, c.drawdown_yellow)):
-                if dd >= thr:
-                    hits.append(RuleHit(lvl, "drawdown", dd, "≥", thr))
-                    break
+            if dd >= c.drawdown_yellow:  # the lowest threshold (the config keeps them ordered): most ticks stop here
+                for lvl, thr in ((_K, c.drawdown_kill), (_R, c.drawdown_red), (_O, c.drawdown_orange),
+                                 (_Y, c.drawdown_yellow)):
+                    if dd >= thr:
+                        hits.append(RuleHit(lvl, "drawdown", dd, "≥", thr))
+                        break
         n = inp.degraded_models
         if n >= c.degraded_orange:
             hits.append(RuleHit(_O, "degraded_models", n, "≥", c.degraded_orange))
@@ -253,13 +254,14 @@ class SafetyEscalator:
         for h in hits:
             if h.level > raw:
                 raw = h.level
-        self.raw_level = raw
         clear = self._clear_since
-        for lv in range(1, 5):
-            if raw >= lv:
-                clear[lv] = math.nan
-            elif clear[lv] != clear[lv]:
-                clear[lv] = ts
+        if raw is not self.raw_level:  # (the same raw level as the last update leaves every entry as it is)
+            for lv in range(1, 5):
+                if raw >= lv:
+                    clear[lv] = math.nan
+                elif clear[lv] != clear[lv]:
+                    clear[lv] = ts
+        self.raw_level = raw
         cur = self.level
         if cur is not _K:
             if raw > cur:
