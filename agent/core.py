@@ -370,7 +370,7 @@ class AgentCore:
                 or (ts - self._snapshot_ts >= risk.audit_interval_s and self.connected
                     and self._snapshot_ts > -math.inf):  # the audit: from the first snapshot on
             self._request_snapshot(cmds, ts)
-        degraded = len(self.validation.degraded())  # models degraded on evidence: counted once a tick, read twice
+        degraded = self.validation.degraded_count  # models degraded on evidence (as of the last mid), read twice
         self._update_safety(ts, cmds, degraded)
         if self._flattening and ts - self._flatten_ts >= risk.pull_retry_s:
             o = self.tracker.orders.get(self._flatten_cloid) if self._flatten_cloid else None

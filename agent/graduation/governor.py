@@ -137,10 +137,11 @@ class Graduation:
         if degraded > self._prev_degraded:
             self._demote(ts, DemotionTrigger.MODEL_DEGRADED, f"{degraded} model(s) degraded on evidence", equity)
         self._prev_degraded = degraded
-        dd = self._drawdown(equity)
-        if dd >= self.cfg.demote_drawdown and c.level > ExposureLevel.SHADOW:
-            self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",
-                         equity)
+        if c.level > ExposureLevel.SHADOW:  # (Shadow has nothing to demote to: no drawdown to work out)
+            dd = self._drawdown(equity)
+            if dd >= self.cfg.demote_drawdown:
+                self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",
+                             equity)
 
     def manual(self, ts: float, to: ExposureLevel, equity: float = math.nan, reason: str = "operator") -> None:
         """An operator's override: straight to ``to`` (never up)."""

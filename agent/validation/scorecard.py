@@ -467,11 +467,14 @@ def model_confidence(scorecards: Iterable[ModelScorecard] | Mapping[str, ModelSc
 class ScorecardSet:
     """One scorecard per named model (e.g. each signal in a SignalBlend) sharing a config."""
 
-    __slots__ = ("cards",)
+    __slots__ = ("cards", "degraded_count")
 
     def __init__(self, names: Iterable[str], config: ScorecardConfig | None = None) -> None:
         cfg = config or ScorecardConfig()
         self.cards = {n: ModelScorecard(n, cfg) for n in names}
+        # len(degraded()) as of the last on_mid, where the cards evaluate: read every tick, it changes
+        # only there (a card evaluated by hand is counted at the next on_mid)
+        self.degraded_count = 0
 
     def predict(self, ts: float, p_ups: Mapping[str, float], horizon_s: float, mid: float) -> None:
         for name, p in p_ups.items():
@@ -487,6 +490,7 @@ class ScorecardSet:
             c.on_mid(ts, mid, auto_evaluate=True)
             if c.verdict is not before or c.weight() != w:
                 changed.append(name)
+        self.degraded_count = len(self.degraded())
         return changed
 
     def weights(self) -> dict[str, float]:

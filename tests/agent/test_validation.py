@@ -190,6 +190,7 @@ def test_scorecard_set_drives_a_signal_blend():
     names = [s.name for s in blend.signals]
     cards = ScorecardSet(names, ScorecardConfig(window_outcomes=200, min_outcomes=100, retire_after_periods=5))
     mid = 100.0
+    counts = set()
     for i in range(3000):
         ts = float(i)
         up = rng.random() < 0.5
@@ -199,6 +200,10 @@ def test_scorecard_set_drives_a_signal_blend():
         cards.predict(ts, p_ups, 1.0, mid)
         mid *= math.exp((1.0 if up else -1.0) * rng.uniform(1, 2) * 1e-4)
         cards.on_mid(ts + 1.0, mid)
+        # the count the core reads every tick, kept at each on_mid, is the list's length
+        assert cards.degraded_count == len(cards.degraded())
+        counts.add(cards.degraded_count)
+    assert max(counts) >= 1  # the noise signals were degraded on evidence before they retired
     blend.set_weights(cards.weights())
     assert blend.weights[names[0]] == 1.0
     assert set(cards.retired()) == set(names[1:]) and all(blend.weights[n] == 0.0 for n in names[1:])
