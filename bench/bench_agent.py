@@ -23,14 +23,16 @@ slice lands in the p99 as 4 ms), so each figure is also given in this process's 
 time is noisy on a shared virtual machine (caches and cores shared with other tenants), so the
 session's events are then replayed into fresh cores (the same commands come out: the core is
 deterministic) and each cycle's minimum over the replays is reported: the program's own cost, which
-the machine can only inflate. (The events are recorded in a second session alike, not the timed one:
-see full_stack.)
+the machine can only inflate. Beside it, each replay's own p99 and one more replay's with Python's
+garbage collector off: between them and the minimum, what the collector and the machine add to the
+tail. (The events are recorded in a second session alike, not the timed one: see full_stack.)
 
 Run: python bench/bench_agent.py [--minutes 30]
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 
 import numpy as np
@@ -106,12 +108,17 @@ def full_stack(minutes: float, profile: str = "stress"):
 def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5):
     """Each quote cycle's and each AFTER_CYCLE's CPU time, µs: the minimum over ``n`` replays of the
     session's events into fresh cores (as the SimDriver feeds them, records discarded); and each one's
-    kind (_KINDS, _AFTER_KINDS), to say what the slow ones do."""
+    kind (_KINDS, _AFTER_KINDS), to say what the slow ones do. Then where the session's tail comes from:
+    the quote cycles' p99 in each replay alone, and in one more with Python's garbage collector off."""
     cpu = time.thread_time_ns
     runs = []
     kinds: list[int] = []
     is_after = np.array([ev.name == AFTER_CYCLE for ev in events if type(ev) is Timer])
-    for r in range(n):
+    for r in range(n + 1):
+        collector_off = r == n
+        if collector_off:
+            gc.collect()
+            gc.disable()
         core = AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals)
         handle, discard, g = core.handle, core.discard_records, core.graduation
         ns = []
@@ -126,10 +133,15 @@ def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n:
             else:
                 handle(ev)
             discard()
+        if collector_off:
+            gc.enable()
         runs.append(ns)
-    us = np.min(np.array(runs), axis=0) / 1000.0
+    each = np.array(runs) / 1000.0
+    us = np.min(each[:n], axis=0)
     kinds_a = np.array(kinds, dtype=int)
-    return us[~is_after], kinds_a[~is_after], us[is_after], kinds_a[is_after]
+    single_p99 = np.percentile(each[:n, ~is_after], 99, axis=1)
+    return (us[~is_after], kinds_a[~is_after], us[is_after], kinds_a[is_after], single_p99,
+            float(np.percentile(each[n, ~is_after], 99)))
 
 
 # a quote cycle's kind: commands sent (a requote that changed orders) or not; an AFTER_CYCLE's: graduation
@@ -161,10 +173,12 @@ def report(raw, us, cpu_us, after_us, rate, cpu_rate, core, gw, replayed) -> Non
           f"goal < 100 µs; {len(us):,} quote cycles, {core.cycle:,} requotes)")
     print(f"  after each cycle (CPU)      p50 {np.percentile(after_us, 50):6.1f} µs, p99 "
           f"{np.percentile(after_us, 99):6.1f} µs: its AFTER_CYCLE work, once its commands are sent")
-    rep, kinds, rep_after, after_kinds = replayed
+    rep, kinds, rep_after, after_kinds, single_p99, collector_off_p99 = replayed
     r50, r99 = np.percentile(rep, 50), np.percentile(rep, 99)
     print(f"  replayed x5, per-cycle min  p50 {r50:6.1f} µs, p99 {r99:6.1f} µs ({r50 / raw_us:.1f}x, {r99 / raw_us:.1f}x "
           f"raw; goal p99 < 100 µs): the program's own cost, without the machine's noise")
+    print(f"    each replay alone         p99 {single_p99.min():.1f}-{single_p99.max():.1f} µs; with the garbage "
+          f"collector off {collector_off_p99:.1f} µs: what the collector and the machine add to the tail")
     _by_kind(rep, kinds, _KINDS)
     a50, a99 = np.percentile(rep_after, 50), np.percentile(rep_after, 99)
     print(f"  replayed after-cycle work   p50 {a50:6.1f} µs, p99 {a99:6.1f} µs")
