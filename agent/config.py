@@ -44,6 +44,10 @@ class SessionConfig(BaseModel):
         "The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB; the full one "
         "becomes decisions-000001.jsonl, -000002, ... (oldest first), never written again: compress or move "
         "them while the agent runs. Nothing is deleted."))
+    checkpoint_s: float = Field(60.0, gt=0, description=(
+        "Live runs with a run folder: state.json, level_history.json and summary.json are rewritten this often "
+        "while the run goes on (stop_reason null until it ends), s: a process killed outright leaves them this "
+        "old at most."))
 
     @property
     def log_segment_bytes(self) -> int:

@@ -89,7 +89,8 @@ class LiveDriver:
         self.stopped = False
         self.stop_reason = ""
         self.final_snapshot: AccountSnapshot | None = None
-        self.wall_s = 0.0
+        self.wall_s = 0.0  # how long run() took, once it has returned (elapsed_wall_s() while it runs)
+        self._wall0: float | None = None
         self._stop: asyncio.Event | None = None
         self._snapshot_waiters: list[tuple[float, asyncio.Future]] = []
         self._shutdown_done = False
@@ -176,7 +177,7 @@ class LiveDriver:
         self._stop = asyncio.Event()
         if self.stop_reason:
             self._stop.set()
-        wall0 = loop.time()
+        wall0 = self._wall0 = loop.time()
         self.gateway.start(self.on_event)
         timer = loop.create_task(self._cycles(), name="live-cycles")
         try:
@@ -191,6 +192,13 @@ class LiveDriver:
                 await self.shutdown(shutdown_grace_s)
             finally:
                 self.wall_s = loop.time() - wall0
+                self._wall0 = None
+
+    def elapsed_wall_s(self) -> float:
+        """Wall seconds since ``run`` started while it runs; how long it took once it has returned."""
+        if self._wall0 is None:
+            return self.wall_s
+        return asyncio.get_running_loop().time() - self._wall0
 
     async def _cycles(self) -> None:
         loop = asyncio.get_running_loop()
@@ -362,7 +370,8 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
     snap = driver.final_snapshot
     return {
         "venue": "live", "network": network, "coin": coin, "execution_level": execution_level,
-        "start_level": start_level, "stop_reason": driver.stop_reason, "wall_s": round(driver.wall_s, 3),
+        "start_level": start_level, "stop_reason": driver.stop_reason if driver.stopped else None,  # null: still running
+        "wall_s": round(driver.elapsed_wall_s(), 3),
         **trading_summary(core),
         "position": {"final": core.tracker.position, "ledger": led.position, "max_abs": led.max_abs_position,
                      "max_worst_case": core.max_worst_case, "limit": core.cfg.risk.max_position},
@@ -399,7 +408,13 @@ def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -
         "last_nonce": getattr(getattr(gateway, "nonces", None), "last", None),
         "safety_level": core.safety.level.name,
     }
+    write_whole(path, json.dumps(state, indent=2, default=float))
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: a crash mid-write leaves the
+    previous file whole, never half of the new one (a live run rewrites its summary and state as it goes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2, default=float))
+    tmp.write_text(text)
     tmp.replace(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import getpass
 import json
 import logging
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
                    "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), events.jsonl "
                    "(every event the agent handled, segmented alike: `python -m agent.audit DIR --replay` "
-                   "replays the run exactly), state.json, summary.json")
+                   "replays the run exactly), state.json, summary.json (rewritten every session.checkpoint_s while it runs)")
     p.add_argument("--no-events", action="store_true",
                    help="do not write events.jsonl (some 300-500 MB a day, about the decision log's size as "
                         "shipped; segmented like it, closed segments may be gzipped)")
@@ -191,8 +192,7 @@ async def _run(plan: _Plan) -> int:
     from agent.audit.event_log import EventJournal
     from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
     from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
-    from agent.report import level_history
-    from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary, persist_state
+    from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary
     from agent.quoting.ladder import venue_price_decimals
 
     cfg = plan.config
@@ -236,9 +236,17 @@ async def _run(plan: _Plan) -> int:
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
              plan.start_level)
     remove_handlers = driver.install_signal_handlers()
+    summarise = functools.partial(live_summary, core, gateway, driver, coin=plan.coin, network=plan.network,
+                                  execution_level=plan.execution_level, start_level=plan.start_level)
+    checkpoints = None
+    if plan.out is not None:
+        checkpoints = asyncio.create_task(_checkpoints(cfg.session.checkpoint_s / driver.time_scale, driver, lambda:
+                                                       _write_run_files(plan.out, core, gateway, driver, summarise())))
     try:
         await driver.run(plan.duration, shutdown_grace_s=plan.grace)
     finally:
+        if checkpoints is not None:
+            checkpoints.cancel()
         remove_handlers()
         snap = driver.final_snapshot
         if writer is not None:
@@ -253,12 +261,9 @@ async def _run(plan: _Plan) -> int:
                 journal.close()
             except OSError:
                 log.exception("cannot finish the event journal")
-    summary = live_summary(core, gateway, driver, coin=plan.coin, network=plan.network,
-                           execution_level=plan.execution_level, start_level=plan.start_level)
+    summary = summarise()
     if plan.out is not None:
-        persist_state(core, gateway, driver, plan.out / "state.json")
-        (plan.out / "level_history.json").write_text(json.dumps(level_history(core), indent=2, default=float))
-        (plan.out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        _write_run_files(plan.out, core, gateway, driver, summary)
     print(json.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
     left = summary["venue_open_orders"]
     if left is None or left > 0:
@@ -266,6 +271,30 @@ async def _run(plan: _Plan) -> int:
               f"order(s) of ours on {plan.coin}: check and cancel them", file=sys.stderr)
         return 3
     return 0
+
+
+def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
+    """state.json, level_history.json and summary.json, each replaced whole (never half written)."""
+    from agent.live import persist_state, write_whole
+    from agent.report import level_history
+    persist_state(core, gateway, driver, out / "state.json")
+    write_whole(out / "level_history.json", json.dumps(level_history(core), indent=2, default=float))
+    write_whole(out / "summary.json", json.dumps(summary, indent=2, default=float))
+
+
+async def _checkpoints(every_s: float, driver, write) -> None:
+    """While the run goes on, the run folder's state and summary every ``every_s`` wall seconds: a process killed
+    outright (an OOM, kill -9, the host going down) cannot write them at its end, and without them an operator
+    has only the decision log to learn the position and the PnL it left. A failed write is logged, not fatal:
+    the decision log is the record (a log that cannot be written stops the run)."""
+    while True:
+        await asyncio.sleep(every_s)
+        if driver.stopped:
+            return  # the end writes them
+        try:
+            write()
+        except OSError:
+            log.exception("cannot write the run folder's state and summary (checkpoint)")
 
 
 _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summary table

@@ -659,29 +659,36 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
 def test_a_live_agent_killed_outright_has_logged_everything_up_to_the_kill_and_replays(tmp_path, capsys):
     """kill -9 (an OOM, a host going down) mid-run: a live run hands every line to the OS as it writes it, so
     the decision log and the event journal hold the run up to the kill (batched, the last tens of lines
-    would be gone), and the journal replays identically up to where the process died."""
+    would be gone), and the journal replays identically up to where the process died. Its state and summary,
+    which it writes at its end, are there too, from its last checkpoint (every session.checkpoint_s)."""
     import subprocess
     import sys
 
     from agent.audit.__main__ import main as audit_main
     out = tmp_path / "run"
     log = out / "decisions.jsonl"
+    config = tmp_path / "agent.yaml"
+    config.write_text("session:\n  checkpoint_s: 1.0\n")
     env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
     with served(speed=1.0) as (bg, ex, clock):
         proc = subprocess.Popen([sys.executable, "-m", "agent", "--venue", "live", "--base-url", bg.base_url,
-                                 "--execution-level", "2", "--start-level", "MicroLive", "--out", str(out), "--quiet"],
+                                 "--execution-level", "2", "--start-level", "MicroLive", "--out", str(out), "--quiet",
+                                 "--config", str(config)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            # six cycles on disk (0.5 s apart) while it runs: batched (64 lines) they would take half a minute
+            # six cycles on disk (0.5 s apart) while it runs: batched (64 lines) they would take half a minute;
+            # and a checkpoint (1 s) that counted some
             deadline = time.monotonic() + 30.0
             seen = 0
             while time.monotonic() < deadline and proc.poll() is None:
                 seen = log.read_text().count('"type":"cycle"') if log.exists() else 0
-                if seen >= 6:
+                summary = out / "summary.json"
+                if seen >= 6 and summary.exists() and json.loads(summary.read_text())["cycles"] > 0:
                     break
                 time.sleep(0.05)
             else:
-                raise AssertionError(f"no cycles on disk: {proc.stderr.read().decode() if proc.poll() else ''}")
+                raise AssertionError(f"{seen} cycles on disk, and no checkpoint that counted one: "
+                                     f"{proc.stderr.read().decode() if proc.poll() else ''}")
             time.sleep(0.3)
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -696,6 +703,12 @@ def test_a_live_agent_killed_outright_has_logged_everything_up_to_the_kill_and_r
     assert "all identical to the log; the run was killed" in capsys.readouterr().out
     assert audit_main([str(out)]) == 0  # no end line: the overview says why
     assert "no end line: killed outright" in capsys.readouterr().out
+    # the last checkpoint: a summary of a run still going (no stop reason), never half written, and the state
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stop_reason"] is None and 0 < summary["cycles"] <= len(cycles) and summary["wall_s"] > 0.5
+    state = json.loads((out / "state.json").read_text())
+    assert state["position"] == 0.0 and state["safety_level"] and (out / "level_history.json").exists()
+    assert not list(out.glob("*.tmp"))
 
 
 def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(caplog):
