@@ -240,8 +240,9 @@ async def _run(plan: _Plan) -> int:
                                   execution_level=plan.execution_level, start_level=plan.start_level)
     checkpoints = None
     if plan.out is not None:
-        checkpoints = asyncio.create_task(_checkpoints(cfg.session.checkpoint_s / driver.time_scale, driver, lambda:
-                                                       _write_run_files(plan.out, core, gateway, driver, summarise())))
+        def checkpoint() -> None:
+            _write_run_files(plan.out, core, gateway, driver, summarise())
+        checkpoints = asyncio.create_task(_checkpoints(cfg.session.checkpoint_s / driver.time_scale, driver, checkpoint))
     try:
         await driver.run(plan.duration, shutdown_grace_s=plan.grace)
     finally:

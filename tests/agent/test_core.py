@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.audit.records import JsonlWriter, read_jsonl
+from agent.audit.records import INPUT_KEYS, JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
@@ -236,6 +236,17 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
     # unproven models get the warm-up weight (0.5) times their configured weight (1.0)
     assert weights == {"book_imbalance": 0.5, "trade_flow": 0.5, "momentum": 0.5}
     assert any(a[0] == "regime_spread_mult" for a in last["adjustments"]) and "p_stressed" in last["inputs"]
+    # what a cycle saw, stored as values on the hot path, is written by name, the levels as ints and the
+    # confidence as its four parts, matching what the core held then
+    cycles = [r for r in records if r["type"] == "cycle"]
+    assert all(list(r["inputs"]) == list(INPUT_KEYS) for r in cycles)
+    assert all(type(r["inputs"]["safety_level"]) is int and type(r["inputs"]["exposure_level"]) is int for r in cycles)
+    assert all(len(r["inputs"]["confidence"]) == 4 and r["inputs"]["par_usd"] >= 0.0 for r in cycles)
+    assert len({r["inputs"]["mid"] for r in cycles}) > 10  # each cycle's own values, not one record's
+    for r in cycles:  # each value under its own name
+        i = r["inputs"]
+        assert i["best_bid"] < i["mid"] < i["best_ask"] and i["sigma"] > 0.0 and i["A"] > 0.0 and i["k"] > 0.0
+        assert type(i["headroom"]) is int and 0.0 <= i["p_stressed"] <= 1.0 and abs(i["position"]) < 1.0
 
 
 
