@@ -286,16 +286,17 @@ def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
 async def _checkpoints(every_s: float, driver, write) -> None:
     """While the run goes on, the run folder's state and summary every ``every_s`` wall seconds: a process killed
     outright (an OOM, kill -9, the host going down) cannot write them at its end, and without them an operator
-    has only the decision log to learn the position and the PnL it left. A failed write is logged, not fatal:
-    the decision log is the record (a log that cannot be written stops the run)."""
+    has only the decision log to learn the position and the PnL it left. A failed checkpoint (a full disk, or a
+    bug in the summary) is logged and tried again at the next, never fatal: the decision log is the record (a
+    log that cannot be written stops the run)."""
     while True:
         await asyncio.sleep(every_s)
         if driver.stopped:
             return  # the end writes them
         try:
             write()
-        except OSError:
-            log.exception("cannot write the run folder's state and summary (checkpoint)")
+        except Exception:
+            log.exception("cannot write the run folder's state and summary (checkpoint); trading goes on")
 
 
 _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summary table

@@ -770,3 +770,28 @@ def test_a_log_that_cannot_be_written_stops_the_run_with_every_order_pulled(capl
     assert driver.stop_reason == "the event journal could not be written" and driver.wall_s < 15.0
     assert venue_open == () and driver.final_snapshot is not None and driver.final_snapshot.open_orders == ()
     assert "cannot write the event journal (a full disk?)" in caplog.text and driver.core_errors == 0
+
+
+def test_a_failed_checkpoint_is_logged_and_tried_again_and_the_checkpoints_end_with_the_run(caplog):
+    """A full disk (or a bug in the summary) at one checkpoint must neither stop the run nor the checkpoints
+    after it; once the driver has stopped, the end of the run writes the files, not the checkpoints."""
+    from types import SimpleNamespace
+
+    from agent.live_cli import _checkpoints
+    driver = SimpleNamespace(stopped=False)
+    calls = []
+
+    def write() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        if len(calls) == 2:
+            raise TypeError("a summary value JSON cannot take")
+        if len(calls) == 4:
+            driver.stopped = True
+
+    caplog.set_level(logging.ERROR, logger="agent.live")
+    asyncio.run(asyncio.wait_for(_checkpoints(0.01, driver, write), 5.0))  # returns once the driver stopped
+    assert calls == [0, 1, 2, 3]  # tried again after each failure; none after the stop
+    failed = [r for r in caplog.records if "checkpoint" in r.getMessage()]
+    assert len(failed) == 2 and all(r.exc_info for r in failed)
