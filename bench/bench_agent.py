@@ -119,21 +119,22 @@ def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n:
         if collector_off:
             gc.collect()
             gc.disable()
-        core = AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals)
-        handle, discard, g = core.handle, core.discard_records, core.graduation
-        ns = []
-        for ev in events:
-            if type(ev) is Timer:
-                e0 = g._next_eval_ts
-                c0 = cpu()
-                out = handle(ev)
-                ns.append(cpu() - c0)
-                if r == 0:  # the same in every replay (the core is deterministic)
-                    kinds.append(g._next_eval_ts != e0 if ev.name == AFTER_CYCLE else bool(out))
-            else:
-                handle(ev)
-            discard()
-        if collector_off:
+        try:
+            core = AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals)
+            handle, discard, g = core.handle, core.discard_records, core.graduation
+            ns = []
+            for ev in events:
+                if type(ev) is Timer:
+                    e0 = g._next_eval_ts
+                    c0 = cpu()
+                    out = handle(ev)
+                    ns.append(cpu() - c0)
+                    if r == 0:  # the same in every replay (the core is deterministic)
+                        kinds.append(g._next_eval_ts != e0 if ev.name == AFTER_CYCLE else bool(out))
+                else:
+                    handle(ev)
+                discard()
+        finally:
             gc.enable()
         runs.append(ns)
     each = np.array(runs) / 1000.0
