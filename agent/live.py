@@ -8,7 +8,6 @@ execution level 2: every order goes far from the touch and is cancelled as soon 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import signal
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Protocol
 
+from agent.audit.records import write_json
 from agent.drivers import Core, RecordSink
 from agent.report import trading_summary
 from agent.gateway.base import EventSink, RecentSides
@@ -408,13 +408,4 @@ def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -
         "last_nonce": getattr(getattr(gateway, "nonces", None), "last", None),
         "safety_level": core.safety.level.name,
     }
-    write_whole(path, json.dumps(state, indent=2, default=float))
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: a crash mid-write leaves the
-    previous file whole, never half of the new one (a live run rewrites its summary and state as it goes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_json(path, state)

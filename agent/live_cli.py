@@ -276,11 +276,12 @@ async def _run(plan: _Plan) -> int:
 
 def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
     """state.json, level_history.json and summary.json, each replaced whole (never half written)."""
-    from agent.live import persist_state, write_whole
+    from agent.audit.records import write_json
+    from agent.live import persist_state
     from agent.report import level_history
     persist_state(core, gateway, driver, out / "state.json")
-    write_whole(out / "level_history.json", json.dumps(level_history(core), indent=2, default=float))
-    write_whole(out / "summary.json", json.dumps(summary, indent=2, default=float))
+    write_json(out / "level_history.json", level_history(core))
+    write_json(out / "summary.json", summary)
 
 
 async def _checkpoints(every_s: float, driver, write) -> None:

@@ -6,13 +6,12 @@ Used by ``python -m agent`` (venue twin), the tests and the benchmarks. The run 
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
+from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record, write_json
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import SimDriver
@@ -80,8 +79,8 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
     summary = summarise(ex, gateway, core, driver, duration_s, wall, seed)
     summary["interrupted"] = ended == _INTERRUPTED
     if out is not None:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-        (out / "level_history.json").write_text(json.dumps(level_history(core), indent=2, default=float))
+        write_json(out / "summary.json", summary)
+        write_json(out / "level_history.json", level_history(core))
     return summary
 
 

@@ -9,7 +9,6 @@ agent is a failure like any broken invariant.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 import traceback
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.audit.inspect import describe
-from agent.audit.records import JsonlWriter, run_folder_sink
+from agent.audit.records import JsonlWriter, run_folder_sink, write_json
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
@@ -331,15 +330,14 @@ def _run(env, t0: float, duration_s: float, progress: bool, desc: str) -> None:
 def write_run_folder(result: ScenarioResult, out: Path) -> None:
     """Everything but decisions.jsonl (written during the run): summary, levels, samples, result, timeline."""
     log = result.log
-    (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float))
-    levels = {"safety": log.safety, "exposure": log.exposure}
-    (out / "level_history.json").write_text(json.dumps(levels, indent=2, default=float))
+    write_json(out / "summary.json", result.summary)
+    write_json(out / "level_history.json", {"safety": log.safety, "exposure": log.exposure})
     np.savez_compressed(out / "samples.npz", **log.samples)
-    (out / "result.json").write_text(json.dumps({
+    write_json(out / "result.json", {
         "scenario": result.scenario.name, "seed": result.seed, "agent": result.agent, "ok": result.ok,
         "wall_s": round(result.wall_s, 3), "error": result.error,
         "violations": [v._asdict() for v in result.violations],
-        "invariants": [inv.model_dump() for inv in result.scenario.invariants]}, indent=2, default=float))
+        "invariants": [inv.model_dump() for inv in result.scenario.invariants]})
     from scenarios.timeline import plot_timeline
 
     plot_timeline(result, out / "timeline.png")

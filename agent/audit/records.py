@@ -36,13 +36,12 @@ class CycleDecisionRecord:
     inputs are stored as the tuple of their values (``seen``, in ``INPUT_KEYS`` order) and made a dict only
     when the record is read: most cycles' records are dropped unread when no run folder is written."""
 
-    __slots__ = ("cycle", "ts", "seen", "_inputs", "adjustments", "signals", "quotes", "commands", "note")
+    __slots__ = ("cycle", "ts", "seen", "adjustments", "signals", "quotes", "commands", "note")
 
     def __init__(self, cycle: int, ts: float) -> None:
         self.cycle = cycle
         self.ts = ts
         self.seen: tuple = ()
-        self._inputs: dict | None = None
         self.adjustments: list[tuple[str, float, str]] = []  # (name, value, what it moved)
         self.signals: list[tuple[str, float, float]] = []  # (name, p_up, weight): why each signal moved it
         self.quotes: list = []  # desired quotes: (side, px, sz, level, reduce_only)
@@ -51,20 +50,15 @@ class CycleDecisionRecord:
 
     @property
     def inputs(self) -> dict:
-        """What the cycle saw, by name (empty before the core has filled ``seen``)."""
-        d = self._inputs
-        if d is None:
-            d = dict(zip(INPUT_KEYS, self.seen))
-            if d:
-                d["safety_level"] = int(d["safety_level"])
-                d["exposure_level"] = int(d["exposure_level"])
-                c = d["confidence"]
-                d["confidence"] = (c.model_confidence, c.execution_confidence, c.safety_confidence, c.overall)
-                self._inputs = d
+        """What the cycle saw, by name, made from ``seen`` when read (empty before the core has filled it)."""
+        if not self.seen:
+            return {}
+        d = dict(zip(INPUT_KEYS, self.seen))
+        d["safety_level"] = int(d["safety_level"])
+        d["exposure_level"] = int(d["exposure_level"])
+        c = d["confidence"]
+        d["confidence"] = (c.model_confidence, c.execution_confidence, c.safety_confidence, c.overall)
         return d
-
-    def adjust(self, name: str, value: float, moved: str) -> None:
-        self.adjustments.append((name, value, moved))
 
     def to_dict(self, describe=str) -> dict:
         return {"type": "cycle", "cycle": self.cycle, "ts": self.ts, "inputs": self.inputs,
@@ -232,6 +226,17 @@ def _jsonable(x):
     return str(x)
 
 
+def write_json(path: Path, obj, default=float) -> None:
+    """A run folder's JSON file (summary, state, level history, a postmortem, ...), indented, written to a
+    temporary file beside ``path`` and renamed over it: a crash mid-write leaves the previous file whole, never
+    half of the new one (a live run rewrites its summary and state as it goes)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=default))
+    tmp.replace(path)
+
+
 def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False) -> Callable[[dict], None]:
     """A run folder's record sink: every record to the decision log, and a Kill's postmortem also to a file of
     its own, the first thing an operator opens after one: ``postmortem.json`` for a simulated run (one run a
@@ -253,7 +258,7 @@ def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False) -> Ca
             while live and path.exists():
                 n += 1
                 path = folder / f"{name[:-5]}-{n}.json"
-            path.write_text(json.dumps(rec, indent=2, default=str))
+            write_json(path, rec, default=str)
     return sink
 
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.audit.records import JsonlWriter, log_files, read_jsonl, read_log, segment_path
+from agent.audit.records import JsonlWriter, log_files, read_jsonl, read_log, segment_path, write_json
 from agent.config import AgentConfig
 from agent.session import run_session
 
@@ -182,3 +182,19 @@ def test_a_kill_s_postmortem_gets_a_file_of_its_own_never_overwritten_in_a_live_
                                                                                   "third"}
     assert [r["reasons"][0] for r in read_jsonl(live / "decisions.jsonl")[0]] == ["first", "second, same millisecond",
                                                                                   "third"]
+
+
+def test_a_run_folder_json_file_is_replaced_whole_or_not_at_all(tmp_path):
+    """Summaries and state are rewritten while a live run goes on: a write that fails leaves the previous file
+    as it was (never half of the new one, never a stray temporary file), and one that succeeds replaces it."""
+    path = tmp_path / "summary.json"
+    write_json(path, {"cycles": 1, "pnl": 0.5})
+    assert json.loads(path.read_text()) == {"cycles": 1, "pnl": 0.5}
+
+    def refuse(x):
+        raise TypeError(f"cannot encode {x!r}")
+    with pytest.raises(TypeError):
+        write_json(path, {"cycles": 2, "bad": object()}, default=refuse)
+    assert json.loads(path.read_text()) == {"cycles": 1, "pnl": 0.5} and sorted(tmp_path.iterdir()) == [path]
+    write_json(path, {"cycles": 3})
+    assert json.loads(path.read_text()) == {"cycles": 3} and sorted(tmp_path.iterdir()) == [path]
