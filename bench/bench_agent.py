@@ -135,7 +135,8 @@ def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n:
                     handle(ev)
                 discard()
         finally:
-            gc.enable()
+            if collector_off:
+                gc.enable()
         runs.append(ns)
     each = np.array(runs) / 1000.0
     us = np.min(each[:n], axis=0)
