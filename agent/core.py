@@ -29,7 +29,7 @@ from agent.config import AgentConfig
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_minimum
-from agent.execution.weights import ip_weight, request_cost
+from agent.execution.weights import request_cost
 from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command,
     ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyRejected, OrderAcknowledged,
@@ -176,8 +176,9 @@ class AgentCore:
             ts = event.ts
             adds = False  # only a place (or modify) can raise worst-case exposure: cancels, pulls, snapshots cannot
             for c in cmds:
+                # (a cancel-all's items: the orders counted live before it; it leaves them live until answered)
+                weight, n, cancels_only = request_cost(c, len(self.tracker.live_set))
                 self.tracker.on_command(c, ts)
-                weight, n, cancels_only = request_cost(c)
                 self.budget.note_request(ts, weight)
                 if n:
                     self.graduation.note_request(ts, n)
@@ -195,9 +196,10 @@ class AgentCore:
         self.stopped = True
         self._last_pull_ts = ts
         cmds: list[Command] = [CancelAll()]
-        for c in cmds:
-            self.tracker.on_command(c, ts)
-            self.budget.note_request(ts, ip_weight(c))
+        weight, n, _ = request_cost(cmds[0], len(self.tracker.live_set))
+        self.tracker.on_command(cmds[0], ts)
+        self.budget.note_request(ts, weight)
+        self.budget.spend(n, is_cancel=True)
         return cmds
 
     def drain_records(self) -> list[dict]:

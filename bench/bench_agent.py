@@ -25,7 +25,10 @@ session's events are then replayed into fresh cores (the same commands come out:
 deterministic) and each cycle's minimum over the replays is reported: the program's own cost, which
 the machine can only inflate. Beside it, each replay's own p99 and one more replay's with Python's
 garbage collector off: between them and the minimum, what the collector and the machine add to the
-tail. (The events are recorded in a second session alike, not the timed one: see full_stack.)
+tail. (The events are recorded in a second session alike, not the timed one: see full_stack.) Last, the
+machine's own tail, measured: for each cycle a fixed piece of Python as long as that cycle's minimum,
+timed the same way. Whatever it adds at the p99 (timer interrupts, the hypervisor) any code of those
+lengths gets on this machine, however it is written.
 
 Run: python bench/bench_agent.py [--minutes 30]
 """
@@ -146,6 +149,42 @@ def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n:
             float(np.percentile(each[n, ~is_after], 99)))
 
 
+def machine_tail(lengths_us: np.ndarray, rounds: int = 3) -> np.ndarray:
+    """The machine's tail for work of these lengths: for each cycle, a fixed, deterministic piece of Python
+    (the same bytecodes on every call, its data always in cache) sized to that cycle's replayed minimum,
+    timed as the replays time a cycle (this thread's CPU time), in the cycles' order, ``rounds`` times.
+    Returns each round's p99 (µs). What it adds above the cycles' own p99 is not the program's: this code
+    never changes, so it is what any code of these lengths gets on this machine."""
+    cpu = time.thread_time_ns
+    k = 1024
+    while True:  # its rate (iterations per µs), from its minimum over many calls of at least 50 µs
+        best = min(_timed_fixed(cpu, k) for _ in range(200))
+        if best >= 50_000:
+            break
+        k *= 2
+    per_us = k * 1000.0 / best
+    sizes = [max(1, round(x * per_us)) for x in lengths_us]
+    return np.array([np.percentile([_timed_fixed(cpu, n) for n in sizes], 99) for _ in range(rounds)]) / 1000.0
+
+
+def _timed_fixed(cpu, k: int) -> int:
+    c0 = cpu()
+    _fixed_work(k)
+    return cpu() - c0
+
+
+def _fixed_work(k: int) -> float:
+    """Float arithmetic, a dict and a list: the kinds of work a cycle does, in a fixed amount."""
+    acc = 0.0
+    d: dict = {}
+    xs: list = []
+    for i in range(k):
+        acc += i * 0.5
+        d[i & 7] = acc
+        xs.append(acc)
+    return acc + len(xs) + len(d)
+
+
 # a quote cycle's kind: commands sent (a requote that changed orders) or not; an AFTER_CYCLE's: graduation
 # evaluated or not
 _KINDS = ("no commands", "commands")
@@ -181,6 +220,9 @@ def report(raw, us, cpu_us, after_us, rate, cpu_rate, core, gw, replayed) -> Non
           f"raw; goal p99 < 100 µs): the program's own cost, without the machine's noise")
     print(f"    each replay alone         p99 {single_p99.min():.1f}-{single_p99.max():.1f} µs; with the garbage "
           f"collector off {collector_off_p99:.1f} µs: what the collector and the machine add to the tail")
+    m_p99 = machine_tail(rep)
+    print(f"    the machine alone         p99 {m_p99.min():.1f}-{m_p99.max():.1f} µs: fixed Python code of each "
+          f"cycle's length (its minimum above), timed alike: the tail any code of these lengths gets here")
     _by_kind(rep, kinds, _KINDS)
     a50, a99 = np.percentile(rep_after, 50), np.percentile(rep_after, 99)
     print(f"  replayed after-cycle work   p50 {a50:6.1f} µs, p99 {a99:6.1f} µs")

@@ -4,7 +4,7 @@ the request budget and the IP-weight pause see a command the moment it leaves, n
 
 One action per kind in a batch (a batch of places and cancels is two actions), each weighing
 1 + n // 40; a snapshot is clearinghouseState 2 + openOrders 20 + userFills 20; a cancel-all is
-openOrders 20, then one cancel action.
+openOrders 20, then one cancel action of every order the venue lists (none when it lists none).
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from agent.gateway.events import (
 )
 
 
-def request_cost(c: Command) -> tuple[int, int, bool]:
-    """(IP weight, request items, cancels only) of one command, in one pass over a batch."""
+def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
+    """(IP weight, request items, cancels only) of one command, in one pass over a batch. A cancel-all's
+    cancels are the orders the venue will list, which only the sender can guess: ``n_live``, the orders
+    it counts as live (each is an item of the address budget, as the gateways count them)."""
     t = type(c)
     if t is Batch:
         n_place = n_cancel = n_modify = n_other = 0
@@ -38,7 +40,7 @@ def request_cost(c: Command) -> tuple[int, int, bool]:
     if t is CancelOrder:
         return 1, 1, True
     if t is CancelAll:
-        return 21, 0, True
+        return 20 + (1 + n_live // 40 if n_live else 0), n_live, True
     return ip_weight(c), request_items(c), False
 
 

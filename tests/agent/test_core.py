@@ -598,3 +598,20 @@ def test_with_the_address_budget_down_to_its_reserve_the_heartbeat_stops_and_the
     assert late == [] and core.budget.headroom < core.budget.reserve
     assert ex.schedule_cancel_fired.get(gw.user)  # it lapsed and fired: the venue pulled what rested
     assert _switch_states(records) == ["armed", "lapsing"]
+
+
+def test_a_cancel_all_books_the_request_items_the_gateway_spends_on_it():
+    """A cancel-all is an open-orders query, then one cancel action of every order the venue lists: each
+    an item of the address budget. The core books as many as it counts live (it booked none once, and the
+    request budget over-stated its headroom until the next quota poll)."""
+    ex, gw, core, driver = build_session(quoting(), 3)
+    driver.start()
+    ex.env.run(until=120.0)
+    live = len(core.tracker.live_set)
+    used, weight, items = core.budget.used, core.budget._ip_total, gw.counters["request_items"]
+    driver.stop()  # the core's shutdown: one cancel-all
+    booked = core.budget.used - used
+    ex.env.run(until=125.0)
+    assert live >= 2 and not ex.open_orders(gw.user)
+    assert booked == live == gw.counters["request_items"] - items
+    assert core.budget._ip_total - weight == 20 + 1  # openOrders, then one cancel action of fewer than 40

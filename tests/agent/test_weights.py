@@ -22,7 +22,10 @@ def test_costs_by_hand():
     mixed = Batch((_KINDS["cancel"](0), _KINDS["place"](1)))
     assert request_cost(mixed) == (2, 2, False)  # two actions: cancels, then places
     assert request_cost(Batch((_KINDS["cancel"](0), _KINDS["cancel"](1)))) == (1, 2, True)
-    assert request_cost(CancelAll()) == (21, 0, True)
+    # a cancel-all: openOrders (20), then one cancel action of the orders it lists, if any
+    assert request_cost(CancelAll()) == (20, 0, True)
+    assert request_cost(CancelAll(), n_live=3) == (21, 3, True)
+    assert request_cost(CancelAll(), n_live=41) == (22, 41, True)
     assert request_cost(RequestAccountSnapshot()) == (42, 0, False)
     assert request_cost(ScheduleCancel(5.0)) == request_cost(ScheduleCancel(None)) == (1, 1, False)  # an action
 
