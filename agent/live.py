@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from agent.audit.records import write_json
+from agent.cycle_cost import CycleCost
 from agent.drivers import Core, RecordSink
 from agent.report import trading_summary
 from agent.gateway.base import EventSink, RecentSides
@@ -26,6 +27,7 @@ from agent.gateway.events import (
 from agent.quoting.ladder import round_px_to_venue
 
 log = logging.getLogger(__name__)
+_perf_ns = time.perf_counter_ns  # the core's cost per cycle (the clock events carry may be a test's or scaled)
 
 
 def live_core(config, seed: int, tick: float, sz_decimals: int):
@@ -86,6 +88,7 @@ class LiveDriver:
         self.journal = journal
         self.events = 0
         self.core_errors = 0
+        self.cycle_cost = CycleCost()  # the core's wall time on each quote cycle: the summary's core_cycle_us
         self.stopped = False
         self.stop_reason = ""
         self.final_snapshot: AccountSnapshot | None = None
@@ -106,7 +109,12 @@ class LiveDriver:
         if type(event) is AccountSnapshot:
             self._wake_snapshot_waiters(event)
         try:
-            cmds = self.core.handle(event)
+            if type(event) is Timer and event.name != AFTER_CYCLE:  # a quote cycle: timed
+                t0 = _perf_ns()
+                cmds = self.core.handle(event)
+                self.cycle_cost.add(_perf_ns() - t0)
+            else:
+                cmds = self.core.handle(event)
         except Exception:  # a core bug must not leave orders resting unattended: stop and pull them
             self.core_errors += 1
             log.exception("the core failed on %s; stopping", type(event).__name__)
@@ -382,6 +390,7 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
         "requests": {"sent": stats.get("requests", 0), "items": stats.get("request_items", 0)},
         "gateway": stats,
         "core_errors": driver.core_errors,
+        "core_cycle_us": driver.cycle_cost.summary(),
         "dead_man_switch": core.dead_man_state,
     }
 

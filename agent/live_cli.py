@@ -329,6 +329,12 @@ def _told(inner):
     return sink
 
 
+def _cycle_cost(c: dict | None) -> str:
+    if not c or not c["cycles"]:
+        return "no quote cycles"
+    return f"p50 {c['p50']:.0f} µs, p99 {c['p99']:.0f} µs, max {c['max']:.0f} µs over {c['cycles']} quote cycles"
+
+
 def format_live_summary(s: dict) -> str:
     pnl, pos = s["pnl"], s["position"]
     rows = [
@@ -339,6 +345,7 @@ def format_live_summary(s: dict) -> str:
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
         *health_rows(s),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
+        ("core per cycle", _cycle_cost(s.get("core_cycle_us"))),
         ("dead-man switch", _SWITCH.get(s["dead_man_switch"], s["dead_man_switch"])),
     ]
     w = max(len(k) for k, _ in rows)

@@ -548,6 +548,10 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
     assert abs(driver.final_snapshot.position - venue_pos) < 1e-9
     assert abs(core.ledger.position - venue_pos) < 1e-9
     assert gw.stats["malformed"] == 0 and driver.core_errors == 0 and gw.stats["venue_ws_errors"] == 0
+    # every quote cycle the core handled was timed (its after-cycle work and the other events not)
+    cost = driver.cycle_cost.summary()
+    assert cost["cycles"] == sum(1 for e in timers if e.name != AFTER_CYCLE) > 40
+    assert 0 < cost["p50"] <= cost["p99"] <= cost["p999"] and cost["p999"] - 1.0 <= cost["max"]
     for text in (caplog.text, repr(gw), str(sent[:50])):
         assert SECRET_HEX not in text.lower()
 
@@ -611,6 +615,8 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     assert "dead-man switch  never armed (under risk.dead_man_min_volume_usd" in format_live_summary(summary)
     assert json.loads(captured.out)["stop_reason"] == "SIGINT"
     assert summary["gateway"]["dry_run_cancels"] > 0 and summary["fills"] == 0 and venue_fills == ()
+    assert summary["core_cycle_us"]["cycles"] > 0 and summary["core_cycle_us"]["p99"] > 0
+    assert "core per cycle   p50 " in format_live_summary(summary)
     assert venue_open == () and state["venue_position"] == 0.0 and state["live_orders"] == []
     records, bad = read_log(out / "decisions.jsonl")
     assert len(log_files(out / "decisions.jsonl")) > 1 and bad == 0

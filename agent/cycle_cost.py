@@ -1,0 +1,50 @@
+"""What a quote cycle costs the agent core in a live run, as the operator's machine measures it.
+
+The benches time the core beside the twin, in one process; a live run is the shape the agent trades
+in (the venue a network away, the gateway's I/O between cycles), and the only place its real cost on
+the operator's machine can be read. A live run is days long, so the cycles are counted into 1 µs bins
+(fixed memory, a constant-time add) rather than kept: percentiles to the microsecond, rounded up.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class CycleCost:
+    """A histogram of cycle times, in 1 µs bins up to ``limit_us``; slower cycles are counted apart."""
+
+    __slots__ = ("_bins", "_limit", "n", "over", "max_ns")
+
+    def __init__(self, limit_us: int = 100_000) -> None:
+        self._bins = [0] * limit_us
+        self._limit = limit_us
+        self.n = 0
+        self.over = 0  # cycles of limit_us or more (their percentiles read as the slowest seen)
+        self.max_ns = 0
+
+    def add(self, ns: int) -> None:
+        us = ns // 1000
+        if us < self._limit:
+            self._bins[us] += 1
+        else:
+            self.over += 1
+        self.n += 1
+        if ns > self.max_ns:
+            self.max_ns = ns
+
+    def percentile(self, q: float) -> float | None:
+        """The nearest-rank ``q``-th percentile, µs, rounded up to the microsecond (None before any cycle):
+        the smallest whole number of µs that at least ``q`` per cent of the cycles took no more than."""
+        if not self.n:
+            return None
+        rank = max(1, int(np.ceil(q / 100.0 * self.n - 1e-9)))
+        cum = np.cumsum(self._bins)
+        i = int(np.searchsorted(cum, rank))
+        if i >= self._limit:  # among the slow ones counted apart: their only bound is the slowest
+            return self.max_ns / 1000.0
+        return float(i + 1)
+
+    def summary(self) -> dict:
+        """``cycles``, ``p50``, ``p99``, ``p999`` and ``max``, µs (the live summary's ``core_cycle_us``)."""
+        return {"cycles": self.n, "p50": self.percentile(50.0), "p99": self.percentile(99.0),
+                "p999": self.percentile(99.9), "max": self.max_ns / 1000.0 if self.n else None}
