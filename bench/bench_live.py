@@ -1,0 +1,143 @@
+"""The agent core's cost per quote cycle in the shape it trades in, as a ratio to the same cycles warm.
+
+``bench_agent`` times the core inside a twin session: one process, a cycle after a few hundred
+microseconds of the twin's work. A live agent is another shape: the venue a network away, and between
+two cycles (100-500 ms) the process mostly sleeps, waiting on its sockets. This bench runs that shape
+on loopback: ``python -m twin serve`` in its own process, and the agent's live CLI (execution level 4,
+the profile's config) against it for ``--seconds`` of wall time, then reads the core's cost per cycle
+from the run's summary (``core_cycle_us``, timed by the live driver).
+
+The baseline, measured in the same run: the same cycles replayed from the run's event journal into
+fresh cores back to back (each cycle's minimum over five replays, and one replay's p99): the same
+decisions (the core is deterministic), with the caches warm. The ratio between the two is what the
+deployment's idle time costs each cycle. Then the machine's part of it, measured: fixed Python code of
+the warm p50's length, timed right after sleeping one cycle period against back to back; what it loses
+after the sleep any code would (on a shared virtual machine an idle core is lent to other tenants,
+whose work evicts ours from the caches).
+
+Run: python bench/bench_live.py [--profile default|stress] [--seconds 60]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agent.audit.event_log import SHUTDOWN, decode
+from agent.audit.records import log_files, log_lines
+from agent.config import AgentConfig
+from agent.gateway.events import AFTER_CYCLE, Timer
+from agent.live import live_core
+from agent.live_cli import live_main
+from bench_agent import PROFILES, _timed_fixed
+from twin.units import positive_float
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def live_run(profile: str, seconds: float, folder: Path) -> dict:
+    """The live CLI against ``twin serve`` (a subprocess on a free loopback port) for ``seconds``; its
+    summary. The key is made for the run and lives only in this process and the CLI's environment."""
+    from eth_account import Account
+
+    key = "0x" + secrets.token_hex(32)
+    addr = Account.from_key(key).address
+    overrides, _ = PROFILES[profile]  # the twin serves its built-in parameters (its own fault models)
+    cfg = folder / "agent.json"  # JSON is YAML: the CLI's --config reads it
+    cfg.write_text(json.dumps(overrides))
+    serve = subprocess.Popen([sys.executable, "-u", "-m", "twin", "serve", "--port", "0", "--fund", f"{addr}=100000"],
+                             cwd=_REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = serve.stdout.readline()  # "twin venue listening on http://127.0.0.1:PORT (...)"
+        if "listening on " not in line:
+            raise RuntimeError(f"twin serve did not start: {line!r} {serve.stderr.read()!r}")
+        url = line.split("listening on ", 1)[1].split()[0]
+        with contextlib.redirect_stdout(io.StringIO()):  # the CLI's own summary: the figures below are read from it
+            code = live_main(["--venue", "live", "--base-url", url, "--execution-level", "4", "--start-level", "Full",
+                              "--config", str(cfg), "--duration", f"{seconds:g}", "--out", str(folder / "run"),
+                              "--quiet"], env={"HL_SECRET_KEY": key, "HL_ACCOUNT_ADDRESS": addr})
+    finally:
+        serve.terminate()
+        serve.wait(10)
+    if code != 0:
+        raise RuntimeError(f"the live run ended with exit code {code}")
+    return json.loads((folder / "run" / "summary.json").read_text())
+
+
+def replay_warm(run: Path, n: int = 5) -> tuple[np.ndarray, float]:
+    """Each quote cycle's time (µs), the minimum over ``n`` back-to-back replays of the run's journal into
+    fresh cores; and one replay's p99."""
+    lines = [json.loads(x) for x in log_lines(log_files(run / "events.jsonl"))]
+    start = next(d for d in lines if d.get("type") == "start")
+    events = [decode(d) for d in lines if d.get("type") != "start" and d.get("e") != SHUTDOWN]
+    cfg = AgentConfig.model_validate(start["config"])
+    clock = time.perf_counter_ns  # as the live driver times a cycle
+    runs = []
+    for _ in range(n):
+        core = live_core(cfg, start["seed"], start["tick"], start["sz_decimals"])
+        ns = []
+        for ev in events:
+            if type(ev) is Timer and ev.name != AFTER_CYCLE:
+                t0 = clock()
+                core.handle(ev)
+                ns.append(clock() - t0)
+            else:
+                core.handle(ev)
+            core.discard_records()
+        runs.append(ns)
+    each = np.array(runs) / 1000.0
+    return each.min(axis=0), float(np.percentile(each[0], 99))
+
+
+def idle_penalty(length_us: float, gap_s: float, budget_s: float = 10.0) -> tuple[float, float]:
+    """Fixed Python code of ``length_us`` (its minimum), timed right after sleeping ``gap_s`` and back to
+    back: each one's median, µs (as many calls as fit in ``budget_s`` of sleeping)."""
+    clock = time.perf_counter_ns
+    k = 1024
+    while min(_timed_fixed(clock, k) for _ in range(50)) < 20_000:
+        k *= 2
+    k = max(1, round(k * length_us * 1000.0 / min(_timed_fixed(clock, k) for _ in range(200))))
+    n = max(20, min(300, int(budget_s / gap_s)))
+    warm = [_timed_fixed(clock, k) for _ in range(n)]
+    cold = []
+    for _ in range(n):
+        time.sleep(gap_s)
+        cold.append(_timed_fixed(clock, k))
+    return float(np.median(cold)) / 1000.0, float(np.median(warm)) / 1000.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=list(PROFILES), default="default",
+                    help="bench_agent's agent profile (default: as shipped, a 500 ms cycle; stress: 100 ms, 5 levels)")
+    ap.add_argument("--seconds", type=positive_float, default=60.0, help="wall seconds of the live run")
+    args = ap.parse_args()
+    cycle_s = AgentConfig.model_validate(PROFILES[args.profile][0]).session.cycle_s
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"[{args.profile}] the live CLI against twin serve (another process, loopback), {args.seconds:g} s, "
+              f"a quote cycle every {cycle_s * 1000:.0f} ms ...", flush=True)
+        s = live_run(args.profile, args.seconds, Path(tmp))
+        live = s["core_cycle_us"]
+        warm, one_p99 = replay_warm(Path(tmp) / "run")
+    w50, w99 = np.percentile(warm, 50), np.percentile(warm, 99)
+    print(f"core per quote cycle, live       p50 {live['p50']:7.0f} µs, p99 {live['p99']:7.0f} µs "
+          f"({live['cycles']:,} cycles; {s['requests']['items']:,} request items, {s['fills']} fills)")
+    print(f"same cycles replayed warm        p50 {w50:7.1f} µs, p99 {w99:7.1f} µs (each cycle's minimum of 5; "
+          f"one replay's p99 {one_p99:.1f} µs)   (baseline 1.00)")
+    print(f"live / warm                      p50 {live['p50'] / w50:7.1f}x,    p99 {live['p99'] / w99:7.1f}x")
+    cold, hot = idle_penalty(w50, cycle_s)
+    print(f"the machine: fixed code of {w50:.0f} µs after sleeping {cycle_s * 1000:.0f} ms: median {cold:.1f} µs, "
+          f"{cold / hot:.1f}x its {hot:.1f} µs back to back: what idling between cycles costs any code here")
+
+
+if __name__ == "__main__":
+    main()
