@@ -35,16 +35,24 @@ class CycleCost:
     def percentile(self, q: float) -> float | None:
         """The nearest-rank ``q``-th percentile, µs, rounded up to the microsecond (None before any cycle):
         the smallest whole number of µs that at least ``q`` per cent of the cycles took no more than."""
-        if not self.n:
-            return None
-        rank = max(1, int(np.ceil(q / 100.0 * self.n - 1e-9)))
-        cum = np.cumsum(self._bins)
-        i = int(np.searchsorted(cum, rank))
-        if i >= self._limit:  # among the slow ones counted apart: their only bound is the slowest
-            return self.max_ns / 1000.0
-        return float(i + 1)
+        return self._percentiles((q,))[0]
 
     def summary(self) -> dict:
         """``cycles``, ``p50``, ``p99``, ``p999`` and ``max``, µs (the live summary's ``core_cycle_us``)."""
-        return {"cycles": self.n, "p50": self.percentile(50.0), "p99": self.percentile(99.0),
-                "p999": self.percentile(99.9), "max": self.max_ns / 1000.0 if self.n else None}
+        p50, p99, p999 = self._percentiles((50.0, 99.0, 99.9))
+        return {"cycles": self.n, "p50": p50, "p99": p99, "p999": p999,
+                "max": self.max_ns / 1000.0 if self.n else None}
+
+    def _percentiles(self, qs: tuple[float, ...]) -> list[float | None]:
+        if not self.n:
+            return [None] * len(qs)
+        # read on the event loop at each checkpoint: only the bins up to the slowest cycle are summed
+        top = min(self._limit, self.max_ns // 1000 + 1)
+        cum = np.cumsum(np.array(self._bins[:top], dtype=np.int64))
+        out: list[float | None] = []
+        for q in qs:
+            rank = max(1, int(np.ceil(q / 100.0 * self.n - 1e-9)))
+            i = int(np.searchsorted(cum, rank))
+            # past the bins: among the slow ones counted apart, whose only bound is the slowest
+            out.append(self.max_ns / 1000.0 if i >= top or i >= self._limit else float(i + 1))
+        return out
