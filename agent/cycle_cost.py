@@ -54,5 +54,5 @@ class CycleCost:
             rank = max(1, int(np.ceil(q / 100.0 * self.n - 1e-9)))
             i = int(np.searchsorted(cum, rank))
             # past the bins: among the slow ones counted apart, whose only bound is the slowest
-            out.append(self.max_ns / 1000.0 if i >= top or i >= self._limit else float(i + 1))
+            out.append(self.max_ns / 1000.0 if i >= top else float(i + 1))
         return out

@@ -156,15 +156,19 @@ def machine_tail(lengths_us: np.ndarray, rounds: int = 3) -> np.ndarray:
     Returns each round's p99 (µs). What it adds above the cycles' own p99 is not the program's: this code
     never changes, so it is what any code of these lengths gets on this machine."""
     cpu = time.thread_time_ns
-    k = 1024
-    while True:  # its rate (iterations per µs), from its minimum over many calls of at least 50 µs
-        best = min(_timed_fixed(cpu, k) for _ in range(200))
-        if best >= 50_000:
-            break
-        k *= 2
-    per_us = k * 1000.0 / best
+    per_us = fixed_work_per_us(cpu)
     sizes = [max(1, round(x * per_us)) for x in lengths_us]
     return np.array([np.percentile([_timed_fixed(cpu, n) for n in sizes], 99) for _ in range(rounds)]) / 1000.0
+
+
+def fixed_work_per_us(clock) -> float:
+    """The fixed code's iterations per µs on ``clock`` (ns): from its minimum over many calls of 50 µs or more."""
+    k = 1024
+    while True:
+        best = min(_timed_fixed(clock, k) for _ in range(200))
+        if best >= 50_000:
+            return k * 1000.0 / best
+        k *= 2
 
 
 def _timed_fixed(cpu, k: int) -> int:

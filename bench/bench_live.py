@@ -38,7 +38,7 @@ from agent.config import AgentConfig
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.live import live_core
 from agent.live_cli import live_main
-from bench_agent import PROFILES, _timed_fixed
+from bench_agent import PROFILES, _timed_fixed, fixed_work_per_us
 from twin.units import positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -102,10 +102,7 @@ def idle_penalty(length_us: float, gap_s: float, budget_s: float = 10.0) -> tupl
     """Fixed Python code of ``length_us`` (its minimum), timed right after sleeping ``gap_s`` and back to
     back: each one's median, µs (as many calls as fit in ``budget_s`` of sleeping)."""
     clock = time.perf_counter_ns
-    k = 1024
-    while min(_timed_fixed(clock, k) for _ in range(50)) < 20_000:
-        k *= 2
-    k = max(1, round(k * length_us * 1000.0 / min(_timed_fixed(clock, k) for _ in range(200))))
+    k = max(1, round(length_us * fixed_work_per_us(clock)))
     n = max(20, min(300, int(budget_s / gap_s)))
     warm = [_timed_fixed(clock, k) for _ in range(n)]
     cold = []
