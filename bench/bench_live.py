@@ -124,6 +124,8 @@ def main() -> None:
               f"a quote cycle every {cycle_s * 1000:.0f} ms ...", flush=True)
         s = live_run(args.profile, args.seconds, Path(tmp))
         live = s["core_cycle_us"]
+        if not live["cycles"]:
+            raise SystemExit(f"the live run handled no quote cycle in {args.seconds:g} s: give it longer (--seconds)")
         warm, one_p99 = replay_warm(Path(tmp) / "run")
     w50, w99 = np.percentile(warm, 50), np.percentile(warm, 99)
     print(f"core per quote cycle, live       p50 {live['p50']:7.0f} µs, p99 {live['p99']:7.0f} µs "
