@@ -173,22 +173,7 @@ class AgentCore:
         else:
             fn(event, cmds)
         if cmds:
-            ts = event.ts
-            adds = False  # only a place (or modify) can raise worst-case exposure: cancels, pulls, snapshots cannot
-            for c in cmds:
-                # (a cancel-all's items: the orders counted live before it; it leaves them live until answered)
-                weight, n, cancels_only = request_cost(c, len(self.tracker.live_set))
-                self.tracker.on_command(c, ts)
-                self.budget.note_request(ts, weight)
-                if n:
-                    self.graduation.note_request(ts, n)
-                    self.budget.spend(n, is_cancel=cancels_only)
-                    adds = adds or not cancels_only
-            if adds:
-                wc_long, wc_short = self.tracker.worst_case_positions()
-                wc = max(abs(wc_long), abs(wc_short))
-                if wc > self.max_worst_case:
-                    self.max_worst_case = wc
+            self._book(cmds, event.ts)
         return cmds
 
     def shutdown(self, ts: float) -> list[Command]:
@@ -196,11 +181,27 @@ class AgentCore:
         self.stopped = True
         self._last_pull_ts = ts
         cmds: list[Command] = [CancelAll()]
-        weight, n, _ = request_cost(cmds[0], len(self.tracker.live_set))
-        self.tracker.on_command(cmds[0], ts)
-        self.budget.note_request(ts, weight)
-        self.budget.spend(n, is_cancel=True)
+        self._book(cmds, ts)
         return cmds
+
+    def _book(self, cmds: list[Command], ts: float) -> None:
+        """Commands leaving: into the order tracker, the request budget (IP weight and address items, as the
+        gateways will spend them) and graduation's request count; and the worst-case exposure they may add."""
+        adds = False  # only a place (or modify) can raise worst-case exposure: cancels, pulls, snapshots cannot
+        for c in cmds:
+            # (a cancel-all's items: the orders counted live before it; it leaves them live until answered)
+            weight, n, cancels_only = request_cost(c, len(self.tracker.live_set))
+            self.tracker.on_command(c, ts)
+            self.budget.note_request(ts, weight)
+            if n:
+                self.graduation.note_request(ts, n)
+                self.budget.spend(n, is_cancel=cancels_only)
+                adds = adds or not cancels_only
+        if adds:
+            wc_long, wc_short = self.tracker.worst_case_positions()
+            wc = max(abs(wc_long), abs(wc_short))
+            if wc > self.max_worst_case:
+                self.max_worst_case = wc
 
     def drain_records(self) -> list[dict]:
         """The records since the last drain, as JSON-ready dicts."""

@@ -11,23 +11,20 @@ import numpy as np
 
 
 class CycleCost:
-    """A histogram of cycle times, in 1 µs bins up to ``limit_us``; slower cycles are counted apart."""
+    """A histogram of cycle times, in 1 µs bins up to ``limit_us``; slower cycles are counted in ``n`` only."""
 
-    __slots__ = ("_bins", "_limit", "n", "over", "max_ns")
+    __slots__ = ("_bins", "_limit", "n", "max_ns")
 
     def __init__(self, limit_us: int = 100_000) -> None:
         self._bins = [0] * limit_us
         self._limit = limit_us
-        self.n = 0
-        self.over = 0  # cycles of limit_us or more (their percentiles read as the slowest seen)
+        self.n = 0  # slower cycles than the bins hold are in n, not the bins: their percentiles read as the slowest
         self.max_ns = 0
 
     def add(self, ns: int) -> None:
         us = ns // 1000
         if us < self._limit:
             self._bins[us] += 1
-        else:
-            self.over += 1
         self.n += 1
         if ns > self.max_ns:
             self.max_ns = ns

@@ -108,12 +108,14 @@ def full_stack(minutes: float, profile: str = "stress"):
             minutes * 60.0 / wall, minutes * 60.0 / cpu_s, core, gw, replayed)
 
 
-def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5):
-    """Each quote cycle's and each AFTER_CYCLE's CPU time, µs: the minimum over ``n`` replays of the
-    session's events into fresh cores (as the SimDriver feeds them, records discarded); and each one's
-    kind (_KINDS, _AFTER_KINDS), to say what the slow ones do. Then where the session's tail comes from:
-    the quote cycles' p99 in each replay alone, and in one more with Python's garbage collector off."""
-    cpu = time.thread_time_ns
+def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5, make_core=None,
+               clock=time.thread_time_ns):
+    """Each quote cycle's and each AFTER_CYCLE's time on ``clock`` (this thread's CPU time unless given), µs:
+    the minimum over ``n`` replays of the session's events into fresh cores (``make_core()``, else as
+    build_session makes them; fed as the SimDriver feeds them, records discarded); and each one's kind
+    (_KINDS, _AFTER_KINDS), to say what the slow ones do. Then where the session's tail comes from: the
+    quote cycles' p99 in each replay alone, and in one more with Python's garbage collector off."""
+    cpu = clock
     runs = []
     kinds: list[int] = []
     is_after = np.array([ev.name == AFTER_CYCLE for ev in events if type(ev) is Timer])
@@ -123,7 +125,8 @@ def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n:
             gc.collect()
             gc.disable()
         try:
-            core = AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals)
+            core = (make_core() if make_core is not None
+                    else AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals))
             handle, discard, g = core.handle, core.discard_records, core.graduation
             ns = []
             for ev in events:

@@ -35,10 +35,9 @@ import numpy as np
 from agent.audit.event_log import SHUTDOWN, decode
 from agent.audit.records import log_files, log_lines
 from agent.config import AgentConfig
-from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.live import live_core
 from agent.live_cli import live_main
-from bench_agent import PROFILES, _timed_fixed, fixed_work_per_us
+from bench_agent import PROFILES, _timed_fixed, fixed_work_per_us, replay_min
 from twin.units import positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -73,29 +72,17 @@ def live_run(profile: str, seconds: float, folder: Path) -> dict:
     return json.loads((folder / "run" / "summary.json").read_text())
 
 
-def replay_warm(run: Path, n: int = 5) -> tuple[np.ndarray, float]:
-    """Each quote cycle's time (µs), the minimum over ``n`` back-to-back replays of the run's journal into
-    fresh cores; and one replay's p99."""
+def replay_warm(run: Path) -> tuple[np.ndarray, float]:
+    """Each quote cycle's wall time (µs, as the live driver times it), the minimum over five back-to-back
+    replays of the run's journal into fresh cores built as the live CLI built its own; and one replay's p99."""
     lines = [json.loads(x) for x in log_lines(log_files(run / "events.jsonl"))]
     start = next(d for d in lines if d.get("type") == "start")
     events = [decode(d) for d in lines if d.get("type") != "start" and d.get("e") != SHUTDOWN]
     cfg = AgentConfig.model_validate(start["config"])
-    clock = time.perf_counter_ns  # as the live driver times a cycle
-    runs = []
-    for _ in range(n):
-        core = live_core(cfg, start["seed"], start["tick"], start["sz_decimals"])
-        ns = []
-        for ev in events:
-            if type(ev) is Timer and ev.name != AFTER_CYCLE:
-                t0 = clock()
-                core.handle(ev)
-                ns.append(clock() - t0)
-            else:
-                core.handle(ev)
-            core.discard_records()
-        runs.append(ns)
-    each = np.array(runs) / 1000.0
-    return each.min(axis=0), float(np.percentile(each[0], 99))
+    cycles, _, _, _, single_p99, _ = replay_min(
+        cfg, events, start["tick"], start["sz_decimals"], clock=time.perf_counter_ns,
+        make_core=lambda: live_core(cfg, start["seed"], start["tick"], start["sz_decimals"]))
+    return cycles, float(single_p99[0])
 
 
 def idle_penalty(length_us: float, gap_s: float, budget_s: float = 10.0) -> tuple[float, float]:

@@ -40,22 +40,24 @@ def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
     if t is CancelOrder:
         return 1, 1, True
     if t is CancelAll:
-        return 20 + (1 + n_live // 40 if n_live else 0), n_live, True
-    return ip_weight(c), request_items(c), False
+        return _cancel_all_weight(n_live), n_live, True
+    return ip_weight(c, n_live), request_items(c, n_live), False
 
 
-def request_items(c: Command) -> int:
+def request_items(c: Command, n_live: int = 0) -> int:
     """Orders, cancels and modifies in a command, and a scheduleCancel (an action too, one against the address
-    budget, as the gateways count it): what the address budget counts."""
+    budget, as the gateways count it): what the address budget counts. A cancel-all: ``n_live`` (as above)."""
     if isinstance(c, (PlaceOrder, CancelOrder, ModifyOrder, ScheduleCancel)):
         return 1
     if isinstance(c, Batch):
-        return sum(request_items(x) for x in c.commands)
+        return sum(request_items(x, n_live) for x in c.commands)
+    if isinstance(c, CancelAll):
+        return n_live
     return 0
 
 
-def ip_weight(c: Command) -> int:
-    """IP weight the gateway will spend on a command."""
+def ip_weight(c: Command, n_live: int = 0) -> int:
+    """IP weight the gateway will spend on a command (a cancel-all's with ``n_live`` orders listed)."""
     if isinstance(c, Batch):
         kinds: dict[type, int] = {}
         for x in c.commands:
@@ -64,5 +66,10 @@ def ip_weight(c: Command) -> int:
     if isinstance(c, RequestAccountSnapshot):
         return 42
     if isinstance(c, CancelAll):
-        return 21
+        return _cancel_all_weight(n_live)
     return 1
+
+
+def _cancel_all_weight(n_live: int) -> int:
+    """openOrders (20), then one cancel action of the ``n_live`` orders it lists (none if it lists none)."""
+    return 20 + (1 + n_live // 40 if n_live else 0)

@@ -26,6 +26,8 @@ def test_costs_by_hand():
     assert request_cost(CancelAll()) == (20, 0, True)
     assert request_cost(CancelAll(), n_live=3) == (21, 3, True)
     assert request_cost(CancelAll(), n_live=41) == (22, 41, True)
+    for n in (0, 3, 41):  # the general rules say the same
+        assert request_cost(CancelAll(), n) == (ip_weight(CancelAll(), n), request_items(CancelAll(), n), True)
     assert request_cost(RequestAccountSnapshot()) == (42, 0, False)
     assert request_cost(ScheduleCancel(5.0)) == request_cost(ScheduleCancel(None)) == (1, 1, False)  # an action
 
