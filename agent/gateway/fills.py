@@ -2,8 +2,10 @@
 
 Both gateways keep one ``FillDelivery``. The venue's first userFills snapshot of a session is history
 (those fills are already in the account snapshot's position); after that a fill is delivered the
-first time it is seen, whether live, in a snapshot sent on resubscribe, or in the userFillsByTime
-recovery a gateway runs after every reconnect, so a fill missed during an outage arrives once.
+first time it is seen, whether live, in a snapshot sent on resubscribe, in the userFillsByTime
+recovery a gateway runs after every reconnect (so a fill missed during an outage arrives once), or in
+the fill query of an account snapshot (so the agent has every fill in the snapshot's position before
+the snapshot itself, though the fill's push is still on the way).
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ class FillDelivery:
         self.keep = keep
         self.baseline_ms: int | None = None  # newest fill time in the session's history: older fills are history
         self.last_ms: int | None = None  # newest fill time known (history or delivered)
-        self.counters = {"fills_live": 0, "fills_recovered": 0, "fills_repeated": 0}
+        # fills_repeated: ones seen again, live or in a recovery (a snapshot's fill query lists each
+        # fill of the last minute again and again: those repeats are not counted)
+        self.counters = {"fills_live": 0, "fills_recovered": 0, "fills_in_snapshot": 0, "fills_repeated": 0}
 
     def since_ms(self, session_start_ms: int) -> int:
         """Where a recovery query starts: the newest known fill's time (same-ms fills are told apart by tid).
@@ -57,6 +61,15 @@ class FillDelivery:
         """Fills from a snapshot on resubscribe or a userFillsByTime query: the session's ones not yet given."""
         floor = self.baseline_ms if self.baseline_ms is not None else 0
         return self._new(((t, f) for t, f in fills if t >= floor), "fills_recovered")
+
+    def in_snapshot(self, fills: Iterable[TimedFill]) -> list[FillReceived]:
+        """Fills an account snapshot's fill query lists, given just before the snapshot: its position holds
+        them, and their pushes may still be on the way. None before the session's history is known (the
+        userFills snapshot frame): until then a listed fill may be history."""
+        if self.baseline_ms is None:
+            return []
+        floor, known = self.baseline_ms, self.known
+        return self._new(((t, f) for t, f in fills if t >= floor and f.tid not in known), "fills_in_snapshot")
 
     def _new(self, fills: Iterable[TimedFill], counter: str) -> list[FillReceived]:
         out = []

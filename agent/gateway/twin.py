@@ -266,6 +266,10 @@ class TwinGateway(CommandRouter):
         self.ex.request_info("clearinghouseState", got("clearinghouseState"), self.conn, user=self.user)
 
     def _emit_snapshot(self, state: dict, orders: tuple, fills: tuple, requested: float) -> None:
+        """The fills listed that the agent has not had go first, as from HyperliquidGateway: the snapshot's
+        position holds them, and their pushes may come after it."""
+        for ev in self.fills.in_snapshot(self._timed_fills(fills, self._now())):
+            self.sink(ev)
         pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
         opens = tuple(OpenOrder(o.cloid or f"oid:{o.oid}", o.oid, Side.BUY if o.side == "B" else Side.SELL,
                                 o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)

@@ -493,10 +493,14 @@ def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take
     assert not rejected and core._dead_man_retry_ts == -math.inf and gw.user not in ex.schedule_cancel
 
 
-def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_min_volume=0.0):
+def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_min_volume=0.0, steady=False):
+    """``steady``: orders rest for as long as the session runs, however its models score (none is judged, so
+    none degrades and demotes it), for a test that needs them resting an hour on."""
     from twin.params import VenueParams
     cfg = quoting({"risk": {"dead_man_heartbeat_s": heartbeat_s, "dead_man_min_volume_usd": agent_min_volume},
-                   "graduation": {"start_level": start_level, "demote_on_low_confidence": False}})
+                   "graduation": {"start_level": start_level, "demote_on_low_confidence": False},
+                   **({"validation": {"scorecard": {"window_outcomes": 10**6, "min_outcomes": 10**6}}}
+                      if steady else {})})
     return _spied_session(cfg, 2, TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=min_volume)))
 
 
@@ -551,7 +555,8 @@ def test_the_switch_is_cleared_when_nothing_can_rest_and_never_armed_in_shadow()
 
 def test_a_refused_switch_is_asked_for_again_after_an_hour_not_every_cycle():
     from agent.gateway.events import ScheduleCancel
-    ex, gw, core, driver, sent, records = _heartbeat_session(30.0, min_volume=1e6)  # the venue refuses it (under $1M)
+    # the venue refuses it (under $1M); orders rest all along, so the agent wants the switch an hour on too
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0, min_volume=1e6, steady=True)
     ex.env.run(until=3600.0 + 120.0)
     asked = [ts for ts, c in sent if isinstance(c, ScheduleCancel)]
     assert len(asked) == 2 and 3600.0 <= asked[1] - asked[0] < 3600.0 + 5.0

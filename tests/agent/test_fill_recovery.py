@@ -25,7 +25,21 @@ def test_history_is_never_delivered_and_each_fill_of_the_session_once():
     # userFillsByTime from there: 4 again, a fill the snapshot lacked, and an old one from before the session
     assert d.recovered([(2_500, fill(4)), (2_600, fill(5)), (900, fill(0))]) == [fill(5)]
     assert d.live([(2_600, fill(5))]) == []  # its live push, late: counted once
-    assert d.counters == {"fills_live": 1, "fills_recovered": 2, "fills_repeated": 3}
+    assert d.counters == {"fills_live": 1, "fills_recovered": 2, "fills_in_snapshot": 0, "fills_repeated": 3}
+
+
+def test_an_account_snapshots_fills_go_before_it_once_the_history_is_known_and_their_repeats_are_not_counted():
+    d = FillDelivery()
+    # before the history frame a snapshot's fills may all be history: none is given
+    assert d.in_snapshot([(900, fill(1)), (1_000, fill(2))]) == []
+    assert d.on_snapshot([(900, fill(1)), (1_000, fill(2))], newest_ms=1_000) == []
+    assert d.live([(2_000, fill(3))]) == [fill(3)]
+    # the fill query lists the last minute: history and the live fill again, and one whose push is late
+    assert d.in_snapshot([(1_000, fill(2)), (2_000, fill(3)), (2_100, fill(4))]) == [fill(4)]
+    assert d.in_snapshot([(2_000, fill(3)), (2_100, fill(4))]) == []  # the next snapshot: nothing new
+    assert d.live([(2_100, fill(4))]) == []  # the late push: given already
+    assert d.since_ms(0) == 2_100
+    assert d.counters == {"fills_live": 1, "fills_recovered": 0, "fills_in_snapshot": 1, "fills_repeated": 1}
 
 
 def test_without_a_history_snapshot_the_session_starts_at_its_first_fill_or_its_start():

@@ -29,7 +29,7 @@ from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, OrderAcknowledged,
     OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
-    ScheduleCancel, Side, Timer, TradeObserved,
+    ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
 from agent.gateway.hyperliquid.gateway import HyperliquidGateway, ws_url_of
 from agent.gateway.hyperliquid.parse import Filled, ItemError, Resting, VenueParser
@@ -40,6 +40,7 @@ from agent.live_cli import live_main
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule, Disconnect, Http429Burst, PriceJump, QuotaSet, RejectionBurst
 from twin.faults.connection import ConnectionParams
+from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.messages import BookPush, FillInfo, FillsPush, OrderInfo, OrderUpdatePush, TradePush, UserEventPush
 from twin.params import TwinParams
 from twin.server.app import BackgroundServer, TwinServer, WsSession, build_exchange
@@ -57,9 +58,9 @@ def _params() -> TwinParams:
 
 
 @contextlib.contextmanager
-def served(speed: float = 10.0, schedule: ChaosSchedule | None = None):
+def served(speed: float = 10.0, schedule: ChaosSchedule | None = None, params: TwinParams | None = None):
     """``twin serve`` on 127.0.0.1 in a thread; ``clock`` is the venue's time in epoch seconds."""
-    ex = build_exchange(_params(), seed=3, fund={ADDR: 100_000.0}, schedule=schedule)
+    ex = build_exchange(params or _params(), seed=3, fund={ADDR: 100_000.0}, schedule=schedule)
     with BackgroundServer(TwinServer(ex, speed=speed)) as bg:
         yield bg, ex, (lambda: ex.epoch_ms / 1000.0 + bg.server.clock.target())
 
@@ -210,9 +211,10 @@ def test_malformed_frames_are_counted_never_raised(channel, data, raw):
     for frame in (json.dumps({"channel": channel, "data": data}), raw):
         msg = p.ws(frame, 0.0)
         assert all(hasattr(e, "ts") for e in msg.events)
-    for fn in (p.action_reply, p.account_state, p.open_orders, p.fills):
+    for fn in (p.action_reply, p.account_state, p.open_orders):
         fn(data)
     p.quota(data, 0.0)
+    p.fill_page(data, 0.0)
     assert p.malformed >= 0 and p.ws('{"channel":"l2Book","data":{"coin":"BTC"}}', 0).kind == "malformed"
 
 
@@ -478,6 +480,46 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
     assert events.index(fills[0]) > events.index(first(events, ConnectionRestored))
     assert gw.stats["fills_recovered"] == 1 and gw.stats["fills_live"] == 0 and gw.stats["fills_repeated"] >= 1
     assert refused >= 1 and gw.stats["reconnects"] == 1
+
+
+def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are_slower():
+    """Websocket pushes 2 s behind REST: an order that takes (IOC) fills at once, then a snapshot. The snapshot's
+    position holds the fill, so the fill reaches the agent before the snapshot does (from the snapshot's
+    userFillsByTime reply), and its push, when it comes, is not given again. Without this, an agent that
+    stops after its last snapshot (as at shutdown) never hears of a fill the venue made."""
+    slow_feed = PathLatencyParams(median_ms=2000.0, sigma=0.0, spike_prob=0.0, burst_rate_per_hour=0.0)
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), latency=LatencyParams(feed=slow_feed))
+    with served(speed=4.0, params=params) as (bg, ex, clock):
+        async def scenario():
+            events: list = []
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=0)
+            await gw.prepare()
+            gw.start(events.append)
+            try:
+                assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
+                px = float(round(await gw.mid_px() * 1.01))  # the book frames are 2 s old: price off REST
+                gw.send(PlaceOrder(cloid(60), Side.BUY, px, 0.001, Tif.IOC))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(60)))
+                n_before = len(events)
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: any(type(e) is AccountSnapshot for e in events[n_before:]))
+                snapshot_at = next(i for i, e in enumerate(events) if i >= n_before and type(e) is AccountSnapshot)
+                got_before = [e for e in events[:snapshot_at] if type(e) is FillReceived]
+                await asyncio.sleep(1.0)  # the push (2 s of venue time, 0.5 s here) has come too
+            finally:
+                await gw.close()
+            return gw, events, got_before
+
+        gw, events, got_before = asyncio.run(scenario())
+        venue = bg.call(lambda: ex.user_fills(ADDR))
+    ack = first(events, OrderAcknowledged, cloid=cloid(60))
+    assert not ack.resting and ack.filled_sz == 0.001
+    assert venue and all(f.cloid == cloid(60) for f in venue)
+    assert sorted(f.tid for f in got_before) == sorted(f.tid for f in venue)  # before the snapshot
+    fills = [e for e in events if type(e) is FillReceived]
+    assert sorted(f.tid for f in fills) == sorted(f.tid for f in venue)  # once
+    assert gw.stats["fills_in_snapshot"] == len(venue) and gw.stats["fills_live"] == 0
+    assert gw.stats["fills_repeated"] >= len(venue)  # its pushes (userFills, userEvents) came, not given again
 
 
 # ---------------------------------------------------------------------------------------------- end to end

@@ -22,7 +22,7 @@ import aiohttp
 import numpy as np
 
 from agent.gateway.base import CommandRouter, EventSink, RecentSides
-from agent.gateway.fills import FillDelivery
+from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
     ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected,
@@ -493,12 +493,17 @@ class HyperliquidGateway(CommandRouter):
             self._info({"type": "userFillsByTime", "user": self.user, "startTime": self._fills_since_ms},
                        "userFills"))
         orders = self.parser.open_orders(orders_body) if orders_body is not None else None
-        fills = self.parser.fills(fills_body) if fills_body is not None else None
-        if orders is None or fills is None:
+        page = self.parser.fill_page(fills_body, self._now()) if fills_body is not None else None
+        if orders is None or page is None:
             return
-        self._emit_snapshot(state, orders, fills, requested)
+        self._emit_snapshot(state, orders, page[2], requested)
 
-    def _emit_snapshot(self, state: AccountState, orders, fills, requested: float) -> None:
+    def _emit_snapshot(self, state: AccountState, orders, fills: tuple[TimedFill, ...], requested: float) -> None:
+        """``fills``: this coin's fills in the userFillsByTime reply. Those the agent has not had go first:
+        the snapshot's position holds them, and their pushes may come after it, or never if the agent
+        stops on this snapshot (its shutdown does)."""
+        for ev in self.fills.in_snapshot(fills):
+            self._emit(ev)
         opens = tuple(o.as_open_order() for o in orders if o.coin == self.coin)
         for o in opens:
             self._sides.remember(o.cloid, o.side)
@@ -506,7 +511,7 @@ class HyperliquidGateway(CommandRouter):
         # the newest fill in this state's position: from the fills returned, or else the newest known
         # from an earlier state that is not later than this one (the window starts before it)
         earlier = max((w for t, w in self._watermarks if t <= t_state), default=0)
-        watermark = max((f.tid for f in fills if f.coin == self.coin and f.time_ms <= t_state), default=earlier)
+        watermark = max((f.tid for t, f in fills if t <= t_state), default=earlier)
         self._watermarks.append((t_state, watermark))
         del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap

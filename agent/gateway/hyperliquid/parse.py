@@ -93,15 +93,6 @@ class OrderRow:
 
 
 @dataclass(frozen=True, slots=True)
-class FillRow:
-    """The fields of a userFills row that reconciliation needs."""
-
-    coin: str
-    tid: int
-    time_ms: int
-
-
-@dataclass(frozen=True, slots=True)
 class AssetInfo:
     """A coin as the venue lists it: its asset id for actions and its size decimals."""
 
@@ -371,12 +362,6 @@ class VenueParser:
                                      _num(o, "sz"), ro is True))
             return tuple(rows)
         return self._safe("openOrders", body, parse)
-
-    def fills(self, body: Any) -> tuple[FillRow, ...] | None:
-        """userFills / userFillsByTime rows (coin, tid, time)."""
-        def parse() -> tuple[FillRow, ...]:
-            return tuple(FillRow(_str(f, "coin"), _int(f, "tid"), _int(f, "time")) for f in _list(body, "fills"))
-        return self._safe("userFills", body, parse)
 
     def fill_page(self, body: Any, ts: float) -> tuple[int, int, tuple[tuple[int, FillReceived], ...]] | None:
         """A userFillsByTime page: (rows in it and their newest time in ms, every coin; this coin's fills
