@@ -10,7 +10,7 @@ The venue is the truth: an account snapshot overrides what the tracker believes.
 """
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from enum import Enum
 
 from agent.gateway.events import (
@@ -35,6 +35,9 @@ class OrderState(str, Enum):
 TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
 AWAITING_ACK = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY})
 EPS = 1e-12
+# fill tids remembered to ignore a fill given twice: the newest this many (a live run of days would
+# otherwise keep every tid it ever saw; the gateways' own filters keep as many)
+SEEN_TIDS_KEEP = 100_000
 # members as module constants: an Enum class attribute lookup costs several times a global's
 _PENDING_NEW = OrderState.PENDING_NEW
 _PENDING_CANCEL = OrderState.PENDING_CANCEL
@@ -112,7 +115,7 @@ class OrderTracker:
         self.orders: dict[str, TrackedOrder] = {}
         self.live_set: dict[str, TrackedOrder] = {}
         self.position = 0.0
-        self.seen_tids: set[int] = set()
+        self.seen_tids: OrderedDict[int, None] = OrderedDict()  # the newest SEEN_TIDS_KEEP, oldest first
         self.rejections_by_reason: Counter[str] = Counter()
         self.fills_after_terminal = 0
         self.snapshot_requested_ts = 0.0
@@ -351,9 +354,12 @@ class OrderTracker:
             self._on_snapshot(ev)
 
     def _on_fill(self, ev: FillReceived) -> None:
-        if ev.tid in self.seen_tids:
+        seen = self.seen_tids
+        if ev.tid in seen:
             return
-        self.seen_tids.add(ev.tid)
+        seen[ev.tid] = None
+        if len(seen) > SEEN_TIDS_KEEP:
+            seen.popitem(last=False)
         o = self.orders.get(ev.cloid)
         if ev.tid <= self.tid_watermark:
             # already in the snapshot's position, and the snapshot's remaining size: count neither again

@@ -374,6 +374,19 @@ def test_cancel_fill_race_counts_the_fill_once():
     assert t.worst_case_position(Side.BUY) == 0.002
 
 
+def test_the_fills_remembered_against_repeats_are_the_newest_ones_and_bounded(monkeypatch):
+    """A run of days sees many fills: the tracker remembers the newest SEEN_TIDS_KEEP tids (a repeat of one
+    of them is still ignored), not all of them."""
+    import agent.execution.orders as orders
+    monkeypatch.setattr(orders, "SEEN_TIDS_KEEP", 50)
+    t = OrderTracker()
+    for tid in range(1, 201):
+        t.on_event(FillReceived(float(tid), "other", 1, 99.0, 0.001, Side.BUY, 0.0, True, tid))
+    assert list(t.seen_tids) == list(range(151, 201))
+    t.on_event(FillReceived(201.0, "other", 1, 99.0, 0.001, Side.BUY, 0.0, True, 160))  # a repeat: ignored
+    assert t.position == pytest.approx(0.2)
+
+
 def test_snapshot_watermark_prevents_double_counting():
     t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002)])
     cloid = next(iter(t.orders))
