@@ -123,6 +123,10 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
                                                             "fills": [row]}})
     assert p.ws(snapshot, 3.0).snapshot  # the gateway decides: history, or fills missed in an outage
     assert p.fill_page([row, other], 3.0) == (2, 1681222254999, msg.fills[:1])
+    # a row of a coin we do not trade is read for its coin and time only: an odd one costs nothing of ours
+    odd = {"coin": "@107", "time": 1681222255000, "px": None}
+    assert p.fill_page([row, odd], 3.0) == (2, 1681222255000, msg.fills[:1]) and p.malformed == 0
+    assert VenueParser("AVAX", "0x" + "ab" * 20).fill_page([dict(row, crossed="no")], 3.0) is None  # ours is read
     # the live capture of orderUpdates (hyperliquid.md §4): "open" is no event; the venue's own cancels are
     update = {"order": {"coin": "AVAX", "side": "B", "limitPx": "83000.0", "sz": "0.01", "oid": 556696349186,
                         "timestamp": 1790360256851, "origSz": "0.01", "cloid": CLOID}, "status": "open",

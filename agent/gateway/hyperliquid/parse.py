@@ -300,15 +300,16 @@ class VenueParser:
         return tuple((t, f) for t, f in rows if f is not None)
 
     def _fill(self, f: Any, ts: float) -> FillReceived | None:
-        coin = _str(f, "coin")
+        """This coin's fill; None for another coin's, whose other fields are not read (an odd row of a
+        coin we do not trade must not cost us a snapshot's fills)."""
+        if _str(f, "coin") != self.coin:
+            return None
         oid, tid = _int(f, "oid"), _int(f, "tid")
         px, sz, fee = _num(f, "px"), _num(f, "sz"), _num(f, "fee")
         side = _side(f)
         crossed = _get(f, "crossed")
         if not isinstance(crossed, bool):
             raise MalformedMessage(f"crossed = {crossed!r}")
-        if coin != self.coin:
-            return None
         return FillReceived(ts, _cloid(f) or f"oid:{oid}", oid, px, sz, side, fee, not crossed, tid)
 
     def _order_updates(self, data: Any, ts: float) -> list:
