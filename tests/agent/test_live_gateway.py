@@ -531,7 +531,7 @@ def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are
 def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_with_the_venue(caplog):
     """The same AgentCore as in the twin sessions, through HyperliquidGateway and LiveDriver, against
     ``twin serve`` at 10x: a websocket drop at 15 s for 3 s (with price jumps that fill quotes the agent
-    cannot hear about), a 429 burst at 25 s, a rejection burst at 32 s for 5 s, SIGTERM at ~45 s. Afterwards:
+    cannot hear about), a 429 burst at 25 s, a rejection burst at 32 s, SIGTERM at ~45 s. Afterwards:
     nothing rests, every venue fill reached the agent exactly once (those made in the outage by the
     recovery after the reconnect), and the agent's position, by its order tracker and by its ledger, is
     the venue's. (Whether a jump catches a quote depends on timing over real sockets; the gateway test
@@ -539,7 +539,7 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
     caplog.set_level(logging.DEBUG)
     schedule = ChaosSchedule(events=[Disconnect(at_s=15.0, duration_s=3.0), PriceJump(at_s=15.01, fraction=-0.004),
                                      PriceJump(at_s=15.05, fraction=0.008), Http429Burst(at_s=25.0, duration_s=1.5),
-                                     RejectionBurst(at_s=32.0, duration_s=5.0, rate=0.8, reason="PerpMargin")])
+                                     RejectionBurst(at_s=32.0, duration_s=3.0, rate=0.8, reason="PerpMargin")])
     speed = 10.0
     with served(speed=speed, schedule=schedule) as (bg, ex, clock):
         async def scenario():
@@ -574,7 +574,10 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
                                     for a, b in zip(timers[0::2], timers[1::2]))
     assert kinds.count(ConnectionLost) == 1 and kinds.count(ConnectionRestored) == 1
     assert any(type(e) is OrderAcknowledged and e.resting for e in events)
-    assert CancelAcknowledged in kinds and FillReceived in kinds
+    # cancels were answered: done, or refused because the order had filled (the cancel/fill race; the jumps
+    # in the outage can fill every resting quote just before the agent pulls them)
+    assert (CancelAcknowledged in kinds or any(type(e) is CancelRejected and e.reason is Reason.MISSING_ORDER
+                                               for e in events)) and FillReceived in kinds
     assert any(type(e) is RateLimited and e.kind == "ip" for e in events)
     # the burst refuses a new order, or a modify's new leg (the agent may only be modifying meanwhile)
     assert any(type(e) in (OrderRejected, ModifyRejected) and e.reason is Reason.PERP_MARGIN for e in events)
