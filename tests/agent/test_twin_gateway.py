@@ -1,10 +1,15 @@
-"""TwinGateway's own duties beyond the session tests: a modify that does not name its side."""
+"""TwinGateway's own duties beyond the session tests: a modify that does not name its side, and the fills a
+snapshot lists given before it."""
 from __future__ import annotations
 
 from agent.execution.orders import CloidFactory
-from agent.gateway.events import ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder, Side, Tif
+from agent.gateway.events import (
+    AccountSnapshot, BookUpdated, FillReceived, ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder,
+    RequestAccountSnapshot, Side, Tif,
+)
 from agent.gateway.twin import TwinGateway
 from twin.exchange import Exchange
+from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.params import TwinParams
 
 USER = "0x" + "b2" * 20
@@ -31,3 +36,30 @@ def test_modify_replaces_the_order_on_its_own_side_at_the_new_price():
     assert len(rows) == 1
     row = rows[0]
     assert (row.cloid, row.side, row.sz, row.limit_px) == (new, "A", 0.002, round(mid * 1.02))
+
+
+def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are_slower():
+    """As HyperliquidGateway does: with the feed 2 s behind the replies, an order that takes, then a snapshot.
+    The fill reaches the agent before the snapshot (from its fill query), and its push, later, is not given
+    again."""
+    slow_feed = PathLatencyParams(median_ms=2000.0, sigma=0.0, spike_prob=0.0, burst_rate_per_hour=0.0)
+    ex = Exchange.build(TwinParams(latency=LatencyParams(feed=slow_feed)), 3)
+    ex.fund(USER, 100_000.0)
+    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=3.0)
+    assert gw.fills.baseline_ms is not None  # the session's history is known
+    ask = [e for e in events if type(e) is BookUpdated][-1].asks[0][0]  # 2 s old: the order crosses by 1%
+    gw.send(PlaceOrder(CloidFactory(5).next(), Side.BUY, round(ask * 1.01), 0.001, Tif.IOC))
+    ex.env.run(until=3.5)
+    venue = [f.tid for f in ex.user_fills(USER)]
+    assert venue and not any(type(e) is FillReceived for e in events)  # its push is still on the way
+    gw.send(RequestAccountSnapshot())
+    ex.env.run(until=4.5)
+    snapshot_at = next(i for i, e in enumerate(events) if type(e) is AccountSnapshot and e.ts >= 3.5)
+    assert sorted(e.tid for e in events[:snapshot_at] if type(e) is FillReceived) == sorted(venue)
+    ex.env.run(until=8.0)  # the pushes came
+    assert sorted(e.tid for e in events if type(e) is FillReceived) == sorted(venue)
+    assert gw.stats["fills_in_snapshot"] == len(venue) and gw.stats["fills_live"] == 0
+    assert gw.stats["fills_repeated"] >= len(venue)
