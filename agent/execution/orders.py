@@ -338,20 +338,27 @@ class OrderTracker:
         elif t is RateLimited:
             for cloid in ev.cloids:
                 o = self.orders.get(cloid)
-                if o is None or not o.live:
+                if o is None:
                     continue
-                if o.state is OrderState.PENDING_NEW and o.acked_ts < 0:  # the place itself was refused
+                if not o.live:
+                    # a modify refused after its order ended (it filled meanwhile): the new leg never was
+                    self._drop_new_leg(o, ev.ts)
+                elif o.state is OrderState.PENDING_NEW and o.acked_ts < 0:  # the place itself was refused
                     self.rejections_by_reason[Reason.RATE_LIMITED.value] += 1
                     self._end(o, OrderState.REJECTED, ev.ts)
                 elif o.state in (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY):
                     o.state = o.prev_state
-                    if o.replaced_by:
-                        n = self.orders.get(o.replaced_by)
-                        if n is not None and n.live:
-                            self._end(n, OrderState.REJECTED, ev.ts)
-                        o.replaced_by = None
+                    self._drop_new_leg(o, ev.ts)
         elif t is AccountSnapshot:
             self._on_snapshot(ev)
+
+    def _drop_new_leg(self, o: TrackedOrder, ts: float) -> None:
+        """A modify of ``o`` was refused whole: its new leg, never acknowledged, was never placed."""
+        if o.replaced_by:
+            n = self.orders.get(o.replaced_by)
+            if n is not None and n.live and n.acked_ts < 0:
+                self._end(n, OrderState.REJECTED, ts)
+            o.replaced_by = None
 
     def _on_fill(self, ev: FillReceived) -> None:
         seen = self.seen_tids

@@ -496,6 +496,20 @@ def test_a_modify_counts_both_legs_until_answered():
     assert list(t.live_set) == ["0xnew"]
 
 
+def test_a_modify_refused_for_quota_after_its_order_filled_leaves_no_new_leg():
+    """The old order fills in full, its fill arrives, then the modify comes back refused for quota (naming the
+    old order, as the gateways do): the new leg was never placed, so it must not stay live as exposure until
+    an ack timeout. (Found by TrackerVsVenue: the refusal was skipped because the old order had ended.)"""
+    t = _tracker_with(0.0, [(Side.BUY, 100.0, 1.0)])
+    old = next(iter(t.live_set))
+    t.on_command(ModifyOrder(old, "0xnew", 100.0, 1.0, Tif.ALO, side=Side.BUY), 1.0)
+    t.on_event(FillReceived(1.1, old, 1, 100.0, 1.0, Side.BUY, 0.0, True, 5))
+    assert t.orders[old].state is OrderState.FILLED and "0xnew" in t.live_set
+    t.on_event(RateLimited(1.2, "address", "batchModify", "Too many cumulative requests", (old,)))
+    assert not t.live_set and t.orders["0xnew"].state is OrderState.REJECTED
+    assert t.worst_case_positions()[0] == pytest.approx(1.0)  # the fill, and nothing that could still fill
+
+
 def test_running_exposure_follows_snapshots_resizes_foreign_orders_and_ends():
     """The venue's listing resizes an order (a fill we have not seen yet) and adds one we did not place:
     the running exposure follows both, and falls to zero when everything has ended."""
