@@ -88,7 +88,7 @@ class LiveDriver:
         self.journal = journal
         self.events = 0
         self.core_errors = 0
-        self.cycle_cost = CycleCost()  # the core's wall time on each quote cycle: the summary's core_cycle_us
+        self.cycle_cost = CycleCost()  # the core's wall time on each cycle tick (requoting or not): core_cycle_us
         self.stopped = False
         self.stop_reason = ""
         self.final_snapshot: AccountSnapshot | None = None

@@ -330,9 +330,11 @@ def _told(inner):
 
 
 def _cycle_cost(c: dict | None) -> str:
+    # every cycle tick is timed, the ones that do not requote (the budget, a stale book) too: "quote cycles"
+    # above counts only the requotes
     if not c or not c["cycles"]:
-        return "no quote cycles"
-    return f"p50 {c['p50']:.0f} µs, p99 {c['p99']:.0f} µs, max {c['max']:.0f} µs over {c['cycles']} quote cycles"
+        return "no cycle ticks"
+    return f"p50 {c['p50']:.0f} µs, p99 {c['p99']:.0f} µs, max {c['max']:.0f} µs over {c['cycles']} cycle ticks"
 
 
 def format_live_summary(s: dict) -> str:

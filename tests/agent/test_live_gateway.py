@@ -667,6 +667,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     assert summary["gateway"]["dry_run_cancels"] > 0 and summary["fills"] == 0 and venue_fills == ()
     assert summary["core_cycle_us"]["cycles"] > 0 and summary["core_cycle_us"]["p99"] > 0
     assert "core per cycle   p50 " in format_live_summary(summary)
+    assert f"over {summary['core_cycle_us']['cycles']} cycle ticks" in format_live_summary(summary)
     assert venue_open == () and state["venue_position"] == 0.0 and state["live_orders"] == []
     records, bad = read_log(out / "decisions.jsonl")
     assert len(log_files(out / "decisions.jsonl")) > 1 and bad == 0
