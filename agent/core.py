@@ -118,6 +118,9 @@ class AgentCore:
         self.stopped = False
         self.cycle = 0
         self.last_requote_ts = -math.inf
+        # cycle ticks since the last requote: requotes are spaced by ticks as well as by timestamps, which a
+        # live event loop jitters by a few ms (by timestamps alone a tick a hair short of a cycle was skipped)
+        self._ticks_since_requote = 0
         self.max_worst_case = 0.0
         self._fit: tuple[float, float] | None = None
         # the last GLFT quote and its inputs (a pure function of them and the config, fixed for the core's life)
@@ -367,6 +370,7 @@ class AgentCore:
         if self._after_due == self._after_due:  # the last cycle's after-cycle work never came (a driver
             self._after_cycle(self._after_due)   # that sends only cycles): done now, late but not lost
         self._after_due = ts
+        self._ticks_since_requote += 1
         risk = self.cfg.risk
         stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
         if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled) \
@@ -401,11 +405,14 @@ class AgentCore:
                 if live:
                     cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in live)))
             return
-        if ts - self.last_requote_ts < self.budget.requote_interval_s(self.cfg.session.cycle_s) - 1e-9:
+        cycle_s = self.cfg.session.cycle_s
+        due = self.budget.requote_interval_s(cycle_s) - 1e-9
+        if ts - self.last_requote_ts < due and self._ticks_since_requote * cycle_s < due:
             return
         if not self.budget.ip_allows_quoting(ts):
             return  # the IP weight budget is nearly spent: keep what rests, leave room for cancels
         self.last_requote_ts = ts
+        self._ticks_since_requote = 0
         self.cycle += 1
         rec = CycleDecisionRecord(self.cycle, ts)
         cmds.extend(self._quote(ts, rec))
