@@ -29,18 +29,15 @@ class CycleCost:
         if ns > self.max_ns:
             self.max_ns = ns
 
-    def percentile(self, q: float) -> float | None:
-        """The nearest-rank ``q``-th percentile, µs, rounded up to the microsecond (None before any cycle):
-        the smallest whole number of µs that at least ``q`` per cent of the cycles took no more than."""
-        return self._percentiles((q,))[0]
-
     def summary(self) -> dict:
         """``cycles``, ``p50``, ``p99``, ``p999`` and ``max``, µs (the live summary's ``core_cycle_us``)."""
-        p50, p99, p999 = self._percentiles((50.0, 99.0, 99.9))
+        p50, p99, p999 = self.percentiles((50.0, 99.0, 99.9))
         return {"cycles": self.n, "p50": p50, "p99": p99, "p999": p999,
                 "max": self.max_ns / 1000.0 if self.n else None}
 
-    def _percentiles(self, qs: tuple[float, ...]) -> list[float | None]:
+    def percentiles(self, qs: tuple[float, ...]) -> list[float | None]:
+        """Each nearest-rank ``q``-th percentile, µs, rounded up to the microsecond (None before any cycle):
+        the smallest whole number of µs that at least ``q`` per cent of the cycles took no more than."""
         if not self.n:
             return [None] * len(qs)
         # read on the event loop at each checkpoint: only the bins up to the slowest cycle are summed

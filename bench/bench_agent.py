@@ -161,20 +161,21 @@ def machine_tail(lengths_us: np.ndarray, rounds: int = 3) -> np.ndarray:
     cpu = time.thread_time_ns
     per_us = fixed_work_per_us(cpu)
     sizes = [max(1, round(x * per_us)) for x in lengths_us]
-    return np.array([np.percentile([_timed_fixed(cpu, n) for n in sizes], 99) for _ in range(rounds)]) / 1000.0
+    return np.array([np.percentile([timed_fixed(cpu, n) for n in sizes], 99) for _ in range(rounds)]) / 1000.0
 
 
 def fixed_work_per_us(clock) -> float:
     """The fixed code's iterations per µs on ``clock`` (ns): from its minimum over many calls of 50 µs or more."""
     k = 1024
     while True:
-        best = min(_timed_fixed(clock, k) for _ in range(200))
+        best = min(timed_fixed(clock, k) for _ in range(200))
         if best >= 50_000:
             return k * 1000.0 / best
         k *= 2
 
 
-def _timed_fixed(cpu, k: int) -> int:
+def timed_fixed(cpu, k: int) -> int:
+    """The fixed code of ``k`` iterations, timed on ``cpu`` (ns)."""
     c0 = cpu()
     _fixed_work(k)
     return cpu() - c0

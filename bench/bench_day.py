@@ -25,7 +25,8 @@ from bench_twin import market_only
 from twin.units import positive_int
 
 
-def whole_day(profile: str, hours: int, progress: bool, seed: int = 1) -> tuple[float, list[tuple[int, float, str, int]]]:
+def whole_day(profile: str, hours: int, progress: bool,
+              seed: int = 1) -> tuple[float, list[tuple[int, float, str, int]]]:
     """Wall seconds for ``hours`` of the profile's session, and per hour: (hour, wall so far, exposure level
     at its end, request items sent in it)."""
     cfg, params = profile_session(profile)

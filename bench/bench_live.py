@@ -1,4 +1,4 @@
-"""The agent core's cost per quote cycle in the shape it trades in, as a ratio to the same cycles warm.
+"""The agent core's cost per cycle tick in the shape it trades in, as a ratio to the same ticks warm.
 
 ``bench_agent`` times the core inside a twin session: one process, a cycle after a few hundred
 microseconds of the twin's work. A live agent is another shape: the venue a network away, and between
@@ -37,7 +37,7 @@ from agent.audit.records import log_files, log_lines
 from agent.config import AgentConfig
 from agent.live import live_core
 from agent.live_cli import live_main
-from bench_agent import PROFILES, _timed_fixed, fixed_work_per_us, replay_min
+from bench_agent import PROFILES, fixed_work_per_us, replay_min, timed_fixed
 from twin.units import positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ def live_run(profile: str, seconds: float, folder: Path) -> dict:
 
 
 def replay_warm(run: Path) -> tuple[np.ndarray, float]:
-    """Each quote cycle's wall time (µs, as the live driver times it), the minimum over five back-to-back
+    """Each cycle tick's wall time (µs, as the live driver times it), the minimum over five back-to-back
     replays of the run's journal into fresh cores built as the live CLI built its own; and one replay's p99."""
     lines = [json.loads(x) for x in log_lines(log_files(run / "events.jsonl"))]
     start = next(d for d in lines if d.get("type") == "start")
@@ -91,11 +91,11 @@ def idle_penalty(length_us: float, gap_s: float, budget_s: float = 10.0) -> tupl
     clock = time.perf_counter_ns
     k = max(1, round(length_us * fixed_work_per_us(clock)))
     n = max(20, min(300, int(budget_s / gap_s)))
-    warm = [_timed_fixed(clock, k) for _ in range(n)]
+    warm = [timed_fixed(clock, k) for _ in range(n)]
     cold = []
     for _ in range(n):
         time.sleep(gap_s)
-        cold.append(_timed_fixed(clock, k))
+        cold.append(timed_fixed(clock, k))
     return float(np.median(cold)) / 1000.0, float(np.median(warm)) / 1000.0
 
 
@@ -112,11 +112,11 @@ def main() -> None:
         s = live_run(args.profile, args.seconds, Path(tmp))
         live = s["core_cycle_us"]
         if not live["cycles"]:
-            raise SystemExit(f"the live run handled no quote cycle in {args.seconds:g} s: give it longer (--seconds)")
+            raise SystemExit(f"the live run handled no cycle tick in {args.seconds:g} s: give it longer (--seconds)")
         warm, one_p99 = replay_warm(Path(tmp) / "run")
     w50, w99 = np.percentile(warm, 50), np.percentile(warm, 99)
-    print(f"core per quote cycle, live       p50 {live['p50']:7.0f} µs, p99 {live['p99']:7.0f} µs "
-          f"({live['cycles']:,} cycles; {s['requests']['items']:,} request items, {s['fills']} fills)")
+    print(f"core per cycle tick, live        p50 {live['p50']:7.0f} µs, p99 {live['p99']:7.0f} µs "
+          f"({live['cycles']:,} ticks; {s['requests']['items']:,} request items, {s['fills']} fills)")
     print(f"same cycles replayed warm        p50 {w50:7.1f} µs, p99 {w99:7.1f} µs (each cycle's minimum of 5; "
           f"one replay's p99 {one_p99:.1f} µs)   (baseline 1.00)")
     print(f"live / warm                      p50 {live['p50'] / w50:7.1f}x,    p99 {live['p99'] / w99:7.1f}x")

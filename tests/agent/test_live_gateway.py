@@ -65,6 +65,19 @@ def served(speed: float = 10.0, schedule: ChaosSchedule | None = None, params: T
         yield bg, ex, (lambda: ex.epoch_ms / 1000.0 + bg.server.clock.target())
 
 
+@contextlib.asynccontextmanager
+async def started(bg, clock, **kw):
+    """A HyperliquidGateway on ``twin serve``, prepared and started: (it, the events it gave); closed after."""
+    events: list = []
+    gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, **kw)
+    await gw.prepare()
+    gw.start(events.append)
+    try:
+        yield gw, events
+    finally:
+        await gw.close()
+
+
 async def until(pred, timeout_s: float = WAIT_S) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -281,12 +294,8 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
     caplog.set_level(logging.DEBUG)
     with served(speed=10.0) as (bg, ex, clock):
         async def scenario():
-            events: list = []
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(0),
-                                    quota_poll_s=0.2)
-            assert (await gw.prepare()).asset == 0
-            gw.start(events.append)
-            try:
+            async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0.2) as (gw, events):
+                assert gw.asset.asset == 0
                 assert await until(lambda: first(events, BookUpdated))
                 book = first(events, BookUpdated)
                 bid, ask = book.bids[0][0], book.asks[0][0]
@@ -338,8 +347,6 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
                 assert await until(lambda: first(events, OrderRejected, cloid=cloid(6)))
                 assert first(events, OrderRejected, cloid=cloid(6)).reason is Reason.EXPIRED
                 assert gw.stats["malformed"] == 0 and gw.stats["requests"] >= 8
-            finally:
-                await gw.close()
             return gw
 
         gw = asyncio.run(scenario())
@@ -397,18 +404,12 @@ def test_address_budget_refusal_is_rate_limited_address_and_quota_status_reports
     with served(speed=5.0, schedule=ChaosSchedule(events=[QuotaSet(at_s=0.0, remaining_requests=0)])) as (bg, ex,
                                                                                                         clock):
         async def scenario():
-            events: list = []
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=0.2)
-            await gw.prepare()
-            gw.start(events.append)
-            try:
+            async with started(bg, clock, quota_poll_s=0.2) as (gw, events):
                 for i in range(3):
                     gw.send(Batch((PlaceOrder(cloid(30 + i), Side.BUY, 50_000.0, 0.001),
                                    PlaceOrder(cloid(40 + i), Side.BUY, 50_001.0, 0.001))))
                 assert await until(lambda: any(type(e) is RateLimited for e in events)
                                    and any(type(e) is QuotaStatus for e in events))
-            finally:
-                await gw.close()
             return gw, events
 
         gw, events = asyncio.run(scenario())
@@ -425,13 +426,8 @@ def test_a_silent_socket_is_treated_as_lost_and_reconnected():
     reconnect with backoff until it answers, resubscribe, restored, book data again."""
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():
-            events: list = []
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(1),
-                                    quota_poll_s=0, silence_s=0.6, request_timeout_s=1.0, backoff_base_s=0.05,
-                                    backoff_max_s=0.2)
-            await gw.prepare()
-            gw.start(events.append)
-            try:
+            async with started(bg, clock, rng=np.random.default_rng(1), quota_poll_s=0, silence_s=0.6,
+                               request_timeout_s=1.0, backoff_base_s=0.05, backoff_max_s=0.2) as (gw, events):
                 assert await until(lambda: first(events, BookUpdated))
                 stall = asyncio.get_running_loop().run_in_executor(
                     None, functools.partial(bg.call, time.sleep, 1.5, timeout_s=5.0))
@@ -440,8 +436,6 @@ def test_a_silent_socket_is_treated_as_lost_and_reconnected():
                 assert await until(lambda: first(events, ConnectionRestored))
                 back = events.index(first(events, ConnectionRestored))
                 assert await until(lambda: any(type(e) is BookUpdated for e in events[back:]))
-            finally:
-                await gw.close()
             return gw, events
 
         gw, events = asyncio.run(scenario())
@@ -457,12 +451,8 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
     schedule = ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=3.0), PriceJump(at_s=2.5, fraction=-0.01)])
     with served(speed=4.0, schedule=schedule) as (bg, ex, clock):
         async def scenario():
-            events: list = []
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(2),
-                                    quota_poll_s=0, backoff_base_s=0.05, backoff_max_s=0.2)
-            await gw.prepare()
-            gw.start(events.append)
-            try:
+            async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,
+                               backoff_max_s=0.2) as (gw, events):
                 assert await until(lambda: first(events, BookUpdated))
                 bid = first(events, BookUpdated).bids[0][0]
                 gw.send(PlaceOrder(cloid(50), Side.BUY, bid - 20.0, 0.001))
@@ -471,8 +461,6 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
                 assert await until(lambda: first(events, ConnectionRestored), 10.0)
                 assert await until(lambda: first(events, FillReceived))
                 await asyncio.sleep(0.5)  # the slower of the two recovery paths has answered too
-            finally:
-                await gw.close()
             return gw, events
 
         gw, events = asyncio.run(scenario())
@@ -495,11 +483,7 @@ def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), latency=LatencyParams(feed=slow_feed))
     with served(speed=4.0, params=params) as (bg, ex, clock):
         async def scenario():
-            events: list = []
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=0)
-            await gw.prepare()
-            gw.start(events.append)
-            try:
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
                 assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
                 px = float(round(await gw.mid_px() * 1.01))  # the book frames are 2 s old: price off REST
                 gw.send(PlaceOrder(cloid(60), Side.BUY, px, 0.001, Tif.IOC))
@@ -510,8 +494,6 @@ def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are
                 snapshot_at = next(i for i, e in enumerate(events) if i >= n_before and type(e) is AccountSnapshot)
                 got_before = [e for e in events[:snapshot_at] if type(e) is FillReceived]
                 await asyncio.sleep(1.0)  # the push (2 s of venue time, 0.5 s here) has come too
-            finally:
-                await gw.close()
             return gw, events, got_before
 
         gw, events, got_before = asyncio.run(scenario())
