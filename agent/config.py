@@ -92,6 +92,12 @@ class QuotingConfig(BaseModel):
     a_prior: float = Field(2.0, gt=0, description="Arrival intensity A per side, 1/s, until estimated.")
     k_prior: float = Field(2.0, gt=0, description="Arrival decay k per price unit until estimated.")
     refit_interval_s: float = Field(5.0, ge=0, description="How often A and k are refitted from the trade counts, s.")
+    maker_fee_bps: float = Field(0.0, ge=-10.0, le=100.0, description=(
+        "Your maker fee, bps of notional (the venue's base tier is 1.5; a rebate is negative). Each quote is moved "
+        "this much further from its centre than the model's half spread (GLFT's has no fees in it), so that a "
+        "fill earns the model's half spread net of the fee. 0 (the default) quotes the model's spread "
+        "alone, which on a $1-tick coin at $100k is a fraction of a bp: every fill then pays the fee out of the "
+        "spread (the summary's fees line shows it). Set it to your tier's rate before trading for real."))
     min_half_spread_ticks: float = Field(0.5, ge=0, description="Floor on the quoted half spread, ticks.")
     glft: GlftConfig = Field(default_factory=GlftConfig, description="GLFT risk aversion and factors.")
     estimators: EstimatorConfig = Field(default_factory=EstimatorConfig, description="Online estimators.")

@@ -631,7 +631,14 @@ class AgentCore:
         stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * p_stressed
         ov = self.overlay
         g = self.graduation
-        half = max(quote.half_spread * stress_mult * ov.spread_mult * g.spread_mult, q.min_half_spread_ticks * self.tick)
+        half = quote.half_spread * stress_mult * ov.spread_mult * g.spread_mult
+        fee = q.maker_fee_bps
+        if fee:  # GLFT has no fees: each quote moves out by the fee, so a fill earns the model's half spread net
+            fee *= 1e-4 * mid
+            half += fee
+        floor = q.min_half_spread_ticks * self.tick
+        if half < floor:
+            half = floor
         skew = quote.skew * inv
         # the record's parts are built as literals in one go (this runs every cycle); what it saw is stored
         # as values (records.INPUT_KEYS), named only when the record is read
@@ -642,6 +649,8 @@ class AgentCore:
             ("safety_spread_mult", ov.spread_mult, "spread"), ("exposure_spread_mult", g.spread_mult, "spread"),
             ("inventory_skew", -skew, "center")]
         add = adjustments.append
+        if fee:
+            add(("maker_fee", fee, "spread"))
         rec_signals = rec.signals
         center = mid - skew
         adj = 0.0

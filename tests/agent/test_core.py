@@ -209,6 +209,50 @@ def test_no_quotes_before_reconciliation_and_none_on_stale_data():
     assert "CancelOrder" in kinds and kinds <= {"CancelOrder", "RequestAccountSnapshot"}
 
 
+def _first_cycle(cfg: AgentConfig):
+    """A reconciled core's first quote cycle on a wide book (no clamp to the touch): its record."""
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    core.handle(Timer(0.5))
+    return next(r for r in core.drain_records() if "quotes" in r)
+
+
+def test_a_maker_fee_moves_every_quote_out_by_the_fee():
+    """quoting.maker_fee_bps: each quote sits the fee further from the centre than the model's, the record
+    says so, and a fill at the quote earns at least the fee; 0 (the default) changes nothing."""
+    plain, paid = _first_cycle(quoting()), _first_cycle(quoting({"quoting": {"maker_fee_bps": 1.5}}))
+    fee = 1.5e-4 * 100_000.0
+    assert "maker_fee" not in [a[0] for a in plain["adjustments"]]
+    assert [a[1] for a in paid["adjustments"] if a[0] == "maker_fee"] == [pytest.approx(fee)]
+    for side, sign in (("B", -1), ("A", 1)):  # bids move down by the fee, asks up (to the tick grid: ±1)
+        p0s, p1s = _prices(plain, side), _prices(paid, side)
+        assert len(p0s) == len(p1s) == 3
+        for p0, p1 in zip(p0s, p1s):
+            assert abs((p1 - p0) - sign * fee) <= 1.0 + 1e-9, (side, p0, p1, fee)
+    assert 0.5 * (min(_prices(paid, "A")) - max(_prices(paid, "B"))) >= fee  # the half spread covers the fee
+
+
+def test_a_maker_rebate_narrows_the_quotes_but_never_below_the_floor():
+    """A rebate (negative fee) brings the quotes in, by at most the rebate, and no nearer than
+    quoting.min_half_spread_ticks allows from the centre."""
+    wide = {"glft": {"spread_factor": 20.0}}  # a model half spread of ~10 ticks, so a 0.5 bp rebate shows
+    plain = _first_cycle(quoting({"quoting": wide}))
+    paid = _first_cycle(quoting({"quoting": {**wide, "maker_fee_bps": -0.5}}))
+    huge = _first_cycle(quoting({"quoting": {**wide, "maker_fee_bps": -10.0}}))
+    for side, sign in (("B", 1), ("A", -1)):
+        p0s, p1s = _prices(plain, side), _prices(paid, side)
+        assert len(p0s) == len(p1s) == 3
+        for p0, p1 in zip(p0s, p1s):
+            assert abs((p1 - p0) - sign * 5.0) <= 1.0 + 1e-9, (side, p0, p1)
+    floor = quoting().quoting.min_half_spread_ticks * 1.0
+    assert max(_prices(huge, "B")) <= 100_000.0 - floor and min(_prices(huge, "A")) >= 100_000.0 + floor
+
+
+def _prices(rec: dict, side: str) -> list[float]:
+    return sorted(q[1] for q in rec["quotes"] if q[0] == side)
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""
