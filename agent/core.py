@@ -515,6 +515,12 @@ class AgentCore:
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
 
     @property
+    def winding_down(self) -> bool:
+        """Stopped, with orders still counted live: its timer ticks resend the pull (``_pull_again``) until the
+        venue confirms them gone, so a driver keeps them coming after the end (SimDriver.stop)."""
+        return self.stopped and bool(self.tracker.live_set)
+
+    @property
     def dead_man_state(self) -> str:
         """The venue's dead-man's switch as last recorded: off (never armed), armed, cleared, refused, lapsing."""
         return self._dead_man_state

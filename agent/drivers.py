@@ -12,6 +12,8 @@ from agent.gateway.events import AFTER_CYCLE, Command, Event, Timer
 
 
 class Core(Protocol):
+    winding_down: bool  # stopped, with orders it still counts live: it needs its timer until they are gone
+
     def handle(self, event: Event) -> list[Command]: ...
 
     def drain_records(self) -> list[dict]: ...
@@ -41,6 +43,7 @@ class SimDriver:
         self.command_log = command_log
         self.events = 0
         self.stopped = False
+        self.dead = False
 
     def start(self) -> None:
         self.gateway.start(self.on_event)
@@ -48,20 +51,36 @@ class SimDriver:
 
     def _cycles(self):
         env = self.env
-        while not self.stopped:
+        core = self.core
+        while not self.dead:
             yield env.timeout(self.cycle_s)
-            if not self.stopped:
-                now = env.now
-                self.on_event(Timer(now))
-                self.on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
+            if self.stopped and not core.winding_down:
+                continue  # stopped with nothing left to pull: the core is not woken (see stop)
+            now = env.now
+            self.on_event(Timer(now))
+            self.on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
 
     def stop(self) -> None:
-        """End the session: no more quote cycles, and every order is cancelled at the venue."""
+        """End the session: no more quotes, and every order cancelled at the venue. The core's shutdown sends
+        the pull, and while the core counts orders live (``winding_down``) its timer keeps ticking, so that a
+        cancel the venue refuses (it arrived after its expiry, say) or that is lost in transport is sent again
+        every ``risk.pull_retry_s`` until the venue answers it; a stopped core never quotes. (Its ticks stopped
+        here once, and one refused cancel left an order resting at the venue until it filled, 50 s after the
+        end.) Only the core's own retries: unlike the live driver's shutdown, no snapshot is asked for on its
+        behalf, so the scenarios still see what a core that loses track of its orders leaves behind."""
         self.stopped = True
         for cmd in self.core.shutdown(self.env.now):
             self._send(cmd)
 
+    def die(self) -> None:
+        """The process is gone (a crash, kill -9, its host off the network): from now on nothing is handled or
+        sent, and no shutdown runs; what still happens to its orders is the venue's doing (its dead-man's
+        switch)."""
+        self.dead = True
+
     def on_event(self, event: Event) -> None:
+        if self.dead:
+            return
         self.events += 1
         if self.event_log is not None:
             self.event_log.append(event)
