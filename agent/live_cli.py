@@ -235,6 +235,9 @@ async def _run(plan: _Plan) -> int:
     log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
              plan.start_level)
+    unpriced = fee_warning(cfg.quoting.maker_fee_bps, plan.execution_level)
+    if unpriced:
+        log.warning("%s", unpriced)
     remove_handlers = driver.install_signal_handlers()
     summarise = functools.partial(live_summary, core, gateway, driver, coin=plan.coin, network=plan.network,
                                   execution_level=plan.execution_level, start_level=plan.start_level)
@@ -272,6 +275,16 @@ async def _run(plan: _Plan) -> int:
               f"order(s) of ours on {plan.coin}: check and cancel them", file=sys.stderr)
         return 3
     return 0
+
+
+def fee_warning(maker_fee_bps: float, execution_level: int) -> str | None:
+    """What an operator must hear before real quotes go out without the maker fee in them (levels 3 and 4:
+    the dry run's orders rest far from the touch and are cancelled, so they never pay it)."""
+    if execution_level < 3 or maker_fee_bps:
+        return None
+    return ("quoting.maker_fee_bps is 0: the quotes are the model's spread alone, not net of your maker fee "
+            "(1.5 bp on the venue's base tier), so each fill pays the fee out of the spread; set your tier's "
+            "rate in --config")
 
 
 def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:

@@ -104,3 +104,11 @@ def test_show_config_prints_every_setting_described_and_loads_back(tmp_path, cap
     leaves = [line for line in out.splitlines() if line.strip() and not line.strip().startswith("#")
               and not line.rstrip().endswith(":")]
     assert leaves and all("  # " in line for line in leaves)  # every setting says what it does
+
+
+def test_real_quotes_without_the_maker_fee_in_them_are_warned_of():
+    """Levels 3 and 4 place real quotes: with quoting.maker_fee_bps 0 the operator is told, naming the
+    setting; the dry run (2) and a configured fee (or rebate) are not warned of."""
+    from agent.live_cli import fee_warning
+    assert "quoting.maker_fee_bps is 0" in fee_warning(0.0, 3) and fee_warning(0.0, 4) is not None
+    assert fee_warning(0.0, 2) is None and fee_warning(1.5, 3) is None and fee_warning(-0.2, 4) is None
