@@ -336,9 +336,17 @@ class OrderTracker:
             if o is not None and o.live:
                 self._end(o, OrderState.CANCELED, ev.ts)
         elif t is RateLimited:
+            placed = ev.request == "order"  # the refused action placed these: none of them ever existed
             for cloid in ev.cloids:
                 o = self.orders.get(cloid)
                 if o is None:
+                    continue
+                if placed:
+                    # whatever was sent for it since (a cancel, now racing to a "never placed") or became of it
+                    # (stale, its reply slow), the venue refused its place: it is nowhere, and counts as nothing
+                    if o.live and o.acked_ts < 0:
+                        self.rejections_by_reason[Reason.RATE_LIMITED.value] += 1
+                        self._end(o, OrderState.REJECTED, ev.ts)
                     continue
                 if not o.live:
                     # a modify refused after its order ended (it filled meanwhile): the new leg never was
@@ -475,6 +483,7 @@ class OrderTracker:
         ``needs_snapshot``: only the venue's account can say what became of it."""
         out = []
         settle_s = self.settle_s
+        grace = self.ack_grace_s
         for o in self.live_set.values():
             st = o.state
             if st in AWAITING_ACK:
@@ -482,7 +491,10 @@ class OrderTracker:
                     o.prev_state = st
                     o.state = _STALE
                     out.append(o.cloid)
-            elif st is _STALE and ts - o.last_update_ts > settle_s:
+            elif st is _STALE and ts - o.last_update_ts > settle_s and (o.acked_ts >= 0 or ts - o.sent_ts > grace):
+                # (never acknowledged: a snapshot tells only once its place has had ack_grace_s to land, as one
+                # not listed before then may still be on its way; asked sooner, it comes back unresolved, and
+                # asking again at every tick spent the IP weight the pulls needed)
                 self.needs_snapshot = True
         return out
 

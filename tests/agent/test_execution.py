@@ -122,8 +122,10 @@ class TrackerVsVenue(RuleBasedStateMachine):
     def venue_takes_request(self, i, reject, refuse):
         cmd = self.requests.pop(i % len(self.requests))
         ts = self._tick()
-        if refuse == 0:  # the whole request refused for quota: nothing happened at the venue
-            self.deliveries.append(RateLimited(ts, "address", "order", "Too many cumulative requests", (cmd.cloid,)))
+        if refuse == 0:  # the whole request refused for quota: nothing happened at the venue (named as the
+            # gateways name it: the action's type, and the cloids it placed, modified or cancelled)
+            what = {PlaceOrder: "order", ModifyOrder: "batchModify", CancelOrder: "cancel"}[type(cmd)]
+            self.deliveries.append(RateLimited(ts, "address", what, "Too many cumulative requests", (cmd.cloid,)))
         elif isinstance(cmd, PlaceOrder):
             self.deliveries += self.v.place(cmd, ts, reject)
         elif isinstance(cmd, ModifyOrder):
@@ -526,3 +528,57 @@ def test_running_exposure_follows_snapshots_resizes_foreign_orders_and_ends():
     t.settling.clear()
     t.settling_total = {Side.BUY: 0.0, Side.SELL: 0.0}
     assert t.exposures() == (0.0, 0.0)
+
+
+def test_a_place_refused_for_quota_ends_its_order_whatever_was_sent_for_it_since():
+    """The place is refused for quota while a cancel for it is out (or its reply was slow enough to make it
+    stale): the order never existed, so it ends at once. It used to go back to pending-new on the refusal,
+    then stale on the cancel's "never placed", and kept asking for snapshots that could not settle it: at
+    10 Hz they spent the minute's IP weight, and the end's pull was refused with it (random chaos)."""
+    for cancel_first in (True, False):
+        t = OrderTracker()
+        t.on_command(PlaceOrder("0xa", Side.SELL, 100.0, 1.0, Tif.ALO, True), 1.0)
+        if cancel_first:
+            t.on_command(CancelOrder("0xa"), 1.1)
+        else:
+            t.check_timeouts(7.0, 5.0)
+            assert t.orders["0xa"].state is OrderState.STALE
+        t.on_event(RateLimited(7.2, "address", "order", "Too many cumulative requests", ("0xa",)))
+        assert not t.live_set and t.orders["0xa"].state is OrderState.REJECTED
+        t.on_event(CancelRejected(7.3, "0xa", Reason.MISSING_ORDER, "Order was never placed"))
+        t.check_timeouts(9.0, 5.0)
+        assert not t.live_set and not t.needs_snapshot and t.worst_case_positions() == (0.0, 0.0)
+    # a refused cancel (its own request) leaves the order as it was: live, its cancel to be sent again
+    t = OrderTracker()
+    t.on_command(PlaceOrder("0xb", Side.BUY, 100.0, 1.0, Tif.ALO), 1.0)
+    t.on_event(OrderAcknowledged(1.1, "0xb", 7, True))
+    t.on_command(CancelOrder("0xb"), 1.2)
+    t.on_event(RateLimited(1.3, "address", "cancel", "Too many cumulative requests", ("0xb",)))
+    assert t.orders["0xb"].state is OrderState.RESTING and "0xb" in t.live_set
+
+
+def test_a_never_acknowledged_stale_order_asks_for_a_snapshot_only_once_one_can_settle_it():
+    """A cancel finds no order while its place may still be on its way: a snapshot before the place has had
+    ack_grace_s to land cannot tell (not listed proves nothing yet), so none is asked for until then; an
+    acknowledged order that a cancel found gone is asked about once it has settled (settle_s)."""
+    t = OrderTracker()
+    t.ack_grace_s, t.settle_s = 5.0, 1.0
+    t.on_command(PlaceOrder("0xa", Side.BUY, 100.0, 1.0, Tif.ALO), 10.0)
+    t.on_command(CancelOrder("0xa"), 10.1)
+    t.on_event(CancelRejected(10.3, "0xa", Reason.MISSING_ORDER, "Order was never placed"))
+    assert t.orders["0xa"].state is OrderState.STALE
+    for ts in (11.5, 13.0, 14.9):
+        t.check_timeouts(ts, 5.0)
+        assert not t.needs_snapshot, ts
+    t.check_timeouts(15.2, 5.0)
+    assert t.needs_snapshot
+    t = OrderTracker()
+    t.ack_grace_s, t.settle_s = 5.0, 1.0
+    t.on_command(PlaceOrder("0xb", Side.BUY, 100.0, 1.0, Tif.ALO), 10.0)
+    t.on_event(OrderAcknowledged(10.1, "0xb", 7, True))
+    t.on_command(CancelOrder("0xb"), 10.2)
+    t.on_event(CancelRejected(10.3, "0xb", Reason.MISSING_ORDER, "Order was never placed"))
+    t.check_timeouts(11.0, 5.0)
+    assert not t.needs_snapshot
+    t.check_timeouts(11.4, 5.0)
+    assert t.needs_snapshot

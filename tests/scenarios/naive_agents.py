@@ -13,7 +13,7 @@ from agent.core import AgentCore
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import OrderState, OrderTracker
 from agent.gateway.events import (
-    AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, ScheduleCancel, Side,
+    AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, RateLimited, Reason, ScheduleCancel, Side,
 )
 from agent.ledger import Ledger
 from agent.safety import SafetyLevel
@@ -309,3 +309,50 @@ NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, Na
                                         NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
                                         NaiveReconnectWaits, NaiveFlattenOnce, NaiveSlowSnapshotBackoff,
                                         NaiveFlattenRoom, NaiveFlattenOffGrid)}
+
+
+class _RefusedPlaceTracker(OrderTracker):
+    """A quota refusal of a place is read as a refusal of whatever was last sent for the order (a pending
+    cancel goes back to pending-new, a stale order stays stale), and a stale order never acknowledged asks
+    for a snapshot at every tick, long before one could settle it."""
+
+    __slots__ = ()
+
+    def on_event(self, ev) -> None:
+        if type(ev) is not RateLimited or ev.request != "order":
+            super().on_event(ev)
+            return
+        self.version += 1
+        if ev.ts > self.now:
+            self.now = ev.ts
+        for cloid in ev.cloids:
+            o = self.orders.get(cloid)
+            if o is None:
+                continue
+            if not o.live:
+                self._drop_new_leg(o, ev.ts)
+            elif o.state is OrderState.PENDING_NEW and o.acked_ts < 0:
+                self.rejections_by_reason[Reason.RATE_LIMITED.value] += 1
+                self._end(o, OrderState.REJECTED, ev.ts)
+            elif o.state in (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY):
+                o.state = o.prev_state
+                self._drop_new_leg(o, ev.ts)
+
+    def check_timeouts(self, ts: float, timeout_s: float = 5.0) -> list[str]:
+        out = super().check_timeouts(ts, timeout_s)
+        if any(o.state is OrderState.STALE and ts - o.last_update_ts > self.settle_s for o in self.live_set.values()):
+            self.needs_snapshot = True
+        return out
+
+
+class NaiveRefusedPlace(AgentCore):
+    """Random chaos (chaos_refused_place_snapshot_storm): with the address quota spent, reduce-only exits are
+    refused one after another while their cancels are out; each is kept as a live, stale order, and the
+    snapshots asked for at every tick to settle them spend the minute's IP weight, so the end's pull is
+    refused too and an order rests after the session."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(config, rng, **kw)
+        t = _RefusedPlaceTracker()
+        t.ack_grace_s, t.settle_s = self.tracker.ack_grace_s, self.tracker.settle_s
+        self.tracker = t

@@ -11,7 +11,7 @@ from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
     NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveInFlightLimits,
     NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
-    NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
+    NaiveRefusedPlace, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
 )
 from scenarios.runner import WIND_DOWN_S, run_scenario
 from scenarios.schema import load_scenario
@@ -39,6 +39,7 @@ CASES = [
     ("chaos_flatten_beside_stale_bids.yaml", NaiveFlattenRoom, "worst_case_position_within_limit"),
     ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "orders_on_the_venue_grid"),
     ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "inventory_reduced_within"),
+    ("chaos_refused_place_snapshot_storm.yaml", NaiveRefusedPlace, "orders_terminal_or_reconciled"),
 ]
 
 
