@@ -29,7 +29,7 @@ from agent.config import AgentConfig
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_minimum
-from agent.execution.weights import request_cost
+from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command,
     ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyRejected, OrderAcknowledged,
@@ -337,6 +337,8 @@ class AgentCore:
         if (not force and self.snapshot_pending and ts < self.snapshot_retry_ts
                 and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s):
             return
+        if not force and not self.budget.ip_allows_snapshot(ts, _SNAPSHOT_WEIGHT):
+            return  # the minute's IP weight is nearly spent: what is left is the cancels' (asked again next tick)
         cmds.append(RequestAccountSnapshot())
         self.snapshot_pending = True
         self.snapshot_sent_ts = ts
@@ -762,4 +764,5 @@ _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 # a modify that found its order filled or gone: the cancel/fill race, not the venue's health
 _MODIFY_RACES = frozenset({Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER})
 _SNAPSHOT_RETRY_S = 1.0
+_SNAPSHOT_WEIGHT = ip_weight(RequestAccountSnapshot())  # clearinghouseState, openOrders, userFills
 _DEAD_MAN_RETRY_S = 3600.0  # a refused dead-man's switch is asked for again this long after

@@ -28,6 +28,11 @@ class BudgetConfig(BaseModel):
                                                                "is kept for cancels, snapshots and polls.")
     background_weight_per_minute: int = Field(120, ge=0, description="IP weight the gateway spends on its own "
                                                                      "(rate-limit polls: 20 every 10 s).")
+    ip_snapshot_frac: float = Field(0.9, gt=0, le=1, description=(
+        "Share of the IP weight an account snapshot may bring the last minute's weight up to, when it is asked "
+        "for by the audit or to settle stale orders (one a reconnect, a liquidation notice or a flatten needs "
+        "goes regardless); the rest is kept for cancels. A snapshot weighs 42: asked for at every tick, they "
+        "once spent the whole minute's weight, and the end's pull was refused with HTTP 429."))
 
 
 class RequestBudget:
@@ -56,6 +61,10 @@ class RequestBudget:
     def ip_allows_quoting(self, ts: float) -> bool:
         """Requote only while the last minute's weight leaves the cancel and snapshot share free."""
         return self.ip_used(ts) < self.cfg.ip_quote_frac * self.cfg.ip_weight_per_minute
+
+    def ip_allows_snapshot(self, ts: float, weight: int) -> bool:
+        """An account snapshot of ``weight`` leaves the last minute's weight within the snapshots' share."""
+        return self.ip_used(ts) + weight <= self.cfg.ip_snapshot_frac * self.cfg.ip_weight_per_minute
 
     def on_quota(self, ev: QuotaStatus) -> None:
         self.cap = ev.cap

@@ -255,6 +255,32 @@ def _prices(rec: dict, side: str) -> list[float]:
     return sorted(q[1] for q in rec["quotes"] if q[0] == side)
 
 
+def test_snapshots_leave_the_last_of_the_ip_weight_to_cancels():
+    """An audit or a stale order asks for a snapshot (weight 42) only while the last minute's IP weight stays
+    under budget.ip_snapshot_frac of the venue's limit: the rest is for cancels. One a reconnect needs goes
+    regardless, and once the minute has passed the audit's goes too."""
+    from agent.gateway.events import ConnectionLost, ConnectionRestored, RequestAccountSnapshot
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    book = lambda t: BookUpdated(t, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))  # noqa: E731
+    asked = lambda cmds: any(isinstance(c, RequestAccountSnapshot) for c in cmds)  # noqa: E731
+    core.handle(book(0.1))
+    core.budget.note_request(0.2, 960)  # with the gateway's own 120 a minute: 1,080 of 1,200, 90% spent
+    core.tracker.needs_snapshot = True
+    assert not asked(core.handle(Timer(0.5)))
+    for t in range(1, 31):  # the audit falls due at 30 s: still nothing, the minute's weight not yet freed
+        core.handle(book(t - 0.05))
+        assert not asked(core.handle(Timer(float(t))))
+    core.handle(ConnectionLost(30.2, "ws"))
+    assert asked(core.handle(ConnectionRestored(30.5, "ws")))  # a resync goes whatever the weight
+    core.handle(AccountSnapshot(30.6, 0.0, 0.0, 1e5, 0.0, (), requested_ts=30.5))
+    core.tracker.needs_snapshot = True
+    core.handle(book(60.1))
+    assert not asked(core.handle(Timer(60.15)))  # the resync's 42 on top of the 960, still within the minute
+    core.handle(book(60.9))
+    assert asked(core.handle(Timer(61.0)))  # the 960 spent at 0.2 s has left the window
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""

@@ -345,14 +345,24 @@ class _RefusedPlaceTracker(OrderTracker):
         return out
 
 
+class _SnapshotsUnbounded(RequestBudget):
+    """A snapshot may take the minute's IP weight to its last unit: nothing is kept for cancels."""
+
+    __slots__ = ()
+
+    def ip_allows_snapshot(self, ts: float, weight: int) -> bool:
+        return True
+
+
 class NaiveRefusedPlace(AgentCore):
     """Random chaos (chaos_refused_place_snapshot_storm): with the address quota spent, reduce-only exits are
     refused one after another while their cancels are out; each is kept as a live, stale order, and the
-    snapshots asked for at every tick to settle them spend the minute's IP weight, so the end's pull is
-    refused too and an order rests after the session."""
+    snapshots asked for at every tick to settle them spend the minute's IP weight (none of it kept for
+    cancels), so the end's pull is refused too and an order rests after the session."""
 
     def __init__(self, config, rng, **kw) -> None:
         super().__init__(config, rng, **kw)
         t = _RefusedPlaceTracker()
         t.ack_grace_s, t.settle_s = self.tracker.ack_grace_s, self.tracker.settle_s
         self.tracker = t
+        self.budget = _SnapshotsUnbounded(self.budget.cfg)
