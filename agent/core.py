@@ -640,10 +640,9 @@ class AgentCore:
         ov = self.overlay
         g = self.graduation
         half = quote.half_spread * stress_mult * ov.spread_mult * g.spread_mult
-        fee = q.maker_fee_bps
-        if fee:  # GLFT has no fees: each quote moves out by the fee, so a fill earns the model's half spread net
-            fee *= 1e-4 * mid
-            half += fee
+        fee_px = q.maker_fee_bps * 1e-4 * mid
+        if fee_px:  # GLFT has no fees: each quote moves out by the fee, so a fill earns the model's half spread net
+            half += fee_px
         floor = q.min_half_spread_ticks * self.tick
         if half < floor:
             half = floor
@@ -657,8 +656,8 @@ class AgentCore:
             ("safety_spread_mult", ov.spread_mult, "spread"), ("exposure_spread_mult", g.spread_mult, "spread"),
             ("inventory_skew", -skew, "center")]
         add = adjustments.append
-        if fee:
-            add(("maker_fee", fee, "spread"))
+        if fee_px:
+            add(("maker_fee", fee_px, "spread"))
         rec_signals = rec.signals
         center = mid - skew
         adj = 0.0

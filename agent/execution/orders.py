@@ -348,12 +348,11 @@ class OrderTracker:
                         self.rejections_by_reason[Reason.RATE_LIMITED.value] += 1
                         self._end(o, OrderState.REJECTED, ev.ts)
                     continue
+                # a cancel or a modify refused: it says nothing of the order's own place (a cancel-all's cancel
+                # can name an order whose ack is still on its way), only that what was asked did not happen
                 if not o.live:
                     # a modify refused after its order ended (it filled meanwhile): the new leg never was
                     self._drop_new_leg(o, ev.ts)
-                elif o.state is OrderState.PENDING_NEW and o.acked_ts < 0:  # the place itself was refused
-                    self.rejections_by_reason[Reason.RATE_LIMITED.value] += 1
-                    self._end(o, OrderState.REJECTED, ev.ts)
                 elif o.state in (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY):
                     o.state = o.prev_state
                     self._drop_new_leg(o, ev.ts)

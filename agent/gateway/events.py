@@ -170,7 +170,10 @@ class AccountChangedByVenue:
 
 @dataclass(frozen=True, slots=True)
 class RateLimited:
-    """A request refused for quota: ``kind`` is "ip" (HTTP 429) or "address" (cumulative request budget)."""
+    """A request refused for quota: ``kind`` is "ip" (HTTP 429) or "address" (cumulative request budget).
+    ``request`` is the venue's name for it: an action ("order", "cancel", "batchModify", "scheduleCancel") or an
+    info request ("clearinghouseState", ...); ``cloids`` are those the action placed ("order"), cancelled or
+    modified (the old order's). The tracker tells a refused place from a refused cancel by it."""
 
     ts: float
     kind: str

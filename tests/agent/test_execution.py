@@ -555,6 +555,11 @@ def test_a_place_refused_for_quota_ends_its_order_whatever_was_sent_for_it_since
     t.on_command(CancelOrder("0xb"), 1.2)
     t.on_event(RateLimited(1.3, "address", "cancel", "Too many cumulative requests", ("0xb",)))
     assert t.orders["0xb"].state is OrderState.RESTING and "0xb" in t.live_set
+    # ... and one naming an order whose ack is still on its way (a cancel-all's cancel takes what the venue
+    # lists) says nothing of its place: it stays live, as exposure
+    t.on_command(PlaceOrder("0xc", Side.BUY, 99.0, 1.0, Tif.ALO), 1.4)
+    t.on_event(RateLimited(1.5, "address", "cancel", "Too many cumulative requests", ("0xc",)))
+    assert t.orders["0xc"].state is OrderState.PENDING_NEW and t.worst_case_positions()[0] == pytest.approx(2.0)
 
 
 def test_a_never_acknowledged_stale_order_asks_for_a_snapshot_only_once_one_can_settle_it():
