@@ -97,7 +97,9 @@ class QuotingConfig(BaseModel):
         "this much further from its centre than the model's half spread (GLFT's has no fees in it), so that a "
         "fill earns the model's half spread net of the fee. 0 (the default) quotes the model's spread "
         "alone, which on a $1-tick coin at $100k is a fraction of a bp: every fill then pays the fee out of the "
-        "spread (the summary's fees line shows it). Set it to your tier's rate before trading for real."))
+        "spread (the summary's fees line shows it). Shadow's paper fills pay it too in the promotion evidence "
+        "(graduation's positive-edge share is net of fees; real fills pay what the venue charged). Set it to "
+        "your tier's rate before trading for real."))
     min_half_spread_ticks: float = Field(0.5, ge=0, description="Floor on the quoted half spread, ticks.")
     glft: GlftConfig = Field(default_factory=GlftConfig, description="GLFT risk aversion and factors.")
     estimators: EstimatorConfig = Field(default_factory=EstimatorConfig, description="Online estimators.")

@@ -82,7 +82,8 @@ class AgentCore:
         self._pulls = 0
         self.reconnect_ts = -math.inf
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
-        self.graduation = Graduation(config.graduation, config.validation.scorecard, config.session.collateral_usd)
+        self.graduation = Graduation(config.graduation, config.validation.scorecard, config.session.collateral_usd,
+                                     maker_fee_bps=config.quoting.maker_fee_bps)
         self.exposure = self.graduation.controller
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
@@ -254,7 +255,7 @@ class AgentCore:
         self.tracker.on_event(ev)
         if new:
             self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid)
-            self.graduation.note_fill(ev.ts, ev.side.value, ev.px)
+            self.graduation.note_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee)
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": self.tracker.position})

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
-from agent.report import health_rows
+from agent.report import health_rows, held_by_text
 from twin.units import parse_seed
 
 log = logging.getLogger("agent.live")
@@ -359,6 +359,10 @@ def format_live_summary(s: dict) -> str:
         ("fills", f"{s['fills']}, volume {s['volume_usd']:,.0f} USDC"),
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
         *health_rows(s),
+        ("exposure", f"{s['exposure']['start_level']} → {s['exposure']['final_level']} (max "
+                     f"{s['exposure']['max_level']}; {s['exposure']['promotions']} promotions, "
+                     f"{s['exposure']['demotions']} demotions)"),
+        ("promotion held by", held_by_text(s["exposure"]["promotion_held_by"])),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
         ("core per cycle", _cycle_cost(s.get("core_cycle_us"))),
         ("dead-man switch", _SWITCH.get(s["dead_man_switch"], s["dead_man_switch"])),

@@ -1,9 +1,12 @@
 """Markouts: how each fill looks ``horizon_s`` later, against the mid then.
 
 Signed so that positive means the fill made money (a buy below the later mid, a sell above it). The
-ledger sums them in USDC per horizon for the summary; graduation counts the positive ones (the
-positive-edge share is promotion evidence), for real fills and for Shadow's paper fills alike. One
-queue per horizon, in due order (fills arrive in time order and the horizon is fixed).
+ledger sums them in USDC per horizon for the summary (gross: it reports fees apart); graduation counts
+the favourable ones (the positive-edge share is promotion evidence), for real fills and for Shadow's
+paper fills alike, and a fill is favourable only when its markout beats what it paid in fees: a maker
+whose spread capture is smaller than its fee loses on every fill, however many of them are
+"favourable" gross. One queue per horizon, in due order (fills arrive in time order and the horizon is
+fixed).
 """
 from __future__ import annotations
 
@@ -11,27 +14,31 @@ from collections import deque
 
 
 class MarkoutQueue:
-    __slots__ = ("horizon_s", "_due", "resolved", "positive", "sum_usd")
+    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd")
 
-    def __init__(self, horizon_s: float) -> None:
+    def __init__(self, horizon_s: float, fee_rate: float = 0.0) -> None:
         self.horizon_s = horizon_s
-        self._due: deque[tuple[float, int, float, float]] = deque()  # (due_ts, side, px, sz)
+        self.fee_rate = fee_rate  # the fee a fill pays when it does not say (paper fills), per unit of notional
+        self._due: deque[tuple[float, int, float, float, float]] = deque()  # (due_ts, side, px, sz, fee per unit)
         self.resolved = 0
-        self.positive = 0  # resolved with side·(mid − px) > 0
-        self.sum_usd = 0.0  # Σ side·(mid − px)·sz over the resolved
+        self.positive = 0  # resolved with side·(mid − px) > the fee per unit (gross > 0 with no fee)
+        self.sum_usd = 0.0  # Σ side·(mid − px)·sz over the resolved, gross of fees
 
-    def add(self, ts: float, side: int, px: float, sz: float = 0.0) -> None:
-        """A fill at ``ts`` (side +1 buy, −1 sell); ``sz`` only weighs ``sum_usd``."""
-        self._due.append((ts + self.horizon_s, side, px, sz))
+    def add(self, ts: float, side: int, px: float, sz: float = 0.0, fee: float | None = None) -> None:
+        """A fill at ``ts`` (side +1 buy, −1 sell); ``sz`` weighs ``sum_usd``. ``fee`` is what the fill paid
+        in USDC (negative: a rebate), which needs ``sz``; without it the fill pays ``fee_rate`` of its
+        notional."""
+        per_unit = fee / sz if fee is not None and sz > 0.0 else px * self.fee_rate
+        self._due.append((ts + self.horizon_s, side, px, sz, per_unit))
 
     def on_mid(self, ts: float, mid: float) -> int:
         """Resolve the fills due by ``ts`` against ``mid``; returns how many."""
         due = self._due
         n = 0
         while due and due[0][0] <= ts:
-            _, side, px, sz = due.popleft()
+            _, side, px, sz, fee = due.popleft()
             edge = side * (mid - px)
-            if edge > 0.0:
+            if edge > fee:
                 self.positive += 1
             self.sum_usd += edge * sz
             n += 1

@@ -38,6 +38,18 @@ def health_rows(s: dict) -> list[tuple[str, str]]:
     ]
 
 
+def held_by_text(held: list[dict]) -> str:
+    """The summary row for ``exposure.promotion_held_by``."""
+    if not held:
+        return "nothing (every criterion passed at the last evaluation)"
+    parts = []
+    for c in held:
+        v = "not measured" if c["value"] is None else f"{c['value']:.4g}"
+        need = "≥" if c["op"] == ">=" else "≤" if c["op"] == "<=" else c["op"]
+        parts.append(f"{c['name']} {v} (needs {need} {c['threshold']:.4g})")
+    return ", ".join(parts)
+
+
 def level_history(core) -> dict:
     """The run folder's level_history.json: every exposure-level change with its evidence (each
     promotion lists every criterion's value and threshold), and the safety ladder's transitions."""
@@ -59,4 +71,12 @@ def exposure_summary(core) -> dict:
                              "trigger": t.trigger.name if t.trigger else None, "reason": t.reason} for t in hist],
             "confidence": {"model": c.model_confidence, "execution": c.execution_confidence,
                            "safety": c.safety_confidence, "overall": c.overall},
-            "size_mult": g.size_mult, "limit_scale": g.limit_scale, "paper_fills": g.paper.fills}
+            "size_mult": g.size_mult, "limit_scale": g.limit_scale, "paper_fills": g.paper.fills,
+            "promotion_held_by": promotion_held_by(g.controller.last_checks)}
+
+
+def promotion_held_by(checks) -> list[dict]:
+    """The promotion criteria that failed at the last evaluation (empty: none failed, or none evaluated):
+    why a session stayed at its level, which the transitions alone cannot say."""
+    return [{"name": c.name, "value": None if c.value != c.value else c.value, "threshold": c.threshold, "op": c.op}
+            for c in checks if not c.passed]

@@ -91,10 +91,14 @@ class PromotionCriteria(BaseModel):
     max_drawdown: float = Field(0.005, ge=0, description="Highest drawdown at this level, fraction of equity "
                                                          "(0.5% is Yellow's entry).")
     min_positive_edge_share: float = Field(0.35, ge=0, le=1, description=(
-        "Lowest share of fills (paper fills at SHADOW) whose markout at graduation.markout_horizon_s is favourable. "
-        "A maker's fills are adversely selected: in the twin's default market (15% informed flow) about 40-45% of "
-        "the agent's fills are favourable at 10 s, and trade-through paper fills 35-43%; 0.35 stops a quote model "
-        "that is picked off systematically without demanding alpha the market does not give. Raise it for live."))
+        "Lowest share of fills (paper fills at SHADOW) whose markout at graduation.markout_horizon_s beats the fee the "
+        "fill paid (a real fill's as the venue charged it, a paper fill's at quoting.maker_fee_bps): a fill that "
+        "is favourable only before its fee lost money. A maker's fills are adversely selected: in the twin's "
+        "default market (15% informed flow) about 40-45% of the agent's fills are favourable at 10 s gross of "
+        "fees, and trade-through paper fills 35-43%, but at the venue's base-tier maker fee (1.5 bp) about 31% of "
+        "its fee-unaware fills are net (the default session is held at MicroLive by it); 0.35 stops a quote "
+        "model that is picked off systematically, or pays more in fees than it captures, without demanding "
+        "alpha the market does not give. Raise it for live."))
 
     def check(self, evidence: "PromotionEvidence") -> tuple["CriterionCheck", ...]:
         """Each criterion's value against its threshold. NaN evidence (not measured yet) fails."""

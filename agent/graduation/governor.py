@@ -40,10 +40,11 @@ class Graduation:
                  "_exec_ok", "_exec_smooth", "_next_eval_ts", "records")
 
     def __init__(self, config: GraduationConfig, scorecard: ScorecardConfig, collateral_usd: float,
-                 start_level: ExposureLevel | None = None) -> None:
+                 start_level: ExposureLevel | None = None, maker_fee_bps: float = 0.0) -> None:
         self.cfg = config
         self.controller = ExposureController(config, config.start_level if start_level is None else start_level)
-        self.paper = PaperFills(config.markout_horizon_s)
+        # a fill's edge counts net of its fee: a real fill's as charged, a paper fill's at the configured maker fee
+        self.paper = PaperFills(config.markout_horizon_s, maker_fee_bps * 1e-4)
         # the blend's own forecast, scored like each signal: promotion's Brier and information ratio
         self.blend = ModelScorecard("blend", scorecard)
         self.collateral = collateral_usd
@@ -99,9 +100,11 @@ class Graduation:
     def note_reconnect(self, ts: float) -> None:
         self._reconnects.append(ts)
 
-    def note_fill(self, ts: float, side: int, px: float) -> None:
+    def note_fill(self, ts: float, side: int, px: float, sz: float = 0.0, fee: float | None = None) -> None:
+        """A real fill; ``fee`` (USDC, negative for a rebate) is what the venue charged for it, and its
+        markout counts as positive edge only above that."""
         self.fills += 1
-        self.markouts.add(ts, side, px)
+        self.markouts.add(ts, side, px, sz, fee)
 
     def on_trade(self, ts: float, px: float, sz: float, side: int) -> None:
         if not self.places_orders:

@@ -6,7 +6,9 @@ model is deliberately pessimistic about queue position: a shadow quote fills onl
 prints *through* its price (a sell below our bid, a buy above our ask), never at it, because at
 our price we would have been behind the whole visible queue. Each fill is capped by the trade's
 size and the quote's size. Markouts are taken against the mid ``horizon_s`` later, like the
-ledger's, so the positive-edge share at Shadow measures the same thing as at the live levels.
+ledger's, and a paper fill pays ``fee_rate`` (the maker fee the agent is configured with; a real fill
+pays what the venue charged), so the positive-edge share at Shadow measures the same thing as at the
+live levels: edge net of fees.
 """
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ from agent.markouts import MarkoutQueue
 class PaperFills:
     __slots__ = ("bids", "asks", "fills", "markouts", "_source")
 
-    def __init__(self, horizon_s: float = 10.0) -> None:
+    def __init__(self, horizon_s: float = 10.0, fee_rate: float = 0.0) -> None:
         self.bids: list[tuple[float, float]] = []  # (px, sz), best first
         self.asks: list[tuple[float, float]] = []
         self.fills = 0
-        self.markouts = MarkoutQueue(horizon_s)
+        self.markouts = MarkoutQueue(horizon_s, fee_rate)
         self._source = None  # the quotes list the book was set from, until a paper fill spends some of it
 
     def set_quotes(self, quotes) -> None:

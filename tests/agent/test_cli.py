@@ -112,3 +112,17 @@ def test_real_quotes_without_the_maker_fee_in_them_are_warned_of():
     from agent.live_cli import fee_warning
     assert "quoting.maker_fee_bps is 0" in fee_warning(0.0, 3) and fee_warning(0.0, 4) is not None
     assert fee_warning(0.0, 2) is None and fee_warning(1.5, 3) is None and fee_warning(-0.2, 4) is None
+
+
+def test_the_summary_says_what_holds_promotion():
+    """An operator whose session stays at a level reads why in the summary: the criteria that failed at the
+    last evaluation, each with its value and what it needs."""
+    from agent.report import held_by_text, promotion_held_by
+    from agent.graduation.exposure import CriterionCheck
+    checks = (CriterionCheck.at_least("fills_at_level", 40, 30), CriterionCheck.at_least("positive_edge_share", 0.31, 0.35),
+              CriterionCheck.at_most("brier", float("nan"), 0.25))
+    held = promotion_held_by(checks)
+    assert held == [{"name": "positive_edge_share", "value": 0.31, "threshold": 0.35, "op": ">="},
+                    {"name": "brier", "value": None, "threshold": 0.25, "op": "<="}]
+    assert held_by_text(held) == "positive_edge_share 0.31 (needs ≥ 0.35), brier not measured (needs ≤ 0.25)"
+    assert held_by_text([]).startswith("nothing")

@@ -271,3 +271,30 @@ def test_paper_quotes_set_again_after_a_paper_fill_are_whole_again():
     paper.set_quotes(ladder)  # the next cycle's quotes, the same list: the size is back
     assert paper.bids == [(99.0, 1.0)] and paper.on_trade(1.3, 98.0, 0.6, -1) == 1
     assert paper.fills == 3
+
+
+def test_positive_edge_evidence_is_net_of_fees_real_and_paper():
+    """A maker whose fills are favourable only before fees loses on each of them: its positive-edge share
+    counts a fill only when the markout beats its fee. Real fills: the fee the venue charged (a rebate
+    helps); paper fills at Shadow: the configured maker fee (quoting.maker_fee_bps)."""
+    from agent.graduation.exposure import GraduationConfig
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+
+    def share(maker_fee_bps: float, fees: list[float | None]) -> float:
+        g = Graduation(GraduationConfig(), ScorecardConfig(), 10_000.0, maker_fee_bps=maker_fee_bps)
+        g.shadow_quotes([])
+        for i, fee in enumerate(fees):
+            if fee is None:  # a paper fill: a sell aggressor through our bid at 100
+                g.paper.set_quotes([type("Q", (), {"side": 1, "px": 100.0, "sz": 1.0})()])
+                g.on_trade(float(i), 99.0, 1.0, -1)
+            else:
+                g.note_fill(float(i), +1, 100.0, 1.0, fee)
+        g.on_mid(100.0, 100.01)  # every markout: +0.01 a unit, 1 bp
+        g.evaluate(100.0, 10_000.0, 1.0, 1.0, 0, 10)
+        return g.evidence.positive_edge_share
+
+    assert share(0.0, [0.015, 0.015, 0.005, -0.001]) == 0.5  # 1.5 bp charged is more than the 1 bp markout
+    assert share(0.0, [None, None]) == 1.0  # paper fills with no fee configured: gross
+    assert share(1.5, [None, None]) == 0.0  # ... and at the base tier's 1.5 bp: none made money
+    assert share(0.5, [None, 0.015]) == 0.5

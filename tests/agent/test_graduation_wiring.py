@@ -19,6 +19,8 @@ from agent.gateway.events import Batch, PlaceOrder
 from agent.graduation import ExposureLevel as L
 from agent.session import build_session, run_session
 from twin.faults.chaos import ChaosSchedule
+from twin.instruments import default_instruments
+from twin.params import TwinParams
 
 CRITERIA = {"fills_at_level", "brier", "information_ratio", "sim_to_real_gap", "drawdown", "positive_edge_share",
             "safety_level", "dwell_s", "confidence"}
@@ -36,8 +38,32 @@ def default_run(tmp_path_factory):
     return run_session(AgentConfig(), 0, 3600.0, out), out
 
 
-def test_the_default_run_starts_in_shadow_and_promotes_with_every_criterion_recorded(default_run):
-    summary, out = default_run
+@pytest.fixture(scope="module")
+def fee_free_run(tmp_path_factory):
+    """The same session on a zero maker fee (the venue's top volume tiers): the twin's informed flow
+    leaves the agent's fills favourable often enough gross of fees, so it earns more than one promotion."""
+    out = tmp_path_factory.mktemp("fee_free")
+    inst = default_instruments()
+    inst[0] = inst[0].model_copy(update={"maker_fee": 0.0})
+    return run_session(AgentConfig(), 0, 3600.0, out, params=TwinParams(instruments=inst)), out
+
+
+def test_the_default_run_is_held_at_micro_live_by_its_edge_net_of_fees(default_run, fee_free_run):
+    """At the venue's base tier the agent's quotes (fee-unaware by default) pay 1.5 bp a fill, more than
+    most fills' markout: promotion beyond MicroLive's minimum size is held by the positive-edge share, and
+    the summary says so. The same session without the fee promotes further: the fee is what holds it."""
+    summary, _ = default_run
+    ex = summary["exposure"]
+    assert ex["promotions"] == 1 and ex["max_level"] == "MICRO_LIVE" and ex["final_level"] == "MICRO_LIVE"
+    held = ex["promotion_held_by"]
+    assert [c["name"] for c in held] == ["positive_edge_share"]
+    assert held[0]["value"] < held[0]["threshold"] == AgentConfig().graduation.promotion.min_positive_edge_share
+    assert summary["pnl"]["fees_usd"] > 0.0
+    assert fee_free_run[0]["exposure"]["promotions"] >= 2
+
+
+def test_a_run_starts_in_shadow_and_promotes_with_every_criterion_recorded(fee_free_run):
+    summary, out = fee_free_run
     ex = summary["exposure"]
     assert ex["start_level"] == "SHADOW" and ex["promotions"] >= 2
     hist = json.loads((out / "level_history.json").read_text())

@@ -644,11 +644,15 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     assert summary["stop_reason"] == "SIGINT" and summary["venue_open_orders"] == 0
     assert summary["dead_man_switch"] == "off"  # the account is under $1M traded: never armed
     from agent.live_cli import format_live_summary
-    assert "dead-man switch  never armed (under risk.dead_man_min_volume_usd" in format_live_summary(summary)
+    table = format_live_summary(summary)
+    assert re.search(r"\n  dead-man switch +never armed \(under risk.dead_man_min_volume_usd", table)
+    # the exposure ladder and what held promotion at the last evaluation are in the table too
+    assert re.search(r"\n  exposure +MICRO_LIVE → MICRO_LIVE", table)
+    assert re.search(r"\n  promotion held by +\S", table)
     assert json.loads(captured.out)["stop_reason"] == "SIGINT"
     assert summary["gateway"]["dry_run_cancels"] > 0 and summary["fills"] == 0 and venue_fills == ()
     assert summary["core_cycle_us"]["cycles"] > 0 and summary["core_cycle_us"]["p99"] > 0
-    assert "core per cycle   p50 " in format_live_summary(summary)
+    assert re.search(r"\n  core per cycle +p50 ", table)
     assert f"over {summary['core_cycle_us']['cycles']} cycle ticks" in format_live_summary(summary)
     assert venue_open == () and state["venue_position"] == 0.0 and state["live_orders"] == []
     records, bad = read_log(out / "decisions.jsonl")

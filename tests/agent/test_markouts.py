@@ -22,3 +22,25 @@ def test_a_fill_at_the_later_mid_is_not_positive():
     q.add(0.0, -1, 100.0)
     q.on_mid(5.0, 100.0)
     assert (q.resolved, q.positive, q.sum_usd) == (1, 0, 0.0)
+
+
+def test_a_fill_counts_as_positive_edge_only_above_its_fee():
+    """Graduation's evidence is net of fees: a fill whose markout is smaller than what it paid lost money.
+    The fee it says it paid wins over the queue's rate; a rebate (negative fee) counts for it."""
+    q = MarkoutQueue(1.0, fee_rate=2e-4)  # 2 bp when the fill does not say
+    q.add(0.0, +1, 100.0, 2.0, fee=0.03)  # paid 0.015 a unit: +0.01 of markout does not cover it
+    q.add(0.0, +1, 100.0, 2.0, fee=0.01)  # paid 0.005 a unit: covered
+    q.add(0.0, -1, 100.0, 1.0, fee=-0.02)  # a rebate of 0.02 a unit: a −0.01 markout still made money
+    q.add(0.0, +1, 100.0)  # a paper fill: 2 bp of 100 = 0.02 a unit, twice the markout
+    q.add(0.0, -1, 100.0)  # a paper sell: −0.01 of markout, and the fee on top
+    assert q.on_mid(1.0, 100.01) == 5
+    assert q.positive == 2
+    assert q.sum_usd == pytest.approx(0.01 * 2 + 0.01 * 2 - 0.01)  # the ledger's sum stays gross of fees
+
+
+def test_without_a_fee_the_share_is_the_gross_one():
+    q = MarkoutQueue(1.0)
+    q.add(0.0, +1, 100.0, 1.0, fee=0.0)
+    q.add(0.0, +1, 100.0)
+    q.on_mid(1.0, 100.000001)
+    assert q.positive == 2
