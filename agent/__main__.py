@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from agent.report import health_rows, held_by_text
+from agent.report import fee_rate_text, health_rows, held_by_text
 from twin.units import parse_seed
 
 EPILOG = """examples:
@@ -101,6 +101,7 @@ def format_summary(s: dict) -> str:
         ("PnL net", f"{pnl['net_usd']:+.2f} USDC (realised {pnl['realized_usd']:+.2f}, unrealised "
                     f"{pnl['unrealized_usd']:+.2f}, fees {pnl['fees_usd']:.2f})"),
         ("fills", f"{s['fills']} (maker {maker}), volume {s['volume_usd']:,.0f} USDC"),
+        ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("markouts", f"{mk} bps"),
         ("position", f"final {pos['final']:+.5f}, max |pos| {pos['max_abs']:.5f}, max worst-case "
                      f"{pos['max_worst_case']:.5f} vs limit {pos['limit']:.5f}"),

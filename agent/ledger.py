@@ -18,7 +18,7 @@ from agent.markouts import MarkoutQueue
 
 class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "fills", "maker_fills", "volume_usd",
-                 "markouts", "max_abs_position", "anchored",
+                 "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
@@ -32,6 +32,8 @@ class Ledger:
         self.fills = 0
         self.maker_fills = 0
         self.volume_usd = 0.0
+        self.maker_fees = 0.0  # the maker fills' part of fees and volume: the rate the venue charges our quotes
+        self.maker_volume_usd = 0.0
         self.max_abs_position = 0.0
         self.markouts = [MarkoutQueue(h) for h in markout_horizons_s]
 
@@ -43,8 +45,11 @@ class Ledger:
             self._move(side, px, sz)
         self.fees += fee
         self.fills += 1
-        self.maker_fills += 1 if is_maker else 0
         self.volume_usd += px * sz
+        if is_maker:
+            self.maker_fills += 1
+            self.maker_fees += fee
+            self.maker_volume_usd += px * sz
         for q in self.markouts:
             q.add(ts, side, px, sz)
 
@@ -87,6 +92,12 @@ class Ledger:
 
     def unrealized(self, mid: float) -> float:
         return (mid - self.entry_px) * self.position if self.position else 0.0
+
+    @property
+    def maker_fee_bps(self) -> float | None:
+        """The maker fee the venue charged, bps of the maker fills' notional (negative: a rebate); None
+        before a maker fill. Set ``quoting.maker_fee_bps`` to it: quotes and promotion evidence use that."""
+        return self.maker_fees / self.maker_volume_usd * 1e4 if self.maker_volume_usd > 0.0 else None
 
     def markouts_bps(self) -> dict[str, float]:
         """Average markout per horizon in bps of traded notional (NaN when none)."""

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
-from agent.report import health_rows, held_by_text
+from agent.report import fee_rate_text, health_rows, held_by_text
 from twin.units import parse_seed
 
 log = logging.getLogger("agent.live")
@@ -357,6 +357,7 @@ def format_live_summary(s: dict) -> str:
         ("quote cycles", f"{s['cycles']}"),
         ("PnL net", f"{pnl['net_usd']:+.2f} USDC (fees {pnl['fees_usd']:.2f})"),
         ("fills", f"{s['fills']}, volume {s['volume_usd']:,.0f} USDC"),
+        ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
         *health_rows(s),
         ("exposure", f"{s['exposure']['start_level']} → {s['exposure']['final_level']} (max "

@@ -12,6 +12,7 @@ def trading_summary(core) -> dict:
         "cycles": core.cycle,
         "pnl": {"realized_usd": led.realized, "unrealized_usd": led.unrealized(mid), "fees_usd": led.fees,
                 "net_usd": led.realized + led.unrealized(mid) - led.fees},
+        "fee_rate_bps": {"maker_paid": led.maker_fee_bps, "configured": core.cfg.quoting.maker_fee_bps},
         "fills": led.fills,
         "maker_share": led.maker_fills / led.fills if led.fills else None,
         "volume_usd": led.volume_usd,
@@ -36,6 +37,16 @@ def health_rows(s: dict) -> list[tuple[str, str]]:
         ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
                        f"(quotes pulled)"),
     ]
+
+
+def fee_rate_text(f: dict) -> str:
+    """The summary row for ``fee_rate_bps``: what the maker fills paid beside what the quotes assume, flagged
+    when they differ (by more than rounding): the quotes and the promotion evidence then price the wrong fee."""
+    paid = f["maker_paid"]
+    if paid is None:
+        return f"no maker fill; quoting.maker_fee_bps {f['configured']:g}"
+    flag = "" if abs(paid - f["configured"]) < 0.05 else "  (differs: set quoting.maker_fee_bps to what you pay)"
+    return f"maker fills paid {paid:.2f} bp; quoting.maker_fee_bps {f['configured']:g}{flag}"
 
 
 def held_by_text(held: list[dict]) -> str:

@@ -126,3 +126,11 @@ def test_the_summary_says_what_holds_promotion():
                     {"name": "brier", "value": None, "threshold": 0.25, "op": "<="}]
     assert held_by_text(held) == "positive_edge_share 0.31 (needs ≥ 0.35), brier not measured (needs ≤ 0.25)"
     assert held_by_text([]).startswith("nothing")
+
+
+def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():
+    from agent.report import fee_rate_text
+    assert "differs" in fee_rate_text({"maker_paid": 1.5, "configured": 0.0})
+    assert "differs" in fee_rate_text({"maker_paid": -0.2, "configured": 0.0})
+    assert "differs" not in fee_rate_text({"maker_paid": 1.5000001, "configured": 1.5})
+    assert fee_rate_text({"maker_paid": None, "configured": 1.5}) == "no maker fill; quoting.maker_fee_bps 1.5"

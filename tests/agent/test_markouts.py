@@ -44,3 +44,19 @@ def test_without_a_fee_the_share_is_the_gross_one():
     q.add(0.0, +1, 100.0)
     q.on_mid(1.0, 100.000001)
     assert q.positive == 2
+
+
+def test_the_ledger_reports_the_maker_fee_rate_the_venue_charged():
+    """The rate an operator should set as quoting.maker_fee_bps: maker fills' fees over their notional
+    only (a taker fill's fee is another rate), a rebate negative, None before a maker fill."""
+    from agent.ledger import Ledger
+    led = Ledger()
+    assert led.maker_fee_bps is None
+    led.on_fill(0.0, +1, 100.0, 10.0, fee=0.45, is_maker=False)  # 4.5 bp taker: not the maker rate
+    assert led.maker_fee_bps is None
+    led.on_fill(1.0, -1, 100.0, 10.0, fee=0.15, is_maker=True)  # 1.5 bp
+    led.on_fill(2.0, +1, 200.0, 5.0, fee=0.15, is_maker=True)
+    assert led.maker_fee_bps == pytest.approx(1.5)
+    rebate = Ledger()
+    rebate.on_fill(0.0, +1, 100.0, 10.0, fee=-0.02, is_maker=True)
+    assert rebate.maker_fee_bps == pytest.approx(-0.2)
