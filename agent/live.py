@@ -371,12 +371,12 @@ class DryRunGateway:
 
 
 def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, network: str,
-                 execution_level: int, start_level: str) -> dict:
+                 execution_level: int, start_level: str, listed_maker_fee_bps: float | None = None) -> dict:
     """The run's summary: the keys of the twin session's summary where they apply, plus the venue's view."""
     led = core.ledger
     stats = gateway.stats
     snap = driver.final_snapshot
-    return {
+    out = {
         "venue": "live", "network": network, "coin": coin, "execution_level": execution_level,
         "start_level": start_level, "stop_reason": driver.stop_reason if driver.stopped else None,  # null: still running
         "wall_s": round(driver.elapsed_wall_s(), 3),
@@ -393,6 +393,8 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
         "core_cycle_us": driver.cycle_cost.summary(),
         "dead_man_switch": core.dead_man_state,
     }
+    out["fee_rate_bps"]["venue_listed"] = listed_maker_fee_bps  # userFees at the start (null: not read)
+    return out
 
 
 def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -> None:

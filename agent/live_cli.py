@@ -207,6 +207,11 @@ async def _run(plan: _Plan) -> int:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
         return 1
+    try:
+        listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
+    except GatewayError as e:  # not needed to trade: said, and the static check below stands in
+        listed_fee_bps = None
+        log.warning("cannot read the account's fee rate (%s): quoting.maker_fee_bps is not checked against it", e)
     if plan.account is None and gw.signer == gw.user:
         log.info("HL_ACCOUNT_ADDRESS not set: trading as the key's own address %s", gw.user)
     tick = 10.0 ** -venue_price_decimals(mid, asset.sz_decimals)
@@ -235,12 +240,17 @@ async def _run(plan: _Plan) -> int:
     log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
              plan.start_level)
-    unpriced = fee_warning(cfg.quoting.maker_fee_bps, plan.execution_level)
-    if unpriced:
-        log.warning("%s", unpriced)
+    if listed_fee_bps is None:
+        unpriced = fee_warning(cfg.quoting.maker_fee_bps, plan.execution_level)
+        if unpriced:
+            log.warning("%s", unpriced)
+    else:
+        level, text = fee_check(cfg.quoting.maker_fee_bps, listed_fee_bps, plan.execution_level, bool(asset.dex))
+        log.log(level, "%s", text)
     remove_handlers = driver.install_signal_handlers()
     summarise = functools.partial(live_summary, core, gateway, driver, coin=plan.coin, network=plan.network,
-                                  execution_level=plan.execution_level, start_level=plan.start_level)
+                                  execution_level=plan.execution_level, start_level=plan.start_level,
+                                  listed_maker_fee_bps=listed_fee_bps)
     checkpoints = None
     if plan.out is not None:
         def checkpoint() -> None:
@@ -285,6 +295,23 @@ def fee_warning(maker_fee_bps: float, execution_level: int) -> str | None:
     return ("quoting.maker_fee_bps is 0: the quotes are the model's spread alone, not net of your maker fee "
             "(1.5 bp on the venue's base tier), so each fill pays the fee out of the spread; set your tier's "
             "rate in --config")
+
+
+def fee_check(configured_bps: float, listed_bps: float, execution_level: int, hip3: bool) -> tuple[int, str]:
+    """(log level, text) for the maker rate the venue lists for the account (``userFees``) against
+    ``quoting.maker_fee_bps``, which the quotes and the promotion evidence assume. A warning when they differ
+    and real quotes go out (levels 3, 4); information otherwise. On a HIP-3 dex the deployer sets the fees,
+    so the listed rate (the first dex's) is only a guide there: the summary's fee rate row is what was paid."""
+    head = f"the venue lists this account's maker fee as {listed_bps:.2f} bp (userFees); quoting.maker_fee_bps is " \
+           f"{configured_bps:g}"
+    if hip3:
+        return logging.INFO, head + " (a HIP-3 dex sets its own fees: the summary's fee rate row shows what was paid)"
+    if abs(listed_bps - configured_bps) < 0.05:
+        return logging.INFO, head
+    if execution_level < 3:
+        return logging.INFO, head + " (they differ; nothing placed at this level pays it)"
+    return logging.WARNING, head + ": the quotes and the promotion evidence price the wrong fee; set quoting." \
+                                   "maker_fee_bps to what you pay in --config"
 
 
 def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:

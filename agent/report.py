@@ -43,10 +43,12 @@ def fee_rate_text(f: dict) -> str:
     """The summary row for ``fee_rate_bps``: what the maker fills paid beside what the quotes assume, flagged
     when they differ (by more than rounding): the quotes and the promotion evidence then price the wrong fee."""
     paid = f["maker_paid"]
+    listed = f.get("venue_listed")  # live runs: the account's rate as userFees lists it
+    venue = f"; the venue lists {listed:.2f} bp" if listed is not None else ""
     if paid is None:
-        return f"no maker fill; quoting.maker_fee_bps {f['configured']:g}"
+        return f"no maker fill; quoting.maker_fee_bps {f['configured']:g}{venue}"
     flag = "" if abs(paid - f["configured"]) < 0.05 else "  (differs: set quoting.maker_fee_bps to what you pay)"
-    return f"maker fills paid {paid:.2f} bp; quoting.maker_fee_bps {f['configured']:g}{flag}"
+    return f"maker fills paid {paid:.2f} bp; quoting.maker_fee_bps {f['configured']:g}{venue}{flag}"
 
 
 def held_by_text(held: list[dict]) -> str:

@@ -42,6 +42,7 @@ from twin.faults.chaos import ChaosSchedule, Disconnect, Http429Burst, PriceJump
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.messages import BookPush, FillInfo, FillsPush, OrderInfo, OrderUpdatePush, TradePush, UserEventPush
+from twin.instruments import default_instruments
 from twin.params import TwinParams
 from twin.server.app import BackgroundServer, TwinServer, WsSession, build_exchange
 
@@ -649,6 +650,9 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     # the exposure ladder and what held promotion at the last evaluation are in the table too
     assert re.search(r"\n  exposure +MICRO_LIVE → MICRO_LIVE", table)
     assert re.search(r"\n  promotion held by +\S", table)
+    # the account's maker rate as userFees lists it, read at the start (the twin's base tier)
+    assert summary["fee_rate_bps"]["venue_listed"] == pytest.approx(1.5)
+    assert re.search(r"\n  fee rate +no maker fill; quoting.maker_fee_bps 0; the venue lists 1.50 bp", table)
     assert json.loads(captured.out)["stop_reason"] == "SIGINT"
     assert summary["gateway"]["dry_run_cancels"] > 0 and summary["fills"] == 0 and venue_fills == ()
     assert summary["core_cycle_us"]["cycles"] > 0 and summary["core_cycle_us"]["p99"] > 0
@@ -838,3 +842,32 @@ def test_a_failed_checkpoint_is_logged_and_tried_again_and_the_checkpoints_end_w
     assert calls == [0, 1, 2, 3]  # tried again after each failure; none after the stop
     failed = [r for r in caplog.records if "checkpoint" in r.getMessage()]
     assert len(failed) == 2 and all(r.exc_info for r in failed)
+
+
+def test_the_gateway_reads_the_accounts_maker_fee_from_twin_serve():
+    """userFees over loopback: the twin lists the rate its fills charge (an instrument with a rebate lists
+    it negative), and the CLI's start check compares it with quoting.maker_fee_bps."""
+    inst = default_instruments()
+    inst[0] = inst[0].model_copy(update={"maker_fee": -0.00002})
+    with served(params=TwinParams(instruments=inst, connection=ConnectionParams(hazard_per_hour=0.0))) as (bg, ex, clock):
+        async def scenario():
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=0)
+            try:
+                return await gw.maker_fee_rate()
+            finally:
+                await gw.close()
+        assert asyncio.run(scenario()) == pytest.approx(-0.00002)
+        body = requests.post(bg.base_url + "/info", json={"type": "userFees", "user": ADDR}, timeout=WAIT_S).json()
+        assert (body["userAddRate"], body["userCrossRate"]) == ("-0.00002", "0.00045")
+        bad = requests.post(bg.base_url + "/info", json={"type": "userFees"}, timeout=WAIT_S)
+        assert bad.status_code == 422  # no user: the venue's deserialize failure
+
+
+def test_the_start_check_warns_only_when_real_quotes_price_the_wrong_fee():
+    from agent.live_cli import fee_check
+    level, text = fee_check(0.0, 1.5, 3, hip3=False)
+    assert level == logging.WARNING and "1.50 bp" in text and "set quoting.maker_fee_bps" in text
+    assert fee_check(0.0, 1.5, 2, hip3=False)[0] == logging.INFO  # the dry run pays no maker fee
+    assert fee_check(1.5, 1.5000001, 4, hip3=False) == (logging.INFO, fee_check(1.5, 1.5, 4, hip3=False)[1])
+    level, text = fee_check(0.0, 1.5, 4, hip3=True)
+    assert level == logging.INFO and "HIP-3" in text

@@ -175,6 +175,12 @@ class TwinServer:
             return kind, wire.order_status_json(found, inst), 0
         if kind == "userRateLimit":
             return kind, wire.rate_limit_json(ex.user_rate_limit(wire.need_address(req))), 0
+        if kind == "userFees":
+            wire.need_address(req)  # every account pays its instrument's rates (no tiers): the first dex's first coin's
+            first = next((i for i in self.assets.instruments if not i.dex), None)
+            if first is None:
+                raise wire.malformed("userFees", "no perp on the first dex")
+            return kind, wire.user_fees_json(first.maker_fee, first.taker_fee), 0
         raise wire.malformed("type", kind)
 
     # ------------------------------------------------------------------ /exchange

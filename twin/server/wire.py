@@ -456,6 +456,21 @@ def rate_limit_json(r: Mapping) -> dict:
             "nRequestsCap": int(r["nRequestsCap"]), "nRequestsSurplus": 0}
 
 
+def user_fees_json(maker: float, taker: float) -> dict:
+    """``userFees`` as the venue answers it (the info endpoint's "Query a user's fees"; field names and a
+    mainnet example as public API references show them, 2026): the account's own rates are ``userAddRate``
+    (maker) and ``userCrossRate`` (taker), fractions of notional. The twin has no volume tiers, discounts or
+    daily volume history: the schedule is the account's rate, the lists are empty and the discounts 0."""
+    add, cross = num(maker, 8), num(taker, 8)
+    return {"dailyUserVlm": [],
+            "feeSchedule": {"cross": cross, "add": add, "spotCross": "0.0007", "spotAdd": "0.0004",
+                            "tiers": {"vip": [], "mm": []}, "referralDiscount": "0.0", "stakingDiscountTiers": []},
+            "userCrossRate": cross, "userAddRate": add, "userSpotCrossRate": "0.0007", "userSpotAddRate": "0.0004",
+            "activeReferralDiscount": "0.0", "trial": None, "feeTrialEscrow": "0.0",
+            "nextTrialAvailableTimestamp": None, "stakingLink": None,
+            "activeStakingDiscount": {"bpsOfMaxSupply": "0.0", "discount": "0.0"}}
+
+
 def trade_json(t: TradePush, inst: InstrumentSpec | None) -> dict:
     # the twin's market has no client users: the venue's users pair is [buyer, seller]
     anon = "0x" + "00" * 20

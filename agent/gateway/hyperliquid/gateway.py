@@ -32,6 +32,7 @@ from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager
 from agent.gateway.hyperliquid.parse import (
     AccountState, ActionReply, AssetInfo, Filled, ItemError, MalformedMessage, Resting, VenueParser, asset_info,
+    maker_fee_rate,
 )
 from agent.gateway.hyperliquid.signing import Wallet, as_wallet, sign_l1_action
 from agent.gateway.reasons import classify
@@ -160,6 +161,15 @@ class HyperliquidGateway(CommandRouter):
     async def query_info(self, body: dict) -> Any:
         """One /info request's JSON (raises GatewayError when there is no 200 answer): for set-up, not the hot path."""
         return await self._info_once(body)
+
+    async def maker_fee_rate(self) -> float:
+        """The account's maker fee rate as the venue lists it (``userFees``: ``userAddRate``, a fraction of
+        notional; negative a rebate). Raises GatewayError with no 200 answer or an answer without the rate."""
+        body = await self._info_once({"type": "userFees", "user": self.user})
+        try:
+            return maker_fee_rate(body)
+        except MalformedMessage as e:
+            raise GatewayError(f"{self.base_url}/info userFees: unexpected answer ({e})") from None
 
     async def mid_px(self) -> float:
         """The coin's mid from an l2Book query (raises GatewayError when the book has no two sides)."""

@@ -401,6 +401,12 @@ def asset_info(meta: Any, perp_dexs: Any, coin: str) -> AssetInfo:
     raise KeyError(f"coin {coin!r} is not in the {'first dex' if not dex else repr(dex)} meta universe")
 
 
+def maker_fee_rate(body: Any) -> float:
+    """``userFees``' ``userAddRate``: the account's maker ("add liquidity") rate on perps, a fraction of
+    notional (negative: a rebate). It is the validator-run dex's rate; a HIP-3 dex's deployer sets its own."""
+    return _num(body, "userAddRate")
+
+
 def _action_reply(body: Any) -> ActionReply:
     status = _str(body, "status")
     response = _get(body, "response")
