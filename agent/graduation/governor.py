@@ -100,7 +100,7 @@ class Graduation:
     def note_reconnect(self, ts: float) -> None:
         self._reconnects.append(ts)
 
-    def note_fill(self, ts: float, side: int, px: float, sz: float = 0.0, fee: float | None = None) -> None:
+    def note_fill(self, ts: float, side: int, px: float, sz: float, fee: float) -> None:
         """A real fill; ``fee`` (USDC, negative for a rebate) is what the venue charged for it, and its
         markout counts as positive edge only above that."""
         self.fills += 1
