@@ -16,6 +16,7 @@ from agent.gateway.events import (
     AccountSnapshot, Batch, CancelAll, CancelOrder, PlaceOrder, RateLimited, Reason, ScheduleCancel, Side,
 )
 from agent.ledger import Ledger
+from agent.markouts import MarkoutQueue
 from agent.safety import SafetyLevel
 from agent.safety.overlay import SafetyOverlay
 
@@ -366,3 +367,23 @@ class NaiveRefusedPlace(AgentCore):
         t.ack_grace_s, t.settle_s = self.tracker.ack_grace_s, self.tracker.settle_s
         self.tracker = t
         self.budget = _SnapshotsUnbounded(self.budget.cfg)
+
+
+class _GrossMarkouts(MarkoutQueue):
+    """The markout queue before the evidence was net of fees: every fill is judged by its markout alone."""
+
+    __slots__ = ()
+
+    def add(self, ts: float, side: int, px: float, sz: float = 0.0, fee: float | None = None) -> None:
+        super().add(ts, side, px, sz, 0.0)
+
+
+class NaiveGrossEdge(AgentCore):
+    """Promotion on gross edge: graduation counts a real fill as positive edge when its markout is, whatever
+    it paid in fees. A maker whose spread capture is smaller than its fee looks favourable on a good share
+    of its fills and is promoted, losing on every one of them at a larger size."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(config, rng, **kw)
+        g = self.graduation
+        g.markouts = _GrossMarkouts(g.markouts.horizon_s)

@@ -9,7 +9,7 @@ import pytest
 from agent.core import AgentCore
 from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
-    NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveInFlightLimits,
+    NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveGrossEdge, NaiveInFlightLimits,
     NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
     NaiveRefusedPlace, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
 )
@@ -40,6 +40,7 @@ CASES = [
     ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "orders_on_the_venue_grid"),
     ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "inventory_reduced_within"),
     ("chaos_refused_place_snapshot_storm.yaml", NaiveRefusedPlace, "orders_terminal_or_reconciled"),
+    ("fees_exceed_spread.yaml", NaiveGrossEdge, "exposure_level_at_most"),
 ]
 
 
