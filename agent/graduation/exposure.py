@@ -296,6 +296,8 @@ class ExposureController:
         self.entered_ts: float | None = None  # ts the current level was entered (None: from the start)
         self.good_since: float | None = None  # first sample of the current unbroken run of passing criteria
         self.last_ts: float = -math.inf
+        # the last sample's checks (with the dwell and the next level's confidence once every criterion passed):
+        # what holds promotion, for the summary
         self.last_checks: tuple[CriterionCheck, ...] = ()
         self.history = LevelHistory(self.level)
 
@@ -328,10 +330,11 @@ class ExposureController:
         if self.level >= cfg.ceiling or self.level == L.OPTIMIZED:
             return self.level
         nxt = L(self.level + 1)
-        if ts - self.good_since >= cfg.promotion.min_dwell_s and c >= CONFIDENCE_BANDS[nxt][0] + h:
-            dwell = CriterionCheck.at_least("dwell_s", ts - self.good_since, cfg.promotion.min_dwell_s)
-            conf = CriterionCheck.at_least("confidence", c, CONFIDENCE_BANDS[nxt][0] + h)
+        dwell = CriterionCheck.at_least("dwell_s", ts - self.good_since, cfg.promotion.min_dwell_s)
+        conf = CriterionCheck.at_least("confidence", c, CONFIDENCE_BANDS[nxt][0] + h)
+        if dwell.passed and conf.passed:
             return self._move(ts, nxt, "promote", c, criteria=checks + (dwell, conf))
+        self.last_checks = checks + (dwell, conf)  # what holds it: the dwell still running, or the confidence
         return self.level
 
     def demote(self, ts: float, trigger: DemotionTrigger, reason: str = "",

@@ -298,3 +298,16 @@ def test_positive_edge_evidence_is_net_of_fees_real_and_paper():
     assert share(0.0, [None, None]) == 1.0  # paper fills with no fee configured: gross
     assert share(1.5, [None, None]) == 0.0  # ... and at the base tier's 1.5 bp: none made money
     assert share(0.5, [None, 0.015]) == 0.5
+
+
+def test_what_holds_promotion_names_the_dwell_and_the_confidence_once_the_evidence_passes():
+    """The summary's promotion_held_by reads last_checks: with every criterion passing it must still say
+    why the level holds (the dwell running, the next level's confidence not reached), not 'nothing'."""
+    ctl = ExposureController(CFG)
+    ctl.update(0.0, conf(0.95), BAD["drawdown"])
+    assert [c.name for c in ctl.last_checks if not c.passed] == ["drawdown"]
+    ctl.update(10.0, conf(0.95), GOOD)
+    assert [(c.name, c.value) for c in ctl.last_checks if not c.passed] == [("dwell_s", 0.0)]
+    ctl.update(10.0 + DWELL, conf(0.11), GOOD)  # dwell served, confidence below MicroLive's 0.1 + 0.02
+    assert [c.name for c in ctl.last_checks if not c.passed] == ["confidence"] and ctl.level == L.SHADOW
+    assert ctl.update(20.0 + DWELL, conf(0.13), GOOD) == L.MICRO_LIVE
