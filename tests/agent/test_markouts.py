@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from agent.markouts import MarkoutQueue
 
@@ -60,3 +61,20 @@ def test_the_ledger_reports_the_maker_fee_rate_the_venue_charged():
     rebate = Ledger()
     rebate.on_fill(0.0, +1, 100.0, 10.0, fee=-0.02, is_maker=True)
     assert rebate.maker_fee_bps == pytest.approx(-0.2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, -1]), st.floats(90.0, 110.0), st.floats(0.001, 2.0),
+                          st.floats(0.0, 0.001)), min_size=1, max_size=30), st.floats(90.0, 110.0))
+def test_net_of_fees_never_counts_more_fills_favourable_than_gross(fills, mid):
+    """A fee (≥ 0) can only take a fill out of the favourable ones; with no fee the two counts agree, and
+    the USDC sum is gross either way."""
+    gross, net, free = MarkoutQueue(1.0), MarkoutQueue(1.0), MarkoutQueue(1.0)
+    for side, px, sz, rate in fills:
+        gross.add(0.0, side, px, sz)
+        net.add(0.0, side, px, sz, fee=px * sz * rate)
+        free.add(0.0, side, px, sz, fee=0.0)
+    for q in (gross, net, free):
+        q.on_mid(1.0, mid)
+    assert net.positive <= gross.positive == free.positive
+    assert net.sum_usd == gross.sum_usd
