@@ -207,6 +207,32 @@ class AgentCore:
             if wc > self.max_worst_case:
                 self.max_worst_case = wc
 
+    def retune(self, *, glft=None, ladder=None, order_size: float | None = None, reconcile=None) -> None:
+        """Change the quoting parameters between events (a parameter search's action, an operator's
+        change): GLFT's risk aversion and factors, the ladder, the base size, the requote thresholds. The
+        memos built from the old ones are dropped, so the next cycle quotes with the new ones whatever it
+        sees; nothing else (estimators, evidence, orders) changes. The signals, fees and limits are fixed
+        for the core's life."""
+        cfg = self.cfg
+        q = cfg.quoting
+        upd = {}
+        if glft is not None:
+            upd["glft"] = glft
+        if ladder is not None:
+            upd["ladder"] = ladder
+        if order_size is not None:
+            upd["order_size"] = order_size
+        quoting = type(q).model_validate({**q.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump")
+                                                                   else v) for k, v in upd.items()}})
+        whole = {"quoting": quoting}
+        if reconcile is not None:
+            whole["reconcile"] = reconcile
+        self.cfg = cfg.model_copy(update=whole)
+        self._glft_args = None
+        self._ladder_key = None
+        self._overlaid_key = None
+        self._reconciled_state = None
+
     def drain_records(self) -> list[dict]:
         """The records since the last drain, as JSON-ready dicts."""
         out, self._records = self._records, []

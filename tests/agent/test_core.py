@@ -721,3 +721,53 @@ def test_a_cancel_all_books_the_request_items_the_gateway_spends_on_it():
     assert live >= 2 and not ex.open_orders(gw.user)
     assert booked == live == gw.counters["request_items"] - items
     assert core.budget._ip_total - weight == 20 + 1  # openOrders, then one cancel action of fewer than 40
+
+
+@pytest.mark.parametrize("new", [
+    {"glft": {"gamma": 0.2, "spread_factor": 2.0, "skew_factor": 0.5}, "ladder": {"n_levels": 2, "level_spacing_ticks": 5.0},
+     "order_size": 0.003},
+    {"ladder": {"n_levels": 2}},  # the ladder alone: GLFT's quote, and so the ladder's memo key, stay the same
+], ids=["everything", "ladder-only"])
+def test_retune_quotes_with_the_new_parameters_as_a_core_built_with_them_would(new):
+    """A parameter search changes GLFT, the ladder, the size and the requote bands between events: from the
+    next cycle on, the quotes are those a core built with the new config quotes on the same events (at
+    Shadow, where the quotes move nothing the estimators see), not the memos of the old ones."""
+    from agent.execution.reconcile import ReconcileConfig
+    from agent.quoting.glft import GlftConfig
+    from agent.quoting.ladder import LadderConfig
+    base = AgentConfig.model_validate({"graduation": {"ceiling": "SHADOW"}})
+    tuned = AgentConfig.model_validate({"graduation": {"ceiling": "SHADOW"}, "quoting": new,
+                                        "reconcile": {"price_tolerance_ticks": 3.0}})
+    events: list = []
+    ex, _, _, driver = build_session(base, 5, event_log=events)
+    driver.start()
+    ex.env.run(until=240.0)
+    # cut right after a cycle whose next cycle sees no market event in between: the GLFT inputs are the
+    # same there, so a memo of the old parameters would be reused (and caught)
+    cycles = [i for i, e in enumerate(events) if type(e) is Timer and e.name != AFTER_CYCLE and e.ts > 120.0]
+    cut = next(i + 1 for i, j in zip(cycles, cycles[1:])
+               if not any(type(e) is BookUpdated or type(e).__name__ == "TradeObserved" for e in events[i + 1:j]))
+
+    def core(cfg):
+        return AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+
+    a, b = core(base), core(tuned)
+    for e in events[:cut]:
+        a.handle(e)
+        b.handle(e)
+    q = tuned.quoting
+    a.retune(glft=GlftConfig(**q.glft.model_dump()), ladder=LadderConfig(**q.ladder.model_dump()),
+             order_size=q.order_size, reconcile=ReconcileConfig(price_tolerance_ticks=3.0))
+    assert a.cfg == b.cfg
+    a.drain_records()
+    b.drain_records()
+    for e in events[cut:]:
+        a.handle(e)
+        b.handle(e)
+    qa = [r["quotes"] for r in a.drain_records() if r["type"] == "cycle"]
+    qb = [r["quotes"] for r in b.drain_records() if r["type"] == "cycle"]
+    assert len(qa) > 50 and qa == qb
+    before = core(base)  # without the retune the quotes differ: the test can fail
+    for e in events:
+        before.handle(e)
+    assert [r["quotes"] for r in before.drain_records() if r["type"] == "cycle"][-len(qb):] != qb
