@@ -544,6 +544,12 @@ class AgentCore:
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
 
     @property
+    def last_quotes(self) -> tuple:
+        """The last quote cycle's quotes (DesiredQuote: side, px, sz, level, reduce-only; Shadow's on paper),
+        empty before the first."""
+        return tuple(self._recent[-1].quotes) if self._recent else ()
+
+    @property
     def winding_down(self) -> bool:
         """Stopped, with orders still counted live: its timer ticks resend the pull (``_pull_again``) until the
         venue confirms them gone, so a driver keeps them coming after the end (SimDriver.stop)."""

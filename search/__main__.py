@@ -1,0 +1,179 @@
+"""``python -m search``: random search over the agent's quoting parameters in the twin, on a local process pool.
+
+Each trial is one point of ``MarketMakingEnv``'s action space, held for a whole episode; trial 0 is the
+config's own values (the baseline every other trial is read against). Every trial runs on the same
+episode seeds (common random numbers: the same markets and faults), so the differences between trials
+are the parameters'. The results go to the console as a table, best first, and with ``--out`` to
+``results.json`` (every episode) and ``best.yaml``, an agent config with the best trial's values that
+``python -m agent --config`` runs. Twin sessions are independent and seeded: the work is embarrassingly
+parallel, and one machine's cores are the pool; past one machine, an existing distributed engine (Ray)
+is the tool, not a home-made one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from twin.units import parse_duration, parse_seed, positive_int
+
+EPILOG = """examples:
+  python -m search                                   # 12 trials x 2 seeds, 30-minute episodes, at Full
+  python -m search --trials 40 --seeds 3 --episode 1h --workers 4 --out runs/search1
+  python -m agent --config runs/search1/best.yaml    # the best trial's parameters, in a session
+
+The reward of an episode is its net PnL (fees included) less an inventory-risk penalty and
+escalation_penalty USDC for each safety level escalated (see search/env.py). Exit status 2 for bad
+arguments or an --out that already holds results."""
+
+
+def _episode(task: tuple) -> dict:
+    """One trial's episode (in a worker process): the constant action for the whole episode."""
+    trial, action, seed, kw = task
+    from search.env import MarketMakingEnv
+    env = MarketMakingEnv(**kw)
+    env.reset(seed=seed)
+    total = 0.0
+    info: dict = {}
+    while True:
+        _, r, terminated, truncated, info = env.step(None if action is None else np.asarray(action, np.float32))
+        total += r
+        if terminated or truncated:
+            break
+    return {"trial": trial, "seed": seed, "reward": total, "net_pnl_usd": info["net_pnl_usd"],
+            "fees_usd": info["fees_usd"], "fills": info["fills"], "escalations": info["escalations"],
+            "killed": bool(terminated)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m search", description="Random search over the agent's quoting "
+                                 "parameters in the twin, on a local process pool (search/env.py's environment).",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=positive_int, default=12, help="parameter points to try, the baseline "
+                    "included (default 12)")
+    ap.add_argument("--seeds", type=positive_int, default=2, help="episodes per trial, on seeds --seed, "
+                    "--seed+1, ... (default 2)")
+    ap.add_argument("--episode", default="30m", help="simulated time per episode: 1800, 30m, 1h (default 30m)")
+    ap.add_argument("--step", default="5m", help="simulated time per environment step (default 5m)")
+    ap.add_argument("--level", default="FULL", help="exposure level the agent trades at, held for the episode "
+                    "(default FULL)")
+    ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the trials' draws and the first episode "
+                    "(default 0)")
+    ap.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
+                    help="worker processes (default: the cores, at most 4; 1 runs in this process)")
+    ap.add_argument("--config", help="agent config YAML the trials start from (default: the shipped defaults)")
+    ap.add_argument("--out", help="folder for results.json and best.yaml")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+
+    from agent.config import AgentConfig
+    try:
+        from search.env import PARAMETERS, config_for, decode, values_of
+    except ImportError as e:  # gymnasium is the search extra's
+        print(f"error: {e}: install the search extra (python -m pip install -e \".[search]\")", file=sys.stderr)
+        return 2
+
+    try:
+        episode_s = parse_duration(args.episode)
+        step_s = parse_duration(args.step)
+        if step_s > episode_s:
+            raise ValueError(f"--step {args.step!r} is longer than --episode {args.episode!r}")
+        base = AgentConfig.load(args.config) if args.config else AgentConfig()
+        from search.env import MarketMakingEnv
+        MarketMakingEnv(agent_config=base, step_s=step_s, episode_s=episode_s, level=args.level)  # checks the level
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else None
+    if out is not None and (out / "results.json").exists():
+        print(f"error: {out / 'results.json'} exists: choose another --out, or remove it", file=sys.stderr)
+        return 2
+
+    rng = np.random.default_rng(args.seed)
+    actions = [None] + [rng.uniform(-1.0, 1.0, len(PARAMETERS)).astype(np.float32)  # 0: the config as it is
+                        for _ in range(args.trials - 1)]
+    kw = {"agent_config": base, "step_s": step_s, "episode_s": episode_s, "level": args.level}
+    tasks = [(t, None if a is None else a.tolist(), args.seed + k, kw) for t, a in enumerate(actions)
+             for k in range(args.seeds)]
+    results = _run(tasks, args.workers, not args.quiet)
+
+    rows = []
+    for t, a in enumerate(actions):
+        mine = [r for r in results if r["trial"] == t]
+        rows.append({"trial": t, "params": values_of(base) if a is None else decode(a), "mean_reward": float(np.mean([r["reward"] for r in mine])),
+                     "mean_net_pnl_usd": float(np.mean([r["net_pnl_usd"] for r in mine])),
+                     "fills": int(sum(r["fills"] for r in mine)), "escalations": int(sum(r["escalations"] for r in mine)),
+                     "kills": int(sum(r["killed"] for r in mine)), "episodes": mine})
+    rows.sort(key=lambda r: -r["mean_reward"])
+    print(_table(rows, episode_s, args.seeds))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps({"episode_s": episode_s, "step_s": step_s, "level": args.level,
+                                                      "seeds": [args.seed + k for k in range(args.seeds)],
+                                                      "trials": rows}, indent=2))
+        best = config_for(rows[0]["params"], base)
+        (out / "best.yaml").write_text(_best_yaml(best, rows[0]))
+        print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
+    return 0
+
+
+def _run(tasks: list, workers: int, progress: bool) -> list[dict]:
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(tasks), unit="episode", desc="search", leave=False)
+    results = []
+    try:
+        if workers == 1:
+            for task in tasks:
+                results.append(_episode(task))
+                if bar is not None:
+                    bar.update(1)
+        else:
+            with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+                for r in pool.map(_episode, tasks):
+                    results.append(r)
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def _table(rows: list[dict], episode_s: float, seeds: int) -> str:
+    head = (f"{len(rows)} trials x {seeds} seeds, {episode_s:g} s episodes; reward = net PnL - risk and escalation "
+            f"penalties (USDC, mean per episode)")
+    cols = ["gamma", "spread", "skew", "levels", "spacing", "size", "tol"]
+    lines = [head, f"  {'trial':>5} {'reward':>9} {'net PnL':>9} {'fills':>6} {'esc':>4} {'kills':>5}  "
+                   + " ".join(f"{c:>7}" for c in cols)]
+    for r in rows:
+        p = list(r["params"].values())
+        vals = [f"{p[0]:7.3f}", f"{p[1]:7.2f}", f"{p[2]:7.2f}", f"{p[3]:7d}", f"{p[4]:7.2f}", f"{p[5]:7.4f}",
+                f"{p[6]:7.2f}"]
+        name = f"{r['trial']:>5}" if r["trial"] else "  (0)"
+        lines.append(f"  {name} {r['mean_reward']:9.2f} {r['mean_net_pnl_usd']:9.2f} {r['fills']:6d} "
+                     f"{r['escalations']:4d} {r['kills']:5d}  " + " ".join(vals))
+    lines.append("  (0) is the config's own values; gamma, spread, skew: GLFT's risk aversion and factors; levels, "
+                 "spacing (ticks), size (coin): the ladder; tol: reconcile.price_tolerance_ticks")
+    return "\n".join(lines)
+
+
+def _best_yaml(cfg, row: dict) -> str:
+    import yaml
+    q = cfg.quoting
+    doc = {"quoting": {"glft": q.glft.model_dump(), "order_size": q.order_size,
+                       "ladder": {"n_levels": q.ladder.n_levels, "level_spacing_ticks": q.ladder.level_spacing_ticks}},
+           "reconcile": {"price_tolerance_ticks": cfg.reconcile.price_tolerance_ticks}}
+    head = (f"# python -m search: trial {row['trial']}, mean reward {row['mean_reward']:.2f} USDC per episode "
+            f"(net PnL {row['mean_net_pnl_usd']:.2f}); the rest of the config is the search's base\n")
+    return head + yaml.safe_dump(doc, sort_keys=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""``MarketMakingEnv``: one twin session with the agent as a gymnasium environment (DESIGN §9).
+
+An action sets the agent's quoting parameters for the next ``step_s`` simulated seconds (GLFT risk
+aversion, spread and skew factors, ladder depth, level spacing and size, the requote threshold), given
+as a point of [-1, 1]^7 and mapped onto each parameter's range (``PARAMETERS``). The observation
+summarises the state: inventory as a share of the position limit, volatility, the quoted spread,
+TradingConfidence, the safety level and the address quota's headroom. The reward is the step's net PnL
+(fees included) less a penalty on inventory risk (the variance of the position's value over the step,
+times ``inventory_penalty``) and one for each safety level escalated (``escalation_penalty``, USDC per
+level). An episode ends after ``episode_s`` (truncated) or at a Kill (terminated: the agent has stopped).
+
+The session runs the agent as it trades, fault models and safety ladder included, at exposure ``level``.
+With ``pin_level`` (the default) the level holds for the whole episode: a search compares quoting
+parameters at one exposure level, and a demotion (say, to Shadow, where nothing is placed) would leave the
+rest of the episode measuring nothing; the safety ladder still acts on the quotes (Red pulls them, Kill
+ends the episode), and each level it escalates costs ``escalation_penalty``. Without it the agent's
+graduation runs as it does in a session, its ceiling at ``level``. Everything is seeded: the same
+``reset(seed=...)`` and actions give the same episode.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from agent.config import AgentConfig
+from agent.execution.reconcile import ReconcileConfig
+from agent.graduation import ExposureLevel
+from agent.graduation.governor import Graduation
+from agent.quoting.glft import GlftConfig
+from agent.quoting.ladder import LadderConfig
+from agent.session import build_session
+from twin.params import TwinParams
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One action dimension: where it goes in the agent config and the range [-1, 1] maps onto."""
+
+    path: str  # "glft.gamma", "ladder.n_levels", "order_size", "reconcile.price_tolerance_ticks"
+    lo: float
+    hi: float
+    scale: str = "linear"  # "linear", "log" (for multiplicative parameters) or "int" (rounded, linear)
+
+    def value(self, x: float) -> float | int:
+        """The parameter's value at coordinate ``x`` (clipped to [-1, 1]), to 4 significant figures: a config
+        a person reads, and finer than any of these parameters matters."""
+        u = (min(1.0, max(-1.0, float(x))) + 1.0) / 2.0
+        if self.scale == "log":
+            v = math.exp(math.log(self.lo) + u * (math.log(self.hi) - math.log(self.lo)))
+        else:
+            v = self.lo + u * (self.hi - self.lo)
+        return int(round(v)) if self.scale == "int" else float(f"{v:.4g}")
+
+    def point(self, v: float) -> float:
+        """The action coordinate that maps to ``v`` (clipped to the range): ``value``'s inverse."""
+        v = min(self.hi, max(self.lo, float(v)))
+        if self.scale == "log":
+            u = (math.log(v) - math.log(self.lo)) / (math.log(self.hi) - math.log(self.lo))
+        else:
+            u = (v - self.lo) / (self.hi - self.lo)
+        return 2.0 * u - 1.0
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("glft.gamma", 0.005, 0.5, "log"),
+    Parameter("glft.spread_factor", 0.5, 4.0, "log"),
+    Parameter("glft.skew_factor", 0.0, 3.0),
+    Parameter("ladder.n_levels", 1, 5, "int"),
+    Parameter("ladder.level_spacing_ticks", 1.0, 10.0, "log"),
+    Parameter("order_size", 0.001, 0.005, "log"),
+    Parameter("reconcile.price_tolerance_ticks", 0.5, 5.0),
+)
+# inventory: position / risk.max_position (worst case aside); sigma_bps: volatility, bps per √s; spread_bps: the
+# quoted spread, best ask − best bid, bps of the mid; confidence: TradingConfidence.overall; safety: level / 4
+# (Green 0 … Kill 1); quota_headroom: the address budget's share left. Clipped to these bounds.
+OBSERVATION = ("inventory", "sigma_bps", "spread_bps", "confidence", "safety", "quota_headroom")
+_OBS_LOW = (-2.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+_OBS_HIGH = (2.0, 100.0, 1000.0, 1.0, 1.0, 1.0)
+
+
+def decode(action) -> dict[str, float | int]:
+    """The parameter values an action sets, by path."""
+    a = np.asarray(action, dtype=float).reshape(-1)
+    if a.shape != (len(PARAMETERS),):
+        raise ValueError(f"an action has {len(PARAMETERS)} coordinates ({', '.join(p.path for p in PARAMETERS)}), "
+                         f"got shape {np.shape(action)}")
+    return {p.path: p.value(x) for p, x in zip(PARAMETERS, a)}
+
+
+def values_of(config: AgentConfig) -> dict[str, float | int]:
+    """The parameters' values in ``config``, by path."""
+    out = {}
+    for p in PARAMETERS:
+        section, _, name = p.path.rpartition(".")
+        obj = {"glft": config.quoting.glft, "ladder": config.quoting.ladder, "reconcile": config.reconcile,
+               "": config.quoting}[section]
+        out[p.path] = getattr(obj, name)
+    return out
+
+
+def encode(config: AgentConfig) -> np.ndarray:
+    """The action that sets ``config``'s values (clipped to each range): the shipped defaults as a point."""
+    values = values_of(config)
+    return np.asarray([p.point(values[p.path]) for p in PARAMETERS], dtype=np.float32)
+
+
+def config_for(values: dict[str, float | int], base: AgentConfig | None = None) -> AgentConfig:
+    """``base`` (the defaults) with the parameter values set: a config a session or the CLI can run."""
+    data = (base or AgentConfig()).model_dump()
+    for path, v in values.items():
+        section, _, name = path.rpartition(".")
+        if section == "reconcile":
+            data["reconcile"][name] = v
+        elif section:
+            data["quoting"][section][name] = v
+        else:
+            data["quoting"][name] = v
+    return AgentConfig.model_validate(data)
+
+
+class _PinnedGraduation(Graduation):
+    """Graduation with the level held: its demotion triggers do nothing (promotion is capped by the ceiling)."""
+
+    __slots__ = ()
+
+    def _demote(self, ts, trigger, reason, equity, to=None) -> None:
+        return
+
+
+class MarketMakingEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(self, *, agent_config: AgentConfig | None = None, twin_params: TwinParams | None = None,
+                 step_s: float = 300.0, episode_s: float = 3600.0, level: str = "FULL",
+                 inventory_penalty: float = 1e-3, escalation_penalty: float = 1.0, pin_level: bool = True) -> None:
+        if not (step_s > 0 and episode_s >= step_s):
+            raise ValueError(f"MarketMakingEnv: need 0 < step_s <= episode_s, got step_s={step_s!r}, "
+                             f"episode_s={episode_s!r}")
+        if level.upper() not in ExposureLevel.__members__ or level.upper() == "SHADOW":
+            raise ValueError(f"MarketMakingEnv: level must be one that places orders (MICRO_LIVE … OPTIMIZED), "
+                             f"got {level!r}")
+        data = (agent_config or AgentConfig()).model_dump()
+        data["graduation"].update(start_level=level.upper(), ceiling=level.upper())
+        if pin_level:
+            data["graduation"]["demote_on_low_confidence"] = False
+        self.agent_config = AgentConfig.model_validate(data)
+        self.pin_level = pin_level
+        self.twin_params = twin_params
+        self.step_s = float(step_s)
+        self.episode_s = float(episode_s)
+        self.inventory_penalty = float(inventory_penalty)
+        self.escalation_penalty = float(escalation_penalty)
+        self.action_space = spaces.Box(-1.0, 1.0, (len(PARAMETERS),), np.float32)
+        self.observation_space = spaces.Box(np.array(_OBS_LOW, np.float32),
+                                            np.array(_OBS_HIGH, np.float32), dtype=np.float32)
+        self._session = None
+
+    # ------------------------------------------------------------------ gymnasium
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        session_seed = int(self.np_random.integers(2 ** 31 - 1))
+        ex, _, core, driver = build_session(self.agent_config, session_seed, self.twin_params)
+        if self.pin_level:  # before the first event: the core reads its graduation's throttles every cycle
+            cfg = self.agent_config
+            core.graduation = _PinnedGraduation(cfg.graduation, cfg.validation.scorecard, cfg.session.collateral_usd,
+                                                maker_fee_bps=cfg.quoting.maker_fee_bps)
+            core.exposure = core.graduation.controller
+        driver.start()
+        self._session = (ex, core)
+        self._escalations = 0
+        self._net = 0.0
+        return self._observe(), {"session_seed": session_seed}
+
+    def step(self, action):
+        """``action`` in [-1, 1]^7 (``PARAMETERS``); None keeps the parameters as they are (the config's own
+        values at the start: a baseline without the action grid's rounding)."""
+        if self._session is None:
+            raise RuntimeError("MarketMakingEnv: step() before reset()")
+        ex, core = self._session
+        if action is None:
+            values = values_of(core.cfg)
+        else:
+            values = decode(action)
+            cfg = config_for(values, self.agent_config)
+            core.retune(glft=GlftConfig(**cfg.quoting.glft.model_dump()),
+                        ladder=LadderConfig(**cfg.quoting.ladder.model_dump()), order_size=cfg.quoting.order_size,
+                        reconcile=ReconcileConfig(**cfg.reconcile.model_dump()))
+        n_hist = len(core.safety.history)
+        start = ex.env.now
+        end = min(self.episode_s, start + self.step_s)
+        ex.env.run(until=end)
+        net = self._net_pnl(core)
+        pnl = net - self._net
+        self._net = net
+        escalated = sum(max(0, int(t.to_level) - int(t.from_level)) for t in list(core.safety.history)[n_hist:])
+        self._escalations += escalated
+        sigma = self._sigma(core)
+        mid = core.mid if core.mid == core.mid else 0.0
+        risk = (core.tracker.position * mid * sigma) ** 2 * (end - start)  # the position's value's variance, USDC²
+        reward = pnl - self.inventory_penalty * risk - self.escalation_penalty * escalated
+        terminated = bool(core.stopped)
+        truncated = not terminated and ex.env.now >= self.episode_s - 1e-9
+        info = {"pnl_usd": pnl, "net_pnl_usd": net, "fees_usd": core.ledger.fees, "fills": core.ledger.fills,
+                "escalations": self._escalations, "safety": core.safety.level.name,
+                "exposure": core.graduation.level.name, "params": values}
+        return self._observe(), float(reward), terminated, truncated, info
+
+    # ------------------------------------------------------------------ state
+
+    @staticmethod
+    def _net_pnl(core) -> float:
+        led = core.ledger
+        mid = core.mid if core.mid == core.mid else 0.0
+        return led.realized + led.unrealized(mid) - led.fees
+
+    def _sigma(self, core) -> float:
+        vol = core.vol
+        return vol.sigma_per_sqrt_s if vol.ready else self.agent_config.quoting.sigma_prior
+
+    def _observe(self) -> np.ndarray:
+        ex, core = self._session
+        inv = core.tracker.position / core.cfg.risk.max_position
+        spread = 0.0
+        quotes = core.last_quotes
+        bids = [q.px for q in quotes if q.side > 0]
+        asks = [q.px for q in quotes if q.side < 0]
+        if bids and asks and core.mid == core.mid:
+            spread = (min(asks) - max(bids)) / core.mid * 1e4
+        obs = np.array([inv, self._sigma(core) * 1e4, spread, core.graduation.confidence.overall,
+                        int(core.safety.level) / 4.0, core.budget.headroom_frac], dtype=np.float64)
+        return np.clip(np.nan_to_num(obs), _OBS_LOW, _OBS_HIGH).astype(np.float32)

@@ -1,0 +1,111 @@
+"""The parameter search's environment (DESIGN §9): a valid gymnasium env, seeded, whose actions reach the
+agent and whose rewards add up to the session's PnL; and the search CLI's results and best config."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from agent.config import AgentConfig
+from search.__main__ import main
+from search.env import PARAMETERS, MarketMakingEnv, config_for, decode, encode, values_of
+
+
+def _episode(env, seed, action):
+    obs, _ = env.reset(seed=seed)
+    out = [(obs.tolist(), None)]
+    infos = []
+    while True:
+        obs, r, terminated, truncated, info = env.step(action)
+        out.append((obs.tolist(), r))
+        infos.append(info)
+        if terminated or truncated:
+            return out, infos
+
+
+def test_it_passes_gymnasiums_checker():
+    check_env(MarketMakingEnv(step_s=30.0, episode_s=90.0), skip_render_check=True)
+
+
+def test_the_same_seed_and_actions_give_the_same_episode():
+    env = MarketMakingEnv(step_s=60.0, episode_s=240.0)
+    a = np.linspace(-0.5, 0.5, len(PARAMETERS)).astype(np.float32)
+    first, _ = _episode(env, 3, a)
+    again, _ = _episode(MarketMakingEnv(step_s=60.0, episode_s=240.0), 3, a)
+    other, _ = _episode(env, 4, a)
+    assert first == again and len(first) == 5  # reset + 4 steps of 60 s
+    assert other != first
+
+
+def test_rewards_add_up_to_the_net_pnl_and_the_level_holds():
+    """With the penalties off, the rewards are the steps' PnL and sum to the session's net PnL (fees
+    included); pinned, the exposure level is the one asked for throughout."""
+    env = MarketMakingEnv(step_s=120.0, episode_s=600.0, level="RAMPING", inventory_penalty=0.0,
+                          escalation_penalty=0.0)
+    steps, infos = _episode(env, 1, None)
+    rewards = [r for _, r in steps[1:]]
+    assert sum(rewards) == pytest.approx(infos[-1]["net_pnl_usd"]) and infos[-1]["fees_usd"] > 0
+    assert infos[-1]["fills"] > 0 and {i["exposure"] for i in infos} == {"RAMPING"}
+    penalised = MarketMakingEnv(step_s=120.0, episode_s=600.0, level="RAMPING", inventory_penalty=0.0,
+                                escalation_penalty=5.0)
+    p_steps, p_infos = _episode(penalised, 1, None)
+    assert p_infos[-1]["escalations"] > 0  # the twin's faults move the safety ladder in ten minutes
+    assert sum(r for _, r in p_steps[1:]) == pytest.approx(sum(rewards) - 5.0 * p_infos[-1]["escalations"])
+
+
+def test_an_action_sets_the_agents_parameters():
+    """The action reaches the quotes: one level a side, far apart and wide, quotes a wider spread and fills
+    less than the defaults on the same market."""
+    wide = {"glft.spread_factor": 4.0, "ladder.n_levels": 1, "ladder.level_spacing_ticks": 10.0}
+    action = encode(config_for(wide))
+    assert decode(action)["ladder.n_levels"] == 1 and decode(action)["glft.spread_factor"] == pytest.approx(4.0)
+    env = MarketMakingEnv(step_s=150.0, episode_s=300.0)
+    base_steps, base_infos = _episode(env, 2, None)
+    wide_steps, wide_infos = _episode(env, 2, action)
+    assert wide_infos[-1]["fills"] < base_infos[-1]["fills"]
+    assert wide_steps[-1][0][2] > base_steps[-1][0][2]  # the observed quoted spread, bps
+    assert wide_infos[-1]["params"]["ladder.n_levels"] == 1
+
+
+def test_the_defaults_round_trip_through_the_action_space():
+    cfg = AgentConfig()
+    back = decode(encode(cfg))
+    for path, v in values_of(cfg).items():
+        assert back[path] == pytest.approx(v, rel=1e-3)
+    with pytest.raises(ValueError, match="7 coordinates"):
+        decode([0.0, 0.0])
+    with pytest.raises(ValueError, match="places orders"):
+        MarketMakingEnv(level="SHADOW")
+
+
+def test_the_cli_writes_results_and_a_best_config_the_agent_runs(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["--trials", "3", "--seeds", "2", "--episode", "4m", "--step", "2m", "--workers", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "3 trials x 2 seeds" in table and "(0)" in table
+    res = json.loads((out / "results.json").read_text())
+    trials = res["trials"]
+    assert len(trials) == 3 and all(len(t["episodes"]) == 2 for t in trials)
+    assert [t["mean_reward"] for t in trials] == sorted((t["mean_reward"] for t in trials), reverse=True)
+    assert {e["seed"] for t in trials for e in t["episodes"]} == {0, 1}  # every trial on the same markets
+    baseline = next(t for t in trials if t["trial"] == 0)
+    assert baseline["params"] == values_of(AgentConfig())
+    best = AgentConfig.load(str(out / "best.yaml"))
+    assert values_of(best) == pytest.approx(trials[0]["params"])
+    # the same arguments again: refused, nothing overwritten
+    assert main(["--trials", "2", "--episode", "2m", "--step", "1m", "--quiet", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["--level", "SHADOW", "--quiet"]) == 2
+    assert "places orders" in capsys.readouterr().err
+
+
+def test_a_pool_of_workers_gives_the_results_of_one_process(tmp_path, capsys):
+    """Episodes are seeded, not scheduled: two worker processes find what one does."""
+    args = ["--trials", "2", "--seeds", "1", "--episode", "2m", "--step", "1m", "--quiet"]
+    assert main(args + ["--workers", "1", "--out", str(tmp_path / "one")]) == 0
+    assert main(args + ["--workers", "2", "--out", str(tmp_path / "two")]) == 0
+    one, two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
+    assert one == two
