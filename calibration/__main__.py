@@ -1,0 +1,61 @@
+"""``python -m calibration RUN_DIR``: fit the twin from a live run's event journal, and report."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """examples:
+  python -m calibration runs/testnet-t1                    # writes runs/testnet-t1/calibration/
+  python -m calibration runs/testnet-t1 --out fits/t1
+  python -m agent --params fits/t1/twin_params.json        # the agent against the fitted twin
+
+RUN_DIR is a live run folder (python -m agent --venue live --out RUN_DIR), whose events.jsonl is
+replayed through the agent's core to recover every order's sending time. Writes twin_params.json
+(the base with the fitted parts set), calibration.json and report.html. Exit status 2 for a folder
+without a journal or a bad base file."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m calibration", description="Fit the twin's latency, rejection and "
+                                 "disconnect parameters from a live run, and write them with a report.",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", help="a live run folder (with events.jsonl)")
+    ap.add_argument("--out", help="where to write (default RUN/calibration)")
+    ap.add_argument("--base", help="twin parameters JSON the fit starts from (default: the twin's defaults)")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+
+    from calibration.fit import fit
+    from calibration.observe import observe_journal
+    from calibration.report import write_report
+    from twin.params import TwinParams
+
+    try:
+        base = TwinParams.load(args.base) if args.base else TwinParams()
+        obs = observe_journal(args.run)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.run) / "calibration"
+    f = fit(obs, base)
+    s = write_report(f, out, str(args.run), np.random.default_rng(0))
+    lat = s["latency"]
+    print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places, {len(obs.round_trip_s)} answered")
+    if lat:
+        leg = lat["leg"]
+        print(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "
+              f"{leg['spike_prob']:.2%}, median {leg['spike_median_ms']:.0f} ms (KS {lat['ks_distance']:.3f})")
+    else:
+        print("latency: too few round trips to fit (the base's kept)")
+    for k, r in f.rejections.items():
+        print(f"rejections {k}: {r.rate:.4g} ({r.lo:.4g} – {r.hi:.4g}), {r.count} of {r.n}")
+    h = f.hazard_per_hour
+    print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
+    print(f"wrote {out / 'twin_params.json'}, {out / 'report.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

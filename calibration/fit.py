@@ -1,0 +1,205 @@
+"""The twin's fault-model parameters estimated from ``Observations``, each with its uncertainty.
+
+- **Latency.** A place's round trip is the twin's order-entry latency plus its response latency, each a
+  log-normal body with a log-normal spike component. The round trips' logs are fitted, by maximum
+  likelihood (EM), with a two-component normal mixture: the body and the spikes. The two legs cannot be
+  told apart from round trips alone, so they are taken to be alike: each leg's body has half the round
+  trip body's mean and variance (Fenton-Wilkinson, inverted), a round trip is spiked when either leg is
+  (p = 1 − √(1 − P)), and a leg's spike is the round trip's spike less the other leg's body. The twin's
+  slow periods are absorbed into the spikes (the fit sets none). ``goodness`` checks the result the way
+  that matters: round trips drawn from the fitted legs against the observed ones.
+- **Rejections.** Per reason, the share of the places that passed the twin's rules rejected for it, with
+  a Wilson 95% interval. Only the reasons the twin draws at random are fitted; those its rules produce
+  from the orders themselves (crossing a post-only order, a size or price off the grid, reduce-only, the
+  quota) are its own, and the places they rejected never reached the draw.
+- **Transport failures.** Requests carrying places none of which the venue ever answered: their share
+  of such requests (a batch is one request), the twin's ``rest_failure_prob``.
+- **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
+  lengths are log-normal (their logs' mean and standard deviation).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from calibration.observe import Observations
+from twin.faults.latency import PathLatencyParams
+from twin.faults.rejections import ORDER_REASONS
+from twin.params import TwinParams
+
+# reasons the twin's rules produce from the orders and the book, never by a random draw: not fitted
+RULE_REASONS = frozenset({"BadAloPx", "ModifyBadAloPx", "MinTradeNtl", "Tick", "ReduceOnly", "InvalidSize",
+                          "ZeroSize", "MissingOrder", "ModifyCanceledOrFilled", "TooManyOpenOrders", "RateLimited",
+                          "NonceInvalid", "IocCancel", "Nonce", "Signature", "Expired", "ScheduleCancelRefused",
+                          "Transport"})
+MIN_ROUND_TRIPS = 50  # fewer and the latency fit is not attempted (the base's latency is kept)
+
+
+@dataclass(frozen=True)
+class LatencyFit:
+    """The round trips' mixture (log-ms space) and the legs made of it."""
+
+    n: int
+    body_mu: float  # mean of log round trip (ms) in the body
+    body_sigma: float
+    spike_prob: float  # share of round trips in the spike component
+    spike_mu: float
+    spike_sigma: float
+    leg: PathLatencyParams  # each leg (order entry, response) as the twin takes it
+
+
+@dataclass(frozen=True)
+class RateFit:
+    count: int
+    n: int
+    rate: float
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class Fit:
+    observations: Observations
+    latency: LatencyFit | None
+    rejections: dict[str, RateFit]
+    transport: RateFit  # requests with places, none answered (lost in transport), of all such requests
+    hazard_per_hour: RateFit  # count = drops, n = connected hours (rounded), rate per hour
+    outage_median_s: float | None
+    outage_sigma: float | None
+    params: TwinParams  # the base with every fitted part set
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial share k/n."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    d = 1.0 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def poisson_rate(k: int, exposure: float, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval of a Poisson rate: k events over ``exposure``."""
+    if exposure <= 0:
+        return 0.0, math.inf
+    a = (1.0 - level) / 2.0
+    lo = 0.0 if k == 0 else stats.chi2.ppf(a, 2 * k) / 2.0
+    hi = stats.chi2.ppf(1.0 - a, 2 * k + 2) / 2.0
+    return float(lo / exposure), float(hi / exposure)
+
+
+def fit_mixture(x: np.ndarray, iters: int = 200) -> tuple[float, float, float, float, float]:
+    """(body mu, body sigma, spike share, spike mu, spike sigma) of a two-normal mixture on ``x`` by EM, the
+    spike being the component with the larger mean. Starts from the body as the lower 90%."""
+    x = np.sort(np.asarray(x, dtype=float))
+    cut = x[int(0.9 * (len(x) - 1))]
+    lo, hi = x[x <= cut], x[x > cut]
+    mu1, s1 = lo.mean(), max(lo.std(), 1e-3)
+    mu2, s2 = (hi.mean(), max(hi.std(), 1e-3)) if len(hi) > 1 else (x.max() + 1.0, 0.5)
+    w = 0.1
+    for _ in range(iters):
+        p1 = (1 - w) * stats.norm.pdf(x, mu1, s1)
+        p2 = w * stats.norm.pdf(x, mu2, s2)
+        tot = p1 + p2
+        tot[tot == 0] = 1e-300
+        r = p2 / tot
+        w_new = float(r.mean())
+        if w_new < 1e-4 or w_new > 0.5:  # no spike component worth the name: one normal
+            return float(x.mean()), float(max(x.std(), 1e-3)), 0.0, float(x.max()), 0.5
+        r1 = 1 - r
+        mu1 = float((r1 * x).sum() / r1.sum())
+        s1 = float(max(math.sqrt((r1 * (x - mu1) ** 2).sum() / r1.sum()), 1e-3))
+        mu2 = float((r * x).sum() / r.sum())
+        s2 = float(max(math.sqrt((r * (x - mu2) ** 2).sum() / r.sum()), 1e-3))
+        if abs(w_new - w) < 1e-8:
+            w = w_new
+            break
+        w = w_new
+    if mu2 < mu1:
+        mu1, s1, mu2, s2, w = mu2, s2, mu1, s1, 1 - w
+    return mu1, s1, w, mu2, s2
+
+
+def _leg_of_sum(mu: float, sigma: float) -> tuple[float, float]:
+    """The log-normal (mu, sigma) of each of two iid legs whose sum is log-normal (mu, sigma): half the sum's
+    mean and variance (Fenton-Wilkinson's moment match, inverted)."""
+    mean = math.exp(mu + sigma * sigma / 2)
+    var = (math.exp(sigma * sigma) - 1) * math.exp(2 * mu + sigma * sigma)
+    m, v = mean / 2, var / 2
+    s2 = math.log(1 + v / (m * m))
+    return math.log(m) - s2 / 2, math.sqrt(s2)
+
+
+def fit_latency(round_trip_s: np.ndarray) -> LatencyFit | None:
+    rt = np.asarray(round_trip_s, dtype=float)
+    rt = rt[rt > 0]
+    if len(rt) < MIN_ROUND_TRIPS:
+        return None
+    x = np.log(rt * 1000.0)
+    mu1, s1, w, mu2, s2 = fit_mixture(x)
+    leg_mu, leg_sigma = _leg_of_sum(mu1, s1)
+    leg_median = math.exp(leg_mu)
+    p = 1.0 - math.sqrt(max(0.0, 1.0 - w))
+    spike_median = max(math.exp(mu2) - leg_median, leg_median)
+    leg = PathLatencyParams(median_ms=leg_median, sigma=leg_sigma, spike_prob=min(1.0, p),
+                            spike_median_ms=spike_median, spike_sigma=s2, burst_rate_per_hour=0.0)
+    return LatencyFit(len(rt), mu1, s1, w, mu2, s2, leg)
+
+
+def sample_round_trips(leg: PathLatencyParams, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Round trips (s) the twin would draw with both legs ``leg`` (slow periods aside)."""
+    def one() -> np.ndarray:
+        body = np.exp(rng.normal(math.log(leg.median_ms), leg.sigma, n))
+        spike = np.exp(rng.normal(math.log(leg.spike_median_ms), leg.spike_sigma, n))
+        return np.where(rng.random(n) < leg.spike_prob, spike, body)
+    return (one() + one()) / 1000.0
+
+
+def goodness(fit: LatencyFit, observed_s: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """(Kolmogorov-Smirnov distance, its p-value) between the observed round trips and ones drawn from the
+    fitted legs: the fitted twin replayed, in the one respect that matters here."""
+    sim = sample_round_trips(fit.leg, max(20_000, 10 * len(observed_s)), rng)
+    res = stats.ks_2samp(observed_s, sim)
+    return float(res.statistic), float(res.pvalue)
+
+
+def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
+    base = base or TwinParams()
+    lat = fit_latency(obs.round_trip_s)
+    # the twin draws its random rejections for the orders that pass its rules: the places answered, less those
+    # its rules rejected
+    eligible = obs.answered - sum(k for r, k in obs.rejections.items() if r in RULE_REASONS)
+    rejections: dict[str, RateFit] = {}
+    for reason, k in sorted(obs.rejections.items()):
+        if reason in RULE_REASONS:
+            continue
+        lo, hi = wilson(k, eligible)
+        rejections[reason] = RateFit(k, eligible, k / eligible if eligible else 0.0, lo, hi)
+    k, n = obs.lost_requests, obs.place_requests
+    transport = RateFit(k, n, k / n if n else 0.0, *wilson(k, n))
+    hours = obs.connected_s / 3600.0
+    lo, hi = poisson_rate(obs.disconnects, hours)
+    hazard = RateFit(obs.disconnects, round(hours), obs.disconnects / hours if hours > 0 else 0.0, lo, hi)
+    out_median = out_sigma = None
+    if len(obs.outages_s) >= 2:
+        logs = np.log(np.maximum(obs.outages_s, 1e-3))
+        out_median, out_sigma = float(math.exp(logs.mean())), float(logs.std(ddof=1))
+    data = base.model_dump()
+    if lat is not None:
+        leg = lat.leg.model_dump()
+        data["latency"]["order_entry"] = dict(leg)
+        data["latency"]["response"] = dict(leg)
+    known = {r.value for r in ORDER_REASONS}
+    rates = {r: f.rate for r, f in rejections.items() if r in known}
+    data["rejections"]["rates"] = rates
+    data["rejections"]["rest_failure_prob"] = transport.rate
+    data["connection"]["hazard_per_hour"] = hazard.rate
+    if out_median is not None:
+        data["connection"]["outage_median_s"] = out_median
+        data["connection"]["outage_sigma"] = out_sigma
+    return Fit(obs, lat, rejections, transport, hazard, out_median, out_sigma, TwinParams.model_validate(data))

@@ -1,0 +1,154 @@
+"""What a run saw of the venue, as the twin's fault models would have to reproduce it.
+
+The events a core handled are the run (it is sans-IO and deterministic): fed again, in order, to a core
+built as the run's was, they give back every command at the moment it was sent. A place's round trip is
+then the time from its sending to the venue's answer (acknowledged or rejected: the twin's order-entry
+and response latencies added up), and each answer's reason is counted per place sent.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from agent.gateway.events import (
+    Batch, ConnectionLost, ConnectionRestored, OrderAcknowledged, OrderRejected, PlaceOrder, RateLimited, Reason,
+)
+
+
+@dataclass(frozen=True)
+class Observations:
+    """A run's venue behaviour: every number here is a count or a duration the fits below read."""
+
+    round_trip_s: np.ndarray  # each request of places the venue answered: from sending to its reply, s (a batch's
+    # places share one reply; a transport failure, which has none, is counted under rejections["Transport"])
+    places: int  # places sent (answered, refused by quota, or never answered)
+    answered: int  # places the venue answered (acknowledged or rejected)
+    rejections: dict[str, int]  # places rejected, by the gateway's reason code
+    unanswered: int  # places with no answer (a transport failure, or the run ended first)
+    place_requests: int  # requests (actions) that carried places: a batch is one
+    lost_requests: int  # of them, those none of whose places was ever answered (lost in transport)
+    disconnects: int  # websocket drops
+    outages_s: np.ndarray  # each drop's length until the socket was back, s
+    connected_s: float  # time with the socket up, s
+    duration_s: float  # the run's span, s
+    runs: int = 1
+    notes: tuple[str, ...] = field(default=())
+
+    def merged(self, other: "Observations") -> "Observations":
+        """Two runs' observations as one sample (a live folder carries on over restarts)."""
+        rej = dict(self.rejections)
+        for k, v in other.rejections.items():
+            rej[k] = rej.get(k, 0) + v
+        return Observations(np.concatenate([self.round_trip_s, other.round_trip_s]), self.places + other.places,
+                            self.answered + other.answered, rej, self.unanswered + other.unanswered, self.place_requests + other.place_requests,
+                            self.lost_requests + other.lost_requests, self.disconnects + other.disconnects,
+                            np.concatenate([self.outages_s, other.outages_s]), self.connected_s + other.connected_s,
+                            self.duration_s + other.duration_s, self.runs + other.runs, self.notes + other.notes)
+
+
+def observe(events: Iterable, core) -> Observations:
+    """Feed ``events`` to ``core`` (a fresh core built as the run's was) and collect what the venue did."""
+    sent: dict[str, float] = {}
+    request_of: dict[str, int] = {}  # cloid → the request that carried it
+    answered_requests: set[int] = set()
+    refused_requests: set[int] = set()  # refused by the quota before the venue saw them: not lost
+    n_requests = 0
+    answered = 0
+    rts: list[float] = []
+    rejections: dict[str, int] = {}
+    places = 0
+    down_since: float | None = None
+    outages: list[float] = []
+    disconnects = 0
+    first = last = None
+    for ev in events:
+        ts = ev.ts
+        if first is None:
+            first = ts
+        last = ts
+        t = type(ev)
+        if t is OrderAcknowledged or t is OrderRejected:
+            s = sent.pop(ev.cloid, None)
+            if s is not None:
+                if t is OrderRejected:
+                    rejections[ev.reason.value] = rejections.get(ev.reason.value, 0) + 1
+                answered += 1
+                req = request_of[ev.cloid]
+                # one round trip per request: a batch's places share its one reply (a transport failure is none)
+                if req not in answered_requests and (t is OrderAcknowledged or ev.reason is not Reason.TRANSPORT):
+                    answered_requests.add(req)
+                    rts.append(ts - s)
+        elif t is RateLimited:
+            for c in ev.cloids:  # refused before the venue saw it: no round trip, no reason of the venue's
+                if sent.pop(c, None) is not None:
+                    refused_requests.add(request_of[c])
+        elif t is ConnectionLost:
+            if down_since is None:
+                down_since = ts
+                disconnects += 1
+        elif t is ConnectionRestored:
+            if down_since is not None:
+                outages.append(ts - down_since)
+                down_since = None
+        for c in core.handle(ev):
+            carried = False
+            for x in (c.commands if type(c) is Batch else (c,)):
+                if type(x) is PlaceOrder:
+                    sent[x.cloid] = ts
+                    request_of[x.cloid] = n_requests
+                    places += 1
+                    carried = True
+            n_requests += carried
+    span = (last - first) if first is not None else 0.0
+    down = sum(outages) + ((last - down_since) if down_since is not None else 0.0)
+    # a request none of whose places was answered or refused, sent before the run's last answer was possible
+    # (its last second: the answers to those are still on their way) was lost in transport
+    cutoff = (last if last is not None else 0.0) - 1.0
+    pending = {request_of[c] for c, t0 in sent.items() if t0 > cutoff}
+    lost = {request_of[c] for c in sent} - answered_requests - refused_requests - pending
+    return Observations(np.asarray(rts, dtype=float), places, answered, rejections, len(sent), n_requests - len(pending),
+                        len(lost), disconnects,
+                        np.asarray(outages, dtype=float), max(0.0, span - down), span)
+
+
+def observe_journal(folder: str | Path) -> Observations:
+    """A live run folder's observations: its ``events.jsonl`` (every run in it, restarts included) replayed
+    through cores built as the live CLI built them. Raises FileNotFoundError without a journal, and
+    ValueError naming the file and line of a line that is not an event."""
+    from agent.audit.event_log import SHUTDOWN, decode
+    from agent.audit.records import log_files, log_lines
+    from agent.config import AgentConfig
+    from agent.live import live_core
+
+    folder = Path(folder)
+    journal = folder / "events.jsonl"
+    if not log_files(journal):
+        raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")
+    runs: list[tuple[dict, list]] = []
+    for n, line in enumerate(log_lines(log_files(journal)), 1):
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash mid-write: the reader of the log skips it too
+        if d.get("type") == "start":
+            runs.append((d, []))
+        elif d.get("e") == SHUTDOWN or not runs:
+            continue
+        else:
+            try:
+                runs[-1][1].append(decode(d))
+            except (ValueError, TypeError, KeyError) as e:
+                raise ValueError(f"{journal}: line {n}: not an event ({e})") from None
+    if not runs:
+        raise ValueError(f"{journal}: no run in it (no start record)")
+    out = None
+    for start, events in runs:
+        core = live_core(AgentConfig.model_validate(start["config"]), start["seed"], start["tick"],
+                         start["sz_decimals"])
+        obs = observe(events, core)
+        out = obs if out is None else out.merged(obs)
+    return out

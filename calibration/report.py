@@ -1,0 +1,93 @@
+"""The calibration report: the fitted ``TwinParams`` as JSON (``python -m agent --params`` runs them) and an
+HTML page with each fit, its interval and a figure of the round trips, observed against the fitted twin's."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from calibration.fit import Fit, goodness, sample_round_trips
+
+
+def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator) -> dict:
+    """``out``/twin_params.json and ``out``/report.html; returns the report's figures as a dict (also written
+    as ``out``/calibration.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "twin_params.json").write_text(f.params.model_dump_json(indent=2))
+    o = f.observations
+    summary = {
+        "source": source, "runs": o.runs, "duration_s": o.duration_s, "places": o.places,
+        "round_trips": len(o.round_trip_s),
+        "latency": None, "rejections": {k: vars(v) for k, v in f.rejections.items()},
+        "transport": vars(f.transport), "disconnects": vars(f.hazard_per_hour),
+        "outage_median_s": f.outage_median_s, "outage_sigma": f.outage_sigma,
+    }
+    fig = ""
+    if f.latency is not None:
+        ks, p = goodness(f.latency, o.round_trip_s, rng)
+        leg = f.latency.leg
+        summary["latency"] = {"leg": leg.model_dump(), "round_trip_body_median_ms": float(np.exp(f.latency.body_mu)),
+                              "round_trip_spike_share": f.latency.spike_prob, "ks_distance": ks, "ks_pvalue": p}
+        fig = _figure(o.round_trip_s, sample_round_trips(leg, 50_000, rng))
+    (out / "calibration.json").write_text(json.dumps(summary, indent=2, default=float))
+    (out / "report.html").write_text(_html(summary, fig))
+    return summary
+
+
+def _figure(observed: np.ndarray, fitted: np.ndarray) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ms = observed * 1000.0
+    bins = np.logspace(np.log10(max(ms.min(), 1.0) * 0.8), np.log10(ms.max() * 1.2), 60)
+    ax.hist(ms, bins=bins, density=True, alpha=0.6, label=f"observed ({len(ms)})")
+    ax.hist(fitted * 1000.0, bins=bins, density=True, histtype="step", linewidth=1.5, label="fitted twin")
+    ax.set_xscale("log")
+    ax.set_xlabel("place round trip, ms (order entry + response)")
+    ax.set_ylabel("density")
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _rate_row(name: str, r: dict, unit: str = "") -> str:
+    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']}</td><td>{r['n']}</td><td>{r['rate']:.4g}{unit}</td>"
+            f"<td>{r['lo']:.4g} – {r['hi']:.4g}{unit}</td></tr>")
+
+
+def _html(s: dict, fig: str) -> str:
+    lat = s["latency"]
+    parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
+             f"{s['duration_s'] / 3600:.2f} h, {s['places']} places, {s['round_trips']} answered.</p>",
+             "<h2>Order latency (each leg: order entry, response)</h2>"]
+    if lat is None:
+        parts.append("<p>Too few round trips to fit: the base's latency is kept.</p>")
+    else:
+        leg = lat["leg"]
+        parts.append(f"<p>Body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "
+                     f"{leg['spike_prob']:.2%} of legs, median {leg['spike_median_ms']:.0f} ms, sigma "
+                     f"{leg['spike_sigma']:.3f}. Round trips drawn from the fitted legs against the observed: "
+                     f"Kolmogorov-Smirnov distance {lat['ks_distance']:.3f} (p = {lat['ks_pvalue']:.3g}).</p>"
+                     f"<img alt='round trips' src='data:image/png;base64,{fig}'>")
+    parts.append("<h2>Rejections (share of the places that passed the rules, Wilson 95%)</h2><table border=1 cellpadding=4>"
+                 "<tr><th>reason</th><th>count</th><th>of</th><th>rate</th><th>interval</th></tr>")
+    parts += [_rate_row(k, v) for k, v in s["rejections"].items()] or ["<tr><td colspan=5>none</td></tr>"]
+    parts.append(_rate_row("requests lost in transport", s["transport"]) + "</table>")
+    d = s["disconnects"]
+    outage = (f"outages log-normal, median {s['outage_median_s']:.2f} s, sigma {s['outage_sigma']:.3f}"
+              if s["outage_median_s"] is not None else "too few outages to fit their length (the base's kept)")
+    parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {s['duration_s'] / 3600:.2f} h: "
+                 f"{d['rate']:.3g} per connected hour (95%: {d['lo']:.3g} – {d['hi']:.3g}); {outage}.</p>")
+    parts.append("<p>Not fitted yet (the base's values are kept): fill probability against distance and queue, "
+                 "markouts, the feed's latency, the quota's use.</p>")
+    return "<!doctype html><html><head><meta charset='utf-8'><title>Calibration</title></head><body>" + \
+        "".join(parts) + "</body></html>"
