@@ -3,7 +3,7 @@
 ``observe`` turns a run's events (a live run's ``events.jsonl``, or a twin session's events) into the
 quantities the twin's fault models are parameters of; ``fit`` estimates those parameters with their
 uncertainty; ``report`` writes the fitted ``TwinParams`` and an HTML report with figures. This first
-part fits order round-trip latency (body and spikes), per-order rejection rates and websocket
-disconnects; fill probability against distance and queue, markouts and the feed's latency are not
-fitted yet (their parameters stay the base's).
+part fits order round-trip latency and the feed's (body and spikes), per-order rejection rates,
+transport failures and websocket disconnects; fill probability against distance and queue, markouts
+and the quota's use are not fitted yet (their parameters stay the base's).
 """

@@ -17,8 +17,9 @@ without a journal or a bad base file."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m calibration", description="Fit the twin's latency, rejection and "
-                                 "disconnect parameters from a live run, and write them with a report.",
+    ap = argparse.ArgumentParser(prog="python -m calibration", description="Fit the twin's latency (orders and "
+                                 "feed), rejection and disconnect parameters from a live run, and write them with a "
+                                 "report.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="a live run folder (with events.jsonl)")
     ap.add_argument("--out", help="where to write (default RUN/calibration)")
@@ -49,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{leg['spike_prob']:.2%}, median {leg['spike_median_ms']:.0f} ms (KS {lat['ks_distance']:.3f})")
     else:
         print("latency: too few round trips to fit (the base's kept)")
+    feed = s["feed"]
+    if feed:
+        print(f"feed latency: body median {feed['leg']['median_ms']:.1f} ms, sigma {feed['leg']['sigma']:.3f}; spikes "
+              f"{feed['leg']['spike_prob']:.2%} (KS {feed['ks_distance']:.3f})")
+    else:
+        print("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
         print(f"rejections {k}: {r.rate:.4g} ({r.lo:.4g} – {r.hi:.4g}), {r.count} of {r.n}")
     h = f.hazard_per_hour

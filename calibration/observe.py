@@ -15,7 +15,8 @@ from typing import Iterable
 import numpy as np
 
 from agent.gateway.events import (
-    Batch, ConnectionLost, ConnectionRestored, OrderAcknowledged, OrderRejected, PlaceOrder, RateLimited, Reason,
+    Batch, BookUpdated, ConnectionLost, ConnectionRestored, OrderAcknowledged, OrderRejected, PlaceOrder,
+    RateLimited, Reason,
 )
 
 
@@ -31,6 +32,7 @@ class Observations:
     unanswered: int  # places with no answer (a transport failure, or the run ended first)
     place_requests: int  # requests (actions) that carried places: a batch is one
     lost_requests: int  # of them, those none of whose places was ever answered (lost in transport)
+    feed_lag_s: np.ndarray  # each book update: from the venue's time on it to its arrival, s (the feed's latency)
     disconnects: int  # websocket drops
     outages_s: np.ndarray  # each drop's length until the socket was back, s
     connected_s: float  # time with the socket up, s
@@ -45,13 +47,16 @@ class Observations:
             rej[k] = rej.get(k, 0) + v
         return Observations(np.concatenate([self.round_trip_s, other.round_trip_s]), self.places + other.places,
                             self.answered + other.answered, rej, self.unanswered + other.unanswered, self.place_requests + other.place_requests,
-                            self.lost_requests + other.lost_requests, self.disconnects + other.disconnects,
+                            self.lost_requests + other.lost_requests,
+                            np.concatenate([self.feed_lag_s, other.feed_lag_s]), self.disconnects + other.disconnects,
                             np.concatenate([self.outages_s, other.outages_s]), self.connected_s + other.connected_s,
                             self.duration_s + other.duration_s, self.runs + other.runs, self.notes + other.notes)
 
 
-def observe(events: Iterable, core) -> Observations:
-    """Feed ``events`` to ``core`` (a fresh core built as the run's was) and collect what the venue did."""
+def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
+    """Feed ``events`` to ``core`` (a fresh core built as the run's was) and collect what the venue did.
+    ``venue_epoch_s``: the venue's time (epoch s) at the events' time 0; 0 for a live run, whose events carry
+    the wall clock (a twin session's start at the twin's epoch)."""
     sent: dict[str, float] = {}
     request_of: dict[str, int] = {}  # cloid → the request that carried it
     answered_requests: set[int] = set()
@@ -65,13 +70,21 @@ def observe(events: Iterable, core) -> Observations:
     outages: list[float] = []
     disconnects = 0
     first = last = None
+    lags: list[float] = []
     for ev in events:
         ts = ev.ts
         if first is None:
             first = ts
         last = ts
         t = type(ev)
-        if t is OrderAcknowledged or t is OrderRejected:
+        if t is BookUpdated:
+            if ev.venue_time_ms > 0:
+                lag = ts - (ev.venue_time_ms / 1000.0 - venue_epoch_s)
+                # a clock behind the venue's by more than the latency, or not the venue's clock at all (twin serve
+                # keeps its own epoch): not a lag
+                if 0.0 < lag <= 60.0:
+                    lags.append(lag)
+        elif t is OrderAcknowledged or t is OrderRejected:
             s = sent.pop(ev.cloid, None)
             if s is not None:
                 if t is OrderRejected:
@@ -111,7 +124,7 @@ def observe(events: Iterable, core) -> Observations:
     pending = {request_of[c] for c, t0 in sent.items() if t0 > cutoff}
     lost = {request_of[c] for c in sent} - answered_requests - refused_requests - pending
     return Observations(np.asarray(rts, dtype=float), places, answered, rejections, len(sent), n_requests - len(pending),
-                        len(lost), disconnects,
+                        len(lost), np.asarray(lags, dtype=float), disconnects,
                         np.asarray(outages, dtype=float), max(0.0, span - down), span)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.fit import Fit, goodness, sample_round_trips
+from calibration.fit import Fit, goodness, sample_leg, sample_round_trips
 
 
 def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator) -> dict:
@@ -32,13 +32,20 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator) -> di
         leg = f.latency.leg
         summary["latency"] = {"leg": leg.model_dump(), "round_trip_body_median_ms": float(np.exp(f.latency.body_mu)),
                               "round_trip_spike_share": f.latency.spike_prob, "ks_distance": ks, "ks_pvalue": p}
-        fig = _figure(o.round_trip_s, sample_round_trips(leg, 50_000, rng))
+        fig = _figure(o.round_trip_s, sample_round_trips(leg, 50_000, rng),
+                      "place round trip, ms (order entry + response)")
+    feed_fig = ""
+    summary["feed"] = None
+    if f.feed is not None:
+        ks, p = goodness(f.feed, o.feed_lag_s, rng, legs=1)
+        summary["feed"] = {"leg": f.feed.leg.model_dump(), "n": f.feed.n, "ks_distance": ks, "ks_pvalue": p}
+        feed_fig = _figure(o.feed_lag_s, sample_leg(f.feed.leg, 50_000, rng), "book update lag, ms (the feed)")
     (out / "calibration.json").write_text(json.dumps(summary, indent=2, default=float))
-    (out / "report.html").write_text(_html(summary, fig))
+    (out / "report.html").write_text(_html(summary, fig, feed_fig))
     return summary
 
 
-def _figure(observed: np.ndarray, fitted: np.ndarray) -> str:
+def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -49,7 +56,7 @@ def _figure(observed: np.ndarray, fitted: np.ndarray) -> str:
     ax.hist(ms, bins=bins, density=True, alpha=0.6, label=f"observed ({len(ms)})")
     ax.hist(fitted * 1000.0, bins=bins, density=True, histtype="step", linewidth=1.5, label="fitted twin")
     ax.set_xscale("log")
-    ax.set_xlabel("place round trip, ms (order entry + response)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.legend()
     fig.tight_layout()
@@ -64,7 +71,7 @@ def _rate_row(name: str, r: dict, unit: str = "") -> str:
             f"<td>{r['lo']:.4g} – {r['hi']:.4g}{unit}</td></tr>")
 
 
-def _html(s: dict, fig: str) -> str:
+def _html(s: dict, fig: str, feed_fig: str) -> str:
     lat = s["latency"]
     parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
              f"{s['duration_s'] / 3600:.2f} h, {s['places']} places, {s['round_trips']} answered.</p>",
@@ -78,6 +85,19 @@ def _html(s: dict, fig: str) -> str:
                      f"{leg['spike_sigma']:.3f}. Round trips drawn from the fitted legs against the observed: "
                      f"Kolmogorov-Smirnov distance {lat['ks_distance']:.3f} (p = {lat['ks_pvalue']:.3g}).</p>"
                      f"<img alt='round trips' src='data:image/png;base64,{fig}'>")
+    feed = s["feed"]
+    parts.append("<h2>Feed latency (book updates: arrival less the venue's time on them)</h2><p>As a client sees "
+                 "it: a slow message holds back those behind it on the socket. Reported, not set in "
+                 "twin_params.json: the twin adds those holds to its own draws, and would count them twice.</p>")
+    if feed is None:
+        parts.append("<p>Too few book updates with comparable clocks to fit: the base's feed latency is kept.</p>")
+    else:
+        leg = feed["leg"]
+        parts.append(f"<p>{feed['n']} updates. Body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "
+                     f"spikes {leg['spike_prob']:.2%}, median {leg['spike_median_ms']:.0f} ms, sigma "
+                     f"{leg['spike_sigma']:.3f}. Against the fitted path: Kolmogorov-Smirnov distance "
+                     f"{feed['ks_distance']:.3f} (p = {feed['ks_pvalue']:.3g}).</p>"
+                     f"<img alt='feed lags' src='data:image/png;base64,{feed_fig}'>")
     parts.append("<h2>Rejections (share of the places that passed the rules, Wilson 95%)</h2><table border=1 cellpadding=4>"
                  "<tr><th>reason</th><th>count</th><th>of</th><th>rate</th><th>interval</th></tr>")
     parts += [_rate_row(k, v) for k, v in s["rejections"].items()] or ["<tr><td colspan=5>none</td></tr>"]
@@ -88,6 +108,6 @@ def _html(s: dict, fig: str) -> str:
     parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {s['duration_s'] / 3600:.2f} h: "
                  f"{d['rate']:.3g} per connected hour (95%: {d['lo']:.3g} – {d['hi']:.3g}); {outage}.</p>")
     parts.append("<p>Not fitted yet (the base's values are kept): fill probability against distance and queue, "
-                 "markouts, the feed's latency, the quota's use.</p>")
+                 "markouts, the quota's use.</p>")
     return "<!doctype html><html><head><meta charset='utf-8'><title>Calibration</title></head><body>" + \
         "".join(parts) + "</body></html>"

@@ -25,8 +25,10 @@ from twin.params import TwinParams
 
 LEG = {"median_ms": 80.0, "sigma": 0.3, "spike_prob": 0.03, "spike_median_ms": 500.0, "spike_sigma": 0.4,
        "burst_rate_per_hour": 0.0}
+FEED = {"median_ms": 150.0, "sigma": 0.4, "spike_prob": 0.05, "spike_median_ms": 900.0, "spike_sigma": 0.3,
+        "burst_rate_per_hour": 0.0}
 TRUTH = TwinParams.model_validate({
-    "latency": {"order_entry": LEG, "response": LEG},
+    "latency": {"order_entry": LEG, "response": LEG, "feed": FEED},
     "rejections": {"rates": {"PerpMargin": 0.02, "Oracle": 0.01}, "rest_failure_prob": 0.005},
     "connection": {"hazard_per_hour": 10.0, "outage_median_s": 4.0, "outage_sigma": 0.5}})
 CFG = AgentConfig.model_validate({"graduation": {"start_level": "FULL", "ceiling": "FULL",
@@ -43,7 +45,8 @@ def fitted():
     driver.start()
     ex.env.run(until=2 * 3600.0)
     _, agent_seq = np.random.SeedSequence(SEED).spawn(2)
-    obs = observe(events, AgentCore(CFG, np.random.default_rng(agent_seq), tick=1.0, sz_decimals=5))
+    obs = observe(events, AgentCore(CFG, np.random.default_rng(agent_seq), tick=1.0, sz_decimals=5),
+                  venue_epoch_s=ex.epoch_ms / 1000.0)
     return fit(obs)
 
 
@@ -58,6 +61,20 @@ def test_latency_is_recovered_and_the_fitted_twin_draws_the_round_trips_seen(fit
     # the check can fail: the twin's default legs (60 ms, no 500 ms spikes) do not draw these round trips
     wrong = type(fitted.latency)(**{**vars(fitted.latency), "leg": PathLatencyParams()})
     assert goodness(wrong, fitted.observations.round_trip_s, rng)[0] > 0.15
+
+
+def test_the_feeds_latency_is_measured_from_the_book_updates_times_and_only_reported(fitted):
+    """Seen directly: each book update's arrival less the venue's time on it. The twin delivers a socket's
+    messages in order, so a spiked trade message also holds back the book update behind it: what is seen
+    is the twin's draws with those holds added (its body a little slower, its spikes far more often than
+    the 5% drawn). It is reported, and the twin's feed parameter is left as it was (set, the holds would
+    count twice)."""
+    feed = fitted.feed
+    assert feed.n > 5000
+    assert 150.0 <= feed.leg.median_ms <= 150.0 * 1.15 and feed.leg.sigma == pytest.approx(0.4, abs=0.06)
+    assert feed.leg.spike_prob > 0.05  # the holds: more spiked than drawn
+    assert fitted.params.latency.feed == TwinParams().latency.feed
+    assert goodness(feed, fitted.observations.feed_lag_s, np.random.default_rng(2), legs=1)[0] < 0.05
 
 
 def test_rejection_transport_and_disconnect_intervals_cover_the_truth(fitted):
@@ -114,6 +131,8 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     assert main([str(run), "--out", str(tmp_path / "fit")]) == 0
     text = capsys.readouterr().out
     assert "latency per leg: body median" in text and "rejections PerpMargin" in text
+    # the journal's clock (the session's seconds) is not the venue's epoch: no lag is measurable, none is made up
+    assert "feed latency: too few book updates" in text
     params = TwinParams.load(tmp_path / "fit" / "twin_params.json")
     assert params.latency.order_entry.median_ms == pytest.approx(80.0, rel=0.15)
     report = (tmp_path / "fit" / "report.html").read_text()
