@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     f = fit(obs, base)
     s = write_report(f, out, str(args.run), np.random.default_rng(0))
     lat = s["latency"]
-    print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places, {len(obs.round_trip_s)} answered")
+    print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
+          f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")
     if lat:
         leg = lat["leg"]
         print(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "

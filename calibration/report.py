@@ -74,7 +74,8 @@ def _rate_row(name: str, r: dict, unit: str = "") -> str:
 def _html(s: dict, fig: str, feed_fig: str) -> str:
     lat = s["latency"]
     parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
-             f"{s['duration_s'] / 3600:.2f} h, {s['places']} places, {s['round_trips']} answered.</p>",
+             f"{s['duration_s'] / 3600:.2f} h, {s['places']} places, {s['round_trips']} requests of places "
+             f"answered (their round trips).</p>",
              "<h2>Order latency (each leg: order entry, response)</h2>"]
     if lat is None:
         parts.append("<p>Too few round trips to fit: the base's latency is kept.</p>")
