@@ -12,8 +12,9 @@ EPILOG = """examples:
 
 RUN_DIR is a live run folder (python -m agent --venue live --out RUN_DIR), whose events.jsonl is
 replayed through the agent's core to recover every order's sending time. Writes twin_params.json
-(the base with the fitted parts set), calibration.json and report.html. Exit status 2 for a folder
-without a journal or a bad base file."""
+(the base with the fitted parts set), calibration.json and report.html; then runs the fitted twin
+with the run's agent config for as long (--replay-hours caps it) and reports what it shows beside
+what was seen. Exit status 2 for a folder without a journal or a bad base file."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,11 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", help="a live run folder (with events.jsonl)")
     ap.add_argument("--out", help="where to write (default RUN/calibration)")
     ap.add_argument("--base", help="twin parameters JSON the fit starts from (default: the twin's defaults)")
+    ap.add_argument("--replay-hours", type=float, default=6.0, help="run the fitted twin with the run's agent config "
+                    "for the run's length, at most this many hours, and report it beside what was seen (0: no replay; "
+                    "default 6)")
     args = ap.parse_args(argv)
 
     import numpy as np
 
-    from calibration.fit import fit
+    from calibration.fit import fit, replay_check
     from calibration.observe import observe_journal
     from calibration.report import write_report
     from twin.params import TwinParams
@@ -41,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
     f = fit(obs, base)
-    s = write_report(f, out, str(args.run), np.random.default_rng(0))
+    replay = None
+    if args.replay_hours > 0 and obs.config is not None:
+        replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0)
+    s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
     lat = s["latency"]
     print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
           f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")
@@ -61,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rejections {k}: {r.rate:.4g} ({r.lo:.4g} – {r.hi:.4g}), {r.count} of {r.n}")
     h = f.hazard_per_hour
     print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
+    if replay is not None:
+        print(f"the fitted twin replayed for {replay.duration_s / 3600:.2f} h: round trips KS {replay.round_trip_ks:.3f} "
+              f"against the observed; " + "; ".join(f"{w} {a:.4g} / {b:.4g}" for w, a, b in replay.rows))
     print(f"wrote {out / 'twin_params.json'}, {out / 'report.html'}")
     return 0
 

@@ -227,3 +227,56 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         data["connection"]["outage_median_s"] = out_median
         data["connection"]["outage_sigma"] = out_sigma
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, TwinParams.model_validate(data))
+
+
+@dataclass(frozen=True)
+class ReplayCheck:
+    """The fitted twin run with the run's agent for as long, observed the same way, against what was seen."""
+
+    duration_s: float
+    observed: Observations
+    replayed: Observations
+    round_trip_ks: float  # two-sample KS distance, observed vs replayed round trips (nan: too few)
+    rows: tuple[tuple[str, float, float], ...]  # (what, observed, replayed)
+
+
+def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0) -> ReplayCheck:
+    """DESIGN §8's check: the fitted twin, with the run's agent config, for the run's duration (at most
+    ``max_s``): does it reproduce what was seen? Each fitted quantity, observed and replayed, side by side."""
+    import numpy as np
+
+    from agent.config import AgentConfig
+    from agent.core import AgentCore
+    from agent.session import build_session
+    from calibration.observe import observe
+
+    cfg = config if isinstance(config, AgentConfig) else AgentConfig.model_validate(config)
+    duration = min(max(f.observations.duration_s, 60.0), max_s)
+    events: list = []
+    ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events)
+    driver.start()
+    ex.env.run(until=duration)
+    _, agent_seq = np.random.SeedSequence(seed).spawn(2)
+    core = AgentCore(cfg, np.random.default_rng(agent_seq), tick=ex.instruments[cfg.session.coin].tick,
+                     sz_decimals=ex.instruments[cfg.session.coin].sz_decimals)
+    rep = observe(events, core, venue_epoch_s=ex.epoch_ms / 1000.0)
+    obs = f.observations
+    ks = float(stats.ks_2samp(obs.round_trip_s, rep.round_trip_s).statistic) \
+        if len(obs.round_trip_s) >= 20 and len(rep.round_trip_s) >= 20 else math.nan
+
+    def q(x, p):
+        return float(np.quantile(x, p) * 1000.0) if len(x) else math.nan
+
+    def share(o, reason):
+        eligible = o.answered - sum(k for r, k in o.rejections.items() if r in RULE_REASONS)
+        return o.rejections.get(reason, 0) / eligible if eligible > 0 else math.nan
+
+    rows = [("round trip p50, ms", q(obs.round_trip_s, 0.5), q(rep.round_trip_s, 0.5)),
+            ("round trip p95, ms", q(obs.round_trip_s, 0.95), q(rep.round_trip_s, 0.95))]
+    rows += [(f"rejections {r}", share(obs, r), share(rep, r)) for r in f.rejections]
+    rows.append(("requests lost in transport", obs.lost_requests / obs.place_requests if obs.place_requests else
+                 math.nan, rep.lost_requests / rep.place_requests if rep.place_requests else math.nan))
+    rows.append(("disconnects per hour", obs.disconnects / (obs.connected_s / 3600.0) if obs.connected_s else math.nan,
+                 rep.disconnects / (rep.connected_s / 3600.0) if rep.connected_s else math.nan))
+    return ReplayCheck(duration, obs, rep, ks, tuple(rows))
+

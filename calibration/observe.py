@@ -7,6 +7,7 @@ and response latencies added up), and each answer's reason is counted per place 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class Observations:
     duration_s: float  # the run's span, s
     runs: int = 1
     notes: tuple[str, ...] = field(default=())
+    config: dict | None = None  # the (last) run's agent config, as its start record has it (a replay runs it)
 
     def merged(self, other: "Observations") -> "Observations":
         """Two runs' observations as one sample (a live folder carries on over restarts)."""
@@ -50,7 +52,8 @@ class Observations:
                             self.lost_requests + other.lost_requests,
                             np.concatenate([self.feed_lag_s, other.feed_lag_s]), self.disconnects + other.disconnects,
                             np.concatenate([self.outages_s, other.outages_s]), self.connected_s + other.connected_s,
-                            self.duration_s + other.duration_s, self.runs + other.runs, self.notes + other.notes)
+                            self.duration_s + other.duration_s, self.runs + other.runs, self.notes + other.notes,
+                            other.config if other.config is not None else self.config)
 
 
 def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
@@ -162,6 +165,6 @@ def observe_journal(folder: str | Path) -> Observations:
     for start, events in runs:
         core = live_core(AgentConfig.model_validate(start["config"]), start["seed"], start["tick"],
                          start["sz_decimals"])
-        obs = observe(events, core)
+        obs = dataclasses.replace(observe(events, core), config=start["config"])
         out = obs if out is None else out.merged(obs)
     return out

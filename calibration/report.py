@@ -13,9 +13,9 @@ import numpy as np
 from calibration.fit import Fit, goodness, sample_leg, sample_round_trips
 
 
-def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator) -> dict:
+def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, replay=None) -> dict:
     """``out``/twin_params.json and ``out``/report.html; returns the report's figures as a dict (also written
-    as ``out``/calibration.json)."""
+    as ``out``/calibration.json). ``replay``: a ``ReplayCheck`` of the fitted twin, reported beside."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "twin_params.json").write_text(f.params.model_dump_json(indent=2))
     o = f.observations
@@ -40,9 +40,19 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator) -> di
         ks, p = goodness(f.feed, o.feed_lag_s, rng, legs=1)
         summary["feed"] = {"leg": f.feed.leg.model_dump(), "n": f.feed.n, "ks_distance": ks, "ks_pvalue": p}
         feed_fig = _figure(o.feed_lag_s, sample_leg(f.feed.leg, 50_000, rng), "book update lag, ms (the feed)")
-    (out / "calibration.json").write_text(json.dumps(summary, indent=2, default=float))
+    summary["replay"] = None
+    if replay is not None:
+        summary["replay"] = {"duration_s": replay.duration_s, "round_trip_ks": replay.round_trip_ks,
+                             "rows": [{"what": w, "observed": a, "replayed": b} for w, a, b in replay.rows]}
+    (out / "calibration.json").write_text(json.dumps(summary, indent=2, default=_plain))
     (out / "report.html").write_text(_html(summary, fig, feed_fig))
     return summary
+
+
+def _plain(x):
+    """JSON for numpy scalars; NaN as null (JSON has no NaN)."""
+    x = float(x)
+    return None if x != x else x
 
 
 def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str) -> str:
@@ -108,6 +118,17 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
               if s["outage_median_s"] is not None else "too few outages to fit their length (the base's kept)")
     parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {s['duration_s'] / 3600:.2f} h: "
                  f"{d['rate']:.3g} per connected hour (95%: {d['lo']:.3g} – {d['hi']:.3g}); {outage}.</p>")
+    rp = s["replay"]
+    if rp is not None:
+        def cell(v):
+            return "–" if v is None or v != v else f"{v:.4g}"
+        parts.append(f"<h2>The fitted twin replayed</h2><p>The fitted twin run with the run's agent config for "
+                     f"{rp['duration_s'] / 3600:.2f} h, observed the same way (a dry run's far orders aside, it quotes as "
+                     f"a twin session does). Round trips, observed against replayed: Kolmogorov-Smirnov distance "
+                     f"{cell(rp['round_trip_ks'])}.</p><table border=1 cellpadding=4><tr><th></th><th>observed</th>"
+                     f"<th>replayed</th></tr>" + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell(r['observed'])}"
+                                                        f"</td><td>{cell(r['replayed'])}</td></tr>" for r in rp["rows"])
+                     + "</table>")
     parts.append("<p>Not fitted yet (the base's values are kept): fill probability against distance and queue, "
                  "markouts, the quota's use.</p>")
     return "<!doctype html><html><head><meta charset='utf-8'><title>Calibration</title></head><body>" + \

@@ -139,5 +139,12 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     assert "data:image/png;base64," in report and "Kolmogorov-Smirnov" in report
     summary = json.loads((tmp_path / "fit" / "calibration.json").read_text())
     assert summary["places"] > 500 and summary["latency"]["ks_distance"] < 0.1
+    # DESIGN §8's check: the fitted twin, run with the run's agent config as long, shows what was seen
+    replay = summary["replay"]
+    assert replay["duration_s"] == pytest.approx(1800.0, abs=1.0) and replay["round_trip_ks"] < 0.1
+    rows = {r["what"]: (r["observed"], r["replayed"]) for r in replay["rows"]}
+    seen, again = rows["round trip p50, ms"]
+    assert again == pytest.approx(seen, rel=0.1)
+    assert "The fitted twin replayed" in report
     assert main([str(tmp_path / "nothing")]) == 2
     assert "no events.jsonl" in capsys.readouterr().err
