@@ -81,6 +81,14 @@ def _rate_row(name: str, r: dict, unit: str = "") -> str:
             f"<td>{r['lo']:.4g} – {r['hi']:.4g}{unit}</td></tr>")
 
 
+def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
+    leg = fitted["leg"]
+    return (f"<p>{lead}Body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "
+            f"{leg['spike_prob']:.2%}{' ' + of if of else ''}, median {leg['spike_median_ms']:.0f} ms, sigma "
+            f"{leg['spike_sigma']:.3f}. {against}: Kolmogorov-Smirnov distance {fitted['ks_distance']:.3f} "
+            f"(p = {fitted['ks_pvalue']:.3g}).</p><img alt='latencies' src='data:image/png;base64,{fig}'>")
+
+
 def _html(s: dict, fig: str, feed_fig: str) -> str:
     lat = s["latency"]
     parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
@@ -90,12 +98,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     if lat is None:
         parts.append("<p>Too few round trips to fit: the base's latency is kept.</p>")
     else:
-        leg = lat["leg"]
-        parts.append(f"<p>Body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "
-                     f"{leg['spike_prob']:.2%} of legs, median {leg['spike_median_ms']:.0f} ms, sigma "
-                     f"{leg['spike_sigma']:.3f}. Round trips drawn from the fitted legs against the observed: "
-                     f"Kolmogorov-Smirnov distance {lat['ks_distance']:.3f} (p = {lat['ks_pvalue']:.3g}).</p>"
-                     f"<img alt='round trips' src='data:image/png;base64,{fig}'>")
+        parts.append(_leg_html("", lat, "of legs", "Round trips drawn from the fitted legs against the observed", fig))
     feed = s["feed"]
     parts.append("<h2>Feed latency (book updates: arrival less the venue's time on them)</h2><p>As a client sees "
                  "it: a slow message holds back those behind it on the socket. Reported, not set in "
@@ -103,12 +106,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     if feed is None:
         parts.append("<p>Too few book updates with comparable clocks to fit: the base's feed latency is kept.</p>")
     else:
-        leg = feed["leg"]
-        parts.append(f"<p>{feed['n']} updates. Body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "
-                     f"spikes {leg['spike_prob']:.2%}, median {leg['spike_median_ms']:.0f} ms, sigma "
-                     f"{leg['spike_sigma']:.3f}. Against the fitted path: Kolmogorov-Smirnov distance "
-                     f"{feed['ks_distance']:.3f} (p = {feed['ks_pvalue']:.3g}).</p>"
-                     f"<img alt='feed lags' src='data:image/png;base64,{feed_fig}'>")
+        parts.append(_leg_html(f"{feed['n']} updates. ", feed, "", "Against the fitted path", feed_fig))
     parts.append("<h2>Rejections (share of the places that passed the rules, Wilson 95%)</h2><table border=1 cellpadding=4>"
                  "<tr><th>reason</th><th>count</th><th>of</th><th>rate</th><th>interval</th></tr>")
     parts += [_rate_row(k, v) for k, v in s["rejections"].items()] or ["<tr><td colspan=5>none</td></tr>"]
