@@ -27,11 +27,8 @@ import numpy as np
 from gymnasium import spaces
 
 from agent.config import AgentConfig
-from agent.execution.reconcile import ReconcileConfig
 from agent.graduation import ExposureLevel
 from agent.graduation.governor import Graduation
-from agent.quoting.glft import GlftConfig
-from agent.quoting.ladder import LadderConfig
 from agent.session import build_session
 from twin.params import TwinParams
 
@@ -157,7 +154,9 @@ class MarketMakingEnv(gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (len(PARAMETERS),), np.float32)
         self.observation_space = spaces.Box(np.array(_OBS_LOW, np.float32),
                                             np.array(_OBS_HIGH, np.float32), dtype=np.float32)
-        self._session = None
+        self._session = None  # (exchange, core) of the episode under way
+        self._escalations = 0  # safety levels escalated in the episode so far
+        self._net = 0.0  # the episode's net PnL at the last step's end
 
     # ------------------------------------------------------------------ gymnasium
 
@@ -187,9 +186,8 @@ class MarketMakingEnv(gym.Env):
         else:
             values = decode(action)
             cfg = config_for(values, self.agent_config)
-            core.retune(glft=GlftConfig(**cfg.quoting.glft.model_dump()),
-                        ladder=LadderConfig(**cfg.quoting.ladder.model_dump()), order_size=cfg.quoting.order_size,
-                        reconcile=ReconcileConfig(**cfg.reconcile.model_dump()))
+            core.retune(glft=cfg.quoting.glft, ladder=cfg.quoting.ladder, order_size=cfg.quoting.order_size,
+                        reconcile=cfg.reconcile)
         n_hist = len(core.safety.history)
         start = ex.env.now
         end = min(self.episode_s, start + self.step_s)
@@ -197,7 +195,7 @@ class MarketMakingEnv(gym.Env):
         net = self._net_pnl(core)
         pnl = net - self._net
         self._net = net
-        escalated = sum(max(0, int(t.to_level) - int(t.from_level)) for t in list(core.safety.history)[n_hist:])
+        escalated = sum(max(0, int(t.to_level) - int(t.from_level)) for t in core.safety.history[n_hist:])
         self._escalations += escalated
         sigma = self._sigma(core)
         mid = core.mid if core.mid == core.mid else 0.0
