@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replay-hours", type=float, default=6.0, help="run the fitted twin with the run's agent config "
                     "for the run's length, at most this many hours, and report it beside what was seen (0: no replay; "
                     "default 6)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -37,17 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     from calibration.report import write_report
     from twin.params import TwinParams
 
+    bar = None
     try:
         base = TwinParams.load(args.base) if args.base else TwinParams()
-        obs = observe_journal(args.run)
+        bar = _bar(Path(args.run) / "events.jsonl", args.quiet)
+        obs = observe_journal(args.run, bar.update if bar is not None else None)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if bar is not None:
+            bar.close()
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
     f = fit(obs, base)
     replay = None
     if args.replay_hours > 0 and obs.config is not None:
-        replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0)
+        replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet)
     s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
     lat = s["latency"]
     print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
@@ -73,6 +79,17 @@ def main(argv: list[str] | None = None) -> int:
               f"against the observed; " + "; ".join(f"{w} {a:.4g} / {b:.4g}" for w, a, b in replay.rows))
     print(f"wrote {out / 'twin_params.json'}, {out / 'report.html'}")
     return 0
+
+
+def _bar(journal: Path, quiet: bool):
+    """A progress bar over the journal's bytes (its segments too), or None: quiet, or nothing to read."""
+    from agent.audit.records import log_files
+    files = log_files(journal)
+    if quiet or not files:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=sum(f.stat().st_size for f in files), unit="B", unit_scale=True, desc="replaying the journal",
+                leave=False)
 
 
 if __name__ == "__main__":

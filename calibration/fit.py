@@ -240,7 +240,7 @@ class ReplayCheck:
     rows: tuple[tuple[str, float, float], ...]  # (what, observed, replayed)
 
 
-def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0) -> ReplayCheck:
+def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0, progress: bool = False) -> ReplayCheck:
     """DESIGN §8's check: the fitted twin, with the run's agent config, for the run's duration (at most
     ``max_s``): does it reproduce what was seen? Each fitted quantity, observed and replayed, side by side."""
     import numpy as np
@@ -249,13 +249,14 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0) -> Re
     from agent.core import AgentCore
     from agent.session import build_session
     from calibration.observe import observe
+    from twin.session import run_until
 
     cfg = config if isinstance(config, AgentConfig) else AgentConfig.model_validate(config)
     duration = min(max(f.observations.duration_s, 60.0), max_s)
     events: list = []
     ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events)
     driver.start()
-    ex.env.run(until=duration)
+    run_until(ex.env, duration, progress, desc="the fitted twin")
     _, agent_seq = np.random.SeedSequence(seed).spawn(2)
     core = AgentCore(cfg, np.random.default_rng(agent_seq), tick=ex.instruments[cfg.session.coin].tick,
                      sz_decimals=ex.instruments[cfg.session.coin].sz_decimals)

@@ -131,10 +131,11 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                         np.asarray(outages, dtype=float), max(0.0, span - down), span)
 
 
-def observe_journal(folder: str | Path) -> Observations:
+def observe_journal(folder: str | Path, progress=None) -> Observations:
     """A live run folder's observations: its ``events.jsonl`` (every run in it, restarts included) replayed
     through cores built as the live CLI built them. Raises FileNotFoundError without a journal, and
-    ValueError naming the file and line of a line that is not an event."""
+    ValueError naming the file and line of a line that is not an event. ``progress`` (for a bar) is called
+    with each line's size."""
     from agent.audit.event_log import SHUTDOWN, decode
     from agent.audit.records import log_files, log_lines
     from agent.config import AgentConfig
@@ -145,7 +146,7 @@ def observe_journal(folder: str | Path) -> Observations:
     if not log_files(journal):
         raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")
     runs: list[tuple[dict, list]] = []
-    for n, line in enumerate(log_lines(log_files(journal)), 1):
+    for n, line in enumerate(log_lines(log_files(journal), progress), 1):
         try:
             d = json.loads(line)
         except json.JSONDecodeError:

@@ -128,7 +128,7 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
         journal.event(e)
     journal.shutdown(1800.0)
     journal.close()
-    assert main([str(run), "--out", str(tmp_path / "fit")]) == 0
+    assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "latency per leg: body median" in text and "rejections PerpMargin" in text
     # the journal's clock (the session's seconds) is not the venue's epoch: no lag is measurable, none is made up
