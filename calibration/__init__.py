@@ -3,7 +3,8 @@
 ``observe`` turns a run's events (a live run's ``events.jsonl``, or a twin session's events) into the
 quantities the twin's fault models are parameters of; ``fit`` estimates those parameters with their
 uncertainty; ``report`` writes the fitted ``TwinParams`` and an HTML report with figures. This first
-part fits order round-trip latency and the feed's (body and spikes), per-order rejection rates,
-transport failures and websocket disconnects; fill probability against distance and queue, markouts
-and the quota's use are not fitted yet (their parameters stay the base's).
+part fits order round-trip latency (and measures the feed's), per-order rejection rates, transport
+failures, websocket disconnects and the market's first-order statistics (volatility, trade rate and
+sizes, depth, spread); fill probability against distance and queue, markouts, the market's regimes,
+jumps and informed flow, and the quota's use are not fitted yet (their parameters stay the base's).
 """

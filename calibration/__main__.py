@@ -72,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         print("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
         print(f"rejections {k}: {r.rate:.4g} ({r.lo:.4g} – {r.hi:.4g}), {r.count} of {r.n}")
+    m = f.market
+    if m is not None:
+        print(f"market {m.coin}: volatility {m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s "
+              f"(sizes median {m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
+              f"{m.half_spread_ticks:.2f} ticks")
+    else:
+        print("market: not fitted (too few updates or trades, or a coin the base has no market for)")
     h = f.hazard_per_hour
     print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
     if replay is not None:

@@ -19,6 +19,14 @@
   quota) are its own, and the places they rejected never reached the draw.
 - **Transport failures.** Requests carrying places none of which the venue ever answered: their share
   of such requests (a batch is one request), the twin's ``rest_failure_prob``.
+- **The market** (the coin quoted, from the feed): volatility per √s from the mid's log returns between
+  book updates, robustly (1.4826 × the median absolute return per √Δt: a calm regime's diffusion, not
+  its jumps and stressed spells); public trades per second; the trades' size, log-normal; the displayed
+  size at the touch (median) and its growth per level (median size at level i over the touch's, less 1,
+  per level: least squares); the log-normal noise around those medians; the calm half spread (a spread
+  of s ticks is what a half spread of (s − 1)/2 ticks gives). The stressed regime's volatility, trade rate
+  and spread keep the base's ratios to the calm ones; regime switching, jumps, the latent alpha and the
+  informed flow stay the base's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation).
 """
@@ -41,6 +49,7 @@ RULE_REASONS = frozenset({"BadAloPx", "ModifyBadAloPx", "MinTradeNtl", "Tick", "
                           "NonceInvalid", "IocCancel", "Nonce", "Signature", "Expired", "ScheduleCancelRefused",
                           "Transport"})
 MIN_ROUND_TRIPS = 50  # fewer and the latency fit is not attempted (the base's latency is kept)
+MIN_BOOK_UPDATES = 200  # fewer and the market is not fitted (the base's kept)
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,23 @@ class RateFit:
 
 
 @dataclass(frozen=True)
+class MarketFit:
+    coin: str
+    updates: int
+    trades: int
+    vol_per_sqrt_s: float
+    trade_rate_per_s: RateFit  # count = trades, n = seconds (rounded)
+    trade_size_median: float
+    trade_size_log_std: float
+    depth_at_touch: float
+    depth_growth_per_level: float
+    depth_noise_log_std: float
+    half_spread_ticks: float
+    initial_mid: float
+    market: object  # the SyntheticMarketParams set
+
+
+@dataclass(frozen=True)
 class Fit:
     observations: Observations
     latency: LatencyFit | None
@@ -76,6 +102,7 @@ class Fit:
     outage_median_s: float | None
     outage_sigma: float | None
     params: TwinParams  # the base with every fitted part set
+    market: MarketFit | None = None
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -191,6 +218,48 @@ def goodness(fit: LatencyFit, observed_s: np.ndarray, rng: np.random.Generator, 
     return float(res.statistic), float(res.pvalue)
 
 
+def fit_market(obs: Observations, base, tick: float) -> MarketFit | None:
+    """The market's first-order statistics from the feed (see the module's note); ``base`` is the coin's
+    SyntheticMarketParams the rest is kept from. None with too few book updates or trades."""
+    n = len(obs.mid)
+    if n < MIN_BOOK_UPDATES or len(obs.trade_sz) < MIN_ROUND_TRIPS or obs.level_sz.size == 0:
+        return None
+    dt = np.diff(obs.book_ts)
+    r = np.diff(np.log(obs.mid))
+    ok = (dt > 0) & (dt < 60.0)  # (a gap: the run's restart, an outage)
+    z = r[ok] / np.sqrt(dt[ok])
+    vol = float(1.4826 * np.median(np.abs(z - np.median(z))))
+    seconds = float(dt[ok].sum())
+    k = len(obs.trade_sz)
+    lo, hi = poisson_rate(k, seconds)
+    logs = np.log(obs.trade_sz[obs.trade_sz > 0])
+    med = np.median(obs.level_sz, axis=0)  # (2, depth): each side's median size per level
+    per_level = med.mean(axis=0)
+    touch = float(per_level[0])
+    i = np.arange(len(per_level))
+    g = float(max(0.0, ((per_level / touch - 1.0) * i).sum() / (i * i).sum())) if len(i) > 1 and touch > 0 else 0.0
+    ratio = obs.level_sz / np.maximum(med, 1e-12)[None, :, :]
+    noise = float(np.std(np.log(ratio[ratio > 0]))) if (ratio > 0).any() else base.depth_noise_log_std
+    spread_ticks = float(np.median(obs.spread)) / tick
+    hs = max(0.0, (spread_ticks - 1.0) / 2.0)
+    b = base
+
+    def calm_ratio(stressed: float, calm: float) -> float:
+        return stressed / calm if calm > 0 else 1.0
+
+    market = type(b).model_validate({
+        **b.model_dump(), "initial_mid": float(obs.mid[0]),
+        "vol_calm_per_sqrt_s": vol, "vol_stressed_per_sqrt_s": vol * calm_ratio(b.vol_stressed_per_sqrt_s, b.vol_calm_per_sqrt_s),
+        "trade_rate_calm_per_s": k / seconds,
+        "trade_rate_stressed_per_s": k / seconds * calm_ratio(b.trade_rate_stressed_per_s, b.trade_rate_calm_per_s),
+        "trade_size_median": float(np.exp(logs.mean())), "trade_size_log_std": float(logs.std(ddof=1)),
+        "depth_at_touch": touch, "depth_growth_per_level": g, "depth_noise_log_std": noise,
+        "half_spread_ticks_calm": hs,
+        "half_spread_ticks_stressed": max(hs, b.half_spread_ticks_stressed - b.half_spread_ticks_calm + hs)})
+    return MarketFit(obs.coin, n, k, vol, RateFit(k, round(seconds), k / seconds, lo, hi), market.trade_size_median,
+                     market.trade_size_log_std, touch, g, noise, hs, float(obs.mid[0]), market)
+
+
 def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     base = base or TwinParams()
     lat = fit_latency(obs.round_trip_s)
@@ -226,7 +295,14 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     if out_median is not None:
         data["connection"]["outage_median_s"] = out_median
         data["connection"]["outage_sigma"] = out_sigma
-    return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, TwinParams.model_validate(data))
+    mkt = None
+    if obs.coin in base.markets:  # a coin the base has a market and an instrument for (others: not yet)
+        inst = next(i for i in base.instruments if i.coin == obs.coin)
+        mkt = fit_market(obs, base.markets[obs.coin], inst.tick)
+        if mkt is not None:
+            data["markets"][obs.coin] = mkt.market.model_dump()
+    return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, TwinParams.model_validate(data),
+               mkt)
 
 
 @dataclass(frozen=True)

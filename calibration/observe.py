@@ -17,7 +17,7 @@ import numpy as np
 
 from agent.gateway.events import (
     Batch, BookUpdated, ConnectionLost, ConnectionRestored, OrderAcknowledged, OrderRejected, PlaceOrder,
-    RateLimited, Reason,
+    RateLimited, Reason, TradeObserved,
 )
 
 
@@ -41,6 +41,14 @@ class Observations:
     runs: int = 1
     notes: tuple[str, ...] = field(default=())
     config: dict | None = None  # the (last) run's agent config, as its start record has it (a replay runs it)
+    # the market as the feed showed it (the coin quoted): book updates' times, mids, spreads and level sizes,
+    # and the public trades' sizes
+    coin: str = ""
+    book_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mid: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    level_sz: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 0)))  # updates × (bids, asks) × depth
+    trade_sz: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def merged(self, other: "Observations") -> "Observations":
         """Two runs' observations as one sample (a live folder carries on over restarts)."""
@@ -53,7 +61,20 @@ class Observations:
                             np.concatenate([self.feed_lag_s, other.feed_lag_s]), self.disconnects + other.disconnects,
                             np.concatenate([self.outages_s, other.outages_s]), self.connected_s + other.connected_s,
                             self.duration_s + other.duration_s, self.runs + other.runs, self.notes + other.notes,
-                            other.config if other.config is not None else self.config)
+                            other.config if other.config is not None else self.config, other.coin or self.coin,
+                            # the book series stay apart per run: a return across two runs is not one
+                            np.concatenate([self.book_ts, other.book_ts]), np.concatenate([self.mid, other.mid]),
+                            np.concatenate([self.spread, other.spread]), _stack(self.level_sz, other.level_sz),
+                            np.concatenate([self.trade_sz, other.trade_sz]))
+
+
+def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if not a.size:
+        return b
+    if not b.size:
+        return a
+    n = min(a.shape[2], b.shape[2])
+    return np.concatenate([a[:, :, :n], b[:, :, :n]])
 
 
 def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
@@ -74,6 +95,12 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     disconnects = 0
     first = last = None
     lags: list[float] = []
+    coin = ""
+    book_ts: list[float] = []
+    mids: list[float] = []
+    spreads: list[float] = []
+    levels: list[tuple[list[float], list[float]]] = []
+    trade_sz: list[float] = []
     for ev in events:
         ts = ev.ts
         if first is None:
@@ -81,6 +108,13 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
         last = ts
         t = type(ev)
         if t is BookUpdated:
+            if ev.bids and ev.asks:
+                coin = ev.coin
+                bb, ba = ev.bids[0][0], ev.asks[0][0]
+                book_ts.append(ts)
+                mids.append(0.5 * (bb + ba))
+                spreads.append(ba - bb)
+                levels.append(([lv[1] for lv in ev.bids], [lv[1] for lv in ev.asks]))
             if ev.venue_time_ms > 0:
                 lag = ts - (ev.venue_time_ms / 1000.0 - venue_epoch_s)
                 # a clock behind the venue's by more than the latency, or not the venue's clock at all (twin serve
@@ -98,6 +132,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                 if req not in answered_requests and (t is OrderAcknowledged or ev.reason is not Reason.TRANSPORT):
                     answered_requests.add(req)
                     rts.append(ts - s)
+        elif t is TradeObserved:
+            trade_sz.append(ev.sz)
         elif t is RateLimited:
             for c in ev.cloids:  # refused before the venue saw it: no round trip, no reason of the venue's
                 if sent.pop(c, None) is not None:
@@ -128,7 +164,17 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     lost = {request_of[c] for c in sent} - answered_requests - refused_requests - pending
     return Observations(np.asarray(rts, dtype=float), places, answered, rejections, len(sent), n_requests - len(pending),
                         len(lost), np.asarray(lags, dtype=float), disconnects,
-                        np.asarray(outages, dtype=float), max(0.0, span - down), span)
+                        np.asarray(outages, dtype=float), max(0.0, span - down), span, coin=coin,
+                        book_ts=np.asarray(book_ts), mid=np.asarray(mids), spread=np.asarray(spreads),
+                        level_sz=_levels_array(levels), trade_sz=np.asarray(trade_sz, dtype=float))
+
+
+def _levels_array(rows: list[tuple[list[float], list[float]]]) -> np.ndarray:
+    """Level sizes as an (updates × 2 × depth) array (bids, asks; best first), at the depth every update has."""
+    if not rows:
+        return np.zeros((0, 2, 0))
+    depth = min(min(len(b), len(a)) for b, a in rows)
+    return np.array([(b[:depth], a[:depth]) for b, a in rows], dtype=np.float32).reshape(len(rows), 2, depth)
 
 
 def observe_journal(folder: str | Path, progress=None) -> Observations:

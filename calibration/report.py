@@ -40,6 +40,15 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
         ks, p = goodness(f.feed, o.feed_lag_s, rng, legs=1)
         summary["feed"] = {"leg": f.feed.leg.model_dump(), "n": f.feed.n, "ks_distance": ks, "ks_pvalue": p}
         feed_fig = _figure(o.feed_lag_s, sample_leg(f.feed.leg, 50_000, rng), "book update lag, ms (the feed)")
+    summary["market"] = None
+    if f.market is not None:
+        m = f.market
+        summary["market"] = {"coin": m.coin, "updates": m.updates, "trades": m.trades, "vol_per_sqrt_s": m.vol_per_sqrt_s,
+                             "trade_rate_per_s": vars(m.trade_rate_per_s), "trade_size_median": m.trade_size_median,
+                             "trade_size_log_std": m.trade_size_log_std, "depth_at_touch": m.depth_at_touch,
+                             "depth_growth_per_level": m.depth_growth_per_level,
+                             "depth_noise_log_std": m.depth_noise_log_std, "half_spread_ticks": m.half_spread_ticks,
+                             "initial_mid": m.initial_mid}
     summary["replay"] = None
     if replay is not None:
         summary["replay"] = {"duration_s": replay.duration_s, "round_trip_ks": replay.round_trip_ks,
@@ -116,6 +125,20 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
               if s["outage_median_s"] is not None else "too few outages to fit their length (the base's kept)")
     parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {s['duration_s'] / 3600:.2f} h: "
                  f"{d['rate']:.3g} per connected hour (95%: {d['lo']:.3g} – {d['hi']:.3g}); {outage}.</p>")
+    m = s["market"]
+    parts.append("<h2>The market (the feed)</h2>")
+    if m is None:
+        parts.append("<p>Not fitted: too few book updates or trades, or a coin the base has no market for (the "
+                     "base's kept).</p>")
+    else:
+        r = m["trade_rate_per_s"]
+        parts.append(f"<p>{html.escape(m['coin'])}: {m['updates']} book updates, {m['trades']} trades. Volatility "
+                     f"{m['vol_per_sqrt_s']:.3g} per √s (robust: a calm regime's diffusion); {r['rate']:.3g} trades a "
+                     f"second (95%: {r['lo']:.3g} – {r['hi']:.3g}), sizes log-normal with median "
+                     f"{m['trade_size_median']:.4g} and log std {m['trade_size_log_std']:.3f}; {m['depth_at_touch']:.4g} "
+                     f"shown at the touch (median), growing {m['depth_growth_per_level']:.3f} of it a level, log noise "
+                     f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks. Regime switching, "
+                     f"jumps, the latent alpha and the informed flow stay the base's.</p>")
     rp = s["replay"]
     if rp is not None:
         def cell(v):

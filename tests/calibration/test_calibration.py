@@ -99,6 +99,33 @@ def test_rejection_transport_and_disconnect_intervals_cover_the_truth(fitted):
     assert p.connection.hazard_per_hour == h.rate
 
 
+def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
+    """A one-regime market of known volatility, trade flow, depth and spread (no jumps, alpha or impact,
+    which the fit leaves to the base), seen through the agent's feed for an hour."""
+    mk = {"vol_calm_per_sqrt_s": 1.2e-4, "calm_to_stressed_per_s": 0.0, "jump_rate_calm_per_s": 0.0,
+          "trade_rate_calm_per_s": 6.0, "trade_size_median": 0.05, "trade_size_log_std": 1.0, "depth_at_touch": 0.8,
+          "depth_growth_per_level": 0.3, "depth_noise_log_std": 0.35, "half_spread_ticks_calm": 1.0,
+          "alpha_std_per_s": 0.0, "impact_bps": 0.0}
+    truth = TwinParams.model_validate({"markets": {"BTC": mk}})
+    events: list = []
+    ex, _, _, driver = build_session(CFG, 3, truth, event_log=events)
+    driver.start()
+    ex.env.run(until=3600.0)
+    _, agent_seq = np.random.SeedSequence(3).spawn(2)
+    f = fit(observe(events, AgentCore(CFG, np.random.default_rng(agent_seq), tick=1.0, sz_decimals=5)))
+    m = f.market
+    assert m.coin == "BTC" and m.updates > 7000
+    assert m.vol_per_sqrt_s == pytest.approx(1.2e-4, rel=0.08)
+    assert m.trade_rate_per_s.lo <= 6.0 <= m.trade_rate_per_s.hi
+    assert m.trade_size_median == pytest.approx(0.05, rel=0.05) and m.trade_size_log_std == pytest.approx(1.0, abs=0.05)
+    assert m.depth_at_touch == pytest.approx(0.8, rel=0.05) and m.depth_growth_per_level == pytest.approx(0.3, abs=0.03)
+    assert m.depth_noise_log_std == pytest.approx(0.35, abs=0.05) and m.half_spread_ticks == pytest.approx(1.0, abs=0.25)
+    btc = f.params.markets["BTC"]
+    assert (btc.vol_calm_per_sqrt_s, btc.trade_rate_calm_per_s, btc.depth_at_touch) == \
+        (m.vol_per_sqrt_s, m.trade_rate_per_s.rate, m.depth_at_touch)
+    assert btc.informed_share == TwinParams().markets["BTC"].informed_share  # left to the base
+
+
 def test_the_interval_helpers():
     lo, hi = wilson(10, 1000)
     assert lo < 0.01 < hi and hi - lo < 0.015
@@ -130,7 +157,7 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     journal.close()
     assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "latency per leg: body median" in text and "rejections PerpMargin" in text
+    assert "latency per leg: body median" in text and "rejections PerpMargin" in text and "market BTC:" in text
     # the journal's clock (the session's seconds) is not the venue's epoch: no lag is measurable, none is made up
     assert "feed latency: too few book updates" in text
     params = TwinParams.load(tmp_path / "fit" / "twin_params.json")
