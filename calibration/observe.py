@@ -99,7 +99,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     book_ts: list[float] = []
     mids: list[float] = []
     spreads: list[float] = []
-    levels: list[tuple[list[float], list[float]]] = []
+    levels: list[tuple[np.ndarray, np.ndarray]] = []
     trade_sz: list[float] = []
     for ev in events:
         ts = ev.ts
@@ -114,7 +114,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                 book_ts.append(ts)
                 mids.append(0.5 * (bb + ba))
                 spreads.append(ba - bb)
-                levels.append(([lv[1] for lv in ev.bids], [lv[1] for lv in ev.asks]))
+                # (compact: a day's updates, 20 levels a side, are some 170,000 of them)
+                levels.append((np.fromiter((lv[1] for lv in ev.bids), np.float32, len(ev.bids)),
+                               np.fromiter((lv[1] for lv in ev.asks), np.float32, len(ev.asks))))
             if ev.venue_time_ms > 0:
                 lag = ts - (ev.venue_time_ms / 1000.0 - venue_epoch_s)
                 # a clock behind the venue's by more than the latency, or not the venue's clock at all (twin serve
@@ -169,7 +171,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                         level_sz=_levels_array(levels), trade_sz=np.asarray(trade_sz, dtype=float))
 
 
-def _levels_array(rows: list[tuple[list[float], list[float]]]) -> np.ndarray:
+def _levels_array(rows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Level sizes as an (updates × 2 × depth) array (bids, asks; best first), at the depth every update has."""
     if not rows:
         return np.zeros((0, 2, 0))
@@ -179,9 +181,9 @@ def _levels_array(rows: list[tuple[list[float], list[float]]]) -> np.ndarray:
 
 def observe_journal(folder: str | Path, progress=None) -> Observations:
     """A live run folder's observations: its ``events.jsonl`` (every run in it, restarts included) replayed
-    through cores built as the live CLI built them. Raises FileNotFoundError without a journal, and
-    ValueError naming the file and line of a line that is not an event. ``progress`` (for a bar) is called
-    with each line's size."""
+    through cores built as the live CLI built them, streamed (a day's journal is never held whole). Raises
+    FileNotFoundError without a journal, and ValueError naming the file and line of a line that is not an
+    event. ``progress`` (for a bar) is called with each line's size."""
     from agent.audit.event_log import SHUTDOWN, decode
     from agent.audit.records import log_files, log_lines
     from agent.config import AgentConfig
@@ -191,27 +193,40 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
     journal = folder / "events.jsonl"
     if not log_files(journal):
         raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")
-    runs: list[tuple[dict, list]] = []
-    for n, line in enumerate(log_lines(log_files(journal), progress), 1):
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash mid-write: the reader of the log skips it too
-        if d.get("type") == "start":
-            runs.append((d, []))
-        elif d.get("e") == SHUTDOWN or not runs:
-            continue
-        else:
+    lines = enumerate(log_lines(log_files(journal), progress), 1)
+    state: dict = {"start": None}
+
+    def records():
+        for n, line in lines:
             try:
-                runs[-1][1].append(decode(d))
+                yield n, json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash mid-write: the reader of the log skips it too
+
+    recs = records()
+
+    def run_events():
+        """This run's events, up to the next run's start record (kept for the next run)."""
+        for n, d in recs:
+            if d.get("type") == "start":
+                state["start"] = d
+                return
+            if d.get("e") == SHUTDOWN or "e" not in d:
+                continue
+            try:
+                yield decode(d)
             except (ValueError, TypeError, KeyError) as e:
                 raise ValueError(f"{journal}: line {n}: not an event ({e})") from None
-    if not runs:
+
+    for _ in run_events():  # anything before the first start record belongs to no run
+        pass
+    if state["start"] is None:
         raise ValueError(f"{journal}: no run in it (no start record)")
     out = None
-    for start, events in runs:
+    while state["start"] is not None:
+        start, state["start"] = state["start"], None
         core = live_core(AgentConfig.model_validate(start["config"]), start["seed"], start["tick"],
                          start["sz_decimals"])
-        obs = dataclasses.replace(observe(events, core), config=start["config"])
+        obs = dataclasses.replace(observe(run_events(), core), config=start["config"])
         out = obs if out is None else out.merged(obs)
     return out

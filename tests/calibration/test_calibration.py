@@ -18,7 +18,7 @@ from agent.live import live_core
 from agent.session import USER, build_session
 from calibration.__main__ import main
 from calibration.fit import fit, fit_mixture, goodness, poisson_rate, wilson
-from calibration.observe import observe
+from calibration.observe import observe, observe_journal
 from twin.exchange import Exchange
 from twin.faults.latency import PathLatencyParams
 from twin.params import TwinParams
@@ -175,3 +175,13 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     assert "The fitted twin replayed" in report
     assert main([str(tmp_path / "nothing")]) == 2
     assert "no events.jsonl" in capsys.readouterr().err
+    # a folder carried on over a restart: the journal holds two runs, each replayed by its own core, streamed
+    one = observe_journal(run)
+    journal = EventJournal(JsonlWriter(run / "events.jsonl"))  # appends, as a restarted live CLI does
+    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5))
+    for e in events:
+        journal.event(e)
+    journal.close()
+    two = observe_journal(run)
+    assert (one.runs, two.runs) == (1, 2) and two.places == 2 * one.places
+    assert len(two.round_trip_s) == 2 * len(one.round_trip_s) and two.duration_s == pytest.approx(2 * one.duration_s)
