@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(sizes median {m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
               f"{m.half_spread_ticks:.2f} ticks")
     else:
-        print("market: not fitted (too few updates or trades, or a coin the base has no market for)")
+        print("market: not fitted (too few updates or trades, or a HIP-3 coin the base does not list)")
     h = f.hazard_per_hour
     print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
     if replay is not None:

@@ -19,7 +19,9 @@
   quota) are its own, and the places they rejected never reached the draw.
 - **Transport failures.** Requests carrying places none of which the venue ever answered: their share
   of such requests (a batch is one request), the twin's ``rest_failure_prob``.
-- **The market** (the coin quoted, from the feed): volatility per √s from the mid's log returns between
+- **The market** (the coin quoted, from the feed; a first-dex coin the base does not list is added, with
+  the run's price grid and size decimals, the base's first instrument's fees and limits, and its
+  market's other parameters with the reach scaled to the coin's price): volatility per √s from the mid's log returns between
   book updates, robustly (1.4826 × the median absolute return per √Δt: a calm regime's diffusion, not
   its jumps and stressed spells); public trades per second; the trades' size, log-normal; the displayed
   size at the touch (median) and its growth per level (median size at level i over the touch's, less 1,
@@ -41,6 +43,7 @@ from scipy import stats
 from calibration.observe import Observations
 from twin.faults.latency import PathLatencyParams
 from twin.faults.rejections import ORDER_REASONS
+from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
 
 # reasons the twin's rules produce from the orders and the book, never by a random draw: not fitted
@@ -296,10 +299,25 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         data["connection"]["outage_median_s"] = out_median
         data["connection"]["outage_sigma"] = out_sigma
     mkt = None
-    if obs.coin in base.markets:  # a coin the base has a market and an instrument for (others: not yet)
+    if obs.coin in base.markets:  # a coin the base has a market and an instrument for
         inst = next(i for i in base.instruments if i.coin == obs.coin)
         mkt = fit_market(obs, base.markets[obs.coin], inst.tick)
         if mkt is not None:
+            data["markets"][obs.coin] = mkt.market.model_dump()
+    elif obs.coin and ":" not in obs.coin and obs.tick > 0 and obs.sz_decimals >= 0 and len(obs.mid):
+        # a first-dex coin the base does not list (a live run on ETH, say): listed, with the run's grid, and its
+        # market fitted from the base's first one, its reach (a price distance) scaled to the coin's price
+        template = next(iter(base.markets.values()), None) or SyntheticMarketParams()
+        scale = template.initial_mid / float(obs.mid[0])
+        seed_market = type(template).model_validate({**template.model_dump(),
+                                                     "depth_decay_per_usd": template.depth_decay_per_usd * scale})
+        mkt = fit_market(obs, seed_market, obs.tick)
+        if mkt is not None:
+            used = {i["index"] for i in data["instruments"] if not i["dex"]}
+            first = next(i for i in base.instruments if not i.dex) if any(not i.dex for i in base.instruments) else None
+            spec = {**(first.model_dump() if first is not None else {}), "name": obs.coin, "dex": "", "dex_index": 0,
+                    "index": max(used, default=-1) + 1, "sz_decimals": obs.sz_decimals, "tick": obs.tick}
+            data["instruments"].append(spec)
             data["markets"][obs.coin] = mkt.market.model_dump()
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, TwinParams.model_validate(data),
                mkt)

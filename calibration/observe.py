@@ -49,6 +49,8 @@ class Observations:
     spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
     level_sz: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 0)))  # updates × (bids, asks) × depth
     trade_sz: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tick: float = 0.0  # the coin's price grid and size decimals, as the run traded it (0 / -1: not known)
+    sz_decimals: int = -1
 
     def merged(self, other: "Observations") -> "Observations":
         """Two runs' observations as one sample (a live folder carries on over restarts)."""
@@ -65,7 +67,8 @@ class Observations:
                             # the book series stay apart per run: a return across two runs is not one
                             np.concatenate([self.book_ts, other.book_ts]), np.concatenate([self.mid, other.mid]),
                             np.concatenate([self.spread, other.spread]), _stack(self.level_sz, other.level_sz),
-                            np.concatenate([self.trade_sz, other.trade_sz]))
+                            np.concatenate([self.trade_sz, other.trade_sz]), other.tick or self.tick,
+                            other.sz_decimals if other.sz_decimals >= 0 else self.sz_decimals)
 
 
 def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -227,6 +230,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
         start, state["start"] = state["start"], None
         core = live_core(AgentConfig.model_validate(start["config"]), start["seed"], start["tick"],
                          start["sz_decimals"])
-        obs = dataclasses.replace(observe(run_events(), core), config=start["config"])
+        obs = dataclasses.replace(observe(run_events(), core), config=start["config"], tick=float(start["tick"]),
+                                  sz_decimals=int(start["sz_decimals"]))
         out = obs if out is None else out.merged(obs)
     return out

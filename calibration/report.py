@@ -128,7 +128,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     m = s["market"]
     parts.append("<h2>The market (the feed)</h2>")
     if m is None:
-        parts.append("<p>Not fitted: too few book updates or trades, or a coin the base has no market for (the "
+        parts.append("<p>Not fitted: too few book updates or trades, or a HIP-3 coin the base does not list (the "
                      "base's kept).</p>")
     else:
         r = m["trade_rate_per_s"]

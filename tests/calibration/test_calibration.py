@@ -126,6 +126,36 @@ def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
     assert btc.informed_share == TwinParams().markets["BTC"].informed_share  # left to the base
 
 
+def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
+    """A live run on ETH (say): the fit lists the coin on the first dex with the run's tick and size decimals,
+    fits its market, and the fitted twin runs the run's config on it (the replay check)."""
+    import dataclasses
+
+    from calibration.fit import replay_check
+    from twin.instruments import InstrumentSpec, default_instruments
+    eth = InstrumentSpec(name="ETH", index=1, sz_decimals=4, tick=0.1)
+    market = {"initial_mid": 3000.0, "vol_calm_per_sqrt_s": 1.5e-4, "calm_to_stressed_per_s": 0.0,
+              "trade_rate_calm_per_s": 3.0, "trade_size_median": 0.5, "depth_at_touch": 8.0, "depth_decay_per_usd": 60.0}
+    truth = TwinParams(instruments=default_instruments() + [eth], markets={"ETH": market})
+    cfg = AgentConfig.model_validate({**CFG.model_dump(), "session": {**CFG.session.model_dump(), "coin": "ETH"},
+                                      "quoting": {**CFG.quoting.model_dump(), "order_size": 0.02}})
+    events: list = []
+    ex, _, _, driver = build_session(cfg, 4, truth, event_log=events)
+    driver.start()
+    ex.env.run(until=1200.0)
+    _, agent_seq = np.random.SeedSequence(4).spawn(2)
+    obs = observe(events, AgentCore(cfg, np.random.default_rng(agent_seq), tick=0.1, sz_decimals=4))
+    f = fit(dataclasses.replace(obs, tick=0.1, sz_decimals=4))  # (a journal's start record gives these)
+    added = [i for i in f.params.instruments if i.coin == "ETH"]
+    assert len(added) == 1 and (added[0].tick, added[0].sz_decimals, added[0].dex) == (0.1, 4, "")
+    assert len({i.asset_id for i in f.params.instruments}) == len(f.params.instruments)  # no asset id taken twice
+    m = f.params.markets["ETH"]
+    assert m.initial_mid == pytest.approx(3000.0, rel=0.01) and m.vol_calm_per_sqrt_s == pytest.approx(1.5e-4, rel=0.1)
+    assert m.trade_size_median == pytest.approx(0.5, rel=0.1) and m.depth_at_touch == pytest.approx(8.0, rel=0.1)
+    check = replay_check(f, cfg, max_s=600.0)
+    assert check.replayed.coin == "ETH" and check.replayed.places > 0
+
+
 def test_the_interval_helpers():
     lo, hi = wilson(10, 1000)
     assert lo < 0.01 < hi and hi - lo < 0.015
