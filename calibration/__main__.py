@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     replay = None
     if args.replay_hours > 0 and obs.config is not None:
         replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet)
+        if replay is None:
+            print("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the base lacks: "
+                  "give --base one that lists it)")
     s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
     lat = s["latency"]
     print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "

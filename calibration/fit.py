@@ -334,9 +334,11 @@ class ReplayCheck:
     rows: tuple[tuple[str, float, float], ...]  # (what, observed, replayed)
 
 
-def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0, progress: bool = False) -> ReplayCheck:
+def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
+                 progress: bool = False) -> ReplayCheck | None:
     """DESIGN §8's check: the fitted twin, with the run's agent config, for the run's duration (at most
-    ``max_s``): does it reproduce what was seen? Each fitted quantity, observed and replayed, side by side."""
+    ``max_s``): does it reproduce what was seen? Each fitted quantity, observed and replayed, side by side.
+    None when the fitted twin has no market for the run's coin."""
     import numpy as np
 
     from agent.config import AgentConfig
@@ -346,6 +348,8 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0, progr
     from twin.session import run_until
 
     cfg = config if isinstance(config, AgentConfig) else AgentConfig.model_validate(config)
+    if cfg.session.coin not in f.params.markets or all(i.coin != cfg.session.coin for i in f.params.instruments):
+        return None  # a coin the fitted twin cannot list (a HIP-3 coin the base lacks): nothing to replay
     duration = min(max(f.observations.duration_s, 60.0), max_s)
     events: list = []
     ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events)

@@ -154,6 +154,8 @@ def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
     assert m.trade_size_median == pytest.approx(0.5, rel=0.1) and m.depth_at_touch == pytest.approx(8.0, rel=0.1)
     check = replay_check(f, cfg, max_s=600.0)
     assert check.replayed.coin == "ETH" and check.replayed.places > 0
+    hip3 = AgentConfig.model_validate({**cfg.model_dump(), "session": {**cfg.session.model_dump(), "coin": "xyz:FOO"}})
+    assert replay_check(f, hip3) is None  # a coin the fitted twin does not list: no replay, no crash
 
 
 def test_the_interval_helpers():
