@@ -299,12 +299,12 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         data["connection"]["outage_median_s"] = out_median
         data["connection"]["outage_sigma"] = out_sigma
     mkt = None
-    if obs.coin in base.markets:  # a coin the base has a market and an instrument for
-        inst = next(i for i in base.instruments if i.coin == obs.coin)
+    inst = next((i for i in base.instruments if i.coin == obs.coin), None)
+    if obs.coin in base.markets and inst is not None:  # a coin the base has a market and an instrument for
         mkt = fit_market(obs, base.markets[obs.coin], inst.tick)
         if mkt is not None:
             data["markets"][obs.coin] = mkt.market.model_dump()
-    elif obs.coin and ":" not in obs.coin and obs.tick > 0 and obs.sz_decimals >= 0 and len(obs.mid):
+    elif inst is None and obs.coin and ":" not in obs.coin and obs.tick > 0 and obs.sz_decimals >= 0 and len(obs.mid):
         # a first-dex coin the base does not list (a live run on ETH, say): listed, with the run's grid, and its
         # market fitted from the base's first one, its reach (a price distance) scaled to the coin's price
         template = next(iter(base.markets.values()), None) or SyntheticMarketParams()
