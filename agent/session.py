@@ -29,19 +29,26 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
                   schedule: ChaosSchedule | None = None, record_sink=None, event_log: list | None = None,
                   command_log: list | None = None):
     """The object graph of a twin session: exchange, gateway, core, driver (not yet started)."""
-    seq = np.random.SeedSequence(seed)
-    twin_seed, agent_seq = seq.spawn(2)
+    twin_seed, _ = np.random.SeedSequence(seed).spawn(2)
     ex = Exchange.build(params or TwinParams(), int(twin_seed.generate_state(1)[0]), schedule)
     ex.fund(USER, config.session.collateral_usd)
     gateway = TwinGateway(ex, USER, config.session.coin, quota_poll_s=config.session.quota_poll_s,
                           action_ttl_s=config.risk.ack_timeout_s)
     inst = ex.instruments[config.session.coin]
-    core = AgentCore(config, np.random.default_rng(agent_seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    core = session_core(config, seed, inst.tick, inst.sz_decimals)
     driver = SimDriver(ex.env, gateway, core, config.session.cycle_s, record_sink, event_log, command_log)
     return ex, gateway, core, driver
 
 
 _INTERRUPTED = "interrupted (Ctrl-C)"  # the end line's reason for a run Ctrl-C cut short (the summary's `interrupted`)
+
+
+def session_core(config: AgentConfig, seed: int, tick: float, sz_decimals: int) -> AgentCore:
+    """A twin session's core as ``build_session`` builds it (its generator the second spawned from the seed,
+    the twin's the first): a fresh one fed the session's events decides as the session's did (calibration
+    replays them so, to recover every command's sending time)."""
+    _, agent_seq = np.random.SeedSequence(seed).spawn(2)
+    return AgentCore(config, np.random.default_rng(agent_seq), tick=tick, sz_decimals=sz_decimals)
 
 
 def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | None = None,

@@ -339,11 +339,8 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
     """DESIGN §8's check: the fitted twin, with the run's agent config, for the run's duration (at most
     ``max_s``): does it reproduce what was seen? Each fitted quantity, observed and replayed, side by side.
     None when the fitted twin has no market for the run's coin."""
-    import numpy as np
-
     from agent.config import AgentConfig
-    from agent.core import AgentCore
-    from agent.session import build_session
+    from agent.session import build_session, session_core
     from calibration.observe import observe
     from twin.session import run_until
 
@@ -355,10 +352,8 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
     ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events)
     driver.start()
     run_until(ex.env, duration, progress, desc="the fitted twin")
-    _, agent_seq = np.random.SeedSequence(seed).spawn(2)
-    core = AgentCore(cfg, np.random.default_rng(agent_seq), tick=ex.instruments[cfg.session.coin].tick,
-                     sz_decimals=ex.instruments[cfg.session.coin].sz_decimals)
-    rep = observe(events, core, venue_epoch_s=ex.epoch_ms / 1000.0)
+    inst = ex.instruments[cfg.session.coin]
+    rep = observe(events, session_core(cfg, seed, inst.tick, inst.sz_decimals), venue_epoch_s=ex.epoch_ms / 1000.0)
     obs = f.observations
     ks = float(stats.ks_2samp(obs.round_trip_s, rep.round_trip_s).statistic) \
         if len(obs.round_trip_s) >= 20 and len(rep.round_trip_s) >= 20 else math.nan

@@ -11,11 +11,10 @@ import pytest
 from agent.audit.event_log import EventJournal
 from agent.audit.records import JsonlWriter, start_record
 from agent.config import AgentConfig
-from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.twin import TwinGateway
 from agent.live import live_core
-from agent.session import USER, build_session
+from agent.session import USER, build_session, session_core
 from calibration.__main__ import main
 from calibration.fit import fit, fit_mixture, goodness, poisson_rate, wilson
 from calibration.observe import observe, observe_journal
@@ -44,9 +43,7 @@ def fitted():
     ex, _, _, driver = build_session(CFG, SEED, TRUTH, event_log=events)
     driver.start()
     ex.env.run(until=2 * 3600.0)
-    _, agent_seq = np.random.SeedSequence(SEED).spawn(2)
-    obs = observe(events, AgentCore(CFG, np.random.default_rng(agent_seq), tick=1.0, sz_decimals=5),
-                  venue_epoch_s=ex.epoch_ms / 1000.0)
+    obs = observe(events, session_core(CFG, SEED, 1.0, 5), venue_epoch_s=ex.epoch_ms / 1000.0)
     return fit(obs)
 
 
@@ -111,8 +108,7 @@ def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
     ex, _, _, driver = build_session(CFG, 3, truth, event_log=events)
     driver.start()
     ex.env.run(until=3600.0)
-    _, agent_seq = np.random.SeedSequence(3).spawn(2)
-    f = fit(observe(events, AgentCore(CFG, np.random.default_rng(agent_seq), tick=1.0, sz_decimals=5)))
+    f = fit(observe(events, session_core(CFG, 3, 1.0, 5)))
     m = f.market
     assert m.coin == "BTC" and m.updates > 7000
     assert m.vol_per_sqrt_s == pytest.approx(1.2e-4, rel=0.08)
@@ -143,8 +139,7 @@ def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
     ex, _, _, driver = build_session(cfg, 4, truth, event_log=events)
     driver.start()
     ex.env.run(until=1200.0)
-    _, agent_seq = np.random.SeedSequence(4).spawn(2)
-    obs = observe(events, AgentCore(cfg, np.random.default_rng(agent_seq), tick=0.1, sz_decimals=4))
+    obs = observe(events, session_core(cfg, 4, 0.1, 4))
     f = fit(dataclasses.replace(obs, tick=0.1, sz_decimals=4))  # (a journal's start record gives these)
     added = [i for i in f.params.instruments if i.coin == "ETH"]
     assert len(added) == 1 and (added[0].tick, added[0].sz_decimals, added[0].dex) == (0.1, 4, "")
