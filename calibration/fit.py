@@ -21,8 +21,8 @@
   of such requests (a batch is one request), the twin's ``rest_failure_prob``.
 - **The market** (the coin quoted, from the feed; a first-dex coin the base does not list is added, with
   the run's price grid and size decimals, the base's first instrument's fees and limits, and its
-  market's other parameters with the reach scaled to the coin's price): volatility per √s from the mid's log returns between
-  book updates, robustly (1.4826 × the median absolute return per √Δt: a calm regime's diffusion, not
+  market's other parameters with the reach scaled to the coin's price): volatility per √s from the mid's
+  log returns between book updates, robustly (1.4826 × the median absolute return per √Δt: a calm regime's diffusion, not
   its jumps and stressed spells); public trades per second; the trades' size, log-normal; the displayed
   size at the touch (median) and its growth per level (median size at level i over the touch's, less 1,
   per level: least squares); the log-normal noise around those medians; the calm half spread (a spread
@@ -40,17 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from calibration.observe import Observations
-from twin.faults.latency import PathLatencyParams
+from calibration.observe import RULE_REASONS, Observations
+from twin.faults.latency import PathLatency, PathLatencyParams
 from twin.faults.rejections import ORDER_REASONS
 from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
 
-# reasons the twin's rules produce from the orders and the book, never by a random draw: not fitted
-RULE_REASONS = frozenset({"BadAloPx", "ModifyBadAloPx", "MinTradeNtl", "Tick", "ReduceOnly", "InvalidSize",
-                          "ZeroSize", "MissingOrder", "ModifyCanceledOrFilled", "TooManyOpenOrders", "RateLimited",
-                          "NonceInvalid", "IocCancel", "Nonce", "Signature", "Expired", "ScheduleCancelRefused",
-                          "Transport"})
 MIN_ROUND_TRIPS = 50  # fewer and the latency fit is not attempted (the base's latency is kept)
 MIN_BOOK_UPDATES = 200  # fewer and the market is not fitted (the base's kept)
 
@@ -91,7 +86,7 @@ class MarketFit:
     depth_noise_log_std: float
     half_spread_ticks: float
     initial_mid: float
-    market: object  # the SyntheticMarketParams set
+    market: SyntheticMarketParams  # the coin's market with the fitted parts set
 
 
 @dataclass(frozen=True)
@@ -108,15 +103,12 @@ class Fit:
     market: MarketFit | None = None
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial share k/n."""
+def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial share k/n (scipy's); (0, 1) with no trials."""
     if n <= 0:
         return 0.0, 1.0
-    p = k / n
-    d = 1.0 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
+    ci = stats.binomtest(k, n).proportion_ci(level, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def poisson_rate(k: int, exposure: float, level: float = 0.95) -> tuple[float, float]:
@@ -200,10 +192,10 @@ def fit_latency(round_trip_s: np.ndarray) -> LatencyFit | None:
 
 
 def sample_leg(leg: PathLatencyParams, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Latencies (s) the twin would draw on a path with ``leg`` (slow periods aside)."""
-    body = np.exp(rng.normal(math.log(leg.median_ms), leg.sigma, n))
-    spike = np.exp(rng.normal(math.log(leg.spike_median_ms), leg.spike_sigma, n))
-    return np.where(rng.random(n) < leg.spike_prob, spike, body) / 1000.0
+    """Latencies (s) the twin draws on a path with ``leg``: its own sampler (``PathLatency``), at one instant
+    (slow periods aside: the fitted legs have none)."""
+    path = PathLatency(leg, rng)
+    return np.fromiter((path.sample(0.0) for _ in range(n)), float, n)
 
 
 def sample_round_trips(leg: PathLatencyParams, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -221,7 +213,7 @@ def goodness(fit: LatencyFit, observed_s: np.ndarray, rng: np.random.Generator, 
     return float(res.statistic), float(res.pvalue)
 
 
-def fit_market(obs: Observations, base, tick: float) -> MarketFit | None:
+def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> MarketFit | None:
     """The market's first-order statistics from the feed (see the module's note); ``base`` is the coin's
     SyntheticMarketParams the rest is kept from. None with too few book updates or trades."""
     n = len(obs.mid)
@@ -269,7 +261,7 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     feed = fit_feed(obs.feed_lag_s)
     # the twin draws its random rejections for the orders that pass its rules: the places answered, less those
     # its rules rejected
-    eligible = obs.answered - sum(k for r, k in obs.rejections.items() if r in RULE_REASONS)
+    eligible = obs.eligible
     rejections: dict[str, RateFit] = {}
     for reason, k in sorted(obs.rejections.items()):
         if reason in RULE_REASONS:
@@ -314,7 +306,7 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         mkt = fit_market(obs, seed_market, obs.tick)
         if mkt is not None:
             used = {i["index"] for i in data["instruments"] if not i["dex"]}
-            first = next(i for i in base.instruments if not i.dex) if any(not i.dex for i in base.instruments) else None
+            first = next((i for i in base.instruments if not i.dex), None)
             spec = {**(first.model_dump() if first is not None else {}), "name": obs.coin, "dex": "", "dex_index": 0,
                     "index": max(used, default=-1) + 1, "sz_decimals": obs.sz_decimals, "tick": obs.tick}
             data["instruments"].append(spec)
@@ -362,8 +354,7 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
         return float(np.quantile(x, p) * 1000.0) if len(x) else math.nan
 
     def share(o, reason):
-        eligible = o.answered - sum(k for r, k in o.rejections.items() if r in RULE_REASONS)
-        return o.rejections.get(reason, 0) / eligible if eligible > 0 else math.nan
+        return o.rejections.get(reason, 0) / o.eligible if o.eligible > 0 else math.nan
 
     rows = [("round trip p50, ms", q(obs.round_trip_s, 0.5), q(rep.round_trip_s, 0.5)),
             ("round trip p95, ms", q(obs.round_trip_s, 0.95), q(rep.round_trip_s, 0.95))]

@@ -21,6 +21,13 @@ from agent.gateway.events import (
 )
 
 
+# reasons the twin's rules produce from the orders and the book, never by a random draw: not fitted
+RULE_REASONS = frozenset({"BadAloPx", "ModifyBadAloPx", "MinTradeNtl", "Tick", "ReduceOnly", "InvalidSize",
+                          "ZeroSize", "MissingOrder", "ModifyCanceledOrFilled", "TooManyOpenOrders", "RateLimited",
+                          "NonceInvalid", "IocCancel", "Nonce", "Signature", "Expired", "ScheduleCancelRefused",
+                          "Transport"})
+
+
 @dataclass(frozen=True)
 class Observations:
     """A run's venue behaviour: every number here is a count or a duration the fits below read."""
@@ -30,7 +37,6 @@ class Observations:
     places: int  # places sent (answered, refused by quota, or never answered)
     answered: int  # places the venue answered (acknowledged or rejected)
     rejections: dict[str, int]  # places rejected, by the gateway's reason code
-    unanswered: int  # places with no answer (a transport failure, or the run ended first)
     place_requests: int  # requests (actions) that carried places: a batch is one
     lost_requests: int  # of them, those none of whose places was ever answered (lost in transport)
     feed_lag_s: np.ndarray  # each book update: from the venue's time on it to its arrival, s (the feed's latency)
@@ -39,7 +45,6 @@ class Observations:
     connected_s: float  # time with the socket up, s
     duration_s: float  # the run's span, s
     runs: int = 1
-    notes: tuple[str, ...] = field(default=())
     config: dict | None = None  # the (last) run's agent config, as its start record has it (a replay runs it)
     # the market as the feed showed it (the coin quoted): book updates' times, mids, spreads and level sizes,
     # and the public trades' sizes
@@ -52,23 +57,30 @@ class Observations:
     tick: float = 0.0  # the coin's price grid and size decimals, as the run traded it (0 / -1: not known)
     sz_decimals: int = -1
 
+    @property
+    def eligible(self) -> int:
+        """Places that passed the twin's rules: the answered, less those a rule of its own rejected (crossing a
+        post-only order, off the grid, ...). The twin draws its random rejections for these."""
+        return self.answered - sum(k for r, k in self.rejections.items() if r in RULE_REASONS)
+
     def merged(self, other: "Observations") -> "Observations":
-        """Two runs' observations as one sample (a live folder carries on over restarts)."""
-        rej = dict(self.rejections)
-        for k, v in other.rejections.items():
-            rej[k] = rej.get(k, 0) + v
-        return Observations(np.concatenate([self.round_trip_s, other.round_trip_s]), self.places + other.places,
-                            self.answered + other.answered, rej, self.unanswered + other.unanswered, self.place_requests + other.place_requests,
-                            self.lost_requests + other.lost_requests,
-                            np.concatenate([self.feed_lag_s, other.feed_lag_s]), self.disconnects + other.disconnects,
-                            np.concatenate([self.outages_s, other.outages_s]), self.connected_s + other.connected_s,
-                            self.duration_s + other.duration_s, self.runs + other.runs, self.notes + other.notes,
-                            other.config if other.config is not None else self.config, other.coin or self.coin,
-                            # the book series stay apart per run: a return across two runs is not one
-                            np.concatenate([self.book_ts, other.book_ts]), np.concatenate([self.mid, other.mid]),
-                            np.concatenate([self.spread, other.spread]), _stack(self.level_sz, other.level_sz),
-                            np.concatenate([self.trade_sz, other.trade_sz]), other.tick or self.tick,
-                            other.sz_decimals if other.sz_decimals >= 0 else self.sz_decimals)
+        """Two runs' observations as one sample (a live folder carries on over restarts): counts and durations
+        add, samples concatenate (a return across two runs' book series is dropped by the fit's time-gap
+        rule), and what describes the run (config, coin, grid) is the later run's where it says."""
+        out = {}
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "level_sz":
+                out[f.name] = _stack(a, b)
+            elif isinstance(a, np.ndarray):
+                out[f.name] = np.concatenate([a, b])
+            elif isinstance(a, dict) and f.name == "rejections":
+                out[f.name] = {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
+            elif f.name in ("config", "coin", "tick", "sz_decimals"):
+                out[f.name] = b if b not in (None, "", 0.0, -1) else a
+            else:
+                out[f.name] = a + b
+        return Observations(**out)
 
 
 def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -167,7 +179,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     cutoff = (last if last is not None else 0.0) - 1.0
     pending = {request_of[c] for c, t0 in sent.items() if t0 > cutoff}
     lost = {request_of[c] for c in sent} - answered_requests - refused_requests - pending
-    return Observations(np.asarray(rts, dtype=float), places, answered, rejections, len(sent), n_requests - len(pending),
+    return Observations(np.asarray(rts, dtype=float), places, answered, rejections, n_requests - len(pending),
                         len(lost), np.asarray(lags, dtype=float), disconnects,
                         np.asarray(outages, dtype=float), max(0.0, span - down), span, coin=coin,
                         book_ts=np.asarray(book_ts), mid=np.asarray(mids), spread=np.asarray(spreads),

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -43,25 +44,31 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
     summary["market"] = None
     if f.market is not None:
         m = f.market
-        summary["market"] = {"coin": m.coin, "updates": m.updates, "trades": m.trades, "vol_per_sqrt_s": m.vol_per_sqrt_s,
-                             "trade_rate_per_s": vars(m.trade_rate_per_s), "trade_size_median": m.trade_size_median,
-                             "trade_size_log_std": m.trade_size_log_std, "depth_at_touch": m.depth_at_touch,
-                             "depth_growth_per_level": m.depth_growth_per_level,
-                             "depth_noise_log_std": m.depth_noise_log_std, "half_spread_ticks": m.half_spread_ticks,
-                             "initial_mid": m.initial_mid}
+        summary["market"] = {**{k: v for k, v in vars(m).items() if k != "market"},
+                             "trade_rate_per_s": vars(m.trade_rate_per_s)}
     summary["replay"] = None
     if replay is not None:
         summary["replay"] = {"duration_s": replay.duration_s, "round_trip_ks": replay.round_trip_ks,
                              "rows": [{"what": w, "observed": a, "replayed": b} for w, a, b in replay.rows]}
-    (out / "calibration.json").write_text(json.dumps(summary, indent=2, default=_plain))
+    summary = json_ready(summary)
+    (out / "calibration.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
     (out / "report.html").write_text(_html(summary, fig, feed_fig))
     return summary
 
 
-def _plain(x):
-    """JSON for numpy scalars; NaN as null (JSON has no NaN)."""
-    x = float(x)
-    return None if x != x else x
+def json_ready(x):
+    """``x`` with numpy scalars as Python numbers and NaN or infinity as null: JSON has no NaN, and a reader
+    of calibration.json in another language would refuse the file."""
+    if isinstance(x, dict):
+        return {k: json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_ready(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str) -> str:

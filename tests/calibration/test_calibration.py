@@ -80,10 +80,10 @@ def test_rejection_transport_and_disconnect_intervals_cover_the_truth(fitted):
     r = fitted.rejections
     assert set(r) == {"PerpMargin", "Oracle"}  # BadAloPx (the book's doing) is the twin's own rule: not fitted
     for reason, truth in (("PerpMargin", 0.02), ("Oracle", 0.01)):
-        lo, hi = wilson(r[reason].count, r[reason].n, z=3.29)
+        lo, hi = wilson(r[reason].count, r[reason].n, level=0.999)
         assert lo <= truth <= hi and r[reason].count > 10 and r[reason].lo > 0.0
     t = fitted.transport
-    lo, hi = wilson(t.count, t.n, z=3.29)
+    lo, hi = wilson(t.count, t.n, level=0.999)
     assert lo <= 0.005 <= hi and t.count > 0
     h = fitted.hazard_per_hour
     lo, hi = poisson_rate(h.count, fitted.observations.connected_s / 3600.0, level=0.999)
@@ -151,6 +151,14 @@ def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
     assert check.replayed.coin == "ETH" and check.replayed.places > 0
     hip3 = AgentConfig.model_validate({**cfg.model_dump(), "session": {**cfg.session.model_dump(), "coin": "xyz:FOO"}})
     assert replay_check(f, hip3) is None  # a coin the fitted twin does not list: no replay, no crash
+
+
+def test_the_report_writes_json_without_nan():
+    from calibration.report import json_ready
+    out = json_ready({"a": float("nan"), "b": [np.float64(1.5), np.int64(2), math.inf], "c": ("x", None)})
+    assert out == {"a": None, "b": [1.5, 2, None], "c": ["x", None]}
+    assert type(out["b"][1]) is int
+    json.dumps(out, allow_nan=False)
 
 
 def test_the_interval_helpers():
