@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
-from agent.report import fee_rate_text, health_rows, held_by_text
+from agent.report import FEE_MATCH_BPS, fee_rate_text, health_rows, held_by_text
 from twin.units import parse_seed
 
 log = logging.getLogger("agent.live")
@@ -306,7 +306,7 @@ def fee_check(configured_bps: float, listed_bps: float, execution_level: int, hi
            f"{configured_bps:g}"
     if hip3:
         return logging.INFO, head + " (a HIP-3 dex sets its own fees: the summary's fee rate row shows what was paid)"
-    if abs(listed_bps - configured_bps) < 0.05:
+    if abs(listed_bps - configured_bps) < FEE_MATCH_BPS:
         return logging.INFO, head
     if execution_level < 3:
         return logging.INFO, head + " (they differ; nothing placed at this level pays it)"

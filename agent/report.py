@@ -39,6 +39,10 @@ def health_rows(s: dict) -> list[tuple[str, str]]:
     ]
 
 
+# two maker rates, in bps, closer than this are the same (a fee computed from rounded USDC amounts)
+FEE_MATCH_BPS = 0.05
+
+
 def fee_rate_text(f: dict) -> str:
     """The summary row for ``fee_rate_bps``: what the maker fills paid beside what the quotes assume, flagged
     when they differ (by more than rounding): the quotes and the promotion evidence then price the wrong fee."""
@@ -47,16 +51,19 @@ def fee_rate_text(f: dict) -> str:
     venue = f"; the venue lists {listed:.2f} bp" if listed is not None else ""
     if paid is None:
         return f"no maker fill; quoting.maker_fee_bps {f['configured']:g}{venue}"
-    flag = "" if abs(paid - f["configured"]) < 0.05 else "  (differs: set quoting.maker_fee_bps to what you pay)"
+    flag = "" if abs(paid - f["configured"]) < FEE_MATCH_BPS else "  (differs: set quoting.maker_fee_bps to what you pay)"
     return f"maker fills paid {paid:.2f} bp; quoting.maker_fee_bps {f['configured']:g}{venue}{flag}"
 
 
 def held_by_text(held: list[dict]) -> str:
     """The summary row for ``exposure.promotion_held_by``."""
     if not held:
-        return "nothing (every criterion passed at the last evaluation)"
+        return "nothing (not evaluated yet)"
     parts = []
     for c in held:
+        if c["op"] == "ceiling":
+            parts.append(f"its ceiling (graduation.ceiling {c['threshold']})")
+            continue
         v = "not measured" if c["value"] is None else f"{c['value']:.4g}"
         need = "≥" if c["op"] == ">=" else "≤" if c["op"] == "<=" else c["op"]
         parts.append(f"{c['name']} {v} (needs {need} {c['threshold']:.4g})")
@@ -85,11 +92,15 @@ def exposure_summary(core) -> dict:
             "confidence": {"model": c.model_confidence, "execution": c.execution_confidence,
                            "safety": c.safety_confidence, "overall": c.overall},
             "size_mult": g.size_mult, "limit_scale": g.limit_scale, "paper_fills": g.paper.fills,
-            "promotion_held_by": promotion_held_by(g.controller.last_checks)}
+            "promotion_held_by": promotion_held_by(g.controller.last_checks,
+                                                   ceiling=int(g.cfg.ceiling) if g.level >= g.cfg.ceiling else None)}
 
 
-def promotion_held_by(checks) -> list[dict]:
+def promotion_held_by(checks, ceiling: int | None = None) -> list[dict]:
     """The promotion criteria that failed at the last evaluation (empty: none failed, or none evaluated):
-    why a session stayed at its level, which the transitions alone cannot say."""
+    why a session stayed at its level, which the transitions alone cannot say. At its ceiling (``ceiling``,
+    the level number) that is what holds it, whatever the criteria say."""
+    if ceiling is not None:
+        return [{"name": "ceiling", "value": ceiling, "threshold": ceiling, "op": "ceiling"}]
     return [{"name": c.name, "value": None if c.value != c.value else c.value, "threshold": c.threshold, "op": c.op}
             for c in checks if not c.passed]

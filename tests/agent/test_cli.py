@@ -126,6 +126,8 @@ def test_the_summary_says_what_holds_promotion():
                     {"name": "brier", "value": None, "threshold": 0.25, "op": "<="}]
     assert held_by_text(held) == "positive_edge_share 0.31 (needs ≥ 0.35), brier not measured (needs ≤ 0.25)"
     assert held_by_text([]).startswith("nothing")
+    at_ceiling = promotion_held_by(checks, ceiling=1)  # held by graduation.ceiling, whatever the criteria say
+    assert [c["name"] for c in at_ceiling] == ["ceiling"] and held_by_text(at_ceiling) == "its ceiling (graduation.ceiling 1)"
 
 
 def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():
