@@ -146,16 +146,20 @@ def _run(tasks: list, workers: int, progress: bool) -> list[dict]:
     return results
 
 
+# the table's column per parameter (search.env.PARAMETERS' paths): its label and format
+_COLUMNS = {"glft.gamma": ("gamma", "7.3f"), "glft.spread_factor": ("spread", "7.2f"),
+            "glft.skew_factor": ("skew", "7.2f"), "ladder.n_levels": ("levels", "7d"),
+            "ladder.level_spacing_ticks": ("spacing", "7.2f"), "order_size": ("size", "7.4f"),
+            "reconcile.price_tolerance_ticks": ("tol", "7.2f")}
+
+
 def _table(rows: list[dict], episode_s: float, seeds: int) -> str:
     head = (f"{len(rows)} trials x {seeds} seeds, {episode_s:g} s episodes; reward = net PnL - risk and escalation "
             f"penalties (USDC, mean per episode)")
-    cols = ["gamma", "spread", "skew", "levels", "spacing", "size", "tol"]
     lines = [head, f"  {'trial':>5} {'reward':>9} {'net PnL':>9} {'fills':>6} {'esc':>4} {'kills':>5}  "
-                   + " ".join(f"{c:>7}" for c in cols)]
+                   + " ".join(f"{label:>7}" for label, _ in _COLUMNS.values())]
     for r in rows:
-        p = list(r["params"].values())
-        vals = [f"{p[0]:7.3f}", f"{p[1]:7.2f}", f"{p[2]:7.2f}", f"{p[3]:7d}", f"{p[4]:7.2f}", f"{p[5]:7.4f}",
-                f"{p[6]:7.2f}"]
+        vals = [format(r["params"][path], fmt) for path, (_, fmt) in _COLUMNS.items()]
         name = f"{r['trial']:>5}" if r["trial"] else "  (0)"
         lines.append(f"  {name} {r['mean_reward']:9.2f} {r['mean_net_pnl_usd']:9.2f} {r['fills']:6d} "
                      f"{r['escalations']:4d} {r['kills']:5d}  " + " ".join(vals))
@@ -165,14 +169,12 @@ def _table(rows: list[dict], episode_s: float, seeds: int) -> str:
 
 
 def _best_yaml(cfg, row: dict) -> str:
-    import yaml
-    q = cfg.quoting
-    doc = {"quoting": {"glft": q.glft.model_dump(), "order_size": q.order_size,
-                       "ladder": {"n_levels": q.ladder.n_levels, "level_spacing_ticks": q.ladder.level_spacing_ticks}},
-           "reconcile": {"price_tolerance_ticks": cfg.reconcile.price_tolerance_ticks}}
+    """The best trial's whole config (the search's base with its parameters set), as ``--show-config`` writes
+    one: ``python -m agent --config`` runs it as the search did."""
+    from agent.config import config_yaml
     head = (f"# python -m search: trial {row['trial']}, mean reward {row['mean_reward']:.2f} USDC per episode "
-            f"(net PnL {row['mean_net_pnl_usd']:.2f}); the rest of the config is the search's base\n")
-    return head + yaml.safe_dump(doc, sort_keys=False)
+            f"(net PnL {row['mean_net_pnl_usd']:.2f})\n")
+    return head + config_yaml(cfg)
 
 
 if __name__ == "__main__":

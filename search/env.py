@@ -88,14 +88,22 @@ def decode(action) -> dict[str, float | int]:
     return {p.path: p.value(x) for p, x in zip(PARAMETERS, a)}
 
 
+def _slot(data: dict, path: str) -> tuple[dict, str]:
+    """Where ``path`` ("glft.gamma", "order_size", "reconcile.price_tolerance_ticks") lives in a dumped agent
+    config: (the dict holding it, its key). Quoting's parameters are named from inside ``quoting``."""
+    section, _, name = path.rpartition(".")
+    if section == "reconcile":
+        return data["reconcile"], name
+    return (data["quoting"][section] if section else data["quoting"]), name
+
+
 def values_of(config: AgentConfig) -> dict[str, float | int]:
     """The parameters' values in ``config``, by path."""
+    data = config.model_dump()
     out = {}
     for p in PARAMETERS:
-        section, _, name = p.path.rpartition(".")
-        obj = {"glft": config.quoting.glft, "ladder": config.quoting.ladder, "reconcile": config.reconcile,
-               "": config.quoting}[section]
-        out[p.path] = getattr(obj, name)
+        holder, name = _slot(data, p.path)
+        out[p.path] = holder[name]
     return out
 
 
@@ -109,13 +117,8 @@ def config_for(values: dict[str, float | int], base: AgentConfig | None = None) 
     """``base`` (the defaults) with the parameter values set: a config a session or the CLI can run."""
     data = (base or AgentConfig()).model_dump()
     for path, v in values.items():
-        section, _, name = path.rpartition(".")
-        if section == "reconcile":
-            data["reconcile"][name] = v
-        elif section:
-            data["quoting"][section][name] = v
-        else:
-            data["quoting"][name] = v
+        holder, name = _slot(data, path)
+        holder[name] = v
     return AgentConfig.model_validate(data)
 
 

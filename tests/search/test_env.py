@@ -69,6 +69,11 @@ def test_an_action_sets_the_agents_parameters():
     assert wide_infos[-1]["params"]["ladder.n_levels"] == 1
 
 
+def test_the_search_table_has_a_column_for_every_parameter():
+    from search.__main__ import _COLUMNS
+    assert list(_COLUMNS) == [p.path for p in PARAMETERS]
+
+
 def test_the_defaults_round_trip_through_the_action_space():
     cfg = AgentConfig()
     back = decode(encode(cfg))
@@ -95,6 +100,12 @@ def test_the_cli_writes_results_and_a_best_config_the_agent_runs(tmp_path, capsy
     assert baseline["params"] == values_of(AgentConfig())
     best = AgentConfig.load(str(out / "best.yaml"))
     assert values_of(best) == pytest.approx(trials[0]["params"])
+    # the whole config: a search from a base keeps the base's other settings in best.yaml
+    base = tmp_path / "base.yaml"
+    base.write_text("risk:\n  max_position: 0.03\n")
+    assert main(["--trials", "2", "--seeds", "1", "--episode", "2m", "--step", "1m", "--workers", "1", "--quiet",
+                 "--config", str(base), "--out", str(tmp_path / "b")]) == 0
+    assert AgentConfig.load(str(tmp_path / "b" / "best.yaml")).risk.max_position == 0.03
     # the same arguments again: refused, nothing overwritten
     assert main(["--trials", "2", "--episode", "2m", "--step", "1m", "--quiet", "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
