@@ -353,15 +353,16 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
     def q(x, p):
         return float(np.quantile(x, p) * 1000.0) if len(x) else math.nan
 
-    def share(o, reason):
-        return o.rejections.get(reason, 0) / o.eligible if o.eligible > 0 else math.nan
+    again = fit(rep, f.params)  # the replay measured by the same fits: each row, what was seen against it
+
+    def rate(x: Fit, reason: str) -> float:
+        r = x.rejections.get(reason)
+        return r.rate if r is not None else 0.0
 
     rows = [("round trip p50, ms", q(obs.round_trip_s, 0.5), q(rep.round_trip_s, 0.5)),
             ("round trip p95, ms", q(obs.round_trip_s, 0.95), q(rep.round_trip_s, 0.95))]
-    rows += [(f"rejections {r}", share(obs, r), share(rep, r)) for r in f.rejections]
-    rows.append(("requests lost in transport", obs.lost_requests / obs.place_requests if obs.place_requests else
-                 math.nan, rep.lost_requests / rep.place_requests if rep.place_requests else math.nan))
-    rows.append(("disconnects per hour", obs.disconnects / (obs.connected_s / 3600.0) if obs.connected_s else math.nan,
-                 rep.disconnects / (rep.connected_s / 3600.0) if rep.connected_s else math.nan))
+    rows += [(f"rejections {r}", rate(f, r), rate(again, r)) for r in f.rejections]
+    rows.append(("requests lost in transport", f.transport.rate, again.transport.rate))
+    rows.append(("disconnects per hour", f.hazard_per_hour.rate, again.hazard_per_hour.rate))
     return ReplayCheck(duration, obs, rep, ks, tuple(rows))
 
