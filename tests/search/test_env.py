@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 from agent.config import AgentConfig
 from search.__main__ import main
-from search.env import PARAMETERS, MarketMakingEnv, config_for, decode, encode, values_of
+from search.env import OBSERVATION, PARAMETERS, MarketMakingEnv, config_for, decode, encode, values_of
 
 
 def _episode(env, seed, action):
@@ -26,7 +26,9 @@ def _episode(env, seed, action):
 
 
 def test_it_passes_gymnasiums_checker():
-    check_env(MarketMakingEnv(step_s=30.0, episode_s=90.0), skip_render_check=True)
+    env = MarketMakingEnv(step_s=30.0, episode_s=90.0)
+    check_env(env, skip_render_check=True)
+    assert env.observation_space.shape == (len(OBSERVATION),)  # every coordinate named
 
 
 def test_the_same_seed_and_actions_give_the_same_episode():
