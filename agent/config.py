@@ -15,6 +15,7 @@ from agent.quoting.glft import GlftConfig
 from agent.quoting.ladder import LadderConfig
 from agent.quoting.signals import SignalConfig
 from agent.safety import SafetyConfig
+from agent.shadow import ShadowConfig
 from agent.validation import RegimeConfig, ScorecardConfig
 from twin.files import describe_invalid
 
@@ -119,6 +120,8 @@ class AgentConfig(BaseModel):
     safety: SafetyConfig = Field(default_factory=SafetyConfig, description="The escalation ladder and risk budget.")
     graduation: GraduationConfig = Field(default_factory=GraduationConfig, description="TradingConfidence, exposure "
                                          "levels, promotion criteria and demotion triggers.")
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig, description="The paper fill model, and the sim-to-real "
+                                 "gap it measures beside the real orders.")
 
     @classmethod
     def load(cls, path: str | Path) -> "AgentConfig":

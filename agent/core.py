@@ -83,7 +83,7 @@ class AgentCore:
         self.reconnect_ts = -math.inf
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
         self.graduation = Graduation(config.graduation, config.validation.scorecard, config.session.collateral_usd,
-                                     maker_fee_bps=config.quoting.maker_fee_bps)
+                                     maker_fee_bps=config.quoting.maker_fee_bps, shadow=config.shadow)
         self.exposure = self.graduation.controller
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
@@ -272,7 +272,11 @@ class AgentCore:
         if self.mid == self.mid:
             self.arrivals.on_trade(ev.ts, ev.px, self.mid, ev.side.value)
         self.signals.signals[1].update(ev.ts, ev.side.value, ev.sz)
-        self.graduation.on_trade(ev.ts, ev.px, ev.sz, ev.side.value)
+        g = self.graduation
+        if g.places_orders:  # the paper fill model on the real orders: the sim-to-real gap
+            g.shadow.on_trade(ev.ts, ev.px, ev.sz, ev.side.value, self.tracker)
+        else:
+            g.paper.on_trade(ev.ts, ev.px, ev.sz, ev.side.value)  # Shadow: on the quotes it computed
 
     # ------------------------------------------------------------------ account
 
@@ -282,6 +286,9 @@ class AgentCore:
         if new:
             self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid)
             self.graduation.note_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee)
+            o = self.tracker.orders.get(ev.cloid)
+            if o is not None and ev.is_maker:
+                self.graduation.shadow.on_fill(o, ev.sz)
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": self.tracker.position})

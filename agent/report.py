@@ -24,6 +24,7 @@ def trading_summary(core) -> dict:
                    "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
                                     "reason": t.reason} for t in hist]},
         "exposure": exposure_summary(core),
+        "shadow": core.graduation.shadow.summary(),
     }
 
 
@@ -37,6 +38,17 @@ def health_rows(s: dict) -> list[tuple[str, str]]:
         ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
                        f"(quotes pulled)"),
     ]
+
+
+def shadow_text(sh: dict) -> str:
+    """The summary row for ``shadow``: the sim-to-real gap beside the volumes it is made of, and the queue
+    share the real fills imply next to the one the paper model uses."""
+    if not sh["paper_fills"] and not sh["real_fills"]:
+        return "not measured (no real orders rested at a level that places them)"
+    gap = "n/a" if sh["gap"] is None else f"{sh['gap']:.2f}"
+    fit = "n/a" if sh["at_price_share_fit"] is None else f"{sh['at_price_share_fit']:.2f}"
+    return (f"gap {gap} (paper {sh['paper_fills']} fills {sh['paper_volume']:.6g}, real {sh['real_fills']} fills "
+            f"{sh['real_volume']:.6g}); at-price share fit {fit} (paper model {sh['at_price_share']:g})")
 
 
 # two maker rates, in bps, closer than this are the same (a fee computed from rounded USDC amounts)

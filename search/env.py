@@ -170,7 +170,7 @@ class MarketMakingEnv(gym.Env):
         if self.pin_level:  # before the first event: the core reads its graduation's throttles every cycle
             cfg = self.agent_config
             core.graduation = _PinnedGraduation(cfg.graduation, cfg.validation.scorecard, cfg.session.collateral_usd,
-                                                maker_fee_bps=cfg.quoting.maker_fee_bps)
+                                                maker_fee_bps=cfg.quoting.maker_fee_bps, shadow=cfg.shadow)
             core.exposure = core.graduation.controller
         driver.start()
         self._session = (ex, core)

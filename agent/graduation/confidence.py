@@ -14,8 +14,9 @@ class ConfidenceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_weight: float = Field(0.4, ge=0, description="Weight of model_confidence (validation scorecards) in overall.")
-    execution_weight: float = Field(0.3, ge=0, description="Weight of execution_confidence (venue behaviour, "
-                                                           "sim-to-real gap) in overall.")
+    execution_weight: float = Field(0.3, ge=0, description="Weight of execution_confidence (venue behaviour: "
+                                                           "ack latency, rejections, rate limits, reconnections, "
+                                                           "stale orders) in overall.")
     safety_weight: float = Field(0.3, ge=0, description="Weight of safety_confidence (escalation level, risk budget) "
                                                         "in overall.")
     hysteresis_band: float = Field(0.02, ge=0, le=0.1, description="Margin, in confidence units, the overall "
@@ -96,8 +97,8 @@ def execution_confidence_from(ack_latency_ratio: float, rejection_rate: float, r
     - connects = 1 / (1 + reconnects_recent)      (reconnections in the recent window)
     - stale    = 1 / (1 + stale_orders)           (orders with no ack past their timeout now)
 
-    Rates are fractions of requests in [0, 1]. Interim formula: once the shadow subsystem measures
-    the sim-to-real gap, it joins here as one more factor.
+    Rates are fractions of requests in [0, 1]. The sim-to-real gap is not a factor: it is promotion
+    evidence (see governor.py for why).
     """
     if not (ack_latency_ratio >= 0 and 0.0 <= rejection_rate <= 1.0 and 0.0 <= rate_limited_rate <= 1.0
             and reconnects_recent >= 0 and stale_orders >= 0):  # one chain when all is well (NaN fails it)

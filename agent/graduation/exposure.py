@@ -81,13 +81,15 @@ class PromotionCriteria(BaseModel):
                              "forecasts (0.25 is a coin flip; the design's healthy bound).")
     min_information_ratio: float = Field(0.1, description="Lowest information ratio of the signal blend, per "
                                          "prediction (see validation.scorecard's note on per-prediction IR).")
-    max_sim_to_real_gap: float = Field(0.3, ge=0, description="Highest sim-to-real gap (shadow subsystem), as a "
-                                                              "fraction of the simulated fill rate.")
+    max_sim_to_real_gap: float = Field(0.3, ge=0, description="Highest sim-to-real gap (agent.shadow): how far the "
+                                       "real fill volume of the orders at this level is from what the paper fill "
+                                       "model made of the same orders, as a fraction of the paper volume.")
     max_safety_level: int = Field(0, ge=0, le=4, description="Highest safety level (0 Green … 4 Kill) allowed on "
                                   "every sample of the dwell: no promotion while the escalation ladder is up.")
-    require_sim_to_real_gap: bool = Field(False, description="Whether an unmeasured sim-to-real gap (NaN) fails "
-                                          "promotion. False until the shadow subsystem measures the gap: the check "
-                                          "is then recorded as 'n/a' and passes.")
+    require_sim_to_real_gap: bool = Field(True, description="Whether a sim-to-real gap not yet measured (fewer than "
+                                          "shadow.min_paper_fills paper fills on this level's orders) fails promotion "
+                                          "out of a level that places orders. False: the check is recorded as 'n/a' "
+                                          "and passes. At SHADOW, which places nothing, it is always 'n/a'.")
     max_drawdown: float = Field(0.005, ge=0, description="Highest drawdown at this level, fraction of equity "
                                                          "(0.5% is Yellow's entry).")
     min_positive_edge_share: float = Field(0.35, ge=0, le=1, description=(
@@ -108,7 +110,7 @@ class PromotionCriteria(BaseModel):
             CriterionCheck.at_most("brier", e.brier, self.max_brier),
             CriterionCheck.at_least("information_ratio", e.information_ratio, self.min_information_ratio),
             CriterionCheck.at_most("sim_to_real_gap", e.sim_to_real_gap, self.max_sim_to_real_gap)
-            if self.require_sim_to_real_gap or e.sim_to_real_gap == e.sim_to_real_gap
+            if e.gap_measurable and (self.require_sim_to_real_gap or e.sim_to_real_gap == e.sim_to_real_gap)
             else CriterionCheck("sim_to_real_gap", math.nan, self.max_sim_to_real_gap, "n/a", True),
             CriterionCheck.at_most("drawdown", e.drawdown, self.max_drawdown),
             CriterionCheck.at_least("positive_edge_share", e.positive_edge_share, self.min_positive_edge_share),
@@ -163,6 +165,7 @@ class PromotionEvidence:
     drawdown: float  # fraction of equity, ≥ 0, since the level was entered
     positive_edge_share: float  # share of fills with favourable markout, [0, 1]; NaN before a fill
     safety_level: int = 0  # the safety escalator's level now (0 Green … 4 Kill)
+    gap_measurable: bool = True  # False at SHADOW: no real orders, so no sim-to-real gap to measure
 
 
 class CriterionCheck(NamedTuple):

@@ -8,11 +8,14 @@ the throttles the core applies: ``places_orders`` (Shadow quotes on paper only),
 (ladder size), ``limit_scale`` (the position limit reconcile enforces) and ``spread_mult``
 (Optimized tightens).
 
-execution_confidence, until the shadow subsystem measures the sim-to-real gap, is
-``execution_confidence_from`` over: EWMA ack latency / ``expected_ack_latency_s``; rejections
-(post-only crosses excluded: routine) and rate-limit refusals as exponentially decayed shares of
-the requests sent (time constant ``health_window_s``); reconnections within ``health_window_s``;
-orders stale now. The gap joins as one more factor when it is measured (see confidence.py).
+execution_confidence is ``execution_confidence_from`` over: EWMA ack latency /
+``expected_ack_latency_s``; rejections (post-only crosses excluded: routine) and rate-limit refusals
+as exponentially decayed shares of the requests sent (time constant ``health_window_s``);
+reconnections within ``health_window_s``; orders stale now. The sim-to-real gap (``agent.shadow``,
+measured on the real orders at the levels that place them) is promotion evidence, not one of its
+factors: it says the paper model misjudged our fills, which is a reason not to scale up, not the
+venue's ill health (below ``min_execution_confidence`` execution confidence demotes as exchange
+health).
 
 Sans-IO: every input carries its ``ts``; no clock reads.
 """
@@ -27,6 +30,7 @@ from agent.graduation.exposure import (
 )
 from agent.graduation.paper import PaperFills
 from agent.markouts import MarkoutQueue
+from agent.shadow.gap import ShadowConfig, SimToRealGap
 from agent.validation.scorecard import ModelScorecard, ScorecardConfig
 
 _ORANGE = 2  # SafetyLevel.ORANGE (kept numeric: graduation does not depend on safety's module)
@@ -37,14 +41,18 @@ class Graduation:
                  "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
                  "_reconnects", "markouts", "fills", "_at_level_resolved", "_at_level_positive",
                  "_fills_at_entry", "_paper_at_entry", "_level_peak", "_prev_safety", "_prev_degraded",
-                 "_exec_ok", "_exec_smooth", "_next_eval_ts", "records")
+                 "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow")
 
     def __init__(self, config: GraduationConfig, scorecard: ScorecardConfig, collateral_usd: float,
-                 start_level: ExposureLevel | None = None, maker_fee_bps: float = 0.0) -> None:
+                 start_level: ExposureLevel | None = None, maker_fee_bps: float = 0.0,
+                 shadow: ShadowConfig | None = None) -> None:
         self.cfg = config
+        sh = shadow if shadow is not None else ShadowConfig()
         self.controller = ExposureController(config, config.start_level if start_level is None else start_level)
         # a fill's edge counts net of its fee: a real fill's as charged, a paper fill's at the configured maker fee
-        self.paper = PaperFills(config.markout_horizon_s, maker_fee_bps * 1e-4)
+        self.paper = PaperFills(config.markout_horizon_s, maker_fee_bps * 1e-4, sh.at_price_share)
+        # the same fill model on the real orders once they rest at the venue: the sim-to-real gap
+        self.shadow = SimToRealGap(sh.at_price_share, sh.min_paper_fills, sh.grace_s)
         # the blend's own forecast, scored like each signal: promotion's Brier and information ratio
         self.blend = ModelScorecard("blend", scorecard)
         self.collateral = collateral_usd
@@ -105,10 +113,6 @@ class Graduation:
         markout counts as positive edge only above that."""
         self.fills += 1
         self.markouts.add(ts, side, px, sz, fee)
-
-    def on_trade(self, ts: float, px: float, sz: float, side: int) -> None:
-        if not self.places_orders:
-            self.paper.on_trade(ts, px, sz, side)
 
     def on_mid(self, ts: float, mid: float) -> None:
         for q in (self.markouts, self.paper.markouts):  # real fills, and Shadow's paper fills
@@ -184,10 +188,10 @@ class Graduation:
             fills_at_level=at_level,
             brier=b.brier() if enough else math.nan,
             information_ratio=b.information_ratio() if enough else math.nan,
-            sim_to_real_gap=math.nan,  # measured by the shadow subsystem, once it exists
+            sim_to_real_gap=self.shadow.gap if self.places_orders else math.nan,  # (Shadow: no real orders)
             drawdown=self._drawdown(equity) if equity == equity else math.nan,
             positive_edge_share=self._at_level_positive / resolved if resolved else math.nan,
-            safety_level=safety_level)
+            safety_level=safety_level, gap_measurable=self.places_orders)
         if execution < self.cfg.min_execution_confidence:
             if self._exec_ok:
                 self._demote(ts, DemotionTrigger.EXCHANGE_HEALTH, f"execution confidence {execution:.3f}", equity)
@@ -225,6 +229,7 @@ class Graduation:
         self._at_level_resolved = 0
         self._at_level_positive = 0
         self._level_peak = equity
+        self.shadow.restart()
         if self.controller.level != ExposureLevel.SHADOW:
             self.paper.clear()
         self._refresh_throttles()

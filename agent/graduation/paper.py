@@ -2,9 +2,10 @@
 filled, judged from the public trades.
 
 Shadow places nothing, yet promotion out of it needs fills at the level and their markouts. The
-model is deliberately pessimistic about queue position: a shadow quote fills only when a trade
+model is pessimistic about queue position by default: a shadow quote fills only when a trade
 prints *through* its price (a sell below our bid, a buy above our ask), never at it, because at
-our price we would have been behind the whole visible queue. Each fill is capped by the trade's
+our price we would have been behind the whole visible queue; ``shadow.at_price_share`` gives it a
+share of the prints at its price instead (the share the real fills measured: ``agent.shadow``). Each fill is capped by the trade's
 size and the quote's size. Markouts are taken against the mid ``horizon_s`` later, like the
 ledger's, and a paper fill pays ``fee_rate`` (the maker fee the agent is configured with; a real fill
 pays what the venue charged), so the positive-edge share at Shadow measures the same thing as at the
@@ -16,14 +17,15 @@ from agent.markouts import MarkoutQueue
 
 
 class PaperFills:
-    __slots__ = ("bids", "asks", "fills", "markouts", "_source")
+    __slots__ = ("bids", "asks", "fills", "markouts", "_source", "at_price_share")
 
-    def __init__(self, horizon_s: float = 10.0, fee_rate: float = 0.0) -> None:
+    def __init__(self, horizon_s: float = 10.0, fee_rate: float = 0.0, at_price_share: float = 0.0) -> None:
         self.bids: list[tuple[float, float]] = []  # (px, sz), best first
         self.asks: list[tuple[float, float]] = []
         self.fills = 0
         self.markouts = MarkoutQueue(horizon_s, fee_rate)
         self._source = None  # the quotes list the book was set from, until a paper fill spends some of it
+        self.at_price_share = at_price_share  # of a print at a quote's price, the share that fills it
 
     def set_quotes(self, quotes) -> None:
         """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask), in a list
@@ -49,9 +51,14 @@ class PaperFills:
         left = sz
         for i, (qpx, qsz) in enumerate(book):
             through = px < qpx if aggressor_side < 0 else px > qpx
-            if not through or left <= 0.0 or qsz <= 0.0:
+            if left <= 0.0 or qsz <= 0.0:
                 break
-            take = min(left, qsz)
+            if through:
+                take = min(left, qsz)
+            elif px == qpx and self.at_price_share > 0.0:
+                take = self.at_price_share * min(left, qsz)  # the print at our price: our place in its queue
+            else:
+                break
             left -= take
             book[i] = (qpx, qsz - take)
             self.markouts.add(ts, 1 if aggressor_side < 0 else -1, qpx)

@@ -287,7 +287,7 @@ def test_positive_edge_evidence_is_net_of_fees_real_and_paper():
         for i, fee in enumerate(fees):
             if fee is None:  # a paper fill: a sell aggressor through our bid at 100
                 g.paper.set_quotes([type("Q", (), {"side": 1, "px": 100.0, "sz": 1.0})()])
-                g.on_trade(float(i), 99.0, 1.0, -1)
+                g.paper.on_trade(float(i), 99.0, 1.0, -1)
             else:
                 g.note_fill(float(i), +1, 100.0, 1.0, fee)
         g.on_mid(100.0, 100.01)  # every markout: +0.01 a unit, 1 bp

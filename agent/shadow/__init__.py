@@ -1,0 +1,4 @@
+"""Shadow: the paper fill model run beside the real orders, and the sim-to-real gap it measures."""
+from agent.shadow.gap import ShadowConfig, SimToRealGap
+
+__all__ = ["ShadowConfig", "SimToRealGap"]

@@ -1,0 +1,183 @@
+"""The sim-to-real gap: the paper fill model run beside the real orders, on the same orders.
+
+Shadow promotes on paper fills (``graduation.paper``): a quote fills when a public trade prints
+through its price, and at its price by ``at_price_share`` of the print (the queue ahead of it is
+unknown). Once orders rest at the venue, the same model is run on them: every acknowledged order
+is put on a shadow book, each public trade paper-fills it as the model says, and its real fills
+are counted beside. The gap is how far the real fill volume is from the model's, as a fraction of
+the model's: ``|real − paper| / paper``. A small gap says the evidence Shadow promoted on was
+real; a large one that the paper fills were not (too many: our orders are not where we think, or
+fill later than we think; too few: the queue share is larger than the model assumes, and the fills
+at the touch are the adversely selected ones).
+
+It is also the fill model's calibration: the model is run at each share of a grid beside the one
+configured, and the share whose paper volume meets the real volume is the one the model should use (the summary's ``at_price_share_fit``: ``shadow.at_price_share`` is the operator's to set
+from it, since a share fitted against the twin is the twin's, not the venue's).
+
+The public feed and the user channel race: a fill can arrive before or after the print that made
+it. An order that filled stays on the shadow book ``grace_s`` after its end, and an order first
+seen at its fill is put on the book as it was before that fill, so that either order of arrival
+counts both. An order cancelled leaves at once: after its end a print through its price could not
+have filled it.
+
+Sans-IO, plain slots: it runs on every public trade and every fill.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.execution.orders import OrderState
+
+_ON_BOOK = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL,
+                      OrderState.PENDING_MODIFY})  # acknowledged and possibly still resting at the venue
+_FILLED = OrderState.FILLED
+
+
+class ShadowConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at_price_share: float = Field(0.0, ge=0, le=1, description=(
+        "The paper fill model's share of a public trade printed at a quote's price that fills it (its place in "
+        "the queue, unknown from the public feed). 0: only trades printing through the price fill, the "
+        "pessimistic model Shadow promotes on. The summary's shadow.at_price_share_fit is what the real fills "
+        "said."))
+    min_paper_fills: int = Field(20, ge=1, description="Paper fills on real orders at the current exposure level "
+                                 "before the sim-to-real gap is measured (NaN, 'n/a' to promotion, until then).")
+    grace_s: float = Field(2.0, ge=0, description="How long an order that filled stays on the shadow book, s: the "
+                           "print that filled it may arrive after the fill.")
+
+
+# the shares the fit tries: the model run at each, side by side, on every order (a print reaches a few orders)
+SHARE_GRID = np.linspace(0.0, 1.0, 21)
+
+
+class _Shadowed:
+    __slots__ = ("side", "px", "paper_left", "grid_left")
+
+    def __init__(self, side: int, px: float, left: float) -> None:
+        self.side = side
+        self.px = px
+        self.paper_left = left  # what the paper model has not filled yet
+        self.grid_left = np.full(len(SHARE_GRID), left)  # ... and the model at each share of the fit's grid
+
+
+class SimToRealGap:
+    """Paper fills and real fills on the same real orders since the last ``restart`` (a level change)."""
+
+    __slots__ = ("share", "min_paper_fills", "grace_s", "_book", "paper_volume", "real_volume", "paper_fills",
+                 "real_fills", "grid_volume", "_run")
+
+    def __init__(self, at_price_share: float = 0.0, min_paper_fills: int = 20, grace_s: float = 2.0) -> None:
+        self.share = at_price_share
+        self.min_paper_fills = min_paper_fills
+        self.grace_s = grace_s
+        self._book: dict[str, _Shadowed] = {}
+        self._run = [0.0, 0.0, 0, 0, np.zeros(len(SHARE_GRID))]  # the counts below, over the levels before this one
+        self.paper_volume = self.real_volume = 0.0
+        self.paper_fills = self.real_fills = 0
+        self.grid_volume = np.zeros(len(SHARE_GRID))
+
+    def restart(self) -> None:
+        """A new exposure level: its evidence starts over (the run's totals and the shadow book stay)."""
+        self._run = [r + v for r, v in zip(self._run, self._counts())]
+        self.paper_volume = 0.0
+        self.real_volume = 0.0
+        self.paper_fills = 0
+        self.real_fills = 0
+        self.grid_volume = np.zeros(len(SHARE_GRID))  # the model's paper volume at each share of the grid
+
+    def on_trade(self, ts: float, px: float, sz: float, aggressor: int, tracker) -> None:
+        """A public print; ``aggressor`` +1 a buy (lifts asks), −1 a sell (hits bids). ``tracker``: the
+        order tracker, whose acknowledged live orders are the ones resting at the venue."""
+        book = self._sync(ts, tracker)
+        if not book:
+            return
+        share = self.share
+        hit = -aggressor  # the resting side a print takes from
+        for e in book.values():
+            if e.side != hit:
+                continue
+            left = e.paper_left
+            if px < e.px if hit > 0 else px > e.px:  # through the price: the model fills what it can
+                take = sz if sz < left else left
+                g = np.minimum(e.grid_left, sz)
+            elif px == e.px:  # at the price: the model's share of what the print could have given us
+                take = share * (sz if sz < left else left)
+                g = SHARE_GRID * np.minimum(e.grid_left, sz)
+            else:
+                continue
+            e.grid_left -= g
+            self.grid_volume += g
+            if take > 0.0:
+                self.paper_fills += 1
+                e.paper_left = left - take
+                self.paper_volume += take
+
+    def on_fill(self, order, sz: float) -> None:
+        """A real fill of ``sz`` on ``order`` (the tracker's, already updated for this fill)."""
+        e = self._book.get(order.cloid)
+        if e is None:
+            if order.acked_ts < 0.0 or order.foreign:
+                return  # not known to rest at the venue yet: neither model counts it
+            self._book[order.cloid] = _Shadowed(int(order.side), order.px, order.remaining + sz)
+        self.real_volume += sz
+        self.real_fills += 1
+
+    def _sync(self, ts: float, tracker) -> dict:
+        """Put newly acknowledged orders on the shadow book; take off those ended (a fill's after its grace)."""
+        book = self._book
+        live = tracker.live_set
+        for cloid, o in live.items():
+            if cloid not in book and o.state in _ON_BOOK and not o.foreign:
+                book[cloid] = _Shadowed(int(o.side), o.px, o.remaining)
+        if len(book) > len(live) or any(c not in live for c in book):
+            orders = tracker.orders
+            gone = [c for c in book if c not in live and self._gone(orders.get(c), ts)]
+            for cloid in gone:
+                del book[cloid]
+        return book
+
+    def _gone(self, o, ts: float) -> bool:
+        """Ended, and off the shadow book now: cancelled (or forgotten) at once, filled after ``grace_s``."""
+        return o is None or o.state is not _FILLED or ts - o.last_update_ts > self.grace_s
+
+    def _counts(self) -> tuple:
+        return self.paper_volume, self.real_volume, self.paper_fills, self.real_fills, self.grid_volume
+
+    @property
+    def gap(self) -> float:
+        """At the current level: |real − paper| / paper fill volume; NaN before ``min_paper_fills`` paper fills."""
+        return _gap(*self._counts()[:3], self.min_paper_fills)
+
+    def summary(self) -> dict:
+        """The whole run's figures (every level that placed orders), and the current level's gap: the
+        summary's ``shadow``."""
+        paper_v, real_v, paper_n, real_n, grid_v = (r + v for r, v in zip(self._run, self._counts()))
+        return {"paper_fills": paper_n, "paper_volume": paper_v, "real_fills": real_n, "real_volume": real_v,
+                "gap": _nan_none(_gap(paper_v, real_v, paper_n, self.min_paper_fills)),
+                "gap_at_level": _nan_none(self.gap), "at_price_share": self.share,
+                "at_price_share_fit": _nan_none(share_fit(grid_v, real_v, paper_n >= self.min_paper_fills))}
+
+
+def share_fit(grid_volume: np.ndarray, real_volume: float, enough: bool = True) -> float:
+    """The share at which the model's paper volume meets the real volume (linear between the grid's shares;
+    the grid's ends when it is beyond them); NaN without enough evidence or without a print at our price
+    (the model's volume then does not depend on the share)."""
+    if not enough or grid_volume[-1] <= grid_volume[0]:
+        return math.nan
+    # the paper volume does not fall as the share grows (a print at our price only fills sooner what a print
+    # through it would have), so it can be read as a function of the volume
+    return float(np.interp(real_volume, grid_volume, SHARE_GRID))
+
+
+def _gap(paper_v: float, real_v: float, paper_n: int, min_fills: int) -> float:
+    if paper_n < min_fills or paper_v <= 0.0:
+        return math.nan
+    return abs(real_v - paper_v) / paper_v
+
+
+def _nan_none(x: float) -> float | None:
+    return None if x != x else x
