@@ -61,7 +61,8 @@ class _Shadowed:
         self.side = side
         self.px = px
         self.paper_left = left  # what the paper model has not filled yet
-        self.grid_left = np.full(len(SHARE_GRID), left)  # ... and the model at each share of the fit's grid
+        self.grid_left = left  # ... and the model at each share of the fit's grid (an array from the first print
+        # at or through the price: most orders are moved before one comes, and cost a float only)
 
 
 class SimToRealGap:
@@ -103,13 +104,19 @@ class SimToRealGap:
             left = e.paper_left
             if px < e.px if hit > 0 else px > e.px:  # through the price: the model fills what it can
                 take = sz if sz < left else left
-                g = np.minimum(e.grid_left, sz)
+                at = False
             elif px == e.px:  # at the price: the model's share of what the print could have given us
                 take = share * (sz if sz < left else left)
-                g = SHARE_GRID * np.minimum(e.grid_left, sz)
+                at = True
             else:
                 continue
-            e.grid_left -= g
+            grid = e.grid_left
+            if not isinstance(grid, np.ndarray):
+                grid = e.grid_left = np.full(len(SHARE_GRID), grid)
+            g = np.minimum(grid, sz)
+            if at:
+                g *= SHARE_GRID
+            grid -= g
             self.grid_volume += g
             if take > 0.0:
                 self.paper_fills += 1
