@@ -49,21 +49,34 @@ class PaperFills:
             return 0
         n = 0
         left = sz
+        hit = -aggressor_side
+        share = self.at_price_share
         for i, (qpx, qsz) in enumerate(book):
-            through = px < qpx if aggressor_side < 0 else px > qpx
-            if left <= 0.0 or qsz <= 0.0:
-                break
-            if through:
-                take = min(left, qsz)
-            elif px == qpx and self.at_price_share > 0.0:
-                take = self.at_price_share * min(left, qsz)  # the print at our price: our place in its queue
-            else:
-                break
+            reach = print_reach(px, qpx, hit, share)
+            if reach < 0.0 or left <= 0.0:
+                break  # best first: a quote the print does not reach, none behind it is reached either
+            if qsz <= 0.0:
+                continue  # spent by an earlier print: the next one may still fill
+            take = reach * (left if left < qsz else qsz)
+            if take <= 0.0:
+                continue
             left -= take
             book[i] = (qpx, qsz - take)
-            self.markouts.add(ts, 1 if aggressor_side < 0 else -1, qpx)
+            self.markouts.add(ts, hit, qpx)
             n += 1
         if n:
             self.fills += n
             self._source = None  # sizes spent: the next set_quotes restores them
         return n
+
+
+def print_reach(px: float, qpx: float, side: int, at_price_share):
+    """The paper fill model's one rule, for Shadow's quotes and for the real orders beside their real fills
+    (``agent.shadow``): the share of what a print at ``px`` has left (capped by what the quote has left) that
+    fills a quote at ``qpx`` on ``side`` (+1 a bid, −1 an ask). A print through the price fills it (1); one
+    at it, ``at_price_share`` (our place in the queue ahead, which the public feed does not show); one that
+    does not reach it, −1. A print takes from the quotes it reaches best first. (The share may be an array of
+    shares: the shadow's fit runs the model at each.)"""
+    if px < qpx if side > 0 else px > qpx:
+        return 1.0
+    return at_price_share if px == qpx else -1.0

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.execution.orders import OrderState
+from agent.graduation.paper import print_reach
 
 _ON_BOOK = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL,
                       OrderState.PENDING_MODIFY})  # acknowledged and possibly still resting at the venue
@@ -98,30 +99,29 @@ class SimToRealGap:
             return
         share = self.share
         hit = -aggressor  # the resting side a print takes from
-        for e in book.values():
-            if e.side != hit:
-                continue
-            left = e.paper_left
-            if px < e.px if hit > 0 else px > e.px:  # through the price: the model fills what it can
-                take = sz if sz < left else left
-                at = False
-            elif px == e.px:  # at the price: the model's share of what the print could have given us
-                take = share * (sz if sz < left else left)
-                at = True
-            else:
-                continue
+        reached = [e for e in book.values() if e.side == hit and print_reach(px, e.px, hit, 0.0) >= 0.0]
+        if not reached:
+            return
+        if len(reached) > 1:
+            reached.sort(key=_px, reverse=hit > 0)  # the print takes from the best price first, as Shadow's does
+        left = sz  # what the print has left, in the configured model ...
+        grid_print = np.full(len(SHARE_GRID), sz)  # ... and in the model at each share of the fit's grid
+        for e in reached:
+            # the grid's models, by the same rule at each share
             grid = e.grid_left
             if not isinstance(grid, np.ndarray):
                 grid = e.grid_left = np.full(len(SHARE_GRID), grid)
-            g = np.minimum(grid, sz)
-            if at:
-                g *= SHARE_GRID
+            g = np.minimum(grid, grid_print) * print_reach(px, e.px, hit, SHARE_GRID)
             grid -= g
+            grid_print -= g
             self.grid_volume += g
+            paper = e.paper_left
+            take = print_reach(px, e.px, hit, share) * (left if left < paper else paper)
             if take > 0.0:
                 self.paper_fills += 1
-                e.paper_left = left - take
+                e.paper_left = paper - take
                 self.paper_volume += take
+                left -= take
 
     def on_fill(self, order, sz: float) -> None:
         """A real fill of ``sz`` on ``order`` (the tracker's, already updated for this fill)."""
@@ -140,11 +140,9 @@ class SimToRealGap:
         for cloid, o in live.items():
             if cloid not in book and o.state in _ON_BOOK and not o.foreign:
                 book[cloid] = _Shadowed(int(o.side), o.px, o.remaining)
-        if len(book) > len(live) or any(c not in live for c in book):
-            orders = tracker.orders
-            gone = [c for c in book if c not in live and self._gone(orders.get(c), ts)]
-            for cloid in gone:
-                del book[cloid]
+        orders = tracker.orders
+        for cloid in [c for c in book if c not in live and self._gone(orders.get(c), ts)]:
+            del book[cloid]
         return book
 
     def _gone(self, o, ts: float) -> bool:
@@ -155,6 +153,11 @@ class SimToRealGap:
         return self.paper_volume, self.real_volume, self.paper_fills, self.real_fills, self.grid_volume
 
     @property
+    def run_grid_volume(self) -> np.ndarray:
+        """The model's paper volume at each share of ``SHARE_GRID`` over the whole run (what the fit reads)."""
+        return self._run[4] + self.grid_volume
+
+    @property
     def gap(self) -> float:
         """At the current level: |real − paper| / paper fill volume; NaN before ``min_paper_fills`` paper fills."""
         return _gap(*self._counts()[:3], self.min_paper_fills)
@@ -162,7 +165,8 @@ class SimToRealGap:
     def summary(self) -> dict:
         """The whole run's figures (every level that placed orders), and the current level's gap: the
         summary's ``shadow``."""
-        paper_v, real_v, paper_n, real_n, grid_v = (r + v for r, v in zip(self._run, self._counts()))
+        paper_v, real_v, paper_n, real_n, _ = (r + v for r, v in zip(self._run, self._counts()))
+        grid_v = self.run_grid_volume
         return {"paper_fills": paper_n, "paper_volume": paper_v, "real_fills": real_n, "real_volume": real_v,
                 "gap": _nan_none(_gap(paper_v, real_v, paper_n, self.min_paper_fills)),
                 "gap_at_level": _nan_none(self.gap), "at_price_share": self.share,
@@ -178,6 +182,10 @@ def share_fit(grid_volume: np.ndarray, real_volume: float, enough: bool = True) 
     # the paper volume does not fall as the share grows (a print at our price only fills sooner what a print
     # through it would have), so it can be read as a function of the volume
     return float(np.interp(real_volume, grid_volume, SHARE_GRID))
+
+
+def _px(e: _Shadowed) -> float:
+    return e.px
 
 
 def _gap(paper_v: float, real_v: float, paper_n: int, min_fills: int) -> float:

@@ -147,20 +147,51 @@ def test_paper_never_fills_an_order_beyond_its_size_and_the_gap_is_a_ratio(steps
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.floats(0.01, 2.0)), min_size=1, max_size=30), st.floats(0.1, 5.0))
-def test_the_models_volume_never_falls_as_its_share_grows_so_the_fit_is_well_defined(prints, size):
-    """Each print at the price only fills sooner what a print through it would have: the fit reads the share
-    off a non-decreasing curve."""
+@given(st.lists(st.tuples(st.sampled_from([99.0, 99.5, 100.0]), st.floats(0.01, 2.0)), min_size=1, max_size=30),
+       st.floats(0.1, 5.0), st.floats(0.1, 5.0))
+def test_the_models_volume_never_falls_as_its_share_grows_so_the_fit_is_well_defined(prints, size, size2):
+    """A print at a price only fills sooner what a print through it would have, and takes from the best
+    price first: the fit reads the share off a non-decreasing curve."""
     tr, gap = OrderTracker(), SimToRealGap(min_paper_fills=1)
     rest(tr, "b", BUY, 100.0, size)
-    for i, (through, sz) in enumerate(prints):
-        gap.on_trade(1.0 + i, 99.5 if through else 100.0, sz, -1, tr)
+    rest(tr, "c", BUY, 99.5, size2)
+    for i, (px, sz) in enumerate(prints):
+        gap.on_trade(1.0 + i, px, sz, -1, tr)
     v = gap.grid_volume
-    assert (v[1:] >= v[:-1] - 1e-12).all() and v[-1] <= size + 1e-9
+    assert (v[1:] >= v[:-1] - 1e-12).all() and v[-1] <= size + size2 + 1e-9
     if v[-1] > v[0]:
         for target in (v[0], 0.5 * (v[0] + v[-1]), v[-1]):
             q = share_fit(v, target)
             assert 0.0 <= q <= 1.0 and float(np.interp(q, SHARE_GRID, v)) == pytest.approx(target, abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([99.0, 99.5, 99.8, 100.0, 100.2]), st.floats(0.01, 2.0)), max_size=30),
+       st.sampled_from([0.0, 0.3, 1.0]))
+def test_the_shadow_and_shadows_paper_fills_are_one_model(prints, share):
+    """The same quotes, the same prints: the shadow book on real orders paper-fills exactly what Shadow's
+    paper fills do on its quotes (the gap measures the model Shadow promotes on, nothing else), and at a share
+    of the fit's grid the grid's model does too."""
+    quotes = [(100.0, 0.7), (99.8, 1.0), (99.5, 1.3)]  # a ladder of bids, best first
+    tr, gap = OrderTracker(), SimToRealGap(at_price_share=share, min_paper_fills=1)
+    for i, (px, sz) in enumerate(quotes):
+        rest(tr, f"b{i}", BUY, px, sz)
+    paper = PaperFills(at_price_share=share)
+    paper.set_quotes([type("Q", (), {"side": 1, "px": px, "sz": sz})() for px, sz in quotes])
+    for i, (px, sz) in enumerate(prints):
+        gap.on_trade(1.0 + i, px, sz, -1, tr)
+        paper.on_trade(1.0 + i, px, sz, -1)
+    filled = sum(sz for _, sz in quotes) - sum(sz for _, sz in paper.bids)
+    assert gap.paper_volume == pytest.approx(filled, abs=1e-9)
+    k = int(round(share * (len(SHARE_GRID) - 1)))
+    assert gap.grid_volume[k] == pytest.approx(filled, abs=1e-9)
+
+
+def test_a_quote_spent_by_one_print_lets_the_next_fill_the_quotes_behind_it():
+    p = PaperFills()
+    p.set_quotes([type("Q", (), {"side": 1, "px": px, "sz": 1.0})() for px in (100.0, 99.5)])
+    assert p.on_trade(0.0, 99.0, 1.0, -1) == 1  # the best bid spent
+    assert p.on_trade(0.1, 99.0, 1.0, -1) == 1 and p.bids == [(100.0, 0.0), (99.5, 0.0)]
 
 
 def test_paper_fills_at_shadow_use_the_same_at_price_share():
@@ -202,7 +233,7 @@ def twin_shadow(share: float, seconds: float = 1800.0, seed: int = 3) -> tuple[d
     driver.start()
     ex.env.run(until=seconds)
     sh = core.graduation.shadow
-    return sh.summary(), sh._run[4] + sh.grid_volume
+    return sh.summary(), sh.run_grid_volume
 
 
 def test_on_the_twin_the_gap_is_measured_and_the_model_at_a_share_fills_what_the_fit_said_it_would():
