@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from agent.report import fee_rate_text, health_rows, held_by_text, shadow_text
+from agent.report import fee_rate_text, graduation_rows, health_rows
 from twin.units import parse_seed
 
 EPILOG = """examples:
@@ -108,11 +108,7 @@ def format_summary(s: dict) -> str:
         *health_rows(s),
         ("safety", f"final {s['safety']['final_level']}, max {s['safety']['max_level']}, "
                    f"{len(s['safety']['transitions'])} transitions"),
-        ("exposure", f"{s['exposure']['start_level']} → {s['exposure']['final_level']} (max "
-                     f"{s['exposure']['max_level']}; {s['exposure']['promotions']} promotions, "
-                     f"{s['exposure']['demotions']} demotions; confidence {s['exposure']['confidence']['overall']:.2f})"),
-        ("promotion held by", held_by_text(s["exposure"]["promotion_held_by"])),
-        ("sim-to-real", shadow_text(s["shadow"])),
+        *graduation_rows(s),
         ("levels over time", f"exposure {s['timeline']['exposure']}  (0 Shadow … 5 Optimized)"),
         ("", f"safety   {s['timeline']['safety']}  (0 Green … 4 Kill; one digit per "
              f"{s['timeline']['bucket_s']:.0f} s)"),

@@ -82,8 +82,7 @@ class AgentCore:
         self._pulls = 0
         self.reconnect_ts = -math.inf
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
-        self.graduation = Graduation(config.graduation, config.validation.scorecard, config.session.collateral_usd,
-                                     maker_fee_bps=config.quoting.maker_fee_bps, shadow=config.shadow)
+        self.graduation = Graduation.for_agent(config)
         self.exposure = self.graduation.controller
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s

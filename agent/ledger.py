@@ -93,6 +93,10 @@ class Ledger:
     def unrealized(self, mid: float) -> float:
         return (mid - self.entry_px) * self.position if self.position else 0.0
 
+    def net(self, mid: float) -> float:
+        """Realised plus unrealised at ``mid``, less fees, USDC: the summary's net PnL."""
+        return self.realized + self.unrealized(mid) - self.fees
+
     @property
     def maker_fee_bps(self) -> float | None:
         """The maker fee the venue charged, bps of the maker fills' notional (negative: a rebate); None

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
-from agent.report import FEE_MATCH_BPS, fee_rate_text, health_rows, held_by_text, shadow_text
+from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows
 from twin.units import parse_seed
 
 log = logging.getLogger("agent.live")
@@ -387,11 +387,7 @@ def format_live_summary(s: dict) -> str:
         ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
         *health_rows(s),
-        ("exposure", f"{s['exposure']['start_level']} → {s['exposure']['final_level']} (max "
-                     f"{s['exposure']['max_level']}; {s['exposure']['promotions']} promotions, "
-                     f"{s['exposure']['demotions']} demotions)"),
-        ("promotion held by", held_by_text(s["exposure"]["promotion_held_by"])),
-        ("sim-to-real", shadow_text(s["shadow"])),
+        *graduation_rows(s),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
         ("core per cycle", _cycle_cost(s.get("core_cycle_us"))),
         ("dead-man switch", _SWITCH.get(s["dead_man_switch"], s["dead_man_switch"])),

@@ -11,7 +11,7 @@ def trading_summary(core) -> dict:
     return {
         "cycles": core.cycle,
         "pnl": {"realized_usd": led.realized, "unrealized_usd": led.unrealized(mid), "fees_usd": led.fees,
-                "net_usd": led.realized + led.unrealized(mid) - led.fees},
+                "net_usd": led.net(mid)},
         "fee_rate_bps": {"maker_paid": led.maker_fee_bps, "configured": core.cfg.quoting.maker_fee_bps},
         "fills": led.fills,
         "maker_share": led.maker_fills / led.fills if led.fills else None,
@@ -37,6 +37,18 @@ def health_rows(s: dict) -> list[tuple[str, str]]:
         ("disconnects", f"{s['disconnects']}"),
         ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
                        f"(quotes pulled)"),
+    ]
+
+
+def graduation_rows(s: dict) -> list[tuple[str, str]]:
+    """The summary table's rows twin and live runs share for the graduation ladder: where the run went, what
+    held it, and how real the paper evidence it was promoted on turned out."""
+    e = s["exposure"]
+    return [
+        ("exposure", f"{e['start_level']} → {e['final_level']} (max {e['max_level']}; {e['promotions']} promotions, "
+                     f"{e['demotions']} demotions; confidence {e['confidence']['overall']:.2f})"),
+        ("promotion held by", held_by_text(e["promotion_held_by"])),
+        ("sim-to-real", shadow_text(s["shadow"])),
     ]
 
 

@@ -168,9 +168,7 @@ class MarketMakingEnv(gym.Env):
         session_seed = int(self.np_random.integers(2 ** 31 - 1))
         ex, _, core, driver = build_session(self.agent_config, session_seed, self.twin_params)
         if self.pin_level:  # before the first event: the core reads its graduation's throttles every cycle
-            cfg = self.agent_config
-            core.graduation = _PinnedGraduation(cfg.graduation, cfg.validation.scorecard, cfg.session.collateral_usd,
-                                                maker_fee_bps=cfg.quoting.maker_fee_bps, shadow=cfg.shadow)
+            core.graduation = _PinnedGraduation.for_agent(self.agent_config)
             core.exposure = core.graduation.controller
         driver.start()
         self._session = (ex, core)
@@ -215,9 +213,7 @@ class MarketMakingEnv(gym.Env):
 
     @staticmethod
     def _net_pnl(core) -> float:
-        led = core.ledger
-        mid = core.mid if core.mid == core.mid else 0.0
-        return led.realized + led.unrealized(mid) - led.fees
+        return core.ledger.net(core.mid if core.mid == core.mid else 0.0)
 
     def _sigma(self, core) -> float:
         vol = core.vol

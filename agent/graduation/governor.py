@@ -77,6 +77,13 @@ class Graduation:
         self.records: list[dict] = []  # level transitions for the decision log, drained by the core
         self._refresh_throttles()
 
+    @classmethod
+    def for_agent(cls, config) -> "Graduation":
+        """As an agent core uses it, from its ``AgentConfig``: the graduation config, the scorecards', the
+        collateral, the maker fee its paper fills pay and the shadow's fill model."""
+        return cls(config.graduation, config.validation.scorecard, config.session.collateral_usd,
+                   maker_fee_bps=config.quoting.maker_fee_bps, shadow=config.shadow)
+
     # ------------------------------------------------------------------ evidence in
 
     def _decay(self, ts: float) -> None:
