@@ -17,7 +17,8 @@ from it, since a share fitted against the twin is the twin's, not the venue's).
 The public feed and the user channel race: a fill can arrive before or after the print that made
 it. An order that filled stays on the shadow book ``grace_s`` after its end, and an order first
 seen at its fill is put on the book as it was before that fill, so that either order of arrival
-counts both. An order cancelled leaves at once: after its end a print through its price could not
+counts both. (An order goes on the book at the first print that reaches it or its first fill: at 10
+Hz most orders are moved before either, and cost nothing here.) An order cancelled leaves at once: after its end a print through its price could not
 have filled it.
 
 Sans-IO, plain slots: it runs on every public trade and every fill.
@@ -70,7 +71,7 @@ class SimToRealGap:
     """Paper fills and real fills on the same real orders since the last ``restart`` (a level change)."""
 
     __slots__ = ("share", "min_paper_fills", "grace_s", "_book", "paper_volume", "real_volume", "paper_fills",
-                 "real_fills", "grid_volume", "_run")
+                 "real_fills", "grid_volume", "_run", "_grid_print", "_grid_take")
 
     def __init__(self, at_price_share: float = 0.0, min_paper_fills: int = 20, grace_s: float = 2.0) -> None:
         self.share = at_price_share
@@ -81,6 +82,8 @@ class SimToRealGap:
         self.paper_volume = self.real_volume = 0.0
         self.paper_fills = self.real_fills = 0
         self.grid_volume = np.zeros(len(SHARE_GRID))
+        self._grid_print = np.empty(len(SHARE_GRID))
+        self._grid_take = np.empty(len(SHARE_GRID))
 
     def restart(self) -> None:
         """A new exposure level: its evidence starts over (the run's totals and the shadow book stay)."""
@@ -94,24 +97,24 @@ class SimToRealGap:
     def on_trade(self, ts: float, px: float, sz: float, aggressor: int, tracker) -> None:
         """A public print; ``aggressor`` +1 a buy (lifts asks), −1 a sell (hits bids). ``tracker``: the
         order tracker, whose acknowledged live orders are the ones resting at the venue."""
-        book = self._sync(ts, tracker)
-        if not book:
-            return
-        share = self.share
         hit = -aggressor  # the resting side a print takes from
-        reached = [e for e in book.values() if e.side == hit and print_reach(px, e.px, hit, 0.0) >= 0.0]
+        reached = self._reached(ts, px, hit, tracker)
         if not reached:
             return
+        share = self.share
         if len(reached) > 1:
             reached.sort(key=_px, reverse=hit > 0)  # the print takes from the best price first, as Shadow's does
         left = sz  # what the print has left, in the configured model ...
-        grid_print = np.full(len(SHARE_GRID), sz)  # ... and in the model at each share of the fit's grid
+        grid_print = self._grid_print  # ... and in the model at each share of the fit's grid
+        grid_print.fill(sz)
+        g = self._grid_take  # (both scratch arrays: a print allocates nothing)
         for e in reached:
             # the grid's models, by the same rule at each share
             grid = e.grid_left
             if not isinstance(grid, np.ndarray):
                 grid = e.grid_left = np.full(len(SHARE_GRID), grid)
-            g = np.minimum(grid, grid_print) * print_reach(px, e.px, hit, SHARE_GRID)
+            np.minimum(grid, grid_print, out=g)
+            g *= print_reach(px, e.px, hit, SHARE_GRID)
             grid -= g
             grid_print -= g
             self.grid_volume += g
@@ -133,17 +136,31 @@ class SimToRealGap:
         self.real_volume += sz
         self.real_fills += 1
 
-    def _sync(self, ts: float, tracker) -> dict:
-        """Put newly acknowledged orders on the shadow book; take off those ended (a fill's after its grace)."""
+    def _reached(self, ts: float, px: float, hit: int, tracker) -> list:
+        """The shadow book's orders a print at ``px`` reaches on side ``hit``: the acknowledged live ones (put
+        on the book at the first print that reaches them, or at their first fill: until then nothing has
+        filled them), and those that filled within ``grace_s``. Ended orders leave it here: a cancelled one
+        at once, a filled one after its grace."""
         book = self._book
         live = tracker.live_set
+        if book:
+            orders = tracker.orders
+            for cloid in [c for c in book if c not in live and self._gone(orders.get(c), ts)]:
+                del book[cloid]
+        out = []
+        bid = hit > 0
         for cloid, o in live.items():
-            if cloid not in book and o.state in _ON_BOOK and not o.foreign:
-                book[cloid] = _Shadowed(int(o.side), o.px, o.remaining)
-        orders = tracker.orders
-        for cloid in [c for c in book if c not in live and self._gone(orders.get(c), ts)]:
-            del book[cloid]
-        return book
+            # reached: the print at or through its price (print_reach ≥ 0), compared inline: this runs for every
+            # live order on every print
+            if o.side == hit and (px <= o.px if bid else px >= o.px) and o.state in _ON_BOOK and not o.foreign:
+                e = book.get(cloid)
+                if e is None:
+                    e = book[cloid] = _Shadowed(hit, o.px, o.remaining)
+                out.append(e)
+        if len(book) > len(out):  # filled within their grace: their print may come after their fill
+            out += [e for c, e in book.items() if c not in live and e.side == hit
+                    and print_reach(px, e.px, hit, 0.0) >= 0.0]
+        return out
 
     def _gone(self, o, ts: float) -> bool:
         """Ended, and off the shadow book now: cancelled (or forgotten) at once, filled after ``grace_s``."""

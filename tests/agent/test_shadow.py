@@ -79,7 +79,7 @@ def test_a_fill_before_its_print_counts_both_within_the_grace_and_a_cancelled_or
     tr, gap = OrderTracker(), SimToRealGap(min_paper_fills=1, grace_s=2.0)
     rest(tr, "b", BUY, 100.0, 1.0)
     rest(tr, "c", BUY, 99.8, 1.0)
-    gap.on_trade(0.5, 101.0, 1.0, +1, tr)  # (a print elsewhere puts both on the shadow book)
+    gap.on_trade(0.5, 101.0, 1.0, +1, tr)  # (a print that reaches neither: nothing on the shadow book yet)
     fill(tr, gap, "b", 1.0, 1.0)  # the user channel first: b is filled, and gone from the live set
     tr.on_command(CancelOrder("c"), 1.0)
     tr.on_event(CancelAcknowledged(1.05, "c"))
