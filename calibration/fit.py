@@ -23,7 +23,8 @@
   the run's price grid and size decimals, the base's first instrument's fees and limits, and its
   market's other parameters with the reach scaled to the coin's price): volatility per √s from the mid's
   log returns between book updates, robustly (1.4826 × the median absolute return per √Δt: a calm regime's diffusion, not
-  its jumps and stressed spells); public trades per second; the trades' size, log-normal; the displayed
+  its jumps and stressed spells); public trades per second (the market's: prints of our fills and our
+  resting orders in the book are left out by ``observe``); the trades' size, log-normal; the displayed
   size at the touch (median) and its growth per level (median size at level i over the touch's, less 1,
   per level: least squares); the log-normal noise around those medians; the calm half spread (a spread
   of s ticks is what a half spread of (s − 1)/2 ticks gives). The stressed regime's volatility, trade rate

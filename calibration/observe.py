@@ -16,8 +16,8 @@ from typing import Iterable
 import numpy as np
 
 from agent.gateway.events import (
-    Batch, BookUpdated, ConnectionLost, ConnectionRestored, OrderAcknowledged, OrderRejected, PlaceOrder,
-    RateLimited, Reason, TradeObserved,
+    Batch, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived, OrderAcknowledged, OrderRejected,
+    PlaceOrder, RateLimited, Reason, TradeObserved,
 )
 
 
@@ -53,7 +53,8 @@ class Observations:
     mid: np.ndarray = field(default_factory=lambda: np.zeros(0))
     spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
     level_sz: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 0)))  # updates × (bids, asks) × depth
-    trade_sz: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    trade_sz: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the market's own: prints of our fills left out
+    own_prints: int = 0  # prints of our own fills (told by their tid, which the fill carries too): not in trade_sz
     tick: float = 0.0  # the coin's price grid and size decimals, as the run traded it (0 / -1: not known)
     sz_decimals: int = -1
 
@@ -115,7 +116,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     mids: list[float] = []
     spreads: list[float] = []
     levels: list[tuple[np.ndarray, np.ndarray]] = []
-    trade_sz: list[float] = []
+    trades: list[tuple[int, float]] = []  # (tid, size) of every print
+    our_tids: set[int] = set()
     for ev in events:
         ts = ev.ts
         if first is None:
@@ -123,15 +125,17 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
         last = ts
         t = type(ev)
         if t is BookUpdated:
-            if ev.bids and ev.asks:
+            ours = _resting(core)
+            bids, asks = (_less(ev.bids, ours), _less(ev.asks, ours)) if ours else (ev.bids, ev.asks)
+            if bids and asks:
                 coin = ev.coin
-                bb, ba = ev.bids[0][0], ev.asks[0][0]
+                bb, ba = bids[0][0], asks[0][0]
                 book_ts.append(ts)
                 mids.append(0.5 * (bb + ba))
                 spreads.append(ba - bb)
                 # (compact: a day's updates, 20 levels a side, are some 170,000 of them)
-                levels.append((np.fromiter((lv[1] for lv in ev.bids), np.float32, len(ev.bids)),
-                               np.fromiter((lv[1] for lv in ev.asks), np.float32, len(ev.asks))))
+                levels.append((np.fromiter((lv[1] for lv in bids), np.float32, len(bids)),
+                               np.fromiter((lv[1] for lv in asks), np.float32, len(asks))))
             if ev.venue_time_ms > 0:
                 lag = ts - (ev.venue_time_ms / 1000.0 - venue_epoch_s)
                 # a clock behind the venue's by more than the latency, or not the venue's clock at all (twin serve
@@ -150,7 +154,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                     answered_requests.add(req)
                     rts.append(ts - s)
         elif t is TradeObserved:
-            trade_sz.append(ev.sz)
+            trades.append((ev.tid, ev.sz))
+        elif t is FillReceived:
+            our_tids.add(ev.tid)
         elif t is RateLimited:
             for c in ev.cloids:  # refused before the venue saw it: no round trip, no reason of the venue's
                 if sent.pop(c, None) is not None:
@@ -183,7 +189,32 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                         len(lost), np.asarray(lags, dtype=float), disconnects,
                         np.asarray(outages, dtype=float), max(0.0, span - down), span, coin=coin,
                         book_ts=np.asarray(book_ts), mid=np.asarray(mids), spread=np.asarray(spreads),
-                        level_sz=_levels_array(levels), trade_sz=np.asarray(trade_sz, dtype=float))
+                        level_sz=_levels_array(levels),
+                        trade_sz=np.asarray([sz for tid, sz in trades if not (tid and tid in our_tids)], dtype=float),
+                        own_prints=sum(1 for tid, _ in trades if tid and tid in our_tids))
+
+
+def _resting(core) -> dict[float, float]:
+    """Our orders the venue has (as the core knows them): price → remaining size. The feed's book shows them."""
+    out: dict[float, float] = {}
+    for o in core.tracker.live_set.values():
+        if o.acked_ts >= 0.0:
+            out[o.px] = out.get(o.px, 0.0) + o.remaining
+    return out
+
+
+def _less(levels, ours: dict[float, float]) -> list:
+    """One side of the feed's book with our own orders taken out: the market's own (a level that was only ours
+    is gone)."""
+    out = []
+    for px, sz in levels:
+        mine = ours.get(px)
+        if mine is not None:
+            sz -= mine
+            if sz <= 1e-9:
+                continue
+        out.append((px, sz))
+    return out
 
 
 def _levels_array(rows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

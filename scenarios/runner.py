@@ -145,7 +145,7 @@ def _warm(ex: Exchange, core, coin: str):
             ev = BookUpdated(ts, push.coin, tuple((b[0], b[1]) for b in push.bids),
                              tuple((a[0], a[1]) for a in push.asks), push.time_ms)
         elif isinstance(push, TradePush):
-            ev = TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL)
+            ev = TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL, push.tid)
         else:
             return
         core.handle(ev)  # the only command it can produce unreconciled is a snapshot request: dropped

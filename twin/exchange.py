@@ -30,7 +30,7 @@ from twin.instruments import InstrumentSpec, price_is_valid, size_is_valid
 from twin.market.base import BOOK, MarketProcess, Shock
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import (
-    SUCCESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent,
+    ANON_ADDRESS, SUCCESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent,
     FillInfo, FillsPush, Filled, HttpError, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec,
     OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError, TradePush, TransportFailure,
     UpdateLeverageAction, UserEventPush, action_size,
@@ -537,22 +537,27 @@ class Exchange:
         if status not in ("canceled", "filled"):
             self._log("venue_cancel", o.user, o.oid, status)
 
-    def _fill(self, o: ClientOrder, px: float, sz: float, is_maker: bool) -> None:
-        """Book one fill of a client order on the account, the quota and the feeds."""
+    def _fill(self, o: ClientOrder, px: float, sz: float, is_maker: bool, prints: bool = True) -> None:
+        """Book one fill of a client order on the account, the quota and the feeds. Every fill on the
+        venue is a public print (same tid); ``prints`` is False only when the market's own print of the
+        trade that filled it is already published."""
         acct = self.accounts[o.user]
         maker_fee, taker_fee = self.fee_rates[o.coin]
         fee = px * sz * (maker_fee if is_maker else taker_fee)
         res = acct.apply_fill(o.coin, o.is_buy, px, sz, fee)
         self.quotas[o.user].on_traded(px * sz)
         o.sz = _round_sz(o.sz - sz, self.instruments[o.coin])
-        self._report_fill(o.user, o.coin, o.is_buy, px, sz, res, o.oid, not is_maker, fee, o.cloid)
+        tid = self._report_fill(o.user, o.coin, o.is_buy, px, sz, res, o.oid, not is_maker, fee, o.cloid)
+        if prints:
+            self._print_client(o.coin, o.is_buy != is_maker, px, sz, tid, o.user if o.is_buy else None,
+                               None if o.is_buy else o.user)
         if is_maker:
             if o.sz <= 1e-12:
                 self._remove(o, "filled")
         self._enforce_reduce_only(acct, o.coin)
 
     def _report_fill(self, user: str, coin: str, is_buy: bool, px: float, sz: float, res, oid: int, crossed: bool,
-                     fee: float, cloid: str | None, liquidation: tuple | None = None) -> None:
+                     fee: float, cloid: str | None, liquidation: tuple | None = None) -> int:
         """A fill booked on the account, as the user sees it: a userFills row (the query) and the pushes
         (userFills, and the user channel's fills)."""
         tid = self._next_tid
@@ -564,6 +569,18 @@ class Exchange:
         self._log("fill", user, oid, px, sz, not crossed)
         self._publish(("userFills", user), FillsPush(user, (info,)))
         self._publish(("userEvents", user), FillsPush(user, (info,)))
+        return tid
+
+    def _print_client(self, coin: str, buyer_aggressed: bool, px: float, sz: float, tid: int,
+                      buyer: str | None, seller: str | None) -> None:
+        """The public print of a trade a client was party to (the other side is the twin's anonymous
+        market): on the trades channel with the fill's tid, and the coin's last trade."""
+        self.last_trade_px[coin] = px
+        self._log("trade", coin, px, sz, 1 if buyer_aggressed else -1)
+        key = ("trades", coin)
+        if key in self._subs:
+            self._publish(key, TradePush(coin, "B" if buyer_aggressed else "A", px, sz, self.now_ms(), tid,
+                                         (buyer or ANON_ADDRESS, seller or ANON_ADDRESS)))
 
     def _enforce_reduce_only(self, acct: Account, coin: str) -> None:
         """Resting reduce-only orders shrink with the position and are cancelled when it is flat
@@ -641,7 +658,7 @@ class Exchange:
                                                      self._tid_public()))
                     if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
                         for o, take in book.hits_from_trade(side > 0, px, sz):
-                            self._fill(o, o.px, take, is_maker=True)
+                            self._fill(o, o.px, take, is_maker=True, prints=False)
 
     def _jump(self, coin: str, kinds: list, idxs: list, i: int, k: int, chunk, best_bids: list, best_asks: list,
               tpx: list) -> None:
@@ -724,7 +741,8 @@ class Exchange:
                 res = acct.apply_fill(coin, is_buy, mark, sz, fee)
                 oid = self._next_oid  # the liquidation's own order, not one of the user's
                 self._next_oid += 1
-                self._report_fill(user, coin, is_buy, mark, sz, res, oid, True, fee, None, (user, mark, "market"))
+                tid = self._report_fill(user, coin, is_buy, mark, sz, res, oid, True, fee, None, (user, mark, "market"))
+                self._print_client(coin, is_buy, mark, sz, tid, user if is_buy else None, None if is_buy else user)
         self._publish(("userEvents", acct.address),
                       UserEventPush(acct.address, "liquidation", (acct.address, acct.account_value(self.marks))))
 

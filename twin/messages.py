@@ -156,9 +156,13 @@ class BookPush:
     asks: tuple[tuple[float, float, int], ...]
 
 
+ANON_ADDRESS = "0x" + "00" * 20  # the other party of a client's trade: the twin's market has no addresses
+
+
 @dataclass(frozen=True, slots=True)
 class TradePush:
-    """Channel trades: one print; ``side`` "B" when the buyer was the aggressor."""
+    """Channel trades: one print; ``side`` "B" when the buyer was the aggressor. ``users`` is the venue's
+    [buyer, seller] pair when a client was one of them (None: the market's own flow, anonymous)."""
 
     coin: str
     side: str
@@ -166,6 +170,7 @@ class TradePush:
     sz: float
     time_ms: int
     tid: int
+    users: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,13 +68,15 @@ class BookUpdated:
 
 @dataclass(frozen=True, slots=True)
 class TradeObserved:
-    """A public trade print; ``side`` is the aggressor."""
+    """A public trade print; ``side`` is the aggressor. ``tid`` is the venue's trade id, which the fills
+    the trade made carry too: a print of one of our own fills is told by it (0: not known)."""
 
     ts: float
     coin: str
     px: float
     sz: float
     side: Side
+    tid: int = 0
 
 
 @dataclass(frozen=True, slots=True)

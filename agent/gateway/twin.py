@@ -294,7 +294,7 @@ class TwinGateway(CommandRouter):
             sink(BookUpdated(ts, push.coin, tuple((b[0], b[1]) for b in push.bids),
                              tuple((a[0], a[1]) for a in push.asks), push.time_ms))
         elif isinstance(push, TradePush):
-            sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL))
+            sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL, push.tid))
         elif isinstance(push, FillsPush):
             fills = self._timed_fills(push.fills, ts)
             if push.is_snapshot:

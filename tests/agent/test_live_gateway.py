@@ -111,7 +111,9 @@ def test_parses_recorded_book_trades_and_subscription_frames():
     trades = ('{"channel":"trades","data":[{"coin":"BTC","side":"A","px":"83000.5","sz":"0.01","hash":"0x00",'
               '"time":1790360256851,"tid":118906512037719,"users":["0x01","0x02"]},{"coin":"ETH","side":"B",'
               '"px":"1.0","sz":"1","hash":"0x00","time":1,"tid":2,"users":["0x01","0x02"]}]}')
-    assert P.ws(trades, 2.0).events == (TradeObserved(2.0, "BTC", 83000.5, 0.01, Side.SELL),)
+    assert P.ws(trades, 2.0).events == (TradeObserved(2.0, "BTC", 83000.5, 0.01, Side.SELL, 118906512037719),)
+    no_tid = trades.replace('"tid":118906512037719,', '')
+    assert P.ws(no_tid, 2.0).events == (TradeObserved(2.0, "BTC", 83000.5, 0.01, Side.SELL, 0),)  # not known
     assert P.ws("Websocket connection established.", 0.0).kind == "greeting"
     assert P.ws('{"channel":"pong"}', 0.0).kind == "pong"
     ack = '{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"l2Book","coin":"BTC"}}}'

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.messages import (
-    ActionOk, CancelAction, ModifyAction, OrderAction, OrderSpec, Resting,
+    ANON_ADDRESS, ActionOk, CancelAction, ModifyAction, OrderAction, OrderSpec, Resting, TradePush,
 )
 from twin.params import TwinParams
 
@@ -40,10 +40,12 @@ fault = st.one_of(
 )
 
 
-def run(ops, faults, seed):
+def run(ops, faults, seed, params: TwinParams | None = None, on_trade=None):
     sched = ChaosSchedule(events=faults)
-    ex = Exchange.build(TwinParams(), seed, sched, record=True)
+    ex = Exchange.build(params or TwinParams(), seed, sched, record=True)
     ex.fund(USER, 20_000.0)
+    if on_trade is not None:
+        ex.connect(lambda p: on_trade(p) if isinstance(p, TradePush) else None).subscribe("trades", "BTC")
     live: list[int] = []
 
     def on_reply(reply):
@@ -114,6 +116,34 @@ def test_venue_books_reconcile_with_its_fills(ops, faults, seed):
     # the quota is never negative
     used, cap, _ = ex.quotas[USER].status()
     assert used >= 0 and cap >= ex.params.quota.initial_buffer
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=1, max_size=40), st.integers(0, 2**16))
+def test_every_client_fill_is_a_public_print(ops, seed):
+    """The venue prints every trade, ours included (trades carry ``users``: [buyer, seller]); a fill
+    the twin's market print did not cause must be printed with the fill's own tid, or a paper fill
+    model watching the tape (the shadow) misses it. Sockets never drop here: every print arrives."""
+    params = TwinParams.model_validate({"connection": {"hazard_per_hour": 0}})
+    prints: list[TradePush] = []
+    ex = run(ops, [], seed, params, prints.append)
+    ours = {p.tid: p for p in prints if p.users is not None}
+    market = [p for p in prints if p.users is None]
+    fills = ex.fills[USER]
+    assert {f.tid for f in fills} >= set(ours)  # no client print without its fill
+    fills = [f for f in fills if f.time_ms < ex.now_ms() - 5_000]  # older than any push still in flight
+    for f in fills:
+        p = ours.get(f.tid)
+        if p is None:
+            # filled by a market print: a trade at the same moment through or at its price, the other way
+            assert not f.crossed, f
+            assert any(m.time_ms == f.time_ms and m.side != f.side
+                       and (m.px <= f.px if f.side == "B" else m.px >= f.px) for m in market), f
+            continue
+        assert (p.px, p.sz, p.time_ms) == (f.px, f.sz, f.time_ms)
+        # the aggressor: our side when we took, the other side when the market crossed our resting order
+        assert (p.side == f.side) == f.crossed, (p, f)
+        assert p.users == ((USER, ANON_ADDRESS) if f.side == "B" else (ANON_ADDRESS, USER))
 
 
 @settings(max_examples=5, deadline=None)

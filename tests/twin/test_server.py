@@ -350,6 +350,7 @@ def test_websocket_order_updates_and_user_fills_follow_rest_actions():
                     await ws.send_str(json.dumps({"method": "subscribe",
                                                   "subscription": {"type": kind, "user": ADDR}}))
                 await _frames_until(ws, lambda f: f.get("data", {}).get("isSnapshot") is True)
+                await ws.send_str(json.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}}))
                 sdk = SdkExchange(WALLET, bg.base_url)
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(None, sdk.market_open, "BTC", True, 0.001)
@@ -363,6 +364,12 @@ def test_websocket_order_updates_and_user_fills_follow_rest_actions():
                 assert fill["user"] == ADDR and "isSnapshot" not in fill and fill["fills"][0]["sz"] == "0.001"
                 event = next(f for f in frames if f.get("channel") == "user")["data"]
                 assert event["fills"][0]["tid"] == fill["fills"][0]["tid"]
+                # the venue prints our trade too, with the fill's tid and us as the buyer
+                tid = fill["fills"][0]["tid"]
+                ours = lambda f: f.get("channel") == "trades" and any(t["tid"] == tid for t in f["data"])  # noqa: E731
+                printed = frames if any(map(ours, frames)) else await _frames_until(ws, ours)
+                trade = next(t for f in printed if ours(f) for t in f["data"] if t["tid"] == tid)
+                assert trade["users"][0] == ADDR and trade["side"] == "B" and trade["sz"] == "0.001"
 
     with venue() as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from twin.instruments import InstrumentSpec
 from twin.messages import (
-    Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled, FillsPush,
+    ANON_ADDRESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled, FillsPush,
     ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction,
     StatusError, TradePush, UpdateLeverageAction, UserEventPush,
 )
@@ -472,10 +472,10 @@ def user_fees_json(maker: float, taker: float) -> dict:
 
 
 def trade_json(t: TradePush, inst: InstrumentSpec | None) -> dict:
-    # the twin's market has no client users: the venue's users pair is [buyer, seller]
-    anon = "0x" + "00" * 20
+    # the venue's users pair is [buyer, seller]; the twin's market flow has no addresses
+    users = list(t.users) if t.users is not None else [ANON_ADDRESS, ANON_ADDRESS]
     return {"coin": t.coin, "side": t.side, "px": px_num(t.px), "sz": sz_num(t.sz, inst), "hash": fill_hash(t.tid),
-            "time": t.time_ms, "tid": t.tid, "users": [anon, anon]}
+            "time": t.time_ms, "tid": t.tid, "users": users}
 
 
 def user_event_json(p: UserEventPush | FillsPush, instruments: Mapping[str, InstrumentSpec]) -> dict:

@@ -259,8 +259,9 @@ class VenueParser:
         for t in _list(data, "trades data"):
             coin = _str(t, "coin")
             px, sz, side = _num(t, "px"), _num(t, "sz"), _side(t)
+            tid = t.get("tid")
             if coin == self.coin:
-                out.append(TradeObserved(ts, coin, px, sz, side))
+                out.append(TradeObserved(ts, coin, px, sz, side, tid if type(tid) is int else 0))
         return out
 
     def _user_fills(self, data: Any, ts: float) -> WsMessage:
