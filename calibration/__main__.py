@@ -14,13 +14,13 @@ RUN_DIR is a live run folder (python -m agent --venue live --out RUN_DIR), whose
 replayed through the agent's core to recover every order's sending time. Writes twin_params.json
 (the base with the fitted parts set), calibration.json and report.html; then runs the fitted twin
 with the run's agent config for as long (--replay-hours caps it) and reports what it shows beside
-what was seen. Exit status 2 for a folder without a journal or a bad base file."""
+what was seen (fills by distance from the touch and markouts among it). Exit status 2 for a folder without a journal or a bad base file."""
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m calibration", description="Fit the twin's latency (orders and "
-                                 "feed), rejection and disconnect parameters from a live run, and write them with a "
-                                 "report.",
+                                 "feed), rejection, disconnect and market parameters from a live run, measure its "
+                                 "fills and markouts, and write them with a report.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="a live run folder (with events.jsonl)")
     ap.add_argument("--out", help="where to write (default RUN/calibration)")
@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{m.half_spread_ticks:.2f} ticks")
     else:
         print("market: not fitted (too few updates or trades, or a HIP-3 coin the base does not list)")
+    if f.fills is not None and f.fills.by_distance:
+        print("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count}/{r.n})"
+                                                         for label, r in f.fills.by_distance))
+        print("maker fills' markouts: " + ", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
+                                                    f"{m.n} fills)" for m in f.fills.markouts if m.n > 1))
     h = f.hazard_per_hour
     print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
     if replay is not None:

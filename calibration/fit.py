@@ -32,6 +32,12 @@
   informed flow stay the base's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation).
+- **Fills** (measured, not set: no single twin parameter is a fill probability). The share of the orders
+  the venue acknowledged resting that filled at all, by their distance behind their side's touch then,
+  with Wilson intervals; the maker fills' markouts (the market's mid some seconds on, against the fill's
+  price, in bps, positive when the fill was good), with their standard error. The replay check sets the
+  fitted twin's against them: the twin's fill model (queue, book moving through a quote, informed flow)
+  is judged by whether it fills and marks out as the venue did.
 """
 from __future__ import annotations
 
@@ -90,6 +96,53 @@ class MarketFit:
     market: SyntheticMarketParams  # the coin's market with the fitted parts set
 
 
+DISTANCE_BUCKETS = (("inside the spread", -math.inf, -0.5), ("at the touch", -0.5, 0.5), ("1 tick behind", 0.5, 1.5),
+                    ("2 ticks behind", 1.5, 2.5), ("3-4 ticks behind", 2.5, 4.5), ("5+ ticks behind", 4.5, math.inf))
+MARKOUT_HORIZONS_S = (1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Markout:
+    horizon_s: float
+    n: int  # maker fills with a mid that far on in the run
+    mean_bps: float  # signed: positive when the mid moved our way after the fill
+    se_bps: float  # standard error of the mean
+
+
+@dataclass(frozen=True)
+class FillFit:
+    by_distance: tuple[tuple[str, RateFit], ...]  # per bucket with orders: filled of the orders rested there
+    markouts: tuple[Markout, ...]
+
+
+def fill_fit(obs: Observations) -> FillFit:
+    """How often our resting orders filled, by distance behind the touch, and how the fills marked out."""
+    rows = []
+    d, filled = obs.order_distance, obs.order_filled
+    for label, lo, hi in DISTANCE_BUCKETS:
+        sel = (d >= lo) & (d < hi)
+        n = int(sel.sum())
+        if n:
+            k = int(filled[sel].sum())
+            rows.append((label, RateFit(k, n, k / n, *wilson(k, n))))
+    marks = []
+    ts, mid = obs.book_ts, obs.mid
+    for h in MARKOUT_HORIZONS_S:
+        if not len(ts) or not len(obs.fill_ts):
+            marks.append(Markout(h, 0, math.nan, math.nan))
+            continue
+        at = obs.fill_ts + h
+        ok = at <= ts[-1]  # the run went on that long after the fill
+        i = np.searchsorted(ts, at[ok], side="right") - 1
+        good = i >= 0
+        px = obs.fill_px[ok][good]
+        bps = obs.fill_side[ok][good] * (mid[i[good]] - px) / px * 1e4
+        n = len(bps)
+        marks.append(Markout(h, n, float(bps.mean()) if n else math.nan,
+                             float(bps.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan))
+    return FillFit(tuple(rows), tuple(marks))
+
+
 @dataclass(frozen=True)
 class Fit:
     observations: Observations
@@ -102,6 +155,7 @@ class Fit:
     outage_sigma: float | None
     params: TwinParams  # the base with every fitted part set
     market: MarketFit | None = None
+    fills: FillFit | None = None  # measured (not set in params): the replay check compares the fitted twin's
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -313,7 +367,7 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
             data["instruments"].append(spec)
             data["markets"][obs.coin] = mkt.market.model_dump()
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, TwinParams.model_validate(data),
-               mkt)
+               mkt, fill_fit(obs))
 
 
 @dataclass(frozen=True)
@@ -365,5 +419,11 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
     rows += [(f"rejections {r}", rate(f, r), rate(again, r)) for r in f.rejections]
     rows.append(("requests lost in transport", f.transport.rate, again.transport.rate))
     rows.append(("disconnects per hour", f.hazard_per_hour.rate, again.hazard_per_hour.rate))
+    by_distance = dict(again.fills.by_distance)
+    for label, r in f.fills.by_distance:
+        r2 = by_distance.get(label)
+        rows.append((f"filled, of orders rested {label}", r.rate, r2.rate if r2 is not None else math.nan))
+    for m, r in zip(f.fills.markouts, again.fills.markouts):
+        rows.append((f"maker fills' markout at {m.horizon_s:g} s, bps", m.mean_bps, r.mean_bps))
     return ReplayCheck(duration, obs, rep, ks, tuple(rows))
 

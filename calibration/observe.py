@@ -16,8 +16,8 @@ from typing import Iterable
 import numpy as np
 
 from agent.gateway.events import (
-    Batch, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived, OrderAcknowledged, OrderRejected,
-    PlaceOrder, RateLimited, Reason, TradeObserved,
+    Batch, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, OrderAcknowledged,
+    OrderRejected, PlaceOrder, RateLimited, Reason, Side, TradeObserved,
 )
 
 
@@ -55,6 +55,14 @@ class Observations:
     level_sz: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 0)))  # updates × (bids, asks) × depth
     trade_sz: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the market's own: prints of our fills left out
     own_prints: int = 0  # prints of our own fills (told by their tid, which the fill carries too): not in trade_sz
+    # each order the venue acknowledged resting: its distance behind its side's touch then (the market's own touch,
+    # in ticks: 0 at it, negative inside the spread) and whether any of it filled (as maker)
+    order_distance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    order_filled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # our maker fills, for their markouts against ``mid``: when, at what price, which side (+1 bought, −1 sold)
+    fill_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fill_px: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fill_side: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tick: float = 0.0  # the coin's price grid and size decimals, as the run traded it (0 / -1: not known)
     sz_decimals: int = -1
 
@@ -118,6 +126,12 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     levels: list[tuple[np.ndarray, np.ndarray]] = []
     trades: list[tuple[int, float]] = []  # (tid, size) of every print
     our_tids: set[int] = set()
+    tick = getattr(core, "tick", 0.0) or 1.0
+    bids = asks = ()  # the market's own book, as last seen
+    rested: dict[str, int] = {}  # cloid → its row in distance / filled
+    distance: list[float] = []
+    filled: list[bool] = []
+    fills: list[tuple[float, float, int]] = []
     for ev in events:
         ts = ev.ts
         if first is None:
@@ -143,6 +157,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                 if 0.0 < lag <= 60.0:
                     lags.append(lag)
         elif t is OrderAcknowledged or t is OrderRejected:
+            if t is OrderAcknowledged and ev.resting:
+                _rested(core, ev.cloid, bids, asks, tick, rested, distance, filled)
             s = sent.pop(ev.cloid, None)
             if s is not None:
                 if t is OrderRejected:
@@ -156,7 +172,15 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
         elif t is TradeObserved:
             trades.append((ev.tid, ev.sz))
         elif t is FillReceived:
+            if ev.tid not in our_tids and ev.is_maker:
+                fills.append((ts, ev.px, ev.side.value))
+                row = rested.get(ev.cloid)
+                if row is not None:
+                    filled[row] = True
             our_tids.add(ev.tid)
+        elif t is ModifyAcknowledged:
+            if ev.resting:
+                _rested(core, ev.new_cloid, bids, asks, tick, rested, distance, filled)
         elif t is RateLimited:
             for c in ev.cloids:  # refused before the venue saw it: no round trip, no reason of the venue's
                 if sent.pop(c, None) is not None:
@@ -191,7 +215,25 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                         book_ts=np.asarray(book_ts), mid=np.asarray(mids), spread=np.asarray(spreads),
                         level_sz=_levels_array(levels),
                         trade_sz=np.asarray([sz for tid, sz in trades if not (tid and tid in our_tids)], dtype=float),
-                        own_prints=sum(1 for tid, _ in trades if tid and tid in our_tids))
+                        own_prints=sum(1 for tid, _ in trades if tid and tid in our_tids),
+                        order_distance=np.asarray(distance, dtype=float), order_filled=np.asarray(filled, dtype=bool),
+                        fill_ts=np.asarray([f[0] for f in fills], dtype=float),
+                        fill_px=np.asarray([f[1] for f in fills], dtype=float),
+                        fill_side=np.asarray([f[2] for f in fills], dtype=float))
+
+
+def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: list, filled: list) -> None:
+    """The venue has ``cloid`` resting: note its distance behind its side's (market's own) touch, in ticks."""
+    o = core.tracker.orders.get(cloid)
+    if o is None or cloid in rested:
+        return
+    side = bids if o.side is Side.BUY else asks
+    if not side:
+        return
+    touch = side[0][0]
+    rested[cloid] = len(distance)
+    distance.append(round(((touch - o.px) if o.side is Side.BUY else (o.px - touch)) / tick, 6))
+    filled.append(False)
 
 
 def _resting(core) -> dict[float, float]:

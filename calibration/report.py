@@ -46,6 +46,11 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
         m = f.market
         summary["market"] = {**{k: v for k, v in vars(m).items() if k != "market"},
                              "trade_rate_per_s": vars(m.trade_rate_per_s)}
+    summary["fills"] = None
+    if f.fills is not None:
+        summary["fills"] = {"own_prints": o.own_prints,
+                            "by_distance": [{"bucket": label, **vars(r)} for label, r in f.fills.by_distance],
+                            "markouts": [vars(m) for m in f.fills.markouts]}
     summary["replay"] = None
     if replay is not None:
         summary["replay"] = {"duration_s": replay.duration_s, "round_trip_ks": replay.round_trip_ks,
@@ -146,6 +151,23 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                      f"shown at the touch (median), growing {m['depth_growth_per_level']:.3f} of it a level, log noise "
                      f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks. Regime switching, "
                      f"jumps, the latent alpha and the informed flow stay the base's.</p>")
+    fl = s["fills"]
+    if fl is not None:
+        parts.append("<h2>Fills (measured: the replay below sets the fitted twin's beside them)</h2><p>Of the orders the "
+                     "venue acknowledged resting, the share that filled at all, by their distance behind their "
+                     "side's touch then (the market's own touch: our orders taken out of the book), Wilson 95%. "
+                     f"{fl['own_prints']} prints of our own fills (told by their tid) were left out of the market's "
+                     "trades.</p><table border=1 cellpadding=4><tr><th>rested</th><th>filled</th><th>of</th>"
+                     "<th>share</th><th>interval</th></tr>")
+        parts += [_rate_row(r["bucket"], r) for r in fl["by_distance"]] or ["<tr><td colspan=5>no resting orders</td></tr>"]
+        parts.append("</table><table border=1 cellpadding=4><tr><th>maker fills' markout</th><th>fills</th>"
+                     "<th>mean, bps</th><th>standard error</th></tr>")
+        for m in fl["markouts"]:
+            mean = "–" if m["mean_bps"] is None else f"{m['mean_bps']:.3f}"
+            se = "–" if m["se_bps"] is None else f"{m['se_bps']:.3f}"
+            parts.append(f"<tr><td>{m['horizon_s']:g} s on</td><td>{m['n']}</td><td>{mean}</td><td>{se}</td></tr>")
+        parts.append("</table><p>A markout is the market's mid that long after the fill against its price, positive "
+                     "when the mid moved our way.</p>")
     rp = s["replay"]
     if rp is not None:
         def cell(v):
@@ -157,7 +179,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                      f"<th>replayed</th></tr>" + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell(r['observed'])}"
                                                         f"</td><td>{cell(r['replayed'])}</td></tr>" for r in rp["rows"])
                      + "</table>")
-    parts.append("<p>Not fitted yet (the base's values are kept): fill probability against distance and queue, "
-                 "markouts, the quota's use.</p>")
+    parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's regimes, "
+                 "jumps and informed flow (which make the markouts), the quota's use. Fills and markouts are measured "
+                 "and compared with the fitted twin's, above.</p>")
     return "<!doctype html><html><head><meta charset='utf-8'><title>Calibration</title></head><body>" + \
         "".join(parts) + "</body></html>"

@@ -16,8 +16,8 @@ from agent.gateway.twin import TwinGateway
 from agent.live import live_core
 from agent.session import USER, build_session, session_core
 from calibration.__main__ import main
-from calibration.fit import fit, fit_mixture, goodness, poisson_rate, wilson
-from calibration.observe import observe, observe_journal
+from calibration.fit import fill_fit, fit, fit_mixture, goodness, poisson_rate, wilson
+from calibration.observe import Observations, observe, observe_journal
 from twin.exchange import Exchange
 from twin.faults.latency import PathLatencyParams
 from twin.params import TwinParams
@@ -153,6 +153,33 @@ def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
     assert replay_check(f, hip3) is None  # a coin the fitted twin does not list: no replay, no crash
 
 
+def test_fills_by_distance_and_markouts_are_counted_as_defined():
+    """Hand-made observations: orders at known distances, some filled; fills whose mid a second and ten
+    seconds on is known."""
+    z = np.zeros(0)
+    obs = Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 30.0,
+                       book_ts=np.array([0.0, 1.0, 2.0, 11.5, 20.0]),
+                       mid=np.array([100.0, 100.0, 100.02, 99.99, 100.0]),
+                       order_distance=np.array([-1.0, 0.0, 0.0, 0.0, 1.0, 7.0, 7.0]),
+                       order_filled=np.array([True, True, False, False, True, False, False]),
+                       fill_ts=np.array([1.5, 1.5, 15.0]), fill_px=np.array([100.0, 100.01, 99.99]),
+                       fill_side=np.array([1.0, -1.0, 1.0]))
+    f = fill_fit(obs)
+    rows = {label: (r.count, r.n) for label, r in f.by_distance}
+    assert rows == {"inside the spread": (1, 1), "at the touch": (1, 3), "1 tick behind": (1, 1),
+                    "5+ ticks behind": (0, 2)}  # buckets without orders are left out
+    one, ten = f.markouts
+    # a second on: the mid at 2.5 s is the update at 2 s's, 100.02: +2 bps bought at 100, −1 bps sold at 100.01;
+    # the fill at 15 s is marked by the mid at 16 s, the update at 11.5 s's (99.99): 0 bought at 99.99
+    assert one.n == 3
+    expected = [(100.02 - 100.0) / 100.0 * 1e4, -(100.02 - 100.01) / 100.01 * 1e4, (99.99 - 99.99) / 99.99 * 1e4]
+    assert one.mean_bps == pytest.approx(np.mean(expected), rel=1e-9)
+    assert one.se_bps == pytest.approx(np.std(expected, ddof=1) / math.sqrt(3), rel=1e-9)
+    # ten seconds on: the fill at 15 s would need the mid at 25 s, after the run's last update: left out
+    assert ten.n == 2
+    assert ten.mean_bps == pytest.approx(np.mean([(99.99 - 100.0) / 100.0 * 1e4, -(99.99 - 100.01) / 100.01 * 1e4]))
+
+
 def test_the_report_writes_json_without_nan():
     from calibration.report import json_ready
     out = json_ready({"a": float("nan"), "b": [np.float64(1.5), np.int64(2), math.inf], "c": ("x", None)})
@@ -207,6 +234,13 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     rows = {r["what"]: (r["observed"], r["replayed"]) for r in replay["rows"]}
     seen, again = rows["round trip p50, ms"]
     assert again == pytest.approx(seen, rel=0.1)
+    # fills and markouts, measured in the run and in the replay (the fitted twin is the truth's market): alike
+    seen, again = rows["filled, of orders rested 5+ ticks behind"]
+    assert 0.0 < seen < 1.0 and again == pytest.approx(seen, abs=0.1)
+    seen, again = rows["maker fills' markout at 1 s, bps"]
+    assert again == pytest.approx(seen, abs=0.3)
+    assert summary["fills"]["own_prints"] > 0 and "maker fills' markouts: 1 s" in text
+    assert "<h2>Fills" in report and "5+ ticks behind" in report
     assert "The fitted twin replayed" in report
     assert main([str(tmp_path / "nothing")]) == 2
     assert "no events.jsonl" in capsys.readouterr().err
