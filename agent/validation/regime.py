@@ -3,6 +3,15 @@
 Forward filtering gives P(stressed) per observation in O(1); emission means and variances are
 re-estimated online from exponentially forgotten, posterior-weighted sufficient statistics (a
 stochastic online EM). State 1 is always the high-variance ("stressed") one. No clock reads.
+
+A two-state model fitted to a market in one regime splits it into two states barely apart (in a
+calm twin market its stressed state is some 10% more volatile than its calm one) and its posterior
+then swings on noise: above 0.5 a fifth of the time and above 0.95 a few times an hour, each time
+widening the quotes and, through the safety rule on it, halving them. Two states closer than
+``min_vol_ratio`` are taken as one regime, and P(stressed) reads 0 until they separate (the filter
+runs on, so it is ready when they do: in twin runs with real stressed spells, detection at 0.95
+fell from 0.80 to 0.77-0.79 and came within a minute of the first switch). The states start apart by
+less than that, so the start's own split is not read as two regimes.
 """
 from __future__ import annotations
 
@@ -25,25 +34,31 @@ class RegimeConfig(BaseModel):
         "Half-life of the sufficient statistics, observations: how fast emission parameters adapt."))
     warmup_obs: int = Field(50, ge=2, description=(
         "Returns collected before the model starts; p_stressed is 0 until then."))
-    init_var_ratio: float = Field(4.0, gt=1, description=(
-        "Stressed/calm variance ratio the states start from, around the warm-up sample variance."))
+    init_var_ratio: float = Field(2.0, gt=1, description=(
+        "Stressed/calm variance ratio the states start from, around the warm-up sample variance. Keep it below "
+        "min_vol_ratio squared: a split the model starts from is not evidence of two regimes (at 4 a one-regime "
+        "series read stressed for its first hundred returns, while the start's split faded)."))
     prior_obs: float = Field(20.0, gt=0, description=(
         "Pseudo-observations each state's initial parameters carry (resists early collapse)."))
     learn_means: bool = Field(False, description=(
         "Estimate per-state means; off keeps them 0 (returns over seconds have no usable drift)."))
     min_var: float = Field(1e-16, gt=0, description="Variance floor per state, (log return)² per step.")
     stressed_threshold: float = Field(0.5, gt=0, lt=1, description="regime is 1 when p_stressed exceeds this.")
+    min_vol_ratio: float = Field(1.5, ge=1.0, description=(
+        "Stressed over calm volatility below which the two states are one regime and p_stressed reads 0 "
+        "(1 turns the rule off; the twin's stressed regime is some 3x the calm one's)."))
 
 
 class RegimeModel:
     """``update(ts, ret) -> p_stressed`` for a return over one ``step_s``; or ``on_mid(ts, mid)``."""
 
     __slots__ = ("cfg", "_lam", "_p1", "_n", "_w0", "_w1", "_s0", "_s1", "_q0", "_q1",
-                 "mu", "var", "_warm", "_warm_s", "_warm_q", "ts", "_grid_ts", "_grid_mid")
+                 "mu", "var", "_warm", "_warm_s", "_warm_q", "ts", "_grid_ts", "_grid_mid", "_min_var_ratio")
 
     def __init__(self, config: RegimeConfig | None = None) -> None:
         self.cfg = config or RegimeConfig()
         self._lam = 0.5 ** (1.0 / self.cfg.stats_halflife_obs)
+        self._min_var_ratio = self.cfg.min_vol_ratio ** 2
         self._p1 = 0.0  # filtered P(stressed | returns so far)
         self._n = 0
         # per state: Σγ, Σγr, Σγr² (forgotten at rate λ per observation)
@@ -78,10 +93,10 @@ class RegimeModel:
         return self.update(ts, ret)
 
     def update(self, ts: float, ret: float) -> float:
-        """One return over ``step_s`` (log units); returns the filtered P(stressed)."""
+        """One return over ``step_s`` (log units); returns P(stressed) (``p_stressed``)."""
         ret = float(ret)
         if ret != ret or abs(ret) == math.inf:
-            return self._p1
+            return self.p_stressed
         self.ts = ts
         self._n += 1
         cfg = self.cfg
@@ -91,7 +106,7 @@ class RegimeModel:
             self._warm_q += ret * ret
             if self._warm == cfg.warmup_obs:
                 self._start()
-            return self._p1
+            return self.p_stressed
         # predict: P(stressed) after one transition
         p1 = self._p1
         prior1 = (1.0 - p1) * (1.0 - cfg.stay_calm) + p1 * cfg.stay_stressed
@@ -119,7 +134,7 @@ class RegimeModel:
         self._q0 = lam * self._q0 + g0 * ret * ret
         self._q1 = lam * self._q1 + g1 * ret * ret
         self._refit()
-        return self._p1
+        return self.p_stressed
 
     def _start(self) -> None:
         cfg = self.cfg
@@ -158,13 +173,18 @@ class RegimeModel:
         return self._warm >= self.cfg.warmup_obs
 
     @property
+    def separated(self) -> bool:
+        """The two states are two regimes: the stressed one at least ``min_vol_ratio`` as volatile."""
+        return self._warm >= self.cfg.warmup_obs and self.var[1] >= self._min_var_ratio * self.var[0]
+
+    @property
     def p_stressed(self) -> float:
-        return self._p1 if self.ready else 0.0
+        return self._p1 if self.separated else 0.0
 
     @property
     def regime(self) -> int:
         """1 stressed, 0 calm (calm until warmed up)."""
-        return 1 if self.ready and self._p1 > self.cfg.stressed_threshold else 0
+        return 1 if self.p_stressed > self.cfg.stressed_threshold else 0
 
     @property
     def vol_ratio(self) -> float:
@@ -175,7 +195,7 @@ class RegimeModel:
         sd = 1e4 / math.sqrt(self.cfg.step_s)
         return {
             "ts": self.ts, "ready": self.ready, "n_obs": self._n,
-            "p_stressed": self.p_stressed, "regime": self.regime,
+            "p_stressed": self.p_stressed, "regime": self.regime, "separated": self.separated,
             "calm_mean_bps": self.mu[0] * 1e4, "stressed_mean_bps": self.mu[1] * 1e4,
             # per-second volatility in bps (√var per step scaled to one second)
             "calm_vol_bps_per_s": math.sqrt(self.var[0]) * sd if self.ready else math.nan,

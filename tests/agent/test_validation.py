@@ -244,6 +244,20 @@ def test_hmm_recovers_regimes_and_variances(seed):
     assert rec["stressed_vol_bps_per_s"] > rec["calm_vol_bps_per_s"]
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_hmm_on_one_regime_says_calm_though_its_two_states_split_it(seed):
+    """One Gaussian regime: the fitted states end up barely apart and the raw posterior swings on noise
+    (above 0.5 a good share of the time); below min_vol_ratio apart they are one regime, so P(stressed)
+    reads 0 throughout. With the rule off (1), the swings come through."""
+    rets = np.random.default_rng(seed).normal(0.0, 1e-4, 10_000)
+    gated, raw = RegimeModel(RegimeConfig()), RegimeModel(RegimeConfig(min_vol_ratio=1.0))
+    p_gated = np.array([(gated.update(float(i), r), gated.p_stressed)[1] for i, r in enumerate(rets)])
+    p_raw = np.array([(raw.update(float(i), r), raw.p_stressed)[1] for i, r in enumerate(rets)])
+    assert gated.vol_ratio < 1.5 and not gated.separated
+    assert (p_raw[1000:] > 0.5).mean() > 0.02
+    assert p_gated.max() == 0.0 and gated.regime == 0 and gated.record()["p_stressed"] == 0.0
+
+
 def test_hmm_starts_stressed_keeps_state_one_high_variance():
     rng = np.random.default_rng(9)
     model = RegimeModel(RegimeConfig(warmup_obs=50))
