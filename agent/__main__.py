@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    problem = market_problem(config.session.coin, params or TwinParams(), args.params)
+    if problem is not None and not args.show_config:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.show_config:
         from agent.config import config_yaml
         print(config_yaml(config), end="")
@@ -88,6 +92,24 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130  # as a shell reports a run ended by SIGINT
     return 0
+
+
+def market_problem(coin: str, params, params_file: str | None) -> str | None:
+    """Why a twin session on ``coin`` could not trade (None: it can). A coin the twin lists without a market
+    process has an empty book: the agent would wait for one the whole session and report nothing."""
+    source = f"--params {params_file}" if params_file else "the twin's defaults"
+    listed = [i.coin for i in params.instruments]
+    if coin not in listed:
+        return (f"session.coin {coin!r} is not an instrument of the twin ({source} list {', '.join(listed)}): "
+                f"add it under instruments in a --params file, with a market under markets")
+    if coin not in params.markets:
+        return (f"the twin has no market for session.coin {coin!r} ({source} have markets for "
+                f"{', '.join(params.markets) or 'no coin'}): its book would stay empty and the agent never quote. "
+                f"Give --params a file with one under markets; for the thin HIP-3 preset: python -c \"from twin.params "
+                f"import TwinParams; from twin.market.synthetic import SyntheticMarketParams as M; "
+                f"print(TwinParams(markets={{'BTC': M(), {coin!r}: M.thin_hip3()}}).model_dump_json(indent=2))\" "
+                f"> params.json")
+    return None
 
 
 def format_summary(s: dict) -> str:

@@ -82,6 +82,28 @@ def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):
     assert "bad.yaml" in err and "max_position" in err
 
 
+def test_a_coin_the_twin_cannot_trade_exits_2_saying_why_and_the_suggested_params_run_it(tmp_path, capsys):
+    """hyna:LIT is listed but has no market in the defaults (an empty book: the session would wait out its
+    whole duration and report nothing); ETH is not listed at all. The error's own command makes a file that
+    runs."""
+    import shlex
+    import subprocess
+    import sys
+    lit, eth = tmp_path / "lit.yaml", tmp_path / "eth.yaml"
+    lit.write_text('session:\n  coin: "hyna:LIT"\n')
+    eth.write_text('session:\n  coin: "ETH"\n')
+    assert main(["--config", str(eth), "--quiet"]) == 2
+    assert "session.coin 'ETH' is not an instrument of the twin" in capsys.readouterr().err
+    assert main(["--config", str(lit), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no market for session.coin 'hyna:LIT'" in err and "markets for BTC" in err
+    cmd = shlex.split(err[err.index("python -c"):err.index(" > params.json")])
+    params = tmp_path / "params.json"
+    params.write_text(subprocess.run([sys.executable] + cmd[1:], capture_output=True, text=True, check=True).stdout)
+    assert main(["--config", str(lit), "--params", str(params), "--duration", "2m", "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cycles"] > 0
+
+
 def test_venue_live_goes_to_the_live_cli_which_refuses_to_run_without_a_key(monkeypatch, capsys):
     monkeypatch.delenv("HL_SECRET_KEY", raising=False)
     monkeypatch.delenv("HL_ACCOUNT_ADDRESS", raising=False)
