@@ -56,7 +56,7 @@ def shadow_text(sh: dict) -> str:
     """The summary row for ``shadow``: the sim-to-real gap beside the volumes it is made of, and the queue
     share the real fills imply next to the one the paper model uses."""
     if not sh["paper_fills"] and not sh["real_fills"]:
-        return "not measured (no real orders rested at a level that places them)"
+        return "not measured (no fill, real or paper, of orders resting at a level that places them)"
     gap = "n/a" if sh["gap"] is None else f"{sh['gap']:.2f}"
     fit = "n/a" if sh["at_price_share_fit"] is None else f"{sh['at_price_share_fit']:.2f}"
     return (f"gap {gap} (paper {sh['paper_fills']} fills {sh['paper_volume']:.6g}, real {sh['real_fills']} fills "

@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         print("latency: too few round trips to fit (the base's kept)")
     feed = s["feed"]
     if feed:
+        ks = f", KS {feed['ks_distance']:.3f} against the replay" if feed["ks_distance"] is not None else ""
         print(f"feed latency: body median {feed['leg']['median_ms']:.1f} ms, sigma {feed['leg']['sigma']:.3f}; spikes "
-              f"{feed['leg']['spike_prob']:.2%} (KS {feed['ks_distance']:.3f})")
+              f"{feed['leg']['spike_prob']:.2%} ({feed['held_share']:.0%} of the updates right behind another push: "
+              f"censored{ks})")
     else:
         print("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -16,9 +17,13 @@ from typing import Iterable
 import numpy as np
 
 from agent.gateway.events import (
-    Batch, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, OrderAcknowledged,
-    OrderRejected, PlaceOrder, RateLimited, Reason, Side, TradeObserved,
+    AccountChangedByVenue, Batch, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged,
+    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, Side, TradeObserved,
 )
+
+# events that arrive on the websocket (the others are REST replies or the driver's own timers)
+_PUSHED = (BookUpdated, TradeObserved, FillReceived, OrderClosedByVenue, AccountChangedByVenue)
+HELD_WITHIN_S = 0.001  # a push this soon after the one before it may have waited behind it (see feed_held)
 
 
 # reasons the twin's rules produce from the orders and the book, never by a random draw: not fitted
@@ -40,6 +45,8 @@ class Observations:
     place_requests: int  # requests (actions) that carried places: a batch is one
     lost_requests: int  # of them, those none of whose places was ever answered (lost in transport)
     feed_lag_s: np.ndarray  # each book update: from the venue's time on it to its arrival, s (the feed's latency)
+    # (a socket delivers in order: an update that arrived right behind another push, within HELD_WITHIN_S, may have
+    # waited for it, and its own latency is then only known to be at most its lag: ``feed_held``)
     disconnects: int  # websocket drops
     outages_s: np.ndarray  # each drop's length until the socket was back, s
     connected_s: float  # time with the socket up, s
@@ -65,6 +72,7 @@ class Observations:
     fill_side: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tick: float = 0.0  # the coin's price grid and size decimals, as the run traded it (0 / -1: not known)
     sz_decimals: int = -1
+    feed_held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per feed_lag_s
 
     @property
     def eligible(self) -> int:
@@ -119,6 +127,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     disconnects = 0
     first = last = None
     lags: list[float] = []
+    held: list[bool] = []
+    prev_push = -math.inf  # when the last push arrived
     coin = ""
     book_ts: list[float] = []
     mids: list[float] = []
@@ -156,6 +166,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                 # keeps its own epoch): not a lag
                 if 0.0 < lag <= 60.0:
                     lags.append(lag)
+                    held.append(ts - prev_push <= HELD_WITHIN_S)
         elif t is OrderAcknowledged or t is OrderRejected:
             if t is OrderAcknowledged and ev.resting:
                 _rested(core, ev.cloid, bids, asks, tick, rested, distance, filled)
@@ -193,6 +204,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
             if down_since is not None:
                 outages.append(ts - down_since)
                 down_since = None
+        if t in _PUSHED:
+            prev_push = ts
         for c in core.handle(ev):
             carried = False
             for x in (c.commands if type(c) is Batch else (c,)):
@@ -219,7 +232,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                         order_distance=np.asarray(distance, dtype=float), order_filled=np.asarray(filled, dtype=bool),
                         fill_ts=np.asarray([f[0] for f in fills], dtype=float),
                         fill_px=np.asarray([f[1] for f in fills], dtype=float),
-                        fill_side=np.asarray([f[2] for f in fills], dtype=float))
+                        fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool))
 
 
 def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: list, filled: list) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scipy import stats
+
 from calibration.fit import Fit, goodness, sample_leg, sample_round_trips
 
 
@@ -38,9 +40,17 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
     feed_fig = ""
     summary["feed"] = None
     if f.feed is not None:
-        ks, p = goodness(f.feed, o.feed_lag_s, rng, legs=1)
-        summary["feed"] = {"leg": f.feed.leg.model_dump(), "n": f.feed.n, "ks_distance": ks, "ks_pvalue": p}
-        feed_fig = _figure(o.feed_lag_s, sample_leg(f.feed.leg, 50_000, rng), "book update lag, ms (the feed)")
+        held = int(o.feed_held.sum()) if len(o.feed_held) == len(o.feed_lag_s) else 0
+        summary["feed"] = {"leg": f.feed.leg.model_dump(), "n": f.feed.n, "held": held,
+                           "held_share": held / max(len(o.feed_lag_s), 1), "ks_distance": None, "ks_pvalue": None}
+        seen_again = replay.replayed.feed_lag_s if replay is not None else np.zeros(0)
+        if len(seen_again) >= 20:  # the lags as seen, holds and all, against the fitted twin's as seen
+            res = stats.ks_2samp(o.feed_lag_s, seen_again)
+            summary["feed"].update(ks_distance=float(res.statistic), ks_pvalue=float(res.pvalue))
+            feed_fig = _figure(o.feed_lag_s, seen_again, "book update lag, ms (the feed)", "the fitted twin replayed")
+        else:  # no replay: the leg's own draws, before the socket's holds (so shorter than what was seen)
+            feed_fig = _figure(o.feed_lag_s, sample_leg(f.feed.leg, 50_000, rng), "book update lag, ms (the feed)",
+                               "drawn by the fitted leg (no holds)")
     summary["market"] = None
     if f.market is not None:
         m = f.market
@@ -76,7 +86,7 @@ def json_ready(x):
     return x
 
 
-def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str) -> str:
+def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str, fitted_label: str = "fitted twin") -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -85,7 +95,7 @@ def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str) -> str:
     ms = observed * 1000.0
     bins = np.logspace(np.log10(max(ms.min(), 1.0) * 0.8), np.log10(ms.max() * 1.2), 60)
     ax.hist(ms, bins=bins, density=True, alpha=0.6, label=f"observed ({len(ms)})")
-    ax.hist(fitted * 1000.0, bins=bins, density=True, histtype="step", linewidth=1.5, label="fitted twin")
+    ax.hist(fitted * 1000.0, bins=bins, density=True, histtype="step", linewidth=1.5, label=fitted_label)
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
@@ -104,10 +114,11 @@ def _rate_row(name: str, r: dict, unit: str = "") -> str:
 
 def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
     leg = fitted["leg"]
+    ks = (f" {against}: Kolmogorov-Smirnov distance {fitted['ks_distance']:.3f} (p = {fitted['ks_pvalue']:.3g})."
+          if fitted["ks_distance"] is not None else f" {against}.")
     return (f"<p>{lead}Body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "
             f"{leg['spike_prob']:.2%}{' ' + of if of else ''}, median {leg['spike_median_ms']:.0f} ms, sigma "
-            f"{leg['spike_sigma']:.3f}. {against}: Kolmogorov-Smirnov distance {fitted['ks_distance']:.3f} "
-            f"(p = {fitted['ks_pvalue']:.3g}).</p><img alt='latencies' src='data:image/png;base64,{fig}'>")
+            f"{leg['spike_sigma']:.3f}.{ks}</p><img alt='latencies' src='data:image/png;base64,{fig}'>")
 
 
 def _html(s: dict, fig: str, feed_fig: str) -> str:
@@ -121,13 +132,18 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     else:
         parts.append(_leg_html("", lat, "of legs", "Round trips drawn from the fitted legs against the observed", fig))
     feed = s["feed"]
-    parts.append("<h2>Feed latency (book updates: arrival less the venue's time on them)</h2><p>As a client sees "
-                 "it: a slow message holds back those behind it on the socket. Reported, not set in "
-                 "twin_params.json: the twin adds those holds to its own draws, and would count them twice.</p>")
+    parts.append("<h2>Feed latency (book updates: arrival less the venue's time on them)</h2><p>A socket delivers in "
+                 "order: a slow message holds back those behind it, and an update that arrived right behind another "
+                 "push may have waited for it (its own latency is then only known to be at most its lag). The leg is "
+                 "fitted by censored maximum likelihood, those updates giving its CDF, and set as the twin's feed, "
+                 "which adds the holds itself.</p>")
     if feed is None:
         parts.append("<p>Too few book updates with comparable clocks to fit: the base's feed latency is kept.</p>")
     else:
-        parts.append(_leg_html(f"{feed['n']} updates. ", feed, "", "Against the fitted path", feed_fig))
+        against = ("The lags as seen against the fitted twin's, replayed" if feed["ks_distance"] is not None else
+                   "Against the fitted leg's own draws, which have no holds (no replay to compare with)")
+        parts.append(_leg_html(f"{feed['n']} updates, {feed['held']} ({feed['held_share']:.0%}) of them right behind "
+                               f"another push. ", feed, "", against, feed_fig))
     parts.append("<h2>Rejections (share of the places that passed the rules, Wilson 95%)</h2><table border=1 cellpadding=4>"
                  "<tr><th>reason</th><th>count</th><th>of</th><th>rate</th><th>interval</th></tr>")
     parts += [_rate_row(k, v) for k, v in s["rejections"].items()] or ["<tr><td colspan=5>none</td></tr>"]
