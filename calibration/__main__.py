@@ -19,7 +19,7 @@ what was seen (fills by distance from the touch and markouts among it). Exit sta
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m calibration", description="Fit the twin's latency (orders and "
-                                 "feed), rejection, disconnect and market parameters from a live run, measure its "
+                                 "feed), rejection, disconnect, quota and market parameters from a live run, measure its "
                                  "fills and markouts, and write them with a report.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="a live run folder (with events.jsonl)")
@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
                                                          for label, r in f.fills.by_distance))
         print("maker fills' markouts: " + ", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
                                                     f"{m.n} fills)" for m in f.fills.markouts if m.n > 1))
+    if f.quota is not None:
+        rate = (f"one request per {f.quota.usd_per_request:.4g} USDC traded" if f.quota.usd_per_request is not None
+                else "too little traded for the cap's growth")
+        print(f"quota: {rate}; started with {f.quota.start_headroom} requests of headroom, used "
+              f"{f.quota.used_per_hour:.0f} an hour")
     h = f.hazard_per_hour
     print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
     if replay is not None:

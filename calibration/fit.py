@@ -34,6 +34,12 @@
   informed flow stay the base's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation).
+- **The quota.** The venue reports the address budget (used, cap, cumulative volume): the cap grows one
+  request per ``usd_per_request`` USDC traded, fitted as the cap's growth over the volume's across the run
+  (least squares; only when the run traded at least ``MIN_QUOTA_VOLUME_USD`` and the cap moved), and the
+  twin's ``initial_buffer`` is set to the headroom the run started with (its first report's cap less
+  used): the twin starts every address at zero used and zero volume, so a fitted twin starts as tight as
+  the run did. The requests used per hour go to the replay check.
 - **Fills** (measured, not set: no single twin parameter is a fill probability). The share of the orders
   the venue acknowledged resting that filled at all, by their distance behind their side's touch then,
   with Wilson intervals; the maker fills' markouts (the market's mid some seconds on, against the fill's
@@ -98,6 +104,32 @@ class MarketFit:
     market: SyntheticMarketParams  # the coin's market with the fitted parts set
 
 
+MIN_QUOTA_VOLUME_USD = 1000.0  # less traded over a run and the cap's growth per USDC is not fitted (the base's kept)
+
+
+@dataclass(frozen=True)
+class QuotaFit:
+    reports: int  # userRateLimit reports seen
+    start_headroom: int  # the first report's cap less used: the fitted twin's initial_buffer
+    usd_per_request: float | None  # fitted (None: too little volume traded, or the cap did not move)
+    used_per_hour: float  # requests the run used an hour (the reports' used, first to last)
+
+
+def quota_fit(obs: Observations) -> QuotaFit | None:
+    q = obs.quota
+    if len(q) < 2:
+        return None
+    ts, used, cap, vol = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    rate = None
+    dv, dc = vol - vol[0], cap - cap[0]
+    if dv[-1] >= MIN_QUOTA_VOLUME_USD and dc[-1] > 0:
+        slope = float((dv * dc).sum() / (dv * dv).sum())  # requests per USDC, through the first report
+        rate = 1.0 / slope if slope > 0 else None
+    hours = (ts[-1] - ts[0]) / 3600.0
+    return QuotaFit(len(q), int(max(0.0, cap[0] - used[0])), rate,
+                    float((used[-1] - used[0]) / hours) if hours > 0 else math.nan)
+
+
 DISTANCE_BUCKETS = (("inside the spread", -math.inf, -0.5), ("at the touch", -0.5, 0.5), ("1 tick behind", 0.5, 1.5),
                     ("2 ticks behind", 1.5, 2.5), ("3-4 ticks behind", 2.5, 4.5), ("5+ ticks behind", 4.5, math.inf))
 MARKOUT_HORIZONS_S = (1.0, 10.0)
@@ -158,6 +190,7 @@ class Fit:
     params: TwinParams  # the base with every fitted part set
     market: MarketFit | None = None
     fills: FillFit | None = None  # measured (not set in params): the replay check compares the fitted twin's
+    quota: QuotaFit | None = None
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -382,6 +415,11 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     if out_median is not None:
         data["connection"]["outage_median_s"] = out_median
         data["connection"]["outage_sigma"] = out_sigma
+    qf = quota_fit(obs)
+    if qf is not None:
+        data["quota"]["initial_buffer"] = qf.start_headroom
+        if qf.usd_per_request is not None:
+            data["quota"]["usd_per_request"] = qf.usd_per_request
     mkt = None
     inst = next((i for i in base.instruments if i.coin == obs.coin), None)
     if obs.coin in base.markets and inst is not None:  # a coin the base has a market and an instrument for
@@ -404,7 +442,7 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
             data["instruments"].append(spec)
             data["markets"][obs.coin] = mkt.market.model_dump()
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, TwinParams.model_validate(data),
-               mkt, fill_fit(obs))
+               mkt, fill_fit(obs), qf)
 
 
 @dataclass(frozen=True)
@@ -459,6 +497,8 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
     rows += [(f"rejections {r}", rate(f, r), rate(again, r)) for r in f.rejections]
     rows.append(("requests lost in transport", f.transport.rate, again.transport.rate))
     rows.append(("disconnects per hour", f.hazard_per_hour.rate, again.hazard_per_hour.rate))
+    if f.quota is not None and again.quota is not None:
+        rows.append(("requests used per hour", f.quota.used_per_hour, again.quota.used_per_hour))
     by_distance = dict(again.fills.by_distance)
     for label, r in f.fills.by_distance:
         r2 = by_distance.get(label)

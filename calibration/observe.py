@@ -18,7 +18,8 @@ import numpy as np
 
 from agent.gateway.events import (
     AccountChangedByVenue, Batch, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged,
-    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, Side, TradeObserved,
+    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
+    TradeObserved,
 )
 
 # events that arrive on the websocket (the others are REST replies or the driver's own timers)
@@ -73,6 +74,8 @@ class Observations:
     tick: float = 0.0  # the coin's price grid and size decimals, as the run traded it (0 / -1: not known)
     sz_decimals: int = -1
     feed_held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per feed_lag_s
+    # the address budget as the venue reported it (userRateLimit): time, requests used, cap, cumulative volume USDC
+    quota: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
 
     @property
     def eligible(self) -> int:
@@ -128,6 +131,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     first = last = None
     lags: list[float] = []
     held: list[bool] = []
+    quota: list[tuple[float, int, int, float]] = []
     prev_push = -math.inf  # when the last push arrived
     coin = ""
     book_ts: list[float] = []
@@ -192,6 +196,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
         elif t is ModifyAcknowledged:
             if ev.resting:
                 _rested(core, ev.new_cloid, bids, asks, tick, rested, distance, filled)
+        elif t is QuotaStatus:
+            quota.append((ts, ev.used, ev.cap, ev.cum_volume_usd))
         elif t is RateLimited:
             for c in ev.cloids:  # refused before the venue saw it: no round trip, no reason of the venue's
                 if sent.pop(c, None) is not None:
@@ -232,7 +238,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                         order_distance=np.asarray(distance, dtype=float), order_filled=np.asarray(filled, dtype=bool),
                         fill_ts=np.asarray([f[0] for f in fills], dtype=float),
                         fill_px=np.asarray([f[1] for f in fills], dtype=float),
-                        fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool))
+                        fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool),
+                        quota=np.asarray(quota, dtype=float).reshape(-1, 4))
 
 
 def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: list, filled: list) -> None:

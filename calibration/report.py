@@ -56,6 +56,7 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
         m = f.market
         summary["market"] = {**{k: v for k, v in vars(m).items() if k != "market"},
                              "trade_rate_per_s": vars(m.trade_rate_per_s)}
+    summary["quota"] = vars(f.quota) if f.quota is not None else None
     summary["fills"] = None
     if f.fills is not None:
         summary["fills"] = {"own_prints": o.own_prints,
@@ -153,6 +154,15 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
               if s["outage_median_s"] is not None else "too few outages to fit their length (the base's kept)")
     parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {s['duration_s'] / 3600:.2f} h: "
                  f"{d['rate']:.3g} per connected hour (95%: {d['lo']:.3g} – {d['hi']:.3g}); {outage}.</p>")
+    q = s["quota"]
+    parts.append("<h2>The quota (the address budget)</h2>")
+    if q is None:
+        parts.append("<p>Fewer than two userRateLimit reports: the base's quota is kept.</p>")
+    else:
+        rate = (f"the cap grew one request per {q['usd_per_request']:.4g} USDC traded (the venue's rule: 1)"
+                if q["usd_per_request"] is not None else "too little traded to fit the cap's growth (the base's rate kept)")
+        parts.append(f"<p>{q['reports']} reports: {rate}; the run started with {q['start_headroom']} requests of "
+                     f"headroom (the fitted twin's initial buffer) and used {q['used_per_hour']:.0f} an hour.</p>")
     m = s["market"]
     parts.append("<h2>The market (the feed)</h2>")
     if m is None:
@@ -196,7 +206,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                                                         f"</td><td>{cell(r['replayed'])}</td></tr>" for r in rp["rows"])
                      + "</table>")
     parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's regimes, "
-                 "jumps and informed flow (which make the markouts), the quota's use. Fills and markouts are measured "
-                 "and compared with the fitted twin's, above.</p>")
+                 "jumps and informed flow (which make the markouts), the quota's slow lane. Fills and markouts are "
+                 "measured and compared with the fitted twin's, above.</p>")
     return "<!doctype html><html><head><meta charset='utf-8'><title>Calibration</title></head><body>" + \
         "".join(parts) + "</body></html>"

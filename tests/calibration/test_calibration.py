@@ -162,6 +162,31 @@ def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
     assert replay_check(f, hip3) is None  # a coin the fitted twin does not list: no replay, no crash
 
 
+def test_the_quota_rule_and_the_starting_headroom_are_recovered_from_the_venues_reports():
+    """An address with a smaller buffer whose cap grows one request per 2.5 USDC traded: the fit finds the
+    rate from the reports' caps against their volumes, and starts the fitted twin with the headroom the run
+    had at its first report. A run that traded too little keeps the base's rate."""
+    truth = TwinParams.model_validate({"quota": {"initial_buffer": 4000, "usd_per_request": 2.5}})
+    events: list = []
+    ex, _, _, driver = build_session(CFG, 3, truth, event_log=events)
+    driver.start()
+    ex.env.run(until=1800.0)
+    f = fit(observe(events, session_core(CFG, 3, 1.0, 5)))
+    q = f.observations.quota
+    assert f.quota.reports == len(q) > 10 and q[-1, 3] - q[0, 3] > 10_000  # volume enough to see the rate
+    assert f.quota.usd_per_request == pytest.approx(2.5, rel=1e-3)
+    assert f.params.quota.usd_per_request == f.quota.usd_per_request
+    assert f.params.quota.initial_buffer == int(q[0, 2] - q[0, 1]) and 3000 < f.params.quota.initial_buffer <= 4000 + \
+        q[0, 3] / 2.5
+    assert f.quota.used_per_hour == pytest.approx((q[-1, 1] - q[0, 1]) / ((q[-1, 0] - q[0, 0]) / 3600.0))
+    z = np.zeros(0)
+    idle = Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 600.0,
+                        quota=np.array([[0.0, 10, 10_100, 100.0], [600.0, 40, 10_150, 150.0]]))
+    g = fit(idle, truth)
+    assert g.quota.usd_per_request is None and g.params.quota.usd_per_request == 2.5  # 50 USDC: not fitted
+    assert g.params.quota.initial_buffer == 10_090
+
+
 def test_fills_by_distance_and_markouts_are_counted_as_defined():
     """Hand-made observations: orders at known distances, some filled; fills whose mid a second and ten
     seconds on is known."""
@@ -250,6 +275,7 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     assert again == pytest.approx(seen, abs=0.3)
     assert summary["fills"]["own_prints"] > 0 and "maker fills' markouts: 1 s" in text
     assert "<h2>Fills" in report and "5+ ticks behind" in report
+    assert "quota: one request per 1 USDC traded" in text and "requests used per hour" in rows
     assert "The fitted twin replayed" in report
     assert main([str(tmp_path / "nothing")]) == 2
     assert "no events.jsonl" in capsys.readouterr().err
