@@ -82,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"market {m.coin}: volatility {m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s "
               f"(sizes median {m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
               f"{m.half_spread_ticks:.2f} ticks")
+        r = m.regimes
+        if r is not None and r.separated:
+            print(f"regimes: calm {r.vol_calm_per_sqrt_s:.3g} / stressed {r.vol_stressed_per_sqrt_s:.3g} per √s, stressed "
+                  f"{r.stressed_share:.0%} of the time, spells every {1 / r.calm_to_stressed_per_s / 60:.0f} min lasting "
+                  f"{1 / r.stressed_to_calm_per_s / 60:.1f} min")
+        else:
+            print("regimes: one seen (the base's switching kept)")
     else:
         print("market: not fitted (too few updates or trades, or a HIP-3 coin the base does not list)")
     if f.fills is not None and f.fills.by_distance:

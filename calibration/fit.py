@@ -29,9 +29,12 @@
   resting orders in the book are left out by ``observe``); the trades' size, log-normal; the displayed
   size at the touch (median) and its growth per level (median size at level i over the touch's, less 1,
   per level: least squares); the log-normal noise around those medians; the calm half spread (a spread
-  of s ticks is what a half spread of (s − 1)/2 ticks gives). The stressed regime's volatility, trade rate
-  and spread keep the base's ratios to the calm ones; regime switching, jumps, the latent alpha and the
-  informed flow stay the base's.
+  of s ticks is what a half spread of (s − 1)/2 ticks gives). The regimes (``fit_regimes``): a two-state
+  HMM on the mid's returns a second; when it finds a stressed state at least 1.5 times as volatile that
+  switches often enough to fit, each regime's volatility and the switching rates are set and the trade
+  rate is split between the regimes in the base's ratio. Otherwise the stressed regime's volatility, trade
+  rate and spread keep the base's ratios to the calm ones, and the switching stays the base's. Jumps, the
+  latent alpha and the informed flow stay the base's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation).
 - **The quota.** The venue reports the address budget (used, cap, cumulative volume): the cap grows one
@@ -102,6 +105,7 @@ class MarketFit:
     half_spread_ticks: float
     initial_mid: float
     market: SyntheticMarketParams  # the coin's market with the fitted parts set
+    regimes: "RegimeFit | None" = None  # the two-regime fit of the mid's returns (set only when separated)
 
 
 MIN_QUOTA_VOLUME_USD = 1000.0  # less traded over a run and the cap's growth per USDC is not fitted (the base's kept)
@@ -336,6 +340,107 @@ def goodness(fit: LatencyFit, observed_s: np.ndarray, rng: np.random.Generator, 
     return float(res.statistic), float(res.pvalue)
 
 
+REGIME_STEP_S = 1.0
+MIN_REGIME_VOL_RATIO = 1.5  # as the agent's regime model: two states closer than this are one regime
+MIN_REGIME_SWITCHES = 2.0  # expected calm → stressed switches over the run below which the rates are not set
+MIN_REGIME_SPELL_S = 30.0  # a "stressed state" whose spells last less on average is outliers (a jump), not a regime
+
+
+@dataclass(frozen=True)
+class RegimeFit:
+    steps: int  # returns on the grid
+    vol_calm_per_sqrt_s: float
+    vol_stressed_per_sqrt_s: float
+    calm_to_stressed_per_s: float
+    stressed_to_calm_per_s: float
+    stressed_share: float  # of the steps, by the smoothed posterior
+    separated: bool  # stressed at least MIN_REGIME_VOL_RATIO as volatile, in spells of MIN_REGIME_SPELL_S or more on
+    # average, and switches enough to fit: set
+
+
+def fit_regimes(obs: Observations, iters: int = 200) -> RegimeFit | None:
+    """A two-state Gaussian hidden Markov model (zero means) fitted by Baum-Welch to the mid's log returns on a
+    ``REGIME_STEP_S`` grid (the last mid at or before each point; a gap over 60 s, a restart or an outage, cuts
+    the series and its return is left out). On the venue's clock where the updates carry it: on the arrival
+    clock, an update held on the socket lands its move in the next step, and those bunched steps alone made a
+    one-regime twin market look 2% "stressed" at 1.6 times the calm volatility. None with too few returns."""
+    ts, mid = obs.book_ts, obs.mid
+    venue = obs.book_venue_s
+    if len(venue) == len(ts) and len(venue) and np.isfinite(venue).all() and (np.diff(venue) >= 0).all():
+        ts = venue
+    if len(ts) < MIN_BOOK_UPDATES:
+        return None
+    grid = np.arange(ts[0], ts[-1], REGIME_STEP_S)
+    i = np.searchsorted(ts, grid, side="right") - 1
+    fresh = (grid - ts[i]) < 60.0
+    lm = np.log(mid[i])
+    r = np.diff(lm)[fresh[1:] & fresh[:-1]]
+    if len(r) < MIN_BOOK_UPDATES:
+        return None
+    a = np.abs(r)
+    s0, s1 = max(float(np.median(a)) * 1.4826, 1e-12), max(float(np.quantile(a, 0.95)), 1e-12)
+    if s1 <= s0:
+        s1 = 2.0 * s0
+    p01, p10 = 0.01, 0.05
+    g1, ll_old, xs = None, -math.inf, r.tolist()
+    n = len(xs)
+    for _ in range(iters):
+        # forward (scaled), one state's probability carried: two states, plain floats
+        c0, c1 = 1.0 / (s0 * math.sqrt(2 * math.pi)), 1.0 / (s1 * math.sqrt(2 * math.pi))
+        k0, k1 = -0.5 / (s0 * s0), -0.5 / (s1 * s1)
+        e0 = [c0 * math.exp(k0 * x * x) for x in xs]
+        e1 = [c1 * math.exp(k1 * x * x) for x in xs]
+        f1 = [0.0] * n
+        scale = [0.0] * n
+        q1 = p01 / (p01 + p10)
+        ll = 0.0
+        for t in range(n):
+            u0, u1 = (1.0 - q1) * e0[t], q1 * e1[t]
+            z = u0 + u1
+            if z <= 0.0:
+                z = 1e-300
+            scale[t] = z
+            ll += math.log(z)
+            f = u1 / z
+            f1[t] = f
+            q1 = (1.0 - f) * p01 + f * (1.0 - p10)  # predicted P(stressed) at t + 1
+        # backward: smoothed P(stressed) and the expected switches
+        b0 = b1 = 1.0
+        g1 = [0.0] * n
+        g1[n - 1] = f1[n - 1]
+        n01 = n10 = 0.0
+        for t in range(n - 2, -1, -1):
+            w0, w1 = e0[t + 1] * b0, e1[t + 1] * b1
+            z = scale[t + 1]
+            nb0 = ((1.0 - p01) * w0 + p01 * w1) / z
+            nb1 = (p10 * w0 + (1.0 - p10) * w1) / z
+            f = f1[t]
+            n01 += (1.0 - f) * p01 * w1 / z
+            n10 += f * p10 * w0 / z
+            b0, b1 = nb0, nb1
+            g1[t] = f * b1
+        g = np.asarray(g1)
+        w1s = float(g.sum())
+        w0s = n - w1s
+        occ0, occ1 = w0s - (1.0 - g[-1]), w1s - g[-1]  # time spent in each state before the last step
+        p01 = min(max(n01 / occ0, 1e-9), 0.5) if occ0 > 0 else p01
+        p10 = min(max(n10 / occ1, 1e-9), 0.5) if occ1 > 0 else p10
+        rr = r * r
+        s0 = math.sqrt(max(float(((1.0 - g) * rr).sum()) / max(w0s, 1e-9), 1e-24))
+        s1 = math.sqrt(max(float((g * rr).sum()) / max(w1s, 1e-9), 1e-24))
+        if s1 < s0:  # keep state 1 the volatile one
+            s0, s1, p01, p10, g1 = s1, s0, p10, p01, [1.0 - x for x in g1]
+        if ll - ll_old < 1e-6 * abs(ll):
+            break
+        ll_old = ll
+    share = float(np.mean(g1))
+    root = math.sqrt(REGIME_STEP_S)
+    separated = (s1 >= MIN_REGIME_VOL_RATIO * s0 and p01 * n * (1.0 - share) >= MIN_REGIME_SWITCHES
+                 and REGIME_STEP_S / p10 >= MIN_REGIME_SPELL_S)
+    return RegimeFit(n, float(s0 / root), float(s1 / root), float(p01 / REGIME_STEP_S), float(p10 / REGIME_STEP_S),
+                     share, bool(separated))
+
+
 def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> MarketFit | None:
     """The market's first-order statistics from the feed (see the module's note); ``base`` is the coin's
     SyntheticMarketParams the rest is kept from. None with too few book updates or trades."""
@@ -374,8 +479,18 @@ def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> M
         "depth_at_touch": touch, "depth_growth_per_level": g, "depth_noise_log_std": noise,
         "half_spread_ticks_calm": hs,
         "half_spread_ticks_stressed": max(hs, b.half_spread_ticks_stressed - b.half_spread_ticks_calm + hs)})
+    regimes = fit_regimes(obs)
+    if regimes is not None and regimes.separated:  # two regimes seen: their volatilities and switching rates
+        stressed_ratio = calm_ratio(b.trade_rate_stressed_per_s, b.trade_rate_calm_per_s)
+        calm_trades = k / seconds / (1.0 - regimes.stressed_share + regimes.stressed_share * stressed_ratio)
+        vol = regimes.vol_calm_per_sqrt_s
+        market = type(b).model_validate({
+            **market.model_dump(), "vol_calm_per_sqrt_s": vol, "vol_stressed_per_sqrt_s": regimes.vol_stressed_per_sqrt_s,
+            "calm_to_stressed_per_s": regimes.calm_to_stressed_per_s,
+            "stressed_to_calm_per_s": regimes.stressed_to_calm_per_s,
+            "trade_rate_calm_per_s": calm_trades, "trade_rate_stressed_per_s": calm_trades * stressed_ratio})
     return MarketFit(obs.coin, n, k, vol, RateFit(k, round(seconds), k / seconds, lo, hi), market.trade_size_median,
-                     market.trade_size_log_std, touch, g, noise, hs, float(obs.mid[0]), market)
+                     market.trade_size_log_std, touch, g, noise, hs, float(obs.mid[0]), market, regimes)
 
 
 def fit(obs: Observations, base: TwinParams | None = None) -> Fit:

@@ -58,6 +58,7 @@ class Observations:
     # and the public trades' sizes
     coin: str = ""
     book_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    book_venue_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the venue's time on each (s; nan: none)
     mid: np.ndarray = field(default_factory=lambda: np.zeros(0))
     spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
     level_sz: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 0)))  # updates × (bids, asks) × depth
@@ -135,6 +136,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     prev_push = -math.inf  # when the last push arrived
     coin = ""
     book_ts: list[float] = []
+    book_venue: list[float] = []
     mids: list[float] = []
     spreads: list[float] = []
     levels: list[tuple[np.ndarray, np.ndarray]] = []
@@ -159,6 +161,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                 coin = ev.coin
                 bb, ba = bids[0][0], asks[0][0]
                 book_ts.append(ts)
+                book_venue.append(ev.venue_time_ms / 1000.0 if ev.venue_time_ms > 0 else math.nan)
                 mids.append(0.5 * (bb + ba))
                 spreads.append(ba - bb)
                 # (compact: a day's updates, 20 levels a side, are some 170,000 of them)
@@ -231,7 +234,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     return Observations(np.asarray(rts, dtype=float), places, answered, rejections, n_requests - len(pending),
                         len(lost), np.asarray(lags, dtype=float), disconnects,
                         np.asarray(outages, dtype=float), max(0.0, span - down), span, coin=coin,
-                        book_ts=np.asarray(book_ts), mid=np.asarray(mids), spread=np.asarray(spreads),
+                        book_ts=np.asarray(book_ts), book_venue_s=np.asarray(book_venue, dtype=float), mid=np.asarray(mids), spread=np.asarray(spreads),
                         level_sz=_levels_array(levels),
                         trade_sz=np.asarray([sz for tid, sz in trades if not (tid and tid in our_tids)], dtype=float),
                         own_prints=sum(1 for tid, _ in trades if tid and tid in our_tids),

@@ -54,8 +54,9 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
     summary["market"] = None
     if f.market is not None:
         m = f.market
-        summary["market"] = {**{k: v for k, v in vars(m).items() if k != "market"},
-                             "trade_rate_per_s": vars(m.trade_rate_per_s)}
+        summary["market"] = {**{k: v for k, v in vars(m).items() if k not in ("market", "regimes")},
+                             "trade_rate_per_s": vars(m.trade_rate_per_s),
+                             "regimes": vars(m.regimes) if m.regimes is not None else None}
     summary["quota"] = vars(f.quota) if f.quota is not None else None
     summary["fills"] = None
     if f.fills is not None:
@@ -106,6 +107,19 @@ def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str, fitted_label:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _regimes_text(r: dict | None) -> str:
+    if r is None:
+        return "Too few returns for the two-regime fit: the base's switching kept."
+    if not r["separated"]:
+        return ("One regime seen (the two-state fit found no stressed state at least 1.5 times as volatile, in spells "
+                "of 30 s or more, switching often enough to fit): the calm volatility is the robust one above, the "
+                "base's switching kept.")
+    return (f"Two regimes (a two-state fit of {r['steps']} returns a second): calm {r['vol_calm_per_sqrt_s']:.3g} per √s, "
+            f"stressed {r['vol_stressed_per_sqrt_s']:.3g} per √s, {r['stressed_share']:.0%} of the time stressed; "
+            f"spells begin every {1 / r['calm_to_stressed_per_s'] / 60:.0f} min of calm and last "
+            f"{1 / r['stressed_to_calm_per_s'] / 60:.1f} min; the trade rate is split between them in the base's ratio.")
 
 
 def _rate_row(name: str, r: dict, unit: str = "") -> str:
@@ -175,8 +189,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                      f"second (95%: {r['lo']:.3g} – {r['hi']:.3g}), sizes log-normal with median "
                      f"{m['trade_size_median']:.4g} and log std {m['trade_size_log_std']:.3f}; {m['depth_at_touch']:.4g} "
                      f"shown at the touch (median), growing {m['depth_growth_per_level']:.3f} of it a level, log noise "
-                     f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks. Regime switching, "
-                     f"jumps, the latent alpha and the informed flow stay the base's.</p>")
+                     f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks. "
+                     f"{_regimes_text(m['regimes'])} Jumps, the latent alpha and the informed flow stay the base's.</p>")
     fl = s["fills"]
     if fl is not None:
         parts.append("<h2>Fills (measured: the replay below sets the fitted twin's beside them)</h2><p>Of the orders the "
@@ -205,7 +219,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                      f"<th>replayed</th></tr>" + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell(r['observed'])}"
                                                         f"</td><td>{cell(r['replayed'])}</td></tr>" for r in rp["rows"])
                      + "</table>")
-    parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's regimes, "
+    parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's "
                  "jumps and informed flow (which make the markouts), the quota's slow lane. Fills and markouts are "
                  "measured and compared with the fitted twin's, above.</p>")
     return "<!doctype html><html><head><meta charset='utf-8'><title>Calibration</title></head><body>" + \

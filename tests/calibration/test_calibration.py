@@ -128,7 +128,42 @@ def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
     btc = f.params.markets["BTC"]
     assert (btc.vol_calm_per_sqrt_s, btc.trade_rate_calm_per_s, btc.depth_at_touch) == \
         (m.vol_per_sqrt_s, m.trade_rate_per_s.rate, m.depth_at_touch)
+    assert m.regimes is not None and not m.regimes.separated  # one regime: its switching is left to the base
     assert btc.informed_share == TwinParams().markets["BTC"].informed_share  # left to the base
+
+
+def test_a_market_that_switches_regimes_has_its_two_volatilities_and_switching_rates_recovered():
+    """Calm and stressed spells (some 14 switches in four hours, a stressed fifth of the time), seen through
+    the feed at Shadow: the two-state fit of the mid's returns finds each regime's volatility (the calm one
+    with the informed flow's impact on top, the stressed one with its jumps), how often the market switches,
+    and the stressed share of the time; the fitted market carries them."""
+    mk = {"calm_to_stressed_per_s": 1 / 1200, "stressed_to_calm_per_s": 1 / 400}
+    truth = TwinParams.model_validate({"markets": {"BTC": mk}, "connection": {"hazard_per_hour": 0}})
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW", "ceiling": "SHADOW"}})
+    events: list = []
+    ex, _, _, driver = build_session(cfg, 1, truth, event_log=events)
+    driver.start()
+    end = 4 * 3600.0
+    ex.env.run(until=end)
+    switches = [t for t in ex.markets["BTC"]._switch_times if t < end]
+    stressed = sum(b - a for a, b in zip(switches[0::2], switches[1::2] + [end])) / end
+    f = fit(observe(events, session_core(cfg, 1, 1.0, 5)))
+    r = f.market.regimes
+    assert len(switches) >= 10 and r.separated
+    assert r.vol_calm_per_sqrt_s == pytest.approx(8.5e-5, rel=0.1)
+    assert r.vol_stressed_per_sqrt_s == pytest.approx(2.5e-4, rel=0.2)
+    assert r.stressed_share == pytest.approx(stressed, abs=0.02)
+    assert 0.5 < r.calm_to_stressed_per_s * 1200 < 2.0 and 0.5 < r.stressed_to_calm_per_s * 400 < 2.0
+    btc = f.params.markets["BTC"]
+    assert (btc.vol_calm_per_sqrt_s, btc.vol_stressed_per_sqrt_s, btc.calm_to_stressed_per_s,
+            btc.stressed_to_calm_per_s) == (r.vol_calm_per_sqrt_s, r.vol_stressed_per_sqrt_s,
+                                            r.calm_to_stressed_per_s, r.stressed_to_calm_per_s)
+    # the trades a second, split so that the calm and stressed rates keep the base's ratio and average to the seen
+    base = TwinParams().markets["BTC"]
+    ratio = base.trade_rate_stressed_per_s / base.trade_rate_calm_per_s
+    assert btc.trade_rate_stressed_per_s == pytest.approx(btc.trade_rate_calm_per_s * ratio)
+    assert btc.trade_rate_calm_per_s * (1 - r.stressed_share + r.stressed_share * ratio) == \
+        pytest.approx(f.market.trade_rate_per_s.rate)
 
 
 def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
