@@ -6,7 +6,7 @@ uncertainty; ``report`` writes the fitted ``TwinParams`` and an HTML report with
 part fits order round-trip latency, the feed's latency (censored by the socket's in-order delivery),
 per-order rejection rates, transport
 failures, websocket disconnects, the quota's rule and starting headroom, and the market's first-order statistics (volatility, trade rate and
-sizes, depth, spread) and regimes, and measures the fills (by distance from the touch) and their markouts, which the
-fitted twin's replay is compared with; the queue model's parameter, the market's jumps and informed
-flow, and the quota's slow lane are not fitted yet (their parameters stay the base's).
+sizes, depth, spread), regimes and informed flow, and measures the fills (by distance from the touch) and their markouts, which the
+fitted twin's replay is compared with; the queue model's parameter, the market's jumps, latent alpha and
+informed impact, and the quota's slow lane are not fitted yet (their parameters stay the base's).
 """

@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{1 / r.stressed_to_calm_per_s / 60:.1f} min")
         else:
             print("regimes: one seen (the base's switching kept)")
+        i = f.informed
+        if i is not None:
+            print(f"informed flow: {i.share:.3f} of the trades ({i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of {i.trades} on "
+                  f"the side the mid then moved, the feed's factor {i.factor:.2f})")
     else:
         print("market: not fitted (too few updates or trades, or a HIP-3 coin the base does not list)")
     if f.fills is not None and f.fills.by_distance:

@@ -37,6 +37,13 @@
   latent alpha and the informed flow stay the base's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation).
+- **Informed flow.** The share of the market's trades whose side is the sign of the mid's move over the
+  next ``informed_horizon_s`` (the base's): informed trades always agree, the others half the time, so the
+  agreeing share h gives 2h − 1. The mid seen through the feed is a stale, stepped copy of the venue's, so
+  2h − 1 reads low by a factor the market's cadence sets (about 0.8 in the twin's BTC). The factor is
+  measured, not assumed: the fitted twin's market, with a probe client on its feed, at the share first
+  guessed, shows its own 2h − 1; the share is the seen one over the factor (the relation is linear:
+  0.77, 0.80, 0.75 at shares 0.15, 0.3, 0.5). Set when the run had ``MIN_INFORMED_TRADES`` trades.
 - **The quota.** The venue reports the address budget (used, cap, cumulative volume): the cap grows one
   request per ``usd_per_request`` USDC traded, fitted as the cap's growth over the volume's across the run
   (least squares; only when the run traded at least ``MIN_QUOTA_VOLUME_USD`` and the cap moved), and the
@@ -106,6 +113,85 @@ class MarketFit:
     initial_mid: float
     market: SyntheticMarketParams  # the coin's market with the fitted parts set
     regimes: "RegimeFit | None" = None  # the two-regime fit of the mid's returns (set only when separated)
+
+
+MIN_INFORMED_TRADES = 2000  # fewer market trades with a mid move after them and informed_share is not fitted
+INFORMED_PROBE_S = 7200.0  # how long the fitted market runs under the probe that measures the feed's factor
+
+
+@dataclass(frozen=True)
+class InformedFit:
+    trades: int  # market trades with a mid move over the horizon after them
+    agree: float  # their share whose side was the move's sign
+    factor: float  # 2h − 1 over the share, as the fitted market behind its feed shows it (the probe)
+    share: float  # the informed share: (2h − 1) / factor, clipped to [0, 1]
+    lo: float  # its 95% interval from the agreeing share's (Wilson)
+    hi: float
+
+
+def agreement(book_ts: np.ndarray, mid: np.ndarray, trade_ts: np.ndarray, trade_side: np.ndarray,
+              horizon_s: float) -> tuple[int, float]:
+    """(trades, share of them whose side is the sign of the mid's move over the next ``horizon_s``): the mid
+    as last seen at the trade and ``horizon_s`` later; trades with no move are left out."""
+    if not len(book_ts) or not len(trade_ts):
+        return 0, math.nan
+    i0 = np.searchsorted(book_ts, trade_ts, side="right") - 1
+    i1 = np.searchsorted(book_ts, trade_ts + horizon_s, side="right") - 1
+    ok = (i0 >= 0) & (trade_ts + horizon_s <= book_ts[-1])
+    move = mid[i1[ok]] - mid[i0[ok]]
+    nz = move != 0.0
+    n = int(nz.sum())
+    return n, float((np.sign(move[nz]) == trade_side[ok][nz]).mean()) if n else math.nan
+
+
+def _probe_agreement(params: TwinParams, coin: str, seconds: float) -> tuple[int, float]:
+    """The agreement the twin's market shows a client on its feed (l2Book and trades, nothing placed)."""
+    from twin.exchange import Exchange
+    from twin.messages import BookPush, TradePush
+
+    probe = TwinParams.model_validate({**params.model_dump(), "connection": {"hazard_per_hour": 0.0}})
+    ex = Exchange.build(probe, 0)
+    bt: list[float] = []
+    bm: list[float] = []
+    tt: list[float] = []
+    ts: list[int] = []
+
+    def on_push(p) -> None:
+        if isinstance(p, BookPush) and p.bids and p.asks:
+            bt.append(ex.env.now)
+            bm.append(0.5 * (p.bids[0][0] + p.asks[0][0]))
+        elif isinstance(p, TradePush):
+            tt.append(ex.env.now)
+            ts.append(1 if p.side == "B" else -1)
+    conn = ex.connect(on_push)
+    conn.subscribe("l2Book", coin)
+    conn.subscribe("trades", coin)
+    ex.env.run(until=seconds)
+    return agreement(np.asarray(bt), np.asarray(bm), np.asarray(tt, dtype=float), np.asarray(ts, dtype=float),
+                     probe.markets[coin].informed_horizon_s)
+
+
+def fit_informed(obs: Observations, params: TwinParams, coin: str) -> InformedFit | None:
+    """The informed share of ``coin``'s market (see the module's note); ``params`` is the fitted twin."""
+    market = params.markets.get(coin)
+    if market is None or not len(obs.trade_ts):
+        return None
+    n, h = agreement(obs.book_ts, obs.mid, obs.trade_ts, obs.trade_side, market.informed_horizon_s)
+    if n < MIN_INFORMED_TRADES:
+        return None
+    guess = min(max((2.0 * h - 1.0) / 0.8, 0.05), 0.95)  # a share to probe at (the factor is linear in it)
+    probed = TwinParams.model_validate({**params.model_dump(),
+                                        "markets": {**params.model_dump()["markets"],
+                                                    coin: {**market.model_dump(), "informed_share": guess}}})
+    _, h_probe = _probe_agreement(probed, coin, INFORMED_PROBE_S)
+    factor = (2.0 * h_probe - 1.0) / guess
+    if not factor > 0.0:
+        return None
+    lo, hi = wilson(round(h * n), n)
+
+    def share(x: float) -> float:
+        return min(max((2.0 * x - 1.0) / factor, 0.0), 1.0)
+    return InformedFit(n, h, factor, share(h), share(lo), share(hi))
 
 
 MIN_QUOTA_VOLUME_USD = 1000.0  # less traded over a run and the cap's growth per USDC is not fitted (the base's kept)
@@ -195,6 +281,7 @@ class Fit:
     market: MarketFit | None = None
     fills: FillFit | None = None  # measured (not set in params): the replay check compares the fitted twin's
     quota: QuotaFit | None = None
+    informed: InformedFit | None = None
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -556,8 +643,13 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
                     "index": max(used, default=-1) + 1, "sz_decimals": obs.sz_decimals, "tick": obs.tick}
             data["instruments"].append(spec)
             data["markets"][obs.coin] = mkt.market.model_dump()
-    return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, TwinParams.model_validate(data),
-               mkt, fill_fit(obs), qf)
+    params = TwinParams.model_validate(data)
+    informed = fit_informed(obs, params, obs.coin) if mkt is not None else None
+    if informed is not None:
+        data["markets"][obs.coin]["informed_share"] = informed.share
+        params = TwinParams.model_validate(data)
+    return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, params, mkt, fill_fit(obs), qf,
+               informed)
 
 
 @dataclass(frozen=True)

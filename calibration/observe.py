@@ -64,6 +64,8 @@ class Observations:
     level_sz: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 0)))  # updates × (bids, asks) × depth
     trade_sz: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the market's own: prints of our fills left out
     own_prints: int = 0  # prints of our own fills (told by their tid, which the fill carries too): not in trade_sz
+    trade_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trade_sz: its arrival
+    trade_side: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trade_sz: +1 the buyer aggressed, −1 not
     # each order the venue acknowledged resting: its distance behind its side's touch then (the market's own touch,
     # in ticks: 0 at it, negative inside the spread) and whether any of it filled (as maker)
     order_distance: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -140,7 +142,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     mids: list[float] = []
     spreads: list[float] = []
     levels: list[tuple[np.ndarray, np.ndarray]] = []
-    trades: list[tuple[int, float]] = []  # (tid, size) of every print
+    trades: list[tuple[int, float, float, int]] = []  # (tid, size, arrival, aggressor side) of every print
     our_tids: set[int] = set()
     tick = getattr(core, "tick", 0.0) or 1.0
     bids = asks = ()  # the market's own book, as last seen
@@ -188,7 +190,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                     answered_requests.add(req)
                     rts.append(ts - s)
         elif t is TradeObserved:
-            trades.append((ev.tid, ev.sz))
+            trades.append((ev.tid, ev.sz, ts, ev.side.value))
         elif t is FillReceived:
             if ev.tid not in our_tids and ev.is_maker:
                 fills.append((ts, ev.px, ev.side.value))
@@ -224,6 +226,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                     places += 1
                     carried = True
             n_requests += carried
+    market = [x for x in trades if not (x[0] and x[0] in our_tids)]  # the market's own prints
     span = (last - first) if first is not None else 0.0
     down = sum(outages) + ((last - down_since) if down_since is not None else 0.0)
     # a request none of whose places was answered or refused, sent before the run's last answer was possible
@@ -236,8 +239,10 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                         np.asarray(outages, dtype=float), max(0.0, span - down), span, coin=coin,
                         book_ts=np.asarray(book_ts), book_venue_s=np.asarray(book_venue, dtype=float), mid=np.asarray(mids), spread=np.asarray(spreads),
                         level_sz=_levels_array(levels),
-                        trade_sz=np.asarray([sz for tid, sz in trades if not (tid and tid in our_tids)], dtype=float),
-                        own_prints=sum(1 for tid, _ in trades if tid and tid in our_tids),
+                        trade_sz=np.asarray([x[1] for x in market], dtype=float),
+                        trade_ts=np.asarray([x[2] for x in market], dtype=float),
+                        trade_side=np.asarray([x[3] for x in market], dtype=float),
+                        own_prints=len(trades) - len(market),
                         order_distance=np.asarray(distance, dtype=float), order_filled=np.asarray(filled, dtype=bool),
                         fill_ts=np.asarray([f[0] for f in fills], dtype=float),
                         fill_px=np.asarray([f[1] for f in fills], dtype=float),

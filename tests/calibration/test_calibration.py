@@ -78,9 +78,12 @@ def test_the_feeds_latency_is_recovered_under_the_sockets_in_order_delivery(fitt
     assert fitted.params.latency.feed == feed.leg
     check = replay_check(fitted, CFG, max_s=1200.0)
     rows = {w: (a, b) for w, a, b in check.rows}
-    for q in ("p50", "p95"):
-        seen, again = rows[f"book update lag {q}, ms"]
-        assert again == pytest.approx(seen, rel=0.1)
+    # the holds depend on how much else is on the socket (the agent's own order updates and fills, which
+    # differ from run to run: the replay's first 20 minutes are busier than the run's two hours), the spikes less
+    seen, again = rows["book update lag p50, ms"]
+    assert again == pytest.approx(seen, rel=0.2)
+    seen, again = rows["book update lag p95, ms"]
+    assert again == pytest.approx(seen, rel=0.1)
 
 
 def test_rejection_transport_and_disconnect_intervals_cover_the_truth(fitted):
@@ -129,7 +132,8 @@ def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
     assert (btc.vol_calm_per_sqrt_s, btc.trade_rate_calm_per_s, btc.depth_at_touch) == \
         (m.vol_per_sqrt_s, m.trade_rate_per_s.rate, m.depth_at_touch)
     assert m.regimes is not None and not m.regimes.separated  # one regime: its switching is left to the base
-    assert btc.informed_share == TwinParams().markets["BTC"].informed_share  # left to the base
+    assert f.informed is not None and f.informed.lo <= 0.15 <= f.informed.hi  # the base's share, fitted
+    assert btc.informed_share == f.informed.share
 
 
 def test_a_market_that_switches_regimes_has_its_two_volatilities_and_switching_rates_recovered():
@@ -164,6 +168,24 @@ def test_a_market_that_switches_regimes_has_its_two_volatilities_and_switching_r
     assert btc.trade_rate_stressed_per_s == pytest.approx(btc.trade_rate_calm_per_s * ratio)
     assert btc.trade_rate_calm_per_s * (1 - r.stressed_share + r.stressed_share * ratio) == \
         pytest.approx(f.market.trade_rate_per_s.rate)
+
+
+def test_the_informed_share_is_recovered_with_the_feeds_factor_measured_on_the_fitted_twin():
+    """Twice the base's informed flow: the trades' agreement with the next five seconds' move, seen through
+    the feed, reads low by the feed's factor, which the fitted twin's market under a probe measures; the
+    share it gives covers the truth, where the agreement alone would not."""
+    truth = TwinParams.model_validate({"markets": {"BTC": {"informed_share": 0.3}}, "connection": {"hazard_per_hour": 0}})
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW", "ceiling": "SHADOW"}})
+    events: list = []
+    ex, _, _, driver = build_session(cfg, 2, truth, event_log=events)
+    driver.start()
+    ex.env.run(until=3600.0)
+    f = fit(observe(events, session_core(cfg, 2, 1.0, 5)))
+    inf = f.informed
+    assert inf.trades > 10_000 and 0.6 < inf.factor < 0.95
+    assert inf.lo <= 0.3 <= inf.hi and inf.share == pytest.approx(0.3, abs=0.03)
+    assert 2 * inf.agree - 1 < 0.27  # uncorrected, the share reads low
+    assert f.params.markets["BTC"].informed_share == inf.share
 
 
 def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
