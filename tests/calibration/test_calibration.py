@@ -33,18 +33,25 @@ TRUTH = TwinParams.model_validate({
 CFG = AgentConfig.model_validate({"graduation": {"start_level": "FULL", "ceiling": "FULL",
                                                  "demote_on_low_confidence": False}})
 SEED = 11
+SHADOW = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW", "ceiling": "SHADOW"}})
+
+
+def observed_run(cfg: AgentConfig, seed: int, truth: TwinParams, seconds: float, tick: float = 1.0,
+                 sz_decimals: int = 5):
+    """A twin session of ``cfg`` on ``truth``, and what observe makes of its events (replayed through a core
+    built as the session's was, on the venue's clock)."""
+    events: list = []
+    ex, _, _, driver = build_session(cfg, seed, truth, event_log=events)
+    driver.start()
+    ex.env.run(until=seconds)
+    return ex, observe(events, session_core(cfg, seed, tick, sz_decimals), venue_epoch_s=ex.epoch_ms / 1000.0)
 
 
 @pytest.fixture(scope="module")
 def fitted():
     """Two hours of the agent at Full on a twin with known latency, rejection and disconnect parameters,
     observed by replaying its events through a core built as the session's was."""
-    events: list = []
-    ex, _, _, driver = build_session(CFG, SEED, TRUTH, event_log=events)
-    driver.start()
-    ex.env.run(until=2 * 3600.0)
-    obs = observe(events, session_core(CFG, SEED, 1.0, 5), venue_epoch_s=ex.epoch_ms / 1000.0)
-    return fit(obs)
+    return fit(observed_run(CFG, SEED, TRUTH, 2 * 3600.0)[1])
 
 
 def test_latency_is_recovered_and_the_fitted_twin_draws_the_round_trips_seen(fitted):
@@ -116,11 +123,7 @@ def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
           "depth_growth_per_level": 0.3, "depth_noise_log_std": 0.35, "half_spread_ticks_calm": 1.0,
           "alpha_std_per_s": 0.0, "impact_bps": 0.0}
     truth = TwinParams.model_validate({"markets": {"BTC": mk}})
-    events: list = []
-    ex, _, _, driver = build_session(CFG, 3, truth, event_log=events)
-    driver.start()
-    ex.env.run(until=3600.0)
-    f = fit(observe(events, session_core(CFG, 3, 1.0, 5)))
+    f = fit(observed_run(CFG, 3, truth, 3600.0)[1])
     m = f.market
     assert m.coin == "BTC" and m.updates > 7000
     assert m.vol_per_sqrt_s == pytest.approx(1.2e-4, rel=0.08)
@@ -143,15 +146,11 @@ def test_a_market_that_switches_regimes_has_its_two_volatilities_and_switching_r
     and the stressed share of the time; the fitted market carries them."""
     mk = {"calm_to_stressed_per_s": 1 / 1200, "stressed_to_calm_per_s": 1 / 400}
     truth = TwinParams.model_validate({"markets": {"BTC": mk}, "connection": {"hazard_per_hour": 0}})
-    cfg = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW", "ceiling": "SHADOW"}})
-    events: list = []
-    ex, _, _, driver = build_session(cfg, 1, truth, event_log=events)
-    driver.start()
     end = 4 * 3600.0
-    ex.env.run(until=end)
+    ex, obs = observed_run(SHADOW, 1, truth, end)
     switches = [t for t in ex.markets["BTC"]._switch_times if t < end]
     stressed = sum(b - a for a, b in zip(switches[0::2], switches[1::2] + [end])) / end
-    f = fit(observe(events, session_core(cfg, 1, 1.0, 5)))
+    f = fit(obs)
     r = f.market.regimes
     assert len(switches) >= 10 and r.separated
     assert r.vol_calm_per_sqrt_s == pytest.approx(8.5e-5, rel=0.1)
@@ -175,12 +174,7 @@ def test_the_informed_share_is_recovered_with_the_feeds_factor_measured_on_the_f
     the feed, reads low by the feed's factor, which the fitted twin's market under a probe measures; the
     share it gives covers the truth, where the agreement alone would not."""
     truth = TwinParams.model_validate({"markets": {"BTC": {"informed_share": 0.3}}, "connection": {"hazard_per_hour": 0}})
-    cfg = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW", "ceiling": "SHADOW"}})
-    events: list = []
-    ex, _, _, driver = build_session(cfg, 2, truth, event_log=events)
-    driver.start()
-    ex.env.run(until=3600.0)
-    f = fit(observe(events, session_core(cfg, 2, 1.0, 5)))
+    f = fit(observed_run(SHADOW, 2, truth, 3600.0)[1])
     inf = f.informed
     assert inf.trades > 10_000 and 0.6 < inf.factor < 0.95
     assert inf.lo <= 0.3 <= inf.hi and inf.share == pytest.approx(0.3, abs=0.03)
@@ -201,11 +195,7 @@ def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
     truth = TwinParams(instruments=default_instruments() + [eth], markets={"ETH": market})
     cfg = AgentConfig.model_validate({**CFG.model_dump(), "session": {**CFG.session.model_dump(), "coin": "ETH"},
                                       "quoting": {**CFG.quoting.model_dump(), "order_size": 0.02}})
-    events: list = []
-    ex, _, _, driver = build_session(cfg, 4, truth, event_log=events)
-    driver.start()
-    ex.env.run(until=1200.0)
-    obs = observe(events, session_core(cfg, 4, 0.1, 4))
+    _, obs = observed_run(cfg, 4, truth, 1200.0, tick=0.1, sz_decimals=4)
     f = fit(dataclasses.replace(obs, tick=0.1, sz_decimals=4))  # (a journal's start record gives these)
     added = [i for i in f.params.instruments if i.coin == "ETH"]
     assert len(added) == 1 and (added[0].tick, added[0].sz_decimals, added[0].dex) == (0.1, 4, "")
@@ -224,11 +214,7 @@ def test_the_quota_rule_and_the_starting_headroom_are_recovered_from_the_venues_
     rate from the reports' caps against their volumes, and starts the fitted twin with the headroom the run
     had at its first report. A run that traded too little keeps the base's rate."""
     truth = TwinParams.model_validate({"quota": {"initial_buffer": 4000, "usd_per_request": 2.5}})
-    events: list = []
-    ex, _, _, driver = build_session(CFG, 3, truth, event_log=events)
-    driver.start()
-    ex.env.run(until=1800.0)
-    f = fit(observe(events, session_core(CFG, 3, 1.0, 5)))
+    f = fit(observed_run(CFG, 3, truth, 1800.0)[1])
     q = f.observations.quota
     assert f.quota.reports == len(q) > 10 and q[-1, 3] - q[0, 3] > 10_000  # volume enough to see the rate
     assert f.quota.usd_per_request == pytest.approx(2.5, rel=1e-3)
