@@ -91,7 +91,13 @@ class QuotingConfig(BaseModel):
     order_size: float = Field(0.002, gt=0, description="Δ of GLFT: base quote size per level, coin.")
     sigma_prior: float = Field(8.5e-5, gt=0, description="Volatility (log-return per √s) until estimated.")
     a_prior: float = Field(2.0, gt=0, description="Arrival intensity A per side, 1/s, until estimated.")
-    k_prior: float = Field(2.0, gt=0, description="Arrival decay k per price unit until estimated.")
+    k_prior_per_bp: float = Field(20.0, gt=0, description=(
+        "Arrival decay k until estimated, per bp of the mid (so that one prior serves a $100,000 coin and a $1 "
+        "one: 20 per bp is 2 per dollar on BTC at $100,000). GLFT's half spread is about 1/k: a prior in price "
+        "units set for BTC quoted a $1 coin 40% away from its mid."))
+    k_prior: float | None = Field(None, gt=0, description=(
+        "Arrival decay k until estimated, per price unit, used as it is when set (a market whose k you know in "
+        "its own units); null (the default): k_prior_per_bp of the mid."))
     refit_interval_s: float = Field(5.0, ge=0, description="How often A and k are refitted from the trade counts, s.")
     maker_fee_bps: float = Field(0.0, ge=-10.0, le=100.0, description=(
         "Your maker fee, bps of notional (the venue's base tier is 1.5; a rebate is negative). Each quote is moved "

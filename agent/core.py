@@ -60,7 +60,7 @@ class AgentCore:
         self.lot = 10.0 ** (-sz_decimals)
         q = config.quoting
         self.vol = VolatilityEstimator(q.estimators)
-        self.arrivals = ArrivalEstimator(q.estimators)
+        self.arrivals: ArrivalEstimator | None = None  # laid at the first mid: its depth grid is bps of it
         self.signals = SignalBlend([BookImbalanceSignal(q.signals), TradeFlowSignal(q.signals),
                                     MomentumSignal(q.signals)], q.signals.weights)
         # continuous validation: every signal is scored against what the mid did; its verdict scales
@@ -269,7 +269,11 @@ class AgentCore:
 
     def _on_trade(self, ev: TradeObserved, cmds: list) -> None:
         if self.mid == self.mid:
-            self.arrivals.on_trade(ev.ts, ev.px, self.mid, ev.side.value)
+            arrivals = self.arrivals
+            if arrivals is None:
+                est = self.cfg.quoting.estimators
+                arrivals = self.arrivals = ArrivalEstimator(est, est.arrival_max_depth_bps * 1e-4 * self.mid)
+            arrivals.on_trade(ev.ts, ev.px, self.mid, ev.side.value)
         self.signals.signals[1].update(ev.ts, ev.side.value, ev.sz)
         g = self.graduation
         if g.places_orders:  # the paper fill model on the real orders: the sim-to-real gap
@@ -662,8 +666,9 @@ class AgentCore:
         sigma = sigma_log * mid
         if ts - self._fit_ts >= q.refit_interval_s:  # A and k move slowly: refit every few seconds
             self._fit_ts = ts
-            self._fit = self.arrivals.fit(ts)
-        A, k = self._fit if self._fit is not None else (q.a_prior, q.k_prior)
+            self._fit = self.arrivals.fit(ts) if self.arrivals is not None else None
+        A, k = self._fit if self._fit is not None else \
+            (q.a_prior, q.k_prior if q.k_prior is not None else q.k_prior_per_bp * 1e4 / mid)
         pos = self.tracker.position
         inv = pos / q.order_size
         args = (mid, inv, sigma, A, k)

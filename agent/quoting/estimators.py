@@ -27,7 +27,10 @@ class EstimatorConfig(BaseModel):
     vol_halflife_s: float = Field(300.0, gt=0, description="EWMA half-life of squared returns, s.")
     vol_min_samples: int = Field(30, ge=1, description="Grid samples before the volatility estimate is ready.")
     arrival_halflife_s: float = Field(600.0, gt=0, description="Half-life of the decayed trade counts, s.")
-    arrival_max_depth: float = Field(3.0, gt=0, description="Deepest point of the depth grid, price units.")
+    arrival_max_depth_bps: float = Field(0.3, gt=0, description=(
+        "Deepest point of the depth grid, bps of the mid, laid in price units at the first mid (0.3 bp is $3 on "
+        "BTC at $100,000). Set it to some three times the market's typical half spread: trades that reach "
+        "beyond it all count as reaching it, and a market whose trades all do gives no fit (the prior stays)."))
     arrival_grid_points: int = Field(10, ge=3, le=64, description="Points of the depth grid, from 0 to the max depth.")
     arrival_min_trades: int = Field(200, ge=10, description="Trades seen before a fit is attempted.")
     arrival_min_count: float = Field(3.0, gt=0, description=(
@@ -115,10 +118,12 @@ class ArrivalEstimator:
 
     __slots__ = ("depths", "step", "m", "bins", "tau", "t0", "t_ref", "n", "min_n", "min_count")
 
-    def __init__(self, cfg: EstimatorConfig) -> None:
+    def __init__(self, cfg: EstimatorConfig, max_depth: float) -> None:
+        """``max_depth``: the grid's deepest point, price units (the core lays ``arrival_max_depth_bps`` of
+        the first mid)."""
         m = cfg.arrival_grid_points
         self.m = m
-        self.step = cfg.arrival_max_depth / (m - 1)
+        self.step = max_depth / (m - 1)
         self.depths = tuple(self.step * i for i in range(m))  # price units
         # bins[j]: decayed count of trades that reached exactly j grid depths (j = 1..m; 0 unused),
         # weighted by e^((ts − t_ref)/τ) so a trade touches one bin instead of decaying them all

@@ -594,15 +594,18 @@ def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take
     assert not rejected and core._dead_man_retry_ts == -math.inf and gw.user not in ex.schedule_cancel
 
 
-def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_min_volume=0.0, steady=False):
+def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_min_volume=0.0, steady=False,
+                       usd_per_request=1.0):
     """``steady``: orders rest for as long as the session runs, however its models score (none is judged, so
     none degrades and demotes it), for a test that needs them resting an hour on."""
+    from twin.faults.quota import QuotaParams
     from twin.params import VenueParams
     cfg = quoting({"risk": {"dead_man_heartbeat_s": heartbeat_s, "dead_man_min_volume_usd": agent_min_volume},
                    "graduation": {"start_level": start_level, "demote_on_low_confidence": False},
                    **({"validation": {"scorecard": {"window_outcomes": 10**6, "min_outcomes": 10**6}}}
                       if steady else {})})
-    return _spied_session(cfg, 2, TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=min_volume)))
+    return _spied_session(cfg, 2, TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=min_volume),
+                                             quota=QuotaParams(usd_per_request=usd_per_request)))
 
 
 def _switch_states(records) -> list[str]:
@@ -690,10 +693,11 @@ def test_a_stopped_agent_clears_the_switch_once_the_venue_lists_none_of_its_orde
 def test_with_the_address_budget_down_to_its_reserve_the_heartbeat_stops_and_the_switch_pulls_the_orders():
     """The reserve is for cancels, and in the venue's slow lane one request in 10 s is all there is: a re-arm
     every 10 s would take it. So the heartbeat stops, and the switch fires: the venue pulls the orders the
-    agent can no longer manage."""
+    agent can no longer manage. (Volume buys no requests back here: the agent's exits go on filling, and at the
+    venue's rate of one request a dollar they would lift the budget over the reserve again.)"""
     from agent.gateway.events import ScheduleCancel
     from twin.seeding import set_quota_remaining, set_traded_volume
-    ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0, usd_per_request=1e9)
     ex.env.run(until=40.0)
     armed = [ts for ts, c in sent if isinstance(c, ScheduleCancel)]
     assert len(armed) >= 3 and ex.open_orders(gw.user)

@@ -81,7 +81,7 @@ def test_arrivals_recovered_without_decay():
     A, k = 1.5, 2.0
     T = 3 * 3600.0
     ts, side, reach = _poisson_trades(rng, A, k, T)
-    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=1e7, arrival_max_depth=2.0))
+    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=1e7), 2.0)
     mid = 3000.0
     for t, s, r in zip(ts.tolist(), side.tolist(), reach.tolist()):
         est.on_trade(t, mid + s * r, mid, s)
@@ -92,8 +92,8 @@ def test_arrivals_recovered_without_decay():
 def test_arrivals_track_a_change_with_decay():
     # a short half-life over a long run also exercises the rebasing of the decayed weights
     rng = np.random.default_rng(7)
-    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=120.0, arrival_max_depth=1.0,
-                                           arrival_min_trades=50))
+    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=120.0,
+                                           arrival_min_trades=50), 1.0)
     mid = 100.0
     T = 2 * 3600.0
     for A, k, t0 in [(1.0, 6.0, 0.0), (5.0, 3.0, T)]:
@@ -107,7 +107,7 @@ def test_arrivals_track_a_change_with_decay():
 
 
 def test_reach_is_measured_on_the_aggressor_side():
-    est = ArrivalEstimator(EstimatorConfig(arrival_max_depth=3.0, arrival_grid_points=4))
+    est = ArrivalEstimator(EstimatorConfig(arrival_grid_points=4), 3.0)
     est.on_trade(0.0, 102.0, 100.0, +1)  # a buy 2 above the mid: reached depths 0, 1, 2
     est.on_trade(1.0, 102.0, 100.0, -1)  # a sell above the mid (stale mid): reached depth 0 only
     est.on_trade(2.0, 97.0, 100.0, 0)  # side unknown: |px − mid| = 3, all depths
@@ -117,7 +117,7 @@ def test_reach_is_measured_on_the_aggressor_side():
 
 
 def test_no_fit_before_enough_trades_or_without_decline():
-    est = ArrivalEstimator(EstimatorConfig(arrival_min_trades=20))
+    est = ArrivalEstimator(EstimatorConfig(arrival_min_trades=20), 3.0)
     for i in range(19):
         est.on_trade(float(i), 100.5, 100.0, 1)
     assert est.fit(20.0) is None  # too few

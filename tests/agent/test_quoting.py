@@ -58,7 +58,7 @@ def test_arrival_parameters_recovered():
     ts = np.sort(rng.uniform(0, T, n))
     reach = rng.exponential(1 / k, n)
     side = rng.choice([-1, 1], n)
-    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=1e6, arrival_max_depth=2.0))
+    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=1e6), 2.0)
     for t, r, s in zip(ts, reach, side):
         est.on_trade(float(t), 100.0 + s * float(r), 100.0)
     A_hat, k_hat = est.fit(T)
@@ -86,7 +86,7 @@ def test_arrival_decay_recovered_on_twin_data():
 
     p = SyntheticMarketParams(depth_decay_per_usd=0.25, informed_share=0.0)
     m = SyntheticMarket(p, np.random.default_rng(6))
-    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=1e6, arrival_max_depth=10.0))
+    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=1e6), 10.0)
     mid = math.nan
     for _ in range(360):
         c = m.next_chunk()
@@ -98,6 +98,32 @@ def test_arrival_decay_recovered_on_twin_data():
                 est.on_trade(float(c.t[i]), float(c.trade_px[j]), mid)
     A_hat, k_hat = est.fit(c.t_end)
     assert abs(k_hat / 0.25 - 1) < 0.25
+
+
+@pytest.mark.parametrize("coin, order_size", [("BTC", 0.002), ("hyna:LIT", 20.0)])
+def test_the_priors_and_the_depth_grid_scale_with_the_price(coin, order_size):
+    """One config on a $100,000 coin and on a $1 one: before any fit (the first 30 s) the quotes sit within
+    a few bps of the mid on both, the grid of trade depths is the same bps of each mid, and on the $1 coin the
+    quotes fill. (With the arrival prior in dollars, set for BTC, the $1 coin was quoted 40% away and never
+    filled in half an hour.)"""
+    from agent.config import AgentConfig
+    from agent.session import build_session
+    from twin.market.synthetic import SyntheticMarketParams
+    from twin.params import TwinParams
+
+    params = TwinParams(markets={"BTC": SyntheticMarketParams(), "hyna:LIT": SyntheticMarketParams.thin_hip3()})
+    cfg = AgentConfig.model_validate({"session": {"coin": coin, "collateral_usd": 5000},
+                                      "quoting": {"order_size": order_size}, "risk": {"max_position": 100 * order_size},
+                                      "graduation": {"start_level": "FULL", "ceiling": "FULL"}})
+    ex, _, core, driver = build_session(cfg, 1, params)
+    driver.start()
+    ex.env.run(until=30.0)
+    assert core._fit is None and core.last_quotes  # still on the priors
+    assert max(abs(q.px / core.mid - 1.0) for q in core.last_quotes) < 10e-4
+    assert core.arrivals.depths[-1] == pytest.approx(cfg.quoting.estimators.arrival_max_depth_bps * 1e-4 * core.mid,
+                                                     rel=0.01)
+    ex.env.run(until=900.0)
+    assert ex.counters["fills"] > 0
 
 
 def test_signals_are_bounded_monotone_and_decay():
