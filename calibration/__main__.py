@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replay-hours", type=float, default=6.0, help="run the fitted twin with the run's agent config "
                     "for the run's length, at most this many hours, and report it beside what was seen (0: no replay; "
                     "default 6)")
+    ap.add_argument("--replay-seeds", type=int, default=1, help="replay the fitted twin on this many seeds and give "
+                    "each row the replayed value's range over them (default 1): what the agent's own path decides "
+                    "(requests, fills, markouts) varies from seed to seed")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
 
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     f = fit(obs, base)
     replay = None
     if args.replay_hours > 0 and obs.config is not None:
-        replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet)
+        replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
+                              seeds=max(1, args.replay_seeds))
         if replay is None:
             print("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the base lacks: "
                   "give --base one that lists it)")
@@ -108,8 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     h = f.hazard_per_hour
     print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
     if replay is not None:
-        print(f"the fitted twin replayed for {replay.duration_s / 3600:.2f} h: round trips KS {replay.round_trip_ks:.3f} "
-              f"against the observed; " + "; ".join(f"{w} {a:.4g} / {b:.4g}" for w, a, b in replay.rows))
+        def row(w, a, b, lo, hi):
+            spread = f" ({lo:.4g} – {hi:.4g})" if replay.seeds > 1 else ""
+            return f"{w} {a:.4g} / {b:.4g}{spread}"
+        ranges = replay.ranges or tuple((b, b) for _, _, b in replay.rows)
+        print(f"the fitted twin replayed for {replay.duration_s / 3600:.2f} h on {replay.seeds} seed(s): round trips KS "
+              f"{replay.round_trip_ks:.3f} against the observed; seen / replayed"
+              f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
+              + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
     print(f"wrote {out / 'twin_params.json'}, {out / 'report.html'}")
     return 0
 

@@ -660,27 +660,44 @@ class ReplayCheck:
     observed: Observations
     replayed: Observations
     round_trip_ks: float  # two-sample KS distance, observed vs replayed round trips (nan: too few)
-    rows: tuple[tuple[str, float, float], ...]  # (what, observed, replayed)
+    rows: tuple[tuple[str, float, float], ...]  # (what, observed, replayed): the first seed's replay
+    seeds: int = 1  # replays run, on seeds seed, seed + 1, ...
+    ranges: tuple[tuple[float, float], ...] = ()  # per row, the replayed value's least and greatest over the seeds
 
 
 def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
-                 progress: bool = False) -> ReplayCheck | None:
+                 progress: bool = False, seeds: int = 1) -> ReplayCheck | None:
     """DESIGN §8's check: the fitted twin, with the run's agent config, for the run's duration (at most
     ``max_s``): does it reproduce what was seen? Each fitted quantity, observed and replayed, side by side.
-    None when the fitted twin has no market for the run's coin."""
+    With ``seeds`` > 1 the replay is run on as many seeds, and each row carries the replayed value's range
+    over them: what the agent's own path decides (requests, fills, markouts) varies from seed to seed, and a
+    seen value inside that range is as near as a twin can come. None when the fitted twin has no market for
+    the run's coin."""
     from agent.config import AgentConfig
-    from agent.session import build_session, session_core
-    from calibration.observe import observe
-    from twin.session import run_until
 
     cfg = config if isinstance(config, AgentConfig) else AgentConfig.model_validate(config)
     if cfg.session.coin not in f.params.markets or all(i.coin != cfg.session.coin for i in f.params.instruments):
         return None  # a coin the fitted twin cannot list (a HIP-3 coin the base lacks): nothing to replay
     duration = min(max(f.observations.duration_s, 60.0), max_s)
+    runs = [_replay(f, cfg, s, duration, progress) for s in range(seed, seed + max(1, seeds))]
+    rep, ks, rows = runs[0]
+    ranges = []
+    for i in range(len(rows)):
+        vals = [r[2][i][2] for r in runs if r[2][i][2] == r[2][i][2]]
+        ranges.append((min(vals), max(vals)) if vals else (math.nan, math.nan))
+    return ReplayCheck(duration, f.observations, rep, ks, rows, len(runs), tuple(ranges))
+
+
+def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool):
+    """One replay of the fitted twin: (its observations, the round trips' KS distance, the rows)."""
+    from agent.session import build_session, session_core
+    from calibration.observe import observe
+    from twin.session import run_until
+
     events: list = []
     ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events)
     driver.start()
-    run_until(ex.env, duration, progress, desc="the fitted twin")
+    run_until(ex.env, duration, progress, desc=f"the fitted twin, seed {seed}")
     inst = ex.instruments[cfg.session.coin]
     rep = observe(events, session_core(cfg, seed, inst.tick, inst.sz_decimals), venue_epoch_s=ex.epoch_ms / 1000.0)
     obs = f.observations
@@ -704,13 +721,14 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
     rows += [(f"rejections {r}", rate(f, r), rate(again, r)) for r in f.rejections]
     rows.append(("requests lost in transport", f.transport.rate, again.transport.rate))
     rows.append(("disconnects per hour", f.hazard_per_hour.rate, again.hazard_per_hour.rate))
-    if f.quota is not None and again.quota is not None:
-        rows.append(("requests used per hour", f.quota.used_per_hour, again.quota.used_per_hour))
+    if f.quota is not None:
+        rows.append(("requests used per hour", f.quota.used_per_hour,
+                     again.quota.used_per_hour if again.quota is not None else math.nan))
     by_distance = dict(again.fills.by_distance)
     for label, r in f.fills.by_distance:
         r2 = by_distance.get(label)
         rows.append((f"filled, of orders rested {label}", r.rate, r2.rate if r2 is not None else math.nan))
     for m, r in zip(f.fills.markouts, again.fills.markouts):
         rows.append((f"maker fills' markout at {m.horizon_s:g} s, bps", m.mean_bps, r.mean_bps))
-    return ReplayCheck(duration, obs, rep, ks, tuple(rows))
+    return rep, ks, tuple(rows)
 

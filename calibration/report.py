@@ -66,8 +66,11 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
                             "markouts": [vars(m) for m in f.fills.markouts]}
     summary["replay"] = None
     if replay is not None:
+        ranges = replay.ranges or tuple((b, b) for _, _, b in replay.rows)
         summary["replay"] = {"duration_s": replay.duration_s, "round_trip_ks": replay.round_trip_ks,
-                             "rows": [{"what": w, "observed": a, "replayed": b} for w, a, b in replay.rows]}
+                             "seeds": replay.seeds,
+                             "rows": [{"what": w, "observed": a, "replayed": b, "replayed_min": lo, "replayed_max": hi}
+                                      for (w, a, b), (lo, hi) in zip(replay.rows, ranges)]}
     summary = json_ready(summary)
     (out / "calibration.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
     (out / "report.html").write_text(_html(summary, fig, feed_fig))
@@ -224,13 +227,17 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
             return "–" if v is None or v != v else f"{v:.4g}"
         parts.append(f"<h2>The fitted twin replayed</h2><p>The fitted twin run with the run's agent config for "
                      f"{rp['duration_s'] / 3600:.2f} h, observed the same way (a dry run's far orders aside, it quotes as "
-                     f"a twin session does). One replay, one seed: what the agent's own path decides (requests used, "
-                     f"fills, markouts, and through the socket's load the feed's lags) varies from run to run as much "
-                     f"as from twin to venue; in the twin, two-hour runs of one configuration on different seeds used "
-                     f"3,300 to 7,100 requests an hour. Round trips, observed against replayed: Kolmogorov-Smirnov distance "
-                     f"{cell(rp['round_trip_ks'])}.</p><table border=1 cellpadding=4><tr><th></th><th>observed</th>"
-                     f"<th>replayed</th></tr>" + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell(r['observed'])}"
-                                                        f"</td><td>{cell(r['replayed'])}</td></tr>" for r in rp["rows"])
+                     f"a twin session does), on {rp['seeds']} seed(s). What the agent's own path decides (requests "
+                     f"used, fills, markouts, and through the socket's load the feed's lags) varies from run to run as "
+                     f"much as from twin to venue (in the twin, two-hour runs of one configuration on different seeds "
+                     f"used 3,300 to 7,100 requests an hour): --replay-seeds gives each row its range over seeds, and a "
+                     f"seen value inside it is as near as the twin can come. Round trips, observed against replayed (the "
+                     f"first seed): Kolmogorov-Smirnov distance {cell(rp['round_trip_ks'])}.</p>"
+                     f"<table border=1 cellpadding=4><tr><th></th><th>observed</th><th>replayed</th>"
+                     + ("<th>replayed, range over the seeds</th>" if rp["seeds"] > 1 else "") + "</tr>"
+                     + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell(r['observed'])}</td><td>{cell(r['replayed'])}"
+                               + (f"</td><td>{cell(r['replayed_min'])} – {cell(r['replayed_max'])}" if rp["seeds"] > 1 else "")
+                               + "</td></tr>" for r in rp["rows"])
                      + "</table>")
     parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's "
                  "jumps, latent alpha and informed impact, the quota's slow lane. Fills and markouts are "

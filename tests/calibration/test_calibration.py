@@ -294,7 +294,7 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
         journal.event(e)
     journal.shutdown(1800.0)
     journal.close()
-    assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 0
+    assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet", "--replay-seeds", "2"]) == 0
     text = capsys.readouterr().out
     assert "latency per leg: body median" in text and "rejections PerpMargin" in text and "market BTC:" in text
     # the journal's clock (the session's seconds) is not the venue's epoch: no lag is measurable, none is made up
@@ -319,6 +319,12 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     assert summary["fills"]["own_prints"] > 0 and "maker fills' markouts: 1 s" in text
     assert "<h2>Fills" in report and "5+ ticks behind" in report
     assert "quota: one request per 1 USDC traded" in text and "requests used per hour" in rows
+    # two seeds: each row's range holds the first seed's value, and what the agent's path decides does vary
+    assert replay["seeds"] == 2 and "range over the seeds" in report
+    spans = {r["what"]: (r["replayed_min"], r["replayed"], r["replayed_max"]) for r in replay["rows"]}
+    assert all(lo <= v <= hi for lo, v, hi in spans.values() if v is not None)
+    lo, _, hi = spans["requests used per hour"]
+    assert lo < hi
     assert "The fitted twin replayed" in report
     assert main([str(tmp_path / "nothing")]) == 2
     assert "no events.jsonl" in capsys.readouterr().err
