@@ -180,9 +180,9 @@ def fit_informed(obs: Observations, params: TwinParams, coin: str) -> InformedFi
     if n < MIN_INFORMED_TRADES:
         return None
     guess = min(max((2.0 * h - 1.0) / 0.8, 0.05), 0.95)  # a share to probe at (the factor is linear in it)
-    probed = TwinParams.model_validate({**params.model_dump(),
-                                        "markets": {**params.model_dump()["markets"],
-                                                    coin: {**market.model_dump(), "informed_share": guess}}})
+    data = params.model_dump()
+    data["markets"][coin]["informed_share"] = guess
+    probed = TwinParams.model_validate(data)
     _, h_probe = _probe_agreement(probed, coin, INFORMED_PROBE_S)
     factor = (2.0 * h_probe - 1.0) / guess
     if not factor > 0.0:
@@ -469,6 +469,7 @@ def fit_regimes(obs: Observations, iters: int = 200) -> RegimeFit | None:
     if s1 <= s0:
         s1 = 2.0 * s0
     p01, p10 = 0.01, 0.05
+    rr = r * r
     g1, ll_old, xs = None, -math.inf, r.tolist()
     n = len(xs)
     for _ in range(iters):
@@ -512,7 +513,6 @@ def fit_regimes(obs: Observations, iters: int = 200) -> RegimeFit | None:
         occ0, occ1 = w0s - (1.0 - g[-1]), w1s - g[-1]  # time spent in each state before the last step
         p01 = min(max(n01 / occ0, 1e-9), 0.5) if occ0 > 0 else p01
         p10 = min(max(n10 / occ1, 1e-9), 0.5) if occ1 > 0 else p10
-        rr = r * r
         s0 = math.sqrt(max(float(((1.0 - g) * rr).sum()) / max(w0s, 1e-9), 1e-24))
         s1 = math.sqrt(max(float((g * rr).sum()) / max(w1s, 1e-9), 1e-24))
         if s1 < s0:  # keep state 1 the volatile one
@@ -580,12 +580,10 @@ def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> M
                      market.trade_size_log_std, touch, g, noise, hs, float(obs.mid[0]), market, regimes)
 
 
-def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
-    base = base or TwinParams()
-    lat = fit_latency(obs.round_trip_s)
-    feed = fit_feed(obs.feed_lag_s, obs.feed_held if len(obs.feed_held) == len(obs.feed_lag_s) else None)
-    # the twin draws its random rejections for the orders that pass its rules: the places answered, less those
-    # its rules rejected
+def venue_rates(obs: Observations) -> tuple[dict[str, RateFit], RateFit, RateFit]:
+    """(random rejections by reason, transport failures, disconnects per connected hour), each with its interval.
+    The twin draws its random rejections for the places that pass its rules: the answered, less those its rules
+    rejected."""
     eligible = obs.eligible
     rejections: dict[str, RateFit] = {}
     for reason, k in sorted(obs.rejections.items()):
@@ -598,6 +596,14 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     hours = obs.connected_s / 3600.0
     lo, hi = poisson_rate(obs.disconnects, hours)
     hazard = RateFit(obs.disconnects, round(hours), obs.disconnects / hours if hours > 0 else 0.0, lo, hi)
+    return rejections, transport, hazard
+
+
+def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
+    base = base or TwinParams()
+    lat = fit_latency(obs.round_trip_s)
+    feed = fit_feed(obs.feed_lag_s, obs.feed_held if len(obs.feed_held) == len(obs.feed_lag_s) else None)
+    rejections, transport, hazard = venue_rates(obs)
     out_median = out_sigma = None
     if len(obs.outages_s) >= 2:
         logs = np.log(np.maximum(obs.outages_s, 1e-3))
@@ -707,10 +713,12 @@ def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool):
     def q(x, p):
         return float(np.quantile(x, p) * 1000.0) if len(x) else math.nan
 
-    again = fit(rep, f.params)  # the replay measured by the same fits: each row, what was seen against it
+    # the replay measured as the run was, by what the rows show (not refitted: no probe, no HMM, no market)
+    rejections, transport, hazard = venue_rates(rep)
+    quota, fills = quota_fit(rep), fill_fit(rep)
 
-    def rate(x: Fit, reason: str) -> float:
-        r = x.rejections.get(reason)
+    def rate(got: dict[str, RateFit], reason: str) -> float:
+        r = got.get(reason)
         return r.rate if r is not None else 0.0
 
     rows = [("round trip p50, ms", q(obs.round_trip_s, 0.5), q(rep.round_trip_s, 0.5)),
@@ -718,17 +726,17 @@ def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool):
     if len(obs.feed_lag_s):  # as seen, holds and all: the fitted leg under the twin's in-order delivery
         rows += [("book update lag p50, ms", q(obs.feed_lag_s, 0.5), q(rep.feed_lag_s, 0.5)),
                  ("book update lag p95, ms", q(obs.feed_lag_s, 0.95), q(rep.feed_lag_s, 0.95))]
-    rows += [(f"rejections {r}", rate(f, r), rate(again, r)) for r in f.rejections]
-    rows.append(("requests lost in transport", f.transport.rate, again.transport.rate))
-    rows.append(("disconnects per hour", f.hazard_per_hour.rate, again.hazard_per_hour.rate))
+    rows += [(f"rejections {r}", rate(f.rejections, r), rate(rejections, r)) for r in f.rejections]
+    rows.append(("requests lost in transport", f.transport.rate, transport.rate))
+    rows.append(("disconnects per hour", f.hazard_per_hour.rate, hazard.rate))
     if f.quota is not None:
         rows.append(("requests used per hour", f.quota.used_per_hour,
-                     again.quota.used_per_hour if again.quota is not None else math.nan))
-    by_distance = dict(again.fills.by_distance)
+                     quota.used_per_hour if quota is not None else math.nan))
+    by_distance = dict(fills.by_distance)
     for label, r in f.fills.by_distance:
         r2 = by_distance.get(label)
         rows.append((f"filled, of orders rested {label}", r.rate, r2.rate if r2 is not None else math.nan))
-    for m, r in zip(f.fills.markouts, again.fills.markouts):
+    for m, r in zip(f.fills.markouts, fills.markouts):
         rows.append((f"maker fills' markout at {m.horizon_s:g} s, bps", m.mean_bps, r.mean_bps))
     return rep, ks, tuple(rows)
 
