@@ -196,8 +196,10 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                      "base's kept).</p>")
     else:
         r = m["trade_rate_per_s"]
+        two = m["regimes"] is not None and m["regimes"]["separated"]
+        vol_source = "the two-regime fit's calm one" if two else "robust: a calm regime's diffusion"
         parts.append(f"<p>{html.escape(m['coin'])}: {m['updates']} book updates, {m['trades']} trades. Volatility "
-                     f"{m['vol_per_sqrt_s']:.3g} per √s (robust: a calm regime's diffusion); {r['rate']:.3g} trades a "
+                     f"{m['vol_per_sqrt_s']:.3g} per √s ({vol_source}); {r['rate']:.3g} trades a "
                      f"second (95%: {r['lo']:.3g} – {r['hi']:.3g}), sizes log-normal with median "
                      f"{m['trade_size_median']:.4g} and log std {m['trade_size_log_std']:.3f}; {m['depth_at_touch']:.4g} "
                      f"shown at the touch (median), growing {m['depth_growth_per_level']:.3f} of it a level, log noise "
