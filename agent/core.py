@@ -60,7 +60,7 @@ class AgentCore:
         self.lot = 10.0 ** (-sz_decimals)
         q = config.quoting
         self.vol = VolatilityEstimator(q.estimators)
-        self.arrivals: ArrivalEstimator | None = None  # laid at the first mid: its depth grid is bps of it
+        self.arrivals: ArrivalEstimator | None = None  # at the first mid (a fixed grid is bps of it)
         self.signals = SignalBlend([BookImbalanceSignal(q.signals), TradeFlowSignal(q.signals),
                                     MomentumSignal(q.signals)], q.signals.weights)
         # continuous validation: every signal is scored against what the mid did; its verdict scales
@@ -272,7 +272,8 @@ class AgentCore:
             arrivals = self.arrivals
             if arrivals is None:
                 est = self.cfg.quoting.estimators
-                arrivals = self.arrivals = ArrivalEstimator(est, est.arrival_max_depth_bps * 1e-4 * self.mid)
+                arrivals = self.arrivals = ArrivalEstimator(
+                    est, None if est.arrival_max_depth_bps is None else est.arrival_max_depth_bps * 1e-4 * self.mid)
             arrivals.on_trade(ev.ts, ev.px, self.mid, ev.side.value)
         self.signals.signals[1].update(ev.ts, ev.side.value, ev.sz)
         g = self.graduation

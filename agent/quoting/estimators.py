@@ -10,7 +10,10 @@ Both are O(1) per update, allocate nothing per event and read no clock: the even
 - Arrivals: each trade's reach δ (its distance from the mid, price units); exponentially
   decayed counts of trades that reached at least each depth of a grid, divided by the decayed
   elapsed time, give λ(δ_i); a weighted least-squares fit of ln λ(δ_i) = ln A − k·δ_i gives A
-  and k. Trades of BOTH aggressor sides are counted and λ is halved, so A is the intensity
+  and k. The grid is the market's own unless fixed: its deepest point the 95th percentile of the
+  first trades' reach, so a market quoted in cents and one in dollars (or one tick wide and ten
+  ticks wide) both get a grid their trades spread over. A fixed grid finer than the market's tick
+  puts every trade in its last bin and never fits. Trades of BOTH aggressor sides are counted and λ is halved, so A is the intensity
   per side, as GLFT wants (this assumes the two sides are symmetric over the window).
 """
 from __future__ import annotations
@@ -27,10 +30,15 @@ class EstimatorConfig(BaseModel):
     vol_halflife_s: float = Field(300.0, gt=0, description="EWMA half-life of squared returns, s.")
     vol_min_samples: int = Field(30, ge=1, description="Grid samples before the volatility estimate is ready.")
     arrival_halflife_s: float = Field(600.0, gt=0, description="Half-life of the decayed trade counts, s.")
-    arrival_max_depth_bps: float = Field(0.3, gt=0, description=(
-        "Deepest point of the depth grid, bps of the mid, laid in price units at the first mid (0.3 bp is $3 on "
-        "BTC at $100,000). Set it to some three times the market's typical half spread: trades that reach "
-        "beyond it all count as reaching it, and a market whose trades all do gives no fit (the prior stays)."))
+    arrival_max_depth_bps: float | None = Field(None, gt=0, description=(
+        "Deepest point of the depth grid, fixed: bps of the mid, laid in price units at the first mid (0.3 bp is "
+        "$3 on BTC at $100,000). Null (the default): the market's own, the arrival_depth_quantile of the first "
+        "arrival_min_trades trades' reach. A fixed grid must reach well beyond the market's half spread: trades "
+        "that reach beyond it all count as reaching it, and a market whose trades all do gives no fit (the "
+        "prior stays)."))
+    arrival_depth_quantile: float = Field(0.95, gt=0, lt=1, description=(
+        "With no fixed grid: the quantile of the first trades' reach (distance from the mid) the grid's deepest "
+        "point is laid at."))
     arrival_grid_points: int = Field(10, ge=3, le=64, description="Points of the depth grid, from 0 to the max depth.")
     arrival_min_trades: int = Field(200, ge=10, description="Trades seen before a fit is attempted.")
     arrival_min_count: float = Field(3.0, gt=0, description=(
@@ -116,15 +124,23 @@ class VolatilityEstimator:
 class ArrivalEstimator:
     """λ(δ) = A·e^(−kδ) per side from public trades; ``fit(ts)`` returns (A, k) or None."""
 
-    __slots__ = ("depths", "step", "m", "bins", "tau", "t0", "t_ref", "n", "min_n", "min_count")
+    __slots__ = ("depths", "step", "m", "bins", "tau", "t0", "t_ref", "n", "min_n", "min_count", "quantile",
+                 "first")
 
-    def __init__(self, cfg: EstimatorConfig, max_depth: float) -> None:
+    def __init__(self, cfg: EstimatorConfig, max_depth: float | None = None) -> None:
         """``max_depth``: the grid's deepest point, price units (the core lays ``arrival_max_depth_bps`` of
-        the first mid)."""
+        the first mid when it is set); None: laid at the ``arrival_depth_quantile`` of the first
+        ``arrival_min_trades`` trades' reach, which are kept until then and counted on it."""
         m = cfg.arrival_grid_points
         self.m = m
-        self.step = max_depth / (m - 1)
-        self.depths = tuple(self.step * i for i in range(m))  # price units
+        self.quantile = cfg.arrival_depth_quantile
+        self.first: list[tuple[float, float]] | None = None  # (ts, reach) of the trades before the grid is laid
+        self.step = math.nan
+        self.depths: tuple[float, ...] = ()  # price units; empty until laid
+        if max_depth is None:
+            self.first = []
+        else:
+            self._lay(max_depth)
         # bins[j]: decayed count of trades that reached exactly j grid depths (j = 1..m; 0 unused),
         # weighted by e^((ts − t_ref)/τ) so a trade touches one bin instead of decaying them all
         self.bins = [0.0] * (m + 1)
@@ -147,6 +163,37 @@ class ArrivalEstimator:
             d = abs(px - mid)
         if not (-math.inf < d < math.inf):
             return  # NaN or infinite price: nothing learned
+        first = self.first
+        if first is not None:  # no grid yet: kept until enough trades show how far this market's reach
+            first.append((ts, d))
+            if len(first) >= self.min_n:
+                self._lay_from_first()
+            return
+        self._count(ts, d)
+
+    def _lay(self, max_depth: float) -> None:
+        m = self.m
+        self.step = max_depth / (m - 1)
+        self.depths = tuple(self.step * i for i in range(m))
+
+    def _lay_from_first(self) -> None:
+        """The grid's deepest point at the quantile of the kept trades' reach (their largest when that is 0,
+        a market printing at a stale mid; none yet when no trade reached beyond the mid), then they are
+        counted on it, in their order."""
+        first = self.first
+        reaches = sorted(d for _, d in first)
+        top = reaches[min(len(reaches) - 1, int(self.quantile * len(reaches)))]
+        if top <= 0.0:
+            top = reaches[-1]
+            if top <= 0.0:  # nothing reached beyond the mid: wait for a trade that shows a scale, with the last few
+                del first[:-self.min_n]
+                return
+        self._lay(top)
+        self.first = None
+        for ts, d in first:
+            self._count(ts, d)
+
+    def _count(self, ts: float, d: float) -> None:
         if self.t_ref != self.t_ref:
             self.t0 = ts
             self.t_ref = ts
@@ -168,7 +215,7 @@ class ArrivalEstimator:
     def intensities(self, ts: float) -> list[tuple[float, float, float]]:
         """(depth, λ per side per s, decayed count) per grid depth at ``ts``; for fits and reports."""
         if self.t0 != self.t0 or ts <= self.t0:
-            return []
+            return []  # (also while the grid is not laid: nothing is counted before it is)
         if ts < self.t_ref:
             ts = self.t_ref  # asked about the past: the counts as of the last rebase (no e^(+x) overflow)
         tau = self.tau

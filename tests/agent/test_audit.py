@@ -222,7 +222,8 @@ def test_thinning_keeps_at_most_cap_items_evenly_spaced_and_never_too_few(n, cap
 def test_plot_series_are_the_log_s_own_values(run):
     recs, _ = _records(run)
     moves = [r for r in recs if r["type"] == "safety"]
-    lo, hi = moves[0]["ts"] - 150.0, moves[1]["ts"] - 0.1  # the window starts at one level and ends at another
+    # the window starts at one level and ends at another (before the next move, or at the log's end)
+    lo, hi = moves[0]["ts"] - 150.0, moves[1]["ts"] - 0.1 if len(moves) > 1 else recs[-1]["ts"]
     s = series(LogReader(run / "decisions.jsonl"), lo, hi)
     window = [r for r in recs if lo <= r["ts"] <= hi]
     cycles = [r for r in window if r["type"] == "cycle"]

@@ -125,3 +125,61 @@ def test_no_fit_before_enough_trades_or_without_decline():
     # every trade reached 0.5 and none 0.67: only the first grid points have counts, and equal
     # counts do not fall with depth → k would be 0, so no fit
     assert est.fit(20.0) is None
+
+
+def test_the_grid_of_the_markets_own_is_laid_at_the_first_trades_quantile_and_counts_them_all():
+    """With no fixed grid the first ``arrival_min_trades`` trades are kept, the grid laid at their reach's
+    quantile, and they are counted on it: the same fit, at every later time, as an estimator given that grid
+    from the start and the same trades."""
+    rng = np.random.default_rng(11)
+    cfg = EstimatorConfig(arrival_halflife_s=900.0, arrival_min_trades=50)
+    ts, side, reach = _poisson_trades(rng, 0.1, 2000.0, 3 * 3600.0)
+    mid = 1.0
+    own = ArrivalEstimator(cfg)
+    assert own.fit(1.0) is None and own.intensities(1.0) == []  # no grid yet
+    first = sorted(reach[:50].tolist())
+    fixed = ArrivalEstimator(cfg, first[int(0.95 * 50)])
+    for i, (t, s, r) in enumerate(zip(ts.tolist(), side.tolist(), reach.tolist())):
+        own.on_trade(t, mid + s * r, mid, s)
+        fixed.on_trade(t, mid + s * r, mid, s)
+        if i == 48:
+            assert own.depths == ()  # one trade short
+    assert own.depths == pytest.approx(fixed.depths, rel=1e-9) and own.depths[-1] == pytest.approx(first[47])
+    for t in (ts[60], ts[-1], ts[-1] + 600.0):
+        assert own.fit(float(t)) == pytest.approx(fixed.fit(float(t)), rel=1e-9)
+    assert own.fit(float(ts[-1]))[1] == pytest.approx(2000.0, rel=0.15)
+
+
+def test_the_grid_waits_for_a_trade_beyond_the_mid():
+    est = ArrivalEstimator(EstimatorConfig(arrival_min_trades=10))
+    for i in range(30):
+        est.on_trade(float(i), 100.0, 100.0, 1)  # every trade at the (stale) mid: no scale to lay a grid by
+    assert est.depths == () and len(est.first) == 10  # the last few kept, no more
+    est.on_trade(30.0, 100.4, 100.0, 1)
+    assert est.depths[-1] == pytest.approx(0.4) and est.n == 11  # the kept ten and this one
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_arrival_decay_recovered_on_a_thin_hip3_market_one_tick_is_a_bp(seed):
+    """The thin HIP-3 preset: a $1 coin, tick 1e-4 (a bp), half spread 3 ticks, trades reaching 5 ticks on
+    average (k = 2000 per dollar). A grid fixed at BTC's 0.3 bp of the mid is a third of one tick: every trade
+    lands beyond it and there is no fit. The market's own grid recovers k."""
+    from twin.market import BOOK, SyntheticMarket, SyntheticMarketParams
+
+    p = SyntheticMarketParams.thin_hip3().model_copy(update={"informed_share": 0.0})
+    m = SyntheticMarket(p, np.random.default_rng(seed), tick=1e-4, lot=0.1)
+    cfg = EstimatorConfig(arrival_halflife_s=1e6)
+    own, bps = ArrivalEstimator(cfg), ArrivalEstimator(cfg, 0.3e-4 * p.initial_mid)
+    mid = math.nan
+    for _ in range(720):  # two hours
+        c = m.next_chunk()
+        for i in range(len(c.t)):
+            j = c.idx[i]
+            if c.kind[i] == BOOK:
+                mid = 0.5 * float(c.bid_px[j, 0] + c.ask_px[j, 0])
+            elif mid == mid:
+                for est in (own, bps):
+                    est.on_trade(float(c.t[i]), float(c.trade_px[j]), mid, int(c.trade_side[j]))
+    assert bps.n > 1000 and bps.fit(c.t_end) is None
+    A_hat, k_hat = own.fit(c.t_end)
+    assert k_hat == pytest.approx(p.depth_decay_per_usd, rel=0.1)
