@@ -44,8 +44,8 @@ from agent.quoting.glft import glft_quote
 from agent.quoting.ladder import build_ladder, round_px_to_venue
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
-    NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, apply_to_quotes, overlay_for,
-    taper_increasing, to_venue_minimum,
+    NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, SafetyOverlay, apply_to_quotes,
+    overlay_for, reducing_side, taper_increasing, to_venue_minimum,
 )
 from agent.validation import RegimeModel, ScorecardSet
 
@@ -593,12 +593,14 @@ class AgentCore:
         """While orders may rest (some are live, or the exposure level places them), keep the venue's
         dead-man's switch armed ``risk.dead_man_heartbeat_s`` ahead, re-armed every third of it, so that the
         venue pulls our orders if this process stops sending (it died, or its host lost the network). When
-        nothing can rest, clear it: a firing with nothing to cancel still uses one of the day's ten."""
+        nothing can rest, clear it: a firing with nothing to cancel still uses one of the day's ten. (Shadow
+        holding a position places its exits: they can rest.)"""
         risk = self.cfg.risk
         period = risk.dead_man_heartbeat_s
         if period is None or ts < self._dead_man_retry_ts or self.cum_volume_usd < risk.dead_man_min_volume_usd:
             return  # (below the venue's volume rule it would only be refused: not asked, not a request spent)
-        if self.tracker.live_set or self.graduation.places_orders:
+        tr = self.tracker
+        if tr.live_set or self.graduation.places_orders or (tr.position and self.cfg.graduation.shadow_exits):
             if ts >= self._dead_man_next_ts:
                 if self.budget.can_spend(1):
                     self._arm_dead_man(cmds, ts, period)
@@ -778,9 +780,18 @@ class AgentCore:
             add(("par_size_factor", par_f, "size"))
         rec.quotes = desired
         if not g.places_orders:
-            g.shadow_quotes(desired)  # Shadow: quoted on paper, nothing placed (live orders get pulled)
+            g.shadow_quotes(desired)  # Shadow: quoted on paper, nothing placed (live orders get pulled) ...
             rec.note = "shadow"
-            desired = []
+            if pos and self.cfg.graduation.shadow_exits:
+                # ... but a position it was left with is worked off: the paper ladder's reducing side,
+                # reduce-only and capped at the position (an unmanaged position held for hours is risk no level
+                # asked for). Orange's overlay above has already kept only that side.
+                exits = SafetyOverlay(1.0, 1.0, reducing_side(pos), reduce_only=True, position=pos)
+                desired = to_venue_minimum(apply_to_quotes(exits, desired, lot=self.lot), pos,
+                                           q.ladder.min_notional_usd, self.lot)
+                add(("shadow_exits", pos, "size"))
+            else:
+                desired = []
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
         limit = self.cfg.risk.max_position * g.limit_scale

@@ -130,6 +130,10 @@ class GraduationConfig(BaseModel):
                                            "confidence, when it falls below the current band by the hysteresis.")
     start_level: ExposureLevel = Field(L.SHADOW, description="Level a session starts at (SHADOW: quotes computed and "
                                        "paper-filled, nothing placed). Live sessions override it with --start-level.")
+    shadow_exits: bool = Field(True, description="Shadow works off a position it holds (left by a level above it, "
+                               "or by an earlier run): the paper ladder's reducing side, reduce-only, capped at the "
+                               "position, is placed; nothing that adds risk is. False: Shadow places nothing and "
+                               "holds any position until promoted.")
     eval_interval_s: float = Field(5.0, gt=0, description="How often confidence is recomputed and promotion "
                                    "considered, s. Demotion triggers are checked every timer tick.")
     expected_ack_latency_s: float = Field(0.35, gt=0, description="Order acknowledgement latency taken as normal, "

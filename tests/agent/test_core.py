@@ -639,7 +639,8 @@ def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_whe
 
 def test_the_switch_is_cleared_when_nothing_can_rest_and_never_armed_in_shadow():
     """A firing with nothing to cancel still uses one of the venue's 10 a day: in Shadow with no live orders
-    the switch is never armed, and an agent demoted to Shadow clears it once its orders are gone."""
+    the switch is never armed, and an agent demoted to Shadow clears it once its orders are gone (the exits of
+    the position it held included: the switch stays armed while they may rest, not cleared and armed again)."""
     from agent.gateway.events import ScheduleCancel
     from agent.graduation.exposure import ExposureLevel
     ex, gw, core, driver, sent, records = _heartbeat_session(30.0, start_level="SHADOW")
@@ -648,8 +649,10 @@ def test_the_switch_is_cleared_when_nothing_can_rest_and_never_armed_in_shadow()
     ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
     ex.env.run(until=60.0)
     assert gw.user in ex.schedule_cancel
+    assert core.tracker.position  # Shadow has a position to work off
     core.graduation.manual(ex.env.now, ExposureLevel.SHADOW)
     ex.env.run(until=90.0)
+    assert core.tracker.position == 0.0
     cleared = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
     assert len(cleared) == 1 and not ex.open_orders(gw.user) and gw.user not in ex.schedule_cancel
     assert _switch_states(records) == ["armed", "cleared"]

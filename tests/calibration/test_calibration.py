@@ -83,12 +83,13 @@ def test_the_feeds_latency_is_recovered_under_the_sockets_in_order_delivery(fitt
     naive = fit_mixture(np.log(obs.feed_lag_s * 1000.0))  # the holds taken as latency
     assert naive[2] > 0.15 and math.exp(naive[0]) > 160.0
     assert fitted.params.latency.feed == feed.leg
-    check = replay_check(fitted, CFG, max_s=1200.0)
+    # replayed as long as the run: the holds depend on how much else is on the socket (the agent's own order
+    # updates and fills), and an agent's first 20 minutes at Full are busier than its two hours, in which it
+    # is demoted (a 20-minute replay read the p50 1.14-1.24x the run's, moving with the agent's behaviour)
+    check = replay_check(fitted, CFG, max_s=2 * 3600.0)
     rows = {w: (a, b) for w, a, b in check.rows}
-    # the holds depend on how much else is on the socket (the agent's own order updates and fills, which
-    # differ from run to run: the replay's first 20 minutes are busier than the run's two hours), the spikes less
     seen, again = rows["book update lag p50, ms"]
-    assert again == pytest.approx(seen, rel=0.2)
+    assert again == pytest.approx(seen, rel=0.1)
     seen, again = rows["book update lag p95, ms"]
     assert again == pytest.approx(seen, rel=0.1)
 

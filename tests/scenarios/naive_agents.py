@@ -387,3 +387,11 @@ class NaiveGrossEdge(AgentCore):
         super().__init__(config, rng, **kw)
         g = self.graduation
         g.markouts = _GrossMarkouts(g.markouts.horizon_s)
+
+
+class NaiveShadowHolds(AgentCore):
+    """Shadow places nothing, whatever the account holds: a position it was demoted (or restarted) into is
+    held, unmanaged, until a promotion."""
+
+    def __init__(self, config, rng, **kw) -> None:
+        super().__init__(_config_with(config, graduation={"shadow_exits": False}), rng, **kw)

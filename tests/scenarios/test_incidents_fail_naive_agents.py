@@ -11,7 +11,7 @@ from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
     NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveGrossEdge, NaiveInFlightLimits,
     NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
-    NaiveRefusedPlace, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
+    NaiveRefusedPlace, NaiveShadowHolds, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
 )
 from scenarios.runner import WIND_DOWN_S, run_scenario
 from scenarios.schema import load_scenario
@@ -41,6 +41,7 @@ CASES = [
     ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "inventory_reduced_within"),
     ("chaos_refused_place_snapshot_storm.yaml", NaiveRefusedPlace, "orders_terminal_or_reconciled"),
     ("fees_exceed_spread.yaml", NaiveGrossEdge, "exposure_level_at_most"),
+    ("shadow_holds_inventory.yaml", NaiveShadowHolds, "inventory_reduced_within"),
 ]
 
 
