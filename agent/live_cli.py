@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dex", help="HIP-3 dex name; --coin X --dex d quotes d:X")
     p.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
     p.add_argument("--start-level", default="Shadow", type=_start_level,
-                   help=f"exposure level to start at: {', '.join(START_LEVELS)} (default Shadow)")
+                   help=f"exposure level to start at: {', '.join(START_LEVELS)} (default Shadow: nothing placed "
+                        "but the reduce-only exits of a position the account holds in the coin; the config's "
+                        "graduation.shadow_exits false places none)")
     p.add_argument("--execution-level", type=int, choices=range(5), default=2, metavar="0-4",
                    help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live, 4 full live")
     p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m (default: until SIGINT/SIGTERM)")
@@ -240,6 +242,9 @@ async def _run(plan: _Plan) -> int:
     log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
              plan.start_level)
+    if plan.start_level == "Shadow" and cfg.graduation.shadow_exits:
+        log.info("starting in Shadow: if the account holds a %s position, it is worked off with reduce-only orders "
+                 "(graduation.shadow_exits; false holds it)", plan.coin)
     if listed_fee_bps is None:
         unpriced = fee_warning(cfg.quoting.maker_fee_bps, plan.execution_level)
         if unpriced:

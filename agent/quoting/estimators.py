@@ -1,7 +1,8 @@
 """Online estimators from the feed: the mid's volatility, and the arrival parameters A and k.
 
-Both are O(1) per update, allocate nothing per event and read no clock: the event's ``ts``
-(float seconds) drives them. ``ArrivalEstimator.fit`` is O(grid) and meant once per quote cycle.
+Both are O(1) per update, allocate nothing per event (bar the arrival grid's first trades, below) and
+read no clock: the event's ``ts`` (float seconds) drives them. ``ArrivalEstimator.fit`` is O(grid) and
+meant once per quote cycle.
 
 - Volatility: EWMA of squared log returns of the mid sampled on a fixed grid (the last mid at
   or before each grid point), so irregular book updates do not bias it. Grid points in a
@@ -10,11 +11,12 @@ Both are O(1) per update, allocate nothing per event and read no clock: the even
 - Arrivals: each trade's reach δ (its distance from the mid, price units); exponentially
   decayed counts of trades that reached at least each depth of a grid, divided by the decayed
   elapsed time, give λ(δ_i); a weighted least-squares fit of ln λ(δ_i) = ln A − k·δ_i gives A
-  and k. The grid is the market's own unless fixed: its deepest point the 95th percentile of the
-  first trades' reach, so a market quoted in cents and one in dollars (or one tick wide and ten
-  ticks wide) both get a grid their trades spread over. A fixed grid finer than the market's tick
-  puts every trade in its last bin and never fits. Trades of BOTH aggressor sides are counted and λ is halved, so A is the intensity
-  per side, as GLFT wants (this assumes the two sides are symmetric over the window).
+  and k. Trades of BOTH aggressor sides are counted and λ is halved, so A is the intensity
+  per side, as GLFT wants (this assumes the two sides are symmetric over the window). The grid
+  is the market's own unless fixed: its deepest point the 95th percentile of the first trades'
+  reach (kept until then: the one allocation per event, for the first 200), so a market quoted
+  in cents and one in dollars, one tick wide or ten, both get a grid their trades spread over. A
+  fixed grid finer than the market's tick puts every trade in its last bin and never fits.
 """
 from __future__ import annotations
 
