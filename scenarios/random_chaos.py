@@ -50,7 +50,7 @@ class ChaosBounds:
     cycle_s: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
     n_levels: tuple[int, ...] = (3, 5)  # ladder levels a side: as shipped, and DESIGN §10's stress profile
     modify_moves: tuple[bool, ...] = (True, False)  # reconcile moves orders by modify (as shipped), or cancel and place
-    start_levels: tuple[str, ...] = ("MICRO_LIVE", "FULL")  # Shadow places nothing: nothing to check
+    start_levels: tuple[str, ...] = ("SHADOW", "MICRO_LIVE", "FULL")  # Shadow: the exits of a starting position
     start_position_frac: float = 0.8  # |starting position| ≤ this × max_position
     resting_orders: int = 4  # orders left resting at start (their sizes keep the worst case inside the limit)
     resting_offset_bps: tuple[float, float] = (5.0, 800.0)  # from the mid, away from the touch
