@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from agent.report import fee_rate_text, graduation_rows, health_rows
+from twin import json_text
 from twin.units import parse_seed
 
 EPILOG = """examples:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = run_session(config, args.seed, duration, Path(args.out) if args.out else None, params,
                           progress=not args.quiet)
     if args.json:
-        print(json.dumps(summary, indent=2, default=float))
+        print(json_text.dumps(summary, indent=2, default=float))
     else:
         print(format_summary(summary))
     if summary["interrupted"]:
@@ -115,7 +115,8 @@ def market_problem(coin: str, params, params_file: str | None) -> str | None:
 def format_summary(s: dict) -> str:
     pnl = s["pnl"]
     pos = s["position"]
-    mk = ", ".join(f"{h} {v:+.2f}" for h, v in s["markouts_bps"].items())
+    mk = ", ".join(f"{h} {v:+.2f}" if v is not None and v == v else f"{h} n/a"  # (none: no fill yet)
+                   for h, v in s["markouts_bps"].items())
     maker = f"{s['maker_share']:.0%}" if s["maker_share"] is not None else "n/a"
     rows = [
         ("simulated", f"{s['simulated_s']:.0f} s in {s['wall_s']:.2f} s wall ({s['sim_s_per_wall_s']} sim s/wall s)"),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows
+from twin import json_text
 from twin.units import parse_seed
 
 log = logging.getLogger("agent.live")
@@ -283,7 +284,7 @@ async def _run(plan: _Plan) -> int:
     summary = summarise()
     if plan.out is not None:
         _write_run_files(plan.out, core, gateway, driver, summary)
-    print(json.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
+    print(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
     left = summary["venue_open_orders"]
     if left is None or left > 0:
         print(f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "

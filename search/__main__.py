@@ -12,7 +12,6 @@ is the tool, not a home-made one.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from twin import json_text
 from twin.units import parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(rows, episode_s, args.seeds))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps({"episode_s": episode_s, "step_s": step_s, "level": args.level,
+        (out / "results.json").write_text(json_text.dumps({"episode_s": episode_s, "step_s": step_s, "level": args.level,
                                                       "seeds": [args.seed + k for k in range(args.seeds)],
                                                       "trials": rows}, indent=2))
         best = config_for(rows[0]["params"], base)

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from twin import json_text
 from twin.units import parse_duration, parse_seed
 
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)
     if args.json:
-        print(json.dumps(stats, indent=2, default=float))
+        print(json_text.dumps(stats, indent=2, default=float))
         return 0
     print(f"twin session: {duration:.0f} simulated s in {stats['wall_s']:.2f} s wall "
           f"({stats['sim_s_per_wall_s']:.0f} sim s per wall s), seed {args.seed}")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 from agent.gateway.events import Batch, CancelOrder, ModifyOrder, PlaceOrder, Side
+from twin import json_text
 
 
 # What a cycle saw, in the order the core stores it (``CycleDecisionRecord.seen``): the levels are enums and the
@@ -233,7 +234,7 @@ def write_json(path: Path, obj, default=float) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=default))
+    tmp.write_text(json_text.dumps(obj, indent=2, default=default))  # NaN (not measured) as null
     tmp.replace(path)
 
 
