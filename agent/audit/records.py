@@ -215,8 +215,12 @@ def log_files(path: str | Path) -> list[Path]:
 
 def to_line(obj) -> str:
     """A record as its log line (without the newline): compact JSON, ASCII only (json.dumps escapes the rest,
-    so a line's length is its size in bytes), enums and numpy scalars by value."""
-    return json.dumps(obj, separators=(",", ":"), default=_jsonable)
+    so a line's length is its size in bytes), enums and numpy scalars by value, a number not measured (NaN)
+    as null (checked by the encoder for free; walked only when there is one)."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), default=_jsonable, allow_nan=False)
+    except ValueError:
+        return json_text.dumps(obj, separators=(",", ":"), default=_jsonable)
 
 
 def _jsonable(x):

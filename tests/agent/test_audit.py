@@ -289,3 +289,18 @@ def test_replay_of_a_twin_run_gives_the_command_that_runs_it_again_and_it_does(r
     first, _ = read_log(run / "decisions.jsonl")
     second, _ = read_log(again / "decisions.jsonl")
     assert [r for r in second if r["type"] != "start"] == [r for r in first if r["type"] != "start"]
+
+
+def test_a_record_with_a_number_not_measured_is_written_as_json_with_null(tmp_path):
+    """The log is read by jq and other languages too: NaN (a postmortem's equity with no mid, a numpy NaN) is
+    null in the line, never the bare word NaN, which they refuse."""
+    import numpy as np
+    path = tmp_path / "d.jsonl"
+    w = JsonlWriter(path, flush_every=1)
+    w.write({"type": "postmortem", "ts": 1.0, "equity": float("nan"), "marks": [np.float64("inf"), 2.0]})
+    w.write({"type": "cycle", "ts": 2.0, "mid": 100.5})
+    w.close()
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    recs, bad = read_log(path)
+    assert bad == 0 and recs[0]["equity"] is None and recs[0]["marks"] == [None, 2.0] and recs[1]["mid"] == 100.5
