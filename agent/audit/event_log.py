@@ -10,12 +10,16 @@ decisions alone.
 Lines: the run's ``start`` record (as in the decision log: config, seed, tick, size decimals), then one
 ``{"e": "<event class>", <field>: <value>, ...}`` per event, and ``{"e": "shutdown", "ts": T}`` where the
 driver ended the run. Values are JSON's own, so floats come back bit for bit (JSON writes the shortest
-repr) and ints stay ints; tuples, enums and nested records are rebuilt from the event classes' types.
+repr) and ints stay ints; tuples, enums and nested records are rebuilt from the event classes' types. A
+float that is not finite (a NaN price in a malformed message the core was fed) is written as its name,
+``"nan"``, ``"inf"`` or ``"-inf"``: JSON has no such number (the bare word NaN Python would write makes
+every other reader refuse the file), and a float field reads it back as the float it was.
 """
 from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import typing
 from functools import lru_cache
 from typing import Any, Callable
@@ -36,6 +40,8 @@ def encode(event) -> dict:
 
 
 def _plain(v):
+    if type(v) is float:
+        return v if -math.inf < v < math.inf else repr(v)  # "nan", "inf", "-inf": float() reads them back
     if isinstance(v, enum.Enum):
         return v.value
     if isinstance(v, tuple):
@@ -86,7 +92,14 @@ def _converter(tp) -> Callable[[Any], Any] | None:
         return tp
     if dataclasses.is_dataclass(tp):
         return _builder(tp)
+    if tp is float:
+        return _float
     return None
+
+
+def _float(v):
+    """A float field's value: a number as JSON gave it back, or the name a non-finite one was written as."""
+    return float(v) if type(v) is str else v
 
 
 class EventJournal:
