@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         duration = parse_duration(args.duration)
         config = AgentConfig.load(args.config) if args.config else AgentConfig()
         params = TwinParams.load(args.params) if args.params else None
-    except (ValueError, OSError) as e:
+    except OSError as e:  # the file named by --config or --params: say which option, and what the system said
+        which = "--config" if args.config and e.filename == args.config else "--params"
+        print(f"error: {which} {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     problem = market_problem(config.session.coin, params or TwinParams(), args.params)

@@ -87,6 +87,9 @@ def test_a_negative_seed_or_a_file_for_the_run_folder_exit_2_naming_them(tmp_pat
 def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):
     assert main(["--duration", "ten minutes"]) == 2
     assert "ten minutes" in capsys.readouterr().err
+    for option in ("--config", "--params"):  # a file that is not there: the option and the file named
+        assert main([option, str(tmp_path / "nope"), "--quiet"]) == 2
+        assert capsys.readouterr().err == f"error: {option} {tmp_path / 'nope'}: No such file or directory\n"
     bad = tmp_path / "bad.yaml"
     bad.write_text("risk:\n  max_position: -1\n")
     assert main(["--config", str(bad), "--quiet"]) == 2
