@@ -7,6 +7,7 @@ from pathlib import Path
 
 from agent.report import fee_rate_text, graduation_rows, health_rows
 from twin import json_text
+from twin.files import unreadable
 from twin.units import parse_seed
 
 EPILOG = """examples:
@@ -63,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         duration = parse_duration(args.duration)
         config = AgentConfig.load(args.config) if args.config else AgentConfig()
         params = TwinParams.load(args.params) if args.params else None
-    except OSError as e:  # the file named by --config or --params: say which option, and what the system said
-        which = "--config" if args.config and e.filename == args.config else "--params"
-        print(f"error: {which} {e.filename}: {e.strerror or e}", file=sys.stderr)
+    except OSError as e:  # the file named by --config or --params
+        print(f"error: {unreadable('--config' if e.filename == args.config else '--params', e)}", file=sys.stderr)
         return 2
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

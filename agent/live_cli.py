@@ -21,6 +21,7 @@ from pathlib import Path
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows
 from twin import json_text
+from twin.files import unreadable
 from twin.units import parse_seed
 
 log = logging.getLogger("agent.live")
@@ -169,7 +170,9 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     try:
         config = AgentConfig.load(args.config) if args.config else AgentConfig()
         duration = parse_duration(args.duration) if args.duration else None
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        raise UsageError(unreadable("--config", e)) from None
+    except ValueError as e:
         raise UsageError(str(e)) from None
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a folder")

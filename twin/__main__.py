@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from twin import json_text
+from twin.files import unreadable
 from twin.units import parse_duration, parse_seed
 
 
@@ -34,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         duration = parse_duration(args.duration)
         params = TwinParams.load(args.params) if args.params else TwinParams()
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        print(f"error: {unreadable('--params', e)}", file=sys.stderr)
+        return 2
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)
