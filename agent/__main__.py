@@ -119,8 +119,7 @@ def market_problem(coin: str, params, params_file: str | None) -> str | None:
 def format_summary(s: dict) -> str:
     pnl = s["pnl"]
     pos = s["position"]
-    mk = ", ".join(f"{h} {v:+.2f}" if v is not None and v == v else f"{h} n/a"  # (none: no fill yet)
-                   for h, v in s["markouts_bps"].items())
+    mk = ", ".join(f"{h} {v:+.2f}" if v is not None else f"{h} n/a" for h, v in s["markouts_bps"].items())
     maker = f"{s['maker_share']:.0%}" if s["maker_share"] is not None else "n/a"
     rows = [
         ("simulated", f"{s['simulated_s']:.0f} s in {s['wall_s']:.2f} s wall ({s['sim_s_per_wall_s']} sim s/wall s)"),

@@ -2,6 +2,8 @@
 sessions share (the README documents them), built in one place; and the summary-table rows they share."""
 from __future__ import annotations
 
+from twin.json_text import finite
+
 
 def trading_summary(core) -> dict:
     """PnL, fills, markouts, rejections and the safety ladder, from the core's own books."""
@@ -126,5 +128,5 @@ def promotion_held_by(checks, ceiling: int | None = None) -> list[dict]:
     the level number) that is what holds it, whatever the criteria say."""
     if ceiling is not None:
         return [{"name": "ceiling", "value": ceiling, "threshold": ceiling, "op": "ceiling"}]
-    return [{"name": c.name, "value": None if c.value != c.value else c.value, "threshold": c.threshold, "op": c.op}
+    return [{"name": c.name, "value": finite(c.value), "threshold": c.threshold, "op": c.op}
             for c in checks if not c.passed]

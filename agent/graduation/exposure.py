@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.graduation.confidence import ConfidenceConfig, TradingConfidence
+from twin.json_text import finite  # JSON has no NaN: null
 
 
 class ExposureLevel(IntEnum):
@@ -191,7 +192,7 @@ class CriterionCheck(NamedTuple):
         return _tuple_new(cls, (name, float(value), float(threshold), "<=", bool(value <= threshold)))
 
     def to_record(self) -> dict[str, Any]:
-        return {"name": self.name, "value": _json_float(self.value), "threshold": self.threshold,
+        return {"name": self.name, "value": finite(self.value), "threshold": self.threshold,
                 "op": self.op, "passed": self.passed}
 
 
@@ -232,13 +233,9 @@ class LevelTransition:
 
     def to_record(self) -> dict[str, Any]:
         return {"ts": self.ts, "from": self.from_level.name, "to": self.to_level.name, "kind": self.kind,
-                "confidence": _json_float(self.confidence),
+                "confidence": finite(self.confidence),
                 "trigger": self.trigger.name if self.trigger else None, "reason": self.reason,
                 "criteria": [c.to_record() for c in self.criteria]}
-
-
-def _json_float(x: float) -> float | None:
-    return x if math.isfinite(x) else None  # JSON has no NaN
 
 
 class LevelHistory:

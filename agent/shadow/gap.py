@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.execution.orders import OrderState
 from agent.graduation.paper import print_reach
+from twin.json_text import finite
 
 _ON_BOOK = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL,
                       OrderState.PENDING_MODIFY})  # acknowledged and possibly still resting at the venue
@@ -185,9 +186,9 @@ class SimToRealGap:
         paper_v, real_v, paper_n, real_n, _ = (r + v for r, v in zip(self._run, self._counts()))
         grid_v = self.run_grid_volume
         return {"paper_fills": paper_n, "paper_volume": paper_v, "real_fills": real_n, "real_volume": real_v,
-                "gap": _nan_none(_gap(paper_v, real_v, paper_n, self.min_paper_fills)),
-                "gap_at_level": _nan_none(self.gap), "at_price_share": self.share,
-                "at_price_share_fit": _nan_none(share_fit(grid_v, real_v, paper_n >= self.min_paper_fills))}
+                "gap": finite(_gap(paper_v, real_v, paper_n, self.min_paper_fills)),
+                "gap_at_level": finite(self.gap), "at_price_share": self.share,
+                "at_price_share_fit": finite(share_fit(grid_v, real_v, paper_n >= self.min_paper_fills))}
 
 
 def share_fit(grid_volume: np.ndarray, real_volume: float, enough: bool = True) -> float:
@@ -210,6 +211,3 @@ def _gap(paper_v: float, real_v: float, paper_n: int, min_fills: int) -> float:
         return math.nan
     return abs(real_v - paper_v) / paper_v
 
-
-def _nan_none(x: float) -> float | None:
-    return None if x != x else x
