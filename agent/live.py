@@ -30,14 +30,26 @@ log = logging.getLogger(__name__)
 _perf_ns = time.perf_counter_ns  # the core's cost per cycle (the clock events carry may be a test's or scaled)
 
 
-def live_core(config, seed: int, tick: float, sz_decimals: int):
+def live_core(config, seed: int, tick: float, sz_decimals: int, cloid_prefix: int = 1):
     """A live run's core: its generator is the first of two spawned from the run's seed (the gateway's jitter
-    takes the second). The live CLI and a replay of its journal both build it here, so they build the same."""
+    takes the second). The live CLI and a replay of its journal both build it here, so they build the same
+    (the prefix from the run's start line: logs written before it was recorded used 1)."""
     import numpy as np
 
     from agent.core import AgentCore
     core_seq, _ = np.random.SeedSequence(seed).spawn(2)
-    return AgentCore(config, np.random.default_rng(core_seq), tick=tick, sz_decimals=sz_decimals)
+    return AgentCore(config, np.random.default_rng(core_seq), tick=tick, sz_decimals=sz_decimals,
+                     cloid_prefix=cloid_prefix)
+
+
+def run_cloid_prefix() -> int:
+    """A live run's cloid prefix (the first 32 of a cloid's 128 bits; a counter is the rest): 32 random bits
+    from the OS, drawn once per run at the edge and written in the run's start line, which the replay reads.
+    With the same prefix every run, a restart issues the cloids of the last run again: the orders it left
+    resting, their fills in the account's history and the log's earlier runs would share them, and so would
+    the orders of two agents trading two coins from one account."""
+    import secrets
+    return secrets.randbits(32)
 
 
 def live_jitter_rng(seed: int):

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
@@ -198,7 +199,7 @@ async def _run(plan: _Plan) -> int:
     from agent.audit.event_log import EventJournal
     from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
     from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
-    from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary
+    from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary, run_cloid_prefix
     from agent.quoting.ladder import venue_price_decimals
 
     cfg = plan.config
@@ -221,7 +222,8 @@ async def _run(plan: _Plan) -> int:
     if plan.account is None and gw.signer == gw.user:
         log.info("HL_ACCOUNT_ADDRESS not set: trading as the key's own address %s", gw.user)
     tick = 10.0 ** -venue_price_decimals(mid, asset.sz_decimals)
-    core = live_core(cfg, plan.seed, tick, asset.sz_decimals)
+    cloid_prefix = run_cloid_prefix()
+    core = live_core(cfg, plan.seed, tick, asset.sz_decimals, cloid_prefix)
     gateway = DryRunGateway(gw, asset.sz_decimals) if plan.execution_level == 2 else gw
     writer = journal = None
     if plan.out is not None:
@@ -239,7 +241,7 @@ async def _run(plan: _Plan) -> int:
         start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
                              tick=tick, execution_level=plan.execution_level, start_level=plan.start_level,
-                             seed=plan.seed)
+                             seed=plan.seed, cloid_prefix=cloid_prefix)
         writer.write(start)
         if journal is not None:
             journal.start(start)
@@ -264,7 +266,8 @@ async def _run(plan: _Plan) -> int:
     if plan.out is not None:
         def checkpoint() -> None:
             _write_run_files(plan.out, core, gateway, driver, summarise())
-        checkpoints = asyncio.create_task(_checkpoints(cfg.session.checkpoint_s / driver.time_scale, driver, checkpoint))
+        checkpoints = asyncio.create_task(_checkpoints(cfg.session.checkpoint_s / driver.time_scale, driver, checkpoint,
+                                                       lambda: core.reconciled))
     try:
         await driver.run(plan.duration, shutdown_grace_s=plan.grace)
     finally:
@@ -333,20 +336,33 @@ def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
     write_json(out / "summary.json", summary)
 
 
-async def _checkpoints(every_s: float, driver, write) -> None:
+async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] = lambda: True) -> None:
     """While the run goes on, the run folder's state and summary every ``every_s`` wall seconds: a process killed
     outright (an OOM, kill -9, the host going down) cannot write them at its end, and without them an operator
-    has only the decision log to learn the position and the PnL it left. A failed checkpoint (a full disk, or a
-    bug in the summary) is logged and tried again at the next, never fatal: the decision log is the record (a
-    log that cannot be written stops the run)."""
+    has only the decision log to learn the position and the PnL it left. The first is written as soon as
+    ``ready()`` (the account reconciled: the position is the venue's), not ``every_s`` in: a run killed in its
+    first minute would leave no state of its own, and in a folder carried on from an earlier run, that run's
+    state and summary, describing another run, in their place. A failed checkpoint (a full disk, or a bug in the
+    summary) is logged and tried again at the next, never fatal: the decision log is the record (a log that
+    cannot be written stops the run)."""
+    first = True
     while True:
-        await asyncio.sleep(every_s)
+        if first:
+            await asyncio.sleep(min(every_s, _READY_POLL_S))
+            if not driver.stopped and not ready():
+                continue
+            first = False
+        else:
+            await asyncio.sleep(every_s)
         if driver.stopped:
             return  # the end writes them
         try:
             write()
         except Exception:
             log.exception("cannot write the run folder's state and summary (checkpoint); trading goes on")
+
+
+_READY_POLL_S = 0.5  # until the first checkpoint: how often the run is asked whether its account is reconciled
 
 
 _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summary table
@@ -366,10 +382,19 @@ def _told(inner):
     account) is logged, in the words ``python -m agent.audit`` uses, and every record goes on to the run
     folder when there is one."""
     from agent.audit.inspect import describe
+    first_snapshot = True
 
     def sink(rec: dict) -> None:
+        nonlocal first_snapshot
         kind = rec.get("type")
-        if kind in _TOLD:
+        if kind == "snapshot" and first_snapshot:
+            # what the account held when the run began: a position or orders an earlier run (or a person) left
+            first_snapshot = False
+            left = rec.get("open_orders") or 0
+            log.info("%s%s", describe(rec, wall=True),
+                     f" at the start: the {left} this run did not place (an earlier run's, or placed by hand) count "
+                     f"in its limits, and are kept where they fit its quotes, else cancelled" if left else " at the start")
+        elif kind in _TOLD:
             warn = kind in _WARN or (kind == "safety" and rec.get("to", 0) >= 3) or \
                 (kind == "dead_man" and rec.get("state") in ("refused", "lapsing"))
             (log.warning if warn else log.info)("%s", describe(rec, wall=True))

@@ -81,7 +81,8 @@ def replay_warm(run: Path) -> tuple[np.ndarray, float]:
     cfg = AgentConfig.model_validate(start["config"])
     cycles, _, _, _, single_p99, _ = replay_min(
         cfg, events, start["tick"], start["sz_decimals"], clock=time.perf_counter_ns,
-        make_core=lambda: live_core(cfg, start["seed"], start["tick"], start["sz_decimals"]))
+        make_core=lambda: live_core(cfg, start["seed"], start["tick"], start["sz_decimals"],
+                                   start.get("cloid_prefix", 1)))
     return cycles, float(single_p99[0])
 
 

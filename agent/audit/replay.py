@@ -2,7 +2,7 @@
 
 Each run in the folder (a live folder carries on over restarts) starts with its ``start`` record in both
 files; its core is rebuilt as the live CLI built it (``agent.live.live_core``: config, seed, tick, size
-decimals from that record), fed the journal's events in order (and shut down where the driver shut it
+decimals and cloid prefix from that record), fed the journal's events in order (and shut down where the driver shut it
 down), and every decision record it gives is compared, as the line the writer would write, with the next
 line of the log. The first difference is the answer to "does this code decide what the running code
 decided?", and an identical replay is a session to step through in a debugger.
@@ -57,7 +57,8 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
             _finish(run, log)
             run = RunReplay(d)
             out.append(run)
-            core = live_core(AgentConfig.model_validate(d["config"]), d["seed"], d["tick"], d["sz_decimals"])
+            core = live_core(AgentConfig.model_validate(d["config"]), d["seed"], d["tick"], d["sz_decimals"],
+                             d.get("cloid_prefix", 1))
             if not log.seek_run(to_line(d)):
                 run.difference = (0, "(no run with this start line in decisions.jsonl)", to_line(d))
             continue

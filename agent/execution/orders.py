@@ -11,6 +11,7 @@ The venue is the truth: an account snapshot overrides what the tracker believes.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
+from collections.abc import Container
 from enum import Enum
 
 from agent.gateway.events import (
@@ -50,18 +51,27 @@ _SELL = Side.SELL
 
 
 class CloidFactory:
-    """Deterministic venue cloids: ``0x`` + 8 hex digits of prefix + 24 of a counter."""
+    """Deterministic venue cloids: ``0x`` + 8 hex digits of prefix + 24 of a counter, never one in ``taken``
+    (the tracker's orders: one listed by the venue, left by an earlier run, keeps its cloid, and issued again
+    the new order would take its place in the tracker, which would lose count of an order that can still
+    fill). Live runs take a prefix of their own (``agent.live.run_cloid_prefix``); this is the guard for any
+    listed order the counter reaches all the same."""
 
-    __slots__ = ("prefix", "n", "_head")
+    __slots__ = ("prefix", "n", "_head", "_taken")
 
-    def __init__(self, prefix: int = 1) -> None:
+    def __init__(self, prefix: int = 1, taken: Container[str] = ()) -> None:
         self.prefix = prefix & 0xFFFFFFFF
         self.n = 0
         self._head = f"0x{self.prefix:08x}"  # formatted once: next() runs for every order placed
+        self._taken = taken
 
     def next(self) -> str:
         self.n += 1
-        return self._head + format(self.n, "024x")
+        c = self._head + format(self.n, "024x")
+        while c in self._taken:
+            self.n += 1
+            c = self._head + format(self.n, "024x")
+        return c
 
 
 class TrackedOrder:

@@ -778,3 +778,24 @@ def test_retune_quotes_with_the_new_parameters_as_a_core_built_with_them_would(n
     for e in events:
         before.handle(e)
     assert [r["quotes"] for r in before.drain_records() if r["type"] == "cycle"][-len(qb):] != qb
+
+
+def test_a_cloid_an_earlier_run_left_resting_is_never_issued_again():
+    """A restart onto an account where the last run's orders still rest: its cloids are the ones this run's
+    counter would issue (live runs now take a prefix of their own: this is the core's own guard, for any
+    listed order whose cloid the counter reaches). Issued again, the new order would replace the listed one in
+    the tracker, which would then lose count of an order that can still fill."""
+    from agent.gateway.events import Batch, CancelOrder, ModifyOrder, OpenOrder, PlaceOrder, Side
+
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5, cloid_prefix=1)
+    left = tuple(OpenOrder(f"0x00000001{n:024x}", 100 + n, Side.BUY, 90_000.0 + n, 0.001, False) for n in (1, 2, 3))
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.0, 0.0, 10_000.0, 0.0, left))
+    out = [x for c in core.handle(Timer(0.5)) for x in (c.commands if isinstance(c, Batch) else (c,))]
+    issued = [c.cloid for c in out if isinstance(c, PlaceOrder)] + [c.new_cloid for c in out if isinstance(c, ModifyOrder)]
+    moved = {c.cloid for c in out if isinstance(c, (CancelOrder, ModifyOrder))}
+    assert len(issued) >= 3 and moved == {o.cloid for o in left}  # each left order cancelled or modified away
+    assert not set(issued) & moved
+    assert len(set(issued)) == len(issued)
+    for o in left:  # still counted until the venue answers
+        assert core.tracker.live_set[o.cloid].oid == o.oid

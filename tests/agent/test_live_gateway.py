@@ -667,6 +667,11 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     start = records[0]  # what ran and under which config (config.json keeps only the last run's)
     assert start["type"] == "start" and start["venue"] == "live" and start["execution_level"] == 2
     assert start["account"].lower() == ADDR.lower() and start["config"]["session"]["log_segment_mb"] == 0.0005
+    # the run's own cloid prefix, in its start line: every order it sent carries it (the journal's acks name them)
+    head = f"0x{start['cloid_prefix']:08x}"
+    acked = [json.loads(x)["cloid"] for f in log_files(out / "events.jsonl") for x in f.read_text().splitlines()
+             if x.startswith('{"e":"OrderAcknowledged"')]
+    assert acked and all(c.startswith(head) for c in acked)
     # the live folder read back by the audit tool: its segments whole, its times as UTC dates
     from datetime import datetime, timezone
 
@@ -769,7 +774,9 @@ def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(ca
     kept = []
     sink = _told(kept.append)
     t = 1_790_000_000.0
-    recs = [{"type": "cycle", "cycle": 1, "ts": t, "inputs": {}, "quotes": [], "commands": []},
+    recs = [{"type": "snapshot", "ts": t - 1, "position": -0.00611, "open_orders": 2},  # the account at the start
+            {"type": "snapshot", "ts": t + 0.5, "position": -0.00611, "open_orders": 0},  # an audit: not told
+            {"type": "cycle", "cycle": 1, "ts": t, "inputs": {}, "quotes": [], "commands": []},
             {"type": "safety", "ts": t + 1, "from": 0, "to": 1, "reason": "p_stressed 0.96 ≥ 0.95 → YELLOW"},
             {"type": "safety", "ts": t + 2, "from": 1, "to": 3, "reason": "error_burst 12 ≥ 10 → RED"},
             {"type": "dead_man", "ts": t + 3, "state": "armed", "why": "the venue cancels our orders if 30 s pass"},
@@ -779,7 +786,9 @@ def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(ca
         sink(r)
     assert kept == recs
     told = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "agent.live"]
-    assert [lvl for lvl, _ in told] == ["INFO", "WARNING", "INFO", "WARNING", "WARNING"]  # no cycle lines
+    assert [lvl for lvl, _ in told] == ["INFO", "INFO", "WARNING", "INFO", "WARNING", "WARNING"]  # no cycle lines
+    start = told.pop(0)[1]
+    assert "venue position -0.00611, 2 open orders at the start: the 2 this run did not place" in start
     assert "GREEN → YELLOW" in told[0][1] and "YELLOW → RED" in told[1][1]
     assert told[3][1].endswith("dead-man's switch refused: Too many scheduled cancels triggered today.")
     assert "KILL" in told[4][1] and told[0][1].startswith("2026-09-21 ")  # a UTC date, as the audit prints
@@ -873,3 +882,41 @@ def test_the_start_check_warns_only_when_real_quotes_price_the_wrong_fee():
     assert fee_check(1.5, 1.5000001, 4, hip3=False) == (logging.INFO, fee_check(1.5, 1.5, 4, hip3=False)[1])
     level, text = fee_check(0.0, 1.5, 4, hip3=True)
     assert level == logging.INFO and "HIP-3" in text
+
+
+def test_every_live_run_takes_a_cloid_prefix_of_its_own():
+    """The same prefix every run would issue the last run's cloids again after a restart (its orders may still
+    rest; its fills are in the account's history and its decisions in the same log)."""
+    from agent.live import live_core, run_cloid_prefix
+    prefixes = {run_cloid_prefix() for _ in range(20)}
+    assert len(prefixes) == 20 and all(0 <= p < 2 ** 32 for p in prefixes)
+    p = prefixes.pop()
+    core = live_core(AgentConfig(), 0, 1.0, 5, p)
+    assert core.cloids.next().startswith(f"0x{p:08x}")
+
+
+def test_the_first_checkpoint_comes_when_the_account_is_reconciled_not_a_checkpoint_period_in():
+    """A run killed in its first minute (checkpoint_s is 60) left no state of its own: in a folder carried on
+    from an earlier run, that run's state and summary stood in for it. The first is written as soon as the
+    account is reconciled, then every period."""
+    from agent.live_cli import _checkpoints
+
+    class Driver:
+        stopped = False
+
+    written: list[float] = []
+    ready_at = 0.3
+
+    async def go():
+        t0 = time.monotonic()
+        task = asyncio.create_task(_checkpoints(2.0, Driver, lambda: written.append(time.monotonic() - t0),
+                                                lambda: time.monotonic() - t0 >= ready_at))
+        await asyncio.sleep(1.5)
+        assert len(written) == 1 and ready_at <= written[0] < 1.2  # polled every 0.5 s until ready
+        await asyncio.sleep(1.6)
+        Driver.stopped = True
+        await asyncio.sleep(2.1)
+        task.cancel()
+
+    asyncio.run(go())
+    assert len(written) == 2 and written[1] - written[0] == pytest.approx(2.0, abs=0.3)
