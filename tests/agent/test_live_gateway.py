@@ -558,6 +558,11 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
     assert len(timers) > 40 and all(a.name == "cycle" and b == Timer(a.ts, AFTER_CYCLE)
                                     for a, b in zip(timers[0::2], timers[1::2]))
     assert kinds.count(ConnectionLost) == 1 and kinds.count(ConnectionRestored) == 1
+    # the console says so, once each (the refused reconnects between them are info lines)
+    outage = [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith("websocket")
+              and r.levelname == "WARNING"]
+    assert [m.split(":")[0].split(" after")[0] for _, m in outage] == ["websocket to the venue lost", "websocket back"]
+    assert float(re.search(r"back after ([0-9.]+) s down", outage[1][1])[1]) >= 3.0 / speed * 0.9
     assert any(type(e) is OrderAcknowledged and e.resting for e in events)
     # cancels were answered: done, or refused because the order had filled (the cancel/fill race; the jumps
     # in the outage can fill every resting quote just before the agent pulls them)

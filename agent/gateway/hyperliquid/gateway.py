@@ -108,6 +108,7 @@ class HyperliquidGateway(CommandRouter):
         self._closing = False
         self._connected = False
         self._lost_reported = False
+        self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill tid in it), recent ones
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
@@ -575,6 +576,8 @@ class HyperliquidGateway(CommandRouter):
                 if ever_connected or self._lost_reported:
                     self.counters["reconnects"] += 1
                     self._lost_reported = False
+                    log.warning("websocket back after %.1f s down: resubscribed; the agent resyncs the account "
+                                "before it quotes again", time.monotonic() - self._lost_at)
                     self._emit(ConnectionRestored(self._now(), "ws"))
                     self._spawn_background(self._recover_fills(), "hl-fill-recovery")
                 ever_connected = True
@@ -599,6 +602,9 @@ class HyperliquidGateway(CommandRouter):
         """One ConnectionLost per outage, however many reconnects fail."""
         if not self._lost_reported and not self._closing:
             self._lost_reported = True
+            self._lost_at = time.monotonic()
+            # once per outage, however many reconnects fail (each is logged at info): an operator must see it
+            log.warning("websocket to the venue lost: the agent pulls its quotes and reconnects with backoff")
             self.counters["disconnects"] += 1
             self._emit(ConnectionLost(self._now(), "ws"))
 
