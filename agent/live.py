@@ -42,6 +42,15 @@ def live_core(config, seed: int, tick: float, sz_decimals: int, cloid_prefix: in
                      cloid_prefix=cloid_prefix)
 
 
+def live_core_of(start: dict):
+    """The core a live run's start line describes, as the live CLI built it: the replay, calibration and
+    bench_live rebuild it here (the journal's acks name the cloids it issued: another prefix and the rebuilt
+    core knows none of its orders)."""
+    from agent.config import AgentConfig
+    return live_core(AgentConfig.model_validate(start["config"]), start["seed"], start["tick"], start["sz_decimals"],
+                     start.get("cloid_prefix", 1))
+
+
 def run_cloid_prefix() -> int:
     """A live run's cloid prefix (the first 32 of a cloid's 128 bits; a counter is the rest): 32 random bits
     from the OS, drawn once per run at the edge and written in the run's start line, which the replay reads.

@@ -35,7 +35,7 @@ import numpy as np
 from agent.audit.event_log import SHUTDOWN, decode
 from agent.audit.records import log_files, log_lines
 from agent.config import AgentConfig
-from agent.live import live_core
+from agent.live import live_core_of
 from agent.live_cli import live_main
 from bench_agent import PROFILES, fixed_work_per_us, replay_min, timed_fixed
 from twin.units import positive_float
@@ -81,8 +81,7 @@ def replay_warm(run: Path) -> tuple[np.ndarray, float]:
     cfg = AgentConfig.model_validate(start["config"])
     cycles, _, _, _, single_p99, _ = replay_min(
         cfg, events, start["tick"], start["sz_decimals"], clock=time.perf_counter_ns,
-        make_core=lambda: live_core(cfg, start["seed"], start["tick"], start["sz_decimals"],
-                                   start.get("cloid_prefix", 1)))
+        make_core=lambda: live_core_of(start))
     return cycles, float(single_p99[0])
 
 

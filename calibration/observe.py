@@ -302,8 +302,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
     event. ``progress`` (for a bar) is called with each line's size."""
     from agent.audit.event_log import SHUTDOWN, decode
     from agent.audit.records import log_files, log_lines
-    from agent.config import AgentConfig
-    from agent.live import live_core
+    from agent.live import live_core_of
 
     folder = Path(folder)
     journal = folder / "events.jsonl"
@@ -341,8 +340,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
     out = None
     while state["start"] is not None:
         start, state["start"] = state["start"], None
-        core = live_core(AgentConfig.model_validate(start["config"]), start["seed"], start["tick"],
-                         start["sz_decimals"])
+        core = live_core_of(start)
         obs = dataclasses.replace(observe(run_events(), core), config=start["config"], tick=float(start["tick"]),
                                   sz_decimals=int(start["sz_decimals"]))
         out = obs if out is None else out.merged(obs)

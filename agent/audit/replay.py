@@ -41,8 +41,7 @@ class RunReplay:
 def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = None) -> list[RunReplay]:
     """Replay every run journalled in ``folder``; ``progress`` is called with each journal line's size (a
     gzipped segment's size on disk once read). Raises FileNotFoundError when it has no events.jsonl."""
-    from agent.config import AgentConfig
-    from agent.live import live_core
+    from agent.live import live_core_of
 
     folder = Path(folder)
     journal = folder / "events.jsonl"
@@ -57,8 +56,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
             _finish(run, log)
             run = RunReplay(d)
             out.append(run)
-            core = live_core(AgentConfig.model_validate(d["config"]), d["seed"], d["tick"], d["sz_decimals"],
-                             d.get("cloid_prefix", 1))
+            core = live_core_of(d)
             if not log.seek_run(to_line(d)):
                 run.difference = (0, "(no run with this start line in decisions.jsonl)", to_line(d))
             continue

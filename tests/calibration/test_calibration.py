@@ -279,18 +279,18 @@ def test_the_interval_helpers():
 
 def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path, capsys):
     """A journal written as the live CLI writes it (its core built by live_core from the start record's
-    seed) over a twin session; the CLI replays it and writes the fit."""
+    seed and cloid prefix) over a twin session; the CLI replays it and writes the fit."""
     run = tmp_path / "run"
     run.mkdir()
     ex = Exchange.build(TRUTH, 5)
     ex.fund(USER, CFG.session.collateral_usd)
     gateway = TwinGateway(ex, USER, "BTC", quota_poll_s=CFG.session.quota_poll_s, action_ttl_s=CFG.risk.ack_timeout_s)
-    core = live_core(CFG, 7, 1.0, 5)
+    core = live_core(CFG, 7, 1.0, 5, 0xA1B2C3D4)  # a run's own cloid prefix: the replay must build it so
     events: list = []
     SimDriver(ex.env, gateway, core, CFG.session.cycle_s, None, events).start()
     ex.env.run(until=1800.0)
     journal = EventJournal(JsonlWriter(run / "events.jsonl"))
-    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5))
+    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix=0xA1B2C3D4))
     for e in events:
         journal.event(e)
     journal.shutdown(1800.0)
@@ -332,7 +332,7 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     # a folder carried on over a restart: the journal holds two runs, each replayed by its own core, streamed
     one = observe_journal(run)
     journal = EventJournal(JsonlWriter(run / "events.jsonl"))  # appends, as a restarted live CLI does
-    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5))
+    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix=0xA1B2C3D4))
     for e in events:
         journal.event(e)
     journal.close()
