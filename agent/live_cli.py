@@ -241,7 +241,7 @@ async def _run(plan: _Plan) -> int:
         start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
                              tick=tick, execution_level=plan.execution_level, start_level=plan.start_level,
-                             seed=plan.seed, cloid_prefix=cloid_prefix)
+                             seed=plan.seed, cloid_prefix=f"0x{cloid_prefix:08x}")
         writer.write(start)
         if journal is not None:
             journal.start(start)

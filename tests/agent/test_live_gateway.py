@@ -673,7 +673,8 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     assert start["type"] == "start" and start["venue"] == "live" and start["execution_level"] == 2
     assert start["account"].lower() == ADDR.lower() and start["config"]["session"]["log_segment_mb"] == 0.0005
     # the run's own cloid prefix, in its start line: every order it sent carries it (the journal's acks name them)
-    head = f"0x{start['cloid_prefix']:08x}"
+    head = start["cloid_prefix"]
+    assert re.fullmatch(r"0x[0-9a-f]{8}", head)
     acked = [json.loads(x)["cloid"] for f in log_files(out / "events.jsonl") for x in f.read_text().splitlines()
              if x.startswith('{"e":"OrderAcknowledged"')]
     assert acked and all(c.startswith(head) for c in acked)

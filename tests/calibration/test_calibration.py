@@ -290,7 +290,7 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     SimDriver(ex.env, gateway, core, CFG.session.cycle_s, None, events).start()
     ex.env.run(until=1800.0)
     journal = EventJournal(JsonlWriter(run / "events.jsonl"))
-    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix=0xA1B2C3D4))
+    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix="0xa1b2c3d4"))
     for e in events:
         journal.event(e)
     journal.shutdown(1800.0)
