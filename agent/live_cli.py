@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--i-understand-mainnet", action="store_true",
                    help="required to trade on mainnet: real money")
     p.add_argument("--seed", type=parse_seed, default=0, help="seed of the agent's and the reconnect jitter's randomness")
+    p.add_argument("--allow-oversized-position", action="store_true",
+                   help="start even when the account already holds more of the coin than safety.position_kill_frac x "
+                        "risk.max_position: the first cycle is then a Kill, which flattens it through the book "
+                        "(safety.kill_action flatten) or holds it and stops (hold). Without it such a run is refused")
     p.add_argument("--shutdown-grace", type=float, default=15.0,
                    help="seconds to wait at the end for the venue to confirm every order is gone")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -192,7 +196,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                  config=config, coin=coin, duration=duration, wallet=wallet, account=account,
                  execution_level=args.execution_level, start_level=args.start_level, seed=args.seed,
                  out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
-                 events=not args.no_events)
+                 events=not args.no_events, allow_oversized=args.allow_oversized_position)
 
 
 async def _run(plan: _Plan) -> int:
@@ -214,6 +218,17 @@ async def _run(plan: _Plan) -> int:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
         return 1
+    try:
+        held = await gw.position()
+    except GatewayError as e:
+        await gw.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    refusal = oversized_position(held, cfg, plan.coin)
+    if refusal is not None and not plan.allow_oversized:
+        await gw.close()
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
     except GatewayError as e:  # not needed to trade: said, and the static check below stands in
@@ -334,6 +349,25 @@ def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
     persist_state(core, gateway, driver, out / "state.json")
     write_json(out / "level_history.json", level_history(core))
     write_json(out / "summary.json", summary)
+
+
+def oversized_position(position: float, cfg, coin: str) -> str | None:
+    """Why a run must not start on an account already holding ``position`` of the coin, or None. Past
+    ``safety.position_kill_frac`` x ``risk.max_position`` the safety ladder's runaway rule Kills in the first
+    cycle, and its flatten (the default) sells or buys the whole position through the book, 1% through the touch:
+    a position someone holds on purpose (a hedge, a manual trade) dumped within a second of the start, by an
+    agent that never built it. (Short of that, Orange or Shadow's exits work it off with resting orders.)"""
+    limit = cfg.risk.max_position
+    frac = abs(position) / limit
+    kill = cfg.safety.position_kill_frac
+    if frac <= kill:
+        return None
+    then = ("flattens it through the book with a taker order 1% through the touch (safety.kill_action flatten)"
+            if cfg.safety.kill_action == "flatten" else "cancels everything and stops, holding it (safety.kill_action hold)")
+    return (f"the account already holds {position:+g} {coin}, {frac:.3g}x risk.max_position ({limit:g}): past "
+            f"safety.position_kill_frac ({kill:g}x) the agent's first cycle is a Kill, which {then}. Raise "
+            f"risk.max_position in --config, reduce the position first, or pass --allow-oversized-position to start "
+            f"anyway")
 
 
 async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] = lambda: True) -> None:

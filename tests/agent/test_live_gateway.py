@@ -926,3 +926,33 @@ def test_the_first_checkpoint_comes_when_the_account_is_reconciled_not_a_checkpo
 
     asyncio.run(go())
     assert len(written) == 2 and written[1] - written[0] == pytest.approx(2.0, abs=0.3)
+
+
+def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed(tmp_path, capsys):
+    """An account already holding 2x the agent's limit (someone's hedge, a manual trade): the runaway rule Kills
+    in the first cycle and the Kill flattens through the book, so the agent would dump, within a second of its
+    start, a position it never built. Refused before anything is sent (exit 2, the numbers and the ways out
+    named); with --allow-oversized-position it starts, and the Kill flattens as configured."""
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.0005\n")
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    with served(speed=1.0) as (bg, ex, clock):
+        async def buy():
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                gw.send(PlaceOrder(cloid(70), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(70)))
+        asyncio.run(buy())
+        held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+        n_orders = bg.call(lambda: len(ex.order_status))
+        refused = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "Full",
+                             "--duration", "3", "--config", str(cfg)], env=env)
+        err = capsys.readouterr().err
+        assert bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.order_status))) == (held, n_orders)
+        allowed = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "Full",
+                             "--duration", "3", "--config", str(cfg), "--allow-oversized-position", "--quiet"],
+                            env=env)
+        after = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    assert held == pytest.approx(0.001) and refused == 2
+    assert "error: the account already holds +0.001 BTC, 2x risk.max_position (0.0005)" in err
+    assert "--allow-oversized-position" in err and "flattens it through the book" in err
+    assert allowed == 0 and after == 0.0  # the Kill's flatten
