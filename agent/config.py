@@ -39,7 +39,10 @@ class SessionConfig(BaseModel):
 
     coin: str = Field("BTC", description="Coin to quote (HIP-3 coins as 'dex:COIN').")
     cycle_s: float = Field(0.5, gt=0, description="Quote-cycle timer period, s (the budget may stretch requotes).")
-    collateral_usd: float = Field(100_000.0, gt=0, description="Twin sessions: USDC the account starts with.")
+    collateral_usd: float = Field(100_000.0, gt=0, description=(
+        "The equity the drawdown rules measure from (safety.drawdown_*, graduation.demote_drawdown), USDC. Twin "
+        "sessions: what the account starts with. Live: the account's value at the start unless set here (set it "
+        "to risk a part of the account)."))
     quota_poll_s: float = Field(10.0, ge=0, description="How often the venue's rate-limit status is queried, s.")
     log_segment_mb: float = Field(256.0, gt=0, description=(
         "The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB; the full one "

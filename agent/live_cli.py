@@ -187,6 +187,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
             raise UsageError(f"--coin {coin!r} names another dex than --dex {args.dex!r}")
         coin = coin if ":" in coin else f"{args.dex}:{coin}"
     level = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", args.start_level).upper()  # MicroLive → MICRO_LIVE
+    collateral_set = "collateral_usd" in config.session.model_fields_set  # (before the dump below sets every field)
     data = config.model_dump()
     data["session"]["coin"] = coin
     data["graduation"]["start_level"] = level
@@ -196,7 +197,8 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                  config=config, coin=coin, duration=duration, wallet=wallet, account=account,
                  execution_level=args.execution_level, start_level=args.start_level, seed=args.seed,
                  out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
-                 events=not args.no_events, allow_oversized=args.allow_oversized_position)
+                 events=not args.no_events, allow_oversized=args.allow_oversized_position,
+                 collateral_set=collateral_set)
 
 
 async def _run(plan: _Plan) -> int:
@@ -219,12 +221,18 @@ async def _run(plan: _Plan) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     try:
-        held = await gw.position()
+        account = await gw.account_state()
     except GatewayError as e:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
         return 1
-    refusal = oversized_position(held, cfg, plan.coin)
+    try:
+        cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set)
+    except UsageError as e:
+        await gw.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    refusal = oversized_position(account.position, cfg, plan.coin)
     if refusal is not None and not plan.allow_oversized:
         await gw.close()
         print(f"error: {refusal}", file=sys.stderr)
@@ -263,6 +271,7 @@ async def _run(plan: _Plan) -> int:
     log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
              plan.start_level)
+    log.log(basis_level, "%s", basis)
     if plan.start_level == "Shadow" and cfg.graduation.shadow_exits:
         log.info("starting in Shadow: if the account holds a %s position, it is worked off with reduce-only orders "
                  "(graduation.shadow_exits; false holds it)", plan.coin)
@@ -349,6 +358,34 @@ def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
     persist_state(core, gateway, driver, out / "state.json")
     write_json(out / "level_history.json", level_history(core))
     write_json(out / "summary.json", summary)
+
+
+def equity_basis(cfg, account_value: float, explicit: bool):
+    """(config, log level, what to tell): the equity a live run's drawdown rules measure from. Unless the config
+    sets ``session.collateral_usd`` (``explicit``: a part of the account to risk), the account's value at the
+    start: the default is a twin session's $100,000, and on a $1,000 account its 5% Kill would come at a loss of
+    $5,000, five times what there is to lose (the drawdown rules, Yellow to Kill, would never fire). Set higher
+    than the account's value, it is kept, with a warning. The config the core is built with, config.json and the
+    start line all carry the value used, so a replay measures alike. UsageError: an account with no value."""
+    if not account_value > 0.0:
+        raise UsageError(f"the account's value is {account_value:g} USDC on the coin's dex: nothing to margin orders "
+                         f"with (fund it, or transfer to that dex, first)")
+    s = cfg.safety
+    if explicit:
+        c = cfg.session.collateral_usd
+        if c > account_value * 1.001:
+            return cfg, logging.WARNING, (
+                f"session.collateral_usd {c:,.2f} is more than the account's value, {account_value:,.2f} USDC: the "
+                f"drawdown rules measure from it (a Kill at a loss of {s.drawdown_kill * c:,.2f} USDC, "
+                f"{s.drawdown_kill * c / account_value:.0%} of the account)")
+        return cfg, logging.INFO, (f"drawdown rules measure from session.collateral_usd, {c:,.2f} USDC (the "
+                                   f"account's value {account_value:,.2f})")
+    data = cfg.model_dump()
+    data["session"]["collateral_usd"] = account_value
+    cfg = type(cfg).model_validate(data)
+    return cfg, logging.INFO, (f"drawdown rules measure from the account's value at the start, {account_value:,.2f} "
+                               f"USDC (a Kill at a loss of {s.drawdown_kill * account_value:,.2f}; set "
+                               f"session.collateral_usd to risk a part of it)")
 
 
 def oversized_position(position: float, cfg, coin: str) -> str | None:

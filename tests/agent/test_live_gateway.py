@@ -948,11 +948,35 @@ def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed
                              "--duration", "3", "--config", str(cfg)], env=env)
         err = capsys.readouterr().err
         assert bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.order_status))) == (held, n_orders)
+        value = bg.call(lambda: ex.accounts[ADDR].account_value(ex.marks))
         allowed = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "Full",
-                             "--duration", "3", "--config", str(cfg), "--allow-oversized-position", "--quiet"],
-                            env=env)
+                             "--duration", "3", "--config", str(cfg), "--allow-oversized-position", "--quiet",
+                             "--out", str(tmp_path / "run")], env=env)
         after = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    # the drawdown rules measured from the account's value at the start (the config does not set it), as the
+    # core, config.json and the start line (which the replay builds from) all say
+    used = json.loads((tmp_path / "run" / "config.json").read_text())["session"]["collateral_usd"]
+    start = read_log(tmp_path / "run" / "decisions.jsonl")[0][0]
+    assert used == start["config"]["session"]["collateral_usd"] == pytest.approx(value, abs=0.05) and value != 100_000
     assert held == pytest.approx(0.001) and refused == 2
     assert "error: the account already holds +0.001 BTC, 2x risk.max_position (0.0005)" in err
     assert "--allow-oversized-position" in err and "flattens it through the book" in err
     assert allowed == 0 and after == 0.0  # the Kill's flatten
+
+
+def test_a_live_runs_drawdown_rules_measure_from_the_accounts_value_unless_the_config_sets_one():
+    """The default collateral_usd is a twin session's $100,000: on a $1,000 account its 5% Kill came at a $5,000
+    loss, five times what there was to lose, so no drawdown rule could fire."""
+    from agent.live_cli import UsageError, equity_basis
+    cfg, level, text = equity_basis(AgentConfig(), 1_000.0, explicit=False)
+    assert cfg.session.collateral_usd == 1_000.0 and level == logging.INFO
+    assert "from the account's value at the start, 1,000.00 USDC (a Kill at a loss of 50.00" in text
+    part = AgentConfig.model_validate({"session": {"collateral_usd": 400.0}})
+    cfg, level, text = equity_basis(part, 1_000.0, explicit=True)  # a part of the account: kept
+    assert cfg.session.collateral_usd == 400.0 and level == logging.INFO
+    more = AgentConfig.model_validate({"session": {"collateral_usd": 100_000.0}})
+    cfg, level, text = equity_basis(more, 1_000.0, explicit=True)  # more than there is: kept, and said loudly
+    assert cfg.session.collateral_usd == 100_000.0 and level == logging.WARNING
+    assert "a Kill at a loss of 5,000.00 USDC, 500% of the account" in text
+    with pytest.raises(UsageError, match="the account's value is 0 USDC"):
+        equity_basis(AgentConfig(), 0.0, explicit=False)

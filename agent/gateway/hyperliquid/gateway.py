@@ -172,14 +172,15 @@ class HyperliquidGateway(CommandRouter):
         except MalformedMessage as e:
             raise GatewayError(f"{self.base_url}/info userFees: unexpected answer ({e})") from None
 
-    async def position(self) -> float:
-        """The account's position in the coin (clearinghouseState of its dex; 0 when none is listed), for the
-        checks before a run starts. Raises GatewayError with no 200 answer or an answer of another shape."""
+    async def account_state(self) -> AccountState:
+        """The account's position in the coin (0 when none is listed) and its value (clearinghouseState of the
+        coin's dex), for the checks before a run starts. Raises GatewayError with no 200 answer or an answer of
+        another shape."""
         body = await self._info_once({"type": "clearinghouseState", "user": self.user, "dex": self.dex})
         state = self.parser.account_state(body)
         if state is None:
             raise GatewayError(f"{self.base_url}/info clearinghouseState: unexpected answer")
-        return state.position
+        return state
 
     async def mid_px(self) -> float:
         """The coin's mid from an l2Book query (raises GatewayError when the book has no two sides)."""
