@@ -13,6 +13,7 @@ import functools
 import getpass
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -232,6 +233,11 @@ async def _run(plan: _Plan) -> int:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
         return 2
+    refusal = unplaceable(cfg, mid, asset.sz_decimals, plan.coin)
+    if refusal is not None:
+        await gw.close()
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     refusal = oversized_position(account.position, cfg, plan.coin)
     if refusal is not None and not plan.allow_oversized:
         await gw.close()
@@ -386,6 +392,22 @@ def equity_basis(cfg, account_value: float, explicit: bool):
     return cfg, logging.INFO, (f"drawdown rules measure from the account's value at the start, {account_value:,.2f} "
                                f"USDC (a Kill at a loss of {s.drawdown_kill * account_value:,.2f}; set "
                                f"session.collateral_usd to risk a part of it)")
+
+
+def unplaceable(cfg, mid: float, sz_decimals: int, coin: str) -> str | None:
+    """Why no order of the run could ever be placed, or None: the venue's minimum order (its value,
+    ``quoting.ladder.min_notional_usd``, at the mid, on the coin's size grid) is more than ``risk.max_position``.
+    The defaults are BTC's (0.05): on a $0.10 coin the limit is half a cent and the minimum order 100 coins,
+    and a run would quote every cycle and place nothing, saying nothing."""
+    min_notional = cfg.quoting.ladder.min_notional_usd
+    lot = 10.0 ** -sz_decimals
+    min_sz = max(lot, math.ceil(min_notional / mid / lot - 1e-9) * lot) if mid > 0.0 else lot
+    limit = cfg.risk.max_position
+    if min_sz <= limit + 1e-12:
+        return None
+    return (f"risk.max_position {limit:g} {coin} is {limit * mid:,.4g} USDC at the mid ({mid:g}), less than the "
+            f"venue's minimum order of {min_notional:g} USDC ({min_sz:.{sz_decimals}f} {coin}): no order could be "
+            f"placed. Set risk.max_position and quoting.order_size for {coin} in --config")
 
 
 def oversized_position(position: float, cfg, coin: str) -> str | None:

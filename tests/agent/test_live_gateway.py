@@ -980,3 +980,23 @@ def test_a_live_runs_drawdown_rules_measure_from_the_accounts_value_unless_the_c
     assert "a Kill at a loss of 5,000.00 USDC, 500% of the account" in text
     with pytest.raises(UsageError, match="the account's value is 0 USDC"):
         equity_basis(AgentConfig(), 0.0, explicit=False)
+
+
+def test_a_limit_under_the_venues_minimum_order_is_refused_before_anything_is_sent(tmp_path, capsys):
+    """BTC's default limit on a $0.10 coin is half a cent, under the $10 minimum order: the run would quote every
+    cycle and place nothing, saying nothing. Here on BTC at ~$100k, a limit under its 0.0001 minimum."""
+    from agent.live_cli import unplaceable
+    assert unplaceable(AgentConfig(), 0.1, 0, "DOGE").startswith(
+        "risk.max_position 0.05 DOGE is 0.005 USDC at the mid (0.1), less than the venue's minimum order of 10 USDC "
+        "(100 DOGE)")
+    assert unplaceable(AgentConfig(), 100_000.0, 5, "BTC") is None  # the defaults on the coin they are made for
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.00005\n")
+    with served(speed=1.0) as (bg, ex, clock):
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config", str(cfg)],
+                         env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0
+    assert re.search(r"error: risk.max_position 5e-05 BTC is [0-9.]+ USDC at the mid \([0-9.]+\), less than the "
+                     r"venue's minimum order of 10 USDC \(0.00010 BTC\)", err)
