@@ -253,6 +253,9 @@ class LiveDriver:
             return
         self._shutdown_done = True
         self.stopped = True
+        # said before the wait: an operator pressing Ctrl-C again sees that it is being done, and how long it may take
+        log.info("stopping (%s): every order pulled; waiting up to %.0f s for the venue to list none of ours",
+                 self.stop_reason or "shutdown", grace_s)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
         ts = self.clock()

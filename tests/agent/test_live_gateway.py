@@ -650,6 +650,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     summary = json.loads((out / "summary.json").read_text())
     state = json.loads((out / "state.json").read_text())
     assert summary["stop_reason"] == "SIGINT" and summary["venue_open_orders"] == 0
+    assert "stopping (SIGINT): every order pulled; waiting up to 5 s for the venue to list none of ours" in caplog.text
     assert summary["dead_man_switch"] == "off"  # the account is under $1M traded: never armed
     from agent.live_cli import format_live_summary
     table = format_live_summary(summary)
