@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,11 +223,22 @@ async def _run(plan: _Plan) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     try:
+        asked = time.time()
         account = await gw.account_state()
+        answered = time.time()
     except GatewayError as e:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
         return 1
+    # the venue's clock (its answer's time) against ours, at the request's midpoint (the latency is well under
+    # the tolerances: a one-way bound of half the round trip)
+    refuse, skew_text = clock_skew(account.time_ms / 1000.0 - 0.5 * (asked + answered), cfg.risk.ack_timeout_s)
+    if refuse:
+        await gw.close()
+        print(f"error: {skew_text}", file=sys.stderr)
+        return 2
+    if skew_text:
+        log.warning("%s", skew_text)
     try:
         cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set)
     except UsageError as e:
@@ -392,6 +404,26 @@ def equity_basis(cfg, account_value: float, explicit: bool):
     return cfg, logging.INFO, (f"drawdown rules measure from the account's value at the start, {account_value:,.2f} "
                                f"USDC (a Kill at a loss of {s.drawdown_kill * account_value:,.2f}; set "
                                f"session.collateral_usd to risk a part of it)")
+
+
+def clock_skew(skew_s: float, ttl_s: float) -> tuple[bool, str | None]:
+    """(refuse, what to tell) for this host's clock ``skew_s`` seconds behind the venue's (negative: ahead). Every
+    action carries expiresAfter = our clock + ``risk.ack_timeout_s`` (``ttl_s``): behind by d, the venue keeps an
+    action only ttl - d s, and one it refuses as expired costs 5x a request of the address budget; ahead by d, an
+    order can still land up to ttl + d s after it was sent, when the agent already believes it gone (it counts it
+    in its limits only that long). Past half the ttl either way the run is refused; past half a second, warned."""
+    d = abs(skew_s)
+    if d <= _SKEW_WARN_S or not math.isfinite(skew_s):
+        return False, None
+    way = "behind" if skew_s > 0 else "ahead of"
+    why = (f"every action's expiresAfter (our clock + risk.ack_timeout_s, {ttl_s:g} s) leaves the venue {ttl_s - d:.1f} "
+           f"s to take it, and one refused as expired costs 5 requests of the address budget" if skew_s > 0 else
+           f"an order can land up to {ttl_s + d:.1f} s after it is sent, when the agent counts it only {ttl_s:g} s")
+    text = f"this host's clock is {d:.1f} s {way} the venue's: {why}. Synchronise the clock (NTP)"
+    return d > 0.5 * ttl_s, text
+
+
+_SKEW_WARN_S = 0.5
 
 
 def unplaceable(cfg, mid: float, sz_decimals: int, coin: str) -> str | None:

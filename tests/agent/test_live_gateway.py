@@ -1001,3 +1001,25 @@ def test_a_limit_under_the_venues_minimum_order_is_refused_before_anything_is_se
     assert code == 2 and sent == 0
     assert re.search(r"error: risk.max_position 5e-05 BTC is [0-9.]+ USDC at the mid \([0-9.]+\), less than the "
                      r"venue's minimum order of 10 USDC \(0.00010 BTC\)", err)
+
+
+def test_a_host_clock_far_from_the_venues_is_refused_and_a_small_skew_warned(capsys):
+    """Every action's expiresAfter is our clock + risk.ack_timeout_s: 10 s behind the venue, each would arrive
+    expired, refused at 5x a request's cost to the address budget, the agent never trading and never knowing why."""
+    from agent.live_cli import clock_skew
+    assert clock_skew(0.1, 5.0) == (False, None)
+    refuse, text = clock_skew(1.0, 5.0)
+    assert not refuse and text.startswith("this host's clock is 1.0 s behind the venue's: every action's "
+                                          "expiresAfter (our clock + risk.ack_timeout_s, 5 s) leaves the venue 4.0 s")
+    refuse, text = clock_skew(-3.0, 5.0)
+    assert refuse and "3.0 s ahead of the venue's: an order can land up to 8.0 s after it is sent" in text
+    params = _params()
+    params = params.model_copy(update={"venue": params.venue.model_copy(
+        update={"epoch_ms": int(time.time() * 1000) + 10_000})})  # the venue's clock 10 s ahead of ours
+    with served(speed=1.0, params=params) as (bg, ex, clock):
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3"],
+                         env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0
+    assert re.search(r"error: this host's clock is (9\.[5-9]|10\.[0-4]) s behind the venue's", err)
