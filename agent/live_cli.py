@@ -216,45 +216,11 @@ async def _run(plan: _Plan) -> int:
                             action_ttl_s=cfg.risk.ack_timeout_s)
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
-        asset = await gw.prepare()
-        mid = await gw.mid_px()
-    except GatewayError as e:
+        asset, mid, cfg, told = await _preflight(gw, plan)
+    except (GatewayError, UsageError) as e:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    try:
-        asked = time.time()
-        account = await gw.account_state()
-        answered = time.time()
-    except GatewayError as e:
-        await gw.close()
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    # the venue's clock (its answer's time) against ours, at the request's midpoint (the latency is well under
-    # the tolerances: a one-way bound of half the round trip)
-    refuse, skew_text = clock_skew(account.time_ms / 1000.0 - 0.5 * (asked + answered), cfg.risk.ack_timeout_s)
-    if refuse:
-        await gw.close()
-        print(f"error: {skew_text}", file=sys.stderr)
-        return 2
-    if skew_text:
-        log.warning("%s", skew_text)
-    try:
-        cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set)
-    except UsageError as e:
-        await gw.close()
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    refusal = unplaceable(cfg, mid, asset.sz_decimals, plan.coin)
-    if refusal is not None:
-        await gw.close()
-        print(f"error: {refusal}", file=sys.stderr)
-        return 2
-    refusal = oversized_position(account.position, cfg, plan.coin)
-    if refusal is not None and not plan.allow_oversized:
-        await gw.close()
-        print(f"error: {refusal}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, GatewayError) else 2
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
     except GatewayError as e:  # not needed to trade: said, and the static check below stands in
@@ -289,7 +255,8 @@ async def _run(plan: _Plan) -> int:
     log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
              plan.start_level)
-    log.log(basis_level, "%s", basis)
+    for level, text in told:
+        log.log(level, "%s", text)
     if plan.start_level == "Shadow" and cfg.graduation.shadow_exits:
         log.info("starting in Shadow: if the account holds a %s position, it is worked off with reduce-only orders "
                  "(graduation.shadow_exits; false holds it)", plan.coin)
@@ -404,6 +371,31 @@ def equity_basis(cfg, account_value: float, explicit: bool):
     return cfg, logging.INFO, (f"drawdown rules measure from the account's value at the start, {account_value:,.2f} "
                                f"USDC (a Kill at a loss of {s.drawdown_kill * account_value:,.2f}; set "
                                f"session.collateral_usd to risk a part of it)")
+
+
+async def _preflight(gw, plan: _Plan):
+    """Before anything is sent: the coin (asset id, size decimals), its mid, the account (position, value, the
+    venue's clock), checked against the config; (asset, mid, the config to run with, [(log level, text)] to
+    tell once the run starts). UsageError when the run must not start (the message says why and what to do),
+    GatewayError when the venue does not answer."""
+    asset = await gw.prepare()
+    mid = await gw.mid_px()
+    asked = time.time()
+    account = await gw.account_state()
+    answered = time.time()
+    cfg = plan.config
+    # the venue's clock (its answer's time) against ours at the request's midpoint (the latency is well under
+    # the tolerances)
+    refuse, skew = clock_skew(account.time_ms / 1000.0 - 0.5 * (asked + answered), cfg.risk.ack_timeout_s)
+    if refuse:
+        raise UsageError(skew)
+    cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set)
+    for refusal in (unplaceable(cfg, mid, asset.sz_decimals, plan.coin),
+                    None if plan.allow_oversized else oversized_position(account.position, cfg, plan.coin)):
+        if refusal is not None:
+            raise UsageError(refusal)
+    told = [(basis_level, basis)] + ([(logging.WARNING, skew)] if skew else [])
+    return asset, mid, cfg, told
 
 
 def clock_skew(skew_s: float, ttl_s: float) -> tuple[bool, str | None]:
