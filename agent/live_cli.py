@@ -389,6 +389,10 @@ async def _preflight(gw, plan: _Plan):
     refuse, skew = clock_skew(account.time_ms / 1000.0 - 0.5 * (asked + answered), cfg.risk.ack_timeout_s)
     if refuse:
         raise UsageError(skew)
+    if not account.account_value > 0.0 and plan.account is None:
+        raise UsageError(f"the account {gw.user} has no value on the coin's dex: HL_ACCOUNT_ADDRESS is not set, so the "
+                         f"agent trades as the key's own address; if HL_SECRET_KEY is an API (agent) wallet's key, set "
+                         f"HL_ACCOUNT_ADDRESS to the account it trades for")
     cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set)
     for refusal in (unplaceable(cfg, mid, asset.sz_decimals, plan.coin),
                     None if plan.allow_oversized else oversized_position(account.position, cfg, plan.coin)):

@@ -1023,3 +1023,17 @@ def test_a_host_clock_far_from_the_venues_is_refused_and_a_small_skew_warned(cap
     err = capsys.readouterr().err
     assert code == 2 and sent == 0
     assert re.search(r"error: this host's clock is (9\.[5-9]|10\.[0-4]) s behind the venue's", err)
+
+
+def test_an_agent_wallets_key_without_the_account_address_is_told_to_set_it(capsys):
+    """An API wallet's key alone trades as the wallet's own address, which holds nothing: refused before anything
+    is sent, saying which variable to set (the venue's own answer would be a rejection of every order)."""
+    other = "0x" + "5e" * 32
+    with served(speed=1.0) as (bg, ex, clock):
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3"],
+                         env={"HL_SECRET_KEY": other})
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0
+    assert f"error: the account {Account.from_key(other).address.lower()}" in err.lower()
+    assert "set HL_ACCOUNT_ADDRESS to the account it trades for" in err and "5e5e5e" not in err
