@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -44,6 +45,11 @@ class SessionConfig(BaseModel):
         "sessions: what the account starts with. Live: the account's value at the start unless set here (set it "
         "to risk a part of the account)."))
     quota_poll_s: float = Field(10.0, ge=0, description="How often the venue's rate-limit status is queried, s.")
+    book_feed: Literal["fast", "standard"] = Field("fast", description=(
+        "Live: the venue's l2Book feed. 'fast' (\"fast\": true in the subscription): 5 levels a side, pushed at "
+        "most every 0.5 s; 'standard': 20 levels, which the venue reportedly pushes at most every 5 s since July "
+        "2026, longer than risk.stale_book_s, so the agent would pull its quotes between pushes and quote on mids "
+        "seconds old. Signals read the top quoting.signals.book_levels (5)."))
     log_segment_mb: float = Field(256.0, gt=0, description=(
         "The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB; the full one "
         "becomes decisions-000001.jsonl, -000002, ... (oldest first), never written again: compress or move "

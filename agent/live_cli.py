@@ -213,7 +213,7 @@ async def _run(plan: _Plan) -> int:
     cfg = plan.config
     gw = HyperliquidGateway(plan.base_url, plan.wallet, plan.coin, account_address=plan.account,
                             rng=live_jitter_rng(plan.seed), quota_poll_s=cfg.session.quota_poll_s,
-                            action_ttl_s=cfg.risk.ack_timeout_s)
+                            action_ttl_s=cfg.risk.ack_timeout_s, book_fast=cfg.session.book_feed == "fast")
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
         asset, mid, cfg, told = await _preflight(gw, plan)

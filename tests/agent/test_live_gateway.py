@@ -679,6 +679,10 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     acked = [json.loads(x)["cloid"] for f in log_files(out / "events.jsonl") for x in f.read_text().splitlines()
              if x.startswith('{"e":"OrderAcknowledged"')]
     assert acked and all(c.startswith(head) for c in acked)
+    # the book feed as the config has it by default: the venue's fast one, 5 levels a side
+    books = [json.loads(x) for f in log_files(out / "events.jsonl") for x in f.read_text().splitlines()
+             if x.startswith('{"e":"BookUpdated"')]
+    assert books and all(len(b["bids"]) == len(b["asks"]) == 5 for b in books)
     # the live folder read back by the audit tool: its segments whole, its times as UTC dates
     from datetime import datetime, timezone
 
@@ -1037,3 +1041,19 @@ def test_an_agent_wallets_key_without_the_account_address_is_told_to_set_it(caps
     assert code == 2 and sent == 0
     assert f"error: the account {Account.from_key(other).address.lower()}" in err.lower()
     assert "set HL_ACCOUNT_ADDRESS to the account it trades for" in err and "5e5e5e" not in err
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_gateway_asks_for_the_fast_book_feed_and_twin_serve_gives_its_five_levels(fast):
+    """session.book_feed: 'fast' subscribes l2Book with "fast": true (5 levels a side, at most every 0.5 s; the
+    standard feed of 20 levels is reportedly pushed only every 5 s since July 2026, longer than stale_book_s)."""
+    with served(speed=10.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0, book_fast=fast) as (gw, events):
+                assert await until(lambda: sum(type(e) is BookUpdated for e in events) >= 3)
+                return gw._subscriptions()[0], [e for e in events if type(e) is BookUpdated]
+        sub, books = asyncio.run(scenario())
+    assert sub == ({"type": "l2Book", "coin": "BTC", "fast": True} if fast else {"type": "l2Book", "coin": "BTC"})
+    depths = {(len(b.bids), len(b.asks)) for b in books}
+    assert depths == {(5, 5)} if fast else max(min(d) for d in depths) > 5
+

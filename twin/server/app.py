@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GREETING = "Websocket connection established."
 WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 60 s (hyperliquid.md §4)
+FAST_BOOK_LEVELS = 5  # an l2Book subscription with "fast": true gets 5 levels a side (the venue's docs)
 WS_CHANNELS = {"l2Book": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user", "userEvents": "user"}
 LINK_DOWN = "The twin's connection model has this link down (a scripted or random outage): retry later."
 
@@ -331,7 +332,7 @@ class WsSession:
         self.host = host
         self.out: asyncio.Queue = asyncio.Queue()
         self.closed = False
-        self.book_opts: dict[str, tuple[int | None, int | None]] = {}
+        self.book_opts: dict[str, tuple[int | None, int | None, int | None]] = {}  # nSigFigs, mantissa, depth
         self._fill_pair: dict[str, bool] = {}  # user -> the next duplicate FillsPush is the userEvents one
         server.clock.catch_up()
         self.conn = server.exchange.connect(self.on_push)
@@ -418,8 +419,11 @@ class WsSession:
             if kind == "l2Book":
                 n_sig, mantissa = sub.get("nSigFigs"), sub.get("mantissa")
                 ok = n_sig is None or (wire.is_int(n_sig) and 2 <= n_sig <= 5)
-                self.book_opts[key] = (n_sig, mantissa if n_sig == 5 and mantissa in (1, 2, 5) else None) if ok \
-                    else (None, None)
+                # fast: the top FAST_BOOK_LEVELS a side (the venue's fast feed is pushed more often; the twin's
+                # one feed is pushed at its own cadence either way)
+                depth = FAST_BOOK_LEVELS if sub.get("fast") is True else None
+                self.book_opts[key] = (n_sig, mantissa if n_sig == 5 and mantissa in (1, 2, 5) else None, depth) if ok \
+                    else (None, None, depth)
             self._fill_pair.pop(key, None)
             self.conn.subscribe(kind, key)
         else:
@@ -467,9 +471,9 @@ class WsSession:
                 self.out.put_nowait(self._CLOSE)
             return None
         if isinstance(push, BookPush):
-            n_sig, mantissa = self.book_opts.get(push.coin, (None, None))
+            n_sig, mantissa, depth = self.book_opts.get(push.coin, (None, None, None))
             return wire.dumps({"channel": "l2Book",
-                               "data": wire.book_json(push, insts.get(push.coin), n_sig, mantissa)})
+                               "data": wire.book_json(push, insts.get(push.coin), n_sig, mantissa, depth)})
         if isinstance(push, TradePush):
             return wire.dumps({"channel": "trades", "data": [wire.trade_json(push, insts.get(push.coin))]})
         if isinstance(push, OrderUpdatePush):

@@ -314,11 +314,14 @@ def levels_json(levels: Iterable[tuple[float, float, int]], inst: InstrumentSpec
 
 
 def book_json(book: BookPush, inst: InstrumentSpec | None, n_sig_figs: int | None = None,
-              mantissa: int | None = None) -> dict:
+              mantissa: int | None = None, depth: int | None = None) -> dict:
+    """An l2Book frame's data; ``depth``: levels a side at most (a ``fast`` subscription's 5)."""
     bids, asks = book.bids, book.asks
     if n_sig_figs is not None:
         bids = aggregate_levels(bids, n_sig_figs, mantissa, is_bid=True)
         asks = aggregate_levels(asks, n_sig_figs, mantissa, is_bid=False)
+    if depth is not None:
+        bids, asks = bids[:depth], asks[:depth]
     return {"coin": book.coin, "time": book.time_ms, "levels": [levels_json(bids, inst), levels_json(asks, inst)]}
 
 

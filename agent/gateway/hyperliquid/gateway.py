@@ -79,8 +79,11 @@ class HyperliquidGateway(CommandRouter):
                  quota_poll_s: float = 10.0, action_ttl_s: float | None = 5.0, ping_s: float = 50.0,
                  silence_s: float = 60.0, backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
                  request_timeout_s: float = 10.0, nonces: NonceManager | None = None,
-                 is_mainnet: bool | None = None) -> None:
+                 is_mainnet: bool | None = None, book_fast: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
+        # the l2Book subscription's "fast": 5 levels a side at most every 0.5 s; without it 20 levels, which the venue
+        # reportedly pushes at most every 5 s since July 2026 (longer than risk.stale_book_s: quotes pulled between)
+        self.book_fast = book_fast
         self.ws_url = ws_url_of(self.base_url)
         self._wallet = as_wallet(wallet)
         self.user = (account_address or self._wallet.address).lower()
@@ -553,7 +556,8 @@ class HyperliquidGateway(CommandRouter):
     # ------------------------------------------------------------------ websocket
 
     def _subscriptions(self) -> list[dict]:
-        return [{"type": "l2Book", "coin": self.coin}, {"type": "trades", "coin": self.coin},
+        book = {"type": "l2Book", "coin": self.coin, "fast": True} if self.book_fast else {"type": "l2Book", "coin": self.coin}
+        return [book, {"type": "trades", "coin": self.coin},
                 {"type": "userFills", "user": self.user}, {"type": "orderUpdates", "user": self.user},
                 {"type": "userEvents", "user": self.user}]
 
