@@ -556,7 +556,9 @@ class HyperliquidGateway(CommandRouter):
     # ------------------------------------------------------------------ websocket
 
     def _subscriptions(self) -> list[dict]:
-        book = {"type": "l2Book", "coin": self.coin, "fast": True} if self.book_fast else {"type": "l2Book", "coin": self.coin}
+        book = {"type": "l2Book", "coin": self.coin}
+        if self.book_fast:
+            book["fast"] = True
         return [book, {"type": "trades", "coin": self.coin},
                 {"type": "userFills", "user": self.user}, {"type": "orderUpdates", "user": self.user},
                 {"type": "userEvents", "user": self.user}]
