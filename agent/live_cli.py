@@ -388,6 +388,9 @@ async def _preflight(gw, plan: _Plan):
     # the tolerances)
     refuse, skew = clock_skew(account.time_ms / 1000.0 - 0.5 * (asked + answered), cfg.risk.ack_timeout_s)
     if refuse:
+        if plan.network == "custom":
+            skew += " (against twin serve: a --params file that pins venue.epoch_ms to a number does this; null serves " \
+                    "on the wall clock)"
         raise UsageError(skew)
     if not account.account_value > 0.0 and plan.account is None:
         raise UsageError(f"the account {gw.user} has no value on the coin's dex: HL_ACCOUNT_ADDRESS is not set, so the "

@@ -35,7 +35,7 @@ from twin.messages import (
     OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError, TradePush, TransportFailure,
     UpdateLeverageAction, UserEventPush, action_size,
 )
-from twin.params import TwinParams
+from twin.params import SIM_EPOCH_MS, TwinParams
 
 DAY_S = 86400.0
 CHANNELS = ("l2Book", "trades", "orderUpdates", "userFills", "userEvents")
@@ -106,7 +106,7 @@ class Exchange:
         self._subs: dict[tuple[str, str], list[Connection]] = {}
         self._next_oid = 10_000_000_000
         self._next_tid = 1
-        self.epoch_ms = params.venue.epoch_ms
+        self.epoch_ms = params.venue.epoch_ms if params.venue.epoch_ms is not None else SIM_EPOCH_MS
         self.fee_rates = {c: (i.maker_fee, i.taker_fee) for c, i in self.instruments.items()}
         self.log: list[tuple] | None = [] if record else None
         self.counters: dict[str, int] = {"trades": 0, "book_updates": 0, "actions": 0, "http_429": 0,

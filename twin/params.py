@@ -30,10 +30,17 @@ class FeedParams(BaseModel):
     book_levels: int = Field(20, ge=1, le=20, description="Levels per side in l2Book pushes (venue: 20).")
 
 
+SIM_EPOCH_MS = 1_767_225_600_000  # 2026-01-01 UTC: a simulation's venue time at t=0 unless venue.epoch_ms pins it
+
+
 class VenueParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    epoch_ms: int = Field(1_767_225_600_000, description="Venue time (ms) at simulated t=0 (2026-01-01 UTC).")
+    epoch_ms: int | None = Field(None, description=(
+        "Venue time (ms) at simulated t=0. Null: 2026-01-01 UTC in a simulation, the wall clock when served (twin "
+        "serve), so that clients taking nonces and expiresAfter from the wall clock are inside the venue's window. "
+        "A number pins it, served too. (Null survives a dump of these parameters: a fitted twin_params.json "
+        "leaves it unpinned.)"))
     default_leverage: int = Field(20, ge=1, description="Cross leverage of a new position.")
     margin_check_interval_s: float = Field(1.0, gt=0, description="How often margin cancels and liquidations are checked.")
     schedule_cancel_min_volume_usd: float = Field(

@@ -1027,6 +1027,7 @@ def test_a_host_clock_far_from_the_venues_is_refused_and_a_small_skew_warned(cap
     err = capsys.readouterr().err
     assert code == 2 and sent == 0
     assert re.search(r"error: this host's clock is (9\.[5-9]|10\.[0-4]) s behind the venue's", err)
+    assert "against twin serve: a --params file that pins venue.epoch_ms" in err
 
 
 def test_an_agent_wallets_key_without_the_account_address_is_told_to_set_it(capsys):

@@ -33,3 +33,24 @@ def test_a_params_file_that_is_not_json_says_so_on_one_line(tmp_path):
         TwinParams.load(p)
     lines = str(e.value).splitlines()
     assert len(lines) == 2 and lines[1].startswith("  (top level): Invalid JSON") and len(lines[1]) < 200
+
+
+def test_a_dumped_params_file_serves_on_the_wall_clock_and_only_a_number_pins_it(tmp_path):
+    """A fitted twin_params.json (a dump of every field) pinned the venue's clock to 2026-01-01 when served: a
+    client taking nonces from the wall clock was outside the venue's nonce window on every action. The epoch's
+    default is now null, which a dump keeps: served, the wall clock; simulated, 2026-01-01."""
+    import json
+    import time
+
+    from twin.exchange import Exchange
+    from twin.params import SIM_EPOCH_MS
+    from twin.server.app import build_exchange
+
+    p = tmp_path / "twin.json"
+    p.write_text(TwinParams().to_json())
+    assert json.loads(p.read_text())["venue"]["epoch_ms"] is None
+    now_ms = time.time() * 1000
+    assert abs(build_exchange(TwinParams.load(p)).epoch_ms - now_ms) < 5_000
+    assert Exchange.build(TwinParams.load(p), 0).epoch_ms == SIM_EPOCH_MS
+    pinned = TwinParams.model_validate({"venue": {"epoch_ms": 1_700_000_000_000}})
+    assert build_exchange(pinned).epoch_ms == 1_700_000_000_000

@@ -43,10 +43,10 @@ LINK_DOWN = "The twin's connection model has this link down (a scripted or rando
 
 def build_exchange(params: TwinParams | None = None, seed: int = 0, fund: dict[str, float] | None = None,
                    wall_epoch: bool = True, schedule: ChaosSchedule | None = None) -> Exchange:
-    """A twin for serving. With ``wall_epoch`` (unless the params file set ``venue.epoch_ms``) simulated
-    t=0 is now, so the venue's clock agrees with clients that take nonces from the wall clock."""
+    """A twin for serving. With ``wall_epoch`` (unless the params pin ``venue.epoch_ms``) simulated t=0 is now,
+    so the venue's clock agrees with clients that take nonces from the wall clock."""
     params = params or TwinParams()
-    if wall_epoch and "epoch_ms" not in params.venue.model_fields_set:
+    if wall_epoch and params.venue.epoch_ms is None:
         venue = params.venue.model_copy(update={"epoch_ms": int(time.time() * 1000)})
         params = params.model_copy(update={"venue": venue})
     ex = Exchange.build(params, seed, schedule)
