@@ -351,13 +351,21 @@ def equity_basis(cfg, account_value: float, explicit: bool):
     start: the default is a twin session's $100,000, and on a $1,000 account its 5% Kill would come at a loss of
     $5,000, five times what there is to lose (the drawdown rules, Yellow to Kill, would never fire). Set higher
     than the account's value, it is kept, with a warning. The config the core is built with, config.json and the
-    start line all carry the value used, so a replay measures alike. UsageError: an account with no value."""
-    if not account_value > 0.0:
-        raise UsageError(f"the account's value is {account_value:g} USDC on the coin's dex: nothing to margin orders "
-                         f"with (fund it, or transfer to that dex, first)")
+    start line all carry the value used, so a replay measures alike. UsageError: an account with no value on the
+    coin's dex, unless the config sets the basis (each HIP-3 dex margins apart, from collateral moved to it; an
+    operator who knows better can start, warned)."""
     s = cfg.safety
+    if not account_value > 0.0 and not explicit:
+        raise UsageError(f"the account's value is {account_value:g} on the coin's dex: nothing to margin orders with "
+                         f"(each HIP-3 dex margins apart: move collateral to it first), and nothing to measure the "
+                         f"drawdown rules from. Set session.collateral_usd in --config to start anyway")
     if explicit:
         c = cfg.session.collateral_usd
+        if not account_value > 0.0:
+            return cfg, logging.WARNING, (
+                f"the account's value is {account_value:g} on the coin's dex: orders may be refused for margin; the "
+                f"drawdown rules measure from session.collateral_usd, {c:,.2f} (a Kill at a loss of "
+                f"{s.drawdown_kill * c:,.2f})")
         if c > account_value * 1.001:
             return cfg, logging.WARNING, (
                 f"session.collateral_usd {c:,.2f} is more than the account's value, {account_value:,.2f} USDC: the "

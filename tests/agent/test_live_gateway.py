@@ -983,8 +983,11 @@ def test_a_live_runs_drawdown_rules_measure_from_the_accounts_value_unless_the_c
     cfg, level, text = equity_basis(more, 1_000.0, explicit=True)  # more than there is: kept, and said loudly
     assert cfg.session.collateral_usd == 100_000.0 and level == logging.WARNING
     assert "a Kill at a loss of 5,000.00 USDC, 500% of the account" in text
-    with pytest.raises(UsageError, match="the account's value is 0 USDC"):
+    with pytest.raises(UsageError, match="the account's value is 0 on the coin's dex: nothing to margin orders "
+                                         "with .* Set session.collateral_usd in --config to start anyway"):
         equity_basis(AgentConfig(), 0.0, explicit=False)
+    cfg, level, text = equity_basis(part, 0.0, explicit=True)  # (a HIP-3 dex the operator knows to be margined)
+    assert cfg.session.collateral_usd == 400.0 and level == logging.WARNING and "may be refused for margin" in text
 
 
 def test_a_limit_under_the_venues_minimum_order_is_refused_before_anything_is_sent(tmp_path, capsys):
