@@ -399,6 +399,14 @@ class AgentCore:
             self._clear_dead_man(cmds, ev.ts, "stopped, and the venue lists none of our orders")
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
+        late = self.tracker.foreign_late
+        if late:
+            # orders it did not place appeared after its first look at the account: another client trading the coin
+            # on this account (each would cancel the other's orders, and skew on the other's fills), someone placing
+            # by hand, or an order of ours long forgotten and still resting. Counted and cancelled like any; said.
+            self._records.append({"type": "foreign_orders", "ts": ev.ts, "n": len(late),
+                                  "orders": [f"{o.side.name} {o.sz:g}@{o.px:g} {o.cloid}" for o in late[:10]]})
+            late.clear()
 
     # ------------------------------------------------------------------ the quote cycle
 

@@ -321,6 +321,10 @@ def describe(rec: dict, wall: bool) -> str:
         return f"{ts}  venue   {rec.get('kind')}: {rec.get('text', '')[:120]}"
     if kind == "dead_man":
         return f"{ts}  dead-man's switch {rec.get('state')}: {rec.get('why', '')}"
+    if kind == "foreign_orders":
+        return (f"{ts}  foreign {rec.get('n')} order(s) this run did not place appeared at the venue: another client "
+                f"trading the coin on this account (each cancels the other's)? placed by hand? "
+                f"({'; '.join(rec.get('orders', []))}); counted in the limits, cancelled where they do not fit")
     rest = {k: v for k, v in rec.items() if k not in ("type", "ts")}
     return f"{ts}  {kind}  {json.dumps(rest)[:160]}"
 

@@ -119,7 +119,7 @@ class OrderTracker:
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total",
-                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell")
+                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -134,6 +134,10 @@ class OrderTracker:
         self.tid_watermark = 0  # fills up to this tid are already in the last snapshot's position
         self.recent_fills: dict[int, float] = {}  # tid -> signed size of fills above the watermark
         self.snapshot_venue_ms = 0  # venue time of the last snapshot applied
+        self.snapshots = 0  # snapshots applied
+        # orders we did not place that a snapshot after the first listed (placed meanwhile by another client or by
+        # hand, or ours long forgotten and still resting), until the core has read them
+        self.foreign_late: list[TrackedOrder] = []
         self.version = 0  # bumped by every command and order event: "did anything change?"
         # cancelled orders whose earlier fills may still be on the (slower) fill stream: they keep
         # counting as exposure for settle_s after the cancel, or until a snapshot covers them
@@ -459,6 +463,9 @@ class OrderTracker:
             self.orders[cloid] = o
             self.live_set[cloid] = o
             self._recount(o)
+            if self.snapshots:
+                self.foreign_late.append(o)
+        self.snapshots += 1
 
     # ------------------------------------------------------------------ queries
 

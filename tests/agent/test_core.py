@@ -799,3 +799,26 @@ def test_a_cloid_an_earlier_run_left_resting_is_never_issued_again():
     assert len(set(issued)) == len(issued)
     for o in left:  # still counted until the venue answers
         assert core.tracker.live_set[o.cloid].oid == o.oid
+
+
+def test_orders_it_did_not_place_appearing_after_its_first_look_are_recorded_once():
+    """Another client trading the coin on this account (each cancels the other's orders), or someone placing by hand:
+    orders it did not place, listed by a snapshot after the first, go to the decision log (the console warns). Those
+    of the first snapshot (an earlier run's) are the account as found, not news; each is said once."""
+    from agent.gateway.events import OpenOrder, Side
+
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    old = OpenOrder("0x" + "0e" * 16, 7, Side.BUY, 90_000.0, 0.001, False)
+    new = OpenOrder("0x" + "ab" * 16, 8, Side.SELL, 110_000.0, 0.002, False)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+
+    def foreign(events):
+        for ev in events:
+            core.handle(ev)
+        return [r for r in core.drain_records() if r["type"] == "foreign_orders"]
+
+    assert foreign([AccountSnapshot(0.2, 0.0, 0.0, 10_000.0, 0.0, (old,))]) == []
+    got = foreign([AccountSnapshot(30.0, 0.0, 0.0, 10_000.0, 0.0, (old, new), requested_ts=29.9)])
+    assert [(r["n"], r["orders"]) for r in got] == [(1, [f"SELL 0.002@110000 {new.cloid}"])]
+    assert foreign([AccountSnapshot(60.0, 0.0, 0.0, 10_000.0, 0.0, (new,), requested_ts=59.9)]) == []
+    assert core.tracker.live_set[new.cloid].foreign

@@ -792,12 +792,15 @@ def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(ca
             {"type": "safety", "ts": t + 2, "from": 1, "to": 3, "reason": "error_burst 12 ≥ 10 → RED"},
             {"type": "dead_man", "ts": t + 3, "state": "armed", "why": "the venue cancels our orders if 30 s pass"},
             {"type": "dead_man", "ts": t + 4, "state": "refused", "why": "Too many scheduled cancels triggered today."},
-            {"type": "postmortem", "ts": t + 5, "reasons": ["drawdown 0.06 ≥ 0.05 → KILL"]}]
+            {"type": "postmortem", "ts": t + 5, "reasons": ["drawdown 0.06 ≥ 0.05 → KILL"]},
+            {"type": "foreign_orders", "ts": t + 6, "n": 1, "orders": ["SELL 0.002@110000 0xabab"]}]
     for r in recs:
         sink(r)
     assert kept == recs
     told = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "agent.live"]
-    assert [lvl for lvl, _ in told] == ["INFO", "INFO", "WARNING", "INFO", "WARNING", "WARNING"]  # no cycle lines
+    assert [lvl for lvl, _ in told] == ["INFO", "INFO", "WARNING", "INFO", "WARNING", "WARNING", "WARNING"]  # no cycles
+    assert "foreign 1 order(s) this run did not place appeared at the venue: another client" in told[-1][1]
+    assert "(SELL 0.002@110000 0xabab)" in told.pop()[1]
     start = told.pop(0)[1]
     assert "venue position -0.00611, 2 open orders at the start: the 2 this run did not place" in start
     assert "GREEN → YELLOW" in told[0][1] and "YELLOW → RED" in told[1][1]
