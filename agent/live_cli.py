@@ -394,7 +394,8 @@ async def _preflight(gw, plan: _Plan):
     cfg = plan.config
     # the venue's clock (its answer's time) against ours at the request's midpoint (the latency is well under
     # the tolerances)
-    refuse, skew = clock_skew(account.time_ms / 1000.0 - 0.5 * (asked + answered), cfg.risk.ack_timeout_s)
+    refuse, skew = clock_skew(account.time_ms / 1000.0 - 0.5 * (asked + answered) if account.time_ms > 0 else 0.0,
+                              cfg.risk.ack_timeout_s)  # (an answer without its time cannot be checked)
     if refuse:
         if plan.network == "custom":
             skew += " (against twin serve: a --params file that pins venue.epoch_ms to a number does this; null serves " \
