@@ -926,14 +926,14 @@ def test_the_first_checkpoint_comes_when_the_account_is_reconciled_not_a_checkpo
         task = asyncio.create_task(_checkpoints(2.0, Driver, lambda: written.append(time.monotonic() - t0),
                                                 lambda: time.monotonic() - t0 >= ready_at))
         await asyncio.sleep(1.5)
-        assert len(written) == 1 and ready_at <= written[0] < 1.2  # polled every 0.5 s until ready
+        assert len(written) == 1 and ready_at <= written[0] < 1.5  # polled every 0.5 s until ready (not 2 s in)
         await asyncio.sleep(1.6)
         Driver.stopped = True
         await asyncio.sleep(2.1)
         task.cancel()
 
     asyncio.run(go())
-    assert len(written) == 2 and written[1] - written[0] == pytest.approx(2.0, abs=0.3)
+    assert len(written) == 2 and written[1] - written[0] == pytest.approx(2.0, abs=0.5)
 
 
 def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed(tmp_path, capsys):
