@@ -411,6 +411,9 @@ async def _preflight(gw, plan: _Plan):
         if refusal is not None:
             raise UsageError(refusal)
     told = [(basis_level, basis)] + ([(logging.WARNING, skew)] if skew else [])
+    short = unmargined(cfg, mid, account.account_value, asset.max_leverage, plan.coin)
+    if short:
+        told.append((logging.WARNING, short))
     return asset, mid, cfg, told
 
 
@@ -432,6 +435,20 @@ def clock_skew(skew_s: float, ttl_s: float) -> tuple[bool, str | None]:
 
 
 _SKEW_WARN_S = 0.5
+
+
+def unmargined(cfg, mid: float, account_value: float, max_leverage: int, coin: str) -> str | None:
+    """What to warn of, or None, when ``risk.max_position`` at the mid is more than the account's value can margin
+    at the coin's maximum leverage: the venue refuses the orders past it (PerpMargin, errors towards Red), so the
+    limit the agent works to is not the one it was given. (A warning: the account's leverage setting, other
+    positions and resting orders move the real bound either way.)"""
+    notional = cfg.risk.max_position * mid
+    bound = account_value * max_leverage
+    if not account_value > 0.0 or max_leverage <= 0 or notional <= bound:
+        return None
+    return (f"risk.max_position {cfg.risk.max_position:g} {coin} is {notional:,.2f} USDC at the mid, more than the "
+            f"account's {account_value:,.2f} margins at the coin's maximum leverage ({max_leverage}x: "
+            f"{bound:,.2f}): orders past that are refused for margin (PerpMargin), which count towards Red")
 
 
 def unplaceable(cfg, mid: float, sz_decimals: int, coin: str) -> str | None:

@@ -1064,3 +1064,13 @@ def test_the_gateway_asks_for_the_fast_book_feed_and_twin_serve_gives_its_five_l
     depths = {(len(b.bids), len(b.asks)) for b in books}
     assert depths == {(5, 5)} if fast else max(min(d) for d in depths) > 5
 
+
+
+def test_a_limit_the_account_cannot_margin_is_warned_of():
+    from agent.live_cli import unmargined
+    cfg = AgentConfig()  # max_position 0.05
+    assert unmargined(cfg, 100_000.0, 1_000.0, 40, "BTC") is None  # $5,000 against $40,000
+    text = unmargined(cfg, 100_000.0, 100.0, 40, "BTC")  # against $4,000
+    assert text.startswith("risk.max_position 0.05 BTC is 5,000.00 USDC at the mid, more than the account's 100.00 "
+                           "margins at the coin's maximum leverage (40x: 4,000.00)")
+    assert unmargined(cfg, 100_000.0, 0.0, 40, "BTC") is None  # (no value: refused or warned elsewhere)
