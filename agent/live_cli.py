@@ -216,7 +216,7 @@ async def _run(plan: _Plan) -> int:
                             action_ttl_s=cfg.risk.ack_timeout_s, book_fast=cfg.session.book_feed == "fast")
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
-        asset, mid, cfg, told = await _preflight(gw, plan)
+        asset, mid, cfg, told, skew_s = await _preflight(gw, plan)
     except (GatewayError, UsageError) as e:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
@@ -248,7 +248,8 @@ async def _run(plan: _Plan) -> int:
         start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
                              tick=tick, execution_level=plan.execution_level, start_level=plan.start_level,
-                             seed=plan.seed, cloid_prefix=f"0x{cloid_prefix:08x}")
+                             seed=plan.seed, cloid_prefix=f"0x{cloid_prefix:08x}",
+                             clock_skew_s=None if skew_s is None else round(skew_s, 3))
         writer.write(start)
         if journal is not None:
             journal.start(start)
@@ -384,8 +385,8 @@ def equity_basis(cfg, account_value: float, explicit: bool):
 async def _preflight(gw, plan: _Plan):
     """Before anything is sent: the coin (asset id, size decimals), its mid, the account (position, value, the
     venue's clock), checked against the config; (asset, mid, the config to run with, [(log level, text)] to
-    tell once the run starts). UsageError when the run must not start (the message says why and what to do),
-    GatewayError when the venue does not answer."""
+    tell once the run starts, the venue's clock less ours in s or None). UsageError when the run must not start
+    (the message says why and what to do), GatewayError when the venue does not answer."""
     asset = await gw.prepare()
     mid = await gw.mid_px()
     asked = time.time()
@@ -394,8 +395,9 @@ async def _preflight(gw, plan: _Plan):
     cfg = plan.config
     # the venue's clock (its answer's time) against ours at the request's midpoint (the latency is well under
     # the tolerances)
-    refuse, skew = clock_skew(account.time_ms / 1000.0 - 0.5 * (asked + answered) if account.time_ms > 0 else 0.0,
-                              cfg.risk.ack_timeout_s)  # (an answer without its time cannot be checked)
+    skew_s = account.time_ms / 1000.0 - 0.5 * (asked + answered) if account.time_ms > 0 else None
+    # (an answer without its time cannot be checked)
+    refuse, skew = clock_skew(0.0 if skew_s is None else skew_s, cfg.risk.ack_timeout_s)
     if refuse:
         if plan.network == "custom":
             skew += " (against twin serve: a --params file that pins venue.epoch_ms to a number does this; null serves " \
@@ -414,7 +416,7 @@ async def _preflight(gw, plan: _Plan):
     short = unmargined(cfg, mid, account.account_value, asset.max_leverage, plan.coin)
     if short:
         told.append((logging.WARNING, short))
-    return asset, mid, cfg, told
+    return asset, mid, cfg, told, skew_s
 
 
 def clock_skew(skew_s: float, ttl_s: float) -> tuple[bool, str | None]:

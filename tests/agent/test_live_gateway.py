@@ -674,6 +674,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     assert start["type"] == "start" and start["venue"] == "live" and start["execution_level"] == 2
     assert start["account"].lower() == ADDR.lower() and start["config"]["session"]["log_segment_mb"] == 0.0005
     # the run's own cloid prefix, in its start line: every order it sent carries it (the journal's acks name them)
+    assert abs(start["clock_skew_s"]) < 0.5  # the venue's clock less ours at the start (twin serve: the wall clock)
     head = start["cloid_prefix"]
     assert re.fullmatch(r"0x[0-9a-f]{8}", head)
     acked = [json.loads(x)["cloid"] for f in log_files(out / "events.jsonl") for x in f.read_text().splitlines()
