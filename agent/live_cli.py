@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "but the reduce-only exits of a position the account holds in the coin; the config's "
                         "graduation.shadow_exits false places none)")
     p.add_argument("--execution-level", type=int, choices=range(5), default=2, metavar="0-4",
-                   help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live, 4 full live")
+                   help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live (the exposure capped at "
+                        "MicroLive, whatever graduation's evidence), 4 full live (graduation may promote up to "
+                        "graduation.ceiling)")
     p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m (default: until SIGINT/SIGTERM)")
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
                    "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), events.jsonl "
@@ -193,6 +195,14 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     data = config.model_dump()
     data["session"]["coin"] = coin
     data["graduation"]["start_level"] = level
+    if args.execution_level == 3:
+        # micro-live: an operator's cap on the exposure, whatever graduation's evidence says
+        from agent.graduation.exposure import ExposureLevel
+        micro = ExposureLevel.MICRO_LIVE
+        if ExposureLevel[level] > micro:
+            raise UsageError(f"--start-level {args.start_level} needs --execution-level 4: level 3 is micro-live, its "
+                             f"exposure capped at MicroLive (graduation promotes up to it, not past)")
+        data["graduation"]["ceiling"] = min(config.graduation.ceiling, micro)
     config = AgentConfig.model_validate(data)  # validated again: the level by name → ExposureLevel
     wallet, account = load_key(args.keystore, env)
     return _Plan(base_url=base_url, network="mainnet" if mainnet else ("testnet" if not args.base_url else "custom"),

@@ -953,12 +953,12 @@ def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed
         asyncio.run(buy())
         held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
         n_orders = bg.call(lambda: len(ex.order_status))
-        refused = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "Full",
+        refused = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full",
                              "--duration", "3", "--config", str(cfg)], env=env)
         err = capsys.readouterr().err
         assert bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.order_status))) == (held, n_orders)
         value = bg.call(lambda: ex.accounts[ADDR].account_value(ex.marks))
-        allowed = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "Full",
+        allowed = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full",
                              "--duration", "3", "--config", str(cfg), "--allow-oversized-position", "--quiet",
                              "--out", str(tmp_path / "run")], env=env)
         after = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
@@ -1075,3 +1075,19 @@ def test_a_limit_the_account_cannot_margin_is_warned_of():
     assert text.startswith("risk.max_position 0.05 BTC is 5,000.00 USDC at the mid, more than the account's 100.00 "
                            "margins at the coin's maximum leverage (40x: 4,000.00)")
     assert unmargined(cfg, 100_000.0, 0.0, 40, "BTC") is None  # (no value: refused or warned elsewhere)
+
+
+def test_execution_level_3_caps_the_exposure_at_micro_live(tmp_path, capsys):
+    """Micro-live means small: level 3 was level 4 under another name, and graduation could take a run started at
+    MicroLive to Full size on its own evidence. Now its ceiling is MicroLive, and a start above it is refused."""
+    from agent.live_cli import _plan, build_parser
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    plan = _plan(build_parser().parse_args(["--base-url", "http://127.0.0.1:9", "--execution-level", "3",
+                                            "--start-level", "MicroLive"]), env)
+    assert plan.config.graduation.ceiling.name == "MICRO_LIVE"
+    plan = _plan(build_parser().parse_args(["--base-url", "http://127.0.0.1:9", "--execution-level", "4",
+                                            "--start-level", "MicroLive"]), env)
+    assert plan.config.graduation.ceiling.name == "OPTIMIZED"  # the config's own
+    assert live_main(["--base-url", "http://127.0.0.1:9", "--execution-level", "3", "--start-level", "Full"],
+                     env=env) == 2
+    assert "--start-level Full needs --execution-level 4: level 3 is micro-live" in capsys.readouterr().err
