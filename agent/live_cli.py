@@ -268,6 +268,9 @@ async def _run(plan: _Plan) -> int:
              plan.start_level)
     for level, text in told:
         log.log(level, "%s", text)
+    if plan.execution_level == 3:
+        log.info("execution level 3 (micro-live): the exposure is capped at MicroLive; level 4 lets graduation "
+                 "promote past it")
     if plan.start_level == "Shadow" and cfg.graduation.shadow_exits:
         log.info("starting in Shadow: if the account holds a %s position, it is worked off with reduce-only orders "
                  "(graduation.shadow_exits; false holds it)", plan.coin)
