@@ -150,7 +150,17 @@ def live_main(argv: list[str] | None = None, env: dict | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return asyncio.run(_run(plan))
+    from agent.run_lock import RunLock, RunLocked
+    lock = RunLock(plan.base_url, plan.account or plan.wallet.address, plan.coin)
+    try:
+        lock.acquire()
+    except RunLocked as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(plan))
+    finally:
+        lock.release()
 
 
 class _Plan:

@@ -1091,3 +1091,33 @@ def test_execution_level_3_caps_the_exposure_at_micro_live(tmp_path, capsys):
     assert live_main(["--base-url", "http://127.0.0.1:9", "--execution-level", "3", "--start-level", "Full"],
                      env=env) == 2
     assert "--start-level Full needs --execution-level 4: level 3 is micro-live" in capsys.readouterr().err
+
+
+def test_a_second_agent_for_the_same_account_and_coin_on_this_host_is_refused(tmp_path, capsys):
+    """Two agents quoting one coin for one account cancel each other's orders. A second start on the host is
+    refused before it connects; another coin is not; and a holder killed outright leaves no lock behind."""
+    import subprocess
+    import sys
+
+    from agent.run_lock import RunLock
+    url = "http://127.0.0.1:9"  # nothing listens: a run that gets past the lock fails to connect (exit 1)
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    with RunLock(url, ADDR, "BTC"):
+        assert live_main(["--base-url", url, "--duration", "1"], env=env) == 2
+        assert f"another agent on this host (pid {os.getpid()}) is trading BTC for {ADDR.lower()}" in \
+            capsys.readouterr().err
+        assert live_main(["--base-url", url, "--coin", "ETH", "--duration", "1"], env=env) == 1
+    capsys.readouterr()
+    assert live_main(["--base-url", url, "--duration", "1"], env=env) == 1  # released
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from agent.run_lock import RunLock; "
+                               f"RunLock({url!r}, {ADDR!r}, 'BTC').acquire(); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        with pytest.raises(Exception, match="another agent on this host"):
+            RunLock(url, ADDR, "BTC").acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(url, ADDR, "BTC"):  # the kernel released it with the process
+        pass

@@ -1,0 +1,67 @@
+"""One live agent per venue, account and coin on a host.
+
+Two agents quoting one coin for one account cancel each other's orders (each sees the other's as orders it
+did not place) and skew on each other's fills: a second terminal, or a service restarted while the first
+process still drains, is all it takes. The lock is an advisory ``flock`` on a file in the temporary
+directory, named by the venue's URL, the account and the coin: the kernel releases it when the process
+ends however it ends (kill -9 included), so a crash never leaves a stale lock behind. Agents on other hosts
+are not seen here; the decision log's ``foreign_orders`` record and the console's warning catch them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock (the warning on foreign orders still stands)
+    fcntl = None
+
+
+class RunLocked(Exception):
+    """Another process on this host holds the lock; the message names it."""
+
+
+def lock_path(base_url: str, account: str, coin: str, folder: str | None = None) -> Path:
+    key = hashlib.sha256(f"{base_url.rstrip('/')}|{account.lower()}|{coin}".encode()).hexdigest()[:16]
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", coin)
+    return Path(folder or tempfile.gettempdir()) / f"hl-agent-{safe}-{key}.lock"
+
+
+class RunLock:
+    """Held from ``acquire`` until ``release`` or the process's end. ``RunLocked`` when another holds it."""
+
+    def __init__(self, base_url: str, account: str, coin: str, folder: str | None = None) -> None:
+        self.path = lock_path(base_url, account, coin, folder)
+        self.what = f"{coin} for {account.lower()} at {base_url.rstrip('/')}"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if fcntl is None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunLocked(f"another agent on this host (pid {holder}) is trading {self.what}: two would cancel "
+                            f"each other's orders. Stop it first (lock file {self.path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
