@@ -13,11 +13,9 @@ import functools
 import getpass
 import json
 import logging
-import math
 import os
 import re
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -228,6 +226,7 @@ async def _run(plan: _Plan) -> int:
     from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
     from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
     from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary, run_cloid_prefix
+    from agent.preflight import Refused, preflight
     from agent.quoting.ladder import venue_price_decimals
 
     cfg = plan.config
@@ -236,8 +235,8 @@ async def _run(plan: _Plan) -> int:
                             action_ttl_s=cfg.risk.ack_timeout_s, book_fast=cfg.session.book_feed == "fast")
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
-        asset, mid, cfg, told, skew_s = await _preflight(gw, plan)
-    except (GatewayError, UsageError) as e:
+        asset, mid, cfg, told, skew_s = await preflight(gw, plan)
+    except (GatewayError, Refused) as e:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
         return 1 if isinstance(e, GatewayError) else 2
@@ -367,148 +366,6 @@ def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
     persist_state(core, gateway, driver, out / "state.json")
     write_json(out / "level_history.json", level_history(core))
     write_json(out / "summary.json", summary)
-
-
-def equity_basis(cfg, account_value: float, explicit: bool):
-    """(config, log level, what to tell): the equity a live run's drawdown rules measure from. Unless the config
-    sets ``session.collateral_usd`` (``explicit``: a part of the account to risk), the account's value at the
-    start: the default is a twin session's $100,000, and on a $1,000 account its 5% Kill would come at a loss of
-    $5,000, five times what there is to lose (the drawdown rules, Yellow to Kill, would never fire). Set higher
-    than the account's value, it is kept, with a warning. The config the core is built with, config.json and the
-    start line all carry the value used, so a replay measures alike. UsageError: an account with no value on the
-    coin's dex, unless the config sets the basis (each HIP-3 dex margins apart, from collateral moved to it; an
-    operator who knows better can start, warned)."""
-    s = cfg.safety
-    if not account_value > 0.0 and not explicit:
-        raise UsageError(f"the account's value is {account_value:g} on the coin's dex: nothing to margin orders with "
-                         f"(each HIP-3 dex margins apart: move collateral to it first), and nothing to measure the "
-                         f"drawdown rules from. Set session.collateral_usd in --config to start anyway")
-    if explicit:
-        c = cfg.session.collateral_usd
-        if not account_value > 0.0:
-            return cfg, logging.WARNING, (
-                f"the account's value is {account_value:g} on the coin's dex: orders may be refused for margin; the "
-                f"drawdown rules measure from session.collateral_usd, {c:,.2f} (a Kill at a loss of "
-                f"{s.drawdown_kill * c:,.2f})")
-        if c > account_value * 1.001:
-            return cfg, logging.WARNING, (
-                f"session.collateral_usd {c:,.2f} is more than the account's value, {account_value:,.2f} USDC: the "
-                f"drawdown rules measure from it (a Kill at a loss of {s.drawdown_kill * c:,.2f} USDC, "
-                f"{s.drawdown_kill * c / account_value:.0%} of the account)")
-        return cfg, logging.INFO, (f"drawdown rules measure from session.collateral_usd, {c:,.2f} USDC (the "
-                                   f"account's value {account_value:,.2f})")
-    data = cfg.model_dump()
-    data["session"]["collateral_usd"] = account_value
-    cfg = type(cfg).model_validate(data)
-    return cfg, logging.INFO, (f"drawdown rules measure from the account's value at the start, {account_value:,.2f} "
-                               f"USDC (a Kill at a loss of {s.drawdown_kill * account_value:,.2f}; set "
-                               f"session.collateral_usd to risk a part of it)")
-
-
-async def _preflight(gw, plan: _Plan):
-    """Before anything is sent: the coin (asset id, size decimals), its mid, the account (position, value, the
-    venue's clock), checked against the config; (asset, mid, the config to run with, [(log level, text)] to
-    tell once the run starts, the venue's clock less ours in s or None). UsageError when the run must not start
-    (the message says why and what to do), GatewayError when the venue does not answer."""
-    asset = await gw.prepare()
-    mid = await gw.mid_px()
-    asked = time.time()
-    account = await gw.account_state()
-    answered = time.time()
-    cfg = plan.config
-    # the venue's clock (its answer's time) against ours at the request's midpoint (the latency is well under
-    # the tolerances)
-    skew_s = account.time_ms / 1000.0 - 0.5 * (asked + answered) if account.time_ms > 0 else None
-    # (an answer without its time cannot be checked)
-    refuse, skew = clock_skew(0.0 if skew_s is None else skew_s, cfg.risk.ack_timeout_s)
-    if refuse:
-        if plan.network == "custom":
-            skew += " (against twin serve: a --params file that pins venue.epoch_ms to a number does this; null serves " \
-                    "on the wall clock)"
-        raise UsageError(skew)
-    if not account.account_value > 0.0 and plan.account is None:
-        raise UsageError(f"the account {gw.user} has no value on the coin's dex: HL_ACCOUNT_ADDRESS is not set, so the "
-                         f"agent trades as the key's own address; if HL_SECRET_KEY is an API (agent) wallet's key, set "
-                         f"HL_ACCOUNT_ADDRESS to the account it trades for")
-    cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set)
-    for refusal in (unplaceable(cfg, mid, asset.sz_decimals, plan.coin),
-                    None if plan.allow_oversized else oversized_position(account.position, cfg, plan.coin)):
-        if refusal is not None:
-            raise UsageError(refusal)
-    told = [(basis_level, basis)] + ([(logging.WARNING, skew)] if skew else [])
-    short = unmargined(cfg, mid, account.account_value, asset.max_leverage, plan.coin)
-    if short:
-        told.append((logging.WARNING, short))
-    return asset, mid, cfg, told, skew_s
-
-
-def clock_skew(skew_s: float, ttl_s: float) -> tuple[bool, str | None]:
-    """(refuse, what to tell) for this host's clock ``skew_s`` seconds behind the venue's (negative: ahead). Every
-    action carries expiresAfter = our clock + ``risk.ack_timeout_s`` (``ttl_s``): behind by d, the venue keeps an
-    action only ttl - d s, and one it refuses as expired costs 5x a request of the address budget; ahead by d, an
-    order can still land up to ttl + d s after it was sent, when the agent already believes it gone (it counts it
-    in its limits only that long). Past half the ttl either way the run is refused; past half a second, warned."""
-    d = abs(skew_s)
-    if d <= _SKEW_WARN_S or not math.isfinite(skew_s):
-        return False, None
-    way = "behind" if skew_s > 0 else "ahead of"
-    why = (f"every action's expiresAfter (our clock + risk.ack_timeout_s, {ttl_s:g} s) leaves the venue {ttl_s - d:.1f} "
-           f"s to take it, and one refused as expired costs 5 requests of the address budget" if skew_s > 0 else
-           f"an order can land up to {ttl_s + d:.1f} s after it is sent, when the agent counts it only {ttl_s:g} s")
-    text = f"this host's clock is {d:.1f} s {way} the venue's: {why}. Synchronise the clock (NTP)"
-    return d > 0.5 * ttl_s, text
-
-
-_SKEW_WARN_S = 0.5
-
-
-def unmargined(cfg, mid: float, account_value: float, max_leverage: int, coin: str) -> str | None:
-    """What to warn of, or None, when ``risk.max_position`` at the mid is more than the account's value can margin
-    at the coin's maximum leverage: the venue refuses the orders past it (PerpMargin, errors towards Red), so the
-    limit the agent works to is not the one it was given. (A warning: the account's leverage setting, other
-    positions and resting orders move the real bound either way.)"""
-    notional = cfg.risk.max_position * mid
-    bound = account_value * max_leverage
-    if not account_value > 0.0 or max_leverage <= 0 or notional <= bound:
-        return None
-    return (f"risk.max_position {cfg.risk.max_position:g} {coin} is {notional:,.2f} USDC at the mid, more than the "
-            f"account's {account_value:,.2f} margins at the coin's maximum leverage ({max_leverage}x: "
-            f"{bound:,.2f}): orders past that are refused for margin (PerpMargin), which count towards Red")
-
-
-def unplaceable(cfg, mid: float, sz_decimals: int, coin: str) -> str | None:
-    """Why no order of the run could ever be placed, or None: the venue's minimum order (its value,
-    ``quoting.ladder.min_notional_usd``, at the mid, on the coin's size grid) is more than ``risk.max_position``.
-    The defaults are BTC's (0.05): on a $0.10 coin the limit is half a cent and the minimum order 100 coins,
-    and a run would quote every cycle and place nothing, saying nothing."""
-    min_notional = cfg.quoting.ladder.min_notional_usd
-    lot = 10.0 ** -sz_decimals
-    min_sz = max(lot, math.ceil(min_notional / mid / lot - 1e-9) * lot) if mid > 0.0 else lot
-    limit = cfg.risk.max_position
-    if min_sz <= limit + 1e-12:
-        return None
-    return (f"risk.max_position {limit:g} {coin} is {limit * mid:,.4g} USDC at the mid ({mid:g}), less than the "
-            f"venue's minimum order of {min_notional:g} USDC ({min_sz:.{sz_decimals}f} {coin}): no order could be "
-            f"placed. Set risk.max_position and quoting.order_size for {coin} in --config")
-
-
-def oversized_position(position: float, cfg, coin: str) -> str | None:
-    """Why a run must not start on an account already holding ``position`` of the coin, or None. Past
-    ``safety.position_kill_frac`` x ``risk.max_position`` the safety ladder's runaway rule Kills in the first
-    cycle, and its flatten (the default) sells or buys the whole position through the book, 1% through the touch:
-    a position someone holds on purpose (a hedge, a manual trade) dumped within a second of the start, by an
-    agent that never built it. (Short of that, Orange or Shadow's exits work it off with resting orders.)"""
-    limit = cfg.risk.max_position
-    frac = abs(position) / limit
-    kill = cfg.safety.position_kill_frac
-    if frac <= kill:
-        return None
-    then = ("flattens it through the book with a taker order 1% through the touch (safety.kill_action flatten)"
-            if cfg.safety.kill_action == "flatten" else "cancels everything and stops, holding it (safety.kill_action hold)")
-    return (f"the account already holds {position:+g} {coin}, {frac:.3g}x risk.max_position ({limit:g}): past "
-            f"safety.position_kill_frac ({kill:g}x) the agent's first cycle is a Kill, which {then}. Raise "
-            f"risk.max_position in --config, reduce the position first, or pass --allow-oversized-position to start "
-            f"anyway")
 
 
 async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] = lambda: True) -> None:

@@ -976,7 +976,7 @@ def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed
 def test_a_live_runs_drawdown_rules_measure_from_the_accounts_value_unless_the_config_sets_one():
     """The default collateral_usd is a twin session's $100,000: on a $1,000 account its 5% Kill came at a $5,000
     loss, five times what there was to lose, so no drawdown rule could fire."""
-    from agent.live_cli import UsageError, equity_basis
+    from agent.preflight import Refused, equity_basis
     cfg, level, text = equity_basis(AgentConfig(), 1_000.0, explicit=False)
     assert cfg.session.collateral_usd == 1_000.0 and level == logging.INFO
     assert "from the account's value at the start, 1,000.00 USDC (a Kill at a loss of 50.00" in text
@@ -987,7 +987,7 @@ def test_a_live_runs_drawdown_rules_measure_from_the_accounts_value_unless_the_c
     cfg, level, text = equity_basis(more, 1_000.0, explicit=True)  # more than there is: kept, and said loudly
     assert cfg.session.collateral_usd == 100_000.0 and level == logging.WARNING
     assert "a Kill at a loss of 5,000.00 USDC, 500% of the account" in text
-    with pytest.raises(UsageError, match="the account's value is 0 on the coin's dex: nothing to margin orders "
+    with pytest.raises(Refused, match="the account's value is 0 on the coin's dex: nothing to margin orders "
                                          "with .* Set session.collateral_usd in --config to start anyway"):
         equity_basis(AgentConfig(), 0.0, explicit=False)
     cfg, level, text = equity_basis(part, 0.0, explicit=True)  # (a HIP-3 dex the operator knows to be margined)
@@ -997,7 +997,7 @@ def test_a_live_runs_drawdown_rules_measure_from_the_accounts_value_unless_the_c
 def test_a_limit_under_the_venues_minimum_order_is_refused_before_anything_is_sent(tmp_path, capsys):
     """BTC's default limit on a $0.10 coin is half a cent, under the $10 minimum order: the run would quote every
     cycle and place nothing, saying nothing. Here on BTC at ~$100k, a limit under its 0.0001 minimum."""
-    from agent.live_cli import unplaceable
+    from agent.preflight import unplaceable
     assert unplaceable(AgentConfig(), 0.1, 0, "DOGE").startswith(
         "risk.max_position 0.05 DOGE is 0.005 USDC at the mid (0.1), less than the venue's minimum order of 10 USDC "
         "(100 DOGE)")
@@ -1017,7 +1017,7 @@ def test_a_limit_under_the_venues_minimum_order_is_refused_before_anything_is_se
 def test_a_host_clock_far_from_the_venues_is_refused_and_a_small_skew_warned(capsys):
     """Every action's expiresAfter is our clock + risk.ack_timeout_s: 10 s behind the venue, each would arrive
     expired, refused at 5x a request's cost to the address budget, the agent never trading and never knowing why."""
-    from agent.live_cli import clock_skew
+    from agent.preflight import clock_skew
     assert clock_skew(0.1, 5.0) == (False, None)
     refuse, text = clock_skew(1.0, 5.0)
     assert not refuse and text.startswith("this host's clock is 1.0 s behind the venue's: every action's "
@@ -1068,7 +1068,7 @@ def test_the_gateway_asks_for_the_fast_book_feed_and_twin_serve_gives_its_five_l
 
 
 def test_a_limit_the_account_cannot_margin_is_warned_of():
-    from agent.live_cli import unmargined
+    from agent.preflight import unmargined
     cfg = AgentConfig()  # max_position 0.05
     assert unmargined(cfg, 100_000.0, 1_000.0, 40, "BTC") is None  # $5,000 against $40,000
     text = unmargined(cfg, 100_000.0, 100.0, 40, "BTC")  # against $4,000
