@@ -377,21 +377,16 @@ async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] 
     state and summary, describing another run, in their place. A failed checkpoint (a full disk, or a bug in the
     summary) is logged and tried again at the next, never fatal: the decision log is the record (a log that
     cannot be written stops the run)."""
-    first = True
-    while True:
-        if first:
-            await asyncio.sleep(min(every_s, _READY_POLL_S))
-            if not driver.stopped and not ready():
-                continue
-            first = False
-        else:
-            await asyncio.sleep(every_s)
+    while not ready():
+        await asyncio.sleep(min(every_s, _READY_POLL_S))
         if driver.stopped:
-            return  # the end writes them
+            return
+    while not driver.stopped:  # (once stopped, the end writes them)
         try:
             write()
         except Exception:
             log.exception("cannot write the run folder's state and summary (checkpoint); trading goes on")
+        await asyncio.sleep(every_s)
 
 
 _READY_POLL_S = 0.5  # until the first checkpoint: how often the run is asked whether its account is reconciled

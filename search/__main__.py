@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(rows, episode_s, args.seeds))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json_text.dumps({"episode_s": episode_s, "step_s": step_s, "level": args.level,
-                                                      "seeds": [args.seed + k for k in range(args.seeds)],
-                                                      "trials": rows}, indent=2))
+        results = {"episode_s": episode_s, "step_s": step_s, "level": args.level,
+                   "seeds": [args.seed + k for k in range(args.seeds)], "trials": rows}
+        (out / "results.json").write_text(json_text.dumps(results, indent=2))
         best = config_for(rows[0]["params"], base)
         (out / "best.yaml").write_text(_best_yaml(best, rows[0]))
         print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")

@@ -210,4 +210,3 @@ def _gap(paper_v: float, real_v: float, paper_n: int, min_fills: int) -> float:
     if paper_n < min_fills or paper_v <= 0.0:
         return math.nan
     return abs(real_v - paper_v) / paper_v
-
