@@ -139,14 +139,17 @@ def oversized_position(position: float, cfg, coin: str) -> str | None:
     cycle, and its flatten (the default) sells or buys the whole position through the book, 1% through the touch:
     a position someone holds on purpose (a hedge, a manual trade) dumped within a second of the start, by an
     agent that never built it. (Short of that, Orange or Shadow's exits work it off with resting orders.)"""
+    from agent.safety import SafetyEscalator, SafetyInputs, SafetyLevel
     limit = cfg.risk.max_position
-    frac = abs(position) / limit
-    kill = cfg.safety.position_kill_frac
-    if frac <= kill:
+    # the safety ladder's own rules on the position alone (no equity, no data age): what its first cycle would see
+    hits = SafetyEscalator(cfg.safety).rule_hits(SafetyInputs(0.0, math.nan, 0.0, position, limit))
+    kill = next((h for h in hits if h.level is SafetyLevel.KILL and h.rule == "position_frac"), None)
+    if kill is None:
         return None
+    frac = kill.value
     then = ("flattens it through the book with a taker order 1% through the touch (safety.kill_action flatten)"
             if cfg.safety.kill_action == "flatten" else "cancels everything and stops, holding it (safety.kill_action hold)")
     return (f"the account already holds {position:+g} {coin}, {frac:.3g}x risk.max_position ({limit:g}): past "
-            f"safety.position_kill_frac ({kill:g}x) the agent's first cycle is a Kill, which {then}. Raise "
+            f"safety.position_kill_frac ({kill.threshold:g}x) the agent's first cycle is a Kill, which {then}. Raise "
             f"risk.max_position in --config, reduce the position first, or pass --allow-oversized-position to start "
             f"anyway")
