@@ -41,7 +41,7 @@ from agent.graduation.governor import Graduation
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_quote
-from agent.quoting.ladder import build_ladder, round_px_to_venue
+from agent.quoting.ladder import build_ladder, round_px_to_venue, venue_min_size
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
     NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, SafetyOverlay, apply_to_quotes,
@@ -755,7 +755,7 @@ class AgentCore:
         if g.places_orders:
             lot = self.lot
             base = math.floor(q.order_size * g.size_mult / lot + 1e-9) * lot
-            min_sz = math.ceil(q.ladder.min_notional_usd / mid / lot - 1e-9) * lot
+            min_sz = venue_min_size(q.ladder.min_notional_usd, mid, lot)
             if base < min_sz:
                 base = min_sz
         add(("exposure_size_mult", g.size_mult if g.places_orders else 0.0, "size"))

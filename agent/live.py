@@ -24,7 +24,7 @@ from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged,
     ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
 )
-from agent.quoting.ladder import round_px_to_venue
+from agent.quoting.ladder import round_px_to_venue, venue_min_size
 
 log = logging.getLogger(__name__)
 _perf_ns = time.perf_counter_ns  # the core's cost per cycle (the clock events carry may be a test's or scaled)
@@ -349,7 +349,7 @@ class DryRunGateway:
             far = round_px_to_venue(max(px, ref * (1.0 + self.far_frac)), self.sz_decimals, -1)
         lot = 10.0 ** -self.sz_decimals
         if far > 0 and far * sz < self.min_notional_usd:  # keep the venue's $10 minimum at the far price
-            sz = round(math.ceil(self.min_notional_usd / far / lot - 1e-9) * lot, self.sz_decimals)
+            sz = round(venue_min_size(self.min_notional_usd, far, lot), self.sz_decimals)
         return far, sz
 
     def _rewrite(self, cmd: Command) -> Command:

@@ -122,9 +122,10 @@ def unplaceable(cfg, mid: float, sz_decimals: int, coin: str) -> str | None:
     ``quoting.ladder.min_notional_usd``, at the mid, on the coin's size grid) is more than ``risk.max_position``.
     The defaults are BTC's (0.05): on a $0.10 coin the limit is half a cent and the minimum order 100 coins,
     and a run would quote every cycle and place nothing, saying nothing."""
+    from agent.quoting.ladder import venue_min_size
     min_notional = cfg.quoting.ladder.min_notional_usd
     lot = 10.0 ** -sz_decimals
-    min_sz = max(lot, math.ceil(min_notional / mid / lot - 1e-9) * lot) if mid > 0.0 else lot
+    min_sz = max(lot, venue_min_size(min_notional, mid, lot)) if mid > 0.0 else lot
     limit = cfg.risk.max_position
     if min_sz <= limit + 1e-12:
         return None

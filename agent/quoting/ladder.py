@@ -68,6 +68,12 @@ def venue_price_decimals(px: float, sz_decimals: int) -> int:
     return dec if dec > 0 else 0
 
 
+def venue_min_size(min_notional: float, px: float, lot: float) -> float:
+    """The smallest size on the lot grid worth ``min_notional`` at ``px`` (the venue's $10 minimum order): the
+    one statement of it the quotes, the dry run's far orders and the start's checks use."""
+    return math.ceil(min_notional / px / lot - 1e-9) * lot
+
+
 def round_px_to_venue(px: float, sz_decimals: int, side: int) -> float:
     """The nearest venue-valid price on the safe side: bids (side > 0) down, asks (side < 0) up.
 
