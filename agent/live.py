@@ -47,9 +47,9 @@ def live_core_of(start: dict):
     bench_live rebuild it here (the journal's acks name the cloids it issued: another prefix and the rebuilt
     core knows none of its orders)."""
     from agent.config import AgentConfig
-    prefix = start.get("cloid_prefix", 1)  # as the cloids show it ("0x8ee6f578"); logs before it was written: 1
+    prefix = int(start.get("cloid_prefix", "0x1"), 16)  # as the cloids show it ("0x8ee6f578"); older logs: 1
     return live_core(AgentConfig.model_validate(start["config"]), start["seed"], start["tick"], start["sz_decimals"],
-                     int(prefix, 16) if isinstance(prefix, str) else prefix)
+                     prefix)
 
 
 def run_cloid_prefix() -> int:

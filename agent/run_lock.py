@@ -25,17 +25,17 @@ class RunLocked(Exception):
     """Another process on this host holds the lock; the message names it."""
 
 
-def lock_path(base_url: str, account: str, coin: str, folder: str | None = None) -> Path:
+def lock_path(base_url: str, account: str, coin: str) -> Path:
     key = hashlib.sha256(f"{base_url.rstrip('/')}|{account.lower()}|{coin}".encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9]+", "-", coin)
-    return Path(folder or tempfile.gettempdir()) / f"hl-agent-{safe}-{key}.lock"
+    return Path(tempfile.gettempdir()) / f"hl-agent-{safe}-{key}.lock"
 
 
 class RunLock:
     """Held from ``acquire`` until ``release`` or the process's end. ``RunLocked`` when another holds it."""
 
-    def __init__(self, base_url: str, account: str, coin: str, folder: str | None = None) -> None:
-        self.path = lock_path(base_url, account, coin, folder)
+    def __init__(self, base_url: str, account: str, coin: str) -> None:
+        self.path = lock_path(base_url, account, coin)
         self.what = f"{coin} for {account.lower()} at {base_url.rstrip('/')}"
         self._fd: int | None = None
 

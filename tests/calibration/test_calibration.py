@@ -332,7 +332,7 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     # a folder carried on over a restart: the journal holds two runs, each replayed by its own core, streamed
     one = observe_journal(run)
     journal = EventJournal(JsonlWriter(run / "events.jsonl"))  # appends, as a restarted live CLI does
-    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix=0xA1B2C3D4))
+    journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix="0xa1b2c3d4"))
     for e in events:
         journal.event(e)
     journal.close()
