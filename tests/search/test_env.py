@@ -31,6 +31,17 @@ def test_it_passes_gymnasiums_checker():
     assert env.observation_space.shape == (len(OBSERVATION),)  # every coordinate named
 
 
+def test_gymnasium_makes_it_by_id_and_it_runs_the_same_episodes():
+    """Tools that take an environment id (gymnasium.make, vector envs, trainers) get the same environment,
+    wrapped by gymnasium's checks, with its keyword arguments passed through."""
+    import gymnasium
+
+    made = gymnasium.make("search:HLTwin/MarketMaking-v0", step_s=60.0, episode_s=120.0)
+    assert isinstance(made.unwrapped, MarketMakingEnv) and made.unwrapped.step_s == 60.0
+    a = np.linspace(-0.5, 0.5, len(PARAMETERS)).astype(np.float32)
+    assert _episode(made, 3, a)[0] == _episode(MarketMakingEnv(step_s=60.0, episode_s=120.0), 3, a)[0]
+
+
 def test_the_same_seed_and_actions_give_the_same_episode():
     env = MarketMakingEnv(step_s=60.0, episode_s=240.0)
     a = np.linspace(-0.5, 0.5, len(PARAMETERS)).astype(np.float32)
