@@ -31,7 +31,7 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
     """The object graph of a twin session: exchange, gateway, core, driver (not yet started)."""
     twin_seed, _ = np.random.SeedSequence(seed).spawn(2)
     ex = Exchange.build(params or TwinParams(), int(twin_seed.generate_state(1)[0]), schedule)
-    ex.fund(USER, config.session.collateral_usd)
+    ex.fund(USER, config.session.collateral_usd, ex.instruments[config.session.coin].dex)  # the coin's dex margins it
     gateway = TwinGateway(ex, USER, config.session.coin, quota_poll_s=config.session.quota_poll_s,
                           action_ttl_s=config.risk.ack_timeout_s)
     inst = ex.instruments[config.session.coin]

@@ -199,8 +199,8 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
         import simpy
         ex = Exchange(simpy.Environment(), params, int(twin_seq.generate_state(1)[0]), schedule, markets=markets)
     env = ex.env
-    ex.fund(USER, cfg.session.collateral_usd)
     inst = ex.instruments[coin]
+    ex.fund(USER, cfg.session.collateral_usd, inst.dex)  # the coin's dex margins it
     core = agent_cls(cfg, np.random.default_rng(agent_seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
     inner = TwinGateway(ex, USER, coin, quota_poll_s=cfg.session.quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s)
     gateway = _RecordingGateway(inner, ex, coin, t0)

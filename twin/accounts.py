@@ -3,6 +3,11 @@
 All money is USDC. ``cash`` holds deposits plus realised PnL minus fees, so that
 account value = cash + Σ unrealised PnL at the mark, exactly as the property tests check.
 Funding is not modelled (documented in the README): sessions here are hours, not days.
+
+Each perp dex margins apart, as on the venue (a HIP-3 dex has its own clearinghouse: collateral moved
+to it backs only its coins): the cash is kept per dex, a coin's dex being its name's prefix
+(``hyna:LIT`` is on ``hyna``, ``BTC`` on the first dex, ``""``). The money-valued methods take a ``dex``;
+without one they sum the whole account.
 """
 from __future__ import annotations
 
@@ -44,18 +49,38 @@ def _direction(start: float, end: float) -> str:
     return "Close Long" if start > 0 else "Close Short"
 
 
+def dex_of(coin: str) -> str:
+    """The perp dex a coin trades on: its name's prefix (``"hyna:LIT"`` → ``"hyna"``), the first dex ``""``
+    for an unprefixed name."""
+    head, sep, _ = coin.partition(":")
+    return head if sep else ""
+
+
 class Account:
-    """A trading account (one address): cross margin across its coins."""
+    """A trading account (one address): cross margin across its coins on each dex, each dex apart."""
 
-    __slots__ = ("address", "cash", "deposits", "positions", "default_leverage", "agents")
+    __slots__ = ("address", "cash_by_dex", "deposits", "positions", "default_leverage", "agents")
 
-    def __init__(self, address: str, usdc: float, default_leverage: int = 20) -> None:
+    def __init__(self, address: str, usdc: float, default_leverage: int = 20, dex: str = "") -> None:
         self.address = address.lower()
-        self.cash = float(usdc)
+        self.cash_by_dex: dict[str, float] = {dex: float(usdc)}
         self.deposits = float(usdc)
         self.positions: dict[str, Position] = {}
         self.default_leverage = default_leverage
         self.agents: set[str] = set()
+
+    @property
+    def cash(self) -> float:
+        """Deposits plus realised PnL less fees, over every dex."""
+        return sum(self.cash_by_dex.values())
+
+    def deposit(self, usdc: float, dex: str = "") -> None:
+        self.cash_by_dex[dex] = self.cash_by_dex.get(dex, 0.0) + float(usdc)
+        self.deposits += float(usdc)
+
+    def dexes(self) -> set[str]:
+        """The dexes the account holds collateral or a position on."""
+        return set(self.cash_by_dex) | {dex_of(c) for c, p in self.positions.items() if p.szi}
 
     def position(self, coin: str) -> Position:
         pos = self.positions.get(coin)
@@ -85,27 +110,31 @@ class Account:
         pos.realized_pnl += closed
         pos.fees += fee
         pos.volume_usd += px * sz
-        self.cash += closed - fee
+        dex = dex_of(coin)
+        self.cash_by_dex[dex] = self.cash_by_dex.get(dex, 0.0) + closed - fee
         return FillResult(closed, start, _direction(start, end))
 
-    def unrealized_pnl(self, marks: dict[str, float]) -> float:
+    def unrealized_pnl(self, marks: dict[str, float], dex: str | None = None) -> float:
         total = 0.0
         for coin, pos in self.positions.items():
-            if pos.szi:
+            if pos.szi and (dex is None or dex_of(coin) == dex):
                 total += (marks.get(coin, pos.entry_px) - pos.entry_px) * pos.szi
         return total
 
-    def account_value(self, marks: dict[str, float]) -> float:
-        return self.cash + self.unrealized_pnl(marks)
+    def account_value(self, marks: dict[str, float], dex: str | None = None) -> float:
+        """The value on one dex (its cash and its positions' unrealised PnL), or, without ``dex``, the whole
+        account's."""
+        cash = self.cash if dex is None else self.cash_by_dex.get(dex, 0.0)
+        return cash + self.unrealized_pnl(marks, dex)
 
-    def margin_used(self, marks: dict[str, float]) -> float:
-        """Initial margin of open positions: |size| × mark / leverage, summed (cross)."""
+    def margin_used(self, marks: dict[str, float], dex: str | None = None) -> float:
+        """Initial margin of open positions: |size| × mark / leverage, summed (cross) on one dex, or all."""
         total = 0.0
         for coin, pos in self.positions.items():
-            if pos.szi:
+            if pos.szi and (dex is None or dex_of(coin) == dex):
                 total += abs(pos.szi) * marks.get(coin, pos.entry_px) / pos.leverage
         return total
 
-    def maintenance_margin(self, marks: dict[str, float]) -> float:
+    def maintenance_margin(self, marks: dict[str, float], dex: str | None = None) -> float:
         """Half the initial margin at the position's leverage (the venue uses half of max-leverage IM)."""
-        return 0.5 * self.margin_used(marks)
+        return 0.5 * self.margin_used(marks, dex)

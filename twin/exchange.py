@@ -19,7 +19,7 @@ from typing import Callable, Union
 import numpy as np
 import simpy
 
-from twin.accounts import Account
+from twin.accounts import Account, dex_of
 from twin.book import ClientOrder, CoinBook, level_size
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
@@ -88,6 +88,7 @@ class Exchange:
         self.ip_limiter = IpWeightLimiter(params.quota)
         self._rest_rng = np.random.default_rng(self._rest_seq)
         self.instruments: dict[str, InstrumentSpec] = {i.coin: i for i in params.instruments}
+        self._dex_of_coin: dict[str, str] = {c: i.dex for c, i in self.instruments.items()}
         self.by_asset: dict[int, InstrumentSpec] = {i.asset_id: i for i in params.instruments}
         self.books: dict[str, CoinBook] = {
             c: CoinBook(c, i.tick, params.queue.cancel_ahead_power) for c, i in self.instruments.items()}
@@ -181,20 +182,20 @@ class Exchange:
 
     # ------------------------------------------------------------------ accounts
 
-    def fund(self, address: str, usdc: float) -> Account:
-        """Create (or top up) an account holding ``usdc`` of collateral."""
+    def fund(self, address: str, usdc: float, dex: str = "") -> Account:
+        """Create (or top up) an account holding ``usdc`` of collateral on perp dex ``dex`` (the first dex by
+        default; each dex margins apart, so a HIP-3 coin trades on what is funded on its dex)."""
         address = address.lower()
         acct = self.accounts.get(address)
         if not self._margin_running:
             self._margin_running = True
             self.env.process(self._run_margin_checks())
         if acct is None:
-            acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage)
+            acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage, dex)
             self.quotas[address] = AddressQuota(self.params.quota)
             self.fills[address] = []
         else:
-            acct.cash += usdc
-            acct.deposits += usdc
+            acct.deposit(usdc, dex)
         return acct
 
     def _set_quota_all(self, remaining: int) -> None:
@@ -364,7 +365,7 @@ class Exchange:
             if increasing > 0.0:
                 lev = acct.position(coin).leverage
                 need = spec.px * increasing / lev
-                if need > self._available_margin(acct) + 1e-9:
+                if need > self._available_margin(acct, inst.dex) + 1e-9:
                     return self._reject(RejectReason.PerpMargin, asset)
         drawn = self.rejections.draw(self.env.now)
         if drawn is not None:
@@ -409,17 +410,20 @@ class Exchange:
             rows = self._row_lists[key] = (pxs, szs, pxs.tolist(), szs.tolist())
         return rows
 
-    def _available_margin(self, acct: Account) -> float:
+    def _available_margin(self, acct: Account, dex: str) -> float:
+        """What the account has left on ``dex`` to margin a new order with: that dex's value, less its
+        positions' initial margin and its resting orders' (each dex margins apart)."""
         marks = self.marks
-        used = acct.margin_used(marks)
+        used = acct.margin_used(marks, dex)
         user = acct.address
         positions = acct.positions
+        dex_of_coin = self._dex_of_coin
         for o in self.orders.values():
-            if o.user == user and not o.reduce_only:
+            if o.user == user and not o.reduce_only and dex_of_coin[o.coin] == dex:
                 pos = positions.get(o.coin)
                 lev = pos.leverage if pos is not None else acct.position(o.coin).leverage
                 used += o.px * o.sz / lev
-        return acct.account_value(marks) - used
+        return acct.account_value(marks, dex) - used
 
     def _take(self, order: ClientOrder) -> tuple[float, float]:
         """Match an aggressive client order against the displayed book (levels it consumes stay
@@ -714,29 +718,35 @@ class Exchange:
         interval = self.params.venue.margin_check_interval_s
         while True:
             yield self.env.timeout(interval)
+            marks = self.marks
+            dex_of_coin = self._dex_of_coin
             for acct in self.accounts.values():
                 if not acct.positions:
                     continue
-                value = acct.account_value(self.marks)
-                if any(p.szi for p in acct.positions.values()) and value < acct.maintenance_margin(self.marks):
-                    self._liquidate(acct)
-                    continue
-                if self._available_margin(acct) < 0.0:
-                    for o in [o for o in self.orders.values() if o.user == acct.address and not o.reduce_only]:
-                        self._remove(o, "marginCanceled")
-                        self.counters["margin_cancels"] += 1
+                for dex in sorted(acct.dexes()):  # each dex margins apart: one liquidated leaves the others
+                    value = acct.account_value(marks, dex)
+                    if any(p.szi for c, p in acct.positions.items() if dex_of_coin.get(c, "") == dex) \
+                            and value < acct.maintenance_margin(marks, dex):
+                        self._liquidate(acct, dex)
+                        continue
+                    if self._available_margin(acct, dex) < 0.0:
+                        for o in [o for o in self.orders.values()
+                                  if o.user == acct.address and not o.reduce_only and dex_of_coin[o.coin] == dex]:
+                            self._remove(o, "marginCanceled")
+                            self.counters["margin_cancels"] += 1
 
-    def _liquidate(self, acct: Account) -> None:
-        """Close every position at the mark. As on the venue, the liquidated user sees each close as a fill
-        (userFills, the user channel's fills, the userFills query) carrying a ``liquidation`` object, then
-        the user channel's liquidation event."""
+    def _liquidate(self, acct: Account, dex: str = "") -> None:
+        """Close every position on ``dex`` at the mark. As on the venue, the liquidated user sees each close as
+        a fill (userFills, the user channel's fills, the userFills query) carrying a ``liquidation`` object,
+        then the user channel's liquidation event."""
         self.counters["liquidations"] += 1
         user = acct.address
+        dex_of_coin = self._dex_of_coin
         self.liquidations.append((self.env.now, user))
-        for o in [o for o in self.orders.values() if o.user == user]:
+        for o in [o for o in self.orders.values() if o.user == user and dex_of_coin[o.coin] == dex]:
             self._remove(o, "liquidatedCanceled")
         for coin, pos in acct.positions.items():
-            if pos.szi:
+            if pos.szi and dex_of_coin.get(coin, "") == dex:
                 mark = self.marks.get(coin, pos.entry_px)
                 sz = abs(pos.szi)
                 is_buy = pos.szi < 0
@@ -747,7 +757,7 @@ class Exchange:
                 tid = self._report_fill(user, coin, is_buy, mark, sz, res, oid, True, fee, None, (user, mark, "market"))
                 self._print_client(coin, is_buy, mark, sz, tid, user if is_buy else None, None if is_buy else user)
         self._publish(("userEvents", acct.address),
-                      UserEventPush(acct.address, "liquidation", (acct.address, acct.account_value(self.marks))))
+                      UserEventPush(acct.address, "liquidation", (acct.address, acct.account_value(self.marks, dex))))
 
     # ------------------------------------------------------------------ websocket
 
@@ -852,7 +862,7 @@ class Exchange:
         if kind == "openOrders":
             return self.open_orders(kw["user"])
         if kind == "clearinghouseState":
-            return self.clearinghouse_state(kw["user"])
+            return self.clearinghouse_state(kw["user"], kw.get("dex", ""))
         if kind == "userFills":
             return self.user_fills(kw["user"])
         if kind == "userFillsByTime":
@@ -914,20 +924,22 @@ class Exchange:
     def meta(self, dex: str = "") -> list[InstrumentSpec]:
         return [i for i in self.params.instruments if i.dex == dex]
 
-    def clearinghouse_state(self, user: str) -> dict:
+    def clearinghouse_state(self, user: str, dex: str = "") -> dict:
+        """The account on one perp dex, as the venue's clearinghouseState answers with ``dex`` (the first dex by
+        default): that dex's positions, value and margin only."""
         acct = self.accounts.get(user.lower())
         if acct is None:
             return {"assetPositions": [], "accountValue": 0.0, "marginUsed": 0.0, "withdrawable": 0.0}
         marks = self.marks
         positions = []
         for coin, p in acct.positions.items():
-            if p.szi:
+            if p.szi and dex_of(coin) == dex:
                 mark = marks.get(coin, p.entry_px)
                 positions.append({"coin": coin, "szi": p.szi, "entryPx": p.entry_px, "leverage": p.leverage,
                                   "unrealizedPnl": (mark - p.entry_px) * p.szi, "positionValue": abs(p.szi) * mark,
                                   "marginUsed": abs(p.szi) * mark / p.leverage})
-        value = acct.account_value(marks)
-        used = acct.margin_used(marks)
+        value = acct.account_value(marks, dex)
+        used = acct.margin_used(marks, dex)
         return {"assetPositions": positions, "accountValue": value, "marginUsed": used,
                 "withdrawable": max(0.0, value - used), "time": self.now_ms()}
 

@@ -28,7 +28,7 @@ class ProbeClient:
         self.size = size
         self.offset_ticks = offset_ticks
         self.tick = exchange.instruments[coin].tick
-        exchange.fund(self.user, usdc)
+        exchange.fund(self.user, usdc, exchange.instruments[coin].dex)
         self.replies: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.fills = 0

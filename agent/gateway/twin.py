@@ -43,6 +43,7 @@ class TwinGateway(CommandRouter):
         self.ex = exchange
         self.user = user.lower()
         self.coin = coin
+        self._dex = exchange.instruments[coin].dex if coin in exchange.instruments else ""
         self.quota_poll_s = quota_poll_s
         # every action carries expiresAfter = now + ttl, so an order not at the venue after the
         # ttl never will be: the agent can then trust a snapshot that does not list it
@@ -263,7 +264,8 @@ class TwinGateway(CommandRouter):
                     self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
                                         requested)
             return cb
-        self.ex.request_info("clearinghouseState", got("clearinghouseState"), self.conn, user=self.user)
+        self.ex.request_info("clearinghouseState", got("clearinghouseState"), self.conn, user=self.user,
+                             dex=self._dex)  # the coin's dex: each margins apart
 
     def _emit_snapshot(self, state: dict, orders: tuple, fills: tuple, requested: float) -> None:
         """The fills listed that the agent has not had go first, as from HyperliquidGateway: the snapshot's

@@ -61,7 +61,8 @@ def _params() -> TwinParams:
 @contextlib.contextmanager
 def served(speed: float = 10.0, schedule: ChaosSchedule | None = None, params: TwinParams | None = None):
     """``twin serve`` on 127.0.0.1 in a thread; ``clock`` is the venue's time in epoch seconds."""
-    ex = build_exchange(params or _params(), seed=3, fund={ADDR: 100_000.0}, schedule=schedule)
+    ex = build_exchange(params or _params(), seed=3, fund={ADDR: 100_000.0, (ADDR, "hyna"): 100_000.0},
+                        schedule=schedule)  # the first dex and hyna: each margins apart
     with BackgroundServer(TwinServer(ex, speed=speed)) as bg:
         yield bg, ex, (lambda: ex.epoch_ms / 1000.0 + bg.server.clock.target())
 
@@ -957,7 +958,7 @@ def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed
                              "--duration", "3", "--config", str(cfg)], env=env)
         err = capsys.readouterr().err
         assert bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.order_status))) == (held, n_orders)
-        value = bg.call(lambda: ex.accounts[ADDR].account_value(ex.marks))
+        value = bg.call(lambda: ex.accounts[ADDR].account_value(ex.marks, ""))  # BTC's dex
         allowed = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full",
                              "--duration", "3", "--config", str(cfg), "--allow-oversized-position", "--quiet",
                              "--out", str(tmp_path / "run")], env=env)
@@ -1121,3 +1122,35 @@ def test_a_second_agent_for_the_same_account_and_coin_on_this_host_is_refused(tm
         holder.wait()
     with RunLock(url, ADDR, "BTC"):  # the kernel released it with the process
         pass
+
+
+def test_a_hip3_run_with_nothing_on_the_coins_dex_is_refused_and_each_dex_is_asked_apart(capsys):
+    """Each dex margins apart (the venue's docs; the twin keeps collateral per dex): an account funded on the
+    first dex only has nothing on hyna to margin a hyna:LIT order with, and its clearinghouseState for hyna says 0.
+    The run is refused before anything is sent, told to move collateral to the dex; once there, the gateway
+    reads each dex's own value."""
+    from twin.market import SyntheticMarketParams
+
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        markets={"BTC": SyntheticMarketParams(), "hyna:LIT": SyntheticMarketParams.thin_hip3()})
+    ex = build_exchange(params, seed=3, fund={ADDR: 100_000.0})
+    with BackgroundServer(TwinServer(ex, speed=1.0)) as bg:
+        code = live_main(["--base-url", bg.base_url, "--coin", "hyna:LIT", "--execution-level", "3",
+                          "--duration", "3"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        sent = bg.call(lambda: len(ex.order_status))
+        bg.call(lambda: ex.fund(ADDR, 500.0, "hyna"))
+        clock = (lambda: ex.epoch_ms / 1000.0 + bg.server.clock.target())
+
+        async def values():
+            out = []
+            for coin in ("hyna:LIT", "BTC"):
+                gw = HyperliquidGateway(bg.base_url, KEY, coin, clock=clock, quota_poll_s=0)
+                await gw.prepare()
+                out.append((await gw.account_state()).account_value)
+                await gw.close()
+            return out
+        lit_value, btc_value = asyncio.run(values())
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0
+    assert "error: the account's value is 0 on the coin's dex" in err and "move collateral to it first" in err
+    assert lit_value == pytest.approx(500.0) and btc_value == pytest.approx(100_000.0)

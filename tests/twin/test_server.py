@@ -457,12 +457,20 @@ def test_websocket_connections_are_refused_for_the_rest_of_a_random_drop():
 
 def test_cli_options_parse():
     args = build_parser().parse_args(["--port", "0", "--speed", "10x", "--fund", f"{WALLET.address}=5000",
-                                      "--fund", f"{FUZZ_WALLET.address}=1"])
+                                      "--fund", f"{FUZZ_WALLET.address}=1", "--fund", f"{WALLET.address}=20@hyna"])
     assert args.host == "127.0.0.1" and args.speed == 10.0
-    assert args.fund == [(ADDR, 5000.0), (FUZZ_ADDR, 1.0)]
+    assert args.fund == [(ADDR, 5000.0, ""), (FUZZ_ADDR, 1.0, ""), (ADDR, 20.0, "hyna")]
     assert parse_speed("realtime") == 1.0
     with pytest.raises(ValueError):
         parse_speed("fast")
+
+
+def test_cli_funding_a_dex_the_twin_does_not_list_is_a_clear_error(capsys):
+    from twin.server.cli import serve_main
+
+    assert serve_main(["--port", "0", "--fund", f"{WALLET.address}=20@nope"]) == 2
+    err = capsys.readouterr().err
+    assert "@nope" in err and "no dex 'nope'" in err and "'hyna'" in err
 
 
 def test_cli_scenario_is_a_chaos_schedule_file_and_a_bad_one_is_a_clear_error(tmp_path, capsys):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from aiohttp import WSMsgType, web
@@ -41,17 +41,20 @@ WS_CHANNELS = {"l2Book": "coin", "trades": "coin", "orderUpdates": "user", "user
 LINK_DOWN = "The twin's connection model has this link down (a scripted or random outage): retry later."
 
 
-def build_exchange(params: TwinParams | None = None, seed: int = 0, fund: dict[str, float] | None = None,
-                   wall_epoch: bool = True, schedule: ChaosSchedule | None = None) -> Exchange:
+def build_exchange(params: TwinParams | None = None, seed: int = 0,
+                   fund: Mapping[str | tuple[str, str], float] | None = None, wall_epoch: bool = True,
+                   schedule: ChaosSchedule | None = None) -> Exchange:
     """A twin for serving. With ``wall_epoch`` (unless the params pin ``venue.epoch_ms``) simulated t=0 is now,
-    so the venue's clock agrees with clients that take nonces from the wall clock."""
+    so the venue's clock agrees with clients that take nonces from the wall clock. ``fund`` maps an address (the
+    first dex) or an (address, dex) pair to the USDC it holds there."""
     params = params or TwinParams()
     if wall_epoch and params.venue.epoch_ms is None:
         venue = params.venue.model_copy(update={"epoch_ms": int(time.time() * 1000)})
         params = params.model_copy(update={"venue": venue})
     ex = Exchange.build(params, seed, schedule)
-    for address, usdc in (fund or {}).items():
-        ex.fund(address, usdc)
+    for key, usdc in (fund or {}).items():
+        address, dex = (key, "") if isinstance(key, str) else key
+        ex.fund(address, usdc, dex)
     return ex
 
 
@@ -155,7 +158,7 @@ class TwinServer:
         if kind == "clearinghouseState":
             user = wire.need_address(req)
             dex = wire.need_str(req, "dex", default="")
-            return kind, wire.clearinghouse_json(ex.clearinghouse_state(user), ex.marks, ex.now_ms(), insts, dex), 0
+            return kind, wire.clearinghouse_json(ex.clearinghouse_state(user, dex), ex.marks, ex.now_ms(), insts, dex), 0
         if kind == "userFills":
             user = wire.need_address(req)
             rows = [wire.fill_json(f, insts.get(f.coin)) for f in ex.user_fills(user)]

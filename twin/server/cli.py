@@ -12,11 +12,14 @@ import sys
 from twin.server.clock import parse_speed
 
 
-def _fund_arg(text: str) -> tuple[str, float]:
-    address, sep, usdc = text.partition("=")
+def _fund_arg(text: str) -> tuple[str, float, str]:
+    """ADDRESS=USDC (the first dex) or ADDRESS=USDC@DEX (a HIP-3 dex: each dex margins apart)."""
+    address, sep, rest = text.partition("=")
+    usdc, _, dex = rest.partition("@")
     address = address.strip()
     if not sep or len(address) != 42 or not address.startswith("0x"):
-        raise argparse.ArgumentTypeError(f"--fund {text!r}: expected ADDRESS=USDC, e.g. 0xabc…(40 hex)=10000")
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: expected ADDRESS=USDC or ADDRESS=USDC@DEX, e.g. "
+                                         f"0xabc…(40 hex)=10000")
     try:
         int(address[2:], 16)
         amount = float(usdc)
@@ -24,7 +27,7 @@ def _fund_arg(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--fund {text!r}: ADDRESS must be hex and USDC a number") from None
     if not amount > 0:
         raise argparse.ArgumentTypeError(f"--fund {text!r}: USDC must be positive")
-    return address.lower(), amount
+    return address.lower(), amount, dex.strip()
 
 
 def _speed_arg(text: str) -> float:
@@ -47,9 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed of the twin (default 0)")
     p.add_argument("--speed", type=_speed_arg, default=1.0,
                    help="simulated time per wall time: 'realtime' (default) or a factor such as 10x")
-    p.add_argument("--fund", type=_fund_arg, action="append", default=[], metavar="ADDRESS=USDC",
-                   help="create an account holding USDC (repeatable); only funded accounts and their "
-                        "approved agents may trade")
+    p.add_argument("--fund", type=_fund_arg, action="append", default=[], metavar="ADDRESS=USDC[@DEX]",
+                   help="create an account holding USDC on the first perp dex, or with @DEX on that HIP-3 dex "
+                        "(repeatable; each dex margins apart, as on the venue: a HIP-3 coin trades on what is "
+                        "funded on its dex, e.g. --fund 0x…=1000@hyna for hyna:LIT); only funded accounts and "
+                        "their approved agents may trade")
     p.add_argument("--scenario", help="chaos schedule, YAML or JSON: {events: [...]} (or a scenario file's "
                                       "chaos: list) of disconnect, http_429_burst, rejection_burst, latency_spike, "
                                       "quota_set, price_jump, regime, market_param events; at_s is seconds of "
@@ -92,16 +97,21 @@ def serve_main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    funds: dict[str, float] = {}
-    for address, usdc in args.fund:
-        funds[address] = funds.get(address, 0.0) + usdc
+    dexes = sorted({i.dex for i in params.instruments})
+    funds: dict[tuple[str, str], float] = {}
+    for address, usdc, dex in args.fund:
+        if dex not in dexes:
+            print(f"error: --fund {address}={usdc:g}@{dex}: the twin lists no dex {dex!r} (its dexes: "
+                  f"{', '.join(repr(d) for d in dexes)}; the first dex is '', written without @)", file=sys.stderr)
+            return 2
+        funds[address, dex] = funds.get((address, dex), 0.0) + usdc
     server = TwinServer(build_exchange(params, args.seed, funds, schedule=schedule), speed=args.speed)
     n_chaos = len(schedule.events) if schedule is not None else 0
 
     def ready(url: str) -> None:
         print(f"twin venue listening on {url} (info {url}/info, exchange {url}/exchange, "
               f"websocket ws{url[4:]}/ws), speed {args.speed:g}x, seed {args.seed}, "
-              f"{len(funds)} funded account(s), {n_chaos} chaos event(s)", flush=True)
+              f"{len({a for a, _ in funds})} funded account(s), {n_chaos} chaos event(s)", flush=True)
 
     try:
         asyncio.run(serve(server, args.host, args.port, on_ready=ready))
