@@ -33,11 +33,14 @@ async def preflight(gw, plan):
             skew += " (against twin serve: a --params file that pins venue.epoch_ms to a number does this; null serves " \
                     "on the wall clock)"
         raise Refused(skew)
-    if not account.account_value > 0.0 and plan.account is None:
+    first_dex = 0.0  # the account's value on the first dex, asked only for a HIP-3 coin whose dex holds nothing
+    if not account.account_value > 0.0 and gw.dex:
+        first_dex = (await gw.account_state(dex="")).account_value
+    if not account.account_value > 0.0 and not first_dex > 0.0 and plan.account is None:
         raise Refused(f"the account {gw.user} has no value on the coin's dex: HL_ACCOUNT_ADDRESS is not set, so the "
                       f"agent trades as the key's own address; if HL_SECRET_KEY is an API (agent) wallet's key, set "
                       f"HL_ACCOUNT_ADDRESS to the account it trades for")
-    cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set)
+    cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set, gw.dex, first_dex)
     for refusal in (unplaceable(cfg, mid, asset.sz_decimals, plan.coin),
                     None if plan.allow_oversized else oversized_position(account.position, cfg, plan.coin)):
         if refusal is not None:
@@ -49,7 +52,7 @@ async def preflight(gw, plan):
     return asset, mid, cfg, told, skew_s
 
 
-def equity_basis(cfg, account_value: float, explicit: bool):
+def equity_basis(cfg, account_value: float, explicit: bool, dex: str = "", first_dex_value: float = 0.0):
     """(config, log level, what to tell): the equity a live run's drawdown rules measure from. Unless the config
     sets ``session.collateral_usd`` (``explicit``: a part of the account to risk), the account's value at the
     start: the default is a twin session's $100,000, and on a $1,000 account its 5% Kill would come at a loss of
@@ -57,10 +60,13 @@ def equity_basis(cfg, account_value: float, explicit: bool):
     than the account's value, it is kept, with a warning. The config the core is built with, config.json and the
     start line all carry the value used, so a replay measures alike. Refused: an account with no value on the
     coin's dex, unless the config sets the basis (each HIP-3 dex margins apart, from collateral moved to it; an
-    operator who knows better can start, warned)."""
+    operator who knows better can start, warned). ``first_dex_value``: what the account holds on the first dex,
+    when the coin is on HIP-3 ``dex``, named in the refusal (the collateral is there, not where the coin trades)."""
     s = cfg.safety
     if not account_value > 0.0 and not explicit:
-        raise Refused(f"the account's value is {account_value:g} on the coin's dex: nothing to margin orders with "
+        where = f"dex {dex!r}" if dex else "the coin's dex"
+        held = (f", while it holds {first_dex_value:,.2f} USDC on the first dex" if first_dex_value > 0.0 else "")
+        raise Refused(f"the account's value is {account_value:g} on {where}{held}: nothing to margin orders with "
                       f"(each HIP-3 dex margins apart: move collateral to it first), and nothing to measure the "
                       f"drawdown rules from. Set session.collateral_usd in --config to start anyway")
     if explicit:

@@ -1127,8 +1127,9 @@ def test_a_second_agent_for_the_same_account_and_coin_on_this_host_is_refused(tm
 def test_a_hip3_run_with_nothing_on_the_coins_dex_is_refused_and_each_dex_is_asked_apart(capsys):
     """Each dex margins apart (the venue's docs; the twin keeps collateral per dex): an account funded on the
     first dex only has nothing on hyna to margin a hyna:LIT order with, and its clearinghouseState for hyna says 0.
-    The run is refused before anything is sent, told to move collateral to the dex; once there, the gateway
-    reads each dex's own value."""
+    The run is refused before anything is sent, told where the collateral is and to move it to the dex (with
+    HL_ACCOUNT_ADDRESS unset it was once told instead to set it, as if the key were an empty API wallet's); once
+    there, the gateway reads each dex's own value."""
     from twin.market import SyntheticMarketParams
 
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
@@ -1136,7 +1137,7 @@ def test_a_hip3_run_with_nothing_on_the_coins_dex_is_refused_and_each_dex_is_ask
     ex = build_exchange(params, seed=3, fund={ADDR: 100_000.0})
     with BackgroundServer(TwinServer(ex, speed=1.0)) as bg:
         code = live_main(["--base-url", bg.base_url, "--coin", "hyna:LIT", "--execution-level", "3",
-                          "--duration", "3"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+                          "--duration", "3"], env={"HL_SECRET_KEY": KEY})  # the key's own address: ADDR
         sent = bg.call(lambda: len(ex.order_status))
         bg.call(lambda: ex.fund(ADDR, 500.0, "hyna"))
         clock = (lambda: ex.epoch_ms / 1000.0 + bg.server.clock.target())
@@ -1152,5 +1153,6 @@ def test_a_hip3_run_with_nothing_on_the_coins_dex_is_refused_and_each_dex_is_ask
         lit_value, btc_value = asyncio.run(values())
     err = capsys.readouterr().err
     assert code == 2 and sent == 0
-    assert "error: the account's value is 0 on the coin's dex" in err and "move collateral to it first" in err
+    assert "error: the account's value is 0 on dex 'hyna', while it holds 100,000.00 USDC on the first dex: " in err
+    assert "move collateral to it first" in err and "HL_ACCOUNT_ADDRESS" not in err
     assert lit_value == pytest.approx(500.0) and btc_value == pytest.approx(100_000.0)

@@ -175,11 +175,12 @@ class HyperliquidGateway(CommandRouter):
         except MalformedMessage as e:
             raise GatewayError(f"{self.base_url}/info userFees: unexpected answer ({e})") from None
 
-    async def account_state(self) -> AccountState:
+    async def account_state(self, dex: str | None = None) -> AccountState:
         """The account's position in the coin (0 when none is listed) and its value (clearinghouseState of the
-        coin's dex), for the checks before a run starts. Raises GatewayError with no 200 answer or an answer of
-        another shape."""
-        body = await self._info_once({"type": "clearinghouseState", "user": self.user, "dex": self.dex})
+        coin's dex, or of ``dex``), for the checks before a run starts. Raises GatewayError with no 200 answer or an
+        answer of another shape."""
+        body = await self._info_once({"type": "clearinghouseState", "user": self.user,
+                                      "dex": self.dex if dex is None else dex})
         state = self.parser.account_state(body)
         if state is None:
             raise GatewayError(f"{self.base_url}/info clearinghouseState: unexpected answer")
