@@ -88,7 +88,7 @@ class Exchange:
         self.ip_limiter = IpWeightLimiter(params.quota)
         self._rest_rng = np.random.default_rng(self._rest_seq)
         self.instruments: dict[str, InstrumentSpec] = {i.coin: i for i in params.instruments}
-        self._dex_of_coin: dict[str, str] = {c: i.dex for c, i in self.instruments.items()}
+        self._dex_of_coin: dict[str, str] = {c: dex_of(c) for c in self.instruments}  # (a lookup, in loops over orders)
         self.by_asset: dict[int, InstrumentSpec] = {i.asset_id: i for i in params.instruments}
         self.books: dict[str, CoinBook] = {
             c: CoinBook(c, i.tick, params.queue.cancel_ahead_power) for c, i in self.instruments.items()}
@@ -933,7 +933,7 @@ class Exchange:
         marks = self.marks
         positions = []
         for coin, p in acct.positions.items():
-            if p.szi and dex_of(coin) == dex:
+            if p.szi and self._dex_of_coin.get(coin, "") == dex:
                 mark = marks.get(coin, p.entry_px)
                 positions.append({"coin": coin, "szi": p.szi, "entryPx": p.entry_px, "leverage": p.leverage,
                                   "unrealizedPnl": (mark - p.entry_px) * p.szi, "positionValue": abs(p.szi) * mark,
