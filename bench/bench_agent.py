@@ -16,7 +16,10 @@ Prints, per profile:
   and every few seconds the graduation evaluated);
 - the cost of one raw SimPy timeout, and the cycle p50 as a multiple of it;
 - full-stack simulated seconds per wall second for that session, the projected wall time of a
-  simulated day (goal: < 60 s on one core), and the twin's market-only rate as the baseline ratio.
+  simulated day (goal: < 60 s on one core), and the twin's market-only rate as the baseline ratio;
+  and where the session's time goes: the core's share (every event it handled, timed in the session),
+  the same session's with a core that does nothing (the twin's market and feed, SimPy, the driver), and
+  the rest, the orders' path through the gateway and the twin.
 
 Wall-clock figures on a shared machine include time the process spent descheduled (a 4 ms time
 slice lands in the p99 as 4 ms), so each figure is also given in this process's CPU time. Even CPU
@@ -89,8 +92,13 @@ def full_stack(minutes: float, profile: str = "stress"):
             else:
                 cycle_cpu.append(cpu() - c0)
                 cycle.append(t1 - t0)
+            handled[0] += t1 - t0
             return out
-        return real(ev)
+        t0 = clock()
+        out = real(ev)
+        handled[0] += clock() - t0
+        return out
+    handled = [0]  # wall ns in the core, every event
     core.handle = timed
     driver.start()
     t0 = time.perf_counter()
@@ -98,6 +106,7 @@ def full_stack(minutes: float, profile: str = "stress"):
     ex.env.run(until=minutes * 60.0)
     wall = time.perf_counter() - t0
     cpu_s = time.process_time() - c0
+    split = (wall, handled[0] / 1e9, idle_core_session(cfg, params, minutes))
     events: list = []
     ex2, _, _, driver2 = build_session(cfg, 1, params, event_log=events)
     driver2.start()
@@ -105,7 +114,20 @@ def full_stack(minutes: float, profile: str = "stress"):
     inst = ex.instruments[cfg.session.coin]
     replayed = replay_min(cfg, events, inst.tick, inst.sz_decimals)
     return (np.array(cycle) / 1000.0, np.array(cycle_cpu) / 1000.0, np.array(after) / 1000.0,
-            minutes * 60.0 / wall, minutes * 60.0 / cpu_s, core, gw, replayed)
+            minutes * 60.0 / wall, minutes * 60.0 / cpu_s, core, gw, replayed, split)
+
+
+def idle_core_session(cfg: AgentConfig, params: TwinParams, minutes: float) -> float:
+    """Wall seconds of the same twin session with a core that handles nothing and sends nothing: the twin's
+    market and feed, SimPy and the driver, with no orders. Beside the session's own time and its core's, what
+    is left is the orders' path through the gateway and the twin (matching, margin, order-status pushes,
+    their latency timers)."""
+    ex, _, core, driver = build_session(cfg, 1, params)
+    core.handle = lambda ev: ()
+    driver.start()
+    t0 = time.perf_counter()
+    ex.env.run(until=minutes * 60.0)
+    return time.perf_counter() - t0
 
 
 def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5, make_core=None,
@@ -213,7 +235,7 @@ def main() -> None:
         report(raw, *full_stack(args.minutes, profile))
 
 
-def report(raw, us, cpu_us, after_us, rate, cpu_rate, core, gw, replayed) -> None:
+def report(raw, us, cpu_us, after_us, rate, cpu_rate, core, gw, replayed, split) -> None:
     raw_us = 1e6 / raw
     p50, p99 = np.percentile(us, 50), np.percentile(us, 99)
     c50, c99 = np.percentile(cpu_us, 50), np.percentile(cpu_us, 99)
@@ -237,6 +259,10 @@ def report(raw, us, cpu_us, after_us, rate, cpu_rate, core, gw, replayed) -> Non
     _by_kind(rep_after, after_kinds, _AFTER_KINDS)
     print(f"full stack, faults on         {rate:8.0f} sim s/wall s   a day in {86400 / rate:6.1f} s wall (goal < 60 s); "
           f"{cpu_rate:.0f} sim s/CPU s, a day in {86400 / cpu_rate:.1f} CPU s")
+    wall, in_core, idle = split
+    print(f"  where its time goes         the core {in_core / wall:.0%} (every event it handled); the same session "
+          f"with a core that does nothing {idle / wall:.0%} (the twin's market and feed, SimPy, the driver); the "
+          f"rest, {max(0.0, wall - in_core - idle) / wall:.0%}, the orders' path through the gateway and the twin")
     print(f"requests sent {gw.counters['request_items']:,}, fills {core.ledger.fills:,}, "
           f"disconnects {gw.counters['disconnects']}, exposure level at the end {core.graduation.level.name}")
 
