@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from agent.report import fee_rate_text, graduation_rows, health_rows
+from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row
 from twin import json_text
 from twin.files import unreadable
 from twin.units import parse_seed
@@ -132,8 +132,7 @@ def format_summary(s: dict) -> str:
         ("position", f"final {pos['final']:+.5f}, max |pos| {pos['max_abs']:.5f}, max worst-case "
                      f"{pos['max_worst_case']:.5f} vs limit {pos['limit']:.5f}"),
         *health_rows(s),
-        ("safety", f"final {s['safety']['final_level']}, max {s['safety']['max_level']}, "
-                   f"{len(s['safety']['transitions'])} transitions"),
+        safety_row(s),
         *graduation_rows(s),
         ("levels over time", f"exposure {s['timeline']['exposure']}  (0 Shadow … 5 Optimized)"),
         ("", f"safety   {s['timeline']['safety']}  (0 Green … 4 Kill; one digit per "

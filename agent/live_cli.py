@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
-from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows
+from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, safety_row
 from twin import json_text
 from twin.files import unreadable
 from twin.units import parse_seed
@@ -448,6 +448,7 @@ def format_live_summary(s: dict) -> str:
         ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
         *health_rows(s),
+        safety_row(s),
         *graduation_rows(s),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
         ("core per cycle", _cycle_cost(s.get("core_cycle_us"))),

@@ -24,7 +24,10 @@ def trading_summary(core) -> dict:
         "safety": {"final_level": core.safety.level.name,
                    "max_level": max((t.to_level for t in hist), default=core.safety.level).name,
                    "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
-                                    "reason": t.reason} for t in hist]},
+                                    "reason": t.reason} for t in hist],
+                   # the rules whose entry condition held at the last update: what keeps the level up (none
+                   # while it steps down, its dwell and recovery window running)
+                   "held_by": [h.describe() for h in core.safety.hits]},
         "exposure": exposure_summary(core),
         "shadow": core.graduation.shadow.summary(),
     }
@@ -40,6 +43,18 @@ def health_rows(s: dict) -> list[tuple[str, str]]:
         ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
                        f"(quotes pulled)"),
     ]
+
+
+def safety_row(s: dict) -> tuple[str, str]:
+    """The summary table's safety row: where the ladder ended and, above Green, what holds it there (an
+    operator watching a run sit at Red wants the rule, not only the level)."""
+    sf = s["safety"]
+    text = f"final {sf['final_level']}, max {sf['max_level']}, {len(sf['transitions'])} transitions"
+    if sf["final_level"] != "GREEN":
+        held = sf.get("held_by") or []
+        text += ("; held by " + "; ".join(held) if held else
+                 "; no rule holds it now: it steps down once its dwell and safety.recovery_window_s have passed")
+    return "safety", text
 
 
 def graduation_rows(s: dict) -> list[tuple[str, str]]:

@@ -167,6 +167,36 @@ def test_the_summary_says_what_holds_promotion():
     assert [c["name"] for c in at_ceiling] == ["ceiling"] and held_by_text(at_ceiling) == "its ceiling (graduation.ceiling 1)"
 
 
+def test_the_summary_says_what_holds_the_safety_level():
+    """A run that sits at Red for its last minutes (the venue's health low after an outage and a rejection burst)
+    said only "RED": the summary names the rule holding it, and while the level steps down, that none does."""
+    import math
+
+    import numpy as np
+
+    from agent.config import AgentConfig
+    from agent.core import AgentCore
+    from agent.report import safety_row, trading_summary
+    from agent.safety.escalator import SafetyInputs
+
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+
+    def tick(ts, health):
+        core.safety.update(SafetyInputs(ts, 100_000.0, 100_000.0, 0.0, 0.05, 0, -math.inf, 0, health, 0.1, 0.0))
+    tick(1.0, 0.2)
+    s = trading_summary(core)
+    assert s["safety"]["final_level"] == "RED" and s["safety"]["held_by"] == ["exchange_health 0.2 ≤ 0.3 → RED"]
+    assert safety_row(s) == ("safety", "final RED, max RED, 1 transitions; held by exchange_health 0.2 ≤ 0.3 → RED")
+    tick(2.0, 1.0)  # healthy again: Red's dwell (300 s) and recovery window still to run
+    s = trading_summary(core)
+    assert s["safety"]["final_level"] == "RED" and s["safety"]["held_by"] == []
+    assert "no rule holds it now: it steps down once its dwell" in safety_row(s)[1]
+    for t in range(3, 400):
+        tick(float(t), 1.0)
+    s = trading_summary(core)
+    assert s["safety"]["final_level"] == "GREEN" and safety_row(s)[1] == "final GREEN, max RED, 4 transitions"
+
+
 def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():
     from agent.report import fee_rate_text
     assert "differs" in fee_rate_text({"maker_paid": 1.5, "configured": 0.0})

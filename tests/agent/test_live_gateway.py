@@ -659,6 +659,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     # the exposure ladder and what held promotion at the last evaluation are in the table too
     assert re.search(r"\n  exposure +MICRO_LIVE → MICRO_LIVE", table)
     assert re.search(r"\n  promotion held by +\S", table)
+    assert re.search(r"\n  safety +final (GREEN|YELLOW), max ", table)  # the ladder, as in a twin run's table
     # the account's maker rate as userFees lists it, read at the start (the twin's base tier)
     assert summary["fee_rate_bps"]["venue_listed"] == pytest.approx(1.5)
     assert re.search(r"\n  fee rate +no maker fill; quoting.maker_fee_bps 0; the venue lists 1.50 bp", table)
