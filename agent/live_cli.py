@@ -13,6 +13,7 @@ import functools
 import getpass
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, safety_row
+from agent.safety.escalator import SafetyLevel
 from twin import json_text
 from twin.files import unreadable
 from twin.units import parse_seed
@@ -300,9 +302,11 @@ async def _run(plan: _Plan) -> int:
             _write_run_files(plan.out, core, gateway, driver, summarise())
         checkpoints = asyncio.create_task(_checkpoints(cfg.session.checkpoint_s / driver.time_scale, driver, checkpoint,
                                                        lambda: core.reconciled))
+    reminders = asyncio.create_task(_level_reminders(_REMIND_S / driver.time_scale, driver, core))
     try:
         await driver.run(plan.duration, shutdown_grace_s=plan.grace)
     finally:
+        reminders.cancel()
         if checkpoints is not None:
             checkpoints.cancel()
         remove_handlers()
@@ -390,6 +394,33 @@ async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] 
 
 
 _READY_POLL_S = 0.5  # until the first checkpoint: how often the run is asked whether its account is reconciled
+
+
+async def _level_reminders(every_s: float, driver, core) -> None:
+    """While the safety ladder stays at Red (quotes pulled, only reduce-only exits), a console warning every
+    ``every_s`` saying so and what holds it: the transition is logged once, and a run can sit at Red for many
+    minutes (its dwell is 300 s, and a rule may hold it longer) with the console silent."""
+    while not driver.stopped:
+        await asyncio.sleep(every_s)
+        text = still_at_red(core.safety, driver.clock())
+        if text is not None and not driver.stopped:
+            log.warning("%s", text)
+
+
+def still_at_red(safety, now: float) -> str | None:
+    """The reminder for a ladder at Red (None below Red, and at Kill, which stops the run and says so)."""
+    level = safety.level
+    if level != SafetyLevel.RED:
+        return None
+    since = now - safety.history[-1].ts if safety.history else math.nan
+    held = "; ".join(h.describe() for h in safety.hits)
+    cfg = safety.cfg
+    why = (f"held by {held}" if held else f"no rule holds it now: it steps down once it has been Red "
+                                          f"{cfg.dwell_red_s:g} s and clear {cfg.recovery_window_s:g} s")
+    return f"safety still RED after {since:.0f} s (quotes pulled, only reduce-only exits placed): {why}"
+
+
+_REMIND_S = 60.0  # how often a run held at Red says so on the console (wall seconds at time scale 1)
 
 
 _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summary table

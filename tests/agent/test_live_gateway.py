@@ -1157,3 +1157,44 @@ def test_a_hip3_run_with_nothing_on_the_coins_dex_is_refused_and_each_dex_is_ask
     assert "error: the account's value is 0 on dex 'hyna', while it holds 100,000.00 USDC on the first dex: " in err
     assert "move collateral to it first" in err and "HL_ACCOUNT_ADDRESS" not in err
     assert lit_value == pytest.approx(500.0) and btc_value == pytest.approx(100_000.0)
+
+
+def test_a_run_held_at_red_says_so_on_the_console_with_what_holds_it(caplog):
+    """A ten-minute run against twin serve with a chaos schedule went Red at one minute and stayed there to the
+    end, the console silent after the transition: while at Red, a warning every minute, naming the rule."""
+    import math
+
+    from agent.live_cli import _level_reminders, still_at_red
+    from agent.safety.escalator import SafetyConfig, SafetyEscalator, SafetyInputs
+
+    esc = SafetyEscalator(SafetyConfig())
+
+    def tick(ts, health):
+        esc.update(SafetyInputs(ts, 100_000.0, 100_000.0, 0.0, 0.05, 0, -math.inf, 0, health, 0.1, 0.0))
+    tick(99.0, 1.0)
+    assert still_at_red(esc, 100.0) is None  # Green: nothing to say
+    tick(100.0, 0.2)
+    assert still_at_red(esc, 160.0) == ("safety still RED after 60 s (quotes pulled, only reduce-only exits placed): "
+                                        "held by exchange_health 0.2 ≤ 0.3 → RED")
+    tick(170.0, 1.0)
+    assert still_at_red(esc, 220.0).endswith("no rule holds it now: it steps down once it has been Red 300 s and "
+                                             "clear 30 s")
+
+    class Driver:
+        stopped = False
+        clock = staticmethod(lambda: 250.0)
+
+    class Core:
+        safety = esc
+
+    async def go():
+        task = asyncio.create_task(_level_reminders(0.2, Driver, Core))
+        await asyncio.sleep(0.5)
+        Driver.stopped = True
+        await asyncio.sleep(0.3)
+        assert task.done()
+
+    with caplog.at_level(logging.WARNING, logger="agent.live"):
+        asyncio.run(go())
+    said = [r.getMessage() for r in caplog.records if r.name == "agent.live"]
+    assert len(said) == 2 and all(m.startswith("safety still RED after 150 s") for m in said)
