@@ -53,7 +53,9 @@ class SafetyConfig(BaseModel):
     cascade_errors: int = Field(10, ge=1, description="Error burst (rejections, 429s) ≥ this many within "
                                                       "cascade_window_s → Red (a cascade).")
     cascade_window_s: float = Field(10.0, gt=0, description="Window of ErrorBurstCounter, s.")
-    health_critical: float = Field(0.3, ge=0, le=1, description="Exchange health (0..1) ≤ this → Red.")
+    health_critical: float = Field(0.3, ge=0, le=1, description="Exchange health (0..1) ≤ this → Red. The agent "
+                                   "measures it as the share of the address request quota left (headroom / cap): "
+                                   "the rule exchange_health in the logs.")
     stressed_regime_yellow: float | None = Field(0.95, gt=0, le=1, description="The regime model's P(stressed) "
                                                  "≥ this → Yellow (spreads wider, size halved while the market is "
                                                  "stressed); null disables the rule.")
