@@ -327,6 +327,9 @@ async def _run(plan: _Plan) -> int:
     if plan.out is not None:
         _write_run_files(plan.out, core, gateway, driver, summary)
     print(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
+    held = position_left(summary, plan.coin)
+    if held:
+        print(held, file=sys.stderr)
     left = summary["venue_open_orders"]
     if left is None or left > 0:
         print(f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
@@ -459,6 +462,18 @@ def _told(inner):
         if inner is not None:
             inner(rec)
     return sink
+
+
+def position_left(s: dict, coin: str) -> str | None:
+    """What an operator must be told when a run ends holding a position: a stop pulls the orders, it does not
+    flatten (a Kill with safety.kill_action flatten does), and "stopped" reads as "done" unless said."""
+    pos = s["venue_position"] if s["venue_position"] is not None else s["position"]["final"]
+    if not pos:
+        return None
+    whose = "the venue's position" if s["venue_position"] is not None else "the agent's count: the venue's unread"
+    return (f"note: the run ends holding {pos:+g} {coin} ({whose}): a stop pulls the orders and leaves the position. "
+            f"The next run starts from it (in Shadow, reduce-only exits work it off: graduation.shadow_exits), or "
+            f"close it in the app")
 
 
 def _cycle_cost(c: dict | None) -> str:

@@ -1198,3 +1198,29 @@ def test_a_run_held_at_red_says_so_on_the_console_with_what_holds_it(caplog):
         asyncio.run(go())
     said = [r.getMessage() for r in caplog.records if r.name == "agent.live"]
     assert len(said) == 2 and all(m.startswith("safety still RED after 150 s") for m in said)
+
+
+def test_a_run_that_ends_holding_a_position_says_so(tmp_path, capsys):
+    """A stop pulls the orders and leaves the position; the summary's "position" row showed it among twenty others,
+    and an operator reading "stopped" as "flat" would leave it unwatched. Said after the summary; a flat end
+    says nothing."""
+    from agent.live_cli import position_left
+
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")  # Shadow places nothing
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    with served(speed=1.0) as (bg, ex, clock):
+        async def buy():
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                gw.send(PlaceOrder(cloid(71), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(71)))
+        asyncio.run(buy())
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
+                          str(cfg), "--quiet"], env=env)
+        held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    err = capsys.readouterr().err
+    assert code == 0 and held == pytest.approx(0.001)
+    assert "note: the run ends holding +0.001 BTC (the venue's position): a stop pulls the orders and leaves" in err
+    flat = {"venue_position": 0.0, "position": {"final": 0.0}}
+    assert position_left(flat, "BTC") is None
+    assert "the agent's count" in position_left({"venue_position": None, "position": {"final": -0.002}}, "BTC")
