@@ -465,6 +465,23 @@ def test_cli_options_parse():
         parse_speed("fast")
 
 
+def test_cli_says_where_each_account_is_funded():
+    """Each dex margins apart: the start says what each funded address holds on which dex."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "twin", "serve", "--port", "0", "--fund",
+                             f"{WALLET.address}=5000", "--fund", f"{WALLET.address}=20@hyna"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "listening on http://127.0.0.1:" in lines[0] and "1 funded account(s)" in lines[0]
+    assert lines[1:] == [f"  {ADDR}: 5,000.00 USDC on the first dex\n", f"  {ADDR}: 20.00 USDC on dex 'hyna'\n"]
+
+
 def test_cli_funding_a_dex_the_twin_does_not_list_is_a_clear_error(capsys):
     from twin.server.cli import serve_main
 

@@ -112,6 +112,8 @@ def serve_main(argv: list[str] | None = None) -> int:
         print(f"twin venue listening on {url} (info {url}/info, exchange {url}/exchange, "
               f"websocket ws{url[4:]}/ws), speed {args.speed:g}x, seed {args.seed}, "
               f"{len({a for a, _ in funds})} funded account(s), {n_chaos} chaos event(s)", flush=True)
+        for (address, dex), usdc in funds.items():  # where each holds what: each dex margins apart
+            print(f"  {address}: {usdc:,.2f} USDC on {f'dex {dex!r}' if dex else 'the first dex'}", flush=True)
 
     try:
         asyncio.run(serve(server, args.host, args.port, on_ready=ready))
