@@ -25,9 +25,9 @@ def trading_summary(core) -> dict:
                    "max_level": max((t.to_level for t in hist), default=core.safety.level).name,
                    "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,
                                     "reason": t.reason} for t in hist],
-                   # the rules whose entry condition held at the last update: what keeps the level up (none
-                   # while it steps down, its dwell and recovery window running)
-                   "held_by": [h.describe() for h in core.safety.hits]},
+                   # the rules of the final level whose entry condition held at the last update: what keeps the
+                   # level up (none while it steps down, its dwell and recovery window running)
+                   "held_by": held_by(core.safety)},
         "exposure": exposure_summary(core),
         "shadow": core.graduation.shadow.summary(),
     }
@@ -43,6 +43,13 @@ def health_rows(s: dict) -> list[tuple[str, str]]:
         ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
                        f"(quotes pulled)"),
     ]
+
+
+def held_by(safety) -> list[str]:
+    """The rules holding the safety ladder at its level: those of that level (or above, at Kill) whose entry
+    condition held at the last update. A lower level's rule (a reconnection's Yellow, at Red) holds nothing."""
+    level = safety.level
+    return [h.describe() for h in safety.hits if h.level >= level] if level else []
 
 
 def safety_row(s: dict) -> tuple[str, str]:

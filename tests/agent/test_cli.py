@@ -181,9 +181,10 @@ def test_the_summary_says_what_holds_the_safety_level():
 
     core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
 
-    def tick(ts, health):
-        core.safety.update(SafetyInputs(ts, 100_000.0, 100_000.0, 0.0, 0.05, 0, -math.inf, 0, health, 0.1, 0.0))
-    tick(1.0, 0.2)
+    def tick(ts, health, reconnect_ts=-math.inf):
+        core.safety.update(SafetyInputs(ts, 100_000.0, 100_000.0, 0.0, 0.05, 0, reconnect_ts, 0, health, 0.1, 0.0))
+    tick(1.0, 0.2, reconnect_ts=0.5)  # a reconnection's Yellow too: it holds nothing at Red, and is not named
+    assert [h.rule for h in core.safety.hits] == ["reconnect_age_s", "exchange_health"]
     s = trading_summary(core)
     assert s["safety"]["final_level"] == "RED" and s["safety"]["held_by"] == ["exchange_health 0.2 ≤ 0.3 → RED"]
     assert safety_row(s) == ("safety", "final RED, max RED, 1 transitions; held by exchange_health 0.2 ≤ 0.3 → RED")
