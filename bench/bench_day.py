@@ -8,7 +8,10 @@ cycle). So this prints both the day's wall time and how the agent spent it: the 
 requests, and the exposure level at each hour's end, with the process's peak memory.
 
 How much of the day the agent places orders in depends on the session (its seed, and any change to the
-code that moves its decisions): the per-hour costs it prints let a reader work out a day of any mix.
+code that moves its decisions): the per-hour costs it prints let a reader work out a day of any mix. Each
+hour's cost is split too: the agent core's share (every event it handled, timed in the session: two clock
+reads an event, some 0.5 s a day), and what the day would take with the core at no cost, the rest being the
+twin, SimPy and the driver: what a faster core alone could buy.
 
 Run: python bench/bench_day.py [--profile stress|default] [--hours 24] [--seed 1]
 """
@@ -26,11 +29,21 @@ from twin.units import positive_int
 
 
 def whole_day(profile: str, hours: int, progress: bool,
-              seed: int = 1) -> tuple[float, list[tuple[int, float, str, int]]]:
+              seed: int = 1) -> tuple[float, list[tuple[int, float, str, int, float]]]:
     """Wall seconds for ``hours`` of the profile's session, and per hour: (hour, wall so far, exposure level
-    at its end, request items sent in it)."""
+    at its end, request items sent in it, wall seconds in the agent core so far)."""
     cfg, params = profile_session(profile)
     ex, gw, core, driver = build_session(cfg, seed, params)
+    in_core = [0.0]
+    real = core.handle
+    clock = time.perf_counter
+
+    def timed(ev):
+        t = clock()
+        out = real(ev)
+        in_core[0] += clock() - t
+        return out
+    core.handle = timed
     driver.start()
     hourly = []
     sent = 0
@@ -41,7 +54,7 @@ def whole_day(profile: str, hours: int, progress: bool,
             print(f"  {profile}: hour {h}/{hours} done, {time.perf_counter() - t0:.0f} s wall", file=sys.stderr,
                   flush=True)
         items = gw.counters["request_items"]
-        hourly.append((h, time.perf_counter() - t0, core.graduation.level.name, items - sent))
+        hourly.append((h, time.perf_counter() - t0, core.graduation.level.name, items - sent, in_core[0]))
         sent = items
     return time.perf_counter() - t0, hourly
 
@@ -58,24 +71,27 @@ def main() -> None:
     rate, n_events = market_only(seconds / 60.0, observed=True)  # every event scheduled, as with an agent attached
     base = n_events / rate
     wall, hourly = whole_day(args.profile, args.hours, not args.quiet, args.seed)
-    placing = [h for h, _, _, n in hourly if n]
+    placing = [h for h, _, _, n, _ in hourly if n]
     print(f"twin market alone, {args.hours} h      {base:7.1f} s wall   (baseline 1.00)")
     print(f"[{args.profile}] full stack, {args.hours} h  {wall:7.1f} s wall   {wall / base:5.1f}x the market alone "
           f"(goal for a day at stress: < 60 s); peak memory "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print(f"  requests sent in {len(placing)} of {args.hours} hours ({sum(n for _, _, _, n in hourly):,} request items "
+    print(f"  requests sent in {len(placing)} of {args.hours} hours ({sum(h[3] for h in hourly):,} request items "
           f"against the address quota); exposure level at each hour's end:")
-    print("  " + " ".join(level[:4] for _, _, level, _ in hourly))
-    starts = [0.0] + [w for _, w, _, _ in hourly]  # each hour's wall time: from the last hour's end
-    quiet = [w - s for (_, w, _, n), s in zip(hourly, starts) if not n]
-    busy = [w - s for (_, w, _, n), s in zip(hourly, starts) if n]
-    if quiet:
-        print(f"  an hour with no requests (Shadow) costs {sum(quiet) / len(quiet):.1f} s wall: "
-              f"{24 * sum(quiet) / len(quiet):.0f} s a day")
-    if busy:
+    print("  " + " ".join(level[:4] for _, _, level, _, _ in hourly))
+    # each hour's wall and core seconds: from the last hour's end
+    prev = [(0.0, 0.0)] + [(w, c) for _, w, _, _, c in hourly]
+    quiet = [(w - pw, c - pc) for (_, w, _, n, c), (pw, pc) in zip(hourly, prev) if not n]
+    busy = [(w - pw, c - pc) for (_, w, _, n, c), (pw, pc) in zip(hourly, prev) if n]
+    for hours_of, what in ((quiet, "an hour with no requests (Shadow)"), (busy, "an hour sending requests")):
         # the day's cost is mostly how many hours it places orders in, which the session's seed decides
-        print(f"  an hour sending requests costs {sum(busy) / len(busy):.1f} s wall: "
-              f"{24 * sum(busy) / len(busy):.0f} s a day of them")
+        if hours_of:
+            w = sum(x for x, _ in hours_of) / len(hours_of)
+            c = sum(y for _, y in hours_of) / len(hours_of)
+            print(f"  {what} costs {w:.1f} s wall, the agent core {c / w:.0%} of it: {24 * w:.0f} s a day of them")
+    in_core = hourly[-1][4]
+    print(f"  the agent core {in_core:.1f} s of the {wall:.1f} s; with the core at no cost the run would take "
+          f"{wall - in_core:.1f} s (the twin, SimPy and the driver): what a faster core alone could buy")
 
 
 if __name__ == "__main__":
