@@ -23,7 +23,9 @@
   of such requests (a batch is one request), the twin's ``rest_failure_prob``.
 - **The market** (the coin quoted, from the feed; a first-dex coin the base does not list is added, with
   the run's price grid and size decimals, the base's first instrument's fees and limits, and its
-  market's other parameters with the reach scaled to the coin's price): volatility per √s from the mid's
+  market's other parameters with the reach scaled to the coin's price; a coin the base lists without a
+  market, as the defaults list hyna:LIT, starts from the thin HIP-3 preset, or from the base's first
+  market on the first dex): volatility per √s from the mid's
   log returns between book updates, robustly (1.4826 × the median absolute return per √Δt: a calm regime's diffusion, not
   its jumps and stressed spells); public trades per second (the market's: prints of our fills and our
   resting orders in the book are left out by ``observe``); the trades' size, log-normal; the displayed
@@ -634,14 +636,19 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         mkt = fit_market(obs, base.markets[obs.coin], inst.tick)
         if mkt is not None:
             data["markets"][obs.coin] = mkt.market.model_dump()
+    elif inst is not None and len(obs.mid):
+        # a coin the base lists with no market (the defaults' hyna:LIT): its market fitted from the thin HIP-3
+        # preset for a HIP-3 coin (from the base's first market otherwise), its reach scaled to the coin's price
+        template = SyntheticMarketParams.thin_hip3() if inst.dex else \
+            next(iter(base.markets.values()), None) or SyntheticMarketParams()
+        mkt = fit_market(obs, _reach_scaled(template, float(obs.mid[0])), inst.tick)
+        if mkt is not None:
+            data["markets"][obs.coin] = mkt.market.model_dump()
     elif inst is None and obs.coin and ":" not in obs.coin and obs.tick > 0 and obs.sz_decimals >= 0 and len(obs.mid):
         # a first-dex coin the base does not list (a live run on ETH, say): listed, with the run's grid, and its
         # market fitted from the base's first one, its reach (a price distance) scaled to the coin's price
         template = next(iter(base.markets.values()), None) or SyntheticMarketParams()
-        scale = template.initial_mid / float(obs.mid[0])
-        seed_market = type(template).model_validate({**template.model_dump(),
-                                                     "depth_decay_per_usd": template.depth_decay_per_usd * scale})
-        mkt = fit_market(obs, seed_market, obs.tick)
+        mkt = fit_market(obs, _reach_scaled(template, float(obs.mid[0])), obs.tick)
         if mkt is not None:
             used = {i["index"] for i in data["instruments"] if not i["dex"]}
             first = next((i for i in base.instruments if not i.dex), None)
@@ -656,6 +663,14 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         params = TwinParams.model_validate(data)
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, params, mkt, fill_fit(obs), qf,
                informed)
+
+
+def _reach_scaled(template: SyntheticMarketParams, mid: float) -> SyntheticMarketParams:
+    """``template`` for a coin at ``mid``: its book's reach (depth decay per USD, a price distance) scaled by the
+    prices' ratio; the fit sets the rest it can from the feed."""
+    scale = template.initial_mid / mid
+    return type(template).model_validate({**template.model_dump(),
+                                          "depth_decay_per_usd": template.depth_decay_per_usd * scale})
 
 
 @dataclass(frozen=True)

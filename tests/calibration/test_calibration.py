@@ -210,6 +210,30 @@ def test_a_coin_the_base_does_not_list_is_added_with_its_grid_and_market():
     assert replay_check(f, hip3) is None  # a coin the fitted twin does not list: no replay, no crash
 
 
+def test_a_hip3_coin_the_base_lists_without_a_market_has_its_market_fitted_from_the_thin_preset():
+    """The twin's defaults list hyna:LIT with no market: a live run on it was fitted for everything but its market
+    and the fitted twin could not replay it ("give --base one that lists it"). Now its market is fitted, starting
+    from the thin HIP-3 preset, and the replay check runs the run's config on it."""
+    from calibration.fit import replay_check
+    from twin.market import SyntheticMarketParams
+
+    lit = {**SyntheticMarketParams.thin_hip3().model_dump(), "initial_mid": 1.6, "vol_calm_per_sqrt_s": 3.0e-4,
+           "calm_to_stressed_per_s": 0.0, "trade_rate_calm_per_s": 0.8, "depth_decay_per_usd": 1250.0}
+    truth = TwinParams(markets={"BTC": SyntheticMarketParams(), "hyna:LIT": lit})
+    cfg = AgentConfig.model_validate({**CFG.model_dump(), "session": {**CFG.session.model_dump(), "coin": "hyna:LIT",
+                                                                       "collateral_usd": 5000.0},
+                                      "quoting": {**CFG.quoting.model_dump(), "order_size": 20.0},
+                                      "risk": {**CFG.risk.model_dump(), "max_position": 200.0}})
+    _, obs = observed_run(cfg, 5, truth, 1800.0, tick=1e-4, sz_decimals=1)
+    f = fit(obs)  # the defaults: hyna:LIT listed, no market
+    assert "hyna:LIT" not in TwinParams().markets and f.market is not None
+    m = f.params.markets["hyna:LIT"]
+    assert m.initial_mid == pytest.approx(1.6, rel=0.05) and m.vol_calm_per_sqrt_s == pytest.approx(3.0e-4, rel=0.2)
+    assert f.market.trade_rate_per_s.lo <= 0.8 <= f.market.trade_rate_per_s.hi
+    check = replay_check(f, cfg, max_s=600.0)
+    assert check is not None and check.replayed.coin == "hyna:LIT" and check.replayed.places > 0
+
+
 def test_the_quota_rule_and_the_starting_headroom_are_recovered_from_the_venues_reports():
     """An address with a smaller buffer whose cap grows one request per 2.5 USDC traded: the fit finds the
     rate from the reports' caps against their volumes, and starts the fitted twin with the headroom the run
