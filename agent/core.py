@@ -92,6 +92,7 @@ class AgentCore:
         self.ledger = Ledger(anchored=False)  # its position starts from the first snapshot's (see Ledger)
         self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
         self._flattening = False  # a Kill is flattening: IOCs until the position is flat
+        self._flatten_at_stop = False  # the shutdown asked for the position closed: the driver ticks until it is
         self._flatten_cloid: str | None = None
         # the venue refused the dead-man's switch (under $1M traded, or 10 firings today): not asked again before
         self._dead_man_retry_ts = -math.inf
@@ -179,11 +180,19 @@ class AgentCore:
             self._book(cmds, event.ts)
         return cmds
 
-    def shutdown(self, ts: float) -> list[Command]:
-        """Stop quoting for good and pull every order (a session's end, SIGINT, a kill)."""
+    def shutdown(self, ts: float, flatten: bool = False) -> list[Command]:
+        """Stop quoting for good and pull every order (a session's end, SIGINT, a kill). With ``flatten`` (an
+        operator's choice at the end of a run), also close the position through the book as a Kill's flatten
+        does: reduce-only IOCs 1% through the touch, again every ``risk.pull_retry_s`` for what a fresh snapshot
+        says is left, until it is flat; the driver keeps the timer ticking meanwhile (``winding_down``)."""
         self.stopped = True
         self._last_pull_ts = ts
         cmds: list[Command] = [CancelAll()]
+        if flatten:
+            self._flatten_at_stop = True
+            self._flatten_due = True  # its side from a reconciled position only: now, or at the next snapshot
+            if self.reconciled:
+                self._flatten(cmds, ts)
         self._book(cmds, ts)
         return cmds
 
@@ -571,8 +580,10 @@ class AgentCore:
     @property
     def winding_down(self) -> bool:
         """Stopped, with orders still counted live: its timer ticks resend the pull (``_pull_again``) until the
-        venue confirms them gone, so a driver keeps them coming after the end (SimDriver.stop)."""
-        return self.stopped and bool(self.tracker.live_set)
+        venue confirms them gone, so a driver keeps them coming after the end (SimDriver.stop); or with the
+        position still to close, when the shutdown asked for it (its retries run on the timer too)."""
+        return self.stopped and (bool(self.tracker.live_set) or
+                                 (self._flatten_at_stop and (self._flattening or self._flatten_due)))
 
     @property
     def dead_man_state(self) -> str:

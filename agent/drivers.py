@@ -18,7 +18,7 @@ class Core(Protocol):
 
     def drain_records(self) -> list[dict]: ...
 
-    def shutdown(self, ts: float) -> list[Command]: ...
+    def shutdown(self, ts: float, flatten: bool = False) -> list[Command]: ...
 
     def discard_records(self) -> None: ...
 
@@ -60,16 +60,17 @@ class SimDriver:
             self.on_event(Timer(now))
             self.on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
 
-    def stop(self) -> None:
+    def stop(self, flatten: bool = False) -> None:
         """End the session: no more quotes, and every order cancelled at the venue. The core's shutdown sends
         the pull, and while the core counts orders live (``winding_down``) its timer keeps ticking, so that a
         cancel the venue refuses (it arrived after its expiry, say) or that is lost in transport is sent again
         every ``risk.pull_retry_s`` until the venue answers it; a stopped core never quotes. (Its ticks stopped
         here once, and one refused cancel left an order resting at the venue until it filled, 50 s after the
         end.) Only the core's own retries: unlike the live driver's shutdown, no snapshot is asked for on its
-        behalf, so the scenarios still see what a core that loses track of its orders leaves behind."""
+        behalf, so the scenarios still see what a core that loses track of its orders leaves behind. With
+        ``flatten`` the core also closes the position through the book, its timer ticking until it is flat."""
         self.stopped = True
-        for cmd in self.core.shutdown(self.env.now):
+        for cmd in self.core.shutdown(self.env.now, flatten):
             self._send(cmd)
 
     def die(self) -> None:

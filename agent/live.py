@@ -8,6 +8,7 @@ execution level 2: every order goes far from the touch and is cancelled as soon 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import signal
@@ -201,8 +202,10 @@ class LiveDriver:
                 loop.remove_signal_handler(s)
         return remove
 
-    async def run(self, duration_s: float | None = None, shutdown_grace_s: float = 10.0) -> None:
-        """Start the gateway, tick the core until ``duration_s`` (clock seconds) or a stop; then shut down."""
+    async def run(self, duration_s: float | None = None, shutdown_grace_s: float = 10.0,
+                  flatten_on_stop: bool = False) -> None:
+        """Start the gateway, tick the core until ``duration_s`` (clock seconds) or a stop; then shut down (closing
+        the position through the book too with ``flatten_on_stop``)."""
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         if self.stop_reason:
@@ -219,7 +222,7 @@ class LiveDriver:
         finally:
             timer.cancel()
             try:
-                await self.shutdown(shutdown_grace_s)
+                await self.shutdown(shutdown_grace_s, flatten_on_stop)
             finally:
                 self.wall_s = loop.time() - wall0
                 self._wall0 = None
@@ -246,23 +249,26 @@ class LiveDriver:
                 if not self.stopped:
                     self.on_event(Timer(now, AFTER_CYCLE))  # then the rest of the cycle's work
 
-    async def shutdown(self, grace_s: float = 10.0) -> None:
+    async def shutdown(self, grace_s: float = 10.0, flatten: bool = False) -> None:
         """Stop quoting, pull every order, and wait (at most ``grace_s`` wall seconds) until the venue
-        lists none of ours and no request is in flight; the last snapshot is ``final_snapshot``."""
+        lists none of ours and no request is in flight; the last snapshot is ``final_snapshot``. With
+        ``flatten``, the core also closes the position through the book (its retries on its timer, which ticks
+        here until it is done), and the wait is also for the venue to list no position."""
         if self._shutdown_done:
             return
         self._shutdown_done = True
         self.stopped = True
         # said before the wait: an operator pressing Ctrl-C again sees that it is being done, and how long it may take
-        log.info("stopping (%s): every order pulled; waiting up to %.0f s for the venue to list none of ours",
-                 self.stop_reason or "shutdown", grace_s)
+        log.info("stopping (%s): every order pulled%s; waiting up to %.0f s for the venue to list none of ours%s",
+                 self.stop_reason or "shutdown", ", the position closed through the book" if flatten else "",
+                 grace_s, " and no position" if flatten else "")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
         ts = self.clock()
         if self.journal is not None:
-            self._journal(self.journal.shutdown, ts)
+            self._journal(functools.partial(self.journal.shutdown, flatten=flatten), ts)
         try:
-            cmds = self.core.shutdown(ts)
+            cmds = self.core.shutdown(ts, flatten)
         except Exception:
             log.exception("core.shutdown failed; cancelling everything anyway")
             cmds = [CancelAll()]
@@ -274,13 +280,16 @@ class LiveDriver:
                 snap = await self._fresh_snapshot(deadline)
                 if snap is not None:
                     self.final_snapshot = snap
-                    if not snap.open_orders and self.gateway.in_flight == 0:
+                    if not snap.open_orders and self.gateway.in_flight == 0 and not (flatten and snap.position):
                         break
                     if snap.open_orders:
                         self._send(CancelAll())
+                if flatten and self.core.winding_down:
+                    self.on_event(Timer(self.clock()))  # the flatten's retries (and the pulls') run on the timer
                 await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
             else:
-                log.warning("shutdown grace of %.1f s over: orders may still rest at the venue", grace_s)
+                log.warning("shutdown grace of %.1f s over: orders may still rest at the venue%s", grace_s,
+                            ", or a position be left" if flatten else "")
         finally:
             await self.gateway.close()
 

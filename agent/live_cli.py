@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(safety.kill_action flatten) or holds it and stops (hold). Without it such a run is refused")
     p.add_argument("--shutdown-grace", type=float, default=15.0,
                    help="seconds to wait at the end for the venue to confirm every order is gone")
+    p.add_argument("--flatten-on-stop", action="store_true",
+                   help="at the end (--duration, SIGINT, SIGTERM) also close the position through the book, as a "
+                        "Kill's flatten does: reduce-only IOCs 1%% through the touch, again for what is left, within "
+                        "--shutdown-grace. Without it a stop pulls the orders and leaves the position. Execution "
+                        "levels 3 and 4 only (a dry run's orders cannot close anything)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     return p
@@ -186,6 +191,9 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     if args.execution_level < 2:
         raise UsageError(f"--execution-level {args.execution_level} is paper trading, which needs no venue: run "
                          f"`python -m agent --venue twin` (levels 2-4 use the venue)")
+    if args.flatten_on_stop and args.execution_level < 3:
+        raise UsageError("--flatten-on-stop needs --execution-level 3 or 4: a dry run (2) places its orders far from "
+                         "the touch, which cannot close a position")
     try:
         config = AgentConfig.load(args.config) if args.config else AgentConfig()
         duration = parse_duration(args.duration) if args.duration else None
@@ -220,7 +228,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                  execution_level=args.execution_level, start_level=args.start_level, seed=args.seed,
                  out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
                  events=not args.no_events, allow_oversized=args.allow_oversized_position,
-                 collateral_set=collateral_set)
+                 collateral_set=collateral_set, flatten_on_stop=args.flatten_on_stop)
 
 
 async def _run(plan: _Plan) -> int:
@@ -304,7 +312,7 @@ async def _run(plan: _Plan) -> int:
                                                        lambda: core.reconciled))
     reminders = asyncio.create_task(_level_reminders(_REMIND_S / driver.time_scale, driver, core))
     try:
-        await driver.run(plan.duration, shutdown_grace_s=plan.grace)
+        await driver.run(plan.duration, shutdown_grace_s=plan.grace, flatten_on_stop=plan.flatten_on_stop)
     finally:
         reminders.cancel()
         if checkpoints is not None:
@@ -327,7 +335,7 @@ async def _run(plan: _Plan) -> int:
     if plan.out is not None:
         _write_run_files(plan.out, core, gateway, driver, summary)
     print(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
-    held = position_left(summary, plan.coin)
+    held = position_left(summary, plan.coin, plan.flatten_on_stop)
     if held:
         print(held, file=sys.stderr)
     left = summary["venue_open_orders"]
@@ -464,16 +472,17 @@ def _told(inner):
     return sink
 
 
-def position_left(s: dict, coin: str) -> str | None:
+def position_left(s: dict, coin: str, flatten_asked: bool = False) -> str | None:
     """What an operator must be told when a run ends holding a position: a stop pulls the orders, it does not
     flatten (a Kill with safety.kill_action flatten does), and "stopped" reads as "done" unless said."""
     pos = s["venue_position"] if s["venue_position"] is not None else s["position"]["final"]
     if not pos:
         return None
     whose = "the venue's position" if s["venue_position"] is not None else "the agent's count: the venue's unread"
-    return (f"note: the run ends holding {pos:+g} {coin} ({whose}): a stop pulls the orders and leaves the position. "
-            f"The next run starts from it (in Shadow, reduce-only exits work it off: graduation.shadow_exits), or "
-            f"close it in the app")
+    how = ("--flatten-on-stop did not close it within --shutdown-grace" if flatten_asked else
+           "a stop pulls the orders and leaves the position (--flatten-on-stop closes it through the book)")
+    return (f"note: the run ends holding {pos:+g} {coin} ({whose}): {how}. The next run starts from it (in Shadow, "
+            f"reduce-only exits work it off: graduation.shadow_exits), or close it in the app")
 
 
 def _cycle_cost(c: dict | None) -> str:

@@ -9,7 +9,7 @@ decisions alone.
 
 Lines: the run's ``start`` record (as in the decision log: config, seed, tick, size decimals), then one
 ``{"e": "<event class>", <field>: <value>, ...}`` per event, and ``{"e": "shutdown", "ts": T}`` where the
-driver ended the run. Values are JSON's own, so floats come back bit for bit (JSON writes the shortest
+driver ended the run (``"flatten": true`` in it when the run closed its position at the end). Values are JSON's own, so floats come back bit for bit (JSON writes the shortest
 repr) and ints stay ints; tuples, enums and nested records are rebuilt from the event classes' types. A
 float that is not finite (a NaN price in a malformed message the core was fed) is written as its name,
 ``"nan"``, ``"inf"`` or ``"-inf"``: JSON has no such number (the bare word NaN Python would write makes
@@ -115,8 +115,9 @@ class EventJournal:
     def event(self, event) -> None:
         self.writer.write(encode(event))
 
-    def shutdown(self, ts: float) -> None:
-        self.writer.write({"e": SHUTDOWN, "ts": ts})
+    def shutdown(self, ts: float, flatten: bool = False) -> None:
+        """The run's end, as the core was told it (with ``flatten``, the position closed through the book)."""
+        self.writer.write({"e": SHUTDOWN, "ts": ts, "flatten": True} if flatten else {"e": SHUTDOWN, "ts": ts})
 
     def close(self) -> None:
         self.writer.close()

@@ -64,7 +64,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
             continue  # before any start (a torn head), or this run already differs: nothing more to learn
         if d.get("e") == SHUTDOWN:
             run.shut_down = True
-            core.shutdown(d["ts"])
+            core.shutdown(d["ts"], bool(d.get("flatten")))
             continue
         if run._past_end is not None:  # the log ran out, and the journal goes on: not a crash's tail
             run.difference = run._past_end

@@ -822,3 +822,20 @@ def test_orders_it_did_not_place_appearing_after_its_first_look_are_recorded_onc
     assert [(r["n"], r["orders"]) for r in got] == [(1, [f"SELL 0.002@110000 {new.cloid}"])]
     assert foreign([AccountSnapshot(60.0, 0.0, 0.0, 10_000.0, 0.0, (new,), requested_ts=59.9)]) == []
     assert core.tracker.live_set[new.cloid].foreign
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_a_stop_pulls_the_orders_and_with_flatten_closes_the_position_through_the_book(flatten):
+    """The end of a session: every order pulled, the position left as it is; asked to flatten, the core closes it
+    with the Kill's reduce-only IOCs, its retries on the timer the driver keeps ticking until it is done."""
+    from agent.session import USER
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL", "ceiling": "FULL"}})
+    ex, _, core, driver = build_session(cfg, 1, None)
+    driver.start()
+    ex.env.run(until=300.0)
+    held = ex.accounts[USER].position("BTC").szi
+    driver.stop(flatten=flatten)
+    ex.env.run(until=330.0)
+    assert held == pytest.approx(0.00453) and ex.open_orders(USER) == () and not core.winding_down
+    left = ex.accounts[USER].position("BTC").szi
+    assert left == (0.0 if flatten else held) and core.tracker.position == pytest.approx(left, abs=1e-12)

@@ -1200,10 +1200,12 @@ def test_a_run_held_at_red_says_so_on_the_console_with_what_holds_it(caplog):
     assert len(said) == 2 and all(m.startswith("safety still RED after 150 s") for m in said)
 
 
-def test_a_run_that_ends_holding_a_position_says_so(tmp_path, capsys):
+def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_it(tmp_path, capsys):
     """A stop pulls the orders and leaves the position; the summary's "position" row showed it among twenty others,
     and an operator reading "stopped" as "flat" would leave it unwatched. Said after the summary; a flat end
-    says nothing."""
+    says nothing. With --flatten-on-stop the end closes it through the book (the Kill's flatten, its retries on
+    the timer the shutdown keeps ticking), and the journal, which records the flag, replays identically."""
+    from agent.audit.__main__ import main as audit_main
     from agent.live_cli import position_left
 
     cfg = tmp_path / "agent.yaml"
@@ -1218,9 +1220,21 @@ def test_a_run_that_ends_holding_a_position_says_so(tmp_path, capsys):
         code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
                           str(cfg), "--quiet"], env=env)
         held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
-    err = capsys.readouterr().err
+        err = capsys.readouterr().err
+        out = tmp_path / "run"
+        flattened = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
+                               str(cfg), "--quiet", "--flatten-on-stop", "--out", str(out)], env=env)
+        after = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
     assert code == 0 and held == pytest.approx(0.001)
     assert "note: the run ends holding +0.001 BTC (the venue's position): a stop pulls the orders and leaves" in err
+    assert flattened == 0 and after == 0.0
+    assert "note: the run ends holding" not in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["venue_position"] == 0.0 and summary["position"]["final"] == 0.0
+    assert audit_main([str(out), "--replay"]) == 0
+    assert "--flatten-on-stop did not close it" in position_left({"venue_position": 0.002, "position": {"final": 0.002}},
+                                                                  "BTC", flatten_asked=True)
+    assert live_main(["--base-url", bg.base_url, "--execution-level", "2", "--flatten-on-stop"], env=env) == 2
     flat = {"venue_position": 0.0, "position": {"final": 0.0}}
     assert position_left(flat, "BTC") is None
     assert "the agent's count" in position_left({"venue_position": None, "position": {"final": -0.002}}, "BTC")
