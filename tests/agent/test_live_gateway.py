@@ -67,6 +67,14 @@ def served(speed: float = 10.0, schedule: ChaosSchedule | None = None, params: T
         yield bg, ex, (lambda: ex.epoch_ms / 1000.0 + bg.server.clock.target())
 
 
+async def buy_through_the_book(bg, clock, order_cloid: str, sz: float) -> None:
+    """The account takes a position before the test's run (a person's trade, an earlier run's): an IOC buy 1%
+    through the touch, acknowledged."""
+    async with started(bg, clock, quota_poll_s=0) as (gw, events):
+        gw.send(PlaceOrder(order_cloid, Side.BUY, float(round(await gw.mid_px() * 1.01)), sz, Tif.IOC))
+        assert await until(lambda: first(events, OrderAcknowledged, cloid=order_cloid))
+
+
 @contextlib.asynccontextmanager
 async def started(bg, clock, **kw):
     """A HyperliquidGateway on ``twin serve``, prepared and started: (it, the events it gave); closed after."""
@@ -948,11 +956,7 @@ def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed
     cfg.write_text("risk:\n  max_position: 0.0005\n")
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
     with served(speed=1.0) as (bg, ex, clock):
-        async def buy():
-            async with started(bg, clock, quota_poll_s=0) as (gw, events):
-                gw.send(PlaceOrder(cloid(70), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
-                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(70)))
-        asyncio.run(buy())
+        asyncio.run(buy_through_the_book(bg, clock, cloid(70), 0.001))
         held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
         n_orders = bg.call(lambda: len(ex.order_status))
         refused = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full",
@@ -1212,11 +1216,7 @@ def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_i
     cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")  # Shadow places nothing
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
     with served(speed=1.0) as (bg, ex, clock):
-        async def buy():
-            async with started(bg, clock, quota_poll_s=0) as (gw, events):
-                gw.send(PlaceOrder(cloid(71), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
-                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(71)))
-        asyncio.run(buy())
+        asyncio.run(buy_through_the_book(bg, clock, cloid(71), 0.001))
         code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
                           str(cfg), "--quiet"], env=env)
         held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
