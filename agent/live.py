@@ -87,6 +87,11 @@ class AsyncGateway(Protocol):
     def stats(self) -> dict: ...
 
 
+# the shutdown's own snapshots, at most one a second: each costs 42 of the IP's 1,200 weight a minute
+_SHUTDOWN_POLL_S = 1.0
+_FLATTEN_TICK_S = 0.25  # the core's timer while it closes the position at a stop (its retries are 2 s apart)
+
+
 class LiveDriver:
     """Run a core against an async gateway until stopped; a ``Timer`` every ``cycle_s``.
 
@@ -275,8 +280,21 @@ class LiveDriver:
         for cmd in cmds:
             self._send(cmd)
         try:
+            next_poll = loop.time()
             while loop.time() < deadline:
                 await self.gateway.drain(max(0.0, deadline - loop.time()))
+                if flatten and self.core.winding_down:
+                    # closing the position: the core's flatten (and its pulls) run on its timer, asking for the
+                    # snapshots they need at their own pace, the IP weight counted; the venue is polled here once
+                    # the core is done (a poll every few ms while it waited out an outage spent the minute's IP
+                    # weight, and after the reconnect every request was a 429)
+                    self.on_event(Timer(self.clock()))
+                    await asyncio.sleep(min(_FLATTEN_TICK_S, max(0.0, deadline - loop.time())))
+                    continue
+                if loop.time() < next_poll:
+                    await asyncio.sleep(min(next_poll - loop.time(), max(0.0, deadline - loop.time())))
+                    continue
+                next_poll = loop.time() + _SHUTDOWN_POLL_S
                 snap = await self._fresh_snapshot(deadline)
                 if snap is not None:
                     self.final_snapshot = snap
@@ -284,8 +302,6 @@ class LiveDriver:
                         break
                     if snap.open_orders:
                         self._send(CancelAll())
-                if flatten and self.core.winding_down:
-                    self.on_event(Timer(self.clock()))  # the flatten's retries (and the pulls') run on the timer
                 await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
             else:
                 log.warning("shutdown grace of %.1f s over: orders may still rest at the venue%s", grace_s,

@@ -1238,3 +1238,28 @@ def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_i
     flat = {"venue_position": 0.0, "position": {"final": 0.0}}
     assert position_left(flat, "BTC") is None
     assert "the agent's count" in position_left({"venue_position": None, "position": {"final": -0.002}}, "BTC")
+
+
+def test_flatten_on_stop_waits_out_an_outage_without_spending_the_ip_weight(tmp_path):
+    """The stop comes while the websocket is down: the position can only be closed once the account is reconciled
+    after the reconnect. The shutdown polled the venue for snapshots every few ms meanwhile, spent the minute's IP
+    weight within two seconds, and after the reconnect every request was a 429: the position stayed. Now the core's
+    flatten asks at its own pace, and the end is flat with no request refused."""
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")  # Shadow places nothing
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    out = tmp_path / "run"
+    outage = ChaosSchedule(events=[Disconnect(at_s=3.0, duration_s=8.0)])
+    with served(speed=1.0, schedule=outage) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(72), 0.001))
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
+                          str(cfg), "--quiet", "--flatten-on-stop", "--shutdown-grace", "20", "--out", str(out)],
+                         env=env)
+        after = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    journal = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    stop = next(i for i, d in enumerate(journal) if d.get("e") == "shutdown")
+    lost = next(i for i, d in enumerate(journal) if d.get("e") == "ConnectionLost")
+    back = next(i for i, d in enumerate(journal) if d.get("e") == "ConnectionRestored")
+    assert lost < stop < back  # the stop came in the outage
+    assert code == 0 and after == 0.0
+    assert not [d for d in journal if d.get("e") == "RateLimited"]
