@@ -302,7 +302,6 @@ class LiveDriver:
                         break
                     if snap.open_orders:
                         self._send(CancelAll())
-                await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
             else:
                 log.warning("shutdown grace of %.1f s over: orders may still rest at the venue%s", grace_s,
                             ", or a position be left" if flatten else "")

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
-from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, safety_row
+from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
 from twin.files import unreadable
@@ -424,10 +424,8 @@ def still_at_red(safety, now: float) -> str | None:
     if level != SafetyLevel.RED:
         return None
     since = now - safety.history[-1].ts if safety.history else math.nan
-    held = "; ".join(held_by(safety))
     cfg = safety.cfg
-    why = (f"held by {held}" if held else f"no rule holds it now: it steps down once it has been Red "
-                                          f"{cfg.dwell_red_s:g} s and clear {cfg.recovery_window_s:g} s")
+    why = held_text(held_by(safety), f"Red's {cfg.dwell_red_s:g} s dwell", f"a {cfg.recovery_window_s:g} s clear window")
     return f"safety still RED after {since:.0f} s (quotes pulled, only reduce-only exits placed): {why}"
 
 

@@ -58,10 +58,16 @@ def safety_row(s: dict) -> tuple[str, str]:
     sf = s["safety"]
     text = f"final {sf['final_level']}, max {sf['max_level']}, {len(sf['transitions'])} transitions"
     if sf["final_level"] != "GREEN":
-        held = sf.get("held_by") or []
-        text += ("; held by " + "; ".join(held) if held else
-                 "; no rule holds it now: it steps down once its dwell and safety.recovery_window_s have passed")
+        text += "; " + held_text(sf.get("held_by") or [])
     return "safety", text
+
+
+def held_text(held: list[str], dwell: str = "its dwell", window: str = "safety.recovery_window_s") -> str:
+    """What holds a level above Green, in words (the summary's row, the live console's reminder): its rules, or
+    that none does and it steps down once its dwell and recovery window have passed (named, or given in s)."""
+    if held:
+        return "held by " + "; ".join(held)
+    return f"no rule holds it now: it steps down once {dwell} and {window} have passed"
 
 
 def graduation_rows(s: dict) -> list[tuple[str, str]]:

@@ -1181,8 +1181,8 @@ def test_a_run_held_at_red_says_so_on_the_console_with_what_holds_it(caplog):
     assert still_at_red(esc, 160.0) == ("safety still RED after 60 s (quotes pulled, only reduce-only exits placed): "
                                         "held by exchange_health 0.2 ≤ 0.3 → RED")
     tick(170.0, 1.0)
-    assert still_at_red(esc, 220.0).endswith("no rule holds it now: it steps down once it has been Red 300 s and "
-                                             "clear 30 s")
+    assert still_at_red(esc, 220.0).endswith("no rule holds it now: it steps down once Red's 300 s dwell and a 30 s "
+                                             "clear window have passed")
 
     class Driver:
         stopped = False

@@ -158,7 +158,7 @@ class TwinServer:
         if kind == "clearinghouseState":
             user = wire.need_address(req)
             dex = wire.need_str(req, "dex", default="")
-            return kind, wire.clearinghouse_json(ex.clearinghouse_state(user, dex), ex.marks, ex.now_ms(), insts, dex), 0
+            return kind, wire.clearinghouse_json(ex.clearinghouse_state(user, dex), ex.marks, ex.now_ms(), insts), 0
         if kind == "userFills":
             user = wire.need_address(req)
             rows = [wire.fill_json(f, insts.get(f.coin)) for f in ex.user_fills(user)]

@@ -426,14 +426,13 @@ def order_status_json(found: dict, inst: InstrumentSpec | None) -> dict:
 
 
 def clearinghouse_json(state: dict, marks: Mapping[str, float], now_ms: int,
-                       instruments: Mapping[str, InstrumentSpec], dex: str) -> dict:
+                       instruments: Mapping[str, InstrumentSpec]) -> dict:
+    """``clearinghouseState`` as the venue renders it, from the exchange's view of the account on one dex."""
     positions = []
     ntl = 0.0
     signed_ntl = 0.0
     for p in state.get("assetPositions", []):
         inst = instruments.get(p["coin"])
-        if (inst.dex if inst is not None else "") != dex:
-            continue
         mark = marks.get(p["coin"], p["entryPx"])
         ntl += p["positionValue"]
         signed_ntl += p["szi"] * mark
