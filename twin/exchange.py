@@ -32,7 +32,7 @@ from twin.market.synthetic import SyntheticMarket
 from twin.messages import (
     ANON_ADDRESS, SUCCESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent,
     FillInfo, FillsPush, Filled, HttpError, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec,
-    OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError, TradePush, TransportFailure,
+    OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError, TradePush, TransportFailure,
     UpdateLeverageAction, UserEventPush, action_size,
 )
 from twin.params import SIM_EPOCH_MS, TwinParams
@@ -49,7 +49,7 @@ class Connection:
     """
 
     __slots__ = ("exchange", "on_push", "model", "up", "epoch", "last_delivery", "subs", "dropped", "delivered",
-                 "outages")
+                 "outages", "frame", "frame_at")
 
     def __init__(self, exchange: "Exchange", on_push: Callable[[Push], None], model: ConnectionModel) -> None:
         self.exchange = exchange
@@ -62,6 +62,8 @@ class Connection:
         self.dropped = 0
         self.delivered = 0
         self.outages = 0
+        self.frame: list | None = None  # the orderUpdates frame still open for updates (see Exchange._set_status)
+        self.frame_at = -1.0
 
     def subscribe(self, channel: str, key: str) -> None:
         """key: the coin for l2Book/trades, the user address for the user channels."""
@@ -535,7 +537,16 @@ class Exchange:
             by_cloid.setdefault(o.cloid, o.oid)
         if self.log is not None:
             self._log("status", o.oid, status)
-        self._publish(("orderUpdates", o.user), OrderUpdatePush(info, status, now_ms))
+        conns = self._subs.get(("orderUpdates", o.user))
+        if conns:
+            update = OrderUpdate(info, status, now_ms)
+            now = self.env.now
+            for conn in conns:
+                frame = conn.frame
+                if frame is not None and conn.frame_at == now:
+                    frame.append(update)  # the same instant, nothing sent to the socket since: one frame
+                else:
+                    self._send_frame(conn, [update])
 
     def _remove(self, o: ClientOrder, status: str) -> None:
         if self.orders.pop(o.oid, None) is not None:
@@ -783,6 +794,7 @@ class Exchange:
             if down and conn.up:
                 conn.up = False
                 conn.epoch += 1
+                conn.frame = None  # what it held is lost with the socket; nothing more may join it
                 conn.outages += 1
                 self.counters["disconnects"] += 1
                 for key in list(conn.subs):
@@ -834,14 +846,32 @@ class Exchange:
     def _send(self, conn: Connection, push: Push) -> None:
         """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
         socket drops before delivery."""
+        conn.frame = None  # an order update after this one starts a frame of its own, behind it
+        epoch = conn.epoch
+        self._timeout_for(conn).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
+
+    def _send_frame(self, conn: Connection, frame: list) -> None:
+        """An orderUpdates frame, open for the updates the same instant makes until anything else is sent to the
+        socket (the venue sends what a block did to a user's orders as one frame, its data an array): one
+        delivery and one feed-latency draw for a modify's two updates, or a batch's twenty."""
+        conn.frame = frame
+        conn.frame_at = self.env.now
+        epoch = conn.epoch
+
+        def deliver(_e) -> None:
+            if conn.frame is frame:
+                conn.frame = None
+            self._deliver(conn, epoch, OrderUpdatePush(tuple(frame)))
+        self._timeout_for(conn).callbacks.append(deliver)
+
+    def _timeout_for(self, conn: Connection) -> simpy.Timeout:
+        """The event a push to ``conn`` is delivered on: after a feed-latency draw, never before the last."""
         now = self.env.now
         at = now + self.latency.feed.sample(now)
         if at < conn.last_delivery:
             at = conn.last_delivery
         conn.last_delivery = at
-        epoch = conn.epoch
-        ev = self.env.timeout(at - now)
-        ev.callbacks.append(lambda _e: self._deliver(conn, epoch, push))
+        return self.env.timeout(at - now)
 
     def _deliver(self, conn: Connection, epoch: int, push: Push) -> None:
         if conn.epoch != epoch or not conn.up:

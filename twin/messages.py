@@ -190,12 +190,21 @@ class OrderInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderUpdatePush:
-    """Channel orderUpdates: status is the venue's word (open, filled, canceled, marginCanceled, ...)."""
+class OrderUpdate:
+    """One element of an orderUpdates frame: status is the venue's word (open, filled, canceled,
+    marginCanceled, ...)."""
 
     order: OrderInfo
     status: str
     status_time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdatePush:
+    """Channel orderUpdates: one frame, whose data is an array (the venue's frame carries what one block did to
+    the user's orders: a modify's cancel and new order, a batch's every order, arrive together)."""
+
+    updates: tuple[OrderUpdate, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -306,13 +306,14 @@ class TwinGateway(CommandRouter):
             for ev in new:
                 sink(ev)
         elif isinstance(push, OrderUpdatePush):
-            o = push.order
-            if push.status in VENUE_CLOSE_STATUSES:
-                cloid = o.cloid or f"oid:{o.oid}"
-                self.open_oids.pop(cloid, None)
-                sink(OrderClosedByVenue(ts, cloid, o.oid, push.status))
-            elif push.status == "filled" and o.cloid:
-                self.open_oids.pop(o.cloid, None)
+            for u in push.updates:
+                o = u.order
+                if u.status in VENUE_CLOSE_STATUSES:
+                    cloid = o.cloid or f"oid:{o.oid}"
+                    self.open_oids.pop(cloid, None)
+                    sink(OrderClosedByVenue(ts, cloid, o.oid, u.status))
+                elif u.status == "filled" and o.cloid:
+                    self.open_oids.pop(o.cloid, None)
         elif isinstance(push, UserEventPush):
             if push.kind == "liquidation":
                 self.counters["liquidations"] += 1

@@ -836,6 +836,7 @@ def test_a_stop_pulls_the_orders_and_with_flatten_closes_the_position_through_th
     held = ex.accounts[USER].position("BTC").szi
     driver.stop(flatten=flatten)
     ex.env.run(until=330.0)
-    assert held == pytest.approx(0.00453) and ex.open_orders(USER) == () and not core.winding_down
+    # (the seed's five minutes leave a position: without one the flatten would have nothing to do)
+    assert abs(held) * ex.best_bid["BTC"] > 20.0 and ex.open_orders(USER) == () and not core.winding_down
     left = ex.accounts[USER].position("BTC").szi
     assert left == (0.0 if flatten else held) and core.tracker.position == pytest.approx(left, abs=1e-12)

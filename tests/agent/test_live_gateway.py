@@ -41,7 +41,8 @@ from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule, Disconnect, Http429Burst, PriceJump, QuotaSet, RejectionBurst
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams, PathLatencyParams
-from twin.messages import BookPush, FillInfo, FillsPush, OrderInfo, OrderUpdatePush, TradePush, UserEventPush
+from twin.messages import (BookPush, FillInfo, FillsPush, OrderInfo, OrderUpdate, OrderUpdatePush, TradePush,
+                           UserEventPush)
 from twin.instruments import default_instruments
 from twin.params import TwinParams
 from twin.server.app import BackgroundServer, TwinServer, WsSession, build_exchange
@@ -270,11 +271,12 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
         FillsPush(ADDR, (fill,), is_snapshot=True),  # a resubscribe's snapshot: 901 was given already
         FillsPush(ADDR, (FillInfo("hyna:LIT", 1.5, 10.0, "B", t, 0.0, "Open Long", 0.0, 43, 903, False, 0.0,
                                   None),)),
-        OrderUpdatePush(OrderInfo("BTC", "B", 99_000.0, 0.001, 44, t, 0.001, CLOID, True, "Alo"),
-                        "reduceOnlyCanceled", t),
-        OrderUpdatePush(OrderInfo("BTC", "A", 101_000.0, 0.001, 45, t, 0.001, None, False, "Alo"),
-                        "scheduledCancel", t),
-        OrderUpdatePush(OrderInfo("BTC", "A", 101_000.0, 0.001, 46, t, 0.001, None, False, "Alo"), "open", t),
+        OrderUpdatePush((OrderUpdate(OrderInfo("BTC", "B", 99_000.0, 0.001, 44, t, 0.001, CLOID, True, "Alo"),
+                                     "reduceOnlyCanceled", t),)),
+        OrderUpdatePush((  # one frame, three updates: each read
+            OrderUpdate(OrderInfo("BTC", "A", 101_000.0, 0.001, 45, t, 0.001, None, False, "Alo"), "scheduledCancel", t),
+            OrderUpdate(OrderInfo("BTC", "A", 101_000.0, 0.001, 46, t, 0.001, None, False, "Alo"), "open", t),
+            OrderUpdate(OrderInfo("BTC", "A", 101_000.0, 0.001, 48, t, 0.001, None, False, "Alo"), "marginCanceled", t))),
         FillsPush(ADDR, (FillInfo("BTC", 95_000.0, 0.001, "A", t, 0.001, "Close Long", -5.0, 47, 904, True, 0.04,
                                   None, (ADDR, 95_000.0, "market")),)),  # the liquidation's own fill: booked
         UserEventPush(ADDR, "liquidation", (ADDR, 5.0)),  # the account liquidated: resync
@@ -282,7 +284,7 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
     for push in pushes:
         twin_gw._on_push(push)
         hl_gw._on_frame(session.render(push))
-    assert wire_events == twin_events and len(wire_events) == 8 and hl_gw.stats["malformed"] == 0
+    assert wire_events == twin_events and len(wire_events) == 9 and hl_gw.stats["malformed"] == 0
     assert type(wire_events[-1]).__name__ == "AccountChangedByVenue" and wire_events[-1].kind == "liquidation"
     assert [e.tid for e in wire_events if type(e) is FillReceived] == [901, 902, 904]
     assert hl_gw.stats["fills_repeated"] == twin_gw.stats["fills_repeated"] == 1

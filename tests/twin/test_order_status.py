@@ -65,3 +65,52 @@ def test_a_modify_whose_new_order_fails_says_so_and_the_old_order_is_gone():
     assert isinstance(st, StatusError) and st.error.startswith(MODIFY_PREFIX + "Post only order would have")
     assert classify_venue_text(st.error).value == "BadAloPx"
     assert ex.order_status_of(ALICE, oid)["orderStatus"] == "canceled" and not ex.open_orders(ALICE)
+
+
+def test_what_one_action_does_to_a_users_orders_arrives_as_one_orderupdates_frame_in_order_with_other_pushes():
+    """The venue's orderUpdates data is an array: a block's updates to a user's orders come together. A batch of
+    three orders is one frame; a modify's cancel and new order are one frame; a fill's pushes in between split
+    frames, so nothing on the socket is reordered."""
+    from twin.messages import FillsPush, ModifyAction, OrderUpdatePush
+
+    ex = Exchange.build(seed=3)
+    ex.fund(ALICE, 10_000.0)
+    ex.env.run(until=2.0)
+    pushes: list = []
+    conn = ex.connect(pushes.append)
+    for kind in ("orderUpdates", "userFills"):
+        conn.subscribe(kind, ALICE)
+    ex.env.run(until=2.5)
+    pushes.clear()
+    replies: list = []
+    bid = ex.best_bid["BTC"]
+    specs = tuple(OrderSpec("BTC", True, bid - 50.0 - i, 0.001, cloid="0x" + "00" * 15 + f"{i + 1:02x}")
+                  for i in range(3))
+    ex.submit(ALICE, OrderAction(specs), replies.append)
+    ex.env.run(until=4.0)
+    frames = [p for p in pushes if isinstance(p, OrderUpdatePush)]
+    assert len(frames) == 1 and [u.status for u in frames[0].updates] == ["open"] * 3
+    assert [u.order.cloid for u in frames[0].updates] == [s.cloid for s in specs]
+
+    pushes.clear()
+    oid = replies[0].statuses[0].oid
+    ex.submit(ALICE, ModifyAction(((oid, OrderSpec("BTC", True, bid - 70.0, 0.001, cloid="0x" + "00" * 15 + "2b")),)),
+              replies.append)
+    ex.env.run(until=6.0)
+    frames = [p for p in pushes if isinstance(p, OrderUpdatePush)]
+    assert len(frames) == 1 and [(u.order.oid == oid, u.status) for u in frames[0].updates] == \
+        [(True, "canceled"), (False, "open")]
+
+    # a buy through the ask fills at once: its fill is pushed before its status changes, so a fill between
+    # two updates closes the frame before it, and the updates after the fill share a frame behind it
+    pushes.clear()
+    ask = ex.best_ask["BTC"]
+    ex.submit(ALICE, OrderAction((OrderSpec("BTC", True, bid - 90.0, 0.001, cloid="0x" + "00" * 15 + "3d"),
+                                  OrderSpec("BTC", True, ask + 100.0, 0.001, tif="Ioc", cloid="0x" + "00" * 15 + "3c"),
+                                  OrderSpec("BTC", True, bid - 95.0, 0.001, cloid="0x" + "00" * 15 + "3e"))),
+              replies.append)
+    ex.env.run(until=9.0)
+    seen = [("fills",) if isinstance(p, FillsPush) else tuple((u.order.cloid[-2:], u.status) for u in p.updates)
+            for p in pushes]
+    assert seen[0] == (("3d", "open"),) and seen[-1] == (("3c", "filled"), ("3e", "open"))
+    assert set(seen[1:-1]) == {("fills",)}

@@ -481,7 +481,7 @@ class WsSession:
             return wire.dumps({"channel": "trades", "data": [wire.trade_json(push, insts.get(push.coin))]})
         if isinstance(push, OrderUpdatePush):
             return wire.dumps({"channel": "orderUpdates",
-                               "data": [wire.order_update_json(push, insts.get(push.order.coin))]})
+                               "data": [wire.order_update_json(u, insts.get(u.order.coin)) for u in push.updates]})
         if isinstance(push, FillsPush):
             if self._fills_channel(push) == "user":
                 return wire.dumps({"channel": "user", "data": wire.user_event_json(push, insts)})

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 from twin.instruments import InstrumentSpec
 from twin.messages import (
     ANON_ADDRESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled, FillsPush,
-    ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction,
+    ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate, Resting, ScheduleCancelAction,
     StatusError, TradePush, UpdateLeverageAction, UserEventPush,
 )
 from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
@@ -413,7 +413,7 @@ def fill_json(f: FillInfo, inst: InstrumentSpec | None) -> dict:
     return row
 
 
-def order_update_json(p: OrderUpdatePush, inst: InstrumentSpec | None) -> dict:
+def order_update_json(p: OrderUpdate, inst: InstrumentSpec | None) -> dict:
     return {"order": order_json(p.order, inst), "status": p.status, "statusTimestamp": p.status_time_ms}
 
 
