@@ -120,7 +120,7 @@ def full_stack(minutes: float, profile: str = "stress"):
 def idle_core_session(cfg: AgentConfig, params: TwinParams, minutes: float) -> float:
     """Wall seconds of the same twin session with a core that handles nothing and sends nothing: the twin's
     market and feed, SimPy and the driver, with no orders. Beside the session's own time and its core's, what
-    is left is the orders' path through the gateway and the twin (matching, margin, order-status pushes,
+    is left is the orders' path through the gateway and the twin (matching, margin, order-status frames,
     their latency timers)."""
     ex, _, core, driver = build_session(cfg, 1, params)
     core.handle = lambda ev: ()
