@@ -746,7 +746,7 @@ class Exchange:
                             self._remove(o, "marginCanceled")
                             self.counters["margin_cancels"] += 1
 
-    def _liquidate(self, acct: Account, dex: str = "") -> None:
+    def _liquidate(self, acct: Account, dex: str) -> None:
         """Close every position on ``dex`` at the mark. As on the venue, the liquidated user sees each close as
         a fill (userFills, the user channel's fills, the userFills query) carrying a ``liquidation`` object,
         then the user channel's liquidation event."""
