@@ -260,6 +260,21 @@ class OrderTracker:
             self.settling[o.cloid] = (ts + self.settle_s, o, rem)  # insertion order = expiry order
             self.settling_total[o.side] += rem
 
+    def _settle_fill(self, cloid: str, sz: float) -> None:
+        """A late fill of a cancelled order: it settles that much of the order's remaining size, not all of
+        it. A cancel can land after several fills whose pushes all lag; the first to arrive says nothing of
+        the others, which still count until they come or the settle time runs out."""
+        entry = self.settling.get(cloid)
+        if entry is None:
+            return
+        until, o, rem = entry
+        left = rem - sz
+        if left <= EPS:
+            self._unsettle(cloid)
+        else:
+            self.settling[cloid] = (until, o, left)  # (an existing key keeps its place: expiry order holds)
+            self.settling_total[o.side] -= sz
+
     def _unsettle(self, cloid: str) -> None:
         entry = self.settling.pop(cloid, None)
         if entry is not None:
@@ -407,7 +422,7 @@ class OrderTracker:
         self._recount(o)
         if not o.live:
             self.fills_after_terminal += 1
-            self._unsettle(o.cloid)  # its late fill arrived: it is settled
+            self._settle_fill(o.cloid, ev.sz)  # a late fill: that much of what may still fill has
             return
         if o.filled_sz >= o.sz - EPS:
             self._end(o, OrderState.FILLED, ev.ts)
@@ -440,7 +455,12 @@ class OrderTracker:
                 o.oid = oo.oid
                 if o.acked_ts < 0:
                     o.acked_ts = ev.ts
-                o.sz = o.filled_sz + oo.sz
+                sz = o.filled_sz + oo.sz
+                if sz > o.sz:
+                    # never shrunk on a listing: its size can already be down by a fill whose push has not
+                    # come (the listing is read after the fills are), and that fill, when it comes, takes
+                    # its size off again; a listing larger than ours is the venue's word
+                    o.sz = sz
                 self._recount(o)
                 if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
                     o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING

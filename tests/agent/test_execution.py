@@ -513,15 +513,18 @@ def test_a_modify_refused_for_quota_after_its_order_filled_leaves_no_new_leg():
 
 
 def test_running_exposure_follows_snapshots_resizes_foreign_orders_and_ends():
-    """The venue's listing resizes an order (a fill we have not seen yet) and adds one we did not place:
-    the running exposure follows both, and falls to zero when everything has ended."""
+    """The venue's listing shows an order down by a fill we have not had yet, larger than we think another,
+    and one we did not place: the running exposure keeps the first until its fill comes (the fill takes it
+    off), takes the larger size and adds the foreign order, and falls to zero when everything has ended."""
     t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002), (Side.SELL, 101.0, 0.003)])
     assert t.exposures() == (0.002, 0.003)
     bid, ask = list(t.live_set)
-    t.on_event(AccountSnapshot(1.0, 0.001, 99.0, 1e4, 0.0,
-                               (OpenOrder(bid, 1, Side.BUY, 99.0, 0.001, False), OpenOrder(ask, 2, Side.SELL, 101.0, 0.003, False),
+    t.on_event(AccountSnapshot(1.0, 0.0, 0.0, 1e4, 0.0,
+                               (OpenOrder(bid, 1, Side.BUY, 99.0, 0.001, False), OpenOrder(ask, 2, Side.SELL, 101.0, 0.0035, False),
                                 OpenOrder("0xforeign", 3, Side.SELL, 102.0, 0.004, False)), requested_ts=0.9))
-    assert t.exposures() == pytest.approx((0.001, 0.007))
+    assert t.exposures() == pytest.approx((0.002, 0.0075))
+    t.on_event(FillReceived(1.1, bid, 1, 99.0, 0.001, Side.BUY, 0.0, True, 5))
+    assert t.exposures() == pytest.approx((0.001, 0.0075)) and t.position == pytest.approx(0.001)
     for cloid in list(t.live_set):
         t.on_command(CancelOrder(cloid), 2.0)
         t.on_event(CancelAcknowledged(2.1, cloid))
@@ -587,3 +590,41 @@ def test_a_never_acknowledged_stale_order_asks_for_a_snapshot_only_once_one_can_
     assert not t.needs_snapshot
     t.check_timeouts(11.4, 5.0)
     assert t.needs_snapshot
+
+
+def test_each_late_fill_of_a_cancelled_order_settles_only_its_own_size():
+    """A bid fills 0.001 and 0.002 at the venue, then its cancel lands; both fills' pushes lag the cancel's ack.
+    Until they come (or the settle time runs out), all of what was left may still fill: the first fill to
+    arrive settles its own 0.001, not the 0.002 still on its way (which the next cycle would quote over)."""
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.0036)])
+    (o,) = t.live_set.values()
+    t.on_command(CancelOrder(o.cloid), 1.0)
+    t.on_event(CancelAcknowledged(1.1, o.cloid))
+    assert t.worst_case_position(Side.BUY) == pytest.approx(0.0036)
+    t.on_event(FillReceived(1.3, o.cloid, 1, 99.0, 0.001, Side.BUY, 0.0, True, 7))
+    assert t.position == pytest.approx(0.001)
+    assert t.worst_case_position(Side.BUY) == pytest.approx(0.0036)  # 0.001 held, 0.0026 may still fill
+    t.on_event(FillReceived(1.6, o.cloid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 8))
+    assert t.worst_case_position(Side.BUY) == pytest.approx(0.0036)  # 0.003 held, 0.0006 was cancelled
+    t.now = 1.1 + t.settle_s + 0.01
+    assert t.worst_case_position(Side.BUY) == pytest.approx(0.003)  # settled: no fill is on its way
+
+
+def test_a_listing_that_already_has_a_fill_whose_push_lags_does_not_take_it_off_twice():
+    """The snapshot's openOrders is read after its fills: 0.0024 of a 0.0036 bid filled in between, so the
+    venue lists 0.0012 resting and the snapshot's position and fills do not have the fill. When its push
+    comes the order is 0.0024 filled with 0.0012 resting, as at the venue: not ended FILLED while
+    0.0012 of it rests uncounted (the cycle after would place a bid the limit has no room for)."""
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.0036)])
+    (o,) = t.live_set.values()
+    t.on_command(RequestAccountSnapshot(), 30.1)
+    t.on_event(AccountSnapshot(30.3, 0.0, 0.0, 1e5, 0.0, (OpenOrder(o.cloid, 1, Side.BUY, 99.0, 0.0012, False),),
+                               last_fill_tid=0, requested_ts=30.1, venue_time_ms=30_120))
+    t.on_event(FillReceived(30.35, o.cloid, 1, 99.0, 0.0024, Side.BUY, 0.0, True, 7))
+    assert o.live and o.state is OrderState.PARTIALLY_FILLED
+    assert o.remaining == pytest.approx(0.0012)
+    assert t.worst_case_position(Side.BUY) == pytest.approx(0.0036)
+    # a later snapshot (its position has the fill now) says the same
+    t.on_event(AccountSnapshot(60.4, 0.0024, 99.0, 1e5, 0.0, (OpenOrder(o.cloid, 1, Side.BUY, 99.0, 0.0012, False),),
+                               last_fill_tid=7, requested_ts=60.2, venue_time_ms=60_200))
+    assert o.live and o.remaining == pytest.approx(0.0012) and t.position == pytest.approx(0.0024)
