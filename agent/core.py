@@ -396,6 +396,14 @@ class AgentCore:
             # the first: the ledger (hence equity, drawdown, safety) starts from the venue's position
             self.ledger.anchor(ev.position, ev.entry_px, ev.last_fill_tid)
         self.tracker.on_event(ev)
+        if 0.0 <= ev.requested_ts < self.reconnect_ts:
+            # asked before the last reconnect (before the outage, or during it) and answered after: its
+            # account can miss what the outage did (fills whose pushes were lost with the socket). The
+            # tracker keeps what it can (the listing is no older than what it had), but this is not the
+            # resync the reconnect asked for, which is still out: quoting waits for that one
+            self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
+                                  "open_orders": len(ev.open_orders), "asked_before_reconnect": True})
+            return
         self.snapshot_pending = False
         self._snapshot_ts = ev.ts
         self._snapshot_backoff_s = _SNAPSHOT_RETRY_S

@@ -308,7 +308,8 @@ def describe(rec: dict, wall: bool) -> str:
     if kind == "level":
         return f"{ts}  level   {rec.get('from')} → {rec.get('to')}  {level_why(rec, criteria=True)}"
     if kind == "snapshot":
-        return f"{ts}  snapshot  venue position {rec.get('position')}, {rec.get('open_orders')} open orders"
+        late = "  (asked before the last reconnect: not the resync)" if rec.get("asked_before_reconnect") else ""
+        return f"{ts}  snapshot  venue position {rec.get('position')}, {rec.get('open_orders')} open orders{late}"
     if kind == "postmortem":
         return f"{ts}  KILL    {'; '.join(str(x) for x in rec.get('reasons', []))}"
     if kind == "start":
