@@ -14,9 +14,10 @@ from agent.gateway.events import (
 
 
 def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
-    """(IP weight, request items, cancels only) of one command, in one pass over a batch. A cancel-all's
-    cancels are the orders the venue will list, which only the sender can guess: ``n_live``, the orders
-    it counts as live (each is an item of the address budget, as the gateways count them)."""
+    """(IP weight, request items, cancels only: what may spend the cancel reserve) of one command, in one
+    pass over a batch. A cancel-all's cancels are the orders the venue will list, which only the sender can
+    guess: ``n_live``, the orders it counts as live (each is an item of the address budget, as the gateways
+    count them)."""
     t = type(c)
     if t is Batch:
         n_place = n_cancel = n_modify = n_other = 0
@@ -41,6 +42,8 @@ def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
         return 1, 1, True
     if t is CancelAll:
         return _cancel_all_weight(n_live), n_live, True
+    if t is ScheduleCancel:  # the dead-man's switch: it only ever cancels (a Kill arms it from the reserve)
+        return ip_weight(c, n_live), 1, True
     return ip_weight(c, n_live), request_items(c, n_live), False
 
 

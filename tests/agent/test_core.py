@@ -13,6 +13,7 @@ from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
 from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BookUpdated, Timer
+from agent.safety import SafetyLevel
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.params import TwinParams
@@ -880,3 +881,44 @@ def test_a_snapshot_asked_before_a_reconnect_is_not_taken_for_the_resync():
     bids = [c for c in flat(core.handle(Timer(13.0))) if isinstance(c, PlaceOrder) and c.side.value > 0]
     room = max(0.0, 0.0095 * core.graduation.limit_scale - 0.0066)  # (the reconnect demoted it: none)
     assert sum(c.sz for c in bids) <= room + 1e-12
+
+
+def test_kills_flatten_leaves_the_cancel_reserve_to_cancels():
+    """Kill with the address budget down to its cancel reserve: the flatten's IOCs are places, and a falling
+    book used to refuse one after another, each spent from the reserve (an audit: 600 of them in a minute).
+    They wait for the budget to grow; then the next retry (a snapshot, then the IOC) goes out."""
+    from agent.gateway.events import (
+        Batch, OrderRejected, PlaceOrder, QuotaStatus, Reason, RequestAccountSnapshot, Tif,
+    )
+
+    def flat(cmds):
+        return [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+
+    def book(t, bid):
+        return BookUpdated(t, "BTC", ((bid, 1.0),), ((bid + 1.0, 1.0),))
+
+    core = AgentCore(quoting({"risk": {"max_position": 0.01}}), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(QuotaStatus(0.2, 9500, 10000, 2e6))  # 500 left: exactly the reserve
+    assert core.budget.headroom == core.budget.reserve == 500
+    # the venue says 0.02 long: twice the limit, Kill
+    core.handle(AccountSnapshot(0.3, 0.02, 100_000.0, 1e5, 0.0, (), requested_ts=0.25, venue_time_ms=300))
+    core.handle(book(0.4, 100_000.0))
+    sent = flat(core.handle(Timer(0.5)))
+    assert core.safety.level == SafetyLevel.KILL
+    t, bid = 0.6, 100_000.0
+    for _ in range(100):  # a falling book
+        for c in sent:
+            if isinstance(c, PlaceOrder):
+                core.handle(OrderRejected(t, c.cloid, Reason.IOC_CANCEL, "Order could not immediately match"))
+        t += 0.1
+        bid *= 0.999
+        sent = flat(core.handle(book(t, bid))) + flat(core.handle(Timer(t + 0.05)))
+        assert not [c for c in sent if isinstance(c, PlaceOrder)]
+    assert core.budget.headroom >= core.budget.reserve - 1  # (the dead-man's switch, a cancel, may use it)
+    core.handle(QuotaStatus(t + 0.1, 9500, 20000, 1.2e7))  # the cap grew with volume
+    sent = flat(core.handle(Timer(t + 0.2 + core.cfg.risk.pull_retry_s)))
+    assert any(isinstance(c, RequestAccountSnapshot) for c in sent)
+    sent = flat(core.handle(AccountSnapshot(t + 2.5, 0.02, 100_000.0, 1e5, 0.0, (),
+                                            requested_ts=t + 0.2 + core.cfg.risk.pull_retry_s, venue_time_ms=99_000)))
+    iocs = [c for c in sent if isinstance(c, PlaceOrder)]
+    assert len(iocs) == 1 and iocs[0].tif is Tif.IOC and iocs[0].reduce_only and iocs[0].side.value < 0

@@ -29,7 +29,8 @@ def test_costs_by_hand():
     for n in (0, 3, 41):  # the general rules say the same
         assert request_cost(CancelAll(), n) == (ip_weight(CancelAll(), n), request_items(CancelAll(), n), True)
     assert request_cost(RequestAccountSnapshot()) == (42, 0, False)
-    assert request_cost(ScheduleCancel(5.0)) == request_cost(ScheduleCancel(None)) == (1, 1, False)  # an action
+    assert request_cost(ScheduleCancel(5.0)) == request_cost(ScheduleCancel(None)) == (1, 1, True)  # an action, one that only
+    # ever cancels (a Kill may arm it from the cancel reserve)
 
 
 @given(st.lists(st.sampled_from(sorted(_KINDS)), min_size=1, max_size=90))
