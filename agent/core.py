@@ -81,7 +81,7 @@ class AgentCore:
         self._last_pull_ts = -math.inf
         self._pulls = 0
         self.reconnect_ts = -math.inf
-        self._flatten_held_ts = math.nan  # when a flatten IOC was last held back by the budget
+        self._flatten_held = False  # a flatten IOC is held back by the budget (said once, in the log)
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
         self.graduation = Graduation.for_agent(config)
         self.exposure = self.graduation.controller
@@ -549,11 +549,12 @@ class AgentCore:
                 # until the venue confirms them). A falling book refuses IOC after IOC, each one spent; with
                 # the budget down to the reserve the retries wait (every pull_retry_s) for it to grow
                 sz = 0.0
-                if self._flatten_held_ts != ts:
-                    self._flatten_held_ts = ts
+                if not self._flatten_held:  # said once, when it starts
+                    self._flatten_held = True
                     self._records.append({"type": "flatten_held", "ts": ts, "position": pos,
                                           "headroom": self.budget.headroom, "reserve": self.budget.reserve})
             if sz:
+                self._flatten_held = False
                 self._flatten_cloid = self.cloids.next()
                 cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
                                        sz, Tif.IOC, True))

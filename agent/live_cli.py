@@ -439,8 +439,8 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     "refused": "refused by the venue (ten firings today?): asked again after an hour",
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }
-_TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders"}
-_WARN = {"postmortem", "venue_account_change", "foreign_orders"}
+_TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders", "flatten_held"}
+_WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held"}
 
 
 def _told(inner):

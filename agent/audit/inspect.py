@@ -322,6 +322,9 @@ def describe(rec: dict, wall: bool) -> str:
         return f"{ts}  venue   {rec.get('kind')}: {rec.get('text', '')[:120]}"
     if kind == "dead_man":
         return f"{ts}  dead-man's switch {rec.get('state')}: {rec.get('why', '')}"
+    if kind == "flatten_held":
+        return (f"{ts}  flatten held: the address budget is down to its cancel reserve ({rec.get('headroom')} left, "
+                f"{rec.get('reserve')} reserved); position {rec.get('position')} waits for it to grow")
     if kind == "foreign_orders":
         return (f"{ts}  foreign {rec.get('n')} order(s) this run did not place appeared at the venue: another client "
                 f"trading the coin on this account (each cancels the other's)? placed by hand? "

@@ -915,6 +915,7 @@ def test_kills_flatten_leaves_the_cancel_reserve_to_cancels():
         sent = flat(core.handle(book(t, bid))) + flat(core.handle(Timer(t + 0.05)))
         assert not [c for c in sent if isinstance(c, PlaceOrder)]
     assert core.budget.headroom >= core.budget.reserve - 1  # (the dead-man's switch, a cancel, may use it)
+    assert len([r for r in core.drain_records() if r.get("type") == "flatten_held"]) == 1  # said once
     core.handle(QuotaStatus(t + 0.1, 9500, 20000, 1.2e7))  # the cap grew with volume
     sent = flat(core.handle(Timer(t + 0.2 + core.cfg.risk.pull_retry_s)))
     assert any(isinstance(c, RequestAccountSnapshot) for c in sent)
