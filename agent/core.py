@@ -807,7 +807,8 @@ class AgentCore:
             if memo_key != self._overlaid_key:
                 self._overlaid_key = memo_key
                 self._overlaid = to_venue_minimum(apply_to_quotes(ov, desired, lot=self.lot),  # size factor,
-                                                  ov.position, q.ladder.min_notional_usd, self.lot)
+                                                  ov.position, q.ladder.min_notional_usd, self.lot,
+                                                  capped=ov.single_side is not None)
             desired = self._overlaid  # ... reducing side only, venue minimum
             add(("safety_size_factor", ov.size_factor, "size"))
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
@@ -826,7 +827,7 @@ class AgentCore:
                 # asked for). Orange's overlay above has already kept only that side.
                 exits = SafetyOverlay(1.0, 1.0, reducing_side(pos), reduce_only=True, position=pos)
                 desired = to_venue_minimum(apply_to_quotes(exits, desired, lot=self.lot), pos,
-                                           q.ladder.min_notional_usd, self.lot)
+                                           q.ladder.min_notional_usd, self.lot, capped=True)
                 add(("shadow_exits", pos, "size"))
             else:
                 desired = []

@@ -125,13 +125,20 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
     return out
 
 
-def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: float) -> list:
+def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: float, *,
+                     capped: bool = False) -> list:
     """After an overlay scaled or capped them: a quote worth less than the venue's minimum would only be
     rejected (a reduce-only one closing the whole position is exempt at the venue). An increasing one is
     dropped; a reducing one is raised to the minimum, or to the whole position when that is less (exempt
-    when reduce-only): an exit is never shrunk out of existence, which is how exits stall."""
+    when reduce-only): an exit is never shrunk out of existence, which is how exits stall.
+
+    ``capped``: the overlay capped the reducing side's total at |position| (one side only, as at Orange,
+    where the quotes are not reduce-only and nothing downstream caps them): raised, they still total no
+    more than |position|, each one that would take them past it dropped. Several small exits each raised
+    to the minimum would otherwise flip the position if all filled."""
     pos_abs = abs(position)
     reducing = -1 if position > 0 else 1
+    room = pos_abs + 1e-12
     out = []
     for d in quotes:
         if refused_under_minimum(d.sz, d.px, d.reduce_only, pos_abs, min_notional):
@@ -143,5 +150,9 @@ def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: fl
                     continue
                 sz = pos_abs
             d = d._replace(sz=round(sz, 10))
+        if capped and d.side.value == reducing:
+            if d.sz > room:
+                continue
+            room -= d.sz
         out.append(d)
     return out

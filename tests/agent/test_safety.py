@@ -283,3 +283,34 @@ def test_the_risk_budget_taper_shrinks_only_the_increasing_side():
     out = taper_increasing(quotes, 0.5, 0.002, 10.0, 0.00001)  # long: bids increase
     assert [(d.side, round(d.sz, 8)) for d in out] == [(Side.BUY, 0.0005), (Side.SELL, 0.001)]  # 2nd bid < $10
     assert taper_increasing(quotes, 0.5, -0.002, 10.0, 0.00001)[-1].sz == 0.0005  # short: the ask shrinks
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([O, R]), st.integers(-60, 60),
+       st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(1, 40)), min_size=1, max_size=10))
+def test_exits_raised_to_the_venue_minimum_still_never_flip_the_position(level, pos_lots, ladder):
+    """At Orange and Red only the reducing side is quoted, capped at |position|; then each quote under the
+    venue's minimum is raised to it (an exit never shrinks out of existence). Raised, they must still total
+    no more than |position| (an audit: long 0.00025 at Orange quoted three 0.0001 asks)."""
+    from agent.safety import to_venue_minimum
+
+    lot, px = 0.00001, 100_000.0  # BTC: the $10 minimum is 10 lots
+    position = pos_lots * lot
+    ov = overlay_for(level, position, CFG)
+    quotes = [DesiredQuote(side, px + side.value * -(i + 1), n * lot, i, False) for i, (side, n) in enumerate(ladder)]
+    out = to_venue_minimum(apply_to_quotes(ov, quotes, lot=lot), position, 10.0, lot,
+                           capped=ov.single_side is not None)
+    assert all(d.side.value == -math.copysign(1, position) for d in out)
+    assert sum(d.sz for d in out) <= abs(position) + 1e-12
+    for d in out:  # what the venue would refuse is not sent
+        assert d.sz * d.px >= 10.0 - 1e-9 or (d.reduce_only and d.sz >= abs(position) - 1e-12)
+
+
+def test_orange_small_exits_are_not_each_raised_past_the_position():
+    from agent.safety import to_venue_minimum
+
+    lot = 0.00001
+    ov = overlay_for(O, 0.00025, CFG)  # long $25 at $100k
+    asks = [DesiredQuote(Side.SELL, 100_001.0 + 2 * i, 0.0001, i, False) for i in range(3)]
+    out = to_venue_minimum(apply_to_quotes(ov, asks, lot=lot), 0.00025, 10.0, lot, capped=True)
+    assert [d.sz for d in out] == [0.0001, 0.0001]  # the third, raised from 0.00005, would flip it
