@@ -12,19 +12,24 @@ without one they sum the whole account.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 
 class Position:
-    """One coin's position: signed size, average entry price, and cumulative realised PnL and fees."""
+    """One coin's position: signed size, average entry price, and cumulative realised PnL and fees.
 
-    __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "volume_usd")
+    ``leverage`` is the user's (it sets the initial margin); ``max_leverage`` is the coin's (it alone sets
+    the maintenance margin, whatever leverage the user chose)."""
 
-    def __init__(self, leverage: int) -> None:
+    __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "max_leverage", "volume_usd")
+
+    def __init__(self, leverage: int, max_leverage: int | None = None) -> None:
         self.szi = 0.0
         self.entry_px = 0.0
         self.realized_pnl = 0.0
         self.fees = 0.0
-        self.leverage = leverage
+        self.max_leverage = max_leverage if max_leverage is not None else leverage
+        self.leverage = min(leverage, self.max_leverage)
         self.volume_usd = 0.0
 
 
@@ -59,14 +64,18 @@ def dex_of(coin: str) -> str:
 class Account:
     """A trading account (one address): cross margin across its coins on each dex, each dex apart."""
 
-    __slots__ = ("address", "cash_by_dex", "deposits", "positions", "default_leverage", "agents")
+    __slots__ = ("address", "cash_by_dex", "deposits", "positions", "default_leverage", "max_leverage", "agents")
 
-    def __init__(self, address: str, usdc: float, default_leverage: int = 20, dex: str = "") -> None:
+    def __init__(self, address: str, usdc: float, default_leverage: int = 20, dex: str = "",
+                 max_leverage: Mapping[str, int] | None = None) -> None:
+        """``max_leverage``: each coin's maximum leverage (a coin not in it is taken to allow
+        ``default_leverage``, its maintenance margin then half the initial margin at that leverage)."""
         self.address = address.lower()
         self.cash_by_dex: dict[str, float] = {dex: float(usdc)}
         self.deposits = float(usdc)
         self.positions: dict[str, Position] = {}
         self.default_leverage = default_leverage
+        self.max_leverage: Mapping[str, int] = max_leverage if max_leverage is not None else {}
         self.agents: set[str] = set()
 
     @property
@@ -85,7 +94,9 @@ class Account:
     def position(self, coin: str) -> Position:
         pos = self.positions.get(coin)
         if pos is None:
-            pos = self.positions[coin] = Position(self.default_leverage)
+            # a new position is at the default leverage, or the coin's maximum when that is lower (a 10x coin
+            # cannot hold a 20x position)
+            pos = self.positions[coin] = Position(self.default_leverage, self.max_leverage.get(coin))
         return pos
 
     def apply_fill(self, coin: str, is_buy: bool, px: float, sz: float, fee: float) -> FillResult:
@@ -136,5 +147,11 @@ class Account:
         return total
 
     def maintenance_margin(self, marks: dict[str, float], dex: str | None = None) -> float:
-        """Half the initial margin at the position's leverage (the venue uses half of max-leverage IM)."""
-        return 0.5 * self.margin_used(marks, dex)
+        """As the venue margins (docs trading/margining): half the initial margin at the coin's MAXIMUM
+        leverage, |size| × mark / (2 × max leverage) (1.25% of notional on a 40x coin), summed on one dex or
+        all. The leverage the user set does not enter it: a 5x position is liquidated where a 20x one is."""
+        total = 0.0
+        for coin, pos in self.positions.items():
+            if pos.szi and (dex is None or dex_of(coin) == dex):
+                total += abs(pos.szi) * marks.get(coin, pos.entry_px) / (2.0 * pos.max_leverage)
+        return total

@@ -92,6 +92,7 @@ class Exchange:
         self.instruments: dict[str, InstrumentSpec] = {i.coin: i for i in params.instruments}
         self._dex_of_coin: dict[str, str] = {c: dex_of(c) for c in self.instruments}  # (a lookup, in loops over orders)
         self.by_asset: dict[int, InstrumentSpec] = {i.asset_id: i for i in params.instruments}
+        self._max_leverage: dict[str, int] = {c: i.max_leverage for c, i in self.instruments.items()}
         self.books: dict[str, CoinBook] = {
             c: CoinBook(c, i.tick, params.queue.cancel_ahead_power) for c, i in self.instruments.items()}
         self.accounts: dict[str, Account] = {}
@@ -193,7 +194,8 @@ class Exchange:
             self._margin_running = True
             self.env.process(self._run_margin_checks())
         if acct is None:
-            acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage, dex)
+            acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage, dex,
+                                                    self._max_leverage)
             self.quotas[address] = AddressQuota(self.params.quota)
             self.fills[address] = []
         else:
@@ -971,6 +973,7 @@ class Exchange:
         value = acct.account_value(marks, dex)
         used = acct.margin_used(marks, dex)
         return {"assetPositions": positions, "accountValue": value, "marginUsed": used,
+                "maintenanceMargin": acct.maintenance_margin(marks, dex),
                 "withdrawable": max(0.0, value - used), "time": self.now_ms()}
 
 

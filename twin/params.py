@@ -41,7 +41,8 @@ class VenueParams(BaseModel):
         "serve), so that clients taking nonces and expiresAfter from the wall clock are inside the venue's window. "
         "A number pins it, served too. (Null survives a dump of these parameters: a fitted twin_params.json "
         "leaves it unpinned.)"))
-    default_leverage: int = Field(20, ge=1, description="Cross leverage of a new position.")
+    default_leverage: int = Field(
+        20, ge=1, description="Cross leverage of a new position (capped at the coin's maximum leverage).")
     margin_check_interval_s: float = Field(1.0, gt=0, description="How often margin cancels and liquidations are checked.")
     schedule_cancel_min_volume_usd: float = Field(
         1_000_000.0, ge=0, description="Traded volume the venue requires before scheduleCancel is accepted "

@@ -100,3 +100,78 @@ def test_a_liquidation_shows_as_a_fill_to_the_liquidated_user():
     assert row["liquidation"] == {"liquidatedUser": USER, "markPx": f.px, "method": "market"}
     own = [f for f in ex.user_fills(USER) if f.liquidation is None]
     assert len(own) == 1 and "liquidation" not in fill_json(own[0], ex.instruments["BTC"])  # the user's own buy
+
+
+def _calm_btc(schedule=None):
+    """A BTC market that moves only on the schedule's jumps: the liquidation threshold is then exact."""
+    from twin.market import SyntheticMarketParams
+    calm = SyntheticMarketParams(vol_calm_per_sqrt_s=0.0, vol_stressed_per_sqrt_s=0.0, jump_rate_calm_per_s=0.0,
+                                 jump_rate_stressed_per_s=0.0, alpha_std_per_s=0.0, trade_rate_calm_per_s=0.0,
+                                 trade_rate_stressed_per_s=0.0, calm_to_stressed_per_s=0.0, depth_at_touch=50.0)
+    ex = Exchange.build(TwinParams(markets={"BTC": calm}), 0, schedule)
+    ex.fund(USER, 10_000.0)
+    ex.env.run(until=5.0)
+    return ex
+
+
+def _long(ex, leverage, sz):
+    from twin.messages import UpdateLeverageAction
+    out = []
+    ex.submit(USER, UpdateLeverageAction("BTC", leverage, True), out.append)
+    ex.env.run(until=ex.env.now + 1.0)
+    ex.submit(USER, OrderAction((OrderSpec("BTC", True, ex.best_ask["BTC"] + 100, sz, tif="Ioc"),)), out.append)
+    ex.env.run(until=ex.env.now + 1.0)
+    assert out[0] == ActionOk("default") and not isinstance(out[1].statuses[0], StatusError)
+
+
+def test_maintenance_margin_is_half_the_initial_margin_at_the_coins_max_leverage():
+    """Docs trading/margining: maintenance = half the initial margin at the asset's MAX leverage, whatever the
+    user set: on 40x BTC, 1.25% of notional at 5x as at 20x (not half of 1/5 or 1/20)."""
+    from twin.server.wire import clearinghouse_json
+    for leverage in (5, 20):
+        ex = _calm_btc()
+        _long(ex, leverage, 0.45)
+        acct = ex.accounts[USER]
+        ntl = 0.45 * ex.marks["BTC"]
+        assert abs(acct.maintenance_margin(ex.marks) - ntl / 80.0) < 1e-6
+        state = ex.clearinghouse_state(USER)
+        served = clearinghouse_json(state, ex.marks, ex.now_ms(), ex.instruments)
+        assert abs(float(served["crossMaintenanceMarginUsed"]) - ntl / 80.0) < 0.01
+        assert abs(float(served["crossMarginSummary"]["totalMarginUsed"]) - ntl / leverage) < 0.01
+
+
+def test_liquidation_threshold_does_not_depend_on_the_users_leverage():
+    """$10,000 holding 1.5 BTC (~$150,000) at 20x: a 5% fall leaves ~$2,430, above the venue's maintenance
+    (~$1,780 = 1/80 of notional), so no liquidation (half of 20x initial margin, ~$3,560, would liquidate).
+    At 5x, 0.45 BTC after a 15% fall leaves ~$3,250: above 1/80 (~$480), below half of 5x IM (~$3,820)."""
+    from twin.faults.chaos import PriceJump
+    for leverage, sz, fall in ((20, 1.5, -0.05), (5, 0.45, -0.15)):
+        ex = _calm_btc(ChaosSchedule(events=[PriceJump(at_s=20.0, fraction=fall)]))
+        _long(ex, leverage, sz)
+        ex.env.run(until=30.0)
+        acct = ex.accounts[USER]
+        assert ex.counters["liquidations"] == 0 and acct.position("BTC").szi == sz, leverage
+        assert acct.account_value(ex.marks) < 0.5 * acct.margin_used(ex.marks)  # the old rule's threshold
+    # and past the venue's maintenance it does liquidate: a 6.5% fall takes 20x value below 1/80 of notional
+    ex = _calm_btc(ChaosSchedule(events=[PriceJump(at_s=20.0, fraction=-0.065)]))
+    _long(ex, 20, 1.5)
+    ex.env.run(until=30.0)
+    assert ex.counters["liquidations"] == 1 and ex.accounts[USER].position("BTC").szi == 0.0
+
+
+def test_a_new_position_on_a_10x_coin_starts_at_10x_not_the_default_20x():
+    """The default leverage (20) is capped at the coin's maximum: hyna:LIT allows 10x, so $10 on hyna
+    margins about $100 of LIT; an order of ~$150 is refused (at 20x it would have fitted)."""
+    from twin.market import SyntheticMarketParams
+    ex = Exchange.build(TwinParams(markets={"hyna:LIT": SyntheticMarketParams.thin_hip3()}), 3)
+    ex.fund(USER, 10.0, "hyna")
+    ex.env.run(until=5.0)
+    out = []
+    bid = round(ex.best_bid["hyna:LIT"] * 0.9, 4)
+    ex.submit(USER, OrderAction((OrderSpec("hyna:LIT", True, bid, round(150.0 / bid, 1)),
+                                 OrderSpec("hyna:LIT", True, bid, round(80.0 / bid, 1)))), out.append)
+    ex.env.run(until=7.0)
+    too_big, fits = out[0].statuses
+    assert too_big == StatusError("Insufficient margin to place order. asset=140000")
+    assert isinstance(fits, Resting)
+    assert ex.accounts[USER].position("hyna:LIT").leverage == 10

@@ -448,7 +448,7 @@ def clearinghouse_json(state: dict, marks: Mapping[str, float], now_ms: int,
     value = state.get("accountValue", 0.0)
     summary = {"accountValue": usd_num(value), "totalMarginUsed": usd_num(state.get("marginUsed", 0.0)),
                "totalNtlPos": usd_num(ntl), "totalRawUsd": usd_num(value - signed_ntl)}
-    return {"assetPositions": positions, "crossMaintenanceMarginUsed": usd_num(0.5 * state.get("marginUsed", 0.0)),
+    return {"assetPositions": positions, "crossMaintenanceMarginUsed": usd_num(state.get("maintenanceMargin", 0.0)),
             "crossMarginSummary": summary, "marginSummary": dict(summary), "time": state.get("time", now_ms),
             "withdrawable": usd_num(state.get("withdrawable", 0.0))}
 
