@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from dataclasses import fields
+from dataclasses import fields, replace
 from operator import attrgetter
 from typing import Callable, Union
 
@@ -479,7 +479,8 @@ class Exchange:
                 return o
         return None
 
-    def _modify(self, acct: Account, ref: int | str, spec: OrderSpec) -> Union[Resting, Filled, StatusError]:
+    def _modify(self, acct: Account, ref: int | str, spec: OrderSpec,
+                always_place: bool = False) -> Union[Resting, Filled, StatusError]:
         if isinstance(ref, str):
             order = self._find(acct.address, spec.coin, None, ref)
         else:
@@ -488,6 +489,14 @@ class Exchange:
             return self._reject(RejectReason.ModifyCanceledOrFilled, self.instruments[spec.coin].asset_id
                                 if spec.coin in self.instruments else 0)
         self._remove(order, "canceled")
+        if not always_place and spec.tif != "Alo":
+            # the venue's rule (docs exchange endpoint, "Modify an order"): without always place the new order must
+            # be post-only, or a Gtc that would not execute at once, which is then treated as post-only (so a Gtc
+            # that crosses is refused as post-only is); anything else (Ioc) is refused
+            if spec.tif != "Gtc":
+                return StatusError(MODIFY_PREFIX + self._reject(RejectReason.ModifyNotPostOnly,
+                                                                self.instruments[spec.coin].asset_id).error)
+            spec = replace(spec, tif="Alo")
         placed = self._place(acct, spec)
         if isinstance(placed, StatusError):  # the cancel leg happened: the venue says the new order failed
             return StatusError(MODIFY_PREFIX + placed.error)

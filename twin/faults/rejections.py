@@ -38,6 +38,7 @@ class RejectReason(str, Enum):
     ZeroSize = "ZeroSize"
     ModifyCanceledOrFilled = "ModifyCanceledOrFilled"
     TooManyOpenOrders = "TooManyOpenOrders"
+    ModifyNotPostOnly = "ModifyNotPostOnly"
     # action-level: the address budget refusal (an IP 429 has no text), a nonce refusal, anything else
     RateLimited = "RateLimited"
     NonceInvalid = "NonceInvalid"
@@ -75,6 +76,10 @@ VENUE_TEXT: dict[RejectReason, str] = {
     RejectReason.ModifyCanceledOrFilled: "Cannot modify canceled or filled order",
     # UNCONFIRMED: no doc or capture gives the text at the open-order limit; this is a guess.
     RejectReason.TooManyOpenOrders: "Too many open orders.",
+    # UNCONFIRMED: the docs (exchange endpoint, "Modify an order") give the rule, not the text: without always
+    # place the new order must be post-only, or a Gtc that would not execute at once. This text is a guess; the
+    # exchange sends it behind MODIFY_PREFIX (the cancel leg has happened).
+    RejectReason.ModifyNotPostOnly: "Modify without always place requires a post-only order.",
     # action-level (HTTP 200 {"status":"err","response":...}); probe raw body and captures
     RejectReason.RateLimited: "Too many cumulative requests sent ({used} > {cap}) for cumulative volume traded "
                               "${volume_usd:.2f}. Place taker orders to free up 1 request per USDC traded.",
