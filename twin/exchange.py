@@ -310,7 +310,8 @@ class Exchange:
         if isinstance(action, CancelByCloidAction):
             return ActionOk("cancel", tuple(self._cancel(acct, coin, cloid=c) for coin, c in action.cancels))
         if isinstance(action, ModifyAction):
-            return ActionOk("batchModify", tuple(self._modify(acct, ref, spec) for ref, spec in action.modifies))
+            return ActionOk("batchModify", tuple(self._modify(acct, ref, spec, action.always_place)
+                                                 for ref, spec in action.modifies))
         if isinstance(action, ScheduleCancelAction):
             return self._schedule_cancel(acct, action.time_s)
         if isinstance(action, UpdateLeverageAction):

@@ -43,9 +43,13 @@ class CancelByCloidAction:
 
 @dataclass(frozen=True, slots=True)
 class ModifyAction:
-    """batchModify: each (oid or cloid, new order). Cancel-and-replace: the new order queues last."""
+    """batchModify: each (oid or cloid, new order). Cancel-and-replace: the new order queues last.
+
+    ``always_place`` is the venue's ``"a": true``: the new orders are placed as given, even if they take;
+    without it each must be post-only (a Gtc that would rest is placed as Alo)."""
 
     modifies: tuple[tuple[Union[int, str], OrderSpec], ...]
+    always_place: bool = False
 
 
 @dataclass(frozen=True, slots=True)

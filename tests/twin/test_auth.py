@@ -206,3 +206,19 @@ def test_fewer_than_a_hundred_held_allows_any_unused_nonce_in_the_time_window():
     for n in (T, T + 10, T + 20):
         assert window.use(SIGNER, n, T) is None
     assert window.use(SIGNER, T - 1000, T) is None
+
+
+def test_always_place_modifies_are_hashed_with_a_last():
+    """``"a": true`` (always place) is part of the signed action: a client adds it to the dict the SDK builds, so
+    it is hashed last; the venue recovers the signer only if it hashes it too (dropping it recovered a random
+    address). ``"a": false`` is not the venue's form: hashed as sent, it recovers someone else, as ``"f": false``."""
+    order = wire.order_wire(1, True, 100, 100, False)
+    modify = {"type": "modify", "oid": 7, "order": order, "a": True}
+    batch = {"type": "batchModify", "modifies": [{"oid": 7, "order": order}], "a": True}
+    for action in (modify, batch):
+        sig = sdk_signing.sign_l1_action(Account.from_key(KEY), action, None, T, None, False)
+        assert auth.recover_l1_signer(action, T, sig, None, None, is_mainnet=False) == ADDRESS
+        assert list(auth.canonical_l1_action(action))[-1] == "a"
+    false_place = dict(modify, a=False)
+    sig = sdk_signing.sign_l1_action(Account.from_key(KEY), false_place, None, T, None, False)
+    assert auth.recover_l1_signer(false_place, T, sig, None, None, is_mainnet=False) != ADDRESS

@@ -48,3 +48,26 @@ def test_without_always_place_a_modify_never_takes():
     st = _do(ex, ModifyAction(((old, OrderSpec("BTC", True, ex.best_bid["BTC"] - 60.0, 0.001, tif="Gtc")),)))
     assert isinstance(st, Resting)
     assert [(o.oid, o.tif) for o in ex.open_orders(USER)] == [(st.oid, "Alo")]
+
+
+def test_always_place_places_the_new_order_as_given():
+    """``"a": true``: the new order is placed even if it would execute (a Gtc through the ask takes), and the
+    served parser carries the flag from the wire to the exchange."""
+    from twin.server.wire import parse_l1_action
+
+    ex = _venue()
+    old = _resting_bid(ex)
+    st = _do(ex, ModifyAction(((old, OrderSpec("BTC", True, ex.best_ask["BTC"] + 20.0, 0.001, tif="Gtc")),), True))
+    assert type(st).__name__ == "Filled" and ex.accounts[USER].position("BTC").szi == 0.001
+
+    order = {"a": 0, "b": True, "p": "100000", "s": "0.001", "r": False, "t": {"limit": {"tif": "Gtc"}}}
+    assets = _asset_map(ex)
+    assert parse_l1_action({"type": "modify", "oid": 1, "order": order, "a": True}, assets, 0).always_place
+    assert parse_l1_action({"type": "batchModify", "modifies": [{"oid": 1, "order": order}], "a": True},
+                           assets, 0).always_place
+    assert not parse_l1_action({"type": "modify", "oid": 1, "order": order}, assets, 0).always_place
+
+
+def _asset_map(ex):
+    from twin.server.wire import AssetMap
+    return AssetMap(ex.params.instruments)

@@ -168,13 +168,13 @@ def canonical_l1_action(action: Mapping) -> dict:
             out["f"] = True
         return out
     if kind == "modify":
-        return {
+        out = {
             "type": "modify",
             "oid": _canonical_oid(_field(action, "oid", "modify"), "modify.oid"),
             "order": _canonical_order(_field(action, "order", "modify"), "modify.order"),
         }
-    if kind == "batchModify":
-        return {
+    elif kind == "batchModify":
+        out = {
             "type": "batchModify",
             "modifies": [
                 {
@@ -184,6 +184,13 @@ def canonical_l1_action(action: Mapping) -> dict:
                 for i, m in enumerate(_list(action.get("modifies"), "modifies"))
             ],
         }
+    if kind in ("modify", "batchModify"):
+        # "a" (always place) is hashed only when true, as "f" is, and last: a client adds it to the action dict
+        # the SDK builds ({type, oid, order} / {type, modifies}; SDK 0.24 never sends it), and msgpack keeps the
+        # dict's insertion order. Dropping it made a signed always-place modify recover a random signer.
+        if action.get("a") is True:
+            out["a"] = True
+        return out
     if kind == "scheduleCancel":
         out = {"type": "scheduleCancel"}
         if action.get("time") is not None:
