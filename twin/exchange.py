@@ -508,12 +508,13 @@ class Exchange:
         if time_s is None:
             self.schedule_cancel.pop(acct.address, None)
             return ActionOk("default")
+        # the venue checks the time before the volume: a time too early is refused as such on any account
+        if time_s < self.env.now + 5.0:
+            return ActionErr("Scheduled cancel time too early, must be at least 5 seconds from now.")
         traded = sum(p.volume_usd for p in acct.positions.values())
         if traded < vp.schedule_cancel_min_volume_usd:
             return ActionErr(f"Cannot set scheduled cancel time until enough volume traded. "
                              f"Required: ${vp.schedule_cancel_min_volume_usd:.0f}. Traded: ${traded:.2f}.")
-        if time_s < self.env.now + 5.0:
-            return ActionErr("Scheduled cancel time too early, must be at least 5 seconds after current time.")
         day = math.floor((self.epoch_ms / 1000.0 + self.env.now) / DAY_S)
         fired = [f for f in self.schedule_cancel_fired.get(acct.address, []) if f == day]
         if len(fired) >= vp.schedule_cancel_max_per_day:
