@@ -39,6 +39,7 @@ from twin.params import SIM_EPOCH_MS, TwinParams
 
 DAY_S = 86400.0
 CHANNELS = ("l2Book", "trades", "orderUpdates", "userFills", "userEvents")
+EMPTY_ORDER_BATCH = "Order batch is empty."  # UNCONFIRMED text (see Exchange._process)
 
 
 class Connection:
@@ -304,6 +305,10 @@ class Exchange:
 
     def _process(self, acct: Account, action: Action) -> Reply:
         if isinstance(action, OrderAction):
+            if not action.orders:
+                # refused at pre-validation, one error for the whole payload (docs error-responses: "empty batch
+                # of orders"); the docs give no text and none has been captured: this one is a guess
+                return ActionErr(EMPTY_ORDER_BATCH)
             return ActionOk("order", tuple(self._place(acct, spec) for spec in action.orders))
         if isinstance(action, CancelAction):
             return ActionOk("cancel", tuple(self._cancel(acct, coin, oid=oid) for coin, oid in action.cancels))

@@ -171,6 +171,16 @@ def test_trigger_orders_are_refused_whole_and_change_nothing():
         assert bg.call(lambda: bg.server.exchange.open_orders(ADDR)) == ()
 
 
+def test_an_empty_order_batch_is_refused_whole():
+    """Docs error-responses: an empty batch of orders fails pre-validation, one error for the whole payload (not
+    ``ok`` with no statuses). The text is the twin's guess; the envelope is the venue's action-level refusal."""
+    from twin.exchange import EMPTY_ORDER_BATCH
+    with venue() as bg:
+        reply = post(bg, "/exchange", signed(WALLET, {"type": "order", "orders": [], "grouping": "na"},
+                                             int(time.time() * 1000))).json()
+        assert reply == {"status": "err", "response": EMPTY_ORDER_BATCH}
+
+
 def test_ip_limit_answers_429_with_body_null():
     params = quiet_params(quota=QuotaParams(ip_weight_per_minute=40))
     with venue(params=params) as bg:
