@@ -368,7 +368,16 @@ class Exchange:
             return self._reject(RejectReason.MinTradeNtl, asset)
         bb, ba = self.best_bid[coin], self.best_ask[coin]
         crosses = (spec.is_buy and ba == ba and spec.px >= ba) or (not spec.is_buy and bb == bb and spec.px <= bb)
-        if spec.tif == "Alo" and crosses:
+        # the venue's book holds the clients' resting orders too (two float compares: the book keeps its best
+        # prices): a post-only order through one is refused, and a taker reaching the user's own is self-trade
+        book = self.books[coin]
+        crosses_clients = spec.px >= book.min_ask if spec.is_buy else spec.px <= book.max_bid
+        if spec.tif == "Alo" and (crosses or crosses_clients):
+            if crosses_clients:  # the bbo the venue names is the whole book's
+                if book.max_bid > -math.inf and not bb >= book.max_bid:
+                    bb = book.max_bid
+                if book.min_ask < math.inf and not ba <= book.min_ask:
+                    ba = book.min_ask
             return self._reject(RejectReason.BadAloPx, asset, bbo=f"{_fmt(bb)}@{_fmt(ba)}")
         if not spec.reduce_only:
             increasing = sz if (pos == 0.0 or (pos > 0) == spec.is_buy) else max(0.0, sz - abs(pos))
@@ -388,8 +397,8 @@ class Exchange:
                             spec.tif, 0.0, now_ms)
         filled_sz = 0.0
         notional = 0.0
-        if crosses and spec.tif in ("Ioc", "Gtc"):
-            filled_sz, notional = self._take(order)
+        if (crosses or crosses_clients) and spec.tif in ("Ioc", "Gtc"):
+            filled_sz, notional = self._take(order, self._own_opposite(order) if crosses_clients else None)
         if spec.tif == "Ioc":
             if filled_sz <= 0.0:
                 return self._reject(RejectReason.IocCancel, asset)
@@ -435,16 +444,32 @@ class Exchange:
                 used += o.px * o.sz / lev
         return acct.account_value(marks, dex) - used
 
-    def _take(self, order: ClientOrder) -> tuple[float, float]:
+    def _own_opposite(self, order: ClientOrder) -> list[ClientOrder]:
+        """The user's own resting orders on the other side within ``order``'s limit, best first: the ones a taker
+        could reach (only looked for when the order crosses a client's resting order)."""
+        if order.is_buy:
+            return [o for o in self.books[order.coin].asks if o.px <= order.px and o.user == order.user]
+        return [o for o in self.books[order.coin].bids if o.px >= order.px and o.user == order.user]
+
+    def _expire_own(self, own: list[ClientOrder], is_buy: bool, before_px: float) -> None:
+        """Self-trade prevention, as the venue does it ("expire maker", docs trading/self-trade-prevention): a
+        taker that reaches the same address's resting order cancels it (status selfTradeCanceled) instead of
+        trading with it, and goes on matching. Cancels those of ``own`` priced better than ``before_px``."""
+        while own and (own[0].px < before_px if is_buy else own[0].px > before_px):
+            self._remove(own.pop(0), "selfTradeCanceled")
+
+    def _take(self, order: ClientOrder, own: list[ClientOrder] | None = None) -> tuple[float, float]:
         """Match an aggressive client order against the displayed book (levels it consumes stay
-        consumed until the next book update). Returns (filled size, notional)."""
+        consumed until the next book update). Returns (filled size, notional). ``own``: the user's resting
+        orders it may reach (see _own_opposite); the ones it does reach are cancelled as self-trades: those
+        priced better than a level it takes from, and all of them if it is left unfilled."""
         coin = order.coin
         if order.is_buy:
             pxs, szs = self.ask_px.get(coin), self.ask_sz.get(coin)
         else:
             pxs, szs = self.bid_px.get(coin), self.bid_sz.get(coin)
         if pxs is None:
-            return 0.0, 0.0
+            pxs = szs = ()
         consumed = self._consumed[coin]
         filled = 0.0
         notional = 0.0
@@ -453,6 +478,8 @@ class Exchange:
             px = float(pxs[i])
             if px != px or (order.is_buy and px > order.px) or (not order.is_buy and px < order.px):
                 break
+            if own:  # a resting order of the user's priced better than this level is reached first
+                self._expire_own(own, order.is_buy, px)
             avail = float(szs[i]) - consumed.get(px, 0.0)
             if avail <= 0.0:
                 continue
@@ -465,6 +492,8 @@ class Exchange:
             notional += px * take
             if order.sz <= 1e-12:
                 break
+        if own and order.sz > 1e-12:  # unfilled: it went on to its limit, through every one of them
+            self._expire_own(own, order.is_buy, math.inf if order.is_buy else -math.inf)
         return filled, notional
 
     def _cancel(self, acct: Account, coin: str, oid: int | None = None, cloid: str | None = None) -> str | StatusError:
