@@ -66,6 +66,8 @@ def test_always_place_places_the_new_order_as_given():
     assert parse_l1_action({"type": "batchModify", "modifies": [{"oid": 1, "order": order}], "a": True},
                            assets, 0).always_place
     assert not parse_l1_action({"type": "modify", "oid": 1, "order": order}, assets, 0).always_place
+    # false is as absent (the signature hashes "a" only when true: a false one is not always place)
+    assert not parse_l1_action({"type": "modify", "oid": 1, "order": order, "a": False}, assets, 0).always_place
 
 
 def _asset_map(ex):

@@ -220,11 +220,11 @@ def parse_l1_action(action: Mapping, assets: AssetMap, epoch_ms: int) -> Action:
         _check_batch(a["cancels"])
         return CancelByCloidAction(tuple((assets.coin(c["asset"]), c["cloid"].lower()) for c in a["cancels"]))
     if kind == "modify":
-        return ModifyAction(((_oid_ref(a["oid"]), _order_spec(a["order"], assets)),), "a" in a)
+        return ModifyAction(((_oid_ref(a["oid"]), _order_spec(a["order"], assets)),), a.get("a") is True)
     if kind == "batchModify":
         _check_batch(a["modifies"])
         return ModifyAction(tuple((_oid_ref(m["oid"]), _order_spec(m["order"], assets)) for m in a["modifies"]),
-                            "a" in a)
+                            a.get("a") is True)
     if kind == "scheduleCancel":
         t = a.get("time")
         return ScheduleCancelAction(None if t is None else (t - epoch_ms) / 1000.0)
