@@ -26,8 +26,8 @@
   market's other parameters with the reach scaled to the coin's price; a coin the base lists without a
   market, as the defaults list hyna:LIT, starts from the thin HIP-3 preset, or from the base's first
   market on the first dex): volatility per √s from the mid's
-  log returns between book updates, robustly (1.4826 × the median absolute return per √Δt: a calm regime's diffusion, not
-  its jumps and stressed spells); public trades per second (the market's: prints of our fills and our
+  log returns on a 1 s grid, robustly (bipower variation: a calm regime's diffusion, not its jumps; and not 0
+  when most returns are, on a coarse tick or a feed repeating the mid); public trades per second (the market's: prints of our fills and our
   resting orders in the book are left out by ``observe``); the trades' size, log-normal; the displayed
   size at the touch (median) and its growth per level (median size at level i over the touch's, less 1,
   per level: least squares); the log-normal noise around those medians; the calm half spread (a spread
@@ -447,12 +447,10 @@ class RegimeFit:
     # average, and switches enough to fit: set
 
 
-def fit_regimes(obs: Observations, iters: int = 200) -> RegimeFit | None:
-    """A two-state Gaussian hidden Markov model (zero means) fitted by Baum-Welch to the mid's log returns on a
-    ``REGIME_STEP_S`` grid (the last mid at or before each point; a gap over 60 s, a restart or an outage, cuts
-    the series and its return is left out). On the venue's clock where the updates carry it: on the arrival
-    clock, an update held on the socket lands its move in the next step, and those bunched steps alone made a
-    one-regime twin market look 2% "stressed" at 1.6 times the calm volatility. None with too few returns."""
+def grid_returns(obs: Observations) -> np.ndarray | None:
+    """The mid's log returns on a ``REGIME_STEP_S`` grid: the last mid at or before each point, on the venue's
+    clock where the updates carry it (see fit_regimes); a gap over 60 s (a restart, an outage) cuts the series
+    and its return is left out. None with fewer than ``MIN_BOOK_UPDATES`` of either."""
     ts, mid = obs.book_ts, obs.mid
     venue = obs.book_venue_s
     if len(venue) == len(ts) and len(venue) and np.isfinite(venue).all() and (np.diff(venue) >= 0).all():
@@ -462,9 +460,27 @@ def fit_regimes(obs: Observations, iters: int = 200) -> RegimeFit | None:
     grid = np.arange(ts[0], ts[-1], REGIME_STEP_S)
     i = np.searchsorted(ts, grid, side="right") - 1
     fresh = (grid - ts[i]) < 60.0
-    lm = np.log(mid[i])
-    r = np.diff(lm)[fresh[1:] & fresh[:-1]]
-    if len(r) < MIN_BOOK_UPDATES:
+    r = np.diff(np.log(mid[i]))[fresh[1:] & fresh[:-1]]
+    return r if len(r) >= MIN_BOOK_UPDATES else None
+
+
+def bipower_vol(r: np.ndarray, step_s: float) -> float:
+    """Volatility per √s from returns on a grid of ``step_s``: bipower variation, (π/2)·mean(|rₜ|·|rₜ₋₁|), which
+    a jump (one large return, next to small ones) hardly moves. Unlike a median of per-update returns it does not
+    read 0 when most returns are 0: on a coarse tick, or a feed whose pushes repeat the mid (size-only changes),
+    more than half of them are, and the median was 0 with the market moving."""
+    a = np.abs(r)
+    return float(math.sqrt(0.5 * math.pi * float(np.mean(a[1:] * a[:-1])) / step_s)) if len(a) > 1 else 0.0
+
+
+def fit_regimes(obs: Observations, iters: int = 200) -> RegimeFit | None:
+    """A two-state Gaussian hidden Markov model (zero means) fitted by Baum-Welch to the mid's log returns on a
+    ``REGIME_STEP_S`` grid (the last mid at or before each point; a gap over 60 s, a restart or an outage, cuts
+    the series and its return is left out). On the venue's clock where the updates carry it: on the arrival
+    clock, an update held on the socket lands its move in the next step, and those bunched steps alone made a
+    one-regime twin market look 2% "stressed" at 1.6 times the calm volatility. None with too few returns."""
+    r = grid_returns(obs)
+    if r is None:
         return None
     a = np.abs(r)
     s0, s1 = max(float(np.median(a)) * 1.4826, 1e-12), max(float(np.quantile(a, 0.95)), 1e-12)
@@ -537,10 +553,13 @@ def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> M
     if n < MIN_BOOK_UPDATES or len(obs.trade_sz) < MIN_ROUND_TRIPS or obs.level_sz.size == 0:
         return None
     dt = np.diff(obs.book_ts)
-    r = np.diff(np.log(obs.mid))
     ok = (dt > 0) & (dt < 60.0)  # (a gap: the run's restart, an outage)
-    z = r[ok] / np.sqrt(dt[ok])
-    vol = float(1.4826 * np.median(np.abs(z - np.median(z))))
+    grid = grid_returns(obs)
+    if grid is None:
+        return None
+    vol = bipower_vol(grid, REGIME_STEP_S)
+    if not vol > 0.0:
+        return None  # the mid never moved: nothing to fit a volatility from (the base's kept, not a 0)
     seconds = float(dt[ok].sum())
     k = len(obs.trade_sz)
     lo, hi = poisson_rate(k, seconds)

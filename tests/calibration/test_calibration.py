@@ -140,6 +140,19 @@ def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
     assert btc.informed_share == f.informed.share
 
 
+def test_a_quiet_market_whose_mid_mostly_repeats_has_its_volatility_recovered_not_zero():
+    """Volatility 8e-6 per √s on a $1 tick at $100k: more than half the book updates repeat the mid (as a coarse
+    tick, or the venue's size-only pushes, do). A median of per-update returns read that as a volatility of 0,
+    written into the fitted twin without a word; the grid's bipower variation recovers it."""
+    mk = {"vol_calm_per_sqrt_s": 8e-6, "calm_to_stressed_per_s": 0.0, "jump_rate_calm_per_s": 0.0,
+          "alpha_std_per_s": 0.0, "impact_bps": 0.0, "book_interval_s": 0.1}
+    truth = TwinParams.model_validate({"markets": {"BTC": mk}, "connection": {"hazard_per_hour": 0}})
+    obs = observed_run(SHADOW, 1, truth, 1800.0)[1]
+    assert (np.diff(np.log(obs.mid)) == 0.0).mean() > 0.5
+    m = fit(obs).market
+    assert m.vol_per_sqrt_s == pytest.approx(8e-6, rel=0.15)
+
+
 def test_a_market_that_switches_regimes_has_its_two_volatilities_and_switching_rates_recovered():
     """Calm and stressed spells (some 14 switches in four hours, a stressed fifth of the time), seen through
     the feed at Shadow: the two-state fit of the mid's returns finds each regime's volatility (the calm one
