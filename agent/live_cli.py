@@ -48,6 +48,7 @@ examples:
 
 START_LEVELS = ("Shadow", "MicroLive", "Ramping", "Cautious", "Full", "Optimized")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 
 class UsageError(Exception):
@@ -140,8 +141,18 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
             raise UsageError("HL_SECRET_KEY is not a valid private key (value not shown)") from None
     account = env.get("HL_ACCOUNT_ADDRESS", "").strip() or None
     if account is not None and not _ADDRESS.match(account):
-        raise UsageError(f"HL_ACCOUNT_ADDRESS must be 0x + 40 hex digits, got {account!r}")
+        raise UsageError(_bad_address_text(account))
     return wallet, account
+
+
+def _bad_address_text(account: str) -> str:
+    """Why HL_ACCOUNT_ADDRESS is refused, without its value: a private key pasted there in its place would
+    otherwise be printed to the terminal, and from there into shell scrollback and CI logs."""
+    text = f"HL_ACCOUNT_ADDRESS must be 0x + 40 hex digits; it has {len(account)} characters (value not shown)"
+    if _PRIVATE_KEY.match(account):
+        text += (": it looks like a private key (64 hex digits), which must not go in that variable; set it to "
+                 "the account's 0x address")
+    return text
 
 
 def live_main(argv: list[str] | None = None, env: dict | None = None) -> int:

@@ -623,6 +623,24 @@ def test_cli_without_a_key_exits_2_with_a_clear_message(capsys):
     assert "--venue twin" in capsys.readouterr().err
 
 
+def test_a_private_key_put_in_hl_account_address_is_refused_without_being_printed(capsys):
+    """HL_ACCOUNT_ADDRESS was echoed whole in its error, so a private key pasted there in place of the address
+    went to the terminal (and its scrollback, and a CI log). Now the error gives its length, never its value, and
+    says when it looks like a private key; an address merely mistyped is not called one."""
+    for pasted in (KEY, SECRET_HEX, SECRET_HEX.upper()):
+        assert live_main(["--base-url", "http://127.0.0.1:9", "--duration", "1"],
+                         env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": pasted}) == 2
+        captured = capsys.readouterr()
+        err = captured.err + captured.out
+        assert SECRET_HEX[8:40].lower() not in err.lower()
+        assert f"it has {len(pasted)} characters (value not shown)" in err
+        assert "looks like a private key" in err and "must not go in that variable" in err
+    assert live_main(["--base-url", "http://127.0.0.1:9"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR[:-1]}) == 2
+    err = capsys.readouterr().err
+    assert "must be 0x + 40 hex digits; it has 41 characters" in err and "private key" not in err
+    assert ADDR[2:-1] not in err
+
+
 def _interrupt_once_handled(after_s: float) -> threading.Thread:
     """SIGINT to this process ``after_s`` after the run installed its handler (never before: that would
     be a KeyboardInterrupt for the test runner); gives up after 10 s."""
