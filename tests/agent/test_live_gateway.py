@@ -15,9 +15,11 @@ import signal
 import threading
 import time
 
+import aiohttp
 import numpy as np
 import pytest
 import requests
+from aiohttp import web
 from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -456,6 +458,139 @@ def test_a_silent_socket_is_treated_as_lost_and_reconnected():
     kinds = [type(e) for e in events if type(e) in (ConnectionLost, ConnectionRestored)]
     assert kinds == [ConnectionLost, ConnectionRestored]
     assert gw.stats["silent_streams"] == 1 and gw.stats["pings"] >= 1 and gw.stats["reconnects"] == 1
+
+
+class InjectingProxy:
+    """A loopback proxy between the gateway and ``twin serve``, in the test's own loop (test code: the product has
+    no such hook). It forwards /info, /exchange and /ws; ``inject`` pushes a frame of the test's into every
+    websocket it carries, and ``info_answers[type]`` answers the next /info request of that type with the test's
+    text instead of the venue's."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.sockets: list[web.WebSocketResponse] = []
+        self.info_answers: dict[str, str] = {}
+        self.answered: list[str] = []
+
+    async def __aenter__(self) -> "InjectingProxy":
+        self.session = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_post("/info", self._rest)
+        app.router.add_post("/exchange", self._rest)
+        app.router.add_get("/ws", self._ws)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        self.base_url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        await self.runner.cleanup()
+        await self.session.close()
+
+    async def inject(self, frame: str) -> None:
+        for ws in list(self.sockets):
+            await ws.send_str(frame)
+
+    async def _rest(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if request.path == "/info" and json.loads(body).get("type") in self.info_answers:
+            kind = json.loads(body)["type"]
+            self.answered.append(kind)
+            return web.Response(text=self.info_answers.pop(kind), content_type="application/json")
+        async with self.session.post(self.upstream + request.path, data=body,
+                                     headers={"Content-Type": "application/json"}) as resp:
+            return web.Response(status=resp.status, body=await resp.read(), content_type="application/json")
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        down = web.WebSocketResponse()
+        await down.prepare(request)
+        async with self.session.ws_connect(ws_url_of(self.upstream)) as up:
+            self.sockets.append(down)
+
+            async def pump(src, dst) -> None:
+                async for msg in src:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        return
+                    await dst.send_str(msg.data)
+            tasks = [asyncio.create_task(pump(down, up)), asyncio.create_task(pump(up, down))]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in tasks:
+                t.cancel()
+            self.sockets.remove(down)
+        await down.close()
+        return down
+
+
+HUGE = "1" + "0" * 400  # a JSON integer past a float's range: float() of it raises OverflowError
+DEEP = "[" * 100_000 + "]" * 100_000  # nested deeper than json.loads recurses: RecursionError
+
+
+def test_a_frame_or_reply_with_a_number_past_floats_range_or_nested_too_deep_is_counted_malformed_and_dropped():
+    """One such frame ended the websocket task for the rest of the run (no reconnect: the agent sat idle, its
+    position unmanaged), and such a REST reply ended the quota poll, or a snapshot without a word. Now each is
+    counted malformed and dropped, and the socket, the poll and the snapshots go on as before it."""
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy, \
+                    started(proxy, clock, quota_poll_s=0.1) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
+                bad_book = ('{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[{"px":%s,"sz":"1","n":1}],'
+                            '[{"px":"2","sz":"1","n":1}]]}}' % HUGE)
+                for n, frame in enumerate((bad_book, DEEP), 1):
+                    await proxy.inject(frame)
+                    assert await until(lambda: gw.stats["malformed"] == n)
+                    after = len(events)
+                    assert await until(lambda: any(type(e) is BookUpdated for e in events[after:]))  # still read
+                proxy.info_answers["userRateLimit"] = '{"nRequestsUsed":1,"nRequestsCap":10000,"cumVlm":%s}' % HUGE
+                assert await until(lambda: gw.stats["malformed"] == 3)
+                after = len(events)
+                assert await until(lambda: any(type(e) is QuotaStatus for e in events[after:]))  # still polled
+                proxy.info_answers["clearinghouseState"] = DEEP
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: gw.stats["malformed"] == 4)
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: first(events, AccountSnapshot))
+                assert proxy.answered == ["userRateLimit", "clearinghouseState"]
+                return gw, events
+
+        gw, events = asyncio.run(scenario())
+    assert not any(type(e) in (ConnectionLost, ConnectionRestored) for e in events)
+    assert gw.stats["malformed"] == 4 and gw.stats["ws_failures"] == 0
+
+
+def test_an_unexpected_error_on_a_frames_path_reconnects_the_socket_instead_of_ending_it(caplog):
+    """Whatever a frame's handling raises (here the sink, once), the socket task must not end while the run
+    goes on: it is logged with its traceback, counted, and the socket reconnected with the usual backoff."""
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            events: list = []
+            failed: list = []
+
+            def sink(ev) -> None:
+                if type(ev) is BookUpdated and not failed:
+                    failed.append(ev)
+                    raise ZeroDivisionError("a bug on the frame's path")
+                events.append(ev)
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=0,
+                                    rng=np.random.default_rng(4), backoff_base_s=0.05, backoff_max_s=0.2)
+            await gw.prepare()
+            gw.start(sink)
+            try:
+                assert await until(lambda: first(events, ConnectionRestored))
+                back = events.index(first(events, ConnectionRestored))
+                assert await until(lambda: any(type(e) is BookUpdated for e in events[back:]))
+            finally:
+                await gw.close()
+            return gw, events
+
+        gw, events = asyncio.run(scenario())
+    assert [type(e) for e in events if type(e) in (ConnectionLost, ConnectionRestored)] == [ConnectionLost,
+                                                                                          ConnectionRestored]
+    assert gw.stats["ws_failures"] == 1
+    assert "websocket reader failed: reconnecting" in caplog.text and "ZeroDivisionError" in caplog.text
 
 
 def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_and_given_once():

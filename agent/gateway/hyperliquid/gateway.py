@@ -120,7 +120,7 @@ class HyperliquidGateway(CommandRouter):
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0,
-                         "liquidations": 0, "fundings": 0}
+                         "liquidations": 0, "fundings": 0, "ws_failures": 0}
 
     def __repr__(self) -> str:
         return (f"HyperliquidGateway({self.base_url}, coin={self.coin}, user={self.user}, "
@@ -292,7 +292,7 @@ class HyperliquidGateway(CommandRouter):
             return _BAD, text
         try:
             return 200, json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder recurses
             self.counters["malformed"] += 1
             log.warning("%s answered 200 with a body that is not JSON: %.200s", path, text)
             return _BAD, text
@@ -602,6 +602,11 @@ class HyperliquidGateway(CommandRouter):
                 await self._read(ws)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, RuntimeError) as e:
                 log.info("websocket failed (%s)", type(e).__name__)
+            except Exception:
+                # anything else is a bug on a frame's path: were it to end this task, the run would go on without
+                # a socket, its quotes and position unmanaged. Said, counted, and the socket opened afresh.
+                self.counters["ws_failures"] += 1
+                log.exception("websocket reader failed: reconnecting")
             finally:
                 self._connected = False
                 self._lost()  # first: closing a dead socket can take its close timeout

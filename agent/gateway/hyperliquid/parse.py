@@ -130,8 +130,8 @@ def _num(obj: Any, key: str) -> float:
         raise MalformedMessage(f"{key} = {value!r}")
     try:
         out = float(value)
-    except ValueError:
-        raise MalformedMessage(f"{key} = {value!r}") from None
+    except (ValueError, OverflowError):  # OverflowError: a JSON integer past a float's range (~1.8e308)
+        raise MalformedMessage(f"{key} = {_short(value)}") from None
     if out != out or out in (float("inf"), float("-inf")):
         raise MalformedMessage(f"{key} = {value!r}")
     return out
@@ -201,7 +201,9 @@ class VenueParser:
     def _safe(self, what: str, raw: Any, fn: Callable[[], T]) -> T | None:
         try:
             return fn()
-        except (MalformedMessage, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        # ArithmeticError: a number past a float's range; RecursionError: JSON nested deeper than Python recurses
+        except (MalformedMessage, KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError,
+                RecursionError) as e:
             self.malformed += 1
             log.warning("malformed %s from the venue (%s): %.200s", what, e, _short(raw))
             return None
