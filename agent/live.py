@@ -1,7 +1,7 @@
 """``LiveDriver``: the same AgentCore on asyncio, with wall-clock timestamps, against an async gateway.
 
 It feeds every gateway event to the core and sends the core's commands, ticks a quote-cycle
-timer, and on stop (duration over, SIGINT/SIGTERM, a core failure) pulls every order, waits for
+timer, and on stop (duration over, SIGINT/SIGTERM/SIGHUP, a core failure) pulls every order, waits for
 the venue to confirm none of ours rests, and closes. ``DryRunGateway`` wraps a gateway for
 execution level 2: every order goes far from the touch and is cancelled as soon as it rests.
 """
@@ -192,10 +192,13 @@ class LiveDriver:
             self._stop.set()
 
     def install_signal_handlers(self) -> Callable[[], None]:
-        """SIGINT and SIGTERM → stop (cancel everything, then return from ``run``); returns an uninstaller."""
+        """SIGINT, SIGTERM and SIGHUP → stop (cancel everything, then return from ``run``); returns an uninstaller.
+        SIGHUP is a terminal closed or an ssh session dropped: by default it ends the process with orders resting."""
         loop = asyncio.get_running_loop()
         installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is None:  # (Windows has no SIGHUP)
+                continue
             try:
                 loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
                 installed.append(sig)

@@ -2,7 +2,7 @@
 
 ``live_main(argv)`` reads the options and the signing key (environment or keystore; never printed
 or logged), runs the core through ``HyperliquidGateway`` and ``LiveDriver`` until the duration is
-over or SIGINT/SIGTERM, then pulls every order and writes the state and the summary.
+over or SIGINT/SIGTERM/SIGHUP, then pulls every order and writes the state and the summary.
 Exit codes: 0 done; 1 the venue could not be used; 2 bad options or no key; 3 orders still rest.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live (the exposure capped at "
                         "MicroLive, whatever graduation's evidence), 4 full live (graduation may promote up to "
                         "graduation.ceiling)")
-    p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m (default: until SIGINT/SIGTERM)")
+    p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m (default: until SIGINT, SIGTERM or SIGHUP)")
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
                    "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), events.jsonl "
                    "(every event the agent handled, segmented alike: `python -m agent.audit DIR --replay` "
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shutdown-grace", type=float, default=15.0,
                    help="seconds to wait at the end for the venue to confirm every order is gone")
     p.add_argument("--flatten-on-stop", action="store_true",
-                   help="at the end (--duration, SIGINT, SIGTERM) also close the position through the book, as a "
+                   help="at the end (--duration, SIGINT, SIGTERM, SIGHUP) also close the position through the book, as a "
                         "Kill's flatten does: reduce-only IOCs 1%% through the touch, again for what is left, within "
                         "--shutdown-grace. Without it a stop pulls the orders and leaves the position. Execution "
                         "levels 3 and 4 only (a dry run's orders cannot close anything)")

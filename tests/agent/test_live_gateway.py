@@ -942,6 +942,43 @@ def test_a_live_agent_killed_outright_has_logged_everything_up_to_the_kill_and_r
     assert not list(out.glob("*.tmp"))
 
 
+def test_sighup_stops_a_live_run_as_sigterm_does_with_every_order_pulled(tmp_path):
+    """A terminal closed or an ssh session dropped sends SIGHUP, whose default ends the process at once: the
+    agent's orders stayed on the book with no one managing them, and the run folder had no end. Now it stops as
+    SIGTERM does: every order pulled, the end line and the summary written, exit 0."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
+    with served(speed=1.0) as (bg, ex, clock):
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "--venue", "live", "--base-url", bg.base_url,
+                                 "--execution-level", "3", "--start-level", "MicroLive", "--duration", "120",
+                                 "--shutdown-grace", "5", "--out", str(out), "--quiet"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline and proc.poll() is None and not bg.call(lambda: ex.open_orders(ADDR)):
+                time.sleep(0.05)
+            resting = bg.call(lambda: ex.open_orders(ADDR))
+            assert resting, f"no order rested: {proc.stderr.read().decode() if proc.poll() is not None else ''}"
+            proc.send_signal(signal.SIGHUP)
+            code = proc.wait(20.0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        venue_open = bg.call(lambda: ex.open_orders(ADDR))
+    err = proc.stderr.read().decode()
+    assert code == 0, err
+    assert venue_open == ()
+    records, _ = read_log(out / "decisions.jsonl")
+    assert records[-1]["type"] == "end" and records[-1]["reason"] == "SIGHUP"
+    assert records[-1]["venue_open_orders"] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stop_reason"] == "SIGHUP" and summary["venue_open_orders"] == 0
+
+
 def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(caplog):
     """Levels moving, a Kill, the dead-man's switch, the venue changing the account: logged as they happen
     (warnings for Red and above, a Kill, a refused or lapsing switch), in the audit tool's words; every
