@@ -3,7 +3,7 @@
 Two agents quoting one coin for one account cancel each other's orders (each sees the other's as orders it
 did not place) and skew on each other's fills: a second terminal, or a service restarted while the first
 process still drains, is all it takes. The lock is an advisory ``flock`` on a file in the temporary
-directory, named by the venue's URL, the account and the coin: the kernel releases it when the process
+directory, named by the venue (its URL however spelt: ``venue_key``), the account and the coin: the kernel releases it when the process
 ends however it ends (kill -9 included), so a crash never leaves a stale lock behind. Agents on other hosts
 are not seen here; the decision log's ``foreign_orders`` record and the console's warning catch them.
 """
@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 try:
     import fcntl
@@ -25,8 +26,28 @@ class RunLocked(Exception):
     """Another process on this host holds the lock; the message names it."""
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def venue_key(base_url: str) -> str:
+    """The venue a URL names, however it is spelt: scheme and host in lower case, the scheme's default port
+    dropped, localhost, 127.0.0.1 and ::1 as one loopback, no trailing slash. Keyed on the raw text, the lock
+    let ``http://localhost:3001`` and ``http://127.0.0.1:3001`` run side by side on one account and coin."""
+    parts = urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # a port that is not a number: the text as it is (nothing can connect to it anyway)
+        return base_url.strip().rstrip("/").lower()
+    host = "loopback" if host in _LOOPBACK else host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
+
+
 def lock_path(base_url: str, account: str, coin: str) -> Path:
-    key = hashlib.sha256(f"{base_url.rstrip('/')}|{account.lower()}|{coin}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{venue_key(base_url)}|{account.lower()}|{coin}".encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9]+", "-", coin)
     return Path(tempfile.gettempdir()) / f"hl-agent-{safe}-{key}.lock"
 

@@ -1321,6 +1321,30 @@ def test_a_second_agent_for_the_same_account_and_coin_on_this_host_is_refused(tm
         pass
 
 
+def test_the_run_lock_names_the_venue_however_its_url_is_spelt(capsys):
+    """The lock was keyed on the URL's text: http://localhost:9 and http://127.0.0.1:9, or the mainnet URL with a
+    capital or :443, were different locks, so two agents ran on one account and coin and cancelled each other's
+    orders. Now one venue is one lock, whatever its spelling; another port, scheme or host is another venue."""
+    from agent.run_lock import RunLock, RunLocked
+    same = [("http://127.0.0.1:9", "http://localhost:9/"), ("http://127.0.0.1:9", "http://[::1]:9"),
+            ("http://127.0.0.1:9", "HTTP://LocalHost:9"), ("https://API.hyperliquid.xyz", "https://api.hyperliquid.xyz:443/"),
+            ("http://api.hyperliquid.xyz:80", "http://api.hyperliquid.xyz")]
+    other = [("http://127.0.0.1:9", "http://127.0.0.1:10"), ("http://127.0.0.1:9", "https://127.0.0.1:9"),
+             ("https://api.hyperliquid.xyz", "https://api.hyperliquid-testnet.xyz"),
+             ("https://api.hyperliquid.xyz", "https://api.hyperliquid.xyz:8443")]
+    for held, second in same:
+        with RunLock(held, ADDR, "BTC"):
+            with pytest.raises(RunLocked, match="another agent on this host"):
+                RunLock(second, ADDR, "BTC").acquire()
+    for held, second in other:
+        with RunLock(held, ADDR, "BTC"), RunLock(second, ADDR, "BTC"):
+            pass
+    with RunLock("http://localhost:9/", ADDR, "BTC"):  # the CLI takes the same lock
+        assert live_main(["--base-url", "http://127.0.0.1:9", "--duration", "1"],
+                         env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}) == 2
+    assert "another agent on this host" in capsys.readouterr().err
+
+
 def test_a_hip3_run_with_nothing_on_the_coins_dex_is_refused_and_each_dex_is_asked_apart(capsys):
     """Each dex margins apart (the venue's docs; the twin keeps collateral per dex): an account funded on the
     first dex only has nothing on hyna to margin a hyna:LIT order with, and its clearinghouseState for hyna says 0.
