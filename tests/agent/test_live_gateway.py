@@ -33,7 +33,7 @@ from agent.gateway.events import (
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
-from agent.gateway.hyperliquid.gateway import HyperliquidGateway, ws_url_of
+from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway, ws_url_of
 from agent.gateway.hyperliquid.parse import Filled, ItemError, Resting, VenueParser
 from agent.gateway.hyperliquid.signing import approve_agent_action
 from agent.gateway.twin import TwinGateway
@@ -591,6 +591,28 @@ def test_an_unexpected_error_on_a_frames_path_reconnects_the_socket_instead_of_e
                                                                                           ConnectionRestored]
     assert gw.stats["ws_failures"] == 1
     assert "websocket reader failed: reconnecting" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
+def test_a_base_url_the_venue_does_not_answer_on_says_the_real_http_status(capsys):
+    """--base-url with a path (…/info) ended in `…/info/info meta: HTTP bad`: the status was lost on the way. It
+    says the HTTP status the server gave, and a 200 whose body is not JSON says that."""
+    with served(speed=5.0) as (bg, ex, clock):
+        code = live_main(["--base-url", bg.base_url + "/info", "--duration", "1"],
+                         env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        err = capsys.readouterr().err
+        assert code == 1 and f"error: {bg.base_url}/info/info meta: HTTP 404" in err, err
+
+        async def not_json() -> str:
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.info_answers["meta"] = "<html>a captive portal</html>"
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock)
+                try:
+                    with pytest.raises(GatewayError) as raised:
+                        await gw.prepare()
+                finally:
+                    await gw.close()
+                return str(raised.value)
+        assert asyncio.run(not_json()).endswith("/info meta: HTTP 200 with a body that is not JSON")
 
 
 def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_and_given_once():

@@ -50,7 +50,8 @@ _RECOVERY_ATTEMPTS = 8
 # what a request came back as, when it is not a parsed JSON answer
 _IP_LIMITED = "ip_limited"  # HTTP 429 (body null)
 _TRANSPORT = "transport"  # no HTTP answer: reset, timeout, refused
-_BAD = "bad"  # an answer without the venue's shape (a 4xx/5xx text, JSON that does not parse)
+_BAD = "bad"  # a 200 answer without the venue's shape (JSON that does not parse or has another shape)
+# (an HTTP status other than 200 and 429 comes back as that status, an int)
 
 
 class GatewayError(RuntimeError):
@@ -196,7 +197,8 @@ class HyperliquidGateway(CommandRouter):
     async def _info_once(self, body: dict) -> Any:
         status, payload = await self._post("/info", body)
         if status != 200:
-            detail = {_TRANSPORT: "no answer", _IP_LIMITED: "HTTP 429"}.get(status, f"HTTP {status}")
+            detail = {_TRANSPORT: "no answer", _IP_LIMITED: "HTTP 429",
+                      _BAD: "HTTP 200 with a body that is not JSON"}.get(status, f"HTTP {status}")
             raise GatewayError(f"{self.base_url}/info {body['type']}: {detail}")
         return payload
 
@@ -271,7 +273,8 @@ class HyperliquidGateway(CommandRouter):
     # ------------------------------------------------------------------ HTTP
 
     async def _post(self, path: str, body: dict) -> tuple[int | str, Any]:
-        """(HTTP status, parsed JSON) for a 200, or (_IP_LIMITED | _TRANSPORT | _BAD, text)."""
+        """(200, parsed JSON); (the HTTP status, text) for any other status but 429; or (_IP_LIMITED | _TRANSPORT |
+        _BAD, text)."""
         self._ensure_session()
         data = json.dumps(body, separators=(",", ":"))
         try:
@@ -289,7 +292,7 @@ class HyperliquidGateway(CommandRouter):
         if status != 200:
             self.counters["malformed"] += 1
             log.warning("%s answered HTTP %d: %.200s", path, status, text)
-            return _BAD, text
+            return status, text
         try:
             return 200, json.loads(text)
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder recurses
@@ -310,8 +313,8 @@ class HyperliquidGateway(CommandRouter):
         self.counters["rate_limited_ip"] += 1
         self._emit(RateLimited(self._now(), "ip", what, "HTTP 429", cloids))
 
-    async def _action(self, action: dict, n_items: int) -> ActionReply | str:
-        """Sign and post one L1 action; the parsed reply, or _IP_LIMITED / _TRANSPORT / _BAD."""
+    async def _action(self, action: dict, n_items: int) -> ActionReply | str | int:
+        """Sign and post one L1 action; the parsed reply, or _IP_LIMITED / _TRANSPORT / _BAD / an HTTP status."""
         self.counters["requests"] += 1
         self.counters["request_items"] += n_items
         nonce = self.nonces.next()
@@ -480,7 +483,7 @@ class HyperliquidGateway(CommandRouter):
             self.counters["malformed"] += 1
             log.warning("%s answered %d statuses for %d items", what, len(reply.statuses), len(items))
 
-    def _refused(self, reply: ActionReply | str, what: str, cloids: tuple[str, ...], make) -> None:
+    def _refused(self, reply: ActionReply | str | int, what: str, cloids: tuple[str, ...], make) -> None:
         """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each."""
         ts = self._now()
         if isinstance(reply, ActionReply):
@@ -496,7 +499,7 @@ class HyperliquidGateway(CommandRouter):
                     self._emit(make(cl, reason, reply.error))
         elif reply == _IP_LIMITED:
             self._ip_limited(what, cloids)
-        # _TRANSPORT and _BAD: counted where they happened; the outcome is unknown, so no event
+        # _TRANSPORT, _BAD and another HTTP status: counted where they happened; the outcome is unknown, so no event
 
     # ------------------------------------------------------------------ snapshot
 
