@@ -152,6 +152,14 @@ def _replay(folder: Path) -> int:
                                                             f"logged" if run.crash_tail else ""))
             continue
         n, logged, replayed = run.difference
+        if run.journal_cut:
+            print(f"{what}: the event journal ends before the decision log: its {run.events:,} events replayed give "
+                  f"{run.records:,} decision records, all identical to the log, and the log holds "
+                  f"{run.journal_cut:,} more of this run that no journalled event gives. The journal was cut short (a "
+                  f"full disk, a lost mount: the log's end line says why the run stopped); past its end the run "
+                  f"cannot be replayed")
+            print(f"  first record past the journal: {logged[:300]}")
+            continue
         print(f"{what}: the replay differs at its decision record {n:,} (after {run.events:,} events)")
         print(f"  where:    {first_difference(logged, replayed)}")
         print(f"  logged:   {logged[:300]}")

@@ -31,6 +31,8 @@ class RunReplay:
     # a run killed outright may have journalled its last event and died before logging that event's records:
     # the replay's records past the log's end, all from that one last event, are no difference
     crash_tail: int = 0
+    # the journal ends before the log does: the records the log holds past it (a journal cut short: a full disk)
+    journal_cut: int = 0
     _past_end: tuple | None = None  # the log ran out here: the difference, unless the run was killed right after
 
     @property
@@ -100,6 +102,10 @@ def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
     extra = log.next_record()
     if extra is not None:
         run.difference = (run.records + 1, extra, "(the replay gives no more records)")
+        if not run.shut_down:
+            # no shutdown in the journal, yet the log goes on: the driver journals each event before the core
+            # handles it, so a whole journal holds an event for every record; this one stopped being written
+            run.journal_cut = 1 + sum(1 for _ in iter(log.next_record, None))
 
 
 def _journal(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[dict]:

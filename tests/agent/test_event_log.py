@@ -111,14 +111,34 @@ def test_journalled_runs_replay_identically_past_an_earlier_run_without_a_journa
 
 
 def test_a_replay_that_gives_fewer_or_other_records_than_the_log_names_the_first(tmp_path, capsys):
+    """The journal goes to the run's shutdown, and the replay gives fewer records than the log: a difference."""
+    _journalled_run(tmp_path, 3, 2.0)
+    events = tmp_path / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    events.write_text("".join(lines[:len(lines) // 2]) + json.dumps({"e": "shutdown", "ts": 60.0}) + "\n")
+    (run,) = replay_folder(tmp_path)
+    n, logged, replayed = run.difference
+    assert replayed == "(the replay gives no more records)" and n == run.records + 1 and logged.startswith("{")
+    assert run.journal_cut == 0
+    assert main([str(tmp_path), "--replay"]) == 1 and "differs at its decision record" in capsys.readouterr().out
+
+
+def test_a_journal_cut_short_is_said_to_end_before_the_log_not_to_differ(tmp_path, capsys):
+    """A journal that stopped being written (a full disk) mid-run, the decision log going on: the replay was
+    reported to differ at a record, which reads as a core that decides differently. It says the journal ends
+    before the log, how many records lie past it, and that all before it are identical."""
     _journalled_run(tmp_path, 3, 2.0)
     events = tmp_path / "events.jsonl"
     lines = events.read_text().splitlines(keepends=True)
     events.write_text("".join(lines[:len(lines) // 2]) + lines[len(lines) // 2][:25])  # cut, mid-line
     (run,) = replay_folder(tmp_path)
-    n, logged, replayed = run.difference
-    assert replayed == "(the replay gives no more records)" and n == run.records + 1 and logged.startswith("{")
-    assert main([str(tmp_path), "--replay"]) == 1 and "differs at its decision record" in capsys.readouterr().out
+    records, _ = read_log(tmp_path / "decisions.jsonl")
+    assert run.journal_cut == len(records) - 1 - run.records > 0  # every record past the journal's end (less start)
+    assert main([str(tmp_path), "--replay"]) == 1
+    out = capsys.readouterr().out
+    assert "the event journal ends before the decision log" in out and "differs" not in out
+    assert f"give {run.records:,} decision records, all identical to the log, and the log holds " \
+           f"{run.journal_cut:,} more of this run" in out
 
 
 def test_first_difference_names_the_field_and_both_values():
