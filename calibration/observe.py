@@ -79,6 +79,7 @@ class Observations:
     feed_held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per feed_lag_s
     # the address budget as the venue reported it (userRateLimit): time, requests used, cap, cumulative volume USDC
     quota: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    feed_lags_dropped: int = 0  # book updates whose lag was not in (0, 60] s: clocks apart, not a latency
 
     @property
     def eligible(self) -> int:
@@ -115,10 +116,13 @@ def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:, :, :n], b[:, :, :n]])
 
 
-def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
+def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: float = 0.0) -> Observations:
     """Feed ``events`` to ``core`` (a fresh core built as the run's was) and collect what the venue did.
     ``venue_epoch_s``: the venue's time (epoch s) at the events' time 0; 0 for a live run, whose events carry
-    the wall clock (a twin session's start at the twin's epoch)."""
+    the wall clock (a twin session's start at the twin's epoch). ``clock_skew_s``: how far the host's clock was
+    behind the venue's (negative: ahead), as the live run's preflight measured it (its start record's
+    ``clock_skew_s``, known to ± half a round trip): the feed's lags are the venue's time on an update to its
+    arrival, and 20 ms of skew moved a fitted 60 ms median to 40 or 80 ms."""
     sent: dict[str, float] = {}
     request_of: dict[str, int] = {}  # cloid → the request that carried it
     answered_requests: set[int] = set()
@@ -133,6 +137,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
     disconnects = 0
     first = last = None
     lags: list[float] = []
+    lags_dropped = 0
     held: list[bool] = []
     quota: list[tuple[float, int, int, float]] = []
     prev_push = -math.inf  # when the last push arrived
@@ -170,12 +175,14 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                 levels.append((np.fromiter((lv[1] for lv in bids), np.float32, len(bids)),
                                np.fromiter((lv[1] for lv in asks), np.float32, len(asks))))
             if ev.venue_time_ms > 0:
-                lag = ts - (ev.venue_time_ms / 1000.0 - venue_epoch_s)
-                # a clock behind the venue's by more than the latency, or not the venue's clock at all (twin serve
-                # keeps its own epoch): not a lag
+                lag = ts + clock_skew_s - (ev.venue_time_ms / 1000.0 - venue_epoch_s)
+                # a clock behind the venue's by more than the latency (after the skew measured), or not the venue's
+                # clock at all (twin serve keeps its own epoch): not a lag, counted
                 if 0.0 < lag <= 60.0:
                     lags.append(lag)
                     held.append(ts - prev_push <= HELD_WITHIN_S)
+                else:
+                    lags_dropped += 1
         elif t is OrderAcknowledged or t is OrderRejected:
             if t is OrderAcknowledged and ev.resting:
                 _rested(core, ev.cloid, bids, asks, tick, rested, distance, filled)
@@ -247,7 +254,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0) -> Observations:
                         fill_ts=np.asarray([f[0] for f in fills], dtype=float),
                         fill_px=np.asarray([f[1] for f in fills], dtype=float),
                         fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool),
-                        quota=np.asarray(quota, dtype=float).reshape(-1, 4))
+                        quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped)
 
 
 def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: list, filled: list) -> None:
@@ -341,7 +348,9 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
     while state["start"] is not None:
         start, state["start"] = state["start"], None
         core = live_core_of(start)
-        obs = dataclasses.replace(observe(run_events(), core), config=start["config"], tick=float(start["tick"]),
+        skew = start.get("clock_skew_s")  # (None: not measured, as the twin's own runs)
+        obs = dataclasses.replace(observe(run_events(), core, clock_skew_s=float(skew) if skew else 0.0),
+                                  config=start["config"], tick=float(start["tick"]),
                                   sz_decimals=int(start["sz_decimals"]))
         out = obs if out is None else out.merged(obs)
     return out

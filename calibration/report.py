@@ -42,7 +42,8 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
     if f.feed is not None:
         held = int(o.feed_held.sum()) if len(o.feed_held) == len(o.feed_lag_s) else 0
         summary["feed"] = {"leg": f.feed.leg.model_dump(), "n": f.feed.n, "held": held,
-                           "held_share": held / max(len(o.feed_lag_s), 1), "ks_distance": None, "ks_pvalue": None}
+                           "held_share": held / max(len(o.feed_lag_s), 1), "dropped": o.feed_lags_dropped,
+                           "ks_distance": None, "ks_pvalue": None}
         seen_again = replay.replayed.feed_lag_s if replay is not None else np.zeros(0)
         if len(seen_again) >= 20:  # the lags as seen, holds and all, against the fitted twin's as seen
             res = stats.ks_2samp(o.feed_lag_s, seen_again)
@@ -169,8 +170,10 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     else:
         against = ("The lags as seen against the fitted twin's, replayed" if feed["ks_distance"] is not None else
                    "Against the fitted leg's own draws, which have no holds (no replay to compare with)")
+        dropped = (f" {feed['dropped']} more had a lag outside (0, 60] s, after the host clock's measured skew: not "
+                   f"a latency (clocks apart), left out. " if feed.get("dropped") else "")
         parts.append(_leg_html(f"{feed['n']} updates, {feed['held']} ({feed['held_share']:.0%}) of them right behind "
-                               f"another push. ", feed, "", against, feed_fig))
+                               f"another push.{dropped} ", feed, "", against, feed_fig))
     parts.append("<h2>Rejections (share of the places that passed the rules, Wilson 95%)</h2><table border=1 cellpadding=4>"
                  "<tr><th>reason</th><th>count</th><th>of</th><th>rate</th><th>interval</th></tr>")
     parts += [_rate_row(k, v) for k, v in s["rejections"].items()] or ["<tr><td colspan=5>none</td></tr>"]

@@ -376,3 +376,36 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     two = observe_journal(run)
     assert (one.runs, two.runs) == (1, 2) and two.places == 2 * one.places
     assert len(two.round_trip_s) == 2 * len(one.round_trip_s) and two.duration_s == pytest.approx(2 * one.duration_s)
+
+
+def test_the_feeds_lags_are_taken_on_the_venues_clock_with_the_hosts_measured_skew(tmp_path):
+    """A live run's feed lags are its host's arrival time less the venue's time on each update: a host clock 50 ms
+    behind the venue's takes 150 ms off every lag (and drops the shortest as negative). The live CLI records the
+    skew its preflight measured in the start record; the journal's reader adds it back."""
+    import dataclasses
+
+    events: list = []
+    ex, _, _, driver = build_session(SHADOW, 2, TRUTH, event_log=events)
+    driver.start()
+    ex.env.run(until=600.0)
+    epoch = ex.epoch_ms / 1000.0
+    truth = observe(events, session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
+    assert len(truth.feed_lag_s) > 500 and truth.feed_lags_dropped == 0
+
+    def journal(folder, skew):
+        """The run as a live host 150 ms behind the venue would have journalled it (wall-clock timestamps)."""
+        folder.mkdir()
+        j = EventJournal(JsonlWriter(folder / "events.jsonl"))
+        j.start(start_record(epoch - 0.15, SHADOW, venue="live", seed=2, tick=1.0, sz_decimals=5,
+                             cloid_prefix="0x00000001", clock_skew_s=skew))
+        for e in events:
+            j.event(dataclasses.replace(e, ts=e.ts + epoch - 0.15))
+        j.close()
+        return observe_journal(folder)
+
+    told = journal(tmp_path / "told", 0.15)
+    assert told.feed_lags_dropped == 0
+    assert np.allclose(np.sort(told.feed_lag_s), np.sort(truth.feed_lag_s), atol=1e-6)
+    untold = journal(tmp_path / "untold", None)  # (no skew measured: a run from before it was recorded)
+    assert untold.feed_lags_dropped > 0
+    assert np.median(untold.feed_lag_s) < np.median(truth.feed_lag_s) - 0.1
