@@ -5,8 +5,8 @@ aversion, spread and skew factors, ladder depth, level spacing and size, the req
 as a point of [-1, 1]^7 and mapped onto each parameter's range (``PARAMETERS``). The observation
 summarises the state: inventory as a share of the position limit, volatility, the quoted spread,
 TradingConfidence, the safety level and the address quota's headroom. The reward is the step's net PnL
-(fees included) less a penalty on inventory risk (the variance of the position's value over the step,
-times ``inventory_penalty``) and one for each safety level escalated (``escalation_penalty``, USDC per
+(fees included) less a penalty on inventory risk (the variance of the position's value accrued through the
+step, Σ (position × mid × σ)² dt sampled every second, times ``inventory_penalty``) and one for each safety level escalated (``escalation_penalty``, USDC per
 level). An episode ends after ``episode_s`` (truncated) or at a Kill (terminated: the agent has stopped).
 
 The session runs the agent as it trades, fault models and safety ladder included, at exposure ``level``.
@@ -74,6 +74,7 @@ PARAMETERS: tuple[Parameter, ...] = (
 # inventory: position / risk.max_position (worst case aside); sigma_bps: volatility, bps per √s; spread_bps: the
 # quoted spread, best ask − best bid, bps of the mid; confidence: TradingConfidence.overall; safety: level / 4
 # (Green 0 … Kill 1); quota_headroom: the address budget's share left. Clipped to these bounds.
+RISK_SAMPLE_S = 1.0  # how often the inventory risk is sampled within a step
 OBSERVATION = ("inventory", "sigma_bps", "spread_bps", "confidence", "safety", "quota_headroom")
 _OBS_LOW = (-2.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 _OBS_HIGH = (2.0, 100.0, 1000.0, 1.0, 1.0, 1.0)
@@ -192,15 +193,21 @@ class MarketMakingEnv(gym.Env):
         n_hist = len(core.safety.history)
         start = ex.env.now
         end = min(self.episode_s, start + self.step_s)
-        ex.env.run(until=end)
+        # the position's value's variance accrues through the step, not at its end: a step can hold inventory
+        # for most of its length and end flat (sampled every RISK_SAMPLE_S, at each interval's end)
+        risk = 0.0  # USDC²
+        t = start
+        while t < end:
+            t_next = min(end, t + RISK_SAMPLE_S)
+            ex.env.run(until=t_next)
+            mid = core.mid if core.mid == core.mid else 0.0
+            risk += (core.tracker.position * mid * self._sigma(core)) ** 2 * (t_next - t)
+            t = t_next
         net = self._net_pnl(core)
         pnl = net - self._net
         self._net = net
         escalated = sum(max(0, int(t.to_level) - int(t.from_level)) for t in core.safety.history[n_hist:])
         self._escalations += escalated
-        sigma = self._sigma(core)
-        mid = core.mid if core.mid == core.mid else 0.0
-        risk = (core.tracker.position * mid * sigma) ** 2 * (end - start)  # the position's value's variance, USDC²
         reward = pnl - self.inventory_penalty * risk - self.escalation_penalty * escalated
         terminated = bool(core.stopped)
         truncated = not terminated and ex.env.now >= self.episode_s - 1e-9

@@ -147,3 +147,30 @@ def test_a_pool_of_workers_gives_the_results_of_one_process(tmp_path, capsys):
     assert main(args + ["--workers", "2", "--out", str(tmp_path / "two")]) == 0
     one, two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
     assert one == two
+
+
+def test_the_inventory_penalty_is_the_risk_held_through_each_step_not_at_its_end():
+    """The penalty is the variance of the position's value accrued through the step, Σ (position × mid × σ)² dt:
+    a step that held inventory for most of its length and ended flat is penalised for it. (It used to be the
+    end's position times the step's length: an audit saw a step reach 0.0076 BTC and end at -0.001.) Checked
+    against the same session stepped by hand, its position sampled every second."""
+    penalised = MarketMakingEnv(step_s=120.0, episode_s=600.0, level="RAMPING", inventory_penalty=1.0,
+                                escalation_penalty=0.0)
+    free = MarketMakingEnv(step_s=120.0, episode_s=600.0, level="RAMPING", inventory_penalty=0.0,
+                           escalation_penalty=0.0)
+    (p_steps, _), (f_steps, _) = _episode(penalised, 1, None), _episode(free, 1, None)
+    charged = [f[1] - p[1] for p, f in zip(p_steps[1:], f_steps[1:])]
+    by_hand = MarketMakingEnv(step_s=120.0, episode_s=600.0, level="RAMPING")
+    by_hand.reset(seed=1)
+    ex, core = by_hand._session
+    held, at_end = [], []
+    for k in range(5):
+        risk = 0.0
+        for t in range(120 * k + 1, 120 * (k + 1) + 1):
+            ex.env.run(until=float(t))
+            sigma = core.vol.sigma_per_sqrt_s if core.vol.ready else core.cfg.quoting.sigma_prior
+            risk += (core.tracker.position * core.mid * sigma) ** 2
+        held.append(risk)
+        at_end.append((core.tracker.position * core.mid * sigma) ** 2 * 120.0)
+    assert charged == pytest.approx(held, rel=1e-9, abs=1e-12) and sum(held) > 0.0
+    assert held != pytest.approx(at_end, rel=0.05)  # the end's position alone is another figure
