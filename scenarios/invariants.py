@@ -141,6 +141,8 @@ class InventoryReducedWithin(_Invariant):
     after: str = _trigger_field("start")
     within_s: float = Field(..., gt=0, description="Bound, s.")
     fraction: float = Field(0.5, gt=0, le=1, description="Share of the inventory that must be gone.")
+    require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
+                                                     "(no inventory at the trigger): the invariant would hold vacuously.")
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.after)
@@ -149,6 +151,9 @@ class InventoryReducedWithin(_Invariant):
         s = log.samples
         i0 = min(log.sample_at(t0), len(s["t"]) - 1)
         ref = abs(s["pos"][i0])
+        if self.require_exercise and ref <= EPS:
+            return Violation(self.name, t0, f"no inventory at {self.after} (t={t0:.2f}): the scenario did not exercise "
+                                            f"its reduction")
         target = (1.0 - self.fraction) * ref
         i1 = log.sample_at(t0 + self.within_s)
         if np.any(np.abs(s["pos"][i0:i1 + 1]) <= target + EPS):
@@ -310,6 +315,8 @@ class NoStaleQuoteOlderThan(_Invariant):
     name: Literal["no_stale_quote_older_than"]
     max_age_s: float = Field(..., gt=0, description="Longest a stale quote may rest, s.")
     past_bps: float = Field(..., gt=0, description="How far the mid has moved past the quote, bps.")
+    require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
+                                                     "(no order of ours ever rested): the invariant would hold vacuously.")
 
     def check(self, log: RunLog) -> Violation | None:
         since: dict[int, float] = {}
@@ -332,6 +339,9 @@ class NoStaleQuoteOlderThan(_Invariant):
             for oid in list(since):
                 if oid not in now:
                     del since[oid]
+        if self.require_exercise and not any(log.orders):
+            return Violation(self.name, log.duration_s, "no order of ours ever rested: the scenario did not exercise "
+                                                        "stale quotes")
         return None
 
 
@@ -444,6 +454,8 @@ class RequestRateAdaptsToHeadroom(_Invariant):
     name: Literal["request_rate_adapts_to_headroom"]
     below_frac: float = Field(0.3, gt=0, le=1, description="Headroom share under which the rate must adapt.")
     max_items_per_min: int = Field(..., ge=1, description="Bound on items sent at low headroom per rolling minute.")
+    require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
+                                                     "(no request item sent with the headroom that low): the invariant would hold vacuously.")
 
     def check(self, log: RunLog) -> Violation | None:
         low = np.array([c.t for c in log.commands if isinstance(c.cmd, (PlaceOrder, CancelOrder, ModifyOrder))
@@ -454,6 +466,9 @@ class RequestRateAdaptsToHeadroom(_Invariant):
                 return Violation(self.name, float(t), f"{n} request items sent with headroom below "
                                                       f"{self.below_frac:.0%} in the minute to t={t:.2f}; bound "
                                                       f"{self.max_items_per_min}")
+        if self.require_exercise and not len(low):
+            return Violation(self.name, log.duration_s, f"no request item sent with headroom below "
+                                                        f"{self.below_frac:.0%}: the scenario did not exercise it")
         return None
 
 
@@ -491,6 +506,8 @@ class DeescalatesLevelByLevel(_Invariant):
     after: str = _trigger_field("start")
     to_level: Literal["GREEN", "YELLOW", "ORANGE", "RED"] = Field("GREEN", description="Where it must get to.")
     within_s: float = Field(..., gt=0, description="Bound, s.")
+    require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
+                                                     "(the safety level already at or below to_level at the trigger): the invariant would hold vacuously.")
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.after)
@@ -501,6 +518,10 @@ class DeescalatesLevelByLevel(_Invariant):
                 return Violation(self.name, tr["t"], f"safety jumped down {_LEVELS[tr['from']]} → {_LEVELS[tr['to']]}")
         target = _LEVELS.index(self.to_level)
         s = log.samples
+        i0 = min(log.sample_at(t0), len(s["t"]) - 1)
+        if self.require_exercise and s["safety"][i0] <= target:
+            return Violation(self.name, t0, f"safety already at {_LEVELS[int(s['safety'][i0])]} at {self.after} "
+                                            f"(t={t0:.2f}): the scenario did not exercise de-escalation")
         mask = (s["t"] >= t0) & (s["t"] <= t0 + self.within_s)
         if np.any(s["safety"][mask] <= target):
             return None
