@@ -1,8 +1,14 @@
-"""Accounts as the venue keeps them: cross margin, positions, entry prices, PnL and fees.
+"""Accounts as the venue keeps them: cross and isolated margin, positions, entry prices, PnL and fees.
 
 All money is USDC. ``cash`` holds deposits plus realised PnL minus fees, so that
 account value = cash + Σ unrealised PnL at the mark, exactly as the property tests check.
 Funding is not modelled (documented in the README): sessions here are hours, not days.
+
+An isolated position (every position on an ``onlyIsolated`` coin, or one the user set isolated) holds its own
+margin, ``Position.margin_usd``, set aside out of its dex's cash (docs trading/margining): opening or adding
+moves notional / leverage in, closing part releases that share of it, and realised PnL and fees settle in the
+cash as for a cross position. So the dex's cross balance is its cash less the isolated margins, and the position's
+own equity is its margin plus its unrealised PnL; the two together are still cash + Σ unrealised PnL.
 
 Each perp dex margins apart, as on the venue (a HIP-3 dex has its own clearinghouse: collateral moved
 to it backs only its coins): the cash is kept per dex, a coin's dex being its name's prefix
@@ -19,11 +25,13 @@ class Position:
     """One coin's position: signed size, average entry price, and cumulative realised PnL and fees.
 
     ``leverage`` is the user's (it sets the initial margin); ``max_leverage`` is the coin's (it alone sets
-    the maintenance margin, whatever leverage the user chose)."""
+    the maintenance margin, whatever leverage the user chose). ``isolated``: margined by its own
+    ``margin_usd`` (USDC) alone, not by its dex's cross balance."""
 
-    __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "max_leverage", "volume_usd")
+    __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "max_leverage", "volume_usd", "isolated",
+                 "margin_usd")
 
-    def __init__(self, leverage: int, max_leverage: int | None = None) -> None:
+    def __init__(self, leverage: int, max_leverage: int | None = None, isolated: bool = False) -> None:
         self.szi = 0.0
         self.entry_px = 0.0
         self.realized_pnl = 0.0
@@ -31,6 +39,8 @@ class Position:
         self.max_leverage = max_leverage if max_leverage is not None else leverage
         self.leverage = min(leverage, self.max_leverage)
         self.volume_usd = 0.0
+        self.isolated = isolated
+        self.margin_usd = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +72,17 @@ def dex_of(coin: str) -> str:
 
 
 class Account:
-    """A trading account (one address): cross margin across its coins on each dex, each dex apart."""
+    """A trading account (one address): cross margin across its cross positions on each dex, each dex apart,
+    and isolated margin for each isolated position."""
 
-    __slots__ = ("address", "cash_by_dex", "deposits", "positions", "default_leverage", "max_leverage", "agents")
+    __slots__ = ("address", "cash_by_dex", "deposits", "positions", "default_leverage", "max_leverage", "agents",
+                 "only_isolated")
 
     def __init__(self, address: str, usdc: float, default_leverage: int = 20, dex: str = "",
-                 max_leverage: Mapping[str, int] | None = None) -> None:
+                 max_leverage: Mapping[str, int] | None = None, only_isolated: frozenset[str] = frozenset()) -> None:
         """``max_leverage``: each coin's maximum leverage (a coin not in it is taken to allow
-        ``default_leverage``, its maintenance margin then half the initial margin at that leverage)."""
+        ``default_leverage``, its maintenance margin then half the initial margin at that leverage).
+        ``only_isolated``: the coins whose positions are always isolated (meta's ``onlyIsolated``)."""
         self.address = address.lower()
         self.cash_by_dex: dict[str, float] = {dex: float(usdc)}
         self.deposits = float(usdc)
@@ -77,6 +90,7 @@ class Account:
         self.default_leverage = default_leverage
         self.max_leverage: Mapping[str, int] = max_leverage if max_leverage is not None else {}
         self.agents: set[str] = set()
+        self.only_isolated = only_isolated
 
     @property
     def cash(self) -> float:
@@ -96,11 +110,14 @@ class Account:
         if pos is None:
             # a new position is at the default leverage, or the coin's maximum when that is lower (a 10x coin
             # cannot hold a 20x position)
-            pos = self.positions[coin] = Position(self.default_leverage, self.max_leverage.get(coin))
+            pos = self.positions[coin] = Position(self.default_leverage, self.max_leverage.get(coin),
+                                                  coin in self.only_isolated)
         return pos
 
     def apply_fill(self, coin: str, is_buy: bool, px: float, sz: float, fee: float) -> FillResult:
-        """Book a fill: realise PnL on the reduced part, re-average the entry on the increased part."""
+        """Book a fill: realise PnL on the reduced part, re-average the entry on the increased part, and on an
+        isolated position move its margin: the reduced part's share out, the increased part's px × size /
+        leverage in (from the dex's cross balance, which is the cash less the isolated margins)."""
         pos = self.position(coin)
         start = pos.szi
         signed = sz if is_buy else -sz
@@ -117,6 +134,14 @@ class Account:
             pos.entry_px = px  # opened, or flipped: the remainder opened at this price
         elif abs(end) > abs(start):
             pos.entry_px = (pos.entry_px * abs(start) + px * sz) / abs(end)
+        if pos.isolated:
+            if end == 0.0 or (start > 0) != (end > 0) or start == 0.0:
+                # closed, flipped or opened: what is left (if anything) opened at this price
+                pos.margin_usd = abs(end) * px / pos.leverage
+            elif abs(end) < abs(start):
+                pos.margin_usd *= abs(end) / abs(start)
+            else:
+                pos.margin_usd += (abs(end) - abs(start)) * px / pos.leverage
         pos.szi = end
         pos.realized_pnl += closed
         pos.fees += fee
@@ -139,17 +164,49 @@ class Account:
         return cash + self.unrealized_pnl(marks, dex)
 
     def margin_used(self, marks: dict[str, float], dex: str | None = None) -> float:
-        """Initial margin of open positions: |size| × mark / leverage, summed (cross) on one dex, or all."""
+        """Margin held by open positions, on one dex or all, as the venue's marginSummary.totalMarginUsed: a cross
+        position's initial margin, |size| × mark / leverage, and an isolated one's equity (margin + unrealised
+        PnL: what its marginUsed shows)."""
         total = 0.0
         for coin, pos in self.positions.items():
             if pos.szi and (dex is None or dex_of(coin) == dex):
-                total += abs(pos.szi) * marks.get(coin, pos.entry_px) / pos.leverage
+                mark = marks.get(coin, pos.entry_px)
+                if pos.isolated:
+                    total += pos.margin_usd + (mark - pos.entry_px) * pos.szi
+                else:
+                    total += abs(pos.szi) * mark / pos.leverage
         return total
+
+    def cross_margin(self, marks: dict[str, float], dex: str) -> tuple[float, float, float, bool]:
+        """The cross account on ``dex``, in one pass (the margin checks ask every second): (its value: the cash
+        less the isolated margins plus the cross positions' unrealised PnL; their initial margin; their
+        maintenance margin; whether it holds a cross position)."""
+        value = self.cash_by_dex.get(dex, 0.0)
+        initial = maintenance = 0.0
+        any_cross = False
+        for coin, pos in self.positions.items():
+            if pos.szi and dex_of(coin) == dex:
+                if pos.isolated:
+                    value -= pos.margin_usd
+                else:
+                    mark = marks.get(coin, pos.entry_px)
+                    ntl = abs(pos.szi) * mark
+                    value += (mark - pos.entry_px) * pos.szi
+                    initial += ntl / pos.leverage
+                    maintenance += ntl / (2.0 * pos.max_leverage)
+                    any_cross = True
+        return value, initial, maintenance, any_cross
+
+    def isolated_equity(self, coin: str, marks: dict[str, float]) -> float:
+        """An isolated position's own equity: its margin plus its unrealised PnL at the mark."""
+        pos = self.positions[coin]
+        return pos.margin_usd + (marks.get(coin, pos.entry_px) - pos.entry_px) * pos.szi
 
     def maintenance_margin(self, marks: dict[str, float], dex: str | None = None) -> float:
         """As the venue margins (docs trading/margining): half the initial margin at the coin's MAXIMUM
         leverage, |size| × mark / (2 × max leverage) (1.25% of notional on a 40x coin), summed on one dex or
-        all. The leverage the user set does not enter it: a 5x position is liquidated where a 20x one is."""
+        all, cross and isolated positions alike. The leverage the user set does not enter it: a 5x position is
+        liquidated where a 20x one is."""
         total = 0.0
         for coin, pos in self.positions.items():
             if pos.szi and (dex is None or dex_of(coin) == dex):

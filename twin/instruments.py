@@ -27,7 +27,8 @@ class InstrumentSpec(BaseModel):
     index: int = Field(0, ge=0, description="Index of the coin in its dex's meta.universe.")
     sz_decimals: int = Field(5, ge=0, le=8, description="Size decimals (BTC on Hyperliquid: 5).")
     max_leverage: int = Field(40, ge=1, description="Maximum leverage the venue allows for this coin.")
-    only_isolated: bool = Field(False, description="HIP-3 markets are often isolated-only (informational here).")
+    only_isolated: bool = Field(False, description="Isolated margin only (meta onlyIsolated; HIP-3 markets often "
+                                "are): positions hold their own margin, updateLeverage refuses cross.")
     min_notional_usd: float = Field(10.0, gt=0, description="Minimum order value in USDC ($10 on the venue).")
     max_open_orders: int = Field(1000, ge=1, description="Open-order limit per account (venue base: 1000).")
     maker_fee: float = Field(0.00015, description="Maker fee as a fraction of notional (venue base tier 0.015%).")

@@ -48,3 +48,22 @@ def test_positions_are_decimals_without_float_residue(seq):
         acct.apply_fill("BTC", is_buy, 100_000.0, n * 1e-5, 0.0)
         lots += n if is_buy else -n
         assert acct.position("BTC").szi == round(lots * 1e-5, 5)  # exactly the decimal, as a double
+
+
+@given(fills, st.integers(80, 120))
+def test_isolated_margin_is_set_aside_and_the_identity_holds(seq, mark):
+    """On an isolated coin the same fills book the same cash; its margin is set aside out of the cross balance, so
+    the dex's value is still cash + unrealised PnL, now also the cross balance plus the position's own equity. The
+    margin is the position's size times its average opening price over the leverage, whatever partial closes came
+    between (each releases its share), and nothing once flat."""
+    acct = Account("0xA", 1000.0, default_leverage=10, only_isolated=frozenset({"X"}))
+    for is_buy, px, sz in seq:
+        acct.apply_fill("X", is_buy, float(px), float(sz), px * sz * 0.0002)
+    pos = acct.position("X")
+    marks = {"X": float(mark)}
+    cross_value = acct.cross_margin(marks, "")[0]
+    assert pos.isolated
+    assert abs(acct.account_value(marks) - (cross_value + acct.isolated_equity("X", marks))) < 1e-6
+    assert abs(acct.account_value(marks) - (acct.cash + (mark - pos.entry_px) * pos.szi)) < 1e-6
+    assert abs(pos.margin_usd - abs(pos.szi) * pos.entry_px / 10) < 1e-6
+    assert abs(cross_value - (acct.cash - pos.margin_usd)) < 1e-6

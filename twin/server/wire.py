@@ -430,27 +430,37 @@ def clearinghouse_json(state: dict, marks: Mapping[str, float], now_ms: int,
                        instruments: Mapping[str, InstrumentSpec]) -> dict:
     """``clearinghouseState`` as the venue renders it, from the exchange's view of the account on one dex."""
     positions = []
-    ntl = 0.0
-    signed_ntl = 0.0
+    ntl = cross_ntl = 0.0
+    signed_ntl = cross_signed_ntl = 0.0
     for p in state.get("assetPositions", []):
         inst = instruments.get(p["coin"])
         mark = marks.get(p["coin"], p["entryPx"])
         ntl += p["positionValue"]
         signed_ntl += p["szi"] * mark
         margin = p["marginUsed"]
+        if p.get("isolated"):
+            leverage = {"type": "isolated", "value": p["leverage"], "rawUsd": usd_num(p["rawUsd"])}
+        else:
+            leverage = {"type": "cross", "value": p["leverage"]}
+            cross_ntl += p["positionValue"]
+            cross_signed_ntl += p["szi"] * mark
         positions.append({"type": "oneWay", "position": {
             "coin": p["coin"], "szi": sz_num(p["szi"], inst), "entryPx": px_num(p["entryPx"]),
-            "leverage": {"type": "cross", "value": p["leverage"]}, "liquidationPx": None,
+            "leverage": leverage, "liquidationPx": None,
             "marginUsed": usd_num(margin), "maxLeverage": inst.max_leverage if inst else p["leverage"],
             "positionValue": usd_num(p["positionValue"]),
             "returnOnEquity": num(p["unrealizedPnl"] / margin if margin else 0.0, 6),
             "unrealizedPnl": usd_num(p["unrealizedPnl"]),
             "cumFunding": {"allTime": "0.0", "sinceChange": "0.0", "sinceOpen": "0.0"}}})
+    # marginSummary is the whole dex (isolated positions' equity in it); crossMarginSummary its cross account only
     value = state.get("accountValue", 0.0)
     summary = {"accountValue": usd_num(value), "totalMarginUsed": usd_num(state.get("marginUsed", 0.0)),
                "totalNtlPos": usd_num(ntl), "totalRawUsd": usd_num(value - signed_ntl)}
+    cross_value = state.get("crossAccountValue", value)
+    cross = {"accountValue": usd_num(cross_value), "totalMarginUsed": usd_num(state.get("crossMarginUsed", 0.0)),
+             "totalNtlPos": usd_num(cross_ntl), "totalRawUsd": usd_num(cross_value - cross_signed_ntl)}
     return {"assetPositions": positions, "crossMaintenanceMarginUsed": usd_num(state.get("maintenanceMargin", 0.0)),
-            "crossMarginSummary": summary, "marginSummary": dict(summary), "time": state.get("time", now_ms),
+            "crossMarginSummary": cross, "marginSummary": summary, "time": state.get("time", now_ms),
             "withdrawable": usd_num(state.get("withdrawable", 0.0))}
 
 
