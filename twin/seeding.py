@@ -24,7 +24,10 @@ def _account(ex: Exchange, user: str):
 
 def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float | None = None) -> None:
     """The account holds ``szi`` (signed, coin units) of ``coin`` entered at ``entry_px`` (default:
-    the current mark), as if an earlier session had traded into it. Cash is unchanged."""
+    the current mark), as if an earlier session had traded into it. Cash is unchanged; an isolated position
+    (on an ``onlyIsolated`` coin) holds the margin it would have opened with, |size| × entry / leverage, set
+    aside out of its dex's cross balance (without it, its own equity would be its unrealised PnL alone, and
+    the first margin check would liquidate it)."""
     acct = _account(ex, user)
     inst = ex.instruments[coin]
     if not (szi == 0.0 or size_is_valid(abs(szi), inst.sz_decimals)):
@@ -35,6 +38,7 @@ def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float
     pos = acct.position(coin)
     pos.szi = float(szi)
     pos.entry_px = float(px) if szi else 0.0
+    pos.margin_usd = abs(pos.szi) * pos.entry_px / pos.leverage if pos.isolated else 0.0
 
 
 def rest_order(ex: Exchange, user: str, coin: str, is_buy: bool, px: float, sz: float, *,

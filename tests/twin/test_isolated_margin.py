@@ -204,3 +204,17 @@ def test_served_update_leverage_and_clearinghouse_state_through_the_official_sdk
     assert float(pos["marginUsed"]) == pytest.approx(199.92, abs=1e-6)
     assert float(state["crossMarginSummary"]["accountValue"]) == pytest.approx(10_000.0 - 2000.2 * TAKER - 200.02,
                                                                                abs=1e-6)
+
+
+def test_a_seeded_isolated_position_holds_its_opening_margin_and_is_not_liquidated_at_once():
+    """Scenarios start mid-story with set_position: 144 LIT at 1.0 on 10x holds 14.4 of margin out of the cross
+    balance, as if it had traded into it (with none, its equity would be its unrealised PnL alone, under its
+    maintenance at once, and the first margin check would liquidate it)."""
+    from twin.seeding import set_position
+    ex = _venue()
+    set_position(ex, USER, LIT, 144.0, 1.0)
+    acct = ex.accounts[USER]
+    assert acct.position(LIT).margin_usd == pytest.approx(14.4)
+    assert acct.cross_margin(ex.marks, "hyna")[0] == pytest.approx(10_000.0 - 14.4)
+    ex.env.run(until=ex.env.now + 5.0)
+    assert ex.counters["liquidations"] == 0 and acct.position(LIT).szi == 144.0
