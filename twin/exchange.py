@@ -33,7 +33,7 @@ from twin.messages import (
     ANON_ADDRESS, SUCCESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent,
     FillInfo, FillsPush, Filled, HttpError, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec,
     OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError, TradePush, TransportFailure,
-    UpdateLeverageAction, UserEventPush, action_size,
+    UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush, action_size,
 )
 from twin.params import SIM_EPOCH_MS, TwinParams
 
@@ -42,6 +42,11 @@ CHANNELS = ("l2Book", "trades", "orderUpdates", "userFills", "userEvents")
 EMPTY_ORDER_BATCH = "Order batch is empty."  # UNCONFIRMED text (see Exchange._process)
 CROSS_NOT_ALLOWED = "Cross margin is not allowed for this asset."  # UNCONFIRMED (see Exchange._update_leverage)
 CANNOT_SWITCH_MODE = "Cannot switch leverage type with open position."  # UNCONFIRMED, likewise
+# updateIsolatedMargin's refusals: the docs give no texts and none has been captured; these are guesses, UNCONFIRMED
+NO_ISOLATED_POSITION = "Cannot update margin: no isolated position."
+STRICT_ISOLATED_REMOVE = "Cannot remove margin from a strict isolated position."
+INSUFFICIENT_MARGIN_TO_ADD = "Insufficient margin available to add."
+INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
 
 
 class Connection:
@@ -324,6 +329,8 @@ class Exchange:
             return self._schedule_cancel(acct, action.time_s)
         if isinstance(action, UpdateLeverageAction):
             return self._update_leverage(acct, action)
+        if isinstance(action, UpdateIsolatedMarginAction):
+            return self._update_isolated_margin(acct, action)
         if isinstance(action, NoopAction):
             return ActionOk("default")
         return ActionErr("Unknown action")
@@ -344,6 +351,29 @@ class Exchange:
             return ActionErr(CANNOT_SWITCH_MODE)
         pos.leverage = action.leverage
         pos.isolated = not action.is_cross
+        return ActionOk("default")
+
+    def _update_isolated_margin(self, acct: Account, action: UpdateIsolatedMarginAction) -> Reply:
+        """Margin into or out of an open isolated position (docs trading/margining). Adding draws on the dex's
+        available cross margin. A strictly isolated coin (``onlyIsolated``, shown as marginMode strictIsolated)
+        refuses removal: its margin leaves only as the position closes. Elsewhere what stays must meet the
+        transfer requirement: equity ≥ max(initial margin at the mark, 10% of the notional)."""
+        inst = self.instruments.get(action.coin)
+        pos = acct.positions.get(action.coin)
+        if inst is None or pos is None or not pos.szi or not pos.isolated:
+            return ActionErr(NO_ISOLATED_POSITION)
+        amount = action.amount_usd
+        if amount >= 0.0:
+            if amount > self._available_margin(acct, inst.dex) + 1e-9:
+                return ActionErr(INSUFFICIENT_MARGIN_TO_ADD)
+        elif inst.only_isolated:
+            return ActionErr(STRICT_ISOLATED_REMOVE)
+        else:
+            mark = self.marks.get(action.coin, pos.entry_px)
+            ntl = abs(pos.szi) * mark
+            if acct.isolated_equity(action.coin, self.marks) + amount < max(ntl / pos.leverage, 0.1 * ntl) - 1e-9:
+                return ActionErr(INSUFFICIENT_MARGIN_TO_REMOVE)
+        pos.margin_usd += amount
         return ActionOk("default")
 
     def _reject(self, reason: RejectReason, asset: int, **fmt) -> StatusError:

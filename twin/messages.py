@@ -67,12 +67,23 @@ class UpdateLeverageAction:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateIsolatedMarginAction:
+    """Margin into (``amount_usd`` > 0) or out of (< 0) the coin's isolated position: the venue's
+    ``updateIsolatedMargin``, its ``ntli`` in millionths of a USDC. ``is_buy`` names the position's side (the SDK
+    always sends true)."""
+
+    coin: str
+    amount_usd: float
+    is_buy: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class NoopAction:
     pass
 
 
 Action = Union[OrderAction, CancelAction, CancelByCloidAction, ModifyAction, ScheduleCancelAction,
-               UpdateLeverageAction, NoopAction]
+               UpdateLeverageAction, UpdateIsolatedMarginAction, NoopAction]
 
 
 def action_size(action: Action) -> int:

@@ -177,7 +177,8 @@ def test_update_leverage_refuses_cross_on_an_only_isolated_coin_and_a_mode_switc
 
 def test_served_update_leverage_and_clearinghouse_state_through_the_official_sdk():
     """The loopback venue, the SDK as the client: updateLeverage with isCross on hyna:LIT is refused in the venue's
-    words, and clearinghouseState for dex hyna shows the LIT long isolated at 10x with its negative rawUsd."""
+    words, updateIsolatedMargin adds $50 to the LIT long (and may not remove any), and clearinghouseState for dex
+    hyna shows it isolated at 10x with its negative rawUsd, 200.02 + 50 - 2000.2."""
     import eth_account
     from hyperliquid.exchange import Exchange as SdkExchange
     from hyperliquid.info import Info
@@ -198,11 +199,15 @@ def test_served_update_leverage_and_clearinghouse_state_through_the_official_sdk
         assert sdk.update_leverage(10, LIT, False) == {"status": "ok", "response": {"type": "default"}}
         placed = sdk.order(LIT, True, 2000.0, 1.0101, {"limit": {"tif": "Ioc"}})
         assert placed["response"]["data"]["statuses"][0]["filled"]["avgPx"] == "1.0001", placed
+        # margin added through the SDK's own action (ntli in millionths, isBuy true), removal refused on LIT
+        assert sdk.update_isolated_margin(50.0, LIT) == {"status": "ok", "response": {"type": "default"}}
+        assert sdk.update_isolated_margin(-5.0, LIT) == {
+            "status": "err", "response": "Cannot remove margin from a strict isolated position."}
         state = info.user_state(addr, dex="hyna")
     pos = state["assetPositions"][0]["position"]
-    assert pos["coin"] == LIT and pos["leverage"] == {"type": "isolated", "value": 10, "rawUsd": "-1800.18"}
-    assert float(pos["marginUsed"]) == pytest.approx(199.92, abs=1e-6)
-    assert float(state["crossMarginSummary"]["accountValue"]) == pytest.approx(10_000.0 - 2000.2 * TAKER - 200.02,
+    assert pos["coin"] == LIT and pos["leverage"] == {"type": "isolated", "value": 10, "rawUsd": "-1750.18"}
+    assert float(pos["marginUsed"]) == pytest.approx(249.92, abs=1e-6)
+    assert float(state["crossMarginSummary"]["accountValue"]) == pytest.approx(10_000.0 - 2000.2 * TAKER - 250.02,
                                                                                abs=1e-6)
 
 
@@ -218,3 +223,34 @@ def test_a_seeded_isolated_position_holds_its_opening_margin_and_is_not_liquidat
     assert acct.cross_margin(ex.marks, "hyna")[0] == pytest.approx(10_000.0 - 14.4)
     ex.env.run(until=ex.env.now + 5.0)
     assert ex.counters["liquidations"] == 0 and acct.position(LIT).szi == 144.0
+
+
+def test_update_isolated_margin_adds_and_removes_by_the_venues_rules():
+    """Adding moves margin out of the cross balance into the position (hand-computed: 200.02 + 50 = 250.02);
+    LIT is strictly isolated, so removing is refused; on a BTC position set isolated, margin may come out while
+    the equity left covers the initial margin at the mark (and 10% of the notional), not past it."""
+    from twin.messages import UpdateIsolatedMarginAction
+    ex = _venue()
+    acct = ex.accounts[USER]
+    assert _do(ex, UpdateIsolatedMarginAction(LIT, 50.0)) == ActionErr("Cannot update margin: no isolated position.")
+    _take(ex, LIT, True, 2000.0)
+    cross_before = acct.cross_margin(ex.marks, "hyna")[0]
+    assert _do(ex, UpdateIsolatedMarginAction(LIT, 50.0)) == ActionOk("default")
+    assert acct.position(LIT).margin_usd == pytest.approx(250.02)
+    assert acct.cross_margin(ex.marks, "hyna")[0] == pytest.approx(cross_before - 50.0)
+    assert _do(ex, UpdateIsolatedMarginAction(LIT, -10.0)) == ActionErr(
+        "Cannot remove margin from a strict isolated position.")
+    assert _do(ex, UpdateIsolatedMarginAction(LIT, 20_000.0)) == ActionErr("Insufficient margin available to add.")
+    assert acct.position(LIT).margin_usd == pytest.approx(250.02)
+    # BTC isolated at 5x: 0.1 BTC, notional n at the mark; equity m + upnl must stay >= n / 5
+    assert _do(ex, UpdateLeverageAction("BTC", 5, False)) == ActionOk("default")
+    _take(ex, "BTC", True, 0.1)
+    btc = acct.position("BTC")
+    assert _do(ex, UpdateIsolatedMarginAction("BTC", 1000.0)) == ActionOk("default")
+    spare = acct.isolated_equity("BTC", ex.marks) - 0.1 * ex.marks["BTC"] / 5
+    assert spare == pytest.approx(1000.0 + (ex.marks["BTC"] - btc.entry_px) * 0.1 * (1 - 1 / 5))
+    assert _do(ex, UpdateIsolatedMarginAction("BTC", -round(spare + 1.0, 2))) == ActionErr(
+        "Insufficient margin to remove.")
+    margin = btc.margin_usd
+    assert _do(ex, UpdateIsolatedMarginAction("BTC", -round(spare - 1.0, 2))) == ActionOk("default")
+    assert btc.margin_usd == pytest.approx(margin - round(spare - 1.0, 2))

@@ -48,6 +48,13 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
+def _signed_int(value: Any, what: str) -> int:
+    """An integer that may be negative (updateIsolatedMargin's ntli: negative takes margin out)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(what, value)
+    return value
+
+
 def _bool(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise _bad(what, value)
@@ -202,6 +209,13 @@ def canonical_l1_action(action: Mapping) -> dict:
             "asset": _int(_field(action, "asset", "updateLeverage"), "updateLeverage.asset"),
             "isCross": _bool(_field(action, "isCross", "updateLeverage"), "updateLeverage.isCross"),
             "leverage": _int(_field(action, "leverage", "updateLeverage"), "updateLeverage.leverage"),
+        }
+    if kind == "updateIsolatedMargin":  # the SDK's key order
+        return {
+            "type": "updateIsolatedMargin",
+            "asset": _int(_field(action, "asset", "updateIsolatedMargin"), "updateIsolatedMargin.asset"),
+            "isBuy": _bool(_field(action, "isBuy", "updateIsolatedMargin"), "updateIsolatedMargin.isBuy"),
+            "ntli": _signed_int(_field(action, "ntli", "updateIsolatedMargin"), "updateIsolatedMargin.ntli"),
         }
     if kind == "noop":
         return {"type": "noop"}

@@ -16,15 +16,15 @@ from twin.instruments import InstrumentSpec
 from twin.messages import (
     ANON_ADDRESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled, FillsPush,
     ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate, Resting, ScheduleCancelAction,
-    StatusError, TradePush, UpdateLeverageAction, UserEventPush,
+    StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
 )
 from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
 
 # L1 actions the twin executes, and the venue's action types it knows but does not model.
 L1_TYPES = frozenset({"order", "cancel", "cancelByCloid", "modify", "batchModify", "scheduleCancel",
-                      "updateLeverage", "noop"})
+                      "updateLeverage", "updateIsolatedMargin", "noop"})
 UNSUPPORTED_TYPES = frozenset({"usdSend", "withdraw3", "spotSend", "usdClassTransfer", "approveBuilderFee",
-                               "sendAsset", "tokenDelegate", "reserveRequestWeight", "updateIsolatedMargin",
+                               "sendAsset", "tokenDelegate", "reserveRequestWeight",
                                "twapOrder", "twapCancel", "setReferrer", "createSubAccount", "subAccountTransfer",
                                "vaultTransfer", "userDexAbstraction", "userSetAbstraction", "convertToMultiSigUser",
                                "multiSig", "evmUserModify", "spotUser"})
@@ -230,6 +230,8 @@ def parse_l1_action(action: Mapping, assets: AssetMap, epoch_ms: int) -> Action:
         return ScheduleCancelAction(None if t is None else (t - epoch_ms) / 1000.0)
     if kind == "updateLeverage":
         return UpdateLeverageAction(assets.coin(a["asset"]), a["leverage"], a["isCross"])
+    if kind == "updateIsolatedMargin":
+        return UpdateIsolatedMarginAction(assets.coin(a["asset"]), a["ntli"] / 1e6, a["isBuy"])
     return NoopAction()
 
 
