@@ -18,10 +18,10 @@ from agent.quoting.signals import SignalConfig
 from agent.safety import SafetyConfig
 from agent.shadow import ShadowConfig
 from agent.validation import RegimeConfig, ScorecardConfig
-from twin.files import describe_invalid
+from twin.files import FileModel, describe_invalid
 
 
-class ValidationConfig(BaseModel):
+class ValidationConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     scorecard: ScorecardConfig = Field(
@@ -35,7 +35,7 @@ class ValidationConfig(BaseModel):
                                                               "the market is stressed (scaled by P(stressed)).")
 
 
-class SessionConfig(BaseModel):
+class SessionConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     coin: str = Field("BTC", description="Coin to quote (HIP-3 coins as 'dex:COIN').")
@@ -64,7 +64,7 @@ class SessionConfig(BaseModel):
         return int(self.log_segment_mb * 1e6)
 
 
-class RiskConfig(BaseModel):
+class RiskConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     max_position: float = Field(0.05, gt=0, description="Limit on |worst-case position| (coin), in-flight included.")
@@ -94,7 +94,7 @@ class RiskConfig(BaseModel):
                                                         "above the feed latency's tail.")
 
 
-class QuotingConfig(BaseModel):
+class QuotingConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     order_size: float = Field(0.002, gt=0, description="Δ of GLFT: base quote size per level, coin.")
@@ -123,7 +123,7 @@ class QuotingConfig(BaseModel):
     ladder: LadderConfig = Field(default_factory=LadderConfig, description="Levels and sizes.")
 
 
-class AgentConfig(BaseModel):
+class AgentConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     session: SessionConfig = Field(default_factory=SessionConfig, description="What to trade and how often.")

@@ -11,8 +11,9 @@ import math
 from typing import Annotated, Literal, NamedTuple, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from twin.files import FileModel
 from agent.gateway.events import CancelOrder, ModifyOrder, PlaceOrder, Side
 from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand
 from twin.instruments import price_is_valid, size_is_valid
@@ -28,7 +29,7 @@ class Violation(NamedTuple):
     message: str
 
 
-class _Invariant(BaseModel):
+class _Invariant(FileModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @field_validator("trigger", "after", check_fields=False)

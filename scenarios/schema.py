@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.config import AgentConfig
 from twin.faults.chaos import (
@@ -19,14 +19,14 @@ from twin.faults.chaos import (
 from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
 from scenarios.invariants import InvariantSpec
-from twin.files import describe_invalid
+from twin.files import FileModel, describe_invalid
 
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file, the field path and the value."""
 
 
-class Slide(BaseModel):
+class Slide(FileModel):
     """A fast move made of equal price jumps: ``fraction`` in total over ``duration_s``, in ``steps``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,7 +43,7 @@ class Slide(BaseModel):
         return [PriceJump(at_s=self.at_s + i * dt, fraction=per) for i in range(self.steps)]
 
 
-class QuotaPinned(BaseModel):
+class QuotaPinned(FileModel):
     """The address headroom held at ``remaining_requests`` for a while (something else keeps spending what
     volume refills): a quota_set every ``every_s``."""
 
@@ -65,7 +65,7 @@ ScenarioChaos = Annotated[Union[LatencySpike, Http429Burst, RejectionBurst, Disc
                                 MarketParam, Slide, QuotaPinned], Field(discriminator="kind")]
 
 
-class MarketSpec(BaseModel):
+class MarketSpec(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     coin: str = Field("BTC", description="The coin the agent quotes; an instrument the twin lists (HIP-3 as "
@@ -89,7 +89,7 @@ class MarketSpec(BaseModel):
         return v
 
 
-class RestingOrderSpec(BaseModel):
+class RestingOrderSpec(FileModel):
     """An order an earlier run left at the venue. Price: ``px``, or ``offset_bps`` from the mid at start."""
 
     model_config = ConfigDict(extra="forbid")
@@ -108,7 +108,7 @@ class RestingOrderSpec(BaseModel):
         return self
 
 
-class StartState(BaseModel):
+class StartState(FileModel):
     """Where the story starts: what the venue already holds for the account, and the agent's models."""
 
     model_config = ConfigDict(extra="forbid")
@@ -129,7 +129,7 @@ class StartState(BaseModel):
                                                               "when models are warm, s.")
 
 
-class Scenario(BaseModel):
+class Scenario(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(..., min_length=1, description="Short identifier (the file's stem by convention).")

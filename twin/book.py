@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 
-class QueueParams(BaseModel):
+class QueueParams(FileModel):
     """How client orders advance in the queue of the (exogenous) market book."""
 
     model_config = ConfigDict(extra="forbid")

@@ -4,9 +4,11 @@ file's errors read alike and name what to fix; and a file that cannot be read at
 command-line option that gave it."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 
 def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str:
@@ -30,3 +32,66 @@ def short_repr(value, limit: int = 80) -> str:
     """``repr`` cut to ``limit`` characters: a whole file's text given as the value stays one line."""
     r = repr(value)
     return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+
+class _Boolean:
+    """A YAML/JSON ``true`` or ``false`` where a number or a name is expected: no validator takes it, so the
+    error lands on the field itself and shows the value as it was written."""
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
+
+
+def _may_be_bool(t: Any) -> bool:
+    """Whether a boolean is a legitimate value somewhere in the type ``t`` (a nested model decides for its
+    own fields, so it counts as yes here; so does an untyped container)."""
+    if t is bool or t is Any or t in (dict, list, tuple, set, object):
+        return True
+    if isinstance(t, type) and issubclass(t, BaseModel):
+        return True
+    origin = get_origin(t)
+    if origin is Literal:
+        return any(isinstance(a, bool) for a in get_args(t))
+    if origin is Annotated:
+        return _may_be_bool(get_args(t)[0])
+    return any(_may_be_bool(a) for a in get_args(t))
+
+
+def _unbool(v: Any) -> Any:
+    if isinstance(v, bool):
+        return _Boolean(v)
+    if isinstance(v, list | tuple):
+        return [_unbool(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _unbool(x) for k, x in v.items()}
+    return v
+
+
+@functools.cache
+def _bool_refusing_fields(model: type[BaseModel]) -> frozenset[str]:
+    fields = model.model_fields
+    return frozenset(n for n, f in fields.items() if not _may_be_bool(f.annotation)) | frozenset(
+        f.alias for f in fields.values() if f.alias and not _may_be_bool(f.annotation))
+
+
+class FileModel(BaseModel):
+    """The base of every model read from a user's file (agent configs, twin parameters, scenarios). Numbers
+    must be finite (a YAML ``.inf`` or ``.nan`` is refused: ``max_position: .inf`` would disable the limit,
+    and JSON has no such number, so the run's saved config would not load back), and ``true``/``false``
+    are refused where a number or a level goes (Python takes ``true`` for 1: ``start_level: true`` would be
+    MICRO_LIVE). Strict mode would refuse these too, but also a level given by name, or ``1e-3`` (which
+    YAML reads as a string), so booleans are singled out instead."""
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        refuse = _bool_refusing_fields(cls)
+        return {k: _unbool(v) if k in refuse else v for k, v in data.items()}

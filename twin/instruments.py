@@ -10,13 +10,15 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 MAX_DECIMALS_PERP = 6
 MAX_SIG_FIGS = 5
 
 
-class InstrumentSpec(BaseModel):
+class InstrumentSpec(FileModel):
     """One perp market. ``dex`` empty is the validator-run first dex; a HIP-3 market names its dex."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from twin.book import QueueParams
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams
-from twin.files import describe_invalid
+from twin.files import FileModel, describe_invalid
 from twin.faults.quota import QuotaParams
 from twin.faults.rejections import RejectionParams
 from twin.instruments import InstrumentSpec, default_instruments
@@ -21,7 +21,7 @@ from twin.market.synthetic import SyntheticMarketParams
 PARAMS_VERSION = 1
 
 
-class FeedParams(BaseModel):
+class FeedParams(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     book_interval_s: float = Field(
@@ -33,7 +33,7 @@ class FeedParams(BaseModel):
 SIM_EPOCH_MS = 1_767_225_600_000  # 2026-01-01 UTC: a simulation's venue time at t=0 unless venue.epoch_ms pins it
 
 
-class VenueParams(BaseModel):
+class VenueParams(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     epoch_ms: int | None = Field(None, description=(
@@ -50,7 +50,7 @@ class VenueParams(BaseModel):
     schedule_cancel_max_per_day: int = Field(10, ge=0, description="Dead-man's switch triggers allowed per UTC day.")
 
 
-class TwinParams(BaseModel):
+class TwinParams(FileModel):
     """All of the twin's parameters. ``version`` guards files written by older code."""
 
     model_config = ConfigDict(extra="forbid")

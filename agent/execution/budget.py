@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import deque
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from twin.files import FileModel
 from agent.gateway.events import QuotaStatus
 
 
-class BudgetConfig(BaseModel):
+class BudgetConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     reserve_frac: float = Field(0.05, ge=0, le=0.5, description="Share of the cap only cancels may spend.")

@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from twin.files import FileModel
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderState, OrderTracker
 from agent.gateway.events import Batch, CancelOrder, Command, ModifyOrder, PlaceOrder, Side, Tif
@@ -41,7 +42,7 @@ class DesiredQuote(NamedTuple):
     reduce_only: bool = False
 
 
-class ReconcileConfig(BaseModel):
+class ReconcileConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     price_tolerance_ticks: float = Field(1.5, ge=0, description="Keep a live order whose price is within this many "

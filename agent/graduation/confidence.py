@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from twin.files import FileModel
 
 
-class ConfidenceConfig(BaseModel):
+class ConfidenceConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     model_weight: float = Field(0.4, ge=0, description="Weight of model_confidence (validation scorecards) in overall.")

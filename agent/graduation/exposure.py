@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from twin.files import FileModel
 from agent.graduation.confidence import ConfidenceConfig, TradingConfidence
 from twin.json_text import finite  # JSON has no NaN: null
 
@@ -70,7 +71,7 @@ def level_for_confidence(confidence: float) -> ExposureLevel:
     return L.SHADOW
 
 
-class PromotionCriteria(BaseModel):
+class PromotionCriteria(FileModel):
     """Every criterion must hold on every sample for the whole dwell at the current level."""
 
     model_config = ConfigDict(extra="forbid")
@@ -119,7 +120,7 @@ class PromotionCriteria(BaseModel):
         )
 
 
-class GraduationConfig(BaseModel):
+class GraduationConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig, description="Confidence weights and "

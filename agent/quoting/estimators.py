@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 
-class EstimatorConfig(BaseModel):
+class EstimatorConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     vol_sample_interval_s: float = Field(1.0, gt=0, description="Grid of mid samples for the volatility, s.")

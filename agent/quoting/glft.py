@@ -22,10 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 
-class GlftConfig(BaseModel):
+class GlftConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     gamma: float = Field(0.05, gt=0, description="Risk aversion γ (and ξ), per unit of price×size risk.")

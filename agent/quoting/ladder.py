@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 # Relative tolerance when a price is scaled onto an integer grid: px·10^d or px/tick carries a few
 # ulps of binary error (0.29·100 = 28.999999999999996), which must not cost a whole grid step.
 _REL = 1e-14
 
 
-class LadderConfig(BaseModel):
+class LadderConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     n_levels: int = Field(3, ge=1, le=20, description="Levels per side.")

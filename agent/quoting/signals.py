@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from twin.files import FileModel
 
 SIGNAL_NAMES = ("book_imbalance", "trade_flow", "momentum")
 # Cap on an unbounded logit (momentum's z after a jump): p_up stays within 1e-5 of 0 and 1, so a
@@ -18,7 +20,7 @@ SIGNAL_NAMES = ("book_imbalance", "trade_flow", "momentum")
 _MAX_LOGIT = 11.5
 
 
-class SignalConfig(BaseModel):
+class SignalConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     horizon_s: float = Field(5.0, gt=0, description="Horizon each signal's p_up refers to, s (validation scores at it).")

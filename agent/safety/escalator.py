@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from twin.files import FileModel
 from agent.safety.risk_budget import RiskBudgetConfig
 
 
@@ -32,7 +33,7 @@ class SafetyLevel(IntEnum):
     KILL = 4
 
 
-class SafetyConfig(BaseModel):
+class SafetyConfig(FileModel):
     """The DESIGN §6 safety table as configuration: entry rules, dwell, and the action per level."""
 
     model_config = ConfigDict(extra="forbid")

@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 
-class RiskBudgetConfig(BaseModel):
+class RiskBudgetConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     horizon_s: float = Field(60.0, gt=0, description="Horizon over which the position is held at risk, s "

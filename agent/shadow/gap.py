@@ -28,8 +28,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from twin.files import FileModel
 from agent.execution.orders import OrderState
 from agent.graduation.paper import print_reach
 from twin.json_text import finite
@@ -39,7 +40,7 @@ _ON_BOOK = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderStat
 _FILLED = OrderState.FILLED
 
 
-class ShadowConfig(BaseModel):
+class ShadowConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     at_price_share: float = Field(0.0, ge=0, le=1, description=(

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-class RegimeConfig(BaseModel):
+class RegimeConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     step_s: float = Field(1.0, gt=0, description=(

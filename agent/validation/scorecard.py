@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from twin.files import FileModel
 
 _LN2 = math.log(2.0)
 
@@ -25,7 +27,7 @@ class Verdict(str, Enum):
     RETIRED = "retired"
 
 
-class ScorecardConfig(BaseModel):
+class ScorecardConfig(FileModel):
     model_config = ConfigDict(extra="forbid")
 
     window_outcomes: int = Field(500, ge=10, description=(

@@ -204,3 +204,34 @@ def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():
     assert "differs" in fee_rate_text({"maker_paid": -0.2, "configured": 0.0})
     assert "differs" not in fee_rate_text({"maker_paid": 1.5000001, "configured": 1.5})
     assert fee_rate_text({"maker_paid": None, "configured": 1.5}) == "no maker fill; quoting.maker_fee_bps 1.5"
+
+
+@pytest.mark.parametrize("text, field, shown", [
+    ("risk: {max_position: .inf}", "risk.max_position", "inf"),  # ran with "vs limit inf", saved as null
+    ("risk: {stale_book_s: .inf}", "risk.stale_book_s", "inf"),  # would never pull quotes on a stale book
+    ("risk: {max_position: .nan}", "risk.max_position", "nan"),
+    ("risk: {max_position: true}", "risk.max_position", "true"),  # was read as 1.0
+    ("graduation: {start_level: true}", "graduation.start_level", "true"),  # was MICRO_LIVE: real orders
+    ("safety: {level_confidence: [1, true, 0.4, 0.1, 0]}", "safety.level_confidence.1", "true"),
+    ("quoting: {signals: {weights: {momentum: .inf}}}", "quoting.signals.weights.momentum", "inf"),
+])
+def test_a_config_with_infinity_or_a_boolean_for_a_number_exits_2_naming_file_field_and_value(
+        tmp_path, capsys, text, field, shown):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + "\n")
+    assert main(["--config", str(bad), "--show-config"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and f"{field}: " in err and f"(got {shown})" in err and "Traceback" not in err
+
+
+def test_level_names_numbers_in_exponent_form_and_real_booleans_still_load(tmp_path, capsys):
+    from agent.config import AgentConfig
+    from agent.graduation import ExposureLevel
+
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("graduation: {start_level: micro_live, ceiling: 3}\nquoting: {order_size: 1e-3}\n"
+                  "reconcile: {modify_moves: false}\nrisk: {dead_man_heartbeat_s: null}\n")
+    cfg = AgentConfig.load(ok)
+    assert cfg.graduation.start_level == ExposureLevel.MICRO_LIVE and cfg.graduation.ceiling == ExposureLevel(3)
+    assert cfg.quoting.order_size == 0.001 and cfg.reconcile.modify_moves is False
+    assert cfg.risk.dead_man_heartbeat_s is None

@@ -36,6 +36,23 @@ def test_errors_name_the_file_and_the_field_path(tmp_path):
         assert field in msg, msg
 
 
+def test_infinity_and_booleans_for_numbers_are_refused_in_every_section(tmp_path):
+    """The agent section, the twin's, the synthetic market's, chaos and seeds: ``.inf`` and ``true`` are not
+    numbers (Python would take them for infinity and 1, and ``check`` would pass the file)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nseeds: [true]\n"
+                                   "agent: {risk: {max_position: .inf}, graduation: {start_level: true}}\n"
+                                   "twin: {connection: {hazard_per_hour: .inf}}\n"
+                                   "market: {synthetic: {initial_mid: .inf}}\n"
+                                   "chaos:\n  - {kind: disconnect, at_s: true, duration_s: 5}"))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(bad)
+    msg = str(e.value)
+    for field in ("seeds.0", "agent.risk.max_position", "agent.graduation.start_level",
+                  "twin.connection.hazard_per_hour", "market.synthetic.initial_mid", "chaos.0.disconnect.at_s"):
+        assert f"  {field}: " in msg, msg
+
+
 def test_every_shipped_scenario_validates_with_three_seeds():
     files = sorted(SCENARIOS.glob("*.yaml"))
     assert len(files) >= 7

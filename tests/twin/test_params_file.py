@@ -54,3 +54,16 @@ def test_a_dumped_params_file_serves_on_the_wall_clock_and_only_a_number_pins_it
     assert Exchange.build(TwinParams.load(p), 0).epoch_ms == SIM_EPOCH_MS
     pinned = TwinParams.model_validate({"venue": {"epoch_ms": 1_700_000_000_000}})
     assert build_exchange(pinned).epoch_ms == 1_700_000_000_000
+
+
+def test_a_params_file_with_infinity_or_a_boolean_for_a_number_is_refused_naming_the_field(tmp_path):
+    p = tmp_path / "twin.json"
+    p.write_text('{"latency": {"feed": {"median_ms": 1e999}}, "connection": {"hazard_per_hour": true},'
+                 ' "instruments": [{"name": "BTC", "only_isolated": true, "tick": false}]}')
+    with pytest.raises(ValueError) as e:
+        TwinParams.load(p)
+    lines = str(e.value).splitlines()
+    assert "  latency.feed.median_ms: Input should be a finite number (got inf)" in lines
+    assert "  connection.hazard_per_hour: Input should be a valid number (got true)" in lines
+    assert "  instruments.0.tick: Input should be a valid number (got false)" in lines
+    assert not any("only_isolated" in line for line in lines)  # a real boolean field still takes one

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import ConfigDict, Field, TypeAdapter, field_validator
 
+from twin.files import FileModel
 from twin.faults.rejections import ORDER_REASONS
 
 
-class _Event(BaseModel):
+class _Event(FileModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     at_s: float = Field(..., ge=0, allow_inf_nan=False, description="Simulated time the fault starts, s.")
@@ -81,7 +82,7 @@ chaos_event_adapter: TypeAdapter = TypeAdapter(ChaosEvent)
 """Validates one event from a dict or JSON (``chaos_event_adapter.validate_python({...})``)."""
 
 
-class ChaosSchedule(BaseModel):
+class ChaosSchedule(FileModel):
     """Scripted faults, kept sorted by ``at_s`` (stable: equal times keep their given order)."""
 
     model_config = ConfigDict(extra="forbid")

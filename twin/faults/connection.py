@@ -9,10 +9,12 @@ import bisect
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 
-class ConnectionParams(BaseModel):
+class ConnectionParams(FileModel):
     """Disconnects of one websocket.
 
     Defaults: live sockets drop silently every day or two and on venue restarts (hyperliquid.md

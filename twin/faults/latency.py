@@ -8,13 +8,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from twin.files import FileModel
 
 # Random numbers are drawn in numpy blocks of this size and handed out one by one (hot path).
 _BLOCK = 4096
 
 
-class PathLatencyParams(BaseModel):
+class PathLatencyParams(FileModel):
     """One path's one-way latency.
 
     Defaults: live Hyperliquid REST round trips are typically 100-300 ms with occasional slow
@@ -38,7 +40,7 @@ class PathLatencyParams(BaseModel):
     burst_multiplier: float = Field(3.0, ge=1, description="Latency multiplier while a slow period lasts.")
 
 
-class LatencyParams(BaseModel):
+class LatencyParams(FileModel):
     """Latency of the three network paths."""
 
     model_config = ConfigDict(extra="forbid")

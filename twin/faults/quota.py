@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from twin.files import FileModel
 from twin.faults.rejections import VENUE_TEXT, RejectReason
 
 # /info weights (hyperliquid.md §5)
@@ -22,7 +23,7 @@ _INFO_PER_20_ITEMS = frozenset({"recentTrades", "historicalOrders", "userFills",
 _INFO_PER_60_ITEMS = frozenset({"candleSnapshot"})
 
 
-class QuotaParams(BaseModel):
+class QuotaParams(FileModel):
     """The venue's request limits (hyperliquid.md §5)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -11,7 +11,9 @@ import math
 from enum import Enum
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from twin.files import FileModel
 
 _BLOCK = 4096
 
@@ -131,7 +133,7 @@ def classify_venue_text(text: str) -> RejectReason:
     return RejectReason.Other
 
 
-class RejectionParams(BaseModel):
+class RejectionParams(FileModel):
     """Stochastic rejections of orders that pass the venue's rules as the twin checks them, and REST
     transport failures. Defaults are zero: the venue's own rules (checked by the exchange) explain
     nearly all live rejections; calibration fits nonzero rates from live rejection counts."""

@@ -40,7 +40,9 @@ import math
 from typing import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
+
+from twin.files import FileModel
 from scipy.signal import lfilter
 
 from twin.market.base import BOOK, TRADE, MarketChunk, Shock
@@ -55,7 +57,7 @@ SHOCKABLE_PARAMS: tuple[str, ...] = (
 _BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path does not depend on chunking
 
 
-class SyntheticMarketParams(BaseModel):
+class SyntheticMarketParams(FileModel):
     """Parameters of the synthetic market for one coin; defaults resemble BTC on Hyperliquid."""
 
     model_config = ConfigDict(extra="forbid")
