@@ -138,7 +138,7 @@ def exposure_summary(core) -> dict:
     hist = g.controller.history
     c = g.confidence
     return {"start_level": hist.start_level.name, "final_level": g.level.name,
-            "max_level": max((t.to_level for t in hist), default=hist.start_level).name,
+            "max_level": max([hist.start_level, *(t.to_level for t in hist)]).name,
             "promotions": sum(1 for t in hist if t.kind == "promote"),
             "demotions": sum(1 for t in hist if t.kind == "demote"),
             "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name, "kind": t.kind,

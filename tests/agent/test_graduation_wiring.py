@@ -308,3 +308,18 @@ def test_calibration_slope_and_edge_bias_correct_the_quoted_edge():
     core2.handle(Timer(0.5))
     adj2 = {a[0]: a[1] for a in core2.drain_records()[-1]["adjustments"]}
     assert adj2["book_imbalance"] != 0.0 and "edge_bias_widen" not in adj2
+
+
+def test_max_level_counts_the_level_the_run_started_at():
+    """A run started at FULL and demoted to CAUTIOUS held FULL: its summary's max_level says FULL (the
+    transitions alone say CAUTIOUS, the highest level any of them went to)."""
+    from agent.core import AgentCore
+    from agent.graduation.exposure import LevelTransition
+    from agent.report import exposure_summary
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.graduation.controller.history.append(LevelTransition(10.0, L.FULL, L.CAUTIOUS, "demote", math.nan))
+    ex = exposure_summary(core)
+    assert [t["to"] for t in ex["transitions"]] == ["CAUTIOUS"]
+    assert ex["start_level"] == "FULL" and ex["max_level"] == "FULL"
