@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row
 from twin import json_text
-from twin.files import unreadable
+from twin.files import make_output_folder, unreadable
 from twin.units import parse_seed
 
 EPILOG = """examples:
@@ -78,14 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         from agent.config import config_yaml
         print(config_yaml(config), end="")
         return 0
-    if args.out:
+    if args.out is not None:  # (an empty --out is refused, not taken for "no folder")
         from agent.audit.records import refuse_earlier_run
         try:
+            if args.out == "":
+                make_output_folder("")  # refused: an empty path
             refuse_earlier_run(Path(args.out), "choose another --out, or remove the folder")
-        except FileExistsError as e:
+            make_output_folder(args.out)
+        except (FileExistsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-    summary = run_session(config, args.seed, duration, Path(args.out) if args.out else None, params,
+    summary = run_session(config, args.seed, duration, Path(args.out) if args.out is not None else None, params,
                           progress=not args.quiet)
     if args.json:
         print(json_text.dumps(summary, indent=2, default=float))

@@ -24,7 +24,7 @@ from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
-from twin.files import unreadable
+from twin.files import make_output_folder, unreadable
 from twin.units import parse_seed
 
 log = logging.getLogger("agent.live")
@@ -212,8 +212,11 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
         raise UsageError(unreadable("--config", e)) from None
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    if args.out is not None:  # created now: a folder that cannot be is refused before connecting
+        try:
+            make_output_folder(args.out)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     coin = args.coin or config.session.coin
     if args.dex:
         if ":" in coin and coin.split(":", 1)[0] != args.dex:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
+from twin.files import make_output_folder
 from twin.units import parse_seed
 
 EPILOG = f"""\
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("file", type=Path, help="the scenario YAML file")
     r.add_argument("--seed", type=parse_seed, default=None, help="seed (default: the file's first seed)")
-    r.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<scenario>-seed<S>)")
+    r.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-seed<S>)")
     r.add_argument("--agent", default=None, help="agent class as MODULE:CLASS or FILE.py:CLASS, a subclass of "
                                                  "agent.core.AgentCore (default: the real AgentCore), e.g. "
                                                  "tests/scenarios/naive_agents.py:NaiveKillSwitch")
@@ -89,10 +90,13 @@ def main(argv: list[str] | None = None) -> int:
 
     agent_cls = _load_agent(args.agent) if args.agent else AgentCore
     seed = args.seed if args.seed is not None else scenario.seeds[0]
-    out = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
+    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-seed{seed}"
     try:
+        if args.out == "":
+            make_output_folder("")  # refused: an empty path
         refuse_earlier_run(out, "remove the folder to run it again, or pass another --out")
-    except FileExistsError as e:
+        make_output_folder(out)
+    except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:

@@ -5,6 +5,7 @@ command-line option that gave it."""
 from __future__ import annotations
 
 import functools
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -27,6 +28,26 @@ def unreadable(option: str, error: OSError) -> str:
     (the option, the file, what the system said), not Python's ``[Errno 2] ...`` repr."""
     return f"{option} {error.filename}: {error.strerror or error}" if error.filename else f"{option}: {error}"
 
+
+
+def make_output_folder(folder: str | Path, option: str = "--out", given: str | None = None) -> Path:
+    """Create the output folder a command-line option names, now, before any work, and check that a file
+    can be written in it: a run must not compute for an hour and then fail to save. ValueError
+    ``--out X: what the system said`` (X as given; ``given`` when the option named a file in the folder).
+    An empty value is refused: it would otherwise mean "no folder" or the current one, silently."""
+    shown = given if given is not None else str(folder)
+    if str(folder) == "" or shown == "":
+        raise ValueError(f"{option}: an empty path")
+    p = Path(folder)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{option} {shown}: " + ("" if given is None else f"{p} ") + "exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=p):
+            pass
+    except OSError as e:
+        raise ValueError(f"{option} {shown}: {e.strerror or e}") from None
+    return p
 
 def short_repr(value, limit: int = 80) -> str:
     """``repr`` cut to ``limit`` characters: a whole file's text given as the value stays one line."""

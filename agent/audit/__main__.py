@@ -13,6 +13,7 @@ from agent.audit.inspect import (
     render_overview,
 )
 from agent.audit.records import log_files
+from twin.files import make_output_folder
 from twin.units import non_negative_int
 
 KINDS = ("cycle", "fill", "snapshot", "safety", "level", "postmortem", "start", "end", "venue_account_change",
@@ -102,6 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     if t_at is not None and (t_from is not None or t_to is not None):
         print("error: --at shows one moment; give it alone, or --from/--to for a stretch", file=sys.stderr)
         return 2
+    if args.plot is not None:  # before reading the log: its folder must take the file
+        try:
+            make_output_folder(Path(args.plot).parent, "--plot", given=args.plot)
+            if Path(args.plot).is_dir():
+                raise ValueError(f"--plot {args.plot}: is a folder; give a PNG file's path")
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     wall = is_wall(start)
     progress = _Progress(log_files(path))
     reader = LogReader(path, progress.feed())

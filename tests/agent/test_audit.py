@@ -273,6 +273,18 @@ def test_plot_writes_a_png_for_a_twin_log_and_a_live_one(run, tmp_path, capsys):
     assert not (tmp_path / "none.png").exists() and not (tmp_path / "x.png").exists()
 
 
+
+def test_a_plot_file_whose_folder_cannot_be_made_exits_2_before_reading(run, tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("")
+    assert main([str(run), "--plot", str(f / "x.png")]) == 2
+    assert capsys.readouterr().err == f"error: --plot {f / 'x.png'}: {f} exists and is not a folder\n"
+    assert main([str(run), "--plot", ""]) == 2
+    assert capsys.readouterr().err == "error: --plot: an empty path\n"
+    assert main([str(run), "--plot", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
 def test_replay_of_a_twin_run_gives_the_command_that_runs_it_again_and_it_does(run, tmp_path, capsys):
     """A twin run has no journal: its seed and config reproduce it. The message gives the exact command,
     and that command's log is the run's own, line for line."""

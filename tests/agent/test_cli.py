@@ -235,3 +235,20 @@ def test_level_names_numbers_in_exponent_form_and_real_booleans_still_load(tmp_p
     assert cfg.graduation.start_level == ExposureLevel.MICRO_LIVE and cfg.graduation.ceiling == ExposureLevel(3)
     assert cfg.quoting.order_size == 0.001 and cfg.reconcile.modify_moves is False
     assert cfg.risk.dead_man_heartbeat_s is None
+
+
+def test_an_out_folder_that_cannot_be_made_exits_2_before_the_run_naming_it(tmp_path, capsys):
+    """A folder under a file (or where the system refuses one) was a NotADirectoryError traceback,
+    exit 1; an empty --out ran without a folder. Each is now refused before any work."""
+    from agent.live_cli import live_main
+
+    f = tmp_path / "afile"
+    f.write_text("mine")
+    assert main(["--duration", "1m", "--out", str(f / "sub"), "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: --out {f / 'sub'}: Not a directory\n"
+    assert main(["--duration", "1m", "--out", "", "--quiet"]) == 2
+    assert capsys.readouterr().err == "error: --out: an empty path\n"
+    key = "0x" + "11" * 32  # refused before the key is even used, let alone the venue reached
+    assert live_main(["--base-url", "http://127.0.0.1:9", "--out", str(f / "sub")], env={"HL_SECRET_KEY": key}) == 2
+    assert f"--out {f / 'sub'}: Not a directory" in capsys.readouterr().err
+    assert f.read_text() == "mine"

@@ -93,6 +93,18 @@ def test_check_command_rejects_a_bad_file(tmp_path, capsys):
     assert "incident" in capsys.readouterr().err
 
 
+def test_run_with_an_out_folder_that_cannot_be_made_exits_2_not_1(tmp_path, capsys):
+    """1 means an invariant broke: an --out under a file was a traceback with that code. Now 2, naming it."""
+    good = tmp_path / "tiny.yaml"
+    good.write_text(MINIMAL)
+    f = tmp_path / "afile"
+    f.write_text("")
+    assert main(["run", str(good), "--out", str(f / "sub"), "--no-progress"]) == 2
+    assert capsys.readouterr().err == f"error: --out {f / 'sub'}: Not a directory\n"
+    assert main(["run", str(good), "--out", "", "--no-progress"]) == 2
+    assert capsys.readouterr().err == "error: --out: an empty path\n"
+
+
 def test_ctrl_c_during_a_scenario_run_exits_130_pointing_at_the_log(tmp_path, capsys, monkeypatch):
     import scenarios.runner
 
