@@ -41,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     from calibration.report import write_report
     from twin.params import TwinParams
 
+    out = Path(args.out) if args.out else Path(args.run) / "calibration"
+    try:  # before the work: the fit and the replay take minutes
+        replacing = _check_out(out, args.out, Path(args.run))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     bar = None
     try:
         base = TwinParams.load(args.base) if args.base else TwinParams()
@@ -52,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if bar is not None:
             bar.close()
-    out = Path(args.out) if args.out else Path(args.run) / "calibration"
     f = fit(obs, base)
     replay = None
     if args.replay_hours > 0 and obs.config is not None:
@@ -120,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{replay.round_trip_ks:.3f} against the observed; seen / replayed"
               f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
               + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
-    print(f"wrote {out / 'twin_params.json'}, {out / 'report.html'}")
+    print(f"wrote {out / 'twin_params.json'}, {out / 'report.html'}"
+          + (" (replacing an earlier calibration's)" if replacing else ""))
     return 0
 
 
@@ -134,6 +140,29 @@ def _bar(journal: Path, quiet: bool):
     return tqdm(total=sum(f.stat().st_size for f in files), unit="B", unit_scale=True, desc="replaying the journal",
                 leave=False)
 
+
+
+def _check_out(out: Path, given: str | None, run: Path) -> bool:
+    """Make the output folder now, before any work (ValueError naming it and why not). A folder holding
+    anything but an earlier calibration's files is refused (they would sit beside a report that does not
+    describe them); an earlier calibration is replaced: True, said when the new one is written. The
+    default folder (RUN/calibration) is made only once the run folder is seen to exist."""
+    from calibration.report import OUTPUT_FILES
+    from twin.files import make_output_folder
+
+    if given == "":
+        make_output_folder("")  # refused: an empty path
+    if given is None and not run.is_dir():
+        return False  # no run folder: the journal's absence is the error to report
+    shown = given if given is not None else str(out)
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES)
+        if others:
+            raise ValueError(f"--out {shown}: holds files that are not a calibration's ({', '.join(others[:3])}"
+                             f"{', ...' if len(others) > 3 else ''}): choose another --out, or an empty folder")
+    replacing = out.is_dir() and any((out / name).exists() for name in OUTPUT_FILES)
+    make_output_folder(out, given=shown)
+    return replacing
 
 if __name__ == "__main__":
     sys.exit(main())

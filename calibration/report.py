@@ -15,6 +15,8 @@ from scipy import stats
 
 from calibration.fit import Fit, goodness, sample_leg, sample_round_trips
 
+OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
+
 
 def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, replay=None) -> dict:
     """``out``/twin_params.json and ``out``/report.html; returns the report's figures as a dict (also written

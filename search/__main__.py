@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from twin import json_text
+from twin.files import make_output_folder
 from twin.units import parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:
@@ -89,10 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else None
+    out = Path(args.out) if args.out is not None else None
     if out is not None and (out / "results.json").exists():
         print(f"error: {out / 'results.json'} exists: choose another --out, or remove it", file=sys.stderr)
         return 2
+    if out is not None:
+        try:  # made now: the trials take minutes, and their results must have somewhere to go
+            make_output_folder(args.out)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
 
     rng = np.random.default_rng(args.seed)
     actions = [None] + [rng.uniform(-1.0, 1.0, len(PARAMETERS)).astype(np.float32)  # 0: the config as it is

@@ -379,7 +379,7 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
 
 
 def test_the_feeds_lags_are_taken_on_the_venues_clock_with_the_hosts_measured_skew(tmp_path):
-    """A live run's feed lags are its host's arrival time less the venue's time on each update: a host clock 50 ms
+    """A live run's feed lags are its host's arrival time less the venue's time on each update: a host clock 150 ms
     behind the venue's takes 150 ms off every lag (and drops the shortest as negative). The live CLI records the
     skew its preflight measured in the start record; the journal's reader adds it back."""
     import dataclasses
@@ -409,3 +409,29 @@ def test_the_feeds_lags_are_taken_on_the_venues_clock_with_the_hosts_measured_sk
     untold = journal(tmp_path / "untold", None)  # (no skew measured: a run from before it was recorded)
     assert untold.feed_lags_dropped > 0
     assert np.median(untold.feed_lag_s) < np.median(truth.feed_lag_s) - 0.1
+
+
+def test_the_cli_checks_its_out_folder_before_the_work_and_keeps_what_is_not_its_own(tmp_path, capsys):
+    """The check comes before the journal is read (an unusable journal here would otherwise be the error);
+    a folder holding other files is refused, an earlier calibration's is not (it is replaced, and said)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "events.jsonl").write_text("not a journal\n")
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main([str(run), "--out", str(afile / "sub"), "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: --out {afile / 'sub'}: Not a directory\n"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main([str(run), "--out", str(mine), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {mine}: holds files that are not a calibration's (notes.txt)")
+    assert (mine / "notes.txt").read_text() == "keep" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "twin_params.json").write_text("{}")
+    assert main([str(run), "--out", str(earlier), "--quiet"]) == 2  # past the check: the journal is refused
+    assert "--out" not in capsys.readouterr().err
+    assert main([str(run), "--out", "", "--quiet"]) == 2
+    assert capsys.readouterr().err == "error: --out: an empty path\n"

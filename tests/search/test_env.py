@@ -138,6 +138,12 @@ def test_the_cli_writes_results_and_a_best_config_the_agent_runs(tmp_path, capsy
     assert "exists" in capsys.readouterr().err
     assert main(["--level", "SHADOW", "--quiet"]) == 2
     assert "places orders" in capsys.readouterr().err
+    # an --out that is a file: refused before the trials (it was a traceback after all of them)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    assert main(["--trials", "2", "--episode", "2m", "--step", "1m", "--quiet", "--out", str(afile)]) == 2
+    assert capsys.readouterr().err == f"error: --out {afile}: exists and is not a folder\n"
+    assert afile.read_text() == "mine"
 
 
 def test_a_pool_of_workers_gives_the_results_of_one_process(tmp_path, capsys):
