@@ -142,8 +142,8 @@ class Scenario(FileModel):
     start: StartState = Field(default_factory=StartState, description="The starting state.")
     agent: AgentConfig = Field(default_factory=AgentConfig, description="AgentConfig overrides.")
     duration_s: float = Field(..., gt=0, le=86400, description="Simulated time the agent runs, s.")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds; one run (and one test) "
-                                                                                   "each.")
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1, description=(
+        "Seeds, each >= 0 (numpy refuses a negative one); one run (and one test) each."))
     sample_interval_s: float = Field(0.05, gt=0, le=5, description="How often the venue's state is sampled for "
                                                                    "the invariants and the timeline, s.")
     invariants: list[InvariantSpec] = Field(..., min_length=1, description="What must hold (scenarios.invariants).")

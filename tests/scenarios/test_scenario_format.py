@@ -105,6 +105,14 @@ def test_run_with_an_out_folder_that_cannot_be_made_exits_2_not_1(tmp_path, caps
     assert capsys.readouterr().err == "error: --out: an empty path\n"
 
 
+def test_a_negative_seed_fails_check_naming_it_not_run_with_numpys_error(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL + "seeds: [3, -1]\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "  seeds.1: Input should be greater than or equal to 0 (got -1)" in err
+
+
 def test_ctrl_c_during_a_scenario_run_exits_130_pointing_at_the_log(tmp_path, capsys, monkeypatch):
     import scenarios.runner
 
