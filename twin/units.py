@@ -6,7 +6,10 @@ import argparse
 import math
 import re
 
+from twin.files import short_repr
+
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION_S = 365 * 86400.0  # the longest duration taken: a year (a longer one is a typo; inf overflows the clock)
 
 
 _PART = r"([0-9]*\.?[0-9]+)\s*([smhd])"
@@ -26,8 +29,11 @@ def parse_duration(text: str | float | int) -> float:
         else:
             raise ValueError(f"duration {text!r}: expected a number with an optional unit s, m, h or d, or such "
                              f"parts added up (e.g. 90, 30m, 2h, 1d, 1h30m)")
-    if value <= 0:
+    if not value > 0:
         raise ValueError(f"duration {text!r}: must be positive")
+    if not value <= MAX_DURATION_S:  # inf and nan too: a run that could never end, or a clock that overflows
+        raise ValueError(f"duration {short_repr(text)}: at most {MAX_DURATION_S / 86400:g} days "
+                         f"({MAX_DURATION_S:,.0f} s)")
     return value
 
 

@@ -252,3 +252,9 @@ def test_an_out_folder_that_cannot_be_made_exits_2_before_the_run_naming_it(tmp_
     assert live_main(["--base-url", "http://127.0.0.1:9", "--out", str(f / "sub")], env={"HL_SECRET_KEY": key}) == 2
     assert f"--out {f / 'sub'}: Not a directory" in capsys.readouterr().err
     assert f.read_text() == "mine"
+
+
+def test_a_duration_too_long_to_run_exits_2_before_making_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--duration", "9" * 400, "--out", str(out), "--quiet"]) == 2  # was inf: an OverflowError
+    assert "at most 365 days" in capsys.readouterr().err and not out.exists()

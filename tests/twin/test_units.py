@@ -22,6 +22,15 @@ def test_bad_durations_name_the_text(text):
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["9" * 400, "99999999d", "366d", "8761h", 1e400, float("nan")])
+def test_durations_past_a_year_or_not_finite_are_refused_saying_the_limit(text):
+    """400 nines was infinity, a run that crashed with an OverflowError after making a half-written run
+    folder; 99999999d (274,000 years) was taken."""
+    with pytest.raises(ValueError, match="at most 365 days|must be positive"):
+        parse_duration(text)
+    assert parse_duration("365d") == 365 * 86400.0
+
+
 @given(st.integers(0, 2**63))
 def test_seeds_are_non_negative_integers(n):
     assert parse_seed(str(n)) == n
