@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venue", choices=["twin", "live"], default="twin",
                     help="where to trade: 'twin' (in-process digital twin, default) or 'live' (Hyperliquid, or "
                          "twin serve via --base-url; see `python -m agent --venue live --help`)")
-    ap.add_argument("--duration", default="1h", help="simulated time: seconds, or 30m, 2h, 1d, 1h30m (default 1h: long "
+    ap.add_argument("--duration", default="1h", help="simulated time: seconds, or 30m, 2h, 1d, 1h30m, at most 365d (default 1h: long "
                                                   "enough to see promotions out of Shadow)")
     ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the twin and the agent (default 0)")
     ap.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")

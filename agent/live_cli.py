@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live (the exposure capped at "
                         "MicroLive, whatever graduation's evidence), 4 full live (graduation may promote up to "
                         "graduation.ceiling)")
-    p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m (default: until SIGINT, SIGTERM or SIGHUP)")
+    p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m, at most 365d (default: until "
+                                      "SIGINT, SIGTERM or SIGHUP)")
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
                    "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), events.jsonl "
                    "(every event the agent handled, segmented alike: `python -m agent.audit DIR --replay` "
