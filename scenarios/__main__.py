@@ -30,24 +30,32 @@ Invariants: {", ".join(NAMES)}.
 """
 
 
-def _load_agent(spec: str):
-    """'package.module:Class' or 'path/to/file.py:Class' (the naive agents live in the tests)."""
+def _load_agent(spec: str) -> type:
+    """'package.module:Class' or 'path/to/file.py:Class' (the naive agents live in the tests), a subclass of
+    AgentCore; ValueError naming the spec and what is wrong with it."""
+    from agent.core import AgentCore
+
     mod_name, _, cls_name = spec.rpartition(":")
     if not mod_name or not cls_name:
-        raise SystemExit(f"--agent {spec!r}: expected MODULE:CLASS or FILE.py:CLASS")
-    if mod_name.endswith(".py"):
-        path = Path(mod_name)
-        s = importlib.util.spec_from_file_location(path.stem, path)
-        if s is None or not path.exists():
-            raise SystemExit(f"--agent {spec!r}: no file {path}")
-        module = importlib.util.module_from_spec(s)
-        s.loader.exec_module(module)
-    else:
-        module = importlib.import_module(mod_name)
+        raise ValueError(f"--agent {spec!r}: expected MODULE:CLASS or FILE.py:CLASS")
     try:
-        return getattr(module, cls_name)
-    except AttributeError:
-        raise SystemExit(f"--agent {spec!r}: {mod_name} has no {cls_name}") from None
+        if mod_name.endswith(".py"):
+            path = Path(mod_name)
+            s = importlib.util.spec_from_file_location(path.stem, path)
+            if s is None or not path.exists():
+                raise ValueError(f"--agent {spec!r}: no file {path}")
+            module = importlib.util.module_from_spec(s)
+            s.loader.exec_module(module)
+        else:
+            module = importlib.import_module(mod_name)
+    except (ImportError, SyntaxError) as e:
+        raise ValueError(f"--agent {spec!r}: cannot import {mod_name}: {e}") from None
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise ValueError(f"--agent {spec!r}: {mod_name} has no {cls_name}")
+    if not (isinstance(cls, type) and issubclass(cls, AgentCore)):
+        raise ValueError(f"--agent {spec!r}: {cls_name} is not a subclass of agent.core.AgentCore")
+    return cls
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     from agent.core import AgentCore
     from scenarios.runner import run_scenario
 
-    agent_cls = _load_agent(args.agent) if args.agent else AgentCore
+    try:
+        agent_cls = _load_agent(args.agent) if args.agent is not None else AgentCore
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     seed = args.seed if args.seed is not None else scenario.seeds[0]
     out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-seed{seed}"
     try:

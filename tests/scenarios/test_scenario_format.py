@@ -113,6 +113,19 @@ def test_a_negative_seed_fails_check_naming_it_not_run_with_numpys_error(tmp_pat
     assert str(bad) in err and "  seeds.1: Input should be greater than or equal to 0 (got -1)" in err
 
 
+@pytest.mark.parametrize("spec, says", [
+    ("nope:X", "cannot import nope: No module named 'nope'"),  # was a ModuleNotFoundError traceback
+    ("agent.config:AgentConfig", "AgentConfig is not a subclass of agent.core.AgentCore"),  # was a TypeError
+    ("agent.core:Nope", "agent.core has no Nope"),
+])
+def test_an_agent_class_that_cannot_be_used_exits_2_before_the_run_folder(tmp_path, capsys, spec, says):
+    good = tmp_path / "tiny.yaml"
+    good.write_text(MINIMAL)
+    out = tmp_path / "run"
+    assert main(["run", str(good), "--agent", spec, "--out", str(out), "--no-progress"]) == 2
+    assert capsys.readouterr().err == f"error: --agent {spec!r}: {says}\n" and not out.exists()
+
+
 def test_ctrl_c_during_a_scenario_run_exits_130_pointing_at_the_log(tmp_path, capsys, monkeypatch):
     import scenarios.runner
 
