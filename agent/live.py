@@ -48,9 +48,15 @@ def live_core_of(start: dict):
     bench_live rebuild it here (the journal's acks name the cloids it issued: another prefix and the rebuilt
     core knows none of its orders)."""
     from agent.config import AgentConfig
+    missing = [k for k in START_FIELDS if k not in start]
+    if missing:  # ValueError: the callers name the file and the line
+        raise ValueError(f"start record without {', '.join(missing)}: the run's core cannot be rebuilt")
     prefix = int(start.get("cloid_prefix", "0x1"), 16)  # as the cloids show it ("0x8ee6f578"); older logs: 1
     return live_core(AgentConfig.model_validate(start["config"]), start["seed"], start["tick"], start["sz_decimals"],
                      prefix)
+
+
+START_FIELDS = ("config", "seed", "tick", "sz_decimals")  # what live_core_of rebuilds the core from
 
 
 def run_cloid_prefix() -> int:

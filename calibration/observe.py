@@ -331,7 +331,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
         """This run's events, up to the next run's start record (kept for the next run)."""
         for n, d in recs:
             if d.get("type") == "start":
-                state["start"] = d
+                state["start"], state["line"] = d, n
                 return
             if d.get("e") == SHUTDOWN or "e" not in d:
                 continue
@@ -347,10 +347,13 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
     out = None
     while state["start"] is not None:
         start, state["start"] = state["start"], None
-        core = live_core_of(start)
+        try:
+            core = live_core_of(start)
+            tick, sz_decimals = float(start["tick"]), int(start["sz_decimals"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{journal}: line {state['line']}: {e}") from None
         skew = start.get("clock_skew_s")  # (None: not measured, as the twin's own runs)
         obs = dataclasses.replace(observe(run_events(), core, clock_skew_s=float(skew) if skew else 0.0),
-                                  config=start["config"], tick=float(start["tick"]),
-                                  sz_decimals=int(start["sz_decimals"]))
+                                  config=start["config"], tick=tick, sz_decimals=sz_decimals)
         out = obs if out is None else out.merged(obs)
     return out

@@ -145,6 +145,9 @@ def _replay(folder: Path) -> int:
                   f"--seed {twin.get('seed')} --duration {twin.get('duration_s')} --out NEW_FOLDER"
                   + ("  (and its --params file)" if twin.get("custom_twin_params") else ""), file=sys.stderr)
         return 2
+    except ValueError as e:  # a start line the core cannot be rebuilt from
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
         progress.close()
     if not runs:

@@ -58,7 +58,10 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
             _finish(run, log)
             run = RunReplay(d)
             out.append(run)
-            core = live_core_of(d)
+            try:
+                core = live_core_of(d)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{journal}: {e}") from None
             if not log.seek_run(to_line(d)):
                 run.difference = (0, "(no run with this start line in decisions.jsonl)", to_line(d))
             continue

@@ -316,3 +316,11 @@ def test_a_record_with_a_number_not_measured_is_written_as_json_with_null(tmp_pa
     assert "NaN" not in text and "Infinity" not in text
     recs, bad = read_log(path)
     assert bad == 0 and recs[0]["equity"] is None and recs[0]["marks"] == [None, 2.0] and recs[1]["mid"] == 100.5
+
+
+def test_replay_of_a_journal_whose_start_record_is_incomplete_exits_2_naming_the_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "events.jsonl").write_text('{"type":"start","ts":0}\n')
+    assert main([str(run), "--replay"]) == 2  # was a KeyError traceback, exit 1
+    assert capsys.readouterr().err.startswith(f"error: {run / 'events.jsonl'}: start record without config, seed")

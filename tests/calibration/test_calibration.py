@@ -435,3 +435,16 @@ def test_the_cli_checks_its_out_folder_before_the_work_and_keeps_what_is_not_its
     assert "--out" not in capsys.readouterr().err
     assert main([str(run), "--out", "", "--quiet"]) == 2
     assert capsys.readouterr().err == "error: --out: an empty path\n"
+
+
+def test_a_journal_whose_start_record_is_incomplete_exits_2_naming_the_file_line_and_field(tmp_path, capsys):
+    """A start line without the config or the tick was a KeyError traceback out of agent.live."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "events.jsonl").write_text('{"type":"start","ts":0}\n')
+    assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / 'events.jsonl'}: line 1: start record without config, seed, tick")
+    (run / "events.jsonl").write_text('{"type":"start","ts":0,"config":{},"seed":0,"sz_decimals":5}\n')
+    assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 2
+    assert "line 1: start record without tick: " in capsys.readouterr().err
