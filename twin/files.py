@@ -29,7 +29,6 @@ def unreadable(option: str, error: OSError) -> str:
     return f"{option} {error.filename}: {error.strerror or error}" if error.filename else f"{option}: {error}"
 
 
-
 def make_output_folder(folder: str | Path, option: str = "--out", given: str | None = None) -> Path:
     """Create the output folder a command-line option names, now, before any work, and check that a file
     can be written in it: a run must not compute for an hour and then fail to save. ValueError
@@ -49,11 +48,11 @@ def make_output_folder(folder: str | Path, option: str = "--out", given: str | N
         raise ValueError(f"{option} {shown}: {e.strerror or e}") from None
     return p
 
+
 def short_repr(value, limit: int = 80) -> str:
     """``repr`` cut to ``limit`` characters: a whole file's text given as the value stays one line."""
     r = repr(value)
     return r if len(r) <= limit else r[: limit - 3] + "..."
-
 
 
 class _Boolean:
