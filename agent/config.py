@@ -144,6 +144,8 @@ class AgentConfig(FileModel):
         p = Path(path)
         try:
             data = yaml.safe_load(p.read_text()) or {}
+        except UnicodeDecodeError as e:  # a binary file, or text in another encoding
+            raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
         except yaml.YAMLError as e:
             raise ValueError(f"{p}: not valid YAML: {e}") from None
         if not isinstance(data, dict):

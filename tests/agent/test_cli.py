@@ -258,3 +258,11 @@ def test_a_duration_too_long_to_run_exits_2_before_making_the_run_folder(tmp_pat
     out = tmp_path / "run"
     assert main(["--duration", "9" * 400, "--out", str(out), "--quiet"]) == 2  # was inf: an OverflowError
     assert "at most 365 days" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_config_file_that_is_not_utf8_text_exits_2_naming_the_file(tmp_path, capsys):
+    bad = tmp_path / "binary.yaml"
+    bad.write_bytes(b"\xff\xfe")
+    assert main(["--config", str(bad), "--show-config"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {bad}: not UTF-8 text (invalid start byte at byte 0)\n"
