@@ -143,11 +143,13 @@ class AgentConfig(FileModel):
         """Read YAML; a bad file raises ValueError naming the file, the field path and the value."""
         p = Path(path)
         try:
-            data = yaml.safe_load(p.read_text()) or {}
+            data = yaml.safe_load(p.read_text())
         except UnicodeDecodeError as e:  # a binary file, or text in another encoding
             raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
         except yaml.YAMLError as e:
             raise ValueError(f"{p}: not valid YAML: {e}") from None
+        if data is None:  # refused, as an empty --params or scenario file is: the defaults are had by no --config
+            raise ValueError(f"{p}: empty: no config in it")
         if not isinstance(data, dict):
             raise ValueError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
         try:

@@ -266,3 +266,14 @@ def test_a_config_file_that_is_not_utf8_text_exits_2_naming_the_file(tmp_path, c
     assert main(["--config", str(bad), "--show-config"]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {bad}: not UTF-8 text (invalid start byte at byte 0)\n"
+
+
+def test_an_empty_config_file_exits_2_naming_it_as_an_empty_params_file_does(tmp_path, capsys):
+    for text in ("", "# every line commented out\n"):
+        empty = tmp_path / "empty.yaml"
+        empty.write_text(text)
+        assert main(["--config", str(empty), "--show-config"]) == 2
+        assert capsys.readouterr().err == f"error: {empty}: empty: no config in it\n"
+    explicit = tmp_path / "defaults.yaml"
+    explicit.write_text("{}\n")  # the defaults, said on purpose
+    assert main(["--config", str(explicit), "--show-config"]) == 0
