@@ -1,5 +1,5 @@
-"""Parsing of human-friendly quantities given on command lines: durations like ``30m``, seeds, positive
-numbers (the last three as argparse types, refused with what was expected)."""
+"""Parsing of human-friendly quantities given on command lines: durations like ``30m``, seeds, TCP ports,
+positive numbers (all but durations as argparse types, refused with what was expected)."""
 from __future__ import annotations
 
 import argparse
@@ -46,6 +46,14 @@ def non_negative_int(text: str) -> int:
 # a seed: a non-negative integer (numpy's SeedSequence, from which every generator here is spawned, refuses
 # negatives)
 parse_seed = non_negative_int
+
+
+def parse_port(text: str) -> int:
+    """A TCP port from a command line: 0 (the system picks a free one) to 65535."""
+    value = _int_at_least(text, 0, "a TCP port, 0 to 65535")
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port, 0 to 65535, got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:

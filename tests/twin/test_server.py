@@ -515,3 +515,15 @@ def test_cli_scenario_is_a_chaos_schedule_file_and_a_bad_one_is_a_clear_error(tm
         load_chaos(str(bad))
     assert serve_main(["--port", "0", "--scenario", str(bad)]) == 2
     assert "bad.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--seed", "-1", "expected a non-negative integer, got '-1'"),
+    ("--port", "99999", "expected a TCP port, 0 to 65535, got '99999'"),
+    ("--port", "-1", "expected a TCP port, 0 to 65535, got '-1'"),
+])
+def test_cli_a_negative_seed_or_a_port_out_of_range_exits_2_naming_option_and_value(capsys, option, value, expected):
+    with pytest.raises(SystemExit) as e:
+        serve_main([option, value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"argument {option}: {expected}" in err and "Traceback" not in err

@@ -10,6 +10,7 @@ import asyncio
 import sys
 
 from twin.server.clock import parse_speed
+from twin.units import parse_port, parse_seed
 
 
 def _fund_arg(text: str) -> tuple[str, float, str]:
@@ -43,11 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the twin over the venue's protocol (POST /info, POST /exchange, /ws) on one host "
                     "and port. Clients sign as on testnet (any base URL other than the mainnet one does).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, default=3001, help="TCP port (default 3001, the SDK's LOCAL_API_URL; 0 picks one)")
+    p.add_argument("--port", type=parse_port, default=3001,
+                   help="TCP port (default 3001, the SDK's LOCAL_API_URL; 0 picks one)")
     p.add_argument("--params", help="TwinParams JSON file (default: built-in parameters). Unless it pins "
                                     "venue.epoch_ms to a number (null, as a dump of the parameters writes it, does "
                                     "not), venue time starts at the wall clock so wall-clock nonces pass.")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the twin (default 0)")
+    p.add_argument("--seed", type=parse_seed, default=0, help="random seed of the twin (default 0)")
     p.add_argument("--speed", type=_speed_arg, default=1.0,
                    help="simulated time per wall time: 'realtime' (default) or a factor such as 10x")
     p.add_argument("--fund", type=_fund_arg, action="append", default=[], metavar="ADDRESS=USDC[@DEX]",
