@@ -85,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     start = first_ts(path)
     if start is None:
+        reader = LogReader(path)
+        for _ in reader:  # no record: what was skipped, if anything
+            pass
+        if reader.undecodable:  # a binary file, not an empty log: a bad RUN
+            n = reader.undecodable
+            print(f"error: {path}: not a decision log: no record in it, and {n} line{'s' if n != 1 else ''} "
+                  f"of it not UTF-8 text", file=sys.stderr)
+            return 2
         print(f"{path}: no records", file=sys.stderr)
         return 1
     try:

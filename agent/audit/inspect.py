@@ -42,17 +42,23 @@ class Line(NamedTuple):
 
 class LogReader:
     """The lines of a log in writing order, across its segments (gzipped or not), with what was skipped:
-    torn lines (a crash cuts at most the last line of a file) and lines that are not a record at all."""
+    torn lines (a crash cuts at most the last line of a file) and lines that are not a record at all (of them,
+    ``undecodable``: those that are not even UTF-8 text)."""
 
     def __init__(self, path: str | Path, progress: Callable[[int], None] | None = None) -> None:
         self.path = Path(path)
         self.files = log_files(self.path)
         self.skipped = 0
+        self.undecodable = 0
         self._progress = progress  # a progress bar's feed (see records.log_lines)
+
+    def _undecodable(self) -> None:
+        self.skipped += 1
+        self.undecodable += 1
 
     def __iter__(self) -> Iterator[Line]:
         head = _HEAD.match
-        for text in log_lines(self.files, self._progress):
+        for text in log_lines(self.files, self._progress, self._undecodable):
             m = head(text)
             text = text.rstrip("\n")
             if m is not None and text.endswith("}"):

@@ -283,10 +283,15 @@ def refuse_earlier_run(folder: Path, advice: str) -> None:
 
 def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
     """All complete records of one file (gzipped if its name ends in .gz), and how many torn or
-    malformed lines were skipped."""
+    malformed lines (undecodable ones too) were skipped."""
     out: list[dict] = []
     bad = 0
-    for line in read_lines(Path(path)):
+
+    def undecodable() -> None:
+        nonlocal bad
+        bad += 1
+
+    for line in read_lines(Path(path), undecodable):
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:
@@ -306,13 +311,15 @@ def read_log(path: str | Path) -> tuple[list[dict], int]:
     return out, bad
 
 
-def log_lines(files: list[Path], progress: Callable[[int], None] | None = None) -> Iterator[str]:
+def log_lines(files: list[Path], progress: Callable[[int], None] | None = None,
+              undecodable: Callable[[], None] | None = None) -> Iterator[str]:
     """The lines of a log's files (``log_files``), in writing order, streamed. ``progress``, for a progress
     bar, is called with each line's size, and with a gzipped file's size on disk once it is read, so that
-    the files' sizes on disk are the total (lines are ASCII: their characters are bytes)."""
+    the files' sizes on disk are the total (lines are ASCII: their characters are bytes). A line that is
+    not UTF-8 text is skipped (see ``read_lines``)."""
     for f in files:
         gz = f.suffix == ".gz"
-        for line in read_lines(f):
+        for line in read_lines(f, undecodable):
             if progress is not None and not gz:
                 progress(len(line))
             yield line
@@ -320,11 +327,20 @@ def log_lines(files: list[Path], progress: Callable[[int], None] | None = None) 
             progress(f.stat().st_size)
 
 
-def read_lines(path: Path) -> Iterator[str]:
+def read_lines(path: Path, undecodable: Callable[[], None] | None = None) -> Iterator[str]:
     """The non-blank lines of one file of a log, as written (newline kept), gzipped if its name ends in
-    .gz: streamed, for logs too large to hold."""
+    .gz: streamed, for logs too large to hold. A line that is not UTF-8 text (a disk's garbage, or a file
+    that is no log) is skipped as a torn line is, and ``undecodable``, for a count, called for it: the
+    lines before and after it still read."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
+    with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:  # bad bytes: lone surrogates
         for line in fh:
+            if not line.isascii():  # the writer's lines are ASCII: only another writer's or garbage are not
+                try:
+                    line.encode("utf-8")
+                except UnicodeEncodeError:  # a surrogate: bytes that are not UTF-8
+                    if undecodable is not None:
+                        undecodable()
+                    continue
             if line.strip():
                 yield line

@@ -142,6 +142,33 @@ def test_torn_and_foreign_lines_are_skipped_and_counted_as_the_whole_file_reader
     assert ov.skipped == bad == 2 and ov.volume_usd == 10.0
 
 
+def test_a_line_of_bytes_that_are_not_utf8_is_skipped_and_counted_as_a_torn_line_is(tmp_path, capsys):
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        w.write({"type": "cycle", "cycle": 0, "ts": 0.5, "commands": [], "note": ""})
+    with open(log, "ab") as fh:
+        fh.write(b"\xff\xfe garbage \x80\n")  # a disk's garbage between two records
+        fh.write(b'{"ts": 9.0, "type": "fill", "maker": true, "px": 10.0, "sz": 1.0, "note": "caf\xc3\xa9"}\n')
+        fh.write(b'{"type":"cycle","cycle":1,"ts":2.5,"inputs":{"mid":1')  # and a crash mid-write
+    recs, bad = read_log(log)
+    reader = LogReader(log)
+    ov = overview(reader)
+    assert ov.records == Counter(r["type"] for r in recs) == Counter(cycle=1, fill=1)
+    assert ov.skipped == bad == 2 and reader.undecodable == 1 and recs[1]["note"] == "café"
+    assert main([str(tmp_path)]) == 0
+    assert "2 torn or unreadable lines skipped" in capsys.readouterr().out
+
+
+def test_a_binary_file_for_the_log_exits_2_naming_it(tmp_path, capsys):
+    log = tmp_path / "decisions.jsonl"
+    log.write_bytes(bytes(range(128, 256)) * 8 + b"\n\x00\xff\xfe\n")
+    assert main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"error: {log}: not a decision log: no record in it, and 2 lines of it "
+                                       f"not UTF-8 text\n")
+    log.write_bytes(b"")  # an empty log is no bad RUN: nothing to show
+    assert main([str(tmp_path)]) == 1
+
+
 def test_a_live_log_is_shown_in_utc_dates_and_takes_them(tmp_path, capsys):
     t0 = datetime(2026, 11, 30, 14, 0, 0, tzinfo=timezone.utc).timestamp()
     with JsonlWriter(tmp_path / "decisions.jsonl") as w:
