@@ -34,15 +34,19 @@ def simulated_s(scenario) -> float:
     return pre + scenario.duration_s + WIND_DOWN_S
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", default=None, help="scenario names (file stems) to run; default: all")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
-    raw = raw_simpy_timeouts()
     files = sorted((ROOT / "scenarios").glob("*.yaml"))
     if args.only:
+        unknown = [name for name in args.only if name not in {f.stem for f in files}]
+        if unknown:  # before the baseline's seconds of work; a misspelt name would otherwise be left out silently
+            ap.error(f"--only: no scenario named {', '.join(map(repr, unknown))} in {ROOT / 'scenarios'} "
+                     f"(scenarios: {', '.join(f.stem for f in files)})")
         files = [f for f in files if f.stem in args.only]
+    raw = raw_simpy_timeouts()
     print(f"raw SimPy timeouts            {raw:12,.0f} events/s   (baseline 1.00)")
     print(f"{'scenario':<28} {'seeds':>5} {'sim s':>8} {'wall s':>7} {'sim s/wall s':>13}  invariants")
     total_wall = total_sim = 0.0
