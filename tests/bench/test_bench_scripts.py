@@ -18,3 +18,9 @@ def test_bench_scenarios_only_a_name_no_scenario_has_exits_2_naming_it():
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "error: --only: no scenario named 'nope' in " in done.stderr and "feb16_cold_start" in done.stderr
     assert done.stdout == ""  # refused before the baseline is measured
+
+
+def test_bench_day_a_negative_seed_exits_2_naming_it():
+    done = _run("bench_day.py", "--seed", "-1", "--hours", "1", "--quiet")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "error: argument --seed: expected a non-negative integer, got '-1'" in done.stderr
