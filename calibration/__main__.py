@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from twin.units import non_negative_float, positive_int
+
 EPILOG = """examples:
   python -m calibration runs/testnet-t1                    # writes runs/testnet-t1/calibration/
   python -m calibration runs/testnet-t1 --out fits/t1
@@ -25,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", help="a live run folder (with events.jsonl)")
     ap.add_argument("--out", help="where to write (default RUN/calibration)")
     ap.add_argument("--base", help="twin parameters JSON the fit starts from (default: the twin's defaults)")
-    ap.add_argument("--replay-hours", type=float, default=6.0, help="run the fitted twin with the run's agent config "
-                    "for the run's length, at most this many hours, and report it beside what was seen (0: no replay; "
-                    "default 6)")
-    ap.add_argument("--replay-seeds", type=int, default=1, help="replay the fitted twin on this many seeds and give "
-                    "each row the replayed value's range over them (default 1): what the agent's own path decides "
+    ap.add_argument("--replay-hours", type=non_negative_float, default=6.0, help="run the fitted twin with the "
+                    "run's agent config for the run's length, at most this many hours, and report it beside what was "
+                    "seen (0: no replay; default 6)")
+    ap.add_argument("--replay-seeds", type=positive_int, default=1, help="replay the fitted twin on this many seeds "
+                    "and give each row the replayed value's range over them (default 1): what the agent's own path decides "
                     "(requests, fills, markouts) varies from seed to seed")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     replay = None
     if args.replay_hours > 0 and obs.config is not None:
         replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
-                              seeds=max(1, args.replay_seeds))
+                              seeds=args.replay_seeds)
         if replay is None:
             print("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the base lacks: "
                   "give --base one that lists it)")

@@ -72,6 +72,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number, zero or more, from a command line (0 often meaning "none of it")."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number, zero or more, got {text!r}")
+    return value
+
+
 def _int_at_least(text: str, lowest: int, what: str) -> int:
     """The argparse types' integer: refused with what was expected (argparse prints it and exits 2)."""
     try:

@@ -448,3 +448,21 @@ def test_a_journal_whose_start_record_is_incomplete_exits_2_naming_the_file_line
     (run / "events.jsonl").write_text('{"type":"start","ts":0,"config":{},"seed":0,"sz_decimals":5}\n')
     assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 2
     assert "line 1: start record without tick: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--replay-seeds", "-3", "expected a positive integer, got '-3'"),
+    ("--replay-seeds", "0", "expected a positive integer, got '0'"),
+    ("--replay-hours", "-1", "expected a number, zero or more, got '-1'"),
+    ("--replay-hours", "nan", "expected a number, zero or more, got 'nan'"),
+])
+def test_a_negative_replay_count_or_length_exits_2_naming_option_and_value(tmp_path, capsys, option, value, expected):
+    with pytest.raises(SystemExit) as e:  # refused by the parser, before the journal is looked for
+        main([str(tmp_path), option, value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"argument {option}: {expected}" in err and "events.jsonl" not in err
+
+
+def test_no_replay_is_still_asked_for_with_zero_hours(tmp_path, capsys):
+    assert main([str(tmp_path), "--replay-hours", "0"]) == 2  # parsed: it is the missing journal that is refused
+    assert "no events.jsonl" in capsys.readouterr().err
