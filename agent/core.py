@@ -447,7 +447,12 @@ class AgentCore:
         self._update_safety(ts, cmds, degraded)
         if self._flattening and ts - self._flatten_ts >= risk.pull_retry_s:
             o = self.tracker.orders.get(self._flatten_cloid) if self._flatten_cloid else None
-            if o is None or not o.live:
+            if self._flatten_held and not self.budget.can_spend(1):
+                # held by the address budget (_flatten), which only the venue's quota reports can grow: asking
+                # for a snapshot every pull_retry_s meanwhile would spend the IP weight the pulls need (a
+                # forced one is 42 of the minute's 1200, every 2 s), to learn nothing the budget allows acting on
+                self._flatten_ts = ts
+            elif o is None or not o.live:
                 # the last IOC is done and the position is not flat (a book falling through it, a partial
                 # fill): ask the venue what is left, and flatten that when the snapshot says (_on_snapshot)
                 self._flatten_due = True

@@ -906,14 +906,22 @@ def test_kills_flatten_leaves_the_cancel_reserve_to_cancels():
     sent = flat(core.handle(Timer(0.5)))
     assert core.safety.level == SafetyLevel.KILL
     t, bid = 0.6, 100_000.0
-    for _ in range(100):  # a falling book
+    snapshots = 0
+    for _ in range(600):  # a falling book, a minute of it
         for c in sent:
             if isinstance(c, PlaceOrder):
                 core.handle(OrderRejected(t, c.cloid, Reason.IOC_CANCEL, "Order could not immediately match"))
         t += 0.1
-        bid *= 0.999
+        bid *= 0.9998
         sent = flat(core.handle(book(t, bid))) + flat(core.handle(Timer(t + 0.05)))
         assert not [c for c in sent if isinstance(c, PlaceOrder)]
+        if any(isinstance(c, RequestAccountSnapshot) for c in sent):  # answered: still 0.02 long
+            snapshots += 1
+            core.handle(AccountSnapshot(t + 0.08, 0.02, 100_000.0, 1e5, 0.0, (), requested_ts=t + 0.05,
+                                        venue_time_ms=int((t + 0.06) * 1000)))
+    # held, it asks for no snapshot beyond the audit's every risk.audit_interval_s (30 s): a forced one every
+    # pull_retry_s would spend the IP weight the pulls need (42 of the minute's 1200, every 2 s)
+    assert snapshots <= 2
     assert core.budget.headroom >= core.budget.reserve - 1  # (the dead-man's switch, a cancel, may use it)
     assert len([r for r in core.drain_records() if r.get("type") == "flatten_held"]) == 1  # said once
     core.handle(QuotaStatus(t + 0.1, 9500, 20000, 1.2e7))  # the cap grew with volume
