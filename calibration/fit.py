@@ -45,7 +45,8 @@
   2h − 1 reads low by a factor the market's cadence sets (about 0.8 in the twin's BTC). The factor is
   measured, not assumed: the fitted twin's market, with a probe client on its feed, at the share first
   guessed, shows its own 2h − 1; the share is the seen one over the factor (the relation is linear:
-  0.77, 0.80, 0.75 at shares 0.15, 0.3, 0.5). Set when the run had ``MIN_INFORMED_TRADES`` trades.
+  0.77, 0.80, 0.75 at shares 0.15, 0.3, 0.5). Set when the run had ``MIN_INFORMED_TRADES`` trades. Its 95%
+  interval carries both samples' binomial error (the run's agreement and the probe's), by the delta method.
 - **The quota.** The venue reports the address budget (used, cap, cumulative volume): the cap grows one
   request per ``usd_per_request`` USDC traded, fitted as the cap's growth over the volume's across the run
   (least squares; only when the run traded at least ``MIN_QUOTA_VOLUME_USD`` and the cap moved), and the
@@ -127,8 +128,9 @@ class InformedFit:
     agree: float  # their share whose side was the move's sign
     factor: float  # 2h − 1 over the share, as the fitted market behind its feed shows it (the probe)
     share: float  # the informed share: (2h − 1) / factor, clipped to [0, 1]
-    lo: float  # its 95% interval from the agreeing share's (Wilson)
+    lo: float  # its 95% interval: the run's agreement and the probe's, both binomial (the delta method)
     hi: float
+    probe_trades: int = 0  # the probe's trades with a mid move (its factor's sample)
 
 
 def agreement(book_ts: np.ndarray, mid: np.ndarray, trade_ts: np.ndarray, trade_side: np.ndarray,
@@ -146,13 +148,13 @@ def agreement(book_ts: np.ndarray, mid: np.ndarray, trade_ts: np.ndarray, trade_
     return n, float((np.sign(move[nz]) == trade_side[ok][nz]).mean()) if n else math.nan
 
 
-def _probe_agreement(params: TwinParams, coin: str, seconds: float) -> tuple[int, float]:
+def _probe_agreement(params: TwinParams, coin: str, seconds: float, seed: int = 0) -> tuple[int, float]:
     """The agreement the twin's market shows a client on its feed (l2Book and trades, nothing placed)."""
     from twin.exchange import Exchange
     from twin.messages import BookPush, TradePush
 
     probe = TwinParams.model_validate({**params.model_dump(), "connection": {"hazard_per_hour": 0.0}})
-    ex = Exchange.build(probe, 0)
+    ex = Exchange.build(probe, seed)
     bt: list[float] = []
     bm: list[float] = []
     tt: list[float] = []
@@ -185,15 +187,28 @@ def fit_informed(obs: Observations, params: TwinParams, coin: str) -> InformedFi
     data = params.model_dump()
     data["markets"][coin]["informed_share"] = guess
     probed = TwinParams.model_validate(data)
-    _, h_probe = _probe_agreement(probed, coin, INFORMED_PROBE_S)
+    n_probe, h_probe = _probe_agreement(probed, coin, INFORMED_PROBE_S)
     factor = (2.0 * h_probe - 1.0) / guess
-    if not factor > 0.0:
+    if not factor > 0.0 or not n_probe:
         return None
-    lo, hi = wilson(round(h * n), n)
+    return InformedFit(n, h, factor, *informed_interval(n, h, n_probe, h_probe, guess), probe_trades=n_probe)
 
-    def share(x: float) -> float:
-        return min(max((2.0 * x - 1.0) / factor, 0.0), 1.0)
-    return InformedFit(n, h, factor, share(h), share(lo), share(hi))
+
+def informed_interval(n: int, h: float, n_probe: int, h_probe: float, guess: float,
+                      z: float = 1.96) -> tuple[float, float, float]:
+    """(share, lo, hi): share = guess × (2h − 1) / (2h_probe − 1), with a 95% interval carrying both binomial
+    errors by the delta method, the run's agreement h over n trades and the probe's over n_probe. The probe's
+    is as large as the run's (it sees as many trades in its two hours as a run of two hours): an interval from
+    the run's alone was about half as wide as the spread of the shares five probe seeds gave (an audit)."""
+    x, xp = 2.0 * h - 1.0, 2.0 * h_probe - 1.0
+    share = guess * x / xp
+    var_x = 4.0 * h * (1.0 - h) / n
+    var_xp = 4.0 * h_probe * (1.0 - h_probe) / n_probe
+    sd = abs(guess) * math.sqrt(var_x / (xp * xp) + x * x * var_xp / xp ** 4)
+
+    def clip(v: float) -> float:
+        return min(max(v, 0.0), 1.0)
+    return clip(share), clip(share - z * sd), clip(share + z * sd)
 
 
 MIN_QUOTA_VOLUME_USD = 1000.0  # less traded over a run and the cap's growth per USDC is not fitted (the base's kept)

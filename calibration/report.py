@@ -120,8 +120,9 @@ def _informed_text(i: dict | None) -> str:
     if i is None:
         return "Too few trades to fit the informed flow: the base's share kept."
     return (f"Of {i['trades']} market trades, {i['agree']:.1%} were on the side the mid then moved; the feed shows "
-            f"2h − 1 at {i['factor']:.2f} of the informed share (the fitted twin's market, probed), so the informed "
-            f"share is {i['share']:.3f} (95%: {i['lo']:.3f} – {i['hi']:.3f}).")
+            f"2h − 1 at {i['factor']:.2f} of the informed share (the fitted twin's market, probed: "
+            f"{i.get('probe_trades', 0)} trades), so the informed share is {i['share']:.3f} (95%, the run's and the "
+            f"probe's sampling both: {i['lo']:.3f} – {i['hi']:.3f}).")
 
 
 def _regimes_text(r: dict | None) -> str:
