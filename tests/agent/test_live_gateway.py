@@ -593,6 +593,35 @@ def test_an_unexpected_error_on_a_frames_path_reconnects_the_socket_instead_of_e
     assert "websocket reader failed: reconnecting" in caplog.text and "ZeroDivisionError" in caplog.text
 
 
+def test_an_unexpected_error_on_a_quota_replys_path_keeps_the_poll_going(caplog):
+    """The same for the address budget's poll: were its task to end, the run would go on spending against the
+    headroom last reported. Logged with its traceback, counted, and the next poll made."""
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            quotas: list = []
+            failed: list = []
+
+            def sink(ev) -> None:
+                if type(ev) is QuotaStatus and not failed:
+                    failed.append(ev)
+                    raise ZeroDivisionError("a bug on the quota's path")
+                if type(ev) is QuotaStatus:
+                    quotas.append(ev)
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=0.05,
+                                    rng=np.random.default_rng(4))
+            await gw.prepare()
+            gw.start(sink)
+            try:
+                assert await until(lambda: len(quotas) >= 2)
+            finally:
+                await gw.close()
+            return gw
+
+        gw = asyncio.run(scenario())
+    assert gw.stats["quota_poll_failures"] == 1
+    assert "quota poll failed: polling on" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
 def test_a_base_url_the_venue_does_not_answer_on_says_the_real_http_status(capsys):
     """--base-url with a path (…/info) ended in `…/info/info meta: HTTP bad`: the status was lost on the way. It
     says the HTTP status the server gave, and a 200 whose body is not JSON says that."""

@@ -121,7 +121,8 @@ class HyperliquidGateway(CommandRouter):
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0,
-                         "liquidations": 0, "fundings": 0, "ws_failures": 0}
+                         "liquidations": 0, "fundings": 0, "ws_failures": 0,
+                         "quota_poll_failures": 0}
 
     def __repr__(self) -> str:
         return (f"HyperliquidGateway({self.base_url}, coin={self.coin}, user={self.user}, "
@@ -550,11 +551,17 @@ class HyperliquidGateway(CommandRouter):
 
     async def _poll_quota(self) -> None:
         while not self._closing:
-            body = await self._info({"type": "userRateLimit", "user": self.user}, "userRateLimit")
-            if body is not None:
-                ev = self.parser.quota(body, self._now())
-                if ev is not None:
-                    self._emit(ev)
+            try:
+                body = await self._info({"type": "userRateLimit", "user": self.user}, "userRateLimit")
+                if body is not None:
+                    ev = self.parser.quota(body, self._now())
+                    if ev is not None:
+                        self._emit(ev)
+            except Exception:
+                # a bug on a reply's path, as the socket reader's catch-all: were it to end this task, the run
+                # would go on with the address budget as last reported, spending against a stale headroom
+                self.counters["quota_poll_failures"] += 1
+                log.exception("quota poll failed: polling on")
             await asyncio.sleep(self.quota_poll_s)
 
     # ------------------------------------------------------------------ websocket
