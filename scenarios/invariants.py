@@ -483,12 +483,20 @@ class QuotingResumesWithin(_Invariant):
     after: str = _trigger_field("start")
     within_s: float = Field(..., gt=0, description="Bound, s.")
     sides: Literal["both", "any"] = Field("both", description="Quotes (not reduce-only) on both sides, or any.")
+    require_exercise: bool = Field(True, description="Fail when quotes already rested as asked at the trigger: "
+                                                     "nothing had to resume, and the invariant would hold vacuously.")
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.after)
         if v:
             return v
         s = log.samples
+        if self.require_exercise:
+            i0 = min(log.sample_at(t0), len(s["t"]) - 1)
+            b0, a0 = s["n_quote_bids"][i0] > 0, s["n_quote_asks"][i0] > 0
+            if (b0 and a0) if self.sides == "both" else (b0 or a0):
+                return Violation(self.name, t0, f"quotes on {self.sides} side(s) already rested at {self.after} "
+                                                f"(t={t0:.2f}): the scenario did not exercise their resumption")
         mask = (s["t"] >= t0) & (s["t"] <= t0 + self.within_s)
         qb, qa = s["n_quote_bids"][mask] > 0, s["n_quote_asks"][mask] > 0
         ok = (qb & qa) if self.sides == "both" else (qb | qa)
