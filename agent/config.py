@@ -18,7 +18,7 @@ from agent.quoting.signals import SignalConfig
 from agent.safety import SafetyConfig
 from agent.shadow import ShadowConfig
 from agent.validation import RegimeConfig, ScorecardConfig
-from twin.files import FileModel, describe_invalid
+from twin.files import FileModel, describe_invalid, read_text
 
 
 class ValidationConfig(FileModel):
@@ -143,9 +143,7 @@ class AgentConfig(FileModel):
         """Read YAML; a bad file raises ValueError naming the file, the field path and the value."""
         p = Path(path)
         try:
-            data = yaml.safe_load(p.read_text())
-        except UnicodeDecodeError as e:  # a binary file, or text in another encoding
-            raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+            data = yaml.safe_load(read_text(p))
         except yaml.YAMLError as e:
             raise ValueError(f"{p}: not valid YAML: {e}") from None
         if data is None:  # refused, as an empty --params or scenario file is: the defaults are had by no --config

@@ -19,7 +19,7 @@ from twin.faults.chaos import (
 from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
 from scenarios.invariants import InvariantSpec
-from twin.files import FileModel, describe_invalid
+from twin.files import FileModel, describe_invalid, read_text
 
 
 class ScenarioError(ValueError):
@@ -185,9 +185,11 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; a bad one raises ScenarioError naming file, field and value."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(read_text(p))
     except OSError as e:
         raise ScenarioError(f"{p}: cannot read: {e}") from None
+    except ValueError as e:  # not UTF-8
+        raise ScenarioError(str(e)) from None
     except yaml.YAMLError as e:
         raise ScenarioError(f"{p}: not valid YAML: {e}") from None
     if not isinstance(data, dict):

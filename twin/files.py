@@ -23,6 +23,16 @@ def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str
     return "\n".join(lines)
 
 
+def read_text(path: str | Path) -> str:
+    """A user's text file, as UTF-8; one that is not raises ValueError naming it (Python's own error names no
+    file, and a config, params or scenario file given in another encoding is a user's slip)."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
 def unreadable(option: str, error: OSError) -> str:
     """A file given on the command line that cannot be read: ``--config FILE: No such file or directory``
     (the option, the file, what the system said), not Python's ``[Errno 2] ...`` repr."""

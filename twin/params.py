@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from twin.book import QueueParams
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams
-from twin.files import FileModel, describe_invalid
+from twin.files import FileModel, describe_invalid, read_text
 from twin.faults.quota import QuotaParams
 from twin.faults.rejections import RejectionParams
 from twin.instruments import InstrumentSpec, default_instruments
@@ -87,7 +87,7 @@ class TwinParams(FileModel):
         """Read a params file; errors name the file and the field."""
         p = Path(path)
         try:
-            params = cls.model_validate_json(p.read_text())
+            params = cls.model_validate_json(read_text(p))
         except ValidationError as e:
             raise ValueError(describe_invalid(p, "twin parameters", e)) from None
         if params.version != PARAMS_VERSION:

@@ -93,6 +93,13 @@ def test_check_command_rejects_a_bad_file(tmp_path, capsys):
     assert "incident" in capsys.readouterr().err
 
 
+def test_a_scenario_file_that_is_not_utf8_text_fails_check_naming_the_file(tmp_path, capsys):
+    bad = tmp_path / "binary.yaml"
+    bad.write_bytes(b"name: \xff\xfe\n")
+    assert main(["check", str(bad)]) == 2  # was Python's UnicodeDecodeError traceback
+    assert f"{bad}: not UTF-8 text (invalid start byte at byte 6)" in capsys.readouterr().err
+
+
 def test_run_with_an_out_folder_that_cannot_be_made_exits_2_not_1(tmp_path, capsys):
     """1 means an invariant broke: an --out under a file was a traceback with that code. Now 2, naming it."""
     good = tmp_path / "tiny.yaml"

@@ -26,6 +26,14 @@ def test_a_bad_params_file_names_the_file_each_field_and_its_value(tmp_path):
     assert "errors.pydantic.dev" not in str(e.value)
 
 
+def test_a_params_file_that_is_not_utf8_text_is_named(tmp_path):
+    p = tmp_path / "twin.json"
+    p.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ValueError) as e:
+        TwinParams.load(p)  # was Python's codec error, naming no file
+    assert str(e.value) == f"{p}: not UTF-8 text (invalid start byte at byte 0)"
+
+
 def test_a_params_file_that_is_not_json_says_so_on_one_line(tmp_path):
     p = tmp_path / "twin.json"
     p.write_text("latency:\n  nonsense: 1\n" * 40)  # YAML, and long
