@@ -913,6 +913,11 @@ class Exchange:
 
     def _run_connection(self, conn: Connection):
         env = self.env
+        if conn.model.is_down(env.now):
+            # opened inside an outage (scripted or drawn, already under way): it drops at once, whatever the client
+            # subscribed to in this instant, and comes back when the outage ends; it used to see only the changes
+            # after now, and so stayed up through the outage, delivering as if nothing were wrong
+            self._drop(conn)
         while True:
             t_next = conn.model.next_change(env.now)
             if not math.isfinite(t_next):
@@ -920,20 +925,23 @@ class Exchange:
             yield env.timeout(max(0.0, t_next - env.now))
             down = conn.model.is_down(env.now)
             if down and conn.up:
-                conn.up = False
-                conn.epoch += 1
-                conn.frame = None  # what it held is lost with the socket; nothing more may join it
-                conn.outages += 1
-                self.counters["disconnects"] += 1
-                for key in list(conn.subs):
-                    self._unsubscribe(conn, *key)
-                self._log("disconnect", self.connections.index(conn))
-                conn.on_push(ConnectionEvent(False, self.now_ms()))
+                self._drop(conn)
             elif not down and not conn.up:
                 conn.up = True
                 conn.last_delivery = env.now
                 self._log("reconnect", self.connections.index(conn))
                 conn.on_push(ConnectionEvent(True, self.now_ms()))
+
+    def _drop(self, conn: Connection) -> None:
+        conn.up = False
+        conn.epoch += 1
+        conn.frame = None  # what it held is lost with the socket; nothing more may join it
+        conn.outages += 1
+        self.counters["disconnects"] += 1
+        for key in list(conn.subs):
+            self._unsubscribe(conn, *key)
+        self._log("disconnect", self.connections.index(conn))
+        conn.on_push(ConnectionEvent(False, self.now_ms()))
 
     def _subscribe(self, conn: Connection, channel: str, key: str) -> None:
         if channel not in CHANNELS:

@@ -104,3 +104,25 @@ def test_queries_out_of_time_order_agree_with_the_forward_walk():
     assert all(m.is_down(float(ts[i])) == forward[i] for i in order)
     m.add_outage(1000.0, 300.0)  # a scripted outage added late is seen by later and earlier queries
     assert m.is_down(1000.0) and m.is_down(1299.9) and m.is_down(1100.0)
+
+
+def test_a_connection_opened_inside_an_outage_drops_at_once_and_comes_back_when_it_ends():
+    """A scripted outage that covers the moment a connection is opened (from the start, or opened during it):
+    the connection used to see only the changes after it was opened, stayed up and delivered book updates
+    through the whole outage (an audit)."""
+    from twin.exchange import Exchange
+    from twin.faults.chaos import ChaosSchedule, Disconnect
+    from twin.messages import BookPush, ConnectionEvent
+    from twin.params import TwinParams
+
+    for at_s, connect_at in ((0.0, 0.0), (3.0, 5.0), (3.0, 0.0)):
+        ex = Exchange.build(TwinParams(connection=OFF), 1, ChaosSchedule(events=[Disconnect(at_s=at_s, duration_s=10.0)]))
+        if connect_at:
+            ex.env.run(until=connect_at)
+        got: list = []
+        conn = ex.connect(lambda p: got.append((ex.env.now, p)))
+        conn.subscribe("l2Book", "BTC")
+        ex.env.run(until=at_s + 12.0)
+        changes = [(t, p.up) for t, p in got if isinstance(p, ConnectionEvent)]
+        assert changes == [(max(at_s, connect_at), False), (at_s + 10.0, True)]
+        assert not [t for t, p in got if isinstance(p, BookPush) and at_s <= t < at_s + 10.0]
