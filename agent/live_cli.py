@@ -228,14 +228,18 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     data = config.model_dump()
     data["session"]["coin"] = coin
     data["graduation"]["start_level"] = level
+    from agent.graduation.exposure import ExposureLevel
     if args.execution_level == 3:
         # micro-live: an operator's cap on the exposure, whatever graduation's evidence says
-        from agent.graduation.exposure import ExposureLevel
         micro = ExposureLevel.MICRO_LIVE
         if ExposureLevel[level] > micro:
             raise UsageError(f"--start-level {args.start_level} needs --execution-level 4: level 3 is micro-live, its "
                              f"exposure capped at MicroLive (graduation promotes up to it, not past)")
         data["graduation"]["ceiling"] = min(config.graduation.ceiling, micro)
+    if ExposureLevel[level] > config.graduation.ceiling:
+        raise UsageError(f"--start-level {args.start_level} is above graduation.ceiling "
+                         f"{config.graduation.ceiling.name} in the config: start at or below it (promotion never "
+                         f"passes the ceiling; a start above it would trade above it)")
     config = AgentConfig.model_validate(data)  # validated again: the level by name → ExposureLevel
     wallet, account = load_key(args.keystore, env)
     return _Plan(base_url=base_url, network="mainnet" if mainnet else ("testnet" if not args.base_url else "custom"),

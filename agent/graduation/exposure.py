@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from twin.files import FileModel
 from agent.graduation.confidence import ConfidenceConfig, TradingConfidence
@@ -127,7 +127,8 @@ class GraduationConfig(FileModel):
                                                                                        "hysteresis.")
     promotion: PromotionCriteria = Field(default_factory=PromotionCriteria, description="What promotion needs.")
     ceiling: ExposureLevel = Field(L.OPTIMIZED, description="Highest level promotion may reach (e.g. 1 to stay at "
-                                                            "MICRO_LIVE for a first live run).")
+                                                            "MICRO_LIVE for a first live run); start_level must be at "
+                                                            "or below it.")
     demote_on_low_confidence: bool = Field(True, description="Demote at once, to the level whose band holds the "
                                            "confidence, when it falls below the current band by the hysteresis.")
     start_level: ExposureLevel = Field(L.SHADOW, description="Level a session starts at (SHADOW: quotes computed and "
@@ -152,6 +153,16 @@ class GraduationConfig(FileModel):
                                      "negative edge, s.")
     min_outcomes: int = Field(30, ge=1, description="Resolved blend forecasts before its Brier score and "
                               "information ratio count as evidence (NaN, failing promotion, before).")
+
+    @model_validator(mode="after")
+    def _start_at_or_below_the_ceiling(self) -> "GraduationConfig":
+        """A start above the ceiling would trade there from the first cycle: the ceiling bounds promotion only, so
+        nothing would ever bring it down to what the operator capped it at (an audit: a MICRO_LIVE ceiling, a FULL
+        start, 80% of the position limit used)."""
+        if self.start_level > self.ceiling:
+            raise ValueError(f"start_level {self.start_level.name} is above ceiling {self.ceiling.name}: start at or "
+                             f"below the ceiling (promotion never passes it; a start above it would trade above it)")
+        return self
 
     @field_validator("ceiling", "start_level", mode="before")
     @classmethod

@@ -1342,6 +1342,23 @@ def test_execution_level_3_caps_the_exposure_at_micro_live(tmp_path, capsys):
     assert "--start-level Full needs --execution-level 4: level 3 is micro-live" in capsys.readouterr().err
 
 
+def test_a_start_above_the_configs_ceiling_is_refused_at_every_execution_level(tmp_path, capsys):
+    """graduation.ceiling bounds promotion only: a start above it traded above it for the whole run (an audit: a
+    MicroLive ceiling, --start-level Full at level 4, 80% of the position limit used). Refused, in the config file
+    and on the command line."""
+    from agent.config import AgentConfig
+    cfg = tmp_path / "capped.yaml"
+    cfg.write_text("graduation:\n  ceiling: MICRO_LIVE\n")
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    assert live_main(["--base-url", "http://127.0.0.1:9", "--execution-level", "4", "--start-level", "Full",
+                      "--config", str(cfg)], env=env) == 2
+    assert "--start-level Full is above graduation.ceiling MICRO_LIVE" in capsys.readouterr().err
+    with pytest.raises(ValueError) as e:
+        AgentConfig.model_validate({"graduation": {"start_level": "FULL", "ceiling": "MICRO_LIVE"}})
+    assert "start_level FULL is above ceiling MICRO_LIVE" in str(e.value)
+    AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE", "ceiling": "MICRO_LIVE"}})  # at it: fine
+
+
 def test_a_second_agent_for_the_same_account_and_coin_on_this_host_is_refused(tmp_path, capsys):
     """Two agents quoting one coin for one account cancel each other's orders. A second start on the host is
     refused before it connects; another coin is not; and a holder killed outright leaves no lock behind."""
