@@ -122,11 +122,17 @@ class Graduation:
         self.markouts.add(ts, side, px, sz, fee)
 
     def on_mid(self, ts: float, mid: float) -> None:
-        for q in (self.markouts, self.paper.markouts):  # real fills, and Shadow's paper fills
+        # the level's edge is its own kind of fill: the real ones at a level that places orders, the paper ones at
+        # Shadow. Both queues resolve, but a paper fill made at Shadow and resolving after a promotion is no
+        # evidence of the live level (nor a real one, an exit's or the level left's, of Shadow's paper quotes)
+        live = self.places_orders
+        for q, counts in ((self.markouts, live), (self.paper.markouts, not live)):
             if q.pending:
                 p0 = q.positive
-                self._at_level_resolved += q.on_mid(ts, mid)
-                self._at_level_positive += q.positive - p0
+                n = q.on_mid(ts, mid)
+                if counts:
+                    self._at_level_resolved += n
+                    self._at_level_positive += q.positive - p0
         self.blend.on_mid(ts, mid)
 
     def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> None:

@@ -276,13 +276,16 @@ def test_paper_quotes_set_again_after_a_paper_fill_are_whole_again():
 def test_positive_edge_evidence_is_net_of_fees_real_and_paper():
     """A maker whose fills are favourable only before fees loses on each of them: its positive-edge share
     counts a fill only when the markout beats its fee. Real fills: the fee the venue charged (a rebate
-    helps); paper fills at Shadow: the configured maker fee (quoting.maker_fee_bps)."""
+    helps); paper fills at Shadow: the configured maker fee (quoting.maker_fee_bps). Each level counts its own
+    kind: real fills at a level that places orders, paper ones at Shadow."""
     from agent.graduation.exposure import GraduationConfig
     from agent.graduation.governor import Graduation
     from agent.validation.scorecard import ScorecardConfig
 
     def share(maker_fee_bps: float, fees: list[float | None]) -> float:
-        g = Graduation(GraduationConfig(), ScorecardConfig(), 10_000.0, maker_fee_bps=maker_fee_bps)
+        live = any(f is not None for f in fees)
+        g = Graduation(GraduationConfig(start_level="MICRO_LIVE" if live else "SHADOW"), ScorecardConfig(), 10_000.0,
+                       maker_fee_bps=maker_fee_bps)
         g.shadow_quotes([])
         for i, fee in enumerate(fees):
             if fee is None:  # a paper fill: a sell aggressor through our bid at 100
@@ -297,7 +300,7 @@ def test_positive_edge_evidence_is_net_of_fees_real_and_paper():
     assert share(0.0, [0.015, 0.015, 0.005, -0.001]) == 0.5  # 1.5 bp charged is more than the 1 bp markout
     assert share(0.0, [None, None]) == 1.0  # paper fills with no fee configured: gross
     assert share(1.5, [None, None]) == 0.0  # ... and at the base tier's 1.5 bp: none made money
-    assert share(0.5, [None, 0.015]) == 0.5
+    assert share(0.5, [None, 0.015]) == 0.0  # at MicroLive the paper fill is no evidence; the real one lost its fee
 
 
 def test_what_holds_promotion_names_the_dwell_and_the_confidence_once_the_evidence_passes():
@@ -311,3 +314,35 @@ def test_what_holds_promotion_names_the_dwell_and_the_confidence_once_the_eviden
     ctl.update(10.0 + DWELL, conf(0.11), GOOD)  # dwell served, confidence below MicroLive's 0.1 + 0.02
     assert [c.name for c in ctl.last_checks if not c.passed] == ["confidence"] and ctl.level == L.SHADOW
     assert ctl.update(20.0 + DWELL, conf(0.13), GOOD) == L.MICRO_LIVE
+
+
+def test_paper_fills_resolving_after_a_promotion_are_no_evidence_of_the_live_level():
+    """Twenty Shadow paper fills were still waiting for their markouts when Shadow was promoted: they resolved
+    into MicroLive's positive_edge_share, a measured 100% edge with no real fill (an audit). The live level counts
+    real fills only, Shadow paper ones only."""
+    from types import SimpleNamespace as NS
+
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+
+    crit = PromotionCriteria(min_fills_at_level=0, min_dwell_s=0, max_brier=1, min_information_ratio=-1e9,
+                             min_positive_edge_share=0.0, require_sim_to_real_gap=False)
+    g = Graduation(GraduationConfig(promotion=crit, min_outcomes=1, ceiling="MICRO_LIVE"), ScorecardConfig(), 10_000.0)
+    g.on_mid(0.0, 100.0)
+    for i in range(40):  # the blend's forecasts, resolved: its Brier and information ratio are measured
+        g.predict(i * 0.1, 0.6 if i % 2 else 0.4, 0.05, 100.0 + (i % 3) * 0.01)
+        g.on_mid(i * 0.1 + 0.06, 100.0 + ((i + 1) % 3) * 0.01)
+    g.shadow_quotes([NS(side=1, px=100.0, sz=1.0)])
+    g.paper.on_trade(4.0, 99.0, 1.0, -1)
+    g.on_mid(14.5, 100.5)  # one paper fill resolved at Shadow: Shadow's share is measured
+    assert g._at_level_resolved == 1
+    g.shadow_quotes([NS(side=1, px=100.0 - 0.01 * k, sz=1.0) for k in range(20)])
+    assert g.paper.on_trade(15.0, 99.0, 100.0, -1) == 20  # pending at the promotion
+    g.evaluate(15.0, 10_000.0, 1.0, 1.0, 0, 10, 0)
+    assert g.level == ExposureLevel.MICRO_LIVE
+    g.on_mid(26.0, 101.0)  # they resolve (all winners) at MicroLive
+    g.evaluate(30.0, 10_000.0, 1.0, 1.0, 0, 10, 0)
+    assert g._at_level_resolved == 0 and math.isnan(g.evidence.positive_edge_share)
+    g.note_fill(31.0, 1, 101.0, 1.0, 0.0)  # a real fill at MicroLive: that one counts
+    g.on_mid(42.0, 101.5)
+    assert g._at_level_resolved == 1
