@@ -71,7 +71,7 @@ def test_a_liquidation_shows_as_a_fill_to_the_liquidated_user():
     """As on the venue: the liquidated user's close is a fill (userFills push and query) carrying a
     ``liquidation`` object, before the user channel's liquidation event."""
     from twin.messages import FillsPush, UserEventPush
-    from twin.server.wire import fill_json
+    from twin.server.wire import fill_json, px_num
 
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 10.0, "fraction": -0.08}])
     ex = Exchange.build(TwinParams(), 4, sched, record=True)
@@ -97,7 +97,7 @@ def test_a_liquidation_shows_as_a_fill_to_the_liquidated_user():
     events = [p for p in pushes if isinstance(p, UserEventPush)]
     assert events and pushes.index(fills_pushed[0]) < pushes.index(events[0])
     row = fill_json(f, ex.instruments["BTC"])
-    assert row["liquidation"] == {"liquidatedUser": USER, "markPx": f.px, "method": "market"}
+    assert row["liquidation"] == {"liquidatedUser": USER, "markPx": px_num(f.px), "method": "market"}  # a string
     own = [f for f in ex.user_fills(USER) if f.liquidation is None]
     assert len(own) == 1 and "liquidation" not in fill_json(own[0], ex.instruments["BTC"])  # the user's own buy
 

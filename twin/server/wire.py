@@ -412,7 +412,7 @@ def fill_json(f: FillInfo, inst: InstrumentSpec | None) -> dict:
            "fee": usd_num(f.fee), "feeToken": "USDC", "tid": f.tid, "cloid": f.cloid, "twapId": None}
     if f.liquidation is not None:  # the venue's WsFill/Fill optional field, on the liquidated user's fill
         user, mark, method = f.liquidation
-        row["liquidation"] = {"liquidatedUser": user, "markPx": mark, "method": method}
+        row["liquidation"] = {"liquidatedUser": user, "markPx": px_num(mark), "method": method}  # a price: a string
     return row
 
 
