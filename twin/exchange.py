@@ -226,19 +226,27 @@ class Exchange:
     # ------------------------------------------------------------------ network paths
 
     def submit(self, user: str, action: Action, on_reply: Callable[[Reply], None],
-               conn: Connection | None = None, expires_after_s: float | None = None) -> None:
+               conn: Connection | None = None, expires_after_s: float | None = None,
+               fifo: list[float] | None = None) -> None:
         """Send an /exchange action now; ``on_reply`` gets the reply after the round trip.
 
         ``expires_after_s`` is the venue's expiresAfter (here in simulated seconds): an action that
         arrives later is refused with ``Action already expired`` and costs 5x its address quota.
+        ``fifo``: actions sent over one stream (a websocket's posts) arrive in the order sent, however their
+        latencies were drawn: it holds the last one's arrival time, and none arrives before it (REST requests,
+        each its own connection, may overtake one another and pass none).
         """
         t = self.env.now
         if self._rest_fails(conn):
             self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
                         TransportFailure("connection reset"))
             return
-        self._later(self.latency.order_entry.sample(t), self._arrive_action, user.lower(), action, on_reply,
-                    expires_after_s)
+        delay = self.latency.order_entry.sample(t)
+        if fifo is not None:
+            if fifo[0] - t > delay:
+                delay = fifo[0] - t
+            fifo[0] = t + delay
+        self._later(delay, self._arrive_action, user.lower(), action, on_reply, expires_after_s)
 
     def request_info(self, kind: str, on_reply: Callable[[object], None], conn: Connection | None = None,
                      **kw) -> None:

@@ -462,6 +462,39 @@ def test_websocket_connections_are_refused_for_the_rest_of_a_random_drop():
         assert refused >= 1
 
 
+def test_post_requests_over_the_websocket_are_in_flight_side_by_side_and_land_in_their_order():
+    """The venue lets a socket have up to 100 posts in flight. The twin awaited each action's round trip before
+    reading the next message: five posts took five round trips, and a ping sent behind them got its pong last
+    (an audit). Now the pong comes before the posts' replies, and the actions still land in the order sent."""
+    with venue() as bg:
+        px = round(best_bid(Info(bg.base_url, skip_ws=True)) - 20)
+
+        async def scenario() -> list:
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(bg.ws_url) as ws:
+                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                    n0 = int(time.time() * 1000)
+                    for i in range(5):
+                        action = {"type": "order", "orders": [{"a": 0, "b": True, "p": str(px - i), "s": "0.001",
+                                                               "r": False, "t": {"limit": {"tif": "Alo"}}}],
+                                  "grouping": "na"}  # (signed as ordered: the SDK's order)
+                        await ws.send_str(json.dumps({"method": "post", "id": i, "request": {
+                            "type": "action", "payload": signed(WALLET, action, n0 + i)}}))
+                    await ws.send_str(json.dumps({"method": "ping"}))
+                    got = []
+                    while len(got) < 6:
+                        m = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+                        if m["channel"] in ("pong", "post"):
+                            got.append(m)
+                    return got
+
+        got = asyncio.run(scenario())
+    assert got[0]["channel"] == "pong"
+    replies = {m["data"]["id"]: m["data"]["response"]["payload"] for m in got[1:]}
+    oids = [replies[i]["response"]["data"]["statuses"][0]["resting"]["oid"] for i in range(5)]
+    assert oids == sorted(oids)  # placed in the order sent
+
+
 # ---------------------------------------------------------------------------------------------- cli
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from typing import Any, Callable, Mapping
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 GREETING = "Websocket connection established."
 WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 60 s (hyperliquid.md §4)
 FAST_BOOK_LEVELS = 5  # an l2Book subscription with "fast": true gets 5 levels a side (the venue's docs)
+MAX_POSTS_IN_FLIGHT = 100  # post requests a socket may have in flight at once (hyperliquid.md §4, server limits)
 WS_CHANNELS = {"l2Book": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user", "userEvents": "user"}
 LINK_DOWN = "The twin's connection model has this link down (a scripted or random outage): retry later."
 
@@ -199,8 +201,9 @@ class TwinServer:
             return web.Response(status=502)
         return _http(status, payload)
 
-    async def exchange_reply(self, body: bytes | Any) -> tuple[int, Any]:
-        """(HTTP status, JSON payload or text) for an /exchange body; status 0 means a transport failure."""
+    async def exchange_reply(self, body: bytes | Any, fifo: list[float] | None = None) -> tuple[int, Any]:
+        """(HTTP status, JSON payload or text) for an /exchange body; status 0 means a transport failure.
+        ``fifo``: a websocket's posts arrive in the order sent (Exchange.submit)."""
         ex = self.exchange
         try:
             env = wire.parse_envelope(wire.loads(body) if isinstance(body, (bytes, bytearray)) else body)
@@ -234,7 +237,7 @@ class TwinServer:
             if not fut.done():
                 fut.set_result(reply)
 
-        ex.submit(user, action, on_reply, expires_after_s=expires_s)
+        ex.submit(user, action, on_reply, expires_after_s=expires_s, fifo=fifo)
         try:
             reply = await asyncio.wait_for(fut, self.reply_timeout_s)
         except asyncio.TimeoutError:
@@ -337,6 +340,8 @@ class WsSession:
         self.closed = False
         self.book_opts: dict[str, tuple[int | None, int | None, int | None]] = {}  # nSigFigs, mantissa, depth
         self._fill_pair: dict[str, bool] = {}  # user -> the next duplicate FillsPush is the userEvents one
+        self._posts: set[asyncio.Task] = set()  # post requests in flight (their actions' round trips overlap)
+        self._post_fifo = [-math.inf]  # ... arriving at the venue in the order sent (Exchange.submit)
         server.clock.catch_up()
         self.conn = server.exchange.connect(self.on_push)
 
@@ -355,6 +360,8 @@ class WsSession:
                     break
         finally:
             self.closed = True
+            for task in list(self._posts):  # their replies have no socket to go to
+                task.cancel()
             for channel, key in list(self.conn.subs):
                 self.conn.unsubscribe(channel, key)
             self.out.put_nowait(self._CLOSE)
@@ -400,7 +407,16 @@ class WsSession:
         elif method in ("subscribe", "unsubscribe"):
             self.on_subscription(method, req.get("subscription"), text)
         elif method == "post":
-            await self.on_post(req, text)
+            # in flight side by side, as on the venue (up to 100 a socket): awaited here, one action's simulated
+            # round trip held every later post and even a ping's pong behind it. Each task submits its action
+            # before it first waits, so the twin still sees them in the order they came
+            if len(self._posts) >= MAX_POSTS_IN_FLIGHT:
+                # UNCONFIRMED: what the venue sends past its limit is not documented (hyperliquid.md §4)
+                self.error(f"Too many post requests in flight (at most {MAX_POSTS_IN_FLIGHT}): {text[:200]}")
+                return
+            task = asyncio.get_running_loop().create_task(self.on_post(req, text))
+            self._posts.add(task)
+            task.add_done_callback(self._posts.discard)
         else:
             self.error(f"Error parsing JSON into valid websocket request: {text[:200]}")
 
@@ -446,7 +462,7 @@ class WsSession:
             response = {"type": "info", "payload": {"type": payload.get("type"), "data": body}} if status == 200 \
                 else {"type": "error", "payload": f"{status} {body if body is not None else 'null'}"}
         else:
-            status, body = await self.server.exchange_reply(payload)
+            status, body = await self.server.exchange_reply(payload, self._post_fifo)
             response = {"type": "action", "payload": body} if status == 200 \
                 else {"type": "error", "payload": f"{status} {body if body is not None else 'null'}"}
         self.send("post", {"id": rid, "response": response})
