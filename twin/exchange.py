@@ -227,17 +227,18 @@ class Exchange:
 
     def submit(self, user: str, action: Action, on_reply: Callable[[Reply], None],
                conn: Connection | None = None, expires_after_s: float | None = None,
-               fifo: list[float] | None = None) -> None:
+               fifo: list[float] | None = None, link_down: bool = False) -> None:
         """Send an /exchange action now; ``on_reply`` gets the reply after the round trip.
 
         ``expires_after_s`` is the venue's expiresAfter (here in simulated seconds): an action that
         arrives later is refused with ``Action already expired`` and costs 5x its address quota.
         ``fifo``: actions sent over one stream (a websocket's posts) arrive in the order sent, however their
         latencies were drawn: it holds the last one's arrival time, and none arrives before it (REST requests,
-        each its own connection, may overtake one another and pass none).
+        each its own connection, may overtake one another and pass none). ``link_down``: the client's network
+        path is down (``twin serve`` knows it by host, where no in-process connection stands for it).
         """
         t = self.env.now
-        if self._rest_fails(conn):
+        if self._rest_fails(conn, link_down):
             self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
                         TransportFailure("connection reset"))
             return
@@ -258,12 +259,24 @@ class Exchange:
             return
         self._later(self.latency.order_entry.sample(t), self._arrive_info, kind, on_reply, kw)
 
-    def _rest_fails(self, conn: Connection | None) -> bool:
+    def request_computed(self, compute: Callable[[], object], on_reply: Callable[[object], None],
+                         link_down: bool = False) -> None:
+        """An /info query whose answer ``compute`` renders (``twin serve``'s, of any type it serves): computed at
+        the request's arrival, from the state then, and delivered after the response latency; lost in transport
+        as any REST request is. (Answered at once, the served twin's snapshots were instant and never lost.)"""
+        t = self.env.now
+        if self._rest_fails(None, link_down):
+            self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
+                        TransportFailure("connection reset"))
+            return
+        self._later(self.latency.order_entry.sample(t), lambda: self._reply(on_reply, compute()))
+
+    def _rest_fails(self, conn: Connection | None, link_down: bool = False) -> bool:
         """A REST request lost in transport: at the calibrated rate, or more often while the client's
-        socket is down (the same network trouble)."""
+        socket is down, or its network path (the same network trouble)."""
         t = self.env.now
         failed = self.rejections.rest_fails(t)
-        if not failed and conn is not None and not conn.up:
+        if not failed and (link_down or (conn is not None and not conn.up)):
             p = self.params.connection.rest_fails_during_outage
             failed = p > 0.0 and self._rest_rng.random() < p
         if failed:

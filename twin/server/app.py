@@ -94,9 +94,29 @@ class TwinServer:
 
     async def handle_info(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.clock.catch_up()
-        status, payload = self.info_reply(body)
-        return _http(status, payload)
+        reply = await self.info_reply_later(body, request.remote or "")
+        if reply is None:  # lost in transport: the client sees a reset connection
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=502)
+        return _http(*reply)
+
+    async def info_reply_later(self, body: bytes | Any, host: str) -> tuple[int, Any] | None:
+        """``info_reply`` as the venue gives it: from the state when the request arrives, after the latencies the
+        twin draws (None: lost in transport, at its rate, more often while ``host``'s path is down)."""
+        now = self.clock.catch_up()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+
+        def on_reply(reply: Any) -> None:
+            if not fut.done():
+                fut.set_result(reply)
+        self.exchange.request_computed(lambda: self.info_reply(body), on_reply, link_down=self.link(host).is_down(now))
+        try:
+            reply = await asyncio.wait_for(fut, self.reply_timeout_s)
+        except asyncio.TimeoutError:
+            return None
+        return None if isinstance(reply, TransportFailure) else reply
 
     def info_reply(self, body: bytes | Any) -> tuple[int, Any]:
         """(HTTP status, JSON payload or text) for an /info body (bytes, or already parsed JSON)."""
@@ -193,17 +213,19 @@ class TwinServer:
 
     async def handle_exchange(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.clock.catch_up()
-        status, payload = await self.exchange_reply(body)
+        now = self.clock.catch_up()
+        status, payload = await self.exchange_reply(body, link_down=self.link(request.remote or "").is_down(now))
         if status == 0:  # the twin lost the request in transport: the client sees a reset connection
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=502)
         return _http(status, payload)
 
-    async def exchange_reply(self, body: bytes | Any, fifo: list[float] | None = None) -> tuple[int, Any]:
+    async def exchange_reply(self, body: bytes | Any, fifo: list[float] | None = None,
+                             link_down: bool = False) -> tuple[int, Any]:
         """(HTTP status, JSON payload or text) for an /exchange body; status 0 means a transport failure.
-        ``fifo``: a websocket's posts arrive in the order sent (Exchange.submit)."""
+        ``fifo``: a websocket's posts arrive in the order sent; ``link_down``: the client's network path is down,
+        and REST fails more often (Exchange.submit)."""
         ex = self.exchange
         try:
             env = wire.parse_envelope(wire.loads(body) if isinstance(body, (bytes, bytearray)) else body)
@@ -237,7 +259,7 @@ class TwinServer:
             if not fut.done():
                 fut.set_result(reply)
 
-        ex.submit(user, action, on_reply, expires_after_s=expires_s, fifo=fifo)
+        ex.submit(user, action, on_reply, expires_after_s=expires_s, fifo=fifo, link_down=link_down)
         try:
             reply = await asyncio.wait_for(fut, self.reply_timeout_s)
         except asyncio.TimeoutError:
@@ -458,7 +480,10 @@ class WsSession:
         self.server.clock.catch_up()
         payload = request.get("payload")
         if request["type"] == "info":
-            status, body = self.server.info_reply(payload)
+            reply = await self.server.info_reply_later(payload, self.host)
+            if reply is None:
+                return  # lost on the way, as a REST request would be: no reply comes
+            status, body = reply
             response = {"type": "info", "payload": {"type": payload.get("type"), "data": body}} if status == 200 \
                 else {"type": "error", "payload": f"{status} {body if body is not None else 'null'}"}
         else:
