@@ -77,3 +77,30 @@ def test_failure_reports_describe_level_and_venue_records_in_words():
              "commands": ["cancel 00000c"], "note": ""}
     assert describe_record(cycle) == ("t=5.000  cycle 7  mid 100004.5  pos 0.001  ORANGE/MICRO_LIVE  headroom 12  "
                                       "B 0.002@100001.0 0.0024@99998.0 | A 0.002@100008.0  sent cancel 00000c")
+
+
+def test_invariants_that_would_hold_vacuously_fail_when_the_run_never_exercised_them():
+    """A flat position at the trigger, no order ever resting, nothing sent at low headroom, a safety level already
+    where it should come down to, quotes already resting when they should resume: each held before, vacuously (an
+    audit; quota_spiral_hip3 turned out to exercise nothing of the real agent). With require_exercise (the default)
+    each is a violation saying so; with it off, they hold."""
+    from scenarios.invariants import (
+        DeescalatesLevelByLevel, InventoryReducedWithin, NoStaleQuoteOlderThan, QuotingResumesWithin,
+        RequestRateAdaptsToHeadroom,
+    )
+    log = RunLog(0, 0.0, 10.0, 0.05, 0.001, 0.0, 500.0)
+    t = np.round(np.arange(0.0, 10.0, 0.05), 9)
+    n = len(t)
+    log.samples = {"t": t, "pos": np.zeros(n), "mid": np.full(n, 100.0), "safety": np.zeros(n, dtype=int),
+                   "n_quote_bids": np.ones(n, dtype=int), "n_quote_asks": np.ones(n, dtype=int)}
+    log.orders = [[] for _ in range(n)]
+    checks = [(InventoryReducedWithin, {"within_s": 5.0}, "no inventory at start"),
+              (NoStaleQuoteOlderThan, {"max_age_s": 1.0, "past_bps": 5.0}, "no order of ours ever rested"),
+              (RequestRateAdaptsToHeadroom, {"max_items_per_min": 10}, "no request item sent with headroom below"),
+              (DeescalatesLevelByLevel, {"within_s": 5.0}, "safety already at GREEN"),
+              (QuotingResumesWithin, {"within_s": 5.0}, "already rested at start")]
+    for cls, kw, says in checks:
+        name = cls.model_fields["name"].annotation.__args__[0]
+        v = cls(name=name, **kw).check(log)
+        assert v is not None and says in v.message, (name, v)
+        assert cls(name=name, require_exercise=False, **kw).check(log) is None, name
