@@ -187,6 +187,14 @@ class Graduation:
         # for a moment is noise, a venue that stays slow is not
         self._exec_smooth += 0.2 * (raw - self._exec_smooth)
         execution = self._exec_smooth
+        # an exchange-health demotion first: the evidence below is then the new level's (built before it, the
+        # level left's fills and share were the new level's first sample, and what last_checks reported)
+        if execution < self.cfg.min_execution_confidence:
+            if self._exec_ok:
+                self._demote(ts, DemotionTrigger.EXCHANGE_HEALTH, f"execution confidence {execution:.3f}", equity)
+            self._exec_ok = False
+        else:
+            self._exec_ok = True
         c = self.controller
         at_level = self.paper.fills - self._paper_at_entry if c.level == ExposureLevel.SHADOW \
             else self.fills - self._fills_at_entry
@@ -205,12 +213,6 @@ class Graduation:
             drawdown=self._drawdown(equity) if equity == equity else math.nan,
             positive_edge_share=self._at_level_positive / resolved if resolved else math.nan,
             safety_level=safety_level, gap_measurable=self.places_orders)
-        if execution < self.cfg.min_execution_confidence:
-            if self._exec_ok:
-                self._demote(ts, DemotionTrigger.EXCHANGE_HEALTH, f"execution confidence {execution:.3f}", equity)
-            self._exec_ok = False
-        else:
-            self._exec_ok = True
         before = c.level
         c.update(ts, self.confidence, self.evidence)
         if c.level != before:

@@ -346,3 +346,29 @@ def test_paper_fills_resolving_after_a_promotion_are_no_evidence_of_the_live_lev
     g.note_fill(31.0, 1, 101.0, 1.0, 0.0)  # a real fill at MicroLive: that one counts
     g.on_mid(42.0, 101.5)
     assert g._at_level_resolved == 1
+
+
+def test_an_exchange_health_demotion_evaluates_the_new_level_on_its_own_evidence():
+    """The demotion for collapsing execution confidence came after the evidence was built: the level left's ten
+    fills were the new level's first sample, what last_checks reported, and with min_fills_at_level 0 would have
+    started its dwell (an audit). It comes first now: the new level's evidence is its own (no fills yet)."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+
+    crit = PromotionCriteria(min_fills_at_level=5, min_dwell_s=600, max_brier=1, min_information_ratio=-1e9,
+                             min_positive_edge_share=0.0, require_sim_to_real_gap=False)
+    g = Graduation(GraduationConfig(promotion=crit, min_outcomes=1, demote_on_low_confidence=False), ScorecardConfig(),
+                   1e4, start_level=L.CAUTIOUS)
+    g.on_mid(0, 100.0)
+    for i in range(10):
+        g.note_fill(5.0, 1, 99.0, 1.0, 0.0)
+    g.on_mid(20.0, 100.0)
+    g.note_request(20.0, 10)
+    for k in range(10):  # rejections collapse execution confidence
+        g.note_rejection(20.0 + k)
+    ts = 20.0
+    while g.level == L.CAUTIOUS and ts < 500.0:
+        ts += 5.0
+        g.evaluate(ts, 1e4, 1.0, 1.0, 0, 1, 0)
+    assert g.level == L.RAMPING
+    assert g.evidence.fills_at_level == 0 and g.controller.good_since is None
