@@ -239,8 +239,7 @@ class Exchange:
         """
         t = self.env.now
         if self._rest_fails(conn, link_down):
-            self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
-                        TransportFailure("connection reset"))
+            self._lose(on_reply)
             return
         delay = self.latency.order_entry.sample(t)
         if fifo is not None:
@@ -254,8 +253,7 @@ class Exchange:
         """An /info query: answered with the state at arrival, delivered after the response latency."""
         t = self.env.now
         if self._rest_fails(conn):
-            self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
-                        TransportFailure("connection reset"))
+            self._lose(on_reply)
             return
         self._later(self.latency.order_entry.sample(t), self._arrive_info, kind, on_reply, kw)
 
@@ -266,10 +264,15 @@ class Exchange:
         as any REST request is. (Answered at once, the served twin's snapshots were instant and never lost.)"""
         t = self.env.now
         if self._rest_fails(None, link_down):
-            self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
-                        TransportFailure("connection reset"))
+            self._lose(on_reply)
             return
         self._later(self.latency.order_entry.sample(t), lambda: self._reply(on_reply, compute()))
+
+    def _lose(self, on_reply: Callable) -> None:
+        """A request lost in transport: the client learns it as a reset connection, after the round trip."""
+        t = self.env.now
+        self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
+                    TransportFailure("connection reset"))
 
     def _rest_fails(self, conn: Connection | None, link_down: bool = False) -> bool:
         """A REST request lost in transport: at the calibrated rate, or more often while the client's
