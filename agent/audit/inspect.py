@@ -26,8 +26,9 @@ from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
 from twin.units import parse_duration
 
-# the head every writer gives a line: its kind, (a cycle's number,) its time
-_HEAD = re.compile(r'\{"type":"([a-z_]+)"(?:,"cycle":-?\d+)?,"ts":(-?[0-9][0-9.eE+-]*)[,}]')
+# the head every writer gives a line: its kind, (a cycle's number,) its time, a JSON number (anything else there is
+# no record: float() would refuse it)
+_HEAD = re.compile(r'\{"type":"([a-z_]+)"(?:,"cycle":-?\d+)?,"ts":(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[,}]')
 # a log whose times are past this is a live one (Unix seconds: 2001 on); a twin's start at 0
 _WALL_FROM = 1e9
 
@@ -62,8 +63,10 @@ class LogReader:
             m = head(text)
             text = text.rstrip("\n")
             if m is not None and text.endswith("}"):
-                yield Line(m.group(1), float(m.group(2)), text)
-                continue
+                ts = float(m.group(2))
+                if -math.inf < ts < math.inf:  # (1e999 reads as inf: no time, as _is_number says below)
+                    yield Line(m.group(1), ts, text)
+                    continue
             rec = _parse(text)  # a line some other writer made, with its keys in another order
             if rec is None or not isinstance(rec.get("type"), str) or not _is_number(rec.get("ts")):
                 self.skipped += 1

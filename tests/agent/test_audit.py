@@ -351,3 +351,20 @@ def test_replay_of_a_journal_whose_start_record_is_incomplete_exits_2_naming_the
     (run / "events.jsonl").write_text('{"type":"start","ts":0}\n')
     assert main([str(run), "--replay"]) == 2  # was a KeyError traceback, exit 1
     assert capsys.readouterr().err.startswith(f"error: {run / 'events.jsonl'}: start record without config, seed")
+
+
+def test_a_line_whose_time_is_no_json_number_is_skipped_and_counted_not_a_traceback(tmp_path, capsys):
+    """A line's head is read without parsing it: a time there that is no finite JSON number (a disk's garbage,
+    another tool's line) is a line that is no record, skipped and counted, and the records around it read."""
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        w.write({"type": "cycle", "cycle": 0, "ts": 0.5, "commands": [], "note": ""})
+    with open(log, "a") as fh:
+        fh.write('{"type":"cycle","cycle":1,"ts":1.2.3,"note":""}\n')  # was a ValueError traceback
+        fh.write('{"type":"fill","ts":1e999,"maker":true}\n')  # inf: the overview's span was NaN, a traceback
+        fh.write('{"type":"fill","ts":2.0,"maker":true,"px":10.0,"sz":1.0}\n')
+    reader = LogReader(log)
+    assert [(line.kind, line.ts) for line in reader] == [("cycle", 0.5), ("fill", 2.0)] and reader.skipped == 2
+    assert main([str(tmp_path)]) == 0
+    assert "2 torn or unreadable lines skipped" in capsys.readouterr().out
+
