@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import re
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -331,16 +332,22 @@ def read_lines(path: Path, undecodable: Callable[[], None] | None = None) -> Ite
     """The non-blank lines of one file of a log, as written (newline kept), gzipped if its name ends in
     .gz: streamed, for logs too large to hold. A line that is not UTF-8 text (a disk's garbage, or a file
     that is no log) is skipped as a torn line is, and ``undecodable``, for a count, called for it: the
-    lines before and after it still read."""
+    lines before and after it still read. A gzipped file cut short or not gzip at all (a copy interrupted, a
+    disk full) ends at its cut, counted once alike: its lines before the cut, and the files after it, still
+    read."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:  # bad bytes: lone surrogates
-        for line in fh:
-            if not line.isascii():  # the writer's lines are ASCII: only another writer's or garbage are not
-                try:
-                    line.encode("utf-8")
-                except UnicodeEncodeError:  # a surrogate: bytes that are not UTF-8
-                    if undecodable is not None:
-                        undecodable()
-                    continue
-            if line.strip():
-                yield line
+        try:
+            for line in fh:
+                if not line.isascii():  # the writer's lines are ASCII: only another writer's or garbage are not
+                    try:
+                        line.encode("utf-8")
+                    except UnicodeEncodeError:  # a surrogate: bytes that are not UTF-8
+                        if undecodable is not None:
+                            undecodable()
+                        continue
+                if line.strip():
+                    yield line
+        except (EOFError, gzip.BadGzipFile, zlib.error):  # (only gzip raises these)
+            if undecodable is not None:
+                undecodable()

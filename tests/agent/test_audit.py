@@ -368,3 +368,22 @@ def test_a_line_whose_time_is_no_json_number_is_skipped_and_counted_not_a_traceb
     assert main([str(tmp_path)]) == 0
     assert "2 torn or unreadable lines skipped" in capsys.readouterr().out
 
+
+def test_a_gzipped_segment_cut_short_reads_up_to_its_cut_and_the_files_after_it(tmp_path, capsys):
+    """A segment gzipped by hand and cut short (a copy interrupted, a disk full, a power loss) is a torn
+    file: its lines up to the cut and every file after it are read, the cut counted; never a traceback."""
+    log = tmp_path / "decisions.jsonl"
+    lines = [json.dumps({"type": "cycle", "cycle": i, "ts": float(i), "note": ""}) for i in range(2000)]
+    whole = gzip.compress(("\n".join(lines) + "\n").encode())
+    (tmp_path / "decisions-000001.jsonl.gz").write_bytes(whole[:len(whole) // 2])
+    (tmp_path / "decisions-000002.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00 not gzip data at all")
+    with JsonlWriter(log) as w:
+        w.write({"type": "fill", "ts": 3000.0, "maker": True, "px": 10.0, "sz": 1.0})
+    reader = LogReader(log)
+    got = [(line.kind, line.ts) for line in reader]
+    assert len(got) > 100 and got[-1] == ("fill", 3000.0) and reader.skipped == 2
+    assert [ts for _, ts in got[:-1]] == [float(i) for i in range(len(got) - 1)]
+    recs, bad = read_log(log)
+    assert [(r["type"], r["ts"]) for r in recs] == got and bad == 2
+    assert main([str(tmp_path)]) == 0
+    assert "2 torn or unreadable lines skipped" in capsys.readouterr().out
