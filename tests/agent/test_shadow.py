@@ -15,7 +15,7 @@ from agent.gateway.events import (
 )
 from agent.graduation import PromotionCriteria, PromotionEvidence
 from agent.graduation.paper import PaperFills
-from agent.session import build_session
+from agent.session import USER, build_session
 from agent.shadow import SimToRealGap
 from agent.shadow.gap import SHARE_GRID, share_fit
 from twin.params import TwinParams
@@ -254,3 +254,21 @@ def test_on_the_twin_the_gap_is_measured_and_the_model_at_a_share_fills_what_the
     fitted, _ = twin_shadow(fit)
     assert fitted["real_volume"] == base["real_volume"]
     assert fitted["gap"] < 0.01 < half["gap"]
+
+
+def test_shadow_s_exits_filling_are_no_real_volume_of_the_gap_measured_where_orders_are_placed():
+    """At Shadow the paper model runs on Shadow's own quotes, not on real orders: the exits it places to work
+    off a position it was left with fill at the venue, and counting them as the gap's real volume (with no
+    paper volume beside) skewed the run's gap and its at_price_share_fit, the share the operator is told to
+    configure, upward (a restarted Shadow held at it: 12 exit fills, real_volume 0.03, paper 0)."""
+    from twin.seeding import set_position
+    cfg = AgentConfig.model_validate({"risk": {"max_position": 0.05},
+                                      "graduation": {"start_level": "SHADOW", "ceiling": "SHADOW"}})
+    ex, _, core, driver = build_session(cfg, 1, TwinParams())
+    ex.env.run(until=1.0)  # a mark to enter at
+    set_position(ex, USER, cfg.session.coin, 0.03)
+    driver.start()
+    ex.env.run(until=300.0)
+    assert core.ledger.fills > 0 and abs(core.tracker.position) < 0.03  # the exits filled
+    s = core.graduation.shadow.summary()
+    assert s["real_fills"] == 0 and s["real_volume"] == 0.0 and s["paper_fills"] == 0
