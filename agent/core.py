@@ -464,6 +464,7 @@ class AgentCore:
         if (self.stopped or not self.connected) and self.tracker.live_set:
             self._pull_again(ts, cmds)
         if not self.reconciled or self.stopped:
+            self._pull_paper()
             return  # (unreconciled, the heartbeat pauses too: the switch pulls what a long outage left resting)
         self._dead_man_heartbeat(ts, cmds)
         stale_book = (ts - self.last_book_ts) > risk.stale_book_s
@@ -477,6 +478,7 @@ class AgentCore:
                 live = [o for o in self.tracker.live_orders() if o.state.value != "pending_cancel"]
                 if live:
                     cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in live)))
+            self._pull_paper()
             return
         cycle_s = self.cfg.session.cycle_s
         due = self.budget.requote_interval_s(cycle_s) - 1e-9
@@ -492,6 +494,14 @@ class AgentCore:
         rec.commands = cmds  # described when written, off the hot path
         self._records.append(rec)
         self._recent.append(rec)  # the last few, for a postmortem
+
+    def _pull_paper(self) -> None:
+        """Where real quotes are pulled (connection lost, book stale, not reconciled, stopped), Shadow's paper
+        quotes go too: left up, the first prints after an outage paper-filled them at their old prices, fills
+        no quote the agent would have held could have made (the next cycle sets them again)."""
+        paper = self.graduation.paper
+        if paper.bids or paper.asks:
+            paper.clear()
 
     def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
         """Every timer tick, whatever the data: the ladder moves on stale data and lost connections too."""

@@ -272,3 +272,32 @@ def test_shadow_s_exits_filling_are_no_real_volume_of_the_gap_measured_where_ord
     assert core.ledger.fills > 0 and abs(core.tracker.position) < 0.03  # the exits filled
     s = core.graduation.shadow.summary()
     assert s["real_fills"] == 0 and s["real_volume"] == 0.0 and s["paper_fills"] == 0
+
+
+def test_shadow_s_paper_quotes_are_pulled_when_real_ones_would_be_so_no_print_fills_them_stale():
+    """A lost connection pulls every real order (quoting blind is how stale quotes get picked off); Shadow's
+    paper quotes stayed, and the prints after the reconnect, before the first fresh book and cycle, paper-filled
+    them at their old prices: on seed 4, 3 paper fills on a bid at 100112 from a sell printing at 99720, 39 bps
+    under it, counted as Shadow's fills and markouts."""
+    from agent.gateway.events import ConnectionLost
+    from twin.faults.chaos import ChaosSchedule, Disconnect, PriceJump
+    from twin.faults.connection import ConnectionParams
+    schedule = ChaosSchedule(events=[Disconnect(at_s=60.0, duration_s=10.0), PriceJump(at_s=60.01, fraction=-0.004)])
+    cfg = AgentConfig.model_validate({"graduation": {"ceiling": "SHADOW"}})
+    ex, _, core, driver = build_session(cfg, 4, TwinParams(connection=ConnectionParams(hazard_per_hour=0.0)), schedule)
+    paper = core.graduation.paper
+    handle, stale, lost_cycle = core.handle, [], []
+
+    def watched(ev):
+        n = paper.fills
+        out = handle(ev)
+        if type(ev) is ConnectionLost:
+            lost_cycle.append(core.cycle)
+        elif lost_cycle and core.cycle == lost_cycle[0] and paper.fills > n:
+            stale.append(ev)  # a paper fill after the loss, on quotes from before it: no cycle since
+        return out
+    core.handle = watched
+    driver.start()
+    ex.env.run(until=75.0)
+    assert core.reconnect_ts > 60.0 and paper.fills > 0
+    assert stale == []
