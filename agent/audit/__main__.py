@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: not a decision log: no record in it, and {n} line{'s' if n != 1 else ''} "
                   f"of it not UTF-8 text", file=sys.stderr)
             return 2
+        if reader.skipped:  # lines, none of them a record: another tool's file (a summary.json), not an empty log
+            n = reader.skipped
+            print(f"error: {path}: not a decision log: none of its {n} line{'s' if n != 1 else ''} is a record "
+                  f"(a JSON object with a type and a time)", file=sys.stderr)
+            return 2
         print(f"{path}: no records", file=sys.stderr)
         return 1
     try:

@@ -387,3 +387,13 @@ def test_a_gzipped_segment_cut_short_reads_up_to_its_cut_and_the_files_after_it(
     assert [(r["type"], r["ts"]) for r in recs] == got and bad == 2
     assert main([str(tmp_path)]) == 0
     assert "2 torn or unreadable lines skipped" in capsys.readouterr().out
+
+
+def test_a_file_of_another_tool_for_the_log_exits_2_naming_it_and_what_it_is_not(tmp_path, capsys):
+    """A run folder's summary.json (or any JSON that is no decision log) given as RUN read as an empty log:
+    "no records", exit 1, as if nothing had happened in the run. It is a bad RUN: exit 2, saying why."""
+    other = tmp_path / "summary.json"
+    other.write_text(json.dumps({"seed": 5, "cycles": 1200, "fills": 3}, indent=2))
+    assert main([str(other)]) == 2
+    assert capsys.readouterr().err == (f"error: {other}: not a decision log: none of its 5 lines is a record "
+                                       f"(a JSON object with a type and a time)\n")
