@@ -137,6 +137,7 @@ class AgentCore:
         self._after_due = math.nan  # the ts of the cycle whose after-cycle work is still to do (nan: none)
         self._fit_ts = -math.inf
         self._records: list[dict] = []
+        self._cycle_cmds: list | None = None  # the last quote cycle's commands list, which its record carries
         self._recent: deque = deque(maxlen=20)
         self._dispatch = {
             BookUpdated: self._on_book, TradeObserved: self._on_trade, FillReceived: self._on_fill,
@@ -179,6 +180,8 @@ class AgentCore:
             fn(event, cmds)
         if cmds:
             self._book(cmds, event.ts)
+            if cmds is not self._cycle_cmds:  # sent outside a quote cycle: no cycle record names them
+                self._sent(event.ts, type(event).__name__, cmds)
         return cmds
 
     def shutdown(self, ts: float, flatten: bool = False) -> list[Command]:
@@ -195,7 +198,16 @@ class AgentCore:
             if self.reconciled:
                 self._flatten(cmds, ts)
         self._book(cmds, ts)
+        self._sent(ts, "shutdown", cmds)
         return cmds
+
+    def _sent(self, ts: float, on: str, cmds: list) -> None:
+        """A record of commands sent outside a quote cycle (a connection lost's pull, a stale book's cancels, a
+        Kill's pull and flatten, a shutdown's, a snapshot asked between cycles): only a cycle's record names its
+        commands, and without this the log did not say that these were ever sent, nor could a replay check them.
+        ``on``: the event they answered."""
+        self._records.append({"type": "commands", "ts": ts, "on": on,
+                              "commands": [describe_command(c) for c in cmds]})
 
     def _book(self, cmds: list[Command], ts: float) -> None:
         """Commands leaving: into the order tracker, the request budget (IP weight and address items, as the
@@ -491,7 +503,7 @@ class AgentCore:
         self.cycle += 1
         rec = CycleDecisionRecord(self.cycle, ts)
         cmds.extend(self._quote(ts, rec))
-        rec.commands = cmds  # described when written, off the hot path
+        rec.commands = self._cycle_cmds = cmds  # described when written, off the hot path
         self._records.append(rec)
         self._recent.append(rec)  # the last few, for a postmortem
 

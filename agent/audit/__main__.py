@@ -16,8 +16,8 @@ from agent.audit.records import log_files
 from twin.files import make_output_folder
 from twin.units import non_negative_int
 
-KINDS = ("cycle", "fill", "snapshot", "safety", "level", "postmortem", "start", "end", "venue_account_change",
-         "dead_man", "foreign_orders", "flatten_held")
+KINDS = ("cycle", "commands", "fill", "snapshot", "safety", "level", "postmortem", "start", "end",
+         "venue_account_change", "dead_man", "foreign_orders", "flatten_held")
 SLACK_S = 60.0  # records come in time order; a window's reading stops a minute past its end, for any late one
 
 EPILOG = f"""times (--from, --to, --at):

@@ -307,6 +307,9 @@ def describe(rec: dict, wall: bool) -> str:
         return (f"{ts}  cycle {rec.get('cycle')}{note}  mid {i.get('mid')}  pos {i.get('position')}  "
                 f"{_levels(i)}  headroom {i.get('headroom')}  B {sides[0]} | A {sides[1]}  "
                 f"sent {'; '.join(cmds) if cmds else 'nothing'}")
+    if kind == "commands":
+        cmds = rec.get("commands", [])
+        return f"{ts}  sent    {'; '.join(str(c) for c in cmds) if cmds else 'nothing'}  (on {rec.get('on')}, outside a cycle)"
     if kind == "fill":
         return (f"{ts}  fill    {'B' if rec.get('side', 0) > 0 else 'A'} {rec.get('sz')}@{rec.get('px')} "
                 f"{'maker' if rec.get('maker') else 'taker'}  position {rec.get('position')}  "

@@ -198,3 +198,31 @@ def test_a_run_folder_json_file_is_replaced_whole_or_not_at_all(tmp_path):
     assert json.loads(path.read_text()) == {"cycles": 1, "pnl": 0.5} and sorted(tmp_path.iterdir()) == [path]
     write_json(path, {"cycles": 3})
     assert json.loads(path.read_text()) == {"cycles": 3} and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_every_command_sent_is_in_the_decision_log_those_outside_a_cycle_too():
+    """Only a quote cycle's record named commands: a lost connection's CancelAll, a stale book's cancels, a
+    snapshot asked for between cycles and a shutdown's pull were sent and never logged (a 120 s run with a 10 s
+    outage sent 3 CancelAll, 4 cancels and 3 snapshot requests the log did not hold), so the log could not say
+    whether the agent pulled its orders when the socket dropped, nor a replay check it."""
+    from agent.audit.inspect import describe
+    from agent.audit.records import describe_command
+    from agent.session import build_session
+    from twin.faults.chaos import ChaosSchedule, Disconnect, PriceJump
+    from twin.faults.connection import ConnectionParams
+    from twin.params import TwinParams
+    schedule = ChaosSchedule(events=[Disconnect(at_s=60.0, duration_s=10.0), PriceJump(at_s=60.01, fraction=-0.004)])
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    records, sent = [], []
+    ex, _, core, driver = build_session(cfg, 4, TwinParams(connection=ConnectionParams(hazard_per_hour=0.0)),
+                                        schedule, record_sink=records.append, command_log=sent)
+    driver.start()
+    ex.env.run(until=75.0)
+    driver.stop()
+    ex.env.run(until=80.0)  # the replies to the pull, and the records of the shutdown drained with the next event
+    logged = [c for r in records if r["type"] in ("cycle", "commands") for c in r["commands"]]
+    assert "CancelAll" in logged and logged == [describe_command(c) for c in sent]
+    lost = next(r for r in records if r["type"] == "commands" and r["on"] == "ConnectionLost")
+    assert lost == {"type": "commands", "ts": 60.0, "on": "ConnectionLost", "commands": ["CancelAll"]}
+    assert describe(lost, False) == "60.000  sent    CancelAll  (on ConnectionLost, outside a cycle)"
+    assert any(r["type"] == "commands" and r["on"] == "shutdown" and r["ts"] == 75.0 for r in records)
