@@ -72,6 +72,7 @@ class SimDriver:
         self.stopped = True
         for cmd in self.core.shutdown(self.env.now, flatten):
             self._send(cmd)
+        self._records()  # the shutdown's own (what it sent): no later event may come to carry them
 
     def die(self) -> None:
         """The process is gone (a crash, kill -9, its host off the network): from now on nothing is handled or
@@ -87,6 +88,9 @@ class SimDriver:
             self.event_log.append(event)
         for cmd in self.core.handle(event):
             self._send(cmd)
+        self._records()
+
+    def _records(self) -> None:
         if self.record_sink is not None:
             for rec in self.core.drain_records():
                 self.record_sink(rec)

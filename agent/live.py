@@ -156,6 +156,9 @@ class LiveDriver:
             return
         for cmd in cmds:
             self._send(cmd)
+        self._records()
+
+    def _records(self) -> None:
         if self.record_sink is not None:
             try:
                 for rec in self.core.drain_records():
@@ -288,6 +291,7 @@ class LiveDriver:
             cmds = [CancelAll()]
         for cmd in cmds:
             self._send(cmd)
+        self._records()  # the shutdown's own (what it sent): written now, in case no event follows to carry them
         try:
             next_poll = loop.time()
             while loop.time() < deadline:

@@ -226,3 +226,33 @@ def test_every_command_sent_is_in_the_decision_log_those_outside_a_cycle_too():
     assert lost == {"type": "commands", "ts": 60.0, "on": "ConnectionLost", "commands": ["CancelAll"]}
     assert describe(lost, False) == "60.000  sent    CancelAll  (on ConnectionLost, outside a cycle)"
     assert any(r["type"] == "commands" and r["on"] == "shutdown" and r["ts"] == 75.0 for r in records)
+
+
+def test_a_shutdown_s_commands_are_logged_at_once_with_no_event_after_it():
+    """The shutdown's commands record waited in the core for the next event to carry it out: a session ending
+    with nothing after its shutdown (the process exiting, the socket already gone) never logged its pull."""
+    import asyncio
+
+    import numpy as np
+
+    from agent.core import AgentCore
+    from agent.gateway.hyperliquid.gateway import HyperliquidGateway
+    from agent.live import LiveDriver
+    from agent.session import build_session
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    records: list = []
+    ex, _, core, driver = build_session(cfg, 4, record_sink=records.append)
+    driver.start()
+    ex.env.run(until=30.0)
+    driver.stop()  # nothing run after it
+    assert records[-1]["type"] == "commands" and records[-1]["on"] == "shutdown" and records[-1]["ts"] == 30.0
+
+    async def live() -> list:
+        got: list = []
+        gw = HyperliquidGateway("http://127.0.0.1:9", "0x" + "11" * 32, "BTC")  # never connected: nothing comes
+        d = LiveDriver(gw, AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5), cfg.session.cycle_s,
+                       clock=lambda: 12.0, record_sink=got.append)
+        await d.shutdown(grace_s=0.0)
+        return got
+    got = asyncio.run(live())
+    assert [(r["type"], r["on"], r["ts"]) for r in got] == [("commands", "shutdown", 12.0)]
