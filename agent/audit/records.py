@@ -1,8 +1,9 @@
 """Decision records: one per quote cycle, saying why the agent quoted what it quoted.
 
 The core builds a ``CycleDecisionRecord`` each cycle (inputs, each adjustment in order, the
-final quotes, the commands). Fills arrive later and are appended as their own lines naming the
-cycle whose quote they filled, so the log stays append-only. ``JsonlWriter`` writes whole lines
+final quotes, the commands). Fills arrive later and are appended as their own lines naming their
+order's cloid (the record that sent it lists it among its commands) and the cycle current when the
+fill arrived, so the log stays append-only. ``JsonlWriter`` writes whole lines
 with one ``write`` call and flushes at least every ``flush_every`` lines and on close, so a crash
 leaves at most a torn last line, which ``read_jsonl`` skips and counts.
 
