@@ -758,7 +758,8 @@ class AgentCore:
         if fee_px:  # GLFT has no fees: each quote moves out by the fee, so a fill earns the model's half spread net
             half += fee_px
         floor = q.min_half_spread_ticks * self.tick
-        if half < floor:
+        floored = half < floor
+        if floored:
             half = floor
         skew = quote.skew * inv
         # the record's parts are built as literals in one go (this runs every cycle); what it saw is stored
@@ -772,6 +773,8 @@ class AgentCore:
         add = adjustments.append
         if fee_px:
             add(("maker_fee", fee_px, "spread"))
+        if floored:  # the half spread so far (fee in) is raised to the floor: the step's value is the floor
+            add(("min_half_spread", floor, "spread"))
         rec_signals = rec.signals
         center = mid - skew
         adj = 0.0
@@ -804,8 +807,14 @@ class AgentCore:
             widen_bps = min(widen_bps, q.signals.max_adj_bps * len(cards))
             half += widen_bps * 1e-4 * mid
             add(("edge_bias_widen", widen_bps * 1e-4 * mid, "spread"))
-        bid = min(center - half, self.best_ask - self.tick)
-        ask = max(center + half, self.best_bid + self.tick)
+        bid = center - half
+        ask = center + half
+        if bid > self.best_ask - self.tick:  # never crossing the book: a post-only the venue would refuse
+            bid = self.best_ask - self.tick
+            add(("bid_behind_best_ask", bid, "price"))
+        if ask < self.best_bid + self.tick:
+            ask = self.best_bid + self.tick
+            add(("ask_behind_best_bid", ask, "price"))
         # the ladder only changes when its tick-rounded edges do: reuse it otherwise (when sizes come to
         # depend on state, e.g. exposure levels, their multiplier belongs in this key)
         # exposure: the level's size multiplier scales the ladder (never below the venue's minimum order,

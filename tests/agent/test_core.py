@@ -931,3 +931,21 @@ def test_kills_flatten_leaves_the_cancel_reserve_to_cancels():
                                             requested_ts=t + 0.2 + core.cfg.risk.pull_retry_s, venue_time_ms=99_000)))
     iocs = [c for c in sent if isinstance(c, PlaceOrder)]
     assert len(iocs) == 1 and iocs[0].tif is Tif.IOC and iocs[0].reduce_only and iocs[0].side.value < 0
+
+
+def test_the_half_spread_floor_and_the_clamp_to_the_book_are_steps_of_the_record():
+    """Every adjustment in the order applied (DESIGN §6): the floor on the half spread and the clamp that keeps a
+    quote from crossing the book moved the quotes and were in no record, which then did not add up to them."""
+    def steps(rec):
+        return [(a[0], a[1]) for a in rec["adjustments"]]
+    floored = _first_cycle(quoting({"quoting": {"min_half_spread_ticks": 150}}))
+    assert ("min_half_spread", 150.0) in steps(floored)
+    assert max(_prices(floored, "B")) == 100_000.0 - 150.0  # the centre is the mid, no position, no signal yet
+    assert "min_half_spread" not in dict(steps(_first_cycle(quoting())))
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, -0.009, 0.0, 1e5, 0.0, ()))  # short: the skew lifts both quotes
+    core.handle(BookUpdated(0.1, "BTC", ((99_999.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(Timer(0.5))
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    assert ("bid_behind_best_ask", 100_000.0) in steps(rec) and max(_prices(rec, "B")) == 100_000.0
+    assert not any(name == "ask_behind_best_bid" for name, _ in steps(rec))
