@@ -25,7 +25,7 @@ from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_r
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
 from twin.files import make_output_folder, unreadable
-from twin.units import parse_seed
+from twin.units import parse_seed, positive_float
 
 log = logging.getLogger("agent.live")
 
@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start even when the account already holds more of the coin than safety.position_kill_frac x "
                         "risk.max_position: the first cycle is then a Kill, which flattens it through the book "
                         "(safety.kill_action flatten) or holds it and stops (hold). Without it such a run is refused")
-    p.add_argument("--shutdown-grace", type=float, default=15.0,
-                   help="seconds to wait at the end for the venue to confirm every order is gone")
+    p.add_argument("--shutdown-grace", type=positive_float, default=15.0,
+                   help="seconds to wait at the end for the venue to confirm every order is gone (default 15; "
+                        "positive: with no time the connection closes before the cancels land, and the orders rest)")
     p.add_argument("--flatten-on-stop", action="store_true",
                    help="at the end (--duration, SIGINT, SIGTERM, SIGHUP) also close the position through the book, as a "
                         "Kill's flatten does: reduce-only IOCs 1%% through the touch, again for what is left, within "

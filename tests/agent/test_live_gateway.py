@@ -1547,3 +1547,15 @@ def test_flatten_on_stop_waits_out_an_outage_without_spending_the_ip_weight(tmp_
     assert lost < stop < back  # the stop came in the outage
     assert code == 0 and after == 0.0
     assert not [d for d in journal if d.get("e") == "RateLimited"]
+
+
+def test_a_shutdown_grace_that_is_not_a_positive_number_is_refused(capsys):
+    """--shutdown-grace -1 (or nan) ran, then at the stop sent the cancels and closed the gateway at once, the wait's
+    deadline already past: the run's orders were left resting at the venue (twin serve: two of them). Refused, as
+    every other number on the command lines is."""
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    for bad in ("-1", "nan", "inf", "0"):
+        with pytest.raises(SystemExit) as e:
+            live_main(["--base-url", "http://127.0.0.1:9", "--shutdown-grace", bad], env=env)
+        assert e.value.code == 2
+        assert f"--shutdown-grace: expected a positive number, got {bad!r}" in capsys.readouterr().err
