@@ -167,9 +167,15 @@ class GraduationConfig(FileModel):
     @field_validator("ceiling", "start_level", mode="before")
     @classmethod
     def _level_by_name(cls, v: Any) -> Any:
-        """YAML may name the level ('MICRO_LIVE') instead of giving its number."""
-        if isinstance(v, str) and v.upper() in ExposureLevel.__members__:
-            return ExposureLevel[v.upper()]
+        """YAML may name the level ('MICRO_LIVE', or 'MicroLive' as --start-level and the README spell it) instead
+        of giving its number; a name that is none of them is refused with the names (pydantic's own message
+        offered only the numbers 0-5)."""
+        if isinstance(v, str) and not v.strip().isdigit():
+            key = v.replace("_", "").replace("-", "").upper()
+            for level in ExposureLevel:
+                if level.name.replace("_", "") == key:
+                    return level
+            raise ValueError(f"expected a level's name ({', '.join(L.__members__)}) or number (0-5)")
         return v
 
 

@@ -179,6 +179,19 @@ def test_start_level_by_name_and_bad_names_are_refused(tmp_path):
     assert "graduation.start_level" in str(e.value) and "SIDEWAYS" in str(e.value)
 
 
+def test_a_level_spelt_as_the_live_cli_spells_it_loads_and_a_bad_one_is_refused_with_the_names(tmp_path):
+    """`start_level: MicroLive`, as --start-level and the README write it, was refused with "Input should be 0, 1,
+    2, 3, 4 or 5": no name offered, though names are what the shipped config shows."""
+    for name in ("MicroLive", "micro-live", "MICRO_LIVE", 1):
+        cfg = AgentConfig.model_validate({"graduation": {"start_level": name, "ceiling": "Full"}})
+        assert cfg.graduation.start_level == L.MICRO_LIVE and cfg.graduation.ceiling == L.FULL
+    bad = tmp_path / "a.yaml"
+    bad.write_text("graduation:\n  ceiling: Micro\n")
+    with pytest.raises(ValueError) as e:
+        AgentConfig.load(bad)
+    assert "graduation.ceiling" in str(e.value) and "'Micro'" in str(e.value) and "MICRO_LIVE" in str(e.value)
+
+
 def test_a_scripted_drawdown_walks_the_safety_ladder_up_then_down_one_level_at_a_time():
     """A 7% gap down that recovers a second later, against the inventory of a small account: the
     drawdown jumps the ladder straight to Red (escalation may skip levels), exposure falls to
