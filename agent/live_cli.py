@@ -22,6 +22,7 @@ from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row
+from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
 from twin.files import make_output_folder, unreadable
@@ -195,9 +196,13 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     from agent.config import AgentConfig
     from twin.units import parse_duration
 
-    base_url = (args.base_url or (MAINNET_URL if args.network == "mainnet" else TESTNET_URL)).rstrip("/")
+    base_url = (args.base_url or (MAINNET_URL if args.network == "mainnet" else TESTNET_URL)).strip().rstrip("/")
     if not re.match(r"^https?://", base_url):
         raise UsageError(f"--base-url {args.base_url!r}: expected http://host:port or https://host")
+    if venue_key(base_url) == venue_key(MAINNET_URL):
+        # one spelling: the gateway signs as mainnet by this URL alone, and the confirmation below keys on it (the
+        # host in capitals or with :443 was taken for a custom venue: no confirmation asked, signed as testnet)
+        base_url = MAINNET_URL
     mainnet = args.network == "mainnet" or base_url == MAINNET_URL
     if mainnet and not args.i_understand_mainnet:
         raise UsageError("mainnet trades real money: add --i-understand-mainnet to confirm")

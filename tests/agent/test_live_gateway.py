@@ -1559,3 +1559,18 @@ def test_a_shutdown_grace_that_is_not_a_positive_number_is_refused(capsys):
             live_main(["--base-url", "http://127.0.0.1:9", "--shutdown-grace", bad], env=env)
         assert e.value.code == 2
         assert f"--shutdown-grace: expected a positive number, got {bad!r}" in capsys.readouterr().err
+
+
+def test_the_mainnet_url_spelt_otherwise_still_needs_the_confirmation_and_signs_as_mainnet(capsys):
+    """`--base-url https://API.hyperliquid.xyz:443/` is the mainnet: it ran without --i-understand-mainnet, labelled
+    a "custom" venue, and signed as testnet (every order then refused by the venue). The URL is compared as the run
+    lock compares venues, and the gateway is told which network it signs for."""
+    from agent.live_cli import UsageError, _plan, build_parser
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    for url in ("https://API.hyperliquid.xyz", "https://api.hyperliquid.xyz:443/", " https://api.hyperliquid.xyz"):
+        with pytest.raises(UsageError, match="--i-understand-mainnet"):
+            _plan(build_parser().parse_args(["--base-url", url]), env)
+        plan = _plan(build_parser().parse_args(["--base-url", url, "--i-understand-mainnet"]), env)
+        assert plan.network == "mainnet" and plan.base_url == "https://api.hyperliquid.xyz"
+    plan = _plan(build_parser().parse_args(["--base-url", "http://127.0.0.1:3001"]), env)
+    assert plan.network == "custom"
