@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row
 from twin import json_text
-from twin.files import make_output_folder, unreadable
+from twin.files import make_output_folder, missing_extra, unreadable
 from twin.units import parse_seed
 
 EPILOG = """examples:
@@ -36,7 +36,11 @@ def _wants_live(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if _wants_live(argv):
-        from agent.live_cli import live_main
+        try:
+            from agent.live_cli import live_main
+        except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
+            print(f"error: {missing_extra(e, 'live')}", file=sys.stderr)
+            return 2
         return live_main(argv)
     ap = argparse.ArgumentParser(prog="python -m agent", description="The market maker, against the twin or a venue.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

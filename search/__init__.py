@@ -6,9 +6,12 @@ environment id (``gymnasium.make``, vectorised envs, RL libraries' trainers) fin
 ``gymnasium.make("search:HLTwin/MarketMaking-v0", step_s=60.0)`` imports this package first; after
 ``import search`` the bare id will do. Keyword arguments go to ``MarketMakingEnv``. No step limit is set
 here: the environment truncates its own episodes at ``episode_s``."""
-import gymnasium
-
 ENV_ID = "HLTwin/MarketMaking-v0"
 
-if ENV_ID not in gymnasium.registry:  # (importlib.reload would register it twice, which gymnasium warns of)
+try:
+    import gymnasium
+except ImportError:  # the search extra is not installed: `python -m search` says so (an import traceback did)
+    gymnasium = None
+
+if gymnasium is not None and ENV_ID not in gymnasium.registry:  # (importlib.reload would register it twice)
     gymnasium.register(id=ENV_ID, entry_point="search.env:MarketMakingEnv")

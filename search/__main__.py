@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from twin import json_text
-from twin.files import make_output_folder
+from twin.files import make_output_folder, missing_extra
 from twin.units import parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from search.env import PARAMETERS, config_for, decode, values_of
     except ImportError as e:  # gymnasium is the search extra's
-        print(f"error: {e}: install the search extra (python -m pip install -e \".[search]\")", file=sys.stderr)
+        print(f"error: {missing_extra(e, 'search')}", file=sys.stderr)
         return 2
 
     try:

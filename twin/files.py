@@ -33,6 +33,12 @@ def read_text(path: str | Path) -> str:
         raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
+def missing_extra(error: ImportError, extra: str) -> str:
+    """A command whose optional dependencies are not installed: what is missing and the pip extra that installs
+    it (``pyproject.toml``'s optional-dependencies), not an import traceback."""
+    return f"{error}: install the {extra} extra (python -m pip install -e \".[{extra}]\")"
+
+
 def unreadable(option: str, error: OSError) -> str:
     """A file given on the command line that cannot be read: ``--config FILE: No such file or directory``
     (the option, the file, what the system said), not Python's ``[Errno 2] ...`` repr."""

@@ -277,3 +277,14 @@ def test_an_empty_config_file_exits_2_naming_it_as_an_empty_params_file_does(tmp
     explicit = tmp_path / "defaults.yaml"
     explicit.write_text("{}\n")  # the defaults, said on purpose
     assert main(["--config", str(explicit), "--show-config"]) == 0
+
+
+@pytest.mark.parametrize("argv, extra", [(["--venue", "live", "--help"], "live"), (["--venue=live"], "live")])
+def test_without_the_live_extra_the_live_cli_names_it(monkeypatch, capsys, argv, extra):
+    """`python -m agent --venue live` on an install without aiohttp (the live extra) was a traceback."""
+    import sys
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
+    for name in ("agent.live_cli", "agent.gateway.hyperliquid.gateway"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert main(argv) == 2
+    assert f'".[{extra}]"' in capsys.readouterr().err

@@ -180,3 +180,16 @@ def test_the_inventory_penalty_is_the_risk_held_through_each_step_not_at_its_end
         at_end.append((core.tracker.position * core.mid * sigma) ** 2 * 120.0)
     assert charged == pytest.approx(held, rel=1e-9, abs=1e-12) and sum(held) > 0.0
     assert held != pytest.approx(at_end, rel=0.05)  # the end's position alone is another figure
+
+
+def test_without_gymnasium_the_search_names_the_extra_to_install(monkeypatch, capsys):
+    """`python -m search` without the search extra printed a traceback from the package's own import of
+    gymnasium: the message __main__ has for it was never reached."""
+    import importlib
+    import sys
+    monkeypatch.setitem(sys.modules, "gymnasium", None)  # (None in sys.modules: the import raises ImportError)
+    for name in ("search", "search.env", "search.__main__"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    fresh = importlib.import_module("search.__main__")
+    assert fresh.main(["--trials", "1"]) == 2
+    assert '".[search]"' in capsys.readouterr().err

@@ -586,3 +586,15 @@ def test_cli_a_negative_seed_or_a_port_out_of_range_exits_2_naming_option_and_va
         serve_main([option, value])
     err = capsys.readouterr().err
     assert e.value.code == 2 and f"argument {option}: {expected}" in err and "Traceback" not in err
+
+
+def test_without_aiohttp_twin_serve_names_the_extra_to_install(monkeypatch, capsys):
+    """`python -m twin serve` on an install without aiohttp was a traceback."""
+    import sys
+
+    from twin.__main__ import main
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
+    for name in ("twin.server.cli", "twin.server.app", "twin.server.auth"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert main(["serve", "--port", "0"]) == 2
+    assert '".[live]"' in capsys.readouterr().err

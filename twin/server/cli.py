@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import sys
 
+from twin.files import missing_extra
 from twin.server.clock import parse_speed
 from twin.units import parse_port, parse_seed
 
@@ -91,7 +92,11 @@ def load_chaos(path: str):
 def serve_main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from twin.params import TwinParams
-    from twin.server.app import TwinServer, build_exchange, serve
+    try:
+        from twin.server.app import TwinServer, build_exchange, serve
+    except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
+        print(f"error: {missing_extra(e, 'live')}", file=sys.stderr)
+        return 2
 
     try:
         params = TwinParams.load(args.params) if args.params else TwinParams()
