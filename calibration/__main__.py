@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from twin.files import lacks_matplotlib
 from twin.units import non_negative_float, positive_int
 
 EPILOG = """examples:
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
                     "(requests, fills, markouts) varies from seed to seed")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
+    lacking = lacks_matplotlib("report.html's figure")  # before the fit and the replay, which take minutes
+    if lacking:
+        print(f"error: {lacking}", file=sys.stderr)
+        return 2
 
     import numpy as np
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
-from twin.files import make_output_folder
+from twin.files import lacks_matplotlib, make_output_folder
 from twin.units import parse_seed
 
 EPILOG = f"""\
@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         scenario = load_scenario(args.file)
     except ScenarioError as e:
         print(e, file=sys.stderr)
+        return 2
+    lacking = lacks_matplotlib("the run folder's timeline.png")  # before the run, not after it
+    if lacking:
+        print(f"error: {lacking}", file=sys.stderr)
         return 2
     from agent.audit.records import refuse_earlier_run
     from agent.core import AgentCore

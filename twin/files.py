@@ -33,10 +33,19 @@ def read_text(path: str | Path) -> str:
         raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
-def missing_extra(error: ImportError, extra: str) -> str:
+def missing_extra(error: ImportError | str, extra: str) -> str:
     """A command whose optional dependencies are not installed: what is missing and the pip extra that installs
     it (``pyproject.toml``'s optional-dependencies), not an import traceback."""
     return f"{error}: install the {extra} extra (python -m pip install -e \".[{extra}]\")"
+
+
+def lacks_matplotlib(what: str) -> str | None:
+    """None when matplotlib can be imported; else the error for a command whose output ``what`` needs it, to
+    print before any work (found at the end, it cost the whole run the command had made)."""
+    import importlib.util
+    if importlib.util.find_spec("matplotlib") is not None:
+        return None
+    return missing_extra(f"{what} needs matplotlib", "report")
 
 
 def unreadable(option: str, error: OSError) -> str:

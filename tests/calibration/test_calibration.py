@@ -489,3 +489,16 @@ def test_a_negative_replay_count_or_length_exits_2_naming_option_and_value(tmp_p
 def test_no_replay_is_still_asked_for_with_zero_hours(tmp_path, capsys):
     assert main([str(tmp_path), "--replay-hours", "0"]) == 2  # parsed: it is the missing journal that is refused
     assert "no events.jsonl" in capsys.readouterr().err
+
+
+def test_without_matplotlib_the_cli_names_the_extra_before_the_work(tmp_path, capsys, monkeypatch):
+    """report.html's figure needs matplotlib (the report extra): without it the CLI fitted (and replayed, for up to
+    six hours of twin), wrote twin_params.json, then died in an import traceback before calibration.json."""
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "events.jsonl").write_text("not a journal\n")  # never read: the check comes first
+    assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 2
+    assert '".[report]"' in capsys.readouterr().err and not (tmp_path / "fit").exists()

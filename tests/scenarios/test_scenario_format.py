@@ -146,3 +146,15 @@ def test_ctrl_c_during_a_scenario_run_exits_130_pointing_at_the_log(tmp_path, ca
     assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 130
     assert f"interrupted: no result; the decision log so far is in {out / 'decisions.jsonl'}" in capsys.readouterr().err
     assert (out / "decisions.jsonl").stat().st_size > 0 and not (out / "result.json").exists()
+
+
+def test_without_matplotlib_run_names_the_extra_before_the_run(tmp_path, capsys, monkeypatch):
+    """timeline.png needs matplotlib (the report extra): without it the run went to its end, wrote everything but
+    the picture and died in an import traceback (exit 1, the code of a broken invariant)."""
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    good = tmp_path / "tiny.yaml"
+    good.write_text(MINIMAL)
+    assert main(["run", str(good), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert '".[report]"' in capsys.readouterr().err and not (tmp_path / "run").exists()
