@@ -288,3 +288,38 @@ def test_without_the_live_extra_the_live_cli_names_it(monkeypatch, capsys, argv,
         monkeypatch.delitem(sys.modules, name, raising=False)
     assert main(argv) == 2
     assert f'".[{extra}]"' in capsys.readouterr().err
+
+
+def test_every_option_of_each_command_is_in_its_row_of_the_readmes_table(capsys):
+    """README's "Running things" table is where an operator looks a command's options up: each one the command
+    takes is in its row (the live CLI's are its --help's, which the table points to). Options were missing
+    (search's --step, --level, --config; serve's --scenario; calibration's --replay-hours; ...)."""
+    import calibration.__main__
+    import scenarios.__main__
+    import search.__main__
+    import twin.__main__
+    from agent.audit.__main__ import main as audit_main
+    from twin.server.cli import build_parser as serve_parser
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Running things", 1)[1].strip().split("\n\n", 1)[0]
+
+    def row(command: str) -> str:
+        cells = [re.split(r"(?<!\\)\|", line)[1] for line in table.splitlines() if line.startswith(f"| `{command} ")]
+        assert cells, command
+        return " ".join(cells)
+
+    def options(run, argv) -> set[str]:
+        with pytest.raises(SystemExit):
+            run(argv)
+        usage = capsys.readouterr().out.split("\n\n", 1)[0]
+        return set(re.findall(r"--[a-z][a-z-]*", usage)) - {"--help"}
+
+    helps = {"python -m agent": options(main, ["--help"]),
+             "python -m agent.audit": options(audit_main, ["--help"]),
+             "python -m scenarios run": options(scenarios.__main__.main, ["run", "--help"]),
+             "python -m calibration": options(calibration.__main__.main, ["--help"]),
+             "python -m search": options(search.__main__.main, ["--help"]),
+             "python -m twin run": options(twin.__main__.main, ["run", "--help"]),
+             "python -m twin serve": set(re.findall(r"--[a-z][a-z-]*", serve_parser().format_usage())) - {"--help"}}
+    missing = {cmd: sorted(o for o in opts if o not in row(cmd)) for cmd, opts in helps.items()}
+    assert missing == {cmd: [] for cmd in helps}
