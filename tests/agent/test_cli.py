@@ -41,6 +41,21 @@ def test_twin_run_writes_the_documented_run_folder_and_is_reproducible(tmp_path,
     documented = {re.split(r"[.{]", k)[0] for row in table.splitlines() if row.startswith("| `")
                   for k in re.findall(r"`([^`]+)`", row.split("|")[1])}
     assert documented == set(sa) | {"wall_s", "sim_s_per_wall_s"}
+    # ... and so are the nested keys the table names (`pnl.fees_usd`, `exposure.confidence.{model,...}`): the
+    # dicts keyed by data (rejection reasons, signal names, markout horizons) aside
+    dotted = set()
+    for row in table.splitlines():
+        for k in re.findall(r"`([^`]+)`", row.split("|")[1]) if row.startswith("| `") else ():
+            head, _, braces = k.partition(".{")
+            dotted |= {f"{head}.{b}" for b in braces.rstrip("}").split(",")} if braces else {k}
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict) and k not in ("rejections_by_reason", "signal_weights", "markouts_bps"):
+                yield from leaves(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}"
+    assert dotted == set(leaves(sa)) | {"wall_s", "sim_s_per_wall_s"}
 
 
 def test_a_run_folder_holding_a_run_is_refused_and_left_as_it_was(tmp_path, capsys):
