@@ -104,11 +104,10 @@ class Ledger:
         return self.maker_fees / self.maker_volume_usd * 1e4 if self.maker_volume_usd > 0.0 else None
 
     def markouts_bps(self) -> dict[str, float | None]:
-        """Average markout per horizon in bps of traded notional; None before one is in (as the maker fee
-        above: the summary's "not measured")."""
+        """Average markout per horizon in bps of the notional of the fills whose markout is in (a fill whose
+        horizon has not come, near the session's end, has no markout to dilute); None before one is in (as
+        the maker fee above: the summary's "not measured")."""
         out = {}
-        vol_per_fill = self.volume_usd / self.fills if self.fills else 0.0
         for q in self.markouts:
-            n = q.resolved
-            out[f"{q.horizon_s:g}s"] = (q.sum_usd / n) / vol_per_fill * 1e4 if n and vol_per_fill else None
+            out[f"{q.horizon_s:g}s"] = q.sum_usd / q.notional_usd * 1e4 if q.notional_usd > 0.0 else None
         return out

@@ -14,7 +14,7 @@ from collections import deque
 
 
 class MarkoutQueue:
-    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd")
+    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd", "notional_usd")
 
     def __init__(self, horizon_s: float, fee_rate: float = 0.0) -> None:
         self.horizon_s = horizon_s
@@ -23,6 +23,7 @@ class MarkoutQueue:
         self.resolved = 0
         self.positive = 0  # resolved with side·(mid − px) > the fee per unit (gross > 0 with no fee)
         self.sum_usd = 0.0  # Σ side·(mid − px)·sz over the resolved, gross of fees
+        self.notional_usd = 0.0  # Σ px·sz over the resolved: what sum_usd is in bps of (not the pending fills')
 
     def add(self, ts: float, side: int, px: float, sz: float = 0.0, fee: float | None = None) -> None:
         """A fill at ``ts`` (side +1 buy, −1 sell); ``sz`` weighs ``sum_usd``. ``fee`` is what the fill paid
@@ -41,6 +42,7 @@ class MarkoutQueue:
             if edge > fee:
                 self.positive += 1
             self.sum_usd += edge * sz
+            self.notional_usd += px * sz
             n += 1
         self.resolved += n
         return n

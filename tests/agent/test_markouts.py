@@ -78,3 +78,17 @@ def test_net_of_fees_never_counts_more_fills_favourable_than_gross(fills, mid):
         q.on_mid(1.0, mid)
     assert net.positive <= gross.positive == free.positive
     assert net.sum_usd == gross.sum_usd
+
+
+def test_the_ledger_markout_is_over_the_resolved_fills_notional_only():
+    """A fill whose horizon has not come (the session's last seconds, a flatten at the end) has no markout
+    yet: its notional must not dilute the resolved fills' bps."""
+    from agent.ledger import Ledger
+    led = Ledger((1.0,))
+    led.on_fill(0.0, +1, 100.0, 1.0, 0.0, True)
+    led.on_mid(1.0, 101.0)  # +1 USDC on 100 of notional: +100 bp
+    assert led.markouts_bps()["1s"] == pytest.approx(100.0)
+    led.on_fill(1.5, +1, 100.0, 100.0, 0.0, True)  # a large fill, not yet due
+    assert led.markouts_bps()["1s"] == pytest.approx(100.0)
+    led.on_mid(2.5, 100.0)  # now due, at its own price: 0 on 10,000 of notional
+    assert led.markouts_bps()["1s"] == pytest.approx(1.0 / 10_100.0 * 1e4)
