@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row
+from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, signed_usd
 from twin import json_text
 from twin.files import make_output_folder, missing_extra, unreadable
 from twin.units import parse_seed
@@ -131,8 +131,8 @@ def format_summary(s: dict) -> str:
     rows = [
         ("simulated", f"{s['simulated_s']:.0f} s in {s['wall_s']:.2f} s wall ({s['sim_s_per_wall_s']} sim s/wall s)"),
         ("quote cycles", f"{s['cycles']}"),
-        ("PnL net", f"{pnl['net_usd']:+.2f} USDC (realised {pnl['realized_usd']:+.2f}, unrealised "
-                    f"{pnl['unrealized_usd']:+.2f}, fees {pnl['fees_usd']:.2f})"),
+        ("PnL net", f"{signed_usd(pnl['net_usd'])} USDC (realised {pnl['realized_usd']:+.2f}, unrealised "
+                    f"{signed_usd(pnl['unrealized_usd'])}, fees {pnl['fees_usd']:.2f})"),
         ("fills", f"{s['fills']} (maker {maker}), volume {s['volume_usd']:,.0f} USDC"),
         ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("markouts", f"{mk} bps"),

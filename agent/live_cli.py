@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
-from agent.report import FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row
+from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row,
+                          signed_usd)
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
@@ -521,7 +522,7 @@ def format_live_summary(s: dict) -> str:
     rows = [
         ("stopped", f"{s['stop_reason']} after {s['wall_s']:.1f} s"),
         ("quote cycles", f"{s['cycles']}"),
-        ("PnL net", f"{pnl['net_usd']:+.2f} USDC (fees {pnl['fees_usd']:.2f})"),
+        ("PnL net", f"{signed_usd(pnl['net_usd'])} USDC (fees {pnl['fees_usd']:.2f})"),
         ("fills", f"{s['fills']}, volume {s['volume_usd']:,.0f} USDC"),
         ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),

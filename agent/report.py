@@ -8,7 +8,9 @@ from twin.json_text import finite
 def trading_summary(core) -> dict:
     """PnL, fills, markouts, rejections and the safety ladder, from the core's own books."""
     led = core.ledger
-    mid = core.mid if core.mid == core.mid else 0.0
+    # NaN before the first book: a position's unrealised PnL (and the net) is then not measured, null in the
+    # file; marked at 0 it read as a loss of the whole notional (a restart reconciled before its first book)
+    mid = core.mid
     hist = core.safety.history
     return {
         "cycles": core.cycle,
@@ -31,6 +33,12 @@ def trading_summary(core) -> dict:
         "exposure": exposure_summary(core),
         "shadow": core.graduation.shadow.summary(),
     }
+
+
+def signed_usd(v: float | None) -> str:
+    """A summary's PnL figure for the console: "+1.23", or "n/a (no mid yet)" when it is not measured (a
+    position and no book yet: NaN in the summary, null in its file)."""
+    return "n/a (no mid yet)" if v is None or v != v else f"{v:+.2f}"
 
 
 def health_rows(s: dict) -> list[tuple[str, str]]:

@@ -213,6 +213,29 @@ def test_the_summary_says_what_holds_the_safety_level():
     assert s["safety"]["final_level"] == "GREEN" and safety_row(s)[1] == "final GREEN, max RED, 4 transitions"
 
 
+def test_a_position_without_a_mid_yet_has_its_unrealised_pnl_not_measured_not_marked_at_zero():
+    """A live run restarted on an account holding 0.01 BTC is reconciled (its first checkpoint writes the
+    summary) before the first book: the position marked at a mid of 0 read as a 1,000 USDC loss."""
+    import numpy as np
+
+    from agent.config import AgentConfig
+    from agent.core import AgentCore
+    from agent.gateway.events import AccountSnapshot, BookUpdated, ConnectionRestored
+    from agent.report import signed_usd, trading_summary
+    from twin.json_text import dumps
+
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(ConnectionRestored(0.0, "ws"))
+    core.handle(AccountSnapshot(0.5, 0.01, 100_000.0, 1_000.0, 50.0, (), 7, 0.0, 500))
+    pnl = _strict_json(dumps(trading_summary(core)))["pnl"]
+    assert pnl == {"realized_usd": 0.0, "unrealized_usd": None, "fees_usd": 0.0, "net_usd": None}
+    assert signed_usd(trading_summary(core)["pnl"]["net_usd"]) == "n/a (no mid yet)"  # the consoles' PnL row
+    core.handle(BookUpdated(1.0, "BTC", ((100_010.0, 1.0),), ((100_012.0, 1.0),), 1000))
+    pnl = trading_summary(core)["pnl"]
+    assert pnl["unrealized_usd"] == pytest.approx(0.11) and pnl["net_usd"] == pytest.approx(0.11)
+    assert signed_usd(pnl["net_usd"]) == "+0.11"
+
+
 def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():
     from agent.report import fee_rate_text
     assert "differs" in fee_rate_text({"maker_paid": 1.5, "configured": 0.0})
