@@ -210,8 +210,11 @@ class TwinGateway(CommandRouter):
 
     def _check_default(self, reply, what: str) -> None:
         if isinstance(reply, ActionErr):
-            self.sink(RateLimited(self._now(), "address", what, reply.message) if classify(reply.message) is
-                      Reason.RATE_LIMITED else OrderRejected(self._now(), "", classify(reply.message), reply.message))
+            if classify(reply.message) is Reason.RATE_LIMITED:
+                self.counters["rate_limited_address"] += 1  # the summary's rate_limited.address, as for an order
+                self.sink(RateLimited(self._now(), "address", what, reply.message))
+            else:
+                self.sink(OrderRejected(self._now(), "", classify(reply.message), reply.message))
         elif not isinstance(reply, ActionOk):
             self._transport_or_429(reply, what, ())
 

@@ -437,6 +437,23 @@ def test_address_budget_refusal_is_rate_limited_address_and_quota_status_reports
     assert quota.used >= quota.cap and gw.stats["rate_limited_address"] >= 1
 
 
+def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal():
+    """As for an order: the summary's rate_limited.address counts a scheduleCancel the budget refused."""
+    with served(speed=5.0, schedule=ChaosSchedule(events=[QuotaSet(at_s=0.0, remaining_requests=0)])) as (bg, ex,
+                                                                                                        clock):
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                for _ in range(3):
+                    gw.send(ScheduleCancel(clock() + 60.0))
+                assert await until(lambda: sum(type(e) is RateLimited for e in events) >= 2)
+            return gw, events
+
+        gw, events = asyncio.run(scenario())
+    limited = [e for e in events if type(e) is RateLimited]
+    assert all(e.kind == "address" and e.request == "scheduleCancel" for e in limited)
+    assert gw.stats["rate_limited_address"] == len(limited) >= 2
+
+
 def test_a_silent_socket_is_treated_as_lost_and_reconnected():
     """The venue stops answering (its loop stalls): no frame and no pong for ``silence_s`` → lost;
     reconnect with backoff until it answers, resubscribe, restored, book data again."""

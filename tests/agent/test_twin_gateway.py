@@ -63,3 +63,22 @@ def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are
     assert sorted(e.tid for e in events if type(e) is FillReceived) == sorted(venue)
     assert gw.stats["fills_in_snapshot"] == len(venue) and gw.stats["fills_live"] == 0
     assert gw.stats["fills_repeated"] >= len(venue)
+
+
+def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal():
+    """The summary's rate_limited.address counts every address-budget refusal the agent was told of: a
+    scheduleCancel (the Kill's dead-man's switch) refused for the budget was told, but not counted."""
+    from agent.gateway.events import RateLimited, ScheduleCancel
+    ex = Exchange.build(TwinParams(), 3)
+    ex.fund(USER, 100_000.0)
+    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=1.0)
+    ex._set_quota_all(0)  # spent: past the one request per 10 s the venue still allows, refused
+    for _ in range(3):
+        gw.send(ScheduleCancel(60.0))
+    ex.env.run(until=3.0)
+    limited = [e for e in events if type(e) is RateLimited]
+    assert len(limited) == ex.counters["quota_refusals"] == 2 and limited[0].request == "scheduleCancel"
+    assert gw.counters["rate_limited_address"] == 2

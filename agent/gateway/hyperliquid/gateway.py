@@ -473,6 +473,7 @@ class HyperliquidGateway(CommandRouter):
         if isinstance(reply, ActionReply):
             if not reply.ok:
                 if classify(reply.error) is Reason.RATE_LIMITED:
+                    self.counters["rate_limited_address"] += 1  # the summary's rate_limited.address, as for an order
                     self._emit(RateLimited(ts, "address", "scheduleCancel", reply.error))
                 else:
                     self._emit(OrderRejected(ts, "", classify(reply.error), reply.error))
