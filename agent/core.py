@@ -310,7 +310,7 @@ class AgentCore:
         new = ev.tid not in self.tracker.seen_tids
         self.tracker.on_event(ev)
         if new:
-            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid)
+            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid, ev.closed_pnl)
             self.graduation.note_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee)
             o = self.tracker.orders.get(ev.cloid)
             if o is not None and ev.is_maker and self.graduation.places_orders:

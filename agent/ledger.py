@@ -9,7 +9,8 @@ start on an account an earlier run left a position and resting orders on) moves 
 ``anchor`` gives it the first account snapshot's. A fill before that may already be in the
 snapshot's position (tid ≤ its watermark) or not: only the snapshot can say, so until then fills
 count (fees, volume, markouts) but leave the position — and the equity and drawdown computed from it
-— alone, instead of booking them into a position wrongly taken to be flat.
+— alone, instead of booking them into a position wrongly taken to be flat. What such a fill realised is
+not in the snapshot's entry price (a reduction leaves it as it was): the venue's closedPnl for it is.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class Ledger:
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
         self.anchored = anchored  # False: the position is unknown until anchor() (the first snapshot)
         self.watermark = 0  # fills up to this tid are in the anchoring snapshot's position
-        self._unanchored: list[tuple[int, int, float, float]] = []  # (tid, side, px, sz) seen before anchor()
+        self._unanchored: list[tuple[int, int, float, float, float]] = []  # (tid, side, px, sz, closed_pnl)
         self.position = 0.0
         self.entry_px = 0.0
         self.realized = 0.0
@@ -38,10 +39,14 @@ class Ledger:
         self.markouts = [MarkoutQueue(h) for h in markout_horizons_s]
 
     def on_fill(self, ts: float, side: int, px: float, sz: float, fee: float, is_maker: bool,
-                tid: int = 0) -> None:
+                tid: int = 0, closed_pnl: float = 0.0) -> None:
+        """One fill; ``closed_pnl`` is what the venue realised on it, booked only for a fill already in the
+        anchoring snapshot's position (the ledger works out the others' itself)."""
         if not self.anchored:
-            self._unanchored.append((tid, side, px, sz))  # its effect on the position waits for anchor()
-        elif not (tid and tid <= self.watermark):  # one at or below the watermark is in the anchor already
+            self._unanchored.append((tid, side, px, sz, closed_pnl))  # its effect waits for anchor()
+        elif tid and tid <= self.watermark:  # in the anchor's position already: only what it realised
+            self.realized += closed_pnl
+        else:
             self._move(side, px, sz)
         self.fees += fee
         self.fills += 1
@@ -56,15 +61,17 @@ class Ledger:
     def anchor(self, position: float, entry_px: float, watermark: int) -> None:
         """Start the position from the venue's (the first account snapshot: ``position`` at its entry
         price, every fill up to tid ``watermark`` in it), then apply the fills seen before it that came
-        after the watermark. Fills before the snapshot realise nothing here: the venue's entry price
-        already has them."""
+        after the watermark. A fill in the snapshot realises what the venue says it did: the position and
+        entry price have the rest of it."""
         self.anchored = True
         self.watermark = watermark
         self.position = position if abs(position) >= 1e-12 else 0.0
         self.entry_px = entry_px if self.position else 0.0
         self.max_abs_position = max(self.max_abs_position, abs(self.position))
-        for tid, side, px, sz in self._unanchored:
-            if not (tid and tid <= watermark):
+        for tid, side, px, sz, closed_pnl in self._unanchored:
+            if tid and tid <= watermark:
+                self.realized += closed_pnl
+            else:
                 self._move(side, px, sz)
         self._unanchored.clear()
 

@@ -137,7 +137,9 @@ class ModifyRejected:
 
 @dataclass(frozen=True, slots=True)
 class FillReceived:
-    """One fill of one of our orders. ``fee`` is in USDC, negative for a rebate."""
+    """One fill of one of our orders. ``fee`` is in USDC, negative for a rebate. ``closed_pnl``: what the venue
+    realised on it (userFills' closedPnl), USDC: the ledger books it for a fill already in its first snapshot's
+    position, whose entry price does not hold it."""
 
     ts: float
     cloid: str
@@ -148,6 +150,7 @@ class FillReceived:
     fee: float
     is_maker: bool
     tid: int
+    closed_pnl: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -335,7 +335,8 @@ class TwinGateway(CommandRouter):
 
     def _timed_fills(self, fills: tuple[FillInfo, ...], ts: float) -> list[tuple[int, FillReceived]]:
         return [(f.time_ms, FillReceived(ts, f.cloid or f"oid:{f.oid}", f.oid, f.px, f.sz,
-                                         Side.BUY if f.side == "B" else Side.SELL, f.fee, not f.crossed, f.tid))
+                                         Side.BUY if f.side == "B" else Side.SELL, f.fee, not f.crossed, f.tid,
+                                         f.closed_pnl))
                 for f in fills if f.coin == self.coin]
 
     # ------------------------------------------------------------------ fills missed while the socket was down

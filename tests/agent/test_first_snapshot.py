@@ -71,6 +71,10 @@ def test_a_fill_before_the_first_snapshot_is_not_read_as_the_whole_position():
     assert venue > 0.0 and abs(core.ledger.position - venue) < 1e-9
     assert abs(core.tracker.position - venue) < 1e-9
     assert core.ledger.fills >= 1  # the early fill is counted (fees, volume), only not as the position
+    # and what it realised (its 0.002 sold 7% above the entry: some 14 USDC) is counted too: the venue's entry
+    # price has none of it, so without it the ledger's PnL (the equity the drawdown rules read) missed it
+    held = ex.accounts[USER].position("BTC")
+    assert abs(core.ledger.realized - held.realized_pnl) < 1e-6 and abs(core.ledger.fees - held.fees) < 1e-9
 
 
 def test_a_kill_before_the_first_snapshot_flattens_only_once_the_position_is_reconciled():
@@ -106,6 +110,20 @@ def test_an_unanchored_ledger_moves_no_position_until_the_snapshot_says_which_fi
     assert abs(led.position - 0.004) < 1e-12 and led.fills == 3
     led.on_fill(2.5, -1, 110_000.0, 0.004, 0.0, True, tid=13)
     assert led.position == 0.0 and led.realized > 0.0
+
+
+def test_a_fill_already_in_the_first_snapshot_books_the_pnl_the_venue_realised_on_it():
+    """The snapshot's position and entry price hold a fill made before it, but not what that fill realised
+    (a reduction leaves the entry price as it was; a close to flat leaves none): the venue's closedPnl says."""
+    led = Ledger(anchored=False)
+    # an earlier run's 0.005 long at 100,000: its resting sell of 0.002 fills at 107,060 before the snapshot
+    led.on_fill(1.0, -1, 107_060.0, 0.002, 0.03, True, tid=10, closed_pnl=14.12)
+    led.anchor(0.003, 100_000.0, watermark=10)
+    assert led.position == 0.003 and led.realized == 14.12 and led.net(100_000.0) == 14.12 - 0.03
+    led.on_fill(2.0, -1, 107_000.0, 0.001, 0.0, True, tid=9, closed_pnl=7.0)  # late on the wire, in it too
+    assert led.position == 0.003 and abs(led.realized - 21.12) < 1e-9
+    led.on_fill(3.0, -1, 110_000.0, 0.003, 0.0, True, tid=11, closed_pnl=30.0)  # after it: the ledger's own
+    assert led.position == 0.0 and abs(led.realized - 51.12) < 1e-9
 
 
 def test_a_snapshot_request_refused_with_429_is_asked_again_soon_not_when_overdue():

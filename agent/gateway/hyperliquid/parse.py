@@ -313,7 +313,8 @@ class VenueParser:
         crossed = _get(f, "crossed")
         if not isinstance(crossed, bool):
             raise MalformedMessage(f"crossed = {crossed!r}")
-        return FillReceived(ts, _cloid(f) or f"oid:{oid}", oid, px, sz, side, fee, not crossed, tid)
+        closed = _num(f, "closedPnl") if "closedPnl" in f else 0.0  # (the venue always sends it)
+        return FillReceived(ts, _cloid(f) or f"oid:{oid}", oid, px, sz, side, fee, not crossed, tid, closed)
 
     def _order_updates(self, data: Any, ts: float) -> list:
         out = []
