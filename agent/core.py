@@ -519,7 +519,10 @@ class AgentCore:
         """Every timer tick, whatever the data: the ladder moves on stale data and lost connections too."""
         led = self.ledger
         mid = self.mid
-        equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees \
+        # less what the position the session started on had gained or lost before it: a live run's collateral_usd
+        # (the account's value at the start) has that already, and counted again it read as a drawdown (a Kill
+        # selling the position at its loss) or hid one
+        equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees - led.carried_usd \
             if mid == mid else math.nan
         self.equity = equity
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule

@@ -11,6 +11,10 @@ snapshot's position (tid ≤ its watermark) or not: only the snapshot can say, s
 count (fees, volume, markouts) but leave the position — and the equity and drawdown computed from it
 — alone, instead of booking them into a position wrongly taken to be flat. What such a fill realised is
 not in the snapshot's entry price (a reduction leaves it as it was): the venue's closedPnl for it is.
+
+A position the session started on (an earlier run's) comes with the unrealised PnL it had then, which is
+not the session's: ``carried_usd`` is it, at the session's first mid. A live run's drawdown rules measure
+from the account's value at the start, which has it already; the equity leaves it out.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from agent.markouts import MarkoutQueue
 class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "fills", "maker_fills", "volume_usd",
                  "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
-                 "watermark", "_unanchored")
+                 "watermark", "_unanchored", "start_position", "start_entry_px", "start_mid")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
         self.anchored = anchored  # False: the position is unknown until anchor() (the first snapshot)
@@ -37,6 +41,9 @@ class Ledger:
         self.maker_volume_usd = 0.0
         self.max_abs_position = 0.0
         self.markouts = [MarkoutQueue(h) for h in markout_horizons_s]
+        self.start_position = 0.0  # the position the session started on, and its entry price (from anchor())
+        self.start_entry_px = 0.0
+        self.start_mid = float("nan")  # the session's first mid
 
     def on_fill(self, ts: float, side: int, px: float, sz: float, fee: float, is_maker: bool,
                 tid: int = 0, closed_pnl: float = 0.0) -> None:
@@ -68,6 +75,11 @@ class Ledger:
         self.position = position if abs(position) >= 1e-12 else 0.0
         self.entry_px = entry_px if self.position else 0.0
         self.max_abs_position = max(self.max_abs_position, abs(self.position))
+        start, entry = self.position, self.entry_px
+        for tid, side, px, sz, closed_pnl in reversed(self._unanchored):
+            if tid and tid <= watermark:  # made in the session, before the snapshot: undone, newest first
+                start, entry = _before(start, entry, side, px, sz, closed_pnl)
+        self.start_position, self.start_entry_px = start, entry
         for tid, side, px, sz, closed_pnl in self._unanchored:
             if tid and tid <= watermark:
                 self.realized += closed_pnl
@@ -94,6 +106,8 @@ class Ledger:
             self.max_abs_position = abs(end)
 
     def on_mid(self, ts: float, mid: float) -> None:
+        if self.start_mid != self.start_mid:
+            self.start_mid = mid
         for q in self.markouts:
             q.on_mid(ts, mid)
 
@@ -103,6 +117,12 @@ class Ledger:
     def net(self, mid: float) -> float:
         """Realised plus unrealised at ``mid``, less fees, USDC: the summary's net PnL."""
         return self.realized + self.unrealized(mid) - self.fees
+
+    @property
+    def carried_usd(self) -> float:
+        """The unrealised PnL of the position the session started on, at the session's first mid (NaN before
+        one): not the session's gain or loss, though the ledger's PnL has it (from the venue's entry price)."""
+        return self.start_position * (self.start_mid - self.start_entry_px) if self.start_position else 0.0
 
     @property
     def maker_fee_bps(self) -> float | None:
@@ -118,3 +138,16 @@ class Ledger:
         for q in self.markouts:
             out[f"{q.horizon_s:g}s"] = q.sum_usd / q.notional_usd * 1e4 if q.notional_usd > 0.0 else None
         return out
+
+
+def _before(after: float, entry: float, side: int, px: float, sz: float, closed_pnl: float) -> tuple[float, float]:
+    """The position and entry price before a fill, from those after it. One that reduced the position (or
+    flipped it) closed min(sz, |before|) at the entry its closed PnL says; one that only added to it is taken
+    back out of the average."""
+    before = after - side * sz
+    if abs(before) < 1e-12:
+        return 0.0, 0.0
+    sign = 1.0 if before > 0 else -1.0
+    if side * sign < 0:
+        return before, px - closed_pnl / (min(sz, abs(before)) * sign)
+    return before, (entry * abs(after) - px * sz) / abs(before)

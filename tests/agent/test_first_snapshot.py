@@ -6,6 +6,8 @@ The venue is the twin; the earlier run's state is put in place with twin.seeding
 """
 from __future__ import annotations
 
+import pytest
+
 from agent.config import AgentConfig
 from agent.gateway.events import Batch, PlaceOrder, Tif
 from agent.ledger import Ledger
@@ -124,6 +126,46 @@ def test_a_fill_already_in_the_first_snapshot_books_the_pnl_the_venue_realised_o
     assert led.position == 0.003 and abs(led.realized - 21.12) < 1e-9
     led.on_fill(3.0, -1, 110_000.0, 0.003, 0.0, True, tid=11, closed_pnl=30.0)  # after it: the ledger's own
     assert led.position == 0.0 and abs(led.realized - 51.12) < 1e-9
+
+
+def test_a_restart_onto_a_position_in_loss_measures_its_drawdown_from_the_start_not_from_the_entry_price():
+    """A live run measures the drawdown rules from the account's value at the start, which holds the unrealised
+    PnL of a position an earlier run left. The equity counted it again (the ledger marks that position from its
+    entry price): 0.01 BTC held 100 USDC in loss on a 900 USDC account read as an 11% drawdown at once, a
+    Kill, and its flatten sold the position at the loss, while the account's value had not moved."""
+    cfg = AgentConfig.model_validate({"session": {"collateral_usd": 900.0}, "graduation": {"start_level": "FULL"}})
+    ex, gw, core, driver = build_session(cfg, 2)
+    ex.env.run(until=T0)
+    ex.fund(USER, 100.0)  # 1,000 USDC of cash ...
+    set_position(ex, USER, "BTC", 0.01, entry_px=ex.marks["BTC"] + 10_000.0)  # ... and 0.01 BTC 100 USDC down
+    start = ex.accounts[USER].account_value(ex.marks)
+    assert abs(start - 900.0) < 1e-6  # the collateral_usd a live run takes: the account's value
+    driver.start()
+    ex.env.run(until=T0 + 5.0)
+    assert core.ledger.anchored
+    assert SafetyLevel.KILL not in [t.to_level for t in core.safety.history], core.safety.history
+    assert ex.accounts[USER].position("BTC").szi > 0.005  # not flattened
+    assert abs(core.equity - ex.accounts[USER].account_value(ex.marks)) < 2.0  # the equity is the account's
+
+
+@pytest.mark.parametrize("fills, snapshot", [
+    ([], (0.01, 110_000.0)),  # nothing in between
+    ([(-1, 107_000.0, 0.004, (107_000.0 - 110_000.0) * 0.004)], (0.006, 110_000.0)),  # a reduction
+    ([(-1, 107_000.0, 0.01, (107_000.0 - 110_000.0) * 0.01)], (0.0, 0.0)),  # closed to flat
+    ([(1, 104_000.0, 0.005, 0.0)], (0.015, (110_000.0 * 0.01 + 104_000.0 * 0.005) / 0.015)),  # added to
+    ([(-1, 103_000.0, 0.03, (103_000.0 - 110_000.0) * 0.01), (1, 101_000.0, 0.002, (103_000.0 - 101_000.0) * 0.002)],
+     (-0.018, 103_000.0)),  # flipped short, then reduced
+])
+def test_the_position_a_session_started_on_is_its_first_snapshots_less_the_fills_made_before_it(fills, snapshot):
+    """0.01 BTC entered at 110,000 by an earlier run, 100,000 at the session's first mid: 100 USDC carried in,
+    whatever fills the snapshot already holds (each undone, newest first, its closed PnL giving the entry)."""
+    led = Ledger(anchored=False)
+    led.on_mid(0.5, 100_000.0)
+    for i, (side, px, sz, closed) in enumerate(fills):
+        led.on_fill(1.0 + i, side, px, sz, 0.0, True, tid=10 + i, closed_pnl=closed)
+    led.anchor(*snapshot, watermark=10 + len(fills))
+    assert led.start_position == pytest.approx(0.01) and led.start_entry_px == pytest.approx(110_000.0)
+    assert led.carried_usd == pytest.approx(-100.0)
 
 
 def test_a_snapshot_request_refused_with_429_is_asked_again_soon_not_when_overdue():
