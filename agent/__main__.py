@@ -20,7 +20,7 @@ Ctrl-C ends the run where it is and prints the summary of the time simulated so 
 The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills; past
 session.log_segment_mb it goes on in a fresh file, the full one kept as decisions-000001.jsonl, ...),
 summary.json (keys documented in README.md) and config.json; `python -m agent.audit DIR` reads the log.
-The same seed and config give the same summary.
+The same seed and config give the same summary (but for its wall-clock figures).
 """
 
 
