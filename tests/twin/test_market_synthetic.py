@@ -288,3 +288,17 @@ def test_params_forbid_unknown_fields_and_describe_every_field():
     assert all(f.description for f in SyntheticMarketParams.model_fields.values())
     p = SyntheticMarketParams()
     assert SyntheticMarketParams.model_validate_json(p.model_dump_json()) == p
+
+
+def test_prices_stay_positive_when_the_mid_falls_near_zero():
+    # A 99.99% crash leaves BTC (tick $1, 20 levels) near $10: the book's deeper bids would sit at and below
+    # zero, and sell prints reaching far enough would print there; the venue lists no such price.
+    chunks = _chunks(SyntheticMarketParams(), seconds=30, chunk_seconds=10.0,
+                     shocks=[Shock(5.0, "price_jump", -0.9999)])
+    for c in chunks:
+        for px, sz in ((c.bid_px, c.bid_sz), (c.ask_px, c.ask_sz)):
+            listed = ~np.isnan(px)
+            assert np.all(px[listed] >= 1.0) and np.all(sz[~listed] == 0.0)
+            assert np.all(listed[:, 0])  # the touch stays listed
+        assert c.trade_px.size > 0 and np.all(c.trade_px >= 1.0)
+    assert chunks[-1].mid[-1] < 20.0

@@ -23,8 +23,9 @@ Model (generated vectorised, one chunk of events at a time):
   from the mid is reached by one side's trades at rate A·e^(−kδ), A = the trade rate per side
   (half the total when flow is balanced): the arrival model GLFT/Avellaneda-Stoikov assume.
 - book: best bid = floor_tick(mid − half spread), best ask = ceil_tick(mid + half spread), never
-  crossed; ``levels`` levels one tick apart a side; level sizes grow with the level index, carry
-  log-normal noise and are tilted by exp(±book_coupling · a/alpha_std).
+  crossed; ``levels`` levels one tick apart a side (bids at or below zero are not listed, and no
+  print is below one tick); level sizes grow with the level index, carry log-normal noise and are
+  tilted by exp(±book_coupling · a/alpha_std).
 
 Defaults resemble BTC on Hyperliquid (approximate public figures, 2025): price ~$100k, tick $1,
 20 levels a side (what ``l2Book`` shows), a one-tick spread most of the time; daily volatility
@@ -329,12 +330,16 @@ class SyntheticMarket:
         noise = rng.lognormal(0.0, p.depth_noise_log_std, (2, n, p.levels))
         bid_sz = self._to_lots(depth * tilt * noise[0])
         ask_sz = self._to_lots(depth / tilt * noise[1])
+        unlisted = bb_i[:, None] - lv < 1.0  # bids at or below zero (a mid a few ticks from 0): the venue lists none
+        if unlisted[:, -1].any():
+            bid_px[unlisted] = np.nan
+            bid_sz[unlisted] = 0.0
 
         # Trade prints: the tick the aggressor reached, never better than the touch.
         reach = rng.exponential(1.0 / p.depth_decay_per_usd, nt)
         tmid = mid[seg]
         px_buy = np.maximum(ba_i[seg], np.ceil((tmid + reach) / tick - 1e-9))
-        px_sell = np.minimum(bb_i[seg], np.floor((tmid - reach) / tick + 1e-9))
+        px_sell = np.maximum(np.minimum(bb_i[seg], np.floor((tmid - reach) / tick + 1e-9)), 1.0)  # one tick at least
         trade_px = np.round(np.where(side > 0, px_buy, px_sell) * tick, self._px_dec)
         trade_sz = self._to_lots(rng.lognormal(math.log(p.trade_size_median), p.trade_size_log_std, nt))
 
