@@ -556,9 +556,10 @@ class Exchange:
             if avail <= 0.0:
                 continue
             take = _round_sz(min(avail, order.sz), inst)
-            if take <= 0.0:
-                break
-            consumed[px] = consumed.get(px, 0.0) + take
+            if take <= 0.0:  # less than half a lot left here (float noise of earlier takes): the level is gone
+                continue
+            # on the lot grid, so that a level taken in pieces is used up exactly, not shown as a 2e-16 sliver
+            consumed[px] = _round_sz(consumed.get(px, 0.0) + take, inst)
             self._fill(order, px, take, is_maker=False)
             filled += take
             notional += px * take
