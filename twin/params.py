@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from twin.book import QueueParams
 from twin.faults.connection import ConnectionParams
@@ -68,6 +68,16 @@ class TwinParams(FileModel):
     connection: ConnectionParams = Field(default_factory=ConnectionParams, description="Websocket disconnects.")
     feed: FeedParams = Field(default_factory=FeedParams, description="Websocket feed cadence.")
     venue: VenueParams = Field(default_factory=VenueParams, description="Account and venue rules.")
+
+    @model_validator(mode="after")
+    def _markets_are_listed(self) -> "TwinParams":
+        """A market runs the book of a listed coin: its tick and lot come from the instrument (without one the
+        twin died building its markets, on a bare KeyError)."""
+        listed = {i.coin for i in self.instruments}
+        unlisted = [c for c in self.markets if c not in listed]
+        if unlisted:
+            raise ValueError(f"markets {unlisted} name no coin of instruments (they list {sorted(listed)})")
+        return self
 
     def instrument(self, coin: str) -> InstrumentSpec:
         for inst in self.instruments:

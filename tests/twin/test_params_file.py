@@ -75,3 +75,14 @@ def test_a_params_file_with_infinity_or_a_boolean_for_a_number_is_refused_naming
     assert "  connection.hazard_per_hour: Input should be a valid number (got true)" in lines
     assert "  instruments.0.tick: Input should be a valid number (got false)" in lines
     assert not any("only_isolated" in line for line in lines)  # a real boolean field still takes one
+
+
+def test_a_market_for_a_coin_no_instrument_lists_is_refused_naming_it(tmp_path):
+    # it used to load, and the twin then died building its markets on a bare KeyError: 'ETH'
+    p = tmp_path / "twin.json"
+    p.write_text('{"markets": {"ETH": {}}}')
+    with pytest.raises(ValueError) as e:
+        TwinParams.load(p)
+    lines = str(e.value).splitlines()
+    assert lines[0] == f"{p}: invalid twin parameters:"
+    assert any("markets" in line and "'ETH'" in line and "instruments" in line for line in lines[1:])
