@@ -567,7 +567,23 @@ class Exchange:
                 break
         if own and order.sz > 1e-12:  # unfilled: it went on to its limit, through every one of them
             self._expire_own(own, order.is_buy, math.inf if order.is_buy else -math.inf)
+        if filled > 0.0:
+            self._best_left(coin, order.is_buy, pxs, szs, consumed)
         return filled, notional
+
+    def _best_left(self, coin: str, took_asks: bool, pxs, szs, consumed: dict) -> None:
+        """The side a taker took from starts at its first level with size left (nan if none): a level it emptied
+        is gone from the venue's book until the next book update, as l2Book shows (a post-only order there used to
+        be refused as crossing it, naming a bbo the book did not show)."""
+        best = math.nan
+        for i in range(len(pxs)):
+            px = float(pxs[i])
+            if px != px:
+                break
+            if float(szs[i]) - consumed.get(px, 0.0) > 0.0:
+                best = px
+                break
+        (self.best_ask if took_asks else self.best_bid)[coin] = best
 
     def _cancel(self, acct: Account, coin: str, oid: int | None = None, cloid: str | None = None) -> str | StatusError:
         order = self._find(acct.address, coin, oid, cloid)

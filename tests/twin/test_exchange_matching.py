@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twin.exchange import Exchange
 from twin.market import SyntheticMarketParams
-from twin.messages import Filled, OrderSpec
+from twin.messages import Filled, OrderSpec, Resting
 from twin.params import TwinParams
 
 USER = "0x" + "e7" * 20
@@ -31,3 +31,15 @@ def test_a_level_taken_in_pieces_is_gone_and_the_next_taker_walks_on():
     assert ex.l2_book("BTC").asks[0][0] == ba + 1.0
     st = ex._place(acct, OrderSpec("BTC", True, ba + 1.0, 0.5, tif="Ioc"))
     assert isinstance(st, Filled) and (st.total_sz, st.avg_px) == (0.5, ba + 1.0)
+
+
+def test_after_a_taker_empties_the_touch_a_post_only_there_rests_and_the_refusal_names_the_book_shown():
+    # the level is gone (l2Book no longer shows it), but the venue's best ask stayed the emptied level until the
+    # next book: a post-only bid there was refused as crossing, naming a bbo the book did not show
+    ex, acct = _still_venue(depth_at_touch=0.5, depth_growth_per_level=0.0)
+    bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+    assert ex._place(acct, OrderSpec("BTC", True, ba, 0.5, tif="Ioc")) == Filled(0.5, ba, 10_000_000_000, None)
+    assert ex.l2_book("BTC").asks[0][0] == ba + 1.0
+    assert isinstance(ex._place(acct, OrderSpec("BTC", True, ba, 0.001)), Resting)
+    st = ex._place(acct, OrderSpec("BTC", True, ba + 1.0, 0.001))
+    assert st.error.startswith("Post only order would have immediately matched") and f"@{int(ba + 1)}." in st.error
