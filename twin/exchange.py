@@ -444,11 +444,12 @@ class Exchange:
         book = self.books[coin]
         crosses_clients = spec.px >= book.min_ask if spec.is_buy else spec.px <= book.max_bid
         if spec.tif == "Alo" and (crosses or crosses_clients):
-            if crosses_clients:  # the bbo the venue names is the whole book's
-                if book.max_bid > -math.inf and not bb >= book.max_bid:
-                    bb = book.max_bid
-                if book.min_ask < math.inf and not ba <= book.min_ask:
-                    ba = book.min_ask
+            # the bbo the venue names is the whole book's, the clients' resting orders in it (on either side: a
+            # user's own bid inside the spread is the best bid whichever side the refused order crossed)
+            if book.max_bid > -math.inf and not bb >= book.max_bid:
+                bb = book.max_bid
+            if book.min_ask < math.inf and not ba <= book.min_ask:
+                ba = book.min_ask
             return self._reject(RejectReason.BadAloPx, asset, bbo=f"{_fmt(bb)}@{_fmt(ba)}")
         if not spec.reduce_only:
             increasing = sz if (pos == 0.0 or (pos > 0) == spec.is_buy) else max(0.0, sz - abs(pos))

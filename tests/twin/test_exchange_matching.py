@@ -43,3 +43,13 @@ def test_after_a_taker_empties_the_touch_a_post_only_there_rests_and_the_refusal
     assert isinstance(ex._place(acct, OrderSpec("BTC", True, ba, 0.001)), Resting)
     st = ex._place(acct, OrderSpec("BTC", True, ba + 1.0, 0.001))
     assert st.error.startswith("Post only order would have immediately matched") and f"@{int(ba + 1)}." in st.error
+
+
+def test_a_post_only_refusal_names_the_whole_books_bbo_with_the_users_own_better_bid():
+    # the user's bid inside the spread is the book's best bid: the venue's refusal names it, as l2Book shows it
+    ex, acct = _still_venue(half_spread_ticks_calm=5.0)
+    bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+    assert isinstance(ex._place(acct, OrderSpec("BTC", True, bb + 2.0, 0.001)), Resting)
+    assert ex.l2_book("BTC").bids[0][0] == bb + 2.0
+    st = ex._place(acct, OrderSpec("BTC", True, ba, 0.001))
+    assert st.error == f"Post only order would have immediately matched, bbo was {int(bb + 2)}@{int(ba)}. asset=0"
