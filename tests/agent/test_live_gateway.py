@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -34,7 +35,7 @@ from agent.gateway.events import (
     RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
 from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway, ws_url_of
-from agent.gateway.hyperliquid.parse import Filled, ItemError, Resting, VenueParser
+from agent.gateway.hyperliquid.parse import AccountState, Filled, ItemError, Resting, VenueParser, fill_key
 from agent.gateway.hyperliquid.signing import approve_agent_action
 from agent.gateway.twin import TwinGateway
 from agent.live import LiveDriver
@@ -123,7 +124,8 @@ def test_parses_recorded_book_trades_and_subscription_frames():
     trades = ('{"channel":"trades","data":[{"coin":"BTC","side":"A","px":"83000.5","sz":"0.01","hash":"0x00",'
               '"time":1790360256851,"tid":118906512037719,"users":["0x01","0x02"]},{"coin":"ETH","side":"B",'
               '"px":"1.0","sz":"1","hash":"0x00","time":1,"tid":2,"users":["0x01","0x02"]}]}')
-    assert P.ws(trades, 2.0).events == (TradeObserved(2.0, "BTC", 83000.5, 0.01, Side.SELL, 118906512037719),)
+    assert P.ws(trades, 2.0).events == (TradeObserved(2.0, "BTC", 83000.5, 0.01, Side.SELL,
+                                                      fill_key(1790360256851, 118906512037719)),)
     no_tid = trades.replace('"tid":118906512037719,', '')
     assert P.ws(no_tid, 2.0).events == (TradeObserved(2.0, "BTC", 83000.5, 0.01, Side.SELL, 0),)  # not known
     assert P.ws("Websocket connection established.", 0.0).kind == "greeting"
@@ -145,8 +147,10 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
     msg = p.ws(live, 3.0)
     assert msg.events == () and not msg.snapshot and msg.newest_ms == 1681222254999
     assert msg.fills == (
-        (1681222254710, FillReceived(3.0, CLOID, 90542681, 18.435, 93.53, Side.BUY, -0.01, True, 118906512037719)),
-        (1681222254710, FillReceived(3.0, "oid:90542681", 90542681, 18.435, 93.53, Side.BUY, 0.02, False, 5)))
+        (1681222254710, FillReceived(3.0, CLOID, 90542681, 18.435, 93.53, Side.BUY, -0.01, True,
+                                     fill_key(1681222254710, 118906512037719))),
+        (1681222254710, FillReceived(3.0, "oid:90542681", 90542681, 18.435, 93.53, Side.BUY, 0.02, False,
+                                     fill_key(1681222254710, 5))))
     snapshot = json.dumps({"channel": "userFills", "data": {"isSnapshot": True, "user": "0x" + "ab" * 20,
                                                             "fills": [row]}})
     assert p.ws(snapshot, 3.0).snapshot  # the gateway decides: history, or fills missed in an outage
@@ -166,7 +170,7 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
                                                           "reduceOnlyCanceled"),)
     # userEvents arrive on the channel "user" (hyperliquid.md §4): fills, venue cancels, liquidation, funding
     ue = p.ws(json.dumps({"channel": "user", "data": {"fills": [row, other]}}), 5.0)
-    assert ue.kind == "user" and [f.tid for _, f in ue.fills] == [118906512037719] and not ue.snapshot
+    assert ue.kind == "user" and [f.tid for _, f in ue.fills] == [fill_key(1681222254710, 118906512037719)] and not ue.snapshot
     nuc = p.ws(json.dumps({"channel": "user", "data": {"nonUserCancel": [{"coin": "AVAX", "oid": 7},
                                                                          {"coin": "BTC", "oid": 8}]}}), 5.0)
     assert nuc.events == (OrderClosedByVenue(5.0, "oid:7", 7, "nonUserCancel"),)
@@ -286,10 +290,40 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
     for push in pushes:
         twin_gw._on_push(push)
         hl_gw._on_frame(session.render(push))
-    assert wire_events == twin_events and len(wire_events) == 9 and hl_gw.stats["malformed"] == 0
+    # the same events, but for the ids of fills and prints: the twin's tids under their time (fill_key)
+    keyed = {901: fill_key(t, 901), 902: fill_key(t, 902), 904: fill_key(t, 904), 77: fill_key(t, 77)}
+    twin_keyed = [dataclasses.replace(e, tid=keyed[e.tid]) if hasattr(e, "tid") else e for e in twin_events]
+    assert wire_events == twin_keyed and len(wire_events) == 9 and hl_gw.stats["malformed"] == 0
     assert type(wire_events[-1]).__name__ == "AccountChangedByVenue" and wire_events[-1].kind == "liquidation"
-    assert [e.tid for e in wire_events if type(e) is FillReceived] == [901, 902, 904]
+    assert [e.tid for e in wire_events if type(e) is FillReceived] == [fill_key(t, 901), fill_key(t, 902),
+                                                                       fill_key(t, 904)]
     assert hl_gw.stats["fills_repeated"] == twin_gw.stats["fills_repeated"] == 1
+
+
+def test_a_fill_after_a_snapshot_is_above_its_watermark_though_the_venues_tid_is_lower():
+    """The venue's tid is a 50-bit hash of the two oids (its websocket docs), in no time order. A snapshot's
+    watermark is its newest fill, and the agent takes a fill at or below it to be in the snapshot's position:
+    with the venue's tids, a later fill with a lower tid (most of them) never moved the position."""
+    gw = HyperliquidGateway("http://127.0.0.1:9", KEY, "BTC", clock=lambda: 1.0)
+    events: list = []
+    gw.sink = events.append
+
+    def frame(time_ms: int, tid: int, snapshot: bool = False) -> str:
+        row = {"coin": "BTC", "px": "100000.0", "sz": "0.001", "side": "B", "time": time_ms, "startPosition": "0.0",
+               "dir": "Open Long", "closedPnl": "0.0", "hash": "0x0", "oid": 7, "crossed": False, "fee": "0.0",
+               "feeToken": "USDC", "tid": tid}
+        data = {"user": ADDR, "fills": [row] if time_ms else []}
+        return json.dumps({"channel": "userFills", "data": dict(data, isSnapshot=True) if snapshot else data})
+
+    gw._on_frame(frame(0, 0, snapshot=True))  # no history
+    gw._on_frame(frame(1_000, 900_000_000_000_000))  # the session's first fill
+    early = first(events, FillReceived)
+    gw._emit_snapshot(AccountState(0.001, 100_000.0, 1e5, 0.0, 2_000), (), ((1_000, early),), 0.5)
+    watermark = first(events, AccountSnapshot).last_fill_tid
+    gw._on_frame(frame(3_000, 5))  # after the snapshot's state, with a lower tid
+    later = [e for e in events if type(e) is FillReceived][1]
+    assert early.tid <= watermark < later.tid
+    assert later.tid & (2 ** 64 - 1) == 5 and later.tid == fill_key(3_000, 5)  # the venue's tid is kept in it
 
 
 def test_reconnect_backoff_is_exponential_capped_and_jittered_by_the_injected_generator():
@@ -685,7 +719,7 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
         refused = bg.server.refused_ws
     assert len(venue) == 1 and ex.epoch_ms + 2_000 <= venue[0].time_ms < ex.epoch_ms + 5_000  # in the outage
     fills = [e for e in events if type(e) is FillReceived]
-    assert [(f.tid, f.cloid, f.sz) for f in fills] == [(venue[0].tid, cloid(50), 0.001)]
+    assert [(f.tid, f.cloid, f.sz) for f in fills] == [(fill_key(venue[0].time_ms, venue[0].tid), cloid(50), 0.001)]
     assert events.index(fills[0]) > events.index(first(events, ConnectionRestored))
     assert gw.stats["fills_recovered"] == 1 and gw.stats["fills_live"] == 0 and gw.stats["fills_repeated"] >= 1
     assert refused >= 1 and gw.stats["reconnects"] == 1
@@ -718,9 +752,9 @@ def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are
     ack = first(events, OrderAcknowledged, cloid=cloid(60))
     assert not ack.resting and ack.filled_sz == 0.001
     assert venue and all(f.cloid == cloid(60) for f in venue)
-    assert sorted(f.tid for f in got_before) == sorted(f.tid for f in venue)  # before the snapshot
+    assert sorted(f.tid for f in got_before) == sorted(fill_key(f.time_ms, f.tid) for f in venue)  # before the snapshot
     fills = [e for e in events if type(e) is FillReceived]
-    assert sorted(f.tid for f in fills) == sorted(f.tid for f in venue)  # once
+    assert sorted(f.tid for f in fills) == sorted(fill_key(f.time_ms, f.tid) for f in venue)  # once
     assert gw.stats["fills_in_snapshot"] == len(venue) and gw.stats["fills_live"] == 0
     assert gw.stats["fills_repeated"] >= len(venue)  # its pushes (userFills, userEvents) came, not given again
 
@@ -760,7 +794,7 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
             return gw, core, driver, events, sent
 
         gw, core, driver, events, sent = asyncio.run(scenario())
-        venue_fills = bg.call(lambda: [f.tid for f in ex.user_fills(ADDR)])
+        venue_fills = bg.call(lambda: [fill_key(f.time_ms, f.tid) for f in ex.user_fills(ADDR)])
         venue_pos = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
         venue_open = bg.call(lambda: ex.open_orders(ADDR))
 

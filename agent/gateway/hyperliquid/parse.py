@@ -32,6 +32,23 @@ class MalformedMessage(ValueError):
     """A venue message without the venue's shape (internal: the parser counts it, callers never see it)."""
 
 
+_TID_BITS = 64  # the venue's tid is 50 bits (§4); the key leaves room for more
+
+
+def fill_key(time_ms: int, tid: int) -> int:
+    """The id the agent's fills and prints carry: the venue's ``tid`` under its time in ms, ``time_ms << 64 | tid``.
+
+    The venue's tid is a 50-bit hash of the buyer's and seller's oids (its websocket docs: "for a globally unique
+    trade id, use (block_time, coin, tid)"), unique but in no order, while the agent orders fills by tid: a
+    snapshot's watermark is its newest fill, and a fill at or below it is taken to be in its position already.
+    Keyed by time first, a fill after the snapshot's state is above its watermark, as the twin's counter gives;
+    the venue's tid is ``key & (2**64 - 1)``. A fill's print on the trades channel has the same time and tid,
+    so the same key."""
+    if time_ms < 0 or not 0 <= tid < 1 << _TID_BITS:
+        raise MalformedMessage(f"time {time_ms!r}, tid {tid!r} out of range")
+    return time_ms << _TID_BITS | tid
+
+
 # ----------------------------------------------------------------------------- typed REST rows
 
 
@@ -174,6 +191,14 @@ def _side(obj: Any, key: str = "side") -> Side:
     raise MalformedMessage(f"{key} = {s!r}")
 
 
+def _trade_key(t: dict) -> int:
+    """A print's ``fill_key``; 0 (not known) without a readable time and tid: a print is not worth a frame."""
+    time_ms, tid = t.get("time"), t.get("tid")
+    if type(time_ms) is not int or type(tid) is not int or time_ms < 0 or not 0 <= tid < 1 << _TID_BITS:
+        return 0
+    return fill_key(time_ms, tid)
+
+
 def _cloid(obj: dict) -> str | None:
     c = obj.get("cloid")
     if c is None:
@@ -261,9 +286,8 @@ class VenueParser:
         for t in _list(data, "trades data"):
             coin = _str(t, "coin")
             px, sz, side = _num(t, "px"), _num(t, "sz"), _side(t)
-            tid = t.get("tid")
             if coin == self.coin:
-                out.append(TradeObserved(ts, coin, px, sz, side, tid if type(tid) is int else 0))
+                out.append(TradeObserved(ts, coin, px, sz, side, _trade_key(t)))
         return out
 
     def _user_fills(self, data: Any, ts: float) -> WsMessage:
@@ -307,7 +331,7 @@ class VenueParser:
         coin we do not trade must not cost us a snapshot's fills)."""
         if _str(f, "coin") != self.coin:
             return None
-        oid, tid = _int(f, "oid"), _int(f, "tid")
+        oid, tid = _int(f, "oid"), fill_key(_int(f, "time"), _int(f, "tid"))
         px, sz, fee = _num(f, "px"), _num(f, "sz"), _num(f, "fee")
         side = _side(f)
         crossed = _get(f, "crossed")
