@@ -184,6 +184,22 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
         "malformed" and p.malformed == 1
 
 
+def test_an_order_status_the_venue_does_not_document_is_counted_and_a_cancel_like_one_ends_the_order():
+    """A status the venue adds (or renames) must not pass unseen: counted and logged; one that reads as a cancel
+    ends the order under its own word, as the documented venue cancels do (else it counts as resting)."""
+    p = VenueParser("BTC", "0x" + "ab" * 20)
+
+    def update(status: str, oid: int) -> dict:
+        return {"order": {"coin": "BTC", "side": "B", "limitPx": "83000.0", "sz": "0.01", "oid": oid,
+                          "timestamp": 1, "origSz": "0.01", "cloid": None}, "status": status, "statusTimestamp": 1}
+    documented = ["open", "filled", "canceled", "rejected", "tickRejected", "badAloPxRejected", "triggered"]
+    frame = {"channel": "orderUpdates", "data": [update(s, 1) for s in documented]}
+    assert p.ws(json.dumps(frame), 1.0).events == () and p.malformed == 0
+    frame = {"channel": "orderUpdates", "data": [update("fundingCapCanceled", 2), update("paused", 3)]}
+    assert p.ws(json.dumps(frame), 1.0).events == (OrderClosedByVenue(1.0, "oid:2", 2, "fundingCapCanceled"),)
+    assert p.malformed == 2
+
+
 def test_parses_exchange_replies_quota_and_account_state():
     ok = {"status": "ok", "response": {"type": "order", "data": {"statuses": [
         {"resting": {"oid": 77738308}}, {"filled": {"totalSz": "0.02", "avgPx": "1891.4", "oid": 77747314}},

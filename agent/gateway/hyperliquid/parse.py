@@ -25,6 +25,16 @@ VENUE_CLOSE_STATUSES = frozenset({
     "openInterestCapCanceled", "vaultWithdrawalCanceled", "siblingFilledCanceled", "delistedCanceled",
 })
 
+# every other status the venue documents (hyperliquid.md §1): our own actions' answers (their replies say so),
+# and rejections of orders that never rested. Any status not listed here or above is counted and logged.
+OTHER_ORDER_STATUSES = frozenset({
+    "open", "filled", "canceled", "triggered", "rejected", "tickRejected", "minTradeNtlRejected",
+    "perpMarginRejected", "reduceOnlyRejected", "badAloPxRejected", "iocCancelRejected", "badTriggerPxRejected",
+    "marketOrderNoLiquidityRejected", "positionIncreaseAtOpenInterestCapRejected",
+    "positionFlipAtOpenInterestCapRejected", "tooAggressiveAtOpenInterestCapRejected", "openInterestIncreaseRejected",
+    "insufficientSpotBalanceRejected", "oracleRejected", "perpMaxPositionRejected",
+})
+
 T = TypeVar("T")
 
 
@@ -347,9 +357,21 @@ class VenueParser:
             status = _str(u, "status")
             coin, oid = _str(order, "coin"), _int(order, "oid")
             cloid = _cloid(order)
-            if coin == self.coin and status in VENUE_CLOSE_STATUSES:
+            if coin != self.coin:
+                continue
+            if status in VENUE_CLOSE_STATUSES or (status not in OTHER_ORDER_STATUSES and self._unknown(status)):
                 out.append(OrderClosedByVenue(ts, cloid or f"oid:{oid}", oid, status))
         return out
+
+    def _unknown(self, status: str) -> bool:
+        """A status the venue does not document: counted (as malformed) and logged; True when it reads as a cancel
+        ("...Canceled", "...Cancel"), which ends the order as the documented venue cancels do, under its own word:
+        an order the venue ended and the agent counts as resting would be quoted against until the next audit."""
+        self.malformed += 1
+        cancel = "cancel" in status.lower()
+        log.warning("order status %.60r is not one the venue documents: %s", status,
+                    "the order is taken as cancelled by the venue" if cancel else "ignored")
+        return cancel
 
     _WS = {"l2Book": _book, "trades": _trades, "orderUpdates": _order_updates}
 
