@@ -316,6 +316,29 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
     assert hl_gw.stats["fills_repeated"] == twin_gw.stats["fills_repeated"] == 1
 
 
+def test_the_first_snapshot_of_an_account_with_a_long_history_has_the_sessions_fills_in_its_watermark():
+    """userFillsByTime answers 2000 rows from its start time, oldest first. The first snapshot asked from time 0:
+    on an account with more history than that, it read only old fills, so its watermark was below a fill of the
+    session already in its position, and the agent counted that fill a second time."""
+    with served(speed=10.0) as (bg, ex, clock):
+        old = [FillInfo("BTC", 90_000.0, 0.001, "B", ex.epoch_ms - 86_400_000 + i, 0.0, "Open Long", 0.0, 10_000 + i,
+                        10**9 + i, False, 0.0, None) for i in range(2100)]
+        bg.call(lambda: ex.fills[ADDR].extend(old))  # an account that has traded before
+
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
+                gw.send(PlaceOrder(cloid(70), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
+                assert await until(lambda: first(events, FillReceived))
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: first(events, AccountSnapshot))
+            return events
+
+        events = asyncio.run(scenario())
+    fill, snap = first(events, FillReceived), first(events, AccountSnapshot)
+    assert snap.position == 0.001 and snap.last_fill_tid >= fill.tid  # the fill is in it: not to be added again
+
+
 def test_a_fill_after_a_snapshot_is_above_its_watermark_though_the_venues_tid_is_lower():
     """The venue's tid is a 50-bit hash of the two oids (its websocket docs), in no time order. A snapshot's
     watermark is its newest fill, and the agent takes a fill at or below it to be in the snapshot's position:

@@ -214,6 +214,9 @@ class HyperliquidGateway(CommandRouter):
         self.sink = sink
         self._closing = False
         self._started_ms = int(self._now() * 1000)
+        # the first snapshot's fill query starts a minute before the session, not at 0: its reply is the 2000 oldest
+        # rows from there, and an account's history would fill it, leaving out the session's fills in its position
+        self._fills_since_ms = max(self._fills_since_ms, self._started_ms - 60_000)
         self._ensure_session()
         self._spawn_background(self._run_socket(), "hl-ws")
         if self.quota_poll_s > 0:
