@@ -826,7 +826,13 @@ class AgentCore:
         if g.places_orders:
             lot = self.lot
             base = math.floor(q.order_size * g.size_mult / lot + 1e-9) * lot
-            min_sz = venue_min_size(q.ladder.min_notional_usd, mid, lot)
+            # worth the minimum at the deepest bid, not at the mid: a size worth $10 at the mid is worth less
+            # at every bid, and the ladder drops those (MicroLive quoted asks alone). Each level's rounding
+            # down costs at most a tick or a venue step (≤ 1e-4 of the price: five significant figures).
+            lad = q.ladder
+            n = lad.n_levels
+            low = bid - (n - 1) * lad.level_spacing_ticks * self.tick - n * max(self.tick, 1e-4 * bid)
+            min_sz = venue_min_size(lad.min_notional_usd, low if low > 0.5 * mid else 0.5 * mid, lot)
             if base < min_sz:
                 base = min_sz
         add(("exposure_size_mult", g.size_mult if g.places_orders else 0.0, "size"))

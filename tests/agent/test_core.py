@@ -252,6 +252,22 @@ def test_a_maker_rebate_narrows_the_quotes_but_never_below_the_floor():
     assert max(_prices(huge, "B")) <= 100_000.0 - floor and min(_prices(huge, "A")) >= 100_000.0 + floor
 
 
+@pytest.mark.parametrize("level,order_size,ratio", [
+    ("MICRO_LIVE", 0.001, 1.5),  # 10% of 0.001 BTC is $10 at the mid: floored at the venue's minimum
+    ("FULL", 0.0001, 1.5),  # a base of $10 at the mid
+    ("FULL", 0.00012, 1.0),  # flat sizes at the minimum: every bid level is below the mid
+])
+def test_a_base_floored_at_the_venue_minimum_quotes_every_level_on_both_sides(level, order_size, ratio):
+    """The base size is floored at the size worth the venue's $10 minimum. Worked out at the mid, that size
+    is worth less than $10 at every bid (below the mid), so the ladder dropped the touch bid, or with flat
+    sizes all the bids: MicroLive (and a $10 base) quoted asks alone and could only ever get short."""
+    rec = _first_cycle(quoting({"graduation": {"start_level": level},
+                                "quoting": {"order_size": order_size, "ladder": {"size_ratio": ratio}}}))
+    bids, asks = _prices(rec, "B"), _prices(rec, "A")
+    assert len(bids) == len(asks) == 3, rec["quotes"]
+    assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"])
+
+
 def _prices(rec: dict, side: str) -> list[float]:
     return sorted(q[1] for q in rec["quotes"] if q[0] == side)
 
