@@ -239,14 +239,23 @@ class ArrivalEstimator:
     def fit(self, ts: float) -> tuple[float, float] | None:
         """(A per side per s, k per price unit), or None while there is too little data or the
         counts do not fall with depth. Weighted least squares with weight = count (a Poisson
-        count's log has variance ≈ 1/count)."""
+        count's log has variance ≈ 1/count).
+
+        The counts fall with depth only if at least ``min_count`` trades stopped within the depths
+        fitted: when every trade reached them all (all at the touch of a one-tick market, a grid finer
+        than the tick) the counts are equal and the slope is rounding noise, as often positive as not,
+        and a k of 1e-17 made GLFT's half spread 1/k about 1e14."""
         if self.n < self.min_n:
             return None
         sw = swx = swy = swxx = swxy = 0.0
         used = 0
+        first = last = 0.0
         for d, lam, cnt in self.intensities(ts):
             if cnt < self.min_count:
                 break  # deeper depths have fewer still
+            if not used:
+                first = cnt
+            last = cnt
             y = math.log(lam)
             sw += cnt
             swx += cnt * d
@@ -254,7 +263,7 @@ class ArrivalEstimator:
             swxx += cnt * d * d
             swxy += cnt * d * y
             used += 1
-        if used < 2:
+        if used < 2 or first - last < self.min_count:
             return None
         den = sw * swxx - swx * swx
         if den <= 1e-12 * sw * sw:

@@ -127,6 +127,28 @@ def test_no_fit_before_enough_trades_or_without_decline():
     assert est.fit(20.0) is None
 
 
+@pytest.mark.parametrize("fixed", [None, 0.3])
+def test_trades_that_all_reach_the_whole_grid_give_no_fit_not_a_k_of_rounding_noise(fixed):
+    """A one-tick market ($1 tick, mid at x.5) whose trades print at the touch or beyond: the market's own grid
+    is laid at the touch (the 95th percentile is 0.5), a fixed one is finer than the tick, and every trade
+    reaches every depth. Equal counts at every depth do not fall with depth: no fit. The regression's slope
+    was rounding noise, positive about half the time, and a k of 1e-17 per dollar passed as a fit: GLFT's
+    half spread 1/k came out near 1e14 dollars, no bids and an ask at a hundred trillion."""
+    positive = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        est = ArrivalEstimator(EstimatorConfig(), fixed)
+        t = 0.0
+        for i in range(1000):
+            t += rng.exponential(0.5)
+            s = 1 if rng.random() < 0.5 else -1
+            est.on_trade(t, 100_000.5 + s * (0.5 + (i % 50 == 0)), 100_000.5, s)
+            if i % 100 == 99:
+                fit = est.fit(t)
+                positive += fit is not None
+    assert positive == 0
+
+
 def test_the_grid_of_the_markets_own_is_laid_at_the_first_trades_quantile_and_counts_them_all():
     """With no fixed grid the first ``arrival_min_trades`` trades are kept, the grid laid at their reach's
     quantile, and they are counted on it: the same fit, at every later time, as an estimator given that grid
