@@ -822,25 +822,27 @@ class AgentCore:
         # depend on state, e.g. exposure levels, their multiplier belongs in this key)
         # exposure: the level's size multiplier scales the ladder (never below the venue's minimum order,
         # so MicroLive's 5-10% still quotes); Shadow computes full-size quotes for its paper fills only
-        base = q.order_size
+        base = base_ask = q.order_size
         if g.places_orders:
             lot = self.lot
             base = math.floor(q.order_size * g.size_mult / lot + 1e-9) * lot
-            # worth the minimum at the deepest bid, not at the mid: a size worth $10 at the mid is worth less
-            # at every bid, and the ladder drops those (MicroLive quoted asks alone). Each level's rounding
-            # down costs at most a tick or a venue step (≤ 1e-4 of the price: five significant figures).
+            # the venue's minimum is on each order's own price: a bid needs the size worth it at the deepest bid
+            # (each level's rounding down costs at most a tick or a venue step, ≤ 1e-4 of the price), an ask at
+            # the lower of the ask and the mid. (Worth it at the mid alone, the size was under $10 at every bid,
+            # and at an ask skewed below the mid: the ladder dropped them, and MicroLive quoted asks alone.)
             lad = q.ladder
             n = lad.n_levels
+            mn = lad.min_notional_usd
             low = bid - (n - 1) * lad.level_spacing_ticks * self.tick - n * max(self.tick, 1e-4 * bid)
-            min_sz = venue_min_size(lad.min_notional_usd, low if low > 0.5 * mid else 0.5 * mid, lot)
-            if base < min_sz:
-                base = min_sz
+            base_ask = max(base, venue_min_size(mn, ask if ask < mid else mid, lot))
+            base = max(base, venue_min_size(mn, low if low > 0.5 * mid else 0.5 * mid, lot))
         add(("exposure_size_mult", g.size_mult if g.places_orders else 0.0, "size"))
-        key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9), base)
+        key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9), base, base_ask)
         if key != self._ladder_key:
             lad = q.ladder
             ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick,
-                                  lad.sizes(base), self.sz_decimals, tick=self.tick)
+                                  lad.sizes(base), self.sz_decimals, tick=self.tick,
+                                  ask_sizes=None if base_ask == base else lad.sizes(base_ask))
             # DesiredQuote(side, px, sz, level, False) without the NamedTuple's Python-level __new__
             desired = [_tuple_new(DesiredQuote, (_BUY, x[1], x[2], i, False)) for i, x in enumerate(ladder.bids)]
             desired += [_tuple_new(DesiredQuote, (_SELL, x[1], x[2], i, False)) for i, x in enumerate(ladder.asks)]

@@ -125,13 +125,15 @@ def _ask_px(px: float, tick: float, tick_dec: int, szd: int) -> float:
 
 def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: float, sizes: Sequence[float],
                  sz_decimals: int, size_multiplier: float = 1.0, min_notional: float = 10.0, *,
-                 tick: float = 0.0, lot: float = 0.0) -> Ladder:
+                 tick: float = 0.0, lot: float = 0.0, ask_sizes: Sequence[float] | None = None) -> Ladder:
     """Up to ``n_levels`` quotes a side, level i at ``bid_px − i·spacing`` / ``ask_px + i·spacing``.
 
     Prices go to the ``tick`` grid (0 = none) then to the venue rule, bids down and asks up;
     a level that collapses onto the previous one after rounding is pushed one step further out.
-    Sizes are ``sizes[i]·size_multiplier`` rounded down to the ``lot`` (0 = 10^−szDecimals);
-    a level whose size rounds to zero or whose notional is below ``min_notional`` is dropped.
+    Sizes are ``sizes[i]·size_multiplier`` rounded down to the ``lot`` (0 = 10^−szDecimals), the
+    asks' from ``ask_sizes`` when given (a size floored at the venue minimum differs by side: a bid is
+    worth less than an ask of the same size); a level whose size rounds to zero or whose notional is
+    below ``min_notional`` is dropped.
     If the inputs cross (bid ≥ ask after rounding) both sides start from their midpoint, the
     ask rounded up and the bid down (one more step down if both land on it), so bids stay
     strictly below asks. A bid that rounds to 0 or below ends the bid side.
@@ -139,19 +141,14 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
     if not (-math.inf < bid_px < math.inf and 0.0 < ask_px < math.inf):  # a bid ≤ 0 just quotes no bids
         raise ValueError(f"build_ladder needs a finite bid_px and a positive finite ask_px, "
                          f"got bid_px={bid_px!r} ask_px={ask_px!r}")
-    n = min(n_levels, len(sizes))
-    up = 1.0 + _REL
+    n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
     if tick > 0.0 and GRID_FAST_PATH:
         fast = _grid_ladder(bid_px, ask_px, n, level_spacing, sizes, sz_decimals, size_multiplier, min_notional,
-                            tick, lot)
+                            tick, lot, ask_sizes)
         if fast is not None:
             return fast
-    if lot > 0.0:
-        lot_dec = _step_decimals(lot)
-        szs = [round(math.floor(sizes[i] * size_multiplier / lot * up) * lot, lot_dec) for i in range(n)]
-    else:  # the venue's lot 10^−szDecimals: divide by the exact power of ten
-        per = 10.0 ** sz_decimals
-        szs = [math.floor(sizes[i] * size_multiplier * per * up) / per for i in range(n)]
+    szs = _lot_sizes(sizes, n, size_multiplier, sz_decimals, lot)
+    szs_a = szs if ask_sizes is None else _lot_sizes(ask_sizes, n, size_multiplier, sz_decimals, lot)
     tick_dec = _step_decimals(tick) if tick > 0.0 else 0
     b0 = _bid_px(bid_px, tick, tick_dec, sz_decimals)
     a0 = _ask_px(ask_px, tick, tick_dec, sz_decimals)
@@ -163,7 +160,17 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
             b0 = _bid_px(b0 - max(tick, 10.0 ** -venue_price_decimals(b0, sz_decimals)), tick, tick_dec,
                          sz_decimals)
     return Ladder(_bid_side(b0, n, level_spacing, szs, tick, tick_dec, sz_decimals, min_notional),
-                  _ask_side(a0, n, level_spacing, szs, tick, tick_dec, sz_decimals, min_notional))
+                  _ask_side(a0, n, level_spacing, szs_a, tick, tick_dec, sz_decimals, min_notional))
+
+
+def _lot_sizes(sizes: Sequence[float], n: int, mult: float, szd: int, lot: float) -> list[float]:
+    """The first n sizes × mult, rounded down to the lot (0: the venue's 10^−szDecimals)."""
+    up = 1.0 + _REL
+    if lot > 0.0:
+        lot_dec = _step_decimals(lot)
+        return [round(math.floor(sizes[i] * mult / lot * up) * lot, lot_dec) for i in range(n)]
+    per = 10.0 ** szd  # the venue's lot: divide by the exact power of ten
+    return [math.floor(sizes[i] * mult * per * up) / per for i in range(n)]
 
 
 GRID_FAST_PATH = True  # False: always the general rounding path (the tests compare the two)
@@ -191,7 +198,8 @@ def _grid_spec(tick: float, spacing: float, szd: int) -> tuple:
 
 
 def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Sequence[float], szd: int,
-                 size_multiplier: float, min_notional: float, tick: float, lot: float) -> Ladder | None:
+                 size_multiplier: float, min_notional: float, tick: float, lot: float,
+                 ask_sizes: Sequence[float] | None = None) -> Ladder | None:
     """The common case in integers: whole-tick spacing on a venue-valid tick grid, bid below ask. Level i
     is exactly i·spacing from the touch price, an integer over a power of ten: the same doubles the
     general path gives (each the double nearest the decimal), with none of its per-level rounding.
@@ -203,31 +211,27 @@ def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Se
     na = math.ceil(ask_px / tick * (1.0 - _REL))
     if nb <= 0 or na <= nb or (na * m + (n - 1) * step) / p10 >= bound:
         return None
-    up = 1.0 + _REL
-    if lot > 0.0:
-        lot_dec = _step_decimals(lot)
-        szs = [round(math.floor(sizes[i] * size_multiplier / lot * up) * lot, lot_dec) for i in range(n)]
-    else:
-        per = 10.0 ** szd
-        szs = [math.floor(sizes[i] * size_multiplier * per * up) / per for i in range(n)]
+    szs = _lot_sizes(sizes, n, size_multiplier, szd, lot)
+    szs_a = szs if ask_sizes is None else _lot_sizes(ask_sizes, n, size_multiplier, szd, lot)
     nb *= m
     na *= m
     bids = []
     asks = []
     for i in range(n):
         sz = szs[i]
-        if sz <= 0.0:
-            continue
-        num = nb - i * step
-        if num > 0:  # a bid at or below zero ends the bid side
-            px = num / p10
+        if sz > 0.0:
+            num = nb - i * step
+            if num > 0:  # a bid at or below zero ends the bid side
+                px = num / p10
+                if px * sz >= min_notional:
+                    bids.append(_new_quote(Quote, (1, px, sz)))
+            else:
+                nb = -(1 << 62)  # and stays ended
+        sz = szs_a[i]
+        if sz > 0.0:
+            px = (na + i * step) / p10
             if px * sz >= min_notional:
-                bids.append(_new_quote(Quote, (1, px, sz)))
-        else:
-            nb = -(1 << 62)  # and stays ended
-        px = (na + i * step) / p10
-        if px * sz >= min_notional:
-            asks.append(_new_quote(Quote, (-1, px, sz)))
+                asks.append(_new_quote(Quote, (-1, px, sz)))
     return Ladder(tuple(bids), tuple(asks))
 
 

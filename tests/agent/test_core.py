@@ -212,10 +212,10 @@ def test_no_quotes_before_reconciliation_and_none_on_stale_data():
     assert "CancelOrder" in kinds and kinds <= {"CancelOrder", "RequestAccountSnapshot"}
 
 
-def _first_cycle(cfg: AgentConfig):
+def _first_cycle(cfg: AgentConfig, position: float = 0.0):
     """A reconciled core's first quote cycle on a wide book (no clamp to the touch): its record."""
     core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
-    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(AccountSnapshot(0.05, position, 100_000.0 if position else 0.0, 1e5, 0.0, ()))
     core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
     core.handle(Timer(0.5))
     return next(r for r in core.drain_records() if "quotes" in r)
@@ -265,6 +265,27 @@ def test_a_base_floored_at_the_venue_minimum_quotes_every_level_on_both_sides(le
                                 "quoting": {"order_size": order_size, "ladder": {"size_ratio": ratio}}}))
     bids, asks = _prices(rec, "B"), _prices(rec, "A")
     assert len(bids) == len(asks) == 3, rec["quotes"]
+    assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"])
+
+
+def test_each_side_is_floored_at_the_venue_minimum_at_its_own_prices():
+    """Bids 10% below the mid need 12 lots of 1e-5 BTC to be worth $10; asks above it need the 10 they always
+    had: the bids' floor is not put on the asks."""
+    rec = _first_cycle(quoting({"graduation": {"start_level": "MICRO_LIVE"},
+                                "quoting": {"order_size": 0.001, "glft": {"spread_factor": 20_000.0}}}))
+    bids = sorted((q for q in rec["quotes"] if q[0] == "B"), key=lambda q: -q[1])
+    asks = sorted((q for q in rec["quotes"] if q[0] == "A"), key=lambda q: q[1])
+    assert 85_000.0 < bids[0][1] < 95_000.0 and asks[0][1] > 105_000.0, rec["quotes"]
+    assert asks[0][2] == pytest.approx(0.0001) and bids[0][2] == pytest.approx(0.00012)
+    assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"]) and len(bids) == len(asks) == 3
+
+def test_asks_skewed_below_the_mid_keep_their_touch_level_at_the_venue_minimum():
+    """Long, the skew moves the asks below the mid; a size worth $10 at the mid is under $10 there, and the
+    touch ask, the one that reduces the position soonest, was dropped."""
+    rec = _first_cycle(quoting({"graduation": {"start_level": "MICRO_LIVE"}, "quoting": {"order_size": 0.001}}),
+                       position=0.004)
+    asks = _prices(rec, "A")
+    assert asks[0] < 100_000.0 and len(asks) == 3, rec["quotes"]
     assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"])
 
 

@@ -114,3 +114,23 @@ def test_the_integer_fast_path_gives_the_general_paths_ladder(mid, lo_frac, hi_f
     finally:
         lad_mod.GRID_FAST_PATH = True
     assert fast == general
+
+
+@given(st.floats(0.01, 3e5), st.floats(0.0, 0.02), st.integers(1, 6), st.sampled_from([0.0001, 0.01, 1.0]),
+       st.integers(0, 5), st.floats(0.5, 3.0))
+def test_ask_sizes_size_the_asks_and_leave_the_bids_alone(mid, half_frac, n, tick, szd, ratio):
+    """``ask_sizes``: the asks are the ladder built from them, the bids the ladder built from ``sizes``, on the
+    integer fast path and the general path alike."""
+    import agent.quoting.ladder as lad_mod
+    assume(tick < mid * 0.01)
+    bid, ask = mid * (1 - half_frac), mid * (1 + half_frac)
+    small, large = geometric(15.0 / mid, ratio, n), geometric(40.0 / mid, ratio, n)
+    for fast_path in (True, False):
+        lad_mod.GRID_FAST_PATH = fast_path
+        try:
+            both = build_ladder(bid, ask, n, 2 * tick, large, szd, tick=tick, ask_sizes=small)
+            b = build_ladder(bid, ask, n, 2 * tick, large, szd, tick=tick)
+            a = build_ladder(bid, ask, n, 2 * tick, small, szd, tick=tick)
+        finally:
+            lad_mod.GRID_FAST_PATH = True
+        assert both.bids == b.bids and both.asks == a.asks
