@@ -293,7 +293,7 @@ def test_positive_edge_evidence_is_net_of_fees_real_and_paper():
                 g.paper.on_trade(float(i), 99.0, 1.0, -1)
             else:
                 g.note_fill(float(i), +1, 100.0, 1.0, fee)
-        g.on_mid(100.0, 100.01)  # every markout: +0.01 a unit, 1 bp
+        g.on_mid(13.0, 100.01)  # every markout (due at 10-13): +0.01 a unit, 1 bp
         g.evaluate(100.0, 10_000.0, 1.0, 1.0, 0, 10)
         return g.evidence.positive_edge_share
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.markouts import MarkoutQueue
+from agent.markouts import MAX_LATE_S, MarkoutQueue
 
 
 def test_markouts_resolve_when_due_signed_so_that_positive_made_money():
@@ -92,3 +92,18 @@ def test_the_ledger_markout_is_over_the_resolved_fills_notional_only():
     assert led.markouts_bps()["1s"] == pytest.approx(100.0)
     led.on_mid(2.5, 100.0)  # now due, at its own price: 0 on 10,000 of notional
     assert led.markouts_bps()["1s"] == pytest.approx(1.0 / 10_100.0 * 1e4)
+
+
+def test_a_fill_due_in_a_feed_gap_is_expired_not_measured_by_the_first_mid_after_it():
+    """A lost socket, then a jump: the first mid after the outage resolved every fill due in it, a 10 s markout
+    measured over the whole gap and mostly the jump (the scorecards already drop such outcomes)."""
+    q = MarkoutQueue(10.0)
+    q.add(0.0, +1, 100.0, 1.0)   # due at 10: the feed is down from 8 to 30
+    q.add(5.0, -1, 100.0, 1.0)   # due at 15: likewise
+    q.add(21.0, +1, 100.0, 1.0)  # due at 31: after the gap
+    q.on_mid(7.9, 100.0)
+    assert q.on_mid(30.0, 80.0) == 0  # the jump in the outage is no markout of theirs
+    assert (q.expired, q.resolved, q.sum_usd, q.pending) == (2, 0, 0.0, 1)
+    assert q.on_mid(31.5, 101.0) == 1 and q.sum_usd == 1.0  # a mid within max_late_s of due measures it
+    q.add(40.0, +1, 100.0, 1.0)
+    assert q.on_mid(50.0 + MAX_LATE_S, 102.0) == 1  # exactly max_late_s late still counts
