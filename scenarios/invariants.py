@@ -449,27 +449,28 @@ class CancelReserveNeverSpentOnQuoting(_Invariant):
 
 
 class RequestRateAdaptsToHeadroom(_Invariant):
-    """While the venue's headroom is below ``below_frac``, the agent sends at most ``max_items_per_min``
-    request items (orders, cancels, modifies) in any minute."""
+    """While the venue's headroom is at or below ``below_frac``, the agent sends at most ``max_items_per_min``
+    request items (orders, cancels, modifies) in any minute. At or below, as exchange health's Red is
+    (``safety.health_critical``): the pulls a Red sends at exactly that headroom are of the low-headroom rate."""
 
     name: Literal["request_rate_adapts_to_headroom"]
-    below_frac: float = Field(0.3, gt=0, le=1, description="Headroom share under which the rate must adapt.")
+    below_frac: float = Field(0.3, gt=0, le=1, description="Headroom share at or under which the rate must adapt.")
     max_items_per_min: int = Field(..., ge=1, description="Bound on items sent at low headroom per rolling minute.")
     require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
                                                      "(no request item sent with the headroom that low): the invariant would hold vacuously.")
 
     def check(self, log: RunLog) -> Violation | None:
         low = np.array([c.t for c in log.commands if isinstance(c.cmd, (PlaceOrder, CancelOrder, ModifyOrder))
-                        and c.headroom / max(c.cap, 1) < self.below_frac])
+                        and c.headroom / max(c.cap, 1) <= self.below_frac + 1e-12])
         for k, t in enumerate(low):
             n = k + 1 - int(np.searchsorted(low, t - 60.0, side="right"))
             if n > self.max_items_per_min:
-                return Violation(self.name, float(t), f"{n} request items sent with headroom below "
+                return Violation(self.name, float(t), f"{n} request items sent with headroom at or below "
                                                       f"{self.below_frac:.0%} in the minute to t={t:.2f}; bound "
                                                       f"{self.max_items_per_min}")
         if self.require_exercise and not len(low):
-            return Violation(self.name, log.duration_s, f"no request item sent with headroom below "
-                                                        f"{self.below_frac:.0%}: the scenario did not exercise it")
+            return Violation(self.name, log.duration_s, f"no request item sent with headroom at or "
+                                                        f"below {self.below_frac:.0%}: the scenario did not exercise it")
         return None
 
 

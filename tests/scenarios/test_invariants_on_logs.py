@@ -96,7 +96,7 @@ def test_invariants_that_would_hold_vacuously_fail_when_the_run_never_exercised_
     log.orders = [[] for _ in range(n)]
     checks = [(InventoryReducedWithin, {"within_s": 5.0}, "no inventory at start"),
               (NoStaleQuoteOlderThan, {"max_age_s": 1.0, "past_bps": 5.0}, "no order of ours ever rested"),
-              (RequestRateAdaptsToHeadroom, {"max_items_per_min": 10}, "no request item sent with headroom below"),
+              (RequestRateAdaptsToHeadroom, {"max_items_per_min": 10}, "no request item sent with headroom at or below"),
               (DeescalatesLevelByLevel, {"within_s": 5.0}, "safety already at GREEN"),
               (QuotingResumesWithin, {"within_s": 5.0}, "already rested at start")]
     for cls, kw, says in checks:
@@ -104,3 +104,21 @@ def test_invariants_that_would_hold_vacuously_fail_when_the_run_never_exercised_
         v = cls(name=name, **kw).check(log)
         assert v is not None and says in v.message, (name, v)
         assert cls(name=name, require_exercise=False, **kw).check(log) is None, name
+
+
+def test_the_low_headroom_rate_counts_items_sent_at_exactly_the_red_threshold():
+    """Exchange health is Red at headroom ≤ 30% (safety.health_critical): the pulls a Red sends at exactly 3000 of
+    10000 are low-headroom items. Counted only below it, a run whose Red came at exactly 30% read as never exercised."""
+    from scenarios.invariants import RequestRateAdaptsToHeadroom
+    inv = RequestRateAdaptsToHeadroom(name="request_rate_adapts_to_headroom", max_items_per_min=10)
+
+    def log_at(headroom: int, n: int) -> RunLog:
+        log = RunLog(0, 0.0, 60.0, 0.05, 0.00001, 0.0, 500.0)
+        for i in range(n):
+            log.commands.append(SentCommand(1.0 + i, PlaceOrder(f"c{i}", Side.SELL, 88_000.0, 0.001, Tif.ALO, False),
+                                            1, 0.0, 0.0, 3, headroom, 10_000))
+        return log
+    assert inv.check(log_at(3000, 1)) is None
+    v = inv.check(log_at(3000, 11))
+    assert v is not None and "11 request items" in v.message
+    assert "did not exercise" in inv.check(log_at(3001, 11)).message
