@@ -279,6 +279,7 @@ def test_each_side_is_floored_at_the_venue_minimum_at_its_own_prices():
     assert asks[0][2] == pytest.approx(0.0001) and bids[0][2] == pytest.approx(0.00012)
     assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"]) and len(bids) == len(asks) == 3
 
+
 def test_asks_skewed_below_the_mid_keep_their_touch_level_at_the_venue_minimum():
     """Long, the skew moves the asks below the mid; a size worth $10 at the mid is under $10 there, and the
     touch ask, the one that reduces the position soonest, was dropped."""
