@@ -15,13 +15,19 @@ from twin.params import TwinParams
 USER = "0x" + "b2" * 20
 
 
-def test_modify_replaces_the_order_on_its_own_side_at_the_new_price():
+def _started(until: float) -> tuple[Exchange, TwinGateway, list]:
+    """A funded account's gateway on a seed-3 twin, started, the twin run to ``until``; the events it gave."""
     ex = Exchange.build(TwinParams(), 3)
     ex.fund(USER, 100_000.0)
     gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
     events: list = []
     gw.start(events.append)
-    ex.env.run(until=2.0)
+    ex.env.run(until=until)
+    return ex, gw, events
+
+
+def test_modify_replaces_the_order_on_its_own_side_at_the_new_price():
+    ex, gw, events = _started(until=2.0)
     mid = ex.books["BTC"].bids[0].px if ex.books["BTC"].bids else 100_000.0
     ids = CloidFactory(4)
     sell = PlaceOrder(ids.next(), Side.SELL, round(mid * 1.01), 0.001, Tif.ALO)
@@ -69,12 +75,7 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
     """The summary's rate_limited.address counts every address-budget refusal the agent was told of: a
     scheduleCancel (the Kill's dead-man's switch) refused for the budget was told, but not counted."""
     from agent.gateway.events import RateLimited, ScheduleCancel
-    ex = Exchange.build(TwinParams(), 3)
-    ex.fund(USER, 100_000.0)
-    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
-    events: list = []
-    gw.start(events.append)
-    ex.env.run(until=1.0)
+    ex, gw, events = _started(until=1.0)
     ex._set_quota_all(0)  # spent: past the one request per 10 s the venue still allows, refused
     for _ in range(3):
         gw.send(ScheduleCancel(60.0))

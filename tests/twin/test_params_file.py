@@ -14,16 +14,22 @@ def test_a_params_file_round_trips(tmp_path):
     assert TwinParams.load(p) == params
 
 
-def test_a_bad_params_file_names_the_file_each_field_and_its_value(tmp_path):
+def _refused(tmp_path, text: str):
+    """A params file of ``text``, refused: its path and the error's lines, the first naming the file."""
     p = tmp_path / "twin.json"
-    p.write_text('{"latency": {"nonsense": 1}, "version": "two"}')
+    p.write_text(text)
     with pytest.raises(ValueError) as e:
         TwinParams.load(p)
     lines = str(e.value).splitlines()
     assert lines[0] == f"{p}: invalid twin parameters:"
+    return p, lines
+
+
+def test_a_bad_params_file_names_the_file_each_field_and_its_value(tmp_path):
+    p, lines = _refused(tmp_path, '{"latency": {"nonsense": 1}, "version": "two"}')
     assert "  latency.nonsense: Extra inputs are not permitted (got 1)" in lines
     assert any(line.startswith("  version: ") and line.endswith("(got 'two')") for line in lines)
-    assert "errors.pydantic.dev" not in str(e.value)
+    assert not any("errors.pydantic.dev" in line for line in lines)
 
 
 def test_a_params_file_that_is_not_utf8_text_is_named(tmp_path):
@@ -79,10 +85,5 @@ def test_a_params_file_with_infinity_or_a_boolean_for_a_number_is_refused_naming
 
 def test_a_market_for_a_coin_no_instrument_lists_is_refused_naming_it(tmp_path):
     # it used to load, and the twin then died building its markets on a bare KeyError: 'ETH'
-    p = tmp_path / "twin.json"
-    p.write_text('{"markets": {"ETH": {}}}')
-    with pytest.raises(ValueError) as e:
-        TwinParams.load(p)
-    lines = str(e.value).splitlines()
-    assert lines[0] == f"{p}: invalid twin parameters:"
+    p, lines = _refused(tmp_path, '{"markets": {"ETH": {}}}')
     assert any("markets" in line and "'ETH'" in line and "instruments" in line for line in lines[1:])
