@@ -160,6 +160,16 @@ class Scenario(FileModel):
             self.agent.session.coin = coin
         return self
 
+    @model_validator(mode="after")
+    def _chaos_within_the_run(self) -> "Scenario":
+        """A fault timed at or after the run's end never happens: the run then failed its invariants with "the
+        trigger never happened", after the whole run, for what is a typo in the file (seconds for minutes)."""
+        for i, ev in enumerate(self.chaos):
+            if ev.at_s >= self.duration_s:
+                raise ValueError(f"chaos.{i} ({ev.kind}) at_s {ev.at_s:g} is not within the run (duration_s "
+                                 f"{self.duration_s:g}): it would never happen")
+        return self
+
     def schedule(self, offset_s: float = 0.0) -> ChaosSchedule:
         """The chaos as the twin takes it: slides expanded, times shifted by ``offset_s``."""
         events = []

@@ -158,3 +158,17 @@ def test_without_matplotlib_run_names_the_extra_before_the_run(tmp_path, capsys,
     good.write_text(MINIMAL)
     assert main(["run", str(good), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
     assert '".[report]"' in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_a_fault_timed_past_the_run_fails_check_naming_it(tmp_path, capsys):
+    """It ran, and failed after the whole run with "the trigger never happened": a typo (seconds for minutes)
+    is named by `check` before anything runs."""
+    bad = tmp_path / "late.yaml"
+    bad.write_text(MINIMAL + "chaos:\n  - {kind: disconnect, at_s: 5, duration_s: 2}\n"
+                             "  - {kind: price_jump, at_s: 20, fraction: -0.01}\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "chaos.1 (price_jump) at_s 20 is not within the run (duration_s 20)" in err
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(MINIMAL + "chaos:\n  - {kind: price_jump, at_s: 19.9, fraction: -0.01}\n")
+    assert load_scenario(ok).chaos[0].at_s == 19.9
