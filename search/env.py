@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agent.config import AgentConfig
-from agent.graduation import ExposureLevel
+from agent.graduation.exposure import level_named, places_orders
 from agent.graduation.governor import Graduation
 from agent.session import build_session
 from twin.params import TwinParams
@@ -141,11 +141,12 @@ class MarketMakingEnv(gym.Env):
         if not (step_s > 0 and episode_s >= step_s):
             raise ValueError(f"MarketMakingEnv: need 0 < step_s <= episode_s, got step_s={step_s!r}, "
                              f"episode_s={episode_s!r}")
-        if level.upper() not in ExposureLevel.__members__ or level.upper() == "SHADOW":
+        named = level_named(level)  # MICRO_LIVE, or MicroLive as the live CLI and the README spell it
+        if named is None or not places_orders(named):
             raise ValueError(f"MarketMakingEnv: level must be one that places orders (MICRO_LIVE … OPTIMIZED), "
                              f"got {level!r}")
         data = (agent_config or AgentConfig()).model_dump()
-        data["graduation"].update(start_level=level.upper(), ceiling=level.upper())
+        data["graduation"].update(start_level=named.name, ceiling=named.name)
         if pin_level:
             data["graduation"]["demote_on_low_confidence"] = False
         self.agent_config = AgentConfig.model_validate(data)

@@ -171,12 +171,21 @@ class GraduationConfig(FileModel):
         of giving its number; a name that is none of them is refused with the names (pydantic's own message
         offered only the numbers 0-5)."""
         if isinstance(v, str) and not v.strip().isdigit():
-            key = v.replace("_", "").replace("-", "").upper()
-            for level in ExposureLevel:
-                if level.name.replace("_", "") == key:
-                    return level
-            raise ValueError(f"expected a level's name ({', '.join(L.__members__)}) or number (0-5)")
+            level = level_named(v)
+            if level is None:
+                raise ValueError(f"expected a level's name ({', '.join(L.__members__)}) or number (0-5)")
+            return level
         return v
+
+
+def level_named(name: str) -> L | None:
+    """The exposure level ``name`` names, blind to case, '_' and '-' ('MicroLive', 'micro_live', 'MICRO-LIVE'), or
+    None: the one reading of a level's name for the config, the live CLI's --start-level and the search's --level."""
+    key = name.strip().replace("_", "").replace("-", "").upper()
+    for level in L:
+        if level.name.replace("_", "") == key:
+            return level
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,3 +193,14 @@ def test_without_gymnasium_the_search_names_the_extra_to_install(monkeypatch, ca
     fresh = importlib.import_module("search.__main__")
     assert fresh.main(["--trials", "1"]) == 2
     assert '".[search]"' in capsys.readouterr().err
+
+
+def test_a_level_is_read_as_the_config_and_the_live_cli_read_it():
+    """`--level MicroLive` (as the live CLI and the README spell it) was refused, only MICRO_LIVE read; a level that
+    places nothing, or no level at all, is refused naming it."""
+    for name in ("MicroLive", "micro_live", "MICRO-LIVE"):
+        env = MarketMakingEnv(step_s=60.0, episode_s=60.0, level=name)
+        assert env.agent_config.graduation.start_level.name == env.agent_config.graduation.ceiling.name == "MICRO_LIVE"
+    for bad in ("Shadow", "Mikro"):
+        with pytest.raises(ValueError, match=f"got '{bad}'"):
+            MarketMakingEnv(step_s=60.0, episode_s=60.0, level=bad)
