@@ -651,19 +651,27 @@ def test_a_frame_or_reply_with_a_number_past_floats_range_or_nested_too_deep_is_
     assert gw.stats["malformed"] == 4 and gw.stats["ws_failures"] == 0
 
 
+def _failing_once(kind: type, into: list, keep: type | None = None):
+    """A gateway sink that raises on the first event of ``kind`` (a bug on that event's path) and appends the
+    others to ``into`` (only those of ``keep``, if given)."""
+    failed: list = []
+
+    def sink(ev) -> None:
+        if type(ev) is kind and not failed:
+            failed.append(ev)
+            raise ZeroDivisionError(f"a bug on {kind.__name__}'s path")
+        if keep is None or type(ev) is keep:
+            into.append(ev)
+    return sink
+
+
 def test_an_unexpected_error_on_a_frames_path_reconnects_the_socket_instead_of_ending_it(caplog):
     """Whatever a frame's handling raises (here the sink, once), the socket task must not end while the run
     goes on: it is logged with its traceback, counted, and the socket reconnected with the usual backoff."""
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():
             events: list = []
-            failed: list = []
-
-            def sink(ev) -> None:
-                if type(ev) is BookUpdated and not failed:
-                    failed.append(ev)
-                    raise ZeroDivisionError("a bug on the frame's path")
-                events.append(ev)
+            sink = _failing_once(BookUpdated, events)
             gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=0,
                                     rng=np.random.default_rng(4), backoff_base_s=0.05, backoff_max_s=0.2)
             await gw.prepare()
@@ -689,14 +697,7 @@ def test_an_unexpected_error_on_a_quota_replys_path_keeps_the_poll_going(caplog)
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():
             quotas: list = []
-            failed: list = []
-
-            def sink(ev) -> None:
-                if type(ev) is QuotaStatus and not failed:
-                    failed.append(ev)
-                    raise ZeroDivisionError("a bug on the quota's path")
-                if type(ev) is QuotaStatus:
-                    quotas.append(ev)
+            sink = _failing_once(QuotaStatus, quotas, keep=QuotaStatus)
             gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=0.05,
                                     rng=np.random.default_rng(4))
             await gw.prepare()
