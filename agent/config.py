@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from agent.execution.budget import BudgetConfig
 from agent.execution.reconcile import ReconcileConfig
@@ -22,8 +22,6 @@ from twin.files import FileModel, describe_invalid, read_text
 
 
 class ValidationConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     scorecard: ScorecardConfig = Field(
         default_factory=lambda: ScorecardConfig(min_prediction_spacing_s=5.0, healthy_min_ir=0.1, retire_ir=0.02),
         description="Per-signal scorecards; predictions spaced one horizon apart so outcomes do not overlap. "
@@ -36,8 +34,6 @@ class ValidationConfig(FileModel):
 
 
 class SessionConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     coin: str = Field("BTC", description="Coin to quote (HIP-3 coins as 'dex:COIN').")
     cycle_s: float = Field(0.5, gt=0, description="Quote-cycle timer period, s (the budget may stretch requotes).")
     collateral_usd: float = Field(100_000.0, gt=0, description=(
@@ -65,8 +61,6 @@ class SessionConfig(FileModel):
 
 
 class RiskConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     max_position: float = Field(0.05, gt=0, description="Limit on |worst-case position| (coin), in-flight included.")
     stale_book_s: float = Field(3.0, gt=0, description="No book update for this long → market data stale: pull quotes.")
     ack_timeout_s: float = Field(5.0, gt=0, description="No acknowledgement within this → order stale → snapshot.")
@@ -95,8 +89,6 @@ class RiskConfig(FileModel):
 
 
 class QuotingConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     order_size: float = Field(0.002, gt=0, description="Δ of GLFT: base quote size per level, coin.")
     sigma_prior: float = Field(8.5e-5, gt=0, description="Volatility (log-return per √s) until estimated.")
     a_prior: float = Field(2.0, gt=0, description="Arrival intensity A per side, 1/s, until estimated.")
@@ -124,8 +116,6 @@ class QuotingConfig(FileModel):
 
 
 class AgentConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     session: SessionConfig = Field(default_factory=SessionConfig, description="What to trade and how often.")
     risk: RiskConfig = Field(default_factory=RiskConfig, description="Limits and staleness.")
     quoting: QuotingConfig = Field(default_factory=QuotingConfig, description="Quote model.")

@@ -66,8 +66,6 @@ ScenarioChaos = Annotated[Union[LatencySpike, Http429Burst, RejectionBurst, Disc
 
 
 class MarketSpec(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     coin: str = Field("BTC", description="The coin the agent quotes; an instrument the twin lists (HIP-3 as "
                                          "'dex:COIN').")
     preset: Literal["btc", "thin_hip3"] = Field("btc", description="Synthetic defaults to start from: 'btc' "
@@ -92,8 +90,6 @@ class MarketSpec(FileModel):
 class RestingOrderSpec(FileModel):
     """An order an earlier run left at the venue. Price: ``px``, or ``offset_bps`` from the mid at start."""
 
-    model_config = ConfigDict(extra="forbid")
-
     side: Literal["buy", "sell"] = Field(..., description="Bid or ask.")
     sz: float = Field(..., gt=0, description="Size, coin units (venue size decimals).")
     px: float | None = Field(None, gt=0, description="Limit price.")
@@ -110,8 +106,6 @@ class RestingOrderSpec(FileModel):
 
 class StartState(FileModel):
     """Where the story starts: what the venue already holds for the account, and the agent's models."""
-
-    model_config = ConfigDict(extra="forbid")
 
     position: float = Field(0.0, description="Signed position at the venue at start, coin units.")
     entry_px: float | None = Field(None, gt=0, description="Its entry price (default: the mid at start).")
@@ -130,8 +124,6 @@ class StartState(FileModel):
 
 
 class Scenario(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     name: str = Field(..., min_length=1, description="Short identifier (the file's stem by convention).")
     incident: str = Field(..., min_length=1, description="The live incident this reproduces.")
     description: str = Field(..., min_length=1, description="What happens, and why it would break a naive agent.")

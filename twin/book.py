@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import math
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 
 
 class QueueParams(FileModel):
     """How client orders advance in the queue of the (exogenous) market book."""
-
-    model_config = ConfigDict(extra="forbid")
 
     cancel_ahead_power: float = Field(
         2.0, ge=0.0,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from twin.book import QueueParams
 from twin.faults.connection import ConnectionParams
@@ -22,8 +22,6 @@ PARAMS_VERSION = 1
 
 
 class FeedParams(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     book_interval_s: float = Field(
         0.5, gt=0, description="Cadence of l2Book pushes. The venue documents at least 0.5 s between "
                                "book messages (reports since 2026-07 say up to 2-5 s for the non-fast feed).")
@@ -34,8 +32,6 @@ SIM_EPOCH_MS = 1_767_225_600_000  # 2026-01-01 UTC: a simulation's venue time at
 
 
 class VenueParams(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     epoch_ms: int | None = Field(None, description=(
         "Venue time (ms) at simulated t=0. Null: 2026-01-01 UTC in a simulation, the wall clock when served (twin "
         "serve), so that clients taking nonces and expiresAfter from the wall clock are inside the venue's window. "
@@ -52,8 +48,6 @@ class VenueParams(FileModel):
 
 class TwinParams(FileModel):
     """All of the twin's parameters. ``version`` guards files written by older code."""
-
-    model_config = ConfigDict(extra="forbid")
 
     version: int = Field(PARAMS_VERSION, description="Schema version of this file.")
     instruments: list[InstrumentSpec] = Field(default_factory=default_instruments,

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from collections import deque
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 from agent.gateway.events import QuotaStatus
 
 
 class BudgetConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     reserve_frac: float = Field(0.05, ge=0, le=0.5, description="Share of the cap only cancels may spend.")
     knee_frac: float = Field(0.3, gt=0, le=1, description="Below this headroom share, requoting slows down.")
     max_stretch: float = Field(20.0, ge=1, description="Longest requote interval as a multiple of the base.")

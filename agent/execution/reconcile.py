@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 from agent.execution.budget import RequestBudget
@@ -43,8 +43,6 @@ class DesiredQuote(NamedTuple):
 
 
 class ReconcileConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     price_tolerance_ticks: float = Field(1.5, ge=0, description="Keep a live order whose price is within this many "
                                                                 "ticks of a desired quote (0.5: exact price only; "
                                                                 "keeping queue position is worth a tick).")

@@ -7,14 +7,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from twin.files import FileModel
 
 
 class ConfidenceConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     model_weight: float = Field(0.4, ge=0, description="Weight of model_confidence (validation scorecards) in overall.")
     execution_weight: float = Field(0.3, ge=0, description="Weight of execution_confidence (venue behaviour: "
                                                            "ack latency, rejections, rate limits, reconnections, "

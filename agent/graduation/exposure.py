@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from twin.files import FileModel
 from agent.graduation.confidence import ConfidenceConfig, TradingConfidence
@@ -74,8 +74,6 @@ def level_for_confidence(confidence: float) -> ExposureLevel:
 class PromotionCriteria(FileModel):
     """Every criterion must hold on every sample for the whole dwell at the current level."""
 
-    model_config = ConfigDict(extra="forbid")
-
     min_fills_at_level: int = Field(30, ge=0, description="Fills since the current level was entered (paper fills "
                                                           "at SHADOW) before promotion.")
     min_dwell_s: float = Field(600.0, ge=0, description="Seconds every criterion must hold without a break, s.")
@@ -121,8 +119,6 @@ class PromotionCriteria(FileModel):
 
 
 class GraduationConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig, description="Confidence weights and "
                                                                                        "hysteresis.")
     promotion: PromotionCriteria = Field(default_factory=PromotionCriteria, description="What promotion needs.")

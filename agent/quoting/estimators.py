@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import math
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 
 
 class EstimatorConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     vol_sample_interval_s: float = Field(1.0, gt=0, description="Grid of mid samples for the volatility, s.")
     vol_halflife_s: float = Field(300.0, gt=0, description="EWMA half-life of squared returns, s.")
     vol_min_samples: int = Field(30, ge=1, description="Grid samples before the volatility estimate is ready.")

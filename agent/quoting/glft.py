@@ -22,14 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 
 
 class GlftConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     gamma: float = Field(0.05, gt=0, description="Risk aversion γ (and ξ), per unit of price×size risk.")
     spread_factor: float = Field(1.0, gt=0, description="Multiplier on the model half spread (1 = the model's).")
     skew_factor: float = Field(1.0, ge=0, description="Multiplier on the inventory skew (0 = no skew).")

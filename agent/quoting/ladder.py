@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple, Sequence
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 
@@ -22,8 +22,6 @@ _REL = 1e-14
 
 
 class LadderConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     n_levels: int = Field(3, ge=1, le=20, description="Levels per side.")
     level_spacing_ticks: float = Field(2.0, gt=0, description="Distance between consecutive levels, ticks.")
     size_ratio: float = Field(1.5, gt=0, description="Geometric growth of size per level away from the touch (1 = flat).")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Sequence
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from twin.files import FileModel
 
@@ -21,8 +21,6 @@ _MAX_LOGIT = 11.5
 
 
 class SignalConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     horizon_s: float = Field(5.0, gt=0, description="Horizon each signal's p_up refers to, s (validation scores at it).")
     adj_coef_bps: float = Field(1.0, ge=0, description=(
         "Price adjustment per unit of (p_up − 0.5), bps of mid, before the clip (1.0 reaches 0.5 bps at p_up = 1)."))

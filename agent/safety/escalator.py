@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal, NamedTuple
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from twin.files import FileModel
 from agent.safety.risk_budget import RiskBudgetConfig
@@ -35,8 +35,6 @@ class SafetyLevel(IntEnum):
 
 class SafetyConfig(FileModel):
     """The DESIGN §6 safety table as configuration: entry rules, dwell, and the action per level."""
-
-    model_config = ConfigDict(extra="forbid")
 
     # --- entry rules
     drawdown_yellow: float = Field(0.005, gt=0, description="Drawdown ≥ this fraction of starting equity → Yellow.")

@@ -19,14 +19,12 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 
 
 class RiskBudgetConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     horizon_s: float = Field(60.0, gt=0, description="Horizon over which the position is held at risk, s "
                                                      "(about how long flattening would take).")
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence level of PaR.")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 from agent.execution.orders import OrderState
@@ -41,8 +41,6 @@ _FILLED = OrderState.FILLED
 
 
 class ShadowConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     at_price_share: float = Field(0.0, ge=0, le=1, description=(
         "The paper fill model's share of a public trade printed at a quote's price that fills it (its place in "
         "the queue, unknown from the public feed). 0: only trades printing through the price fill, the "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 
@@ -25,8 +25,6 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 class RegimeConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     step_s: float = Field(1.0, gt=0, description=(
         "Cadence of the returns the model sees, s; on_mid samples the mid on this grid."))
     stay_calm: float = Field(0.995, gt=0, lt=1, description=(

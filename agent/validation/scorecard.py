@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Iterable, Mapping
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from twin.files import FileModel
 
@@ -28,8 +28,6 @@ class Verdict(str, Enum):
 
 
 class ScorecardConfig(FileModel):
-    model_config = ConfigDict(extra="forbid")
-
     window_outcomes: int = Field(500, ge=10, description=(
         "Rolling window of resolved outcomes every metric is computed over (edge bias excepted: an EWMA)."))
     min_outcomes: int = Field(100, ge=2, description=(

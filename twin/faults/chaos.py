@@ -85,8 +85,6 @@ chaos_event_adapter: TypeAdapter = TypeAdapter(ChaosEvent)
 class ChaosSchedule(FileModel):
     """Scripted faults, kept sorted by ``at_s`` (stable: equal times keep their given order)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     events: list[ChaosEvent] = Field(default_factory=list, description="The faults; sorted by at_s on validation.")
 
     @field_validator("events")

@@ -9,7 +9,7 @@ import bisect
 import math
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 
@@ -21,8 +21,6 @@ class ConnectionParams(FileModel):
     §7); 0.5 per hour is deliberately pessimistic so runs of a few hours see several. Reconnects
     take a few seconds (median 3 s, long tail).
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     hazard_per_hour: float = Field(0.5, ge=0, description="Disconnects per connected hour (Poisson; 0 disables).")
     outage_median_s: float = Field(3.0, gt=0, description="Median outage length until the socket is back, s.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 
@@ -26,8 +26,6 @@ class PathLatencyParams(FileModel):
     refits all of these from live round trips.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     median_ms: float = Field(60.0, gt=0, description="Median of the log-normal body, ms.")
     sigma: float = Field(0.35, ge=0, description="Shape of the body: standard deviation of log latency.")
     spike_prob: float = Field(0.02, ge=0, le=1,
@@ -42,8 +40,6 @@ class PathLatencyParams(FileModel):
 
 class LatencyParams(FileModel):
     """Latency of the three network paths."""
-
-    model_config = ConfigDict(extra="forbid")
 
     order_entry: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(median_ms=60.0),
                                            description="Client -> venue (REST request, order entry).")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from twin.files import FileModel
 from twin.faults.rejections import VENUE_TEXT, RejectReason
@@ -25,8 +25,6 @@ _INFO_PER_60_ITEMS = frozenset({"candleSnapshot"})
 
 class QuotaParams(FileModel):
     """The venue's request limits (hyperliquid.md §5)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     initial_buffer: int = Field(10000, ge=0,
                                 description="Requests every address may send before trading (venue: 10000).")

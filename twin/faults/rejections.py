@@ -11,7 +11,7 @@ import math
 from enum import Enum
 
 import numpy as np
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from twin.files import FileModel
 
@@ -137,8 +137,6 @@ class RejectionParams(FileModel):
     """Stochastic rejections of orders that pass the venue's rules as the twin checks them, and REST
     transport failures. Defaults are zero: the venue's own rules (checked by the exchange) explain
     nearly all live rejections; calibration fits nonzero rates from live rejection counts."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rates: dict[str, float] = Field(
         default_factory=dict,

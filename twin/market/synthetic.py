@@ -41,7 +41,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from twin.files import FileModel
 from scipy.signal import lfilter
@@ -60,8 +60,6 @@ _BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path 
 
 class SyntheticMarketParams(FileModel):
     """Parameters of the synthetic market for one coin; defaults resemble BTC on Hyperliquid."""
-
-    model_config = ConfigDict(extra="forbid")
 
     initial_mid: float = Field(100_000.0, gt=0, description="Mid price at t=0, quote units (USD).")
     book_interval_s: float = Field(0.1, gt=0, description="Grid of the mid path and of BOOK events, s.")
