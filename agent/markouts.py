@@ -10,25 +10,23 @@ fixed).
 
 A fill due while the feed was down (a lost socket, a book gone quiet) is resolved by the first mid after
 the gap, which measures a longer horizon than the queue's and, after a jump in the outage, mostly the jump:
-a fill whose first mid comes more than ``max_late_s`` past its due time is dropped as expired, as the
-model scorecards drop their late outcomes (``validation.max_resolution_delay_s``, the same default).
+a fill whose first mid comes more than ``MAX_LATE_S`` past its due time is dropped (neither resolved nor
+pending), as the model scorecards drop their late outcomes (``MAX_LATE_S`` is the default of their
+``max_resolution_delay_s``).
 """
 from __future__ import annotations
 
 from collections import deque
 
 
-MAX_LATE_S = 5.0
+MAX_LATE_S = 5.0  # s past its due time a markout's mid may come and still measure its horizon
 
 
 class MarkoutQueue:
-    __slots__ = ("horizon_s", "fee_rate", "max_late_s", "_due", "resolved", "positive", "sum_usd", "notional_usd",
-                 "expired")
+    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd", "notional_usd")
 
-    def __init__(self, horizon_s: float, fee_rate: float = 0.0, max_late_s: float = MAX_LATE_S) -> None:
+    def __init__(self, horizon_s: float, fee_rate: float = 0.0) -> None:
         self.horizon_s = horizon_s
-        self.max_late_s = max_late_s
-        self.expired = 0  # fills whose first mid after their due time came too late to measure them
         self.fee_rate = fee_rate  # the fee a fill pays when it does not say (paper fills), per unit of notional
         self._due: deque[tuple[float, int, float, float, float]] = deque()  # (due_ts, side, px, sz, fee per unit)
         self.resolved = 0
@@ -47,11 +45,10 @@ class MarkoutQueue:
         """Resolve the fills due by ``ts`` against ``mid``; returns how many."""
         due = self._due
         n = 0
-        late = ts - self.max_late_s
+        late = ts - MAX_LATE_S
         while due and due[0][0] <= ts:
             due_ts, side, px, sz, fee = due.popleft()
-            if due_ts < late:
-                self.expired += 1
+            if due_ts < late:  # its mid came after a gap in the feed: dropped
                 continue
             edge = side * (mid - px)
             if edge > fee:

@@ -16,6 +16,7 @@ from typing import Iterable, Mapping
 
 from pydantic import Field, model_validator
 
+from agent.markouts import MAX_LATE_S
 from twin.files import FileModel
 
 _LN2 = math.log(2.0)
@@ -37,7 +38,7 @@ class ScorecardConfig(FileModel):
     evaluate_timer_s: float = Field(300.0, gt=0, description=(
         "Evaluate after this long since the last evaluation, s, if at least one new outcome arrived "
         "(outcomes are rare); periods without new outcomes are not counted."))
-    max_resolution_delay_s: float = Field(5.0, ge=0, description=(
+    max_resolution_delay_s: float = Field(MAX_LATE_S, ge=0, description=(
         "A prediction resolved by a mid later than due + this, s (a feed gap), is dropped as expired: "
         "that mid does not measure the horizon the prediction was about."))
     min_prediction_spacing_s: float = Field(0.0, ge=0, description=(

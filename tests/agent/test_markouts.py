@@ -103,7 +103,7 @@ def test_a_fill_due_in_a_feed_gap_is_expired_not_measured_by_the_first_mid_after
     q.add(21.0, +1, 100.0, 1.0)  # due at 31: after the gap
     q.on_mid(7.9, 100.0)
     assert q.on_mid(30.0, 80.0) == 0  # the jump in the outage is no markout of theirs
-    assert (q.expired, q.resolved, q.sum_usd, q.pending) == (2, 0, 0.0, 1)
+    assert (q.resolved, q.sum_usd, q.pending) == (0, 0.0, 1)  # the two due in the gap are dropped
     assert q.on_mid(31.5, 101.0) == 1 and q.sum_usd == 1.0  # a mid within max_late_s of due measures it
     q.add(40.0, +1, 100.0, 1.0)
     assert q.on_mid(50.0 + MAX_LATE_S, 102.0) == 1  # exactly max_late_s late still counts
