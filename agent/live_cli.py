@@ -48,7 +48,7 @@ examples:
   python -m agent.audit runs/t1 --from 2026-11-30T14:00 --to 2026-11-30T14:05   # what it saw and sent then
 """
 
-START_LEVELS = ("Shadow", "MicroLive", "Ramping", "Cautious", "Full", "Optimized")
+START_LEVELS = ("Shadow", "MicroLive", "Ramping", "Cautious", "Full", "Optimized")  # ExposureLevel's, in its order
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
@@ -107,10 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _start_level(text: str) -> str:
-    for name in START_LEVELS:
-        if name.lower() == text.replace("_", "").replace("-", "").lower():
-            return name
-    raise argparse.ArgumentTypeError(f"--start-level {text!r}: expected one of {', '.join(START_LEVELS)}")
+    from agent.graduation.exposure import level_named
+    level = level_named(text)  # as a config names it: blind to case, '_' and '-'
+    if level is None:
+        raise argparse.ArgumentTypeError(f"--start-level {text!r}: expected one of {', '.join(START_LEVELS)}")
+    return START_LEVELS[level]
 
 
 def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
@@ -230,24 +231,24 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
         if ":" in coin and coin.split(":", 1)[0] != args.dex:
             raise UsageError(f"--coin {coin!r} names another dex than --dex {args.dex!r}")
         coin = coin if ":" in coin else f"{args.dex}:{coin}"
-    level = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", args.start_level).upper()  # MicroLive → MICRO_LIVE
+    from agent.graduation.exposure import ExposureLevel
+    level = ExposureLevel(START_LEVELS.index(args.start_level))  # as _start_level spelt it: MicroLive, MICRO_LIVE
     collateral_set = "collateral_usd" in config.session.model_fields_set  # (before the dump below sets every field)
     data = config.model_dump()
     data["session"]["coin"] = coin
     data["graduation"]["start_level"] = level
-    from agent.graduation.exposure import ExposureLevel
     if args.execution_level == 3:
         # micro-live: an operator's cap on the exposure, whatever graduation's evidence says
         micro = ExposureLevel.MICRO_LIVE
-        if ExposureLevel[level] > micro:
+        if level > micro:
             raise UsageError(f"--start-level {args.start_level} needs --execution-level 4: level 3 is micro-live, its "
                              f"exposure capped at MicroLive (graduation promotes up to it, not past)")
         data["graduation"]["ceiling"] = min(config.graduation.ceiling, micro)
-    if ExposureLevel[level] > config.graduation.ceiling:
+    if level > config.graduation.ceiling:
         raise UsageError(f"--start-level {args.start_level} is above graduation.ceiling "
                          f"{config.graduation.ceiling.name} in the config: start at or below it (promotion never "
                          f"passes the ceiling; a start above it would trade above it)")
-    config = AgentConfig.model_validate(data)  # validated again: the level by name → ExposureLevel
+    config = AgentConfig.model_validate(data)  # validated again, with the start level and the ceiling
     wallet, account = load_key(args.keystore, env)
     return _Plan(base_url=base_url, network="mainnet" if mainnet else ("testnet" if not args.base_url else "custom"),
                  config=config, coin=coin, duration=duration, wallet=wallet, account=account,

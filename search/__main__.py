@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episode", default="30m", help="simulated time per episode: 1800, 30m, 1h (default 30m)")
     ap.add_argument("--step", default="5m", help="simulated time per environment step (default 5m)")
     ap.add_argument("--level", default="FULL", help="exposure level the agent trades at, held for the episode: "
-                    "MicroLive, Cautious, Ramping, Full or Optimized, any case, '_' or '-' ignored (default FULL)")
+                    "MicroLive, Ramping, Cautious, Full or Optimized, any case, '_' or '-' ignored (default FULL)")
     ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the trials' draws and the first episode "
                     "(default 0)")
     ap.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),

@@ -1670,3 +1670,17 @@ def test_the_mainnet_url_spelt_otherwise_still_needs_the_confirmation_and_signs_
         assert plan.network == "mainnet" and plan.base_url == "https://api.hyperliquid.xyz"
     plan = _plan(build_parser().parse_args(["--base-url", "http://127.0.0.1:3001"]), env)
     assert plan.network == "custom"
+
+
+def test_start_level_is_read_as_a_config_reads_a_level():
+    """One reading of a level's name (graduation.exposure.level_named) for the config, --start-level and the
+    search's --level: blind to case, '_' and '-', the run labelled in the CLI's own spelling."""
+    from agent.graduation.exposure import ExposureLevel
+    from agent.live_cli import _plan, build_parser
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    for text in ("MicroLive", "micro_live", "MICRO-LIVE"):
+        plan = _plan(build_parser().parse_args(["--base-url", "http://127.0.0.1:9", "--start-level", text]), env)
+        assert plan.start_level == "MicroLive" and plan.config.graduation.start_level is ExposureLevel.MICRO_LIVE
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["--start-level", "Mikro"])
+    assert e.value.code == 2
