@@ -85,10 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:  # (an empty --out is refused, not taken for "no folder")
         from agent.audit.records import refuse_earlier_run
         try:
-            if args.out == "":
-                make_output_folder("")  # refused: an empty path
-            refuse_earlier_run(Path(args.out), "choose another --out, or remove the folder")
-            make_output_folder(args.out)
+            refuse_earlier_run(make_output_folder(args.out), "choose another --out, or remove the folder")
         except (FileExistsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -106,12 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     seed = args.seed if args.seed is not None else scenario.seeds[0]
-    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-seed{seed}"
-    try:
-        if args.out == "":
-            make_output_folder("")  # refused: an empty path
+    try:  # (an empty --out is refused, not taken for the default)
+        out = make_output_folder(args.out if args.out is not None else Path("runs") / f"{scenario.name}-seed{seed}")
         refuse_earlier_run(out, "remove the folder to run it again, or pass another --out")
-        make_output_folder(out)
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -96,7 +96,7 @@ def test_a_negative_seed_or_a_file_for_the_run_folder_exit_2_naming_them(tmp_pat
     f = tmp_path / "notes.txt"
     f.write_text("mine")
     assert main(["--duration", "1m", "--out", str(f), "--quiet"]) == 2
-    assert f"{f} exists and is not a folder" in capsys.readouterr().err and f.read_text() == "mine"
+    assert f"--out {f}: exists and is not a folder" in capsys.readouterr().err and f.read_text() == "mine"
 
 
 def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):
