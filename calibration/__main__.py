@@ -148,7 +148,6 @@ def _bar(journal: Path, quiet: bool):
                 leave=False)
 
 
-
 def _check_out(out: Path, given: str | None, run: Path) -> bool:
     """Make the output folder now, before any work (ValueError naming it and why not). A folder holding
     anything but an earlier calibration's files is refused (they would sit beside a report that does not
@@ -170,6 +169,7 @@ def _check_out(out: Path, given: str | None, run: Path) -> bool:
     replacing = out.is_dir() and any((out / name).exists() for name in OUTPUT_FILES)
     make_output_folder(out, given=shown)
     return replacing
+
 
 if __name__ == "__main__":
     sys.exit(main())

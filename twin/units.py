@@ -37,7 +37,6 @@ def parse_duration(text: str | float | int) -> float:
     return value
 
 
-
 def non_negative_int(text: str) -> int:
     """A non-negative integer from a command line (a count, a seed)."""
     return _int_at_least(text, 0, "a non-negative integer")

@@ -74,7 +74,6 @@ class LogReader:
             yield Line(rec["type"], float(rec["ts"]), text)
 
 
-
 def first_ts(path: str | Path) -> float | None:
     """The time of the log's first record (offsets such as ``30m`` count from it); None for an empty log."""
     for line in LogReader(path):

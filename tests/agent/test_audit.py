@@ -300,7 +300,6 @@ def test_plot_writes_a_png_for_a_twin_log_and_a_live_one(run, tmp_path, capsys):
     assert not (tmp_path / "none.png").exists() and not (tmp_path / "x.png").exists()
 
 
-
 def test_a_plot_file_whose_folder_cannot_be_made_exits_2_before_reading(run, tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("")

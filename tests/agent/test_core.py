@@ -158,7 +158,6 @@ def test_worst_case_position_never_exceeds_the_limit_under_latency(seed):
     assert abs(core.tracker.position - ex.accounts[gw.user].position("BTC").szi) < 1e-9
 
 
-
 def test_decision_log_survives_a_torn_last_line(tmp_path):
     path = tmp_path / "decisions.jsonl"
     with JsonlWriter(path, flush_every=1) as w:
@@ -387,7 +386,6 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
         i = r["inputs"]
         assert i["best_bid"] < i["mid"] < i["best_ask"] and i["sigma"] > 0.0 and i["A"] > 0.0 and i["k"] > 0.0
         assert type(i["headroom"]) is int and 0.0 <= i["p_stressed"] <= 1.0 and abs(i["position"]) < 1.0
-
 
 
 def _spied_session(cfg, seed, params=None, schedule=None):

@@ -1411,7 +1411,6 @@ def test_the_gateway_asks_for_the_fast_book_feed_and_twin_serve_gives_its_five_l
     assert depths == {(5, 5)} if fast else max(min(d) for d in depths) > 5
 
 
-
 def test_a_limit_the_account_cannot_margin_is_warned_of():
     from agent.preflight import unmargined
     cfg = AgentConfig()  # max_position 0.05
