@@ -22,6 +22,7 @@ from agent.audit.records import JsonlWriter, run_folder_sink, write_json
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
+from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
 from agent.session import USER, summarise
 from scenarios.invariants import Violation
@@ -145,7 +146,8 @@ def _warm(ex: Exchange, core, coin: str):
             ev = BookUpdated(ts, push.coin, tuple((b[0], b[1]) for b in push.bids),
                              tuple((a[0], a[1]) for a in push.asks), push.time_ms)
         elif isinstance(push, TradePush):
-            ev = TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL, push.tid)
+            ev = TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL,
+                               fill_key(push.time_ms, push.tid))  # as TwinGateway keys a print
         else:
             return
         core.handle(ev)  # the only command it can produce unreconciled is a snapshot request: dropped

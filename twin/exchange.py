@@ -10,7 +10,9 @@ The twin knows nothing of the agent.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import struct
 from bisect import bisect_left, bisect_right
 from dataclasses import fields, replace
 from operator import attrgetter
@@ -47,6 +49,16 @@ NO_ISOLATED_POSITION = "Cannot update margin: no isolated position."
 STRICT_ISOLATED_REMOVE = "Cannot remove margin from a strict isolated position."
 INSUFFICIENT_MARGIN_TO_ADD = "Insufficient margin available to add."
 INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
+_OID_PAIR = struct.Struct(">QQ")
+_TID_MASK = (1 << 50) - 1
+
+
+def trade_tid(buyer_oid: int, seller_oid: int) -> int:
+    """A trade's ``tid`` as the venue makes it: "a 50-bit hash of (buyer_oid, seller_oid)" (docs websocket/
+    subscriptions, WsTrade; "for a globally unique trade id, use (block_time, coin, tid)"), so unique for a pair of
+    orders but in no time order. Here blake2b of the two oids, its low 50 bits: the venue's hash is not published."""
+    digest = hashlib.blake2b(_OID_PAIR.pack(buyer_oid, seller_oid), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & _TID_MASK
 
 
 class Connection:
@@ -118,7 +130,9 @@ class Exchange:
         self.connections: list[Connection] = []
         self._subs: dict[tuple[str, str], list[Connection]] = {}
         self._next_oid = 10_000_000_000
-        self._next_tid = 1
+        # the anonymous market's orders: each trade it makes is with an order of its own, whose oid (never shown)
+        # goes into the trade's tid with the other side's (trade_tid); below the clients' oids
+        self._next_anon_oid = 1
         self.epoch_ms = params.venue.epoch_ms if params.venue.epoch_ms is not None else SIM_EPOCH_MS
         self.fee_rates = {c: (i.maker_fee, i.taker_fee) for c, i in self.instruments.items()}
         self.log: list[tuple] | None = [] if record else None
@@ -692,17 +706,20 @@ class Exchange:
         if status not in ("canceled", "filled"):
             self._log("venue_cancel", o.user, o.oid, status)
 
-    def _fill(self, o: ClientOrder, px: float, sz: float, is_maker: bool, prints: bool = True) -> None:
+    def _fill(self, o: ClientOrder, px: float, sz: float, is_maker: bool, prints: bool = True,
+              counter_oid: int | None = None) -> None:
         """Book one fill of a client order on the account, the quota and the feeds. Every fill on the
         venue is a public print (same tid); ``prints`` is False only when the market's own print of the
-        trade that filled it is already published."""
+        trade that filled it is already published. ``counter_oid``: the market's order on the other side (a
+        fresh one when not given)."""
         acct = self.accounts[o.user]
         maker_fee, taker_fee = self.fee_rates[o.coin]
         fee = px * sz * (maker_fee if is_maker else taker_fee)
         res = acct.apply_fill(o.coin, o.is_buy, px, sz, fee)
         self.quotas[o.user].on_traded(px * sz)
         o.sz = _round_sz(o.sz - sz, self.instruments[o.coin])
-        tid = self._report_fill(o.user, o.coin, o.is_buy, px, sz, res, o.oid, not is_maker, fee, o.cloid)
+        tid = self._report_fill(o.user, o.coin, o.is_buy, px, sz, res, o.oid, not is_maker, fee, o.cloid,
+                                counter_oid=counter_oid)
         if prints:
             self._print_client(o.coin, o.is_buy != is_maker, px, sz, tid, o.user if o.is_buy else None,
                                None if o.is_buy else o.user)
@@ -712,11 +729,13 @@ class Exchange:
         self._enforce_reduce_only(acct, o.coin)
 
     def _report_fill(self, user: str, coin: str, is_buy: bool, px: float, sz: float, res, oid: int, crossed: bool,
-                     fee: float, cloid: str | None, liquidation: tuple | None = None) -> int:
+                     fee: float, cloid: str | None, liquidation: tuple | None = None,
+                     counter_oid: int | None = None) -> int:
         """A fill booked on the account, as the user sees it: a userFills row (the query) and the pushes
-        (userFills, and the user channel's fills)."""
-        tid = self._next_tid
-        self._next_tid += 1
+        (userFills, and the user channel's fills). Its tid is the trade's, of ``oid`` and the market's order on
+        the other side, ``counter_oid`` (a fresh one when not given)."""
+        other = self._anon_oid() if counter_oid is None else counter_oid
+        tid = trade_tid(oid, other) if is_buy else trade_tid(other, oid)
         self.counters["fills"] += 1
         info = FillInfo(coin, px, sz, "B" if is_buy else "A", self.now_ms(), res.start_position, res.direction,
                         res.closed_pnl, oid, tid, crossed, fee, cloid, liquidation)
@@ -807,13 +826,14 @@ class Exchange:
                     if self.log is not None:
                         self._log("trade", coin, px, sz, side)
                     self.last_trade_px[coin] = px
-                    key = ("trades", coin)
-                    if key in self._subs:
-                        self._publish(key, TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(),
-                                                     self._tid_public()))
+                    taker = self._anon_oid()  # the market's aggressor: in its print's tid and any fill it makes
+                    if trade_key in self._subs:
+                        maker = self._anon_oid()
+                        tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
+                        self._publish(trade_key, TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid))
                     if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
                         for o, take in book.hits_from_trade(side > 0, px, sz):
-                            self._fill(o, o.px, take, is_maker=True, prints=False)
+                            self._fill(o, o.px, take, is_maker=True, prints=False, counter_oid=taker)
 
     def _jump(self, coin: str, kinds: list, idxs: list, i: int, k: int, chunk, best_bids: list, best_asks: list,
               tpx: list) -> None:
@@ -847,10 +867,11 @@ class Exchange:
             if consumed:
                 consumed.clear()
 
-    def _tid_public(self) -> int:
-        tid = self._next_tid
-        self._next_tid += 1
-        return tid
+    def _anon_oid(self) -> int:
+        """A fresh oid for one of the anonymous market's orders (only ever seen inside a tid)."""
+        oid = self._next_anon_oid
+        self._next_anon_oid += 1
+        return oid
 
     def _run_book_feed(self):
         interval = self.params.feed.book_interval_s

@@ -184,7 +184,7 @@ class TradePush:
     px: float
     sz: float
     time_ms: int
-    tid: int
+    tid: int  # the venue's: a 50-bit hash of the buyer's and seller's oids, in no order (exchange.trade_tid)
     users: tuple[str, str] | None = None
 
 
@@ -235,7 +235,7 @@ class FillInfo:
     direction: str
     closed_pnl: float
     oid: int
-    tid: int
+    tid: int  # the trade's (its print's too): a 50-bit hash of the two oids, in no order (exchange.trade_tid)
     crossed: bool  # True when this side was the taker
     fee: float
     cloid: str | None

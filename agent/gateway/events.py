@@ -68,8 +68,9 @@ class BookUpdated:
 
 @dataclass(frozen=True, slots=True)
 class TradeObserved:
-    """A public trade print; ``side`` is the aggressor. ``tid`` is the venue's trade id, which the fills
-    the trade made carry too: a print of one of our own fills is told by it (0: not known)."""
+    """A public trade print; ``side`` is the aggressor. ``tid`` is the venue's trade id under the print's time
+    (``agent.gateway.fills.fill_key``), which the fills the trade made carry too: a print of one of our own fills
+    is told by it (0: not known)."""
 
     ts: float
     coin: str
@@ -139,7 +140,8 @@ class ModifyRejected:
 class FillReceived:
     """One fill of one of our orders. ``fee`` is in USDC, negative for a rebate. ``closed_pnl``: what the venue
     realised on it (userFills' closedPnl), USDC: the ledger books it for a fill already in its first snapshot's
-    position, whose entry price does not hold it."""
+    position, whose entry price does not hold it. ``tid``: the venue's trade id under the fill's time
+    (``agent.gateway.fills.fill_key``), so that ids are in time order, which the venue's tids alone are not."""
 
     ts: float
     cloid: str
@@ -229,7 +231,7 @@ class AccountSnapshot:
     account_value: float
     margin_used: float
     open_orders: tuple[OpenOrder, ...] = ()
-    last_fill_tid: int = 0  # newest fill already in ``position`` (later fills are not)
+    last_fill_tid: int = 0  # the id (fill_key) of the newest fill already in ``position`` (later fills are not)
     requested_ts: float = -1.0  # when the request that produced it was sent (replies can overtake)
     venue_time_ms: int = 0  # the venue's time of the position it reports
 

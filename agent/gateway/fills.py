@@ -16,6 +16,23 @@ from agent.gateway.events import FillReceived
 
 TimedFill = tuple[int, FillReceived]  # (the venue's fill time in ms, the fill)
 
+TID_BITS = 64  # the venue's tid is 50 bits (its websocket docs); the key leaves room for more
+
+
+def fill_key(time_ms: int, tid: int) -> int:
+    """The id the agent's fills and prints carry, from both gateways: the venue's ``tid`` under its time in ms,
+    ``time_ms << 64 | tid``. Raises ValueError for a negative time or a tid out of range.
+
+    The venue's tid is "a 50-bit hash of (buyer_oid, seller_oid)" (docs websocket/subscriptions, WsTrade: "for a
+    globally unique trade id, use (block_time, coin, tid)"), unique but in no order, while the agent orders fills
+    by their id: a snapshot's watermark is its newest fill, a fill at or below it is taken to be in its position
+    already, and fills given together are delivered in id order. Keyed by time first, a fill after the
+    snapshot's state is above its watermark whatever its tid; the venue's tid is ``key & (2**64 - 1)``. A
+    fill's print on the trades channel has the same time and tid, so the same key."""
+    if time_ms < 0 or not 0 <= tid < 1 << TID_BITS:
+        raise ValueError(f"time {time_ms!r}, tid {tid!r} out of range")
+    return time_ms << TID_BITS | tid
+
 
 class FillDelivery:
     """Filters fills (with their venue time in ms) down to the ones the agent has not been given yet."""
@@ -23,7 +40,7 @@ class FillDelivery:
     __slots__ = ("known", "keep", "baseline_ms", "last_ms", "counters")
 
     def __init__(self, keep: int = 100_000) -> None:
-        self.known: OrderedDict[int, None] = OrderedDict()  # tids delivered, or history (bounded, oldest out)
+        self.known: OrderedDict[int, None] = OrderedDict()  # fill ids delivered, or history (bounded, oldest out)
         self.keep = keep
         self.baseline_ms: int | None = None  # newest fill time in the session's history: older fills are history
         self.last_ms: int | None = None  # newest fill time known (history or delivered)
@@ -32,7 +49,7 @@ class FillDelivery:
         self.counters = {"fills_live": 0, "fills_recovered": 0, "fills_in_snapshot": 0, "fills_repeated": 0}
 
     def since_ms(self, session_start_ms: int) -> int:
-        """Where a recovery query starts: the newest known fill's time (same-ms fills are told apart by tid).
+        """Where a recovery query starts: the newest known fill's time (same-ms fills are told apart by their id).
 
         ``session_start_ms`` (venue time) counts as the end of history when no snapshot has told it yet."""
         if self.baseline_ms is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from agent.gateway.base import CommandRouter, EventSink, RecentSides
-from agent.gateway.fills import FillDelivery
+from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder,
@@ -51,7 +51,7 @@ class TwinGateway(CommandRouter):
         self.sink: EventSink | None = None
         self.conn = None
         self.open_oids: dict[str, int] = {}  # cloid -> oid of orders the venue says are open
-        self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill tid in it), recent ones
+        self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self._started_ms = 0
@@ -283,7 +283,8 @@ class TwinGateway(CommandRouter):
         # the newest fill in this state's position: from the fills returned, or else the newest known
         # from an earlier state that is not later than this one (the window starts before it)
         earlier = max((w for t, w in self._watermarks if t <= t_state), default=0)
-        watermark = max((f.tid for f in fills if f.coin == self.coin and f.time_ms <= t_state), default=earlier)
+        watermark = max((fill_key(f.time_ms, f.tid) for f in fills if f.coin == self.coin and f.time_ms <= t_state),
+                        default=earlier)
         self._watermarks.append((t_state, watermark))
         del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
@@ -299,7 +300,8 @@ class TwinGateway(CommandRouter):
             sink(BookUpdated(ts, push.coin, tuple((b[0], b[1]) for b in push.bids),
                              tuple((a[0], a[1]) for a in push.asks), push.time_ms))
         elif isinstance(push, TradePush):
-            sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL, push.tid))
+            sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL,
+                               fill_key(push.time_ms, push.tid)))
         elif isinstance(push, FillsPush):
             fills = self._timed_fills(push.fills, ts)
             if push.is_snapshot:
@@ -335,8 +337,8 @@ class TwinGateway(CommandRouter):
 
     def _timed_fills(self, fills: tuple[FillInfo, ...], ts: float) -> list[tuple[int, FillReceived]]:
         return [(f.time_ms, FillReceived(ts, f.cloid or f"oid:{f.oid}", f.oid, f.px, f.sz,
-                                         Side.BUY if f.side == "B" else Side.SELL, f.fee, not f.crossed, f.tid,
-                                         f.closed_pnl))
+                                         Side.BUY if f.side == "B" else Side.SELL, f.fee, not f.crossed,
+                                         fill_key(f.time_ms, f.tid), f.closed_pnl))
                 for f in fills if f.coin == self.coin]
 
     # ------------------------------------------------------------------ fills missed while the socket was down

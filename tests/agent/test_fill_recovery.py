@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent.config import AgentConfig
 from agent.gateway.events import ConnectionLost, ConnectionRestored, FillReceived, Side
-from agent.gateway.fills import FillDelivery
+from agent.gateway.fills import FillDelivery, fill_key
 from agent.session import USER, build_session
 from twin.faults.chaos import ChaosSchedule, Disconnect, PriceJump
 from twin.faults.connection import ConnectionParams
@@ -71,11 +71,11 @@ def test_twin_session_with_a_scripted_drop_while_quotes_fill_gives_the_ledger_ev
     assert kinds.count(ConnectionLost) == 1 and kinds.count(ConnectionRestored) == 1
     lost_ts = next(e.ts for e in events if type(e) is ConnectionLost)
     venue = [f for f in ex.user_fills(USER) if f.coin == "BTC"]
-    in_outage = [f.tid for f in venue if ex.epoch_ms + 60_000 <= f.time_ms < ex.epoch_ms + 65_000]
+    in_outage = [fill_key(f.time_ms, f.tid) for f in venue if ex.epoch_ms + 60_000 <= f.time_ms < ex.epoch_ms + 65_000]
     assert in_outage, "the scenario must fill quotes while the socket is down"
     tids = [e.tid for e in events if type(e) is FillReceived]
     assert len(tids) == len(set(tids))
-    assert sorted(tids) == sorted(f.tid for f in venue) and core.ledger.fills == len(venue)
+    assert sorted(tids) == sorted(fill_key(f.time_ms, f.tid) for f in venue) and core.ledger.fills == len(venue)
     # the outage's fills arrived after the reconnect, by the recovery (live pushes were lost with the socket)
     assert all(e.ts > lost_ts + 5.0 for e in events if type(e) is FillReceived and e.tid in in_outage)
     assert gw.stats["fills_recovered"] >= len(in_outage) and gw.stats["fills_repeated"] >= 1

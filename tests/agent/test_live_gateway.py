@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
@@ -28,6 +27,7 @@ from hypothesis import strategies as st
 from agent.audit.records import log_files, read_log
 from agent.config import AgentConfig
 from agent.core import AgentCore
+from agent.execution.orders import OrderTracker
 from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected,
@@ -38,6 +38,7 @@ from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway, 
 from agent.gateway.hyperliquid.parse import AccountState, Filled, ItemError, Resting, VenueParser, fill_key
 from agent.gateway.hyperliquid.signing import approve_agent_action
 from agent.gateway.twin import TwinGateway
+from agent.ledger import Ledger
 from agent.live import LiveDriver
 from agent.live_cli import live_main
 from twin.exchange import Exchange
@@ -306,10 +307,8 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
     for push in pushes:
         twin_gw._on_push(push)
         hl_gw._on_frame(session.render(push))
-    # the same events, but for the ids of fills and prints: the twin's tids under their time (fill_key)
-    keyed = {901: fill_key(t, 901), 902: fill_key(t, 902), 904: fill_key(t, 904), 77: fill_key(t, 77)}
-    twin_keyed = [dataclasses.replace(e, tid=keyed[e.tid]) if hasattr(e, "tid") else e for e in twin_events]
-    assert wire_events == twin_keyed and len(wire_events) == 9 and hl_gw.stats["malformed"] == 0
+    # the same events, the ids of fills and prints too: both gateways key them by time, then tid (fill_key)
+    assert wire_events == twin_events and len(wire_events) == 9 and hl_gw.stats["malformed"] == 0
     assert type(wire_events[-1]).__name__ == "AccountChangedByVenue" and wire_events[-1].kind == "liquidation"
     assert [e.tid for e in wire_events if type(e) is FillReceived] == [fill_key(t, 901), fill_key(t, 902),
                                                                        fill_key(t, 904)]
@@ -363,6 +362,55 @@ def test_a_fill_after_a_snapshot_is_above_its_watermark_though_the_venues_tid_is
     later = [e for e in events if type(e) is FillReceived][1]
     assert early.tid <= watermark < later.tid
     assert later.tid & (2 ** 64 - 1) == 5 and later.tid == fill_key(3_000, 5)  # the venue's tid is kept in it
+
+
+def test_fills_after_a_snapshot_with_tids_below_its_newest_move_the_position_over_loopback():
+    """``twin serve`` issues the venue's tids, 50-bit hashes of the two orders' oids in no time order. IOCs fill, a
+    snapshot, then more IOCs until a fill has a tid below the newest in the snapshot: the agent's order tracker and
+    ledger, fed the gateway's events, hold the venue's position (the fill keyed by its time first is above the
+    snapshot's watermark, as it happened after it)."""
+    with served(speed=10.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
+                n_order = iter(range(100, 200))
+
+                async def take(side: Side) -> None:
+                    mid = await gw.mid_px()
+                    n = sum(type(e) is FillReceived for e in events)
+                    gw.send(PlaceOrder(cloid(next(n_order)), side, float(round(mid * (1.01 if side is Side.BUY
+                                                                                      else 0.99))), 0.001, Tif.IOC))
+                    assert await until(lambda: sum(type(e) is FillReceived for e in events) > n)
+
+                for _ in range(4):
+                    await take(Side.BUY)
+                n_before = len(events)
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: any(type(e) is AccountSnapshot for e in events[n_before:]))
+                at = next(i for i, e in enumerate(events) if i >= n_before and type(e) is AccountSnapshot)
+                in_snapshot = [e.tid & (2 ** 64 - 1) for e in events[:at] if type(e) is FillReceived]
+                later: list[int] = []
+                for k in range(16):
+                    await take(Side.SELL if k % 2 else Side.BUY)
+                    later = [e.tid & (2 ** 64 - 1) for e in events[at:] if type(e) is FillReceived]
+                    if min(later) < max(in_snapshot):
+                        break
+                await asyncio.sleep(0.3)  # the pushes (userFills, userEvents) of the last fill have come
+                return events, in_snapshot, later
+
+        events, in_snapshot, later = asyncio.run(scenario())
+        venue = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    assert min(later) < max(in_snapshot)  # a fill after the snapshot with a lower tid than one in it
+    tracker, ledger = OrderTracker(), Ledger(anchored=False)
+    for e in events:
+        if type(e) is FillReceived:
+            tracker.on_event(e)
+            ledger.on_fill(e.ts, 1 if e.side is Side.BUY else -1, e.px, e.sz, e.fee, e.is_maker, e.tid, e.closed_pnl)
+        elif type(e) is AccountSnapshot:
+            tracker.on_event(e)
+            if not ledger.anchored:
+                ledger.anchor(e.position, e.entry_px, e.last_fill_tid)
+    assert venue >= 0.004 and abs(tracker.position - venue) < 1e-9 and abs(ledger.position - venue) < 1e-9
 
 
 def test_reconnect_backoff_is_exponential_capped_and_jittered_by_the_injected_generator():

@@ -2,7 +2,9 @@
 book shows after them."""
 from __future__ import annotations
 
-from twin.exchange import Exchange
+import hashlib
+
+from twin.exchange import Exchange, trade_tid
 from twin.market import SyntheticMarketParams
 from twin.messages import Filled, OrderSpec, Resting
 from twin.params import TwinParams
@@ -53,3 +55,23 @@ def test_a_post_only_refusal_names_the_whole_books_bbo_with_the_users_own_better
     assert ex.l2_book("BTC").bids[0][0] == bb + 2.0
     st = ex._place(acct, OrderSpec("BTC", True, ba, 0.001))
     assert st.error == f"Post only order would have immediately matched, bbo was {int(bb + 2)}@{int(ba)}. asset=0"
+
+
+def test_a_trades_tid_is_a_50_bit_hash_of_its_buyers_and_sellers_oids_in_no_time_order():
+    # the venue's tid is "a 50-bit hash of (buyer_oid, seller_oid)" (docs websocket/subscriptions): the twin issued
+    # a counter, in time order, so no test of the agent could catch code that takes tids to be ordered in time
+    ex, acct = _still_venue(depth_at_touch=100.0)
+    bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+    for k in range(20):
+        buy = k % 2 == 0
+        assert isinstance(ex._place(acct, OrderSpec("BTC", buy, ba if buy else bb, 0.001, tif="Ioc")), Filled)
+        ex.env.run(until=ex.env.now + 0.01)
+    fills = ex.fills[USER]
+    tids = [f.tid for f in fills]
+    assert len(set(tids)) == 20 and all(0 <= t < 2 ** 50 for t in tids)
+    assert tids != sorted(tids)  # in no time order
+    # the first buy (oid 10_000_000_000) took from the market's first order (its oids count from 1, never shown),
+    # the first sell (10_000_000_001) from its second: (buyer, seller) each way, blake2b's low 50 bits
+    assert tids[0] == trade_tid(10_000_000_000, 1) and tids[1] == trade_tid(2, 10_000_000_001)
+    digest = hashlib.blake2b((10_000_000_000).to_bytes(8, "big") + (1).to_bytes(8, "big"), digest_size=8).digest()
+    assert tids[0] == int.from_bytes(digest, "big") & (2 ** 50 - 1)

@@ -113,7 +113,7 @@ class HyperliquidGateway(CommandRouter):
         self._connected = False
         self._lost_reported = False
         self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
-        self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill tid in it), recent ones
+        self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self._started_ms = 0

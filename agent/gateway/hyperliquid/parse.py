@@ -13,6 +13,7 @@ from typing import Any, Callable, TypeVar
 from agent.gateway.events import (
     BookUpdated, FillReceived, OpenOrder, OrderClosedByVenue, QuotaStatus, Side, TradeObserved,
 )
+from agent.gateway.fills import TID_BITS, fill_key  # (fill_key raises ValueError: a malformed row, as any)
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +41,6 @@ T = TypeVar("T")
 
 class MalformedMessage(ValueError):
     """A venue message without the venue's shape (internal: the parser counts it, callers never see it)."""
-
-
-_TID_BITS = 64  # the venue's tid is 50 bits (§4); the key leaves room for more
-
-
-def fill_key(time_ms: int, tid: int) -> int:
-    """The id the agent's fills and prints carry: the venue's ``tid`` under its time in ms, ``time_ms << 64 | tid``.
-
-    The venue's tid is a 50-bit hash of the buyer's and seller's oids (its websocket docs: "for a globally unique
-    trade id, use (block_time, coin, tid)"), unique but in no order, while the agent orders fills by tid: a
-    snapshot's watermark is its newest fill, and a fill at or below it is taken to be in its position already.
-    Keyed by time first, a fill after the snapshot's state is above its watermark, as the twin's counter gives;
-    the venue's tid is ``key & (2**64 - 1)``. A fill's print on the trades channel has the same time and tid,
-    so the same key."""
-    if time_ms < 0 or not 0 <= tid < 1 << _TID_BITS:
-        raise MalformedMessage(f"time {time_ms!r}, tid {tid!r} out of range")
-    return time_ms << _TID_BITS | tid
 
 
 # ----------------------------------------------------------------------------- typed REST rows
@@ -204,7 +188,7 @@ def _side(obj: Any, key: str = "side") -> Side:
 def _trade_key(t: dict) -> int:
     """A print's ``fill_key``; 0 (not known) without a readable time and tid: a print is not worth a frame."""
     time_ms, tid = t.get("time"), t.get("tid")
-    if type(time_ms) is not int or type(tid) is not int or time_ms < 0 or not 0 <= tid < 1 << _TID_BITS:
+    if type(time_ms) is not int or type(tid) is not int or time_ms < 0 or not 0 <= tid < 1 << TID_BITS:
         return 0
     return fill_key(time_ms, tid)
 
