@@ -49,6 +49,9 @@ NO_ISOLATED_POSITION = "Cannot update margin: no isolated position."
 STRICT_ISOLATED_REMOVE = "Cannot remove margin from a strict isolated position."
 INSUFFICIENT_MARGIN_TO_ADD = "Insufficient margin available to add."
 INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
+# rows in a userFills or userFillsByTime reply and the userFills snapshot frame: "at most 2000 fills per response"
+# (docs info-endpoint, "Retrieve a user's fills" and "... by time"); a client pages on from the last row's time
+FILLS_PER_REPLY = 2000
 _OID_PAIR = struct.Struct(">QQ")
 _TID_MASK = (1 << 50) - 1
 
@@ -1025,7 +1028,8 @@ class Exchange:
         if channel == "l2Book" and key in self.markets:
             self._send(conn, self.l2_book(key))
         elif channel == "userFills":
-            self._send(conn, FillsPush(key, tuple(self.fills.get(key, ())[-2000:]), is_snapshot=True))
+            self._send(conn, FillsPush(key, tuple(self.fills.get(key, ())[-FILLS_PER_REPLY:]),
+                                          is_snapshot=True))
 
     def _unsubscribe(self, conn: Connection, channel: str, key: str) -> None:
         sk = (channel, key)
@@ -1123,7 +1127,7 @@ class Exchange:
 
     def user_fills(self, user: str) -> tuple[FillInfo, ...]:
         """Newest first, at most 2000 (as the venue)."""
-        return tuple(reversed(self.fills.get(user.lower(), [])[-2000:]))
+        return tuple(reversed(self.fills.get(user.lower(), [])[-FILLS_PER_REPLY:]))
 
     def user_fills_by_time(self, user: str, start_ms: int, end_ms: int | None = None) -> tuple[FillInfo, ...]:
         """Fills with start ≤ time ≤ end, oldest first, at most 2000 (as the venue pages them)."""
@@ -1132,7 +1136,7 @@ class Exchange:
         # an account snapshot asks for this every audit)
         lo = bisect_left(fills, start_ms, key=_fill_time)
         hi = len(fills) if end_ms is None else bisect_right(fills, end_ms, lo, key=_fill_time)
-        return tuple(fills[lo:min(hi, lo + 2000)])
+        return tuple(fills[lo:min(hi, lo + FILLS_PER_REPLY)])
 
     def user_rate_limit(self, user: str) -> dict:
         q = self.quotas.get(user.lower())

@@ -31,6 +31,7 @@ VENUE_CLOSE_STATUSES = frozenset({
     "openInterestCapCanceled", "vaultWithdrawalCanceled", "siblingFilledCanceled", "delistedCanceled",
 })
 FILL_PAGE = 2000  # rows in a full userFillsByTime reply: ask again from its newest time
+FILL_PAGES = 5  # the venue keeps only the newest 10000 fills
 RECOVERY_RETRY_S = 1.0  # wait before asking again when the recovery query failed
 RECOVERY_ATTEMPTS = 8
 
@@ -244,13 +245,23 @@ class TwinGateway(CommandRouter):
     # ------------------------------------------------------------------ snapshot
 
     def _send_snapshot_request(self) -> None:
-        """clearinghouseState first, then openOrders and userFills; one AccountSnapshot when all are back.
+        """clearinghouseState first, then openOrders and userFillsByTime; one AccountSnapshot when all are back.
 
         The fills are asked for after the state arrived, so they include every fill in the state's
-        position; the newest of those (by the state's time) is the snapshot's fill watermark.
+        position; the newest of those (by the state's time) is the snapshot's fill watermark. They are read
+        to the end, page after page of 2000, as HyperliquidGateway reads them.
         """
         parts: dict[str, object] = {}
         requested = self._now()
+        fills: dict[int, FillInfo] = {}  # by fill key: a page starts at the last one's newest ms, which it repeats
+
+        def keep(page: tuple[FillInfo, ...]) -> None:
+            for f in page:
+                fills[fill_key(f.time_ms, f.tid)] = f
+
+        def read(complete: bool) -> None:
+            if complete:  # (else a fill may be missing, and the watermark below a fill in the position: none)
+                got("userFills")(tuple(fills.values()))
 
         def got(name: str):
             def cb(reply) -> None:
@@ -260,9 +271,8 @@ class TwinGateway(CommandRouter):
                 parts[name] = reply
                 if name == "clearinghouseState":
                     self.ex.request_info("openOrders", got("openOrders"), self.conn, user=self.user)
-                    # only fills since the last snapshot's state: keeps the request's IP weight at 20
-                    self.ex.request_info("userFillsByTime", got("userFills"), self.conn, user=self.user,
-                                         startTime=self._fills_since_ms)
+                    # only fills since the last snapshot's state: keeps the request's IP weight at 20 a page
+                    self._fill_pages(self._fills_since_ms, 1, keep, read, "userFills")
                 elif len(parts) == 3:
                     self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
                                         requested)
@@ -346,19 +356,37 @@ class TwinGateway(CommandRouter):
     def _recover_fills(self, start_ms: int, attempts: int) -> None:
         """Every fill since ``start_ms`` by userFillsByTime (oldest first, pages of 2000), delivered unless
         already given: covers a snapshot push lost with the socket, or shorter than the outage."""
+        def deliver(page: tuple[FillInfo, ...]) -> None:
+            for ev in self.fills.recovered(self._timed_fills(page, self._now())):
+                self.sink(ev)
+        self._fill_pages(start_ms, attempts, deliver, lambda complete: None, "userFillsByTime")
+
+    def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[FillInfo, ...]], None],
+                    on_end: Callable[[bool], None], what: str, pages: int = FILL_PAGES) -> None:
+        """Every fill from ``start_ms`` (ms, inclusive) on, by userFillsByTime page by page, as
+        HyperliquidGateway._fill_pages reads them: each page's rows to ``on_page``, then ``on_end(True)`` after a
+        short page (nothing after it), or ``on_end(False)`` when a page failed ``attempts`` times in all (a 429 is
+        RateLimited ``what``) or ``pages`` full pages did not reach a short one. A page starts at its predecessor's
+        newest ms (its fills of that ms come again: the callers tell them apart by fill key)."""
         def done(reply) -> None:
             if not isinstance(reply, tuple):
-                self._transport_or_429(reply, "userFillsByTime", ())
+                self._transport_or_429(reply, what, ())
                 if attempts > 1:
-                    self.ex.env.process(self._retry_recovery(start_ms, attempts - 1))
+                    self.ex.env.process(self._retry_fill_pages(start_ms, attempts - 1, on_page, on_end, what, pages))
+                else:
+                    on_end(False)
                 return
-            for ev in self.fills.recovered(self._timed_fills(reply, self._now())):
-                self.sink(ev)
-            if len(reply) >= FILL_PAGE:
+            on_page(reply)
+            if len(reply) < FILL_PAGE:
+                on_end(True)
+            elif pages <= 1:
+                on_end(False)
+            else:
                 newest = max(f.time_ms for f in reply)
-                self._recover_fills(newest if newest > start_ms else start_ms + 1, attempts)
+                self._fill_pages(newest if newest > start_ms else start_ms + 1, attempts, on_page, on_end, what,
+                                 pages - 1)
         self.ex.request_info("userFillsByTime", done, self.conn, user=self.user, startTime=start_ms)
 
-    def _retry_recovery(self, start_ms: int, attempts: int):
+    def _retry_fill_pages(self, start_ms: int, attempts: int, on_page, on_end, what: str, pages: int):
         yield self.ex.env.timeout(RECOVERY_RETRY_S)
-        self._recover_fills(start_ms, attempts)
+        self._fill_pages(start_ms, attempts, on_page, on_end, what, pages)

@@ -41,7 +41,7 @@ from agent.gateway.twin import TwinGateway
 from agent.ledger import Ledger
 from agent.live import LiveDriver
 from agent.live_cli import live_main
-from twin.exchange import Exchange
+from twin.exchange import Exchange, trade_tid
 from twin.faults.chaos import ChaosSchedule, Disconnect, Http429Burst, PriceJump, QuotaSet, RejectionBurst
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams, PathLatencyParams
@@ -336,6 +336,41 @@ def test_the_first_snapshot_of_an_account_with_a_long_history_has_the_sessions_f
         events = asyncio.run(scenario())
     fill, snap = first(events, FillReceived), first(events, AccountSnapshot)
     assert snap.position == 0.001 and snap.last_fill_tid >= fill.tid  # the fill is in it: not to be added again
+
+
+def test_a_snapshot_reads_every_page_of_its_fill_query_and_its_watermark_holds_the_sessions_fill():
+    """userFillsByTime answers at most 2000 rows (twin serve as the venue). An account that made 2500 fills in the
+    minute before the session (another process of the operator's, or a run just stopped), three a millisecond,
+    then a fill of the session: the first snapshot asks from a minute before the start. From one page it read
+    only those 2000 oldest, so its watermark was below the session's fill in its position, and the agent counted
+    that fill a second time. Read page by page (the cut inside a millisecond: its rows come twice, kept once),
+    the watermark holds the fill, and the position is the venue's."""
+    with served(speed=10.0) as (bg, ex, clock):
+        def busy_minute():
+            t0 = int(clock() * 1000) - 40_000
+            ex.fills[ADDR].extend(FillInfo("BTC", 90_000.0, 0.001, "B" if i % 2 else "A", t0 + i // 3, 0.0, "Open Long",
+                                           0.0, 50_000 + i, trade_tid(50_000 + i, 7), False, 0.0, None)
+                                  for i in range(2500))
+        bg.call(busy_minute)
+
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
+                gw.send(PlaceOrder(cloid(71), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
+                assert await until(lambda: first(events, FillReceived))
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: first(events, AccountSnapshot))
+            return events
+
+        events = asyncio.run(scenario())
+        venue = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    fill, snap = first(events, FillReceived), first(events, AccountSnapshot)
+    assert snap.position == venue == 0.001 and snap.last_fill_tid >= fill.tid  # the fill is in it
+    tracker = OrderTracker()
+    for e in events:
+        if type(e) in (FillReceived, AccountSnapshot):
+            tracker.on_event(e)
+    assert tracker.position == venue  # not 0.002: the fill is not added to the position that holds it
 
 
 def test_a_fill_after_a_snapshot_is_above_its_watermark_though_the_venues_tid_is_lower():

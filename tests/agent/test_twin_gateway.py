@@ -10,8 +10,9 @@ from agent.gateway.events import (
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
 from agent.ledger import Ledger
-from twin.exchange import Exchange
+from twin.exchange import Exchange, trade_tid
 from twin.faults.latency import LatencyParams, PathLatencyParams
+from twin.messages import FillInfo
 from twin.params import TwinParams
 
 USER = "0x" + "b2" * 20
@@ -116,6 +117,35 @@ def test_fills_after_a_snapshot_with_tids_below_its_newest_still_move_the_positi
     venue = ex.accounts[USER].position("BTC").szi
     assert venue >= 0.004
     assert abs(tracker.position - venue) < 1e-9 and abs(ledger.position - venue) < 1e-9
+
+
+def test_a_snapshot_reads_every_page_of_its_fill_query_as_the_live_gateway_does():
+    """As HyperliquidGateway does (its loopback test): 2500 fills in the minute before the session, three a
+    millisecond, then a fill of the session. The first snapshot's fill query, read page by page of 2000, has the
+    session's fill, so its watermark holds it and the position is not counted twice."""
+    ex = Exchange.build(TwinParams(), 3)
+    ex.fund(USER, 100_000.0)
+    ex.env.run(until=50.0)
+    t0 = ex.now_ms() - 40_000
+    ex.fills[USER] = [FillInfo("BTC", 90_000.0, 0.001, "B" if i % 2 else "A", t0 + i // 3, 0.0, "Open Long", 0.0,
+                               50_000 + i, trade_tid(50_000 + i, 7), False, 0.0, None) for i in range(2500)]
+    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=52.0)
+    ask = [e for e in events if type(e) is BookUpdated][-1].asks[0][0]
+    gw.send(PlaceOrder(CloidFactory(7).next(), Side.BUY, round(ask * 1.01), 0.001, Tif.IOC))
+    ex.env.run(until=53.0)
+    fill = next(e for e in events if type(e) is FillReceived)
+    gw.send(RequestAccountSnapshot())
+    ex.env.run(until=54.0)
+    snap = next(e for e in events if type(e) is AccountSnapshot)
+    assert snap.position == 0.001 and snap.last_fill_tid >= fill.tid
+    tracker = OrderTracker()
+    for e in events:
+        if type(e) in (FillReceived, AccountSnapshot):
+            tracker.on_event(e)
+    assert tracker.position == 0.001
 
 
 def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal():

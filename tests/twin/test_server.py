@@ -19,8 +19,10 @@ from hyperliquid.utils.signing import sign_l1_action
 
 from twin.faults.chaos import ChaosSchedule, Disconnect
 from twin.faults.connection import ConnectionParams
+from twin.exchange import trade_tid
 from twin.faults.quota import QuotaParams
 from twin.market.synthetic import SyntheticMarketParams
+from twin.messages import FillInfo
 from twin.params import TwinParams
 from twin.server.app import GREETING, BackgroundServer, TwinServer, build_exchange
 from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
@@ -159,6 +161,25 @@ def test_info_shapes_and_422_for_unknown_types():
             assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
         r = post(bg, "/info", b"{not json")
         assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
+
+
+def test_user_fills_by_time_answers_2000_rows_oldest_first_and_pages_on_from_the_last_rows_time():
+    # the venue "returns at most 2000 fills per response" (docs info-endpoint); paging goes on from the last
+    # row's time, inclusive, so rows of that millisecond come again (three fills a millisecond here)
+    with venue(fund={ADDR: 10_000.0}) as bg:
+        ex = bg.server.exchange
+        t0 = ex.epoch_ms - 60_000
+        rows = [FillInfo("BTC", 100_000.0, 0.001, "B", t0 + i // 3, 0.0, "Open Long", 0.0, 1_000 + i,
+                         trade_tid(1_000 + i, 1), False, 0.0, None) for i in range(2500)]
+        bg.call(lambda: ex.fills[ADDR].extend(rows))
+        first_page = post(bg, "/info", {"type": "userFillsByTime", "user": ADDR, "startTime": t0}).json()
+        assert len(first_page) == 2000 and [r["tid"] for r in first_page] == [f.tid for f in rows[:2000]]
+        last = first_page[-1]["time"]
+        second = post(bg, "/info", {"type": "userFillsByTime", "user": ADDR, "startTime": last}).json()
+        assert [r["tid"] for r in second] == [f.tid for f in rows if f.time_ms >= last]  # a short page: the end
+        assert len({r["tid"] for r in first_page + second}) == 2500
+        newest = post(bg, "/info", {"type": "userFills", "user": ADDR}).json()
+        assert len(newest) == 2000 and newest[0]["tid"] == rows[-1].tid  # the newest 2000, newest first
 
 
 def test_trigger_orders_are_refused_whole_and_change_nothing():

@@ -43,8 +43,10 @@ MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
 
 _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
-_FILL_PAGE = 2000  # rows in a full userFillsByTime reply: ask again from its newest time
-_FILL_PAGES = 5  # the venue keeps only the newest 10000 fills
+# userFillsByTime "returns at most 2000 fills per response and only the 10000 most recent fills are available"
+# (docs info-endpoint, "Retrieve a user's fills by time"): a full reply is followed by another from its newest time
+_FILL_PAGE = 2000
+_FILL_PAGES = 5
 _RECOVERY_ATTEMPTS = 8
 
 # what a request came back as, when it is not a parsed JSON answer
@@ -512,7 +514,9 @@ class HyperliquidGateway(CommandRouter):
         """clearinghouseState first, then openOrders and userFillsByTime; one AccountSnapshot when all are back.
 
         The fills are asked for after the state arrived, so they include every fill in the state's
-        position; the newest of those (by the state's time) is the snapshot's fill watermark.
+        position; the newest of those (by the state's time) is the snapshot's fill watermark. They are read
+        to the end, page after page of 2000 (``_fill_pages``): from one page, a busy minute's fills past its
+        2000th were left out, the watermark below fills in the position, which the agent then counted again.
         """
         requested = self._now()
         body = await self._info({"type": "clearinghouseState", "user": self.user, "dex": self.dex},
@@ -520,16 +524,19 @@ class HyperliquidGateway(CommandRouter):
         state = self.parser.account_state(body) if body is not None else None
         if state is None:
             return
-        orders_body, fills_body = await asyncio.gather(
+        fills: dict[int, TimedFill] = {}  # by fill key: a page starts at the last one's newest ms, which it repeats
+
+        def keep(page: tuple[TimedFill, ...]) -> None:
+            for t, f in page:
+                fills[f.tid] = (t, f)
+        orders_body, complete = await asyncio.gather(
             self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders"),
-            # only fills since the last snapshot's state: keeps the request's IP weight at 20
-            self._info({"type": "userFillsByTime", "user": self.user, "startTime": self._fills_since_ms},
-                       "userFills"))
+            # only fills since the last snapshot's state: keeps the request's IP weight at 20 a page
+            self._fill_pages(self._fills_since_ms, 1, keep, "userFills"))
         orders = self.parser.open_orders(orders_body) if orders_body is not None else None
-        page = self.parser.fill_page(fills_body, self._now()) if fills_body is not None else None
-        if orders is None or page is None:
-            return
-        self._emit_snapshot(state, orders, page[2], requested)
+        if orders is None or not complete:
+            return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
+        self._emit_snapshot(state, orders, tuple(fills.values()), requested)
 
     def _emit_snapshot(self, state: AccountState, orders, fills: tuple[TimedFill, ...], requested: float) -> None:
         """``fills``: this coin's fills in the userFillsByTime reply. Those the agent has not had go first:
@@ -707,22 +714,39 @@ class HyperliquidGateway(CommandRouter):
         """After a reconnect: every fill since the newest one known, by userFillsByTime (oldest first, in
         pages of 2000), delivered unless already given. The snapshot frame on resubscribe usually has them
         first; this also covers a snapshot frame lost with the socket, or shorter than the outage."""
-        start = self.fills.since_ms(self._started_ms)
+        def deliver(page: tuple[TimedFill, ...]) -> None:
+            for ev in self.fills.recovered(page):
+                self._emit(ev)
+        await self._fill_pages(self.fills.since_ms(self._started_ms), _RECOVERY_ATTEMPTS, deliver, "userFillsByTime")
+
+    async def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[TimedFill, ...]], None],
+                          what: str) -> bool:
+        """Every fill from ``start_ms`` (venue ms, inclusive) on, by userFillsByTime page by page: each page's fills
+        of this coin (with their time in ms) to ``on_page`` as it comes. True once a short page (under 2000 rows:
+        nothing after it) is read; False when a page failed ``attempts`` times (each failure counted where it
+        happened; a 429 is RateLimited ``what``) or 5 full pages (the 10000 fills the venue keeps) did not reach
+        one, which is logged. The docs' pagination: "use the last returned timestamp as the next startTime". A
+        page starts at its predecessor's newest ms, not past it, as fills of that ms may be on both sides of the
+        cut: those it repeats are told apart by their fill key (the callers' ``FillDelivery``, or a dict); only
+        a page all of one ms moves past it."""
+        start = start_ms
         for _ in range(_FILL_PAGES):
             page = None
-            for attempt in range(_RECOVERY_ATTEMPTS):
-                body = await self._info({"type": "userFillsByTime", "user": self.user, "startTime": start},
-                                        "userFillsByTime")
+            for attempt in range(attempts):
+                body = await self._info({"type": "userFillsByTime", "user": self.user, "startTime": start}, what)
                 page = self.parser.fill_page(body, self._now()) if body is not None else None
-                if page is not None or self._closing:
+                if page is not None or self._closing or attempt + 1 == attempts:
                     break
                 await asyncio.sleep(self.backoff_s(attempt))
             if page is None:
-                log.warning("fill recovery from %d ms gave up after %d attempts", start, _RECOVERY_ATTEMPTS)
-                return
+                if attempts > 1:
+                    log.warning("fill query from %d ms (%s) gave up after %d attempts", start, what, attempts)
+                return False
             n_rows, newest_ms, fills = page
-            for ev in self.fills.recovered(fills):
-                self._emit(ev)
+            on_page(fills)
             if n_rows < _FILL_PAGE:
-                return
+                return True
             start = newest_ms if newest_ms > start else start + 1
+        log.warning("fill query from %d ms (%s): %d full pages of %d rows did not reach the newest fill (more than "
+                    "the venue keeps)", start_ms, what, _FILL_PAGES, _FILL_PAGE)
+        return False
