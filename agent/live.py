@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import math
 import signal
@@ -26,6 +27,7 @@ from agent.gateway.events import (
     ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
 )
 from agent.quoting.ladder import round_px_to_venue, venue_min_size
+from twin.files import short_repr
 
 log = logging.getLogger(__name__)
 _perf_ns = time.perf_counter_ns  # the core's cost per cycle (the clock events carry may be a test's or scaled)
@@ -460,7 +462,8 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
 
 
 def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -> None:
-    """What a restart needs to know and a person wants to check: position, fill watermark, live orders.
+    """What a restart needs to know and a person wants to check: position, fill watermark, live orders, and the
+    last nonce signed (a run into the same folder starts its nonces above it: ``last_nonce_of``).
 
     Written to a temporary file and renamed, so a crash never leaves half a state file. No secrets.
     """
@@ -482,3 +485,43 @@ def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -
         "safety_level": core.safety.level.name,
     }
     write_json(path, state)
+
+
+NONCE_AHEAD_MAX_MS = 86_400_000  # the venue refuses a nonce a day or more past its block time (hyperliquid.md §3.3)
+
+
+def last_nonce_of(path: Path, now_ms: int) -> int:
+    """The highest nonce the last run into this run folder signed with, ``last_nonce`` in its state file
+    (``path``), for this run's nonces to start above: the venue keeps the 100 highest nonces of each signer and
+    refuses a nonce it holds or one below the smallest of them (docs nonces-and-api-wallets; hyperliquid.md
+    §3.3), and a run's counter goes past the clock in a burst (one ahead per action in the same ms) or with the
+    clock stepped back, so a restart's clock alone can give a nonce the venue has seen or one below its window.
+    0 with no state file, or none in it (null: no action was signed). ValueError naming the file, the field and
+    the value when it is not a whole number of ms from 0 to a day past ``now_ms`` (epoch ms): a nonce that far
+    ahead would have every action refused as too high."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return 0
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read it ({e.strerror or e}): the last run's nonce (last_nonce) is in it; "
+                         f"fix or remove the file") from None
+    try:
+        state = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{path}: not JSON ({e}): the last run's nonce (last_nonce) is in it; fix or remove the "
+                         f"file") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a JSON object (a run's state), got {type(state).__name__}; fix or "
+                         f"remove the file")
+    value = state.get("last_nonce")
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{path}: last_nonce {short_repr(value)} is not a nonce (a whole number of ms since the "
+                         f"epoch); fix or remove the field")
+    if value >= now_ms + NONCE_AHEAD_MAX_MS:
+        raise ValueError(f"{path}: last_nonce {value} is {(value - now_ms) / 3_600_000:.1f} h past this host's clock: "
+                         f"the venue refuses a nonce a day or more ahead of its time, so every action would be "
+                         f"refused (a clock far off when it was written?); fix the clock, or remove the field")
+    return value

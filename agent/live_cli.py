@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -221,9 +222,13 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
         raise UsageError(unreadable("--config", e)) from None
     except ValueError as e:
         raise UsageError(str(e)) from None
+    last_nonce = 0
     if args.out is not None:  # created now: a folder that cannot be is refused before connecting
+        from agent.live import last_nonce_of
         try:
-            make_output_folder(args.out)
+            folder = make_output_folder(args.out)
+            # an earlier run into this folder: its nonces were signed by the venue's clock or past it
+            last_nonce = last_nonce_of(folder / "state.json", int(time.time() * 1000))
         except ValueError as e:
             raise UsageError(str(e)) from None
     coin = args.coin or config.session.coin
@@ -255,7 +260,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                  execution_level=args.execution_level, start_level=args.start_level, seed=args.seed,
                  out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
                  events=not args.no_events, allow_oversized=args.allow_oversized_position,
-                 collateral_set=collateral_set, flatten_on_stop=args.flatten_on_stop)
+                 collateral_set=collateral_set, flatten_on_stop=args.flatten_on_stop, last_nonce=last_nonce)
 
 
 async def _run(plan: _Plan) -> int:
@@ -269,7 +274,8 @@ async def _run(plan: _Plan) -> int:
     cfg = plan.config
     gw = HyperliquidGateway(plan.base_url, plan.wallet, plan.coin, account_address=plan.account,
                             rng=live_jitter_rng(plan.seed), quota_poll_s=cfg.session.quota_poll_s,
-                            action_ttl_s=cfg.risk.ack_timeout_s, book_fast=cfg.session.book_feed == "fast")
+                            action_ttl_s=cfg.risk.ack_timeout_s, book_fast=cfg.session.book_feed == "fast",
+                            last_nonce=plan.last_nonce)
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
         asset, mid, cfg, told, skew_s = await preflight(gw, plan)

@@ -1302,6 +1302,59 @@ def test_a_failed_checkpoint_is_logged_and_tried_again_and_the_checkpoints_end_w
     assert len(failed) == 2 and all(r.exc_info for r in failed)
 
 
+def test_a_run_into_a_folder_starts_its_nonces_above_the_last_runs_and_the_venue_takes_them(tmp_path, capsys):
+    """The venue keeps the 100 highest nonces of a signer and refuses one below the smallest of them. The last run
+    into the folder signed up to 30 s past the clock (its counter ran ahead: bursts, a clock stepped back) and
+    saved that in state.json's last_nonce, which no run read back: a restart's nonces, from the clock, were
+    refused as too low, every action of the run. Now the run starts above it, and the venue takes them."""
+    out = tmp_path / "run"
+    out.mkdir()
+    with served(speed=1.0) as (bg, ex, clock):
+        last = int(clock() * 1000) + 30_000
+        (out / "state.json").write_text(json.dumps({"position": 0.0, "last_nonce": last}))
+        bg.call(lambda: [bg.server.nonces.use(ADDR, n, ex.now_ms()) for n in range(last - 99, last + 1)])
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "2", "--start-level", "MicroLive",
+                          "--duration", "3", "--out", str(out), "--json", "--shutdown-grace", "5"],
+                         env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        held = bg.call(lambda: bg.server.nonces.held(ADDR))
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    state = json.loads((out / "state.json").read_text())
+    assert state["last_nonce"] > last and max(held) == state["last_nonce"]  # signed above it, and taken
+    assert summary["gateway"]["dry_run_cancels"] > 0 and "Nonce" not in summary["rejections_by_reason"]
+
+
+@pytest.mark.parametrize("value, said", [
+    ('"1790000000000"', "last_nonce '1790000000000' is not a nonce"),
+    ("-5", "last_nonce -5 is not a nonce"),
+    ("1.5e12", "last_nonce 1500000000000.0 is not a nonce"),
+    ("true", "last_nonce True is not a nonce"),
+    ("99999999999999", "last_nonce 99999999999999 is "),
+])
+def test_a_last_nonce_the_run_cannot_use_is_refused_naming_the_file_and_field(tmp_path, capsys, value, said):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "state.json").write_text('{"position": 0.0, "last_nonce": %s}' % value)
+    assert live_main(["--base-url", "http://127.0.0.1:9", "--out", str(out)],
+                     env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'state.json'}: {said}" in err, err
+    (out / "state.json").write_text('{"position": 0.0, "last_nonce": nu')
+    assert live_main(["--base-url", "http://127.0.0.1:9", "--out", str(out)],
+                     env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}) == 2
+    assert f"{out / 'state.json'}: not JSON" in capsys.readouterr().err
+
+
+def test_the_last_runs_nonce_is_read_back_and_none_without_one(tmp_path):
+    from agent.live import last_nonce_of
+    state = tmp_path / "state.json"
+    assert last_nonce_of(state, 1_000) == 0  # no earlier run
+    state.write_text('{"last_nonce": null}')
+    assert last_nonce_of(state, 1_000) == 0  # one that signed nothing
+    state.write_text('{"last_nonce": 1790000000123}')
+    assert last_nonce_of(state, 1_790_000_000_000) == 1_790_000_000_123
+
+
 def test_the_gateway_reads_the_accounts_maker_fee_from_twin_serve():
     """userFees over loopback: the twin lists the rate its fills charge (an instrument with a rebate lists
     it negative), and the CLI's start check compares it with quoting.maker_fee_bps."""

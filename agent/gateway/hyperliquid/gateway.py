@@ -74,14 +74,15 @@ class HyperliquidGateway(CommandRouter):
     ``clock`` returns the venue-time seconds (epoch) that stamp events, nonces and ``expiresAfter``;
     all waits (ping, silence, backoff, polling) are wall seconds on the event loop. ``wallet`` may be
     the account's key or an approved agent's: queries use ``account_address`` (the account), actions
-    are signed by the wallet, with one ``NonceManager`` per signer (pass one in to share it).
+    are signed by the wallet, with one ``NonceManager`` per signer (pass one in to share it; else its nonces start
+    above ``last_nonce``, the highest the signer is known to have used).
     """
 
     def __init__(self, base_url: str, wallet: Wallet | str, coin: str, *, account_address: str | None = None,
                  clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
                  quota_poll_s: float = 10.0, action_ttl_s: float | None = 5.0, ping_s: float = 50.0,
                  silence_s: float = 60.0, backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
-                 request_timeout_s: float = 10.0, nonces: NonceManager | None = None,
+                 request_timeout_s: float = 10.0, nonces: NonceManager | None = None, last_nonce: int = 0,
                  is_mainnet: bool | None = None, book_fast: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         # the l2Book subscription's "fast": 5 levels a side at most every 0.5 s; without it 20 levels, which the venue
@@ -103,7 +104,8 @@ class HyperliquidGateway(CommandRouter):
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.request_timeout_s = request_timeout_s
-        self.nonces = nonces or NonceManager(lambda: int(self.clock() * 1000))
+        # above ``last_nonce``, the highest an earlier run signed with (its state file's): the venue refuses reuse
+        self.nonces = nonces or NonceManager(lambda: int(self.clock() * 1000), last_nonce)
         self.parser = VenueParser(coin, self.user)
         self.asset: AssetInfo | None = None
         self.sink: EventSink | None = None
