@@ -212,3 +212,27 @@ class Account:
             if pos.szi and (dex is None or dex_of(coin) == dex):
                 total += abs(pos.szi) * marks.get(coin, pos.entry_px) / (2.0 * pos.max_leverage)
         return total
+
+    def liquidation_px(self, coin: str, marks: dict[str, float]) -> float | None:
+        """The mark at which this coin's position is liquidated by the twin's margin rules, every other mark held:
+        a cross position where its dex's cross value falls to its cross maintenance margin, an isolated one where
+        its own equity falls to its maintenance (exchange._run_margin_checks). Solved for the mark, that is the
+        venue's formula (docs trading/liquidations, "Computing Liquidation Price"):
+        ``liq_price = price - side * margin_available / position_size / (1 - l * side)``, with price the mark,
+        side 1 long and -1 short, l = 1 / (2 × max leverage) (the maintenance margin: the twin has one margin tier
+        a coin), and margin_available the cross value less the cross maintenance margin, or the isolated equity
+        less its maintenance. None with no position, or for a long no positive price liquidates (the venue's
+        null); a value on the wrong side of the mark means the next margin check liquidates it."""
+        pos = self.positions.get(coin)
+        if pos is None or not pos.szi:
+            return None
+        mark = marks.get(coin, pos.entry_px)
+        size = abs(pos.szi)
+        if pos.isolated:
+            available = self.isolated_equity(coin, marks) - size * mark / (2.0 * pos.max_leverage)
+        else:
+            value, _, maintenance, _ = self.cross_margin(marks, dex_of(coin))
+            available = value - maintenance
+        side = 1.0 if pos.szi > 0 else -1.0
+        px = mark - side * available / size / (1.0 - side / (2.0 * pos.max_leverage))
+        return px if px > 0.0 else None

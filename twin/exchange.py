@@ -1172,7 +1172,7 @@ class Exchange:
                 row = {"coin": coin, "szi": p.szi, "entryPx": p.entry_px, "leverage": p.leverage,
                        "unrealizedPnl": upnl, "positionValue": abs(p.szi) * mark,
                        "marginUsed": p.margin_usd + upnl if p.isolated else abs(p.szi) * mark / p.leverage,
-                       "isolated": p.isolated}
+                       "isolated": p.isolated, "liquidationPx": acct.liquidation_px(coin, marks)}
                 if p.isolated:
                     # the venue's rawUsd: the position's USDC, its margin less what buying it cost (a long's is
                     # negative), so that rawUsd + size × mark is its equity

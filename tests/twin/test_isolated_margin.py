@@ -161,6 +161,24 @@ def test_clearinghouse_state_shows_the_position_isolated_with_its_raw_usd():
     assert btc["assetPositions"][0]["position"]["leverage"] == {"type": "cross", "value": 20}
 
 
+def test_an_isolated_positions_liquidation_px_is_where_its_own_equity_meets_its_maintenance():
+    """2000 LIT at 10x: $200.02 of margin at an entry of 1.0001. Its equity, 200.02 + 2000 (p - 1.0001), meets its
+    maintenance, 2000 p / 20, at p = (2000.2 - 200.02) / (2000 × 0.95) = 0.94746 (docs trading/liquidations:
+    margin_available (isolated) = isolated_margin - maintenance_margin_required), whatever the dex's cross balance
+    ($10,000 here). The twin's clearinghouseState gave null; a fall to 0.1% above it leaves the position, to 0.1%
+    below it liquidates it."""
+    ex = _venue()
+    _take(ex, LIT, True, 2000.0)
+    mark = ex.marks[LIT]
+    liq = ex.clearinghouse_state(USER, "hyna")["assetPositions"][0]["liquidationPx"]
+    assert liq == pytest.approx(1800.18 / 1900)
+    for above, liquidated in ((1.001, 0), (0.999, 1)):
+        ex = _venue(ChaosSchedule(events=[PriceJump(at_s=20.0, fraction=liq * above / mark - 1.0)]))
+        _take(ex, LIT, True, 2000.0)
+        ex.env.run(until=30.0)
+        assert ex.counters["liquidations"] == liquidated, above
+
+
 def test_update_leverage_refuses_cross_on_an_only_isolated_coin_and_a_mode_switch_with_a_position():
     ex = _venue()
     assert _do(ex, UpdateLeverageAction(LIT, 5, True)) == ActionErr("Cross margin is not allowed for this asset.")
@@ -207,6 +225,7 @@ def test_served_update_leverage_and_clearinghouse_state_through_the_official_sdk
     pos = state["assetPositions"][0]["position"]
     assert pos["coin"] == LIT and pos["leverage"] == {"type": "isolated", "value": 10, "rawUsd": "-1750.18"}
     assert float(pos["marginUsed"]) == pytest.approx(249.92, abs=1e-6)
+    assert float(pos["liquidationPx"]) == pytest.approx((2000.2 - 250.02) / 1900)  # its margin with the $50 added
     assert float(state["crossMarginSummary"]["accountValue"]) == pytest.approx(10_000.0 - 2000.2 * TAKER - 250.02,
                                                                                abs=1e-6)
 

@@ -1,4 +1,6 @@
 """Cross margin: the check at placement, margin cancels after an adverse move, and reduce-only rules."""
+import pytest
+
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.messages import ActionOk, OrderAction, OrderSpec, Resting, StatusError
@@ -175,3 +177,40 @@ def test_a_new_position_on_a_10x_coin_starts_at_10x_not_the_default_20x():
     assert too_big == StatusError("Insufficient margin to place order. asset=140000")
     assert isinstance(fits, Resting)
     assert ex.accounts[USER].position("hyna:LIT").leverage == 10
+
+
+def _short(ex, sz):
+    out = []
+    ex.submit(USER, OrderAction((OrderSpec("BTC", False, ex.best_bid["BTC"] - 100, sz, tif="Ioc"),)), out.append)
+    ex.env.run(until=ex.env.now + 1.0)
+    assert not isinstance(out[0].statuses[0], StatusError)
+
+
+def test_clearinghouse_state_gives_the_mark_at_which_the_margin_checks_liquidate_the_position():
+    """The venue's clearinghouseState gives an open position's liquidationPx (docs trading/liquidations: liq_price =
+    price - side * margin_available / position_size / (1 - l * side)); the twin sent null. It is the mark where the
+    twin's own margin check liquidates: 0.1% above it (a long) the position stands, 0.1% below it is closed."""
+    from twin.faults.chaos import PriceJump
+    from twin.server.wire import clearinghouse_json, px_num
+    ex = _calm_btc()
+    _long(ex, 20, 1.5)  # $10,000 holding ~$150,000 of BTC
+    mark, acct = ex.marks["BTC"], ex.accounts[USER]
+    value, _, maintenance, _ = acct.cross_margin(ex.marks, "")
+    liq = ex.clearinghouse_state(USER)["assetPositions"][0]["liquidationPx"]
+    assert liq == pytest.approx(mark - (value - maintenance) / 1.5 / (1 - 1 / 80))  # 40x BTC: l = 1/80
+    assert 0.935 * mark < liq < 0.95 * mark  # 5.4% down: between the 5% fall that leaves it and the 6.5% that does not
+    served = clearinghouse_json(ex.clearinghouse_state(USER), ex.marks, ex.now_ms(), ex.instruments)
+    assert served["assetPositions"][0]["position"]["liquidationPx"] == px_num(liq)  # a string, as the venue's
+    for above, liquidated in ((1.001, 0), (0.999, 1)):
+        ex = _calm_btc(ChaosSchedule(events=[PriceJump(at_s=20.0, fraction=liq * above / mark - 1.0)]))
+        _long(ex, 20, 1.5)
+        ex.env.run(until=30.0)
+        assert ex.counters["liquidations"] == liquidated, above
+    # a short's is above the mark; a long the cash covers at any price has none (null, as the venue's)
+    ex = _calm_btc()
+    _short(ex, 1.5)
+    assert ex.clearinghouse_state(USER)["assetPositions"][0]["liquidationPx"] > 1.05 * ex.marks["BTC"]  # 5.3% up
+    ex = _calm_btc()
+    _long(ex, 20, 0.01)
+    served = clearinghouse_json(ex.clearinghouse_state(USER), ex.marks, ex.now_ms(), ex.instruments)
+    assert served["assetPositions"][0]["position"]["liquidationPx"] is None

@@ -448,7 +448,8 @@ def clearinghouse_json(state: dict, marks: Mapping[str, float], now_ms: int,
             cross_signed_ntl += p["szi"] * mark
         positions.append({"type": "oneWay", "position": {
             "coin": p["coin"], "szi": sz_num(p["szi"], inst), "entryPx": px_num(p["entryPx"]),
-            "leverage": leverage, "liquidationPx": None,
+            "leverage": leverage,
+            "liquidationPx": None if p.get("liquidationPx") is None else px_num(p["liquidationPx"]),
             "marginUsed": usd_num(margin), "maxLeverage": inst.max_leverage if inst else p["leverage"],
             "positionValue": usd_num(p["positionValue"]),
             "returnOnEquity": num(p["unrealizedPnl"] / margin if margin else 0.0, 6),
