@@ -28,7 +28,7 @@ class Ledger:
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
         self.anchored = anchored  # False: the position is unknown until anchor() (the first snapshot)
-        self.watermark = 0  # fills up to this tid are in the anchoring snapshot's position
+        self.watermark = 0  # fills up to this id (fill_key: time, then tid) are in the anchoring snapshot's position
         self._unanchored: list[tuple[int, int, float, float, float]] = []  # (tid, side, px, sz, closed_pnl)
         self.position = 0.0
         self.entry_px = 0.0

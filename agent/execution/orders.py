@@ -131,7 +131,9 @@ class OrderTracker:
         self.snapshot_requested_ts = 0.0
         self.ack_grace_s = 5.0
         self.needs_snapshot = False  # set when only the venue's account state can resolve an order
-        self.tid_watermark = 0  # fills up to this tid are already in the last snapshot's position
+        # fills up to this id are already in the last snapshot's position (ids are fill_key: time, then the venue's
+        # tid, which alone is a hash in no order)
+        self.tid_watermark = 0
         self.recent_fills: dict[int, float] = {}  # tid -> signed size of fills above the watermark
         self.snapshot_venue_ms = 0  # venue time of the last snapshot applied
         self.snapshots = 0  # snapshots applied
