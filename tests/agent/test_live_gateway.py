@@ -41,6 +41,7 @@ from agent.gateway.twin import TwinGateway
 from agent.ledger import Ledger
 from agent.live import LiveDriver
 from agent.live_cli import live_main
+import twin.exchange
 from twin.exchange import Exchange, trade_tid
 from twin.faults.chaos import ChaosSchedule, Disconnect, Http429Burst, PriceJump, QuotaSet, RejectionBurst
 from twin.faults.connection import ConnectionParams
@@ -338,13 +339,16 @@ def test_the_first_snapshot_of_an_account_with_a_long_history_has_the_sessions_f
     assert snap.position == 0.001 and snap.last_fill_tid >= fill.tid  # the fill is in it: not to be added again
 
 
-def test_a_snapshot_reads_every_page_of_its_fill_query_and_its_watermark_holds_the_sessions_fill():
-    """userFillsByTime answers at most 2000 rows (twin serve as the venue). An account that made 2500 fills in the
+@pytest.mark.parametrize("cap", [2000, 500])
+def test_a_snapshot_reads_every_page_of_its_fill_query_and_its_watermark_holds_the_sessions_fill(cap, monkeypatch):
+    """userFillsByTime answers at most 2000 rows (twin serve as the venue; also with 500, the docs' general cap on
+    time-range replies, where a stop at a page under 2000 read one page only). An account that made 2500 fills in the
     minute before the session (another process of the operator's, or a run just stopped), three a millisecond,
     then a fill of the session: the first snapshot asks from a minute before the start. From one page it read
     only those 2000 oldest, so its watermark was below the session's fill in its position, and the agent counted
     that fill a second time. Read page by page (the cut inside a millisecond: its rows come twice, kept once),
     the watermark holds the fill, and the position is the venue's."""
+    monkeypatch.setattr(twin.exchange, "FILLS_PER_REPLY", cap)
     with served(speed=10.0) as (bg, ex, clock):
         def busy_minute():
             t0 = int(clock() * 1000) - 40_000

@@ -44,9 +44,12 @@ TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
 
 _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 # userFillsByTime "returns at most 2000 fills per response and only the 10000 most recent fills are available"
-# (docs info-endpoint, "Retrieve a user's fills by time"): a full reply is followed by another from its newest time
-_FILL_PAGE = 2000
-_FILL_PAGES = 5
+# (docs info-endpoint, "Retrieve a user's fills by time"), but the docs' general rule for time-range replies is "at
+# most 500 elements" (hyperliquid.md): a reply of 500 rows or more may have been cut, so another is asked from its
+# newest time. Either cap stops at a page under 500; against a 2000-row cap a page of 500-1999 costs one more
+# request, which repeats only that page's last ms. Pages enough for the 10000 fills kept at 500 a reply.
+_FILL_PAGE = 500
+_FILL_PAGES = 20
 _RECOVERY_ATTEMPTS = 8
 
 # what a request came back as, when it is not a parsed JSON answer
@@ -517,7 +520,7 @@ class HyperliquidGateway(CommandRouter):
 
         The fills are asked for after the state arrived, so they include every fill in the state's
         position; the newest of those (by the state's time) is the snapshot's fill watermark. They are read
-        to the end, page after page of 2000 (``_fill_pages``): from one page, a busy minute's fills past its
+        to the end, page after page (``_fill_pages``): from one page, a busy minute's fills past its
         2000th were left out, the watermark below fills in the position, which the agent then counted again.
         """
         requested = self._now()
@@ -714,7 +717,7 @@ class HyperliquidGateway(CommandRouter):
 
     async def _recover_fills(self) -> None:
         """After a reconnect: every fill since the newest one known, by userFillsByTime (oldest first, in
-        pages of 2000), delivered unless already given. The snapshot frame on resubscribe usually has them
+        pages of up to 2000), delivered unless already given. The snapshot frame on resubscribe usually has them
         first; this also covers a snapshot frame lost with the socket, or shorter than the outage."""
         def deliver(page: tuple[TimedFill, ...]) -> None:
             for ev in self.fills.recovered(page):
@@ -724,10 +727,10 @@ class HyperliquidGateway(CommandRouter):
     async def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[TimedFill, ...]], None],
                           what: str) -> bool:
         """Every fill from ``start_ms`` (venue ms, inclusive) on, by userFillsByTime page by page: each page's fills
-        of this coin (with their time in ms) to ``on_page`` as it comes. True once a short page (under 2000 rows:
-        nothing after it) is read; False when a page failed ``attempts`` times (each failure counted where it
-        happened; a 429 is RateLimited ``what``) or 5 full pages (the 10000 fills the venue keeps) did not reach
-        one, which is logged. The docs' pagination: "use the last returned timestamp as the next startTime". A
+        of this coin (with their time in ms) to ``on_page`` as it comes. True once a short page (under 500 rows, the
+        smaller of the venue's documented caps: nothing after it) is read; False when a page failed ``attempts``
+        times (each failure counted where it happened; a 429 is RateLimited ``what``) or 20 pages of 500 or more
+        (the 10000 fills the venue keeps) did not reach one, which is logged. The docs' pagination: "use the last returned timestamp as the next startTime". A
         page starts at its predecessor's newest ms, not past it, as fills of that ms may be on both sides of the
         cut: those it repeats are told apart by their fill key (the callers' ``FillDelivery``, or a dict); only
         a page all of one ms moves past it."""
