@@ -1,8 +1,9 @@
 """Accounts as the venue keeps them: cross and isolated margin, positions, entry prices, PnL and fees.
 
-All money is USDC. ``cash`` holds deposits plus realised PnL minus fees, so that
-account value = cash + Σ unrealised PnL at the mark, exactly as the property tests check.
-Funding is not modelled (documented in the README): sessions here are hours, not days.
+All money is USDC. ``cash`` holds deposits plus realised PnL minus fees plus funding received (less funding
+paid), so that account value = cash + Σ unrealised PnL at the mark, exactly as the property tests check.
+Funding (twin/funding.py) settles in the cash of the position's dex, as fees do, isolated positions' too (the
+venue may move an isolated position's into its margin: not modelled).
 
 An isolated position (every position on an ``onlyIsolated`` coin, or one the user set isolated) holds its own
 margin, ``Position.margin_usd``, set aside out of its dex's cash (docs trading/margining): opening or adding
@@ -22,14 +23,16 @@ from typing import Mapping
 
 
 class Position:
-    """One coin's position: signed size, average entry price, and cumulative realised PnL and fees.
+    """One coin's position: signed size, average entry price, and cumulative realised PnL, fees and funding.
 
     ``leverage`` is the user's (it sets the initial margin); ``max_leverage`` is the coin's (it alone sets
     the maintenance margin, whatever leverage the user chose). ``isolated``: margined by its own
-    ``margin_usd`` (USDC) alone, not by its dex's cross balance."""
+    ``margin_usd`` (USDC) alone, not by its dex's cross balance. ``funding_*``: the funding it paid (negative:
+    received), USDC, as clearinghouseState's cumFunding: all time, since the position opened, since its size last
+    changed."""
 
     __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "max_leverage", "volume_usd", "isolated",
-                 "margin_usd")
+                 "margin_usd", "funding_all_time", "funding_since_open", "funding_since_change")
 
     def __init__(self, leverage: int, max_leverage: int | None = None, isolated: bool = False) -> None:
         self.szi = 0.0
@@ -41,6 +44,9 @@ class Position:
         self.volume_usd = 0.0
         self.isolated = isolated
         self.margin_usd = 0.0
+        self.funding_all_time = 0.0
+        self.funding_since_open = 0.0
+        self.funding_since_change = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +100,7 @@ class Account:
 
     @property
     def cash(self) -> float:
-        """Deposits plus realised PnL less fees, over every dex."""
+        """Deposits plus realised PnL less fees, plus funding received less funding paid, over every dex."""
         return sum(self.cash_by_dex.values())
 
     def deposit(self, usdc: float, dex: str = "") -> None:
@@ -132,6 +138,7 @@ class Account:
             pos.entry_px = 0.0
         elif start == 0.0 or (start > 0) != (end > 0):
             pos.entry_px = px  # opened, or flipped: the remainder opened at this price
+            pos.funding_since_open = 0.0
         elif abs(end) > abs(start):
             pos.entry_px = (pos.entry_px * abs(start) + px * sz) / abs(end)
         if pos.isolated:
@@ -143,12 +150,23 @@ class Account:
             else:
                 pos.margin_usd += (abs(end) - abs(start)) * px / pos.leverage
         pos.szi = end
+        pos.funding_since_change = 0.0
         pos.realized_pnl += closed
         pos.fees += fee
         pos.volume_usd += px * sz
         dex = dex_of(coin)
         self.cash_by_dex[dex] = self.cash_by_dex.get(dex, 0.0) + closed - fee
         return FillResult(closed, start, _direction(start, end))
+
+    def apply_funding(self, coin: str, usdc: float) -> None:
+        """Book one funding payment of the coin's position: ``usdc`` signed as the venue's (negative: paid), into
+        its dex's cash, and into the position's cumulative funding (which counts what was paid)."""
+        pos = self.positions[coin]
+        pos.funding_all_time -= usdc
+        pos.funding_since_open -= usdc
+        pos.funding_since_change -= usdc
+        dex = dex_of(coin)
+        self.cash_by_dex[dex] = self.cash_by_dex.get(dex, 0.0) + usdc
 
     def unrealized_pnl(self, marks: dict[str, float], dex: str | None = None) -> float:
         total = 0.0

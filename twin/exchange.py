@@ -28,19 +28,20 @@ from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
 from twin.faults.quota import AddressQuota, IpWeightLimiter, exchange_weight, info_weight
 from twin.faults.rejections import MODIFY_PREFIX, RejectionModel, RejectReason, order_error_text
+from twin.funding import hourly_rate, next_settlement_ms, payment_usdc
 from twin.instruments import InstrumentSpec, price_is_valid, size_is_valid
 from twin.market.base import BOOK, MarketProcess, Shock
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import (
     ANON_ADDRESS, SUCCESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent,
-    FillInfo, FillsPush, Filled, HttpError, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec,
+    FillInfo, FillsPush, Filled, FundingInfo, FundingPush, HttpError, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec,
     OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError, TradePush, TransportFailure,
     UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush, action_size,
 )
 from twin.params import SIM_EPOCH_MS, TwinParams
 
 DAY_S = 86400.0
-CHANNELS = ("l2Book", "trades", "orderUpdates", "userFills", "userEvents")
+CHANNELS = ("l2Book", "trades", "orderUpdates", "userFills", "userEvents", "userFundings")
 EMPTY_ORDER_BATCH = "Order batch is empty."  # UNCONFIRMED text (see Exchange._process)
 CROSS_NOT_ALLOWED = "Cross margin is not allowed for this asset."  # UNCONFIRMED (see Exchange._update_leverage)
 CANNOT_SWITCH_MODE = "Cannot switch leverage type with open position."  # UNCONFIRMED, likewise
@@ -128,6 +129,12 @@ class Exchange:
         self.order_status: dict[int, tuple] = {}
         self._status_by_cloid: dict[str, dict[str, int]] = {}
         self.fills: dict[str, list[FillInfo]] = {}
+        self.fundings: dict[str, list[FundingInfo]] = {}  # per user, oldest first: every funding payment
+        # each coin's hourly funding rate (twin/funding.py), from its market's premium and interest; a coin without
+        # a market of its own pays the venue's interest rate alone
+        self.funding_rates: dict[str, float] = {
+            c: hourly_rate(mp.funding_premium_per_8h, mp.funding_interest_per_8h) if mp is not None else hourly_rate(0.0)
+            for c, mp in ((c, params.markets.get(c)) for c in self.instruments)}
         self.schedule_cancel: dict[str, float] = {}
         self.schedule_cancel_fired: dict[str, list[float]] = {}
         self.connections: list[Connection] = []
@@ -142,7 +149,7 @@ class Exchange:
         self.counters: dict[str, int] = {"trades": 0, "book_updates": 0, "actions": 0, "http_429": 0,
                                          "quota_refusals": 0, "rejections": 0, "transport_failures": 0,
                                          "fills": 0, "disconnects": 0, "pushes_dropped": 0,
-                                         "margin_cancels": 0, "liquidations": 0, "expired": 0}
+                                         "margin_cancels": 0, "liquidations": 0, "expired": 0, "fundings": 0}
         self.rejections_by_reason: dict[str, int] = {}
         self.liquidations: list[tuple[float, str]] = []  # (sim time, user) of every liquidation
         # market state per coin: current displayed book rows and best prices
@@ -161,7 +168,7 @@ class Exchange:
         for coin, market in self.markets.items():
             env.process(self._run_market(coin, market))
         self._feed_running = False  # started by the first l2Book subscription
-        self._margin_running = False  # started by the first funded account
+        self._margin_running = False  # started by the first funded account (with the hourly funding)
 
     # ------------------------------------------------------------------ construction
 
@@ -219,11 +226,13 @@ class Exchange:
         if not self._margin_running:
             self._margin_running = True
             self.env.process(self._run_margin_checks())
+            self.env.process(self._run_funding())
         if acct is None:
             acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage, dex,
                                                     self._max_leverage, self._only_isolated)
             self.quotas[address] = AddressQuota(self.params.quota)
             self.fills[address] = []
+            self.fundings[address] = []
         else:
             acct.deposit(usdc, dex)
         return acct
@@ -344,7 +353,8 @@ class Exchange:
     def _arrive_info(self, kind: str, on_reply: Callable, kw: dict) -> None:
         t = self.env.now
         reply = self.info(kind, **kw)
-        n_items = len(reply) if kind in ("userFills", "userFillsByTime") and isinstance(reply, (list, tuple)) else 0
+        n_items = len(reply) if kind in ("userFills", "userFillsByTime", "userFunding") and isinstance(reply, (list, tuple)) \
+            else 0
         if not self.ip_limiter.try_spend(info_weight(kind, n_items), t):
             self.counters["http_429"] += 1
             reply = HttpError(429, "null")
@@ -964,6 +974,48 @@ class Exchange:
         value = acct.account_value(self.marks, self._dex_of_coin[coin])
         self._publish(("userEvents", user), UserEventPush(user, "liquidation", (user, value)))
 
+    # ------------------------------------------------------------------ funding
+
+    def _run_funding(self):
+        """Funding, settled on every whole hour of venue time (twin/funding.py), as on the venue: one short
+        wake-up an hour, none per market event. The settlement times are exact venue ms (a whole hour), so no
+        float rounding of the simulated clock can settle an hour twice or skip one."""
+        due_ms = next_settlement_ms(self.now_ms())
+        while True:
+            yield self.env.timeout(max(0.0, (due_ms - self.epoch_ms) / 1000.0 - self.env.now))
+            self._settle_funding(due_ms)
+            due_ms = next_settlement_ms(due_ms)
+
+    def _settle_funding(self, time_ms: int) -> None:
+        """Charge every open position size × oracle price × its coin's hourly rate (the twin's oracle is its
+        mark, the mid), into its dex's cash; each payment goes to the user as the venue sends it (the user and
+        userFundings channels) and into the user's funding history (userFunding)."""
+        marks = self.marks
+        rates = self.funding_rates
+        for user, acct in self.accounts.items():
+            for coin, pos in acct.positions.items():
+                px = marks.get(coin)
+                if not pos.szi or px is None:
+                    continue
+                rate = rates[coin]
+                usdc = payment_usdc(pos.szi, px, rate)
+                acct.apply_funding(coin, usdc)
+                info = FundingInfo(coin, usdc, pos.szi, rate, time_ms)
+                self.fundings[user].append(info)
+                self.counters["fundings"] += 1
+                self._log("funding", user, coin, usdc)
+                push = FundingPush(user, (info,))
+                self._publish(("userEvents", user), push)
+                self._publish(("userFundings", user), push)
+
+    def funding_history(self, user: str, start_ms: int, end_ms: int | None = None) -> tuple[FundingInfo, ...]:
+        """The user's funding payments with start ≤ time ≤ end, oldest first, at most 500 (the venue's userFunding
+        pages; the page size is UNCONFIRMED)."""
+        rows = self.fundings.get(user.lower(), [])
+        lo = bisect_left(rows, start_ms, key=_funding_time)
+        hi = len(rows) if end_ms is None else bisect_right(rows, end_ms, lo, key=_funding_time)
+        return tuple(rows[lo:min(hi, lo + 500)])
+
     # ------------------------------------------------------------------ websocket
 
     def connect(self, on_push: Callable[[Push], None]) -> Connection:
@@ -1030,6 +1082,8 @@ class Exchange:
         elif channel == "userFills":
             self._send(conn, FillsPush(key, tuple(self.fills.get(key, ())[-FILLS_PER_REPLY:]),
                                           is_snapshot=True))
+        elif channel == "userFundings":
+            self._send(conn, FundingPush(key, tuple(self.fundings.get(key, ())[-500:]), is_snapshot=True))
 
     def _unsubscribe(self, conn: Connection, channel: str, key: str) -> None:
         sk = (channel, key)
@@ -1102,6 +1156,8 @@ class Exchange:
             return self.user_fills_by_time(kw["user"], kw["startTime"], kw.get("endTime"))
         if kind == "userRateLimit":
             return self.user_rate_limit(kw["user"])
+        if kind == "userFunding":
+            return self.funding_history(kw["user"], kw["startTime"], kw.get("endTime"))
         if kind == "orderStatus":
             return self.order_status_of(kw["user"], kw["oid"])
         if kind == "meta":
@@ -1172,7 +1228,8 @@ class Exchange:
                 row = {"coin": coin, "szi": p.szi, "entryPx": p.entry_px, "leverage": p.leverage,
                        "unrealizedPnl": upnl, "positionValue": abs(p.szi) * mark,
                        "marginUsed": p.margin_usd + upnl if p.isolated else abs(p.szi) * mark / p.leverage,
-                       "isolated": p.isolated, "liquidationPx": acct.liquidation_px(coin, marks)}
+                       "isolated": p.isolated, "liquidationPx": acct.liquidation_px(coin, marks),
+                       "cumFunding": (p.funding_all_time, p.funding_since_open, p.funding_since_change)}
                 if p.isolated:
                     # the venue's rawUsd: the position's USDC, its margin less what buying it cost (a long's is
                     # negative), so that rawUsd + size × mark is its equity
@@ -1214,6 +1271,10 @@ _ORDER_FIELDS = attrgetter(*(f.name for f in fields(OrderInfo)))  # OrderInfo's 
 
 
 def _fill_time(f: FillInfo) -> int:
+    return f.time_ms
+
+
+def _funding_time(f: FundingInfo) -> int:
     return f.time_ms
 
 

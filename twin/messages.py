@@ -252,8 +252,29 @@ class FillsPush:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingInfo:
+    """One funding payment of one position (the venue's WsUserFunding: time, coin, usdc, szi, fundingRate)."""
+
+    coin: str
+    usdc: float  # signed as the venue's: negative when the position paid
+    szi: float  # the position it was charged on
+    rate: float  # the hourly rate applied (positive: longs pay)
+    time_ms: int  # the settlement's venue time (a whole hour)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPush:
+    """A funding payment, on channel ``user`` (the venue sends each as ``{"funding": {...}}``) and channel
+    ``userFundings`` (``fundings``: a list; the first frame of a subscription is the history, ``is_snapshot``)."""
+
+    user: str
+    fundings: tuple[FundingInfo, ...]
+    is_snapshot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class UserEventPush:
-    """Channel ``user``: liquidation or nonUserCancel events (fills go through FillsPush)."""
+    """Channel ``user``: liquidation or nonUserCancel events (fills go through FillsPush, funding FundingPush)."""
 
     user: str
     kind: str  # "nonUserCancel" | "liquidation"
@@ -268,4 +289,4 @@ class ConnectionEvent:
     time_ms: int
 
 
-Push = Union[BookPush, TradePush, OrderUpdatePush, FillsPush, UserEventPush, ConnectionEvent]
+Push = Union[BookPush, TradePush, OrderUpdatePush, FillsPush, FundingPush, UserEventPush, ConnectionEvent]

@@ -100,6 +100,14 @@ class SyntheticMarketParams(FileModel):
                                                                 "next move (0: flow predicts nothing).")
     informed_horizon_s: float = Field(5.0, gt=0, description="How far ahead informed traders see the mid, s.")
     impact_bps: float = Field(0.2, ge=0, description="Permanent mid move after each informed trade, bps, its way.")
+    funding_premium_per_8h: float = Field(
+        0.0, ge=-0.5, le=0.5, description="Average premium index P of the venue's funding formula, per 8 h: how far "
+                                          "the perp trades rich (> 0) or cheap to its oracle (twin/funding.py). The "
+                                          "twin's oracle is its mid, so it cannot derive one: 0 charges the interest "
+                                          "rate alone (0.00125%/h, longs pay); 0.0013 gives 0.01%/h (~88%/yr).")
+    funding_interest_per_8h: float = Field(
+        0.0001, ge=-0.01, le=0.01, description="Interest rate r of the funding formula, per 8 h: the venue's fixed "
+                                               "0.01%. Set it and the premium to 0 for a market without funding.")
 
     @classmethod
     def thin_hip3(cls) -> "SyntheticMarketParams":

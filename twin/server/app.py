@@ -22,7 +22,7 @@ from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel, ConnectionParams
 from twin.faults.quota import info_weight
 from twin.messages import (
-    ActionErr, ActionOk, BookPush, ConnectionEvent, FillsPush, HttpError, OrderUpdatePush, Push, TradePush,
+    ActionErr, ActionOk, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push, TradePush,
     TransportFailure, UserEventPush,
 )
 from twin.params import TwinParams
@@ -39,7 +39,8 @@ GREETING = "Websocket connection established."
 WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 60 s (hyperliquid.md §4)
 FAST_BOOK_LEVELS = 5  # an l2Book subscription with "fast": true gets 5 levels a side (the venue's docs)
 MAX_POSTS_IN_FLIGHT = 100  # post requests a socket may have in flight at once (hyperliquid.md §4, server limits)
-WS_CHANNELS = {"l2Book": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user", "userEvents": "user"}
+WS_CHANNELS = {"l2Book": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user", "userEvents": "user",
+               "userFundings": "user"}
 LINK_DOWN = "The twin's connection model has this link down (a scripted or random outage): retry later."
 
 
@@ -144,8 +145,11 @@ class TwinServer:
             ctxs = []
             for inst in self.assets.universe(dex):
                 coin = inst.coin if inst is not None else ""
+                market = ex.params.markets.get(coin)
                 ctxs.append(wire.asset_ctx_json(ex.marks.get(coin, ex.last_trade_px.get(coin)),
-                                                ex.best_bid.get(coin, float("nan")), ex.best_ask.get(coin, float("nan"))))
+                                                ex.best_bid.get(coin, float("nan")), ex.best_ask.get(coin, float("nan")),
+                                                ex.funding_rates.get(coin, 0.0),
+                                                market.funding_premium_per_8h if market is not None else 0.0))
             return kind, [meta, ctxs], 0
         if kind == "spotMeta":
             return kind, {"universe": [], "tokens": []}, 0
@@ -201,6 +205,12 @@ class TwinServer:
             return kind, wire.order_status_json(found, inst), 0
         if kind == "userRateLimit":
             return kind, wire.rate_limit_json(ex.user_rate_limit(wire.need_address(req))), 0
+        if kind == "userFunding":
+            user = wire.need_address(req)
+            start = wire.need_int(req, "startTime")
+            end = wire.need_int(req, "endTime", optional=True)
+            rows = wire.user_funding_rows_json(ex.funding_history(user, start, end), insts)
+            return kind, rows, len(rows)
         if kind == "userFees":
             wire.need_address(req)  # every account pays its instrument's rates (no tiers): the first dex's first coin's
             first = next((i for i in self.assets.instruments if not i.dex), None)
@@ -362,6 +372,7 @@ class WsSession:
         self.closed = False
         self.book_opts: dict[str, tuple[int | None, int | None, int | None]] = {}  # nSigFigs, mantissa, depth
         self._fill_pair: dict[str, bool] = {}  # user -> the next duplicate FillsPush is the userEvents one
+        self._funding_pair: dict[str, bool] = {}  # user -> the next duplicate FundingPush is the userFundings one
         self._posts: set[asyncio.Task] = set()  # post requests in flight (their actions' round trips overlap)
         self._post_fifo = [-math.inf]  # ... arriving at the venue in the order sent (Exchange.submit)
         server.clock.catch_up()
@@ -466,9 +477,11 @@ class WsSession:
                 self.book_opts[key] = (n_sig, mantissa if n_sig == 5 and mantissa in (1, 2, 5) else None, depth) if ok \
                     else (None, None, depth)
             self._fill_pair.pop(key, None)
+            self._funding_pair.pop(key, None)
             self.conn.subscribe(kind, key)
         else:
             self._fill_pair.pop(key, None)
+            self._funding_pair.pop(key, None)
             self.conn.unsubscribe(kind, key)
 
     async def on_post(self, req: dict, text: str) -> None:
@@ -529,9 +542,26 @@ class WsSession:
             data: dict = {"isSnapshot": True} if push.is_snapshot else {}
             data.update({"user": push.user, "fills": [wire.fill_json(f, insts.get(f.coin)) for f in push.fills]})
             return wire.dumps({"channel": "userFills", "data": data})
+        if isinstance(push, FundingPush):
+            if self._funding_channel(push) == "user":
+                return wire.dumps({"channel": "user", "data": wire.user_event_json(push, insts)})
+            return wire.dumps({"channel": "userFundings", "data": wire.user_fundings_json(push, insts)})
         if isinstance(push, UserEventPush):
             return wire.dumps({"channel": "user", "data": wire.user_event_json(push, insts)})
         return None
+
+    def _funding_channel(self, push: FundingPush) -> str:
+        """The twin sends a funding payment to the userEvents and then the userFundings subscription, back to back
+        on one socket; with both subscribed, the second copy is the ``userFundings`` frame (as ``_fills_channel``)."""
+        if push.is_snapshot:
+            return "userFundings"
+        subs = self.conn.subs
+        events, fundings = ("userEvents", push.user) in subs, ("userFundings", push.user) in subs
+        if events and fundings:
+            second = self._funding_pair.get(push.user, False)
+            self._funding_pair[push.user] = not second
+            return "userFundings" if second else "user"
+        return "user" if events else "userFundings"
 
     def _fills_channel(self, push: FillsPush) -> str:
         """The twin sends a fill to the userFills and then the userEvents subscription, in that order and

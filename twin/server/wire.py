@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 from twin.instruments import InstrumentSpec
 from twin.messages import (
     ANON_ADDRESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled, FillsPush,
-    ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate, Resting, ScheduleCancelAction,
+    FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate, Resting, ScheduleCancelAction,
     StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
 )
 from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
@@ -266,6 +266,11 @@ def usd_num(x: float) -> str:
     return num(x, 6)
 
 
+def rate_num(x: float) -> str:
+    """A funding rate (``"0.0000125"``): ten decimals."""
+    return num(x, 10)
+
+
 # ----------------------------------------------------------------------------- /exchange replies
 
 
@@ -366,12 +371,16 @@ def _margin_table(max_leverage: int) -> dict:
     return {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": max_leverage}]}
 
 
-def asset_ctx_json(mark: float | None, bid: float, ask: float) -> dict:
+def asset_ctx_json(mark: float | None, bid: float, ask: float, funding_rate: float = 0.0,
+                   premium: float = 0.0) -> dict:
+    """A metaAndAssetCtxs ctx: ``funding`` is the hourly rate the next settlement charges (twin/funding.py),
+    ``premium`` the market's premium index (the twin's parameter, per 8 h: the venue's unit for it is UNCONFIRMED)."""
     has_bbo = bid == bid and ask == ask
     mark_s = px_num(mark) if mark is not None else "0.0"
-    return {"dayNtlVlm": "0.0", "funding": "0.0", "impactPxs": [px_num(bid), px_num(ask)] if has_bbo else None,
+    return {"dayNtlVlm": "0.0", "funding": rate_num(funding_rate),
+            "impactPxs": [px_num(bid), px_num(ask)] if has_bbo else None,
             "markPx": mark_s, "midPx": px_num(0.5 * (bid + ask)) if has_bbo else None, "openInterest": "0.0",
-            "oraclePx": mark_s, "premium": "0.0", "prevDayPx": mark_s, "dayBaseVlm": "0.0"}
+            "oraclePx": mark_s, "premium": rate_num(premium), "prevDayPx": mark_s, "dayBaseVlm": "0.0"}
 
 
 def perp_dexs_json(assets: AssetMap) -> list:
@@ -454,7 +463,7 @@ def clearinghouse_json(state: dict, marks: Mapping[str, float], now_ms: int,
             "positionValue": usd_num(p["positionValue"]),
             "returnOnEquity": num(p["unrealizedPnl"] / margin if margin else 0.0, 6),
             "unrealizedPnl": usd_num(p["unrealizedPnl"]),
-            "cumFunding": {"allTime": "0.0", "sinceChange": "0.0", "sinceOpen": "0.0"}}})
+            "cumFunding": _cum_funding_json(p.get("cumFunding"))}})
     # marginSummary is the whole dex (isolated positions' equity in it); crossMarginSummary its cross account only
     value = state.get("accountValue", 0.0)
     summary = {"accountValue": usd_num(value), "totalMarginUsed": usd_num(state.get("marginUsed", 0.0)),
@@ -465,6 +474,41 @@ def clearinghouse_json(state: dict, marks: Mapping[str, float], now_ms: int,
     return {"assetPositions": positions, "crossMaintenanceMarginUsed": usd_num(state.get("maintenanceMargin", 0.0)),
             "crossMarginSummary": cross, "marginSummary": summary, "time": state.get("time", now_ms),
             "withdrawable": usd_num(state.get("withdrawable", 0.0))}
+
+
+def _cum_funding_json(cum: tuple[float, float, float] | None) -> dict:
+    """A position's cumFunding: what it paid (positive) or received (negative), all time, since it opened and
+    since its size last changed. The sign is as recorded mainnet replies show it: a short in a market with
+    positive funding (which it receives) shows negative figures."""
+    all_time, since_open, since_change = cum if cum is not None else (0.0, 0.0, 0.0)
+    return {"allTime": usd_num(all_time), "sinceChange": usd_num(since_change), "sinceOpen": usd_num(since_open)}
+
+
+def funding_json(f: FundingInfo, inst: InstrumentSpec | None) -> dict:
+    """One funding payment as the venue's WsUserFunding (its websocket docs): time, coin, usdc, szi,
+    fundingRate; ``usdc`` negative when the position paid."""
+    return {"time": f.time_ms, "coin": f.coin, "usdc": usd_num(f.usdc), "szi": sz_num(f.szi, inst),
+            "fundingRate": rate_num(f.rate)}
+
+
+def user_fundings_json(p: FundingPush, instruments: Mapping[str, InstrumentSpec]) -> dict:
+    """The ``data`` of a ``userFundings`` frame: {user, isSnapshot?, fundings: [...]} (hyperliquid.md §4; the rows
+    also carry ``nSamples``, which the twin does not count: null)."""
+    data: dict = {"isSnapshot": True} if p.is_snapshot else {}
+    data.update({"user": p.user, "fundings": [{**funding_json(f, instruments.get(f.coin)), "nSamples": None}
+                                              for f in p.fundings]})
+    return data
+
+
+def user_funding_rows_json(rows: Iterable[FundingInfo], instruments: Mapping[str, InstrumentSpec]) -> list[dict]:
+    """The /info ``userFunding`` answer: oldest first, each ``{"time", "hash", "delta": {"type": "funding", "coin",
+    "usdc", "szi", "fundingRate", "nSamples"}}`` (the info endpoint's perpetuals docs)."""
+    out = []
+    for f in rows:
+        delta = {"type": "funding", **funding_json(f, instruments.get(f.coin)), "nSamples": None}
+        del delta["time"]
+        out.append({"time": f.time_ms, "hash": "0x" + "00" * 32, "delta": delta})
+    return out
 
 
 def rate_limit_json(r: Mapping) -> dict:
@@ -494,10 +538,14 @@ def trade_json(t: TradePush, inst: InstrumentSpec | None) -> dict:
             "time": t.time_ms, "tid": t.tid, "users": users}
 
 
-def user_event_json(p: UserEventPush | FillsPush, instruments: Mapping[str, InstrumentSpec]) -> dict:
-    """The ``data`` of a frame on channel ``user`` (the userEvents subscription)."""
+def user_event_json(p: UserEventPush | FillsPush | FundingPush, instruments: Mapping[str, InstrumentSpec]) -> dict:
+    """The ``data`` of a frame on channel ``user`` (the userEvents subscription): a funding payment is one object,
+    ``{"funding": {...}}`` (the venue's WsUserEvent), one frame each."""
     if isinstance(p, FillsPush):
         return {"fills": [fill_json(f, instruments.get(f.coin)) for f in p.fills]}
+    if isinstance(p, FundingPush):
+        f = p.fundings[0]
+        return {"funding": funding_json(f, instruments.get(f.coin))}
     if p.kind == "nonUserCancel":
         return {"nonUserCancel": [{"coin": c, "oid": o} for c, o in p.data]}
     if p.kind == "liquidation":
