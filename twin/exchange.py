@@ -1083,7 +1083,11 @@ class Exchange:
             self._send(conn, FillsPush(key, tuple(self.fills.get(key, ())[-FILLS_PER_REPLY:]),
                                           is_snapshot=True))
         elif channel == "userFundings":
-            self._send(conn, FundingPush(key, tuple(self.fundings.get(key, ())[-500:]), is_snapshot=True))
+            # an empty history's snapshot has nothing in it to be late with: it goes behind what is on the way
+            # without a latency draw, so a subscription (every TwinGateway's) leaves the feed's latency stream,
+            # and every later push's timing, as it was
+            history = tuple(self.fundings.get(key, ())[-500:])
+            self._send(conn, FundingPush(key, history, is_snapshot=True), draw=bool(history))
 
     def _unsubscribe(self, conn: Connection, channel: str, key: str) -> None:
         sk = (channel, key)
@@ -1100,12 +1104,12 @@ class Exchange:
             for conn in conns:
                 self._send(conn, push)
 
-    def _send(self, conn: Connection, push: Push) -> None:
+    def _send(self, conn: Connection, push: Push, draw: bool = True) -> None:
         """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
-        socket drops before delivery."""
+        socket drops before delivery. ``draw`` False: no latency drawn, delivered right behind what is on the way."""
         conn.frame = None  # an order update after this one starts a frame of its own, behind it
         epoch = conn.epoch
-        self._timeout_for(conn).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
+        self._timeout_for(conn, draw).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
 
     def _send_frame(self, conn: Connection, frame: list) -> None:
         """An orderUpdates frame, open for the updates the same instant makes until anything else is sent to the
@@ -1121,10 +1125,10 @@ class Exchange:
             self._deliver(conn, epoch, OrderUpdatePush(tuple(frame)))
         self._timeout_for(conn).callbacks.append(deliver)
 
-    def _timeout_for(self, conn: Connection) -> simpy.Timeout:
+    def _timeout_for(self, conn: Connection, draw: bool = True) -> simpy.Timeout:
         """The event a push to ``conn`` is delivered on: after a feed-latency draw, never before the last."""
         now = self.env.now
-        at = now + self.latency.feed.sample(now)
+        at = now + self.latency.feed.sample(now) if draw else now
         if at < conn.last_delivery:
             at = conn.last_delivery
         conn.last_delivery = at

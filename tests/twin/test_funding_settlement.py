@@ -141,3 +141,20 @@ def test_the_wire_says_it_as_the_venue_does():
     cum = state["assetPositions"][0]["position"]["cumFunding"]
     assert cum == {"allTime": wire.usd_num(-row.usdc), "sinceChange": wire.usd_num(-row.usdc),
                    "sinceOpen": wire.usd_num(-row.usdc)}
+
+
+def test_subscribing_to_an_empty_funding_history_leaves_every_later_pushs_timing_as_it_was():
+    """Every TwinGateway subscribes to userFundings: its snapshot of an empty history must not draw a feed latency,
+    or every later push of every session would come at other times than before funding existed."""
+    def book_deliveries(subscribe_fundings: bool) -> list[float]:
+        ex = _twin()
+        got: list[float] = []
+        conn = ex.connect(lambda p: got.append(ex.env.now) if type(p).__name__ == "BookPush" else None)
+        conn.subscribe("l2Book", "BTC")
+        if subscribe_fundings:
+            conn.subscribe("userFundings", LONG)
+        ex.env.run(until=30.0)
+        return got
+
+    with_fundings = book_deliveries(True)
+    assert len(with_fundings) > 30 and with_fundings == book_deliveries(False)
