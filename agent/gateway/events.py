@@ -156,6 +156,20 @@ class FillReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingPaid:
+    """One hourly funding payment on our position (the venue's user-channel ``funding``). ``usdc`` is signed as
+    the venue's: negative when we paid, positive when we received. ``szi``: the position it was charged on;
+    ``rate``: the hourly rate applied (positive: longs pay); ``time_ms``: the settlement's venue time."""
+
+    ts: float
+    coin: str
+    usdc: float
+    szi: float
+    rate: float
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class OrderClosedByVenue:
     """The venue ended a resting order on its own: margin cancel, reduce-only cancel, schedule-cancel."""
 
@@ -250,8 +264,8 @@ class Timer:
 
 Event = Union[
     BookUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
-    ModifyAcknowledged, ModifyRejected, FillReceived, OrderClosedByVenue, AccountChangedByVenue, RateLimited,
-    QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, Timer,
+    ModifyAcknowledged, ModifyRejected, FillReceived, FundingPaid, OrderClosedByVenue, AccountChangedByVenue,
+    RateLimited, QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, Timer,
 ]
 
 # ----------------------------------------------------------------------------- commands

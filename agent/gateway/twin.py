@@ -4,7 +4,8 @@ A thin adapter: commands become the twin's action objects, the twin's replies an
 gateway events. It behaves as the live gateway does where the venue leaves the client in the
 dark: a request that fails in transport produces no event (the agent's timeout and a snapshot
 resolve it), and a dropped socket must be resubscribed; after it is, the fills made while it was
-down are recovered (the snapshot push on resubscribe, then userFillsByTime) and each delivered once.
+down are recovered (the snapshot push on resubscribe, then userFillsByTime) and each delivered once; so are the
+hourly funding payments (userFundings: its snapshot on resubscribe holds those settled while it was down).
 """
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ from typing import Callable
 
 from agent.gateway.base import CommandRouter, EventSink, RecentSides
 from agent.gateway.fills import FillDelivery, fill_key
+from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
-    ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder,
-    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
+    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
+    OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
     TradeObserved,
 )
 from agent.gateway.reasons import classify
 from twin.exchange import Exchange
 from twin.messages import (
     ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillInfo, FillsPush,
-    HttpError, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction, StatusError,
-    TradePush, TransportFailure, UserEventPush,
+    FundingPush, HttpError, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction,
+    StatusError, TradePush, TransportFailure, UserEventPush,
 )
 
 VENUE_CLOSE_STATUSES = frozenset({
@@ -55,6 +57,7 @@ class TwinGateway(CommandRouter):
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
+        self.fundings = FundingDelivery()  # and which funding payments
         self._started_ms = 0
         self._sides = RecentSides(100_000)  # a modify may not say its side
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
@@ -65,6 +68,7 @@ class TwinGateway(CommandRouter):
     def stats(self) -> dict:
         out = dict(self.counters)
         out.update(self.fills.counters)
+        out.update(self.fundings.counters)
         return out
 
     def _now(self) -> float:
@@ -74,7 +78,7 @@ class TwinGateway(CommandRouter):
 
     def start(self, sink: EventSink) -> None:
         self.sink = sink
-        self._started_ms = self.ex.now_ms()
+        self._started_ms = self.fundings.start_ms = self.ex.now_ms()
         self.conn = self.ex.connect(self._on_push)
         self._subscribe()
         if self.quota_poll_s > 0:
@@ -85,6 +89,7 @@ class TwinGateway(CommandRouter):
         self.conn.subscribe("trades", self.coin)
         self.conn.subscribe("userFills", self.user)
         self.conn.subscribe("orderUpdates", self.user)
+        self.conn.subscribe("userFundings", self.user)  # its snapshot on a resubscribe recovers what an outage missed
         # not userEvents: it repeats every fill (as the venue's does), a second push per fill for a
         # liquidation notice whose fill already comes on userFills (the account audit catches the rest);
         # a UserEventPush that does arrive is translated all the same (_on_push)
@@ -329,6 +334,11 @@ class TwinGateway(CommandRouter):
                     sink(OrderClosedByVenue(ts, cloid, o.oid, u.status))
                 elif u.status == "filled" and o.cloid:
                     self.open_oids.pop(o.cloid, None)
+        elif isinstance(push, FundingPush):
+            payments = [FundingPaid(ts, f.coin, f.usdc, f.szi, f.rate, f.time_ms) for f in push.fundings
+                        if f.coin == self.coin]
+            for ev in (self.fundings.recovered(payments) if push.is_snapshot else self.fundings.live(payments)):
+                sink(ev)
         elif isinstance(push, UserEventPush):
             if push.kind == "liquidation":
                 self.counters["liquidations"] += 1

@@ -30,7 +30,7 @@ from agent.core import AgentCore
 from agent.execution.orders import OrderTracker
 from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
-    ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected,
+    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
@@ -179,8 +179,10 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
     liq = {"lid": 1, "liquidator": "0x" + "cd" * 20, "liquidated_user": "0x" + "ab" * 20,
            "liquidated_ntl_pos": "100.0", "liquidated_account_value": "5.0"}
     assert p.ws(json.dumps({"channel": "user", "data": {"liquidation": liq}}), 5.0).kind == "liquidation"
-    assert p.ws(json.dumps({"channel": "user", "data": {"funding": {"coin": "AVAX", "usdc": "-0.1"}}}),
-                5.0).kind == "funding"
+    funding = {"time": 1681225200000, "coin": "AVAX", "usdc": "-0.1", "szi": "93.53", "fundingRate": "0.0000125"}
+    fmsg = p.ws(json.dumps({"channel": "user", "data": {"funding": funding}}), 5.0)
+    assert fmsg.kind == "funding" and fmsg.fundings == (FundingPaid(5.0, "AVAX", -0.1, 93.53, 0.0000125,
+                                                                    1681225200000),)
     assert p.malformed == 0
     assert p.ws(json.dumps({"channel": "user", "data": {"nonUserCancel": [{"coin": "AVAX"}]}}), 5.0).kind == \
         "malformed" and p.malformed == 1
@@ -258,8 +260,8 @@ _junk = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
 
 
 @settings(max_examples=200, deadline=None)
-@given(channel=st.sampled_from(["l2Book", "trades", "userFills", "orderUpdates", "error", "nope"]), data=_junk,
-       raw=st.text(max_size=30) | st.binary(max_size=30))
+@given(channel=st.sampled_from(["l2Book", "trades", "userFills", "orderUpdates", "user", "error", "nope"]),
+       data=_junk, raw=st.text(max_size=30) | st.binary(max_size=30))
 def test_malformed_frames_are_counted_never_raised(channel, data, raw):
     p = VenueParser("BTC", "0x" + "ab" * 20)
     for frame in (json.dumps({"channel": channel, "data": data}), raw):
@@ -1823,3 +1825,43 @@ def test_start_level_is_read_as_a_config_reads_a_level():
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["--start-level", "Mikro"])
     assert e.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------- funding
+
+_HOUR_MS = 1_767_229_200_000  # a whole hour of venue time (2026-01-01 01:00 UTC)
+
+
+def _funding_params(lead_s: float) -> TwinParams:
+    """A twin whose venue time starts ``lead_s`` before a whole hour (the first settlement), BTC funding at
+    0.01% an hour (its premium showing through the clamp), no random drops."""
+    from twin.market.synthetic import SyntheticMarketParams
+    from twin.params import VenueParams
+    return TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                      markets={"BTC": SyntheticMarketParams(funding_premium_per_8h=0.0013)},
+                      venue=VenueParams(epoch_ms=_HOUR_MS - int(lead_s * 1000)))
+
+
+def test_a_funding_payment_settled_while_the_socket_is_down_is_recovered_after_the_reconnect_and_given_once():
+    """The hour's settlement falls 2 s into a 3 s outage: its user-channel frame is lost with the socket. After
+    the reconnect the gateway asks userFunding for what it missed: the payment arrives once."""
+    schedule = ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=3.0)])
+    with served(speed=4.0, schedule=schedule, params=_funding_params(4.0)) as (bg, ex, clock):
+        from twin.seeding import set_position
+        bg.call(lambda: set_position(ex, ADDR, "BTC", -0.01, 100_000.0))
+
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,
+                               backoff_max_s=0.2) as (gw, events):
+                assert await until(lambda: first(events, ConnectionRestored), 10.0)
+                assert await until(lambda: first(events, FundingPaid))
+                await asyncio.sleep(0.5)  # anything more would have come by now
+            return gw, events
+
+        gw, events = asyncio.run(scenario())
+        charged = bg.call(lambda: list(ex.fundings[ADDR]))
+    assert len(charged) == 1 and charged[0].usdc > 0  # a short receives a positive rate
+    paid = [e for e in events if type(e) is FundingPaid]
+    assert [(e.usdc, e.szi, e.time_ms) for e in paid] == [(charged[0].usdc, -0.01, _HOUR_MS)]
+    assert events.index(paid[0]) > events.index(first(events, ConnectionRestored))
+    assert gw.stats["fundings_recovered"] == 1 and gw.stats["fundings_live"] == 0 and gw.stats["fundings"] == 0

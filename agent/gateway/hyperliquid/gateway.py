@@ -5,7 +5,8 @@ lost in transport produces no event (the core's timeouts and a snapshot resolve 
 silent socket is ``ConnectionLost``, and a reconnect (backoff with jitter) resubscribes and emits
 ``ConnectionRestored``, after which the core asks for an account snapshot before quoting again; the
 gateway itself recovers the fills made while the socket was down (the snapshot frame sent on
-resubscribe, then userFillsByTime from the newest fill known) and delivers each fill once.
+resubscribe, then userFillsByTime from the newest fill known) and delivers each fill once, and likewise the
+hourly funding payments settled meanwhile (userFunding from the newest payment known).
 Every signed action carries ``expiresAfter`` = now + ttl. The signing key stays inside ``Wallet``.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from agent.gateway.base import CommandRouter, EventSink, RecentSides
 from agent.gateway.fills import FillDelivery, TimedFill
+from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
     ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected,
@@ -123,6 +125,7 @@ class HyperliquidGateway(CommandRouter):
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
+        self.fundings = FundingDelivery()  # and which funding payments
         self._started_ms = 0
         self._sides = RecentSides()  # a modify may not say its side
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
@@ -146,6 +149,7 @@ class HyperliquidGateway(CommandRouter):
     def stats(self) -> dict:
         out = dict(self.counters)
         out.update(self.fills.counters)
+        out.update(self.fundings.counters)
         out["malformed"] += self.parser.malformed
         return out
 
@@ -220,7 +224,7 @@ class HyperliquidGateway(CommandRouter):
             raise GatewayError("call `await gateway.prepare()` before start(): the asset id is not known yet")
         self.sink = sink
         self._closing = False
-        self._started_ms = int(self._now() * 1000)
+        self._started_ms = self.fundings.start_ms = int(self._now() * 1000)
         # the first snapshot's fill query starts a minute before the session, not at 0: its reply is the 2000 oldest
         # rows from there, and an account's history would fill it, leaving out the session's fills in its position
         self._fills_since_ms = max(self._fills_since_ms, self._started_ms - 60_000)
@@ -623,6 +627,7 @@ class HyperliquidGateway(CommandRouter):
                                 "before it quotes again", time.monotonic() - self._lost_at)
                     self._emit(ConnectionRestored(self._now(), "ws"))
                     self._spawn_background(self._recover_fills(), "hl-fill-recovery")
+                    self._spawn_background(self._recover_fundings(), "hl-funding-recovery")
                 ever_connected = True
                 attempt = 0
                 await self._read(ws)
@@ -704,6 +709,8 @@ class HyperliquidGateway(CommandRouter):
             self._emit(AccountChangedByVenue(self._now(), "liquidation", parsed.text))
         elif parsed.kind == "funding":
             self.counters["fundings"] += 1
+            for ev in self.fundings.live(parsed.fundings):
+                self._emit(ev)
         for ev in parsed.events:
             self._emit(ev)
         if parsed.snapshot:
@@ -755,3 +762,21 @@ class HyperliquidGateway(CommandRouter):
         log.warning("fill query from %d ms (%s): %d full pages of %d rows did not reach the newest fill (more than "
                     "the venue keeps)", start_ms, what, _FILL_PAGES, _FILL_PAGE)
         return False
+
+    async def _recover_fundings(self) -> None:
+        """After a reconnect: the funding payments settled since the newest one known (or the session's start), by
+        userFunding, each delivered unless already given: one settled while the socket was down is otherwise
+        missing from the ledger for good (the user channel does not send it again). One page: an outage of
+        hundreds of hours is not one a run comes back from."""
+        start = self.fundings.since_ms()
+        for attempt in range(_RECOVERY_ATTEMPTS):
+            body = await self._info({"type": "userFunding", "user": self.user, "startTime": start}, "userFunding")
+            page = self.parser.funding_page(body, self._now()) if body is not None else None
+            if page is not None:
+                for ev in self.fundings.recovered(page[2]):
+                    self._emit(ev)
+                return
+            if self._closing:
+                return
+            await asyncio.sleep(self.backoff_s(attempt))
+        log.warning("funding recovery from %d ms gave up after %d attempts", start, _RECOVERY_ATTEMPTS)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from agent.gateway.events import (
-    BookUpdated, FillReceived, OpenOrder, OrderClosedByVenue, QuotaStatus, Side, TradeObserved,
+    BookUpdated, FillReceived, FundingPaid, OpenOrder, OrderClosedByVenue, QuotaStatus, Side, TradeObserved,
 )
 from agent.gateway.fills import TID_BITS, fill_key  # (fill_key raises ValueError: a malformed row, as any)
 
@@ -120,7 +120,8 @@ class WsMessage:
 
     A userFills frame carries its fills of this coin in ``fills``, each with the venue's fill time in ms,
     the newest time of its fills of any coin in ``newest_ms``, and ``snapshot`` for the frame sent on
-    subscribe: the gateway decides which to deliver (``FillDelivery``).
+    subscribe: the gateway decides which to deliver (``FillDelivery``). A user frame's funding payment of this
+    coin is in ``fundings`` (the gateway delivers each once: ``FundingDelivery``).
     """
 
     kind: str
@@ -129,6 +130,7 @@ class WsMessage:
     fills: tuple[tuple[int, FillReceived], ...] = ()
     newest_ms: int = 0
     snapshot: bool = False
+    fundings: tuple[FundingPaid, ...] = ()
 
 
 # ----------------------------------------------------------------------------- field helpers
@@ -295,7 +297,8 @@ class VenueParser:
 
     def _user_events(self, data: Any, ts: float) -> WsMessage:
         """userEvents (channel ``user``): fills (the gateway delivers each tid once, whichever channel it
-        came on first), orders the venue cancelled on its own, liquidations and funding (for the operator)."""
+        came on first), orders the venue cancelled on its own, liquidations (for the operator) and the hourly
+        funding payments (for the ledger)."""
         if not isinstance(data, dict):
             raise MalformedMessage(f"user data = {_short(data)}")
         if "fills" in data:
@@ -313,8 +316,20 @@ class VenueParser:
         if "liquidation" in data:
             return WsMessage("liquidation", text=_short(data["liquidation"]))
         if "funding" in data:
-            return WsMessage("funding", text=_short(data["funding"]))
+            payment = self._funding(data["funding"], ts)
+            return WsMessage("funding", text=_short(data["funding"]), fundings=(payment,) if payment else ())
         return WsMessage("ignored")
+
+    def _funding(self, f: Any, ts: float) -> FundingPaid | None:
+        """One funding payment, the venue's WsUserFunding ``{time, coin, usdc, szi, fundingRate}``; None for another
+        coin's (its other fields not read). ``usdc`` keeps the venue's sign: negative when the position paid."""
+        coin = _str(f, "coin")
+        if coin != self.coin:
+            return None
+        time_ms = _int(f, "time")
+        if time_ms < 0:
+            raise MalformedMessage(f"time = {time_ms!r}")
+        return FundingPaid(ts, coin, _num(f, "usdc"), _num(f, "szi"), _num(f, "fundingRate"), time_ms)
 
     def _timed_fills(self, fills: list, ts: float) -> tuple[tuple[int, FillReceived], ...]:
         rows = [(_int(f, "time"), self._fill(f, ts)) for f in fills]
@@ -405,6 +420,23 @@ class VenueParser:
             rows = _list(body, "fills")
             return len(rows), max((_int(f, "time") for f in rows), default=0), self._timed_fills(rows, ts)
         return self._safe("userFillsByTime", body, parse)
+
+    def funding_page(self, body: Any, ts: float) -> tuple[int, int, tuple[FundingPaid, ...]] | None:
+        """A ``userFunding`` answer (rows ``{"time", "hash", "delta": {"type": "funding", "coin", "usdc", "szi",
+        "fundingRate", ...}}``, oldest first): (rows in it and their newest time in ms, every coin; this coin's
+        payments). A row of another ledger type is skipped."""
+        def parse():
+            rows = _list(body, "userFunding")
+            out = []
+            for r in rows:
+                delta = _get(r, "delta")
+                if _str(delta, "type") != "funding":
+                    continue
+                payment = self._funding({**delta, "time": _get(r, "time")}, ts)
+                if payment is not None:
+                    out.append(payment)
+            return len(rows), max((_int(r, "time") for r in rows), default=0), tuple(out)
+        return self._safe("userFunding", body, parse)
 
     def quota(self, body: Any, ts: float) -> QuotaStatus | None:
         """userRateLimit → QuotaStatus (``nRequestsSurplus`` is optional on the venue)."""
