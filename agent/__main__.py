@@ -129,7 +129,8 @@ def format_summary(s: dict) -> str:
         ("simulated", f"{s['simulated_s']:.0f} s in {s['wall_s']:.2f} s wall ({s['sim_s_per_wall_s']} sim s/wall s)"),
         ("quote cycles", f"{s['cycles']}"),
         ("PnL net", f"{signed_usd(pnl['net_usd'])} USDC (realised {pnl['realized_usd']:+.2f}, unrealised "
-                    f"{signed_usd(pnl['unrealized_usd'])}, fees {pnl['fees_usd']:.2f})"),
+                    f"{signed_usd(pnl['unrealized_usd'])}, fees {pnl['fees_usd']:.2f}, funding "
+                    f"{pnl['funding_usd']:+.2f})"),
         ("fills", f"{s['fills']} (maker {maker}), volume {s['volume_usd']:,.0f} USDC"),
         ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("markouts", f"{mk} bps"),

@@ -32,9 +32,9 @@ from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_min
 from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command,
-    ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged, ModifyRejected, OrderAcknowledged,
-    OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot, ScheduleCancel, Side, Tif,
-    Timer, TradeObserved,
+    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyRejected,
+    OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
+    ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
@@ -144,6 +144,7 @@ class AgentCore:
             QuotaStatus: self._on_quota, ConnectionLost: self._on_lost, ConnectionRestored: self._on_restored,
             AccountSnapshot: self._on_snapshot, Timer: self._on_timer, OrderRejected: self._on_rejected,
             AccountChangedByVenue: self._on_account_changed, ModifyRejected: self._on_modify_rejected,
+            FundingPaid: self._on_funding,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -320,6 +321,14 @@ class AgentCore:
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": self.tracker.position})
+
+    def _on_funding(self, ev: FundingPaid, cmds: list) -> None:
+        """An hourly funding payment on the position: into the ledger (net PnL, hence the equity the drawdown
+        rules watch), and the decision log. Hourly: nothing here is on a per-event path."""
+        self.ledger.on_funding(ev.usdc)
+        self._records.append({"type": "funding", "ts": ev.ts, "coin": ev.coin, "usdc": ev.usdc, "szi": ev.szi,
+                              "rate": ev.rate, "time_ms": ev.time_ms, "position": self.tracker.position,
+                              "funding_usd": self.ledger.funding})
 
     def _on_rejected(self, ev: OrderRejected, cmds: list) -> None:
         """A post-only rejection names the venue's bbo at that moment: fresher than our book feed, so
@@ -522,8 +531,8 @@ class AgentCore:
         # less what the position the session started on had gained or lost before it: a live run's collateral_usd
         # (the account's value at the start) has that already, and counted again it read as a drawdown (a Kill
         # selling the position at its loss) or hid one
-        equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees - led.carried_usd \
-            if mid == mid else math.nan
+        equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees + led.funding \
+            - led.carried_usd if mid == mid else math.nan
         self.equity = equity
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule
         pos = self.tracker.position if self.ledger.anchored else 0.0
@@ -725,7 +734,8 @@ class AgentCore:
                 "transitions": [{"ts": t.ts, "from": t.from_level.name, "to": t.to_level.name, "reason": t.reason}
                                 for t in self.safety.history],
                 "position": self.tracker.position, "live_orders": [repr(o) for o in self.tracker.live_orders()],
-                "ledger": {"realized": self.ledger.realized, "fees": self.ledger.fees, "fills": self.ledger.fills},
+                "ledger": {"realized": self.ledger.realized, "fees": self.ledger.fees, "funding": self.ledger.funding,
+                           "fills": self.ledger.fills},
                 "recent_cycles": recent}
 
     def _quote(self, ts: float, rec: CycleDecisionRecord) -> list[Command]:

@@ -1,4 +1,4 @@
-"""The agent's own books from its fills: PnL, fees, maker share and markouts.
+"""The agent's own books from its fills and funding payments: PnL, fees, funding, maker share and markouts.
 
 Independent of the venue's account (which is the truth the tracker reconciles to); the ledger
 is what the summary and the decision records report. Markouts: the mid ``h`` seconds after
@@ -15,6 +15,9 @@ not in the snapshot's entry price (a reduction leaves it as it was): the venue's
 A position the session started on (an earlier run's) comes with the unrealised PnL it had then, which is
 not the session's: ``carried_usd`` is it, at the session's first mid. A live run's drawdown rules measure
 from the account's value at the start, which has it already; the equity leaves it out.
+
+Funding (the venue's hourly payments on the position, ``on_funding``) is the session's money whatever the
+position's origin: it enters the net PnL, and so the equity the drawdown rules watch.
 """
 from __future__ import annotations
 
@@ -22,8 +25,8 @@ from agent.markouts import MarkoutQueue
 
 
 class Ledger:
-    __slots__ = ("position", "entry_px", "realized", "fees", "fills", "maker_fills", "volume_usd",
-                 "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
+    __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fundings", "fills", "maker_fills",
+                 "volume_usd", "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored", "start_position", "start_entry_px", "start_mid")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
@@ -34,6 +37,8 @@ class Ledger:
         self.entry_px = 0.0
         self.realized = 0.0
         self.fees = 0.0
+        self.funding = 0.0  # funding received less funding paid, USDC (the venue's sign: negative when paid)
+        self.fundings = 0  # funding payments booked
         self.fills = 0
         self.maker_fills = 0
         self.volume_usd = 0.0
@@ -64,6 +69,11 @@ class Ledger:
             self.maker_volume_usd += px * sz
         for q in self.markouts:
             q.add(ts, side, px, sz)
+
+    def on_funding(self, usdc: float) -> None:
+        """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""
+        self.funding += usdc
+        self.fundings += 1
 
     def anchor(self, position: float, entry_px: float, watermark: int) -> None:
         """Start the position from the venue's (the first account snapshot: ``position`` at its entry
@@ -115,8 +125,9 @@ class Ledger:
         return (mid - self.entry_px) * self.position if self.position else 0.0
 
     def net(self, mid: float) -> float:
-        """Realised plus unrealised at ``mid``, less fees, USDC: the summary's net PnL."""
-        return self.realized + self.unrealized(mid) - self.fees
+        """Realised plus unrealised at ``mid``, less fees, plus funding (received less paid), USDC: the summary's
+        net PnL."""
+        return self.realized + self.unrealized(mid) - self.fees + self.funding
 
     @property
     def carried_usd(self) -> float:

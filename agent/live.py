@@ -480,7 +480,7 @@ def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -
         "venue_open_orders": [{"cloid": o.cloid, "oid": o.oid, "side": o.side.name, "px": o.px, "sz": o.sz}
                               for o in (snap.open_orders if snap is not None else ())],
         "ledger": {"position": core.ledger.position, "realized": core.ledger.realized, "fees": core.ledger.fees,
-                   "fills": core.ledger.fills},
+                   "funding": core.ledger.funding, "fills": core.ledger.fills},
         "last_nonce": getattr(getattr(gateway, "nonces", None), "last", None),
         "safety_level": core.safety.level.name,
     }

@@ -472,7 +472,8 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     "refused": "refused by the venue (ten firings today?): asked again after an hour",
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }
-_TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders", "flatten_held"}
+_TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders", "flatten_held",
+         "funding"}
 _WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held"}
 
 
@@ -529,7 +530,8 @@ def format_live_summary(s: dict) -> str:
     rows = [
         ("stopped", f"{s['stop_reason']} after {s['wall_s']:.1f} s"),
         ("quote cycles", f"{s['cycles']}"),
-        ("PnL net", f"{signed_usd(pnl['net_usd'])} USDC (fees {pnl['fees_usd']:.2f})"),
+        ("PnL net", f"{signed_usd(pnl['net_usd'])} USDC (fees {pnl['fees_usd']:.2f}, "
+                    f"funding {pnl['funding_usd']:+.2f})"),
         ("fills", f"{s['fills']}, volume {s['volume_usd']:,.0f} USDC"),
         ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),

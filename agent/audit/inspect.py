@@ -170,6 +170,7 @@ class Overview:
     dead_man: list[dict] = field(default_factory=list)  # the venue's dead-man's switch: armed, cleared, refused
     fills_maker: int = 0
     volume_usd: float = 0.0
+    funding_usd: float = 0.0  # the funding payments' sum: received less paid
     shadow_cycles: int = 0
     cycles_sending: int = 0  # cycles whose commands were not empty
 
@@ -178,7 +179,7 @@ def overview(reader: LogReader) -> Overview:
     """One pass over the log. Cycle lines are counted from their head and two markers in their text; every
     other kind (a few per minute at most) is parsed."""
     ov = Overview(reader.files)
-    rare = {"start", "end", "safety", "level", "postmortem", "venue_account_change", "fill", "dead_man"}
+    rare = {"start", "end", "safety", "level", "postmortem", "venue_account_change", "fill", "dead_man", "funding"}
     for line in reader:
         kind = line.kind
         ov.records[kind] += 1
@@ -202,6 +203,9 @@ def overview(reader: LogReader) -> Overview:
             ov.fills_maker += bool(rec.get("maker"))
             if _is_number(rec.get("px")) and _is_number(rec.get("sz")):
                 ov.volume_usd += rec["px"] * rec["sz"]
+        elif kind == "funding":
+            if _is_number(rec.get("usdc")):
+                ov.funding_usd += rec["usdc"]
         elif kind == "start":
             rec.pop("config", None)
             ov.starts.append(rec)
@@ -248,6 +252,9 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
     fills = ov.records.get("fill", 0)
     if fills:
         out.append(f"  fills       {fills:,} (maker {ov.fills_maker / fills:.0%}), volume {ov.volume_usd:,.0f} USD")
+    fundings = ov.records.get("funding", 0)
+    if fundings:
+        out.append(f"  funding     {fundings:,} hourly payments, {ov.funding_usd:+.2f} USD (received less paid)")
     out += _transitions("safety", [(r.get("ts"), _level_name(SafetyLevel, r.get("from")),
                                     _level_name(SafetyLevel, r.get("to")), r.get("reason", ""))
                                    for r in ov.safety], wall, max_transitions)
@@ -331,6 +338,9 @@ def describe(rec: dict, wall: bool) -> str:
         return f"{ts}  end     {rec.get('reason')}" + (f"  ({what})" if what else "")
     if kind == "venue_account_change":
         return f"{ts}  venue   {rec.get('kind')}: {rec.get('text', '')[:120]}"
+    if kind == "funding":
+        return (f"{ts}  funding {rec.get('usdc')} USD on {rec.get('szi')} {rec.get('coin')} at {rec.get('rate')}/h "
+                f"(negative: paid); {rec.get('funding_usd')} in all")
     if kind == "dead_man":
         return f"{ts}  dead-man's switch {rec.get('state')}: {rec.get('why', '')}"
     if kind == "flatten_held":

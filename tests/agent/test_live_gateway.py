@@ -1842,6 +1842,42 @@ def _funding_params(lead_s: float) -> TwinParams:
                       venue=VenueParams(epoch_ms=_HOUR_MS - int(lead_s * 1000)))
 
 
+def test_a_live_agent_books_the_funding_the_venue_charged_on_its_position_over_loopback():
+    """LiveDriver, HyperliquidGateway and the core against ``twin serve`` at 4x, on an account holding 0.02 BTC
+    (an earlier run's) when the hour's settlement comes, 8 s of venue time into the run: the user channel's
+    funding frame reaches the core as FundingPaid, the ledger holds exactly what the venue charged, and the
+    summary's pnl.funding_usd and net say so."""
+    from agent.live import live_summary
+    from twin.seeding import set_position
+    speed = 4.0
+    with served(speed=speed, params=_funding_params(8.0)) as (bg, ex, clock):
+        bg.call(lambda: set_position(ex, ADDR, "BTC", 0.02, 100_000.0))
+
+        async def scenario():
+            cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}})  # the position stays
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                                    quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s)
+            asset = await gw.prepare()
+            core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
+            events: list = []
+            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
+            await asyncio.wait_for(driver.run(duration_s=11.0, shutdown_grace_s=2.0), 10.0)
+            return gw, core, driver, events
+
+        gw, core, driver, events = asyncio.run(scenario())
+        charged = bg.call(lambda: list(ex.fundings[ADDR]))
+    assert [(f.time_ms, f.szi) for f in charged] == [(_HOUR_MS, 0.02)] and charged[0].usdc < 0  # a long pays
+    paid = [e for e in events if type(e) is FundingPaid]
+    assert [(e.coin, e.usdc, e.szi, e.rate, e.time_ms) for e in paid] == \
+        [("BTC", charged[0].usdc, 0.02, pytest.approx(0.0001), _HOUR_MS)]
+    assert core.ledger.funding == charged[0].usdc
+    s = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4, start_level="SHADOW")
+    assert s["pnl"]["funding_usd"] == charged[0].usdc
+    assert s["pnl"]["net_usd"] == pytest.approx(s["pnl"]["realized_usd"] + s["pnl"]["unrealized_usd"]
+                                                - s["pnl"]["fees_usd"] + charged[0].usdc)
+    assert gw.stats["fundings"] == 1 and gw.stats["malformed"] == 0 and driver.core_errors == 0
+
+
 def test_a_funding_payment_settled_while_the_socket_is_down_is_recovered_after_the_reconnect_and_given_once():
     """The hour's settlement falls 2 s into a 3 s outage: its user-channel frame is lost with the socket. After
     the reconnect the gateway asks userFunding for what it missed: the payment arrives once."""
