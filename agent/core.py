@@ -528,11 +528,10 @@ class AgentCore:
         """Every timer tick, whatever the data: the ladder moves on stale data and lost connections too."""
         led = self.ledger
         mid = self.mid
-        # less what the position the session started on had gained or lost before it: a live run's collateral_usd
-        # (the account's value at the start) has that already, and counted again it read as a drawdown (a Kill
-        # selling the position at its loss) or hid one
-        equity = self.cfg.session.collateral_usd + led.realized + led.unrealized(mid) - led.fees + led.funding \
-            - led.carried_usd if mid == mid else math.nan
+        # the session's net leaves out what the position the session started on had gained or lost before it: a
+        # live run's collateral_usd (the account's value at the start) has that already, and counted again it read
+        # as a drawdown (a Kill selling the position at its loss) or hid one
+        equity = self.cfg.session.collateral_usd + led.net(mid) if mid == mid else math.nan
         self.equity = equity
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule
         pos = self.tracker.position if self.ledger.anchored else 0.0

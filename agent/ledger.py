@@ -125,9 +125,14 @@ class Ledger:
         return (mid - self.entry_px) * self.position if self.position else 0.0
 
     def net(self, mid: float) -> float:
-        """Realised plus unrealised at ``mid``, less fees, plus funding (received less paid), USDC: the summary's
-        net PnL."""
-        return self.realized + self.unrealized(mid) - self.fees + self.funding
+        """The session's PnL, USDC: realised plus unrealised at ``mid``, less fees, plus funding (received less
+        paid), less ``carried_usd``: the unrealised PnL a position an earlier run left had at the session's first mid
+        is in the unrealised (marked from the venue's entry price) but was not made by this session."""
+        carried = 0.0
+        if self.start_position:  # at the first mid, or at this one when none has come (it is then the first)
+            first = self.start_mid if self.start_mid == self.start_mid else mid
+            carried = self.start_position * (first - self.start_entry_px)
+        return self.realized + self.unrealized(mid) - self.fees + self.funding - carried
 
     @property
     def carried_usd(self) -> float:

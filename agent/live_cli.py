@@ -525,13 +525,21 @@ def _cycle_cost(c: dict | None) -> str:
     return f"p50 {c['p50']:.0f} µs, p99 {c['p99']:.0f} µs, max {c['max']:.0f} µs over {c['cycles']} cycle ticks"
 
 
+def carried_text(carried: float | None) -> str:
+    """The PnL row's note of what a position left by an earlier run had made before this session (left out of
+    the net), when there was one."""
+    if not carried:  # 0.0, or None: no mid came
+        return ""
+    return f"; not counted: {signed_usd(carried)} the starting position had made before"
+
+
 def format_live_summary(s: dict) -> str:
     pnl, pos = s["pnl"], s["position"]
     rows = [
         ("stopped", f"{s['stop_reason']} after {s['wall_s']:.1f} s"),
         ("quote cycles", f"{s['cycles']}"),
         ("PnL net", f"{signed_usd(pnl['net_usd'])} USDC (fees {pnl['fees_usd']:.2f}, "
-                    f"funding {pnl['funding_usd']:+.2f})"),
+                    f"funding {pnl['funding_usd']:+.2f}{carried_text(pnl['carried_usd'])})"),
         ("fills", f"{s['fills']}, volume {s['volume_usd']:,.0f} USDC"),
         ("fee rate", fee_rate_text(s["fee_rate_bps"])),
         ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),

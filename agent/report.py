@@ -15,7 +15,7 @@ def trading_summary(core) -> dict:
     return {
         "cycles": core.cycle,
         "pnl": {"realized_usd": led.realized, "unrealized_usd": led.unrealized(mid), "fees_usd": led.fees,
-                "funding_usd": led.funding, "net_usd": led.net(mid)},
+                "funding_usd": led.funding, "carried_usd": led.carried_usd, "net_usd": led.net(mid)},
         "fee_rate_bps": {"maker_paid": led.maker_fee_bps, "configured": core.cfg.quoting.maker_fee_bps},
         "fills": led.fills,
         "maker_share": led.maker_fills / led.fills if led.fills else None,

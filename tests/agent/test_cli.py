@@ -228,12 +228,14 @@ def test_a_position_without_a_mid_yet_has_its_unrealised_pnl_not_measured_not_ma
     core.handle(ConnectionRestored(0.0, "ws"))
     core.handle(AccountSnapshot(0.5, 0.01, 100_000.0, 1_000.0, 50.0, (), 7, 0.0, 500))
     pnl = _strict_json(dumps(trading_summary(core)))["pnl"]
-    assert pnl == {"realized_usd": 0.0, "unrealized_usd": None, "fees_usd": 0.0, "funding_usd": 0.0, "net_usd": None}
+    assert pnl == {"realized_usd": 0.0, "unrealized_usd": None, "fees_usd": 0.0, "funding_usd": 0.0,
+                   "carried_usd": None, "net_usd": None}
     assert signed_usd(trading_summary(core)["pnl"]["net_usd"]) == "n/a (no mid yet)"  # the consoles' PnL row
     core.handle(BookUpdated(1.0, "BTC", ((100_010.0, 1.0),), ((100_012.0, 1.0),), 1000))
     pnl = trading_summary(core)["pnl"]
-    assert pnl["unrealized_usd"] == pytest.approx(0.11) and pnl["net_usd"] == pytest.approx(0.11)
-    assert signed_usd(pnl["net_usd"]) == "+0.11"
+    assert pnl["unrealized_usd"] == pytest.approx(0.11) and pnl["carried_usd"] == pytest.approx(0.11)
+    assert pnl["net_usd"] == pytest.approx(0.0)  # what the position had made before the session is not the session's
+    assert signed_usd(pnl["net_usd"]) == "+0.00"
 
 
 def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():

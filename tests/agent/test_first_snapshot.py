@@ -11,6 +11,7 @@ import pytest
 from agent.config import AgentConfig
 from agent.gateway.events import Batch, PlaceOrder, Tif
 from agent.ledger import Ledger
+from agent.report import trading_summary
 from agent.safety import SafetyLevel
 from agent.session import USER, build_session
 from twin.faults.chaos import ChaosSchedule
@@ -146,6 +147,9 @@ def test_a_restart_onto_a_position_in_loss_measures_its_drawdown_from_the_start_
     assert SafetyLevel.KILL not in [t.to_level for t in core.safety.history], core.safety.history
     assert ex.accounts[USER].position("BTC").szi > 0.005  # not flattened
     assert abs(core.equity - ex.accounts[USER].account_value(ex.marks)) < 2.0  # the equity is the account's
+    pnl = trading_summary(core)["pnl"]  # and the summary's PnL is the session's: not the 100 USDC carried in
+    assert pnl["carried_usd"] == pytest.approx(-100.0, abs=5.0)
+    assert abs(pnl["net_usd"]) < 5.0 and pnl["net_usd"] == pytest.approx(core.equity - 900.0, abs=0.5)
 
 
 @pytest.mark.parametrize("fills, snapshot", [
@@ -166,6 +170,9 @@ def test_the_position_a_session_started_on_is_its_first_snapshots_less_the_fills
     led.anchor(*snapshot, watermark=10 + len(fills))
     assert led.start_position == pytest.approx(0.01) and led.start_entry_px == pytest.approx(110_000.0)
     assert led.carried_usd == pytest.approx(-100.0)
+    # the session made only what its fills made since: nothing from the mid, which has not moved
+    made = sum((100_000.0 - px) * sz * side for side, px, sz, _ in fills)
+    assert led.net(100_000.0) == pytest.approx(made, abs=1e-6)
 
 
 def test_a_snapshot_request_refused_with_429_is_asked_again_soon_not_when_overdue():

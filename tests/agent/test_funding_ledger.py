@@ -51,7 +51,8 @@ def test_a_funding_payment_moves_the_equity_the_drawdown_rules_watch_and_is_logg
     assert core.safety.level >= SafetyLevel.ORANGE
     s = trading_summary(core)
     assert s["pnl"]["funding_usd"] == pytest.approx(paid)
-    assert s["pnl"]["net_usd"] == pytest.approx(s["pnl"]["realized_usd"] + s["pnl"]["unrealized_usd"] + paid)
+    assert s["pnl"]["net_usd"] == pytest.approx(s["pnl"]["realized_usd"] + s["pnl"]["unrealized_usd"] + paid
+                                                - s["pnl"]["carried_usd"])
     recs = [r for r in core.drain_records() if r["type"] == "funding"]
     assert recs == [{"type": "funding", "ts": 1.0, "coin": "BTC", "usdc": paid, "szi": 0.01, "rate": 0.0001,
                      "time_ms": 1_767_229_200_000, "position": 0.01, "funding_usd": paid}]

@@ -1874,7 +1874,7 @@ def test_a_live_agent_books_the_funding_the_venue_charged_on_its_position_over_l
     s = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4, start_level="SHADOW")
     assert s["pnl"]["funding_usd"] == charged[0].usdc
     assert s["pnl"]["net_usd"] == pytest.approx(s["pnl"]["realized_usd"] + s["pnl"]["unrealized_usd"]
-                                                - s["pnl"]["fees_usd"] + charged[0].usdc)
+                                                - s["pnl"]["fees_usd"] + charged[0].usdc - s["pnl"]["carried_usd"])
     assert gw.stats["fundings"] == 1 and gw.stats["malformed"] == 0 and driver.core_errors == 0
 
 
