@@ -752,13 +752,12 @@ class AgentCore:
         A, k = self._fit if self._fit is not None else \
             (q.a_prior, q.k_prior if q.k_prior is not None else q.k_prior_per_bp * 1e4 / mid)
         pos = self.tracker.position
-        inv = pos / q.order_size
-        args = (mid, inv, sigma, A, k)
+        args = (mid, pos, sigma, A, k)
         if args == self._glft_args:  # the mid, sigma and position move on events, A and k every few seconds:
             quote = self._glft  # most cycles at 10 Hz see the same inputs as the last
         else:
             g = q.glft
-            quote = self._glft = glft_quote(mid, inv, sigma, A, k, g.gamma, q.order_size, g.spread_factor,
+            quote = self._glft = glft_quote(mid, pos, sigma, A, k, g.gamma, q.order_size, g.spread_factor,
                                             g.skew_factor)
             self._glft_args = args
         p_stressed = self.regime.p_stressed
@@ -773,7 +772,7 @@ class AgentCore:
         floored = half < floor
         if floored:
             half = floor
-        skew = quote.skew * inv
+        skew = quote.skew * pos
         # the record's parts are built as literals in one go (this runs every cycle); what it saw is stored
         # as values (records.INPUT_KEYS), named only when the record is read
         seen = (mid, self.best_bid, self.best_ask, sigma, A, k, pos, self.budget.headroom, p_stressed,

@@ -7,8 +7,14 @@ hftbacktest's GLFT tutorial):
 
     c1 = ln(1 + ξΔ/k) / (ξΔ)
     c2 = sqrt( γ / (2AΔk) · (1 + ξΔ/k)^(k/(ξΔ) + 1) )
-    half_spread = c1 + (Δ/2)·c2·σ        skew = c2·σ   (price shift per unit of q = position/Δ)
+    half_spread = c1 + (Δ/2)·c2·σ        skew = c2·σ   (price shift per coin of inventory q)
     bid = mid − (half_spread + skew·q)   ask = mid + (half_spread − skew·q)
+
+q is the signed position in coin, the unit Δ is in: Guéant's bid distance is c1 + (2q + Δ)/2·c2σ with q and Δ
+both in shares. (Until 2 December q was taken in orders, position/Δ, against a c2 computed with Δ in coin: the skew
+was 1/Δ times the model's, about $70 per 0.002 BTC order held against a half spread of $3.) hftbacktest's tutorial
+writes the same form with Δ = 1 and q in orders; that is this form with the order as the unit, and its γ is then per
+order, not per coin.
 
 What the formula implies (checked in tests/agent/test_glft.py): c1 falls with γ (from 1/k as
 γ → 0) while c2 rises with γ, so the half spread is not monotone in γ; it tends to c1 as σ → 0;
@@ -28,7 +34,7 @@ from twin.files import FileModel
 
 
 class GlftConfig(FileModel):
-    gamma: float = Field(0.05, gt=0, description="Risk aversion γ (and ξ), per unit of price×size risk.")
+    gamma: float = Field(0.05, gt=0, description="Risk aversion γ (and ξ), per USD of price risk per coin held.")
     spread_factor: float = Field(1.0, gt=0, description="Multiplier on the model half spread (1 = the model's).")
     skew_factor: float = Field(1.0, ge=0, description="Multiplier on the inventory skew (0 = no skew).")
 
@@ -36,7 +42,7 @@ class GlftConfig(FileModel):
 @dataclass(frozen=True, slots=True)
 class GlftQuote:
     half_spread: float  # price units, after the spread factor
-    skew: float  # price shift per unit of q (q = position/Δ), after the skew factor
+    skew: float  # price shift per coin of inventory, after the skew factor
     bid: float
     ask: float
 
@@ -66,7 +72,7 @@ def glft_coefficients(A: float, k: float, gamma: float, delta: float) -> tuple[f
 
 def glft_quote(mid: float, q: float, sigma: float, A: float, k: float, gamma: float, delta: float,
                spread_factor: float = 1.0, skew_factor: float = 1.0) -> GlftQuote:
-    """GLFT bid and ask around ``mid`` for inventory ``q`` (in units of Δ, signed: + long).
+    """GLFT bid and ask around ``mid`` for inventory ``q`` (coin, signed: + long; Δ in coin too).
 
     ``sigma`` is in price units per √s (log volatility × mid). ``sigma == 0`` is accepted (a
     flat market: half spread c1, no skew); a negative or non-finite value raises.
