@@ -289,6 +289,30 @@ def test_asks_skewed_below_the_mid_keep_their_touch_level_at_the_venue_minimum()
     assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"])
 
 
+def test_the_inventory_skew_is_the_models_per_coin_times_the_position_in_coin():
+    """GLFT's c2 is computed with Δ = quoting.order_size in coin, so q is the position in coin (Guéant: q and Δ
+    in one unit). The core passed position/Δ, orders: the skew was 1/Δ = 500 times the model's, $124 for
+    0.01 BTC against a half spread of $0.52 (tests/agent/test_glft.py has the formula's side)."""
+    # the priors are the inputs of a first cycle (no estimate yet), spelt out so the numbers below stay true:
+    # mid 100,000, σ = 8.5e-5 · 100,000 = 8.5 per √s, A = 2 per s, k = 2 per USD, γ = 0.05 per coin, Δ = 0.002
+    # ξΔ = 1e-4 ; x = ξΔ/k = 5e-5 ; ln(1 + x) = 4.99987500e-5
+    # c1 = 4.99987500e-5 / 1e-4 = 0.49998750
+    # (1 + x)^(1/x + 1) = exp(20001 · 4.99987500e-5) = exp(1.00002500) = 2.71834979
+    # c2 = sqrt(0.05 / (2·2·0.002·2) · 2.71834979) = sqrt(3.125 · 2.71834979) = sqrt(8.49484308) = 2.91459141
+    # skew per coin = c2·σ = 24.77402697 ; half spread = c1 + (0.002/2)·24.77402697 = 0.52476153
+    # long 0.01 BTC: the centre moves down 0.01 · 24.77402697 = 0.24774027 (q = 5 orders: 123.87013486)
+    cfg = quoting({"quoting": {"order_size": 0.002, "sigma_prior": 8.5e-5, "a_prior": 2.0, "k_prior": 2.0,
+                               "glft": {"gamma": 0.05, "spread_factor": 1.0, "skew_factor": 1.0}}})
+    rec = _first_cycle(cfg, position=0.01)
+    i = rec["inputs"]
+    assert (i["mid"], i["sigma"], i["A"], i["k"], i["position"]) == pytest.approx((1e5, 8.5, 2.0, 2.0, 0.01))
+    steps = {a[0]: a[1] for a in rec["adjustments"]}
+    assert steps["glft_half_spread"] == pytest.approx(0.52476153, abs=1e-8)
+    assert steps["inventory_skew"] == pytest.approx(-0.24774027, abs=1e-8)
+    short = {a[0]: a[1] for a in _first_cycle(cfg, position=-0.02)["adjustments"]}
+    assert short["inventory_skew"] == pytest.approx(0.49548054, abs=1e-8)  # linear in the position, and signed
+
+
 def _prices(rec: dict, side: str) -> list[float]:
     return sorted(q[1] for q in rec["quotes"] if q[0] == side)
 

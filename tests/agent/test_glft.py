@@ -31,6 +31,46 @@ def test_hand_computed_case():
     assert glft_coefficients(1.0, 2.0, 0.1, 1.0) == pytest.approx((c1, c2), rel=1e-12)
 
 
+def test_hand_computed_case_with_q_and_delta_in_coin():
+    """Guéant's bid distance is c1 + (2q + Δ)/2·c2σ, the ask's c1 + (Δ − 2q)/2·c2σ, with q and Δ in one unit:
+    here coin, Δ = 0.002 and q = 0.004 (two orders' worth). The core passed q in orders (position/Δ) against
+    this c2, computed with Δ in coin: a skew 1/Δ = 500 times the model's (tests/agent/test_core.py checks the
+    core's side). The same market in orders (Δ = 1, q = 2, γ per order = γ per coin × Δ = 0.1) is
+    test_hand_computed_case's, and the quotes are the same."""
+    # γ = ξ = 50 per coin, Δ = 0.002, k = 2, A = 1, σ = 0.5, mid = 100, q = 0.004
+    # ξΔ = 0.1 ; ξΔ/k = 0.05 (as in the case above: c1 the same)
+    # c1 = ln(1.05)/0.1 = 0.4879016417
+    # c2 = sqrt(50/(2·1·0.002·2) · 1.05^21) = sqrt(6250 · 2.78596259) = sqrt(17412.27) = 131.95554626
+    #    (the case above's 0.26391109 × 500: γ/Δ is 250,000 times 0.1/1, its root 500)
+    # skew = c2·σ = 65.97777313 per coin
+    # bid distance = c1 + (2·0.004 + 0.002)/2 · 65.97777313 = 0.48790164 + 0.32988887 = 0.81779051
+    # ask distance = c1 + (0.002 − 2·0.004)/2 · 65.97777313 = 0.48790164 − 0.19793332 = 0.28996832
+    # half = c1 + (Δ/2)·c2σ = 0.48790164 + 0.06597777 = 0.55387941 ; skew·q = 0.004 · 65.97777313 = 0.26391109
+    # bid = 100 − 0.81779051 = 99.18220949 ; ask = 100 + 0.28996832 = 100.28996832
+    q = glft_quote(100.0, 0.004, 0.5, 1.0, 2.0, 50.0, 0.002)
+    assert glft_coefficients(1.0, 2.0, 50.0, 0.002) == pytest.approx((0.4879016417, 131.95554626), abs=1e-8)
+    assert q.skew == pytest.approx(65.97777313, abs=1e-7)
+    assert q.half_spread == pytest.approx(0.55387941, abs=1e-8)
+    assert q.bid == pytest.approx(99.18220949, abs=1e-8)
+    assert q.ask == pytest.approx(100.28996832, abs=1e-8)
+    # in orders (q/Δ = 2, Δ = 1, γΔ = 0.1): the same prices; q in orders against Δ in coin is 500 times the skew
+    in_orders = glft_quote(100.0, 2.0, 0.5, 1.0, 2.0, 0.1, 1.0)
+    assert (in_orders.bid, in_orders.ask) == pytest.approx((q.bid, q.ask), abs=1e-9)
+    assert glft_quote(100.0, 2.0, 0.5, 1.0, 2.0, 50.0, 0.002).bid == pytest.approx(100 - 0.55387941 - 131.95554626,
+                                                                                  abs=1e-7)
+
+
+@given(positive, positive, st.floats(0.01, 10), st.floats(1e-4, 10), st.floats(0.01, 100), st.floats(-10, 10))
+def test_the_quotes_do_not_depend_on_the_unit_sizes_are_counted_in(A, k, gamma, delta, sigma, orders):
+    """Counting size in orders of Δ instead of coin (Δ → 1, q → q/Δ, γ → γΔ) leaves every price as it was:
+    c1 depends on ξΔ alone, and c2 scales by 1/Δ as q scales by Δ."""
+    coin = glft_quote(1000.0, orders * delta, sigma, A, k, gamma, delta)
+    in_orders = glft_quote(1000.0, orders, sigma, A, k, gamma * delta, 1.0)
+    assert (coin.bid, coin.ask, coin.half_spread) == pytest.approx((in_orders.bid, in_orders.ask,
+                                                                    in_orders.half_spread), rel=1e-9, abs=1e-9)
+    assert coin.skew * delta == pytest.approx(in_orders.skew, rel=1e-9)
+
+
 def test_factors_scale_half_spread_and_skew():
     base = glft_quote(100.0, 1.0, 0.5, 1.0, 2.0, 0.1, 1.0)
     cfg = GlftConfig(gamma=0.1, spread_factor=1.5, skew_factor=0.0)
