@@ -282,8 +282,11 @@ def test_each_side_is_floored_at_the_venue_minimum_at_its_own_prices():
 def test_asks_skewed_below_the_mid_keep_their_touch_level_at_the_venue_minimum():
     """Long, the skew moves the asks below the mid; a size worth $10 at the mid is under $10 there, and the
     touch ask, the one that reduces the position soonest, was dropped."""
-    rec = _first_cycle(quoting({"graduation": {"start_level": "MICRO_LIVE"}, "quoting": {"order_size": 0.001}}),
-                       position=0.004)
+    # the model's skew for 0.004 BTC at the priors is 0.14 USD (c2σ = 35 per coin with Δ = 0.001), under a tick:
+    # skew_factor 100 moves the centre 14 USD down, so the asks sit below the mid, as a larger position would
+    # (MicroLive's limit, a tenth of risk.max_position, holds no larger one)
+    rec = _first_cycle(quoting({"graduation": {"start_level": "MICRO_LIVE"},
+                                "quoting": {"order_size": 0.001, "glft": {"skew_factor": 100.0}}}), position=0.004)
     asks = _prices(rec, "A")
     assert asks[0] < 100_000.0 and len(asks) == 3, rec["quotes"]
     assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"])
@@ -438,10 +441,15 @@ def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
                    "safety": {"kill_action": "hold"},
                    "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
-    ex, gw, core, driver, sent, records = _spied_session(cfg, 1, schedule=sched)
+    # which side the quotes hold at 120 s is the market's path (the skew works a position off over minutes):
+    # on seed 3 they are long about 0.016 BTC, and the drop with the bids it picks off costs some 20% of the
+    # account (the skew once 500 times the model's kept every seed near flat, and the bids alone cost 5-8%)
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 3, schedule=sched)
+    ex.env.run(until=119.9)
+    assert core.tracker.position > 0.005  # the long the drop goes against
     ex.env.run(until=200.0)
     levels = [int(t.to_level) for t in core.safety.history]
-    assert levels and levels[-1] == 4  # the stale quotes picked off in the crash cost more than 5%
+    assert levels and levels[-1] == 4  # the long position and the bids picked off in the crash cost more than 5%
     kill_ts = next(t.ts for t in core.safety.history if int(t.to_level) == 4)
     after = [c for ts, c in sent if ts > kill_ts]
     flat = [x for c in after for x in (c.commands if isinstance(c, Batch) else (c,))]
@@ -634,7 +642,7 @@ def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take
                    "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
     params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0))  # this account may use it
-    ex, gw, core, driver = build_session(cfg, 1, params, schedule=sched)
+    ex, gw, core, driver = build_session(cfg, 3, params, schedule=sched)  # long at the drop (as above)
     rejected = []
     arms = []
     real = core.handle
@@ -656,15 +664,18 @@ def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take
 
 
 def _heartbeat_session(heartbeat_s, start_level="FULL", min_volume=0.0, agent_min_volume=0.0, steady=False,
-                       usd_per_request=1.0):
+                       usd_per_request=1.0, far=False):
     """``steady``: orders rest for as long as the session runs, however its models score (none is judged, so
-    none degrades and demotes it), for a test that needs them resting an hour on."""
+    none degrades and demotes it), for a test that needs them resting an hour on. ``far``: the quotes rest
+    200 ticks either side of the centre (the half-spread floor), further than the market moves in a minute:
+    nothing fills, and what rests stays until something pulls it."""
     from twin.faults.quota import QuotaParams
     from twin.params import VenueParams
     cfg = quoting({"risk": {"dead_man_heartbeat_s": heartbeat_s, "dead_man_min_volume_usd": agent_min_volume},
                    "graduation": {"start_level": start_level, "demote_on_low_confidence": False},
                    **({"validation": {"scorecard": {"window_outcomes": 10**6, "min_outcomes": 10**6}}}
-                      if steady else {})})
+                      if steady else {}),
+                   **({"quoting": {"min_half_spread_ticks": 200.0}} if far else {})})
     return _spied_session(cfg, 2, TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=min_volume),
                                              quota=QuotaParams(usd_per_request=usd_per_request)))
 
@@ -678,7 +689,9 @@ def test_while_orders_rest_the_dead_mans_switch_is_kept_armed_and_pulls_them_whe
     every 10 s while it lived, cancels them within 30 s. Without the heartbeat they rest on, unwatched."""
     from agent.gateway.events import ScheduleCancel
     for heartbeat in (30.0, None):
-        ex, gw, core, driver, sent, records = _heartbeat_session(heartbeat)
+        # quotes the market leaves alone: near the touch they may all fill in the 31 s (on seed 2 the agent is
+        # short when it dies, its bids alone resting, and the rise takes them), and then none is left to pull
+        ex, gw, core, driver, sent, records = _heartbeat_session(heartbeat, far=True)
         armed_ahead = []
         for t in range(20, 180, 5):  # while it lives, the switch is always at least 20 s ahead
             ex.env.run(until=float(t))
@@ -712,12 +725,12 @@ def test_the_switch_is_cleared_when_nothing_can_rest_and_never_armed_in_shadow()
     assert gw.user in ex.schedule_cancel
     assert core.tracker.position  # Shadow has a position to work off
     core.graduation.manual(ex.env.now, ExposureLevel.SHADOW)
-    ex.env.run(until=90.0)
+    ex.env.run(until=180.0)  # some 0.036 BTC short at 60 s: the paper ladder's reducing side works it off in ~80 s
     assert core.tracker.position == 0.0
     cleared = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
     assert len(cleared) == 1 and not ex.open_orders(gw.user) and gw.user not in ex.schedule_cancel
     assert _switch_states(records) == ["armed", "cleared"]
-    ex.env.run(until=200.0)
+    ex.env.run(until=300.0)
     assert not ex.schedule_cancel_fired.get(gw.user)  # nothing fired, no trigger spent
 
 
@@ -1003,7 +1016,9 @@ def test_the_half_spread_floor_and_the_clamp_to_the_book_are_steps_of_the_record
     assert max(_prices(floored, "B")) == 100_000.0 - 150.0  # the centre is the mid, no position, no signal yet
     assert "min_half_spread" not in dict(steps(_first_cycle(quoting())))
     core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
-    core.handle(AccountSnapshot(0.05, -0.009, 0.0, 1e5, 0.0, ()))  # short: the skew lifts both quotes
+    # short: the skew lifts both quotes, 0.03 · 24.77 = 0.74 (the priors' c2σ per coin) past the 0.52 half spread:
+    # the bid would be above the mid, and is clamped a tick under the best ask
+    core.handle(AccountSnapshot(0.05, -0.03, 0.0, 1e5, 0.0, ()))
     core.handle(BookUpdated(0.1, "BTC", ((99_999.0, 1.0),), ((100_001.0, 1.0),)))
     core.handle(Timer(0.5))
     rec = next(r for r in core.drain_records() if "quotes" in r)

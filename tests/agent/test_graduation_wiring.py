@@ -17,10 +17,11 @@ from agent.audit.records import read_jsonl
 from agent.config import AgentConfig
 from agent.gateway.events import Batch, PlaceOrder
 from agent.graduation import ExposureLevel as L
-from agent.session import build_session, run_session
+from agent.session import USER, build_session, run_session
 from twin.faults.chaos import ChaosSchedule
 from twin.instruments import default_instruments
 from twin.params import TwinParams
+from twin.seeding import set_position
 
 CRITERIA = {"fills_at_level", "brier", "information_ratio", "sim_to_real_gap", "drawdown", "positive_edge_share",
             "safety_level", "dwell_s", "confidence"}
@@ -142,15 +143,22 @@ def test_safety_orange_demotes_exposure_at_once_and_blocks_promotion():
 
 
 def test_a_drawdown_at_a_level_demotes_two_levels_once():
-    # a 0.4% drawdown trigger (0.75% as shipped): the jump's loss depends on the position the quotes
-    # happen to hold at 300 s, and this one is past it however the ladder moved before
+    # a 0.4% drawdown trigger (0.75% as shipped), and quotes resting 200 ticks from the centre: nothing fills
+    # before the jump, so the agent is flat and at Full when it comes, and the 2.5% drop runs through its bids
+    # alone (0.0076 BTC bought some 2,300 above where the price lands): 0.63% of the account, past the trigger and short of
+    # safety's Orange (1%), which would demote first. (Quoting at the touch, the position the quotes happen to
+    # hold reaches 70% of the limit in the first minute on this seed: Orange demotes to MicroLive, from which a
+    # two-level demotion has no level to go to, and the jump's loss is anywhere from nothing to several %.)
     cfg = AgentConfig.model_validate({"session": {"collateral_usd": 3000.0},
+                                      "quoting": {"min_half_spread_ticks": 200.0},
                                       "graduation": {"start_level": "FULL", "demote_on_low_confidence": False,
                                                      "demote_drawdown": 0.004}})
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 300.0, "fraction": -0.025},
                                   {"kind": "price_jump", "at_s": 302.0, "fraction": 0.025}])
     ex, gw, core, driver = build_session(cfg, 2, schedule=sched)
     driver.start()
+    ex.env.run(until=299.9)
+    assert core.tracker.position == 0.0 and core.exposure.level == L.FULL
     ex.env.run(until=400.0)
     dd = [t for t in core.exposure.history if t.trigger is not None and t.trigger.name == "DRAWDOWN"]
     assert dd and dd[0].to_level == dd[0].from_level - 2
@@ -159,14 +167,19 @@ def test_a_drawdown_at_a_level_demotes_two_levels_once():
 
 
 def test_manual_override_goes_straight_to_the_level_and_is_recorded():
-    cfg = AgentConfig.model_validate({"graduation": {"start_level": "CAUTIOUS"}})
+    # quotes resting 200 ticks from the centre: nothing fills, so the agent is still at Cautious, flat, with its
+    # ladder resting when the operator acts (quoting at the touch it held 0.035 BTC short by 30 s on this seed,
+    # and safety's Orange had demoted it to MicroLive; Shadow then works such a position off with exits that rest)
+    cfg = AgentConfig.model_validate({"quoting": {"min_half_spread_ticks": 200.0},
+                                      "graduation": {"start_level": "CAUTIOUS"}})
     ex, gw, core, driver = build_session(cfg, 2)
     driver.start()
     ex.env.run(until=30.0)
+    assert core.exposure.level == L.CAUTIOUS and core.tracker.position == 0.0 and ex.open_orders(gw.user)
     core.graduation.manual(30.0, L.SHADOW, core.equity, "operator: pause")
     ex.env.run(until=60.0)
     t = core.exposure.history.transitions[-1]
-    assert (t.to_level, t.trigger.name, t.reason) == (L.SHADOW, "MANUAL", "operator: pause")
+    assert (t.from_level, t.to_level, t.trigger.name, t.reason) == (L.CAUTIOUS, L.SHADOW, "MANUAL", "operator: pause")
     assert not ex.open_orders(gw.user)  # Shadow pulls what rests
 
 
@@ -200,13 +213,23 @@ def test_a_scripted_drawdown_walks_the_safety_ladder_up_then_down_one_level_at_a
     cfg = AgentConfig.model_validate({"session": {"collateral_usd": 3000.0},
                                       "safety": {"degraded_yellow": 99, "degraded_orange": 99,  # drawdown only
                                                  "stressed_regime_yellow": None},
+                                      "quoting": {"min_half_spread_ticks": 200.0},
                                       "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
-    # the drawdown is the inventory held at 120 s times the gap: 7% puts it past Red's 2% (and short of
-    # Kill's 5%) with room either side, whatever the ladder held (it was 1.98-2.4% at a 5% gap)
+    # the inventory the gap goes against is set: 0.006 BTC long from the start, and quotes resting 200 ticks from
+    # the centre, which neither fill nor work it off before the gap. The drop costs the long 7% of the price, and
+    # the bids it runs through (0.0076 BTC at Full, 200 ticks under the mark) some 6,800 a coin: 3.2% of the
+    # account, past Red's 2% and short of Kill's 5% with room either side; the rise a second later marks it all
+    # back up. (Quoting at the touch, the inventory held at 120 s is the market's path, 0.036 short to 0.048 long
+    # over nine seeds, and a 7% gap then cost anything from 1.5% to 12%, or safety's position rule had demoted
+    # the agent before it came.)
     sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.07},
                                   {"kind": "price_jump", "at_s": 121.0, "fraction": 0.0753}])
     ex, gw, core, driver = build_session(cfg, 0, schedule=sched)
+    ex.env.run(until=1.0)  # a mark to enter at
+    set_position(ex, USER, cfg.session.coin, 0.006)
     driver.start()
+    ex.env.run(until=119.9)
+    assert core.tracker.position == 0.006 and not core.safety.history
     ex.env.run(until=1000.0)
     hist = list(core.safety.history)
     levels = [int(t.to_level) for t in hist]
