@@ -16,6 +16,11 @@ was 1/Δ times the model's, about $70 per 0.002 BTC order held against a half sp
 writes the same form with Δ = 1 and q in orders; that is this form with the order as the unit, and its γ is then per
 order, not per coin.
 
+What that means on the twin's BTC market at the defaults (Δ = 0.002 BTC, γ = 0.05), once A and k are fitted
+(A ≈ 1.7 per s, k ≈ 0.32 per USD, σ ≈ 8.7 USD per √s): a half spread of about 3.2 USD and a skew of about 67 USD
+per BTC, 3.3-3.6 USD at risk.max_position (0.05 BTC), about the half spread. The skew grows about as √γ (c2 does,
+while ξΔ/k is small), so γ is the operator's lever for a stronger pull to flat.
+
 What the formula implies (checked in tests/agent/test_glft.py): c1 falls with γ (from 1/k as
 γ → 0) while c2 rises with γ, so the half spread is not monotone in γ; it tends to c1 as σ → 0;
 the skew has the sign of q, so a long inventory lowers both quotes.
@@ -34,7 +39,10 @@ from twin.files import FileModel
 
 
 class GlftConfig(FileModel):
-    gamma: float = Field(0.05, gt=0, description="Risk aversion γ (and ξ), per USD of price risk per coin held.")
+    gamma: float = Field(0.05, gt=0, description=(
+        "Risk aversion γ (and ξ), per USD of price risk per coin held. At the defaults, once A and k are fitted, the "
+        "skew at risk.max_position is about the half spread; raise γ for a stronger pull to flat (the skew grows "
+        "about as √γ)."))
     spread_factor: float = Field(1.0, gt=0, description="Multiplier on the model half spread (1 = the model's).")
     skew_factor: float = Field(1.0, ge=0, description="Multiplier on the inventory skew (0 = no skew).")
 
