@@ -831,9 +831,13 @@ class AgentCore:
         # exposure: the level's size multiplier scales the ladder (never below the venue's minimum order,
         # so MicroLive's 5-10% still quotes); Shadow computes full-size quotes for its paper fills only
         base = base_ask = q.order_size
+        # at Orange and Red only the reducing side is quoted, capped at |position|: exits, which the exposure
+        # level's multiplier (there to limit new risk) does not shrink; scaled by it, MicroLive worked a position
+        # off at the venue's $10 minimum an order (feb12_emergency_paralysis: a third of it in two minutes of Red)
+        size_mult = g.size_mult if ov.single_side is None else 1.0
         if g.places_orders:
             lot = self.lot
-            base = math.floor(q.order_size * g.size_mult / lot + 1e-9) * lot
+            base = math.floor(q.order_size * size_mult / lot + 1e-9) * lot
             # the venue's minimum is on each order's own price: a bid needs the size worth it at the deepest bid
             # (each level's rounding down costs at most a tick or a venue step, ≤ 1e-4 of the price), an ask at
             # the lower of the ask and the mid. (Worth it at the mid alone, the size was under $10 at every bid,
@@ -844,7 +848,7 @@ class AgentCore:
             low = bid - (n - 1) * lad.level_spacing_ticks * self.tick - n * max(self.tick, 1e-4 * bid)
             base_ask = max(base, venue_min_size(mn, ask if ask < mid else mid, lot))
             base = max(base, venue_min_size(mn, low if low > 0.5 * mid else 0.5 * mid, lot))
-        add(("exposure_size_mult", g.size_mult if g.places_orders else 0.0, "size"))
+        add(("exposure_size_mult", size_mult if g.places_orders else 0.0, "size"))
         key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9), base, base_ask)
         if key != self._ladder_key:
             lad = q.ladder

@@ -12,7 +12,7 @@ from agent.audit.records import INPUT_KEYS, JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
-from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BookUpdated, Timer
+from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BookUpdated, QuotaStatus, Timer
 from agent.safety import SafetyLevel
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
@@ -290,6 +290,25 @@ def test_asks_skewed_below_the_mid_keep_their_touch_level_at_the_venue_minimum()
     asks = _prices(rec, "A")
     assert asks[0] < 100_000.0 and len(asks) == 3, rec["quotes"]
     assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"])
+
+
+@pytest.mark.parametrize("level", ["MICRO_LIVE", "CAUTIOUS", "FULL"])
+def test_red_exits_are_ladder_sized_at_any_exposure_level(level):
+    """Red quotes only reduce-only exits, capped at |position|. Their sizes were the exposure level's ladder
+    (MicroLive: the venue's $10 minimum an order), so a 0.02 BTC long at MicroLive was worked off at 0.0001 BTC a
+    level, a third of it in two minutes of Red (feb12_emergency_paralysis, once the GLFT skew stopped doing the
+    work). The level's multiplier limits new risk; exits take the full ladder."""
+    cfg = quoting({"graduation": {"start_level": level}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.02, 100_000.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    core.handle(QuotaStatus(0.2, 9_000, 10_000, 0.0))  # 10% of the address quota left: the venue's health, Red
+    core.handle(Timer(0.5))
+    assert core.safety.level is SafetyLevel.RED
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    sizes = cfg.quoting.ladder.sizes(cfg.quoting.order_size)
+    assert [q[0] for q in rec["quotes"]] == ["A"] * len(sizes)  # the reducing side only
+    assert [q[2] for q in rec["quotes"]] == pytest.approx(list(sizes)), rec["quotes"]
 
 
 def test_the_inventory_skew_is_the_models_per_coin_times_the_position_in_coin():
