@@ -36,7 +36,8 @@
   switches often enough to fit, each regime's volatility and the switching rates are set and the trade
   rate is split between the regimes in the base's ratio. Otherwise the stressed regime's volatility, trade
   rate and spread keep the base's ratios to the calm ones, and the switching stays the base's. Jumps, the
-  latent alpha and the informed flow stay the base's.
+  latent alpha, the informed flow and how long the noise on the size at a price holds (``depth_refresh_s``:
+  the feed's sizes are kept by level, not by price) stay the base's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation).
 - **Informed flow.** The share of the market's trades whose side is the sign of the mid's move over the

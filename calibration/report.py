@@ -248,7 +248,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                                + "</td></tr>" for r in rp["rows"])
                      + "</table>")
     parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's "
-                 "jumps, latent alpha and informed impact, the quota's slow lane. Fills and markouts are "
+                 "jumps, latent alpha and informed impact, how long the noise on the size at a price holds "
+                 "(depth_refresh_s), the quota's slow lane. Fills and markouts are "
                  "measured and compared with the fitted twin's, above.</p>")
     return "<!doctype html><html><head><meta charset='utf-8'><title>Calibration</title></head><body>" + \
         "".join(parts) + "</body></html>"

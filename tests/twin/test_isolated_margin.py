@@ -20,7 +20,8 @@ TAKER = 0.0009  # hyna:LIT's taker fee
 def _calm(**kw) -> SyntheticMarketParams:
     return SyntheticMarketParams(vol_calm_per_sqrt_s=0.0, vol_stressed_per_sqrt_s=0.0, jump_rate_calm_per_s=0.0,
                                  jump_rate_stressed_per_s=0.0, alpha_std_per_s=0.0, trade_rate_calm_per_s=0.0,
-                                 trade_rate_stressed_per_s=0.0, calm_to_stressed_per_s=0.0, **kw)
+                                 trade_rate_stressed_per_s=0.0, calm_to_stressed_per_s=0.0, depth_noise_log_std=0.0,
+                                 **kw)
 
 
 def _venue(schedule=None) -> Exchange:

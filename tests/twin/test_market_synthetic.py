@@ -171,6 +171,27 @@ def test_trade_reach_decays_exponentially_with_depth_at_the_param_rate():
     assert np.median(run.trade_sz) == pytest.approx(params.trade_size_median, rel=0.05)
 
 
+def test_the_size_at_a_price_holds_until_redrawn_at_the_refresh_rate_across_chunks():
+    """The noise on the size shown at a price belongs to the price and is redrawn at Poisson times, rate
+    1/depth_refresh_s: on a still book (each price at one level) the 40 prices' sizes change about 40 × 200 s / 20 s
+    = 400 times in 200 s, however the events are chunked, not at each of the 2,000 book events; around each
+    level's median they keep the noise's spread, as calibration reads it."""
+    still = SyntheticMarketParams(initial_mid=100_000.3, vol_calm_per_sqrt_s=0.0, jump_rate_calm_per_s=0.0,
+                                  drift_coupling=0.0, alpha_std_per_s=0.0, calm_to_stressed_per_s=0.0,
+                                  informed_share=0.0, depth_refresh_s=20.0)
+    for chunk_seconds in (0.35, 10.0):
+        run = _Run(_chunks(still, seconds=200, chunk_seconds=chunk_seconds))
+        assert (run.bid_px == run.bid_px[0]).all() and (run.ask_px == run.ask_px[0]).all()  # a still book
+        changes = (np.diff(run.bid_sz, axis=0) != 0).sum() + (np.diff(run.ask_sz, axis=0) != 0).sum()
+        assert changes == pytest.approx(400, rel=0.2), chunk_seconds  # Poisson sd 20
+    run = _Run(_chunks(SyntheticMarketParams(book_coupling=0.0, calm_to_stressed_per_s=0.0), seconds=2000))
+    sz = np.stack([run.bid_sz, run.ask_sz])
+    median = np.median(sz, axis=1)
+    base = 0.5 * (1.0 + 0.2 * np.arange(20))
+    assert np.allclose(median, base, rtol=0.05)
+    assert np.std(np.log(sz / median[:, None, :])) == pytest.approx(0.4, abs=0.02)
+
+
 def _flow_and_return(run: _Run, window_s: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
     """Signed-volume imbalance over each window, and the log mid return over the next window."""
     n = int(run.seconds // window_s)

@@ -24,8 +24,15 @@ Model (generated vectorised, one chunk of events at a time):
   (half the total when flow is balanced): the arrival model GLFT/Avellaneda-Stoikov assume.
 - book: best bid = floor_tick(mid − half spread), best ask = ceil_tick(mid + half spread), never
   crossed; ``levels`` levels one tick apart a side (bids at or below zero are not listed, and no
-  print is below one tick); level sizes grow with the level index, carry log-normal noise and are
-  tilted by exp(±book_coupling · a/alpha_std).
+  print is below one tick). The size shown at a price is its level's depth (growing with the level
+  index, thinner when stressed: it follows the touch, as quoters requote with the mid) times that
+  price's own log-normal noise, tilted by exp(±book_coupling · a/alpha_std) when drawn. The noise
+  belongs to the price on its side and holds until it is redrawn: at Poisson times, rate
+  1/``depth_refresh_s`` per price, or when the price joins its side's listed levels. A client queued
+  at a price (twin/book.py reads each shrink as partly cancels ahead) thus sees the noise's cancels at
+  a rate the market sets (and its level thin as the touch comes nearer), not one per book event: drawn
+  afresh at every event, the noise had emptied the queue ahead of an order in a few seconds with no
+  trade at all, and faster at a finer ``book_interval_s``.
 
 Defaults resemble BTC on Hyperliquid (approximate public figures, 2025): price ~$100k, tick $1,
 20 levels a side (what ``l2Book`` shows), a one-tick spread most of the time; daily volatility
@@ -88,7 +95,15 @@ class SyntheticMarketParams(FileModel):
     half_spread_ticks_stressed: float = Field(3.0, ge=0, description="Half spread around the mid, ticks, stressed.")
     depth_at_touch: float = Field(0.5, gt=0, description="Median displayed size at the best level, coin units.")
     depth_growth_per_level: float = Field(0.2, ge=0, description="Level i's median size is depth_at_touch·(1+g·i).")
-    depth_noise_log_std: float = Field(0.4, ge=0, description="Std of the log-normal noise on each level's size.")
+    depth_noise_log_std: float = Field(0.4, ge=0, description="Std of the log-normal noise on the size at each "
+                                                             "price (around its level's median).")
+    depth_refresh_s: float = Field(5.0, gt=0, description="Mean time the noise on the size at a price holds, s: "
+                                                          "each price on each side is redrawn at Poisson times "
+                                                          "of this mean (and when it joins its side's listed "
+                                                          "levels), so a queue there sees cancels at this pace, "
+                                                          "whatever book_interval_s. A guess (the noise's "
+                                                          "correlation time): calibration does not fit it yet, "
+                                                          "the feed's sizes being kept by level, not by price.")
     depth_factor_stressed: float = Field(0.4, gt=0, description="Multiplier on all level sizes when stressed.")
     alpha_halflife_s: float = Field(30.0, gt=0, description="Half-life of the latent alpha (OU mean reversion), s.")
     alpha_std_per_s: float = Field(6e-6, ge=0, description="Stationary std of alpha, log-return per second.")
@@ -164,6 +179,8 @@ class SyntheticMarket:
         self._k = 0
         self._logmid = math.log(params.initial_mid)
         self._pending_impact = 0.0
+        # Each side's noise per listed price at the last BOOK event: (time, price ticks, noise), or None.
+        self._noise_last: list[tuple[float, np.ndarray, np.ndarray] | None] = [None, None]
 
     def _check_shock(self, s: Shock) -> None:
         if s.kind == "price_jump":
@@ -331,10 +348,9 @@ class SyntheticMarket:
         ask_px = np.round((ba_i[:, None] + lv) * tick, self._px_dec)
         depth = p.depth_at_touch * (1.0 + p.depth_growth_per_level * lv)
         depth = depth * np.where(regime == 1, p.depth_factor_stressed, 1.0)[:, None]
-        tilt = np.exp(p.book_coupling * a_std)[:, None]
-        noise = rng.lognormal(0.0, p.depth_noise_log_std, (2, n, p.levels))
-        bid_sz = self._to_lots(depth * tilt * noise[0])
-        ask_sz = self._to_lots(depth / tilt * noise[1])
+        tilt = np.exp(p.book_coupling * a_std)
+        bid_sz = self._to_lots(depth * self._price_noise(0, bb_i[:, None] - lv, starts, tilt))
+        ask_sz = self._to_lots(depth * self._price_noise(1, ba_i[:, None] + lv, starts, 1.0 / tilt))
         unlisted = bb_i[:, None] - lv < 1.0  # bids at or below zero (a mid a few ticks from 0): the venue lists none
         if unlisted[:, -1].any():
             bid_px[unlisted] = np.nan
@@ -360,6 +376,39 @@ class SyntheticMarket:
             ask_sz=ask_sz, trade_px=trade_px, trade_sz=trade_sz, trade_side=side, trade_informed=informed,
             mid=np.concatenate([mid, tmid])[order], regime=np.concatenate([regime, regime[seg]])[order],
             t_start=t0, t_end=t1)
+
+    def _price_noise(self, side: int, ticks: np.ndarray, t: np.ndarray, tilt: np.ndarray) -> np.ndarray:
+        """The noise on the size at each listed price (``ticks``: events × levels, in ticks) at BOOK events ``t``:
+        a price keeps its noise from one event to the next unless redrawn (Poisson, rate 1/depth_refresh_s), and
+        draws it afresh (log-normal, times the event's ``tilt``) when it was not listed on this side at the event
+        before. Vectorised: the cells sorted by price, then event; a run of one price's consecutive events takes
+        its latest draw's noise."""
+        n, m = ticks.shape
+        ticks = ticks.astype(np.int64)
+        last = self._noise_last[side]
+        value = np.empty((n + (last is not None), m))
+        if last is not None:  # the event before this chunk's first leads each run on from it, its noise given
+            t = np.concatenate([[last[0]], t])
+            ticks = np.concatenate([last[1][None, :], ticks])
+            value[0] = last[2]
+            tilt = np.concatenate([[1.0], tilt])
+        rows = ticks.shape[0]
+        event = np.repeat(np.arange(rows), m)
+        order = np.lexsort((event, ticks.ravel()))
+        px_s, ev_s = ticks.ravel()[order], event[order]
+        kept = np.zeros(order.size, dtype=bool)  # listed on this side at the event before, and not redrawn
+        kept[1:] = (px_s[1:] == px_s[:-1]) & (ev_s[1:] == ev_s[:-1] + 1)
+        k = np.flatnonzero(kept)
+        kept[k] = self._rng.random(k.size) >= -np.expm1(-(t[ev_s[k]] - t[ev_s[k] - 1]) / self.p.depth_refresh_s)
+        value = value.ravel()[order]
+        fresh = ~kept if last is None else ~kept & (ev_s > 0)
+        value[fresh] = tilt[ev_s[fresh]] * self._rng.lognormal(0.0, self.p.depth_noise_log_std, int(fresh.sum()))
+        src = np.maximum.accumulate(np.where(kept, 0, np.arange(order.size)))  # each cell's latest draw
+        out = np.empty(order.size)
+        out[order] = value[src]
+        out = out.reshape(rows, m)[rows - n:]
+        self._noise_last[side] = (float(t[-1]), ticks[-1].copy(), out[-1].copy())
+        return out
 
     def _to_lots(self, x: np.ndarray) -> np.ndarray:
         """Round sizes to the lot grid, at least one lot."""
