@@ -171,6 +171,31 @@ def test_trade_reach_decays_exponentially_with_depth_at_the_param_rate():
     assert np.median(run.trade_sz) == pytest.approx(params.trade_size_median, rel=0.05)
 
 
+def test_a_level_beyond_the_touch_is_reached_at_the_documented_rate_and_the_touch_by_every_trade():
+    """λ(δ) = A·e^(−kδ): a buy reaches an ask δ from the mid with probability e^(−kδ) (a sell, a bid alike), for
+    each level beyond the touch; the touch is reached by every trade of its side (it prints there at least). A
+    print at the tick the reach rounded up to, not down, reached levels e^(k·tick) times as often (2.7 here)."""
+    k = 1.0
+    params = SyntheticMarketParams(depth_decay_per_usd=k, trade_rate_calm_per_s=50.0, calm_to_stressed_per_s=0.0,
+                                   informed_share=0.0)
+    chunks = _chunks(params, seconds=400, chunk_seconds=100.0)
+    reached = {i: [] for i in range(4)}
+    documented = {i: [] for i in range(4)}
+    for c in chunks:
+        last_book = np.maximum.accumulate(np.where(c.kind == BOOK, np.arange(c.t.size), -1))
+        tr = c.kind == TRADE
+        row, j, mid = c.idx[last_book[tr]], c.idx[tr], c.mid[tr]
+        side, px = c.trade_side[j], c.trade_px[j]
+        for i in reached:  # the level i ticks beyond its side's touch, as the book before the trade showed it
+            level = np.where(side > 0, c.ask_px[row, 0] + i, c.bid_px[row, 0] - i)
+            reached[i].append(np.where(side > 0, px >= level, px <= level))
+            documented[i].append(np.exp(-k * np.abs(level - mid)))
+    assert np.concatenate(reached[0]).all()
+    for i in (1, 2, 3):
+        seen, expected = np.concatenate(reached[i]).mean(), np.concatenate(documented[i]).mean()
+        assert seen == pytest.approx(expected, rel=0.08), i  # ≥ 600 trades reach level 3: Poisson error ≤ 4%
+
+
 def test_the_size_at_a_price_holds_until_redrawn_at_the_refresh_rate_across_chunks():
     """The noise on the size shown at a price belongs to the price and is redrawn at Poisson times, rate
     1/depth_refresh_s: on a still book (each price at one level) the 40 prices' sizes change about 40 × 200 s / 20 s

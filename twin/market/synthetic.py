@@ -19,9 +19,10 @@ Model (generated vectorised, one chunk of events at a time):
   sigmoid(flow_coupling · a/alpha_std). The latent path is drawn ahead of the events, so the
   look-ahead is exact across chunk edges (it does not foresee scripted shocks or parameter changes).
 - trade depth: each aggressor reaches δ ~ Exp(k) beyond the mid (k = ``depth_decay_per_usd``,
-  per price unit) and prints at the worse of the touch and the tick δ away. So an order resting δ
-  from the mid is reached by one side's trades at rate A·e^(−kδ), A = the trade rate per side
-  (half the total when flow is balanced): the arrival model GLFT/Avellaneda-Stoikov assume.
+  per price unit) and prints at the worse of the touch and the deepest tick within δ. So an order
+  resting beyond the touch, δ from the mid, is reached by one side's trades at rate A·e^(−kδ),
+  A = the trade rate per side (half the total when flow is balanced): the arrival model
+  GLFT/Avellaneda-Stoikov assume. The touch itself is reached by every trade of its side.
 - book: best bid = floor_tick(mid − half spread), best ask = ceil_tick(mid + half spread), never
   crossed; ``levels`` levels one tick apart a side (bids at or below zero are not listed, and no
   print is below one tick). The size shown at a price is its level's depth (growing with the level
@@ -85,10 +86,11 @@ class SyntheticMarketParams(FileModel):
     trade_rate_stressed_per_s: float = Field(12.0, ge=0, description="Trades per second, both sides, stressed.")
     trade_size_median: float = Field(0.03, gt=0, description="Median trade size, coin units.")
     trade_size_log_std: float = Field(1.2, ge=0, description="Std of log trade size (mean ≈ 2× median).")
-    depth_decay_per_usd: float = Field(2.0, gt=0, description="k in λ(δ)=A·e^(−kδ), per price unit: an order δ "
-                                                              "from the mid is reached by one side's trades at "
-                                                              "that rate (mean reach 1/k = $0.5 for BTC: most "
-                                                              "prints at the touch).")
+    depth_decay_per_usd: float = Field(2.0, gt=0, description="k in λ(δ)=A·e^(−kδ), per price unit: an order "
+                                                              "beyond the touch, δ from the mid, is reached by one "
+                                                              "side's trades at that rate; the touch by all of "
+                                                              "them (mean reach 1/k = $0.5 for BTC: most prints "
+                                                              "at the touch).")
     half_spread_ticks_calm: float = Field(0.0, ge=0, description="Half spread around the mid, ticks, calm "
                                                                  "(0 → floor/ceil of the mid: a one-tick spread; "
                                                                  "0.5 gives two ticks most of the time).")
@@ -356,11 +358,13 @@ class SyntheticMarket:
             bid_px[unlisted] = np.nan
             bid_sz[unlisted] = 0.0
 
-        # Trade prints: the tick the aggressor reached, never better than the touch.
+        # Trade prints: the deepest tick within the aggressor's reach, never better than the touch. (Rounded
+        # outward, to the tick past the reach, a print reached a level δ from the mid e^(k·tick) times as often as
+        # e^(−kδ): 7× for BTC's defaults.)
         reach = rng.exponential(1.0 / p.depth_decay_per_usd, nt)
         tmid = mid[seg]
-        px_buy = np.maximum(ba_i[seg], np.ceil((tmid + reach) / tick - 1e-9))
-        px_sell = np.maximum(np.minimum(bb_i[seg], np.floor((tmid - reach) / tick + 1e-9)), 1.0)  # one tick at least
+        px_buy = np.maximum(ba_i[seg], np.floor((tmid + reach) / tick + 1e-9))
+        px_sell = np.maximum(np.minimum(bb_i[seg], np.ceil((tmid - reach) / tick - 1e-9)), 1.0)  # one tick at least
         trade_px = np.round(np.where(side > 0, px_buy, px_sell) * tick, self._px_dec)
         trade_sz = self._to_lots(rng.lognormal(math.log(p.trade_size_median), p.trade_size_log_std, nt))
 
