@@ -5,7 +5,9 @@ move it). Client orders sit at a price level behind ``queue_ahead`` coins that j
 
 Queue model (documented, after hftbacktest's probabilistic queue model):
 - at join, ``queue_ahead`` = the displayed size at the order's price (0 inside the spread);
-- a trade at the order's level consumes the queue ahead before it reaches the order;
+- a trade at the order's level consumes the queue ahead before it reaches the order, and the level's
+  displayed size by what the market's orders there gave it (the next book shows the level without
+  them: that shrink is the print's, not cancels);
 - a trade that prints *through* the level (a sell printing below a bid) consumed the whole level,
   so the order fills in full;
 - when the displayed size at the level shrinks by Δ without trades, a share
@@ -122,7 +124,9 @@ class CoinBook:
 
         A sell print at ``px`` with size ``sz``: bids above the best displayed level (inside the spread)
         are hit first, out of the aggressor's size; bids at displayed levels above ``px`` were swept whole;
-        at ``px`` the remaining size eats the queue ahead, then the order.
+        at ``px`` the remaining size eats the queue ahead, then the order, and what of it the clients there
+        did not take comes off their ``level_sz``: the next book's shrink of the level is this print, and
+        taken again for cancels it moved the queue twice (hftbacktest's queue models take it off too).
         """
         hits: list[tuple[ClientOrder, float]] = []
         if is_buy_aggressor:
@@ -134,7 +138,9 @@ class CoinBook:
                 return hits
             side = self.bids
         remaining = sz
-        for o in side:
+        level_at = -1  # where the orders at the print's price start in ``side``, and the print's size left there
+        level_left = 0.0
+        for i, o in enumerate(side):
             through = (o.px < px) if is_buy_aggressor else (o.px > px)
             if through:
                 # a displayed level printed through was swept whole; inside the spread the order takes
@@ -145,6 +151,8 @@ class CoinBook:
                 if take > 0.0:
                     hits.append((o, take))
             elif o.px == px:
+                if level_at < 0:
+                    level_at, level_left = i, remaining
                 if remaining <= 0.0:
                     break
                 if o.queue_ahead >= remaining:
@@ -159,6 +167,15 @@ class CoinBook:
                     hits.append((o, take))
             else:
                 break
+        if level_at >= 0:
+            market = level_left - sum(take for o, take in hits if o.px == px)  # the market's orders there gave it
+            if market > 0.0:
+                for o in side[level_at:]:
+                    if o.px != px:
+                        break
+                    o.level_sz = max(0.0, o.level_sz - market)
+                    if o.queue_ahead > o.level_sz:
+                        o.queue_ahead = o.level_sz
         return hits
 
     def crossed_by_book(self, best_bid: float, best_ask: float) -> list[ClientOrder]:

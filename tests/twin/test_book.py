@@ -51,6 +51,24 @@ def test_cancels_ahead_follow_the_power_rule():
     assert o.queue_ahead <= 0.5
 
 
+def test_a_print_at_the_level_is_not_taken_again_for_cancels_when_the_book_shows_it_gone():
+    """A print at our level eats the queue ahead; the next book shows the level less that print. Those are the
+    same coins, so no cancels ahead follow (hftbacktest's queue models take the print off the level too). Counted
+    again, the 2.0 printed out of a level of 3.0 also moved the 1.0 left ahead to 0.6, as cancels."""
+    book = CoinBook("X", 1.0, 2.0)
+    o = order(1, True, 99.0, 1.0, ahead=3.0)  # at the back of a level of 3.0
+    book.add(o)
+    assert book.hits_from_trade(False, 99.0, 2.0) == [] and o.queue_ahead == 1.0
+    book.advance_queues(np.array([100.0, 99.0]), np.array([5.0, 1.0]), np.array([101.0]), np.array([1.0]))
+    assert o.queue_ahead == 1.0
+    # a print through the queue ahead, part of the order and on behind it: the level lost what the market's
+    # orders gave it (1.0 ahead, 0.5 behind), not what the order took
+    p = order(2, False, 102.0, 1.5, ahead=1.0)
+    p.level_sz = 3.0
+    book.add(p)
+    assert book.hits_from_trade(True, 102.0, 3.0) == [(p, 1.5)] and p.queue_ahead == 0.0 and p.level_sz == 1.5
+
+
 def test_market_moving_through_fills_stale_quotes():
     book = CoinBook("X", 1.0, 2.0)
     b = order(1, True, 100.0, 1.0, 0.0)
