@@ -4,7 +4,9 @@ The market process owns the displayed L2 book (it is exogenous: a small market m
 move it). Client orders sit at a price level behind ``queue_ahead`` coins that joined earlier.
 
 Queue model (documented, after hftbacktest's probabilistic queue model):
-- at join, ``queue_ahead`` = the displayed size at the order's price (0 inside the spread);
+- at join, ``queue_ahead`` = the displayed size at the order's price (0 inside the spread; beyond
+  the deepest level the book lists, that level's size: what rests deeper is not shown, which is not
+  nothing, and books deepen away from the touch);
 - a trade at the order's level consumes the queue ahead before it reaches the order, and the level's
   displayed size by what the market's orders there gave it (the next book shows the level without
   them: that shrink is the print's, not cancels);
@@ -13,6 +15,8 @@ Queue model (documented, after hftbacktest's probabilistic queue model):
 - when the displayed size at the level shrinks by Δ without trades, a share
   ``f(ahead) / (f(ahead) + f(behind))`` of Δ is taken as cancels ahead, with ``f(x) = x**power``
   (``power`` = ``QueueParams.cancel_ahead_power``; 1 is proportional, larger favours the back);
+  while the level is beyond the listed ones, the queue holds (taken for an empty level, it was all
+  cancelled, and the order came back into view at the front);
 - when the market moves through the order (best ask at or below a resting bid), it fills in full
   at its own price: the adverse selection a stale quote suffers.
 """
@@ -79,6 +83,32 @@ def level_size(px_row, sz_row, px: float, tick: float) -> float:
         if px_row[j] == px:
             return float(sz_row[j])
     return 0.0
+
+
+def join_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float:
+    """The queue ahead of an order joining at ``px``: the displayed size there, or, beyond the deepest level
+    listed, that level's size (the book shows a side's first levels only)."""
+    shown = shown_size(px_row, sz_row, px, tick, is_bid)
+    if shown is not None:
+        return shown
+    for j in range(len(px_row) - 1, -1, -1):
+        if px_row[j] == px_row[j]:
+            return float(sz_row[j])
+    return 0.0
+
+
+def shown_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float | None:
+    """Displayed size at ``px`` (``level_size``), or None when ``px`` lies beyond the deepest listed level of a
+    side that lists any: not seen, which is not nothing."""
+    n = len(px_row)
+    deepest = math.nan
+    for j in range(n - 1, -1, -1):  # (a side shorter than the rows ends in nan)
+        if px_row[j] == px_row[j]:
+            deepest = px_row[j]
+            break
+    if deepest == deepest and (px < deepest if is_bid else px > deepest):
+        return None
+    return level_size(px_row, sz_row, px, tick)
 
 
 class CoinBook:
@@ -191,7 +221,7 @@ class CoinBook:
         """Apply the probabilistic cancel-ahead rule after the displayed book changed (rows: lists, or
         numpy rows, which are turned into lists once here: per-element numpy access costs more)."""
         n = self.power
-        for side, px_row, sz_row in ((self.bids, bid_px, bid_sz), (self.asks, ask_px, ask_sz)):
+        for is_bid, side, px_row, sz_row in ((True, self.bids, bid_px, bid_sz), (False, self.asks, ask_px, ask_sz)):
             if not side:
                 continue
             if type(px_row) is not list:
@@ -211,7 +241,10 @@ class CoinBook:
                     if i < n_rows and px_row[i] == px:
                         now = float(sz_row[i])
                     else:
-                        now = level_size(px_row, sz_row, px, tick)
+                        shown = shown_size(px_row, sz_row, px, tick, is_bid)
+                        if shown is None:
+                            continue  # beyond the listed levels: not seen, the queue holds
+                        now = shown
                 before = o.level_sz
                 if now < before and o.queue_ahead > 0.0:
                     ahead = o.queue_ahead

@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 
 from twin.accounts import Account, dex_of
-from twin.book import ClientOrder, CoinBook, level_size
+from twin.book import ClientOrder, CoinBook, join_size
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
@@ -507,7 +507,7 @@ class Exchange:
             self._set_status(order, "filled")
             return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, spec.cloid)
         rows = self._level_rows(coin, spec.is_buy)
-        ahead = level_size(rows[2], rows[3], spec.px, inst.tick) if rows is not None else 0.0
+        ahead = join_size(rows[2], rows[3], spec.px, inst.tick, spec.is_buy) if rows is not None else 0.0
         order.queue_ahead = ahead
         order.level_sz = ahead
         self.books[coin].add(order)

@@ -6,7 +6,7 @@ prices and sizes. They touch only the account's state, never the market's or ano
 """
 from __future__ import annotations
 
-from twin.book import ClientOrder, level_size
+from twin.book import ClientOrder, join_size
 from twin.exchange import Exchange
 from twin.instruments import price_is_valid, size_is_valid
 
@@ -58,7 +58,7 @@ def rest_order(ex: Exchange, user: str, coin: str, is_buy: bool, px: float, sz: 
                            f"({bb}@{ba})")
     pxs = ex.bid_px if is_buy else ex.ask_px
     szs = ex.bid_sz if is_buy else ex.ask_sz
-    ahead = level_size(pxs[coin], szs[coin], px, inst.tick) if coin in pxs else 0.0
+    ahead = join_size(pxs[coin], szs[coin], px, inst.tick, is_buy) if coin in pxs else 0.0
     oid = ex._next_oid
     ex._next_oid += 1
     order = ClientOrder(oid, cloid, acct.address, coin, is_buy, float(px), float(sz), float(sz), reduce_only, tif,

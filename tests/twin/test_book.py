@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from twin.book import ClientOrder, CoinBook, level_size
+from twin.book import ClientOrder, CoinBook, join_size, level_size
 
 
 def order(oid, is_buy, px, sz, ahead):
@@ -67,6 +67,40 @@ def test_a_print_at_the_level_is_not_taken_again_for_cancels_when_the_book_shows
     p.level_sz = 3.0
     book.add(p)
     assert book.hits_from_trade(True, 102.0, 3.0) == [(p, 1.5)] and p.queue_ahead == 0.0 and p.level_sz == 1.5
+
+
+def test_an_order_beyond_the_listed_levels_joins_behind_the_deepest_one_and_holds_its_place_unseen():
+    """The book lists a side's first levels only. An order deeper joins behind the deepest listed level's size
+    (books deepen away from the touch), and while its price stays beyond the listed levels its queue holds. Taken
+    for an empty level, such an order joined at the front, and one the book drifted away from lost its whole queue
+    as cancels: either came into view first in line."""
+    px, sz = np.array([100.0, 99.0, 98.0]), np.array([1.0, 2.0, 3.0])
+    assert join_size(px, sz, 95.0, 1.0, True) == 3.0
+    assert join_size(px, sz, 99.0, 1.0, True) == 2.0 and join_size(px, sz, 101.0, 1.0, True) == 0.0  # inside
+    book = CoinBook("X", 1.0, 2.0)
+    o = order(1, True, 98.0, 1.0, ahead=3.0)
+    book.add(o)
+    asks = (np.array([101.0]), np.array([1.0]))
+    book.advance_queues(np.array([102.0, 101.0, 100.0]), np.array([1.0, 2.0, 3.0]), np.array([103.0]), np.array([1.0]))
+    assert (o.queue_ahead, o.level_sz) == (3.0, 3.0)  # the book moved up: 98 is not listed, the queue holds
+    book.advance_queues(np.array([100.0, 99.0, 98.0]), np.array([1.0, 2.0, 4.0]), *asks)
+    assert (o.queue_ahead, o.level_sz) == (3.0, 4.0)  # back in view, grown: behind it
+
+
+def test_the_venue_queues_an_order_placed_below_its_listed_levels_behind_the_deepest():
+    from twin.exchange import Exchange
+    from twin.market import SyntheticMarketParams
+    from twin.messages import OrderSpec, Resting
+    from twin.params import TwinParams
+
+    ex = Exchange.build(TwinParams(markets={"BTC": SyntheticMarketParams(vol_calm_per_sqrt_s=0.0, drift_coupling=0.0,
+                                                                         trade_rate_calm_per_s=0.0)}), 0)
+    acct = ex.fund("0x" + "e7" * 20, 10_000_000.0)
+    ex.env.run(until=1.0)
+    deepest = ex.bid_px["BTC"][-1]
+    st = ex._place(acct, OrderSpec("BTC", True, deepest - 5.0, 0.001, tif="Alo"))
+    assert isinstance(st, Resting)
+    assert ex.orders[st.oid].queue_ahead == ex.bid_sz["BTC"][-1] > 0.0
 
 
 def test_market_moving_through_fills_stale_quotes():
