@@ -12,7 +12,7 @@ from twin.units import parse_seed
 
 EPILOG = """examples:
   python -m agent                          # 1 simulated hour against the twin, seed 0
-  python -m agent --duration 2h --seed 7 --out runs/demo
+  python -m agent --duration 4h --seed 7 --out runs/demo
   python -m agent --config my.yaml --quiet
   python -m agent --show-config > my.yaml  # every setting, its default and what it does
 
@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venue", choices=["twin", "live"], default="twin",
                     help="where to trade: 'twin' (in-process digital twin, default) or 'live' (Hyperliquid, or "
                          "twin serve via --base-url; see `python -m agent --venue live --help`)")
-    ap.add_argument("--duration", default="1h", help="simulated time: seconds, or 30m, 2h, 1d, 1h30m, at most 365d (default 1h: long "
-                                                  "enough to see promotions out of Shadow)")
+    ap.add_argument("--duration", default="2h", help="simulated time: seconds, or 30m, 2h, 1d, 1h30m, at most 365d "
+                                                  "(default 2h: long enough to see a promotion out of Shadow and, "
+                                                  "mostly, a demotion)")
     ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the twin and the agent (default 0)")
     ap.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
     ap.add_argument("--params", help="twin parameters JSON (TwinParams)")

@@ -97,8 +97,8 @@ class PromotionCriteria(FileModel):
         "fill paid (a real fill's as the venue charged it, a paper fill's at quoting.maker_fee_bps): a fill that "
         "is favourable only before its fee lost money. A maker's fills are adversely selected: in the twin's "
         "default market (15% informed flow) about 40-45% of the agent's fills are favourable at 10 s gross of "
-        "fees, and trade-through paper fills 35-43%, but at the venue's base-tier maker fee (1.5 bp) about 31% of "
-        "its fee-unaware fills are net (the default session is held at MicroLive by it); 0.35 stops a quote "
+        "fees, and trade-through paper fills 35-43%, but at the venue's base-tier maker fee (1.5 bp) about a third "
+        "of its fee-unaware fills are net, or fewer (it holds some default sessions at MicroLive); 0.35 stops a quote "
         "model that is picked off systematically, or pays more in fees than it captures, without demanding "
         "alpha the market does not give. Raise it for live."))
 

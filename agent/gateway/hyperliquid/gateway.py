@@ -737,10 +737,10 @@ class HyperliquidGateway(CommandRouter):
         of this coin (with their time in ms) to ``on_page`` as it comes. True once a short page (under 500 rows, the
         smaller of the venue's documented caps: nothing after it) is read; False when a page failed ``attempts``
         times (each failure counted where it happened; a 429 is RateLimited ``what``) or 20 pages of 500 or more
-        (the 10000 fills the venue keeps) did not reach one, which is logged. The docs' pagination: "use the last returned timestamp as the next startTime". A
-        page starts at its predecessor's newest ms, not past it, as fills of that ms may be on both sides of the
-        cut: those it repeats are told apart by their fill key (the callers' ``FillDelivery``, or a dict); only
-        a page all of one ms moves past it."""
+        (the 10000 fills the venue keeps) did not reach one, which is logged. The docs' pagination: "use the
+        last returned timestamp as the next startTime". A page starts at its predecessor's newest ms, not past
+        it, as fills of that ms may be on both sides of the cut: those it repeats are told apart by their fill
+        key (the callers' ``FillDelivery``, or a dict); only a page all of one ms moves past it."""
         start = start_ms
         for _ in range(_FILL_PAGES):
             page = None
