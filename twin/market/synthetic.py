@@ -398,12 +398,20 @@ class SyntheticMarket:
             tilt = np.concatenate([[1.0], tilt])
         rows = ticks.shape[0]
         event = np.repeat(np.arange(rows), m)
-        order = np.lexsort((event, ticks.ravel()))
-        px_s, ev_s = ticks.ravel()[order], event[order]
+        flat = ticks.ravel()
+        low = flat.min()
+        if flat.max() - low < 65_536:
+            # the cells are in event order, so a stable sort by price alone sorts them by (price, event): on
+            # 16-bit keys numpy's stable sort is a radix sort, linear (lexsort's two keys cost twice the market)
+            order = np.argsort((flat - low).astype(np.uint16), kind="stable")
+        else:
+            order = np.lexsort((event, flat))
+        px_s, ev_s = flat[order], event[order]
         kept = np.zeros(order.size, dtype=bool)  # listed on this side at the event before, and not redrawn
         kept[1:] = (px_s[1:] == px_s[:-1]) & (ev_s[1:] == ev_s[:-1] + 1)
         k = np.flatnonzero(kept)
-        kept[k] = self._rng.random(k.size) >= -np.expm1(-(t[ev_s[k]] - t[ev_s[k] - 1]) / self.p.depth_refresh_s)
+        redraw = -np.expm1(-np.diff(t) / self.p.depth_refresh_s)  # per event (after the first): P(redrawn since)
+        kept[k] = self._rng.random(k.size) >= redraw[ev_s[k] - 1]
         value = value.ravel()[order]
         fresh = ~kept if last is None else ~kept & (ev_s > 0)
         value[fresh] = tilt[ev_s[fresh]] * self._rng.lognormal(0.0, self.p.depth_noise_log_std, int(fresh.sum()))
