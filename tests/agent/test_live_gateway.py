@@ -38,7 +38,6 @@ from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway, 
 from agent.gateway.hyperliquid.parse import AccountState, Filled, ItemError, Resting, VenueParser, fill_key
 from agent.gateway.hyperliquid.signing import approve_agent_action
 from agent.gateway.twin import TwinGateway
-from agent.ledger import Ledger
 from agent.live import LiveDriver
 from agent.live_cli import live_main
 import twin.exchange
@@ -51,6 +50,8 @@ from twin.messages import (BookPush, FillInfo, FillsPush, OrderInfo, OrderUpdate
 from twin.instruments import default_instruments
 from twin.params import TwinParams
 from twin.server.app import BackgroundServer, TwinServer, WsSession, build_exchange
+
+from fill_books import books_from
 
 # a key made for these tests only; its hex must never show up in a log, a repr or an output file
 KEY = "0x11f33ef0ff2c10729f6af1436af3fc6fbeb70b1e61ba4a406f4bae874f9b6013"
@@ -318,6 +319,20 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
     assert hl_gw.stats["fills_repeated"] == twin_gw.stats["fills_repeated"] == 1
 
 
+def _session_fill_then_snapshot(bg, clock, n: int) -> list:
+    """The gateway's events for a session that buys 0.001 BTC with an IOC (cloid ``n``) once its history is read,
+    then asks for an account snapshot."""
+    async def scenario():
+        async with started(bg, clock, quota_poll_s=0) as (gw, events):
+            assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
+            gw.send(PlaceOrder(cloid(n), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
+            assert await until(lambda: first(events, FillReceived))
+            gw.send(RequestAccountSnapshot())
+            assert await until(lambda: first(events, AccountSnapshot))
+        return events
+    return asyncio.run(scenario())
+
+
 def test_the_first_snapshot_of_an_account_with_a_long_history_has_the_sessions_fills_in_its_watermark():
     """userFillsByTime answers 2000 rows from its start time, oldest first. The first snapshot asked from time 0:
     on an account with more history than that, it read only old fills, so its watermark was below a fill of the
@@ -327,16 +342,7 @@ def test_the_first_snapshot_of_an_account_with_a_long_history_has_the_sessions_f
                         10**9 + i, False, 0.0, None) for i in range(2100)]
         bg.call(lambda: ex.fills[ADDR].extend(old))  # an account that has traded before
 
-        async def scenario():
-            async with started(bg, clock, quota_poll_s=0) as (gw, events):
-                assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
-                gw.send(PlaceOrder(cloid(70), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
-                assert await until(lambda: first(events, FillReceived))
-                gw.send(RequestAccountSnapshot())
-                assert await until(lambda: first(events, AccountSnapshot))
-            return events
-
-        events = asyncio.run(scenario())
+        events = _session_fill_then_snapshot(bg, clock, 70)
     fill, snap = first(events, FillReceived), first(events, AccountSnapshot)
     assert snap.position == 0.001 and snap.last_fill_tid >= fill.tid  # the fill is in it: not to be added again
 
@@ -359,16 +365,7 @@ def test_a_snapshot_reads_every_page_of_its_fill_query_and_its_watermark_holds_t
                                   for i in range(2500))
         bg.call(busy_minute)
 
-        async def scenario():
-            async with started(bg, clock, quota_poll_s=0) as (gw, events):
-                assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
-                gw.send(PlaceOrder(cloid(71), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
-                assert await until(lambda: first(events, FillReceived))
-                gw.send(RequestAccountSnapshot())
-                assert await until(lambda: first(events, AccountSnapshot))
-            return events
-
-        events = asyncio.run(scenario())
+        events = _session_fill_then_snapshot(bg, clock, 71)
         venue = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
     fill, snap = first(events, FillReceived), first(events, AccountSnapshot)
     assert snap.position == venue == 0.001 and snap.last_fill_tid >= fill.tid  # the fill is in it
@@ -442,15 +439,7 @@ def test_fills_after_a_snapshot_with_tids_below_its_newest_move_the_position_ove
         events, in_snapshot, later = asyncio.run(scenario())
         venue = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
     assert min(later) < max(in_snapshot)  # a fill after the snapshot with a lower tid than one in it
-    tracker, ledger = OrderTracker(), Ledger(anchored=False)
-    for e in events:
-        if type(e) is FillReceived:
-            tracker.on_event(e)
-            ledger.on_fill(e.ts, 1 if e.side is Side.BUY else -1, e.px, e.sz, e.fee, e.is_maker, e.tid, e.closed_pnl)
-        elif type(e) is AccountSnapshot:
-            tracker.on_event(e)
-            if not ledger.anchored:
-                ledger.anchor(e.position, e.entry_px, e.last_fill_tid)
+    tracker, ledger = books_from(events)
     assert venue >= 0.004 and abs(tracker.position - venue) < 1e-9 and abs(ledger.position - venue) < 1e-9
 
 

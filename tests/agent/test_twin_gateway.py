@@ -9,11 +9,12 @@ from agent.gateway.events import (
 )
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
-from agent.ledger import Ledger
 from twin.exchange import Exchange, trade_tid
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.messages import FillInfo
 from twin.params import TwinParams
+
+from fill_books import books_from
 
 USER = "0x" + "b2" * 20
 
@@ -105,15 +106,7 @@ def test_fills_after_a_snapshot_with_tids_below_its_newest_still_move_the_positi
             break
     assert min(later) < max(in_snapshot)  # a fill after the snapshot with a lower tid than one in it
     ex.env.run(until=ex.env.now + 1.0)
-    tracker, ledger = OrderTracker(), Ledger(anchored=False)
-    for e in events:
-        if type(e) is FillReceived:
-            tracker.on_event(e)
-            ledger.on_fill(e.ts, 1 if e.side is Side.BUY else -1, e.px, e.sz, e.fee, e.is_maker, e.tid, e.closed_pnl)
-        elif type(e) is AccountSnapshot:
-            tracker.on_event(e)
-            if not ledger.anchored:
-                ledger.anchor(e.position, e.entry_px, e.last_fill_tid)
+    tracker, ledger = books_from(events)
     venue = ex.accounts[USER].position("BTC").szi
     assert venue >= 0.004
     assert abs(tracker.position - venue) < 1e-9 and abs(ledger.position - venue) < 1e-9

@@ -39,7 +39,7 @@ def test_after_a_taker_empties_the_touch_a_post_only_there_rests_and_the_refusal
     # the level is gone (l2Book no longer shows it), but the venue's best ask stayed the emptied level until the
     # next book: a post-only bid there was refused as crossing, naming a bbo the book did not show
     ex, acct = _still_venue(depth_at_touch=0.5, depth_growth_per_level=0.0)
-    bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+    ba = ex.best_ask["BTC"]
     assert ex._place(acct, OrderSpec("BTC", True, ba, 0.5, tif="Ioc")) == Filled(0.5, ba, 10_000_000_000, None)
     assert ex.l2_book("BTC").asks[0][0] == ba + 1.0
     assert isinstance(ex._place(acct, OrderSpec("BTC", True, ba, 0.001)), Resting)

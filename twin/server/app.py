@@ -552,29 +552,29 @@ class WsSession:
 
     def _funding_channel(self, push: FundingPush) -> str:
         """The twin sends a funding payment to the userEvents and then the userFundings subscription, back to back
-        on one socket; with both subscribed, the second copy is the ``userFundings`` frame (as ``_fills_channel``)."""
+        on one socket; with both subscribed, the second copy is the ``userFundings`` frame."""
         if push.is_snapshot:
             return "userFundings"
-        subs = self.conn.subs
-        events, fundings = ("userEvents", push.user) in subs, ("userFundings", push.user) in subs
-        if events and fundings:
-            second = self._funding_pair.get(push.user, False)
-            self._funding_pair[push.user] = not second
-            return "userFundings" if second else "user"
-        return "user" if events else "userFundings"
+        return self._paired(self._funding_pair, push.user, ("userEvents", "user"), ("userFundings", "userFundings"))
 
     def _fills_channel(self, push: FillsPush) -> str:
         """The twin sends a fill to the userFills and then the userEvents subscription, in that order and
         back to back on one socket; with both subscribed, the second copy is the ``user`` frame."""
         if push.is_snapshot:
             return "userFills"
+        return self._paired(self._fill_pair, push.user, ("userFills", "userFills"), ("userEvents", "user"))
+
+    def _paired(self, state: dict[str, bool], user: str, first: tuple[str, str], second: tuple[str, str]) -> str:
+        """The channel of a push the twin sends to two subscriptions back to back, ``first`` then ``second`` (each
+        (subscription type, channel name)), one of them at least subscribed: with both, copies alternate between
+        them (``state`` holds, per user, whether the next is the second's)."""
         subs = self.conn.subs
-        fills, events = ("userFills", push.user) in subs, ("userEvents", push.user) in subs
-        if fills and events:
-            second = self._fill_pair.get(push.user, False)
-            self._fill_pair[push.user] = not second
-            return "user" if second else "userFills"
-        return "user" if events else "userFills"
+        has_first, has_second = (first[0], user) in subs, (second[0], user) in subs
+        if has_first and has_second:
+            is_second = state.get(user, False)
+            state[user] = not is_second
+            return second[1] if is_second else first[1]
+        return first[1] if has_first else second[1]
 
 
 def _http(status: int, payload: Any) -> web.Response:
