@@ -63,7 +63,7 @@ class Parameter:
 
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("glft.gamma", 0.005, 0.5, "log"),
+    Parameter("glft.gamma", 0.01, 50.0, "log"),  # per coin (Δ in coin): the skew grows as √γ, so 70x across
     Parameter("glft.spread_factor", 0.5, 4.0, "log"),
     Parameter("glft.skew_factor", 0.0, 3.0),
     Parameter("ladder.n_levels", 1, 5, "int"),
