@@ -441,11 +441,14 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
         assert type(i["headroom"]) is int and 0.0 <= i["p_stressed"] <= 1.0 and abs(i["position"]) < 1.0
 
 
-def _spied_session(cfg, seed, params=None, schedule=None):
+def _spied_session(cfg, seed, params=None, schedule=None, position=0.0):
     """A started twin session with every command the gateway sends written down as (ts, command), and the
-    core's decision records kept: (ex, gw, core, driver, sent, records)."""
+    core's decision records kept: (ex, gw, core, driver, sent, records). ``position``: coin the account holds
+    when the agent starts (as an earlier run left it)."""
     records: list = []
     ex, gw, core, driver = build_session(cfg, seed, params, schedule, record_sink=records.append)
+    if position:
+        _hold(ex, gw, position)
     sent: list = []
     real_send = gw.send
 
@@ -456,21 +459,36 @@ def _spied_session(cfg, seed, params=None, schedule=None):
     driver.start()
     return ex, gw, core, driver, sent, records
 
+
+def _hold(ex, gw, position):
+    """The account holds ``position`` BTC, entered at the mark a second in, before the agent starts."""
+    from twin.seeding import set_position
+    ex.env.run(until=1.0)  # a mark to enter at
+    set_position(ex, gw.user, "BTC", position)
+
+
+def _long_into_a_crash():
+    """(config, schedule): a $600 account that will hold 0.016 BTC long (``_hold``) when the price drops 8% at
+    120 s. The position alone loses 0.016 × 8% × $100k ≈ $128, 21% of the account, four times Kill's 5%; the bids
+    the drop runs through add to it. The agent's quotes rest 200 ticks either side of the centre, so nothing
+    works the long off before the drop, and exposure is held at FULL (no confidence or drawdown demotions).
+    (Quoting at the touch, the agent works a position off within the two minutes, and what it held at 120 s was
+    the market's path: on seed 3, 0.016 long until the twin's queue model changed, 0.00006 after, and the drop
+    then reached Orange only.)"""
+    from twin.faults.chaos import ChaosSchedule
+    cfg = quoting({"session": {"collateral_usd": 600.0}, "risk": {"max_position": 0.03},
+                   "safety": {"kill_action": "hold"}, "quoting": {"min_half_spread_ticks": 200.0},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
+    return cfg, ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
+
+
 def test_a_scripted_crash_walks_the_ladder_to_kill_and_nothing_risky_follows():
     """An 8% drop against a long position on a small account: drawdown crosses Kill. From then on no
     order that adds risk is sent, and nothing rests at the venue shortly after."""
-    from twin.faults.chaos import ChaosSchedule
     from agent.gateway.events import Batch, PlaceOrder
 
-    # exposure held at FULL (no confidence or drawdown demotions) so the position is there when the crash comes
-    cfg = quoting({"session": {"collateral_usd": 600.0}, "risk": {"max_position": 0.03},
-                   "safety": {"kill_action": "hold"},
-                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
-    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
-    # which side the quotes hold at 120 s is the market's path (the skew works a position off over minutes):
-    # on seed 3 they are long about 0.016 BTC, and the drop with the bids it picks off costs some 20% of the
-    # account (the skew once 500 times the model's kept every seed near flat, and the bids alone cost 5-8%)
-    ex, gw, core, driver, sent, records = _spied_session(cfg, 3, schedule=sched)
+    cfg, sched = _long_into_a_crash()
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 3, schedule=sched, position=0.016)
     ex.env.run(until=119.9)
     assert core.tracker.position > 0.005  # the long the drop goes against
     ex.env.run(until=200.0)
@@ -660,15 +678,12 @@ def test_a_kill_arms_the_dead_mans_switch_far_enough_ahead_for_the_venue_to_take
     """The venue wants the switch at least 5 s ahead when the request arrives; armed at ts + 5 it was refused
     as too early on every try, even for accounts that may use it."""
     from agent.gateway.events import ScheduleCancel
-    from twin.faults.chaos import ChaosSchedule
     from twin.params import VenueParams
 
-    cfg = quoting({"session": {"collateral_usd": 600.0}, "risk": {"max_position": 0.03},
-                   "safety": {"kill_action": "hold"},
-                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False, "demote_drawdown": 1.0}})
-    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 120.0, "fraction": -0.08}])
+    cfg, sched = _long_into_a_crash()
     params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0))  # this account may use it
-    ex, gw, core, driver = build_session(cfg, 3, params, schedule=sched)  # long at the drop (as above)
+    ex, gw, core, driver = build_session(cfg, 3, params, schedule=sched)
+    _hold(ex, gw, 0.016)  # long at the drop (as above)
     rejected = []
     arms = []
     real = core.handle
