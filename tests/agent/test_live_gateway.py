@@ -882,14 +882,16 @@ def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are
 def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_with_the_venue(caplog):
     """The same AgentCore as in the twin sessions, through HyperliquidGateway and LiveDriver, against
     ``twin serve`` at 10x: a websocket drop at 15 s for 3 s (with price jumps that fill quotes the agent
-    cannot hear about), a 429 burst at 25 s, a rejection burst at 32 s, SIGTERM at ~45 s. Afterwards:
+    cannot hear about), a 429 burst at 25 s for 6 s (0.6 s of wall time: the quota poll, every 0.5 s, meets it
+    whatever the agent quotes; at 1.5 s it met none on a run whose quotes stood still), a rejection burst at 32 s,
+    SIGTERM at ~45 s. Afterwards:
     nothing rests, every venue fill reached the agent exactly once (those made in the outage by the
     recovery after the reconnect), and the agent's position, by its order tracker and by its ledger, is
     the venue's. (Whether a jump catches a quote depends on timing over real sockets; the gateway test
     above makes a fill in the outage for certain.)"""
     caplog.set_level(logging.DEBUG)
     schedule = ChaosSchedule(events=[Disconnect(at_s=15.0, duration_s=3.0), PriceJump(at_s=15.01, fraction=-0.004),
-                                     PriceJump(at_s=15.05, fraction=0.008), Http429Burst(at_s=25.0, duration_s=1.5),
+                                     PriceJump(at_s=15.05, fraction=0.008), Http429Burst(at_s=25.0, duration_s=6.0),
                                      RejectionBurst(at_s=32.0, duration_s=3.0, rate=0.8, reason="PerpMargin")])
     speed = 10.0
     with served(speed=speed, schedule=schedule) as (bg, ex, clock):
