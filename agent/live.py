@@ -20,7 +20,7 @@ from typing import Callable, Protocol
 from agent.audit.records import write_json
 from agent.cycle_cost import CycleCost
 from agent.drivers import Core, RecordSink
-from agent.report import trading_summary
+from agent.report import coin_amounts, trading_summary
 from agent.gateway.base import EventSink, RecentSides
 from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged,
@@ -445,8 +445,9 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
         "start_level": start_level, "stop_reason": driver.stop_reason if driver.stopped else None,  # null: still running
         "wall_s": round(driver.elapsed_wall_s(), 3),
         **trading_summary(core),
-        "position": {"final": core.tracker.position, "ledger": led.position, "max_abs": led.max_abs_position,
-                     "max_worst_case": core.max_worst_case, "limit": core.cfg.risk.max_position},
+        "position": coin_amounts({"final": core.tracker.position, "ledger": led.position,
+                                  "max_abs": led.max_abs_position, "max_worst_case": core.max_worst_case,
+                                  "limit": core.cfg.risk.max_position}),
         "venue_position": snap.position if snap is not None else None,
         "venue_open_orders": len(snap.open_orders) if snap is not None else None,
         "rate_limited": {"ip_429": stats.get("rate_limited_ip", 0), "address": stats.get("rate_limited_address", 0)},

@@ -35,6 +35,13 @@ def trading_summary(core) -> dict:
     }
 
 
+def coin_amounts(amounts: dict) -> dict:
+    """A summary's position block with its coin amounts rounded to 10 decimals: a position summed from lot-sized
+    fills in floating point carries residue (0.0004000000000000001) far below any venue's lot, which a file an
+    operator reads should not show."""
+    return {k: round(v, 10) if type(v) is float and v == v else v for k, v in amounts.items()}
+
+
 def signed_usd(v: float | None) -> str:
     """A summary's PnL figure for the console: "+1.23", or "n/a (no mid yet)" when it is not measured (a
     position and no book yet: NaN in the summary, null in its file)."""

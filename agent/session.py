@@ -16,7 +16,7 @@ from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.twin import TwinGateway
-from agent.report import level_history, trading_summary
+from agent.report import coin_amounts, level_history, trading_summary
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
@@ -101,8 +101,8 @@ def summarise(ex: Exchange, gateway: TwinGateway, core: AgentCore, driver: SimDr
         "wall_s": round(wall_s, 3),
         "sim_s_per_wall_s": round(duration_s / wall_s, 1) if wall_s > 0 else None,
         **trading_summary(core),
-        "position": {"final": led.position, "max_abs": led.max_abs_position,
-                     "max_worst_case": core.max_worst_case, "limit": core.cfg.risk.max_position},
+        "position": coin_amounts({"final": led.position, "max_abs": led.max_abs_position,
+                                  "max_worst_case": core.max_worst_case, "limit": core.cfg.risk.max_position}),
         "rate_limited": {"ip_429": gateway.counters["rate_limited_ip"],
                          "address": gateway.counters["rate_limited_address"]},
         "disconnects": gateway.counters["disconnects"],

@@ -238,6 +238,18 @@ def test_a_position_without_a_mid_yet_has_its_unrealised_pnl_not_measured_not_ma
     assert signed_usd(pnl["net_usd"]) == "+0.00"
 
 
+def test_the_summarys_position_has_no_float_residue():
+    """A position summed from fills in floating point (0.1 + 0.2 = 0.30000000000000004) was written as it was."""
+    from agent.config import AgentConfig
+    from agent.session import build_session, summarise
+
+    ex, gw, core, driver = build_session(AgentConfig(), 0)
+    core.ledger.position = core.ledger.max_abs_position = 0.1 + 0.2
+    core.max_worst_case = 0.1 + 0.2
+    pos = summarise(ex, gw, core, driver, 0.0, 1.0, 0)["position"]
+    assert pos == {"final": 0.3, "max_abs": 0.3, "max_worst_case": 0.3, "limit": 0.05}
+
+
 def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():
     from agent.report import fee_rate_text
     assert "differs" in fee_rate_text({"maker_paid": 1.5, "configured": 0.0})
