@@ -34,9 +34,9 @@ from twin.market.base import BOOK, MarketProcess, Shock
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import (
     ANON_ADDRESS, SUCCESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent,
-    FillInfo, FillsPush, Filled, FundingInfo, FundingPush, HttpError, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec,
-    OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError, TradePush, TransportFailure,
-    UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush, action_size,
+    FillInfo, FillsPush, Filled, FundingInfo, FundingPush, HttpError, ModifyAction, NoopAction, OrderAction,
+    OrderInfo, OrderSpec, OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError,
+    TradePush, TransportFailure, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush, action_size,
 )
 from twin.params import SIM_EPOCH_MS, TwinParams
 
@@ -53,6 +53,9 @@ INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
 # rows in a userFills or userFillsByTime reply and the userFills snapshot frame: "at most 2000 fills per response"
 # (docs info-endpoint, "Retrieve a user's fills" and "... by time"); a client pages on from the last row's time
 FILLS_PER_REPLY = 2000
+FUNDINGS_PER_REPLY = 500  # rows in a userFunding reply and the userFundings snapshot frame (UNCONFIRMED: the docs'
+# general cap on time-range replies)
+_PER_ROW_WEIGHT = frozenset({"userFills", "userFillsByTime", "userFunding"})  # info replies weighed by their rows
 _OID_PAIR = struct.Struct(">QQ")
 _TID_MASK = (1 << 50) - 1
 
@@ -132,9 +135,10 @@ class Exchange:
         self.fundings: dict[str, list[FundingInfo]] = {}  # per user, oldest first: every funding payment
         # each coin's hourly funding rate (twin/funding.py), from its market's premium and interest; a coin without
         # a market of its own pays the venue's interest rate alone
-        self.funding_rates: dict[str, float] = {
-            c: hourly_rate(mp.funding_premium_per_8h, mp.funding_interest_per_8h) if mp is not None else hourly_rate(0.0)
-            for c, mp in ((c, params.markets.get(c)) for c in self.instruments)}
+        self.funding_rates: dict[str, float] = {c: hourly_rate(0.0) for c in self.instruments}
+        for c, mp in params.markets.items():
+            if c in self.funding_rates:
+                self.funding_rates[c] = hourly_rate(mp.funding_premium_per_8h, mp.funding_interest_per_8h)
         self.schedule_cancel: dict[str, float] = {}
         self.schedule_cancel_fired: dict[str, list[float]] = {}
         self.connections: list[Connection] = []
@@ -353,8 +357,7 @@ class Exchange:
     def _arrive_info(self, kind: str, on_reply: Callable, kw: dict) -> None:
         t = self.env.now
         reply = self.info(kind, **kw)
-        n_items = len(reply) if kind in ("userFills", "userFillsByTime", "userFunding") and isinstance(reply, (list, tuple)) \
-            else 0
+        n_items = len(reply) if kind in _PER_ROW_WEIGHT and isinstance(reply, (list, tuple)) else 0
         if not self.ip_limiter.try_spend(info_weight(kind, n_items), t):
             self.counters["http_429"] += 1
             reply = HttpError(429, "null")
@@ -1014,7 +1017,7 @@ class Exchange:
         rows = self.fundings.get(user.lower(), [])
         lo = bisect_left(rows, start_ms, key=_funding_time)
         hi = len(rows) if end_ms is None else bisect_right(rows, end_ms, lo, key=_funding_time)
-        return tuple(rows[lo:min(hi, lo + 500)])
+        return tuple(rows[lo:min(hi, lo + FUNDINGS_PER_REPLY)])
 
     # ------------------------------------------------------------------ websocket
 
@@ -1086,7 +1089,7 @@ class Exchange:
             # an empty history's snapshot has nothing in it to be late with: it goes behind what is on the way
             # without a latency draw, so a subscription (every TwinGateway's) leaves the feed's latency stream,
             # and every later push's timing, as it was
-            history = tuple(self.fundings.get(key, ())[-500:])
+            history = tuple(self.fundings.get(key, ())[-FUNDINGS_PER_REPLY:])
             self._send(conn, FundingPush(key, history, is_snapshot=True), draw=bool(history))
 
     def _unsubscribe(self, conn: Connection, channel: str, key: str) -> None:

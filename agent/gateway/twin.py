@@ -21,7 +21,7 @@ from agent.gateway.events import (
     TradeObserved,
 )
 from agent.gateway.reasons import classify
-from twin.exchange import Exchange
+from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
     ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillInfo, FillsPush,
     FundingPush, HttpError, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction,
@@ -32,7 +32,7 @@ VENUE_CLOSE_STATUSES = frozenset({
     "marginCanceled", "reduceOnlyCanceled", "scheduledCancel", "liquidatedCanceled", "selfTradeCanceled",
     "openInterestCapCanceled", "vaultWithdrawalCanceled", "siblingFilledCanceled", "delistedCanceled",
 })
-FILL_PAGE = 2000  # rows in a full userFillsByTime reply: ask again from its newest time
+FILL_PAGE = FILLS_PER_REPLY  # rows in a full userFillsByTime reply (the twin's cap): ask again from its newest time
 FILL_PAGES = 5  # the venue keeps only the newest 10000 fills
 RECOVERY_RETRY_S = 1.0  # wait before asking again when the recovery query failed
 RECOVERY_ATTEMPTS = 8

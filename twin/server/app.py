@@ -22,8 +22,8 @@ from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel, ConnectionParams
 from twin.faults.quota import info_weight
 from twin.messages import (
-    ActionErr, ActionOk, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push, TradePush,
-    TransportFailure, UserEventPush,
+    ActionErr, ActionOk, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push,
+    TradePush, TransportFailure, UserEventPush,
 )
 from twin.params import TwinParams
 from twin.server import wire
@@ -146,8 +146,9 @@ class TwinServer:
             for inst in self.assets.universe(dex):
                 coin = inst.coin if inst is not None else ""
                 market = ex.params.markets.get(coin)
+                nan = float("nan")
                 ctxs.append(wire.asset_ctx_json(ex.marks.get(coin, ex.last_trade_px.get(coin)),
-                                                ex.best_bid.get(coin, float("nan")), ex.best_ask.get(coin, float("nan")),
+                                                ex.best_bid.get(coin, nan), ex.best_ask.get(coin, nan),
                                                 ex.funding_rates.get(coin, 0.0),
                                                 market.funding_premium_per_8h if market is not None else 0.0))
             return kind, [meta, ctxs], 0

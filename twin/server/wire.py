@@ -15,8 +15,8 @@ from typing import Any, Iterable, Mapping
 from twin.instruments import InstrumentSpec
 from twin.messages import (
     ANON_ADDRESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled, FillsPush,
-    FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate, Resting, ScheduleCancelAction,
-    StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
+    FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate, Resting,
+    ScheduleCancelAction, StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
 )
 from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
 
