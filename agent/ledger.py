@@ -25,7 +25,7 @@ from agent.markouts import MarkoutQueue
 
 
 class Ledger:
-    __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fundings", "fills", "maker_fills",
+    __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fills", "maker_fills",
                  "volume_usd", "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored", "start_position", "start_entry_px", "start_mid")
 
@@ -38,7 +38,6 @@ class Ledger:
         self.realized = 0.0
         self.fees = 0.0
         self.funding = 0.0  # funding received less funding paid, USDC (the venue's sign: negative when paid)
-        self.fundings = 0  # funding payments booked
         self.fills = 0
         self.maker_fills = 0
         self.volume_usd = 0.0
@@ -73,7 +72,6 @@ class Ledger:
     def on_funding(self, usdc: float) -> None:
         """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""
         self.funding += usdc
-        self.fundings += 1
 
     def anchor(self, position: float, entry_px: float, watermark: int) -> None:
         """Start the position from the venue's (the first account snapshot: ``position`` at its entry
@@ -128,17 +126,19 @@ class Ledger:
         """The session's PnL, USDC: realised plus unrealised at ``mid``, less fees, plus funding (received less
         paid), less ``carried_usd``: the unrealised PnL a position an earlier run left had at the session's first mid
         is in the unrealised (marked from the venue's entry price) but was not made by this session."""
-        carried = 0.0
-        if self.start_position:  # at the first mid, or at this one when none has come (it is then the first)
-            first = self.start_mid if self.start_mid == self.start_mid else mid
-            carried = self.start_position * (first - self.start_entry_px)
+        # at the first mid, or at this one when none has come (it is then the first)
+        carried = self.carried_at(self.start_mid if self.start_mid == self.start_mid else mid)
         return self.realized + self.unrealized(mid) - self.fees + self.funding - carried
 
     @property
     def carried_usd(self) -> float:
         """The unrealised PnL of the position the session started on, at the session's first mid (NaN before
         one): not the session's gain or loss, though the ledger's PnL has it (from the venue's entry price)."""
-        return self.start_position * (self.start_mid - self.start_entry_px) if self.start_position else 0.0
+        return self.carried_at(self.start_mid)
+
+    def carried_at(self, first_mid: float) -> float:
+        """What the position the session started on had made at ``first_mid`` (0 with none)."""
+        return self.start_position * (first_mid - self.start_entry_px) if self.start_position else 0.0
 
     @property
     def maker_fee_bps(self) -> float | None:
