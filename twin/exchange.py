@@ -147,6 +147,8 @@ class Exchange:
         # the anonymous market's orders: each trade it makes is with an order of its own, whose oid (never shown)
         # goes into the trade's tid with the other side's (trade_tid); below the clients' oids
         self._next_anon_oid = 1
+        self._state_ms = -1  # the newest ms a clearinghouseState answer was given for (its fills all in it)
+        self._fill_ms = -1  # the newest fill's time stamp
         self.epoch_ms = params.venue.epoch_ms if params.venue.epoch_ms is not None else SIM_EPOCH_MS
         self.fee_rates = {c: (i.maker_fee, i.taker_fee) for c, i in self.instruments.items()}
         self.log: list[tuple] | None = [] if record else None
@@ -245,6 +247,12 @@ class Exchange:
         for q in self.quotas.values():
             q.set_remaining(remaining)
         self._log("quota_set", remaining)
+
+    def _served_state_ms(self) -> int:
+        """The time of a state answer given now: every fill stamped up to it is in it (a fill stamped past the clock,
+        below, included), and fills later in this ms are stamped the next one (_report_fill)."""
+        self._state_ms = max(self._state_ms, self.now_ms(), self._fill_ms)
+        return self._state_ms
 
     def now_ms(self) -> int:
         return self.epoch_ms + int(self.env.now * 1000.0)
@@ -753,7 +761,14 @@ class Exchange:
         other = self._anon_oid() if counter_oid is None else counter_oid
         tid = trade_tid(oid, other) if is_buy else trade_tid(other, oid)
         self.counters["fills"] += 1
-        info = FillInfo(coin, px, sz, "B" if is_buy else "A", self.now_ms(), res.start_position, res.direction,
+        # the venue answers a state query from a committed block, and a fill after it lands in a later block, with
+        # a later time: a fill in the very ms of a state already served is stamped the next ms, or a client taking
+        # every fill up to the state's time as in its position (its watermark) would count this one in wrongly
+        now = self.now_ms()
+        if now <= self._state_ms:
+            now = self._state_ms + 1
+        self._fill_ms = now
+        info = FillInfo(coin, px, sz, "B" if is_buy else "A", now, res.start_position, res.direction,
                         res.closed_pnl, oid, tid, crossed, fee, cloid, liquidation)
         self.fills[user].append(info)
         self._log("fill", user, oid, px, sz, not crossed)
@@ -1246,7 +1261,7 @@ class Exchange:
         cross_value, cross_used, cross_maintenance, _ = acct.cross_margin(marks, dex)
         return {"assetPositions": positions, "accountValue": value, "marginUsed": acct.margin_used(marks, dex),
                 "crossAccountValue": cross_value, "crossMarginUsed": cross_used, "maintenanceMargin": cross_maintenance,
-                "withdrawable": max(0.0, cross_value - cross_used), "time": self.now_ms()}
+                "withdrawable": max(0.0, cross_value - cross_used), "time": self._served_state_ms()}
 
 
 def _shock_of(ev) -> Shock | None:
