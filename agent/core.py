@@ -773,26 +773,16 @@ class AgentCore:
         if floored:
             half = floor
         skew = quote.skew * pos
-        # the record's parts are built as literals in one go (this runs every cycle); what it saw is stored
-        # as values (records.INPUT_KEYS), named only when the record is read
-        seen = (mid, self.best_bid, self.best_ask, sigma, A, k, pos, self.budget.headroom, p_stressed,
-                self.safety.level, g.level, g.confidence)
-        adjustments = rec.adjustments = [
-            ("glft_half_spread", quote.half_spread, "spread"), ("regime_spread_mult", stress_mult, "spread"),
-            ("safety_spread_mult", ov.spread_mult, "spread"), ("exposure_spread_mult", g.spread_mult, "spread"),
-            ("inventory_skew", -skew, "center")]
-        add = adjustments.append
-        if fee_px:
-            add(("maker_fee", fee_px, "spread"))
-        if floored:  # the half spread so far (fee in) is raised to the floor: the step's value is the floor
-            add(("min_half_spread", floor, "spread"))
-        rec_signals = rec.signals
+        # the record stores values only (what it saw, records.INPUT_KEYS; the steps it took, in the order
+        # CycleDecisionRecord.adjustments names them), in one tuple each at the end: this runs every cycle,
+        # and the record is mostly dropped unread. A step not taken is None.
         center = mid - skew
         adj = 0.0
         p_ups = {}
         w_sum = p_sum = 0.0
         widen_bps = 0.0
         cards = self.validation.cards
+        sigs = []  # the record's: (name, p_up, weight, weighted shift)
         for name, p_up, weight, a in self.signals.contributions(ts, mid):
             m = cards[name].metrics()
             if m.evaluations and weight:
@@ -805,27 +795,27 @@ class AgentCore:
                 b = m.edge_bias_bps
                 if b == b and b > 0.0:
                     widen_bps += weight * b
-            adj += weight * a
-            add((name, weight * a, "center"))
-            rec_signals.append((name, p_up, weight))  # weight = configured × validation verdict
+            wa = weight * a
+            adj += wa
+            sigs.append((name, p_up, weight, wa))  # weight = configured × validation verdict
             p_ups[name] = p_up
             w_sum += weight
             p_sum += weight * (p_up - 0.5)
         # scored after the commands are out (_after_cycle)
         self._forecast = (ts, p_ups, q.signals.horizon_s, mid, 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5)
+        rec.signals = sigs
         center += adj
+        widen = bid_clamp = ask_clamp = None
         if widen_bps:
             widen_bps = min(widen_bps, q.signals.max_adj_bps * len(cards))
-            half += widen_bps * 1e-4 * mid
-            add(("edge_bias_widen", widen_bps * 1e-4 * mid, "spread"))
+            widen = widen_bps * 1e-4 * mid
+            half += widen
         bid = center - half
         ask = center + half
         if bid > self.best_ask - self.tick:  # never crossing the book: a post-only the venue would refuse
-            bid = self.best_ask - self.tick
-            add(("bid_behind_best_ask", bid, "price"))
+            bid = bid_clamp = self.best_ask - self.tick
         if ask < self.best_bid + self.tick:
-            ask = self.best_bid + self.tick
-            add(("ask_behind_best_bid", ask, "price"))
+            ask = ask_clamp = self.best_bid + self.tick
         # the ladder only changes when its tick-rounded edges do: reuse it otherwise (when sizes come to
         # depend on state, e.g. exposure levels, their multiplier belongs in this key)
         # exposure: the level's size multiplier scales the ladder (never below the venue's minimum order,
@@ -848,7 +838,6 @@ class AgentCore:
             low = bid - (n - 1) * lad.level_spacing_ticks * self.tick - n * max(self.tick, 1e-4 * bid)
             base_ask = max(base, venue_min_size(mn, ask if ask < mid else mid, lot))
             base = max(base, venue_min_size(mn, low if low > 0.5 * mid else 0.5 * mid, lot))
-        add(("exposure_size_mult", size_mult if g.places_orders else 0.0, "size"))
         key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9), base, base_ask)
         if key != self._ladder_key:
             lad = q.ladder
@@ -861,6 +850,7 @@ class AgentCore:
             self._ladder_key = key
             self._desired = desired
         desired = self._desired
+        safety_size = par_size = shadow_exits = None
         if self.safety.level is not SafetyLevel.GREEN:  # Green's overlay changes nothing (it only carries the position)
             # a pure function of the ladder and the overlay (which carries the position): kept while they hold
             # (the ladder moves on a few cycles in ten; the overlay with the position)
@@ -871,13 +861,14 @@ class AgentCore:
                                                   ov.position, q.ladder.min_notional_usd, self.lot,
                                                   capped=ov.single_side is not None)
             desired = self._overlaid  # ... reducing side only, venue minimum
-            add(("safety_size_factor", ov.size_factor, "size"))
+            safety_size = ov.size_factor
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
         par, _, par_f = self.risk_budget.check(pos, mid, sigma_log)
-        rec.seen = seen + (par,)
+        rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, pos, self.budget.headroom, p_stressed,
+                    self.safety.level, g.level, g.confidence, par)
         if par_f < 1.0 and pos:
             desired = taper_increasing(desired, par_f, pos, q.ladder.min_notional_usd, self.lot)
-            add(("par_size_factor", par_f, "size"))
+            par_size = par_f
         rec.quotes = desired
         if not g.places_orders:
             g.shadow_quotes(desired)  # Shadow: quoted on paper, nothing placed (live orders get pulled) ...
@@ -889,13 +880,15 @@ class AgentCore:
                 exits = SafetyOverlay(1.0, 1.0, reducing_side(pos), reduce_only=True, position=pos)
                 desired = to_venue_minimum(apply_to_quotes(exits, desired, lot=self.lot), pos,
                                            q.ladder.min_notional_usd, self.lot, capped=True)
-                add(("shadow_exits", pos, "size"))
+                shadow_exits = pos
             else:
                 desired = []
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
         limit = self.cfg.risk.max_position * g.limit_scale
-        add(("exposure_limit_scale", g.limit_scale, "limit"))
+        rec.steps = (quote.half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
+                     floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
+                     safety_size, par_size, shadow_exits, g.limit_scale)
         state = (key, tr.version, len(tr.settling), ov, g.level, par_f)
         if state == self._reconciled_state:
             return []

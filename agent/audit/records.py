@@ -36,20 +36,49 @@ INPUT_KEYS = ("mid", "best_bid", "best_ask", "sigma", "A", "k", "position", "hea
 
 class CycleDecisionRecord:
     """What one quote cycle saw, changed and sent. Plain slots: built on the hot path, where the cycle's
-    inputs are stored as the tuple of their values (``seen``, in ``INPUT_KEYS`` order) and made a dict only
-    when the record is read: most cycles' records are dropped unread when no run folder is written."""
+    inputs are stored as the tuple of their values (``seen``, in ``INPUT_KEYS`` order) and its steps as the
+    tuple of theirs (``steps``, in the order ``adjustments`` unpacks them), both named only when the record
+    is read: most cycles' records are dropped unread when no run folder is written, and a list of a dozen
+    named steps was the cycle's largest allocation."""
 
-    __slots__ = ("cycle", "ts", "seen", "adjustments", "signals", "quotes", "commands", "note")
+    __slots__ = ("cycle", "ts", "seen", "steps", "signals", "quotes", "commands", "note")
 
     def __init__(self, cycle: int, ts: float) -> None:
         self.cycle = cycle
         self.ts = ts
         self.seen: tuple = ()
-        self.adjustments: list[tuple[str, float, str]] = []  # (name, value, what it moved)
-        self.signals: list[tuple[str, float, float]] = []  # (name, p_up, weight): why each signal moved it
-        self.quotes: list = []  # desired quotes: (side, px, sz, level, reduce_only)
-        self.commands: list = []  # the commands sent (objects; described when written)
+        self.steps: tuple = ()  # the adjustments' values, see ``adjustments`` (empty before the core has filled it)
+        # (name, p_up, weight, weight x adjustment) per signal: why each signal moved it (weight = configured x
+        # the validation's verdict); its weighted adjustment is one of the steps
+        self.signals: tuple | list = ()
+        self.quotes: tuple | list = ()  # desired quotes: (side, px, sz, level, reduce_only)
+        self.commands: tuple | list = ()  # the commands sent (objects; described when written)
         self.note = ""
+
+    @property
+    def adjustments(self) -> list[tuple[str, float, str]]:
+        """Each step the cycle took, in order, as (name, value, what it moved): made from ``steps`` and the
+        signals when read. A step the cycle did not take (no fee, the floor not reached, not clamped to the
+        book, ...) is None in ``steps`` and not listed."""
+        if not self.steps:
+            return []
+        (half, regime, safety, exposure, skew, fee, floor, widen, bid, ask, size_mult, safety_size, par, shadow,
+         limit) = self.steps
+        out = [("glft_half_spread", half, "spread"), ("regime_spread_mult", regime, "spread"),
+               ("safety_spread_mult", safety, "spread"), ("exposure_spread_mult", exposure, "spread"),
+               ("inventory_skew", skew, "center")]
+        if fee is not None:
+            out.append(("maker_fee", fee, "spread"))
+        if floor is not None:  # the half spread so far (fee in) was raised to the floor: the step's value is the floor
+            out.append(("min_half_spread", floor, "spread"))
+        out += [(name, wa, "center") for name, _, _, wa in self.signals]
+        for name, v, kind in (("edge_bias_widen", widen, "spread"), ("bid_behind_best_ask", bid, "price"),
+                              ("ask_behind_best_bid", ask, "price"), ("exposure_size_mult", size_mult, "size"),
+                              ("safety_size_factor", safety_size, "size"), ("par_size_factor", par, "size"),
+                              ("shadow_exits", shadow, "size"), ("exposure_limit_scale", limit, "limit")):
+            if v is not None:
+                out.append((name, v, kind))
+        return out
 
     @property
     def inputs(self) -> dict:
@@ -66,7 +95,7 @@ class CycleDecisionRecord:
     def to_dict(self, describe=str) -> dict:
         return {"type": "cycle", "cycle": self.cycle, "ts": self.ts, "inputs": self.inputs,
                 "adjustments": [list(a) for a in self.adjustments],
-                "signals": [{"name": n, "p_up": p, "weight": w} for n, p, w in self.signals],
+                "signals": [{"name": n, "p_up": p, "weight": w} for n, p, w, _ in self.signals],
                 "quotes": [["B" if q[0] > 0 else "A", q[1], q[2]] for q in self.quotes],
                 "commands": [describe(c) for c in self.commands], "note": self.note}
 
