@@ -528,15 +528,17 @@ class AgentCore:
         """Every timer tick, whatever the data: the ladder moves on stale data and lost connections too."""
         led = self.ledger
         mid = self.mid
+        cfg = self.cfg
+        collateral = cfg.session.collateral_usd
         # the session's net leaves out what the position the session started on had gained or lost before it: a
         # live run's collateral_usd (the account's value at the start) has that already, and counted again it read
         # as a drawdown (a Kill selling the position at its loss) or hid one
-        equity = self.cfg.session.collateral_usd + led.net(mid) if mid == mid else math.nan
+        equity = collateral + led.net(mid) if mid == mid else math.nan
         self.equity = equity
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule
-        pos = self.tracker.position if self.ledger.anchored else 0.0
+        pos = self.tracker.position if led.anchored else 0.0
         # SafetyInputs(...) without the NamedTuple's Python-level __new__ (every field given, in order)
-        inputs = _tuple_new(SafetyInputs, (ts, equity, self.cfg.session.collateral_usd, pos, self.cfg.risk.max_position,
+        inputs = _tuple_new(SafetyInputs, (ts, equity, collateral, pos, cfg.risk.max_position,
                                            degraded, self.reconnect_ts, self.errors.count(ts),
                                            self.budget.headroom_frac, ts - self.last_book_ts, self.regime.p_stressed))
         before = self.safety.level

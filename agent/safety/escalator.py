@@ -180,7 +180,7 @@ class SafetyEscalator:
     """
 
     __slots__ = ("cfg", "level", "raw_level", "hits", "safety_confidence", "demotion_trigger", "history",
-                 "peak_equity", "_entered_ts", "_last_escalation_ts", "_clear_since", "_dwell")
+                 "peak_equity", "_entered_ts", "_last_escalation_ts", "_clear_since", "_dwell", "_rules")
 
     def __init__(self, config: SafetyConfig) -> None:
         self.cfg = config
@@ -196,46 +196,53 @@ class SafetyEscalator:
         # per level: since when the raw level has been below it without a break (nan: it holds now)
         self._clear_since = [math.nan, -math.inf, -math.inf, -math.inf, -math.inf]
         self._dwell = (0.0, config.dwell_yellow_s, config.dwell_orange_s, config.dwell_red_s, math.inf)
+        # the thresholds every update compares with, read once (the config is fixed for the escalator's life)
+        self._rules = (config.drawdown_from == "peak", config.drawdown_yellow, config.degraded_yellow,
+                       config.degraded_orange, config.reconnect_window_s, config.position_orange_frac,
+                       config.position_kill_frac, config.cascade_errors, config.health_critical,
+                       config.stressed_regime_yellow, config.stale_kill_s)
 
     # ------------------------------------------------------------------ rules
 
     def rule_hits(self, inp: SafetyInputs) -> list[RuleHit]:
         """Every rule whose entry condition holds for ``inp`` (the highest level of each rule only)."""
-        c = self.cfg
+        # (runs every tick, and most ticks nothing holds: the inputs unpacked and the thresholds read from a
+        # plain tuple, a hit built only when its rule holds)
+        ts, equity, start, position, position_limit, n, reconnect_ts, errors, health, age, p_stressed = inp
+        (from_peak, dd_yellow, degraded_yellow, degraded_orange, reconnect_window_s, position_orange_frac,
+         position_kill_frac, cascade_errors, health_critical, stressed_yellow, stale_kill_s) = self._rules
         hits: list[RuleHit] = []
-        start = inp.start_equity
-        if start > 0.0 and inp.equity == inp.equity:
-            ref = self.peak_equity if c.drawdown_from == "peak" and self.peak_equity == self.peak_equity else start
-            dd = (ref - inp.equity) / start
-            if dd >= c.drawdown_yellow:  # the lowest threshold (the config keeps them ordered): most ticks stop here
+        if start > 0.0 and equity == equity:
+            ref = self.peak_equity if from_peak and self.peak_equity == self.peak_equity else start
+            dd = (ref - equity) / start
+            if dd >= dd_yellow:  # the lowest threshold (the config keeps them ordered): most ticks stop here
+                c = self.cfg
                 for lvl, thr in ((_K, c.drawdown_kill), (_R, c.drawdown_red), (_O, c.drawdown_orange),
                                  (_Y, c.drawdown_yellow)):
                     if dd >= thr:
                         hits.append(RuleHit(lvl, "drawdown", dd, "≥", thr))
                         break
-        n = inp.degraded_models
-        if n >= c.degraded_orange:
-            hits.append(RuleHit(_O, "degraded_models", n, "≥", c.degraded_orange))
-        elif n >= c.degraded_yellow:
-            hits.append(RuleHit(_Y, "degraded_models", n, "≥", c.degraded_yellow))
-        since = inp.ts - inp.reconnect_ts
-        if since <= c.reconnect_window_s:
-            hits.append(RuleHit(_Y, "reconnect_age_s", since, "≤", c.reconnect_window_s))
-        if inp.position_limit > 0.0:
-            frac = abs(inp.position) / inp.position_limit
-            if frac > c.position_kill_frac:
-                hits.append(RuleHit(_K, "position_frac", frac, ">", c.position_kill_frac))
-            elif frac > c.position_orange_frac:
-                hits.append(RuleHit(_O, "position_frac", frac, ">", c.position_orange_frac))
-        if inp.error_burst_count >= c.cascade_errors:
-            hits.append(RuleHit(_R, "error_burst", inp.error_burst_count, "≥", c.cascade_errors))
-        if inp.exchange_health <= c.health_critical:
-            hits.append(RuleHit(_R, "exchange_health", inp.exchange_health, "≤", c.health_critical))
-        if c.stressed_regime_yellow is not None and inp.p_stressed >= c.stressed_regime_yellow:
-            hits.append(RuleHit(_Y, "p_stressed", inp.p_stressed, "≥", c.stressed_regime_yellow))
-        age = inp.data_age_s
-        if math.isfinite(age) and age > c.stale_kill_s:
-            hits.append(RuleHit(_K, "data_age_s", age, ">", c.stale_kill_s))
+        if n >= degraded_orange:
+            hits.append(RuleHit(_O, "degraded_models", n, "≥", degraded_orange))
+        elif n >= degraded_yellow:
+            hits.append(RuleHit(_Y, "degraded_models", n, "≥", degraded_yellow))
+        since = ts - reconnect_ts
+        if since <= reconnect_window_s:
+            hits.append(RuleHit(_Y, "reconnect_age_s", since, "≤", reconnect_window_s))
+        if position_limit > 0.0:
+            frac = abs(position) / position_limit
+            if frac > position_kill_frac:
+                hits.append(RuleHit(_K, "position_frac", frac, ">", position_kill_frac))
+            elif frac > position_orange_frac:
+                hits.append(RuleHit(_O, "position_frac", frac, ">", position_orange_frac))
+        if errors >= cascade_errors:
+            hits.append(RuleHit(_R, "error_burst", errors, "≥", cascade_errors))
+        if health <= health_critical:
+            hits.append(RuleHit(_R, "exchange_health", health, "≤", health_critical))
+        if stressed_yellow is not None and p_stressed >= stressed_yellow:
+            hits.append(RuleHit(_Y, "p_stressed", p_stressed, "≥", stressed_yellow))
+        if age > stale_kill_s and age != math.inf:  # (math.isfinite: nan fails the comparison already)
+            hits.append(RuleHit(_K, "data_age_s", age, ">", stale_kill_s))
         return hits
 
     # ------------------------------------------------------------------ the ladder

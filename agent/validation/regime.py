@@ -53,13 +53,15 @@ class RegimeModel:
     """``update(ts, ret) -> p_stressed`` for a return over one ``step_s``; or ``on_mid(ts, mid)``."""
 
     __slots__ = ("cfg", "_lam", "_p1", "_n", "_w0", "_w1", "_s0", "_s1", "_q0", "_q1",
-                 "mu", "var", "_warm", "_warm_s", "_warm_q", "ts", "_grid_ts", "_grid_mid", "_min_var_ratio")
+                 "mu", "var", "_warm", "_warm_s", "_warm_q", "ts", "_grid_ts", "_grid_mid", "_min_var_ratio",
+                 "_p_stressed")
 
     def __init__(self, config: RegimeConfig | None = None) -> None:
         self.cfg = config or RegimeConfig()
         self._lam = 0.5 ** (1.0 / self.cfg.stats_halflife_obs)
         self._min_var_ratio = self.cfg.min_vol_ratio ** 2
         self._p1 = 0.0  # filtered P(stressed | returns so far)
+        self._p_stressed = 0.0  # p_stressed as of the last update (read every quote cycle, changed only by updates)
         self._n = 0
         # per state: Σγ, Σγr, Σγr² (forgotten at rate λ per observation)
         self._w0 = self._w1 = self._s0 = self._s1 = self._q0 = self._q1 = 0.0
@@ -96,7 +98,7 @@ class RegimeModel:
         """One return over ``step_s`` (log units); returns P(stressed) (``p_stressed``)."""
         ret = float(ret)
         if ret != ret or abs(ret) == math.inf:
-            return self.p_stressed
+            return self._p_stressed
         self.ts = ts
         self._n += 1
         cfg = self.cfg
@@ -106,7 +108,7 @@ class RegimeModel:
             self._warm_q += ret * ret
             if self._warm == cfg.warmup_obs:
                 self._start()
-            return self.p_stressed
+            return self._read_p_stressed()
         # predict: P(stressed) after one transition
         p1 = self._p1
         prior1 = (1.0 - p1) * (1.0 - cfg.stay_calm) + p1 * cfg.stay_stressed
@@ -134,7 +136,7 @@ class RegimeModel:
         self._q0 = lam * self._q0 + g0 * ret * ret
         self._q1 = lam * self._q1 + g1 * ret * ret
         self._refit()
-        return self.p_stressed
+        return self._read_p_stressed()
 
     def _start(self) -> None:
         cfg = self.cfg
@@ -179,7 +181,13 @@ class RegimeModel:
 
     @property
     def p_stressed(self) -> float:
-        return self._p1 if self.separated else 0.0
+        """P(stressed) as of the last return (0 until warmed up, and while the two states are one regime)."""
+        return self._p_stressed
+
+    def _read_p_stressed(self) -> float:
+        """An update changed the state: p_stressed from it, kept for the reads until the next."""
+        p = self._p_stressed = self._p1 if self.separated else 0.0
+        return p
 
     @property
     def regime(self) -> int:
