@@ -853,7 +853,7 @@ class AgentCore:
             self._desired = desired
         desired = self._desired
         safety_size = par_size = shadow_exits = None
-        if self.safety.level is not SafetyLevel.GREEN:  # Green's overlay changes nothing (it only carries the position)
+        if self.safety.level is not _GREEN:  # Green's overlay changes nothing (it only carries the position)
             # a pure function of the ladder and the overlay (which carries the position): kept while they hold
             # (the ladder moves on a few cycles in ten; the overlay with the position)
             memo_key = (key, ov)
@@ -902,6 +902,7 @@ class AgentCore:
 
 
 _tuple_new = tuple.__new__
+_GREEN = SafetyLevel.GREEN  # (an enum member read from its class costs a Python-level lookup)
 _BUY = Side.BUY
 _SELL = Side.SELL
 # the venue's text ends the bbo with the sentence's full stop ("bbo was 1800.1@1800.2. asset=4"): a number is

@@ -34,6 +34,7 @@ from agent.shadow.gap import ShadowConfig, SimToRealGap
 from agent.validation.scorecard import ModelScorecard, ScorecardConfig
 
 _ORANGE = 2  # SafetyLevel.ORANGE (kept numeric: graduation does not depend on safety's module)
+_SHADOW = ExposureLevel.SHADOW  # read every tick (an enum member read from its class is a Python-level lookup)
 
 
 class Graduation:
@@ -157,7 +158,7 @@ class Graduation:
         if degraded > self._prev_degraded:
             self._demote(ts, DemotionTrigger.MODEL_DEGRADED, f"{degraded} model(s) degraded on evidence", equity)
         self._prev_degraded = degraded
-        if c.level > ExposureLevel.SHADOW:  # (Shadow has nothing to demote to: no drawdown to work out)
+        if c.level > _SHADOW:  # (Shadow has nothing to demote to: no drawdown to work out)
             dd = self._drawdown(equity)
             if dd >= self.cfg.demote_drawdown:
                 self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",

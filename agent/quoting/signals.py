@@ -91,6 +91,7 @@ class _LogitSignal:
 
 
 _logit_adjustment = _LogitSignal.adjustment
+_logit_p_up = _LogitSignal.p_up
 
 
 class BookImbalanceSignal(_LogitSignal):
@@ -252,9 +253,21 @@ class SignalBlend:
     def contributions(self, ts: float, mid: float) -> list[SignalContribution]:
         """(name, p_up, weight, unweighted adjustment) per signal, retired ones included."""
         out = []
+        exp = math.exp
         for s, w in zip(self.signals, self._w):
-            p = s.p_up(ts)
-            if type(s).adjustment is _logit_adjustment:
+            t = type(s)
+            if t.p_up is _logit_p_up:
+                # s.p_up(ts) inlined, _logistic too (every quote cycle, for every signal): the same arithmetic
+                age = ts - s.ts
+                x = s.logit if age <= 0.0 else s.logit * 0.5 ** (age / s.halflife)
+                if x >= 0.0:
+                    p = 1.0 / (1.0 + exp(-x))
+                else:
+                    e = exp(x)
+                    p = e / (1.0 + e)
+            else:
+                p = s.p_up(ts)
+            if t.adjustment is _logit_adjustment:
                 # s.adjustment(ts, mid) from the p_up just computed: the same arithmetic, done once
                 a = s.coef_frac * (p - 0.5)
                 m = s.max_frac

@@ -20,6 +20,7 @@ from agent.markouts import MAX_LATE_S
 from twin.files import FileModel
 
 _LN2 = math.log(2.0)
+_INF = math.inf
 
 
 class Verdict(str, Enum):
@@ -162,13 +163,16 @@ class ModelScorecard:
         "_evictions", "_alpha", "_abs_move_bps", "_edge_bias_bps",
         "verdict", "_good", "_bad", "_evaluations", "_counted", "_since_eval", "_last_eval_ts",
         "_mi_baseline", "_mi_baseline_sum", "_metrics", "_proven",
-        "ties_dropped", "expired",
+        "ties_dropped", "expired", "_spacing_s", "_max_pending",
     )
 
     def __init__(self, name: str, config: ScorecardConfig | None = None) -> None:
         self.name = name
         self.cfg = cfg = config or ScorecardConfig()
         self._pending: deque[tuple[float, float, float]] = deque()  # (due_ts, p_up, mid_then)
+        # read at every prediction (every quote cycle): kept here, not read through the config each time
+        self._spacing_s = cfg.min_prediction_spacing_s
+        self._max_pending = cfg.max_pending
         self._last_pred_ts = -math.inf
         self._window: deque[tuple[float, int, float]] = deque()  # (p_up, up 0/1, move_bps)
         self._n = 0
@@ -195,9 +199,9 @@ class ModelScorecard:
 
     def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> bool:
         """Record P(mid higher ``horizon_s`` after ``ts``); returns False if ignored (spacing, bad input)."""
-        if not (0.0 <= p_up <= 1.0) or not (0.0 < mid < math.inf) or not (horizon_s > 0.0):
+        if not (0.0 <= p_up <= 1.0) or not (0.0 < mid < _INF) or not (horizon_s > 0.0):
             return False
-        if ts - self._last_pred_ts < self.cfg.min_prediction_spacing_s:
+        if ts - self._last_pred_ts < self._spacing_s:
             return False
         self._last_pred_ts = ts
         item = (ts + horizon_s, float(p_up), float(mid))
@@ -206,7 +210,7 @@ class ModelScorecard:
             pend.append(item)
         else:  # a shorter horizon than the last one: keep the deque ordered by due time (rare)
             insort(pend, item, key=lambda t: t[0])
-        if len(pend) > self.cfg.max_pending:
+        if len(pend) > self._max_pending:
             pend.popleft()
             self.expired += 1
         return True
@@ -478,8 +482,9 @@ class ScorecardSet:
         self.degraded_count = 0
 
     def predict(self, ts: float, p_ups: Mapping[str, float], horizon_s: float, mid: float) -> None:
+        cards = self.cards
         for name, p in p_ups.items():
-            self.cards[name].predict(ts, p, horizon_s, mid)
+            cards[name].predict(ts, p, horizon_s, mid)
 
     def on_mid(self, ts: float, mid: float) -> list[str]:
         """Resolve and evaluate where due; returns the names whose verdict or weight changed (a degraded
