@@ -291,19 +291,20 @@ class AgentCore:
             self.signals.set_weight(name, self._base_weights.get(name, 1.0) * w)
 
     def _on_trade(self, ev: TradeObserved, cmds: list) -> None:
+        side = 1 if ev.side is _BUY else -1  # ev.side.value, read once (an enum's value is a Python-level property)
         if self.mid == self.mid:
             arrivals = self.arrivals
             if arrivals is None:
                 est = self.cfg.quoting.estimators
                 arrivals = self.arrivals = ArrivalEstimator(
                     est, None if est.arrival_max_depth_bps is None else est.arrival_max_depth_bps * 1e-4 * self.mid)
-            arrivals.on_trade(ev.ts, ev.px, self.mid, ev.side.value)
-        self.signals.signals[1].update(ev.ts, ev.side.value, ev.sz)
+            arrivals.on_trade(ev.ts, ev.px, self.mid, side)
+        self.signals.signals[1].update(ev.ts, side, ev.sz)
         g = self.graduation
         if g.places_orders:  # the paper fill model on the real orders: the sim-to-real gap
-            g.shadow.on_trade(ev.ts, ev.px, ev.sz, ev.side.value, self.tracker)
+            g.shadow.on_trade(ev.ts, ev.px, ev.sz, side, self.tracker)
         else:
-            g.paper.on_trade(ev.ts, ev.px, ev.sz, ev.side.value)  # Shadow: on the quotes it computed
+            g.paper.on_trade(ev.ts, ev.px, ev.sz, side)  # Shadow: on the quotes it computed
 
     # ------------------------------------------------------------------ account
 

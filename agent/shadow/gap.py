@@ -63,8 +63,9 @@ class _Shadowed:
         self.side = side
         self.px = px
         self.paper_left = left  # what the paper model has not filled yet
-        self.grid_left = left  # ... and the model at each share of the fit's grid (an array from the first print
-        # at or through the price: most orders are moved before one comes, and cost a float only)
+        self.grid_left = left  # ... and the model at each share of the fit's grid: one float while every share has
+        # the same left (until a print at its price, where the shares differ; most orders are moved before one
+        # comes), an array from then on
 
 
 class SimToRealGap:
@@ -105,19 +106,32 @@ class SimToRealGap:
         if len(reached) > 1:
             reached.sort(key=_px, reverse=hit > 0)  # the print takes from the best price first, as Shadow's does
         left = sz  # what the print has left, in the configured model ...
-        grid_print = self._grid_print  # ... and in the model at each share of the fit's grid
-        grid_print.fill(sz)
-        g = self._grid_take  # (both scratch arrays: a print allocates nothing)
+        # ... and in the model at each share of the fit's grid: one float while every share has the same (the
+        # orders reached so far were reached through their price, where every share fills alike), the scratch
+        # array once they differ. A float stands for an array of it: the same operations on each share's
+        # value, done once (a print through the price takes no numpy call)
+        grid_print = sz
+        g = self._grid_take  # (scratch arrays: a print allocates nothing)
         for e in reached:
             # the grid's models, by the same rule at each share
+            reach = print_reach(px, e.px, hit, SHARE_GRID)
             grid = e.grid_left
-            if not isinstance(grid, np.ndarray):
-                grid = e.grid_left = np.full(len(SHARE_GRID), grid)
-            np.minimum(grid, grid_print, out=g)
-            g *= print_reach(px, e.px, hit, SHARE_GRID)
-            grid -= g
-            grid_print -= g
-            self.grid_volume += g
+            if type(reach) is float and type(grid) is float and type(grid_print) is float:
+                took = (grid if grid <= grid_print else grid_print) * reach  # np.minimum, and g *= reach
+                e.grid_left = grid - took
+                grid_print -= took
+                self.grid_volume += took
+            else:
+                if not isinstance(grid, np.ndarray):
+                    grid = e.grid_left = np.full(len(SHARE_GRID), grid)
+                if not isinstance(grid_print, np.ndarray):
+                    self._grid_print.fill(grid_print)
+                    grid_print = self._grid_print
+                np.minimum(grid, grid_print, out=g)
+                g *= reach
+                grid -= g
+                grid_print -= g
+                self.grid_volume += g
             paper = e.paper_left
             take = print_reach(px, e.px, hit, share) * (left if left < paper else paper)
             if take > 0.0:
