@@ -35,7 +35,8 @@ class BudgetConfig(FileModel):
 
 
 class RequestBudget:
-    __slots__ = ("cfg", "cap", "used", "last_status_ts", "spent_since_status", "_ip", "_ip_total")
+    __slots__ = ("cfg", "cap", "used", "last_status_ts", "spent_since_status", "_ip", "_ip_total", "_background",
+                 "_quote_ip")
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
@@ -45,6 +46,9 @@ class RequestBudget:
         self.spent_since_status = 0
         self._ip: deque[tuple[float, int]] = deque()  # (ts, weight) of requests in the last minute
         self._ip_total = 0
+        # read every quote cycle: the background weight, and the weight requoting may bring the minute's up to
+        self._background = cfg.background_weight_per_minute
+        self._quote_ip = cfg.ip_quote_frac * cfg.ip_weight_per_minute
 
     def note_request(self, ts: float, weight: int) -> None:
         """Account a REST request's IP weight (actions weigh 1 + n//40; info requests 2-20)."""
@@ -55,11 +59,11 @@ class RequestBudget:
         w = self._ip
         while w and w[0][0] <= ts - 60.0:
             self._ip_total -= w.popleft()[1]
-        return self._ip_total + self.cfg.background_weight_per_minute
+        return self._ip_total + self._background
 
     def ip_allows_quoting(self, ts: float) -> bool:
         """Requote only while the last minute's weight leaves the cancel and snapshot share free."""
-        return self.ip_used(ts) < self.cfg.ip_quote_frac * self.cfg.ip_weight_per_minute
+        return self.ip_used(ts) < self._quote_ip
 
     def ip_allows_snapshot(self, ts: float, weight: int) -> bool:
         """An account snapshot of ``weight`` leaves the last minute's weight within the snapshots' share."""

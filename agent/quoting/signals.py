@@ -109,14 +109,20 @@ class BookImbalanceSignal(_LogitSignal):
         """A book snapshot; levels best first, each (px, sz)."""
         g = self.level_decay
         b = a = 0.0
-        w = 1.0
-        for i in range(min(self.levels, len(bids))):
-            b += w * bids[i][1]
-            w *= g
-        w = 1.0
-        for i in range(min(self.levels, len(asks))):
-            a += w * asks[i][1]
-            w *= g
+        if g == 1.0:  # a plain sum (the weights stay 1, and 1·x is x: the same floats), at every book
+            for i in range(min(self.levels, len(bids))):
+                b += bids[i][1]
+            for i in range(min(self.levels, len(asks))):
+                a += asks[i][1]
+        else:
+            w = 1.0
+            for i in range(min(self.levels, len(bids))):
+                b += w * bids[i][1]
+                w *= g
+            w = 1.0
+            for i in range(min(self.levels, len(asks))):
+                a += w * asks[i][1]
+                w *= g
         tot = b + a
         self.logit = self.slope * (b - a) / tot if tot > 0.0 else 0.0
         self.ts = ts

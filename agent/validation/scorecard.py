@@ -472,7 +472,7 @@ def model_confidence(scorecards: Iterable[ModelScorecard] | Mapping[str, ModelSc
 class ScorecardSet:
     """One scorecard per named model (e.g. each signal in a SignalBlend) sharing a config."""
 
-    __slots__ = ("cards", "degraded_count")
+    __slots__ = ("cards", "degraded_count", "_evaluations")
 
     def __init__(self, names: Iterable[str], config: ScorecardConfig | None = None) -> None:
         cfg = config or ScorecardConfig()
@@ -480,6 +480,9 @@ class ScorecardSet:
         # len(degraded()) as of the last on_mid, where the cards evaluate: read every tick, it changes
         # only there (a card evaluated by hand is counted at the next on_mid)
         self.degraded_count = 0
+        # the cards' evaluations, summed, when it was last counted: degraded() reads each card's verdict, bad
+        # periods and proven, which only an evaluation changes (and each counts itself)
+        self._evaluations = 0
 
     def predict(self, ts: float, p_ups: Mapping[str, float], horizon_s: float, mid: float) -> None:
         cards = self.cards
@@ -490,13 +493,17 @@ class ScorecardSet:
         """Resolve and evaluate where due; returns the names whose verdict or weight changed (a degraded
         model's weight follows its information ratio at every evaluation, not only on a new verdict)."""
         changed = []
+        evaluations = 0
         for name, c in self.cards.items():
             before = c.verdict
             w = c.weight()
             c.on_mid(ts, mid, auto_evaluate=True)
             if c.verdict is not before or c.weight() != w:
                 changed.append(name)
-        self.degraded_count = len(self.degraded())
+            evaluations += c._evaluations
+        if evaluations != self._evaluations:  # (most mids evaluate nothing: the count stands)
+            self._evaluations = evaluations
+            self.degraded_count = len(self.degraded())
         return changed
 
     def weights(self) -> dict[str, float]:
