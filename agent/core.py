@@ -41,7 +41,7 @@ from agent.graduation.governor import Graduation
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_quote
-from agent.quoting.ladder import build_ladder, round_px_to_venue, venue_min_size
+from agent.quoting.ladder import build_ladder, lot_sizes, round_px_to_venue, venue_min_size
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
     NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, SafetyOverlay, apply_to_quotes,
@@ -129,6 +129,10 @@ class AgentCore:
         self._glft_args: tuple | None = None
         self._glft = None
         self._ladder_key: tuple[int, int] | None = None
+        # the ladder's sizes on the venue's lot, and the (bid, ask) base sizes they are of
+        self._sizes_key: tuple[float, float] | None = None
+        self._sizes: list[float] = []
+        self._ask_sizes: list[float] | None = None
         self._desired: list[DesiredQuote] = []
         self._reconciled_state: tuple | None = None
         self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
@@ -252,6 +256,7 @@ class AgentCore:
         self.cfg = cfg.model_copy(update=whole)
         self._glft_args = None
         self._ladder_key = None
+        self._sizes_key = None
         self._overlaid_key = None
         self._reconciled_state = None
 
@@ -844,9 +849,15 @@ class AgentCore:
         key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9), base, base_ask)
         if key != self._ladder_key:
             lad = q.ladder
-            ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick,
-                                  lad.sizes(base), self.sz_decimals, tick=self.tick,
-                                  ask_sizes=None if base_ask == base else lad.sizes(base_ask))
+            sizes_key = (base, base_ask)
+            if sizes_key != self._sizes_key:  # the sizes move with the base sizes only (rarely): made once for them
+                n = lad.n_levels
+                self._sizes_key = sizes_key
+                self._sizes = lot_sizes(lad.sizes(base), n, 1.0, self.sz_decimals, 0.0)
+                self._ask_sizes = None if base_ask == base else lot_sizes(lad.sizes(base_ask), n, 1.0,
+                                                                          self.sz_decimals, 0.0)
+            ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick, self._sizes,
+                                  self.sz_decimals, tick=self.tick, ask_sizes=self._ask_sizes, on_lot=True)
             # DesiredQuote(side, px, sz, level, False) without the NamedTuple's Python-level __new__
             desired = [_tuple_new(DesiredQuote, (_BUY, x[1], x[2], i, False)) for i, x in enumerate(ladder.bids)]
             desired += [_tuple_new(DesiredQuote, (_SELL, x[1], x[2], i, False)) for i, x in enumerate(ladder.asks)]

@@ -123,7 +123,8 @@ def _ask_px(px: float, tick: float, tick_dec: int, szd: int) -> float:
 
 def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: float, sizes: Sequence[float],
                  sz_decimals: int, size_multiplier: float = 1.0, min_notional: float = 10.0, *,
-                 tick: float = 0.0, lot: float = 0.0, ask_sizes: Sequence[float] | None = None) -> Ladder:
+                 tick: float = 0.0, lot: float = 0.0, ask_sizes: Sequence[float] | None = None,
+                 on_lot: bool = False) -> Ladder:
     """Up to ``n_levels`` quotes a side, level i at ``bid_px − i·spacing`` / ``ask_px + i·spacing``.
 
     Prices go to the ``tick`` grid (0 = none) then to the venue rule, bids down and asks up;
@@ -131,7 +132,9 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
     Sizes are ``sizes[i]·size_multiplier`` rounded down to the ``lot`` (0 = 10^−szDecimals), the
     asks' from ``ask_sizes`` when given (a size floored at the venue minimum differs by side: a bid is
     worth less than an ask of the same size); a level whose size rounds to zero or whose notional is
-    below ``min_notional`` is dropped.
+    below ``min_notional`` is dropped. ``on_lot``: ``sizes`` (and ``ask_sizes``) are already ``lot_sizes``' result
+    for these levels, multiplier and lot, used as they are (a caller that keeps its sizes from ladder to
+    ladder rounds them once).
     If the inputs cross (bid ≥ ask after rounding) both sides start from their midpoint, the
     ask rounded up and the bid down (one more step down if both land on it), so bids stay
     strictly below asks. A bid that rounds to 0 or below ends the bid side.
@@ -142,11 +145,15 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
     n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
     if tick > 0.0 and GRID_FAST_PATH:
         fast = _grid_ladder(bid_px, ask_px, n, level_spacing, sizes, sz_decimals, size_multiplier, min_notional,
-                            tick, lot, ask_sizes)
+                            tick, lot, ask_sizes, on_lot)
         if fast is not None:
             return fast
-    szs = _lot_sizes(sizes, n, size_multiplier, sz_decimals, lot)
-    szs_a = szs if ask_sizes is None else _lot_sizes(ask_sizes, n, size_multiplier, sz_decimals, lot)
+    if on_lot:
+        szs = sizes
+        szs_a = szs if ask_sizes is None else ask_sizes
+    else:
+        szs = lot_sizes(sizes, n, size_multiplier, sz_decimals, lot)
+        szs_a = szs if ask_sizes is None else lot_sizes(ask_sizes, n, size_multiplier, sz_decimals, lot)
     tick_dec = _step_decimals(tick) if tick > 0.0 else 0
     b0 = _bid_px(bid_px, tick, tick_dec, sz_decimals)
     a0 = _ask_px(ask_px, tick, tick_dec, sz_decimals)
@@ -161,7 +168,7 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
                   _ask_side(a0, n, level_spacing, szs_a, tick, tick_dec, sz_decimals, min_notional))
 
 
-def _lot_sizes(sizes: Sequence[float], n: int, mult: float, szd: int, lot: float) -> list[float]:
+def lot_sizes(sizes: Sequence[float], n: int, mult: float, szd: int, lot: float) -> list[float]:
     """The first n sizes × mult, rounded down to the lot (0: the venue's 10^−szDecimals)."""
     up = 1.0 + _REL
     if lot > 0.0:
@@ -197,7 +204,7 @@ def _grid_spec(tick: float, spacing: float, szd: int) -> tuple:
 
 def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Sequence[float], szd: int,
                  size_multiplier: float, min_notional: float, tick: float, lot: float,
-                 ask_sizes: Sequence[float] | None = None) -> Ladder | None:
+                 ask_sizes: Sequence[float] | None = None, on_lot: bool = False) -> Ladder | None:
     """The common case in integers: whole-tick spacing on a venue-valid tick grid, bid below ask. Level i
     is exactly i·spacing from the touch price, an integer over a power of ten: the same doubles the
     general path gives (each the double nearest the decimal), with none of its per-level rounding.
@@ -209,8 +216,12 @@ def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Se
     na = math.ceil(ask_px / tick * (1.0 - _REL))
     if nb <= 0 or na <= nb or (na * m + (n - 1) * step) / p10 >= bound:
         return None
-    szs = _lot_sizes(sizes, n, size_multiplier, szd, lot)
-    szs_a = szs if ask_sizes is None else _lot_sizes(ask_sizes, n, size_multiplier, szd, lot)
+    if on_lot:
+        szs = sizes
+        szs_a = szs if ask_sizes is None else ask_sizes
+    else:
+        szs = lot_sizes(sizes, n, size_multiplier, szd, lot)
+        szs_a = szs if ask_sizes is None else lot_sizes(ask_sizes, n, size_multiplier, szd, lot)
     nb *= m
     na *= m
     bids = []
