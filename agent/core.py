@@ -791,7 +791,7 @@ class AgentCore:
         widen_bps = 0.0
         cards = self.validation.cards
         sigs = []  # the record's: (name, p_up, weight, weighted shift)
-        for name, p_up, weight, a in self.signals.contributions(ts, mid):
+        for name, p_up, weight, a in self.signals.parts(ts, mid):
             m = cards[name].metrics()
             if m.evaluations and weight:
                 # validation corrects the edge each signal claims: its shift scaled by its calibration

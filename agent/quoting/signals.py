@@ -258,6 +258,10 @@ class SignalBlend:
 
     def contributions(self, ts: float, mid: float) -> list[SignalContribution]:
         """(name, p_up, weight, unweighted adjustment) per signal, retired ones included."""
+        return [_tuple_new(SignalContribution, c) for c in self.parts(ts, mid)]
+
+    def parts(self, ts: float, mid: float) -> list[tuple[str, float, float, float]]:
+        """``contributions`` as plain tuples, for the quote cycle (which only unpacks them)."""
         out = []
         exp = math.exp
         for s, w in zip(self.signals, self._w):
@@ -280,7 +284,7 @@ class SignalBlend:
                 a = (m if a > m else -m if a < -m else a) * mid
             else:
                 a = s.adjustment(ts, mid)
-            out.append(_tuple_new(SignalContribution, (s.name, p, w, a)))  # without the NamedTuple's Python __new__
+            out.append((s.name, p, w, a))
         return out
 
     def adjustment(self, ts: float, mid: float) -> float:
