@@ -14,8 +14,8 @@ import hashlib
 import math
 import struct
 from bisect import bisect_left, bisect_right
-from dataclasses import fields, replace
-from operator import attrgetter
+from operator import itemgetter
+from dataclasses import replace
 from typing import Callable, Union
 
 import numpy as np
@@ -702,20 +702,25 @@ class Exchange:
                          o.reduce_only, o.tif)
 
     def _set_status(self, o: ClientOrder, status: str) -> None:
-        info = self._order_info(o)
-        now_ms = self.now_ms()
-        self.order_status[o.oid] = (o.user, status, now_ms) + _ORDER_FIELDS(info)
-        if o.cloid is not None:
-            by_cloid = self._status_by_cloid.get(o.user)
+        now = self.env.now
+        now_ms = self.epoch_ms + int(now * 1000.0)  # (now_ms inlined: every order status passes here)
+        user, cloid, side = o.user, o.cloid, "B" if o.is_buy else "A"
+        # the row holds OrderInfo's fields in its order (_order_info), built straight from the order: this runs
+        # for every placement, cancel and fill
+        self.order_status[o.oid] = (user, status, now_ms, o.coin, side, o.px, o.sz, o.oid, o.ts_ms, o.orig_sz,
+                                    cloid, o.reduce_only, o.tif)
+        if cloid is not None:
+            by_cloid = self._status_by_cloid.get(user)
             if by_cloid is None:
-                by_cloid = self._status_by_cloid[o.user] = {}
-            by_cloid.setdefault(o.cloid, o.oid)
+                by_cloid = self._status_by_cloid[user] = {}
+            if cloid not in by_cloid:
+                by_cloid[cloid] = o.oid
         if self.log is not None:
             self._log("status", o.oid, status)
-        conns = self._subs.get(("orderUpdates", o.user))
+        conns = self._subs.get(("orderUpdates", user))
         if conns:
-            update = OrderUpdate(info, status, now_ms)
-            now = self.env.now
+            update = OrderUpdate(OrderInfo(o.coin, side, o.px, o.sz, o.oid, o.ts_ms, o.orig_sz, cloid, o.reduce_only,
+                                           o.tif), status, now_ms)
             for conn in conns:
                 frame = conn.frame
                 if frame is not None and conn.frame_at == now:
@@ -758,22 +763,33 @@ class Exchange:
         """A fill booked on the account, as the user sees it: a userFills row (the query) and the pushes
         (userFills, and the user channel's fills). Its tid is the trade's, of ``oid`` and the market's order on
         the other side, ``counter_oid`` (a fresh one when not given)."""
-        other = self._anon_oid() if counter_oid is None else counter_oid
+        if counter_oid is None:
+            other = self._next_anon_oid  # _anon_oid inlined
+            self._next_anon_oid += 1
+        else:
+            other = counter_oid
         tid = trade_tid(oid, other) if is_buy else trade_tid(other, oid)
         self.counters["fills"] += 1
         # the venue answers a state query from a committed block, and a fill after it lands in a later block, with
         # a later time: a fill in the very ms of a state already served is stamped the next ms, or a client taking
         # every fill up to the state's time as in its position (its watermark) would count this one in wrongly
-        now = self.now_ms()
+        now = self.epoch_ms + int(self.env.now * 1000.0)  # (now_ms)
         if now <= self._state_ms:
             now = self._state_ms + 1
         self._fill_ms = now
         info = FillInfo(coin, px, sz, "B" if is_buy else "A", now, res.start_position, res.direction,
                         res.closed_pnl, oid, tid, crossed, fee, cloid, liquidation)
         self.fills[user].append(info)
-        self._log("fill", user, oid, px, sz, not crossed)
-        self._publish(("userFills", user), FillsPush(user, (info,)))
-        self._publish(("userEvents", user), FillsPush(user, (info,)))
+        if self.log is not None:
+            self._log("fill", user, oid, px, sz, not crossed)
+        # each channel's push made only when someone is subscribed to it (the agent's gateway is not to userEvents)
+        subs = self._subs
+        for key in (("userFills", user), ("userEvents", user)):
+            conns = subs.get(key)
+            if conns:
+                push = FillsPush(user, (info,))
+                for conn in conns:
+                    self._send(conn, push)
         return tid
 
     def _print_client(self, coin: str, buyer_aggressed: bool, px: float, sz: float, tid: int,
@@ -1127,7 +1143,14 @@ class Exchange:
         socket drops before delivery. ``draw`` False: no latency drawn, delivered right behind what is on the way."""
         conn.frame = None  # an order update after this one starts a frame of its own, behind it
         epoch = conn.epoch
-        self._timeout_for(conn, draw).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
+        # _timeout_for inlined: every push passes here
+        env = self.env
+        now = env.now
+        at = now + self.latency.feed.sample(now) if draw else now
+        if at < conn.last_delivery:
+            at = conn.last_delivery
+        conn.last_delivery = at
+        env.timeout(at - now).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
 
     def _send_frame(self, conn: Connection, frame: list) -> None:
         """An orderUpdates frame, open for the updates the same instant makes until anything else is sent to the
@@ -1195,8 +1218,11 @@ class Exchange:
             return BookPush(coin, now_ms, (), ())
         consumed = self._consumed[coin]
         book = self.books[coin]
-        bids = _l2_side(self.bid_px[coin], self.bid_sz[coin], book.bids, n, consumed, True)
-        asks = _l2_side(self.ask_px[coin], self.ask_sz[coin], book.asks, n, consumed, False)
+        # the rows as lists, made once per book update and shared with the queue model and order entry
+        b = self._level_rows(coin, True)
+        a = self._level_rows(coin, False)
+        bids = _l2_side(b[2], b[3], book.bids, n, consumed, True)
+        asks = _l2_side(a[2], a[3], book.asks, n, consumed, False)
         return BookPush(coin, now_ms, bids, asks)
 
     def open_orders(self, user: str) -> tuple[OrderInfo, ...]:
@@ -1285,11 +1311,7 @@ def _fmt(px: float) -> str:
     return str(int(px)) if px == int(px) else repr(px)
 
 
-def _px_key(row: list) -> float:
-    return row[0]
-
-
-_ORDER_FIELDS = attrgetter(*(f.name for f in fields(OrderInfo)))  # OrderInfo's values, in its field order
+_px_key = itemgetter(0)  # a level row's price (a C-level key: the book push sorts its rows twice a push)
 
 
 def _fill_time(f: FillInfo) -> int:
@@ -1302,9 +1324,13 @@ def _funding_time(f: FundingInfo) -> int:
 
 def _l2_side(pxs, szs, clients: list, n: int, consumed: dict, desc: bool) -> tuple:
     """One side of an l2Book push, best first: the displayed levels less what our fills consumed, with
-    the client orders resting there (part of the venue's book). Twice per book push: plain lists."""
-    px_l = pxs[:n].tolist()
-    sz_l = szs[:n].tolist()
+    the client orders resting there (part of the venue's book). Twice per book push: plain lists (the rows
+    come as lists, or numpy rows, which are turned into lists here)."""
+    px_l = pxs[:n]
+    sz_l = szs[:n]
+    if type(px_l) is not list:
+        px_l = px_l.tolist()
+        sz_l = sz_l.tolist()
     if consumed:
         rows = [[px, sz - consumed.get(px, 0.0), 1] for px, sz in zip(px_l, sz_l) if px == px]
         rows = [r for r in rows if r[1] > 0]
@@ -1320,4 +1346,4 @@ def _l2_side(pxs, szs, clients: list, n: int, consumed: dict, desc: bool) -> tup
             r[1] += o.sz
             r[2] += 1
     rows.sort(key=_px_key, reverse=desc)  # nearly sorted already: cheap
-    return tuple([(r[0], r[1], r[2]) for r in rows[:n]])
+    return tuple(map(tuple, rows[:n]))

@@ -9,6 +9,7 @@ hourly funding payments (userFundings: its snapshot on resubscribe holds those s
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Callable
 
 from agent.gateway.base import CommandRouter, EventSink, RecentSides
@@ -36,6 +37,7 @@ FILL_PAGE = FILLS_PER_REPLY  # rows in a full userFillsByTime reply (the twin's 
 FILL_PAGES = 5  # the venue keeps only the newest 10000 fills
 RECOVERY_RETRY_S = 1.0  # wait before asking again when the recovery query failed
 RECOVERY_ATTEMPTS = 8
+_PX_SZ = itemgetter(0, 1)  # a book level's (px, sz) of the venue's (px, sz, n): a C-level call per level
 
 
 class TwinGateway(CommandRouter):
@@ -312,8 +314,8 @@ class TwinGateway(CommandRouter):
         ts = self._now()
         sink = self.sink
         if isinstance(push, BookPush):
-            sink(BookUpdated(ts, push.coin, tuple((b[0], b[1]) for b in push.bids),
-                             tuple((a[0], a[1]) for a in push.asks), push.time_ms))
+            sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
+                             push.time_ms))
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL,
                                fill_key(push.time_ms, push.tid)))
