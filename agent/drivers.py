@@ -86,9 +86,20 @@ class SimDriver:
         self.events += 1
         if self.event_log is not None:
             self.event_log.append(event)
-        for cmd in self.core.handle(event):
-            self._send(cmd)
-        self._records()
+        core = self.core
+        cmds = core.handle(event)
+        if cmds:
+            if self.command_log is None:  # (_send inlined: every event of the run passes here)
+                send = self.gateway.send
+                for cmd in cmds:
+                    send(cmd)
+            else:
+                for cmd in cmds:
+                    self._send(cmd)
+        if self.record_sink is None:  # (_records inlined, likewise)
+            core.discard_records()
+        else:
+            self._records()
 
     def _records(self) -> None:
         if self.record_sink is not None:

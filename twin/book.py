@@ -232,12 +232,13 @@ class CoinBook:
             n_rows = len(px_row)
             best = px_row[0] if n_rows else math.nan
             tick = self.tick
+            empty = best != best  # nan: an empty side shows 0 at every price
             for o in side:
                 px = o.px
-                if best != best:
+                if empty:
                     now = 0.0
                 else:
-                    i = int(round(abs(best - px) / tick))
+                    i = round(abs(best - px) / tick)  # (round of a float is an int)
                     if i < n_rows and px_row[i] == px:
                         now = float(sz_row[i])
                     else:
@@ -246,13 +247,13 @@ class CoinBook:
                             continue  # beyond the listed levels: not seen, the queue holds
                         now = shown
                 before = o.level_sz
-                if now < before and o.queue_ahead > 0.0:
-                    ahead = o.queue_ahead
+                ahead = o.queue_ahead
+                if now < before and ahead > 0.0:
                     behind = max(0.0, before - ahead)
                     fa = ahead ** n
                     fb = behind ** n
                     share = fa / (fa + fb) if fa + fb > 0.0 else 1.0
-                    o.queue_ahead = max(0.0, ahead - (before - now) * share)
-                if o.queue_ahead > now:
+                    ahead = o.queue_ahead = max(0.0, ahead - (before - now) * share)
+                if ahead > now:
                     o.queue_ahead = now
                 o.level_sz = now

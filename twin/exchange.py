@@ -359,7 +359,8 @@ class Exchange:
             self._reply(on_reply, ActionErr(quota.refusal_text(n, is_cancel=is_cancel)))
             return
         reply = self._process(acct, action)
-        self._log("reply", user, reply)
+        if self.log is not None:
+            self._log("reply", user, reply)
         self._reply(on_reply, reply)
 
     def _arrive_info(self, kind: str, on_reply: Callable, kw: dict) -> None:
@@ -379,14 +380,14 @@ class Exchange:
                 # refused at pre-validation, one error for the whole payload (docs error-responses: "empty batch
                 # of orders"); the docs give no text and none has been captured: this one is a guess
                 return ActionErr(EMPTY_ORDER_BATCH)
-            return ActionOk("order", tuple(self._place(acct, spec) for spec in action.orders))
+            return ActionOk("order", tuple([self._place(acct, spec) for spec in action.orders]))
         if isinstance(action, CancelAction):
-            return ActionOk("cancel", tuple(self._cancel(acct, coin, oid=oid) for coin, oid in action.cancels))
+            return ActionOk("cancel", tuple([self._cancel(acct, coin, oid=oid) for coin, oid in action.cancels]))
         if isinstance(action, CancelByCloidAction):
-            return ActionOk("cancel", tuple(self._cancel(acct, coin, cloid=c) for coin, c in action.cancels))
+            return ActionOk("cancel", tuple([self._cancel(acct, coin, cloid=c) for coin, c in action.cancels]))
         if isinstance(action, ModifyAction):
-            return ActionOk("batchModify", tuple(self._modify(acct, ref, spec, action.always_place)
-                                                 for ref, spec in action.modifies))
+            return ActionOk("batchModify", tuple([self._modify(acct, ref, spec, action.always_place)
+                                                  for ref, spec in action.modifies]))
         if isinstance(action, ScheduleCancelAction):
             return self._schedule_cancel(acct, action.time_s)
         if isinstance(action, UpdateLeverageAction):
@@ -450,14 +451,13 @@ class Exchange:
         inst = self.instruments.get(spec.coin)
         if inst is None:
             return StatusError("Order has invalid asset.")
-        asset = inst.asset_id
         coin = spec.coin
         if spec.sz == 0.0:
-            return self._reject(RejectReason.ZeroSize, asset)
+            return self._reject(RejectReason.ZeroSize, inst.asset_id)
         if not size_is_valid(spec.sz, inst.sz_decimals):
-            return self._reject(RejectReason.InvalidSize, asset)
+            return self._reject(RejectReason.InvalidSize, inst.asset_id)
         if not price_is_valid(spec.px, inst.sz_decimals):
-            return self._reject(RejectReason.Tick, asset)
+            return self._reject(RejectReason.Tick, inst.asset_id)
         if spec.tif not in ("Alo", "Ioc", "Gtc"):
             return StatusError("Invalid TIF")
         user = acct.address
@@ -465,16 +465,17 @@ class Exchange:
         # needed only when that total is at the cap)
         if spec.tif != "Ioc" and len(self.orders) >= inst.max_open_orders \
                 and self.open_order_count(user) >= inst.max_open_orders:
-            return self._reject(RejectReason.TooManyOpenOrders, asset)
-        pos = acct.position(coin).szi
+            return self._reject(RejectReason.TooManyOpenOrders, inst.asset_id)
+        position = acct.position(coin)
+        pos = position.szi
         sz = spec.sz
         closes_all = pos != 0.0 and (pos > 0) != spec.is_buy and sz >= abs(pos) - 1e-12
         if spec.reduce_only:
             if pos == 0.0 or (pos > 0) == spec.is_buy:
-                return self._reject(RejectReason.ReduceOnly, asset)
+                return self._reject(RejectReason.ReduceOnly, inst.asset_id)
             sz = min(sz, abs(pos))
         if spec.px * sz < inst.min_notional_usd and not (closes_all and (spec.reduce_only or sz == abs(pos))):
-            return self._reject(RejectReason.MinTradeNtl, asset)
+            return self._reject(RejectReason.MinTradeNtl, inst.asset_id)
         bb, ba = self.best_bid[coin], self.best_ask[coin]
         crosses = (spec.is_buy and ba == ba and spec.px >= ba) or (not spec.is_buy and bb == bb and spec.px <= bb)
         # the venue's book holds the clients' resting orders too (two float compares: the book keeps its best
@@ -488,21 +489,21 @@ class Exchange:
                 bb = book.max_bid
             if book.min_ask < math.inf and not ba <= book.min_ask:
                 ba = book.min_ask
-            return self._reject(RejectReason.BadAloPx, asset, bbo=f"{_fmt(bb)}@{_fmt(ba)}")
+            return self._reject(RejectReason.BadAloPx, inst.asset_id, bbo=f"{_fmt(bb)}@{_fmt(ba)}")
         if not spec.reduce_only:
             increasing = sz if (pos == 0.0 or (pos > 0) == spec.is_buy) else max(0.0, sz - abs(pos))
             if increasing > 0.0:
-                lev = acct.position(coin).leverage
+                lev = position.leverage
                 need = spec.px * increasing / lev
                 if need > self._available_margin(acct, inst.dex) + 1e-9:
-                    return self._reject(RejectReason.PerpMargin, asset)
+                    return self._reject(RejectReason.PerpMargin, inst.asset_id)
         drawn = self.rejections.draw(self.env.now)
         if drawn is not None:
             fmt = {"bbo": f"{_fmt(bb)}@{_fmt(ba)}"} if drawn == RejectReason.BadAloPx else {}
-            return self._reject(drawn, asset, **fmt)
+            return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid
         self._next_oid += 1
-        now_ms = self.now_ms()
+        now_ms = self.epoch_ms + int(self.env.now * 1000.0)  # (now_ms)
         order = ClientOrder(oid, spec.cloid, user, coin, spec.is_buy, spec.px, sz, spec.sz, spec.reduce_only,
                             spec.tif, 0.0, now_ms)
         filled_sz = 0.0
@@ -511,7 +512,7 @@ class Exchange:
             filled_sz, notional = self._take(order, self._own_opposite(order) if crosses_clients else None)
         if spec.tif == "Ioc":
             if filled_sz <= 0.0:
-                return self._reject(RejectReason.IocCancel, asset)
+                return self._reject(RejectReason.IocCancel, inst.asset_id)
             self._set_status(order, "filled" if order.sz <= 1e-12 else "canceled")
             return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, spec.cloid)
         if order.sz <= 1e-12:
@@ -521,7 +522,7 @@ class Exchange:
         ahead = join_size(rows[2], rows[3], spec.px, inst.tick, spec.is_buy) if rows is not None else 0.0
         order.queue_ahead = ahead
         order.level_sz = ahead
-        self.books[coin].add(order)
+        book.add(order)
         self.orders[oid] = order
         self._set_status(order, "open")
         return Resting(oid, spec.cloid)
@@ -822,6 +823,12 @@ class Exchange:
         marks = self.marks
         counters = self.counters
         consumed = self._consumed[coin]
+        subs = self._subs
+        row_lists = self._row_lists
+        bid_key, ask_key = (coin, True), (coin, False)  # this coin's _row_lists keys
+        # (the dicts of the market state, looked up once: every market event writes them)
+        bid_px_of, bid_sz_of, ask_px_of, ask_sz_of = self.bid_px, self.bid_sz, self.ask_px, self.ask_sz
+        best_bid_of, best_ask_of, last_trade_px = self.best_bid, self.best_ask, self.last_trade_px
         while True:
             chunk = market.next_chunk()
             if chunk is None:
@@ -850,12 +857,12 @@ class Exchange:
                 i += 1
                 if kinds[i - 1] == BOOK:
                     bb, ba = best_bids[j], best_asks[j]
-                    self.bid_px[coin] = bid_px[j]
-                    self.bid_sz[coin] = bid_sz[j]
-                    self.ask_px[coin] = ask_px[j]
-                    self.ask_sz[coin] = ask_sz[j]
-                    self.best_bid[coin] = bb
-                    self.best_ask[coin] = ba
+                    bpx = bid_px_of[coin] = bid_px[j]
+                    bsz = bid_sz_of[coin] = bid_sz[j]
+                    apx = ask_px_of[coin] = ask_px[j]
+                    asz = ask_sz_of[coin] = ask_sz[j]
+                    best_bid_of[coin] = bb
+                    best_ask_of[coin] = ba
                     if bb == bb and ba == ba:
                         marks[coin] = 0.5 * (bb + ba)
                     if consumed:
@@ -864,20 +871,29 @@ class Exchange:
                     if book.bids or book.asks:
                         for o in book.crossed_by_book(bb, ba):
                             self._fill(o, o.px, o.sz, is_maker=True)
-                        b = self._level_rows(coin, True)
-                        a = self._level_rows(coin, False)
+                        # the rows as lists, as _level_rows makes them (once per book update: the book push and
+                        # order entry until the next update take them from there)
+                        b = row_lists[bid_key] = (bpx, bsz, bpx.tolist(), bsz.tolist())
+                        a = row_lists[ask_key] = (apx, asz, apx.tolist(), asz.tolist())
                         book.advance_queues(b[2], b[3], a[2], a[3])
                 else:
                     px, sz, side = tpx[j], tsz[j], tside[j]
                     counters["trades"] += 1
                     if self.log is not None:
                         self._log("trade", coin, px, sz, side)
-                    self.last_trade_px[coin] = px
-                    taker = self._anon_oid()  # the market's aggressor: in its print's tid and any fill it makes
-                    if trade_key in self._subs:
-                        maker = self._anon_oid()
+                    last_trade_px[coin] = px
+                    # the market's aggressor (_anon_oid inlined): in its print's tid and any fill it makes
+                    taker = self._next_anon_oid
+                    self._next_anon_oid = taker + 1
+                    conns = subs.get(trade_key)
+                    if conns is not None:  # (subscribed: the print is published, with an anonymous maker)
+                        maker = self._next_anon_oid
+                        self._next_anon_oid = maker + 1
                         tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
-                        self._publish(trade_key, TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid))
+                        push = TradePush(coin, "B" if side > 0 else "A", px, sz,
+                                         self.epoch_ms + int(env.now * 1000.0), tid)
+                        for conn in conns:
+                            self._send(conn, push)
                     if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
                         for o, take in book.hits_from_trade(side > 0, px, sz):
                             self._fill(o, o.px, take, is_maker=True, prints=False, counter_oid=taker)

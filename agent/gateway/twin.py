@@ -19,7 +19,7 @@ from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
-    TradeObserved,
+    Tif, TradeObserved,
 )
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
@@ -37,6 +37,7 @@ FILL_PAGE = FILLS_PER_REPLY  # rows in a full userFillsByTime reply (the twin's 
 FILL_PAGES = 5  # the venue keeps only the newest 10000 fills
 RECOVERY_RETRY_S = 1.0  # wait before asking again when the recovery query failed
 RECOVERY_ATTEMPTS = 8
+_TIF_WIRE = {t: t.value for t in Tif}  # (a dict lookup: an enum's .value is a slow property, asked per order)
 _PX_SZ = itemgetter(0, 1)  # a book level's (px, sz) of the venue's (px, sz, n): a C-level call per level
 
 
@@ -117,10 +118,12 @@ class TwinGateway(CommandRouter):
         self._submit(ScheduleCancelAction(at_ts), lambda r: self._check_default(r, "scheduleCancel"), 1)
 
     def _submit(self, action, on_reply: Callable, n: int) -> None:
-        self.counters["requests"] += 1
-        self.counters["request_items"] += n
+        counters = self.counters
+        counters["requests"] += 1
+        counters["request_items"] += n
         ttl = self.action_ttl_s
-        self.ex.submit(self.user, action, on_reply, self.conn, None if ttl is None else self._now() + ttl)
+        ex = self.ex
+        ex.submit(self.user, action, on_reply, self.conn, None if ttl is None else ex.env.now + ttl)
 
     def _spec(self, c: PlaceOrder | ModifyOrder, cloid: str) -> OrderSpec:
         side = c.side
@@ -129,7 +132,7 @@ class TwinGateway(CommandRouter):
             if side is None:
                 raise ValueError(f"modify of {c.cloid}: side unknown (not placed through this gateway)")
         self._sides.remember(cloid, side)
-        return OrderSpec(self.coin, side is Side.BUY, c.px, c.sz, c.reduce_only, c.tif.value, cloid)
+        return OrderSpec(self.coin, side is Side.BUY, c.px, c.sz, c.reduce_only, _TIF_WIRE[c.tif], cloid)
 
     def _send_places(self, places: list[PlaceOrder]) -> None:
         cloids = tuple(p.cloid for p in places)
