@@ -58,14 +58,17 @@ FUNDINGS_PER_REPLY = 500  # rows in a userFunding reply and the userFundings sna
 _PER_ROW_WEIGHT = frozenset({"userFills", "userFillsByTime", "userFunding"})  # info replies weighed by their rows
 _OID_PAIR = struct.Struct(">QQ")
 _TID_MASK = (1 << 50) - 1
+_pack_oids = _OID_PAIR.pack  # (bound once: a tid is made for every print and fill)
+_blake2b = hashlib.blake2b
+_from_bytes = int.from_bytes
 
 
 def trade_tid(buyer_oid: int, seller_oid: int) -> int:
     """A trade's ``tid`` as the venue makes it: "a 50-bit hash of (buyer_oid, seller_oid)" (docs websocket/
     subscriptions, WsTrade; "for a globally unique trade id, use (block_time, coin, tid)"), so unique for a pair of
     orders but in no time order. Here blake2b of the two oids, its low 50 bits: the venue's hash is not published."""
-    digest = hashlib.blake2b(_OID_PAIR.pack(buyer_oid, seller_oid), digest_size=8).digest()
-    return int.from_bytes(digest, "big") & _TID_MASK
+    digest = _blake2b(_pack_oids(buyer_oid, seller_oid), digest_size=8).digest()
+    return _from_bytes(digest, "big") & _TID_MASK
 
 
 class Connection:
@@ -1172,15 +1175,22 @@ class Exchange:
         """An orderUpdates frame, open for the updates the same instant makes until anything else is sent to the
         socket (the venue sends what a block did to a user's orders as one frame, its data an array): one
         delivery and one feed-latency draw for a modify's two updates, or a batch's twenty."""
+        env = self.env
+        now = env.now
         conn.frame = frame
-        conn.frame_at = self.env.now
+        conn.frame_at = now
         epoch = conn.epoch
 
         def deliver(_e) -> None:
             if conn.frame is frame:
                 conn.frame = None
             self._deliver(conn, epoch, OrderUpdatePush(tuple(frame)))
-        self._timeout_for(conn).callbacks.append(deliver)
+        # _timeout_for inlined (every order status passes here)
+        at = now + self.latency.feed.sample(now)
+        if at < conn.last_delivery:
+            at = conn.last_delivery
+        conn.last_delivery = at
+        env.timeout(at - now).callbacks.append(deliver)
 
     def _timeout_for(self, conn: Connection, draw: bool = True) -> simpy.Timeout:
         """The event a push to ``conn`` is delivered on: after a feed-latency draw, never before the last."""

@@ -135,7 +135,7 @@ class TwinGateway(CommandRouter):
         return OrderSpec(self.coin, side is Side.BUY, c.px, c.sz, c.reduce_only, _TIF_WIRE[c.tif], cloid)
 
     def _send_places(self, places: list[PlaceOrder]) -> None:
-        cloids = tuple(p.cloid for p in places)
+        cloids = tuple([p.cloid for p in places])
 
         def done(reply) -> None:
             ts = self._now()
@@ -145,7 +145,7 @@ class TwinGateway(CommandRouter):
             else:
                 self._refused(reply, "order", cloids,
                               lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
-        self._submit(OrderAction(tuple(self._spec(p, p.cloid) for p in places)), done, len(places))
+        self._submit(OrderAction(tuple([self._spec(p, p.cloid) for p in places])), done, len(places))
 
     def _order_status_event(self, ts: float, cloid: str, st):
         if isinstance(st, Resting):
@@ -157,7 +157,7 @@ class TwinGateway(CommandRouter):
         return OrderRejected(ts, cloid, classify(text), text)
 
     def _send_cancels(self, cancels: list[CancelOrder]) -> None:
-        cloids = tuple(c.cloid for c in cancels)
+        cloids = tuple([c.cloid for c in cancels])
 
         def done(reply) -> None:
             ts = self._now()
@@ -171,10 +171,10 @@ class TwinGateway(CommandRouter):
                         self.sink(CancelRejected(ts, cloid, classify(text), text))
             else:
                 self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
-        self._submit(CancelByCloidAction(tuple((self.coin, c) for c in cloids)), done, len(cloids))
+        self._submit(CancelByCloidAction(tuple([(self.coin, c) for c in cloids])), done, len(cloids))
 
     def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
-        pairs = tuple((m.cloid, m.new_cloid) for m in modifies)
+        pairs = tuple([(m.cloid, m.new_cloid) for m in modifies])
 
         def done(reply) -> None:
             ts = self._now()
@@ -192,7 +192,7 @@ class TwinGateway(CommandRouter):
                 by_old = dict(pairs)
                 self._refused(reply, "batchModify", tuple(by_old),
                               lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg))
-        action = ModifyAction(tuple((m.cloid, self._spec(m, m.new_cloid)) for m in modifies))
+        action = ModifyAction(tuple([(m.cloid, self._spec(m, m.new_cloid)) for m in modifies]))
         self._submit(action, done, len(modifies))
 
     def _send_cancel_all(self) -> None:
@@ -293,8 +293,16 @@ class TwinGateway(CommandRouter):
     def _emit_snapshot(self, state: dict, orders: tuple, fills: tuple, requested: float) -> None:
         """The fills listed that the agent has not had go first, as from HyperliquidGateway: the snapshot's
         position holds them, and their pushes may come after it."""
-        for ev in self.fills.in_snapshot(self._timed_fills(fills, self._now())):
-            self.sink(ev)
+        # only the fills it has not had are made into events (a snapshot lists the last minute's fills, which it has
+        # had nearly all of): the ones FillDelivery.in_snapshot would keep
+        delivery = self.fills
+        mine = [f for f in fills if f.coin == self.coin]
+        keys = [fill_key(f.time_ms, f.tid) for f in mine]  # (a bad one raises, as in _timed_fills)
+        if delivery.baseline_ms is not None:  # (else in_snapshot gives none)
+            floor, known = delivery.baseline_ms, delivery.known
+            fresh = tuple([f for f, k in zip(mine, keys) if f.time_ms >= floor and k not in known])
+            for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
+                self.sink(ev)
         pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
         opens = tuple(OpenOrder(o.cloid or f"oid:{o.oid}", o.oid, Side.BUY if o.side == "B" else Side.SELL,
                                 o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
@@ -314,7 +322,7 @@ class TwinGateway(CommandRouter):
     # ------------------------------------------------------------------ pushes
 
     def _on_push(self, push) -> None:
-        ts = self._now()
+        ts = self.ex.env.now  # (self._now(): every push passes here)
         sink = self.sink
         if isinstance(push, BookPush):
             sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
