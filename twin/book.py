@@ -101,11 +101,12 @@ def shown_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float | 
     """Displayed size at ``px`` (``level_size``), or None when ``px`` lies beyond the deepest listed level of a
     side that lists any: not seen, which is not nothing."""
     n = len(px_row)
-    deepest = math.nan
-    for j in range(n - 1, -1, -1):  # (a side shorter than the rows ends in nan)
-        if px_row[j] == px_row[j]:
-            deepest = px_row[j]
-            break
+    deepest = px_row[n - 1] if n else math.nan
+    if deepest != deepest:  # (a side shorter than the rows ends in nan)
+        for j in range(n - 2, -1, -1):
+            if px_row[j] == px_row[j]:
+                deepest = px_row[j]
+                break
     if deepest == deepest and (px < deepest if is_bid else px > deepest):
         return None
     return level_size(px_row, sz_row, px, tick)
@@ -233,6 +234,17 @@ class CoinBook:
             best = px_row[0] if n_rows else math.nan
             tick = self.tick
             empty = best != best  # nan: an empty side shows 0 at every price
+            if not empty:
+                # for an order not at its grid index (inside the spread, most often: a market maker's quotes),
+                # shown_size's tests, which hold for the whole side: its deepest listed price, and its last row
+                last = px_row[n_rows - 1]
+                deepest = last
+                if last != last:  # (a side shorter than the rows ends in nan)
+                    for j in range(n_rows - 2, -1, -1):
+                        if px_row[j] == px_row[j]:
+                            deepest = px_row[j]
+                            break
+                bids_order = best >= last  # (level_size: prices falling from the best, as bids are listed)
             for o in side:
                 px = o.px
                 if empty:
@@ -241,11 +253,12 @@ class CoinBook:
                     i = round(abs(best - px) / tick)  # (round of a float is an int)
                     if i < n_rows and px_row[i] == px:
                         now = float(sz_row[i])
+                    elif deepest == deepest and (px < deepest if is_bid else px > deepest):
+                        continue  # beyond the listed levels: not seen, the queue holds
+                    elif last == last and ((px > best or px < last) if bids_order else (px < best or px > last)):
+                        now = 0.0  # outside the listed prices (inside the spread): nothing shown there
                     else:
-                        shown = shown_size(px_row, sz_row, px, tick, is_bid)
-                        if shown is None:
-                            continue  # beyond the listed levels: not seen, the queue holds
-                        now = shown
+                        now = level_size(px_row, sz_row, px, tick)  # off the grid: a scan of the side
                 before = o.level_sz
                 ahead = o.queue_ahead
                 if now < before and ahead > 0.0:
