@@ -872,8 +872,9 @@ class Exchange:
                         consumed.clear()
                     counters["book_updates"] += 1
                     if book.bids or book.asks:
-                        for o in book.crossed_by_book(bb, ba):
-                            self._fill(o, o.px, o.sz, is_maker=True)
+                        if ba <= book.max_bid or bb >= book.min_ask:  # (crossed_by_book's own test, seldom true)
+                            for o in book.crossed_by_book(bb, ba):
+                                self._fill(o, o.px, o.sz, is_maker=True)
                         # the rows as lists, as _level_rows makes them (once per book update: the book push and
                         # order entry until the next update take them from there)
                         b = row_lists[bid_key] = (bpx, bsz, bpx.tolist(), bsz.tolist())
