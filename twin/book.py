@@ -250,7 +250,7 @@ class CoinBook:
                 if empty:
                     now = 0.0
                 else:
-                    i = round(abs(best - px) / tick)  # (round of a float is an int)
+                    i = int(round(abs(best - px) / tick))
                     if i < n_rows and px_row[i] == px:
                         now = float(sz_row[i])
                     elif deepest == deepest and (px < deepest if is_bid else px > deepest):
