@@ -148,12 +148,7 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
                             tick, lot, ask_sizes, on_lot)
         if fast is not None:
             return fast
-    if on_lot:
-        szs = sizes
-        szs_a = szs if ask_sizes is None else ask_sizes
-    else:
-        szs = lot_sizes(sizes, n, size_multiplier, sz_decimals, lot)
-        szs_a = szs if ask_sizes is None else lot_sizes(ask_sizes, n, size_multiplier, sz_decimals, lot)
+    szs, szs_a = _side_sizes(sizes, ask_sizes, n, size_multiplier, sz_decimals, lot, on_lot)
     tick_dec = _step_decimals(tick) if tick > 0.0 else 0
     b0 = _bid_px(bid_px, tick, tick_dec, sz_decimals)
     a0 = _ask_px(ask_px, tick, tick_dec, sz_decimals)
@@ -176,6 +171,15 @@ def lot_sizes(sizes: Sequence[float], n: int, mult: float, szd: int, lot: float)
         return [round(math.floor(sizes[i] * mult / lot * up) * lot, lot_dec) for i in range(n)]
     per = 10.0 ** szd  # the venue's lot: divide by the exact power of ten
     return [math.floor(sizes[i] * mult * per * up) / per for i in range(n)]
+
+
+def _side_sizes(sizes: Sequence[float], ask_sizes: Sequence[float] | None, n: int, mult: float, szd: int,
+                lot: float, on_lot: bool) -> tuple[Sequence[float], Sequence[float]]:
+    """(bid sizes, ask sizes) on the lot: as given when the caller rounded them already (``on_lot``)."""
+    if on_lot:
+        return sizes, sizes if ask_sizes is None else ask_sizes
+    szs = lot_sizes(sizes, n, mult, szd, lot)
+    return szs, szs if ask_sizes is None else lot_sizes(ask_sizes, n, mult, szd, lot)
 
 
 GRID_FAST_PATH = True  # False: always the general rounding path (the tests compare the two)
@@ -216,12 +220,7 @@ def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Se
     na = math.ceil(ask_px / tick * (1.0 - _REL))
     if nb <= 0 or na <= nb or (na * m + (n - 1) * step) / p10 >= bound:
         return None
-    if on_lot:
-        szs = sizes
-        szs_a = szs if ask_sizes is None else ask_sizes
-    else:
-        szs = lot_sizes(sizes, n, size_multiplier, szd, lot)
-        szs_a = szs if ask_sizes is None else lot_sizes(ask_sizes, n, size_multiplier, szd, lot)
+    szs, szs_a = _side_sizes(sizes, ask_sizes, n, size_multiplier, szd, lot, on_lot)
     nb *= m
     na *= m
     bids = []
