@@ -903,7 +903,12 @@ class AgentCore:
         rec.steps = (quote.half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
                      floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
                      safety_size, par_size, shadow_exits, g.limit_scale)
-        state = (key, tr.version, len(tr.settling), ov, g.level, par_f)
+        # everything reconcile reads: the desired quotes (the ladder's key, the overlay, the level, the taper), the
+        # orders (any change bumps the tracker's version), the exposure of orders ended but still settling (which
+        # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
+        # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
+        budget = self.budget
+        state = (key, tr.version, tr.exposures(), ov, g.level, par_f, limit, budget.cap, budget.used)
         if state == self._reconciled_state:
             return []
         cmds = reconcile(desired, tr, tick=self.tick, lot=self.lot, max_position=limit,

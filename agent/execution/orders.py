@@ -529,6 +529,7 @@ class OrderTracker:
                     o.prev_state = st
                     o.state = _STALE
                     out.append(o.cloid)
+                    self.version += 1  # a state change like any (reconcile no longer keeps a stale order)
             elif st is _STALE and ts - o.last_update_ts > settle_s and (o.acked_ts >= 0 or ts - o.sent_ts > grace):
                 # (never acknowledged: a snapshot tells only once its place has had ack_grace_s to land, as one
                 # not listed before then may still be on its way; asked sooner, it comes back unresolved, and

@@ -1076,3 +1076,41 @@ def test_the_half_spread_floor_and_the_clamp_to_the_book_are_steps_of_the_record
     rec = next(r for r in core.drain_records() if "quotes" in r)
     assert ("bid_behind_best_ask", 100_000.0) in steps(rec) and max(_prices(rec, "B")) == 100_000.0
     assert not any(name == "ask_behind_best_bid" for name, _ in steps(rec))
+
+
+def _commands_with_and_without_the_reconcile_memo(seed: int, quota: int) -> tuple[list, list]:
+    """The commands of one 10 Hz session, twice: as the core runs, and with its reconcile memo defeated (every
+    requote reconciles)."""
+    cfg = quoting({"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5}}})
+    # one order in ten answered after some 5.5 s (past the 5 s ack timeout: stale), and a small address budget
+    params = TwinParams.model_validate({
+        "latency": {"order_entry": {"spike_prob": 0.1, "spike_median_ms": 5500.0, "spike_sigma": 0.3}},
+        "quota": {"initial_buffer": quota}})
+    logs = []
+    for defeat in (False, True):
+        log: list = []
+        ex, gw, core, driver = build_session(cfg, seed, params, command_log=log)
+        if defeat:
+            quote = core._quote
+
+            def every_time(ts, rec, core=core, quote=quote):
+                core._reconciled_state = None
+                return quote(ts, rec)
+            core._quote = every_time
+        driver.start()
+        ex.env.run(until=1200.0)
+        logs.append(log)
+    return logs[0], logs[1]
+
+
+@pytest.mark.parametrize("seed, quota", [(1, 10000), (3, 200)])
+def test_skipping_a_reconcile_that_would_send_nothing_changes_no_command(seed, quota):
+    """The core skips reconcile when nothing it reads has changed since one that sent nothing: a pure saving,
+    so a session sends exactly what it sends reconciling every cycle. Its key once missed what changes with
+    time alone: the exposure of cancelled orders still settling (seed 1, with orders answered past the ack
+    timeout: 204 commands against 144), and the address budget growing with the venue's quota (seed 3 at a
+    200-request budget: 338 commands against 670). (An order going stale, which moves no exposure, is the
+    tracker's version: test_execution's TrackerVsVenue.)"""
+    kept, every = _commands_with_and_without_the_reconcile_memo(seed, quota)
+    assert len(every) > 100
+    assert kept == every

@@ -183,6 +183,19 @@ class TrackerVsVenue(RuleBasedStateMachine):
         assert math.isclose(ex_sell, sell + max(0.0, t.settling_total[Side.SELL]), abs_tol=1e-12)
 
     @invariant()
+    def every_change_reconcile_reads_bumps_the_version(self):
+        # the core skips reconcile while the version stands (and nothing else it reads has moved): a change to
+        # the live orders or the position that leaves it standing is one reconcile never answers (an order gone
+        # stale at its timeout once did: its level was not quoted again until something else changed)
+        t = self.t
+        seen = (t.position, sorted((o.cloid, o.state.value, o.px, o.sz, o.filled_sz, o.reduce_only, o.oid)
+                                   for o in t.live_set.values()))
+        last = getattr(self, "_last_seen", None)
+        if last is not None and last[1] != seen:
+            assert t.version != last[0], (last[1], seen)
+        self._last_seen = (t.version, seen)
+
+    @invariant()
     def worst_case_bounds_position(self):
         assert self.t.worst_case_position(Side.BUY) >= self.t.position - 1e-9
         assert self.t.worst_case_position(Side.SELL) <= self.t.position + 1e-9
