@@ -11,7 +11,8 @@ How much of the day the agent places orders in depends on the session (its seed,
 code that moves its decisions): the per-hour costs it prints let a reader work out a day of any mix. Each
 hour's cost is split too: the agent core's share (every event it handled, timed in the session: two clock
 reads an event, some 0.5 s a day), and what the day would take with the core at no cost, the rest being the
-twin, SimPy and the driver: what a faster core alone could buy.
+twin, SimPy and the driver: what a faster core alone could buy. The day is also given in DESIGN's units (raw SimPy timeouts of
+wall time, measured before and after it in the same run), in which its target is stated.
 
 Run: python bench/bench_day.py [--profile stress|default] [--hours 24] [--seed 1]
 """
@@ -24,7 +25,7 @@ import time
 
 from agent.session import build_session
 from bench_agent import PROFILES, profile_session
-from bench_twin import market_only
+from bench_twin import market_only, raw_simpy_timeouts
 from twin.units import parse_seed, positive_int
 
 
@@ -68,9 +69,12 @@ def main() -> None:
     ap.add_argument("--quiet", action="store_true", help="no progress line per simulated hour")
     args = ap.parse_args()
     seconds = args.hours * 3600.0
+    raw_before = raw_simpy_timeouts()  # timeouts a second, before the day and after it: the machine drifts
     rate, n_events = market_only(seconds / 60.0, observed=True)  # every event scheduled, as with an agent attached
     base = n_events / rate
     wall, hourly = whole_day(args.profile, args.hours, not args.quiet, args.seed)
+    raw_after = raw_simpy_timeouts()
+    raw_rate = 0.5 * (raw_before + raw_after)
     placing = [h for h, _, _, n, _ in hourly if n]
     print(f"twin market alone, {args.hours} h      {base:7.1f} s wall   (baseline 1.00)")
     print(f"[{args.profile}] full stack, {args.hours} h  {wall:7.1f} s wall   {wall / base:5.1f}x the market alone "
@@ -92,6 +96,11 @@ def main() -> None:
     in_core = hourly[-1][4]
     print(f"  the agent core {in_core:.1f} s of the {wall:.1f} s; with the core at no cost the run would take "
           f"{wall - in_core:.1f} s (the twin, SimPy and the driver): what a faster core alone could buy")
+    # DESIGN §10 states its targets for a machine where a raw SimPy timeout takes about 1.0 µs: in its units a day
+    # at stress must cost under 60 M raw timeouts of wall time, whatever this machine's speed
+    print(f"  in DESIGN's units: {wall * raw_rate / 1e6:.0f} M raw SimPy timeouts of wall time (goal for a day at "
+          f"stress: < 60 M), {(wall - in_core) * raw_rate / 1e6:.0f} M with the core at no cost; a raw timeout "
+          f"{1e6 / raw_before:.2f} µs before the day, {1e6 / raw_after:.2f} µs after")
 
 
 if __name__ == "__main__":
