@@ -97,16 +97,18 @@ def join_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float:
     return 0.0
 
 
+def _deepest_listed(px_row) -> float:
+    """A side's deepest listed price, nan when it lists none (a side shorter than the rows ends in nan)."""
+    for j in range(len(px_row) - 1, -1, -1):
+        if px_row[j] == px_row[j]:
+            return px_row[j]
+    return math.nan
+
+
 def shown_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float | None:
     """Displayed size at ``px`` (``level_size``), or None when ``px`` lies beyond the deepest listed level of a
     side that lists any: not seen, which is not nothing."""
-    n = len(px_row)
-    deepest = px_row[n - 1] if n else math.nan
-    if deepest != deepest:  # (a side shorter than the rows ends in nan)
-        for j in range(n - 2, -1, -1):
-            if px_row[j] == px_row[j]:
-                deepest = px_row[j]
-                break
+    deepest = _deepest_listed(px_row)
     if deepest == deepest and (px < deepest if is_bid else px > deepest):
         return None
     return level_size(px_row, sz_row, px, tick)
@@ -238,12 +240,7 @@ class CoinBook:
                 # for an order not at its grid index (inside the spread, most often: a market maker's quotes),
                 # shown_size's tests, which hold for the whole side: its deepest listed price, and its last row
                 last = px_row[n_rows - 1]
-                deepest = last
-                if last != last:  # (a side shorter than the rows ends in nan)
-                    for j in range(n_rows - 2, -1, -1):
-                        if px_row[j] == px_row[j]:
-                            deepest = px_row[j]
-                            break
+                deepest = _deepest_listed(px_row)
                 bids_order = best >= last  # (level_size: prices falling from the best, as bids are listed)
             for o in side:
                 px = o.px

@@ -14,8 +14,8 @@ import hashlib
 import math
 import struct
 from bisect import bisect_left, bisect_right
-from operator import itemgetter
 from dataclasses import replace
+from operator import itemgetter
 from typing import Callable, Union
 
 import numpy as np
@@ -506,7 +506,7 @@ class Exchange:
             return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid
         self._next_oid += 1
-        now_ms = self.epoch_ms + int(self.env.now * 1000.0)  # (now_ms)
+        now_ms = self.now_ms()
         order = ClientOrder(oid, spec.cloid, user, coin, spec.is_buy, spec.px, sz, spec.sz, spec.reduce_only,
                             spec.tif, 0.0, now_ms)
         filled_sz = 0.0
@@ -702,17 +702,14 @@ class Exchange:
     # ------------------------------------------------------------------ order state
 
     def _order_info(self, o: ClientOrder) -> OrderInfo:
-        return OrderInfo(o.coin, "B" if o.is_buy else "A", o.px, o.sz, o.oid, o.ts_ms, o.orig_sz, o.cloid,
-                         o.reduce_only, o.tif)
+        return OrderInfo(*_order_fields(o))
 
     def _set_status(self, o: ClientOrder, status: str) -> None:
         now = self.env.now
-        now_ms = self.epoch_ms + int(now * 1000.0)  # (now_ms inlined: every order status passes here)
-        user, cloid, side = o.user, o.cloid, "B" if o.is_buy else "A"
-        # the row holds OrderInfo's fields in its order (_order_info), built straight from the order: this runs
-        # for every placement, cancel and fill
-        self.order_status[o.oid] = (user, status, now_ms, o.coin, side, o.px, o.sz, o.oid, o.ts_ms, o.orig_sz,
-                                    cloid, o.reduce_only, o.tif)
+        now_ms = self.now_ms()
+        user, cloid = o.user, o.cloid
+        info = _order_fields(o)  # (OrderInfo's fields: the row keeps them flat, order_status_of makes the OrderInfo)
+        self.order_status[o.oid] = (user, status, now_ms) + info
         if cloid is not None:
             by_cloid = self._status_by_cloid.get(user)
             if by_cloid is None:
@@ -723,8 +720,7 @@ class Exchange:
             self._log("status", o.oid, status)
         conns = self._subs.get(("orderUpdates", user))
         if conns:
-            update = OrderUpdate(OrderInfo(o.coin, side, o.px, o.sz, o.oid, o.ts_ms, o.orig_sz, cloid, o.reduce_only,
-                                           o.tif), status, now_ms)
+            update = OrderUpdate(OrderInfo(*info), status, now_ms)
             for conn in conns:
                 frame = conn.frame
                 if frame is not None and conn.frame_at == now:
@@ -767,17 +763,13 @@ class Exchange:
         """A fill booked on the account, as the user sees it: a userFills row (the query) and the pushes
         (userFills, and the user channel's fills). Its tid is the trade's, of ``oid`` and the market's order on
         the other side, ``counter_oid`` (a fresh one when not given)."""
-        if counter_oid is None:
-            other = self._next_anon_oid  # _anon_oid inlined
-            self._next_anon_oid += 1
-        else:
-            other = counter_oid
+        other = self._anon_oid() if counter_oid is None else counter_oid
         tid = trade_tid(oid, other) if is_buy else trade_tid(other, oid)
         self.counters["fills"] += 1
         # the venue answers a state query from a committed block, and a fill after it lands in a later block, with
         # a later time: a fill in the very ms of a state already served is stamped the next ms, or a client taking
         # every fill up to the state's time as in its position (its watermark) would count this one in wrongly
-        now = self.epoch_ms + int(self.env.now * 1000.0)  # (now_ms)
+        now = self.now_ms()
         if now <= self._state_ms:
             now = self._state_ms + 1
         self._fill_ms = now
@@ -786,14 +778,9 @@ class Exchange:
         self.fills[user].append(info)
         if self.log is not None:
             self._log("fill", user, oid, px, sz, not crossed)
-        # each channel's push made only when someone is subscribed to it (the agent's gateway is not to userEvents)
-        subs = self._subs
         for key in (("userFills", user), ("userEvents", user)):
-            conns = subs.get(key)
-            if conns:
-                push = FillsPush(user, (info,))
-                for conn in conns:
-                    self._send(conn, push)
+            if key in self._subs:  # (the push is made only for a channel with subscribers)
+                self._publish(key, FillsPush(user, (info,)))
         return tid
 
     def _print_client(self, coin: str, buyer_aggressed: bool, px: float, sz: float, tid: int,
@@ -827,8 +814,6 @@ class Exchange:
         counters = self.counters
         consumed = self._consumed[coin]
         subs = self._subs
-        row_lists = self._row_lists
-        bid_key, ask_key = (coin, True), (coin, False)  # this coin's _row_lists keys
         # (the dicts of the market state, looked up once: every market event writes them)
         bid_px_of, bid_sz_of, ask_px_of, ask_sz_of = self.bid_px, self.bid_sz, self.ask_px, self.ask_sz
         best_bid_of, best_ask_of, last_trade_px = self.best_bid, self.best_ask, self.last_trade_px
@@ -860,10 +845,10 @@ class Exchange:
                 i += 1
                 if kinds[i - 1] == BOOK:
                     bb, ba = best_bids[j], best_asks[j]
-                    bpx = bid_px_of[coin] = bid_px[j]
-                    bsz = bid_sz_of[coin] = bid_sz[j]
-                    apx = ask_px_of[coin] = ask_px[j]
-                    asz = ask_sz_of[coin] = ask_sz[j]
+                    bid_px_of[coin] = bid_px[j]
+                    bid_sz_of[coin] = bid_sz[j]
+                    ask_px_of[coin] = ask_px[j]
+                    ask_sz_of[coin] = ask_sz[j]
                     best_bid_of[coin] = bb
                     best_ask_of[coin] = ba
                     if bb == bb and ba == ba:
@@ -875,10 +860,10 @@ class Exchange:
                         if ba <= book.max_bid or bb >= book.min_ask:  # (crossed_by_book's own test, seldom true)
                             for o in book.crossed_by_book(bb, ba):
                                 self._fill(o, o.px, o.sz, is_maker=True)
-                        # the rows as lists, as _level_rows makes them (once per book update: the book push and
-                        # order entry until the next update take them from there)
-                        b = row_lists[bid_key] = (bpx, bsz, bpx.tolist(), bsz.tolist())
-                        a = row_lists[ask_key] = (apx, asz, apx.tolist(), asz.tolist())
+                        # the rows as lists, once per book update: the book push and order entry until the next
+                        # update take them from there
+                        b = self._level_rows(coin, True)
+                        a = self._level_rows(coin, False)
                         book.advance_queues(b[2], b[3], a[2], a[3])
                 else:
                     px, sz, side = tpx[j], tsz[j], tside[j]
@@ -886,18 +871,11 @@ class Exchange:
                     if self.log is not None:
                         self._log("trade", coin, px, sz, side)
                     last_trade_px[coin] = px
-                    # the market's aggressor (_anon_oid inlined): in its print's tid and any fill it makes
-                    taker = self._next_anon_oid
-                    self._next_anon_oid = taker + 1
-                    conns = subs.get(trade_key)
-                    if conns is not None:  # (subscribed: the print is published, with an anonymous maker)
-                        maker = self._next_anon_oid
-                        self._next_anon_oid = maker + 1
+                    taker = self._anon_oid()  # the market's aggressor: in its print's tid and any fill it makes
+                    if trade_key in subs:  # (subscribed: the print is published, with an anonymous maker)
+                        maker = self._anon_oid()
                         tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
-                        push = TradePush(coin, "B" if side > 0 else "A", px, sz,
-                                         self.epoch_ms + int(env.now * 1000.0), tid)
-                        for conn in conns:
-                            self._send(conn, push)
+                        self._publish(trade_key, TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid))
                     if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
                         for o, take in book.hits_from_trade(side > 0, px, sz):
                             self._fill(o, o.px, take, is_maker=True, prints=False, counter_oid=taker)
@@ -1163,35 +1141,21 @@ class Exchange:
         socket drops before delivery. ``draw`` False: no latency drawn, delivered right behind what is on the way."""
         conn.frame = None  # an order update after this one starts a frame of its own, behind it
         epoch = conn.epoch
-        # _timeout_for inlined: every push passes here
-        env = self.env
-        now = env.now
-        at = now + self.latency.feed.sample(now) if draw else now
-        if at < conn.last_delivery:
-            at = conn.last_delivery
-        conn.last_delivery = at
-        env.timeout(at - now).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
+        self._timeout_for(conn, draw).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
 
     def _send_frame(self, conn: Connection, frame: list) -> None:
         """An orderUpdates frame, open for the updates the same instant makes until anything else is sent to the
         socket (the venue sends what a block did to a user's orders as one frame, its data an array): one
         delivery and one feed-latency draw for a modify's two updates, or a batch's twenty."""
-        env = self.env
-        now = env.now
         conn.frame = frame
-        conn.frame_at = now
+        conn.frame_at = self.env.now
         epoch = conn.epoch
 
         def deliver(_e) -> None:
             if conn.frame is frame:
                 conn.frame = None
             self._deliver(conn, epoch, OrderUpdatePush(tuple(frame)))
-        # _timeout_for inlined (every order status passes here)
-        at = now + self.latency.feed.sample(now)
-        if at < conn.last_delivery:
-            at = conn.last_delivery
-        conn.last_delivery = at
-        env.timeout(at - now).callbacks.append(deliver)
+        self._timeout_for(conn).callbacks.append(deliver)
 
     def _timeout_for(self, conn: Connection, draw: bool = True) -> simpy.Timeout:
         """The event a push to ``conn`` is delivered on: after a feed-latency draw, never before the last."""
@@ -1338,6 +1302,12 @@ def _fmt(px: float) -> str:
     return str(int(px)) if px == int(px) else repr(px)
 
 
+def _order_fields(o: ClientOrder) -> tuple:
+    """An order's OrderInfo fields, in OrderInfo's order: the one place that order is written (an order's status
+    row keeps them flat behind its own three, for every placement, cancel and fill)."""
+    return o.coin, "B" if o.is_buy else "A", o.px, o.sz, o.oid, o.ts_ms, o.orig_sz, o.cloid, o.reduce_only, o.tif
+
+
 _px_key = itemgetter(0)  # a level row's price (a C-level key: the book push sorts its rows twice a push)
 
 
@@ -1349,15 +1319,12 @@ def _funding_time(f: FundingInfo) -> int:
     return f.time_ms
 
 
-def _l2_side(pxs, szs, clients: list, n: int, consumed: dict, desc: bool) -> tuple:
+def _l2_side(pxs: list, szs: list, clients: list, n: int, consumed: dict, desc: bool) -> tuple:
     """One side of an l2Book push, best first: the displayed levels less what our fills consumed, with
-    the client orders resting there (part of the venue's book). Twice per book push: plain lists (the rows
-    come as lists, or numpy rows, which are turned into lists here)."""
+    the client orders resting there (part of the venue's book). Twice per book push: plain lists (the level
+    rows as _level_rows keeps them, made once per book update)."""
     px_l = pxs[:n]
     sz_l = szs[:n]
-    if type(px_l) is not list:
-        px_l = px_l.tolist()
-        sz_l = sz_l.tolist()
     if consumed:
         rows = [[px, sz - consumed.get(px, 0.0), 1] for px, sz in zip(px_l, sz_l) if px == px]
         rows = [r for r in rows if r[1] > 0]

@@ -88,8 +88,7 @@ class AddressQuota:
 
     def try_spend(self, n: int, t: float, is_cancel: bool = False) -> bool:
         """Charge ``n`` requests at time ``t``; False (and no charge) when refused."""
-        cap = self._buffer + int(self.cum_volume_usd // self._usd_per_req)  # (self.cap: asked on every action)
-        limit = min(cap + self._cancel_extra, 2 * cap) if is_cancel else cap  # (self.cancel_cap)
+        limit = self.cancel_cap if is_cancel else self.cap
         if self.used + n > limit and t - self._last_pass < self._interval:
             return False
         self._last_pass = t
