@@ -126,16 +126,9 @@ class Ledger:
         """The session's PnL, USDC: realised plus unrealised at ``mid``, less fees, plus funding (received less
         paid), less ``carried_usd``: the unrealised PnL a position an earlier run left had at the session's first mid
         is in the unrealised (marked from the venue's entry price) but was not made by this session."""
-        # at the first mid, or at this one when none has come (it is then the first); read every quote cycle, so
-        # carried_at and unrealized are inlined (the same arithmetic)
-        sp = self.start_position
-        if sp:
-            first = self.start_mid
-            carried = sp * ((first if first == first else mid) - self.start_entry_px)
-        else:
-            carried = 0.0
-        pos = self.position
-        return self.realized + ((mid - self.entry_px) * pos if pos else 0.0) - self.fees + self.funding - carried
+        first = self.start_mid  # the first mid, or this one when none has come (it is then the first)
+        carried = self.carried_at(first if first == first else mid)
+        return self.realized + self.unrealized(mid) - self.fees + self.funding - carried
 
     @property
     def carried_usd(self) -> float:

@@ -85,8 +85,7 @@ class RequestBudget:
 
     @property
     def headroom_frac(self) -> float:
-        cap = self.cap  # (headroom inlined: read twice every quote cycle)
-        return (cap - self.used) / cap if cap > 0 else 0.0
+        return self.headroom / self.cap if self.cap > 0 else 0.0
 
     @property
     def reserve(self) -> int:

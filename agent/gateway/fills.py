@@ -85,8 +85,13 @@ class FillDelivery:
         userFills snapshot frame): until then a listed fill may be history."""
         if self.baseline_ms is None:
             return []
-        floor, known = self.baseline_ms, self.known
-        return self._new(((t, f) for t, f in fills if t >= floor and f.tid not in known), "fills_in_snapshot")
+        return self._new(((t, f) for t, f in fills if self.wanted_in_snapshot(t, f.tid)), "fills_in_snapshot")
+
+    def wanted_in_snapshot(self, time_ms: int, tid: int) -> bool:
+        """Whether ``in_snapshot`` keeps a fill of this time and id: asked by a gateway before it makes the fill's
+        event (a snapshot lists the last minute's fills, nearly all of them had already)."""
+        b = self.baseline_ms
+        return b is not None and time_ms >= b and tid not in self.known
 
     def _new(self, fills: Iterable[TimedFill], counter: str) -> list[FillReceived]:
         out = []

@@ -122,8 +122,7 @@ class TwinGateway(CommandRouter):
         counters["requests"] += 1
         counters["request_items"] += n
         ttl = self.action_ttl_s
-        ex = self.ex
-        ex.submit(self.user, action, on_reply, self.conn, None if ttl is None else ex.env.now + ttl)
+        self.ex.submit(self.user, action, on_reply, self.conn, None if ttl is None else self._now() + ttl)
 
     def _spec(self, c: PlaceOrder | ModifyOrder, cloid: str) -> OrderSpec:
         side = c.side
@@ -294,15 +293,12 @@ class TwinGateway(CommandRouter):
         """The fills listed that the agent has not had go first, as from HyperliquidGateway: the snapshot's
         position holds them, and their pushes may come after it."""
         # only the fills it has not had are made into events (a snapshot lists the last minute's fills, which it has
-        # had nearly all of): the ones FillDelivery.in_snapshot would keep
+        # had nearly all of)
         delivery = self.fills
-        mine = [f for f in fills if f.coin == self.coin]
-        keys = [fill_key(f.time_ms, f.tid) for f in mine]  # (a bad one raises, as in _timed_fills)
-        if delivery.baseline_ms is not None:  # (else in_snapshot gives none)
-            floor, known = delivery.baseline_ms, delivery.known
-            fresh = tuple([f for f, k in zip(mine, keys) if f.time_ms >= floor and k not in known])
-            for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
-                self.sink(ev)
+        fresh = tuple([f for f in fills if f.coin == self.coin
+                       and delivery.wanted_in_snapshot(f.time_ms, fill_key(f.time_ms, f.tid))])
+        for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
+            self.sink(ev)
         pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
         opens = tuple(OpenOrder(o.cloid or f"oid:{o.oid}", o.oid, Side.BUY if o.side == "B" else Side.SELL,
                                 o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
@@ -322,7 +318,7 @@ class TwinGateway(CommandRouter):
     # ------------------------------------------------------------------ pushes
 
     def _on_push(self, push) -> None:
-        ts = self.ex.env.now  # (self._now(): every push passes here)
+        ts = self._now()
         sink = self.sink
         if isinstance(push, BookPush):
             sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),

@@ -91,7 +91,6 @@ class _LogitSignal:
 
 
 _logit_adjustment = _LogitSignal.adjustment
-_logit_p_up = _LogitSignal.p_up
 
 
 class BookImbalanceSignal(_LogitSignal):
@@ -109,20 +108,14 @@ class BookImbalanceSignal(_LogitSignal):
         """A book snapshot; levels best first, each (px, sz)."""
         g = self.level_decay
         b = a = 0.0
-        if g == 1.0:  # a plain sum (the weights stay 1, and 1·x is x: the same floats), at every book
-            for i in range(min(self.levels, len(bids))):
-                b += bids[i][1]
-            for i in range(min(self.levels, len(asks))):
-                a += asks[i][1]
-        else:
-            w = 1.0
-            for i in range(min(self.levels, len(bids))):
-                b += w * bids[i][1]
-                w *= g
-            w = 1.0
-            for i in range(min(self.levels, len(asks))):
-                a += w * asks[i][1]
-                w *= g
+        w = 1.0
+        for i in range(min(self.levels, len(bids))):
+            b += w * bids[i][1]
+            w *= g
+        w = 1.0
+        for i in range(min(self.levels, len(asks))):
+            a += w * asks[i][1]
+            w *= g
         tot = b + a
         self.logit = self.slope * (b - a) / tot if tot > 0.0 else 0.0
         self.ts = ts
@@ -263,21 +256,9 @@ class SignalBlend:
     def parts(self, ts: float, mid: float) -> list[tuple[str, float, float, float]]:
         """``contributions`` as plain tuples, for the quote cycle (which only unpacks them)."""
         out = []
-        exp = math.exp
         for s, w in zip(self.signals, self._w):
-            t = type(s)
-            if t.p_up is _logit_p_up:
-                # s.p_up(ts) inlined, _logistic too (every quote cycle, for every signal): the same arithmetic
-                age = ts - s.ts
-                x = s.logit if age <= 0.0 else s.logit * 0.5 ** (age / s.halflife)
-                if x >= 0.0:
-                    p = 1.0 / (1.0 + exp(-x))
-                else:
-                    e = exp(x)
-                    p = e / (1.0 + e)
-            else:
-                p = s.p_up(ts)
-            if t.adjustment is _logit_adjustment:
+            p = s.p_up(ts)
+            if type(s).adjustment is _logit_adjustment:
                 # s.adjustment(ts, mid) from the p_up just computed: the same arithmetic, done once
                 a = s.coef_frac * (p - 0.5)
                 m = s.max_frac
