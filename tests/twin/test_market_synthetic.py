@@ -348,3 +348,19 @@ def test_prices_stay_positive_when_the_mid_falls_near_zero():
             assert np.all(listed[:, 0])  # the touch stays listed
         assert c.trade_px.size > 0 and np.all(c.trade_px >= 1.0)
     assert chunks[-1].mid[-1] < 20.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(phi=st.floats(0.0, 0.999999), state=st.floats(-50.0, 50.0), scale=st.floats(1e-9, 10.0),
+       seed=st.integers(0, 2**32 - 1), n=st.integers(1, 1100))
+def test_the_latent_drift_path_is_scipys_ar1_filter_bit_for_bit(phi, state, scale, seed, n):
+    """The drift's AR(1) recursion left scipy.signal.lfilter (its import was most of a session's start):
+    every seeded path stays what it was only if each value is lfilter's exactly, not merely close."""
+    from scipy.signal import lfilter
+
+    from twin.market.synthetic import _ar1
+    x = np.random.default_rng(seed).standard_normal(n) * scale
+    want, _ = lfilter([1.0], [1.0, -phi], x, zi=[phi * state])
+    got = _ar1(x, phi, state)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
