@@ -11,7 +11,7 @@ from twin.files import make_output_folder, missing_extra, unreadable
 from twin.units import parse_seed
 
 EPILOG = """examples:
-  python -m agent                          # 1 simulated hour against the twin, seed 0
+  python -m agent                          # 2 simulated hours against the twin, seed 0
   python -m agent --duration 4h --seed 7 --out runs/demo
   python -m agent --config my.yaml --quiet
   python -m agent --show-config > my.yaml  # every setting, its default and what it does
