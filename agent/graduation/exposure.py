@@ -139,6 +139,12 @@ class GraduationConfig(FileModel):
                                           "s; slower acks lower execution_confidence in proportion.")
     health_window_s: float = Field(300.0, gt=0, description="Time constant of the rejection and rate-limit rates "
                                    "and the window of recent reconnections, s.")
+    health_min_requests: float = Field(20.0, ge=1, description=(
+        "Fewest recent requests (decayed like them) the rejection and rate-limit rates are shares of: with fewer, "
+        "the missing ones count as answered. A quiet spell (Shadow, Red's exits) sends few requests, and a "
+        "burst's rejections as a share of the few sent since stood unchanged as both decayed alike: execution "
+        "confidence stayed where the burst left it, at Shadow for some 20 minutes after a 5 s burst. Now a burst's "
+        "rejections fade with health_window_s once activity is this low."))
     demote_drawdown: float = Field(0.0075, gt=0, description="Drawdown since the level was entered, fraction of "
                                    "collateral, that demotes two levels at once.")
     min_execution_confidence: float = Field(0.3, ge=0, le=1, description="execution_confidence below this is an "

@@ -10,7 +10,8 @@ the throttles the core applies: ``places_orders`` (Shadow quotes on paper only),
 
 execution_confidence is ``execution_confidence_from`` over: EWMA ack latency /
 ``expected_ack_latency_s``; rejections (post-only crosses excluded: routine) and rate-limit refusals
-as exponentially decayed shares of the requests sent (time constant ``health_window_s``);
+as exponentially decayed shares of the requests sent (time constant ``health_window_s``; of at least
+``health_min_requests``, so that old evidence fades when little is sent);
 reconnections within ``health_window_s``; orders stale now. The sim-to-real gap (``agent.shadow``,
 measured on the real orders at the levels that place them) is promotion evidence, not one of its
 factors: it says the paper model misjudged our fills, which is a reason not to scale up, not the
@@ -179,7 +180,7 @@ class Graduation:
         rec = self._reconnects
         while rec and rec[0] < ts - self.cfg.health_window_s:
             rec.popleft()
-        req = max(self._req, 1.0)
+        req = max(self._req, self.cfg.health_min_requests)  # (fewer: the rest count as answered, see its doc)
         a = self._ack_ewma
         raw = execution_confidence_from(1.0 if a != a else a / self.cfg.expected_ack_latency_s,
                                               min(1.0, self._rej / req), min(1.0, self._lim / req),

@@ -372,3 +372,40 @@ def test_an_exchange_health_demotion_evaluates_the_new_level_on_its_own_evidence
         g.evaluate(ts, 1e4, 1.0, 1.0, 0, 1, 0)
     assert g.level == L.RAMPING
     assert g.evidence.fills_at_level == 0 and g.controller.good_since is None
+
+
+def test_a_bursts_rejections_fade_when_little_is_sent_afterwards():
+    """A rejection rate is a share of the recent requests, both decayed alike: when the agent goes quiet after
+    a burst (demoted to Shadow, or working exits at Red) the share stood where the burst left it, and execution
+    confidence with it, until the decayed requests fell below one: at Shadow some 20 minutes after a 5 s burst
+    (feb12_emergency_paralysis, seed 30). Taken of at least health_min_requests, the burst fades with
+    health_window_s; a venue that keeps refusing an agent that keeps sending still reads as it is."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+
+    cfg = GraduationConfig(demote_on_low_confidence=False)
+    tau = cfg.health_window_s
+    g = Graduation(cfg, ScorecardConfig(), 1e4, start_level=L.SHADOW)
+    g.note_request(0.0, 80)
+    for k in range(30):  # a burst: 30 of the 80 refused
+        g.note_rejection(k * 0.1)
+    ts = 0.0
+    while ts < 1.0 * tau:
+        ts += cfg.eval_interval_s
+        g.evaluate(ts, 1e4, 1.0, 1.0, 0, 1, 0)
+    during = g.confidence.execution_confidence
+    assert during < 0.4  # still the burst's: a 37% share, decayed alike, no requests since
+    while ts < 4.0 * tau:  # nothing sent: four time constants on
+        ts += cfg.eval_interval_s
+        g.evaluate(ts, 1e4, 1.0, 1.0, 0, 1, 0)
+    assert g.confidence.execution_confidence > 0.8
+
+    busy = Graduation(cfg, ScorecardConfig(), 1e4, start_level=L.SHADOW)  # refused steadily while sending
+    ts = 0.0
+    while ts < 4.0 * tau:
+        ts += cfg.eval_interval_s
+        busy.note_request(ts, 5)
+        busy.note_rejection(ts)
+        busy.note_rejection(ts)
+        busy.evaluate(ts, 1e4, 1.0, 1.0, 0, 1, 0)
+    assert busy.confidence.execution_confidence < 0.25  # 40% refused: 1 - 2 x 0.4, as ever
