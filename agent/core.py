@@ -166,7 +166,7 @@ class AgentCore:
             if t is OrderAcknowledged or t is ModifyAcknowledged:
                 o = self.tracker.orders.get(event.cloid if t is OrderAcknowledged else event.new_cloid)
                 if o is not None and o.acked_ts < 0:
-                    self.graduation.note_ack(event.ts - o.sent_ts)
+                    self.graduation.note_ack(event.ts - o.sent_ts, event.ts)
             self.tracker.on_event(event)
             if t is RateLimited:
                 self.errors.note(event.ts)

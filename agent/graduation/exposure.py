@@ -137,8 +137,9 @@ class GraduationConfig(FileModel):
                                    "considered, s. Demotion triggers are checked every timer tick.")
     expected_ack_latency_s: float = Field(0.35, gt=0, description="Order acknowledgement latency taken as normal, "
                                           "s; slower acks lower execution_confidence in proportion.")
-    health_window_s: float = Field(300.0, gt=0, description="Time constant of the rejection and rate-limit rates "
-                                   "and the window of recent reconnections, s.")
+    health_window_s: float = Field(300.0, gt=0, description="Time constant of the rejection and rate-limit rates, "
+                                   "of the fading of slow acks' latency when no ack has come since, and the window "
+                                   "of recent reconnections, s.")
     health_min_requests: float = Field(20.0, ge=1, description=(
         "Fewest recent requests (decayed like them) the rejection and rate-limit rates are shares of: with fewer, "
         "the missing ones count as answered. A quiet spell (Shadow, Red's exits) sends few requests, and a "

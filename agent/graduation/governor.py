@@ -9,7 +9,7 @@ the throttles the core applies: ``places_orders`` (Shadow quotes on paper only),
 (Optimized tightens).
 
 execution_confidence is ``execution_confidence_from`` over: EWMA ack latency /
-``expected_ack_latency_s``; rejections (post-only crosses excluded: routine) and rate-limit refusals
+``expected_ack_latency_s`` (its excess fading with ``health_window_s`` since the last ack); rejections (post-only crosses excluded: routine) and rate-limit refusals
 as exponentially decayed shares of the requests sent (time constant ``health_window_s``; of at least
 ``health_min_requests``, so that old evidence fades when little is sent);
 reconnections within ``health_window_s``; orders stale now. The sim-to-real gap (``agent.shadow``,
@@ -41,6 +41,7 @@ _SHADOW = ExposureLevel.SHADOW  # read every tick (an enum member read from its 
 class Graduation:
     __slots__ = ("cfg", "controller", "paper", "blend", "collateral", "confidence", "size_mult", "limit_scale",
                  "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
+                 "_ack_ts",
                  "_reconnects", "markouts", "fills", "_at_level_resolved", "_at_level_positive",
                  "_fills_at_entry", "_paper_at_entry", "_level_peak", "_prev_safety", "_prev_degraded",
                  "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow")
@@ -63,6 +64,7 @@ class Graduation:
         self._req = self._rej = self._lim = 0.0  # decayed counts
         self._decay_ts = 0.0
         self._ack_ewma = math.nan
+        self._ack_ts = math.nan  # when the last ack came
         self._reconnects: deque[float] = deque()
         self.markouts = MarkoutQueue(config.markout_horizon_s)  # real fills awaiting their markout
         self.fills = 0
@@ -109,10 +111,11 @@ class Graduation:
         self._decay(ts)
         self._lim += 1.0
 
-    def note_ack(self, latency_s: float) -> None:
+    def note_ack(self, latency_s: float, ts: float) -> None:
         if latency_s >= 0.0:
             a = self._ack_ewma
             self._ack_ewma = latency_s if a != a else a + 0.05 * (latency_s - a)
+            self._ack_ts = ts
 
     def note_reconnect(self, ts: float) -> None:
         self._reconnects.append(ts)
@@ -182,7 +185,12 @@ class Graduation:
             rec.popleft()
         req = max(self._req, self.cfg.health_min_requests)  # (fewer: the rest count as answered, see its doc)
         a = self._ack_ewma
-        raw = execution_confidence_from(1.0 if a != a else a / self.cfg.expected_ack_latency_s,
+        lat = 1.0 if a != a else a / self.cfg.expected_ack_latency_s
+        if lat > 1.0:
+            # the EWMA moves on acks only: with none coming (Shadow places nothing) slow acks of long ago stood as
+            # the venue's latency for good; their excess fades with health_window_s since the last ack instead
+            lat = 1.0 + (lat - 1.0) * math.exp(-max(0.0, ts - self._ack_ts) / self.cfg.health_window_s)
+        raw = execution_confidence_from(lat,
                                               min(1.0, self._rej / req), min(1.0, self._lim / req),
                                               len(rec), stale_orders)
         # smoothed over evaluations (time constant ~5 of them): one latency spike or a few orders stale

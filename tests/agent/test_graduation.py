@@ -409,3 +409,36 @@ def test_a_bursts_rejections_fade_when_little_is_sent_afterwards():
         busy.note_rejection(ts)
         busy.evaluate(ts, 1e4, 1.0, 1.0, 0, 1, 0)
     assert busy.confidence.execution_confidence < 0.25  # 40% refused: 1 - 2 x 0.4, as ever
+
+
+def test_slow_acks_of_long_ago_fade_when_no_ack_comes():
+    """The ack latency is an EWMA moved by acks: at Shadow, which places nothing, slow acks from before the
+    demotion stood as the venue's latency for good (execution confidence held low, and with it promotion). Their
+    excess fades with health_window_s since the last ack; acks that keep coming slow still read as slow."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+
+    cfg = GraduationConfig(demote_on_low_confidence=False)
+    tau = cfg.health_window_s
+    slow = 4.0 * cfg.expected_ack_latency_s
+
+    def run(acks_keep_coming: bool) -> list[float]:
+        g = Graduation(cfg, ScorecardConfig(), 1e4, start_level=L.SHADOW)
+        g.note_request(0.0, 10)
+        for k in range(10):
+            g.note_ack(slow, k * 0.1)
+        out, ts = [], 0.0
+        while ts < 4.0 * tau:
+            ts += cfg.eval_interval_s
+            if acks_keep_coming:
+                g.note_request(ts, 1)
+                g.note_ack(slow, ts)
+            g.evaluate(ts, 1e4, 1.0, 1.0, 0, 1, 0)
+            out.append(g.confidence.execution_confidence)
+        return out
+
+    quiet = run(False)
+    low = quiet.index(min(quiet))
+    assert quiet[low] < 0.4 and quiet[-1] > 0.9  # low at first (4x slower), near 1 four time constants on
+    assert all(b >= a - 1e-12 for a, b in zip(quiet[low:], quiet[low + 1:]))  # and only up, with nothing new
+    assert run(True)[-1] == pytest.approx(0.25, abs=0.01)  # the venue still slow: as slow as ever
