@@ -117,11 +117,15 @@ def shown_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float | 
 class CoinBook:
     """Client orders of one coin, sorted by priority (best price first, then time)."""
 
-    __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power")
+    __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power", "lot")
 
-    def __init__(self, coin: str, tick: float, power: float) -> None:
+    def __init__(self, coin: str, tick: float, power: float, lot: float = 0.0) -> None:
         self.coin = coin
         self.tick = tick
+        # a fill's size is whole lots, as every size on the venue is: the market's prints and the queue ahead are
+        # not (the synthetic market's sizes are continuous), and a fill cut from them left positions off the
+        # size grid (0.0000065903 BTC at the end of a day). 0: sizes as they come (unit tests of the queue)
+        self.lot = lot
         self.bids: list[ClientOrder] = []
         self.asks: list[ClientOrder] = []
         self.max_bid = -math.inf
@@ -178,7 +182,7 @@ class CoinBook:
             if through:
                 # a displayed level printed through was swept whole; inside the spread the order takes
                 # from the aggressor's size before the print's level does
-                take = o.sz if o.level_sz > 0.0 else min(o.sz, remaining)
+                take = o.sz if o.level_sz > 0.0 else self._whole_lots(min(o.sz, remaining))
                 remaining = max(0.0, remaining - take)
                 o.queue_ahead = 0.0
                 if take > 0.0:
@@ -194,7 +198,7 @@ class CoinBook:
                     break
                 remaining -= o.queue_ahead
                 o.queue_ahead = 0.0
-                take = min(o.sz, remaining)
+                take = self._whole_lots(min(o.sz, remaining))
                 remaining -= take
                 if take > 0.0:
                     hits.append((o, take))
@@ -210,6 +214,13 @@ class CoinBook:
                     if o.queue_ahead > o.level_sz:
                         o.queue_ahead = o.level_sz
         return hits
+
+    def _whole_lots(self, sz: float) -> float:
+        """``sz`` down to whole lots (an order's own size, on the grid, stays itself)."""
+        lot = self.lot
+        if not lot:
+            return sz
+        return round(math.floor(sz / lot + 1e-9) * lot, 12)
 
     def crossed_by_book(self, best_bid: float, best_ask: float) -> list[ClientOrder]:
         """Orders the market moved through: resting bids at or above the best ask, asks at or below the best bid."""

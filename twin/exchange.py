@@ -125,7 +125,7 @@ class Exchange:
         self._max_leverage: dict[str, int] = {c: i.max_leverage for c, i in self.instruments.items()}
         self._only_isolated = frozenset(c for c, i in self.instruments.items() if i.only_isolated)
         self.books: dict[str, CoinBook] = {
-            c: CoinBook(c, i.tick, params.queue.cancel_ahead_power) for c, i in self.instruments.items()}
+            c: CoinBook(c, i.tick, params.queue.cancel_ahead_power, i.lot) for c, i in self.instruments.items()}
         self.accounts: dict[str, Account] = {}
         self.quotas: dict[str, AddressQuota] = {}
         self.orders: dict[int, ClientOrder] = {}  # resting, by oid

@@ -175,3 +175,26 @@ def test_with_no_trades_the_queue_ahead_drains_at_the_markets_pace_not_the_books
     ahead0_fast, ahead_fast = _queues_after(60.0, 0.05, 30.0, range(40))
     kept, kept_fast = np.sum(ahead) / np.sum(ahead0), np.sum(ahead_fast) / np.sum(ahead0_fast)
     assert kept > 0.3 and kept_fast == pytest.approx(kept, rel=0.2)
+
+
+@given(sizes=st.lists(st.integers(1, 400), min_size=1, max_size=4), ahead=st.floats(0.0, 5e-3),
+       prints=st.lists(st.tuples(st.floats(1e-7, 5e-3), st.booleans()), min_size=1, max_size=12))
+def test_fills_cut_from_prints_are_whole_lots(sizes, ahead, prints):
+    """The venue's sizes are whole lots (BTC: 1e-5), and so is every fill: the synthetic market's prints and
+    the queue ahead are continuous, and fills cut from them once left a position off the size grid (0.0000065903
+    BTC at the end of a day). Fills are whole lots, never more than the order has left."""
+    lot = 1e-5
+    book = CoinBook("X", 1.0, 2.0, lot)
+    orders = []
+    for i, n in enumerate(sizes):
+        o = order(i, True, 100.0 - (i % 2), round(n * lot, 12), ahead=ahead)
+        o.level_sz = ahead if i % 2 == 0 else 0.0  # every other one inside the spread (not a displayed level)
+        book.add(o)
+        orders.append(o)
+    left = {o.oid: o.sz for o in orders}
+    for sz, through in prints:
+        for o, take in book.hits_from_trade(False, 99.0 if through else 100.0, sz):
+            assert take > 0.0 and abs(take / lot - round(take / lot)) < 1e-6
+            assert take <= left[o.oid] + 1e-12
+            left[o.oid] = round(left[o.oid] - take, 12)
+            o.sz = left[o.oid]
