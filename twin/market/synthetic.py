@@ -65,6 +65,24 @@ _BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path 
 
 
 
+_ALLOCATOR_WARM = False
+
+
+def _warm_allocator() -> None:
+    """Free one 1 MB array, once a process, before the first chunk.
+
+    A chunk's arrays (events × levels, ~100-300 kB each) sit just above glibc malloc's initial mmap threshold
+    (128 kB), so each was a fresh mmap and its pages faulted in anew: a third of the market's time. glibc raises
+    the threshold (and the trim threshold with it) to the size of the largest mmapped block freed, and this does
+    that. Importing scipy.signal did it by accident, and the market ran 3.1x raw SimPy per event with it, 4.1x
+    without (bench_twin.py, the same hour). Elsewhere than glibc it costs one allocation."""
+    global _ALLOCATOR_WARM
+    if not _ALLOCATOR_WARM:
+        _ALLOCATOR_WARM = True
+        block = np.ones(1 << 17)  # 1 MB, written so that it is really mapped
+        del block
+
+
 def _ar1(innovations: np.ndarray, phi: float, state: float) -> np.ndarray:
     """The AR(1) path ``y[n] = x[n] + phi * y[n-1]`` from ``y[-1] = state``.
 
@@ -161,6 +179,7 @@ class SyntheticMarket:
                  chunk_seconds: float = 10.0) -> None:
         if not (tick > 0 and lot > 0 and chunk_seconds > 0):
             raise ValueError(f"tick, lot and chunk_seconds must be > 0, got {tick}, {lot}, {chunk_seconds}")
+        _warm_allocator()
         self.p = params
         self.coin = coin
         self.tick = tick
