@@ -9,9 +9,10 @@ the throttles the core applies: ``places_orders`` (Shadow quotes on paper only),
 (Optimized tightens).
 
 execution_confidence is ``execution_confidence_from`` over: EWMA ack latency /
-``expected_ack_latency_s`` (its excess fading with ``health_window_s`` since the last ack); rejections (post-only crosses excluded: routine) and rate-limit refusals
-as exponentially decayed shares of the requests sent (time constant ``health_window_s``; of at least
-``health_min_requests``, so that old evidence fades when little is sent);
+``expected_ack_latency_s`` (its excess fading with ``health_window_s`` since the last ack); rejections
+(post-only crosses excluded: routine) and rate-limit refusals as exponentially decayed shares of the
+requests sent (time constant ``health_window_s``; of at least ``health_min_requests``, so that old
+evidence fades when little is sent);
 reconnections within ``health_window_s``; orders stale now. The sim-to-real gap (``agent.shadow``,
 measured on the real orders at the levels that place them) is promotion evidence, not one of its
 factors: it says the paper model misjudged our fills, which is a reason not to scale up, not the
@@ -41,8 +42,7 @@ _SHADOW = ExposureLevel.SHADOW  # read every tick (an enum member read from its 
 class Graduation:
     __slots__ = ("cfg", "controller", "paper", "blend", "collateral", "confidence", "size_mult", "limit_scale",
                  "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
-                 "_ack_ts",
-                 "_reconnects", "markouts", "fills", "_at_level_resolved", "_at_level_positive",
+                 "_ack_ts", "_reconnects", "markouts", "fills", "_at_level_resolved", "_at_level_positive",
                  "_fills_at_entry", "_paper_at_entry", "_level_peak", "_prev_safety", "_prev_degraded",
                  "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow")
 

@@ -79,8 +79,7 @@ def _warm_allocator() -> None:
     global _ALLOCATOR_WARM
     if not _ALLOCATOR_WARM:
         _ALLOCATOR_WARM = True
-        block = np.ones(1 << 17)  # 1 MB, written so that it is really mapped
-        del block
+        np.ones(1 << 17)  # 1 MB, written (so really mapped), and freed at once
 
 
 def _ar1(innovations: np.ndarray, phi: float, state: float) -> np.ndarray:
