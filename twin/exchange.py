@@ -778,9 +778,12 @@ class Exchange:
         self.fills[user].append(info)
         if self.log is not None:
             self._log("fill", user, oid, px, sz, not crossed)
+        push = None  # made only for a channel with subscribers, once for both
         for key in (("userFills", user), ("userEvents", user)):
-            if key in self._subs:  # (the push is made only for a channel with subscribers)
-                self._publish(key, FillsPush(user, (info,)))
+            if key in self._subs:
+                if push is None:
+                    push = FillsPush(user, (info,))
+                self._publish(key, push)
         return tid
 
     def _print_client(self, coin: str, buyer_aggressed: bool, px: float, sz: float, tid: int,

@@ -64,37 +64,29 @@ SHOCKABLE_PARAMS: tuple[str, ...] = (
 _BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path does not depend on chunking
 
 
-
-_ALLOCATOR_WARM = False
-
-
-def _warm_allocator() -> None:
-    """Free one 1 MB array, once a process, before the first chunk.
-
-    A chunk's arrays (events × levels, ~100-300 kB each) sit just above glibc malloc's initial mmap threshold
-    (128 kB), so each was a fresh mmap and its pages faulted in anew: a third of the market's time. glibc raises
-    the threshold (and the trim threshold with it) to the size of the largest mmapped block freed, and this does
-    that. Importing scipy.signal did it by accident, and the market ran 3.1x raw SimPy per event with it, 4.1x
-    without (bench_twin.py, the same hour). Elsewhere than glibc it costs one allocation."""
-    global _ALLOCATOR_WARM
-    if not _ALLOCATOR_WARM:
-        _ALLOCATOR_WARM = True
-        np.ones(1 << 17)  # 1 MB, written (so really mapped), and freed at once
-
-
 def _ar1(innovations: np.ndarray, phi: float, state: float) -> np.ndarray:
     """The AR(1) path ``y[n] = x[n] + phi * y[n-1]`` from ``y[-1] = state``.
 
-    A plain loop over a block of ``_BLOCK`` draws (~0.1 ms, 170 blocks a simulated day), not
-    ``scipy.signal.lfilter``: importing scipy.signal took ~0.8 s of every process's start (the
-    Quickstart's run was 3 s), for this one first-order filter. Its values are lfilter's bit for bit
-    (its recursion for these coefficients is this sum, in this order; a test checks it)."""
+    A plain loop over a block of ``_BLOCK`` draws (~60 µs; at the default 0.1 s grid some 850 blocks a
+    simulated day, 50 ms), not ``scipy.signal.lfilter``: importing scipy.signal took ~0.7 s of every
+    process's start (the Quickstart's run was 4.2 s, now 3.45 s), for this one first-order filter. Its values
+    are lfilter's bit for bit (its recursion for these coefficients is this sum, in this order; a test checks it)."""
     out = []
     y = state
     for x in innovations.tolist():
         y = x + phi * y
         out.append(y)
     return np.array(out)
+
+
+# Free one 1 MB array at import, before any chunk. A chunk's arrays (events × levels, ~100-300 kB each) sit just
+# above glibc malloc's initial mmap threshold (128 kB), so each was a fresh mmap and its pages faulted in anew: a
+# third of the market's time. glibc raises the threshold (and the trim threshold with it) to the size of the largest
+# mmapped block freed, and this does that. Importing scipy.signal did it by accident: the market ran 3.0-3.2x raw
+# SimPy per event with it, 4.0-4.2x without (bench_twin.py, runs alternated). Elsewhere than glibc it costs one
+# allocation.
+np.ones(1 << 17)
+
 
 class SyntheticMarketParams(FileModel):
     """Parameters of the synthetic market for one coin; defaults resemble BTC on Hyperliquid."""
@@ -178,7 +170,6 @@ class SyntheticMarket:
                  chunk_seconds: float = 10.0) -> None:
         if not (tick > 0 and lot > 0 and chunk_seconds > 0):
             raise ValueError(f"tick, lot and chunk_seconds must be > 0, got {tick}, {lot}, {chunk_seconds}")
-        _warm_allocator()
         self.p = params
         self.coin = coin
         self.tick = tick
