@@ -180,7 +180,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 # clock at all (twin serve keeps its own epoch): not a lag, counted
                 if 0.0 < lag <= 60.0:
                     lags.append(lag)
-                    held.append(ts - prev_push <= HELD_WITHIN_S)
+                    # (after_frame_s: behind any frame, order updates that make no event too; a journal written
+                    # before it was recorded has inf there, and then only the pushes seen here are known)
+                    held.append(min(ts - prev_push, ev.after_frame_s) <= HELD_WITHIN_S)
                 else:
                     lags_dropped += 1
         elif t is OrderAcknowledged or t is OrderRejected:

@@ -57,13 +57,17 @@ class Reason(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class BookUpdated:
-    """An L2 snapshot: levels best first, each (px, sz)."""
+    """An L2 snapshot: levels best first, each (px, sz). ``after_frame_s``: how long after the frame before it on
+    the same socket it arrived (inf: the first since connecting, or not known). A socket delivers in order, so an
+    update right behind another frame, of any channel (order updates the agent acts on not at all among them), may
+    have waited for it: calibration then takes its lag as an upper bound of the feed's latency."""
 
     ts: float
     coin: str
     bids: tuple[tuple[float, float], ...]
     asks: tuple[tuple[float, float], ...]
     venue_time_ms: int = 0
+    after_frame_s: float = float("inf")
 
 
 @dataclass(frozen=True, slots=True)

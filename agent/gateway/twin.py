@@ -9,6 +9,7 @@ hourly funding payments (userFundings: its snapshot on resubscribe holds those s
 """
 from __future__ import annotations
 
+import math
 from operator import itemgetter
 from typing import Callable
 
@@ -56,6 +57,7 @@ class TwinGateway(CommandRouter):
         self.action_ttl_s = action_ttl_s
         self.sink: EventSink | None = None
         self.conn = None
+        self._frame_ts = -math.inf  # when the socket's last frame arrived (BookUpdated.after_frame_s)
         self.open_oids: dict[str, int] = {}  # cloid -> oid of orders the venue says are open
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
         self._fills_since_ms = 0
@@ -320,9 +322,10 @@ class TwinGateway(CommandRouter):
     def _on_push(self, push) -> None:
         ts = self._now()
         sink = self.sink
+        after, self._frame_ts = ts - self._frame_ts, ts
         if isinstance(push, BookPush):
             sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
-                             push.time_ms))
+                             push.time_ms, after))
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL,
                                fill_key(push.time_ms, push.tid)))
@@ -353,6 +356,7 @@ class TwinGateway(CommandRouter):
                 self.counters["liquidations"] += 1
                 sink(AccountChangedByVenue(ts, "liquidation", repr(push.data)))
         elif isinstance(push, ConnectionEvent):
+            self._frame_ts = -math.inf  # (a socket of its own: nothing to wait behind)
             if push.up:
                 self.counters["reconnects"] += 1
                 self._subscribe()

@@ -153,3 +153,37 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
     limited = [e for e in events if type(e) is RateLimited]
     assert len(limited) == ex.counters["quota_refusals"] == 2 and limited[0].request == "scheduleCancel"
     assert gw.counters["rate_limited_address"] == 2
+
+
+def test_each_book_update_says_how_long_after_the_socket_s_frame_before_it_it_arrived():
+    """Order updates come on the same socket and make no event of their own (the agent has the reply), yet a book
+    update can wait behind one: calibration reads a lag right behind any frame as an upper bound only. The gap is
+    the one to the frame before, whatever its channel, and inf for the first since (re)connecting."""
+    from agent.config import AgentConfig
+    from agent.gateway.events import BookUpdated
+    from agent.session import build_session
+    from twin.faults.chaos import ChaosSchedule, Disconnect
+    from twin.messages import BookPush, OrderUpdatePush
+    events: list = []
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    ex, gw, core, driver = build_session(cfg, 3, schedule=ChaosSchedule(events=[Disconnect(at_s=60.0, duration_s=2.0)]),
+                                         event_log=events)
+    frames: list = []  # (arrival, push) of every frame the gateway was handed
+    handle = gw._on_push
+    gw._on_push = lambda push: (frames.append((ex.env.now, push)), handle(push))
+    driver.start()
+    ex.env.run(until=300.0)
+    books = [e for e in events if type(e) is BookUpdated]
+    pushed = [(i, t) for i, (t, p) in enumerate(frames) if type(p) is BookPush]
+    assert len(books) == len(pushed) > 500
+    behind_order_update = 0
+    for ev, (i, t) in zip(books, pushed):
+        assert ev.ts == t
+        before = frames[i - 1] if i else None
+        if before is None or type(before[1]).__name__ == "ConnectionEvent":
+            assert ev.after_frame_s == float("inf")
+        else:
+            assert ev.after_frame_s == t - before[0]
+            behind_order_update += ev.after_frame_s == 0.0 and type(before[1]) is OrderUpdatePush
+    assert sum(ev.after_frame_s == float("inf") for ev in books) == 2  # the first, and the first after the outage
+    assert behind_order_update > 0  # held behind a frame the event log has nothing of

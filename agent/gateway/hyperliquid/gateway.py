@@ -12,6 +12,7 @@ Every signed action carries ``expiresAfter`` = now + ttl. The signing key stays 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ from agent.gateway.base import CommandRouter, EventSink, RecentSides
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
-    AccountChangedByVenue, AccountSnapshot, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
+    AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
     ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected,
     PlaceOrder, RateLimited, Reason, Side,
 )
@@ -120,6 +121,7 @@ class HyperliquidGateway(CommandRouter):
         self._requests: set[asyncio.Task] = set()  # REST work started by commands
         self._closing = False
         self._connected = False
+        self._frame_ts = -math.inf
         self._lost_reported = False
         self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
@@ -669,6 +671,7 @@ class HyperliquidGateway(CommandRouter):
         """
         loop = asyncio.get_running_loop()
         last_rx = last_ping = loop.time()
+        self._frame_ts = -math.inf  # when the last frame arrived (BookUpdated.after_frame_s): none yet on this socket
         while not self._closing:
             now = loop.time()
             quiet_ping = last_rx + 0.5 * self.silence_s
@@ -699,7 +702,9 @@ class HyperliquidGateway(CommandRouter):
                 return
 
     def _on_frame(self, data: str | bytes) -> None:
-        parsed = self.parser.ws(data, self._now())
+        ts = self._now()
+        after, self._frame_ts = ts - self._frame_ts, ts
+        parsed = self.parser.ws(data, ts)
         if parsed.kind == "error":
             self.counters["venue_ws_errors"] += 1
             log.warning("venue websocket error: %.200s", parsed.text)
@@ -712,6 +717,8 @@ class HyperliquidGateway(CommandRouter):
             for ev in self.fundings.live(parsed.fundings):
                 self._emit(ev)
         for ev in parsed.events:
+            if type(ev) is BookUpdated:
+                ev = dataclasses.replace(ev, after_frame_s=after)
             self._emit(ev)
         if parsed.snapshot:
             for ev in self.fills.on_snapshot(parsed.fills, parsed.newest_ms):
