@@ -26,6 +26,11 @@ class FeedParams(FileModel):
         0.5, gt=0, description="Cadence of l2Book pushes. The venue documents at least 0.5 s between "
                                "book messages (reports since 2026-07 say up to 2-5 s for the non-fast feed).")
     book_levels: int = Field(20, ge=1, le=20, description="Levels per side in l2Book pushes (venue: 20).")
+    block_s: float = Field(
+        0.07, ge=0, description="The venue's block time, s (HyperCore makes a block roughly every 70 ms): a book "
+                                "push goes out on the first block at least book_interval_s after the last, so each "
+                                "interval is book_interval_s and a uniform part of a block, and the pushes drift "
+                                "against a client's own timer. 0: pushes exactly book_interval_s apart.")
 
 
 SIM_EPOCH_MS = 1_767_225_600_000  # 2026-01-01 UTC: a simulation's venue time at t=0 unless venue.epoch_ms pins it

@@ -61,7 +61,8 @@ def test_twin_session_with_a_scripted_drop_while_quotes_fill_gives_the_ledger_ev
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0))
     events: list = []
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})  # placing orders from the start
-    ex, gw, core, driver = build_session(cfg, 11, params, schedule, event_log=events)
+    # (a seed whose quotes fill in the outage: of seeds 0-13 all but 1, 4 and 11 do, and every one holds the rest)
+    ex, gw, core, driver = build_session(cfg, 0, params, schedule, event_log=events)
     driver.start()
     ex.env.run(until=120.0)
     driver.stop()  # pull every order, then let the replies and pushes in flight arrive

@@ -133,7 +133,7 @@ def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
     truth = TwinParams.model_validate({"markets": {"BTC": mk}})
     f = fit(observed_run(CFG, 3, truth, 3600.0)[1])
     m = f.market
-    assert m.coin == "BTC" and m.updates > 7000
+    assert m.coin == "BTC" and m.updates > 6500  # a push every 0.5 s and a part of a 70 ms block: ~6,700 an hour
     assert m.vol_per_sqrt_s == pytest.approx(1.2e-4, rel=0.08)
     assert m.trade_rate_per_s.lo <= 6.0 <= m.trade_rate_per_s.hi
     assert m.trade_size_median == pytest.approx(0.05, rel=0.05) and m.trade_size_log_std == pytest.approx(1.0, abs=0.05)
@@ -437,8 +437,9 @@ def test_the_feeds_lags_are_taken_on_the_venues_clock_with_the_hosts_measured_sk
     assert told.feed_lags_dropped == 0
     assert np.allclose(np.sort(told.feed_lag_s), np.sort(truth.feed_lag_s), atol=1e-6)
     untold = journal(tmp_path / "untold", None)  # (no skew measured: a run from before it was recorded)
-    assert untold.feed_lags_dropped > 0
-    assert np.median(untold.feed_lag_s) < np.median(truth.feed_lag_s) - 0.1
+    kept = truth.feed_lag_s[truth.feed_lag_s > 0.15]  # each lag 150 ms short, and those under it dropped
+    assert untold.feed_lags_dropped == len(truth.feed_lag_s) - len(kept) > 0
+    assert np.allclose(np.sort(untold.feed_lag_s), np.sort(kept) - 0.15, atol=1e-6)
 
 
 def test_the_cli_checks_its_out_folder_before_the_work_and_keeps_what_is_not_its_own(tmp_path, capsys):

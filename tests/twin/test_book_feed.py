@@ -1,0 +1,46 @@
+"""The l2Book feed's cadence: a push on the first block at least book_interval_s after the last, at a phase of its
+own. Pushed exactly every interval from the first subscription, it kept step with an agent cycling at the same
+period, which then quoted on a book a whole interval old at every cycle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin.exchange import Exchange
+from twin.faults.connection import ConnectionParams
+from twin.messages import BookPush
+from twin.params import TwinParams
+
+
+def _push_times(seed: int, block_s: float, seconds: float = 120.0, subscribe_at: float = 0.3) -> np.ndarray:
+    """When each l2Book push after the subscription's snapshot was made, s (delivered a picosecond later)."""
+    params = TwinParams.model_validate({
+        "connection": ConnectionParams(hazard_per_hour=0.0).model_dump(), "feed": {"block_s": block_s},
+        "latency": {"feed": {"median_ms": 1e-9, "sigma": 0.0, "spike_prob": 0.0, "burst_rate_per_hour": 0.0}}})
+    ex = Exchange.build(params, seed)
+    made: list[float] = []
+    ex.env.run(until=subscribe_at)
+    conn = ex.connect(lambda p: made.append(ex.env.now) if type(p) is BookPush else None)
+    conn.subscribe("l2Book", "BTC")
+    ex.env.run(until=subscribe_at + seconds)
+    assert made[0] == pytest.approx(subscribe_at, abs=1e-9)  # the snapshot a subscription is answered with
+    return np.asarray(made[1:]) - subscribe_at
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pushes_wait_for_a_block_and_drift_against_a_fixed_period(seed):
+    t = _push_times(seed, block_s=0.07)
+    gaps = np.diff(t)
+    assert 0.5 <= t[0] < 1.07 and gaps.min() >= 0.5 - 1e-9 and gaps.max() < 0.57
+    assert 0.03 < gaps.mean() - 0.5 < 0.04 and gaps.max() - gaps.min() > 0.06  # a uniform part of a block
+    # against a client's 0.5 s timer the pushes take every phase: a whole interval old at the timer, or fresh
+    phase = np.mod(t, 0.5)
+    assert np.histogram(phase, bins=5, range=(0.0, 0.5))[0].min() > 0.1 * len(t) / 5
+
+
+def test_the_first_push_s_phase_is_the_seed_s_and_without_blocks_the_period_is_exact():
+    firsts = {seed: _push_times(seed, block_s=0.0)[0] for seed in range(8)}
+    assert all(0.5 <= f < 1.0 for f in firsts.values()) and len({round(f, 6) for f in firsts.values()}) == 8
+    assert _push_times(3, block_s=0.0)[0] == firsts[3]  # the same seed, the same phase
+    gaps = np.diff(_push_times(3, block_s=0.0))
+    assert np.allclose(gaps, 0.5)
