@@ -8,6 +8,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -626,6 +627,12 @@ def test_a_silent_socket_is_treated_as_lost_and_reconnected():
     kinds = [type(e) for e in events if type(e) in (ConnectionLost, ConnectionRestored)]
     assert kinds == [ConnectionLost, ConnectionRestored]
     assert gw.stats["silent_streams"] == 1 and gw.stats["pings"] >= 1 and gw.stats["reconnects"] == 1
+    # each book update says how long after the frame before it on its socket it came, of any channel: the first after
+    # the reconnect counts from the new socket's subscription replies, not from the last book before the stall
+    books = [e for e in events if type(e) is BookUpdated]
+    back = events.index(first(events, ConnectionRestored))
+    assert all(0.0 <= e.after_frame_s < math.inf for e in books[1:])
+    assert 0.0 <= first(events[back:], BookUpdated).after_frame_s < 1.0
 
 
 class InjectingProxy:
