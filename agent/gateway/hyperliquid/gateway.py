@@ -27,9 +27,9 @@ from agent.gateway.base import CommandRouter, EventSink, RecentSides
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
-    AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected, ConnectionLost,
-    ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected,
-    PlaceOrder, RateLimited, Reason, Side,
+    AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
+    ConnectionLost, ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged,
+    OrderRejected, PlaceOrder, RateLimited, Reason, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager
@@ -121,7 +121,7 @@ class HyperliquidGateway(CommandRouter):
         self._requests: set[asyncio.Task] = set()  # REST work started by commands
         self._closing = False
         self._connected = False
-        self._frame_ts = -math.inf
+        self._frame_ts = -math.inf  # when the socket's last frame arrived (BookUpdated.after_frame_s)
         self._lost_reported = False
         self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
@@ -671,7 +671,7 @@ class HyperliquidGateway(CommandRouter):
         """
         loop = asyncio.get_running_loop()
         last_rx = last_ping = loop.time()
-        self._frame_ts = -math.inf  # when the last frame arrived (BookUpdated.after_frame_s): none yet on this socket
+        self._frame_ts = -math.inf  # no frame yet on this socket
         while not self._closing:
             now = loop.time()
             quiet_ping = last_rx + 0.5 * self.silence_s
