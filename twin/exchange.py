@@ -53,6 +53,7 @@ INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
 # rows in a userFills or userFillsByTime reply and the userFills snapshot frame: "at most 2000 fills per response"
 # (docs info-endpoint, "Retrieve a user's fills" and "... by time"); a client pages on from the last row's time
 FILLS_PER_REPLY = 2000
+FILLS_KEPT = 10_000  # "only the 10000 most recent fills are available" (docs, userFillsByTime): older ones are not served
 FUNDINGS_PER_REPLY = 500  # rows in a userFunding reply and the userFundings snapshot frame (UNCONFIRMED: the docs'
 # general cap on time-range replies)
 _PER_ROW_WEIGHT = frozenset({"userFills", "userFillsByTime", "userFunding"})  # info replies weighed by their rows
@@ -1236,11 +1237,12 @@ class Exchange:
         return tuple(reversed(self.fills.get(user.lower(), [])[-FILLS_PER_REPLY:]))
 
     def user_fills_by_time(self, user: str, start_ms: int, end_ms: int | None = None) -> tuple[FillInfo, ...]:
-        """Fills with start ≤ time ≤ end, oldest first, at most 2000 (as the venue pages them)."""
+        """Fills with start ≤ time ≤ end, oldest first, at most 2000 (as the venue pages them), of the newest 10000
+        (those the venue keeps: a client that pages from further back reaches the newest without the ones before)."""
         fills = self.fills.get(user.lower(), [])
         # booked in time order: a binary search, not a scan of the whole history (which grows all day, and
         # an account snapshot asks for this every audit)
-        lo = bisect_left(fills, start_ms, key=_fill_time)
+        lo = bisect_left(fills, start_ms, max(0, len(fills) - FILLS_KEPT), key=_fill_time)
         hi = len(fills) if end_ms is None else bisect_right(fills, end_ms, lo, key=_fill_time)
         return tuple(fills[lo:min(hi, lo + FILLS_PER_REPLY)])
 

@@ -163,11 +163,11 @@ def test_different_seed_different_market():
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 50), max_size=60), st.integers(-5, 1300), st.one_of(st.none(), st.integers(-5, 1300)),
-       st.integers(1, 5))
+       st.integers(1, 10))
 def test_fills_by_time_are_the_window_oldest_first_at_most_the_cap(gaps, start, end, cap_scale):
-    """userFillsByTime gives fills with start ≤ time ≤ end, oldest first, at most 2000: the same rows a scan
-    of the whole history gives (the twin binary-searches it). Times repeat (fills in one block) and the
-    cap is hit when the window is large enough."""
+    """userFillsByTime gives fills with start ≤ time ≤ end, oldest first, at most 2000, of the newest 10000 (the
+    fills the venue keeps): the same rows a scan of those gives (the twin binary-searches it). Times repeat (fills
+    in one block), the cap is hit when the window is large enough, and older fills are there past 10000 rows."""
     import simpy
     from twin.messages import FillInfo
 
@@ -175,8 +175,31 @@ def test_fills_by_time_are_the_window_oldest_first_at_most_the_cap(gaps, start, 
     ex.fund(USER, 10_000.0)
     t = 0
     rows = ex.fills[USER]
-    for i, gap in enumerate(gaps * cap_scale * 20):  # up to 6,000 rows, so the cap of 2,000 binds
+    for i, gap in enumerate(gaps * cap_scale * 20):  # up to 12,000 rows: the caps of 2,000 and 10,000 bind
         t += gap // 10  # most gaps are zero: many fills share a millisecond
         rows.append(FillInfo("BTC", 100.0, 0.001, "B", t, 0.0, "Open Long", 0.0, i, i, False, 0.0, None))
-    scanned = [f for f in rows if f.time_ms >= start and (end is None or f.time_ms <= end)][:2000]
+    scanned = [f for f in rows[-10_000:] if f.time_ms >= start and (end is None or f.time_ms <= end)][:2000]
     assert list(ex.user_fills_by_time(USER.upper(), start, end)) == scanned
+
+
+def test_paging_fills_by_time_from_the_start_reaches_the_newest_10000_and_no_older():
+    """"Only the 10000 most recent fills are available" (docs): a client paging from an account's first fill, on
+    from each page's last time, reads the newest 10000 once each and stops at a short page."""
+    import simpy
+    from twin.messages import FillInfo
+
+    ex = Exchange(simpy.Environment(), TwinParams(), 0)
+    ex.fund(USER, 10_000.0)
+    rows = ex.fills[USER]
+    for i in range(12_345):
+        rows.append(FillInfo("BTC", 100.0, 0.001, "B", 1_000 + i // 2, 0.0, "Open Long", 0.0, i, i, False, 0.0, None))
+    seen: dict[int, FillInfo] = {}
+    start, pages = 0, 0
+    while True:
+        page = ex.user_fills_by_time(USER, start)
+        pages += 1
+        seen.update((f.tid, f) for f in page)
+        if len(page) < 2000:
+            break
+        start = page[-1].time_ms
+    assert sorted(seen) == list(range(12_345 - 10_000, 12_345)) and pages == 6
