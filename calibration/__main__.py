@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if feed:
         ks = f", KS {feed['ks_distance']:.3f} against the replay" if feed["ks_distance"] is not None else ""
         print(f"feed latency: body median {feed['leg']['median_ms']:.1f} ms, sigma {feed['leg']['sigma']:.3f}; spikes "
-              f"{feed['leg']['spike_prob']:.2%} ({feed['held_share']:.0%} of the updates right behind another push: "
+              f"{feed['leg']['spike_prob']:.2%} ({feed['held_share']:.0%} of the updates right behind another frame: "
               f"censored{ks})")
     else:
         print("feed latency: too few book updates with comparable clocks (the base's kept)")

@@ -10,10 +10,11 @@
   that matters: round trips drawn from the fitted legs against the observed ones. The feed's latency is
   seen directly (a book update's arrival less the venue's time on it), one leg with a body and a spike
   component, but a socket delivers in order: a slow message holds back those behind it, and an update so
-  held arrives right behind the push it waited for, its own latency known only to be at most its lag. So
-  the fit is a censored maximum likelihood: an update that arrived within ``HELD_WITHIN_S`` of the push
-  before it contributes the mixture's CDF at its lag, the others its density (fitted to the lags as they
-  were, a twin run drawing 5% spikes looked 24% spiked and 13% slower). The fitted leg is set as the
+  held arrives right behind the frame it waited for, its own latency known only to be at most its lag. So
+  the fit is a censored maximum likelihood: an update that arrived within ``HELD_WITHIN_S`` of the frame
+  before it on its socket, of any channel (``BookUpdated.after_frame_s``), contributes the mixture's CDF at its
+  lag, the others its density (fitted to the lags as they were, a twin run drawing 5% spikes looked 27% spiked
+  and 20% slower). The fitted leg is set as the
   twin's feed, which adds the holds itself; the replay check sets the lags it shows beside the ones seen.
 - **Rejections.** Per reason, the share of the places that passed the twin's rules rejected for it, with
   a Wilson 95% interval. Only the reasons the twin draws at random are fitted; those its rules produce

@@ -24,7 +24,7 @@ from agent.gateway.events import (
 
 # events that arrive on the websocket (the others are REST replies or the driver's own timers)
 _PUSHED = (BookUpdated, TradeObserved, FillReceived, OrderClosedByVenue, AccountChangedByVenue)
-HELD_WITHIN_S = 0.001  # a push this soon after the one before it may have waited behind it (see feed_held)
+HELD_WITHIN_S = 0.001  # an update this soon after the frame before it may have waited behind it (see feed_held)
 
 
 # reasons the twin's rules produce from the orders and the book, never by a random draw: not fitted
@@ -46,7 +46,7 @@ class Observations:
     place_requests: int  # requests (actions) that carried places: a batch is one
     lost_requests: int  # of them, those none of whose places was ever answered (lost in transport)
     feed_lag_s: np.ndarray  # each book update: from the venue's time on it to its arrival, s (the feed's latency)
-    # (a socket delivers in order: an update that arrived right behind another push, within HELD_WITHIN_S, may have
+    # (a socket delivers in order: an update that arrived right behind another frame, within HELD_WITHIN_S, may have
     # waited for it, and its own latency is then only known to be at most its lag: ``feed_held``)
     disconnects: int  # websocket drops
     outages_s: np.ndarray  # each drop's length until the socket was back, s

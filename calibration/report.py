@@ -176,7 +176,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
         dropped = (f" {feed['dropped']} more had a lag outside (0, 60] s, after the host clock's measured skew: not "
                    f"a latency (clocks apart), left out. " if feed.get("dropped") else "")
         parts.append(_leg_html(f"{feed['n']} updates, {feed['held']} ({feed['held_share']:.0%}) of them right behind "
-                               f"another push.{dropped} ", feed, "", against, feed_fig))
+                               f"another frame on the socket.{dropped} ", feed, "", against, feed_fig))
     parts.append("<h2>Rejections (share of the places that passed the rules, Wilson 95%)</h2><table border=1 cellpadding=4>"
                  "<tr><th>reason</th><th>count</th><th>of</th><th>rate</th><th>interval</th></tr>")
     parts += [_rate_row(k, v) for k, v in s["rejections"].items()] or ["<tr><td colspan=5>none</td></tr>"]

@@ -77,8 +77,9 @@ def test_latency_is_recovered_and_the_fitted_twin_draws_the_round_trips_seen(fit
 def test_the_feeds_latency_is_recovered_under_the_sockets_in_order_delivery(fitted):
     """Seen directly: each book update's arrival less the venue's time on it. The twin delivers a socket's
     messages in order, so a spiked message holds back the updates behind it; those arrive right behind
-    another push, and count for the fit as "at most this" (censored). The fitted leg is the one the twin
-    drew, not the holds: the lags as they were look 24% spiked and 13% slower than the 5% drawn. It is
+    another frame (of any channel: an order update makes no event, but the update says how long after the frame
+    before it it came), and count for the fit as "at most this" (censored). The fitted leg is the one the twin
+    drew, not the holds: the lags as they were look 27% spiked and 20% slower than the 5% drawn. It is
     set as the twin's feed, and the fitted twin replayed shows the lags that were seen."""
     from calibration.fit import fit_mixture, replay_check
     obs = fitted.observations
