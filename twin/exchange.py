@@ -33,15 +33,16 @@ from twin.instruments import InstrumentSpec, price_is_valid, size_is_valid
 from twin.market.base import BOOK, MarketProcess, Shock
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import (
-    ANON_ADDRESS, SUCCESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent,
-    FillInfo, FillsPush, Filled, FundingInfo, FundingPush, HttpError, ModifyAction, NoopAction, OrderAction,
-    OrderInfo, OrderSpec, OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction, StatusError,
-    TradePush, TransportFailure, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush, action_size,
+    ANON_ADDRESS, SUCCESS, Action, ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction,
+    ConnectionEvent, FillInfo, FillsPush, Filled, FundingInfo, FundingPush, HttpError, ModifyAction, NoopAction,
+    OrderAction, OrderInfo, OrderSpec, OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction,
+    StatusError, TradePush, TransportFailure, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
+    action_size,
 )
 from twin.params import SIM_EPOCH_MS, TwinParams
 
 DAY_S = 86400.0
-CHANNELS = ("l2Book", "trades", "orderUpdates", "userFills", "userEvents", "userFundings")
+CHANNELS = ("l2Book", "bbo", "trades", "orderUpdates", "userFills", "userEvents", "userFundings")
 EMPTY_ORDER_BATCH = "Order batch is empty."  # UNCONFIRMED text (see Exchange._process)
 CROSS_NOT_ALLOWED = "Cross margin is not allowed for this asset."  # UNCONFIRMED (see Exchange._update_leverage)
 CANNOT_SWITCH_MODE = "Cannot switch leverage type with open position."  # UNCONFIRMED, likewise
@@ -53,7 +54,7 @@ INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
 # rows in a userFills or userFillsByTime reply and the userFills snapshot frame: "at most 2000 fills per response"
 # (docs info-endpoint, "Retrieve a user's fills" and "... by time"); a client pages on from the last row's time
 FILLS_PER_REPLY = 2000
-FILLS_KEPT = 10_000  # "only the 10000 most recent fills are available" (docs, userFillsByTime): older ones are not served
+FILLS_KEPT = 10_000  # "only the 10000 most recent fills are available" (docs, userFillsByTime): older ones not served
 FUNDINGS_PER_REPLY = 500  # rows in a userFunding reply and the userFundings snapshot frame (UNCONFIRMED: the docs'
 # general cap on time-range replies)
 _PER_ROW_WEIGHT = frozenset({"userFills", "userFillsByTime", "userFunding"})  # info replies weighed by their rows
@@ -183,6 +184,7 @@ class Exchange:
         for coin, market in self.markets.items():
             env.process(self._run_market(coin, market))
         self._feed_running = False  # started by the first l2Book subscription
+        self._bbo_running = False  # started by the first bbo subscription
         self._margin_running = False  # started by the first funded account (with the hourly funding)
 
     # ------------------------------------------------------------------ construction
@@ -939,6 +941,24 @@ class Exchange:
                 if key in self._subs:
                     self._publish(key, self.l2_book(coin))
 
+    def _run_bbo_feed(self):
+        """At each block (FeedParams.block_s; every 0.1 s, the synthetic market's grid, when it is 0) the best bid
+        and ask of each coin whose bbo has a subscriber, pushed when they differ from the last pushed: the venue
+        sends bbo "only when the bbo changes in a block". No draw: blocks come at the venue's own times, and a
+        session without a bbo subscriber (the agent's) runs as it did before there was one."""
+        block = self.params.feed.block_s or 0.1
+        last: dict[str, tuple] = {}
+        while True:
+            yield self.env.timeout(block)
+            for coin in self.markets:
+                key = ("bbo", coin)
+                if key in self._subs:
+                    book = self.l2_book(coin)
+                    top = (book.bids[0] if book.bids else None, book.asks[0] if book.asks else None)
+                    if top != last.get(coin):
+                        last[coin] = top
+                        self._publish(key, BboPush(coin, book.time_ms, *top))
+
     def _run_margin_checks(self):
         """Margin cancels (resting orders the account can no longer carry) and liquidations."""
         interval = self.params.venue.margin_check_interval_s
@@ -1108,7 +1128,7 @@ class Exchange:
     def _subscribe(self, conn: Connection, channel: str, key: str) -> None:
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; the twin serves {CHANNELS}")
-        if channel != "l2Book" and channel != "trades":
+        if channel != "l2Book" and channel != "trades" and channel != "bbo":
             key = key.lower()
         if not conn.up:
             return
@@ -1120,6 +1140,9 @@ class Exchange:
         if channel == "l2Book" and not self._feed_running and self.markets:
             self._feed_running = True
             self.env.process(self._run_book_feed())
+        if channel == "bbo" and not self._bbo_running and self.markets:
+            self._bbo_running = True
+            self.env.process(self._run_bbo_feed())
         # snapshots on subscribe, as the venue sends them
         if channel == "l2Book" and key in self.markets:
             self._send(conn, self.l2_book(key))

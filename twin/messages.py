@@ -171,6 +171,17 @@ class BookPush:
     asks: tuple[tuple[float, float, int], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class BboPush:
+    """Channel bbo: the best bid and ask as (px, sz, n), None for a side with none. The venue sends it "only when
+    the bbo changes in a block"."""
+
+    coin: str
+    time_ms: int
+    bid: tuple[float, float, int] | None
+    ask: tuple[float, float, int] | None
+
+
 ANON_ADDRESS = "0x" + "00" * 20  # the other party of a client's trade: the twin's market has no addresses
 
 
@@ -289,4 +300,4 @@ class ConnectionEvent:
     time_ms: int
 
 
-Push = Union[BookPush, TradePush, OrderUpdatePush, FillsPush, FundingPush, UserEventPush, ConnectionEvent]
+Push = Union[BookPush, BboPush, TradePush, OrderUpdatePush, FillsPush, FundingPush, UserEventPush, ConnectionEvent]

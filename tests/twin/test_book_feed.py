@@ -44,3 +44,28 @@ def test_the_first_push_s_phase_is_the_seed_s_and_without_blocks_the_period_is_e
     assert _push_times(3, block_s=0.0)[0] == firsts[3]  # the same seed, the same phase
     gaps = np.diff(_push_times(3, block_s=0.0))
     assert np.allclose(gaps, 0.5)
+
+
+def test_bbo_is_pushed_at_blocks_only_when_the_top_of_the_book_changed():
+    """The venue sends bbo "only when the bbo changes in a block": at block times, each push the book's best bid and
+    ask as l2Book would give them then, none twice in a row, and fewer pushes than blocks."""
+    from twin.messages import BboPush
+    params = TwinParams.model_validate({
+        "connection": ConnectionParams(hazard_per_hour=0.0).model_dump(),
+        "latency": {"feed": {"median_ms": 1e-9, "sigma": 0.0, "spike_prob": 0.0, "burst_rate_per_hour": 0.0}}})
+    ex = Exchange.build(params, 4)
+    got: list = []
+
+    def on_push(p) -> None:
+        if type(p) is BboPush:
+            book = ex.l2_book("BTC")
+            got.append((ex.env.now, p, (book.bids[0], book.asks[0])))
+    conn = ex.connect(on_push)
+    conn.subscribe("bbo", "BTC")
+    ex.env.run(until=60.0)
+    blocks = int(60.0 / params.feed.block_s)
+    assert 100 < len(got) < blocks
+    for t, p, top in got:
+        assert p.coin == "BTC" and (p.bid, p.ask) == top and p.bid[0] < p.ask[0]
+        assert abs(t / params.feed.block_s - round(t / params.feed.block_s)) < 1e-6  # at a block
+    assert all((a.bid, a.ask) != (b.bid, b.ask) for (_, a, _), (_, b, _) in zip(got, got[1:]))

@@ -372,6 +372,32 @@ def test_websocket_greeting_acks_book_and_fills_snapshot_and_pong():
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
 
 
+def test_websocket_bbo_frames_are_the_venue_s_shape_and_the_book_s_top():
+    """The bbo channel ("Sent only when the bbo changes in a block"): {"coin", "time", "bbo": [bid, ask]}, each
+    level a {"px", "sz", "n"} as l2Book's, and consecutive frames differ."""
+    async def scenario(bg: BackgroundServer):
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(bg.ws_url) as ws:
+                await ws.receive(timeout=TIMEOUT)
+                sub = {"type": "bbo", "coin": "BTC"}
+                await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                frames = await _frames_until(ws, lambda f: f.get("channel") == "bbo")
+                assert frames[0] == {"channel": "subscriptionResponse",
+                                     "data": {"method": "subscribe", "subscription": sub}}
+                bbos = [frames[-1]["data"]]
+                while len(bbos) < 4:
+                    bbos.append((await _frames_until(ws, lambda f: f.get("channel") == "bbo"))[-1]["data"])
+        for b in bbos:
+            bid, ask = b["bbo"]
+            assert b["coin"] == "BTC" and isinstance(b["time"], int)
+            assert set(bid) == set(ask) == {"px", "sz", "n"} and float(bid["px"]) < float(ask["px"])
+        assert all(a["bbo"] != b["bbo"] for a, b in zip(bbos, bbos[1:]))
+        assert [b["time"] for b in bbos] == sorted(b["time"] for b in bbos)
+
+    with venue() as bg:
+        asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
+
+
 def test_websocket_order_updates_and_user_fills_follow_rest_actions():
     async def scenario(bg: BackgroundServer):
         async with aiohttp.ClientSession() as session:

@@ -22,7 +22,7 @@ from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel, ConnectionParams
 from twin.faults.quota import info_weight
 from twin.messages import (
-    ActionErr, ActionOk, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push,
+    ActionErr, ActionOk, BboPush, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push,
     TradePush, TransportFailure, UserEventPush,
 )
 from twin.params import TwinParams
@@ -39,8 +39,8 @@ GREETING = "Websocket connection established."
 WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 60 s (hyperliquid.md §4)
 FAST_BOOK_LEVELS = 5  # an l2Book subscription with "fast": true gets 5 levels a side (the venue's docs)
 MAX_POSTS_IN_FLIGHT = 100  # post requests a socket may have in flight at once (hyperliquid.md §4, server limits)
-WS_CHANNELS = {"l2Book": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user", "userEvents": "user",
-               "userFundings": "user"}
+WS_CHANNELS = {"l2Book": "coin", "bbo": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user",
+               "userEvents": "user", "userFundings": "user"}
 LINK_DOWN = "The twin's connection model has this link down (a scripted or random outage): retry later."
 
 
@@ -532,6 +532,8 @@ class WsSession:
             n_sig, mantissa, depth = self.book_opts.get(push.coin, (None, None, None))
             return wire.dumps({"channel": "l2Book",
                                "data": wire.book_json(push, insts.get(push.coin), n_sig, mantissa, depth)})
+        if isinstance(push, BboPush):
+            return wire.dumps({"channel": "bbo", "data": wire.bbo_json(push, insts.get(push.coin))})
         if isinstance(push, TradePush):
             return wire.dumps({"channel": "trades", "data": [wire.trade_json(push, insts.get(push.coin))]})
         if isinstance(push, OrderUpdatePush):

@@ -14,9 +14,10 @@ from typing import Any, Iterable, Mapping
 
 from twin.instruments import InstrumentSpec
 from twin.messages import (
-    ANON_ADDRESS, Action, ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled, FillsPush,
-    FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate, Resting,
-    ScheduleCancelAction, StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
+    ANON_ADDRESS, Action, ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled,
+    FillsPush, FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate,
+    Resting, ScheduleCancelAction, StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction,
+    UserEventPush,
 )
 from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
 
@@ -319,6 +320,12 @@ def err(text: str) -> dict:
 
 def levels_json(levels: Iterable[tuple[float, float, int]], inst: InstrumentSpec | None) -> list[dict]:
     return [{"px": px_num(px), "sz": sz_num(sz, inst), "n": n} for px, sz, n in levels]
+
+
+def bbo_json(bbo: BboPush, inst: InstrumentSpec | None) -> dict:
+    """A bbo frame's data: ``{"coin", "time", "bbo": [bidLevel | null, askLevel | null]}`` (hyperliquid.md §4)."""
+    return {"coin": bbo.coin, "time": bbo.time_ms,
+            "bbo": [None if lv is None else levels_json((lv,), inst)[0] for lv in (bbo.bid, bbo.ask)]}
 
 
 def book_json(book: BookPush, inst: InstrumentSpec | None, n_sig_figs: int | None = None,
