@@ -31,8 +31,8 @@ from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_minimum
 from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
-    AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command,
-    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyRejected,
+    AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll, CancelOrder,
+    Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyRejected,
     OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
     ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
@@ -144,7 +144,8 @@ class AgentCore:
         self._cycle_cmds: list | None = None  # the last quote cycle's commands list, which its record carries
         self._recent: deque = deque(maxlen=20)
         self._dispatch = {
-            BookUpdated: self._on_book, TradeObserved: self._on_trade, FillReceived: self._on_fill,
+            BookUpdated: self._on_book, BboUpdated: self._on_bbo, TradeObserved: self._on_trade,
+            FillReceived: self._on_fill,
             QuotaStatus: self._on_quota, ConnectionLost: self._on_lost, ConnectionRestored: self._on_restored,
             AccountSnapshot: self._on_snapshot, Timer: self._on_timer, OrderRejected: self._on_rejected,
             AccountChangedByVenue: self._on_account_changed, ModifyRejected: self._on_modify_rejected,
@@ -290,6 +291,15 @@ class AgentCore:
         self.regime.on_mid(ev.ts, self.mid)
         if self.validation.on_mid(ev.ts, self.mid):
             self._apply_validation_weights()
+
+    def _on_bbo(self, ev: BboUpdated, cmds: list) -> None:
+        """The touch between books (session.bbo_feed): the quotes' centre and their post-only bounds move with it;
+        the estimators and signals, fitted on l2Book updates, and the book's staleness wait for the next book. A
+        socket delivers in order, so what arrives last is the venue's newest, book or bbo."""
+        bid, ask = ev.bid, ev.ask
+        if 0.0 < bid < ask and self.best_bid == self.best_bid:  # (both sides, and a book already)
+            self.best_bid, self.best_ask = bid, ask
+            self.mid = 0.5 * (bid + ask)
 
     def _apply_validation_weights(self) -> None:
         for name, w in self.validation.weights().items():

@@ -275,7 +275,7 @@ async def _run(plan: _Plan) -> int:
     gw = HyperliquidGateway(plan.base_url, plan.wallet, plan.coin, account_address=plan.account,
                             rng=live_jitter_rng(plan.seed), quota_poll_s=cfg.session.quota_poll_s,
                             action_ttl_s=cfg.risk.ack_timeout_s, book_fast=cfg.session.book_feed == "fast",
-                            last_nonce=plan.last_nonce)
+                            bbo=cfg.session.bbo_feed, last_nonce=plan.last_nonce)
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
         asset, mid, cfg, told, skew_s = await preflight(gw, plan)

@@ -33,7 +33,7 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
     ex = Exchange.build(params or TwinParams(), int(twin_seed.generate_state(1)[0]), schedule)
     ex.fund(USER, config.session.collateral_usd, ex.instruments[config.session.coin].dex)  # the coin's dex margins it
     gateway = TwinGateway(ex, USER, config.session.coin, quota_poll_s=config.session.quota_poll_s,
-                          action_ttl_s=config.risk.ack_timeout_s)
+                          action_ttl_s=config.risk.ack_timeout_s, bbo=config.session.bbo_feed)
     inst = ex.instruments[config.session.coin]
     core = session_core(config, seed, inst.tick, inst.sz_decimals)
     driver = SimDriver(ex.env, gateway, core, config.session.cycle_s, record_sink, event_log, command_log)

@@ -17,13 +17,13 @@ from typing import Iterable
 import numpy as np
 
 from agent.gateway.events import (
-    AccountChangedByVenue, Batch, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived, ModifyAcknowledged,
-    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
-    TradeObserved,
+    AccountChangedByVenue, Batch, BboUpdated, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived,
+    ModifyAcknowledged, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited,
+    Reason, Side, TradeObserved,
 )
 
 # events that arrive on the websocket (the others are REST replies or the driver's own timers)
-_PUSHED = (BookUpdated, TradeObserved, FillReceived, OrderClosedByVenue, AccountChangedByVenue)
+_PUSHED = (BookUpdated, BboUpdated, TradeObserved, FillReceived, OrderClosedByVenue, AccountChangedByVenue)
 HELD_WITHIN_S = 0.001  # an update this soon after the frame before it may have waited behind it (see feed_held)
 
 

@@ -71,6 +71,18 @@ class BookUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class BboUpdated:
+    """The venue's best bid and ask (its bbo channel, pushed at a block where they changed; session.bbo_feed): the
+    touch between l2Book pushes, which are half a second apart or more. NaN for a side the venue had no order on."""
+
+    ts: float
+    coin: str
+    bid: float
+    ask: float
+    venue_time_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class TradeObserved:
     """A public trade print; ``side`` is the aggressor. ``tid`` is the venue's trade id under the print's time
     (``agent.gateway.fills.fill_key``), which the fills the trade made carry too: a print of one of our own fills
@@ -267,7 +279,7 @@ class Timer:
 
 
 Event = Union[
-    BookUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
+    BookUpdated, BboUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
     ModifyAcknowledged, ModifyRejected, FillReceived, FundingPaid, OrderClosedByVenue, AccountChangedByVenue,
     RateLimited, QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, Timer,
 ]

@@ -17,7 +17,7 @@ from agent.gateway.base import CommandRouter, EventSink, RecentSides
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
-    AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
+    AccountChangedByVenue, AccountSnapshot, BboUpdated, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
     Tif, TradeObserved,
@@ -25,9 +25,9 @@ from agent.gateway.events import (
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
-    ActionErr, ActionOk, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillInfo, FillsPush,
-    FundingPush, HttpError, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting, ScheduleCancelAction,
-    StatusError, TradePush, TransportFailure, UserEventPush,
+    ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillInfo,
+    FillsPush, FundingPush, HttpError, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting,
+    ScheduleCancelAction, StatusError, TradePush, TransportFailure, UserEventPush,
 )
 
 VENUE_CLOSE_STATUSES = frozenset({
@@ -46,8 +46,9 @@ class TwinGateway(CommandRouter):
     """Gateway to an in-process ``Exchange`` for one account and one coin."""
 
     def __init__(self, exchange: Exchange, user: str, coin: str, quota_poll_s: float = 10.0,
-                 action_ttl_s: float | None = 5.0) -> None:
+                 action_ttl_s: float | None = 5.0, bbo: bool = False) -> None:
         self.ex = exchange
+        self.bbo = bbo  # also the bbo channel (session.bbo_feed)
         self.user = user.lower()
         self.coin = coin
         self._dex = exchange.instruments[coin].dex if coin in exchange.instruments else ""
@@ -91,6 +92,8 @@ class TwinGateway(CommandRouter):
 
     def _subscribe(self) -> None:
         self.conn.subscribe("l2Book", self.coin)
+        if self.bbo:
+            self.conn.subscribe("bbo", self.coin)
         self.conn.subscribe("trades", self.coin)
         self.conn.subscribe("userFills", self.user)
         self.conn.subscribe("orderUpdates", self.user)
@@ -326,6 +329,10 @@ class TwinGateway(CommandRouter):
         if isinstance(push, BookPush):
             sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
                              push.time_ms, after))
+        elif isinstance(push, BboPush):
+            if push.coin == self.coin:
+                sink(BboUpdated(ts, push.coin, push.bid[0] if push.bid else math.nan,
+                                push.ask[0] if push.ask else math.nan, push.time_ms))
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL,
                                fill_key(push.time_ms, push.tid)))

@@ -12,7 +12,7 @@ from agent.audit.records import INPUT_KEYS, JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
-from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BookUpdated, QuotaStatus, Timer
+from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BboUpdated, BookUpdated, QuotaStatus, Timer
 from agent.safety import SafetyLevel
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
@@ -1114,3 +1114,43 @@ def test_skipping_a_reconcile_that_would_send_nothing_changes_no_command(seed, q
     kept, every = _commands_with_and_without_the_reconcile_memo(seed, quota)
     assert len(every) > 100
     assert kept == every
+
+
+def test_a_bbo_moves_the_touch_and_the_quotes_between_books_and_nothing_before_one():
+    """session.bbo_feed: the touch the venue pushes at a block where it changed is the quotes' centre and bounds
+    until the next book; a side with no order (NaN) moves nothing, nor does a bbo before the first book."""
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BboUpdated(0.01, "BTC", 99_000.0, 99_001.0))
+    assert math.isnan(core.mid)  # no book yet: nothing to quote on
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(BboUpdated(0.3, "BTC", 100_040.0, 100_041.0))
+    core.handle(BboUpdated(0.4, "BTC", math.nan, 100_030.0))  # one side empty: kept as it was
+    core.handle(Timer(0.5))
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    assert (rec["inputs"]["best_bid"], rec["inputs"]["best_ask"], rec["inputs"]["mid"]) == (100_040.0, 100_041.0,
+                                                                                            100_040.5)
+    bids, asks = _prices(rec, "B"), _prices(rec, "A")
+    assert bids and asks and max(bids) <= 100_040.0 and min(asks) >= 100_041.0 and min(bids) > 100_000.0
+    core.handle(BookUpdated(0.9, "BTC", ((100_010.0, 1.0),), ((100_011.0, 1.0),)))  # the next book wins again
+    assert (core.best_bid, core.best_ask) == (100_010.0, 100_011.0)
+
+
+def test_quoting_on_the_bbo_feed_is_refused_post_only_less_often():
+    """The agent at Full on the twin for 20 minutes, seed 0: on its l2Book alone (up to half a second and a block
+    old at a cycle) its quotes cross a touch that has moved, and are refused post-only, more often than with the
+    touch the bbo channel gives between books (261 against 166 when written; the same count with bbo unused)."""
+    from agent.gateway.events import OrderRejected, Reason
+    from agent.session import build_session
+
+    def refused(bbo: bool) -> tuple[int, int]:
+        events: list = []
+        cfg = AgentConfig.model_validate({"session": {"bbo_feed": bbo}, "graduation": {"start_level": "FULL"}})
+        ex, _, _, driver = build_session(cfg, 0, event_log=events)
+        driver.start()
+        ex.env.run(until=1200.0)
+        return (sum(type(e) is OrderRejected and e.reason is Reason.BAD_ALO_PX for e in events),
+                sum(type(e) is BboUpdated for e in events))
+    (plain, none), (fresh, bbos) = refused(False), refused(True)
+    assert none == 0 and bbos > 5 * 1200  # more than 5 a second
+    assert plain > 100 and fresh < 0.8 * plain

@@ -30,7 +30,7 @@ from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.execution.orders import OrderTracker
 from agent.gateway.events import (
-    AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
+    AFTER_CYCLE, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
@@ -116,6 +116,31 @@ def cloid(n: int) -> str:
 # ---------------------------------------------------------------------------------------------- parser
 
 P = VenueParser("BTC", "0x" + "ab" * 20)
+
+
+def test_parses_bbo_frames_the_venue_s_shape_with_an_empty_side_as_nan():
+    p = VenueParser("BTC", "0x" + "ab" * 20)
+    frame = ('{"channel":"bbo","data":{"coin":"BTC","time":1790360256851,"bbo":[{"px":"83000.0","sz":"1.5","n":2},'
+             '{"px":"83001.0","sz":"0.2","n":1}]}}')
+    assert p.ws(frame, 2.0).events == (BboUpdated(2.0, "BTC", 83000.0, 83001.0, 1790360256851),)
+    empty = p.ws('{"channel":"bbo","data":{"coin":"BTC","time":5,"bbo":[null,{"px":"1.0","sz":"1","n":1}]}}', 3.0)
+    assert math.isnan(empty.events[0].bid) and empty.events[0].ask == 1.0
+    assert p.ws('{"channel":"bbo","data":{"coin":"ETH","time":5,"bbo":[null,null]}}', 3.0).events == ()
+    assert p.ws('{"channel":"bbo","data":{"coin":"BTC","time":5,"bbo":[null]}}', 3.0).kind == "malformed"
+    assert p.malformed == 1
+
+
+def test_with_bbo_on_the_gateway_subscribes_to_it_on_twin_serve_and_gives_the_touch_between_books():
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0, bbo=True) as (gw, events):
+                assert await until(lambda: sum(type(e) is BboUpdated for e in events) >= 5)
+            return events
+
+        events = asyncio.run(scenario())
+    bbos = [e for e in events if type(e) is BboUpdated]
+    assert all(e.coin == "BTC" and 0.0 < e.bid < e.ask and e.venue_time_ms > 0 for e in bbos)
+    assert len(bbos) > sum(type(e) is BookUpdated for e in events)  # more often than the book's half second
 
 
 def test_parses_recorded_book_trades_and_subscription_frames():

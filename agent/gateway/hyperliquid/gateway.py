@@ -89,8 +89,9 @@ class HyperliquidGateway(CommandRouter):
                  quota_poll_s: float = 10.0, action_ttl_s: float | None = 5.0, ping_s: float = 50.0,
                  silence_s: float = 60.0, backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
                  request_timeout_s: float = 10.0, nonces: NonceManager | None = None, last_nonce: int = 0,
-                 is_mainnet: bool | None = None, book_fast: bool = True) -> None:
+                 is_mainnet: bool | None = None, book_fast: bool = True, bbo: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
+        self.bbo = bbo  # also the bbo channel: the touch at each block where it changed (session.bbo_feed)
         # the l2Book subscription's "fast": 5 levels a side at most every 0.5 s; without it 20 levels, which the venue
         # reportedly pushes at most every 5 s since July 2026 (longer than risk.stale_book_s: quotes pulled between)
         self.book_fast = book_fast
@@ -592,7 +593,8 @@ class HyperliquidGateway(CommandRouter):
         book = {"type": "l2Book", "coin": self.coin}
         if self.book_fast:
             book["fast"] = True
-        return [book, {"type": "trades", "coin": self.coin},
+        subs = [book, {"type": "bbo", "coin": self.coin}] if self.bbo else [book]
+        return [*subs, {"type": "trades", "coin": self.coin},
                 {"type": "userFills", "user": self.user}, {"type": "orderUpdates", "user": self.user},
                 {"type": "userEvents", "user": self.user}]
 

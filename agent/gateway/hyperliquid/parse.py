@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from agent.gateway.events import (
-    BookUpdated, FillReceived, FundingPaid, OpenOrder, OrderClosedByVenue, QuotaStatus, Side, TradeObserved,
+    BboUpdated, BookUpdated, FillReceived, FundingPaid, OpenOrder, OrderClosedByVenue, QuotaStatus, Side, TradeObserved,
 )
 from agent.gateway.fills import TID_BITS, fill_key  # (fill_key raises ValueError: a malformed row, as any)
 
@@ -277,6 +278,19 @@ class VenueParser:
             return []
         return [BookUpdated(ts, coin, _levels(levels[0]), _levels(levels[1]), time_ms)]
 
+    def _bbo(self, data: Any, ts: float) -> list:
+        """{"coin", "time", "bbo": [bidLevel | null, askLevel | null]}: the best prices (a side the venue has no
+        order on is null: NaN here)."""
+        coin = _str(data, "coin")
+        levels = _list(_get(data, "bbo"), "bbo")
+        if len(levels) != 2:
+            raise MalformedMessage(f"bbo has {len(levels)} sides")
+        time_ms = _int(data, "time")
+        if coin != self.coin:
+            return []
+        bid, ask = (math.nan if lv is None else _num(lv, "px") for lv in levels)
+        return [BboUpdated(ts, coin, bid, ask, time_ms)]
+
     def _trades(self, data: Any, ts: float) -> list:
         out = []
         for t in _list(data, "trades data"):
@@ -372,7 +386,7 @@ class VenueParser:
                     "the order is taken as cancelled by the venue" if cancel else "ignored")
         return cancel
 
-    _WS = {"l2Book": _book, "trades": _trades, "orderUpdates": _order_updates}
+    _WS = {"l2Book": _book, "bbo": _bbo, "trades": _trades, "orderUpdates": _order_updates}
 
     # ------------------------------------------------------------------ REST replies
 
