@@ -205,6 +205,15 @@ def _cloid(obj: dict) -> str | None:
     return c.lower()
 
 
+def _two_sides(data: Any, key: str) -> tuple[str, list, int]:
+    """An l2Book or bbo frame's coin, its two sides (bids, asks) under ``key``, and its time."""
+    coin = _str(data, "coin")
+    sides = _list(_get(data, key), key)
+    if len(sides) != 2:
+        raise MalformedMessage(f"{key} has {len(sides)} sides")
+    return coin, sides, _int(data, "time")
+
+
 def _levels(side: Any) -> tuple[tuple[float, float], ...]:
     return tuple((_num(lv, "px"), _num(lv, "sz")) for lv in _list(side, "levels side"))
 
@@ -269,11 +278,7 @@ class VenueParser:
         return WsMessage(channel, tuple(events))
 
     def _book(self, data: Any, ts: float) -> list:
-        coin = _str(data, "coin")
-        levels = _list(_get(data, "levels"), "levels")
-        if len(levels) != 2:
-            raise MalformedMessage(f"levels has {len(levels)} sides")
-        time_ms = _int(data, "time")
+        coin, levels, time_ms = _two_sides(data, "levels")
         if coin != self.coin:
             return []
         return [BookUpdated(ts, coin, _levels(levels[0]), _levels(levels[1]), time_ms)]
@@ -281,11 +286,7 @@ class VenueParser:
     def _bbo(self, data: Any, ts: float) -> list:
         """{"coin", "time", "bbo": [bidLevel | null, askLevel | null]}: the best prices (a side the venue has no
         order on is null: NaN here)."""
-        coin = _str(data, "coin")
-        levels = _list(_get(data, "bbo"), "bbo")
-        if len(levels) != 2:
-            raise MalformedMessage(f"bbo has {len(levels)} sides")
-        time_ms = _int(data, "time")
+        coin, levels, time_ms = _two_sides(data, "bbo")
         if coin != self.coin:
             return []
         bid, ask = (math.nan if lv is None else _num(lv, "px") for lv in levels)
