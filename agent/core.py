@@ -296,10 +296,8 @@ class AgentCore:
         """The touch between books (session.bbo_feed): the quotes' centre and their post-only bounds move with it;
         the estimators and signals, fitted on l2Book updates, and the book's staleness wait for the next book. A
         socket delivers in order, so what arrives last is the venue's newest, book or bbo."""
-        bid, ask = ev.bid, ev.ask
-        if 0.0 < bid < ask and self.best_bid == self.best_bid:  # (both sides, and a book already)
-            self.best_bid, self.best_ask = bid, ask
-            self.mid = 0.5 * (bid + ask)
+        if self.best_bid == self.best_bid:  # (a book already)
+            self._take_touch(ev.bid, ev.ask)
 
     def _apply_validation_weights(self) -> None:
         for name, w in self.validation.weights().items():
@@ -382,10 +380,14 @@ class AgentCore:
     def _learn_bbo(self, message: str) -> None:
         m = _BBO.search(message)
         if m:
-            bid, ask = float(m.group(1)), float(m.group(2))
-            if 0.0 < bid < ask:
-                self.best_bid, self.best_ask = bid, ask
-                self.mid = 0.5 * (bid + ask)
+            self._take_touch(float(m.group(1)), float(m.group(2)))
+
+    def _take_touch(self, bid: float, ask: float) -> None:
+        """The venue's touch, newer than the last book (a bbo push, a post-only refusal's text): the quotes' centre
+        and post-only bounds until the next book. A side missing (NaN) or a crossed pair changes nothing."""
+        if 0.0 < bid < ask:
+            self.best_bid, self.best_ask = bid, ask
+            self.mid = 0.5 * (bid + ask)
 
     def _on_quota(self, ev: QuotaStatus, cmds: list) -> None:
         self.budget.on_quota(ev)

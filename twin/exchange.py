@@ -960,8 +960,9 @@ class Exchange:
 
     def _touch(self, coin: str, is_buy: bool) -> tuple[float, float, int] | None:
         """One side's best level as l2_book gives it, (px, sz, n), or None: the displayed levels less what our fills
-        consumed, with the client orders there. Built alone, not from the 20 levels l2_book makes, which at each
-        block (14 a second) doubled a session's time."""
+        consumed, with the client orders there. _l2_side's rule for the top level alone, written out: l2_book's 20
+        levels at each block (14 a second) doubled a session's time, and _l2_side over the levels needed still cost
+        a bbo session a third more than this (tests/twin/test_book_feed.py holds the two equal at every push)."""
         rows = self._level_rows(coin, is_buy)
         if rows is None:
             return None

@@ -329,13 +329,13 @@ class TwinGateway(CommandRouter):
         if isinstance(push, BookPush):
             sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
                              push.time_ms, after))
-        elif isinstance(push, BboPush):
-            if push.coin == self.coin:
-                sink(BboUpdated(ts, push.coin, push.bid[0] if push.bid else math.nan,
-                                push.ask[0] if push.ask else math.nan, push.time_ms))
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, Side.BUY if push.side == "B" else Side.SELL,
                                fill_key(push.time_ms, push.tid)))
+        elif isinstance(push, BboPush):  # (after trades: only sessions with session.bbo_feed get one)
+            if push.coin == self.coin:
+                sink(BboUpdated(ts, push.coin, push.bid[0] if push.bid else math.nan,
+                                push.ask[0] if push.ask else math.nan, push.time_ms))
         elif isinstance(push, FillsPush):
             fills = self._timed_fills(push.fills, ts)
             if push.is_snapshot:

@@ -69,3 +69,53 @@ def test_bbo_is_pushed_at_blocks_only_when_the_top_of_the_book_changed():
         assert p.coin == "BTC" and (p.bid, p.ask) == top and p.bid[0] < p.ask[0]
         assert abs(t / params.feed.block_s - round(t / params.feed.block_s)) < 1e-6  # at a block
     assert all((a.bid, a.ask) != (b.bid, b.ask) for (_, a, _), (_, b, _) in zip(got, got[1:]))
+
+
+def test_bbo_is_l2_book_s_top_with_the_agent_s_orders_and_fills_in_the_book():
+    """The twin builds bbo's top level on its own (not from l2_book's 20 levels, for speed): with the agent's orders
+    resting in the book, at the touch too, every push is l2_book's top; and so is the top right after another
+    account's IOC has consumed displayed levels, a whole one among them."""
+    from agent.config import AgentConfig
+    from agent.session import build_session
+    from twin.messages import BboPush
+    params = TwinParams.model_validate({
+        "connection": ConnectionParams(hazard_per_hour=0.0).model_dump(),
+        "latency": {"feed": {"median_ms": 1e-9, "sigma": 0.0, "spike_prob": 0.0, "burst_rate_per_hour": 0.0}}})
+    cfg = AgentConfig.model_validate({"session": {"bbo_feed": True}, "graduation": {"start_level": "FULL"}})
+    ex, gw, _, driver = build_session(cfg, 0, params)
+    checked = {"pushes": 0, "ours_at_top": 0, "consumed": 0}
+    handle = gw._on_push
+
+    def check(push) -> None:
+        if type(push) is BboPush:
+            book = ex.l2_book("BTC")
+            assert (push.bid, push.ask) == (book.bids[0], book.asks[0])
+            ours = {o.px for o in ex.books["BTC"].bids} | {o.px for o in ex.books["BTC"].asks}
+            checked["pushes"] += 1
+            checked["ours_at_top"] += push.bid[0] in ours or push.ask[0] in ours
+            checked["consumed"] += bool(ex._consumed["BTC"])
+        handle(push)
+    gw._on_push = check
+    taker = "0x" + "77" * 20
+    ex.fund(taker, 10_000_000.0)
+
+    def take():  # another account's IOC through the touch every 2 s: displayed levels consumed, some emptied
+        from twin.messages import OrderSpec
+        k = 0
+        while True:
+            yield ex.env.timeout(2.0)
+            buy = k % 2 == 0
+            k += 1
+            book = ex.l2_book("BTC")
+            top = book.asks[0] if buy else book.bids[0]
+            px = top[0] + (5.0 if buy else -5.0)
+            ex._place(ex.accounts[taker], OrderSpec("BTC", buy, px, round(top[1] * 1.5, 5), tif="Ioc"))
+            # what a block now would push (the market's next event clears what fills consumed: a block seldom falls
+            # between them, so the consumed book is checked here, at once)
+            book = ex.l2_book("BTC")
+            assert (ex._touch("BTC", True), ex._touch("BTC", False)) == (book.bids[0], book.asks[0])
+            checked["consumed"] += bool(ex._consumed["BTC"])
+    ex.env.process(take())
+    driver.start()
+    ex.env.run(until=600.0)
+    assert checked["pushes"] > 3000 and checked["ours_at_top"] > 100 and checked["consumed"] > 200, checked
