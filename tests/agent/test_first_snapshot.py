@@ -62,7 +62,9 @@ def _first(records: list[dict], kind: str, **match) -> dict:
 
 
 def test_a_fill_before_the_first_snapshot_is_not_read_as_the_whole_position():
-    ex, core, records, _ = _restart(_config(), 5, _rally_with_slow_order_entry())
+    # (seed 3: the venue is still long at the end, as the story has it; the agent's quoting in the rally leaves it
+    # short on 7 of seeds 0-9 since the book feed keeps a phase of its own, and every other check holds on all ten)
+    ex, core, records, _ = _restart(_config(), 3, _rally_with_slow_order_entry())
     ex.env.run(until=T0 + 20.0)
     fill = _first(records, "fill", cloid=EARLIER)
     snap = _first(records, "snapshot")
@@ -71,9 +73,7 @@ def test_a_fill_before_the_first_snapshot_is_not_read_as_the_whole_position():
     # rally: a phantom drawdown of more than 5% of the account, Kill
     assert SafetyLevel.KILL not in [t.to_level for t in core.safety.history], core.safety.history
     venue = ex.accounts[USER].position("BTC").szi
-    # (the venue's position by then is the agent's quoting in the rally: short on 7 of seeds 0-9, long on 3; a ledger
-    # that booked the early sell into a flat position is 0.002 off it either way)
-    assert abs(core.ledger.position - venue) < 1e-9
+    assert venue > 0.0 and abs(core.ledger.position - venue) < 1e-9
     assert abs(core.tracker.position - venue) < 1e-9
     assert core.ledger.fills >= 1  # the early fill is counted (fees, volume), only not as the position
     # and what it realised (its 0.002 sold 7% above the entry: some 14 USDC) is counted too: the venue's entry
