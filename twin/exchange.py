@@ -14,6 +14,7 @@ import hashlib
 import math
 import struct
 from bisect import bisect_left, bisect_right
+from collections import deque
 from dataclasses import replace
 from operator import itemgetter
 from typing import Callable, Union
@@ -55,6 +56,9 @@ INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
 # (docs info-endpoint, "Retrieve a user's fills" and "... by time"); a client pages on from the last row's time
 FILLS_PER_REPLY = 2000
 FILLS_KEPT = 10_000  # "only the 10000 most recent fills are available" (docs, userFillsByTime): older ones not served
+# orderStatus "keeps roughly the account's last ~2000 orders" (hyperliquid.md, a mainnet measurement): an older one is
+# unknownOid, though its fills are still in userFills. An order still resting is never forgotten here.
+ORDERS_KEPT = 2_000
 FUNDINGS_PER_REPLY = 500  # rows in a userFunding reply and the userFundings snapshot frame (UNCONFIRMED: the docs'
 # general cap on time-range replies)
 _PER_ROW_WEIGHT = frozenset({"userFills", "userFillsByTime", "userFunding"})  # info replies weighed by their rows
@@ -141,6 +145,7 @@ class Exchange:
         # following after its first pass (a 10 Hz day keeps ~400,000); and per user, each cloid's first oid
         self.order_status: dict[int, tuple] = {}
         self._status_by_cloid: dict[str, dict[str, int]] = {}
+        self._status_order: dict[str, deque] = {}  # per user, the oids with a status, oldest first (ORDERS_KEPT)
         self.fills: dict[str, list[FillInfo]] = {}
         self.fundings: dict[str, list[FundingInfo]] = {}  # per user, oldest first: every funding payment
         # each coin's hourly funding rate (twin/funding.py), from its market's premium and interest; a coin without
@@ -717,7 +722,11 @@ class Exchange:
         now_ms = self.now_ms()
         user, cloid = o.user, o.cloid
         info = _order_fields(o)  # (OrderInfo's fields: the row keeps them flat, order_status_of makes the OrderInfo)
-        self.order_status[o.oid] = (user, status, now_ms) + info
+        statuses = self.order_status
+        oid = o.oid
+        if oid not in statuses:
+            self._keep_status_of(user, oid)
+        statuses[oid] = (user, status, now_ms) + info
         if cloid is not None:
             by_cloid = self._status_by_cloid.get(user)
             if by_cloid is None:
@@ -1297,6 +1306,24 @@ class Exchange:
             return {"cumVlm": 0.0, "nRequestsUsed": 0, "nRequestsCap": self.params.quota.initial_buffer}
         used, cap, vol = q.status()
         return {"cumVlm": vol, "nRequestsUsed": used, "nRequestsCap": cap}
+
+    def _keep_status_of(self, user: str, oid: int) -> None:
+        """A new order for orderStatus: the user's oldest is forgotten past ORDERS_KEPT, as the venue forgets it
+        (and a long session's memory stays bounded), unless it still rests (it goes to the back of the queue)."""
+        kept = self._status_order.get(user)
+        if kept is None:
+            kept = self._status_order[user] = deque()
+        kept.append(oid)
+        if len(kept) > ORDERS_KEPT:
+            old = kept.popleft()
+            if old in self.orders:
+                kept.append(old)
+                return
+            row = self.order_status.pop(old, None)
+            if row is not None and row[10] is not None:  # (row[10]: its cloid, in _order_fields' order)
+                by_cloid = self._status_by_cloid.get(user)
+                if by_cloid is not None and by_cloid.get(row[10]) == old:
+                    del by_cloid[row[10]]
 
     def order_status_of(self, user: str, ref: int | str) -> dict:
         """orderStatus by oid or cloid; ``unknownOid`` when it is not this user's."""

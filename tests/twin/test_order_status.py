@@ -37,7 +37,7 @@ def test_order_status_by_oid_and_cloid_for_its_owner_only_and_kept_out_of_the_co
     done = ex.order_status_of(ALICE, CLOID)
     assert done["orderStatus"] == "canceled" and done["statusTimestamp"] > by_oid["statusTimestamp"]
     assert ex.order_status_of(BOB, oid_b)["orderStatus"] == "open"
-    # kept all day for every order: rows the garbage collector stops following once it has seen them
+    # kept for the last ORDERS_KEPT orders: rows the garbage collector stops following once it has seen them
     gc.collect()
     assert not gc.is_tracked(ex.order_status[oid_a])
 
@@ -114,3 +114,43 @@ def test_what_one_action_does_to_a_users_orders_arrives_as_one_orderupdates_fram
             for p in pushes]
     assert seen[0] == (("3d", "open"),) and seen[-1] == (("3c", "filled"), ("3e", "open"))
     assert set(seen[1:-1]) == {("fills",)}
+
+
+def test_order_status_forgets_all_but_the_last_orders_kept_and_never_a_resting_one():
+    """The venue keeps roughly an account's last ~2000 orders for orderStatus (older ones are unknownOid, by oid
+    and by cloid); the twin kept every order of a session, some 400,000 rows on a 10 Hz day. An order still
+    resting is kept whatever its age. Another user's orders are not counted against Alice's."""
+    from twin.exchange import ORDERS_KEPT
+
+    ex = Exchange.build(seed=3)
+    for user in (ALICE, BOB):
+        ex.fund(user, 100_000.0)
+    ex.env.run(until=2.0)
+    replies: list = []
+    bid = ex.best_bid["BTC"]
+    ex.submit(ALICE, OrderAction((OrderSpec("BTC", True, bid - 500.0, 0.001, cloid=CLOID),)), replies.append)
+    ex.submit(BOB, OrderAction((OrderSpec("BTC", True, bid - 500.0, 0.001, cloid=CLOID),)), replies.append)
+    ex.env.run(until=3.0)
+    resting, bobs = (r.statuses[0].oid for r in replies)
+    batch, n_batches = 40, ORDERS_KEPT // 40 + 5  # 200 more than are kept
+    cloids = [f"0x{i + 1000:032x}" for i in range(batch * n_batches)]
+    t = 3.0
+    for b in range(n_batches):
+        mine = cloids[b * batch:(b + 1) * batch]
+        ex.submit(ALICE, OrderAction(tuple(OrderSpec("BTC", True, bid - 400.0, 0.001, cloid=c) for c in mine)),
+                  replies.append)
+        ex.env.run(until=t + 0.5)
+        ex.submit(ALICE, CancelByCloidAction(tuple(("BTC", c) for c in mine)), replies.append)
+        t += 1.0
+        ex.env.run(until=t)
+    first = replies[2].statuses[0].oid
+    assert ex.order_status_of(ALICE, cloids[0]) == {"status": "unknownOid"}
+    assert ex.order_status_of(ALICE, first) == {"status": "unknownOid"}
+    # 2,201 orders: the resting one and the last 2,000 placed are kept (the batches' 201st on)
+    assert ex.order_status_of(ALICE, cloids[199])["status"] == "unknownOid"
+    assert ex.order_status_of(ALICE, cloids[200])["orderStatus"] == "canceled"
+    assert ex.order_status_of(ALICE, cloids[-1])["orderStatus"] == "canceled"
+    assert ex.order_status_of(ALICE, CLOID)["order"].oid == resting  # the oldest of all, but resting
+    assert ex.order_status_of(ALICE, resting)["orderStatus"] == "open"
+    assert ex.order_status_of(BOB, bobs)["orderStatus"] == "open" and ex.order_status_of(BOB, CLOID)["status"] == "order"
+    assert len(ex.order_status) == ORDERS_KEPT + 1 + 1  # Alice's kept and her resting one, Bob's one
