@@ -46,13 +46,13 @@ class SessionConfig(FileModel):
         "most every 0.5 s; 'standard': 20 levels, which the venue reportedly pushes at most every 5 s since July "
         "2026, longer than risk.stale_book_s, so the agent would pull its quotes between pushes and quote on mids "
         "seconds old. Signals read the top quoting.signals.book_levels (5)."))
-    bbo_feed: bool = Field(False, description=(
+    bbo_feed: bool = Field(True, description=(
         "Also subscribe to the venue's bbo channel (the best bid and ask, pushed at each block where they changed) "
         "and quote on the touch it gives between l2Book pushes, not on the last book's, up to half a second and a "
         "block old: fewer quotes refused post-only (BadAloPx) for crossing a touch that has moved. The estimators "
-        "and signals still read the l2Book. Off by default until the twin's sessions and the seeds picked on them "
-        "are moved over to it. On the Quickstart's seed it cuts the places refused post-only from 665 to 300 "
-        "(-6.75 USDC against -9.80), for some 1.3x the session's wall time (8-9 pushes a second)."))
+        "and signals still read the l2Book. On the Quickstart's seed it cuts the places refused post-only from 665 to "
+        "464, for some 1.3x the session's wall time against the twin (8-9 pushes a second). false: the l2Book "
+        "alone."))
     log_segment_mb: float = Field(256.0, gt=0, description=(
         "The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB; the full one "
         "becomes decisions-000001.jsonl, -000002, ... (oldest first), never written again: compress or move "

@@ -107,6 +107,10 @@ class AgentCore:
         self.best_bid = math.nan
         self.best_ask = math.nan
         self.mid = math.nan
+        # the last l2Book's mid: what the forecasts are scored from, as their outcomes are (the validation's and
+        # graduation's on_mid). self.mid moves with the bbo too, ahead of the book that resolves them; a forecast
+        # made from it was scored on a move it had partly seen already (trade flow's skill read as none)
+        self.book_mid = math.nan
         self.last_book_ts = -math.inf
         self._feed_quiet = False  # no book for risk.stale_book_s with the socket up, as of the last quote cycle
         self.stale_book_episodes = 0  # times the book went stale with the socket up, quotes pulled each time
@@ -277,7 +281,7 @@ class AgentCore:
             return
         self.best_bid = ev.bids[0][0]
         self.best_ask = ev.asks[0][0]
-        self.mid = 0.5 * (self.best_bid + self.best_ask)
+        self.mid = self.book_mid = 0.5 * (self.best_bid + self.best_ask)
         self.last_book_ts = ev.ts
         if self._flatten_on_book:
             self._flatten_on_book = False
@@ -822,7 +826,7 @@ class AgentCore:
             w_sum += weight
             p_sum += weight * (p_up - 0.5)
         # scored after the commands are out (_after_cycle)
-        self._forecast = (ts, p_ups, q.signals.horizon_s, mid, 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5)
+        self._forecast = (ts, p_ups, q.signals.horizon_s, self.book_mid, 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5)
         rec.signals = sigs
         center += adj
         widen = bid_clamp = ask_clamp = None

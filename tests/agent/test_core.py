@@ -1136,6 +1136,20 @@ def test_a_bbo_moves_the_touch_and_the_quotes_between_books_and_nothing_before_o
     assert (core.best_bid, core.best_ask) == (100_010.0, 100_011.0)
 
 
+def test_forecasts_are_scored_from_the_books_mid_not_the_bbos():
+    """A cycle's forecasts are resolved against later l2Book mids (validation's and graduation's on_mid), so they
+    start from the last book's mid too: from the bbo's, newer, they were scored on a move they had partly seen
+    (the trade-flow signal predicts the very move the bbo has shown, and read as no skill)."""
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(BboUpdated(0.3, "BTC", 100_040.0, 100_041.0))
+    core.handle(Timer(0.5))
+    assert core.mid == 100_040.5  # the quotes' centre is the bbo's ...
+    f_ts, _, _, f_mid, _ = core._forecast  # (what _after_cycle hands validation and graduation to score)
+    assert (f_ts, f_mid) == (0.5, 100_000.5)  # ... the forecasts' start, the book's
+
+
 def test_quoting_on_the_bbo_feed_is_refused_post_only_less_often():
     """The agent at Full on the twin for 20 minutes, seed 0: on its l2Book alone (up to half a second and a block
     old at a cycle) its quotes cross a touch that has moved, and are refused post-only, more often than with the

@@ -202,6 +202,9 @@ def test_a_snapshot_request_refused_with_429_is_asked_again_soon_not_when_overdu
     snap = first["ts"] - T0
     assert 12.0 < snap < 19.0, (snap, asked)
     assert first["position"] == -0.021 and core.ledger.anchored
-    gaps = [b - a for a, b in zip(asked, asked[1:])]
-    assert len(asked) <= 6 and all(g >= 0.9 for g in gaps), asked  # backed off, not one request per cycle
+    # the requests until the position was known (later ones are the session's own: on this seed two cancels are
+    # answered "already canceled or filled" at 20 s, and the orders in doubt ask for one at 20.6 s)
+    before = [a for a in asked if a < snap]
+    gaps = [b - a for a, b in zip(before, before[1:])]
+    assert len(before) <= 6 and all(g >= 0.9 for g in gaps), asked  # backed off, not one request per cycle
     assert all(b >= a - 0.2 for a, b in zip(gaps, gaps[1:])), asked  # growing

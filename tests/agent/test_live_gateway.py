@@ -1126,17 +1126,31 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
         len(records) - 2  # every record but the start and end lines, which the CLI writes
     assert records[-1]["type"] == "end" and records[-1]["reason"] == "SIGINT" and records[-1]["venue_open_orders"] == 0
     # ... and a replay that does not decide the same is caught at its first differing record, the field named:
-    # here the journal altered as a code change would alter a decision (the second book the core saw, up $7)
+    # here the journal altered as a code change would alter a decision (the second book the core saw, up $7, with
+    # the bbo pushes after it until the next book: the core quotes on their touch, which would otherwise undo it)
     tampered = tmp_path / "tampered"
     shutil.copytree(out, tampered)
     files = log_files(tampered / "events.jsonl")
     lines = [(f, line) for f in files for line in f.read_text().splitlines()]
     books = [i for i, (_, line) in enumerate(lines) if line.startswith('{"e":"BookUpdated"')]
-    f, line = lines[books[1]]
-    book = json.loads(line)
-    book["bids"] = [[px + 7.0, sz] for px, sz in book["bids"]]
-    book["asks"] = [[px + 7.0, sz] for px, sz in book["asks"]]
-    f.write_text(f.read_text().replace(line, json.dumps(book, separators=(",", ":"))))
+    changed: dict = {}
+    for f, line in lines[books[1]:books[2]]:
+        ev = json.loads(line)
+        if ev["e"] == "BookUpdated":
+            ev["bids"] = [[px + 7.0, sz] for px, sz in ev["bids"]]
+            ev["asks"] = [[px + 7.0, sz] for px, sz in ev["asks"]]
+        elif ev["e"] == "BboUpdated":
+            ev["bid"] += 7.0
+            ev["ask"] += 7.0
+        else:
+            continue
+        changed.setdefault(f, []).append((line, json.dumps(ev, separators=(",", ":"))))
+    assert sum(map(len, changed.values())) > 1  # the book and at least one bbo push
+    for f, edits in changed.items():
+        text = f.read_text()
+        for line, edited in edits:
+            text = text.replace(line, edited)
+        f.write_text(text)
     assert audit_main([str(tampered), "--replay"]) == 1
     differs = capsys.readouterr().out
     assert "the replay differs at its decision record" in differs

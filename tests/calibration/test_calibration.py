@@ -78,18 +78,19 @@ def test_the_feeds_latency_is_recovered_under_the_sockets_in_order_delivery(fitt
     """Seen directly: each book update's arrival less the venue's time on it. The twin delivers a socket's
     messages in order, so a spiked message holds back the updates behind it; those arrive right behind
     another frame (of any channel: an order update makes no event, but the update says how long after the frame
-    before it it came), and count for the fit as "at most this" (censored). The fitted leg is the one the twin
-    drew, not the holds: the lags as they were look 27% spiked and 20% slower than the 5% drawn. It is
-    set as the twin's feed, and the fitted twin replayed shows the lags that were seen."""
+    before it it came), and count for the fit as "at most this" (censored). With the bbo channel on the socket
+    too (some ten frames a second with the book's), most updates are held: the fitted leg is still the one the
+    twin drew, not the holds, which make the lags as they were look 43% spiked and 35% slower than the 5% drawn.
+    It is set as the twin's feed, and the fitted twin replayed shows the lags that were seen."""
     from calibration.fit import fit_mixture, replay_check
     obs = fitted.observations
     feed = fitted.feed
-    assert feed.n > 10_000 and 0.2 < obs.feed_held.mean() < 0.5
+    assert feed.n > 10_000 and 0.5 < obs.feed_held.mean() < 0.8
     assert feed.leg.median_ms == pytest.approx(150.0, rel=0.05) and feed.leg.sigma == pytest.approx(0.4, abs=0.03)
     assert feed.leg.spike_prob == pytest.approx(0.05, abs=0.015)
     assert feed.leg.spike_median_ms == pytest.approx(900.0, rel=0.1)
     naive = fit_mixture(np.log(obs.feed_lag_s * 1000.0))  # the holds taken as latency
-    assert naive[2] > 0.15 and math.exp(naive[0]) > 160.0
+    assert naive[2] > 0.3 and math.exp(naive[0]) > 180.0
     assert fitted.params.latency.feed == feed.leg
     # replayed as long as the run: the holds depend on how much else is on the socket (the agent's own order
     # updates and fills), and an agent's first 20 minutes at Full are busier than its two hours, in which it

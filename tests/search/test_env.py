@@ -57,13 +57,14 @@ def test_rewards_add_up_to_the_net_pnl_and_the_level_holds():
     included); pinned, the exposure level is the one asked for throughout."""
     env = MarketMakingEnv(step_s=120.0, episode_s=600.0, level="RAMPING", inventory_penalty=0.0,
                           escalation_penalty=0.0)
-    steps, infos = _episode(env, 1, None)
+    # (seed 0: on 7 of seeds 0-11 the ladder moves in the ten minutes; seed 1 no longer does since the bbo feed)
+    steps, infos = _episode(env, 0, None)
     rewards = [r for _, r in steps[1:]]
     assert sum(rewards) == pytest.approx(infos[-1]["net_pnl_usd"]) and infos[-1]["fees_usd"] > 0
     assert infos[-1]["fills"] > 0 and {i["exposure"] for i in infos} == {"RAMPING"}
     penalised = MarketMakingEnv(step_s=120.0, episode_s=600.0, level="RAMPING", inventory_penalty=0.0,
                                 escalation_penalty=5.0)
-    p_steps, p_infos = _episode(penalised, 1, None)
+    p_steps, p_infos = _episode(penalised, 0, None)
     assert p_infos[-1]["escalations"] > 0  # the twin's faults move the safety ladder in ten minutes
     assert sum(r for _, r in p_steps[1:]) == pytest.approx(sum(rewards) - 5.0 * p_infos[-1]["escalations"])
 
