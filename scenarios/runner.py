@@ -204,7 +204,8 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     inst = ex.instruments[coin]
     ex.fund(USER, cfg.session.collateral_usd, inst.dex)  # the coin's dex margins it
     core = agent_cls(cfg, np.random.default_rng(agent_seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
-    inner = TwinGateway(ex, USER, coin, quota_poll_s=cfg.session.quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s)
+    inner = TwinGateway(ex, USER, coin, quota_poll_s=cfg.session.quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s,
+                        bbo=cfg.session.bbo_feed)
     gateway = _RecordingGateway(inner, ex, coin, t0)
     gateway.core = core
 

@@ -353,7 +353,8 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     run.mkdir()
     ex = Exchange.build(TRUTH, 5)
     ex.fund(USER, CFG.session.collateral_usd)
-    gateway = TwinGateway(ex, USER, "BTC", quota_poll_s=CFG.session.quota_poll_s, action_ttl_s=CFG.risk.ack_timeout_s)
+    gateway = TwinGateway(ex, USER, "BTC", quota_poll_s=CFG.session.quota_poll_s, action_ttl_s=CFG.risk.ack_timeout_s,
+                          bbo=CFG.session.bbo_feed)
     core = live_core(CFG, 7, 1.0, 5, 0xA1B2C3D4)  # a run's own cloid prefix: the replay must build it so
     events: list = []
     SimDriver(ex.env, gateway, core, CFG.session.cycle_s, None, events).start()

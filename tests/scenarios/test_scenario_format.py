@@ -172,3 +172,24 @@ def test_a_fault_timed_past_the_run_fails_check_naming_it(tmp_path, capsys):
     ok = tmp_path / "ok.yaml"
     ok.write_text(MINIMAL + "chaos:\n  - {kind: price_jump, at_s: 19.9, fraction: -0.01}\n")
     assert load_scenario(ok).chaos[0].at_s == 19.9
+
+
+@pytest.mark.parametrize("bbo", [True, False])
+def test_a_scenario_runs_the_agent_on_the_feeds_its_config_names(tmp_path, bbo):
+    """The scenario's agent config says which feeds the agent reads (session.bbo_feed, on by default): the runner
+    built its gateway without it, so every scenario ran an agent on the l2Book alone, not the agent as configured."""
+    from agent.core import AgentCore
+    from agent.gateway.events import BboUpdated
+
+    class Counting(AgentCore):
+        bbos = 0
+
+        def handle(self, event):
+            if type(event) is BboUpdated:
+                Counting.bbos += 1
+            return super().handle(event)
+    f = tmp_path / "tiny.yaml"
+    f.write_text(MINIMAL + f"agent: {{session: {{bbo_feed: {str(bbo).lower()}}}}}\n")
+    r = run_scenario(load_scenario(f), 0, agent_cls=Counting)
+    assert r.ok
+    assert (Counting.bbos > 5 * 20) if bbo else Counting.bbos == 0  # 8-9 pushes a second over the 20 s
