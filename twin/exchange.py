@@ -1308,17 +1308,21 @@ class Exchange:
         return {"cumVlm": vol, "nRequestsUsed": used, "nRequestsCap": cap}
 
     def _keep_status_of(self, user: str, oid: int) -> None:
-        """A new order for orderStatus: the user's oldest is forgotten past ORDERS_KEPT, as the venue forgets it
-        (and a long session's memory stays bounded), unless it still rests (it goes to the back of the queue)."""
+        """A new order for orderStatus: past ORDERS_KEPT the user's oldest are forgotten, as the venue forgets them
+        (and a long session's memory stays bounded), except one still resting, which goes to the back of the
+        queue and counts among the kept: the last ORDERS_KEPT orders, any older resting one among them."""
         kept = self._status_order.get(user)
         if kept is None:
             kept = self._status_order[user] = deque()
         kept.append(oid)
-        if len(kept) > ORDERS_KEPT:
-            old = kept.popleft()
-            if old in self.orders:
-                kept.append(old)
+        resting = self.orders
+        for _ in range(len(kept)):  # (a bound: only when more than ORDERS_KEPT rest is one still left over)
+            if len(kept) <= ORDERS_KEPT:
                 return
+            old = kept.popleft()
+            if old in resting:
+                kept.append(old)
+                continue
             row = self.order_status.pop(old, None)
             if row is not None and row[10] is not None:  # (row[10]: its cloid, in _order_fields' order)
                 by_cloid = self._status_by_cloid.get(user)

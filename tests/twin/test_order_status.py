@@ -146,11 +146,23 @@ def test_order_status_forgets_all_but_the_last_orders_kept_and_never_a_resting_o
     first = replies[2].statuses[0].oid
     assert ex.order_status_of(ALICE, cloids[0]) == {"status": "unknownOid"}
     assert ex.order_status_of(ALICE, first) == {"status": "unknownOid"}
-    # 2,201 orders: the resting one and the last 2,000 placed are kept (the batches' 201st on)
-    assert ex.order_status_of(ALICE, cloids[199])["status"] == "unknownOid"
-    assert ex.order_status_of(ALICE, cloids[200])["orderStatus"] == "canceled"
+    # 2,201 orders: the last 2,000 are kept, the resting one among them (so the batches' 202nd on)
+    assert ex.order_status_of(ALICE, cloids[200])["status"] == "unknownOid"
+    assert ex.order_status_of(ALICE, cloids[201])["orderStatus"] == "canceled"
     assert ex.order_status_of(ALICE, cloids[-1])["orderStatus"] == "canceled"
     assert ex.order_status_of(ALICE, CLOID)["order"].oid == resting  # the oldest of all, but resting
     assert ex.order_status_of(ALICE, resting)["orderStatus"] == "open"
     assert ex.order_status_of(BOB, bobs)["orderStatus"] == "open" and ex.order_status_of(BOB, CLOID)["status"] == "order"
-    assert len(ex.order_status) == ORDERS_KEPT + 1 + 1  # Alice's kept and her resting one, Bob's one
+    assert len(ex.order_status) == ORDERS_KEPT + 1  # Alice's kept, her resting one among them; Bob's one
+    # and it stays so: the resting order's turns at the head of the queue do not add to what is kept
+    more = [f"0x{i + 9000:032x}" for i in range(ORDERS_KEPT + 40)]
+    for b in range(0, len(more), batch):
+        chunk = more[b:b + batch]
+        ex.submit(ALICE, OrderAction(tuple(OrderSpec("BTC", True, bid - 400.0, 0.001, cloid=c) for c in chunk)),
+                  replies.append)
+        ex.env.run(until=t + 0.5)
+        ex.submit(ALICE, CancelByCloidAction(tuple(("BTC", c) for c in chunk)), replies.append)
+        t += 1.0
+        ex.env.run(until=t)
+    assert len(ex.order_status) == ORDERS_KEPT + 1
+    assert ex.order_status_of(ALICE, resting)["orderStatus"] == "open"
