@@ -132,17 +132,21 @@ def test_order_status_forgets_all_but_the_last_orders_kept_and_never_a_resting_o
     ex.submit(BOB, OrderAction((OrderSpec("BTC", True, bid - 500.0, 0.001, cloid=CLOID),)), replies.append)
     ex.env.run(until=3.0)
     resting, bobs = (r.statuses[0].oid for r in replies)
-    batch, n_batches = 40, ORDERS_KEPT // 40 + 5  # 200 more than are kept
-    cloids = [f"0x{i + 1000:032x}" for i in range(batch * n_batches)]
-    t = 3.0
-    for b in range(n_batches):
-        mine = cloids[b * batch:(b + 1) * batch]
-        ex.submit(ALICE, OrderAction(tuple(OrderSpec("BTC", True, bid - 400.0, 0.001, cloid=c) for c in mine)),
-                  replies.append)
-        ex.env.run(until=t + 0.5)
-        ex.submit(ALICE, CancelByCloidAction(tuple(("BTC", c) for c in mine)), replies.append)
-        t += 1.0
-        ex.env.run(until=t)
+    clock = [3.0]
+
+    def place_and_cancel(cloids: list) -> None:
+        """Alice's orders, 40 to an action a second, each cancelled half a second after it rests."""
+        for b in range(0, len(cloids), 40):
+            mine = cloids[b:b + 40]
+            ex.submit(ALICE, OrderAction(tuple(OrderSpec("BTC", True, bid - 400.0, 0.001, cloid=c) for c in mine)),
+                      replies.append)
+            ex.env.run(until=clock[0] + 0.5)
+            ex.submit(ALICE, CancelByCloidAction(tuple(("BTC", c) for c in mine)), replies.append)
+            clock[0] += 1.0
+            ex.env.run(until=clock[0])
+
+    cloids = [f"0x{i + 1000:032x}" for i in range(ORDERS_KEPT + 200)]  # 200 more than are kept
+    place_and_cancel(cloids)
     first = replies[2].statuses[0].oid
     assert ex.order_status_of(ALICE, cloids[0]) == {"status": "unknownOid"}
     assert ex.order_status_of(ALICE, first) == {"status": "unknownOid"}
@@ -155,14 +159,6 @@ def test_order_status_forgets_all_but_the_last_orders_kept_and_never_a_resting_o
     assert ex.order_status_of(BOB, bobs)["orderStatus"] == "open" and ex.order_status_of(BOB, CLOID)["status"] == "order"
     assert len(ex.order_status) == ORDERS_KEPT + 1  # Alice's kept, her resting one among them; Bob's one
     # and it stays so: the resting order's turns at the head of the queue do not add to what is kept
-    more = [f"0x{i + 9000:032x}" for i in range(ORDERS_KEPT + 40)]
-    for b in range(0, len(more), batch):
-        chunk = more[b:b + batch]
-        ex.submit(ALICE, OrderAction(tuple(OrderSpec("BTC", True, bid - 400.0, 0.001, cloid=c) for c in chunk)),
-                  replies.append)
-        ex.env.run(until=t + 0.5)
-        ex.submit(ALICE, CancelByCloidAction(tuple(("BTC", c) for c in chunk)), replies.append)
-        t += 1.0
-        ex.env.run(until=t)
+    place_and_cancel([f"0x{i + 9000:032x}" for i in range(ORDERS_KEPT + 40)])
     assert len(ex.order_status) == ORDERS_KEPT + 1
     assert ex.order_status_of(ALICE, resting)["orderStatus"] == "open"
