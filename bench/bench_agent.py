@@ -26,7 +26,9 @@ slice lands in the p99 as 4 ms), so each figure is also given in this process's 
 time is noisy on a shared virtual machine (caches and cores shared with other tenants), so the
 session's events are then replayed into fresh cores (the same commands come out: the core is
 deterministic) and each cycle's minimum over the replays is reported: the program's own cost, which
-the machine can only inflate. Beside it, each replay's own p99 and one more replay's with Python's
+the machine can only inflate, as a multiple of a raw SimPy timeout timed the same way (this thread's
+CPU time, the least of several measured beside the replays: one wall-clock measurement at the start
+left the ratio to the machine's state in that second). Beside it, each replay's own p99 and one more replay's with Python's
 garbage collector off: between them and the minimum, what the collector and the machine add to the
 tail. (The events are recorded in a second session alike, not the timed one: see full_stack.) Last, the
 machine's own tail, measured: for each cycle a fixed piece of Python as long as that cycle's minimum,
@@ -50,7 +52,7 @@ from agent.session import build_session
 from twin.faults.rejections import RejectionParams
 from twin.params import TwinParams
 from twin.units import positive_float
-from bench_twin import market_only, raw_simpy_timeouts
+from bench_twin import market_only, raw_simpy_timeouts, raw_timeout_cpu_us
 
 
 PROFILES = {
@@ -112,7 +114,8 @@ def full_stack(minutes: float, profile: str = "stress"):
     driver2.start()
     ex2.env.run(until=minutes * 60.0)
     inst = ex.instruments[cfg.session.coin]
-    replayed = replay_min(cfg, events, inst.tick, inst.sz_decimals)
+    baseline: list = []
+    replayed = (*replay_min(cfg, events, inst.tick, inst.sz_decimals, baseline=baseline), np.array(baseline))
     return (np.array(cycle) / 1000.0, np.array(cycle_cpu) / 1000.0, np.array(after) / 1000.0,
             minutes * 60.0 / wall, minutes * 60.0 / cpu_s, core, gw, replayed, split)
 
@@ -131,18 +134,21 @@ def idle_core_session(cfg: AgentConfig, params: TwinParams, minutes: float) -> f
 
 
 def replay_min(cfg: AgentConfig, events: list, tick: float, sz_decimals: int, n: int = 5, make_core=None,
-               clock=time.thread_time_ns):
+               clock=time.thread_time_ns, baseline: list | None = None):
     """Each quote cycle's and each AFTER_CYCLE's time on ``clock`` (this thread's CPU time unless given), µs:
     the minimum over ``n`` replays of the session's events into fresh cores (``make_core()``, else as
     build_session makes them; fed as the SimDriver feeds them, records discarded); and each one's kind
     (_KINDS, _AFTER_KINDS), to say what the slow ones do. Then where the session's tail comes from: the
-    quote cycles' p99 in each replay alone, and in one more with Python's garbage collector off."""
+    quote cycles' p99 in each replay alone, and in one more with Python's garbage collector off. ``baseline``: a
+    list to append a raw SimPy timeout's CPU time (µs) to, measured just before each of the ``n`` replays."""
     cpu = clock
     runs = []
     kinds: list[int] = []
     is_after = np.array([ev.name == AFTER_CYCLE for ev in events if type(ev) is Timer])
     for r in range(n + 1):
         collector_off = r == n
+        if baseline is not None and not collector_off:
+            baseline.append(raw_timeout_cpu_us())
         if collector_off:
             gc.collect()
             gc.disable()
@@ -244,10 +250,13 @@ def report(raw, us, cpu_us, after_us, rate, cpu_rate, core, gw, replayed, split)
           f"goal < 100 µs; {len(us):,} quote cycles, {core.cycle:,} requotes)")
     print(f"  after each cycle (CPU)      p50 {np.percentile(after_us, 50):6.1f} µs, p99 "
           f"{np.percentile(after_us, 99):6.1f} µs: its AFTER_CYCLE work, once its commands are sent")
-    rep, kinds, rep_after, after_kinds, single_p99, collector_off_p99 = replayed
+    rep, kinds, rep_after, after_kinds, single_p99, collector_off_p99, baseline = replayed
     r50, r99 = np.percentile(rep, 50), np.percentile(rep, 99)
-    print(f"  replayed x5, per-cycle min  p50 {r50:6.1f} µs, p99 {r99:6.1f} µs ({r50 / raw_us:.1f}x, {r99 / raw_us:.1f}x "
-          f"raw; goal p99 < 100 µs): the program's own cost, without the machine's noise")
+    base = float(baseline.min())
+    print(f"  replayed x5, per-cycle min  p50 {r50:6.1f} µs, p99 {r99:6.1f} µs ({r50 / base:.1f}x, {r99 / base:.1f}x "
+          f"raw; goal p99 < 100x raw): the program's own cost, without the machine's noise")
+    print(f"    its baseline              a raw SimPy timeout {base:.2f} µs of CPU time, the least of {len(baseline)} "
+          f"measured beside the replays ({baseline.min():.2f}-{baseline.max():.2f} µs): timed as they are")
     print(f"    each replay alone         p99 {single_p99.min():.1f}-{single_p99.max():.1f} µs; with the garbage "
           f"collector off {collector_off_p99:.1f} µs: what the collector and the machine add to the tail")
     m_p99 = machine_tail(rep)

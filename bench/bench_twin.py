@@ -37,6 +37,23 @@ def raw_simpy_timeouts(n: int = 1_000_000) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def raw_timeout_cpu_us(n: int = 200_000) -> float:
+    """One raw SimPy timeout's cost in this thread's CPU time, µs. ``bench_agent`` times its replayed cycles so
+    (the minimum over several replays, on CPU time): measured beside each replay, the same way, the baseline
+    moves with the machine as the cycles do, where one wall-clock run at the start left the ratio to the
+    machine's state in that second."""
+    env = simpy.Environment()
+
+    def proc():
+        for _ in range(n):
+            yield env.timeout(0.001)
+
+    env.process(proc())
+    c0 = time.thread_time_ns()
+    env.run()
+    return (time.thread_time_ns() - c0) / 1000.0 / n
+
+
 def market_only(minutes: float, seed: int = 1, observed: bool = False) -> tuple[float, int]:
     """No client: the twin may jump over events nobody observes. ``observed``: a trades subscriber
     forces every event through SimPy one by one (the path taken while clients have orders resting)."""
