@@ -1938,3 +1938,38 @@ def test_a_funding_payment_settled_while_the_socket_is_down_is_recovered_after_t
     assert [(e.usdc, e.szi, e.time_ms) for e in paid] == [(charged[0].usdc, -0.01, _HOUR_MS)]
     assert events.index(paid[0]) > events.index(first(events, ConnectionRestored))
     assert gw.stats["fundings_recovered"] == 1 and gw.stats["fundings_live"] == 0 and gw.stats["fundings"] == 0
+
+
+def test_more_funding_payments_missed_than_one_userfunding_reply_holds_are_recovered_page_by_page_each_once():
+    """An account paying on several coins through a long outage: more payments settled while the socket was down
+    than one userFunding reply holds (500 rows, every coin's). The gateway reads on from each full page's newest
+    time until a short page, so every one of this coin's payments reaches the agent, once: three coins settle at
+    each ms here, so the pages' cuts fall inside one ms and their rows come twice, told apart by coin and time.
+    (It read one page: this coin's first 167 of 600.)"""
+    from twin.messages import FundingInfo
+    from twin.params import TwinParams, VenueParams
+    schedule = ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=8.0)])
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), venue=VenueParams(epoch_ms=_HOUR_MS + 60_000))
+    with served(speed=4.0, schedule=schedule, params=params) as (bg, ex, clock):
+        def settle_while_down(after_ms: int) -> None:
+            rows = ex.fundings.setdefault(ADDR, [])
+            for i in range(600):
+                for coin in ("BTC", "ETH", "SOL"):
+                    rows.append(FundingInfo(coin, -0.001 * (i + 1), 0.01, 1e-5, after_ms + 1 + i))
+
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,
+                               backoff_max_s=0.2) as (gw, events):
+                assert await until(lambda: first(events, ConnectionLost), 10.0)
+                bg.call(functools.partial(settle_while_down, gw.fundings.start_ms))
+                assert await until(lambda: first(events, ConnectionRestored), 10.0)
+                assert await until(lambda: gw.stats["fundings_recovered"] >= 600), gw.stats["fundings_recovered"]
+                await asyncio.sleep(0.5)  # anything more would have come by now
+            return gw, events
+
+        gw, events = asyncio.run(scenario())
+    paid = [e for e in events if type(e) is FundingPaid]
+    start = gw.fundings.start_ms
+    assert [(e.coin, e.time_ms) for e in paid] == [("BTC", start + 1 + i) for i in range(600)]  # each once, in order
+    assert [round(e.usdc, 6) for e in paid] == [round(-0.001 * (i + 1), 6) for i in range(600)]
+    assert gw.stats["fundings_recovered"] == 600 and gw.stats["fundings_live"] == 0

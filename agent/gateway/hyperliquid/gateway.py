@@ -54,6 +54,8 @@ _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 _FILL_PAGE = 500
 _FILL_PAGES = 20
 _RECOVERY_ATTEMPTS = 8
+_FUNDING_PAGE = 500  # rows in a userFunding reply at most (the docs' cap on time-range replies)
+_FUNDING_PAGES = 40  # a recovery reads at most this many full pages (20,000 payments: weeks of a dozen coins)
 
 # what a request came back as, when it is not a parsed JSON answer
 _IP_LIMITED = "ip_limited"  # HTTP 429 (body null)
@@ -775,17 +777,30 @@ class HyperliquidGateway(CommandRouter):
     async def _recover_fundings(self) -> None:
         """After a reconnect: the funding payments settled since the newest one known (or the session's start), by
         userFunding, each delivered unless already given: one settled while the socket was down is otherwise
-        missing from the ledger for good (the user channel does not send it again). One page: an outage of
-        hundreds of hours is not one a run comes back from."""
+        missing from the ledger for good (the user channel does not send it again). Page by page, as the fills
+        are (``_fill_pages``): a reply holds at most 500 rows of every coin the account pays on (a dozen coins
+        fill one in two days), and a full one is read on from its newest time, inclusive (an hour's settlement of
+        several coins shares one ms, and may be cut across two pages: the repeats are told apart by
+        ``FundingDelivery``); only a page all of one ms moves past it."""
         start = self.fundings.since_ms()
-        for attempt in range(_RECOVERY_ATTEMPTS):
-            body = await self._info({"type": "userFunding", "user": self.user, "startTime": start}, "userFunding")
-            page = self.parser.funding_page(body, self._now()) if body is not None else None
-            if page is not None:
-                for ev in self.fundings.recovered(page[2]):
-                    self._emit(ev)
+        for _ in range(_FUNDING_PAGES):
+            page = None
+            for attempt in range(_RECOVERY_ATTEMPTS):
+                body = await self._info({"type": "userFunding", "user": self.user, "startTime": start},
+                                        "userFunding")
+                page = self.parser.funding_page(body, self._now()) if body is not None else None
+                if page is not None or self._closing or attempt + 1 == _RECOVERY_ATTEMPTS:
+                    break
+                await asyncio.sleep(self.backoff_s(attempt))
+            if page is None:
+                if not self._closing:
+                    log.warning("funding recovery from %d ms gave up after %d attempts", start, _RECOVERY_ATTEMPTS)
                 return
-            if self._closing:
+            n_rows, newest_ms, payments = page
+            for ev in self.fundings.recovered(payments):
+                self._emit(ev)
+            if n_rows < _FUNDING_PAGE:
                 return
-            await asyncio.sleep(self.backoff_s(attempt))
-        log.warning("funding recovery from %d ms gave up after %d attempts", start, _RECOVERY_ATTEMPTS)
+            start = newest_ms if newest_ms > start else start + 1
+        log.warning("funding recovery: %d full pages of %d rows did not reach the newest payment", _FUNDING_PAGES,
+                    _FUNDING_PAGE)
