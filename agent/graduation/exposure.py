@@ -101,6 +101,12 @@ class PromotionCriteria(FileModel):
         "of its fee-unaware fills are net, or fewer (it holds some default sessions at MicroLive); 0.35 stops a quote "
         "model that is picked off systematically, or pays more in fees than it captures, without demanding "
         "alpha the market does not give. Raise it for live."))
+    positive_edge_z: float = Field(0.0, ge=0, le=5, description=(
+        "0: min_positive_edge_share is held against the share itself. Above 0: against its Wilson lower bound at "
+        "this many standard errors, over the fills whose markout has resolved at this level: a share just over "
+        "the threshold on a few dozen fills is chance as often as skill (in fees_exceed_spread, 36-38% on "
+        "fills that lose their fee promoted some seeds past 0.35). 1 asks, for 0.35, a share of 0.44 on 30 fills, "
+        "0.40 on 100 and 0.365 on 1,000; for live, with real money on the next level, 1 or more."))
 
     def check(self, evidence: "PromotionEvidence") -> tuple["CriterionCheck", ...]:
         """Each criterion's value against its threshold. NaN evidence (not measured yet) fails."""
@@ -113,7 +119,9 @@ class PromotionCriteria(FileModel):
             if e.gap_measurable and (self.require_sim_to_real_gap or e.sim_to_real_gap == e.sim_to_real_gap)
             else CriterionCheck("sim_to_real_gap", math.nan, self.max_sim_to_real_gap, "n/a", True),
             CriterionCheck.at_most("drawdown", e.drawdown, self.max_drawdown),
-            CriterionCheck.at_least("positive_edge_share", e.positive_edge_share, self.min_positive_edge_share),
+            CriterionCheck.at_least("positive_edge_share", e.positive_edge_share if not self.positive_edge_z else
+                                    wilson_lower(e.positive_edge_share, e.positive_edge_n, self.positive_edge_z),
+                                    self.min_positive_edge_share),
             CriterionCheck.at_most("safety_level", e.safety_level, self.max_safety_level),
         )
 
@@ -201,6 +209,7 @@ class PromotionEvidence:
     positive_edge_share: float  # share of fills with favourable markout, [0, 1]; NaN before a fill
     safety_level: int = 0  # the safety escalator's level now (0 Green … 4 Kill)
     gap_measurable: bool = True  # False at SHADOW: no real orders, so no sim-to-real gap to measure
+    positive_edge_n: int = 0  # the fills positive_edge_share is taken over (their markouts resolved)
 
 
 class CriterionCheck(NamedTuple):
@@ -227,6 +236,15 @@ class CriterionCheck(NamedTuple):
 
 
 _tuple_new = tuple.__new__
+
+
+def wilson_lower(share: float, n: int, z: float) -> float:
+    """The Wilson score interval's lower end of a share seen on ``n`` trials, ``z`` standard errors out; NaN with
+    no trial (as the share is then: not measured, so a criterion on it fails)."""
+    if n <= 0 or share != share:
+        return math.nan
+    z2n = z * z / n
+    return (share + z2n / 2.0 - z * math.sqrt(share * (1.0 - share) / n + z2n / (4.0 * n))) / (1.0 + z2n)
 
 
 class DemotionTrigger(Enum):

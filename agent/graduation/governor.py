@@ -222,7 +222,7 @@ class Graduation:
             sim_to_real_gap=self.shadow.gap if self.places_orders else math.nan,  # (Shadow: no real orders)
             drawdown=self._drawdown(equity) if equity == equity else math.nan,
             positive_edge_share=self._at_level_positive / resolved if resolved else math.nan,
-            safety_level=safety_level, gap_measurable=self.places_orders)
+            safety_level=safety_level, gap_measurable=self.places_orders, positive_edge_n=resolved)
         before = c.level
         c.update(ts, self.confidence, self.evidence)
         if c.level != before:

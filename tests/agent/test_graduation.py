@@ -187,6 +187,29 @@ def test_a_single_violated_sample_resets_the_dwell(name):
     assert ctl.update(170.0, HIGH, GOOD) == L.MICRO_LIVE  # 100 s after the first good sample (t=70)
 
 
+def test_with_positive_edge_z_the_share_is_held_against_its_lower_bound_on_the_fills_it_was_seen_on():
+    """A share just over the threshold on a few fills is chance as often as skill: with ``positive_edge_z`` the
+    criterion reads the share's Wilson lower bound (scipy's, at that many standard errors) over the fills the share
+    was taken on, so the same 0.6 passes 0.5 on 400 fills and not on 20. At 0, the default, the share itself."""
+    from scipy import stats
+
+    from agent.graduation.exposure import wilson_lower
+    strict = CRIT.model_copy(update={"positive_edge_z": 1.0})
+    few = PromotionEvidence(20, 0.2, 0.5, 0.1, 0.001, 0.6, positive_edge_n=20)
+    many = PromotionEvidence(400, 0.2, 0.5, 0.1, 0.001, 0.6, positive_edge_n=400)
+    edge = {c.name: c for c in strict.check(few)}["positive_edge_share"]
+    assert not edge.passed and edge.value == pytest.approx(
+        stats.binomtest(12, 20).proportion_ci(stats.norm.cdf(1.0) - stats.norm.cdf(-1.0), method="wilson").low)
+    assert all(c.passed for c in strict.check(many))
+    assert all(c.passed for c in CRIT.check(few))  # the point share: 0.6 ≥ 0.5
+    # no fill resolved: not measured, and the criterion fails, as the share's NaN does
+    assert math.isnan(wilson_lower(0.6, 0, 1.0)) and not {c.name: c for c in strict.check(GOOD)}["positive_edge_share"].passed
+    ctl = ExposureController(GraduationConfig(promotion=strict))
+    assert all(ctl.update(float(t), HIGH, few) == L.SHADOW for t in range(0, 200, 10))
+    ctl = ExposureController(GraduationConfig(promotion=strict))
+    assert ctl.update(0.0, HIGH, many) == L.SHADOW and ctl.update(float(DWELL), HIGH, many) == L.MICRO_LIVE
+
+
 def test_promotion_needs_the_next_levels_confidence():
     ctl = ExposureController(CFG)
     for t in range(0, 500, 10):

@@ -372,3 +372,24 @@ def test_max_level_counts_the_level_the_run_started_at():
     ex = exposure_summary(core)
     assert [t["to"] for t in ex["transitions"]] == ["CAUTIOUS"]
     assert ex["start_level"] == "FULL" and ex["max_level"] == "FULL"
+
+
+def test_positive_edge_z_holds_back_a_promotion_the_point_share_lets_through_by_chance():
+    """``fees_exceed_spread`` on seed 67, the one of seeds 0-69 it does not hold: the agent's fills lose their fee
+    more often than not, yet enough beat it over the dwell (the share over 0.35) that it is promoted to Ramping at
+    460 s. With ``graduation.promotion.positive_edge_z`` 1 the governor holds the share's lower bound over the fills
+    it was seen on, and the agent stays at MicroLive for the whole run."""
+    from pathlib import Path
+
+    from scenarios.runner import run_scenario
+    from scenarios.schema import load_scenario
+    sc = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "fees_exceed_spread.yaml")
+    point = run_scenario(sc, 67)
+    assert point.broke("exposure_level_at_most") is not None
+    promotion = sc.agent.graduation.promotion.model_copy(update={"positive_edge_z": 1.0})
+    agent = sc.agent.model_copy(update={"graduation": sc.agent.graduation.model_copy(update={"promotion": promotion})})
+    bound = run_scenario(sc.model_copy(update={"agent": agent}), 67)
+    assert bound.ok, bound.report()
+    # the bound is taken over the level's resolved fills (the governor hands their count over): a number, under 0.35
+    held = {c["name"]: c for c in bound.summary["exposure"]["promotion_held_by"]}
+    assert 0.0 < held["positive_edge_share"]["value"] < 0.35
