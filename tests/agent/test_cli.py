@@ -375,3 +375,22 @@ def test_every_option_of_each_command_is_in_its_row_of_the_readmes_table(capsys)
              "python -m twin serve": set(re.findall(r"--[a-z][a-z-]*", serve_parser().format_usage())) - {"--help"}}
     missing = {cmd: sorted(o for o in opts if o not in row(cmd)) for cmd, opts in helps.items()}
     assert missing == {cmd: [] for cmd in helps}
+
+
+def test_the_example_live_config_loads_and_sets_only_what_its_comments_say():
+    """examples/live-first-run.yaml, the README's testnet steps in one file: it loads (unknown keys are errors, so a
+    renamed setting breaks it here, not on an operator's first live run), and it differs from the defaults in the
+    three settings it explains, no more."""
+    from pathlib import Path
+
+    from agent.config import AgentConfig
+    from agent.graduation import ExposureLevel
+    example = AgentConfig.load(Path(__file__).resolve().parents[2] / "examples" / "live-first-run.yaml")
+    assert example.quoting.maker_fee_bps == 1.5
+    assert example.graduation.ceiling == ExposureLevel.MICRO_LIVE
+    assert example.graduation.promotion.positive_edge_z == 1.0
+    mine, default = example.model_dump(), AgentConfig().model_dump()
+    default["quoting"]["maker_fee_bps"] = 1.5
+    default["graduation"]["ceiling"] = ExposureLevel.MICRO_LIVE
+    default["graduation"]["promotion"]["positive_edge_z"] = 1.0
+    assert mine == default
