@@ -744,63 +744,54 @@ class HyperliquidGateway(CommandRouter):
 
     async def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[TimedFill, ...]], None],
                           what: str) -> bool:
-        """Every fill from ``start_ms`` (venue ms, inclusive) on, by userFillsByTime page by page: each page's fills
-        of this coin (with their time in ms) to ``on_page`` as it comes. True once a short page (under 500 rows, the
-        smaller of the venue's documented caps: nothing after it) is read; False when a page failed ``attempts``
-        times (each failure counted where it happened; a 429 is RateLimited ``what``) or 20 pages of 500 or more
-        (the 10000 fills the venue keeps) did not reach one, which is logged. The docs' pagination: "use the
-        last returned timestamp as the next startTime". A page starts at its predecessor's newest ms, not past
-        it, as fills of that ms may be on both sides of the cut: those it repeats are told apart by their fill
-        key (the callers' ``FillDelivery``, or a dict); only a page all of one ms moves past it."""
+        """Every fill from ``start_ms`` (venue ms, inclusive) on, by userFillsByTime page by page (``_pages``):
+        each page's fills of this coin (with their time in ms) to ``on_page`` as it comes. A page holds under 500
+        rows only when nothing is after it (the smaller of the venue's documented caps); 20 full pages are the
+        10000 fills the venue keeps. A 429 is RateLimited ``what``."""
+        return await self._pages("userFillsByTime", self.parser.fill_page, start_ms, attempts, on_page, what,
+                                 _FILL_PAGE, _FILL_PAGES, "fill query")
+
+    async def _pages(self, kind: str, parse: Callable, start_ms: int, attempts: int, on_page: Callable,
+                     what: str, page_rows: int, max_pages: int, label: str) -> bool:
+        """A time-range /info query (``kind``, from ``start_ms``, venue ms, inclusive) read page by page, each page's
+        parsed items (``parse(body, ts)``: rows, their newest ms, the items) to ``on_page`` as it comes. True once a
+        page of under ``page_rows`` rows is read; False when a page failed ``attempts`` times (each failure counted
+        where it happened) or ``max_pages`` full pages did not reach a short one, which is logged. The docs'
+        pagination: "use the last returned timestamp as the next startTime". A page starts at its predecessor's
+        newest ms, not past it, as rows of that ms may be on both sides of the cut (fills of one ms; an hour's
+        funding of several coins): those it repeats are told apart by the callers' deliveries (their keys); only
+        a page all of one ms moves past it."""
         start = start_ms
-        for _ in range(_FILL_PAGES):
+        for _ in range(max_pages):
             page = None
             for attempt in range(attempts):
-                body = await self._info({"type": "userFillsByTime", "user": self.user, "startTime": start}, what)
-                page = self.parser.fill_page(body, self._now()) if body is not None else None
+                body = await self._info({"type": kind, "user": self.user, "startTime": start}, what)
+                page = parse(body, self._now()) if body is not None else None
                 if page is not None or self._closing or attempt + 1 == attempts:
                     break
                 await asyncio.sleep(self.backoff_s(attempt))
             if page is None:
-                if attempts > 1:
-                    log.warning("fill query from %d ms (%s) gave up after %d attempts", start, what, attempts)
+                if attempts > 1 and not self._closing:
+                    log.warning("%s from %d ms (%s) gave up after %d attempts", label, start, what, attempts)
                 return False
-            n_rows, newest_ms, fills = page
-            on_page(fills)
-            if n_rows < _FILL_PAGE:
+            n_rows, newest_ms, items = page
+            on_page(items)
+            if n_rows < page_rows:
                 return True
             start = newest_ms if newest_ms > start else start + 1
-        log.warning("fill query from %d ms (%s): %d full pages of %d rows did not reach the newest fill (more than "
-                    "the venue keeps)", start_ms, what, _FILL_PAGES, _FILL_PAGE)
+        log.warning("%s from %d ms (%s): %d full pages of %d rows did not reach the newest row", label, start_ms,
+                    what, max_pages, page_rows)
         return False
 
     async def _recover_fundings(self) -> None:
         """After a reconnect: the funding payments settled since the newest one known (or the session's start), by
         userFunding, each delivered unless already given: one settled while the socket was down is otherwise
-        missing from the ledger for good (the user channel does not send it again). Page by page, as the fills
-        are (``_fill_pages``): a reply holds at most 500 rows of every coin the account pays on (a dozen coins
-        fill one in two days), and a full one is read on from its newest time, inclusive (an hour's settlement of
-        several coins shares one ms, and may be cut across two pages: the repeats are told apart by
-        ``FundingDelivery``); only a page all of one ms moves past it."""
-        start = self.fundings.since_ms()
-        for _ in range(_FUNDING_PAGES):
-            page = None
-            for attempt in range(_RECOVERY_ATTEMPTS):
-                body = await self._info({"type": "userFunding", "user": self.user, "startTime": start},
-                                        "userFunding")
-                page = self.parser.funding_page(body, self._now()) if body is not None else None
-                if page is not None or self._closing or attempt + 1 == _RECOVERY_ATTEMPTS:
-                    break
-                await asyncio.sleep(self.backoff_s(attempt))
-            if page is None:
-                if not self._closing:
-                    log.warning("funding recovery from %d ms gave up after %d attempts", start, _RECOVERY_ATTEMPTS)
-                return
-            n_rows, newest_ms, payments = page
+        missing from the ledger for good (the user channel does not send it again). Page by page (``_pages``): a
+        reply holds at most 500 rows of every coin the account pays on (a dozen coins fill one in two days), and an
+        hour's settlement of several coins shares one ms, which a page's cut may fall inside: ``FundingDelivery``
+        tells the repeats apart."""
+        def deliver(payments: tuple) -> None:
             for ev in self.fundings.recovered(payments):
                 self._emit(ev)
-            if n_rows < _FUNDING_PAGE:
-                return
-            start = newest_ms if newest_ms > start else start + 1
-        log.warning("funding recovery: %d full pages of %d rows did not reach the newest payment", _FUNDING_PAGES,
-                    _FUNDING_PAGE)
+        await self._pages("userFunding", self.parser.funding_page, self.fundings.since_ms(), _RECOVERY_ATTEMPTS,
+                          deliver, "userFunding", _FUNDING_PAGE, _FUNDING_PAGES, "funding recovery")
