@@ -25,16 +25,7 @@ from twin.session import run_probe_session
 
 
 def raw_simpy_timeouts(n: int = 1_000_000) -> float:
-    env = simpy.Environment()
-
-    def proc():
-        for _ in range(n):
-            yield env.timeout(0.001)
-
-    env.process(proc())
-    t0 = time.perf_counter()
-    env.run()
-    return n / (time.perf_counter() - t0)
+    return n / (_timed_timeouts(n, time.perf_counter_ns) / 1e9)
 
 
 def raw_timeout_cpu_us(n: int = 200_000) -> float:
@@ -42,6 +33,11 @@ def raw_timeout_cpu_us(n: int = 200_000) -> float:
     (the minimum over several replays, on CPU time): measured beside each replay, the same way, the baseline
     moves with the machine as the cycles do, where one wall-clock run at the start left the ratio to the
     machine's state in that second."""
+    return _timed_timeouts(n, time.thread_time_ns) / 1000.0 / n
+
+
+def _timed_timeouts(n: int, clock) -> int:
+    """``n`` bare SimPy timeouts in one process, timed on ``clock`` (ns)."""
     env = simpy.Environment()
 
     def proc():
@@ -49,9 +45,9 @@ def raw_timeout_cpu_us(n: int = 200_000) -> float:
             yield env.timeout(0.001)
 
     env.process(proc())
-    c0 = time.thread_time_ns()
+    t0 = clock()
     env.run()
-    return (time.thread_time_ns() - c0) / 1000.0 / n
+    return clock() - t0
 
 
 def market_only(minutes: float, seed: int = 1, observed: bool = False) -> tuple[float, int]:
