@@ -146,6 +146,7 @@ class AgentCore:
         self._fit_ts = -math.inf
         self._records: list[dict] = []
         self._cycle_cmds: list | None = None  # the last quote cycle's commands list, which its record carries
+        self._unbooked: tuple | None = None  # (commands, ts): a quote cycle's, sent and not yet booked (_book_cycle)
         self._recent: deque = deque(maxlen=20)
         self._dispatch = {
             BookUpdated: self._on_book, BboUpdated: self._on_bbo, TradeObserved: self._on_trade,
@@ -159,6 +160,8 @@ class AgentCore:
     # ------------------------------------------------------------------ entry point
 
     def handle(self, event) -> list[Command]:
+        if self._unbooked is not None:  # the last quote cycle's commands, sent since: booked before anything else
+            self._book_cycle()
         cmds: list[Command] = []
         if not self.started:
             self.started = True
@@ -189,16 +192,27 @@ class AgentCore:
         else:
             fn(event, cmds)
         if cmds:
-            self._book(cmds, event.ts)
-            if cmds is not self._cycle_cmds:  # sent outside a quote cycle: no cycle record names them
+            if cmds is self._cycle_cmds:
+                # a quote cycle's: booked once they are out (at the next event, its AFTER_CYCLE, which both drivers
+                # feed before any other: nothing reads the orders between), off the path from decision to wire
+                self._unbooked = (cmds, event.ts)
+            else:  # sent outside a quote cycle: no cycle record names them
+                self._book(cmds, event.ts)
                 self._sent(event.ts, type(event).__name__, cmds)
         return cmds
+
+    def _book_cycle(self) -> None:
+        cmds, ts = self._unbooked
+        self._unbooked = None
+        self._book(cmds, ts)
 
     def shutdown(self, ts: float, flatten: bool = False) -> list[Command]:
         """Stop quoting for good and pull every order (a session's end, SIGINT, a kill). With ``flatten`` (an
         operator's choice at the end of a run), also close the position through the book as a Kill's flatten
         does: reduce-only IOCs 1% through the touch, again every ``risk.pull_retry_s`` for what a fresh snapshot
         says is left, until it is flat; the driver keeps the timer ticking meanwhile (``winding_down``)."""
+        if self._unbooked is not None:
+            self._book_cycle()
         self.stopped = True
         self._last_pull_ts = ts
         cmds: list[Command] = [CancelAll()]

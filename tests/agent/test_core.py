@@ -397,6 +397,41 @@ def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     assert not lone.graduation.evaluate_due(0.5 + core.cfg.graduation.eval_interval_s - 1e-9)
 
 
+def test_a_cycles_orders_are_booked_before_anything_else_is_handled():
+    """A quote cycle's commands leave first and are booked (the order tracker, worst-case exposure, the request
+    budget) once they are out: at the next event the core handles, whatever it is (an AFTER_CYCLE, or a
+    socket's ack or fill that came first), or at a shutdown. No event ever meets a tracker that has not
+    booked them: an ack of a place just sent finds its order, and the limit counts it."""
+    from agent.gateway.events import Batch, CancelAll, OrderAcknowledged, PlaceOrder
+
+    def quoting_core():
+        core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+        core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+        core.handle(AccountSnapshot(0.2, 0.0, 0.0, 1e5, 0.0, ()))
+        sent = core.handle(Timer(0.5))
+        places = [c for b in sent for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+        assert len(places) >= 2
+        return core, places
+
+    core, places = quoting_core()
+    assert not core.tracker.live_set and core.budget.used == 0  # sent, not yet booked
+    core.handle(OrderAcknowledged(0.51, places[0].cloid, 7, True))  # a socket's ack before the AFTER_CYCLE
+    tr = core.tracker
+    assert set(tr.live_set) == {p.cloid for p in places}
+    assert tr.orders[places[0].cloid].state.value == "resting" and tr.orders[places[0].cloid].oid == 7
+    assert core.budget.used == len(places)
+    long, short = tr.worst_case_positions()
+    assert long == pytest.approx(sum(p.sz for p in places if p.side.value == 1))
+    assert short == pytest.approx(-sum(p.sz for p in places if p.side.value == -1))
+    assert core.max_worst_case == pytest.approx(max(long, -short))
+    assert core.handle(Timer(0.5, AFTER_CYCLE)) == [] and core.budget.used == len(places)  # booked once only
+
+    core, places = quoting_core()
+    out = core.shutdown(0.6)  # a shutdown straight after a cycle: its pull counts the orders the cycle sent
+    assert isinstance(out[0], CancelAll) and set(core.tracker.live_set) == {p.cloid for p in places}
+    assert core.budget.used == len(places) + len(places)  # the cancel-all's items: one per order it finds live
+
+
 def test_a_book_gone_stale_with_the_socket_up_is_counted_once_per_episode():
     """What an operator needs to see when the venue's book feed is slower than risk.stale_book_s assumes
     (quotes pulled, again and again): one count per episode, none before the first book or for a drop."""
