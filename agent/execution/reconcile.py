@@ -22,6 +22,7 @@ Rules, in order:
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import NamedTuple
 
 from pydantic import Field
@@ -73,6 +74,8 @@ _MODIFIABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED})  # ac
 _BUY = Side.BUY
 _SELL = Side.SELL
 _ALO = Tif.ALO
+_new = tuple.__new__  # a command (a NamedTuple) made from every field, in order, without its Python-level __new__
+_LEVEL = itemgetter(3)  # DesiredQuote.level
 
 
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
@@ -176,7 +179,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             ro_sell = max(0.0, pos) - _ro_live(tracker, _SELL)
         spendable = budget.spendable(is_cancel=False) - n_items
         if len(unmatched) > 1:
-            unmatched.sort(key=_level)  # nearest the touch first (stable: bids before asks per level)
+            unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
         for d in unmatched:
             if n_items >= max_items or spendable <= 0:
                 break
@@ -207,13 +210,13 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 # as spendable already excludes every item so far)
                 o = pool.pop(0)
                 going.remove(o)
-                modifies.append(ModifyOrder(o.cloid, cloids.next(), d.px, sz, _ALO, d.reduce_only, d.side))
+                modifies.append(_new(ModifyOrder, (o.cloid, cloids.next(), d.px, sz, _ALO, d.reduce_only, d.side)))
                 continue
-            places.append(PlaceOrder(cloids.next(), d.side, d.px, sz, _ALO, d.reduce_only))
+            places.append(_new(PlaceOrder, (cloids.next(), d.side, d.px, sz, _ALO, d.reduce_only)))
             n_items += 1
             spendable -= 1
     out: list[Command] = []
-    for kind in ([CancelOrder(o.cloid) for o in going], modifies, places):  # cancels first: they reduce risk
+    for kind in ([_new(CancelOrder, (o.cloid,)) for o in going], modifies, places):  # cancels first: they reduce risk
         if len(kind) > 1:
             out.append(Batch(tuple(kind)))
         elif kind:
@@ -238,10 +241,6 @@ def _bands(tol_px: float, growth: float) -> tuple[tuple[float, ...], tuple[float
 
 
 _MAX_LEVELS = 64  # above LadderConfig.n_levels' bound (20)
-
-
-def _level(q: DesiredQuote) -> int:
-    return q.level
 
 
 def _ro_live(tracker: OrderTracker, side: Side) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Union
+from typing import NamedTuple, Union
 
 
 class Side(int, Enum):
@@ -287,8 +287,12 @@ Event = Union[
 # ----------------------------------------------------------------------------- commands
 
 
-@dataclass(frozen=True, slots=True)
-class PlaceOrder:
+# the three order commands are NamedTuples, not frozen dataclasses: reconcile makes one per request item on the
+# quote cycle's path to the wire, and a frozen dataclass's __init__ costs some 1.5 µs (one object.__setattr__ a
+# field), a tuple's a fifth of that. Immutable and compared by value alike; never empty, so never falsy.
+
+
+class PlaceOrder(NamedTuple):
     cloid: str
     side: Side
     px: float
@@ -297,13 +301,11 @@ class PlaceOrder:
     reduce_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CancelOrder:
+class CancelOrder(NamedTuple):
     cloid: str
 
 
-@dataclass(frozen=True, slots=True)
-class ModifyOrder:
+class ModifyOrder(NamedTuple):
     """Cancel-and-replace at the venue: the replacement loses queue priority. Only for an acknowledged
     order with nothing else pending (a refusal names the order, not the request it refused)."""
 
