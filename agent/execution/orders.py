@@ -57,20 +57,20 @@ class CloidFactory:
     fill). Live runs take a prefix of their own (``agent.live.run_cloid_prefix``); this is the guard for any
     listed order the counter reaches all the same."""
 
-    __slots__ = ("prefix", "n", "_head", "_taken")
+    __slots__ = ("prefix", "n", "_fmt", "_taken")
 
     def __init__(self, prefix: int = 1, taken: Container[str] = ()) -> None:
         self.prefix = prefix & 0xFFFFFFFF
         self.n = 0
-        self._head = f"0x{self.prefix:08x}"  # formatted once: next() runs for every order placed
+        self._fmt = f"0x{self.prefix:08x}%024x"  # the prefix formatted once: next() runs for every order placed
         self._taken = taken
 
     def next(self) -> str:
-        self.n += 1
-        c = self._head + format(self.n, "024x")
+        n = self.n = self.n + 1
+        c = self._fmt % n
         while c in self._taken:
-            self.n += 1
-            c = self._head + format(self.n, "024x")
+            n = self.n = n + 1
+            c = self._fmt % n
         return c
 
 

@@ -93,8 +93,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     max_items = cfg.max_requests_per_cycle
     widens, aheads = _bands(tol_px, growth)
     live = tracker.live_set.values()  # read-only here: nothing below changes the tracker's live set
-    # candidates per side (and reduce-only), in live order: only orders that can still be kept as they
-    # are, each as (px, remaining, order) so the matching below reads no attributes
+    # candidates per side (and reduce-only), in live order: only orders that can still be kept as they are
     buys: list = []
     sells: list = []
     ro_pools: dict | None = None
@@ -103,11 +102,11 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             if o.reduce_only:
                 if ro_pools is None:
                     ro_pools = {_BUY: [], _SELL: []}
-                ro_pools[o.side].append((o.px, o.sz - o.filled_sz, o))
+                ro_pools[o.side].append(o)
             elif o.side is _BUY:
-                buys.append((o.px, o.sz - o.filled_sz, o))
+                buys.append(o)
             else:
-                sells.append((o.px, o.sz - o.filled_sz, o))
+                sells.append(o)
     keep: set = set()
     unmatched: list[DesiredQuote] = []
     any_ro = False
@@ -120,8 +119,6 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         else:
             pool = buys if buy else sells
         if pool:
-            lo_sz = d_sz - size_tol * d_sz - 1e-12
-            hi_sz = d_sz + size_tol * d_sz + 1e-12
             widen = widens[level]
             behind = behind_f * d_px
             if behind < tol_px:
@@ -134,12 +131,13 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             else:
                 lo_px = d_px - aheads[level]
                 hi_px = d_px + behind
-            for e in pool:  # the first in live order that fits (most fail on price: size read only then)
-                px = e[0]
-                if lo_px <= px <= hi_px and lo_sz <= e[1] <= hi_sz:
-                    keep.add(e[2])
-                    pool.remove(e)
-                    break
+            for o in pool:  # the first in live order that fits (most fail on price: size read only then)
+                if lo_px <= o.px <= hi_px:
+                    tol = size_tol * d_sz
+                    if d_sz - tol - 1e-12 <= o.sz - o.filled_sz <= d_sz + tol + 1e-12:
+                        keep.add(o)
+                        pool.remove(o)
+                        break
             else:
                 unmatched.append(d)
         else:
@@ -177,24 +175,25 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         if any_ro:
             ro_buy = max(0.0, -pos) - _ro_live(tracker, _BUY)
             ro_sell = max(0.0, pos) - _ro_live(tracker, _SELL)
-        spendable = budget.spendable(is_cancel=False) - n_items
+        spendable = budget.spendable() - n_items  # (not a cancel: the reserve excluded)
         if len(unmatched) > 1:
             unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
+        next_cloid = cloids.next
         for d in unmatched:
             if n_items >= max_items or spendable <= 0:
                 break
-            sz = d.sz
-            buy = d.side > 0
-            if d.reduce_only:  # it only reduces the filled position, but other same-side orders can fill first
+            side, px, sz, _, ro = d
+            buy = side > 0
+            if ro:  # it only reduces the filled position, but other same-side orders can fill first
                 room = min(ro_buy, room_buy) if buy else min(ro_sell, room_sell)
             else:
                 room = room_buy if buy else room_sell
             if room < sz:
                 sz = room
             sz = round(math.floor(sz / lot + 1e-9) * lot, 10)
-            if sz <= 0.0 or refused_under_minimum(sz, d.px, d.reduce_only, abs_pos, min_notional):
+            if sz <= 0.0 or refused_under_minimum(sz, px, ro, abs_pos, min_notional):
                 continue
-            if d.reduce_only:
+            if ro:
                 if buy:
                     ro_buy -= sz
                 else:
@@ -203,16 +202,16 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 room_buy -= sz
             else:
                 room_sell -= sz
-            pool = movable.get((d.side, d.reduce_only)) if movable is not None else None
+            pool = movable.get((side, ro)) if movable is not None else None
             if pool:
                 # the order's cancel becomes this modify: one request item where there would be two (its
                 # cancel item is already counted, and a modify is no cancel: the reserve stays untouched,
                 # as spendable already excludes every item so far)
                 o = pool.pop(0)
                 going.remove(o)
-                modifies.append(_new(ModifyOrder, (o.cloid, cloids.next(), d.px, sz, _ALO, d.reduce_only, d.side)))
+                modifies.append(_new(ModifyOrder, (o.cloid, next_cloid(), px, sz, _ALO, ro, side)))
                 continue
-            places.append(_new(PlaceOrder, (cloids.next(), d.side, d.px, sz, _ALO, d.reduce_only)))
+            places.append(_new(PlaceOrder, (next_cloid(), side, px, sz, _ALO, ro)))
             n_items += 1
             spendable -= 1
     out: list[Command] = []
