@@ -12,8 +12,8 @@ busiest):
 Prints, per profile:
 - the agent core's cost per quote cycle (p50, p99 in µs) (goal: p99 < 100 µs), and, from the replays,
   the same by kind of cycle (commands sent or not) with each kind's share of the p99 tail; and the same
-  for the work each cycle leaves until its commands are sent (its AFTER_CYCLE timer: forecasts recorded,
-  and every few seconds the graduation evaluated);
+  for the work each cycle leaves until its commands are sent (its AFTER_CYCLE timer: the commands booked into
+  the order tracker and the request budgets, forecasts recorded, and every few seconds the graduation evaluated);
 - the cost of one raw SimPy timeout, and the cycle p50 as a multiple of it;
 - full-stack simulated seconds per wall second for that session, the projected wall time of a
   simulated day (goal: < 60 s on one core), and the twin's market-only rate as the baseline ratio;

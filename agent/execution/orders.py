@@ -1,7 +1,8 @@
 """The order lifecycle: one state machine per client order id, and in-flight-aware exposure.
 
-Every command the core sends is recorded here before it leaves (``on_command``), so an order
-counts against the position limit from the moment it is sent, not from its acknowledgement.
+Every command the core sends is recorded here (``on_command``) before the core handles anything
+else (a quote cycle's just after they leave, the rest before), so an order counts against the
+position limit from the moment it is sent, not from its acknowledgement.
 ``worst_case_position`` = position + every same-side order that could still fill (pending,
 resting, pending cancel or modify, stale): the Feb 10 incident was limits checked against the
 filled position only.
