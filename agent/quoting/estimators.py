@@ -245,12 +245,35 @@ class ArrivalEstimator:
         and a k of 1e-17 made GLFT's half spread 1/k about 1e14."""
         if self.n < self.min_n:
             return None
+        # intensities(ts), inlined (the same arithmetic): it runs on a quote cycle every refit_interval_s, and
+        # those cycles were some of the slowest
+        t0 = self.t0
+        if t0 != t0 or ts <= t0:
+            return None
+        t_ref = self.t_ref
+        if ts < t_ref:
+            ts = t_ref
+        tau = self.tau
+        scale = math.exp((t_ref - ts) / tau)
+        time_w = tau * -math.expm1(-(ts - t0) / tau)
+        m = self.m
+        bins = self.bins
+        cum = [0.0] * m
+        c = 0.0
+        for j in range(m, 0, -1):
+            c += bins[j]
+            cum[j - 1] = c
+        depths = self.depths
+        min_count = self.min_count
         sw = swx = swy = swxx = swxy = 0.0
         used = 0
         first = last = 0.0
-        for d, lam, cnt in self.intensities(ts):
-            if cnt < self.min_count:
+        for i in range(m):
+            cnt = cum[i] * scale
+            if cnt < min_count:
                 break  # deeper depths have fewer still
+            d = depths[i]
+            lam = 0.5 * cnt / time_w
             if not used:
                 first = cnt
             last = cnt

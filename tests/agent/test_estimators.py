@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from agent.quoting.estimators import ArrivalEstimator, EstimatorConfig, VolatilityEstimator
 
@@ -87,6 +88,50 @@ def test_arrivals_recovered_without_decay():
         est.on_trade(t, mid + s * r, mid, s)
     A_hat, k_hat = est.fit(T)
     assert A_hat == pytest.approx(A, rel=0.15) and k_hat == pytest.approx(k, rel=0.15)
+
+
+def _fit_from_intensities(est: ArrivalEstimator, ts: float):
+    """The fit as its docstring states it, from ``intensities`` (which fit inlines): weighted least squares of
+    log λ on depth over the depths with at least min_count trades, weight = count."""
+    if est.n < est.min_n:
+        return None
+    rows = []
+    for d, lam, cnt in est.intensities(ts):
+        if cnt < est.min_count:
+            break
+        rows.append((d, math.log(lam), cnt))
+    if len(rows) < 2 or rows[0][2] - rows[-1][2] < est.min_count:
+        return None
+    sw = swx = swy = swxx = swxy = 0.0
+    for d, y, w in rows:
+        sw += w
+        swx += w * d
+        swy += w * y
+        swxx += w * d * d
+        swxy += w * d * y
+    den = sw * swxx - swx * swx
+    if den <= 1e-12 * sw * sw:
+        return None
+    slope = (sw * swxy - swx * swy) / den
+    if not (0.0 < -slope < math.inf):
+        return None
+    return math.exp((swy - slope * swx) / sw), -slope
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), halflife=st.sampled_from([5.0, 60.0, 1e7]), n=st.integers(0, 400),
+       ask_at=st.floats(-5.0, 400.0))
+def test_the_fit_is_the_weighted_least_squares_of_the_intensities_whenever_asked(seed, halflife, n, ask_at):
+    """fit inlines intensities for the quote cycle's sake: it gives exactly what the two would, asked at any time
+    (before the first trade, between trades, after the last, in the past of a rebase)."""
+    rng = np.random.default_rng(seed)
+    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=halflife, arrival_min_trades=20), 2.0)
+    ts = np.sort(rng.uniform(0.0, 300.0, n))
+    mid = 3000.0
+    for t in ts.tolist():
+        s = 1 if rng.random() < 0.5 else -1
+        est.on_trade(t, mid + s * rng.exponential(0.5), mid, s)
+    assert est.fit(ask_at) == _fit_from_intensities(est, ask_at)
 
 
 def test_arrivals_track_a_change_with_decay():
