@@ -740,11 +740,11 @@ class AgentCore:
 
     def _after_cycle(self, ts: float) -> None:
         """The cycle's commands are out: the work that need not delay them (their booking, which ``handle``
-        does first for any event, among it). The cycle's forecasts are recorded for scoring (at the cycle's ts and mid, whatever has arrived since); orders long
-        ended are forgotten; and every ``graduation.eval_interval_s`` confidence and promotion are
-        evaluated, the level changes going to the decision log with their evidence (and reaching the
-        quotes at the next cycle, a ``cycle_s`` later: promotion is never urgent, and demotion has its
-        triggers in the cycle)."""
+        does first for any event, among it). The cycle's forecasts are recorded for scoring (at the cycle's
+        ts and mid, whatever has arrived since); orders long ended are forgotten; and every
+        ``graduation.eval_interval_s`` confidence and promotion are evaluated, the level changes going to the
+        decision log with their evidence (and reaching the quotes at the next cycle, a ``cycle_s`` later:
+        promotion is never urgent, and demotion has its triggers in the cycle)."""
         self._after_due = math.nan
         f = self._forecast
         if f is not None:
