@@ -86,9 +86,13 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
     out = []
     cls = None  # the NamedTuple class seen last, and where its sz and reduce_only fields sit
     i_sz = i_ro = 0
+    seen = None  # the type seen last, and whether it is a NamedTuple (asked once per type, not per quote)
+    named = False
     for q in quotes:
         t = type(q)
-        named = t is not tuple and hasattr(q, "_replace")
+        if t is not seen:
+            seen = t
+            named = t is not tuple and hasattr(q, "_replace")
         if named:
             side, sz, ro = int(q.side), q.sz, q.reduce_only
         else:
@@ -140,17 +144,27 @@ def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: fl
     reducing = -1 if position > 0 else 1
     room = pos_abs + 1e-12
     out = []
+    cls = None  # the quotes' class seen last, and where its sz field sits
+    i_sz = 0
     for d in quotes:
+        side = d.side  # a Side, an int: compared with ints as its value (Enum's .value is a slow property)
         if refused_under_minimum(d.sz, d.px, d.reduce_only, pos_abs, min_notional):
-            if d.side.value != reducing or not pos_abs:
+            if side != reducing or not pos_abs:
                 continue
             sz = math.ceil(min_notional / d.px / lot - 1e-9) * lot
             if sz > pos_abs:
                 if not d.reduce_only:
                     continue
                 sz = pos_abs
-            d = d._replace(sz=round(sz, 10))
-        if capped and d.side.value == reducing:
+            # d._replace(sz=round(sz, 10)), without its generic (slow) machinery
+            t = type(d)
+            if t is not cls:
+                cls = t
+                i_sz = t._fields.index("sz")
+            vals = list(d)
+            vals[i_sz] = round(sz, 10)
+            d = tuple.__new__(t, vals)
+        if capped and side == reducing:
             if d.sz > room:
                 continue
             room -= d.sz
