@@ -216,23 +216,37 @@ class ArrivalEstimator:
 
     def intensities(self, ts: float) -> list[tuple[float, float, float]]:
         """(depth, λ per side per s, decayed count) per grid depth at ``ts``; for fits and reports."""
-        if self.t0 != self.t0 or ts <= self.t0:
-            return []  # (also while the grid is not laid: nothing is counted before it is)
-        if ts < self.t_ref:
-            ts = self.t_ref  # asked about the past: the counts as of the last rebase (no e^(+x) overflow)
-        tau = self.tau
-        scale = math.exp((self.t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
-        time_w = tau * -math.expm1(-(ts - self.t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
+        counts = self._counts(ts)
+        if counts is None:
+            return []
+        cum, scale, time_w = counts
         out = []
-        c = 0.0
-        cum = [0.0] * self.m
-        for j in range(self.m, 0, -1):
-            c += self.bins[j]
-            cum[j - 1] = c
         for i in range(self.m):
             cnt = cum[i] * scale
             out.append((self.depths[i], 0.5 * cnt / time_w, cnt))
         return out
+
+    def _counts(self, ts: float) -> tuple[list[float], float, float] | None:
+        """What ``intensities`` and ``fit`` read: the undecayed count of trades that reached each grid depth
+        or beyond, the decay from the last rebase to ``ts`` that scales them, and the window's decayed length
+        (s); None before the first trade counted or at or before it."""
+        t0 = self.t0
+        if t0 != t0 or ts <= t0:
+            return None  # (also while the grid is not laid: nothing is counted before it is)
+        t_ref = self.t_ref
+        if ts < t_ref:
+            ts = t_ref  # asked about the past: the counts as of the last rebase (no e^(+x) overflow)
+        tau = self.tau
+        scale = math.exp((t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
+        time_w = tau * -math.expm1(-(ts - t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
+        m = self.m
+        bins = self.bins
+        cum = [0.0] * m
+        c = 0.0
+        for j in range(m, 0, -1):
+            c += bins[j]
+            cum[j - 1] = c
+        return cum, scale, time_w
 
     def fit(self, ts: float) -> tuple[float, float] | None:
         """(A per side per s, k per price unit), or None while there is too little data or the
@@ -245,30 +259,18 @@ class ArrivalEstimator:
         and a k of 1e-17 made GLFT's half spread 1/k about 1e14."""
         if self.n < self.min_n:
             return None
-        # intensities(ts), inlined (the same arithmetic): it runs on a quote cycle every refit_interval_s, and
-        # those cycles were some of the slowest
-        t0 = self.t0
-        if t0 != t0 or ts <= t0:
+        # the counts as intensities reads them, without its list of tuples: this runs on a quote cycle every
+        # refit_interval_s, and those cycles were some of the slowest
+        counts = self._counts(ts)
+        if counts is None:
             return None
-        t_ref = self.t_ref
-        if ts < t_ref:
-            ts = t_ref
-        tau = self.tau
-        scale = math.exp((t_ref - ts) / tau)
-        time_w = tau * -math.expm1(-(ts - t0) / tau)
-        m = self.m
-        bins = self.bins
-        cum = [0.0] * m
-        c = 0.0
-        for j in range(m, 0, -1):
-            c += bins[j]
-            cum[j - 1] = c
+        cum, scale, time_w = counts
         depths = self.depths
         min_count = self.min_count
         sw = swx = swy = swxx = swxy = 0.0
         used = 0
         first = last = 0.0
-        for i in range(m):
+        for i in range(self.m):
             cnt = cum[i] * scale
             if cnt < min_count:
                 break  # deeper depths have fewer still
@@ -284,7 +286,7 @@ class ArrivalEstimator:
             swxx += cnt * d * d
             swxy += cnt * d * y
             used += 1
-        if used < 2 or first - last < self.min_count:
+        if used < 2 or first - last < min_count:
             return None
         den = sw * swxx - swx * swx
         if den <= 1e-12 * sw * sw:
