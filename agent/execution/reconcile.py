@@ -43,6 +43,23 @@ class DesiredQuote(NamedTuple):
     reduce_only: bool = False
 
 
+_FIELD_AT: dict[type, tuple[int, int]] = {}  # a quote NamedTuple's class -> where its sz and reduce_only fields sit
+
+
+def with_size(q, sz: float, reduce_only: bool | None = None):
+    """``q._replace(sz=sz[, reduce_only=reduce_only])`` for a quote NamedTuple, without the generic machinery of
+    ``_replace`` (some 1.5 µs a quote, and the safety overlay and the risk budget's taper run on the quote cycle)."""
+    t = type(q)
+    at = _FIELD_AT.get(t)
+    if at is None:
+        at = _FIELD_AT[t] = (t._fields.index("sz"), t._fields.index("reduce_only"))
+    vals = list(q)
+    vals[at[0]] = sz
+    if reduce_only is not None:
+        vals[at[1]] = reduce_only
+    return tuple.__new__(t, vals)
+
+
 class ReconcileConfig(FileModel):
     price_tolerance_ticks: float = Field(1.5, ge=0, description="Keep a live order whose price is within this many "
                                                                 "ticks of a desired quote (0.5: exact price only; "

@@ -19,7 +19,7 @@ import math
 
 from typing import NamedTuple, Sequence
 
-from agent.execution.reconcile import refused_under_minimum
+from agent.execution.reconcile import refused_under_minimum, with_size
 from agent.safety.escalator import SafetyConfig, SafetyLevel
 
 
@@ -84,8 +84,6 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
     single = overlay.single_side
     one_side = single is not None
     out = []
-    cls = None  # the NamedTuple class seen last, and where its sz and reduce_only fields sit
-    i_sz = i_ro = 0
     seen = None  # the type seen last, and whether it is a NamedTuple (asked once per type, not per quote)
     named = False
     for q in quotes:
@@ -114,15 +112,7 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
             room -= sz
         if named:
             if sz != q.sz or ro != q.reduce_only:
-                # q._replace(sz=sz, reduce_only=ro), without its generic (slow) machinery
-                if t is not cls:
-                    cls = t
-                    i_sz = t._fields.index("sz")
-                    i_ro = t._fields.index("reduce_only")
-                vals = list(q)
-                vals[i_sz] = sz
-                vals[i_ro] = ro
-                q = tuple.__new__(t, vals)
+                q = with_size(q, sz, ro)
             out.append(q)  # unchanged: the same immutable quote
         else:
             out.append((q[0], q[1], sz, ro))
@@ -144,8 +134,6 @@ def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: fl
     reducing = -1 if position > 0 else 1
     room = pos_abs + 1e-12
     out = []
-    cls = None  # the quotes' class seen last, and where its sz field sits
-    i_sz = 0
     for d in quotes:
         side = d.side  # a Side, an int: compared with ints as its value (Enum's .value is a slow property)
         if refused_under_minimum(d.sz, d.px, d.reduce_only, pos_abs, min_notional):
@@ -156,14 +144,7 @@ def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: fl
                 if not d.reduce_only:
                     continue
                 sz = pos_abs
-            # d._replace(sz=round(sz, 10)), without its generic (slow) machinery
-            t = type(d)
-            if t is not cls:
-                cls = t
-                i_sz = t._fields.index("sz")
-            vals = list(d)
-            vals[i_sz] = round(sz, 10)
-            d = tuple.__new__(t, vals)
+            d = with_size(d, round(sz, 10))
         if capped and side == reducing:
             if d.sz > room:
                 continue

@@ -22,6 +22,7 @@ from statistics import NormalDist
 from pydantic import Field
 
 from twin.files import FileModel
+from agent.execution.reconcile import with_size
 
 
 class RiskBudgetConfig(FileModel):
@@ -69,10 +70,10 @@ def taper_increasing(quotes: list, factor: float, position: float, min_notional:
     inc = 1 if position > 0 else -1
     out = []
     for d in quotes:
-        if d.side.value == inc:
+        if d.side == inc:  # (a Side is an int: no Enum.value, a slow property, per quote)
             sz = math.floor(d.sz * factor / lot + 1e-9) * lot
             if sz <= 0.0 or d.px * sz < min_notional:
                 continue
-            d = d._replace(sz=sz)
+            d = with_size(d, sz)
         out.append(d)
     return out

@@ -314,3 +314,16 @@ def test_orange_small_exits_are_not_each_raised_past_the_position():
     asks = [DesiredQuote(Side.SELL, 100_001.0 + 2 * i, 0.0001, i, False) for i in range(3)]
     out = to_venue_minimum(apply_to_quotes(ov, asks, lot=lot), 0.00025, 10.0, lot, capped=True)
     assert [d.sz for d in out] == [0.0001, 0.0001]  # the third, raised from 0.00005, would flip it
+
+
+@given(side=st.sampled_from([Side.BUY, Side.SELL]), px=st.floats(1.0, 1e6), sz=st.floats(0.0, 10.0),
+       level=st.integers(0, 19), ro=st.booleans(), new_sz=st.floats(0.0, 10.0),
+       new_ro=st.sampled_from([None, False, True]))
+def test_with_size_is_replace_without_its_machinery(side, px, sz, level, ro, new_sz, new_ro):
+    """The overlays' and the taper's fast ``_replace``: the same quote, of the same class, as ``_replace`` makes."""
+    from agent.execution.reconcile import with_size
+
+    q = DesiredQuote(side, px, sz, level, ro)
+    want = q._replace(sz=new_sz) if new_ro is None else q._replace(sz=new_sz, reduce_only=new_ro)
+    got = with_size(q, new_sz, new_ro)
+    assert type(got) is DesiredQuote and got == want and got.side is side
