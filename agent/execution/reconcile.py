@@ -14,7 +14,12 @@ Rules, in order:
 4. reduce-only quotes are only on the reducing side and never total more than |position|; they also
    rest beside every other same-side order that could still fill (stale ones being cancelled too), so
    the worst-case limit of rule 3 holds for them as well;
-5. with ``modify_moves``, a quote placed where an acknowledged order of the same side (and reduce-only
+5. a place never answered within the ack timeout (STALE, until a snapshot says) may still rest where it was
+   sent: it holds a desired quote it fits, as a kept order would (nothing is sent for it either way). A
+   second order at its level could rest beside it, twice the level's size at one price and a request spent,
+   in the latency that made it stale; the worst-case limit held even so, as the stale order counts. A
+   stale order whose cancel found nothing holds nothing: it is most likely filled or gone;
+6. with ``modify_moves``, a quote placed where an acknowledged order of the same side (and reduce-only
    flag) is being cancelled becomes one modify of that order instead: one request item instead of two,
    the same limit check (both legs count until the venue answers). Sent after the cancels, before the
    places.
@@ -88,6 +93,8 @@ def refused_under_minimum(sz: float, px: float, reduce_only: bool, position_abs:
 _IN_DOUBT = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY, OrderState.STALE})
 _KEEPABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW})
 _MODIFIABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED})  # acknowledged, nothing pending
+_STALE = OrderState.STALE
+_PENDING_NEW = OrderState.PENDING_NEW
 _BUY = Side.BUY
 _SELL = Side.SELL
 _ALO = Tif.ALO
@@ -115,7 +122,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     sells: list = []
     ro_pools: dict | None = None
     for o in live:
-        if o.state in _KEEPABLE:
+        st = o.state
+        if st in _KEEPABLE or st is _STALE and o.prev_state is _PENDING_NEW:
             if o.reduce_only:
                 if ro_pools is None:
                     ro_pools = {_BUY: [], _SELL: []}

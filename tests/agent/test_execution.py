@@ -271,6 +271,30 @@ def test_reconcile_is_idempotent_and_minimal():
     assert [type(c).__name__ for c in flat] == ["CancelOrder", "PlaceOrder"] and flat[1].px == 96.0
 
 
+def test_a_place_unanswered_past_the_ack_timeout_holds_its_level_and_a_cancel_that_found_nothing_does_not():
+    """A place with no answer in 5 s may still rest where it was sent: another order at its level could rest
+    beside it (twice the level's size at one price, a request spent). It holds a quote it fits until a snapshot
+    says; one the ladder moved away from is placed anew. An order whose cancel found nothing holds nothing."""
+    t = _tracker_with(0.0, [(Side.SELL, 101.0, 0.002)])
+    ask = next(iter(t.live_set))
+    unanswered = PlaceOrder("0x" + "ee" * 16, Side.BUY, 99.0, 0.002)
+    t.on_command(unanswered, 0.2)
+    assert t.check_timeouts(6.0, 5.0) == [unanswered.cloid]
+    assert t.orders[unanswered.cloid].state is OrderState.STALE
+    kw = dict(tick=1.0, lot=0.001, max_position=1.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    assert reconcile([DesiredQuote(Side.BUY, 99.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)], t, **kw) == []
+    # the ladder moved past the stale bid's band: a bid there, the stale one left for the snapshot (in doubt)
+    moved = reconcile([DesiredQuote(Side.BUY, 95.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)], t, **kw)
+    assert [(type(c).__name__, c.side, c.px) for c in moved] == [("PlaceOrder", Side.BUY, 95.0)]
+    # the ask's cancel finds nothing at the venue (filled or gone, the fill perhaps on its way): stale, holding nothing
+    t.on_command(CancelOrder(ask), 6.1)
+    t.on_event(CancelRejected(6.2, ask, Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    assert t.orders[ask].state is OrderState.STALE
+    again = reconcile([DesiredQuote(Side.BUY, 99.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)], t, **kw)
+    assert [(type(c).__name__, c.side, c.px) for c in again] == [("PlaceOrder", Side.SELL, 101.0)]
+
+
 def test_only_an_acknowledged_order_is_modified_into_a_quote_of_its_own_side_and_kind():
     """A modify needs the venue to know the order (acknowledged) and nothing else pending on it; it moves
     an order to a quote of the same side and reduce-only flag. Everything else is a cancel or a place,
