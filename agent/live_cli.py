@@ -326,6 +326,9 @@ async def _run(plan: _Plan) -> int:
     if plan.start_level == "Shadow" and cfg.graduation.shadow_exits:
         log.info("starting in Shadow: if the account holds a %s position, it is worked off with reduce-only orders "
                  "(graduation.shadow_exits; false holds it)", plan.coin)
+    chance = promotion_gate_warning(cfg.graduation, plan.execution_level)
+    if chance:
+        log.warning("%s", chance)
     if listed_fee_bps is None:
         unpriced = fee_warning(cfg.quoting.maker_fee_bps, plan.execution_level)
         if unpriced:
@@ -387,6 +390,22 @@ def fee_warning(maker_fee_bps: float, execution_level: int) -> str | None:
     return ("quoting.maker_fee_bps is 0: the quotes are the model's spread alone, not net of your maker fee "
             "(1.5 bp on the venue's base tier), so each fill pays the fee out of the spread; set your tier's "
             "rate in --config")
+
+
+def promotion_gate_warning(graduation, execution_level: int) -> str | None:
+    """What an operator must hear before graduation may promote real quotes on the point share of fills with a
+    positive edge (``positive_edge_z`` 0, the twin's default): a share just over the threshold on a few dozen
+    fills is chance as often as skill (fees_exceed_spread promoted some seeds at 36-38% against 0.35). Only
+    where a promotion can place real orders: levels 3 and 4, started below the ceiling."""
+    promotion = graduation.promotion
+    if execution_level < 3 or promotion.positive_edge_z or promotion.min_positive_edge_share <= 0.0 or \
+            graduation.start_level >= graduation.ceiling:
+        return None
+    return (f"graduation.promotion.positive_edge_z is 0: promotion from {graduation.start_level.name} (up to "
+            f"{graduation.ceiling.name}) holds the share of fills with a positive edge itself against "
+            f"min_positive_edge_share {promotion.min_positive_edge_share:g}, where a share just over it on a few dozen "
+            f"fills is chance as often as skill; with real money on the next level set it to 1 or more in --config "
+            f"(its Wilson lower bound: for 0.35, 0.44 on 30 fills, 0.40 on 100)")
 
 
 def fee_check(configured_bps: float, listed_bps: float, execution_level: int, hip3: bool) -> tuple[int, str]:

@@ -166,6 +166,24 @@ def test_real_quotes_without_the_maker_fee_in_them_are_warned_of():
     assert fee_warning(0.0, 2) is None and fee_warning(1.5, 3) is None and fee_warning(-0.2, 4) is None
 
 
+def test_promotion_on_the_point_share_of_positive_edge_fills_is_warned_of_where_it_places_real_orders():
+    """positive_edge_z 0 (the default) promotes on the share itself, chance as often as skill on a few dozen
+    fills: levels 3 and 4 are told, naming the setting, when a promotion is possible (started below the
+    ceiling); the dry run, a start at the ceiling, and a Wilson bound set are not warned of."""
+    from agent.config import AgentConfig
+    from agent.live_cli import promotion_gate_warning
+
+    def grad(**g):
+        return AgentConfig.model_validate({"graduation": g}).graduation
+    text = promotion_gate_warning(grad(start_level="SHADOW", ceiling="MICRO_LIVE"), 3)
+    assert "graduation.promotion.positive_edge_z is 0" in text and "SHADOW" in text and "MICRO_LIVE" in text
+    assert promotion_gate_warning(grad(start_level="MICRO_LIVE"), 4) is not None  # (the ceiling: Optimized)
+    assert promotion_gate_warning(grad(), 2) is None  # the dry run places nothing a promotion could size up
+    assert promotion_gate_warning(grad(start_level="MICRO_LIVE", ceiling="MICRO_LIVE"), 3) is None
+    assert promotion_gate_warning(grad(promotion={"positive_edge_z": 1.0}), 4) is None
+    assert promotion_gate_warning(grad(promotion={"min_positive_edge_share": 0.0}), 4) is None
+
+
 def test_the_summary_says_what_holds_promotion():
     """An operator whose session stays at a level reads why in the summary: the criteria that failed at the
     last evaluation, each with its value and what it needs."""
