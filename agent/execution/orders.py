@@ -20,6 +20,7 @@ from agent.gateway.events import (
     ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected,
     PlaceOrder, RateLimited, Reason, RequestAccountSnapshot, Side, Tif,
 )
+from agent.gateway.reasons import MODIFY_NEW_ORDER_FAILED
 
 
 class OrderState(str, Enum):
@@ -47,6 +48,7 @@ _PENDING_MODIFY = OrderState.PENDING_MODIFY
 _RESTING = OrderState.RESTING
 _PARTIALLY_FILLED = OrderState.PARTIALLY_FILLED
 _STALE = OrderState.STALE
+_MODIFY_REQUESTS = frozenset({"batchModify", "modify"})  # RateLimited.request of a refused modify
 _BUY = Side.BUY
 _SELL = Side.SELL
 
@@ -120,7 +122,8 @@ class OrderTracker:
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total",
-                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late")
+                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
+                 "revived")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -138,6 +141,7 @@ class OrderTracker:
         self.recent_fills: dict[int, float] = {}  # tid -> signed size of fills above the watermark
         self.snapshot_venue_ms = 0  # venue time of the last snapshot applied
         self.snapshots = 0  # snapshots applied
+        self.revived = 0  # orders a snapshot listed after the tracker had ended them (each a wrong inference)
         # orders we did not place that a snapshot after the first listed (placed meanwhile by another client or by
         # hand, or ours long forgotten and still resting), until the core has read them
         self.foreign_late: list[TrackedOrder] = []
@@ -258,7 +262,7 @@ class OrderTracker:
         self.live_set.pop(o.cloid, None)
         self._ended.append((ts, o.cloid))
         self._recount(o)
-        if state is OrderState.CANCELED and o.oid and o.remaining > EPS and self.settle_s > 0:
+        if state is OrderState.CANCELED and (o.oid or o.acked_ts >= 0) and o.remaining > EPS and self.settle_s > 0:
             rem = o.remaining
             self.settling[o.cloid] = (ts + self.settle_s, o, rem)  # insertion order = expiry order
             self.settling_total[o.side] += rem
@@ -297,7 +301,9 @@ class OrderTracker:
             if not o.live:
                 if o.presumed_gone and ev.resting:  # the snapshot raced the place: it does rest
                     o.presumed_gone = False
-                    o.state = OrderState.RESTING
+                    o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
+                    o.oid = ev.oid
+                    o.acked_ts = ev.ts  # (known at the venue now: its cancel settles, a snapshot's absence ends it)
                     self.live_set[o.cloid] = o
                     self._recount(o)
                 return
@@ -326,6 +332,8 @@ class OrderTracker:
         elif t is CancelAcknowledged:
             o = self.orders.get(ev.cloid)
             if o is not None and o.live:
+                if o.acked_ts < 0:  # its place's reply lost or still on its way: the cancel says the venue had it
+                    o.acked_ts = ev.ts
                 self._end(o, OrderState.CANCELED, ev.ts)
         elif t is CancelRejected:
             o = self.orders.get(ev.cloid)
@@ -335,10 +343,11 @@ class OrderTracker:
             if ev.reason is Reason.MISSING_ORDER:
                 # gone at the venue: cancelled, or filled with the fills still on their way (the
                 # cancel/fill race). Until a snapshot says which, it keeps counting as exposure.
+                o.prev_state = OrderState.PENDING_CANCEL  # (stale after a cancel, not an unanswered place)
                 o.state = OrderState.STALE
                 o.last_update_ts = ev.ts
-            else:
-                o.state = o.prev_state
+            elif o.state is _PENDING_CANCEL:
+                o.state = o.prev_state  # (stale, for want of this answer in time: a snapshot settles it)
         elif t is ModifyAcknowledged:
             old = self.orders.get(ev.cloid)
             new = self.orders.get(ev.new_cloid)
@@ -357,19 +366,23 @@ class OrderTracker:
                 self._end(new, OrderState.REJECTED, ev.ts)
             if old is not None and old.live:
                 if ev.reason in (Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER):
+                    old.prev_state = OrderState.PENDING_MODIFY  # (stale after a modify, not an unanswered place)
                     old.state = OrderState.STALE  # as a cancel that found nothing: a fill may be in flight
                     old.last_update_ts = ev.ts
-                elif ev.reason in (Reason.RATE_LIMITED, Reason.TRANSPORT, Reason.EXPIRED):
-                    old.state = old.prev_state  # the venue did nothing
-                else:  # the cancel leg happened, the new order failed
-                    self._end(old, OrderState.CANCELED, ev.ts)
+                elif ev.message.startswith(MODIFY_NEW_ORDER_FAILED):
+                    self._end(old, OrderState.CANCELED, ev.ts)  # the cancel leg happened, the new order failed
+                else:
+                    # refused before anything happened: the whole action (quota, nonce, signature, expiry, a
+                    # batch's pre-validation: tick, size) or never sent. Ended here, an order still resting at
+                    # the venue dropped out of the exposure, and a snapshot listing it later left it ended
+                    self._modify_did_nothing(old, ev.new_cloid, ev.ts)
         elif t is OrderClosedByVenue:
             o = self.orders.get(ev.cloid)
             if o is not None and o.live:
                 self._end(o, OrderState.CANCELED, ev.ts)
         elif t is RateLimited:
             placed = ev.request == "order"  # the refused action placed these: none of them ever existed
-            for cloid in ev.cloids:
+            for k, cloid in enumerate(ev.cloids):
                 o = self.orders.get(cloid)
                 if o is None:
                     continue
@@ -382,22 +395,35 @@ class OrderTracker:
                     continue
                 # a cancel or a modify refused: it says nothing of the order's own place (a cancel-all's cancel
                 # can name an order whose ack is still on its way), only that what was asked did not happen
-                if not o.live:
-                    # a modify refused after its order ended (it filled meanwhile): the new leg never was
-                    self._drop_new_leg(o, ev.ts)
-                elif o.state in (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY):
-                    o.state = o.prev_state
-                    self._drop_new_leg(o, ev.ts)
+                if ev.request in _MODIFY_REQUESTS:
+                    # (which modify: the gateways name each one's new order; without them, the latest sent)
+                    new = ev.new_cloids[k] if k < len(ev.new_cloids) else o.replaced_by
+                    self._modify_did_nothing(o, new, ev.ts)
+                elif o.live and o.state is _PENDING_CANCEL:
+                    o.state = o.prev_state  # (a modify sent before it, if any, is still out: its new leg stands)
         elif t is AccountSnapshot:
             self._on_snapshot(ev)
 
-    def _drop_new_leg(self, o: TrackedOrder, ts: float) -> None:
-        """A modify of ``o`` was refused whole: its new leg, never acknowledged, was never placed."""
-        if o.replaced_by:
-            n = self.orders.get(o.replaced_by)
-            if n is not None and n.live and n.acked_ts < 0:
-                self._end(n, OrderState.REJECTED, ts)
-            o.replaced_by = None
+    def _modify_did_nothing(self, o: TrackedOrder, new_cloid: str | None, ts: float) -> None:
+        """The modify of ``o`` whose new order is ``new_cloid`` was refused before anything happened at the venue:
+        that new order never was, and ``o`` rests as it did before, if that modify is the one it awaits (one sent
+        since is still out, and its new leg stands). Modifies are sent for resting orders only."""
+        n = self.orders.get(new_cloid) if new_cloid else None
+        if n is not None and n.live and n.acked_ts < 0:
+            self._end(n, OrderState.REJECTED, ts)
+        if o.replaced_by != new_cloid or new_cloid is None:
+            return
+        o.replaced_by = None
+        if not o.live:
+            return  # (it filled or was cancelled meanwhile)
+        before = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
+        if o.state is _PENDING_MODIFY:
+            o.state = before
+        elif o.prev_state is _PENDING_MODIFY:
+            if o.state is _STALE:
+                o.state = before  # stale for want of this modify's answer, which is now in: it did nothing
+            else:
+                o.prev_state = before  # a cancel out since: refused too, it falls back to the order as it rested
 
     def _on_fill(self, ev: FillReceived) -> None:
         seen = self.seen_tids
@@ -422,6 +448,10 @@ class OrderTracker:
             return
         o.filled_sz += ev.sz
         o.last_update_ts = ev.ts
+        if o.acked_ts < 0:  # a fill before its place's reply (lost, or slower than the fill's push): at the venue
+            o.acked_ts = ev.ts
+            if not o.oid:
+                o.oid = ev.oid
         self._recount(o)
         if not o.live:
             self.fills_after_terminal += 1
@@ -478,8 +508,25 @@ class OrderTracker:
                 o.presumed_gone = o.acked_ts < 0
                 self._end(o, OrderState.CANCELED, ev.ts)
         for cloid, oo in listed.items():
-            if cloid in self.orders:
-                continue  # ours: ended orders stay ended (the listing can predate our cancel's ack)
+            o = self.orders.get(cloid)
+            if o is not None:
+                if o.live or o.last_update_ts >= cutoff:
+                    continue  # ours: one ended since the query went out stays ended (the listing can predate it)
+                # ended before the query was even sent, yet listed: the venue's word is that it rests (an end the
+                # tracker inferred wrongly). Left ended, it counted as no exposure and was never cancelled until
+                # prune forgot it and a later snapshot took it in as foreign; counted again now, and cancellable
+                self._unsettle(cloid)
+                o.oid = oo.oid
+                if o.acked_ts < 0:
+                    o.acked_ts = ev.ts
+                o.presumed_gone = False
+                o.sz = o.filled_sz + oo.sz
+                o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
+                o.last_update_ts = ev.ts
+                self.live_set[cloid] = o
+                self._recount(o)
+                self.revived += 1
+                continue
             o = TrackedOrder(cloid, oo.side, oo.px, oo.sz, oo.reduce_only, Tif.GTC, ev.ts, OrderState.RESTING)
             o.oid = oo.oid
             o.foreign = True  # left by an earlier run, or placed by someone else: counted, and cancellable

@@ -217,6 +217,7 @@ class RateLimited:
     request: str
     message: str
     cloids: tuple[str, ...] = ()
+    new_cloids: tuple[str, ...] = ()  # a refused modify's: each old order's new one, in the order of ``cloids``
 
 
 @dataclass(frozen=True, slots=True)

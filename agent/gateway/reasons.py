@@ -40,11 +40,16 @@ _PREFIXES: tuple[tuple[str, Reason], ...] = (
 )
 
 
+# a modify's per-order error when its cancel leg happened and only the new order failed (the rest of the text is
+# the new order's own error); any other refusal of a modify left the old order as it was, or found it gone
+MODIFY_NEW_ORDER_FAILED = "Error placing new order during modify: "
+
+
 def classify(text: str) -> Reason:
     """The reason code of a venue error text (``Reason.OTHER`` when unknown)."""
     inner = text
-    if inner.startswith("Error placing new order during modify: "):
-        inner = inner[len("Error placing new order during modify: "):]
+    if inner.startswith(MODIFY_NEW_ORDER_FAILED):
+        inner = inner[len(MODIFY_NEW_ORDER_FAILED):]
     for prefix, reason in _PREFIXES:
         if inner.startswith(prefix):
             return reason

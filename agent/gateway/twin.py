@@ -195,7 +195,8 @@ class TwinGateway(CommandRouter):
             else:
                 by_old = dict(pairs)
                 self._refused(reply, "batchModify", tuple(by_old),
-                              lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg))
+                              lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg),
+                              tuple(by_old.values()))
         action = ModifyAction(tuple([(m.cloid, self._spec(m, m.new_cloid)) for m in modifies]))
         self._submit(action, done, len(modifies))
 
@@ -233,24 +234,25 @@ class TwinGateway(CommandRouter):
         elif not isinstance(reply, ActionOk):
             self._transport_or_429(reply, what, ())
 
-    def _refused(self, reply, what: str, cloids: tuple[str, ...], make) -> None:
-        """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each."""
+    def _refused(self, reply, what: str, cloids: tuple[str, ...], make, new_cloids: tuple[str, ...] = ()) -> None:
+        """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each.
+        ``new_cloids``: a modify's new orders, which the RateLimited names beside the old."""
         ts = self._now()
         if isinstance(reply, ActionErr):
             reason = classify(reply.message)
             if reason is Reason.RATE_LIMITED:
                 self.counters["rate_limited_address"] += 1
-                self.sink(RateLimited(ts, "address", what, reply.message, cloids))
+                self.sink(RateLimited(ts, "address", what, reply.message, cloids, new_cloids))
             else:
                 for cl in cloids:
                     self.sink(make(cl, reason, reply.message))
         else:
-            self._transport_or_429(reply, what, cloids)
+            self._transport_or_429(reply, what, cloids, new_cloids)
 
-    def _transport_or_429(self, reply, what: str, cloids: tuple[str, ...]) -> None:
+    def _transport_or_429(self, reply, what: str, cloids: tuple[str, ...], new_cloids: tuple[str, ...] = ()) -> None:
         if isinstance(reply, HttpError) and reply.status == 429:
             self.counters["rate_limited_ip"] += 1
-            self.sink(RateLimited(self._now(), "ip", what, "HTTP 429", cloids))
+            self.sink(RateLimited(self._now(), "ip", what, "HTTP 429", cloids, new_cloids))
         elif isinstance(reply, TransportFailure):
             self.counters["transport_failures"] += 1  # outcome unknown to a real client: no event
         else:

@@ -125,7 +125,16 @@ class TrackerVsVenue(RuleBasedStateMachine):
         if refuse == 0:  # the whole request refused for quota: nothing happened at the venue (named as the
             # gateways name it: the action's type, and the cloids it placed, modified or cancelled)
             what = {PlaceOrder: "order", ModifyOrder: "batchModify", CancelOrder: "cancel"}[type(cmd)]
-            self.deliveries.append(RateLimited(ts, "address", what, "Too many cumulative requests", (cmd.cloid,)))
+            new = (cmd.new_cloid,) if isinstance(cmd, ModifyOrder) else ()
+            self.deliveries.append(RateLimited(ts, "address", what, "Too many cumulative requests", (cmd.cloid,), new))
+        elif refuse == 1:  # the whole action refused otherwise (a nonce the venue had seen): nothing happened either
+            text = "Invalid nonce: duplicate nonce 1700000000000"
+            if isinstance(cmd, PlaceOrder):
+                self.deliveries.append(OrderRejected(ts, cmd.cloid, Reason.NONCE, text))
+            elif isinstance(cmd, ModifyOrder):
+                self.deliveries.append(ModifyRejected(ts, cmd.cloid, cmd.new_cloid, Reason.NONCE, text))
+            else:
+                self.deliveries.append(CancelRejected(ts, cmd.cloid, Reason.NONCE, text))
         elif isinstance(cmd, PlaceOrder):
             self.deliveries += self.v.place(cmd, ts, reject)
         elif isinstance(cmd, ModifyOrder):
@@ -212,13 +221,20 @@ class TrackerVsVenue(RuleBasedStateMachine):
                 assert self.t.live_set[cloid].state is OrderState.STALE, self.t.live_set[cloid]
 
     def teardown(self):
+        # at the end everything still out lands (taken, not refused) and is answered: then every order the venue
+        # holds must be live in the tracker, whatever came before (the invariant above sees only the moments a
+        # run happens to drain both queues)
+        while self.requests:
+            self.venue_takes_request(0, False, 5)
         for ev in self.deliveries:
             self.t.on_event(ev)
+        self.deliveries = []
+        self.resting_at_venue_is_live_in_tracker()
         assert math.isclose(self.t.position, self.v.position, abs_tol=1e-9), (self.t.position, self.v.position)
 
 
 TestTrackerVsVenue = TrackerVsVenue.TestCase
-TestTrackerVsVenue.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestTrackerVsVenue.settings = settings(max_examples=400, stateful_step_count=40, deadline=None)
 
 
 def _tracker_with(position=0.0, resting=()):
@@ -293,6 +309,147 @@ def test_a_place_unanswered_past_the_ack_timeout_holds_its_level_and_a_cancel_th
     assert t.orders[ask].state is OrderState.STALE
     again = reconcile([DesiredQuote(Side.BUY, 99.0, 0.002, 0), DesiredQuote(Side.SELL, 101.0, 0.002, 0)], t, **kw)
     assert [(type(c).__name__, c.side, c.px) for c in again] == [("PlaceOrder", Side.SELL, 101.0)]
+    # ... nor one whose cancel went out before its place was answered
+    u = OrderTracker()
+    u.on_command(PlaceOrder("0xd", Side.SELL, 101.0, 0.002), 0.0)
+    u.on_command(CancelOrder("0xd"), 0.05)
+    u.on_event(CancelRejected(0.1, "0xd", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    assert u.orders["0xd"].state is OrderState.STALE
+    late = reconcile([DesiredQuote(Side.SELL, 101.0, 0.002, 0)], u, **kw)
+    assert [(type(c).__name__, c.side, c.px) for c in late] == [("PlaceOrder", Side.SELL, 101.0)]
+
+
+def _resting(t: OrderTracker, cloid: str, side: Side, px: float, sz: float, oid: int, ts: float = 0.0) -> None:
+    t.on_command(PlaceOrder(cloid, side, px, sz), ts)
+    t.on_event(OrderAcknowledged(ts + 0.1, cloid, oid, True))
+
+
+@pytest.mark.parametrize("reason, text", [
+    (Reason.NONCE, "Invalid nonce: duplicate nonce 1700000000000"),  # the whole action refused
+    (Reason.SIGNATURE, "User or API Wallet 0xabc does not exist."),
+    (Reason.TICK, "Price must be divisible by tick size. asset=0"),  # a batch's pre-validation: nothing happened
+    (Reason.OTHER, "not sent: price 99.123456789 has more than 8 decimals"),  # the gateway never sent it
+])
+def test_a_modify_refused_before_anything_happened_leaves_the_old_order_resting_and_counted(reason, text):
+    """Only the venue's "Error placing new order during modify" says the old order's cancel leg happened. A
+    whole action refused (nonce, signature, a batch's pre-validation) or never sent left it resting: ended
+    here, it counted as no exposure while it rested, and reconcile placed a full new order beside it."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    t.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
+    t.on_event(ModifyRejected(1.1, "0xa", "0xb", reason, text))
+    assert t.orders["0xa"].state is OrderState.RESTING and t.orders["0xb"].state is OrderState.REJECTED
+    assert t.exposures()[0] == pytest.approx(1.0)
+    kw = dict(tick=1.0, lot=0.001, max_position=1.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    out = reconcile([DesiredQuote(Side.BUY, 95.0, 1.0, 0)], t, **kw)
+    assert not [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+
+
+def test_a_modify_whose_new_order_failed_ends_the_old_one():
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    t.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
+    text = "Error placing new order during modify: Post only order would have immediately matched, bbo was 99@100."
+    t.on_event(ModifyRejected(1.1, "0xa", "0xb", Reason.BAD_ALO_PX, text))
+    assert t.orders["0xa"].state is OrderState.CANCELED and t.orders["0xb"].state is OrderState.REJECTED
+
+
+def test_a_refused_cancel_leaves_a_modify_still_out_and_a_refused_modify_a_cancel_still_out():
+    """A cancel sent while a modify is out (a stale-book pull, a cancel-all): refused for quota, it said nothing
+    of the modify, whose new order rests once it lands; dropped with the cancel, that order rested untracked.
+    And the modify refused while the cancel is out: its new order never was, the cancel still stands."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    t.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
+    t.on_command(CancelOrder("0xa"), 1.01)
+    t.on_event(RateLimited(1.05, "ip", "cancel", "HTTP 429", ("0xa",)))
+    assert t.orders["0xa"].state is OrderState.PENDING_MODIFY and t.orders["0xb"].state is OrderState.PENDING_NEW
+    assert t.exposures()[0] == pytest.approx(2.0)  # both legs, until the venue answers the modify
+    t.on_event(ModifyAcknowledged(1.2, "0xa", "0xb", 12, True))
+    assert t.orders["0xa"].state is OrderState.CANCELED and t.orders["0xb"].state is OrderState.RESTING
+    t.now = 1.2 + t.settle_s + 0.01  # (the old leg's fills may trail its cancel for settle_s)
+    assert list(t.live_set) == ["0xb"] and t.exposures()[0] == pytest.approx(1.0)
+
+    u = OrderTracker()
+    _resting(u, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    u.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
+    u.on_command(CancelOrder("0xa"), 1.01)
+    u.on_event(RateLimited(1.05, "ip", "batchModify", "HTTP 429", ("0xa",)))
+    assert u.orders["0xb"].state is OrderState.REJECTED and u.orders["0xa"].state is OrderState.PENDING_CANCEL
+    u.on_event(CancelRejected(1.1, "0xa", Reason.RATE_LIMITED, "Too many cumulative requests sent"))
+    assert u.orders["0xa"].state is OrderState.RESTING  # as it rested before the modify: nothing is out for it
+
+
+def test_a_late_refusal_of_an_earlier_modify_leaves_a_later_one_standing():
+    """A modify unanswered past the timeout, the order listed as resting by a snapshot, moved again: the first
+    modify's refusal, late, names the same order. Read as the latest modify's, it dropped that modify's new
+    order, which then rested at the venue untracked; named by its own new order, it drops only its own."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    t.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
+    t.check_timeouts(7.0, 5.0)
+    assert t.orders["0xa"].state is OrderState.STALE and t.orders["0xb"].state is OrderState.STALE
+    t.on_command(RequestAccountSnapshot(), 7.0)
+    t.on_event(AccountSnapshot(7.5, 0.0, 0.0, 1000.0, 0.0, (OpenOrder("0xa", 11, Side.BUY, 100.0, 1.0, False),),
+                               requested_ts=7.0))
+    assert t.orders["0xa"].state is OrderState.RESTING
+    t.on_command(ModifyOrder("0xa", "0xc", 98.0, 1.0, Tif.ALO, False, Side.BUY), 8.0)
+    assert not t.orders["0xb"].live  # (the snapshot did not list it: presumed never placed)
+    t.on_event(RateLimited(8.1, "ip", "batchModify", "HTTP 429", ("0xa",), ("0xb",)))  # the first modify's
+    assert t.orders["0xa"].state is OrderState.PENDING_MODIFY and t.orders["0xc"].state is OrderState.PENDING_NEW
+    t.on_event(ModifyAcknowledged(8.2, "0xa", "0xc", 13, True))
+    assert t.orders["0xc"].state is OrderState.RESTING and "0xc" in t.live_set
+
+
+def test_an_answer_that_comes_after_the_timeout_settles_what_it_can():
+    """A modify refused after it timed out: it did nothing, so the order rests as before (not stale). A cancel
+    refused after it timed out: what the order was before it is no longer known, so it stays stale, for a
+    snapshot (put back to pending-cancel it waited for an answer that had come)."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    t.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
+    t.check_timeouts(7.0, 5.0)
+    t.on_event(ModifyRejected(7.1, "0xa", "0xb", Reason.NONCE, "Invalid nonce: duplicate nonce 1"))
+    assert t.orders["0xa"].state is OrderState.RESTING and t.orders["0xb"].state is OrderState.REJECTED
+    t.on_command(CancelOrder("0xa"), 8.0)
+    t.check_timeouts(14.0, 5.0)
+    t.on_event(CancelRejected(14.1, "0xa", Reason.NONCE, "Invalid nonce: duplicate nonce 2"))
+    assert t.orders["0xa"].state is OrderState.STALE
+
+
+def test_a_cancelled_order_whose_place_reply_never_came_still_settles():
+    """Cancelled while its place's reply was lost: the cancel's ack says the venue had it, so a fill of it may
+    still be on the wire and it keeps counting for settle_s, like any acknowledged order."""
+    t = OrderTracker()
+    t.on_command(PlaceOrder("0xa", Side.BUY, 100.0, 1.0), 0.0)  # no OrderAcknowledged: the reply was lost
+    t.on_command(CancelOrder("0xa"), 1.0)
+    t.on_event(CancelAcknowledged(1.1, "0xa"))
+    assert t.orders["0xa"].state is OrderState.CANCELED
+    t.now = 1.1 + t.settle_s / 2
+    assert t.exposures()[0] == pytest.approx(1.0)
+    t.now = 1.1 + t.settle_s + 0.01
+    assert t.exposures()[0] == 0.0
+
+
+def test_a_snapshot_listing_an_order_the_tracker_ended_before_the_query_takes_it_back():
+    """The venue's listing is its word: an order the tracker ended before the query went out (an inference
+    gone wrong) yet listed is counted again and can be cancelled; one ended after the query went out stays
+    ended (the listing can predate the end)."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    _resting(t, "0xc", Side.SELL, 101.0, 1.0, oid=13)
+    t.on_command(CancelOrder("0xa"), 1.0)
+    t.on_event(CancelAcknowledged(1.1, "0xa"))  # (say it was wrong)
+    t.on_command(CancelOrder("0xc"), 2.0)
+    t.on_event(CancelAcknowledged(2.6, "0xc"))  # after the query below went out at 2.5
+    listed = (OpenOrder("0xa", 11, Side.BUY, 100.0, 1.0, False), OpenOrder("0xc", 13, Side.SELL, 101.0, 1.0, False))
+    t.on_event(AccountSnapshot(2.7, 0.0, 0.0, 1000.0, 0.0, listed, requested_ts=2.5))
+    assert t.orders["0xa"].state is OrderState.RESTING and "0xa" in t.live_set and t.revived == 1
+    assert t.orders["0xc"].state is OrderState.CANCELED and "0xc" not in t.live_set
+    assert t.exposures()[0] == pytest.approx(1.0)
+    t.on_command(CancelOrder("0xa"), 3.0)
+    assert t.orders["0xa"].state is OrderState.PENDING_CANCEL
 
 
 def test_only_an_acknowledged_order_is_modified_into_a_quote_of_its_own_side_and_kind():

@@ -339,6 +339,14 @@ class _RefusedPlaceTracker(OrderTracker):
                 o.state = o.prev_state
                 self._drop_new_leg(o, ev.ts)
 
+    def _drop_new_leg(self, o, ts: float) -> None:
+        """(the tracker's of the time: any new leg of the order's latest modify, never acknowledged, ended)"""
+        if o.replaced_by:
+            n = self.orders.get(o.replaced_by)
+            if n is not None and n.live and n.acked_ts < 0:
+                self._end(n, OrderState.REJECTED, ts)
+            o.replaced_by = None
+
     def check_timeouts(self, ts: float, timeout_s: float = 5.0) -> list[str]:
         out = super().check_timeouts(ts, timeout_s)
         if any(o.state is OrderState.STALE and ts - o.last_update_ts > self.settle_s for o in self.live_set.values()):

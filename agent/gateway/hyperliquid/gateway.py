@@ -329,9 +329,9 @@ class HyperliquidGateway(CommandRouter):
             self._ip_limited(what, ())
         return None
 
-    def _ip_limited(self, what: str, cloids: tuple[str, ...]) -> None:
+    def _ip_limited(self, what: str, cloids: tuple[str, ...], new_cloids: tuple[str, ...] = ()) -> None:
         self.counters["rate_limited_ip"] += 1
-        self._emit(RateLimited(self._now(), "ip", what, "HTTP 429", cloids))
+        self._emit(RateLimited(self._now(), "ip", what, "HTTP 429", cloids, new_cloids))
 
     async def _action(self, action: dict, n_items: int) -> ActionReply | str | int:
         """Sign and post one L1 action; the parsed reply, or _IP_LIMITED / _TRANSPORT / _BAD / an HTTP status."""
@@ -463,7 +463,8 @@ class HyperliquidGateway(CommandRouter):
         else:
             by_old = dict(pairs)
             self._refused(reply, "batchModify", tuple(by_old),
-                          lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg))
+                          lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg),
+                          tuple(by_old.values()))
 
     async def _cancel_all(self) -> None:
         """Cancel every order the venue lists as ours on this coin (orders we never heard of go too)."""
@@ -504,8 +505,10 @@ class HyperliquidGateway(CommandRouter):
             self.counters["malformed"] += 1
             log.warning("%s answered %d statuses for %d items", what, len(reply.statuses), len(items))
 
-    def _refused(self, reply: ActionReply | str | int, what: str, cloids: tuple[str, ...], make) -> None:
-        """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each."""
+    def _refused(self, reply: ActionReply | str | int, what: str, cloids: tuple[str, ...], make,
+                 new_cloids: tuple[str, ...] = ()) -> None:
+        """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each.
+        ``new_cloids``: a modify's new orders, which the RateLimited names beside the old."""
         ts = self._now()
         if isinstance(reply, ActionReply):
             if reply.ok:  # "ok" without statuses where statuses were due
@@ -514,12 +517,12 @@ class HyperliquidGateway(CommandRouter):
             reason = classify(reply.error)
             if reason is Reason.RATE_LIMITED:
                 self.counters["rate_limited_address"] += 1
-                self._emit(RateLimited(ts, "address", what, reply.error, cloids))
+                self._emit(RateLimited(ts, "address", what, reply.error, cloids, new_cloids))
             else:
                 for cl in cloids:
                     self._emit(make(cl, reason, reply.error))
         elif reply == _IP_LIMITED:
-            self._ip_limited(what, cloids)
+            self._ip_limited(what, cloids, new_cloids)
         # _TRANSPORT, _BAD and another HTTP status: counted where they happened; the outcome is unknown, so no event
 
     # ------------------------------------------------------------------ snapshot
