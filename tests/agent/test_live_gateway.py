@@ -669,7 +669,7 @@ class InjectingProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.sockets: list[web.WebSocketResponse] = []
-        self.info_answers: dict[str, str] = {}
+        self.info_answers: dict[str, str | bytes] = {}
         self.answered: list[str] = []
 
     async def __aenter__(self) -> "InjectingProxy":
@@ -699,7 +699,9 @@ class InjectingProxy:
         if request.path == "/info" and json.loads(body).get("type") in self.info_answers:
             kind = json.loads(body)["type"]
             self.answered.append(kind)
-            return web.Response(text=self.info_answers.pop(kind), content_type="application/json")
+            answer = self.info_answers.pop(kind)
+            return web.Response(body=answer if isinstance(answer, bytes) else answer.encode(),
+                                content_type="application/json")
         async with self.session.post(self.upstream + request.path, data=body,
                                      headers={"Content-Type": "application/json"}) as resp:
             return web.Response(status=resp.status, body=await resp.read(), content_type="application/json")
@@ -843,6 +845,19 @@ def test_a_base_url_the_venue_does_not_answer_on_says_the_real_http_status(capsy
                     await gw.close()
                 return str(raised.value)
         assert asyncio.run(not_json()).endswith("/info meta: HTTP 200 with a body that is not JSON")
+
+        async def not_utf8() -> tuple[str, int]:  # bytes that are no UTF-8: counted as malformed, not a crash
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.info_answers["meta"] = b'{"universe": [{"name": "BTC\xff", "szDecimals": 5, "maxLeverage": 50}]}'
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock)
+                try:
+                    with pytest.raises(GatewayError) as raised:
+                        await gw.prepare()
+                    return str(raised.value), gw.stats["malformed"]
+                finally:
+                    await gw.close()
+        text, malformed = asyncio.run(not_utf8())
+        assert text.endswith("/info meta: HTTP 200 with a body that is not JSON") and malformed == 1
 
 
 def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_and_given_once():

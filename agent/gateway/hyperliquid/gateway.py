@@ -301,7 +301,10 @@ class HyperliquidGateway(CommandRouter):
             async with self._session.post(self.base_url + path, data=data,
                                           headers={"Content-Type": "application/json"}) as resp:
                 status = resp.status
-                text = await resp.text()
+                try:
+                    text = await resp.text()
+                except (UnicodeDecodeError, LookupError):  # not in the charset it names, or a charset unknown here
+                    text = None  # (escaped, it went uncounted and ended the task that asked: a fill recovery, an order)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             self.counters["transport_failures"] += 1  # outcome unknown: no event (the core's timeouts resolve it)
             log.info("%s %s: transport failure (%s)", path, body.get("type") or body["action"]["type"],
@@ -309,6 +312,12 @@ class HyperliquidGateway(CommandRouter):
             return _TRANSPORT, None
         if status == 429:
             return _IP_LIMITED, text
+        if text is None:
+            if status == 200:
+                self.counters["malformed"] += 1
+                log.warning("%s answered 200 with a body that is not text in its charset", path)
+                return _BAD, None
+            text = "(a body that is not text in its charset)"
         if status != 200:
             self.counters["malformed"] += 1
             log.warning("%s answered HTTP %d: %.200s", path, status, text)
