@@ -265,6 +265,16 @@ def test_parses_exchange_replies_quota_and_account_state():
                            "timestamp": 1681247412573}])
     assert rows[0].as_open_order().cloid == "oid:91490942" and rows[0].side is Side.SELL
     assert P.malformed == 0
+    # another coin's odd row (a shared account's, a spot order's) is no reason to drop ours: read for its coin alone;
+    # dropped whole, the cancel-all sent nothing and no snapshot completed
+    ours = {"coin": "BTC", "limitPx": "50000.0", "oid": 42, "side": "B", "sz": "0.01", "timestamp": 1,
+            "cloid": "0x000000010000000000000000000000aa"}
+    for odd in ({"limitPx": None}, {"cloid": 5}, {"side": "X", "sz": "many"}):
+        other = {"coin": "ETH", "limitPx": "3000.0", "oid": 7, "side": "A", "sz": "1.0", "timestamp": 1, **odd}
+        rows = P.open_orders([ours, other])
+        assert [(r.coin, r.oid, r.cloid) for r in rows] == [("BTC", 42, ours["cloid"])], odd
+    assert P.malformed == 0
+    assert P.open_orders([dict(ours, limitPx=None)]) is None and P.malformed == 1  # ours malformed: the reply fails
 
 
 def test_hip3_asset_ids_from_perp_dexs_and_meta():

@@ -418,10 +418,14 @@ class VenueParser:
         return self._safe("clearinghouseState", body, parse)
 
     def open_orders(self, body: Any) -> tuple[OrderRow, ...] | None:
-        """openOrders rows of every coin (the caller filters)."""
+        """openOrders rows of this coin. Another coin's row (a shared account's other runs, a spot order) is read
+        for its coin alone, as the fills are: an odd field there cost every snapshot and the cancel-all, which
+        sent nothing. A row of ours that is malformed fails the reply (a listing missing it would end the order)."""
         def parse() -> tuple[OrderRow, ...]:
             rows = []
             for o in _list(body, "openOrders"):
+                if _str(o, "coin") != self.coin:
+                    continue
                 ro = o.get("reduceOnly", False) if isinstance(o, dict) else False
                 rows.append(OrderRow(_str(o, "coin"), _int(o, "oid"), _cloid(o), _side(o), _num(o, "limitPx"),
                                      _num(o, "sz"), ro is True))
