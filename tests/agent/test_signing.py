@@ -312,6 +312,41 @@ def test_nonces_unique_and_increasing_across_threads_with_a_frozen_clock():
     assert min(every) == 1_700_000_000_000 and max(every) == 1_700_000_009_999
 
 
+def test_nonces_are_unique_across_the_hosts_processes_signing_with_one_key(tmp_path):
+    """The venue keeps one nonce set per signer: two agents on a host signing with one key (two coins of one
+    account) refused each other's actions as duplicate nonces in any millisecond both signed. Through the
+    shared file, two processes on a frozen clock never hand out one nonce twice."""
+    import subprocess
+    import sys
+    shared = tmp_path / "nonce"
+    code = ("import sys; from pathlib import Path; from agent.gateway.hyperliquid.nonces import NonceManager; "
+            "m = NonceManager(lambda: 1_700_000_000_000, shared=Path(sys.argv[1])); "
+            "print(' '.join(str(m.next()) for _ in range(3000)))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(shared)], stdout=subprocess.PIPE) for _ in range(2)]
+    outs = [[int(n) for n in p.communicate(timeout=60)[0].split()] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    every = outs[0] + outs[1]
+    assert len(every) == 6000 and len(set(every)) == 6000  # alone, each would have used ...000 to ...2999
+    assert all(a < b for out in outs for a, b in zip(out, out[1:]))
+    assert max(every) == 1_700_000_005_999
+
+
+def test_a_shared_nonce_on_another_time_base_is_not_followed(tmp_path):
+    """A process whose clock is far from ours (a twin at another epoch) wrote the file: its nonce is no
+    collision risk, and following it would put ours out of the venue's window."""
+    shared = tmp_path / "nonce"
+    far = NonceManager(lambda: 1_800_000_000_000, shared=shared)
+    assert far.next() == 1_800_000_000_000
+    near = NonceManager(lambda: 1_700_000_000_000, shared=shared)
+    assert near.next() == 1_700_000_000_000  # not 1_800_000_000_001
+    assert far.next() == 1_800_000_000_001  # (and the far one ignores ours, behind its clock)
+    close = NonceManager(lambda: 1_800_000_000_000 - 5_000, shared=shared)  # five seconds behind: followed
+    assert close.next() == 1_800_000_000_002
+    for m in (far, near, close):
+        m.close()
+    assert far.next() == 1_800_000_000_002  # closed: counts alone
+
+
 def test_nonces_fast_forward_to_the_clock():
     now = [1_000]
     manager = NonceManager(lambda: now[0], start_after=1_002)

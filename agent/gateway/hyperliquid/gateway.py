@@ -32,13 +32,14 @@ from agent.gateway.events import (
     OrderRejected, PlaceOrder, RateLimited, Reason, Side,
 )
 from agent.gateway.hyperliquid import wire
-from agent.gateway.hyperliquid.nonces import NonceManager
+from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
 from agent.gateway.hyperliquid.parse import (
     AccountState, ActionReply, AssetInfo, Filled, ItemError, MalformedMessage, Resting, VenueParser, asset_info,
     maker_fee_rate,
 )
 from agent.gateway.hyperliquid.signing import Wallet, as_wallet, sign_l1_action
 from agent.gateway.reasons import classify
+from agent.run_lock import venue_key
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,11 @@ class HyperliquidGateway(CommandRouter):
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.request_timeout_s = request_timeout_s
-        # above ``last_nonce``, the highest an earlier run signed with (its state file's): the venue refuses reuse
-        self.nonces = nonces or NonceManager(lambda: int(self.clock() * 1000), last_nonce)
+        # above ``last_nonce``, the highest an earlier run signed with (its state file's): the venue refuses reuse;
+        # shared with the host's other processes signing for this venue with this key (nonces.py says why)
+        self._own_nonces = nonces is None
+        self.nonces = nonces or NonceManager(lambda: int(self.clock() * 1000), last_nonce,
+                                             shared=shared_nonce_path(venue_key(self.base_url), self._wallet.address))
         self.parser = VenueParser(coin, self.user)
         self.asset: AssetInfo | None = None
         self.sink: EventSink | None = None
@@ -265,6 +269,8 @@ class HyperliquidGateway(CommandRouter):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._connected = False
+        if self._own_nonces:
+            self.nonces.close()
 
     def _spawn_background(self, coro: Awaitable, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
