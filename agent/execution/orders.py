@@ -300,12 +300,7 @@ class OrderTracker:
                 return
             if not o.live:
                 if o.presumed_gone and ev.resting:  # the snapshot raced the place: it does rest
-                    o.presumed_gone = False
-                    o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
-                    o.oid = ev.oid
-                    o.acked_ts = ev.ts  # (known at the venue now: its cancel settles, a snapshot's absence ends it)
-                    self.live_set[o.cloid] = o
-                    self._recount(o)
+                    self._revive(o, ev.oid, ev.ts)
                 return
             o.oid = ev.oid
             o.last_update_ts = ev.ts
@@ -355,8 +350,16 @@ class OrderTracker:
                 self._end(old, OrderState.CANCELED, ev.ts)
             if new is not None and new.live:
                 new.oid = ev.oid
-                new.acked_ts = ev.ts
-                new.state = OrderState.RESTING if ev.resting else new.state
+                if new.acked_ts < 0:
+                    new.acked_ts = ev.ts
+                if ev.resting:
+                    rests = OrderState.PARTIALLY_FILLED if new.filled_sz > EPS else OrderState.RESTING
+                    if new.state in (OrderState.PENDING_NEW, OrderState.STALE):
+                        new.state = rests
+                    elif new.prev_state in (OrderState.PENDING_NEW, OrderState.STALE):
+                        new.prev_state = rests  # a cancel went out before the ack (and is still out: kept)
+            elif new is not None and new.presumed_gone and ev.resting:  # the snapshot raced the modify: it rests
+                self._revive(new, ev.oid, ev.ts)
         elif t is ModifyRejected:
             old = self.orders.get(ev.cloid)
             new = self.orders.get(ev.new_cloid)
@@ -403,6 +406,16 @@ class OrderTracker:
                     o.state = o.prev_state  # (a modify sent before it, if any, is still out: its new leg stands)
         elif t is AccountSnapshot:
             self._on_snapshot(ev)
+
+    def _revive(self, o: TrackedOrder, oid: int, ts: float) -> None:
+        """An order a snapshot did not list, never acknowledged then (presumed never placed), is acknowledged
+        resting: the listing predated it. Live again, and known at the venue (its cancel settles)."""
+        o.presumed_gone = False
+        o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
+        o.oid = oid
+        o.acked_ts = ts
+        self.live_set[o.cloid] = o
+        self._recount(o)
 
     def _modify_did_nothing(self, o: TrackedOrder, new_cloid: str | None, ts: float) -> None:
         """The modify of ``o`` whose new order is ``new_cloid`` was refused before anything happened at the venue:

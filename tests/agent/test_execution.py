@@ -418,6 +418,29 @@ def test_an_answer_that_comes_after_the_timeout_settles_what_it_can():
     assert t.orders["0xa"].state is OrderState.STALE
 
 
+def test_a_modifys_late_ack_revives_a_new_order_a_snapshot_missed_and_keeps_a_cancel_still_out():
+    """The modify's answer can trail a snapshot that did not list its new order yet (presumed never placed): it
+    rests, so it is live again, as a place's late ack makes it. And a cancel sent for the new order before the
+    modify was answered is still out: the ack does not make it resting (a second cancel followed)."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    t.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
+    t.on_command(RequestAccountSnapshot(), 7.0)
+    t.on_event(AccountSnapshot(7.5, 0.0, 0.0, 1000.0, 0.0, (), requested_ts=7.0))  # lists neither yet
+    assert not t.orders["0xb"].live and t.orders["0xb"].presumed_gone
+    t.on_event(ModifyAcknowledged(7.6, "0xa", "0xb", 12, True))
+    assert t.orders["0xb"].state is OrderState.RESTING and "0xb" in t.live_set and t.orders["0xb"].oid == 12
+
+    u = OrderTracker()
+    _resting(u, "0xa", Side.BUY, 100.0, 1.0, oid=11)
+    u.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
+    u.on_command(CancelOrder("0xb"), 1.05)
+    u.on_event(ModifyAcknowledged(1.1, "0xa", "0xb", 12, True))
+    assert u.orders["0xb"].state is OrderState.PENDING_CANCEL
+    u.on_event(CancelAcknowledged(1.2, "0xb"))
+    assert u.orders["0xb"].state is OrderState.CANCELED
+
+
 def test_a_cancelled_order_whose_place_reply_never_came_still_settles():
     """Cancelled while its place's reply was lost: the cancel's ack says the venue had it, so a fill of it may
     still be on the wire and it keeps counting for settle_s, like any acknowledged order."""
