@@ -277,6 +277,22 @@ def test_parses_exchange_replies_quota_and_account_state():
     assert P.open_orders([dict(ours, limitPx=None)]) is None and P.malformed == 1  # ours malformed: the reply fails
 
 
+def test_one_error_for_a_batch_of_several_is_every_items():
+    """A payload refused at pre-validation comes back as one error for the whole batch (the venue's docs leave
+    its envelope open): under "ok", its one status is every item's, not the first's alone with the rest left to
+    time out. Any other short count is malformed."""
+    from agent.gateway.hyperliquid.parse import ActionReply
+    gw = HyperliquidGateway("http://127.0.0.1:9", KEY, "BTC")
+    items = ("0xa", "0xb", "0xc")
+    err = ItemError("Order price cannot be more than 80% away from the reference price")
+    assert gw._statuses(ActionReply(True, (err,)), items, "order") == (err, err, err)
+    assert gw.stats["malformed"] == 0
+    rest = Resting(7)
+    assert gw._statuses(ActionReply(True, (rest,)), items, "order") == (rest,) and gw.stats["malformed"] == 1
+    assert gw._statuses(ActionReply(True, (rest, rest, err)), items, "order") == (rest, rest, err)
+    gw.nonces.close()
+
+
 def test_hip3_asset_ids_from_perp_dexs_and_meta():
     dexs = [None, {"name": "test", "fullName": "test dex", "deployer": "0x" + "00" * 20, "oracleUpdater": None,
                    "feeRecipient": None, "assetToStreamingOiCap": [], "assetToFundingMultiplier": []}]

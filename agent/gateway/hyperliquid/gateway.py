@@ -401,8 +401,7 @@ class HyperliquidGateway(CommandRouter):
         reply = await self._action(action, len(cloids))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
-            self._check_count(reply, cloids, "order")
-            for cloid, st in zip(cloids, reply.statuses):
+            for cloid, st in zip(cloids, self._statuses(reply, cloids, "order")):
                 self._emit(self._order_status_event(ts, cloid, st))
         else:
             self._refused(reply, "order", cloids, lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
@@ -437,8 +436,7 @@ class HyperliquidGateway(CommandRouter):
         reply = await self._action(action, len(cloids))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
-            self._check_count(reply, cloids, "cancel")
-            for cloid, st in zip(cloids, reply.statuses):
+            for cloid, st in zip(cloids, self._statuses(reply, cloids, "cancel")):
                 if st == "success":
                     self._emit(CancelAcknowledged(ts, cloid))
                 else:
@@ -468,8 +466,7 @@ class HyperliquidGateway(CommandRouter):
         reply = await self._action(action, len(pairs))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
-            self._check_count(reply, pairs, "batchModify")
-            for (old, new), st in zip(pairs, reply.statuses):
+            for (old, new), st in zip(pairs, self._statuses(reply, pairs, "batchModify")):
                 if isinstance(st, (Resting, Filled)):
                     self._emit(ModifyAcknowledged(ts, old, new, st.oid, isinstance(st, Resting)))
                 else:
@@ -515,10 +512,19 @@ class HyperliquidGateway(CommandRouter):
         elif reply == _IP_LIMITED:
             self._ip_limited("scheduleCancel", ())
 
-    def _check_count(self, reply: ActionReply, items, what: str) -> None:
-        if len(reply.statuses) != len(items):
-            self.counters["malformed"] += 1
-            log.warning("%s answered %d statuses for %d items", what, len(reply.statuses), len(items))
+    def _statuses(self, reply: ActionReply, items, what: str) -> tuple:
+        """The reply's status of each item, in order. One error for a batch of several is the batch's own (a
+        payload refused at pre-validation, whose envelope the venue's docs leave open): every item's. Any
+        other count is malformed: the items it leaves out get no answer (their timeouts resolve them)."""
+        statuses = reply.statuses
+        if len(statuses) == len(items):
+            return statuses
+        if len(statuses) == 1 and isinstance(statuses[0], ItemError):
+            log.info("%s answered one error for %d items: the whole batch's (%s)", what, len(items), statuses[0].text)
+            return statuses * len(items)
+        self.counters["malformed"] += 1
+        log.warning("%s answered %d statuses for %d items", what, len(statuses), len(items))
+        return statuses
 
     def _refused(self, reply: ActionReply | str | int, what: str, cloids: tuple[str, ...], make,
                  new_cloids: tuple[str, ...] = ()) -> None:
