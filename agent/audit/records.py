@@ -265,12 +265,28 @@ def _jsonable(x):
 def write_json(path: Path, obj, default=float) -> None:
     """A run folder's JSON file (summary, state, level history, a postmortem, ...), indented, written to a
     temporary file beside ``path`` and renamed over it: a crash mid-write leaves the previous file whole, never
-    half of the new one (a live run rewrites its summary and state as it goes)."""
+    half of the new one (a live run rewrites its summary and state as it goes). The new file reaches the disk
+    before the rename, and the rename before this returns: after a power loss the rename alone could survive,
+    over an empty file (a state.json without its last_nonce stops the next start until it is removed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json_text.dumps(obj, indent=2, default=default))  # NaN (not measured) as null
+    text = json_text.dumps(obj, indent=2, default=default)  # NaN (not measured) as null; (before any file is made)
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)
+    try:  # the rename itself: the directory's entry (not possible on every platform: best effort)
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False) -> Callable[[dict], None]:

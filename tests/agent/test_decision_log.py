@@ -200,6 +200,27 @@ def test_a_run_folder_json_file_is_replaced_whole_or_not_at_all(tmp_path):
     assert json.loads(path.read_text()) == {"cycles": 3} and sorted(tmp_path.iterdir()) == [path]
 
 
+def test_a_run_folder_json_file_reaches_the_disk_before_it_replaces_the_last(tmp_path, monkeypatch):
+    """After a power loss the rename alone could survive, over a file whose data never reached the disk (an
+    empty state.json, without the last nonce, stops the next live start): the new file is synced before the
+    rename, and the folder after it."""
+    import os
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")) if os.path.exists("/proc/self/fd")
+                      else fd)
+        real(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = tmp_path / "state.json"
+    write_json(path, {"last_nonce": 1})
+    if os.path.exists("/proc/self/fd"):
+        assert synced == ["state.json.tmp", tmp_path.name]
+    else:
+        assert len(synced) == 2
+
+
 def test_every_command_sent_is_in_the_decision_log_those_outside_a_cycle_too():
     """Only a quote cycle's record named commands: a lost connection's CancelAll, a stale book's cancels, a
     snapshot asked for between cycles and a shutdown's pull were sent and never logged (a 120 s run with a 10 s
