@@ -491,8 +491,7 @@ class HyperliquidGateway(CommandRouter):
         reply = await self._action(wire.cancel_action((self.asset.asset, oid) for oid in by_oid), len(by_oid))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
-            self._check_count(reply, by_oid, "cancel")
-            for (oid, cloid), st in zip(by_oid.items(), reply.statuses):
+            for (oid, cloid), st in zip(by_oid.items(), self._statuses(reply, by_oid, "cancel")):
                 if st == "success" and cloid:
                     self._emit(CancelAcknowledged(ts, cloid))
         else:
