@@ -355,14 +355,20 @@ def test_a_modify_whose_new_order_failed_ends_the_old_one():
     assert t.orders["0xa"].state is OrderState.CANCELED and t.orders["0xb"].state is OrderState.REJECTED
 
 
-def test_a_refused_cancel_leaves_a_modify_still_out_and_a_refused_modify_a_cancel_still_out():
-    """A cancel sent while a modify is out (a stale-book pull, a cancel-all): refused for quota, it said nothing
-    of the modify, whose new order rests once it lands; dropped with the cancel, that order rested untracked.
-    And the modify refused while the cancel is out: its new order never was, the cancel still stands."""
+def _modified_then_cancelled() -> OrderTracker:
+    """0xa resting, a modify of it to 0xb out, then a cancel of it out, neither answered."""
     t = OrderTracker()
     _resting(t, "0xa", Side.BUY, 100.0, 1.0, oid=11)
     t.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
     t.on_command(CancelOrder("0xa"), 1.01)
+    return t
+
+
+def test_a_refused_cancel_leaves_a_modify_still_out_and_a_refused_modify_a_cancel_still_out():
+    """A cancel sent while a modify is out (a stale-book pull, a cancel-all): refused for quota, it said nothing
+    of the modify, whose new order rests once it lands; dropped with the cancel, that order rested untracked.
+    And the modify refused while the cancel is out: its new order never was, the cancel still stands."""
+    t = _modified_then_cancelled()
     t.on_event(RateLimited(1.05, "ip", "cancel", "HTTP 429", ("0xa",)))
     assert t.orders["0xa"].state is OrderState.PENDING_MODIFY and t.orders["0xb"].state is OrderState.PENDING_NEW
     assert t.exposures()[0] == pytest.approx(2.0)  # both legs, until the venue answers the modify
@@ -371,10 +377,7 @@ def test_a_refused_cancel_leaves_a_modify_still_out_and_a_refused_modify_a_cance
     t.now = 1.2 + t.settle_s + 0.01  # (the old leg's fills may trail its cancel for settle_s)
     assert list(t.live_set) == ["0xb"] and t.exposures()[0] == pytest.approx(1.0)
 
-    u = OrderTracker()
-    _resting(u, "0xa", Side.BUY, 100.0, 1.0, oid=11)
-    u.on_command(ModifyOrder("0xa", "0xb", 99.0, 1.0, Tif.ALO, False, Side.BUY), 1.0)
-    u.on_command(CancelOrder("0xa"), 1.01)
+    u = _modified_then_cancelled()
     u.on_event(RateLimited(1.05, "ip", "batchModify", "HTTP 429", ("0xa",)))
     assert u.orders["0xb"].state is OrderState.REJECTED and u.orders["0xa"].state is OrderState.PENDING_CANCEL
     u.on_event(CancelRejected(1.1, "0xa", Reason.RATE_LIMITED, "Too many cumulative requests sent"))
