@@ -789,6 +789,33 @@ def test_a_frame_or_reply_with_a_number_past_floats_range_or_nested_too_deep_is_
     assert gw.stats["malformed"] == 4 and gw.stats["ws_failures"] == 0
 
 
+def test_a_fill_that_comes_without_its_cloid_is_named_by_the_orders_oid():
+    """The venue's WsFill type lists no cloid: a fill without one came as ``oid:N``, which the tracker does not
+    know, so its order's remaining size never fell (counted as exposure until a snapshot). The gateway names it
+    by the oid the order's ack gave; a fill of an oid it never heard of stays ``oid:N``."""
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
+                bid = first(events, BookUpdated).bids[0][0]
+                gw.send(PlaceOrder(cloid(61), Side.BUY, bid - 50.0, 0.001))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(61)))
+                oid = first(events, OrderAcknowledged, cloid=cloid(61)).oid
+                now_ms = int(clock() * 1000)
+                row = {"coin": "BTC", "px": str(bid - 50.0), "sz": "0.0004", "side": "B", "time": now_ms,
+                       "startPosition": "0.0", "dir": "Open Long", "closedPnl": "0.0", "hash": "0x1", "oid": oid,
+                       "crossed": False, "fee": "0.0", "feeToken": "USDC", "tid": 424242}
+                stranger = dict(row, oid=oid + 10_000, tid=424243)
+                await proxy.inject(json.dumps({"channel": "userFills",
+                                               "data": {"user": ADDR.lower(), "fills": [row, stranger]}}))
+                assert await until(lambda: len([e for e in events if type(e) is FillReceived]) >= 2)
+                return [e for e in events if type(e) is FillReceived]
+        fills = asyncio.run(scenario())
+    by_oid = {f.oid: f.cloid for f in fills}
+    assert len(by_oid) == 2
+    assert sorted(by_oid.values()) == sorted([cloid(61), f"oid:{max(by_oid)}"])
+
+
 def _failing_once(kind: type, into: list, keep: type | None = None):
     """A gateway sink that raises on the first event of ``kind`` (a bug on that event's path) and appends the
     others to ``into`` (only those of ``keep``, if given)."""

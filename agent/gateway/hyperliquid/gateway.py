@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import time
+from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
 import aiohttp
@@ -29,7 +30,7 @@ from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged,
-    OrderRejected, PlaceOrder, RateLimited, Reason, Side,
+    OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
@@ -55,6 +56,7 @@ _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 _FILL_PAGE = 500
 _FILL_PAGES = 20
 _RECOVERY_ATTEMPTS = 8
+_NAMED_KEEP = 10_000  # the newest orders whose cloid is kept (at stress's pace, the last half hour's: a fill comes in seconds)
 _FUNDING_PAGE = 500  # rows in a userFunding reply at most (the docs' cap on time-range replies)
 _FUNDING_PAGES = 40  # a recovery reads at most this many full pages (20,000 payments: weeks of a dozen coins)
 
@@ -137,6 +139,9 @@ class HyperliquidGateway(CommandRouter):
         self.fundings = FundingDelivery()  # and which funding payments
         self._started_ms = 0
         self._sides = RecentSides()  # a modify may not say its side
+        # oid -> cloid of our orders, from the venue's acks and listings: a fill (or a venue's cancel) that comes
+        # without its cloid, as the venue's WsFill type has none, is then still the tracker's order's
+        self._cloid_of: OrderedDict[int, str] = OrderedDict()
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0,
@@ -406,10 +411,26 @@ class HyperliquidGateway(CommandRouter):
         else:
             self._refused(reply, "order", cloids, lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
 
+    def _name(self, oid: int, cloid: str) -> None:
+        named = self._cloid_of
+        named[oid] = cloid
+        if len(named) > _NAMED_KEEP:
+            named.popitem(last=False)
+
+    def _named(self, ev):
+        """``ev`` (a fill, a venue's cancel) with our cloid where it came with the venue's oid alone (``oid:N``)."""
+        if ev.cloid.startswith("oid:"):
+            cloid = self._cloid_of.get(ev.oid)
+            if cloid is not None:
+                return dataclasses.replace(ev, cloid=cloid)
+        return ev
+
     def _order_status_event(self, ts: float, cloid: str, st) -> Event:
         if isinstance(st, Resting):
+            self._name(st.oid, cloid)
             return OrderAcknowledged(ts, cloid, st.oid, True)
         if isinstance(st, Filled):
+            self._name(st.oid, cloid)
             return OrderAcknowledged(ts, cloid, st.oid, False, st.total_sz, st.avg_px)
         text = st.text if isinstance(st, ItemError) else str(st)
         return OrderRejected(ts, cloid, classify(text), text)
@@ -468,6 +489,7 @@ class HyperliquidGateway(CommandRouter):
         if isinstance(reply, ActionReply) and reply.ok:
             for (old, new), st in zip(pairs, self._statuses(reply, pairs, "batchModify")):
                 if isinstance(st, (Resting, Filled)):
+                    self._name(st.oid, new)
                     self._emit(ModifyAcknowledged(ts, old, new, st.oid, isinstance(st, Resting)))
                 else:
                     text = st.text if isinstance(st, ItemError) else str(st)
@@ -580,10 +602,12 @@ class HyperliquidGateway(CommandRouter):
         the snapshot's position holds them, and their pushes may come after it, or never if the agent
         stops on this snapshot (its shutdown does)."""
         for ev in self.fills.in_snapshot(fills):
-            self._emit(ev)
+            self._emit(self._named(ev))
         opens = tuple(o.as_open_order() for o in orders if o.coin == self.coin)
         for o in opens:
             self._sides.remember(o.cloid, o.side)
+            if not o.cloid.startswith("oid:"):
+                self._name(o.oid, o.cloid)
         t_state = state.time_ms
         # the newest fill in this state's position: from the fills returned, or else the newest known
         # from an earlier state that is not later than this one (the window starts before it)
@@ -746,13 +770,15 @@ class HyperliquidGateway(CommandRouter):
         for ev in parsed.events:
             if type(ev) is BookUpdated:
                 ev = dataclasses.replace(ev, after_frame_s=after)
+            elif type(ev) is OrderClosedByVenue:
+                ev = self._named(ev)
             self._emit(ev)
         if parsed.snapshot:
             for ev in self.fills.on_snapshot(parsed.fills, parsed.newest_ms):
-                self._emit(ev)
+                self._emit(self._named(ev))
         elif parsed.fills:
             for ev in self.fills.live(parsed.fills):
-                self._emit(ev)
+                self._emit(self._named(ev))
 
     # ------------------------------------------------------------------ fills missed while the socket was down
 
@@ -762,7 +788,7 @@ class HyperliquidGateway(CommandRouter):
         first; this also covers a snapshot frame lost with the socket, or shorter than the outage."""
         def deliver(page: tuple[TimedFill, ...]) -> None:
             for ev in self.fills.recovered(page):
-                self._emit(ev)
+                self._emit(self._named(ev))
         await self._fill_pages(self.fills.since_ms(self._started_ms), _RECOVERY_ATTEMPTS, deliver, "userFillsByTime")
 
     async def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[TimedFill, ...]], None],
