@@ -21,7 +21,7 @@ from agent.audit.records import write_json
 from agent.cycle_cost import CycleCost
 from agent.drivers import Core, RecordSink
 from agent.report import coin_amounts, trading_summary
-from agent.gateway.base import EventSink, RecentSides
+from agent.gateway.base import EventSink, RecentOrders
 from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged,
     ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
@@ -362,7 +362,7 @@ class DryRunGateway:
         self.best_ask = math.nan
         self.sink: EventSink | None = None
         self.dry_cancels = 0
-        self._sides = RecentSides()  # each order placed: a modify of one it did not place is cancelled instead
+        self._sides = RecentOrders()  # each order placed: a modify of one it did not place is cancelled instead
 
     def start(self, sink: EventSink) -> None:
         self.sink = sink

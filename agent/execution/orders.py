@@ -122,8 +122,7 @@ class OrderTracker:
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total",
-                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
-                 "revived")
+                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -141,7 +140,6 @@ class OrderTracker:
         self.recent_fills: dict[int, float] = {}  # tid -> signed size of fills above the watermark
         self.snapshot_venue_ms = 0  # venue time of the last snapshot applied
         self.snapshots = 0  # snapshots applied
-        self.revived = 0  # orders a snapshot listed after the tracker had ended them (each a wrong inference)
         # orders we did not place that a snapshot after the first listed (placed meanwhile by another client or by
         # hand, or ours long forgotten and still resting), until the core has read them
         self.foreign_late: list[TrackedOrder] = []
@@ -408,12 +406,14 @@ class OrderTracker:
             self._on_snapshot(ev)
 
     def _revive(self, o: TrackedOrder, oid: int, ts: float) -> None:
-        """An order a snapshot did not list, never acknowledged then (presumed never placed), is acknowledged
-        resting: the listing predated it. Live again, and known at the venue (its cancel settles)."""
+        """An order the tracker ended rests at the venue after all: acknowledged resting after a snapshot that did
+        not list it (presumed never placed: the listing predated it), or listed by one after it ended. Live
+        again, and known at the venue (its cancel settles)."""
         o.presumed_gone = False
         o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
         o.oid = oid
-        o.acked_ts = ts
+        if o.acked_ts < 0:
+            o.acked_ts = ts
         self.live_set[o.cloid] = o
         self._recount(o)
 
@@ -529,16 +529,9 @@ class OrderTracker:
                 # tracker inferred wrongly). Left ended, it counted as no exposure and was never cancelled until
                 # prune forgot it and a later snapshot took it in as foreign; counted again now, and cancellable
                 self._unsettle(cloid)
-                o.oid = oo.oid
-                if o.acked_ts < 0:
-                    o.acked_ts = ev.ts
-                o.presumed_gone = False
                 o.sz = o.filled_sz + oo.sz
-                o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
                 o.last_update_ts = ev.ts
-                self.live_set[cloid] = o
-                self._recount(o)
-                self.revived += 1
+                self._revive(o, oo.oid, ev.ts)
                 continue
             o = TrackedOrder(cloid, oo.side, oo.px, oo.sz, oo.reduce_only, Tif.GTC, ev.ts, OrderState.RESTING)
             o.oid = oo.oid

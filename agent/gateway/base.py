@@ -11,33 +11,33 @@ from typing import Callable, Protocol
 
 from agent.gateway.events import (
     Batch, CancelAll, CancelOrder, Command, Event, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel,
-    Side,
 )
 
 EventSink = Callable[[Event], None]
 
 
-class RecentSides:
-    """The side of each of the newest ``keep`` orders a gateway sent, by cloid: a ``ModifyOrder`` need not say
-    its side (the order it replaces had one). An OrderedDict, so the oldest goes in O(1) (a dict's first key,
-    after many deletions at its front, is a scan to find)."""
+class RecentOrders:
+    """Something of each of the newest ``keep`` orders a gateway sent, by a key: a side by cloid (a ``ModifyOrder``
+    need not say its side: the order it replaces had one), or a cloid by the venue's oid (a fill that comes with
+    the oid alone). An OrderedDict, so the oldest goes in O(1) (a dict's first key, after many deletions at its
+    front, is a scan to find)."""
 
-    __slots__ = ("_sides", "keep")
+    __slots__ = ("_of", "keep")
 
     def __init__(self, keep: int = 10_000) -> None:
-        self._sides: OrderedDict[str, Side] = OrderedDict()
+        self._of: OrderedDict = OrderedDict()
         self.keep = keep
 
-    def remember(self, cloid: str, side: Side) -> None:
-        self._sides[cloid] = side
-        if len(self._sides) > self.keep:
-            self._sides.popitem(last=False)
+    def remember(self, key, value) -> None:
+        self._of[key] = value
+        if len(self._of) > self.keep:
+            self._of.popitem(last=False)
 
-    def get(self, cloid: str) -> Side | None:
-        return self._sides.get(cloid)
+    def get(self, key):
+        return self._of.get(key)
 
     def __len__(self) -> int:
-        return len(self._sides)
+        return len(self._of)
 
 
 class Gateway(Protocol):

@@ -13,7 +13,7 @@ import math
 from operator import itemgetter
 from typing import Callable
 
-from agent.gateway.base import CommandRouter, EventSink, RecentSides
+from agent.gateway.base import CommandRouter, EventSink, RecentOrders
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -65,7 +65,7 @@ class TwinGateway(CommandRouter):
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self.fundings = FundingDelivery()  # and which funding payments
         self._started_ms = 0
-        self._sides = RecentSides(100_000)  # a modify may not say its side
+        self._sides = RecentOrders(100_000)  # a modify may not say its side
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "liquidations": 0}

@@ -471,7 +471,7 @@ def test_a_snapshot_listing_an_order_the_tracker_ended_before_the_query_takes_it
     t.on_event(CancelAcknowledged(2.6, "0xc"))  # after the query below went out at 2.5
     listed = (OpenOrder("0xa", 11, Side.BUY, 100.0, 1.0, False), OpenOrder("0xc", 13, Side.SELL, 101.0, 1.0, False))
     t.on_event(AccountSnapshot(2.7, 0.0, 0.0, 1000.0, 0.0, listed, requested_ts=2.5))
-    assert t.orders["0xa"].state is OrderState.RESTING and "0xa" in t.live_set and t.revived == 1
+    assert t.orders["0xa"].state is OrderState.RESTING and "0xa" in t.live_set and t.orders["0xa"].oid == 11
     assert t.orders["0xc"].state is OrderState.CANCELED and "0xc" not in t.live_set
     assert t.exposures()[0] == pytest.approx(1.0)
     t.on_command(CancelOrder("0xa"), 3.0)

@@ -53,10 +53,10 @@ def test_the_router_sends_a_batch_as_one_action_per_kind_cancels_first():
 
 def test_recent_sides_keeps_the_newest_and_forgets_the_oldest_first():
     """The side a modify may leave out comes from the order it replaces; only the newest ``keep`` are kept."""
-    from agent.gateway.base import RecentSides
+    from agent.gateway.base import RecentOrders
     from agent.gateway.events import Side
 
-    sides = RecentSides(keep=3)
+    sides = RecentOrders(keep=3)
     for i, side in enumerate([Side.BUY, Side.SELL, Side.BUY, Side.SELL]):
         sides.remember(f"0x{i}", side)
     assert len(sides) == 3 and sides.get("0x0") is None

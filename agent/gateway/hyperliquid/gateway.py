@@ -18,13 +18,12 @@ import logging
 import math
 import re
 import time
-from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
 import aiohttp
 import numpy as np
 
-from agent.gateway.base import CommandRouter, EventSink, RecentSides
+from agent.gateway.base import CommandRouter, EventSink, RecentOrders
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -56,7 +55,6 @@ _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 _FILL_PAGE = 500
 _FILL_PAGES = 20
 _RECOVERY_ATTEMPTS = 8
-_NAMED_KEEP = 10_000  # the newest orders whose cloid is kept (at stress's pace, the last half hour's: a fill comes in seconds)
 _FUNDING_PAGE = 500  # rows in a userFunding reply at most (the docs' cap on time-range replies)
 _FUNDING_PAGES = 40  # a recovery reads at most this many full pages (20,000 payments: weeks of a dozen coins)
 
@@ -138,10 +136,10 @@ class HyperliquidGateway(CommandRouter):
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self.fundings = FundingDelivery()  # and which funding payments
         self._started_ms = 0
-        self._sides = RecentSides()  # a modify may not say its side
+        self._sides = RecentOrders()  # a modify may not say its side
         # oid -> cloid of our orders, from the venue's acks and listings: a fill (or a venue's cancel) that comes
         # without its cloid, as the venue's WsFill type has none, is then still the tracker's order's
-        self._cloid_of: OrderedDict[int, str] = OrderedDict()
+        self._cloid_of = RecentOrders()
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0,
@@ -411,12 +409,6 @@ class HyperliquidGateway(CommandRouter):
         else:
             self._refused(reply, "order", cloids, lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
 
-    def _name(self, oid: int, cloid: str) -> None:
-        named = self._cloid_of
-        named[oid] = cloid
-        if len(named) > _NAMED_KEEP:
-            named.popitem(last=False)
-
     def _named(self, ev):
         """``ev`` (a fill, a venue's cancel) with our cloid where it came with the venue's oid alone (``oid:N``)."""
         if ev.cloid.startswith("oid:"):
@@ -427,10 +419,10 @@ class HyperliquidGateway(CommandRouter):
 
     def _order_status_event(self, ts: float, cloid: str, st) -> Event:
         if isinstance(st, Resting):
-            self._name(st.oid, cloid)
+            self._cloid_of.remember(st.oid, cloid)
             return OrderAcknowledged(ts, cloid, st.oid, True)
         if isinstance(st, Filled):
-            self._name(st.oid, cloid)
+            self._cloid_of.remember(st.oid, cloid)
             return OrderAcknowledged(ts, cloid, st.oid, False, st.total_sz, st.avg_px)
         text = st.text if isinstance(st, ItemError) else str(st)
         return OrderRejected(ts, cloid, classify(text), text)
@@ -489,7 +481,7 @@ class HyperliquidGateway(CommandRouter):
         if isinstance(reply, ActionReply) and reply.ok:
             for (old, new), st in zip(pairs, self._statuses(reply, pairs, "batchModify")):
                 if isinstance(st, (Resting, Filled)):
-                    self._name(st.oid, new)
+                    self._cloid_of.remember(st.oid, new)
                     self._emit(ModifyAcknowledged(ts, old, new, st.oid, isinstance(st, Resting)))
                 else:
                     text = st.text if isinstance(st, ItemError) else str(st)
@@ -503,10 +495,7 @@ class HyperliquidGateway(CommandRouter):
     async def _cancel_all(self) -> None:
         """Cancel every order the venue lists as ours on this coin (orders we never heard of go too)."""
         body = await self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders")
-        rows = self.parser.open_orders(body) if body is not None else None
-        if rows is None:
-            return
-        mine = [r for r in rows if r.coin == self.coin]
+        mine = self.parser.open_orders(body) if body is not None else None  # (this coin's rows)
         if not mine:
             return
         by_oid = {r.oid: r.cloid for r in mine}
@@ -603,11 +592,11 @@ class HyperliquidGateway(CommandRouter):
         stops on this snapshot (its shutdown does)."""
         for ev in self.fills.in_snapshot(fills):
             self._emit(self._named(ev))
-        opens = tuple(o.as_open_order() for o in orders if o.coin == self.coin)
+        opens = tuple(o.as_open_order() for o in orders)  # (the parser keeps this coin's rows only)
         for o in opens:
             self._sides.remember(o.cloid, o.side)
             if not o.cloid.startswith("oid:"):
-                self._name(o.oid, o.cloid)
+                self._cloid_of.remember(o.oid, o.cloid)
         t_state = state.time_ms
         # the newest fill in this state's position: from the fills returned, or else the newest known
         # from an earlier state that is not later than this one (the window starts before it)
