@@ -244,7 +244,7 @@ class AgentCore:
             self.budget.note_request(ts, weight)
             if n:
                 self.graduation.note_request(ts, n)
-                self.budget.spend(n, is_cancel=cancels_only)
+                self.budget.spend(ts, n, is_cancel=cancels_only)
                 adds = adds or not cancels_only
         if adds:
             wc_long, wc_short = self.tracker.worst_case_positions()

@@ -1,7 +1,9 @@
 """The request budget: the venue's address quota, seen from the agent, with a reserve for cancels.
 
 Fed by the venue's own numbers (``QuotaStatus`` from userRateLimit) and by local accounting of
-every request sent in between (n per batch element, as the venue counts). A reserve
+every request sent in between (n per batch element, as the venue counts). The venue's count is taken
+when the poll reaches it, so it misses requests still on their way then: those sent after the poll
+left (and a margin before, as a request can overtake another) are added back to it. A reserve
 (``reserve_frac`` of the cap, default 5%) may only be spent by cancels, so the agent can always
 pull its quotes (Feb 9: the kill switch fired with no quota left to cancel). The requote
 interval stretches as headroom falls below a knee: ``base × min(max_stretch, knee / frac)``,
@@ -21,6 +23,10 @@ class BudgetConfig(FileModel):
     reserve_frac: float = Field(0.05, ge=0, le=0.5, description="Share of the cap only cancels may spend.")
     knee_frac: float = Field(0.3, gt=0, le=1, description="Below this headroom share, requoting slows down.")
     max_stretch: float = Field(20.0, ge=1, description="Longest requote interval as a multiple of the base.")
+    in_flight_s: float = Field(1.0, ge=0, description=(
+        "A request sent up to this long before a quota poll may reach the venue after the poll does (a latency "
+        "spike), so it is counted on top of the venue's figure too. Counting one twice only slows requoting "
+        "until the next poll; missing one let places spend the cancels' reserve."))
     assumed_cap: int = Field(10000, ge=1, description="Cap assumed until the venue reports one (venue buffer).")
     ip_weight_per_minute: int = Field(1200, ge=1, description="The venue's REST weight per IP per minute.")
     ip_quote_frac: float = Field(0.75, gt=0, le=1, description="Share of the IP weight requoting may use; the rest "
@@ -35,15 +41,13 @@ class BudgetConfig(FileModel):
 
 
 class RequestBudget:
-    __slots__ = ("cfg", "cap", "used", "last_status_ts", "spent_since_status", "_ip", "_ip_total", "_background",
-                 "_quote_ip")
+    __slots__ = ("cfg", "cap", "used", "_spends", "_ip", "_ip_total", "_background", "_quote_ip")
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
         self.cap = cfg.assumed_cap
         self.used = 0
-        self.last_status_ts = -1.0
-        self.spent_since_status = 0
+        self._spends: deque[tuple[float, int]] = deque()  # (ts, items) of requests sent in the last minute
         self._ip: deque[tuple[float, int]] = deque()  # (ts, weight) of requests in the last minute
         self._ip_total = 0
         # read every quote cycle: the background weight, and the weight requoting may bring the minute's up to
@@ -70,14 +74,22 @@ class RequestBudget:
         return self.ip_used(ts) + weight <= self.cfg.ip_snapshot_frac * self.cfg.ip_weight_per_minute
 
     def on_quota(self, ev: QuotaStatus) -> None:
+        """The venue's count, plus what it cannot have seen: the requests sent after its poll left, or up to
+        ``in_flight_s`` before (a poll of unknown send time counts from its reply)."""
+        since = (ev.requested_ts if ev.requested_ts >= 0 else ev.ts) - self.cfg.in_flight_s
+        s = self._spends
+        while s and s[0][0] < since:
+            s.popleft()
         self.cap = ev.cap
-        self.used = ev.used
-        self.last_status_ts = ev.ts
-        self.spent_since_status = 0
+        self.used = ev.used + sum(n for _, n in s)
 
-    def spend(self, n: int, is_cancel: bool = False) -> None:
+    def spend(self, ts: float, n: int, is_cancel: bool = False) -> None:
+        """``n`` address items sent at ``ts``."""
         self.used += n
-        self.spent_since_status += n
+        s = self._spends
+        s.append((ts, n))
+        while s[0][0] < ts - 60.0:  # a poll's reply is never this late (its timeout is shorter)
+            s.popleft()
 
     @property
     def headroom(self) -> int:

@@ -222,12 +222,14 @@ class RateLimited:
 
 @dataclass(frozen=True, slots=True)
 class QuotaStatus:
-    """The address budget as the venue reports it (userRateLimit)."""
+    """The address budget as the venue reports it (userRateLimit). ``requested_ts``: when the poll was sent, on
+    the same clock as ``ts`` (-1: not known); the count misses the requests still on their way then."""
 
     ts: float
     used: int
     cap: int
     cum_volume_usd: float
+    requested_ts: float = -1.0
 
 
 @dataclass(frozen=True, slots=True)

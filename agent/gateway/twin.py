@@ -108,10 +108,12 @@ class TwinGateway(CommandRouter):
             yield self.ex.env.timeout(self.quota_poll_s)
 
     def _query_quota(self) -> None:
+        sent = self._now()
+
         def done(reply) -> None:
             if isinstance(reply, dict):
                 self.sink(QuotaStatus(self._now(), int(reply["nRequestsUsed"]), int(reply["nRequestsCap"]),
-                                      float(reply["cumVlm"])))
+                                      float(reply["cumVlm"]), sent))
             else:
                 self._transport_or_429(reply, "userRateLimit", ())
         self.ex.request_info("userRateLimit", done, self.conn, user=self.user)

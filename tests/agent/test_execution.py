@@ -564,11 +564,51 @@ def test_reduce_only_bids_wait_while_stale_bids_being_cancelled_fill_the_worst_c
 def test_budget_reserve_is_only_spent_by_cancels(cap, used, reqs):
     b = RequestBudget(BudgetConfig(reserve_frac=0.05))
     b.on_quota(QuotaStatus(0.0, min(used, cap), cap, 0.0))
-    for n, is_cancel in reqs:
+    for i, (n, is_cancel) in enumerate(reqs):
         if b.can_spend(n, is_cancel):
             if not is_cancel:
                 assert b.headroom - n >= b.reserve
-            b.spend(n, is_cancel)
+            b.spend(0.1 * i, n, is_cancel)
+
+
+def test_a_quota_poll_does_not_forget_the_requests_still_on_their_way():
+    """The venue counts a request when it arrives: a poll that overtakes the last cycle's places reports a count
+    without them. Taking that count as it is gave back up to a cycle's items, and places spent the reserve."""
+    b = RequestBudget(BudgetConfig(reserve_frac=0.05, in_flight_s=1.0))
+    b.on_quota(QuotaStatus(0.1, 9000, 10000, 0.0, requested_ts=0.0))
+    b.spend(5.0, 30)  # long before the next poll: the venue has it
+    b.spend(9.9, 20)  # sent just before the poll: it may arrive after it
+    b.spend(10.05, 20)  # sent while the poll was on its way
+    b.on_quota(QuotaStatus(10.2, 9030, 10000, 0.0, requested_ts=10.0))
+    assert b.used == 9070  # the venue's 9030, and the 40 it may not have seen
+    b.on_quota(QuotaStatus(20.2, 9070, 10000, 0.0, requested_ts=20.0))
+    assert b.used == 9070  # nothing sent near the next poll: the venue's figure alone
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 60), st.integers(1, 20), st.floats(0, 1.0)), max_size=60),
+       st.lists(st.tuples(st.floats(0, 0.5), st.floats(0, 0.5)), min_size=1, max_size=8))
+def test_the_budget_never_counts_fewer_items_than_the_venue_has(requests, polls):
+    """Each request reaches the venue within ``in_flight_s`` of being sent; polls go out every 8 s, each reaching
+    the venue and coming back after its own delays. At every moment the agent acts on, its count is at least
+    the venue's: it can only be wrong on the safe side."""
+    b = RequestBudget(BudgetConfig(in_flight_s=1.0, assumed_cap=10**6))
+
+    def venue_used(t: float, of=range(len(requests))) -> int:
+        return sum(requests[i][1] for i in of if requests[i][0] + requests[i][2] <= t)
+    events = [(ts, 1, i) for i, (ts, _, _) in enumerate(requests)]  # (time, a reply first at a tie, payload)
+    for i, (there, back) in enumerate(polls):
+        sent = 8.0 * i
+        events.append((sent + there + back, 0, QuotaStatus(sent + there + back, venue_used(sent + there),
+                                                           10**6, 0.0, requested_ts=sent)))
+    sent_so_far = []
+    for t, _, x in sorted(events, key=lambda e: (e[0], e[1])):
+        if isinstance(x, QuotaStatus):
+            b.on_quota(x)
+        else:
+            b.spend(t, requests[x][1])
+            sent_so_far.append(x)
+        assert b.used >= venue_used(t, sent_so_far)  # (of the requests the agent has sent by now)
 
 
 def test_requote_interval_stretches_as_headroom_falls():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.gateway.events import PlaceOrder, Side, Tif
+from agent.gateway.events import CancelOrder, PlaceOrder, Side, Tif
 from scenarios.invariants import NoLiquidation, NoRiskIncreasingOrderAfter, OrdersOnTheVenueGrid
 from scenarios.runlog import RunLog, SentCommand
 
@@ -122,3 +122,24 @@ def test_the_low_headroom_rate_counts_items_sent_at_exactly_the_red_threshold():
     v = inv.check(log_at(3000, 11))
     assert v is not None and "11 request items" in v.message
     assert "did not exercise" in inv.check(log_at(3001, 11)).message
+
+
+def test_the_low_headroom_rate_is_exercised_by_an_agent_that_stopped_just_above_the_line():
+    """An agent that counts its requests still on their way sees the line first and pulls its quotes with the
+    venue's headroom a few items above it; then it sends nothing. That run reached the low headroom with the
+    agent quoting into it: exercised, and held. A run whose headroom never fell there, or fell before the agent
+    sent anything (a start below the line: the agent never quoted), still did not exercise it."""
+    from scenarios.invariants import RequestRateAdaptsToHeadroom
+    inv = RequestRateAdaptsToHeadroom(name="request_rate_adapts_to_headroom", max_items_per_min=10)
+
+    def run(used_after: int, n_sent: int = 6) -> RunLog:
+        log = RunLog(0, 0.0, 60.0, 0.05, 0.00001, 0.0, 500.0)
+        for i in range(n_sent):
+            log.commands.append(SentCommand(1.0 + 0.1 * i, CancelOrder(f"c{i}"), 1, 0.0, 0.0, 3, 3006 - i, 10_000))
+        t = np.arange(0.0, 60.0, 0.5)
+        log.samples = {"t": t, "cap": np.full(len(t), 10_000.0),
+                       "used": np.where(t < 2.0, 7000.0 - n_sent, float(used_after))}
+        return log
+    assert inv.check(run(7000)) is None  # 3000 left once the pulls landed: reached, and nothing sent there
+    assert "did not exercise" in inv.check(run(6990)).message  # never that low
+    assert "did not exercise" in inv.check(run(7000, n_sent=0)).message  # low, and the agent never quoted

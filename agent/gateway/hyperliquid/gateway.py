@@ -613,9 +613,10 @@ class HyperliquidGateway(CommandRouter):
     async def _poll_quota(self) -> None:
         while not self._closing:
             try:
+                sent = self._now()
                 body = await self._info({"type": "userRateLimit", "user": self.user}, "userRateLimit")
                 if body is not None:
-                    ev = self.parser.quota(body, self._now())
+                    ev = self.parser.quota(body, self._now(), sent)
                     if ev is not None:
                         self._emit(ev)
             except Exception:

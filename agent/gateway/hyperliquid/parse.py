@@ -457,10 +457,11 @@ class VenueParser:
             return len(rows), max((_int(r, "time") for r in rows), default=0), tuple(out)
         return self._safe("userFunding", body, parse)
 
-    def quota(self, body: Any, ts: float) -> QuotaStatus | None:
-        """userRateLimit → QuotaStatus (``nRequestsSurplus`` is optional on the venue)."""
+    def quota(self, body: Any, ts: float, requested_ts: float = -1.0) -> QuotaStatus | None:
+        """userRateLimit → QuotaStatus (``nRequestsSurplus`` is optional on the venue); ``requested_ts``: when the
+        poll was sent."""
         return self._safe("userRateLimit", body, lambda: QuotaStatus(
-            ts, _int(body, "nRequestsUsed"), _int(body, "nRequestsCap"), _num(body, "cumVlm")))
+            ts, _int(body, "nRequestsUsed"), _int(body, "nRequestsCap"), _num(body, "cumVlm"), requested_ts))
 
     def asset(self, meta: Any, perp_dexs: Any, coin: str) -> AssetInfo | None:
         """The asset id of ``coin`` (``dex:COIN`` on a HIP-3 dex) from meta and, for HIP-3, perpDexs (§6)."""
