@@ -772,6 +772,9 @@ class Exchange:
         if is_maker:
             if o.sz <= 1e-12:
                 self._remove(o, "filled")
+        # (this can cancel or shrink other resting orders of the account: a caller filling several orders from
+        # one market event checks each is still resting, and takes at most its size, before filling it; else a
+        # second reduce-only order filled whole after the first closed the position, and flipped it)
         self._enforce_reduce_only(acct, o.coin)
 
     def _report_fill(self, user: str, coin: str, is_buy: bool, px: float, sz: float, res, oid: int, crossed: bool,
@@ -879,7 +882,8 @@ class Exchange:
                     if book.bids or book.asks:
                         if ba <= book.max_bid or bb >= book.min_ask:  # (crossed_by_book's own test, seldom true)
                             for o in book.crossed_by_book(bb, ba):
-                                self._fill(o, o.px, o.sz, is_maker=True)
+                                if o.oid in self.orders:  # (a fill before it can have cancelled it: _fill)
+                                    self._fill(o, o.px, o.sz, is_maker=True)
                         # the rows as lists, once per book update: the book push and order entry until the next
                         # update take them from there
                         b = self._level_rows(coin, True)
@@ -898,7 +902,9 @@ class Exchange:
                         self._publish(trade_key, TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid))
                     if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
                         for o, take in book.hits_from_trade(side > 0, px, sz):
-                            self._fill(o, o.px, take, is_maker=True, prints=False, counter_oid=taker)
+                            if o.oid in self.orders:  # (as above; or shrunk it: at most what is left)
+                                self._fill(o, o.px, min(take, o.sz), is_maker=True, prints=False,
+                                           counter_oid=taker)
 
     def _jump(self, coin: str, kinds: list, idxs: list, i: int, k: int, chunk, best_bids: list, best_asks: list,
               tpx: list) -> None:

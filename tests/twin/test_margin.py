@@ -214,3 +214,63 @@ def test_clearinghouse_state_gives_the_mark_at_which_the_margin_checks_liquidate
     _long(ex, 20, 0.01)
     served = clearinghouse_json(ex.clearinghouse_state(USER), ex.marks, ex.now_ms(), ex.instruments)
     assert served["assetPositions"][0]["position"]["liquidationPx"] is None
+
+
+class _TwoEvents:
+    """A market of two events: a book (bid 50000, ask 50001), then at 2 s a print of 5 BTC bought at 50010."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def next_chunk(self):
+        import numpy as np
+        from twin.market.base import BOOK, TRADE, MarketChunk
+        if self.done:
+            return None
+        self.done = True
+        row = np.arange(5.0)
+        return MarketChunk(t=np.array([0.5, 2.0]), kind=np.array([BOOK, TRADE], np.int8), idx=np.array([0, 0], np.int32),
+                           bid_px=(50_000.0 - row)[None], bid_sz=np.ones((1, 5)), ask_px=(50_001.0 + row)[None],
+                           ask_sz=np.ones((1, 5)), trade_px=np.array([50_010.0]), trade_sz=np.array([5.0]),
+                           trade_side=np.array([1], np.int8), trade_informed=np.zeros(1, bool), mid=np.zeros(2),
+                           regime=np.zeros(2, np.int8), t_start=0.0, t_end=1e9)
+
+
+def test_resting_reduce_only_orders_swept_by_one_print_never_flip_the_position():
+    """Long 0.01 with two reduce-only asks of 0.01 at 50010; one print of 5 sweeps their level: the first fills,
+    and that cancels the second (reduceOnlyCanceled). The twin filled both, at the sizes it had worked out
+    before either fill, and flipped the position short (a review)."""
+    import simpy
+    from twin.exchange import Exchange
+    env = simpy.Environment()
+    ex = Exchange(env, TwinParams(markets={}), 0, markets={"BTC": _TwoEvents()})
+    acct = ex.fund(USER, 1_000_000.0)
+    env.run(until=1.0)
+    ex._place(acct, OrderSpec("BTC", True, 50_001.0, 0.01, tif="Ioc"))
+    a, b = (ex._place(acct, OrderSpec("BTC", False, 50_010.0, 0.01, reduce_only=True, tif="Alo")) for _ in "ab")
+    assert isinstance(a, Resting) and isinstance(b, Resting) and acct.position("BTC").szi == 0.01
+    env.run(until=3.0)
+    assert acct.position("BTC").szi == 0.0 and len(ex.fills[USER]) == 2
+    assert [ex.order_status_of(USER, o.oid)["orderStatus"] for o in (a, b)] == ["filled",
+                                                                              "reduceOnlyCanceled"]
+
+
+def test_resting_reduce_only_orders_the_book_moves_through_at_once_never_flip_the_position():
+    """Long 0.002 with two reduce-only asks of 0.002 each: the book moving through both at once fills the
+    first, and that cancels the second (reduceOnlyCanceled). The twin filled both from the list it had made
+    before either, and flipped the position short: a fill the venue never makes, in every paper result after it
+    (a review)."""
+    sched = ChaosSchedule(events=[{"kind": "price_jump", "at_s": 10.0, "fraction": 0.01}])
+
+    def ask(ex):
+        return ex.best_ask["BTC"] + 50
+    ex, r = run([(1.0, "buy", lambda ex: OrderSpec("BTC", True, ex.best_ask["BTC"] + 5, 0.002, tif="Ioc")),
+                 (2.0, "ro1", lambda ex: OrderSpec("BTC", False, ask(ex), 0.002, reduce_only=True)),
+                 (2.0, "ro2", lambda ex: OrderSpec("BTC", False, ask(ex), 0.002, reduce_only=True))],
+                600.0, 10_000.0, sched)
+    assert isinstance(r["ro1"].statuses[0], Resting) and isinstance(r["ro2"].statuses[0], Resting)
+    fills = ex.fills[USER]
+    assert len(fills) == 2 and ex.accounts[USER].position("BTC").szi == 0.0  # the buy, and one close
+    assert {row[3] for row in ex.log if row[1] == "status" and row[2] in (r["ro1"].statuses[0].oid,
+                                                                            r["ro2"].statuses[0].oid)} \
+        >= {"filled", "reduceOnlyCanceled"}
