@@ -94,6 +94,10 @@ class AgentCore:
         self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
         self._flattening = False  # a Kill is flattening: IOCs until the position is flat
         self._flatten_at_stop = False  # the shutdown asked for the position closed: the driver ticks until it is
+        # stopped with the position to be closed (a Kill set to flatten, or a shutdown asked to): a fill or a
+        # snapshot that finds a position once the flatten thought it done starts it again
+        self._flatten_goal = False
+        self._reserve_ioc_ts = -math.inf  # the last flatten IOC spent from the cancel reserve
         self._flatten_cloid: str | None = None
         # the venue refused the dead-man's switch (under $1M traded, or 10 firings today): not asked again before
         self._dead_man_retry_ts = -math.inf
@@ -217,7 +221,7 @@ class AgentCore:
         self._last_pull_ts = ts
         cmds: list[Command] = [CancelAll()]
         if flatten:
-            self._flatten_at_stop = True
+            self._flatten_at_stop = self._flatten_goal = True
             self._flatten_due = True  # its side from a reconciled position only: now, or at the next snapshot
             if self.reconciled:
                 self._flatten(cmds, ts)
@@ -353,6 +357,13 @@ class AgentCore:
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": self.tracker.position})
+            if self._flatten_goal and not (self._flattening or self._flatten_due) and self.tracker.position:
+                # an order whose pull was still on its way filled after the flatten found the position flat
+                # (or before the Kill's, while flat): flattened again, its side from a fresh snapshot (the
+                # retry's path, at once). Before, the position was held for good, the agent stopped.
+                self._flattening = True
+                self._flatten_ts = -math.inf
+                self._records.append({"type": "flatten_again", "ts": ev.ts, "position": self.tracker.position})
 
     def _on_funding(self, ev: FundingPaid, cmds: list) -> None:
         """An hourly funding payment on the position: into the ledger (net PnL, hence the equity the drawdown
@@ -468,8 +479,11 @@ class AgentCore:
         self._snapshot_ts = ev.ts
         self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
         self.reconciled = self.connected
-        if self._flatten_due and self.reconciled:
-            self._flatten(cmds, ev.ts)  # a Kill before the position was known: its side is known now
+        if self.reconciled and (self._flatten_due or (self._flatten_goal and not self._flattening
+                                                      and self.tracker.position)):
+            # a Kill before the position was known: its side is known now; or one that was done, and the venue
+            # says a position is left (a fill whose push was lost)
+            self._flatten(cmds, ev.ts)
         if self.stopped and not ev.open_orders and self._dead_man_armed_until > ev.ts and not self.tracker.live_set:
             # stopped and the venue lists none of ours: a switch left armed would fire on nothing, using one of
             # the day's ten firings (a restart-heavy day would run out)
@@ -506,7 +520,7 @@ class AgentCore:
         self._update_safety(ts, cmds, degraded)
         if self._flattening and ts - self._flatten_ts >= risk.pull_retry_s:
             o = self.tracker.orders.get(self._flatten_cloid) if self._flatten_cloid else None
-            if self._flatten_held and not self.budget.can_spend(1):
+            if self._flatten_held and not self._flatten_may_spend(ts):
                 # held by the address budget (_flatten), which only the venue's quota reports can grow: asking
                 # for a snapshot every pull_retry_s meanwhile would spend the IP weight the pulls need (a
                 # forced one is 42 of the minute's 1200, every 2 s), to learn nothing the budget allows acting on
@@ -599,6 +613,7 @@ class AgentCore:
                 self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
             self._records.append(self._postmortem(ts))
             self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
+            self._flatten_goal = self._flatten_goal or self._flatten_due
             if self._flatten_due and self.reconciled:
                 self._flatten(cmds, ts)  # otherwise when a snapshot has reconciled the position (_on_snapshot)
 
@@ -622,20 +637,38 @@ class AgentCore:
             sz = self._flatten_size(pos, px)
             self._flatten_ts = ts
             self._flatten_cloid = None  # none out: the retry asks for a snapshot, then tries again
+            from_reserve = False
             if sz and not self.budget.can_spend(1):
                 # an IOC is a place: the address budget's reserve is the cancels' (the pulls a Kill re-sends
                 # until the venue confirms them). A falling book refuses IOC after IOC, each one spent; with
-                # the budget down to the reserve the retries wait (every pull_retry_s) for it to grow
-                sz = 0.0
+                # the budget down to the reserve the retries wait (every pull_retry_s) until it grows, or until
+                # no order is left to cancel (_flatten_may_spend)
+                from_reserve = self._flatten_may_spend(ts)
+                if not from_reserve:
+                    sz = 0.0
                 if not self._flatten_held:  # said once, when it starts
                     self._flatten_held = True
                     self._records.append({"type": "flatten_held", "ts": ts, "position": pos,
                                           "headroom": self.budget.headroom, "reserve": self.budget.reserve})
             if sz:
-                self._flatten_held = False
+                if from_reserve:
+                    self._reserve_ioc_ts = ts  # (still held: the next from the reserve waits its turn)
+                else:
+                    self._flatten_held = False
                 self._flatten_cloid = self.cloids.next()
                 cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
                                        sz, Tif.IOC, True))
+
+    def _flatten_may_spend(self, ts: float) -> bool:
+        """Whether a flatten IOC may go now: above the cancel reserve, always; within it, once no order is left
+        that its pulls may need to cancel, one IOC every ``_RESERVE_IOC_S`` (the pace the venue itself lets an
+        exhausted budget through at), down to ``_RESERVE_KEEP`` items. A stopped agent trades no volume, so its
+        budget never grows back: waiting for that held the position through the whole move."""
+        b = self.budget
+        if b.can_spend(1):
+            return True
+        return (not self.tracker.live_set and b.headroom > _RESERVE_KEEP
+                and ts - self._reserve_ioc_ts >= _RESERVE_IOC_S)
 
     def _flatten_size(self, pos: float, px: float) -> float:
         """The flatten IOC's size: the whole position on the venue's size grid (a sum of fills carries float
@@ -963,4 +996,8 @@ _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 _MODIFY_RACES = frozenset({Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER})
 _SNAPSHOT_RETRY_S = 1.0
 _SNAPSHOT_WEIGHT = ip_weight(RequestAccountSnapshot())  # clearinghouseState, openOrders, userFills
+# a flatten with the budget down to the cancel reserve and no order left to cancel: one IOC from the reserve this
+# often (the venue lets one request per 10 s through an exhausted budget), and never its last items (a pull's)
+_RESERVE_IOC_S = 10.0
+_RESERVE_KEEP = 20
 _DEAD_MAN_RETRY_S = 3600.0  # a refused dead-man's switch is asked for again this long after

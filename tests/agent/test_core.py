@@ -1043,12 +1043,16 @@ def test_a_snapshot_asked_before_a_reconnect_is_not_taken_for_the_resync():
     assert sum(c.sz for c in bids) <= room + 1e-12
 
 
-def test_kills_flatten_leaves_the_cancel_reserve_to_cancels():
+def test_kills_flatten_leaves_the_cancel_reserve_to_cancels_while_any_order_may_need_one():
     """Kill with the address budget down to its cancel reserve: the flatten's IOCs are places, and a falling
     book used to refuse one after another, each spent from the reserve (an audit: 600 of them in a minute).
-    They wait for the budget to grow; then the next retry (a snapshot, then the IOC) goes out."""
+    While an order the pulls may need to cancel is live, the flatten waits. Once none is, the reserve has
+    nothing left to keep, and a stopped agent trades no volume, so the budget never grows back: waiting held
+    the position through the whole move (a review). The flatten then spends the reserve at the pace the venue
+    lets an exhausted budget through, one IOC per 10 s, never its last items; when the cap grows, at once."""
     from agent.gateway.events import (
-        Batch, OrderRejected, PlaceOrder, QuotaStatus, Reason, RequestAccountSnapshot, Tif,
+        Batch, CancelAcknowledged, OpenOrder, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, Reason,
+        RequestAccountSnapshot, Tif,
     )
 
     def flat(cmds):
@@ -1058,39 +1062,112 @@ def test_kills_flatten_leaves_the_cancel_reserve_to_cancels():
         return BookUpdated(t, "BTC", ((bid, 1.0),), ((bid + 1.0, 1.0),))
 
     core = AgentCore(quoting({"risk": {"max_position": 0.01}}), np.random.default_rng(0), tick=1.0, sz_decimals=5)
-    core.handle(QuotaStatus(0.2, 9500, 10000, 2e6))  # 500 left: exactly the reserve
-    assert core.budget.headroom == core.budget.reserve == 500
-    # the venue says 0.02 long: twice the limit, Kill
-    core.handle(AccountSnapshot(0.3, 0.02, 100_000.0, 1e5, 0.0, (), requested_ts=0.25, venue_time_ms=300))
-    core.handle(book(0.4, 100_000.0))
-    sent = flat(core.handle(Timer(0.5)))
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, (), requested_ts=0.0, venue_time_ms=50))
+    core.handle(book(0.1, 100_000.0))
+    placed = [c for c in flat(core.handle(Timer(0.2))) if isinstance(c, PlaceOrder)]
+    for i, c in enumerate(placed):
+        core.handle(OrderAcknowledged(0.25, c.cloid, 100 + i, True))
+    assert placed and len(core.tracker.live_set) == len(placed)
+    # the venue's 500 left is the reserve, and the places are on their way: the budget counts them on top
+    core.handle(QuotaStatus(0.3, 9500, 10000, 2e6, requested_ts=0.1))
+    assert core.budget.headroom == core.budget.reserve - len(placed) == 500 - len(placed)
+    # the venue says 0.02 long: twice the limit, Kill; the pulls go out, their answers do not come back yet
+    resting = tuple(OpenOrder(c.cloid, 100 + i, c.side, c.px, c.sz, False) for i, c in enumerate(placed))
+    core.handle(AccountSnapshot(0.4, 0.02, 100_000.0, 1e5, 0.0, resting, requested_ts=0.35, venue_time_ms=400))
+    t, bid = 0.5, 100_000.0
+    sent = flat(core.handle(Timer(t)))
     assert core.safety.level == SafetyLevel.KILL
-    t, bid = 0.6, 100_000.0
-    snapshots = 0
-    for _ in range(600):  # a falling book, a minute of it
-        for c in sent:
-            if isinstance(c, PlaceOrder):
-                core.handle(OrderRejected(t, c.cloid, Reason.IOC_CANCEL, "Order could not immediately match"))
-        t += 0.1
-        bid *= 0.9998
-        sent = flat(core.handle(book(t, bid))) + flat(core.handle(Timer(t + 0.05)))
-        assert not [c for c in sent if isinstance(c, PlaceOrder)]
-        if any(isinstance(c, RequestAccountSnapshot) for c in sent):  # answered: still 0.02 long
-            snapshots += 1
-            core.handle(AccountSnapshot(t + 0.08, 0.02, 100_000.0, 1e5, 0.0, (), requested_ts=t + 0.05,
-                                        venue_time_ms=int((t + 0.06) * 1000)))
-    # held, it asks for no snapshot beyond the audit's every risk.audit_interval_s (30 s): a forced one every
-    # pull_retry_s would spend the IP weight the pulls need (42 of the minute's 1200, every 2 s)
-    assert snapshots <= 2
-    assert core.budget.headroom >= core.budget.reserve - 1  # (the dead-man's switch, a cancel, may use it)
+    snapshots, iocs, listing = 0, [], resting
+
+    def run(seconds: float) -> None:
+        nonlocal t, bid, sent, snapshots
+        for _ in range(int(seconds * 10)):  # a falling book
+            for c in sent:
+                if isinstance(c, PlaceOrder):
+                    core.handle(OrderRejected(t, c.cloid, Reason.IOC_CANCEL, "Order could not immediately match"))
+            t += 0.1
+            bid *= 0.9998
+            sent = flat(core.handle(book(t, bid))) + flat(core.handle(Timer(t + 0.05)))
+            if any(isinstance(c, RequestAccountSnapshot) for c in sent):  # answered: still 0.02 long
+                snapshots += 1
+                sent += flat(core.handle(AccountSnapshot(t + 0.08, 0.02, 100_000.0, 1e5, 0.0, listing,
+                                                         requested_ts=t + 0.05, venue_time_ms=int((t + 0.06) * 1e3))))
+            iocs.extend((t, c) for c in sent if isinstance(c, PlaceOrder))
+            assert core.budget.headroom > 20  # its last items are the pulls'
+    run(60.0)  # the pulls' answers lost: the orders still rest, as the snapshots say
+    assert core.tracker.live_set and not iocs  # the pulls may still need the reserve: nothing from it
     assert len([r for r in core.drain_records() if r.get("type") == "flatten_held"]) == 1  # said once
-    core.handle(QuotaStatus(t + 0.1, 9500, 20000, 1.2e7))  # the cap grew with volume
-    sent = flat(core.handle(Timer(t + 0.2 + core.cfg.risk.pull_retry_s)))
-    assert any(isinstance(c, RequestAccountSnapshot) for c in sent)
-    sent = flat(core.handle(AccountSnapshot(t + 2.5, 0.02, 100_000.0, 1e5, 0.0, (),
-                                            requested_ts=t + 0.2 + core.cfg.risk.pull_retry_s, venue_time_ms=99_000)))
-    iocs = [c for c in sent if isinstance(c, PlaceOrder)]
-    assert len(iocs) == 1 and iocs[0].tif is Tif.IOC and iocs[0].reduce_only and iocs[0].side.value < 0
+    for c in placed:
+        core.handle(CancelAcknowledged(t, c.cloid))
+    listing, snapshots = (), 0
+    assert not core.tracker.live_set
+    run(60.0)
+    gaps = np.diff([x for x, _ in iocs])
+    assert 5 <= len(iocs) <= 7 and (gaps >= 10.0 - 1e-9).all()  # one per 10 s, from the reserve
+    # held between them, it asks for no snapshot beyond one per IOC and the audit's every 30 s: a forced one
+    # every pull_retry_s would spend the IP weight the pulls need (42 of the minute's 1200, every 2 s)
+    assert snapshots <= len(iocs) + 2
+    assert all(c.tif is Tif.IOC and c.reduce_only and c.side.value < 0 for _, c in iocs)
+    used = core.budget.used
+    core.handle(QuotaStatus(t + 0.1, used, 20000, 1.2e7, requested_ts=t))  # the cap grew with volume
+    iocs.clear()
+    run(5.0)
+    assert len(iocs) >= 2  # no longer paced by the reserve: every retry (a snapshot, then the IOC)
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_a_fill_racing_the_pull_after_the_flatten_found_the_position_flat_is_flattened_too(how):
+    """Flat with bids resting, the agent stops to close everything (a Kill set to flatten; an operator's stop
+    with flatten): the flatten finds nothing to close, and one bid fills before its pull lands. The flatten was
+    done for good, and the agent, stopped, held that position (a review); the shutdown's grace ran out on it.
+    The fill starts the flatten again: a snapshot for the side, then the reduce-only IOC, until flat."""
+    from agent.gateway.events import (
+        AFTER_CYCLE, Batch, CancelAcknowledged, FillReceived, OrderAcknowledged, PlaceOrder,
+        RequestAccountSnapshot, Side, Tif,
+    )
+
+    def flat(cmds):
+        return [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+
+    def book(t):
+        return BookUpdated(t, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))
+
+    cfg = quoting({"safety": {"kill_action": "flatten"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, (), requested_ts=0.0, venue_time_ms=50))
+    core.handle(book(0.1))
+    placed = [c for c in flat(core.handle(Timer(0.5))) if isinstance(c, PlaceOrder)]
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    for i, c in enumerate(placed):
+        core.handle(OrderAcknowledged(0.6, c.cloid, 100 + i, True))
+    bid = next(c for c in placed if c.side is Side.BUY)
+    if how == "stop":
+        core.shutdown(1.0, flatten=True)
+    else:
+        t = 1.0
+        while core.safety.level != SafetyLevel.KILL:  # no book since: stale data, Kill
+            t += 0.5
+            core.handle(Timer(t))
+            assert t < 120.0
+    assert core.stopped and core.tracker.position == 0.0
+    t = 200.0
+    core.handle(FillReceived(t, bid.cloid, 100, bid.px, bid.sz, Side.BUY, 0.0, True, 10_000))
+    for c in placed:
+        if c is not bid:
+            core.handle(CancelAcknowledged(t + 0.1, c.cloid))
+    assert core.tracker.position == bid.sz
+    assert core.winding_down or how == "kill"  # (a stop that asked for flat ticks on until it is)
+    iocs = []
+    for _ in range(20):
+        t += 0.5
+        core.handle(book(t - 0.01))
+        sent = flat(core.handle(Timer(t)))
+        if any(isinstance(c, RequestAccountSnapshot) for c in sent):
+            sent += flat(core.handle(AccountSnapshot(t + 0.05, bid.sz, bid.px, 1e5, 0.0, (), 10_000,
+                                                     requested_ts=t, venue_time_ms=int(t * 1000) + 1)))
+        iocs += [c for c in sent if isinstance(c, PlaceOrder)]
+    assert iocs and all(c.tif is Tif.IOC and c.reduce_only and c.side is Side.SELL and c.sz == bid.sz for c in iocs)
+    assert any(r.get("type") == "flatten_again" for r in core.drain_records())
 
 
 def test_the_half_spread_floor_and_the_clamp_to_the_book_are_steps_of_the_record():
