@@ -518,7 +518,7 @@ class AgentCore:
             self._request_snapshot(cmds, ts)
         degraded = self.validation.degraded_count  # models degraded on evidence (as of the last mid), read twice
         self._update_safety(ts, cmds, degraded)
-        if self._flattening and ts - self._flatten_ts >= risk.pull_retry_s:
+        if self._flattening and not self._flatten_on_book and ts - self._flatten_ts >= risk.pull_retry_s:
             o = self.tracker.orders.get(self._flatten_cloid) if self._flatten_cloid else None
             if self._flatten_held and not self._flatten_may_spend(ts):
                 # held by the address budget (_flatten), which only the venue's quota reports can grow: asking
@@ -658,6 +658,11 @@ class AgentCore:
                 self._flatten_cloid = self.cloids.next()
                 cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
                                        sz, Tif.IOC, True))
+        elif pos:
+            # no book yet to price the IOC from: at the first one. (The retry's snapshot, every pull_retry_s,
+            # learned nothing a book would not, at 42 of the minute's 1200 IP weight each: past the limit.)
+            self._flatten_on_book = True
+            self._flatten_ts = ts
 
     def _flatten_may_spend(self, ts: float) -> bool:
         """Whether a flatten IOC may go now: above the cancel reserve, always; within it, once no order is left

@@ -1170,6 +1170,29 @@ def test_a_fill_racing_the_pull_after_the_flatten_found_the_position_flat_is_fla
     assert any(r.get("type") == "flatten_again" for r in core.drain_records())
 
 
+def test_a_kills_flatten_before_any_book_waits_for_the_first_book_not_for_snapshots():
+    """A runaway position before the first book (a restart onto it): a Kill, and no book to price the IOC from.
+    Its retry asked for a forced snapshot every pull_retry_s meanwhile, 42 of the minute's 1200 IP weight each
+    (past the limit at 2 s): a review. It waits for the book, and flattens at once on it."""
+    from agent.gateway.events import Batch, PlaceOrder, RequestAccountSnapshot, Tif
+
+    def flat(cmds):
+        return [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+
+    core = AgentCore(quoting({"risk": {"max_position": 0.01}}), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.02, 100_000.0, 1e5, 0.0, (), requested_ts=0.0, venue_time_ms=50))
+    snapshots = 0
+    for k in range(40):  # 20 s of ticks, no book
+        sent = flat(core.handle(Timer(0.5 + 0.5 * k)))
+        assert not [c for c in sent if isinstance(c, PlaceOrder)]
+        snapshots += sum(isinstance(c, RequestAccountSnapshot) for c in sent)
+    assert core.safety.level == SafetyLevel.KILL
+    assert snapshots <= 1  # (the audit's, every 30 s, at most)
+    sent = flat(core.handle(BookUpdated(20.6, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))))
+    iocs = [c for c in sent if isinstance(c, PlaceOrder)]
+    assert len(iocs) == 1 and iocs[0].tif is Tif.IOC and iocs[0].reduce_only and iocs[0].side.value < 0
+
+
 def test_the_half_spread_floor_and_the_clamp_to_the_book_are_steps_of_the_record():
     """Every adjustment in the order applied (DESIGN §6): the floor on the half spread and the clamp that keeps a
     quote from crossing the book moved the quotes and were in no record, which then did not add up to them."""
