@@ -81,7 +81,12 @@ def held_text(held: list[str], dwell: str = "its dwell", window: str = "safety.r
     """What holds a level above Green, in words (the summary's row, the live console's reminder): its rules, or
     that none does and it steps down once its dwell and recovery window have passed (named, or given in s)."""
     if held:
-        return "held by " + "; ".join(held)
+        text = "held by " + "; ".join(held)
+        if any(h.startswith("exchange_health") for h in held):
+            text += (" (the address request budget left: it grows only with the account's traded volume, a request "
+                     "per USDC, or with requests bought with the venue's reserveRequestWeight action; at Red nothing "
+                     "is quoted, so a flat run stays here until one of those grows it)")
+        return text
     return f"no rule holds it now: it steps down once {dwell} and {window} have passed"
 
 

@@ -345,7 +345,11 @@ def describe(rec: dict, wall: bool) -> str:
         return f"{ts}  dead-man's switch {rec.get('state')}: {rec.get('why', '')}"
     if kind == "flatten_held":
         return (f"{ts}  flatten held: the address budget is down to its cancel reserve ({rec.get('headroom')} left, "
-                f"{rec.get('reserve')} reserved); position {rec.get('position')} waits for it to grow")
+                f"{rec.get('reserve')} reserved); position {rec.get('position')} waits for it to grow, or for no "
+                f"order to be left to cancel (then one IOC per 10 s from the reserve)")
+    if kind == "flatten_again":
+        return (f"{ts}  flatten again: a fill that raced the pull left position {rec.get('position')} after the "
+                f"flatten had found it flat; closing it too")
     if kind == "foreign_orders":
         return (f"{ts}  foreign {rec.get('n')} order(s) this run did not place appeared at the venue: another client "
                 f"trading the coin on this account (each cancels the other's)? placed by hand? "

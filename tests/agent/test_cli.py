@@ -220,7 +220,8 @@ def test_the_summary_says_what_holds_the_safety_level():
     assert [h.rule for h in core.safety.hits] == ["reconnect_age_s", "exchange_health"]
     s = trading_summary(core)
     assert s["safety"]["final_level"] == "RED" and s["safety"]["held_by"] == ["exchange_health 0.2 ≤ 0.3 → RED"]
-    assert safety_row(s) == ("safety", "final RED, max RED, 1 transitions; held by exchange_health 0.2 ≤ 0.3 → RED")
+    assert safety_row(s)[1].startswith("final RED, max RED, 1 transitions; held by exchange_health 0.2 ≤ 0.3 → RED (the "
+                                       "address request budget left: it grows only with the account's traded volume")
     tick(2.0, 1.0)  # healthy again: Red's dwell (300 s) and recovery window still to run
     s = trading_summary(core)
     assert s["safety"]["final_level"] == "RED" and s["safety"]["held_by"] == []

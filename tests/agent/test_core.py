@@ -1167,7 +1167,9 @@ def test_a_fill_racing_the_pull_after_the_flatten_found_the_position_flat_is_fla
                                                      requested_ts=t, venue_time_ms=int(t * 1000) + 1)))
         iocs += [c for c in sent if isinstance(c, PlaceOrder)]
     assert iocs and all(c.tif is Tif.IOC and c.reduce_only and c.side is Side.SELL and c.sz == bid.sz for c in iocs)
-    assert any(r.get("type") == "flatten_again" for r in core.drain_records())
+    from agent.audit.inspect import describe
+    again = [r for r in core.drain_records() if r.get("type") == "flatten_again"]
+    assert again and f"left position {bid.sz} after the flatten" in describe(again[0], False)
 
 
 def test_a_kills_flatten_before_any_book_waits_for_the_first_book_not_for_snapshots():
