@@ -86,6 +86,11 @@ def decode(action) -> dict[str, float | int]:
     if a.shape != (len(PARAMETERS),):
         raise ValueError(f"an action has {len(PARAMETERS)} coordinates ({', '.join(p.path for p in PARAMETERS)}), "
                          f"got shape {np.shape(action)}")
+    bad = [f"{p.path} {x!r}" for p, x in zip(PARAMETERS, a.tolist()) if not math.isfinite(x)]
+    if bad:
+        # a learner whose policy diverged: clipped, NaN read as the range's bottom, and the episode went on as if
+        # that were a choice
+        raise ValueError(f"an action's coordinates must be finite numbers: {', '.join(bad)}")
     return {p.path: p.value(x) for p, x in zip(PARAMETERS, a)}
 
 

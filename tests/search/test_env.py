@@ -109,6 +109,8 @@ def test_the_defaults_round_trip_through_the_action_space():
         assert back[path] == pytest.approx(v, rel=1e-3)
     with pytest.raises(ValueError, match="7 coordinates"):
         decode([0.0, 0.0])
+    with pytest.raises(ValueError, match=r"finite numbers: glft.gamma nan, order_size inf"):
+        decode([np.nan, 0.0, 0.0, 0.0, 0.0, np.inf, 0.0])  # a diverged policy: read as the range's ends before
     with pytest.raises(ValueError, match="places orders"):
         MarketMakingEnv(level="SHADOW")
 
