@@ -172,17 +172,25 @@ def live_main(argv: list[str] | None = None, env: dict | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from agent.audit.records import refuse_another_live_run
     from agent.run_lock import RunLock, RunLocked
-    lock = RunLock(plan.base_url, plan.account or plan.wallet.address, plan.coin)
+    account = plan.account or plan.wallet.address
+    locks = [RunLock(plan.base_url, account, plan.coin)]
+    if plan.out is not None:
+        locks.append(RunLock.for_folder(plan.out))
     try:
-        lock.acquire()
-    except RunLocked as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
+        try:
+            for lock in locks:
+                lock.acquire()
+            if plan.out is not None:  # (under the folder's lock: no other run can start writing it meanwhile)
+                refuse_another_live_run(plan.out, base_url=plan.base_url, account=account, coin=plan.coin)
+        except (RunLocked, FileExistsError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         return asyncio.run(_run(plan))
     finally:
-        lock.release()
+        for lock in locks:
+            lock.release()
 
 
 class _Plan:
@@ -296,14 +304,19 @@ async def _run(plan: _Plan) -> int:
     gateway = DryRunGateway(gw, asset.sz_decimals) if plan.execution_level == 2 else gw
     writer = journal = None
     if plan.out is not None:
-        plan.out.mkdir(parents=True, exist_ok=True)
-        (plan.out / "config.json").write_text(cfg.model_dump_json(indent=2))
-        # every line handed to the OS as it is written: a live process killed outright (OOM, kill -9) loses
-        # nothing it logged (a twin run batches: it is reproduced by its seed); some 50 writes a second
-        seg = cfg.session.log_segment_bytes
-        writer = JsonlWriter(plan.out / "decisions.jsonl", flush_every=1, segment_bytes=seg)
-        if plan.events:
-            journal = EventJournal(JsonlWriter(plan.out / "events.jsonl", flush_every=1, segment_bytes=seg))
+        try:
+            plan.out.mkdir(parents=True, exist_ok=True)
+            (plan.out / "config.json").write_text(cfg.model_dump_json(indent=2))
+            # every line handed to the OS as it is written: a live process killed outright (OOM, kill -9) loses
+            # nothing it logged (a twin run batches: it is reproduced by its seed); some 50 writes a second
+            seg = cfg.session.log_segment_bytes
+            writer = JsonlWriter(plan.out / "decisions.jsonl", flush_every=1, segment_bytes=seg)
+            if plan.events:
+                journal = EventJournal(JsonlWriter(plan.out / "events.jsonl", flush_every=1, segment_bytes=seg))
+        except OSError as e:  # a disk full, say: before any order, so nothing to pull
+            await gw.close()
+            print(f"error: --out {plan.out}: cannot write the run folder: {e.strerror or e}", file=sys.stderr)
+            return 2
     driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal,
                         record_sink=_told(run_folder_sink(writer, plan.out, live=True) if writer else None))
     if writer is not None:
@@ -368,8 +381,16 @@ async def _run(plan: _Plan) -> int:
             except OSError:
                 log.exception("cannot finish the event journal")
     summary = summarise()
+    unsaved = False
     if plan.out is not None:
-        _write_run_files(plan.out, core, gateway, driver, summary)
+        try:
+            _write_run_files(plan.out, core, gateway, driver, summary)
+        except OSError as e:
+            # (a disk full): the summary below, the position left and the orders still resting must still be
+            # said; before, the traceback took their place, and the operator never heard of the position left
+            unsaved = True
+            print(f"error: --out {plan.out}: cannot write the run's summary and state: {e.strerror or e} (the "
+                  f"summary below is the only copy)", file=sys.stderr)
     print(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
     held = position_left(summary, plan.coin, plan.flatten_on_stop)
     if held:
@@ -379,7 +400,7 @@ async def _run(plan: _Plan) -> int:
         print(f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
               f"order(s) of ours on {plan.coin}: check and cancel them", file=sys.stderr)
         return 3
-    return 0
+    return 1 if unsaved else 0
 
 
 def fee_warning(maker_fee_bps: float, execution_level: int) -> str | None:

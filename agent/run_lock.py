@@ -57,8 +57,21 @@ class RunLock:
 
     def __init__(self, base_url: str, account: str, coin: str) -> None:
         self.path = lock_path(base_url, account, coin)
-        self.what = f"{coin} for {account.lower()} at {base_url.rstrip('/')}"
+        self.what = (f"is trading {coin} for {account.lower()} at {base_url.rstrip('/')}: two would cancel each "
+                     f"other's orders. Stop it first")
         self._fd: int | None = None
+
+    @classmethod
+    def for_folder(cls, folder: Path) -> "RunLock":
+        """The lock of a live run's folder (``--out``): two runs writing one folder, on other accounts or coins
+        (so the venue lock let both run), interleaved their records in one log and each replaced the other's
+        summary and state (its last nonce with them). A file in the folder, as the folder is the thing shared."""
+        lock = cls.__new__(cls)
+        lock.path = Path(folder) / ".run.lock"
+        lock.what = (f"is writing its run to {folder}: two runs' records would be mixed in one log. Stop it first, "
+                     f"or give this run another --out")
+        lock._fd = None
+        return lock
 
     def acquire(self) -> None:
         if fcntl is None:
@@ -69,8 +82,7 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise RunLocked(f"another agent on this host (pid {holder}) is trading {self.what}: two would cancel "
-                            f"each other's orders. Stop it first (lock file {self.path})") from None
+            raise RunLocked(f"another agent on this host (pid {holder}) {self.what} (lock file {self.path})") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd

@@ -272,11 +272,15 @@ def write_json(path: Path, obj, default=float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     text = json_text.dumps(obj, indent=2, default=default)  # NaN (not measured) as null; (before any file is made)
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError:  # a disk full: no half-written temporary file left behind beside the whole old one
+        tmp.unlink(missing_ok=True)
+        raise
     try:  # the rename itself: the directory's entry (not possible on every platform: best effort)
         fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -326,6 +330,36 @@ def refuse_earlier_run(folder: Path, advice: str) -> None:
     if files:
         raise FileExistsError(f"{folder} already holds a run ({files[0].name}{' and more' if len(files) > 1 else ''}); "
                               f"a new run would be mixed into its decision log: {advice}")
+
+
+def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: str) -> None:
+    """A live run carries its folder's log on (one audit trail per account), but only a log of the same venue,
+    account and coin: a twin run's log (simulated seconds from 0) read as a date of 1970 in the audit and mixed
+    its run's summary away, another coin's was fitted as one market by calibration, another account's mixed two
+    accounts' fills in one trail. FileExistsError naming the folder and what differs; a folder whose log has
+    no start line (a scenario's) is refused too. The log's first start line says what it is."""
+    from agent.run_lock import venue_key
+    files = log_files(folder / "decisions.jsonl")
+    if not files:
+        return
+    first = next(iter(log_lines(files[:1])), "")
+    try:
+        rec = json.loads(first)
+    except ValueError:
+        rec = None
+    if not isinstance(rec, dict) or rec.get("type") != "start":
+        raise FileExistsError(f"{folder} holds a log that is not a live run's ({files[0].name} opens with no start "
+                              f"line): give the live run a folder of its own")
+    if rec.get("venue") != "live":
+        raise FileExistsError(f"{folder} holds a {rec.get('venue')} run's log: a live run's records would be mixed "
+                              f"into it; give the live run a folder of its own")
+    was = {"venue": venue_key(str(rec.get("base_url", ""))), "account": str(rec.get("account", "")).lower(),
+           "coin": rec.get("coin")}
+    now = {"venue": venue_key(base_url), "account": account.lower(), "coin": coin}
+    differ = [f"{k} {was[k]} (now {now[k]})" for k in was if was[k] != now[k]]
+    if differ:
+        raise FileExistsError(f"{folder} holds the log of a live run on another {', '.join(differ)}: one folder is "
+                              f"one account's trail on one coin; give this run a folder of its own")
 
 
 def read_jsonl(path: str | Path) -> tuple[list[dict], int]:

@@ -198,6 +198,19 @@ def test_a_run_folder_json_file_is_replaced_whole_or_not_at_all(tmp_path):
     assert json.loads(path.read_text()) == {"cycles": 1, "pnl": 0.5} and sorted(tmp_path.iterdir()) == [path]
     write_json(path, {"cycles": 3})
     assert json.loads(path.read_text()) == {"cycles": 3} and sorted(tmp_path.iterdir()) == [path]
+    import os
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+    real = os.fsync
+    os.fsync = disk_full  # the data would not fit: the write fails at its flush to disk
+    try:
+        with pytest.raises(OSError):
+            write_json(path, {"cycles": 4})
+    finally:
+        os.fsync = real
+    # (a 0-byte state.json.tmp was left beside it: a review's full disk)
+    assert json.loads(path.read_text()) == {"cycles": 3} and sorted(tmp_path.iterdir()) == [path]
 
 
 def test_a_run_folder_json_file_reaches_the_disk_before_it_replaces_the_last(tmp_path, monkeypatch):

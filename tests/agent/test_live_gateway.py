@@ -1735,6 +1735,39 @@ def test_a_second_agent_for_the_same_account_and_coin_on_this_host_is_refused(tm
         pass
 
 
+def test_a_live_run_into_a_folder_another_run_writes_or_holds_is_refused(tmp_path, capsys):
+    """Two live runs given one --out (other accounts or coins: the venue's lock let both start) interleaved
+    their records in one log and each replaced the other's summary and state; a live run into a twin run's
+    folder mixed its log into that one (the audit read it as a span from 1970). The folder is locked, and its
+    log must be the same venue's, account's and coin's to be carried on (a review)."""
+    import json as _json
+
+    from agent.run_lock import RunLock
+    url = "http://127.0.0.1:9"  # nothing listens: a run that gets past the checks fails to connect (exit 1)
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    out = tmp_path / "run"
+    out.mkdir()
+    with RunLock.for_folder(out):
+        assert live_main(["--base-url", url, "--coin", "ETH", "--duration", "1", "--out", str(out)], env=env) == 2
+        assert f"another agent on this host (pid {os.getpid()}) is writing its run to {out}" in capsys.readouterr().err
+
+    def opening(rec: dict | None, line: str = "") -> None:
+        (out / "decisions.jsonl").write_text((_json.dumps(rec) if rec else line) + "\n")
+    for rec, said in [({"type": "start", "ts": 0.0, "venue": "twin", "seed": 0}, "holds a twin run's log"),
+                      ({"type": "cycle", "ts": 0.5}, "opens with no start line"),
+                      ({"type": "start", "ts": 1.7e9, "venue": "live", "base_url": url, "account": ADDR,
+                        "coin": "ETH"}, "on another coin ETH (now BTC)"),
+                      ({"type": "start", "ts": 1.7e9, "venue": "live", "base_url": "http://127.0.0.1:8",
+                        "account": ADDR, "coin": "BTC"}, "venue http://loopback:8 (now http://loopback:9)")]:
+        opening(rec)
+        assert live_main(["--base-url", url, "--duration", "1", "--out", str(out)], env=env) == 2, said
+        assert said in capsys.readouterr().err
+    # the same venue (however spelt), account and coin: carried on (and here, nothing listening, exit 1)
+    opening({"type": "start", "ts": 1.7e9, "venue": "live", "base_url": "http://localhost:9/", "account": ADDR.upper(),
+             "coin": "BTC"})
+    assert live_main(["--base-url", url, "--duration", "1", "--out", str(out)], env=env) == 1
+
+
 def test_the_run_lock_names_the_venue_however_its_url_is_spelt(capsys):
     """The lock was keyed on the URL's text: http://localhost:9 and http://127.0.0.1:9, or the mainnet URL with a
     capital or :443, were different locks, so two agents ran on one account and coin and cancelled each other's
@@ -1869,6 +1902,45 @@ def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_i
     flat = {"venue_position": 0.0, "position": {"final": 0.0}}
     assert position_left(flat, "BTC") is None
     assert "the agent's count" in position_left({"venue_position": None, "position": {"final": -0.002}}, "BTC")
+
+
+def test_a_full_disk_is_said_and_the_end_still_tells_the_position_left(tmp_path, capsys, monkeypatch):
+    """A disk full at the start stopped the run with a traceback (and an unclosed session); at the end, the
+    run files' write raised past the summary, the note on the position left and the orders-still-rest check,
+    so the operator never heard of the position (a review). The start refuses with exit 2 before any order;
+    the end says what it could not write, then everything else, with exit 1."""
+    import pathlib
+
+    from agent import live_cli
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    real_write_text = pathlib.Path.write_text
+
+    def full(self, *a, **kw):
+        if self.name == "config.json":
+            raise OSError(28, "No space left on device")
+        return real_write_text(self, *a, **kw)
+
+    def full_at_the_end(*a, **kw):
+        raise OSError(28, "No space left on device")
+    with served(speed=1.0) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(72), 0.001))
+        with monkeypatch.context() as m:
+            m.setattr(pathlib.Path, "write_text", full)
+            assert live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
+                              str(cfg), "--quiet", "--out", str(tmp_path / "a")], env=env) == 2
+        err = capsys.readouterr().err
+        assert f"error: --out {tmp_path / 'a'}: cannot write the run folder: No space left on device" in err
+        assert "Traceback" not in err and "Unclosed client session" not in err
+        monkeypatch.setattr(live_cli, "_write_run_files", full_at_the_end)
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
+                          str(cfg), "--quiet", "--out", str(tmp_path / "b")], env=env)
+    got = capsys.readouterr()
+    assert code == 1 and "Traceback" not in got.err
+    assert (f"error: --out {tmp_path / 'b'}: cannot write the run's summary and state: No space left on device (the "
+            f"summary below is the only copy)") in got.err
+    assert "note: the run ends holding +0.001 BTC" in got.err and "position" in got.out
 
 
 def test_flatten_on_stop_waits_out_an_outage_without_spending_the_ip_weight(tmp_path):
