@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ RUN_DIR is a live run folder (python -m agent --venue live --out RUN_DIR), whose
 replayed through the agent's core to recover every order's sending time. Writes twin_params.json
 (the base with the fitted parts set), calibration.json and report.html; then runs the fitted twin
 with the run's agent config for as long (--replay-hours caps it) and reports what it shows beside
-what was seen (fills by distance from the touch and markouts among it). Exit status 2 for a folder without a journal or a bad base file."""
+what was seen (fills by distance from the touch and markouts among it). Exit status 2 for a folder without a journal or a bad base file,
+and for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,23 +46,28 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from calibration.fit import fit, replay_check
-    from calibration.observe import observe_journal
+    from calibration.observe import journal_files, observe_journal
     from calibration.report import write_report
     from twin.params import TwinParams
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
-    try:  # before the work: the fit and the replay take minutes
-        replacing = _check_out(out, args.out, Path(args.run))
-    except ValueError as e:
+    try:  # before the work (the fit and the replay take minutes), and the inputs before the output folder is made
+        journal_files(args.run)
+        base = TwinParams.load(args.base) if args.base else TwinParams()
+        made = not out.exists()
+        replacing = _check_out(out, args.out)
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     bar = None
     try:
-        base = TwinParams.load(args.base) if args.base else TwinParams()
         bar = _bar(Path(args.run) / "events.jsonl", args.quiet)
         obs = observe_journal(args.run, bar.update if bar is not None else None)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
+        if made:  # (made for this run only: a journal refused leaves no empty folder behind)
+            with contextlib.suppress(OSError):
+                out.rmdir()
         return 2
     finally:
         if bar is not None:
@@ -93,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
         print(f"rejections {k}: {r.rate:.4g} ({r.lo:.4g} – {r.hi:.4g}), {r.count} of {r.n}")
+    for k, why in f.kept:
+        print(f"{k}: the base's kept ({why})")
     m = f.market
     if m is not None:
         print(f"market {m.coin}: volatility {m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s "
@@ -122,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"quota: {rate}; started with {f.quota.start_headroom} requests of headroom, used "
               f"{f.quota.used_per_hour:.0f} an hour")
     h = f.hazard_per_hour
-    print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
+    if "connection.hazard_per_hour" not in dict(f.kept):
+        print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
+    for x in obs.left_out:
+        print(f"left out: {x}")
     if replay is not None:
         def row(w, a, b, lo, hi):
             spread = f" ({lo:.4g} – {hi:.4g})" if replay.seeds > 1 else ""
@@ -148,18 +160,15 @@ def _bar(journal: Path, quiet: bool):
                 leave=False)
 
 
-def _check_out(out: Path, given: str | None, run: Path) -> bool:
+def _check_out(out: Path, given: str | None) -> bool:
     """Make the output folder now, before any work (ValueError naming it and why not). A folder holding
     anything but an earlier calibration's files is refused (they would sit beside a report that does not
-    describe them); an earlier calibration is replaced: True, said when the new one is written. The
-    default folder (RUN/calibration) is made only once the run folder is seen to exist."""
+    describe them); an earlier calibration is replaced: True, said when the new one is written."""
     from calibration.report import OUTPUT_FILES
     from twin.files import make_output_folder
 
     if given == "":
         make_output_folder("")  # refused: an empty path
-    if given is None and not run.is_dir():
-        return False  # no run folder: the journal's absence is the error to report
     shown = given if given is not None else str(out)
     if out.is_dir():
         others = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES)

@@ -21,7 +21,9 @@
   from the orders themselves (crossing a post-only order, a size or price off the grid, reduce-only, the
   quota) are its own, and the places they rejected never reached the draw.
 - **Transport failures.** Requests carrying places none of which the venue ever answered: their share
-  of such requests (a batch is one request), the twin's ``rest_failure_prob``.
+  of such requests (a batch is one request), the twin's ``rest_failure_prob``. A rate the run has no sample
+  for (no place answered, no request of places, no time connected) keeps the base's value, and says so
+  (``Fit.kept``): a share of nothing is not a rate of 0.
 - **The market** (the coin quoted, from the feed; a first-dex coin the base does not list is added, with
   the run's price grid and size decimals, the base's first instrument's fees and limits, and its
   market's other parameters with the reach scaled to the coin's price; a coin the base lists without a
@@ -221,7 +223,7 @@ class QuotaFit:
     reports: int  # userRateLimit reports seen
     start_headroom: int  # the first report's cap less used: the fitted twin's initial_buffer
     usd_per_request: float | None  # fitted (None: too little volume traded, or the cap did not move)
-    used_per_hour: float  # requests the run used an hour (the reports' used, first to last)
+    used_per_hour: float  # requests the runs used an hour (each run's reports' used, first to last)
 
 
 def quota_fit(obs: Observations) -> QuotaFit | None:
@@ -234,9 +236,20 @@ def quota_fit(obs: Observations) -> QuotaFit | None:
     if dv[-1] >= MIN_QUOTA_VOLUME_USD and dc[-1] > 0:
         slope = float((dv * dc).sum() / (dv * dv).sum())  # requests per USDC, through the first report
         rate = 1.0 / slope if slope > 0 else None
-    hours = (ts[-1] - ts[0]) / 3600.0
+    used_s, spent = run_spans(ts, used, obs.quota_runs())
     return QuotaFit(len(q), int(max(0.0, cap[0] - used[0])), rate,
-                    float((used[-1] - used[0]) / hours) if hours > 0 else math.nan)
+                    float(spent / (used_s / 3600.0)) if used_s > 0 else math.nan)
+
+
+def run_spans(ts: np.ndarray, used: np.ndarray, runs: np.ndarray) -> tuple[float, float]:
+    """(seconds, requests used) over the quota reports, summed run by run (first report to last in each): the
+    time between two runs of a folder (a restart a day later) is not time the agent used requests in."""
+    seconds = spent = 0.0
+    for r in np.unique(runs):
+        sel = runs == r
+        seconds += float(ts[sel][-1] - ts[sel][0])
+        spent += float(used[sel][-1] - used[sel][0])
+    return seconds, spent
 
 
 DISTANCE_BUCKETS = (("inside the spread", -math.inf, -0.5), ("at the touch", -0.5, 0.5), ("1 tick behind", 0.5, 1.5),
@@ -301,6 +314,7 @@ class Fit:
     fills: FillFit | None = None  # measured (not set in params): the replay check compares the fitted twin's
     quota: QuotaFit | None = None
     informed: InformedFit | None = None
+    kept: tuple[tuple[str, str], ...] = ()  # (parameter, why) of each rate the run saw nothing of: the base's kept
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -653,11 +667,14 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         data["latency"]["response"] = dict(leg)
     if feed is not None:
         data["latency"]["feed"] = feed.leg.model_dump()
+    kept = unobserved(obs)
     known = {r.value for r in ORDER_REASONS}
-    rates = {r: f.rate for r, f in rejections.items() if r in known}
-    data["rejections"]["rates"] = rates
-    data["rejections"]["rest_failure_prob"] = transport.rate
-    data["connection"]["hazard_per_hour"] = hazard.rate
+    if "rejections.rates" not in dict(kept):
+        data["rejections"]["rates"] = {r: f.rate for r, f in rejections.items() if r in known}
+    if "rejections.rest_failure_prob" not in dict(kept):
+        data["rejections"]["rest_failure_prob"] = transport.rate
+    if "connection.hazard_per_hour" not in dict(kept):
+        data["connection"]["hazard_per_hour"] = hazard.rate
     if out_median is not None:
         data["connection"]["outage_median_s"] = out_median
         data["connection"]["outage_sigma"] = out_sigma
@@ -698,7 +715,20 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         data["markets"][obs.coin]["informed_share"] = informed.share
         params = TwinParams.model_validate(data)
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, params, mkt, fill_fit(obs), qf,
-               informed)
+               informed, kept)
+
+
+def unobserved(obs: Observations) -> tuple[tuple[str, str], ...]:
+    """(parameter, why) of each rate the run gives no sample for: its share of nothing is not a rate of 0, and
+    the base's value is kept (a run that only watched the feed set the rejections and transport failures to 0)."""
+    out = []
+    if obs.eligible <= 0:
+        out.append(("rejections.rates", "no place passed the twin's rules to be answered"))
+    if obs.place_requests <= 0:
+        out.append(("rejections.rest_failure_prob", "no request carried places"))
+    if obs.connected_s <= 0:
+        out.append(("connection.hazard_per_hour", "no time connected"))
+    return tuple(out)
 
 
 def _reach_scaled(template: SyntheticMarketParams, mid: float) -> SyntheticMarketParams:
@@ -778,8 +808,11 @@ def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool):
         rows += [("book update lag p50, ms", q(obs.feed_lag_s, 0.5), q(rep.feed_lag_s, 0.5)),
                  ("book update lag p95, ms", q(obs.feed_lag_s, 0.95), q(rep.feed_lag_s, 0.95))]
     rows += [(f"rejections {r}", rate(f.rejections, r), rate(rejections, r)) for r in f.rejections]
-    rows.append(("requests lost in transport", f.transport.rate, transport.rate))
-    rows.append(("disconnects per hour", f.hazard_per_hour.rate, hazard.rate))
+    kept = dict(f.kept)  # (a rate the run saw nothing of has no observed value: the twin runs the base's)
+    rows.append(("requests lost in transport",
+                 math.nan if "rejections.rest_failure_prob" in kept else f.transport.rate, transport.rate))
+    rows.append(("disconnects per hour",
+                 math.nan if "connection.hazard_per_hour" in kept else f.hazard_per_hour.rate, hazard.rate))
     if f.quota is not None:
         rows.append(("requests used per hour", f.quota.used_per_hour,
                      quota.used_per_hour if quota is not None else math.nan))

@@ -8,22 +8,29 @@ and response latencies added up), and each answer's reason is counted per place 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import math
+import typing
+import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from agent.gateway.events import (
     AccountChangedByVenue, Batch, BboUpdated, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived,
-    ModifyAcknowledged, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited,
-    Reason, Side, TradeObserved,
+    ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder,
+    QuotaStatus, RateLimited, Reason, Side, TradeObserved,
 )
 
 # events that arrive on the websocket (the others are REST replies or the driver's own timers)
 _PUSHED = (BookUpdated, BboUpdated, TradeObserved, FillReceived, OrderClosedByVenue, AccountChangedByVenue)
+# the venue's replies to our requests, and the field naming the order each answers (a modify's: its new cloid)
+_REPLY_NAMES = {OrderAcknowledged: "cloid", OrderRejected: "cloid", ModifyAcknowledged: "new_cloid",
+                ModifyRejected: "new_cloid"}
 HELD_WITHIN_S = 0.001  # an update this soon after the frame before it may have waited behind it (see feed_held)
 
 
@@ -80,6 +87,12 @@ class Observations:
     # the address budget as the venue reported it (userRateLimit): time, requests used, cap, cumulative volume USDC
     quota: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     feed_lags_dropped: int = 0  # book updates whose lag was not in (0, 60] s: clocks apart, not a latency
+    quota_run: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # per quota row: its run (0, 1, ...)
+    # replies (acknowledged or rejected places and modifies) naming an order the replay never sent: the replayed core
+    # went another way than the run's (a line lost or doubled, or the core's code changed since): its sending times,
+    # and so every count here, are then not the run's
+    stray_replies: int = 0
+    left_out: tuple[str, ...] = ()  # what the journal's reader left out, and why (a line cut by a crash, an empty run)
 
     @property
     def eligible(self) -> int:
@@ -96,15 +109,21 @@ class Observations:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "level_sz":
                 out[f.name] = _stack(a, b)
-            elif isinstance(a, np.ndarray):
+            elif isinstance(a, np.ndarray) and f.name != "quota_run":
                 out[f.name] = np.concatenate([a, b])
             elif isinstance(a, dict) and f.name == "rejections":
                 out[f.name] = {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
             elif f.name in ("config", "coin", "tick", "sz_decimals"):
                 out[f.name] = b if b not in (None, "", 0.0, -1) else a
+            elif f.name == "quota_run":  # (the later run's numbered on from the earlier's)
+                out[f.name] = np.concatenate([self.quota_runs(), other.quota_runs() + self.runs])
             else:
                 out[f.name] = a + b
         return Observations(**out)
+
+    def quota_runs(self) -> np.ndarray:
+        """Each quota row's run: ``quota_run``, or every row the first run's when it was not given (made by hand)."""
+        return self.quota_run if len(self.quota_run) == len(self.quota) else np.zeros(len(self.quota), dtype=int)
 
 
 def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,14 +135,18 @@ def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:, :, :n], b[:, :, :n]])
 
 
-def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: float = 0.0) -> Observations:
+def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: float = 0.0,
+            on_stray: Callable[[object], None] | None = None) -> Observations:
     """Feed ``events`` to ``core`` (a fresh core built as the run's was) and collect what the venue did.
     ``venue_epoch_s``: the venue's time (epoch s) at the events' time 0; 0 for a live run, whose events carry
     the wall clock (a twin session's start at the twin's epoch). ``clock_skew_s``: how far the host's clock was
     behind the venue's (negative: ahead), as the live run's preflight measured it (its start record's
     ``clock_skew_s``, known to ± half a round trip): the feed's lags are the venue's time on an update to its
-    arrival, and 20 ms of skew moved a fitted 60 ms median to 40 or 80 ms."""
+    arrival, and 20 ms of skew moved a fitted 60 ms median to 40 or 80 ms. A reply naming an order the replay never
+    sent is counted (``stray_replies``) and handed to ``on_stray``: the replay has gone another way than the run."""
     sent: dict[str, float] = {}
+    issued: set[str] = set()  # every order the replay sent: places' cloids and modifies' new ones
+    strays = 0
     request_of: dict[str, int] = {}  # cloid → the request that carried it
     answered_requests: set[int] = set()
     refused_requests: set[int] = set()  # refused by the quota before the venue saw them: not lost
@@ -161,6 +184,11 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
             first = ts
         last = ts
         t = type(ev)
+        named = _REPLY_NAMES.get(t)
+        if named is not None and getattr(ev, named) not in issued:
+            strays += 1
+            if on_stray is not None:
+                on_stray(ev)
         if t is BookUpdated:
             ours = _resting(core)
             bids, asks = (_less(ev.bids, ours), _less(ev.asks, ours)) if ours else (ev.bids, ev.asks)
@@ -229,7 +257,10 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
         for c in core.handle(ev):
             carried = False
             for x in (c.commands if type(c) is Batch else (c,)):
-                if type(x) is PlaceOrder:
+                if type(x) is ModifyOrder:
+                    issued.add(x.new_cloid)
+                elif type(x) is PlaceOrder:
+                    issued.add(x.cloid)
                     sent[x.cloid] = ts
                     request_of[x.cloid] = n_requests
                     places += 1
@@ -256,7 +287,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         fill_ts=np.asarray([f[0] for f in fills], dtype=float),
                         fill_px=np.asarray([f[1] for f in fills], dtype=float),
                         fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool),
-                        quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped)
+                        quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped,
+                        quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays)
 
 
 def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: list, filled: list) -> None:
@@ -304,58 +336,283 @@ def _levels_array(rows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     return np.array([(b[:depth], a[:depth]) for b, a in rows], dtype=np.float32).reshape(len(rows), 2, depth)
 
 
+def journal_files(folder: str | Path) -> list[Path]:
+    """A run folder's journal, its files in writing order (segments, then events.jsonl); FileNotFoundError naming
+    the folder without one. The CLI asks before it makes its output folder."""
+    from agent.audit.records import log_files
+
+    files = log_files(Path(folder) / "events.jsonl")
+    if not files:
+        raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")
+    return files
+
+
 def observe_journal(folder: str | Path, progress=None) -> Observations:
     """A live run folder's observations: its ``events.jsonl`` (every run in it, restarts included) replayed
     through cores built as the live CLI built them, streamed (a day's journal is never held whole). Raises
-    FileNotFoundError without a journal, and ValueError naming the file and line of a line that is not an
-    event. ``progress`` (for a bar) is called with each line's size."""
-    from agent.audit.event_log import SHUTDOWN, decode
-    from agent.audit.records import log_files, log_lines
+    FileNotFoundError without a journal, and ValueError naming the file and line of what cannot be the run as it
+    was: a line that is no event (a field of the wrong type too), a line cut short anywhere but at a run's end (a
+    crash mid-write cuts only the last line before the restart's start record), a compressed segment cut short, a
+    run with no events when no run has any, runs on different coins, or a reply to an order the replayed core never
+    sent (the replay went another way than the run: a line lost or doubled). ``progress`` (for a bar) is called
+    with each line's size."""
+    reader = _JournalReader(journal_files(folder), progress)
+    for _ in reader.run_events():  # anything before the first start record belongs to no run
+        pass
+    if reader.start is None:
+        raise ValueError(f"{Path(folder) / 'events.jsonl'}: no run in it (no start record)")
+    out = None
+    coins: list[tuple[str, str]] = []  # (where its start record is, coin) per run
+    empty: list[str] = []  # the start records of runs without events
+    while reader.start is not None:
+        start, where = reader.start, reader.start_at
+        reader.start = None
+        core, tick, sz_decimals, skew = _run_of(start, where)
+        coins.append((where, core.cfg.session.coin))
+        _check_one_coin(coins)
+        obs = _observe_run(reader, core, skew, where)
+        if obs is None:
+            empty.append(where)
+            continue
+        obs = dataclasses.replace(obs, config=start["config"], tick=tick, sz_decimals=sz_decimals)
+        out = obs if out is None else out.merged(obs)
+    if out is None:
+        raise ValueError(f"{', '.join(empty)}: a run with no events (its start record, then nothing the core was fed): "
+                         f"nothing to fit")
+    left_out = reader.left_out + [f"{w}: a run with no events (the live CLI stopped before its first)" for w in empty]
+    return dataclasses.replace(out, left_out=tuple(left_out))
+
+
+def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Observations | None:
+    """One run's observations (None: it has no events); ValueError naming the first reply to an order the replay
+    never sent, if any was."""
+    stray: list[str] = []
+    seen = [0]
+
+    def counted():
+        for ev in reader.run_events():
+            seen[0] += 1
+            yield ev
+
+    def on_stray(ev) -> None:
+        if not stray:
+            stray.append(f"{reader.at}: {type(ev).__name__} of {getattr(ev, _REPLY_NAMES[type(ev)])}")
+    obs = observe(counted(), core, clock_skew_s=skew, on_stray=on_stray)
+    if obs.stray_replies:
+        raise ValueError(f"{stray[0]}, an order the replayed core never sent ({obs.stray_replies} such replies in the "
+                         f"run started at {where}): the replay went another way than the run (a line lost or written twice "
+                         f"before it, or the agent's code changed since the run), so its sending times and counts "
+                         f"are not the run's")
+    return obs if seen[0] else None
+
+
+def _check_one_coin(coins: list[tuple[str, str]]) -> None:
+    """ValueError naming each run's start line and coin if the runs so far traded more than one coin: their
+    markets would be fitted as one (a folder reused for a run on another coin)."""
+    if len({c for _, c in coins}) > 1:
+        raise ValueError("runs on different coins in one folder: " + "; ".join(f"{w}: {c}" for w, c in coins)
+                         + ": calibrate each coin from a folder of its own runs")
+
+
+def _run_of(start: dict, where: str) -> tuple:
+    """(core, tick, size decimals, clock skew in s) as the run's start record (at ``where``) describes them;
+    ValueError naming the line, the field and its value."""
+    from pydantic import ValidationError
+
     from agent.live import live_core_of
 
-    folder = Path(folder)
-    journal = folder / "events.jsonl"
-    if not log_files(journal):
-        raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")
-    lines = enumerate(log_lines(log_files(journal), progress), 1)
-    state: dict = {"start": None}
+    for name, why in (("tick", _why_not_tick), ("sz_decimals", _why_not_decimals), ("seed", _why_not_seed),
+                      ("clock_skew_s", _why_not_skew), ("cloid_prefix", _why_not_prefix)):
+        if name in start:
+            bad = why(start[name])
+            if bad:
+                raise ValueError(f"{where}: {name} {start[name]!r}: {bad}")
+    try:
+        core = live_core_of(start)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in ("config", *err["loc"]))
+        raise ValueError(f"{where}: {loc} {err.get('input')!r}: {err['msg']}") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{where}: {e}") from None
+    skew = start.get("clock_skew_s")  # (None: not measured, as the twin's own runs)
+    return core, float(start["tick"]), int(start["sz_decimals"]), float(skew) if skew is not None else 0.0
 
-    def records():
-        for n, line in lines:
-            try:
-                yield n, json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash mid-write: the reader of the log skips it too
 
-    recs = records()
+def _is_number(v) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
 
-    def run_events():
-        """This run's events, up to the next run's start record (kept for the next run)."""
-        for n, d in recs:
+
+def _why_not_tick(v) -> str | None:
+    return None if _is_number(v) and v > 0 else "not a price step (a number above 0)"
+
+
+def _why_not_decimals(v) -> str | None:
+    return None if type(v) is int and v >= 0 else "not a count of size decimals (an integer, 0 or more)"
+
+
+def _why_not_seed(v) -> str | None:
+    return None if type(v) is int and v >= 0 else "not a seed (an integer, 0 or more)"
+
+
+def _why_not_skew(v) -> str | None:
+    return None if v is None or _is_number(v) else "not the host clock's skew (a number of seconds, or null)"
+
+
+def _why_not_prefix(v) -> str | None:
+    try:
+        int(v, 16)
+        return None
+    except (ValueError, TypeError):
+        return "not a cloid prefix (hexadecimal, as 0x8ee6f578)"
+
+
+class _JournalReader:
+    """A journal's records in order, each known by its file and line (``at``), split into runs at the start
+    records. Stricter than the log's own reader, which skips what it cannot read: a fit from a journal with a
+    line missing in the middle is skewed without a word (one quote cycle's Timer lost moved the transport
+    failures from 0.8% to 28%)."""
+
+    def __init__(self, files: list[Path], progress=None) -> None:
+        self._records = self._parsed(_numbered_lines(files, progress))
+        self.at = ""  # "FILE: line N" of the record last read
+        self.start: dict | None = None  # the next run's start record, once read
+        self.start_at = ""
+        self.left_out: list[str] = []
+
+    def run_events(self) -> Iterator:
+        """This run's events, up to the next run's start record (kept in ``start``)."""
+        from agent.audit.event_log import SHUTDOWN
+
+        for where, d in self._records:
+            self.at = where
             if d.get("type") == "start":
-                state["start"], state["line"] = d, n
+                self.start, self.start_at = d, where
                 return
             if d.get("e") == SHUTDOWN or "e" not in d:
                 continue
-            try:
-                yield decode(d)
-            except (ValueError, TypeError, KeyError) as e:
-                raise ValueError(f"{journal}: line {n}: not an event ({e})") from None
+            yield _event(d, where)
 
-    for _ in run_events():  # anything before the first start record belongs to no run
-        pass
-    if state["start"] is None:
-        raise ValueError(f"{journal}: no run in it (no start record)")
-    out = None
-    while state["start"] is not None:
-        start, state["start"] = state["start"], None
-        try:
-            core = live_core_of(start)
-            tick, sz_decimals = float(start["tick"]), int(start["sz_decimals"])
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{journal}: line {state['line']}: {e}") from None
-        skew = start.get("clock_skew_s")  # (None: not measured, as the twin's own runs)
-        obs = dataclasses.replace(observe(run_events(), core, clock_skew_s=float(skew) if skew else 0.0),
-                                  config=start["config"], tick=tick, sz_decimals=sz_decimals)
-        out = obs if out is None else out.merged(obs)
-    return out
+    def _parsed(self, lines: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, dict]]:
+        """(where, record) of each line. A line that is not JSON is a crash's cut only as the last of a run
+        (before a start record, or the journal's end): left out, and said; anywhere else it is refused."""
+        cut = None  # where the line not JSON just read is
+        for where, raw in lines:
+            try:
+                d = json.loads(raw)
+            except ValueError:  # (UnicodeDecodeError too: bytes that are not text)
+                if cut is not None:
+                    raise _cut_error(cut) from None
+                cut = where
+                continue
+            if type(d) is not dict:
+                raise ValueError(f"{where}: {_shown(raw)}: not a record (a journal's line is a JSON object)")
+            if cut is not None:
+                if d.get("type") != "start":
+                    raise _cut_error(cut)
+                self.left_out.append(f"{cut}: a line cut by a crash mid-write (the run's last)")
+                cut = None
+            yield where, d
+        if cut is not None:
+            self.left_out.append(f"{cut}: a line cut by a crash mid-write (the journal's last)")
+
+
+def _cut_error(where: str) -> ValueError:
+    return ValueError(f"{where}: not a whole JSON line, and not the last of its run (a crash mid-write cuts only "
+                      f"the line before the restart's start record): the journal is damaged (a disk's or a copy's "
+                      f"error), and a fit without the events lost would be skewed")
+
+
+def _shown(raw: bytes, width: int = 60) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    return text if len(text) <= width else text[:width] + "..."
+
+
+def _numbered_lines(files: list[Path], progress=None) -> Iterator[tuple[str, bytes]]:
+    """("FILE: line N", the line's bytes) of each non-blank line of the journal's files, in writing order.
+    ``progress`` is called with each line's size, and a gzipped file's size on disk once it is read (the files'
+    sizes on disk are the total). A gzipped segment cut short (a copy interrupted, a disk full) is refused: the
+    rest of its run is lost, and the log's reader would end it without a word."""
+    for f in files:
+        gz = f.suffix == ".gz"
+        n = 0
+        with (gzip.open if gz else open)(f, "rb") as fh:
+            try:
+                for n, raw in enumerate(fh, 1):
+                    if progress is not None and not gz:
+                        progress(len(raw))
+                    if raw.strip():
+                        yield f"{f}: line {n}", raw
+            except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+                raise ValueError(f"{f}: line {n + 1}: cut short, or not gzip ({e}): the lines after it are lost (a "
+                                 f"compressed segment copied incompletely?)") from None
+        if progress is not None and gz:
+            progress(f.stat().st_size)
+
+
+def _event(d: dict, where: str):
+    """The event a journal's line (at ``where``) holds; ValueError naming the line, the field and its value if it
+    holds none, or a field of the wrong type (the decoder passes a JSON value on as it is)."""
+    from agent.audit.event_log import decode
+
+    try:
+        ev = decode(d)
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        raise ValueError(f"{where}: not an event ({e})") from None
+    bad = _bad_field(ev)
+    if bad is not None:
+        name, value, why = bad
+        raise ValueError(f"{where}: {type(ev).__name__}.{name} {_short(value)}: {why}")
+    return ev
+
+
+def _short(v, width: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= width else text[:width] + "..."
+
+
+@lru_cache(maxsize=None)
+def _field_types(cls: type) -> tuple[tuple[str, object], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+def _bad_field(obj) -> tuple[str, object, str] | None:
+    """(field, value, why) of the first field of the event ``obj`` whose value is not of its type; None: all are.
+    Its time must be finite (a run's span and every duration are differences of times)."""
+    for name, tp in _field_types(type(obj)):
+        v = getattr(obj, name)
+        bad = _why_not(v, tp)
+        if bad is not None:
+            path, value, why = bad
+            return name + path, value, why
+        if name == "ts" and not math.isfinite(v):
+            return name, v, "not a finite time"
+    return None
+
+
+def _why_not(v, tp) -> tuple[str, object, str] | None:
+    """(path inside ``v``, the value there, why) if ``v`` is not a ``tp`` as the journal's decoder gives it back;
+    None if it is. Enums are checked by the decoder."""
+    if tp is float:
+        return None if type(v) in (int, float) else ("", v, "not a number")
+    if tp is int:
+        return None if type(v) is int or (type(v) is float and v.is_integer()) else ("", v, "not an integer")
+    if tp is bool:
+        return None if type(v) is bool else ("", v, "not true or false")
+    if tp is str:
+        return None if type(v) is str else ("", v, "not a string")
+    if dataclasses.is_dataclass(tp):
+        bad = _bad_field(v)
+        return None if bad is None else ("." + bad[0], bad[1], bad[2])
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            args = (args[0],) * len(v)
+        elif len(v) != len(args):
+            return "", v, f"not {len(args)} items"
+        for i, (x, a) in enumerate(zip(v, args)):
+            bad = _why_not(x, a)
+            if bad is not None:
+                return f"[{i}]{bad[0]}", bad[1], bad[2]
+    return None

@@ -30,6 +30,7 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
         "latency": None, "rejections": {k: vars(v) for k, v in f.rejections.items()},
         "transport": vars(f.transport), "disconnects": vars(f.hazard_per_hour),
         "outage_median_s": f.outage_median_s, "outage_sigma": f.outage_sigma,
+        "kept_from_base": dict(f.kept), "left_out": list(o.left_out),
     }
     fig = ""
     if f.latency is not None:
@@ -138,9 +139,22 @@ def _regimes_text(r: dict | None) -> str:
             f"{1 / r['stressed_to_calm_per_s'] / 60:.1f} min; the trade rate is split between them in the base's ratio.")
 
 
+def _num(v, spec: str = ".4g") -> str:
+    """A number as the report shows it; "–" for none (an interval's bound JSON has no number for: infinite)."""
+    return "–" if v is None else format(v, spec)
+
+
 def _rate_row(name: str, r: dict, unit: str = "") -> str:
-    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']}</td><td>{r['n']}</td><td>{r['rate']:.4g}{unit}</td>"
-            f"<td>{r['lo']:.4g} – {r['hi']:.4g}{unit}</td></tr>")
+    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']}</td><td>{r['n']}</td><td>{_num(r['rate'])}{unit}</td>"
+            f"<td>{_num(r['lo'])} – {_num(r['hi'])}{unit}</td></tr>")
+
+
+def _notes_html(s: dict) -> str:
+    """What the fit kept of the base for want of a sample, and what the journal's reader left out."""
+    kept = "".join(f"<li>{html.escape(k)}: {html.escape(why)}</li>" for k, why in s["kept_from_base"].items())
+    left = "".join(f"<li>{html.escape(x)}</li>" for x in s["left_out"])
+    return ((f"<p>Kept from the base (the run gave no sample of them):</p><ul>{kept}</ul>" if kept else "")
+            + (f"<p>Left out of the journal:</p><ul>{left}</ul>" if left else ""))
 
 
 def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
@@ -157,7 +171,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
              f"{s['duration_s'] / 3600:.2f} h, {s['places']} places, {s['round_trips']} requests of places "
              f"answered (their round trips).</p>",
-             "<h2>Order latency (each leg: order entry, response)</h2>"]
+             _notes_html(s), "<h2>Order latency (each leg: order entry, response)</h2>"]
     if lat is None:
         parts.append("<p>Too few round trips to fit: the base's latency is kept.</p>")
     else:
@@ -185,7 +199,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     outage = (f"outages log-normal, median {s['outage_median_s']:.2f} s, sigma {s['outage_sigma']:.3f}"
               if s["outage_median_s"] is not None else "too few outages to fit their length (the base's kept)")
     parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {s['duration_s'] / 3600:.2f} h: "
-                 f"{d['rate']:.3g} per connected hour (95%: {d['lo']:.3g} – {d['hi']:.3g}); {outage}.</p>")
+                 f"{_num(d['rate'], '.3g')} per connected hour (95%: {_num(d['lo'], '.3g')} – {_num(d['hi'], '.3g')}); "
+                 f"{outage}.</p>")
     q = s["quota"]
     parts.append("<h2>The quota (the address budget)</h2>")
     if q is None:
@@ -194,7 +209,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
         rate = (f"the cap grew one request per {q['usd_per_request']:.4g} USDC traded (the venue's rule: 1)"
                 if q["usd_per_request"] is not None else "too little traded to fit the cap's growth (the base's rate kept)")
         parts.append(f"<p>{q['reports']} reports: {rate}; the run started with {q['start_headroom']} requests of "
-                     f"headroom (the fitted twin's initial buffer) and used {q['used_per_hour']:.0f} an hour.</p>")
+                     f"headroom (the fitted twin's initial buffer) and used {_num(q['used_per_hour'], '.0f')} an hour.</p>")
     m = s["market"]
     parts.append("<h2>The market (the feed)</h2>")
     if m is None:

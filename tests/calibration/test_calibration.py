@@ -409,6 +409,8 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     two = observe_journal(run)
     assert (one.runs, two.runs) == (1, 2) and two.places == 2 * one.places
     assert len(two.round_trip_s) == 2 * len(one.round_trip_s) and two.duration_s == pytest.approx(2 * one.duration_s)
+    # each quota report knows its run: request use is taken over each run's span, not across the restart
+    assert list(two.quota_runs()) == [0] * len(one.quota) + [1] * len(one.quota)
 
 
 def test_the_feeds_lags_are_taken_on_the_venues_clock_with_the_hosts_measured_skew(tmp_path):
@@ -513,3 +515,245 @@ def test_without_matplotlib_the_cli_names_the_extra_before_the_work(tmp_path, ca
     (run / "events.jsonl").write_text("not a journal\n")  # never read: the check comes first
     assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 2
     assert '".[report]"' in capsys.readouterr().err and not (tmp_path / "fit").exists()
+
+
+# ---- a journal as the run left it, or damaged: what the fit may and may not take from it ----
+
+def live_journal_lines(seconds: float = 300.0, seed: int = 5) -> list[str]:
+    """The lines of a journal written as the live CLI writes one (start record, events, shutdown) over a twin
+    session of ``seconds``, as the CLI test above writes it: the cases below damage one line of it."""
+    import tempfile
+    from pathlib import Path
+
+    ex = Exchange.build(TRUTH, seed)
+    ex.fund(USER, CFG.session.collateral_usd)
+    gateway = TwinGateway(ex, USER, "BTC", quota_poll_s=CFG.session.quota_poll_s, action_ttl_s=CFG.risk.ack_timeout_s,
+                          bbo=CFG.session.bbo_feed)
+    events: list = []
+    SimDriver(ex.env, gateway, live_core(CFG, 7, 1.0, 5, 0xA1B2C3D4), CFG.session.cycle_s, None, events).start()
+    ex.env.run(until=seconds)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "events.jsonl"
+        journal = EventJournal(JsonlWriter(path))
+        journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix="0xa1b2c3d4"))
+        for e in events:
+            journal.event(e)
+        journal.shutdown(seconds)
+        journal.close()
+        return path.read_text().splitlines(True)
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[str]:
+    return live_journal_lines()
+
+
+def run_folder(tmp_path, lines: list[str], name: str = "run"):
+    run = tmp_path / name
+    run.mkdir()
+    (run / "events.jsonl").write_text("".join(lines))
+    return run
+
+
+def nth(lines: list[str], kind: str, k: int) -> int:
+    """The index of the ``k``-th line of event ``kind``."""
+    return [i for i, x in enumerate(lines) if x.startswith(f'{{"e":"{kind}"')][k]
+
+
+def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
+    """A crash mid-write cuts the last line before the restart's start record (or the journal's end): that line is
+    left out, and said. The same line garbled in the middle of a run (a disk's or a copy's error) lost a quote
+    cycle: the replay went on without it and the transport failures read 28% instead of 0.8%, without a word."""
+    i = nth(lines, "Timer", 100)
+    garbled = lines[:i] + ["\x00" * (len(lines[i]) - 1) + "\n"] + lines[i + 1:]
+    run = run_folder(tmp_path, garbled)
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / 'events.jsonl'}: line {i + 1}: not a whole JSON line, and not the last of "
+                          "its run") and "Traceback" not in err
+    assert not (run / "calibration").exists()
+    # cut as a crash cuts: the journal's last line, and the last before a restart's start record
+    cut = lines[:-1] + [lines[-1][:10] + "\n"] + lines[:1] + lines[1:nth(lines, "Timer", 50)]
+    obs = observe_journal(run_folder(tmp_path, cut, "crashed"))
+    assert obs.runs == 2 and obs.left_out == (
+        f"{tmp_path / 'crashed' / 'events.jsonl'}: line {len(lines)}: a line cut by a crash mid-write (the run's last)",)
+
+
+def test_a_compressed_segment_cut_short_is_refused_naming_it(tmp_path, capsys, lines):
+    """An operator gzipped the journal's first segment and the copy was cut: the log's reader ends the segment at
+    its cut without a word, and the fit went on with a run missing its middle."""
+    import gzip
+    run = tmp_path / "run"
+    run.mkdir()
+    half = len(lines) // 2
+    blob = gzip.compress("".join(lines[:half]).encode())
+    (run / "events-000001.jsonl.gz").write_bytes(blob[: len(blob) // 2])
+    (run / "events.jsonl").write_text("".join(lines[half:]))
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / 'events-000001.jsonl.gz'}: line ") and "cut short" in err
+
+
+def test_a_quote_cycle_written_twice_is_refused_naming_the_first_reply_the_replay_never_asked_for(tmp_path, capsys,
+                                                                                                    lines):
+    """A Timer line written twice: the replayed core quotes a cycle the run did not, and every order after it is
+    another order. The venue's replies then name orders the replay never sent: counted, and refused naming the
+    first (before, the places read 1,804 for 1,088 and the transport failures 27% for 0.8%)."""
+    i = nth(lines, "Timer", 100)
+    run = run_folder(tmp_path, lines[:i + 1] + [lines[i]] + lines[i + 1:])
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / 'events.jsonl'}: line ") and "an order the replayed core never sent" in err
+    assert f"in the run started at {run / 'events.jsonl'}: line 1)" in err
+    # the journal as written replays to the last order
+    assert observe_journal(run_folder(tmp_path, lines, "intact")).stray_replies == 0
+
+
+def test_observe_counts_each_reply_to_an_order_it_never_sent():
+    from agent.gateway.events import OrderAcknowledged, OrderRejected, Reason
+    core = session_core(SHADOW, 1, 1.0, 5)
+    seen: list = []
+    obs = observe([OrderAcknowledged(1.0, "0xfeed", 5, True), OrderRejected(2.0, "0xbeef", Reason.TRANSPORT, "")],
+                  core, on_stray=seen.append)
+    assert obs.stray_replies == 2 and [e.cloid for e in seen] == ["0xfeed", "0xbeef"]
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("list", "line {i}: [1, 2]: not a record (a journal's line is a JSON object)"),
+    ("number", "line {i}: 5: not a record"),
+    ("ts_null", "line {i}: BookUpdated.ts None: not a number"),
+    ("ts_nan", "line {i}: BookUpdated.ts nan: not a finite time"),
+    ("venue_time_str", "line {i}: BookUpdated.venue_time_ms 'x': not an integer"),
+    ("level_null", "line {i}: BookUpdated.bids[0][0] None: not a number"),
+    ("coin_number", "line {i}: BookUpdated.coin 5: not a string"),
+    ("skew_str", "line 1: clock_skew_s 'abc': not the host clock's skew"),
+    ("tick_str", "line 1: tick '1.0': not a price step"),
+    ("config_bad", "line 1: config.risk.max_position 'lots': Input should be a valid number"),
+], ids=["list", "number", "ts_null", "ts_nan", "venue_time_str", "level_null", "coin_number", "skew_str", "tick_str",
+        "config_bad"])
+def test_a_malformed_line_exits_2_naming_the_file_the_line_the_field_and_its_value(tmp_path, capsys, lines, case,
+                                                                                  expected):
+    """Before, a line that is JSON but no object, a time of null or a venue time that is a string were
+    AttributeError and TypeError tracebacks out of the replay, and a clock skew that is a string an error without
+    the file or the line."""
+    i = nth(lines, "BookUpdated", 5)
+    book, start = json.loads(lines[i]), json.loads(lines[0])
+    replaced = {"list": "[1, 2]", "number": "5", "ts_null": json.dumps({**book, "ts": None}),
+                "ts_nan": json.dumps({**book, "ts": "nan"}), "venue_time_str": json.dumps({**book, "venue_time_ms": "x"}),
+                "level_null": json.dumps({**book, "bids": [[None, 1.0]] + book["bids"][1:]}),
+                "coin_number": json.dumps({**book, "coin": 5})}
+    damaged = list(lines)
+    if case in replaced:
+        damaged[i] = replaced[case] + "\n"
+    else:
+        field = {"skew_str": {"clock_skew_s": "abc"}, "tick_str": {"tick": "1.0"},
+                 "config_bad": {"config": {**start["config"], "risk": {"max_position": "lots"}}}}[case]
+        damaged[0] = json.dumps({**start, **field}) + "\n"
+    run = run_folder(tmp_path, damaged)
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / 'events.jsonl'}: " + expected.format(i=i + 1)) and err.count("\n") == 1
+
+
+def test_a_run_with_no_events_is_refused_and_one_among_others_left_out_and_said(tmp_path, capsys, lines):
+    """A start record and nothing after it: before, the fit wrote twin_params.json and calibration.json, then
+    crashed formatting the report's empty interval. Among runs with events, such a run (the live CLI stopped before
+    its first event) is left out, and the CLI says so."""
+    run = run_folder(tmp_path, lines[:1])
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {run / 'events.jsonl'}: line 1: a run with no events (its start record, then nothing the " \
+                  "core was fed): nothing to fit\n"
+    assert not (run / "calibration").exists()
+    two = run_folder(tmp_path, lines[:1] + lines, "two")
+    assert main([str(two), "--quiet", "--replay-hours", "0"]) == 0
+    assert f"left out: {two / 'events.jsonl'}: line 1: a run with no events" in capsys.readouterr().out
+    summary = json.loads((two / "calibration" / "calibration.json").read_text())
+    assert summary["runs"] == 1 and summary["left_out"][0].endswith("line 1: a run with no events (the live CLI "
+                                                                    "stopped before its first)")
+
+
+def test_the_report_shows_a_dash_for_an_interval_bound_it_has_no_number_for(tmp_path):
+    """No time connected: the disconnect rate's upper bound is infinite, null in calibration.json, and was a
+    TypeError formatting it into report.html."""
+    from calibration.report import write_report
+    z = np.zeros(0)
+    f = fit(Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 0.0))
+    assert f.hazard_per_hour.hi == math.inf
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    assert s["disconnects"]["hi"] is None
+    assert "(95%: 0 – –)" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_rates_the_run_saw_nothing_of_keep_the_bases_and_it_is_said(tmp_path, capsys, lines):
+    """A run that only watched the feed (no place sent): the rejection rates and the transport failures are
+    shares of nothing, not 0; before, the fit wrote them as 0 over the base's. And no time connected says nothing
+    of the disconnects."""
+    base = TwinParams.model_validate({"rejections": {"rates": {"PerpMargin": 0.02, "Oracle": 0.01},
+                                                     "rest_failure_prob": 0.005},
+                                      "connection": {"hazard_per_hour": 3.0}})
+    z = np.zeros(0)
+    f = fit(Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 0.0), base)
+    assert f.params.rejections == base.rejections and f.params.connection.hazard_per_hour == 3.0
+    assert dict(f.kept) == {"rejections.rates": "no place passed the twin's rules to be answered",
+                            "rejections.rest_failure_prob": "no request carried places",
+                            "connection.hazard_per_hour": "no time connected"}
+    # a run seen by the CLI: the feed only, ten minutes connected (the disconnects' 0 is seen: fitted)
+    feed = [x for x in lines[1:] if x.startswith(('{"e":"BookUpdated"', '{"e":"TradeObserved"'))]
+    run = run_folder(tmp_path, lines[:1] + feed)
+    (tmp_path / "base.json").write_text(base.model_dump_json())
+    assert main([str(run), "--base", str(tmp_path / "base.json"), "--quiet", "--replay-hours", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "rejections.rates: the base's kept (no place passed the twin's rules to be answered)" in out
+    assert "rejections.rest_failure_prob: the base's kept (no request carried places)" in out
+    fitted = TwinParams.load(run / "calibration" / "twin_params.json")
+    assert fitted.rejections == base.rejections and fitted.connection.hazard_per_hour == 0.0
+    summary = json.loads((run / "calibration" / "calibration.json").read_text())
+    assert set(summary["kept_from_base"]) == {"rejections.rates", "rejections.rest_failure_prob"}
+
+
+def test_request_use_an_hour_is_taken_over_each_runs_own_span():
+    """A folder carried on over a restart a day later: each run used 1,000 requests in its ten minutes (6,000 an
+    hour); taken over the first report to the last, the day between them made it 83 an hour."""
+    from calibration.fit import quota_fit
+    z = np.zeros(0)
+
+    def run(t0: float, used0: int) -> Observations:
+        return Observations(z, 0, 0, {}, 0, 0, z, 0, z, 600.0, 600.0, quota=np.array(
+            [[t0, used0, 20_000, 0.0], [t0 + 300.0, used0 + 500, 20_000, 0.0], [t0 + 600.0, used0 + 1000, 20_000, 0.0]]))
+    both = run(0.0, 0).merged(run(86_400.0, 1000))
+    assert quota_fit(run(0.0, 0)).used_per_hour == pytest.approx(6000.0)
+    assert quota_fit(both).used_per_hour == pytest.approx(6000.0)
+    assert both.runs == 2 and list(both.quota_runs()) == [0, 0, 0, 1, 1, 1]
+    three = both.merged(run(200_000.0, 2000))  # (numbered on from the runs before)
+    assert list(three.quota_runs()) == [0, 0, 0, 1, 1, 1, 2, 2, 2] and quota_fit(three).used_per_hour == \
+        pytest.approx(6000.0)
+
+
+def test_a_folder_whose_runs_traded_two_coins_is_refused_naming_each_runs_start_line(tmp_path, capsys, lines):
+    """A folder reused for a run on another coin: the two coins' books and trades were fitted as one market (ETH's
+    fitted from BTC's mids, $100,000 for $3,000)."""
+    start = json.loads(lines[0])
+    eth = json.dumps({**start, "config": {**start["config"], "session": {**start["config"]["session"], "coin": "ETH"}},
+                      "tick": 0.1, "sz_decimals": 4}) + "\n"
+    run = run_folder(tmp_path, lines + [eth] + lines[1:10])
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
+    journal = run / "events.jsonl"
+    assert capsys.readouterr().err == (f"error: runs on different coins in one folder: {journal}: line 1: BTC; "
+                                       f"{journal}: line {len(lines) + 1}: ETH: calibrate each coin from a folder of "
+                                       "its own runs\n")
+
+
+def test_the_cli_makes_no_output_folder_for_a_run_it_cannot_read(tmp_path, capsys):
+    """A run folder without a journal (or a base file that is no TwinParams): refused before RUN/calibration or
+    the --out folder is made (it was made, then left empty)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main([str(run), "--quiet"]) == 2
+    assert "no events.jsonl" in capsys.readouterr().err and not (run / "calibration").exists()
+    assert main([str(run), "--out", str(tmp_path / "fit"), "--quiet"]) == 2
+    assert not (tmp_path / "fit").exists()
+    (run / "events.jsonl").write_text("")
+    (tmp_path / "base.json").write_text("{}}")
+    assert main([str(run), "--base", str(tmp_path / "base.json"), "--quiet"]) == 2
+    assert "base.json" in capsys.readouterr().err and not (run / "calibration").exists()
