@@ -17,6 +17,8 @@ EPILOG = """examples:
   python -m agent --show-config > my.yaml  # every setting, its default and what it does
 
 Ctrl-C ends the run where it is and prints the summary of the time simulated so far (exit 130).
+A run folder that cannot be written (a full disk) is an error naming --out (exit 2); if the session ran,
+its summary is printed first and the folder left incomplete.
 The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills; past
 session.log_segment_mb it goes on in a fresh file, the full one kept as decisions-000001.jsonl, ...),
 summary.json (keys documented in README.md) and config.json; `python -m agent.audit DIR` reads the log.
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from agent.config import AgentConfig
-    from agent.session import run_session
+    from agent.session import RunFolderError, run_session
     from twin.params import TwinParams
     from twin.units import parse_duration
 
@@ -90,17 +92,30 @@ def main(argv: list[str] | None = None) -> int:
         except (FileExistsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-    summary = run_session(config, args.seed, duration, Path(args.out) if args.out is not None else None, params,
-                          progress=not args.quiet)
-    if args.json:
+    try:
+        summary = run_session(config, args.seed, duration, Path(args.out) if args.out is not None else None, params,
+                              progress=not args.quiet)
+    except RunFolderError as e:  # a full disk: what the session computed is still printed, then the error
+        if e.summary is not None:
+            _print_summary(e.summary, duration, args.json)
+        ran = "" if e.summary is None else " (the session ran: the summary above; the run folder is incomplete)"
+        print(f"error: --out {args.out}: {e}{ran}", file=sys.stderr)
+        return 2
+    if _print_summary(summary, duration, args.json):
+        return 130  # as a shell reports a run ended by SIGINT
+    return 0
+
+
+def _print_summary(summary: dict, duration: float, as_json: bool) -> bool:
+    """The summary on stdout (and on stderr how much of the run it covers when Ctrl-C cut it); whether it was."""
+    if as_json:
         print(json_text.dumps(summary, indent=2, default=float))
     else:
         print(format_summary(summary))
     if summary["interrupted"]:
         print(f"interrupted: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s",
               file=sys.stderr)
-        return 130  # as a shell reports a run ended by SIGINT
-    return 0
+    return summary["interrupted"]
 
 
 def market_problem(coin: str, params, params_file: str | None) -> str | None:

@@ -51,6 +51,20 @@ def session_core(config: AgentConfig, seed: int, tick: float, sz_decimals: int) 
     return AgentCore(config, np.random.default_rng(agent_seq), tick=tick, sz_decimals=sz_decimals)
 
 
+class RunFolderError(Exception):
+    """The run folder could not be written (a full disk, a quota, a folder removed under the run). ``error``: what
+    the system said; ``summary``: the session's summary when it ran (a failure while it ran leaves the folder
+    incomplete, not the session: the summary is computed in memory, not from the folder), None when the folder
+    failed before it started."""
+
+    def __init__(self, folder: Path, error: OSError, summary: dict | None = None) -> None:
+        self.folder = folder
+        self.error = error
+        self.summary = summary
+        name = f" ({Path(error.filename).name})" if error.filename else ""
+        super().__init__(f"{error.strerror or error}{name}")
+
+
 def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | None = None,
                 params: TwinParams | None = None, schedule: ChaosSchedule | None = None,
                 progress: bool = False) -> dict:
@@ -58,17 +72,37 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
 
     Ctrl-C (KeyboardInterrupt) ends the run where it is, not the program: the log is closed whole and
     the summary covers the simulated time so far, with ``interrupted`` set (a day-long run stopped an
-    hour in still says what that hour did)."""
+    hour in still says what that hour did).
+
+    A run folder that cannot be written raises RunFolderError: before the session (config.json, the log's
+    creation) with no summary; during or after it with the summary, the session having run to its end. The first
+    failed write stops the folder's writes (the log would go on with lines missing, a summary.json would speak for
+    a log that is not whole), not the session: it did not depend on them, and its summary is what the operator
+    asked for. A full disk was a bare OSError traceback, from the log's writer or its close, after the run."""
     writer = None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(config.model_dump_json(indent=2))
-        writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=config.session.log_segment_bytes)
-    sink = run_folder_sink(writer, out) if writer is not None else None
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(config.model_dump_json(indent=2))
+            writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=config.session.log_segment_bytes)
+        except OSError as e:
+            raise RunFolderError(out, e) from e
+    failed: list[OSError] = []  # the first write that failed (the folder is written no more)
+    to_folder = run_folder_sink(writer, out) if writer is not None else None
+
+    def guarded(write, *a) -> None:
+        if failed:
+            return
+        try:
+            write(*a)
+        except OSError as e:
+            failed.append(e)
+
+    sink = (lambda rec: guarded(to_folder, rec)) if to_folder is not None else None
     ex, gateway, core, driver = build_session(config, seed, params, schedule, sink)
     if writer is not None:
-        writer.write(start_record(ex.env.now, config, venue="twin", seed=seed, duration_s=duration_s,
-                                  custom_twin_params=params is not None))
+        guarded(writer.write, start_record(ex.env.now, config, venue="twin", seed=seed, duration_s=duration_s,
+                                           custom_twin_params=params is not None))
     driver.start()
     wall0 = time.perf_counter()
     ended = "error"
@@ -80,14 +114,19 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
         duration_s = float(ex.env.now)
     finally:
         if writer is not None:
-            writer.write(end_record(float(ex.env.now), ended))
-            writer.close()
+            guarded(writer.write, end_record(float(ex.env.now), ended))
+            try:  # (after a failed write too: the file is closed either way)
+                writer.close()
+            except OSError as e:
+                failed.append(e)
     wall = time.perf_counter() - wall0
     summary = summarise(ex, gateway, core, driver, duration_s, wall, seed)
     summary["interrupted"] = ended == _INTERRUPTED
     if out is not None:
-        write_json(out / "summary.json", summary)
-        write_json(out / "level_history.json", level_history(core))
+        guarded(write_json, out / "summary.json", summary)
+        guarded(write_json, out / "level_history.json", level_history(core))
+        if failed:
+            raise RunFolderError(out, failed[0], summary)
     return summary
 
 

@@ -119,10 +119,7 @@ def _markets(scenario: Scenario, ex_params, schedule, base: Path | None):
     seed of its own. None: the exchange builds its synthetic market from the run's seed."""
     m = scenario.market
     if m.recorded:
-        path = Path(m.recorded)
-        if not path.is_absolute() and base is not None:
-            path = base / path
-        return {m.coin: ReplayMarket(path, coin=m.coin)}
+        return {m.coin: ReplayMarket(m.recorded_path(base), coin=m.coin)}
     if m.seed is None:
         return None
     shocks = []

@@ -6,6 +6,7 @@ runner shifts them past the twin's pre-roll (see ``start.warmup_s``).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -19,7 +20,7 @@ from twin.faults.chaos import (
 from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
 from scenarios.invariants import InvariantSpec
-from twin.files import FileModel, describe_invalid, read_text
+from twin.files import FileModel, describe_invalid, read_text, short_repr
 
 
 class ScenarioError(ValueError):
@@ -75,6 +76,14 @@ class MarketSpec(FileModel):
                                                      "run's seed drives it).")
     recorded: str | None = Field(None, description="A replay file (venue l2Book/trades lines), relative to the "
                                                    "scenario file; replaces the synthetic market.")
+
+    def recorded_path(self, base_dir: Path | None) -> Path | None:
+        """The replay file, a relative one taken from ``base_dir`` (the scenario file's folder): one resolution for
+        the loader, which checks the file, and the runner, which reads it."""
+        if not self.recorded:
+            return None
+        path = Path(self.recorded)
+        return path if path.is_absolute() or base_dir is None else base_dir / path
 
     def synthetic_params(self) -> SyntheticMarketParams:
         base = SyntheticMarketParams.thin_hip3() if self.preset == "thin_hip3" else SyntheticMarketParams()
@@ -162,6 +171,36 @@ class Scenario(FileModel):
                                  f"{self.duration_s:g}): it would never happen")
         return self
 
+    @model_validator(mode="after")
+    def _triggers_can_happen(self) -> "Scenario":
+        """An invariant's trigger that cannot happen in this scenario is refused when the file is read. A time at
+        or past the end (or before the start, or not finite) checked nothing, and the run said every invariant
+        held (a 't=' trigger always "happens"); a fault kind the chaos list does not hold failed the run with
+        "the trigger never happened", after the whole run, for what is a typo. Fault triggers are resolved
+        against the chaos list as written (``Scenario.faults``), so a slide or quota_pinned counts by that kind,
+        not as the price_jump or quota_set events it expands into."""
+        kinds = sorted({ev.kind for ev in self.chaos})
+        problems = []
+        for i, inv in enumerate(self.invariants):
+            for field in ("trigger", "after", "until"):
+                spec = getattr(inv, field, None)
+                if not isinstance(spec, str):
+                    continue
+                where = f"invariants.{i} ({inv.name}) {field} {spec!r}"
+                if spec.startswith("t="):
+                    t = float(spec[2:])
+                    if not (math.isfinite(t) and 0 <= t < self.duration_s):
+                        problems.append(f"{where} is not within the run (0 to duration_s {self.duration_s:g}): it "
+                                        f"would never happen")
+                elif spec.startswith(("fault:", "fault_end:")):
+                    kind = spec.split(":", 1)[1]
+                    if kind not in kinds:
+                        problems.append(f"{where}: the chaos list has no {kind!r} event, so it would never happen "
+                                        f"(its kinds: {', '.join(kinds) or 'none'})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def schedule(self, offset_s: float = 0.0) -> ChaosSchedule:
         """The chaos as the twin takes it: slides expanded, times shifted by ``offset_s``."""
         events = []
@@ -197,6 +236,29 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as e:
         raise ScenarioError(describe_invalid(p, "scenario", e)) from None
+    _check_recorded(p, scenario)
+    return scenario
+
+
+def _check_recorded(p: Path, scenario: Scenario) -> None:
+    """The replay file read as the runner will read it (relative to the scenario file): one that is missing or
+    not a venue recording passed ``check``, then stopped ``run`` with a traceback after it had made the run
+    folder, left empty."""
+    path = scenario.market.recorded_path(p.parent)
+    if path is None:
+        return
+    from twin.market.replay import ReplayMarket
+
+    try:
+        ReplayMarket(path, coin=scenario.market.coin)
+    except OSError as e:
+        why = f"{path}: {e.strerror or e}"
+    except ValueError as e:  # ReplayFormatError (naming the file, the line and the field), or not UTF-8
+        why = str(e)
+    else:
+        return
+    raise ScenarioError(f"{p}: invalid scenario:\n  market.recorded: {why} "
+                        f"(got {short_repr(scenario.market.recorded)})")

@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         if step_s > episode_s:
             raise ValueError(f"--step {args.step!r} is longer than --episode {args.episode!r}")
         base = AgentConfig.load(args.config) if args.config else AgentConfig()
+        problem = _market_problem(base.session.coin, args.config)
+        if problem is not None:
+            raise ValueError(problem)
         from search.env import MarketMakingEnv
         MarketMakingEnv(agent_config=base, step_s=step_s, episode_s=episode_s, level=args.level)  # checks the level
     except (ValueError, OSError) as e:
@@ -127,6 +130,22 @@ def main(argv: list[str] | None = None) -> int:
         (out / "best.yaml").write_text(_best_yaml(best, rows[0]))
         print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
     return 0
+
+
+def _market_problem(coin: str, config_file: str | None) -> str | None:
+    """Why the search's twin (the default parameters: it takes no --params) cannot trade ``coin``, as
+    ``python -m agent`` refuses it (None: it can). A coin the twin does not list failed every episode with a
+    KeyError traceback; one listed without a market process (the HIP-3 ``hyna:LIT``) ran every trial on an empty
+    book and ranked trials that had not traded at all."""
+    from agent.__main__ import market_problem
+    from twin.params import TwinParams
+
+    params = TwinParams()
+    if market_problem(coin, params, None) is None:
+        return None
+    source = f"--config {config_file}" if config_file else "the shipped defaults"
+    return (f"{source}: session.coin {coin!r}: the search runs the twin's default parameters, which have a market "
+            f"for {', '.join(params.markets)} only; set session.coin to one of them")
 
 
 def _run(tasks: list, workers: int, progress: bool) -> list[dict]:

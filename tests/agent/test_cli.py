@@ -413,3 +413,67 @@ def test_the_example_live_config_loads_and_sets_only_what_its_comments_say():
     default["graduation"]["ceiling"] = ExposureLevel.MICRO_LIVE
     default["graduation"]["promotion"]["positive_edge_z"] = 1.0
     assert mine == default
+
+
+def _disk_with(monkeypatch, free_bytes: int) -> None:
+    """The run folder's files (the decision log, the JSON files) on a disk with ``free_bytes`` left: a write past
+    them fails as a full disk's does, ENOSPC with no file name (the system names none for a write)."""
+    import builtins
+    import errno
+    import os
+
+    import agent.audit.records as records
+    free = [free_bytes]
+
+    class Full:
+        def __init__(self, fh):
+            self._fh = fh
+
+        def write(self, text):
+            if len(text) > free[0]:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            free[0] -= len(text)
+            return self._fh.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self._fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._fh.close()
+
+    monkeypatch.setattr(records, "open", lambda *a, **k: Full(builtins.open(*a, **k)), raising=False)
+
+
+def test_a_full_disk_during_a_twin_run_prints_the_summary_then_exits_2_naming_the_folder(tmp_path, capsys,
+                                                                                           monkeypatch):
+    """It was a bare OSError traceback (from the log's writer, or its close), exit 1, and the summary the run had
+    computed was lost. The session runs to its end; the folder's writes stop at the first failure (no summary.json
+    for a log that is not whole)."""
+    _disk_with(monkeypatch, 20_000)  # the log fills it some seconds in
+    out = tmp_path / "run"
+    assert main(["--duration", "1m", "--out", str(out), "--quiet", "--json"]) == 2
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["simulated_s"] == 60.0 and summary["cycles"] > 0 and summary["interrupted"] is False
+    assert captured.err == (f"error: --out {out}: No space left on device (the session ran: the summary above; "
+                            f"the run folder is incomplete)\n")
+    assert (out / "config.json").exists() and not (out / "summary.json").exists()
+    assert 0 < (out / "decisions.jsonl").stat().st_size <= 20_000
+
+
+def test_a_full_disk_before_a_twin_run_exits_2_naming_the_folder_without_running(tmp_path, capsys, monkeypatch):
+    """config.json, the first file of the folder, cannot be written: nothing runs, nothing is printed but the
+    error."""
+    import errno
+    import os
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(Path, "write_text", full)
+    out = tmp_path / "run"
+    assert main(["--duration", "1m", "--out", str(out), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"error: --out {out}: No space left on device\n"

@@ -5,11 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scenarios.__main__ import main
 from scenarios.invariants import NAMES
+from scenarios.runlog import RunLog
 from scenarios.runner import run_scenario
-from scenarios.schema import ScenarioError, load_scenario
+from scenarios.schema import Scenario, ScenarioError, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 MINIMAL = """\
@@ -193,3 +195,90 @@ def test_a_scenario_runs_the_agent_on_the_feeds_its_config_names(tmp_path, bbo):
     r = run_scenario(load_scenario(f), 0, agent_cls=Counting)
     assert r.ok
     assert (Counting.bbos > 5 * 20) if bbo else Counting.bbos == 0  # 8-9 pushes a second over the 20 s
+
+
+@pytest.mark.parametrize("event, field, says", [
+    ("{kind: market_param, at_s: 5, name: bogus, value: 1}", "chaos.0.market_param.name",
+     "market parameter 'bogus' cannot be shocked"),
+    ("{kind: market_param, at_s: 5, name: informed_share, value: 7}", "chaos.0.market_param.value",
+     "informed_share 7.0 is out of its range: Input should be less than or equal to 1 (got 7)"),
+])
+def test_a_market_param_the_market_cannot_take_fails_check_and_run_exits_2_before_the_run_folder(
+        tmp_path, capsys, event, field, says):
+    """`check` said ok; `run` then stopped in the market's own check with a traceback (exit 1, the code of a broken
+    invariant), naming neither the file nor the field."""
+    bad = tmp_path / "shock.yaml"
+    bad.write_text(MINIMAL + f"chaos:\n  - {event}\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and f"  {field}: " in err and says in err
+    out = tmp_path / "run"
+    assert main(["run", str(bad), "--out", str(out), "--no-progress"]) == 2
+    assert says in capsys.readouterr().err and not out.exists()
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(MINIMAL + "chaos:\n  - {kind: market_param, at_s: 5, name: informed_share, value: 1}\n")
+    assert load_scenario(ok).chaos[0].value == 1.0
+
+
+def test_a_recorded_market_file_that_is_missing_or_not_a_recording_fails_check_naming_field_and_path(tmp_path,
+                                                                                                      capsys):
+    """A missing file passed `check`; `run` then died in a FileNotFoundError traceback and left an empty run
+    folder. Relative paths are taken from the scenario file's folder, as the runner takes them."""
+    sample = Path(__file__).resolve().parents[2] / "twin" / "data" / "sample_replay.jsonl"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rec.jsonl").write_bytes(sample.read_bytes())
+    (tmp_path / "data" / "bad.jsonl").write_text("not json\n")
+    f = tmp_path / "rec.yaml"
+    for recorded, says in (("nothere.jsonl", f"{tmp_path / 'nothere.jsonl'}: No such file or directory"),
+                           ("data", f"{tmp_path / 'data'}: Is a directory"),
+                           ("data/bad.jsonl", f"{tmp_path / 'data' / 'bad.jsonl'}:1: not JSON")):
+        f.write_text(MINIMAL + f"market: {{recorded: {recorded}}}\n")
+        assert main(["check", str(f)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"{f}: invalid scenario:\n  market.recorded: {says}") and f"(got '{recorded}')" in err
+        out = tmp_path / "run"
+        assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 2
+        assert "market.recorded" in capsys.readouterr().err and not out.exists()
+    f.write_text(MINIMAL + "market: {recorded: data/rec.jsonl}\n")
+    assert load_scenario(f).market.recorded_path(f.parent) == tmp_path / "data" / "rec.jsonl"  # whatever the cwd
+
+
+@pytest.mark.parametrize("invariant, says", [
+    ("{name: no_liquidation, after: 't=5000'}", "invariants.1 (no_liquidation) after 't=5000' is not within the run"),
+    ("{name: no_liquidation, after: 't=20'}", "after 't=20' is not within the run (0 to duration_s 20)"),
+    ("{name: no_liquidation, after: 't=-1'}", "after 't=-1' is not within the run"),
+    ("{name: no_liquidation, after: 't=nan'}", "after 't=nan' is not within the run"),
+    ("{name: position_never_grows_after, trigger: 'fault:bogus'}",
+     "invariants.1 (position_never_grows_after) trigger 'fault:bogus': the chaos list has no 'bogus' event"),
+    ("{name: quoting_resumes_within, after: 'fault_end:disconnect', within_s: 5}",
+     "after 'fault_end:disconnect': the chaos list has no 'disconnect' event, so it would never happen (its kinds: "
+     "price_jump)"),
+    ("{name: all_orders_cancelled_within, within_s: 3, until: 'fault:regime'}",
+     "until 'fault:regime': the chaos list has no 'regime' event"),
+    ("{name: all_orders_cancelled_within, within_s: 3, until: 't=99'}", "until 't=99' is not within the run"),
+])
+def test_a_trigger_that_cannot_happen_in_the_scenario_fails_check_naming_the_invariant(tmp_path, capsys, invariant,
+                                                                                       says):
+    """A time past the end checked nothing, and the run said every invariant held; a fault the chaos list lacks
+    failed only after the whole run."""
+    bad = tmp_path / "trig.yaml"
+    bad.write_text(MINIMAL + f"  - {invariant}\nchaos:\n  - {{kind: price_jump, at_s: 5, fraction: -0.01}}\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and says in err
+
+
+def test_triggers_that_can_happen_still_load():
+    """Fault triggers name the kinds as the chaos list writes them (a slide is 'slide', as the run resolves it, not
+    the price jumps it expands into); times from 0 to just before the end."""
+    sc = Scenario.model_validate(yaml.safe_load(MINIMAL + (
+        "  - {name: no_liquidation, after: 't=0'}\n"
+        "  - {name: no_liquidation, after: 't=19.9'}\n"
+        "  - {name: position_never_grows_after, trigger: 'fault:slide'}\n"
+        "  - {name: quoting_resumes_within, after: 'fault_end:disconnect', within_s: 5}\n"
+        "  - {name: all_orders_cancelled_within, trigger: 'fault:disconnect', within_s: 1, until: 'fault_end:slide'}\n"
+        "chaos:\n  - {kind: slide, at_s: 2, duration_s: 2, fraction: -0.01}\n"
+        "  - {kind: disconnect, at_s: 5, duration_s: 2}\n")))
+    log = RunLog(0, 0.0, sc.duration_s, 0.05, 1e-5, 0.0, 1e5, faults=sc.faults())
+    assert [log.trigger_time(s) for s in ("t=19.9", "fault:slide", "fault_end:disconnect", "fault_end:slide")] == [
+        19.9, 2.0, 7.0, 4.0]

@@ -207,3 +207,22 @@ def test_a_level_is_read_as_the_config_and_the_live_cli_read_it():
     for bad in ("Shadow", "Mikro"):
         with pytest.raises(ValueError, match=f"got '{bad}'"):
             MarketMakingEnv(step_s=60.0, episode_s=60.0, level=bad)
+
+
+@pytest.mark.parametrize("coin, says", [
+    ("ETH", "session.coin 'ETH'"),  # not listed: a KeyError traceback from every episode, exit 1
+    ("hyna:LIT", "session.coin 'hyna:LIT'"),  # listed without a market: every trial ran on an empty book, exit 0
+])
+def test_a_coin_the_searchs_twin_cannot_trade_exits_2_naming_the_config_as_the_agent_does(tmp_path, capsys, coin,
+                                                                                          says):
+    from agent.__main__ import main as agent_main
+
+    cfg = tmp_path / "coin.yaml"
+    cfg.write_text(f'session:\n  coin: "{coin}"\n')
+    out = tmp_path / "s"
+    assert main(["--config", str(cfg), "--trials", "1", "--seeds", "1", "--episode", "60", "--step", "60",
+                 "--workers", "1", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --config {cfg}: {says}: ") and "market for BTC only" in err
+    assert "Traceback" not in err and not out.exists()
+    assert agent_main(["--config", str(cfg), "--quiet"]) == 2  # the agent's own refusal of the same config

@@ -1,11 +1,14 @@
 """The chaos schedule: validation by kind, sorting, JSON round trip, errors that name field and value."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from twin.faults.chaos import ChaosSchedule, chaos_event_adapter
 from twin.faults.rejections import RejectReason
+from twin.market.base import Shock
+from twin.market.synthetic import SHOCKABLE_PARAMS, SyntheticMarket, SyntheticMarketParams
 
 EVENTS = [
     {"kind": "quota_set", "at_s": 30.0, "remaining_requests": 5},
@@ -58,3 +61,34 @@ def test_rejection_burst_takes_only_per_order_reasons():
     with pytest.raises(ValidationError, match="RateLimited"):
         ChaosSchedule(events=[{"kind": "rejection_burst", "at_s": 0, "duration_s": 1, "rate": 1,
                                "reason": "RateLimited"}])
+
+
+def test_market_param_takes_only_a_shockable_name_and_a_value_in_its_range():
+    """Any name or value passed, and the market refused it when the run built it (`scenarios run`, `twin serve
+    --scenario`: a traceback after `scenarios check` had said ok). The error names the field and the value."""
+    with pytest.raises(ValidationError) as e:
+        ChaosSchedule(events=[{"kind": "market_param", "at_s": 5, "name": "bogus", "value": 1}])
+    assert "events.0.market_param.name" in str(e.value) and "'bogus' cannot be shocked" in str(e.value)
+    with pytest.raises(ValidationError) as e:
+        ChaosSchedule(events=[{"kind": "market_param", "at_s": 5, "name": "informed_share", "value": 7}])
+    assert "events.0.market_param.value" in str(e.value) and "informed_share 7.0 is out of its range" in str(e.value)
+    assert "less than or equal to 1" in str(e.value)
+
+
+@pytest.mark.parametrize("name", SHOCKABLE_PARAMS + ("bogus", "initial_mid", "levels", "book_interval_s"))
+def test_a_market_param_event_is_valid_exactly_when_the_market_takes_its_shock(name):
+    """The file's check and the market's, at its build, agree: what the file accepts the run can build, on the
+    default market and the thin HIP-3 preset alike."""
+    for value in (-1.0, 0.0, 1e-9, 0.5, 1.0, 7.0, 1e6):
+        try:
+            chaos_event_adapter.validate_python({"kind": "market_param", "at_s": 5, "name": name, "value": value})
+            in_file = True
+        except ValidationError:
+            in_file = False
+        for params in (SyntheticMarketParams(), SyntheticMarketParams.thin_hip3()):
+            try:
+                SyntheticMarket(params, np.random.default_rng(0), shocks=[Shock(5.0, "param", value, name=name)])
+                in_market = True
+            except ValueError:
+                in_market = False
+            assert in_file == in_market, (name, value, params.initial_mid)

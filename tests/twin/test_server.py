@@ -645,3 +645,44 @@ def test_without_aiohttp_twin_serve_names_the_extra_to_install(monkeypatch, caps
         monkeypatch.delitem(sys.modules, name, raising=False)
     assert main(["serve", "--port", "0"]) == 2
     assert '".[live]"' in capsys.readouterr().err
+
+
+@pytest.fixture
+def never_serves(monkeypatch):
+    """A command these tests expect refused must not start serving (it would serve until killed): it fails."""
+    import twin.server.app
+
+    async def serve(*a, **k):
+        raise AssertionError("it served: the input was accepted")
+    monkeypatch.setattr(twin.server.app, "serve", serve)
+
+
+@pytest.mark.parametrize("usdc", ["inf", "Infinity", "1e400", "nan"])
+def test_cli_a_fund_amount_that_is_not_a_finite_number_exits_2_naming_it(capsys, never_serves, usdc):
+    """`--fund ADDR=inf` was accepted, and the account then reported an accountValue of 0.0."""
+    with pytest.raises(SystemExit) as e:
+        serve_main(["--port", "0", "--fund", f"{WALLET.address}={usdc}"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"USDC must be a positive finite number, got {usdc!r}" in err
+    assert "Traceback" not in err
+
+
+def test_cli_fund_amounts_whose_sum_is_not_finite_exit_2(capsys, never_serves):
+    assert serve_main(["--port", "0", "--fund", f"{WALLET.address}=1e308", "--fund", f"{WALLET.address}=1e308"]) == 2
+    assert f"error: --fund {ADDR}: the amounts given for the first dex add up to more" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("event, field, says", [
+    ("{kind: market_param, at_s: 5, name: bogus, value: 1}", "events.0.market_param.name",
+     "market parameter 'bogus' cannot be shocked"),
+    ("{kind: market_param, at_s: 5, name: informed_share, value: 7}", "events.0.market_param.value",
+     "informed_share 7.0 is out of its range"),
+])
+def test_cli_a_market_param_the_market_cannot_take_exits_2_naming_file_and_field(tmp_path, capsys, never_serves,
+                                                                                  event, field, says):
+    """It was accepted, and the market refused it when the server built the twin: a traceback, exit 1."""
+    bad = tmp_path / "shock.yaml"
+    bad.write_text(f"events:\n  - {event}\n")
+    assert serve_main(["--port", "0", "--scenario", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --scenario {bad}: {field}: ") and says in err

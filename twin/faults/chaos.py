@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
 from twin.files import FileModel
 from twin.faults.rejections import ORDER_REASONS
+from twin.market.synthetic import SHOCKABLE_PARAMS, SyntheticMarketParams
 
 
 class _Event(FileModel):
@@ -70,9 +71,37 @@ class Regime(_Event):
 
 
 class MarketParam(_Event):
+    """A synthetic market parameter set from ``at_s`` on. Its name and value are checked here, when the file is
+    read, as the market checks them when it is built: a name it cannot shock, or a value out of the parameter's
+    own range, passed ``scenarios check`` and then stopped ``scenarios run`` and ``twin serve --scenario`` with a
+    traceback naming neither the file nor the field."""
+
     kind: Literal["market_param"] = Field("market_param", description="Event type.")
-    name: str = Field(..., min_length=1, description="A synthetic market parameter (e.g. informed_share).")
-    value: float = Field(..., description="Its value from at_s on.")
+    name: str = Field(..., min_length=1, description="A synthetic market parameter the market can shock: one of "
+                                                     "twin.market.synthetic.SHOCKABLE_PARAMS (e.g. informed_share).")
+    value: float = Field(..., description="Its value from at_s on, within that parameter's range in "
+                                          "SyntheticMarketParams.")
+
+    @field_validator("name")
+    @classmethod
+    def _shockable(cls, v: str) -> str:
+        if v not in SHOCKABLE_PARAMS:
+            raise ValueError(f"market parameter {v!r} cannot be shocked; known: {', '.join(SHOCKABLE_PARAMS)}")
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value_in_range(cls, v: float, info: ValidationInfo) -> float:
+        """The value against the parameter's own constraints (its ``SyntheticMarketParams`` field), alone: the
+        other parameters are the market's, not known here, and no constraint relates two of them."""
+        name = info.data.get("name")
+        if name is None:  # the name was refused: that is the error to read
+            return v
+        try:
+            SyntheticMarketParams.model_validate({name: v})
+        except ValidationError as e:
+            raise ValueError(f"{name} {v!r} is out of its range: {e.errors()[0]['msg']}") from None
+        return v
 
 
 ChaosEvent = Annotated[Union[LatencySpike, Http429Burst, RejectionBurst, Disconnect, QuotaSet, PriceJump, Regime,

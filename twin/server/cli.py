@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 
 from twin.files import missing_extra
@@ -27,8 +28,8 @@ def _fund_arg(text: str) -> tuple[str, float, str]:
         amount = float(usdc)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--fund {text!r}: ADDRESS must be hex and USDC a number") from None
-    if not amount > 0:
-        raise argparse.ArgumentTypeError(f"--fund {text!r}: USDC must be positive")
+    if not (amount > 0 and math.isfinite(amount)):  # 'inf' parses: an account that then reported 0.0
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: USDC must be a positive finite number, got {usdc!r}")
     return address.lower(), amount, dex.strip()
 
 
@@ -112,6 +113,10 @@ def serve_main(argv: list[str] | None = None) -> int:
                   f"{', '.join(repr(d) for d in dexes)}; the first dex is '', written without @)", file=sys.stderr)
             return 2
         funds[address, dex] = funds.get((address, dex), 0.0) + usdc
+        if not math.isfinite(funds[address, dex]):  # each finite, their sum not (1e308 twice)
+            print(f"error: --fund {address}: the amounts given for {f'dex {dex!r}' if dex else 'the first dex'} "
+                  f"add up to more than a float holds", file=sys.stderr)
+            return 2
     server = TwinServer(build_exchange(params, args.seed, funds, schedule=schedule), speed=args.speed)
     n_chaos = len(schedule.events) if schedule is not None else 0
 
