@@ -666,6 +666,10 @@ class Exchange:
         else:
             order = self._find(acct.address, spec.coin, ref, None)
         if order is None:
+            if always_place and spec.coin in self.instruments:
+                # the venue's docs (exchange endpoint, "Modify an order"): with always place "the new order is
+                # placed regardless of whether the cancel succeeded": the old one filled or gone, it is a place
+                return self._place(acct, spec)
             return self._reject(RejectReason.ModifyCanceledOrFilled, self.instruments[spec.coin].asset_id
                                 if spec.coin in self.instruments else 0)
         self._remove(order, "canceled")

@@ -60,6 +60,14 @@ def test_always_place_places_the_new_order_as_given():
     st = _do(ex, ModifyAction(((old, OrderSpec("BTC", True, ex.best_ask["BTC"] + 20.0, 0.001, tif="Gtc")),), True))
     assert type(st).__name__ == "Filled" and ex.accounts[USER].position("BTC").szi == 0.001
 
+    # the old order gone (filled, above): without always place the modify is refused; with it, the new order is
+    # placed all the same (a review: the twin refused both)
+    spec = OrderSpec("BTC", True, ex.best_bid["BTC"] - 50.0, 0.001)
+    st = _do(ex, ModifyAction(((old, spec),)))
+    assert isinstance(st, StatusError) and "Cannot modify canceled or filled order" in st.error
+    st = _do(ex, ModifyAction(((old, spec),), True))
+    assert isinstance(st, Resting) and [o.oid for o in ex.open_orders(USER)] == [st.oid]
+
     order = {"a": 0, "b": True, "p": "100000", "s": "0.001", "r": False, "t": {"limit": {"tif": "Gtc"}}}
     assets = _asset_map(ex)
     assert parse_l1_action({"type": "modify", "oid": 1, "order": order, "a": True}, assets, 0).always_place
