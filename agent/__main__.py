@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -108,10 +109,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_summary(summary: dict, duration: float, as_json: bool) -> bool:
     """The summary on stdout (and on stderr how much of the run it covers when Ctrl-C cut it); whether it was."""
-    if as_json:
-        print(json_text.dumps(summary, indent=2, default=float))
-    else:
-        print(format_summary(summary))
+    try:
+        if as_json:
+            print(json_text.dumps(summary, indent=2, default=float))
+        else:
+            print(format_summary(summary))
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped listening (| head): not an error, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if summary["interrupted"]:
         print(f"interrupted: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s",
               file=sys.stderr)

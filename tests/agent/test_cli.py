@@ -477,3 +477,16 @@ def test_a_full_disk_before_a_twin_run_exits_2_naming_the_folder_without_running
     assert main(["--duration", "1m", "--out", str(out), "--quiet"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == f"error: --out {out}: No space left on device\n"
+
+
+def test_a_reader_that_stops_listening_is_no_error():
+    """``python -m agent | head -3``: when the reader has gone before the summary is written, the print raised
+    BrokenPipeError, a traceback after a run that went well (a review saw one). As ``agent.audit`` does: exit 0,
+    nothing on stderr."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "agent", "--duration", "1m", "--quiet"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader gone before anything was written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
