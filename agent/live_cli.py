@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--venue", choices=["live"], default="live", help=argparse.SUPPRESS)
     p.add_argument("--network", choices=["mainnet", "testnet"], default="testnet", help="default testnet")
     p.add_argument("--base-url", help="REST base URL; overrides --network (e.g. http://127.0.0.1:3001 for "
-                                      "twin serve). Any URL other than the mainnet one signs as testnet.")
+                                      "twin serve). Any URL other than the mainnet one signs as testnet. No user or password "
+                                      "in it (refused: it would be printed; the venue needs none).")
     p.add_argument("--coin", help="coin to quote (default: the config's session.coin); HIP-3 as dex:COIN")
     p.add_argument("--dex", help="HIP-3 dex name; --coin X --dex d quotes d:X")
     p.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
@@ -210,6 +211,11 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     base_url = (args.base_url or (MAINNET_URL if args.network == "mainnet" else TESTNET_URL)).strip().rstrip("/")
     if not re.match(r"^https?://", base_url):
         raise UsageError(f"--base-url {args.base_url!r}: expected http://host:port or https://host")
+    if "@" in base_url.split("://", 1)[1].split("/", 1)[0]:
+        # (not echoed: the value holds the credential) the URL is shown in the console, the start record, the
+        # summary and every gateway error; the venue needs no login (an action is authenticated by its signature)
+        raise UsageError("--base-url: a user or password in the URL would be printed in the logs and the run folder; "
+                         "the venue needs none (actions are signed): give the host alone")
     if venue_key(base_url) == venue_key(MAINNET_URL):
         # one spelling: the gateway signs as mainnet by this URL alone, and the confirmation below keys on it (the
         # host in capitals or with :443 was taken for a custom venue: no confirmation asked, signed as testnet)
