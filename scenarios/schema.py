@@ -133,7 +133,9 @@ class StartState(FileModel):
 
 
 class Scenario(FileModel):
-    name: str = Field(..., min_length=1, description="Short identifier (the file's stem by convention).")
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description=(
+        "Short identifier (the file's stem by convention): letters, digits, '_', '.' and '-', as it names the "
+        "default run folder (runs/<name>-seed<S>; a '/' or '..' in it put that outside runs/)."))
     incident: str = Field(..., min_length=1, description="The live incident this reproduces.")
     description: str = Field(..., min_length=1, description="What happens, and why it would break a naive agent.")
     market: MarketSpec = Field(default_factory=MarketSpec, description="The market process.")

@@ -38,6 +38,17 @@ def test_errors_name_the_file_and_the_field_path(tmp_path):
         assert field in msg, msg
 
 
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "..", " spaced"])
+def test_a_name_that_would_put_the_run_folder_elsewhere_is_refused(tmp_path, name):
+    """The name makes the default run folder, runs/<name>-seed<S>: ``../`` in it put the run outside runs/ (a
+    review), and ``/`` in a subfolder."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("name: tiny", f"name: {name!r}"))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(bad)
+    assert "name: String should match pattern" in str(e.value)
+
+
 def test_infinity_and_booleans_for_numbers_are_refused_in_every_section(tmp_path):
     """The agent section, the twin's, the synthetic market's, chaos and seeds: ``.inf`` and ``true`` are not
     numbers (Python would take them for infinity and 1, and ``check`` would pass the file)."""
