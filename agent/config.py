@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from agent.execution.budget import BudgetConfig
 from agent.execution.reconcile import ReconcileConfig
@@ -35,12 +35,16 @@ class ValidationConfig(FileModel):
 
 class SessionConfig(FileModel):
     coin: str = Field("BTC", description="Coin to quote (HIP-3 coins as 'dex:COIN').")
-    cycle_s: float = Field(0.5, gt=0, description="Quote-cycle timer period, s (the budget may stretch requotes).")
+    cycle_s: float = Field(0.5, ge=0.01, description=(
+        "Quote-cycle timer period, s (the budget may stretch requotes); 10 ms at least: the venue answers in some "
+        "60 ms, and a run ticking faster only ticks (a twin hour at 1 ns took hours)."))
     collateral_usd: float = Field(100_000.0, gt=0, description=(
         "The equity the drawdown rules measure from (safety.drawdown_*, graduation.demote_drawdown), USDC. Twin "
         "sessions: what the account starts with. Live: the account's value at the start unless set here (set it "
         "to risk a part of the account)."))
-    quota_poll_s: float = Field(10.0, ge=0, description="How often the venue's rate-limit status is queried, s.")
+    quota_poll_s: float = Field(10.0, ge=0, description=(
+        "How often the venue's rate-limit status is queried, s: 1 or more (each query weighs 2 of the IP's "
+        "1200 a minute), or 0 for never."))
     book_feed: Literal["fast", "standard"] = Field("fast", description=(
         "Live: the venue's l2Book feed. 'fast' (\"fast\": true in the subscription): 5 levels a side, pushed at "
         "most every 0.5 s; 'standard': 20 levels, which the venue reportedly pushes at most every 5 s since July "
@@ -57,10 +61,18 @@ class SessionConfig(FileModel):
         "The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB; the full one "
         "becomes decisions-000001.jsonl, -000002, ... (oldest first), never written again: compress or move "
         "them while the agent runs. Nothing is deleted."))
-    checkpoint_s: float = Field(60.0, gt=0, description=(
+    checkpoint_s: float = Field(60.0, ge=1.0, description=(
         "Live runs with a run folder: state.json, level_history.json and summary.json are rewritten this often "
         "while the run goes on (stop_reason null until it ends), s: a process killed outright leaves them this "
         "old at most."))
+
+    @field_validator("quota_poll_s")
+    @classmethod
+    def _poll_or_never(cls, v: float) -> float:
+        if 0 < v < 1.0:
+            raise ValueError("must be 0 (never) or at least 1 s: a poll weighs 2 of the IP's 1200 a minute, and a "
+                             "twin run polling every few ns does nothing else")
+        return v
 
     @property
     def log_segment_bytes(self) -> int:

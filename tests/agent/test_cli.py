@@ -295,6 +295,24 @@ def test_a_config_with_infinity_or_a_boolean_for_a_number_exits_2_naming_file_fi
     assert str(bad) in err and f"{field}: " in err and f"(got {shown})" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("text, field, shown", [
+    ("session: {cycle_s: 1.0e-9}", "session.cycle_s", "1e-09"),
+    ("session: {quota_poll_s: 1.0e-9}", "session.quota_poll_s", "1e-09"),
+    ("session: {checkpoint_s: 0.001}", "session.checkpoint_s", "0.001"),
+])
+def test_an_interval_too_short_to_mean_anything_exits_2_naming_it(tmp_path, capsys, text, field, shown):
+    """A cycle or a quota poll every nanosecond was accepted, and the run only ticked: a twin hour took hours (a
+    review). The intervals have floors that say why (10 ms a cycle, a second a poll or a checkpoint)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + "\n")
+    assert main(["--config", str(bad), "--show-config"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and f"{field}: " in err and f"(got {shown})" in err and "Traceback" not in err
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("session: {cycle_s: 0.01, quota_poll_s: 0, checkpoint_s: 1}\n")  # the floors, and polling off
+    assert main(["--config", str(ok), "--show-config"]) == 0
+
+
 def test_level_names_numbers_in_exponent_form_and_real_booleans_still_load(tmp_path, capsys):
     from agent.config import AgentConfig
     from agent.graduation import ExposureLevel
