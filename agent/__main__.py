@@ -132,12 +132,15 @@ def market_problem(coin: str, params, params_file: str | None) -> str | None:
         return (f"session.coin {coin!r} is not an instrument of the twin ({source} list {', '.join(listed)}): "
                 f"add it under instruments in a --params file, with a market under markets")
     if coin not in params.markets:
+        # the preset a HIP-3 coin's market is like, the default one otherwise (the thin preset for BTC, and BTC
+        # twice in one dict, was what this suggested for a params file without BTC's market)
+        preset, like = ("M.thin_hip3()", "the thin HIP-3 preset") if ":" in coin else ("M()", "the default market")
+        markets = f"{{{coin!r}: {preset}}}" if coin == "BTC" else f"{{'BTC': M(), {coin!r}: {preset}}}"
         return (f"the twin has no market for session.coin {coin!r} ({source} have markets for "
                 f"{', '.join(params.markets) or 'no coin'}): its book would stay empty and the agent never quote. "
-                f"Give --params a file with one under markets; for the thin HIP-3 preset: python -c \"from twin.params "
+                f"Give --params a file with one under markets; for {like}: python -c \"from twin.params "
                 f"import TwinParams; from twin.market.synthetic import SyntheticMarketParams as M; "
-                f"print(TwinParams(markets={{'BTC': M(), {coin!r}: M.thin_hip3()}}).model_dump_json(indent=2))\" "
-                f"> params.json")
+                f"print(TwinParams(markets={markets}).model_dump_json(indent=2))\" > params.json")
     return None
 
 

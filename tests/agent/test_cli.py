@@ -132,6 +132,14 @@ def test_a_coin_the_twin_cannot_trade_exits_2_saying_why_and_the_suggested_param
     params.write_text(subprocess.run([sys.executable] + cmd[1:], capture_output=True, text=True, check=True).stdout)
     assert main(["--config", str(lit), "--params", str(params), "--duration", "2m", "--quiet", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cycles"] > 0
+    # a params file without BTC's market: the suggestion is BTC's default market (it was the thin HIP-3 preset, in
+    # a dict naming BTC twice)
+    from twin.params import TwinParams
+    bare = tmp_path / "bare.json"
+    bare.write_text(TwinParams(markets={}).model_dump_json())
+    assert main(["--params", str(bare), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "for the default market" in err and "markets={'BTC': M()}" in err and "thin_hip3" not in err
 
 
 def test_venue_live_goes_to_the_live_cli_which_refuses_to_run_without_a_key(monkeypatch, capsys):
