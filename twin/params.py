@@ -72,7 +72,12 @@ class TwinParams(FileModel):
     def _markets_are_listed(self) -> "TwinParams":
         """A market runs the book of a listed coin: its tick and lot come from the instrument (without one the
         twin died building its markets, on a bare KeyError)."""
-        listed = {i.coin for i in self.instruments}
+        coins = [i.coin for i in self.instruments]
+        twice = sorted({c for c in coins if coins.count(c) > 1})
+        if twice:
+            # (one was used for the tick and lot, the other for the asset id: whichever a lookup met first)
+            raise ValueError(f"instruments list {twice} more than once: one coin is one instrument")
+        listed = set(coins)
         unlisted = [c for c in self.markets if c not in listed]
         if unlisted:
             raise ValueError(f"markets {unlisted} name no coin of instruments (they list {sorted(listed)})")

@@ -87,3 +87,13 @@ def test_a_market_for_a_coin_no_instrument_lists_is_refused_naming_it(tmp_path):
     # it used to load, and the twin then died building its markets on a bare KeyError: 'ETH'
     p, lines = _refused(tmp_path, '{"markets": {"ETH": {}}}')
     assert any("markets" in line and "'ETH'" in line and "instruments" in line for line in lines[1:])
+
+
+def test_a_coin_listed_twice_among_the_instruments_is_refused(tmp_path):
+    """Two instruments of one coin were accepted, and a lookup took whichever it met first (a review)."""
+    import json
+    data = json.loads(TwinParams().to_json())
+    data["instruments"].append(dict(data["instruments"][0]))
+    p, lines = _refused(tmp_path, json.dumps(data))
+    coin = data["instruments"][0]["name"]  # (a main-dex coin: its name is its coin)
+    assert any(f"instruments list ['{coin}'] more than once" in line for line in lines), lines
