@@ -11,10 +11,8 @@ import dataclasses
 import gzip
 import json
 import math
-import typing
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -551,68 +549,17 @@ def _numbered_lines(files: list[Path], progress=None) -> Iterator[tuple[str, byt
 
 
 def _event(d: dict, where: str):
-    """The event a journal's line (at ``where``) holds; ValueError naming the line, the field and its value if it
-    holds none, or a field of the wrong type (the decoder passes a JSON value on as it is)."""
-    from agent.audit.event_log import decode
+    """The event a journal's line (at ``where``) holds; ValueError naming the line, and the field and its value
+    when one is not of its type (the decoder's FieldError), if it holds none. Its time must be finite: a run's
+    span and every duration are differences of times."""
+    from agent.audit.event_log import FieldError, decode
 
     try:
         ev = decode(d)
+    except FieldError as e:
+        raise ValueError(f"{where}: {e}") from None
     except (ValueError, TypeError, KeyError, IndexError) as e:
         raise ValueError(f"{where}: not an event ({e})") from None
-    bad = _bad_field(ev)
-    if bad is not None:
-        name, value, why = bad
-        raise ValueError(f"{where}: {type(ev).__name__}.{name} {_short(value)}: {why}")
+    if not math.isfinite(ev.ts):
+        raise ValueError(f"{where}: {type(ev).__name__}.ts {ev.ts!r}: not a finite time")
     return ev
-
-
-def _short(v, width: int = 60) -> str:
-    text = repr(v)
-    return text if len(text) <= width else text[:width] + "..."
-
-
-@lru_cache(maxsize=None)
-def _field_types(cls: type) -> tuple[tuple[str, object], ...]:
-    hints = typing.get_type_hints(cls)
-    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
-
-
-def _bad_field(obj) -> tuple[str, object, str] | None:
-    """(field, value, why) of the first field of the event ``obj`` whose value is not of its type; None: all are.
-    Its time must be finite (a run's span and every duration are differences of times)."""
-    for name, tp in _field_types(type(obj)):
-        v = getattr(obj, name)
-        bad = _why_not(v, tp)
-        if bad is not None:
-            path, value, why = bad
-            return name + path, value, why
-        if name == "ts" and not math.isfinite(v):
-            return name, v, "not a finite time"
-    return None
-
-
-def _why_not(v, tp) -> tuple[str, object, str] | None:
-    """(path inside ``v``, the value there, why) if ``v`` is not a ``tp`` as the journal's decoder gives it back;
-    None if it is. Enums are checked by the decoder."""
-    if tp is float:
-        return None if type(v) in (int, float) else ("", v, "not a number")
-    if tp is int:
-        return None if type(v) is int or (type(v) is float and v.is_integer()) else ("", v, "not an integer")
-    if tp is bool:
-        return None if type(v) is bool else ("", v, "not true or false")
-    if tp is str:
-        return None if type(v) is str else ("", v, "not a string")
-    if dataclasses.is_dataclass(tp):
-        bad = _bad_field(v)
-        return None if bad is None else ("." + bad[0], bad[1], bad[2])
-    if typing.get_origin(tp) is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            args = (args[0],) * len(v)
-        elif len(v) != len(args):
-            return "", v, f"not {len(args)} items"
-        for i, (x, a) in enumerate(zip(v, args)):
-            bad = _why_not(x, a)
-            if bad is not None:
-                return f"[{i}]{bad[0]}", bad[1], bad[2]
-    return None

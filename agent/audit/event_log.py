@@ -52,54 +52,176 @@ def _plain(v):
 
 
 def decode(d: dict):
-    """The event a dict from ``encode`` describes; ValueError naming what is wrong with it."""
+    """The event a dict from ``encode`` describes; ValueError naming what is wrong with it, and FieldError (a
+    ValueError) naming the field, its value and why when one is not of its type (``BookUpdated.bids[0][0] None:
+    not a number``): a journal's reader (the replay, calibration) then says which, where it took the value on as
+    it was and failed far from the line, or fitted from it."""
     name = d.get("e")
     cls = EVENT_TYPES.get(name)
     if cls is None:
         raise ValueError(f"unknown event {name!r}")
-    return _builder(cls)(d)
+    try:
+        return _builder(cls)(d)
+    except FieldError as e:
+        raise e.at(cls.__name__) from None
+
+
+class FieldError(ValueError):
+    """A field whose value is not of its type: ``path`` to it (``bids[0][0]``, ``ts``), the value, and why."""
+
+    def __init__(self, value, why: str, path: str = "") -> None:
+        self.value, self.why, self.path = value, why, path
+        shown = repr(value)
+        super().__init__(f"{path} {shown if len(shown) <= 60 else shown[:60] + '...'}: {why}")
+
+    def at(self, outer: str) -> "FieldError":
+        """The same error seen from the record (or field) holding this one."""
+        sep = "" if not self.path or self.path.startswith("[") else "."
+        return FieldError(self.value, self.why, outer + sep + self.path)
 
 
 @lru_cache(maxsize=None)
 def _builder(cls: type) -> Callable[[Any], Any]:
     """A function from the JSON form to ``cls``, made once per class from its type hints."""
     hints = typing.get_type_hints(cls)
-    convs = [(f.name, _converter(hints[f.name])) for f in dataclasses.fields(cls)]
+    # per field: its name, the types JSON gives back that are taken as they are (no call: most values), and the
+    # converter for the rest (which converts, or refuses with a FieldError)
+    convs = [(f.name, _TAKEN.get(hints[f.name], ()), _converter(hints[f.name])) for f in dataclasses.fields(cls)]
 
     def build(d):
+        if type(d) is not dict:
+            raise FieldError(d, "not a record")
         kw = {}
-        for name, conv in convs:
+        for name, taken, conv in convs:
             if name in d:
-                kw[name] = conv(d[name]) if conv is not None else d[name]
+                v = d[name]
+                if type(v) in taken:
+                    kw[name] = v
+                    continue
+                try:
+                    kw[name] = conv(v)
+                except FieldError as e:
+                    raise e.at(name) from None
         return cls(**kw)
     return build
 
 
-def _converter(tp) -> Callable[[Any], Any] | None:
-    """None for what JSON gives back as it was (str, int, float, bool). (No event has an optional or union field
-    yet: one added would fail the round-trip test until it is handled here.)"""
+def _converter(tp) -> Callable[[Any], Any]:
+    """A check and conversion from what JSON gives back to a value of ``tp``. (No event has an optional or union
+    field yet: one added would fail the round-trip test until it is handled here.)"""
     origin = typing.get_origin(tp)
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            item = _converter(args[0])
-            return (lambda v: tuple(v)) if item is None else (lambda v: tuple(item(x) for x in v))
-        items = [_converter(a) for a in args]
-        return lambda v: tuple(x if c is None else c(x) for c, x in zip(items, v))
+            return _tuple_of(_converter(args[0]))
+        return _fixed_tuple([_converter(a) for a in args])
     if tp is tuple:
-        return tuple
+        return lambda v: tuple(_items(v))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp
+        return _enum(tp)
     if dataclasses.is_dataclass(tp):
         return _builder(tp)
-    if tp is float:
-        return _float
-    return None
+    return _SCALARS.get(tp, _as_is)
+
+
+def _items(v) -> list:
+    if type(v) is not list and type(v) is not tuple:
+        raise FieldError(v, "not a list")
+    return v
+
+
+def _tuple_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    def conv(v):
+        try:
+            return tuple([item(x) for x in _items(v)])
+        except FieldError:
+            if type(v) is not list and type(v) is not tuple:
+                raise
+            _located(item, v)  # (the slow path, once: which item)
+            raise
+    return conv
+
+
+def _fixed_tuple(items: list[Callable[[Any], Any]]) -> Callable[[Any], tuple]:
+    n = len(items)
+    if all(c is _float for c in items):  # a book level's (px, sz): numbers, taken without a call each
+        def numbers(v):
+            if (type(v) is list or type(v) is tuple) and len(v) == n and all(type(x) in _NUMBER for x in v):
+                return tuple(v)
+            return conv(v)  # (converts the named non-finite ones, or says what is wrong)
+    else:
+        numbers = None
+
+    def conv(v):
+        if len(_items(v)) != n:
+            raise FieldError(v, f"not {n} items")
+        try:
+            return tuple([c(x) for c, x in zip(items, v)])
+        except FieldError:
+            _located(items, v)
+            raise
+    return numbers or conv
+
+
+def _located(convs, v) -> None:
+    """Raise the FieldError of the first item of ``v`` its converter (one for all, or one each) refuses, with
+    the item's index in its path."""
+    for i, x in enumerate(v):
+        try:
+            (convs[i] if type(convs) is list else convs)(x)
+        except FieldError as e:
+            raise e.at(f"[{i}]") from None
+
+
+def _enum(tp: type) -> Callable[[Any], Any]:
+    def conv(v):
+        try:
+            return tp(v)
+        except ValueError:
+            raise FieldError(v, f"not a {tp.__name__}") from None
+    return conv
 
 
 def _float(v):
     """A float field's value: a number as JSON gave it back, or the name a non-finite one was written as."""
-    return float(v) if type(v) is str else v
+    t = type(v)
+    if t is float or t is int:
+        return v
+    if t is str:
+        try:
+            return float(v)
+        except ValueError:
+            pass
+    raise FieldError(v, "not a number")
+
+
+def _int(v):
+    if type(v) is int:
+        return v
+    if type(v) is float and v.is_integer():
+        return int(v)
+    raise FieldError(v, "not an integer")
+
+
+def _bool(v):
+    if type(v) is bool:
+        return v
+    raise FieldError(v, "not true or false")
+
+
+def _str(v):
+    if type(v) is str:
+        return v
+    raise FieldError(v, "not a string")
+
+
+def _as_is(v):
+    return v
+
+
+_SCALARS = {float: _float, int: _int, bool: _bool, str: _str}
+_NUMBER = frozenset((float, int))
+_TAKEN = {float: _NUMBER, int: frozenset((int,)), bool: frozenset((bool,)), str: frozenset((str,))}
 
 
 class EventJournal:

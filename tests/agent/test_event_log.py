@@ -56,6 +56,24 @@ def test_unknown_events_are_refused_by_name():
         decode({"e": "Nope", "ts": 1.0})
 
 
+@pytest.mark.parametrize("field, value, says", [
+    ("ts", None, "BookUpdated.ts None: not a number"),
+    ("coin", 5, "BookUpdated.coin 5: not a string"),
+    ("bids", [[None, 1.0]], "BookUpdated.bids[0][0] None: not a number"),
+    ("bids", [[100.0]], "BookUpdated.bids[0] [100.0]: not 2 items"),
+    ("asks", 7, "BookUpdated.asks 7: not a list"),
+])
+def test_a_field_not_of_its_type_is_refused_naming_its_path_value_and_why(field, value, says):
+    """The decoder took a JSON value on as it was: a time of null, a price of null, became an event that failed
+    far from its line (a TypeError out of the replay, or a fit skewed by it). It checks each against its type."""
+    from agent.audit.event_log import FieldError
+    d = encode(ev.BookUpdated(1.0, "BTC", ((100.0, 1.0),), ((101.0, 1.0),)))
+    with pytest.raises(FieldError) as e:
+        decode({**d, field: value})
+    assert str(e.value) == says
+    assert decode({**d, "ts": 1, "venue_time_ms": 5.0}).venue_time_ms == 5  # JSON's forms of a number still read
+
+
 def test_the_journal_writes_the_start_the_events_and_the_shutdown_in_order(tmp_path):
     j = EventJournal(JsonlWriter(tmp_path / "events.jsonl"))
     j.start({"type": "start", "ts": 0.0, "seed": 3})
