@@ -245,10 +245,9 @@ class AgentCore:
             # (a cancel-all's items: the orders counted live before it; it leaves them live until answered)
             weight, n, cancels_only = request_cost(c, len(self.tracker.live_set))
             self.tracker.on_command(c, ts)
-            self.budget.note_request(ts, weight)
+            self.budget.note_request(ts, weight, n)
             if n:
                 self.graduation.note_request(ts, n)
-                self.budget.spend(ts, n, is_cancel=cancels_only)
                 adds = adds or not cancels_only
         if adds:
             wc_long, wc_short = self.tracker.worst_case_positions()

@@ -41,28 +41,35 @@ class BudgetConfig(FileModel):
 
 
 class RequestBudget:
-    __slots__ = ("cfg", "cap", "used", "_spends", "_ip", "_ip_total", "_background", "_quote_ip")
+    __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip")
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
         self.cap = cfg.assumed_cap
         self.used = 0
-        self._spends: deque[tuple[float, int]] = deque()  # (ts, items) of requests sent in the last minute
-        self._ip: deque[tuple[float, int]] = deque()  # (ts, weight) of requests in the last minute
+        # (ts, IP weight, address items) of the requests sent in the last minute: the IP limit's window, and
+        # what a quota poll cannot have seen (its reply is never a minute late: its timeout is shorter)
+        self._recent: deque[tuple[float, int, int]] = deque()
         self._ip_total = 0
         # read every quote cycle: the background weight, and the weight requoting may bring the minute's up to
         self._background = cfg.background_weight_per_minute
         self._quote_ip = cfg.ip_quote_frac * cfg.ip_weight_per_minute
 
-    def note_request(self, ts: float, weight: int) -> None:
-        """Account a REST request's IP weight (actions weigh 1 + n//40; info requests 2-20)."""
-        self._ip.append((ts, weight))
+    def note_request(self, ts: float, weight: int, items: int = 0) -> None:
+        """A request sent at ``ts``: its REST IP weight (actions weigh 1 + n//40; info requests 2-20) and its
+        address items (n per batch element, as the venue counts; 0 for an info request)."""
+        self._prune(ts)
+        self._recent.append((ts, weight, items))
         self._ip_total += weight
+        self.used += items
 
-    def ip_used(self, ts: float) -> int:
-        w = self._ip
+    def _prune(self, ts: float) -> None:
+        w = self._recent
         while w and w[0][0] <= ts - 60.0:
             self._ip_total -= w.popleft()[1]
+
+    def ip_used(self, ts: float) -> int:
+        self._prune(ts)
         return self._ip_total + self._background
 
     def ip_allows_quoting(self, ts: float) -> bool:
@@ -77,19 +84,13 @@ class RequestBudget:
         """The venue's count, plus what it cannot have seen: the requests sent after its poll left, or up to
         ``in_flight_s`` before (a poll of unknown send time counts from its reply)."""
         since = (ev.requested_ts if ev.requested_ts >= 0 else ev.ts) - self.cfg.in_flight_s
-        s = self._spends
-        while s and s[0][0] < since:
-            s.popleft()
+        unseen = 0
+        for t, _, items in reversed(self._recent):
+            if t < since:
+                break
+            unseen += items
         self.cap = ev.cap
-        self.used = ev.used + sum(n for _, n in s)
-
-    def spend(self, ts: float, n: int, is_cancel: bool = False) -> None:
-        """``n`` address items sent at ``ts``."""
-        self.used += n
-        s = self._spends
-        s.append((ts, n))
-        while s[0][0] < ts - 60.0:  # a poll's reply is never this late (its timeout is shorter)
-            s.popleft()
+        self.used = ev.used + unseen
 
     @property
     def headroom(self) -> int:

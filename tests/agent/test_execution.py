@@ -568,7 +568,7 @@ def test_budget_reserve_is_only_spent_by_cancels(cap, used, reqs):
         if b.can_spend(n, is_cancel):
             if not is_cancel:
                 assert b.headroom - n >= b.reserve
-            b.spend(0.1 * i, n, is_cancel)
+            b.note_request(0.1 * i, 1, n)
 
 
 def test_a_quota_poll_does_not_forget_the_requests_still_on_their_way():
@@ -576,9 +576,9 @@ def test_a_quota_poll_does_not_forget_the_requests_still_on_their_way():
     without them. Taking that count as it is gave back up to a cycle's items, and places spent the reserve."""
     b = RequestBudget(BudgetConfig(reserve_frac=0.05, in_flight_s=1.0))
     b.on_quota(QuotaStatus(0.1, 9000, 10000, 0.0, requested_ts=0.0))
-    b.spend(5.0, 30)  # long before the next poll: the venue has it
-    b.spend(9.9, 20)  # sent just before the poll: it may arrive after it
-    b.spend(10.05, 20)  # sent while the poll was on its way
+    b.note_request(5.0, 1, 30)  # long before the next poll: the venue has it
+    b.note_request(9.9, 1, 20)  # sent just before the poll: it may arrive after it
+    b.note_request(10.05, 1, 20)  # sent while the poll was on its way
     b.on_quota(QuotaStatus(10.2, 9030, 10000, 0.0, requested_ts=10.0))
     assert b.used == 9070  # the venue's 9030, and the 40 it may not have seen
     b.on_quota(QuotaStatus(20.2, 9070, 10000, 0.0, requested_ts=20.0))
@@ -606,7 +606,7 @@ def test_the_budget_never_counts_fewer_items_than_the_venue_has(requests, polls)
         if isinstance(x, QuotaStatus):
             b.on_quota(x)
         else:
-            b.spend(t, requests[x][1])
+            b.note_request(t, 1, requests[x][1])
             sent_so_far.append(x)
         assert b.used >= venue_used(t, sent_so_far)  # (of the requests the agent has sent by now)
 
