@@ -110,8 +110,27 @@ def test_coin_filter_and_default_coin(tmp_path):
     assert list(c.t) == [0.0, 1.5] and list(c.kind) == [BOOK, TRADE]
     assert list(c.trade_px) == [10.5] and list(c.trade_side) == [-1] and c.mid[1] == pytest.approx(10.55)
     assert eth.next_chunk() is None
-    btc = ReplayMarket(path, coin="BTC").next_chunk()
-    assert list(btc.trade_px) == [99.0] and btc.bid_px.shape == (0, 20) and np.isnan(btc.mid[0])
+    # a coin with trades but no book: the twin would have run without a market (its mid nan all along)
+    with pytest.raises(ReplayFormatError, match=r"two.jsonl: no l2Book line for coin 'BTC' \(the file's coins: ETH\)"):
+        ReplayMarket(path, coin="BTC")
+    with pytest.raises(ReplayFormatError, match=r"no l2Book line for coin 'SOL' \(the file's coins: ETH\)"):
+        ReplayMarket(path, coin="SOL")
+
+
+def test_a_blocks_trades_come_before_its_book_on_equal_times(tmp_path):
+    """The venue's book of a block shows the levels after the block's trades, both stamped with its time."""
+    lv = [[{"px": "10.5", "sz": "1", "n": 1}], [{"px": "10.6", "sz": "2", "n": 1}]]
+    lines = [{"channel": "l2Book", "data": {"coin": "ETH", "time": 1000, "levels": lv}},
+             {"channel": "l2Book", "data": {"coin": "ETH", "time": 2000, "levels": lv}},
+             {"channel": "trades", "data": [{"coin": "ETH", "side": "A", "px": "10.5", "sz": "0.3", "time": 2000}]},
+             {"channel": "trades", "data": [{"coin": "ETH", "side": "B", "px": "10.6", "sz": "0.1", "time": 3000}]},
+             {"channel": "l2Book", "data": {"coin": "ETH", "time": 2500, "levels": lv}}]
+    path = tmp_path / "eth.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    m = ReplayMarket(path)
+    c = m.next_chunk()
+    assert list(c.t) == [0.0, 1.0, 1.0, 1.5, 2.0] and list(c.kind) == [BOOK, TRADE, BOOK, BOOK, TRADE]
+    assert m.span_s == 2.0
 
 
 @pytest.mark.parametrize("line, field", [

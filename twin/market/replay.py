@@ -74,15 +74,23 @@ class ReplayMarket:
         self.path = Path(path)
         self.chunk_seconds = chunk_seconds
         self.levels = levels
-        books, trades, self.coin = self._read(coin)
-        # Events in time order; file order on equal times (sorted() is stable).
+        books, trades, self.coin, coins = self._read(coin)
+        if not books:
+            seen = ", ".join(sorted(coins)) or "none"
+            raise ReplayFormatError(f"{self.path}: no l2Book line for coin {self.coin!r} (the file's coins: {seen}): "
+                                    f"the twin would run without a market")
+        # Events in time order; on equal times a block's trades before its book (the venue stamps both with the
+        # block's time, and its book already shows the levels after the trades: read first, the smaller level
+        # counted as cancels ahead of a resting order and the trades then took that queue again); otherwise
+        # file order (sorted() is stable).
         events = sorted([(t, BOOK, i) for i, (t, _, _) in enumerate(books)]
-                        + [(t, TRADE, i) for i, (t, _) in enumerate(trades)], key=lambda e: e[0])
+                        + [(t, TRADE, i) for i, (t, _) in enumerate(trades)], key=lambda e: (e[0], e[1] != TRADE))
         # Renumber books and trades in time order so a chunk's rows are one contiguous slice.
         book_order = [i for _, k, i in events if k == BOOK]
         trade_order = [i for _, k, i in events if k == TRADE]
         t_ms = np.array([e[0] for e in events], dtype=np.float64)
-        self._t = (t_ms - t_ms[0]) / 1000.0 if t_ms.size else t_ms
+        self._t = (t_ms - t_ms[0]) / 1000.0
+        self.span_s = float(self._t[-1])  # the recording's length: the twin's market stands still after it
         self._kind = np.array([e[1] for e in events], dtype=np.int8)
         self._idx = np.empty(len(events), dtype=np.int32)  # global book or trade row, in time order
         self._idx[self._kind == BOOK] = np.arange(len(book_order), dtype=np.int32)
@@ -113,8 +121,9 @@ class ReplayMarket:
         self._pos = 0
         self._chunk_no = 0
 
-    def _read(self, coin: str | None) -> tuple[list, list, str]:
+    def _read(self, coin: str | None) -> tuple[list, list, str, set]:
         books: list[tuple[float, tuple, tuple]] = []  # (time_ms, (bid px, bid sz), (ask px, ask sz))
+        coins: set[str] = set()  # every coin with a book (for the error when the chosen one has none)
         trades: list[tuple[float, tuple]] = []  # (time_ms, (px, sz, side))
         with open(self.path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -140,6 +149,7 @@ class ReplayMarket:
                         side = f.array(side, field)
                         sides.append(([f.number(lv, "px", f"{field}[{j}].px") for j, lv in enumerate(side)],
                                       [f.number(lv, "sz", f"{field}[{j}].sz") for j, lv in enumerate(side)]))
+                    coins.add(str(c))
                     if c == coin:
                         books.append((t_ms, sides[0], sides[1]))
                 elif channel == "trades":
@@ -154,7 +164,7 @@ class ReplayMarket:
                         sz = f.number(tr, "sz", f"data[{j}].sz")
                         if c == coin:
                             trades.append((t_ms, (px, sz, 1 if side == "B" else -1)))
-        return books, trades, coin or ""
+        return books, trades, coin or "", coins
 
     def next_chunk(self) -> MarketChunk | None:
         n = self._t.size
