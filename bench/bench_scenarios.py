@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python bench/bench_scenarios.py` from a checkout without an install
 
-from scenarios.runner import COLD_PREROLL_S, WIND_DOWN_S, run_scenario  # noqa: E402
+from scenarios.runner import WIND_DOWN_S, run_scenario  # noqa: E402
 from scenarios.schema import load_scenario  # noqa: E402
 from bench_twin import raw_simpy_timeouts  # noqa: E402
 
@@ -30,7 +30,7 @@ GOAL_S = 120.0
 
 def simulated_s(scenario) -> float:
     """Simulated seconds of one run: the market's pre-roll, the agent's run, the wind-down."""
-    pre = scenario.start.warmup_s if scenario.start.models == "warm" else COLD_PREROLL_S
+    pre = scenario.preroll_s()
     return pre + scenario.duration_s + WIND_DOWN_S
 
 

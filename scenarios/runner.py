@@ -35,7 +35,6 @@ from twin.market.synthetic import SyntheticMarket
 from twin.messages import BookPush, TradePush
 from twin.seeding import rest_order, set_position, set_quota_remaining, set_traded_volume
 
-COLD_PREROLL_S = 1.0
 WIND_DOWN_S = 15.0
 SEEDED_CLOID_PREFIX = 0xDEAD  # orders left by "the earlier run": a prefix the agent's cloids never use
 
@@ -186,7 +185,7 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     cfg = scenario.agent
     coin = scenario.market.coin
     st = scenario.start
-    t0 = st.warmup_s if st.models == "warm" else COLD_PREROLL_S
+    t0 = scenario.preroll_s()
     params = scenario.twin_params()
     schedule = scenario.schedule(offset_s=t0)
     # the same seeding as agent.session.build_session: one seed → the same twin and the same agent

@@ -18,6 +18,9 @@ from twin.faults.chaos import (
     ChaosSchedule, Disconnect, Http429Burst, LatencySpike, MarketParam, PriceJump, QuotaSet, Regime, RejectionBurst,
 )
 from twin.market.synthetic import SyntheticMarketParams
+
+COLD_PREROLL_S = 1.0  # the market's pre-roll before the agent starts when its models are cold (warm: start.warmup_s)
+_MOVES_THE_MARKET = ("price_jump", "slide", "regime", "market_param")  # chaos a recorded market cannot play
 from twin.params import TwinParams
 from scenarios.invariants import InvariantSpec
 from twin.files import FileModel, describe_invalid, read_text, short_repr
@@ -174,6 +177,22 @@ class Scenario(FileModel):
         return self
 
     @model_validator(mode="after")
+    def _recorded_market_plays_as_recorded(self) -> "Scenario":
+        """A price jump, slide, regime or market parameter moves the synthetic market; a recorded one plays as
+        recorded, and the event was dropped without a word: a "crash" scenario on recorded data tested nothing
+        and its invariants held."""
+        if self.market.recorded:
+            for i, ev in enumerate(self.chaos):
+                if ev.kind in _MOVES_THE_MARKET:
+                    raise ValueError(f"chaos.{i} ({ev.kind}) moves the synthetic market, and market.recorded "
+                                     f"{self.market.recorded!r} plays as recorded: it would never happen")
+        return self
+
+    def preroll_s(self) -> float:
+        """The market's time before the agent starts (the runner's ``t0``)."""
+        return self.start.warmup_s if self.start.models == "warm" else COLD_PREROLL_S
+
+    @model_validator(mode="after")
     def _triggers_can_happen(self) -> "Scenario":
         """An invariant's trigger that cannot happen in this scenario is refused when the file is read. A time at
         or past the end (or before the start, or not finite) checked nothing, and the run said every invariant
@@ -255,12 +274,19 @@ def _check_recorded(p: Path, scenario: Scenario) -> None:
     from twin.market.replay import ReplayMarket
 
     try:
-        ReplayMarket(path, coin=scenario.market.coin)
+        market = ReplayMarket(path, coin=scenario.market.coin)
     except OSError as e:
         why = f"{path}: {e.strerror or e}"
     except ValueError as e:  # ReplayFormatError (naming the file, the line and the field), or not UTF-8
         why = str(e)
     else:
-        return
+        # Past its end the recording's last book stands still, still pushed with fresh times (no staleness check
+        # can see it), and the run said its invariants held over minutes of no market.
+        need = scenario.preroll_s() + scenario.duration_s
+        if market.span_s >= need:
+            return
+        why = (f"{path}: the recording is {market.span_s:g} s long, and the run needs {need:g} s of market (the "
+               f"pre-roll {scenario.preroll_s():g} s and duration_s {scenario.duration_s:g}): past its end the market "
+               f"would stand still")
     raise ScenarioError(f"{p}: invalid scenario:\n  market.recorded: {why} "
                         f"(got {short_repr(scenario.market.recorded)})")

@@ -254,6 +254,33 @@ def test_a_recorded_market_file_that_is_missing_or_not_a_recording_fails_check_n
     assert load_scenario(f).market.recorded_path(f.parent) == tmp_path / "data" / "rec.jsonl"  # whatever the cwd
 
 
+def test_a_recorded_market_must_cover_the_run_hold_the_coin_and_take_no_market_chaos(tmp_path, capsys):
+    """Each passed ``check`` and ran to "all invariants hold" on no market: a recording shorter than the run stood
+    still past its end (its last book pushed with fresh times), a file without the coin's book crashed ``run``
+    with a KeyError after making the run folder, and a price jump on recorded data was dropped without a word."""
+    sample = Path(__file__).resolve().parents[2] / "twin" / "data" / "sample_replay.jsonl"  # 39.6 s of BTC
+    (tmp_path / "rec.jsonl").write_bytes(sample.read_bytes())
+    f = tmp_path / "rec.yaml"
+    for extra, says in (
+            ("duration_s: 39\n", "the recording is 39.584 s long, and the run needs 40 s of market (the pre-roll 1 s "
+                                 "and duration_s 39)"),
+            ("start: {models: warm, warmup_s: 30}\n", "the run needs 50 s of market (the pre-roll 30 s"),
+            ("market: {coin: 'hyna:LIT', recorded: rec.jsonl}\n", "no l2Book line for coin 'hyna:LIT' (the file's coins: BTC)"),
+            ("chaos: [{kind: price_jump, at_s: 5, fraction: -0.1}]\n",
+             "chaos.0 (price_jump) moves the synthetic market, and market.recorded 'rec.jsonl' plays as recorded"),
+            ("chaos: [{kind: market_param, at_s: 5, name: vol_calm_per_sqrt_s, value: 0.001}]\n", "chaos.0 (market_param) moves")):
+        text = MINIMAL + ("" if "market:" in extra else "market: {recorded: rec.jsonl}\n") + extra
+        if extra.startswith("duration_s"):
+            text = text.replace("duration_s: 20\n", "")
+        f.write_text(text)
+        assert main(["check", str(f)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"{f}: invalid scenario") and says in err, err
+    f.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 38") + "market: {recorded: rec.jsonl}\n"
+                 "chaos: [{kind: disconnect, at_s: 5, duration_s: 2}]\n")
+    assert main(["check", str(f)]) == 0
+
+
 @pytest.mark.parametrize("invariant, says", [
     ("{name: no_liquidation, after: 't=5000'}", "invariants.1 (no_liquidation) after 't=5000' is not within the run"),
     ("{name: no_liquidation, after: 't=20'}", "after 't=20' is not within the run (0 to duration_s 20)"),
