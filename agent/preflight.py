@@ -46,9 +46,10 @@ async def preflight(gw, plan):
         if refusal is not None:
             raise Refused(refusal)
     told = [(basis_level, basis)] + ([(logging.WARNING, skew)] if skew else [])
-    short = unmargined(cfg, mid, account.account_value, asset.max_leverage, plan.coin)
-    if short:
-        told.append((logging.WARNING, short))
+    for warning in (unmargined(cfg, mid, account.account_value, asset.max_leverage, plan.coin),
+                    unplaceable_below(cfg, mid, asset.sz_decimals, plan.coin)):
+        if warning:
+            told.append((logging.WARNING, warning))
     return asset, mid, cfg, told, skew_s
 
 
@@ -125,19 +126,56 @@ def unmargined(cfg, mid: float, account_value: float, max_leverage: int, coin: s
 
 def unplaceable(cfg, mid: float, sz_decimals: int, coin: str) -> str | None:
     """Why no order of the run could ever be placed, or None: the venue's minimum order (its value,
-    ``quoting.ladder.min_notional_usd``, at the mid, on the coin's size grid) is more than ``risk.max_position``.
-    The defaults are BTC's (0.05): on a $0.10 coin the limit is half a cent and the minimum order 100 coins,
-    and a run would quote every cycle and place nothing, saying nothing."""
-    from agent.quoting.ladder import venue_min_size
+    ``quoting.ladder.min_notional_usd``, at the mid, on the coin's size grid) is more than the position limit at
+    the first level that places orders (``risk.max_position`` times the level's scale: a tenth at MicroLive, half
+    at Ramping). The defaults are BTC's (0.05): on a $0.10 coin the limit is half a cent and the minimum order 100
+    coins, and a run would quote every cycle and place nothing, saying nothing. A limit of $50 passed, and MicroLive
+    then worked to $5: 15 minutes without an order or a fill, and without fills no promotion out of it."""
+    from agent.graduation.exposure import ExposureLevel, position_limit_scale
+
     min_notional = cfg.quoting.ladder.min_notional_usd
-    lot = 10.0 ** -sz_decimals
-    min_sz = max(lot, venue_min_size(min_notional, mid, lot)) if mid > 0.0 else lot
     limit = cfg.risk.max_position
-    if min_sz <= limit + 1e-12:
+    min_sz = _min_order(cfg, mid, sz_decimals)
+    g = cfg.graduation
+    first = max(ExposureLevel(g.start_level), ExposureLevel.MICRO_LIVE)  # (Shadow places nothing but its exits)
+    if first > g.ceiling:  # a Shadow-only run: its exits are capped at the position, not the limit
+        first = ExposureLevel.SHADOW
+    scale = position_limit_scale(first) if first > ExposureLevel.SHADOW else 1.0
+    if min_sz <= limit * scale + 1e-12:
         return None
-    return (f"risk.max_position {limit:g} {coin} is {limit * mid:,.4g} USDC at the mid ({mid:g}), less than the "
-            f"venue's minimum order of {min_notional:g} USDC ({min_sz:.{sz_decimals}f} {coin}): no order could be "
-            f"placed. Set risk.max_position and quoting.order_size for {coin} in --config")
+    if min_sz > limit + 1e-12:  # (at no level)
+        return (f"risk.max_position {limit:g} {coin} is {limit * mid:,.4g} USDC at the mid ({mid:g}), less than the "
+                f"venue's minimum order of {min_notional:g} USDC ({min_sz:.{sz_decimals}f} {coin}): no order could be "
+                f"placed. Set risk.max_position and quoting.order_size for {coin} in --config")
+    return (f"risk.max_position {limit:g} {coin} ({limit * mid:,.4g} USDC at the mid, {mid:g}) is scaled by "
+            f"{scale:g} at {first.name}, the first level this run places orders at: {limit * scale:g} {coin}, less "
+            f"than the venue's minimum order of {min_notional:g} USDC ({min_sz:.{sz_decimals}f} {coin}). It could "
+            f"place nothing there, and without fills never be promoted out of it. Set risk.max_position to at least "
+            f"{min_sz / scale:g} {coin} in --config, or start higher (--start-level)")
+
+
+def unplaceable_below(cfg, mid: float, sz_decimals: int, coin: str) -> str | None:
+    """What to warn of, or None, when a level below the run's start that a demotion can reach (MicroLive, Ramping)
+    works to a limit under the venue's minimum order: demoted there, the run places nothing, and without fills is
+    never promoted back."""
+    from agent.graduation.exposure import ExposureLevel, position_limit_scale
+
+    min_sz = _min_order(cfg, mid, sz_decimals)
+    start = ExposureLevel(cfg.graduation.start_level)
+    stuck = [lv for lv in ExposureLevel if ExposureLevel.SHADOW < lv < start
+             and min_sz > cfg.risk.max_position * position_limit_scale(lv) + 1e-12]
+    if not stuck:
+        return None
+    names = ", ".join(f"{lv.name} (x{position_limit_scale(lv):g})" for lv in stuck)
+    return (f"risk.max_position {cfg.risk.max_position:g} {coin} scaled at {names} is less than the venue's minimum "
+            f"order ({min_sz:.{sz_decimals}f} {coin}): a demotion there places nothing and is never promoted back "
+            f"(no fills). {min_sz / position_limit_scale(stuck[0]):g} {coin} would let every level place")
+
+
+def _min_order(cfg, mid: float, sz_decimals: int) -> float:
+    from agent.quoting.ladder import venue_min_size
+    lot = 10.0 ** -sz_decimals
+    return max(lot, venue_min_size(cfg.quoting.ladder.min_notional_usd, mid, lot)) if mid > 0.0 else lot
 
 
 def oversized_position(position: float, cfg, coin: str) -> str | None:

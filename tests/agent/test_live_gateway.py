@@ -1613,6 +1613,32 @@ def test_a_limit_under_the_venues_minimum_order_is_refused_before_anything_is_se
                      r"venue's minimum order of 10 USDC \(0.000(10|11) BTC\)", err)  # (0.00011 a mid under 100,000)
 
 
+def test_a_limit_under_the_minimum_order_at_the_first_level_that_places_is_refused_and_below_the_start_warned():
+    """$50 of BTC passed the check on the unscaled limit; MicroLive then worked to a tenth of it, $5, under the
+    $10 minimum: a quarter of an hour without an order or a fill, and without fills no promotion out of it."""
+    from agent.graduation.exposure import ExposureLevel as L
+    from agent.preflight import unplaceable, unplaceable_below
+
+    small = AgentConfig.model_validate({"risk": {"max_position": 0.0005}})
+    said = unplaceable(small, 100_000.0, 5, "BTC")
+    assert said.startswith("risk.max_position 0.0005 BTC (50 USDC at the mid, 100000) is scaled by 0.1 at MICRO_LIVE, "
+                           "the first level this run places orders at: 5e-05 BTC, less than the venue's minimum order "
+                           "of 10 USDC (0.00010 BTC)") and "at least 0.001 BTC" in said
+    at = lambda level, ceiling="OPTIMIZED": small.model_copy(update={"graduation": small.graduation.model_copy(
+        update={"start_level": L[level], "ceiling": L[ceiling]})})
+    assert "0.5 at RAMPING" in unplaceable(at("RAMPING"), 30_000.0, 5, "BTC")  # $15, at Ramping $7.50
+    assert unplaceable(at("RAMPING"), 50_000.0, 5, "BTC") is None  # $25, at Ramping $12.50: one order
+    assert unplaceable(at("RAMPING"), 100_000.0, 5, "BTC") is None  # $50 at Ramping: $25
+    assert unplaceable(at("SHADOW", "SHADOW"), 100_000.0, 5, "BTC") is None  # Shadow only: its exits, capped at the position
+    assert unplaceable(at("FULL"), 100_000.0, 5, "BTC") is None
+    warned = unplaceable_below(at("FULL"), 100_000.0, 5, "BTC")
+    assert warned.startswith("risk.max_position 0.0005 BTC scaled at MICRO_LIVE (x0.1) is less than the venue's "
+                             "minimum order (0.00010 BTC): a demotion there places nothing")
+    assert unplaceable_below(AgentConfig(), 100_000.0, 5, "BTC") is None  # (it starts in Shadow: nothing below)
+    full = AgentConfig.model_validate({"risk": {"max_position": 0.01}, "graduation": {"start_level": "FULL"}})
+    assert unplaceable_below(full, 100_000.0, 5, "BTC") is None  # $1,000: MicroLive's $100 places
+
+
 def test_a_host_clock_far_from_the_venues_is_refused_and_a_small_skew_warned(capsys):
     """Every action's expiresAfter is our clock + risk.ack_timeout_s: 10 s behind the venue, each would arrive
     expired, refused at 5x a request's cost to the address budget, the agent never trading and never knowing why."""
