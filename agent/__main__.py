@@ -167,8 +167,9 @@ def format_summary(s: dict) -> str:
         ("", f"safety   {s['timeline']['safety']}  (0 Green … 4 Kill; one digit per "
              f"{s['timeline']['bucket_s']:.0f} s)"),
         ("signal weights", ", ".join(f"{k} {v:.2f}" for k, v in s["signal_weights"].items())),
-        ("requests", f"{s['requests']['items']} sent; venue used {s['requests']['venue_used']} of cap "
-                     f"{s['requests']['venue_cap']}"),
+        # (in summary.json's words: "sent" is actions, "items" what the venue's address budget counts)
+        ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items; venue used "
+                     f"{s['requests']['venue_used']} of cap {s['requests']['venue_cap']}"),
     ]
     w = max(len(k) for k, _ in rows)
     return "agent vs twin, seed {}\n".format(s["seed"]) + "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)

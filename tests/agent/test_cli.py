@@ -29,6 +29,9 @@ def test_twin_run_writes_the_documented_run_folder_and_is_reproducible(tmp_path,
     # two minutes in Shadow: no real fill, so no markout yet: null in the file, n/a on the console
     assert sa["fills"] == 0 and sa["markouts_bps"] == {"1s": None, "10s": None} == printed["markouts_bps"]
     assert "markouts           1s n/a, 10s n/a bps" in table
+    # the console's request figures in summary.json's words: actions sent, and the items the venue counts
+    req = sb["requests"]
+    assert f"requests           {req['sent']} actions, {req['items']} items; venue used {req['venue_used']}" in table
     _strict_json((a / "level_history.json").read_text())
     for s in (sa, sb):
         s.pop("wall_s"), s.pop("sim_s_per_wall_s")

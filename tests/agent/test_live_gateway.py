@@ -15,6 +15,7 @@ import shutil
 import signal
 import threading
 import time
+from pathlib import Path
 
 import aiohttp
 import numpy as np
@@ -1148,6 +1149,22 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     summary = json.loads((out / "summary.json").read_text())
     state = json.loads((out / "state.json").read_text())
     assert summary["stop_reason"] == "SIGINT" and summary["venue_open_orders"] == 0
+    # the README's summary.json table, less the twin's own keys it names (a tool written to the table got a
+    # KeyError on a live folder)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table, note = readme.split("`summary.json` keys:", 1)[1].split("A live run's `summary.json`", 1)
+    twin_only = set(re.findall(r"`([^`]+)`", note.split(":", 1)[0]))
+    documented = {k.split(".{")[0] for row in table.splitlines() if row.startswith("| `")
+                  for k in re.findall(r"`([^`]+)`", row.split("|")[1])}
+
+    def has(d, key):
+        for part in key.split("."):
+            if not isinstance(d, dict) or part not in d:
+                return False
+            d = d[part]
+        return True
+    assert "seed" in twin_only and "timeline.*" in twin_only
+    assert sorted(k for k in documented - twin_only if not k.startswith("timeline.") and not has(summary, k)) == []
     assert "stopping (SIGINT): every order pulled; waiting up to 5 s for the venue to list none of ours" in caplog.text
     assert summary["dead_man_switch"] == "off"  # the account is under $1M traded: never armed
     from agent.live_cli import format_live_summary
