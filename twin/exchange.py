@@ -28,13 +28,13 @@ from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
 from twin.faults.quota import AddressQuota, IpWeightLimiter, exchange_weight, info_weight
-from twin.faults.rejections import MODIFY_PREFIX, RejectionModel, RejectReason, order_error_text
+from twin.faults.rejections import MODIFY_PREFIX, RejectionModel, RejectReason, can_refuse, order_error_text
 from twin.funding import hourly_rate, next_settlement_ms, payment_usdc
 from twin.instruments import InstrumentSpec, price_is_valid, size_is_valid
 from twin.market.base import BOOK, MarketProcess, Shock
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import (
-    ANON_ADDRESS, SUCCESS, Action, ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction,
+    ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, SUCCESS, Action, ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction,
     ConnectionEvent, FillInfo, FillsPush, Filled, FundingInfo, FundingPush, HttpError, ModifyAction, NoopAction,
     OrderAction, OrderInfo, OrderSpec, OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction,
     StatusError, TradePush, TransportFailure, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
@@ -357,6 +357,10 @@ class Exchange:
             self._log("429", user, type(action).__name__)
             self._reply(on_reply, HttpError(429, "null"))
             return
+        if n > MAX_BATCH:  # (the served twin refuses it parsing the request; in process, the gateway's batch
+            # came through whole and was done, where the venue does none of it: a Kill's cancel-all of 201 orders)
+            self._reply(on_reply, ActionErr(OVER_WEIGHT))
+            return
         acct = self.accounts.get(user)
         if acct is None:
             self._reply(on_reply, ActionErr(f"Must deposit before performing actions. User: {user}"))
@@ -506,6 +510,7 @@ class Exchange:
             if book.min_ask < math.inf and not ba <= book.min_ask:
                 ba = book.min_ask
             return self._reject(RejectReason.BadAloPx, inst.asset_id, bbo=f"{_fmt(bb)}@{_fmt(ba)}")
+        increasing = 0.0
         if not spec.reduce_only:
             increasing = sz if (pos == 0.0 or (pos > 0) == spec.is_buy) else max(0.0, sz - abs(pos))
             if increasing > 0.0:
@@ -514,7 +519,7 @@ class Exchange:
                 if need > self._available_margin(acct, inst.dex) + 1e-9:
                     return self._reject(RejectReason.PerpMargin, inst.asset_id)
         drawn = self.rejections.draw(self.env.now)
-        if drawn is not None:
+        if drawn is not None and can_refuse(drawn, spec.tif, spec.reduce_only, increasing > 0.0):
             fmt = {"bbo": f"{_fmt(bb)}@{_fmt(ba)}"} if drawn == RejectReason.BadAloPx else {}
             return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid

@@ -122,6 +122,9 @@ class StatusError:
 
 
 SUCCESS = "success"  # the venue's bare string status for a successful cancel
+# The venue refuses a signed action of more than this many items, whole (measured for cancels; hyperliquid.md §2.4).
+MAX_BATCH = 200
+OVER_WEIGHT = f"Signed action over weight limit of {MAX_BATCH}."
 
 Status = Union[Resting, Filled, StatusError, str]
 

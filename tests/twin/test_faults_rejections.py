@@ -114,3 +114,47 @@ def test_params_name_the_bad_reason_and_rate():
         RejectionParams(rest_failure_prob=2.0)
     with pytest.raises(ValueError, match="NonceInvalid"):
         RejectionModel(RejectionParams(), np.random.default_rng(0)).add_burst(0.0, 1.0, 0.5, RejectReason.NonceInvalid)
+
+
+def _under_burst(reason, spec_of, position=0.0):
+    from twin import seeding
+    from twin.exchange import Exchange
+    from twin.faults.chaos import ChaosSchedule, RejectionBurst
+    from twin.messages import OrderAction
+    from twin.params import TwinParams
+
+    ex = Exchange.build(TwinParams(), 1, ChaosSchedule(events=[RejectionBurst(at_s=10, duration_s=10, rate=1.0,
+                                                                              reason=reason)]))
+    user = "0x" + "cd" * 20
+    ex.fund(user, 10_000.0)
+    ex.env.run(until=5)
+    if position:
+        seeding.set_position(ex, user, "BTC", position)
+    replies = []
+    ex._at(12.0, lambda: ex.submit(user, OrderAction((spec_of(ex),)), replies.append))
+    ex.env.run(until=14)
+    return replies[0].statuses[0]
+
+
+def test_a_burst_refuses_only_orders_the_venue_could_refuse_with_its_reason():
+    """Applied to any order, a PerpMargin burst refused reduce-only exits (the venue asks no margin of them: the
+    agent's Red exits were tuned against a venue that cannot be), a BadAloPx burst an IOC, a ReduceOnly burst a
+    plain order, a MissingOrder burst (a cancel's error) a new order."""
+    from twin.messages import OrderSpec, StatusError
+
+    bid = lambda ex: ex.best_bid["BTC"]
+    ask = lambda ex: ex.best_ask["BTC"]
+    exit_ = lambda ex: OrderSpec("BTC", False, bid(ex) - 50, 0.01, True, "Ioc")  # closes a 0.01 long
+    bid_gtc = lambda ex: OrderSpec("BTC", True, bid(ex) - 10, 0.001, False, "Gtc")
+    assert not isinstance(_under_burst("PerpMargin", exit_, 0.01), StatusError)
+    assert not isinstance(_under_burst("BadAloPx", lambda ex: OrderSpec("BTC", True, ask(ex) + 50, 0.001, False,
+                                                                        "Ioc")), StatusError)
+    assert not isinstance(_under_burst("ReduceOnly", bid_gtc), StatusError)
+    assert not isinstance(_under_burst("MissingOrder", bid_gtc), StatusError)
+    # ... and those it could, as before
+    assert _under_burst("PerpMargin", bid_gtc).error.startswith("Insufficient margin to place order.")
+    assert _under_burst("PerpMargin", bid_gtc, -0.0001).error.startswith("Insufficient margin")  # closes, then adds
+    assert _under_burst("BadAloPx", lambda ex: OrderSpec("BTC", True, bid(ex) - 10, 0.001, False, "Alo")).error \
+        .startswith("Post only order would have immediately matched")
+    assert _under_burst("ReduceOnly", exit_, 0.01).error.startswith("Reduce only order would increase position.")
+    assert _under_burst("Oracle", exit_, 0.01).error.startswith("Order price too far from oracle")

@@ -30,3 +30,28 @@ def test_past_the_cap_a_resting_order_is_refused_for_that_account_only():
     ioc = place(ALICE, bid - 80.0, tif="Ioc")  # far below the ask: it cannot fill, but it is not refused for count
     assert not (isinstance(ioc, StatusError) and ioc.error.startswith("Too many open orders."))
     assert ex.open_order_count(ALICE) == 3 and ex.open_order_count(BOB) == 1
+
+
+def test_an_action_of_more_than_200_items_is_refused_whole_in_process_as_served():
+    """The venue refuses a signed action over 200 items whole ("Signed action over weight limit of 200.", probed
+    with a cancel batch of 201); the served twin did, the in-process one cancelled all 201, so a gateway's
+    cancel-all of that many could only ever meet the refusal live."""
+    from twin import seeding
+    from twin.exchange import Exchange
+    from twin.messages import ActionErr, ActionOk, CancelAction
+    from twin.params import TwinParams
+
+    ex = Exchange.build(TwinParams(), 0)
+    u = "0x" + "bb" * 20
+    ex.fund(u, 1_000_000.0)
+    ex.env.run(until=2)
+    bb = ex.best_bid["BTC"]
+    oids = [seeding.rest_order(ex, u, "BTC", True, bb - 100 - i, 0.001) for i in range(201)]
+    got = []
+    ex.submit(u, CancelAction(tuple(("BTC", o) for o in oids)), got.append)
+    ex.env.run(until=4)
+    assert got == [ActionErr("Signed action over weight limit of 200.")]
+    assert ex.open_order_count(u) == 201 and ex.quotas[u].used == 0
+    ex.submit(u, CancelAction(tuple(("BTC", o) for o in oids[:200])), got.append)
+    ex.env.run(until=6)
+    assert isinstance(got[1], ActionOk) and ex.open_order_count(u) == 1

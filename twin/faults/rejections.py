@@ -51,6 +51,29 @@ class RejectReason(str, Enum):
 ACTION_REASONS = frozenset({RejectReason.RateLimited, RejectReason.NonceInvalid, RejectReason.Other})
 # Reasons a single order can get; the stochastic rates and chaos bursts draw from these.
 ORDER_REASONS = frozenset(RejectReason) - ACTION_REASONS
+_R = RejectReason
+# Reasons a new order can get only when it adds to the position (margin, open-interest and position caps: the venue
+# asks none of a reduce-only order, nor of the part of an order that closes), and those of one kind of order only.
+_INCREASING_ONLY = frozenset({_R.PerpMargin, _R.PositionIncreaseAtOpenInterestCap, _R.OpenInterestIncrease,
+                              _R.TooAggressiveAtOpenInterestCap, _R.PerpMaxPosition})
+_NEVER_A_NEW_ORDER = frozenset({_R.MissingOrder, _R.ModifyCanceledOrFilled, _R.ModifyNotPostOnly,  # cancels', modifies'
+                                _R.BadTriggerPx})  # (the twin places no trigger orders)
+
+
+def can_refuse(reason: RejectReason, tif: str, reduce_only: bool, increasing: bool) -> bool:
+    """Whether the venue could refuse a new order with ``reason``: a drawn rejection (a rate, a chaos burst) is
+    applied only then. Applied to any order, a PerpMargin burst refused reduce-only exits the venue never margins,
+    a BadAloPx burst an IOC, a ReduceOnly one a plain order: behaviour the agent was then tuned against that the
+    venue cannot produce."""
+    if reason in _INCREASING_ONLY:
+        return increasing and not reduce_only
+    if reason is _R.ReduceOnly:
+        return reduce_only
+    if reason is _R.BadAloPx:
+        return tif == "Alo"
+    if reason is _R.IocCancel or reason is _R.MarketOrderNoLiquidity:
+        return tif == "Ioc"
+    return reason not in _NEVER_A_NEW_ORDER
 
 
 # Verbatim from the docs' error table (hyperliquid.md §2.4), without the live ` asset=N` suffix;

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from twin.instruments import InstrumentSpec
 from twin.messages import (
-    ANON_ADDRESS, Action, ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled,
+    ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, Action, ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled,
     FillsPush, FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate,
     Resting, ScheduleCancelAction, StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction,
     UserEventPush,
@@ -29,9 +29,6 @@ UNSUPPORTED_TYPES = frozenset({"usdSend", "withdraw3", "spotSend", "usdClassTran
                                "twapOrder", "twapCancel", "setReferrer", "createSubAccount", "subAccountTransfer",
                                "vaultTransfer", "userDexAbstraction", "userSetAbstraction", "convertToMultiSigUser",
                                "multiSig", "evmUserModify", "spotUser"})
-# The venue refuses a signed action of more than this many items (measured for cancels; hyperliquid.md §2.4).
-MAX_BATCH = 200
-OVER_WEIGHT = f"Signed action over weight limit of {MAX_BATCH}."
 TRIGGER_UNSUPPORTED = "Trigger orders (TP/SL) are not supported by the twin; send limit orders (Alo, Ioc, Gtc)."
 GROUPING_UNSUPPORTED = "Order grouping {grouping!r} needs TP/SL orders, which the twin does not support; use \"na\"."
 
