@@ -635,12 +635,14 @@ def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> M
 def venue_rates(obs: Observations) -> tuple[dict[str, RateFit], RateFit, RateFit]:
     """(random rejections by reason, transport failures, disconnects per connected hour), each with its interval.
     The twin draws its random rejections for the places that pass its rules: the answered, less those its rules
-    rejected."""
-    eligible = obs.eligible
+    rejected; and applies one only to a place the venue could refuse with its reason (a margin refusal only to one
+    adding to the position): each reason's rate is over those (over all, a run quoting both sides while holding a
+    position read its PerpMargin rate at some two thirds of the truth)."""
     rejections: dict[str, RateFit] = {}
     for reason, k in sorted(obs.rejections.items()):
         if reason in RULE_REASONS:
             continue
+        eligible = obs.eligible_for(reason)
         lo, hi = wilson(k, eligible)
         rejections[reason] = RateFit(k, eligible, k / eligible if eligible else 0.0, lo, hi)
     k, n = obs.lost_requests, obs.place_requests

@@ -91,6 +91,25 @@ class Observations:
     # and so every count here, are then not the run's
     stray_replies: int = 0
     left_out: tuple[str, ...] = ()  # what the journal's reader left out, and why (a line cut by a crash, an empty run)
+    # the places of ``eligible`` by kind, "TIF|reduce-only|adds to the position" (e.g. "Alo|0|1"; the position the
+    # agent's own when it sent the place): a reason the venue gives only some kinds (a margin refusal only orders
+    # adding to the position) is a rate over those (``eligible_for``). Empty: not known (made by hand), all count
+    eligible_kinds: dict[str, int] = field(default_factory=dict)
+
+    def eligible_for(self, reason: str) -> int:
+        """The places that could have been refused with ``reason``: of ``eligible``, those of a kind the venue (and
+        the twin, ``can_refuse``) refuses with it."""
+        from twin.faults.rejections import RejectReason, can_refuse
+
+        if not self.eligible_kinds or reason not in RejectReason.__members__:
+            return self.eligible
+        r = RejectReason(reason)
+        n = 0
+        for kind, k in self.eligible_kinds.items():
+            tif, ro, inc = kind.split("|")
+            if can_refuse(r, tif, ro == "1", inc == "1"):
+                n += k
+        return n
 
     @property
     def eligible(self) -> int:
@@ -109,7 +128,7 @@ class Observations:
                 out[f.name] = _stack(a, b)
             elif isinstance(a, np.ndarray) and f.name != "quota_run":
                 out[f.name] = np.concatenate([a, b])
-            elif isinstance(a, dict) and f.name == "rejections":
+            elif isinstance(a, dict) and f.name in ("rejections", "eligible_kinds"):
                 out[f.name] = {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
             elif f.name in ("config", "coin", "tick", "sz_decimals"):
                 out[f.name] = b if b not in (None, "", 0.0, -1) else a
@@ -143,6 +162,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     arrival, and 20 ms of skew moved a fitted 60 ms median to 40 or 80 ms. A reply naming an order the replay never
     sent is counted (``stray_replies``) and handed to ``on_stray``: the replay has gone another way than the run."""
     sent: dict[str, float] = {}
+    kind_of: dict[str, str] = {}  # cloid → its kind (``Observations.eligible_kinds``)
+    kinds: dict[str, int] = {}
     issued: set[str] = set()  # every order the replay sent: places' cloids and modifies' new ones
     strays = 0
     request_of: dict[str, int] = {}  # cloid → the request that carried it
@@ -218,6 +239,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
             if s is not None:
                 if t is OrderRejected:
                     rejections[ev.reason.value] = rejections.get(ev.reason.value, 0) + 1
+                if t is OrderAcknowledged or ev.reason.value not in RULE_REASONS:
+                    kind = kind_of[ev.cloid]
+                    kinds[kind] = kinds.get(kind, 0) + 1
                 answered += 1
                 req = request_of[ev.cloid]
                 # one round trip per request: a batch's places share its one reply (a transport failure is none)
@@ -260,6 +284,10 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 elif type(x) is PlaceOrder:
                     issued.add(x.cloid)
                     sent[x.cloid] = ts
+                    pos = core.tracker.position
+                    buy = x.side is Side.BUY
+                    adds = not x.reduce_only and (pos == 0.0 or (pos > 0.0) == buy or x.sz > abs(pos) + 1e-12)
+                    kind_of[x.cloid] = f"{x.tif.value}|{int(x.reduce_only)}|{int(adds)}"
                     request_of[x.cloid] = n_requests
                     places += 1
                     carried = True
@@ -286,7 +314,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         fill_px=np.asarray([f[1] for f in fills], dtype=float),
                         fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool),
                         quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped,
-                        quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays)
+                        quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays, eligible_kinds=kinds)
 
 
 def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: list, filled: list) -> None:
