@@ -72,6 +72,7 @@ class TwinServer:
         self.clock = SimClock(exchange.env, speed)
         self.reply_timeout_s = reply_timeout_s
         self.refused_ws = 0
+        self.sessions: set[WsSession] = set()  # the open sockets (for the fault hooks)
         # the network path from each client host: down during the schedule's disconnects, and for the
         # rest of an outage that dropped one of its sockets, so a reconnect only succeeds once it is over
         self._links: dict[str, ConnectionModel] = {}
@@ -339,8 +340,21 @@ class TwinServer:
         ws = web.WebSocketResponse(max_msg_size=1 << 20)
         await ws.prepare(request)
         session = WsSession(self, ws, host)
-        await session.run()
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
         return ws
+
+    def stall_book_stream(self, coin: str, past_resubscribe: bool = False) -> int:
+        """Fault hook: every open socket's l2Book stream of ``coin`` goes quiet while the socket and its other
+        channels stay up, as a venue book stream did with no disconnect (hyperliquid.md §7, nautilus_trader
+        #4298). It comes back on a resubscribe (unsubscribe, subscribe) or, ``past_resubscribe``, only on a new
+        socket. Call on the server's loop (``BackgroundServer.call``); returns how many sockets it stalled."""
+        for session in self.sessions:
+            session.stalled_books[coin] = past_resubscribe
+        return len(self.sessions)
 
     def link(self, host: str) -> ConnectionModel:
         """The connection model of the path from ``host``: the schedule's disconnects, plus outages noted."""
@@ -372,6 +386,8 @@ class WsSession:
         self.out: asyncio.Queue = asyncio.Queue()
         self.closed = False
         self.book_opts: dict[str, tuple[int | None, int | None, int | None]] = {}  # nSigFigs, mantissa, depth
+        # coin -> its l2Book frames are not sent (TwinServer.stall_book_stream); True: not even after a resubscribe
+        self.stalled_books: dict[str, bool] = {}
         self._fill_pair: dict[str, bool] = {}  # user -> the next duplicate FillsPush is the userEvents one
         self._funding_pair: dict[str, bool] = {}  # user -> the next duplicate FundingPush is the userFundings one
         self._posts: set[asyncio.Task] = set()  # post requests in flight (their actions' round trips overlap)
@@ -468,6 +484,8 @@ class WsSession:
             return
         self.send("subscriptionResponse", {"method": method, "subscription": sub})
         self.server.clock.catch_up()
+        if kind == "l2Book" and not self.stalled_books.get(key, True):
+            del self.stalled_books[key]  # a stalled stream resumes on a resubscribe (and its snapshot goes out)
         if method == "subscribe":
             if kind == "l2Book":
                 n_sig, mantissa = sub.get("nSigFigs"), sub.get("mantissa")
@@ -529,6 +547,8 @@ class WsSession:
                 self.out.put_nowait(self._CLOSE)
             return None
         if isinstance(push, BookPush):
+            if push.coin in self.stalled_books:
+                return None
             n_sig, mantissa, depth = self.book_opts.get(push.coin, (None, None, None))
             return wire.dumps({"channel": "l2Book",
                                "data": wire.book_json(push, insts.get(push.coin), n_sig, mantissa, depth)})

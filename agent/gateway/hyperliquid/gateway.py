@@ -6,7 +6,9 @@ silent socket is ``ConnectionLost``, and a reconnect (backoff with jitter) resub
 ``ConnectionRestored``, after which the core asks for an account snapshot before quoting again; the
 gateway itself recovers the fills made while the socket was down (the snapshot frame sent on
 resubscribe, then userFillsByTime from the newest fill known) and delivers each fill once, and likewise the
-hourly funding payments settled meanwhile (userFunding from the newest payment known).
+hourly funding payments settled meanwhile (userFunding from the newest payment known). The backoff resets only
+once a socket has stayed up ``backoff_max_s``: a venue that accepts and at once closes is not hammered. A book
+stream gone quiet with the socket up is resubscribed, then the socket dropped (``book_stall_s``).
 Every signed action carries ``expiresAfter`` = now + ttl. The signing key stays inside ``Wallet``.
 """
 from __future__ import annotations
@@ -65,6 +67,11 @@ _BAD = "bad"  # a 200 answer without the venue's shape (JSON that does not parse
 # (an HTTP status other than 200 and 429 comes back as that status, an int)
 
 
+def _chunks(items: list, n: int) -> list[list]:
+    """``items`` in consecutive runs of at most ``n`` (none for none)."""
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
+
 class GatewayError(RuntimeError):
     """The gateway cannot start: the venue does not list the coin, or cannot be reached."""
 
@@ -92,12 +99,20 @@ class HyperliquidGateway(CommandRouter):
                  quota_poll_s: float = 10.0, action_ttl_s: float | None = 5.0, ping_s: float = 50.0,
                  silence_s: float = 60.0, backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
                  request_timeout_s: float = 10.0, nonces: NonceManager | None = None, last_nonce: int = 0,
-                 is_mainnet: bool | None = None, book_fast: bool = True, bbo: bool = False) -> None:
+                 is_mainnet: bool | None = None, book_fast: bool = True, bbo: bool = False,
+                 book_stall_s: float | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.bbo = bbo  # also the bbo channel: the touch at each block where it changed (session.bbo_feed)
         # the l2Book subscription's "fast": 5 levels a side at most every 0.5 s; without it 20 levels, which the venue
         # reportedly pushes at most every 5 s since July 2026 (longer than risk.stale_book_s: quotes pulled between)
         self.book_fast = book_fast
+        # no new l2Book for this long (wall s) with the socket up → resubscribe it; as long again → drop the socket.
+        # A stream can stall with no disconnect (hyperliquid.md §7, nautilus_trader #4298), and the safety's
+        # stale_kill_s (60 s) flattens on it. Default: 3 pushes of the feed's cadence (fast 0.5 s, standard
+        # reportedly up to 5 s), at least 10 s: both steps are done well inside stale_kill_s
+        self.book_stall_s = max(10.0, 3.0 * (0.5 if book_fast else 5.0)) if book_stall_s is None else book_stall_s
+        if not self.book_stall_s > 0:
+            raise ValueError(f"book_stall_s must be a positive number of seconds, got {book_stall_s!r}")
         self.ws_url = ws_url_of(self.base_url)
         self._wallet = as_wallet(wallet)
         self.user = (account_address or self._wallet.address).lower()
@@ -129,6 +144,9 @@ class HyperliquidGateway(CommandRouter):
         self._closing = False
         self._connected = False
         self._frame_ts = -math.inf  # when the socket's last frame arrived (BookUpdated.after_frame_s)
+        self._book_ms: int | None = None  # the venue time of the socket's last l2Book frame: a new one is progress
+        self._recovery: asyncio.Task | None = None  # the fill and funding recovery running, if one is
+        self._recover_again = False  # a reconnect came while it ran: it runs once more when done
         self._lost_reported = False
         self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
@@ -144,7 +162,12 @@ class HyperliquidGateway(CommandRouter):
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0,
                          "liquidations": 0, "fundings": 0, "ws_failures": 0,
-                         "quota_poll_failures": 0}
+                         "quota_poll_failures": 0,
+                         # sockets that closed before backoff_max_s up (the backoff kept growing); reconnect
+                         # recoveries run, and those folded into one already running
+                         "short_lived_sockets": 0, "recoveries": 0, "recoveries_coalesced": 0,
+                         # l2Book streams gone quiet with the socket up: resubscribed, and sockets dropped for it
+                         "book_resubscribes": 0, "stale_book_drops": 0}
 
     def __repr__(self) -> str:
         return (f"HyperliquidGateway({self.base_url}, coin={self.coin}, user={self.user}, "
@@ -275,10 +298,11 @@ class HyperliquidGateway(CommandRouter):
         if self._own_nonces:
             self.nonces.close()
 
-    def _spawn_background(self, coro: Awaitable, name: str) -> None:
+    def _spawn_background(self, coro: Awaitable, name: str) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _spawn(self, coro: Awaitable, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -438,12 +462,12 @@ class HyperliquidGateway(CommandRouter):
                 self._not_sent(lambda cl, r, m: CancelRejected(self._now(), cl, r, m), c.cloid,
                                ValueError(f"cloid {c.cloid!r} is neither 0x+32 hex nor oid:N"))
         asset = self.asset.asset
-        if by_cloid:
-            action = wire.cancel_by_cloid_action((asset, c) for c in by_cloid)
-            self._spawn(self._run_cancel(action, tuple(by_cloid)), "hl-cancel")
-        if by_oid:
-            action = wire.cancel_action((asset, int(c[4:])) for c in by_oid)
-            self._spawn(self._run_cancel(action, tuple(by_oid)), "hl-cancel")
+        for part in _chunks(by_cloid, wire.MAX_CANCELS_PER_ACTION):
+            action = wire.cancel_by_cloid_action((asset, c) for c in part)
+            self._spawn(self._run_cancel(action, tuple(part)), "hl-cancel")
+        for part in _chunks(by_oid, wire.MAX_CANCELS_PER_ACTION):
+            action = wire.cancel_action((asset, int(c[4:])) for c in part)
+            self._spawn(self._run_cancel(action, tuple(part)), "hl-cancel")
 
     async def _run_cancel(self, action: dict, cloids: tuple[str, ...]) -> None:
         reply = await self._action(action, len(cloids))
@@ -498,7 +522,12 @@ class HyperliquidGateway(CommandRouter):
         mine = self.parser.open_orders(body) if body is not None else None  # (this coin's rows)
         if not mine:
             return
-        by_oid = {r.oid: r.cloid for r in mine}
+        rows = list({r.oid: r.cloid for r in mine}.items())
+        # at most MAX_CANCELS_PER_ACTION an action (the venue refuses a bigger one whole), the actions side by side
+        await asyncio.gather(*(self._cancel_listed(dict(part)) for part in _chunks(rows, wire.MAX_CANCELS_PER_ACTION)))
+
+    async def _cancel_listed(self, by_oid: dict[int, str]) -> None:
+        """One cancel action for listed orders (oid -> cloid, "" for one placed without)."""
         reply = await self._action(wire.cancel_action((self.asset.asset, oid) for oid in by_oid), len(by_oid))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
@@ -628,10 +657,15 @@ class HyperliquidGateway(CommandRouter):
 
     # ------------------------------------------------------------------ websocket
 
-    def _subscriptions(self) -> list[dict]:
+    def _book_subscription(self) -> dict:
+        """The l2Book subscription (an unsubscribe must match it exactly, hyperliquid.md §4)."""
         book = {"type": "l2Book", "coin": self.coin}
         if self.book_fast:
             book["fast"] = True
+        return book
+
+    def _subscriptions(self) -> list[dict]:
+        book = self._book_subscription()
         subs = [book, {"type": "bbo", "coin": self.coin}] if self.bbo else [book]
         return [*subs, {"type": "trades", "coin": self.coin},
                 {"type": "userFills", "user": self.user}, {"type": "orderUpdates", "user": self.user},
@@ -643,7 +677,15 @@ class HyperliquidGateway(CommandRouter):
         return base * (0.5 + 0.5 * float(self.rng.random()))
 
     async def _run_socket(self) -> None:
-        """Connect, subscribe, read until the socket drops or goes silent; then back off and do it again."""
+        """Connect, subscribe, read until the socket drops or goes silent; then back off and do it again.
+
+        The backoff starts over only after a socket has stayed up ``backoff_max_s``: reset as soon as the
+        subscriptions were sent, a venue (or proxy) that accepts and closes at once had us reconnect every
+        0.25-0.5 s, each time a ConnectionLost and ConnectionRestored to the core, its snapshot and our fill and
+        funding recovery (45 connections and 1,760 IP weight in 20 s; the venue allows 30 new connections and
+        1200 weight a minute). ConnectionRestored still goes out as soon as the subscriptions are sent: the core
+        resyncs and quotes again at once on a healthy reconnect."""
+        loop = asyncio.get_running_loop()
         attempt = 0
         ever_connected = False
         while not self._closing:
@@ -659,6 +701,7 @@ class HyperliquidGateway(CommandRouter):
                 attempt += 1
                 continue
             self._ws = ws
+            opened = loop.time()
             try:
                 for sub in self._subscriptions():
                     await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
@@ -669,10 +712,8 @@ class HyperliquidGateway(CommandRouter):
                     log.warning("websocket back after %.1f s down: resubscribed; the agent resyncs the account "
                                 "before it quotes again", time.monotonic() - self._lost_at)
                     self._emit(ConnectionRestored(self._now(), "ws"))
-                    self._spawn_background(self._recover_fills(), "hl-fill-recovery")
-                    self._spawn_background(self._recover_fundings(), "hl-funding-recovery")
+                    self._start_recovery()
                 ever_connected = True
-                attempt = 0
                 await self._read(ws)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, RuntimeError) as e:
                 log.info("websocket failed (%s)", type(e).__name__)
@@ -691,7 +732,14 @@ class HyperliquidGateway(CommandRouter):
                         pass
             if self._closing:
                 return
-            await asyncio.sleep(self.backoff_s(attempt))
+            up_s = loop.time() - opened
+            if up_s >= self.backoff_max_s:
+                attempt = 0  # it proved it stays up: this drop is a new outage
+            else:
+                self.counters["short_lived_sockets"] += 1
+            wait_s = self.backoff_s(attempt)
+            log.info("websocket was up %.2f s: reconnecting in %.2f s (attempt %d)", up_s, wait_s, attempt + 1)
+            await asyncio.sleep(wait_s)
             attempt += 1
 
     def _lost(self) -> None:
@@ -709,10 +757,15 @@ class HyperliquidGateway(CommandRouter):
 
         A ping goes out every ``ping_s``, and early, once, when the stream has been quiet for half of
         ``silence_s``: a live but quiet socket answers it with a pong before the silence deadline.
+        Any frame keeps the socket alive, but only a new l2Book keeps the book stream so: none for
+        ``book_stall_s`` and the book is resubscribed (its snapshot comes again); none for as long again and
+        the socket is dropped, to be opened afresh (hyperliquid.md §7: a stream can stall with no disconnect).
         """
         loop = asyncio.get_running_loop()
-        last_rx = last_ping = loop.time()
+        last_rx = last_ping = last_book = loop.time()
+        resubscribed_at: float | None = None
         self._frame_ts = -math.inf  # no frame yet on this socket
+        self._book_ms = None
         while not self._closing:
             now = loop.time()
             quiet_ping = last_rx + 0.5 * self.silence_s
@@ -727,23 +780,39 @@ class HyperliquidGateway(CommandRouter):
                 self.counters["silent_streams"] += 1
                 log.warning("websocket silent for %.1f s: treating it as lost", now - last_rx)
                 return
+            book_deadline = (last_book if resubscribed_at is None else resubscribed_at) + self.book_stall_s
+            if now >= book_deadline:
+                if resubscribed_at is not None:
+                    self.counters["stale_book_drops"] += 1
+                    log.warning("no %s book for %.1f s, nor since its resubscribe %.1f s ago, with the socket up: "
+                                "dropping the socket to reconnect", self.coin, now - last_book, now - resubscribed_at)
+                    return
+                self.counters["book_resubscribes"] += 1
+                log.warning("no %s book for %.1f s with the socket up (a stalled stream): resubscribing l2Book",
+                            self.coin, now - last_book)
+                book = self._book_subscription()
+                await ws.send_str(json.dumps({"method": "unsubscribe", "subscription": book}))
+                await ws.send_str(json.dumps({"method": "subscribe", "subscription": book}))
+                resubscribed_at = loop.time()
+                self._book_ms = None  # its snapshot is progress whatever its time: the subscription answers
+                continue
             try:
-                msg = await ws.receive(timeout=min(next_ping, deadline) - now)
+                msg = await ws.receive(timeout=min(next_ping, deadline, book_deadline) - now)
             except asyncio.TimeoutError:
                 continue
-            if msg.type == aiohttp.WSMsgType.TEXT:
+            if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 last_rx = loop.time()
-                self._on_frame(msg.data)
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                last_rx = loop.time()
-                self._on_frame(msg.data)
+                if self._on_frame(msg.data):
+                    last_book, resubscribed_at = last_rx, None
             elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
                               aiohttp.WSMsgType.ERROR):
                 log.info("websocket closed by the venue (%s)", msg.type.name)
                 return
 
-    def _on_frame(self, data: str | bytes) -> None:
+    def _on_frame(self, data: str | bytes) -> bool:
+        """One frame's events to the sink; True when it held a new book (the stall watch's progress)."""
         ts = self._now()
+        progress = False
         after, self._frame_ts = ts - self._frame_ts, ts
         parsed = self.parser.ws(data, ts)
         if parsed.kind == "error":
@@ -760,6 +829,9 @@ class HyperliquidGateway(CommandRouter):
         for ev in parsed.events:
             if type(ev) is BookUpdated:
                 ev = dataclasses.replace(ev, after_frame_s=after)
+                # progress: a book of another venue time than the last (a stream repeating one is stuck too)
+                progress = progress or ev.venue_time_ms != self._book_ms
+                self._book_ms = ev.venue_time_ms
             elif type(ev) is OrderClosedByVenue:
                 ev = self._named(ev)
             self._emit(ev)
@@ -769,8 +841,32 @@ class HyperliquidGateway(CommandRouter):
         elif parsed.fills:
             for ev in self.fills.live(parsed.fills):
                 self._emit(self._named(ev))
+        return progress
 
     # ------------------------------------------------------------------ fills missed while the socket was down
+
+    def _start_recovery(self) -> None:
+        """After a reconnect: the fill and funding recovery, unless one is running; then that one runs once more
+        when done (what it read may predate this outage). A flapping socket so starts no pile of them, each 40 IP
+        weight and more."""
+        if self._recovery is not None and not self._recovery.done():
+            self._recover_again = True
+            self.counters["recoveries_coalesced"] += 1
+            return
+        self._recovery = self._spawn_background(self._recover(), "hl-recovery")
+
+    async def _recover(self) -> None:
+        while True:
+            self._recover_again = False
+            self.counters["recoveries"] += 1
+            results = await asyncio.gather(self._recover_fills(), self._recover_fundings(), return_exceptions=True)
+            for what, r in zip(("fill", "funding"), results):
+                if isinstance(r, asyncio.CancelledError):
+                    raise r
+                if isinstance(r, Exception):
+                    log.error("%s recovery failed", what, exc_info=r)
+            if not self._recover_again or self._closing:
+                return
 
     async def _recover_fills(self) -> None:
         """After a reconnect: every fill since the newest one known, by userFillsByTime (oldest first, in
