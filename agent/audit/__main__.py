@@ -12,7 +12,7 @@ from agent.audit.inspect import (
     LogReader, describe, describe_cycle, first_ts, format_ts, is_wall, overview, parse_time, record,
     render_overview,
 )
-from agent.audit.records import log_files
+from agent.audit.records import log_files, size_on_disk
 from twin.files import make_output_folder
 from twin.units import non_negative_int
 
@@ -141,12 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader stopped listening (| head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except FileNotFoundError as e:  # a segment moved away while it was read (one gzipped is read from its .gz)
+        progress.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
         progress.close()
 
 
 def _replay(folder: Path) -> int:
-    from agent.audit.replay import first_difference, replay_folder
+    from agent.audit.replay import replay_folder
     progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
     try:
         runs = replay_folder(folder, progress.feed())
@@ -158,7 +162,7 @@ def _replay(folder: Path) -> int:
                   f"--seed {twin.get('seed')} --duration {twin.get('duration_s')} --out NEW_FOLDER"
                   + ("  (and its --params file)" if twin.get("custom_twin_params") else ""), file=sys.stderr)
         return 2
-    except ValueError as e:  # a start line the core cannot be rebuilt from
+    except ValueError as e:  # a journal line that would make the replay another run: its file and line, and why
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
@@ -167,29 +171,37 @@ def _replay(folder: Path) -> int:
         print(f"error: {folder}/events.jsonl holds no run (no start line)", file=sys.stderr)
         return 2
     for i, run in enumerate(runs, 1):
-        st = run.start
-        what = f"run {i} ({format_ts(st.get('ts', math.nan), is_wall(st.get('ts'))) if isinstance(st.get('ts'), (int, float)) else '?'}, " \
-               f"{st.get('network', st.get('venue', '?'))} {st.get('coin', '')}, seed {st.get('seed')})"
-        if run.identical:
-            print(f"{what}: {run.events:,} events replayed, {run.records - run.crash_tail:,} decision records, all "
-                  f"identical to the log" + ("" if run.shut_down else "; the run was killed (no shutdown in the "
-                                             "journal)") + (f", its last event's {run.crash_tail} record(s) never "
-                                                            f"logged" if run.crash_tail else ""))
-            continue
+        _replayed(i, run)
+    return 0 if all(r.identical for r in runs) else 1
+
+
+def _replayed(i: int, run) -> None:
+    """What the replay of the folder's ``i``-th run found, said."""
+    from agent.audit.replay import first_difference
+    st = run.start
+    what = f"run {i} ({format_ts(st.get('ts', math.nan), is_wall(st.get('ts'))) if isinstance(st.get('ts'), (int, float)) else '?'}, " \
+           f"{st.get('network', st.get('venue', '?'))} {st.get('coin', '')}, seed {st.get('seed')})"
+    if run.identical:
+        print(f"{what}: {run.events:,} events replayed, {run.records - run.crash_tail:,} decision records, all "
+              f"identical to the log" + ("" if run.shut_down else "; the run was killed (no shutdown in the "
+                                         "journal)") + (f", its last event's {run.crash_tail} record(s) never "
+                                                        f"logged" if run.crash_tail else ""))
+    elif run.journal_cut:
+        print(f"{what}: the event journal ends before the decision log: its {run.events:,} events replayed give "
+              f"{run.records:,} decision records, all identical to the log, and the log holds "
+              f"{run.journal_cut:,} more of this run that no journalled event gives. The journal was cut short (a "
+              f"full disk, a lost mount: the log's end line says why the run stopped); past its end the run "
+              f"cannot be replayed")
+        print(f"  first record past the journal: {run.difference[1][:300]}")
+    else:
         n, logged, replayed = run.difference
-        if run.journal_cut:
-            print(f"{what}: the event journal ends before the decision log: its {run.events:,} events replayed give "
-                  f"{run.records:,} decision records, all identical to the log, and the log holds "
-                  f"{run.journal_cut:,} more of this run that no journalled event gives. The journal was cut short (a "
-                  f"full disk, a lost mount: the log's end line says why the run stopped); past its end the run "
-                  f"cannot be replayed")
-            print(f"  first record past the journal: {logged[:300]}")
-            continue
         print(f"{what}: the replay differs at its decision record {n:,} (after {run.events:,} events)")
         print(f"  where:    {first_difference(logged, replayed)}")
         print(f"  logged:   {logged[:300]}")
         print(f"  replayed: {replayed[:300]}")
-    return 0 if all(r.identical for r in runs) else 1
+    if run.left_out:
+        print(f"  left out: {run.left_out}, the run's last journal line, cut by a crash mid-write (the core never "
+              f"finished that event either)")
 
 
 def _twin_start(folder: Path) -> dict | None:
@@ -222,13 +234,11 @@ def _window(reader: LogReader, t_from, t_to, kinds, limit: int, wall: bool, as_j
         if limit and shown >= limit:
             more += 1
             continue
-        if as_json:
-            out = line.text
-        else:
-            rec = record(line)
-            if rec is None:
-                continue
-            out = describe(rec, wall)
+        rec = record(line)  # parsed even to be printed as written: a line given to jq must be JSON
+        if rec is None:  # damaged inside (a disk's error): the reader's cheap checks took it for whole
+            reader.skipped += 1
+            continue
+        out = line.text if as_json else describe(rec, wall)
         progress.clear()
         print(out)
         shown += 1
@@ -263,16 +273,15 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
     if rec is None:
         print(f"the cycle in force at {format_ts(t, wall)} is a torn line", file=sys.stderr)
         return 1
+    after = [(a, r) for a in after if (r := record(a)) is not None]  # (a line damaged inside is no record)
     if as_json:
-        print("\n".join([cycle.text] + [a.text for a in after]))
+        print("\n".join([cycle.text] + [a.text for a, _ in after]))
         return 0
     print("\n".join(describe_cycle(rec, wall)))
     if after:
         print("then, until the next cycle:")
-        for a in after:
-            r = record(a)
-            if r is not None:
-                print("  " + describe(r, wall))
+        for _, r in after:
+            print("  " + describe(r, wall))
     return 0
 
 
@@ -302,7 +311,7 @@ class _Progress:
     LARGE = 50 * 1024 * 1024
 
     def __init__(self, files: list[Path], desc: str = "reading the log", large: int = LARGE) -> None:
-        total = sum(f.stat().st_size for f in files)
+        total = sum(size_on_disk(f) for f in files)  # (a segment gzipped since the listing: 0)
         self.bar = None
         if total >= large and sys.stderr.isatty():
             from tqdm import tqdm

@@ -44,7 +44,13 @@ class Line(NamedTuple):
 class LogReader:
     """The lines of a log in writing order, across its segments (gzipped or not), with what was skipped:
     torn lines (a crash cuts at most the last line of a file) and lines that are not a record at all (of them,
-    ``undecodable``: those that are not even UTF-8 text)."""
+    ``undecodable``: those that are not even UTF-8 text).
+
+    A line is known by its head and its closing brace, unparsed. A crash's cut can fall just after a brace
+    inside the line (``..."inputs":{...}``), and such a line looks whole; but a cut can only be where a writer
+    stopped: the last line of a file with no newline after it, or the line before the start record of the run
+    restarted into the folder (whose writer ended the torn line). Those lines alone are parsed as well, and one
+    that is no JSON is skipped and counted: a whole log costs a parse per run, not per line."""
 
     def __init__(self, path: str | Path, progress: Callable[[int], None] | None = None) -> None:
         self.path = Path(path)
@@ -59,19 +65,35 @@ class LogReader:
 
     def __iter__(self) -> Iterator[Line]:
         head = _HEAD.match
+        held = None  # a line read by its head, given out once the next shows that no crash cut it (not a start)
         for text in log_lines(self.files, self._progress, self._undecodable):
+            if held is not None:
+                if text.startswith('{"type":"start"') and _parse(held.text) is None:
+                    self.skipped += 1  # cut by a crash, ended by the restarted writer
+                else:
+                    yield held
+                held = None
             m = head(text)
-            text = text.rstrip("\n")
-            if m is not None and text.endswith("}"):
+            if m is not None:
                 ts = float(m.group(2))
                 if -math.inf < ts < math.inf:  # (1e999 reads as inf: no time, as _is_number says below)
-                    yield Line(m.group(1), ts, text)
-                    continue
+                    if text.endswith("}\n"):  # whole, unless the next line is a restart's start
+                        held = Line(m.group(1), ts, text[:-1])
+                        continue
+                    if text.endswith("}"):  # no newline: a file's last line, cut where a crash stopped the writer?
+                        if _parse(text) is not None:
+                            yield Line(m.group(1), ts, text)
+                        else:
+                            self.skipped += 1
+                        continue
+            text = text.rstrip("\n")
             rec = _parse(text)  # a line some other writer made, with its keys in another order
             if rec is None or not isinstance(rec.get("type"), str) or not _is_number(rec.get("ts")):
                 self.skipped += 1
                 continue
             yield Line(rec["type"], float(rec["ts"]), text)
+        if held is not None:
+            yield held
 
 
 def first_ts(path: str | Path) -> float | None:
@@ -94,8 +116,8 @@ def _is_number(x) -> bool:
 
 
 def record(line: Line) -> dict | None:
-    """The record a line holds; None for the rare torn line whose cut fell just after a closing brace (its
-    head read as whole: the reader parses only what is shown)."""
+    """The record a line holds; None for a line damaged inside (a disk's error, not a crash's cut, which the
+    reader finds: it parses only the lines a crash can cut, and what is shown)."""
     return _parse(line.text)
 
 

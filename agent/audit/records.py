@@ -405,7 +405,24 @@ def log_lines(files: list[Path], progress: Callable[[int], None] | None = None,
                 progress(len(line))
             yield line
         if progress is not None and gz:
-            progress(f.stat().st_size)
+            progress(size_on_disk(f))
+
+
+def numbered_log_lines(files: list[Path], progress: Callable[[int], None] | None = None
+                       ) -> Iterator[tuple[Path, int, str | None]]:
+    """(file, line number, text) of each non-blank line of a log's files, in writing order, for a reader that must
+    say where a line is (the replay): ``log_lines`` with each line's place. The file is the one read (a segment
+    gzipped while the log was read is its ``.gz``). ``text`` is None for a line that could not be read, which
+    ``log_lines`` skips: bytes that are not UTF-8 text, or the end of a gzipped file cut short (numbered as the
+    line after the last one read). ``progress`` as in ``log_lines``."""
+    for f in files:
+        gz = f.suffix == ".gz"
+        for item in _lines(f, None, True):
+            if progress is not None and not gz and item[2] is not None:
+                progress(len(item[2]))
+            yield item
+        if progress is not None and gz:
+            progress(size_on_disk(f))
 
 
 def read_lines(path: Path, undecodable: Callable[[], None] | None = None) -> Iterator[str]:
@@ -414,20 +431,64 @@ def read_lines(path: Path, undecodable: Callable[[], None] | None = None) -> Ite
     that is no log) is skipped as a torn line is, and ``undecodable``, for a count, called for it: the
     lines before and after it still read. A gzipped file cut short or not gzip at all (a copy interrupted, a
     disk full) ends at its cut, counted once alike: its lines before the cut, and the files after it, still
-    read."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:  # bad bytes: lone surrogates
+    read. A plain segment gzipped after the log's files were listed is read from its ``.gz`` (see ``_open``)."""
+    return _lines(path, undecodable, False)
+
+
+def _lines(path: Path, undecodable: Callable[[], None] | None, numbered: bool) -> Iterator:
+    """``read_lines``'s lines, or with ``numbered`` (file read, line number, text or None: see
+    ``numbered_log_lines``); one loop for both, the log's reader being the hot one."""
+    fh, path = _open(path)
+    with fh:
+        n = 0
         try:
-            for line in fh:
+            for n, line in enumerate(fh, 1):
                 if not line.isascii():  # the writer's lines are ASCII: only another writer's or garbage are not
                     try:
                         line.encode("utf-8")
                     except UnicodeEncodeError:  # a surrogate: bytes that are not UTF-8
                         if undecodable is not None:
                             undecodable()
+                        if numbered:
+                            yield path, n, None
                         continue
                 if line.strip():
-                    yield line
+                    yield (path, n, line) if numbered else line
         except (EOFError, gzip.BadGzipFile, zlib.error):  # (only gzip raises these)
             if undecodable is not None:
                 undecodable()
+            if numbered:
+                yield path, n + 1, None
+
+
+def _open(path: Path) -> tuple[IO[str], Path]:
+    """One of a log's files opened for reading as text (bad bytes as lone surrogates), and the file opened.
+
+    A closed segment may be gzipped while the agent runs, and so while a reader goes through the list of files it
+    took at its start: gzip writes ``NAME.gz`` whole, then removes ``NAME``. A plain segment gone when its turn
+    comes is read from its ``.gz`` then, from its start (nothing of the plain one was read: an open file stays
+    readable when removed). One gone without a ``.gz`` (moved away meanwhile) is a FileNotFoundError naming it."""
+    def opened(p: Path) -> IO[str]:
+        opener = gzip.open if p.suffix == ".gz" else open
+        return opener(p, "rt", encoding="utf-8", errors="surrogateescape")  # bad bytes: lone surrogates
+
+    try:
+        return opened(path), path
+    except FileNotFoundError:
+        if path.suffix == ".gz":
+            raise FileNotFoundError(f"{path}: a file of the log, gone when its turn came to be read (moved away "
+                                    f"while the log was read?)") from None
+    gz = path.with_name(path.name + ".gz")
+    try:
+        return opened(gz), gz
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: a file of the log, gone when its turn came to be read, and no {gz.name} "
+                                f"beside it (moved away while the log was read?)") from None
+
+
+def size_on_disk(path: Path) -> int:
+    """A file's size on disk for a progress bar; 0 for one gone meanwhile (moved away, or gzipped)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -10,13 +10,14 @@ decided?", and an identical replay is a session to step through in a debugger.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from agent.audit.event_log import SHUTDOWN, decode
 from agent.audit.inspect import LogReader
-from agent.audit.records import log_files, log_lines, to_line
+from agent.audit.records import log_files, numbered_log_lines, to_line
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RunReplay:
     crash_tail: int = 0
     # the journal ends before the log does: the records the log holds past it (a journal cut short: a full disk)
     journal_cut: int = 0
+    left_out: str | None = None  # "FILE: line N" of the run's last journal line, cut by a crash mid-write
     _past_end: tuple | None = None  # the log ran out here: the difference, unless the run was killed right after
 
     @property
@@ -42,7 +44,9 @@ class RunReplay:
 
 def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = None) -> list[RunReplay]:
     """Replay every run journalled in ``folder``; ``progress`` is called with each journal line's size (a
-    gzipped segment's size on disk once read). Raises FileNotFoundError when it has no events.jsonl."""
+    gzipped segment's size on disk once read). Raises FileNotFoundError when it has no events.jsonl, and
+    ValueError naming the file and line of a journal line that makes the replay another run: damaged (not JSON
+    and not a crash's cut, see ``_journal``), or not an event (a field of the wrong type, named with its value)."""
     from agent.live import live_core_of
 
     folder = Path(folder)
@@ -53,7 +57,11 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
     log = _LogCursor(folder / "decisions.jsonl")
     out: list[RunReplay] = []
     core = run = None
-    for d in _journal(journal, progress):
+    for at, d in _journal(journal, progress):
+        if d is None:  # the line ``at``, cut by a crash mid-write, was the run's last
+            if run is not None:
+                run.left_out = _where(at)
+            continue
         if d.get("type") == "start":
             _finish(run, log)
             run = RunReplay(d)
@@ -61,36 +69,47 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
             try:
                 core = live_core_of(d)
             except (ValueError, TypeError) as e:
-                raise ValueError(f"{journal}: {e}") from None
+                raise ValueError(f"{_where(at)}: {e}") from None
             if not log.seek_run(to_line(d)):
                 run.difference = (0, "(no run with this start line in decisions.jsonl)", to_line(d))
             continue
         if run is None or run.difference is not None:
-            continue  # before any start (a torn head), or this run already differs: nothing more to learn
+            continue  # before any start (a journal's head pruned), or this run already differs: nothing more to learn
         if d.get("e") == SHUTDOWN:
+            ts = d.get("ts")
+            if type(ts) not in (int, float) or not math.isfinite(ts):
+                raise ValueError(f"{_where(at)}: shutdown.ts {ts!r}: not a finite time")
             run.shut_down = True
-            core.shutdown(d["ts"], bool(d.get("flatten")))
+            core.shutdown(ts, bool(d.get("flatten")))
+            # the live driver writes the shutdown's records at once (no event may follow to carry them): so here
+            _compare(run, log, core.drain_records())
             continue
         if run._past_end is not None:  # the log ran out, and the journal goes on: not a crash's tail
             run.difference = run._past_end
             continue
+        event = _event(d, at)
         run.events += 1
-        core.handle(decode(d))
-        for rec in core.drain_records():
-            replayed = to_line(rec)
-            run.records += 1
-            if run._past_end is not None:
-                run.crash_tail += 1
-                continue
-            want = log.next_record()
-            if want is None:
-                run._past_end = (run.records, "(the log's run ends here)", replayed)
-                run.crash_tail = 1
-            elif want != replayed:
-                run.difference = (run.records, want, replayed)
-                break
+        core.handle(event)
+        _compare(run, log, core.drain_records())
     _finish(run, log)
     return out
+
+
+def _compare(run: RunReplay, log: "_LogCursor", records: list) -> None:
+    """The records the core gave for what it was just fed, each compared with the log's next line."""
+    for rec in records:
+        replayed = to_line(rec)
+        run.records += 1
+        if run._past_end is not None:
+            run.crash_tail += 1
+            continue
+        want = log.next_record()
+        if want is None:
+            run._past_end = (run.records, "(the log's run ends here)", replayed)
+            run.crash_tail = 1
+        elif want != replayed:
+            run.difference = (run.records, want, replayed)
+            return
 
 
 def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
@@ -111,14 +130,65 @@ def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
             run.journal_cut = 1 + sum(1 for _ in iter(log.next_record, None))
 
 
-def _journal(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[dict]:
-    for line in log_lines(log_files(path), progress):
+def _journal(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[tuple, dict | None]]:
+    """((file, line number), record) of each line of the journal at ``path``, in order. A line that cannot be read
+    (not JSON, not text, a gzipped segment's cut) is a crash's cut only as the last line of a run: just before the
+    next run's start record, or the journal's last. It is given as (its place, None) there (left out: the driver
+    journals each event before the core handles it, so the core never finished that one either); anywhere else
+    the journal is damaged and ValueError says where. (A replay that skipped it went on without an event the
+    running core had, and blamed the code for the difference that followed.)"""
+    cut = None  # the place of the unreadable line just read
+    for f, n, text in numbered_log_lines(log_files(path), progress):
         try:
-            d = json.loads(line)
+            d = json.loads(text) if text is not None else _UNREADABLE
         except ValueError:
-            continue  # a torn last line: the event was never handled in full either
-        if isinstance(d, dict):
-            yield d
+            d = _UNREADABLE
+        if d is _UNREADABLE:
+            if cut is not None:
+                raise _damaged(cut)
+            cut = (f, n)
+            continue
+        if type(d) is not dict:
+            raise ValueError(f"{_where((f, n))}: {_shown(text)}: not a record (a journal's line is a JSON object)")
+        if cut is not None:
+            if d.get("type") != "start":
+                raise _damaged(cut)
+            yield cut, None
+            cut = None
+        yield (f, n), d
+    if cut is not None:
+        yield cut, None
+
+
+_UNREADABLE = object()
+
+
+def _where(at: tuple) -> str:
+    """A journal line's place, (file, line number), as errors say it: ``FILE: line N``."""
+    return f"{at[0]}: line {at[1]}"
+
+
+def _damaged(at: tuple) -> ValueError:
+    return ValueError(f"{_where(at)}: not a whole JSON line, and not the last of its run (a crash mid-write cuts "
+                      f"only the journal's last line, or the one before a restart's start record): the journal is "
+                      f"damaged (a disk's or a copy's error). The events lost make the replay another run: it cannot "
+                      f"say whether this code decides as the running code did")
+
+
+def _shown(text: str, width: int = 60) -> str:
+    text = text.strip()
+    return text if len(text) <= width else text[:width] + "..."
+
+
+def _event(d: dict, at: tuple):
+    """The event a journal line (its place ``at``) holds; ValueError naming the line, and the field and its value
+    when one is not of its type (the decoder's FieldError), if it holds none."""
+    try:
+        return decode(d)
+    except ValueError as e:  # (FieldError: "BookUpdated.bids[0][0] None: not a number")
+        raise ValueError(f"{_where(at)}: {e}") from None
+    except (TypeError, KeyError, IndexError) as e:
+        raise ValueError(f"{_where(at)}: not an event ({e})") from None
 
 
 class _LogCursor:

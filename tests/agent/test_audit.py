@@ -349,7 +349,8 @@ def test_replay_of_a_journal_whose_start_record_is_incomplete_exits_2_naming_the
     run.mkdir()
     (run / "events.jsonl").write_text('{"type":"start","ts":0}\n')
     assert main([str(run), "--replay"]) == 2  # was a KeyError traceback, exit 1
-    assert capsys.readouterr().err.startswith(f"error: {run / 'events.jsonl'}: start record without config, seed")
+    assert capsys.readouterr().err.startswith(f"error: {run / 'events.jsonl'}: line 1: start record without "
+                                              f"config, seed")
 
 
 def test_a_line_whose_time_is_no_json_number_is_skipped_and_counted_not_a_traceback(tmp_path, capsys):

@@ -1,0 +1,243 @@
+"""The audit tools on the folders a real run leaves: a journal ending at its shutdown, a journal line damaged or of
+the wrong type, a decision log torn by a crash where the cut looks like a whole line, a segment gzipped while the
+log is read. Each was a wrong answer (a difference blamed on the code, a line without its place, a torn record
+counted or given to jq as JSON) or a traceback."""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+from collections import Counter
+
+import pytest
+
+from test_event_log import _journalled_run
+
+from agent.audit.__main__ import main
+from agent.audit.event_log import EventJournal
+from agent.audit.inspect import LogReader, overview
+from agent.audit.records import JsonlWriter, log_files, read_log, start_record, to_line
+from agent.audit.replay import replay_folder
+
+
+def _run_shut_down(folder, seed: int, seconds: float) -> None:
+    """A journalled run that ends as the live driver ends it: the shutdown journalled, then the core's shutdown,
+    its records written at once, and nothing handled after (the venue unreachable at the end, say)."""
+    from agent.config import AgentConfig
+    from agent.session import build_session
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    folder.mkdir(exist_ok=True)
+    log = JsonlWriter(folder / "decisions.jsonl")
+    j = EventJournal(JsonlWriter(folder / "events.jsonl"))
+    ex, _, _, driver = build_session(cfg, seed, None, record_sink=log.write)
+    driver.event_log = type("Tap", (), {"append": staticmethod(j.event)})()
+    inst = ex.instruments[cfg.session.coin]
+    start = start_record(0.0, cfg, venue="live", seed=seed, tick=inst.tick, sz_decimals=inst.sz_decimals)
+    log.write(start)
+    j.start(start)
+    driver.start()
+    ex.env.run(until=seconds)
+    j.shutdown(ex.env.now)
+    driver.stop()  # the core's shutdown, its records to the log at once
+    driver.die()
+    log.write({"type": "end", "ts": ex.env.now, "reason": "SIGINT"})
+    log.close()
+    j.close()
+
+
+# ---------------------------------------------------------------------------------------------- the replay
+
+def test_a_run_whose_journal_ends_at_its_shutdown_replays_identically(tmp_path, capsys):
+    """The shutdown's records (its pull) are in the log at once; the replay compared them only when a later event
+    drained them, so a journal ending at its shutdown was reported to differ at the log's last record."""
+    _run_shut_down(tmp_path, 2, 30.0)
+    records, _ = read_log(tmp_path / "decisions.jsonl")
+    assert records[-2]["type"] == "commands" and records[-2]["on"] == "shutdown"
+    (run,) = replay_folder(tmp_path)
+    assert run.identical and run.shut_down and run.records == len(records) - 2  # all but the start and end lines
+    assert main([str(tmp_path), "--replay"]) == 0 and "all identical to the log" in capsys.readouterr().out
+    # and a log holding a record past the shutdown's still differs: the replay gives no more
+    log = tmp_path / "decisions.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    extra = to_line({"type": "commands", "ts": 30.0, "on": "Timer", "commands": ["CancelAll"]}) + "\n"
+    log.write_text("".join(lines[:-1]) + extra + lines[-1])  # before the end line
+    (run,) = replay_folder(tmp_path)
+    assert run.difference[2] == "(the replay gives no more records)" and run.difference[0] == run.records + 1
+
+
+def _damage_journal(folder, make_bad) -> int:
+    """The journal's first book update past line 100 replaced by ``make_bad(its record, its text)``: the line's
+    number."""
+    events = folder / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    i = next(i for i, line in enumerate(lines) if i > 100 and json.loads(line).get("e") == "BookUpdated")
+    lines[i] = make_bad(json.loads(lines[i]), lines[i])
+    events.write_text("".join(lines))
+    return i + 1
+
+
+def test_a_journal_field_of_the_wrong_type_is_refused_naming_the_file_and_line(tmp_path, capsys):
+    """"error: BookUpdated.bids[0][0] None: not a number" said what but not where, in a journal of millions of
+    lines. The file and line come first, as calibration says them."""
+    _journalled_run(tmp_path, 2, 1.0)
+
+    def no_price(d, _):
+        d["bids"][0][0] = None
+        return json.dumps(d) + "\n"
+    n = _damage_journal(tmp_path, no_price)
+    assert main([str(tmp_path), "--replay"]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'events.jsonl'}: line {n}: BookUpdated.bids[0][0] None: "
+                                       f"not a number\n")
+    # a shutdown line's time, which no event class checks
+    other = tmp_path / "other"
+    _journalled_run(other, 2, 0.5)
+    with open(other / "events.jsonl", "a") as fh:
+        fh.write('{"e":"shutdown","ts":"soon"}\n')
+    n = len((other / "events.jsonl").read_text().splitlines())
+    assert main([str(other), "--replay"]) == 2
+    assert capsys.readouterr().err == (f"error: {other / 'events.jsonl'}: line {n}: shutdown.ts 'soon': not a "
+                                       f"finite time\n")
+
+
+def test_a_journal_line_damaged_mid_run_is_refused_as_damage_not_reported_as_a_difference(tmp_path, capsys):
+    """A line cut or garbled in the middle of a run (a disk's or a copy's error; a crash cuts only a run's last)
+    was skipped, and the replay, an event short, then said the decisions differ: the code blamed for the disk."""
+    _journalled_run(tmp_path, 2, 1.0)
+    n = _damage_journal(tmp_path, lambda _, text: text[:20] + "\n")
+    assert main([str(tmp_path), "--replay"]) == 2
+    out, err = capsys.readouterr()
+    assert "differs" not in out and err.startswith(f"error: {tmp_path / 'events.jsonl'}: line {n}: not a whole JSON "
+                                                   f"line, and not the last of its run")
+    assert "the journal is damaged" in err
+    # bytes that are not text, alike
+    other = tmp_path / "other"
+    _journalled_run(other, 2, 1.0)
+    n = _damage_journal(other, lambda _, text: "GARBAGE\n")
+    raw = (other / "events.jsonl").read_bytes().replace(b"GARBAGE", b"\xff\xfe\x80 {")
+    (other / "events.jsonl").write_bytes(raw)
+    assert main([str(other), "--replay"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {other / 'events.jsonl'}: line {n}: not a whole JSON line")
+
+
+def test_a_journal_line_cut_by_a_crash_before_a_restart_is_left_out_and_said(tmp_path, capsys):
+    """The one place a crash cuts a line, the run's last (the restarted writer ends it before the next start
+    record): left out, the replay going on, and said with its place."""
+    _journalled_run(tmp_path, 2, 1.0)
+    events = tmp_path / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    events.write_text("".join(lines[:-1]) + lines[-1][:15])  # the first run killed mid-write
+    _journalled_run(tmp_path, 5, 1.0)  # restarted into the folder
+    assert events.read_text().splitlines()[len(lines) - 1] == lines[-1][:15]
+    runs = replay_folder(tmp_path)
+    assert [r.start["seed"] for r in runs] == [2, 5] and runs[1].identical and runs[1].left_out is None
+    assert runs[0].left_out == f"{events}: line {len(lines)}"
+    main([str(tmp_path), "--replay"])
+    assert f"left out: {events}: line {len(lines)}, the run's last journal line" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- the log's reader
+
+def _cycle(i: int) -> dict:
+    return {"type": "cycle", "cycle": i, "ts": i * 0.5, "inputs": {"mid": 100.0 + i}, "commands": [], "note": ""}
+
+
+def _cut_after_a_brace(i: int) -> str:
+    """Cycle ``i``'s line cut by a crash just after its inputs' closing brace: its head and last character are
+    those of a whole line."""
+    line = to_line(_cycle(i))
+    return line[:line.index('},"commands"') + 1]
+
+
+def test_a_torn_line_that_ends_in_a_brace_is_skipped_and_counted_not_counted_or_printed_as_json(tmp_path, capsys):
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        for i in range(5):
+            w.write(_cycle(i))
+    with open(log, "a") as fh:
+        fh.write(_cut_after_a_brace(5))  # the crash's cut: the file's last line, no newline
+    recs, bad = read_log(log)
+    ov = overview(LogReader(log))
+    assert ov.records == Counter(r["type"] for r in recs) == Counter(cycle=5) and ov.skipped == bad == 1
+    assert main([str(tmp_path)]) == 0
+    assert "5 records in 1 file; 1 torn or unreadable line skipped" in capsys.readouterr().out
+    assert main([str(tmp_path), "--from", "0", "--json"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["cycle"] for line in printed] == list(range(5))  # (jq: "Unfinished JSON term")
+
+    # a restart into the folder ends the torn line, and its start record follows it
+    with JsonlWriter(log) as w:
+        w.write({"type": "start", "ts": 10.0, "venue": "live"})
+        w.write(_cycle(20))
+    reader = LogReader(log)
+    assert [(line.kind, line.ts) for line in reader] == [("cycle", i * 0.5) for i in range(5)] + [
+        ("start", 10.0), ("cycle", 10.0)] and reader.skipped == 1
+    assert main([str(tmp_path), "--from", "0", "--type", "cycle", "--json"]) == 0
+    assert [json.loads(line)["cycle"] for line in capsys.readouterr().out.splitlines()] == list(range(5)) + [20]
+
+
+def test_a_line_damaged_inside_mid_file_is_never_printed_as_json(tmp_path, capsys):
+    """Not a crash's cut (those the reader finds), a disk's error: a line read by its head and closing brace alone
+    looks whole. What is printed for jq is parsed first; the line is skipped."""
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        w.write(_cycle(0))
+    with open(log, "a") as fh:
+        fh.write(_cut_after_a_brace(1) + "\n")
+    with JsonlWriter(log) as w:
+        w.write(_cycle(2))
+    assert main([str(tmp_path), "--from", "0", "--json"]) == 0
+    assert [json.loads(line)["cycle"] for line in capsys.readouterr().out.splitlines()] == [0, 2]
+    assert main([str(tmp_path), "--at", "1.2", "--json"]) == 0  # the cycle in force, then what followed
+    assert [json.loads(line)["cycle"] for line in capsys.readouterr().out.splitlines()] == [2]
+    assert main([str(tmp_path), "--from", "0"]) == 0
+    assert "cycle 1" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- segments
+
+def _segmented_log(folder) -> list[dict]:
+    """A log of three closed segments and the live file; its records."""
+    with JsonlWriter(folder / "decisions.jsonl", segment_bytes=2_000) as w:
+        for i in range(80):
+            w.write(_cycle(i))
+    assert len(log_files(folder / "decisions.jsonl")) >= 4
+    return read_log(folder / "decisions.jsonl")[0]
+
+
+def _gzip(path) -> None:
+    """As gzip does it: the .gz written whole, then the original removed."""
+    with open(path, "rb") as src, gzip.open(str(path) + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    path.unlink()
+
+
+def test_a_segment_gzipped_while_the_log_is_read_is_read_from_its_gz(tmp_path):
+    """The README lets an operator gzip a closed segment while the agent runs; a reader listed the files once,
+    and the plain segment it listed was gone when its turn came: a FileNotFoundError traceback."""
+    records = _segmented_log(tmp_path)
+    files = log_files(tmp_path / "decisions.jsonl")
+    reader = LogReader(tmp_path / "decisions.jsonl")
+    got = []
+    for line in reader:
+        got.append(line.ts)
+        if len(got) == 3:  # the reader is in the first segment; the operator's gzip of the second completes
+            _gzip(files[1])
+    assert got == [r["ts"] for r in records] and reader.skipped == 0
+    # the replay's reader names the file it read
+    from agent.audit.records import numbered_log_lines
+    where = [(f.name, n) for f, n, _ in numbered_log_lines(files)]
+    assert (files[1].name + ".gz", 1) in where and len(where) == len(records)
+
+
+def test_a_segment_moved_away_while_the_log_is_read_is_an_error_naming_it(tmp_path):
+    """Moved away (archived) with no .gz left beside it, a segment's lines cannot be read: said, naming it, not read
+    as if the log never had them."""
+    _segmented_log(tmp_path)
+    files = log_files(tmp_path / "decisions.jsonl")
+    reader = iter(LogReader(tmp_path / "decisions.jsonl"))
+    next(reader)
+    files[1].rename(tmp_path / "archived.jsonl")
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{files[1]}: a file of the log, gone when its turn came")):
+        list(reader)
