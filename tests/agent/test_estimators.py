@@ -51,10 +51,11 @@ def test_samples_take_the_last_mid_at_or_before_each_grid_point():
     # an excursion between grid points (0.4 s → 110) is invisible to the 1 s grid
     for t, m in [(0.0, 100.0), (0.4, 110.0), (0.9, 100.0), (1.5, 100.0), (2.0, 100.0)]:
         est.update(t, m)
-    assert est.n == 2 and est.ready and est.sigma_per_sqrt_s == 0.0
+    # (two samples, both zero returns: not ready, the caller's prior stands, until the mid has moved)
+    assert est.n == 2 and not est.ready and est.sigma_per_sqrt_s == 0.0
     # a mid exactly at a grid point is that point's sample
     est.update(3.0, 101.0)
-    assert est.n == 3
+    assert est.n == 3 and est.ready
     assert est.sigma_per_sqrt_s > 0.0
     est.update(2.5, 90.0)  # out of order: ignored
     assert est.n == 3 and est.last_mid == 101.0
@@ -92,16 +93,30 @@ def test_arrivals_recovered_without_decay():
 
 def _fit_from_intensities(est: ArrivalEstimator, ts: float):
     """The fit as its docstring states it, from ``intensities`` (which fit inlines): weighted least squares of
-    log λ on depth over the depths with at least min_count trades, weight = count."""
+    log λ on depth over the depths with at least min_count trades, weight = count; none unless the counts fall by
+    min_count at two grid steps or more at or beyond the common reach, nor when k is off the maximum-likelihood k
+    of the same counts from the common reach on by more than a factor of three."""
     if est.n < est.min_n:
         return None
     rows = []
-    for d, lam, cnt in est.intensities(ts):
+    table = est.intensities(ts)
+    cnts = [cnt for _, _, cnt in table]
+    for d, lam, cnt in table:
         if cnt < est.min_count:
             break
         rows.append((d, math.log(lam), cnt))
     if len(rows) < 2 or rows[0][2] - rows[-1][2] < est.min_count:
         return None
+    used = len(rows)
+    # stopped[j]: trades that reached exactly j depths (stopped[m]: the whole grid); the common reach its largest
+    stopped = [0.0] + [cnts[j - 1] - cnts[j] for j in range(1, est.m)] + [cnts[-1]]
+    jm = max(range(1, est.m + 1), key=lambda j: (stopped[j], -j))
+    falls = [stopped[j] for j in range(jm, used)]
+    if sum(f >= est.min_count for f in falls) < 2:
+        return None
+    # each trade's grid steps beyond depth jm − 1, a geometric draw censored at the last depth fitted
+    steps = sum(f * i for i, f in enumerate(falls)) + cnts[used - 1] * (used - jm)
+    k_ml = -math.log(steps / (steps + sum(falls))) / est.step
     sw = swx = swy = swxx = swxy = 0.0
     for d, y, w in rows:
         sw += w
@@ -113,7 +128,7 @@ def _fit_from_intensities(est: ArrivalEstimator, ts: float):
     if den <= 1e-12 * sw * sw:
         return None
     slope = (sw * swxy - swx * swy) / den
-    if not (0.0 < -slope < math.inf):
+    if not (0.0 < -slope < math.inf) or not (k_ml / 3.0 <= -slope <= 3.0 * k_ml):
         return None
     return math.exp((swy - slope * swx) / sw), -slope
 
@@ -221,9 +236,9 @@ def test_the_grid_waits_for_a_trade_beyond_the_mid():
     est = ArrivalEstimator(EstimatorConfig(arrival_min_trades=10))
     for i in range(30):
         est.on_trade(float(i), 100.0, 100.0, 1)  # every trade at the (stale) mid: no scale to lay a grid by
-    assert est.depths == () and len(est.first) == 10  # the last few kept, no more
-    est.on_trade(30.0, 100.4, 100.0, 1)
-    assert est.depths[-1] == pytest.approx(0.4) and est.n == 11  # the kept ten and this one
+    assert est.depths == () and len(est.ring_d) == 10  # the last few kept, no more
+    est.on_trade(30.0, 100.4, 100.0, 1)  # beyond the common reach (0): tried at once, not at the ring's next wrap
+    assert est.depths[-1] == pytest.approx(0.4) and est.n == 10  # the last ten kept: nine at the mid, and this one
 
 
 @pytest.mark.parametrize("seed", [0, 1])
