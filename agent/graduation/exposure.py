@@ -119,9 +119,11 @@ class PromotionCriteria(FileModel):
             if e.gap_measurable and (self.require_sim_to_real_gap or e.sim_to_real_gap == e.sim_to_real_gap)
             else CriterionCheck("sim_to_real_gap", math.nan, self.max_sim_to_real_gap, "n/a", True),
             CriterionCheck.at_most("drawdown", e.drawdown, self.max_drawdown),
-            CriterionCheck.at_least("positive_edge_share", e.positive_edge_share if not self.positive_edge_z else
-                                    wilson_lower(e.positive_edge_share, e.positive_edge_n, self.positive_edge_z),
-                                    self.min_positive_edge_share),
+            # (named for what it holds: the bound, labelled the share, read "a third of fills favourable" for 40%)
+            CriterionCheck.at_least("positive_edge_share", e.positive_edge_share, self.min_positive_edge_share)
+            if not self.positive_edge_z else
+            CriterionCheck.at_least("positive_edge_share_lower_bound", wilson_lower(
+                e.positive_edge_share, e.positive_edge_n, self.positive_edge_z), self.min_positive_edge_share),
             CriterionCheck.at_most("safety_level", e.safety_level, self.max_safety_level),
         )
 
@@ -157,7 +159,8 @@ class GraduationConfig(FileModel):
     demote_drawdown: float = Field(0.0075, gt=0, description="Drawdown since the level was entered, fraction of "
                                    "collateral, that demotes two levels at once.")
     min_execution_confidence: float = Field(0.3, ge=0, le=1, description="execution_confidence below this is an "
-                                            "exchange-health demotion (one level), once per fall below it.")
+                                            "exchange-health demotion (one level), once per fall below it, and "
+                                            "holds promotion on every sample it lasts.")
     optimized_spread_mult: float = Field(0.9, gt=0, le=1, description="Half spread × this at OPTIMIZED (the only "
                                          "level that may tighten spreads).")
     markout_horizon_s: float = Field(10.0, gt=0, description="Horizon of the markouts that count as positive or "
@@ -375,7 +378,11 @@ class ExposureController:
             return self._move(ts, level_for_confidence(c), "demote", c, trigger=DemotionTrigger.CONFIDENCE_DROP,
                               reason=f"overall confidence {c:.3f} below {self.level.name} band")
 
-        checks = cfg.promotion.check(evidence)
+        # the venue's health on every sample of the dwell too: the exchange-health demotion fires once per fall
+        # below the minimum, and the overall confidence (execution weighted 0.3 of it) climbed back to Full over a
+        # venue that stayed as slow
+        checks = cfg.promotion.check(evidence) + (CriterionCheck.at_least(
+            "execution_confidence", confidence.execution_confidence, cfg.min_execution_confidence),)
         self.last_checks = checks
         if not all(x.passed for x in checks):
             self.good_since = None  # a single failing sample restarts the dwell

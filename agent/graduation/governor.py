@@ -42,7 +42,7 @@ _SHADOW = ExposureLevel.SHADOW  # read every tick (an enum member read from its 
 class Graduation:
     __slots__ = ("cfg", "controller", "paper", "blend", "collateral", "confidence", "size_mult", "limit_scale",
                  "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
-                 "_ack_ts", "_reconnects", "markouts", "fills", "_at_level_resolved", "_at_level_positive",
+                 "_ack_ts", "_reconnects", "markouts", "fills", "_edge_recent", "_edge_n", "_edge_positive",
                  "_fills_at_entry", "_paper_at_entry", "_level_peak", "_prev_safety", "_prev_degraded",
                  "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow")
 
@@ -68,8 +68,11 @@ class Graduation:
         self._reconnects: deque[float] = deque()
         self.markouts = MarkoutQueue(config.markout_horizon_s)  # real fills awaiting their markout
         self.fills = 0
-        self._at_level_resolved = 0
-        self._at_level_positive = 0
+        # the positive-edge share's window: (ts, resolved, positive) of each mid that resolved markouts at this level,
+        # and their sums
+        self._edge_recent: deque[tuple[float, int, int]] = deque()
+        self._edge_n = 0
+        self._edge_positive = 0
         self._fills_at_entry = 0
         self._paper_at_entry = 0
         self._level_peak = math.nan
@@ -135,9 +138,11 @@ class Graduation:
             if q.pending:
                 p0 = q.positive
                 n = q.on_mid(ts, mid)
-                if counts:
-                    self._at_level_resolved += n
-                    self._at_level_positive += q.positive - p0
+                if counts and n:
+                    pos = q.positive - p0
+                    self._edge_recent.append((ts, n, pos))
+                    self._edge_n += n
+                    self._edge_positive += pos
         self.blend.on_mid(ts, mid)
 
     def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> None:
@@ -214,14 +219,14 @@ class Graduation:
             positive_edge_fills=self.markouts.positive, cycles=cycles)
         b = self.blend
         enough = b.n_outcomes >= self.cfg.min_outcomes
-        resolved = self._at_level_resolved
+        resolved = self._edge_window(ts)
         self.evidence = PromotionEvidence(
             fills_at_level=at_level,
             brier=b.brier() if enough else math.nan,
             information_ratio=b.information_ratio() if enough else math.nan,
             sim_to_real_gap=self.shadow.gap if self.places_orders else math.nan,  # (Shadow: no real orders)
             drawdown=self._drawdown(equity) if equity == equity else math.nan,
-            positive_edge_share=self._at_level_positive / resolved if resolved else math.nan,
+            positive_edge_share=self._edge_positive / resolved if resolved else math.nan,
             safety_level=safety_level, gap_measurable=self.places_orders, positive_edge_n=resolved)
         before = c.level
         c.update(ts, self.confidence, self.evidence)
@@ -231,6 +236,21 @@ class Graduation:
             self._refresh_throttles()
 
     # ------------------------------------------------------------------ internals
+
+    def _edge_window(self, ts: float) -> int:
+        """The fills the positive-edge share is taken over: those resolved in the last dwell (at least the last
+        ``min_fills_at_level`` of them, so the share rests on as many as promotion asks, not on a quiet minute's
+        few). Counted since the level was entered, an hour of decent fills carried a promotion through a dwell in
+        which nine fills in ten lost: the dwell asks that the criterion hold throughout, and a share over
+        thousands of fills barely moves."""
+        p = self.cfg.promotion
+        since, keep = ts - p.min_dwell_s, max(1, p.min_fills_at_level)
+        recent = self._edge_recent
+        while recent and recent[0][0] < since and self._edge_n - recent[0][1] >= keep:
+            _, n, pos = recent.popleft()
+            self._edge_n -= n
+            self._edge_positive -= pos
+        return self._edge_n
 
     def _drawdown(self, equity: float) -> float:
         peak = self._level_peak
@@ -251,8 +271,8 @@ class Graduation:
         self.records.append({"type": "level", **self.controller.history.transitions[-1].to_record()})
         self._fills_at_entry = self.fills
         self._paper_at_entry = self.paper.fills
-        self._at_level_resolved = 0
-        self._at_level_positive = 0
+        self._edge_recent.clear()
+        self._edge_n = self._edge_positive = 0
         self._level_peak = equity
         self.shadow.restart()
         if self.controller.level != ExposureLevel.SHADOW:

@@ -33,8 +33,9 @@ BAD = {  # one criterion violated each
 }
 
 
-def conf(overall: float) -> TradingConfidence:
-    return TradingConfidence(overall, overall, overall, overall)
+def conf(overall: float, execution: float = 1.0) -> TradingConfidence:
+    """An overall confidence on a healthy venue (execution's own minimum is a criterion of its own)."""
+    return TradingConfidence(overall, execution, overall, overall)
 
 
 HIGH = conf(0.95)
@@ -197,13 +198,13 @@ def test_with_positive_edge_z_the_share_is_held_against_its_lower_bound_on_the_f
     strict = CRIT.model_copy(update={"positive_edge_z": 1.0})
     few = PromotionEvidence(20, 0.2, 0.5, 0.1, 0.001, 0.6, positive_edge_n=20)
     many = PromotionEvidence(400, 0.2, 0.5, 0.1, 0.001, 0.6, positive_edge_n=400)
-    edge = {c.name: c for c in strict.check(few)}["positive_edge_share"]
+    edge = {c.name: c for c in strict.check(few)}["positive_edge_share_lower_bound"]  # named for what it holds
     assert not edge.passed and edge.value == pytest.approx(
         stats.binomtest(12, 20).proportion_ci(stats.norm.cdf(1.0) - stats.norm.cdf(-1.0), method="wilson").low)
     assert all(c.passed for c in strict.check(many))
     assert all(c.passed for c in CRIT.check(few))  # the point share: 0.6 ≥ 0.5
     # no fill resolved: not measured, and the criterion fails, as the share's NaN does
-    assert math.isnan(wilson_lower(0.6, 0, 1.0)) and not {c.name: c for c in strict.check(GOOD)}["positive_edge_share"].passed
+    assert math.isnan(wilson_lower(0.6, 0, 1.0)) and not {c.name: c for c in strict.check(GOOD)}["positive_edge_share_lower_bound"].passed
     ctl = ExposureController(GraduationConfig(promotion=strict))
     assert all(ctl.update(float(t), HIGH, few) == L.SHADOW for t in range(0, 200, 10))
     ctl = ExposureController(GraduationConfig(promotion=strict))
@@ -358,17 +359,17 @@ def test_paper_fills_resolving_after_a_promotion_are_no_evidence_of_the_live_lev
     g.shadow_quotes([NS(side=1, px=100.0, sz=1.0)])
     g.paper.on_trade(4.0, 99.0, 1.0, -1)
     g.on_mid(14.5, 100.5)  # one paper fill resolved at Shadow: Shadow's share is measured
-    assert g._at_level_resolved == 1
+    assert g._edge_n == 1
     g.shadow_quotes([NS(side=1, px=100.0 - 0.01 * k, sz=1.0) for k in range(20)])
     assert g.paper.on_trade(15.0, 99.0, 100.0, -1) == 20  # pending at the promotion
     g.evaluate(15.0, 10_000.0, 1.0, 1.0, 0, 10, 0)
     assert g.level == ExposureLevel.MICRO_LIVE
     g.on_mid(26.0, 101.0)  # they resolve (all winners) at MicroLive
     g.evaluate(30.0, 10_000.0, 1.0, 1.0, 0, 10, 0)
-    assert g._at_level_resolved == 0 and math.isnan(g.evidence.positive_edge_share)
+    assert g._edge_n == 0 and math.isnan(g.evidence.positive_edge_share)
     g.note_fill(31.0, 1, 101.0, 1.0, 0.0)  # a real fill at MicroLive: that one counts
     g.on_mid(42.0, 101.5)
-    assert g._at_level_resolved == 1
+    assert g._edge_n == 1
 
 
 def test_an_exchange_health_demotion_evaluates_the_new_level_on_its_own_evidence():
@@ -465,3 +466,50 @@ def test_slow_acks_of_long_ago_fade_when_no_ack_comes():
     assert quiet[low] < 0.4 and quiet[-1] > 0.9  # low at first (4x slower), near 1 four time constants on
     assert all(b >= a - 1e-12 for a, b in zip(quiet[low:], quiet[low + 1:]))  # and only up, with nothing new
     assert run(True)[-1] == pytest.approx(0.25, abs=0.01)  # the venue still slow: as slow as ever
+
+
+def test_a_venue_below_the_minimum_execution_confidence_holds_promotion_on_every_sample():
+    """The exchange-health demotion fires once per fall below ``min_execution_confidence``; the overall confidence
+    (execution weighted 0.3 of it) then climbed MicroLive → Ramping → Cautious → Full, one dwell each, over a venue
+    as slow as when it demoted. Now the minimum is a criterion on every sample of the dwell."""
+    ctl = ExposureController(CFG, L.MICRO_LIVE)
+    slow = conf(0.95, execution=0.25)
+    for t in range(0, int(5 * DWELL), 10):
+        assert ctl.update(float(t), slow, GOOD) == L.MICRO_LIVE
+    held = [c for c in ctl.last_checks if not c.passed]
+    assert [(c.name, c.value, c.threshold) for c in held] == [("execution_confidence", 0.25, 0.3)]
+    t0 = 5 * DWELL
+    ctl.update(float(t0), conf(0.95, execution=0.31), GOOD)
+    assert ctl.update(float(t0 + DWELL), conf(0.95, execution=0.31), GOOD) == L.RAMPING
+
+
+def test_the_positive_edge_share_is_the_last_dwells_so_a_level_picked_off_now_is_not_promoted():
+    """Counted since the level was entered, an hour of fills 40% favourable (held at Shadow by Yellow) carried a
+    promotion through a dwell in which one fill in ten beat its fee: a share over thousands of fills barely moves.
+    The share is now the last dwell's (at least min_fills_at_level fills), so it reads 0.1 and holds the level."""
+    from types import SimpleNamespace as NS
+
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+
+    crit = PromotionCriteria(min_fills_at_level=30, min_dwell_s=600, max_brier=1, min_information_ratio=-1e9,
+                             min_positive_edge_share=0.35, require_sim_to_real_gap=False)
+    g = Graduation(GraduationConfig(promotion=crit, min_outcomes=1), ScorecardConfig(), 100_000.0)
+    g.on_mid(0.0, 100.0)
+    for i in range(40):  # the blend's forecasts, resolved: its Brier and information ratio are measured
+        g.predict(i * 0.1, 0.6 if i % 2 else 0.4, 0.05, 100.0 + (i % 3) * 0.01)
+        g.on_mid(i * 0.1 + 0.06, 100.0 + ((i + 1) % 3) * 0.01)
+    mid = 100_000.0
+    for t in range(5, 4800):
+        good = t % 10 < (4 if t < 3600 else 1)  # 40% of the fills beat their fee for an hour, then 10%
+        px = mid - 0.5 if good else mid + 0.5  # a paper bid, its 10 s markout on a still mid
+        g.shadow_quotes([NS(side=1, px=px, sz=0.01)])
+        assert g.paper.on_trade(float(t), px - 5.0, 0.001, -1)
+        g.on_mid(float(t), mid)
+        if t % 5 == 0:
+            g.evaluate(float(t), 100_000.0, 1.0, 1.0, 0, t, 1 if t < 3600 else 0)  # Yellow for the first hour
+            assert g.level == ExposureLevel.SHADOW, t
+    e = g.evidence
+    assert e.positive_edge_share == pytest.approx(0.1, abs=0.01) and 590 <= e.positive_edge_n <= 610
+    held = {c.name: c for c in g.controller.last_checks if not c.passed}
+    assert set(held) == {"positive_edge_share"}

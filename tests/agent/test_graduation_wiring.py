@@ -24,7 +24,7 @@ from twin.params import TwinParams
 from twin.seeding import set_position
 
 CRITERIA = {"fills_at_level", "brier", "information_ratio", "sim_to_real_gap", "drawdown", "positive_edge_share",
-            "safety_level", "dwell_s", "confidence"}
+            "safety_level", "execution_confidence", "dwell_s", "confidence"}
 
 
 def _places(commands) -> list[PlaceOrder]:
@@ -32,12 +32,11 @@ def _places(commands) -> list[PlaceOrder]:
     return [x for x in flat if isinstance(x, PlaceOrder)]
 
 
-# The seed of the default sessions below. Since the synthetic book's noise became the price's own, drawn at its own
-# pace, the market's random stream and every session's path differ: `python -m agent`'s seed 0 spends its hour in
-# Shadow (its signals degrade three times and each Orange restarts the dwell; 22 of seeds 0-39 promote in the hour
-# with the bbo feed, 18 without). On seed 10 the default config promotes once, as the Quickstart describes, and
-# without the fee twice (on 2 of seeds 0-39 both hold).
-SEED = 10
+# The seed of the default sessions below. The positive-edge share is the last dwell's (since 3 December: it was
+# every fill's since the level was entered), so a session promotes later or not at all where its recent fills lose:
+# `python -m agent`'s seed 0 spends its hour in Shadow; 21 of seeds 0-39 promote in the hour. On seed 23 the default
+# config promotes once, as the Quickstart describes, and without the fee twice (on 2 of seeds 0-39 both hold: 23, 38).
+SEED = 23
 
 
 @pytest.fixture(scope="module")
@@ -375,21 +374,25 @@ def test_max_level_counts_the_level_the_run_started_at():
 
 
 def test_positive_edge_z_holds_back_a_promotion_the_point_share_lets_through_by_chance():
-    """``fees_exceed_spread`` on seed 67, the one of seeds 0-69 it does not hold: the agent's fills lose their fee
+    """``fees_exceed_spread`` on seed 39, the one of seeds 0-69 it does not hold: the agent's fills lose their fee
     more often than not, yet enough beat it over the dwell (the share over 0.35) that it is promoted to Ramping at
-    460 s. With ``graduation.promotion.positive_edge_z`` 1 the governor holds the share's lower bound over the fills
-    it was seen on, and the agent stays at MicroLive for the whole run."""
+    852 s. With ``graduation.promotion.positive_edge_z`` 1 the governor holds the share's lower bound over the fills
+    it was seen on, and the agent stays at MicroLive for the whole run. (Seed 67 was this one until the share was
+    taken over the last dwell's fills, not all the level's.)"""
     from pathlib import Path
 
     from scenarios.runner import run_scenario
     from scenarios.schema import load_scenario
     sc = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "fees_exceed_spread.yaml")
-    point = run_scenario(sc, 67)
+    point = run_scenario(sc, 39)
     assert point.broke("exposure_level_at_most") is not None
     promotion = sc.agent.graduation.promotion.model_copy(update={"positive_edge_z": 1.0})
     agent = sc.agent.model_copy(update={"graduation": sc.agent.graduation.model_copy(update={"promotion": promotion})})
-    bound = run_scenario(sc.model_copy(update={"agent": agent}), 67)
+    bound = run_scenario(sc.model_copy(update={"agent": agent}), 39)
     assert bound.ok, bound.report()
-    # the bound is taken over the level's resolved fills (the governor hands their count over): a number, under 0.35
+    # what holds it at the end: the bound (a number, taken over the dwell's resolved fills, under 0.35), or a dwell
+    # the bound restarted still running
     held = {c["name"]: c for c in bound.summary["exposure"]["promotion_held_by"]}
-    assert 0.0 < held["positive_edge_share"]["value"] < 0.35
+    assert bound.summary["exposure"]["transitions"] == []
+    assert 0.0 < held["positive_edge_share_lower_bound"]["value"] < 0.35 if "dwell_s" not in held else \
+        held["dwell_s"]["value"] < held["dwell_s"]["threshold"]
