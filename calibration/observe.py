@@ -560,9 +560,10 @@ def _numbered_lines(files: list[Path], progress=None) -> Iterator[tuple[str, byt
     sizes on disk are the total). A gzipped segment cut short (a copy interrupted, a disk full) is refused: the
     rest of its run is lost, and the log's reader would end it without a word."""
     for f in files:
+        fh, f = _opened(f)
         gz = f.suffix == ".gz"
         n = 0
-        with (gzip.open if gz else open)(f, "rb") as fh:
+        with fh:
             try:
                 for n, raw in enumerate(fh, 1):
                     if progress is not None and not gz:
@@ -574,6 +575,20 @@ def _numbered_lines(files: list[Path], progress=None) -> Iterator[tuple[str, byt
                                  f"compressed segment copied incompletely?)") from None
         if progress is not None and gz:
             progress(f.stat().st_size)
+
+
+def _opened(f: Path):
+    """(the file opened for bytes, the file opened): a plain segment gzipped since the journal's files were listed
+    (an operator may compress closed segments while the agent runs; gzip writes NAME.gz whole, then removes NAME)
+    is read from its .gz. One gone with no .gz (moved away) is a FileNotFoundError naming it."""
+    try:
+        return (gzip.open if f.suffix == ".gz" else open)(f, "rb"), f
+    except FileNotFoundError:
+        packed = f.with_name(f.name + ".gz")
+        if f.suffix == ".gz" or not packed.exists():
+            raise FileNotFoundError(f"{f}: a file of the journal, gone when its turn came to be read (moved away "
+                                    f"while it was read?)") from None
+        return gzip.open(packed, "rb"), packed
 
 
 def _event(d: dict, where: str):

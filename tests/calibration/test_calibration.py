@@ -769,3 +769,35 @@ def test_the_cli_makes_no_output_folder_for_a_run_it_cannot_read(tmp_path, capsy
     (tmp_path / "base.json").write_text("{}}")
     assert main([str(run), "--base", str(tmp_path / "base.json"), "--quiet"]) == 2
     assert "base.json" in capsys.readouterr().err and not (run / "calibration").exists()
+
+
+def test_a_journal_segment_gzipped_while_it_is_read_is_read_from_its_gz(tmp_path, lines):
+    """An operator may gzip closed segments while the agent runs; the reader listed the files once, and the plain
+    segment it listed was gone when its turn came: a FileNotFoundError. It is read from its .gz now; one moved away
+    is an error naming it."""
+    import gzip
+    import shutil
+
+    intact = observe_journal(run_folder(tmp_path, lines, "intact"))
+    run = tmp_path / "segmented"
+    run.mkdir()
+    thirds = [lines[:len(lines) // 3], lines[len(lines) // 3:2 * len(lines) // 3], lines[2 * len(lines) // 3:]]
+    names = ["events-000001.jsonl", "events-000002.jsonl", "events.jsonl"]
+    for name, part in zip(names, thirds):
+        (run / name).write_text("".join(part))
+
+    def gzip_the_second(_size, done=[]):
+        if not done:  # the reader is in the first segment: the operator's gzip of the second completes
+            done.append(1)
+            with open(run / names[1], "rb") as src, gzip.open(run / (names[1] + ".gz"), "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            (run / names[1]).unlink()
+    seen = observe_journal(run, progress=gzip_the_second)
+    assert (seen.places, seen.answered, seen.rejections) == (intact.places, intact.answered, intact.rejections)
+
+    def move_the_third(_size, done=[]):
+        if not done:
+            done.append(1)
+            (run / names[2]).rename(tmp_path / "archived.jsonl")
+    with pytest.raises(FileNotFoundError, match="events.jsonl: a file of the journal, gone when its turn came"):
+        observe_journal(run, progress=move_the_third)
