@@ -124,7 +124,10 @@ class PositionNeverGrowsAfter(_Invariant):
         if v:
             return v
         s = log.samples
-        i0 = min(log.sample_at(t0 + self.grace_s), len(s["t"]) - 1)
+        if t0 + self.grace_s > s["t"][-1]:  # (the reference was the last sample, compared with itself)
+            return Violation(self.name, log.duration_s, f"the run ended within grace_s {self.grace_s:g} s of "
+                                                        f"{self.trigger} at t={t0:.2f}: nothing was checked")
+        i0 = log.sample_at(t0 + self.grace_s)
         ref = abs(s["pos"][i0])
         bad = np.nonzero(np.abs(s["pos"][i0:]) > ref + EPS)[0]
         if len(bad):
@@ -132,6 +135,14 @@ class PositionNeverGrowsAfter(_Invariant):
             return Violation(self.name, float(s["t"][i]),
                              f"|position| grew to {abs(s['pos'][i]):.6g} after {self.trigger} at t={t0:.2f} "
                              f"(it was {ref:.6g}); max {np.abs(s['pos'][i0:]).max():.6g}")
+        # a flip to a smaller opposite position is no growth of |position|, but it is a new position: against the
+        # side held at the trigger, however far in the grace it came (a flatten's orders summed past the position)
+        side = np.sign(s["pos"][log.sample_at(t0)])
+        flipped = np.nonzero(side * s["pos"][i0:] < -EPS)[0] if side else ()
+        if len(flipped):
+            i = i0 + flipped[0]
+            return Violation(self.name, float(s["t"][i]), f"position flipped to {s['pos'][i]:.6g} after {self.trigger} "
+                                                          f"at t={t0:.2f} (it was {s['pos'][log.sample_at(t0)]:.6g})")
         return None
 
 
@@ -189,11 +200,17 @@ class ReduceOnlyNeverIncreases(_Invariant):
                                                  f"grows the venue position {c.venue_position:.6g}")
         s = log.samples
         pos = s["pos"]
-        idx = np.nonzero(in_mode)[0]
-        for a, b in zip(idx[:-1], idx[1:]):
-            if b == a + 1 and pos[a] * pos[b] < 0:
-                return Violation(self.name, float(s["t"][b]), f"position flipped from {pos[a]:.6g} to {pos[b]:.6g} "
+        held = 0.0  # the last non-zero position of this stretch of the mode: a flip through a flat sample is one too
+        prev = -2
+        for b in np.nonzero(in_mode)[0]:
+            if b != prev + 1:
+                held = 0.0  # a new stretch of the mode
+            prev = b
+            if held * pos[b] < 0:
+                return Violation(self.name, float(s["t"][b]), f"position flipped from {held:.6g} to {pos[b]:.6g} "
                                                               f"in reduce-only mode")
+            if abs(pos[b]) > EPS:
+                held = pos[b]
         return None
 
 
@@ -219,15 +236,21 @@ class NoRiskIncreasingOrderAfter(_Invariant):
         t0, v = self._trigger(log, self.trigger)
         if v:
             return v
+        together: dict[float, float] = {}  # send time → size of the plain (not reduce-only) orders sent then
         for c in _orders_sent(log, t0):
             pos = c.venue_position
             if c.cmd.reduce_only:
                 bad = _increases(c.cmd.side, pos) and not self._news_in_flight(log, c)
             else:
-                bad = _increases(c.cmd.side, pos) or c.cmd.sz > abs(pos) + EPS
+                # each no larger than the position, and those sent together neither: two plain IOCs of 0.9x the
+                # position each, sent at once, flipped a Kill's long to a short and each passed alone
+                together[c.t] = together.get(c.t, 0.0) + c.cmd.sz
+                bad = _increases(c.cmd.side, pos) or together[c.t] > abs(pos) + EPS
             if bad:
                 return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent {c.t - t0:.2f} s after {self.trigger} with the "
-                                                 f"venue position at {pos:.6g}")
+                                                 f"venue position at {pos:.6g}"
+                                                 + (f" ({together[c.t]:.6g} in plain orders sent at once)"
+                                                    if not c.cmd.reduce_only and together[c.t] > c.cmd.sz else ""))
         return None
 
     def _news_in_flight(self, log: RunLog, c: SentCommand) -> bool:
@@ -299,6 +322,11 @@ class AllOrdersCancelledWithin(_Invariant):
             t1 = log.duration_s + 1.0
         s = log.samples
         mask = (s["t"] >= t0 + self.within_s) & (s["t"] < t1)
+        if not mask.any():  # the window ran past the run's end, or the until came first: nothing was checked
+            return Violation(self.name, min(t0 + self.within_s, log.duration_s),
+                             f"no sample from {self.within_s:g} s after {self.trigger} (t={t0:.2f}) "
+                             f"{'to the end' if self.until == 'end' else 'to ' + self.until}: the run did not "
+                             f"exercise it")
         bad = np.nonzero(mask & (s["n_orders"] > 0))[0]
         if len(bad):
             i = bad[0]

@@ -93,10 +93,12 @@ class RunLog:
             return self.first_safety(int(SafetyLevel[s[len("safety>="):].upper()]))
         if s.startswith("fault:") or s.startswith("fault_end:"):
             kind = s.split(":", 1)[1]
-            for k, a, b in self.faults:
-                if k == kind:
-                    return a if s.startswith("fault:") else b
-            return None
+            # the first in time, however the file lists them (the first listed was checked, and an outage before it
+            # went unchecked)
+            ours = sorted((a, b) for k, a, b in self.faults if k == kind)
+            if not ours:
+                return None
+            return ours[0][0] if s.startswith("fault:") else ours[0][1]
         if s == "disconnect":
             ts = self.event_times("ConnectionLost")
             return ts[0] if ts else None

@@ -108,8 +108,12 @@ class _RecordingGateway:
         level = int(core.safety.level) if core is not None else 0
         agent_pos = core.tracker.position if core is not None else math.nan
         items = cmd.commands if isinstance(cmd, Batch) else (cmd,)
-        for c in items:
-            self.sent.append(SentCommand(t, c, len(items), pos, agent_pos, level, cap - q.used, cap))
+        headroom = cap - q.used
+        for k, c in enumerate(items):
+            # each item at the headroom the ones before it in the batch leave (the venue charges a batch one request
+            # an item): all at the batch's, 600 places sent at 700 read as 700 each, and spent the cancels' reserve
+            # unseen
+            self.sent.append(SentCommand(t, c, len(items), pos, agent_pos, level, headroom - k, cap))
         self.inner.send(cmd)
 
 

@@ -144,3 +144,94 @@ def test_the_low_headroom_rate_is_exercised_by_an_agent_that_stopped_just_above_
     assert inv.check(run(6994)) is None  # 3006 left: within 0.1% of the line (the agent's count ran ahead)
     assert "did not exercise" in inv.check(run(6980)).message  # 3020 left: never that low
     assert "did not exercise" in inv.check(run(7000, n_sent=0)).message  # low, and the agent never quoted
+
+
+def _sampled(t_end: float = 60.0, **columns) -> RunLog:
+    """A run of ``t_end`` s sampled every 0.05 s; ``columns``: name → function of the times (others zero)."""
+    from scenarios.runlog import RestingOrder
+
+    t = np.round(np.arange(0.0, t_end + 1e-9, 0.05), 9)
+    log = RunLog(0, 1.0, t_end, 0.05, 1e-5, 0.0, 1e4)
+    log.samples = {k: np.zeros(len(t)) for k in ("pos", "n_orders", "safety", "bid_sz", "ask_sz")}
+    log.samples["t"] = t
+    for k, f in columns.items():
+        log.samples[k] = f(t).astype(float)
+    log.orders = [tuple(RestingOrder(1, True, 99.0, 0.01, False) for _ in range(int(k)))
+                  for k in log.samples["n_orders"]]
+    return log
+
+
+def test_a_window_past_the_runs_end_is_not_exercised_not_held():
+    """A Kill in the run's last within_s checked no sample, and a grace past the end compared the last sample with
+    itself: both said "holds" for three orders resting to the end and a position grown fourfold."""
+    from scenarios.invariants import AllOrdersCancelledWithin, PositionNeverGrowsAfter
+
+    log = _sampled(pos=lambda t: np.where(t >= 58.5, 0.04, 0.01), n_orders=lambda t: np.full(len(t), 3))
+    log.safety = [{"t": 58.0, "from": 3, "to": 4, "reason": "x"}]
+    v = AllOrdersCancelledWithin(name="all_orders_cancelled_within", within_s=5).check(log)
+    assert v is not None and "did not exercise it" in v.message
+    v = PositionNeverGrowsAfter(name="position_never_grows_after", grace_s=5).check(log)
+    assert v is not None and "the run ended within grace_s 5 s of kill" in v.message
+    v = PositionNeverGrowsAfter(name="position_never_grows_after", grace_s=0.2).check(log)
+    assert v is not None and "grew to 0.04" in v.message
+
+
+def test_a_flip_through_a_flat_sample_is_a_flip_in_reduce_only_mode():
+    """Long 0.02, flat (an exit filled), then short 0.02 (a stale plain ask from before Red filled): the Feb 10
+    mechanism, read as no flip since no two adjacent samples had opposite signs."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _sampled(pos=lambda t: np.where(t < 20, 0.02, np.where(t < 20.04, 0.0, -0.02)),
+                   safety=lambda t: np.where(t >= 10, 3, 0))
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert v is not None and v.message == "position flipped from 0.02 to -0.02 in reduce-only mode"
+    # a new stretch of the mode starts from its own position
+    log = _sampled(pos=lambda t: np.where(t < 20, 0.02, -0.02), safety=lambda t: np.where((t >= 10) & (t < 15) | (t >= 25), 3, 0))
+    assert ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log) is None
+
+
+def test_plain_exits_sent_together_past_the_position_and_a_flip_after_a_kill_break_the_kill_invariants():
+    """A Kill's flatten of two plain IOCs of 0.9x the position each, sent at once, flipped the long to a smaller
+    short: each order alone was no larger than the position, and |position| never grew."""
+    from scenarios.invariants import PositionNeverGrowsAfter
+
+    log = _sampled(pos=lambda t: np.where(t < 31, 0.04, -0.03))
+    log.safety = [{"t": 30.0, "from": 3, "to": 4, "reason": "x"}]
+    for _ in range(2):
+        log.commands.append(SentCommand(30.1, PlaceOrder("c", Side.SELL, 100.0, 0.035, Tif.IOC, False), 2, 0.04, 0.04,
+                                        4, 5000, 10000))
+    v = NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after").check(log)
+    assert v is not None and "(0.07 in plain orders sent at once)" in v.message
+    v = PositionNeverGrowsAfter(name="position_never_grows_after", grace_s=0.5).check(log)
+    assert v is not None and v.message == "position flipped to -0.03 after kill at t=30.00 (it was 0.04)"
+
+
+def test_a_fault_trigger_is_the_first_of_its_kind_in_time_not_in_the_file():
+    from scenarios.invariants import AllOrdersCancelledWithin
+
+    log = _sampled(n_orders=lambda t: np.where((t >= 10) & (t < 15), 4, 0))
+    log.faults = [("disconnect", 40.0, 45.0), ("disconnect", 10.0, 15.0)]
+    assert log.trigger_time("fault:disconnect") == 10.0 and log.trigger_time("fault_end:disconnect") == 15.0
+    inv = AllOrdersCancelledWithin(name="all_orders_cancelled_within", trigger="fault:disconnect", within_s=3,
+                                   until="fault_end:disconnect")
+    assert inv.check(log) is not None
+
+
+def test_each_item_of_a_batch_is_recorded_at_the_headroom_the_items_before_it_leave():
+    """The venue charges a batch one request an item; every item was recorded at the batch's headroom, so 600
+    places sent at 700 read as 700 each and the cancels' reserve was spent unseen."""
+    import simpy
+
+    from agent.gateway.events import Batch
+    from agent.gateway.twin import TwinGateway
+    from scenarios.runner import _RecordingGateway
+    from twin.exchange import Exchange
+    from twin.params import TwinParams
+
+    ex = Exchange(simpy.Environment(), TwinParams(), 0)
+    user = "0x" + "ab" * 20
+    ex.fund(user, 1e6)
+    rec = _RecordingGateway(TwinGateway(ex, user, "BTC"), ex, "BTC", 0.0)
+    rec.send(Batch(tuple(PlaceOrder(f"0x{k:032x}", Side.BUY, 90_000.0, 0.001, Tif.ALO) for k in range(5))))
+    cap = ex.quotas[user].cap
+    assert [c.headroom for c in rec.sent] == [cap - ex.quotas[user].used - k for k in range(5)]
