@@ -119,17 +119,29 @@ def main(argv: list[str] | None = None) -> int:
                      "mean_net_pnl_usd": float(np.mean([r["net_pnl_usd"] for r in mine])),
                      "fills": int(sum(r["fills"] for r in mine)), "escalations": int(sum(r["escalations"] for r in mine)),
                      "kills": int(sum(r["killed"] for r in mine)), "episodes": mine})
-    rows.sort(key=lambda r: -r["mean_reward"])
+    rows = ranked(rows)
     print(_table(rows, episode_s, args.seeds))
+    if rows[0]["kills"]:
+        print(f"warning: every trial was ended by a Kill on some seed; the best, trial {rows[0]['trial']}, on "
+              f"{rows[0]['kills']} of {args.seeds}: its parameters trip the safety ladder's Kill", file=sys.stderr)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         results = {"episode_s": episode_s, "step_s": step_s, "level": args.level,
                    "seeds": [args.seed + k for k in range(args.seeds)], "trials": rows}
         (out / "results.json").write_text(json_text.dumps(results, indent=2))
         best = config_for(rows[0]["params"], base)
-        (out / "best.yaml").write_text(_best_yaml(best, rows[0]))
+        from agent.graduation.exposure import level_named
+        (out / "best.yaml").write_text(_best_yaml(best, rows[0], level_named(args.level).name))
         print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
     return 0
+
+
+def ranked(rows: list[dict]) -> list[dict]:
+    """The trials best first: those a Kill ended on no seed before those it ended on some, each by mean reward. A
+    Kill ends the episode early, and the losses of the time it cut off are never charged: by reward alone, trials
+    tripping it in minutes lost least and were ranked best (best.yaml held a trial Killed on every seed, above one
+    that traded its whole episodes)."""
+    return sorted(rows, key=lambda r: (r["kills"] > 0, -r["mean_reward"]))
 
 
 def _market_problem(coin: str, config_file: str | None) -> str | None:
@@ -194,12 +206,17 @@ def _table(rows: list[dict], episode_s: float, seeds: int) -> str:
     return "\n".join(lines)
 
 
-def _best_yaml(cfg, row: dict) -> str:
+def _best_yaml(cfg, row: dict, level: str) -> str:
     """The best trial's whole config (the search's base with its parameters set), as ``--show-config`` writes
-    one: ``python -m agent --config`` runs it as the search did."""
+    one. Its graduation is the base's (a session starts at its start level and earns promotions), not the level the
+    search pinned every episode at: the head says so, and how to run it as the search did."""
     from agent.config import config_yaml
+    g = cfg.graduation
     head = (f"# python -m search: trial {row['trial']}, mean reward {row['mean_reward']:.2f} USDC per episode "
-            f"(net PnL {row['mean_net_pnl_usd']:.2f})\n")
+            f"(net PnL {row['mean_net_pnl_usd']:.2f}), its episodes pinned at exposure level {level}.\n"
+            f"# graduation below is the base config's: a session starts at {g.start_level.name} and earns its "
+            f"promotions (up to {g.ceiling.name}).\n# To run it as the search did, set graduation.start_level and "
+            f"graduation.ceiling to {level} and graduation.demote_on_low_confidence to false.\n")
     return head + config_yaml(cfg)
 
 

@@ -124,7 +124,8 @@ def test_the_cli_writes_results_and_a_best_config_the_agent_runs(tmp_path, capsy
     res = json.loads((out / "results.json").read_text())
     trials = res["trials"]
     assert len(trials) == 3 and all(len(t["episodes"]) == 2 for t in trials)
-    assert [t["mean_reward"] for t in trials] == sorted((t["mean_reward"] for t in trials), reverse=True)
+    assert [t["mean_reward"] for t in trials if not t["kills"]] == \
+        sorted((t["mean_reward"] for t in trials if not t["kills"]), reverse=True)
     assert {e["seed"] for t in trials for e in t["episodes"]} == {0, 1}  # every trial on the same markets
     baseline = next(t for t in trials if t["trial"] == 0)
     assert baseline["params"] == values_of(AgentConfig())
@@ -226,3 +227,19 @@ def test_a_coin_the_searchs_twin_cannot_trade_exits_2_naming_the_config_as_the_a
     assert err.startswith(f"error: --config {cfg}: {says}: ") and "market for BTC only" in err
     assert "Traceback" not in err and not out.exists()
     assert agent_main(["--config", str(cfg), "--quiet"]) == 2  # the agent's own refusal of the same config
+
+
+def test_trials_a_kill_ended_rank_after_those_it_did_not_and_best_yaml_says_how_the_search_ran(tmp_path):
+    """A Kill ends an episode early and the time it cut off is never charged: by reward alone the trials that
+    tripped it in minutes (-5 USDC, a handful of fills) ranked above those trading whole episodes (-34), and
+    best.yaml held one Killed on every seed. And best.yaml ran at Shadow, the base's start, where every episode
+    was pinned at Full, without a word."""
+    from search.__main__ import _best_yaml, ranked
+
+    rows = [{"trial": 4, "mean_reward": -5.0, "kills": 2}, {"trial": 1, "mean_reward": -34.3, "kills": 0},
+            {"trial": 3, "mean_reward": -42.0, "kills": 1}, {"trial": 0, "mean_reward": -20.0, "kills": 0}]
+    assert [r["trial"] for r in ranked(rows)] == [0, 1, 4, 3]
+    text = _best_yaml(AgentConfig(), {"trial": 1, "mean_reward": -34.3, "mean_net_pnl_usd": -30.0}, "FULL")
+    assert "its episodes pinned at exposure level FULL" in text and "starts at SHADOW" in text
+    assert "set graduation.start_level and graduation.ceiling to FULL" in text
+    assert AgentConfig.model_validate(__import__("yaml").safe_load(text)) == AgentConfig()
