@@ -110,11 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     kw = {"agent_config": base, "step_s": step_s, "episode_s": episode_s, "level": args.level}
     tasks = [(t, None if a is None else a.tolist(), args.seed + k, kw) for t, a in enumerate(actions)
              for k in range(args.seeds)]
-    results = _run(tasks, args.workers, not args.quiet)
+    results, interrupted = _run(tasks, args.workers, not args.quiet)
+    if interrupted:
+        print(f"interrupted (Ctrl-C): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
+              f"ranked on those", file=sys.stderr)
+        if not results:
+            return 130
 
     rows = []
     for t, a in enumerate(actions):
         mine = [r for r in results if r["trial"] == t]
+        if not mine:  # (interrupted before any of its episodes finished)
+            continue
         rows.append({"trial": t, "params": values_of(base) if a is None else decode(a), "mean_reward": float(np.mean([r["reward"] for r in mine])),
                      "mean_net_pnl_usd": float(np.mean([r["net_pnl_usd"] for r in mine])),
                      "fills": int(sum(r["fills"] for r in mine)), "escalations": int(sum(r["escalations"] for r in mine)),
@@ -123,17 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(rows, episode_s, args.seeds))
     if rows[0]["kills"]:
         print(f"warning: every trial was ended by a Kill on some seed; the best, trial {rows[0]['trial']}, on "
-              f"{rows[0]['kills']} of {args.seeds}: its parameters trip the safety ladder's Kill", file=sys.stderr)
+              f"{rows[0]['kills']} of {len(rows[0]['episodes'])}: its parameters trip the safety ladder's Kill",
+              file=sys.stderr)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         results = {"episode_s": episode_s, "step_s": step_s, "level": args.level,
-                   "seeds": [args.seed + k for k in range(args.seeds)], "trials": rows}
+                   "seeds": [args.seed + k for k in range(args.seeds)], "interrupted": interrupted, "trials": rows}
         (out / "results.json").write_text(json_text.dumps(results, indent=2))
         best = config_for(rows[0]["params"], base)
         from agent.graduation.exposure import level_named
         (out / "best.yaml").write_text(_best_yaml(best, rows[0], level_named(args.level).name))
         print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
-    return 0
+    return 130 if interrupted else 0
 
 
 def ranked(rows: list[dict]) -> list[dict]:
@@ -160,12 +168,16 @@ def _market_problem(coin: str, config_file: str | None) -> str | None:
             f"for {', '.join(params.markets)} only; set session.coin to one of them")
 
 
-def _run(tasks: list, workers: int, progress: bool) -> list[dict]:
+def _run(tasks: list, workers: int, progress: bool) -> tuple[list[dict], bool]:
+    """(every finished episode's result, whether Ctrl-C cut the search short). Interrupted, the episodes finished
+    are kept: a search of hours left nothing behind it when the results were only written at the end."""
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(tasks), unit="episode", desc="search", leave=False)
     results = []
+    interrupted = False
+    pool = None
     try:
         if workers == 1:
             for task in tasks:
@@ -173,15 +185,19 @@ def _run(tasks: list, workers: int, progress: bool) -> list[dict]:
                 if bar is not None:
                     bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-                for r in pool.map(_episode, tasks):
-                    results.append(r)
-                    if bar is not None:
-                        bar.update(1)
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
+            for r in pool.map(_episode, tasks):
+                results.append(r)
+                if bar is not None:
+                    bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
+        if pool is not None:  # (interrupted: the workers got the Ctrl-C too; the episodes not begun are dropped)
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
         if bar is not None:
             bar.close()
-    return results
+    return results, interrupted
 
 
 # the table's column per parameter (search.env.PARAMETERS' paths): its label and format

@@ -243,3 +243,27 @@ def test_trials_a_kill_ended_rank_after_those_it_did_not_and_best_yaml_says_how_
     assert "its episodes pinned at exposure level FULL" in text and "starts at SHADOW" in text
     assert "set graduation.start_level and graduation.ceiling to FULL" in text
     assert AgentConfig.model_validate(__import__("yaml").safe_load(text)) == AgentConfig()
+
+
+def test_ctrl_c_keeps_the_episodes_finished_and_writes_their_results(tmp_path, monkeypatch, capsys):
+    """The results were written only once every trial was done: a Ctrl-C an hour into a search left its folder
+    empty and a traceback. The episodes finished are ranked and written, marked interrupted, exit status 130."""
+    import search.__main__ as cli
+
+    real = cli._episode
+    done = []
+
+    def episode(task):
+        if len(done) == 3:
+            raise KeyboardInterrupt
+        done.append(task)
+        return real(task)
+    monkeypatch.setattr(cli, "_episode", episode)
+    out = tmp_path / "s"
+    assert cli.main(["--trials", "3", "--seeds", "2", "--episode", "2m", "--step", "1m", "--workers", "1", "--quiet",
+                     "--out", str(out)]) == 130
+    assert "interrupted (Ctrl-C): 3 of 6 episodes finished" in capsys.readouterr().err
+    res = json.loads((out / "results.json").read_text())
+    assert res["interrupted"] is True
+    assert sorted((t["trial"], len(t["episodes"])) for t in res["trials"]) == [(0, 2), (1, 1)]
+    assert AgentConfig.load(str(out / "best.yaml"))
