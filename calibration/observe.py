@@ -8,10 +8,7 @@ and response latencies added up), and each answer's reason is counted per place 
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import json
 import math
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -500,7 +497,7 @@ class _JournalReader:
     failures from 0.8% to 28%)."""
 
     def __init__(self, files: list[Path], progress=None) -> None:
-        self._records = self._parsed(_numbered_lines(files, progress))
+        self._records = self._kept(files, progress)
         self.at = ""  # "FILE: line N" of the record last read
         self.start: dict | None = None  # the next run's start record, once read
         self.start_at = ""
@@ -519,76 +516,22 @@ class _JournalReader:
                 continue
             yield _event(d, where)
 
-    def _parsed(self, lines: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, dict]]:
-        """(where, record) of each line. A line that is not JSON is a crash's cut only as the last of a run
-        (before a start record, or the journal's end): left out, and said; anywhere else it is refused."""
-        cut = None  # where the line not JSON just read is
-        for where, raw in lines:
-            try:
-                d = json.loads(raw)
-            except ValueError:  # (UnicodeDecodeError too: bytes that are not text)
-                if cut is not None:
-                    raise _cut_error(cut) from None
+    def _kept(self, files: list[Path], progress) -> Iterator[tuple[str, dict]]:
+        """(where, record) of each line (``journal_lines``: a damaged line refused), a crash's cut left out and
+        said."""
+        from agent.audit.event_log import journal_lines
+
+        cut = None
+        for where, d in journal_lines(files, progress):
+            if d is None:
                 cut = where
                 continue
-            if type(d) is not dict:
-                raise ValueError(f"{where}: {_shown(raw)}: not a record (a journal's line is a JSON object)")
             if cut is not None:
-                if d.get("type") != "start":
-                    raise _cut_error(cut)
                 self.left_out.append(f"{cut}: a line cut by a crash mid-write (the run's last)")
                 cut = None
             yield where, d
         if cut is not None:
             self.left_out.append(f"{cut}: a line cut by a crash mid-write (the journal's last)")
-
-
-def _cut_error(where: str) -> ValueError:
-    return ValueError(f"{where}: not a whole JSON line, and not the last of its run (a crash mid-write cuts only "
-                      f"the line before the restart's start record): the journal is damaged (a disk's or a copy's "
-                      f"error), and a fit without the events lost would be skewed")
-
-
-def _shown(raw: bytes, width: int = 60) -> str:
-    text = raw.decode("utf-8", "replace").strip()
-    return text if len(text) <= width else text[:width] + "..."
-
-
-def _numbered_lines(files: list[Path], progress=None) -> Iterator[tuple[str, bytes]]:
-    """("FILE: line N", the line's bytes) of each non-blank line of the journal's files, in writing order.
-    ``progress`` is called with each line's size, and a gzipped file's size on disk once it is read (the files'
-    sizes on disk are the total). A gzipped segment cut short (a copy interrupted, a disk full) is refused: the
-    rest of its run is lost, and the log's reader would end it without a word."""
-    for f in files:
-        fh, f = _opened(f)
-        gz = f.suffix == ".gz"
-        n = 0
-        with fh:
-            try:
-                for n, raw in enumerate(fh, 1):
-                    if progress is not None and not gz:
-                        progress(len(raw))
-                    if raw.strip():
-                        yield f"{f}: line {n}", raw
-            except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-                raise ValueError(f"{f}: line {n + 1}: cut short, or not gzip ({e}): the lines after it are lost (a "
-                                 f"compressed segment copied incompletely?)") from None
-        if progress is not None and gz:
-            progress(f.stat().st_size)
-
-
-def _opened(f: Path):
-    """(the file opened for bytes, the file opened): a plain segment gzipped since the journal's files were listed
-    (an operator may compress closed segments while the agent runs; gzip writes NAME.gz whole, then removes NAME)
-    is read from its .gz. One gone with no .gz (moved away) is a FileNotFoundError naming it."""
-    try:
-        return (gzip.open if f.suffix == ".gz" else open)(f, "rb"), f
-    except FileNotFoundError:
-        packed = f.with_name(f.name + ".gz")
-        if f.suffix == ".gz" or not packed.exists():
-            raise FileNotFoundError(f"{f}: a file of the journal, gone when its turn came to be read (moved away "
-                                    f"while it was read?)") from None
-        return gzip.open(packed, "rb"), packed
 
 
 def _event(d: dict, where: str):

@@ -13,11 +13,11 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from agent.audit.event_log import SHUTDOWN, decode
+from agent.audit.event_log import SHUTDOWN, decode, journal_lines
 from agent.audit.inspect import LogReader
-from agent.audit.records import log_files, numbered_log_lines, to_line
+from agent.audit.records import log_files, to_line
 
 
 @dataclass
@@ -46,7 +46,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
     """Replay every run journalled in ``folder``; ``progress`` is called with each journal line's size (a
     gzipped segment's size on disk once read). Raises FileNotFoundError when it has no events.jsonl, and
     ValueError naming the file and line of a journal line that makes the replay another run: damaged (not JSON
-    and not a crash's cut, see ``_journal``), or not an event (a field of the wrong type, named with its value)."""
+    and not a crash's cut, see ``event_log.journal_lines``), or not an event (a field of the wrong type, named with its value)."""
     from agent.live import live_core_of
 
     folder = Path(folder)
@@ -57,10 +57,10 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
     log = _LogCursor(folder / "decisions.jsonl")
     out: list[RunReplay] = []
     core = run = None
-    for at, d in _journal(journal, progress):
+    for at, d in journal_lines(log_files(journal), progress):
         if d is None:  # the line ``at``, cut by a crash mid-write, was the run's last
             if run is not None:
-                run.left_out = _where(at)
+                run.left_out = at
             continue
         if d.get("type") == "start":
             _finish(run, log)
@@ -69,7 +69,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
             try:
                 core = live_core_of(d)
             except (ValueError, TypeError) as e:
-                raise ValueError(f"{_where(at)}: {e}") from None
+                raise ValueError(f"{at}: {e}") from None
             if not log.seek_run(to_line(d)):
                 run.difference = (0, "(no run with this start line in decisions.jsonl)", to_line(d))
             continue
@@ -78,7 +78,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
         if d.get("e") == SHUTDOWN:
             ts = d.get("ts")
             if type(ts) not in (int, float) or not math.isfinite(ts):
-                raise ValueError(f"{_where(at)}: shutdown.ts {ts!r}: not a finite time")
+                raise ValueError(f"{at}: shutdown.ts {ts!r}: not a finite time")
             run.shut_down = True
             core.shutdown(ts, bool(d.get("flatten")))
             # the live driver writes the shutdown's records at once (no event may follow to carry them): so here
@@ -130,65 +130,15 @@ def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
             run.journal_cut = 1 + sum(1 for _ in iter(log.next_record, None))
 
 
-def _journal(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[tuple, dict | None]]:
-    """((file, line number), record) of each line of the journal at ``path``, in order. A line that cannot be read
-    (not JSON, not text, a gzipped segment's cut) is a crash's cut only as the last line of a run: just before the
-    next run's start record, or the journal's last. It is given as (its place, None) there (left out: the driver
-    journals each event before the core handles it, so the core never finished that one either); anywhere else
-    the journal is damaged and ValueError says where. (A replay that skipped it went on without an event the
-    running core had, and blamed the code for the difference that followed.)"""
-    cut = None  # the place of the unreadable line just read
-    for f, n, text in numbered_log_lines(log_files(path), progress):
-        try:
-            d = json.loads(text) if text is not None else _UNREADABLE
-        except ValueError:
-            d = _UNREADABLE
-        if d is _UNREADABLE:
-            if cut is not None:
-                raise _damaged(cut)
-            cut = (f, n)
-            continue
-        if type(d) is not dict:
-            raise ValueError(f"{_where((f, n))}: {_shown(text)}: not a record (a journal's line is a JSON object)")
-        if cut is not None:
-            if d.get("type") != "start":
-                raise _damaged(cut)
-            yield cut, None
-            cut = None
-        yield (f, n), d
-    if cut is not None:
-        yield cut, None
-
-
-_UNREADABLE = object()
-
-
-def _where(at: tuple) -> str:
-    """A journal line's place, (file, line number), as errors say it: ``FILE: line N``."""
-    return f"{at[0]}: line {at[1]}"
-
-
-def _damaged(at: tuple) -> ValueError:
-    return ValueError(f"{_where(at)}: not a whole JSON line, and not the last of its run (a crash mid-write cuts "
-                      f"only the journal's last line, or the one before a restart's start record): the journal is "
-                      f"damaged (a disk's or a copy's error). The events lost make the replay another run: it cannot "
-                      f"say whether this code decides as the running code did")
-
-
-def _shown(text: str, width: int = 60) -> str:
-    text = text.strip()
-    return text if len(text) <= width else text[:width] + "..."
-
-
-def _event(d: dict, at: tuple):
+def _event(d: dict, at: str):
     """The event a journal line (its place ``at``) holds; ValueError naming the line, and the field and its value
     when one is not of its type (the decoder's FieldError), if it holds none."""
     try:
         return decode(d)
     except ValueError as e:  # (FieldError: "BookUpdated.bids[0][0] None: not a number")
-        raise ValueError(f"{_where(at)}: {e}") from None
+        raise ValueError(f"{at}: {e}") from None
     except (TypeError, KeyError, IndexError) as e:
-        raise ValueError(f"{_where(at)}: not an event ({e})") from None
+        raise ValueError(f"{at}: not an event ({e})") from None
 
 
 class _LogCursor:

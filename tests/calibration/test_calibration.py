@@ -799,5 +799,5 @@ def test_a_journal_segment_gzipped_while_it_is_read_is_read_from_its_gz(tmp_path
         if not done:
             done.append(1)
             (run / names[2]).rename(tmp_path / "archived.jsonl")
-    with pytest.raises(FileNotFoundError, match="events.jsonl: a file of the journal, gone when its turn came"):
+    with pytest.raises(FileNotFoundError, match="events.jsonl: a file of the log, gone when its turn came"):
         observe_journal(run, progress=move_the_third)
