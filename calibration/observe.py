@@ -505,7 +505,7 @@ class _JournalReader:
 
     def run_events(self) -> Iterator:
         """This run's events, up to the next run's start record (kept in ``start``)."""
-        from agent.audit.event_log import SHUTDOWN
+        from agent.audit.event_log import SHUTDOWN, decode_at
 
         for where, d in self._records:
             self.at = where
@@ -514,7 +514,7 @@ class _JournalReader:
                 return
             if d.get("e") == SHUTDOWN or "e" not in d:
                 continue
-            yield _event(d, where)
+            yield decode_at(d, where)
 
     def _kept(self, files: list[Path], progress) -> Iterator[tuple[str, dict]]:
         """(where, record) of each line (``journal_lines``: a damaged line refused), a crash's cut left out and
@@ -532,20 +532,3 @@ class _JournalReader:
             yield where, d
         if cut is not None:
             self.left_out.append(f"{cut}: a line cut by a crash mid-write (the journal's last)")
-
-
-def _event(d: dict, where: str):
-    """The event a journal's line (at ``where``) holds; ValueError naming the line, and the field and its value
-    when one is not of its type (the decoder's FieldError), if it holds none. Its time must be finite: a run's
-    span and every duration are differences of times."""
-    from agent.audit.event_log import FieldError, decode
-
-    try:
-        ev = decode(d)
-    except FieldError as e:
-        raise ValueError(f"{where}: {e}") from None
-    except (ValueError, TypeError, KeyError, IndexError) as e:
-        raise ValueError(f"{where}: not an event ({e})") from None
-    if not math.isfinite(ev.ts):
-        raise ValueError(f"{where}: {type(ev).__name__}.ts {ev.ts!r}: not a finite time")
-    return ev

@@ -282,6 +282,21 @@ def journal_lines(files: list[Path], progress: Callable[[int], None] | None = No
         yield cut, None
 
 
+def decode_at(d: dict, where: str):
+    """The event a journal's line (at ``where``) holds, for the replay and the fit; ValueError naming the line, and
+    the field and its value when one is not of its type (FieldError), if it holds none. Its time must be finite: a
+    run's span, every duration and the replay's timers are differences of times."""
+    try:
+        event = decode(d)
+    except FieldError as e:  # "BookUpdated.bids[0][0] None: not a number"
+        raise ValueError(f"{where}: {e}") from None
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        raise ValueError(f"{where}: not an event ({e})") from None
+    if not math.isfinite(event.ts):
+        raise ValueError(f"{where}: {type(event).__name__}.ts {event.ts!r}: not a finite time")
+    return event
+
+
 def _damaged(where: str) -> ValueError:
     return ValueError(f"{where}: not a whole JSON line, and not the last of its run (a crash mid-write cuts only a "
                       f"run's last line: the journal's last, or the one before a restart's start record; this is a "

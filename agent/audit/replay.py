@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from agent.audit.event_log import SHUTDOWN, decode, journal_lines
+from agent.audit.event_log import SHUTDOWN, decode_at, journal_lines
 from agent.audit.inspect import LogReader
 from agent.audit.records import log_files, to_line
 
@@ -87,7 +87,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
         if run._past_end is not None:  # the log ran out, and the journal goes on: not a crash's tail
             run.difference = run._past_end
             continue
-        event = _event(d, at)
+        event = decode_at(d, at)
         run.events += 1
         core.handle(event)
         _compare(run, log, core.drain_records())
@@ -128,17 +128,6 @@ def _finish(run: RunReplay | None, log: "_LogCursor") -> None:
             # no shutdown in the journal, yet the log goes on: the driver journals each event before the core
             # handles it, so a whole journal holds an event for every record; this one stopped being written
             run.journal_cut = 1 + sum(1 for _ in iter(log.next_record, None))
-
-
-def _event(d: dict, at: str):
-    """The event a journal line (its place ``at``) holds; ValueError naming the line, and the field and its value
-    when one is not of its type (the decoder's FieldError), if it holds none."""
-    try:
-        return decode(d)
-    except ValueError as e:  # (FieldError: "BookUpdated.bids[0][0] None: not a number")
-        raise ValueError(f"{at}: {e}") from None
-    except (TypeError, KeyError, IndexError) as e:
-        raise ValueError(f"{at}: not an event ({e})") from None
 
 
 class _LogCursor:
