@@ -670,12 +670,13 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     if feed is not None:
         data["latency"]["feed"] = feed.leg.model_dump()
     kept = unobserved(obs)
+    unseen = dict(kept)
     known = {r.value for r in ORDER_REASONS}
-    if "rejections.rates" not in dict(kept):
+    if "rejections.rates" not in unseen:
         data["rejections"]["rates"] = {r: f.rate for r, f in rejections.items() if r in known}
-    if "rejections.rest_failure_prob" not in dict(kept):
+    if "rejections.rest_failure_prob" not in unseen:
         data["rejections"]["rest_failure_prob"] = transport.rate
-    if "connection.hazard_per_hour" not in dict(kept):
+    if "connection.hazard_per_hour" not in unseen:
         data["connection"]["hazard_per_hour"] = hazard.rate
     if out_median is not None:
         data["connection"]["outage_median_s"] = out_median
