@@ -28,6 +28,9 @@ class BudgetConfig(FileModel):
         "spike), so it is counted on top of the venue's figure too. Counting one twice only slows requoting "
         "until the next poll; missing one let places spend the cancels' reserve."))
     assumed_cap: int = Field(10000, ge=1, description="Cap assumed until the venue reports one (venue buffer).")
+    cancel_extra: int = Field(100000, ge=0, description=(
+        "Cancels may go on to min(cap + cancel_extra, 2 x cap) (the venue's rule: 100000). With the cap spent, "
+        "the agent can still pull its quotes up to there."))
     ip_weight_per_minute: int = Field(1200, ge=1, description="The venue's REST weight per IP per minute.")
     ip_quote_frac: float = Field(0.75, gt=0, le=1, description="Share of the IP weight requoting may use; the rest "
                                                                "is kept for cancels, snapshots and polls.")
@@ -104,14 +107,24 @@ class RequestBudget:
     def reserve(self) -> int:
         return int(self.cfg.reserve_frac * self.cap)
 
+    @property
+    def cancel_headroom(self) -> int:
+        """What cancels may still spend: the venue lets them past the cap, to min(cap + 100000, 2 x cap). Held to
+        the cap, reconcile sent no cancel at all once it was spent, at Red too, and the quotes stood at their old
+        prices through the move (a restart on a spent quota, the quota spiral), which the venue would have
+        pulled."""
+        cap = self.cap
+        return min(cap + self.cfg.cancel_extra, 2 * cap) - self.used
+
     def can_spend(self, n: int, is_cancel: bool = False) -> bool:
-        """Cancels may use everything left; anything else must leave the reserve untouched."""
+        """Cancels may use everything left, past the cap to their own limit; anything else must leave the
+        reserve untouched."""
         if is_cancel:
-            return n <= self.headroom
+            return n <= self.cancel_headroom
         return n <= self.headroom - self.reserve
 
     def spendable(self, is_cancel: bool = False) -> int:
-        return max(0, self.headroom - (0 if is_cancel else self.reserve))
+        return max(0, self.cancel_headroom if is_cancel else self.headroom - self.reserve)
 
     def requote_interval_s(self, base_s: float) -> float:
         frac = self.headroom_frac

@@ -170,7 +170,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
 
     going: list = []  # the orders to cancel (some may instead be modified into a quote below)
     n_items = 0
-    room = min(max_items, budget.headroom)  # a cancel may spend everything left (see RequestBudget.can_spend)
+    room = min(max_items, budget.cancel_headroom)  # a cancel may go past the cap (see RequestBudget.cancel_headroom)
     for o in live:
         if o in keep or o.state in _IN_DOUBT:
             continue

@@ -571,6 +571,28 @@ def test_budget_reserve_is_only_spent_by_cancels(cap, used, reqs):
             b.note_request(0.1 * i, 1, n)
 
 
+@given(st.integers(1, 300_000), st.integers(0, 700_000))
+def test_cancels_may_spend_past_the_cap_to_the_venues_own_limit_for_them(cap, used):
+    """The venue lets cancels go on to min(cap + 100000, 2 x cap) (hyperliquid.md §5): a budget held to the cap
+    for them left an agent on a spent quota unable to pull a single quote."""
+    b = RequestBudget(BudgetConfig())
+    b.on_quota(QuotaStatus(0.0, used, cap, 0.0))
+    limit = min(cap + 100_000, 2 * cap)
+    assert b.can_spend(1, is_cancel=True) is (used + 1 <= limit)
+    assert b.spendable(is_cancel=True) == max(0, limit - used)
+    assert b.can_spend(1) is (used + 1 <= cap - b.reserve)  # anything else: the cap, less the cancels' reserve
+
+
+def test_with_the_cap_spent_reconcile_still_cancels_the_quotes_the_market_left_behind():
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002), (Side.BUY, 98.0, 0.002), (Side.BUY, 97.0, 0.002)])
+    budget = RequestBudget(BudgetConfig())
+    budget.on_quota(QuotaStatus(0.0, 10_050, 10_000, 0.0))  # past the cap: no place, and the cancels' own room
+    cmds = reconcile([DesiredQuote(Side.BUY, 90.0, 0.002, 0)], t, tick=1.0, lot=0.001, max_position=1.0,
+                     budget=budget, cloids=CloidFactory(1), cfg=ReconcileConfig())
+    flat = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+    assert [type(c).__name__ for c in flat] == ["CancelOrder"] * 3  # (before: nothing at all)
+
+
 def test_a_quota_poll_does_not_forget_the_requests_still_on_their_way():
     """The venue counts a request when it arrives: a poll that overtakes the last cycle's places reports a count
     without them. Taking that count as it is gave back up to a cycle's items, and places spent the reserve."""
