@@ -116,6 +116,7 @@ class AgentCore:
         # made from it was scored on a move it had partly seen already (trade flow's skill read as none)
         self.book_mid = math.nan
         self.last_book_ts = -math.inf
+        self._cancel_only = False  # this quote cycle sends cancels only (the IP weight is nearly spent)
         self._feed_quiet = False  # no book for risk.stale_book_s with the socket up, as of the last quote cycle
         self.stale_book_episodes = 0  # times the book went stale with the socket up, quotes pulled each time
         self.connected = True
@@ -551,11 +552,17 @@ class AgentCore:
             self._pull_paper()
             return
         cycle_s = self.cfg.session.cycle_s
-        due = self.budget.requote_interval_s(cycle_s) - 1e-9
+        budget = self.budget
+        due = budget.requote_interval_s(cycle_s) - 1e-9
         if ts - self.last_requote_ts < due and self._ticks_since_requote * cycle_s < due:
+            ov = self.overlay
+            if (ov.single_side is not None or ov.reduce_only) and self.tracker.live_set:  # Orange and above
+                self._pull_forbidden(cmds)
             return
-        if not self.budget.ip_allows_quoting(ts):
-            return  # the IP weight budget is nearly spent: keep what rests, leave room for cancels
+        # the IP weight nearly spent: the cycle's cancels alone, in the share kept for them (one action, weight 1)
+        self._cancel_only = cancel_only = not budget.ip_allows_quoting(ts)
+        if cancel_only and not (self.tracker.live_set and budget.ip_allows_cancels(ts)):
+            return
         self.last_requote_ts = ts
         self._ticks_since_requote = 0
         self.cycle += 1
@@ -564,6 +571,19 @@ class AgentCore:
         rec.commands = self._cycle_cmds = cmds  # described when written, off the hot path
         self._records.append(rec)
         self._recent.append(rec)  # the last few, for a postmortem
+
+    def _pull_forbidden(self, cmds: list) -> None:
+        """Between requotes (stretched up to 20 cycles as the address budget runs low), cancel at once the orders
+        the safety level now forbids: a side it no longer quotes, or, at Red, anything not reduce-only. Left to
+        the next requote, a bid rested and filled for 7 s at Red, the level meant to stop adding risk (the cycle
+        that sends them out also books them: an order already being cancelled is not asked again)."""
+        ov = self.overlay
+        ro = ov.reduce_only
+        gone = [o for o in self.tracker.live_orders()
+                if o.state in _PULLABLE and (not ov.allows(int(o.side)) or ro and not o.reduce_only)]
+        if gone:
+            cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in gone)) if len(gone) > 1
+                        else CancelOrder(gone[0].cloid))
 
     def _pull_paper(self) -> None:
         """Where real quotes are pulled (connection lost, book stale, not reconciled, stopped), Shadow's paper
@@ -975,17 +995,19 @@ class AgentCore:
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
         budget = self.budget
-        state = (key, tr.version, tr.exposures(), ov, g.level, par_f, limit, budget.cap, budget.used)
+        cancel_only = self._cancel_only
+        state = (key, tr.version, tr.exposures(), ov, g.level, par_f, limit, budget.cap, budget.used, cancel_only)
         if state == self._reconciled_state:
             return []
         cmds = reconcile(desired, tr, tick=self.tick, lot=self.lot, max_position=limit,
                          budget=self.budget, cloids=self.cloids, cfg=self.cfg.reconcile,
-                         min_notional=q.ladder.min_notional_usd)
+                         min_notional=q.ladder.min_notional_usd, cancel_only=cancel_only)
         self._reconciled_state = None if cmds else state
         return cmds
 
 
 _tuple_new = tuple.__new__
+_PULLABLE = frozenset({OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED})
 _GREEN = SafetyLevel.GREEN  # (an enum member read from its class costs a Python-level lookup)
 _BUY = Side.BUY
 _SELL = Side.SELL

@@ -79,6 +79,10 @@ class RequestBudget:
         """Requote only while the last minute's weight leaves the cancel and snapshot share free."""
         return self.ip_used(ts) < self._quote_ip
 
+    def ip_allows_cancels(self, ts: float) -> bool:
+        """One cancel action (weight 1) still fits in the minute's weight."""
+        return self.ip_used(ts) + 1 <= self.cfg.ip_weight_per_minute
+
     def ip_allows_snapshot(self, ts: float, weight: int) -> bool:
         """An account snapshot of ``weight`` leaves the last minute's weight within the snapshots' share."""
         return self.ip_used(ts) + weight <= self.cfg.ip_snapshot_frac * self.cfg.ip_weight_per_minute

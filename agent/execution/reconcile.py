@@ -104,10 +104,11 @@ _LEVEL = itemgetter(3)  # DesiredQuote.level
 
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
               budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig,
-              min_notional: float = 0.0) -> list[Command]:
+              min_notional: float = 0.0, cancel_only: bool = False) -> list[Command]:
     """Minimal commands from the live orders to ``desired``. A quote cut down (by the room left under the
     limit, or by the reduce-only orders already out) to less than ``min_notional`` is not sent: the venue
-    would reject it, unless it is a reduce-only order for the whole position."""
+    would reject it, unless it is a reduce-only order for the whole position. ``cancel_only``: the cancels
+    alone, no place or modify (the IP weight is down to the share kept for cancels)."""
     # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
     # beyond what the rules need (the order of cancels and places is part of the contract).
     tol_px = cfg.price_tolerance_ticks * tick
@@ -178,6 +179,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             break
         going.append(o)
         n_items += 1
+    if cancel_only:
+        unmatched = []
     # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)
     movable: dict | None = None
     if cfg.modify_moves and going and unmatched:

@@ -372,6 +372,62 @@ def test_snapshots_leave_the_last_of_the_ip_weight_to_cancels():
     assert asked(core.handle(Timer(61.0)))  # the 960 spent at 0.2 s has left the window
 
 
+def _full_ladder_resting(cfg: AgentConfig):
+    """A core at Full with its first ladder placed and acknowledged: (core, the places)."""
+    from agent.gateway.events import Batch, OrderAcknowledged, PlaceOrder
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.0, 0.0, 1e5, 0.0, ()))
+    out = core.handle(Timer(0.5))
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    placed = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+    for i, p in enumerate(placed):
+        core.handle(OrderAcknowledged(0.6, p.cloid, 100 + i, True))
+    return core, placed
+
+
+def _cancelled(cmds) -> set:
+    from agent.gateway.events import Batch, CancelOrder
+    return {c.cloid for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, CancelOrder)}
+
+
+def test_a_level_that_forbids_resting_orders_pulls_them_at_once_between_stretched_requotes():
+    """With the address budget low, requotes stretch (up to 20 cycles) and the exchange-health rule sends the
+    ladder to Red: Red forbids every order not reduce-only, and the next tick pulls them. They waited for the
+    next requote, 7 s, and a bid filled at Red meanwhile."""
+    core, placed = _full_ladder_resting(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}))
+    assert len(placed) == 6
+    core.handle(QuotaStatus(0.9, used=9800, cap=10000, cum_volume_usd=0.0))
+    core.handle(BookUpdated(0.95, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    out = core.handle(Timer(1.0))
+    assert core.safety.level is SafetyLevel.RED
+    assert core.budget.requote_interval_s(core.cfg.session.cycle_s) > 1.0  # no requote due at 1.0 s
+    assert _cancelled(out) == {p.cloid for p in placed}
+    core.handle(Timer(1.0, AFTER_CYCLE))
+    core.handle(BookUpdated(1.45, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    assert not _cancelled(core.handle(Timer(1.5)))  # being cancelled: not asked again
+
+
+def test_with_the_ip_weight_near_its_limit_the_cycle_still_cancels_what_the_market_left_behind():
+    """Above 75% of the minute's IP weight the quote cycle places and modifies nothing, and sends its cancels
+    (the 25% kept for them): it returned before reconcile, and bids stood 2% above a falling market."""
+    core, placed = _full_ladder_resting(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}))
+    bids = {p.cloid for p in placed if p.side.value == 1}
+    core.budget.note_request(0.7, 800)  # with the gateway's own 120: 920 of 1200
+    cancelled: set = set()
+    for k in range(1, 60):
+        t = 0.7 + 0.1 * k
+        mid = 100_000.0 - 20.0 * k
+        core.handle(BookUpdated(t, "BTC", ((mid - 0.5, 1.0),), ((mid + 0.5, 1.0),)))
+        out = core.handle(Timer(t + 0.05))
+        core.handle(Timer(t + 0.05, AFTER_CYCLE))
+        from agent.gateway.events import ModifyOrder, PlaceOrder
+        assert not any(isinstance(c, (PlaceOrder, ModifyOrder))
+                       for b in out for c in (getattr(b, "commands", None) or (b,)))
+        cancelled |= _cancelled(out)
+    assert bids <= cancelled
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""
