@@ -75,19 +75,28 @@ def equity_basis(cfg, account_value: float, explicit: bool, dex: str = "", first
         if not account_value > 0.0:
             return cfg, logging.WARNING, (
                 f"the account's value is {account_value:g} on the coin's dex: orders may be refused for margin; the "
-                f"drawdown rules measure from session.collateral_usd, {c:,.2f} (a Kill at a loss of "
-                f"{s.drawdown_kill * c:,.2f})")
+                f"drawdown rules measure from session.collateral_usd, {c:,.2f} ({_kill_at(s, c)})")
         if c > account_value * 1.001:
             return cfg, logging.WARNING, (
                 f"session.collateral_usd {c:,.2f} is more than the account's value, {account_value:,.2f} USDC: the "
-                f"drawdown rules measure from it (a Kill at a loss of {s.drawdown_kill * c:,.2f} USDC, "
+                f"drawdown rules measure from it ({_kill_at(s, c)}, "
                 f"{s.drawdown_kill * c / account_value:.0%} of the account)")
         return cfg, logging.INFO, (f"drawdown rules measure from session.collateral_usd, {c:,.2f} USDC (the "
                                    f"account's value {account_value:,.2f})")
     cfg = cfg.model_copy(update={"session": cfg.session.model_copy(update={"collateral_usd": account_value})})
     return cfg, logging.INFO, (f"drawdown rules measure from the account's value at the start, {account_value:,.2f} "
-                               f"USDC (a Kill at a loss of {s.drawdown_kill * account_value:,.2f}; set "
-                               f"session.collateral_usd to risk a part of it)")
+                               f"USDC ({_kill_at(s, account_value)}; set session.collateral_usd to risk a part of "
+                               f"it)")
+
+
+def _kill_at(s, basis: float) -> str:
+    """When the drawdown Kill fires, as the config measures it: by default (``safety.drawdown_from`` 'peak') a fall
+    of its share of the basis from the session's highest equity, which can come with the session in profit. Said as
+    'a Kill at a loss of', an operator up $300 was told a Kill needed $500 lost."""
+    amount = f"{s.drawdown_kill * basis:,.2f} USDC"
+    if s.drawdown_from == "peak":
+        return f"a Kill once equity falls {amount} below the session's highest"
+    return f"a Kill at a loss of {amount}"
 
 
 def clock_skew(skew_s: float, ttl_s: float) -> tuple[bool, str | None]:

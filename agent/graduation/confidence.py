@@ -17,8 +17,8 @@ class ConfidenceConfig(FileModel):
     execution_weight: float = Field(0.3, ge=0, description="Weight of execution_confidence (venue behaviour: "
                                                            "ack latency, rejections, rate limits, reconnections, "
                                                            "stale orders) in overall.")
-    safety_weight: float = Field(0.3, ge=0, description="Weight of safety_confidence (escalation level, risk budget) "
-                                                        "in overall.")
+    safety_weight: float = Field(0.3, ge=0, description="Weight of safety_confidence (the escalation level, less "
+                                                        "a penalty fading after each escalation) in overall.")
     hysteresis_band: float = Field(0.02, ge=0, le=0.1, description="Margin, in confidence units, the overall "
                                    "confidence must clear above a level's lower edge before it counts for promotion "
                                    "into that level, and fall below the current level's lower edge before it "
@@ -48,7 +48,8 @@ class TradingConfidence:
 
     model_confidence: float  # validation: scorecards of the signals and the fill model, [0, 1]
     execution_confidence: float  # venue behaviour vs expectation, [0, 1]; see execution_confidence_from
-    safety_confidence: float  # safety escalation and risk budget left, [0, 1]
+    safety_confidence: float  # the safety level, less a fading penalty after an escalation, [0, 1] (the risk
+    # budget is not in it: its taper cuts the quotes' sizes directly)
     overall: float  # weighted mean of the three, [0, 1]
     fills: int = 0  # real fills this run
     fills_at_level: int = 0  # real (or, at SHADOW, paper) fills since the current exposure level was entered

@@ -180,7 +180,7 @@ class SafetyEscalator:
     """
 
     __slots__ = ("cfg", "level", "raw_level", "hits", "safety_confidence", "demotion_trigger", "history",
-                 "peak_equity", "_entered_ts", "_last_escalation_ts", "_clear_since", "_dwell", "_rules")
+                 "peak_equity", "base_equity", "_rebase", "_entered_ts", "_last_escalation_ts", "_clear_since", "_dwell", "_rules")
 
     def __init__(self, config: SafetyConfig) -> None:
         self.cfg = config
@@ -191,6 +191,9 @@ class SafetyEscalator:
         self.demotion_trigger = False
         self.history: list[SafetyTransition] = []
         self.peak_equity = math.nan
+        # after a manual reset that rebased: the first equity seen since, which 'start' measures from (nan: the start)
+        self.base_equity = math.nan
+        self._rebase = False  # the next equity seen is the new peak and base
         self._entered_ts = -math.inf
         self._last_escalation_ts = -math.inf
         # per level: since when the raw level has been below it without a break (nan: it holds now)
@@ -213,7 +216,11 @@ class SafetyEscalator:
          position_kill_frac, cascade_errors, health_critical, stressed_yellow, stale_kill_s) = self._rules
         hits: list[RuleHit] = []
         if start > 0.0 and equity == equity:
-            ref = self.peak_equity if from_peak and self.peak_equity == self.peak_equity else start
+            if from_peak and self.peak_equity == self.peak_equity:
+                ref = self.peak_equity
+            else:
+                base = self.base_equity
+                ref = base if base == base else start
             dd = (ref - equity) / start
             if dd >= dd_yellow:  # the lowest threshold (the config keeps them ordered): most ticks stop here
                 c = self.cfg
@@ -253,7 +260,11 @@ class SafetyEscalator:
         eq = inp.equity
         if eq == eq:
             if self.peak_equity != self.peak_equity:
-                self.peak_equity = max(eq, inp.start_equity) if inp.start_equity > 0.0 else eq
+                if self._rebase:
+                    self._rebase = False
+                    self.peak_equity = self.base_equity = eq
+                else:
+                    self.peak_equity = max(eq, inp.start_equity) if inp.start_equity > 0.0 else eq
             elif eq > self.peak_equity:
                 self.peak_equity = eq
         hits = self.rule_hits(inp)
@@ -290,14 +301,17 @@ class SafetyEscalator:
 
     def manual_reset(self, ts: float, to: SafetyLevel = SafetyLevel.RED, *, rebase_peak: bool = False) -> SafetyLevel:
         """Leave KILL (the only way out): to ``to`` (default Red, which then steps down on evidence).
-        ``rebase_peak`` forgets the equity peak so drawdown restarts from the next equity seen. No-op
-        unless at KILL. If the kill conditions still hold, the next update kills again."""
+        ``rebase_peak``: drawdown restarts from the next equity seen, as its peak (and, with ``drawdown_from``
+        'start', as its start; still a share of the starting equity). The peak was forgotten and then seeded
+        again at the starting equity, so a Kill for a loss fired again at the next update. No-op unless at
+        KILL. If the kill conditions still hold, the next update kills again."""
         if to >= _K:
             raise ValueError(f"manual_reset to={to!r}: must be below KILL")
         if self.level is not _K:
             return self.level
         if rebase_peak:
             self.peak_equity = math.nan
+            self._rebase = True
         self._move(ts, SafetyLevel(to), "manual reset")
         self.safety_confidence = self._confidence(ts)
         return self.level

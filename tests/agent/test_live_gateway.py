@@ -1627,14 +1627,17 @@ def test_a_live_runs_drawdown_rules_measure_from_the_accounts_value_unless_the_c
     from agent.preflight import Refused, equity_basis
     cfg, level, text = equity_basis(AgentConfig(), 1_000.0, explicit=False)
     assert cfg.session.collateral_usd == 1_000.0 and level == logging.INFO
-    assert "from the account's value at the start, 1,000.00 USDC (a Kill at a loss of 50.00" in text
+    assert ("from the account's value at the start, 1,000.00 USDC (a Kill once equity falls 50.00 USDC below the "
+            "session's highest" in text)  # the default measures the fall from the peak: in profit too
+    start = AgentConfig.model_validate({"safety": {"drawdown_from": "start"}})
+    assert "(a Kill at a loss of 50.00 USDC;" in equity_basis(start, 1_000.0, explicit=False)[2]
     part = AgentConfig.model_validate({"session": {"collateral_usd": 400.0}})
     cfg, level, text = equity_basis(part, 1_000.0, explicit=True)  # a part of the account: kept
     assert cfg.session.collateral_usd == 400.0 and level == logging.INFO
     more = AgentConfig.model_validate({"session": {"collateral_usd": 100_000.0}})
     cfg, level, text = equity_basis(more, 1_000.0, explicit=True)  # more than there is: kept, and said loudly
     assert cfg.session.collateral_usd == 100_000.0 and level == logging.WARNING
-    assert "a Kill at a loss of 5,000.00 USDC, 500% of the account" in text
+    assert "a Kill once equity falls 5,000.00 USDC below the session's highest, 500% of the account" in text
     with pytest.raises(Refused, match="the account's value is 0 on the coin's dex: nothing to margin orders "
                                          "with .* Set session.collateral_usd in --config to start anyway"):
         equity_basis(AgentConfig(), 0.0, explicit=False)

@@ -112,6 +112,20 @@ def test_kill_latches_until_manual_reset():
     assert esc.manual_reset(2500.0) == O  # no-op when not killed
 
 
+@pytest.mark.parametrize("drawdown_from", ["peak", "start"])
+def test_a_reset_that_rebases_restarts_the_drawdown_from_the_next_equity(drawdown_from):
+    """An operator resuming after a loss's Kill: the peak was forgotten, then seeded again at the starting
+    equity, and the next update killed again at the same equity."""
+    esc = SafetyEscalator(SafetyConfig(drawdown_from=drawdown_from))
+    assert esc.update(inputs(0.0, equity=94_000.0)) == K  # 6% down
+    esc.manual_reset(10.0, rebase_peak=True)
+    assert esc.update(inputs(11.0, equity=94_000.0)) == R  # from 94,000 now: no drawdown
+    assert esc.update(inputs(12.0, equity=93_600.0)).value < K.value  # 0.4% of the start below it: not a Kill
+    assert esc.update(inputs(13.0, equity=88_500.0)) == K  # 5.5% of the start below the new base
+    esc.manual_reset(20.0)  # without rebasing: the old reference stands, and the loss kills again
+    assert esc.update(inputs(21.0, equity=88_500.0)) == K
+
+
 def test_confidence_drops_with_level_and_recent_escalation():
     esc = SafetyEscalator(CFG)
     esc.update(inputs(0.0))
