@@ -233,6 +233,9 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     if tap is not None:
         tap.unsubscribe("l2Book", coin)
         tap.unsubscribe("trades", coin)
+        # the session starts now: its first mid is the next one (the pre-roll's first set what the starting
+        # position had made, carried_usd, a minute early: a net gain reported where the account lost money)
+        core.ledger.start_mid = float("nan")
     _seed_state(scenario, ex, USER)
     acct = ex.accounts[USER]
     start_equity = acct.account_value(ex.marks)
