@@ -4,7 +4,7 @@
 |--------|--------------------|---------------------|-------------------|---------------------------|
 | Green  | 1                  | 1                   | both              |                           |
 | Yellow | yellow_spread_mult | yellow_size_factor  | both              |                           |
-| Orange | orange_spread_mult | orange_size_factor  | reducing only     |                           |
+| Orange | orange_spread_mult | orange_size_factor  | reducing only     | reduce_only exits         |
 | Red    | 1                  | red_exit_size_factor| reducing only     | reduce_only exits         |
 | Kill   | 1                  | 0                   | none              | cancel_all, flatten/hold  |
 
@@ -54,7 +54,10 @@ def overlay_for(level: SafetyLevel, position: float, config: SafetyConfig) -> Sa
         return SafetyOverlay(config.yellow_spread_mult, config.yellow_size_factor, position=position)
     side = reducing_side(position)
     if level == SafetyLevel.ORANGE:
-        return SafetyOverlay(config.orange_spread_mult, config.orange_size_factor, side, position=position)
+        # reduce-only too: the quotes are capped at |position|, but after a partial fill the orders still being
+        # cancelled or modified can fill beside them, and plain exits then flip the position (Feb 10's way)
+        return SafetyOverlay(config.orange_spread_mult, config.orange_size_factor, side, reduce_only=True,
+                             position=position)
     if level == SafetyLevel.RED:
         return SafetyOverlay(1.0, config.red_exit_size_factor, side, reduce_only=True, position=position)
     return SafetyOverlay(1.0, 0.0, 0, reduce_only=True, cancel_all=True,

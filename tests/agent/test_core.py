@@ -428,6 +428,31 @@ def test_with_the_ip_weight_near_its_limit_the_cycle_still_cancels_what_the_mark
     assert bids <= cancelled
 
 
+def test_orange_exits_are_reduce_only_and_a_partial_fill_leaves_no_more_of_them_than_the_position():
+    """Orange quotes the reducing side only, capped at |position|: plain orders, after a partial fill the exits
+    still being cancelled or modified could fill beside the new ones and flip the position (the sells that
+    could fill came to 0.0021 against a long 0.0018)."""
+    from agent.gateway.events import Batch, FillReceived, OrderAcknowledged, PlaceOrder, Side
+    core = AgentCore(quoting({"risk": {"max_position": 0.003}, "graduation": {"start_level": "FULL"}}),
+                     np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.0022, 100_000.0, 1e5, 0.0, ()))  # 73% of the limit: Orange
+    out = core.handle(Timer(0.5))
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    assert core.safety.level is SafetyLevel.ORANGE
+    placed = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+    assert placed and all(p.side is Side.SELL and p.reduce_only for p in placed)
+    for i, p in enumerate(placed):
+        core.handle(OrderAcknowledged(0.6, p.cloid, 100 + i, True))
+    core.handle(FillReceived(0.7, placed[0].cloid, 100, 100_001.0, 0.0004, Side.SELL, 0.0, True, 1))
+    core.handle(BookUpdated(0.95, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(Timer(1.0))
+    core.handle(Timer(1.0, AFTER_CYCLE))
+    sells = [o for o in core.tracker.live_set.values() if o.side is Side.SELL]
+    assert all(o.reduce_only for o in sells)  # the venue never lets them flip it
+    assert sum(o.remaining for o in sells) <= core.tracker.position + 1e-12
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""

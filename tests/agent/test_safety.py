@@ -223,7 +223,7 @@ def test_overlay_table():
     y = overlay_for(Y, 0.3, CFG)
     assert (y.spread_mult, y.size_factor, y.single_side) == (1.5, 0.5, None)
     o = overlay_for(O, 0.3, CFG)
-    assert (o.size_factor, o.single_side, o.reduce_only) == (0.25, -1, False)
+    assert (o.size_factor, o.single_side, o.reduce_only) == (0.25, -1, True)  # reduce-only: in-doubt exits never flip it
     r = overlay_for(R, -0.3, CFG)
     assert (r.single_side, r.reduce_only, r.cancel_all) == (1, True, False)
     k = overlay_for(K, 0.3, CFG)
