@@ -987,6 +987,11 @@ class AgentCore:
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
         limit = self.cfg.risk.max_position * g.limit_scale
+        cap = self.risk_budget.position_cap(mid, sigma_log)
+        if cap < limit:
+            # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
+            # the budget let out a ladder that, filled, took PaR to 126% of it
+            limit = cap
         rec.steps = (quote.half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
                      floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
                      safety_size, par_size, shadow_exits, g.limit_scale)

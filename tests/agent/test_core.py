@@ -453,6 +453,26 @@ def test_orange_exits_are_reduce_only_and_a_partial_fill_leaves_no_more_of_them_
     assert sum(o.remaining for o in sells) <= core.tracker.position + 1e-12
 
 
+@pytest.mark.parametrize("position", [0.005, 0.008])
+def test_what_could_fill_never_takes_the_position_at_risk_past_its_limit(position):
+    """The risk budget tapers risk-increasing size from the filled position: at half the budget the whole bid
+    ladder went out, and filled it took PaR to 126% of max_par_usd."""
+    from agent.safety import RiskBudget
+    base = quoting({"graduation": {"start_level": "FULL"}})
+    rb = RiskBudget(base.safety.risk_budget)
+    max_par = 0.01 / rb.position_cap(100_000.5, base.quoting.sigma_prior) * base.safety.risk_budget.max_par_usd
+    cfg = quoting({"graduation": {"start_level": "FULL"}, "safety": {"risk_budget": {"max_par_usd": max_par}}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, position, 100_000.0, 1e5, 0.0, ()))
+    out = core.handle(Timer(0.5))
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    assert out  # it quotes
+    long_wc, _ = core.tracker.worst_case_positions()
+    assert long_wc > position  # bids went out ...
+    assert core.risk_budget.par_usd(long_wc, core.mid, core._sigma_log) <= max_par * (1 + 1e-9)  # ... within it
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""
