@@ -116,6 +116,7 @@ class AgentCore:
         # made from it was scored on a move it had partly seen already (trade flow's skill read as none)
         self.book_mid = math.nan
         self.last_book_ts = -math.inf
+        self._venue_offset = math.inf  # the least (ts - venue time) a book has come with: the clocks' offset
         self._cancel_only = False  # this quote cycle sends cancels only (the IP weight is nearly spent)
         self._feed_quiet = False  # no book for risk.stale_book_s with the socket up, as of the last quote cycle
         self.stale_book_episodes = 0  # times the book went stale with the socket up, quotes pulled each time
@@ -301,6 +302,9 @@ class AgentCore:
         self.best_ask = ev.asks[0][0]
         self.mid = self.book_mid = 0.5 * (self.best_bid + self.best_ask)
         self.last_book_ts = ev.ts
+        vt = ev.venue_time_ms
+        if vt > 0 and ev.ts - vt * 1e-3 < self._venue_offset:
+            self._venue_offset = ev.ts - vt * 1e-3
         if self._flatten_on_book:
             self._flatten_on_book = False
             self._flatten(cmds, ev.ts)  # nothing of the last IOC filled: the position is as it was
@@ -313,6 +317,17 @@ class AgentCore:
         self.regime.on_mid(ev.ts, self.mid)
         if self.validation.on_mid(ev.ts, self.mid):
             self._apply_validation_weights()
+
+    def _filled_at(self, ev: FillReceived) -> float:
+        """When a fill happened, on this core's clock: its venue time (under its id) plus the least lag a book
+        has come with (the clocks' offset and the feed's quickest delivery); its delivery time when either is not
+        known. A fill made in a websocket outage comes at the reconnect, 15-20 s on: its markouts measured from
+        then were of another horizon, and after a jump in the outage mostly the jump."""
+        vt = ev.tid >> 64
+        if vt <= 0 or self._venue_offset == math.inf:
+            return ev.ts
+        t = vt * 1e-3 + self._venue_offset
+        return t if t < ev.ts else ev.ts
 
     def _on_bbo(self, ev: BboUpdated, cmds: list) -> None:
         """The touch between books (session.bbo_feed): the quotes' centre and their post-only bounds move with it;
@@ -347,7 +362,8 @@ class AgentCore:
         new = ev.tid not in self.tracker.seen_tids
         self.tracker.on_event(ev)
         if new:
-            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid, ev.closed_pnl)
+            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid, ev.closed_pnl,
+                                self._filled_at(ev))
             self.graduation.note_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee)
             o = self.tracker.orders.get(ev.cloid)
             if o is not None and ev.is_maker and self.graduation.places_orders:

@@ -50,9 +50,11 @@ class Ledger:
         self.start_mid = float("nan")  # the session's first mid
 
     def on_fill(self, ts: float, side: int, px: float, sz: float, fee: float, is_maker: bool,
-                tid: int = 0, closed_pnl: float = 0.0) -> None:
-        """One fill; ``closed_pnl`` is what the venue realised on it, booked only for a fill already in the
-        anchoring snapshot's position (the ledger works out the others' itself)."""
+                tid: int = 0, closed_pnl: float = 0.0, filled_ts: float | None = None) -> None:
+        """One fill, delivered at ``ts``; ``closed_pnl`` is what the venue realised on it, booked only for a fill
+        already in the anchoring snapshot's position (the ledger works out the others' itself). ``filled_ts``:
+        when it happened on the same clock, where known (a fill delivered late, after an outage): its markouts
+        run from then, and one whose horizon's mid is long past is dropped as the queue drops any late one."""
         if not self.anchored:
             self._unanchored.append((tid, side, px, sz, closed_pnl))  # its effect waits for anchor()
         elif tid and tid <= self.watermark:  # in the anchor's position already: only what it realised
@@ -66,8 +68,9 @@ class Ledger:
             self.maker_fills += 1
             self.maker_fees += fee
             self.maker_volume_usd += px * sz
+        t0 = ts if filled_ts is None else filled_ts
         for q in self.markouts:
-            q.add(ts, side, px, sz)
+            q.add(t0, side, px, sz)
 
     def on_funding(self, usdc: float) -> None:
         """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""

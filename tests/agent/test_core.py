@@ -473,6 +473,32 @@ def test_what_could_fill_never_takes_the_position_at_risk_past_its_limit(positio
     assert core.risk_budget.par_usd(long_wc, core.mid, core._sigma_log) <= max_par * (1 + 1e-9)  # ... within it
 
 
+def test_a_fill_delivered_after_an_outage_is_marked_out_from_when_it_happened():
+    """Fills made while the socket was down come at the reconnect, 15 s on: marked out from then, the "1s"
+    markout measured 16 s of the move, and the rule dropping late mids never applied to them."""
+    from agent.gateway.events import FillReceived, Side
+    from agent.gateway.fills import fill_key
+    epoch_ms = 1_700_000_000_000
+
+    def book(t, mid):
+        return BookUpdated(t, "BTC", ((mid - 0.5, 1.0),), ((mid + 0.5, 1.0),), venue_time_ms=epoch_ms + int(t * 1000) - 40)
+
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(book(0.1, 100_000.0))
+    core.handle(AccountSnapshot(0.2, 0.0, 0.0, 1e5, 0.0, ()))
+    on_time = FillReceived(1.0, "0x" + "01" * 16, 1, 100_000.0, 0.001, Side.BUY, 0.0, True,
+                           fill_key(epoch_ms + 990, 1))
+    late = FillReceived(20.0, "0x" + "02" * 16, 2, 100_000.0, 0.001, Side.BUY, 0.0, True,
+                        fill_key(epoch_ms + 4_000, 2))  # made at 4 s, delivered at 20 s
+    core.handle(on_time)
+    core.handle(book(2.5, 100_010.0))
+    core.handle(late)
+    core.handle(book(21.5, 98_000.0))  # the move in the outage, 1.5 s after the late fill's delivery
+    one_s = core.ledger.markouts[0]
+    assert one_s.horizon_s == 1.0
+    assert one_s.resolved == 1 and one_s.sum_usd == 0.001 * 10.0  # the on-time fill only; the late one dropped
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""
