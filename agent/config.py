@@ -103,8 +103,9 @@ class RiskConfig(FileModel):
                                     "lost in transport, an order placed by hand). A snapshot weighs 42 of the "
                                     "1200 IP weight a minute.")
     fill_settle_s: float = Field(1.0, ge=0, description="A cancelled order still counts as exposure this long after "
-                                                        "its cancel ack: its fills may lag on the websocket. Set it "
-                                                        "above the feed latency's tail.")
+                                                        "its cancel ack, and until the feed has shown a book made "
+                                                        "after the ack (the socket delivers in order: its fills "
+                                                        "pushed before it have come), or a snapshot covers it.")
 
 
 class QuotingConfig(FileModel):

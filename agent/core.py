@@ -303,8 +303,10 @@ class AgentCore:
         self.mid = self.book_mid = 0.5 * (self.best_bid + self.best_ask)
         self.last_book_ts = ev.ts
         vt = ev.venue_time_ms
-        if vt > 0 and ev.ts - vt * 1e-3 < self._venue_offset:
-            self._venue_offset = ev.ts - vt * 1e-3
+        if vt > 0:
+            if ev.ts - vt * 1e-3 < self._venue_offset:
+                self._venue_offset = ev.ts - vt * 1e-3
+            self.tracker.feed_ts = vt * 1e-3 + self._venue_offset  # when it was made, on this clock
         if self._flatten_on_book:
             self._flatten_on_book = False
             self._flatten(cmds, ev.ts)  # nothing of the last IOC filled: the position is as it was

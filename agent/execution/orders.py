@@ -11,6 +11,7 @@ The venue is the truth: an account snapshot overrides what the tracker believes.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter, OrderedDict, deque
 from collections.abc import Container
 from enum import Enum
@@ -121,7 +122,7 @@ class OrderTracker:
 
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
-                 "settling", "settle_s", "now", "settling_total",
+                 "settling", "settle_s", "now", "settling_total", "feed_ts",
                  "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late")
 
     def __init__(self) -> None:
@@ -149,6 +150,11 @@ class OrderTracker:
         self.settling: dict[str, tuple[float, TrackedOrder, float]] = {}  # cloid -> (until, order, counted)
         self.settling_total = {Side.BUY: 0.0, Side.SELL: 0.0}
         self.settle_s = 1.0
+        # when the newest book the feed has brought was made, on this clock (inf: not known). A socket delivers in
+        # order, so once it shows a book made after a cancel was answered, every fill from before the cancel has
+        # come: until then a cancelled order keeps counting, however long settle_s has run. On the timer alone,
+        # a fill push lagging 1.4 s behind its cancel's answer came after a full-size bid went out at the limit.
+        self.feed_ts = math.inf
         self.now = 0.0
         self._ended: deque[tuple[float, str]] = deque()  # (ts, cloid) in the order orders ended: prune's queue
         # running Σ remaining of live orders per side, kept by _recount at every change of an order's
@@ -608,9 +614,11 @@ class OrderTracker:
         settling = self.settling
         if settling:
             now = self.now
+            fed = self.feed_ts + self.settle_s  # (an entry's until is its cancel's answer + settle_s)
             while settling:
                 cloid = next(iter(settling))
-                if settling[cloid][0] > now:
+                until = settling[cloid][0]
+                if until > now or until > fed:
                     break
                 self._unsettle(cloid)
             tot = self.settling_total

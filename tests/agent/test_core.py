@@ -497,6 +497,7 @@ def test_a_fill_delivered_after_an_outage_is_marked_out_from_when_it_happened():
     one_s = core.ledger.markouts[0]
     assert one_s.horizon_s == 1.0
     assert one_s.resolved == 1 and one_s.sum_usd == 0.001 * 10.0  # the on-time fill only; the late one dropped
+    assert core.tracker.feed_ts == pytest.approx(21.5)  # when the newest book was made, on the core's clock
 
 
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():

@@ -910,3 +910,31 @@ def test_a_listing_that_already_has_a_fill_whose_push_lags_does_not_take_it_off_
     t.on_event(AccountSnapshot(60.4, 0.0024, 99.0, 1e5, 0.0, (OpenOrder(o.cloid, 1, Side.BUY, 99.0, 0.0012, False),),
                                last_fill_tid=7, requested_ts=60.2, venue_time_ms=60_200))
     assert o.live and o.remaining == pytest.approx(0.0012) and t.position == pytest.approx(0.0024)
+
+
+
+def test_a_cancelled_order_keeps_counting_until_the_feed_shows_a_book_made_after_its_cancel():
+    """The settle timer alone (risk.fill_settle_s, 1 s) let a fill push lagging 1.4 s behind its cancel's answer
+    come after a full-size bid had gone out: worst case 1.8x the limit. A socket delivers in order: once it shows
+    a book made after the cancel was answered, the fills from before the cancel have come."""
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.01)])
+    (o,) = t.live_set.values()
+    t.feed_ts = 0.9  # the newest book was made at 0.9 s
+    t.on_command(CancelOrder(o.cloid), 1.0)  # the venue fills 0.008 of it just before the cancel lands
+    t.on_event(CancelAcknowledged(1.1, o.cloid))
+    t.now = 2.2  # the settle time has run out, and the feed, lagging, has shown nothing newer
+    assert t.worst_case_position(Side.BUY) == pytest.approx(0.01)  # still counted: its fills may be on the way
+    kw = dict(tick=1.0, lot=0.0001, max_position=0.01, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(9),
+              cfg=ReconcileConfig())
+    assert reconcile([DesiredQuote(Side.BUY, 98.0, 0.01, 0)], t, **kw) == []  # no room for a new bid
+    t.on_event(FillReceived(2.5, o.cloid, 1, 99.0, 0.008, Side.BUY, 0.0, True, 7))  # the lagging push
+    t.feed_ts = 1.2  # and behind it on the socket, a book made after the cancel's answer
+    assert t.worst_case_position(Side.BUY) == pytest.approx(0.008)  # the rest was cancelled
+    (place,) = reconcile([DesiredQuote(Side.BUY, 98.0, 0.01, 0)], t, **kw)
+    assert place.sz == pytest.approx(0.002)  # what the limit leaves
+    unknown = _tracker_with(0.0, [(Side.BUY, 99.0, 0.01)])  # no venue times on the books: the timer alone
+    (u,) = unknown.live_set.values()
+    unknown.on_command(CancelOrder(u.cloid), 1.0)
+    unknown.on_event(CancelAcknowledged(1.1, u.cloid))
+    unknown.now = 2.2
+    assert unknown.worst_case_position(Side.BUY) == 0.0
