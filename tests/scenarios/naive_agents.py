@@ -38,12 +38,16 @@ def _config_with(config, **sections):
 
 
 class NaiveKillSwitch(AgentCore):
-    """Feb 9: no cancel reserve in the request budget (quoting may spend the quota to the last request),
-    and a kill switch that sends plain cancels for the orders it knows, paid from that same budget, with
-    no dead-man's switch behind them. With the quota spent, the kill sends nothing and the orders stay."""
+    """Feb 9: no cancel reserve in the request budget (quoting may spend the quota to the last request), no
+    room for cancels past the cap, and a kill switch that sends plain cancels for the orders it knows, paid
+    from that same budget, with no dead-man's switch behind them, and no pull between requotes of what the
+    level forbids. With the quota spent, the kill sends nothing and the orders stay."""
 
     def __init__(self, config, rng, **kw) -> None:
-        super().__init__(_config_with(config, budget={"reserve_frac": 0.0}), rng, **kw)
+        super().__init__(_config_with(config, budget={"reserve_frac": 0.0, "cancel_extra": 0}), rng, **kw)
+
+    def _pull_forbidden(self, cmds: list) -> None:
+        """The original left a level's orders to the next requote."""
 
     def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
         n, was_stopped = len(cmds), self.stopped
