@@ -104,6 +104,7 @@ class AgentCore:
         self._dead_man_armed_until = -math.inf  # when the switch we last armed fires (-inf: not armed, or cleared)
         self._dead_man_next_ts = -math.inf  # the heartbeat's next re-arm
         self._dead_man_state = "off"  # as last recorded: off, armed, cleared, refused, lapsing
+        self.dead_man_why = ""  # why, as last recorded (a refusal: the venue's text)
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
@@ -778,6 +779,7 @@ class AgentCore:
         """The switch's state changes go to the decision log (a re-arm does not): whether the account is
         protected against this process dying is an operator's first question about it."""
         self._dead_man_state = state
+        self.dead_man_why = why
         self._records.append({"type": "dead_man", "ts": ts, "state": state, "why": why})
 
     def _dead_man_heartbeat(self, ts: float, cmds: list) -> None:

@@ -457,6 +457,7 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
         "core_errors": driver.core_errors,
         "core_cycle_us": driver.cycle_cost.summary(),
         "dead_man_switch": core.dead_man_state,
+        "dead_man_switch_why": core.dead_man_why,  # as last recorded: a refusal's is the venue's text
     }
     out["fee_rate_bps"]["venue_listed"] = listed_maker_fee_bps  # userFees at the start (null: not read)
     return out

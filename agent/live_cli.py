@@ -3,7 +3,9 @@
 ``live_main(argv)`` reads the options and the signing key (environment or keystore; never printed
 or logged), runs the core through ``HyperliquidGateway`` and ``LiveDriver`` until the duration is
 over or SIGINT/SIGTERM/SIGHUP, then pulls every order and writes the state and the summary.
-Exit codes: 0 done; 1 the venue could not be used; 2 bad options or no key; 3 orders still rest.
+Exit codes: 0 done; 1 the venue could not be used (or the run's files could not be written at the end); 2 bad
+options, no key or a key the venue refuses; 3 orders may still rest; 4 the run stopped itself on a fault (a core
+error, a log it could not write), every order pulled; 130 interrupted before trading started.
 """
 from __future__ import annotations
 
@@ -41,6 +43,14 @@ EPILOG = """keys (never printed or logged):
 execution levels (DESIGN §6): 0 paper, 1 twin-grade paper (both: use `python -m agent --venue twin`),
   2 dry-run (real signed orders far from the touch, cancelled as soon as they rest; the default),
   3 micro-live, 4 full live.
+
+exit status:
+  0 the run ended (its duration, SIGINT, SIGTERM or SIGHUP) with every order gone
+  1 the venue could not be used, or the run's files could not be written at the end
+  2 bad options, no key, or a key the venue does not accept for the account; nothing was sent
+  3 orders of ours may still rest at the venue: check and cancel them
+  4 the run stopped itself on a fault (a core error, a log it could not write), every order pulled
+  130 interrupted (Ctrl-C) before trading started: no order was sent
 
 examples:
   python -m twin serve --port 3001 --fund 0xYOURADDRESS=100000 &
@@ -83,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
                    "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), events.jsonl "
                    "(every event the agent handled, segmented alike: `python -m agent.audit DIR --replay` "
-                   "replays the run exactly), state.json, summary.json (rewritten every session.checkpoint_s while it runs)")
+                   "replays the run exactly), state.json, summary.json (rewritten every session.checkpoint_s while it runs), "
+                   "level_history.json, postmortem-*.json (at a Kill). A run into a folder an earlier live run of "
+                   "this venue, account and coin wrote carries it on; any other run's folder is refused")
     p.add_argument("--no-events", action="store_true",
                    help="do not write events.jsonl (some 300-500 MB a day, about the decision log's size as "
                         "shipped; segmented like it, closed segments may be gzipped)")
@@ -142,6 +154,10 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
             raise UsageError("no signing key: set HL_SECRET_KEY (the account's key, or an approved agent "
                              "wallet's) and HL_ACCOUNT_ADDRESS (the account; required for an agent key), "
                              "or pass --keystore FILE")
+        if not _PRIVATE_KEY.match(secret):
+            # (eth-account pads a short key with zeros: one digit lost in a paste is another key, another address)
+            raise UsageError(f"HL_SECRET_KEY is not a valid private key: 64 hex digits (0x optional); it has "
+                             f"{len(secret)} characters (value not shown)")
         try:
             wallet = Wallet(secret)
         except ValueError:
@@ -188,7 +204,11 @@ def live_main(argv: list[str] | None = None, env: dict | None = None) -> int:
         except (RunLocked, FileExistsError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        return asyncio.run(_run(plan))
+        try:
+            return asyncio.run(_run(plan))
+        except KeyboardInterrupt:  # before the run's own handlers are in: the checks before any order
+            print("interrupted before trading started: no order was sent", file=sys.stderr)
+            return 130
     finally:
         for lock in locks:
             lock.release()
@@ -297,6 +317,9 @@ async def _run(plan: _Plan) -> int:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
         return 1 if isinstance(e, GatewayError) else 2
+    except BaseException:  # Ctrl-C while a check waits on the venue: the session closed, no aiohttp complaint
+        await gw.close()
+        raise
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
     except GatewayError as e:  # not needed to trade: said, and the static check below stands in
@@ -397,16 +420,43 @@ async def _run(plan: _Plan) -> int:
             unsaved = True
             print(f"error: --out {plan.out}: cannot write the run's summary and state: {e.strerror or e} (the "
                   f"summary below is the only copy)", file=sys.stderr)
-    print(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary))
     held = position_left(summary, plan.coin, plan.flatten_on_stop)
-    if held:
-        print(held, file=sys.stderr)
     left = summary["venue_open_orders"]
+    resting = None
     if left is None or left > 0:
-        print(f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
-              f"order(s) of ours on {plan.coin}: check and cancel them", file=sys.stderr)
+        resting = (f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
+                   f"order(s) of ours on {plan.coin}: check and cancel them")
+    for text in (held, resting):  # in the log too: a terminal gone (SIGHUP, a closed pipe) still leaves them there
+        if text:
+            log.warning("%s", text)
+    _say(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary), sys.stdout)
+    for text in (held, resting):
+        if text:
+            _say(text, sys.stderr)
+    if resting:
         return 3
-    return 1 if unsaved else 0
+    if unsaved:
+        return 1
+    return 4 if fault_stop(driver.stop_reason) else 0
+
+
+def _say(text: str, stream) -> None:
+    """``text`` on ``stream``, or nowhere when no one reads it any more (a closed pipe, a terminal gone with its ssh
+    session): a traceback there took the exit status (1 for 3: orders may still rest) and the lines after it."""
+    try:
+        print(text, file=stream, flush=True)
+    except (BrokenPipeError, OSError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+
+def fault_stop(reason: str) -> bool:
+    """Whether the run stopped itself on a fault (a core error, a log it could not write), not at its duration or
+    on a signal: exit 4, so a supervisor or a script sees it (as 0 it read as a run that went well, and nothing
+    restarted the quoting or raised an alarm)."""
+    return reason == "core error" or reason.endswith("could not be written")
 
 
 def fee_warning(maker_fee_bps: float, execution_level: int) -> str | None:
@@ -515,7 +565,7 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     "off": "never armed (under risk.dead_man_min_volume_usd traded, or nothing rested)",
     "armed": "armed at the end: the venue cancels what rests if nothing re-arms it",
     "cleared": "cleared (nothing rested)",
-    "refused": "refused by the venue (ten firings today?): asked again after an hour",
+    "refused": "refused by the venue ({why}): asked again after an hour",
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }
 _TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders", "flatten_held",
@@ -588,13 +638,15 @@ def format_live_summary(s: dict) -> str:
                     f"funding {pnl['funding_usd']:+.2f}{carried_text(pnl['carried_usd'])})"),
         ("fills", f"{s['fills']}, volume {s['volume_usd']:,.0f} USDC"),
         ("fee rate", fee_rate_text(s["fee_rate_bps"])),
-        ("position", f"agent {pos['final']:+.6f}, venue {s['venue_position']}"),
+        ("position", f"agent {pos['final']:+.6f}, venue "
+                     f"{'unread' if s['venue_position'] is None else s['venue_position']}"),
         *health_rows(s),
         safety_row(s),
         *graduation_rows(s),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
         ("core per cycle", _cycle_cost(s.get("core_cycle_us"))),
-        ("dead-man switch", _SWITCH.get(s["dead_man_switch"], s["dead_man_switch"])),
+        ("dead-man switch", _SWITCH.get(s["dead_man_switch"], s["dead_man_switch"]).format(
+            why=s.get("dead_man_switch_why") or "no reason given")),
     ]
     w = max(len(k) for k, _ in rows)
     head = f"agent vs {s['network']} venue, {s['coin']}, execution level {s['execution_level']}\n"

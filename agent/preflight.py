@@ -40,6 +40,12 @@ async def preflight(gw, plan):
         raise Refused(f"the account {gw.user} has no value on the coin's dex: HL_ACCOUNT_ADDRESS is not set, so the "
                       f"agent trades as the key's own address; if HL_SECRET_KEY is an API (agent) wallet's key, set "
                       f"HL_ACCOUNT_ADDRESS to the account it trades for")
+    if gw.signer != gw.user:
+        refused = await gw.signer_refused()
+        if refused is not None:
+            raise Refused(f"the key signs as {gw.signer}, which the venue does not accept for the account {gw.user} "
+                          f"(HL_ACCOUNT_ADDRESS): {refused} Use the account's own key, or an agent (API) wallet "
+                          f"the account approved and that has not expired")
     cfg, basis_level, basis = equity_basis(cfg, account.account_value, plan.collateral_set, gw.dex, first_dex)
     for refusal in (unplaceable(cfg, mid, asset.sz_decimals, plan.coin),
                     None if plan.allow_oversized else oversized_position(account.position, cfg, plan.coin)):

@@ -1125,6 +1125,24 @@ def test_cli_without_a_key_exits_2_with_a_clear_message(capsys):
     assert "--venue twin" in capsys.readouterr().err
 
 
+def test_a_key_the_venue_does_not_accept_for_the_account_is_refused_before_trading(capsys):
+    """A key one digit short was padded into another key (another address), and an agent wallet the account never
+    approved passed every check alike: then every order and cancel was refused (the orders an earlier run left
+    among them) and the run exited 0."""
+    assert live_main(["--base-url", "http://127.0.0.1:9"], env={"HL_SECRET_KEY": KEY[:-1]}) == 2
+    err = capsys.readouterr().err
+    assert "not a valid private key: 64 hex digits (0x optional); it has 65 characters" in err
+    assert SECRET_HEX[:-1] not in err
+    stranger = "0x" + "5" * 64  # a valid key, neither the account's nor an agent it approved
+    with served() as (bg, ex, clock):
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--duration", "2"],
+                         env={"HL_SECRET_KEY": stranger, "HL_ACCOUNT_ADDRESS": ADDR})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"which the venue does not accept for the account {ADDR}" in err and "does not exist" in err
+    assert "5" * 64 not in err
+
+
 def test_a_private_key_put_in_hl_account_address_is_refused_without_being_printed(capsys):
     """HL_ACCOUNT_ADDRESS was echoed whole in its error, so a private key pasted there in place of the address
     went to the terminal (and its scrollback, and a CI log). Now the error gives its length, never its value, and
@@ -1214,6 +1232,13 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     assert summary["core_cycle_us"]["cycles"] > 0 and summary["core_cycle_us"]["p99"] > 0
     assert re.search(r"\n  core per cycle +p50 ", table)
     assert f"over {summary['core_cycle_us']['cycles']} cycle ticks" in format_live_summary(summary)
+    # a refused switch says the venue's reason (it said "ten firings today?" for a refusal about volume), and a
+    # venue position not read says so (it printed None)
+    refused = dict(summary, dead_man_switch="refused", venue_position=None,
+                   dead_man_switch_why="Cannot set scheduled cancel time until enough volume traded.")
+    text = format_live_summary(refused)
+    assert "refused by the venue (Cannot set scheduled cancel time until enough volume traded.)" in text
+    assert "ten firings" not in text and re.search(r"\n  position +agent [-+0-9.]+, venue unread", text)
     assert venue_open == () and state["venue_position"] == 0.0 and state["live_orders"] == []
     records, bad = read_log(out / "decisions.jsonl")
     assert len(log_files(out / "decisions.jsonl")) > 1 and bad == 0
@@ -1442,6 +1467,38 @@ def test_a_log_that_cannot_be_written_stops_the_run_with_every_order_pulled(capl
     assert driver.stop_reason == "the event journal could not be written" and driver.wall_s < 15.0
     assert venue_open == () and driver.final_snapshot is not None and driver.final_snapshot.open_orders == ()
     assert "cannot write the event journal (a full disk?)" in caplog.text and driver.core_errors == 0
+    from agent.live_cli import fault_stop
+    assert fault_stop(driver.stop_reason)  # exit 4 from the CLI: a supervisor must not read it as done
+
+
+def test_the_exit_status_tells_a_fault_stop_from_a_run_that_ended_and_help_lists_every_code():
+    """A run that stopped itself on a full disk or a core error exited 0 like one that ran its duration; the live
+    --help gave no exit status at all, where the README pointed to it."""
+    from agent.live_cli import build_parser, fault_stop
+    assert fault_stop("core error") and fault_stop("the decision log could not be written")
+    assert not any(fault_stop(r) for r in ("duration reached", "SIGINT", "SIGTERM", "SIGHUP"))
+    text = build_parser().format_help()
+    for code in ("0 the run ended", "1 the venue could not be used", "2 bad options", "3 orders of ours may still",
+                 "4 the run stopped itself on a fault", "130 interrupted"):
+        assert code in text
+    assert "level_history.json, postmortem-*.json" in text
+
+
+def test_the_end_of_a_run_said_to_a_reader_gone_away_is_no_traceback():
+    """A closed pipe or a terminal gone (SIGHUP from a dropped ssh session) at the summary raised BrokenPipeError:
+    the exit status became 1 where it was 3 (orders may still rest), and the warnings after it were lost."""
+    from agent.live_cli import _say
+    r, w = os.pipe()
+    os.close(r)
+    stream = os.fdopen(w, "w")
+    try:
+        _say("summary", stream)  # no exception
+        _say("warning: check and cancel them", stream)
+    finally:
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def test_a_failed_checkpoint_is_logged_and_tried_again_and_the_checkpoints_end_with_the_run(caplog):

@@ -214,6 +214,16 @@ class HyperliquidGateway(CommandRouter):
         """One /info request's JSON (raises GatewayError when there is no 200 answer): for set-up, not the hot path."""
         return await self._info_once(body)
 
+    async def signer_refused(self) -> str | None:
+        """The venue's refusal of this key for the account, or None when it signs for it: one ``noop`` (it only
+        burns its nonce; one request). A key that is neither the account's nor an agent it approved (a key pasted
+        one digit short signs as another address) passed every other check, and then every order and cancel was
+        refused, the orders an earlier run left among them. Raises GatewayError with no answer."""
+        reply = await self._action(wire.noop_action(), 1)
+        if isinstance(reply, ActionReply):
+            return None if reply.ok else reply.error
+        raise GatewayError(f"{self.base_url}/exchange noop: no answer the venue gives ({reply})")
+
     async def maker_fee_rate(self) -> float:
         """The account's maker fee rate as the venue lists it (``userFees``: ``userAddRate``, a fraction of
         notional; negative a rebate). Raises GatewayError with no 200 answer or an answer without the rate."""
