@@ -480,6 +480,12 @@ class Exchange:
             return self._reject(RejectReason.Tick, inst.asset_id)
         if spec.tif not in ("Alo", "Ioc", "Gtc"):
             return StatusError("Invalid TIF")
+        ref = self.marks.get(spec.coin)
+        if ref and abs(spec.px - ref) > _PRICE_BAND * ref:
+            # the venue's reference-price band (hyperliquid.md §2.4: "more than 80% away from the reference price",
+            # seen live; the Oracle reason's text here): an IOC priced at 1 or at 10x the mark filled in the twin
+            # and is refused live, so a flatten priced from garbage never flattens there
+            return self._reject(RejectReason.Oracle, inst.asset_id)
         user = acct.address
         # (no user can hold more open orders than the book holds in all: the count, a walk over every order, is
         # needed only when that total is at the cap)
@@ -515,7 +521,10 @@ class Exchange:
             increasing = sz if (pos == 0.0 or (pos > 0) == spec.is_buy) else max(0.0, sz - abs(pos))
             if increasing > 0.0:
                 lev = position.leverage
-                need = spec.px * increasing / lev
+                # a sell priced under the market fills at the market: margined at its limit price, one at 1% of
+                # the mark opened a position fifty times what the account could carry
+                px_m = spec.px if spec.is_buy or not ref or spec.px >= ref else ref
+                need = px_m * increasing / lev
                 if need > self._available_margin(acct, inst.dex) + 1e-9:
                     return self._reject(RejectReason.PerpMargin, inst.asset_id)
         drawn = self.rejections.draw(self.env.now)
@@ -1412,6 +1421,7 @@ def _order_fields(o: ClientOrder) -> tuple:
     return o.coin, "B" if o.is_buy else "A", o.px, o.sz, o.oid, o.ts_ms, o.orig_sz, o.cloid, o.reduce_only, o.tif
 
 
+_PRICE_BAND = 0.8  # an order's price at most this share of the mark away from it (the venue's band, seen at 80%)
 _px_key = itemgetter(0)  # a level row's price (a C-level key: the book push sorts its rows twice a push)
 
 

@@ -274,3 +274,21 @@ def test_resting_reduce_only_orders_the_book_moves_through_at_once_never_flip_th
     assert {row[3] for row in ex.log if row[1] == "status" and row[2] in (r["ro1"].statuses[0].oid,
                                                                             r["ro2"].statuses[0].oid)} \
         >= {"filled", "reduceOnlyCanceled"}
+
+
+def test_orders_far_from_the_mark_are_refused_and_a_sell_under_it_is_margined_at_the_market():
+    """An IOC sell priced at 1% of the mark passed the margin check at its own price and filled at the market: a
+    position fifty times what the account could carry. The venue refuses prices more than 80% from its reference
+    price, and a sell under the market fills at the market."""
+    ex = Exchange.build(TwinParams(), 0)
+    acct = ex.fund(USER, 1_000.0)
+    ex.env.run(until=1.0)
+    mark = ex.marks["BTC"]
+    oracle = "Order price too far from oracle asset=0"
+    assert ex._place(acct, OrderSpec("BTC", False, round(mark * 0.01), 0.5, tif="Ioc")) == StatusError(oracle)
+    assert ex._place(acct, OrderSpec("BTC", True, round(mark * 10), 0.001, tif="Ioc")) == StatusError(oracle)
+    assert ex._place(acct, OrderSpec("BTC", True, 1.0, 0.01)) == StatusError(oracle)  # a resting bid at 1 too
+    # inside the band: a sell at half the mark is margined at the market (0.5 BTC, $50k: $2.5k at 20x)
+    assert ex._place(acct, OrderSpec("BTC", False, round(mark * 0.5), 0.5, tif="Ioc")) == \
+        StatusError("Insufficient margin to place order. asset=0")
+    assert acct.position("BTC").szi == 0.0

@@ -315,6 +315,92 @@ def test_fuzzed_bodies_get_venue_errors_and_change_nothing():
         assert 422 in seen and 200 in seen
 
 
+def test_an_integer_past_64_bits_is_a_422_over_rest_and_an_answered_error_over_the_websocket():
+    """msgpack (the action hash) holds no integer of 2**64 or more: the twin answered HTTP 500 with a traceback,
+    and a websocket post of it was never answered (the venue's 422 for a body it cannot deserialise)."""
+    actions = [{"type": "cancel", "cancels": [{"a": 0, "o": 2 ** 64}]},
+               {"type": "updateLeverage", "asset": 0, "isCross": True, "leverage": 2 ** 64},
+               {"type": "updateIsolatedMargin", "asset": 0, "isBuy": True, "ntli": -2 ** 64}]
+
+    def body(action, nonce):
+        return {"action": action, "nonce": nonce, "signature": {"r": "0x1", "s": "0x1", "v": 27},
+                "vaultAddress": None, "expiresAfter": None}
+
+    with venue() as bg:
+        n0 = int(time.time() * 1000)
+        for i, action in enumerate(actions):
+            r = post(bg, "/exchange", body(action, n0 + i))
+            assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
+
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(bg.ws_url) as ws:
+                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                    await ws.send_str(json.dumps({"method": "post", "id": 41, "request": {
+                        "type": "action", "payload": body(actions[0], n0 + 10)}}))
+                    while True:
+                        m = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+                        if m["channel"] == "post":
+                            return m["data"]
+
+        reply = asyncio.run(scenario())
+    assert reply == {"id": 41, "response": {"type": "error", "payload": f"422 {DESERIALIZE_FAILED}"}}
+
+
+def test_an_l2book_unsubscribe_must_match_its_subscription_and_a_second_view_is_refused_not_merged():
+    """Keyed by coin alone, an unsubscribe without the subscription's options stopped its stream (live it matches
+    nothing and the stream goes on), and a second view of a coin was acked and merged into the first."""
+    with venue() as bg:
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(bg.ws_url) as ws:
+                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+
+                    async def send(method, sub):
+                        await ws.send_str(json.dumps({"method": method, "subscription": sub}))
+                        got = await _frames_until(ws, lambda f: isinstance(f, dict)
+                                                  and f["channel"] in ("subscriptionResponse", "error"))
+                        return got[-1]
+
+                    view = {"type": "l2Book", "coin": "BTC", "nSigFigs": 3}
+                    assert (await send("subscribe", view))["channel"] == "subscriptionResponse"
+                    second = await send("subscribe", {"type": "l2Book", "coin": "BTC"})
+                    unmatched = await send("unsubscribe", {"type": "l2Book", "coin": "BTC"})
+                    book = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "l2Book")
+                    matched = await send("unsubscribe", view)
+                    return second, unmatched, book[-1], matched
+
+        second, unmatched, book, matched = asyncio.run(scenario())
+    assert second["channel"] == "error" and "one l2Book view a coin" in second["data"]
+    assert unmatched["channel"] == "error" and "matches no l2Book subscription" in unmatched["data"]
+    assert book["data"]["coin"] == "BTC"  # the stream goes on after the unsubscribe that matched nothing
+    assert matched["channel"] == "subscriptionResponse" and matched["data"]["method"] == "unsubscribe"
+
+
+def test_a_websocket_post_whose_action_is_lost_gets_no_made_up_status():
+    """An action lost on the way (or unanswered in time) was answered with an error payload "0 null": a status
+    the venue never sends. As an info post lost alike, it gets no answer."""
+    from twin.faults.rejections import RejectionParams
+    with venue(params=quiet_params(rejections=RejectionParams(rest_failure_prob=1.0))) as bg:
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(bg.ws_url) as ws:
+                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                    await ws.send_str(json.dumps({"method": "post", "id": 1, "request": {
+                        "type": "action", "payload": signed(WALLET, {"type": "noop"}, int(time.time() * 1000))}}))
+                    await ws.send_str(json.dumps({"method": "ping"}))
+                    frames = []
+                    try:
+                        while True:
+                            frames.append(json.loads((await ws.receive(timeout=2.0)).data))
+                    except asyncio.TimeoutError:
+                        return frames
+
+        frames = asyncio.run(scenario())
+    assert any(f["channel"] == "pong" for f in frames)  # the socket is up and answering
+    assert not any(f["channel"] == "post" for f in frames)
+
+
 # ---------------------------------------------------------------------------------------------- websocket
 
 

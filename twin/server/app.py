@@ -249,7 +249,7 @@ class TwinServer:
             action = wire.parse_l1_action(env.action, self.assets, ex.epoch_ms)
             signer = recover_l1_signer(env.action, env.nonce, env.signature, env.vault_address,
                                        env.expires_after_ms, is_known=self._is_known)
-        except MalformedAction:
+        except (MalformedAction, OverflowError):  # (a number past what the venue's types hold: never a 500)
             return 422, DESERIALIZE_FAILED
         except wire.Refused as r:
             return self._refuse(r.text)
@@ -386,6 +386,8 @@ class WsSession:
         self.out: asyncio.Queue = asyncio.Queue()
         self.closed = False
         self.book_opts: dict[str, tuple[int | None, int | None, int | None]] = {}  # nSigFigs, mantissa, depth
+        # coin -> its l2Book subscription as the client asked for it (nSigFigs, mantissa, fast): one view a coin
+        self.book_subs: dict[str, tuple] = {}
         # coin -> its l2Book frames are not sent (TwinServer.stall_book_stream); True: not even after a resubscribe
         self.stalled_books: dict[str, bool] = {}
         self._fill_pair: dict[str, bool] = {}  # user -> the next duplicate FillsPush is the userEvents one
@@ -482,6 +484,23 @@ class WsSession:
         except MalformedAction:
             self.error(f"Invalid subscription {text[:200]}")
             return
+        if kind == "l2Book":
+            asked = (sub.get("nSigFigs"), sub.get("mantissa"), sub.get("fast") is True)
+            held = self.book_subs.get(key)
+            if method == "subscribe" and held is not None and held != asked:
+                # the venue streams each view apart; the twin has one feed a coin: refused, not silently merged
+                self.error(f"Subscription {text[:200]}: the twin serves one l2Book view a coin ({key} is subscribed "
+                           f"with nSigFigs, mantissa, fast = {held}; the twin's text)")
+                return
+            if method == "unsubscribe" and held != asked:
+                # the venue's unsubscribe must match the subscription: one that does not leaves the stream on
+                self.error(f"Invalid unsubscribe {text[:200]}: it matches no l2Book subscription of this socket "
+                           f"(the twin's text; the venue's is not on record)")
+                return
+            if method == "subscribe":
+                self.book_subs[key] = asked
+            else:
+                del self.book_subs[key]
         self.send("subscriptionResponse", {"method": method, "subscription": sub})
         self.server.clock.catch_up()
         if kind == "l2Book" and not self.stalled_books.get(key, True):
@@ -519,7 +538,13 @@ class WsSession:
             response = {"type": "info", "payload": {"type": payload.get("type"), "data": body}} if status == 200 \
                 else {"type": "error", "payload": f"{status} {body if body is not None else 'null'}"}
         else:
-            status, body = await self.server.exchange_reply(payload, self._post_fifo)
+            try:
+                status, body = await self.server.exchange_reply(payload, self._post_fifo)
+            except Exception:  # a twin bug: every post still gets its answer, as a REST request gets a 500
+                log.exception("ws post %s", rid)
+                status, body = 500, "Internal Server Error"
+            if status == 0:
+                return  # lost on the way, or no answer in time: no reply comes (the venue has no status 0)
             response = {"type": "action", "payload": body} if status == 200 \
                 else {"type": "error", "payload": f"{status} {body if body is not None else 'null'}"}
         self.send("post", {"id": rid, "response": response})

@@ -42,15 +42,19 @@ def _bad(what: str, value: Any) -> MalformedAction:
     return MalformedAction(f"{DESERIALIZE_FAILED}: {what} = {value!r}")
 
 
+_U64 = 1 << 64  # the venue's integers are 64-bit (and msgpack, which the action hash packs, takes no wider)
+_I64 = 1 << 63
+
+
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _U64:
         raise _bad(what, value)
     return value
 
 
 def _signed_int(value: Any, what: str) -> int:
     """An integer that may be negative (updateIsolatedMargin's ntli: negative takes margin out)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not -_I64 <= value < _I64:
         raise _bad(what, value)
     return value
 
