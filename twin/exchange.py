@@ -16,7 +16,7 @@ import struct
 from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import replace
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Callable, Union
 
 import numpy as np
@@ -539,7 +539,10 @@ class Exchange:
         filled_sz = 0.0
         notional = 0.0
         if (crosses or crosses_clients) and spec.tif in ("Ioc", "Gtc"):
-            filled_sz, notional = self._take(order, self._own_opposite(order) if crosses_clients else None)
+            own = others = None
+            if crosses_clients:
+                own, others = self._clients_opposite(order)
+            filled_sz, notional = self._take(order, own, others)
         if spec.tif == "Ioc":
             if filled_sz <= 0.0:
                 return self._reject(RejectReason.IocCancel, inst.asset_id)
@@ -586,12 +589,43 @@ class Exchange:
                 used += o.px * o.sz / lev
         return value - used
 
-    def _own_opposite(self, order: ClientOrder) -> list[ClientOrder]:
-        """The user's own resting orders on the other side within ``order``'s limit, best first: the ones a taker
-        could reach (only looked for when the order crosses a client's resting order)."""
+    def _clients_opposite(self, order: ClientOrder) -> tuple[list[ClientOrder], list[ClientOrder]]:
+        """The resting client orders on the other side within ``order``'s limit, best first (then oldest): the
+        user's own (self-trade prevention expires them) and the other users' (it trades with them). Only looked for
+        when the order crosses a client's resting order."""
+        book = self.books[order.coin]
         if order.is_buy:
-            return [o for o in self.books[order.coin].asks if o.px <= order.px and o.user == order.user]
-        return [o for o in self.books[order.coin].bids if o.px >= order.px and o.user == order.user]
+            reach = [o for o in book.asks if o.px <= order.px]
+            reach.sort(key=_px_oid)
+        else:
+            reach = [o for o in book.bids if o.px >= order.px]
+            reach.sort(key=_neg_px_oid)
+        user = order.user
+        return [o for o in reach if o.user == user], [o for o in reach if o.user != user]
+
+    def _take_clients(self, order: ClientOrder, others: list[ClientOrder], before_px: float) -> tuple[float, float]:
+        """Fill ``order`` against the other users' resting orders priced better than ``before_px`` (or at it: at
+        one price the market's displayed size is taken first, as it queued first), at their prices, as their
+        maker fills; (filled, notional). One user's taker order went through another's resting order untouched,
+        answered "could not immediately match", and left a crossed book."""
+        filled = notional = 0.0
+        inst = self.instruments[order.coin]
+        buy = order.is_buy
+        while others and order.sz > 1e-12 and (others[0].px <= before_px if buy else others[0].px >= before_px):
+            o = others.pop(0)
+            if o.oid not in self.orders or o.sz <= 1e-12:
+                continue  # (a fill before cancelled or shrank it: reduce-only)
+            take = _round_sz(min(o.sz, order.sz), inst)
+            if take <= 0.0:
+                continue
+            px = o.px
+            self._fill(o, px, take, is_maker=True, prints=False, counter_oid=order.oid)
+            self._fill(order, px, take, is_maker=False, counter_oid=o.oid)
+            filled += take
+            notional += px * take
+            if o.sz > 1e-12 and o.oid in self.orders:
+                others.insert(0, o)  # partly filled: the taker is done
+        return filled, notional
 
     def _expire_own(self, own: list[ClientOrder], is_buy: bool, before_px: float) -> None:
         """Self-trade prevention, as the venue does it ("expire maker", docs trading/self-trade-prevention): a
@@ -600,7 +634,8 @@ class Exchange:
         while own and (own[0].px < before_px if is_buy else own[0].px > before_px):
             self._remove(own.pop(0), "selfTradeCanceled")
 
-    def _take(self, order: ClientOrder, own: list[ClientOrder] | None = None) -> tuple[float, float]:
+    def _take(self, order: ClientOrder, own: list[ClientOrder] | None = None,
+              others: list[ClientOrder] | None = None) -> tuple[float, float]:
         """Match an aggressive client order against the displayed book (levels it consumes stay
         consumed until the next book update). Returns (filled size, notional). ``own``: the user's resting
         orders it may reach (see _own_opposite); the ones it does reach are cancelled as self-trades: those
@@ -622,6 +657,13 @@ class Exchange:
                 break
             if own:  # a resting order of the user's priced better than this level is reached first
                 self._expire_own(own, order.is_buy, px)
+            if others:  # so is another user's, which it trades with
+                f, n = self._take_clients(order, others, px - inst.tick * 0.5 if order.is_buy
+                                          else px + inst.tick * 0.5)
+                filled += f
+                notional += n
+                if order.sz <= 1e-12:
+                    break
             avail = float(szs[i]) - consumed.get(px, 0.0)
             if avail <= 0.0:
                 continue
@@ -635,6 +677,10 @@ class Exchange:
             notional += px * take
             if order.sz <= 1e-12:
                 break
+        if others and order.sz > 1e-12:  # the other users' orders at and past the last level, to its limit
+            f, n = self._take_clients(order, others, math.inf if order.is_buy else -math.inf)
+            filled += f
+            notional += n
         if own and order.sz > 1e-12:  # unfilled: it went on to its limit, through every one of them
             self._expire_own(own, order.is_buy, math.inf if order.is_buy else -math.inf)
         if filled > 0.0:
@@ -1422,6 +1468,13 @@ def _order_fields(o: ClientOrder) -> tuple:
 
 
 _PRICE_BAND = 0.8  # an order's price at most this share of the mark away from it (the venue's band, seen at 80%)
+_px_oid = attrgetter("px", "oid")  # resting orders best ask first, oldest first at a price
+
+
+def _neg_px_oid(o: ClientOrder) -> tuple:  # ... best bid first
+    return -o.px, o.oid
+
+
 _px_key = itemgetter(0)  # a level row's price (a C-level key: the book push sorts its rows twice a push)
 
 

@@ -89,3 +89,38 @@ def test_a_fill_after_a_state_answer_in_the_same_ms_is_stamped_after_the_states_
     assert ex.now_ms() == t0 and fill.time_ms > t0  # after the state it is not in
     state = ex.clearinghouse_state(USER)  # a state that has it, still in that ms: its time is the fill's
     assert state["assetPositions"] and state["time"] >= fill.time_ms
+
+
+def test_one_users_taker_trades_with_another_users_resting_order_at_its_price():
+    """A taker walked the market's displayed levels only: another user's ask inside the spread was passed over, the
+    IOC answered "could not immediately match", and a bid above it left the book crossed. On the venue one book
+    holds them all: the resting order fills as maker at its own price, beside the taker, under one tid."""
+    a, b = "0x" + "aa" * 20, "0x" + "bb" * 20
+    still = dict(vol_calm_per_sqrt_s=0.0, vol_stressed_per_sqrt_s=0.0, jump_rate_calm_per_s=0.0,
+                 jump_rate_stressed_per_s=0.0, alpha_std_per_s=0.0, trade_rate_calm_per_s=0.0,
+                 trade_rate_stressed_per_s=0.0, calm_to_stressed_per_s=0.0, depth_noise_log_std=0.0,
+                 half_spread_ticks_calm=5.0)
+    ex = Exchange.build(TwinParams(markets={"BTC": SyntheticMarketParams(**still)}), 0)
+    acct_a, acct_b = ex.fund(a, 1_000_000.0), ex.fund(b, 1_000_000.0)
+    ex.env.run(until=1.0)
+    bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+    assert isinstance(ex._place(acct_a, OrderSpec("BTC", False, bb + 2, 0.01, tif="Alo")), Resting)
+    # B buys 0.015 through A's 0.01 and on into the market's ask
+    got = ex._place(acct_b, OrderSpec("BTC", True, ba, 0.015, tif="Ioc"))
+    assert isinstance(got, Filled) and got.total_sz == 0.015
+    assert abs(got.avg_px - (0.01 * (bb + 2) + 0.005 * ba) / 0.015) < 1e-9
+    (maker,) = ex.user_fills(a)
+    taker = ex.user_fills(b)[-1]  # (newest first: its first fill, A's)
+    assert (maker.px, maker.sz, maker.side, maker.crossed) == (bb + 2, 0.01, "A", False)
+    assert (taker.px, taker.sz, taker.side, taker.crossed) == (bb + 2, 0.01, "B", True)
+    assert maker.tid == taker.tid
+    assert acct_a.position("BTC").szi == -0.01 and abs(acct_b.position("BTC").szi - 0.015) < 1e-12
+    assert not ex.open_orders(a)  # filled whole
+    # a Gtc bid through a resting ask takes part of it, and the rest of the ask stays: no crossed book
+    assert isinstance(ex._place(acct_a, OrderSpec("BTC", False, bb + 2, 0.01, tif="Alo")), Resting)
+    assert isinstance(ex._place(acct_b, OrderSpec("BTC", True, bb + 3, 0.005, tif="Gtc")), Filled)
+    (left,) = ex.open_orders(a)
+    assert abs(left.sz - 0.005) < 1e-12
+    ex.env.run(until=2.0)
+    book = ex.l2_book("BTC")
+    assert book.bids[0][0] < book.asks[0][0] == bb + 2
