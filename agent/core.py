@@ -321,16 +321,17 @@ class AgentCore:
         if self.validation.on_mid(ev.ts, self.mid):
             self._apply_validation_weights()
 
-    def _filled_at(self, ev: FillReceived) -> float:
-        """When a fill happened, on this core's clock: its venue time (under its id) plus the least lag a book
-        has come with (the clocks' offset and the feed's quickest delivery); its delivery time when either is not
-        known. A fill made in a websocket outage comes at the reconnect, 15-20 s on: its markouts measured from
-        then were of another horizon, and after a jump in the outage mostly the jump."""
-        vt = ev.tid >> 64
+    def _made_at(self, ts: float, tid: int) -> float:
+        """When a fill or a print delivered at ``ts`` happened, on this core's clock: its venue time (under its id,
+        ``tid``) plus the least lag a book has come with (the clocks' offset and the feed's quickest delivery); its
+        delivery time when either is not known. A fill made in a websocket outage comes at the reconnect, 15-20 s
+        on: its markouts measured from then were of another horizon, and after a jump in the outage mostly the
+        jump; a print made before an order was sent was taken by the shadow model as able to fill it."""
+        vt = tid >> 64
         if vt <= 0 or self._venue_offset == math.inf:
-            return ev.ts
+            return ts
         t = vt * 1e-3 + self._venue_offset
-        return t if t < ev.ts else ev.ts
+        return t if t < ts else ts
 
     def _on_bbo(self, ev: BboUpdated, cmds: list) -> None:
         """The touch between books (session.bbo_feed): the quotes' centre and their post-only bounds move with it;
@@ -355,7 +356,7 @@ class AgentCore:
         self.signals.signals[1].update(ev.ts, side, ev.sz)
         g = self.graduation
         if g.places_orders:  # the paper fill model on the real orders: the sim-to-real gap
-            g.shadow.on_trade(ev.ts, ev.px, ev.sz, side, self.tracker)
+            g.shadow.on_trade(ev.ts, ev.px, ev.sz, side, self.tracker, self._made_at(ev.ts, ev.tid))
         else:
             g.paper.on_trade(ev.ts, ev.px, ev.sz, side)  # Shadow: on the quotes it computed
 
@@ -366,7 +367,7 @@ class AgentCore:
         self.tracker.on_event(ev)
         if new:
             self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid, ev.closed_pnl,
-                                self._filled_at(ev))
+                                self._made_at(ev.ts, ev.tid))
             self.graduation.note_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee)
             o = self.tracker.orders.get(ev.cloid)
             if o is not None and ev.is_maker and self.graduation.places_orders:

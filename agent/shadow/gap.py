@@ -95,11 +95,13 @@ class SimToRealGap:
         self.real_fills = 0
         self.grid_volume = np.zeros(len(SHARE_GRID))  # the model's paper volume at each share of the grid
 
-    def on_trade(self, ts: float, px: float, sz: float, aggressor: int, tracker) -> None:
+    def on_trade(self, ts: float, px: float, sz: float, aggressor: int, tracker, made_ts: float = math.inf) -> None:
         """A public print; ``aggressor`` +1 a buy (lifts asks), −1 a sell (hits bids). ``tracker``: the
-        order tracker, whose acknowledged live orders are the ones resting at the venue."""
+        order tracker, whose acknowledged live orders are the ones resting at the venue. ``made_ts``: when the
+        print happened, on the tracker's clock, where known: an order sent after it cannot have been reached by
+        it (a print delivered behind an order's acknowledgement paper-filled an order not yet on the book)."""
         hit = -aggressor  # the resting side a print takes from
-        reached = self._reached(ts, px, hit, tracker)
+        reached = self._reached(ts, px, hit, tracker, made_ts)
         if not reached:
             return
         share = self.share
@@ -150,7 +152,7 @@ class SimToRealGap:
         self.real_volume += sz
         self.real_fills += 1
 
-    def _reached(self, ts: float, px: float, hit: int, tracker) -> list:
+    def _reached(self, ts: float, px: float, hit: int, tracker, made_ts: float = math.inf) -> list:
         """The shadow book's orders a print at ``px`` reaches on side ``hit``: the acknowledged live ones (put
         on the book at the first print that reaches them, or at their first fill: until then nothing has
         filled them), and those that filled within ``grace_s``. Ended orders leave it here: a cancelled one
@@ -166,7 +168,8 @@ class SimToRealGap:
         for cloid, o in live.items():
             # reached: the print at or through its price (print_reach ≥ 0), compared inline: this runs for every
             # live order on every print
-            if o.side == hit and (px <= o.px if bid else px >= o.px) and o.state in _ON_BOOK and not o.foreign:
+            if o.side == hit and (px <= o.px if bid else px >= o.px) and o.state in _ON_BOOK and not o.foreign \
+                    and o.sent_ts <= made_ts:
                 e = book.get(cloid)
                 if e is None:
                     e = book[cloid] = _Shadowed(hit, o.px, o.remaining)

@@ -301,3 +301,14 @@ def test_shadow_s_paper_quotes_are_pulled_when_real_ones_would_be_so_no_print_fi
     ex.env.run(until=75.0)
     assert core.reconnect_ts > 60.0 and paper.fills > 0
     assert stale == []
+
+
+def test_a_print_made_before_an_order_was_sent_does_not_paper_fill_it():
+    """A print delivered behind an order's acknowledgement, though made before the order was sent, paper-filled
+    it: a fill the venue could not have made (some 3% of the paper volume on a session)."""
+    tr, gap = OrderTracker(), SimToRealGap(min_paper_fills=1)
+    rest(tr, "b", BUY, 100.0, 1.0, ts=10.0)  # sent at 10.0, acknowledged at 10.1
+    gap.on_trade(10.15, 99.5, 0.4, -1, tr, made_ts=9.95)  # made before it was sent
+    assert gap.paper_fills == 0 and gap.paper_volume == 0.0
+    gap.on_trade(10.2, 99.5, 0.4, -1, tr, made_ts=10.05)  # made after: it could have
+    assert gap.paper_fills == 1 and gap.paper_volume == pytest.approx(0.4)
