@@ -236,6 +236,11 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
         # summary and every gateway error; the venue needs no login (an action is authenticated by its signature)
         raise UsageError("--base-url: a user or password in the URL would be printed in the logs and the run folder; "
                          "the venue needs none (actions are signed): give the host alone")
+    if "?" in base_url or "#" in base_url:
+        # (not echoed: a token is what a query usually carries) the base URL is printed in the console, the start
+        # record, the summary and every gateway error, and the venue's paths are appended to it
+        raise UsageError("--base-url: a query string or fragment (?..., #...) would be printed in the logs and the run "
+                         "folder, and the venue's paths go after it; give scheme, host and port alone")
     if venue_key(base_url) == venue_key(MAINNET_URL):
         # one spelling: the gateway signs as mainnet by this URL alone, and the confirmation below keys on it (the
         # host in capitals or with :443 was taken for a custom venue: no confirmation asked, signed as testnet)

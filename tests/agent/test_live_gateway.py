@@ -1121,6 +1121,9 @@ def test_cli_without_a_key_exits_2_with_a_clear_message(capsys):
     assert live_main(["--base-url", "https://trader:hunter2@node.example"], env={"HL_SECRET_KEY": KEY}) == 2
     err = capsys.readouterr().err  # refused, and the credential not echoed in the refusal
     assert "a user or password in the URL would be printed" in err and "hunter2" not in err
+    assert live_main(["--base-url", "http://127.0.0.1:9/?token=s3cret"], env={"HL_SECRET_KEY": KEY}) == 2
+    err = capsys.readouterr().err  # a token in the query: refused, not echoed
+    assert "a query string or fragment" in err and "s3cret" not in err
     assert live_main(["--base-url", "http://127.0.0.1:9", "--execution-level", "0"], env={"HL_SECRET_KEY": KEY}) == 2
     assert "--venue twin" in capsys.readouterr().err
 
