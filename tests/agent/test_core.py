@@ -500,6 +500,34 @@ def test_a_fill_delivered_after_an_outage_is_marked_out_from_when_it_happened():
     assert core.tracker.feed_ts == pytest.approx(21.5)  # when the newest book was made, on the core's clock
 
 
+def test_on_a_quiet_feed_a_cancel_the_venue_answered_never_placed_is_not_sent_again_each_tick():
+    """Orders unacknowledged and a book gone quiet: each tick cancelled them again, though the venue had
+    answered "never placed, already canceled, or filled" (only a snapshot can settle them): six orders cost
+    444 request items in 40 s, the address budget spent when it was most needed."""
+    from agent.gateway.events import Batch, CancelOrder, CancelRejected, PlaceOrder, Reason
+    core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}), np.random.default_rng(0),
+                     tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.0, 0.0, 1e5, 0.0, ()))
+    out = core.handle(Timer(0.5))
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    placed = {c.cloid for b in out for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)}
+    assert placed
+    sent: list = []
+    t = 0.5
+    while t < 40.0:  # no ack, no book, no snapshot answer
+        t = round(t + 0.5, 2)
+        out = core.handle(Timer(t))
+        core.handle(Timer(t, AFTER_CYCLE))
+        for c in (c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))):
+            if isinstance(c, CancelOrder):
+                sent.append(c.cloid)
+                core.handle(CancelRejected(t + 0.05, c.cloid, Reason.MISSING_ORDER,
+                                           "Order was never placed, already canceled, or filled."))
+    assert sorted(sent) == sorted(placed)  # each cancelled once
+    assert all(core.tracker.orders[c].live for c in placed)  # still counted until a snapshot says
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""
