@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, signed_usd
+from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
 from twin import json_text
 from twin.files import make_output_folder, missing_extra, unreadable
 from twin.units import parse_seed
@@ -109,14 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_summary(summary: dict, duration: float, as_json: bool) -> bool:
     """The summary on stdout (and on stderr how much of the run it covers when Ctrl-C cut it); whether it was."""
-    try:
-        if as_json:
-            print(json_text.dumps(summary, indent=2, default=float))
-        else:
-            print(format_summary(summary))
-        sys.stdout.flush()
-    except BrokenPipeError:  # the reader stopped listening (| head): not an error, and no traceback
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    say(json_text.dumps(summary, indent=2, default=float) if as_json else format_summary(summary), sys.stdout)
     if summary["interrupted"]:
         print(f"interrupted: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s",
               file=sys.stderr)

@@ -118,7 +118,6 @@ class AgentCore:
         self.book_mid = math.nan
         self.last_book_ts = -math.inf
         self._venue_offset = math.inf  # the least (ts - venue time) a book has come with: the clocks' offset
-        self._cancel_only = False  # this quote cycle sends cancels only (the IP weight is nearly spent)
         self._feed_quiet = False  # no book for risk.stale_book_s with the socket up, as of the last quote cycle
         self.stale_book_episodes = 0  # times the book went stale with the socket up, quotes pulled each time
         self.connected = True
@@ -569,8 +568,8 @@ class AgentCore:
                 # not those being cancelled, nor those whose cancel the venue answered "never placed, already
                 # canceled, or filled" (a snapshot settles them): asked again at every tick, six such orders cost
                 # 444 request items in 40 s of a quiet feed, the address budget spent when it was most needed
-                live = [o for o in self.tracker.live_orders() if o.state is not _PENDING_CANCEL
-                        and not (o.state is _STALE_STATE and o.prev_state is _PENDING_CANCEL)]
+                live = [o for o in self.tracker.live_orders()
+                        if o.state is not _PENDING_CANCEL and not o.cancel_answered]
                 if live:
                     cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in live)))
             self._pull_paper()
@@ -584,14 +583,14 @@ class AgentCore:
                 self._pull_forbidden(cmds)
             return
         # the IP weight nearly spent: the cycle's cancels alone, in the share kept for them (one action, weight 1)
-        self._cancel_only = cancel_only = not budget.ip_allows_quoting(ts)
+        cancel_only = not budget.ip_allows_quoting(ts)
         if cancel_only and not (self.tracker.live_set and budget.ip_allows_cancels(ts)):
             return
         self.last_requote_ts = ts
         self._ticks_since_requote = 0
         self.cycle += 1
         rec = CycleDecisionRecord(self.cycle, ts)
-        cmds.extend(self._quote(ts, rec))
+        cmds.extend(self._quote(ts, rec, cancel_only))
         rec.commands = self._cycle_cmds = cmds  # described when written, off the hot path
         self._records.append(rec)
         self._recent.append(rec)  # the last few, for a postmortem
@@ -601,10 +600,8 @@ class AgentCore:
         the safety level now forbids: a side it no longer quotes, or, at Red, anything not reduce-only. Left to
         the next requote, a bid rested and filled for 7 s at Red, the level meant to stop adding risk (the cycle
         that sends them out also books them: an order already being cancelled is not asked again)."""
-        ov = self.overlay
-        ro = ov.reduce_only
-        gone = [o for o in self.tracker.live_orders()
-                if o.state in _PULLABLE and (not ov.allows(int(o.side)) or ro and not o.reduce_only)]
+        forbids = self.overlay.forbids
+        gone = [o for o in self.tracker.live_orders() if o.state in _PULLABLE and forbids(o.side, o.reduce_only)]
         if gone:
             cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in gone)) if len(gone) > 1
                         else CancelOrder(gone[0].cloid))
@@ -857,7 +854,7 @@ class AgentCore:
                            "fills": self.ledger.fills},
                 "recent_cycles": recent}
 
-    def _quote(self, ts: float, rec: CycleDecisionRecord) -> list[Command]:
+    def _quote(self, ts: float, rec: CycleDecisionRecord, cancel_only: bool = False) -> list[Command]:
         q = self.cfg.quoting
         mid = self.mid
         vol = self.vol
@@ -1025,7 +1022,6 @@ class AgentCore:
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
         budget = self.budget
-        cancel_only = self._cancel_only
         state = (key, tr.version, tr.exposures(), ov, g.level, par_f, limit, budget.cap, budget.used, cancel_only)
         if state == self._reconciled_state:
             return []
@@ -1038,7 +1034,6 @@ class AgentCore:
 
 _tuple_new = tuple.__new__
 _PENDING_CANCEL = OrderState.PENDING_CANCEL
-_STALE_STATE = OrderState.STALE
 _PULLABLE = frozenset({OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED})
 _GREEN = SafetyLevel.GREEN  # (an enum member read from its class costs a Python-level lookup)
 _BUY = Side.BUY

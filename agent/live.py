@@ -127,6 +127,9 @@ class LiveDriver:
         self.cycle_cost = CycleCost()  # the core's wall time on each cycle tick (requoting or not): core_cycle_us
         self.stopped = False
         self.stop_reason = ""
+        # the run stopped itself on a fault (a core error, a log it could not write), not at its duration or on a
+        # signal: the CLI's exit 4, so a supervisor sees it (as 0 it read as a run that went well)
+        self.stopped_on_fault = False
         self.final_snapshot: AccountSnapshot | None = None
         self.wall_s = 0.0  # how long run() took, once it has returned (elapsed_wall_s() while it runs)
         self._wall0: float | None = None
@@ -154,7 +157,7 @@ class LiveDriver:
         except Exception:  # a core bug must not leave orders resting unattended: stop and pull them
             self.core_errors += 1
             log.exception("the core failed on %s; stopping", type(event).__name__)
-            self.request_stop("core error")
+            self.request_stop("core error", fault=True)
             return
         for cmd in cmds:
             self._send(cmd)
@@ -183,7 +186,7 @@ class LiveDriver:
         not an option with real money, and an exception out of here would leave orders unattended. So the
         run stops the way SIGTERM stops it (every order pulled); the caller has dropped the writer that failed."""
         log.exception("cannot write %s (a full disk?): stopping, every order pulled", what)
-        self.request_stop(f"{what} could not be written")
+        self.request_stop(f"{what} could not be written", fault=True)
 
     def _send(self, cmd: Command) -> None:
         if self.command_log is not None:
@@ -195,10 +198,11 @@ class LiveDriver:
 
     # ------------------------------------------------------------------ running
 
-    def request_stop(self, reason: str = "stop requested") -> None:
-        """Ask the run to end (safe to call from a signal handler or a callback)."""
+    def request_stop(self, reason: str = "stop requested", fault: bool = False) -> None:
+        """Ask the run to end (safe to call from a signal handler or a callback); ``fault``: the run's own."""
         if not self.stop_reason:
             self.stop_reason = reason
+            self.stopped_on_fault = fault
         if self._stop is not None:
             self._stop.set()
 

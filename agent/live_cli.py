@@ -25,7 +25,7 @@ from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row,
-                          signed_usd)
+                          say, signed_usd)
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
@@ -434,34 +434,15 @@ async def _run(plan: _Plan) -> int:
     for text in (held, resting):  # in the log too: a terminal gone (SIGHUP, a closed pipe) still leaves them there
         if text:
             log.warning("%s", text)
-    _say(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary), sys.stdout)
+    say(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary), sys.stdout)
     for text in (held, resting):
         if text:
-            _say(text, sys.stderr)
+            say(text, sys.stderr)
     if resting:
         return 3
     if unsaved:
         return 1
-    return 4 if fault_stop(driver.stop_reason) else 0
-
-
-def _say(text: str, stream) -> None:
-    """``text`` on ``stream``, or nowhere when no one reads it any more (a closed pipe, a terminal gone with its ssh
-    session): a traceback there took the exit status (1 for 3: orders may still rest) and the lines after it."""
-    try:
-        print(text, file=stream, flush=True)
-    except (BrokenPipeError, OSError):
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-        except (OSError, ValueError):
-            pass
-
-
-def fault_stop(reason: str) -> bool:
-    """Whether the run stopped itself on a fault (a core error, a log it could not write), not at its duration or
-    on a signal: exit 4, so a supervisor or a script sees it (as 0 it read as a run that went well, and nothing
-    restarted the quoting or raised an alarm)."""
-    return reason == "core error" or reason.endswith("could not be written")
+    return 4 if driver.stopped_on_fault else 0
 
 
 def fee_warning(maker_fee_bps: float, execution_level: int) -> str | None:

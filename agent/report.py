@@ -2,7 +2,22 @@
 sessions share (the README documents them), built in one place; and the summary-table rows they share."""
 from __future__ import annotations
 
+import os
+
 from twin.json_text import finite
+
+
+def say(text: str, stream) -> None:
+    """``text`` on ``stream``, or nowhere when no one reads it any more (``| head``, a closed pipe, a terminal gone
+    with its ssh session): not an error. A traceback there took a live run's exit status (1 for 3: orders may still
+    rest) and the lines after it."""
+    try:
+        print(text, file=stream, flush=True)
+    except (BrokenPipeError, OSError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        except (OSError, ValueError):
+            pass
 
 
 def trading_summary(core) -> dict:

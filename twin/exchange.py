@@ -637,9 +637,10 @@ class Exchange:
     def _take(self, order: ClientOrder, own: list[ClientOrder] | None = None,
               others: list[ClientOrder] | None = None) -> tuple[float, float]:
         """Match an aggressive client order against the displayed book (levels it consumes stay
-        consumed until the next book update). Returns (filled size, notional). ``own``: the user's resting
-        orders it may reach (see _own_opposite); the ones it does reach are cancelled as self-trades: those
-        priced better than a level it takes from, and all of them if it is left unfilled."""
+        consumed until the next book update), and the other users' resting orders, ``others``, at their prices.
+        Returns (filled size, notional). ``own``: the user's resting orders it may reach (both from
+        _clients_opposite); the ones it does reach are cancelled as self-trades: those priced better than a level
+        it takes from, and all of them if it is left unfilled."""
         coin = order.coin
         if order.is_buy:
             pxs, szs = self.ask_px.get(coin), self.ask_sz.get(coin)

@@ -112,6 +112,12 @@ class TrackedOrder:
     def live(self) -> bool:
         return self.state not in TERMINAL
 
+    @property
+    def cancel_answered(self) -> bool:
+        """Its cancel came back "never placed, already canceled, or filled": gone at the venue (cancelled, or filled
+        with the fills on their way), counted until a snapshot says which. Another cancel can only be answered so."""
+        return self.state is OrderState.STALE and self.prev_state is OrderState.PENDING_CANCEL
+
     def __repr__(self) -> str:
         return (f"TrackedOrder({self.cloid[-6:]}, {self.side.name}, {self.px}, {self.remaining}/{self.sz}, "
                 f"{self.state.value})")

@@ -38,6 +38,11 @@ class SafetyOverlay(NamedTuple):
         s = self.single_side
         return not self.cancel_all and (s is None or (s != 0 and s == side))
 
+    def forbids(self, side: int, reduce_only: bool) -> bool:
+        """Whether an order resting on ``side`` has no place at this level: a side it does not quote, or, with
+        reduce-only exits (Orange and above), an order without the flag."""
+        return not self.allows(side) or self.reduce_only and not reduce_only
+
 
 NORMAL = SafetyOverlay()
 

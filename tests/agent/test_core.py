@@ -1386,9 +1386,9 @@ def _commands_with_and_without_the_reconcile_memo(seed: int, quota: int) -> tupl
         if defeat:
             quote = core._quote
 
-            def every_time(ts, rec, core=core, quote=quote):
+            def every_time(*args, core=core, quote=quote):
                 core._reconciled_state = None
-                return quote(ts, rec)
+                return quote(*args)
             core._quote = every_time
         driver.start()
         ex.env.run(until=1200.0)

@@ -1470,16 +1470,21 @@ def test_a_log_that_cannot_be_written_stops_the_run_with_every_order_pulled(capl
     assert driver.stop_reason == "the event journal could not be written" and driver.wall_s < 15.0
     assert venue_open == () and driver.final_snapshot is not None and driver.final_snapshot.open_orders == ()
     assert "cannot write the event journal (a full disk?)" in caplog.text and driver.core_errors == 0
-    from agent.live_cli import fault_stop
-    assert fault_stop(driver.stop_reason)  # exit 4 from the CLI: a supervisor must not read it as done
+    assert driver.stopped_on_fault  # exit 4 from the CLI: a supervisor must not read it as done
 
 
 def test_the_exit_status_tells_a_fault_stop_from_a_run_that_ended_and_help_lists_every_code():
     """A run that stopped itself on a full disk or a core error exited 0 like one that ran its duration; the live
     --help gave no exit status at all, where the README pointed to it."""
-    from agent.live_cli import build_parser, fault_stop
-    assert fault_stop("core error") and fault_stop("the decision log could not be written")
-    assert not any(fault_stop(r) for r in ("duration reached", "SIGINT", "SIGTERM", "SIGHUP"))
+    from agent.live import LiveDriver
+    from agent.live_cli import build_parser
+    signalled = LiveDriver(None, None, 0.5)  # (its stop bookkeeping alone: no gateway or core needed)
+    signalled.request_stop("SIGTERM")
+    signalled.request_stop("core error", fault=True)  # after a signal: the signal's stop, not a fault
+    assert signalled.stop_reason == "SIGTERM" and not signalled.stopped_on_fault
+    failed = LiveDriver(None, None, 0.5)
+    failed.request_stop("core error", fault=True)
+    assert failed.stop_reason == "core error" and failed.stopped_on_fault
     text = build_parser().format_help()
     for code in ("0 the run ended", "1 the venue could not be used", "2 bad options", "3 orders of ours may still",
                  "4 the run stopped itself on a fault", "130 interrupted"):
@@ -1490,13 +1495,13 @@ def test_the_exit_status_tells_a_fault_stop_from_a_run_that_ended_and_help_lists
 def test_the_end_of_a_run_said_to_a_reader_gone_away_is_no_traceback():
     """A closed pipe or a terminal gone (SIGHUP from a dropped ssh session) at the summary raised BrokenPipeError:
     the exit status became 1 where it was 3 (orders may still rest), and the warnings after it were lost."""
-    from agent.live_cli import _say
+    from agent.report import say
     r, w = os.pipe()
     os.close(r)
     stream = os.fdopen(w, "w")
     try:
-        _say("summary", stream)  # no exception
-        _say("warning: check and cancel them", stream)
+        say("summary", stream)  # no exception
+        say("warning: check and cancel them", stream)
     finally:
         try:
             stream.close()

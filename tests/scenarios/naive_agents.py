@@ -88,9 +88,9 @@ class NaiveInFlightLimits(AgentCore):
         t.ack_grace_s, t.settle_s = self.tracker.ack_grace_s, self.tracker.settle_s
         self.tracker = t
 
-    def _quote(self, ts, rec):
+    def _quote(self, ts, rec, cancel_only=False):
         out = []
-        for c in super()._quote(ts, rec):
+        for c in super()._quote(ts, rec, cancel_only):
             if isinstance(c, Batch):
                 out.append(Batch(tuple(_unflag(x) for x in c.commands)))
             else:
@@ -236,7 +236,7 @@ class NaiveReduceOnlyRoom(AgentCore):
     cancelled are not counted, so a reduce-only bid rests beside stale bids that already fill the limit. (When
     every desired quote is reduce-only — the Red overlay — reconcile with no limit is exactly that.)"""
 
-    def _quote(self, ts, rec):
+    def _quote(self, ts, rec, cancel_only=False):
         real = agent.core.reconcile
 
         def naive(desired, tracker, *, max_position, **kw):
@@ -245,7 +245,7 @@ class NaiveReduceOnlyRoom(AgentCore):
             return real(desired, tracker, max_position=max_position, **kw)
         agent.core.reconcile = naive  # the core looks the function up at each call
         try:
-            return super()._quote(ts, rec)
+            return super()._quote(ts, rec, cancel_only)
         finally:
             agent.core.reconcile = real
 

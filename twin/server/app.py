@@ -249,7 +249,8 @@ class TwinServer:
             action = wire.parse_l1_action(env.action, self.assets, ex.epoch_ms)
             signer = recover_l1_signer(env.action, env.nonce, env.signature, env.vault_address,
                                        env.expires_after_ms, is_known=self._is_known)
-        except (MalformedAction, OverflowError):  # (a number past what the venue's types hold: never a 500)
+        except (MalformedAction, OverflowError):  # (the parsers bound their integers; an action of a type hashed as
+            # posted may still hold one past what msgpack packs: the venue's 422, never a 500)
             return 422, DESERIALIZE_FAILED
         except wire.Refused as r:
             return self._refuse(r.text)

@@ -42,12 +42,12 @@ def _bad(what: str, value: Any) -> MalformedAction:
     return MalformedAction(f"{DESERIALIZE_FAILED}: {what} = {value!r}")
 
 
-_U64 = 1 << 64  # the venue's integers are 64-bit (and msgpack, which the action hash packs, takes no wider)
+U64 = 1 << 64  # the venue's integers are 64-bit (and msgpack, which the action hash packs, takes no wider)
 _I64 = 1 << 63
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _U64:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < U64:
         raise _bad(what, value)
     return value
 

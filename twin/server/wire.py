@@ -19,7 +19,7 @@ from twin.messages import (
     Resting, ScheduleCancelAction, StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction,
     UserEventPush,
 )
-from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
+from twin.server.auth import DESERIALIZE_FAILED, U64, MalformedAction, canonical_l1_action
 
 # L1 actions the twin executes, and the venue's action types it knows but does not model.
 L1_TYPES = frozenset({"order", "cancel", "cancelByCloid", "modify", "batchModify", "scheduleCancel",
@@ -72,7 +72,7 @@ def need_int(obj: Mapping, key: str, *, optional: bool = False, lo: int = 0) -> 
     value = obj.get(key)
     if value is None and optional:
         return None
-    if not is_int(value) or value < lo or value >= 1 << 64:
+    if not is_int(value) or value < lo or value >= U64:
         raise malformed(key, value)
     return value
 
