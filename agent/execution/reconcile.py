@@ -133,7 +133,6 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 buys.append(o)
             else:
                 sells.append(o)
-    keep: set = set()
     unmatched: list[DesiredQuote] = []
     any_ro = False
     for d in desired:
@@ -161,24 +160,40 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 if lo_px <= o.px <= hi_px:
                     tol = size_tol * d_sz
                     if d_sz - tol - 1e-12 <= o.sz - o.filled_sz <= d_sz + tol + 1e-12:
-                        keep.add(o)
-                        pool.remove(o)
+                        pool.remove(o)  # kept
                         break
             else:
                 unmatched.append(d)
         else:
             unmatched.append(d)
 
-    going: list = []  # the orders to cancel (some may instead be modified into a quote below)
+    # the orders to cancel (some may instead be modified into a quote below), in live order: every live order
+    # neither kept nor in doubt, which is every candidate left in a pool but a stale one (the live orders in no
+    # pool are all in doubt). Most cycles keep every order: then no pool has one left, and nothing is read again.
+    going: list = []
     n_items = 0
-    room = min(max_items, budget.cancel_headroom)  # a cancel may go past the cap (see RequestBudget.cancel_headroom)
-    for o in live:
-        if o in keep or o.state in _IN_DOUBT:
-            continue
-        if n_items >= room:
-            break
-        going.append(o)
-        n_items += 1
+    left = [p for p in (buys, sells) if p]
+    if ro_pools is not None:
+        left += [p for p in ro_pools.values() if p]
+    if left:
+        room = min(max_items, budget.cancel_headroom)  # a cancel may go past the cap (RequestBudget.cancel_headroom)
+        if len(left) == 1:  # one pool: its own order is the live order
+            for o in left[0]:
+                if o.state is _STALE:
+                    continue
+                if n_items >= room:
+                    break
+                going.append(o)
+                n_items += 1
+        else:  # several: in live order across them
+            leftover = set().union(*left)
+            for o in live:
+                if o not in leftover or o.state is _STALE:
+                    continue
+                if n_items >= room:
+                    break
+                going.append(o)
+                n_items += 1
     if cancel_only:
         unmatched = []
     # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)
