@@ -476,6 +476,8 @@ class Exchange:
             return self._reject(RejectReason.ZeroSize, inst.asset_id)
         if not size_is_valid(spec.sz, inst.sz_decimals):
             return self._reject(RejectReason.InvalidSize, inst.asset_id)
+        if spec.px <= 0.0:  # (NaN, a price string no float holds exactly, is not: it is off the price rule, Tick)
+            return self._reject(RejectReason.InvalidPrice, inst.asset_id)
         if not price_is_valid(spec.px, inst.sz_decimals):
             return self._reject(RejectReason.Tick, inst.asset_id)
         if spec.tif not in ("Alo", "Ioc", "Gtc"):

@@ -6,7 +6,7 @@ import hashlib
 
 from twin.exchange import Exchange, trade_tid
 from twin.market import SyntheticMarketParams
-from twin.messages import Filled, OrderSpec, Resting
+from twin.messages import Filled, OrderSpec, Resting, StatusError
 from twin.params import TwinParams
 
 USER = "0x" + "e7" * 20
@@ -124,3 +124,15 @@ def test_one_users_taker_trades_with_another_users_resting_order_at_its_price():
     ex.env.run(until=2.0)
     book = ex.l2_book("BTC")
     assert book.bids[0][0] < book.asks[0][0] == bb + 2
+
+
+def test_a_price_of_zero_or_below_is_refused_as_an_invalid_price_not_as_off_the_tick():
+    # the venue answers a non-positive price "Order has invalid price." (hyperliquid.md §2.4, seen live); the twin
+    # gave it the tick-size text, which names a different fault (a positive price off the price rule)
+    ex, acct = _still_venue()
+    for px in (0.0, -5.0):
+        st = ex._place(acct, OrderSpec("BTC", True, px, 0.001, tif="Gtc"))
+        assert st == StatusError("Order has invalid price. asset=0")
+    st = ex._place(acct, OrderSpec("BTC", True, ex.best_bid["BTC"] - 0.5, 0.001))
+    assert st == StatusError("Price must be divisible by tick size. asset=0")
+    assert ex.orders == {}

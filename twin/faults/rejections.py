@@ -37,6 +37,7 @@ class RejectReason(str, Enum):
     PerpMaxPosition = "PerpMaxPosition"
     MissingOrder = "MissingOrder"
     InvalidSize = "InvalidSize"
+    InvalidPrice = "InvalidPrice"
     ZeroSize = "ZeroSize"
     ModifyCanceledOrFilled = "ModifyCanceledOrFilled"
     TooManyOpenOrders = "TooManyOpenOrders"
@@ -97,6 +98,9 @@ VENUE_TEXT: dict[RejectReason, str] = {
     RejectReason.MissingOrder: "Order was never placed, already canceled, or filled.",
     # seen live, not in the docs table
     RejectReason.InvalidSize: "Order has invalid size.",
+    # the venue's answer to a price of zero or below (hyperliquid.md §2.4, seen live, UNCONFIRMED by the docs); the
+    # tick text is for a positive price off the venue's price rule
+    RejectReason.InvalidPrice: "Order has invalid price.",
     RejectReason.ZeroSize: "Order has zero size.",
     RejectReason.ModifyCanceledOrFilled: "Cannot modify canceled or filled order",
     # UNCONFIRMED: no doc or capture gives the text at the open-order limit; this is a guess.
