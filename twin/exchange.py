@@ -108,6 +108,11 @@ class Connection:
     def unsubscribe(self, channel: str, key: str) -> None:
         self.exchange._unsubscribe(self, channel, key)
 
+    def in_order(self, send: Callable[[], None]) -> None:
+        """Call ``send`` (a frame the socket's own server writes: a subscription ack) behind every push already on
+        its way to this socket, as one TCP stream orders them; at once when none is."""
+        self.exchange._send_own(self, send)
+
 
 class Exchange:
     """The twin venue. Build with ``Exchange.build(params, seed, schedule)``."""
@@ -1281,6 +1286,20 @@ class Exchange:
         conn.frame = None  # an order update after this one starts a frame of its own, behind it
         epoch = conn.epoch
         self._timeout_for(conn, draw).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
+
+    def _send_own(self, conn: Connection, send: Callable[[], None]) -> None:
+        """Connection.in_order: no latency drawn (the frame is the server's answer, written now), but never before
+        a push sent earlier; lost, as a push is, if the socket drops first."""
+        conn.frame = None  # an order update after this starts a frame of its own, behind it
+        if conn.last_delivery < self.env.now:  # nothing on the way (nor due this instant): out at once
+            send()
+            return
+        epoch = conn.epoch
+
+        def deliver(_e) -> None:
+            if conn.epoch == epoch and conn.up:
+                send()
+        self._timeout_for(conn, draw=False).callbacks.append(deliver)
 
     def _send_frame(self, conn: Connection, frame: list) -> None:
         """An orderUpdates frame, open for the updates the same instant makes until anything else is sent to the

@@ -23,7 +23,7 @@ from twin.exchange import trade_tid
 from twin.faults.quota import QuotaParams
 from twin.market.synthetic import SyntheticMarketParams
 from twin.messages import FillInfo
-from twin.params import TwinParams
+from twin.params import FeedParams, TwinParams
 from twin.server.app import GREETING, BackgroundServer, TwinServer, build_exchange
 from twin.server.auth import DESERIALIZE_FAILED, MalformedAction, canonical_l1_action
 from twin.server.clock import parse_speed
@@ -375,6 +375,38 @@ def test_an_l2book_unsubscribe_must_match_its_subscription_and_a_second_view_is_
     assert unmatched["channel"] == "error" and "matches no l2Book subscription" in unmatched["data"]
     assert book["data"]["coin"] == "BTC"  # the stream goes on after the unsubscribe that matched nothing
     assert matched["channel"] == "subscriptionResponse" and matched["data"]["method"] == "unsubscribe"
+
+
+def test_no_l2book_frame_follows_the_ack_of_its_unsubscribe():
+    """The ack was written to the socket at once, while the book frames the twin had sent before it were still on
+    their way (the feed's latency): they came after it, four of them here, for a subscription the client had ended.
+    One socket is one ordered stream: the ack now goes out behind them, and nothing of that stream after it."""
+    slow = {"median_ms": 400.0, "sigma": 0.01, "spike_prob": 0.0, "burst_rate_per_hour": 0.0}
+    base = quiet_params(feed=FeedParams(book_interval_s=0.1, block_s=0.0))  # ~4 book frames always in flight
+    params = base.model_copy(update={"latency": base.latency.model_copy(
+        update={"feed": base.latency.feed.model_validate(slow)})})
+    with venue(params=params) as bg:
+        async def scenario() -> list:
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(bg.ws_url) as ws:
+                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                    sub = {"type": "l2Book", "coin": "BTC"}
+                    await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                    for _ in range(3):
+                        await _frames_until(ws, lambda f: f.get("channel") == "l2Book")
+                    await ws.send_str(json.dumps({"method": "unsubscribe", "subscription": sub}))
+                    channels = []
+                    try:
+                        while True:
+                            channels.append(json.loads((await ws.receive(timeout=1.0)).data)["channel"])
+                    except asyncio.TimeoutError:
+                        return channels
+
+        channels = asyncio.run(scenario())
+    assert channels.count("subscriptionResponse") == 1, channels
+    ack = channels.index("subscriptionResponse")
+    assert "l2Book" not in channels[ack + 1:], channels
+    assert "l2Book" in channels[:ack]  # the frames on the way when the unsubscribe came, delivered before its ack
 
 
 def test_a_websocket_post_whose_action_is_lost_gets_no_made_up_status():

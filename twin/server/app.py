@@ -502,8 +502,12 @@ class WsSession:
                 self.book_subs[key] = asked
             else:
                 del self.book_subs[key]
-        self.send("subscriptionResponse", {"method": method, "subscription": sub})
         self.server.clock.catch_up()
+        # the ack goes behind the frames already on their way to this socket (one ordered stream): written at once, it
+        # overtook them, and an unsubscribed l2Book's frames in flight came after its unsubscribe's ack. Queued before
+        # the subscription is made, so that a subscribe's snapshot still follows its ack
+        ack = {"method": method, "subscription": sub}
+        self.conn.in_order(lambda: self.send("subscriptionResponse", ack))
         if kind == "l2Book" and not self.stalled_books.get(key, True):
             del self.stalled_books[key]  # a stalled stream resumes on a resubscribe (and its snapshot goes out)
         if method == "subscribe":
