@@ -440,9 +440,11 @@ async def _run(plan: _Plan) -> int:
             say(text, sys.stderr)
     if resting:
         return 3
+    if driver.stopped_on_fault:  # before the files' 1: a full disk stops the run (a log it could not write), then
+        return 4                 # fails the files at the end too, and the supervisor must hear of the fault stop
     if unsaved:
         return 1
-    return 4 if driver.stopped_on_fault else 0
+    return 0
 
 
 def fee_warning(maker_fee_bps: float, execution_level: int) -> str | None:

@@ -2089,6 +2089,38 @@ def test_a_full_disk_is_said_and_the_end_still_tells_the_position_left(tmp_path,
     assert "note: the run ends holding +0.001 BTC" in got.err and "position" in got.out
 
 
+def test_a_full_disk_mid_run_exits_4_though_the_files_at_the_end_fail_too(tmp_path, capsys, monkeypatch):
+    """A full disk under a live run fails the event journal (the run stops itself on that fault, every order
+    pulled) and then the run files at the end as well. The files' exit 1 was checked first, so the run that
+    the help and the README say exits 4 ("a log it could not write") exited 1, as a venue that could not be
+    used does: the fault stop is the code a supervisor must see, the files' failure is said on stderr."""
+    from agent import live_cli
+    from agent.audit.records import JsonlWriter
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("graduation:\n  shadow_exits: false\n")
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    real_write = JsonlWriter.write
+
+    def full_journal(self, obj) -> None:
+        if self.path.name == "events.jsonl" and self.lines >= 40:
+            raise OSError(28, "No space left on device")
+        real_write(self, obj)
+
+    def full_at_the_end(*a, **kw):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(JsonlWriter, "write", full_journal)
+    monkeypatch.setattr(live_cli, "_write_run_files", full_at_the_end)
+    with served(speed=1.0) as (bg, ex, clock):
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "MicroLive",
+                          "--duration", "30", "--config", str(cfg), "--quiet", "--out", str(tmp_path / "run")],
+                         env=env)
+        venue_open = bg.call(lambda: ex.open_orders(ADDR))
+    got = capsys.readouterr()
+    assert "cannot write the run's summary and state: No space left on device" in got.err
+    assert "the event journal could not be written" in got.out and venue_open == ()
+    assert code == 4
+
+
 def test_flatten_on_stop_waits_out_an_outage_without_spending_the_ip_weight(tmp_path):
     """The stop comes while the websocket is down: the position can only be closed once the account is reconciled
     after the reconnect. The shutdown polled the venue for snapshots every few ms meanwhile, spent the minute's IP
