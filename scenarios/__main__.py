@@ -21,7 +21,8 @@ A scenario is a YAML file (see scenarios/*.yaml and the README): the market, twi
 overrides, a chaos schedule, the agent's starting state and config, a duration and the
 invariants that must hold. `run` writes a run folder: decisions.jsonl (every decision record),
 level_history.json (safety and exposure transitions), samples.npz (the venue sampled on a grid),
-result.json (which invariants broke, when), summary.json, postmortem.json on a Kill, and
+result.json (which invariants broke, when), summary.json, scenario.json (the scenario as it ran,
+every default filled in), postmortem.json on a Kill, and
 timeline.png (mid and quotes, position, safety and exposure levels, quota, faults shaded).
 Exit status: 0 when every invariant holds, 1 when one breaks, 2 for a bad file or --out, 130 when
 Ctrl-C cut the run (no result; the decision log so far stays).
