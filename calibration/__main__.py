@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from calibration.fit import fit, replay_check
     from calibration.observe import journal_files, observe_journal
-    from calibration.report import write_report
+    from calibration.report import OUTPUT_FILES, write_report
     from twin.params import TwinParams
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{replay.round_trip_ks:.3f} against the observed; seen / replayed"
               f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
               + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
-    print(f"wrote {out / 'twin_params.json'}, {out / 'report.html'}"
+    print("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
           + (" (replacing an earlier calibration's)" if replacing else ""))
     return 0
 

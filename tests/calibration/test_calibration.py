@@ -372,6 +372,9 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     assert "latency per leg: body median" in text and "rejections PerpMargin" in text and "market BTC:" in text
     # the journal's clock (the session's seconds) is not the venue's epoch: no lag is measurable, none is made up
     assert "feed latency: too few book updates" in text
+    # its last line names every file it wrote (calibration.json was left out of it)
+    assert text.rstrip().splitlines()[-1] == "wrote " + ", ".join(
+        str(tmp_path / "fit" / name) for name in ("twin_params.json", "calibration.json", "report.html"))
     params = TwinParams.load(tmp_path / "fit" / "twin_params.json")
     assert params.latency.order_entry.median_ms == pytest.approx(80.0, rel=0.15)
     report = (tmp_path / "fit" / "report.html").read_text()
