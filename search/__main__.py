@@ -4,8 +4,10 @@ Each trial is one point of ``MarketMakingEnv``'s action space, held for a whole 
 config's own values (the baseline every other trial is read against). Every trial runs on the same
 episode seeds (common random numbers: the same markets and faults), so the differences between trials
 are the parameters'. The results go to the console as a table, best first, and with ``--out`` to
-``results.json`` (every episode) and ``best.yaml``, an agent config with the best trial's values that
-``python -m agent --config`` runs. Twin sessions are independent and seeded: the work is embarrassingly
+``episodes.jsonl`` (a line per episode as it finishes, append-only: a search that dies keeps what it had done),
+``results.json`` (every episode, ranked by trial) and ``best.yaml``, an agent config with the best trial's values
+that ``python -m agent --config`` runs. An episode that raises is recorded with its error and parameters, and the
+search goes on. Twin sessions are independent and seeded: the work is embarrassingly
 parallel, and one machine's cores are the pool; past one machine, an existing distributed engine (Ray)
 is the tool, not a home-made one.
 """
@@ -14,12 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from twin import json_text
 from twin.files import make_output_folder, missing_extra
 from twin.units import parse_duration, parse_seed, positive_int
 
@@ -29,8 +31,9 @@ EPILOG = """examples:
   python -m agent --config runs/search1/best.yaml    # the best trial's parameters, in a session
 
 The reward of an episode is its net PnL (fees included) less an inventory-risk penalty and
-escalation_penalty USDC for each safety level escalated (see search/env.py). Exit status 2 for bad
-arguments or an --out that already holds results."""
+escalation_penalty USDC for each safety level escalated (see search/env.py). An episode that raises is
+recorded (results.json's "failed", with its error and parameters) and the search goes on; exit status 1 then.
+Exit status 2 for bad arguments or an --out that already holds results."""
 
 
 def _episode(task: tuple) -> dict:
@@ -49,6 +52,16 @@ def _episode(task: tuple) -> dict:
     return {"trial": trial, "seed": seed, "reward": total, "net_pnl_usd": info["net_pnl_usd"],
             "fees_usd": info["fees_usd"], "fills": info["fills"], "escalations": info["escalations"],
             "killed": bool(terminated)}
+
+
+def _attempt(task: tuple) -> dict:
+    """``_episode``, or the record of its failure (trial, seed, error, traceback): an exception in one episode (a
+    bug its parameters reach, say) ended the whole search, and every episode already done was lost with it."""
+    try:
+        return _episode(task)
+    except Exception as e:
+        trial, _, seed, _ = task
+        return {"trial": trial, "seed": seed, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out is not None else None
-    if out is not None and (out / "results.json").exists():
-        print(f"error: {out / 'results.json'} exists: choose another --out, or remove it", file=sys.stderr)
+    held = [f for f in ("results.json", "episodes.jsonl") if out is not None and (out / f).exists()]
+    if held:
+        print(f"error: {out / held[0]} exists: choose another --out, or remove it", file=sys.stderr)
         return 2
     if out is not None:
         try:  # made now: the trials take minutes, and their results must have somewhere to go
@@ -110,46 +124,79 @@ def main(argv: list[str] | None = None) -> int:
     kw = {"agent_config": base, "step_s": step_s, "episode_s": episode_s, "level": args.level}
     tasks = [(t, None if a is None else a.tolist(), args.seed + k, kw) for t, a in enumerate(actions)
              for k in range(args.seeds)]
-    results, interrupted = _run(tasks, args.workers, not args.quiet)
+    params = [values_of(base) if a is None else decode(a) for a in actions]
+    journal = None
+    if out is not None:  # a line per episode as it finishes, whole and synced: what a crash cannot take back
+        from agent.audit.records import JsonlWriter
+        journal = JsonlWriter(out / "episodes.jsonl", flush_every=1, fsync=True)
+    try:
+        results, interrupted = _run(tasks, args.workers, not args.quiet,
+                                    None if journal is None else
+                                    lambda r: journal.write({**r, "params": params[r["trial"]]}))
+    finally:
+        if journal is not None:
+            journal.close()
     if interrupted:
         print(f"interrupted (Ctrl-C): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
               f"ranked on those", file=sys.stderr)
         if not results:
             return 130
+    failed = [{**r, "params": params[r["trial"]]} for r in results if "error" in r]
+    if failed:
+        print(f"{len(failed)} of {len(tasks)} episodes failed (trials {sorted({r['trial'] for r in failed})}); the "
+              f"first, trial {failed[0]['trial']} seed {failed[0]['seed']}: {failed[0]['error']}"
+              + (f"; every one in {out / 'results.json'}" if out is not None else ""), file=sys.stderr)
 
     rows = []
-    for t, a in enumerate(actions):
-        mine = [r for r in results if r["trial"] == t]
-        if not mine:  # (interrupted before any of its episodes finished)
+    for t in range(len(actions)):
+        mine = [r for r in results if r["trial"] == t and "error" not in r]
+        if not mine:  # (interrupted before any of its episodes finished, or every one failed)
             continue
-        rows.append({"trial": t, "params": values_of(base) if a is None else decode(a), "mean_reward": float(np.mean([r["reward"] for r in mine])),
+        rows.append({"trial": t, "params": params[t], "mean_reward": float(np.mean([r["reward"] for r in mine])),
                      "mean_net_pnl_usd": float(np.mean([r["net_pnl_usd"] for r in mine])),
                      "fills": int(sum(r["fills"] for r in mine)), "escalations": int(sum(r["escalations"] for r in mine)),
-                     "kills": int(sum(r["killed"] for r in mine)), "episodes": mine})
+                     "kills": int(sum(r["killed"] for r in mine)),
+                     "errors": sum(r["trial"] == t for r in failed), "episodes": mine})
     rows = ranked(rows)
+    status = 130 if interrupted else 1 if failed else 0
+    if not rows:
+        if out is not None:
+            _write_results(out, episode_s, step_s, args, interrupted, rows, failed)
+        print("error: no episode finished without an error: no trial to rank", file=sys.stderr)
+        return status
     print(_table(rows, episode_s, args.seeds))
     if rows[0]["kills"]:
         print(f"warning: every trial was ended by a Kill on some seed; the best, trial {rows[0]['trial']}, on "
               f"{rows[0]['kills']} of {len(rows[0]['episodes'])}: its parameters trip the safety ladder's Kill",
               file=sys.stderr)
+    if rows[0].get("errors"):
+        print(f"warning: every trial failed on some seed; the best, trial {rows[0]['trial']}, is ranked on the "
+              f"{len(rows[0]['episodes'])} episodes it finished", file=sys.stderr)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        results = {"episode_s": episode_s, "step_s": step_s, "level": args.level,
-                   "seeds": [args.seed + k for k in range(args.seeds)], "interrupted": interrupted, "trials": rows}
-        (out / "results.json").write_text(json_text.dumps(results, indent=2))
+        _write_results(out, episode_s, step_s, args, interrupted, rows, failed)
         best = config_for(rows[0]["params"], base)
         from agent.graduation.exposure import level_named
         (out / "best.yaml").write_text(_best_yaml(best, rows[0], level_named(args.level).name))
         print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
-    return 130 if interrupted else 0
+    return status
+
+
+def _write_results(out: Path, episode_s: float, step_s: float, args, interrupted: bool, rows: list[dict],
+                   failed: list[dict]) -> None:
+    """results.json, whole or not at all (written beside and renamed: a crash mid-write left half a file)."""
+    from agent.audit.records import write_json
+    write_json(out / "results.json", {"episode_s": episode_s, "step_s": step_s, "level": args.level,
+                                      "seeds": [args.seed + k for k in range(args.seeds)], "interrupted": interrupted,
+                                      "trials": rows, "failed": failed})
 
 
 def ranked(rows: list[dict]) -> list[dict]:
-    """The trials best first: those a Kill ended on no seed before those it ended on some, each by mean reward. A
-    Kill ends the episode early, and the losses of the time it cut off are never charged: by reward alone, trials
-    tripping it in minutes lost least and were ranked best (best.yaml held a trial Killed on every seed, above one
-    that traded its whole episodes)."""
-    return sorted(rows, key=lambda r: (r["kills"] > 0, -r["mean_reward"]))
+    """The trials best first: those with an episode failed after those without, then those a Kill ended on no seed
+    before those it ended on some, each by mean reward. A Kill ends the episode early, and the losses of the time it
+    cut off are never charged: by reward alone, trials tripping it in minutes lost least and were ranked best
+    (best.yaml held a trial Killed on every seed, above one that traded its whole episodes). A trial with a failed
+    episode is ranked on fewer seeds than the others (not on the same markets), and its parameters broke a run."""
+    return sorted(rows, key=lambda r: (r.get("errors", 0) > 0, r["kills"] > 0, -r["mean_reward"]))
 
 
 def _market_problem(coin: str, config_file: str | None) -> str | None:
@@ -168,9 +215,10 @@ def _market_problem(coin: str, config_file: str | None) -> str | None:
             f"for {', '.join(params.markets)} only; set session.coin to one of them")
 
 
-def _run(tasks: list, workers: int, progress: bool) -> tuple[list[dict], bool]:
-    """(every finished episode's result, whether Ctrl-C cut the search short). Interrupted, the episodes finished
-    are kept: a search of hours left nothing behind it when the results were only written at the end."""
+def _run(tasks: list, workers: int, progress: bool, on_result=None) -> tuple[list[dict], bool]:
+    """(every finished episode's result or failure, whether Ctrl-C cut the search short); ``on_result`` gets each
+    as it comes. Interrupted, the episodes finished are kept: a search of hours left nothing behind it when the
+    results were only written at the end."""
     bar = None
     if progress:
         from tqdm import tqdm
@@ -181,13 +229,17 @@ def _run(tasks: list, workers: int, progress: bool) -> tuple[list[dict], bool]:
     try:
         if workers == 1:
             for task in tasks:
-                results.append(_episode(task))
+                results.append(_attempt(task))
+                if on_result is not None:
+                    on_result(results[-1])
                 if bar is not None:
                     bar.update(1)
         else:
             pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
-            for r in pool.map(_episode, tasks):
+            for r in pool.map(_attempt, tasks):
                 results.append(r)
+                if on_result is not None:
+                    on_result(r)
                 if bar is not None:
                     bar.update(1)
     except KeyboardInterrupt:

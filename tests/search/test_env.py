@@ -267,3 +267,63 @@ def test_ctrl_c_keeps_the_episodes_finished_and_writes_their_results(tmp_path, m
     assert res["interrupted"] is True
     assert sorted((t["trial"], len(t["episodes"])) for t in res["trials"]) == [(0, 2), (1, 1)]
     assert AgentConfig.load(str(out / "best.yaml"))
+
+
+def _failing(cli, monkeypatch, fails, exc):
+    """``cli._episode``, raising ``exc`` on the tasks ``fails`` picks (trial, seed): a bug one episode's parameters
+    reach, without editing the agent."""
+    real = cli._episode
+
+    def episode(task):
+        if fails(task[0], task[2]):
+            raise exc
+        return real(task)
+    monkeypatch.setattr(cli, "_episode", episode)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_episode_that_raises_is_recorded_with_its_parameters_and_the_search_goes_on(tmp_path, monkeypatch, capsys,
+                                                                                        workers):
+    """An exception in one episode ended the whole search (a traceback, exit 1) and took every episode done before
+    it: --out was left empty. It is now a failed episode in results.json, with its error and parameters; the rest
+    are ranked, the trial it failed in after those complete, and every episode is in episodes.jsonl; exit 1."""
+    import search.__main__ as cli
+    from agent.audit.records import read_jsonl
+
+    _failing(cli, monkeypatch, lambda trial, seed: (trial, seed) == (1, 0), RuntimeError("boom"))
+    out = tmp_path / "s"
+    assert cli.main(["--trials", "3", "--seeds", "2", "--episode", "2m", "--step", "1m", "--workers", str(workers),
+                     "--quiet", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 6 episodes failed (trials [1]); the first, trial 1 seed 0: RuntimeError: boom" in err
+    res = json.loads((out / "results.json").read_text())
+    [failed] = res["failed"]
+    assert failed["error"] == "RuntimeError: boom" and "Traceback" in failed["traceback"]
+    assert (failed["trial"], failed["seed"]) == (1, 0) and failed["params"] == next(
+        t["params"] for t in res["trials"] if t["trial"] == 1)
+    assert [(t["trial"], len(t["episodes"]), t["errors"]) for t in res["trials"]][-1] == (1, 1, 1)
+    assert sorted(len(t["episodes"]) for t in res["trials"]) == [1, 2, 2]
+    lines, torn = read_jsonl(out / "episodes.jsonl")
+    assert torn == 0 and sorted((r["trial"], r["seed"]) for r in lines) == [(t, s) for t in range(3) for s in (0, 1)]
+    assert all("params" in r for r in lines) and AgentConfig.load(str(out / "best.yaml"))
+
+
+def test_a_search_that_dies_leaves_the_episodes_it_finished_on_disk(tmp_path, monkeypatch):
+    """What cannot be caught (the process killed, say: here an exception that is not an Exception) ends the search:
+    the episodes finished before it are already lines of episodes.jsonl, whole; results.json is not there half
+    written; and the folder is refused to a second search, which would append to the first one's lines."""
+    import search.__main__ as cli
+    from agent.audit.records import read_jsonl
+
+    class Killed(BaseException):
+        pass
+
+    _failing(cli, monkeypatch, lambda trial, seed: trial == 2, Killed())
+    out = tmp_path / "s"
+    with pytest.raises(Killed):
+        cli.main(["--trials", "3", "--seeds", "2", "--episode", "2m", "--step", "1m", "--workers", "1", "--quiet",
+                  "--out", str(out)])
+    lines, torn = read_jsonl(out / "episodes.jsonl")
+    assert torn == 0 and [(r["trial"], r["seed"]) for r in lines] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert lines[0]["params"] == values_of(AgentConfig()) and not (out / "results.json").exists()
+    assert cli.main(["--trials", "2", "--episode", "2m", "--step", "1m", "--quiet", "--out", str(out)]) == 2
