@@ -459,8 +459,14 @@ class RequestRateWithinQuota(_Invariant):
         return None
 
 
+_ORDER_ACTIONS = ("OrderAction", "ModifyAction")  # the twin's actions that carry places and modifies
+
+
 class CancelReserveNeverSpentOnQuoting(_Invariant):
-    """No order (place or modify) is sent that dips into the share of the cap kept for cancels."""
+    """No order (place or modify) dips into the share of the cap kept for cancels: none is sent with the venue's
+    headroom then inside it, and no order action leaves the headroom inside it when the venue charges it. The
+    headroom at the send misses the requests still on their way: three batches of 200 places sent a millisecond
+    apart at 1000 of headroom all read as sent at 1000 (and above a reserve of 500), and landed leaving 400."""
 
     name: Literal["cancel_reserve_never_spent_on_quoting"]
     reserve_frac: float | None = Field(None, ge=0, lt=1, description="Share of the cap (default: the agent's "
@@ -468,12 +474,21 @@ class CancelReserveNeverSpentOnQuoting(_Invariant):
 
     def check(self, log: RunLog) -> Violation | None:
         frac = self.reserve_frac if self.reserve_frac is not None else log.reserve_frac
+        sent = landed = None
         for c in _orders_sent(log):
             reserve = frac * c.cap
             if c.headroom - 1 < reserve - EPS:
-                return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent with {c.headroom} requests of headroom, inside "
+                sent = Violation(self.name, c.t, f"{_fmt(c.cmd)} sent with {c.headroom} requests of headroom, inside "
                                                  f"the cancel reserve of {reserve:.0f}")
-        return None
+                break
+        for q in log.quota_charges:
+            reserve = frac * q.cap
+            if q.action in _ORDER_ACTIONS and q.cap - q.used < reserve - EPS:
+                landed = Violation(self.name, q.t, f"{q.action} of {q.n} requests landed with "
+                                                   f"{q.cap - q.used + q.n} of headroom and left {q.cap - q.used}, "
+                                                   f"inside the cancel reserve of {reserve:.0f}")
+                break
+        return min((v for v in (sent, landed) if v is not None), key=lambda v: v.t, default=None)
 
 
 class RequestRateAdaptsToHeadroom(_Invariant):

@@ -25,6 +25,16 @@ class SentCommand(NamedTuple):
     cap: int  # the address cap then
 
 
+class QuotaCharge(NamedTuple):
+    """One action the venue charged to the address quota, as it landed (twin.faults.quota.AddressQuota.charges)."""
+
+    t: float
+    n: int  # requests charged (one an item; five an item for an expired action)
+    action: str  # the twin's action type: OrderAction, ModifyAction, CancelAction, ScheduleCancelAction, ...
+    used: int  # the address's requests used, this charge included
+    cap: int  # the cap then
+
+
 class RestingOrder(NamedTuple):
     oid: int
     is_buy: bool
@@ -48,6 +58,7 @@ class RunLog:
     samples: dict[str, np.ndarray] = field(default_factory=dict)
     orders: list[tuple[RestingOrder, ...]] = field(default_factory=list)  # ours resting, per sample
     commands: list[SentCommand] = field(default_factory=list)
+    quota_charges: list[QuotaCharge] = field(default_factory=list)  # the agent's address's, from its start
     events: list[tuple[float, object]] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)  # each with "t" added
     safety: list[dict] = field(default_factory=list)  # transitions {t, from, to, reason}

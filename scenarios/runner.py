@@ -26,7 +26,7 @@ from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
 from agent.session import USER, summarise
 from scenarios.invariants import Violation
-from scenarios.runlog import RestingOrder, RunLog, SentCommand
+from scenarios.runlog import QuotaCharge, RestingOrder, RunLog, SentCommand
 from scenarios.schema import Scenario
 from twin.exchange import Exchange
 from twin.market.base import Shock
@@ -246,6 +246,7 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     orders_log = log.orders
     book = ex.books[coin]
     quota = ex.quotas[USER]
+    quota.charges = []  # what each action left when it landed (items still on their way are not in the send's)
 
     def sample():
         dt = scenario.sample_interval_s
@@ -290,6 +291,7 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     log.samples = {k: np.asarray(v[:end_cols], dtype=float) for k, v in cols.items()}
     del orders_log[end_cols:]
     log.commands = [c for c in gateway.sent if c.t <= scenario.duration_s]
+    log.quota_charges = [QuotaCharge(t - t0, *rest) for t, *rest in quota.charges if t - t0 <= scenario.duration_s]
     log.events = [(ev.ts - t0, ev) for ev in events if ev.ts - t0 <= scenario.duration_s]
     log.records = [r for r in records if r["t"] <= scenario.duration_s + 1e-9]
     log.safety = [{"t": tr.ts - t0, "from": int(tr.from_level), "to": int(tr.to_level), "reason": tr.reason}

@@ -373,12 +373,12 @@ class Exchange:
         quota = self.quotas[user]
         is_cancel = isinstance(action, (CancelAction, CancelByCloidAction))
         if expires_after_s is not None and t > expires_after_s:
-            quota.try_spend(5 * n, t, is_cancel=is_cancel)  # the venue charges 5x for a stale action
+            quota.try_spend(5 * n, t, is_cancel, type(action).__name__)  # the venue charges 5x for a stale action
             self.counters["expired"] += 1
             self._log("expired", user, type(action).__name__)
             self._reply(on_reply, ActionErr("Action already expired"))
             return
-        if not quota.try_spend(n, t, is_cancel=is_cancel):
+        if not quota.try_spend(n, t, is_cancel, type(action).__name__):
             self.counters["quota_refusals"] += 1
             self._log("quota_refused", user, type(action).__name__, n)
             self._reply(on_reply, ActionErr(quota.refusal_text(n, is_cancel=is_cancel)))

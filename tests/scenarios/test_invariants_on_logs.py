@@ -235,3 +235,61 @@ def test_each_item_of_a_batch_is_recorded_at_the_headroom_the_items_before_it_le
     rec.send(Batch(tuple(PlaceOrder(f"0x{k:032x}", Side.BUY, 90_000.0, 0.001, Tif.ALO) for k in range(5))))
     cap = ex.quotas[user].cap
     assert [c.headroom for c in rec.sent] == [cap - ex.quotas[user].used - k for k in range(5)]
+
+
+def test_requests_still_on_their_way_count_against_the_cancel_reserve_when_they_land():
+    """Each command's headroom is the venue's when it left, and the requests still on their way are not in it: three
+    batches of 200 places sent a millisecond apart at 1000 of headroom (a reserve of 500) all read as sent at 1000
+    and landed leaving 400, and the invariant held. It now reads the venue's charges too, as each action landed."""
+    import simpy
+
+    from agent.gateway.events import Batch
+    from agent.gateway.twin import TwinGateway
+    from scenarios.invariants import CancelReserveNeverSpentOnQuoting
+    from scenarios.runlog import QuotaCharge
+    from scenarios.runner import _RecordingGateway
+    from twin.exchange import Exchange
+    from twin.params import TwinParams
+
+    ex = Exchange(simpy.Environment(), TwinParams(), 0)
+    user = "0x" + "ab" * 20
+    ex.fund(user, 1e6)
+    quota = ex.quotas[user]
+    quota.set_remaining(1000)
+    quota.charges = []  # as run_scenario sets it
+    inner = TwinGateway(ex, user, "BTC")
+    inner.sink = lambda ev: None
+    rec = _RecordingGateway(inner, ex, "BTC", 0.0)
+
+    def agent():
+        for b in range(3):
+            rec.send(Batch(tuple(PlaceOrder(f"0x{b:04x}{k:028x}", Side.BUY, 80_000.0 + k, 0.001, Tif.ALO)
+                                 for k in range(200))))
+            yield ex.env.timeout(0.001)  # (the order entry leg's median is 80 ms: none has landed yet)
+    ex.env.process(agent())
+    ex.env.run(until=5.0)
+    assert min(c.headroom for c in rec.sent) == 801 and quota.cap - quota.used == 400
+    inv = CancelReserveNeverSpentOnQuoting(name="cancel_reserve_never_spent_on_quoting")
+    log = RunLog(0, 0.0, 5.0, 0.05, 1e-5, 0.0, 1e6, reserve_frac=0.05)
+    log.commands = rec.sent
+    log.quota_charges = [QuotaCharge(*c) for c in quota.charges]
+    v = inv.check(log)
+    assert v is not None and v.t == log.quota_charges[2].t
+    assert v.message == "OrderAction of 200 requests landed with 600 of headroom and left 400, inside the cancel " \
+                        "reserve of 500"
+    log.commands, log.quota_charges = rec.sent[:400], log.quota_charges[:2]  # two batches: 600 left, above it
+    assert inv.check(log) is None
+
+
+def test_a_scenario_run_logs_the_venues_charges_of_the_agents_actions():
+    from pathlib import Path
+
+    from scenarios.runner import run_scenario
+    from scenarios.schema import load_scenario
+
+    sc = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "quota_spiral_hip3.yaml")
+    r = run_scenario(sc, sc.seeds[0])
+    charges = r.log.quota_charges
+    assert {"OrderAction", "CancelByCloidAction"} <= {q.action for q in charges}
+    assert sum(q.n for q in charges) == charges[-1].used - (charges[0].used - charges[0].n)  # every charge, in order
+    assert r.broke("cancel_reserve_never_spent_on_quoting") is None

@@ -64,9 +64,12 @@ class AddressQuota:
     ``slow_lane_interval_s`` went by since the last request that passed (any pass, within budget or
     not); it is charged, so ``used`` may exceed the cap. Refusals cost nothing and do not restart
     the interval (hyperliquid.md §5, measured on testnet). ``t`` must not decrease between calls.
+    ``charges``: a list to set to have every charge written down, (t, n, action, used, cap) after it (a scenario's
+    check of what each action left when it landed, not when it was sent); None, nothing kept.
     """
 
-    __slots__ = ("_buffer", "_usd_per_req", "_interval", "_cancel_extra", "used", "cum_volume_usd", "_last_pass")
+    __slots__ = ("_buffer", "_usd_per_req", "_interval", "_cancel_extra", "used", "cum_volume_usd", "_last_pass",
+                 "charges")
 
     def __init__(self, params: QuotaParams) -> None:
         self._buffer = params.initial_buffer
@@ -76,6 +79,7 @@ class AddressQuota:
         self.used = 0
         self.cum_volume_usd = 0.0
         self._last_pass = -math.inf
+        self.charges: list[tuple[float, int, str, int, int]] | None = None
 
     @property
     def cap(self) -> int:
@@ -86,13 +90,16 @@ class AddressQuota:
         cap = self.cap
         return min(cap + self._cancel_extra, 2 * cap)
 
-    def try_spend(self, n: int, t: float, is_cancel: bool = False) -> bool:
-        """Charge ``n`` requests at time ``t``; False (and no charge) when refused."""
+    def try_spend(self, n: int, t: float, is_cancel: bool = False, action: str = "") -> bool:
+        """Charge ``n`` requests at time ``t`` for ``action`` (its type's name, for ``charges``); False (and no
+        charge) when refused."""
         limit = self.cancel_cap if is_cancel else self.cap
         if self.used + n > limit and t - self._last_pass < self._interval:
             return False
         self._last_pass = t
         self.used += n
+        if self.charges is not None:
+            self.charges.append((t, n, action, self.used, self.cap))
         return True
 
     def on_traded(self, usd: float) -> None:
