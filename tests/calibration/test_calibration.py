@@ -387,10 +387,15 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     rows = {r["what"]: (r["observed"], r["replayed"]) for r in replay["rows"]}
     seen, again = rows["round trip p50, ms"]
     assert again == pytest.approx(seen, rel=0.1)
-    # fills and markouts, measured in the run and in the replay (the fitted twin is the truth's market): alike
-    # (orders 5+ ticks behind fill less in the replays than in this run: 0.31-0.35 on the replay's seeds against
-    # 0.44, as before the PerpMargin rate was fitted over the orders it can refuse, 0.022 now against the truth's
-    # 0.02, where over all places it read 0.012: a gap of the fit's own, at 0.09-0.13 on either, left for now)
+    # fills and markouts, measured in the run and in the replay (the fitted twin is the truth's market): alike.
+    # Orders 5+ ticks behind: 0.44 filled in this run, 0.34 in the replay. One run's share is not a binomial draw
+    # (n ~ 3500 orders, sd 0.008): a sweep fills a side's ladder at once, and over seeds 0-9 (30 minutes each, as
+    # build_session runs them) it spreads with sd 0.037 on the truth and 0.026 on the fitted twin, so one run
+    # against one replay differs by sd 0.045. The fitted twin sits 0.045 below the truth, paired over those seeds
+    # (se 0.009), and that is the feed leg this journal cannot measure (the base's 40 ms median kept, the truth's
+    # is 150 ms): given the truth's feed leg the gap is -0.020 (se 0.010; -0.012, se 0.012, with its disconnect
+    # rate too), no bias of the fill or market fit's own that this can see.
+    # 0.13 is that offset and 2 sd: a tighter bound would hold for this draw only (0.10 of it).
     seen, again = rows["filled, of orders rested 5+ ticks behind"]
     assert 0.0 < seen < 1.0 and again == pytest.approx(seen, abs=0.13)
     seen, again = rows["maker fills' markout at 1 s, bps"]
