@@ -373,7 +373,7 @@ class Exchange:
         quota = self.quotas[user]
         is_cancel = isinstance(action, (CancelAction, CancelByCloidAction))
         if expires_after_s is not None and t > expires_after_s:
-            quota.try_spend(5 * n, t, is_cancel, type(action).__name__)  # the venue charges 5x for a stale action
+            quota.try_spend(5 * n, t, is_cancel, type(action).__name__ + " (expired)")  # the venue charges 5x for a stale action
             self.counters["expired"] += 1
             self._log("expired", user, type(action).__name__)
             self._reply(on_reply, ActionErr("Action already expired"))

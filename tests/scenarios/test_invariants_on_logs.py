@@ -293,3 +293,31 @@ def test_a_scenario_run_logs_the_venues_charges_of_the_agents_actions():
     assert {"OrderAction", "CancelByCloidAction"} <= {q.action for q in charges}
     assert sum(q.n for q in charges) == charges[-1].used - (charges[0].used - charges[0].n)  # every charge, in order
     assert r.broke("cancel_reserve_never_spent_on_quoting") is None
+
+
+def test_an_expired_order_action_charged_five_fold_is_not_an_order_landing_in_the_reserve():
+    """The venue charges an action that arrives past its expiresAfter five times its items, and does none of it: no
+    order of it lands. Its charge is written down as expired, and the cancel reserve's check does not read it as an
+    order placed inside the reserve (the agent cannot choose the latency that expired it)."""
+    import simpy
+
+    from scenarios.invariants import CancelReserveNeverSpentOnQuoting
+    from scenarios.runlog import QuotaCharge
+    from twin.exchange import Exchange
+    from twin.messages import OrderAction, OrderSpec
+    from twin.params import TwinParams
+
+    ex = Exchange(simpy.Environment(), TwinParams(), 0)
+    user = "0x" + "ab" * 20
+    ex.fund(user, 1e6)
+    quota = ex.quotas[user]
+    quota.set_remaining(1000)
+    quota.charges = []
+    replies: list = []
+    action = OrderAction(tuple(OrderSpec("BTC", True, 80_000.0 + k, 0.001) for k in range(100)))
+    ex.submit(user, action, replies.append, expires_after_s=0.0)  # past it on arrival (the latency is > 0)
+    ex.env.run(until=5.0)
+    assert [c[1:3] for c in quota.charges] == [(500, "OrderAction (expired)")] and quota.cap - quota.used == 500
+    log = RunLog(0, 0.0, 5.0, 0.05, 1e-5, 0.0, 1e6, reserve_frac=0.6)  # a reserve of 600: the charge left 500
+    log.quota_charges = [QuotaCharge(*c) for c in quota.charges]
+    assert CancelReserveNeverSpentOnQuoting(name="cancel_reserve_never_spent_on_quoting").check(log) is None
