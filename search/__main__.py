@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out is not None else None
-    held = [f for f in ("results.json", "episodes.jsonl") if out is not None and (out / f).exists()]
+    # a search's results, or the episodes of one that died (an empty journal, from a search stopped before its first
+    # episode ended, holds nothing: the folder is free again)
+    held = [f for f in ("results.json", "episodes.jsonl") if out is not None and (out / f).exists()
+            and (f == "results.json" or (out / f).stat().st_size > 0)]
     if held:
         print(f"error: {out / held[0]} exists: choose another --out, or remove it", file=sys.stderr)
         return 2

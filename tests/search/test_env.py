@@ -327,3 +327,16 @@ def test_a_search_that_dies_leaves_the_episodes_it_finished_on_disk(tmp_path, mo
     assert torn == 0 and [(r["trial"], r["seed"]) for r in lines] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert lines[0]["params"] == values_of(AgentConfig()) and not (out / "results.json").exists()
     assert cli.main(["--trials", "2", "--episode", "2m", "--step", "1m", "--quiet", "--out", str(out)]) == 2
+
+
+def test_a_folder_whose_search_stopped_before_its_first_episode_is_free_again(tmp_path, monkeypatch):
+    """A search stopped before any episode ended leaves an empty episodes.jsonl behind: it holds no result, and the
+    folder was refused to the next search all the same ("exists: choose another --out")."""
+    import search.__main__ as cli
+
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "episodes.jsonl").write_text("")
+    assert cli.main(["--trials", "1", "--seeds", "1", "--episode", "2m", "--step", "1m", "--workers", "1", "--quiet",
+                     "--out", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["trials"][0]["trial"] == 0
