@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import aiohttp
 import numpy as np
@@ -722,13 +723,16 @@ class InjectingProxy:
     """A loopback proxy between the gateway and ``twin serve``, in the test's own loop (test code: the product has
     no such hook). It forwards /info, /exchange and /ws; ``inject`` pushes a frame of the test's into every
     websocket it carries, and ``info_answers[type]`` answers the next /info request of that type with the test's
-    text instead of the venue's."""
+    text instead of the venue's. ``rewrite_frame`` and ``rewrite_exchange`` (test hooks: the venue's text in, the
+    text to pass on out) alter the venue's own frames and /exchange replies, one malformed field at a time."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.sockets: list[web.WebSocketResponse] = []
         self.info_answers: dict[str, str | bytes] = {}
         self.answered: list[str] = []
+        self.rewrite_frame: Callable[[str], str] = lambda text: text
+        self.rewrite_exchange: Callable[[str], str] = lambda text: text
 
     async def __aenter__(self) -> "InjectingProxy":
         self.session = aiohttp.ClientSession()
@@ -762,7 +766,10 @@ class InjectingProxy:
                                 content_type="application/json")
         async with self.session.post(self.upstream + request.path, data=body,
                                      headers={"Content-Type": "application/json"}) as resp:
-            return web.Response(status=resp.status, body=await resp.read(), content_type="application/json")
+            answer = await resp.read()
+            if request.path == "/exchange" and resp.status == 200:
+                answer = self.rewrite_exchange(answer.decode()).encode()
+            return web.Response(status=resp.status, body=answer, content_type="application/json")
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         down = web.WebSocketResponse()
@@ -770,12 +777,12 @@ class InjectingProxy:
         async with self.session.ws_connect(ws_url_of(self.upstream)) as up:
             self.sockets.append(down)
 
-            async def pump(src, dst) -> None:
+            async def pump(src, dst, rewrite=lambda text: text) -> None:
                 async for msg in src:
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         return
-                    await dst.send_str(msg.data)
-            tasks = [asyncio.create_task(pump(down, up)), asyncio.create_task(pump(up, down))]
+                    await dst.send_str(rewrite(msg.data))
+            tasks = [asyncio.create_task(pump(down, up)), asyncio.create_task(pump(up, down, self.rewrite_frame))]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for t in tasks:
                 t.cancel()

@@ -439,7 +439,8 @@ class HyperliquidGateway(CommandRouter):
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
             for cloid, st in zip(cloids, self._statuses(reply, cloids, "order")):
-                self._emit(self._order_status_event(ts, cloid, st))
+                if self._is_order_status(st, "order", cloid):
+                    self._emit(self._order_status_event(ts, cloid, st))
         else:
             self._refused(reply, "order", cloids, lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
 
@@ -450,6 +451,17 @@ class HyperliquidGateway(CommandRouter):
             if cloid is not None:
                 return dataclasses.replace(ev, cloid=cloid)
         return ev
+
+    def _is_order_status(self, st, what: str, cloid: str) -> bool:
+        """Whether ``st`` is an order's status (resting, filled, error). The venue's bare strings are a cancel's
+        ("success") and a TP/SL child's, never a limit order's: one in a place's or modify's reply is malformed,
+        counted, and gives no event (the core's ack timeout asks the venue). Read as a rejection, an order that
+        rested at the venue was one the agent had let go: quoted on without it, its fills unaccounted."""
+        if isinstance(st, (Resting, Filled, ItemError)):
+            return True
+        self.counters["malformed"] += 1
+        log.warning("%s answered %.80r for %s, which is no order's status: its outcome is unknown", what, st, cloid)
+        return False
 
     def _order_status_event(self, ts: float, cloid: str, st) -> Event:
         if isinstance(st, Resting):
@@ -514,6 +526,8 @@ class HyperliquidGateway(CommandRouter):
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
             for (old, new), st in zip(pairs, self._statuses(reply, pairs, "batchModify")):
+                if not self._is_order_status(st, "batchModify", old):
+                    continue
                 if isinstance(st, (Resting, Filled)):
                     self._cloid_of.remember(st.oid, new)
                     self._emit(ModifyAcknowledged(ts, old, new, st.oid, isinstance(st, Resting)))

@@ -151,6 +151,26 @@ def _num(obj: Any, key: str) -> float:
     return out
 
 
+def _positive(obj: Any, key: str) -> float:
+    """A price or size that is above zero: a fill's, a filled order's (a fill of a negative or no size is no fill)."""
+    out = _num(obj, key)
+    if not out > 0.0:
+        raise MalformedMessage(f"{key} = {obj[key]!r} is not above zero")
+    return out
+
+
+# a time in ms past this (the year 287,000) is no clock's: 10**400 made a fill id of its own, and its copy was booked too
+_MAX_MS = 1 << 53
+
+
+def _time_ms(obj: Any, key: str = "time") -> int:
+    """A venue time in epoch ms: an int from 0 up to ``_MAX_MS``."""
+    value = _int(obj, key)
+    if not 0 <= value < _MAX_MS:
+        raise MalformedMessage(f"{key} = {_short(value)}")
+    return value
+
+
 def _int(obj: Any, key: str) -> int:
     value = _get(obj, key)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -306,9 +326,12 @@ class VenueParser:
         user = data.get("user")
         if user is not None and (not isinstance(user, str) or user.lower() != self.user):
             return WsMessage("userFills")
+        snapshot = data.get("isSnapshot", False)
+        if not isinstance(snapshot, bool):  # read as live, the history it holds was given as new fills
+            raise MalformedMessage(f"isSnapshot = {_short(snapshot)}")
         rows = self._timed_fills(fills, ts)  # all parsed first: a bad row drops the frame, not half of it
-        newest = max((_int(f, "time") for f in fills), default=0)
-        return WsMessage("userFills", fills=rows, newest_ms=newest, snapshot=data.get("isSnapshot") is True)
+        newest = max((_time_ms(f) for f in fills), default=0)
+        return WsMessage("userFills", fills=rows, newest_ms=newest, snapshot=snapshot)
 
     def _user_events(self, data: Any, ts: float) -> WsMessage:
         """userEvents (channel ``user``): fills (the gateway delivers each tid once, whichever channel it
@@ -319,7 +342,7 @@ class VenueParser:
         if "fills" in data:
             fills = _list(data["fills"], "fills")
             rows = self._timed_fills(fills, ts)
-            newest = max((_int(f, "time") for f in fills), default=0)
+            newest = max((_time_ms(f) for f in fills), default=0)
             return WsMessage("user", fills=rows, newest_ms=newest)
         if "nonUserCancel" in data:
             out = []
@@ -341,13 +364,11 @@ class VenueParser:
         coin = _str(f, "coin")
         if coin != self.coin:
             return None
-        time_ms = _int(f, "time")
-        if time_ms < 0:
-            raise MalformedMessage(f"time = {time_ms!r}")
+        time_ms = _time_ms(f)
         return FundingPaid(ts, coin, _num(f, "usdc"), _num(f, "szi"), _num(f, "fundingRate"), time_ms)
 
     def _timed_fills(self, fills: list, ts: float) -> tuple[tuple[int, FillReceived], ...]:
-        rows = [(_int(f, "time"), self._fill(f, ts)) for f in fills]
+        rows = [(_time_ms(f), self._fill(f, ts)) for f in fills]
         return tuple((t, f) for t, f in rows if f is not None)
 
     def _fill(self, f: Any, ts: float) -> FillReceived | None:
@@ -355,8 +376,8 @@ class VenueParser:
         coin we do not trade must not cost us a snapshot's fills)."""
         if _str(f, "coin") != self.coin:
             return None
-        oid, tid = _int(f, "oid"), fill_key(_int(f, "time"), _int(f, "tid"))
-        px, sz, fee = _num(f, "px"), _num(f, "sz"), _num(f, "fee")
+        oid, tid = _int(f, "oid"), fill_key(_time_ms(f), _int(f, "tid"))
+        px, sz, fee = _positive(f, "px"), _positive(f, "sz"), _num(f, "fee")
         side = _side(f)
         crossed = _get(f, "crossed")
         if not isinstance(crossed, bool):
@@ -437,7 +458,7 @@ class VenueParser:
         with their time in ms)."""
         def parse():
             rows = _list(body, "fills")
-            return len(rows), max((_int(f, "time") for f in rows), default=0), self._timed_fills(rows, ts)
+            return len(rows), max((_time_ms(f) for f in rows), default=0), self._timed_fills(rows, ts)
         return self._safe("userFillsByTime", body, parse)
 
     def funding_page(self, body: Any, ts: float) -> tuple[int, int, tuple[FundingPaid, ...]] | None:
@@ -517,7 +538,7 @@ def _status(s: Any):
             return Resting(_int(s["resting"], "oid"))
         if "filled" in s:
             f = s["filled"]
-            return Filled(_int(f, "oid"), _num(f, "totalSz"), _num(f, "avgPx"))
+            return Filled(_int(f, "oid"), _positive(f, "totalSz"), _positive(f, "avgPx"))
         if "error" in s:
             return ItemError(_str(s, "error"))
     raise MalformedMessage(f"status item = {s!r}")

@@ -1,0 +1,122 @@
+"""The live gateway against ``twin serve`` through a proxy that alters one field of one of the venue's own frames or
+replies (as a fuzzing proxy found them): each such message is counted as malformed and leaves the agent believing
+nothing false about its fills and orders. Every wait is bounded; only 127.0.0.1 is used."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from agent.gateway.events import BookUpdated, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, Side, Tif
+from agent.gateway.fills import fill_key
+
+from test_live_gateway import ADDR, InjectingProxy, buy_through_the_book, cloid, first, served, started, until
+
+
+def _once(change, wanted):
+    """A frame rewrite that applies ``change`` (it alters the parsed frame in place) to the first frame ``wanted``
+    accepts, and passes every other frame as the venue sent it."""
+    done: list = []
+
+    def rewrite(text: str) -> str:
+        if done or text[:1] != "{":
+            return text
+        msg = json.loads(text)
+        if not wanted(msg):
+            return text
+        done.append(msg)
+        change(msg)
+        return json.dumps(msg)
+    rewrite.done = done
+    return rewrite
+
+
+def _live_fills(msg: dict) -> bool:
+    data = msg.get("data")
+    return msg.get("channel") == "userFills" and not data.get("isSnapshot") and bool(data.get("fills"))
+
+
+@pytest.mark.parametrize("field, value", [("sz", "-0.001"), ("sz", "0.0"), ("px", "-1.0"), pytest.param("time", 10 ** 400, id="time-1e400")])
+def test_a_fill_with_a_size_or_price_not_above_zero_or_a_time_past_any_clock_is_malformed_and_its_copy_books_it(
+        field, value):
+    """The venue sends each fill twice (userFills, then the user channel). One row with a negative or zero size or
+    price was a fill (a sell booked as a buy, or nothing booked), and its good copy was then dropped as a repeat:
+    the ledger's position was wrong for the rest of the run (snapshots do not re-anchor it). A time of 10**400 ms
+    made another fill id, so both copies were booked: the position moved twice for one fill. Now the row is
+    malformed (counted), and the user channel's copy books the fill once, as the venue made it."""
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+                proxy.rewrite_frame = _once(lambda m: m["data"]["fills"][0].__setitem__(field, value), _live_fills)
+                assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
+                mid = 0.5 * (first(events, BookUpdated).bids[0][0] + first(events, BookUpdated).asks[0][0])
+                gw.send(PlaceOrder(cloid(71), Side.BUY, float(round(mid * 1.01)), 0.002, Tif.IOC))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(71)))
+                assert await until(lambda: proxy.rewrite_frame.done and first(events, FillReceived))
+                await asyncio.sleep(0.5)  # the user channel's copy, and anything else, has come by now
+                return gw, [e for e in events if type(e) is FillReceived]
+
+        gw, fills = asyncio.run(scenario())
+        venue = bg.call(lambda: [(fill_key(f.time_ms, f.tid), f.sz, f.px) for f in ex.user_fills(ADDR)])
+    assert venue and sorted((f.tid, f.sz, f.px) for f in fills) == sorted(venue)
+    assert all(f.side is Side.BUY for f in fills)
+    assert gw.stats["malformed"] == 1
+
+
+def test_a_userfills_snapshot_flag_that_is_not_a_boolean_is_malformed_not_the_history_given_as_new_fills():
+    """The first userFills frame of a session is the account's history, which the account snapshot's position
+    already holds. With its ``isSnapshot`` turned into the string "true" it was read as live fills: an earlier
+    run's fill reached the agent as a new one (booked on top of the anchored position when it is older than the
+    snapshot's fill query, a minute). Now the frame is malformed, and no fill is given."""
+    with served(speed=5.0) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(72), 0.002))  # an earlier run's fill
+
+        def stringly(msg: dict) -> None:
+            msg["data"]["isSnapshot"] = "true"
+
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.rewrite_frame = _once(stringly, lambda m: m.get("channel") == "userFills"
+                                            and m["data"].get("isSnapshot") is True)
+                async with started(proxy, clock, quota_poll_s=0) as (gw, events):
+                    assert await until(lambda: proxy.rewrite_frame.done and first(events, BookUpdated))
+                    await asyncio.sleep(0.5)
+                    return gw, [e for e in events if type(e) is FillReceived]
+
+        gw, fills = asyncio.run(scenario())
+        history = bg.call(lambda: len(ex.user_fills(ADDR)))
+    assert history >= 1
+    assert fills == [] and gw.stats["malformed"] == 1
+
+
+@pytest.mark.parametrize("as_text", [lambda st: "NaN", str])
+def test_an_order_status_that_is_a_bare_string_is_malformed_not_a_rejection_of_an_order_that_rests(as_text):
+    """An order's status is an object (resting, filled, error); the venue's bare strings are cancels' ("success")
+    and TP/SL children's. A place whose resting status came as a string was taken as rejected while it rested at
+    the venue: the agent quoted on without it, its fills and exposure unaccounted until an audit found it. Now the
+    reply is malformed (counted): no event, and the core's ack timeout asks the venue what happened."""
+    def stringly(text: str) -> str:
+        body = json.loads(text)
+        response = body.get("response")
+        statuses = response.get("data", {}).get("statuses", []) if isinstance(response, dict) else []
+        if statuses and isinstance(statuses[0], dict) and "resting" in statuses[0]:
+            statuses[0] = as_text(statuses[0])  # the object turned into a string
+        return json.dumps(body)
+
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+                proxy.rewrite_exchange = stringly
+                assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
+                bid = first(events, BookUpdated).bids[0][0]
+                gw.send(PlaceOrder(cloid(73), Side.BUY, bid - 50.0, 0.001))
+                assert await until(lambda: gw.in_flight == 0 and bg.call(lambda: ex.open_orders(ADDR)))
+                await asyncio.sleep(0.2)
+                return gw, events
+
+        gw, events = asyncio.run(scenario())
+        resting = bg.call(lambda: [o.cloid for o in ex.open_orders(ADDR)])
+    assert resting == [cloid(73)]  # the venue has it resting
+    assert first(events, OrderRejected, cloid=cloid(73)) is None
+    assert gw.stats["malformed"] == 1
