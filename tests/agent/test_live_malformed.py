@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 
+import numpy as np
 import pytest
 
+from agent.config import AgentConfig
+from agent.core import AgentCore
 from agent.gateway.events import BookUpdated, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, Side, Tif
 from agent.gateway.fills import fill_key
+from agent.gateway.hyperliquid.gateway import HyperliquidGateway
+from agent.live import LiveDriver
 
-from test_live_gateway import ADDR, InjectingProxy, buy_through_the_book, cloid, first, served, started, until
+from test_live_gateway import ADDR, KEY, InjectingProxy, buy_through_the_book, cloid, first, served, started, until
 
 
 def _once(change, wanted):
@@ -37,7 +42,8 @@ def _live_fills(msg: dict) -> bool:
     return msg.get("channel") == "userFills" and not data.get("isSnapshot") and bool(data.get("fills"))
 
 
-@pytest.mark.parametrize("field, value", [("sz", "-0.001"), ("sz", "0.0"), ("px", "-1.0"), pytest.param("time", 10 ** 400, id="time-1e400")])
+@pytest.mark.parametrize("field, value", [("sz", "-0.001"), ("sz", "0.0"), ("px", "-1.0"),
+                                          pytest.param("time", 10 ** 400, id="time-1e400")])
 def test_a_fill_with_a_size_or_price_not_above_zero_or_a_time_past_any_clock_is_malformed_and_its_copy_books_it(
         field, value):
     """The venue sends each fill twice (userFills, then the user channel). One row with a negative or zero size or
@@ -90,7 +96,7 @@ def test_a_userfills_snapshot_flag_that_is_not_a_boolean_is_malformed_not_the_hi
     assert fills == [] and gw.stats["malformed"] == 1
 
 
-@pytest.mark.parametrize("as_text", [lambda st: "NaN", str])
+@pytest.mark.parametrize("as_text", [lambda st: "NaN", str], ids=["NaN", "object-as-text"])
 def test_an_order_status_that_is_a_bare_string_is_malformed_not_a_rejection_of_an_order_that_rests(as_text):
     """An order's status is an object (resting, filled, error); the venue's bare strings are cancels' ("success")
     and TP/SL children's. A place whose resting status came as a string was taken as rejected while it rested at
@@ -120,3 +126,34 @@ def test_an_order_status_that_is_a_bare_string_is_malformed_not_a_rejection_of_a
     assert resting == [cloid(73)]  # the venue has it resting
     assert first(events, OrderRejected, cloid=cloid(73)) is None
     assert gw.stats["malformed"] == 1
+
+
+def test_a_book_or_trade_time_past_any_clock_is_malformed_and_the_agent_trades_on():
+    """An l2Book frame (or a trades frame) whose ``time`` was 10**400 ms reached the core, whose book clock reads it
+    as a float: OverflowError, "the core failed", and the run stopped, its orders pulled, on one bad frame. Now the
+    book is malformed (counted) and the print's id is 0 (not known), and the agent runs to its duration."""
+    def huge_time(msg: dict) -> None:
+        data = msg["data"]
+        for row in data if isinstance(data, list) else [data]:
+            row["time"] = 10 ** 400
+
+    speed = 10.0
+    with served(speed=speed) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                books = _once(huge_time, lambda m: m.get("channel") == "l2Book")
+                trades = _once(huge_time, lambda m: m.get("channel") == "trades")
+                proxy.rewrite_frame = lambda text: trades(books(text))
+                cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                                        quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s)
+                asset = await gw.prepare()
+                core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
+                driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed)
+                await asyncio.wait_for(driver.run(duration_s=15.0, shutdown_grace_s=3.0), 10.0)
+                return gw, driver, books.done, trades.done
+
+        gw, driver, books_done, trades_done = asyncio.run(scenario())
+    assert books_done and trades_done  # both altered frames went out to the gateway
+    assert driver.core_errors == 0 and driver.stop_reason == "duration reached"
+    assert gw.stats["malformed"] == 1  # the book; the print is read, its id unknown

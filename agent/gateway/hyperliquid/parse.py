@@ -159,7 +159,8 @@ def _positive(obj: Any, key: str) -> float:
     return out
 
 
-# a time in ms past this (the year 287,000) is no clock's: 10**400 made a fill id of its own, and its copy was booked too
+# a time in ms past this (the year 287,000) is no clock's: 10**400 made a fill id of its own (its good copy was
+# booked too), and as a book's time it stopped the core (its book clock reads it as a float)
 _MAX_MS = 1 << 53
 
 
@@ -211,7 +212,8 @@ def _side(obj: Any, key: str = "side") -> Side:
 def _trade_key(t: dict) -> int:
     """A print's ``fill_key``; 0 (not known) without a readable time and tid: a print is not worth a frame."""
     time_ms, tid = t.get("time"), t.get("tid")
-    if type(time_ms) is not int or type(tid) is not int or time_ms < 0 or not 0 <= tid < 1 << TID_BITS:
+    if type(time_ms) is not int or type(tid) is not int or not 0 <= time_ms < _MAX_MS \
+            or not 0 <= tid < 1 << TID_BITS:
         return 0
     return fill_key(time_ms, tid)
 
@@ -231,7 +233,7 @@ def _two_sides(data: Any, key: str) -> tuple[str, list, int]:
     sides = _list(_get(data, key), key)
     if len(sides) != 2:
         raise MalformedMessage(f"{key} has {len(sides)} sides")
-    return coin, sides, _int(data, "time")
+    return coin, sides, _time_ms(data)
 
 
 def _levels(side: Any) -> tuple[tuple[float, float], ...]:
