@@ -132,6 +132,23 @@ def test_parses_bbo_frames_the_venue_s_shape_with_an_empty_side_as_nan():
     assert p.malformed == 1
 
 
+@pytest.mark.parametrize("frame", [
+    '{"channel":"l2Book","data":{"coin":"BTC","time":5,"levels":[[{"px":"83000.0","sz":"-1.0","n":1}],[]]}}',
+    '{"channel":"l2Book","data":{"coin":"BTC","time":5,"levels":[[],[{"px":"0","sz":"1.0","n":1}]]}}',
+    '{"channel":"bbo","data":{"coin":"BTC","time":5,"bbo":[{"px":"-83000.0","sz":"1","n":1},null]}}',
+    '{"channel":"trades","data":[{"coin":"BTC","side":"A","px":"83000.5","sz":"0.0","hash":"0x00","time":5,"tid":1,'
+    '"users":["0x01","0x02"]}]}',
+    '{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"-1","sz":"0.1","hash":"0x00","time":5,"tid":1,'
+    '"users":["0x01","0x02"]}]}',
+])
+def test_a_book_level_bbo_or_print_of_no_price_or_size_is_malformed(frame):
+    """The venue lists no level of no size and prints no trade of nothing: such a frame was read as it came, a negative
+    size into the book-imbalance signal, a print of size 0 into the arrival and trade-flow estimators, a negative bid
+    into the touch the quotes are clamped to. It is malformed: counted, and nothing of it given to the agent."""
+    p = VenueParser("BTC", "0x" + "ab" * 20)
+    assert p.ws(frame, 1.0).kind == "malformed" and p.malformed == 1
+
+
 def test_with_bbo_on_the_gateway_subscribes_to_it_on_twin_serve_and_gives_the_touch_between_books():
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():

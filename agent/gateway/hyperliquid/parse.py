@@ -237,7 +237,9 @@ def _two_sides(data: Any, key: str) -> tuple[str, list, int]:
 
 
 def _levels(side: Any) -> tuple[tuple[float, float], ...]:
-    return tuple((_num(lv, "px"), _num(lv, "sz")) for lv in _list(side, "levels side"))
+    """A book side's levels: each price and size above zero (a level of no size is no level; taken, a negative size
+    skewed the book-imbalance signal and the spread the quotes are clamped to)."""
+    return tuple((_positive(lv, "px"), _positive(lv, "sz")) for lv in _list(side, "levels side"))
 
 
 # ----------------------------------------------------------------------------- the parser
@@ -311,14 +313,14 @@ class VenueParser:
         coin, levels, time_ms = _two_sides(data, "bbo")
         if coin != self.coin:
             return []
-        bid, ask = (math.nan if lv is None else _num(lv, "px") for lv in levels)
+        bid, ask = (math.nan if lv is None else _positive(lv, "px") for lv in levels)
         return [BboUpdated(ts, coin, bid, ask, time_ms)]
 
     def _trades(self, data: Any, ts: float) -> list:
         out = []
         for t in _list(data, "trades data"):
             coin = _str(t, "coin")
-            px, sz, side = _num(t, "px"), _num(t, "sz"), _side(t)
+            px, sz, side = _positive(t, "px"), _positive(t, "sz"), _side(t)  # (a print of nothing fed the estimators)
             if coin == self.coin:
                 out.append(TradeObserved(ts, coin, px, sz, side, _trade_key(t)))
         return out
