@@ -347,6 +347,37 @@ def test_an_integer_past_64_bits_is_a_422_over_rest_and_an_answered_error_over_t
     assert reply == {"id": 41, "response": {"type": "error", "payload": f"422 {DESERIALIZE_FAILED}"}}
 
 
+@pytest.mark.parametrize("text", ["1e999999999", "1e999999", "1e-999999"])
+def test_a_number_string_of_any_exponent_is_a_422_answered_at_once_over_rest_and_the_websocket(text):
+    """"1e999999999" overflowed the decimal context while the twin re-printed the price: HTTP 500 with a traceback,
+    and "500 Internal Server Error" to a websocket post. "1e999999" (nine bytes) was printed out in a million
+    digits: 100 such orders held the server's loop 2 s and took 570 MB, before the signature was looked at."""
+    order = {"a": 0, "b": True, "p": text, "s": "0.001", "r": False, "t": {"limit": {"tif": "Gtc"}}}
+
+    def body(nonce, n=1):
+        return {"action": {"type": "order", "orders": [order] * n, "grouping": "na"}, "nonce": nonce,
+                "signature": {"r": "0x1", "s": "0x1", "v": 27}, "vaultAddress": None, "expiresAfter": None}
+
+    with venue() as bg:
+        n0 = int(time.time() * 1000)
+        started = time.monotonic()
+        r = post(bg, "/exchange", body(n0, n=100))
+        assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
+        assert time.monotonic() - started < 1.0
+
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(bg.ws_url) as ws:
+                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                    await ws.send_str(json.dumps({"method": "post", "id": 7, "request": {
+                        "type": "action", "payload": body(n0 + 1)}}))
+                    got = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "post")
+                    return got[-1]["data"]
+
+        reply = asyncio.run(scenario())
+    assert reply == {"id": 7, "response": {"type": "error", "payload": f"422 {DESERIALIZE_FAILED}"}}
+
+
 def test_an_l2book_unsubscribe_must_match_its_subscription_and_a_second_view_is_refused_not_merged():
     """Keyed by coin alone, an unsubscribe without the subscription's options stopped its stream (live it matches
     nothing and the stream goes on), and a second view of a coin was acked and merged into the first."""

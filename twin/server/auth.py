@@ -65,6 +65,13 @@ def _bool(value: Any, what: str) -> bool:
     return value
 
 
+# Powers of ten a number string may reach either way (the venue's numbers are 64-bit fixed point: none comes near).
+# Unbounded, "1e999999999" overflowed the decimal context (an HTTP 500), and "1e999999", nine bytes, was printed
+# out in a million digits: a 10 kB order batch of them held the server's loop 2 s and took 570 MB, before the
+# signature or the batch cap was looked at.
+MAX_MAGNITUDE = 40
+
+
 def _decimal_text(value: Any, what: str) -> str:
     """A number string as the venue re-prints it: no trailing zeros and no trailing point."""
     if not isinstance(value, str):
@@ -73,7 +80,7 @@ def _decimal_text(value: Any, what: str) -> str:
         number = Decimal(value)
     except InvalidOperation:
         raise _bad(what, value) from None
-    if not number.is_finite():
+    if not number.is_finite() or (number and not -MAX_MAGNITUDE <= number.adjusted() <= MAX_MAGNITUDE):
         raise _bad(what, value)
     return format(number.normalize(), "f")
 
