@@ -378,6 +378,27 @@ def test_a_number_string_of_any_exponent_is_a_422_answered_at_once_over_rest_and
     assert reply == {"id": 7, "response": {"type": "error", "payload": f"422 {DESERIALIZE_FAILED}"}}
 
 
+def test_a_subscription_whose_type_is_not_a_string_gets_an_error_frame_and_the_socket_stays_up():
+    """A subscription type that is a list or an object was looked up as a key: TypeError (unhashable), a traceback
+    in the log and the socket closed with no reply; every other invalid subscription gets an error frame."""
+    with venue() as bg:
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(bg.ws_url) as ws:
+                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                    frames = []
+                    for kind in ([], {"a": 1}):
+                        await ws.send_str(json.dumps({"method": "subscribe",
+                                                      "subscription": {"type": kind, "coin": "BTC"}}))
+                        await ws.send_str(json.dumps({"method": "ping"}))
+                        frames += await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
+                    return frames
+
+        frames = asyncio.run(scenario())
+    errors = [f["data"] for f in frames if f["channel"] == "error"]
+    assert len(errors) == 2 and all(e.startswith("Invalid subscription") for e in errors), frames
+
+
 def test_an_l2book_unsubscribe_must_match_its_subscription_and_a_second_view_is_refused_not_merged():
     """Keyed by coin alone, an unsubscribe without the subscription's options stopped its stream (live it matches
     nothing and the stream goes on), and a second view of a coin was acked and merged into the first."""

@@ -475,6 +475,8 @@ class WsSession:
 
     def on_subscription(self, method: str, sub: Any, text: str) -> None:
         kind = sub.get("type") if isinstance(sub, dict) else None
+        if not isinstance(kind, str):  # (a list or object here is no type: looked up as a key, it raised and closed the socket)
+            kind = None
         field = WS_CHANNELS.get(kind)
         if field is None:
             self.error(f"Invalid subscription {text[:200]}" if kind in (None, "") else
