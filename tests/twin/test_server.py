@@ -347,6 +347,15 @@ def test_an_integer_past_64_bits_is_a_422_over_rest_and_an_answered_error_over_t
     assert reply == {"id": 41, "response": {"type": "error", "payload": f"422 {DESERIALIZE_FAILED}"}}
 
 
+def test_order_status_of_an_oid_past_64_bits_is_a_422_as_a_cancel_of_it_is():
+    """A cancel of oid 2**64 is the venue's 422 (oids are 64-bit), but orderStatus of it answered 200 unknownOid."""
+    with venue() as bg:
+        r = post(bg, "/info", {"type": "orderStatus", "user": ADDR, "oid": 2 ** 64})
+        assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
+        assert post(bg, "/info", {"type": "orderStatus", "user": ADDR, "oid": 2 ** 64 - 1}).json() == \
+            {"status": "unknownOid"}
+
+
 @pytest.mark.parametrize("text", ["1e999999999", "1e999999", "1e-999999"])
 def test_a_number_string_of_any_exponent_is_a_422_answered_at_once_over_rest_and_the_websocket(text):
     """"1e999999999" overflowed the decimal context while the twin re-printed the price: HTTP 500 with a traceback,

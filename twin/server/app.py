@@ -28,7 +28,7 @@ from twin.messages import (
 from twin.params import TwinParams
 from twin.server import wire
 from twin.server.auth import (
-    DESERIALIZE_FAILED, UNABLE_TO_RECOVER, MalformedAction, NonceWindow, UnrecoverableSignature,
+    DESERIALIZE_FAILED, U64, UNABLE_TO_RECOVER, MalformedAction, NonceWindow, UnrecoverableSignature,
     recover_l1_signer, recover_user_signed_action_signer,
 )
 from twin.server.clock import SimClock
@@ -200,7 +200,7 @@ class TwinServer:
         if kind == "orderStatus":
             user = wire.need_address(req)
             ref = req.get("oid")
-            if not (wire.is_int(ref) and ref >= 0) and not wire.is_cloid(ref):
+            if not (wire.is_int(ref) and 0 <= ref < U64) and not wire.is_cloid(ref):  # (an oid is the venue's u64)
                 raise wire.malformed("oid", ref)
             found = ex.order_status_of(user, ref.lower() if isinstance(ref, str) else ref)
             inst = insts.get(found["order"].coin) if found.get("status") == "order" else None
