@@ -85,10 +85,14 @@ class Connection:
     """
 
     __slots__ = ("exchange", "on_push", "model", "up", "epoch", "last_delivery", "subs", "dropped", "delivered",
-                 "outages", "frame", "frame_at")
+                 "outages", "frame", "frame_at", "number", "closed", "process")
 
-    def __init__(self, exchange: "Exchange", on_push: Callable[[Push], None], model: ConnectionModel) -> None:
+    def __init__(self, exchange: "Exchange", on_push: Callable[[Push], None], model: ConnectionModel,
+                 number: int = 0) -> None:
         self.exchange = exchange
+        self.number = number  # its place in the order of connections, for the log
+        self.closed = False  # the client closed it (Exchange.close): gone for good, no outage or push reaches it
+        self.process: simpy.Process | None = None  # its disconnect process, once it has started
         self.on_push = on_push
         self.model = model
         self.up = True
@@ -107,6 +111,9 @@ class Connection:
 
     def unsubscribe(self, channel: str, key: str) -> None:
         self.exchange._unsubscribe(self, channel, key)
+
+    def close(self) -> None:
+        self.exchange.close(self)
 
     def in_order(self, send: Callable[[], None]) -> None:
         """Call ``send`` (a frame the socket's own server writes: a subscription ack) behind every push already on
@@ -161,7 +168,8 @@ class Exchange:
                 self.funding_rates[c] = hourly_rate(mp.funding_premium_per_8h, mp.funding_interest_per_8h)
         self.schedule_cancel: dict[str, float] = {}
         self.schedule_cancel_fired: dict[str, list[float]] = {}
-        self.connections: list[Connection] = []
+        self.connections: dict[int, Connection] = {}  # open ones, by number (Connection.number)
+        self._n_connections = 0
         self._subs: dict[tuple[str, str], list[Connection]] = {}
         self._next_oid = 10_000_000_000
         # the anonymous market's orders: each trade it makes is with an order of its own, whose oid (never shown)
@@ -1197,12 +1205,40 @@ class Exchange:
         model = ConnectionModel(self.params.connection, rng)
         for t0, dur in self._chaos_outages:
             model.add_outage(t0, dur)
-        conn = Connection(self, on_push, model)
-        self.connections.append(conn)
+        conn = Connection(self, on_push, model, self._n_connections)
+        self._n_connections += 1
+        self.connections[conn.number] = conn
         self.env.process(self._run_connection(conn))
         return conn
 
+    def close(self, conn: Connection) -> None:
+        """The client closed the socket (``twin serve``, when its websocket ends): its subscriptions end, what is on
+        its way to it is lost, and its disconnect process stops. Kept, every socket a client ever opened stayed for
+        the server's life, each with its outages still drawn and counted as the venue's disconnects."""
+        if conn.closed:
+            return
+        conn.closed = True
+        for key in list(conn.subs):
+            self._unsubscribe(conn, *key)
+        conn.up = False
+        conn.epoch += 1  # deliveries still on their way find it gone
+        conn.frame = None
+        self.connections.pop(conn.number, None)
+        proc = conn.process
+        conn.process = None
+        if proc is not None and proc.is_alive:
+            proc.interrupt()
+
     def _run_connection(self, conn: Connection):
+        if conn.closed:  # closed in the instant it was opened, before this first ran
+            return
+        conn.process = self.env.active_process  # (only a process that has started may be interrupted: close)
+        try:
+            yield from self._connection_changes(conn)
+        except simpy.Interrupt:  # closed by the client (close)
+            return
+
+    def _connection_changes(self, conn: Connection):
         env = self.env
         if conn.model.is_down(env.now):
             # opened inside an outage (scripted or drawn, already under way): it drops at once, whatever the client
@@ -1220,7 +1256,7 @@ class Exchange:
             elif not down and not conn.up:
                 conn.up = True
                 conn.last_delivery = env.now
-                self._log("reconnect", self.connections.index(conn))
+                self._log("reconnect", conn.number)
                 conn.on_push(ConnectionEvent(True, self.now_ms()))
 
     def _drop(self, conn: Connection) -> None:
@@ -1231,7 +1267,7 @@ class Exchange:
         self.counters["disconnects"] += 1
         for key in list(conn.subs):
             self._unsubscribe(conn, *key)
-        self._log("disconnect", self.connections.index(conn))
+        self._log("disconnect", conn.number)
         conn.on_push(ConnectionEvent(False, self.now_ms()))
 
     def _subscribe(self, conn: Connection, channel: str, key: str) -> None:
@@ -1331,7 +1367,7 @@ class Exchange:
             return
         conn.delivered += 1
         if self.log is not None:
-            self._log("push", self.connections.index(conn), push)
+            self._log("push", conn.number, push)
         conn.on_push(push)
 
     # ------------------------------------------------------------------ info

@@ -415,8 +415,7 @@ class WsSession:
             self.closed = True
             for task in list(self._posts):  # their replies have no socket to go to
                 task.cancel()
-            for channel, key in list(self.conn.subs):
-                self.conn.unsubscribe(channel, key)
+            self.conn.close()  # its subscriptions end, and the twin forgets it (kept, every socket stayed for good)
             self.out.put_nowait(self._CLOSE)
             try:
                 await asyncio.wait_for(writer, 2.0)
