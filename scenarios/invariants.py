@@ -464,9 +464,11 @@ _ORDER_ACTIONS = ("OrderAction", "ModifyAction")  # the twin's actions that carr
 
 class CancelReserveNeverSpentOnQuoting(_Invariant):
     """No order (place or modify) dips into the share of the cap kept for cancels: none is sent with the venue's
-    headroom then inside it, and no order action leaves the headroom inside it when the venue charges it. The
-    headroom at the send misses the requests still on their way: three batches of 200 places sent a millisecond
-    apart at 1000 of headroom all read as sent at 1000 (and above a reserve of 500), and landed leaving 400."""
+    headroom then inside it, nor with the headroom inside it once every request the agent sent before it is charged,
+    in the order it sent them (as its request budget counts them). The headroom at the send misses the requests still
+    on their way: three batches of 200 places sent a millisecond apart at 1000 of headroom all read as sent at 1000
+    (and above a reserve of 500), and landed leaving 400. The order they land in is not the agent's: a cancel sent
+    after places that stop at the reserve may overtake them, and spends the reserve it is kept for."""
 
     name: Literal["cancel_reserve_never_spent_on_quoting"]
     reserve_frac: float | None = Field(None, ge=0, lt=1, description="Share of the cap (default: the agent's "
@@ -481,14 +483,36 @@ class CancelReserveNeverSpentOnQuoting(_Invariant):
                 sent = Violation(self.name, c.t, f"{_fmt(c.cmd)} sent with {c.headroom} requests of headroom, inside "
                                                  f"the cancel reserve of {reserve:.0f}")
                 break
-        for q in log.quota_charges:
+        charges = log.quota_charges
+        for i, used in _used_in_send_order(charges):
+            q = charges[i]
             reserve = frac * q.cap
-            if q.action in _ORDER_ACTIONS and q.cap - q.used < reserve - EPS:
-                landed = Violation(self.name, q.t, f"{q.action} of {q.n} requests landed with "
-                                                   f"{q.cap - q.used + q.n} of headroom and left {q.cap - q.used}, "
-                                                   f"inside the cancel reserve of {reserve:.0f}")
+            if q.action in _ORDER_ACTIONS and q.cap - used < reserve - EPS:
+                landed = Violation(self.name, q.t, f"{q.action} of {q.n} requests sent at {q.sent_t:.3f} s left "
+                                                   f"{q.cap - used} of headroom counting every request sent before "
+                                                   f"it ({q.cap - q.used} as it landed), inside the cancel reserve "
+                                                   f"of {reserve:.0f}")
                 break
         return min((v for v in (sent, landed) if v is not None), key=lambda v: v.t, default=None)
+
+
+def _used_in_send_order(charges: list) -> list[tuple[int, int]]:
+    """(index, requests used) of each charge, in the order they landed, with ``used`` as if the actions had landed
+    in the order they were sent (ties in the order they landed): the venue's count as it landed, less the requests
+    charged before it that were sent after it, plus those sent before it that were charged after it. (Anything else
+    that moved the count, a scripted drop of the headroom, say, stays where it landed.)"""
+    by_send = sorted(range(len(charges)), key=lambda i: (charges[i].sent_t, i))
+    sent_before = [0] * len(charges)  # requests of the charges sent up to and including each
+    total = 0
+    for i in by_send:
+        total += charges[i].n
+        sent_before[i] = total
+    out = []
+    landed_before = 0
+    for i, q in enumerate(charges):
+        landed_before += q.n
+        out.append((i, q.used - landed_before + sent_before[i]))
+    return out
 
 
 class RequestRateAdaptsToHeadroom(_Invariant):

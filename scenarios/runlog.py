@@ -33,6 +33,7 @@ class QuotaCharge(NamedTuple):
     action: str  # the twin's action type: OrderAction, ModifyAction, CancelAction, ScheduleCancelAction, ...
     used: int  # the address's requests used, this charge included
     cap: int  # the cap then
+    sent_t: float  # when the agent sent it (an action sent later may land first)
 
 
 class RestingOrder(NamedTuple):

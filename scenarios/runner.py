@@ -291,7 +291,8 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     log.samples = {k: np.asarray(v[:end_cols], dtype=float) for k, v in cols.items()}
     del orders_log[end_cols:]
     log.commands = [c for c in gateway.sent if c.t <= scenario.duration_s]
-    log.quota_charges = [QuotaCharge(t - t0, *rest) for t, *rest in quota.charges if t - t0 <= scenario.duration_s]
+    log.quota_charges = [QuotaCharge(t - t0, n, action, used, cap, sent - t0) for t, n, action, used, cap, sent
+                         in quota.charges if t - t0 <= scenario.duration_s]
     log.events = [(ev.ts - t0, ev) for ev in events if ev.ts - t0 <= scenario.duration_s]
     log.records = [r for r in records if r["t"] <= scenario.duration_s + 1e-9]
     log.safety = [{"t": tr.ts - t0, "from": int(tr.from_level), "to": int(tr.to_level), "reason": tr.reason}

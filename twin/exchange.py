@@ -313,7 +313,7 @@ class Exchange:
             if fifo[0] - t > delay:
                 delay = fifo[0] - t
             fifo[0] = t + delay
-        self._later(delay, self._arrive_action, user.lower(), action, on_reply, expires_after_s)
+        self._later(delay, self._arrive_action, user.lower(), action, on_reply, expires_after_s, t)
 
     def request_info(self, kind: str, on_reply: Callable[[object], None], conn: Connection | None = None,
                      **kw) -> None:
@@ -361,7 +361,7 @@ class Exchange:
         self._later(self.latency.response.sample(self.env.now), on_reply, reply)
 
     def _arrive_action(self, user: str, action: Action, on_reply: Callable,
-                       expires_after_s: float | None = None) -> None:
+                       expires_after_s: float | None = None, sent: float | None = None) -> None:
         t = self.env.now
         self.counters["actions"] += 1
         n = action_size(action)
@@ -381,12 +381,12 @@ class Exchange:
         quota = self.quotas[user]
         is_cancel = isinstance(action, (CancelAction, CancelByCloidAction))
         if expires_after_s is not None and t > expires_after_s:
-            quota.try_spend(5 * n, t, is_cancel, type(action).__name__ + " (expired)")  # the venue charges 5x for a stale action
+            quota.try_spend(5 * n, t, is_cancel, type(action).__name__ + " (expired)", sent)  # the venue charges 5x for a stale action
             self.counters["expired"] += 1
             self._log("expired", user, type(action).__name__)
             self._reply(on_reply, ActionErr("Action already expired"))
             return
-        if not quota.try_spend(n, t, is_cancel, type(action).__name__):
+        if not quota.try_spend(n, t, is_cancel, type(action).__name__, sent):
             self.counters["quota_refusals"] += 1
             self._log("quota_refused", user, type(action).__name__, n)
             self._reply(on_reply, ActionErr(quota.refusal_text(n, is_cancel=is_cancel)))

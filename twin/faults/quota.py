@@ -64,7 +64,7 @@ class AddressQuota:
     ``slow_lane_interval_s`` went by since the last request that passed (any pass, within budget or
     not); it is charged, so ``used`` may exceed the cap. Refusals cost nothing and do not restart
     the interval (hyperliquid.md §5, measured on testnet). ``t`` must not decrease between calls.
-    ``charges``: a list to set to have every charge written down, (t, n, action, used, cap) after it (a scenario's
+    ``charges``: a list to set to have every charge written down, (t, n, action, used, cap, sent) after it (a scenario's
     check of what each action left when it landed, not when it was sent); None, nothing kept.
     """
 
@@ -90,16 +90,16 @@ class AddressQuota:
         cap = self.cap
         return min(cap + self._cancel_extra, 2 * cap)
 
-    def try_spend(self, n: int, t: float, is_cancel: bool = False, action: str = "") -> bool:
-        """Charge ``n`` requests at time ``t`` for ``action`` (its type's name, for ``charges``); False (and no
-        charge) when refused."""
+    def try_spend(self, n: int, t: float, is_cancel: bool = False, action: str = "", sent: float | None = None) -> bool:
+        """Charge ``n`` requests at time ``t`` for ``action`` (its type's name, for ``charges``, with ``sent``, when
+        the client sent it: ``t`` when not given); False (and no charge) when refused."""
         limit = self.cancel_cap if is_cancel else self.cap
         if self.used + n > limit and t - self._last_pass < self._interval:
             return False
         self._last_pass = t
         self.used += n
         if self.charges is not None:
-            self.charges.append((t, n, action, self.used, self.cap))
+            self.charges.append((t, n, action, self.used, self.cap, t if sent is None else sent))
         return True
 
     def on_traded(self, usd: float) -> None:
