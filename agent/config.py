@@ -18,7 +18,7 @@ from agent.quoting.signals import SignalConfig
 from agent.safety import SafetyConfig
 from agent.shadow import ShadowConfig
 from agent.validation import RegimeConfig, ScorecardConfig
-from twin.files import FileModel, describe_invalid, read_text
+from twin.files import FileModel, describe_invalid, load_yaml, read_text
 
 
 class ValidationConfig(FileModel):
@@ -108,6 +108,9 @@ class RiskConfig(FileModel):
                                                         "pushed before it have come), or a snapshot covers it.")
 
 
+MIN_HALFLIFE_S = 1e-6  # s: the shortest signal half-life a config may give
+
+
 class QuotingConfig(FileModel):
     order_size: float = Field(0.002, gt=0, description="Δ of GLFT: base quote size per level, coin.")
     sigma_prior: float = Field(8.5e-5, gt=0, description="Volatility (log-return per √s) until estimated.")
@@ -134,6 +137,17 @@ class QuotingConfig(FileModel):
     signals: SignalConfig = Field(default_factory=SignalConfig, description="Alpha signals.")
     ladder: LadderConfig = Field(default_factory=LadderConfig, description="Levels and sizes.")
 
+    @field_validator("signals")
+    @classmethod
+    def _momentum_halflife_floor(cls, v: SignalConfig) -> SignalConfig:
+        # (here, not in SignalConfig: a floor on the file's value, not on the signal's arithmetic) a subnormal
+        # half-life (1e-320 passes gt=0) makes the momentum's variance underflow to 0, and the run stopped on a
+        # ZeroDivisionError at its first book update
+        if v.momentum_halflife_s < MIN_HALFLIFE_S:
+            raise ValueError(f"momentum_halflife_s must be at least {MIN_HALFLIFE_S:g} s, got "
+                             f"{v.momentum_halflife_s!r}")
+        return v
+
 
 class AgentConfig(FileModel):
     session: SessionConfig = Field(default_factory=SessionConfig, description="What to trade and how often.")
@@ -153,7 +167,7 @@ class AgentConfig(FileModel):
         """Read YAML; a bad file raises ValueError naming the file, the field path and the value."""
         p = Path(path)
         try:
-            data = yaml.safe_load(read_text(p))
+            data = load_yaml(read_text(p))
         except yaml.YAMLError as e:
             raise ValueError(f"{p}: not valid YAML: {e}") from None
         if data is None:  # refused, as an empty --params or scenario file is: the defaults are had by no --config

@@ -23,7 +23,7 @@ COLD_PREROLL_S = 1.0  # the market's pre-roll before the agent starts when its m
 _MOVES_THE_MARKET = ("price_jump", "slide", "regime", "market_param")  # chaos a recorded market cannot play
 from twin.params import TwinParams
 from scenarios.invariants import InvariantSpec
-from twin.files import FileModel, describe_invalid, read_text, short_repr
+from twin.files import FileModel, describe_invalid, load_yaml, read_text, short_repr
 
 
 class ScenarioError(ValueError):
@@ -247,7 +247,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; a bad one raises ScenarioError naming file, field and value."""
     p = Path(path)
     try:
-        data = yaml.safe_load(read_text(p))
+        data = load_yaml(read_text(p))
     except OSError as e:
         raise ScenarioError(f"{p}: cannot read: {e}") from None
     except ValueError as e:  # not UTF-8

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 
@@ -75,9 +76,58 @@ def make_output_folder(folder: str | Path, option: str = "--out", given: str | N
 
 
 def short_repr(value, limit: int = 80) -> str:
-    """``repr`` cut to ``limit`` characters: a whole file's text given as the value stays one line."""
-    r = repr(value)
+    """``repr`` cut to ``limit`` characters: a whole file's text given as the value stays one line. Built piece
+    by piece and stopped past the limit: a YAML file's aliases can make a value of billions of elements out of a
+    few lines (a "billion laughs"), whose whole ``repr`` would hang the error that shows it."""
+    pieces: list[str] = []
+    size = 0
+    for piece in _repr_pieces(value):
+        pieces.append(piece)
+        size += len(piece)
+        if size > limit:
+            break
+    r = "".join(pieces)
     return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+def _repr_pieces(value):
+    """``repr(value)`` in pieces, lists, tuples and mappings (of any depth) opened lazily."""
+    if type(value) in (list, tuple) or type(value) is dict:
+        opening, closing = {list: "[]", tuple: "()", dict: "{}"}[type(value)]
+        yield opening
+        for i, item in enumerate(value.items() if type(value) is dict else value):
+            if i:
+                yield ", "
+            if type(value) is dict:
+                yield from _repr_pieces(item[0])
+                yield ": "
+                item = item[1]
+            yield from _repr_pieces(item)
+        if type(value) is tuple and len(value) == 1:
+            yield ","
+        yield closing
+    else:
+        yield repr(value)
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but an integer too long for Python to read (past 4,300 digits) is a YAML error at
+    its line, not a bare ValueError naming no file."""
+
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(node.value):,} characters, "
+                                                    f"too long to read", node.start_mark) from None
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``; every problem with the text is a ``yaml.YAMLError`` (which names its line)."""
+    return yaml.load(text, Loader=_YamlLoader)
 
 
 class _Boolean:

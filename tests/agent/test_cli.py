@@ -519,3 +519,43 @@ def test_a_reader_that_stops_listening_is_no_error():
     p.stdout.close()  # the reader gone before anything was written
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+BILLION_LAUGHS = "".join(f"{a}: &{a} [{', '.join([f'*{p}' if p else repr('lol')] * 9)}]\n"
+                         for p, a in zip(["", *"abcdefgh"], "abcdefghi"))  # i: 9**9 'lol's from nine lines
+
+
+def test_a_yaml_alias_bomb_config_is_refused_at_once_naming_each_key(tmp_path, capsys):
+    """Its extra keys' values were repr'd whole for the error (9**9 elements): the command hung, eating memory."""
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS)
+
+    # (a subprocess: the old repr, one C call, ran on past any alarm; timeout fails the test instead)
+    done = subprocess.run([sys.executable, "-m", "agent", "--show-config", "--config", str(bomb)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    err = done.stderr
+    assert err.startswith(f"error: {bomb}: invalid agent config:\n")
+    assert "  i: Extra inputs are not permitted (got [[[[[[[[['lol', 'lol'" in err
+    assert max(len(line) for line in err.splitlines()) < 200
+
+
+def test_an_integer_too_long_for_python_exits_2_naming_the_file_and_line(tmp_path, capsys):
+    big = tmp_path / "big.yaml"
+    big.write_text("risk:\n  max_position: 1" + "0" * 5000 + "\n")
+    assert main(["--show-config", "--config", str(big)]) == 2  # was Python's digit-limit error, naming no file
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {big}: not valid YAML: an integer of 5,001 characters, too long to read\n")
+    assert "line 2, column 17" in err
+
+
+def test_a_subnormal_momentum_halflife_exits_2_naming_it_not_a_zero_division_in_the_run(tmp_path, capsys):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("quoting:\n  signals:\n    momentum_halflife_s: 1e-320\n")  # > 0, as the field asks
+    assert main(["--config", str(cfg), "--duration", "2m", "--quiet"]) == 2  # was ZeroDivisionError, exit 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {cfg}: invalid agent config:\n  quoting.signals: ")
+    assert "momentum_halflife_s must be at least 1e-06 s, got 1e-320" in err

@@ -331,3 +331,24 @@ def test_a_warm_run_on_a_starting_position_reports_the_net_the_account_made():
     r = run_scenario(sc, 1)
     equity = r.log.samples["equity"]
     assert abs(r.summary["pnl"]["net_usd"] - (equity[-1] - equity[0])) < 0.2
+
+
+def test_a_yaml_alias_bomb_fails_check_at_once_and_an_overlong_integer_names_the_file(tmp_path, capsys):
+    """A billion-laughs file hung ``check`` (its values repr'd whole for the error); a 5,000-digit integer was
+    Python's digit-limit error, naming no file."""
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("".join(f"{a}: &{a} [{', '.join([f'*{p}' if p else repr('lol')] * 9)}]\n"
+                            for p, a in zip(["", *"abcdefgh"], "abcdefghi")))
+
+    # (a subprocess: the old repr, one C call, ran on past any alarm; timeout fails the test instead)
+    done = subprocess.run([sys.executable, "-m", "scenarios", "check", str(bomb)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert f"{bomb}: invalid scenario:" in done.stderr
+    big = tmp_path / "big.yaml"
+    big.write_text("name: x\nduration_s: 1" + "0" * 5000 + "\n")
+    assert main(["check", str(big)]) == 2
+    assert f"{big}: not valid YAML: an integer of 5,001 characters, too long to read" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import asyncio
 import math
 import sys
 
-from twin.files import missing_extra
+from twin.files import missing_extra, short_repr
 from twin.server.clock import parse_speed
 from twin.units import parse_port, parse_seed
 
@@ -72,12 +72,14 @@ def load_chaos(path: str):
     from pydantic import ValidationError
 
     from twin.faults.chaos import ChaosSchedule
+    from twin.files import load_yaml, read_text
 
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)  # JSON is YAML
+        data = load_yaml(read_text(path))  # JSON is YAML
     except (OSError, yaml.YAMLError) as e:
         raise ValueError(f"--scenario {path}: cannot read it ({type(e).__name__}: {e})") from None
+    except ValueError as e:  # not UTF-8 (read_text names the file)
+        raise ValueError(f"--scenario {e}") from None
     if isinstance(data, dict) and "events" not in data and "chaos" in data:
         data = {"events": data["chaos"] or []}
     if not isinstance(data, dict):
@@ -87,7 +89,7 @@ def load_chaos(path: str):
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
-        raise ValueError(f"--scenario {path}: {where}: {first['msg']} (got {first.get('input')!r})") from None
+        raise ValueError(f"--scenario {path}: {where}: {first['msg']} (got {short_repr(first.get('input'))})") from None
 
 
 def serve_main(argv: list[str] | None = None) -> int:
