@@ -33,6 +33,8 @@ EPILOG = """examples:
 The reward of an episode is its net PnL (fees included) less an inventory-risk penalty and
 escalation_penalty USDC for each safety level escalated (see search/env.py). An episode that raises is
 recorded (results.json's "failed", with its error and parameters) and the search goes on; exit status 1 then.
+A worker process killed outright (out of memory, say) has its episodes run again one at a time; one that
+dies again alone is recorded as failed.
 Exit status 2 for bad arguments or an --out that already holds results."""
 
 
@@ -218,41 +220,78 @@ def _market_problem(coin: str, config_file: str | None) -> str | None:
             f"for {', '.join(params.markets)} only; set session.coin to one of them")
 
 
-def _run(tasks: list, workers: int, progress: bool, on_result=None) -> tuple[list[dict], bool]:
+def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -> tuple[list[dict], bool]:
     """(every finished episode's result or failure, whether Ctrl-C cut the search short); ``on_result`` gets each
     as it comes. Interrupted, the episodes finished are kept: a search of hours left nothing behind it when the
-    results were only written at the end."""
+    results were only written at the end. ``work`` runs one task (``_attempt``; a test gives its own)."""
+    work = _attempt if work is None else work
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(tasks), unit="episode", desc="search", leave=False)
     results = []
+
+    def emit(r: dict) -> None:
+        results.append(r)
+        if on_result is not None:
+            on_result(r)
+        if bar is not None:
+            bar.update(1)
     interrupted = False
-    pool = None
     try:
         if workers == 1:
             for task in tasks:
-                results.append(_attempt(task))
-                if on_result is not None:
-                    on_result(results[-1])
-                if bar is not None:
-                    bar.update(1)
+                emit(work(task))
         else:
-            pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
-            for r in pool.map(_attempt, tasks):
-                results.append(r)
-                if on_result is not None:
-                    on_result(r)
-                if bar is not None:
-                    bar.update(1)
+            _pooled(tasks, workers, work, emit)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if pool is not None:  # (interrupted: the workers got the Ctrl-C too; the episodes not begun are dropped)
-            pool.shutdown(wait=not interrupted, cancel_futures=True)
         if bar is not None:
             bar.close()
     return results, interrupted
+
+
+def _pooled(tasks: list, workers: int, work, emit) -> None:
+    """Each task's result through ``emit`` from a process pool, in the tasks' order until a death. A worker that dies outright
+    (killed, out of memory) breaks the whole pool and fails every episode in it: that ended the search with a
+    traceback, nothing ranked. Now the episodes that finished are kept, and those the pool had handed out when it
+    broke (at most ``workers`` + 1, the earliest unfinished: it hands them out in order) run again one at a time,
+    each in a pool of its own, so the death is the failure of the one episode that died, even one that kills its
+    worker wherever it runs; then the rest go on in a whole pool."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = list(range(len(tasks)))
+    alone = 0  # how many of the next tasks run by themselves
+    while pending:
+        batch = pending[:1] if alone else list(pending)
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(batch)))
+        interrupted = False
+        try:
+            futures = [pool.submit(work, tasks[k]) for k in batch]
+            for i, f in enumerate(futures):
+                try:
+                    r = f.result()
+                except BrokenProcessPool:
+                    if alone:
+                        trial, _, seed, _ = tasks[batch[0]]
+                        r = {"trial": trial, "seed": seed, "error": "its worker process died (killed, or out of "
+                             "memory): BrokenProcessPool", "traceback": ""}
+                    else:  # those that finished all the same are kept
+                        for k, g in zip(batch[i:], futures[i:]):
+                            if g.done() and not g.cancelled() and g.exception() is None:
+                                emit(g.result())
+                                pending.remove(k)
+                        alone = workers + 1
+                        break
+                emit(r)
+                pending.remove(batch[i])
+                alone = max(0, alone - 1)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:  # (interrupted: the workers got the Ctrl-C too; the episodes not begun are dropped)
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 # the table's column per parameter (search.env.PARAMETERS' paths): its label and format

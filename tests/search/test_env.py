@@ -9,7 +9,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from agent.config import AgentConfig
-from search.__main__ import main
+from search.__main__ import _attempt, main
 from search.env import OBSERVATION, PARAMETERS, MarketMakingEnv, config_for, decode, encode, values_of
 
 
@@ -340,3 +340,28 @@ def test_a_folder_whose_search_stopped_before_its_first_episode_is_free_again(tm
     assert cli.main(["--trials", "1", "--seeds", "1", "--episode", "2m", "--step", "1m", "--workers", "1", "--quiet",
                      "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["trials"][0]["trial"] == 0
+
+
+def _dies_on_trial_1(task):
+    """A search task whose worker process is killed outright (as the kernel kills one out of memory)."""
+    import os
+    import signal
+    if task[0] == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _attempt(task)
+
+
+def test_a_worker_killed_outright_fails_its_episode_alone_and_the_search_goes_on():
+    """A dead worker broke the whole pool: the search ended on a BrokenProcessPool traceback, nothing ranked, the
+    episodes running beside it lost. Now it is the one episode's failure, and every other episode is run."""
+    from search.__main__ import _run
+
+    kw = {"agent_config": AgentConfig(), "step_s": 60.0, "episode_s": 60.0, "level": "FULL"}
+    tasks = [(t, None, 7 + t, kw) for t in range(5)]
+    results, interrupted = _run(tasks, 2, False, work=_dies_on_trial_1)
+    assert not interrupted and sorted(r["trial"] for r in results) == [0, 1, 2, 3, 4]
+    dead = [r for r in results if "error" in r]
+    assert [(r["trial"], r["seed"]) for r in dead] == [(1, 8)] and "worker process died" in dead[0]["error"]
+    alone, _ = _run([t for t in tasks if t[0] != 1], 1, False)  # the others' episodes are what they are alone
+    assert sorted((r["trial"], r["reward"]) for r in results if "error" not in r) == \
+        sorted((r["trial"], r["reward"]) for r in alone)
