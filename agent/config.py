@@ -108,9 +108,6 @@ class RiskConfig(FileModel):
                                                         "pushed before it have come), or a snapshot covers it.")
 
 
-MIN_HALFLIFE_S = 1e-6  # s: the shortest signal half-life a config may give
-
-
 class QuotingConfig(FileModel):
     order_size: float = Field(0.002, gt=0, description="Δ of GLFT: base quote size per level, coin.")
     sigma_prior: float = Field(8.5e-5, gt=0, description="Volatility (log-return per √s) until estimated.")
@@ -136,17 +133,6 @@ class QuotingConfig(FileModel):
     estimators: EstimatorConfig = Field(default_factory=EstimatorConfig, description="Online estimators.")
     signals: SignalConfig = Field(default_factory=SignalConfig, description="Alpha signals.")
     ladder: LadderConfig = Field(default_factory=LadderConfig, description="Levels and sizes.")
-
-    @field_validator("signals")
-    @classmethod
-    def _momentum_halflife_floor(cls, v: SignalConfig) -> SignalConfig:
-        # (here, not in SignalConfig: a floor on the file's value, not on the signal's arithmetic) a subnormal
-        # half-life (1e-320 passes gt=0) makes the momentum's variance underflow to 0, and the run stopped on a
-        # ZeroDivisionError at its first book update
-        if v.momentum_halflife_s < MIN_HALFLIFE_S:
-            raise ValueError(f"momentum_halflife_s must be at least {MIN_HALFLIFE_S:g} s, got "
-                             f"{v.momentum_halflife_s!r}")
-        return v
 
 
 class AgentConfig(FileModel):

@@ -18,6 +18,9 @@ SIGNAL_NAMES = ("book_imbalance", "trade_flow", "momentum")
 # Cap on an unbounded logit (momentum's z after a jump): p_up stays within 1e-5 of 0 and 1, so a
 # log-loss or calibration fit never sees an exact 0 or 1.
 _MAX_LOGIT = 11.5
+# The shortest half-life a config may give, s: a subnormal one (1e-320 is > 0) underflowed momentum's variance to 0
+# and stopped the run on a ZeroDivisionError at the first book update.
+MIN_HALFLIFE_S = 1e-6
 
 
 class SignalConfig(FileModel):
@@ -29,13 +32,16 @@ class SignalConfig(FileModel):
     book_level_decay: float = Field(1.0, gt=0, le=1, description=(
         "Weight of level i in the imbalance is decay**i (1 = plain sum; < 1 favours the touch)."))
     book_slope: float = Field(1.5, ge=0, description="Logistic slope on book imbalance (−1..1).")
-    book_halflife_s: float = Field(5.0, gt=0, description="Half-life of the book logit toward 0 without book updates, s.")
-    flow_halflife_s: float = Field(5.0, gt=0, description="Half-life of the signed and total trade-volume EWMAs, s.")
+    book_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, description=(
+        "Half-life of the book logit toward 0 without book updates, s."))
+    flow_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, description=(
+        "Half-life of the signed and total trade-volume EWMAs, s."))
     flow_slope: float = Field(2.0, ge=0, description="Logistic slope on the flow imbalance signed/total (−1..1).")
     flow_prior_volume: float = Field(0.0, ge=0, description=(
         "Pseudo-volume added to the total, coin: a lone small trade after silence then reads as a weak imbalance."))
-    momentum_halflife_s: float = Field(5.0, gt=0, description="Half-life of the EWMA of mid log returns, s.")
-    momentum_vol_halflife_s: float = Field(60.0, gt=0, description=(
+    momentum_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, description=(
+        "Half-life of the EWMA of mid log returns, s."))
+    momentum_vol_halflife_s: float = Field(60.0, ge=MIN_HALFLIFE_S, description=(
         "Half-life of the squared-return EWMA that normalises momentum, s (longer than the momentum's, "
         "so a trend does not normalise itself away)."))
     momentum_slope: float = Field(0.5, ge=0, description=(
