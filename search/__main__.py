@@ -62,8 +62,13 @@ def _attempt(task: tuple) -> dict:
     try:
         return _episode(task)
     except Exception as e:
-        trial, _, seed, _ = task
-        return {"trial": trial, "seed": seed, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+        return _failure(task, f"{type(e).__name__}: {e}", traceback.format_exc())
+
+
+def _failure(task: tuple, error: str, tb: str) -> dict:
+    """The record of an episode that did not finish (results.json's "failed")."""
+    trial, _, seed, _ = task
+    return {"trial": trial, "seed": seed, "error": error, "traceback": tb}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,12 +258,12 @@ def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -
 
 
 def _pooled(tasks: list, workers: int, work, emit) -> None:
-    """Each task's result through ``emit`` from a process pool, in the tasks' order until a death. A worker that dies outright
-    (killed, out of memory) breaks the whole pool and fails every episode in it: that ended the search with a
-    traceback, nothing ranked. Now the episodes that finished are kept, and those the pool had handed out when it
-    broke (at most ``workers`` + 1, the earliest unfinished: it hands them out in order) run again one at a time,
-    each in a pool of its own, so the death is the failure of the one episode that died, even one that kills its
-    worker wherever it runs; then the rest go on in a whole pool."""
+    """Each task's result through ``emit`` from a process pool, in the tasks' order until a death. A worker that
+    dies outright (killed, out of memory) breaks the whole pool and fails every episode in it: that ended the
+    search with a traceback, nothing ranked. Now the episodes that finished are kept, and those the pool had
+    handed out when it broke (at most ``workers`` + 1, the earliest unfinished: it hands them out in order) run
+    again one at a time, each in a pool of its own, so the death is the failure of the one episode that died, even
+    one that kills its worker wherever it runs; then the rest go on in a whole pool."""
     from concurrent.futures.process import BrokenProcessPool
 
     pending = list(range(len(tasks)))
@@ -274,9 +279,8 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
                     r = f.result()
                 except BrokenProcessPool:
                     if alone:
-                        trial, _, seed, _ = tasks[batch[0]]
-                        r = {"trial": trial, "seed": seed, "error": "its worker process died (killed, or out of "
-                             "memory): BrokenProcessPool", "traceback": ""}
+                        r = _failure(tasks[batch[0]], "its worker process died (killed, or out of memory): "
+                                     "BrokenProcessPool", "")
                     else:  # those that finished all the same are kept
                         for k, g in zip(batch[i:], futures[i:]):
                             if g.done() and not g.cancelled() and g.exception() is None:

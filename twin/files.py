@@ -92,22 +92,22 @@ def short_repr(value, limit: int = 80) -> str:
 
 def _repr_pieces(value):
     """``repr(value)`` in pieces, lists, tuples and mappings (of any depth) opened lazily."""
-    if type(value) in (list, tuple) or type(value) is dict:
-        opening, closing = {list: "[]", tuple: "()", dict: "{}"}[type(value)]
-        yield opening
-        for i, item in enumerate(value.items() if type(value) is dict else value):
-            if i:
-                yield ", "
-            if type(value) is dict:
-                yield from _repr_pieces(item[0])
-                yield ": "
-                item = item[1]
-            yield from _repr_pieces(item)
-        if type(value) is tuple and len(value) == 1:
-            yield ","
-        yield closing
-    else:
+    kind = type(value)
+    if kind is not list and kind is not tuple and kind is not dict:
         yield repr(value)
+        return
+    yield {list: "[", tuple: "(", dict: "{"}[kind]
+    for i, item in enumerate(value.items() if kind is dict else value):
+        if i:
+            yield ", "
+        if kind is dict:
+            yield from _repr_pieces(item[0])
+            yield ": "
+            item = item[1]
+        yield from _repr_pieces(item)
+    if kind is tuple and len(value) == 1:
+        yield ","
+    yield {list: "]", tuple: ")", dict: "}"}[kind]
 
 
 class _YamlLoader(yaml.SafeLoader):

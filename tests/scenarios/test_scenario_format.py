@@ -333,15 +333,15 @@ def test_a_warm_run_on_a_starting_position_reports_the_net_the_account_made():
     assert abs(r.summary["pnl"]["net_usd"] - (equity[-1] - equity[0])) < 0.2
 
 
-def test_a_yaml_alias_bomb_fails_check_at_once_and_an_overlong_integer_names_the_file(tmp_path, capsys):
+def test_a_yaml_alias_bomb_fails_check_at_once_and_an_overlong_integer_names_the_file(tmp_path, capsys,
+                                                                                     billion_laughs):
     """A billion-laughs file hung ``check`` (its values repr'd whole for the error); a 5,000-digit integer was
     Python's digit-limit error, naming no file."""
     import subprocess
     import sys
 
     bomb = tmp_path / "bomb.yaml"
-    bomb.write_text("".join(f"{a}: &{a} [{', '.join([f'*{p}' if p else repr('lol')] * 9)}]\n"
-                            for p, a in zip(["", *"abcdefgh"], "abcdefghi")))
+    bomb.write_text(billion_laughs)
 
     # (a subprocess: the old repr, one C call, ran on past any alarm; timeout fails the test instead)
     done = subprocess.run([sys.executable, "-m", "scenarios", "check", str(bomb)],

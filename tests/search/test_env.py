@@ -365,3 +365,27 @@ def test_a_worker_killed_outright_fails_its_episode_alone_and_the_search_goes_on
     alone, _ = _run([t for t in tasks if t[0] != 1], 1, False)  # the others' episodes are what they are alone
     assert sorted((r["trial"], r["reward"]) for r in results if "error" not in r) == \
         sorted((r["trial"], r["reward"]) for r in alone)
+
+
+def _dies_once_on_trial_1(task):
+    """Trial 1's first worker is killed (by the kernel's OOM killer, say); run again, it finishes."""
+    import os
+    import signal
+    marker = os.environ["SEARCH_TEST_MARKER"]
+    if task[0] == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _attempt(task)
+
+
+def test_an_episode_whose_worker_was_killed_once_is_run_again_and_counts(tmp_path, monkeypatch):
+    from search.__main__ import _run
+
+    monkeypatch.setenv("SEARCH_TEST_MARKER", str(tmp_path / "died"))
+    kw = {"agent_config": AgentConfig(), "step_s": 60.0, "episode_s": 60.0, "level": "FULL"}
+    tasks = [(t, None, 7 + t, kw) for t in range(4)]
+    results, interrupted = _run(tasks, 2, False, work=_dies_once_on_trial_1)
+    assert (tmp_path / "died").exists() and not interrupted  # it did die once
+    alone, _ = _run(tasks, 1, False)
+    assert not any("error" in r for r in results)
+    assert sorted((r["trial"], r["reward"]) for r in results) == sorted((r["trial"], r["reward"]) for r in alone)
