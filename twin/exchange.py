@@ -52,6 +52,9 @@ NO_ISOLATED_POSITION = "Cannot update margin: no isolated position."
 STRICT_ISOLATED_REMOVE = "Cannot remove margin from a strict isolated position."
 INSUFFICIENT_MARGIN_TO_ADD = "Insufficient margin available to add."
 INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
+# the open-order limit grows with volume: one more per 5M USDC traded, to at most 5000 (hyperliquid.md §2.4)
+VOLUME_PER_EXTRA_OPEN_ORDER_USD = 5_000_000.0
+MAX_OPEN_ORDERS = 5000
 # rows in a userFills or userFillsByTime reply and the userFills snapshot frame: "at most 2000 fills per response"
 # (docs info-endpoint, "Retrieve a user's fills" and "... by time"); a client pages on from the last row's time
 FILLS_PER_REPLY = 2000
@@ -480,6 +483,17 @@ class Exchange:
     def open_order_count(self, user: str) -> int:
         return sum(1 for o in self.orders.values() if o.user == user)
 
+    def _open_order_limit(self, user: str, inst: InstrumentSpec, reduce_only: bool) -> int:
+        """How many open orders ``user`` may hold when a new order comes (hyperliquid.md §2.4, docs rate limits):
+        the base (1000) plus one per 5M USDC the account has traded, at most 5000; but a reduce-only order is
+        refused from the base on, whatever the volume (an IOC one too: it is refused, not exempt as an IOC that
+        opens is here). The volume is the one the address budget counts (its cumVlm)."""
+        base = inst.max_open_orders
+        if reduce_only:
+            return base
+        extra = int(self.quotas[user].cum_volume_usd // VOLUME_PER_EXTRA_OPEN_ORDER_USD)
+        return min(base + extra, max(base, MAX_OPEN_ORDERS))
+
     def _place(self, acct: Account, spec: OrderSpec) -> Union[Resting, Filled, StatusError]:
         inst = self.instruments.get(spec.coin)
         if inst is None:
@@ -503,9 +517,9 @@ class Exchange:
             return self._reject(RejectReason.Oracle, inst.asset_id)
         user = acct.address
         # (no user can hold more open orders than the book holds in all: the count, a walk over every order, is
-        # needed only when that total is at the cap)
-        if spec.tif != "Ioc" and len(self.orders) >= inst.max_open_orders \
-                and self.open_order_count(user) >= inst.max_open_orders:
+        # needed only when that total is at the base cap, which every limit below is at least)
+        if (spec.tif != "Ioc" or spec.reduce_only) and len(self.orders) >= inst.max_open_orders \
+                and self.open_order_count(user) >= self._open_order_limit(user, inst, spec.reduce_only):
             return self._reject(RejectReason.TooManyOpenOrders, inst.asset_id)
         position = acct.position(coin)
         pos = position.szi

@@ -32,7 +32,9 @@ class InstrumentSpec(FileModel):
     only_isolated: bool = Field(False, description="Isolated margin only (meta onlyIsolated; HIP-3 markets often "
                                 "are): positions hold their own margin, updateLeverage refuses cross.")
     min_notional_usd: float = Field(10.0, gt=0, description="Minimum order value in USDC ($10 on the venue).")
-    max_open_orders: int = Field(1000, ge=1, description="Open-order limit per account (venue base: 1000).")
+    max_open_orders: int = Field(1000, ge=1, description="Open-order limit per account before volume (venue base: "
+                                 "1000); one more per 5M USDC traded, to 5000; reduce-only orders are "
+                                 "refused from this base on.")
     maker_fee: float = Field(0.00015, description="Maker fee as a fraction of notional (venue base tier 0.015%).")
     taker_fee: float = Field(0.00045, description="Taker fee as a fraction of notional (venue base tier 0.045%).")
     tick: float = Field(1.0, gt=0, description="Price grid the twin's synthetic book uses (must satisfy the price rule).")
