@@ -16,6 +16,7 @@ import struct
 from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import replace
+from decimal import Decimal
 from operator import attrgetter, itemgetter
 from typing import Callable, Union
 
@@ -1527,10 +1528,11 @@ def _round_sz(sz: float, inst: InstrumentSpec) -> float:
 
 
 def _fmt(px: float) -> str:
-    """The venue prints prices without a trailing .0 (e.g. ``bbo was 64143@64144``)."""
+    """The venue prints prices without a trailing .0 (e.g. ``bbo was 64143@64144``), and in plain decimals, as all
+    its numbers (a price under 1e-4 was printed ``5e-05``, Python's repr, which no venue text holds)."""
     if px != px:
         return "0"
-    return str(int(px)) if px == int(px) else repr(px)
+    return str(int(px)) if px == int(px) else format(Decimal(repr(px)), "f")
 
 
 def _order_fields(o: ClientOrder) -> tuple:

@@ -136,3 +136,20 @@ def test_a_price_of_zero_or_below_is_refused_as_an_invalid_price_not_as_off_the_
     st = ex._place(acct, OrderSpec("BTC", True, ex.best_bid["BTC"] - 0.5, 0.001))
     assert st == StatusError("Price must be divisible by tick size. asset=0")
     assert ex.orders == {}
+
+
+def test_a_post_only_refusal_prints_a_tiny_bbo_in_plain_decimals():
+    # a price under 1e-4 (valid on the venue: with szDecimals 0, six decimals) was printed 5e-05 in the refusal, a
+    # form no venue text has, which a client reading the bbo from the text (as the agent does) cannot parse
+    from twin.instruments import InstrumentSpec
+    still = dict(vol_calm_per_sqrt_s=0.0, vol_stressed_per_sqrt_s=0.0, jump_rate_calm_per_s=0.0,
+                 jump_rate_stressed_per_s=0.0, alpha_std_per_s=0.0, trade_rate_calm_per_s=0.0,
+                 trade_rate_stressed_per_s=0.0, calm_to_stressed_per_s=0.0, depth_noise_log_std=0.0)
+    meme = InstrumentSpec(name="MEME", sz_decimals=0, tick=0.000001, max_leverage=5)
+    market = SyntheticMarketParams(initial_mid=0.00005, depth_at_touch=1e6, depth_decay_per_usd=1e5, **still)
+    ex = Exchange.build(TwinParams(instruments=[meme], markets={"MEME": market}), 0)
+    acct = ex.fund(USER, 1_000_000.0)
+    ex.env.run(until=1.0)
+    assert (ex.best_bid["MEME"], ex.best_ask["MEME"]) == (0.00005, 0.000051)
+    st = ex._place(acct, OrderSpec("MEME", True, 0.000051, 1_000_000.0))
+    assert st == StatusError("Post only order would have immediately matched, bbo was 0.00005@0.000051. asset=0")
