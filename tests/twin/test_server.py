@@ -210,6 +210,30 @@ def test_ip_limit_answers_429_with_body_null():
         assert codes[-1].text == "null"
 
 
+def test_an_action_refused_before_the_exchange_weighs_its_batch_as_in_process():
+    # hyperliquid.md §5: an /exchange request weighs 1 + floor(n / 40). The served twin charged a refusal it made
+    # itself (over 200 items, a reused nonce) 1 whatever its length, where the in-process twin charges the same
+    # 201-cancel refusal 6
+    with venue() as bg:
+        ex = bg.server.exchange
+
+        def used() -> int:
+            return bg.call(lambda: ex.ip_limiter.used(ex.env.now))
+
+        nonce = int(time.time() * 1000)
+        over = {"type": "cancel", "cancels": [{"a": 0, "o": i} for i in range(201)]}
+        before = used()
+        assert post(bg, "/exchange", signed(WALLET, over, nonce)).json()["response"] == \
+            "Signed action over weight limit of 200."
+        assert used() - before == 6
+        batch = {"type": "cancel", "cancels": [{"a": 0, "o": i} for i in range(80)]}
+        assert post(bg, "/exchange", signed(WALLET, batch, nonce)).json()["status"] == "ok"
+        before = used()
+        assert post(bg, "/exchange", signed(WALLET, batch, nonce)).json()["response"] == \
+            f"Invalid nonce: duplicate nonce {nonce}"
+        assert used() - before == 3
+
+
 # ---------------------------------------------------------------------------------------------- fuzz
 
 _json = st.recursive(

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel, ConnectionParams
-from twin.faults.quota import info_weight
+from twin.faults.quota import exchange_weight, info_weight
 from twin.messages import (
     ActionErr, ActionOk, BboPush, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push,
     TradePush, TransportFailure, UserEventPush,
@@ -239,13 +239,15 @@ class TwinServer:
         ``fifo``: a websocket's posts arrive in the order sent; ``link_down``: the client's network path is down,
         and REST fails more often (Exchange.submit)."""
         ex = self.exchange
+        n = 0  # the posted batch's length: a refusal weighs what the request does (1 + n // 40), as in process
         try:
             env = wire.parse_envelope(wire.loads(body) if isinstance(body, (bytes, bytearray)) else body)
+            n = wire.batch_length(env.action)
             kind = env.action["type"]
             if kind == "approveAgent":
                 return self._approve_agent(env)
             if kind in wire.UNSUPPORTED_TYPES:
-                return self._refuse(f"Action type {kind} is not supported by the twin.")
+                return self._refuse(f"Action type {kind} is not supported by the twin.", n)
             action = wire.parse_l1_action(env.action, self.assets, ex.epoch_ms)
             signer = recover_l1_signer(env.action, env.nonce, env.signature, env.vault_address,
                                        env.expires_after_ms, is_known=self._is_known)
@@ -253,17 +255,17 @@ class TwinServer:
             # posted may still hold one past what msgpack packs: the venue's 422, never a 500)
             return 422, DESERIALIZE_FAILED
         except wire.Refused as r:
-            return self._refuse(r.text)
+            return self._refuse(r.text, n)
         except UnrecoverableSignature:
-            return self._refuse(UNABLE_TO_RECOVER)
+            return self._refuse(UNABLE_TO_RECOVER, n)
         user = self._account_of(signer)
         if user is None:
-            return self._refuse(f"User or API Wallet {signer} does not exist.")
+            return self._refuse(f"User or API Wallet {signer} does not exist.", n)
         if env.vault_address is not None:
-            return self._refuse(f"Vault not registered: {env.vault_address}")
+            return self._refuse(f"Vault not registered: {env.vault_address}", n)
         error = self.nonces.use(signer, env.nonce, ex.now_ms())
         if error is not None:
-            return self._refuse(error)
+            return self._refuse(error, n)
         expires_s = None if env.expires_after_ms is None else (env.expires_after_ms - ex.epoch_ms) / 1000.0
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
@@ -285,9 +287,11 @@ class TwinServer:
             return 200, wire.action_reply_json(reply, kind)
         return 200, wire.err(f"Unexpected twin reply {type(reply).__name__}")
 
-    def _refuse(self, text: str) -> tuple[int, Any]:
-        """An action refused before it reaches the exchange still costs IP weight."""
-        return (200, wire.err(text)) if self._spend(1) else (429, None)
+    def _refuse(self, text: str, batch_length: int = 0) -> tuple[int, Any]:
+        """An action refused before it reaches the exchange still costs IP weight: the request's, 1 + n // 40 for a
+        batch of n (hyperliquid.md §5), as the exchange charges one it refuses (a 201-cancel batch weighed 1 served
+        and 6 in process)."""
+        return (200, wire.err(text)) if self._spend(exchange_weight(batch_length)) else (429, None)
 
     def _is_known(self, address: str) -> bool:
         return address in self.exchange.accounts or address in self.agents

@@ -195,6 +195,16 @@ def _order_spec(o: Mapping, assets: AssetMap) -> OrderSpec:
                      o["t"]["limit"]["tif"], cloid.lower() if cloid else None)
 
 
+def batch_length(action: Mapping) -> int:
+    """How many orders, cancels or modifies a posted action carries (0 for one that is no batch, or is malformed):
+    what its IP weight counts (hyperliquid.md §5)."""
+    for key in ("orders", "cancels", "modifies"):
+        items = action.get(key)
+        if isinstance(items, list):
+            return len(items)
+    return 0
+
+
 def _check_batch(items: list) -> None:
     if len(items) > MAX_BATCH:
         raise Refused(OVER_WEIGHT)
