@@ -362,20 +362,34 @@ class AgentCore:
     # ------------------------------------------------------------------ account
 
     def _on_fill(self, ev: FillReceived, cmds: list) -> None:
-        new = ev.tid not in self.tracker.seen_tids
-        self.tracker.on_event(ev)
+        tracker = self.tracker
+        new = ev.tid not in tracker.seen_tids
+        tracker.on_event(ev)
         if new:
-            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee, ev.is_maker, ev.tid, ev.closed_pnl,
+            sz, fee, closed_pnl = ev.sz, ev.fee, ev.closed_pnl
+            excess = tracker.fill_excess
+            if excess:
+                # its order's fills past its size: only what fits is booked (its share of the fee), the tracker asks
+                # the venue's position (a snapshot at the next tick), and the log says so
+                o = tracker.orders.get(ev.cloid)
+                self._records.append({"type": "overfill", "ts": ev.ts, "cloid": ev.cloid, "tid": ev.tid, "sz": sz,
+                                      "excess": excess, "order_sz": o.placed_sz if o is not None else None,
+                                      "side": ev.side.value, "position": tracker.position})
+                share = (sz - excess) / sz
+                sz, fee, closed_pnl = sz - excess, fee * share, closed_pnl * share
+                if sz <= 1e-12:
+                    return  # none of it fits: nothing booked
+            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, sz, fee, ev.is_maker, ev.tid, closed_pnl,
                                 self._made_at(ev.ts, ev.tid))
-            self.graduation.note_fill(ev.ts, ev.side.value, ev.px, ev.sz, ev.fee)
-            o = self.tracker.orders.get(ev.cloid)
+            self.graduation.note_fill(ev.ts, ev.side.value, ev.px, sz, fee)
+            o = tracker.orders.get(ev.cloid)
             if o is not None and ev.is_maker and self.graduation.places_orders:
                 # (the gap is measured where real orders rest beside the paper model: Shadow's exits have no
                 # paper model beside them, and their fills would read as real volume the model missed)
-                self.graduation.shadow.on_fill(o, ev.sz)
-            self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": ev.sz,
+                self.graduation.shadow.on_fill(o, sz)
+            self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
-                                  "position": self.tracker.position})
+                                  "position": tracker.position})
             if self._flatten_goal and not (self._flattening or self._flatten_due) and self.tracker.position:
                 # an order whose pull was still on its way filled after the flatten found the position flat
                 # (or before the Kill's, while flat): flattened again, its side from a fresh snapshot (the

@@ -557,8 +557,8 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }
 _TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders", "flatten_held",
-         "flatten_again", "funding"}
-_WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held", "flatten_again"}
+         "flatten_again", "funding", "overfill"}
+_WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held", "flatten_again", "overfill"}
 
 
 def _told(inner):

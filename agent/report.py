@@ -37,6 +37,7 @@ def trading_summary(core) -> dict:
         "volume_usd": led.volume_usd,
         "markouts_bps": led.markouts_bps(),
         "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
+        "overfills": core.tracker.overfills,
         "stale_book_episodes": core.stale_book_episodes,
         "safety": {"final_level": core.safety.level.name,
                    "max_level": max((t.to_level for t in hist), default=core.safety.level).name,
@@ -66,13 +67,17 @@ def signed_usd(v: float | None) -> str:
 def health_rows(s: dict) -> list[tuple[str, str]]:
     """The summary table's rows twin and live runs share, from a summary: what the venue refused, and how
     the connection and the book feed held."""
-    return [
+    rows = [
         ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
         ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
         ("disconnects", f"{s['disconnects']}"),
         ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
                        f"(quotes pulled)"),
     ]
+    if s.get("overfills"):  # (a row only when it happened: it never should)
+        rows.append(("overfills", f"{s['overfills']} fills past their order's size: the excess was not booked "
+                                  f"(overfill in the decision log)"))
+    return rows
 
 
 def held_by(safety) -> list[str]:

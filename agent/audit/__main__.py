@@ -17,7 +17,8 @@ from twin.files import make_output_folder
 from twin.units import non_negative_int
 
 KINDS = ("cycle", "commands", "fill", "snapshot", "safety", "level", "postmortem", "start", "end",
-         "venue_account_change", "dead_man", "foreign_orders", "flatten_held", "flatten_again", "funding")
+         "venue_account_change", "dead_man", "foreign_orders", "flatten_held", "flatten_again", "funding",
+         "overfill")
 SLACK_S = 60.0  # records come in time order; a window's reading stops a minute past its end, for any late one
 
 EPILOG = f"""times (--from, --to, --at):

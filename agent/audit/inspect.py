@@ -372,6 +372,10 @@ def describe(rec: dict, wall: bool) -> str:
     if kind == "flatten_again":
         return (f"{ts}  flatten again: a fill that raced the pull left position {rec.get('position')} after the "
                 f"flatten had found it flat; closing it too")
+    if kind == "overfill":
+        return (f"{ts}  overfill: fill {rec.get('tid')} of {rec.get('sz')} on {rec.get('cloid')} took its fills "
+                f"past the order's size {rec.get('order_sz')}: {rec.get('excess')} of it not booked, the venue's "
+                f"position asked for")
     if kind == "foreign_orders":
         return (f"{ts}  foreign {rec.get('n')} order(s) this run did not place appeared at the venue: another client "
                 f"trading the coin on this account (each cancels the other's)? placed by hand? "

@@ -81,7 +81,7 @@ class CloidFactory:
 class TrackedOrder:
     __slots__ = ("cloid", "oid", "side", "px", "sz", "filled_sz", "reduce_only", "tif", "state", "sent_ts",
                  "last_update_ts", "replaces", "replaced_by", "prev_state", "foreign", "presumed_gone",
-                 "acked_ts", "counted")
+                 "acked_ts", "counted", "placed_sz")
 
     def __init__(self, cloid: str, side: Side, px: float, sz: float, reduce_only: bool, tif: Tif, ts: float,
                  state: OrderState = OrderState.PENDING_NEW) -> None:
@@ -103,6 +103,8 @@ class TrackedOrder:
         self.presumed_gone = False  # ended because a snapshot did not list it (a late ack revives it)
         self.acked_ts = -1.0  # when we learned the venue had it (an ack, a fill, or a listing)
         self.counted = 0.0  # what the tracker's running exposure holds for it (its remaining size while live)
+        # the size it was sent with: the most its fills can sum to (``sz`` may be re-read from a listing since)
+        self.placed_sz = sz
 
     @property
     def remaining(self) -> float:
@@ -129,7 +131,8 @@ class OrderTracker:
     __slots__ = ("orders", "position", "seen_tids", "rejections_by_reason", "fills_after_terminal", "live_set",
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total", "feed_ts",
-                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late")
+                 "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
+                 "overfills", "fill_excess", "_overfill_ts")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -138,6 +141,11 @@ class OrderTracker:
         self.seen_tids: OrderedDict[int, None] = OrderedDict()  # the newest SEEN_TIDS_KEEP, oldest first
         self.rejections_by_reason: Counter[str] = Counter()
         self.fills_after_terminal = 0
+        # fills that took an order's fills past its size (a venue's or a gateway's error: one fill given twice under
+        # two ids, say): their excess is not booked, and a snapshot is asked for (the venue's position decides)
+        self.overfills = 0
+        self.fill_excess = 0.0  # the last fill's excess over its order's size: what of it was not booked
+        self._overfill_ts = -math.inf  # when the last came: only a snapshot asked for after it settles it
         self.snapshot_requested_ts = 0.0
         self.ack_grace_s = 5.0
         self.needs_snapshot = False  # set when only the venue's account state can resolve an order
@@ -451,6 +459,7 @@ class OrderTracker:
                 o.prev_state = before  # a cancel out since: refused too, it falls back to the order as it rested
 
     def _on_fill(self, ev: FillReceived) -> None:
+        self.fill_excess = 0.0
         seen = self.seen_tids
         if ev.tid in seen:
             return
@@ -464,14 +473,26 @@ class OrderTracker:
                 o.filled_sz += ev.sz
                 o.sz += ev.sz
             return
-        signed = ev.sz if ev.side is Side.BUY else -ev.sz
+        sz = ev.sz
+        if o is not None and not o.foreign:
+            # (an order we did not place is listed with what remained of it then: its size bounds nothing)
+            over = o.filled_sz + sz - (o.sz if o.sz > o.placed_sz else o.placed_sz)
+            if over > EPS:
+                # more filled than the order was for: booked blindly, the position drifted from the venue's until
+                # the next snapshot, and the ledger's for good. What fits is booked; the venue's position says the rest
+                self.fill_excess = over if over < sz else sz
+                sz -= self.fill_excess
+                self.overfills += 1
+                self.needs_snapshot = True
+                self._overfill_ts = ev.ts
+        signed = sz if ev.side is Side.BUY else -sz
         self.position += signed
         self.recent_fills[ev.tid] = signed
         if abs(self.position) < 1e-12:
             self.position = 0.0
         if o is None:
             return
-        o.filled_sz += ev.sz
+        o.filled_sz += sz
         o.last_update_ts = ev.ts
         if o.acked_ts < 0:  # a fill before its place's reply (lost, or slower than the fill's push): at the venue
             o.acked_ts = ev.ts
@@ -480,7 +501,7 @@ class OrderTracker:
         self._recount(o)
         if not o.live:
             self.fills_after_terminal += 1
-            self._settle_fill(o.cloid, ev.sz)  # a late fill: that much of what may still fill has
+            self._settle_fill(o.cloid, sz)  # a late fill: that much of what may still fill has
             return
         if o.filled_sz >= o.sz - EPS:
             self._end(o, OrderState.FILLED, ev.ts)
@@ -492,7 +513,9 @@ class OrderTracker:
         if ev.last_fill_tid < self.tid_watermark or ev.venue_time_ms < self.snapshot_venue_ms:
             return  # an older snapshot overtaken by a newer one (a re-request's reply raced the first)
         self.snapshot_venue_ms = ev.venue_time_ms
-        self.needs_snapshot = False
+        # (one asked for before an overfill came may predate the fill: its position cannot say whether it was real)
+        self.needs_snapshot = (ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts) \
+            < self._overfill_ts
         if ev.last_fill_tid > self.tid_watermark:
             self.tid_watermark = ev.last_fill_tid
         # the venue's position at its query time, plus fills we saw that happened after it

@@ -1461,3 +1461,43 @@ def test_quoting_on_the_bbo_feed_is_refused_post_only_less_often():
     (plain, none), (fresh, bbos) = refused(False), refused(True)
     assert none == 0 and bbos > 5 * 1200  # more than 5 a second
     assert plain > 100 and fresh < 0.8 * plain
+
+
+def test_a_fill_given_twice_under_two_ids_is_not_booked_twice_and_the_venue_is_asked():
+    """A twin session in which the fill that completes the first order reaches the core a second time under another
+    tid (what a venue or gateway error would do; each gateway drops a repeat only of the same tid). The ledger
+    booked it (its position, and the summary's `position.final`, off the venue's by the fill's size for the rest of
+    the run: snapshots do not re-anchor it). Now the copy books nothing, is counted (`overfills`) and logged, a
+    snapshot goes out at the next tick, and at the end the ledger's and the tracker's positions are the venue's."""
+    import dataclasses
+
+    from agent.gateway.events import FillReceived
+    records: list = []
+    ex, gw, core, driver = build_session(quoting(), 0, record_sink=records.append)
+    inner = driver.on_event
+    copied: list = []
+
+    def on_event(ev) -> None:
+        inner(ev)
+        if type(ev) is FillReceived and not copied:
+            o = core.tracker.orders.get(ev.cloid)
+            if o is not None and o.filled_sz >= o.sz - 1e-12:
+                copied.append(ev)
+                inner(dataclasses.replace(ev, tid=ev.tid ^ 1))
+    driver.on_event = on_event
+    driver.start()
+    ex.env.run(until=60.0)
+    driver.stop()
+    ex.env.run(until=70.0)
+    assert copied
+    venue = ex.accounts[gw.user].position("BTC").szi
+    assert abs(core.ledger.position - venue) < 1e-9 and abs(core.tracker.position - venue) < 1e-9
+    fill, = copied
+    over = [r for r in records if r["type"] == "overfill"]
+    assert [(r["cloid"], r["tid"], r["excess"]) for r in over] == [(fill.cloid, fill.tid ^ 1, fill.sz)]
+    assert sum(r["type"] == "fill" for r in records) == core.ledger.fills  # the copy is no fill of the log's
+    asked = [r["ts"] for r in records if r["ts"] >= over[0]["ts"] and "RequestAccountSnapshot" in r.get("commands", ())]
+    assert asked and asked[0] - over[0]["ts"] <= core.cfg.session.cycle_s  # at the next tick, not the audit's
+    s = run_session(quoting(), 0, 30.0)
+    assert s["overfills"] == 0
+

@@ -938,3 +938,34 @@ def test_a_cancelled_order_keeps_counting_until_the_feed_shows_a_book_made_after
     unknown.on_event(CancelAcknowledged(1.1, u.cloid))
     unknown.now = 2.2
     assert unknown.worst_case_position(Side.BUY) == 0.0
+
+
+def test_a_fill_past_its_orders_size_books_only_what_fits_and_asks_the_venue():
+    """One fill given twice under two ids (a venue's or a gateway's error) took a filled 0.002 bid to 0.004: the
+    tracker booked both, its position 0.002 above the venue's until a snapshot. Now the second books nothing, is
+    counted, and asks for a snapshot; one asked for before it does not settle it (its state may predate the fill),
+    one asked after does, and its position is the venue's."""
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002), (Side.SELL, 101.0, 0.003)])
+    bid, ask = list(t.orders)
+    t.on_command(RequestAccountSnapshot(), 0.5)
+    t.on_event(FillReceived(1.0, bid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 7))
+    assert t.position == 0.002 and t.orders[bid].state is OrderState.FILLED
+    t.on_event(FillReceived(1.1, bid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 8))  # the same fill, another tid
+    assert t.position == 0.002
+    assert t.fill_excess == 0.002 and t.overfills == 1 and t.needs_snapshot
+    t.on_event(FillReceived(1.2, ask, 1, 101.0, 0.002, Side.SELL, 0.0, True, 9))  # of 0.003: fits
+    assert t.fill_excess == 0.0 and t.position == pytest.approx(0.0)
+    t.on_event(FillReceived(1.3, ask, 1, 101.0, 0.002, Side.SELL, 0.0, True, 10))  # 0.001 fits, 0.001 past it
+    assert t.fill_excess == pytest.approx(0.001) and t.position == pytest.approx(-0.001) and t.overfills == 2
+    assert t.orders[ask].state is OrderState.FILLED and t.exposures() == (0.0, 0.0)
+    # the snapshot asked at 0.5 answers (its state from before every fill): it cannot say, and one is still wanted
+    t.on_event(AccountSnapshot(1.4, 0.0, 0.0, 1e5, 0.0, (), last_fill_tid=0, requested_ts=0.5, venue_time_ms=600))
+    assert t.needs_snapshot
+    t.on_command(RequestAccountSnapshot(), 2.0)
+    t.on_event(AccountSnapshot(2.2, 0.0, 0.0, 1e5, 0.0, (), last_fill_tid=10, requested_ts=2.0, venue_time_ms=2_100))
+    assert not t.needs_snapshot and t.position == 0.0  # the venue's, whatever was booked
+    # an order the run did not place is listed with what is left of it: its fills are not checked against that
+    t.on_event(AccountSnapshot(3.2, 0.0, 0.0, 1e5, 0.0, (OpenOrder("0xf", 5, Side.BUY, 98.0, 0.001, False),),
+                               last_fill_tid=10, requested_ts=3.0, venue_time_ms=3_100))
+    t.on_event(FillReceived(3.3, "0xf", 5, 98.0, 0.003, Side.BUY, 0.0, True, 11))
+    assert t.position == pytest.approx(0.003) and t.overfills == 2

@@ -157,3 +157,55 @@ def test_a_book_or_trade_time_past_any_clock_is_malformed_and_the_agent_trades_o
     assert books_done and trades_done  # both altered frames went out to the gateway
     assert driver.core_errors == 0 and driver.stop_reason == "duration reached"
     assert gw.stats["malformed"] == 1  # the book; the print is read, its id unknown
+
+
+def test_a_fill_given_again_under_another_tid_past_its_orders_size_is_not_booked_and_the_venue_is_asked():
+    """A userFills frame that carries, beside the fill that completes an order, a copy of it under another tid
+    (each gateway drops a repeat of the same tid only): the agent booked both, so its ledger's position (the
+    summary's `position.final`, never re-anchored by a snapshot) ended off the venue's by the fill's size. Now the
+    copy books nothing, is counted (`overfills`), and a snapshot is asked for; at the end the agent's positions
+    are the venue's."""
+    filled: dict[str, float] = {}
+    copied: list = []
+    holder: dict = {}
+
+    def copy_the_completing_fill(text: str) -> str:
+        if copied or text[:1] != "{" or '"userFills"' not in text:
+            return text
+        msg = json.loads(text)
+        data = msg.get("data") or {}
+        if data.get("isSnapshot") or not data.get("fills") or "core" not in holder:
+            return text
+        for row in list(data["fills"]):
+            c = row.get("cloid")
+            filled[c] = filled.get(c, 0.0) + float(row["sz"])
+            o = holder["core"].tracker.orders.get(c)
+            if o is not None and not copied and filled[c] >= o.sz - 1e-12:
+                copied.append(dict(row, tid=row["tid"] ^ 1))
+                data["fills"].append(copied[-1])
+        return json.dumps(msg)
+
+    speed = 10.0
+    with served(speed=speed) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.rewrite_frame = copy_the_completing_fill
+                cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                                        quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s)
+                asset = await gw.prepare()
+                core = holder["core"] = AgentCore(cfg, np.random.default_rng(6), tick=1.0,
+                                                  sz_decimals=asset.sz_decimals)
+                records: list = []
+                driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed,
+                                    record_sink=records.append)
+                await asyncio.wait_for(driver.run(duration_s=40.0, shutdown_grace_s=5.0), 15.0)
+                return core, driver, records
+
+        core, driver, records = asyncio.run(scenario())
+        venue = bg.call(lambda: ex.accounts[ADDR.lower()].position("BTC").szi)
+    assert copied and driver.core_errors == 0
+    assert abs(core.ledger.position - venue) < 1e-9 and abs(core.tracker.position - venue) < 1e-9
+    assert core.tracker.overfills == 1
+    over = [r for r in records if r["type"] == "overfill"]
+    assert [(r["cloid"], r["excess"]) for r in over] == [(copied[0]["cloid"], float(copied[0]["sz"]))]
