@@ -43,8 +43,9 @@ class SessionConfig(FileModel):
         "sessions: what the account starts with. Live: the account's value at the start unless set here (set it "
         "to risk a part of the account)."))
     quota_poll_s: float = Field(10.0, ge=0, description=(
-        "How often the venue's rate-limit status is queried, s: 1 or more (each query weighs 2 of the IP's "
-        "1200 a minute), or 0 for never."))
+        "How often the venue's rate-limit status is queried, s: 1 or more (each query, userRateLimit, weighs 20 of "
+        "the IP's 1200 a minute: every 10 s is the 120 a minute budget.background_weight_per_minute sets aside for "
+        "it; poll more often and raise that too), or 0 for never."))
     book_feed: Literal["fast", "standard"] = Field("fast", description=(
         "Live: the venue's l2Book feed. 'fast' (\"fast\": true in the subscription): 5 levels a side, pushed at "
         "most every 0.5 s; 'standard': 20 levels, which the venue reportedly pushes at most every 5 s since July "
@@ -70,7 +71,7 @@ class SessionConfig(FileModel):
     @classmethod
     def _poll_or_never(cls, v: float) -> float:
         if 0 < v < 1.0:
-            raise ValueError("must be 0 (never) or at least 1 s: a poll weighs 2 of the IP's 1200 a minute, and a "
+            raise ValueError("must be 0 (never) or at least 1 s: a poll weighs 20 of the IP's 1200 a minute, and a "
                              "twin run polling every few ns does nothing else")
         return v
 
@@ -101,7 +102,8 @@ class RiskConfig(FileModel):
     audit_interval_s: float = Field(30.0, gt=0, description="Ask for an account snapshot at least this often, "
                                     "quoting or stopped: it catches what no event reports (a liquidation, a fill "
                                     "lost in transport, an order placed by hand). A snapshot weighs 42 of the "
-                                    "1200 IP weight a minute.")
+                                    "1200 IP weight a minute, and 1 more per 20 fills it reads (those of the "
+                                    "interval and a minute more).")
     fill_settle_s: float = Field(1.0, ge=0, description="A cancelled order still counts as exposure this long after "
                                                         "its cancel ack, and until the feed has shown a book made "
                                                         "after the ack (the socket delivers in order: its fills "

@@ -496,6 +496,9 @@ class AgentCore:
         self.snapshot_retry_ts = math.inf
 
     def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
+        if ev.ip_weight > _SNAPSHOT_WEIGHT:
+            # its fill query's rows (1 per 20) and pages past the first, known only now: counted in the minute's weight
+            self.budget.note_request(ev.ts, ev.ip_weight - _SNAPSHOT_WEIGHT)
         if not self.ledger.anchored:
             # the first: the ledger (hence equity, drawdown, safety) starts from the venue's position
             self.ledger.anchor(ev.position, ev.entry_px, ev.last_fill_tid)

@@ -39,7 +39,8 @@ class BudgetConfig(FileModel):
     ip_snapshot_frac: float = Field(0.9, gt=0, le=1, description=(
         "Share of the IP weight an account snapshot may bring the last minute's weight up to, when it is asked "
         "for by the audit or to settle stale orders (one a reconnect, a liquidation notice or a flatten needs "
-        "goes regardless); the rest is kept for cancels. A snapshot weighs 42: asked for at every tick, they "
+        "goes regardless); the rest is kept for cancels. A snapshot weighs 42 (and 1 per 20 fills it reads, counted "
+        "when it comes): asked for at every tick, they "
         "once spent the whole minute's weight, and the end's pull was refused with HTTP 429."))
 
 

@@ -3,14 +3,29 @@ items (the address budget), as the gateways will spend them. The core books both
 the request budget and the IP-weight pause see a command the moment it leaves, not when answered.
 
 One action per kind in a batch (a batch of places and cancels is two actions), each weighing
-1 + n // 40; a snapshot is clearinghouseState 2 + openOrders 20 + userFills 20; a cancel-all is
-openOrders 20, then one cancel action of every order the venue lists (none when it lists none).
+1 + n // 40; a snapshot is clearinghouseState 2 + openOrders 20 + userFillsByTime 20 as sent, and 1 more
+for every 20 fill rows its pages return, with 20 again for each page past the first (``fill_pages_weight``:
+what the gateway reads is known only from its replies, so the core adds it when the snapshot comes); a
+cancel-all is openOrders 20, then one cancel action of every order the venue lists (none when it lists none).
 """
 from __future__ import annotations
 
 from agent.gateway.events import (
     Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel,
 )
+
+
+# /info weights (hyperliquid.md §5): clearinghouseState weighs 2, the other requests the agent sends 20; a
+# userFillsByTime (or userFunding) reply adds 1 for every 20 rows it returns
+CLEARINGHOUSE_STATE_WEIGHT = 2
+INFO_WEIGHT = 20
+ROWS_PER_EXTRA_WEIGHT = 20
+
+
+def fill_pages_weight(rows: list[int]) -> int:
+    """IP weight of a userFillsByTime query read in pages of ``rows`` rows each (every coin's: the venue weighs
+    what it returns): 20 a page, and 1 per 20 rows of each."""
+    return sum(INFO_WEIGHT + n // ROWS_PER_EXTRA_WEIGHT for n in rows)
 
 
 def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
@@ -67,7 +82,7 @@ def ip_weight(c: Command, n_live: int = 0) -> int:
             kinds[type(x)] = kinds.get(type(x), 0) + 1
         return sum(1 + n // 40 for n in kinds.values())
     if isinstance(c, RequestAccountSnapshot):
-        return 42
+        return SNAPSHOT_SENT_WEIGHT
     if isinstance(c, CancelAll):
         return _cancel_all_weight(n_live)
     return 1
@@ -76,3 +91,8 @@ def ip_weight(c: Command, n_live: int = 0) -> int:
 def _cancel_all_weight(n_live: int) -> int:
     """openOrders (20), then one cancel action of the ``n_live`` orders it lists (none if it lists none)."""
     return 20 + (1 + n_live // 40 if n_live else 0)
+
+
+# a snapshot as sent: its state, its listing and one page of fills of fewer than 20 rows (the rest is booked from its
+# reply: AccountSnapshot.ip_weight)
+SNAPSHOT_SENT_WEIGHT = CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + fill_pages_weight([0])

@@ -267,6 +267,9 @@ class AccountSnapshot:
     last_fill_tid: int = 0  # the id (fill_key) of the newest fill already in ``position`` (later fills are not)
     requested_ts: float = -1.0  # when the request that produced it was sent (replies can overtake)
     venue_time_ms: int = 0  # the venue's time of the position it reports
+    # the IP weight its requests spent, the fill query's pages weighed by the rows they returned (0: not told);
+    # the core counted SNAPSHOT_SENT_WEIGHT when it asked, and adds the rest when this comes
+    ip_weight: int = 0
 
 
 AFTER_CYCLE = "after_cycle"

@@ -22,6 +22,7 @@ from agent.gateway.events import (
     OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
     Tif, TradeObserved,
 )
+from agent.execution.weights import CLEARINGHOUSE_STATE_WEIGHT, INFO_WEIGHT, fill_pages_weight
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
@@ -272,8 +273,10 @@ class TwinGateway(CommandRouter):
         parts: dict[str, object] = {}
         requested = self._now()
         fills: dict[int, FillInfo] = {}  # by fill key: a page starts at the last one's newest ms, which it repeats
+        rows: list[int] = []  # each page's rows (every coin's): its IP weight
 
         def keep(page: tuple[FillInfo, ...]) -> None:
+            rows.append(len(page))
             for f in page:
                 fills[fill_key(f.time_ms, f.tid)] = f
 
@@ -289,16 +292,18 @@ class TwinGateway(CommandRouter):
                 parts[name] = reply
                 if name == "clearinghouseState":
                     self.ex.request_info("openOrders", got("openOrders"), self.conn, user=self.user)
-                    # only fills since the last snapshot's state: keeps the request's IP weight at 20 a page
+                    # only fills since the last snapshot's state (less a minute): few rows, each 20 of them 1 more IP
+                    # weight
                     self._fill_pages(self._fills_since_ms, 1, keep, read, "userFills")
                 elif len(parts) == 3:
                     self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
-                                        requested)
+                                        requested,
+                                        CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + fill_pages_weight(rows))
             return cb
         self.ex.request_info("clearinghouseState", got("clearinghouseState"), self.conn, user=self.user,
                              dex=self._dex)  # the coin's dex: each margins apart
 
-    def _emit_snapshot(self, state: dict, orders: tuple, fills: tuple, requested: float) -> None:
+    def _emit_snapshot(self, state: dict, orders: tuple, fills: tuple, requested: float, ip_weight: int = 0) -> None:
         """The fills listed that the agent has not had go first, as from HyperliquidGateway: the snapshot's
         position holds them, and their pushes may come after it."""
         # only the fills it has not had are made into events (a snapshot lists the last minute's fills, which it has
@@ -322,7 +327,8 @@ class TwinGateway(CommandRouter):
         del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
-                                  state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state))
+                                  state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
+                                  ip_weight))
 
     # ------------------------------------------------------------------ pushes
 

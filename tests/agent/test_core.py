@@ -1501,3 +1501,30 @@ def test_a_fill_given_twice_under_two_ids_is_not_booked_twice_and_the_venue_is_a
     s = run_session(quoting(), 0, 30.0)
     assert s["overfills"] == 0
 
+
+def test_the_ip_weight_the_core_counts_is_what_the_venue_charged(monkeypatch):
+    """The twin charges every request's IP weight as hyperliquid.md §5 gives it, a userFillsByTime reply 1 more per
+    20 rows it returns. The core counted each account snapshot as 42 whatever its fill query returned: over five
+    minutes at FULL, 54 less than the venue charged its snapshots' fill queries. Now it counts the rows too: with no
+    quota polls (the gateway's own, a fixed share of the budget), what it counted is what the venue charged."""
+    from agent.execution.budget import RequestBudget
+    from twin.faults.quota import IpWeightLimiter
+    charged, counted = [], []
+    spend, note = IpWeightLimiter.try_spend, RequestBudget.note_request
+
+    def charging(self, weight, t):
+        ok = spend(self, weight, t)
+        if ok:
+            charged.append(weight)
+        return ok
+
+    def counting(self, ts, weight, items=0):
+        counted.append(weight)
+        return note(self, ts, weight, items)
+    monkeypatch.setattr(IpWeightLimiter, "try_spend", charging)
+    monkeypatch.setattr(RequestBudget, "note_request", counting)
+    ex, gw, core, driver = build_session(quoting({"session": {"quota_poll_s": 0}}), 0)
+    driver.start()
+    ex.env.run(until=300.0)
+    assert core.ledger.fills > 200 and gw.counters["disconnects"] == 0 and ex.counters["http_429"] == 0
+    assert sum(counted) == sum(charged) > 1000

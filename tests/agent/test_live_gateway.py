@@ -404,6 +404,33 @@ def _session_fill_then_snapshot(bg, clock, n: int) -> list:
     return asyncio.run(scenario())
 
 
+def test_a_snapshots_ip_weight_is_the_venues_for_the_fill_rows_its_pages_returned():
+    """userFillsByTime weighs 20 and 1 more per 20 rows it returns (hyperliquid.md §5). A snapshot was counted as 42
+    (clearinghouseState 2, openOrders 20, one fill page 20) whatever its fill query read: here the first snapshot of
+    an account with 2100 fills in the minute before the session (a busy one: the first snapshot reads from a minute
+    before the session's start) reads two pages, and the venue charged 125 more than that. The snapshot now says what
+    its requests weighed, as the venue (twin serve) weighs them, and the core counts the rest."""
+    from twin.faults.quota import info_weight
+    with served(speed=10.0) as (bg, ex, clock):
+        busy = [FillInfo("BTC", 90_000.0, 0.001, "B", ex.epoch_ms - 30_000 + 10 * i, 0.0, "Open Long", 0.0,
+                         10_000 + i, 10**9 + i, False, 0.0, None) for i in range(2100)]
+        bg.call(lambda: ex.fills[ADDR].extend(busy))
+        events = _session_fill_then_snapshot(bg, clock, 74)
+
+        def venue_pages():  # the pages as the venue answers them, from the first busy fill's time
+            first_page = ex.user_fills_by_time(ADDR, busy[0].time_ms)
+            return [first_page, ex.user_fills_by_time(ADDR, max(f.time_ms for f in first_page))]
+        pages = bg.call(venue_pages)
+    snap = first(events, AccountSnapshot)
+    assert [len(p) for p in pages] == [2000, 102]  # (the second repeats the first's last ms, and has the session's)
+    venue = info_weight("clearinghouseState") + info_weight("openOrders") + sum(
+        info_weight("userFillsByTime", len(p)) for p in pages)
+    assert snap.ip_weight == venue == 2 + 20 + (20 + 100) + (20 + 5)
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(snap)  # (its first event: the core asks for a snapshot, 42)
+    assert core.budget.ip_used(snap.ts) == core.cfg.budget.background_weight_per_minute + 42 + venue - 42
+
+
 def test_the_first_snapshot_of_an_account_with_a_long_history_has_the_sessions_fills_in_its_watermark():
     """userFillsByTime answers 2000 rows from its start time, oldest first. The first snapshot asked from time 0:
     on an account with more history than that, it read only old fills, so its watermark was below a fill of the

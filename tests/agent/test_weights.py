@@ -39,3 +39,15 @@ def test_the_one_pass_batch_cost_equals_the_general_rules(kinds):
     weight, items, cancels_only = request_cost(batch)
     assert weight == ip_weight(batch) and items == request_items(batch)
     assert cancels_only == (set(kinds) == {"cancel"})
+
+
+@given(st.lists(st.integers(0, 2000), min_size=1, max_size=6))
+def test_a_fill_query_weighs_what_the_venue_charges_its_pages(rows):
+    """userFillsByTime: 20 a request, and 1 more per 20 rows it returns (hyperliquid.md §5), as the twin charges."""
+    from agent.execution.weights import fill_pages_weight
+    from twin.faults.quota import info_weight
+    assert fill_pages_weight(rows) == sum(info_weight("userFillsByTime", n) for n in rows)
+    assert fill_pages_weight([19]) == 20 and fill_pages_weight([20]) == 21 and fill_pages_weight([2000, 102]) == 145
+    # as sent, a snapshot is its state (2), its listing (20) and a fill page of fewer than 20 rows
+    assert ip_weight(RequestAccountSnapshot()) == info_weight("clearinghouseState") + info_weight("openOrders") + \
+        info_weight("userFillsByTime", 0) == 42

@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
+from agent.execution.weights import CLEARINGHOUSE_STATE_WEIGHT, INFO_WEIGHT, fill_pages_weight
 from agent.gateway.base import CommandRouter, EventSink, RecentOrders
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -626,20 +627,23 @@ class HyperliquidGateway(CommandRouter):
         if state is None:
             return
         fills: dict[int, TimedFill] = {}  # by fill key: a page starts at the last one's newest ms, which it repeats
+        rows: list[int] = []  # each page's rows: its IP weight
 
         def keep(page: tuple[TimedFill, ...]) -> None:
             for t, f in page:
                 fills[f.tid] = (t, f)
         orders_body, complete = await asyncio.gather(
             self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders"),
-            # only fills since the last snapshot's state: keeps the request's IP weight at 20 a page
-            self._fill_pages(self._fills_since_ms, 1, keep, "userFills"))
+            # only fills since the last snapshot's state (less a minute): few rows, each 20 of them 1 more IP weight
+            self._fill_pages(self._fills_since_ms, 1, keep, "userFills", rows))
         orders = self.parser.open_orders(orders_body) if orders_body is not None else None
         if orders is None or not complete:
             return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
-        self._emit_snapshot(state, orders, tuple(fills.values()), requested)
+        weight = CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + fill_pages_weight(rows)
+        self._emit_snapshot(state, orders, tuple(fills.values()), requested, weight)
 
-    def _emit_snapshot(self, state: AccountState, orders, fills: tuple[TimedFill, ...], requested: float) -> None:
+    def _emit_snapshot(self, state: AccountState, orders, fills: tuple[TimedFill, ...], requested: float,
+                       ip_weight: int = 0) -> None:
         """``fills``: this coin's fills in the userFillsByTime reply. Those the agent has not had go first:
         the snapshot's position holds them, and their pushes may come after it, or never if the agent
         stops on this snapshot (its shutdown does)."""
@@ -659,7 +663,7 @@ class HyperliquidGateway(CommandRouter):
         del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self._emit(AccountSnapshot(self._now(), state.position, state.entry_px, state.account_value,
-                                   state.margin_used, opens, watermark, requested, t_state))
+                                   state.margin_used, opens, watermark, requested, t_state, ip_weight))
 
     # ------------------------------------------------------------------ quota
 
@@ -902,16 +906,17 @@ class HyperliquidGateway(CommandRouter):
         await self._fill_pages(self.fills.since_ms(self._started_ms), _RECOVERY_ATTEMPTS, deliver, "userFillsByTime")
 
     async def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[TimedFill, ...]], None],
-                          what: str) -> bool:
+                          what: str, rows: list[int] | None = None) -> bool:
         """Every fill from ``start_ms`` (venue ms, inclusive) on, by userFillsByTime page by page (``_pages``):
         each page's fills of this coin (with their time in ms) to ``on_page`` as it comes. A page holds under 500
         rows only when nothing is after it (the smaller of the venue's documented caps); 20 full pages are the
-        10000 fills the venue keeps. A 429 is RateLimited ``what``."""
+        10000 fills the venue keeps. A 429 is RateLimited ``what``. ``rows``: each page's rows (every coin's) are
+        appended to it, for the query's IP weight."""
         return await self._pages("userFillsByTime", self.parser.fill_page, start_ms, attempts, on_page, what,
-                                 _FILL_PAGE, _FILL_PAGES, "fill query")
+                                 _FILL_PAGE, _FILL_PAGES, "fill query", rows)
 
     async def _pages(self, kind: str, parse: Callable, start_ms: int, attempts: int, on_page: Callable,
-                     what: str, page_rows: int, max_pages: int, label: str) -> bool:
+                     what: str, page_rows: int, max_pages: int, label: str, rows: list[int] | None = None) -> bool:
         """A time-range /info query (``kind``, from ``start_ms``, venue ms, inclusive) read page by page, each page's
         parsed items (``parse(body, ts)``: rows, their newest ms, the items) to ``on_page`` as it comes. True once a
         page of under ``page_rows`` rows is read; False when a page failed ``attempts`` times (each failure counted
@@ -934,6 +939,8 @@ class HyperliquidGateway(CommandRouter):
                     log.warning("%s from %d ms (%s) gave up after %d attempts", label, start, what, attempts)
                 return False
             n_rows, newest_ms, items = page
+            if rows is not None:
+                rows.append(n_rows)
             on_page(items)
             if n_rows < page_rows:
                 return True
