@@ -32,9 +32,9 @@ from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_min
 from agent.execution.weights import ip_weight, request_cost
 from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll, CancelOrder,
-    Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyRejected,
-    OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, RequestAccountSnapshot,
-    ScheduleCancel, Side, Tif, Timer, TradeObserved,
+    Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged,
+    ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
+    RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
@@ -160,7 +160,7 @@ class AgentCore:
             QuotaStatus: self._on_quota, ConnectionLost: self._on_lost, ConnectionRestored: self._on_restored,
             AccountSnapshot: self._on_snapshot, Timer: self._on_timer, OrderRejected: self._on_rejected,
             AccountChangedByVenue: self._on_account_changed, ModifyRejected: self._on_modify_rejected,
-            FundingPaid: self._on_funding,
+            FundingPaid: self._on_funding, IpWeightSpent: self._on_weight_spent,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -454,6 +454,10 @@ class AgentCore:
     def _on_quota(self, ev: QuotaStatus, cmds: list) -> None:
         self.budget.on_quota(ev)
         self.cum_volume_usd = ev.cum_volume_usd  # the venue allows the dead-man's switch from $1M traded
+
+    def _on_weight_spent(self, ev: IpWeightSpent, cmds: list) -> None:
+        """The gateway's own requests (a reconnect's recovery): in the minute's IP weight, as the venue counts it."""
+        self.budget.note_request(ev.ts, ev.weight)
 
     def _on_lost(self, ev: ConnectionLost, cmds: list) -> None:
         self.connected = False

@@ -4,9 +4,12 @@ the request budget and the IP-weight pause see a command the moment it leaves, n
 
 One action per kind in a batch (a batch of places and cancels is two actions), each weighing
 1 + n // 40; a snapshot is clearinghouseState 2 + openOrders 20 + userFillsByTime 20 as sent, and 1 more
-for every 20 fill rows its pages return, with 20 again for each page past the first (``fill_pages_weight``:
+for every 20 fill rows its pages return, with 20 again for each page past the first (``pages_weight``:
 what the gateway reads is known only from its replies, so the core adds it when the snapshot comes); a
 cancel-all is openOrders 20, then one cancel action of every order the venue lists (none when it lists none).
+The gateways' own requests are not the core's to count as it sends: the quota polls are a fixed share
+(``budget.background_weight_per_minute``), and the fill and funding recovery after a reconnect is told by
+``IpWeightSpent`` once its pages are read.
 """
 from __future__ import annotations
 
@@ -16,15 +19,15 @@ from agent.gateway.events import (
 
 
 # /info weights (hyperliquid.md §5): clearinghouseState weighs 2, the other requests the agent sends 20; a
-# userFillsByTime (or userFunding) reply adds 1 for every 20 rows it returns
+# userFillsByTime or userFunding reply adds 1 for every 20 rows it returns
 CLEARINGHOUSE_STATE_WEIGHT = 2
 INFO_WEIGHT = 20
 ROWS_PER_EXTRA_WEIGHT = 20
 
 
-def fill_pages_weight(rows: list[int]) -> int:
-    """IP weight of a userFillsByTime query read in pages of ``rows`` rows each (every coin's: the venue weighs
-    what it returns): 20 a page, and 1 per 20 rows of each."""
+def pages_weight(rows: list[int]) -> int:
+    """IP weight of a time-range query (userFillsByTime, userFunding) read in pages of ``rows`` rows each (every
+    coin's: the venue weighs what it returns): 20 a page, and 1 per 20 rows of each."""
     return sum(INFO_WEIGHT + n // ROWS_PER_EXTRA_WEIGHT for n in rows)
 
 
@@ -95,4 +98,4 @@ def _cancel_all_weight(n_live: int) -> int:
 
 # a snapshot as sent: its state, its listing and one page of fills of fewer than 20 rows (the rest is booked from its
 # reply: AccountSnapshot.ip_weight)
-SNAPSHOT_SENT_WEIGHT = CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + fill_pages_weight([0])
+SNAPSHOT_SENT_WEIGHT = CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + pages_weight([0])

@@ -272,6 +272,17 @@ class AccountSnapshot:
     ip_weight: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class IpWeightSpent:
+    """IP weight a gateway spent on requests of its own that the core did not send, so could not count as it sent
+    them: the fill and funding recovery after a reconnect (``request``: userFillsByTime, userFunding), its pages
+    weighed by the rows they returned. The core adds it to the minute's weight."""
+
+    ts: float
+    weight: int
+    request: str
+
+
 AFTER_CYCLE = "after_cycle"
 
 
@@ -287,7 +298,7 @@ class Timer:
 Event = Union[
     BookUpdated, BboUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
     ModifyAcknowledged, ModifyRejected, FillReceived, FundingPaid, OrderClosedByVenue, AccountChangedByVenue,
-    RateLimited, QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, Timer,
+    RateLimited, QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, IpWeightSpent, Timer,
 ]
 
 # ----------------------------------------------------------------------------- commands

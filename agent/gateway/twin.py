@@ -18,11 +18,11 @@ from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BboUpdated, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
-    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
-    OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason, Side,
-    Tif, TradeObserved,
+    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
+    ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
+    RateLimited, Reason, Side, Tif, TradeObserved,
 )
-from agent.execution.weights import CLEARINGHOUSE_STATE_WEIGHT, INFO_WEIGHT, fill_pages_weight
+from agent.execution.weights import CLEARINGHOUSE_STATE_WEIGHT, INFO_WEIGHT, pages_weight
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
@@ -298,7 +298,7 @@ class TwinGateway(CommandRouter):
                 elif len(parts) == 3:
                     self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
                                         requested,
-                                        CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + fill_pages_weight(rows))
+                                        CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + pages_weight(rows))
             return cb
         self.ex.request_info("clearinghouseState", got("clearinghouseState"), self.conn, user=self.user,
                              dex=self._dex)  # the coin's dex: each margins apart
@@ -396,10 +396,17 @@ class TwinGateway(CommandRouter):
     def _recover_fills(self, start_ms: int, attempts: int) -> None:
         """Every fill since ``start_ms`` by userFillsByTime (oldest first, pages of 2000), delivered unless
         already given: covers a snapshot push lost with the socket, or shorter than the outage."""
+        rows: list[int] = []  # each page's rows: the IP weight the core is told of at the end
+
         def deliver(page: tuple[FillInfo, ...]) -> None:
+            rows.append(len(page))
             for ev in self.fills.recovered(self._timed_fills(page, self._now())):
                 self.sink(ev)
-        self._fill_pages(start_ms, attempts, deliver, lambda complete: None, "userFillsByTime")
+
+        def spent(complete: bool) -> None:
+            if rows:
+                self.sink(IpWeightSpent(self._now(), pages_weight(rows), "userFillsByTime"))
+        self._fill_pages(start_ms, attempts, deliver, spent, "userFillsByTime")
 
     def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[FillInfo, ...]], None],
                     on_end: Callable[[bool], None], what: str, pages: int = FILL_PAGES) -> None:

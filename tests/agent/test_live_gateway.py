@@ -2314,6 +2314,59 @@ def test_a_funding_payment_settled_while_the_socket_is_down_is_recovered_after_t
     assert gw.stats["fundings_recovered"] == 1 and gw.stats["fundings_live"] == 0 and gw.stats["fundings"] == 0
 
 
+def test_the_ip_weight_of_a_reconnects_recovery_is_told_to_the_core_as_twin_serve_charged_it(monkeypatch):
+    """After a reconnect the gateway reads the fills and the funding payments made while the socket was down
+    (userFillsByTime and userFunding: 20 a page, and 1 more per 20 rows, hyperliquid.md §5): here 45 fills and 600
+    payments, two userFunding pages. The core sends no such request, so that weight was never counted; now the
+    gateway tells it (IpWeightSpent), as the venue charged it, and the core adds it to the minute's weight."""
+    from agent.gateway.events import IpWeightSpent
+    from twin.faults.quota import info_weight
+    from twin.messages import FundingInfo
+    from twin.params import VenueParams
+    from twin.server.app import TwinServer
+    charged: list = []
+    info = TwinServer._info
+
+    def charging(self, req):
+        kind, payload, n_items = info(self, req)
+        if kind in ("userFillsByTime", "userFunding"):
+            charged.append((kind, info_weight(kind, n_items)))
+        return kind, payload, n_items
+    monkeypatch.setattr(TwinServer, "_info", charging)
+    schedule = ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=3.0)])
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), venue=VenueParams(epoch_ms=_HOUR_MS + 60_000))
+    with served(speed=4.0, schedule=schedule, params=params) as (bg, ex, clock):
+        def made_while_down(after_ms: int) -> None:
+            ex.fundings.setdefault(ADDR, []).extend(FundingInfo("BTC", -0.001, 0.01, 1e-5, after_ms + 1 + i)
+                                                    for i in range(600))
+            ex.fills.setdefault(ADDR, []).extend(
+                FillInfo("BTC", 90_000.0, 0.001, "B", ex.now_ms() + i // 3, 0.0, "Open Long", 0.0, 20_000 + i,
+                         10**9 + i, False, 0.0, None) for i in range(45))
+
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,
+                               backoff_max_s=0.2) as (gw, events):
+                assert await until(lambda: first(events, ConnectionLost), 10.0)
+                charged.clear()  # (the session's first requests)
+                bg.call(functools.partial(made_while_down, gw.fundings.start_ms))
+                assert await until(lambda: first(events, ConnectionRestored), 10.0)
+                assert await until(lambda: len([e for e in events if type(e) is IpWeightSpent]) == 2)
+                await asyncio.sleep(0.5)  # anything more would have come by now
+            return events
+
+        events = asyncio.run(scenario())
+    spent = sorted((e.request, e.weight) for e in events if type(e) is IpWeightSpent)
+    venue = {k: sum(w for kk, w in charged if kk == k) for k in ("userFillsByTime", "userFunding")}
+    assert spent == sorted(venue.items())
+    assert venue == {"userFillsByTime": 20 + 45 // 20, "userFunding": (20 + 500 // 20) + (20 + 101 // 20)}
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    for e in events:
+        if type(e) is IpWeightSpent:
+            core.handle(e)
+    last = events[-1].ts
+    assert core.budget.ip_used(last) == core.cfg.budget.background_weight_per_minute + 42 + sum(venue.values())
+
+
 def test_more_funding_payments_missed_than_one_userfunding_reply_holds_are_recovered_page_by_page_each_once():
     """An account paying on several coins through a long outage: more payments settled while the socket was down
     than one userFunding reply holds (500 rows, every coin's). The gateway reads on from each full page's newest

@@ -187,3 +187,34 @@ def test_each_book_update_says_how_long_after_the_socket_s_frame_before_it_it_ar
             behind_order_update += ev.after_frame_s == 0.0 and type(before[1]) is OrderUpdatePush
     assert sum(ev.after_frame_s == float("inf") for ev in books) == 2  # the first, and the first after the outage
     assert behind_order_update > 0  # held behind a frame the event log has nothing of
+
+
+def test_the_ip_weight_of_a_reconnects_fill_recovery_is_told_as_the_venue_charges_it(monkeypatch):
+    """After a reconnect the gateway reads the fills made while the socket was down (userFillsByTime: 20, and 1 more
+    per 20 rows, hyperliquid.md §5). The core sends no such request, so it counted none of that weight; the gateway
+    now tells it (IpWeightSpent), as the venue charged it."""
+    from agent.gateway.events import IpWeightSpent
+    from twin.faults.chaos import ChaosSchedule, Disconnect
+    from twin.faults.quota import info_weight
+    charged: list = []
+    arrive = Exchange._arrive_info
+
+    def charging(self, kind, on_reply, kw):
+        if kind == "userFillsByTime":
+            charged.append(info_weight(kind, len(self.info(kind, **kw))))
+        return arrive(self, kind, on_reply, kw)
+    monkeypatch.setattr(Exchange, "_arrive_info", charging)
+    ex = Exchange.build(TwinParams(), 3, ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=3.0)]))
+    ex.fund(USER, 100_000.0)
+    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=3.0)  # down: 90 fills are made
+    t0 = ex.now_ms()
+    ex.fills[USER] = [FillInfo("BTC", 90_000.0, 0.001, "B", t0 + i // 3, 0.0, "Open Long", 0.0, 60_000 + i,
+                               trade_tid(60_000 + i, 7), False, 0.0, None) for i in range(90)]
+    ex.env.run(until=10.0)
+    assert gw.counters["disconnects"] == 1 and sum(type(e) is FillReceived for e in events) == 90
+    assert charged == [20 + 90 // 20]  # the recovery's one page
+    spent = [(e.request, e.weight) for e in events if type(e) is IpWeightSpent]
+    assert spent == [("userFillsByTime", 24)]

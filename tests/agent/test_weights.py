@@ -44,10 +44,10 @@ def test_the_one_pass_batch_cost_equals_the_general_rules(kinds):
 @given(st.lists(st.integers(0, 2000), min_size=1, max_size=6))
 def test_a_fill_query_weighs_what_the_venue_charges_its_pages(rows):
     """userFillsByTime: 20 a request, and 1 more per 20 rows it returns (hyperliquid.md §5), as the twin charges."""
-    from agent.execution.weights import fill_pages_weight
+    from agent.execution.weights import pages_weight
     from twin.faults.quota import info_weight
-    assert fill_pages_weight(rows) == sum(info_weight("userFillsByTime", n) for n in rows)
-    assert fill_pages_weight([19]) == 20 and fill_pages_weight([20]) == 21 and fill_pages_weight([2000, 102]) == 145
+    assert pages_weight(rows) == sum(info_weight("userFillsByTime", n) for n in rows)
+    assert pages_weight([19]) == 20 and pages_weight([20]) == 21 and pages_weight([2000, 102]) == 145
     # as sent, a snapshot is its state (2), its listing (20) and a fill page of fewer than 20 rows
     assert ip_weight(RequestAccountSnapshot()) == info_weight("clearinghouseState") + info_weight("openOrders") + \
         info_weight("userFillsByTime", 0) == 42

@@ -25,14 +25,14 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import CLEARINGHOUSE_STATE_WEIGHT, INFO_WEIGHT, fill_pages_weight
+from agent.execution.weights import CLEARINGHOUSE_STATE_WEIGHT, INFO_WEIGHT, pages_weight
 from agent.gateway.base import CommandRouter, EventSink, RecentOrders
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
-    ConnectionLost, ConnectionRestored, Event, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged,
-    OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, Side,
+    ConnectionLost, ConnectionRestored, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder, ModifyRejected,
+    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
@@ -639,7 +639,7 @@ class HyperliquidGateway(CommandRouter):
         orders = self.parser.open_orders(orders_body) if orders_body is not None else None
         if orders is None or not complete:
             return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
-        weight = CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + fill_pages_weight(rows)
+        weight = CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + pages_weight(rows)
         self._emit_snapshot(state, orders, tuple(fills.values()), requested, weight)
 
     def _emit_snapshot(self, state: AccountState, orders, fills: tuple[TimedFill, ...], requested: float,
@@ -903,7 +903,15 @@ class HyperliquidGateway(CommandRouter):
         def deliver(page: tuple[TimedFill, ...]) -> None:
             for ev in self.fills.recovered(page):
                 self._emit(self._named(ev))
-        await self._fill_pages(self.fills.since_ms(self._started_ms), _RECOVERY_ATTEMPTS, deliver, "userFillsByTime")
+        rows: list[int] = []
+        await self._fill_pages(self.fills.since_ms(self._started_ms), _RECOVERY_ATTEMPTS, deliver, "userFillsByTime",
+                               rows)
+        self._spent("userFillsByTime", rows)
+
+    def _spent(self, request: str, rows: list[int]) -> None:
+        """The core is told the IP weight of pages the gateway read on its own (``rows``: each page's rows)."""
+        if rows:
+            self._emit(IpWeightSpent(self._now(), pages_weight(rows), request))
 
     async def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[TimedFill, ...]], None],
                           what: str, rows: list[int] | None = None) -> bool:
@@ -959,5 +967,7 @@ class HyperliquidGateway(CommandRouter):
         def deliver(payments: tuple) -> None:
             for ev in self.fundings.recovered(payments):
                 self._emit(ev)
+        rows: list[int] = []
         await self._pages("userFunding", self.parser.funding_page, self.fundings.since_ms(), _RECOVERY_ATTEMPTS,
-                          deliver, "userFunding", _FUNDING_PAGE, _FUNDING_PAGES, "funding recovery")
+                          deliver, "userFunding", _FUNDING_PAGE, _FUNDING_PAGES, "funding recovery", rows)
+        self._spent("userFunding", rows)
