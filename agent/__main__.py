@@ -156,9 +156,7 @@ def format_summary(s: dict) -> str:
         *health_rows(s),
         safety_row(s),
         *graduation_rows(s),
-        ("levels over time", f"exposure {s['timeline']['exposure']}  (0 Shadow … 5 Optimized)"),
-        ("", f"safety   {s['timeline']['safety']}  (0 Green … 4 Kill; one digit per "
-             f"{s['timeline']['bucket_s']:.0f} s)"),
+        *timeline_rows(s["timeline"]),
         ("signal weights", ", ".join(f"{k} {v:.2f}" for k, v in s["signal_weights"].items())),
         # (in summary.json's words: "sent" is actions, "items" what the venue's address budget counts)
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items; venue used "
@@ -166,6 +164,15 @@ def format_summary(s: dict) -> str:
     ]
     w = max(len(k) for k, _ in rows)
     return "agent vs twin, seed {}\n".format(s["seed"]) + "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
+
+
+def timeline_rows(tl: dict) -> list[tuple[str, str]]:
+    """The levels over time, one digit per bucket; none for a run Ctrl-C stopped before its first event (whose
+    summary was a KeyError here, no summary printed and exit 1 instead of 130)."""
+    if not tl["buckets"]:
+        return [("levels over time", "none (no simulated time)")]
+    return [("levels over time", f"exposure {tl['exposure']}  (0 Shadow … 5 Optimized)"),
+            ("", f"safety   {tl['safety']}  (0 Green … 4 Kill; one digit per {tl['bucket_s']:.0f} s)")]
 
 
 if __name__ == "__main__":

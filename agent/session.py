@@ -159,8 +159,8 @@ TIMELINE_BUCKETS = 30
 def timelines(core: AgentCore, duration_s: float, n: int = TIMELINE_BUCKETS) -> dict:
     """Compact level timelines, one digit per 1/n of the run: the lowest exposure level (0 Shadow …
     5 Optimized) and the highest safety level (0 Green … 4 Kill) held in each bucket."""
-    if not duration_s > 0:
-        return {"buckets": 0, "exposure": "", "safety": ""}
+    if not duration_s > 0:  # Ctrl-C before the first event: no bucket, but every documented key
+        return {"buckets": 0, "bucket_s": 0.0, "exposure": "", "safety": ""}
     exposure = core.exposure.history.timeline_str(n, duration_s)
     width = duration_s / n
     hist = list(core.safety.history)

@@ -92,6 +92,24 @@ def test_ctrl_c_ends_the_run_not_the_program_with_a_summary_of_the_time_so_far(t
     assert (out / "level_history.json").exists()
 
 
+def test_ctrl_c_before_the_first_event_still_prints_the_summary_and_exits_130(tmp_path, capsys, monkeypatch):
+    """A SIGINT sent 0.5 s after the start (seen in a kill test) lands before the first simulated event: the
+    summary's timeline had no bucket_s (a documented key) and printing it raised KeyError, exit 1, no summary."""
+    import agent.session
+
+    def ctrl_c_at_once(env, until, progress, desc=""):
+        raise KeyboardInterrupt  # as SIGINT does, before the first event
+    monkeypatch.setattr(agent.session, "run_until", ctrl_c_at_once)
+    out = tmp_path / "run"
+    assert main(["--duration", "2m", "--out", str(out), "--quiet"]) == 130
+    captured = capsys.readouterr()
+    assert "agent vs twin, seed 0" in captured.out and "no simulated time" in captured.out
+    assert "0 of 120" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["simulated_s"] == 0.0
+    assert summary["timeline"] == {"buckets": 0, "bucket_s": 0.0, "exposure": "", "safety": ""}
+
+
 def test_a_negative_seed_or_a_file_for_the_run_folder_exit_2_naming_them(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--seed", "-1"])
