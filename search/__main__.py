@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -257,6 +259,18 @@ def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -
     return results, interrupted
 
 
+def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """A pool worker's initializer: end the worker once the search that made it is gone. A search killed outright
+    (SIGKILL, the OOM killer, a SIGTERM to its pid) left its workers running, then idle for ever: each held its
+    memory, and the pipes of the terminal or the script that ran the search, which waited on them. The worker's
+    parent changes when it dies (it is re-parented), so a thread checks it and exits with the search."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _pooled(tasks: list, workers: int, work, emit) -> None:
     """Each task's result through ``emit`` from a process pool, in the tasks' order until a death. A worker that
     dies outright (killed, out of memory) breaks the whole pool and fails every episode in it: that ended the
@@ -270,7 +284,8 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
     alone = 0  # how many of the next tasks run by themselves
     while pending:
         batch = pending[:1] if alone else list(pending)
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(batch)))
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(batch)), initializer=_exit_with_parent,
+                                   initargs=(os.getpid(),))
         interrupted = False
         try:
             futures = [pool.submit(work, tasks[k]) for k in batch]

@@ -389,3 +389,45 @@ def test_an_episode_whose_worker_was_killed_once_is_run_again_and_counts(tmp_pat
     alone, _ = _run(tasks, 1, False)
     assert not any("error" in r for r in results)
     assert sorted((r["trial"], r["reward"]) for r in results) == sorted((r["trial"], r["reward"]) for r in alone)
+
+
+def test_the_workers_of_a_search_killed_outright_end_with_it(tmp_path):
+    """kill -9 of a search (the OOM killer, say) left its pool's workers alive for good (seen: still there 20 s on,
+    idle, holding the caller's pipes, so a script capturing the search's output hung). Now they exit with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def children(pid: int) -> set[int]:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        return {int(x) for x in out.split()}
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split(") ", 1)[1][0] != "Z"  # a zombie has ended
+        except FileNotFoundError:
+            return False
+
+    p = subprocess.Popen([sys.executable, "-m", "search", "--trials", "2", "--seeds", "1", "--episode", "2h",
+                          "--workers", "2", "--quiet", "--out", str(tmp_path / "s")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers := children(p.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2, "the search's pool never started"
+        time.sleep(0.3)  # the workers' initializers run
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 5
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(w) for w in workers), "a worker outlived the search killed outright"
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
