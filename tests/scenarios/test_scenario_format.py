@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -159,6 +160,26 @@ def test_ctrl_c_during_a_scenario_run_exits_130_pointing_at_the_log(tmp_path, ca
     assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 130
     assert f"interrupted: no result; the decision log so far is in {out / 'decisions.jsonl'}" in capsys.readouterr().err
     assert (out / "decisions.jsonl").stat().st_size > 0 and not (out / "result.json").exists()
+
+
+def test_ctrl_c_while_the_timeline_is_drawn_leaves_no_result_and_no_half_picture(tmp_path, capsys, monkeypatch):
+    """The run ends in a fraction of a second and drawing its timeline takes a second: a SIGINT sent then (seen in a
+    kill test) exited 130 saying "no result" beside a result.json, and a kill mid-write left a truncated PNG."""
+    import scenarios.timeline
+
+    def half_a_picture_then_ctrl_c(result, path):
+        Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)  # savefig's first bytes ...
+        raise KeyboardInterrupt  # ... and SIGINT before its last
+    monkeypatch.setattr(scenarios.timeline, "plot_timeline", half_a_picture_then_ctrl_c)
+    f = tmp_path / "tiny.yaml"
+    f.write_text(MINIMAL)
+    out = tmp_path / "run"
+    assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 130
+    assert "interrupted: no result" in capsys.readouterr().err
+    left = {p.name for p in out.iterdir()}
+    assert "result.json" not in left and "timeline.png" not in left, left
+    assert {"decisions.jsonl", "summary.json", "samples.npz"} <= left
+    assert set(np.load(out / "samples.npz").files) >= {"t", "mid", "pos"}
 
 
 def test_without_matplotlib_run_names_the_extra_before_the_run(tmp_path, capsys, monkeypatch):
