@@ -809,3 +809,32 @@ def test_a_journal_segment_gzipped_while_it_is_read_is_read_from_its_gz(tmp_path
             (run / names[2]).rename(tmp_path / "archived.jsonl")
     with pytest.raises(FileNotFoundError, match="events.jsonl: a file of the log, gone when its turn came"):
         observe_journal(run, progress=move_the_third)
+
+
+def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_path, capsys, lines, monkeypatch):
+    """twin_params.json was written first and the report drawn after it: a kill then (7 of 14 seeded kills of a
+    calibration replacing an earlier one) left the new parameters beside the earlier report, which did not describe
+    them. Now every file is made before any is written; a kill mid-way leaves the earlier calibration as it was."""
+    import calibration.report
+
+    run = run_folder(tmp_path, lines)
+    out = tmp_path / "cal"
+    assert main([str(run), "--out", str(out), "--replay-hours", "0", "--quiet"]) == 0
+    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    base = tmp_path / "base.json"
+    base.write_text(TwinParams.model_validate({"queue": {"cancel_ahead_power": 3.5}}).model_dump_json())
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt  # as a signal while the report is made
+    real = calibration.report._html
+    monkeypatch.setattr(calibration.report, "_html", killed)
+    with pytest.raises(KeyboardInterrupt):
+        main([str(run), "--out", str(out), "--base", str(base), "--replay-hours", "0", "--quiet"])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier
+    # a kill between writing and renaming leaves a hidden temporary file: the folder is still a calibration's
+    (out / ".twin_params.json.tmp").write_text("{")
+    monkeypatch.setattr(calibration.report, "_html", real)
+    assert main([str(run), "--out", str(out), "--base", str(base), "--replay-hours", "0", "--quiet"]) == 0
+    now = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(now) == set(earlier) and now["twin_params.json"] != earlier["twin_params.json"]
+    assert TwinParams.model_validate_json(now["twin_params.json"]).queue.cancel_ahead_power == 3.5
