@@ -57,6 +57,9 @@ class LogReader:
         self.files = log_files(self.path)
         self.skipped = 0
         self.undecodable = 0
+        # of the skipped, the lines cut where a crash stopped a writer (a file's last, or the last before a restart's
+        # start line): a run's end, said as such; the others are damage inside the log (or another tool's lines)
+        self.cut = 0
         self._progress = progress  # a progress bar's feed (see records.log_lines)
 
     def _undecodable(self) -> None:
@@ -66,10 +69,16 @@ class LogReader:
     def __iter__(self) -> Iterator[Line]:
         head = _HEAD.match
         held = None  # a line read by its head, given out once the next shows that no crash cut it (not a start)
+        unread = False  # the last line no JSON but whole (a newline after it): damage, unless a restart follows it
         for text in log_lines(self.files, self._progress, self._undecodable):
+            if unread:
+                unread = False
+                if text.startswith('{"type":"start"'):  # cut by a crash within its head, ended by the restart
+                    self.cut += 1
             if held is not None:
                 if text.startswith('{"type":"start"') and _parse(held.text) is None:
                     self.skipped += 1  # cut by a crash, ended by the restarted writer
+                    self.cut += 1
                 else:
                     yield held
                 held = None
@@ -85,11 +94,17 @@ class LogReader:
                             yield Line(m.group(1), ts, text)
                         else:
                             self.skipped += 1
+                            self.cut += 1
                         continue
+            whole = text.endswith("\n")  # (without: the file's last line, where a crash stopped the writer)
             text = text.rstrip("\n")
             rec = _parse(text)  # a line some other writer made, with its keys in another order
             if rec is None or not isinstance(rec.get("type"), str) or not _is_number(rec.get("ts")):
                 self.skipped += 1
+                if not whole:
+                    self.cut += 1
+                else:
+                    unread = rec is None
                 continue
             yield Line(rec["type"], float(rec["ts"]), text)
         if held is not None:
@@ -181,6 +196,7 @@ class Overview:
     files: list[Path]
     records: Counter = field(default_factory=Counter)  # by kind
     skipped: int = 0
+    cut: int = 0  # of the skipped, lines a crash cut mid-write (each a run's last)
     first_ts: float | None = None
     last_ts: float | None = None
     starts: list[dict] = field(default_factory=list)  # each run's start line, without its config
@@ -246,7 +262,22 @@ def overview(reader: LogReader) -> Overview:
         else:
             ov.venue_changes.append(rec)
     ov.skipped = reader.skipped
+    ov.cut = reader.cut
     return ov
+
+
+def skipped_text(skipped: int, cut: int) -> str:
+    """What was skipped, said apart: a line a crash cut (a run's last: the kill is the run's end, nothing of it
+    damaged) and lines unreadable inside the log (a disk's damage, another tool's lines). Both were "torn or
+    unreadable lines", and an operator reading a log after a kill could not tell its cut end from damage."""
+    damaged = skipped - cut
+    out = ""
+    if cut:
+        out += ("; 1 torn line skipped (cut by a crash mid-write: a run's last)" if cut == 1 else
+                f"; {cut} torn lines skipped (cut by crashes mid-write, each a run's last)")
+    if damaged:
+        out += f"; {damaged} unreadable line{'s' if damaged != 1 else ''} skipped (damaged inside the log)"
+    return out
 
 
 def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list[str]:
@@ -255,7 +286,7 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
     segs = len(ov.files) - (1 if ov.files and ov.files[-1] == path else 0)
     out = [f"{path}: {n:,} records in {len(ov.files)} file{'s' if len(ov.files) != 1 else ''}"
            + (f" ({segs} closed segment{'s' if segs != 1 else ''})" if segs else "")
-           + (f"; {ov.skipped} torn or unreadable line{'s' if ov.skipped != 1 else ''} skipped" if ov.skipped else "")]
+           + skipped_text(ov.skipped, ov.cut)]
     if not n:
         return out
     span = ov.last_ts - ov.first_ts

@@ -156,7 +156,8 @@ def test_a_line_of_bytes_that_are_not_utf8_is_skipped_and_counted_as_a_torn_line
     assert ov.records == Counter(r["type"] for r in recs) == Counter(cycle=1, fill=1)
     assert ov.skipped == bad == 2 and reader.undecodable == 1 and recs[1]["note"] == "café"
     assert main([str(tmp_path)]) == 0
-    assert "2 torn or unreadable lines skipped" in capsys.readouterr().out
+    assert ("; 1 torn line skipped (cut by a crash mid-write: a run's last); 1 unreadable line skipped (damaged inside "
+            "the log)") in capsys.readouterr().out
 
 
 def test_a_binary_file_for_the_log_exits_2_naming_it(tmp_path, capsys):
@@ -366,7 +367,7 @@ def test_a_line_whose_time_is_no_json_number_is_skipped_and_counted_not_a_traceb
     reader = LogReader(log)
     assert [(line.kind, line.ts) for line in reader] == [("cycle", 0.5), ("fill", 2.0)] and reader.skipped == 2
     assert main([str(tmp_path)]) == 0
-    assert "2 torn or unreadable lines skipped" in capsys.readouterr().out
+    assert "; 2 unreadable lines skipped (damaged inside the log)" in capsys.readouterr().out
 
 
 def test_a_gzipped_segment_cut_short_reads_up_to_its_cut_and_the_files_after_it(tmp_path, capsys):
@@ -386,7 +387,7 @@ def test_a_gzipped_segment_cut_short_reads_up_to_its_cut_and_the_files_after_it(
     recs, bad = read_log(log)
     assert [(r["type"], r["ts"]) for r in recs] == got and bad == 2
     assert main([str(tmp_path)]) == 0
-    assert "2 torn or unreadable lines skipped" in capsys.readouterr().out
+    assert "; 2 unreadable lines skipped (damaged inside the log)" in capsys.readouterr().out
 
 
 def test_a_file_of_another_tool_for_the_log_exits_2_naming_it_and_what_it_is_not(tmp_path, capsys):
@@ -397,3 +398,29 @@ def test_a_file_of_another_tool_for_the_log_exits_2_naming_it_and_what_it_is_not
     assert main([str(other)]) == 2
     assert capsys.readouterr().err == (f"error: {other}: not a decision log: none of its 5 lines is a record "
                                        f"(a JSON object with a type and a time)\n")
+
+
+def test_a_crashs_cut_lines_are_told_apart_from_damage_inside_the_log(tmp_path, capsys):
+    """After a kill an operator asks whether the log is damaged. A crash cuts a run's last line (the file's last, or
+    the last before the restarted run's start line); both, and a line damaged inside a run, were "3 torn or
+    unreadable lines skipped". Now the cut lines are said as a crash's and only the damage as damage."""
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        w.write({"type": "start", "ts": 0.0, "venue": "live"})
+        w.write({"type": "cycle", "cycle": 0, "ts": 0.5, "commands": [], "note": ""})
+    with open(log, "a") as fh:
+        fh.write('{"type":"cyc')  # killed within a line's head
+    with JsonlWriter(log) as w:  # the restart: its writer ends the torn line
+        w.write({"type": "start", "ts": 10.0, "venue": "live"})
+        w.write({"type": "cycle", "cycle": 0, "ts": 10.5, "commands": [], "note": ""})
+    with open(log, "a") as fh:
+        fh.write('{"ty\x00\x00\x00":"fill","ts":11.0,"px":1e5,"sz":0.1}\n')  # a disk's damage inside the run
+        fh.write('{"type":"cycle","cycle":1,"ts":11.5,"commands":[],"note":""}\n')
+        fh.write('{"type":"cycle","cycle":2,"ts":12.0,"inputs":{"mid":1')  # killed again
+    assert main([str(tmp_path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith("5 records in 1 file; 2 torn lines skipped (cut by crashes mid-write, each a run's last); "
+                          "1 unreadable line skipped (damaged inside the log)"), first
+    reader = LogReader(log)
+    assert [line.ts for line in reader] == [0.0, 0.5, 10.0, 10.5, 11.5]
+    assert (reader.skipped, reader.cut) == (3, 2)
