@@ -29,7 +29,7 @@ from agent.config import AgentConfig
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_minimum
-from agent.execution.weights import ip_weight, request_cost
+from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, request_cost
 from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll, CancelOrder,
     Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged,
@@ -492,7 +492,7 @@ class AgentCore:
         if (not force and self.snapshot_pending and ts < self.snapshot_retry_ts
                 and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s):
             return
-        if not force and not self.budget.ip_allows_snapshot(ts, _SNAPSHOT_WEIGHT):
+        if not force and not self.budget.ip_allows_snapshot(ts, SNAPSHOT_SENT_WEIGHT):
             return  # the minute's IP weight is nearly spent: what is left is the cancels' (asked again next tick)
         cmds.append(RequestAccountSnapshot())
         self.snapshot_pending = True
@@ -500,9 +500,9 @@ class AgentCore:
         self.snapshot_retry_ts = math.inf
 
     def _on_snapshot(self, ev: AccountSnapshot, cmds: list) -> None:
-        if ev.ip_weight > _SNAPSHOT_WEIGHT:
+        if ev.ip_weight > SNAPSHOT_SENT_WEIGHT:
             # its fill query's rows (1 per 20) and pages past the first, known only now: counted in the minute's weight
-            self.budget.note_request(ev.ts, ev.ip_weight - _SNAPSHOT_WEIGHT)
+            self.budget.note_request(ev.ts, ev.ip_weight - SNAPSHOT_SENT_WEIGHT)
         if not self.ledger.anchored:
             # the first: the ledger (hence equity, drawdown, safety) starts from the venue's position
             self.ledger.anchor(ev.position, ev.entry_px, ev.last_fill_tid)
@@ -1069,7 +1069,6 @@ _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 # a modify that found its order filled or gone: the cancel/fill race, not the venue's health
 _MODIFY_RACES = frozenset({Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER})
 _SNAPSHOT_RETRY_S = 1.0
-_SNAPSHOT_WEIGHT = ip_weight(RequestAccountSnapshot())  # clearinghouseState, openOrders, userFills
 # a flatten with the budget down to the cancel reserve and no order left to cancel: one IOC from the reserve this
 # often (the venue lets one request per 10 s through an exhausted budget), and never its last items (a pull's)
 _RESERVE_IOC_S = 10.0

@@ -31,6 +31,12 @@ def pages_weight(rows: list[int]) -> int:
     return sum(INFO_WEIGHT + n // ROWS_PER_EXTRA_WEIGHT for n in rows)
 
 
+def snapshot_weight(fill_rows: list[int]) -> int:
+    """IP weight of an account snapshot whose fill query read pages of ``fill_rows`` rows: clearinghouseState,
+    openOrders, and the fill pages."""
+    return CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + pages_weight(fill_rows)
+
+
 def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
     """(IP weight, request items, cancels only: what may spend the cancel reserve) of one command, in one
     pass over a batch. A cancel-all's cancels are the orders the venue will list, which only the sender can
@@ -98,4 +104,4 @@ def _cancel_all_weight(n_live: int) -> int:
 
 # a snapshot as sent: its state, its listing and one page of fills of fewer than 20 rows (the rest is booked from its
 # reply: AccountSnapshot.ip_weight)
-SNAPSHOT_SENT_WEIGHT = CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + pages_weight([0])
+SNAPSHOT_SENT_WEIGHT = snapshot_weight([0])

@@ -22,7 +22,7 @@ from agent.gateway.events import (
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
     RateLimited, Reason, Side, Tif, TradeObserved,
 )
-from agent.execution.weights import CLEARINGHOUSE_STATE_WEIGHT, INFO_WEIGHT, pages_weight
+from agent.execution.weights import pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
@@ -297,8 +297,7 @@ class TwinGateway(CommandRouter):
                     self._fill_pages(self._fills_since_ms, 1, keep, read, "userFills")
                 elif len(parts) == 3:
                     self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
-                                        requested,
-                                        CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + pages_weight(rows))
+                                        requested, snapshot_weight(rows))
             return cb
         self.ex.request_info("clearinghouseState", got("clearinghouseState"), self.conn, user=self.user,
                              dex=self._dex)  # the coin's dex: each margins apart

@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import CLEARINGHOUSE_STATE_WEIGHT, INFO_WEIGHT, pages_weight
+from agent.execution.weights import pages_weight, snapshot_weight
 from agent.gateway.base import CommandRouter, EventSink, RecentOrders
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -639,7 +639,7 @@ class HyperliquidGateway(CommandRouter):
         orders = self.parser.open_orders(orders_body) if orders_body is not None else None
         if orders is None or not complete:
             return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
-        weight = CLEARINGHOUSE_STATE_WEIGHT + INFO_WEIGHT + pages_weight(rows)
+        weight = snapshot_weight(rows)
         self._emit_snapshot(state, orders, tuple(fills.values()), requested, weight)
 
     def _emit_snapshot(self, state: AccountState, orders, fills: tuple[TimedFill, ...], requested: float,
