@@ -164,14 +164,16 @@ def _check_out(out: Path, given: str | None) -> bool:
     """Make the output folder now, before any work (ValueError naming it and why not). A folder holding
     anything but an earlier calibration's files is refused (they would sit beside a report that does not
     describe them); an earlier calibration is replaced: True, said when the new one is written."""
-    from calibration.report import OUTPUT_FILES, temporary_name
+    from agent.audit.records import temporary_path
+    from calibration.report import OUTPUT_FILES
     from twin.files import make_output_folder
 
     if given == "":
         make_output_folder("")  # refused: an empty path
     shown = given if given is not None else str(out)
     if out.is_dir():
-        ours = set(OUTPUT_FILES) | {temporary_name(n) for n in OUTPUT_FILES}  # (a kill mid-write leaves the latter)
+        # (a kill mid-write leaves a temporary file)
+        ours = set(OUTPUT_FILES) | {temporary_path(out / n).name for n in OUTPUT_FILES}
         others = sorted(p.name for p in out.iterdir() if p.name not in ours)
         if others:
             raise ValueError(f"--out {shown}: holds files that are not a calibration's ({', '.join(others[:3])}"

@@ -13,6 +13,7 @@ import numpy as np
 
 from scipy import stats
 
+from agent.audit.records import write_whole
 from calibration.fit import Fit, goodness, sample_leg, sample_round_trips
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
@@ -74,28 +75,19 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
                              "rows": [{"what": w, "observed": a, "replayed": b, "replayed_min": lo, "replayed_max": hi}
                                       for (w, a, b), (lo, hi) in zip(replay.rows, ranges)]}
     summary = json_ready(summary)
-    write_whole(out, {"twin_params.json": f.params.model_dump_json(indent=2),
+    write_files(out, {"twin_params.json": f.params.model_dump_json(indent=2),
                       "calibration.json": json.dumps(summary, indent=2, allow_nan=False),
                       "report.html": _html(summary, fig, feed_fig)})
     return summary
 
 
-def temporary_name(name: str) -> str:
-    """Where ``write_whole`` writes ``name`` before renaming it (hidden; left behind only by a kill mid-write)."""
-    return f".{name}.tmp"
-
-
-def write_whole(out: Path, texts: dict[str, str]) -> None:
-    """The calibration's files, all made before any is written, each written beside its name, then renamed over it
-    one after the other: a kill leaves the earlier calibration's set or the new one (but for the instant of the
-    renames), never a half file. twin_params.json was written first and the figures drawn after it: a kill then
-    (seen in 7 of 14 seeded kills) left the new parameters beside the earlier calibration's report, which did not
-    describe them, and nothing said so."""
-    out.mkdir(parents=True, exist_ok=True)
+def write_files(out: Path, texts: dict[str, str]) -> None:
+    """The calibration's files, all made before any is written, then each written whole (``write_whole``).
+    twin_params.json was written first and the figures drawn after it: a kill then (seen in 7 of 14 seeded
+    kills) left the new parameters beside the earlier calibration's report, which did not describe them, and
+    nothing said so. Now a kill leaves the earlier set or the new one (but for the instant of the writes)."""
     for name, text in texts.items():
-        (out / temporary_name(name)).write_text(text)
-    for name in texts:
-        (out / temporary_name(name)).replace(out / name)
+        write_whole(out / name, lambda f, text=text: f.write(text.encode()))
 
 
 def json_ready(x):

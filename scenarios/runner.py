@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.audit.inspect import describe
-from agent.audit.records import JsonlWriter, run_folder_sink, write_json
+from agent.audit.records import JsonlWriter, run_folder_sink, write_json, write_whole
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
@@ -338,34 +338,18 @@ def _run(env, t0: float, duration_s: float, progress: bool, desc: str) -> None:
 
 def write_run_folder(result: ScenarioResult, out: Path) -> None:
     """Everything but decisions.jsonl (written during the run): summary, levels, samples, timeline, and result.json
-    last, so that a folder holding one is a whole run's. Each file is written beside its name and renamed: a Ctrl-C
+    last, so that a folder holding one is a whole run's. Each file is written whole (``write_whole``): a Ctrl-C
     while the timeline was drawn (a second of matplotlib) exited 130 saying "no result" beside a result.json and no
     timeline, and a kill mid-write left a truncated timeline.png (or samples.npz) under its name."""
+    from scenarios.timeline import plot_timeline
+
     log = result.log
     write_json(out / "summary.json", result.summary)
     write_json(out / "level_history.json", {"safety": log.safety, "exposure": log.exposure})
-
-    def samples(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:  # (given a name, numpy would add .npz to it)
-            np.savez_compressed(fh, **log.samples)
-    _whole(out / "samples.npz", samples)
-    from scenarios.timeline import plot_timeline
-
-    _whole(out / "timeline.png", lambda tmp: plot_timeline(result, tmp))
+    write_whole(out / "samples.npz", lambda f: np.savez_compressed(f, **log.samples))
+    write_whole(out / "timeline.png", lambda f: plot_timeline(result, f))
     write_json(out / "result.json", {
         "scenario": result.scenario.name, "seed": result.seed, "agent": result.agent, "ok": result.ok,
         "wall_s": round(result.wall_s, 3), "error": result.error,
         "violations": [v._asdict() for v in result.violations],
         "invariants": [inv.model_dump() for inv in result.scenario.invariants]})
-
-
-def _whole(path: Path, write) -> None:
-    """``write(tmp)`` a file beside ``path`` (same suffix: the writers pick the format by it), then rename it over
-    ``path``: the name holds the whole file or none. Interrupted, the temporary file is removed."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -3,6 +3,7 @@ exposure levels, quota headroom; faults shaded, broken invariants marked. matplo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -11,7 +12,8 @@ _SAFETY_COLOURS = ("#2e7d32", "#f9a825", "#ef6c00", "#c62828", "#000000")
 _EXPOSURE = ("Shadow", "MicroLive", "Ramping", "Cautious", "Full", "Optimized")
 
 
-def plot_timeline(result, path: str | Path) -> Path:
+def plot_timeline(result, out: str | Path | BinaryIO) -> None:
+    """The run's timeline as a PNG to ``out``, a path or a binary file."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +94,5 @@ def plot_timeline(result, path: str | Path) -> Path:
     status = "all invariants hold" if result.ok else f"{len(result.violations)} invariant(s) broke"
     fig.suptitle(f"{result.scenario.name} — seed {result.seed}, {result.agent}: {status}")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=90)
+    fig.savefig(out, dpi=90, format="png")
     plt.close(fig)
-    return path

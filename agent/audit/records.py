@@ -22,7 +22,7 @@ import re
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, BinaryIO, Callable, Iterator
 
 from agent.gateway.events import Batch, CancelOrder, ModifyOrder, PlaceOrder, Side
 from twin import json_text
@@ -263,22 +263,33 @@ def _jsonable(x):
 
 
 def write_json(path: Path, obj, default=float) -> None:
-    """A run folder's JSON file (summary, state, level history, a postmortem, ...), indented, written to a
-    temporary file beside ``path`` and renamed over it: a crash mid-write leaves the previous file whole, never
-    half of the new one (a live run rewrites its summary and state as it goes). The new file reaches the disk
-    before the rename, and the rename before this returns: after a power loss the rename alone could survive,
+    """A run folder's JSON file (summary, state, level history, a postmortem, ...), indented, written whole
+    (``write_whole``): a live run rewrites its summary and state as it goes."""
+    text = json_text.dumps(obj, indent=2, default=default)  # NaN (not measured) as null; (before any file is made)
+    write_whole(path, lambda f: f.write(text.encode()))
+
+
+def temporary_path(path: Path) -> Path:
+    """Where ``write_whole`` writes ``path`` before renaming it: hidden beside it, left only by a kill mid-write."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def write_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write(f)`` into a temporary file beside ``path`` (``temporary_path``), then renamed over it: a crash or a
+    Ctrl-C mid-write leaves the previous file whole (or none), never half of the new one under its name (a kill
+    while a timeline was drawn left a truncated PNG; a full disk, a 0-byte state.json.tmp). The new file reaches the
+    disk before the rename, and the rename before this returns: after a power loss the rename alone could survive,
     over an empty file (a state.json without its last_nonce stops the next start until it is removed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    text = json_text.dumps(obj, indent=2, default=default)  # NaN (not measured) as null; (before any file is made)
+    tmp = temporary_path(path)
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
-    except OSError:  # a disk full: no half-written temporary file left behind beside the whole old one
+    except BaseException:  # a disk full, a Ctrl-C: no half-written temporary file left beside the old one
         tmp.unlink(missing_ok=True)
         raise
     try:  # the rename itself: the directory's entry (not possible on every platform: best effort)

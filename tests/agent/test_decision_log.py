@@ -229,7 +229,7 @@ def test_a_run_folder_json_file_reaches_the_disk_before_it_replaces_the_last(tmp
     path = tmp_path / "state.json"
     write_json(path, {"last_nonce": 1})
     if os.path.exists("/proc/self/fd"):
-        assert synced == ["state.json.tmp", tmp_path.name]
+        assert synced == [".state.json.tmp", tmp_path.name]
     else:
         assert len(synced) == 2
 

@@ -167,8 +167,8 @@ def test_ctrl_c_while_the_timeline_is_drawn_leaves_no_result_and_no_half_picture
     kill test) exited 130 saying "no result" beside a result.json, and a kill mid-write left a truncated PNG."""
     import scenarios.timeline
 
-    def half_a_picture_then_ctrl_c(result, path):
-        Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)  # savefig's first bytes ...
+    def half_a_picture_then_ctrl_c(result, out):
+        out.write(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)  # savefig's first bytes ...
         raise KeyboardInterrupt  # ... and SIGINT before its last
     monkeypatch.setattr(scenarios.timeline, "plot_timeline", half_a_picture_then_ctrl_c)
     f = tmp_path / "tiny.yaml"
@@ -178,6 +178,7 @@ def test_ctrl_c_while_the_timeline_is_drawn_leaves_no_result_and_no_half_picture
     assert "interrupted: no result" in capsys.readouterr().err
     left = {p.name for p in out.iterdir()}
     assert "result.json" not in left and "timeline.png" not in left, left
+    assert not [n for n in left if n.endswith(".tmp")], left  # nor half of one under another name
     assert {"decisions.jsonl", "summary.json", "samples.npz"} <= left
     assert set(np.load(out / "samples.npz").files) >= {"t", "mid", "pos"}
 
