@@ -37,6 +37,7 @@ def _wants_live(argv: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_command_line = argv is None  # the process's: a live run then holds its stop signals to the process's exit
     argv = sys.argv[1:] if argv is None else list(argv)
     if _wants_live(argv):
         try:
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
             print(f"error: {missing_extra(e, 'live')}", file=sys.stderr)
             return 2
-        return live_main(argv)
+        return live_main(argv, restore_signals=not own_command_line)
     ap = argparse.ArgumentParser(prog="python -m agent", description="The market maker, against the twin or a venue.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--venue", choices=["twin", "live"], default="twin",

@@ -220,9 +220,14 @@ class LiveDriver:
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no support
                 log.warning("cannot install a %s handler here", signal.Signals(sig).name)
 
-        def remove() -> None:
+        def remove(hold: bool = False) -> None:
+            """``hold``: leave the signals ignored instead of at their defaults. The live CLI holds them once its run
+            has stopped: a second Ctrl-C (or a SIGTERM, a SIGHUP) was then a KeyboardInterrupt or the process's end
+            in the middle of writing the end line, the summary and the exit status, whatever the run had done."""
             for s in installed:
                 loop.remove_signal_handler(s)
+                if hold:
+                    signal.signal(s, signal.SIG_IGN)
         return remove
 
     async def run(self, duration_s: float | None = None, shutdown_grace_s: float = 10.0,

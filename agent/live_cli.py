@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -178,7 +179,14 @@ def _bad_address_text(account: str) -> str:
     return text
 
 
-def live_main(argv: list[str] | None = None, env: dict | None = None) -> int:
+def live_main(argv: list[str] | None = None, env: dict | None = None, *, restore_signals: bool | None = None) -> int:
+    """The live CLI; its exit status. Once a run has stopped, SIGINT, SIGTERM and SIGHUP are ignored until its end
+    is written and said (a second Ctrl-C cut it short: exit 130 saying no order was sent, or the process killed by
+    the signal, neither the 0 nor the 3 a supervisor reads). ``restore_signals``: put their handlers back on return
+    (by default when ``argv`` is given, a call in-process; run as the process's own command line they stay ignored
+    to its exit, whose interpreter shutdown a Ctrl-C could still cut)."""
+    if restore_signals is None:
+        restore_signals = argv is not None
     args = build_parser().parse_args(argv)
     env = dict(os.environ) if env is None else env
     if not logging.getLogger().handlers:
@@ -204,14 +212,24 @@ def live_main(argv: list[str] | None = None, env: dict | None = None) -> int:
         except (RunLocked, FileExistsError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        # the run ignores the stop signals from its stop to its end (_run): put back as they were, if asked
+        held = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
         try:
             return asyncio.run(_run(plan))
         except KeyboardInterrupt:  # before the run's own handlers are in: the checks before any order
             print("interrupted before trading started: no order was sent", file=sys.stderr)
             return 130
+        finally:
+            for s, handler in held.items():
+                if restore_signals and handler is not None:  # (None: set outside Python, cannot be put back)
+                    signal.signal(s, handler)
     finally:
         for lock in locks:
             lock.release()
+
+
+# the signals a live run stops on (LiveDriver.install_signal_handlers); Windows has no SIGHUP
+_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
 class _Plan:
@@ -400,7 +418,7 @@ async def _run(plan: _Plan) -> int:
         reminders.cancel()
         if checkpoints is not None:
             checkpoints.cancel()
-        remove_handlers()
+        remove_handlers(hold=True)  # the stop is under way: seen to its end (live_main puts the handlers back)
         snap = driver.final_snapshot
         if writer is not None:
             try:

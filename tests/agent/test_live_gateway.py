@@ -1455,6 +1455,47 @@ def test_sighup_stops_a_live_run_as_sigterm_does_with_every_order_pulled(tmp_pat
     assert summary["stop_reason"] == "SIGHUP" and summary["venue_open_orders"] == 0
 
 
+def test_ctrl_c_pressed_again_and_again_while_a_live_run_stops_never_cuts_its_end(tmp_path):
+    """An operator presses Ctrl-C, then again while the stop is under way (the soak's SIGINT every 50 ms from the
+    first: 4 runs of 4). Once the run's handlers were removed, after the shutdown, a second SIGINT was a
+    KeyboardInterrupt wherever the ending was: in the summary's writing it read as "interrupted before trading
+    started: no order was sent" (exit 130) after a run that had traded, the end line, summary and position left
+    unsaid; after it, the process died of the signal (exit -2), neither the 0 nor the 3 (orders may rest) a
+    supervisor reads. Now the stop, once begun, is seen to its end: exit 0, every file and line of the end there."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
+    with served(speed=1.0) as (bg, ex, clock):
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "--venue", "live", "--base-url", bg.base_url,
+                                 "--execution-level", "3", "--start-level", "MicroLive", "--duration", "120",
+                                 "--shutdown-grace", "5", "--out", str(out), "--quiet"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline and proc.poll() is None and not bg.call(lambda: ex.open_orders(ADDR)):
+                time.sleep(0.05)
+            assert bg.call(lambda: ex.open_orders(ADDR)), "no order rested"
+            while proc.poll() is None and time.monotonic() < deadline + 30.0:
+                proc.send_signal(signal.SIGINT)
+                time.sleep(0.01)
+            stdout, stderr = proc.communicate(timeout=20.0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        venue_open = bg.call(lambda: ex.open_orders(ADDR))
+    err = stderr.decode()
+    assert proc.returncode == 0, (proc.returncode, err[-2000:])
+    assert "no order was sent" not in err and "Traceback" not in err
+    assert venue_open == () and b"stopped" in stdout  # the summary table was printed
+    records, _ = read_log(out / "decisions.jsonl")
+    assert records[-1]["type"] == "end" and records[-1]["reason"] == "SIGINT"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stop_reason"] == "SIGINT" and summary["venue_open_orders"] == 0
+
+
 def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(caplog):
     """Levels moving, a Kill, the dead-man's switch, the venue changing the account: logged as they happen
     (warnings for Red and above, a Kill, a refused or lapsing switch), in the audit tool's words; every
