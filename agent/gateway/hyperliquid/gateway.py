@@ -130,6 +130,7 @@ class HyperliquidGateway(CommandRouter):
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.request_timeout_s = request_timeout_s
+        self.setup_retry_s = (0.5, 1.0, 2.0, 4.0)  # the set-up queries' waits before asking again (_info_once)
         # above ``last_nonce``, the highest an earlier run signed with (its state file's): the venue refuses reuse;
         # shared with the host's other processes signing for this venue with this key (nonces.py says why)
         self._own_nonces = nonces is None
@@ -253,7 +254,16 @@ class HyperliquidGateway(CommandRouter):
         return 0.5 * (book.bids[0][0] + book.asks[0][0])
 
     async def _info_once(self, body: dict) -> Any:
-        status, payload = await self._post("/info", body)
+        """A set-up query's answer (raises GatewayError when there is none). No answer or a 429 is tried again
+        after each of ``setup_retry_s``: one request lost in a second's outage, with the venue back a moment
+        later, ended a run at its start with exit 1 ("the venue could not be used"); nothing is sent meanwhile."""
+        for wait_s in (*self.setup_retry_s, None):
+            status, payload = await self._post("/info", body)
+            if status not in (_TRANSPORT, _IP_LIMITED) or wait_s is None:
+                break
+            log.info("/info %s: %s, asking again in %g s", body["type"],
+                     "no answer" if status == _TRANSPORT else "HTTP 429", wait_s)
+            await asyncio.sleep(wait_s)
         if status != 200:
             detail = {_TRANSPORT: "no answer", _IP_LIMITED: "HTTP 429",
                       _BAD: "HTTP 200 with a body that is not JSON"}.get(status, f"HTTP {status}")
