@@ -30,7 +30,7 @@ from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
-from twin.files import make_output_folder, unreadable
+from twin.files import make_output_folder, read_text, unreadable
 from twin.units import parse_seed, positive_float
 
 log = logging.getLogger("agent.live")
@@ -136,7 +136,7 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
     if keystore:
         path = Path(keystore)
         try:
-            blob = json.loads(path.read_text())
+            blob = json.loads(read_text(path))  # (at most a config's size: /dev/zero given here took all memory)
         except (OSError, ValueError) as e:
             raise UsageError(f"--keystore {path}: cannot read a keystore JSON ({type(e).__name__})") from None
         password = env.get("HL_KEYSTORE_PASSWORD")

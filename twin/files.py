@@ -24,14 +24,25 @@ def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str
     return "\n".join(lines)
 
 
+MAX_TEXT_BYTES = 16 * 1024 * 1024  # a config, params or scenario file is kilobytes; past this it is another file
+
+
 def read_text(path: str | Path) -> str:
     """A user's text file, as UTF-8; one that is not raises ValueError naming it (Python's own error names no
-    file, and a config, params or scenario file given in another encoding is a user's slip)."""
+    file, and a config, params or scenario file given in another encoding is a user's slip). Read up to
+    ``MAX_TEXT_BYTES`` and refused past it: a device that never ends (``--config /dev/zero``) or a run's log given
+    by mistake was read whole, and ended in a MemoryError traceback after taking every byte of the machine's memory."""
     p = Path(path)
+    with p.open("rb") as f:
+        data = f.read(MAX_TEXT_BYTES + 1)
+    if len(data) > MAX_TEXT_BYTES:
+        raise ValueError(f"{p}: larger than {MAX_TEXT_BYTES // (1024 * 1024)} MB: not a config, parameters or "
+                         f"scenario file")
     try:
-        return p.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # the newlines as text mode reads them
 
 
 def missing_extra(error: ImportError | str, extra: str) -> str:
