@@ -8,7 +8,7 @@ from pathlib import Path
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
 from twin import json_text
 from twin.files import make_output_folder, missing_extra, unreadable
-from twin.units import parse_seed
+from twin.units import non_empty, parse_seed
 
 EPILOG = """examples:
   python -m agent                          # 2 simulated hours against the twin, seed 0
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   "(default 2h: long enough to see a promotion out of Shadow and, "
                                                   "mostly, a demotion)")
     ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the twin and the agent (default 0)")
-    ap.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
-    ap.add_argument("--params", help="twin parameters JSON (TwinParams)")
+    ap.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors)")
+    ap.add_argument("--params", type=non_empty, help="twin parameters JSON (TwinParams)")
     ap.add_argument("--out", help="run folder for the decision log and summary.json")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")

@@ -31,7 +31,7 @@ from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
 from twin.files import make_output_folder, read_text, unreadable
-from twin.units import parse_seed, positive_float
+from twin.units import non_empty, parse_seed, positive_float
 
 log = logging.getLogger("agent.live")
 
@@ -75,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--venue", choices=["live"], default="live", help=argparse.SUPPRESS)
     p.add_argument("--network", choices=["mainnet", "testnet"], default="testnet", help="default testnet")
-    p.add_argument("--base-url", help="REST base URL; overrides --network (e.g. http://127.0.0.1:3001 for "
+    p.add_argument("--base-url", type=non_empty, help="REST base URL; overrides --network (e.g. http://127.0.0.1:3001 for "
                                       "twin serve). Any URL other than the mainnet one signs as testnet. No user or password "
                                       "in it (refused: it would be printed; the venue needs none).")
-    p.add_argument("--coin", help="coin to quote (default: the config's session.coin); HIP-3 as dex:COIN")
-    p.add_argument("--dex", help="HIP-3 dex name; --coin X --dex d quotes d:X")
-    p.add_argument("--config", help="agent config YAML (validated; unknown keys are errors)")
+    p.add_argument("--coin", type=non_empty, help="coin to quote (default: the config's session.coin); HIP-3 as dex:COIN")
+    p.add_argument("--dex", type=non_empty, help="HIP-3 dex name; --coin X --dex d quotes d:X")
+    p.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors)")
     p.add_argument("--start-level", default="Shadow", type=_start_level,
                    help=f"exposure level to start at: {', '.join(START_LEVELS)} (default Shadow: nothing placed "
                         "but the reduce-only exits of a position the account holds in the coin; the config's "
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live (the exposure capped at "
                         "MicroLive, whatever graduation's evidence), 4 full live (graduation may promote up to "
                         "graduation.ceiling)")
-    p.add_argument("--duration", help="how long to run: seconds, or 30m, 2h, 1h30m, at most 365d (default: until "
+    p.add_argument("--duration", type=non_empty, help="how long to run: seconds, or 30m, 2h, 1h30m, at most 365d (default: until "
                                       "SIGINT, SIGTERM or SIGHUP)")
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
                    "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), events.jsonl "
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-events", action="store_true",
                    help="do not write events.jsonl (some 300-500 MB a day, about the decision log's size as "
                         "shipped; segmented like it, closed segments may be gzipped)")
-    p.add_argument("--keystore", help="encrypted keystore file with the signing key")
+    p.add_argument("--keystore", type=non_empty, help="encrypted keystore file with the signing key")
     p.add_argument("--i-understand-mainnet", action="store_true",
                    help="required to trade on mainnet: real money")
     p.add_argument("--seed", type=parse_seed, default=0, help="seed of the agent's and the reconnect jitter's randomness")

@@ -14,7 +14,7 @@ from pathlib import Path
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
 from twin.files import lacks_matplotlib, make_output_folder
-from twin.units import parse_seed
+from twin.units import non_empty, parse_seed
 
 EPILOG = f"""\
 A scenario is a YAML file (see scenarios/*.yaml and the README): the market, twin parameter
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("file", type=Path, help="the scenario YAML file")
     r.add_argument("--seed", type=parse_seed, default=None, help="seed (default: the file's first seed)")
     r.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-seed<S>)")
-    r.add_argument("--agent", default=None, help="agent class as MODULE:CLASS or FILE.py:CLASS, a subclass of "
+    r.add_argument("--agent", type=non_empty, default=None, help="agent class as MODULE:CLASS or FILE.py:CLASS, a subclass of "
                                                  "agent.core.AgentCore (default: the real AgentCore), e.g. "
                                                  "tests/scenarios/naive_agents.py:NaiveKillSwitch")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

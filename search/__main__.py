@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from twin.files import make_output_folder, missing_extra
-from twin.units import parse_duration, parse_seed, positive_int
+from twin.units import non_empty, parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:
   python -m search                                   # 12 trials x 2 seeds, 30-minute episodes, at Full
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(default 0)")
     ap.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
                     help="worker processes (default: the cores, at most 4; 1 runs in this process)")
-    ap.add_argument("--config", help="agent config YAML the trials start from (default: the shipped defaults)")
+    ap.add_argument("--config", type=non_empty, help="agent config YAML the trials start from (default: the shipped defaults)")
     ap.add_argument("--out", help="folder for episodes.jsonl, results.json and best.yaml")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)

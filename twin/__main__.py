@@ -6,7 +6,7 @@ import sys
 
 from twin import json_text
 from twin.files import unreadable
-from twin.units import parse_duration, parse_seed
+from twin.units import non_empty, parse_duration, parse_seed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="simulate the twin with a probe client and print statistics")
     run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d, 1h30m (default 10m)")
     run.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same run")
-    run.add_argument("--params", help="TwinParams JSON file (default: built-in BTC perp parameters)")
+    run.add_argument("--params", type=non_empty, help="TwinParams JSON file (default: built-in BTC perp parameters)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print the statistics as JSON")
     sub.add_parser("serve", help="serve the venue's REST and websocket protocol on loopback over the twin "

@@ -37,6 +37,15 @@ def parse_duration(text: str | float | int) -> float:
     return value
 
 
+def non_empty(text: str) -> str:
+    """A value that must not be empty (a file, a URL, a time, a coin): ``--config ""`` (a variable unset in a
+    script: ``--config "$CFG"``) was taken for no option at all, so the run went on with the defaults in place of
+    the file meant, and ``--venue live --duration ""`` ran until stopped. Refused, as an empty ``--out`` is."""
+    if text == "":
+        raise argparse.ArgumentTypeError("an empty value (leave the option out for its default)")
+    return text
+
+
 def non_negative_int(text: str) -> int:
     """A non-negative integer from a command line (a count, a seed)."""
     return _int_at_least(text, 0, "a non-negative integer")

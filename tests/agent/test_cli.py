@@ -599,3 +599,42 @@ def test_a_file_option_given_an_endless_device_exits_2_naming_it_not_out_of_memo
     assert r.returncode == 2 and "Traceback" not in r.stderr and "MemoryError" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert "/dev/zero" in last and ("larger than 16 MB" in last or "cannot read a keystore" in last)
+
+
+def _entry(name):
+    import importlib
+    return {"agent": main, "twin": importlib.import_module("twin.__main__").main,
+            "serve": lambda argv: importlib.import_module("twin.server.cli").build_parser().parse_args(argv),
+            "search": importlib.import_module("search.__main__").main,
+            "calibration": importlib.import_module("calibration.__main__").main,
+            "audit": importlib.import_module("agent.audit.__main__").main,
+            "scenarios": importlib.import_module("scenarios.__main__").main}[name]
+
+
+@pytest.mark.parametrize("command, argv, option", [
+    ("agent", ["--config", ""], "--config"), ("agent", ["--params=", "--quiet"], "--params"),
+    ("agent", ["--venue", "live", "--duration", ""], "--duration"),
+    ("agent", ["--venue", "live", "--config", ""], "--config"),
+    ("agent", ["--venue", "live", "--base-url", ""], "--base-url"),
+    ("agent", ["--venue", "live", "--keystore", ""], "--keystore"),
+    ("agent", ["--venue", "live", "--coin", ""], "--coin"),
+    ("twin", ["run", "--params", "", "--duration", "1m", "--quiet"], "--params"),
+    ("serve", ["--host", ""], "--host"), ("serve", ["--params", ""], "--params"),
+    ("serve", ["--scenario", ""], "--scenario"),
+    ("search", ["--config", "", "--trials", "1", "--seeds", "1", "--episode", "60", "--step", "60", "--workers", "1",
+                "--quiet"], "--config"),
+    ("calibration", ["no-such-run", "--base", ""], "--base"),
+    ("audit", ["no-such-run", "--from", ""], "--from"), ("audit", ["no-such-run", "--type", ""], "--type"),
+    ("scenarios", ["run", "no-such.yaml", "--agent", ""], "--agent"),
+])
+def test_an_empty_value_exits_2_naming_the_option_not_taken_for_its_default(command, argv, option, capsys,
+                                                                            monkeypatch):
+    """``--config "$CFG"`` with the variable unset reads ``--config ""``, which was taken for no option: the run went
+    on with the defaults (a live run with the default risk limits in place of the file's), ``--venue live --duration
+    ""`` ran until stopped, ``twin serve --host ""`` listened on every interface, ``scenarios run --agent ""`` ran
+    the real agent. Refused, as an empty --out is, with the option named."""
+    monkeypatch.delenv("HL_SECRET_KEY", raising=False)
+    with pytest.raises(SystemExit) as e:
+        _entry(command)(argv)
+    assert e.value.code == 2
+    assert f"argument {option}: an empty value" in capsys.readouterr().err
