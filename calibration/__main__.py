@@ -51,13 +51,22 @@ def main(argv: list[str] | None = None) -> int:
     from twin.params import TwinParams
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
-    try:  # before the work (the fit and the replay take minutes), and the inputs before the output folder is made
+    # before the work (the fit and the replay take minutes), and the inputs before the output folder is made; an
+    # error the system gives (a name too long, a file not there) with the option or argument it is about
+    step = "RUN"
+    try:
         journal_files(args.run)
+        step = "--base"
         base = TwinParams.load(args.base) if args.base else TwinParams()
+        step = "--out"
         made = not out.exists()
         replacing = _check_out(out, args.out)
-    except (ValueError, OSError) as e:
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        what = {"RUN": f"{args.run}", "--base": f"--base {args.base}", "--out": f"--out {args.out or out}"}[step]
+        print(f"error: {e if e.errno is None else f'{what}: {e.strerror or e}'}", file=sys.stderr)
         return 2
     bar = None
     try:

@@ -249,7 +249,7 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         data = load_yaml(read_text(p))
     except OSError as e:
-        raise ScenarioError(f"{p}: cannot read: {e}") from None
+        raise ScenarioError(f"{p}: cannot read: {e.strerror or e}") from None
     except ValueError as e:  # not UTF-8
         raise ScenarioError(str(e)) from None
     except yaml.YAMLError as e:

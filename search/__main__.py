@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.files import make_output_folder, missing_extra
+from twin.files import make_output_folder, missing_extra, unreadable
 from twin.units import non_empty, parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:
@@ -112,14 +112,21 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(problem)
         from search.env import MarketMakingEnv
         MarketMakingEnv(agent_config=base, step_s=step_s, episode_s=episode_s, level=args.level)  # checks the level
-    except (ValueError, OSError) as e:
+    except OSError as e:  # the file named by --config
+        print(f"error: {unreadable('--config', e)}", file=sys.stderr)
+        return 2
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out is not None else None
     # a search's results, or the episodes of one that died (an empty journal, from a search stopped before its first
     # episode ended, holds nothing: the folder is free again)
-    held = [f for f in ("results.json", "episodes.jsonl") if out is not None and (out / f).exists()
-            and (f == "results.json" or (out / f).stat().st_size > 0)]
+    try:
+        held = [f for f in ("results.json", "episodes.jsonl") if out is not None and (out / f).exists()
+                and (f == "results.json" or (out / f).stat().st_size > 0)]
+    except OSError as e:  # a name too long, a folder not searchable
+        print(f"error: --out {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     if held:
         print(f"error: {out / held[0]} exists: choose another --out, or remove it", file=sys.stderr)
         return 2

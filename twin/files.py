@@ -75,9 +75,9 @@ def make_output_folder(folder: str | Path, option: str = "--out", given: str | N
     if str(folder) == "" or shown == "":
         raise ValueError(f"{option}: an empty path")
     p = Path(folder)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{option} {shown}: " + ("" if given is None else f"{p} ") + "exists and is not a folder")
-    try:
+    try:  # (the checks too: a name too long, or a folder on the way not searchable, raise from them)
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{option} {shown}: " + ("" if given is None else f"{p} ") + "exists and is not a folder")
         p.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=p):
             pass

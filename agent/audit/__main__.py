@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --replay replays whole runs: give it alone", file=sys.stderr)
             return 2
         return _replay(Path(args.run))
-    path = _log_path(Path(args.run))
+    try:
+        path = _log_path(Path(args.run))
+    except OSError as e:  # a name too long, a folder not searchable: what the system said, not a traceback
+        print(f"error: {args.run}: {e.strerror or e}", file=sys.stderr)
+        return 2
     if path is None:
         print(f"error: {args.run}: no decision log there (expected a run folder holding decisions.jsonl or "
               f"its segments, or a log file)", file=sys.stderr)
@@ -125,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        except OSError as e:  # (is_dir: a name too long)
+            print(f"error: --plot {args.plot}: {e.strerror or e}", file=sys.stderr)
+            return 2
     wall = is_wall(start)
     progress = _Progress(log_files(path))
     reader = LogReader(path, progress.feed())
@@ -152,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _replay(folder: Path) -> int:
     from agent.audit.replay import replay_folder
-    progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
+    try:
+        progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
+    except OSError as e:  # a name too long, a folder not searchable
+        print(f"error: {folder}: {e.strerror or e}", file=sys.stderr)
+        return 2
     try:
         runs = replay_folder(folder, progress.feed())
     except FileNotFoundError as e:

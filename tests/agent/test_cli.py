@@ -638,3 +638,57 @@ def test_an_empty_value_exits_2_naming_the_option_not_taken_for_its_default(comm
         _entry(command)(argv)
     assert e.value.code == 2
     assert f"argument {option}: an empty value" in capsys.readouterr().err
+
+
+def _serve(argv):
+    import importlib
+    return importlib.import_module("twin.server.cli").serve_main(argv)
+
+
+@pytest.mark.parametrize("command, argv, named", [
+    ("agent", ["--duration", "1m", "--quiet", "--out", "{long}"], "--out {long}"),
+    ("agent", ["--venue", "live", "--out", "{long}"], "--out {long}"),
+    ("audit", ["{long}"], "{long}"), ("audit", ["{long}", "--replay"], "{long}"),
+    ("audit", ["{run}", "--plot", "{long}.png"], "--plot {long}.png"),
+    ("search", ["--out", "{long}"], "--out {long}"),
+    ("calibration", ["{long}"], "{long}"),
+    ("scenarios", ["run", "scenarios/feb16_cold_start.yaml", "--out", "{long}"], "--out {long}"),
+])
+def test_a_path_the_system_refuses_to_look_at_exits_2_naming_it_not_a_traceback(command, argv, named, tmp_path,
+                                                                                 capsys, monkeypatch):
+    """A path whose name is too long (or, for an operator not root, under a folder they cannot search) raised from
+    the checks made before the work (``Path.exists``/``is_dir`` re-raise all but "not there"): an OSError
+    traceback in place of the error naming the option."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    monkeypatch.delenv("HL_SECRET_KEY", raising=False)
+    run = tmp_path / "run"
+    assert main(["--duration", "1m", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+    long = str(tmp_path / ("a" * 300))
+    argv = [a.format(long=long, run=run) for a in argv]
+    assert _entry(command)(argv) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"error: {named.format(long=long)}: File name too long\n"), err[-300:]
+
+
+@pytest.mark.parametrize("command, argv, named", [
+    ("search", ["--config", "{nope}"], "--config {nope}"), ("serve", ["--params", "{nope}"], "--params {nope}"),
+    ("calibration", ["{live}", "--base", "{nope}"], "--base {nope}"),
+])
+def test_a_file_that_is_not_there_is_named_with_its_option_not_as_pythons_errno(command, argv, named, tmp_path,
+                                                                                capsys):
+    """``error: [Errno 2] No such file or directory: 'x'`` named neither the option nor said it in the house's
+    words (``python -m agent`` says ``--config x: No such file or directory``)."""
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "events.jsonl").write_text("{}\n")
+    fill = {"nope": str(tmp_path / "nope"), "live": str(tmp_path / "live")}
+    entry = _serve if command == "serve" else _entry(command)
+    assert entry([a.format(**fill) for a in argv]) == 2
+    assert capsys.readouterr().err == f"error: {named.format(**fill)}: No such file or directory\n"
+
+
+def test_scenarios_check_names_a_file_that_is_not_there_once_in_the_systems_words(tmp_path, capsys):
+    """It read ``x: cannot read: [Errno 2] No such file or directory: 'x'``: the file twice, in Python's repr."""
+    nope = tmp_path / "nope.yaml"
+    assert _entry("scenarios")(["check", str(nope)]) == 2
+    assert capsys.readouterr().err == f"{nope}: cannot read: No such file or directory\n"

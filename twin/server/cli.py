@@ -10,7 +10,7 @@ import asyncio
 import math
 import sys
 
-from twin.files import missing_extra, short_repr
+from twin.files import missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
 from twin.units import non_empty, parse_port, parse_seed
 
@@ -104,7 +104,10 @@ def serve_main(argv: list[str] | None = None) -> int:
     try:
         params = TwinParams.load(args.params) if args.params else TwinParams()
         schedule = load_chaos(args.scenario) if args.scenario else None
-    except (ValueError, OSError) as e:
+    except OSError as e:  # the --params file (load_chaos names its own)
+        print(f"error: {unreadable('--params', e)}", file=sys.stderr)
+        return 2
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     dexes = sorted({i.dex for i in params.instruments})
