@@ -279,15 +279,6 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
         raise UsageError(unreadable("--config", e)) from None
     except ValueError as e:
         raise UsageError(str(e)) from None
-    last_nonce = 0
-    if args.out is not None:  # created now: a folder that cannot be is refused before connecting
-        from agent.live import last_nonce_of
-        try:
-            folder = make_output_folder(args.out)
-            # an earlier run into this folder: its nonces were signed by the venue's clock or past it
-            last_nonce = last_nonce_of(folder / "state.json", int(time.time() * 1000))
-        except ValueError as e:
-            raise UsageError(str(e)) from None
     coin = args.coin or config.session.coin
     if args.dex:
         if ":" in coin and coin.split(":", 1)[0] != args.dex:
@@ -312,6 +303,16 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                          f"passes the ceiling; a start above it would trade above it)")
     config = AgentConfig.model_validate(data)  # validated again, with the start level and the ceiling
     wallet, account = load_key(args.keystore, env)
+    last_nonce = 0
+    if args.out is not None:  # created now, the last check: a folder that cannot be is refused before connecting,
+        # and a run refused for its options or its key leaves no empty folder behind
+        from agent.live import last_nonce_of
+        try:
+            folder = make_output_folder(args.out)
+            # an earlier run into this folder: its nonces were signed by the venue's clock or past it
+            last_nonce = last_nonce_of(folder / "state.json", int(time.time() * 1000))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     return _Plan(base_url=base_url, network="mainnet" if mainnet else ("testnet" if not args.base_url else "custom"),
                  config=config, coin=coin, duration=duration, wallet=wallet, account=account,
                  execution_level=args.execution_level, start_level=args.start_level, seed=args.seed,

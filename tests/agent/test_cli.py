@@ -660,7 +660,7 @@ def test_a_path_the_system_refuses_to_look_at_exits_2_naming_it_not_a_traceback(
     the checks made before the work (``Path.exists``/``is_dir`` re-raise all but "not there"): an OSError
     traceback in place of the error naming the option."""
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
-    monkeypatch.delenv("HL_SECRET_KEY", raising=False)
+    monkeypatch.setenv("HL_SECRET_KEY", "ab" * 32)  # (a live run's folder is made once its key is read)
     run = tmp_path / "run"
     assert main(["--duration", "1m", "--quiet", "--out", str(run)]) == 0
     capsys.readouterr()
@@ -692,3 +692,13 @@ def test_scenarios_check_names_a_file_that_is_not_there_once_in_the_systems_word
     nope = tmp_path / "nope.yaml"
     assert _entry("scenarios")(["check", str(nope)]) == 2
     assert capsys.readouterr().err == f"{nope}: cannot read: No such file or directory\n"
+
+
+@pytest.mark.parametrize("env", [{}, {"HL_SECRET_KEY": "12ab"}, {"HL_SECRET_KEY": "ab" * 32, "HL_ACCOUNT_ADDRESS": "0x12"}])
+def test_a_live_run_refused_for_its_key_leaves_no_run_folder_behind(env, tmp_path, capsys):
+    """The --out folder was made before the key was read: a run refused for no key, or a key or account that is
+    not one, exited 2 and left an empty run folder where none was."""
+    from agent.live_cli import live_main
+    out = tmp_path / "runs" / "t1"
+    assert live_main(["--base-url", "http://127.0.0.1:9", "--out", str(out)], env=env) == 2
+    assert "HL_" in capsys.readouterr().err and not (tmp_path / "runs").exists()
