@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from twin.units import parse_duration
 
     try:
-        duration = parse_duration(args.duration)
+        duration = parse_duration(args.duration, "--duration")
         config = AgentConfig.load(args.config) if args.config else AgentConfig()
         params = TwinParams.load(args.params) if args.params else None
     except OSError as e:  # the file named by --config or --params

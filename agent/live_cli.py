@@ -274,7 +274,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                          "the touch, which cannot close a position")
     try:
         config = AgentConfig.load(args.config) if args.config else AgentConfig()
-        duration = parse_duration(args.duration) if args.duration else None
+        duration = parse_duration(args.duration, "--duration") if args.duration else None
     except OSError as e:
         raise UsageError(unreadable("--config", e)) from None
     except ValueError as e:

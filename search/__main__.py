@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        episode_s = parse_duration(args.episode)
-        step_s = parse_duration(args.step)
+        episode_s = parse_duration(args.episode, "--episode")
+        step_s = parse_duration(args.step, "--step")
         if step_s > episode_s:
             raise ValueError(f"--step {args.step!r} is longer than --episode {args.episode!r}")
         base = AgentConfig.load(args.config) if args.config else AgentConfig()

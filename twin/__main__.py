@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from twin.session import run_probe_session
 
     try:
-        duration = parse_duration(args.duration)
+        duration = parse_duration(args.duration, "--duration")
         params = TwinParams.load(args.params) if args.params else TwinParams()
     except OSError as e:
         print(f"error: {unreadable('--params', e)}", file=sys.stderr)

@@ -15,9 +15,10 @@ MAX_DURATION_S = 365 * 86400.0  # the longest duration taken: a year (a longer o
 _PART = r"([0-9]*\.?[0-9]+)\s*([smhd])"
 
 
-def parse_duration(text: str | float | int) -> float:
+def parse_duration(text: str | float | int, what: str = "duration") -> float:
     """Seconds from ``90``, ``90s``, ``30m``, ``2h``, ``1d``, ``1.5h``, or parts added up (``1h30m``,
-    ``2h 15m``); raises ValueError naming the text."""
+    ``2h 15m``); raises ValueError naming the text and ``what`` it is (a command line's option: search takes two
+    durations, and "duration '0'" did not say which was refused)."""
     if isinstance(text, (int, float)):
         value = float(text)
     else:
@@ -27,12 +28,12 @@ def parse_duration(text: str | float | int) -> float:
         elif re.fullmatch(rf"(?:{_PART}\s*)+", t):
             value = sum(float(n) * _UNITS[u] for n, u in re.findall(_PART, t))
         else:
-            raise ValueError(f"duration {text!r}: expected a number with an optional unit s, m, h or d, or such "
+            raise ValueError(f"{what} {short_repr(text)}: expected a number with an optional unit s, m, h or d, or such "
                              f"parts added up (e.g. 90, 30m, 2h, 1d, 1h30m)")
     if not value > 0:
-        raise ValueError(f"duration {text!r}: must be positive")
+        raise ValueError(f"{what} {short_repr(text)}: must be positive")
     if not value <= MAX_DURATION_S:  # inf and nan too: a run that could never end, or a clock that overflows
-        raise ValueError(f"duration {short_repr(text)}: at most {MAX_DURATION_S / 86400:g} days "
+        raise ValueError(f"{what} {short_repr(text)}: at most {MAX_DURATION_S / 86400:g} days "
                          f"({MAX_DURATION_S:,.0f} s)")
     return value
 

@@ -702,3 +702,20 @@ def test_a_live_run_refused_for_its_key_leaves_no_run_folder_behind(env, tmp_pat
     out = tmp_path / "runs" / "t1"
     assert live_main(["--base-url", "http://127.0.0.1:9", "--out", str(out)], env=env) == 2
     assert "HL_" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command, argv, line", [
+    ("search", ["--step", "0"], "error: --step '0': must be positive"),
+    ("search", ["--episode", "ten"], "error: --episode 'ten': expected a number"),
+    ("agent", ["--duration", "0"], "error: --duration '0': must be positive"),
+    ("twin", ["run", "--duration", "400d"], "error: --duration '400d': at most 365 days"),
+    ("agent", ["--venue", "live", "--duration=-5m"], "error: --duration '-5m': expected a number"),
+])
+def test_a_refused_duration_names_its_option(command, argv, line, capsys, monkeypatch):
+    """"duration '0': must be positive" named no option, and search takes two durations (--episode, --step):
+    which of them was refused went unsaid. A value a page long is cut, as the other errors cut theirs."""
+    monkeypatch.setenv("HL_SECRET_KEY", "ab" * 32)
+    assert _entry(command)(argv) == 2
+    assert capsys.readouterr().err.startswith(line)
+    assert _entry("agent")(["--duration", "x" * 5000]) == 2
+    assert len(capsys.readouterr().err) < 300
