@@ -134,6 +134,9 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
     from agent.gateway.hyperliquid.signing import Wallet
 
     if keystore:
+        if _PRIVATE_KEY.match(keystore.strip()):  # echoed in the error below, into the console and the logs
+            raise UsageError("--keystore takes a keystore file, and was given a private key (64 hex digits; value "
+                             "not shown): set HL_SECRET_KEY instead, and clear the key from the shell's history")
         path = Path(keystore)
         try:
             blob = json.loads(read_text(path))  # (at most a config's size: /dev/zero given here took all memory)

@@ -719,3 +719,14 @@ def test_a_refused_duration_names_its_option(command, argv, line, capsys, monkey
     assert capsys.readouterr().err.startswith(line)
     assert _entry("agent")(["--duration", "x" * 5000]) == 2
     assert len(capsys.readouterr().err) < 300
+
+
+def test_a_private_key_given_for_the_keystore_is_not_echoed(tmp_path, capsys):
+    """``--keystore KEY`` (the key pasted where the file goes) was echoed whole in "--keystore KEY: cannot read a
+    keystore JSON (FileNotFoundError)", into the console and whatever logs it."""
+    from agent.live_cli import live_main
+    key = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+    for given in (key, "0x" + key):
+        assert live_main(["--base-url", "http://127.0.0.1:9", "--keystore", given], env={}) == 2
+        out, err = capsys.readouterr()
+        assert key not in out + err and "--keystore takes a keystore file" in err
