@@ -36,16 +36,21 @@ def _wants_live(argv: list[str]) -> bool:
     return False
 
 
+def _live(argv: list[str], own_command_line: bool) -> int:
+    """``own_command_line``: the process's, whose live run holds its stop signals to the process's exit."""
+    try:
+        from agent.live_cli import live_main
+    except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
+        print(f"error: {missing_extra(e, 'live')}", file=sys.stderr)
+        return 2
+    return live_main(argv, restore_signals=not own_command_line)
+
+
 def main(argv: list[str] | None = None) -> int:
-    own_command_line = argv is None  # the process's: a live run then holds its stop signals to the process's exit
+    own_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     if _wants_live(argv):
-        try:
-            from agent.live_cli import live_main
-        except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
-            print(f"error: {missing_extra(e, 'live')}", file=sys.stderr)
-            return 2
-        return live_main(argv, restore_signals=not own_command_line)
+        return _live(argv, own_command_line)
     ap = argparse.ArgumentParser(prog="python -m agent", description="The market maker, against the twin or a venue.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--venue", choices=["twin", "live"], default="twin",
@@ -63,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-config", action="store_true", help="print the effective agent config (the defaults, "
                     "with --config applied) as YAML with every field described, and exit: a file to start from")
     args = ap.parse_args(argv)
+    if args.venue == "live":  # as argparse read it: abbreviated (--ven live), or given twice, the last live
+        return _live(argv, own_command_line)
 
     from agent.config import AgentConfig
     from agent.session import RunFolderError, run_session

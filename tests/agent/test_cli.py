@@ -730,3 +730,19 @@ def test_a_private_key_given_for_the_keystore_is_not_echoed(tmp_path, capsys):
         assert live_main(["--base-url", "http://127.0.0.1:9", "--keystore", given], env={}) == 2
         out, err = capsys.readouterr()
         assert key not in out + err and "--keystore takes a keystore file" in err
+
+
+@pytest.mark.parametrize("argv", [["--ven", "live"], ["--venue", "twin", "--venue=live"]])
+def test_live_asked_for_as_argparse_reads_it_is_never_a_twin_session(argv, capsys, monkeypatch):
+    """The dispatch to the live CLI looked for ``--venue live`` spelt out, while the twin's parser takes an
+    abbreviation (``--ven live``) and the last of two: the venue read was live, and a twin session ran, exit 0,
+    its summary printed as if it were the run asked for."""
+    monkeypatch.delenv("HL_SECRET_KEY", raising=False)
+    try:
+        code = main([*argv, "--duration", "1m", "--quiet"])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    # the live CLI's refusal: no key (the abbreviation), or the twin named beside live (given twice)
+    assert code == 2 and "agent vs twin" not in out
+    assert "no signing key" in err or "python -m agent --venue live: error: argument --venue" in err
