@@ -59,6 +59,11 @@ def _load_agent(spec: str) -> type:
     return cls
 
 
+def _file(text: str) -> Path:
+    """A scenario file's path; an empty one refused (``Path("")`` is the current folder: "." was named instead)."""
+    return Path(non_empty(text))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m scenarios", description="Replay incident scenarios in the twin.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="run one scenario on one seed with a progress bar and write its run folder",
                        description="Run one scenario on one seed and write its run folder.", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("file", type=Path, help="the scenario YAML file")
+    r.add_argument("file", type=_file, help="the scenario YAML file")
     r.add_argument("--seed", type=parse_seed, default=None, help="seed (default: the file's first seed)")
     r.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-seed<S>)")
     r.add_argument("--agent", type=non_empty, default=None, help="agent class as MODULE:CLASS or FILE.py:CLASS, a subclass of "
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  "tests/scenarios/naive_agents.py:NaiveKillSwitch")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("check", help="validate scenario files without running them")
-    c.add_argument("files", type=Path, nargs="+", help="scenario YAML files")
+    c.add_argument("files", type=_file, nargs="+", help="scenario YAML files")
     args = p.parse_args(argv)
 
     if args.cmd == "check":

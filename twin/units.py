@@ -43,7 +43,7 @@ def non_empty(text: str) -> str:
     script: ``--config "$CFG"``) was taken for no option at all, so the run went on with the defaults in place of
     the file meant, and ``--venue live --duration ""`` ran until stopped. Refused, as an empty ``--out`` is."""
     if text == "":
-        raise argparse.ArgumentTypeError("an empty value (leave the option out for its default)")
+        raise argparse.ArgumentTypeError("an empty value (give one, or leave an option out for its default)")
     return text
 
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         "with a window or --at, what the agent saw, changed and sent. The log is streamed, never loaded\n"
         "whole (a live folder may hold weeks of it)."), epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", help="run folder, or one decisions log file")
+    ap.add_argument("run", type=non_empty, help="run folder, or one decisions log file")
     ap.add_argument("--from", dest="t_from", type=non_empty, metavar="TIME", help="list the records from this time on")
     ap.add_argument("--to", dest="t_to", type=non_empty, metavar="TIME", help="... up to this time (default: the end)")
     ap.add_argument("--at", type=non_empty, metavar="TIME", help="the quote cycle in force at this time in full: what it saw, each "

@@ -746,3 +746,15 @@ def test_live_asked_for_as_argparse_reads_it_is_never_a_twin_session(argv, capsy
     # the live CLI's refusal: no key (the abbreviation), or the twin named beside live (given twice)
     assert code == 2 and "agent vs twin" not in out
     assert "no signing key" in err or "python -m agent --venue live: error: argument --venue" in err
+
+
+@pytest.mark.parametrize("command, argv, name", [
+    ("scenarios", ["check", ""], "files"), ("scenarios", ["run", ""], "file"), ("audit", [""], "run"),
+    ("calibration", [""], "run"),
+])
+def test_an_empty_path_argument_is_refused_naming_the_argument_not_the_current_folder(command, argv, name, capsys):
+    """An empty RUN or scenario FILE was taken for the current folder: ``scenarios check ""`` said ".: cannot read:
+    Is a directory", ``agent.audit ""`` ": no decision log there"."""
+    with pytest.raises(SystemExit) as e:
+        _entry(command)(argv)
+    assert e.value.code == 2 and f"error: argument {name}: an empty value" in capsys.readouterr().err
