@@ -30,7 +30,7 @@ from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
-from twin.files import make_output_folder, read_text, unreadable
+from twin.files import make_output_folder, read_text, short_repr, unreadable
 from twin.units import non_empty, parse_seed, positive_float
 
 log = logging.getLogger("agent.live")
@@ -108,9 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start even when the account already holds more of the coin than safety.position_kill_frac x "
                         "risk.max_position: the first cycle is then a Kill, which flattens it through the book "
                         "(safety.kill_action flatten) or holds it and stops (hold). Without it such a run is refused")
-    p.add_argument("--shutdown-grace", type=positive_float, default=15.0,
+    p.add_argument("--shutdown-grace", type=_grace, default=15.0,
                    help="seconds to wait at the end for the venue to confirm every order is gone (default 15; "
-                        "positive: with no time the connection closes before the cancels land, and the orders rest)")
+                        "positive: with no time the connection closes before the cancels land, and the orders rest; "
+                        f"at most {MAX_GRACE_S:g})")
     p.add_argument("--flatten-on-stop", action="store_true",
                    help="at the end (--duration, SIGINT, SIGTERM, SIGHUP) also close the position through the book, as a "
                         "Kill's flatten does: reduce-only IOCs 1%% through the touch, again for what is left, within "
@@ -119,6 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     return p
+
+
+MAX_GRACE_S = 3600.0  # a venue that has not confirmed the cancels in an hour will not: exit 3 says to check
+
+
+def _grace(text: str) -> float:
+    """--shutdown-grace: positive, and at most an hour. 1e300 was taken: a venue that never confirmed kept the
+    process waiting for ever, the exit status that says orders may rest (3) never given."""
+    value = positive_float(text)
+    if value > MAX_GRACE_S:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_GRACE_S:g} s, got {short_repr(text)}")
+    return value
 
 
 def _start_level(text: str) -> str:

@@ -758,3 +758,15 @@ def test_an_empty_path_argument_is_refused_naming_the_argument_not_the_current_f
     with pytest.raises(SystemExit) as e:
         _entry(command)(argv)
     assert e.value.code == 2 and f"error: argument {name}: an empty value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("grace", ["3601", "1e300"])
+def test_a_shutdown_grace_past_an_hour_exits_2_naming_it(grace, capsys):
+    """``--shutdown-grace 1e300`` was taken (and logged as a 300-digit wait): a venue that never confirmed the
+    cancels kept the run waiting for ever, and the exit status that says orders may rest (3) never came."""
+    from agent.live_cli import build_parser
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["--shutdown-grace", grace])
+    assert e.value.code == 2
+    assert f"argument --shutdown-grace: expected at most 3600 s, got '{grace}'" in capsys.readouterr().err
+    assert build_parser().parse_args(["--shutdown-grace", "3600"]).shutdown_grace == 3600.0
