@@ -941,3 +941,15 @@ def test_a_closed_websocket_is_forgotten_and_its_outages_are_not_the_venues_disc
         while bg.call(lambda: ex.env.now) < 63.0:
             time.sleep(0.05)
         assert bg.call(lambda: ex.counters["disconnects"]) == 0
+
+
+@pytest.mark.parametrize("speed", ["9" * 400, "100000x", "10001x"])
+def test_cli_a_speed_the_twin_cannot_keep_up_with_exits_2_naming_it(speed, capsys):
+    """``--speed`` of 400 digits (a float's infinity) ran the simulation for ever before the server listened, and
+    100000x blocked it: each tick's catch-up ran longer than a tick, no request was answered. Refused past 10000x."""
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["--speed", speed])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --speed: speed " in err and "at most 10000x" in err and len(err.splitlines()[-1]) < 300
+    assert build_parser().parse_args(["--speed", "10000x"]).speed == 10000.0

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "not), venue time starts at the wall clock so wall-clock nonces pass.")
     p.add_argument("--seed", type=parse_seed, default=0, help="random seed of the twin (default 0)")
     p.add_argument("--speed", type=_speed_arg, default=1.0,
-                   help="simulated time per wall time: 'realtime' (default) or a factor such as 10x")
+                   help="simulated time per wall time: 'realtime' (default) or a factor such as 10x, at most 10000x")
     p.add_argument("--fund", type=_fund_arg, action="append", default=[], metavar="ADDRESS=USDC[@DEX]",
                    help="create an account holding USDC on the first perp dex, or with @DEX on that HIP-3 dex "
                         "(repeatable; each dex margins apart, as on the venue: a HIP-3 coin trades on what is "

@@ -13,11 +13,19 @@ from typing import Callable
 
 import simpy
 
+from twin.files import short_repr
+
 log = logging.getLogger(__name__)
 
 
+MAX_SPEED = 10_000.0  # past this the twin cannot keep up on a core: at 1e5x the server stopped answering
+
+
 def parse_speed(text: str | float) -> float:
-    """``realtime`` → 1.0, ``10x`` or ``0.5x`` or ``10`` → that factor; raises ValueError naming the text."""
+    """``realtime`` → 1.0, ``10x`` or ``0.5x`` or ``10`` → that factor, at most ``MAX_SPEED``; raises ValueError
+    naming the text. A factor the clock cannot keep up with blocked the server: each tick's catch-up ran more
+    simulated time than a tick lasts (1e5x: no request answered), and a factor past a float's range (400 digits:
+    infinity) ran the simulation for ever before the server listened."""
     if isinstance(text, (int, float)):
         value = float(text)
     else:
@@ -26,10 +34,13 @@ def parse_speed(text: str | float) -> float:
             return 1.0
         m = re.fullmatch(r"([0-9]*\.?[0-9]+)x?", t)
         if not m:
-            raise ValueError(f"speed {text!r}: expected 'realtime' or a factor such as 1x, 10x, 0.5x")
+            raise ValueError(f"speed {short_repr(text)}: expected 'realtime' or a factor such as 1x, 10x, 0.5x")
         value = float(m.group(1))
     if not value > 0:
-        raise ValueError(f"speed {text!r}: must be positive")
+        raise ValueError(f"speed {short_repr(text)}: must be positive")
+    if not value <= MAX_SPEED:
+        raise ValueError(f"speed {short_repr(text)}: at most {MAX_SPEED:g}x (faster, the twin cannot keep up and "
+                         f"the server stops answering)")
     return value
 
 
