@@ -40,6 +40,9 @@ dies again alone is recorded as failed.
 Exit status 2 for bad arguments or an --out that already holds results."""
 
 
+MAX_EPISODES = 1_000_000  # --trials x --seeds: 1e8 made every task up front, and ended on a MemoryError traceback
+
+
 def _episode(task: tuple) -> dict:
     """One trial's episode (in a worker process): the constant action for the whole episode."""
     trial, action, seed, kw = task
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "parameters in the twin, on a local process pool (search/env.py's environment).",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=positive_int, default=12, help="parameter points to try, the baseline "
-                    "included (default 12)")
+                    "included (default 12; --trials x --seeds at most 1,000,000)")
     ap.add_argument("--seeds", type=positive_int, default=2, help="episodes per trial, on seeds --seed, "
                     "--seed+1, ... (default 2)")
     ap.add_argument("--episode", default="30m", help="simulated time per episode: 1800, 30m, 1h (default 30m)")
@@ -106,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         step_s = parse_duration(args.step, "--step")
         if step_s > episode_s:
             raise ValueError(f"--step {args.step!r} is longer than --episode {args.episode!r}")
+        if args.trials * args.seeds > MAX_EPISODES:  # every trial's draw and task is made up front
+            raise ValueError(f"--trials {args.trials} x --seeds {args.seeds}: {args.trials * args.seeds:,} episodes, "
+                             f"at most {MAX_EPISODES:,} (months of work on one machine; more is a typo)")
         base = AgentConfig.load(args.config) if args.config else AgentConfig()
         problem = _market_problem(base.session.coin, args.config)
         if problem is not None:
