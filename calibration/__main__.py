@@ -19,7 +19,8 @@ replayed through the agent's core to recover every order's sending time. Writes 
 (the base with the fitted parts set), calibration.json and report.html; then runs the fitted twin
 with the run's agent config for as long (--replay-hours caps it) and reports what it shows beside
 what was seen (fills by distance from the touch and markouts among it). Exit status 2 for a folder without a journal or a bad base file,
-and for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins)."""
+and for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins); 130 when
+Ctrl-C cut the fit or the replay (nothing written)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,25 +71,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bar = None
     try:
-        bar = _bar(Path(args.run) / "events.jsonl", args.quiet)
-        obs = observe_journal(args.run, bar.update if bar is not None else None)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        if made:  # (made for this run only: a journal refused leaves no empty folder behind)
+        try:
+            bar = _bar(Path(args.run) / "events.jsonl", args.quiet)
+            obs = observe_journal(args.run, bar.update if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        f = fit(obs, base)
+        replay = None
+        if args.replay_hours > 0 and obs.config is not None:
+            replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
+                                  seeds=args.replay_seeds)
+            if replay is None:
+                print("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the base "
+                      "lacks: give --base one that lists it)")
+    except (ValueError, OSError, KeyboardInterrupt) as e:
+        # a journal refused, or Ctrl-C (the replay takes minutes: it was a KeyboardInterrupt traceback): nothing
+        # written, and a folder made for this run only is not left behind empty
+        print("interrupted (Ctrl-C): nothing written" if isinstance(e, KeyboardInterrupt) else f"error: {e}",
+              file=sys.stderr)
+        if made:
             with contextlib.suppress(OSError):
                 out.rmdir()
-        return 2
-    finally:
-        if bar is not None:
-            bar.close()
-    f = fit(obs, base)
-    replay = None
-    if args.replay_hours > 0 and obs.config is not None:
-        replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
-                              seeds=args.replay_seeds)
-        if replay is None:
-            print("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the base lacks: "
-                  "give --base one that lists it)")
+        return 130 if isinstance(e, KeyboardInterrupt) else 2
     s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
     lat = s["latency"]
     print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "

@@ -41,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)
+    try:
+        stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)
+    except KeyboardInterrupt:  # (was a KeyboardInterrupt traceback, raised through SimPy's step)
+        print("interrupted (Ctrl-C): no statistics", file=sys.stderr)
+        return 130
     if args.json:
         print(json_text.dumps(stats, indent=2, default=float))
         return 0

@@ -770,3 +770,15 @@ def test_a_shutdown_grace_past_an_hour_exits_2_naming_it(grace, capsys):
     assert e.value.code == 2
     assert f"argument --shutdown-grace: expected at most 3600 s, got '{grace}'" in capsys.readouterr().err
     assert build_parser().parse_args(["--shutdown-grace", "3600"]).shutdown_grace == 3600.0
+
+
+def test_ctrl_c_in_twin_run_exits_130_saying_so_not_a_traceback(capsys, monkeypatch):
+    """``python -m twin run`` cut by Ctrl-C ended on a KeyboardInterrupt traceback raised through SimPy's step."""
+    import twin.session
+
+    def half_then_ctrl_c(env, until, progress, desc=""):
+        env.run(until=until / 2)
+        raise KeyboardInterrupt  # as SIGINT does, between two events
+    monkeypatch.setattr(twin.session, "run_until", half_then_ctrl_c)
+    assert _entry("twin")(["run", "--duration", "1m", "--quiet"]) == 130
+    assert capsys.readouterr().err == "interrupted (Ctrl-C): no statistics\n"

@@ -838,3 +838,20 @@ def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_p
     now = {p.name: p.read_bytes() for p in out.iterdir()}
     assert set(now) == set(earlier) and now["twin_params.json"] != earlier["twin_params.json"]
     assert TwinParams.model_validate_json(now["twin_params.json"]).queue.cancel_ahead_power == 3.5
+
+
+def test_ctrl_c_during_the_replay_exits_130_writing_nothing_and_leaving_no_folder(tmp_path, capsys, lines,
+                                                                                monkeypatch):
+    """Ctrl-C in the fit or the replay (minutes of work) ended on a KeyboardInterrupt traceback, and left the output
+    folder made for the run behind, empty."""
+    import twin.session
+    from calibration.__main__ import main
+
+    def half_then_ctrl_c(env, until, progress, desc=""):
+        env.run(until=until / 2)
+        raise KeyboardInterrupt  # as SIGINT does, between two events
+    monkeypatch.setattr(twin.session, "run_until", half_then_ctrl_c)
+    run = run_folder(tmp_path, lines)
+    assert main([str(run), "--quiet", "--out", str(tmp_path / "fit")]) == 130
+    assert capsys.readouterr().err == "interrupted (Ctrl-C): nothing written\n"
+    assert not (tmp_path / "fit").exists()
