@@ -37,7 +37,8 @@ examples:
 
 RUN is a run folder (its decisions.jsonl and the closed segments beside it, decisions-000001.jsonl, ...,
 gzipped or not, are read in writing order) or one log file. Record kinds: {", ".join(KINDS)}.
-Exit status: 0 when something was shown, 1 when nothing matched, 2 for a bad RUN, time or kind.
+Exit status: 0 when something was shown, 1 when nothing matched, 2 for a bad RUN, time or kind, 130 when
+Ctrl-C cut the reading.
 """
 
 
@@ -149,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader stopped listening (| head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:  # Ctrl-C in a long read (a week's log): said, not a traceback
+        progress.close()
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     except FileNotFoundError as e:  # a segment moved away while it was read (one gzipped is read from its .gz)
         progress.close()
         print(f"error: {e}", file=sys.stderr)
@@ -177,6 +182,10 @@ def _replay(folder: Path) -> int:
     except ValueError as e:  # a journal line that would make the replay another run: its file and line, and why
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        progress.close()
+        print("interrupted (Ctrl-C): the replay is incomplete", file=sys.stderr)
+        return 130
     finally:
         progress.close()
     if not runs:

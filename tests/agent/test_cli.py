@@ -782,3 +782,19 @@ def test_ctrl_c_in_twin_run_exits_130_saying_so_not_a_traceback(capsys, monkeypa
     monkeypatch.setattr(twin.session, "run_until", half_then_ctrl_c)
     assert _entry("twin")(["run", "--duration", "1m", "--quiet"]) == 130
     assert capsys.readouterr().err == "interrupted (Ctrl-C): no statistics\n"
+
+
+def test_ctrl_c_in_a_long_audit_read_exits_130_saying_so_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """Reading a week's log takes minutes; Ctrl-C in it ended on a KeyboardInterrupt traceback."""
+    import agent.audit.__main__ as audit
+    run = tmp_path / "run"
+    assert main(["--duration", "1m", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt  # as SIGINT does, mid-read
+    monkeypatch.setattr(audit, "overview", ctrl_c)
+    monkeypatch.setattr(audit, "describe", ctrl_c)
+    for argv in ([str(run)], [str(run), "--from", "0"]):
+        assert audit.main(argv) == 130
+        assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
