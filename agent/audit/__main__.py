@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             make_output_folder(Path(args.plot).parent, "--plot", given=args.plot)
             if Path(args.plot).is_dir():
                 raise ValueError(f"--plot {args.plot}: is a folder; give a PNG file's path")
+            _check_image_name(args.plot)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -160,6 +161,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         progress.close()
+
+
+def _check_image_name(png: str) -> None:
+    """ValueError unless ``png`` names a file matplotlib can write by its extension: after the whole log was read,
+    ``x.txt`` ended on matplotlib's ValueError traceback, and ``x`` (no extension) was written as ``x.png`` while
+    the line said it wrote ``x``. (Without matplotlib, ``_plot`` names the extra to install.)"""
+    if importlib.util.find_spec("matplotlib") is None:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(png).suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        raise ValueError(f"--plot {png}: " + (f"no image kind is written as .{suffix}" if suffix else "no extension")
+                         + f"; give a .png file's path (or {', '.join('.' + k for k in ('svg', 'pdf', 'jpg'))})")
 
 
 def _replay(folder: Path) -> int:

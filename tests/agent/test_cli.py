@@ -798,3 +798,23 @@ def test_ctrl_c_in_a_long_audit_read_exits_130_saying_so_not_a_traceback(tmp_pat
     for argv in ([str(run)], [str(run), "--from", "0"]):
         assert audit.main(argv) == 130
         assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
+
+
+@pytest.mark.parametrize("name, why", [("incident.txt", "no image kind is written as .txt"),
+                                       ("incident", "no extension")])
+def test_a_plot_name_matplotlib_cannot_write_exits_2_before_reading_the_log(name, why, tmp_path, capsys,
+                                                                             monkeypatch):
+    """``--plot x.txt`` read the whole log, then ended on matplotlib's ValueError traceback; ``--plot x`` wrote
+    ``x.png`` and said it wrote ``x``."""
+    import agent.audit.__main__ as audit
+    run = tmp_path / "run"
+    assert main(["--duration", "1m", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+
+    def never(*a, **k):
+        raise AssertionError("the log was read")
+    monkeypatch.setattr(audit, "_plot", never)
+    png = tmp_path / name
+    assert audit.main([str(run), "--plot", str(png)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --plot {png}: {why}; give a .png file's path")
+    assert not list(tmp_path.glob("incident*"))
