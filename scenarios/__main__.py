@@ -51,6 +51,9 @@ def _load_agent(spec: str) -> type:
             module = importlib.import_module(mod_name)
     except (ImportError, SyntaxError) as e:
         raise ValueError(f"--agent {spec!r}: cannot import {mod_name}: {e}") from None
+    except Exception as e:  # the file's own code raising as it loads, or a folder named x.py: a traceback, exit 1
+        # (which says an invariant broke)
+        raise ValueError(f"--agent {spec!r}: importing {mod_name} raised {type(e).__name__}: {e}") from None
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise ValueError(f"--agent {spec!r}: {mod_name} has no {cls_name}")

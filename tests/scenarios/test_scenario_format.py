@@ -374,3 +374,19 @@ def test_a_yaml_alias_bomb_fails_check_at_once_and_an_overlong_integer_names_the
     big.write_text("name: x\nduration_s: 1" + "0" * 5000 + "\n")
     assert main(["check", str(big)]) == 2
     assert f"{big}: not valid YAML: an integer of 5,001 characters, too long to read" in capsys.readouterr().err
+
+
+def test_an_agent_file_that_raises_as_it_loads_exits_2_naming_it_not_1(tmp_path, capsys):
+    """``--agent FILE.py:Class`` whose code raises as it loads (or a folder named so) ended on a traceback with exit
+    status 1, which says an invariant broke."""
+    from scenarios.__main__ import main
+    bad = tmp_path / "agent_that_raises.py"
+    bad.write_text("raise RuntimeError('boom')\n")
+    folder = tmp_path / "folder.py"
+    folder.mkdir()
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "chaos_flatten_into_a_crash.yaml"
+    for given, said in ((f"{bad}:X", "raised RuntimeError: boom"), (f"{folder}:X", "raised IsADirectoryError")):
+        assert main(["run", str(scenario), "--out", str(tmp_path / "out"), "--agent", given, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --agent {given!r}: importing ") and said in err
+        assert not (tmp_path / "out").exists()
