@@ -36,7 +36,8 @@ def simulated_s(scenario) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", nargs="*", default=None, help="scenario names (file stems) to run; default: all")
+    ap.add_argument("--only", nargs="+", default=None, help="scenario names (file stems) to run; default (no --only): "
+                    "all. Given with no name (an unset $NAMES) it is refused: it ran them all")
     args = ap.parse_args(argv)
 
     files = sorted((ROOT / "scenarios").glob("*.yaml"))

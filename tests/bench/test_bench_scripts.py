@@ -43,3 +43,10 @@ def test_bench_day_states_the_day_in_designs_units():
     raw_us = 0.5 * (float(m.group(3)) + float(m.group(4)))
     assert 0 < rest <= total
     assert abs(total - wall / raw_us) <= 0.2 * total + 1  # seconds over µs a timeout: millions of timeouts
+
+
+def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
+    """``--only`` with no name (``--only $NAMES``, the variable unset) ran every scenario, minutes of them."""
+    done = _run("bench_scenarios.py", "--only")
+    assert done.returncode == 2 and "argument --only: expected at least one argument" in done.stderr
+    assert done.stdout == ""
