@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: no records", file=sys.stderr)
         return 1
     try:
-        t_from = parse_time(args.t_from, start) if args.t_from else None
-        t_to = parse_time(args.t_to, start) if args.t_to else None
-        t_at = parse_time(args.at, start) if args.at else None
+        t_from = parse_time(args.t_from, start, "--from") if args.t_from else None
+        t_to = parse_time(args.t_to, start, "--to") if args.t_to else None
+        t_at = parse_time(args.at, start, "--at") if args.at else None
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from typing import Callable, Iterator, NamedTuple
 from agent.audit.records import log_files, log_lines
 from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
+from twin.files import short_repr
 from twin.units import parse_duration
 
 # the head every writer gives a line: its kind, (a cycle's number,) its time, a JSON number (anything else there is
@@ -139,14 +140,14 @@ def record(line: Line) -> dict | None:
 # ---------------------------------------------------------------------------------------------- times
 
 
-def parse_time(text: str, first_ts: float) -> float:
+def parse_time(text: str, first_ts: float, what: str = "time") -> float:
     """A time given on the command line, in the log's terms:
     - a plain number is the log's own time (as this tool prints it for a twin run);
     - a duration with a unit (``90s``, ``30m``, ``2h``, ``1h30m``) is that long after the log's first record;
     - a date (``2026-11-30T14:03:22``, UTC unless it names its zone) is wall time, for a live log.
-    Raises ValueError naming the text."""
+    Raises ValueError naming the text and ``what`` it is (the option: --from, --to or --at)."""
     t = text.strip()
-    bad = ValueError(f"time {text!r}: expected the log's seconds (1234.5), a duration after its start "
+    bad = ValueError(f"{what} {short_repr(text)}: expected the log's seconds (1234.5), a duration after its start "
                      f"(90s, 30m, 1h30m) or a UTC date (2026-11-30T14:03:22)")
     try:
         value = float(t)

@@ -818,3 +818,14 @@ def test_a_plot_name_matplotlib_cannot_write_exits_2_before_reading_the_log(name
     assert audit.main([str(run), "--plot", str(png)]) == 2
     assert capsys.readouterr().err.startswith(f"error: --plot {png}: {why}; give a .png file's path")
     assert not list(tmp_path.glob("incident*"))
+
+
+@pytest.mark.parametrize("option, value", [("--from", "1e400"), ("--to", "yesterday"), ("--at", "nan")])
+def test_a_refused_audit_time_names_its_option(option, value, tmp_path, capsys):
+    """"time '1e400': expected ..." named none of --from, --to and --at (given two, which was refused?)."""
+    from agent.audit.__main__ import main as audit
+    run = tmp_path / "run"
+    assert main(["--duration", "1m", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert audit([str(run), f"{option}={value}"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {option} '{value}': expected the log's seconds")
