@@ -116,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         problem = _market_problem(base.session.coin, args.config)
         if problem is not None:
             raise ValueError(problem)
+        from agent.graduation.exposure import level_named, places_orders
         from search.env import MarketMakingEnv
-        MarketMakingEnv(agent_config=base, step_s=step_s, episode_s=episode_s, level=args.level)  # checks the level
+        named = level_named(args.level)
+        if named is None or not places_orders(named):  # (the env's own error named MarketMakingEnv, not --level)
+            raise ValueError(f"--level {args.level!r}: expected one that places orders: MicroLive, Ramping, Cautious, "
+                             f"Full or Optimized")
+        MarketMakingEnv(agent_config=base, step_s=step_s, episode_s=episode_s, level=args.level)
     except OSError as e:  # the file named by --config
         print(f"error: {unreadable('--config', e)}", file=sys.stderr)
         return 2

@@ -447,3 +447,11 @@ def test_the_cli_refuses_more_episodes_than_it_could_run_naming_both_counts():
                         "--quiet"], capture_output=True, text=True, timeout=120, preexec_fn=cap)
     assert r.returncode == 2 and r.stderr == ("error: --trials 100000000 x --seeds 1: 100,000,000 episodes, at most "
                                               "1,000,000 (months of work on one machine; more is a typo)\n")
+
+
+def test_the_cli_names_a_level_it_refuses_by_its_option(capsys):
+    """``--level shadow`` said "MarketMakingEnv: level must be ...": a class the operator never named, not --level."""
+    from search.__main__ import main
+    assert main(["--level", "shadow", "--quiet"]) == 2
+    assert capsys.readouterr().err == ("error: --level 'shadow': expected one that places orders: MicroLive, Ramping, "
+                                       "Cautious, Full or Optimized\n")
