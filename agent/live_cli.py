@@ -75,10 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--venue", choices=["live"], default="live", help=argparse.SUPPRESS)
     p.add_argument("--network", choices=["mainnet", "testnet"], default="testnet", help="default testnet")
-    p.add_argument("--base-url", type=non_empty, help="REST base URL; overrides --network (e.g. http://127.0.0.1:3001 for "
-                                      "twin serve). Any URL other than the mainnet one signs as testnet. No user or password "
-                                      "in it (refused: it would be printed; the venue needs none).")
-    p.add_argument("--coin", type=non_empty, help="coin to quote (default: the config's session.coin); HIP-3 as dex:COIN")
+    p.add_argument("--base-url", type=non_empty,
+                   help="REST base URL; overrides --network (e.g. http://127.0.0.1:3001 for twin serve). Any URL other "
+                        "than the mainnet one signs as testnet. No user or password in it (refused: it would be "
+                        "printed; the venue needs none).")
+    p.add_argument("--coin", type=non_empty,
+                   help="coin to quote (default: the config's session.coin); HIP-3 as dex:COIN")
     p.add_argument("--dex", type=non_empty, help="HIP-3 dex name; --coin X --dex d quotes d:X")
     p.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors)")
     p.add_argument("--start-level", default="Shadow", type=_start_level,
@@ -89,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0-1 paper (use the twin), 2 dry-run (default), 3 micro-live (the exposure capped at "
                         "MicroLive, whatever graduation's evidence), 4 full live (graduation may promote up to "
                         "graduation.ceiling)")
-    p.add_argument("--duration", type=non_empty, help="how long to run: seconds, or 30m, 2h, 1h30m, at most 365d (default: until "
-                                      "SIGINT, SIGTERM or SIGHUP)")
+    p.add_argument("--duration", type=non_empty,
+                   help="how long to run: seconds, or 30m, 2h, 1h30m, at most 365d (default: until SIGINT, SIGTERM or "
+                        "SIGHUP)")
     p.add_argument("--out", help="run folder: config.json, decisions.jsonl (continued in a fresh file past "
                    "session.log_segment_mb, the full ones kept as decisions-000001.jsonl, ...), events.jsonl "
                    "(every event the agent handled, segmented alike: `python -m agent.audit DIR --replay` "

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=non_empty, help="a live run folder (with events.jsonl)")
     ap.add_argument("--out", help="where to write (default RUN/calibration)")
-    ap.add_argument("--base", type=non_empty, help="twin parameters JSON the fit starts from (default: the twin's defaults)")
+    ap.add_argument("--base", type=non_empty,
+                    help="twin parameters JSON the fit starts from (default: the twin's defaults)")
     ap.add_argument("--replay-hours", type=non_negative_float, default=6.0, help="run the fitted twin with the "
                     "run's agent config for the run's length, at most this many hours, and report it beside what was "
                     "seen (0: no replay; default 6)")

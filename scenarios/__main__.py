@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("file", type=_file, help="the scenario YAML file")
     r.add_argument("--seed", type=parse_seed, default=None, help="seed (default: the file's first seed)")
     r.add_argument("--out", default=None, help="run folder (default: runs/<scenario>-seed<S>)")
-    r.add_argument("--agent", type=non_empty, default=None, help="agent class as MODULE:CLASS or FILE.py:CLASS, a subclass of "
-                                                 "agent.core.AgentCore (default: the real AgentCore), e.g. "
-                                                 "tests/scenarios/naive_agents.py:NaiveKillSwitch")
+    r.add_argument("--agent", type=non_empty, default=None,
+                   help="agent class as MODULE:CLASS or FILE.py:CLASS, a subclass of agent.core.AgentCore (default: the"
+                        " real AgentCore), e.g. tests/scenarios/naive_agents.py:NaiveKillSwitch")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("check", help="validate scenario files without running them")
     c.add_argument("files", type=_file, nargs="+", help="scenario YAML files")

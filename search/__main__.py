@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(default 0)")
     ap.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
                     help="worker processes (default: the cores, at most 4; 1 runs in this process)")
-    ap.add_argument("--config", type=non_empty, help="agent config YAML the trials start from (default: the shipped defaults)")
+    ap.add_argument("--config", type=non_empty,
+                    help="agent config YAML the trials start from (default: the shipped defaults)")
     ap.add_argument("--out", help="folder for episodes.jsonl, results.json and best.yaml")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)

@@ -28,8 +28,8 @@ def parse_duration(text: str | float | int, what: str = "duration") -> float:
         elif re.fullmatch(rf"(?:{_PART}\s*)+", t):
             value = sum(float(n) * _UNITS[u] for n, u in re.findall(_PART, t))
         else:
-            raise ValueError(f"{what} {short_repr(text)}: expected a number with an optional unit s, m, h or d, or such "
-                             f"parts added up (e.g. 90, 30m, 2h, 1d, 1h30m)")
+            raise ValueError(f"{what} {short_repr(text)}: expected a number with an optional unit s, m, h or d, "
+                             f"or such parts added up (e.g. 90, 30m, 2h, 1d, 1h30m)")
     if not value > 0:
         raise ValueError(f"{what} {short_repr(text)}: must be positive")
     if not value <= MAX_DURATION_S:  # inf and nan too: a run that could never end, or a clock that overflows

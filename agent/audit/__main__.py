@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", type=non_empty, help="run folder, or one decisions log file")
     ap.add_argument("--from", dest="t_from", type=non_empty, metavar="TIME", help="list the records from this time on")
     ap.add_argument("--to", dest="t_to", type=non_empty, metavar="TIME", help="... up to this time (default: the end)")
-    ap.add_argument("--at", type=non_empty, metavar="TIME", help="the quote cycle in force at this time in full: what it saw, each "
-                                                 "adjustment in order, its quotes and commands; then what followed "
-                                                 "until the next cycle")
-    ap.add_argument("--type", type=non_empty, metavar="KINDS", help="only these record kinds, comma-separated (e.g. fill,safety)")
+    ap.add_argument("--at", type=non_empty, metavar="TIME",
+                    help="the quote cycle in force at this time in full: what it saw, each adjustment in order, its "
+                         "quotes and commands; then what followed until the next cycle")
+    ap.add_argument("--type", type=non_empty, metavar="KINDS",
+                    help="only these record kinds, comma-separated (e.g. fill,safety)")
     ap.add_argument("--limit", type=non_negative_int, default=200, metavar="N",
                     help="records listed at most (default 200; 0: all)")
     ap.add_argument("--json", action="store_true", help="the matching records as written (JSON lines), for jq")

@@ -161,7 +161,8 @@ def test_a_torn_line_that_ends_in_a_brace_is_skipped_and_counted_not_counted_or_
     ov = overview(LogReader(log))
     assert ov.records == Counter(r["type"] for r in recs) == Counter(cycle=5) and ov.skipped == bad == 1
     assert main([str(tmp_path)]) == 0
-    assert "5 records in 1 file; 1 torn line skipped (cut by a crash mid-write: a run's last)\n" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "5 records in 1 file; 1 torn line skipped (cut by a crash mid-write: a run's last)\n" in printed
     assert main([str(tmp_path), "--from", "0", "--json"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["cycle"] for line in printed] == list(range(5))  # (jq: "Unfinished JSON term")

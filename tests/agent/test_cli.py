@@ -694,7 +694,8 @@ def test_scenarios_check_names_a_file_that_is_not_there_once_in_the_systems_word
     assert capsys.readouterr().err == f"{nope}: cannot read: No such file or directory\n"
 
 
-@pytest.mark.parametrize("env", [{}, {"HL_SECRET_KEY": "12ab"}, {"HL_SECRET_KEY": "ab" * 32, "HL_ACCOUNT_ADDRESS": "0x12"}])
+@pytest.mark.parametrize("env", [{}, {"HL_SECRET_KEY": "12ab"},
+                                 {"HL_SECRET_KEY": "ab" * 32, "HL_ACCOUNT_ADDRESS": "0x12"}])
 def test_a_live_run_refused_for_its_key_leaves_no_run_folder_behind(env, tmp_path, capsys):
     """The --out folder was made before the key was read: a run refused for no key, or a key or account that is
     not one, exited 2 and left an empty run folder where none was."""

@@ -45,12 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m twin serve",
         description="Serve the twin over the venue's protocol (POST /info, POST /exchange, /ws) on one host "
                     "and port. Clients sign as on testnet (any base URL other than the mainnet one does).")
-    p.add_argument("--host", type=non_empty, default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
+    p.add_argument("--host", type=non_empty, default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=parse_port, default=3001,
                    help="TCP port (default 3001, the SDK's LOCAL_API_URL; 0 picks one)")
-    p.add_argument("--params", type=non_empty, help="TwinParams JSON file (default: built-in parameters). Unless it pins "
-                                    "venue.epoch_ms to a number (null, as a dump of the parameters writes it, does "
-                                    "not), venue time starts at the wall clock so wall-clock nonces pass.")
+    p.add_argument("--params", type=non_empty,
+                   help="TwinParams JSON file (default: built-in parameters). Unless it pins venue.epoch_ms to a number"
+                        " (null, as a dump of the parameters writes it, does not), venue time starts at the wall clock "
+                        "so wall-clock nonces pass.")
     p.add_argument("--seed", type=parse_seed, default=0, help="random seed of the twin (default 0)")
     p.add_argument("--speed", type=_speed_arg, default=1.0,
                    help="simulated time per wall time: 'realtime' (default) or a factor such as 10x, at most 10000x")
@@ -59,10 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable; each dex margins apart, as on the venue: a HIP-3 coin trades on what is "
                         "funded on its dex, e.g. --fund 0x…=1000@hyna for hyna:LIT); only funded accounts and "
                         "their approved agents may trade")
-    p.add_argument("--scenario", type=non_empty, help="chaos schedule, YAML or JSON: {events: [...]} (or a scenario file's "
-                                      "chaos: list) of disconnect, http_429_burst, rejection_burst, latency_spike, "
-                                      "quota_set, price_jump, regime, market_param events; at_s is seconds of "
-                                      "venue time after the server starts")
+    p.add_argument("--scenario", type=non_empty,
+                   help="chaos schedule, YAML or JSON: {events: [...]} (or a scenario file's chaos: list) of "
+                        "disconnect, http_429_burst, rejection_burst, latency_spike, quota_set, price_jump, regime, "
+                        "market_param events; at_s is seconds of venue time after the server starts")
     return p
 
 
