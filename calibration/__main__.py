@@ -20,7 +20,7 @@ replayed through the agent's core to recover every order's sending time. Writes 
 with the run's agent config for as long (--replay-hours caps it) and reports what it shows beside
 what was seen (fills by distance from the touch and markouts among it). Exit status 2 for a folder without a journal or a bad base file,
 and for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins); 130 when
-Ctrl-C cut the fit or the replay (nothing written)."""
+Ctrl-C cut the fit, the replay or the report's drawing (nothing written)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +95,16 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 out.rmdir()
         return 130 if isinstance(e, KeyboardInterrupt) else 2
-    s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
+    try:
+        s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
+    except KeyboardInterrupt:  # while the figures are drawn, before any file is written (write_report makes them all
+        # first): the folder is as it was
+        print("interrupted (Ctrl-C): nothing written" + (f"; {out} holds the earlier calibration" if replacing else ""),
+              file=sys.stderr)
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        return 130
     lat = s["latency"]
     print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
           f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")

@@ -828,8 +828,9 @@ def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_p
         raise KeyboardInterrupt  # as a signal while the report is made
     real = calibration.report._html
     monkeypatch.setattr(calibration.report, "_html", killed)
-    with pytest.raises(KeyboardInterrupt):
-        main([str(run), "--out", str(out), "--base", str(base), "--replay-hours", "0", "--quiet"])
+    assert main([str(run), "--out", str(out), "--base", str(base), "--replay-hours", "0", "--quiet"]) == 130
+    assert capsys.readouterr().err.endswith(f"interrupted (Ctrl-C): nothing written; {out} holds the earlier "
+                                            f"calibration\n")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier
     # a kill between writing and renaming leaves a hidden temporary file: the folder is still a calibration's
     (out / ".twin_params.json.tmp").write_text("{")
