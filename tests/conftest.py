@@ -16,3 +16,23 @@ def billion_laughs() -> str:
     any loader reads at once, and any code that walks its value whole hangs on."""
     return "".join(f"{a}: &{a} [{', '.join([f'*{p}' if p else repr('lol')] * 9)}]\n"
                    for p, a in zip(["", *"abcdefgh"], "abcdefghi"))
+
+
+@pytest.fixture
+def run_capped():
+    """``run_capped(args, env=None)``: ``python -m *args`` in a subprocess whose address space is capped at 1 GB, so
+    a program that reads or builds without bound fails its test rather than the machine. numpy's BLAS is held to one
+    thread: each thread reserves address space at import, and on a host of many cores that alone passes the cap."""
+    import resource
+    import subprocess
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    def run(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+        env = {**(os.environ if env is None else env), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
+        return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120,
+                              preexec_fn=cap, env=env)
+    return run

@@ -583,19 +583,12 @@ def test_a_subnormal_signal_halflife_exits_2_naming_it_not_a_zero_division_in_th
     ["twin", "serve", "--port", "0", "--scenario", "/dev/zero"],
     ["agent", "--venue", "live", "--keystore", "/dev/zero"],
 ])
-def test_a_file_option_given_an_endless_device_exits_2_naming_it_not_out_of_memory(argv):
+def test_a_file_option_given_an_endless_device_exits_2_naming_it_not_out_of_memory(argv, run_capped):
     """A config, params, scenario or keystore file was read whole: ``--config /dev/zero`` (or any file that never
     ends, a run's whole log given by mistake) took every byte of memory, then died on a MemoryError traceback (or
-    took the machine down with it). In a subprocess with its memory capped at 1 GB, so the old code fails the test
-    rather than the machine."""
-    import resource
-    import subprocess
-    import sys
-
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-    r = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=120, preexec_fn=cap,
-                       env={"PATH": "/usr/bin:/bin", "HL_KEYSTORE_PASSWORD": "x"})
+    took the machine down with it). With its memory capped, so the old code fails the test rather than the
+    machine."""
+    r = run_capped(argv, env={"PATH": "/usr/bin:/bin", "HL_KEYSTORE_PASSWORD": "x"})
     assert r.returncode == 2 and "Traceback" not in r.stderr and "MemoryError" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert "/dev/zero" in last and ("larger than 16 MB" in last or "cannot read a keystore" in last)

@@ -433,18 +433,11 @@ def test_the_workers_of_a_search_killed_outright_end_with_it(tmp_path):
             pass
 
 
-def test_the_cli_refuses_more_episodes_than_it_could_run_naming_both_counts():
+def test_the_cli_refuses_more_episodes_than_it_could_run_naming_both_counts(run_capped):
     """``--trials 100000000`` drew every trial's action and made every task up front: a MemoryError traceback
-    (or the machine's memory) before the first episode. In a subprocess with its memory capped at 1 GB, so the
-    old code fails the test rather than the machine."""
-    import resource
-    import subprocess
-    import sys
-
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-    r = subprocess.run([sys.executable, "-m", "search", "--trials", "100000000", "--seeds", "1", "--workers", "1",
-                        "--quiet"], capture_output=True, text=True, timeout=120, preexec_fn=cap)
+    (or the machine's memory) before the first episode. With its memory capped, so the old code fails the test
+    rather than the machine."""
+    r = run_capped(["search", "--trials", "100000000", "--seeds", "1", "--workers", "1", "--quiet"])
     assert r.returncode == 2 and r.stderr == ("error: --trials 100000000 x --seeds 1: 100,000,000 episodes, at most "
                                               "1,000,000 (months of work on one machine; more is a typo)\n")
 
