@@ -3,6 +3,7 @@ agent and whose rewards add up to the session's PnL; and the search CLI's result
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -400,9 +401,16 @@ def test_the_workers_of_a_search_killed_outright_end_with_it(tmp_path):
     import sys
     import time
 
-    def children(pid: int) -> set[int]:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-        return {int(x) for x in out.split()}
+    def children(pid: int) -> set[int]:  # (each process's parent from /proc: pgrep is not on every host)
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(") ", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # (ended meanwhile)
+            if int(fields[1]) == pid:
+                found.add(int(stat.parent.name))
+        return found
 
     def alive(pid: int) -> bool:
         try:
