@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
@@ -16,7 +18,8 @@ EPILOG = """examples:
   python -m agent --config my.yaml --quiet
   python -m agent --show-config > my.yaml  # every setting, its default and what it does
 
-Ctrl-C ends the run where it is and prints the summary of the time simulated so far (exit 130).
+Ctrl-C ends the run where it is and prints the summary of the time simulated so far (exit 130); SIGTERM and
+SIGHUP alike (exit 143 and 129: 128 + the signal's number).
 A run folder that cannot be written (a full disk) is an error naming --out (exit 2); if the session ran,
 its summary is printed first and the folder left incomplete.
 The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills; past
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return _live(argv, own_command_line)
 
     from agent.config import AgentConfig
-    from agent.session import RunFolderError, run_session
+    from agent.session import RunFolderError, run_session, stop_signals_interrupt
     from twin.params import TwinParams
     from twin.units import parse_duration
 
@@ -101,25 +104,30 @@ def main(argv: list[str] | None = None) -> int:
         except (FileExistsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    # (the process's own: a caller in-process keeps its handlers, and a test run is not stopped by a signal to pytest)
+    stopping = stop_signals_interrupt() if own_command_line else nullcontext([])
     try:
-        summary = run_session(config, args.seed, duration, Path(args.out) if args.out is not None else None, params,
-                              progress=not args.quiet)
+        with stopping as caught:
+            summary = run_session(config, args.seed, duration, Path(args.out) if args.out is not None else None,
+                                  params, progress=not args.quiet)
     except RunFolderError as e:  # a full disk: what the session computed is still printed, then the error
         if e.summary is not None:
-            _print_summary(e.summary, duration, args.json)
+            _print_summary(e.summary, duration, args.json, caught[0] if caught else signal.SIGINT)
         ran = "" if e.summary is None else " (the session ran: the summary above; the run folder is incomplete)"
         print(f"error: --out {args.out}: {e}{ran}", file=sys.stderr)
         return 2
-    if _print_summary(summary, duration, args.json):
-        return 130  # as a shell reports a run ended by SIGINT
+    signum = caught[0] if caught else signal.SIGINT
+    if _print_summary(summary, duration, args.json, signum):
+        return 128 + signum  # as a shell reports a run ended by the signal: 130 SIGINT, 143 SIGTERM, 129 SIGHUP
     return 0
 
 
-def _print_summary(summary: dict, duration: float, as_json: bool) -> bool:
-    """The summary on stdout (and on stderr how much of the run it covers when Ctrl-C cut it); whether it was."""
+def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = signal.SIGINT) -> bool:
+    """The summary on stdout (and on stderr how much of the run it covers when a signal cut it); whether it was."""
     say(json_text.dumps(summary, indent=2, default=float) if as_json else format_summary(summary), sys.stdout)
     if summary["interrupted"]:
-        print(f"interrupted: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s",
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        print(f"interrupted{by}: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s",
               file=sys.stderr)
     return summary["interrupted"]
 
