@@ -4,7 +4,7 @@
 or logged), runs the core through ``HyperliquidGateway`` and ``LiveDriver`` until the duration is
 over or SIGINT/SIGTERM/SIGHUP, then pulls every order and writes the state and the summary.
 Exit codes: 0 done; 1 the venue could not be used (or the run's files could not be written at the end); 2 bad
-options, no key or a key the venue refuses; 3 orders may still rest; 4 the run stopped itself on a fault (a core
+options (a coin the venue does not list among them), no key or a key the venue refuses; 3 orders may still rest; 4 the run stopped itself on a fault (a core
 error, a log it could not write), every order pulled; 130 interrupted before trading started.
 """
 from __future__ import annotations
@@ -48,7 +48,8 @@ execution levels (DESIGN §6): 0 paper, 1 twin-grade paper (both: use `python -m
 exit status:
   0 the run ended (its duration, SIGINT, SIGTERM or SIGHUP) with every order gone
   1 the venue could not be used, or the run's files could not be written at the end
-  2 bad options, no key, or a key the venue does not accept for the account; nothing was sent
+  2 bad options, a coin the venue does not list, no key, or a key the venue does not accept for the account;
+    nothing was sent
   3 orders of ours may still rest at the venue: check and cancel them
   4 the run stopped itself on a fault (a core error, a log it could not write), every order pulled
   130 interrupted (Ctrl-C) before trading started: no order was sent
@@ -243,8 +244,27 @@ def live_main(argv: list[str] | None = None, env: dict | None = None, *, restore
                 if restore_signals and handler is not None:  # (None: set outside Python, cannot be put back)
                     signal.signal(s, handler)
     finally:
+        _drop_unwritten_folder(plan)  # (before the folder's lock is released: no other run is writing it)
         for lock in locks:
             lock.release()
+
+
+def _drop_unwritten_folder(plan: _Plan) -> None:
+    """A run refused before it wrote anything (a coin the venue does not list, a check before the first order, a
+    run already trading the coin) left the --out folder it had made holding its lock file alone: an empty run
+    folder where none was. Removed, with the folders above it the run made; a folder that was there is kept."""
+    if plan.made is None:
+        return
+    try:
+        if any(p.name != ".run.lock" for p in plan.out.iterdir()):
+            return
+        (plan.out / ".run.lock").unlink(missing_ok=True)
+        for folder in (plan.out, *plan.out.parents):
+            folder.rmdir()
+            if folder == plan.made:
+                break
+    except OSError:  # (kept: something else was put in it meanwhile)
+        pass
 
 
 # the signals a live run stops on (LiveDriver.install_signal_handlers); Windows has no SIGHUP
@@ -323,9 +343,12 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     config = AgentConfig.model_validate(data)  # validated again, with the start level and the ceiling
     wallet, account = load_key(args.keystore, env)
     last_nonce = 0
+    made = None  # the first folder on --out's path that was not there: the run's to remove if it writes nothing
     if args.out is not None:  # created now, the last check: a folder that cannot be is refused before connecting,
         # and a run refused for its options or its key leaves no empty folder behind
         from agent.live import last_nonce_of
+        # (os.path.exists: False where the system refuses to look, which make_output_folder then names)
+        made = next((p for p in reversed([Path(args.out), *Path(args.out).parents]) if not os.path.exists(p)), None)
         try:
             folder = make_output_folder(args.out)
             # an earlier run into this folder: its nonces were signed by the venue's clock or past it
@@ -337,13 +360,14 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                  execution_level=args.execution_level, start_level=args.start_level, seed=args.seed,
                  out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
                  events=not args.no_events, allow_oversized=args.allow_oversized_position,
-                 collateral_set=collateral_set, flatten_on_stop=args.flatten_on_stop, last_nonce=last_nonce)
+                 collateral_set=collateral_set, flatten_on_stop=args.flatten_on_stop, last_nonce=last_nonce,
+                 made=made)
 
 
 async def _run(plan: _Plan) -> int:
     from agent.audit.event_log import EventJournal
     from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
-    from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway
+    from agent.gateway.hyperliquid.gateway import CoinNotListed, GatewayError, HyperliquidGateway
     from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary, run_cloid_prefix
     from agent.preflight import Refused, preflight
     from agent.quoting.ladder import venue_price_decimals
@@ -359,7 +383,7 @@ async def _run(plan: _Plan) -> int:
     except (GatewayError, Refused) as e:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
-        return 1 if isinstance(e, GatewayError) else 2
+        return 1 if isinstance(e, GatewayError) and not isinstance(e, CoinNotListed) else 2
     except BaseException:  # Ctrl-C while a check waits on the venue: the session closed, no aiohttp complaint
         await gw.close()
         raise

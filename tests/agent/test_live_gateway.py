@@ -1219,6 +1219,33 @@ def test_a_key_the_venue_does_not_accept_for_the_account_is_refused_before_tradi
     assert "5" * 64 not in err
 
 
+def test_a_coin_the_venue_does_not_list_exits_2_naming_what_it_lists_and_leaves_no_folder_it_made(tmp_path, capsys):
+    """``--coin NOPE`` exited 1, as a venue that could not be reached does, though the argument was wrong, and left
+    the --out folder it had made behind, holding its lock file alone. Now: exit 2, the coin and the venue's
+    listing named, and no folder where none was (one that was there is kept)."""
+    from agent.gateway.hyperliquid.parse import asset_info
+    out = tmp_path / "runs" / "t1"
+    there = tmp_path / "there"
+    there.mkdir()
+    with served() as (bg, ex, clock):
+        for coin, listed in (("NOPE", "first dex meta universe, which lists BTC"),
+                             ("hyna:NOPE", "'hyna' meta universe, which lists hyna:LIT")):
+            assert live_main(["--base-url", bg.base_url, "--coin", coin, "--out", str(out), "--quiet"],
+                             env={"HL_SECRET_KEY": KEY}) == 2
+            assert f"coin {coin!r} is not in the {listed}\n" in capsys.readouterr().err
+            assert not (tmp_path / "runs").exists()
+        assert live_main(["--base-url", bg.base_url, "--coin", "NOPE", "--out", str(there), "--quiet"],
+                         env={"HL_SECRET_KEY": KEY}) == 2
+        assert there.is_dir()
+        sent = bg.call(lambda: len(ex.order_status))
+    assert sent == 0
+    # the venue lists hundreds: the first 20 named, and how to read them all
+    meta = {"universe": [{"name": f"C{i}", "szDecimals": 0, "maxLeverage": 3} for i in range(25)]}
+    with pytest.raises(KeyError) as e:
+        asset_info(meta, None, "NOPE")
+    assert e.value.args[0].endswith(', C19, ... (25 in all: POST {"type": "meta"} to /info lists them)')
+
+
 def test_a_private_key_put_in_hl_account_address_is_refused_without_being_printed(capsys):
     """HL_ACCOUNT_ADDRESS was echoed whole in its error, so a private key pasted there in place of the address
     went to the terminal (and its scrollback, and a CI log). Now the error gives its length, never its value, and

@@ -77,6 +77,11 @@ class GatewayError(RuntimeError):
     """The gateway cannot start: the venue does not list the coin, or cannot be reached."""
 
 
+class CoinNotListed(GatewayError):
+    """The venue does not list the coin (or its HIP-3 dex): the operator's argument is wrong, not the venue, so
+    the live CLI exits 2 for it, not the 1 of a venue it could not use."""
+
+
 def ws_url_of(base_url: str) -> str:
     """The venue's websocket URL: ``http(s)://host`` → ``ws(s)://host/ws`` (as the official SDK derives it)."""
     base = base_url.rstrip("/")
@@ -207,7 +212,7 @@ class HyperliquidGateway(CommandRouter):
         try:
             self.asset = asset_info(meta, dexs, self.coin)
         except KeyError as e:
-            raise GatewayError(f"{self.base_url}: {e.args[0]}") from None
+            raise CoinNotListed(f"{self.base_url}: {e.args[0]}") from None
         except MalformedMessage as e:
             raise GatewayError(f"{self.base_url}: meta has an unexpected shape ({e})") from None
         return self.asset

@@ -505,11 +505,23 @@ def asset_info(meta: Any, perp_dexs: Any, coin: str) -> AssetInfo:
         if dex not in names:
             raise KeyError(f"dex {dex!r} is not in perpDexs (have {[n for n in names if n]})")
         dex_index = names.index(dex)
-    for i, row in enumerate(_list(_get(meta, "universe"), "universe")):
+    universe = _list(_get(meta, "universe"), "universe")
+    for i, row in enumerate(universe):
         if _str(row, "name") == coin:
             base = 0 if dex_index == 0 else 100000 + dex_index * 10000
             return AssetInfo(coin, base + i, _int(row, "szDecimals"), _int(row, "maxLeverage"), dex)
-    raise KeyError(f"coin {coin!r} is not in the {'first dex' if not dex else repr(dex)} meta universe")
+    # what is listed, so a typo or a HIP-3 coin given without its dex is seen at once (the venue lists hundreds:
+    # the first few, and how to read them all)
+    names = [_str(row, "name") for row in universe]
+    listed = ", ".join(names[:_LISTED_SHOWN]) or "no coin"
+    if len(names) > _LISTED_SHOWN:
+        query = json.dumps({"type": "meta", "dex": dex} if dex else {"type": "meta"})
+        listed += f", ... ({len(names)} in all: POST {query} to /info lists them)"
+    raise KeyError(f"coin {coin!r} is not in the {'first dex' if not dex else repr(dex)} meta universe, which lists "
+                   f"{listed}")
+
+
+_LISTED_SHOWN = 20  # the coins an unlisted coin's error names
 
 
 def maker_fee_rate(body: Any) -> float:
