@@ -46,6 +46,9 @@ def _live(argv: list[str], own_command_line: bool) -> int:
     except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
         print(f"error: {missing_extra(e, 'live')}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C in the second or so the imports take: a traceback, for a run not yet begun
+        print("interrupted before trading started: no order was sent", file=sys.stderr)
+        return 130
     return live_main(argv, restore_signals=not own_command_line)
 
 

@@ -453,6 +453,26 @@ def test_without_the_live_extra_the_live_cli_names_it(monkeypatch, capsys, argv,
     assert f'".[{extra}]"' in capsys.readouterr().err
 
 
+def test_ctrl_c_while_the_live_cli_imports_exits_130_saying_so_not_a_traceback(monkeypatch, capsys):
+    """The live CLI's imports (aiohttp, eth-account, the gateway) take a second or so: a Ctrl-C in it ended on a
+    KeyboardInterrupt traceback through the import machinery."""
+    import builtins
+    import sys
+    real_import = builtins.__import__
+
+    def ctrl_c_on_the_live_cli(name, *a, **kw):
+        if name == "agent.live_cli":
+            raise KeyboardInterrupt  # as SIGINT does, mid-import
+        return real_import(name, *a, **kw)
+    monkeypatch.delitem(sys.modules, "agent.live_cli", raising=False)
+    monkeypatch.setattr(builtins, "__import__", ctrl_c_on_the_live_cli)
+    try:
+        code = main(["--venue", "live", "--duration", "1"])
+    except KeyboardInterrupt:  # (caught: raised out of a test, it would stop the whole test session)
+        pytest.fail("the KeyboardInterrupt left main(): a traceback on the command line")
+    assert code == 130 and capsys.readouterr().err == "interrupted before trading started: no order was sent\n"
+
+
 def test_every_option_of_each_command_is_in_its_row_of_the_readmes_table(capsys):
     """README's "Running things" table is where an operator looks a command's options up: each one the command
     takes is in its row (the live CLI's are its --help's, which the table points to). Options were missing
