@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from twin.files import make_output_folder, missing_extra, unreadable
-from twin.units import non_empty, parse_duration, parse_seed, positive_int
+from twin.units import bounded, non_empty, parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:
   python -m search                                   # 12 trials x 2 seeds, 30-minute episodes, at Full
@@ -40,6 +40,7 @@ dies again alone is recorded as failed.
 Exit status 2 for bad arguments or an --out that already holds results."""
 
 
+MAX_WORKERS = 4 * (os.cpu_count() or 1)  # --workers 1000 started a process per episode, up to 1000
 MAX_EPISODES = 1_000_000  # --trials x --seeds: 1e8 made every task up front, and ended on a MemoryError traceback
 
 
@@ -90,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
                     "MicroLive, Ramping, Cautious, Full or Optimized, any case, '_' or '-' ignored (default FULL)")
     ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the trials' draws and the first episode "
                     "(default 0)")
-    ap.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
-                    help="worker processes (default: the cores, at most 4; 1 runs in this process)")
+    ap.add_argument("--workers", type=bounded(positive_int, MAX_WORKERS, f"4 for each of this machine's "
+                                              f"{os.cpu_count() or 1} cores: more only share them, each with its "
+                                              f"own memory"),
+                    default=min(4, os.cpu_count() or 1),
+                    help=f"worker processes (default: the cores, at most 4; 1 runs in this process; at most "
+                         f"{MAX_WORKERS}, 4 a core)")
     ap.add_argument("--config", type=non_empty,
                     help="agent config YAML the trials start from (default: the shipped defaults)")
     ap.add_argument("--out", help="folder for episodes.jsonl, results.json and best.yaml")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from collections.abc import Callable
 
 from twin.files import short_repr
 
@@ -90,6 +91,21 @@ def non_negative_float(text: str) -> float:
     if not 0.0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a number, zero or more, got {text!r}")
     return value
+
+
+def bounded(parse: Callable[[str], float], highest: float, why: str,
+            lowest: float | None = None) -> Callable[[str], float]:
+    """``parse`` (positive_int, positive_float, ...) with bounds, as an argparse type: a count or a length
+    mistyped by a few digits (``--workers 1000``, ``--minutes 1e9``) started that many processes, or a run that
+    would not end, before anything said so. ``why``: what the bounds are, in the refusal."""
+    def checked(text: str) -> float:
+        value = parse(text)
+        if value > highest or (lowest is not None and value < lowest):
+            span = f"at most {highest:g}" if lowest is None else f"{lowest:g} to {highest:g}"
+            raise argparse.ArgumentTypeError(f"expected {span} ({why}), got {text!r}")
+        return value
+    checked.__name__ = parse.__name__  # (argparse's "invalid <name> value" for an error of another kind)
+    return checked
 
 
 def _int_at_least(text: str, lowest: int, what: str) -> int:

@@ -456,3 +456,17 @@ def test_the_cli_names_a_level_it_refuses_by_its_option(capsys):
     assert main(["--level", "shadow", "--quiet"]) == 2
     assert capsys.readouterr().err == ("error: --level 'shadow': expected one that places orders: MicroLive, Ramping, "
                                        "Cautious, Full or Optimized\n")
+
+
+def test_more_workers_than_the_cores_could_use_exits_2_naming_the_option_and_the_bound(capsys):
+    """``--workers 1000`` was taken, and started a process for each episode up to it (``min(workers, tasks)``),
+    each with its own memory, on a machine of a few cores."""
+    import os
+    from search.__main__ import main
+    bound = 4 * (os.cpu_count() or 1)
+    small = ["--trials", "1", "--seeds", "1", "--episode", "1m", "--step", "1m", "--quiet"]  # (the old code ran it)
+    with pytest.raises(SystemExit) as e:
+        main(small + ["--workers", str(bound + 1)])
+    assert e.value.code == 2
+    assert (f"error: argument --workers: expected at most {bound} (4 for each of this machine's {os.cpu_count() or 1} cores"
+            in capsys.readouterr().err)
