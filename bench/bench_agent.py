@@ -51,7 +51,7 @@ from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
 from twin.faults.rejections import RejectionParams
 from twin.params import TwinParams
-from twin.units import positive_float
+from twin.units import MAX_DURATION_S, bounded, positive_float
 from bench_twin import market_only, raw_simpy_timeouts, raw_timeout_cpu_us
 
 
@@ -229,7 +229,10 @@ _AFTER_KINDS = ("no evaluation", "graduation evaluation")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=positive_float, default=30.0, help="simulated minutes of each full-stack session")
+    # (a moment, 0.0001, had no cycle to time: a numpy TypeError in the replay, after the baselines' seconds)
+    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60, "a minute, for cycles to time, to "
+                                              "a year, the longest run the twin takes", lowest=1.0), default=30.0,
+                    help="simulated minutes of each full-stack session (1 to a year)")
     ap.add_argument("--profile", choices=[*PROFILES, "both"], default="both", help="which session(s) to time")
     args = ap.parse_args()
     raw = raw_simpy_timeouts()

@@ -38,7 +38,7 @@ from agent.config import AgentConfig
 from agent.live import live_core_of
 from agent.live_cli import live_main
 from bench_agent import PROFILES, fixed_work_per_us, replay_min, timed_fixed
-from twin.units import positive_float
+from twin.units import bounded, positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -103,7 +103,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=list(PROFILES), default="default",
                     help="bench_agent's agent profile (default: as shipped, a 500 ms cycle; stress: 100 ms, 5 levels)")
-    ap.add_argument("--seconds", type=positive_float, default=60.0, help="wall seconds of the live run")
+    ap.add_argument("--seconds", type=bounded(positive_float, 86400.0, "a day of the wall clock: longer is a typo "
+                                              "for a bench"), default=60.0,
+                    help="wall seconds of the live run (at most a day)")
     args = ap.parse_args()
     cycle_s = AgentConfig.model_validate(PROFILES[args.profile][0]).session.cycle_s
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ import simpy
 
 from twin.exchange import Exchange
 from twin.params import TwinParams
-from twin.units import positive_float
+from twin.units import MAX_DURATION_S, bounded, positive_float
 from twin.session import run_probe_session
 
 
@@ -65,8 +65,11 @@ def market_only(minutes: float, seed: int = 1, observed: bool = False) -> tuple[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--hours", type=positive_float, default=1.0, help="simulated hours with the probe client")
-    ap.add_argument("--market-minutes", type=positive_float, default=30.0, help="simulated minutes, market only")
+    year = "a year, the longest run the twin takes"
+    ap.add_argument("--hours", type=bounded(positive_float, MAX_DURATION_S / 3600, year), default=1.0,
+                    help="simulated hours with the probe client (at most a year)")
+    ap.add_argument("--market-minutes", type=bounded(positive_float, MAX_DURATION_S / 60, year), default=30.0,
+                    help="simulated minutes, market only (at most a year)")
     args = ap.parse_args()
 
     raw = raw_simpy_timeouts()

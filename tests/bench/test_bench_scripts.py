@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def _run(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=120)
+def _run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_bench_scenarios_only_a_name_no_scenario_has_exits_2_naming_it():
@@ -49,4 +52,22 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
     """``--only`` with no name (``--only $NAMES``, the variable unset) ran every scenario, minutes of them."""
     done = _run("bench_scenarios.py", "--only")
     assert done.returncode == 2 and "argument --only: expected at least one argument" in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("script, option, value, expected", [
+    ("bench_agent.py", "--minutes", "1e9", "expected 1 to 525600 (a minute"),
+    ("bench_agent.py", "--minutes", "0.0001", "expected 1 to 525600 (a minute"),
+    ("bench_agent.py", "--minutes", "0", "expected a positive number"),
+    ("bench_day.py", "--hours", "100000", "expected at most 8760 (a year"),
+    ("bench_twin.py", "--hours", "1e9", "expected at most 8760 (a year"),
+    ("bench_twin.py", "--market-minutes", "1e12", "expected at most 525600 (a year"),
+    ("bench_live.py", "--seconds", "1e9", "expected at most 86400 (a day"),
+])
+def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(script, option, value, expected):
+    """Only non-positive values were refused: ``--minutes 1e9`` measured for ever, and ``--minutes 0.0001`` ended
+    on a numpy TypeError after the baselines' seconds. (A timeout: the old code ran on, and is killed.)"""
+    done = _run(script, option, value, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"error: argument {option}: {expected}" in done.stderr and f"got {value!r}" in done.stderr
     assert done.stdout == ""
