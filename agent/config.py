@@ -1,14 +1,15 @@
 """The agent's configuration: one pydantic model, loaded from YAML, errors naming file and field."""
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from agent.execution.budget import BudgetConfig
+from agent.execution.budget import BudgetConfig, poll_weight_per_minute
 from agent.execution.reconcile import ReconcileConfig
 from agent.graduation import GraduationConfig
 from agent.quoting.estimators import EstimatorConfig
@@ -44,8 +45,9 @@ class SessionConfig(FileModel):
         "to risk a part of the account)."))
     quota_poll_s: float = Field(10.0, ge=0, description=(
         "How often the venue's rate-limit status is queried, s: 1 or more (each query, userRateLimit, weighs 20 of "
-        "the IP's 1200 a minute: every 10 s is the 120 a minute budget.background_weight_per_minute sets aside for "
-        "it; poll more often and raise that too), or 0 for never."))
+        "the IP's 1200 a minute, and the request budget counts 20 x 60 / this a minute for them: 120 at 10 s), or 0 "
+        "for never. Refused when the polls alone would leave requoting no weight (under 1.34 s as shipped: "
+        "budget.ip_quote_frac)."))
     book_feed: Literal["fast", "standard"] = Field("fast", description=(
         "Live: the venue's l2Book feed. 'fast' (\"fast\": true in the subscription): 5 levels a side, pushed at "
         "most every 0.5 s; 'standard': 20 levels, which the venue reportedly pushes at most every 5 s since July "
@@ -149,6 +151,32 @@ class AgentConfig(FileModel):
                                          "levels, promotion criteria and demotion triggers.")
     shadow: ShadowConfig = Field(default_factory=ShadowConfig, description="The paper fill model, and the sim-to-real "
                                  "gap it measures beside the real orders.")
+
+    @model_validator(mode="after")
+    def _polls_leave_weight_to_quote(self) -> "AgentConfig":
+        """The quota polls' weight is counted in the minute's IP weight, which requoting may bring up to
+        ``budget.ip_quote_frac`` of the limit: polls weighing that much alone leave the agent never quoting (and
+        at the whole limit, polls every second, not even cancelling: the venue answers 429 to everything else).
+        That is no session to run, so it is refused here, the shortest period that would do named."""
+        b = self.budget
+        share = b.ip_quote_frac * b.ip_weight_per_minute
+        polls = poll_weight_per_minute(self.session.quota_poll_s)
+        if polls + b.background_weight_per_minute < share:
+            return self
+        if b.background_weight_per_minute >= share:
+            raise ValueError(f"budget.background_weight_per_minute ({b.background_weight_per_minute}) is at or past "
+                             f"the {share:g} IP weight a minute requoting may use (budget.ip_quote_frac x "
+                             f"ip_weight_per_minute): the agent would never quote")
+        # the shortest period whose polls (a minute of 1 s polls / the period, rounded up) leave some, to 1/100 s
+        room = math.ceil(share - b.background_weight_per_minute) - 1
+        shortest = math.ceil(100 * poll_weight_per_minute(1.0) / room) / 100
+        also = f" (and {b.background_weight_per_minute} more in background)" if b.background_weight_per_minute else ""
+        raise ValueError(f"session.quota_poll_s {self.session.quota_poll_s:g}: quota polls every "
+                         f"{self.session.quota_poll_s:g} s weigh {polls} of the IP's {b.ip_weight_per_minute} a "
+                         f"minute{also}, at or past the {share:g} that requoting may bring the minute's weight up "
+                         f"to (budget.ip_quote_frac x ip_weight_per_minute): the agent would never quote. Poll "
+                         f"every {shortest:g} s or more, or 0 for never")
+        return self
 
     @classmethod
     def load(cls, path: str | Path) -> "AgentConfig":

@@ -88,7 +88,7 @@ class AgentCore:
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
         self.tracker.settle_s = config.risk.fill_settle_s
-        self.budget = RequestBudget(config.budget)
+        self.budget = RequestBudget(config.budget, config.session.quota_poll_s)
         self.cloids = CloidFactory(cloid_prefix, self.tracker.orders)  # never the cloid of an order it tracks
         self.ledger = Ledger(anchored=False)  # its position starts from the first snapshot's (see Ledger)
         self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from

@@ -11,12 +11,22 @@ which spends the budget no faster than volume refills it on a thin market (the q
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from pydantic import Field
 
 from twin.files import FileModel
+from agent.execution.weights import INFO_WEIGHT
 from agent.gateway.events import QuotaStatus
+
+
+def poll_weight_per_minute(quota_poll_s: float) -> int:
+    """IP weight a minute of the gateway's quota polls (userRateLimit, 20 each) every ``quota_poll_s`` (0: none),
+    rounded up. Set apart as a fixed 120 (a poll every 10 s), polls every second weighed the IP's whole 1200 while
+    the core believed it had a tenth of it spent, and drew 429s; the live gateway waits the period after each
+    reply, so this is its most."""
+    return math.ceil(INFO_WEIGHT * 60.0 / quota_poll_s) if quota_poll_s > 0 else 0
 
 
 class BudgetConfig(FileModel):
@@ -32,10 +42,14 @@ class BudgetConfig(FileModel):
         "Cancels may go on to min(cap + cancel_extra, 2 x cap) (the venue's rule: 100000). With the cap spent, "
         "the agent can still pull its quotes up to there."))
     ip_weight_per_minute: int = Field(1200, ge=1, description="The venue's REST weight per IP per minute.")
-    ip_quote_frac: float = Field(0.75, gt=0, le=1, description="Share of the IP weight requoting may use; the rest "
-                                                               "is kept for cancels, snapshots and polls.")
-    background_weight_per_minute: int = Field(120, ge=0, description="IP weight the gateway spends on its own "
-                                                                     "(rate-limit polls: 20 every 10 s).")
+    ip_quote_frac: float = Field(0.75, gt=0, le=1, description=(
+        "Share of the IP weight requoting may bring the minute's up to, the quota polls and the background weight "
+        "counted in it; the rest is kept for cancels and snapshots."))
+    background_weight_per_minute: int = Field(0, ge=0, description=(
+        "IP weight a minute that other programs spend from this IP, which the agent cannot see (a second agent, a "
+        "dashboard, a script on the same host): the venue's limit is the IP's. Not the gateway's own quota polls: "
+        "they are counted from session.quota_poll_s (until December 2026 this field stood for them, at 120; a "
+        "config that still sets it so counts them twice)."))
     ip_snapshot_frac: float = Field(0.9, gt=0, le=1, description=(
         "Share of the IP weight an account snapshot may bring the last minute's weight up to, when it is asked "
         "for by the audit or to settle stale orders (one a reconnect, a liquidation notice or a flatten needs "
@@ -45,9 +59,12 @@ class BudgetConfig(FileModel):
 
 
 class RequestBudget:
+    """The address budget and the IP weight of the last minute. The weight counts what the core sends, and on top
+    a background share it cannot count as it sends: the quota polls, from their period ``quota_poll_s``
+    (0, the default: none, as for a core without a polling gateway), and ``background_weight_per_minute``."""
     __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip")
 
-    def __init__(self, cfg: BudgetConfig) -> None:
+    def __init__(self, cfg: BudgetConfig, quota_poll_s: float = 0.0) -> None:
         self.cfg = cfg
         self.cap = cfg.assumed_cap
         self.used = 0
@@ -56,7 +73,7 @@ class RequestBudget:
         self._recent: deque[tuple[float, int, int]] = deque()
         self._ip_total = 0
         # read every quote cycle: the background weight, and the weight requoting may bring the minute's up to
-        self._background = cfg.background_weight_per_minute
+        self._background = poll_weight_per_minute(quota_poll_s) + cfg.background_weight_per_minute
         self._quote_ip = cfg.ip_quote_frac * cfg.ip_weight_per_minute
 
     def note_request(self, ts: float, weight: int, items: int = 0) -> None:
@@ -71,6 +88,11 @@ class RequestBudget:
         w = self._recent
         while w and w[0][0] <= ts - 60.0:
             self._ip_total -= w.popleft()[1]
+
+    @property
+    def background_weight_per_minute(self) -> int:
+        """The IP weight a minute counted for requests the core does not send: the polls' and others'."""
+        return self._background
 
     def ip_used(self, ts: float) -> int:
         self._prune(ts)

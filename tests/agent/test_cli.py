@@ -387,6 +387,26 @@ def test_an_interval_too_short_to_mean_anything_exits_2_naming_it(tmp_path, caps
     assert main(["--config", str(ok), "--show-config"]) == 0
 
 
+def test_quota_polls_that_alone_leave_requoting_no_ip_weight_are_refused_naming_the_shortest_period(tmp_path, capsys):
+    """Polls every second weigh 1200 a minute, the IP's whole limit (20 each): counted as they are now, the agent
+    would never quote, nor cancel. Such a period is refused with the shortest that leaves requoting some of its
+    75% (budget.ip_quote_frac); a larger share lets a shorter period through."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("session: {quota_poll_s: 1}\n")
+    assert main(["--config", str(bad), "--show-config"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "session.quota_poll_s 1: quota polls every 1 s weigh 1200 of the IP's 1200" in err
+    assert "Poll every 1.34 s or more, or 0 for never" in err and "Traceback" not in err
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("session: {quota_poll_s: 1.34}\n")
+    assert main(["--config", str(ok), "--show-config"]) == 0
+    ok.write_text("session: {quota_poll_s: 1.01}\nbudget: {ip_quote_frac: 1.0}\n")
+    assert main(["--config", str(ok), "--show-config"]) == 0
+    bad.write_text("session: {quota_poll_s: 2}\nbudget: {background_weight_per_minute: 400}\n")
+    assert main(["--config", str(bad), "--show-config"]) == 2
+    assert "(and 400 more in background)" in capsys.readouterr().err
+
+
 def test_level_names_numbers_in_exponent_form_and_real_booleans_still_load(tmp_path, capsys):
     from agent.config import AgentConfig
     from agent.graduation import ExposureLevel

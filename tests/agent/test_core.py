@@ -1506,7 +1506,7 @@ def test_the_ip_weight_the_core_counts_is_what_the_venue_charged(monkeypatch):
     """The twin charges every request's IP weight as hyperliquid.md §5 gives it, a userFillsByTime reply 1 more per
     20 rows it returns. The core counted each account snapshot as 42 whatever its fill query returned: over five
     minutes at FULL, 54 less than the venue charged its snapshots' fill queries. Now it counts the rows too: with no
-    quota polls (the gateway's own, a fixed share of the budget), what it counted is what the venue charged."""
+    quota polls (the gateway's own, counted as a share from their period), what it counted is what the venue charged."""
     from agent.execution.budget import RequestBudget
     from twin.faults.quota import IpWeightLimiter
     charged, counted = [], []
@@ -1528,3 +1528,29 @@ def test_the_ip_weight_the_core_counts_is_what_the_venue_charged(monkeypatch):
     ex.env.run(until=300.0)
     assert core.ledger.fills > 200 and gw.counters["disconnects"] == 0 and ex.counters["http_429"] == 0
     assert sum(counted) == sum(charged) > 1000
+
+
+def test_the_quota_polls_are_counted_at_the_weight_their_period_gives():
+    """Each quota poll (userRateLimit) weighs 20 of the IP's 1200 a minute. The core counted them as a fixed 120 a
+    minute, a poll every 10 s, whatever session.quota_poll_s said: polling every 1.5 s (800 a minute), requoting
+    every 0.1 s on the 780 more it believed it had drew 52 HTTP 429s in 150 s, and the core's count of the minute's
+    weight was up to 691 under the venue's. Now the polls count 20 x 60 / quota_poll_s a minute: no 429, and the
+    count is never under the venue's by more than a snapshot sent at the minute's edge (counted by the core from
+    its sending, by the venue from its arrival)."""
+    cfg = quoting({"session": {"quota_poll_s": 1.5, "cycle_s": 0.1}})
+    ex, gw, core, driver = build_session(cfg, 0)
+    under: list[int] = []
+
+    def compare():  # the core's count of the last minute's IP weight against the venue's, every second
+        while True:
+            yield ex.env.timeout(1.0)
+            under.append(ex.ip_limiter.used(ex.env.now) - core.budget.ip_used(ex.env.now))
+    driver.start()
+    ex.env.process(compare())
+    ex.env.run(until=150.0)
+    assert ex.counters["http_429"] == 0 and max(under) <= 42
+    assert core.budget.background_weight_per_minute == 800 and ex.ip_limiter.used(150.0) > 800  # (polls and more)
+    assert core.ledger.fills > 0  # it quoted on what the polls left
+    assert AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5).budget.background_weight_per_minute == 120
+    off = quoting({"session": {"quota_poll_s": 0}})
+    assert AgentCore(off, np.random.default_rng(0), tick=1.0, sz_decimals=5).budget.background_weight_per_minute == 0

@@ -428,7 +428,7 @@ def test_a_snapshots_ip_weight_is_the_venues_for_the_fill_rows_its_pages_returne
     assert snap.ip_weight == venue == 2 + 20 + (20 + 100) + (20 + 5)
     core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
     core.handle(snap)  # (its first event: the core asks for a snapshot, 42)
-    assert core.budget.ip_used(snap.ts) == core.cfg.budget.background_weight_per_minute + 42 + venue - 42
+    assert core.budget.ip_used(snap.ts) == core.budget.background_weight_per_minute + 42 + venue - 42
 
 
 def test_the_first_snapshot_of_an_account_with_a_long_history_has_the_sessions_fills_in_its_watermark():
@@ -2454,7 +2454,7 @@ def test_the_ip_weight_of_a_reconnects_recovery_is_told_to_the_core_as_twin_serv
         if type(e) is IpWeightSpent:
             core.handle(e)
     last = events[-1].ts
-    assert core.budget.ip_used(last) == core.cfg.budget.background_weight_per_minute + 42 + sum(venue.values())
+    assert core.budget.ip_used(last) == core.budget.background_weight_per_minute + 42 + sum(venue.values())
 
 
 def test_more_funding_payments_missed_than_one_userfunding_reply_holds_are_recovered_page_by_page_each_once():
