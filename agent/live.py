@@ -98,6 +98,7 @@ class AsyncGateway(Protocol):
 # the shutdown's own snapshots, at most one a second: each costs 42 of the IP's 1,200 weight a minute
 _SHUTDOWN_POLL_S = 1.0
 _FLATTEN_TICK_S = 0.25  # the core's timer while it closes the position at a stop (its retries are 2 s apart)
+_FINAL_READ_S = 5.0  # the most a stop still flattening at the grace's end waits past it for the venue's account
 
 
 class LiveDriver:
@@ -327,8 +328,21 @@ class LiveDriver:
                     if snap.open_orders:
                         self._send(CancelAll())
             else:
-                log.warning("shutdown grace of %.1f s over: orders may still rest at the venue%s", grace_s,
-                            ", or a position be left" if flatten else "")
+                if flatten and self.core.winding_down:
+                    # the core was still closing the position (a flatten held by the address budget, a book that
+                    # took none of its IOCs), and the loop above reads the venue only once it is done: the end had
+                    # no account of it, "could not confirm" the open orders, and exit 3 said orders may rest when
+                    # none did. One read, bounded as each of the loop's is
+                    snap = await self._fresh_snapshot(loop.time() + _FINAL_READ_S)
+                    if snap is not None:
+                        self.final_snapshot = snap
+                snap = self.final_snapshot
+                if flatten and snap is not None and not snap.open_orders:
+                    log.warning("shutdown grace of %.1f s over: the venue lists no order of ours%s", grace_s,
+                                ", and the position is left" if snap.position else "")
+                else:
+                    log.warning("shutdown grace of %.1f s over: orders may still rest at the venue%s", grace_s,
+                                ", or a position be left" if flatten else "")
         finally:
             await self.gateway.close()
 

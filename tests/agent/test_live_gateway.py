@@ -2287,6 +2287,41 @@ def test_flatten_on_stop_waits_out_an_outage_without_spending_the_ip_weight(tmp_
     assert not [d for d in journal if d.get("e") == "RateLimited"]
 
 
+def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_not_orders_that_may_rest(
+        tmp_path, capsys):
+    """A Kill (the position twice the limit) on an address budget spent to its last request (chaos quota_set 0): its
+    flatten is held (the IOC would be a place, and the budget is down to the cancels' reserve), and with
+    --flatten-on-stop the stop goes on closing the position until --shutdown-grace is over. The shutdown read the
+    venue only once the core was done, so the end had no account of it: "the venue could not confirm open
+    order(s)" and exit 3, orders may rest, with none resting at the venue. Exit 3 means orders may rest (README,
+    --help); a position left is said after the summary. Now the end reads the venue: the position said, no order
+    resting, exit 0. (Without --flatten-on-stop the end read the venue already, and said the same.)"""
+    from agent.audit.__main__ import main as audit_main
+
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.0005\nsafety:\n  kill_action: flatten\n")
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    out = tmp_path / "run"
+    spent = ChaosSchedule(events=[QuotaSet(at_s=2.0, remaining_requests=0)])
+    with served(speed=1.0, schedule=spent) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(73), 0.001))
+        while bg.call(lambda: ex.env.now) < 2.5:  # the budget spent before the run's first quota poll
+            time.sleep(0.1)
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full", "--duration",
+                          "2", "--config", str(cfg), "--quiet", "--allow-oversized-position", "--flatten-on-stop",
+                          "--shutdown-grace", "3", "--out", str(out)], env=env)
+        after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
+    err = capsys.readouterr().err
+    told = [r["type"] for r in read_log(out / "decisions.jsonl")[0] if r["type"] in ("postmortem", "flatten_held")]
+    assert told == ["postmortem", "flatten_held"]  # the Kill, and its flatten held, as set up
+    assert after == (pytest.approx(0.001), 0)  # the position left, and nothing resting
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["venue_open_orders"] == 0 and summary["venue_position"] == pytest.approx(0.001)
+    assert "could not confirm" not in err and "note: the run ends holding +0.001 BTC (the venue's position)" in err
+    assert code == 0
+    assert audit_main([str(out), "--replay"]) == 0  # the end's read is in the journal: the replay decides the same
+
+
 def test_a_shutdown_grace_that_is_not_a_positive_number_is_refused(capsys):
     """--shutdown-grace -1 (or nan) ran, then at the stop sent the cancels and closed the gateway at once, the wait's
     deadline already past: the run's orders were left resting at the venue (twin serve: two of them). Refused, as
