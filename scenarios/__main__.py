@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from agent.audit.records import refuse_earlier_run
     from agent.core import AgentCore
+    from agent.session import RunFolderError
     from scenarios.runner import run_scenario
 
     try:
@@ -127,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a scenario's invariants are over its whole duration: a cut run has no result
         print(f"interrupted: no result; the decision log so far is in {out / 'decisions.jsonl'}", file=sys.stderr)
         return 130
+    except RunFolderError as e:  # a full disk: the result the scenario reached is still printed, then the error
+        result = getattr(e, "result", None)
+        if result is not None:
+            print(result.report())
+        ran = "" if result is None else " (the scenario ran: the result above; the run folder is incomplete)"
+        print(f"error: --out {out}: {e}{ran}", file=sys.stderr)
+        return 2
     print(result.report())
     print(f"run folder: {out}  (timeline: {out / 'timeline.png'})")
     return 0 if result.ok else 1

@@ -24,7 +24,7 @@ from agent.drivers import SimDriver
 from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
-from agent.session import USER, summarise
+from agent.session import USER, RunFolderError, summarise
 from scenarios.invariants import Violation
 from scenarios.runlog import QuotaCharge, RestingOrder, RunLog, SentCommand
 from scenarios.schema import Scenario
@@ -72,6 +72,15 @@ class ScenarioResult:
                 lines.append("  decision records around it:")
                 lines.extend("    " + describe_record(r) for r in around)
         return "\n".join(lines)
+
+
+class ScenarioFolderError(RunFolderError):
+    """The run folder failed while the scenario ran or as it was written (a full disk): the scenario ran to its end
+    (it did not depend on the folder), and ``result`` is what it found; the folder is left without result.json."""
+
+    def __init__(self, folder: Path, error: OSError, result: ScenarioResult) -> None:
+        super().__init__(folder, error, result.summary)
+        self.result = result
 
 
 def describe_record(r: dict) -> str:
@@ -185,7 +194,9 @@ def _seed_state(scenario: Scenario, ex: Exchange, user: str) -> None:
 def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, out: Path | None = None,
                  progress: bool = False, base_dir: Path | None = None) -> ScenarioResult:
     """Run ``scenario`` on ``seed`` with ``agent_cls`` (AgentCore or a subclass); check its invariants.
-    ``out``: write the run folder there (decisions.jsonl, level_history.json, samples, result, timeline)."""
+    ``out``: write the run folder there (decisions.jsonl, level_history.json, samples, result, timeline). A folder that
+    cannot be made raises RunFolderError; one that fails later (a full disk) stops being written, the scenario runs
+    to its end, and ScenarioFolderError carries its result."""
     cfg = scenario.agent
     coin = scenario.market.coin
     st = scenario.start
@@ -213,16 +224,23 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     writer = None
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "scenario.json").write_text(scenario.model_dump_json(indent=2))
-        writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "scenario.json").write_text(scenario.model_dump_json(indent=2))
+            writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
+        except OSError as e:
+            raise RunFolderError(out, e) from e
     to_folder = run_folder_sink(writer, out) if writer is not None else None
+    failed: list[OSError] = []  # the folder's first failed write (a full disk): it is written no more
 
     def sink(rec: dict) -> None:
         rec["t"] = rec.get("ts", env.now) - t0
         records.append(rec)
-        if to_folder is not None:
-            to_folder(rec)
+        if to_folder is not None and not failed:
+            try:  # (raised into the agent's driver, it was taken for the agent crashing)
+                to_folder(rec)
+            except OSError as e:
+                failed.append(e)
 
     events: list = []
     driver = SimDriver(env, gateway, core, cfg.session.cycle_s, sink, events)
@@ -285,7 +303,10 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
         end_cols = len(cols["t"])
     finally:
         if writer is not None:
-            writer.close()
+            try:  # (after a failed write too: the file is closed either way)
+                writer.close()
+            except OSError as e:
+                failed.append(e)
     wall = time.perf_counter() - wall0
 
     log.samples = {k: np.asarray(v[:end_cols], dtype=float) for k, v in cols.items()}
@@ -316,7 +337,13 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     summary = summarise(ex, gateway, core, driver, scenario.duration_s, wall, seed) if error is None else {}
     result = ScenarioResult(scenario, seed, log, violations, error, summary, wall, agent_cls.__name__)
     if out is not None:
-        write_run_folder(result, out)
+        if not failed:
+            try:
+                write_run_folder(result, out)
+            except OSError as e:
+                failed.append(e)
+        if failed:
+            raise ScenarioFolderError(out, failed[0], result)
     return result
 
 

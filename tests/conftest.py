@@ -36,3 +36,39 @@ def run_capped():
         return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120,
                               preexec_fn=cap, env=env)
     return run
+
+
+@pytest.fixture
+def disk_with(monkeypatch):
+    """``disk_with(free_bytes)``: the run folder's files (the decision log, the JSON files, anything written through
+    ``agent.audit.records``) on a disk with ``free_bytes`` left: a write past them fails as a full disk's does, ENOSPC
+    with no file name (the system names none for a write)."""
+    import builtins
+    import errno
+
+    import agent.audit.records as records
+
+    def fill(free_bytes: int) -> None:
+        free = [free_bytes]
+
+        class Full:
+            def __init__(self, fh):
+                self._fh = fh
+
+            def write(self, text):
+                if len(text) > free[0]:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                free[0] -= len(text)
+                return self._fh.write(text)
+
+            def __getattr__(self, name):
+                return getattr(self._fh, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self._fh.close()
+
+        monkeypatch.setattr(records, "open", lambda *a, **k: Full(builtins.open(*a, **k)), raising=False)
+    return fill

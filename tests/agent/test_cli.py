@@ -547,44 +547,12 @@ def test_the_example_live_config_loads_and_sets_only_what_its_comments_say():
     assert mine == default
 
 
-def _disk_with(monkeypatch, free_bytes: int) -> None:
-    """The run folder's files (the decision log, the JSON files) on a disk with ``free_bytes`` left: a write past
-    them fails as a full disk's does, ENOSPC with no file name (the system names none for a write)."""
-    import builtins
-    import errno
-    import os
-
-    import agent.audit.records as records
-    free = [free_bytes]
-
-    class Full:
-        def __init__(self, fh):
-            self._fh = fh
-
-        def write(self, text):
-            if len(text) > free[0]:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            free[0] -= len(text)
-            return self._fh.write(text)
-
-        def __getattr__(self, name):
-            return getattr(self._fh, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self._fh.close()
-
-    monkeypatch.setattr(records, "open", lambda *a, **k: Full(builtins.open(*a, **k)), raising=False)
-
-
 def test_a_full_disk_during_a_twin_run_prints_the_summary_then_exits_2_naming_the_folder(tmp_path, capsys,
-                                                                                           monkeypatch):
+                                                                                           disk_with):
     """It was a bare OSError traceback (from the log's writer, or its close), exit 1, and the summary the run had
     computed was lost. The session runs to its end; the folder's writes stop at the first failure (no summary.json
     for a log that is not whole)."""
-    _disk_with(monkeypatch, 20_000)  # the log fills it some seconds in
+    disk_with(20_000)  # the log fills it some seconds in
     out = tmp_path / "run"
     assert main(["--duration", "1m", "--out", str(out), "--quiet", "--json"]) == 2
     captured = capsys.readouterr()

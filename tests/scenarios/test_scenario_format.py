@@ -183,6 +183,34 @@ def test_ctrl_c_while_the_timeline_is_drawn_leaves_no_result_and_no_half_picture
     assert set(np.load(out / "samples.npz").files) >= {"t", "mid", "pos"}
 
 
+@pytest.mark.parametrize("full", ["during the run", "after it"])
+def test_a_full_disk_under_a_scenario_run_prints_the_result_then_exits_2_naming_the_folder(tmp_path, capsys, disk_with,
+                                                                                         monkeypatch, full):
+    """1 means an invariant broke: a full disk was an OSError traceback with that code (raised by the log's close
+    after the run, or by a file written after it), and the result the run had reached was lost. The scenario runs to
+    its end and its result is printed; the folder's writes stop at the first failure, so it holds no result.json
+    (the file that says a folder is a whole run's)."""
+    import errno
+    import os
+
+    import scenarios.runner
+    f = tmp_path / "tiny.yaml"
+    f.write_text(MINIMAL)
+    out = tmp_path / "run"
+    if full == "during the run":
+        disk_with(20_000)  # the log fills it some seconds in
+    else:
+        def no_space(path, obj, default=float):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        monkeypatch.setattr(scenarios.runner, "write_json", no_space)  # summary.json, the first file after the run
+    assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert "scenario tiny (seed 0, agent AgentCore): all 1 invariants hold" in captured.out
+    assert captured.err == (f"error: --out {out}: No space left on device (the scenario ran: the result above; the "
+                            f"run folder is incomplete)\n")
+    assert (out / "decisions.jsonl").stat().st_size > 0 and not (out / "result.json").exists()
+
+
 def test_without_matplotlib_run_names_the_extra_before_the_run(tmp_path, capsys, monkeypatch):
     """timeline.png needs matplotlib (the report extra): without it the run went to its end, wrote everything but
     the picture and died in an import traceback (exit 1, the code of a broken invariant)."""
