@@ -37,8 +37,8 @@ examples:
 
 RUN is a run folder (its decisions.jsonl and the closed segments beside it, decisions-000001.jsonl, ...,
 gzipped or not, are read in writing order) or one log file. Record kinds: {", ".join(KINDS)}.
-Exit status: 0 when something was shown, 1 when nothing matched, 2 for a bad RUN, time or kind, 130 when
-Ctrl-C cut the reading.
+Exit status: 0 when something was shown, 1 when nothing matched, 2 for a bad RUN, time or kind or a --plot file
+that cannot be written, 130 when Ctrl-C cut the reading.
 """
 
 
@@ -335,7 +335,11 @@ def _plot(reader: LogReader, t_from, t_to, png: Path, wall: bool, progress: "_Pr
         print("no quote cycles to draw" + ("" if t_from is None and t_to is None else " in that window"),
               file=sys.stderr)
         return 1
-    render(s, png, wall, str(reader.path))
+    try:
+        render(s, png, wall, str(reader.path))
+    except OSError as e:  # a full disk: it was matplotlib's traceback, exit 1 (which means nothing matched)
+        print(f"error: --plot {png}: {e.strerror or e}", file=sys.stderr)
+        return 2
     print(f"wrote {png}: {s.cycles_in_window:,} cycles ({len(s.cycles):,} drawn), {s.fills_in_window:,} fills, "
           f"{len(s.safety)} safety and {len(s.exposure)} exposure changes, {len(s.kills)} kills")
     return 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.audit.inspect import LogReader, record
+from agent.audit.records import write_whole
 from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
 
@@ -178,6 +179,8 @@ def render(s: Series, path: str | Path, wall: bool, title: str) -> Path:
     fig.suptitle(f"{title}: {shown}, {s.fills_in_window:,} fills", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:  # whole or not at all: a full disk or a Ctrl-C mid-write left a truncated picture under its name
+        write_whole(path, lambda f: fig.savefig(f, dpi=110, format=path.suffix.lstrip(".").lower()))
+    finally:
+        plt.close(fig)
     return path

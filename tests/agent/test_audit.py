@@ -8,6 +8,7 @@ import math
 import shutil
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -310,6 +311,26 @@ def test_a_plot_file_whose_folder_cannot_be_made_exits_2_before_reading(run, tmp
     assert capsys.readouterr().err == "error: --plot: an empty path\n"
     assert main([str(run), "--plot", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_plot_that_cannot_be_written_exits_2_naming_it_and_leaves_no_half_picture(run, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """1 means nothing matched: a full disk under the picture was matplotlib's OSError traceback with that code, and
+    a truncated PNG left under the name given."""
+    import errno
+    import os
+
+    from matplotlib.figure import Figure
+
+    def half_then_full(self, fname, *a, **k):  # the picture's first bytes, then a full disk
+        head = b"\x89PNG\r\n\x1a\n"
+        fname.write(head) if hasattr(fname, "write") else Path(fname).write_bytes(head)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(Figure, "savefig", half_then_full)
+    png = tmp_path / "run.png"
+    assert main([str(run), "--plot", str(png)]) == 2
+    assert capsys.readouterr().err == f"error: --plot {png}: No space left on device\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_replay_of_a_twin_run_gives_the_command_that_runs_it_again_and_it_does(run, tmp_path, capsys):
