@@ -19,7 +19,8 @@ replayed through the agent's core to recover every order's sending time. Writes 
 (the base with the fitted parts set), calibration.json and report.html; then runs the fitted twin
 with the run's agent config for as long (--replay-hours caps it) and reports what it shows beside
 what was seen (fills by distance from the touch and markouts among it). Exit status 2 for a folder without a journal or a bad base file,
-and for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins); 130 when
+for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins), and for an
+--out that cannot be written (a full disk: nothing written, an earlier calibration there left whole); 130 when
 Ctrl-C cut the fit, the replay or the report's drawing (nothing written)."""
 
 
@@ -105,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 out.rmdir()
         return 130
+    except OSError as e:  # a full disk: it was a traceback, exit 1, with the new parameters beside the earlier report
+        print(f"error: --out {out}: {e.strerror or e}: nothing written"
+              + (f"; {out} holds the earlier calibration" if replacing else ""), file=sys.stderr)
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        return 2
     lat = s["latency"]
     print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
           f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")

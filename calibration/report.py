@@ -13,7 +13,7 @@ import numpy as np
 
 from scipy import stats
 
-from agent.audit.records import write_whole
+from agent.audit.records import write_all_whole
 from calibration.fit import Fit, goodness, sample_leg, sample_round_trips
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
@@ -82,12 +82,12 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
 
 
 def write_files(out: Path, texts: dict[str, str]) -> None:
-    """The calibration's files, all made before any is written, then each written whole (``write_whole``).
-    twin_params.json was written first and the figures drawn after it: a kill then (seen in 7 of 14 seeded
-    kills) left the new parameters beside the earlier calibration's report, which did not describe them, and
-    nothing said so. Now a kill leaves the earlier set or the new one (but for the instant of the writes)."""
-    for name, text in texts.items():
-        write_whole(out / name, lambda f, text=text: f.write(text.encode()))
+    """The calibration's files, all made before any is written, then all written to their temporary files before
+    any replaces its earlier one (``write_all_whole``). twin_params.json was written first and the figures drawn
+    after it: a kill then (seen in 7 of 14 seeded kills) left the new parameters beside the earlier calibration's
+    report, which did not describe them, and nothing said so; a full disk at the second file did the same. Now a
+    kill or a failed write leaves the earlier set or the new one (but for the instant of the renames)."""
+    write_all_whole({out / name: (lambda f, text=text: f.write(text.encode())) for name, text in texts.items()})
 
 
 def json_ready(x):

@@ -64,6 +64,9 @@ def disk_with(monkeypatch):
             def __getattr__(self, name):
                 return getattr(self._fh, name)
 
+            def __iter__(self):  # (a log or journal read line by line)
+                return iter(self._fh)
+
             def __enter__(self):
                 return self
 

@@ -280,20 +280,38 @@ def write_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
     while a timeline was drawn left a truncated PNG; a full disk, a 0-byte state.json.tmp). The new file reaches the
     disk before the rename, and the rename before this returns: after a power loss the rename alone could survive,
     over an empty file (a state.json without its last_nonce stops the next start until it is removed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
+    write_all_whole({path: write})
+
+
+def write_all_whole(files: dict[Path, Callable[[BinaryIO], object]]) -> None:
+    """``write_whole`` for files that describe each other (a calibration's parameters and its report): every one is
+    written to its temporary file, and on disk, before the first is renamed over its name, so a failure while they
+    are written (a full disk, a Ctrl-C) leaves each earlier file as it was and no temporary file behind."""
+    staged = []
     try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        for path, write in files.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temporary_path(path)
+            staged.append((tmp, path))
+            with open(tmp, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, path in staged:
+            tmp.replace(path)
     except BaseException:  # a disk full, a Ctrl-C: no half-written temporary file left beside the old one
-        tmp.unlink(missing_ok=True)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
         raise
-    try:  # the rename itself: the directory's entry (not possible on every platform: best effort)
-        fd = os.open(path.parent, os.O_RDONLY)
+    for folder in dict.fromkeys(path.parent for _, path in staged):  # the renames themselves: the directories'
+        _fsync_folder(folder)                                         # entries
+
+
+def _fsync_folder(folder: Path) -> None:
+    """The folder's entries on disk (not possible on every platform: best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:

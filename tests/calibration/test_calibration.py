@@ -841,6 +841,24 @@ def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_p
     assert TwinParams.model_validate_json(now["twin_params.json"]).queue.cancel_ahead_power == 3.5
 
 
+def test_a_full_disk_as_a_calibration_is_written_exits_2_leaving_the_earlier_one_whole(tmp_path, capsys, lines,
+                                                                                      disk_with):
+    """It ended on an OSError traceback, exit 1, with the new twin_params.json beside the earlier calibration's
+    report and calibration.json, which did not describe it. Every file is now written to its temporary before any
+    replaces the earlier one: a write that fails leaves the earlier set, and says so."""
+    run = run_folder(tmp_path, lines)
+    out = tmp_path / "cal"
+    assert main([str(run), "--out", str(out), "--replay-hours", "0", "--quiet"]) == 0
+    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    base = tmp_path / "base.json"
+    base.write_text(TwinParams.model_validate({"queue": {"cancel_ahead_power": 3.5}}).model_dump_json())
+    disk_with(len(earlier["twin_params.json"]) + 100)  # the new parameters fit, calibration.json does not
+    assert main([str(run), "--out", str(out), "--base", str(base), "--replay-hours", "0", "--quiet"]) == 2
+    assert capsys.readouterr().err.endswith(f"error: --out {out}: No space left on device: nothing written; {out} "
+                                            f"holds the earlier calibration\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier  # (no temporary file left either)
+
+
 def test_ctrl_c_during_the_replay_exits_130_writing_nothing_and_leaving_no_folder(tmp_path, capsys, lines,
                                                                                 monkeypatch):
     """Ctrl-C in the fit or the replay (minutes of work) ended on a KeyboardInterrupt traceback, and left the output
