@@ -37,7 +37,8 @@ escalation_penalty USDC for each safety level escalated (see search/env.py). An 
 recorded (results.json's "failed", with its error and parameters) and the search goes on; exit status 1 then.
 A worker process killed outright (out of memory, say) has its episodes run again one at a time; one that
 dies again alone is recorded as failed.
-Exit status 2 for bad arguments or an --out that already holds results."""
+Exit status 2 for bad arguments or an --out that already holds results, and for an --out that cannot be written
+(a full disk: the table is printed first); 130 when Ctrl-C cut the search (the episodes finished are written)."""
 
 
 MAX_WORKERS = 4 * (os.cpu_count() or 1)  # --workers 1000 started a process per episode, up to 1000
@@ -164,14 +165,27 @@ def main(argv: list[str] | None = None) -> int:
     journal = None
     if out is not None:  # a line per episode as it finishes, whole and synced: what a crash cannot take back
         from agent.audit.records import JsonlWriter
-        journal = JsonlWriter(out / "episodes.jsonl", flush_every=1, fsync=True)
+        try:
+            journal = JsonlWriter(out / "episodes.jsonl", flush_every=1, fsync=True)
+        except OSError as e:
+            print(f"error: --out {args.out}: {e.strerror or e}", file=sys.stderr)
+            return 2
+    unwritten: list[OSError] = []  # the folder's first failed write (a full disk): it is written no more
+
+    def journalled(r: dict) -> None:
+        if not unwritten:
+            try:  # (raised through the pool's loop, it ended the search on a traceback)
+                journal.write({**r, "params": params[r["trial"]]})
+            except OSError as e:
+                unwritten.append(e)
     try:
-        results, interrupted = _run(tasks, args.workers, not args.quiet,
-                                    None if journal is None else
-                                    lambda r: journal.write({**r, "params": params[r["trial"]]}))
+        results, interrupted = _run(tasks, args.workers, not args.quiet, None if journal is None else journalled)
     finally:
         if journal is not None:
-            journal.close()
+            try:
+                journal.close()
+            except OSError as e:
+                unwritten.append(e)
     if interrupted:
         print(f"interrupted (Ctrl-C): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
               f"ranked on those", file=sys.stderr)
@@ -196,9 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = ranked(rows)
     status = 130 if interrupted else 1 if failed else 0
     if not rows:
-        if out is not None:
-            _write_results(out, episode_s, step_s, args, interrupted, rows, failed)
+        if out is not None and not unwritten:
+            try:
+                _write_results(out, episode_s, step_s, args, interrupted, rows, failed)
+            except OSError as e:
+                unwritten.append(e)
         print("error: no episode finished without an error: no trial to rank", file=sys.stderr)
+        if unwritten:
+            print(f"error: --out {args.out}: {unwritten[0].strerror or unwritten[0]} (the folder is incomplete)",
+                  file=sys.stderr)
+            return 2
         return status
     print(_table(rows, episode_s, args.seeds))
     if rows[0]["kills"]:
@@ -208,11 +229,21 @@ def main(argv: list[str] | None = None) -> int:
     if rows[0].get("errors"):
         print(f"warning: every trial failed on some seed; the best, trial {rows[0]['trial']}, is ranked on the "
               f"{len(rows[0]['episodes'])} episodes it finished", file=sys.stderr)
-    if out is not None:
-        _write_results(out, episode_s, step_s, args, interrupted, rows, failed)
-        best = config_for(rows[0]["params"], base)
+    if out is not None and not unwritten:
+        from agent.audit.records import write_whole
         from agent.graduation.exposure import level_named
-        (out / "best.yaml").write_text(_best_yaml(best, rows[0], level_named(args.level).name))
+        best = config_for(rows[0]["params"], base)
+        text = _best_yaml(best, rows[0], level_named(args.level).name)
+        try:  # results.json last: a folder holding one holds the whole search's files
+            write_whole(out / "best.yaml", lambda f: f.write(text.encode()))
+            _write_results(out, episode_s, step_s, args, interrupted, rows, failed)
+        except OSError as e:
+            unwritten.append(e)
+    if unwritten:  # a full disk: the table the search made is above; Ctrl-C or not, the folder is not its record
+        print(f"error: --out {args.out}: {unwritten[0].strerror or unwritten[0]} (the search ran: the table above; "
+              f"the folder is incomplete)", file=sys.stderr)
+        return 2
+    if out is not None:
         print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
     return status
 

@@ -270,6 +270,33 @@ def test_ctrl_c_keeps_the_episodes_finished_and_writes_their_results(tmp_path, m
     assert AgentConfig.load(str(out / "best.yaml"))
 
 
+@pytest.mark.parametrize("full", ["during the search", "after it"])
+def test_a_full_disk_under_a_search_prints_its_table_then_exits_2_naming_the_folder(tmp_path, monkeypatch, capsys,
+                                                                                   disk_with, full):
+    """Exit status 1 means an episode failed: a full disk was an OSError traceback with that code (from the journal's
+    write, or results.json's), and the ranking the search had made was lost. The search runs to its end and prints
+    its table; the folder's writes stop at the first failure, and results.json, written last, is not there: the
+    folder is not a whole search's."""
+    import errno
+    import os
+
+    import search.__main__ as cli
+    if full == "during the search":
+        disk_with(0)  # the journal's first line does not fit
+    else:
+        def no_space(*a, **k):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        monkeypatch.setattr(cli, "_write_results", no_space)
+    out = tmp_path / "s"
+    assert cli.main(["--trials", "2", "--seeds", "1", "--episode", "2m", "--step", "1m", "--workers", "1", "--quiet",
+                     "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "(0) is the config's own values" in captured.out
+    assert captured.err.endswith(f"error: --out {out}: No space left on device (the search ran: the table above; the "
+                                 f"folder is incomplete)\n")
+    assert not (out / "results.json").exists() and (out / "best.yaml").exists() == (full == "after it")
+
+
 def _failing(cli, monkeypatch, fails, exc):
     """``cli._episode``, raising ``exc`` on the tasks ``fails`` picks (trial, seed): a bug one episode's parameters
     reach, without editing the agent."""
