@@ -105,6 +105,17 @@ class RunFolderError(Exception):
         super().__init__(f"{error.strerror or error}{name}")
 
 
+def open_run_folder(out: Path, name: str, text: str, segment_bytes: int) -> JsonlWriter:
+    """A simulated run's folder made, ``name`` (what the run is: its config, its scenario) written in it, and the
+    decision log's writer opened; RunFolderError (no summary: nothing ran) when any of it fails."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+        return JsonlWriter(out / "decisions.jsonl", segment_bytes=segment_bytes)
+    except OSError as e:
+        raise RunFolderError(out, e) from e
+
+
 def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | None = None,
                 params: TwinParams | None = None, schedule: ChaosSchedule | None = None,
                 progress: bool = False) -> dict:
@@ -121,12 +132,8 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
     asked for. A full disk was a bare OSError traceback, from the log's writer or its close, after the run."""
     writer = None
     if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(config.model_dump_json(indent=2))
-            writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=config.session.log_segment_bytes)
-        except OSError as e:
-            raise RunFolderError(out, e) from e
+        writer = open_run_folder(out, "config.json", config.model_dump_json(indent=2),
+                                 config.session.log_segment_bytes)
     failed: list[OSError] = []  # the first write that failed (the folder is written no more)
     to_folder = run_folder_sink(writer, out) if writer is not None else None
 

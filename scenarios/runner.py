@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from agent.audit.inspect import describe
-from agent.audit.records import JsonlWriter, run_folder_sink, write_json, write_whole
+from agent.audit.records import run_folder_sink, write_json, write_whole
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
-from agent.session import USER, RunFolderError, summarise
+from agent.session import USER, RunFolderError, open_run_folder, summarise
 from scenarios.invariants import Violation
 from scenarios.runlog import QuotaCharge, RestingOrder, RunLog, SentCommand
 from scenarios.schema import Scenario
@@ -224,12 +224,8 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     writer = None
     if out is not None:
         out = Path(out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "scenario.json").write_text(scenario.model_dump_json(indent=2))
-            writer = JsonlWriter(out / "decisions.jsonl", segment_bytes=cfg.session.log_segment_bytes)
-        except OSError as e:
-            raise RunFolderError(out, e) from e
+        writer = open_run_folder(out, "scenario.json", scenario.model_dump_json(indent=2),
+                                 cfg.session.log_segment_bytes)
     to_folder = run_folder_sink(writer, out) if writer is not None else None
     failed: list[OSError] = []  # the folder's first failed write (a full disk): it is written no more
 

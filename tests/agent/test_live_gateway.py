@@ -1467,32 +1467,40 @@ def test_a_live_agent_killed_outright_has_logged_everything_up_to_the_kill_and_r
     assert not list(out.glob("*.tmp"))
 
 
+@contextlib.contextmanager
+def _quoting_live_process(bg, ex, out):
+    """``python -m agent --venue live`` against the served twin ``bg`` (MicroLive, 120 s, run folder ``out``), its
+    output piped, given once an order of its rests at the venue: a process to signal as an operator would. Killed
+    on the way out if it is still running."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "--venue", "live", "--base-url", bg.base_url,
+                             "--execution-level", "3", "--start-level", "MicroLive", "--duration", "120",
+                             "--shutdown-grace", "5", "--out", str(out), "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and proc.poll() is None and not bg.call(lambda: ex.open_orders(ADDR)):
+            time.sleep(0.05)
+        assert bg.call(lambda: ex.open_orders(ADDR)), \
+            f"no order rested: {proc.stderr.read().decode() if proc.poll() is not None else ''}"
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_sighup_stops_a_live_run_as_sigterm_does_with_every_order_pulled(tmp_path):
     """A terminal closed or an ssh session dropped sends SIGHUP, whose default ends the process at once: the
     agent's orders stayed on the book with no one managing them, and the run folder had no end. Now it stops as
     SIGTERM does: every order pulled, the end line and the summary written, exit 0."""
-    import subprocess
-    import sys
-
     out = tmp_path / "run"
-    env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
-    with served(speed=1.0) as (bg, ex, clock):
-        proc = subprocess.Popen([sys.executable, "-m", "agent", "--venue", "live", "--base-url", bg.base_url,
-                                 "--execution-level", "3", "--start-level", "MicroLive", "--duration", "120",
-                                 "--shutdown-grace", "5", "--out", str(out), "--quiet"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 30.0
-            while time.monotonic() < deadline and proc.poll() is None and not bg.call(lambda: ex.open_orders(ADDR)):
-                time.sleep(0.05)
-            resting = bg.call(lambda: ex.open_orders(ADDR))
-            assert resting, f"no order rested: {proc.stderr.read().decode() if proc.poll() is not None else ''}"
-            proc.send_signal(signal.SIGHUP)
-            code = proc.wait(20.0)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with served(speed=1.0) as (bg, ex, clock), _quoting_live_process(bg, ex, out) as proc:
+        proc.send_signal(signal.SIGHUP)
+        code = proc.wait(20.0)
         venue_open = bg.call(lambda: ex.open_orders(ADDR))
     err = proc.stderr.read().decode()
     assert code == 0, err
@@ -1511,29 +1519,13 @@ def test_ctrl_c_pressed_again_and_again_while_a_live_run_stops_never_cuts_its_en
     started: no order was sent" (exit 130) after a run that had traded, the end line, summary and position left
     unsaid; after it, the process died of the signal (exit -2), neither the 0 nor the 3 (orders may rest) a
     supervisor reads. Now the stop, once begun, is seen to its end: exit 0, every file and line of the end there."""
-    import subprocess
-    import sys
-
     out = tmp_path / "run"
-    env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
-    with served(speed=1.0) as (bg, ex, clock):
-        proc = subprocess.Popen([sys.executable, "-m", "agent", "--venue", "live", "--base-url", bg.base_url,
-                                 "--execution-level", "3", "--start-level", "MicroLive", "--duration", "120",
-                                 "--shutdown-grace", "5", "--out", str(out), "--quiet"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 30.0
-            while time.monotonic() < deadline and proc.poll() is None and not bg.call(lambda: ex.open_orders(ADDR)):
-                time.sleep(0.05)
-            assert bg.call(lambda: ex.open_orders(ADDR)), "no order rested"
-            while proc.poll() is None and time.monotonic() < deadline + 30.0:
-                proc.send_signal(signal.SIGINT)
-                time.sleep(0.01)
-            stdout, stderr = proc.communicate(timeout=20.0)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with served(speed=1.0) as (bg, ex, clock), _quoting_live_process(bg, ex, out) as proc:
+        deadline = time.monotonic() + 30.0
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.01)
+        stdout, stderr = proc.communicate(timeout=20.0)
         venue_open = bg.call(lambda: ex.open_orders(ADDR))
     err = stderr.decode()
     assert proc.returncode == 0, (proc.returncode, err[-2000:])

@@ -811,18 +811,25 @@ def test_a_journal_segment_gzipped_while_it_is_read_is_read_from_its_gz(tmp_path
         observe_journal(run, progress=move_the_third)
 
 
-def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_path, capsys, lines, monkeypatch):
-    """twin_params.json was written first and the report drawn after it: a kill then (7 of 14 seeded kills of a
-    calibration replacing an earlier one) left the new parameters beside the earlier report, which did not describe
-    them. Now every file is made before any is written; a kill mid-way leaves the earlier calibration as it was."""
-    import calibration.report
-
+def _an_earlier_calibration(tmp_path, lines):
+    """A run folder, a calibration of it in ``cal`` (its files' bytes), and a base whose fit differs from it: what
+    a second calibration into the same folder replaces, and with what."""
     run = run_folder(tmp_path, lines)
     out = tmp_path / "cal"
     assert main([str(run), "--out", str(out), "--replay-hours", "0", "--quiet"]) == 0
     earlier = {p.name: p.read_bytes() for p in out.iterdir()}
     base = tmp_path / "base.json"
     base.write_text(TwinParams.model_validate({"queue": {"cancel_ahead_power": 3.5}}).model_dump_json())
+    return run, out, earlier, base
+
+
+def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_path, capsys, lines, monkeypatch):
+    """twin_params.json was written first and the report drawn after it: a kill then (7 of 14 seeded kills of a
+    calibration replacing an earlier one) left the new parameters beside the earlier report, which did not describe
+    them. Now every file is made before any is written; a kill mid-way leaves the earlier calibration as it was."""
+    import calibration.report
+
+    run, out, earlier, base = _an_earlier_calibration(tmp_path, lines)
 
     def killed(*a, **k):
         raise KeyboardInterrupt  # as a signal while the report is made
@@ -846,12 +853,7 @@ def test_a_full_disk_as_a_calibration_is_written_exits_2_leaving_the_earlier_one
     """It ended on an OSError traceback, exit 1, with the new twin_params.json beside the earlier calibration's
     report and calibration.json, which did not describe it. Every file is now written to its temporary before any
     replaces the earlier one: a write that fails leaves the earlier set, and says so."""
-    run = run_folder(tmp_path, lines)
-    out = tmp_path / "cal"
-    assert main([str(run), "--out", str(out), "--replay-hours", "0", "--quiet"]) == 0
-    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
-    base = tmp_path / "base.json"
-    base.write_text(TwinParams.model_validate({"queue": {"cancel_ahead_power": 3.5}}).model_dump_json())
+    run, out, earlier, base = _an_earlier_calibration(tmp_path, lines)
     disk_with(len(earlier["twin_params.json"]) + 100)  # the new parameters fit, calibration.json does not
     assert main([str(run), "--out", str(out), "--base", str(base), "--replay-hours", "0", "--quiet"]) == 2
     assert capsys.readouterr().err.endswith(f"error: --out {out}: No space left on device: nothing written; {out} "
