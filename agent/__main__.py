@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
@@ -78,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         return _live(argv, own_command_line)
 
     from agent.config import AgentConfig
-    from agent.session import RunFolderError, run_session, stop_signals_interrupt
+    from agent.session import RunFolderError, run_session
     from twin.params import TwinParams
+    from twin.stop_signals import stop_signals_interrupt
     from twin.units import parse_duration
 
     try:
@@ -107,10 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         except (FileExistsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-    # (the process's own: a caller in-process keeps its handlers, and a test run is not stopped by a signal to pytest)
-    stopping = stop_signals_interrupt() if own_command_line else nullcontext([])
     try:
-        with stopping as caught:
+        with stop_signals_interrupt(install=own_command_line) as caught:
             summary = run_session(config, args.seed, duration, Path(args.out) if args.out is not None else None,
                                   params, progress=not args.quiet)
     except RunFolderError as e:  # a full disk: what the session computed is still printed, then the error

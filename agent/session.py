@@ -6,10 +6,7 @@ Used by ``python -m agent`` (venue twin), the tests and the benchmarks. The run 
 """
 from __future__ import annotations
 
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +21,7 @@ from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
 from twin.session import run_until
+from twin.stop_signals import StopSignal
 
 USER = "0x" + "a1" * 20
 
@@ -44,43 +42,6 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
 
 
 _INTERRUPTED = "interrupted (Ctrl-C)"  # the end line's reason for a run Ctrl-C cut short (the summary's `interrupted`)
-
-
-class StopSignal(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where the run is as Ctrl-C's KeyboardInterrupt is, so that a supervisor's stop (a
-    service manager, ``docker stop``, a closed terminal) ends the run as Ctrl-C does: by default they killed it as
-    kill -9 does, no summary, no end line, and the log's buffered lines lost. Its one argument is the signal's
-    number (no ``__init__`` of its own: SimPy raises an exception again as ``type(e)(*e.args)``)."""
-
-    @property
-    def name(self) -> str:
-        """The signal's name, as a live run's end line gives it (``SIGTERM``)."""
-        return signal.Signals(self.args[0]).name
-
-
-# the signals, besides SIGINT, that end a twin run as Ctrl-C does (Windows has no SIGHUP)
-_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-
-@contextmanager
-def stop_signals_interrupt() -> Iterator[list[int]]:
-    """SIGTERM and SIGHUP raise StopSignal inside the block; yields the signals caught. Only the first raises: a
-    second one, while the run writes its end, would cut that short as the first would have. The handlers in place
-    before are put back on leaving, so a caller in-process (a test) is left as it was."""
-    caught: list[int] = []
-
-    def interrupt(signum, frame) -> None:
-        caught.append(signum)
-        if len(caught) == 1:
-            raise StopSignal(signum)
-
-    held = {s: signal.signal(s, interrupt) for s in _STOP_SIGNALS}
-    try:
-        yield caught
-    finally:
-        for s, handler in held.items():
-            if handler is not None:  # (None: set outside Python, cannot be put back)
-                signal.signal(s, handler)
 
 
 def session_core(config: AgentConfig, seed: int, tick: float, sz_decimals: int) -> AgentCore:
@@ -123,7 +84,7 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
 
     Ctrl-C (KeyboardInterrupt) ends the run where it is, not the program: the log is closed whole and
     the summary covers the simulated time so far, with ``interrupted`` set (a day-long run stopped an
-    hour in still says what that hour did). So does a StopSignal (stop_signals_interrupt), its end line naming it.
+    hour in still says what that hour did). So does a StopSignal (twin.stop_signals), its end line naming it.
 
     A run folder that cannot be written raises RunFolderError: before the session (config.json, the log's
     creation) with no summary; during or after it with the summary, the session having run to its end. The first

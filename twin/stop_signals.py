@@ -1,0 +1,74 @@
+"""SIGTERM and SIGHUP ended as Ctrl-C: a supervisor's stop (a service manager, ``docker stop``, a closed terminal)
+ends a long-running tool as Ctrl-C does, said, instead of killing it with its files half written.
+
+Each tool's ``main`` installs it only as the process's own command line (``argv is None``): a caller in-process (a
+test) keeps its handlers, and a test run is not stopped by a signal to pytest. The twin's tools use it, so it is the
+twin's (the twin never imports the agent).
+"""
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the work is as Ctrl-C's KeyboardInterrupt is, so that each ``except
+    KeyboardInterrupt`` ends the work as Ctrl-C does: by default they killed it as kill -9 does, no message, files
+    half written or missing. Its one argument is the signal's number (no ``__init__`` of its own: SimPy raises an
+    exception again as ``type(e)(*e.args)``)."""
+
+    @property
+    def name(self) -> str:
+        """The signal's name, as an end line or a message gives it (``SIGTERM``)."""
+        return signal.Signals(self.args[0]).name
+
+
+# the signals, besides SIGINT, that end a run as Ctrl-C does (Windows has no SIGHUP)
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextmanager
+def stop_signals_interrupt(install: bool = True) -> Iterator[list[int]]:
+    """SIGTERM and SIGHUP raise StopSignal inside the block; yields the signals caught. Only the first raises: a
+    second one, while the work writes its end, would cut that short as the first would have. The handlers in place
+    before are put back on leaving, so a caller in-process is left as it was. ``install`` False (a caller
+    in-process): nothing is touched, and the list stays empty. A signal ignored when the process started (``nohup``
+    ignores SIGHUP) stays ignored: the one who started it asked for that."""
+    caught: list[int] = []
+
+    def interrupt(signum, frame) -> None:
+        caught.append(signum)
+        if len(caught) == 1:
+            raise StopSignal(signum)
+
+    held = {}
+    if install:
+        held = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        held = {s: signal.signal(s, interrupt) for s, h in held.items() if h is not signal.SIG_IGN}
+    try:
+        yield caught
+    finally:
+        for s, handler in held.items():
+            if handler is not None:  # (None: set outside Python, cannot be put back)
+                signal.signal(s, handler)
+
+
+def default_stop_signals() -> None:
+    """In a process forked inside ``stop_signals_interrupt`` (a pool's worker): SIGTERM and SIGHUP back to their
+    default action. The parent's handler, inherited, made a signal to one worker the StopSignal of its task's
+    result, which the parent took for its own stop; the parent ends its workers itself when it is stopped."""
+    for s in STOP_SIGNALS:
+        if callable(signal.getsignal(s)):
+            signal.signal(s, signal.SIG_DFL)
+
+
+def interrupted_by(e: KeyboardInterrupt) -> str:
+    """What cut the work short, as a message names it: ``Ctrl-C``, or the signal's name (``SIGTERM``)."""
+    return e.name if isinstance(e, StopSignal) else "Ctrl-C"
+
+
+def exit_status(e: KeyboardInterrupt) -> int:
+    """128 + the signal's number, as a shell reports a process the signal ended: 130 for Ctrl-C (SIGINT), 143 for
+    SIGTERM, 129 for SIGHUP."""
+    return 128 + (e.args[0] if isinstance(e, StopSignal) else signal.SIGINT)
