@@ -25,7 +25,8 @@ result.json (which invariants broke, when), summary.json, scenario.json (the sce
 every default filled in), postmortem.json on a Kill, and
 timeline.png (mid and quotes, position, safety and exposure levels, quota, faults shaded).
 Exit status: 0 when every invariant holds, 1 when one breaks, 2 for a bad file or --out, 130 when
-Ctrl-C cut the run (no result; the decision log so far stays).
+Ctrl-C cut the run (no result; the decision log so far stays); SIGTERM and SIGHUP alike (exit 143 and 129:
+128 + the signal's number).
 
 Invariants: {", ".join(NAMES)}.
 """
@@ -68,6 +69,7 @@ def _file(text: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a run as Ctrl-C does)
     p = argparse.ArgumentParser(prog="python -m scenarios", description="Replay incident scenarios in the twin.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.core import AgentCore
     from agent.session import RunFolderError
     from scenarios.runner import run_scenario
+    from twin.stop_signals import StopSignal, exit_status, stop_signals_interrupt
 
     try:
         agent_cls = _load_agent(args.agent) if args.agent is not None else AgentCore
@@ -123,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        result = run_scenario(scenario, seed, agent_cls=agent_cls, out=out, progress=not args.no_progress,
-                              base_dir=args.file.parent)
-    except KeyboardInterrupt:  # a scenario's invariants are over its whole duration: a cut run has no result
-        print(f"interrupted: no result; the decision log so far is in {out / 'decisions.jsonl'}", file=sys.stderr)
-        return 130
+        with stop_signals_interrupt(install=own_command_line):
+            result = run_scenario(scenario, seed, agent_cls=agent_cls, out=out, progress=not args.no_progress,
+                                  base_dir=args.file.parent)
+    except KeyboardInterrupt as e:  # a scenario's invariants are over its whole duration: a cut run has no result
+        by = f" by {e.name}" if isinstance(e, StopSignal) else ""
+        print(f"interrupted{by}: no result; the decision log so far is in {out / 'decisions.jsonl'}", file=sys.stderr)
+        return exit_status(e)
     except RunFolderError as e:  # a full disk: the result the scenario reached is still printed, then the error
         result = getattr(e, "result", None)
         if result is not None:
