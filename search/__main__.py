@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
@@ -38,7 +39,9 @@ recorded (results.json's "failed", with its error and parameters) and the search
 A worker process killed outright (out of memory, say) has its episodes run again one at a time; one that
 dies again alone is recorded as failed.
 Exit status 2 for bad arguments or an --out that already holds results, and for an --out that cannot be written
-(a full disk: the table is printed first); 130 when Ctrl-C cut the search (the episodes finished are written)."""
+(a full disk: the table is printed first); 130 when Ctrl-C cut the search (the episodes finished are written, the
+episodes under way dropped, their workers ended); SIGTERM and SIGHUP alike (exit 143 and 129: 128 + the signal's
+number)."""
 
 
 MAX_WORKERS = 4 * (os.cpu_count() or 1)  # --workers 1000 started a process per episode, up to 1000
@@ -79,6 +82,7 @@ def _failure(task: tuple, error: str, tb: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a search as Ctrl-C does)
     ap = argparse.ArgumentParser(prog="python -m search", description="Random search over the agent's quoting "
                                  "parameters in the twin, on a local process pool (search/env.py's environment).",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -178,19 +182,23 @@ def main(argv: list[str] | None = None) -> int:
                 journal.write({**r, "params": params[r["trial"]]})
             except OSError as e:
                 unwritten.append(e)
+    from twin.stop_signals import stop_signals_interrupt
     try:
-        results, interrupted = _run(tasks, args.workers, not args.quiet, None if journal is None else journalled)
+        with stop_signals_interrupt(install=own_command_line) as caught:
+            results, interrupted = _run(tasks, args.workers, not args.quiet, None if journal is None else journalled)
     finally:
         if journal is not None:
             try:
                 journal.close()
             except OSError as e:
                 unwritten.append(e)
+    signum = caught[0] if caught else signal.SIGINT
     if interrupted:
-        print(f"interrupted (Ctrl-C): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
+        by = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"interrupted ({by}): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
               f"ranked on those", file=sys.stderr)
         if not results:
-            return 130
+            return 128 + signum
     failed = [{**r, "params": params[r["trial"]]} for r in results if "error" in r]
     if failed:
         print(f"{len(failed)} of {len(tasks)} episodes failed (trials {sorted({r['trial'] for r in failed})}); the "
@@ -208,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                      "kills": int(sum(r["killed"] for r in mine)),
                      "errors": sum(r["trial"] == t for r in failed), "episodes": mine})
     rows = ranked(rows)
-    status = 130 if interrupted else 1 if failed else 0
+    status = 128 + signum if interrupted else 1 if failed else 0  # 130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP
     if not rows:
         if out is not None and not unwritten:
             try:
@@ -316,9 +324,14 @@ def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -
 
 def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
     """A pool worker's initializer: end the worker once the search that made it is gone. A search killed outright
-    (SIGKILL, the OOM killer, a SIGTERM to its pid) left its workers running, then idle for ever: each held its
-    memory, and the pipes of the terminal or the script that ran the search, which waited on them. The worker's
-    parent changes when it dies (it is re-parented), so a thread checks it and exits with the search."""
+    (SIGKILL, the OOM killer) left its workers running, then idle for ever: each held its memory, and the pipes of
+    the terminal or the script that ran the search, which waited on them. The worker's parent changes when it dies
+    (it is re-parented), so a thread checks it and exits with the search. SIGTERM and SIGHUP get their default
+    action back (the worker is forked with the search's handlers): a signal to one worker ends it, as a worker
+    killed outright, not the search."""
+    from twin.stop_signals import default_stop_signals
+    default_stop_signals()
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(every_s)
@@ -364,8 +377,19 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
         except KeyboardInterrupt:
             interrupted = True
             raise
-        finally:  # (interrupted: the workers got the Ctrl-C too; the episodes not begun are dropped)
+        finally:  # (interrupted: the episodes under way and those not begun are dropped)
+            if interrupted:
+                _end_workers(pool)
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """The pool's workers ended (SIGKILL), their episodes dropped. A Ctrl-C at a terminal reaches them too, but a
+    SIGTERM, a SIGHUP or a SIGINT sent to the search's pid does not: they went on with their episodes, and the search,
+    its results written, waited for them at its exit (minutes, for long episodes). (``_processes``: the pool's own
+    map of them; Python 3.14 has ``terminate_workers`` for it.)"""
+    for p in list((pool._processes or {}).values()):
+        p.kill()
 
 
 # the table's column per parameter (search.env.PARAMETERS' paths): its label and format

@@ -419,6 +419,105 @@ def test_an_episode_whose_worker_was_killed_once_is_run_again_and_counts(tmp_pat
     assert sorted((r["trial"], r["reward"]) for r in results) == sorted((r["trial"], r["reward"]) for r in alone)
 
 
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (each one's parent from /proc: pgrep is not on every host)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # (ended meanwhile)
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_ends_a_search_as_ctrl_c_does_its_workers_with_it(tmp_path):
+    """``kill PID`` (a service manager's stop, a CI job's timeout) killed a search as kill -9 does: no table, no
+    results.json, exit -15. Now it ends as Ctrl-C does: the episodes finished ranked and written, marked
+    interrupted, the message naming the signal, exit 143; and at once: the workers, which the signal does not
+    reach, are ended with their episodes, not waited for."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from agent.audit.records import read_log
+
+    out = tmp_path / "s"
+    journal = out / "episodes.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "search", "--trials", "3", "--seeds", "2", "--episode", "1h",
+                          "--step", "30m", "--workers", "2", "--quiet", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and p.poll() is None and not (journal.exists() and journal.stat().st_size):
+            time.sleep(0.02)  # (an episode finished: the next ones are under way, ~2 s each)
+        assert p.poll() is None, p.stderr.read().decode()
+        workers = _children(p.pid)
+        p.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        stdout, stderr = p.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    err = stderr.decode()
+    assert p.returncode == 143, err
+    assert "interrupted (SIGTERM): " in err and " of 6 episodes finished" in err and "Traceback" not in err
+    lines, bad = read_log(journal)
+    res = json.loads((out / "results.json").read_text())
+    assert bad == 0 and 1 <= len(lines) < 6 and res["interrupted"] is True
+    assert sorted((e["trial"], e["seed"]) for t in res["trials"] for e in t["episodes"]) == \
+        sorted((r["trial"], r["seed"]) for r in lines)
+    assert AgentConfig.load(str(out / "best.yaml")) and "trials x 2 seeds" in stdout.decode()
+    assert took < 1.5, f"the search waited {took:.1f} s for its workers' episodes"
+    assert workers and not any(_alive(w) for w in workers), "a worker outlived the search"
+
+
+def test_sigterm_to_one_worker_ends_that_worker_not_the_search(tmp_path):
+    """The workers are forked with the search's SIGTERM handler: a SIGTERM to one of them came back as its episode's
+    StopSignal, which ended the whole search as a Ctrl-C (exit 130). A worker gets the default action back: it dies,
+    as a worker killed outright does, and its episodes run again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "s"
+    p = subprocess.Popen([sys.executable, "-m", "search", "--trials", "2", "--seeds", "1", "--episode", "1h",
+                          "--step", "30m", "--workers", "2", "--quiet", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers := _children(p.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2, "the search's pool never started"
+        time.sleep(0.5)  # the workers' initializers run, their episodes begin
+        os.kill(min(workers), signal.SIGTERM)
+        _, stderr = p.communicate(timeout=60)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert p.returncode == 0, stderr.decode()
+    res = json.loads((out / "results.json").read_text())
+    assert res["interrupted"] is False and res["failed"] == [] and len(res["trials"]) == 2
+
+
 def test_the_workers_of_a_search_killed_outright_end_with_it(tmp_path):
     """kill -9 of a search (the OOM killer, say) left its pool's workers alive for good (seen: still there 20 s on,
     idle, holding the caller's pipes, so a script capturing the search's output hung). Now they exit with it."""
@@ -428,39 +527,21 @@ def test_the_workers_of_a_search_killed_outright_end_with_it(tmp_path):
     import sys
     import time
 
-    def children(pid: int) -> set[int]:  # (each process's parent from /proc: pgrep is not on every host)
-        found = set()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(") ", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # (ended meanwhile)
-            if int(fields[1]) == pid:
-                found.add(int(stat.parent.name))
-        return found
-
-    def alive(pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().split(") ", 1)[1][0] != "Z"  # a zombie has ended
-        except FileNotFoundError:
-            return False
-
     p = subprocess.Popen([sys.executable, "-m", "search", "--trials", "2", "--seeds", "1", "--episode", "2h",
                           "--workers", "2", "--quiet", "--out", str(tmp_path / "s")],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 20
-        while len(workers := children(p.pid)) < 2 and time.monotonic() < deadline:
+        while len(workers := _children(p.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(workers) == 2, "the search's pool never started"
         time.sleep(0.3)  # the workers' initializers run
         p.kill()
         p.wait()
         deadline = time.monotonic() + 5
-        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(alive(w) for w in workers), "a worker outlived the search killed outright"
+        assert not any(_alive(w) for w in workers), "a worker outlived the search killed outright"
     finally:
         try:
             os.killpg(p.pid, signal.SIGKILL)
