@@ -10,12 +10,17 @@ from twin.units import non_empty, parse_duration, parse_seed
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a run as Ctrl-C does)
     parser = argparse.ArgumentParser(
         prog="python -m twin",
         description="The Hyperliquid digital twin. 'run' simulates the venue with a probe client that "
                     "quotes and cancels, and prints the venue's statistics.")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("run", help="simulate the twin with a probe client and print statistics")
+    run = sub.add_parser("run", help="simulate the twin with a probe client and print statistics",
+                         description="Simulate the twin with a probe client that quotes and cancels, and print the "
+                                     "venue's statistics.",
+                         epilog="Exit status 2 for a bad option or --params file; 130 when Ctrl-C cut the run (no "
+                                "statistics); SIGTERM and SIGHUP alike (exit 143 and 129: 128 + the signal's number).")
     run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d, 1h30m (default 10m)")
     run.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same run")
     run.add_argument("--params", type=non_empty, help="TwinParams JSON file (default: built-in BTC perp parameters)")
@@ -31,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from twin.params import TwinParams
     from twin.session import run_probe_session
+    from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
 
     try:
         duration = parse_duration(args.duration, "--duration")
@@ -42,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)
-    except KeyboardInterrupt:  # (was a KeyboardInterrupt traceback, raised through SimPy's step)
-        print("interrupted (Ctrl-C): no statistics", file=sys.stderr)
-        return 130
+        with stop_signals_interrupt(install=own_command_line):
+            stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)
+    except KeyboardInterrupt as e:  # (was a KeyboardInterrupt traceback, raised through SimPy's step)
+        print(f"interrupted ({interrupted_by(e)}): no statistics", file=sys.stderr)
+        return exit_status(e)
     if args.json:
         print(json_text.dumps(stats, indent=2, default=float))
         return 0
