@@ -21,10 +21,12 @@ with the run's agent config for as long (--replay-hours caps it) and reports wha
 what was seen (fills by distance from the touch and markouts among it). Exit status 2 for a folder without a journal or a bad base file,
 for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins), and for an
 --out that cannot be written (a full disk: nothing written, an earlier calibration there left whole); 130 when
-Ctrl-C cut the fit, the replay or the report's drawing (nothing written)."""
+Ctrl-C cut the fit, the replay or the report's drawing (nothing written); SIGTERM and SIGHUP alike (exit 143 and
+129: 128 + the signal's number)."""
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end the work as Ctrl-C does)
     ap = argparse.ArgumentParser(prog="python -m calibration", description="Fit the twin's latency (orders and "
                                  "feed), rejection, disconnect, quota and market parameters from a live run, measure its "
                                  "fills and markouts, and write them with a report.",
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from calibration.observe import journal_files, observe_journal
     from calibration.report import OUTPUT_FILES, write_report
     from twin.params import TwinParams
+    from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
     # before the work (the fit and the replay take minutes), and the inputs before the output folder is made; an
@@ -73,39 +76,41 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bar = None
     try:
-        try:
-            bar = _bar(Path(args.run) / "events.jsonl", args.quiet)
-            obs = observe_journal(args.run, bar.update if bar is not None else None)
-        finally:
-            if bar is not None:
-                bar.close()
-        f = fit(obs, base)
-        replay = None
-        if args.replay_hours > 0 and obs.config is not None:
-            replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
-                                  seeds=args.replay_seeds)
-            if replay is None:
-                print("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the base "
-                      "lacks: give --base one that lists it)")
+        with stop_signals_interrupt(install=own_command_line):
+            try:
+                bar = _bar(Path(args.run) / "events.jsonl", args.quiet)
+                obs = observe_journal(args.run, bar.update if bar is not None else None)
+            finally:
+                if bar is not None:
+                    bar.close()
+            f = fit(obs, base)
+            replay = None
+            if args.replay_hours > 0 and obs.config is not None:
+                replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
+                                      seeds=args.replay_seeds)
+                if replay is None:
+                    print("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the "
+                          "base lacks: give --base one that lists it)")
     except (ValueError, OSError, KeyboardInterrupt) as e:
-        # a journal refused, or Ctrl-C (the replay takes minutes: it was a KeyboardInterrupt traceback): nothing
-        # written, and a folder made for this run only is not left behind empty
-        print("interrupted (Ctrl-C): nothing written" if isinstance(e, KeyboardInterrupt) else f"error: {e}",
-              file=sys.stderr)
+        # a journal refused, or Ctrl-C (the replay takes minutes: it was a KeyboardInterrupt traceback), SIGTERM or
+        # SIGHUP: nothing written, and a folder made for this run only is not left behind empty
+        stopped = isinstance(e, KeyboardInterrupt)
+        print(f"interrupted ({interrupted_by(e)}): nothing written" if stopped else f"error: {e}", file=sys.stderr)
         if made:
             with contextlib.suppress(OSError):
                 out.rmdir()
-        return 130 if isinstance(e, KeyboardInterrupt) else 2
+        return exit_status(e) if stopped else 2
     try:
-        s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
-    except KeyboardInterrupt:  # while the figures are drawn, before any file is written (write_report makes them all
-        # first): the folder is as it was
-        print("interrupted (Ctrl-C): nothing written" + (f"; {out} holds the earlier calibration" if replacing else ""),
-              file=sys.stderr)
+        with stop_signals_interrupt(install=own_command_line):
+            s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
+    except KeyboardInterrupt as e:  # while the figures are drawn, before any file is written (write_report makes
+        # them all first): the folder is as it was
+        print(f"interrupted ({interrupted_by(e)}): nothing written"
+              + (f"; {out} holds the earlier calibration" if replacing else ""), file=sys.stderr)
         if made:
             with contextlib.suppress(OSError):
                 out.rmdir()
-        return 130
+        return exit_status(e)
     except OSError as e:  # a full disk: it was a traceback, exit 1, with the new parameters beside the earlier report
         print(f"error: --out {out}: {e.strerror or e}: nothing written"
               + (f"; {out} holds the earlier calibration" if replacing else ""), file=sys.stderr)
