@@ -14,6 +14,7 @@ from agent.audit.inspect import (
 )
 from agent.audit.records import log_files, size_on_disk
 from twin.files import make_output_folder
+from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
 from twin.units import non_empty, non_negative_int
 
 KINDS = ("cycle", "commands", "fill", "snapshot", "safety", "level", "postmortem", "start", "end",
@@ -38,11 +39,13 @@ examples:
 RUN is a run folder (its decisions.jsonl and the closed segments beside it, decisions-000001.jsonl, ...,
 gzipped or not, are read in writing order) or one log file. Record kinds: {", ".join(KINDS)}.
 Exit status: 0 when something was shown, 1 when nothing matched, 2 for a bad RUN, time or kind or a --plot file
-that cannot be written, 130 when Ctrl-C cut the reading.
+that cannot be written, 130 when Ctrl-C cut the reading or the replay; SIGTERM and SIGHUP alike (exit 143 and 129:
+128 + the signal's number).
 """
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a reading as Ctrl-C does)
     ap = argparse.ArgumentParser(prog="python -m agent.audit", description=(
         "Read a decision log: without options, what ran and how the safety and exposure levels moved;\n"
         "with a window or --at, what the agent saw, changed and sent. The log is streamed, never loaded\n"
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.t_from or args.t_to or args.at or args.type or args.json or args.plot:
             print("error: --replay replays whole runs: give it alone", file=sys.stderr)
             return 2
-        return _replay(Path(args.run))
+        return _replay(Path(args.run), own_command_line)
     try:
         path = _log_path(Path(args.run))
     except OSError as e:  # a name too long, a folder not searchable: what the system said, not a traceback
@@ -139,23 +142,24 @@ def main(argv: list[str] | None = None) -> int:
     progress = _Progress(log_files(path))
     reader = LogReader(path, progress.feed())
     try:
-        if t_at is not None:
-            return _at(reader, t_at, wall, args.json, progress)
-        if args.plot:
-            return _plot(reader, t_from, t_to, Path(args.plot), wall, progress)
-        if t_from is None and t_to is None and kinds is None:
-            lines = render_overview(overview(reader), path)
-            progress.close()
-            print("\n".join(lines))
-            return 0
-        return _window(reader, t_from, t_to, kinds, args.limit, wall, args.json, progress)
+        with stop_signals_interrupt(install=own_command_line):
+            if t_at is not None:
+                return _at(reader, t_at, wall, args.json, progress)
+            if args.plot:
+                return _plot(reader, t_from, t_to, Path(args.plot), wall, progress)
+            if t_from is None and t_to is None and kinds is None:
+                lines = render_overview(overview(reader), path)
+                progress.close()
+                print("\n".join(lines))
+                return 0
+            return _window(reader, t_from, t_to, kinds, args.limit, wall, args.json, progress)
     except BrokenPipeError:  # the reader stopped listening (| head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:  # Ctrl-C in a long read (a week's log): said, not a traceback
+    except KeyboardInterrupt as e:  # Ctrl-C in a long read (a week's log), SIGTERM, SIGHUP: said, not a traceback
         progress.close()
-        print("interrupted (Ctrl-C)", file=sys.stderr)
-        return 130
+        print(f"interrupted ({interrupted_by(e)})", file=sys.stderr)
+        return exit_status(e)
     except FileNotFoundError as e:  # a segment moved away while it was read (one gzipped is read from its .gz)
         progress.close()
         print(f"error: {e}", file=sys.stderr)
@@ -178,7 +182,8 @@ def _check_image_name(png: str) -> None:
                          + f"; give a .png file's path (or {', '.join('.' + k for k in ('svg', 'pdf', 'jpg'))})")
 
 
-def _replay(folder: Path) -> int:
+def _replay(folder: Path, own_command_line: bool) -> int:
+    """``own_command_line``: the process's, where SIGTERM and SIGHUP end the replay as Ctrl-C does."""
     from agent.audit.replay import replay_folder
     try:
         progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
@@ -186,7 +191,8 @@ def _replay(folder: Path) -> int:
         print(f"error: {folder}: {e.strerror or e}", file=sys.stderr)
         return 2
     try:
-        runs = replay_folder(folder, progress.feed())
+        with stop_signals_interrupt(install=own_command_line):
+            runs = replay_folder(folder, progress.feed())
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         twin = _twin_start(folder)
@@ -198,10 +204,10 @@ def _replay(folder: Path) -> int:
     except ValueError as e:  # a journal line that would make the replay another run: its file and line, and why
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         progress.close()
-        print("interrupted (Ctrl-C): the replay is incomplete", file=sys.stderr)
-        return 130
+        print(f"interrupted ({interrupted_by(e)}): the replay is incomplete", file=sys.stderr)
+        return exit_status(e)
     finally:
         progress.close()
     if not runs:

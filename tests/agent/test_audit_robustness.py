@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +66,48 @@ def test_a_run_whose_journal_ends_at_its_shutdown_replays_identically(tmp_path, 
     log.write_text("".join(lines[:-1]) + extra + lines[-1])  # before the end line
     (run,) = replay_folder(tmp_path)
     assert run.difference[2] == "(the replay gives no more records)" and run.difference[0] == run.records + 1
+
+
+def test_sigterm_during_a_replay_exits_143_saying_it_is_incomplete(tmp_path):
+    """``kill PID`` killed a replay (minutes, for a week's journal) as kill -9 does (exit -15, nothing said); it now
+    ends as Ctrl-C does, naming the signal."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    one = tmp_path / "one"
+    _run_shut_down(one, 3, 900.0)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("events.jsonl", "decisions.jsonl"):  # the same run 15 times over: seconds of replay
+        (folder / name).write_text((one / name).read_text() * 15)
+    events = str((folder / "events.jsonl").resolve())
+    proc = subprocess.Popen([sys.executable, "-m", "agent.audit", str(folder), "--replay"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+    def reading() -> bool:  # the journal open in the process: the replay is under way
+        fds = Path(f"/proc/{proc.pid}/fd")
+        try:
+            return any(os.readlink(fd) == events for fd in fds.iterdir())
+        except OSError:  # (a descriptor closed meanwhile)
+            return False
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and not reading():
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = stderr.decode()
+    assert proc.returncode == 143, err
+    assert err == "interrupted (SIGTERM): the replay is incomplete\n" and stdout == b""
 
 
 def _damage_journal(folder, make_bad) -> int:
