@@ -85,6 +85,8 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
     Ctrl-C (KeyboardInterrupt) ends the run where it is, not the program: the log is closed whole and
     the summary covers the simulated time so far, with ``interrupted`` set (a day-long run stopped an
     hour in still says what that hour did). So does a StopSignal (twin.stop_signals), its end line naming it.
+    Either is raised between two events (run_until holds it to the end of the one it came in): the log holds a
+    cycle line for each cycle the summary counts, and every command sent.
 
     A run folder that cannot be written raises RunFolderError: before the session (config.json, the log's
     creation) with no summary; during or after it with the summary, the session having run to its end. The first
