@@ -34,6 +34,7 @@ from twin.market.replay import ReplayMarket
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import BookPush, TradePush
 from twin.seeding import rest_order, set_position, set_quota_remaining, set_traded_volume
+from twin.session import SignalsBetweenEvents, advance
 
 WIND_DOWN_S = 15.0
 SEEDED_CLOID_PREFIX = 0xDEAD  # orders left by "the earlier run": a prefix the agent's cloids never use
@@ -288,12 +289,15 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     error = None
     wall0 = time.perf_counter()
     try:
-        driver.start()
-        env.process(sample())
-        _run(env, t0, scenario.duration_s, progress, f"{scenario.name} seed {seed}")
-        end_cols = len(cols["t"])
-        driver.stop()
-        env.run(until=env.now + WIND_DOWN_S)
+        # a signal is handled between two events (so, after the agent's stop and its records too): where it landed,
+        # a quote cycle was counted and never written, or a command sent and the record naming it lost
+        with SignalsBetweenEvents() as held:
+            driver.start()
+            env.process(sample())
+            _run(env, t0, scenario.duration_s, progress, f"{scenario.name} seed {seed}")
+            end_cols = len(cols["t"])
+            driver.stop()
+            advance(env, env.now + WIND_DOWN_S, held)
     except Exception:  # the agent (or the twin) crashed: that is a failure of the run, reported as such
         error = traceback.format_exc()
         end_cols = len(cols["t"])
@@ -344,19 +348,21 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
 
 
 def _run(env, t0: float, duration_s: float, progress: bool, desc: str) -> None:
-    """Advance the twin from ``t0`` by ``duration_s``, in 1% steps under a tqdm bar of simulated seconds."""
-    if not progress:
-        env.run(until=t0 + duration_s)
-        return
-    from tqdm import tqdm
+    """Advance the twin from ``t0`` by ``duration_s``, in 1% steps under a tqdm bar of simulated seconds; a signal is
+    handled between two events (the run's SignalsBetweenEvents, shared)."""
+    with SignalsBetweenEvents() as held:
+        if not progress:
+            advance(env, t0 + duration_s, held)
+            return
+        from tqdm import tqdm
 
-    with tqdm(total=round(duration_s), unit="sim s", desc=desc, leave=False) as bar:
-        done = 0
-        for k in range(1, 101):
-            env.run(until=t0 + duration_s * k / 100)
-            now = round(env.now - t0)
-            bar.update(now - done)
-            done = now
+        with tqdm(total=round(duration_s), unit="sim s", desc=desc, leave=False) as bar:
+            done = 0
+            for k in range(1, 101):
+                advance(env, t0 + duration_s * k / 100, held)
+                now = round(env.now - t0)
+                bar.update(now - done)
+                done = now
 
 
 def write_run_folder(result: ScenarioResult, out: Path) -> None:
