@@ -75,3 +75,34 @@ def disk_with(monkeypatch):
 
         monkeypatch.setattr(records, "open", lambda *a, **k: Full(builtins.open(*a, **k)), raising=False)
     return fill
+
+
+@pytest.fixture
+def signalled_once_started():
+    """``signalled_once_started(args, started)``: ``python -m *args`` in a subprocess, SIGTERM sent once
+    ``started(proc, err)`` says its work is under way (``err``: its stderr so far, a progress bar's first output
+    say), then its exit status, stdout and whole stderr (text) once it has ended. The test fails, naming what the
+    process said, if it ends or takes 30 s before it starts; it is killed if it outlives the test."""
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def run(args: list[str], started, sig: int = signal.SIGTERM) -> tuple[int, bytes, str]:
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = b""
+        try:
+            deadline = time.monotonic() + 30
+            while proc.poll() is None and time.monotonic() < deadline and not started(proc, err):
+                if select.select([proc.stderr], [], [], 0.02)[0]:
+                    err += proc.stderr.read1()
+            assert proc.poll() is None and started(proc, err), f"it never started: {err.decode()}"
+            proc.send_signal(sig)
+            stdout, rest = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        return proc.returncode, stdout, (err + rest).decode()
+    return run

@@ -68,13 +68,10 @@ def test_a_run_whose_journal_ends_at_its_shutdown_replays_identically(tmp_path, 
     assert run.difference[2] == "(the replay gives no more records)" and run.difference[0] == run.records + 1
 
 
-def test_sigterm_during_a_replay_exits_143_saying_it_is_incomplete(tmp_path):
+def test_sigterm_during_a_replay_exits_143_saying_it_is_incomplete(tmp_path, signalled_once_started):
     """``kill PID`` killed a replay (minutes, for a week's journal) as kill -9 does (exit -15, nothing said); it now
     ends as Ctrl-C does, naming the signal."""
     import os
-    import signal
-    import subprocess
-    import sys
     import time
 
     one = tmp_path / "one"
@@ -84,29 +81,17 @@ def test_sigterm_during_a_replay_exits_143_saying_it_is_incomplete(tmp_path):
     for name in ("events.jsonl", "decisions.jsonl"):  # the same run 15 times over: seconds of replay
         (folder / name).write_text((one / name).read_text() * 15)
     events = str((folder / "events.jsonl").resolve())
-    proc = subprocess.Popen([sys.executable, "-m", "agent.audit", str(folder), "--replay"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    seen: list[float] = []
 
-    def reading() -> bool:  # the journal open in the process: the replay is under way
-        fds = Path(f"/proc/{proc.pid}/fd")
+    def reading(proc, err) -> bool:  # the journal open in the process for 0.2 s: the replay is under way
         try:
-            return any(os.readlink(fd) == events for fd in fds.iterdir())
+            if not seen and any(os.readlink(fd) == events for fd in Path(f"/proc/{proc.pid}/fd").iterdir()):
+                seen.append(time.monotonic())
         except OSError:  # (a descriptor closed meanwhile)
-            return False
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None and not reading():
-            time.sleep(0.02)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = stderr.decode()
-    assert proc.returncode == 143, err
+            pass
+        return bool(seen) and time.monotonic() - seen[0] > 0.2
+    code, stdout, err = signalled_once_started(["agent.audit", str(folder), "--replay"], reading)
+    assert code == 143, err
     assert err == "interrupted (SIGTERM): the replay is incomplete\n" and stdout == b""
 
 

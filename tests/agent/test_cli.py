@@ -831,28 +831,12 @@ def test_ctrl_c_in_twin_run_exits_130_saying_so_not_a_traceback(capsys, monkeypa
     assert capsys.readouterr().err == "interrupted (Ctrl-C): no statistics\n"
 
 
-def test_sigterm_in_twin_run_exits_143_saying_so(tmp_path):
+def test_sigterm_in_twin_run_exits_143_saying_so(signalled_once_started):
     """``kill PID`` killed ``python -m twin run`` as kill -9 does (exit -15, nothing said); it now ends as Ctrl-C
     does, naming the signal."""
-    import select
-    import signal
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-m", "twin", "run", "--duration", "1d"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        # the progress bar's first output on stderr: the run is under way
-        assert select.select([proc.stderr], [], [], 30)[0] and proc.poll() is None, "the run never started"
-        first = proc.stderr.read1()
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = (first + stderr).decode()
-    assert proc.returncode == 143, err
+    code, stdout, err = signalled_once_started(["twin", "run", "--duration", "1d"],
+                                               lambda proc, err: bool(err))  # the progress bar: the run is under way
+    assert code == 143, err
     assert "interrupted (SIGTERM): no statistics" in err and "Traceback" not in err and stdout == b""
 
 

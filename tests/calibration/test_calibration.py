@@ -878,33 +878,15 @@ def test_ctrl_c_during_the_replay_exits_130_writing_nothing_and_leaving_no_folde
     assert not (tmp_path / "fit").exists()
 
 
-def test_sigterm_during_the_replay_exits_143_writing_nothing_and_leaving_no_folder(tmp_path, lines):
+def test_sigterm_during_the_replay_exits_143_writing_nothing_and_leaving_no_folder(tmp_path, lines,
+                                                                                  signalled_once_started):
     """``kill PID`` killed a calibration as kill -9 does (exit -15, nothing said); it now ends as Ctrl-C does:
     nothing written, the folder made for it removed, the message naming the signal."""
-    import select
-    import signal
-    import subprocess
-    import sys
-    import time
-
     run = run_folder(tmp_path, lines)
     out = tmp_path / "fit"
-    proc = subprocess.Popen([sys.executable, "-m", "calibration", str(run), "--out", str(out), "--replay-seeds", "1000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = b""
-    try:
-        deadline = time.monotonic() + 30
-        while b"the fitted twin, seed" not in err and time.monotonic() < deadline and proc.poll() is None:
-            if select.select([proc.stderr], [], [], 0.1)[0]:
-                err += proc.stderr.read1()  # (the replay's progress bar: the fit is done, the replay under way)
-        assert proc.poll() is None and b"the fitted twin, seed" in err, err.decode()
-        proc.send_signal(signal.SIGTERM)
-        stdout, rest = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = (err + rest).decode()
-    assert proc.returncode == 143, err
+    code, stdout, err = signalled_once_started(  # the replay's progress bar: the fit is done, the replay under way
+        ["calibration", str(run), "--out", str(out), "--replay-seeds", "1000"],
+        lambda proc, err: b"the fitted twin, seed" in err)
+    assert code == 143, err
     assert "interrupted (SIGTERM): nothing written" in err and "Traceback" not in err
     assert not out.exists() and b"wrote" not in stdout

@@ -162,35 +162,19 @@ def test_ctrl_c_during_a_scenario_run_exits_130_pointing_at_the_log(tmp_path, ca
     assert (out / "decisions.jsonl").stat().st_size > 0 and not (out / "result.json").exists()
 
 
-def test_sigterm_during_a_scenario_run_exits_143_as_ctrl_c_does(tmp_path):
+def test_sigterm_during_a_scenario_run_exits_143_as_ctrl_c_does(tmp_path, signalled_once_started):
     """``kill PID`` (a CI job's timeout, a service manager) killed a scenario run as kill -9 does: no message, and
     the decision log's buffered lines lost. Now it ends as Ctrl-C does: no result, the log so far whole."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
     from agent.audit.records import read_log
 
     f = tmp_path / "tiny.yaml"
     f.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 86400"))
     out = tmp_path / "run"
     log = out / "decisions.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "scenarios", "run", str(f), "--out", str(out), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and proc.poll() is None and not (log.exists() and log.stat().st_size):
-            time.sleep(0.05)  # (the log's first batch on disk: the scenario is running)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = stderr.decode()
-    assert proc.returncode == 143, err
+    code, _, err = signalled_once_started(  # once the log's first batch is on disk: the scenario is running
+        ["scenarios", "run", str(f), "--out", str(out), "--no-progress"],
+        lambda proc, err: log.exists() and log.stat().st_size > 0)
+    assert code == 143, err
     assert f"interrupted by SIGTERM: no result; the decision log so far is in {log}" in err and "Traceback" not in err
     records, bad = read_log(log)
     assert bad == 0 and any(r["type"] == "cycle" for r in records)
