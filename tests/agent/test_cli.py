@@ -111,34 +111,21 @@ def test_ctrl_c_before_the_first_event_still_prints_the_summary_and_exits_130(tm
 
 
 @pytest.mark.parametrize("name", [n for n in ("SIGTERM", "SIGHUP") if hasattr(__import__("signal"), n)])
-def test_sigterm_or_sighup_ends_a_twin_run_as_ctrl_c_does_naming_the_signal(name, tmp_path):
+def test_sigterm_or_sighup_ends_a_twin_run_as_ctrl_c_does_naming_the_signal(name, tmp_path,
+                                                                             signalled_once_started):
     """``kill PID`` (a service manager's stop, ``docker stop``) and a closed terminal ended ``python -m agent``
     as kill -9 does: no summary, no end line, and the log's buffered lines lost. Now the run ends as Ctrl-C ends
     it, its end line naming the signal, exit 128 + its number, as a shell reports a process the signal ended."""
     import signal
-    import subprocess
-    import sys
-    import time
     from agent.audit.records import read_log
 
     sig = getattr(signal, name)
     out = tmp_path / "run"
     log = out / "decisions.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "--duration", "1d", "--out", str(out), "--quiet",
-                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60.0
-        while time.monotonic() < deadline and proc.poll() is None and not (log.exists() and log.stat().st_size):
-            time.sleep(0.05)  # (the log's first batch on disk: the session is running)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = stderr.decode()
-    assert proc.returncode == 128 + sig, err
+    code, stdout, err = signalled_once_started(  # once the log's first batch is on disk: the session is running
+        ["agent", "--duration", "1d", "--out", str(out), "--quiet", "--json"],
+        lambda proc, err: log.exists() and log.stat().st_size > 0, sig)
+    assert code == 128 + sig, err
     assert f"interrupted by {name}: the summary covers" in err and "Traceback" not in err
     summary = json.loads((out / "summary.json").read_text())
     assert summary == json.loads(stdout) and summary["interrupted"] is True and 0 < summary["simulated_s"] < 86400
