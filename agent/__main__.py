@@ -9,6 +9,7 @@ from pathlib import Path
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
 from twin import json_text
 from twin.files import make_output_folder, missing_extra, unreadable
+from twin.stop_signals import exit_status, interrupted_by
 from twin.units import non_empty, parse_seed
 
 EPILOG = """examples:
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signum = caught[0] if caught else signal.SIGINT
     if _print_summary(summary, duration, args.json, signum):
-        return 128 + signum  # as a shell reports a run ended by the signal: 130 SIGINT, 143 SIGTERM, 129 SIGHUP
+        return exit_status(signum)  # as a shell reports a run ended by the signal
     return 0
 
 
@@ -127,7 +128,7 @@ def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = 
     """The summary on stdout (and on stderr how much of the run it covers when a signal cut it); whether it was."""
     say(json_text.dumps(summary, indent=2, default=float) if as_json else format_summary(summary), sys.stdout)
     if summary["interrupted"]:
-        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        by = "" if signum == signal.SIGINT else f" by {interrupted_by(signum)}"
         print(f"interrupted{by}: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s",
               file=sys.stderr)
     return summary["interrupted"]

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 journal.write({**r, "params": params[r["trial"]]})
             except OSError as e:
                 unwritten.append(e)
-    from twin.stop_signals import stop_signals_interrupt
+    from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
     try:
         with stop_signals_interrupt(install=own_command_line) as caught:
             results, interrupted = _run(tasks, args.workers, not args.quiet, None if journal is None else journalled)
@@ -194,11 +194,10 @@ def main(argv: list[str] | None = None) -> int:
                 unwritten.append(e)
     signum = caught[0] if caught else signal.SIGINT
     if interrupted:
-        by = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        print(f"interrupted ({by}): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
+        print(f"interrupted ({interrupted_by(signum)}): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
               f"ranked on those", file=sys.stderr)
         if not results:
-            return 128 + signum
+            return exit_status(signum)
     failed = [{**r, "params": params[r["trial"]]} for r in results if "error" in r]
     if failed:
         print(f"{len(failed)} of {len(tasks)} episodes failed (trials {sorted({r['trial'] for r in failed})}); the "
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                      "kills": int(sum(r["killed"] for r in mine)),
                      "errors": sum(r["trial"] == t for r in failed), "episodes": mine})
     rows = ranked(rows)
-    status = 128 + signum if interrupted else 1 if failed else 0  # 130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP
+    status = exit_status(signum) if interrupted else 1 if failed else 0
     if not rows:
         if out is not None and not unwritten:
             try:

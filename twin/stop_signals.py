@@ -63,12 +63,21 @@ def default_stop_signals() -> None:
             signal.signal(s, signal.SIG_DFL)
 
 
-def interrupted_by(e: KeyboardInterrupt) -> str:
-    """What cut the work short, as a message names it: ``Ctrl-C``, or the signal's name (``SIGTERM``)."""
-    return e.name if isinstance(e, StopSignal) else "Ctrl-C"
+def _number(cause: KeyboardInterrupt | int) -> int:
+    """The signal behind ``cause``: a caught signal's number as given, StopSignal's own, SIGINT for Ctrl-C's."""
+    if isinstance(cause, int):
+        return cause
+    return cause.args[0] if isinstance(cause, StopSignal) else signal.SIGINT
 
 
-def exit_status(e: KeyboardInterrupt) -> int:
+def interrupted_by(cause: KeyboardInterrupt | int) -> str:
+    """What cut the work short (the interrupt, or the number of the signal caught), as a message names it:
+    ``Ctrl-C``, or the signal's name (``SIGTERM``)."""
+    n = _number(cause)
+    return "Ctrl-C" if n == signal.SIGINT else signal.Signals(n).name
+
+
+def exit_status(cause: KeyboardInterrupt | int) -> int:
     """128 + the signal's number, as a shell reports a process the signal ended: 130 for Ctrl-C (SIGINT), 143 for
     SIGTERM, 129 for SIGHUP."""
-    return 128 + (e.args[0] if isinstance(e, StopSignal) else signal.SIGINT)
+    return 128 + _number(cause)
