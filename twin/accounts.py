@@ -2,8 +2,9 @@
 
 All money is USDC. ``cash`` holds deposits plus realised PnL minus fees plus funding received (less funding
 paid), so that account value = cash + Σ unrealised PnL at the mark, exactly as the property tests check.
-Funding (twin/funding.py) settles in the cash of the position's dex, as fees do, isolated positions' too (the
-venue may move an isolated position's into its margin: not modelled).
+Funding (twin/funding.py) settles in the cash of the position's dex, as fees do; an isolated position's is
+paid from (or into) its own margin, so it moves that position's equity and liquidation price, not the cross
+balance.
 
 An isolated position (every position on an ``onlyIsolated`` coin, or one the user set isolated) holds its own
 margin, ``Position.margin_usd``, set aside out of its dex's cash (docs trading/margining): opening or adding
@@ -160,11 +161,16 @@ class Account:
 
     def apply_funding(self, coin: str, usdc: float) -> None:
         """Book one funding payment of the coin's position: ``usdc`` signed as the venue's (negative: paid), into
-        its dex's cash, and into the position's cumulative funding (which counts what was paid)."""
+        its dex's cash, and into the position's cumulative funding (which counts what was paid). An isolated
+        position pays it from its own margin, as the venue margins it: credited to the cross balance, a long
+        isolated position paying funding for hours kept its margin whole and its liquidation price where it was,
+        while the cross balance it does not back paid for it."""
         pos = self.positions[coin]
         pos.funding_all_time -= usdc
         pos.funding_since_open -= usdc
         pos.funding_since_change -= usdc
+        if pos.isolated:
+            pos.margin_usd += usdc  # (the cash below holds the margin too: the cross balance, cash less it, stays)
         dex = dex_of(coin)
         self.cash_by_dex[dex] = self.cash_by_dex.get(dex, 0.0) + usdc
 

@@ -1184,8 +1184,9 @@ class Exchange:
 
     def _settle_funding(self, time_ms: int) -> None:
         """Charge every open position size × oracle price × its coin's hourly rate (the twin's oracle is its
-        mark, the mid), into its dex's cash; each payment goes to the user as the venue sends it (the user and
-        userFundings channels) and into the user's funding history (userFunding)."""
+        mark, the mid), into its dex's cash (an isolated position's from and into its own margin); each payment
+        goes to the user as the venue sends it (the user and userFundings channels) and into the user's funding
+        history (userFunding)."""
         marks = self.marks
         rates = self.funding_rates
         for user, acct in self.accounts.items():

@@ -73,6 +73,32 @@ def test_every_open_position_pays_or_receives_on_each_whole_hour_into_its_cash()
     assert ex.counters["fundings"] == 4
 
 
+def test_an_isolated_position_pays_its_funding_from_its_own_margin_not_the_cross_balance():
+    """An isolated long of 0.5 BTC at 10x paying 0.01% an hour: the payment comes out of the position's margin,
+    so its own equity falls and its liquidation price rises by it, while the dex's cross balance (the cash less
+    the isolated margins) is what it was; the account's cash, which holds both, still falls by the payment."""
+    ex = _twin()
+    ex.env.run(until=5.0)
+    acct = ex.accounts[LONG]
+    pos = acct.position("BTC")
+    pos.isolated, pos.leverage = True, 10
+    set_position(ex, LONG, "BTC", 0.5)
+    margin0, cash0 = pos.margin_usd, acct.cash
+    cross0 = acct.cross_margin(ex.marks, "")[0]
+    ex.env.run(until=3600.0 + 1e-6)
+    assert len(ex.fundings[LONG]) == 1
+    paid = ex.fundings[LONG][0].usdc
+    assert paid < -4.0  # ~ $5 on a $50k long
+    assert pos.margin_usd == pytest.approx(margin0 + paid, abs=1e-9)
+    assert acct.cross_margin(ex.marks, "")[0] == pytest.approx(cross0, abs=1e-9)
+    assert acct.cash == pytest.approx(cash0 + paid, abs=1e-9)
+    # at the same mark, its liquidation price is higher by what it paid over its size (the venue's formula's
+    # 1 / (1 - l) factor, l = 1 / (2 x max leverage), aside)
+    liq = acct.liquidation_px("BTC", ex.marks)
+    pos.margin_usd -= paid
+    assert liq - acct.liquidation_px("BTC", ex.marks) == pytest.approx(-paid / 0.5 / (1 - 1 / (2 * pos.max_leverage)))
+
+
 def test_settlements_fall_on_the_venues_hours_once_each_whatever_the_epoch():
     """Served, the venue's time at t=0 is the wall clock's, anywhere in an hour: the first settlement is at the
     next whole hour, then one an hour, never two for one hour (the settlement times are exact ms, not the float
