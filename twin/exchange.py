@@ -35,7 +35,7 @@ from twin.instruments import InstrumentSpec, price_is_valid, size_is_valid
 from twin.market.base import BOOK, MarketProcess, Shock
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import (
-    ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, SUCCESS, Action, ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction,
+    ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, SUCCESS, Action, ActionErr, ActiveAssetData, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction,
     ConnectionEvent, FillInfo, FillsPush, Filled, FundingInfo, FundingPush, HttpError, ModifyAction, NoopAction,
     OrderAction, OrderInfo, OrderSpec, OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction,
     StatusError, TradePush, TransportFailure, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
@@ -44,7 +44,7 @@ from twin.messages import (
 from twin.params import SIM_EPOCH_MS, TwinParams
 
 DAY_S = 86400.0
-CHANNELS = ("l2Book", "bbo", "trades", "orderUpdates", "userFills", "userEvents", "userFundings")
+CHANNELS = ("l2Book", "bbo", "trades", "orderUpdates", "userFills", "userEvents", "userFundings", "activeAssetData")
 EMPTY_ORDER_BATCH = "Order batch is empty."  # UNCONFIRMED text (see Exchange._process)
 CROSS_NOT_ALLOWED = "Cross margin is not allowed for this asset."  # UNCONFIRMED (see Exchange._update_leverage)
 CANNOT_SWITCH_MODE = "Cannot switch leverage type with open position."  # UNCONFIRMED, likewise
@@ -75,6 +75,11 @@ _TID_MASK = (1 << 50) - 1
 _pack_oids = _OID_PAIR.pack  # (bound once: a tid is made for every print and fill)
 _blake2b = hashlib.blake2b
 _from_bytes = int.from_bytes
+
+
+def asset_data_key(user: str, coin: str) -> str:
+    """The subscription key of an activeAssetData stream: the venue keys it by user and coin both."""
+    return f"{user.lower()} {coin}"
 
 
 def trade_tid(buyer_oid: int, seller_oid: int) -> int:
@@ -211,6 +216,7 @@ class Exchange:
             env.process(self._run_market(coin, market))
         self._feed_running = False  # started by the first l2Book subscription
         self._bbo_running = False  # started by the first bbo subscription
+        self._asset_data_running = False  # started by the first activeAssetData subscription
         self._margin_running = False  # started by the first funded account (with the hourly funding)
 
     # ------------------------------------------------------------------ construction
@@ -1088,6 +1094,51 @@ class Exchange:
                         last[coin] = top
                         self._publish(key, BboPush(coin, self.now_ms(), *top))
 
+    def _run_asset_data_feed(self):
+        """At each block (as the bbo feed), each activeAssetData subscription's figures, pushed when they differ
+        from the last pushed. How often the venue pushes this channel is not documented (README, the twin's known
+        gaps); sent on change at block cadence, a client sees every change the twin makes, no later than a block
+        after it. Started by the first subscription only, so a session without one runs as before."""
+        block = self.params.feed.block_s or 0.1
+        last: dict[str, ActiveAssetData] = {}
+        while True:
+            yield self.env.timeout(block)
+            for key in [k for c, k in self._subs if c == "activeAssetData"]:
+                user, _, coin = key.partition(" ")
+                if coin not in self.instruments:
+                    continue
+                data = self.active_asset_data(user, coin)
+                if data != last.get(key):
+                    last[key] = data
+                    self._publish(("activeAssetData", key), data)
+
+    def active_asset_data(self, user: str, coin: str) -> ActiveAssetData:
+        """The user's leverage on ``coin`` and room to trade it, each side: the margin left on the coin's dex
+        (the same figure _place checks a new order against) and the size that margin opens at the mark at the
+        user's leverage, plus the position an order against it closes first. The docs' example answer
+        (info-endpoint/perpetuals, "activeAssetData") holds maxTradeSzs = availableToTrade × leverage / markPx;
+        the venue gives no formula, and what it counts for a side that closes is not documented."""
+        user = user.lower()
+        inst = self.instruments[coin]
+        acct = self.accounts.get(user)
+        mark = self.marks.get(coin, self.last_trade_px.get(coin))
+        pos = acct.positions.get(coin) if acct is not None else None
+        if pos is None:  # (a query makes no position: Account.position's defaults, worked out here)
+            lev = min(acct.default_leverage if acct is not None else self.params.venue.default_leverage,
+                      inst.max_leverage)
+            isolated, szi = inst.only_isolated, 0.0
+        else:
+            lev, isolated, szi = pos.leverage, pos.isolated, pos.szi
+        available = max(0.0, self._available_margin(acct, inst.dex)) if acct is not None else 0.0
+        opens = available * lev / mark if mark else 0.0
+        buy = opens + (-szi if szi < 0 else 0.0)
+        sell = opens + (szi if szi > 0 else 0.0)
+        lot = 10.0 ** -inst.sz_decimals
+        # rounded down to the lot: a size rounded up would be refused for margin
+        buy, sell = (_round_sz(math.floor(x / lot + 1e-9) * lot, inst) for x in (buy, sell))
+        raw = pos.margin_usd - szi * pos.entry_px if pos is not None and isolated and szi else None
+        return ActiveAssetData(user, coin, isolated, lev, raw, (buy, sell), (available, available), mark)
+
     def _touch(self, coin: str, is_buy: bool) -> tuple[float, float, int] | None:
         """One side's best level as l2_book gives it, (px, sz, n), or None: the displayed levels less what our fills
         consumed, with the client orders there. _l2_side's rule for the top level alone, written out: l2_book's 20
@@ -1309,7 +1360,10 @@ class Exchange:
     def _subscribe(self, conn: Connection, channel: str, key: str) -> None:
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; the twin serves {CHANNELS}")
-        if channel != "l2Book" and channel != "trades" and channel != "bbo":
+        if channel == "activeAssetData":
+            user, _, coin = key.partition(" ")
+            key = asset_data_key(user, coin)  # (the coin keeps its case: "hyna:LIT")
+        elif channel != "l2Book" and channel != "trades" and channel != "bbo":
             key = key.lower()
         if not conn.up:
             return
@@ -1324,12 +1378,19 @@ class Exchange:
         if channel == "bbo" and not self._bbo_running and self.markets:
             self._bbo_running = True
             self.env.process(self._run_bbo_feed())
+        if channel == "activeAssetData" and not self._asset_data_running:
+            self._asset_data_running = True
+            self.env.process(self._run_asset_data_feed())
         # snapshots on subscribe, as the venue sends them
         if channel == "l2Book" and key in self.markets:
             self._send(conn, self.l2_book(key))
         elif channel == "userFills":
             self._send(conn, FillsPush(key, tuple(self.fills.get(key, ())[-FILLS_PER_REPLY:]),
                                           is_snapshot=True))
+        elif channel == "activeAssetData":
+            user, _, coin = key.partition(" ")
+            if coin in self.instruments:
+                self._send(conn, self.active_asset_data(user, coin))
         elif channel == "userFundings":
             # an empty history's snapshot has nothing in it to be late with: it goes behind what is on the way
             # without a latency draw, so a subscription (every TwinGateway's) leaves the feed's latency stream,

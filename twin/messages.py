@@ -303,4 +303,22 @@ class ConnectionEvent:
     time_ms: int
 
 
-Push = Union[BookPush, BboPush, TradePush, OrderUpdatePush, FillsPush, FundingPush, UserEventPush, ConnectionEvent]
+@dataclass(frozen=True, slots=True)
+class ActiveAssetData:
+    """A user's trading room on one coin: the ``activeAssetData`` info answer, and the frame of the channel of that
+    name. Each pair is (buy, sell). ``available_usd``: the margin the account has left for a new order on the coin's
+    dex; ``max_trade_sz``: the largest order the twin's margin check would take at the mark (an order against the
+    position closes it first, which takes no margin). ``raw_usd`` only for an isolated position."""
+
+    user: str
+    coin: str
+    isolated: bool
+    leverage: int
+    raw_usd: float | None
+    max_trade_sz: tuple[float, float]
+    available_usd: tuple[float, float]
+    mark: float | None
+
+
+Push = Union[BookPush, BboPush, TradePush, OrderUpdatePush, FillsPush, FundingPush, UserEventPush, ConnectionEvent,
+             ActiveAssetData]

@@ -274,3 +274,26 @@ def test_update_isolated_margin_adds_and_removes_by_the_venues_rules():
     margin = btc.margin_usd
     assert _do(ex, UpdateIsolatedMarginAction("BTC", -round(spare - 1.0, 2))) == ActionOk("default")
     assert btc.margin_usd == pytest.approx(margin - round(spare - 1.0, 2))
+
+
+def test_active_asset_data_of_an_isolated_long_counts_its_close_on_the_sell_side_and_shows_its_raw_usd():
+    """activeAssetData on hyna:LIT with 2000 LIT long, isolated at 10x: the leverage is isolated with the position's
+    rawUsd (as clearinghouseState's), the buy side opens what the dex's margin left buys at the mark, and the sell
+    side that much more than the position it closes first (closing takes no margin)."""
+    from twin.server.wire import active_asset_data_json
+
+    ex = _venue()
+    _take(ex, LIT, True, 2000.0)
+    pos = ex.accounts[USER].positions[LIT]
+    d = ex.active_asset_data(USER, LIT)
+    assert d.isolated and d.leverage == 10
+    assert d.raw_usd == pytest.approx(pos.margin_usd - 2000.0 * pos.entry_px)
+    available = ex._available_margin(ex.accounts[USER], "hyna")
+    assert d.available_usd == (available, available) and 9_500.0 < available < 9_900.0
+    assert d.max_trade_sz[0] == pytest.approx(available * 10 / d.mark, abs=1.0)
+    assert d.max_trade_sz[1] == pytest.approx(d.max_trade_sz[0] + 2000.0, abs=1e-9)
+    wire = active_asset_data_json(d, ex.instruments[LIT])
+    assert wire["leverage"] == {"type": "isolated", "value": 10, "rawUsd": f"{d.raw_usd:.6f}".rstrip("0")}
+    # a query makes no position: BTC, never traded, stays out of the account
+    assert ex.active_asset_data(USER, "BTC").max_trade_sz[1] == ex.active_asset_data(USER, "BTC").max_trade_sz[0]
+    assert "BTC" not in ex.accounts[USER].positions

@@ -292,7 +292,8 @@ def exchange_bodies(draw):
 
 
 _INFO_TYPES = ["meta", "metaAndAssetCtxs", "l2Book", "allMids", "clearinghouseState", "openOrders",
-               "frontendOpenOrders", "userFills", "userFillsByTime", "orderStatus", "userRateLimit", "bogus"]
+               "frontendOpenOrders", "userFills", "userFillsByTime", "orderStatus", "userRateLimit", "activeAssetData",
+               "bogus"]
 
 
 @st.composite
@@ -953,3 +954,50 @@ def test_cli_a_speed_the_twin_cannot_keep_up_with_exits_2_naming_it(speed, capsy
     err = capsys.readouterr().err
     assert "argument --speed: speed " in err and "at most 10000x" in err and len(err.splitlines()[-1]) < 300
     assert build_parser().parse_args(["--speed", "10000x"]).speed == 10000.0
+
+
+def test_active_asset_data_over_rest_and_its_channel_are_the_venue_s_shape_and_follow_the_account():
+    """activeAssetData (hyperliquid.md §1 and §4): the info answer and the channel's frames are {"user", "coin",
+    "leverage", "maxTradeSzs", "availableToTrade", "markPx"}, numbers as strings; the room to trade is the margin
+    left, and the size it opens at the mark at the leverage (the relation the docs' example holds). A resting bid
+    takes its margin out of it, and its cancel gives it back in a frame the socket gets; the SDK routes the frames
+    to the subscription by data.coin and data.user."""
+    from hyperliquid.websocket_manager import subscription_to_identifier, ws_msg_to_identifier
+
+    def check(d: dict, available: float) -> None:
+        assert set(d) == {"user", "coin", "leverage", "maxTradeSzs", "availableToTrade", "markPx"}
+        assert d["user"] == ADDR and d["coin"] == "BTC" and d["leverage"] == {"type": "cross", "value": 20}
+        assert all(isinstance(x, str) for x in d["maxTradeSzs"] + d["availableToTrade"] + [d["markPx"]])
+        assert [float(x) for x in d["availableToTrade"]] == pytest.approx([available, available], abs=1e-6)
+        opens = int(available * 20 / float(d["markPx"]) * 1e5) / 1e5  # rounded down to BTC's 5 size decimals
+        assert [float(x) for x in d["maxTradeSzs"]] == pytest.approx([opens, opens], abs=1.1e-5)
+
+    async def scenario(bg: BackgroundServer):
+        rest = post(bg, "/info", {"type": "activeAssetData", "user": ADDR, "coin": "BTC"}).json()
+        check(rest, 10_000.0)
+        assert float(rest["maxTradeSzs"][0]) > 1.0  # $200k of room at 20x: more than a BTC
+        nobody = post(bg, "/info", {"type": "activeAssetData", "user": FUZZ_ADDR, "coin": "BTC"}).json()
+        assert nobody["availableToTrade"] == ["0.0", "0.0"] and nobody["maxTradeSzs"] == ["0.0", "0.0"]
+        sdk = SdkExchange(WALLET, bg.base_url)
+        info = Info(bg.base_url, skip_ws=True)
+        px = float(int(best_bid(info) * 0.99))
+        loop = asyncio.get_running_loop()
+        placed = await loop.run_in_executor(None, sdk.order, "BTC", True, 0.01, px, {"limit": {"tif": "Alo"}})
+        oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+        held = 10_000.0 - px * 0.01 / 20
+        sub = {"type": "activeAssetData", "user": ADDR, "coin": "BTC"}
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(bg.ws_url) as ws:
+                await ws.receive(timeout=TIMEOUT)
+                await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                frames = await _frames_until(ws, lambda f: f.get("channel") == "activeAssetData")
+                assert frames[0]["data"] == {"method": "subscribe", "subscription": sub}
+                check(frames[-1]["data"], held)
+                assert ws_msg_to_identifier(frames[-1]) == subscription_to_identifier(sub)
+                await loop.run_in_executor(None, sdk.cancel, "BTC", oid)
+                freed = lambda f: (f.get("channel") == "activeAssetData"  # noqa: E731
+                                   and float(f["data"]["availableToTrade"][0]) == pytest.approx(10_000.0))
+                check((await _frames_until(ws, freed))[-1]["data"], 10_000.0)
+
+    with venue() as bg:
+        asyncio.run(asyncio.wait_for(scenario(bg), 20.0))

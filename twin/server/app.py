@@ -17,12 +17,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from aiohttp import WSMsgType, web
 
-from twin.exchange import Exchange
+from twin.exchange import Exchange, asset_data_key
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel, ConnectionParams
 from twin.faults.quota import exchange_weight, info_weight
 from twin.messages import (
-    ActionErr, ActionOk, BboPush, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push,
+    ActionErr, ActionOk, ActiveAssetData, BboPush, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push,
     TradePush, TransportFailure, UserEventPush,
 )
 from twin.params import TwinParams
@@ -40,7 +40,7 @@ WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 
 FAST_BOOK_LEVELS = 5  # an l2Book subscription with "fast": true gets 5 levels a side (the venue's docs)
 MAX_POSTS_IN_FLIGHT = 100  # post requests a socket may have in flight at once (hyperliquid.md §4, server limits)
 WS_CHANNELS = {"l2Book": "coin", "bbo": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user",
-               "userEvents": "user", "userFundings": "user"}
+               "userEvents": "user", "userFundings": "user", "activeAssetData": "user and coin"}
 LINK_DOWN = "The twin's connection model has this link down (a scripted or random outage): retry later."
 
 
@@ -213,6 +213,12 @@ class TwinServer:
             end = wire.need_int(req, "endTime", optional=True)
             rows = wire.user_funding_rows_json(ex.funding_history(user, start, end), insts)
             return kind, rows, len(rows)
+        if kind == "activeAssetData":
+            user = wire.need_address(req)
+            coin = wire.need_str(req, "coin")
+            if coin not in insts:  # (as l2Book answers an unknown coin; the venue's answer is not on record)
+                return kind, None, 0
+            return kind, wire.active_asset_data_json(ex.active_asset_data(user, coin), insts[coin]), 0
         if kind == "userFees":
             wire.need_address(req)  # every account pays its instrument's rates (no tiers): the first dex's first coin's
             first = next((i for i in self.assets.instruments if not i.dex), None)
@@ -486,7 +492,10 @@ class WsSession:
                        f"Subscription type {kind} is not served by the twin (served: {', '.join(WS_CHANNELS)})")
             return
         try:
-            key = wire.need_str(sub, "coin") if field == "coin" else wire.need_address(sub, "user")
+            if field == "user and coin":  # (perps only, as on the venue: the twin lists none other)
+                key = asset_data_key(wire.need_address(sub, "user"), wire.need_str(sub, "coin"))
+            else:
+                key = wire.need_str(sub, "coin") if field == "coin" else wire.need_address(sub, "user")
         except MalformedAction:
             self.error(f"Invalid subscription {text[:200]}")
             return
@@ -606,6 +615,9 @@ class WsSession:
             return wire.dumps({"channel": "userFundings", "data": wire.user_fundings_json(push, insts)})
         if isinstance(push, UserEventPush):
             return wire.dumps({"channel": "user", "data": wire.user_event_json(push, insts)})
+        if isinstance(push, ActiveAssetData):
+            return wire.dumps({"channel": "activeAssetData",
+                               "data": wire.active_asset_data_json(push, insts.get(push.coin))})
         return None
 
     def _funding_channel(self, push: FundingPush) -> str:

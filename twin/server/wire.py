@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from twin.instruments import InstrumentSpec
 from twin.messages import (
-    ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, Action, ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled,
+    ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, Action, ActionErr, ActionOk, ActiveAssetData, BboPush, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled,
     FillsPush, FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate,
     Resting, ScheduleCancelAction, StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction,
     UserEventPush,
@@ -543,6 +543,23 @@ def user_fees_json(maker: float, taker: float) -> dict:
             "activeReferralDiscount": "0.0", "trial": None, "feeTrialEscrow": "0.0",
             "nextTrialAvailableTimestamp": None, "stakingLink": None,
             "activeStakingDiscount": {"bpsOfMaxSupply": "0.0", "discount": "0.0"}}
+
+
+def active_asset_data_json(d: ActiveAssetData, inst: InstrumentSpec | None) -> dict:
+    """``activeAssetData`` as the venue renders it, the info answer and the channel's data alike (hyperliquid.md §1
+    and §4, docs info-endpoint/perpetuals): ``{"user","coin","leverage":{"type":"cross","value":3},
+    "maxTradeSzs":[s,s],"availableToTrade":[s,s],"markPx"}``, every number a string. An isolated position's
+    leverage carries its rawUsd, as clearinghouseState's does."""
+    if d.isolated:
+        leverage: dict = {"type": "isolated", "value": d.leverage}
+        if d.raw_usd is not None:
+            leverage["rawUsd"] = usd_num(d.raw_usd)
+    else:
+        leverage = {"type": "cross", "value": d.leverage}
+    return {"user": d.user, "coin": d.coin, "leverage": leverage,
+            "maxTradeSzs": [sz_num(x, inst) for x in d.max_trade_sz],
+            "availableToTrade": [usd_num(x) for x in d.available_usd],
+            "markPx": px_num(d.mark) if d.mark is not None else "0.0"}
 
 
 def trade_json(t: TradePush, inst: InstrumentSpec | None) -> dict:
