@@ -49,6 +49,12 @@ class VenueParams(FileModel):
         1_000_000.0, ge=0, description="Traded volume the venue requires before scheduleCancel is accepted "
                                        "(the venue's text names $1000000).")
     schedule_cancel_max_per_day: int = Field(10, ge=0, description="Dead-man's switch triggers allowed per UTC day.")
+    action_block_s: float = Field(
+        0.0, ge=0, description="Block time for actions, s: 0 (the default) executes each action as it arrives; "
+                               "above 0, the actions that arrive within one block (a grid from t=0) execute together "
+                               "at its end, cancels and post-only order batches first (the venue's in-block order). "
+                               "Off by default: the latency defaults and fits are round trips that hold the block "
+                               "wait already, and a grid on top adds half a block to each action on average.")
 
 
 class TwinParams(FileModel):
