@@ -23,9 +23,10 @@ from agent.drivers import Core, RecordSink
 from agent.report import coin_amounts, trading_summary
 from agent.gateway.base import EventSink, RecentOrders
 from agent.gateway.events import (
-    AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, ModifyAcknowledged,
-    ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
+    AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, IpWeightSpent,
+    ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
 )
+from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, ip_weight
 from agent.quoting.ladder import round_px_to_venue, venue_min_size
 from twin.files import short_repr
 
@@ -326,7 +327,7 @@ class LiveDriver:
                     if not snap.open_orders and self.gateway.in_flight == 0 and not (flatten and snap.position):
                         break
                     if snap.open_orders:
-                        self._send(CancelAll())
+                        self._send_own(CancelAll(), ip_weight(CancelAll(), len(snap.open_orders)), "cancelAll")
             else:
                 if flatten and self.core.winding_down:
                     # the core was still closing the position (a flatten held by the address budget, a book that
@@ -351,13 +352,21 @@ class LiveDriver:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
         self._snapshot_waiters.append((self.clock(), fut))
-        self._send(RequestAccountSnapshot())
+        self._send_own(RequestAccountSnapshot(), SNAPSHOT_SENT_WEIGHT, "accountSnapshot")
         try:
             return await asyncio.wait_for(fut, max(0.0, min(deadline - loop.time(), 5.0)))
         except asyncio.TimeoutError:
             return None
         finally:
             self._snapshot_waiters = [(t, f) for t, f in self._snapshot_waiters if f is not fut]
+
+    def _send_own(self, cmd: Command, weight: int, request: str) -> None:
+        """A request of the shutdown's own, which the core did not send: the core is told its IP weight as it goes
+        (an event, so the journal has it and the replay counts it too). Uncounted, a snapshot's 42 and a cancel-all's
+        listing went by the core's budget (only the fill rows past a snapshot's first 42 were, at its reply), and a
+        flatten started again after them asked for its snapshots against a minute freer than the venue's."""
+        self._send(cmd)
+        self.on_event(IpWeightSpent(self.clock(), weight, request))
 
     def _wake_snapshot_waiters(self, ev: AccountSnapshot) -> None:
         for asked, fut in self._snapshot_waiters:

@@ -9,7 +9,7 @@ what the gateway reads is known only from its replies, so the core adds it when 
 cancel-all is openOrders 20, then one cancel action of every order the venue lists (none when it lists none).
 The gateways' own requests are not the core's to count as it sends: the quota polls are a share taken from
 their period (``budget.poll_weight_per_minute``), and the fill and funding recovery after a reconnect is told by
-``IpWeightSpent`` once its pages are read.
+``IpWeightSpent`` once its pages are read, as the live shutdown's own snapshots and cancel-alls are as they are sent.
 """
 from __future__ import annotations
 

@@ -2314,6 +2314,38 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
     assert audit_main([str(out), "--replay"]) == 0  # the end's read is in the journal: the replay decides the same
 
 
+def test_the_shutdowns_own_snapshots_are_in_the_cores_ip_weight_as_they_are_sent():
+    """The live shutdown asks the venue for snapshots of its own (up to one a second until none of our orders rests),
+    42 of the IP's weight each as sent; the core never counted them (only a reply's fill rows past those 42), so a
+    flatten started again after them, or a session's next start on this IP, met a minute the venue had fuller. Now
+    the driver tells the core each one as it sends it: over a short run against ``twin serve``, every request sent
+    from the gateway's start to the end, the shutdown's included, the core's count of the IP weight is what the
+    venue charged."""
+    from agent.gateway.events import IpWeightSpent
+    speed = 2.0  # the whole run well inside the venue's minute: neither count has let any weight go yet
+    with served(speed=speed) as (bg, ex, clock):
+        async def scenario():
+            # nothing placed; no quota polls (their count is another test's)
+            cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}, "session": {"quota_poll_s": 0}})
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                                    quota_poll_s=0, action_ttl_s=cfg.risk.ack_timeout_s)
+            asset = await gw.prepare()
+            core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
+            before = bg.call(lambda: ex.ip_limiter.used(ex.env.now))  # (prepare's requests: not the core's)
+            events: list = []
+            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
+            await asyncio.wait_for(driver.run(duration_s=3.0, shutdown_grace_s=5.0), 20.0)
+            charged = bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before
+            return core, events, charged, clock()
+
+        core, events, charged, end = asyncio.run(scenario())
+    own = [e for e in events if type(e) is IpWeightSpent]
+    assert [(e.request, e.weight) for e in own] == [("accountSnapshot", 42)]  # the venue listed none: one was enough
+    assert any(type(e) is AccountSnapshot and e.ts > own[0].ts for e in events)  # its reply came, rows counted too
+    assert core.budget.background_weight_per_minute == 0 and charged > 2 * 42
+    assert core.budget.ip_used(end) == charged
+
+
 def test_a_shutdown_grace_that_is_not_a_positive_number_is_refused(capsys):
     """--shutdown-grace -1 (or nan) ran, then at the stop sent the cancels and closed the gateway at once, the wait's
     deadline already past: the run's orders were left resting at the venue (twin serve: two of them). Refused, as
