@@ -88,7 +88,7 @@ class AgentCore:
         self.tracker = OrderTracker()
         self.tracker.ack_grace_s = config.risk.ack_timeout_s
         self.tracker.settle_s = config.risk.fill_settle_s
-        self.budget = RequestBudget(config.budget, config.session.quota_poll_s)
+        self.budget = RequestBudget(config.budget)
         self.cloids = CloidFactory(cloid_prefix, self.tracker.orders)  # never the cloid of an order it tracks
         self.ledger = Ledger(anchored=False)  # its position starts from the first snapshot's (see Ledger)
         self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
@@ -169,7 +169,9 @@ class AgentCore:
         if self._unbooked is not None:  # the last quote cycle's commands, sent since: booked before anything else
             self._book_cycle()
         cmds: list[Command] = []
-        if not self.started:
+        if not self.started and type(event) is not IpWeightSpent:
+            # the session starts at the venue's first word: a gateway's note of weight it spent is none (a quota
+            # poll's at 0 s would have moved every twin session's first snapshot, and what followed it)
             self.started = True
             self._request_snapshot(cmds, event.ts)
         if event.ts > self.tracker.now:
@@ -456,7 +458,8 @@ class AgentCore:
         self.cum_volume_usd = ev.cum_volume_usd  # the venue allows the dead-man's switch from $1M traded
 
     def _on_weight_spent(self, ev: IpWeightSpent, cmds: list) -> None:
-        """The gateway's own requests (a reconnect's recovery): in the minute's IP weight, as the venue counts it."""
+        """Requests the core did not send (a quota poll, a reconnect's recovery, the live shutdown's own): in the
+        minute's IP weight, as the venue counts it."""
         self.budget.note_request(ev.ts, ev.weight)
 
     def _on_lost(self, ev: ConnectionLost, cmds: list) -> None:

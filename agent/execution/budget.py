@@ -22,10 +22,10 @@ from agent.gateway.events import QuotaStatus
 
 
 def poll_weight_per_minute(quota_poll_s: float) -> int:
-    """IP weight a minute of the gateway's quota polls (userRateLimit, 20 each) every ``quota_poll_s`` (0: none),
-    rounded up. Set apart as a fixed 120 (a poll every 10 s), polls every second weighed the IP's whole 1200 while
-    the core believed it had a tenth of it spent, and drew 429s; the live gateway waits the period after each
-    reply, so this is its most."""
+    """The most IP weight a minute the gateway's quota polls (userRateLimit, 20 each) every ``quota_poll_s`` (0: none)
+    can spend, rounded up: the config refuses a period whose polls alone would leave no weight to quote. The budget
+    counts the polls actually sent (``IpWeightSpent``), fewer than this in live, where the next poll leaves a period
+    after the last one's reply."""
     return math.ceil(INFO_WEIGHT * 60.0 / quota_poll_s) if quota_poll_s > 0 else 0
 
 
@@ -48,8 +48,8 @@ class BudgetConfig(FileModel):
     background_weight_per_minute: int = Field(0, ge=0, description=(
         "IP weight a minute that other programs spend from this IP, which the agent cannot see (a second agent, a "
         "dashboard, a script on the same host): the venue's limit is the IP's. Not the gateway's own quota polls: "
-        "they are counted from session.quota_poll_s (until December 2026 this field stood for them, at 120; a "
-        "config that still sets it so counts them twice)."))
+        "each is counted as it is sent (until December 2026 this field stood for them, at 120; a config that still "
+        "sets it so counts them twice)."))
     ip_snapshot_frac: float = Field(0.9, gt=0, le=1, description=(
         "Share of the IP weight an account snapshot may bring the last minute's weight up to, when it is asked "
         "for by the audit or to settle stale orders (one a reconnect, a liquidation notice or a flatten needs "
@@ -59,12 +59,12 @@ class BudgetConfig(FileModel):
 
 
 class RequestBudget:
-    """The address budget and the IP weight of the last minute. The weight counts what the core sends, and on top
-    a background share it cannot count as it sends: the quota polls, from their period ``quota_poll_s``
-    (0, the default: none, as for a core without a polling gateway), and ``background_weight_per_minute``."""
+    """The address budget and the IP weight of the last minute. The weight counts what the core sends, what the
+    gateways and drivers tell it they sent of their own (quota polls, recoveries, the live shutdown's snapshots),
+    and on top a background share nobody tells: ``background_weight_per_minute``, other programs on the IP."""
     __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip")
 
-    def __init__(self, cfg: BudgetConfig, quota_poll_s: float = 0.0) -> None:
+    def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
         self.cap = cfg.assumed_cap
         self.used = 0
@@ -73,7 +73,7 @@ class RequestBudget:
         self._recent: deque[tuple[float, int, int]] = deque()
         self._ip_total = 0
         # read every quote cycle: the background weight, and the weight requoting may bring the minute's up to
-        self._background = poll_weight_per_minute(quota_poll_s) + cfg.background_weight_per_minute
+        self._background = cfg.background_weight_per_minute
         self._quote_ip = cfg.ip_quote_frac * cfg.ip_weight_per_minute
 
     def note_request(self, ts: float, weight: int, items: int = 0) -> None:
@@ -91,7 +91,7 @@ class RequestBudget:
 
     @property
     def background_weight_per_minute(self) -> int:
-        """The IP weight a minute counted for requests the core does not send: the polls' and others'."""
+        """The IP weight a minute counted for requests nobody tells the core of: other programs' on the IP."""
         return self._background
 
     def ip_used(self, ts: float) -> int:

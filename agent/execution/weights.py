@@ -7,9 +7,9 @@ One action per kind in a batch (a batch of places and cancels is two actions), e
 for every 20 fill rows its pages return, with 20 again for each page past the first (``pages_weight``:
 what the gateway reads is known only from its replies, so the core adds it when the snapshot comes); a
 cancel-all is openOrders 20, then one cancel action of every order the venue lists (none when it lists none).
-The gateways' own requests are not the core's to count as it sends: the quota polls are a share taken from
-their period (``budget.poll_weight_per_minute``), and the fill and funding recovery after a reconnect is told by
-``IpWeightSpent`` once its pages are read, as the live shutdown's own snapshots and cancel-alls are as they are sent.
+The gateways' own requests are not the core's to count as it sends: each quota poll is told by ``IpWeightSpent`` as
+it is sent, the fill and funding recovery after a reconnect once its pages are read, and the live shutdown's own
+snapshots and cancel-alls as they are sent.
 """
 from __future__ import annotations
 

@@ -275,9 +275,10 @@ class AccountSnapshot:
 @dataclass(frozen=True, slots=True)
 class IpWeightSpent:
     """IP weight a gateway or a driver spent on requests of its own that the core did not send, so could not count
-    as it sent them: the fill and funding recovery after a reconnect (``request``: userFillsByTime, userFunding),
-    its pages weighed by the rows they returned; the live shutdown's own snapshots and cancel-alls
-    (accountSnapshot, cancelAll), as they are sent. The core adds it to the minute's weight."""
+    as it sent them: each quota poll as it is sent (``request``: userRateLimit); the fill and funding recovery after
+    a reconnect (userFillsByTime, userFunding), its pages weighed by the rows they returned; the live shutdown's own
+    snapshots and cancel-alls (accountSnapshot, cancelAll), as they are sent. The core adds it to the minute's
+    weight."""
 
     ts: float
     weight: int

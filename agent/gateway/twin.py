@@ -22,7 +22,7 @@ from agent.gateway.events import (
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
     RateLimited, Reason, Side, Tif, TradeObserved,
 )
-from agent.execution.weights import pages_weight, snapshot_weight
+from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
@@ -118,6 +118,7 @@ class TwinGateway(CommandRouter):
             else:
                 self._transport_or_429(reply, "userRateLimit", ())
         self.ex.request_info("userRateLimit", done, self.conn, user=self.user)
+        self.sink(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))  # as the live gateway tells its polls
 
     # ------------------------------------------------------------------ commands
 

@@ -2314,6 +2314,45 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
     assert audit_main([str(out), "--replay"]) == 0  # the end's read is in the journal: the replay decides the same
 
 
+def test_the_live_gateways_quota_polls_are_counted_as_they_are_sent_no_more():
+    """The live gateway sends its next quota poll (userRateLimit, 20 of the IP's weight) a period after the last one's
+    reply, so polls a reply's time apart are fewer than the period alone gives: the core counted them at that most,
+    20 x 60 / quota_poll_s a minute, as if no reply took any time. Against ``twin serve`` answering in 0.3 s, polls
+    asked every 0.2 s go out about every 0.5 s: the gateway tells each as it sends it, and those it told are what the
+    venue charged (but for one on its way when the gateway closed)."""
+    from agent.execution.budget import poll_weight_per_minute
+    from agent.gateway.events import IpWeightSpent
+    fixed = PathLatencyParams(median_ms=150.0, sigma=0.0, spike_prob=0.0, burst_rate_per_hour=0.0)
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        latency=LatencyParams(order_entry=fixed, response=fixed))
+    period_s, run_s = 0.2, 3.0
+    with served(speed=1.0, params=params) as (bg, ex, clock):
+        async def scenario():
+            events: list = []
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, quota_poll_s=period_s)
+            await gw.prepare()
+            before = bg.call(lambda: ex.ip_limiter.used(ex.env.now))  # (prepare's requests)
+            gw.start(events.append)
+            await asyncio.sleep(run_s)
+            await gw.close()
+            await asyncio.sleep(0.5)  # a poll cut off by the close has reached the venue, or never will
+            return events, bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before
+
+        events, charged = asyncio.run(scenario())
+    told = [e for e in events if type(e) is IpWeightSpent]
+    answered = [e for e in events if type(e) is QuotaStatus]
+    assert told and all((e.request, e.weight) == ("userRateLimit", 20) for e in told)
+    assert len(told) - len(answered) in (0, 1)
+    assert charged in (20 * len(told), 20 * (len(told) - 1))
+    assert len(told) <= run_s / (period_s + 0.3) + 1  # each waits out the last one's reply and then the period
+    assert 20 * len(told) < 0.5 * poll_weight_per_minute(period_s) * run_s / 60.0  # what the core counted before
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    for e in told:
+        assert core.handle(e) == []
+    assert core.budget.ip_used(told[-1].ts) == 20 * len(told)
+    assert not core.started  # weight spent is not the venue's first word: the session starts at that
+
+
 def test_the_shutdowns_own_snapshots_are_in_the_cores_ip_weight_as_they_are_sent():
     """The live shutdown asks the venue for snapshots of its own (up to one a second until none of our orders rests),
     42 of the IP's weight each as sent; the core never counted them (only a reply's fill rows past those 42), so a
@@ -2513,7 +2552,7 @@ def test_the_ip_weight_of_a_reconnects_recovery_is_told_to_the_core_as_twin_serv
         if type(e) is IpWeightSpent:
             core.handle(e)
     last = events[-1].ts
-    assert core.budget.ip_used(last) == core.budget.background_weight_per_minute + 42 + sum(venue.values())
+    assert core.budget.ip_used(last) == sum(venue.values())  # (weight told is not the venue's first word: no snapshot)
 
 
 def test_more_funding_payments_missed_than_one_userfunding_reply_holds_are_recovered_page_by_page_each_once():

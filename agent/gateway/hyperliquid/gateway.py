@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import pages_weight, snapshot_weight
+from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.base import CommandRouter, EventSink, RecentOrders
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -686,6 +686,9 @@ class HyperliquidGateway(CommandRouter):
         while not self._closing:
             try:
                 sent = self._now()
+                # its weight as it goes: the next poll leaves a period after this one's reply (or failure), so how
+                # many a minute brings depends on the replies' times, which only this loop sees
+                self._emit(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))
                 body = await self._info({"type": "userRateLimit", "user": self.user}, "userRateLimit")
                 if body is not None:
                     ev = self.parser.quota(body, self._now(), sent)
