@@ -366,10 +366,9 @@ class AgentCore:
     def _on_fill(self, ev: FillReceived, cmds: list) -> None:
         tracker = self.tracker
         new = ev.tid not in tracker.seen_tids
-        tracker.on_event(ev)
+        excess = tracker.on_fill(ev)
         if new:
             sz, fee, closed_pnl = ev.sz, ev.fee, ev.closed_pnl
-            excess = tracker.fill_excess
             if excess:
                 # its order's fills past its size: only what fits is booked (its share of the fee), the tracker asks
                 # the venue's position (a snapshot at the next tick), and the log says so

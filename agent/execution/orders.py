@@ -132,7 +132,7 @@ class OrderTracker:
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total", "feed_ts",
                  "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
-                 "overfills", "fill_excess", "_overfill_ts")
+                 "overfills", "_overfill_ts")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -144,7 +144,6 @@ class OrderTracker:
         # fills that took an order's fills past its size (a venue's or a gateway's error: one fill given twice under
         # two ids, say): their excess is not booked, and a snapshot is asked for (the venue's position decides)
         self.overfills = 0
-        self.fill_excess = 0.0  # the last fill's excess over its order's size: what of it was not booked
         self._overfill_ts = -math.inf  # when the last came: only a snapshot asked for after it settles it
         self.snapshot_requested_ts = 0.0
         self.ack_grace_s = 5.0
@@ -305,6 +304,16 @@ class OrderTracker:
         if entry is not None:
             self.settling_total[entry[1].side] -= entry[2]
 
+    def on_fill(self, ev: FillReceived) -> float:
+        """A fill, as ``on_event`` takes it; returns its excess over its order's size, the part not booked (0.0: all
+        of it fits, or it was had before), for the caller to leave out of its own books too. Returned, not kept on
+        the tracker as the last fill's: a value set on every fill to be read after it was state any later call could
+        change under its reader."""
+        self.version += 1
+        if ev.ts > self.now:
+            self.now = ev.ts
+        return self._on_fill(ev)
+
     def on_event(self, ev) -> None:
         self.version += 1
         if ev.ts > self.now:
@@ -458,11 +467,10 @@ class OrderTracker:
             else:
                 o.prev_state = before  # a cancel out since: refused too, it falls back to the order as it rested
 
-    def _on_fill(self, ev: FillReceived) -> None:
-        self.fill_excess = 0.0
+    def _on_fill(self, ev: FillReceived) -> float:
         seen = self.seen_tids
         if ev.tid in seen:
-            return
+            return 0.0
         seen[ev.tid] = None
         if len(seen) > SEEN_TIDS_KEEP:
             seen.popitem(last=False)
@@ -472,16 +480,17 @@ class OrderTracker:
             if o is not None:
                 o.filled_sz += ev.sz
                 o.sz += ev.sz
-            return
+            return 0.0
         sz = ev.sz
+        excess = 0.0
         if o is not None and not o.foreign:
             # (an order we did not place is listed with what remained of it then: its size bounds nothing)
             over = o.filled_sz + sz - (o.sz if o.sz > o.placed_sz else o.placed_sz)
             if over > EPS:
                 # more filled than the order was for: booked blindly, the position drifted from the venue's until
                 # the next snapshot, and the ledger's for good. What fits is booked; the venue's position says the rest
-                self.fill_excess = over if over < sz else sz
-                sz -= self.fill_excess
+                excess = over if over < sz else sz
+                sz -= excess
                 self.overfills += 1
                 self.needs_snapshot = True
                 self._overfill_ts = ev.ts
@@ -491,7 +500,7 @@ class OrderTracker:
         if abs(self.position) < 1e-12:
             self.position = 0.0
         if o is None:
-            return
+            return 0.0
         o.filled_sz += sz
         o.last_update_ts = ev.ts
         if o.acked_ts < 0:  # a fill before its place's reply (lost, or slower than the fill's push): at the venue
@@ -502,11 +511,12 @@ class OrderTracker:
         if not o.live:
             self.fills_after_terminal += 1
             self._settle_fill(o.cloid, sz)  # a late fill: that much of what may still fill has
-            return
+            return excess
         if o.filled_sz >= o.sz - EPS:
             self._end(o, OrderState.FILLED, ev.ts)
         elif o.state in (OrderState.RESTING, OrderState.PENDING_NEW, OrderState.STALE):
             o.state = OrderState.PARTIALLY_FILLED
+        return excess
 
     def _on_snapshot(self, ev: AccountSnapshot) -> None:
         """The venue's word: its open orders rest; ours it does not list are gone; position is its."""

@@ -948,15 +948,18 @@ def test_a_fill_past_its_orders_size_books_only_what_fits_and_asks_the_venue():
     t = _tracker_with(0.0, [(Side.BUY, 99.0, 0.002), (Side.SELL, 101.0, 0.003)])
     bid, ask = list(t.orders)
     t.on_command(RequestAccountSnapshot(), 0.5)
-    t.on_event(FillReceived(1.0, bid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 7))
+    assert t.on_fill(FillReceived(1.0, bid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 7)) == 0.0
     assert t.position == 0.002 and t.orders[bid].state is OrderState.FILLED
-    t.on_event(FillReceived(1.1, bid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 8))  # the same fill, another tid
+    twice = FillReceived(1.1, bid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 8)  # the same fill, another tid
+    assert t.on_fill(twice) == 0.002
     assert t.position == 0.002
-    assert t.fill_excess == 0.002 and t.overfills == 1 and t.needs_snapshot
-    t.on_event(FillReceived(1.2, ask, 1, 101.0, 0.002, Side.SELL, 0.0, True, 9))  # of 0.003: fits
-    assert t.fill_excess == 0.0 and t.position == pytest.approx(0.0)
-    t.on_event(FillReceived(1.3, ask, 1, 101.0, 0.002, Side.SELL, 0.0, True, 10))  # 0.001 fits, 0.001 past it
-    assert t.fill_excess == pytest.approx(0.001) and t.position == pytest.approx(-0.001) and t.overfills == 2
+    assert t.overfills == 1 and t.needs_snapshot
+    assert t.on_fill(twice) == 0.0  # had before: nothing
+    assert t.position == 0.002 and t.overfills == 1
+    assert t.on_fill(FillReceived(1.2, ask, 1, 101.0, 0.002, Side.SELL, 0.0, True, 9)) == 0.0  # of 0.003: fits
+    assert t.position == pytest.approx(0.0)
+    excess = t.on_fill(FillReceived(1.3, ask, 1, 101.0, 0.002, Side.SELL, 0.0, True, 10))  # 0.001 fits, 0.001 past it
+    assert excess == pytest.approx(0.001) and t.position == pytest.approx(-0.001) and t.overfills == 2
     assert t.orders[ask].state is OrderState.FILLED and t.exposures() == (0.0, 0.0)
     # the snapshot asked at 0.5 answers (its state from before every fill): it cannot say, and one is still wanted
     t.on_event(AccountSnapshot(1.4, 0.0, 0.0, 1e5, 0.0, (), last_fill_tid=0, requested_ts=0.5, venue_time_ms=600))
