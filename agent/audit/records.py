@@ -347,16 +347,26 @@ def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False) -> Ca
     return sink
 
 
+def _only_an_empty_log(files: list[Path], folder: Path) -> bool:
+    """Whether the log is a live file of 0 bytes alone: a run killed before its first line. A segment beside it
+    (the live file is empty right after a rotation), or a single byte (a torn line), is a run's."""
+    try:
+        return files == [folder / "decisions.jsonl"] and files[0].stat().st_size == 0
+    except OSError:  # gone meanwhile, or unreadable: not known to be empty
+        return False
+
+
 def refuse_earlier_run(folder: Path, advice: str) -> None:
     """A simulated run's folder must not hold an earlier run's decision log: the new run's lines would
     be appended to it (the writer never truncates) while its summary replaced the earlier one's, one
     folder then describing two runs. FileExistsError naming the folder and the file, with ``advice``.
     (A live run carries its folder's log on instead: one audit trail per account.) A path that is a
-    file, not a folder, is refused alike."""
+    file, not a folder, is refused alike. A log of 0 bytes and no segments is no run's: a run killed between
+    creating it and writing its start line leaves one, and refusing it would lose nothing but the folder."""
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} exists and is not a folder")
     files = log_files(folder / "decisions.jsonl")
-    if files:
+    if files and not _only_an_empty_log(files, folder):
         raise FileExistsError(f"{folder} already holds a run ({files[0].name}{' and more' if len(files) > 1 else ''}); "
                               f"a new run would be mixed into its decision log: {advice}")
 
@@ -366,10 +376,11 @@ def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: 
     account and coin: a twin run's log (simulated seconds from 0) read as a date of 1970 in the audit and mixed
     its run's summary away, another coin's was fitted as one market by calibration, another account's mixed two
     accounts' fills in one trail. FileExistsError naming the folder and what differs; a folder whose log has
-    no start line (a scenario's) is refused too. The log's first start line says what it is."""
+    no start line (a scenario's) is refused too. The log's first start line says what it is; an empty log (a run
+    killed before its first line) says nothing, and is carried on."""
     from agent.run_lock import venue_key
     files = log_files(folder / "decisions.jsonl")
-    if not files:
+    if not files or _only_an_empty_log(files, folder):
         return
     first = next(iter(log_lines(files[:1])), "")
     try:

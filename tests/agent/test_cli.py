@@ -72,6 +72,28 @@ def test_a_run_folder_holding_a_run_is_refused_and_left_as_it_was(tmp_path, caps
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_run_folder_whose_log_is_empty_is_run_into_and_one_with_any_line_or_segment_is_not(tmp_path, capsys):
+    """A run killed between creating its decision log and writing the start line leaves 0 bytes: nothing to
+    lose, and refusing it made the operator delete a folder by hand. A byte (a torn line), or a segment beside
+    the empty live file (as a rotation leaves it), is an earlier run's and is still refused."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "decisions.jsonl").touch()
+    assert main(["--duration", "1m", "--out", str(out), "--quiet"]) == 0
+    first = (out / "decisions.jsonl").read_text().splitlines()[0]
+    assert json.loads(first)["type"] == "start" and (out / "summary.json").exists()
+    capsys.readouterr()
+    for files in ({"decisions.jsonl": b"{"}, {"decisions-000001.jsonl": b'{"type":"start"}\n', "decisions.jsonl": b""}):
+        other = tmp_path / f"other{len(files)}"
+        other.mkdir()
+        for name, data in files.items():
+            (other / name).write_bytes(data)
+        assert main(["--duration", "1m", "--out", str(other), "--quiet"]) == 2, files
+        err = capsys.readouterr().err
+        assert f"{other} already holds a run" in err and "choose another --out, or remove the folder" in err
+        assert sorted(p.name for p in other.iterdir()) == sorted(files)  # not a byte written: not even config.json
+
+
 def test_ctrl_c_ends_the_run_not_the_program_with_a_summary_of_the_time_so_far(tmp_path, capsys, monkeypatch):
     import agent.session
     from agent.audit.records import read_log

@@ -2045,6 +2045,9 @@ def test_a_live_run_into_a_folder_another_run_writes_or_holds_is_refused(tmp_pat
     opening({"type": "start", "ts": 1.7e9, "venue": "live", "base_url": "http://localhost:9/", "account": ADDR.upper(),
              "coin": "BTC"})
     assert live_main(["--base-url", url, "--duration", "1", "--out", str(out)], env=env) == 1
+    (out / "decisions.jsonl").write_bytes(b"")  # a run killed before its start line: no run's, carried on
+    assert live_main(["--base-url", url, "--duration", "1", "--out", str(out)], env=env) == 1
+    assert "folder of its own" not in capsys.readouterr().err
 
 
 def test_the_run_lock_names_the_venue_however_its_url_is_spelt(capsys):
