@@ -232,8 +232,9 @@ def main() -> None:
     # (a moment, 0.0001, had no cycle to time: a numpy TypeError in the replay, after the baselines' seconds)
     ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60, "a minute, for cycles to time, to "
                                               "a year, the longest run the twin takes", lowest=1.0), default=30.0,
-                    help="simulated minutes of each full-stack session (1 to a year)")
-    ap.add_argument("--profile", choices=[*PROFILES, "both"], default="both", help="which session(s) to time")
+                    help="simulated minutes of each full-stack session (default 30; 1 to a year)")
+    ap.add_argument("--profile", choices=[*PROFILES, "both"], default="both",
+                    help="which session(s) to time (default both)")
     args = ap.parse_args()
     raw = raw_simpy_timeouts()
     mkt_rate, _ = market_only(10.0)

@@ -62,9 +62,10 @@ def whole_day(profile: str, hours: int, progress: bool,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", choices=list(PROFILES), default="stress", help="bench_agent's profile")
+    ap.add_argument("--profile", choices=list(PROFILES), default="stress",
+                    help="bench_agent's profile (default stress)")
     ap.add_argument("--hours", type=bounded(positive_int, MAX_DURATION_S // 3600, "a year, the longest run the twin "
-                                            "takes"), default=24, help="simulated hours (a day: 24; at most a year)")
+                                            "takes"), default=24, help="simulated hours (default 24, a day; at most a year)")
     ap.add_argument("--seed", type=parse_seed, default=1, help="the session's seed: how much of the day the agent "
                     "places orders (and so what the day costs) depends on it (default 1)")
     ap.add_argument("--quiet", action="store_true", help="no progress line per simulated hour")

@@ -105,7 +105,7 @@ def main() -> None:
                     help="bench_agent's agent profile (default: as shipped, a 500 ms cycle; stress: 100 ms, 5 levels)")
     ap.add_argument("--seconds", type=bounded(positive_float, 86400.0, "a day of the wall clock: longer is a typo "
                                               "for a bench"), default=60.0,
-                    help="wall seconds of the live run (at most a day)")
+                    help="wall seconds of the live run (default 60, at most a day)")
     args = ap.parse_args()
     cycle_s = AgentConfig.model_validate(PROFILES[args.profile][0]).session.cycle_s
     with tempfile.TemporaryDirectory() as tmp:

@@ -67,9 +67,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     year = "a year, the longest run the twin takes"
     ap.add_argument("--hours", type=bounded(positive_float, MAX_DURATION_S / 3600, year), default=1.0,
-                    help="simulated hours with the probe client (at most a year)")
+                    help="simulated hours with the probe client (default 1, at most a year)")
     ap.add_argument("--market-minutes", type=bounded(positive_float, MAX_DURATION_S / 60, year), default=30.0,
-                    help="simulated minutes, market only (at most a year)")
+                    help="simulated minutes, market only (default 30, at most a year)")
     args = ap.parse_args()
 
     raw = raw_simpy_timeouts()

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                          epilog="Exit status 2 for a bad option or --params file; 130 when Ctrl-C cut the run (no "
                                 "statistics); SIGTERM and SIGHUP alike (exit 143 and 129: 128 + the signal's number).")
     run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d, 1h30m (default 10m)")
-    run.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same run")
+    run.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same run (default 0)")
     run.add_argument("--params", type=non_empty, help="TwinParams JSON file (default: built-in BTC perp parameters)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print the statistics as JSON")

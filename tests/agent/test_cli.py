@@ -537,6 +537,77 @@ def test_every_option_of_each_command_is_in_its_row_of_the_readmes_table(capsys)
     assert missing == {cmd: [] for cmd in helps}
 
 
+class _Parsed(Exception):
+    """Raised in place of parsing: carries the parser a command built, to read its defaults."""
+
+
+def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(monkeypatch):
+    """The table's brackets mixed defaults with examples (``twin run [--duration 1h]``, whose default is 10m;
+    ``[--seed 7]``, ``[--workers 2]``): an operator could not tell which value a left-out option takes. Each value
+    shown is the option's default as its parser takes it, or capitals (``FILE``, ``DIR``) where it has none; a
+    choice shows its default first."""
+    import argparse
+    import importlib
+    import sys
+
+    import calibration.__main__
+    import scenarios.__main__
+    import search.__main__
+    import twin.__main__
+    from agent.audit.__main__ import main as audit_main
+    from agent.live_cli import build_parser as live_parser
+    from twin.server.cli import build_parser as serve_parser
+
+    def stop(self, args=None, namespace=None):
+        raise _Parsed(self)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", stop)
+
+    def parser(run, sub: str | None = None) -> argparse.ArgumentParser:
+        with pytest.raises(_Parsed) as got:
+            run()
+        p = got.value.args[0]
+        if sub is not None:
+            p = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[sub]
+        return p
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))
+    bench = {name: importlib.import_module(name).main for name in ("bench_twin", "bench_agent", "bench_day",
+                                                                   "bench_live")}
+    parsers = {"python -m agent --venue live": live_parser(),
+               "python -m agent": parser(lambda: main([])),
+               "python -m agent.audit": parser(lambda: audit_main(["x"])),
+               "python -m scenarios run": parser(lambda: scenarios.__main__.main(["run", "x"]), "run"),
+               "python -m calibration": parser(lambda: calibration.__main__.main(["x"])),
+               "python -m search": parser(lambda: search.__main__.main([])),
+               "python -m twin run": parser(lambda: twin.__main__.main(["run"]), "run"),
+               "python -m twin serve": serve_parser(),
+               **{f"python bench/{name}.py": parser(run) for name, run in bench.items()}}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Running things", 1)[1].strip().split("\n\n", 1)[0]
+    checked = 0
+    for line in table.splitlines()[2:]:
+        command = re.match(r"\| `([^`]*)`", line).group(1)
+        name = max((k for k in parsers if command.startswith(k + " ") or command == k), key=len, default=None)
+        if name is None:  # (pytest's row)
+            continue
+        actions = {o: a for a in parsers[name]._actions for o in a.option_strings}
+        for option, value in re.findall(r"\[(--[a-z-]+) ([^\]\s]+)", command):
+            action = actions[option]
+            if isinstance(action, argparse._AppendAction):  # (repeatable: its form, 0xADDR=USDC[@DEX], no default)
+                continue
+            shown = value.split("\\|")
+            if action.default is None or (name, option) == ("python -m search", "--workers"):  # (the cores')
+                assert re.fullmatch(r"[A-Z][A-Z.:_a-z]*", value) and value[:2].isupper(), (name, option, value)
+                continue
+            if action.choices is not None:
+                assert set(shown) <= set(map(str, action.choices)), (name, option, value)
+            convert = action.type or str
+            default = convert(action.default) if isinstance(action.default, str) else action.default
+            assert convert(shown[0]) == default, (name, option, value, action.default)
+            checked += 1
+    assert checked >= 25  # (the table's rows were read)
+
+
 def test_the_example_live_config_loads_and_sets_only_what_its_comments_say():
     """examples/live-first-run.yaml, the README's testnet steps in one file: it loads (unknown keys are errors, so a
     renamed setting breaks it here, not on an operator's first live run), and it differs from the defaults in the
