@@ -572,7 +572,7 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))
     bench = {name: importlib.import_module(name).main for name in ("bench_twin", "bench_agent", "bench_day",
-                                                                   "bench_live")}
+                                                                   "bench_live", "soak_live")}
     parsers = {"python -m agent --venue live": live_parser(),
                "python -m agent": parser(lambda: main([])),
                "python -m agent.audit": parser(lambda: audit_main(["x"])),

@@ -63,6 +63,9 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
     ("bench_twin.py", "--hours", "1e9", "expected at most 8760 (a year"),
     ("bench_twin.py", "--market-minutes", "1e12", "expected at most 525600 (a year"),
     ("bench_live.py", "--seconds", "1e9", "expected at most 86400 (a day"),
+    ("soak_live.py", "--duration", "1e9", "expected at most 3600 (an hour"),
+    ("soak_live.py", "--seeds", "5-2", "expected seeds as 0-9, 3 or 1,4,7"),
+    ("soak_live.py", "--seeds", "0-99999", "expected at most 10000 seeds in a range"),
 ])
 def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(script, option, value, expected):
     """Only non-positive values were refused: ``--minutes 1e9`` measured for ever, and ``--minutes 0.0001`` ended
@@ -71,3 +74,40 @@ def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(s
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"error: argument {option}: {expected}" in done.stderr and f"got {value!r}" in done.stderr
     assert done.stdout == ""
+
+
+def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_says_so(tmp_path):
+    """A whole soak run of one seed, short: the live agent (execution level 4, seed 4: to its --duration, four
+    faults) against twin serve, then its summary against the venue's account. The table's row is the seed's, passed,
+    and the run folder it read holds the summary whose figures the venue agreed with."""
+    import json
+
+    done = _run("soak_live.py", "--seeds", "4", "--duration", "4", "--out", str(tmp_path / "soak"), timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[1/1] seed 4: L4 duration 4 faults: ok, exit 0" in done.stdout
+    assert "every run passed (1)" in done.stdout
+    summary = json.loads((tmp_path / "soak" / "seed-4" / "run" / "summary.json").read_text())
+    assert summary["stop_reason"] == "duration reached" and summary["venue_position"] == summary["position"]["final"]
+    again = _run("soak_live.py", "--seeds", "3-4", "--out", str(tmp_path / "soak"))
+    assert again.returncode == 2 and f"error: --out {tmp_path / 'soak'}: it already holds seed-4" in again.stderr
+
+
+def test_soak_live_names_each_way_the_agents_summary_disagrees_with_the_venue():
+    """The comparison itself, on a summary that disagrees in every figure: each is named with both values (a soak
+    that compared nothing would pass every run)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from soak_live import compare, make_plan
+    finally:
+        sys.path.remove(str(BENCH))
+    plan = make_plan(4, 4.0)  # stopped by its --duration
+    summary = {"position": {"final": 0.002, "ledger": 0.0}, "venue_position": 0.002, "venue_open_orders": 0,
+               "fills": 3, "overfills": 1, "stop_reason": "SIGTERM"}
+    problems = compare(summary, 0, plan, (0.001, 2, 4))
+    assert problems == ["position.final 0.002 != venue 0.001", "position.ledger 0.0 != venue 0.001",
+                        "venue_position 0.002 != venue 0.001", "venue_open_orders 0 != venue 2", "fills 3 != venue 4",
+                        "overfills 1: fills past their orders' sizes", "exit 0 with 2 order(s) resting",
+                        "stop_reason 'SIGTERM', stopped by 'duration reached'"]
+    agreeing = {"position": {"final": 0.001, "ledger": 0.001}, "venue_position": 0.001, "venue_open_orders": 2,
+                "fills": 4, "overfills": 0, "stop_reason": "duration reached"}
+    assert compare(agreeing, 3, plan, (0.001, 2, 4)) == []
