@@ -1,15 +1,16 @@
 """Soak the live path: seeded chaos runs of the live agent against ``python -m twin serve``, each ending with
 the agent's account checked against the venue's.
 
-The scenarios and the unit tests drive the agent in one process through the twin's gateway; the live path
-(the CLI, aiohttp, the venue's wire, signatures and nonces, reconnects, the shutdown that pulls the orders)
-is exercised only against a venue in another process. This runs that shape many times, each run from one seed:
-a fresh key and account, a random chaos schedule for the server (disconnects, HTTP 429 bursts, rejection bursts,
-latency spikes, a quota cut, price jumps), an execution level (2 dry run, 3 micro-live, 4 full) and a way to stop
-(its --duration, SIGTERM or SIGINT part way, with or without --flatten-on-stop). When the agent has exited, the
-venue is asked (POST /info) for the account's position, open orders and fills, and they are compared with what
-the agent's summary.json says (its order tracker's and its PnL ledger's position, the venue's as it last read it); a run with an event journal is then replayed (``agent.audit --replay``), which
-must give the same decisions.
+The scenarios and the unit tests drive the agent in one process through the twin's gateway; the live path (the CLI,
+aiohttp, the venue's wire, signatures and nonces, reconnects, the shutdown that pulls the orders) is exercised only
+against a venue in another process. This runs that shape many times, each run from one seed: a fresh key and
+account, a random chaos schedule for the server (disconnects, HTTP 429 bursts, rejection bursts, latency spikes, a
+quota cut, price jumps), an execution level (2 dry run, 3 micro-live, 4 full) and a way to stop (its --duration;
+SIGTERM or SIGINT part way, or SIGINT again every half second until it exits; with or without --flatten-on-stop).
+When the agent has exited, the venue is asked (POST /info) for the account's position, open orders and fills, and
+they are compared with what the agent's summary.json says (its order tracker's and its PnL ledger's position, the
+venue's as it last read it); a run with an event journal is then replayed (``agent.audit --replay``), which must
+give the same decisions.
 
 A run fails when the agent crashed (an exit status other than 0 or 3, or a traceback), hung (still running
 long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
@@ -49,7 +50,10 @@ FUND_USDC = 100_000.0
 STARTUP_S = 5.0  # about how long the agent takes from its start to its first quote (a cold import, the venue's meta)
 GRACE_S = 15.0  # the agent's --shutdown-grace default: the longest its shutdown waits for the cancels
 SLACK_S = 60.0  # past duration + startup + grace: a run still going is hung (the machine is shared and slow)
-STOPS = ("duration", "SIGTERM", "SIGINT")
+# SIGINTx: Ctrl-C again every half second until it exits, as an impatient operator does: the shutdown must still
+# pull every order and write its files (the run ignores stop signals from its stop to its end)
+STOPS = ("duration", "SIGTERM", "SIGINT", "SIGINTx")
+AGAIN_S = 0.5
 TOLERANCE = 1e-9  # coin: positions are decimals of a few places, sent and read back as text
 
 
@@ -191,6 +195,11 @@ def run_agent(folder: Path, plan: Plan, url: str, duration_s: float) -> tuple[in
                 agent.wait(plan.stop_after_s)
             except subprocess.TimeoutExpired:
                 agent.send_signal(signal.SIGTERM if plan.stop == "SIGTERM" else signal.SIGINT)
+                deadline = time.monotonic() + limit
+                while plan.stop == "SIGINTx" and agent.poll() is None and time.monotonic() < deadline:
+                    time.sleep(AGAIN_S)
+                    if agent.poll() is None:
+                        agent.send_signal(signal.SIGINT)
         try:
             status: int | None = agent.wait(limit)
         except subprocess.TimeoutExpired:
@@ -229,7 +238,7 @@ def compare(summary: dict, status: int, plan: Plan, venue: tuple[float, int, int
         problems.append(f"overfills {summary['overfills']}: fills past their orders' sizes")
     if status == 0 and orders:
         problems.append(f"exit 0 with {orders} order(s) resting")
-    want = "duration reached" if plan.stop == "duration" else plan.stop
+    want = {"duration": "duration reached", "SIGINTx": "SIGINT"}.get(plan.stop, plan.stop)
     if summary.get("stop_reason") != want:
         problems.append(f"stop_reason {summary.get('stop_reason')!r}, stopped by {want!r}")
     return problems

@@ -77,19 +77,19 @@ def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(s
 
 
 def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_says_so(tmp_path):
-    """A whole soak run of one seed, short: the live agent (execution level 4, seed 4: to its --duration, four
+    """A whole soak run of one seed, short: the live agent (execution level 4, seed 8: to its --duration, five
     faults) against twin serve, then its summary against the venue's account. The table's row is the seed's, passed,
     and the run folder it read holds the summary whose figures the venue agreed with."""
     import json
 
-    done = _run("soak_live.py", "--seeds", "4", "--duration", "4", "--out", str(tmp_path / "soak"), timeout=150)
+    done = _run("soak_live.py", "--seeds", "8", "--duration", "4", "--out", str(tmp_path / "soak"), timeout=150)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "[1/1] seed 4: L4 duration 4 faults: ok, exit 0" in done.stdout
+    assert "[1/1] seed 8: L4 duration 5 faults: ok, exit 0" in done.stdout
     assert "every run passed (1)" in done.stdout
-    summary = json.loads((tmp_path / "soak" / "seed-4" / "run" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "soak" / "seed-8" / "run" / "summary.json").read_text())
     assert summary["stop_reason"] == "duration reached" and summary["venue_position"] == summary["position"]["final"]
-    again = _run("soak_live.py", "--seeds", "3-4", "--out", str(tmp_path / "soak"))
-    assert again.returncode == 2 and f"error: --out {tmp_path / 'soak'}: it already holds seed-4" in again.stderr
+    again = _run("soak_live.py", "--seeds", "7-8", "--out", str(tmp_path / "soak"))
+    assert again.returncode == 2 and f"error: --out {tmp_path / 'soak'}: it already holds seed-8" in again.stderr
 
 
 def test_soak_live_names_each_way_the_agents_summary_disagrees_with_the_venue():
@@ -100,7 +100,7 @@ def test_soak_live_names_each_way_the_agents_summary_disagrees_with_the_venue():
         from soak_live import compare, make_plan
     finally:
         sys.path.remove(str(BENCH))
-    plan = make_plan(4, 4.0)  # stopped by its --duration
+    plan = make_plan(8, 4.0)  # stopped by its --duration
     summary = {"position": {"final": 0.002, "ledger": 0.0}, "venue_position": 0.002, "venue_open_orders": 0,
                "fills": 3, "overfills": 1, "stop_reason": "SIGTERM"}
     problems = compare(summary, 0, plan, (0.001, 2, 4))
