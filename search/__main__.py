@@ -14,6 +14,7 @@ is the tool, not a home-made one.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import signal
 import sys
@@ -378,16 +379,17 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
             raise
         finally:  # (interrupted: the episodes under way and those not begun are dropped)
             if interrupted:
-                _end_workers(pool)
+                _end_workers()
             pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
-def _end_workers(pool: ProcessPoolExecutor) -> None:
+def _end_workers() -> None:
     """The pool's workers ended (SIGKILL), their episodes dropped. A Ctrl-C at a terminal reaches them too, but a
     SIGTERM, a SIGHUP or a SIGINT sent to the search's pid does not: they went on with their episodes, and the search,
-    its results written, waited for them at its exit (minutes, for long episodes). (``_processes``: the pool's own
-    map of them; Python 3.14 has ``terminate_workers`` for it.)"""
-    for p in list((pool._processes or {}).values()):
+    its results written, waited for them at its exit (minutes, for long episodes). The search starts no other
+    process, so its live children are the pool's workers (``active_children``: the executor's own map of them is
+    private)."""
+    for p in multiprocessing.active_children():
         p.kill()
 
 
