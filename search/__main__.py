@@ -42,7 +42,8 @@ dies again alone is recorded as failed.
 Exit status 2 for bad arguments or an --out that already holds results, and for an --out that cannot be written
 (a full disk: the table is printed first); 130 when Ctrl-C cut the search (the episodes finished are written, the
 episodes under way dropped, their workers ended); SIGTERM and SIGHUP alike (exit 143 and 129: 128 + the signal's
-number)."""
+number); a signal while the results are printed and written waits for them to be whole, then is said, with the
+same exit status."""
 
 
 MAX_WORKERS = 4 * (os.cpu_count() or 1)  # --workers 1000 started a process per episode, up to 1000
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from agent.config import AgentConfig
     try:
-        from search.env import PARAMETERS, config_for, decode, values_of
+        from search.env import PARAMETERS, decode, values_of
     except ImportError as e:  # gymnasium is the search extra's
         print(f"error: {missing_extra(e, 'search')}", file=sys.stderr)
         return 2
@@ -183,17 +184,42 @@ def main(argv: list[str] | None = None) -> int:
                 journal.write({**r, "params": params[r["trial"]]})
             except OSError as e:
                 unwritten.append(e)
+    from twin.session import SignalsBetweenEvents
     from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
+    given = False  # the table printed and the files written, whole
     try:
         with stop_signals_interrupt(install=own_command_line) as caught:
-            results, interrupted = _run(tasks, args.workers, not args.quiet, None if journal is None else journalled)
-    finally:
-        if journal is not None:
             try:
-                journal.close()
-            except OSError as e:
-                unwritten.append(e)
-    signum = caught[0] if caught else signal.SIGINT
+                results, interrupted = _run(tasks, args.workers, not args.quiet,
+                                            None if journal is None else journalled)
+            finally:
+                if journal is not None:
+                    try:
+                        journal.close()
+                    except OSError as e:
+                        unwritten.append(e)
+            # the table and the files take a second: a signal meanwhile is held to their end, so that it cuts neither
+            # (it was the default action: killed unsaid, the files perhaps not written), then said as any other
+            with SignalsBetweenEvents():
+                status = _given(results, interrupted, caught[0] if caught else signal.SIGINT, tasks, actions, params,
+                                base, out, unwritten, episode_s, step_s, args)
+                sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
+                given = True
+            return status
+    except KeyboardInterrupt as e:  # held while the results were given, or in the instant before they were
+        print(f"interrupted ({interrupted_by(e)}) as the search ended: "
+              + ("its results are given above, whole" if given else
+                 "no table" + (f", no results.json; every episode finished is in {out / 'episodes.jsonl'}"
+                               if out is not None else "")), file=sys.stderr)
+        return exit_status(e)
+
+
+def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, actions: list, params: list, base,
+           out: Path | None, unwritten: list[OSError], episode_s: float, step_s: float, args) -> int:
+    """The search's table, best.yaml and results.json, from its episodes' ``results``; its exit status."""
+    from search.env import config_for
+    from twin.stop_signals import exit_status, interrupted_by
+
     if interrupted:
         print(f"interrupted ({interrupted_by(signum)}): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
               f"ranked on those", file=sys.stderr)
