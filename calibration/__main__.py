@@ -22,7 +22,8 @@ what was seen (fills by distance from the touch and markouts among it). Exit sta
 for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins), and for an
 --out that cannot be written (a full disk: nothing written, an earlier calibration there left whole); 130 when
 Ctrl-C cut the fit, the replay or the report's drawing (nothing written); SIGTERM and SIGHUP alike (exit 143 and
-129: 128 + the signal's number)."""
+129: 128 + the signal's number). A signal once the files are being written waits for them to be whole, then is
+said, with the same exit status."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from calibration.fit import fit, replay_check
     from calibration.observe import journal_files, observe_journal
-    from calibration.report import OUTPUT_FILES, write_report
+    from calibration.report import report_files, write_files
     from twin.params import TwinParams
+    from twin.session import SignalsBetweenEvents
     from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
@@ -100,11 +102,23 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 out.rmdir()
         return exit_status(e) if stopped else 2
+    written = False  # the files, whole: then only the lines that say what they hold are left
     try:
         with stop_signals_interrupt(install=own_command_line):
-            s = write_report(f, out, str(args.run), np.random.default_rng(0), replay)
-    except KeyboardInterrupt as e:  # while the figures are drawn, before any file is written (write_report makes
-        # them all first): the folder is as it was
+            s, texts = report_files(f, str(args.run), np.random.default_rng(0), replay)
+            # a signal in the writing or the lines after it is held to their end (an instant): it was the default
+            # action there, killed unsaid, and in the renames it left the new files beside the earlier ones
+            with SignalsBetweenEvents():
+                write_files(out, texts)
+                written = True
+                _say(s, obs, f, replay, out, replacing)
+                sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
+    except KeyboardInterrupt as e:  # while the figures were drawn, before any file was written: the folder is as it
+        # was; or held while the files were written, then said
+        if written:
+            print(f"interrupted ({interrupted_by(e)}) once the calibration was written: {out} holds it whole",
+                  file=sys.stderr)
+            return exit_status(e)
         print(f"interrupted ({interrupted_by(e)}): nothing written"
               + (f"; {out} holds the earlier calibration" if replacing else ""), file=sys.stderr)
         if made:
@@ -118,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 out.rmdir()
         return 2
+    return 0
+
+
+def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
+    """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
+    from calibration.report import OUTPUT_FILES
+
     lat = s["latency"]
     print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
           f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")
@@ -183,7 +204,6 @@ def main(argv: list[str] | None = None) -> int:
               + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
     print("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
           + (" (replacing an earlier calibration's)" if replacing else ""))
-    return 0
 
 
 def _bar(journal: Path, quiet: bool):

@@ -22,6 +22,14 @@ OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what w
 def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, replay=None) -> dict:
     """``out``/twin_params.json and ``out``/report.html; returns the report's figures as a dict (also written
     as ``out``/calibration.json). ``replay``: a ``ReplayCheck`` of the fitted twin, reported beside."""
+    summary, texts = report_files(f, source, rng, replay)
+    write_files(out, texts)
+    return summary
+
+
+def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> tuple[dict, dict[str, str]]:
+    """``write_report``'s figures and the texts of its files, nothing written: the drawing takes a second or two,
+    the writing an instant, and ``python -m calibration`` holds a signal over the writing alone."""
     o = f.observations
     summary = {
         "source": source, "runs": o.runs, "duration_s": o.duration_s, "places": o.places,
@@ -75,10 +83,9 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
                              "rows": [{"what": w, "observed": a, "replayed": b, "replayed_min": lo, "replayed_max": hi}
                                       for (w, a, b), (lo, hi) in zip(replay.rows, ranges)]}
     summary = json_ready(summary)
-    write_files(out, {"twin_params.json": f.params.model_dump_json(indent=2),
-                      "calibration.json": json.dumps(summary, indent=2, allow_nan=False),
-                      "report.html": _html(summary, fig, feed_fig)})
-    return summary
+    return summary, {"twin_params.json": f.params.model_dump_json(indent=2),
+                     "calibration.json": json.dumps(summary, indent=2, allow_nan=False),
+                     "report.html": _html(summary, fig, feed_fig)}
 
 
 def write_files(out: Path, texts: dict[str, str]) -> None:
