@@ -9,6 +9,7 @@ agent is a failure like any broken invariant.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import traceback
@@ -244,7 +245,14 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
 
     # ---- pre-roll, starting state, start
     tap = _warm(ex, core, coin) if st.models == "warm" else None
-    env.run(until=t0)
+    try:  # (up to an hour of market, seconds of wall time) a signal ends it as it ends the run: between two events
+        with SignalsBetweenEvents() as held:
+            advance(env, t0, held)
+    except KeyboardInterrupt:
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
+        raise
     if tap is not None:
         tap.unsubscribe("l2Book", coin)
         tap.unsubscribe("trades", coin)

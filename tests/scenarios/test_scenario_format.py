@@ -437,3 +437,18 @@ def test_an_agent_file_that_raises_as_it_loads_exits_2_naming_it_not_1(tmp_path,
         err = capsys.readouterr().err
         assert err.startswith(f"error: --agent {given!r}: importing ") and said in err
         assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_in_the_warm_pre_roll_ends_the_run_as_one_in_its_main_part(tmp_path, signalled_once_started):
+    """The pre-roll (up to an hour of market before the agent starts) ran outside the run's signal holder: a signal
+    landed inside an event. It is now handled between two, as in the run, the log closed: the same message and exit
+    status, no traceback. Sent as soon as the folder is made, it lands in the pre-roll: the log is still empty."""
+    f = tmp_path / "warm.yaml"
+    f.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nstart: {models: warm, warmup_s: 3600}"))
+    out = tmp_path / "run"
+    log = out / "decisions.jsonl"
+    code, _, err = signalled_once_started(["scenarios", "run", str(f), "--out", str(out), "--no-progress"],
+                                          lambda proc, err: log.exists())
+    assert code == 143, err
+    assert f"interrupted by SIGTERM: no result; the decision log so far is in {log}" in err and "Traceback" not in err
+    assert log.stat().st_size == 0 and not (out / "result.json").exists()
