@@ -6,10 +6,14 @@ import signal
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":  # first: the imports below take ~90 ms, the live CLI's a second, the run's more
+    from twin.stop_signals import exit_at_once
+    exit_at_once("before the run started")
+
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
 from twin import json_text
 from twin.files import make_output_folder, missing_extra, unreadable
-from twin.stop_signals import exit_status, interrupted_by
+from twin.stop_signals import begun, exit_status, interrupted_by
 from twin.units import non_empty, parse_seed
 
 EPILOG = """examples:
@@ -19,7 +23,8 @@ EPILOG = """examples:
   python -m agent --show-config > my.yaml  # every setting, its default and what it does
 
 Ctrl-C ends the run where it is and prints the summary of the time simulated so far (exit 130); SIGTERM and
-SIGHUP alike (exit 143 and 129: 128 + the signal's number).
+SIGHUP alike (exit 143 and 129: 128 + the signal's number). While the command starts (its imports, before the
+run), each ends it at once, one line saying so, with the same status.
 A run folder that cannot be written (a full disk) is an error naming --out (exit 2); if the session ran,
 its summary is printed first and the folder left incomplete.
 The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills; past
@@ -49,6 +54,7 @@ def _live(argv: list[str], own_command_line: bool) -> int:
     except KeyboardInterrupt:  # Ctrl-C in the second or so the imports take: a traceback, for a run not yet begun
         print("interrupted before trading started: no order was sent", file=sys.stderr)
         return 130
+    begun()  # (the live CLI's Ctrl-C before trading is its own)
     return live_main(argv, restore_signals=not own_command_line)
 
 
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         except (FileExistsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    begun()
     try:
         with stop_signals_interrupt(install=own_command_line) as caught:
             summary = run_session(config, args.seed, duration, Path(args.out) if args.out is not None else None,

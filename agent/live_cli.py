@@ -53,6 +53,7 @@ exit status:
   3 orders of ours may still rest at the venue: check and cancel them
   4 the run stopped itself on a fault (a core error, a log it could not write), every order pulled
   130 interrupted (Ctrl-C) before trading started: no order was sent
+  143, 129 SIGTERM, SIGHUP while the command was starting (its imports): no order was sent
 
 examples:
   python -m twin serve --port 3001 --fund 0xYOURADDRESS=100000 &

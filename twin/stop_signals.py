@@ -7,6 +7,7 @@ twin's (the twin never imports the agent).
 """
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,3 +82,34 @@ def exit_status(cause: KeyboardInterrupt | int) -> int:
     """128 + the signal's number, as a shell reports a process the signal ended: 130 for Ctrl-C (SIGINT), 143 for
     SIGTERM, 129 for SIGHUP."""
     return 128 + _number(cause)
+
+
+class _ExitAtOnce:
+    """``exit_at_once``'s handler: the line written straight to stderr's descriptor, then the process's end, with
+    no exception raised where the signal landed (an import's, which ended on a traceback)."""
+
+    def __init__(self, when: str) -> None:
+        self.when = when
+
+    def __call__(self, signum, frame) -> None:
+        os.write(2, f"interrupted ({interrupted_by(signum)}) {self.when}\n".encode())
+        os._exit(exit_status(signum))
+
+
+def exit_at_once(when: str) -> None:
+    """For a command line's first lines, before its imports (a second, for some): Ctrl-C, SIGTERM and SIGHUP end the
+    process there and then, saying so in one line (``interrupted (SIGTERM) {when}``), exit 128 + the signal's
+    number. Before, a Ctrl-C was a traceback through the imports and a SIGTERM the default action, killed unsaid.
+    Only for what holds nothing to finish: ``begun`` puts the defaults back before any work. A signal ignored when
+    the process started stays ignored."""
+    for s in (signal.SIGINT, *STOP_SIGNALS):
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, _ExitAtOnce(when))
+
+
+def begun() -> None:
+    """``exit_at_once``'s handlers, where they are in, back to Python's defaults (Ctrl-C a KeyboardInterrupt,
+    SIGTERM and SIGHUP their default action): the work begins, and ends itself on a signal."""
+    for s in (signal.SIGINT, *STOP_SIGNALS):
+        if isinstance(signal.getsignal(s), _ExitAtOnce):
+            signal.signal(s, signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL)

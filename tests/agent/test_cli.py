@@ -502,6 +502,28 @@ def test_ctrl_c_while_the_live_cli_imports_exits_130_saying_so_not_a_traceback(m
     assert code == 130 and capsys.readouterr().err == "interrupted before trading started: no order was sent\n"
 
 
+def _handles(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``signum`` in (its SigCgt mask, in /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(line.split()[1] for line in f if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc")
+@pytest.mark.parametrize("args, sig", [(["--duration", "1m", "--quiet"], "SIGINT"),
+                                       (["--duration", "1m", "--quiet"], "SIGTERM"),
+                                       (["--venue", "live", "--duration", "1"], "SIGTERM")])
+def test_a_signal_as_python_m_agent_starts_ends_it_in_one_line(args, sig, signalled_once_started):
+    """Before the run's handlers were in (the imports: ~90 ms, the live CLI's a second), a Ctrl-C ended on a
+    traceback through them and a SIGTERM killed the process unsaid. Sent as soon as the process handles SIGTERM
+    itself (which, before, was only once its run had begun), each now ends it there: one line, 128 + its number."""
+    import signal
+    code, stdout, err = signalled_once_started(["agent", *args], lambda proc, err: _handles(proc.pid, signal.SIGTERM),
+                                               getattr(signal, sig))
+    name = "Ctrl-C" if sig == "SIGINT" else sig
+    assert (code, err, stdout) == (128 + getattr(signal, sig), f"interrupted ({name}) before the run started\n", b"")
+
+
 def test_every_option_of_each_command_is_in_its_row_of_the_readmes_table(capsys):
     """README's "Running things" table is where an operator looks a command's options up: each one the command
     takes is in its row (the live CLI's are its --help's, which the table points to). Options were missing
