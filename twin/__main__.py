@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "serve":
         from twin.server.cli import serve_main
-        return serve_main(argv[1:]) or 0
+        return serve_main(argv[1:], own_command_line=own_command_line) or 0
     args = parser.parse_args(argv)
 
     from twin.params import TwinParams

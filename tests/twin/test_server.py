@@ -1001,3 +1001,30 @@ def test_active_asset_data_over_rest_and_its_channel_are_the_venue_s_shape_and_f
 
     with venue() as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
+
+
+
+def test_a_signal_inside_the_serving_twins_events_stops_it_saying_so_not_a_traceback():
+    """``python -m twin serve`` was killed unsaid by SIGTERM (a service manager's stop) and exited 0 unsaid on
+    Ctrl-C; and a signal that landed in the clock's ``env.run`` came out again at the shutdown, as a traceback. The
+    twin sends itself the SIGTERM from inside a simulated event, where the clock runs it, so that it lands there."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "import twin.server.app as app\n"
+            "build = app.build_exchange\n"
+            "def signalled(*a, **k):\n"
+            "    ex = build(*a, **k)\n"
+            "    def kill():\n"
+            "        yield ex.env.timeout(1.0)\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    ex.env.process(kill())\n"
+            "    return ex\n"
+            "app.build_exchange = signalled\n"
+            "sys.argv = ['twin', 'serve', '--port', '0', '--speed', '100x']\n"
+            "from twin.__main__ import main\n"
+            "sys.exit(main())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (143, "stopped (SIGTERM)\n")
+    assert "listening on http://127.0.0.1:" in r.stdout

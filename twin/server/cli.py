@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m twin serve",
         description="Serve the twin over the venue's protocol (POST /info, POST /exchange, /ws) on one host "
-                    "and port. Clients sign as on testnet (any base URL other than the mainnet one does).")
+                    "and port. Clients sign as on testnet (any base URL other than the mainnet one does).",
+        epilog="It serves until Ctrl-C, SIGTERM or SIGHUP, which it says (stopped (SIGTERM)), exit status 128 + the "
+               "signal's number: 130, 143, 129. Exit status 2 for bad options or files, 1 when it cannot listen.")
     p.add_argument("--host", type=non_empty, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=parse_port, default=3001,
@@ -94,7 +96,10 @@ def load_chaos(path: str):
         raise ValueError(f"--scenario {path}: {where}: {first['msg']} (got {short_repr(first.get('input'))})") from None
 
 
-def serve_main(argv: list[str] | None = None) -> int:
+def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None = None) -> int:
+    """``own_command_line`` (by default, when ``argv`` is None): the process's, which SIGTERM and SIGHUP then stop as
+    Ctrl-C does; a caller in-process (a test) keeps its handlers."""
+    own_command_line = argv is None if own_command_line is None else own_command_line
     args = build_parser().parse_args(argv)
     from twin.params import TwinParams
     try:
@@ -134,10 +139,13 @@ def serve_main(argv: list[str] | None = None) -> int:
         for (address, dex), usdc in funds.items():  # where each holds what: each dex margins apart
             print(f"  {address}: {usdc:,.2f} USDC on {f'dex {dex!r}' if dex else 'the first dex'}", flush=True)
 
-    try:
-        asyncio.run(serve(server, args.host, args.port, on_ready=ready))
-    except KeyboardInterrupt:
-        pass
+    from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
+    try:  # (SIGTERM, a service manager's stop, was its default action: killed unsaid, where Ctrl-C exited 0 unsaid)
+        with stop_signals_interrupt(install=own_command_line):
+            asyncio.run(serve(server, args.host, args.port, on_ready=ready))
+    except KeyboardInterrupt as e:
+        print(f"stopped ({interrupted_by(e)})", file=sys.stderr)
+        return exit_status(e)
     except OSError as e:
         print(f"error: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
         return 1

@@ -93,6 +93,6 @@ class SimClock:
             self._task.cancel()
             try:
                 await self._task
-            except asyncio.CancelledError:
-                pass
+            except (asyncio.CancelledError, KeyboardInterrupt):  # the latter: a signal that landed in the clock's
+                pass  # env.run, raised out of the loop too, where it is ending the server (kept: a shutdown traceback)
             self._task = None
