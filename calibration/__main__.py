@@ -6,6 +6,10 @@ import contextlib
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":  # first: the imports below take a second or so
+    from twin.stop_signals import exit_at_once
+    exit_at_once("before the calibration started")
+
 from twin.files import lacks_matplotlib
 from twin.units import non_empty, non_negative_float, positive_int
 
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from calibration.report import report_files, write_files
     from twin.params import TwinParams
     from twin.session import SignalsBetweenEvents
-    from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
+    from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
     # before the work (the fit and the replay take minutes), and the inputs before the output folder is made; an
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e if e.errno is None else f'{what}: {e.strerror or e}'}", file=sys.stderr)
         return 2
     bar = None
+    begun()
     try:
         with stop_signals_interrupt(install=own_command_line):
             try:

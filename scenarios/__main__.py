@@ -11,6 +11,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":  # first: the imports below take a second or so
+    from twin.stop_signals import exit_at_once
+    exit_at_once("before the run started")
+
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
 from twin.files import lacks_matplotlib, make_output_folder
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.core import AgentCore
     from agent.session import RunFolderError
     from scenarios.runner import run_scenario
-    from twin.stop_signals import StopSignal, exit_status, stop_signals_interrupt
+    from twin.stop_signals import StopSignal, begun, exit_status, stop_signals_interrupt
 
     try:
         agent_cls = _load_agent(args.agent) if args.agent is not None else AgentCore
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    begun()
     try:
         with stop_signals_interrupt(install=own_command_line):
             result = run_scenario(scenario, seed, agent_cls=agent_cls, out=out, progress=not args.no_progress,

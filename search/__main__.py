@@ -24,6 +24,10 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+if __name__ == "__main__":  # first: the imports below and the checks take a second or so
+    from twin.stop_signals import exit_at_once
+    exit_at_once("before the search started")
+
 import numpy as np
 
 from twin.files import make_output_folder, missing_extra, unreadable
@@ -185,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             except OSError as e:
                 unwritten.append(e)
     from twin.session import SignalsBetweenEvents
-    from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
+    from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
     given = False  # the table printed and the files written, whole
+    begun()
     try:
         with stop_signals_interrupt(install=own_command_line) as caught:
             try:

@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+if __name__ == "__main__":  # first: the imports below take a tenth of a second, serve's more
+    from twin.stop_signals import exit_at_once
+    exit_at_once("before the run started")
+
 from twin import json_text
 from twin.files import unreadable
 from twin.units import non_empty, parse_duration, parse_seed
@@ -36,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from twin.params import TwinParams
     from twin.session import run_probe_session
-    from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
+    from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
 
     try:
         duration = parse_duration(args.duration, "--duration")
@@ -47,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    begun()
     try:
         with stop_signals_interrupt(install=own_command_line):
             stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)

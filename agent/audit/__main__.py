@@ -8,13 +8,17 @@ import os
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":  # first: the imports below take a tenth of a second or more
+    from twin.stop_signals import exit_at_once
+    exit_at_once("before the reading started")
+
 from agent.audit.inspect import (
     LogReader, describe, describe_cycle, first_ts, format_ts, is_wall, overview, parse_time, record,
     render_overview,
 )
 from agent.audit.records import log_files, size_on_disk
 from twin.files import make_output_folder
-from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
+from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
 from twin.units import non_empty, non_negative_int
 
 KINDS = ("cycle", "commands", "fill", "snapshot", "safety", "level", "postmortem", "start", "end",
@@ -141,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = is_wall(start)
     progress = _Progress(log_files(path))
     reader = LogReader(path, progress.feed())
+    begun()
     try:
         with stop_signals_interrupt(install=own_command_line):
             if t_at is not None:
@@ -190,6 +195,7 @@ def _replay(folder: Path, own_command_line: bool) -> int:
     except OSError as e:  # a name too long, a folder not searchable
         print(f"error: {folder}: {e.strerror or e}", file=sys.stderr)
         return 2
+    begun()
     try:
         with stop_signals_interrupt(install=own_command_line):
             runs = replay_folder(folder, progress.feed())

@@ -510,18 +510,26 @@ def _handles(pid: int, signum: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc")
-@pytest.mark.parametrize("args, sig", [(["--duration", "1m", "--quiet"], "SIGINT"),
-                                       (["--duration", "1m", "--quiet"], "SIGTERM"),
-                                       (["--venue", "live", "--duration", "1"], "SIGTERM")])
-def test_a_signal_as_python_m_agent_starts_ends_it_in_one_line(args, sig, signalled_once_started):
-    """Before the run's handlers were in (the imports: ~90 ms, the live CLI's a second), a Ctrl-C ended on a
-    traceback through them and a SIGTERM killed the process unsaid. Sent as soon as the process handles SIGTERM
-    itself (which, before, was only once its run had begun), each now ends it there: one line, 128 + its number."""
+@pytest.mark.parametrize("args, sig, when", [
+    (["agent", "--duration", "1m", "--quiet"], "SIGINT", "the run"),
+    (["agent", "--duration", "1m", "--quiet"], "SIGTERM", "the run"),
+    (["agent", "--venue", "live", "--duration", "1"], "SIGTERM", "the run"),
+    (["search", "--trials", "1", "--seeds", "1", "--workers", "1", "--quiet"], "SIGINT", "the search"),
+    (["calibration", "no-such-run", "--quiet"], "SIGTERM", "the calibration"),
+    (["scenarios", "run", "scenarios/feb16_cold_start.yaml", "--no-progress"], "SIGINT", "the run"),
+    (["twin", "run", "--duration", "1m", "--quiet"], "SIGINT", "the run"),
+    (["twin", "serve", "--port", "0"], "SIGHUP", "the run"),
+    (["agent.audit", "no-such-run"], "SIGINT", "the reading")])
+def test_a_signal_as_a_command_starts_ends_it_in_one_line(args, sig, when, signalled_once_started):
+    """Before a command's own handlers were in (its imports: a tenth of a second, the live CLI's a second), a Ctrl-C
+    ended on a traceback through them and a SIGTERM killed the process unsaid. Sent as soon as the process handles
+    SIGTERM itself (which, before, was only once its work had begun), each now ends it there: one line, 128 + its
+    number."""
     import signal
-    code, stdout, err = signalled_once_started(["agent", *args], lambda proc, err: _handles(proc.pid, signal.SIGTERM),
+    code, stdout, err = signalled_once_started(args, lambda proc, err: _handles(proc.pid, signal.SIGTERM),
                                                getattr(signal, sig))
     name = "Ctrl-C" if sig == "SIGINT" else sig
-    assert (code, err, stdout) == (128 + getattr(signal, sig), f"interrupted ({name}) before the run started\n", b"")
+    assert (code, err, stdout) == (128 + getattr(signal, sig), f"interrupted ({name}) before {when} started\n", b"")
 
 
 def test_every_option_of_each_command_is_in_its_row_of_the_readmes_table(capsys):

@@ -139,7 +139,8 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
         for (address, dex), usdc in funds.items():  # where each holds what: each dex margins apart
             print(f"  {address}: {usdc:,.2f} USDC on {f'dex {dex!r}' if dex else 'the first dex'}", flush=True)
 
-    from twin.stop_signals import exit_status, interrupted_by, stop_signals_interrupt
+    from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
+    begun()
     try:  # (SIGTERM, a service manager's stop, was its default action: killed unsaid, where Ctrl-C exited 0 unsaid)
         with stop_signals_interrupt(install=own_command_line):
             asyncio.run(serve(server, args.host, args.port, on_ready=ready))
