@@ -24,7 +24,8 @@ EPILOG = """examples:
 
 Ctrl-C ends the run where it is and prints the summary of the time simulated so far (exit 130); SIGTERM and
 SIGHUP alike (exit 143 and 129: 128 + the signal's number). While the command starts (its imports, before the
-run), each ends it at once, one line saying so, with the same status.
+run), each ends it at once, one line saying so, with the same status; once the run has ended, while its summary
+is printed, each waits for the summary's last line, then is said, with the same status.
 A run folder that cannot be written (a full disk) is an error naming --out (exit 2); if the session ran,
 its summary is printed first and the folder left incomplete.
 The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills; past
@@ -114,21 +115,32 @@ def main(argv: list[str] | None = None) -> int:
         except (FileExistsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    from twin.session import SignalsBetweenEvents
     begun()
+    printed = False  # the summary, whole
     try:
         with stop_signals_interrupt(install=own_command_line) as caught:
             summary = run_session(config, args.seed, duration, Path(args.out) if args.out is not None else None,
                                   params, progress=not args.quiet)
+            signum = caught[0] if caught else signal.SIGINT
+            # the run folder is written: a signal while the summary is printed waits for its last line (it was the
+            # default action there, killed unsaid, or a traceback), then is said
+            with SignalsBetweenEvents():
+                status = exit_status(signum) if _print_summary(summary, duration, args.json, signum) else 0
+                sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
+                printed = True
+            return status  # (128 + the number of the signal that cut the run, as a shell reports it)
     except RunFolderError as e:  # a full disk: what the session computed is still printed, then the error
         if e.summary is not None:
             _print_summary(e.summary, duration, args.json, caught[0] if caught else signal.SIGINT)
         ran = "" if e.summary is None else " (the session ran: the summary above; the run folder is incomplete)"
         print(f"error: --out {args.out}: {e}{ran}", file=sys.stderr)
         return 2
-    signum = caught[0] if caught else signal.SIGINT
-    if _print_summary(summary, duration, args.json, signum):
-        return exit_status(signum)  # as a shell reports a run ended by the signal
-    return 0
+    except KeyboardInterrupt as e:  # once the session had ended (it ends itself on the ones that come during it)
+        print(f"interrupted ({interrupted_by(e)}) once the run had ended: "
+              + ("the summary above is whole" if printed else "no summary printed; the run folder is whole"
+                 if args.out is not None else "no summary printed"), file=sys.stderr)
+        return exit_status(e)
 
 
 def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = signal.SIGINT) -> bool:

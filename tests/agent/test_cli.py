@@ -532,6 +532,28 @@ def test_a_signal_as_a_command_starts_ends_it_in_one_line(args, sig, when, signa
     assert (code, err, stdout) == (128 + getattr(signal, sig), f"interrupted ({name}) before {when} started\n", b"")
 
 
+def test_a_signal_while_the_summary_is_printed_waits_for_its_last_line_then_is_said(tmp_path):
+    """Once the session had ended, its handlers were put back: a SIGTERM while the summary was printed killed the run
+    unsaid (exit -15), the summary cut. Now the signal waits for its last line, then is said, exit 143. The run sends
+    itself the signal as the summary is made, so that it lands there."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "import agent.__main__ as cli\n"
+            "summary = cli.format_summary\n"
+            "def signalled(s):\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return summary(s)\n"
+            "cli.format_summary = signalled\n"
+            f"sys.argv = ['agent', '--duration', '1m', '--quiet', '--out', {str(tmp_path / 'run')!r}]\n"
+            "sys.exit(cli.main())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr) == (143, "interrupted (SIGTERM) once the run had ended: the summary above is "
+                                             "whole\n")
+    assert r.stdout.splitlines()[-1].startswith("  requests  ") and (tmp_path / "run" / "summary.json").exists()
+
+
 def test_every_option_of_each_command_is_in_its_row_of_the_readmes_table(capsys):
     """README's "Running things" table is where an operator looks a command's options up: each one the command
     takes is in its row (the live CLI's are its --help's, which the table points to). Options were missing
