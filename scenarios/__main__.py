@@ -30,7 +30,7 @@ every default filled in), postmortem.json on a Kill, and
 timeline.png (mid and quotes, position, safety and exposure levels, quota, faults shaded).
 Exit status: 0 when every invariant holds, 1 when one breaks, 2 for a bad file or --out, 130 when
 Ctrl-C cut the run (no result; the decision log so far stays); SIGTERM and SIGHUP alike (exit 143 and 129:
-128 + the signal's number).
+128 + the signal's number). One while the result is printed waits for its last line, then is said, the same status.
 
 Invariants: {", ".join(NAMES)}.
 """
@@ -129,14 +129,29 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from twin.session import SignalsBetweenEvents
     begun()
+    ended = printed = False  # the run folder whole; the result printed too
     try:
         with stop_signals_interrupt(install=own_command_line):
             result = run_scenario(scenario, seed, agent_cls=agent_cls, out=out, progress=not args.no_progress,
                                   base_dir=args.file.parent)
+            ended = True
+            with SignalsBetweenEvents():  # a signal while the result is printed waits for its last line, then is said
+                print(result.report())
+                print(f"run folder: {out}  (timeline: {out / 'timeline.png'})")
+                sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
+                printed = True
+            return 0 if result.ok else 1
     except KeyboardInterrupt as e:  # a scenario's invariants are over its whole duration: a cut run has no result
         by = f" by {e.name}" if isinstance(e, StopSignal) else ""
-        print(f"interrupted{by}: no result; the decision log so far is in {out / 'decisions.jsonl'}", file=sys.stderr)
+        if ended:
+            print(f"interrupted{by} once the run had ended: "
+                  + ("the result above is whole" if printed else f"its result is in {out / 'result.json'}"),
+                  file=sys.stderr)
+        else:
+            print(f"interrupted{by}: no result; the decision log so far is in {out / 'decisions.jsonl'}",
+                  file=sys.stderr)
         return exit_status(e)
     except RunFolderError as e:  # a full disk: the result the scenario reached is still printed, then the error
         result = getattr(e, "result", None)
@@ -145,9 +160,6 @@ def main(argv: list[str] | None = None) -> int:
         ran = "" if result is None else " (the scenario ran: the result above; the run folder is incomplete)"
         print(f"error: --out {out}: {e}{ran}", file=sys.stderr)
         return 2
-    print(result.report())
-    print(f"run folder: {out}  (timeline: {out / 'timeline.png'})")
-    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":
