@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
                          description="Simulate the twin with a probe client that quotes and cancels, and print the "
                                      "venue's statistics.",
                          epilog="Exit status 2 for a bad option or --params file; 130 when Ctrl-C cut the run (no "
-                                "statistics); SIGTERM and SIGHUP alike (exit 143 and 129: 128 + the signal's number).")
+                                "statistics); SIGTERM and SIGHUP alike (exit 143 and 129: 128 + the signal's number). One "
+                                "while the statistics are printed waits for their last line, then is said, the same "
+                                "status.")
     run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d, 1h30m (default 10m)")
     run.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same run (default 0)")
     run.add_argument("--params", type=non_empty, help="TwinParams JSON file (default: built-in BTC perp parameters)")
@@ -51,18 +53,30 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from twin.session import SignalsBetweenEvents
     begun()
+    printed = False
     try:
         with stop_signals_interrupt(install=own_command_line):
             stats = run_probe_session(duration, args.seed, params, progress=not args.quiet)
+            with SignalsBetweenEvents():  # a signal while they are printed waits for their last line, then is said
+                _print_stats(stats, duration, args.seed, args.json)
+                sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
+                printed = True
     except KeyboardInterrupt as e:  # (was a KeyboardInterrupt traceback, raised through SimPy's step)
-        print(f"interrupted ({interrupted_by(e)}): no statistics", file=sys.stderr)
+        print(f"interrupted ({interrupted_by(e)})"
+              + (" once the run had ended: the statistics above are whole" if printed else ": no statistics"),
+              file=sys.stderr)
         return exit_status(e)
-    if args.json:
+    return 0
+
+
+def _print_stats(stats: dict, duration: float, seed: int, as_json: bool) -> None:
+    if as_json:
         print(json_text.dumps(stats, indent=2, default=float))
-        return 0
+        return
     print(f"twin session: {duration:.0f} simulated s in {stats['wall_s']:.2f} s wall "
-          f"({stats['sim_s_per_wall_s']:.0f} sim s per wall s), seed {args.seed}")
+          f"({stats['sim_s_per_wall_s']:.0f} sim s per wall s), seed {seed}")
     for k, v in stats["counters"].items():
         print(f"  {k:<20} {v}")
     print(f"  probe replies        {stats['probe_replies']}")
@@ -70,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  probe fills          {stats['probe_fills']}  position {stats['probe_position']:+.5f}  "
           f"account value {stats['probe_account_value']:.2f}")
     print(f"  quota                {stats['quota']}")
-    return 0
 
 
 if __name__ == "__main__":

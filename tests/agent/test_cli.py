@@ -554,6 +554,27 @@ def test_a_signal_while_the_summary_is_printed_waits_for_its_last_line_then_is_s
     assert r.stdout.splitlines()[-1].startswith("  requests  ") and (tmp_path / "run" / "summary.json").exists()
 
 
+def test_a_signal_while_twin_runs_statistics_are_printed_waits_for_their_last_line_then_is_said():
+    """``python -m twin run``: once the run had ended, a SIGTERM while its statistics were printed killed it unsaid
+    (exit -15). Now it waits for their last line, then is said, exit 143 (sent as the statistics are printed)."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "import twin.__main__ as cli\n"
+            "stats = cli._print_stats\n"
+            "def signalled(*a):\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    stats(*a)\n"
+            "cli._print_stats = signalled\n"
+            "sys.argv = ['twin', 'run', '--duration', '1m', '--quiet']\n"
+            "sys.exit(cli.main())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr) == (143, "interrupted (SIGTERM) once the run had ended: the statistics above are "
+                                             "whole\n")
+    assert r.stdout.startswith("twin session: 60 simulated s") and r.stdout.splitlines()[-1].startswith("  quota")
+
+
 def test_every_option_of_each_command_is_in_its_row_of_the_readmes_table(capsys):
     """README's "Running things" table is where an operator looks a command's options up: each one the command
     takes is in its row (the live CLI's are its --help's, which the table points to). Options were missing
