@@ -621,7 +621,6 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
     choice shows its default first."""
     import argparse
     import importlib
-    import sys
 
     import calibration.__main__
     import scenarios.__main__
