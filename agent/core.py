@@ -458,8 +458,8 @@ class AgentCore:
 
     def _on_weight_spent(self, ev: IpWeightSpent, cmds: list) -> None:
         """Requests the core did not send (a quota poll, a reconnect's recovery, the live shutdown's own): in the
-        minute's IP weight, as the venue counts it."""
-        self.budget.note_request(ev.ts, ev.weight)
+        minute's IP weight, and the address budget, as the venue counts them."""
+        self.budget.note_request(ev.ts, ev.weight, ev.items)
 
     def _on_lost(self, ev: ConnectionLost, cmds: list) -> None:
         self.connected = False

@@ -26,7 +26,7 @@ from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, IpWeightSpent,
     ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
 )
-from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, ip_weight
+from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, request_cost
 from agent.quoting.ladder import round_px_to_venue, venue_min_size
 from twin.files import short_repr
 
@@ -327,7 +327,8 @@ class LiveDriver:
                     if not snap.open_orders and self.gateway.in_flight == 0 and not (flatten and snap.position):
                         break
                     if snap.open_orders:
-                        self._send_own(CancelAll(), ip_weight(CancelAll(), len(snap.open_orders)), "cancelAll")
+                        weight, items, _ = request_cost(CancelAll(), len(snap.open_orders))
+                        self._send_own(CancelAll(), weight, "cancelAll", items)
             else:
                 if flatten and self.core.winding_down:
                     # the core was still closing the position (a flatten held by the address budget, a book that
@@ -360,13 +361,15 @@ class LiveDriver:
         finally:
             self._snapshot_waiters = [(t, f) for t, f in self._snapshot_waiters if f is not fut]
 
-    def _send_own(self, cmd: Command, weight: int, request: str) -> None:
-        """A request of the shutdown's own, which the core did not send: the core is told its IP weight as it goes
-        (an event, so the journal has it and the replay counts it too). Uncounted, a snapshot's 42 and a cancel-all's
-        listing went by the core's budget (only the fill rows past a snapshot's first 42 were, at its reply), and a
-        flatten started again after them asked for its snapshots against a minute freer than the venue's."""
+    def _send_own(self, cmd: Command, weight: int, request: str, items: int = 0) -> None:
+        """A request of the shutdown's own, which the core did not send: the core is told its IP weight and address
+        items as it goes (an event, so the journal has it and the replay counts it too). Uncounted, a snapshot's 42
+        and a cancel-all's listing went by the core's budget (only the fill rows past a snapshot's first 42 were, at
+        its reply), and a flatten started again after them asked for its snapshots against a minute freer than the
+        venue's; a cancel-all's cancels, one address item each, left the core's ``used`` below the venue's until the
+        next quota poll."""
         self._send(cmd)
-        self.on_event(IpWeightSpent(self.clock(), weight, request))
+        self.on_event(IpWeightSpent(self.clock(), weight, request, items))
 
     def _wake_snapshot_waiters(self, ev: AccountSnapshot) -> None:
         for asked, fut in self._snapshot_waiters:

@@ -278,11 +278,13 @@ class IpWeightSpent:
     as it sent them: each quota poll as it is sent (``request``: userRateLimit); the fill and funding recovery after
     a reconnect (userFillsByTime, userFunding), its pages weighed by the rows they returned; the live shutdown's own
     snapshots and cancel-alls (accountSnapshot, cancelAll), as they are sent. The core adds it to the minute's
-    weight."""
+    weight, and ``items`` to the address budget: a cancel-all's cancels are address actions, one each (hyperliquid.md
+    §5), which the core's count missed while only its weight was told."""
 
     ts: float
     weight: int
     request: str
+    items: int = 0  # address-budget items (the orders a cancel-all cancels; 0 for an info request)
 
 
 AFTER_CYCLE = "after_cycle"

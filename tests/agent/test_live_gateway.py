@@ -2388,6 +2388,46 @@ def test_the_shutdowns_own_snapshots_are_in_the_cores_ip_weight_as_they_are_sent
     assert core.budget.ip_used(end) == charged
 
 
+def test_the_shutdowns_own_cancel_all_is_in_the_cores_address_budget():
+    """Each cancel of a cancel-all is an address action (hyperliquid.md §5: a batch of n cancels counts n). The live
+    shutdown's own cancel-all, sent when the venue still lists orders of ours, was told to the core as IP weight only,
+    so the core's ``used`` stayed below the venue's until the next quota poll. Against ``twin serve``: the IP is held
+    at 429 from before the stop, so the core's own pull lists nothing; meanwhile five orders come to rest (someone
+    else's, or sent before the stop and arriving late); once the 429s end, the shutdown's snapshot lists them and its
+    cancel-all takes them: the core counts the five the venue charged."""
+    from agent.gateway.events import IpWeightSpent
+    from twin import seeding
+    speed = 2.0
+    with served(speed=speed) as (bg, ex, clock):
+        async def scenario():
+            cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}, "session": {"quota_poll_s": 0}})
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                                    quota_poll_s=0, action_ttl_s=cfg.risk.ack_timeout_s)
+            asset = await gw.prepare()
+            core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
+            events: list = []
+            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
+            run = asyncio.ensure_future(driver.run(duration_s=3.0, shutdown_grace_s=10.0))
+            await asyncio.sleep(1.5)
+            bg.call(lambda: ex.ip_limiter.add_429_burst(ex.env.now, ex.env.now + 8.0))  # 4 s here
+            assert await until(lambda: core.stopped, 5.0)
+            await asyncio.sleep(0.3)
+
+            def rest() -> None:
+                bid = ex.best_bid["BTC"]
+                for i in range(5):
+                    seeding.rest_order(ex, ADDR, "BTC", True, bid - 500.0 - i, 0.001)
+            bg.call(rest)
+            await asyncio.wait_for(run, 30.0)
+            return core, events, bg.call(lambda: (ex.quotas[ADDR].used, len(ex.open_orders(ADDR))))
+
+        core, events, (venue_used, left) = asyncio.run(scenario())
+    own = [(e.request, e.weight, e.items) for e in events if type(e) is IpWeightSpent and e.request == "cancelAll"]
+    assert own == [("cancelAll", 21, 5)] and left == 0
+    assert venue_used == 5  # the shutdown's five cancels: nothing else reached the venue's address budget
+    assert core.budget.used == venue_used
+
+
 def test_a_shutdown_grace_that_is_not_a_positive_number_is_refused(capsys):
     """--shutdown-grace -1 (or nan) ran, then at the stop sent the cancels and closed the gateway at once, the wait's
     deadline already past: the run's orders were left resting at the venue (twin serve: two of them). Refused, as
