@@ -3,10 +3,11 @@ items (the address budget), as the gateways will spend them. The core books both
 the request budget and the IP-weight pause see a command the moment it leaves, not when answered.
 
 One action per kind in a batch (a batch of places and cancels is two actions), each weighing
-1 + n // 40; a snapshot is clearinghouseState 2 + openOrders 20 + userFillsByTime 20 as sent, and 1 more
+1 + n // 40, but cancels go in actions of at most 200 (the venue refuses a bigger one whole), each weighed so; a
+snapshot is clearinghouseState 2 + openOrders 20 + userFillsByTime 20 as sent, and 1 more
 for every 20 fill rows its pages return, with 20 again for each page past the first (``pages_weight``:
 what the gateway reads is known only from its replies, so the core adds it when the snapshot comes); a
-cancel-all is openOrders 20, then one cancel action of every order the venue lists (none when it lists none).
+cancel-all is openOrders 20, then the cancel actions of every order the venue lists (none when it lists none).
 The gateways' own requests are not the core's to count as it sends: each quota poll is told by ``IpWeightSpent`` as
 it is sent, the fill and funding recovery after a reconnect once its pages are read, and the live shutdown's own
 snapshots and cancel-alls as they are sent.
@@ -23,6 +24,19 @@ from agent.gateway.events import (
 CLEARINGHOUSE_STATE_WEIGHT = 2
 INFO_WEIGHT = 20
 ROWS_PER_EXTRA_WEIGHT = 20
+# the venue refuses a whole cancel action of more items than this ("Signed action over weight limit of 200.",
+# measured with 201; hyperliquid.md §2.4, §5): the gateways send more cancels as several actions
+MAX_CANCELS_PER_ACTION = 200
+
+
+def cancels_weight(n: int) -> int:
+    """IP weight of ``n`` cancels as the gateways send them: actions of at most 200, each 1 + its length // 40. One
+    action of them all was weighed before, short by 1 + 200 // 40 - 200 // 40 = 1 for every action past the first
+    (a cancel-all of 450 orders: 14, not 12)."""
+    if n <= MAX_CANCELS_PER_ACTION:
+        return 1 + n // 40 if n else 0
+    full, rest = divmod(n, MAX_CANCELS_PER_ACTION)
+    return full * (1 + MAX_CANCELS_PER_ACTION // 40) + (1 + rest // 40 if rest else 0)
 
 
 def pages_weight(rows: list[int]) -> int:
@@ -57,8 +71,9 @@ def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
                 n_other += 1
         if n_other:  # rare mixed kinds: the general path
             return ip_weight(c), request_items(c), False
-        weight = ((1 + n_place // 40 if n_place else 0) + (1 + n_cancel // 40 if n_cancel else 0)
-                  + (1 + n_modify // 40 if n_modify else 0))
+        weight = ((1 + n_place // 40 if n_place else 0) + (1 + n_modify // 40 if n_modify else 0)
+                  + (0 if not n_cancel else 1 + n_cancel // 40 if n_cancel <= MAX_CANCELS_PER_ACTION
+                     else cancels_weight(n_cancel)))  # (the call only past 200: this runs every cycle)
         return weight, n_place + n_cancel + n_modify, n_place == 0 and n_modify == 0 and n_cancel > 0
     if t is PlaceOrder or t is ModifyOrder:
         return 1, 1, False
@@ -89,7 +104,7 @@ def ip_weight(c: Command, n_live: int = 0) -> int:
         kinds: dict[type, int] = {}
         for x in c.commands:
             kinds[type(x)] = kinds.get(type(x), 0) + 1
-        return sum(1 + n // 40 for n in kinds.values())
+        return sum(cancels_weight(n) if k is CancelOrder else 1 + n // 40 for k, n in kinds.items())
     if isinstance(c, RequestAccountSnapshot):
         return SNAPSHOT_SENT_WEIGHT
     if isinstance(c, CancelAll):
@@ -98,8 +113,8 @@ def ip_weight(c: Command, n_live: int = 0) -> int:
 
 
 def _cancel_all_weight(n_live: int) -> int:
-    """openOrders (20), then one cancel action of the ``n_live`` orders it lists (none if it lists none)."""
-    return 20 + (1 + n_live // 40 if n_live else 0)
+    """openOrders (20), then the cancel actions of the ``n_live`` orders it lists (none if it lists none)."""
+    return INFO_WEIGHT + cancels_weight(n_live)
 
 
 # a snapshot as sent: its state, its listing and one page of fills of fewer than 20 rows (the rest is booked from its

@@ -651,6 +651,59 @@ def test_cancels_past_the_venues_200_an_action_go_out_in_several_actions_and_eve
     assert {e.cloid for e in events if type(e) is CancelAcknowledged} == {cloid(1000 + i) for i in range(450)}
 
 
+def test_the_core_weighs_cancels_past_200_as_the_venue_charges_the_actions_they_go_out_in():
+    """The gateway sends cancels in actions of at most 200, each weighing 1 + its length // 40 (hyperliquid.md §5);
+    the core weighed them as one action, 1 less than the venue charged for every action past the first. Against
+    ``twin serve``, with 450 orders resting: a batch of 210 cancels (200 + 10: 6 + 1, not 6) and a cancel-all of the
+    other 240 (openOrders 20, then 200 + 40: 6 + 2, not 7), each weighed by the core as the venue charged it. The
+    cancel-all is weighed for the orders the venue lists: as the core does for its live orders."""
+    from agent.execution.weights import request_cost
+    from twin.faults.quota import IpWeightLimiter
+
+    class Charges(IpWeightLimiter):
+        """The venue's own limiter, writing down each weight it admits."""
+        __slots__ = ("admitted",)
+
+        def try_spend(self, weight: int, t: float) -> bool:
+            ok = super().try_spend(weight, t)
+            if ok:
+                self.admitted.append(weight)
+            return ok
+
+    def charged_for(send) -> Charges:
+        """The venue's charges from now on (a fresh window), then ``send``."""
+        def swap() -> Charges:
+            ex.ip_limiter = Charges(ex.params.quota)
+            ex.ip_limiter.admitted = []
+            return ex.ip_limiter
+        limiter = bg.call(swap)
+        send()
+        return limiter
+
+    with served(speed=10.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated))
+                bid = first(events, BookUpdated).bids[0][0]
+                cloids = [cloid(2000 + i) for i in range(450)]
+                for part in (cloids[:150], cloids[150:300], cloids[300:]):
+                    gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, bid - 500.0, 0.001) for c in part)))
+                assert await until(lambda: sum(type(e) is OrderAcknowledged for e in events) == 450, 10.0)
+                cancels = Batch(tuple(CancelOrder(c) for c in cloids[:210]))
+                batch = charged_for(lambda: gw.send(cancels))
+                assert await until(lambda: sum(type(e) is CancelAcknowledged for e in events) == 210, 10.0)
+                every = charged_for(lambda: gw.send(CancelAll()))
+                assert await until(lambda: sum(type(e) is CancelAcknowledged for e in events) == 450, 10.0)
+                await asyncio.sleep(0.2)  # (nothing more is on its way)
+                return cancels, list(batch.admitted), list(every.admitted)
+
+        cancels, batch, every = asyncio.run(scenario())
+        assert bg.call(lambda: ex.open_orders(ADDR)) == ()
+    assert sorted(batch) == [1, 6] and sorted(every) == [2, 6, 20]  # what the venue charged, action by action
+    assert request_cost(cancels)[0] == sum(batch) == 7
+    assert request_cost(CancelAll(), 240)[0] == sum(every) == 28
+
+
 def test_hip3_coin_is_addressed_by_its_dex_asset_id_and_agent_wallets_share_nonces():
     """An approved agent wallet signs, queries use the account; two gateways of one signer share a
     NonceManager, so their actions never collide on a nonce."""

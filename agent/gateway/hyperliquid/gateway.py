@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
+from agent.execution.weights import INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
 from agent.gateway.base import CommandRouter, EventSink, RecentOrders
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -500,10 +500,10 @@ class HyperliquidGateway(CommandRouter):
                 self._not_sent(lambda cl, r, m: CancelRejected(self._now(), cl, r, m), c.cloid,
                                ValueError(f"cloid {c.cloid!r} is neither 0x+32 hex nor oid:N"))
         asset = self.asset.asset
-        for part in _chunks(by_cloid, wire.MAX_CANCELS_PER_ACTION):
+        for part in _chunks(by_cloid, MAX_CANCELS_PER_ACTION):
             action = wire.cancel_by_cloid_action((asset, c) for c in part)
             self._spawn(self._run_cancel(action, tuple(part)), "hl-cancel")
-        for part in _chunks(by_oid, wire.MAX_CANCELS_PER_ACTION):
+        for part in _chunks(by_oid, MAX_CANCELS_PER_ACTION):
             action = wire.cancel_action((asset, int(c[4:])) for c in part)
             self._spawn(self._run_cancel(action, tuple(part)), "hl-cancel")
 
@@ -564,7 +564,7 @@ class HyperliquidGateway(CommandRouter):
             return
         rows = list({r.oid: r.cloid for r in mine}.items())
         # at most MAX_CANCELS_PER_ACTION an action (the venue refuses a bigger one whole), the actions side by side
-        await asyncio.gather(*(self._cancel_listed(dict(part)) for part in _chunks(rows, wire.MAX_CANCELS_PER_ACTION)))
+        await asyncio.gather(*(self._cancel_listed(dict(part)) for part in _chunks(rows, MAX_CANCELS_PER_ACTION)))
 
     async def _cancel_listed(self, by_oid: dict[int, str]) -> None:
         """One cancel action for listed orders (oid -> cloid, "" for one placed without)."""

@@ -14,9 +14,6 @@ from typing import Iterable, Mapping
 TIFS = ("Alo", "Ioc", "Gtc")
 GROUPINGS = ("na", "normalTpsl", "positionTpsl")
 TPSL_KINDS = ("tp", "sl")
-# the venue refuses a whole cancel action of more items than this ("Signed action over weight limit of 200.",
-# measured with 201; hyperliquid.md §2.4, §5): more cancels go out as several actions
-MAX_CANCELS_PER_ACTION = 200
 
 _CLOID_RE = re.compile(r"^0x[0-9a-fA-F]{32}$")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
