@@ -22,7 +22,7 @@ from agent.gateway.events import (
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
     RateLimited, Reason, Side, Tif, TradeObserved,
 )
-from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
+from agent.execution.weights import INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
@@ -165,6 +165,10 @@ class TwinGateway(CommandRouter):
         return OrderRejected(ts, cloid, classify(text), text)
 
     def _send_cancels(self, cancels: list[CancelOrder]) -> None:
+        if len(cancels) > MAX_CANCELS_PER_ACTION:  # the venue refuses a bigger action whole: several, as live
+            for i in range(0, len(cancels), MAX_CANCELS_PER_ACTION):
+                self._send_cancels(cancels[i:i + MAX_CANCELS_PER_ACTION])
+            return
         cloids = tuple([c.cloid for c in cancels])
 
         def done(reply) -> None:
@@ -210,23 +214,26 @@ class TwinGateway(CommandRouter):
             if not isinstance(reply, tuple):
                 self._transport_or_429(reply, "openOrders", ())
                 return
-            mine = [o for o in reply if o.coin == self.coin]
-            if not mine:
-                return
-            by_oid = {o.oid: o.cloid for o in mine}
-
-            def done(r) -> None:
-                ts = self._now()
-                if isinstance(r, ActionOk):
-                    for (oid, cloid), st in zip(by_oid.items(), r.statuses):
-                        if st == "success" and cloid:
-                            self.open_oids.pop(cloid, None)
-                            self.sink(CancelAcknowledged(ts, cloid))
-                else:
-                    self._refused(r, "cancel", tuple(c for c in by_oid.values() if c),
-                                  lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
-            self._submit(CancelAction(tuple((self.coin, oid) for oid in by_oid)), done, len(by_oid))
+            rows = list({o.oid: o.cloid for o in reply if o.coin == self.coin}.items())
+            # at most MAX_CANCELS_PER_ACTION an action, as HyperliquidGateway: one of them all, past 200, was refused
+            # whole (a Kill's pull of 201 orders cancelled none)
+            for i in range(0, len(rows), MAX_CANCELS_PER_ACTION):
+                self._cancel_listed(dict(rows[i:i + MAX_CANCELS_PER_ACTION]))
         self.ex.request_info("openOrders", listed, self.conn, user=self.user)
+
+    def _cancel_listed(self, by_oid: dict[int, str]) -> None:
+        """One cancel action for listed orders (oid -> cloid, "" for one placed without)."""
+        def done(r) -> None:
+            ts = self._now()
+            if isinstance(r, ActionOk):
+                for (oid, cloid), st in zip(by_oid.items(), r.statuses):
+                    if st == "success" and cloid:
+                        self.open_oids.pop(cloid, None)
+                        self.sink(CancelAcknowledged(ts, cloid))
+            else:
+                self._refused(r, "cancel", tuple(c for c in by_oid.values() if c),
+                              lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+        self._submit(CancelAction(tuple((self.coin, oid) for oid in by_oid)), done, len(by_oid))
 
     def _check_default(self, reply, what: str) -> None:
         if isinstance(reply, ActionErr):

@@ -218,3 +218,32 @@ def test_the_ip_weight_of_a_reconnects_fill_recovery_is_told_as_the_venue_charge
     assert charged == [20 + 90 // 20]  # the recovery's one page
     spent = [(e.request, e.weight) for e in events if type(e) is IpWeightSpent]
     assert spent == [("userFillsByTime", 24)]
+
+
+def test_cancels_past_200_go_out_in_several_actions_each_taken_and_weighed_as_the_core_counts():
+    """The venue refuses an action of over 200 cancels whole (hyperliquid.md §2.4): TwinGateway sent a batch of
+    cancels, and a cancel-all's, as one action, so in a twin session a Kill's pull of 201 orders cancelled none
+    (HyperliquidGateway already split them). Now at most 200 an action, as live: 450 orders rest, a batch cancels 210
+    and a cancel-all the other 240, every one taken, and the IP weight the twin charged for each is the core's count."""
+    from agent.execution.weights import request_cost
+    from agent.gateway.events import Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected
+    ex, gw, events = _started(until=2.0)
+    bid = ex.best_bid["BTC"]
+    ids = CloidFactory(6)
+    cloids = [ids.next() for _ in range(450)]
+    for part in (cloids[:150], cloids[150:300], cloids[300:]):
+        gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, round(bid) - 500.0, 0.001, Tif.ALO) for c in part)))
+    ex.env.run(until=4.0)
+    assert sum(type(e) is OrderAcknowledged and e.resting for e in events) == 450
+
+    def charged(cmd, until: float) -> int:
+        before = ex.ip_limiter.used(ex.env.now)
+        gw.send(cmd)
+        ex.env.run(until=until)
+        return ex.ip_limiter.used(ex.env.now) - before
+    cancels = Batch(tuple(CancelOrder(c) for c in cloids[:210]))
+    assert charged(cancels, 6.0) == request_cost(cancels)[0] == 6 + 1
+    assert charged(CancelAll(), 8.0) == request_cost(CancelAll(), 240)[0] == 20 + 6 + 2
+    assert not any(type(e) is CancelRejected for e in events)
+    assert {e.cloid for e in events if type(e) is CancelAcknowledged} == set(cloids)
+    assert ex.open_orders(USER) == () and ex.quotas[USER].used == 450 + 450
