@@ -118,7 +118,8 @@ class TwinGateway(CommandRouter):
             else:
                 self._transport_or_429(reply, "userRateLimit", ())
         self.ex.request_info("userRateLimit", done, self.conn, user=self.user)
-        self.sink(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))  # as the live gateway tells its polls
+        # as the live gateway tells its polls, a 429'd one too (the twin charges it nothing; the venue may)
+        self.sink(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))
 
     # ------------------------------------------------------------------ commands
 

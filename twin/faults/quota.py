@@ -147,7 +147,9 @@ class IpWeightLimiter:
         self._burst_hi = max(self._burst_hi, float(t1))
 
     def try_spend(self, weight: int, t: float) -> bool:
-        """Admit a request of ``weight`` at ``t`` (and count it), or refuse it: HTTP 429, nothing counted."""
+        """Admit a request of ``weight`` at ``t`` (and count it), or refuse it: HTTP 429, nothing counted (an
+        assumption: whether the venue charges a refused request is unconfirmed, hyperliquid.md §5; the agent counts it
+        as charged, the safe side)."""
         if self._burst_lo <= t < self._burst_hi:
             for t0, t1 in self._bursts:
                 if t0 <= t < t1:

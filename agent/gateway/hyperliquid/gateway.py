@@ -687,7 +687,9 @@ class HyperliquidGateway(CommandRouter):
             try:
                 sent = self._now()
                 # its weight as it goes: the next poll leaves a period after this one's reply (or failure), so how
-                # many a minute brings depends on the replies' times, which only this loop sees
+                # many a minute brings depends on the replies' times, which only this loop sees. One answered 429
+                # stays counted: whether the venue charges a refused request is not known (hyperliquid.md §5), and
+                # taking its 20 back would under-count the minute if it does (the twin charges none)
                 self._emit(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))
                 body = await self._info({"type": "userRateLimit", "user": self.user}, "userRateLimit")
                 if body is not None:
