@@ -44,7 +44,8 @@ RUN is a run folder (its decisions.jsonl and the closed segments beside it, deci
 gzipped or not, are read in writing order) or one log file. Record kinds: {", ".join(KINDS)}.
 Exit status: 0 when something was shown, 1 when nothing matched, 2 for a bad RUN, time or kind or a --plot file
 that cannot be written, 130 when Ctrl-C cut the reading or the replay; SIGTERM and SIGHUP alike (exit 143 and 129:
-128 + the signal's number).
+128 + the signal's number). Once a replay has ended, one while its results are printed waits for their last line,
+then is said, with the same status.
 """
 
 
@@ -190,15 +191,26 @@ def _check_image_name(png: str) -> None:
 def _replay(folder: Path, own_command_line: bool) -> int:
     """``own_command_line``: the process's, where SIGTERM and SIGHUP end the replay as Ctrl-C does."""
     from agent.audit.replay import replay_folder
+    from twin.session import SignalsBetweenEvents
     try:
         progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
     except OSError as e:  # a name too long, a folder not searchable
         print(f"error: {folder}: {e.strerror or e}", file=sys.stderr)
         return 2
     begun()
+    replayed = printed = False
     try:
         with stop_signals_interrupt(install=own_command_line):
             runs = replay_folder(folder, progress.feed())
+            replayed = True
+            progress.close()
+            # the replay is done: a signal while its results are printed waits for their last line (the default
+            # action there killed it unsaid, a Ctrl-C was a traceback), then is said
+            with SignalsBetweenEvents():
+                status = _say_replayed(folder, runs)
+                sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
+                printed = True
+            return status
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         twin = _twin_start(folder)
@@ -212,10 +224,16 @@ def _replay(folder: Path, own_command_line: bool) -> int:
         return 2
     except KeyboardInterrupt as e:
         progress.close()
-        print(f"interrupted ({interrupted_by(e)}): the replay is incomplete", file=sys.stderr)
+        said = (": the replay is incomplete" if not replayed else " once the replay had ended: "
+                + ("its results above are whole" if printed else "its results were not printed"))
+        print(f"interrupted ({interrupted_by(e)}){said}", file=sys.stderr)
         return exit_status(e)
     finally:
         progress.close()
+
+
+def _say_replayed(folder: Path, runs: list) -> int:
+    """What the replay of each run in ``folder`` found, said; the exit status."""
     if not runs:
         print(f"error: {folder}/events.jsonl holds no run (no start line)", file=sys.stderr)
         return 2
