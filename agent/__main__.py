@@ -55,7 +55,7 @@ def _live(argv: list[str], own_command_line: bool) -> int:
     except KeyboardInterrupt:  # Ctrl-C in the second or so the imports take: a traceback, for a run not yet begun
         print("interrupted before trading started: no order was sent", file=sys.stderr)
         return 130
-    begun()  # (the live CLI's Ctrl-C before trading is its own)
+    begun()  # (the live CLI's Ctrl-C, SIGTERM and SIGHUP before trading are its own: live_main)
     return live_main(argv, restore_signals=not own_command_line)
 
 

@@ -5,7 +5,7 @@ or logged), runs the core through ``HyperliquidGateway`` and ``LiveDriver`` unti
 over or SIGINT/SIGTERM/SIGHUP, then pulls every order and writes the state and the summary.
 Exit codes: 0 done; 1 the venue could not be used (or the run's files could not be written at the end); 2 bad
 options (a coin the venue does not list among them), no key or a key the venue refuses; 3 orders may still rest; 4 the run stopped itself on a fault (a core
-error, a log it could not write), every order pulled; 130 interrupted before trading started.
+error, a log it could not write), every order pulled; 130 (SIGTERM 143, SIGHUP 129) interrupted before trading started.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
 from twin.files import make_output_folder, read_text, short_repr, unreadable
+from twin.stop_signals import StopSignal, exit_status, raise_stop_signals
 from twin.units import non_empty, parse_seed, positive_float
 
 log = logging.getLogger("agent.live")
@@ -52,8 +53,9 @@ exit status:
     nothing was sent
   3 orders of ours may still rest at the venue: check and cancel them
   4 the run stopped itself on a fault (a core error, a log it could not write), every order pulled
-  130 interrupted (Ctrl-C) before trading started: no order was sent
-  143, 129 SIGTERM, SIGHUP while the command was starting (its imports): no order was sent
+  130 interrupted (Ctrl-C) before trading started (its imports, the options and the key, the checks with
+      the venue before the first order): no order was sent, the connection closed, the locks released
+  143, 129 SIGTERM, SIGHUP alike, their line naming them
 
 examples:
   python -m twin serve --port 3001 --fund 0xYOURADDRESS=100000 &
@@ -201,13 +203,32 @@ def _bad_address_text(account: str) -> str:
 
 
 def live_main(argv: list[str] | None = None, env: dict | None = None, *, restore_signals: bool | None = None) -> int:
-    """The live CLI; its exit status. Once a run has stopped, SIGINT, SIGTERM and SIGHUP are ignored until its end
-    is written and said (a second Ctrl-C cut it short: exit 130 saying no order was sent, or the process killed by
-    the signal, neither the 0 nor the 3 a supervisor reads). ``restore_signals``: put their handlers back on return
-    (by default when ``argv`` is given, a call in-process; run as the process's own command line they stay ignored
-    to its exit, whose interpreter shutdown a Ctrl-C could still cut)."""
+    """The live CLI; its exit status. Until trading starts (the options, the key, the locks, the checks with the
+    venue before any order), SIGTERM and SIGHUP end it as Ctrl-C does: said in one line, every lock released and
+    the gateway closed (before, their default action killed it unsaid). From then the run's own handlers stop it
+    (LiveDriver), and once it has stopped SIGINT, SIGTERM and SIGHUP are ignored until its end is written and said
+    (a second Ctrl-C cut it short: exit 130 saying no order was sent, or the process killed by the signal, neither
+    the 0 nor the 3 a supervisor reads). ``restore_signals``: put their handlers back on return (by default when
+    ``argv`` is given, a call in-process, whose SIGTERM and SIGHUP are then left alone; run as the process's own
+    command line they stay ignored to its exit, whose interpreter shutdown a Ctrl-C could still cut)."""
     if restore_signals is None:
         restore_signals = argv is not None
+    held = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
+    if not restore_signals:
+        raise_stop_signals()  # (replaced by the run's own once trading starts: _run)
+    try:
+        return _live_main(argv, env)
+    except KeyboardInterrupt as e:  # before the run's own handlers are in: the locks released, the gateway closed
+        by = f" ({e.name})" if isinstance(e, StopSignal) else ""  # (Ctrl-C's line as it was)
+        print(f"interrupted{by} before trading started: no order was sent", file=sys.stderr)
+        return exit_status(e)
+    finally:
+        for s, handler in held.items():
+            if restore_signals and handler is not None:  # (None: set outside Python, cannot be put back)
+                signal.signal(s, handler)
+
+
+def _live_main(argv: list[str] | None, env: dict | None) -> int:
     args = build_parser().parse_args(argv)
     env = dict(os.environ) if env is None else env
     if not logging.getLogger().handlers:
@@ -233,17 +254,7 @@ def live_main(argv: list[str] | None = None, env: dict | None = None, *, restore
         except (RunLocked, FileExistsError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        # the run ignores the stop signals from its stop to its end (_run): put back as they were, if asked
-        held = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
-        try:
-            return asyncio.run(_run(plan))
-        except KeyboardInterrupt:  # before the run's own handlers are in: the checks before any order
-            print("interrupted before trading started: no order was sent", file=sys.stderr)
-            return 130
-        finally:
-            for s, handler in held.items():
-                if restore_signals and handler is not None:  # (None: set outside Python, cannot be put back)
-                    signal.signal(s, handler)
+        return asyncio.run(_run(plan))
     finally:
         _drop_unwritten_folder(plan)  # (before the folder's lock is released: no other run is writing it)
         for lock in locks:
@@ -366,12 +377,8 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
 
 
 async def _run(plan: _Plan) -> int:
-    from agent.audit.event_log import EventJournal
-    from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
-    from agent.gateway.hyperliquid.gateway import CoinNotListed, GatewayError, HyperliquidGateway
-    from agent.live import DryRunGateway, LiveDriver, live_core, live_jitter_rng, live_summary, run_cloid_prefix
-    from agent.preflight import Refused, preflight
-    from agent.quoting.ladder import venue_price_decimals
+    from agent.gateway.hyperliquid.gateway import HyperliquidGateway
+    from agent.live import live_jitter_rng
 
     cfg = plan.config
     gw = HyperliquidGateway(plan.base_url, plan.wallet, plan.coin, account_address=plan.account,
@@ -380,14 +387,30 @@ async def _run(plan: _Plan) -> int:
                             bbo=cfg.session.bbo_feed, last_nonce=plan.last_nonce)
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
+        return await _trade(plan, gw)
+    except BaseException:
+        # a Ctrl-C, SIGTERM or SIGHUP before trading started (a check waiting on the venue, the fee rate asked, the
+        # run folder begun): the session closed, no aiohttp complaint after the one line. (Once trading, the run's
+        # end has closed it, and signals stop the run instead: this is for a fault)
+        await gw.close()
+        raise
+
+
+async def _trade(plan: _Plan, gw) -> int:
+    """The checks before any order, then the run (trading from ``driver.install_signal_handlers``)."""
+    from agent.audit.event_log import EventJournal
+    from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
+    from agent.gateway.hyperliquid.gateway import CoinNotListed, GatewayError
+    from agent.live import DryRunGateway, LiveDriver, live_core, live_summary, run_cloid_prefix
+    from agent.preflight import Refused, preflight
+    from agent.quoting.ladder import venue_price_decimals
+
+    try:
         asset, mid, cfg, told, skew_s = await preflight(gw, plan)
     except (GatewayError, Refused) as e:
         await gw.close()
         print(f"error: {e}", file=sys.stderr)
         return 1 if isinstance(e, GatewayError) and not isinstance(e, CoinNotListed) else 2
-    except BaseException:  # Ctrl-C while a check waits on the venue: the session closed, no aiohttp complaint
-        await gw.close()
-        raise
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
     except GatewayError as e:  # not needed to trade: said, and the static check below stands in

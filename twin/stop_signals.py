@@ -37,22 +37,35 @@ def stop_signals_interrupt(install: bool = True) -> Iterator[list[int]]:
     in-process): nothing is touched, and the list stays empty. A signal ignored when the process started (``nohup``
     ignores SIGHUP) stays ignored: the one who started it asked for that."""
     caught: list[int] = []
-
-    def interrupt(signum, frame) -> None:
-        caught.append(signum)
-        if len(caught) == 1:
-            raise StopSignal(signum)
-
-    held = {}
-    if install:
-        held = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-        held = {s: signal.signal(s, interrupt) for s, h in held.items() if h is not signal.SIG_IGN}
+    held = _raise_stop_signals(caught) if install else {}
     try:
         yield caught
     finally:
         for s, handler in held.items():
             if handler is not None:  # (None: set outside Python, cannot be put back)
                 signal.signal(s, handler)
+
+
+def raise_stop_signals() -> list[int]:
+    """SIGTERM and SIGHUP raise StopSignal from now on, as in ``stop_signals_interrupt`` (only the first; a signal
+    ignored stays ignored); the signals caught. Nothing is put back: for a command whose work later sets handlers of
+    its own and keeps them to the process's exit (the live CLI's run: the event loop's, then the signals ignored
+    while its end is written), which putting the ones before back on leaving would undo."""
+    caught: list[int] = []
+    _raise_stop_signals(caught)
+    return caught
+
+
+def _raise_stop_signals(caught: list[int]) -> dict:
+    """The handler that raises StopSignal for the first signal (noted in ``caught``), set for each stop signal not
+    ignored; {signal: its handler before}."""
+    def interrupt(signum, frame) -> None:
+        caught.append(signum)
+        if len(caught) == 1:
+            raise StopSignal(signum)
+
+    held = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    return {s: signal.signal(s, interrupt) for s, h in held.items() if h is not signal.SIG_IGN}
 
 
 def default_stop_signals() -> None:

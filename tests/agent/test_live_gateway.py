@@ -1565,6 +1565,40 @@ def test_sighup_stops_a_live_run_as_sigterm_does_with_every_order_pulled(tmp_pat
     assert summary["stop_reason"] == "SIGHUP" and summary["venue_open_orders"] == 0
 
 
+def test_sigterm_or_sighup_while_a_live_run_checks_the_venue_ends_it_said_its_locks_released(
+        tmp_path, monkeypatch, signalled_once_started):
+    """Before trading starts (the checks with the venue before the first order), SIGTERM and SIGHUP had their
+    default action: the process killed unsaid (exit -15), its gateway unclosed and the run folder it had made left
+    behind. Now they end it as Ctrl-C does there: one line naming the signal, exit 143 or 129, the locks released
+    and the folder it made removed (Ctrl-C's, 130, as it was). The venue is a port that takes the connection and
+    never answers, so the run is held in its first check when the signal comes; each run after the first goes into
+    the same folder, and gets past its lock."""
+    import select
+    import socket
+
+    out = tmp_path / "runs" / "first"
+    monkeypatch.setenv("HL_SECRET_KEY", KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", ADDR)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        args = ["agent", "--venue", "live", "--base-url", f"http://127.0.0.1:{silent.getsockname()[1]}",
+                "--execution-level", "3", "--out", str(out), "--quiet"]
+        pending = []  # the connections the run opened, taken so that the next one is seen
+
+        def asking(proc, err) -> bool:  # a connection to the venue: the run is in its checks, the locks held
+            if select.select([silent], [], [], 0.02)[0]:
+                pending.append(silent.accept()[0])
+            return bool(pending)
+        for sig, status, said in ((signal.SIGTERM, 143, " (SIGTERM)"), (signal.SIGHUP, 129, " (SIGHUP)"),
+                                  (signal.SIGINT, 130, "")):  # (Ctrl-C's, as it was)
+            pending.clear()
+            code, stdout, err = signalled_once_started(args, asking, sig)
+            assert (code, err, stdout) == (status, f"interrupted{said} before trading started: no order was sent\n",
+                                           b"")
+            assert not (tmp_path / "runs").exists()  # the folders it made, gone with its lock file
+        for conn in pending:
+            conn.close()
+
+
 def test_ctrl_c_pressed_again_and_again_while_a_live_run_stops_never_cuts_its_end(tmp_path):
     """An operator presses Ctrl-C, then again while the stop is under way (the soak's SIGINT every 50 ms from the
     first: 4 runs of 4). Once the run's handlers were removed, after the shutdown, a second SIGINT was a
