@@ -32,16 +32,20 @@ from twin.server.auth import (
     recover_l1_signer, recover_user_signed_action_signer,
 )
 from twin.server.clock import SimClock
+from twin.server.limits import HostBudget, WsLimits
 
 log = logging.getLogger(__name__)
 
 GREETING = "Websocket connection established."
 WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 60 s (hyperliquid.md §4)
 FAST_BOOK_LEVELS = 5  # an l2Book subscription with "fast": true gets 5 levels a side (the venue's docs)
-MAX_POSTS_IN_FLIGHT = 100  # post requests a socket may have in flight at once (hyperliquid.md §4, server limits)
 WS_CHANNELS = {"l2Book": "coin", "bbo": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user",
                "userEvents": "user", "userFundings": "user", "activeAssetData": "user and coin"}
+USER_CHANNELS = frozenset(k for k, field in WS_CHANNELS.items() if field.startswith("user"))
 LINK_DOWN = "The twin's connection model has this link down (a scripted or random outage): retry later."
+# UNCONFIRMED: what the venue sends past a server limit, an error frame or a close, is not on record (hyperliquid.md
+# §4). The twin refuses a handshake with HTTP 429 and a message with an error frame (the socket stays up), and says so
+LIMIT_TEXT = "the twin's refusal; the venue's is UNCONFIRMED"
 
 
 def build_exchange(params: TwinParams | None = None, seed: int = 0,
@@ -64,14 +68,18 @@ def build_exchange(params: TwinParams | None = None, seed: int = 0,
 class TwinServer:
     """The venue's REST and websocket protocol over one ``Exchange``."""
 
-    def __init__(self, exchange: Exchange, speed: float = 1.0, reply_timeout_s: float = 30.0) -> None:
+    def __init__(self, exchange: Exchange, speed: float = 1.0, reply_timeout_s: float = 30.0,
+                 limits: WsLimits | None = None) -> None:
         self.exchange = exchange
+        self.limits = limits or WsLimits()
         self.assets = wire.AssetMap(exchange.params.instruments)
         self.nonces = NonceWindow()
         self.agents: dict[str, tuple[str, str]] = {}  # agent address -> (account address, agent name)
         self.clock = SimClock(exchange.env, speed)
         self.reply_timeout_s = reply_timeout_s
-        self.refused_ws = 0
+        self.refused_ws = 0  # handshakes refused while the client's path was down
+        self.refused_ws_limits = 0  # handshakes refused by a server limit (connections, new connections a minute)
+        self._budgets: dict[str, HostBudget] = {}  # remote address -> its use of the server limits
         self.sessions: set[WsSession] = set()  # the open sockets (for the fault hooks)
         # the network path from each client host: down during the schedule's disconnects, and for the
         # rest of an outage that dropped one of its sockets, so a reconnect only succeeds once it is over
@@ -344,19 +352,42 @@ class TwinServer:
 
     async def handle_ws(self, request: web.Request) -> web.StreamResponse:
         host = request.remote or ""
-        if self.link(host).is_down(self.clock.catch_up()):
-            # the handshake fails, as a connection attempt through a dead network path would
+        now = self.clock.catch_up()
+        if self.link(host).is_down(now):
+            # the handshake fails, as a connection attempt through a dead network path would (the venue never sees
+            # it: no new connection counted)
             self.refused_ws += 1
             return web.Response(status=503, text=LINK_DOWN, content_type="text/plain")
-        ws = web.WebSocketResponse(max_msg_size=1 << 20)
-        await ws.prepare(request)
-        session = WsSession(self, ws, host)
-        self.sessions.add(session)
+        budget, limits = self.budget(host), self.limits
+        refusal = None
+        if not budget.handshakes.admit(now):
+            refusal = (f"Too many new websocket connections from this IP (at most {limits.new_connections_per_minute} "
+                       f"a minute; {LIMIT_TEXT})")
+        elif budget.open >= limits.connections:
+            refusal = f"Too many websocket connections from this IP (at most {limits.connections}; {LIMIT_TEXT})"
+        if refusal is not None:
+            self.refused_ws_limits += 1
+            return web.Response(status=429, text=refusal, content_type="text/plain")
+        budget.open += 1  # before the handshake's first await: two at once must not both take the last place
         try:
-            await session.run()
+            ws = web.WebSocketResponse(max_msg_size=1 << 20)
+            await ws.prepare(request)
+            session = WsSession(self, ws, host)
+            self.sessions.add(session)
+            try:
+                await session.run()
+            finally:
+                self.sessions.discard(session)
         finally:
-            self.sessions.discard(session)
+            budget.open -= 1
         return ws
+
+    def budget(self, host: str) -> HostBudget:
+        """``host``'s use of the server limits: the venue keeps them per IP, and every loopback client shares one."""
+        budget = self._budgets.get(host)
+        if budget is None:
+            budget = self._budgets[host] = HostBudget(self.limits)
+        return budget
 
     def stall_book_stream(self, coin: str, past_resubscribe: bool = False) -> int:
         """Fault hook: every open socket's l2Book stream of ``coin`` goes quiet while the socket and its other
@@ -404,6 +435,7 @@ class WsSession:
         self._fill_pair: dict[str, bool] = {}  # user -> the next duplicate FillsPush is the userEvents one
         self._funding_pair: dict[str, bool] = {}  # user -> the next duplicate FundingPush is the userFundings one
         self._posts: set[asyncio.Task] = set()  # post requests in flight (their actions' round trips overlap)
+        self.budget = server.budget(host)  # shared with the other sockets from this address
         self._post_fifo = [-math.inf]  # ... arriving at the venue in the order sent (Exchange.submit)
         server.clock.catch_up()
         self.conn = server.exchange.connect(self.on_push)
@@ -458,6 +490,11 @@ class WsSession:
         self.send("error", text)
 
     async def on_text(self, text: str) -> None:
+        if not self.budget.messages.admit(self.server.clock.catch_up()):
+            # the venue counts every message an IP sends, across its sockets (hyperliquid.md §4): a ping included
+            self.error(f"Too many messages sent to the server from this IP (at most "
+                       f"{self.server.limits.messages_per_minute} a minute; {LIMIT_TEXT}): {text[:200]}")
+            return
         try:
             req = wire.loads(text.encode("utf-8"))
         except MalformedAction:
@@ -469,18 +506,40 @@ class WsSession:
         elif method in ("subscribe", "unsubscribe"):
             self.on_subscription(method, req.get("subscription"), text)
         elif method == "post":
-            # in flight side by side, as on the venue (up to 100 a socket): awaited here, one action's simulated
-            # round trip held every later post and even a ping's pong behind it. Each task submits its action
-            # before it first waits, so the twin still sees them in the order they came
-            if len(self._posts) >= MAX_POSTS_IN_FLIGHT:
-                # UNCONFIRMED: what the venue sends past its limit is not documented (hyperliquid.md §4)
-                self.error(f"Too many post requests in flight (at most {MAX_POSTS_IN_FLIGHT}): {text[:200]}")
+            # in flight side by side, as on the venue (up to 100 an IP, hyperliquid.md §4): awaited here, one
+            # action's simulated round trip held every later post and even a ping's pong behind it. Each task
+            # submits its action before it first waits, so the twin still sees them in the order they came
+            limit = self.server.limits.posts_in_flight
+            if self.budget.posts >= limit:
+                self.error(f"Too many post requests in flight from this IP (at most {limit}; {LIMIT_TEXT}): "
+                           f"{text[:200]}")
                 return
             task = asyncio.get_running_loop().create_task(self.on_post(req, text))
             self._posts.add(task)
-            task.add_done_callback(self._posts.discard)
+            self.budget.posts += 1
+            task.add_done_callback(self._post_done)
         else:
             self.error(f"Error parsing JSON into valid websocket request: {text[:200]}")
+
+    def _post_done(self, task: asyncio.Task) -> None:
+        self._posts.discard(task)
+        self.budget.posts -= 1
+
+    def _over_limit(self, kind: str, key: str) -> str | None:
+        """Why a new subscription (``kind``, ``key`` as the twin keys it) would pass a server limit of this socket's
+        address, or None. One already held is no new one: the venue acks it again, and so does the twin."""
+        if (kind, key) in self.conn.subs:
+            return None
+        limits = self.server.limits
+        held = [s.conn.subs for s in self.server.sessions if s.host == self.host]
+        if sum(map(len, held)) >= limits.subscriptions:
+            return f"Too many subscriptions from this IP (at most {limits.subscriptions}; {LIMIT_TEXT})"
+        if kind in USER_CHANNELS:
+            users = {k.partition(" ")[0] for subs in held for ch, k in subs if ch in USER_CHANNELS}
+            if key.partition(" ")[0] not in users and len(users) >= limits.users:
+                return (f"Too many unique users across user-specific subscriptions from this IP (at most "
+                        f"{limits.users}; {LIMIT_TEXT})")
+        return None
 
     def on_subscription(self, method: str, sub: Any, text: str) -> None:
         kind = sub.get("type") if isinstance(sub, dict) else None
@@ -498,6 +557,10 @@ class WsSession:
                 key = wire.need_str(sub, "coin") if field == "coin" else wire.need_address(sub, "user")
         except MalformedAction:
             self.error(f"Invalid subscription {text[:200]}")
+            return
+        refusal = self._over_limit(kind, key) if method == "subscribe" else None
+        if refusal is not None:
+            self.error(f"{refusal}: {text[:200]}")
             return
         if kind == "l2Book":
             asked = (sub.get("nSigFigs"), sub.get("mantissa"), sub.get("fast") is True)

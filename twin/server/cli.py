@@ -12,6 +12,7 @@ import sys
 
 from twin.files import missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
+from twin.server.limits import WsLimits
 from twin.units import non_empty, parse_port, parse_seed
 
 
@@ -31,6 +32,24 @@ def _fund_arg(text: str) -> tuple[str, float, str]:
     if not (amount > 0 and math.isfinite(amount)):  # 'inf' parses: an account that then reported 0.0
         raise argparse.ArgumentTypeError(f"--fund {text!r}: USDC must be a positive finite number, got {usdc!r}")
     return address.lower(), amount, dex.strip()
+
+
+WS_LIMIT_NAMES = tuple(WsLimits.model_fields)
+
+
+def _ws_limit_arg(text: str) -> tuple[str, int]:
+    """NAME=N: one of the server limits per IP, for a soak run that needs more or a test that wants fewer."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or name not in WS_LIMIT_NAMES:
+        raise argparse.ArgumentTypeError(f"--ws-limit {text!r}: expected NAME=N, NAME one of {', '.join(WS_LIMIT_NAMES)}")
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--ws-limit {text!r}: N must be a whole number of at least 1")
+    return name, n
 
 
 def _speed_arg(text: str) -> float:
@@ -67,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chaos schedule, YAML or JSON: {events: [...]} (or a scenario file's chaos: list) of "
                         "disconnect, http_429_burst, rejection_burst, latency_spike, quota_set, price_jump, regime, "
                         "market_param events; at_s is seconds of venue time after the server starts")
+    p.add_argument("--ws-limit", type=_ws_limit_arg, action="append", default=[], metavar="NAME=N",
+                   help="change one of the venue's websocket server limits, each kept per client IP (every loopback "
+                        "client shares 127.0.0.1), repeatable: connections (default 10), new_connections_per_minute "
+                        "(30), subscriptions (1000), users (10, across user-specific subscriptions), "
+                        "messages_per_minute (2000, across its sockets), posts_in_flight (100); a minute is venue time")
     return p
 
 
@@ -129,7 +153,8 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
             print(f"error: --fund {address}: the amounts given for {f'dex {dex!r}' if dex else 'the first dex'} "
                   f"add up to more than a float holds", file=sys.stderr)
             return 2
-    server = TwinServer(build_exchange(params, args.seed, funds, schedule=schedule), speed=args.speed)
+    server = TwinServer(build_exchange(params, args.seed, funds, schedule=schedule), speed=args.speed,
+                        limits=WsLimits(**dict(args.ws_limit)))
     n_chaos = len(schedule.events) if schedule is not None else 0
 
     def ready(url: str) -> None:
