@@ -12,12 +12,25 @@ they are compared with what the agent's summary.json says (its order tracker's a
 venue's as it last read it); a run with an event journal is then replayed (``agent.audit --replay``), which must
 give the same decisions.
 
+For some seeds (three in ten, drawn by the plan) the run is a crash and a restart: the agent is killed outright
+(SIGKILL, part way through its run, or in its shutdown with a --duration of seconds: no shutdown to finish, its
+orders left resting, its files as the kill left them), the venue's account is read, and the agent is started again
+into the same run folder, against the same server and account, to run to its stop as above. The killed process's
+locks (the folder's ``.run.lock``, the account's in the temporary directory) are flocks the kernel released with
+it: no step is needed, and a restart they refuse (exit 2) fails. The restarted run must take the killed run's orders
+over or cancel them, so that its summary agrees with the venue as any run's does (its fills: the venue's less those
+made before it read the account, the killed run's and the gap's); the log must read whole with ``agent.audit RUN``
+(a last line the kill cut mid-write said as a crash's cut, not as damage), and the replay must replay both runs,
+the killed one up to its kill.
+
 A run fails when the agent crashed (an exit status other than 0 or 3, or a traceback), hung (still running
 long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
 venue's position and open orders as it last read them, fills; or exit 0 with orders resting), its stop reason is
-not the stop it was given, or its replay differs. A run stopped by its signal before it traded (exit 130 or 143,
-no summary) fails only if the venue holds anything for the account. Each run's files (the chaos schedule, the
-server's and the agent's output, the run folder) are kept under --out/seed-N to read afterwards.
+not the stop it was given, or its replay differs; a restarted run also when the killed run ended before its
+kill, the restarted run wrote no summary of its own, or ``agent.audit`` finds its log damaged. A run stopped by its
+signal before it traded (exit 130 or 143, no summary) fails only if the venue holds anything for the account. Each
+run's files (the chaos schedule, the server's and the agent's output, the killed agent's as killed.out and .err,
+the run folder, agent.audit's reading of it) are kept under --out/seed-N to read afterwards.
 
 Exit status: 0 when every run passed, 1 when any failed, 2 for bad options or an --out folder that holds runs.
 
@@ -32,6 +45,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +68,7 @@ SLACK_S = 60.0  # past duration + startup + grace: a run still going is hung (th
 # pull every order and write its files (the run ignores stop signals from its stop to its end)
 STOPS = ("duration", "SIGTERM", "SIGINT", "SIGINTx")
 AGAIN_S = 0.5
+RESTART_SHARE = 0.3  # of the seeds, those whose agent is killed (SIGKILL) part way and started again
 TOLERANCE = 1e-9  # coin: positions are decimals of a few places, sent and read back as text
 
 
@@ -87,6 +102,9 @@ class Plan:
     stop_after_s: float | None  # the signal's time after the agent's process started, s (None: its --duration)
     flatten: bool
     chaos: dict
+    # a crash and restart: the agent's process killed outright (SIGKILL) this long after its start, s, then started
+    # again into the same run folder; the stop above is the restarted run's (None: one run, no kill)
+    kill_after_s: float | None = None
 
 
 def make_plan(seed: int, duration_s: float) -> Plan:
@@ -100,8 +118,15 @@ def make_plan(seed: int, duration_s: float) -> Plan:
     # agent trades, as an operator's Ctrl-C at the start would (exit 130 or 143, nothing sent)
     stop_after = round(float(rng.uniform(0.25, 0.9) * duration_s), 2) if stop != "duration" else None
     flatten = level >= 3 and bool(rng.random() < 0.3)  # (a dry run's orders cannot close anything: refused)
+    # the crash from a stream of its own, so that a seed's key, level, stop and (unkilled) chaos stay as the first
+    # version of this soak drew them; killed once it has quoted, before its duration's end
+    crash = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    kill_after = round(STARTUP_S + float(crash.uniform(0.3, 0.8)) * duration_s, 2) \
+        if crash.random() < RESTART_SHARE else None
+    # a restarted run's faults span both processes, the late disconnect at the restarted run's end
+    venue_s = STARTUP_S + duration_s + (kill_after or 0.0)
     return Plan(seed, key, Account.from_key(key).address, level, stop, stop_after, flatten,
-                chaos_schedule(rng, STARTUP_S + duration_s))
+                chaos_schedule(rng, venue_s), kill_after)
 
 
 def chaos_schedule(rng: np.random.Generator, end_s: float) -> dict:
@@ -143,6 +168,7 @@ class Result:
     outcome: str = "ok"
     exit_status: int | None = None
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what happened that is no fault: the state a kill left
     fills: int | None = None
     venue_position: float | None = None
     wall_s: float = 0.0
@@ -179,18 +205,26 @@ def start_server(folder: Path, plan: Plan) -> tuple[subprocess.Popen, str]:
     return server, line.split("listening on ", 1)[1].split()[0]
 
 
-def run_agent(folder: Path, plan: Plan, url: str, duration_s: float) -> tuple[int | None, str]:
-    """The live CLI's exit status (None: hung, killed) and its stderr."""
+def run_agent(folder: Path, plan: Plan, url: str, duration_s: float, kill_after_s: float | None = None,
+              name: str = "agent") -> tuple[int | None, str]:
+    """The live CLI's exit status (None: hung, killed) and its stderr, its output in ``name``.out and .err.
+    With ``kill_after_s`` it is killed outright (SIGKILL) that long after its start instead of stopped: exit -9,
+    no shutdown, its orders left resting."""
     argv = [sys.executable, "-m", "agent", "--venue", "live", "--base-url", url, "--execution-level", str(plan.level),
             "--start-level", "Full" if plan.level == 4 else "MicroLive", "--duration", f"{duration_s:g}",
             "--out", str(folder / "run"), "--seed", str(plan.seed), "--quiet"]
     if plan.flatten:
         argv.append("--flatten-on-stop")
     env = dict(os.environ, HL_SECRET_KEY=plan.key, HL_ACCOUNT_ADDRESS=plan.address)
-    with open(folder / "agent.out", "w") as out, open(folder / "agent.err", "w") as err:
+    with open(folder / f"{name}.out", "w") as out, open(folder / f"{name}.err", "w") as err:
         agent = subprocess.Popen(argv, cwd=_REPO, env=env, stdout=out, stderr=err)
         limit = STARTUP_S + duration_s + GRACE_S + SLACK_S
-        if plan.stop_after_s is not None:
+        if kill_after_s is not None:
+            try:
+                agent.wait(kill_after_s)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+        elif plan.stop_after_s is not None:
             try:
                 agent.wait(plan.stop_after_s)
             except subprocess.TimeoutExpired:
@@ -206,7 +240,31 @@ def run_agent(folder: Path, plan: Plan, url: str, duration_s: float) -> tuple[in
             agent.kill()
             agent.wait()
             status = None
-    return status, (folder / "agent.err").read_text()
+    return status, (folder / f"{name}.err").read_text()
+
+
+def fills_when_written(path: Path, url: str, address: str) -> tuple[threading.Thread, list[int]]:
+    """The venue's fill count read as soon as ``path`` (the run folder's summary.json) is written anew: the
+    restarted run writes it once it has read the account, so the fills made on the killed run's orders after that
+    are the restarted run's to count. The list gets the count (empty: never written, or the venue did not
+    answer)."""
+    got: list[int] = []
+    before = path.stat().st_mtime_ns if path.exists() else None
+
+    def watch() -> None:
+        deadline = time.monotonic() + STARTUP_S + SLACK_S
+        while time.monotonic() < deadline:
+            if path.exists() and path.stat().st_mtime_ns != before:
+                try:
+                    got.append(venue_account(url, address)[2])
+                except RuntimeError:
+                    pass
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, got
 
 
 def venue_account(url: str, address: str) -> tuple[float, int, int]:
@@ -218,8 +276,11 @@ def venue_account(url: str, address: str) -> tuple[float, int, int]:
     return position, sum(o["coin"] == COIN for o in orders), sum(f["coin"] == COIN for f in fills)
 
 
-def compare(summary: dict, status: int, plan: Plan, venue: tuple[float, int, int]) -> list[str]:
-    """What the agent's summary says against what the venue holds, each disagreement in words."""
+def compare(summary: dict, status: int, plan: Plan, venue: tuple[float, int, int],
+            fills_before: tuple[int, int] = (0, 0)) -> list[str]:
+    """What the agent's summary says against what the venue holds, each disagreement in words. ``fills_before``:
+    of the venue's fills, those made before the run (a restarted run's: the killed run's, and those on its resting
+    orders until the restart read the account), at least and at most: the summary counts the run's own."""
     position, orders, fills = venue
     problems = []
 
@@ -232,8 +293,12 @@ def compare(summary: dict, status: int, plan: Plan, venue: tuple[float, int, int
     differs("venue_position", summary.get("venue_position"), position)
     if summary.get("venue_open_orders") != orders:
         problems.append(f"venue_open_orders {summary.get('venue_open_orders')} != venue {orders}")
-    if summary.get("fills") != fills:
-        problems.append(f"fills {summary.get('fills')} != venue {fills}")
+    lo, hi = fills_before
+    counted = summary.get("fills")
+    if not isinstance(counted, int) or not fills - hi <= counted <= fills - lo:
+        problems.append(f"fills {counted} != venue {fills}" if hi == 0 else
+                        f"fills {counted} != venue {fills} less the {lo} before the restart" if lo == hi else
+                        f"fills {counted} != venue {fills} less {lo} to {hi} before the restart read the account")
     if summary.get("overfills"):
         problems.append(f"overfills {summary['overfills']}: fills past their orders' sizes")
     if status == 0 and orders:
@@ -248,26 +313,48 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
     plan = make_plan(seed, duration_s)
     folder = root / f"seed-{seed}"
     folder.mkdir(parents=True)
-    words = f"L{plan.level} {plan.stop}" + (f"@{plan.stop_after_s:g}s" if plan.stop_after_s else "") + \
-            (" flatten" if plan.flatten else "") + f" {len(plan.chaos['events'])} faults"
+    words = (f"kill@{plan.kill_after_s:g}s restart " if plan.kill_after_s else "") + f"L{plan.level} {plan.stop}" + \
+        (f"@{plan.stop_after_s:g}s" if plan.stop_after_s else "") + (" flatten" if plan.flatten else "") + \
+        f" {len(plan.chaos['events'])} faults"
     result = Result(seed, words)
     t0 = time.monotonic()
     server, url = start_server(folder, plan)
+    run = folder / "run"
+    summary_file = run / "summary.json"
+    fills_before = (0, 0)
     try:
+        if plan.kill_after_s is not None:
+            killed, killed_err = run_agent(folder, plan, url, duration_s, plan.kill_after_s, "killed")
+            left = venue_account(url, plan.address)
+            if killed != -signal.SIGKILL:  # it ended by itself before its kill: no crash to restart from
+                result.problems.append(f"the run to be killed ended first, exit {killed}")
+            if "Traceback" in killed_err:
+                result.problems.append("a traceback in killed.err")
+            result.notes.append(f"killed leaving {left[1]} order(s), position {left[0]:g}, {left[2]} fill(s)")
+            # the killed run's checkpoint, if it wrote one, is not the restarted run's summary
+            stale = summary_file.read_bytes() if summary_file.exists() else None
+            watcher, at_restart = fills_when_written(summary_file, url, plan.address)
         status, err = run_agent(folder, plan, url, duration_s)
         result.exit_status = status
         venue = venue_account(url, plan.address)
+        if plan.kill_after_s is not None:
+            watcher.join(1.0)
+            fills_before = (left[2], at_restart[0] if at_restart else venue[2])
+            if fills_before[1] > fills_before[0]:
+                result.notes.append(f"{fills_before[1] - fills_before[0]} more fill(s) by when the restart had read "
+                                    f"the account")
     finally:
         server.terminate()
         server.wait(10)
     result.venue_position = venue[0]
     result.wall_s = time.monotonic() - t0
-    run = folder / "run"
-    summary_file = run / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    if plan.kill_after_s is not None and summary is not None and summary_file.read_bytes() == stale:
+        summary = None  # the killed run's, left as it was: the restarted run wrote none
     if status is None:
-        result.outcome, result.problems = "hung", [f"still running {STARTUP_S + duration_s + GRACE_S + SLACK_S:g} s "
-                                                   f"after its start: killed"]
+        result.outcome = "hung"
+        result.problems.insert(0, f"still running {STARTUP_S + duration_s + GRACE_S + SLACK_S:g} s after its start: "
+                                  f"killed")
         return result
     if "Traceback" in err:
         result.problems.append("a traceback in agent.err")
@@ -275,35 +362,61 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
         if status in (130, 143) and plan.stop != "duration" and not any(venue):
             result.outcome = "stopped early"  # its signal came before it traded: nothing to compare
             return result
-        result.problems.append("no summary.json")
+        result.problems.append("no summary.json" + (" of the restarted run" if plan.kill_after_s else ""))
     else:
         result.fills = summary.get("fills")
-        mismatch = compare(summary, status, plan, venue)
+        mismatch = compare(summary, status, plan, venue, fills_before)
         if mismatch:
             result.outcome = "mismatch"
             result.problems += mismatch
-    if status not in (0, 3) or "Traceback" in err or summary is None:
+    if status not in (0, 3) or "Traceback" in err or summary is None or \
+            any(p.startswith(("the run to be killed", "a traceback")) for p in result.problems):
         result.outcome = "crash"
         result.problems.insert(0, f"exit {status}: {err.strip().splitlines()[-1] if err.strip() else 'no stderr'}")
+    if plan.kill_after_s is not None:
+        read_log(run, folder, result)
     if summary is not None and (run / "events.jsonl").exists():
         replay = subprocess.run([sys.executable, "-m", "agent.audit", str(run), "--replay"], cwd=_REPO,
                                 capture_output=True, text=True)
-        (folder / "replay.out").write_text(replay.stdout + replay.stderr)
+        said = replay.stdout + replay.stderr
+        (folder / "replay.out").write_text(said)
+        lines = said.strip().splitlines()
         if replay.returncode != 0:
-            said = (replay.stdout + replay.stderr).strip().splitlines()
-            result.problems.append(f"replay exit {replay.returncode}: {said[-1] if said else ''}")
+            result.problems.append(f"replay exit {replay.returncode}: {lines[-1] if lines else ''}")
+            if result.outcome == "ok":
+                result.outcome = "replay differs"
+        elif plan.kill_after_s is not None and re.search(r"^run 2 ", said, re.M) is None:
+            # both runs are in the journal: a replay of one of them has left the other unchecked
+            result.problems.append("replay: not both runs replayed (see replay.out)")
             if result.outcome == "ok":
                 result.outcome = "replay differs"
     return result
 
 
+def read_log(run: Path, folder: Path, result: Result) -> None:
+    """``agent.audit RUN`` on a folder a killed run and its restart wrote: the log must read whole, a line the kill
+    cut mid-write (the killed run's last) said as a crash's cut, never as damage inside the log."""
+    done = subprocess.run([sys.executable, "-m", "agent.audit", str(run)], cwd=_REPO, capture_output=True, text=True)
+    said = done.stdout + done.stderr
+    (folder / "audit.out").write_text(said)
+    if done.returncode != 0:
+        lines = said.strip().splitlines()
+        result.problems.append(f"agent.audit exit {done.returncode}: {lines[-1] if lines else ''}")
+    elif "unreadable line" in said:
+        result.problems.append("agent.audit: " + said[said.index("unreadable line") - 2:].split(")")[0] + ")")
+    elif "torn line" in said:
+        result.notes.append("the killed run's last log line cut, said as a crash's cut")
+    if result.outcome == "ok" and result.problems:
+        result.outcome = "log damaged"
+
+
 def table(results: list[Result]) -> str:
-    rows = [("seed", "plan", "outcome", "exit", "fills", "venue pos", "wall s", "mismatch or fault")]
+    rows = [("seed", "plan", "outcome", "exit", "fills", "venue pos", "wall s", "mismatch or fault; note")]
     for r in results:
         rows.append((str(r.seed), r.plan, r.outcome, "-" if r.exit_status is None else str(r.exit_status),
                      "-" if r.fills is None else str(r.fills),
                      "-" if r.venue_position is None else f"{r.venue_position:g}", f"{r.wall_s:.0f}",
-                     "; ".join(r.problems)))
+                     "; ".join(r.problems + r.notes)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in rows)
 
@@ -343,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
             r = Result(seed, "-", "crash", problems=[str(e)])
         results.append(r)
         print(f"[{i}/{len(args.seeds)}] seed {seed}: {r.plan}: {r.outcome}, exit {r.exit_status}, "
-              f"{r.wall_s:.0f} s" + (f": {'; '.join(r.problems)}" if r.problems else ""), flush=True)
+              f"{r.wall_s:.0f} s" + (f": {'; '.join(r.problems + r.notes)}" if r.problems or r.notes else ""),
+              flush=True)
     print()
     print(table(results))
     bad = sum(r.outcome not in ("ok", "stopped early") for r in results)

@@ -111,3 +111,50 @@ def test_soak_live_names_each_way_the_agents_summary_disagrees_with_the_venue():
     agreeing = {"position": {"final": 0.001, "ledger": 0.001}, "venue_position": 0.001, "venue_open_orders": 2,
                 "fills": 4, "overfills": 0, "stop_reason": "duration reached"}
     assert compare(agreeing, 3, plan, (0.001, 2, 4)) == []
+    # a restarted run counts its own fills: the venue's 4 less the killed run's, 1 to 3 of them by when it read
+    # the account; 4 would count the killed run's again, 0 miss one of its own
+    assert compare(agreeing | {"fills": 1}, 3, plan, (0.001, 2, 4), fills_before=(1, 3)) == []
+    assert compare(agreeing | {"fills": 3}, 3, plan, (0.001, 2, 4), fills_before=(1, 1)) == []
+    assert compare(agreeing, 3, plan, (0.001, 2, 4), fills_before=(1, 3)) == [
+        "fills 4 != venue 4 less 1 to 3 before the restart read the account"]
+    assert compare(agreeing | {"fills": 0}, 3, plan, (0.001, 2, 4), fills_before=(1, 1)) == [
+        "fills 0 != venue 4 less the 1 before the restart"]
+
+
+def test_soak_live_draws_a_crash_and_restart_for_some_seeds_leaving_the_others_plans_as_they_were():
+    """The kill comes from a stream of its own: seed 8 (the one-seed test's) keeps its level, stop and five faults;
+    seed 10 is killed within its run, and its faults span both processes."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from soak_live import STARTUP_S, make_plan
+    finally:
+        sys.path.remove(str(BENCH))
+    plain = make_plan(8, 4.0)
+    assert plain.kill_after_s is None and (plain.level, plain.stop, len(plain.chaos["events"])) == (4, "duration", 5)
+    killed = make_plan(10, 20.0)
+    assert killed.kill_after_s == make_plan(10, 20.0).kill_after_s  # a seed draws the same plan again
+    assert STARTUP_S + 0.3 * 20 <= killed.kill_after_s <= STARTUP_S + 0.8 * 20
+    assert max(e["at_s"] for e in killed.chaos["events"]) > STARTUP_S + 20  # the restarted run's end has faults
+    assert sum(make_plan(s, 20.0).kill_after_s is not None for s in range(40)) == 16
+
+
+def test_soak_live_a_killed_agent_restarted_into_its_folder_ends_agreeing_with_the_venue(tmp_path):
+    """The crash and restart, short: seed 10's agent (level 4, to its --duration) killed outright (SIGKILL) 8.9 s
+    after its start, while it quotes, then started again into the same run folder against the same venue. The
+    restart is not refused by the dead process's locks, ends with its summary agreeing with the venue, the log
+    reads whole with both runs in it, and the replay replays both."""
+    import json
+
+    done = _run("soak_live.py", "--seeds", "10", "--duration", "8", "--out", str(tmp_path / "soak"), timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[1/1] seed 10: kill@8.91s restart L4 duration 7 faults: ok, exit 0" in done.stdout
+    assert "killed leaving " in done.stdout and "every run passed (1)" in done.stdout
+    seed = tmp_path / "soak" / "seed-10"
+    assert (seed / "killed.err").exists() and (seed / "agent.err").exists()
+    starts = [json.loads(line) for line in (seed / "run" / "decisions.jsonl").read_text().splitlines()
+              if line.startswith('{"type":"start"')]
+    assert len(starts) == 2 and starts[0]["cloid_prefix"] != starts[1]["cloid_prefix"]
+    replay = (seed / "replay.out").read_text()
+    assert "run 1 (" in replay and "the run was killed" in replay and "run 2 (" in replay
+    summary = json.loads((seed / "run" / "summary.json").read_text())
+    assert summary["stop_reason"] == "duration reached" and summary["venue_open_orders"] == 0
