@@ -21,7 +21,10 @@ it: no step is needed, and a restart they refuse (exit 2) fails. The restarted r
 over or cancel them, so that its summary agrees with the venue as any run's does (its fills: the venue's less those
 made before it read the account, the killed run's and the gap's); the log must read whole with ``agent.audit RUN``
 (a last line the kill cut mid-write said as a crash's cut, not as damage), and the replay must replay both runs,
-the killed one up to its kill.
+the killed one up to its kill. A SIGKILL does not cut a line here (each goes out whole in one write call), so for
+half of these seeds the soak cuts the killed run's last line in half itself, as a host's crash would leave it (the
+journal's, or the log's when that line is a record of the journal's last event), and the audit or the replay must
+say it as a crash's cut.
 
 A run fails when the agent crashed (an exit status other than 0 or 3, or a traceback), hung (still running
 long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
@@ -105,6 +108,7 @@ class Plan:
     # a crash and restart: the agent's process killed outright (SIGKILL) this long after its start, s, then started
     # again into the same run folder; the stop above is the restarted run's (None: one run, no kill)
     kill_after_s: float | None = None
+    cut: bool = False  # the killed run's last line cut mid-write, as a host's crash leaves it (see cut_as_a_crash)
 
 
 def make_plan(seed: int, duration_s: float) -> Plan:
@@ -123,10 +127,11 @@ def make_plan(seed: int, duration_s: float) -> Plan:
     crash = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
     kill_after = round(STARTUP_S + float(crash.uniform(0.3, 0.8)) * duration_s, 2) \
         if crash.random() < RESTART_SHARE else None
+    cut = kill_after is not None and bool(crash.random() < 0.5)
     # a restarted run's faults span both processes, the late disconnect at the restarted run's end
     venue_s = STARTUP_S + duration_s + (kill_after or 0.0)
     return Plan(seed, key, Account.from_key(key).address, level, stop, stop_after, flatten,
-                chaos_schedule(rng, venue_s), kill_after)
+                chaos_schedule(rng, venue_s), kill_after, cut)
 
 
 def chaos_schedule(rng: np.random.Generator, end_s: float) -> dict:
@@ -322,6 +327,7 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
     run = folder / "run"
     summary_file = run / "summary.json"
     fills_before = (0, 0)
+    cut = None
     try:
         if plan.kill_after_s is not None:
             killed, killed_err = run_agent(folder, plan, url, duration_s, plan.kill_after_s, "killed")
@@ -331,6 +337,9 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
             if "Traceback" in killed_err:
                 result.problems.append("a traceback in killed.err")
             result.notes.append(f"killed leaving {left[1]} order(s), position {left[0]:g}, {left[2]} fill(s)")
+            cut = cut_as_a_crash(run) if plan.cut else None
+            if cut is not None:
+                result.notes.append(f"its last line cut mid-write in {cut}")
             # the killed run's checkpoint, if it wrote one, is not the restarted run's summary
             stale = summary_file.read_bytes() if summary_file.exists() else None
             watcher, at_restart = fills_when_written(summary_file, url, plan.address)
@@ -374,7 +383,7 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
         result.outcome = "crash"
         result.problems.insert(0, f"exit {status}: {err.strip().splitlines()[-1] if err.strip() else 'no stderr'}")
     if plan.kill_after_s is not None:
-        read_log(run, folder, result)
+        read_log(run, folder, result, cut == "decisions.jsonl")
     if summary is not None and (run / "events.jsonl").exists():
         replay = subprocess.run([sys.executable, "-m", "agent.audit", str(run), "--replay"], cwd=_REPO,
                                 capture_output=True, text=True)
@@ -383,19 +392,42 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
         lines = said.strip().splitlines()
         if replay.returncode != 0:
             result.problems.append(f"replay exit {replay.returncode}: {lines[-1] if lines else ''}")
-            if result.outcome == "ok":
-                result.outcome = "replay differs"
         elif plan.kill_after_s is not None and re.search(r"^run 2 ", said, re.M) is None:
             # both runs are in the journal: a replay of one of them has left the other unchecked
             result.problems.append("replay: not both runs replayed (see replay.out)")
-            if result.outcome == "ok":
-                result.outcome = "replay differs"
+        elif cut == "events.jsonl" and re.search(r"left out: \S*events\.jsonl: line \d+", said) is None:
+            result.problems.append("replay: the journal's line cut by the crash not said (see replay.out)")
+        if result.problems and result.outcome == "ok":
+            result.outcome = "replay differs"
     return result
 
 
-def read_log(run: Path, folder: Path, result: Result) -> None:
+def cut_as_a_crash(run: Path) -> str | None:
+    """Cut the killed run's last line in half, as a host's crash (power lost, the page cache with it) leaves a file
+    being written; a SIGKILL cannot here, each line going out whole in one write call. The line cut is the last
+    one written: the journal's last event, if the log holds nothing of it (a record has its event's ts), else
+    the log's last record, of that event. The name of the file cut (None: a file empty or missing)."""
+    def last_line(path: Path) -> tuple[bytes, int]:
+        """The file's last line, and the bytes after it (its newline)."""
+        with open(path, "rb") as fh:
+            fh.seek(max(0, path.stat().st_size - (1 << 20)))
+            tail = fh.read()
+        ends = 1 if tail.endswith(b"\n") else 0
+        return tail[:len(tail) - ends].rsplit(b"\n", 1)[-1], ends
+
+    journal, log = run / "events.jsonl", run / "decisions.jsonl"
+    if not (journal.exists() and log.exists() and journal.stat().st_size and log.stat().st_size):
+        return None
+    (event, _), (record, _) = last_line(journal), last_line(log)
+    path = log if json.loads(record).get("ts") == json.loads(event).get("ts") else journal
+    line, ends = last_line(path)
+    os.truncate(path, path.stat().st_size - ends - len(line) + len(line) // 2)
+    return path.name
+
+
+def read_log(run: Path, folder: Path, result: Result, cut: bool) -> None:
     """``agent.audit RUN`` on a folder a killed run and its restart wrote: the log must read whole, a line the kill
-    cut mid-write (the killed run's last) said as a crash's cut, never as damage inside the log."""
+    cut mid-write (the killed run's last; ``cut``: the soak cut one) said as a crash's cut, never as damage."""
     done = subprocess.run([sys.executable, "-m", "agent.audit", str(run)], cwd=_REPO, capture_output=True, text=True)
     said = done.stdout + done.stderr
     (folder / "audit.out").write_text(said)
@@ -405,7 +437,9 @@ def read_log(run: Path, folder: Path, result: Result) -> None:
     elif "unreadable line" in said:
         result.problems.append("agent.audit: " + said[said.index("unreadable line") - 2:].split(")")[0] + ")")
     elif "torn line" in said:
-        result.notes.append("the killed run's last log line cut, said as a crash's cut")
+        result.notes.append("agent.audit said the cut line as a crash's")
+    elif cut:
+        result.problems.append("agent.audit: the log's line cut by the crash not said (see audit.out)")
     if result.outcome == "ok" and result.problems:
         result.outcome = "log damaged"
 

@@ -140,10 +140,12 @@ def test_soak_live_draws_a_crash_and_restart_for_some_seeds_leaving_the_others_p
 
 def test_soak_live_a_killed_agent_restarted_into_its_folder_ends_agreeing_with_the_venue(tmp_path):
     """The crash and restart, short: seed 10's agent (level 4, to its --duration) killed outright (SIGKILL) 8.9 s
-    after its start, while it quotes, then started again into the same run folder against the same venue. The
-    restart is not refused by the dead process's locks, ends with its summary agreeing with the venue, the log
-    reads whole with both runs in it, and the replay replays both."""
+    after its start, while it quotes, its last line cut in half as a host's crash leaves it, then started again into
+    the same run folder against the same venue. The restart is not refused by the dead process's locks, ends with
+    its summary agreeing with the venue, the log reads whole with both runs in it, the cut said as a crash's, and
+    the replay replays both."""
     import json
+    import re
 
     done = _run("soak_live.py", "--seeds", "10", "--duration", "8", "--out", str(tmp_path / "soak"), timeout=150)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -156,5 +158,10 @@ def test_soak_live_a_killed_agent_restarted_into_its_folder_ends_agreeing_with_t
     assert len(starts) == 2 and starts[0]["cloid_prefix"] != starts[1]["cloid_prefix"]
     replay = (seed / "replay.out").read_text()
     assert "run 1 (" in replay and "the run was killed" in replay and "run 2 (" in replay
+    cut = re.search(r"its last line cut mid-write in ([\w.]+)", done.stdout).group(1)
+    if cut == "decisions.jsonl":
+        assert "1 torn line skipped (cut by a crash mid-write: a run's last)" in (seed / "audit.out").read_text()
+    else:
+        assert cut == "events.jsonl" and re.search(r"left out: \S+events\.jsonl: line \d+, the run's last", replay)
     summary = json.loads((seed / "run" / "summary.json").read_text())
     assert summary["stop_reason"] == "duration reached" and summary["venue_open_orders"] == 0
