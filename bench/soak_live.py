@@ -23,8 +23,9 @@ made before it read the account, the killed run's and the gap's); the log must r
 (a last line the kill cut mid-write said as a crash's cut, not as damage), and the replay must replay both runs,
 the killed one up to its kill. A SIGKILL does not cut a line here (each goes out whole in one write call), so for
 half of these seeds the soak cuts the killed run's last line in half itself, as a host's crash would leave it (the
-journal's, or the log's when that line is a record of the journal's last event), and the audit or the replay must
-say it as a crash's cut.
+last line written: the journal's, or the log's when that line is a record of the journal's last event; none when
+the journal ends on events of one time, the order unknown), and the audit or the replay must say it as a crash's
+cut.
 
 A run fails when the agent crashed (an exit status other than 0 or 3, or a traceback), hung (still running
 long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
@@ -337,9 +338,10 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
             if "Traceback" in killed_err:
                 result.problems.append("a traceback in killed.err")
             result.notes.append(f"killed leaving {left[1]} order(s), position {left[0]:g}, {left[2]} fill(s)")
-            cut = cut_as_a_crash(run) if plan.cut else None
-            if cut is not None:
-                result.notes.append(f"its last line cut mid-write in {cut}")
+            if plan.cut:
+                said = cut_as_a_crash(run)
+                result.notes.append(said)
+                cut = said.rsplit(" ", 1)[-1] if said.startswith("its last line cut") else None
             # the killed run's checkpoint, if it wrote one, is not the restarted run's summary
             stale = summary_file.read_bytes() if summary_file.exists() else None
             watcher, at_restart = fills_when_written(summary_file, url, plan.address)
@@ -391,7 +393,10 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
         (folder / "replay.out").write_text(said)
         lines = said.strip().splitlines()
         if replay.returncode != 0:
-            result.problems.append(f"replay exit {replay.returncode}: {lines[-1] if lines else ''}")
+            # the run that differs, not the last one's line (another run's, identical)
+            bad = next((line for line in lines if " differs " in line or " ends before " in line),
+                       lines[-1] if lines else "")
+            result.problems.append(f"replay exit {replay.returncode}: {bad}")
         elif plan.kill_after_s is not None and re.search(r"^run 2 ", said, re.M) is None:
             # both runs are in the journal: a replay of one of them has left the other unchecked
             result.problems.append("replay: not both runs replayed (see replay.out)")
@@ -402,27 +407,37 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
     return result
 
 
-def cut_as_a_crash(run: Path) -> str | None:
+def cut_as_a_crash(run: Path) -> str:
     """Cut the killed run's last line in half, as a host's crash (power lost, the page cache with it) leaves a file
-    being written; a SIGKILL cannot here, each line going out whole in one write call. The line cut is the last
-    one written: the journal's last event, if the log holds nothing of it (a record has its event's ts), else
-    the log's last record, of that event. The name of the file cut (None: a file empty or missing)."""
-    def last_line(path: Path) -> tuple[bytes, int]:
-        """The file's last line, and the bytes after it (its newline)."""
+    being written; a SIGKILL cannot here, each line going out whole in one write call. The line cut must be the last
+    one written, or the files are no crash's: the driver journals an event, then the log gets its records (each with
+    the event's ts). So the journal's last event is cut when its time is past the log's last record's (it gave none),
+    and the log's last record when the journal's last event is the only one of the record's time (it gave it);
+    several events of one time (a cycle's two timers) leave the order unknown, and nothing is cut. Said in words
+    for the row: "... in FILE" when cut."""
+    def tail(path: Path) -> tuple[list[bytes], int]:
+        """The file's last lines (its last MB), and the bytes after the last one (its newline)."""
         with open(path, "rb") as fh:
             fh.seek(max(0, path.stat().st_size - (1 << 20)))
-            tail = fh.read()
-        ends = 1 if tail.endswith(b"\n") else 0
-        return tail[:len(tail) - ends].rsplit(b"\n", 1)[-1], ends
+            text = fh.read()
+        ends = 1 if text.endswith(b"\n") else 0
+        return text[:len(text) - ends].split(b"\n")[1:], ends
 
     journal, log = run / "events.jsonl", run / "decisions.jsonl"
     if not (journal.exists() and log.exists() and journal.stat().st_size and log.stat().st_size):
-        return None
-    (event, _), (record, _) = last_line(journal), last_line(log)
-    path = log if json.loads(record).get("ts") == json.loads(event).get("ts") else journal
-    line, ends = last_line(path)
+        return "no line cut: a file empty or missing"
+    (events, ends), (records, log_ends) = tail(journal), tail(log)
+    if not events or not records:
+        return "no line cut: a line longer than a MB"
+    t_event, t_record = json.loads(events[-1]).get("ts"), json.loads(records[-1]).get("ts")
+    if t_event != t_record:
+        path, line = journal, events[-1]
+    elif sum(json.loads(e).get("ts") == t_event for e in events[-8:]) == 1:
+        path, line, ends = log, records[-1], log_ends
+    else:
+        return "no line cut: its last lines' order unknown (events of one time)"
     os.truncate(path, path.stat().st_size - ends - len(line) + len(line) // 2)
-    return path.name
+    return f"its last line cut mid-write in {path.name}"
 
 
 def read_log(run: Path, folder: Path, result: Result, cut: bool) -> None:
