@@ -20,7 +20,7 @@ locks (the folder's ``.run.lock``, the account's in the temporary directory) are
 it: no step is needed, and a restart they refuse (exit 2) fails. The restarted run must take the killed run's orders
 over or cancel them, so that its summary agrees with the venue as any run's does (its fills: the venue's less those
 made before it read the account, the killed run's and the gap's); the log must read whole with ``agent.audit RUN``
-(a last line the kill cut mid-write said as a crash's cut, not as damage), and the replay must replay both runs,
+(a last line a crash cut mid-write said as a crash's cut, not as damage), and the replay must replay both runs,
 the killed one up to its kill. A SIGKILL does not cut a line here (each goes out whole in one write call), so for
 half of these seeds the soak cuts the killed run's last line in half itself, as a host's crash would leave it (the
 last line written: the journal's, or the log's when that line is a record of the journal's last event; none when
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"),
                     help="the runs' seeds: 0-9 (the default), 3, 1,4,7 or 0-2,10; each seed draws its key, chaos "
-                         "schedule, execution level and stop")
+                         "schedule, execution level, stop, and whether it is killed (SIGKILL) part way and restarted")
     ap.add_argument("--duration", type=bounded(positive_float, 3600.0, "an hour of wall clock a run"), default=30.0,
                     help="seconds each agent runs (its --duration; default 30, at most 3600). A run takes a few "
                          "seconds more to start and up to the shutdown grace (15 s) more to end")
