@@ -139,17 +139,17 @@ def test_soak_live_draws_a_crash_and_restart_for_some_seeds_leaving_the_others_p
 
 
 def test_soak_live_a_killed_agent_restarted_into_its_folder_ends_agreeing_with_the_venue(tmp_path):
-    """The crash and restart, short: seed 10's agent (level 4, to its --duration) killed outright (SIGKILL) 8.9 s
-    after its start, while it quotes, its last line cut in half as a host's crash leaves it, then started again into
-    the same run folder against the same venue. The restart is not refused by the dead process's locks, ends with
-    its summary agreeing with the venue, the log reads whole with both runs in it, the cut said as a crash's, and
-    the replay replays both."""
+    """The crash and restart, short: seed 10's agent (level 4, to its --duration of 12 s) killed outright (SIGKILL)
+    10.9 s after its start, while it quotes (with 8 s, a fast start had it in its shutdown), its last line cut in half
+    as a host's crash leaves it, then started again into the same run folder against the same venue. The restart is
+    not refused by the dead process's locks, ends with its summary agreeing with the venue, the log reads whole with
+    both runs in it, the cut said as a crash's, and the replay replays both."""
     import json
     import re
 
-    done = _run("soak_live.py", "--seeds", "10", "--duration", "8", "--out", str(tmp_path / "soak"), timeout=150)
+    done = _run("soak_live.py", "--seeds", "10", "--duration", "12", "--out", str(tmp_path / "soak"), timeout=150)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "[1/1] seed 10: kill@8.91s restart L4 duration 7 faults: ok, exit 0" in done.stdout
+    assert "[1/1] seed 10: kill@10.87s restart L4 duration 7 faults: ok, exit 0" in done.stdout
     assert "killed leaving " in done.stdout and "every run passed (1)" in done.stdout
     seed = tmp_path / "soak" / "seed-10"
     assert (seed / "killed.err").exists() and (seed / "agent.err").exists()
@@ -158,6 +158,7 @@ def test_soak_live_a_killed_agent_restarted_into_its_folder_ends_agreeing_with_t
     assert len(starts) == 2 and starts[0]["cloid_prefix"] != starts[1]["cloid_prefix"]
     replay = (seed / "replay.out").read_text()
     assert "run 1 (" in replay and "the run was killed" in replay and "run 2 (" in replay
+    assert (seed / "audit.out").read_text().count("no end line: killed outright") == 1  # the first run's, not both
     cut = re.search(r"its last line cut mid-write in ([\w.]+)|no line cut: its last lines' order unknown",
                     done.stdout).group(1)  # (None: killed just after a cycle's two timers, of one time)
     if cut == "decisions.jsonl":
