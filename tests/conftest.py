@@ -10,6 +10,21 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def _hangup_ignored(signum, frame) -> None:
+    """SIGHUP, for the test run itself under ``nohup``: nothing, as nohup asked."""
+
+
+def pytest_configure(config) -> None:
+    """A run under ``nohup`` starts with SIGHUP ignored, and an ignored signal stays ignored across ``exec``: every
+    command a test started then ignored it too (the tools keep a signal ignored at their start, as asked), and each
+    test that ends one with SIGHUP waited out its timeout and failed. A handler that does nothing keeps the run as
+    immune to a hangup, and ``exec`` gives each command the default back."""
+    import signal
+
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _hangup_ignored)
+
+
 @pytest.fixture
 def billion_laughs() -> str:
     """Nine lines of YAML whose last key, ``i``, is 9**9 'lol's through aliases (lists shared, not copied): a file
