@@ -121,3 +121,31 @@ def signalled_once_started():
                 proc.wait()
         return proc.returncode, stdout, (err + rest).decode()
     return run
+
+
+@pytest.fixture
+def signalled_inside():
+    """``signalled_inside("pkg.mod:name", argv, main="pkg.mod:main")``: in a subprocess, ``name`` (a function of
+    ``pkg.mod``, or ``Class.method``) wrapped to send the process SIGTERM as it is called, before it runs; then
+    ``main()`` with ``sys.argv`` = ``argv``, as the command line runs it (its own signal handling installed); the
+    completed process, text. The signal lands in the stretch a test is about (a summary printed, files written) and
+    nowhere else, which a signal sent from outside could not be timed to do."""
+    import subprocess
+    import sys
+
+    def run(target: str, argv: list[str], main: str | None = None) -> subprocess.CompletedProcess:
+        module, _, name = target.partition(":")
+        owner, _, attr = name.rpartition(".")
+        code = (f"import importlib, os, signal, sys\n"
+                f"module = importlib.import_module({module!r})\n"
+                f"owner = getattr(module, {owner!r}) if {owner!r} else module\n"
+                f"inner = getattr(owner, {attr!r})\n"
+                f"def signalled(*a, **k):\n"
+                f"    os.kill(os.getpid(), signal.SIGTERM)\n"
+                f"    return inner(*a, **k)\n"
+                f"setattr(owner, {attr!r}, signalled)\n"
+                f"sys.argv = {argv!r}\n"
+                f"where, _, entry = {(main or module + ':main')!r}.partition(':')\n"
+                f"sys.exit(getattr(importlib.import_module(where), entry)())\n")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return run

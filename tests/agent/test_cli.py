@@ -532,44 +532,21 @@ def test_a_signal_as_a_command_starts_ends_it_in_one_line(args, sig, when, signa
     assert (code, err, stdout) == (128 + getattr(signal, sig), f"interrupted ({name}) before {when} started\n", b"")
 
 
-def test_a_signal_while_the_summary_is_printed_waits_for_its_last_line_then_is_said(tmp_path):
+def test_a_signal_while_the_summary_is_printed_waits_for_its_last_line_then_is_said(tmp_path, signalled_inside):
     """Once the session had ended, its handlers were put back: a SIGTERM while the summary was printed killed the run
     unsaid (exit -15), the summary cut. Now the signal waits for its last line, then is said, exit 143. The run sends
     itself the signal as the summary is made, so that it lands there."""
-    import subprocess
-    import sys
-
-    code = ("import os, signal, sys\n"
-            "import agent.__main__ as cli\n"
-            "summary = cli.format_summary\n"
-            "def signalled(s):\n"
-            "    os.kill(os.getpid(), signal.SIGTERM)\n"
-            "    return summary(s)\n"
-            "cli.format_summary = signalled\n"
-            f"sys.argv = ['agent', '--duration', '1m', '--quiet', '--out', {str(tmp_path / 'run')!r}]\n"
-            "sys.exit(cli.main())\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = signalled_inside("agent.__main__:format_summary",
+                         ["agent", "--duration", "1m", "--quiet", "--out", str(tmp_path / "run")])
     assert (r.returncode, r.stderr) == (143, "interrupted (SIGTERM) once the run had ended: the summary above is "
                                              "whole\n")
     assert r.stdout.splitlines()[-1].startswith("  requests  ") and (tmp_path / "run" / "summary.json").exists()
 
 
-def test_a_signal_while_twin_runs_statistics_are_printed_waits_for_their_last_line_then_is_said():
+def test_a_signal_while_twin_runs_statistics_are_printed_waits_for_their_last_line_then_is_said(signalled_inside):
     """``python -m twin run``: once the run had ended, a SIGTERM while its statistics were printed killed it unsaid
     (exit -15). Now it waits for their last line, then is said, exit 143 (sent as the statistics are printed)."""
-    import subprocess
-    import sys
-
-    code = ("import os, signal, sys\n"
-            "import twin.__main__ as cli\n"
-            "stats = cli._print_stats\n"
-            "def signalled(*a):\n"
-            "    os.kill(os.getpid(), signal.SIGTERM)\n"
-            "    stats(*a)\n"
-            "cli._print_stats = signalled\n"
-            "sys.argv = ['twin', 'run', '--duration', '1m', '--quiet']\n"
-            "sys.exit(cli.main())\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = signalled_inside("twin.__main__:_print_stats", ["twin", "run", "--duration", "1m", "--quiet"])
     assert (r.returncode, r.stderr) == (143, "interrupted (SIGTERM) once the run had ended: the statistics above are "
                                              "whole\n")
     assert r.stdout.startswith("twin session: 60 simulated s") and r.stdout.splitlines()[-1].startswith("  quota")

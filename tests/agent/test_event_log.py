@@ -173,26 +173,13 @@ def test_replay_needs_a_journal_and_says_so(tmp_path, capsys):
     assert "no events.jsonl" in capsys.readouterr().err
 
 
-def test_a_signal_while_the_replays_results_are_printed_waits_for_their_last_line_then_is_said(tmp_path):
+def test_a_signal_while_the_replays_results_are_printed_waits_for_their_last_line_then_is_said(tmp_path, signalled_inside):
     """Once the replay had ended, its handlers were put back: a SIGTERM while its results were printed killed it
     unsaid (exit -15), the results cut. Now the signal waits for their last line, then is said, exit 143. The
     process sends itself the signal as the first run's result is made, so that it lands there."""
-    import subprocess
-    import sys
-
     _journalled_run(tmp_path, 2, 1.0)
-    _journalled_run(tmp_path, 5, 1.0)  # two runs: two results, the signal in the first
-    code = ("import os, signal, sys\n"
-            "import agent.audit.__main__ as cli\n"
-            "replayed = cli._replayed\n"
-            "def signalled(i, run):\n"
-            "    if i == 1:\n"
-            "        os.kill(os.getpid(), signal.SIGTERM)\n"
-            "    replayed(i, run)\n"
-            "cli._replayed = signalled\n"
-            f"sys.argv = ['audit', {str(tmp_path)!r}, '--replay']\n"
-            "sys.exit(cli.main())\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    _journalled_run(tmp_path, 5, 1.0)  # two runs: two results, the signal in the first (and the second: held too)
+    r = signalled_inside("agent.audit.__main__:_replayed", ["audit", str(tmp_path), "--replay"])
     assert (r.returncode, r.stderr) == (143, "interrupted (SIGTERM) once the replay had ended: its results above are "
                                              "whole\n")
     assert r.stdout.count("all identical to the log") == 2 and r.stdout.startswith("run 1 ")

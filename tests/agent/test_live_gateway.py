@@ -620,6 +620,19 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
         assert SECRET_HEX not in text.lower()
 
 
+async def _450_resting(gw, events: list, first_id: int) -> list[str]:
+    """450 bids of ours resting far below the book, placed in three batches (places are 200 an action too); their
+    cloids."""
+    assert await until(lambda: first(events, BookUpdated))
+    bid = first(events, BookUpdated).bids[0][0]
+    cloids = [cloid(first_id + i) for i in range(450)]
+    for part in (cloids[:150], cloids[150:300], cloids[300:]):
+        gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, bid - 500.0, 0.001) for c in part)))
+    assert await until(lambda: sum(type(e) is OrderAcknowledged for e in events) == 450, 10.0)
+    assert all(e.resting for e in events if type(e) is OrderAcknowledged)
+    return cloids
+
+
 def test_cancels_past_the_venues_200_an_action_go_out_in_several_actions_and_every_one_is_taken():
     """The venue refuses an action of over 200 cancels whole ("Signed action over weight limit of 200.",
     hyperliquid.md §2.4): a cancel-all of every order listed sent them in one, so an account with 201 orders resting
@@ -629,13 +642,7 @@ def test_cancels_past_the_venues_200_an_action_go_out_in_several_actions_and_eve
     with served(speed=10.0) as (bg, ex, clock):
         async def scenario():
             async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
-                assert await until(lambda: first(events, BookUpdated))
-                bid = first(events, BookUpdated).bids[0][0]
-                cloids = [cloid(1000 + i) for i in range(450)]
-                for part in (cloids[:150], cloids[150:300], cloids[300:]):  # (places: 200 an action too)
-                    gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, bid - 500.0, 0.001) for c in part)))
-                assert await until(lambda: sum(type(e) is OrderAcknowledged for e in events) == 450, 10.0)
-                assert all(e.resting for e in events if type(e) is OrderAcknowledged)
+                cloids = await _450_resting(gw, events, 1000)
                 sent = gw.stats["requests"]
                 gw.send(Batch(tuple(CancelOrder(c) for c in cloids[:210])))
                 assert await until(lambda: sum(type(e) is CancelAcknowledged for e in events) == 210, 10.0)
@@ -683,12 +690,7 @@ def test_the_core_weighs_cancels_past_200_as_the_venue_charges_the_actions_they_
     with served(speed=10.0) as (bg, ex, clock):
         async def scenario():
             async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
-                assert await until(lambda: first(events, BookUpdated))
-                bid = first(events, BookUpdated).bids[0][0]
-                cloids = [cloid(2000 + i) for i in range(450)]
-                for part in (cloids[:150], cloids[150:300], cloids[300:]):
-                    gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, bid - 500.0, 0.001) for c in part)))
-                assert await until(lambda: sum(type(e) is OrderAcknowledged for e in events) == 450, 10.0)
+                cloids = await _450_resting(gw, events, 2000)
                 cancels = Batch(tuple(CancelOrder(c) for c in cloids[:210]))
                 batch = charged_for(lambda: gw.send(cancels))
                 assert await until(lambda: sum(type(e) is CancelAcknowledged for e in events) == 210, 10.0)
@@ -2443,6 +2445,20 @@ def test_the_live_gateways_quota_polls_are_counted_as_they_are_sent_no_more():
     assert not core.started  # weight spent is not the venue's first word: the session starts at that
 
 
+async def _quiet_live_driver(bg, clock, speed: float, quota_poll_s: float = 0.0):
+    """A core that places nothing (held in Shadow), behind HyperliquidGateway against the served twin polling the
+    quota every ``quota_poll_s`` (0: none, so that what a shutdown sends of its own stands alone in the counts), and
+    its LiveDriver journalling every event. (gateway, core, events, driver)."""
+    cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}, "session": {"quota_poll_s": 0}})
+    gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                            quota_poll_s=quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s)
+    asset = await gw.prepare()
+    core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
+    events: list = []
+    driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
+    return gw, core, events, driver
+
+
 def test_the_shutdowns_own_snapshots_are_in_the_cores_ip_weight_as_they_are_sent():
     """The live shutdown asks the venue for snapshots of its own (up to one a second until none of our orders rests),
     42 of the IP's weight each as sent; the core never counted them (only a reply's fill rows past those 42), so a
@@ -2455,14 +2471,8 @@ def test_the_shutdowns_own_snapshots_are_in_the_cores_ip_weight_as_they_are_sent
     with served(speed=speed) as (bg, ex, clock):
         async def scenario():
             # nothing placed; no quota polls (their count is another test's)
-            cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}, "session": {"quota_poll_s": 0}})
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                    quota_poll_s=0, action_ttl_s=cfg.risk.ack_timeout_s)
-            asset = await gw.prepare()
-            core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
+            gw, core, events, driver = await _quiet_live_driver(bg, clock, speed)
             before = bg.call(lambda: ex.ip_limiter.used(ex.env.now))  # (prepare's requests: not the core's)
-            events: list = []
-            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
             await asyncio.wait_for(driver.run(duration_s=3.0, shutdown_grace_s=5.0), 20.0)
             charged = bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before
             return core, events, charged, clock()
@@ -2487,13 +2497,7 @@ def test_the_shutdowns_own_cancel_all_is_in_the_cores_address_budget():
     speed = 2.0
     with served(speed=speed) as (bg, ex, clock):
         async def scenario():
-            cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}, "session": {"quota_poll_s": 0}})
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                    quota_poll_s=0, action_ttl_s=cfg.risk.ack_timeout_s)
-            asset = await gw.prepare()
-            core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
-            events: list = []
-            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
+            gw, core, events, driver = await _quiet_live_driver(bg, clock, speed)
             run = asyncio.ensure_future(driver.run(duration_s=3.0, shutdown_grace_s=10.0))
             await asyncio.sleep(1.5)
             bg.call(lambda: ex.ip_limiter.add_429_burst(ex.env.now, ex.env.now + 8.0))  # 4 s here
@@ -2583,13 +2587,7 @@ def test_a_live_agent_books_the_funding_the_venue_charged_on_its_position_over_l
         bg.call(lambda: set_position(ex, ADDR, "BTC", 0.02, 100_000.0))
 
         async def scenario():
-            cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}})  # the position stays
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                    quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s)
-            asset = await gw.prepare()
-            core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
-            events: list = []
-            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
+            gw, core, events, driver = await _quiet_live_driver(bg, clock, speed, quota_poll_s=0.5)  # the position stays
             await asyncio.wait_for(driver.run(duration_s=11.0, shutdown_grace_s=2.0), 10.0)
             return gw, core, driver, events
 

@@ -892,27 +892,15 @@ def test_sigterm_during_the_replay_exits_143_writing_nothing_and_leaving_no_fold
     assert not out.exists() and b"wrote" not in stdout
 
 
-def test_a_signal_while_the_calibration_is_written_is_held_till_it_is_whole_then_said(tmp_path, lines):
+def test_a_signal_while_the_calibration_is_written_is_held_till_it_is_whole_then_said(tmp_path, lines, signalled_inside):
     """Once the figures were drawn, a SIGTERM while the files were renamed over an earlier calibration's left the new
     ones beside the earlier (and said "nothing written"), and one while the findings were printed killed it unsaid
     (exit -15). Now the signal waits for the files and the lines (an instant), then ends the calibration saying so,
     exit 143. The signal is sent by the calibration itself, as its files are written, to land there alone."""
-    import subprocess
-    import sys
-
     run, out, earlier, base = _an_earlier_calibration(tmp_path, lines)
-    code = ("import os, signal, sys\n"
-            "import calibration.report as report\n"
-            "write = report.write_files\n"
-            "def signalled(*a):\n"
-            "    os.kill(os.getpid(), signal.SIGTERM)\n"
-            "    write(*a)\n"
-            "report.write_files = signalled\n"
-            f"sys.argv = ['calibration', {str(run)!r}, '--out', {str(out)!r}, '--base', {str(base)!r}, "
-            "'--replay-hours', '0', '--quiet']\n"
-            "from calibration.__main__ import main\n"
-            "sys.exit(main())\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = signalled_inside("calibration.report:write_files", ["calibration", str(run), "--out", str(out), "--base",
+                                                            str(base), "--replay-hours", "0", "--quiet"],
+                         main="calibration.__main__:main")
     assert r.returncode == 143, r.stderr
     assert r.stderr.endswith(f"interrupted (SIGTERM) once the calibration was written: {out} holds it whole\n"), \
         r.stderr

@@ -454,27 +454,15 @@ def test_sigterm_in_the_warm_pre_roll_ends_the_run_as_one_in_its_main_part(tmp_p
     assert log.stat().st_size == 0 and not (out / "result.json").exists()
 
 
-def test_a_signal_while_the_result_is_printed_waits_for_its_last_line_then_is_said(tmp_path):
+def test_a_signal_while_the_result_is_printed_waits_for_its_last_line_then_is_said(tmp_path, signalled_inside):
     """Once the run and its folder were done, the handlers were put back: a SIGTERM while the result was printed
     killed the run unsaid (exit -15), the report cut. Now it waits for the report's last line, then is said, exit
     143. The run sends itself the signal as the report is made, so that it lands there."""
-    import subprocess
-    import sys
-
     f = tmp_path / "tiny.yaml"
     f.write_text(MINIMAL)
     out = tmp_path / "run"
-    code = ("import os, signal, sys\n"
-            "import scenarios.runner as runner\n"
-            "report = runner.ScenarioResult.report\n"
-            "def signalled(self, *a, **k):\n"
-            "    os.kill(os.getpid(), signal.SIGTERM)\n"
-            "    return report(self, *a, **k)\n"
-            "runner.ScenarioResult.report = signalled\n"
-            f"sys.argv = ['scenarios', 'run', {str(f)!r}, '--out', {str(out)!r}, '--no-progress']\n"
-            "from scenarios.__main__ import main\n"
-            "sys.exit(main())\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = signalled_inside("scenarios.runner:ScenarioResult.report",
+                         ["scenarios", "run", str(f), "--out", str(out), "--no-progress"], main="scenarios.__main__:main")
     assert (r.returncode, r.stderr) == (143, "interrupted by SIGTERM once the run had ended: the result above is "
                                              "whole\n")
     assert r.stdout.endswith(f"run folder: {out}  (timeline: {out / 'timeline.png'})\n")

@@ -580,26 +580,14 @@ def test_more_workers_than_the_cores_could_use_exits_2_naming_the_option_and_the
             in capsys.readouterr().err)
 
 
-def test_a_signal_while_the_results_are_written_is_held_till_they_are_whole_then_said(tmp_path):
+def test_a_signal_while_the_results_are_written_is_held_till_they_are_whole_then_said(tmp_path, signalled_inside):
     """Once the episodes had ended, the handlers were put back: a SIGTERM while the table was printed or the files
     written killed the search unsaid (exit -15), its results.json perhaps never written. Now the signal waits for
     them (a second at most), then ends the search saying so, exit 143. The signal is sent by the search itself, just
     before results.json is written, so that it lands there and nowhere else."""
-    import subprocess
-    import sys
-
     out = tmp_path / "s"
-    code = ("import os, signal, sys\n"
-            "import search.__main__ as cli\n"
-            "write = cli._write_results\n"
-            "def signalled(*a):\n"
-            "    os.kill(os.getpid(), signal.SIGTERM)\n"
-            "    write(*a)\n"
-            "cli._write_results = signalled\n"
-            "sys.argv = ['search', '--trials', '2', '--seeds', '1', '--episode', '2m', '--step', '1m', '--workers', "
-            f"'1', '--quiet', '--out', {str(out)!r}]\n"
-            "sys.exit(cli.main())\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = signalled_inside("search.__main__:_write_results", ["search", "--trials", "2", "--seeds", "1", "--episode", "2m",
+                                                          "--step", "1m", "--workers", "1", "--quiet", "--out", str(out)])
     assert r.returncode == 143, r.stderr
     assert r.stderr.endswith("interrupted (SIGTERM) as the search ended: its results are given above, whole\n"), r.stderr
     assert "trials x 1 seeds" in r.stdout and f"results: {out / 'results.json'}" in r.stdout
