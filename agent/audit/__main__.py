@@ -222,6 +222,9 @@ def _replay(folder: Path, own_command_line: bool) -> int:
     except ValueError as e:  # a journal line that would make the replay another run: its file and line, and why
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped listening (| head): not an error, and the verdict is still the status
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0 if all(r.identical for r in runs) else 1
     except KeyboardInterrupt as e:
         progress.close()
         said = (": the replay is incomplete" if not replayed else " once the replay had ended: "

@@ -183,3 +183,18 @@ def test_a_signal_while_the_replays_results_are_printed_waits_for_their_last_lin
     assert (r.returncode, r.stderr) == (143, "interrupted (SIGTERM) once the replay had ended: its results above are "
                                              "whole\n")
     assert r.stdout.count("all identical to the log") == 2 and r.stdout.startswith("run 1 ")
+
+
+def test_a_replay_whose_reader_stops_listening_ends_quietly_with_its_verdict(tmp_path):
+    """``agent.audit RUN --replay | head -1``: the reader gone, the replay's first line raised BrokenPipeError, a
+    traceback where the other views of the log end quietly. Now it ends as they do, its exit status still the
+    replay's verdict (0: every run identical). The reader here closes the pipe before the replay has written."""
+    import subprocess
+    import sys
+
+    _journalled_run(tmp_path, 2, 1.0)
+    proc = subprocess.Popen([sys.executable, "-m", "agent.audit", str(tmp_path), "--replay"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=120), err) == (0, "")
