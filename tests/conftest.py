@@ -1,6 +1,7 @@
 """Test-wide settings: under CI, hypothesis draws the same examples every run (no flaky landings);
 locally it explores new ones each run and remembers failures in .hypothesis/."""
 import os
+import signal
 
 import pytest
 from hypothesis import settings
@@ -23,6 +24,27 @@ def pytest_configure(config) -> None:
 
     if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
         signal.signal(signal.SIGHUP, _hangup_ignored)
+
+
+class SignalAtCall:
+    """Raises ``signum`` in the process (its handler runs at once, there) the ``n``th time ``at`` is called: a
+    signal landing at an exact point of a run, which one sent from outside could not be timed to."""
+
+    def __init__(self, signum: int, n: int) -> None:
+        self.signum = signum
+        self.n = n
+        self.calls = 0
+
+    def at(self) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            signal.raise_signal(self.signum)
+
+
+@pytest.fixture(scope="session")
+def signal_at_call() -> type[SignalAtCall]:
+    """``signal_at_call(signum, n)``: a SignalAtCall (session-scoped: hypothesis tests take it too)."""
+    return SignalAtCall
 
 
 @pytest.fixture

@@ -28,22 +28,8 @@ POINTS = {
 }
 
 
-class _Signal:
-    """Raises ``signum`` in the process (its handler runs at once, there) the ``n``th time ``at`` is called."""
-
-    def __init__(self, signum: int, n: int) -> None:
-        self.signum = signum
-        self.n = n
-        self.calls = 0
-
-    def at(self) -> None:
-        self.calls += 1
-        if self.calls == self.n:
-            signal.raise_signal(self.signum)
-
-
 @contextmanager
-def _session_signalled(point: str, sig: _Signal, sent: list[str]):
+def _session_signalled(point: str, sig, sent: list[str]):
     """The session, with ``sig`` raised at ``point``; every command given to the gateway written to ``sent``."""
     with pytest.MonkeyPatch.context() as mp:
         build = agent.session.build_session
@@ -106,12 +92,12 @@ def _session_signalled(point: str, sig: _Signal, sent: list[str]):
 @example(point="between the core's commands and their sending (after handle)", frac=0.2, signum="SIGTERM",
          progress=True)
 @example(point="between two records written (after the record sink)", frac=0.7, signum="SIGINT", progress=False)
-def test_a_signal_anywhere_in_a_cycle_leaves_the_log_agreeing_with_the_summary(tmp_path_factory, point, frac, signum,
-                                                                                 progress):
+def test_a_signal_anywhere_in_a_cycle_leaves_the_log_agreeing_with_the_summary(tmp_path_factory, signal_at_call, point,
+                                                                                 frac, signum, progress):
     """A signal's KeyboardInterrupt landed where the session was: in the core's decision (the cycle counted, its
     record never made), after the commands were sent (the record made and never written: commands at the venue
     that the log does not name). 183 cycle lines for 184 cycles counted, in one run."""
-    sig = _Signal(getattr(signal, signum), 1 + round(frac * (POINTS[point] - 1)))
+    sig = signal_at_call(getattr(signal, signum), 1 + round(frac * (POINTS[point] - 1)))
     out = tmp_path_factory.mktemp("run") / "run"
     sent: list[str] = []
     stopping = stop_signals_interrupt() if signum == "SIGTERM" else nullcontext([])

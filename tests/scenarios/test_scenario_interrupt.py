@@ -28,28 +28,16 @@ invariants:
 POINTS = {"in a quote cycle's decision": 50, "after a command sent": 40, "after the stop's pull is sent": 1}
 
 
-class _Cut:
-    """Raises SIGINT in the process (its handler runs at once, there) at the ``n``th call of ``at``."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.calls = 0
-
-    def at(self) -> None:
-        self.calls += 1
-        if self.calls == self.n:
-            signal.raise_signal(signal.SIGINT)
-
-
 @settings(max_examples=20, deadline=None)
 @given(point=st.sampled_from(sorted(POINTS)), frac=st.floats(0.0, 1.0))
 @example(point="after a command sent", frac=0.5)
 @example(point="after the stop's pull is sent", frac=0.0)
-def test_a_signal_in_a_scenario_run_leaves_every_cycle_and_command_in_the_log(tmp_path_factory, point, frac):
+def test_a_signal_in_a_scenario_run_leaves_every_cycle_and_command_in_the_log(tmp_path_factory, signal_at_call, point,
+                                                                               frac):
     folder = tmp_path_factory.mktemp("scenario")
     (folder / "cut.yaml").write_text(SCENARIO)
     scenario = load_scenario(folder / "cut.yaml")
-    cut = _Cut(1 + round(frac * (POINTS[point] - 1)))
+    cut = signal_at_call(signal.SIGINT, 1 + round(frac * (POINTS[point] - 1)))
     sent: list[str] = []
     cores: list[AgentCore] = []
     stopping = [False]

@@ -3,6 +3,7 @@ agent and whose rewards add up to the session's PnL; and the search CLI's result
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -440,25 +441,40 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@contextmanager
+def _search_process(*args: str):
+    """``python -m search *args`` in a process group of its own, its output piped; the group (the search and its
+    workers) killed on leaving, whatever the test found, so no worker outlives a failed test."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        yield p
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_sigterm_ends_a_search_as_ctrl_c_does_its_workers_with_it(tmp_path):
     """``kill PID`` (a service manager's stop, a CI job's timeout) killed a search as kill -9 does: no table, no
     results.json, exit -15. Now it ends as Ctrl-C does: the episodes finished ranked and written, marked
     interrupted, the message naming the signal, exit 143; and at once: the workers, which the signal does not
     reach, are ended with their episodes, not waited for."""
-    import os
     import signal
-    import subprocess
-    import sys
     import time
 
     from agent.audit.records import read_log
 
     out = tmp_path / "s"
     journal = out / "episodes.jsonl"
-    p = subprocess.Popen([sys.executable, "-m", "search", "--trials", "3", "--seeds", "2", "--episode", "1h",
-                          "--step", "30m", "--workers", "2", "--quiet", "--out", str(out)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
+    with _search_process("--trials", "3", "--seeds", "2", "--episode", "1h", "--step", "30m", "--workers", "2",
+                         "--quiet", "--out", str(out)) as p:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and p.poll() is None and not (journal.exists() and journal.stat().st_size):
             time.sleep(0.02)  # (an episode finished: the next ones are under way, ~2 s each)
@@ -468,11 +484,6 @@ def test_sigterm_ends_a_search_as_ctrl_c_does_its_workers_with_it(tmp_path):
         t0 = time.monotonic()
         stdout, stderr = p.communicate(timeout=30)
         took = time.monotonic() - t0
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     err = stderr.decode()
     assert p.returncode == 143, err
     assert "interrupted (SIGTERM): " in err and " of 6 episodes finished" in err and "Traceback" not in err
@@ -492,15 +503,11 @@ def test_sigterm_to_one_worker_ends_that_worker_not_the_search(tmp_path):
     as a worker killed outright does, and its episodes run again."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
     out = tmp_path / "s"
-    p = subprocess.Popen([sys.executable, "-m", "search", "--trials", "2", "--seeds", "1", "--episode", "1h",
-                          "--step", "30m", "--workers", "2", "--quiet", "--out", str(out)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
+    with _search_process("--trials", "2", "--seeds", "1", "--episode", "1h", "--step", "30m", "--workers", "2",
+                         "--quiet", "--out", str(out)) as p:
         deadline = time.monotonic() + 20
         while len(workers := _children(p.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -508,11 +515,6 @@ def test_sigterm_to_one_worker_ends_that_worker_not_the_search(tmp_path):
         time.sleep(0.5)  # the workers' initializers run, their episodes begin
         os.kill(min(workers), signal.SIGTERM)
         _, stderr = p.communicate(timeout=60)
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert p.returncode == 0, stderr.decode()
     res = json.loads((out / "results.json").read_text())
     assert res["interrupted"] is False and res["failed"] == [] and len(res["trials"]) == 2
