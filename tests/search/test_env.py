@@ -523,16 +523,10 @@ def test_sigterm_to_one_worker_ends_that_worker_not_the_search(tmp_path):
 def test_the_workers_of_a_search_killed_outright_end_with_it(tmp_path):
     """kill -9 of a search (the OOM killer, say) left its pool's workers alive for good (seen: still there 20 s on,
     idle, holding the caller's pipes, so a script capturing the search's output hung). Now they exit with it."""
-    import os
-    import signal
-    import subprocess
-    import sys
     import time
 
-    p = subprocess.Popen([sys.executable, "-m", "search", "--trials", "2", "--seeds", "1", "--episode", "2h",
-                          "--workers", "2", "--quiet", "--out", str(tmp_path / "s")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    with _search_process("--trials", "2", "--seeds", "1", "--episode", "2h", "--workers", "2", "--quiet", "--out",
+                         str(tmp_path / "s")) as p:
         deadline = time.monotonic() + 20
         while len(workers := _children(p.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -544,11 +538,6 @@ def test_the_workers_of_a_search_killed_outright_end_with_it(tmp_path):
         while any(_alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(_alive(w) for w in workers), "a worker outlived the search killed outright"
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_the_cli_refuses_more_episodes_than_it_could_run_naming_both_counts(run_capped):
