@@ -46,6 +46,10 @@ from twin.params import SIM_EPOCH_MS, TwinParams
 DAY_S = 86400.0
 CHANNELS = ("l2Book", "bbo", "trades", "orderUpdates", "userFills", "userEvents", "userFundings", "activeAssetData")
 EMPTY_ORDER_BATCH = "Order batch is empty."  # UNCONFIRMED text (see Exchange._process)
+_PRICE_BAND = 0.8  # an order's price at most this share of the mark away from it (the venue's band, seen at 80%)
+# the reference-price band's refusal of a whole action (Exchange._outside_band): the text seen live (hyperliquid.md
+# §2.4, third-party; 80% and 95% seen), without the per-order ` asset=N` suffix (it answers for the payload)
+PRICE_BAND_TEXT = f"Order price cannot be more than {round(_PRICE_BAND * 100)}% away from the reference price"
 CROSS_NOT_ALLOWED = "Cross margin is not allowed for this asset."  # UNCONFIRMED (see Exchange._update_leverage)
 CANNOT_SWITCH_MODE = "Cannot switch leverage type with open position."  # UNCONFIRMED, likewise
 # an order whose cloid the user has already used: hyperliquid.md gives neither the venue's rule nor a text, so the
@@ -450,12 +454,16 @@ class Exchange:
                 # refused at pre-validation, one error for the whole payload (docs error-responses: "empty batch
                 # of orders"); the docs give no text and none has been captured: this one is a guess
                 return ActionErr(EMPTY_ORDER_BATCH)
+            if self._outside_band(action.orders):
+                return ActionErr(PRICE_BAND_TEXT)
             return ActionOk("order", tuple([self._place(acct, spec) for spec in action.orders]))
         if isinstance(action, CancelAction):
             return ActionOk("cancel", tuple([self._cancel(acct, coin, oid=oid) for coin, oid in action.cancels]))
         if isinstance(action, CancelByCloidAction):
             return ActionOk("cancel", tuple([self._cancel(acct, coin, cloid=c) for coin, c in action.cancels]))
         if isinstance(action, ModifyAction):
+            if self._outside_band(spec for _, spec in action.modifies):  # (before any cancel leg: nothing changes)
+                return ActionErr(PRICE_BAND_TEXT)
             return ActionOk("batchModify", tuple([self._modify(acct, ref, spec, action.always_place)
                                                   for ref, spec in action.modifies]))
         if isinstance(action, ScheduleCancelAction):
@@ -467,6 +475,25 @@ class Exchange:
         if isinstance(action, NoopAction):
             return ActionOk("default")
         return ActionErr("Unknown action")
+
+    def _outside_band(self, specs) -> bool:
+        """Whether an order of the action is priced more than 80% from its coin's reference price (the twin's mark).
+        The docs (error-responses, hyperliquid.md §2.3) list "order too far from reference price" among the
+        pre-validation errors: ONE error for the whole payload, not one per order, so the whole action is refused
+        (as the empty batch is, HTTP 200 ``{"status":"err"}``, the envelope hyperliquid.md gives as most likely)
+        with the text seen live (§2.4). Until 4 December the twin refused just that order, with the Oracle reason's
+        table text ("Order price too far from oracle"), a different check. An IOC priced at 1 or at 10x the mark
+        filled in the twin and is refused live, so a flatten priced from garbage never flattens there. A price of
+        zero or below is left to the per-order check (``Order has invalid price.``)."""
+        marks = self.marks
+        for spec in specs:
+            ref = marks.get(spec.coin)
+            if ref and spec.px > 0.0 and abs(spec.px - ref) > _PRICE_BAND * ref:
+                self.counters["rejections"] += 1
+                self.rejections_by_reason[RejectReason.Oracle.value] = \
+                    self.rejections_by_reason.get(RejectReason.Oracle.value, 0) + 1
+                return True
+        return False
 
     def _update_leverage(self, acct: Account, action: UpdateLeverageAction) -> Reply:
         """The leverage, and the margin mode (cross or isolated) of the coin's position. An ``onlyIsolated`` coin
@@ -557,12 +584,7 @@ class Exchange:
             return self._reject(RejectReason.Tick, inst.asset_id)
         if spec.tif not in ("Alo", "Ioc", "Gtc"):
             return StatusError("Invalid TIF")
-        ref = self.marks.get(spec.coin)
-        if ref and abs(spec.px - ref) > _PRICE_BAND * ref:
-            # the venue's reference-price band (hyperliquid.md §2.4: "more than 80% away from the reference price",
-            # seen live; the Oracle reason's text here): an IOC priced at 1 or at 10x the mark filled in the twin
-            # and is refused live, so a flatten priced from garbage never flattens there
-            return self._reject(RejectReason.Oracle, inst.asset_id)
+        ref = self.marks.get(spec.coin)  # (the reference-price band is checked before, on the whole action)
         user = acct.address
         # (no user can hold more open orders than the book holds in all: the count, a walk over every order, is
         # needed only when that total is at the base cap, which every limit below is at least)
@@ -1657,7 +1679,6 @@ def _order_fields(o: ClientOrder) -> tuple:
     return o.coin, "B" if o.is_buy else "A", o.px, o.sz, o.oid, o.ts_ms, o.orig_sz, o.cloid, o.reduce_only, o.tif
 
 
-_PRICE_BAND = 0.8  # an order's price at most this share of the mark away from it (the venue's band, seen at 80%)
 _px_oid = attrgetter("px", "oid")  # resting orders best ask first, oldest first at a price
 
 

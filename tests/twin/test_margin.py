@@ -3,7 +3,7 @@ import pytest
 
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
-from twin.messages import ActionOk, OrderAction, OrderSpec, Resting, StatusError
+from twin.messages import ActionErr, ActionOk, OrderAction, OrderSpec, Resting, StatusError
 from twin.params import TwinParams
 
 USER = "0x" + "77" * 20
@@ -279,15 +279,21 @@ def test_resting_reduce_only_orders_the_book_moves_through_at_once_never_flip_th
 def test_orders_far_from_the_mark_are_refused_and_a_sell_under_it_is_margined_at_the_market():
     """An IOC sell priced at 1% of the mark passed the margin check at its own price and filled at the market: a
     position fifty times what the account could carry. The venue refuses prices more than 80% from its reference
-    price, and a sell under the market fills at the market."""
+    price, and a sell under the market fills at the market. The band is a pre-validation error (docs
+    error-responses, hyperliquid.md §2.3): the whole action is refused, its other orders with it, with the text
+    seen live; it was one order's status with the Oracle reason's table text, a different check's."""
     ex = Exchange.build(TwinParams(), 0)
     acct = ex.fund(USER, 1_000.0)
     ex.env.run(until=1.0)
     mark = ex.marks["BTC"]
-    oracle = "Order price too far from oracle asset=0"
-    assert ex._place(acct, OrderSpec("BTC", False, round(mark * 0.01), 0.5, tif="Ioc")) == StatusError(oracle)
-    assert ex._place(acct, OrderSpec("BTC", True, round(mark * 10), 0.001, tif="Ioc")) == StatusError(oracle)
-    assert ex._place(acct, OrderSpec("BTC", True, 1.0, 0.01)) == StatusError(oracle)  # a resting bid at 1 too
+    band = ActionErr("Order price cannot be more than 80% away from the reference price")
+    inside = OrderSpec("BTC", True, round(mark * 0.99), 0.001, tif="Alo")
+    for far in (OrderSpec("BTC", False, round(mark * 0.01), 0.5, tif="Ioc"),
+                OrderSpec("BTC", True, round(mark * 10), 0.001, tif="Ioc"),
+                OrderSpec("BTC", True, 1.0, 0.01)):  # a resting bid at 1 too
+        assert ex._process(acct, OrderAction((inside, far))) == band
+        assert ex._process(acct, OrderAction((far,))) == band
+    assert ex.open_orders(USER) == ()  # the order inside the band was refused with the batch
     # inside the band: a sell at half the mark is margined at the market (0.5 BTC, $50k: $2.5k at 20x)
     assert ex._place(acct, OrderSpec("BTC", False, round(mark * 0.5), 0.5, tif="Ioc")) == \
         StatusError("Insufficient margin to place order. asset=0")

@@ -202,6 +202,33 @@ def test_an_empty_order_batch_is_refused_whole():
         assert reply == {"status": "err", "response": EMPTY_ORDER_BATCH}
 
 
+def test_an_order_too_far_from_the_reference_price_refuses_its_whole_batch_and_a_modify_before_its_cancel():
+    """Docs error-responses (hyperliquid.md §2.3): an order too far from the reference price fails pre-validation,
+    one error for the whole payload. The twin refuses the action whole, with the text seen live (§2.4), and a
+    modify to such a price leaves the order resting: nothing of the payload is executed. The twin answered one
+    order's status with the Oracle table's text (``Order price too far from oracle asset=0``) and placed the rest."""
+    from twin.exchange import PRICE_BAND_TEXT
+    assert PRICE_BAND_TEXT == "Order price cannot be more than 80% away from the reference price"
+    with venue() as bg:
+        info = Info(bg.base_url, skip_ws=True)
+        px = best_bid(info) - 5.0
+        near = {"a": 0, "b": True, "p": f"{px:.0f}", "s": "0.001", "r": False, "t": {"limit": {"tif": "Alo"}}}
+        far = dict(near, p="1")
+        nonce = int(time.time() * 1000)
+        reply = post(bg, "/exchange", signed(WALLET, {"type": "order", "orders": [near, far], "grouping": "na"},
+                                             nonce)).json()
+        assert reply == {"status": "err", "response": PRICE_BAND_TEXT}
+        assert info.open_orders(ADDR) == []
+        placed = post(bg, "/exchange", signed(WALLET, {"type": "order", "orders": [near], "grouping": "na"},
+                                              nonce + 1)).json()
+        oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+        modify = {"type": "batchModify", "modifies": [{"oid": oid, "order": dict(near, p=f"{px * 5:.0f}")}]}
+        assert post(bg, "/exchange", signed(WALLET, modify, nonce + 2)).json() == \
+            {"status": "err", "response": PRICE_BAND_TEXT}
+        assert [r["oid"] for r in info.open_orders(ADDR)] == [oid]
+        assert info.query_order_by_oid(ADDR, oid)["order"]["status"] == "open"
+
+
 def test_ip_limit_answers_429_with_body_null():
     params = quiet_params(quota=QuotaParams(ip_weight_per_minute=40))
     with venue(params=params) as bg:
