@@ -147,6 +147,30 @@ def test_approved_agent_trades_for_its_account():
         assert agent.info.open_orders(agent.wallet.address) == []
 
 
+def test_an_account_holds_one_unnamed_and_three_named_agents_and_a_fourth_name_is_refused():
+    """Docs exchange endpoint (approveAgent's agentName; hyperliquid.md §3.2): "1 unnamed approved wallet and up to 3
+    named ones". The twin took any number of names. A fourth is refused (its text the twin's guess), its key trades
+    for no one; a name already held replaces its agent, and the unnamed one is replaced by the next unnamed."""
+    from twin.server.app import TOO_MANY_AGENTS
+    with venue() as bg:
+        owner = SdkExchange(WALLET, bg.base_url)
+
+        def approve(name):
+            time.sleep(0.003)  # (the SDK's nonce is the ms: two approvals in one ms would share it)
+            return owner.approve_agent(name)
+
+        keys = {}
+        for name in (None, "a", "b", "c", None, "b"):
+            reply, keys[name] = approve(name)
+            assert reply == {"status": "ok", "response": {"type": "default"}}, (name, reply)
+        reply, fourth = approve("d")
+        assert reply == {"status": "err", "response": TOO_MANY_AGENTS}
+        held = {a: n for a, (o, n) in bg.server.agents.items() if o == ADDR}
+        assert sorted(held.values()) == ["", "a", "b", "c"]
+        assert eth_account.Account.from_key(fourth).address.lower() not in held
+        assert eth_account.Account.from_key(keys["b"]).address.lower() in held  # the second "b"
+
+
 def test_info_shapes_and_422_for_unknown_types():
     with venue() as bg:
         assert post(bg, "/info", {"type": "spotMeta"}).json() == {"universe": [], "tokens": []}

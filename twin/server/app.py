@@ -46,6 +46,11 @@ LINK_DOWN = "The twin's connection model has this link down (a scripted or rando
 # UNCONFIRMED: what the venue sends past a server limit, an error frame or a close, is not on record (hyperliquid.md
 # §4). The twin refuses a handshake with HTTP 429 and a message with an error frame (the socket stays up), and says so
 LIMIT_TEXT = "the twin's refusal; the venue's is UNCONFIRMED"
+# An account "can have 1 unnamed approved wallet and up to 3 named ones" (docs exchange endpoint, approveAgent's
+# agentName; hyperliquid.md §3.2). The venue's refusal of a fourth name is not on record: this text is the twin's
+# guess, UNCONFIRMED (README, the twin's known gaps).
+MAX_NAMED_AGENTS = 3
+TOO_MANY_AGENTS = "Too many named API wallets: an account can have 1 unnamed and up to 3 named ones."
 
 
 def build_exchange(params: TwinParams | None = None, seed: int = 0,
@@ -317,7 +322,9 @@ class TwinServer:
         return agent[0] if agent is not None else None
 
     def _approve_agent(self, env: wire.Envelope) -> tuple[int, Any]:
-        """approveAgent (user-signed): the named (or unnamed) agent of the signing account is replaced."""
+        """approveAgent (user-signed): the named (or unnamed) agent of the signing account is replaced; a fourth
+        name is refused (the docs' limit: 1 unnamed and 3 named). The name is compared whole: a ``valid_until``
+        suffix is part of it, and sets no expiry here."""
         action = env.action
         agent = wire.need_address(action, "agentAddress")
         name = wire.need_str(action, "agentName", default="")
@@ -334,6 +341,9 @@ class TwinServer:
         if agent in self.exchange.accounts:
             return self._refuse("Agent address is already a user.")
         acct = self.exchange.accounts[signer]
+        names = {old_name for owner, old_name in self.agents.values() if owner == signer and old_name}
+        if name and name not in names and len(names) >= MAX_NAMED_AGENTS:  # (a same name replaces its agent)
+            return self._refuse(TOO_MANY_AGENTS)
         for old, (owner, old_name) in list(self.agents.items()):
             if owner == signer and old_name == name:  # pruned: replaced by the new one of that name
                 del self.agents[old]
