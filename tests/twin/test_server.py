@@ -187,6 +187,61 @@ def test_info_shapes_and_422_for_unknown_types():
         assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
 
 
+def test_what_the_twin_does_not_model_reserve_request_weight_builder_fees_and_unserved_info_types():
+    """Where the venue's behaviour is documented only in part (README, the twin's known gaps): reserveRequestWeight
+    and approveBuilderFee are refused whole, naming the twin, and buy or approve nothing; an order's ``builder``
+    is signed over and then ignored (no approval asked, no builder fee, no ``builderFee`` on the fill); a
+    documented info type the twin does not serve gets the venue's answer to an unknown type, the 422."""
+    with venue() as bg:
+        sdk = SdkExchange(WALLET, bg.base_url)
+        info = Info(bg.base_url, skip_ws=True)
+        before = info.user_rate_limit(ADDR)
+        assert sdk.approve_builder_fee("0x1924b8561eef20e70ede628a296175d358be80e5", "0.01%") == \
+            {"status": "err", "response": "Action type approveBuilderFee is not supported by the twin."}
+        reserve = {"type": "reserveRequestWeight", "weight": 1000}
+        reply = post(bg, "/exchange", signed(WALLET, reserve, int(time.time() * 1000))).json()
+        assert reply == {"status": "err", "response": "Action type reserveRequestWeight is not supported by the twin."}
+        after = info.user_rate_limit(ADDR)
+        assert (after["nRequestsCap"], after["nRequestsUsed"]) == (before["nRequestsCap"], before["nRequestsUsed"])
+        assert info.user_state(ADDR)["marginSummary"]["accountValue"] == "10000.0"  # nothing paid for weight
+        time.sleep(0.003)
+        filled = sdk.market_open("BTC", True, 0.001, builder={"b": "0x1924b8561eEF20e70Ede628A296175D358BE80e5",
+                                                                 "f": 10})
+        assert "filled" in filled["response"]["data"]["statuses"][0], filled
+        fill = info.user_fills(ADDR)[0]
+        assert "builderFee" not in fill
+        taker = bg.server.exchange.instruments["BTC"].taker_fee
+        assert abs(float(fill["fee"]) - float(fill["px"]) * float(fill["sz"]) * taker) < 1e-6
+        for kind in ("historicalOrders", "candleSnapshot", "fundingHistory", "exchangeStatus", "webData2",
+                     "spotClearinghouseState", "perpDexLimits"):
+            r = post(bg, "/info", {"type": kind, "user": ADDR, "coin": "BTC"})
+            assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED), kind
+
+
+def test_a_documented_subscription_the_twin_does_not_serve_gets_an_error_frame_naming_the_twin():
+    """hyperliquid.md §4 documents subscriptions the twin does not serve (candle, allMids, notification, webData2,
+    activeAssetCtx, ...); what the venue sends for a type it does not know is not on record. The twin answers each
+    with an error frame naming itself and what it serves, makes no subscription, and keeps the socket up."""
+    with venue() as bg:
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(bg.ws_url) as ws:
+                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                    frames = []
+                    for sub in ({"type": "candle", "coin": "BTC", "interval": "1m"}, {"type": "allMids"},
+                                {"type": "notification", "user": ADDR}, {"type": "webData2", "user": ADDR},
+                                {"type": "activeAssetCtx", "coin": "BTC"}):
+                        await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                    await ws.send_str(json.dumps({"method": "ping"}))
+                    frames += await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
+                    return frames
+
+        frames = asyncio.run(scenario())
+    assert [f["channel"] for f in frames] == ["error"] * 5 + ["pong"], frames
+    for f, kind in zip(frames, ("candle", "allMids", "notification", "webData2", "activeAssetCtx")):
+        assert f["data"].startswith(f"Subscription type {kind} is not served by the twin (served: l2Book, "), f
+
+
 def test_user_fills_by_time_answers_2000_rows_oldest_first_and_pages_on_from_the_last_rows_time():
     # the venue "returns at most 2000 fills per response" (docs info-endpoint); paging goes on from the last
     # row's time, inclusive, so rows of that millisecond come again (three fills a millisecond here)
@@ -682,6 +737,43 @@ def test_websocket_order_updates_and_user_fills_follow_rest_actions():
                 printed = frames if any(map(ours, frames)) else await _frames_until(ws, ours)
                 trade = next(t for f in printed if ours(f) for t in f["data"] if t["tid"] == tid)
                 assert trade["users"][0] == ADDR and trade["side"] == "B" and trade["sz"] == "0.001"
+
+    with venue() as bg:
+        asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
+
+
+def test_an_order_refused_outright_gets_no_status_anywhere_neither_an_oid_nor_a_rejected_status():
+    """The venue documents ``…Rejected`` statuses (tickRejected, badAloPxRejected, …) for orderStatus,
+    historicalOrders and orderUpdates (hyperliquid.md §1) but not when, or whether, an order refused in the
+    action's reply gets one. The twin's reading: a refused order is never an order (no oid; README, the twin's
+    known gaps): no orderUpdates frame, orderStatus by its cloid ``unknownOid``; the reply's error is all."""
+    from hyperliquid.utils.types import Cloid
+
+    async def scenario(bg: BackgroundServer):
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(bg.ws_url) as ws:
+                await ws.receive(timeout=TIMEOUT)
+                await ws.send_str(json.dumps({"method": "subscribe",
+                                              "subscription": {"type": "orderUpdates", "user": ADDR}}))
+                await _frames_until(ws, lambda f: f.get("channel") == "subscriptionResponse")
+                sdk = SdkExchange(WALLET, bg.base_url)
+                info = Info(bg.base_url, skip_ws=True)
+                loop = asyncio.get_running_loop()
+                ask = float(info.l2_snapshot("BTC")["levels"][1][0]["px"])
+                refused, rests = Cloid("0x" + "0a" * 16), Cloid("0x" + "0b" * 16)
+                alo = {"limit": {"tif": "Alo"}}
+                crossed = await loop.run_in_executor(None, lambda: sdk.order("BTC", True, 0.001, ask + 2.0, alo,
+                                                                             cloid=refused))
+                assert "error" in crossed["response"]["data"]["statuses"][0]
+                time.sleep(0.003)  # (the SDK's nonce is the ms)
+                placed = await loop.run_in_executor(None, lambda: sdk.order("BTC", True, 0.001, ask - 50.0, alo,
+                                                                            cloid=rests))
+                oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+                frames = await _frames_until(ws, lambda f: f.get("channel") == "orderUpdates")
+                updates = [u for f in frames if f.get("channel") == "orderUpdates" for u in f["data"]]
+                assert [(u["order"]["oid"], u["status"]) for u in updates] == [(oid, "open")]
+                assert info.query_order_by_cloid(ADDR, refused) == {"status": "unknownOid"}
+                assert info.query_order_by_cloid(ADDR, rests)["order"]["status"] == "open"
 
     with venue() as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
