@@ -3,9 +3,10 @@ items (the address budget), as the gateways will spend them. The core books both
 the request budget and the IP-weight pause see a command the moment it leaves, not when answered.
 
 One action per kind in a batch (a batch of places and cancels is two actions), each weighing
-1 + n // 40, but cancels go in actions of at most 200 (the venue refuses a bigger one whole), each weighed so; a
-snapshot is clearinghouseState 2 + openOrders 20 + userFillsByTime 20 as sent, and 1 more
-for every 20 fill rows its pages return, with 20 again for each page past the first (``pages_weight``:
+1 + n // 40; cancels by cloid and cancels by oid (``oid:N``, an order listed without a cloid) are two kinds, as the
+live gateway sends them (cancelByCloid and cancel); cancels go in actions of at most 200 (the venue refuses a
+bigger one whole), each weighed so; a snapshot is clearinghouseState 2 + openOrders 20 + userFillsByTime 20 as
+sent, and 1 more for every 20 fill rows its pages return, with 20 again for each page past the first (``pages_weight``:
 what the gateway reads is known only from its replies, so the core adds it when the snapshot comes); a
 cancel-all is openOrders 20, then the cancel actions of every order the venue lists (none when it lists none).
 The gateways' own requests are not the core's to count as it sends: each quota poll is told by ``IpWeightSpent`` as
@@ -27,6 +28,9 @@ ROWS_PER_EXTRA_WEIGHT = 20
 # the venue refuses a whole cancel action of more items than this ("Signed action over weight limit of 200.",
 # measured with 201; hyperliquid.md §2.4, §5): the gateways send more cancels as several actions
 MAX_CANCELS_PER_ACTION = 200
+# a cancel's cloid for an order the venue listed without one: the live gateway cancels those by oid, in an action of
+# their own (cancel, beside the cancelByCloid of the rest)
+BY_OID = "oid:"
 
 
 def cancels_weight(n: int) -> int:
@@ -58,13 +62,15 @@ def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
     count them)."""
     t = type(c)
     if t is Batch:
-        n_place = n_cancel = n_modify = n_other = 0
+        n_place = n_cancel = n_by_oid = n_modify = n_other = 0
         for x in c.commands:
             tx = type(x)
             if tx is PlaceOrder:
                 n_place += 1
             elif tx is CancelOrder:
                 n_cancel += 1
+                if x.cloid.startswith(BY_OID):
+                    n_by_oid += 1
             elif tx is ModifyOrder:
                 n_modify += 1
             else:
@@ -72,8 +78,10 @@ def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
         if n_other:  # rare mixed kinds: the general path
             return ip_weight(c), request_items(c), False
         weight = ((1 + n_place // 40 if n_place else 0) + (1 + n_modify // 40 if n_modify else 0)
-                  + (0 if not n_cancel else 1 + n_cancel // 40 if n_cancel <= MAX_CANCELS_PER_ACTION
-                     else cancels_weight(n_cancel)))  # (the call only past 200: this runs every cycle)
+                  + (0 if not n_cancel
+                     else 1 + n_cancel // 40 if n_cancel <= MAX_CANCELS_PER_ACTION and not n_by_oid
+                     else cancels_weight(n_cancel - n_by_oid) + cancels_weight(n_by_oid)))
+        # (the calls only past 200 or with cancels by oid: this runs every cycle that sends)
         return weight, n_place + n_cancel + n_modify, n_place == 0 and n_modify == 0 and n_cancel > 0
     if t is PlaceOrder or t is ModifyOrder:
         return 1, 1, False
@@ -101,10 +109,11 @@ def request_items(c: Command, n_live: int = 0) -> int:
 def ip_weight(c: Command, n_live: int = 0) -> int:
     """IP weight the gateway will spend on a command (a cancel-all's with ``n_live`` orders listed)."""
     if isinstance(c, Batch):
-        kinds: dict[type, int] = {}
+        kinds: dict[type | str, int] = {}
         for x in c.commands:
-            kinds[type(x)] = kinds.get(type(x), 0) + 1
-        return sum(cancels_weight(n) if k is CancelOrder else 1 + n // 40 for k, n in kinds.items())
+            k = BY_OID if type(x) is CancelOrder and x.cloid.startswith(BY_OID) else type(x)
+            kinds[k] = kinds.get(k, 0) + 1
+        return sum(cancels_weight(n) if k is CancelOrder or k == BY_OID else 1 + n // 40 for k, n in kinds.items())
     if isinstance(c, RequestAccountSnapshot):
         return SNAPSHOT_SENT_WEIGHT
     if isinstance(c, CancelAll):

@@ -11,6 +11,7 @@ from agent.gateway.events import (
 _KINDS = {
     "place": lambda i: PlaceOrder(f"0xp{i}", Side.BUY, 99.0, 0.1, Tif.ALO),
     "cancel": lambda i: CancelOrder(f"0xc{i}"),
+    "cancel by oid": lambda i: CancelOrder(f"oid:{i}"),  # an order listed without a cloid
     "modify": lambda i: ModifyOrder(f"0xc{i}", f"0xm{i}", 98.0, 0.1, Tif.ALO),
     "snapshot": lambda i: RequestAccountSnapshot(),
 }
@@ -33,12 +34,24 @@ def test_costs_by_hand():
     # ever cancels (a Kill may arm it from the cancel reserve)
 
 
+def test_cancels_by_cloid_and_by_oid_in_one_batch_weigh_the_two_actions_they_go_out_in():
+    """The live gateway sends a batch's cancels by cloid as a cancelByCloid action and those by oid (``oid:N``, an
+    order listed without a cloid) as a cancel action: two actions, 1 + n // 40 each. The core weighed them as one, 1
+    short of what the venue charged."""
+    both = Batch((_KINDS["cancel"](0), _KINDS["cancel by oid"](1)))
+    assert request_cost(both) == (2, 2, True)
+    assert ip_weight(both) == 2
+    assert request_cost(Batch(tuple(_KINDS["cancel by oid"](i) for i in range(41)))) == (2, 41, True)  # one action
+    with_places = Batch((_KINDS["place"](0), *both.commands))
+    assert request_cost(with_places) == (3, 3, False)
+
+
 @given(st.lists(st.sampled_from(sorted(_KINDS)), min_size=1, max_size=90))
 def test_the_one_pass_batch_cost_equals_the_general_rules(kinds):
     batch = Batch(tuple(_KINDS[k](i) for i, k in enumerate(kinds)))
     weight, items, cancels_only = request_cost(batch)
     assert weight == ip_weight(batch) and items == request_items(batch)
-    assert cancels_only == (set(kinds) == {"cancel"})
+    assert cancels_only == (set(kinds) <= {"cancel", "cancel by oid"})
 
 
 @given(st.lists(st.integers(0, 2000), min_size=1, max_size=6))
