@@ -269,3 +269,32 @@ def test_serve_takes_a_limit_by_name_and_keeps_the_venues_figures_otherwise():
     for bad in ("sockets=3", "users=0", "users=x", "users"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["--ws-limit", bad])
+
+
+def test_a_long_lived_server_drops_the_limit_records_of_addresses_gone_quiet():
+    """The server kept a record of the limits for every address it ever saw, for its whole life. Now an address with
+    no socket, no post in flight and nothing left in its windows is dropped (a fresh record is the same): six rounds
+    of 50 new addresses (127.0.0.0/8 is all loopback), each round a minute of venue time after the last, leave the
+    records at most twice one round's addresses, and a dropped address connects again as a new one."""
+    rounds, per_round = 6, 50
+
+    async def knock(bg: BackgroundServer, address: str) -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0))) as session:
+            await (await connect(session, bg)).close()
+
+    async def scenario(bg: BackgroundServer) -> list[int]:
+        held = []
+        for r in range(rounds):
+            for i in range(per_round):
+                await knock(bg, f"127.0.{r + 1}.{i + 1}")
+            held.append(bg.call(lambda: len(bg.server._budgets)))
+            start = bg.call(bg.server.clock.catch_up)
+            while bg.call(bg.server.clock.catch_up) <= start + 61.0:  # the windows empty
+                await asyncio.sleep(0.05)
+        await knock(bg, "127.0.1.1")  # the first round's first, its record long dropped
+        return held
+
+    with venue(speed=60.0) as bg:
+        held = asyncio.run(asyncio.wait_for(scenario(bg), 60.0))
+        assert bg.server.refused_ws_limits == 0
+    assert max(held) <= 2 * per_round + 1 and held[-1] < rounds * per_round

@@ -51,6 +51,7 @@ LIMIT_TEXT = "the twin's refusal; the venue's is UNCONFIRMED"
 # guess, UNCONFIRMED (README, the twin's known gaps).
 MAX_NAMED_AGENTS = 3
 TOO_MANY_AGENTS = "Too many named API wallets: an account can have 1 unnamed and up to 3 named ones."
+BUDGETS_SWEPT_PAST = 64  # per-address limit records kept before the idle ones are first dropped (TwinServer.budget)
 
 
 def build_exchange(params: TwinParams | None = None, seed: int = 0,
@@ -85,6 +86,7 @@ class TwinServer:
         self.refused_ws = 0  # handshakes refused while the client's path was down
         self.refused_ws_limits = 0  # handshakes refused by a server limit (connections, new connections a minute)
         self._budgets: dict[str, HostBudget] = {}  # remote address -> its use of the server limits
+        self._sweep_budgets_at = BUDGETS_SWEPT_PAST  # their count at which the idle ones are next dropped
         self.sessions: set[WsSession] = set()  # the open sockets (for the fault hooks)
         # the network path from each client host: down during the schedule's disconnects, and for the
         # rest of an outage that dropped one of its sockets, so a reconnect only succeeds once it is over
@@ -368,7 +370,7 @@ class TwinServer:
             # it: no new connection counted)
             self.refused_ws += 1
             return web.Response(status=503, text=LINK_DOWN, content_type="text/plain")
-        budget, limits = self.budget(host), self.limits
+        budget, limits = self.budget(host, now), self.limits
         refusal = None
         if not budget.handshakes.admit(now):
             refusal = (f"Too many new websocket connections from this IP (at most {limits.new_connections_per_minute} "
@@ -392,10 +394,17 @@ class TwinServer:
             budget.open -= 1
         return ws
 
-    def budget(self, host: str) -> HostBudget:
-        """``host``'s use of the server limits: the venue keeps them per IP, and every loopback client shares one."""
+    def budget(self, host: str, now_s: float | None = None) -> HostBudget:
+        """``host``'s use of the server limits: the venue keeps them per IP, and every loopback client shares one.
+        A new address's record, past ``_sweep_budgets_at`` of them, first drops those idle at ``now_s`` (venue
+        time): each is what a fresh one would be, so the limits are kept exactly, and the records are at most twice
+        the addresses active in the last window (or ``BUDGETS_SWEPT_PAST``). The sweep is the threshold doubled
+        past what it leaves, so each record is looked at a bounded number of times on average."""
         budget = self._budgets.get(host)
         if budget is None:
+            if now_s is not None and len(self._budgets) >= self._sweep_budgets_at:
+                self._budgets = {h: b for h, b in self._budgets.items() if not b.idle_at(now_s)}
+                self._sweep_budgets_at = max(BUDGETS_SWEPT_PAST, 2 * len(self._budgets))
             budget = self._budgets[host] = HostBudget(self.limits)
         return budget
 

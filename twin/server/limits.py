@@ -50,6 +50,11 @@ class SlidingWindow:
         times.append(now_s)
         return len(times) <= self.limit
 
+    def empty_at(self, now_s: float) -> bool:
+        """Whether no attempt is left in the window at ``now_s`` (the next ``admit`` drops every one kept)."""
+        times = self._times
+        return not times or times[-1] <= now_s - self.window_s
+
 
 class HostBudget:
     """One remote address's connections, messages and posts (its subscriptions are counted on its sockets)."""
@@ -61,3 +66,9 @@ class HostBudget:
         self.handshakes = SlidingWindow(limits.new_connections_per_minute)
         self.messages = SlidingWindow(limits.messages_per_minute)
         self.posts = 0  # post requests in flight
+
+    def idle_at(self, now_s: float) -> bool:
+        """No socket, no post in flight and both windows empty at ``now_s``: the record says nothing a fresh one
+        would not, and can be dropped (a server seeing many addresses kept one for each for its whole life)."""
+        return (self.open == 0 and self.posts == 0 and self.handshakes.empty_at(now_s)
+                and self.messages.empty_at(now_s))
