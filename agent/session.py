@@ -20,7 +20,7 @@ from agent.report import coin_amounts, level_history, trading_summary
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
-from twin.session import run_until
+from twin.session import SignalsBetweenEvents, run_until
 from twin.stop_signals import StopSignal
 
 USER = "0x" + "a1" * 20
@@ -93,42 +93,48 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
     failed write stops the folder's writes (the log would go on with lines missing, a summary.json would speak for
     a log that is not whole), not the session: it did not depend on them, and its summary is what the operator
     asked for. A full disk was a bare OSError traceback, from the log's writer or its close, after the run."""
-    writer = None
-    if out is not None:
-        writer = open_run_folder(out, "config.json", config.model_dump_json(indent=2),
-                                 config.session.log_segment_bytes)
-    failed: list[OSError] = []  # the first write that failed (the folder is written no more)
-    to_folder = run_folder_sink(writer, out) if writer is not None else None
+    # a signal while the folder's first files are written and the session is made is held to the run's first event:
+    # the run ends there, its folder and summary as any cut run's (raised where it landed, it left the folder empty,
+    # or a log and no summary, and python -m agent said it came once the run had ended)
+    with SignalsBetweenEvents() as held:
+        writer = None
+        if out is not None:
+            writer = open_run_folder(out, "config.json", config.model_dump_json(indent=2),
+                                     config.session.log_segment_bytes)
+        failed: list[OSError] = []  # the first write that failed (the folder is written no more)
+        to_folder = run_folder_sink(writer, out) if writer is not None else None
 
-    def guarded(write, *a) -> None:
-        if failed:
-            return
-        try:
-            write(*a)
-        except OSError as e:
-            failed.append(e)
-
-    sink = (lambda rec: guarded(to_folder, rec)) if to_folder is not None else None
-    ex, gateway, core, driver = build_session(config, seed, params, schedule, sink)
-    if writer is not None:
-        guarded(writer.write, start_record(ex.env.now, config, venue="twin", seed=seed, duration_s=duration_s,
-                                           custom_twin_params=params is not None))
-    driver.start()
-    wall0 = time.perf_counter()
-    ended = "error"
-    try:
-        run_until(ex.env, duration_s, progress, desc="agent vs twin")
-        ended = "duration reached"
-    except KeyboardInterrupt as e:
-        ended = e.name if isinstance(e, StopSignal) else _INTERRUPTED
-        duration_s = float(ex.env.now)
-    finally:
-        if writer is not None:
-            guarded(writer.write, end_record(float(ex.env.now), ended))
-            try:  # (after a failed write too: the file is closed either way)
-                writer.close()
+        def guarded(write, *a) -> None:
+            if failed:
+                return
+            try:
+                write(*a)
             except OSError as e:
                 failed.append(e)
+
+        sink = (lambda rec: guarded(to_folder, rec)) if to_folder is not None else None
+        ex, gateway, core, driver = build_session(config, seed, params, schedule, sink)
+        if writer is not None:
+            guarded(writer.write, start_record(ex.env.now, config, venue="twin", seed=seed, duration_s=duration_s,
+                                               custom_twin_params=params is not None))
+        driver.start()
+        wall0 = time.perf_counter()
+        ended = "error"
+        try:
+            held.deliver()
+            run_until(ex.env, duration_s, progress, desc="agent vs twin")
+            held.deliver()  # (one after the last event: run_until's block is this one, which delivers as it ends)
+            ended = "duration reached"
+        except KeyboardInterrupt as e:
+            ended = e.name if isinstance(e, StopSignal) else _INTERRUPTED
+            duration_s = float(ex.env.now)
+        finally:
+            if writer is not None:
+                guarded(writer.write, end_record(float(ex.env.now), ended))
+                try:  # (after a failed write too: the file is closed either way)
+                    writer.close()
+                except OSError as e:
+                    failed.append(e)
     wall = time.perf_counter() - wall0
     summary = summarise(ex, gateway, core, driver, duration_s, wall, seed)
     summary["interrupted"] = ended != "duration reached"

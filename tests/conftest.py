@@ -151,14 +151,17 @@ def signalled_inside():
     ``pkg.mod``, or ``Class.method``) wrapped to send the process SIGTERM as it is called, before it runs; then
     ``main()`` with ``sys.argv`` = ``argv``, as the command line runs it (its own signal handling installed); the
     completed process, text. The signal lands in the stretch a test is about (a summary printed, files written) and
-    nowhere else, which a signal sent from outside could not be timed to do."""
+    nowhere else, which a signal sent from outside could not be timed to do. ``at_once``: first
+    ``exit_at_once(at_once)``, as the command line's first lines do (its signals end it at once until ``begun``)."""
     import subprocess
     import sys
 
-    def run(target: str, argv: list[str], main: str | None = None) -> subprocess.CompletedProcess:
+    def run(target: str, argv: list[str], main: str | None = None,
+            at_once: str | None = None) -> subprocess.CompletedProcess:
         module, _, name = target.partition(":")
         owner, _, attr = name.rpartition(".")
-        code = (f"import importlib, os, signal, sys\n"
+        first = "" if at_once is None else f"from twin.stop_signals import exit_at_once; exit_at_once({at_once!r})\n"
+        code = (first + f"import importlib, os, signal, sys\n"
                 f"module = importlib.import_module({module!r})\n"
                 f"owner = getattr(module, {owner!r}) if {owner!r} else module\n"
                 f"inner = getattr(owner, {attr!r})\n"

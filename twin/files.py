@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from twin.stop_signals import removed_if_stopped_at_once
+
 
 def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str:
     """``FILE: invalid WHAT:`` and, per problem, ``  field.path: message (got value)`` (a missing field has
@@ -66,24 +68,49 @@ def unreadable(option: str, error: OSError) -> str:
     return f"{option} {error.filename}: {error.strerror or error}" if error.filename else f"{option}: {error}"
 
 
-def make_output_folder(folder: str | Path, option: str = "--out", given: str | None = None) -> Path:
+def make_output_folder(folder: str | Path, option: str = "--out", given: str | None = None,
+                       made: list[Path] | None = None) -> Path:
     """Create the output folder a command-line option names, now, before any work, and check that a file
     can be written in it: a run must not compute for an hour and then fail to save. ValueError
     ``--out X: what the system said`` (X as given; ``given`` when the option named a file in the folder).
-    An empty value is refused: it would otherwise mean "no folder" or the current one, silently."""
+    An empty value is refused: it would otherwise mean "no folder" or the current one, silently.
+
+    The folders it creates (the folder and those above it that were not there), the deepest first, are added to
+    ``made``: a tool stopped before its work wrote anything removes them (``remove_made_folders``). A stop while
+    the command line still ends at once (``stop_signals.exit_at_once``, before ``begun``) removes them itself."""
     shown = given if given is not None else str(folder)
     if str(folder) == "" or shown == "":
         raise ValueError(f"{option}: an empty path")
     p = Path(folder)
+    made = [] if made is None else made
     try:  # (the checks too: a name too long, or a folder on the way not searchable, raise from them)
         if p.exists() and not p.is_dir():
             raise ValueError(f"{option} {shown}: " + ("" if given is None else f"{p} ") + "exists and is not a folder")
+        # (os.path.exists: False where the system refuses to look, which mkdir then names)
+        made.extend(f for f in (p, *p.parents) if not f.exists())
+        removed_if_stopped_at_once(made)
         p.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=p):
             pass
     except OSError as e:
         raise ValueError(f"{option} {shown}: {e.strerror or e}") from None
     return p
+
+
+def remove_made_folders(made: list[Path]) -> bool:
+    """The folders ``make_output_folder`` made (``made``, the deepest first) removed while they are empty: never one
+    that was there before, nor one with anything in it (the first of those ends it, with those above it kept).
+    Whether the first, the output folder itself, is gone (False too when none was made)."""
+    if not made:
+        return False
+    gone = 0
+    for f in made:
+        try:
+            f.rmdir()
+        except OSError:  # (not empty, or already gone: kept, and the ones above it too)
+            break
+        gone += 1
+    return gone > 0
 
 
 def short_repr(value, limit: int = 80) -> str:

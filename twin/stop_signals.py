@@ -99,12 +99,20 @@ def exit_status(cause: KeyboardInterrupt | int) -> int:
 
 class _ExitAtOnce:
     """``exit_at_once``'s handler: the line written straight to stderr's descriptor, then the process's end, with
-    no exception raised where the signal landed (an import's, which ended on a traceback)."""
+    no exception raised where the signal landed (an import's, which ended on a traceback). The output folders made
+    meanwhile (``folders``, each deepest first: ``removed_if_stopped_at_once``) are removed first, while empty."""
 
     def __init__(self, when: str) -> None:
         self.when = when
+        self.folders: list[list] = []
 
     def __call__(self, signum, frame) -> None:
+        for made in self.folders:
+            for folder in made:  # (os.rmdir: only an empty folder; the first kept keeps those above it)
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    break
         os.write(2, f"interrupted ({interrupted_by(signum)}) {self.when}\n".encode())
         os._exit(exit_status(signum))
 
@@ -115,9 +123,20 @@ def exit_at_once(when: str) -> None:
     number. Before, a Ctrl-C was a traceback through the imports and a SIGTERM the default action, killed unsaid.
     Only for what holds nothing to finish: ``begun`` puts the defaults back before any work. A signal ignored when
     the process started stays ignored."""
+    handler = _ExitAtOnce(when)
     for s in (signal.SIGINT, *STOP_SIGNALS):
         if signal.getsignal(s) is not signal.SIG_IGN:
-            signal.signal(s, _ExitAtOnce(when))
+            signal.signal(s, handler)
+
+
+def removed_if_stopped_at_once(made: list) -> None:
+    """``made`` (output folders a tool has made, the deepest first; the list itself, which may grow) removed, while
+    empty, by a stop that ends the process at once (``exit_at_once``'s handler, where it is in): a stop before the
+    work began left the folder made for it behind, empty. Nothing where those handlers are not in."""
+    for s in (signal.SIGINT, *STOP_SIGNALS):
+        handler = signal.getsignal(s)
+        if isinstance(handler, _ExitAtOnce) and not any(m is made for m in handler.folders):
+            handler.folders.append(made)
 
 
 def begun() -> None:

@@ -1014,3 +1014,35 @@ def test_a_refused_audit_time_names_its_option(option, value, tmp_path, capsys):
     capsys.readouterr()
     assert audit([str(run), f"{option}={value}"]) == 2
     assert capsys.readouterr().err.startswith(f"error: {option} '{value}': expected the log's seconds")
+
+
+@pytest.mark.parametrize("given", ["new", "there"])
+def test_a_signal_before_the_work_began_removes_the_folder_made_for_it_and_keeps_one_that_was_there(
+        tmp_path, signalled_inside, given):
+    """A stop while the command still ends at once (``exit_at_once``), once ``--out`` is made and before ``begun``:
+    it said ``interrupted (SIGTERM) before the run started`` and left the folder it had made, empty. Now that folder
+    and the ones above it it made are removed; a folder that was there is kept. (The signal is sent as ``begun`` is
+    called, the command line's exit-at-once handlers in.)"""
+    out = tmp_path / "made" / "run" if given == "new" else tmp_path
+    r = signalled_inside("twin.stop_signals:begun", ["agent", "--duration", "1m", "--quiet", "--out", str(out)],
+                         main="agent.__main__:main", at_once="before the run started")
+    assert (r.returncode, r.stderr, r.stdout) == (143, "interrupted (SIGTERM) before the run started\n", "")
+    if given == "new":
+        assert not (tmp_path / "made").exists()
+    else:
+        assert tmp_path.is_dir() and not any(tmp_path.iterdir())
+
+
+def test_a_signal_while_the_run_folder_is_begun_ends_the_run_at_its_first_event(tmp_path, signalled_inside):
+    """A SIGTERM in the instant between the command's start and the session's first event (its run folder begun, the
+    twin and the agent made) escaped the session: ``interrupted (SIGTERM) once the run had ended: no summary printed;
+    the run folder is whole``, the folder made for it left empty. Now it is held to the first event and ends the run
+    there, as one during the run does: the summary of 0 simulated s, the folder written."""
+    out = tmp_path / "run"
+    r = signalled_inside("agent.session:open_run_folder", ["agent", "--duration", "1m", "--quiet", "--out", str(out)],
+                         main="agent.__main__:main")
+    assert r.returncode == 143, r.stderr
+    assert r.stderr == "interrupted by SIGTERM: the summary covers 0 of 60 simulated s\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["simulated_s"] == 0 and summary["cycles"] == 0
+    assert (out / "decisions.jsonl").read_text().count("\n") == 2  # its start and end records
