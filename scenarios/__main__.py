@@ -17,7 +17,7 @@ if __name__ == "__main__":  # first: the imports below take a second or so
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
-from twin.files import lacks_matplotlib, make_output_folder
+from twin.files import lacks_matplotlib, make_output_folder, remove_made_folders
 from twin.units import non_empty, parse_seed
 
 EPILOG = f"""\
@@ -123,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     seed = args.seed if args.seed is not None else scenario.seeds[0]
+    made: list[Path] = []  # the folders made for the run: removed, while empty, if it is stopped before it writes
     try:  # (an empty --out is refused, not taken for the default)
-        out = make_output_folder(args.out if args.out is not None else Path("runs") / f"{scenario.name}-seed{seed}")
+        out = make_output_folder(args.out if args.out is not None else Path("runs") / f"{scenario.name}-seed{seed}",
+                                 made=made)
         refuse_earlier_run(out, "remove the folder to run it again, or pass another --out")
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -148,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         if ended:
             print(f"interrupted{by} once the run had ended: "
                   + ("the result above is whole" if printed else f"its result is in {out / 'result.json'}"),
+                  file=sys.stderr)
+        elif not (out / "decisions.jsonl").exists():  # before the run folder was begun (the twin being made)
+            gone = remove_made_folders(made)
+            print(f"interrupted{by} before the run started: "
+                  + ("nothing written" if gone or not any(out.iterdir()) else f"no decision log in {out}"),
                   file=sys.stderr)
         else:
             print(f"interrupted{by}: no result; the decision log so far is in {out / 'decisions.jsonl'}",

@@ -467,3 +467,16 @@ def test_a_signal_while_the_result_is_printed_waits_for_its_last_line_then_is_sa
                                              "whole\n")
     assert r.stdout.endswith(f"run folder: {out}  (timeline: {out / 'timeline.png'})\n")
     assert json.loads((out / "result.json").read_text())
+
+
+def test_a_signal_before_the_run_folder_is_begun_removes_the_folder_made_for_it(tmp_path, signalled_inside):
+    """A SIGTERM while the twin was made, before the run folder was begun, said ``no result; the decision log so far
+    is in RUN/decisions.jsonl``, a log that was never written, and left the folder made for it (and the one above it)
+    empty. Now both are removed and the message says nothing was written. (Sent as the run folder is begun.)"""
+    f = tmp_path / "tiny.yaml"
+    f.write_text(MINIMAL)
+    r = signalled_inside("scenarios.runner:open_run_folder",
+                         ["scenarios", "run", str(f), "--out", str(tmp_path / "made" / "run"), "--no-progress"],
+                         main="scenarios.__main__:main")
+    assert (r.returncode, r.stderr) == (143, "interrupted by SIGTERM before the run started: nothing written\n")
+    assert not (tmp_path / "made").exists()
