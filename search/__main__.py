@@ -30,7 +30,7 @@ if __name__ == "__main__":  # first: the imports below and the checks take a sec
 
 import numpy as np
 
-from twin.files import make_output_folder, missing_extra, unreadable
+from twin.files import make_output_folder, missing_extra, remove_made_folders, unreadable
 from twin.units import bounded, non_empty, parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:
@@ -158,9 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     if held:
         print(f"error: {out / held[0]} exists: choose another --out, or remove it", file=sys.stderr)
         return 2
+    made: list[Path] = []  # the folders made for it: removed if it is stopped before an episode finishes
     if out is not None:
         try:  # made now: the trials take minutes, and their results must have somewhere to go
-            make_output_folder(args.out)
+            make_output_folder(args.out, made=made)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             with SignalsBetweenEvents():
                 status = _given(results, interrupted, caught[0] if caught else signal.SIGINT, tasks, actions, params,
                                 base, out, unwritten, episode_s, step_s, args)
+                if interrupted and not results and out is not None:  # stopped before an episode finished
+                    _drop_empty_journal(out, made)
                 sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
                 given = True
             return status
@@ -226,10 +229,12 @@ def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, act
     from twin.stop_signals import exit_status, interrupted_by
 
     if interrupted:
+        if not results:  # (the empty journal, and the folder made for it, are removed: _drop_empty_journal)
+            print(f"interrupted ({interrupted_by(signum)}): none of the {len(tasks)} episodes finished: nothing "
+                  f"written", file=sys.stderr)
+            return exit_status(signum)
         print(f"interrupted ({interrupted_by(signum)}): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
               f"ranked on those", file=sys.stderr)
-        if not results:
-            return exit_status(signum)
     failed = [{**r, "params": params[r["trial"]]} for r in results if "error" in r]
     if failed:
         print(f"{len(failed)} of {len(tasks)} episodes failed (trials {sorted({r['trial'] for r in failed})}); the "
@@ -351,6 +356,18 @@ def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -
         if bar is not None:
             bar.close()
     return results, interrupted
+
+
+def _drop_empty_journal(out: Path, made: list[Path]) -> None:
+    """A search stopped before its first episode finished: its episodes.jsonl, empty, removed, and the folders made
+    for it while they are empty (they were left behind, an empty journal in them). A journal with a line is kept."""
+    journal = out / "episodes.jsonl"
+    try:
+        if journal.stat().st_size == 0:
+            journal.unlink()
+    except OSError:  # (not there, or cannot be: kept, and the folder with it)
+        return
+    remove_made_folders(made)
 
 
 def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:

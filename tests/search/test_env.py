@@ -571,6 +571,19 @@ def test_more_workers_than_the_cores_could_use_exits_2_naming_the_option_and_the
             in capsys.readouterr().err)
 
 
+def test_a_search_stopped_before_its_first_episode_finished_leaves_no_folder_behind(tmp_path, signalled_inside):
+    """A SIGTERM before any episode had finished left the folder made for --out (and the one above it) behind, an
+    empty episodes.jsonl in it, and said ``0 of 2 episodes finished; the trials with one are ranked on those``. Now
+    the empty journal and the folders made for it are removed, and the message says nothing was written. (Sent as
+    the first episode starts.)"""
+    r = signalled_inside("search.__main__:_attempt", ["search", "--trials", "2", "--seeds", "1", "--episode", "2m",
+                                                      "--step", "1m", "--workers", "1", "--quiet", "--out",
+                                                      str(tmp_path / "made" / "s")])
+    assert (r.returncode, r.stderr, r.stdout) == (
+        143, "interrupted (SIGTERM): none of the 2 episodes finished: nothing written\n", "")
+    assert not (tmp_path / "made").exists()
+
+
 def test_a_signal_while_the_results_are_written_is_held_till_they_are_whole_then_said(tmp_path, signalled_inside):
     """Once the episodes had ended, the handlers were put back: a SIGTERM while the table was printed or the files
     written killed the search unsaid (exit -15), its results.json perhaps never written. Now the signal waits for
