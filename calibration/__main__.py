@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
@@ -60,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from calibration.report import report_files, write_files
     from twin.params import TwinParams
     from twin.session import SignalsBetweenEvents
+    from twin.files import remove_made_folders
     from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         step = "--base"
         base = TwinParams.load(args.base) if args.base else TwinParams()
         step = "--out"
-        made = not out.exists()
-        replacing = _check_out(out, args.out)
+        made: list[Path] = []  # the folders made for it (the output folder, and those above it that were not there)
+        replacing = _check_out(out, args.out, made)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         # SIGHUP: nothing written, and a folder made for this run only is not left behind empty
         stopped = isinstance(e, KeyboardInterrupt)
         print(f"interrupted ({interrupted_by(e)}): nothing written" if stopped else f"error: {e}", file=sys.stderr)
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()
+        remove_made_folders(made)
         return exit_status(e) if stopped else 2
     written = False  # the files, whole: then only the lines that say what they hold are left
     try:
@@ -126,16 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             return exit_status(e)
         print(f"interrupted ({interrupted_by(e)}): nothing written"
               + (f"; {out} holds the earlier calibration" if replacing else ""), file=sys.stderr)
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()
+        remove_made_folders(made)
         return exit_status(e)
     except OSError as e:  # a full disk: it was a traceback, exit 1, with the new parameters beside the earlier report
         print(f"error: --out {out}: {e.strerror or e}: nothing written"
               + (f"; {out} holds the earlier calibration" if replacing else ""), file=sys.stderr)
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()
+        remove_made_folders(made)
         return 2
     return 0
 
@@ -222,10 +216,11 @@ def _bar(journal: Path, quiet: bool):
                 leave=False)
 
 
-def _check_out(out: Path, given: str | None) -> bool:
+def _check_out(out: Path, given: str | None, made: list[Path]) -> bool:
     """Make the output folder now, before any work (ValueError naming it and why not). A folder holding
     anything but an earlier calibration's files is refused (they would sit beside a report that does not
-    describe them); an earlier calibration is replaced: True, said when the new one is written."""
+    describe them); an earlier calibration is replaced: True, said when the new one is written. The folders made
+    are added to ``made``."""
     from agent.audit.records import temporary_path
     from calibration.report import OUTPUT_FILES
     from twin.files import make_output_folder
@@ -241,7 +236,7 @@ def _check_out(out: Path, given: str | None) -> bool:
             raise ValueError(f"--out {shown}: holds files that are not a calibration's ({', '.join(others[:3])}"
                              f"{', ...' if len(others) > 3 else ''}): choose another --out, or an empty folder")
     replacing = out.is_dir() and any((out / name).exists() for name in OUTPUT_FILES)
-    make_output_folder(out, given=shown)
+    make_output_folder(out, given=shown, made=made)
     return replacing
 
 

@@ -17,7 +17,7 @@ from agent.audit.inspect import (
     render_overview,
 )
 from agent.audit.records import log_files, size_on_disk
-from twin.files import make_output_folder
+from twin.files import make_output_folder, remove_made_folders
 from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
 from twin.units import non_empty, non_negative_int
 
@@ -131,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     if t_at is not None and (t_from is not None or t_to is not None):
         print("error: --at shows one moment; give it alone, or --from/--to for a stretch", file=sys.stderr)
         return 2
+    made: list[Path] = []  # the folders made for --plot's file: removed, while empty, if it is stopped before it
     if args.plot is not None:  # before reading the log: its folder must take the file
         try:
-            make_output_folder(Path(args.plot).parent, "--plot", given=args.plot)
+            make_output_folder(Path(args.plot).parent, "--plot", given=args.plot, made=made)
             if Path(args.plot).is_dir():
                 raise ValueError(f"--plot {args.plot}: is a folder; give a PNG file's path")
             _check_image_name(args.plot)
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt as e:  # Ctrl-C in a long read (a week's log), SIGTERM, SIGHUP: said, not a traceback
         progress.close()
+        remove_made_folders(made)  # (the plot is written whole or not at all: a folder made for it is then empty)
         print(f"interrupted ({interrupted_by(e)})", file=sys.stderr)
         return exit_status(e)
     except FileNotFoundError as e:  # a segment moved away while it was read (one gzipped is read from its .gz)

@@ -185,6 +185,18 @@ def test_a_signal_while_the_replays_results_are_printed_waits_for_their_last_lin
     assert r.stdout.count("all identical to the log") == 2 and r.stdout.startswith("run 1 ")
 
 
+def test_a_plot_stopped_before_it_is_drawn_leaves_no_folder_made_for_it(tmp_path, signalled_inside):
+    """``--plot`` makes the image's folder before the log is read (a long read, for a week's log): a SIGTERM in the
+    read left that folder, and the one above it, behind empty. Now the folders made for it are removed; the run
+    folder is as it was. (Sent as the plot's work starts.)"""
+    run = tmp_path / "run"
+    _journalled_run(run, 2, 0.5, journal=False)
+    r = signalled_inside("agent.audit.__main__:_plot",
+                         ["audit", str(run), "--plot", str(tmp_path / "f" / "g" / "x.png")])
+    assert (r.returncode, r.stderr) == (143, "interrupted (SIGTERM)\n")
+    assert not (tmp_path / "f").exists() and (run / "decisions.jsonl").exists()
+
+
 def test_a_replay_whose_reader_stops_listening_ends_quietly_with_its_verdict(tmp_path):
     """``agent.audit RUN --replay | head -1``: the reader gone, the replay's first line raised BrokenPipeError, a
     traceback where the other views of the log end quietly. Now it ends as they do, its exit status still the

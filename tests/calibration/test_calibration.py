@@ -892,6 +892,17 @@ def test_sigterm_during_the_replay_exits_143_writing_nothing_and_leaving_no_fold
     assert not out.exists() and b"wrote" not in stdout
 
 
+def test_a_signal_before_anything_is_written_removes_every_folder_made_for_it(tmp_path, lines, signalled_inside):
+    """Stopped before it wrote anything, a calibration removed the --out folder it had made, but not the folders it
+    had made above it (``--out made/fit``: ``made`` was left behind, empty). Now every folder it made goes, while
+    empty. (Sent as the fit starts.)"""
+    run = run_folder(tmp_path, lines)
+    r = signalled_inside("calibration.fit:fit", ["calibration", str(run), "--out", str(tmp_path / "made" / "fit"),
+                                                 "--replay-hours", "0", "--quiet"], main="calibration.__main__:main")
+    assert (r.returncode, r.stderr) == (143, "interrupted (SIGTERM): nothing written\n")
+    assert not (tmp_path / "made").exists() and run.is_dir()
+
+
 def test_a_signal_while_the_calibration_is_written_is_held_till_it_is_whole_then_said(tmp_path, lines, signalled_inside):
     """Once the figures were drawn, a SIGTERM while the files were renamed over an earlier calibration's left the new
     ones beside the earlier (and said "nothing written"), and one while the findings were printed killed it unsaid
