@@ -1199,12 +1199,17 @@ class Exchange:
             if px == px and left > 0:
                 best, best_sz, best_n = px, left, 1
                 break
+        # the clients' orders best first (CoinBook keeps them so): past the first priced worse than the best, so is
+        # every one after it (a bbo session walked all of them, at every block, for every resting order)
         for o in (self.books[coin].bids if is_buy else self.books[coin].asks):
-            if best != best or (o.px > best if is_buy else o.px < best):
-                best, best_sz, best_n = o.px, o.sz, 1
-            elif o.px == best:
+            px = o.px
+            if best != best or (px > best if is_buy else px < best):
+                best, best_sz, best_n = px, o.sz, 1
+            elif px == best:
                 best_sz += o.sz
                 best_n += 1
+            else:
+                break
         return None if best != best else (best, best_sz, best_n)
 
     def _run_margin_checks(self):
