@@ -251,14 +251,14 @@ class CoinBook:
                 # for an order not at its grid index (inside the spread, most often: a market maker's quotes),
                 # shown_size's tests, which hold for the whole side: its deepest listed price, and its last row
                 last = px_row[n_rows - 1]
-                deepest = _deepest_listed(px_row)
+                deepest = last if last == last else _deepest_listed(px_row)  # (a full side's deepest is its last)
                 bids_order = best >= last  # (level_size: prices falling from the best, as bids are listed)
             for o in side:
                 px = o.px
                 if empty:
                     now = 0.0
                 else:
-                    i = int(round(abs(best - px) / tick))
+                    i = round(abs(best - px) / tick)  # (an int: round of a float)
                     if i < n_rows and px_row[i] == px:
                         now = float(sz_row[i])
                     elif deepest == deepest and (px < deepest if is_bid else px > deepest):
