@@ -339,7 +339,7 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
                 result.problems.append("a traceback in killed.err")
             result.notes.append(f"killed leaving {left[1]} order(s), position {left[0]:g}, {left[2]} fill(s)")
             if plan.cut:
-                said = cut_as_a_crash(run)
+                said = cut_as_a_crash(run, killed)
                 result.notes.append(said)
                 cut = said.rsplit(" ", 1)[-1] if said.startswith("its last line cut") else None
             # the killed run's checkpoint, if it wrote one, is not the restarted run's summary
@@ -407,14 +407,18 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
     return result
 
 
-def cut_as_a_crash(run: Path) -> str:
+def cut_as_a_crash(run: Path, status: int | None = -signal.SIGKILL) -> str:
     """Cut the killed run's last line in half, as a host's crash (power lost, the page cache with it) leaves a file
     being written; a SIGKILL cannot here, each line going out whole in one write call. The line cut must be the last
     one written, or the files are no crash's: the driver journals an event, then the log gets its records (each with
     the event's ts). So the journal's last event is cut when its time is past the log's last record's (it gave none),
     and the log's last record when the journal's last event is the only one of the record's time (it gave it);
-    several events of one time (a cycle's two timers) leave the order unknown, and nothing is cut. Said in words
-    for the row: "... in FILE" when cut."""
+    several events of one time (a cycle's two timers) leave the order unknown, and nothing is cut. A run that ended
+    by itself before its kill (``status``, its exit, not -SIGKILL) had no crash: nothing is cut (its last line
+    written is its log's end record, after the journal's last event). Said in words for the row: "... in FILE"
+    when cut."""
+    if status != -signal.SIGKILL:
+        return f"no line cut: the run ended by itself (exit {status}), no crash"
     def tail(path: Path) -> tuple[list[bytes], int]:
         """The file's last lines (its last MB), and the bytes after the last one (its newline)."""
         with open(path, "rb") as fh:

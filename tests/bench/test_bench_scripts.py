@@ -201,3 +201,10 @@ def test_soak_live_cuts_the_line_a_crash_would_have_been_writing_or_none(tmp_pat
     run = folder("one-time", events, [start, cycle])
     assert cut_as_a_crash(run) == "no line cut: its last lines' order unknown (events of one time)"
     assert (run / "events.jsonl").read_text() == "".join(line + "\n" for line in events)
+    # a run to be killed that ended by itself first (its --duration's end and its shutdown before the kill, as seed
+    # 57 at --duration 12 did on a fast start): no crash, so no line is cut; a cut journal line under the log's end
+    # record made the replay differ at the run's last snapshot, for the soak's doing
+    ended = [start, '{"e":"Timer","ts":2.0,"name":"cycle"}', book]
+    run = folder("ended", ended, [start, cycle, '{"type":"end","ts":3.0}'])
+    assert cut_as_a_crash(run, 0) == "no line cut: the run ended by itself (exit 0), no crash"
+    assert (run / "events.jsonl").read_text() == "".join(line + "\n" for line in ended)
