@@ -24,8 +24,8 @@ made before it read the account, the killed run's and the gap's); the log must r
 the killed one up to its kill. A SIGKILL does not cut a line here (each goes out whole in one write call), so for
 half of these seeds the soak cuts the killed run's last line in half itself, as a host's crash would leave it (the
 last line written: the journal's, or the log's when that line is a record of the journal's last event; none when
-the journal ends on events of one time, the order unknown), and the audit or the replay must say it as a crash's
-cut.
+the journal ends on events of one time, the order unknown, or the run ended by itself before its kill), and the
+audit or the replay must say it as a crash's cut.
 
 A run fails when the agent crashed (an exit status other than 0 or 3, or a traceback), hung (still running
 long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
