@@ -22,7 +22,7 @@ from agent.gateway.events import (
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
     RateLimited, Reason, Side, Tif, TradeObserved,
 )
-from agent.execution.weights import INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
+from agent.execution.weights import BY_OID, INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
@@ -166,11 +166,22 @@ class TwinGateway(CommandRouter):
         return OrderRejected(ts, cloid, classify(text), text)
 
     def _send_cancels(self, cancels: list[CancelOrder]) -> None:
-        if len(cancels) > MAX_CANCELS_PER_ACTION:  # the venue refuses a bigger action whole: several, as live
-            for i in range(0, len(cancels), MAX_CANCELS_PER_ACTION):
-                self._send_cancels(cancels[i:i + MAX_CANCELS_PER_ACTION])
+        cloids = [c.cloid for c in cancels]
+        by_oid = [c for c in cloids if c.startswith(BY_OID) and c[4:].isdigit()]
+        if by_oid or len(cloids) > MAX_CANCELS_PER_ACTION:
+            # orders listed without a cloid (someone else's, ``oid:N``) are cancelled by oid, in actions of their own
+            # (a cancel by the cloid "oid:N" found none: a Kill never pulled them); and at most 200 cancels an action,
+            # the venue refusing a bigger one whole: as HyperliquidGateway sends them, and as the core weighs them
+            if by_oid:
+                cloids = [c for c in cloids if not (c.startswith(BY_OID) and c[4:].isdigit())]
+            for part, oids in ((cloids, False), (by_oid, True)):
+                for i in range(0, len(part), MAX_CANCELS_PER_ACTION):
+                    self._cancel_action(tuple(part[i:i + MAX_CANCELS_PER_ACTION]), oids)
             return
-        cloids = tuple([c.cloid for c in cancels])
+        self._cancel_action(tuple(cloids), False)
+
+    def _cancel_action(self, cloids: tuple[str, ...], by_oid: bool) -> None:
+        """One cancel action: by cloid, or (``by_oid``) by the oid each ``oid:N`` names."""
 
         def done(reply) -> None:
             ts = self._now()
@@ -184,7 +195,10 @@ class TwinGateway(CommandRouter):
                         self.sink(CancelRejected(ts, cloid, classify(text), text))
             else:
                 self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
-        self._submit(CancelByCloidAction(tuple([(self.coin, c) for c in cloids])), done, len(cloids))
+        coin = self.coin
+        action = (CancelAction(tuple([(coin, int(c[4:])) for c in cloids])) if by_oid
+                  else CancelByCloidAction(tuple([(coin, c) for c in cloids])))
+        self._submit(action, done, len(cloids))
 
     def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
         pairs = tuple([(m.cloid, m.new_cloid) for m in modifies])

@@ -247,3 +247,30 @@ def test_cancels_past_200_go_out_in_several_actions_each_taken_and_weighed_as_th
     assert not any(type(e) is CancelRejected for e in events)
     assert {e.cloid for e in events if type(e) is CancelAcknowledged} == set(cloids)
     assert ex.open_orders(USER) == () and ex.quotas[USER].used == 450 + 450
+
+
+def test_an_order_listed_without_a_cloid_is_cancelled_by_its_oid_in_an_action_of_its_own_as_live():
+    """An order someone else placed on the account without a cloid reaches the core as ``oid:N`` (its snapshot
+    row); HyperliquidGateway cancels those by oid, in a cancel action beside the cancelByCloid of the rest, and the
+    core weighs the two. TwinGateway sent every cancel by cloid, so the twin found no order of the cloid "oid:N":
+    refused, the order left resting (a Kill never pulled it), one action charged where the core counted two."""
+    from agent.execution.weights import request_cost
+    from agent.gateway.events import Batch, CancelAcknowledged, CancelOrder, CancelRejected
+    from twin.messages import OrderAction, OrderSpec, Resting
+    ex, gw, events = _started(until=2.0)
+    bid = round(ex.best_bid["BTC"]) - 500.0
+    by_hand = ex._process(ex.accounts[USER], OrderAction((OrderSpec("BTC", True, bid, 0.001),)))
+    oid = by_hand.statuses[0].oid
+    assert isinstance(by_hand.statuses[0], Resting)
+    ours = CloidFactory(8).next()
+    gw.send(PlaceOrder(ours, Side.BUY, bid, 0.001, Tif.ALO))
+    ex.env.run(until=4.0)
+    assert len(ex.open_orders(USER)) == 2
+    cancels = Batch((CancelOrder(ours), CancelOrder(f"oid:{oid}")))
+    before = ex.ip_limiter.used(ex.env.now)
+    gw.send(cancels)
+    ex.env.run(until=6.0)
+    assert ex.ip_limiter.used(ex.env.now) - before == request_cost(cancels)[0] == 2
+    assert not any(type(e) is CancelRejected for e in events)
+    assert {e.cloid for e in events if type(e) is CancelAcknowledged} == {ours, f"oid:{oid}"}
+    assert ex.open_orders(USER) == ()
