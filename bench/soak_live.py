@@ -13,19 +13,19 @@ venue's as it last read it); a run with an event journal is then replayed (``age
 give the same decisions.
 
 For some seeds (three in ten, drawn by the plan) the run is a crash and a restart: the agent is killed outright
-(SIGKILL, part way through its run, or in its shutdown with a --duration of seconds: no shutdown to finish, its
-orders left resting, its files as the kill left them), the venue's account is read, and the agent is started again
-into the same run folder, against the same server and account, to run to its stop as above. The killed process's
-locks (the folder's ``.run.lock``, the account's in the temporary directory) are flocks the kernel released with
-it: no step is needed, and a restart they refuse (exit 2) fails. The restarted run must take the killed run's orders
-over or cancel them, so that its summary agrees with the venue as any run's does (its fills: the venue's less those
-made before it read the account, the killed run's and the gap's); the log must read whole with ``agent.audit RUN``
-(a last line a crash cut mid-write said as a crash's cut, not as damage), and the replay must replay both runs,
-the killed one up to its kill. A SIGKILL does not cut a line here (each goes out whole in one write call), so for
-half of these seeds the soak cuts the killed run's last line in half itself, as a host's crash would leave it (the
-last line written: the journal's, or the log's when that line is a record of the journal's last event; none when
-the journal ends on events of one time, the order unknown, or the run ended by itself before its kill), and the
-audit or the replay must say it as a crash's cut.
+(SIGKILL, part way through its run, timed from its first event, or in its shutdown with a --duration of a few
+seconds: no shutdown to finish, its orders left resting, its files as the kill left them), the venue's account is
+read, and the agent is started again into the same run folder, against the same server and account, to run to its
+stop as above. The killed process's locks (the folder's ``.run.lock``, the account's in the temporary directory) are
+flocks the kernel released with it: no step is needed, and a restart they refuse (exit 2) fails. The restarted run
+must take the killed run's orders over or cancel them, so that its summary agrees with the venue as any run's does
+(its fills: the venue's less those made before it read the account, the killed run's and the gap's); the log must
+read whole with ``agent.audit RUN`` (a last line a crash cut mid-write said as a crash's cut, not as damage), and
+the replay must replay both runs, the killed one up to its kill. A SIGKILL does not cut a line here (each goes out
+whole in one write call), so for half of these seeds the soak cuts the killed run's last line in half itself, as a
+host's crash would leave it (the last line written: the journal's, or the log's when that line is a record of the
+journal's last event; none when the journal ends on events of one time, the order unknown, or the run ended by
+itself before its kill), and the audit or the replay must say it as a crash's cut.
 
 A run fails when the agent crashed (an exit status other than 0 or 3, or a traceback), hung (still running
 long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
@@ -124,13 +124,13 @@ def make_plan(seed: int, duration_s: float) -> Plan:
     stop_after = round(float(rng.uniform(0.25, 0.9) * duration_s), 2) if stop != "duration" else None
     flatten = level >= 3 and bool(rng.random() < 0.3)  # (a dry run's orders cannot close anything: refused)
     # the crash from a stream of its own, so that a seed's key, level, stop and (unkilled) chaos stay as the first
-    # version of this soak drew them; killed once it has quoted, before its duration's end
+    # version of this soak drew them; killed this long after its first event (run_agent), before its duration's end
+    # (timed from the process's start, past STARTUP_S, a short run that started faster ended first: --duration 12)
     crash = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
-    kill_after = round(STARTUP_S + float(crash.uniform(0.3, 0.8)) * duration_s, 2) \
-        if crash.random() < RESTART_SHARE else None
+    kill_after = round(float(crash.uniform(0.3, 0.8)) * duration_s, 2) if crash.random() < RESTART_SHARE else None
     cut = kill_after is not None and bool(crash.random() < 0.5)
     # a restarted run's faults span both processes, the late disconnect at the restarted run's end
-    venue_s = STARTUP_S + duration_s + (kill_after or 0.0)
+    venue_s = STARTUP_S + duration_s + (STARTUP_S + kill_after if kill_after is not None else 0.0)
     return Plan(seed, key, Account.from_key(key).address, level, stop, stop_after, flatten,
                 chaos_schedule(rng, venue_s), kill_after, cut)
 
@@ -214,8 +214,9 @@ def start_server(folder: Path, plan: Plan) -> tuple[subprocess.Popen, str]:
 def run_agent(folder: Path, plan: Plan, url: str, duration_s: float, kill_after_s: float | None = None,
               name: str = "agent") -> tuple[int | None, str]:
     """The live CLI's exit status (None: hung, killed) and its stderr, its output in ``name``.out and .err.
-    With ``kill_after_s`` it is killed outright (SIGKILL) that long after its start instead of stopped: exit -9,
-    no shutdown, its orders left resting."""
+    With ``kill_after_s`` it is killed outright (SIGKILL) that long after its first event (its journal's first line,
+    once it has started trading: its --duration is counted from about then) instead of stopped: exit -9, no shutdown,
+    its orders left resting."""
     argv = [sys.executable, "-m", "agent", "--venue", "live", "--base-url", url, "--execution-level", str(plan.level),
             "--start-level", "Full" if plan.level == 4 else "MicroLive", "--duration", f"{duration_s:g}",
             "--out", str(folder / "run"), "--seed", str(plan.seed), "--quiet"]
@@ -226,6 +227,9 @@ def run_agent(folder: Path, plan: Plan, url: str, duration_s: float, kill_after_
         agent = subprocess.Popen(argv, cwd=_REPO, env=env, stdout=out, stderr=err)
         limit = STARTUP_S + duration_s + GRACE_S + SLACK_S
         if kill_after_s is not None:
+            journal, started = folder / "run" / "events.jsonl", time.monotonic() + STARTUP_S + SLACK_S
+            while agent.poll() is None and time.monotonic() < started and not _has_a_line(journal):
+                time.sleep(0.05)
             try:
                 agent.wait(kill_after_s)
             except subprocess.TimeoutExpired:
@@ -247,6 +251,13 @@ def run_agent(folder: Path, plan: Plan, url: str, duration_s: float, kill_after_
             agent.wait()
             status = None
     return status, (folder / f"{name}.err").read_text()
+
+
+def _has_a_line(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def fills_when_written(path: Path, url: str, address: str) -> tuple[threading.Thread, list[int]]:
