@@ -44,12 +44,14 @@ def _load_agent(spec: str) -> type:
     mod_name, _, cls_name = spec.rpartition(":")
     if not mod_name or not cls_name:
         raise ValueError(f"--agent {spec!r}: expected MODULE:CLASS or FILE.py:CLASS")
+    if mod_name.endswith(".py") and not Path(mod_name).exists():  # (said here: the except below would wrap it)
+        raise ValueError(f"--agent {spec!r}: no file {mod_name}")
     try:
         if mod_name.endswith(".py"):
             path = Path(mod_name)
             s = importlib.util.spec_from_file_location(path.stem, path)
-            if s is None or not path.exists():
-                raise ValueError(f"--agent {spec!r}: no file {path}")
+            if s is None:
+                raise ImportError(f"no loader for {path}")
             module = importlib.util.module_from_spec(s)
             s.loader.exec_module(module)
         else:

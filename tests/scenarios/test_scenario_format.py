@@ -138,6 +138,8 @@ def test_a_negative_seed_fails_check_naming_it_not_run_with_numpys_error(tmp_pat
     ("nope:X", "cannot import nope: No module named 'nope'"),  # was a ModuleNotFoundError traceback
     ("agent.config:AgentConfig", "AgentConfig is not a subclass of agent.core.AgentCore"),  # was a TypeError
     ("agent.core:Nope", "agent.core has no Nope"),
+    # was said twice: "importing no_such_agent.py raised ValueError: --agent 'no_such_agent.py:X': no file ..."
+    ("no_such_agent.py:X", "no file no_such_agent.py"),
 ])
 def test_an_agent_class_that_cannot_be_used_exits_2_before_the_run_folder(tmp_path, capsys, spec, says):
     good = tmp_path / "tiny.yaml"
