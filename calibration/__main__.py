@@ -241,4 +241,6 @@ def _check_out(out: Path, given: str | None, made: list[Path]) -> bool:
 
 
 if __name__ == "__main__":
+    from twin.console import drop_output_unread
+    drop_output_unread()  # (| head: not an error)
     sys.exit(main())

@@ -172,4 +172,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from twin.console import drop_output_unread
+    drop_output_unread()  # (| head: not an error)
     sys.exit(main())

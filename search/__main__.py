@@ -478,4 +478,6 @@ def _best_yaml(cfg, row: dict, level: str) -> str:
 
 
 if __name__ == "__main__":
+    from twin.console import drop_output_unread
+    drop_output_unread()  # (| head: not an error)
     sys.exit(main())

@@ -87,4 +87,6 @@ def _print_stats(stats: dict, duration: float, seed: int, as_json: bool) -> None
 
 
 if __name__ == "__main__":
+    from twin.console import drop_output_unread
+    drop_output_unread()  # (| head: not an error)
     sys.exit(main())
