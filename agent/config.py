@@ -57,9 +57,9 @@ class SessionConfig(FileModel):
         "Also subscribe to the venue's bbo channel (the best bid and ask, pushed at each block where they changed) "
         "and quote on the touch it gives between l2Book pushes, not on the last book's, up to half a second and a "
         "block old: fewer quotes refused post-only (BadAloPx) for crossing a touch that has moved. The estimators "
-        "and signals still read the l2Book. On the Quickstart's seed it cuts the places refused post-only from 665 to "
-        "464, for some 1.3x the session's wall time against the twin (8-9 pushes a second). false: the l2Book "
-        "alone."))
+        "and signals still read the l2Book. On the Quickstart's seed it cuts the places refused post-only from 647 to "
+        "293 (4 December), for some 1.3x the session's wall time against the twin (8-9 pushes a second). false: the "
+        "l2Book alone."))
     log_segment_mb: float = Field(256.0, gt=0, description=(
         "The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB; the full one "
         "becomes decisions-000001.jsonl, -000002, ... (oldest first), never written again: compress or move "
