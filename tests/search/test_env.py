@@ -596,3 +596,18 @@ def test_a_signal_while_the_results_are_written_is_held_till_they_are_whole_then
     assert r.stderr.endswith("interrupted (SIGTERM) as the search ended: its results are given above, whole\n"), r.stderr
     assert "trials x 1 seeds" in r.stdout and f"results: {out / 'results.json'}" in r.stdout
     assert len(json.loads((out / "results.json").read_text())["trials"]) == 2
+
+
+def test_python_m_search_says_a_signal_in_its_packages_import():
+    """``python -m search`` imports the package, and with it gymnasium (a tenth of a second), before its
+    ``__main__``'s first lines set the at-once handlers: a SIGTERM there killed it unsaid, a Ctrl-C was a
+    traceback through gymnasium's import, exit 1. The package sets them itself when it is what ``-m`` runs, and
+    only then: imported by a program (``-c`` here, or another ``-m``), it leaves that program's handlers alone."""
+    import subprocess
+    import sys
+
+    probe = ("import signal, sys; sys.argv[:] = ['-m']; sys.orig_argv = [sys.executable, '-m', {name!r}]; "
+             "import search; print(type(signal.getsignal(signal.SIGTERM)).__name__)")
+    said = {name: subprocess.run([sys.executable, "-c", probe.format(name=name)], capture_output=True, text=True,
+                                 timeout=60).stdout.strip() for name in ("search", "other")}
+    assert said == {"search": "_ExitAtOnce", "other": "Handlers"}
