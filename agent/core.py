@@ -41,7 +41,7 @@ from agent.graduation.governor import Graduation
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_quote
-from agent.quoting.ladder import build_ladder, lot_sizes, round_px_to_venue, venue_min_size
+from agent.quoting.ladder import desired_ladder, lot_sizes, round_px_to_venue, venue_min_size
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
     NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, SafetyOverlay, apply_to_quotes,
@@ -988,11 +988,10 @@ class AgentCore:
                 self._sizes = lot_sizes(lad.sizes(base), n, 1.0, self.sz_decimals, 0.0)
                 self._ask_sizes = None if base_ask == base else lot_sizes(lad.sizes(base_ask), n, 1.0,
                                                                           self.sz_decimals, 0.0)
-            ladder = build_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick, self._sizes,
-                                  self.sz_decimals, tick=self.tick, ask_sizes=self._ask_sizes, on_lot=True)
-            # DesiredQuote(side, px, sz, level, False) without the NamedTuple's Python-level __new__
-            desired = [_tuple_new(DesiredQuote, (_BUY, x[1], x[2], i, False)) for i, x in enumerate(ladder.bids)]
-            desired += [_tuple_new(DesiredQuote, (_SELL, x[1], x[2], i, False)) for i, x in enumerate(ladder.asks)]
+            # DesiredQuote(side, px, sz, level, False) per ladder level, bids then asks
+            desired = desired_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick, self._sizes,
+                                     self.sz_decimals, tick=self.tick, ask_sizes=self._ask_sizes,
+                                     desired=_DESIRED)
             self._ladder_key = key
             self._desired = desired
         desired = self._desired
@@ -1061,6 +1060,7 @@ _PULLABLE = frozenset({OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PA
 _GREEN = SafetyLevel.GREEN  # (an enum member read from its class costs a Python-level lookup)
 _BUY = Side.BUY
 _SELL = Side.SELL
+_DESIRED = (DesiredQuote, _BUY, _SELL)  # the ladder builds DesiredQuotes: (class, bid side, ask side)
 # the venue's text ends the bbo with the sentence's full stop ("bbo was 1800.1@1800.2. asset=4"): a number is
 # digits with at most one decimal point, so that stop is never part of the ask
 _BBO = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")

@@ -163,6 +163,27 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
                   _ask_side(a0, n, level_spacing, szs_a, tick, tick_dec, sz_decimals, min_notional))
 
 
+def desired_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: float, sizes: Sequence[float],
+                   sz_decimals: int, min_notional: float = 10.0, *, tick: float, ask_sizes: Sequence[float] | None,
+                   desired: tuple) -> list:
+    """``build_ladder(..., min_notional, tick=tick, ask_sizes=ask_sizes, on_lot=True)`` as the quote cycle uses it: one list of
+    ``desired``'s (a NamedTuple class, its bid side, its ask side) (side, px, sz, level, False), the bids then
+    the asks, level = the quote's index on its side. On the tick grid's fast path it is made directly (a
+    quote cycle that moves the ladder made ten quotes, a Ladder, then ten more from them)."""
+    n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
+    if tick > 0.0 and GRID_FAST_PATH and math.isfinite(bid_px) and 0.0 < ask_px < math.inf:
+        fast = _grid_ladder(bid_px, ask_px, n, level_spacing, sizes, sz_decimals, 1.0, min_notional, tick, 0.0,
+                            ask_sizes, True, desired)
+        if fast is not None:
+            return fast
+    ladder = build_ladder(bid_px, ask_px, n_levels, level_spacing, sizes, sz_decimals, 1.0, min_notional, tick=tick,
+                          ask_sizes=ask_sizes, on_lot=True)
+    cls, buy, sell = desired
+    out = [_new_quote(cls, (buy, x[1], x[2], i, False)) for i, x in enumerate(ladder.bids)]
+    out += [_new_quote(cls, (sell, x[1], x[2], i, False)) for i, x in enumerate(ladder.asks)]
+    return out
+
+
 def lot_sizes(sizes: Sequence[float], n: int, mult: float, szd: int, lot: float) -> list[float]:
     """The first n sizes × mult, rounded down to the lot (0: the venue's 10^−szDecimals)."""
     up = 1.0 + _REL
@@ -208,11 +229,15 @@ def _grid_spec(tick: float, spacing: float, szd: int) -> tuple:
 
 def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Sequence[float], szd: int,
                  size_multiplier: float, min_notional: float, tick: float, lot: float,
-                 ask_sizes: Sequence[float] | None = None, on_lot: bool = False) -> Ladder | None:
+                 ask_sizes: Sequence[float] | None = None, on_lot: bool = False,
+                 desired: tuple | None = None) -> Ladder | list | None:
     """The common case in integers: whole-tick spacing on a venue-valid tick grid, bid below ask. Level i
     is exactly i·spacing from the touch price, an integer over a power of ten: the same doubles the
     general path gives (each the double nearest the decimal), with none of its per-level rounding.
-    None when it does not apply (the general path then decides)."""
+    None when it does not apply (the general path then decides). ``desired``: (a NamedTuple class, its
+    bid side, its ask side): instead of the Ladder, one list of that class's (side, px, sz, level, False),
+    the bids then the asks, level = the quote's index on its side (what the quote cycle made of the Ladder,
+    made without the Ladder's quotes in between)."""
     ok, m, step, p10, bound = _grid_spec(tick, spacing, szd)
     if not ok:
         return None
@@ -225,6 +250,10 @@ def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Se
     na *= m
     bids = []
     asks = []
+    if desired is None:
+        cls, buy, sell = Quote, 1, -1
+    else:
+        cls, buy, sell = desired
     for i in range(n):
         sz = szs[i]
         if sz > 0.0:
@@ -232,15 +261,20 @@ def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Se
             if num > 0:  # a bid at or below zero ends the bid side
                 px = num / p10
                 if px * sz >= min_notional:
-                    bids.append(_new_quote(Quote, (1, px, sz)))
+                    bids.append(_new_quote(cls, (buy, px, sz) if desired is None else
+                                           (buy, px, sz, len(bids), False)))
             else:
                 nb = -(1 << 62)  # and stays ended
         sz = szs_a[i]
         if sz > 0.0:
             px = (na + i * step) / p10
             if px * sz >= min_notional:
-                asks.append(_new_quote(Quote, (-1, px, sz)))
-    return Ladder(tuple(bids), tuple(asks))
+                asks.append(_new_quote(cls, (sell, px, sz) if desired is None else
+                                       (sell, px, sz, len(asks), False)))
+    if desired is None:
+        return Ladder(tuple(bids), tuple(asks))
+    bids += asks
+    return bids
 
 
 def _bid_side(b0: float, n: int, spacing: float, szs: list[float], tick: float, tick_dec: int, szd: int,

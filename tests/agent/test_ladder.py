@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from agent.quoting.ladder import LadderConfig, build_ladder, flat, geometric, round_px_to_venue
+from agent.quoting.ladder import (LadderConfig, build_ladder, desired_ladder, flat, geometric, lot_sizes,
+                                  round_px_to_venue)
 from twin.instruments import price_is_valid, size_is_valid  # an independent implementation of the rule
 
 
@@ -114,6 +115,33 @@ def test_the_integer_fast_path_gives_the_general_paths_ladder(mid, lo_frac, hi_f
     finally:
         lad_mod.GRID_FAST_PATH = True
     assert fast == general
+
+
+@given(st.floats(0.001, 3e5), st.floats(-0.001, 0.02), st.floats(0.0, 0.02), st.integers(1, 8), st.integers(1, 5),
+       st.sampled_from([0.0001, 0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0]), st.integers(0, 6),
+       st.floats(0.5, 3.0), st.booleans())
+def test_desired_ladder_is_the_ladders_quotes_with_their_levels(mid, lo_frac, hi_frac, n, spacing_ticks, tick, szd,
+                                                                ratio, own_asks):
+    """The quote cycle's ladder, made directly on the fast path, is the Ladder's quotes as (side, px, sz, level,
+    False), bids then asks, level = the index on its side, on either path (levels dropped under the minimum
+    notional or at a bid of zero leave no gap in the levels)."""
+    import agent.quoting.ladder as lad_mod
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+    bid, ask = mid * (1 - lo_frac), mid * (1 + hi_frac)
+    sizes = lot_sizes(geometric(12.0 / mid, ratio, n), n, 1.0, szd, 0.0)
+    ask_sizes = lot_sizes(geometric(14.0 / mid, ratio, n), n, 1.0, szd, 0.0) if own_asks else None
+    args = (bid, ask, n, spacing_ticks * tick, sizes, szd)
+    lad = build_ladder(*args, tick=tick, ask_sizes=ask_sizes, on_lot=True)
+    want = ([(Side.BUY, q.px, q.sz, i, False) for i, q in enumerate(lad.bids)]
+            + [(Side.SELL, q.px, q.sz, i, False) for i, q in enumerate(lad.asks)])
+    for fast_path in (True, False):
+        lad_mod.GRID_FAST_PATH = fast_path
+        try:
+            got = desired_ladder(*args, tick=tick, ask_sizes=ask_sizes, desired=(DesiredQuote, Side.BUY, Side.SELL))
+        finally:
+            lad_mod.GRID_FAST_PATH = True
+        assert got == want and all(type(q) is DesiredQuote and type(q.side) is Side for q in got)
 
 
 @given(st.floats(0.01, 3e5), st.floats(0.0, 0.02), st.integers(1, 6), st.sampled_from([0.0001, 0.01, 1.0]),
