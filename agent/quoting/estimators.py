@@ -398,31 +398,24 @@ class ArrivalEstimator:
         min_count = self.min_count
         sw = swx = swy = swxx = swxy = 0.0
         used = 0
-        first = last = 0.0
-        for i in range(self.m):
-            cnt = cum[i] * scale
+        log = math.log
+        for c, d in zip(cum, depths):
+            cnt = c * scale
             if cnt < min_count:
                 break  # deeper depths have fewer still
-            d = depths[i]
-            lam = 0.5 * cnt / time_w
-            if not used:
-                first = cnt
-            last = cnt
-            y = math.log(lam)
+            y = log(0.5 * cnt / time_w)  # log λ
+            cd = cnt * d  # (cnt * d * d is (cnt * d) * d: the same doubles)
             sw += cnt
-            swx += cnt * d
+            swx += cd
             swy += cnt * y
-            swxx += cnt * d * d
-            swxy += cnt * d * y
+            swxx += cd * d
+            swxy += cd * y
             used += 1
-        if used < 2 or first - last < min_count:
+        if used < 2 or cum[0] * scale - cum[used - 1] * scale < min_count:  # the first count less the last
             return None
         # bins[j] (j < used) is the fall in the counts from depth j − 1 to depth j; bins[m] never fell
         bins = self.bins
-        jm = 1
-        for j in range(2, self.m + 1):
-            if bins[j] > bins[jm]:
-                jm = j
+        jm = max(range(1, self.m + 1), key=bins.__getitem__)  # the first j whose bin is the largest
         least = min_count / scale  # min_count in the bins' units
         falls = 0
         stops = steps = 0.0  # D and S of the maximum-likelihood k, from depth jm − 1 on
