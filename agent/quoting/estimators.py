@@ -28,6 +28,7 @@ drives them. ``ArrivalEstimator.fit`` is O(grid) and meant once per quote cycle;
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 
 from pydantic import Field
 
@@ -351,13 +352,8 @@ class ArrivalEstimator:
         tau = self.tau
         scale = math.exp((t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
         time_w = tau * -math.expm1(-(ts - t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
-        m = self.m
-        bins = self.bins
-        cum = [0.0] * m
-        c = 0.0
-        for j in range(m, 0, -1):
-            c += bins[j]
-            cum[j - 1] = c
+        # cum[j - 1] = bins[j] + ... + bins[m], summed from bins[m] down as a loop would (0.0 + bins[m] first)
+        cum = list(accumulate(reversed(self.bins), initial=0.0))[self.m:0:-1]
         return cum, scale, time_w
 
     def fit(self, ts: float) -> tuple[float, float] | None:
