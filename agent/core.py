@@ -1044,12 +1044,13 @@ class AgentCore:
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
         budget = self.budget
-        state = (key, tr.version, tr.exposures(), ov, g.level, par_f, limit, budget.cap, budget.used, cancel_only)
+        exposures = tr.exposures()
+        state = (key, tr.version, exposures, ov, g.level, par_f, limit, budget.cap, budget.used, cancel_only)
         if state == self._reconciled_state:
             return []
         cmds = reconcile(desired, tr, tick=self.tick, lot=self.lot, max_position=limit,
                          budget=self.budget, cloids=self.cloids, cfg=self.cfg.reconcile,
-                         min_notional=q.ladder.min_notional_usd, cancel_only=cancel_only)
+                         min_notional=q.ladder.min_notional_usd, cancel_only=cancel_only, exposures=exposures)
         self._reconciled_state = None if cmds else state
         return cmds
 

@@ -104,11 +104,13 @@ _LEVEL = itemgetter(3)  # DesiredQuote.level
 
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
               budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig,
-              min_notional: float = 0.0, cancel_only: bool = False) -> list[Command]:
+              min_notional: float = 0.0, cancel_only: bool = False,
+              exposures: tuple[float, float] | None = None) -> list[Command]:
     """Minimal commands from the live orders to ``desired``. A quote cut down (by the room left under the
     limit, or by the reduce-only orders already out) to less than ``min_notional`` is not sent: the venue
     would reject it, unless it is a reduce-only order for the whole position. ``cancel_only``: the cancels
-    alone, no place or modify (the IP weight is down to the share kept for cancels)."""
+    alone, no place or modify (the IP weight is down to the share kept for cancels). ``exposures``: the
+    tracker's ``exposures()`` as it gives them now, when the caller has just asked (the quote cycle has)."""
     # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
     # beyond what the rules need (the order of cancels and places is part of the contract).
     tol_px = cfg.price_tolerance_ticks * tick
@@ -172,7 +174,11 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     # pool are all in doubt). Most cycles keep every order: then no pool has one left, and nothing is read again.
     going: list = []
     n_items = 0
-    left = [p for p in (buys, sells) if p]
+    left = []  # the pools with an order left (no list comprehension: its own frame, on most quote cycles)
+    if buys:
+        left.append(buys)
+    if sells:
+        left.append(sells)
     if ro_pools is not None:
         left += [p for p in ro_pools.values() if p]
     if left:
@@ -210,8 +216,10 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     places: list[Command] = []
     modifies: list[Command] = []
     if unmatched:
-        wc_long, wc_short = tracker.worst_case_positions()
+        exp_buy, exp_sell = tracker.exposures() if exposures is None else exposures
         pos = tracker.position
+        wc_long = pos + exp_buy  # the worst cases: tracker.worst_case_positions()
+        wc_short = pos - exp_sell
         abs_pos = abs(pos)
         room_buy = max_position - wc_long
         room_sell = max_position + wc_short

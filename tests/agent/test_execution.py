@@ -259,9 +259,11 @@ def test_reconcile_never_exceeds_the_limit_on_worst_case(position, resting, desi
     limit = 0.05
     before = {s: abs(t.worst_case_position(s)) for s in Side}
     # reduce-only quotes too: they rest beside the other same-side orders, which can fill first
-    cmds = reconcile([DesiredQuote(s, float(p), n / 1000, i, ro) for i, (s, p, n, ro) in enumerate(desired)], t,
-                     tick=1.0, lot=0.001, max_position=limit, budget=budget, cloids=CloidFactory(9),
-                     cfg=ReconcileConfig())
+    quotes = [DesiredQuote(s, float(p), n / 1000, i, ro) for i, (s, p, n, ro) in enumerate(desired)]
+    kw = dict(tick=1.0, lot=0.001, max_position=limit, budget=budget, cfg=ReconcileConfig())
+    cmds = reconcile(quotes, t, cloids=CloidFactory(9), **kw)
+    # given the exposures as the tracker gives them now (the quote cycle passes those it just read): the same
+    assert reconcile(quotes, t, cloids=CloidFactory(9), exposures=t.exposures(), **kw) == cmds
     for c in cmds:
         t.on_command(c, 1.0)
     for s in Side:
