@@ -166,9 +166,9 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
 def desired_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: float, sizes: Sequence[float],
                    sz_decimals: int, min_notional: float = 10.0, *, tick: float, ask_sizes: Sequence[float] | None,
                    desired: tuple) -> list:
-    """``build_ladder(..., min_notional, tick=tick, ask_sizes=ask_sizes, on_lot=True)`` as the quote cycle uses it: one list of
-    ``desired``'s (a NamedTuple class, its bid side, its ask side) (side, px, sz, level, False), the bids then
-    the asks, level = the quote's index on its side. On the tick grid's fast path it is made directly (a
+    """``build_ladder(..., min_notional, tick=tick, ask_sizes=ask_sizes, on_lot=True)`` as the quote cycle uses
+    it: one list of ``desired``'s (a NamedTuple class, its bid side, its ask side) (side, px, sz, level, False),
+    the bids then the asks, level = the quote's index on its side. On the tick grid's fast path it is made directly (a
     quote cycle that moves the ladder made ten quotes, a Ladder, then ten more from them)."""
     n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
     if tick > 0.0 and GRID_FAST_PATH and math.isfinite(bid_px) and 0.0 < ask_px < math.inf:
