@@ -2716,3 +2716,23 @@ def test_more_funding_payments_missed_than_one_userfunding_reply_holds_are_recov
     assert [(e.coin, e.time_ms) for e in paid] == [("BTC", start + 1 + i) for i in range(600)]  # each once, in order
     assert [round(e.usdc, 6) for e in paid] == [round(-0.001 * (i + 1), 6) for i in range(600)]
     assert gw.stats["fundings_recovered"] == 600 and gw.stats["fundings_live"] == 0
+
+
+def test_a_stop_inside_an_ip_429_storm_that_outlasts_the_grace_exits_3_never_0(tmp_path, capsys):
+    """Every request refused HTTP 429 (the IP's weight spent) from before the stop to past --shutdown-grace: the
+    stop's cancel-all (its openOrders query first) and its snapshots are all refused, so nothing says the quotes
+    resting at the start of the storm are gone. The end must not read as a run that pulled everything: the venue's
+    open orders unknown (null in the summary), "could not confirm" said, exit 3 (orders may rest), never 0. (The
+    adversarial review of the live path checked this; it held before this test: the test pins it.)"""
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    out = tmp_path / "run"
+    storm = ChaosSchedule(events=[Http429Burst(at_s=5.0, duration_s=60.0)])
+    with served(speed=1.0, schedule=storm) as (bg, ex, clock):
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full", "--duration",
+                          "6", "--quiet", "--shutdown-grace", "2", "--out", str(out)], env=env)
+        resting = bg.call(lambda: len(ex.open_orders(ADDR)))
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stop_reason"] == "duration reached" and summary["venue_open_orders"] is None
+    assert "could not confirm open order(s) of ours on BTC" in err
+    assert code == 3, (code, resting)
