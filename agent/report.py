@@ -2,8 +2,7 @@
 sessions share (the README documents them), built in one place; and the summary-table rows they share."""
 from __future__ import annotations
 
-import os
-
+from twin.console import unread
 from twin.json_text import finite
 
 
@@ -14,10 +13,7 @@ def say(text: str, stream) -> None:
     try:
         print(text, file=stream, flush=True)
     except (BrokenPipeError, OSError):
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-        except (OSError, ValueError):
-            pass
+        unread(stream)
 
 
 def trading_summary(core) -> dict:

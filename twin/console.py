@@ -28,13 +28,19 @@ class _DroppedWhenUnread:
             self._drop()
 
     def _drop(self) -> None:
-        try:  # (what the buffer still holds goes there too, at the next flush or at exit)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
-        except (OSError, ValueError):
-            pass
+        unread(self._stream)  # (what the buffer still holds goes there too, at the next flush or at exit)
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
+
+
+def unread(stream) -> None:
+    """``stream``'s descriptor pointed at the null device: its reader is gone, and what is written there from now
+    on (the buffer's rest too) goes nowhere instead of raising again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def drop_output_unread() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from agent.audit.inspect import (
     render_overview,
 )
 from agent.audit.records import log_files, size_on_disk
+from twin.console import unread
 from twin.files import make_output_folder, remove_made_folders
 from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
 from twin.units import non_empty, non_negative_int
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             return _window(reader, t_from, t_to, kinds, args.limit, wall, args.json, progress)
     except BrokenPipeError:  # the reader stopped listening (| head): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        unread(sys.stdout)
         return 0
     except KeyboardInterrupt as e:  # Ctrl-C in a long read (a week's log), SIGTERM, SIGHUP: said, not a traceback
         progress.close()
@@ -225,7 +225,7 @@ def _replay(folder: Path, own_command_line: bool) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader stopped listening (| head): not an error, and the verdict is still the status
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        unread(sys.stdout)
         return 0 if all(r.identical for r in runs) else 1
     except KeyboardInterrupt as e:
         progress.close()

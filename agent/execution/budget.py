@@ -61,7 +61,8 @@ class BudgetConfig(FileModel):
 class RequestBudget:
     """The address budget and the IP weight of the last minute. The weight counts what the core sends, what the
     gateways and drivers tell it they sent of their own (quota polls, recoveries, the live shutdown's snapshots
-    and cancel-alls, whose cancels count in ``used`` too), and on top a background share nobody tells: ``background_weight_per_minute``, other programs on the IP."""
+    and cancel-alls, whose cancels count in ``used`` too), and on top a background share nobody tells:
+    ``background_weight_per_minute``, other programs on the IP."""
     __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip")
 
     def __init__(self, cfg: BudgetConfig) -> None:
