@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from calibration.report import report_files, write_files
     from twin.params import TwinParams
     from twin.session import SignalsBetweenEvents
-    from twin.files import remove_made_folders
-    from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
+    from twin.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
     # before the work (the fit and the replay take minutes), and the inputs before the output folder is made; an

@@ -17,7 +17,8 @@ if __name__ == "__main__":  # first: the imports below take a second or so
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
-from twin.files import lacks_matplotlib, make_output_folder, remove_made_folders
+from twin.files import lacks_matplotlib, make_output_folder
+from twin.stop_signals import remove_made_folders
 from twin.units import non_empty, parse_seed
 
 EPILOG = f"""\

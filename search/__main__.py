@@ -30,7 +30,8 @@ if __name__ == "__main__":  # first: the imports below and the checks take a sec
 
 import numpy as np
 
-from twin.files import make_output_folder, missing_extra, remove_made_folders, unreadable
+from twin.files import make_output_folder, missing_extra, unreadable
+from twin.stop_signals import remove_made_folders
 from twin.units import bounded, non_empty, parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:

@@ -76,7 +76,7 @@ def make_output_folder(folder: str | Path, option: str = "--out", given: str | N
     An empty value is refused: it would otherwise mean "no folder" or the current one, silently.
 
     The folders it creates (the folder and those above it that were not there), the deepest first, are added to
-    ``made``: a tool stopped before its work wrote anything removes them (``remove_made_folders``). A stop while
+    ``made``: a tool stopped before its work wrote anything removes them (``stop_signals.remove_made_folders``). A stop while
     the command line still ends at once (``stop_signals.exit_at_once``, before ``begun``) removes them itself."""
     shown = given if given is not None else str(folder)
     if str(folder) == "" or shown == "":
@@ -95,22 +95,6 @@ def make_output_folder(folder: str | Path, option: str = "--out", given: str | N
     except OSError as e:
         raise ValueError(f"{option} {shown}: {e.strerror or e}") from None
     return p
-
-
-def remove_made_folders(made: list[Path]) -> bool:
-    """The folders ``make_output_folder`` made (``made``, the deepest first) removed while they are empty: never one
-    that was there before, nor one with anything in it (the first of those ends it, with those above it kept).
-    Whether the first, the output folder itself, is gone (False too when none was made)."""
-    if not made:
-        return False
-    gone = 0
-    for f in made:
-        try:
-            f.rmdir()
-        except OSError:  # (not empty, or already gone: kept, and the ones above it too)
-            break
-        gone += 1
-    return gone > 0
 
 
 def short_repr(value, limit: int = 80) -> str:

@@ -108,11 +108,7 @@ class _ExitAtOnce:
 
     def __call__(self, signum, frame) -> None:
         for made in self.folders:
-            for folder in made:  # (os.rmdir: only an empty folder; the first kept keeps those above it)
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    break
+            remove_made_folders(made)
         os.write(2, f"interrupted ({interrupted_by(signum)}) {self.when}\n".encode())
         os._exit(exit_status(signum))
 
@@ -137,6 +133,20 @@ def removed_if_stopped_at_once(made: list) -> None:
         handler = signal.getsignal(s)
         if isinstance(handler, _ExitAtOnce) and not any(m is made for m in handler.folders):
             handler.folders.append(made)
+
+
+def remove_made_folders(made: list) -> bool:
+    """The folders ``twin.files.make_output_folder`` made (``made``, the deepest first) removed while they are empty:
+    never one that was there before, nor one with anything in it (the first of those ends it, with those above it
+    kept). Whether the first, the output folder itself, is gone (False too when none was made)."""
+    gone = 0
+    for folder in made:
+        try:
+            os.rmdir(folder)
+        except OSError:  # (not empty, or already gone: kept, and the ones above it too)
+            break
+        gone += 1
+    return gone > 0
 
 
 def begun() -> None:

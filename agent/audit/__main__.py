@@ -17,8 +17,8 @@ from agent.audit.inspect import (
 )
 from agent.audit.records import log_files, size_on_disk
 from twin.console import unread
-from twin.files import make_output_folder, remove_made_folders
-from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
+from twin.files import make_output_folder
+from twin.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
 from twin.units import non_empty, non_negative_int
 
 KINDS = ("cycle", "commands", "fill", "snapshot", "safety", "level", "postmortem", "start", "end",
