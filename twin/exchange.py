@@ -489,9 +489,7 @@ class Exchange:
         for spec in specs:
             ref = marks.get(spec.coin)
             if ref and spec.px > 0.0 and abs(spec.px - ref) > _PRICE_BAND * ref:
-                self.counters["rejections"] += 1
-                self.rejections_by_reason[RejectReason.Oracle.value] = \
-                    self.rejections_by_reason.get(RejectReason.Oracle.value, 0) + 1
+                self._count_rejection(RejectReason.Oracle)
                 return True
         return False
 
@@ -537,9 +535,12 @@ class Exchange:
         return ActionOk("default")
 
     def _reject(self, reason: RejectReason, asset: int, **fmt) -> StatusError:
+        self._count_rejection(reason)
+        return StatusError(order_error_text(reason, asset, **fmt))
+
+    def _count_rejection(self, reason: RejectReason) -> None:
         self.counters["rejections"] += 1
         self.rejections_by_reason[reason.value] = self.rejections_by_reason.get(reason.value, 0) + 1
-        return StatusError(order_error_text(reason, asset, **fmt))
 
     def open_order_count(self, user: str) -> int:
         return sum(1 for o in self.orders.values() if o.user == user)
