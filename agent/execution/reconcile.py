@@ -246,7 +246,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             if on_lot is None:
                 on_lot = lotted[sz] = round(math.floor(sz / lot + 1e-9) * lot, 10)
             sz = on_lot
-            if sz <= 0.0 or refused_under_minimum(sz, px, ro, abs_pos, min_notional):
+            # (the rule's first clause, read here: the call is only made where it can refuse)
+            if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs_pos, min_notional):
                 continue
             if ro:
                 if buy:
@@ -269,12 +270,15 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             places.append(_new(PlaceOrder, (next_cloid(), side, px, sz, _ALO, ro)))
             n_items += 1
             spendable -= 1
+    # each kind one command, or one batch of several: cancels first (they reduce risk), then modifies, then places
     out: list[Command] = []
-    for kind in ([_new(CancelOrder, (o.cloid,)) for o in going], modifies, places):  # cancels first: they reduce risk
-        if len(kind) > 1:
-            out.append(Batch(tuple(kind)))
-        elif kind:
-            out.append(kind[0])
+    if going:
+        cancels = [_new(CancelOrder, (o.cloid,)) for o in going]
+        out.append(Batch(tuple(cancels)) if len(cancels) > 1 else cancels[0])
+    if modifies:
+        out.append(Batch(tuple(modifies)) if len(modifies) > 1 else modifies[0])
+    if places:
+        out.append(Batch(tuple(places)) if len(places) > 1 else places[0])
     return out
 
 
