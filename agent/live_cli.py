@@ -348,6 +348,13 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
             raise UsageError(f"--start-level {args.start_level} needs --execution-level 4: level 3 is micro-live, its "
                              f"exposure capped at MicroLive (graduation promotes up to it, not past)")
         data["graduation"]["ceiling"] = min(config.graduation.ceiling, micro)
+    kill_holds = args.execution_level == 2 and config.safety.kill_action == "flatten"
+    if kill_holds:
+        # a dry run places every order 5% from the touch (DryRunGateway), a Kill's flatten IOC too: it could never
+        # fill, and the core sent it again at every book as it does for an IOC a falling book left unfilled (134
+        # requests in 75 s against twin serve, the position never closed). As --flatten-on-stop is refused here,
+        # a Kill holds the position; said at the start (_trade)
+        data["safety"]["kill_action"] = "hold"
     if level > config.graduation.ceiling:
         raise UsageError(f"--start-level {args.start_level} is above graduation.ceiling "
                          f"{config.graduation.ceiling.name} in the config: start at or below it (promotion never "
@@ -373,7 +380,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                  out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
                  events=not args.no_events, allow_oversized=args.allow_oversized_position,
                  collateral_set=collateral_set, flatten_on_stop=args.flatten_on_stop, last_nonce=last_nonce,
-                 made=made)
+                 made=made, kill_holds=kill_holds)
 
 
 async def _run(plan: _Plan) -> int:
@@ -456,6 +463,9 @@ async def _trade(plan: _Plan, gw) -> int:
     if plan.execution_level == 3:
         log.info("execution level 3 (micro-live): the exposure is capped at MicroLive; level 4 lets graduation "
                  "promote past it")
+    if plan.kill_holds:
+        log.info("execution level 2 (dry run): a Kill cancels everything and holds the position (safety.kill_action "
+                 "flatten is for levels 3 and 4: here its IOC would go 5%% from the touch and could never fill)")
     if plan.start_level == "Shadow" and cfg.graduation.shadow_exits:
         log.info("starting in Shadow: if the account holds a %s position, it is worked off with reduce-only orders "
                  "(graduation.shadow_exits; false holds it)", plan.coin)

@@ -2406,6 +2406,35 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
     assert audit_main([str(out), "--replay"]) == 0  # the end's read is in the journal: the replay decides the same
 
 
+def test_a_kill_in_a_dry_run_holds_the_position_said_once_instead_of_resending_a_flatten_that_cannot_fill(
+        tmp_path, caplog):
+    """Execution level 2 places every order 5% from the touch, a Kill's flatten IOC too: it never filled, and the core
+    sent it again at every book, as for an IOC a falling book left unfilled (134 requests in 75 s against twin serve;
+    27 refused IOCs in 15 s here, the position never closed). --flatten-on-stop is refused at level 2 for that
+    reason; a Kill now holds the position there, said once at the start, and sends no IOC."""
+    caplog.set_level(logging.INFO, logger="agent.live")
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.0005\nsafety:\n  kill_action: flatten\n")
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    out = tmp_path / "run"
+    with served(speed=1.0) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(74), 0.001))
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "2", "--start-level", "Full", "--duration",
+                          "4", "--config", str(cfg), "--quiet", "--allow-oversized-position", "--out", str(out)],
+                         env=env)
+        after = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    records = read_log(out / "decisions.jsonl")[0]
+    assert [r["type"] for r in records if r["type"] == "postmortem"] == ["postmortem"]  # the Kill came
+    sent = [c for r in records if r["type"] in ("commands", "cycle") for c in r.get("commands", [])]
+    assert not [c for c in sent if c.startswith("place")]  # no flatten IOC, let alone one every book
+    journal = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert not [d for d in journal if d.get("e") == "OrderRejected" and d.get("reason") == Reason.IOC_CANCEL.value]
+    assert after == pytest.approx(0.001) and code == 0  # held, as a dry run must: it does not trade
+    assert records[0]["config"]["safety"]["kill_action"] == "hold"  # the decision log says what the run did
+    said = [r.getMessage() for r in caplog.records if "a Kill cancels everything and holds" in r.getMessage()]
+    assert len(said) == 1 and "could never fill" in said[0]
+
+
 def test_the_live_gateways_quota_polls_are_counted_as_they_are_sent_no_more():
     """The live gateway sends its next quota poll (userRateLimit, 20 of the IP's weight) a period after the last one's
     reply, so polls a reply's time apart are fewer than the period alone gives: the core counted them at that most,
