@@ -34,7 +34,7 @@ from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll, CancelOrder,
     Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged,
     ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
-    RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
+    RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, Side, Tif, Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
@@ -103,7 +103,12 @@ class AgentCore:
         self._dead_man_retry_ts = -math.inf
         self._dead_man_armed_until = -math.inf  # when the switch we last armed fires (-inf: not armed, or cleared)
         self._dead_man_next_ts = -math.inf  # the heartbeat's next re-arm
-        self._dead_man_state = "off"  # as last recorded: off, armed, cleared, refused, lapsing
+        # when the last arm went out, while the venue has not acknowledged it (inf: it has, or none is out): one
+        # lost on its way or answered 5xx gives no event, and read as armed it was sent again only at the next re-arm
+        self._dead_man_unacked_ts = math.inf
+        self._dead_man_acked_until = -math.inf  # when the last arm the venue acknowledged fires
+        self._dead_man_ahead_s = 0.0  # how far ahead the last arm was set, s (its record says)
+        self._dead_man_state = "off"  # as last recorded: off, armed, unconfirmed, cleared, refused, lapsing
         self.dead_man_why = ""  # why, as last recorded (a refusal: the venue's text)
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
@@ -161,6 +166,7 @@ class AgentCore:
             AccountSnapshot: self._on_snapshot, Timer: self._on_timer, OrderRejected: self._on_rejected,
             AccountChangedByVenue: self._on_account_changed, ModifyRejected: self._on_modify_rejected,
             FundingPaid: self._on_funding, IpWeightSpent: self._on_weight_spent,
+            ScheduleCancelAcknowledged: self._on_dead_man_acknowledged,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -419,6 +425,7 @@ class AgentCore:
             # may have changed
             self._dead_man_retry_ts = ev.ts + _DEAD_MAN_RETRY_S
             self._dead_man_armed_until = -math.inf
+            self._dead_man_unacked_ts = math.inf
             self._note_dead_man(ev.ts, "refused", ev.message[:200])
             return
         if ev.reason is not Reason.BAD_ALO_PX:
@@ -785,19 +792,34 @@ class AgentCore:
 
     @property
     def dead_man_state(self) -> str:
-        """The venue's dead-man's switch as last recorded: off (never armed), armed, cleared, refused, lapsing."""
-        return self._dead_man_state
+        """The venue's dead-man's switch: off (never armed), armed (the venue acknowledged it), unconfirmed (an arm
+        sent that the venue has not acknowledged, and no acknowledged one in force), cleared, refused, lapsing."""
+        s = self._dead_man_state
+        if self._dead_man_unacked_ts < math.inf and (s != "armed" or self.tracker.now >= self._dead_man_acked_until):
+            return "unconfirmed"
+        return s
 
     def _arm_dead_man(self, cmds: list, ts: float, ahead_s: float) -> None:
+        """Armed, and said so, when the venue acknowledges it (``_on_dead_man_acknowledged``)."""
         cmds.append(ScheduleCancel(ts + ahead_s))
         self._dead_man_armed_until = ts + ahead_s
+        self._dead_man_ahead_s = ahead_s
+        self._dead_man_unacked_ts = ts
+
+    def _on_dead_man_acknowledged(self, ev: ScheduleCancelAcknowledged, cmds: list) -> None:
+        if ev.at_ts != self._dead_man_armed_until:
+            return  # an earlier arm's (the last one's answer is still to come), or one cleared or refused since
+        self._dead_man_unacked_ts = math.inf
+        self._dead_man_acked_until = ev.at_ts
         if self._dead_man_state != "armed":
-            self._note_dead_man(ts, "armed", f"the venue cancels our orders if {ahead_s:g} s pass without a re-arm")
+            self._note_dead_man(ev.ts, "armed", f"the venue cancels our orders if {self._dead_man_ahead_s:g} s pass "
+                                                f"without a re-arm")
 
     def _clear_dead_man(self, cmds: list, ts: float, why: str) -> None:
         cmds.append(ScheduleCancel(None))
-        self._dead_man_armed_until = -math.inf
+        self._dead_man_armed_until = self._dead_man_acked_until = -math.inf
         self._dead_man_next_ts = -math.inf
+        self._dead_man_unacked_ts = math.inf
         self._note_dead_man(ts, "cleared", why)
 
     def _note_dead_man(self, ts: float, state: str, why: str) -> None:
@@ -819,8 +841,17 @@ class AgentCore:
             return  # (below the venue's volume rule it would only be refused: not asked, not a request spent)
         tr = self.tracker
         if tr.live_set or self.graduation.places_orders or (tr.position and self.cfg.graduation.shadow_exits):
-            if ts >= self._dead_man_next_ts:
+            # an arm the venue has not answered within risk.pull_retry_s (lost on its way, a 5xx) is sent again then,
+            # not a third of the period on (10 s): it may never have reached the venue
+            unanswered = ts - self._dead_man_unacked_ts >= risk.pull_retry_s
+            if ts >= self._dead_man_next_ts or unanswered:
                 if self.budget.can_spend(1):
+                    if unanswered and self._dead_man_state != "unconfirmed" and \
+                            (self._dead_man_state != "armed" or ts >= self._dead_man_acked_until):
+                        self._note_dead_man(ts, "unconfirmed", (
+                            f"the venue has not acknowledged the arm sent {ts - self._dead_man_unacked_ts:.1f} s ago "
+                            f"(lost on its way, or an error answer): sent again every {risk.pull_retry_s:g} s until "
+                            f"it does"))
                     self._arm_dead_man(cmds, ts, period)
                     self._dead_man_next_ts = ts + period / 3.0
                 elif self._dead_man_state == "armed":

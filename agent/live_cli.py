@@ -648,6 +648,7 @@ _REMIND_S = 60.0  # how often a run held at Red says so on the console (wall sec
 _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summary table
     "off": "never armed (under risk.dead_man_min_volume_usd traded, or nothing rested)",
     "armed": "armed at the end: the venue cancels what rests if nothing re-arms it",
+    "unconfirmed": "unconfirmed: the last arm was never acknowledged (lost on its way, or an error answer)",
     "cleared": "cleared (nothing rested)",
     "refused": "refused by the venue ({why}): asked again after an hour",
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
@@ -677,7 +678,7 @@ def _told(inner):
                      f"in its limits, and are kept where they fit its quotes, else cancelled" if left else " at the start")
         elif kind in _TOLD:
             warn = kind in _WARN or (kind == "safety" and rec.get("to", 0) >= 3) or \
-                (kind == "dead_man" and rec.get("state") in ("refused", "lapsing"))
+                (kind == "dead_man" and rec.get("state") in ("refused", "lapsing", "unconfirmed"))
             (log.warning if warn else log.info)("%s", describe(rec, wall=True))
         if inner is not None:
             inner(rec)

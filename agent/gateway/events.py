@@ -109,6 +109,16 @@ class OrderAcknowledged:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleCancelAcknowledged:
+    """The venue took a scheduleCancel arming its dead-man's switch to fire at ``at_ts`` (the command's, on the
+    driver's clock). Until it comes the arm may have been lost on its way (a transport failure, a 5xx answer, which
+    give no event): the core reads the switch as unconfirmed. (A clear's answer is not told: nothing waits on it.)"""
+
+    ts: float
+    at_ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRejected:
     ts: float
     cloid: str
@@ -303,6 +313,7 @@ Event = Union[
     BookUpdated, BboUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
     ModifyAcknowledged, ModifyRejected, FillReceived, FundingPaid, OrderClosedByVenue, AccountChangedByVenue,
     RateLimited, QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, IpWeightSpent, Timer,
+    ScheduleCancelAcknowledged,
 ]
 
 # ----------------------------------------------------------------------------- commands

@@ -20,7 +20,7 @@ from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BboUpdated, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
-    RateLimited, Reason, Side, Tif, TradeObserved,
+    RateLimited, Reason, ScheduleCancelAcknowledged, Side, Tif, TradeObserved,
 )
 from agent.execution.weights import BY_OID, INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
@@ -125,7 +125,12 @@ class TwinGateway(CommandRouter):
 
     # send() is CommandRouter's: the _send_* methods are its handlers
     def _send_schedule_cancel(self, at_ts: float | None) -> None:
-        self._submit(ScheduleCancelAction(at_ts), lambda r: self._check_default(r, "scheduleCancel"), 1)
+        def done(reply) -> None:
+            if isinstance(reply, ActionOk) and at_ts is not None:
+                self.sink(ScheduleCancelAcknowledged(self._now(), at_ts))  # as HyperliquidGateway tells an arm taken
+            else:
+                self._check_default(reply, "scheduleCancel")
+        self._submit(ScheduleCancelAction(at_ts), done, 1)
 
     def _submit(self, action, on_reply: Callable, n: int) -> None:
         counters = self.counters

@@ -789,6 +789,56 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
     assert gw.stats["rate_limited_address"] == len(limited) >= 2
 
 
+def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again_within_seconds():
+    """The venue's answer to an arm was not waited for: the summary's dead_man_switch read "armed" as soon as one was
+    sent, though one lost in transport or answered 5xx never reached the venue, and the next went out at the next
+    re-arm, 10 s on. Against ``twin serve`` through a proxy that resets the first arm's connection and answers the
+    second 503: the switch reads unconfirmed (the summary too) until the venue acknowledges one, each unanswered arm
+    is sent again risk.pull_retry_s (2 s) on, and the third, passed on, arms the venue's switch: then "armed"."""
+    from agent.live import live_summary
+    from twin.params import VenueParams
+    speed = 2.0
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        venue=VenueParams(schedule_cancel_min_volume_usd=0))  # the $1M rule waived: it is armed
+    with served(speed=speed, params=params) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                faults = iter([0, 503])  # the first arm lost in transport, the second answered 503, then through
+                arms: list[float] = []
+
+                def fault(body: dict) -> int | None:
+                    if body["action"]["type"] != "scheduleCancel":
+                        return None
+                    arms.append(clock())
+                    return next(faults, None)
+                proxy.fault_exchange = fault
+                cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
+                                                  "risk": {"dead_man_min_volume_usd": 0}})
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                                        quota_poll_s=0, action_ttl_s=cfg.risk.ack_timeout_s)
+                asset = await gw.prepare()
+                core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
+                records: list = []
+                driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed,
+                                    record_sink=records.append)
+                run = asyncio.ensure_future(driver.run(duration_s=12.0, shutdown_grace_s=5.0))
+                summarise = functools.partial(live_summary, core, gw, driver, coin="BTC", network="twin",
+                                              execution_level=4, start_level="MICRO_LIVE")
+                assert await until(lambda: len(arms) >= 1 and gw.stats["transport_failures"] >= 1, 8.0)
+                unconfirmed = summarise()["dead_man_switch"]  # the first arm lost: no answer came
+                assert await until(lambda: core.dead_man_state == "armed", 8.0)
+                armed_at_venue = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+                await asyncio.wait_for(run, 30.0)
+                return arms, unconfirmed, armed_at_venue, records, core
+        arms, unconfirmed, armed_at_venue, records, core = asyncio.run(scenario())
+    assert unconfirmed == "unconfirmed"
+    assert len(arms) >= 3 and all(b - a <= 2.0 + 0.5 + 0.3 for a, b in zip(arms[:3], arms[1:3]))  # not 10 s on
+    assert armed_at_venue is not None  # the third reached the venue, which acknowledged it
+    states = [r["state"] for r in records if r.get("type") == "dead_man"]
+    assert states[:2] == ["unconfirmed", "armed"]  # said once when unanswered, then when the venue took one
+    assert "has not acknowledged the arm" in next(r["why"] for r in records if r.get("state") == "unconfirmed")
+
+
 def test_a_silent_socket_is_treated_as_lost_and_reconnected():
     """The venue stops answering (its loop stalls): no frame and no pong for ``silence_s`` → lost;
     reconnect with backoff until it answers, resubscribe, restored, book data again."""
@@ -823,7 +873,10 @@ class InjectingProxy:
     no such hook). It forwards /info, /exchange and /ws; ``inject`` pushes a frame of the test's into every
     websocket it carries, and ``info_answers[type]`` answers the next /info request of that type with the test's
     text instead of the venue's. ``rewrite_frame`` and ``rewrite_exchange`` (test hooks: the venue's text in, the
-    text to pass on out) alter the venue's own frames and /exchange replies, one malformed field at a time."""
+    text to pass on out) alter the venue's own frames and /exchange replies, one malformed field at a time.
+    ``fault_exchange`` (the /exchange body in, None to pass it on) answers a request with the HTTP status it gives
+    instead, without passing it on; 0 resets the connection (a request lost in transport, as ``twin serve`` loses
+    one)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -832,6 +885,7 @@ class InjectingProxy:
         self.answered: list[str] = []
         self.rewrite_frame: Callable[[str], str] = lambda text: text
         self.rewrite_exchange: Callable[[str], str] = lambda text: text
+        self.fault_exchange: Callable[[dict], int | None] = lambda body: None
 
     async def __aenter__(self) -> "InjectingProxy":
         self.session = aiohttp.ClientSession()
@@ -863,6 +917,11 @@ class InjectingProxy:
             answer = self.info_answers.pop(kind)
             return web.Response(body=answer if isinstance(answer, bytes) else answer.encode(),
                                 content_type="application/json")
+        status = self.fault_exchange(json.loads(body)) if request.path == "/exchange" else None
+        if status is not None:
+            if status == 0 and request.transport is not None:
+                request.transport.close()
+            return web.Response(status=status or 502, text="injected")
         async with self.session.post(self.upstream + request.path, data=body,
                                      headers={"Content-Type": "application/json"}) as resp:
             answer = await resp.read()

@@ -32,7 +32,8 @@ from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder, ModifyRejected,
-    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, Side,
+    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, ScheduleCancelAcknowledged,
+    Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
@@ -425,7 +426,7 @@ class HyperliquidGateway(CommandRouter):
 
     def _send_schedule_cancel(self, at_ts: float | None) -> None:
         at_ms = None if at_ts is None else int(round(at_ts * 1000.0))
-        self._spawn(self._schedule_cancel(at_ms), "hl-schedule-cancel")
+        self._spawn(self._schedule_cancel(at_ms, at_ts), "hl-schedule-cancel")
 
     def _send_snapshot_request(self) -> None:
         self._spawn(self._snapshot(), "hl-snapshot")
@@ -578,11 +579,15 @@ class HyperliquidGateway(CommandRouter):
             self._refused(reply, "cancel", tuple(c for c in by_oid.values() if c),
                           lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
 
-    async def _schedule_cancel(self, at_ms: int | None) -> None:
+    async def _schedule_cancel(self, at_ms: int | None, at_ts: float | None = None) -> None:
+        """``at_ts``: the command's time, which an arm's acknowledgement names (the core matches it to its last)."""
         reply = await self._action(wire.schedule_cancel_action(at_ms), 1)
         ts = self._now()
         if isinstance(reply, ActionReply):
-            if not reply.ok:
+            if reply.ok:
+                if at_ts is not None:
+                    self._emit(ScheduleCancelAcknowledged(ts, at_ts))
+            else:
                 if classify(reply.error) is Reason.RATE_LIMITED:
                     self.counters["rate_limited_address"] += 1  # the summary's rate_limited.address, as for an order
                     self._emit(RateLimited(ts, "address", "scheduleCancel", reply.error))
