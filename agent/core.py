@@ -229,7 +229,8 @@ class AgentCore:
             self._book_cycle()
         self.stopped = True
         self._last_pull_ts = ts
-        cmds: list[Command] = [CancelAll()]
+        # the orders it knows of by name: a gateway cancels them at once, not after the listing that finds the rest
+        cmds: list[Command] = [CancelAll(tuple(self.tracker.live_set))]
         if flatten:
             self._flatten_at_stop = self._flatten_goal = True
             self._flatten_due = True  # its side from a reconciled position only: now, or at the next snapshot
@@ -675,7 +676,7 @@ class AgentCore:
             # Kill: pull everything now (cancels may spend the reserved quota) and stop quoting;
             # flatten through the book with a reduce-only IOC when configured
             self.stopped = True
-            cmds.append(CancelAll())
+            cmds.append(CancelAll(tuple(self.tracker.live_set)))  # (those known cancelled at once, as at shutdown)
             self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)

@@ -93,7 +93,7 @@ class CommandRouter:
         elif isinstance(cmd, ModifyOrder):
             self._send_modifies([cmd])
         elif isinstance(cmd, CancelAll):
-            self._send_cancel_all()
+            self._send_cancel_all(cmd.known)
         elif isinstance(cmd, ScheduleCancel):
             self._send_schedule_cancel(cmd.at_ts)
         elif isinstance(cmd, RequestAccountSnapshot):
@@ -110,7 +110,7 @@ class CommandRouter:
     def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
         raise NotImplementedError
 
-    def _send_cancel_all(self) -> None:
+    def _send_cancel_all(self, known: tuple[str, ...] = ()) -> None:
         raise NotImplementedError
 
     def _send_schedule_cancel(self, at_ts: float | None) -> None:

@@ -352,7 +352,10 @@ class ModifyOrder(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class CancelAll:
-    pass
+    """Cancel every order of ours the venue lists. ``known``: the cloids the core counts live, which a gateway may
+    cancel at once, beside the listing (openOrders) whose cancels catch the rest a round trip later."""
+
+    known: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,8 +228,11 @@ class TwinGateway(CommandRouter):
         action = ModifyAction(tuple([(m.cloid, self._spec(m, m.new_cloid)) for m in modifies]))
         self._submit(action, done, len(modifies))
 
-    def _send_cancel_all(self) -> None:
-        """Cancel every order the venue lists as ours (asks the venue, so orders we never heard of go too)."""
+    def _send_cancel_all(self, known: tuple[str, ...] = ()) -> None:
+        """Cancel every order the venue lists as ours (asks the venue, so orders we never heard of go too). ``known``
+        is not used here: HyperliquidGateway cancels those first, but the twin's scenarios were made against the
+        listing-first pull (chaos_flatten_beside_stale_bids no longer shows its naive agent's fault with the quicker
+        one), and its sessions' decisions are kept as they were."""
         def listed(reply) -> None:
             if not isinstance(reply, tuple):
                 self._transport_or_429(reply, "openOrders", ())

@@ -31,8 +31,8 @@ def test_the_router_sends_a_batch_as_one_action_per_kind_cancels_first():
         def _send_modifies(self, modifies):
             self.sent.append(("modifies", [m.cloid for m in modifies]))
 
-        def _send_cancel_all(self):
-            self.sent.append(("cancel_all", None))
+        def _send_cancel_all(self, known=()):
+            self.sent.append(("cancel_all", known or None))
 
         def _send_schedule_cancel(self, at_ts):
             self.sent.append(("schedule_cancel", at_ts))

@@ -839,6 +839,45 @@ def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again
     assert "has not acknowledged the arm" in next(r["why"] for r in records if r.get("state") == "unconfirmed")
 
 
+def test_a_stop_cancels_the_orders_it_knows_at_once_and_lists_the_venue_only_to_catch_the_rest():
+    """A stop's cancel-all listed the open orders (openOrders, 20 of the IP weight) and cancelled only once the list
+    came: every quote pulled a round trip later than it could be. Against ``twin serve`` through a recording proxy:
+    the first cancel request after the stop is the cancel of the orders the agent counts live, by cloid; the listing
+    follows it, and an order the agent never knew of (put on the twin directly just before the stop) is still
+    cancelled, by oid: nothing rests at the end."""
+    from twin import seeding
+    speed = 2.0
+    with served(speed=speed) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"}})
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                                        quota_poll_s=0, action_ttl_s=cfg.risk.ack_timeout_s)
+                asset = await gw.prepare()
+                core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
+                driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed)
+                run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=5.0))
+                assert await until(lambda: len(bg.call(lambda: ex.open_orders(ADDR))) >= 2, 10.0)
+                foreign = bg.call(lambda: seeding.rest_order(ex, ADDR, "BTC", True, ex.best_bid["BTC"] - 900.0, 0.001,
+                                                             cloid=cloid(90)))
+                at_stop = len(proxy.requests)
+                known = {c.lower() for c in core.tracker.live_set}  # the agent's own: not the one put there now
+                driver.request_stop("test")
+                await asyncio.wait_for(run, 30.0)
+                left = bg.call(lambda: ex.open_orders(ADDR))
+                return proxy.requests[at_stop:], known, foreign, left
+        after, known, foreign, left = asyncio.run(scenario())
+    assert known and cloid(90) not in known
+    # (a request a quote cycle sent just before the stop may arrive after it: the pulls are what is looked at)
+    pulls = [(kind, body) for kind, body in after if kind in ("cancelByCloid", "cancel", "openOrders")]
+    kind, body = pulls[0]
+    assert kind == "cancelByCloid" and {c["cloid"].lower() for c in body["action"]["cancels"]} == known
+    listing = next(i for i, (k, _) in enumerate(pulls) if k == "openOrders")  # after it: it lists what is left
+    by_oid = [b for k, b in pulls[listing:] if k == "cancel"]
+    assert any(c["o"] == foreign for b in by_oid for c in b["action"]["cancels"])  # the listing caught it
+    assert left == ()  # nothing rests: the known orders and the foreign one alike
+
+
 def test_a_silent_socket_is_treated_as_lost_and_reconnected():
     """The venue stops answering (its loop stalls): no frame and no pong for ``silence_s`` → lost;
     reconnect with backoff until it answers, resubscribe, restored, book data again."""
@@ -876,7 +915,7 @@ class InjectingProxy:
     text to pass on out) alter the venue's own frames and /exchange replies, one malformed field at a time.
     ``fault_exchange`` (the /exchange body in, None to pass it on) answers a request with the HTTP status it gives
     instead, without passing it on; 0 resets the connection (a request lost in transport, as ``twin serve`` loses
-    one)."""
+    one). ``requests``: each /info and /exchange request as it came, (its type, its JSON body)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -886,6 +925,7 @@ class InjectingProxy:
         self.rewrite_frame: Callable[[str], str] = lambda text: text
         self.rewrite_exchange: Callable[[str], str] = lambda text: text
         self.fault_exchange: Callable[[dict], int | None] = lambda body: None
+        self.requests: list[tuple[str, dict]] = []
 
     async def __aenter__(self) -> "InjectingProxy":
         self.session = aiohttp.ClientSession()
@@ -911,6 +951,8 @@ class InjectingProxy:
 
     async def _rest(self, request: web.Request) -> web.Response:
         body = await request.read()
+        parsed = json.loads(body)
+        self.requests.append((parsed["action"]["type"] if request.path == "/exchange" else parsed.get("type"), parsed))
         if request.path == "/info" and json.loads(body).get("type") in self.info_answers:
             kind = json.loads(body)["type"]
             self.answered.append(kind)

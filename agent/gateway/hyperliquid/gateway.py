@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
+from agent.execution.weights import BY_OID, INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
 from agent.gateway.base import CommandRouter, EventSink, RecentOrders
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -421,8 +421,8 @@ class HyperliquidGateway(CommandRouter):
     # ------------------------------------------------------------------ commands
 
     # send() is CommandRouter's: these and _send_places, _send_cancels, _send_modifies are its handlers
-    def _send_cancel_all(self) -> None:
-        self._spawn(self._cancel_all(), "hl-cancel-all")
+    def _send_cancel_all(self, known: tuple[str, ...] = ()) -> None:
+        self._spawn(self._cancel_all(known), "hl-cancel-all")
 
     def _send_schedule_cancel(self, at_ts: float | None) -> None:
         at_ms = None if at_ts is None else int(round(at_ts * 1000.0))
@@ -491,22 +491,27 @@ class HyperliquidGateway(CommandRouter):
         return OrderRejected(ts, cloid, classify(text), text)
 
     def _send_cancels(self, cancels: list[CancelOrder]) -> None:
+        for run in self._cancels([c.cloid for c in cancels]):
+            self._spawn(run, "hl-cancel")
+
+    def _cancels(self, cloids) -> list[Awaitable[None]]:
+        """The cancel actions of ``cloids``: by cloid, and by oid for an order listed without one (``oid:N``, placed
+        by someone else); at most MAX_CANCELS_PER_ACTION an action."""
         by_cloid, by_oid = [], []
-        for c in cancels:
-            if _HEX_CLOID.match(c.cloid):
-                by_cloid.append(c.cloid)
-            elif c.cloid.startswith("oid:") and c.cloid[4:].isdigit():
-                by_oid.append(c.cloid)  # an order listed without a cloid (placed by someone else)
+        for c in cloids:
+            if _HEX_CLOID.match(c):
+                by_cloid.append(c)
+            elif c.startswith(BY_OID) and c[4:].isdigit():
+                by_oid.append(c)  # an order listed without a cloid (placed by someone else)
             else:
-                self._not_sent(lambda cl, r, m: CancelRejected(self._now(), cl, r, m), c.cloid,
-                               ValueError(f"cloid {c.cloid!r} is neither 0x+32 hex nor oid:N"))
+                self._not_sent(lambda cl, r, m: CancelRejected(self._now(), cl, r, m), c,
+                               ValueError(f"cloid {c!r} is neither 0x+32 hex nor oid:N"))
         asset = self.asset.asset
-        for part in _chunks(by_cloid, MAX_CANCELS_PER_ACTION):
-            action = wire.cancel_by_cloid_action((asset, c) for c in part)
-            self._spawn(self._run_cancel(action, tuple(part)), "hl-cancel")
-        for part in _chunks(by_oid, MAX_CANCELS_PER_ACTION):
-            action = wire.cancel_action((asset, int(c[4:])) for c in part)
-            self._spawn(self._run_cancel(action, tuple(part)), "hl-cancel")
+        runs = [self._run_cancel(wire.cancel_by_cloid_action((asset, c) for c in part), tuple(part))
+                for part in _chunks(by_cloid, MAX_CANCELS_PER_ACTION)]
+        runs += [self._run_cancel(wire.cancel_action((asset, int(c[4:])) for c in part), tuple(part))
+                 for part in _chunks(by_oid, MAX_CANCELS_PER_ACTION)]
+        return runs
 
     async def _run_cancel(self, action: dict, cloids: tuple[str, ...]) -> None:
         reply = await self._action(action, len(cloids))
@@ -557,8 +562,13 @@ class HyperliquidGateway(CommandRouter):
                           lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg),
                           tuple(by_old.values()))
 
-    async def _cancel_all(self) -> None:
-        """Cancel every order the venue lists as ours on this coin (orders we never heard of go too)."""
+    async def _cancel_all(self, known: tuple[str, ...] = ()) -> None:
+        """Cancel every order the venue lists as ours on this coin (orders we never heard of go too). ``known``, those
+        the core counts live, are cancelled first, at once: listing first (openOrders, 20 of the IP weight) pulled
+        every quote a round trip later. The listing goes once their cancels are answered, so it lists only what is
+        left: orders the core did not know of, and known ones whose cancel was lost or refused."""
+        if known:
+            await asyncio.gather(*self._cancels(known))
         body = await self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders")
         mine = self.parser.open_orders(body) if body is not None else None  # (this coin's rows)
         if not mine:
