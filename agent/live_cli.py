@@ -465,7 +465,7 @@ async def _trade(plan: _Plan, gw) -> int:
                  "promote past it")
     if plan.kill_holds:
         log.info("execution level 2 (dry run): a Kill cancels everything and holds the position (safety.kill_action "
-                 "flatten is for levels 3 and 4: here its IOC would go 5%% from the touch and could never fill)")
+                 "flatten is for levels 3 and 4: here its IOC would go 5% from the touch and could never fill)")
     if plan.start_level == "Shadow" and cfg.graduation.shadow_exits:
         log.info("starting in Shadow: if the account holds a %s position, it is worked off with reduce-only orders "
                  "(graduation.shadow_exits; false holds it)", plan.coin)

@@ -2533,7 +2533,7 @@ def test_a_kill_in_a_dry_run_holds_the_position_said_once_instead_of_resending_a
     assert after == pytest.approx(0.001) and code == 0  # held, as a dry run must: it does not trade
     assert records[0]["config"]["safety"]["kill_action"] == "hold"  # the decision log says what the run did
     said = [r.getMessage() for r in caplog.records if "a Kill cancels everything and holds" in r.getMessage()]
-    assert len(said) == 1 and "could never fill" in said[0]
+    assert len(said) == 1 and "go 5% from the touch and could never fill" in said[0]
 
 
 def test_the_live_gateways_quota_polls_are_counted_as_they_are_sent_no_more():
