@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import time
@@ -65,6 +66,19 @@ def signed(wallet, action: dict, nonce: int, expires_after=None) -> dict:
 
 def best_bid(info: Info) -> float:
     return float(info.l2_snapshot("BTC")["levels"][0][0]["px"])
+
+
+@contextlib.asynccontextmanager
+async def greeted(bg: BackgroundServer, session: aiohttp.ClientSession | None = None, **connect):
+    """A websocket to the served twin, its first frame read and checked to be the venue's greeting: how every
+    websocket test here begins. ``session``: the caller's, to connect again on it; else one of its own, closed after.
+    ``connect``: ws_connect's options (a close timeout)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if session is None:
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+        ws = await stack.enter_async_context(session.ws_connect(bg.ws_url, **connect))
+        assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+        yield ws
 
 
 # ---------------------------------------------------------------------------------------------- REST
@@ -224,17 +238,15 @@ def test_a_documented_subscription_the_twin_does_not_serve_gets_an_error_frame_n
     with an error frame naming itself and what it serves, makes no subscription, and keeps the socket up."""
     with venue() as bg:
         async def scenario():
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(bg.ws_url) as ws:
-                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                    frames = []
-                    for sub in ({"type": "candle", "coin": "BTC", "interval": "1m"}, {"type": "allMids"},
-                                {"type": "notification", "user": ADDR}, {"type": "webData2", "user": ADDR},
-                                {"type": "activeAssetCtx", "coin": "BTC"}):
-                        await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
-                    await ws.send_str(json.dumps({"method": "ping"}))
-                    frames += await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
-                    return frames
+            async with greeted(bg) as ws:
+                frames = []
+                for sub in ({"type": "candle", "coin": "BTC", "interval": "1m"}, {"type": "allMids"},
+                            {"type": "notification", "user": ADDR}, {"type": "webData2", "user": ADDR},
+                            {"type": "activeAssetCtx", "coin": "BTC"}):
+                    await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                await ws.send_str(json.dumps({"method": "ping"}))
+                frames += await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
+                return frames
 
         frames = asyncio.run(scenario())
     assert [f["channel"] for f in frames] == ["error"] * 5 + ["pong"], frames
@@ -464,15 +476,13 @@ def test_an_integer_past_64_bits_is_a_422_over_rest_and_an_answered_error_over_t
             assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
 
         async def scenario():
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(bg.ws_url) as ws:
-                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                    await ws.send_str(json.dumps({"method": "post", "id": 41, "request": {
-                        "type": "action", "payload": body(actions[0], n0 + 10)}}))
-                    while True:
-                        m = json.loads((await ws.receive(timeout=TIMEOUT)).data)
-                        if m["channel"] == "post":
-                            return m["data"]
+            async with greeted(bg) as ws:
+                await ws.send_str(json.dumps({"method": "post", "id": 41, "request": {
+                    "type": "action", "payload": body(actions[0], n0 + 10)}}))
+                while True:
+                    m = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+                    if m["channel"] == "post":
+                        return m["data"]
 
         reply = asyncio.run(scenario())
     assert reply == {"id": 41, "response": {"type": "error", "payload": f"422 {DESERIALIZE_FAILED}"}}
@@ -506,13 +516,11 @@ def test_a_number_string_of_any_exponent_is_a_422_answered_at_once_over_rest_and
         assert time.monotonic() - started < 1.0
 
         async def scenario():
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(bg.ws_url) as ws:
-                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                    await ws.send_str(json.dumps({"method": "post", "id": 7, "request": {
-                        "type": "action", "payload": body(n0 + 1)}}))
-                    got = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "post")
-                    return got[-1]["data"]
+            async with greeted(bg) as ws:
+                await ws.send_str(json.dumps({"method": "post", "id": 7, "request": {
+                    "type": "action", "payload": body(n0 + 1)}}))
+                got = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "post")
+                return got[-1]["data"]
 
         reply = asyncio.run(scenario())
     assert reply == {"id": 7, "response": {"type": "error", "payload": f"422 {DESERIALIZE_FAILED}"}}
@@ -523,16 +531,14 @@ def test_a_subscription_whose_type_is_not_a_string_gets_an_error_frame_and_the_s
     in the log and the socket closed with no reply; every other invalid subscription gets an error frame."""
     with venue() as bg:
         async def scenario():
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(bg.ws_url) as ws:
-                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                    frames = []
-                    for kind in ([], {"a": 1}):
-                        await ws.send_str(json.dumps({"method": "subscribe",
-                                                      "subscription": {"type": kind, "coin": "BTC"}}))
-                        await ws.send_str(json.dumps({"method": "ping"}))
-                        frames += await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
-                    return frames
+            async with greeted(bg) as ws:
+                frames = []
+                for kind in ([], {"a": 1}):
+                    await ws.send_str(json.dumps({"method": "subscribe",
+                                                  "subscription": {"type": kind, "coin": "BTC"}}))
+                    await ws.send_str(json.dumps({"method": "ping"}))
+                    frames += await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
+                return frames
 
         frames = asyncio.run(scenario())
     errors = [f["data"] for f in frames if f["channel"] == "error"]
@@ -544,23 +550,20 @@ def test_an_l2book_unsubscribe_must_match_its_subscription_and_a_second_view_is_
     nothing and the stream goes on), and a second view of a coin was acked and merged into the first."""
     with venue() as bg:
         async def scenario():
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(bg.ws_url) as ws:
-                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+            async with greeted(bg) as ws:
+                async def send(method, sub):
+                    await ws.send_str(json.dumps({"method": method, "subscription": sub}))
+                    got = await _frames_until(ws, lambda f: isinstance(f, dict)
+                                              and f["channel"] in ("subscriptionResponse", "error"))
+                    return got[-1]
 
-                    async def send(method, sub):
-                        await ws.send_str(json.dumps({"method": method, "subscription": sub}))
-                        got = await _frames_until(ws, lambda f: isinstance(f, dict)
-                                                  and f["channel"] in ("subscriptionResponse", "error"))
-                        return got[-1]
-
-                    view = {"type": "l2Book", "coin": "BTC", "nSigFigs": 3}
-                    assert (await send("subscribe", view))["channel"] == "subscriptionResponse"
-                    second = await send("subscribe", {"type": "l2Book", "coin": "BTC"})
-                    unmatched = await send("unsubscribe", {"type": "l2Book", "coin": "BTC"})
-                    book = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "l2Book")
-                    matched = await send("unsubscribe", view)
-                    return second, unmatched, book[-1], matched
+                view = {"type": "l2Book", "coin": "BTC", "nSigFigs": 3}
+                assert (await send("subscribe", view))["channel"] == "subscriptionResponse"
+                second = await send("subscribe", {"type": "l2Book", "coin": "BTC"})
+                unmatched = await send("unsubscribe", {"type": "l2Book", "coin": "BTC"})
+                book = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "l2Book")
+                matched = await send("unsubscribe", view)
+                return second, unmatched, book[-1], matched
 
         second, unmatched, book, matched = asyncio.run(scenario())
     assert second["channel"] == "error" and "one l2Book view a coin" in second["data"]
@@ -579,20 +582,18 @@ def test_no_l2book_frame_follows_the_ack_of_its_unsubscribe():
         update={"feed": base.latency.feed.model_validate(slow)})})
     with venue(params=params) as bg:
         async def scenario() -> list:
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(bg.ws_url) as ws:
-                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                    sub = {"type": "l2Book", "coin": "BTC"}
-                    await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
-                    for _ in range(3):
-                        await _frames_until(ws, lambda f: f.get("channel") == "l2Book")
-                    await ws.send_str(json.dumps({"method": "unsubscribe", "subscription": sub}))
-                    channels = []
-                    try:
-                        while True:
-                            channels.append(json.loads((await ws.receive(timeout=1.0)).data)["channel"])
-                    except asyncio.TimeoutError:
-                        return channels
+            async with greeted(bg) as ws:
+                sub = {"type": "l2Book", "coin": "BTC"}
+                await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                for _ in range(3):
+                    await _frames_until(ws, lambda f: f.get("channel") == "l2Book")
+                await ws.send_str(json.dumps({"method": "unsubscribe", "subscription": sub}))
+                channels = []
+                try:
+                    while True:
+                        channels.append(json.loads((await ws.receive(timeout=1.0)).data)["channel"])
+                except asyncio.TimeoutError:
+                    return channels
 
         channels = asyncio.run(scenario())
     assert channels.count("subscriptionResponse") == 1, channels
@@ -607,18 +608,16 @@ def test_a_websocket_post_whose_action_is_lost_gets_no_made_up_status():
     from twin.faults.rejections import RejectionParams
     with venue(params=quiet_params(rejections=RejectionParams(rest_failure_prob=1.0))) as bg:
         async def scenario():
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(bg.ws_url) as ws:
-                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                    await ws.send_str(json.dumps({"method": "post", "id": 1, "request": {
-                        "type": "action", "payload": signed(WALLET, {"type": "noop"}, int(time.time() * 1000))}}))
-                    await ws.send_str(json.dumps({"method": "ping"}))
-                    frames = []
-                    try:
-                        while True:
-                            frames.append(json.loads((await ws.receive(timeout=2.0)).data))
-                    except asyncio.TimeoutError:
-                        return frames
+            async with greeted(bg) as ws:
+                await ws.send_str(json.dumps({"method": "post", "id": 1, "request": {
+                    "type": "action", "payload": signed(WALLET, {"type": "noop"}, int(time.time() * 1000))}}))
+                await ws.send_str(json.dumps({"method": "ping"}))
+                frames = []
+                try:
+                    while True:
+                        frames.append(json.loads((await ws.receive(timeout=2.0)).data))
+                except asyncio.TimeoutError:
+                    return frames
 
         frames = asyncio.run(scenario())
     assert any(f["channel"] == "pong" for f in frames)  # the socket is up and answering
@@ -645,38 +644,36 @@ async def _frames_until(ws, pred, timeout_s: float = TIMEOUT):
 
 def test_websocket_greeting_acks_book_and_fills_snapshot_and_pong():
     async def scenario(bg: BackgroundServer):
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(bg.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=TIMEOUT)) as ws:
-                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                sub = {"type": "l2Book", "coin": "BTC"}
-                await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
-                frames = await _frames_until(ws, lambda f: f.get("channel") == "l2Book")
-                assert frames[0] == {"channel": "subscriptionResponse",
-                                     "data": {"method": "subscribe", "subscription": sub}}
-                book = frames[-1]["data"]
-                assert book["coin"] == "BTC" and isinstance(book["time"], int) and len(book["levels"]) == 2
-                level = book["levels"][0][0]
-                assert set(level) == {"px", "sz", "n"} and isinstance(level["px"], str)
-                assert float(level["px"]) < float(book["levels"][1][0]["px"])
+        async with greeted(bg, timeout=aiohttp.ClientWSTimeout(ws_close=TIMEOUT)) as ws:
+            sub = {"type": "l2Book", "coin": "BTC"}
+            await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+            frames = await _frames_until(ws, lambda f: f.get("channel") == "l2Book")
+            assert frames[0] == {"channel": "subscriptionResponse",
+                                 "data": {"method": "subscribe", "subscription": sub}}
+            book = frames[-1]["data"]
+            assert book["coin"] == "BTC" and isinstance(book["time"], int) and len(book["levels"]) == 2
+            level = book["levels"][0][0]
+            assert set(level) == {"px", "sz", "n"} and isinstance(level["px"], str)
+            assert float(level["px"]) < float(book["levels"][1][0]["px"])
 
-                fills_sub = {"type": "userFills", "user": WALLET.address}
-                await ws.send_str(json.dumps({"method": "subscribe", "subscription": fills_sub}))
-                frames = await _frames_until(ws, lambda f: f.get("channel") == "userFills")
-                assert {"channel": "subscriptionResponse",
-                        "data": {"method": "subscribe", "subscription": fills_sub}} in frames
-                assert frames[-1]["data"] == {"isSnapshot": True, "user": ADDR, "fills": []}
+            fills_sub = {"type": "userFills", "user": WALLET.address}
+            await ws.send_str(json.dumps({"method": "subscribe", "subscription": fills_sub}))
+            frames = await _frames_until(ws, lambda f: f.get("channel") == "userFills")
+            assert {"channel": "subscriptionResponse",
+                    "data": {"method": "subscribe", "subscription": fills_sub}} in frames
+            assert frames[-1]["data"] == {"isSnapshot": True, "user": ADDR, "fills": []}
 
-                await ws.send_str(json.dumps({"method": "ping"}))
-                await _frames_until(ws, lambda f: f == {"channel": "pong"})
-                post_req = {"method": "post", "id": 7, "request": {"type": "info", "payload": {"type": "allMids"}}}
-                await ws.send_str(json.dumps(post_req))
-                frames = await _frames_until(ws, lambda f: f.get("channel") == "post")
-                assert frames[-1]["data"]["id"] == 7
-                assert frames[-1]["data"]["response"]["payload"]["type"] == "allMids"
-                assert "BTC" in frames[-1]["data"]["response"]["payload"]["data"]
-                await ws.send_str("garbage")
-                frames = await _frames_until(ws, lambda f: f.get("channel") == "error")
-                assert frames[-1]["data"].startswith("Error parsing JSON")
+            await ws.send_str(json.dumps({"method": "ping"}))
+            await _frames_until(ws, lambda f: f == {"channel": "pong"})
+            post_req = {"method": "post", "id": 7, "request": {"type": "info", "payload": {"type": "allMids"}}}
+            await ws.send_str(json.dumps(post_req))
+            frames = await _frames_until(ws, lambda f: f.get("channel") == "post")
+            assert frames[-1]["data"]["id"] == 7
+            assert frames[-1]["data"]["response"]["payload"]["type"] == "allMids"
+            assert "BTC" in frames[-1]["data"]["response"]["payload"]["data"]
+            await ws.send_str("garbage")
+            frames = await _frames_until(ws, lambda f: f.get("channel") == "error")
+            assert frames[-1]["data"].startswith("Error parsing JSON")
 
     with venue() as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
@@ -686,17 +683,15 @@ def test_websocket_bbo_frames_are_the_venue_s_shape_and_the_book_s_top():
     """The bbo channel ("Sent only when the bbo changes in a block"): {"coin", "time", "bbo": [bid, ask]}, each
     level a {"px", "sz", "n"} as l2Book's, and consecutive frames differ."""
     async def scenario(bg: BackgroundServer):
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(bg.ws_url) as ws:
-                await ws.receive(timeout=TIMEOUT)
-                sub = {"type": "bbo", "coin": "BTC"}
-                await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
-                frames = await _frames_until(ws, lambda f: f.get("channel") == "bbo")
-                assert frames[0] == {"channel": "subscriptionResponse",
-                                     "data": {"method": "subscribe", "subscription": sub}}
-                bbos = [frames[-1]["data"]]
-                while len(bbos) < 4:
-                    bbos.append((await _frames_until(ws, lambda f: f.get("channel") == "bbo"))[-1]["data"])
+        async with greeted(bg) as ws:
+            sub = {"type": "bbo", "coin": "BTC"}
+            await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+            frames = await _frames_until(ws, lambda f: f.get("channel") == "bbo")
+            assert frames[0] == {"channel": "subscriptionResponse",
+                                 "data": {"method": "subscribe", "subscription": sub}}
+            bbos = [frames[-1]["data"]]
+            while len(bbos) < 4:
+                bbos.append((await _frames_until(ws, lambda f: f.get("channel") == "bbo"))[-1]["data"])
         for b in bbos:
             bid, ask = b["bbo"]
             assert b["coin"] == "BTC" and isinstance(b["time"], int)
@@ -710,33 +705,31 @@ def test_websocket_bbo_frames_are_the_venue_s_shape_and_the_book_s_top():
 
 def test_websocket_order_updates_and_user_fills_follow_rest_actions():
     async def scenario(bg: BackgroundServer):
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(bg.ws_url) as ws:
-                await ws.receive(timeout=TIMEOUT)
-                for kind in ("orderUpdates", "userFills", "userEvents"):
-                    await ws.send_str(json.dumps({"method": "subscribe",
-                                                  "subscription": {"type": kind, "user": ADDR}}))
-                await _frames_until(ws, lambda f: f.get("data", {}).get("isSnapshot") is True)
-                await ws.send_str(json.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}}))
-                sdk = SdkExchange(WALLET, bg.base_url)
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(None, sdk.market_open, "BTC", True, 0.001)
-                frames = await _frames_until(ws, lambda f: f.get("channel") == "user")
-                frames += await _frames_until(ws, lambda f: f.get("channel") == "orderUpdates")
-                channels = [f.get("channel") for f in frames]
-                assert "orderUpdates" in channels and "userFills" in channels
-                update = next(f for f in frames if f.get("channel") == "orderUpdates")["data"][0]
-                assert update["status"] == "filled" and update["order"]["coin"] == "BTC"
-                fill = next(f for f in frames if f.get("channel") == "userFills")["data"]
-                assert fill["user"] == ADDR and "isSnapshot" not in fill and fill["fills"][0]["sz"] == "0.001"
-                event = next(f for f in frames if f.get("channel") == "user")["data"]
-                assert event["fills"][0]["tid"] == fill["fills"][0]["tid"]
-                # the venue prints our trade too, with the fill's tid and us as the buyer
-                tid = fill["fills"][0]["tid"]
-                ours = lambda f: f.get("channel") == "trades" and any(t["tid"] == tid for t in f["data"])  # noqa: E731
-                printed = frames if any(map(ours, frames)) else await _frames_until(ws, ours)
-                trade = next(t for f in printed if ours(f) for t in f["data"] if t["tid"] == tid)
-                assert trade["users"][0] == ADDR and trade["side"] == "B" and trade["sz"] == "0.001"
+        async with greeted(bg) as ws:
+            for kind in ("orderUpdates", "userFills", "userEvents"):
+                await ws.send_str(json.dumps({"method": "subscribe",
+                                              "subscription": {"type": kind, "user": ADDR}}))
+            await _frames_until(ws, lambda f: f.get("data", {}).get("isSnapshot") is True)
+            await ws.send_str(json.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}}))
+            sdk = SdkExchange(WALLET, bg.base_url)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, sdk.market_open, "BTC", True, 0.001)
+            frames = await _frames_until(ws, lambda f: f.get("channel") == "user")
+            frames += await _frames_until(ws, lambda f: f.get("channel") == "orderUpdates")
+            channels = [f.get("channel") for f in frames]
+            assert "orderUpdates" in channels and "userFills" in channels
+            update = next(f for f in frames if f.get("channel") == "orderUpdates")["data"][0]
+            assert update["status"] == "filled" and update["order"]["coin"] == "BTC"
+            fill = next(f for f in frames if f.get("channel") == "userFills")["data"]
+            assert fill["user"] == ADDR and "isSnapshot" not in fill and fill["fills"][0]["sz"] == "0.001"
+            event = next(f for f in frames if f.get("channel") == "user")["data"]
+            assert event["fills"][0]["tid"] == fill["fills"][0]["tid"]
+            # the venue prints our trade too, with the fill's tid and us as the buyer
+            tid = fill["fills"][0]["tid"]
+            ours = lambda f: f.get("channel") == "trades" and any(t["tid"] == tid for t in f["data"])  # noqa: E731
+            printed = frames if any(map(ours, frames)) else await _frames_until(ws, ours)
+            trade = next(t for f in printed if ours(f) for t in f["data"] if t["tid"] == tid)
+            assert trade["users"][0] == ADDR and trade["side"] == "B" and trade["sz"] == "0.001"
 
     with venue() as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
@@ -750,30 +743,28 @@ def test_an_order_refused_outright_gets_no_status_anywhere_neither_an_oid_nor_a_
     from hyperliquid.utils.types import Cloid
 
     async def scenario(bg: BackgroundServer):
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(bg.ws_url) as ws:
-                await ws.receive(timeout=TIMEOUT)
-                await ws.send_str(json.dumps({"method": "subscribe",
-                                              "subscription": {"type": "orderUpdates", "user": ADDR}}))
-                await _frames_until(ws, lambda f: f.get("channel") == "subscriptionResponse")
-                sdk = SdkExchange(WALLET, bg.base_url)
-                info = Info(bg.base_url, skip_ws=True)
-                loop = asyncio.get_running_loop()
-                ask = float(info.l2_snapshot("BTC")["levels"][1][0]["px"])
-                refused, rests = Cloid("0x" + "0a" * 16), Cloid("0x" + "0b" * 16)
-                alo = {"limit": {"tif": "Alo"}}
-                crossed = await loop.run_in_executor(None, lambda: sdk.order("BTC", True, 0.001, ask + 2.0, alo,
-                                                                             cloid=refused))
-                assert "error" in crossed["response"]["data"]["statuses"][0]
-                time.sleep(0.003)  # (the SDK's nonce is the ms)
-                placed = await loop.run_in_executor(None, lambda: sdk.order("BTC", True, 0.001, ask - 50.0, alo,
-                                                                            cloid=rests))
-                oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
-                frames = await _frames_until(ws, lambda f: f.get("channel") == "orderUpdates")
-                updates = [u for f in frames if f.get("channel") == "orderUpdates" for u in f["data"]]
-                assert [(u["order"]["oid"], u["status"]) for u in updates] == [(oid, "open")]
-                assert info.query_order_by_cloid(ADDR, refused) == {"status": "unknownOid"}
-                assert info.query_order_by_cloid(ADDR, rests)["order"]["status"] == "open"
+        async with greeted(bg) as ws:
+            await ws.send_str(json.dumps({"method": "subscribe",
+                                          "subscription": {"type": "orderUpdates", "user": ADDR}}))
+            await _frames_until(ws, lambda f: f.get("channel") == "subscriptionResponse")
+            sdk = SdkExchange(WALLET, bg.base_url)
+            info = Info(bg.base_url, skip_ws=True)
+            loop = asyncio.get_running_loop()
+            ask = float(info.l2_snapshot("BTC")["levels"][1][0]["px"])
+            refused, rests = Cloid("0x" + "0a" * 16), Cloid("0x" + "0b" * 16)
+            alo = {"limit": {"tif": "Alo"}}
+            crossed = await loop.run_in_executor(None, lambda: sdk.order("BTC", True, 0.001, ask + 2.0, alo,
+                                                                         cloid=refused))
+            assert "error" in crossed["response"]["data"]["statuses"][0]
+            time.sleep(0.003)  # (the SDK's nonce is the ms)
+            placed = await loop.run_in_executor(None, lambda: sdk.order("BTC", True, 0.001, ask - 50.0, alo,
+                                                                        cloid=rests))
+            oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+            frames = await _frames_until(ws, lambda f: f.get("channel") == "orderUpdates")
+            updates = [u for f in frames if f.get("channel") == "orderUpdates" for u in f["data"]]
+            assert [(u["order"]["oid"], u["status"]) for u in updates] == [(oid, "open")]
+            assert info.query_order_by_cloid(ADDR, refused) == {"status": "unknownOid"}
+            assert info.query_order_by_cloid(ADDR, rests)["order"]["status"] == "open"
 
     with venue() as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
@@ -783,13 +774,11 @@ def test_twin_disconnect_closes_the_socket():
     schedule = ChaosSchedule(events=[Disconnect(at_s=0.5, duration_s=5.0)])
 
     async def scenario(bg: BackgroundServer):
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(bg.ws_url) as ws:
-                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                while True:
-                    msg = await ws.receive(timeout=TIMEOUT)
-                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-                        return
+        async with greeted(bg) as ws:
+            while True:
+                msg = await ws.receive(timeout=TIMEOUT)
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                    return
 
     with venue(schedule=schedule) as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 10.0))
@@ -826,8 +815,7 @@ def test_websocket_connections_are_refused_while_a_scripted_outage_lasts():
 
     async def scenario(bg: BackgroundServer) -> int:
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(bg.ws_url) as ws:
-                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+            async with greeted(bg, session) as ws:
                 await _closed(ws)
             return await _refused_then_accepted(bg, session, 3.5)
 
@@ -845,8 +833,7 @@ def test_websocket_connections_are_refused_for_the_rest_of_a_random_drop():
 
     async def scenario(bg: BackgroundServer) -> int:
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(bg.ws_url) as ws:
-                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+            async with greeted(bg, session) as ws:
                 await _closed(ws)
                 dropped_at = bg.call(lambda: bg.server.exchange.env.now)
             return await _refused_then_accepted(bg, session, dropped_at + 1.5 - 0.25)
@@ -864,23 +851,21 @@ def test_post_requests_over_the_websocket_are_in_flight_side_by_side_and_land_in
         px = round(best_bid(Info(bg.base_url, skip_ws=True)) - 20)
 
         async def scenario() -> list:
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(bg.ws_url) as ws:
-                    assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
-                    n0 = int(time.time() * 1000)
-                    for i in range(5):
-                        action = {"type": "order", "orders": [{"a": 0, "b": True, "p": str(px - i), "s": "0.001",
-                                                               "r": False, "t": {"limit": {"tif": "Alo"}}}],
-                                  "grouping": "na"}  # (signed as ordered: the SDK's order)
-                        await ws.send_str(json.dumps({"method": "post", "id": i, "request": {
-                            "type": "action", "payload": signed(WALLET, action, n0 + i)}}))
-                    await ws.send_str(json.dumps({"method": "ping"}))
-                    got = []
-                    while len(got) < 6:
-                        m = json.loads((await ws.receive(timeout=TIMEOUT)).data)
-                        if m["channel"] in ("pong", "post"):
-                            got.append(m)
-                    return got
+            async with greeted(bg) as ws:
+                n0 = int(time.time() * 1000)
+                for i in range(5):
+                    action = {"type": "order", "orders": [{"a": 0, "b": True, "p": str(px - i), "s": "0.001",
+                                                           "r": False, "t": {"limit": {"tif": "Alo"}}}],
+                              "grouping": "na"}  # (signed as ordered: the SDK's order)
+                    await ws.send_str(json.dumps({"method": "post", "id": i, "request": {
+                        "type": "action", "payload": signed(WALLET, action, n0 + i)}}))
+                await ws.send_str(json.dumps({"method": "ping"}))
+                got = []
+                while len(got) < 6:
+                    m = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+                    if m["channel"] in ("pong", "post"):
+                        got.append(m)
+                return got
 
         got = asyncio.run(scenario())
     channels = [m["channel"] for m in got]
@@ -1069,8 +1054,7 @@ def test_a_closed_websocket_is_forgotten_and_its_outages_are_not_the_venues_disc
         async def scenario() -> None:
             async with aiohttp.ClientSession() as session:
                 for _ in range(20):
-                    async with session.ws_connect(bg.ws_url) as ws:
-                        assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                    async with greeted(bg, session) as ws:
                         await ws.send_str(json.dumps({"method": "subscribe",
                                                       "subscription": {"type": "l2Book", "coin": "BTC"}}))
                         await _frames_until(ws, lambda f: f.get("channel") == "subscriptionResponse")
@@ -1129,18 +1113,16 @@ def test_active_asset_data_over_rest_and_its_channel_are_the_venue_s_shape_and_f
         oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
         held = 10_000.0 - px * 0.01 / 20
         sub = {"type": "activeAssetData", "user": ADDR, "coin": "BTC"}
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(bg.ws_url) as ws:
-                await ws.receive(timeout=TIMEOUT)
-                await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
-                frames = await _frames_until(ws, lambda f: f.get("channel") == "activeAssetData")
-                assert frames[0]["data"] == {"method": "subscribe", "subscription": sub}
-                check(frames[-1]["data"], held)
-                assert ws_msg_to_identifier(frames[-1]) == subscription_to_identifier(sub)
-                await loop.run_in_executor(None, sdk.cancel, "BTC", oid)
-                freed = lambda f: (f.get("channel") == "activeAssetData"  # noqa: E731
-                                   and float(f["data"]["availableToTrade"][0]) == pytest.approx(10_000.0))
-                check((await _frames_until(ws, freed))[-1]["data"], 10_000.0)
+        async with greeted(bg) as ws:
+            await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+            frames = await _frames_until(ws, lambda f: f.get("channel") == "activeAssetData")
+            assert frames[0]["data"] == {"method": "subscribe", "subscription": sub}
+            check(frames[-1]["data"], held)
+            assert ws_msg_to_identifier(frames[-1]) == subscription_to_identifier(sub)
+            await loop.run_in_executor(None, sdk.cancel, "BTC", oid)
+            freed = lambda f: (f.get("channel") == "activeAssetData"  # noqa: E731
+                               and float(f["data"]["availableToTrade"][0]) == pytest.approx(10_000.0))
+            check((await _frames_until(ws, freed))[-1]["data"], 10_000.0)
 
     with venue() as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
