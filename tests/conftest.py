@@ -116,18 +116,19 @@ def disk_with(monkeypatch):
 
 @pytest.fixture
 def signalled_once_started():
-    """``signalled_once_started(args, started)``: ``python -m *args`` in a subprocess, SIGTERM sent once
-    ``started(proc, err)`` says its work is under way (``err``: its stderr so far, a progress bar's first output
-    say), then its exit status, stdout and whole stderr (text) once it has ended. The test fails, naming what the
-    process said, if it ends or takes 30 s before it starts; it is killed if it outlives the test."""
+    """``signalled_once_started(args, started, sig=SIGTERM, env=None)``: ``python -m *args`` in a subprocess (in
+    ``env``, or this process's environment), ``sig`` sent once ``started(proc, err)`` says its work is under way
+    (``err``: its stderr so far, a progress bar's first output say), then its exit status, stdout and whole stderr
+    (text) once it has ended. The test fails, naming what the process said, if it ends or takes 30 s before it
+    starts; it is killed if it outlives the test."""
     import select
     import signal
     import subprocess
     import sys
     import time
 
-    def run(args: list[str], started, sig: int = signal.SIGTERM) -> tuple[int, bytes, str]:
-        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def run(args: list[str], started, sig: int = signal.SIGTERM, env: dict | None = None) -> tuple[int, bytes, str]:
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         err = b""
         try:
             deadline = time.monotonic() + 30

@@ -509,6 +509,36 @@ def _handles(pid: int, signum: int) -> bool:
     return bool(int(mask, 16) >> (signum - 1) & 1)
 
 
+# A child's sitecustomize (``_held_in_its_imports``): at its first import once SIGTERM has a handler of the process's
+# own (the first a command installs is exit_at_once's, before its imports), it makes the file $HELD_AT names and waits
+# there, inside that import, for the signal
+_HOLD_IN_IMPORTS = """
+import os, signal, sys, time
+
+
+class _HoldInImports:
+    def find_spec(self, name, path=None, target=None):
+        if callable(signal.getsignal(signal.SIGTERM)):
+            sys.meta_path.remove(self)
+            open(os.environ["HELD_AT"], "w").close()
+            time.sleep(60)  # a signal's handler runs here
+        return None
+
+
+sys.meta_path.insert(0, _HoldInImports())
+"""
+
+
+def _held_in_its_imports(folder: Path) -> tuple[dict, Path]:
+    """The environment for a ``python -m`` child that stops in its imports once a handler of its own is in (where
+    a signal is due to end it at once), and the file that appears when it has: (environment, file)."""
+    import os
+    (folder / "sitecustomize.py").write_text(_HOLD_IN_IMPORTS)
+    held = folder / "held"
+    path = os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return dict(os.environ, PYTHONPATH=path, HELD_AT=str(held)), held
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc")
 @pytest.mark.parametrize("args, sig, when", [
     (["agent", "--duration", "1m", "--quiet"], "SIGINT", "the run"),
@@ -520,14 +550,17 @@ def _handles(pid: int, signum: int) -> bool:
     (["twin", "run", "--duration", "1m", "--quiet"], "SIGINT", "the run"),
     (["twin", "serve", "--port", "0"], "SIGHUP", "the run"),
     (["agent.audit", "no-such-run"], "SIGINT", "the reading")])
-def test_a_signal_as_a_command_starts_ends_it_in_one_line(args, sig, when, signalled_once_started):
+def test_a_signal_as_a_command_starts_ends_it_in_one_line(args, sig, when, signalled_once_started, tmp_path):
     """Before a command's own handlers were in (its imports: a tenth of a second, the live CLI's a second), a Ctrl-C
     ended on a traceback through them and a SIGTERM killed the process unsaid. Sent as soon as the process handles
     SIGTERM itself (which, before, was only once its work had begun), each now ends it there: one line, 128 + its
-    number."""
+    number. The child is held in its first import after that (``_held_in_its_imports``) until the signal comes: on a
+    loaded machine this test, polling, once saw the handler only after the imports (the run's own, `agent` a quarter
+    second on), and its signal ended the run instead, the summary printed."""
     import signal
-    code, stdout, err = signalled_once_started(args, lambda proc, err: _handles(proc.pid, signal.SIGTERM),
-                                               getattr(signal, sig))
+    env, held = _held_in_its_imports(tmp_path)
+    code, stdout, err = signalled_once_started(
+        args, lambda proc, err: held.exists() and _handles(proc.pid, signal.SIGTERM), getattr(signal, sig), env)
     name = "Ctrl-C" if sig == "SIGINT" else sig
     assert (code, err, stdout) == (128 + getattr(signal, sig), f"interrupted ({name}) before {when} started\n", b"")
 
