@@ -59,6 +59,8 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
     ("bench_agent.py", "--minutes", "1e9", "expected 1 to 525600 (a minute"),
     ("bench_agent.py", "--minutes", "0.0001", "expected 1 to 525600 (a minute"),
     ("bench_agent.py", "--minutes", "0", "expected a positive number"),
+    ("bench_bytecodes.py", "--minutes", "1e9", "expected 1 to 525600 (a minute"),
+    ("decisions_hash.py", "--minutes", "0", "expected a positive number"),
     ("bench_day.py", "--hours", "100000", "expected at most 8760 (a year"),
     ("bench_twin.py", "--hours", "1e9", "expected at most 8760 (a year"),
     ("bench_twin.py", "--market-minutes", "1e12", "expected at most 525600 (a year"),
@@ -209,3 +211,25 @@ def test_soak_live_cuts_the_line_a_crash_would_have_been_writing_or_none(tmp_pat
     run = folder("ended", ended, [start, cycle, '{"type":"end","ts":3.0}'])
     assert cut_as_a_crash(run, 0) == "no line cut: the run ended by itself (exit 0), no crash"
     assert (run / "events.jsonl").read_text() == "".join(line + "\n" for line in ended)
+
+
+def test_decisions_hash_gives_a_session_the_same_digests_each_run():
+    """Two versions' decisions are compared by these lines: a session's must not vary from run to run (a set's order,
+    an id, a wall clock in a record would make every comparison fail), and must count what the session did."""
+    import re
+
+    lines = [_run("decisions_hash.py", "--minutes", "1").stdout for _ in range(2)]
+    m = re.fullmatch(r"stress 1 min: commands (\d+) ([0-9a-f]{64}) records (\d+) ([0-9a-f]{64})\n", lines[0])
+    assert m and int(m.group(1)) > 50 and int(m.group(3)) > 100, lines[0]
+    assert lines[1] == lines[0]
+
+
+def test_bench_bytecodes_counts_the_commanding_cycles_and_names_their_functions():
+    """The commanding cycles' bytecodes, and where they go: the quote cycle's own lines and reconcile among them."""
+    import re
+
+    done = _run("bench_bytecodes.py", "--minutes", "1", "--top", "40")
+    assert done.returncode == 0, done.stderr
+    m = re.search(r"^commands +(\d+) events, bytecodes mean +([\d.]+)", done.stdout, re.M)
+    assert m and int(m.group(1)) > 10 and 1000 < float(m.group(2)) < 50_000, done.stdout
+    assert "agent/core.py:_quote" in done.stdout and "agent/execution/reconcile.py:reconcile" in done.stdout

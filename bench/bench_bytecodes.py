@@ -1,0 +1,109 @@
+"""The agent core's cost per quote cycle in bytecodes: a count the machine cannot move, to compare two versions of
+the code exactly where bench_agent's timings (least CPU time over replays, on a shared machine) differ by noise.
+
+A twin session of one profile (bench_agent's PROFILES) records its events; they are replayed into a fresh core
+under sys.settrace with opcode events on, counting, per event handled, the bytecodes run inside core.handle, by
+function. Printed for the quote cycles that send commands (bench_agent's p99 tail), those that do not, their
+AFTER_CYCLE work and every other event: count, mean, p50, p99, max; and, for the commanding cycles and the
+AFTER_CYCLE work, the functions by bytecodes per event. ``--tail``: the same for the commanding cycles at or
+above their p99.
+
+Run: python bench/bench_bytecodes.py [--minutes 5] [--profile stress] [--tail]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+
+import numpy as np
+
+from agent.core import AgentCore
+from agent.gateway.events import AFTER_CYCLE, Timer
+from agent.session import build_session
+from twin.units import MAX_DURATION_S, bounded, positive_float
+from bench_agent import PROFILES, profile_session
+
+_KINDS = ("commands", "no commands", "after cycle", "other")
+
+
+def count(minutes: float, profile: str) -> tuple[dict, dict, list]:
+    """Per kind (_KINDS): each event's bytecodes, and the bytecodes by (file, function) summed over the kind's events;
+    and each commanding cycle's by function (for the tail)."""
+    cfg, params = profile_session(profile)
+    events: list = []
+    ex, _, _, driver = build_session(cfg, 1, params, event_log=events)
+    driver.start()
+    ex.env.run(until=minutes * 60.0)
+    inst = ex.instruments[cfg.session.coin]
+    core = AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    cur: collections.Counter = collections.Counter()
+
+    def on_call(frame, event, arg):
+        frame.f_trace_opcodes = True
+        frame.f_trace_lines = False
+        return on_opcode
+
+    def on_opcode(frame, event, arg):
+        if event == "opcode":
+            co = frame.f_code
+            cur[(co.co_filename, co.co_name)] += 1
+        return on_opcode
+
+    totals = {k: [] for k in _KINDS}
+    by_fn = {k: collections.Counter() for k in _KINDS}
+    per_cycle: list = []
+    for ev in events:
+        cur.clear()
+        sys.settrace(on_call)
+        out = core.handle(ev)
+        sys.settrace(None)
+        core.discard_records()
+        kind = ("after cycle" if ev.name == AFTER_CYCLE else "commands" if out else "no commands") \
+            if type(ev) is Timer else "other"
+        totals[kind].append(sum(cur.values()))
+        by_fn[kind].update(cur)
+        if kind == "commands":
+            per_cycle.append(cur.copy())
+    return totals, by_fn, per_cycle
+
+
+def _where(fn: tuple[str, str]) -> str:
+    path, name = fn
+    for root in ("agent/", "twin/"):
+        if root in path:
+            return f"{root}{path.rsplit(root, 1)[1]}:{name}"
+    return f"{path}:{name}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60,
+                                              "a minute to a year, the longest run the twin takes", lowest=1.0),
+                    default=5.0, help="simulated minutes of the session (default 5)")
+    ap.add_argument("--profile", choices=list(PROFILES), default="stress")
+    ap.add_argument("--top", type=int, default=25, help="functions listed per kind (default 25)")
+    ap.add_argument("--tail", action="store_true", help="also the commanding cycles at or above their p99")
+    args = ap.parse_args()
+    totals, by_fn, per_cycle = count(args.minutes, args.profile)
+    for kind in _KINDS:
+        t = np.array(totals[kind] or [0])
+        print(f"{kind:12s} {len(totals[kind]):6d} events, bytecodes mean {t.mean():8.1f} "
+              f"p50 {np.percentile(t, 50):6.0f} p99 {np.percentile(t, 99):6.0f} max {t.max():6d}")
+        if kind in ("commands", "after cycle"):
+            for fn, c in by_fn[kind].most_common(args.top):
+                print(f"    {c / max(1, len(totals[kind])):9.1f}  {_where(fn)}")
+    if args.tail and per_cycle:
+        t = np.array(totals["commands"])
+        p99 = np.percentile(t, 99)
+        tail = [c for c, x in zip(per_cycle, t) if x >= p99]
+        agg: collections.Counter = collections.Counter()
+        for c in tail:
+            agg.update(c)
+        print(f"commands at or above their p99 ({p99:.0f}): {len(tail)}")
+        for fn, c in agg.most_common(args.top):
+            print(f"    {c / len(tail):9.1f}  {_where(fn)}")
+
+
+if __name__ == "__main__":
+    main()
