@@ -40,7 +40,7 @@ from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
-from agent.quoting.glft import glft_quote
+from agent.quoting.glft import glft_coefficients, glft_half_skew
 from agent.quoting.ladder import desired_ladder, lot_sizes, round_px_to_venue, venue_min_size
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
@@ -142,7 +142,10 @@ class AgentCore:
         self._fit: tuple[float, float] | None = None
         # the last GLFT quote and its inputs (a pure function of them and the config, fixed for the core's life)
         self._glft_args: tuple | None = None
-        self._glft = None
+        self._glft: tuple[float, float] = (math.nan, math.nan)  # (half spread, skew per coin held) of them
+        # GLFT's coefficients, c1 and c2 (glft_coefficients), and the A and k they are of (nan: none yet)
+        self._coef_A = self._coef_k = math.nan
+        self._coef: tuple[float, float] = (math.nan, math.nan)
         self._ladder_key: tuple[int, int] | None = None
         # the ladder's sizes on the venue's lot, and the (bid, ask) base sizes they are of
         self._sizes_key: tuple[float, float] | None = None
@@ -288,6 +291,7 @@ class AgentCore:
             whole["reconcile"] = reconcile
         self.cfg = cfg.model_copy(update=whole)
         self._glft_args = None
+        self._coef_A = self._coef_k = math.nan
         self._ladder_key = None
         self._sizes_key = None
         self._overlaid_key = None
@@ -924,19 +928,25 @@ class AgentCore:
         A, k = self._fit if self._fit is not None else \
             (q.a_prior, q.k_prior if q.k_prior is not None else q.k_prior_per_bp * 1e4 / mid)
         pos = self.tracker.position
-        args = (mid, pos, sigma, A, k)
-        if args == self._glft_args:  # the mid, sigma and position move on events, A and k every few seconds:
-            quote = self._glft  # most cycles at 10 Hz see the same inputs as the last
+        g = q.glft
+        if A != self._coef_A or k != self._coef_k:  # A and k move every few seconds: GLFT's c1, c2 with them
+            self._coef_A = A
+            self._coef_k = k
+            self._coef = glft_coefficients(A, k, g.gamma, q.order_size)
+            self._glft_args = None  # (the half spread and skew are of the coefficients too)
+        args = (mid, pos, sigma)
+        if args == self._glft_args:  # the mid, sigma and position move on events: most cycles at 10 Hz see the
+            half_spread, glft_skew = self._glft  # same inputs as the last
         else:
-            g = q.glft
-            quote = self._glft = glft_quote(mid, pos, sigma, A, k, g.gamma, q.order_size, g.spread_factor,
-                                            g.skew_factor)
+            c1, c2 = self._coef
+            half_spread, glft_skew = self._glft = glft_half_skew(mid, pos, sigma, c1, c2, q.order_size,
+                                                                 g.spread_factor, g.skew_factor)
             self._glft_args = args
         p_stressed = self.regime.p_stressed
         stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * p_stressed
         ov = self.overlay
         g = self.graduation
-        half = quote.half_spread * stress_mult * ov.spread_mult * g.spread_mult
+        half = half_spread * stress_mult * ov.spread_mult * g.spread_mult
         fee_px = q.maker_fee_bps * 1e-4 * mid
         if fee_px:  # GLFT has no fees: each quote moves out by the fee, so a fill earns the model's half spread net
             half += fee_px
@@ -944,7 +954,7 @@ class AgentCore:
         floored = half < floor
         if floored:
             half = floor
-        skew = quote.skew * pos
+        skew = glft_skew * pos
         # the record stores values only (what it saw, records.INPUT_KEYS; the steps it took, in the order
         # CycleDecisionRecord.adjustments names them), in one tuple each at the end: this runs every cycle,
         # and the record is mostly dropped unread. A step not taken is None.
@@ -1068,7 +1078,7 @@ class AgentCore:
             # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
             # the budget let out a ladder that, filled, took PaR to 126% of it
             limit = cap
-        rec.steps = (quote.half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
+        rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
                      floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
                      safety_size, par_size, shadow_exits, g.limit_scale)
         # everything reconcile reads: the desired quotes (the ladder's key, the overlay, the level, the taper), the

@@ -99,6 +99,22 @@ def glft_quote(mid: float, q: float, sigma: float, A: float, k: float, gamma: fl
     return GlftQuote(half, skew, mid - (half + shift), mid + (half - shift))
 
 
+def glft_half_skew(mid: float, q: float, sigma: float, c1: float, c2: float, delta: float,
+                   spread_factor: float = 1.0, skew_factor: float = 1.0) -> tuple[float, float]:
+    """``glft_quote``'s (half_spread, skew), the same doubles, from ``glft_coefficients``' (c1, c2): what the quote
+    cycle reads of it. The coefficients move with A and k only (refitted every few seconds), the half spread and
+    skew with σ, which moves with every mid: the cycle keeps the coefficients, and neither the bid and ask it never
+    read nor the quote object are made. The same inputs refused (``mid`` and ``q`` only checked: they set neither)."""
+    if not (0.0 < mid < math.inf):
+        raise _bad("mid", mid, "a positive finite")
+    if not (-math.inf < q < math.inf):
+        raise _bad("q", q, "a finite")
+    if not (0.0 <= sigma < math.inf):
+        raise _bad("sigma", sigma, "a finite non-negative")
+    c2s = c2 * sigma
+    return (c1 + 0.5 * delta * c2s) * spread_factor, c2s * skew_factor
+
+
 def glft_quote_with(cfg: GlftConfig, mid: float, q: float, sigma: float, A: float, k: float,
                     delta: float) -> GlftQuote:
     """``glft_quote`` with γ and the factors taken from a config (read once per cycle)."""

@@ -6,7 +6,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from agent.quoting.glft import GlftConfig, glft_coefficients, glft_quote, glft_quote_with
+from agent.quoting.glft import GlftConfig, glft_coefficients, glft_half_skew, glft_quote, glft_quote_with
 
 positive = st.floats(1e-3, 1e3)
 
@@ -124,3 +124,24 @@ def test_guards_name_the_bad_input(field, args):
     kw = dict(mid=100.0, q=0.0, sigma=0.5, A=1.0, k=2.0, gamma=0.1, delta=1.0) | args
     with pytest.raises(ValueError, match=rf"{field}={args[field]!r}"):
         glft_quote(**kw)
+
+
+@given(positive, positive, st.floats(0.01, 10), st.floats(1e-4, 10), st.floats(0.0, 100), st.floats(1.0, 1e5),
+       st.floats(-10, 10), st.floats(0.1, 3), st.floats(0.0, 3))
+def test_half_skew_from_the_coefficients_is_the_quotes_to_the_bit(A, k, gamma, delta, sigma, mid, q, sf, kf):
+    """The quote cycle keeps c1, c2 while A and k hold and takes the half spread and skew from them: the very doubles
+    glft_quote gives (the decision log compares them bit for bit across versions)."""
+    c1, c2 = glft_coefficients(A, k, gamma, delta)
+    whole = glft_quote(mid, q, sigma, A, k, gamma, delta, sf, kf)
+    assert glft_half_skew(mid, q, sigma, c1, c2, delta, sf, kf) == (whole.half_spread, whole.skew)
+
+
+@pytest.mark.parametrize("field,args", [("mid", dict(mid=math.nan)), ("mid", dict(mid=-1.0)), ("q", dict(q=math.inf)),
+                                        ("sigma", dict(sigma=-0.1)), ("sigma", dict(sigma=math.nan))])
+def test_half_skew_refuses_what_glft_quote_refuses(field, args):
+    kw = dict(mid=100.0, q=0.0, sigma=0.5, c1=0.5, c2=0.3, delta=1.0) | args
+    with pytest.raises(ValueError, match=rf"{field}={args[field]!r}"):
+        glft_half_skew(**kw)
+    full = dict(mid=100.0, q=0.0, sigma=0.5, A=1.0, k=2.0, gamma=0.1, delta=1.0) | args
+    with pytest.raises(ValueError, match=rf"{field}={args[field]!r}"):
+        glft_quote(**full)
