@@ -151,6 +151,9 @@ class AgentCore:
         self._sizes_key: tuple[float, float] | None = None
         self._sizes: list[float] = []
         self._ask_sizes: list[float] | None = None
+        # each side of the ladder as made for a touch price (desired_ladder's sides): new ones with the sizes, which
+        # retune renews (with the other arguments: levels, spacing, minimum)
+        self._ladder_sides: tuple[dict, dict] = ({}, {})
         self._desired: list[DesiredQuote] = []
         self._reconciled_state: tuple | None = None
         self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
@@ -1030,10 +1033,11 @@ class AgentCore:
                 self._sizes = lot_sizes(lad.sizes(base), n, 1.0, self.sz_decimals, 0.0)
                 self._ask_sizes = None if base_ask == base else lot_sizes(lad.sizes(base_ask), n, 1.0,
                                                                           self.sz_decimals, 0.0)
+                self._ladder_sides = ({}, {})  # (desired_ladder's sides are of the sizes)
             # DesiredQuote(side, px, sz, level, False) per ladder level, bids then asks
             desired = desired_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick, self._sizes,
                                      self.sz_decimals, tick=self.tick, ask_sizes=self._ask_sizes,
-                                     desired=_DESIRED)
+                                     desired=_DESIRED, sides=self._ladder_sides)
             self._ladder_key = key
             self._desired = desired
         desired = self._desired
