@@ -158,7 +158,7 @@ class AgentCore:
         self._reconciled_state: tuple | None = None
         self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
         self._overlaid: list[DesiredQuote] = []
-        self._forecast: tuple | None = None  # the last cycle's, until _after_cycle records it
+        self._forecast: tuple | None = None  # the last cycle's (ts, its signals' parts, book mid), until _after_cycle
         self._after_due = math.nan  # the ts of the cycle whose after-cycle work is still to do (nan: none)
         self._fit_ts = -math.inf
         self._records: list[dict] = []
@@ -890,7 +890,15 @@ class AgentCore:
         f = self._forecast
         if f is not None:
             self._forecast = None
-            f_ts, p_ups, horizon_s, mid, p_blend = f
+            f_ts, parts, mid = f
+            p_ups = {}
+            w_sum = p_sum = 0.0
+            for name, p_up, weight, _ in parts:
+                p_ups[name] = p_up
+                w_sum += weight
+                p_sum += weight * (p_up - 0.5)
+            p_blend = 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5
+            horizon_s = self.cfg.quoting.signals.horizon_s
             self.validation.predict(f_ts, p_ups, horizon_s, mid)
             # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence
             self.graduation.predict(f_ts, p_blend, horizon_s, mid)
@@ -963,12 +971,12 @@ class AgentCore:
         # and the record is mostly dropped unread. A step not taken is None.
         center = mid - skew
         adj = 0.0
-        p_ups = {}
-        w_sum = p_sum = 0.0
         widen_bps = 0.0
         cards = self.validation.cards
-        sigs = []  # the record's: (name, p_up, weight, weighted shift)
-        for name, p_up, weight, a in self.signals.parts(ts, mid):
+        parts = self.signals.parts(ts, mid)
+        shifts = []  # each signal's weighted shift of the centre: the record's (_SignalsOfRecord)
+        push = shifts.append
+        for name, p_up, weight, a in parts:
             m = cards[name].metrics()
             if m.evaluations and weight:
                 # validation corrects the edge each signal claims: its shift scaled by its calibration
@@ -982,13 +990,13 @@ class AgentCore:
                     widen_bps += weight * b
             wa = weight * a
             adj += wa
-            sigs.append((name, p_up, weight, wa))  # weight = configured × validation verdict
-            p_ups[name] = p_up
-            w_sum += weight
-            p_sum += weight * (p_up - 0.5)
-        # scored after the commands are out (_after_cycle)
-        self._forecast = (ts, p_ups, q.signals.horizon_s, self.book_mid, 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5)
-        rec.signals = sigs
+            push(wa)
+        # the forecasts (each signal's p_up, and the blend's, weight = configured × validation verdict) are made
+        # and scored after the commands are out (_after_cycle); the record's signals are made when it is read
+        self._forecast = (ts, parts, self.book_mid)
+        rec.signals = _new_object(_SignalsOfRecord)
+        rec.signals.parts = parts
+        rec.signals.shifts = shifts
         center += adj
         widen = bid_clamp = ask_clamp = None
         if widen_bps:
@@ -1101,6 +1109,22 @@ class AgentCore:
         return cmds
 
 
+class _SignalsOfRecord:
+    """A cycle record's ``signals``, (name, p_up, weight, weighted shift) per signal, made when the record is read
+    (written, or a postmortem's): from the cycle's ``SignalBlend.parts`` (name, p_up, weight, shift) and each one's
+    weighted shift after validation (``shifts``). Most records are dropped unread, and the quote cycle made a
+    tuple a signal for them on its way to the commands."""
+
+    __slots__ = ("parts", "shifts")
+
+    def __iter__(self):
+        return iter([(name, p_up, weight, wa) for (name, p_up, weight, _), wa in zip(self.parts, self.shifts)])
+
+    def __len__(self) -> int:
+        return len(self.shifts)
+
+
+_new_object = object.__new__
 _tuple_new = tuple.__new__
 _PENDING_CANCEL = OrderState.PENDING_CANCEL
 _PULLABLE = frozenset({OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED})

@@ -1441,8 +1441,30 @@ def test_forecasts_are_scored_from_the_books_mid_not_the_bbos():
     core.handle(BboUpdated(0.3, "BTC", 100_040.0, 100_041.0))
     core.handle(Timer(0.5))
     assert core.mid == 100_040.5  # the quotes' centre is the bbo's ...
-    f_ts, _, _, f_mid, _ = core._forecast  # (what _after_cycle hands validation and graduation to score)
+    f_ts, _, f_mid = core._forecast  # (what _after_cycle hands validation and graduation to score: ts, parts, mid)
     assert (f_ts, f_mid) == (0.5, 100_000.5)  # ... the forecasts' start, the book's
+
+
+def test_a_cycle_records_signals_read_alike_however_often_it_is_read():
+    """The record's signals are made when it is read (the quote cycle keeps the signals' parts and their weighted
+    shifts only): read as adjustments, then written, then read again after the next events, they are each signal's
+    (name, p_up, weight, shift), the shifts summing to the centre's move, and the forecasts scored afterwards are
+    the same p_ups."""
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    for i in range(8):
+        core.handle(BookUpdated(0.1 + i * 0.05, "BTC", ((100_000.0 + i, 3.0),), ((100_001.0 + i, 1.0),)))
+    core.handle(Timer(0.5))
+    rec = core._recent[-1]
+    f_parts = core._forecast[1]
+    centre = [(n, v) for n, v, kind in rec.adjustments if kind == "center" and n != "inventory_skew"]
+    written = rec.to_dict()["signals"]
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    core.handle(BookUpdated(0.9, "BTC", ((100_020.0, 1.0),), ((100_021.0, 3.0),)))
+    again = list(rec.signals)
+    assert len(rec.signals) == 3 and [n for n, _ in centre] == [w["name"] for w in written] == [a[0] for a in again]
+    assert [(w["name"], w["p_up"], w["weight"]) for w in written] == [a[:3] for a in again] == [p[:3] for p in f_parts]
+    assert [v for _, v in centre] == [a[3] for a in again] and any(a[1] != 0.5 for a in again)
 
 
 def test_quoting_on_the_bbo_feed_is_refused_post_only_less_often():
