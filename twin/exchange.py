@@ -25,6 +25,7 @@ import simpy
 
 from twin.accounts import Account, dex_of
 from twin.book import ClientOrder, CoinBook, join_size
+from twin.calls import call_later
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
@@ -269,8 +270,7 @@ class Exchange:
                 self._at(t0, self._set_quota_all, ev.remaining_requests)
 
     def _at(self, t: float, fn: Callable, *args) -> None:
-        ev = self.env.timeout(max(0.0, t - self.env.now))
-        ev.callbacks.append(lambda _e: fn(*args))
+        call_later(self.env, max(0.0, t - self.env.now), fn, *args)
 
     # ------------------------------------------------------------------ accounts
 
@@ -375,8 +375,7 @@ class Exchange:
         return failed
 
     def _later(self, delay: float, fn: Callable, *args) -> None:
-        ev = self.env.timeout(delay)
-        ev.callbacks.append(lambda _e: fn(*args))
+        call_later(self.env, delay, fn, *args)
 
     def _reply(self, on_reply: Callable, reply) -> None:
         self._later(self.latency.response.sample(self.env.now), on_reply, reply)
@@ -1468,8 +1467,7 @@ class Exchange:
         """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
         socket drops before delivery. ``draw`` False: no latency drawn, delivered right behind what is on the way."""
         conn.frame = None  # an order update after this one starts a frame of its own, behind it
-        epoch = conn.epoch
-        self._timeout_for(conn, draw).callbacks.append(lambda _e: self._deliver(conn, epoch, push))
+        call_later(self.env, self._delivery_delay(conn, draw), self._deliver, conn, conn.epoch, push)
 
     def _send_own(self, conn: Connection, send: Callable[[], None]) -> None:
         """Connection.in_order: no latency drawn (the frame is the server's answer, written now), but never before
@@ -1480,10 +1478,10 @@ class Exchange:
             return
         epoch = conn.epoch
 
-        def deliver(_e) -> None:
+        def deliver() -> None:
             if conn.epoch == epoch and conn.up:
                 send()
-        self._timeout_for(conn, draw=False).callbacks.append(deliver)
+        call_later(self.env, self._delivery_delay(conn, draw=False), deliver)
 
     def _send_frame(self, conn: Connection, frame: list) -> None:
         """An orderUpdates frame, open for the updates the same instant makes until anything else is sent to the
@@ -1493,20 +1491,20 @@ class Exchange:
         conn.frame_at = self.env.now
         epoch = conn.epoch
 
-        def deliver(_e) -> None:
+        def deliver() -> None:
             if conn.frame is frame:
                 conn.frame = None
             self._deliver(conn, epoch, OrderUpdatePush(tuple(frame)))
-        self._timeout_for(conn).callbacks.append(deliver)
+        call_later(self.env, self._delivery_delay(conn), deliver)
 
-    def _timeout_for(self, conn: Connection, draw: bool = True) -> simpy.Timeout:
-        """The event a push to ``conn`` is delivered on: after a feed-latency draw, never before the last."""
+    def _delivery_delay(self, conn: Connection, draw: bool = True) -> float:
+        """How long from now a push to ``conn`` is delivered: after a feed-latency draw, never before the last."""
         now = self.env.now
         at = now + self.latency.feed.sample(now) if draw else now
         if at < conn.last_delivery:
             at = conn.last_delivery
         conn.last_delivery = at
-        return self.env.timeout(at - now)
+        return at - now
 
     def _deliver(self, conn: Connection, epoch: int, push: Push) -> None:
         if conn.epoch != epoch or not conn.up:
