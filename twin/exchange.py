@@ -270,7 +270,7 @@ class Exchange:
                 self._at(t0, self._set_quota_all, ev.remaining_requests)
 
     def _at(self, t: float, fn: Callable, *args) -> None:
-        call_later(self.env, max(0.0, t - self.env.now), fn, *args)
+        call_later(self.env, max(0.0, t - self.env._now), fn, *args)
 
     # ------------------------------------------------------------------ accounts
 
@@ -305,11 +305,11 @@ class Exchange:
         return self._state_ms
 
     def now_ms(self) -> int:
-        return self.epoch_ms + int(self.env.now * 1000.0)
+        return self.epoch_ms + int(self.env._now * 1000.0)
 
     def _log(self, *row) -> None:
         if self.log is not None:
-            self.log.append((round(self.env.now, 9),) + row)
+            self.log.append((round(self.env._now, 9),) + row)
 
     # ------------------------------------------------------------------ network paths
 
@@ -325,7 +325,7 @@ class Exchange:
         each its own connection, may overtake one another and pass none). ``link_down``: the client's network
         path is down (``twin serve`` knows it by host, where no in-process connection stands for it).
         """
-        t = self.env.now
+        t = self.env._now
         if self._rest_fails(conn, link_down):
             self._lose(on_reply)
             return
@@ -339,7 +339,7 @@ class Exchange:
     def request_info(self, kind: str, on_reply: Callable[[object], None], conn: Connection | None = None,
                      **kw) -> None:
         """An /info query: answered with the state at arrival, delivered after the response latency."""
-        t = self.env.now
+        t = self.env._now
         if self._rest_fails(conn):
             self._lose(on_reply)
             return
@@ -350,7 +350,7 @@ class Exchange:
         """An /info query whose answer ``compute`` renders (``twin serve``'s, of any type it serves): computed at
         the request's arrival, from the state then, and delivered after the response latency; lost in transport
         as any REST request is. (Answered at once, the served twin's snapshots were instant and never lost.)"""
-        t = self.env.now
+        t = self.env._now
         if self._rest_fails(None, link_down):
             self._lose(on_reply)
             return
@@ -358,14 +358,14 @@ class Exchange:
 
     def _lose(self, on_reply: Callable) -> None:
         """A request lost in transport: the client learns it as a reset connection, after the round trip."""
-        t = self.env.now
+        t = self.env._now
         self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
                     TransportFailure("connection reset"))
 
     def _rest_fails(self, conn: Connection | None, link_down: bool = False) -> bool:
         """A REST request lost in transport: at the calibrated rate, or more often while the client's
         socket is down, or its network path (the same network trouble)."""
-        t = self.env.now
+        t = self.env._now
         failed = self.rejections.rest_fails(t)
         if not failed and (link_down or (conn is not None and not conn.up)):
             p = self.params.connection.rest_fails_during_outage
@@ -378,11 +378,11 @@ class Exchange:
         call_later(self.env, delay, fn, *args)
 
     def _reply(self, on_reply: Callable, reply) -> None:
-        self._later(self.latency.response.sample(self.env.now), on_reply, reply)
+        self._later(self.latency.response.sample(self.env._now), on_reply, reply)
 
     def _arrive_action(self, user: str, action: Action, on_reply: Callable,
                        expires_after_s: float | None = None, sent: float | None = None) -> None:
-        t = self.env.now
+        t = self.env._now
         self.counters["actions"] += 1
         n = action_size(action)
         if not self.ip_limiter.try_spend(exchange_weight(n), t):
@@ -437,7 +437,7 @@ class Exchange:
             self._reply(on_reply, reply)
 
     def _arrive_info(self, kind: str, on_reply: Callable, kw: dict) -> None:
-        t = self.env.now
+        t = self.env._now
         reply = self.info(kind, **kw)
         n_items = len(reply) if kind in _PER_ROW_WEIGHT and isinstance(reply, (list, tuple)) else 0
         if not self.ip_limiter.try_spend(info_weight(kind, n_items), t):
@@ -626,7 +626,7 @@ class Exchange:
                 need = px_m * increasing / lev
                 if need > self._available_margin(acct, inst.dex) + 1e-9:
                     return self._reject(RejectReason.PerpMargin, inst.asset_id)
-        drawn = self.rejections.draw(self.env.now)
+        drawn = self.rejections.draw(self.env._now)
         if drawn is not None and can_refuse(drawn, spec.tif, spec.reduce_only, increasing > 0.0):
             fmt = {"bbo": f"{_fmt(bb)}@{_fmt(ba)}"} if drawn == RejectReason.BadAloPx else {}
             return self._reject(drawn, inst.asset_id, **fmt)
@@ -853,13 +853,13 @@ class Exchange:
             self.schedule_cancel.pop(acct.address, None)
             return ActionOk("default")
         # the venue checks the time before the volume: a time too early is refused as such on any account
-        if time_s < self.env.now + 5.0:
+        if time_s < self.env._now + 5.0:
             return ActionErr("Scheduled cancel time too early, must be at least 5 seconds from now.")
         traded = sum(p.volume_usd for p in acct.positions.values())
         if traded < vp.schedule_cancel_min_volume_usd:
             return ActionErr(f"Cannot set scheduled cancel time until enough volume traded. "
                              f"Required: ${vp.schedule_cancel_min_volume_usd:.0f}. Traded: ${traded:.2f}.")
-        day = math.floor((self.epoch_ms / 1000.0 + self.env.now) / DAY_S)
+        day = math.floor((self.epoch_ms / 1000.0 + self.env._now) / DAY_S)
         fired = [f for f in self.schedule_cancel_fired.get(acct.address, []) if f == day]
         if len(fired) >= vp.schedule_cancel_max_per_day:
             return ActionErr("Too many scheduled cancels triggered today.")
@@ -871,7 +871,7 @@ class Exchange:
         if self.schedule_cancel.get(user) != time_s:
             return  # cleared or replaced since
         del self.schedule_cancel[user]
-        day = math.floor((self.epoch_ms / 1000.0 + self.env.now) / DAY_S)
+        day = math.floor((self.epoch_ms / 1000.0 + self.env._now) / DAY_S)
         self.schedule_cancel_fired.setdefault(user, []).append(day)
         for o in [o for o in self.orders.values() if o.user == user]:
             self._remove(o, "scheduledCancel")
@@ -883,7 +883,7 @@ class Exchange:
         return OrderInfo(*_order_fields(o))
 
     def _set_status(self, o: ClientOrder, status: str) -> None:
-        now = self.env.now
+        now = self.env._now
         now_ms = self.now_ms()
         user, cloid = o.user, o.cloid
         info = _order_fields(o)  # (OrderInfo's fields: the row keeps them flat, order_status_of makes the OrderInfo)
@@ -1020,7 +1020,7 @@ class Exchange:
             trade_key = ("trades", coin)
             while i < n:
                 t = ts[i]
-                if t > env.now:
+                if t > env._now:
                     if self.log is None and not book.bids and not book.asks and trade_key not in self._subs:
                         # nobody can observe the events before the next scheduled event: apply them
                         # as one jump to the last book and trade among them (hftbacktest's elapse)
@@ -1029,7 +1029,7 @@ class Exchange:
                             self._jump(coin, kinds, idxs, i, k, chunk, best_bids, best_asks, tpx)
                             i = k
                             continue
-                    yield env.timeout(t - env.now)
+                    yield env.timeout(t - env._now)
                 j = idxs[i]
                 i += 1
                 if kinds[i - 1] == BOOK:
@@ -1129,12 +1129,13 @@ class Exchange:
         session without a bbo subscriber (the agent's) runs as it did before there was one."""
         block = self.params.feed.block_s or 0.1
         last: dict[str, tuple] = {}
+        env, subs, touch = self.env, self._subs, self._touch  # (looked up once: this runs 10 times a second)
+        keys = [(coin, ("bbo", coin)) for coin in self.markets]  # (the markets are fixed at construction)
         while True:
-            yield self.env.timeout(block)
-            for coin in self.markets:
-                key = ("bbo", coin)
-                if key in self._subs:
-                    top = (self._touch(coin, True), self._touch(coin, False))
+            yield env.timeout(block)
+            for coin, key in keys:
+                if key in subs:
+                    top = (touch(coin, True), touch(coin, False))
                     if top != last.get(coin):
                         last[coin] = top
                         self._publish(key, BboPush(coin, self.now_ms(), *top))
@@ -1246,7 +1247,7 @@ class Exchange:
         self.counters["liquidations"] += 1
         user = acct.address
         dex_of_coin = self._dex_of_coin
-        self.liquidations.append((self.env.now, user))
+        self.liquidations.append((self.env._now, user))
         for o in [o for o in self.orders.values() if o.user == user and dex_of_coin[o.coin] == dex]:
             self._remove(o, "liquidatedCanceled")
         for coin, pos in acct.positions.items():
@@ -1272,7 +1273,7 @@ class Exchange:
         the other side's to cover. The backstop's exact fill price and fee are the twin's choice, UNCONFIRMED)."""
         self.counters["liquidations"] += 1
         user = acct.address
-        self.liquidations.append((self.env.now, user))
+        self.liquidations.append((self.env._now, user))
         for o in [o for o in self.orders.values() if o.user == user and o.coin == coin]:
             self._remove(o, "liquidatedCanceled")
         pos = acct.positions[coin]
@@ -1299,7 +1300,7 @@ class Exchange:
         float rounding of the simulated clock can settle an hour twice or skip one."""
         due_ms = next_settlement_ms(self.now_ms())
         while True:
-            yield self.env.timeout(max(0.0, (due_ms - self.epoch_ms) / 1000.0 - self.env.now))
+            yield self.env.timeout(max(0.0, (due_ms - self.epoch_ms) / 1000.0 - self.env._now))
             self._settle_funding(due_ms)
             due_ms = next_settlement_ms(due_ms)
 
@@ -1377,22 +1378,22 @@ class Exchange:
 
     def _connection_changes(self, conn: Connection):
         env = self.env
-        if conn.model.is_down(env.now):
+        if conn.model.is_down(env._now):
             # opened inside an outage (scripted or drawn, already under way): it drops at once, whatever the client
             # subscribed to in this instant, and comes back when the outage ends; it used to see only the changes
             # after now, and so stayed up through the outage, delivering as if nothing were wrong
             self._drop(conn)
         while True:
-            t_next = conn.model.next_change(env.now)
+            t_next = conn.model.next_change(env._now)
             if not math.isfinite(t_next):
                 return
-            yield env.timeout(max(0.0, t_next - env.now))
-            down = conn.model.is_down(env.now)
+            yield env.timeout(max(0.0, t_next - env._now))
+            down = conn.model.is_down(env._now)
             if down and conn.up:
                 self._drop(conn)
             elif not down and not conn.up:
                 conn.up = True
-                conn.last_delivery = env.now
+                conn.last_delivery = env._now
                 self._log("reconnect", conn.number)
                 conn.on_push(ConnectionEvent(True, self.now_ms()))
 
@@ -1460,8 +1461,9 @@ class Exchange:
     def _publish(self, key: tuple[str, str], push: Push) -> None:
         conns = self._subs.get(key)
         if conns:
-            for conn in conns:
-                self._send(conn, push)
+            for conn in conns:  # (_send inlined: every push of the feeds passes here)
+                conn.frame = None
+                call_later(self.env, self._delivery_delay(conn), self._deliver, conn, conn.epoch, push)
 
     def _send(self, conn: Connection, push: Push, draw: bool = True) -> None:
         """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
@@ -1473,7 +1475,7 @@ class Exchange:
         """Connection.in_order: no latency drawn (the frame is the server's answer, written now), but never before
         a push sent earlier; lost, as a push is, if the socket drops first."""
         conn.frame = None  # an order update after this starts a frame of its own, behind it
-        if conn.last_delivery < self.env.now:  # nothing on the way (nor due this instant): out at once
+        if conn.last_delivery < self.env._now:  # nothing on the way (nor due this instant): out at once
             send()
             return
         epoch = conn.epoch
@@ -1488,7 +1490,7 @@ class Exchange:
         socket (the venue sends what a block did to a user's orders as one frame, its data an array): one
         delivery and one feed-latency draw for a modify's two updates, or a batch's twenty."""
         conn.frame = frame
-        conn.frame_at = self.env.now
+        conn.frame_at = self.env._now
         epoch = conn.epoch
 
         def deliver() -> None:
@@ -1499,7 +1501,7 @@ class Exchange:
 
     def _delivery_delay(self, conn: Connection, draw: bool = True) -> float:
         """How long from now a push to ``conn`` is delivered: after a feed-latency draw, never before the last."""
-        now = self.env.now
+        now = self.env._now
         at = now + self.latency.feed.sample(now) if draw else now
         if at < conn.last_delivery:
             at = conn.last_delivery
