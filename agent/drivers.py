@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Protocol
 
 from agent.gateway.events import AFTER_CYCLE, Command, Event, Timer
+from twin.calls import start_loop
 
 
 class Core(Protocol):
@@ -47,13 +48,13 @@ class SimDriver:
 
     def start(self) -> None:
         self.gateway.start(self.on_event)
-        self.env.process(self._cycles())
+        start_loop(self.env, self._cycles())  # (a SimPy process's queue entries, without its bookkeeping)
 
     def _cycles(self):
         env = self.env
         core = self.core
         while not self.dead:
-            yield env.timeout(self.cycle_s)
+            yield self.cycle_s  # (start_loop waits it)
             if self.stopped and not core.winding_down:
                 continue  # stopped with nothing left to pull: the core is not woken (see stop)
             now = env.now

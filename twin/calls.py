@@ -6,13 +6,21 @@ class call, ``Timeout.__init__``, ``Environment.schedule`` and a closure per eve
 entry ``Timeout`` would, ``(now + delay, NORMAL, next eid, event)``, so the queue's order (and every session's
 path) is the one SimPy gives; its event is what ``Environment.step`` reads of one (``callbacks``, ``_ok``), and
 nothing else waits on it. Relies on SimPy 4's queue layout (``_queue``, ``_eid``), stable since 4.0.
+
+``start_loop`` runs a loop that only ever waits for time (the market's events, the feeds' blocks, the driver's
+cycles: 150,000 waits an hour of a stress session) as ``env.process`` would run it, without a ``Process``: the
+generator yields its delays, and each is scheduled by ``call_later``. Every queue entry ``env.process`` and its
+timeouts would make is made, in the same place: the start (``Initialize``, urgent, now), one per wait, and at the
+loop's end the process's own event. What is left out is ``Process._resume``'s bookkeeping and a ``Timeout`` per
+wait. Not for a loop that is interrupted (it is no ``Process``) or waits on anything but time; an exception in
+it propagates from ``env.run`` at once, where a ``Process`` would fail and raise it when its event comes up.
 """
 from __future__ import annotations
 
 from heapq import heappush
-from typing import Callable
+from typing import Callable, Generator
 
-from simpy.events import NORMAL
+from simpy.events import NORMAL, URGENT
 
 
 def _run(call: "Call") -> None:
@@ -39,3 +47,19 @@ def call_later(env, delay: float, fn: Callable, *args) -> None:
     if delay < 0:
         raise ValueError(f"Negative delay {delay}")
     heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), Call(fn, args)))
+
+
+def _noop() -> None:
+    pass
+
+
+def start_loop(env, loop: Generator[float, None, None]) -> None:
+    """Run ``loop`` from now, each delay it yields waited for; its queue entries are ``env.process``'s."""
+    def resume() -> None:
+        try:
+            delay = next(loop)
+        except StopIteration:  # the process's own event, triggered as it ends: nothing waits on it
+            heappush(env._queue, (env._now, NORMAL, next(env._eid), Call(_noop, ())))
+            return
+        call_later(env, delay, resume)
+    heappush(env._queue, (env._now, URGENT, next(env._eid), Call(resume, ())))

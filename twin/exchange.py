@@ -25,7 +25,7 @@ import simpy
 
 from twin.accounts import Account, dex_of
 from twin.book import ClientOrder, CoinBook, join_size
-from twin.calls import call_later
+from twin.calls import call_later, start_loop
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
@@ -218,7 +218,7 @@ class Exchange:
         self._apply_schedule()
         self.markets = markets if markets is not None else self._build_markets()
         for coin, market in self.markets.items():
-            env.process(self._run_market(coin, market))
+            start_loop(env, self._run_market(coin, market))
         self._feed_running = False  # started by the first l2Book subscription
         self._bbo_running = False  # started by the first bbo subscription
         self._asset_data_running = False  # started by the first activeAssetData subscription
@@ -1029,7 +1029,7 @@ class Exchange:
                             self._jump(coin, kinds, idxs, i, k, chunk, best_bids, best_asks, tpx)
                             i = k
                             continue
-                    yield env.timeout(t - env._now)
+                    yield t - env._now  # (start_loop waits it)
                 j = idxs[i]
                 i += 1
                 if kinds[i - 1] == BOOK:
@@ -1114,9 +1114,9 @@ class Exchange:
         interval = self.params.feed.book_interval_s
         block = self.params.feed.block_s
         uniform = self._feed_rng.uniform
-        yield self.env.timeout(uniform(0.0, interval))
+        yield uniform(0.0, interval)  # (start_loop waits what it yields)
         while True:
-            yield self.env.timeout(interval + uniform(0.0, block) if block else interval)
+            yield interval + uniform(0.0, block) if block else interval
             for coin in self.markets:
                 key = ("l2Book", coin)
                 if key in self._subs:
@@ -1129,10 +1129,10 @@ class Exchange:
         session without a bbo subscriber (the agent's) runs as it did before there was one."""
         block = self.params.feed.block_s or 0.1
         last: dict[str, tuple] = {}
-        env, subs, touch = self.env, self._subs, self._touch  # (looked up once: this runs 10 times a second)
+        subs, touch = self._subs, self._touch  # (looked up once: this runs 10 times a second)
         keys = [(coin, ("bbo", coin)) for coin in self.markets]  # (the markets are fixed at construction)
         while True:
-            yield env.timeout(block)
+            yield block  # (start_loop waits it)
             for coin, key in keys:
                 if key in subs:
                     top = (touch(coin, True), touch(coin, False))
@@ -1425,10 +1425,10 @@ class Exchange:
         self._subs.setdefault(sk, []).append(conn)
         if channel == "l2Book" and not self._feed_running and self.markets:
             self._feed_running = True
-            self.env.process(self._run_book_feed())
+            start_loop(self.env, self._run_book_feed())
         if channel == "bbo" and not self._bbo_running and self.markets:
             self._bbo_running = True
-            self.env.process(self._run_bbo_feed())
+            start_loop(self.env, self._run_bbo_feed())
         if channel == "activeAssetData" and not self._asset_data_running:
             self._asset_data_running = True
             self.env.process(self._run_asset_data_feed())
