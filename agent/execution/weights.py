@@ -4,17 +4,18 @@ the request budget and the IP-weight pause see a command the moment it leaves, n
 
 One action per kind in a batch (a batch of places and cancels is two actions), each weighing
 1 + n // 40; cancels by cloid and cancels by oid (``oid:N``, an order listed without a cloid) are two kinds, as the
-live gateway sends them (cancelByCloid and cancel); cancels go in actions of at most 200 (the venue refuses a
-bigger one whole), each weighed so; a snapshot is clearinghouseState 2 + openOrders 20 + userFillsByTime 20 as
-sent, and 1 more for every 20 fill rows its pages return, with 20 again for each page past the first (``pages_weight``:
-what the gateway reads is known only from its replies, so the core adds it when the snapshot comes); a
-cancel-all is openOrders 20, then the cancel actions of every order the venue lists (none when it lists none).
+gateways send them (cancelByCloid and cancel); every kind goes in actions of at most 200 (the venue refuses a
+bigger one whole: ``CommandRouter``), each weighed so; a snapshot is clearinghouseState 2 + openOrders 20 +
+userFillsByTime 20 as sent, and 1 more for every 20 fill rows its pages return, with 20 again for each page past the
+first (``pages_weight``: what the gateway reads is known only from its replies, so the core adds it when the snapshot
+comes); a cancel-all is openOrders 20, then the cancel actions of every order the venue lists (none when it lists none).
 The gateways' own requests are not the core's to count as it sends: each quota poll is told by ``IpWeightSpent`` as
 it is sent, the fill and funding recovery after a reconnect once its pages are read, and the live shutdown's own
 snapshots and cancel-alls as they are sent.
 """
 from __future__ import annotations
 
+from agent.gateway.base import MAX_ITEMS_PER_ACTION
 from agent.gateway.events import (
     Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel,
 )
@@ -25,22 +26,19 @@ from agent.gateway.events import (
 CLEARINGHOUSE_STATE_WEIGHT = 2
 INFO_WEIGHT = 20
 ROWS_PER_EXTRA_WEIGHT = 20
-# the venue refuses a whole cancel action of more items than this ("Signed action over weight limit of 200.",
-# measured with 201; hyperliquid.md §2.4, §5): the gateways send more cancels as several actions
-MAX_CANCELS_PER_ACTION = 200
 # a cancel's cloid for an order the venue listed without one: the live gateway cancels those by oid, in an action of
 # their own (cancel, beside the cancelByCloid of the rest)
 BY_OID = "oid:"
 
 
-def cancels_weight(n: int) -> int:
-    """IP weight of ``n`` cancels as the gateways send them: actions of at most 200, each 1 + its length // 40. One
-    action of them all was weighed before, short by 1 + 200 // 40 - 200 // 40 = 1 for every action past the first
-    (a cancel-all of 450 orders: 14, not 12)."""
-    if n <= MAX_CANCELS_PER_ACTION:
+def items_weight(n: int) -> int:
+    """IP weight of ``n`` items of one kind (places, modifies, cancels by cloid, cancels by oid) as the gateways send
+    them: actions of at most 200, each 1 + its length // 40. One action of them all was weighed before, short by
+    1 + 200 // 40 - 200 // 40 = 1 for every action past the first (a cancel-all of 450 orders: 14, not 12)."""
+    if n <= MAX_ITEMS_PER_ACTION:
         return 1 + n // 40 if n else 0
-    full, rest = divmod(n, MAX_CANCELS_PER_ACTION)
-    return full * (1 + MAX_CANCELS_PER_ACTION // 40) + (1 + rest // 40 if rest else 0)
+    full, rest = divmod(n, MAX_ITEMS_PER_ACTION)
+    return full * (1 + MAX_ITEMS_PER_ACTION // 40) + (1 + rest // 40 if rest else 0)
 
 
 def pages_weight(rows: list[int]) -> int:
@@ -77,10 +75,13 @@ def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
                 n_other += 1
         if n_other:  # rare mixed kinds: the general path
             return ip_weight(c), request_items(c), False
-        weight = ((1 + n_place // 40 if n_place else 0) + (1 + n_modify // 40 if n_modify else 0)
+        weight = ((0 if not n_place else 1 + n_place // 40 if n_place <= MAX_ITEMS_PER_ACTION
+                   else items_weight(n_place))
+                  + (0 if not n_modify else 1 + n_modify // 40 if n_modify <= MAX_ITEMS_PER_ACTION
+                     else items_weight(n_modify))
                   + (0 if not n_cancel
-                     else 1 + n_cancel // 40 if n_cancel <= MAX_CANCELS_PER_ACTION and not n_by_oid
-                     else cancels_weight(n_cancel - n_by_oid) + cancels_weight(n_by_oid)))
+                     else 1 + n_cancel // 40 if n_cancel <= MAX_ITEMS_PER_ACTION and not n_by_oid
+                     else items_weight(n_cancel - n_by_oid) + items_weight(n_by_oid)))
         # (the calls only past 200 or with cancels by oid: this runs every cycle that sends)
         return weight, n_place + n_cancel + n_modify, n_place == 0 and n_modify == 0 and n_cancel > 0
     if t is PlaceOrder or t is ModifyOrder:
@@ -113,7 +114,8 @@ def ip_weight(c: Command, n_live: int = 0) -> int:
         for x in c.commands:
             k = BY_OID if type(x) is CancelOrder and x.cloid.startswith(BY_OID) else type(x)
             kinds[k] = kinds.get(k, 0) + 1
-        return sum(cancels_weight(n) if k is CancelOrder or k == BY_OID else 1 + n // 40 for k, n in kinds.items())
+        return sum(items_weight(n) if k is PlaceOrder or k is ModifyOrder or k is CancelOrder or k == BY_OID
+                   else 1 + n // 40 for k, n in kinds.items())
     if isinstance(c, RequestAccountSnapshot):
         return SNAPSHOT_SENT_WEIGHT
     if isinstance(c, CancelAll):
@@ -123,7 +125,7 @@ def ip_weight(c: Command, n_live: int = 0) -> int:
 
 def _cancel_all_weight(n_live: int) -> int:
     """openOrders (20), then the cancel actions of the ``n_live`` orders it lists (none if it lists none)."""
-    return INFO_WEIGHT + cancels_weight(n_live)
+    return INFO_WEIGHT + items_weight(n_live)
 
 
 # a snapshot as sent: its state, its listing and one page of fills of fewer than 20 rows (the rest is booked from its

@@ -15,6 +15,20 @@ from agent.gateway.events import (
 
 EventSink = Callable[[Event], None]
 
+# the venue refuses a whole action of more items than this: "Signed action over weight limit of 200." (a cancel batch
+# of 201, measured; hyperliquid.md §2.4, §5). For orders the cap is unconfirmed, "probably the same weight rule", and
+# the twin refuses any kind past it: every kind goes out in actions of at most this many (``in_actions``)
+MAX_ITEMS_PER_ACTION = 200
+
+
+def in_actions(items: list) -> list[list]:
+    """``items`` in consecutive runs of at most MAX_ITEMS_PER_ACTION, one venue action each (none for none). A
+    batch of 201 cancels sent as one was refused whole: none of them done, on a Kill's pull."""
+    n = MAX_ITEMS_PER_ACTION
+    if len(items) <= n:
+        return [items] if items else []
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
 
 class RecentOrders:
     """Something of each of the newest ``keep`` orders a gateway sent, by a key: a side by cloid (a ``ModifyOrder``
@@ -45,7 +59,7 @@ class Gateway(Protocol):
         """Connect, subscribe to the market and the account's channels, and begin delivering events."""
 
     def send(self, cmd: Command) -> None:
-        """Send one command (a Batch is one venue action per kind)."""
+        """Send one command (a Batch is venue actions of one kind each, at most MAX_ITEMS_PER_ACTION items each)."""
 
     @property
     def stats(self) -> dict:
@@ -53,8 +67,8 @@ class Gateway(Protocol):
 
 
 def split_batch(batch: Batch) -> tuple[list[CancelOrder], list[ModifyOrder], list[PlaceOrder], list[Command]]:
-    """A batch's commands by kind: each of the first three goes to the venue as one action, in this
-    order (cancels first: they reduce risk); the rest (rare in a batch) are sent one by one."""
+    """A batch's commands by kind: each of the first three goes to the venue as actions of its kind (``in_actions``),
+    in this order (cancels first: they reduce risk); the rest (rare in a batch) are sent one by one."""
     cancels: list[CancelOrder] = []
     modifies: list[ModifyOrder] = []
     places: list[PlaceOrder] = []
@@ -71,25 +85,39 @@ def split_batch(batch: Batch) -> tuple[list[CancelOrder], list[ModifyOrder], lis
     return cancels, modifies, places, rest
 
 
+def cancel_actions(cancels: list[CancelOrder]) -> list[tuple[list[CancelOrder], bool]]:
+    """The venue actions ``cancels`` go out in, each (its cancels, by oid): by cloid, then by oid (``oid:N``: a cancel
+    by the cloid "oid:N" finds none, so a Kill never pulled such orders), each at most MAX_ITEMS_PER_ACTION. The router
+    sends a command's cancels so, and the live cancel-all the orders it knows of, before its listing."""
+    by_cloid: list[CancelOrder] = []
+    by_oid: list[CancelOrder] = []
+    for c in cancels:
+        cloid = c.cloid
+        (by_oid if cloid.startswith("oid:") and cloid[4:].isdigit() else by_cloid).append(c)
+    return [(part, False) for part in in_actions(by_cloid)] + [(part, True) for part in in_actions(by_oid)]
+
+
 class CommandRouter:
-    """``Gateway.send`` for any venue: a batch goes out as one venue action per kind (cancels first),
-    a single command to its handler. A gateway provides the handlers, each sending one venue action."""
+    """``Gateway.send`` for any venue, and the one place a command becomes venue actions: a batch goes out as
+    actions of one kind each (cancels first), at most MAX_ITEMS_PER_ACTION items an action; cancels by cloid and
+    cancels by the oid an ``oid:N`` names (an order listed without a cloid) in actions apart. A gateway provides the
+    handlers, each sending one venue action of the items it is given (``agent.execution.weights`` weighs them so)."""
 
     def send(self, cmd: Command) -> None:
         if isinstance(cmd, Batch):
             cancels, modifies, places, rest = split_batch(cmd)
             if cancels:
-                self._send_cancels(cancels)
-            if modifies:
-                self._send_modifies(modifies)
-            if places:
-                self._send_places(places)
+                self._route_cancels(cancels)
+            for part in in_actions(modifies):
+                self._send_modifies(part)
+            for part in in_actions(places):
+                self._send_places(part)
             for c in rest:
                 self.send(c)
         elif isinstance(cmd, PlaceOrder):
             self._send_places([cmd])
         elif isinstance(cmd, CancelOrder):
-            self._send_cancels([cmd])
+            self._route_cancels([cmd])
         elif isinstance(cmd, ModifyOrder):
             self._send_modifies([cmd])
         elif isinstance(cmd, CancelAll):
@@ -101,16 +129,23 @@ class CommandRouter:
         else:
             raise TypeError(f"unknown command {cmd!r}")
 
+    def _route_cancels(self, cancels: list[CancelOrder]) -> None:
+        for part, by_oid in cancel_actions(cancels):
+            self._send_cancels(part, by_oid)
+
     def _send_places(self, places: list[PlaceOrder]) -> None:
         raise NotImplementedError
 
-    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
+    def _send_cancels(self, cancels: list[CancelOrder], by_oid: bool) -> None:
+        """One cancel action: by cloid, or (``by_oid``) by the oid each ``oid:N`` names."""
         raise NotImplementedError
 
     def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
         raise NotImplementedError
 
     def _send_cancel_all(self, known: tuple[str, ...] = ()) -> None:
+        """Cancel every order the venue lists as ours; ``known`` (the cloids the core counts live) a gateway may cancel
+        at once, in the actions ``cancel_actions`` cuts them into, as the router sends any cancels."""
         raise NotImplementedError
 
     def _send_schedule_cancel(self, at_ts: float | None) -> None:

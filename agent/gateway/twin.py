@@ -13,7 +13,7 @@ import math
 from operator import itemgetter
 from typing import Callable
 
-from agent.gateway.base import CommandRouter, EventSink, RecentOrders
+from agent.gateway.base import CommandRouter, EventSink, RecentOrders, in_actions
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -22,7 +22,7 @@ from agent.gateway.events import (
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
     RateLimited, Reason, ScheduleCancelAcknowledged, Side, Tif, TradeObserved,
 )
-from agent.execution.weights import BY_OID, INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
+from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
@@ -170,23 +170,8 @@ class TwinGateway(CommandRouter):
         text = st.error if isinstance(st, StatusError) else str(st)
         return OrderRejected(ts, cloid, classify(text), text)
 
-    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
-        cloids = [c.cloid for c in cancels]
-        by_oid = [c for c in cloids if c.startswith(BY_OID) and c[4:].isdigit()]
-        if by_oid or len(cloids) > MAX_CANCELS_PER_ACTION:
-            # orders listed without a cloid (someone else's, ``oid:N``) are cancelled by oid, in actions of their own
-            # (a cancel by the cloid "oid:N" found none: a Kill never pulled them); and at most 200 cancels an action,
-            # the venue refusing a bigger one whole: as HyperliquidGateway sends them, and as the core weighs them
-            if by_oid:
-                cloids = [c for c in cloids if not (c.startswith(BY_OID) and c[4:].isdigit())]
-            for part, oids in ((cloids, False), (by_oid, True)):
-                for i in range(0, len(part), MAX_CANCELS_PER_ACTION):
-                    self._cancel_action(tuple(part[i:i + MAX_CANCELS_PER_ACTION]), oids)
-            return
-        self._cancel_action(tuple(cloids), False)
-
-    def _cancel_action(self, cloids: tuple[str, ...], by_oid: bool) -> None:
-        """One cancel action: by cloid, or (``by_oid``) by the oid each ``oid:N`` names."""
+    def _send_cancels(self, cancels: list[CancelOrder], by_oid: bool) -> None:
+        cloids = tuple([c.cloid for c in cancels])
 
         def done(reply) -> None:
             ts = self._now()
@@ -238,10 +223,8 @@ class TwinGateway(CommandRouter):
                 self._transport_or_429(reply, "openOrders", ())
                 return
             rows = list({o.oid: o.cloid for o in reply if o.coin == self.coin}.items())
-            # at most MAX_CANCELS_PER_ACTION an action, as HyperliquidGateway: one of them all, past 200, was refused
-            # whole (a Kill's pull of 201 orders cancelled none)
-            for i in range(0, len(rows), MAX_CANCELS_PER_ACTION):
-                self._cancel_listed(dict(rows[i:i + MAX_CANCELS_PER_ACTION]))
+            for part in in_actions(rows):  # (a Kill's pull of 201 orders in one action was refused whole)
+                self._cancel_listed(dict(part))
         self.ex.request_info("openOrders", listed, self.conn, user=self.user)
 
     def _cancel_listed(self, by_oid: dict[int, str]) -> None:

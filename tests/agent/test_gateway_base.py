@@ -1,8 +1,13 @@
 """What both gateways share: how a batch becomes venue actions."""
 from __future__ import annotations
 
-from agent.gateway.base import split_batch
-from agent.gateway.events import Batch, CancelOrder, ModifyOrder, PlaceOrder, RequestAccountSnapshot, Side, Tif
+from hypothesis import given, settings, strategies as st
+
+from agent.execution.weights import ip_weight, request_cost
+from agent.gateway.base import CommandRouter, split_batch
+from agent.gateway.events import (
+    Batch, CancelAll, CancelOrder, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel, Side, Tif,
+)
 
 
 def test_a_batch_splits_by_kind_keeping_each_kinds_order():
@@ -14,32 +19,32 @@ def test_a_batch_splits_by_kind_keeping_each_kinds_order():
     assert cancels == [c1, c2] and modifies == [m] and places == [p1, p2] and rest == [snap]
 
 
+class Recorder(CommandRouter):
+    """A router whose handlers write down each action it would send: its kind and its items' cloids."""
+
+    def __init__(self):
+        self.sent = []
+
+    def _send_places(self, places):
+        self.sent.append(("places", [p.cloid for p in places]))
+
+    def _send_cancels(self, cancels, by_oid):
+        self.sent.append(("cancels by oid" if by_oid else "cancels", [c.cloid for c in cancels]))
+
+    def _send_modifies(self, modifies):
+        self.sent.append(("modifies", [m.cloid for m in modifies]))
+
+    def _send_cancel_all(self, known=()):
+        self.sent.append(("cancel_all", known or None))
+
+    def _send_schedule_cancel(self, at_ts):
+        self.sent.append(("schedule_cancel", at_ts))
+
+    def _send_snapshot_request(self):
+        self.sent.append(("snapshot", None))
+
+
 def test_the_router_sends_a_batch_as_one_action_per_kind_cancels_first():
-    from agent.gateway.base import CommandRouter
-    from agent.gateway.events import CancelAll, ScheduleCancel
-
-    class Recorder(CommandRouter):
-        def __init__(self):
-            self.sent = []
-
-        def _send_places(self, places):
-            self.sent.append(("places", [p.cloid for p in places]))
-
-        def _send_cancels(self, cancels):
-            self.sent.append(("cancels", [c.cloid for c in cancels]))
-
-        def _send_modifies(self, modifies):
-            self.sent.append(("modifies", [m.cloid for m in modifies]))
-
-        def _send_cancel_all(self, known=()):
-            self.sent.append(("cancel_all", known or None))
-
-        def _send_schedule_cancel(self, at_ts):
-            self.sent.append(("schedule_cancel", at_ts))
-
-        def _send_snapshot_request(self):
-            self.sent.append(("snapshot", None))
-
     r = Recorder()
     r.send(Batch((PlaceOrder("0xp", Side.BUY, 99.0, 0.1, Tif.ALO), CancelOrder("0xc"), RequestAccountSnapshot())))
     r.send(CancelAll())
@@ -49,6 +54,43 @@ def test_the_router_sends_a_batch_as_one_action_per_kind_cancels_first():
     import pytest
     with pytest.raises(TypeError):
         r.send(object())
+
+
+def _batch(n_place: int, n_cancel: int, n_by_oid: int, n_modify: int) -> Batch:
+    return Batch((*(PlaceOrder(f"0xp{i}", Side.BUY, 99.0, 0.1, Tif.ALO) for i in range(n_place)),
+                  *(CancelOrder(f"oid:{i}") for i in range(n_by_oid)),  # (first: each kind keeps its order apart)
+                  *(CancelOrder(f"0xc{i}") for i in range(n_cancel)),
+                  *(ModifyOrder(f"0xo{i}", f"0xm{i}", 98.0, 0.1, Tif.ALO) for i in range(n_modify))))
+
+
+def test_the_router_sends_each_kind_in_actions_of_at_most_200_cancels_by_oid_apart():
+    """The venue refuses a whole action of more than 200 items ("Signed action over weight limit of 200.", measured
+    for cancels; for orders unconfirmed, hyperliquid.md §2.4, §5, and the twin refuses every kind so). Cancels went in
+    actions of 200 (each gateway cutting them itself), but a batch of 450 places went out as one action, refused
+    whole. The router now cuts every kind, in the batch's order, the cancels by oid (``oid:N``) in actions apart."""
+    r = Recorder()
+    batch = _batch(450, 201, 3, 200)
+    r.send(batch)
+    assert [(kind, len(items)) for kind, items in r.sent] == [
+        ("cancels", 200), ("cancels", 1), ("cancels by oid", 3), ("modifies", 200),
+        ("places", 200), ("places", 200), ("places", 50)]
+    assert [c for kind, items in r.sent for c in items] == [
+        *(f"0xc{i}" for i in range(201)), "oid:0", "oid:1", "oid:2", *(f"0xo{i}" for i in range(200)),
+        *(f"0xp{i}" for i in range(450))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 650), st.integers(0, 450), st.integers(0, 250), st.integers(0, 450))
+def test_the_core_weighs_a_batch_as_the_actions_the_router_sends_it_in(n_place, n_cancel, n_by_oid, n_modify):
+    """Each action weighs 1 + its length // 40 (hyperliquid.md §5): the core's cost of a batch, as it sends it, is the
+    sum over the actions the router cuts it into, none over 200."""
+    batch = _batch(n_place, n_cancel, n_by_oid, n_modify)
+    r = Recorder()
+    r.send(batch)
+    sizes = [len(items) for _, items in r.sent]
+    assert all(0 < n <= 200 for n in sizes)
+    assert request_cost(batch)[0] == ip_weight(batch) == sum(1 + n // 40 for n in sizes)
+    assert request_cost(batch)[1] == sum(sizes) == n_place + n_cancel + n_by_oid + n_modify
 
 
 def test_recent_sides_keeps_the_newest_and_forgets_the_oldest_first():

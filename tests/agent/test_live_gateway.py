@@ -621,15 +621,17 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
 
 
 async def _450_resting(gw, events: list, first_id: int) -> list[str]:
-    """450 bids of ours resting far below the book, placed in three batches (places are 200 an action too); their
-    cloids."""
+    """450 bids of ours resting far below the book, placed in one batch, which goes out as three actions (200, 200
+    and 50: the venue refuses one of over 200 items whole, "Signed action over weight limit of 200.", as the served
+    twin does for orders too); their cloids."""
     assert await until(lambda: first(events, BookUpdated))
     bid = first(events, BookUpdated).bids[0][0]
     cloids = [cloid(first_id + i) for i in range(450)]
-    for part in (cloids[:150], cloids[150:300], cloids[300:]):
-        gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, bid - 500.0, 0.001) for c in part)))
+    sent = gw.stats["requests"]
+    gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, bid - 500.0, 0.001) for c in cloids)))
     assert await until(lambda: sum(type(e) is OrderAcknowledged for e in events) == 450, 10.0)
     assert all(e.resting for e in events if type(e) is OrderAcknowledged)
+    assert gw.stats["requests"] == sent + 3 and not any(type(e) is OrderRejected for e in events)
     return cloids
 
 
@@ -656,6 +658,29 @@ def test_cancels_past_the_venues_200_an_action_go_out_in_several_actions_and_eve
         assert bg.call(lambda: ex.open_orders(ADDR)) == ()
     assert not any(type(e) is CancelRejected for e in events)
     assert {e.cloid for e in events if type(e) is CancelAcknowledged} == {cloid(1000 + i) for i in range(450)}
+
+
+def test_a_cancel_alls_known_orders_go_out_in_the_routers_actions_of_at_most_200_before_the_listing():
+    """A stop's cancel-all cancels the orders the core knows of at once (``CancelAll.known``), before it lists
+    openOrders: those cancels are cut as the router cuts any (``cancel_actions``), or 450 known orders would go in one
+    action the venue refuses whole (each a CancelRejected, the listing's cancels a round trip later doing the work).
+    Against ``twin serve``: three cancelByCloid actions (200, 200, 50), each taken, none refused, nothing left for the
+    listing."""
+    with served(speed=10.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
+                cloids = await _450_resting(gw, events, 3000)
+                sent = gw.stats["requests"]
+                gw.send(CancelAll(tuple(cloids)))
+                assert await until(lambda: sum(type(e) is CancelAcknowledged for e in events) == 450, 10.0)
+                await asyncio.sleep(0.2)  # (the listing, which finds none)
+                return events, gw.stats["requests"] - sent
+
+        events, requests = asyncio.run(scenario())
+        assert bg.call(lambda: ex.open_orders(ADDR)) == ()
+    assert requests == 3 and not any(type(e) is CancelRejected for e in events)
+    acked = [e.cloid for e in events if type(e) is CancelAcknowledged]
+    assert len(acked) == 450 and set(acked) == {cloid(3000 + i) for i in range(450)}
 
 
 def test_the_core_weighs_cancels_past_200_as_the_venue_charges_the_actions_they_go_out_in():

@@ -249,6 +249,35 @@ def test_cancels_past_200_go_out_in_several_actions_each_taken_and_weighed_as_th
     assert ex.open_orders(USER) == () and ex.quotas[USER].used == 450 + 450
 
 
+def test_places_and_modifies_past_200_go_out_in_several_actions_each_taken_and_weighed_as_the_core_counts():
+    """The venue refuses a whole action of more than 200 items (measured for cancels; for orders unconfirmed,
+    hyperliquid.md §2.4, §5; the twin refuses every kind so): a batch of 450 places went out as one action, refused
+    whole ("Signed action over weight limit of 200."), none placed. Now 200, 200 and 50, each taken, and a batch of 250
+    modifies 200 and 50; the IP weight the twin charged is the core's count."""
+    from agent.execution.weights import request_cost
+    from agent.gateway.events import Batch, ModifyRejected, OrderRejected
+    ex, gw, events = _started(until=2.0)
+    bid = round(ex.best_bid["BTC"])
+    ids = CloidFactory(9)
+
+    def charged(cmd, until: float) -> int:
+        before = ex.ip_limiter.used(ex.env.now)
+        gw.send(cmd)
+        ex.env.run(until=until)
+        return ex.ip_limiter.used(ex.env.now) - before
+    places = Batch(tuple(PlaceOrder(ids.next(), Side.BUY, bid - 500.0 - i % 50, 0.001, Tif.ALO) for i in range(450)))
+    assert charged(places, 4.0) == request_cost(places)[0] == 6 + 6 + 2
+    assert not any(type(e) is OrderRejected for e in events)
+    assert sum(type(e) is OrderAcknowledged and e.resting for e in events) == 450 == len(ex.open_orders(USER))
+    modifies = Batch(tuple(ModifyOrder(p.cloid, ids.next(), p.px - 100.0, 0.001) for p in places.commands[:250]))
+    assert charged(modifies, 6.0) == request_cost(modifies)[0] == 6 + 2
+    assert not any(type(e) is ModifyRejected for e in events)
+    moved = {m.new_cloid for m in modifies.commands}
+    assert {e.new_cloid for e in events if type(e) is ModifyAcknowledged and e.resting} == moved
+    assert {o.cloid for o in ex.open_orders(USER)} == moved | {p.cloid for p in places.commands[250:]}
+    assert ex.quotas[USER].used == 450 + 250
+
+
 def test_an_order_listed_without_a_cloid_is_cancelled_by_its_oid_in_an_action_of_its_own_as_live():
     """An order someone else placed on the account without a cloid reaches the core as ``oid:N`` (its snapshot
     row); HyperliquidGateway cancels those by oid, in a cancel action beside the cancelByCloid of the rest, and the

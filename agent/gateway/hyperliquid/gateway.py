@@ -25,8 +25,8 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import BY_OID, INFO_WEIGHT, MAX_CANCELS_PER_ACTION, pages_weight, snapshot_weight
-from agent.gateway.base import CommandRouter, EventSink, RecentOrders
+from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
+from agent.gateway.base import CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -67,11 +67,6 @@ _IP_LIMITED = "ip_limited"  # HTTP 429 (body null)
 _TRANSPORT = "transport"  # no HTTP answer: reset, timeout, refused
 _BAD = "bad"  # a 200 answer without the venue's shape (JSON that does not parse or has another shape)
 # (an HTTP status other than 200 and 429 comes back as that status, an int)
-
-
-def _chunks(items: list, n: int) -> list[list]:
-    """``items`` in consecutive runs of at most ``n`` (none for none)."""
-    return [items[i:i + n] for i in range(0, len(items), n)]
 
 
 class GatewayError(RuntimeError):
@@ -490,28 +485,31 @@ class HyperliquidGateway(CommandRouter):
         text = st.text if isinstance(st, ItemError) else str(st)
         return OrderRejected(ts, cloid, classify(text), text)
 
-    def _send_cancels(self, cancels: list[CancelOrder]) -> None:
-        for run in self._cancels([c.cloid for c in cancels]):
+    def _send_cancels(self, cancels: list[CancelOrder], by_oid: bool) -> None:
+        run = self._cancel_action(cancels, by_oid)
+        if run is not None:
             self._spawn(run, "hl-cancel")
 
-    def _cancels(self, cloids) -> list[Awaitable[None]]:
-        """The cancel actions of ``cloids``: by cloid, and by oid for an order listed without one (``oid:N``, placed
-        by someone else); at most MAX_CANCELS_PER_ACTION an action."""
-        by_cloid, by_oid = [], []
-        for c in cloids:
-            if _HEX_CLOID.match(c):
-                by_cloid.append(c)
-            elif c.startswith(BY_OID) and c[4:].isdigit():
-                by_oid.append(c)  # an order listed without a cloid (placed by someone else)
-            else:
-                self._not_sent(lambda cl, r, m: CancelRejected(self._now(), cl, r, m), c,
-                               ValueError(f"cloid {c!r} is neither 0x+32 hex nor oid:N"))
+    def _cancel_action(self, cancels: list[CancelOrder], by_oid: bool) -> Awaitable[None] | None:
+        """One cancel action (the router's cut, ``cancel_actions``): by cloid, or (``by_oid``) by oid for orders
+        listed without one (``oid:N``, placed by someone else). None when no cloid in it can be sent (each refused
+        unsent)."""
         asset = self.asset.asset
-        runs = [self._run_cancel(wire.cancel_by_cloid_action((asset, c) for c in part), tuple(part))
-                for part in _chunks(by_cloid, MAX_CANCELS_PER_ACTION)]
-        runs += [self._run_cancel(wire.cancel_action((asset, int(c[4:])) for c in part), tuple(part))
-                 for part in _chunks(by_oid, MAX_CANCELS_PER_ACTION)]
-        return runs
+        if by_oid:
+            cloids = [c.cloid for c in cancels]
+            action = wire.cancel_action((asset, int(c[4:])) for c in cloids)
+        else:
+            cloids = []
+            for c in cancels:
+                if _HEX_CLOID.match(c.cloid):
+                    cloids.append(c.cloid)
+                else:
+                    self._not_sent(lambda cl, r, m: CancelRejected(self._now(), cl, r, m), c.cloid,
+                                   ValueError(f"cloid {c.cloid!r} is neither 0x+32 hex nor oid:N"))
+            if not cloids:
+                return None
+            action = wire.cancel_by_cloid_action((asset, c) for c in cloids)
+        return self._run_cancel(action, tuple(cloids))
 
     async def _run_cancel(self, action: dict, cloids: tuple[str, ...]) -> None:
         reply = await self._action(action, len(cloids))
@@ -567,15 +565,17 @@ class HyperliquidGateway(CommandRouter):
         the core counts live, are cancelled first, at once: listing first (openOrders, 20 of the IP weight) pulled
         every quote a round trip later. The listing goes once their cancels are answered, so it lists only what is
         left: orders the core did not know of, and known ones whose cancel was lost or refused."""
-        if known:
-            await asyncio.gather(*self._cancels(known))
+        if known:  # (in the router's actions: by cloid, by oid for oid:N, at most MAX_ITEMS_PER_ACTION each)
+            runs = [self._cancel_action(part, by_oid)
+                    for part, by_oid in cancel_actions([CancelOrder(c) for c in known])]
+            await asyncio.gather(*(run for run in runs if run is not None))
         body = await self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders")
         mine = self.parser.open_orders(body) if body is not None else None  # (this coin's rows)
         if not mine:
             return
         rows = list({r.oid: r.cloid for r in mine}.items())
-        # at most MAX_CANCELS_PER_ACTION an action (the venue refuses a bigger one whole), the actions side by side
-        await asyncio.gather(*(self._cancel_listed(dict(part)) for part in _chunks(rows, MAX_CANCELS_PER_ACTION)))
+        # at most MAX_ITEMS_PER_ACTION an action (the venue refuses a bigger one whole), the actions side by side
+        await asyncio.gather(*(self._cancel_listed(dict(part)) for part in in_actions(rows)))
 
     async def _cancel_listed(self, by_oid: dict[int, str]) -> None:
         """One cancel action for listed orders (oid -> cloid, "" for one placed without)."""
