@@ -222,22 +222,23 @@ class TwinGateway(CommandRouter):
             if not isinstance(reply, tuple):
                 self._transport_or_429(reply, "openOrders", ())
                 return
-            rows = list({o.oid: o.cloid for o in reply if o.coin == self.coin}.items())
+            rows = list({o.oid: o.cloid or f"oid:{o.oid}" for o in reply if o.coin == self.coin}.items())
             for part in in_actions(rows):  # (a Kill's pull of 201 orders in one action was refused whole)
                 self._cancel_listed(dict(part))
         self.ex.request_info("openOrders", listed, self.conn, user=self.user)
 
     def _cancel_listed(self, by_oid: dict[int, str]) -> None:
-        """One cancel action for listed orders (oid -> cloid, "" for one placed without)."""
+        """One cancel action for listed orders (oid -> cloid, ``oid:N`` for one placed without: as a snapshot names
+        it to the core, which counts it live until told it is gone)."""
         def done(r) -> None:
             ts = self._now()
             if isinstance(r, ActionOk):
-                for (oid, cloid), st in zip(by_oid.items(), r.statuses):
-                    if st == "success" and cloid:
+                for cloid, st in zip(by_oid.values(), r.statuses):
+                    if st == "success":
                         self.open_oids.pop(cloid, None)
                         self.sink(CancelAcknowledged(ts, cloid))
             else:
-                self._refused(r, "cancel", tuple(c for c in by_oid.values() if c),
+                self._refused(r, "cancel", tuple(by_oid.values()),
                               lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
         self._submit(CancelAction(tuple((self.coin, oid) for oid in by_oid)), done, len(by_oid))
 

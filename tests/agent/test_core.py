@@ -1133,6 +1133,54 @@ def test_orders_it_did_not_place_appearing_after_its_first_look_are_recorded_onc
     assert core.tracker.live_set[new.cloid].foreign
 
 
+@pytest.mark.parametrize("pull", ["the book gone stale", "the session's stop"])
+def test_a_session_pulls_more_than_200_orders_in_actions_of_at_most_200_and_the_twin_cancels_them_all(pull):
+    """The venue refuses a whole action of more than 200 items ("Signed action over weight limit of 200.",
+    hyperliquid.md §2.4, §5), as the twin does: a session whose account holds 450 orders it did not place (250 an
+    earlier run's, with cloids; 200 someone else's, without: ``oid:N``), taken in at its first snapshot, pulls them
+    all at once when its book goes stale (a batch of a cancel each) or when it stops (a cancel-all of what the venue
+    lists). Each goes out in several actions, none over 200, and the twin cancels every order. The cancel-all told the
+    core only of those with a cloid: the 200 ``oid:N`` stayed live to it, so the stopped session pulled them again
+    every ``risk.pull_retry_s`` (400 more cancels in 5 s, each answered "never placed"); now each is acknowledged."""
+    from agent.session import USER
+    from twin import seeding
+    from twin.messages import ActionErr, CancelAction, CancelByCloidAction, action_size
+
+    ex, gw, core, driver = build_session(AgentConfig(), 0)
+    ex.env.run(until=1.0)
+    bid = round(ex.best_bid["BTC"])
+    for i in range(250):
+        seeding.rest_order(ex, USER, "BTC", True, bid - 500.0 - i, 0.001, cloid=f"0x{0xe0000 + i:032x}")
+    for i in range(200):
+        seeding.rest_order(ex, USER, "BTC", True, bid - 800.0 - i, 0.001)
+    cancels: list[int] = []  # each cancel action's items, as the twin is sent them
+    refused: list = []
+    submit = ex.submit
+
+    def sent(user, action, on_reply, *a, **kw):
+        if isinstance(action, (CancelAction, CancelByCloidAction)):
+            cancels.append(action_size(action))
+
+        def replied(reply) -> None:
+            if isinstance(reply, ActionErr):
+                refused.append(reply.message)
+            on_reply(reply)
+        submit(user, action, replied, *a, **kw)
+    ex.submit = sent
+    driver.start()
+    while len(core.tracker.live_set) < 450:  # the first snapshot takes them in
+        ex.env.run(until=ex.env.now + 0.01)
+    assert cancels == []
+    if pull == "the book gone stale":
+        gw.conn.unsubscribe("l2Book", "BTC")  # no book for longer than risk.stale_book_s: every live order pulled
+    else:
+        driver.stop()
+    ex.env.run(until=ex.env.now + 5.0)
+    assert ex.open_order_count(USER) == 0 and refused == []  # every one cancelled on the twin, no action refused
+    assert not core.tracker.live_set  # and the core told so
+    assert sum(cancels) == 450 and len(cancels) >= 3 and max(cancels) == 200  # several actions: none over 200
+
+
 @pytest.mark.parametrize("flatten", [False, True])
 def test_a_stop_pulls_the_orders_and_with_flatten_closes_the_position_through_the_book(flatten):
     """The end of a session: every order pulled, the position left as it is (but for a fill that raced the pull:

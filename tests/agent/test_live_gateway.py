@@ -683,6 +683,26 @@ def test_a_cancel_alls_known_orders_go_out_in_the_routers_actions_of_at_most_200
     assert len(acked) == 450 and set(acked) == {cloid(3000 + i) for i in range(450)}
 
 
+def test_a_cancel_all_acknowledges_an_order_listed_without_a_cloid_by_the_name_the_core_knows_it_by():
+    """An order on the account without a cloid (someone else's, placed by hand) reaches the core as ``oid:N``, its
+    snapshot row. A cancel-all cancelled it but told the core only of the orders with a cloid: the core counted it
+    live, and a stopped one pulled it again every ``risk.pull_retry_s``. Now its CancelAcknowledged names ``oid:N``."""
+    from twin import seeding
+    with served(speed=10.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated))
+                bid = first(events, BookUpdated).bids[0][0]
+                oid = bg.call(lambda: seeding.rest_order(ex, ADDR, "BTC", True, bid - 500.0, 0.001))
+                gw.send(CancelAll())
+                assert await until(lambda: first(events, CancelAcknowledged), 10.0)
+                return oid, events
+
+        oid, events = asyncio.run(scenario())
+        assert bg.call(lambda: ex.open_orders(ADDR)) == ()
+    assert [e.cloid for e in events if type(e) is CancelAcknowledged] == [f"oid:{oid}"]
+
+
 def test_the_core_weighs_cancels_past_200_as_the_venue_charges_the_actions_they_go_out_in():
     """The gateway sends cancels in actions of at most 200, each weighing 1 + its length // 40 (hyperliquid.md §5);
     the core weighed them as one action, 1 less than the venue charged for every action past the first. Against

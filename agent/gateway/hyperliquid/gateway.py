@@ -573,20 +573,21 @@ class HyperliquidGateway(CommandRouter):
         mine = self.parser.open_orders(body) if body is not None else None  # (this coin's rows)
         if not mine:
             return
-        rows = list({r.oid: r.cloid for r in mine}.items())
+        rows = list({r.oid: r.cloid or f"oid:{r.oid}" for r in mine}.items())
         # at most MAX_ITEMS_PER_ACTION an action (the venue refuses a bigger one whole), the actions side by side
         await asyncio.gather(*(self._cancel_listed(dict(part)) for part in in_actions(rows)))
 
     async def _cancel_listed(self, by_oid: dict[int, str]) -> None:
-        """One cancel action for listed orders (oid -> cloid, "" for one placed without)."""
+        """One cancel action for listed orders (oid -> cloid, ``oid:N`` for one placed without: as a snapshot names
+        it to the core, which counts it live until told it is gone)."""
         reply = await self._action(wire.cancel_action((self.asset.asset, oid) for oid in by_oid), len(by_oid))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
-            for (oid, cloid), st in zip(by_oid.items(), self._statuses(reply, by_oid, "cancel")):
-                if st == "success" and cloid:
+            for cloid, st in zip(by_oid.values(), self._statuses(reply, by_oid, "cancel")):
+                if st == "success":
                     self._emit(CancelAcknowledged(ts, cloid))
         else:
-            self._refused(reply, "cancel", tuple(c for c in by_oid.values() if c),
+            self._refused(reply, "cancel", tuple(by_oid.values()),
                           lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
 
     async def _schedule_cancel(self, at_ms: int | None, at_ts: float | None = None) -> None:
