@@ -12,6 +12,15 @@ comes); a cancel-all is openOrders 20, then the cancel actions of every order th
 The gateways' own requests are not the core's to count as it sends: each quota poll is told by ``IpWeightSpent`` as
 it is sent, the fill and funding recovery after a reconnect once its pages are read, and the live shutdown's own
 snapshots and cancel-alls as they are sent.
+
+A request sent is counted at its full weight whatever its answer, an HTTP 429 (the IP limit's refusal), a transport
+failure or a malformed reply included: the conservative choice where the venue's documents are silent. hyperliquid.md
+§5 says only "On exceeding: HTTP 429 with body null", and lists the 429's semantics beyond that as UNCONFIRMED;
+its "A refused (oversized) action costs 0" ([PROBE P8]) is the address budget's, measured for an action over 200
+items, which the agent never sends (``CommandRouter``), and says nothing of IP weight. Counted, a refused request
+charged nothing only makes the core wait a little longer; left out, one the venue did charge lets it send into a
+429. (The twin charges a 429 nothing, ``twin.faults.quota.IpWeightLimiter``: its own assumption, so the core's count
+of a minute with 429s in it is above the twin's, never under.)
 """
 from __future__ import annotations
 

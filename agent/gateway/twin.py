@@ -118,7 +118,8 @@ class TwinGateway(CommandRouter):
             else:
                 self._transport_or_429(reply, "userRateLimit", ())
         self.ex.request_info("userRateLimit", done, self.conn, user=self.user)
-        # as the live gateway tells its polls, a 429'd one too (the twin charges it nothing; the venue may)
+        # as the live gateway tells its polls, a 429'd one too (agent.execution.weights: the twin charges it nothing,
+        # the venue's documents do not say)
         self.sink(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))
 
     # ------------------------------------------------------------------ commands
@@ -288,10 +289,9 @@ class TwinGateway(CommandRouter):
         parts: dict[str, object] = {}
         requested = self._now()
         fills: dict[int, FillInfo] = {}  # by fill key: a page starts at the last one's newest ms, which it repeats
-        rows: list[int] = []  # each page's rows (every coin's): its IP weight
+        rows: list[int] = []  # each request's rows (every coin's; 0 for one that failed): its IP weight
 
         def keep(page: tuple[FillInfo, ...]) -> None:
-            rows.append(len(page))
             for f in page:
                 fills[fill_key(f.time_ms, f.tid)] = f
 
@@ -309,7 +309,7 @@ class TwinGateway(CommandRouter):
                     self.ex.request_info("openOrders", got("openOrders"), self.conn, user=self.user)
                     # only fills since the last snapshot's state (less a minute): few rows, each 20 of them 1 more IP
                     # weight
-                    self._fill_pages(self._fills_since_ms, 1, keep, read, "userFills")
+                    self._fill_pages(self._fills_since_ms, 1, keep, read, "userFills", rows)
                 elif len(parts) == 3:
                     self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
                                         requested, snapshot_weight(rows))
@@ -412,33 +412,36 @@ class TwinGateway(CommandRouter):
     def _recover_fills(self, start_ms: int, attempts: int) -> None:
         """Every fill since ``start_ms`` by userFillsByTime (oldest first, pages of 2000), delivered unless
         already given: covers a snapshot push lost with the socket, or shorter than the outage."""
-        rows: list[int] = []  # each page's rows: the IP weight the core is told of at the end
+        rows: list[int] = []  # each request's rows (0 for one that failed): the IP weight told the core at the end
 
         def deliver(page: tuple[FillInfo, ...]) -> None:
-            rows.append(len(page))
             for ev in self.fills.recovered(self._timed_fills(page, self._now())):
                 self.sink(ev)
 
         def spent(complete: bool) -> None:
             if rows:
                 self.sink(IpWeightSpent(self._now(), pages_weight(rows), "userFillsByTime"))
-        self._fill_pages(start_ms, attempts, deliver, spent, "userFillsByTime")
+        self._fill_pages(start_ms, attempts, deliver, spent, "userFillsByTime", rows)
 
     def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[FillInfo, ...]], None],
-                    on_end: Callable[[bool], None], what: str, pages: int = FILL_PAGES) -> None:
+                    on_end: Callable[[bool], None], what: str, rows: list[int], pages: int = FILL_PAGES) -> None:
         """Every fill from ``start_ms`` (ms, inclusive) on, by userFillsByTime page by page, as
         HyperliquidGateway._fill_pages reads them: each page's rows to ``on_page``, then ``on_end(True)`` after a
         short page (nothing after it), or ``on_end(False)`` when a page failed ``attempts`` times in all (a 429 is
         RateLimited ``what``) or ``pages`` full pages did not reach a short one. A page starts at its predecessor's
-        newest ms (its fills of that ms come again: the callers tell them apart by fill key)."""
+        newest ms (its fills of that ms come again: the callers tell them apart by fill key). ``rows``: each request's
+        rows are appended to it, 0 for one that failed (its IP weight: ``agent.execution.weights``)."""
         def done(reply) -> None:
             if not isinstance(reply, tuple):
                 self._transport_or_429(reply, what, ())
+                rows.append(0)  # a request sent is weighed, whatever its answer (weights.py: a 429's, not known)
                 if attempts > 1:
-                    self.ex.env.process(self._retry_fill_pages(start_ms, attempts - 1, on_page, on_end, what, pages))
+                    self.ex.env.process(self._retry_fill_pages(start_ms, attempts - 1, on_page, on_end, what, rows,
+                                                               pages))
                 else:
                     on_end(False)
                 return
+            rows.append(len(reply))
             on_page(reply)
             if len(reply) < FILL_PAGE:
                 on_end(True)
@@ -447,9 +450,10 @@ class TwinGateway(CommandRouter):
             else:
                 newest = max(f.time_ms for f in reply)
                 self._fill_pages(newest if newest > start_ms else start_ms + 1, attempts, on_page, on_end, what,
-                                 pages - 1)
+                                 rows, pages - 1)
         self.ex.request_info("userFillsByTime", done, self.conn, user=self.user, startTime=start_ms)
 
-    def _retry_fill_pages(self, start_ms: int, attempts: int, on_page, on_end, what: str, pages: int):
+    def _retry_fill_pages(self, start_ms: int, attempts: int, on_page, on_end, what: str, rows: list[int],
+                          pages: int):
         yield self.ex.env.timeout(RECOVERY_RETRY_S)
-        self._fill_pages(start_ms, attempts, on_page, on_end, what, pages)
+        self._fill_pages(start_ms, attempts, on_page, on_end, what, rows, pages)

@@ -2581,6 +2581,27 @@ def test_a_kill_in_a_dry_run_holds_the_position_said_once_instead_of_resending_a
     assert len(said) == 1 and "go 5% from the touch and could never fill" in said[0]
 
 
+def test_a_recovery_page_refused_with_429_is_told_at_its_weight_as_a_quota_poll_is():
+    """A request refused with HTTP 429 is counted at its full weight (agent.execution.weights: whether the venue
+    charges one is not documented, hyperliquid.md §5; counting it is the conservative choice), as the quota poll
+    was. A fill recovery told only the pages it read: one refused, then asked again, was left out. Against ``twin
+    serve`` with the IP refused for the recovery's first request: it tells 20 for it and 20 for the page read after
+    (no fills), where the served twin charged the 20 of the second only."""
+    from agent.gateway.events import IpWeightSpent
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
+                before = bg.call(lambda: ex.ip_limiter.used(ex.env.now))
+                bg.call(lambda: ex.ip_limiter.add_429_burst(ex.env.now, ex.env.now + 0.2))
+                await asyncio.wait_for(gw._recover_fills(), 10.0)  # the first waits 0.25 s or more to ask again
+                return events, bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before, gw.counters
+
+        events, charged, counters = asyncio.run(scenario())
+    assert counters["rate_limited_ip"] == 1
+    assert [(e.request, e.weight) for e in events if type(e) is IpWeightSpent] == [("userFillsByTime", 20 + 20)]
+    assert charged == 20
+
+
 def test_the_live_gateways_quota_polls_are_counted_as_they_are_sent_no_more():
     """The live gateway sends its next quota poll (userRateLimit, 20 of the IP's weight) a period after the last one's
     reply, so polls a reply's time apart are fewer than the period alone gives: the core counted them at that most,

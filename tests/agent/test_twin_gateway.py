@@ -189,12 +189,27 @@ def test_each_book_update_says_how_long_after_the_socket_s_frame_before_it_it_ar
     assert behind_order_update > 0  # held behind a frame the event log has nothing of
 
 
+def _down_while_90_fills_are_made(quota_poll_s: float = 0.0) -> tuple[Exchange, TwinGateway, list]:
+    """A started gateway whose socket a chaos Disconnect holds down from 2 s to 5 s, run to 3 s, and 90 fills of its
+    account made meanwhile (their pushes lost with the socket): the reconnect's recovery reads them, one page."""
+    from twin.faults.chaos import ChaosSchedule, Disconnect
+    ex = Exchange.build(TwinParams(), 3, ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=3.0)]))
+    ex.fund(USER, 100_000.0)
+    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=quota_poll_s)
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=3.0)
+    t0 = ex.now_ms()
+    ex.fills[USER] = [FillInfo("BTC", 90_000.0, 0.001, "B", t0 + i // 3, 0.0, "Open Long", 0.0, 60_000 + i,
+                               trade_tid(60_000 + i, 7), False, 0.0, None) for i in range(90)]
+    return ex, gw, events
+
+
 def test_the_ip_weight_of_a_reconnects_fill_recovery_is_told_as_the_venue_charges_it(monkeypatch):
     """After a reconnect the gateway reads the fills made while the socket was down (userFillsByTime: 20, and 1 more
     per 20 rows, hyperliquid.md §5). The core sends no such request, so it counted none of that weight; the gateway
     now tells it (IpWeightSpent), as the venue charged it."""
     from agent.gateway.events import IpWeightSpent
-    from twin.faults.chaos import ChaosSchedule, Disconnect
     from twin.faults.quota import info_weight
     charged: list = []
     arrive = Exchange._arrive_info
@@ -204,20 +219,32 @@ def test_the_ip_weight_of_a_reconnects_fill_recovery_is_told_as_the_venue_charge
             charged.append(info_weight(kind, len(self.info(kind, **kw))))
         return arrive(self, kind, on_reply, kw)
     monkeypatch.setattr(Exchange, "_arrive_info", charging)
-    ex = Exchange.build(TwinParams(), 3, ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=3.0)]))
-    ex.fund(USER, 100_000.0)
-    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
-    events: list = []
-    gw.start(events.append)
-    ex.env.run(until=3.0)  # down: 90 fills are made
-    t0 = ex.now_ms()
-    ex.fills[USER] = [FillInfo("BTC", 90_000.0, 0.001, "B", t0 + i // 3, 0.0, "Open Long", 0.0, 60_000 + i,
-                               trade_tid(60_000 + i, 7), False, 0.0, None) for i in range(90)]
+    ex, gw, events = _down_while_90_fills_are_made()
     ex.env.run(until=10.0)
     assert gw.counters["disconnects"] == 1 and sum(type(e) is FillReceived for e in events) == 90
     assert charged == [20 + 90 // 20]  # the recovery's one page
     spent = [(e.request, e.weight) for e in events if type(e) is IpWeightSpent]
     assert spent == [("userFillsByTime", 24)]
+
+
+def test_a_request_refused_with_429_is_told_at_its_full_weight_a_recovery_page_as_a_quota_poll():
+    """Whether the venue charges a request it refuses with HTTP 429 is not documented (hyperliquid.md §5): the
+    agent counts it, the conservative choice (agent.execution.weights), and so it did a quota poll's. A fill recovery's
+    page refused with 429 and asked again was left out: the recovery told only the page read. With a 429 burst at the
+    reconnect: the recovery tells 20 for its refused page, then 20 + 90 // 20 for the page of its 90 fills; a poll in
+    the burst is told too; what the gateway told exceeds what the twin charged (it charges a 429 nothing) by 20 for each
+    request refused or lost, and by nothing else."""
+    from agent.gateway.events import IpWeightSpent
+    ex, gw, events = _down_while_90_fills_are_made(quota_poll_s=1.0)
+    ex.ip_limiter.add_429_burst(4.5, 5.6)  # the reconnect's recovery asks in it, and one poll
+    ex.env.run(until=10.0)
+    assert gw.counters["reconnects"] == 1 and sum(type(e) is FillReceived for e in events) == 90
+    told = [(e.request, e.weight) for e in events if type(e) is IpWeightSpent]
+    assert [t for t in told if t[0] == "userFillsByTime"] == [("userFillsByTime", 20 + 20 + 90 // 20)]
+    assert [t for t in told if t[0] != "userFillsByTime"] == [("userRateLimit", 20)] * 10  # at 0, 1, ..., 9 s
+    assert gw.counters["rate_limited_ip"] == 2  # the poll at 5 s and the recovery's first page
+    not_charged = gw.counters["rate_limited_ip"] + gw.counters["transport_failures"]
+    assert sum(w for _, w in told) - ex.ip_limiter.used(ex.env.now) == 20 * not_charged
 
 
 def test_cancels_past_200_go_out_in_several_actions_each_taken_and_weighed_as_the_core_counts():

@@ -704,8 +704,7 @@ class HyperliquidGateway(CommandRouter):
                 sent = self._now()
                 # its weight as it goes: the next poll leaves a period after this one's reply (or failure), so how
                 # many a minute brings depends on the replies' times, which only this loop sees. One answered 429
-                # stays counted: whether the venue charges a refused request is not known (hyperliquid.md §5), and
-                # taking its 20 back would under-count the minute if it does (the twin charges none)
+                # stays counted (weights.py: whether the venue charges a refused request is not documented)
                 self._emit(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))
                 body = await self._info({"type": "userRateLimit", "user": self.user}, "userRateLimit")
                 if body is not None:
@@ -964,17 +963,19 @@ class HyperliquidGateway(CommandRouter):
         """A time-range /info query (``kind``, from ``start_ms``, venue ms, inclusive) read page by page, each page's
         parsed items (``parse(body, ts)``: rows, their newest ms, the items) to ``on_page`` as it comes. True once a
         page of under ``page_rows`` rows is read; False when a page failed ``attempts`` times (each failure counted
-        where it happened) or ``max_pages`` full pages did not reach a short one, which is logged. The docs'
-        pagination: "use the last returned timestamp as the next startTime". A page starts at its predecessor's
-        newest ms, not past it, as rows of that ms may be on both sides of the cut (fills of one ms; an hour's
-        funding of several coins): those it repeats are told apart by the callers' deliveries (their keys); only
-        a page all of one ms moves past it."""
+        where it happened, its IP weight too: 0 rows in ``rows``) or ``max_pages`` full pages did not reach a short
+        one, which is logged. The docs' pagination: "use the last returned timestamp as the next startTime". A page
+        starts at its predecessor's newest ms, not past it, as rows of that ms may be on both sides of the cut (fills
+        of one ms; an hour's funding of several coins): those it repeats are told apart by the callers' deliveries
+        (their keys); only a page all of one ms moves past it."""
         start = start_ms
         for _ in range(max_pages):
             page = None
             for attempt in range(attempts):
                 body = await self._info({"type": kind, "user": self.user, "startTime": start}, what)
                 page = parse(body, self._now()) if body is not None else None
+                if page is None and rows is not None:
+                    rows.append(0)  # a request sent is weighed, whatever its answer (weights.py: a 429's, not known)
                 if page is not None or self._closing or attempt + 1 == attempts:
                     break
                 await asyncio.sleep(self.backoff_s(attempt))
