@@ -24,7 +24,7 @@ of a minute with 429s in it is above the twin's, never under.)
 """
 from __future__ import annotations
 
-from agent.gateway.base import MAX_ITEMS_PER_ACTION
+from agent.gateway.base import MAX_ITEMS_PER_ACTION, listed_oid
 from agent.gateway.events import (
     Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel,
 )
@@ -35,9 +35,9 @@ from agent.gateway.events import (
 CLEARINGHOUSE_STATE_WEIGHT = 2
 INFO_WEIGHT = 20
 ROWS_PER_EXTRA_WEIGHT = 20
-# a cancel's cloid for an order the venue listed without one: the live gateway cancels those by oid, in an action of
-# their own (cancel, beside the cancelByCloid of the rest)
-BY_OID = "oid:"
+# cancels of orders the venue listed without a cloid (``listed_oid``), as a kind of their own: the gateways cancel
+# those by oid, in actions of their own (cancel, beside the cancelByCloid of the rest)
+_BY_OID = "cancel by oid"
 
 
 def items_weight(n: int) -> int:
@@ -76,7 +76,7 @@ def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
                 n_place += 1
             elif tx is CancelOrder:
                 n_cancel += 1
-                if x.cloid.startswith(BY_OID):
+                if listed_oid(x.cloid) is not None:
                     n_by_oid += 1
             elif tx is ModifyOrder:
                 n_modify += 1
@@ -121,9 +121,9 @@ def ip_weight(c: Command, n_live: int = 0) -> int:
     if isinstance(c, Batch):
         kinds: dict[type | str, int] = {}
         for x in c.commands:
-            k = BY_OID if type(x) is CancelOrder and x.cloid.startswith(BY_OID) else type(x)
+            k = _BY_OID if type(x) is CancelOrder and listed_oid(x.cloid) is not None else type(x)
             kinds[k] = kinds.get(k, 0) + 1
-        return sum(items_weight(n) if k is PlaceOrder or k is ModifyOrder or k is CancelOrder or k == BY_OID
+        return sum(items_weight(n) if k is PlaceOrder or k is ModifyOrder or k is CancelOrder or k == _BY_OID
                    else 1 + n // 40 for k, n in kinds.items())
     if isinstance(c, RequestAccountSnapshot):
         return SNAPSHOT_SENT_WEIGHT

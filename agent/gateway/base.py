@@ -21,6 +21,18 @@ EventSink = Callable[[Event], None]
 MAX_ITEMS_PER_ACTION = 200
 
 
+def listed_oid(cloid: str) -> int | None:
+    """The venue's oid that a cloid of the form ``oid:N`` names, or None for any other cloid. ``oid:N`` is how an order
+    the venue lists without a cloid (placed by someone else, by hand) is named to the core; a cancel of it goes by oid
+    (a cancel by the cloid "oid:N" finds none). The one test of that form, everywhere: ``oid:`` and ``oid:x1`` are no
+    oid (sent by cloid, or refused unsent), nor ``oid:²`` (a digit to str.isdigit, not to int)."""
+    if cloid.startswith("oid:"):
+        digits = cloid[4:]
+        if digits.isascii() and digits.isdigit():
+            return int(digits)
+    return None
+
+
 def in_actions(items: list) -> list[list]:
     """``items`` in consecutive runs of at most MAX_ITEMS_PER_ACTION, one venue action each (none for none). A
     batch of 201 cancels sent as one was refused whole: none of them done, on a Kill's pull."""
@@ -86,14 +98,13 @@ def split_batch(batch: Batch) -> tuple[list[CancelOrder], list[ModifyOrder], lis
 
 
 def cancel_actions(cancels: list[CancelOrder]) -> list[tuple[list[CancelOrder], bool]]:
-    """The venue actions ``cancels`` go out in, each (its cancels, by oid): by cloid, then by oid (``oid:N``: a cancel
-    by the cloid "oid:N" finds none, so a Kill never pulled such orders), each at most MAX_ITEMS_PER_ACTION. The router
-    sends a command's cancels so, and the live cancel-all the orders it knows of, before its listing."""
+    """The venue actions ``cancels`` go out in, each (its cancels, by oid): by cloid, then by oid (``listed_oid``: a
+    cancel by the cloid "oid:N" finds none, so a Kill never pulled such orders), each at most MAX_ITEMS_PER_ACTION. The
+    router sends a command's cancels so, and the live cancel-all the orders it knows of, before its listing."""
     by_cloid: list[CancelOrder] = []
     by_oid: list[CancelOrder] = []
     for c in cancels:
-        cloid = c.cloid
-        (by_oid if cloid.startswith("oid:") and cloid[4:].isdigit() else by_cloid).append(c)
+        (by_cloid if listed_oid(c.cloid) is None else by_oid).append(c)
     return [(part, False) for part in in_actions(by_cloid)] + [(part, True) for part in in_actions(by_oid)]
 
 

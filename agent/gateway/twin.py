@@ -13,7 +13,7 @@ import math
 from operator import itemgetter
 from typing import Callable
 
-from agent.gateway.base import CommandRouter, EventSink, RecentOrders, in_actions
+from agent.gateway.base import CommandRouter, EventSink, RecentOrders, in_actions, listed_oid
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -187,7 +187,7 @@ class TwinGateway(CommandRouter):
             else:
                 self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
         coin = self.coin
-        action = (CancelAction(tuple([(coin, int(c[4:])) for c in cloids])) if by_oid
+        action = (CancelAction(tuple([(coin, listed_oid(c)) for c in cloids])) if by_oid
                   else CancelByCloidAction(tuple([(coin, c) for c in cloids])))
         self._submit(action, done, len(cloids))
 

@@ -106,3 +106,19 @@ def test_recent_sides_keeps_the_newest_and_forgets_the_oldest_first():
     sides.remember("0x1", Side.SELL)  # remembered again: still the oldest (insertion order), next to go
     sides.remember("0x4", Side.BUY)
     assert sides.get("0x1") is None and sides.get("0x4") is Side.BUY
+
+
+def test_one_test_of_an_oid_name_the_stricter_one_for_the_router_the_weights_and_the_gateways():
+    """``oid:N`` names an order the venue listed without a cloid; the test of that form was written three times, two
+    ways: the weights took any ``oid:`` prefix (``oid:x1`` weighed as a cancel by oid, an action of its own) where
+    the gateways also wanted digits (and sent it by cloid, in the other action); and ``oid:²`` passed str.isdigit, so
+    the live gateway's int() raised inside send. One function, the stricter form, ASCII digits."""
+    from agent.gateway.base import listed_oid
+    assert listed_oid("oid:12") == 12 and listed_oid("oid:0") == 0
+    for not_one in ("oid:", "oid:x1", "oid:1x", "oid:-1", "oid: 1", "oid:²", "OID:12", " oid:12", "0x" + "ab" * 16):
+        assert listed_oid(not_one) is None, not_one
+    r = Recorder()
+    r.send(Batch((CancelOrder("0x" + "ab" * 16), CancelOrder("oid:x1"), CancelOrder("oid:12"))))
+    assert r.sent == [("cancels", ["0x" + "ab" * 16, "oid:x1"]), ("cancels by oid", ["oid:12"])]
+    odd = Batch((CancelOrder("0x" + "ab" * 16), CancelOrder("oid:x1")))
+    assert request_cost(odd)[0] == ip_weight(odd) == 1  # the one action it goes in (weighed as two before)

@@ -26,7 +26,7 @@ import aiohttp
 import numpy as np
 
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
-from agent.gateway.base import CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions
+from agent.gateway.base import CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -458,7 +458,7 @@ class HyperliquidGateway(CommandRouter):
 
     def _named(self, ev):
         """``ev`` (a fill, a venue's cancel) with our cloid where it came with the venue's oid alone (``oid:N``)."""
-        if ev.cloid.startswith("oid:"):
+        if listed_oid(ev.cloid) is not None:
             cloid = self._cloid_of.get(ev.oid)
             if cloid is not None:
                 return dataclasses.replace(ev, cloid=cloid)
@@ -497,7 +497,7 @@ class HyperliquidGateway(CommandRouter):
         asset = self.asset.asset
         if by_oid:
             cloids = [c.cloid for c in cancels]
-            action = wire.cancel_action((asset, int(c[4:])) for c in cloids)
+            action = wire.cancel_action((asset, listed_oid(c)) for c in cloids)
         else:
             cloids = []
             for c in cancels:
@@ -527,7 +527,8 @@ class HyperliquidGateway(CommandRouter):
     def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
         items, pairs = [], []
         for m in modifies:
-            ref: int | str = int(m.cloid[4:]) if m.cloid.startswith("oid:") and m.cloid[4:].isdigit() else m.cloid
+            oid = listed_oid(m.cloid)
+            ref: int | str = m.cloid if oid is None else oid
             try:
                 side = getattr(m, "side", None) or self._sides.get(m.cloid)
                 if side is None:
@@ -683,7 +684,7 @@ class HyperliquidGateway(CommandRouter):
         opens = tuple(o.as_open_order() for o in orders)  # (the parser keeps this coin's rows only)
         for o in opens:
             self._sides.remember(o.cloid, o.side)
-            if not o.cloid.startswith("oid:"):
+            if listed_oid(o.cloid) is None:
                 self._cloid_of.remember(o.oid, o.cloid)
         t_state = state.time_ms
         # the newest fill in this state's position: from the fills returned, or else the newest known
