@@ -8,7 +8,9 @@ gateways send them (cancelByCloid and cancel); every kind goes in actions of at 
 bigger one whole: ``CommandRouter``), each weighed so; a snapshot is clearinghouseState 2 + openOrders 20 +
 userFillsByTime 20 as sent, and 1 more for every 20 fill rows its pages return, with 20 again for each page past the
 first (``pages_weight``: what the gateway reads is known only from its replies, so the core adds it when the snapshot
-comes); a cancel-all is openOrders 20, then the cancel actions of every order the venue lists (none when it lists none).
+comes); a cancel-all is openOrders 20 and the cancel actions of every order the venue lists (none when it lists none):
+live, those of the orders the core names (``CancelAll.known``) go first and the listing finds only the rest, the same
+weight in all.
 The gateways' own requests are not the core's to count as it sends: each quota poll is told by ``IpWeightSpent`` as
 it is sent, the fill and funding recovery after a reconnect once its pages are read, and the live shutdown's own
 snapshots and cancel-alls as they are sent.
