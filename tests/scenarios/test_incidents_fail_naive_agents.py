@@ -59,6 +59,17 @@ def test_the_naive_agent_breaks_the_named_invariant_and_the_real_one_does_not(fi
     assert good.broke(invariant) is None, good.report()
 
 
+@pytest.mark.parametrize("seed", load_scenario(SCENARIOS / "chaos_flatten_beside_stale_bids.yaml").seeds)
+def test_the_flatten_beside_stale_bids_breaks_its_naive_agent_on_every_seed_it_runs(seed):
+    """Its incident is a race (the Kill's cancels of the bids and its flatten IOC leave together; the IOC must land
+    first), so its seeds are chosen where it does: each of them, not only the first, must show the naive agent's
+    fault, and the real agent hold."""
+    scenario = load_scenario(SCENARIOS / "chaos_flatten_beside_stale_bids.yaml")
+    bad = run_scenario(scenario, seed, agent_cls=NaiveFlattenRoom)
+    assert bad.broke("worst_case_position_within_limit") is not None, bad.report()
+    assert run_scenario(scenario, seed, agent_cls=AgentCore).ok
+
+
 def test_every_incident_file_has_a_naive_case():
     incidents = {p.name for p in SCENARIOS.glob("*.yaml")}
     assert incidents == {f for f, _, _ in CASES}
