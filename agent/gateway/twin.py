@@ -13,7 +13,7 @@ import math
 from operator import itemgetter
 from typing import Callable
 
-from agent.gateway.base import CommandRouter, EventSink, RecentOrders, in_actions, listed_oid
+from agent.gateway.base import CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -171,7 +171,9 @@ class TwinGateway(CommandRouter):
         text = st.error if isinstance(st, StatusError) else str(st)
         return OrderRejected(ts, cloid, classify(text), text)
 
-    def _send_cancels(self, cancels: list[CancelOrder], by_oid: bool) -> None:
+    def _send_cancels(self, cancels: list[CancelOrder], by_oid: bool, then: Callable[[], None] | None = None) -> None:
+        """One cancel action (the router's cut); ``then``, called once its answer is in, whatever it is (a cancel-all
+        lists what is left after its known orders' cancels)."""
         cloids = tuple([c.cloid for c in cancels])
 
         def done(reply) -> None:
@@ -186,6 +188,8 @@ class TwinGateway(CommandRouter):
                         self.sink(CancelRejected(ts, cloid, classify(text), text))
             else:
                 self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+            if then is not None:
+                then()
         coin = self.coin
         action = (CancelAction(tuple([(coin, listed_oid(c)) for c in cloids])) if by_oid
                   else CancelByCloidAction(tuple([(coin, c) for c in cloids])))
@@ -215,10 +219,13 @@ class TwinGateway(CommandRouter):
         self._submit(action, done, len(modifies))
 
     def _send_cancel_all(self, known: tuple[str, ...] = ()) -> None:
-        """Cancel every order the venue lists as ours (asks the venue, so orders we never heard of go too). ``known``
-        is not used here: HyperliquidGateway cancels those first, but the twin's scenarios were made against the
-        listing-first pull (chaos_flatten_beside_stale_bids no longer shows its naive agent's fault with the quicker
-        one), and its sessions' decisions are kept as they were."""
+        """Cancel every order the venue lists as ours (asks the venue, so orders we never heard of go too), as
+        HyperliquidGateway._cancel_all does: ``known``, those the core counts live, are cancelled first, at once, in
+        the actions the router cuts (``cancel_actions``), and the listing (openOrders) goes once every one of them is
+        answered, to cancel what is left (orders the core did not know of, known ones whose cancel was lost or
+        refused). The twin listed first until the live gateway stopped doing so: a paper run's Kill then pulled every
+        quote a round trip later than a live one's, and its scenarios held stale bids beside a Kill's flatten a round
+        trip longer than the venue would (scenarios/chaos_flatten_beside_stale_bids.yaml was made against that)."""
         def listed(reply) -> None:
             if not isinstance(reply, tuple):
                 self._transport_or_429(reply, "openOrders", ())
@@ -226,7 +233,21 @@ class TwinGateway(CommandRouter):
             rows = list({o.oid: o.cloid or f"oid:{o.oid}" for o in reply if o.coin == self.coin}.items())
             for part in in_actions(rows):  # (a Kill's pull of 201 orders in one action was refused whole)
                 self._cancel_listed(dict(part))
-        self.ex.request_info("openOrders", listed, self.conn, user=self.user)
+
+        def listing() -> None:
+            self.ex.request_info("openOrders", listed, self.conn, user=self.user)
+        actions = cancel_actions([CancelOrder(c) for c in known])
+        if not actions:
+            listing()
+            return
+        waiting = [len(actions)]
+
+        def answered() -> None:
+            waiting[0] -= 1
+            if not waiting[0]:
+                listing()
+        for part, by_oid in actions:
+            self._send_cancels(part, by_oid, answered)
 
     def _cancel_listed(self, by_oid: dict[int, str]) -> None:
         """One cancel action for listed orders (oid -> cloid, ``oid:N`` for one placed without: as a snapshot names

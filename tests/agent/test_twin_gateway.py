@@ -270,7 +270,10 @@ def test_cancels_past_200_go_out_in_several_actions_each_taken_and_weighed_as_th
         return ex.ip_limiter.used(ex.env.now) - before
     cancels = Batch(tuple(CancelOrder(c) for c in cloids[:210]))
     assert charged(cancels, 6.0) == request_cost(cancels)[0] == 6 + 1
-    assert charged(CancelAll(), 8.0) == request_cost(CancelAll(), 240)[0] == 20 + 6 + 2
+    # as a Kill sends it, naming the 240 it counts live: cancelled at once (200 and 40), then the listing, which
+    # finds none left; the same weight as the listing first
+    kill = CancelAll(tuple(cloids[210:]))
+    assert charged(kill, 8.0) == request_cost(kill, 240)[0] == 20 + 6 + 2
     assert not any(type(e) is CancelRejected for e in events)
     assert {e.cloid for e in events if type(e) is CancelAcknowledged} == set(cloids)
     assert ex.open_orders(USER) == () and ex.quotas[USER].used == 450 + 450
@@ -330,3 +333,51 @@ def test_an_order_listed_without_a_cloid_is_cancelled_by_its_oid_in_an_action_of
     assert not any(type(e) is CancelRejected for e in events)
     assert {e.cloid for e in events if type(e) is CancelAcknowledged} == {ours, f"oid:{oid}"}
     assert ex.open_orders(USER) == ()
+
+
+def test_a_cancel_all_cancels_the_orders_it_knows_at_once_then_lists_the_rest_as_live():
+    """HyperliquidGateway's cancel-all cancels the orders the core counts live (``CancelAll.known``) at once and
+    lists openOrders once those are answered, to cancel what is left; TwinGateway listed first, so a twin session's
+    Kill pulled every quote a round trip later than a live one's (the same agent, two venues, two behaviours).
+    Three of ours rest and one placed by hand without a cloid: the first request is the cancelByCloid of ours, sent
+    with the command; openOrders goes after its answer and the one by hand is cancelled by oid; nothing rests. The
+    IP weight charged for ours and the listing is what the core counts for the command."""
+    from agent.execution.weights import request_cost
+    from agent.gateway.events import CancelAcknowledged, CancelAll, CancelRejected
+    from twin.messages import OrderAction, OrderSpec
+    ex, gw, events = _started(until=2.0)
+    bid = round(ex.best_bid["BTC"]) - 500.0
+    ids = CloidFactory(12)
+    ours = [ids.next() for _ in range(3)]
+    for c in ours:
+        gw.send(PlaceOrder(c, Side.BUY, bid, 0.001, Tif.ALO))
+    ex.env.run(until=4.0)
+    oid = ex._process(ex.accounts[USER], OrderAction((OrderSpec("BTC", True, bid, 0.001),))).statuses[0].oid
+    assert len(ex.open_orders(USER)) == 4
+    sent: list[tuple[float, str, object]] = []  # (when, what, the action) of each request the gateway sends
+    submit, request_info = ex.submit, ex.request_info
+
+    def watched_submit(user, action, on_reply, *a, **kw):
+        sent.append((ex.env.now, type(action).__name__, action))
+        return submit(user, action, on_reply, *a, **kw)
+
+    def watched_info(kind, on_reply, *a, **kw):
+        sent.append((ex.env.now, kind, None))
+        return request_info(kind, on_reply, *a, **kw)
+    ex.submit, ex.request_info = watched_submit, watched_info
+    t0 = ex.env.now
+    before = ex.ip_limiter.used(t0)
+    gw.send(CancelAll(tuple(ours)))
+    first = list(sent)
+    ex.env.run(until=6.0)
+    assert [(t, what) for t, what, _ in first] == [(t0, "CancelByCloidAction")]  # at once, nothing listed yet
+    assert {c for _, c in first[0][2].cancels} == set(ours)
+    kinds = [what for _, what, _ in sent]
+    assert kinds == ["CancelByCloidAction", "openOrders", "CancelAction"]
+    assert sent[1][0] > t0 + 0.01  # the listing waited for the cancels' answer (a round trip)
+    assert [o for _, o in sent[2][2].cancels] == [oid]  # the listing caught the one the core did not name
+    acked = {e.cloid for e in events if type(e) is CancelAcknowledged}
+    assert acked == set(ours) | {f"oid:{oid}"} and not any(type(e) is CancelRejected for e in events)
+    assert ex.open_orders(USER) == ()
+    # ours and the listing as the core weighs the command (3 live); the one by hand, unknown to it, 1 more
+    assert ex.ip_limiter.used(ex.env.now) - before == request_cost(CancelAll(tuple(ours)), 3)[0] + 1 == 20 + 1 + 1
