@@ -100,7 +100,7 @@ def request_cost(c: Command, n_live: int = 0) -> tuple[int, int, bool]:
     if t is CancelOrder:
         return 1, 1, True
     if t is CancelAll:
-        return _cancel_all_weight(n_live), n_live, True
+        return _cancel_all_weight(n_live, c.known), n_live, True
     if t is ScheduleCancel:  # the dead-man's switch: it only ever cancels (a Kill arms it from the reserve)
         return ip_weight(c, n_live), 1, True
     return ip_weight(c, n_live), request_items(c, n_live), False
@@ -130,13 +130,18 @@ def ip_weight(c: Command, n_live: int = 0) -> int:
     if isinstance(c, RequestAccountSnapshot):
         return SNAPSHOT_SENT_WEIGHT
     if isinstance(c, CancelAll):
-        return _cancel_all_weight(n_live)
+        return _cancel_all_weight(n_live, c.known)
     return 1
 
 
-def _cancel_all_weight(n_live: int) -> int:
-    """openOrders (20), then the cancel actions of the ``n_live`` orders it lists (none if it lists none)."""
-    return INFO_WEIGHT + items_weight(n_live)
+def _cancel_all_weight(n_live: int, known: tuple[str, ...] = ()) -> int:
+    """openOrders (20) and the cancel actions of the ``n_live`` orders it lists (none if it lists none). Of those it
+    names (``known``, the core's live orders), an ``oid:N`` goes by oid in actions apart (``cancel_actions``): named
+    orders of both kinds weigh an action more than one kind alone."""
+    n_by_oid = sum(1 for k in known if listed_oid(k) is not None) if known else 0
+    if not n_by_oid:
+        return INFO_WEIGHT + items_weight(n_live)
+    return INFO_WEIGHT + items_weight(max(n_live - n_by_oid, 0)) + items_weight(n_by_oid)
 
 
 # a snapshot as sent: its state, its listing and one page of fills of fewer than 20 rows (the rest is booked from its

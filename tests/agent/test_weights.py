@@ -34,6 +34,18 @@ def test_costs_by_hand():
     # ever cancels (a Kill may arm it from the cancel reserve)
 
 
+def test_a_cancel_all_naming_orders_of_both_kinds_weighs_the_actions_they_go_out_in():
+    """A cancel-all names the orders the core counts live (``known``); the gateways cancel those with a cloid in
+    one action and those listed without one (``oid:N``) in another, as for any cancels: counted as one action, the
+    core was 1 short of what the venue charged."""
+    both = CancelAll(("0xa", "0xb", "oid:7"))
+    assert request_cost(both, n_live=3) == (20 + 1 + 1, 3, True)
+    assert ip_weight(both, 3) == 22
+    assert request_cost(CancelAll(("0xa", "0xb")), n_live=2) == (21, 2, True)  # one kind: one action
+    assert request_cost(CancelAll(("oid:1", "oid:2")), n_live=2) == (21, 2, True)
+    assert request_cost(CancelAll(("0xa", "oid:x1")), n_live=2) == (21, 2, True)  # no oid: sent by cloid
+
+
 def test_cancels_by_cloid_and_by_oid_in_one_batch_weigh_the_two_actions_they_go_out_in():
     """The live gateway sends a batch's cancels by cloid as a cancelByCloid action and those by oid (``oid:N``, an
     order listed without a cloid) as a cancel action: two actions, 1 + n // 40 each. The core weighed them as one, 1
