@@ -19,7 +19,7 @@ import math
 
 from typing import NamedTuple, Sequence
 
-from agent.execution.reconcile import refused_under_minimum, with_size
+from agent.execution.reconcile import DesiredQuote, refused_under_minimum, with_size
 from agent.safety.escalator import SafetyConfig, SafetyLevel
 
 
@@ -45,6 +45,8 @@ class SafetyOverlay(NamedTuple):
 
 
 NORMAL = SafetyOverlay()
+_PLAIN, _NAMED, _DESIRED = "plain tuple", "NamedTuple", "DesiredQuote"  # apply_to_quotes' shapes of quote
+_new_tuple = tuple.__new__
 
 
 def reducing_side(position: float) -> int:
@@ -92,14 +94,16 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
     single = overlay.single_side
     one_side = single is not None
     out = []
-    seen = None  # the type seen last, and whether it is a NamedTuple (asked once per type, not per quote)
-    named = False
+    seen = None  # the type seen last, and what it is (asked once per type, not per quote)
+    shape = _PLAIN
     for q in quotes:
         t = type(q)
         if t is not seen:
             seen = t
-            named = t is not tuple and hasattr(q, "_replace")
-        if named:
+            shape = _DESIRED if t is DesiredQuote else _NAMED if t is not tuple and hasattr(q, "_replace") else _PLAIN
+        if shape is _DESIRED:  # the quote cycle's own: (side, px, sz, level, reduce_only), its Side an int already
+            side, sz, ro = q[0], q[2], q[4]
+        elif shape is _NAMED:
             side, sz, ro = int(q.side), q.sz, q.reduce_only
         else:
             side, sz, ro = int(q[0]), q[2], q[3]
@@ -118,7 +122,12 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
             continue
         if capped:
             room -= sz
-        if named:
+        if shape is _DESIRED:
+            # with_size(q, sz, ro) made in place: that call, its list and its lookup were a third of the overlay's
+            # cost on a cycle whose ladder had moved at Yellow or Orange (the overlay's result is memoised for the
+            # rest); unchanged, the same immutable quote
+            out.append(q if sz == q[2] and ro == q[4] else _new_tuple(DesiredQuote, (q[0], q[1], sz, q[3], ro)))
+        elif shape is _NAMED:
             if sz != q.sz or ro != q.reduce_only:
                 q = with_size(q, sz, ro)
             out.append(q)  # unchanged: the same immutable quote

@@ -1,4 +1,5 @@
 import math
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given, settings
@@ -260,6 +261,38 @@ def test_overlay_never_adds_risk_at_red_or_kill(level, position, quotes):
         assert all(q[3] for q in out)
     if level == K:
         assert out == []
+
+
+class _OtherQuote(NamedTuple):
+    """DesiredQuote's fields in another NamedTuple: apply_to_quotes' generic path (with_size), not its own."""
+
+    side: Side
+    px: float
+    sz: float
+    level: int
+    reduce_only: bool = False
+
+
+desired_quote = st.builds(DesiredQuote, st.sampled_from([Side.BUY, Side.SELL]), st.floats(90, 110),
+                          st.floats(0.0, 5.0), st.integers(0, 4), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(list(SafetyLevel)), st.floats(-5, 5), st.lists(desired_quote, max_size=12),
+       st.sampled_from([0.0, 0.001, 0.00001]), st.sampled_from([None, 1, -1, 0]))
+def test_the_overlays_desired_quote_path_is_its_generic_one(level, position, quotes, lot, single):
+    """The quote cycle's own quotes (DesiredQuote) are remade in place, without with_size: the same quotes, of the
+    same class, as the generic NamedTuple path makes of the same fields; a quote left as it was is the same object."""
+    ovs = [overlay_for(level, position, CFG)]
+    if single is not None:  # a one-sided overlay the levels do not make (Shadow's exits are another)
+        ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=False, position=position))
+    others = [_OtherQuote(*q) for q in quotes]
+    for ov in ovs:
+        fast = apply_to_quotes(ov, quotes, lot=lot)
+        generic = apply_to_quotes(ov, others, lot=lot)
+        assert [tuple(q) for q in fast] == [tuple(q) for q in generic]
+        assert all(type(q) is DesiredQuote for q in fast)
+        assert [any(f is q for q in quotes) for f in fast] == [any(g is q for q in others) for g in generic]
 
 
 def test_a_stressed_regime_is_yellow_unless_the_rule_is_off():
