@@ -153,7 +153,8 @@ def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: fl
     out = []
     for d in quotes:
         side = d.side  # a Side, an int: compared with ints as its value (Enum's .value is a slow property)
-        if refused_under_minimum(d.sz, d.px, d.reduce_only, pos_abs, min_notional):
+        # (the rule's first clause first: most quotes are worth the minimum, and are kept without the call)
+        if d.sz * d.px < min_notional and refused_under_minimum(d.sz, d.px, d.reduce_only, pos_abs, min_notional):
             if side != reducing or not pos_abs:
                 continue
             sz = math.ceil(min_notional / d.px / lot - 1e-9) * lot

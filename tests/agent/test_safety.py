@@ -374,3 +374,14 @@ def test_with_size_is_replace_without_its_machinery(side, px, sz, level, ro, new
     want = q._replace(sz=new_sz) if new_ro is None else q._replace(sz=new_sz, reduce_only=new_ro)
     got = with_size(q, new_sz, new_ro)
     assert type(got) is DesiredQuote and got == want and got.side is side
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.0, 1.0), st.floats(1.0, 200_000.0), st.booleans(), st.floats(0.0, 1.0),
+       st.sampled_from([0.0, 10.0, 11.0]))
+def test_a_quote_worth_the_minimum_is_never_refused(sz, px, reduce_only, position_abs, min_notional):
+    """to_venue_minimum asks the venue's rule only of quotes worth less than the minimum: the rule must refuse no
+    other (were it to gain a tolerance, that shortcut would keep quotes the venue refuses)."""
+    from agent.execution.reconcile import refused_under_minimum
+    if refused_under_minimum(sz, px, reduce_only, position_abs, min_notional):
+        assert sz * px < min_notional
