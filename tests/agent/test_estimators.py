@@ -149,6 +149,21 @@ def test_the_fit_is_the_weighted_least_squares_of_the_intensities_whenever_asked
     assert est.fit(ask_at) == _fit_from_intensities(est, ask_at)
 
 
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.integers(-1, 12), min_size=20, max_size=120), at=st.sampled_from([0.0, 1.0]))
+def test_the_fit_takes_the_first_of_equal_largest_bins_as_the_common_reach(steps, at):
+    """Trades on a few grid steps, at one or two times: whole counts, so bins tie, and the fit's common reach is
+    the first of the largest (found by max then index, not a key function): still exactly the reference fit. (A
+    half-life so long that no weight or decay differs from 1: the reference's counts are whole too, and tie alike.)"""
+    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=1e300, arrival_min_trades=20, arrival_min_count=1.0),
+                           2.0)
+    step = 2.0 / 9
+    mid = 3000.0
+    for i, j in enumerate(steps):
+        est.on_trade(at * (i % 2), mid + (j + 0.5) * step, mid, 1)
+    assert est.fit(10.0) == _fit_from_intensities(est, 10.0)
+
+
 def test_arrivals_track_a_change_with_decay():
     # a short half-life over a long run also exercises the rebasing of the decayed weights
     rng = np.random.default_rng(7)
