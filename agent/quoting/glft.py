@@ -78,6 +78,16 @@ def glft_coefficients(A: float, k: float, gamma: float, delta: float) -> tuple[f
     return c1, c2
 
 
+def _check_state(mid: float, q: float, sigma: float) -> None:
+    """The market's and the inventory's inputs, as both GLFT entry points refuse them (ValueError)."""
+    if not (0.0 < mid < math.inf):
+        raise _bad("mid", mid, "a positive finite")
+    if not (-math.inf < q < math.inf):
+        raise _bad("q", q, "a finite")
+    if not (0.0 <= sigma < math.inf):
+        raise _bad("sigma", sigma, "a finite non-negative")
+
+
 def glft_quote(mid: float, q: float, sigma: float, A: float, k: float, gamma: float, delta: float,
                spread_factor: float = 1.0, skew_factor: float = 1.0) -> GlftQuote:
     """GLFT bid and ask around ``mid`` for inventory ``q`` (coin, signed: + long; Δ in coin too).
@@ -85,12 +95,7 @@ def glft_quote(mid: float, q: float, sigma: float, A: float, k: float, gamma: fl
     ``sigma`` is in price units per √s (log volatility × mid). ``sigma == 0`` is accepted (a
     flat market: half spread c1, no skew); a negative or non-finite value raises.
     """
-    if not (0.0 < mid < math.inf):
-        raise _bad("mid", mid, "a positive finite")
-    if not (-math.inf < q < math.inf):
-        raise _bad("q", q, "a finite")
-    if not (0.0 <= sigma < math.inf):
-        raise _bad("sigma", sigma, "a finite non-negative")
+    _check_state(mid, q, sigma)
     c1, c2 = glft_coefficients(A, k, gamma, delta)
     c2s = c2 * sigma
     half = (c1 + 0.5 * delta * c2s) * spread_factor
@@ -105,12 +110,7 @@ def glft_half_skew(mid: float, q: float, sigma: float, c1: float, c2: float, del
     cycle reads of it. The coefficients move with A and k only (refitted every few seconds), the half spread and
     skew with σ, which moves with every mid: the cycle keeps the coefficients, and neither the bid and ask it never
     read nor the quote object are made. The same inputs refused (``mid`` and ``q`` only checked: they set neither)."""
-    if not (0.0 < mid < math.inf):
-        raise _bad("mid", mid, "a positive finite")
-    if not (-math.inf < q < math.inf):
-        raise _bad("q", q, "a finite")
-    if not (0.0 <= sigma < math.inf):
-        raise _bad("sigma", sigma, "a finite non-negative")
+    _check_state(mid, q, sigma)
     c2s = c2 * sigma
     return (c1 + 0.5 * delta * c2s) * spread_factor, c2s * skew_factor
 
