@@ -41,7 +41,7 @@ from agent.graduation.governor import Graduation
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_coefficients, glft_half_skew
-from agent.quoting.ladder import desired_ladder, lot_sizes, round_px_to_venue, venue_min_size
+from agent.quoting.ladder import desired_ladder, lot_sizes, round_px_to_venue, touch_ticks, venue_min_size
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
     NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, SafetyOverlay, apply_to_quotes,
@@ -1031,7 +1031,7 @@ class AgentCore:
             low = bid - (n - 1) * lad.level_spacing_ticks * self.tick - n * max(self.tick, 1e-4 * bid)
             base_ask = max(base, venue_min_size(mn, ask if ask < mid else mid, lot))
             base = max(base, venue_min_size(mn, low if low > 0.5 * mid else 0.5 * mid, lot))
-        key = (math.floor(bid / self.tick + 1e-9), math.ceil(ask / self.tick - 1e-9), base, base_ask)
+        key = (*touch_ticks(bid, ask, self.tick), base, base_ask)  # (the ladder's own rounding to ticks)
         if key != self._ladder_key:
             lad = q.ladder
             sizes_key = (base, base_ask)

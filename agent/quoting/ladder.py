@@ -238,6 +238,14 @@ def _grid_spec(tick: float, spacing: float, szd: int) -> tuple:
     return spec
 
 
+def touch_ticks(bid_px: float, ask_px: float, tick: float) -> tuple[int, int]:
+    """The bid's and the ask's touch prices in whole ticks, rounded as the tick grid's ladder rounds them (down and
+    up, within a relative 1e-14): that ladder is a function of them and its sizes, so a caller may key a memo of it
+    on them. (The quote cycle keyed its memo by floor(bid / tick + 1e-9), which put a bid within 1e-9 of a tick
+    under it on the tick above the ladder's: a ladder one tick stale was taken again.)"""
+    return math.floor(bid_px / tick * (1.0 + _REL)), math.ceil(ask_px / tick * (1.0 - _REL))
+
+
 def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Sequence[float], szd: int,
                  size_multiplier: float, min_notional: float, tick: float, lot: float,
                  ask_sizes: Sequence[float] | None = None, on_lot: bool = False,

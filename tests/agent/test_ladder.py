@@ -5,7 +5,7 @@ import pytest
 from hypothesis import assume, given, strategies as st
 
 from agent.quoting.ladder import (LadderConfig, build_ladder, desired_ladder, flat, geometric, lot_sizes,
-                                  round_px_to_venue)
+                                  round_px_to_venue, touch_ticks)
 from twin.instruments import price_is_valid, size_is_valid  # an independent implementation of the rule
 
 
@@ -169,6 +169,47 @@ def test_desired_ladder_with_kept_sides_is_the_ladder_made_afresh(mid, moves, n,
         assert kept == afresh and all(type(q) is DesiredQuote and type(q.side) is Side for q in kept)
         kept.clear()  # the list is the caller's: changing it changes no kept side
         assert desired_ladder(*args, tick=tick, ask_sizes=ask_sizes, desired=desired, sides=sides) == afresh
+
+
+_NEAR_A_TICK = st.sampled_from([-0.4, -2e-9, -5e-10, -1e-12, -1e-15, 0.0, 1e-15, 1e-12, 5e-10, 0.4])
+
+
+@given(st.integers(1, 200_000), _NEAR_A_TICK, _NEAR_A_TICK, st.integers(2, 40), st.integers(1, 8), st.integers(1, 5),
+       st.sampled_from([0.0001, 0.001, 0.01, 0.1, 1.0]), st.integers(0, 6), st.floats(0.5, 3.0))
+def test_the_ladder_is_a_function_of_its_touch_ticks(n_bid, f1, f2, spread_ticks, n, spacing_ticks, tick, szd, ratio):
+    """The quote cycle keys its ladder's memo on ``touch_ticks``: two touches a hair apart around a tick that it
+    puts on the same ticks must give the same ladder, on either path. (Its old key, floor(bid / tick + 1e-9), put a
+    bid 5e-10 of a tick under a tick on the tick above, where the ladder's own rounding puts it below.)"""
+    import agent.quoting.ladder as lad_mod
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+    desired = (DesiredQuote, Side.BUY, Side.SELL)
+    mid = (n_bid + spread_ticks / 2) * tick
+    sizes = lot_sizes(geometric(12.0 / mid, ratio, n), n, 1.0, szd, 0.0)
+    n_ask = n_bid + spread_ticks
+    one = ((n_bid + f1) * tick, (n_ask - f1) * tick)
+    two = ((n_bid + f2) * tick, (n_ask - f2) * tick)
+    assume(touch_ticks(*one, tick) == touch_ticks(*two, tick))
+    for fast_path in (True, False):
+        lad_mod.GRID_FAST_PATH = fast_path
+        try:
+            ladders = [desired_ladder(bid, ask, n, spacing_ticks * tick, sizes, szd, tick=tick, ask_sizes=None,
+                                      desired=desired) for bid, ask in (one, two)]
+        finally:
+            lad_mod.GRID_FAST_PATH = True
+        assert ladders[0] == ladders[1]
+
+
+def test_touch_ticks_round_as_the_ladder_does_by_hand():
+    assert touch_ticks(99.9999999995, 100.0000000005, 1.0) == (99, 101)  # a hair under 100: the tick below, as quoted
+    assert touch_ticks(100.0, 101.0, 1.0) == (100, 101)
+    assert touch_ticks(0.30000000000000004, 0.4, 0.1) == (3, 4)  # float noise of a whole tick: that tick
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+    sizes = lot_sizes(geometric(0.12, 1.2, 3), 3, 1.0, 4, 0.0)
+    tops = [desired_ladder(bid, 102.0, 3, 1.0, sizes, 4, tick=1.0, ask_sizes=None,
+                           desired=(DesiredQuote, Side.BUY, Side.SELL))[0].px for bid in (99.9999999995, 100.0)]
+    assert tops == [99.0, 100.0]  # two ladders, where the old key (floor(bid + 1e-9): 100 and 100) saw one
 
 
 @given(st.floats(0.01, 3e5), st.floats(0.0, 0.02), st.integers(1, 6), st.sampled_from([0.0001, 0.01, 1.0]),
