@@ -499,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
                          "there is refused, not overwritten")
     args = ap.parse_args(argv)
     root = Path(args.out)
+    if root.exists() and not root.is_dir():
+        print(f"error: --out {root}: a file, not a folder: give a folder for the runs (made if missing)",
+              file=sys.stderr)
+        return 2
     taken = [s for s in args.seeds if (root / f"seed-{s}").exists()]
     if taken:
         more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""

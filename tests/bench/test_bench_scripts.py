@@ -94,6 +94,16 @@ def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_say
     assert again.returncode == 2 and f"error: --out {tmp_path / 'soak'}: it already holds seed-8" in again.stderr
 
 
+def test_soak_live_out_naming_a_file_exits_2_saying_it_is_a_file(tmp_path):
+    """An --out that is a file was refused with the system's bare "File exists"; it is named, and left as it was."""
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    done = _run("soak_live.py", "--seeds", "1", "--out", str(taken))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == f"error: --out {taken}: a file, not a folder: give a folder for the runs (made if missing)\n"
+    assert taken.read_text() == "mine" and done.stdout == ""
+
+
 def test_soak_live_names_each_way_the_agents_summary_disagrees_with_the_venue():
     """The comparison itself, on a summary that disagrees in every figure: each is named with both values (a soak
     that compared nothing would pass every run)."""
