@@ -52,6 +52,9 @@ _STALE = OrderState.STALE
 _MODIFY_REQUESTS = frozenset({"batchModify", "modify"})  # RateLimited.request of a refused modify
 _BUY = Side.BUY
 _SELL = Side.SELL
+# the live orders reconcile may keep as they are (OrderTracker.keep): acknowledged or on their way, and a place gone
+# stale unanswered (it may still rest where it was sent); one with a cancel or modify out, or stale after one, is not
+_KEEPABLE = frozenset({OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED})
 
 
 class CloidFactory:
@@ -81,7 +84,7 @@ class CloidFactory:
 class TrackedOrder:
     __slots__ = ("cloid", "oid", "side", "px", "sz", "filled_sz", "reduce_only", "tif", "state", "sent_ts",
                  "last_update_ts", "replaces", "replaced_by", "prev_state", "foreign", "presumed_gone",
-                 "acked_ts", "counted", "placed_sz")
+                 "acked_ts", "counted", "placed_sz", "pool")
 
     def __init__(self, cloid: str, side: Side, px: float, sz: float, reduce_only: bool, tif: Tif, ts: float,
                  state: OrderState = OrderState.PENDING_NEW) -> None:
@@ -105,6 +108,7 @@ class TrackedOrder:
         self.counted = 0.0  # what the tracker's running exposure holds for it (its remaining size while live)
         # the size it was sent with: the most its fills can sum to (``sz`` may be re-read from a listing since)
         self.placed_sz = sz
+        self.pool: list | None = None  # the tracker's keep list it is in (OrderTracker.keep), if any
 
     @property
     def remaining(self) -> float:
@@ -132,7 +136,7 @@ class OrderTracker:
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total", "feed_ts",
                  "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
-                 "overfills", "_overfill_ts")
+                 "overfills", "_overfill_ts", "keep", "ro_live")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -176,6 +180,13 @@ class OrderTracker:
         # the old can fill before it lands, and the new order's size is not reduced by those fills.
         self._exp_buy = 0.0
         self._exp_sell = 0.0
+        # the live orders reconcile may keep (_KEEPABLE, or a place stale unanswered), per (reduce-only, side):
+        # [buys, sells, reduce-only buys, reduce-only sells], each in live order; kept as orders change, on every
+        # quote cycle reconcile read them off the whole live set. None: to be made again (keep_lists), after a
+        # change rare enough not to be worth following (a cancel refused puts its order back mid-list)
+        self.keep: list[list[TrackedOrder]] | None = [[], [], [], []]
+        # the live reduce-only orders per side, in live order: what reduce-only quotes are capped beside
+        self.ro_live: dict[Side, list[TrackedOrder]] = {_BUY: [], _SELL: []}
 
     # ------------------------------------------------------------------ commands
 
@@ -210,6 +221,7 @@ class OrderTracker:
             for c in cmd.commands:
                 self.on_command(c, ts)
         elif isinstance(cmd, CancelAll):
+            self.keep = None
             for o in list(self.live_set.values()):
                 if o.state is not OrderState.PENDING_CANCEL:
                     o.prev_state = o.state
@@ -217,13 +229,19 @@ class OrderTracker:
                     o.last_update_ts = ts
 
     def _place(self, cmd: PlaceOrder, ts: float) -> None:
-        o = TrackedOrder(cmd.cloid, cmd.side, cmd.px, cmd.sz, cmd.reduce_only, cmd.tif, ts)
-        self.orders[cmd.cloid] = o
-        self.live_set[cmd.cloid] = o
-        sz = cmd.sz
+        cloid, side, px, sz, tif, ro = cmd
+        o = TrackedOrder(cloid, side, px, sz, ro, tif, ts)
+        self.orders[cloid] = o
+        self.live_set[cloid] = o
+        k = self.keep  # _join(o), inlined: pending new, it is keepable
+        if k is not None:
+            p = o.pool = k[(2 if ro else 0) + (side is _SELL)]
+            p.append(o)
+        if ro:
+            self.ro_live[side].append(o)
         if sz > 0.0:  # _recount(o), inlined: once per order placed
             o.counted = sz
-            if cmd.side is _BUY:
+            if side is _BUY:
                 self._exp_buy += sz
             else:
                 self._exp_sell += sz
@@ -236,11 +254,15 @@ class OrderTracker:
         o.state = _PENDING_MODIFY
         o.last_update_ts = ts
         o.replaced_by = cmd.new_cloid
+        if o.pool is not None:
+            o.pool.remove(o)
+            o.pool = None
         sz = cmd.sz
         n = TrackedOrder(cmd.new_cloid, cmd.side or o.side, cmd.px, sz, cmd.reduce_only, cmd.tif, ts)
         n.replaces = o.cloid
         self.orders[n.cloid] = n
         self.live_set[n.cloid] = n
+        self._join(n)
         if sz > 0.0:  # _recount(n), inlined as in _place: the new leg counts in full beside the old
             n.counted = sz
             if n.side is _BUY:
@@ -270,10 +292,46 @@ class OrderTracker:
                 o.prev_state = st
                 o.state = _PENDING_CANCEL
                 o.last_update_ts = ts
+                if o.pool is not None:
+                    o.pool.remove(o)
+                    o.pool = None
 
     # ------------------------------------------------------------------ events
 
+    def _join(self, o: TrackedOrder) -> None:
+        """``o`` has just joined the live set (at its end): into the keep list of its kind if it is keepable (a
+        place, a modify's new leg, a revived order; a snapshot's foreign order), and the reduce-only orders' list."""
+        k = self.keep
+        if k is not None:
+            st = o.state
+            if st in _KEEPABLE or st is _STALE and o.prev_state is _PENDING_NEW:
+                p = o.pool = k[(2 if o.reduce_only else 0) + (o.side is _SELL)]
+                p.append(o)
+        if o.reduce_only:
+            self.ro_live[o.side].append(o)
+
+    def keep_lists(self) -> list[list[TrackedOrder]]:
+        """[buys, sells, reduce-only buys, reduce-only sells]: the live orders reconcile may keep, each in live
+        order (``keep``, made again from the live set if a change dropped it). Read-only to callers."""
+        k = self.keep
+        if k is not None:
+            return k
+        k = self.keep = [[], [], [], []]
+        for o in self.live_set.values():
+            st = o.state
+            if st in _KEEPABLE or st is _STALE and o.prev_state is _PENDING_NEW:
+                p = o.pool = k[(2 if o.reduce_only else 0) + (o.side is _SELL)]
+                p.append(o)
+            else:
+                o.pool = None
+        return k
+
     def _end(self, o: TrackedOrder, state: OrderState, ts: float) -> None:
+        if o.pool is not None:
+            o.pool.remove(o)
+            o.pool = None
+        if o.reduce_only and o.state not in TERMINAL:
+            self.ro_live[o.side].remove(o)
         o.state = state
         o.last_update_ts = ts
         self.live_set.pop(o.cloid, None)
@@ -334,7 +392,10 @@ class OrderTracker:
             if o.acked_ts < 0:
                 o.acked_ts = ev.ts
             if ev.resting:
-                if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
+                st = o.state
+                if st is _STALE and o.prev_state is not _PENDING_NEW:
+                    self.keep = None  # stale after a cancel or modify, resting again: keepable again, mid-list
+                if st is _PENDING_NEW or st is _STALE:
                     o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
                 elif o.prev_state in (OrderState.PENDING_NEW, OrderState.STALE):
                     # a cancel or modify went out before the ack: if it is refused, the order rests
@@ -368,8 +429,12 @@ class OrderTracker:
                 o.prev_state = OrderState.PENDING_CANCEL  # (stale after a cancel, not an unanswered place)
                 o.state = OrderState.STALE
                 o.last_update_ts = ev.ts
+                if o.pool is not None:
+                    o.pool.remove(o)
+                    o.pool = None
             elif o.state is _PENDING_CANCEL:
                 o.state = o.prev_state  # (stale, for want of this answer in time: a snapshot settles it)
+                self.keep = None  # (keepable again, perhaps: back in its place in live order)
         elif t is ModifyAcknowledged:
             old = self.orders.get(ev.cloid)
             new = self.orders.get(ev.new_cloid)
@@ -382,6 +447,8 @@ class OrderTracker:
                 if ev.resting:
                     rests = OrderState.PARTIALLY_FILLED if new.filled_sz > EPS else OrderState.RESTING
                     if new.state in (OrderState.PENDING_NEW, OrderState.STALE):
+                        if new.state is _STALE and new.prev_state is not _PENDING_NEW:
+                            self.keep = None  # (keepable again: back in its place in live order)
                         new.state = rests
                     elif new.prev_state in (OrderState.PENDING_NEW, OrderState.STALE):
                         new.prev_state = rests  # a cancel went out before the ack (and is still out: kept)
@@ -399,6 +466,9 @@ class OrderTracker:
                     old.prev_state = OrderState.PENDING_MODIFY  # (stale after a modify, not an unanswered place)
                     old.state = OrderState.STALE  # as a cancel that found nothing: a fill may be in flight
                     old.last_update_ts = ev.ts
+                    if old.pool is not None:
+                        old.pool.remove(old)
+                        old.pool = None
                 elif ev.message.startswith(MODIFY_NEW_ORDER_FAILED):
                     self._end(old, OrderState.CANCELED, ev.ts)  # the cancel leg happened, the new order failed
                 else:
@@ -431,6 +501,7 @@ class OrderTracker:
                     self._modify_did_nothing(o, new, ev.ts)
                 elif o.live and o.state is _PENDING_CANCEL:
                     o.state = o.prev_state  # (a modify sent before it, if any, is still out: its new leg stands)
+                    self.keep = None  # (keepable again, perhaps: back in its place in live order)
         elif t is AccountSnapshot:
             self._on_snapshot(ev)
 
@@ -444,6 +515,7 @@ class OrderTracker:
         if o.acked_ts < 0:
             o.acked_ts = ts
         self.live_set[o.cloid] = o
+        self._join(o)
         self._recount(o)
 
     def _modify_did_nothing(self, o: TrackedOrder, new_cloid: str | None, ts: float) -> None:
@@ -461,9 +533,11 @@ class OrderTracker:
         before = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
         if o.state is _PENDING_MODIFY:
             o.state = before
+            self.keep = None  # (keepable again: back in its place in live order)
         elif o.prev_state is _PENDING_MODIFY:
             if o.state is _STALE:
                 o.state = before  # stale for want of this modify's answer, which is now in: it did nothing
+                self.keep = None
             else:
                 o.prev_state = before  # a cancel out since: refused too, it falls back to the order as it rested
 
@@ -515,6 +589,8 @@ class OrderTracker:
         if o.filled_sz >= o.sz - EPS:
             self._end(o, OrderState.FILLED, ev.ts)
         elif o.state in (OrderState.RESTING, OrderState.PENDING_NEW, OrderState.STALE):
+            if o.state is _STALE and o.prev_state is not _PENDING_NEW:
+                self.keep = None  # stale after a cancel or modify, filled in part: keepable again, mid-list
             o.state = OrderState.PARTIALLY_FILLED
         return excess
 
@@ -523,6 +599,7 @@ class OrderTracker:
         if ev.last_fill_tid < self.tid_watermark or ev.venue_time_ms < self.snapshot_venue_ms:
             return  # an older snapshot overtaken by a newer one (a re-request's reply raced the first)
         self.snapshot_venue_ms = ev.venue_time_ms
+        self.keep = None  # (orders end, rest again and turn up below: made again when next read)
         # (one asked for before an overfill came may predate the fill: its position cannot say whether it was real)
         self.needs_snapshot = (ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts) \
             < self._overfill_ts
@@ -583,6 +660,7 @@ class OrderTracker:
             o.foreign = True  # left by an earlier run, or placed by someone else: counted, and cancellable
             self.orders[cloid] = o
             self.live_set[cloid] = o
+            self._join(o)
             self._recount(o)
             if self.snapshots:
                 self.foreign_late.append(o)

@@ -89,12 +89,8 @@ def refused_under_minimum(sz: float, px: float, reduce_only: bool, position_abs:
     return sz * px < min_notional and not (reduce_only and sz >= position_abs - 1e-12)
 
 
-# a cancel or modify is out (its answer ends the order), or only a snapshot knows: nothing more to send
-_IN_DOUBT = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY, OrderState.STALE})
-_KEEPABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_NEW})
 _MODIFIABLE = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED})  # acknowledged, nothing pending
 _STALE = OrderState.STALE
-_PENDING_NEW = OrderState.PENDING_NEW
 _BUY = Side.BUY
 _SELL = Side.SELL
 _ALO = Tif.ALO
@@ -120,21 +116,15 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     max_items = cfg.max_requests_per_cycle
     widens, aheads = _bands(tol_px, growth)
     live = tracker.live_set.values()  # read-only here: nothing below changes the tracker's live set
-    # candidates per side (and reduce-only), in live order: only orders that can still be kept as they are
-    buys: list = []
-    sells: list = []
-    ro_pools: dict | None = None
-    for o in live:
-        st = o.state
-        if st in _KEEPABLE or st is _STALE and o.prev_state is _PENDING_NEW:
-            if o.reduce_only:
-                if ro_pools is None:
-                    ro_pools = {_BUY: [], _SELL: []}
-                ro_pools[o.side].append(o)
-            elif o.side is _BUY:
-                buys.append(o)
-            else:
-                sells.append(o)
+    # candidates per side (and reduce-only), in live order: only orders that can still be kept as they are (the
+    # tracker keeps the lists as orders change; copied, as a kept order is taken out of its pool below)
+    keep = tracker.keep
+    if keep is None:
+        keep = tracker.keep_lists()
+    buys, sells, ro_buys, ro_sells = keep
+    buys = buys[:]
+    sells = sells[:]
+    ro_pools: dict | None = {_BUY: ro_buys[:], _SELL: ro_sells[:]} if ro_buys or ro_sells else None
     unmatched: list[DesiredQuote] = []
     any_ro = False
     for d in desired:
@@ -320,4 +310,4 @@ _LOTTED_KEEP = 4096
 
 
 def _ro_live(tracker: OrderTracker, side: Side) -> float:
-    return sum(o.remaining for o in tracker.live_set.values() if o.reduce_only and o.side is side)
+    return sum(o.remaining for o in tracker.ro_live[side])

@@ -12,9 +12,9 @@ from agent.execution.orders import TERMINAL, CloidFactory, OrderState, OrderTrac
 from agent.execution import reconcile as reconcile_module
 from agent.execution.reconcile import DesiredQuote, ReconcileConfig, reconcile
 from agent.gateway.events import (
-    AccountSnapshot, Batch, CancelAcknowledged, CancelOrder, CancelRejected, FillReceived, ModifyAcknowledged,
-    ModifyOrder, ModifyRejected, OpenOrder, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited,
-    Reason, RequestAccountSnapshot, Side, Tif,
+    AccountSnapshot, Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, FillReceived,
+    ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder, OrderAcknowledged, OrderRejected, PlaceOrder,
+    QuotaStatus, RateLimited, Reason, RequestAccountSnapshot, Side, Tif,
 )
 
 
@@ -70,6 +70,28 @@ class Venue:
 
 
 _MODIFIABLE = (OrderState.RESTING, OrderState.PARTIALLY_FILLED)
+_KEEPABLE = (OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED)
+# quote sets the state machine reconciles against at its quote rule: one level a side, two levels a side
+# (the second deeper), reduce-only beside plain, reduce-only alone, one level and two
+_QUOTE_SETS = (
+    (DesiredQuote(Side.BUY, 100.0, 2.0, 0), DesiredQuote(Side.SELL, 101.0, 2.0, 0)),
+    (DesiredQuote(Side.BUY, 99.0, 1.0, 0), DesiredQuote(Side.SELL, 100.0, 1.0, 0), DesiredQuote(Side.BUY, 97.0, 3.0, 1),
+     DesiredQuote(Side.SELL, 102.0, 4.0, 1)),
+    (DesiredQuote(Side.SELL, 101.0, 2.0, 0, True), DesiredQuote(Side.BUY, 99.0, 2.0, 0)),
+    (DesiredQuote(Side.BUY, 100.0, 1.0, 0, True), DesiredQuote(Side.SELL, 100.0, 1.0, 0, True)),
+    (DesiredQuote(Side.BUY, 100.0, 1.0, 0, True), DesiredQuote(Side.SELL, 100.0, 1.0, 0, True),
+     DesiredQuote(Side.BUY, 98.0, 1.0, 1, True), DesiredQuote(Side.SELL, 102.0, 1.0, 1, True)),
+)
+
+
+def _keep_lists_afresh(t: OrderTracker) -> list:
+    """[buys, sells, reduce-only buys, reduce-only sells] of the orders reconcile may keep, in live order, made from
+    the live set (as reconcile made them itself before the tracker kept them)."""
+    out = [[], [], [], []]
+    for o in t.live_set.values():
+        if o.state in _KEEPABLE or o.state is OrderState.STALE and o.prev_state is OrderState.PENDING_NEW:
+            out[2 * o.reduce_only + (o.side is Side.SELL)].append(o)
+    return out
 
 
 class TrackerVsVenue(RuleBasedStateMachine):
@@ -89,9 +111,10 @@ class TrackerVsVenue(RuleBasedStateMachine):
         self.ts += 0.1
         return self.ts
 
-    @rule(side=st.sampled_from([Side.BUY, Side.SELL]), sz=st.integers(1, 5))
-    def place(self, side, sz):
-        cmd = PlaceOrder(self.ids.next(), side, 100.0, float(sz), Tif.ALO)
+    @rule(side=st.sampled_from([Side.BUY, Side.SELL]), sz=st.integers(1, 5), px=st.sampled_from([99.0, 100.0, 101.0]),
+          ro=st.booleans())
+    def place(self, side, sz, px, ro):
+        cmd = PlaceOrder(self.ids.next(), side, px, float(sz), Tif.ALO, ro)
         self.t.on_command(cmd, self._tick())
         self.requests.append(cmd)
         self.sent_cloids.append(cmd.cloid)
@@ -113,10 +136,31 @@ class TrackerVsVenue(RuleBasedStateMachine):
         # another modify is still out it would be ambiguous)
         live = [o for o in self.t.live_set.values() if o.state in _MODIFIABLE]
         o = live[i % len(live)]
-        cmd = ModifyOrder(o.cloid, self.ids.next(), 100.0, float(sz), Tif.ALO, side=o.side)
+        cmd = ModifyOrder(o.cloid, self.ids.next(), 100.0, float(sz), Tif.ALO, o.reduce_only, side=o.side)
         self.t.on_command(cmd, self._tick())
         self.requests.append(cmd)
         self.sent_cloids.append(cmd.new_cloid)
+
+    @precondition(lambda self: self.t.live_set)
+    @rule()
+    def cancel_all(self):
+        # (the venue takes it as a cancel of each order named: as the gateways send the known ones)
+        cmd = CancelAll(tuple(self.t.live_set))
+        self.t.on_command(cmd, self._tick())
+        self.requests += [CancelOrder(c) for c in cmd.known]
+
+    @rule()
+    def reconcile_reads_the_keep_lists(self):
+        # (made again from the live set if a change had dropped them)
+        t = self.t
+        for quotes in _QUOTE_SETS:
+            reconcile(list(quotes), t, tick=1.0, lot=1.0, max_position=6.0, budget=RequestBudget(BudgetConfig()),
+                      cloids=CloidFactory(99), cfg=ReconcileConfig())
+        assert t.keep == _keep_lists_afresh(t)
+
+    @rule()
+    def drop_keep_lists(self):
+        self.t.keep = None  # as a rare change drops them: made again from the live set at the next reconcile
 
     @precondition(lambda self: self.requests)
     @rule(i=st.integers(0, 10**6), reject=st.booleans(), refuse=st.integers(0, 9))
@@ -206,6 +250,18 @@ class TrackerVsVenue(RuleBasedStateMachine):
         self._last_seen = (t.version, seen)
 
     @invariant()
+    def the_kept_lists_are_those_made_afresh(self):
+        # the orders reconcile may keep, and the live reduce-only orders, as the tracker keeps them through every
+        # command and event: the lists reconcile would have made from the live set itself, in the same order
+        t = self.t
+        if t.keep is not None:  # (None: dropped, to be made again when next read)
+            assert t.keep == _keep_lists_afresh(t), (t.keep, list(t.live_set.values()))
+        for side in Side:
+            assert t.ro_live[side] == [o for o in t.live_set.values() if o.reduce_only and o.side is side]
+        for o in t.live_set.values():  # an order knows the list it is in
+            assert o.pool is None or o in o.pool
+
+    @invariant()
     def worst_case_bounds_position(self):
         assert self.t.worst_case_position(Side.BUY) >= self.t.position - 1e-9
         assert self.t.worst_case_position(Side.SELL) <= self.t.position + 1e-9
@@ -236,6 +292,7 @@ class TrackerVsVenue(RuleBasedStateMachine):
 
 TestTrackerVsVenue = TrackerVsVenue.TestCase
 TestTrackerVsVenue.settings = settings(max_examples=400, stateful_step_count=40, deadline=None)
+
 
 
 def _tracker_with(position=0.0, resting=()):
