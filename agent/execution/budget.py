@@ -63,12 +63,12 @@ class RequestBudget:
     gateways and drivers tell it they sent of their own (quota polls, recoveries, the live shutdown's snapshots
     and cancel-alls, whose cancels count in ``used`` too), and on top a background share nobody tells:
     ``background_weight_per_minute``, other programs on the IP."""
-    __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip")
+    __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip", "_reserve", "_cancel_cap")
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
-        self.cap = cfg.assumed_cap
         self.used = 0
+        self._set_cap(cfg.assumed_cap)
         # (ts, IP weight, address items) of the requests sent in the last minute: the IP limit's window, and
         # what a quota poll cannot have seen (its reply is never a minute late: its timeout is shorter)
         self._recent: deque[tuple[float, int, int]] = deque()
@@ -120,8 +120,15 @@ class RequestBudget:
             if t < since:
                 break
             unseen += items
-        self.cap = ev.cap
+        self._set_cap(ev.cap)
         self.used = ev.used + unseen
+
+    def _set_cap(self, cap: int) -> None:
+        """The cap, and the reserve and cancels' limit made of it: read by reconcile on every quote cycle that sends,
+        and changed only when the venue reports its quota."""
+        self.cap = cap
+        self._reserve = int(self.cfg.reserve_frac * cap)
+        self._cancel_cap = min(cap + self.cfg.cancel_extra, 2 * cap)
 
     @property
     def headroom(self) -> int:
@@ -133,7 +140,7 @@ class RequestBudget:
 
     @property
     def reserve(self) -> int:
-        return int(self.cfg.reserve_frac * self.cap)
+        return self._reserve
 
     @property
     def cancel_headroom(self) -> int:
@@ -141,8 +148,7 @@ class RequestBudget:
         the cap, reconcile sent no cancel at all once it was spent, at Red too, and the quotes stood at their old
         prices through the move (a restart on a spent quota, the quota spiral), which the venue would have
         pulled."""
-        cap = self.cap
-        return min(cap + self.cfg.cancel_extra, 2 * cap) - self.used
+        return self._cancel_cap - self.used
 
     def can_spend(self, n: int, is_cancel: bool = False) -> bool:
         """Cancels may use everything left, past the cap to their own limit; anything else must leave the
@@ -152,7 +158,8 @@ class RequestBudget:
         return n <= self.headroom - self.reserve
 
     def spendable(self, is_cancel: bool = False) -> int:
-        return max(0, self.cancel_headroom if is_cancel else self.headroom - self.reserve)
+        n = self._cancel_cap - self.used if is_cancel else self.cap - self.used - self._reserve
+        return n if n > 0 else 0
 
     def requote_interval_s(self, base_s: float) -> float:
         frac = self.headroom_frac

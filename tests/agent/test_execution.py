@@ -662,6 +662,12 @@ def test_cancels_may_spend_past_the_cap_to_the_venues_own_limit_for_them(cap, us
     assert b.can_spend(1, is_cancel=True) is (used + 1 <= limit)
     assert b.spendable(is_cancel=True) == max(0, limit - used)
     assert b.can_spend(1) is (used + 1 <= cap - b.reserve)  # anything else: the cap, less the cancels' reserve
+    # the reserve and the cancels' limit follow the cap the venue reports (the budget keeps them, made of it)
+    for c in (cap, 2 * cap + 7, max(1, cap // 3)):
+        b.on_quota(QuotaStatus(1.0, used, c, 1.0))
+        assert b.reserve == int(0.05 * c)
+        assert b.cancel_headroom == min(c + 100_000, 2 * c) - used
+        assert b.spendable() == max(0, c - used - int(0.05 * c))
 
 
 def test_with_the_cap_spent_reconcile_still_cancels_the_quotes_the_market_left_behind():
