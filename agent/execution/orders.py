@@ -330,8 +330,10 @@ class OrderTracker:
         if o.pool is not None:
             o.pool.remove(o)
             o.pool = None
-        if o.reduce_only and o.state not in TERMINAL:
-            self.ro_live[o.side].remove(o)
+        if o.reduce_only:
+            ro = self.ro_live[o.side]
+            if o in ro:  # (asked, not assumed: an order ended twice must not raise in the core, live)
+                ro.remove(o)
         o.state = state
         o.last_update_ts = ts
         self.live_set.pop(o.cloid, None)
