@@ -115,7 +115,6 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     size_tol = cfg.size_tolerance_frac
     max_items = cfg.max_requests_per_cycle
     widens, aheads = _bands(tol_px, growth)
-    live = tracker.live_set.values()  # read-only here: nothing below changes the tracker's live set
     # candidates per side (and reduce-only), in live order: only orders that can still be kept as they are (the
     # tracker keeps the lists as orders change; copied, as a kept order is taken out of its pool below)
     keep = tracker.keep
@@ -183,7 +182,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 n_items += 1
         else:  # several: in live order across them
             leftover = set().union(*left)
-            for o in live:
+            for o in tracker.live_set.values():  # (read-only here: nothing below changes the live set)
                 if o not in leftover or o.state is _STALE:
                     continue
                 if n_items >= room:
