@@ -21,13 +21,22 @@ EventSink = Callable[[Event], None]
 MAX_ITEMS_PER_ACTION = 200
 
 
+_OID = "oid:"  # the name of an order listed without a cloid: oid:N (order_name, listed_oid)
+
+
+def order_name(cloid: str, oid: int) -> str:
+    """The name the core knows a venue's order by: its cloid, or ``oid:N`` for one listed without (placed by someone
+    else, by hand), which ``listed_oid`` reads back."""
+    return cloid or f"{_OID}{oid}"
+
+
 def listed_oid(cloid: str) -> int | None:
     """The venue's oid that a cloid of the form ``oid:N`` names, or None for any other cloid. ``oid:N`` is how an order
     the venue lists without a cloid (placed by someone else, by hand) is named to the core; a cancel of it goes by oid
     (a cancel by the cloid "oid:N" finds none). The one test of that form, everywhere: ``oid:`` and ``oid:x1`` are no
     oid (sent by cloid, or refused unsent), nor ``oid:²`` (a digit to str.isdigit, not to int)."""
-    if cloid.startswith("oid:"):
-        digits = cloid[4:]
+    if cloid.startswith(_OID):
+        digits = cloid[len(_OID):]
         if digits.isascii() and digits.isdigit():
             return int(digits)
     return None

@@ -13,7 +13,9 @@ import math
 from operator import itemgetter
 from typing import Callable
 
-from agent.gateway.base import CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid
+from agent.gateway.base import (
+    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
+)
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -230,7 +232,7 @@ class TwinGateway(CommandRouter):
             if not isinstance(reply, tuple):
                 self._transport_or_429(reply, "openOrders", ())
                 return
-            rows = list({o.oid: o.cloid or f"oid:{o.oid}" for o in reply if o.coin == self.coin}.items())
+            rows = list({o.oid: order_name(o.cloid, o.oid) for o in reply if o.coin == self.coin}.items())
             for part in in_actions(rows):  # (a Kill's pull of 201 orders in one action was refused whole)
                 self._cancel_listed(dict(part))
 
@@ -349,7 +351,7 @@ class TwinGateway(CommandRouter):
         for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
             self.sink(ev)
         pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
-        opens = tuple(OpenOrder(o.cloid or f"oid:{o.oid}", o.oid, Side.BUY if o.side == "B" else Side.SELL,
+        opens = tuple(OpenOrder(order_name(o.cloid, o.oid), o.oid, Side.BUY if o.side == "B" else Side.SELL,
                                 o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
         self.open_oids = {o.cloid: o.oid for o in opens}
         t_state = state.get("time", 0)
@@ -384,7 +386,7 @@ class TwinGateway(CommandRouter):
             for u in push.updates:
                 o = u.order
                 if u.status in VENUE_CLOSE_STATUSES:
-                    cloid = o.cloid or f"oid:{o.oid}"
+                    cloid = order_name(o.cloid, o.oid)
                     self.open_oids.pop(cloid, None)
                     sink(OrderClosedByVenue(ts, cloid, o.oid, u.status))
                 elif u.status == "filled" and o.cloid:
@@ -423,7 +425,7 @@ class TwinGateway(CommandRouter):
             self.counters["malformed"] += 1
 
     def _timed_fills(self, fills: tuple[FillInfo, ...], ts: float) -> list[tuple[int, FillReceived]]:
-        return [(f.time_ms, FillReceived(ts, f.cloid or f"oid:{f.oid}", f.oid, f.px, f.sz,
+        return [(f.time_ms, FillReceived(ts, order_name(f.cloid, f.oid), f.oid, f.px, f.sz,
                                          Side.BUY if f.side == "B" else Side.SELL, f.fee, not f.crossed,
                                          fill_key(f.time_ms, f.tid), f.closed_pnl))
                 for f in fills if f.coin == self.coin]

@@ -117,6 +117,9 @@ def test_one_test_of_an_oid_name_the_stricter_one_for_the_router_the_weights_and
     assert listed_oid("oid:12") == 12 and listed_oid("oid:0") == 0
     for not_one in ("oid:", "oid:x1", "oid:1x", "oid:-1", "oid: 1", "oid:²", "OID:12", " oid:12", "0x" + "ab" * 16):
         assert listed_oid(not_one) is None, not_one
+    from agent.gateway.base import order_name  # the name's one writer, which listed_oid reads back
+    assert order_name("", 12) == "oid:12" and listed_oid(order_name("", 12)) == 12
+    assert order_name("0x" + "ab" * 16, 12) == "0x" + "ab" * 16 and listed_oid(order_name("0x" + "ab" * 16, 12)) is None
     r = Recorder()
     r.send(Batch((CancelOrder("0x" + "ab" * 16), CancelOrder("oid:x1"), CancelOrder("oid:12"))))
     assert r.sent == [("cancels", ["0x" + "ab" * 16, "oid:x1"]), ("cancels by oid", ["oid:12"])]

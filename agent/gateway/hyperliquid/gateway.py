@@ -26,7 +26,9 @@ import aiohttp
 import numpy as np
 
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
-from agent.gateway.base import CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid
+from agent.gateway.base import (
+    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
+)
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
@@ -574,7 +576,7 @@ class HyperliquidGateway(CommandRouter):
         mine = self.parser.open_orders(body) if body is not None else None  # (this coin's rows)
         if not mine:
             return
-        rows = list({r.oid: r.cloid or f"oid:{r.oid}" for r in mine}.items())
+        rows = list({r.oid: order_name(r.cloid, r.oid) for r in mine}.items())
         # at most MAX_ITEMS_PER_ACTION an action (the venue refuses a bigger one whole), the actions side by side
         await asyncio.gather(*(self._cancel_listed(dict(part)) for part in in_actions(rows)))
 

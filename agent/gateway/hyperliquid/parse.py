@@ -14,6 +14,7 @@ from typing import Any, Callable, TypeVar
 from agent.gateway.events import (
     BboUpdated, BookUpdated, FillReceived, FundingPaid, OpenOrder, OrderClosedByVenue, QuotaStatus, Side, TradeObserved,
 )
+from agent.gateway.base import order_name
 from agent.gateway.fills import TID_BITS, fill_key  # (fill_key raises ValueError: a malformed row, as any)
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class OrderRow:
     reduce_only: bool
 
     def as_open_order(self) -> OpenOrder:
-        return OpenOrder(self.cloid or f"oid:{self.oid}", self.oid, self.side, self.px, self.sz, self.reduce_only)
+        return OpenOrder(order_name(self.cloid, self.oid), self.oid, self.side, self.px, self.sz, self.reduce_only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +354,7 @@ class VenueParser:
             for c in _list(data["nonUserCancel"], "nonUserCancel"):
                 coin, oid = _str(c, "coin"), _int(c, "oid")
                 if coin == self.coin:
-                    out.append(OrderClosedByVenue(ts, f"oid:{oid}", oid, "nonUserCancel"))
+                    out.append(OrderClosedByVenue(ts, order_name("", oid), oid, "nonUserCancel"))
             return WsMessage("user", tuple(out))
         if "liquidation" in data:
             return WsMessage("liquidation", text=_short(data["liquidation"]))
@@ -387,7 +388,7 @@ class VenueParser:
         if not isinstance(crossed, bool):
             raise MalformedMessage(f"crossed = {crossed!r}")
         closed = _num(f, "closedPnl") if "closedPnl" in f else 0.0  # (the venue always sends it)
-        return FillReceived(ts, _cloid(f) or f"oid:{oid}", oid, px, sz, side, fee, not crossed, tid, closed)
+        return FillReceived(ts, order_name(_cloid(f), oid), oid, px, sz, side, fee, not crossed, tid, closed)
 
     def _order_updates(self, data: Any, ts: float) -> list:
         out = []
@@ -399,7 +400,7 @@ class VenueParser:
             if coin != self.coin:
                 continue
             if status in VENUE_CLOSE_STATUSES or (status not in OTHER_ORDER_STATUSES and self._unknown(status)):
-                out.append(OrderClosedByVenue(ts, cloid or f"oid:{oid}", oid, status))
+                out.append(OrderClosedByVenue(ts, order_name(cloid, oid), oid, status))
         return out
 
     def _unknown(self, status: str) -> bool:
