@@ -246,6 +246,20 @@ def touch_ticks(bid_px: float, ask_px: float, tick: float) -> tuple[int, int]:
     return math.floor(bid_px / tick * (1.0 + _REL)), math.ceil(ask_px / tick * (1.0 - _REL))
 
 
+def _grid_touch(bid_px: float, ask_px: float, n: int, spacing: float, szd: int,
+                tick: float) -> tuple[int, int, int, int, int] | None:
+    """The tick grid's fast path's terms for a ladder, or None where it does not apply: (m, step, p10, nb, na),
+    ``_grid_spec``'s and the touch in ticks (``touch_ticks``), a bid above zero and below the ask, the deepest ask
+    within the grid's bound."""
+    ok, m, step, p10, bound = _grid_spec(tick, spacing, szd)
+    if not ok:
+        return None
+    nb, na = touch_ticks(bid_px, ask_px, tick)
+    if nb <= 0 or na <= nb or (na * m + (n - 1) * step) / p10 >= bound:
+        return None
+    return m, step, p10, nb, na
+
+
 def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Sequence[float], szd: int,
                  size_multiplier: float, min_notional: float, tick: float, lot: float,
                  ask_sizes: Sequence[float] | None = None, on_lot: bool = False,
@@ -257,13 +271,10 @@ def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Se
     bid side, its ask side): instead of the Ladder, one list of that class's (side, px, sz, level, False),
     the bids then the asks, level = the quote's index on its side (what the quote cycle made of the Ladder,
     made without the Ladder's quotes in between)."""
-    ok, m, step, p10, bound = _grid_spec(tick, spacing, szd)
-    if not ok:
+    grid = _grid_touch(bid_px, ask_px, n, spacing, szd, tick)
+    if grid is None:
         return None
-    nb = math.floor(bid_px / tick * (1.0 + _REL))
-    na = math.ceil(ask_px / tick * (1.0 - _REL))
-    if nb <= 0 or na <= nb or (na * m + (n - 1) * step) / p10 >= bound:
-        return None
+    m, step, p10, nb, na = grid
     szs, szs_a = _side_sizes(sizes, ask_sizes, n, size_multiplier, szd, lot, on_lot)
     nb *= m
     na *= m
@@ -311,13 +322,10 @@ def _grid_sides(bid_px: float, ask_px: float, n: int, spacing: float, szs: Seque
     None where _grid_ladder's fast path does not apply. Level i of a side is the touch ± i·spacing, an integer over
     a power of ten, and whether it is kept depends on its own price and size only: a side is the same quotes
     whenever its touch is, whatever the other side's."""
-    ok, m, step, p10, bound = _grid_spec(tick, spacing, szd)
-    if not ok:
+    grid = _grid_touch(bid_px, ask_px, n, spacing, szd, tick)
+    if grid is None:
         return None
-    nb = math.floor(bid_px / tick * (1.0 + _REL))
-    na = math.ceil(ask_px / tick * (1.0 - _REL))
-    if nb <= 0 or na <= nb or (na * m + (n - 1) * step) / p10 >= bound:
-        return None
+    m, step, p10, nb, na = grid
     bid_memo, ask_memo = sides
     bids = bid_memo.get(nb)
     if bids is None:
