@@ -70,6 +70,15 @@ def profile_session(profile: str) -> tuple[AgentConfig, TwinParams]:
             TwinParams(rejections=RejectionParams(rates=rates)) if rates else TwinParams())
 
 
+def session_options(ap: argparse.ArgumentParser, minutes: float) -> None:
+    """--minutes (``minutes`` by default) and --profile (stress by default) for a script that runs one profile's
+    session to measure or hash it (bench_bytecodes, decisions_hash)."""
+    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60,
+                                              "a minute to a year, the longest run the twin takes", lowest=1.0),
+                    default=minutes, help=f"simulated minutes of the session (default {minutes:g})")
+    ap.add_argument("--profile", choices=list(PROFILES), default="stress")
+
+
 def full_stack(minutes: float, profile: str = "stress"):
     """Two sessions alike (the same seed): one timed, as a user runs it (no event log: a log of a whole
     session is millions of objects, and Python's garbage collector would scan them all, slowing the very

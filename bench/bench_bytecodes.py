@@ -21,8 +21,7 @@ import numpy as np
 from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
-from twin.units import MAX_DURATION_S, bounded, positive_float
-from bench_agent import PROFILES, profile_session
+from bench_agent import profile_session, session_options
 
 _KINDS = ("commands", "no commands", "after cycle", "other")
 
@@ -78,10 +77,7 @@ def _where(fn: tuple[str, str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60,
-                                              "a minute to a year, the longest run the twin takes", lowest=1.0),
-                    default=5.0, help="simulated minutes of the session (default 5)")
-    ap.add_argument("--profile", choices=list(PROFILES), default="stress")
+    session_options(ap, 5.0)
     ap.add_argument("--top", type=int, default=25, help="functions listed per kind (default 25)")
     ap.add_argument("--tail", action="store_true", help="also the commanding cycles at or above their p99")
     args = ap.parse_args()

@@ -12,8 +12,7 @@ import hashlib
 import json
 
 from agent.session import build_session
-from twin.units import MAX_DURATION_S, bounded, positive_float
-from bench_agent import PROFILES, profile_session
+from bench_agent import profile_session, session_options
 
 
 class _Timed(list):
@@ -49,10 +48,7 @@ def digests(minutes: float, profile: str) -> tuple[int, str, int, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60,
-                                              "a minute to a year, the longest run the twin takes", lowest=1.0),
-                    default=10.0, help="simulated minutes of the session (default 10)")
-    ap.add_argument("--profile", choices=list(PROFILES), default="stress")
+    session_options(ap, 10.0)
     args = ap.parse_args()
     n_cmds, h_cmds, n_recs, h_recs = digests(args.minutes, args.profile)
     print(f"{args.profile} {args.minutes:g} min: commands {n_cmds} {h_cmds} records {n_recs} {h_recs}")
