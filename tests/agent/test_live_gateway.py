@@ -859,13 +859,8 @@ def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again
                 proxy.fault_exchange = fault
                 cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
                                                   "risk": {"dead_man_min_volume_usd": 0}})
-                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                        quota_poll_s=0, action_ttl_s=cfg.risk.ack_timeout_s)
-                asset = await gw.prepare()
-                core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
                 records: list = []
-                driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed,
-                                    record_sink=records.append)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, record_sink=records.append)
                 run = asyncio.ensure_future(driver.run(duration_s=12.0, shutdown_grace_s=5.0))
                 summarise = functools.partial(live_summary, core, gw, driver, coin="BTC", network="twin",
                                               execution_level=4, start_level="MICRO_LIVE")
@@ -896,11 +891,7 @@ def test_a_stop_cancels_the_orders_it_knows_at_once_and_lists_the_venue_only_to_
         async def scenario():
             async with InjectingProxy(bg.base_url) as proxy:
                 cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"}})
-                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                        quota_poll_s=0, action_ttl_s=cfg.risk.ack_timeout_s)
-                asset = await gw.prepare()
-                core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
-                driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg)
                 run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=5.0))
                 assert await until(lambda: len(bg.call(lambda: ex.open_orders(ADDR))) >= 2, 10.0)
                 foreign = bg.call(lambda: seeding.rest_order(ex, ADDR, "BTC", True, ex.best_bid["BTC"] - 900.0, 0.001,
@@ -1307,14 +1298,10 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
             # burst before it (8 to 10 come, as the machine's load has it) are a cascade, and Red stops quoting for
             # longer than the rest of the run (the safety ladder's own tests and the scenarios show that)
             cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}, "safety": {"cascade_errors": 1000}})
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                    quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s, backoff_base_s=0.05)
-            asset = await gw.prepare()
-            core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
             events: list = []
             sent: list = []
-            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events,
-                                command_log=sent)
+            gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, 0.5, {"backoff_base_s": 0.05},
+                                                event_log=events, command_log=sent)
             remove = driver.install_signal_handlers()
             asyncio.get_running_loop().call_later(4.5, os.kill, os.getpid(), signal.SIGTERM)
             try:
@@ -1824,12 +1811,8 @@ def test_a_log_that_cannot_be_written_stops_the_run_with_every_order_pulled(capl
 
         async def scenario():
             cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
-            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                    quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s)
-            asset = await gw.prepare()
-            core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
             journal = EventJournal(DiskFills(os.path.join(folder, "events.jsonl"), flush_every=1))
-            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, journal=journal)
+            gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, 0.5, journal=journal)
             await asyncio.wait_for(driver.run(duration_s=300.0, shutdown_grace_s=5.0), 20.0)
             return driver
 
@@ -2646,13 +2629,22 @@ async def _quiet_live_driver(bg, clock, speed: float, quota_poll_s: float = 0.0)
     quota every ``quota_poll_s`` (0: none, so that what a shutdown sends of its own stands alone in the counts), and
     its LiveDriver journalling every event. (gateway, core, events, driver)."""
     cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}, "session": {"quota_poll_s": 0}})
-    gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                            quota_poll_s=quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s)
+    events: list = []
+    gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, quota_poll_s, event_log=events)
+    return gw, core, events, driver
+
+
+async def live_agent(base_url: str, clock, speed: float, cfg: AgentConfig, quota_poll_s: float = 0.0,
+                     gw_kw: dict | None = None, **driver_kw):
+    """The live stack against ``base_url`` (the served twin, or a proxy in front of it): HyperliquidGateway prepared
+    (polling the quota every ``quota_poll_s``, 0 none; ``gw_kw`` more of its options), a core of ``cfg`` on its
+    asset's decimals, and their LiveDriver at ``speed`` (``driver_kw``: its logs and sinks). (gateway, core,
+    driver)."""
+    gw = HyperliquidGateway(base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
+                            quota_poll_s=quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s, **(gw_kw or {}))
     asset = await gw.prepare()
     core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
-    events: list = []
-    driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, event_log=events)
-    return gw, core, events, driver
+    return gw, core, LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, **driver_kw)
 
 
 def test_the_shutdowns_own_snapshots_are_in_the_cores_ip_weight_as_they_are_sent():

@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-import numpy as np
 import pytest
 
 from agent.config import AgentConfig
-from agent.core import AgentCore
 from agent.gateway.events import BookUpdated, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, Side, Tif
 from agent.gateway.fills import fill_key
-from agent.gateway.hyperliquid.gateway import HyperliquidGateway
-from agent.live import LiveDriver
 
-from test_live_gateway import ADDR, KEY, InjectingProxy, buy_through_the_book, cloid, first, served, started, until
+from test_live_gateway import (
+    ADDR, InjectingProxy, buy_through_the_book, cloid, first, live_agent, served, started, until,
+)
 
 
 def _once(change, wanted):
@@ -145,11 +143,7 @@ def test_a_book_or_trade_time_past_any_clock_is_malformed_and_the_agent_trades_o
                 trades = _once(huge_time, lambda m: m.get("channel") == "trades")
                 proxy.rewrite_frame = lambda text: trades(books(text))
                 cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
-                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                        quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s)
-                asset = await gw.prepare()
-                core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
-                driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, 0.5)
                 await asyncio.wait_for(driver.run(duration_s=15.0, shutdown_grace_s=3.0), 10.0)
                 return gw, driver, books.done, trades.done
 
@@ -191,14 +185,10 @@ def test_a_fill_given_again_under_another_tid_past_its_orders_size_is_not_booked
             async with InjectingProxy(bg.base_url) as proxy:
                 proxy.rewrite_frame = copy_the_completing_fill
                 cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
-                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                                        quota_poll_s=0.5, action_ttl_s=cfg.risk.ack_timeout_s)
-                asset = await gw.prepare()
-                core = holder["core"] = AgentCore(cfg, np.random.default_rng(6), tick=1.0,
-                                                  sz_decimals=asset.sz_decimals)
                 records: list = []
-                driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed,
-                                    record_sink=records.append)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, 0.5,
+                                                    record_sink=records.append)
+                holder["core"] = core  # (read by the proxy's rewrite once the run is under way)
                 await asyncio.wait_for(driver.run(duration_s=40.0, shutdown_grace_s=5.0), 15.0)
                 return core, driver, records
 
