@@ -11,6 +11,24 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def _own_temp_folder() -> str:
+    """This run's own temporary folder, made the process's (``TMPDIR``, so the commands the tests start inherit it).
+
+    The agent keeps its run lock and its nonce file in the system's temporary folder, as one host's agents must
+    share them. Two test runs on one host (a fresh clone checked beside a working copy) shared them too: one run's
+    agents found the other's holding the lock ("is trading BTC") and three run-lock tests failed. pytest's own
+    ``tmp_path`` folders are made under it as well."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="agent-tests-")
+    os.environ["TMPDIR"] = folder
+    tempfile.tempdir = None  # read TMPDIR again at the next gettempdir
+    return folder
+
+
+RUN_TEMP = _own_temp_folder()
+
+
 def _hangup_ignored(signum, frame) -> None:
     """SIGHUP, for the test run itself under ``nohup``: nothing, as nohup asked."""
 
@@ -175,3 +193,16 @@ def signalled_inside():
                 f"sys.exit(getattr(importlib.import_module(where), entry)())\n")
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     return run
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """This run's temporary folder goes when the run passes; a failed run's stays for a look (its path printed)."""
+    import shutil
+
+    if exitstatus == 0:
+        shutil.rmtree(RUN_TEMP, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus) -> None:
+    if exitstatus != 0 and os.path.isdir(RUN_TEMP):
+        terminalreporter.write_line(f"this run's temporary files are kept in {RUN_TEMP}")
