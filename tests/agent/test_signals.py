@@ -205,3 +205,33 @@ def test_a_larger_up_move_raises_momentum_p_up(move, more):
     cap = 1.0 / (1.0 + math.exp(-11.5))  # the logit is capped: p stays off 0 and 1
     assert large.p_up(20.0) > small.p_up(20.0) or large.p_up(20.0) == small.p_up(20.0) == pytest.approx(cap)
     assert 0.0 < small.p_up(20.0) <= large.p_up(20.0) < 1.0
+
+
+class _Shifted(TradeFlowSignal):
+    """A signal with its own p_up: the blend must call it, not its inline copy of the logit signal's."""
+
+    __slots__ = ()
+
+    def p_up(self, ts: float) -> float:
+        return 0.25 + 0.5 * super().p_up(ts)
+
+
+_logits = st.one_of(st.just(0.0), st.floats(-11.5, 11.5), st.floats(-1e-300, 1e-300))
+
+
+@given(st.lists(st.tuples(_logits, st.floats(-5.0, 5.0), st.floats(1e-6, 100.0), st.floats(0.0, 3.0)),
+                min_size=3, max_size=3),
+       st.floats(0.0, 10.0), st.floats(1e-3, 1e6), st.floats(0.0, 5.0), st.floats(0.0, 3.0), st.booleans())
+def test_parts_are_each_signals_p_up_and_adjustment_to_the_bit(states, ts, mid, coef_bps, max_bps, own_p_up):
+    """The blend's parts do p_up and adjustment inline for the logit signals (the quote cycle's hot path): the very
+    doubles the methods give, at any age (none, past, a last update ahead of ts), and a signal with its own p_up
+    is asked for it."""
+    cfg = SignalConfig(adj_coef_bps=coef_bps, max_adj_bps=max_bps)
+    sigs = [BookImbalanceSignal(cfg), _Shifted(cfg) if own_p_up else TradeFlowSignal(cfg), MomentumSignal(cfg)]
+    for s, (logit, age, halflife, _) in zip(sigs, states):
+        s.logit, s.ts, s.halflife = logit, ts - age, halflife
+    blend = SignalBlend(sigs, {s.name: w for s, (_, _, _, w) in zip(sigs, states)})
+    got = blend.parts(ts, mid)
+    want = [(s.name, s.p_up(ts), w, s.adjustment(ts, mid)) for s, (_, _, _, w) in zip(sigs, states)]
+    assert got == want
+    assert all(math.copysign(1.0, g[3]) == math.copysign(1.0, w[3]) for g, w in zip(got, want))  # -0.0 too
