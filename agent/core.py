@@ -68,6 +68,11 @@ class AgentCore:
         self.validation = ScorecardSet([sig.name for sig in self.signals.signals], config.validation.scorecard)
         self.regime = RegimeModel(config.validation.regime)
         self._base_weights = dict(q.signals.weights)
+        # the cards in the signals' order, and the quote cycle's memo of what validation makes of their metrics and
+        # the signals' weights: (metrics..., weights...) and (factor per signal..., widening in bps)
+        self._cards = tuple(self.validation.cards[sig.name] for sig in self.signals.signals)
+        self._validation_key: tuple = (None,) * 6
+        self._validation: tuple = ()
         self._apply_validation_weights()
         # the safety ladder: its level's overlay reshapes every quote; Kill pulls everything
         self.safety = SafetyEscalator(config.safety)
@@ -970,37 +975,38 @@ class AgentCore:
         # CycleDecisionRecord.adjustments names them), in one tuple each at the end: this runs every cycle,
         # and the record is mostly dropped unread. A step not taken is None.
         center = mid - skew
-        adj = 0.0
-        widen_bps = 0.0
-        cards = self.validation.cards
         parts = self.signals.parts(ts, mid)
-        shifts = []  # each signal's weighted shift of the centre: the record's (_SignalsOfRecord)
-        push = shifts.append
-        for name, p_up, weight, a in parts:
-            m = cards[name].metrics()
-            if m.evaluations and weight:
-                # validation corrects the edge each signal claims: its shift scaled by its calibration
-                # slope (overconfident → less, no skill → none), and the spread widened by the edge it
-                # promised and did not deliver (edge bias > 0), weighted like its shift
-                s = m.calibration_slope
-                f = 1.0 if s != s else (0.0 if s < 0.0 else 1.0 if s > 1.0 else s)
-                a *= f
-                b = m.edge_bias_bps
-                if b == b and b > 0.0:
-                    widen_bps += weight * b
-            wa = weight * a
-            adj += wa
-            push(wa)
+        # validation corrects the edge each signal claims: its shift scaled by its calibration slope (overconfident
+        # → less, no skill → none), and the spread widened by the edge it promised and did not deliver (edge bias
+        # > 0), weighted like its shift (_validation_factors). Those are of each card's metrics (replaced at an
+        # evaluation, never changed: compared by identity) and each signal's weight: kept while they hold
+        (_, _, w0, a0), (_, _, w1, a1), (_, _, w2, a2) = parts  # (the core's three signals, in the cards' order)
+        c0, c1, c2 = self._cards
+        m0 = c0.metrics()
+        m1 = c1.metrics()
+        m2 = c2.metrics()
+        k0, k1, k2, kw0, kw1, kw2 = self._validation_key
+        if not (m0 is k0 and m1 is k1 and m2 is k2 and w0 == kw0 and w1 == kw1 and w2 == kw2):
+            self._validation_key = (m0, m1, m2, w0, w1, w2)
+            self._validation = _validation_factors((m0, m1, m2), (w0, w1, w2))
+        f0, f1, f2, widen_bps = self._validation
+        # each signal's weighted shift of the centre (a factor of 1.0 where validation has none: a·1.0 is a), the
+        # record's (_SignalsOfRecord)
+        wa0 = w0 * (a0 * f0)
+        wa1 = w1 * (a1 * f1)
+        wa2 = w2 * (a2 * f2)
+        adj = 0.0 + wa0 + wa1 + wa2
+        shifts = [wa0, wa1, wa2]
         # the forecasts (each signal's p_up, and the blend's, weight = configured × validation verdict) are made
         # and scored after the commands are out (_after_cycle); the record's signals are made when it is read
         self._forecast = (ts, parts, self.book_mid)
-        rec.signals = _new_object(_SignalsOfRecord)
-        rec.signals.parts = parts
-        rec.signals.shifts = shifts
+        rec.signals = sig = _new_object(_SignalsOfRecord)
+        sig.parts = parts
+        sig.shifts = shifts
         center += adj
         widen = bid_clamp = ask_clamp = None
         if widen_bps:
-            widen_bps = min(widen_bps, q.signals.max_adj_bps * len(cards))
+            widen_bps = min(widen_bps, q.signals.max_adj_bps * len(self._cards))
             widen = widen_bps * 1e-4 * mid
             half += widen
         bid = center - half
@@ -1107,6 +1113,25 @@ class AgentCore:
                          min_notional=q.ladder.min_notional_usd, cancel_only=cancel_only, exposures=exposures)
         self._reconciled_state = None if cmds else state
         return cmds
+
+
+def _validation_factors(metrics: tuple, weights: tuple) -> tuple:
+    """(each signal's factor on its shift..., the spread's widening in bps) from its card's metrics and its weight:
+    a card with evaluations scales its weighted signal's shift by its calibration slope clipped to [0, 1] (1 where
+    it has none), and widens the spread by weight × its edge bias where that is > 0; 1.0 (no change) otherwise."""
+    out = []
+    widen_bps = 0.0
+    for m, weight in zip(metrics, weights):
+        f = 1.0
+        if m.evaluations and weight:
+            s = m.calibration_slope
+            f = 1.0 if s != s else (0.0 if s < 0.0 else 1.0 if s > 1.0 else s)
+            b = m.edge_bias_bps
+            if b == b and b > 0.0:
+                widen_bps += weight * b
+        out.append(f)
+    out.append(widen_bps)
+    return tuple(out)
 
 
 class _SignalsOfRecord:

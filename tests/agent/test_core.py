@@ -1624,3 +1624,79 @@ def test_the_quota_polls_are_counted_as_they_are_sent():
     assert ex.counters["http_429"] == 0 and -(20 + 42) <= min(under) and max(under) <= 42
     assert core.budget.background_weight_per_minute == 0 and ex.ip_limiter.used(150.0) > 800  # (polls and more)
     assert core.ledger.fills > 0  # it quoted on what the polls left
+
+
+def _ten_hz_session(defeat=None, seconds: float = 600.0, seed: int = 1) -> tuple[list, list, AgentCore]:
+    """One 10 Hz session's commands and records (as JSON), and its core; with ``defeat``, called with the core before
+    every quote cycle, the memo it clears is rebuilt at each."""
+    cfg = quoting({"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5}}})
+    log: list = []
+    recs: list = []
+    ex, _, core, driver = build_session(cfg, seed, None, command_log=log,
+                                        record_sink=lambda r: recs.append(json.dumps(r, sort_keys=True, default=repr)))
+    if defeat is not None:
+        quote = core._quote
+
+        def afresh(*args, core=core, quote=quote):
+            defeat(core)
+            return quote(*args)
+        core._quote = afresh
+    driver.start()
+    ex.env.run(until=seconds)
+    return log, recs, core
+
+
+def _defeat_validation(core: AgentCore) -> None:
+    core._validation_key = (None,) * 6
+
+
+@pytest.mark.parametrize("defeat", [_defeat_validation])
+def test_the_quote_cycles_memos_change_no_decision(defeat):
+    """Each memo of the quote cycle is a pure saving: rebuilt at every cycle, the session sends the same commands and
+    writes the same records (the signals' shifts and the steps to the bit)."""
+    kept_cmds, kept_recs, core = _ten_hz_session()
+    every_cmds, every_recs, _ = _ten_hz_session(defeat)
+    assert core.cycle > 5000 and len(kept_cmds) > 100
+    assert kept_cmds == every_cmds
+    assert kept_recs == every_recs
+
+
+class _Metrics:
+    """What the quote cycle reads of a card's metrics."""
+
+    def __init__(self, evaluations: int, calibration_slope: float, edge_bias_bps: float) -> None:
+        self.evaluations = evaluations
+        self.calibration_slope = calibration_slope
+        self.edge_bias_bps = edge_bias_bps
+
+
+_slopes = st.one_of(st.just(math.nan), st.just(-0.0), st.floats(-2.0, 3.0))
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), _slopes, _slopes, st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.5]),
+                          st.one_of(st.just(-0.0), st.floats(-1e3, 1e3))), min_size=3, max_size=3))
+def test_validations_factors_give_each_signals_shift_and_the_widening_to_the_bit(signals):
+    """The quote cycle keeps validation's factors per signal while the cards' metrics and the weights hold, and
+    takes each weighted shift as weight × (shift × factor), a factor of 1.0 where validation changes nothing: the
+    same doubles (-0.0 and nan alike) as the per-signal correction done afresh."""
+    from agent.core import _validation_factors
+    metrics = [_Metrics(n, s, b) for n, s, b, _, _ in signals]
+    weights = [w for _, _, _, w, _ in signals]
+    shifts = [a for _, _, _, _, a in signals]
+    # afresh, as the cycle did it
+    adj = widen_bps = 0.0
+    want = []
+    for m, weight, a in zip(metrics, weights, shifts):
+        if m.evaluations and weight:
+            s = m.calibration_slope
+            a *= 1.0 if s != s else (0.0 if s < 0.0 else 1.0 if s > 1.0 else s)
+            b = m.edge_bias_bps
+            if b == b and b > 0.0:
+                widen_bps += weight * b
+        want.append(weight * a)
+        adj += weight * a
+    *factors, widen = _validation_factors(tuple(metrics), tuple(weights))
+    got = [w * (a * f) for w, a, f in zip(weights, shifts, factors)]
+    assert repr(got) == repr(want)
+    assert repr(0.0 + got[0] + got[1] + got[2]) == repr(adj)
+    assert repr(widen) == repr(widen_bps)
