@@ -145,9 +145,11 @@ class AgentCore:
         self._ticks_since_requote = 0
         self.max_worst_case = 0.0
         self._fit: tuple[float, float] | None = None
-        # the last GLFT quote and its inputs (a pure function of them and the config, fixed for the core's life)
-        self._glft_args: tuple | None = None
-        self._glft: tuple[float, float] = (math.nan, math.nan)  # (half spread, skew per coin held) of them
+        # what the quote cycle makes of the market's and the position's state, and that state (mid, position, σ per
+        # √s): GLFT's half spread and skew per coin held (of GLFT's coefficients too: dropped when they change), and
+        # the risk budget's PaR, size factor and position cap (pure functions of the state and its fixed config)
+        self._state_key: tuple | None = None
+        self._state: tuple = ()
         # GLFT's coefficients, c1 and c2 (glft_coefficients), and the A and k they are of (nan: none yet)
         self._coef_A = self._coef_k = math.nan
         self._coef: tuple[float, float] = (math.nan, math.nan)
@@ -298,7 +300,7 @@ class AgentCore:
         if reconcile is not None:
             whole["reconcile"] = reconcile
         self.cfg = cfg.model_copy(update=whole)
-        self._glft_args = None
+        self._state_key = None
         self._coef_A = self._coef_k = math.nan
         self._ladder_key = None
         self._sizes_key = None
@@ -949,15 +951,22 @@ class AgentCore:
             self._coef_A = A
             self._coef_k = k
             self._coef = glft_coefficients(A, k, g.gamma, q.order_size)
-            self._glft_args = None  # (the half spread and skew are of the coefficients too)
-        args = (mid, pos, sigma)
-        if args == self._glft_args:  # the mid, sigma and position move on events: most cycles at 10 Hz see the
-            half_spread, glft_skew = self._glft  # same inputs as the last
+            self._state_key = None  # (the half spread and skew are of the coefficients too)
+        # the mid, σ and position move on events: most cycles at 10 Hz see the same as the last. (Equal doubles are
+        # the same but for a zero's sign: the position's is read only through abs and as a finite number, and σ per
+        # √s is a square root, 0.0 or the prior (> 0), never -0.0.)
+        key = (mid, pos, sigma_log)
+        if key == self._state_key:
+            half_spread, glft_skew, par, par_f, cap = self._state
         else:
             c1, c2 = self._coef
-            half_spread, glft_skew = self._glft = glft_half_skew(mid, pos, sigma, c1, c2, q.order_size,
-                                                                 g.spread_factor, g.skew_factor)
-            self._glft_args = args
+            half_spread, glft_skew = glft_half_skew(mid, pos, sigma, c1, c2, q.order_size, g.spread_factor,
+                                                    g.skew_factor)
+            rb = self.risk_budget
+            par, _, par_f = rb.check(pos, mid, sigma_log)  # position-at-risk: size factor and the cap below
+            cap = rb.position_cap(mid, sigma_log)
+            self._state = (half_spread, glft_skew, par, par_f, cap)
+            self._state_key = key
         p_stressed = self.regime.p_stressed
         stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * p_stressed
         ov = self.overlay
@@ -1067,8 +1076,7 @@ class AgentCore:
                                                   capped=ov.single_side is not None)
             desired = self._overlaid  # ... reducing side only, venue minimum
             safety_size = ov.size_factor
-        # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit
-        par, _, par_f = self.risk_budget.check(pos, mid, sigma_log)
+        # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit (par_f, of the state)
         rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, pos, self.budget.headroom, p_stressed,
                     self.safety.level, g.level, g.confidence, par)
         if par_f < 1.0 and pos:
@@ -1091,8 +1099,7 @@ class AgentCore:
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
         limit = self.cfg.risk.max_position * g.limit_scale
-        cap = self.risk_budget.position_cap(mid, sigma_log)
-        if cap < limit:
+        if cap < limit:  # (cap: the risk budget's, of the state)
             # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
             # the budget let out a ladder that, filled, took PaR to 126% of it
             limit = cap
