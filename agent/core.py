@@ -41,7 +41,7 @@ from agent.graduation.governor import Graduation
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_coefficients, glft_half_skew
-from agent.quoting.ladder import desired_ladder, lot_sizes, round_px_to_venue, touch_ticks, venue_min_size
+from agent.quoting.ladder import KeptLadder, lot_sizes, round_px_to_venue, touch_ticks, venue_min_size
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
     NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, SafetyOverlay, apply_to_quotes,
@@ -156,11 +156,9 @@ class AgentCore:
         self._ladder_key: tuple[int, int] | None = None
         # the ladder's sizes on the venue's lot, and the (bid, ask) base sizes they are of
         self._sizes_key: tuple[float, float] | None = None
-        self._sizes: list[float] = []
-        self._ask_sizes: list[float] | None = None
-        # each side of the ladder as made for a touch price (desired_ladder's sides): new ones with the sizes, which
-        # retune renews (with the other arguments: levels, spacing, minimum)
-        self._ladder_sides: tuple[dict, dict] = ({}, {})
+        # the ladder for those sizes and the config, each side kept as made for a touch price (desired_ladder's
+        # sides): a new one with the sizes, which retune renews (with the other arguments: levels, spacing, minimum)
+        self._ladder: KeptLadder | None = None
         self._desired: list[DesiredQuote] = []
         self._reconciled_state: tuple | None = None
         self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
@@ -1046,23 +1044,22 @@ class AgentCore:
             low = bid - (n - 1) * lad.level_spacing_ticks * self.tick - n * max(self.tick, 1e-4 * bid)
             base_ask = max(base, venue_min_size(mn, ask if ask < mid else mid, lot))
             base = max(base, venue_min_size(mn, low if low > 0.5 * mid else 0.5 * mid, lot))
-        key = (*touch_ticks(bid, ask, self.tick), base, base_ask)  # (the ladder's own rounding to ticks)
+        nb, na = touch_ticks(bid, ask, self.tick)  # (the ladder's own rounding to ticks)
+        key = (nb, na, base, base_ask)
         if key != self._ladder_key:
-            lad = q.ladder
             sizes_key = (base, base_ask)
             if sizes_key != self._sizes_key:  # the sizes move with the base sizes only (rarely): made once for them
+                lad = q.ladder
                 n = lad.n_levels
                 self._sizes_key = sizes_key
-                self._sizes = lot_sizes(lad.sizes(base), n, 1.0, self.sz_decimals, 0.0)
-                self._ask_sizes = None if base_ask == base else lot_sizes(lad.sizes(base_ask), n, 1.0,
-                                                                          self.sz_decimals, 0.0)
-                self._ladder_sides = ({}, {})  # (desired_ladder's sides are of the sizes)
+                sizes = lot_sizes(lad.sizes(base), n, 1.0, self.sz_decimals, 0.0)
+                ask_sizes = None if base_ask == base else lot_sizes(lad.sizes(base_ask), n, 1.0, self.sz_decimals, 0.0)
+                # desired_ladder(bid, ask, ...) with these arguments, its sides kept
+                self._ladder = KeptLadder(n, lad.level_spacing_ticks * self.tick, sizes, self.sz_decimals,
+                                          tick=self.tick, ask_sizes=ask_sizes, desired=_DESIRED)
             # DesiredQuote(side, px, sz, level, False) per ladder level, bids then asks
-            desired = desired_ladder(bid, ask, lad.n_levels, lad.level_spacing_ticks * self.tick, self._sizes,
-                                     self.sz_decimals, tick=self.tick, ask_sizes=self._ask_sizes,
-                                     desired=_DESIRED, sides=self._ladder_sides)
+            self._desired = self._ladder.quotes(bid, ask, nb, na)
             self._ladder_key = key
-            self._desired = desired
         desired = self._desired
         safety_size = par_size = shadow_exits = None
         if self.safety.level is not _GREEN:  # Green's overlay changes nothing (it only carries the position)

@@ -19,6 +19,7 @@ from twin.files import FileModel
 # Relative tolerance when a price is scaled onto an integer grid: px·10^d or px/tick carries a few
 # ulps of binary error (0.29·100 = 28.999999999999996), which must not cost a whole grid step.
 _REL = 1e-14
+_INF = math.inf
 
 
 class LadderConfig(FileModel):
@@ -29,6 +30,41 @@ class LadderConfig(FileModel):
 
     def sizes(self, base: float) -> list[float]:
         return geometric(base, self.size_ratio, self.n_levels)
+
+
+class KeptLadder:
+    """``desired_ladder`` for one set of its arguments but the touch prices (levels, spacing, sizes, decimals, minimum,
+    tick, ``desired``), with its sides kept (``sides``): what the quote cycle holds while its sizes and config do.
+    ``quotes`` takes the touch in ticks the caller has made already (``touch_ticks``, the cycle's memo key of the
+    ladder), and the grid's terms for the arguments are made once here: neither is made again per ladder."""
+
+    __slots__ = ("args", "kwargs", "n", "grid", "szs", "szs_a", "min_notional", "desired", "sides")
+
+    def __init__(self, n_levels: int, level_spacing: float, sizes: Sequence[float], sz_decimals: int,
+                 min_notional: float = 10.0, *, tick: float, ask_sizes: Sequence[float] | None, desired: tuple) -> None:
+        self.args = (n_levels, level_spacing, sizes, sz_decimals, min_notional)
+        self.sides: tuple[dict, dict] = ({}, {})
+        self.kwargs = {"tick": tick, "ask_sizes": ask_sizes, "desired": desired, "sides": self.sides}
+        self.n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
+        self.szs = sizes
+        self.szs_a = sizes if ask_sizes is None else ask_sizes
+        self.min_notional = min_notional
+        self.desired = desired
+        self.grid = None  # (m, step, p10, bound): _grid_spec's, where it applies
+        if tick > 0.0:
+            ok, m, step, p10, bound = _grid_spec(tick, level_spacing, sz_decimals)
+            if ok:
+                self.grid = (m, step, p10, bound)
+
+    def quotes(self, bid_px: float, ask_px: float, nb: int, na: int) -> list:
+        """``desired_ladder(bid_px, ask_px, ..., sides=...)`` for ``(nb, na) == touch_ticks(bid_px, ask_px, tick)``."""
+        g = self.grid
+        if g is not None and GRID_FAST_PATH and -_INF < bid_px < _INF and 0.0 < ask_px < _INF:
+            m, step, p10, bound = g  # (_grid_touch's test, on the touch given)
+            if nb > 0 and na > nb and (na * m + (self.n - 1) * step) / p10 < bound:
+                return _kept_sides(nb, na, self.n, m, step, p10, self.szs, self.szs_a, self.min_notional,
+                                   self.desired, self.sides)
+        return desired_ladder(bid_px, ask_px, *self.args, **self.kwargs)
 
 
 class Quote(NamedTuple):
@@ -326,6 +362,13 @@ def _grid_sides(bid_px: float, ask_px: float, n: int, spacing: float, szs: Seque
     if grid is None:
         return None
     m, step, p10, nb, na = grid
+    return _kept_sides(nb, na, n, m, step, p10, szs, szs_a, min_notional, desired, sides)
+
+
+def _kept_sides(nb: int, na: int, n: int, m: int, step: int, p10: float, szs: Sequence[float],
+                szs_a: Sequence[float], min_notional: float, desired: tuple, sides: tuple[dict, dict]) -> list:
+    """_grid_sides' list for the touch in ticks (nb, na) and the grid's terms (m, step, p10), where the fast path
+    applies (_grid_touch)."""
     bid_memo, ask_memo = sides
     bids = bid_memo.get(nb)
     if bids is None:

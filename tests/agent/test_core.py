@@ -1654,7 +1654,11 @@ def _defeat_state(core: AgentCore) -> None:
     core._state_key = None
 
 
-@pytest.mark.parametrize("defeat", [_defeat_validation, _defeat_state])
+def _defeat_ladder(core: AgentCore) -> None:
+    core._ladder_key = core._sizes_key = None
+
+
+@pytest.mark.parametrize("defeat", [_defeat_validation, _defeat_state, _defeat_ladder])
 def test_the_quote_cycles_memos_change_no_decision(defeat):
     """Each memo of the quote cycle is a pure saving: rebuilt at every cycle, the session sends the same commands and
     writes the same records (the signals' shifts and the steps to the bit)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from agent.quoting.ladder import (LadderConfig, build_ladder, desired_ladder, flat, geometric, lot_sizes,
+from agent.quoting.ladder import (KeptLadder, LadderConfig, build_ladder, desired_ladder, flat, geometric, lot_sizes,
                                   round_px_to_venue, touch_ticks)
 from twin.instruments import price_is_valid, size_is_valid  # an independent implementation of the rule
 
@@ -169,6 +169,43 @@ def test_desired_ladder_with_kept_sides_is_the_ladder_made_afresh(mid, moves, n,
         assert kept == afresh and all(type(q) is DesiredQuote and type(q.side) is Side for q in kept)
         kept.clear()  # the list is the caller's: changing it changes no kept side
         assert desired_ladder(*args, tick=tick, ask_sizes=ask_sizes, desired=desired, sides=sides) == afresh
+
+
+@given(st.floats(0.001, 3e5), st.lists(st.tuples(st.integers(-6, 6), st.integers(-6, 6), st.sampled_from(
+           [-0.4, -2e-9, -5e-10, -1e-12, -1e-15, 0.0, 1e-15, 1e-12, 5e-10, 0.4])), min_size=1, max_size=12),
+       st.integers(1, 8), st.sampled_from([1.0, 2.0, 3.0, 1.5]),
+       st.sampled_from([0.0, 0.0001, 0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0]), st.integers(0, 6),
+       st.floats(0.5, 3.0), st.booleans(), st.sampled_from([10.0, 0.0, 25.0]), st.booleans())
+def test_a_kept_ladder_given_the_touch_in_ticks_is_the_ladder_made_afresh(mid, moves, n, spacing_ticks, tick, szd,
+                                                                          ratio, own_asks, min_notional, fast):
+    """The quote cycle makes its ladder with KeptLadder.quotes from the touch in ticks it keys its memo on: over a
+    walk of touches (a hair off a tick, crossing, past the grid's bound, no tick grid, spacing not whole ticks, the
+    fast path off), every ladder is desired_ladder's made afresh, level by level."""
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+    import agent.quoting.ladder as lad_mod
+    desired = (DesiredQuote, Side.BUY, Side.SELL)
+    sizes = lot_sizes(geometric(12.0 / mid, ratio, n), n, 1.0, szd, 0.0)
+    ask_sizes = lot_sizes(geometric(14.0 / mid, ratio, n), n, 1.0, szd, 0.0) if own_asks else None
+    step = tick if tick > 0.0 else 0.01
+    kept = KeptLadder(n, spacing_ticks * step, sizes, szd, min_notional, tick=tick, ask_sizes=ask_sizes,
+                      desired=desired)
+    bid, ask = mid - 3 * step, mid + 3 * step
+    lad_mod.GRID_FAST_PATH = fast
+    try:
+        for db, da, hair in moves:
+            bid, ask = bid + db * step + hair * step, ask + da * step - hair * step
+            if not (ask > 0.0):
+                continue
+            touch = touch_ticks(bid, ask, step)
+            args = (bid, ask, n, spacing_ticks * step, sizes, szd, min_notional)
+            afresh = desired_ladder(*args, tick=tick, ask_sizes=ask_sizes, desired=desired)
+            got = kept.quotes(bid, ask, *touch)
+            assert got == afresh and all(type(q) is DesiredQuote and type(q.side) is Side for q in got)
+            got.clear()  # the list is the caller's: changing it changes no kept side
+            assert kept.quotes(bid, ask, *touch) == afresh
+    finally:
+        lad_mod.GRID_FAST_PATH = True
 
 
 _NEAR_A_TICK = st.sampled_from([-0.4, -2e-9, -5e-10, -1e-12, -1e-15, 0.0, 1e-15, 1e-12, 5e-10, 0.4])
