@@ -55,6 +55,9 @@ class GlftQuote:
     ask: float
 
 
+_INF = math.inf
+
+
 def _bad(name: str, value: float, need: str) -> ValueError:
     return ValueError(f"GLFT needs {need} {name}, got {name}={value!r}")
 
@@ -109,8 +112,11 @@ def glft_half_skew(mid: float, q: float, sigma: float, c1: float, c2: float, del
     """``glft_quote``'s (half_spread, skew), the same doubles, from ``glft_coefficients``' (c1, c2): what the quote
     cycle reads of it. The coefficients move with A and k only (refitted every few seconds), the half spread and
     skew with σ, which moves with every mid: the cycle keeps the coefficients, and neither the bid and ask it never
-    read nor the quote object are made. The same inputs refused (``mid`` and ``q`` only checked: they set neither)."""
-    _check_state(mid, q, sigma)
+    read nor the quote object are made. The same inputs refused (``mid`` and ``q`` only checked: they set neither); the
+    checks inline, _check_state called only to name what failed (the quote cycle calls this whenever its state
+    moves)."""
+    if not (0.0 < mid < _INF and -_INF < q < _INF and 0.0 <= sigma < _INF):
+        _check_state(mid, q, sigma)
     c2s = c2 * sigma
     return (c1 + 0.5 * delta * c2s) * spread_factor, c2s * skew_factor
 

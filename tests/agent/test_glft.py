@@ -145,3 +145,21 @@ def test_half_skew_refuses_what_glft_quote_refuses(field, args):
     full = dict(mid=100.0, q=0.0, sigma=0.5, A=1.0, k=2.0, gamma=0.1, delta=1.0) | args
     with pytest.raises(ValueError, match=rf"{field}={args[field]!r}"):
         glft_quote(**full)
+
+
+_any_float = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1.0, -1.0]))
+
+
+@given(_any_float, _any_float, _any_float)
+def test_half_skew_refuses_exactly_what_glft_quote_refuses_with_the_same_words(mid, q, sigma):
+    """glft_half_skew checks its state inline and asks _check_state only to name what failed: for any mid, position
+    and sigma it refuses when glft_quote does, naming the same input, and otherwise gives glft_quote's doubles."""
+    try:
+        whole = glft_quote(mid, q, sigma, 1.0, 2.0, 0.1, 1.0)
+    except ValueError as e:
+        with pytest.raises(ValueError) as got:
+            glft_half_skew(mid, q, sigma, *glft_coefficients(1.0, 2.0, 0.1, 1.0), 1.0)
+        assert str(got.value) == str(e)
+    else:
+        assert glft_half_skew(mid, q, sigma, *glft_coefficients(1.0, 2.0, 0.1, 1.0), 1.0) == (whole.half_spread,
+                                                                                             whole.skew)
