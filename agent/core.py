@@ -150,6 +150,10 @@ class AgentCore:
         # the risk budget's PaR, size factor and position cap (pure functions of the state and its fixed config)
         self._state_key: tuple | None = None
         self._state: tuple = ()
+        # the config the quote cycle's terms of it were made from (_derive), and those terms
+        self._derived_of: AgentConfig | None = None
+        self._stress_less_1 = self._fee_frac = self._floor = math.nan
+        self._ladder_terms: tuple = ()
         # GLFT's coefficients, c1 and c2 (glft_coefficients), and the A and k they are of (nan: none yet)
         self._coef_A = self._coef_k = math.nan
         self._coef: tuple[float, float] = (math.nan, math.nan)
@@ -929,8 +933,25 @@ class AgentCore:
                            "fills": self.ledger.fills},
                 "recent_cycles": recent}
 
+    def _derive(self, cfg: AgentConfig) -> None:
+        """What the quote cycle takes from the config (fixed for the core's life but for a retune, which replaces
+        it) made once: the same expressions as written out in the cycle, so the same doubles."""
+        self._derived_of = cfg
+        q = cfg.quoting
+        self._stress_less_1 = cfg.validation.stressed_spread_mult - 1.0
+        self._fee_frac = q.maker_fee_bps * 1e-4
+        self._floor = q.min_half_spread_ticks * self.tick
+        lad = q.ladder
+        n = lad.n_levels
+        # (levels, the venue minimum, the deepest bid's distance from the touch)
+        self._ladder_terms = (n, lad.min_notional_usd, (n - 1) * lad.level_spacing_ticks * self.tick)
+
     def _quote(self, ts: float, rec: CycleDecisionRecord, cancel_only: bool = False) -> list[Command]:
-        q = self.cfg.quoting
+        cfg = self.cfg
+        if cfg is not self._derived_of:  # (a retune replaces the config)
+            self._derive(cfg)
+        q = cfg.quoting
+        tick = self.tick
         mid = self.mid
         vol = self.vol
         if vol.n != self._sigma_n:  # the estimate moves only when a grid sample is added, which counts n up
@@ -966,14 +987,14 @@ class AgentCore:
             self._state = (half_spread, glft_skew, par, par_f, cap)
             self._state_key = key
         p_stressed = self.regime.p_stressed
-        stress_mult = 1.0 + (self.cfg.validation.stressed_spread_mult - 1.0) * p_stressed
+        stress_mult = 1.0 + self._stress_less_1 * p_stressed
         ov = self.overlay
         g = self.graduation
         half = half_spread * stress_mult * ov.spread_mult * g.spread_mult
-        fee_px = q.maker_fee_bps * 1e-4 * mid
+        fee_px = self._fee_frac * mid
         if fee_px:  # GLFT has no fees: each quote moves out by the fee, so a fill earns the model's half spread net
             half += fee_px
-        floor = q.min_half_spread_ticks * self.tick
+        floor = self._floor
         floored = half < floor
         if floored:
             half = floor
@@ -1018,10 +1039,10 @@ class AgentCore:
             half += widen
         bid = center - half
         ask = center + half
-        if bid > self.best_ask - self.tick:  # never crossing the book: a post-only the venue would refuse
-            bid = bid_clamp = self.best_ask - self.tick
-        if ask < self.best_bid + self.tick:
-            ask = ask_clamp = self.best_bid + self.tick
+        if bid > self.best_ask - tick:  # never crossing the book: a post-only the venue would refuse
+            bid = bid_clamp = self.best_ask - tick
+        if ask < self.best_bid + tick:
+            ask = ask_clamp = self.best_bid + tick
         # the ladder only changes when its tick-rounded edges do: reuse it otherwise (when sizes come to
         # depend on state, e.g. exposure levels, their multiplier belongs in this key)
         # exposure: the level's size multiplier scales the ladder (never below the venue's minimum order,
@@ -1038,13 +1059,15 @@ class AgentCore:
             # (each level's rounding down costs at most a tick or a venue step, ≤ 1e-4 of the price), an ask at
             # the lower of the ask and the mid. (Worth it at the mid alone, the size was under $10 at every bid,
             # and at an ask skewed below the mid: the ladder dropped them, and MicroLive quoted asks alone.)
-            lad = q.ladder
-            n = lad.n_levels
-            mn = lad.min_notional_usd
-            low = bid - (n - 1) * lad.level_spacing_ticks * self.tick - n * max(self.tick, 1e-4 * bid)
-            base_ask = max(base, venue_min_size(mn, ask if ask < mid else mid, lot))
-            base = max(base, venue_min_size(mn, low if low > 0.5 * mid else 0.5 * mid, lot))
-        nb, na = touch_ticks(bid, ask, self.tick)  # (the ladder's own rounding to ticks)
+            n, mn, deep = self._ladder_terms  # (max(a, b) below written out: b if b > a else a, as max gives it)
+            step = 1e-4 * bid
+            low = bid - deep - n * (step if step > tick else tick)
+            v = venue_min_size(mn, ask if ask < mid else mid, lot)
+            base_ask = v if v > base else base
+            half_mid = 0.5 * mid
+            v = venue_min_size(mn, low if low > half_mid else half_mid, lot)
+            base = v if v > base else base
+        nb, na = touch_ticks(bid, ask, tick)  # (the ladder's own rounding to ticks)
         key = (nb, na, base, base_ask)
         if key != self._ladder_key:
             sizes_key = (base, base_ask)
@@ -1055,8 +1078,8 @@ class AgentCore:
                 sizes = lot_sizes(lad.sizes(base), n, 1.0, self.sz_decimals, 0.0)
                 ask_sizes = None if base_ask == base else lot_sizes(lad.sizes(base_ask), n, 1.0, self.sz_decimals, 0.0)
                 # desired_ladder(bid, ask, ...) with these arguments, its sides kept
-                self._ladder = KeptLadder(n, lad.level_spacing_ticks * self.tick, sizes, self.sz_decimals,
-                                          tick=self.tick, ask_sizes=ask_sizes, desired=_DESIRED)
+                self._ladder = KeptLadder(n, lad.level_spacing_ticks * tick, sizes, self.sz_decimals,
+                                          tick=tick, ask_sizes=ask_sizes, desired=_DESIRED)
             # DesiredQuote(side, px, sz, level, False) per ladder level, bids then asks
             self._desired = self._ladder.quotes(bid, ask, nb, na)
             self._ladder_key = key
@@ -1083,7 +1106,7 @@ class AgentCore:
         if not g.places_orders:
             g.shadow_quotes(desired)  # Shadow: quoted on paper, nothing placed (live orders get pulled) ...
             rec.note = "shadow"
-            if pos and self.cfg.graduation.shadow_exits:
+            if pos and cfg.graduation.shadow_exits:
                 # ... but a position it was left with is worked off: the paper ladder's reducing side,
                 # reduce-only and capped at the position (an unmanaged position held for hours is risk no level
                 # asked for). Orange's overlay above has already kept only that side.
@@ -1095,7 +1118,7 @@ class AgentCore:
                 desired = []
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
-        limit = self.cfg.risk.max_position * g.limit_scale
+        limit = cfg.risk.max_position * g.limit_scale
         if cap < limit:  # (cap: the risk budget's, of the state)
             # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
             # the budget let out a ladder that, filled, took PaR to 126% of it
@@ -1112,8 +1135,8 @@ class AgentCore:
         state = (key, tr.version, exposures, ov, g.level, par_f, limit, budget.cap, budget.used, cancel_only)
         if state == self._reconciled_state:
             return []
-        cmds = reconcile(desired, tr, tick=self.tick, lot=self.lot, max_position=limit,
-                         budget=self.budget, cloids=self.cloids, cfg=self.cfg.reconcile,
+        cmds = reconcile(desired, tr, tick=tick, lot=self.lot, max_position=limit,
+                         budget=budget, cloids=self.cloids, cfg=cfg.reconcile,
                          min_notional=q.ladder.min_notional_usd, cancel_only=cancel_only, exposures=exposures)
         self._reconciled_state = None if cmds else state
         return cmds

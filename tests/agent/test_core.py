@@ -1627,20 +1627,24 @@ def test_the_quota_polls_are_counted_as_they_are_sent():
 
 
 def _ten_hz_session(defeat=None, seconds: float = 600.0, seed: int = 1) -> tuple[list, list, AgentCore]:
-    """One 10 Hz session's commands and records (as JSON), and its core; with ``defeat``, called with the core before
-    every quote cycle, the memo it clears is rebuilt at each."""
+    """One 10 Hz session's commands and records (as JSON), and its core, retuned half way (a deeper, sparser ladder
+    with a higher minimum order: other sizes, other prices); with ``defeat``, called with the core before every quote
+    cycle, the memo it clears is rebuilt at each."""
+    from agent.quoting.ladder import LadderConfig
     cfg = quoting({"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5}}})
     log: list = []
     recs: list = []
     ex, _, core, driver = build_session(cfg, seed, None, command_log=log,
                                         record_sink=lambda r: recs.append(json.dumps(r, sort_keys=True, default=repr)))
-    if defeat is not None:
-        quote = core._quote
+    quote = core._quote
 
-        def afresh(*args, core=core, quote=quote):
+    def cycle(ts, *args, core=core, quote=quote):
+        if ts >= seconds / 2 and core.cfg is cfg:
+            core.retune(ladder=LadderConfig(n_levels=3, level_spacing_ticks=4.0, min_notional_usd=40.0))
+        if defeat is not None:
             defeat(core)
-            return quote(*args)
-        core._quote = afresh
+        return quote(ts, *args)
+    core._quote = cycle
     driver.start()
     ex.env.run(until=seconds)
     return log, recs, core
@@ -1658,10 +1662,14 @@ def _defeat_ladder(core: AgentCore) -> None:
     core._ladder_key = core._sizes_key = None
 
 
-@pytest.mark.parametrize("defeat", [_defeat_validation, _defeat_state, _defeat_ladder])
+def _defeat_derived(core: AgentCore) -> None:
+    core._derived_of = None
+
+
+@pytest.mark.parametrize("defeat", [_defeat_validation, _defeat_state, _defeat_ladder, _defeat_derived])
 def test_the_quote_cycles_memos_change_no_decision(defeat):
     """Each memo of the quote cycle is a pure saving: rebuilt at every cycle, the session sends the same commands and
-    writes the same records (the signals' shifts and the steps to the bit)."""
+    writes the same records (the signals' shifts and the steps to the bit), before a retune and after it."""
     kept_cmds, kept_recs, core = _ten_hz_session()
     every_cmds, every_recs, _ = _ten_hz_session(defeat)
     assert core.cycle > 5000 and len(kept_cmds) > 100
