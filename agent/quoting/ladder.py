@@ -38,32 +38,30 @@ class KeptLadder:
     ``quotes`` takes the touch in ticks the caller has made already (``touch_ticks``, the cycle's memo key of the
     ladder), and the grid's terms for the arguments are made once here: neither is made again per ladder."""
 
-    __slots__ = ("args", "kwargs", "n", "grid", "szs", "szs_a", "min_notional", "desired", "sides")
+    __slots__ = ("args", "kwargs", "grid", "terms")
 
     def __init__(self, n_levels: int, level_spacing: float, sizes: Sequence[float], sz_decimals: int,
                  min_notional: float = 10.0, *, tick: float, ask_sizes: Sequence[float] | None, desired: tuple) -> None:
         self.args = (n_levels, level_spacing, sizes, sz_decimals, min_notional)
-        self.sides: tuple[dict, dict] = ({}, {})
-        self.kwargs = {"tick": tick, "ask_sizes": ask_sizes, "desired": desired, "sides": self.sides}
-        self.n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
-        self.szs = sizes
-        self.szs_a = sizes if ask_sizes is None else ask_sizes
-        self.min_notional = min_notional
-        self.desired = desired
-        self.grid = None  # (m, step, p10, bound): _grid_spec's, where it applies
+        sides: tuple[dict, dict] = ({}, {})
+        self.kwargs = {"tick": tick, "ask_sizes": ask_sizes, "desired": desired, "sides": sides}
+        n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
+        self.grid = None  # (m, p10, bound, (n - 1)·step): _grid_spec's and _grid_touch's, where the grid applies
+        self.terms: tuple = ()  # _kept_sides'
         if tick > 0.0:
             ok, m, step, p10, bound = _grid_spec(tick, level_spacing, sz_decimals)
             if ok:
-                self.grid = (m, step, p10, bound)
+                self.grid = (m, p10, bound, (n - 1) * step)
+                self.terms = _side_terms(n, m, step, p10, sizes, sizes if ask_sizes is None else ask_sizes,
+                                         min_notional, desired, sides)
 
     def quotes(self, bid_px: float, ask_px: float, nb: int, na: int) -> list:
         """``desired_ladder(bid_px, ask_px, ..., sides=...)`` for ``(nb, na) == touch_ticks(bid_px, ask_px, tick)``."""
         g = self.grid
         if g is not None and GRID_FAST_PATH and -_INF < bid_px < _INF and 0.0 < ask_px < _INF:
-            m, step, p10, bound = g  # (_grid_touch's test, on the touch given)
-            if nb > 0 and na > nb and (na * m + (self.n - 1) * step) / p10 < bound:
-                return _kept_sides(nb, na, self.n, m, step, p10, self.szs, self.szs_a, self.min_notional,
-                                   self.desired, self.sides)
+            m, p10, bound, deep = g  # (_grid_touch's test, on the touch given)
+            if nb > 0 and na > nb and (na * m + deep) / p10 < bound:
+                return _kept_sides(nb, na, self.terms)
         return desired_ladder(bid_px, ask_px, *self.args, **self.kwargs)
 
 
@@ -362,45 +360,51 @@ def _grid_sides(bid_px: float, ask_px: float, n: int, spacing: float, szs: Seque
     if grid is None:
         return None
     m, step, p10, nb, na = grid
-    return _kept_sides(nb, na, n, m, step, p10, szs, szs_a, min_notional, desired, sides)
+    return _kept_sides(nb, na, _side_terms(n, m, step, p10, szs, szs_a, min_notional, desired, sides))
 
 
-def _kept_sides(nb: int, na: int, n: int, m: int, step: int, p10: float, szs: Sequence[float],
-                szs_a: Sequence[float], min_notional: float, desired: tuple, sides: tuple[dict, dict]) -> list:
-    """_grid_sides' list for the touch in ticks (nb, na) and the grid's terms (m, step, p10), where the fast path
-    applies (_grid_touch)."""
-    bid_memo, ask_memo = sides
+def _side_terms(n: int, m: int, step: int, p10: float, szs: Sequence[float], szs_a: Sequence[float],
+                min_notional: float, desired: tuple, sides: tuple[dict, dict]) -> tuple:
+    """What _kept_sides reads, for the grid's terms (m, step, p10), the sizes, the minimum, ``desired`` and the kept
+    ``sides``: each side's levels of a size > 0 as (level index × step, size), the others never quoted."""
+    bid_levels = tuple((i * step, szs[i]) for i in range(n) if szs[i] > 0.0)
+    ask_levels = tuple((i * step, szs_a[i]) for i in range(n) if szs_a[i] > 0.0)
+    cls, buy, sell = desired
+    return m, p10, bid_levels, ask_levels, min_notional, cls, buy, sell, sides[0], sides[1]
+
+
+def _kept_sides(nb: int, na: int, terms: tuple) -> list:
+    """_grid_sides' list for the touch in ticks (nb, na) and ``_side_terms``' terms, where the fast path applies
+    (_grid_touch). Level i of the bids is the integer nb·m − i·step over p10 (the first at or below zero ends the
+    side, and every level after it is lower), of the asks na·m + i·step over p10; a level is kept when it is worth
+    the minimum, and takes its index on its side."""
+    m, p10, bid_levels, ask_levels, min_notional, cls, buy, sell, bid_memo, ask_memo = terms
     bids = bid_memo.get(nb)
     if bids is None:
         if len(bid_memo) >= _SIDES_KEPT:
             del bid_memo[next(iter(bid_memo))]  # the oldest made
-        cls, buy = desired[0], desired[1]
         bids = []
-        num = nb * m
-        for i in range(n):
+        push = bids.append
+        top = nb * m
+        for off, sz in bid_levels:
+            num = top - off
             if num <= 0:  # a bid at or below zero ends the bid side (those after it are lower still)
                 break
-            sz = szs[i]
-            if sz > 0.0:
-                px = num / p10
-                if px * sz >= min_notional:
-                    bids.append(_new_quote(cls, (buy, px, sz, len(bids), False)))
-            num -= step
+            px = num / p10
+            if px * sz >= min_notional:
+                push(_new_quote(cls, (buy, px, sz, len(bids), False)))
         bid_memo[nb] = bids
     asks = ask_memo.get(na)
     if asks is None:
         if len(ask_memo) >= _SIDES_KEPT:
             del ask_memo[next(iter(ask_memo))]
-        cls, sell = desired[0], desired[2]
         asks = []
-        num = na * m
-        for i in range(n):
-            sz = szs_a[i]
-            if sz > 0.0:
-                px = num / p10
-                if px * sz >= min_notional:
-                    asks.append(_new_quote(cls, (sell, px, sz, len(asks), False)))
-            num += step
+        push = asks.append
+        top = na * m
+        for off, sz in ask_levels:
+            px = (top + off) / p10
+            if px * sz >= min_notional:
+                push(_new_quote(cls, (sell, px, sz, len(asks), False)))
         ask_memo[na] = asks
     return bids + asks
 
