@@ -1666,11 +1666,17 @@ def _defeat_derived(core: AgentCore) -> None:
     core._derived_of = None
 
 
+@pytest.fixture(scope="module")
+def kept_session():
+    """The 10 Hz session as the core runs it, memos kept (made once for the tests that compare against it)."""
+    return _ten_hz_session()
+
+
 @pytest.mark.parametrize("defeat", [_defeat_validation, _defeat_state, _defeat_ladder, _defeat_derived])
-def test_the_quote_cycles_memos_change_no_decision(defeat):
+def test_the_quote_cycles_memos_change_no_decision(defeat, kept_session):
     """Each memo of the quote cycle is a pure saving: rebuilt at every cycle, the session sends the same commands and
     writes the same records (the signals' shifts and the steps to the bit), before a retune and after it."""
-    kept_cmds, kept_recs, core = _ten_hz_session()
+    kept_cmds, kept_recs, core = kept_session
     every_cmds, every_recs, _ = _ten_hz_session(defeat)
     assert core.cycle > 5000 and len(kept_cmds) > 100
     assert kept_cmds == every_cmds
