@@ -1079,7 +1079,7 @@ class AgentCore:
                 ask_sizes = None if base_ask == base else lot_sizes(lad.sizes(base_ask), n, 1.0, self.sz_decimals, 0.0)
                 # desired_ladder(bid, ask, ...) with these arguments, its sides kept
                 self._ladder = KeptLadder(n, lad.level_spacing_ticks * tick, sizes, self.sz_decimals,
-                                          tick=tick, ask_sizes=ask_sizes, desired=_DESIRED)
+                                          lad.min_notional_usd, tick=tick, ask_sizes=ask_sizes, desired=_DESIRED)
             # DesiredQuote(side, px, sz, level, False) per ladder level, bids then asks
             self._desired = self._ladder.quotes(bid, ask, nb, na)
             self._ladder_key = key

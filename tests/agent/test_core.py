@@ -286,6 +286,17 @@ def test_each_side_is_floored_at_the_venue_minimum_at_its_own_prices():
     assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"]) and len(bids) == len(asks) == 3
 
 
+def test_the_ladder_drops_levels_under_the_configured_minimum_not_the_default():
+    """quoting.ladder.min_notional_usd is the minimum an order is worth, for a dex whose minimum is not $10: the
+    quote cycle made its ladder without it, so levels worth $6 were dropped at the default $10 (every one of them
+    here) while the sizes, the overlay and reconcile all went by the $5 configured."""
+    rec = _first_cycle(quoting({"quoting": {"order_size": 0.00006, "ladder": {"size_ratio": 1.0,
+                                                                              "min_notional_usd": 5.0}}}))
+    bids, asks = _prices(rec, "B"), _prices(rec, "A")
+    assert len(bids) == len(asks) == 3, rec["quotes"]
+    assert all(5.0 <= q[1] * q[2] < 10.0 for q in rec["quotes"]), rec["quotes"]
+
+
 def test_asks_skewed_below_the_mid_keep_their_touch_level_at_the_venue_minimum():
     """Long, the skew moves the asks below the mid; a size worth $10 at the mid is under $10 there, and the
     touch ask, the one that reduces the position soonest, was dropped."""
