@@ -136,7 +136,7 @@ class OrderTracker:
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total", "feed_ts",
                  "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
-                 "overfills", "_overfill_ts", "keep", "ro_live")
+                 "overfills", "_overfill_ts", "keep", "ro_live", "_await_lu", "_stale_lu")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -187,6 +187,12 @@ class OrderTracker:
         self.keep: list[list[TrackedOrder]] | None = [[], [], [], []]
         # the live reduce-only orders per side, in live order: what reduce-only quotes are capped beside
         self.ro_live: dict[Side, list[TrackedOrder]] = {_BUY: [], _SELL: []}
+        # lower bounds on last_update_ts of the live orders awaiting an answer (AWAITING_ACK) and of the stale ones:
+        # check_timeouts skips its scan of the live set when neither bound is old enough for any order to be due (it
+        # runs every quote cycle, and the scan changed nothing on almost all). Lowered wherever an order's
+        # last_update_ts is set or it enters one of those states (on_command, _watch); made exact again by each scan.
+        self._await_lu = math.inf
+        self._stale_lu = math.inf
 
     # ------------------------------------------------------------------ commands
 
@@ -194,6 +200,8 @@ class OrderTracker:
         self.version += 1
         if ts > self.now:
             self.now = ts
+        if ts < self._await_lu:  # an order placed, cancelled or modified awaits its answer from ts (once per command,
+            self._await_lu = ts  # not per order: a lower bound may be lower than it need be)
         t = type(cmd)
         if t is Batch:  # the common case, a cycle's cancels or places: handled here without recursing
             for c in cmd.commands:
@@ -310,6 +318,18 @@ class OrderTracker:
         if o.reduce_only:
             self.ro_live[o.side].append(o)
 
+    def _watch(self, o: TrackedOrder) -> None:
+        """``o``'s ``last_update_ts`` or state has just been set: the bound of the timeout scan's kind it is now of
+        (awaiting an answer, or stale), if either, lowered to it (``_await_lu``), so check_timeouts does not skip
+        it. The commands' hot paths lower the bound inline instead."""
+        st = o.state
+        if st is _STALE:
+            if o.last_update_ts < self._stale_lu:
+                self._stale_lu = o.last_update_ts
+        elif st in AWAITING_ACK:
+            if o.last_update_ts < self._await_lu:
+                self._await_lu = o.last_update_ts
+
     def keep_lists(self) -> list[list[TrackedOrder]]:
         """[buys, sells, reduce-only buys, reduce-only sells]: the live orders reconcile may keep, each in live
         order (``keep``, made again from the live set if a change dropped it). Read-only to callers."""
@@ -409,6 +429,7 @@ class OrderTracker:
                     self._recount(o)
                     if o.filled_sz >= o.sz - EPS:
                         self._end(o, OrderState.FILLED, ev.ts)
+            self._watch(o)  # (its last_update_ts moved: one still awaiting a cancel or modify, or stale, is watched)
         elif t is OrderRejected:
             o = self.orders.get(ev.cloid)
             self.rejections_by_reason[ev.reason.value] += 1
@@ -431,11 +452,13 @@ class OrderTracker:
                 o.prev_state = OrderState.PENDING_CANCEL  # (stale after a cancel, not an unanswered place)
                 o.state = OrderState.STALE
                 o.last_update_ts = ev.ts
+                self._watch(o)
                 if o.pool is not None:
                     o.pool.remove(o)
                     o.pool = None
             elif o.state is _PENDING_CANCEL:
                 o.state = o.prev_state  # (stale, for want of this answer in time: a snapshot settles it)
+                self._watch(o)
                 self.keep = None  # (keepable again, perhaps: back in its place in live order)
         elif t is ModifyAcknowledged:
             old = self.orders.get(ev.cloid)
@@ -468,6 +491,7 @@ class OrderTracker:
                     old.prev_state = OrderState.PENDING_MODIFY  # (stale after a modify, not an unanswered place)
                     old.state = OrderState.STALE  # as a cancel that found nothing: a fill may be in flight
                     old.last_update_ts = ev.ts
+                    self._watch(old)
                     if old.pool is not None:
                         old.pool.remove(old)
                         old.pool = None
@@ -503,6 +527,7 @@ class OrderTracker:
                     self._modify_did_nothing(o, new, ev.ts)
                 elif o.live and o.state is _PENDING_CANCEL:
                     o.state = o.prev_state  # (a modify sent before it, if any, is still out: its new leg stands)
+                    self._watch(o)
                     self.keep = None  # (keepable again, perhaps: back in its place in live order)
         elif t is AccountSnapshot:
             self._on_snapshot(ev)
@@ -594,6 +619,8 @@ class OrderTracker:
             if o.state is _STALE and o.prev_state is not _PENDING_NEW:
                 self.keep = None  # stale after a cancel or modify, filled in part: keepable again, mid-list
             o.state = OrderState.PARTIALLY_FILLED
+        else:
+            self._watch(o)  # (a cancel or modify still out: its last_update_ts moved)
         return excess
 
     def _on_snapshot(self, ev: AccountSnapshot) -> None:
@@ -697,23 +724,42 @@ class OrderTracker:
 
         A cancel answered "never placed, already canceled, or filled" leaves its order STALE too; most
         are settled by their fill arriving. One still unsettled after ``settle_s`` sets
-        ``needs_snapshot``: only the venue's account can say what became of it."""
+        ``needs_snapshot``: only the venue's account can say what became of it.
+
+        The scan is skipped when no order can be due: every awaiting order's ``last_update_ts`` is at least
+        ``_await_lu`` and every stale one's at least ``_stale_lu``, and ``ts - x`` only falls as ``x`` rises, so
+        with ``ts - _await_lu <= timeout_s`` none has timed out, and with ``ts - _stale_lu <= settle_s`` (or a
+        snapshot already asked for) none can ask for one: the scan would change nothing."""
+        if ts - self._await_lu <= timeout_s and (self.needs_snapshot or ts - self._stale_lu <= self.settle_s):
+            return []
         out = []
         settle_s = self.settle_s
         grace = self.ack_grace_s
+        await_lu = stale_lu = math.inf  # the bounds made exact again
         for o in self.live_set.values():
             st = o.state
             if st in AWAITING_ACK:
-                if ts - o.last_update_ts > timeout_s:
+                lu = o.last_update_ts
+                if ts - lu > timeout_s:
                     o.prev_state = st
                     o.state = _STALE
                     out.append(o.cloid)
                     self.version += 1  # a state change like any (reconcile no longer keeps a stale order)
-            elif st is _STALE and ts - o.last_update_ts > settle_s and (o.acked_ts >= 0 or ts - o.sent_ts > grace):
-                # (never acknowledged: a snapshot tells only once its place has had ack_grace_s to land, as one
-                # not listed before then may still be on its way; asked sooner, it comes back unresolved, and
-                # asking again at every tick spent the IP weight the pulls needed)
-                self.needs_snapshot = True
+                    if lu < stale_lu:
+                        stale_lu = lu
+                elif lu < await_lu:
+                    await_lu = lu
+            elif st is _STALE:
+                lu = o.last_update_ts
+                if lu < stale_lu:
+                    stale_lu = lu
+                if ts - lu > settle_s and (o.acked_ts >= 0 or ts - o.sent_ts > grace):
+                    # (never acknowledged: a snapshot tells only once its place has had ack_grace_s to land, as
+                    # one not listed before then may still be on its way; asked sooner, it comes back unresolved,
+                    # and asking again at every tick spent the IP weight the pulls needed)
+                    self.needs_snapshot = True
+        self._await_lu = await_lu
+        self._stale_lu = stale_lu
         return out
 
     def live_orders(self, side: Side | None = None) -> list[TrackedOrder]:

@@ -341,6 +341,7 @@ class _RefusedPlaceTracker(OrderTracker):
                 self._end(o, OrderState.REJECTED, ev.ts)
             elif o.state in (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY):
                 o.state = o.prev_state
+                self._watch(o)  # (the tracker's bounds on what check_timeouts must look at follow it)
                 self.keep = None  # (keepable again, perhaps: the tracker's keep lists made afresh, as it does)
                 self._drop_new_leg(o, ev.ts)
 
