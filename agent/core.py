@@ -900,15 +900,13 @@ class AgentCore:
         if f is not None:
             self._forecast = None
             f_ts, parts, mid = f
-            p_ups = {}
+            horizon_s = self.cfg.quoting.signals.horizon_s
+            self.validation.predict_parts(f_ts, parts, horizon_s, mid)  # (the parts' names are unique, as cards')
             w_sum = p_sum = 0.0
-            for name, p_up, weight, _ in parts:
-                p_ups[name] = p_up
+            for _, p_up, weight, _ in parts:
                 w_sum += weight
                 p_sum += weight * (p_up - 0.5)
             p_blend = 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5
-            horizon_s = self.cfg.quoting.signals.horizon_s
-            self.validation.predict(f_ts, p_ups, horizon_s, mid)
             # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence
             self.graduation.predict(f_ts, p_blend, horizon_s, mid)
         self.tracker.prune(ts - 600.0)
