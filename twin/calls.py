@@ -9,11 +9,12 @@ nothing else waits on it. Relies on SimPy 4's queue layout (``_queue``, ``_eid``
 
 ``start_loop`` runs a loop that only ever waits for time (the market's events, the feeds' blocks, the driver's
 cycles: 150,000 waits an hour of a stress session) as ``env.process`` would run it, without a ``Process``: the
-generator yields its delays, and each is scheduled by ``call_later``. Every queue entry ``env.process`` and its
-timeouts would make is made, in the same place: the start (``Initialize``, urgent, now), one per wait, and at the
-loop's end the process's own event. What is left out is ``Process._resume``'s bookkeeping and a ``Timeout`` per
-wait. Not for a loop that is interrupted (it is no ``Process``) or waits on anything but time; an exception in
-it propagates from ``env.run`` at once, where a ``Process`` would fail and raise it when its event comes up.
+generator yields its delays, and each is scheduled where ``call_later`` would put it (one event, reused). Every
+queue entry ``env.process`` and its timeouts would make is made, in the same place: the start (``Initialize``,
+urgent, now), one per wait, and at the loop's end the process's own event. What is left out is ``Process._resume``'s
+bookkeeping and a ``Timeout`` per wait. Not for a loop that is interrupted (it is no ``Process``) or waits on
+anything but time; an exception in it propagates from ``env.run`` at once, where a ``Process`` would fail and raise
+it when its event comes up.
 """
 from __future__ import annotations
 
@@ -54,12 +55,23 @@ def _noop() -> None:
 
 
 def start_loop(env, loop: Generator[float, None, None]) -> None:
-    """Run ``loop`` from now, each delay it yields waited for; its queue entries are ``env.process``'s."""
-    def resume() -> None:
+    """Run ``loop`` from now, each delay it yields waited for; its queue entries are ``env.process``'s.
+
+    A loop has one entry on the queue at a time, so one ``Call`` serves all its waits: ``Environment.step`` sets
+    its ``callbacks`` to None before calling them, and ``resume``, called by step itself (no ``_run``), sets them
+    back and pushes the same event again: per wait, no ``Call``, no ``call_later`` and no ``_run`` call."""
+    queue, eid = env._queue, env._eid
+    wake = Call(_noop, ())
+
+    def resume(_event) -> None:
         try:
             delay = next(loop)
         except StopIteration:  # the process's own event, triggered as it ends: nothing waits on it
-            heappush(env._queue, (env._now, NORMAL, next(env._eid), Call(_noop, ())))
+            heappush(queue, (env._now, NORMAL, next(eid), Call(_noop, ())))
             return
-        call_later(env, delay, resume)
-    heappush(env._queue, (env._now, URGENT, next(env._eid), Call(resume, ())))
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        wake.callbacks = callbacks
+        heappush(queue, (env._now + delay, NORMAL, next(eid), wake))
+    callbacks = wake.callbacks = (resume,)
+    heappush(queue, (env._now, URGENT, next(eid), wake))

@@ -90,3 +90,17 @@ def test_a_negative_delay_is_refused_as_simpy_refuses_it():
         call_later(env, -0.5, lambda: None)
     with pytest.raises(ValueError, match="Negative delay -0.5"):
         env.timeout(-0.5)
+
+
+def test_a_loop_refuses_a_negative_delay_as_simpy_refuses_it():
+    """A loop's waits skip call_later (start_loop reuses one event): they keep its refusal."""
+    env = simpy.Environment()
+
+    def loop():
+        yield 1.0
+        yield -0.5
+
+    start_loop(env, loop())
+    with pytest.raises(ValueError, match="Negative delay -0.5"):
+        env.run()
+    assert env.now == 1.0
