@@ -214,7 +214,9 @@ class Exchange:
         self.marks: dict[str, float] = {}
         self.last_trade_px: dict[str, float] = {}
         self._consumed: dict[str, dict[float, float]] = {c: {} for c in self.instruments}
-        self._row_lists: dict[tuple[str, bool], tuple] = {}  # see _level_rows
+        # per coin, [asks' rows, bids' rows] (indexed by is_buy) as _level_rows made them, None until it is asked
+        # again after a book update (_run_market and _jump set both None as they move the book)
+        self._rows_of: dict[str, list] = {c: [None, None] for c in self.instruments}
         self._apply_schedule()
         self.markets = markets if markets is not None else self._build_markets()
         for coin, market in self.markets.items():
@@ -661,15 +663,17 @@ class Exchange:
 
     def _level_rows(self, coin: str, is_buy: bool) -> tuple | None:
         """(px row, sz row, px list, sz list) of one side's displayed book, or None before any book.
-        The lists are made once per book update (per-element numpy access costs more than the copy)."""
-        pxs = (self.bid_px if is_buy else self.ask_px).get(coin)
-        if pxs is None:
-            return None
-        szs = (self.bid_sz if is_buy else self.ask_sz)[coin]
-        key = (coin, is_buy)
-        rows = self._row_lists.get(key)
-        if rows is None or rows[0] is not pxs or rows[1] is not szs:
-            rows = self._row_lists[key] = (pxs, szs, pxs.tolist(), szs.tolist())
+        The lists are made once per book update (per-element numpy access costs more than the copy), and kept until
+        the next drops them (_rows_of): asked twice a block by the bbo feed and twice a book update with orders
+        resting, a hit is two subscripts (tests/twin/test_level_rows.py holds it to the rows made afresh)."""
+        pair = self._rows_of[coin]
+        rows = pair[is_buy]
+        if rows is None:
+            pxs = (self.bid_px if is_buy else self.ask_px).get(coin)
+            if pxs is None:
+                return None
+            szs = (self.bid_sz if is_buy else self.ask_sz)[coin]
+            rows = pair[is_buy] = (pxs, szs, pxs.tolist(), szs.tolist())
         return rows
 
     def _available_margin(self, acct: Account, dex: str) -> float:
@@ -1002,6 +1006,7 @@ class Exchange:
         marks = self.marks
         counters = self.counters
         consumed = self._consumed[coin]
+        rows_pair = self._rows_of[coin]
         subs = self._subs
         # (the dicts of the market state, looked up once: every market event writes them)
         bid_px_of, bid_sz_of, ask_px_of, ask_sz_of = self.bid_px, self.bid_sz, self.ask_px, self.ask_sz
@@ -1038,6 +1043,7 @@ class Exchange:
                     bid_sz_of[coin] = bid_sz[j]
                     ask_px_of[coin] = ask_px[j]
                     ask_sz_of[coin] = ask_sz[j]
+                    rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
                     best_bid_of[coin] = bb
                     best_ask_of[coin] = ba
                     if bb == bb and ba == ba:
@@ -1096,6 +1102,8 @@ class Exchange:
             self.bid_sz[coin] = chunk.bid_sz[j]
             self.ask_px[coin] = chunk.ask_px[j]
             self.ask_sz[coin] = chunk.ask_sz[j]
+            pair = self._rows_of[coin]
+            pair[0] = pair[1] = None
             self.best_bid[coin] = bb
             self.best_ask[coin] = ba
             if bb == bb and ba == ba:
