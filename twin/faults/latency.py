@@ -71,7 +71,7 @@ class PathLatency:
         self._mult = params.burst_multiplier
         self._burst_mean_s = params.burst_mean_duration_s
         self._buf: list[float] = []
-        self._i = 0
+        self._i = _BLOCK  # (the buffer spent: the first sample fills it, one test where an empty buffer took two)
         # current (or next) slow period [b_start, b_end); inf when bursts are off
         if params.burst_rate_per_hour > 0.0:
             self._gap_mean_s = 3600.0 / params.burst_rate_per_hour
@@ -113,7 +113,7 @@ class PathLatency:
     def sample(self, t: float) -> float:
         """One latency draw in seconds for a message leaving at simulated time ``t``."""
         i = self._i
-        if i >= _BLOCK or not self._buf:
+        if i >= _BLOCK:
             self._refill()
             i = 0
         x = self._buf[i]
@@ -123,7 +123,7 @@ class PathLatency:
                 self._advance_bursts(t)
             if t >= self._b_start:
                 x *= self._mult
-        if self._spike_lo <= t < self._spike_hi:
+        if t >= self._spike_lo and t < self._spike_hi:  # (two compares: the chained form costs twice the bytecodes)
             for t0, t1, mult, extra in self._spikes:
                 if t0 > t:
                     break
