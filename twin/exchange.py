@@ -15,6 +15,7 @@ import math
 import struct
 from bisect import bisect_left, bisect_right
 from collections import deque
+from heapq import heappush
 from dataclasses import replace
 from decimal import Decimal
 from operator import attrgetter, itemgetter
@@ -22,10 +23,11 @@ from typing import Callable, Union
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from twin.accounts import Account, dex_of
 from twin.book import ClientOrder, CoinBook, join_size
-from twin.calls import call_later, start_loop
+from twin.calls import Call, call_later, start_loop
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
@@ -1469,9 +1471,19 @@ class Exchange:
     def _publish(self, key: tuple[str, str], push: Push) -> None:
         conns = self._subs.get(key)
         if conns:
-            for conn in conns:  # (_send inlined: every push of the feeds passes here)
+            # (_send, _delivery_delay and call_later inlined: every push of the feeds passes here; the entry is
+            # call_later's, its time now + (at - now) as call_later's now + delay, which need not be ``at``)
+            env = self.env
+            now = env._now
+            sample = self.latency.feed.sample
+            for conn in conns:
                 conn.frame = None
-                call_later(self.env, self._delivery_delay(conn), self._deliver, conn, conn.epoch, push)
+                at = now + sample(now)
+                if at < conn.last_delivery:
+                    at = conn.last_delivery
+                conn.last_delivery = at
+                heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
+                                      Call(self._deliver, (conn, conn.epoch, push))))
 
     def _send(self, conn: Connection, push: Push, draw: bool = True) -> None:
         """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
