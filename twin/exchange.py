@@ -1200,27 +1200,45 @@ class Exchange:
         consumed, with the client orders there. _l2_side's rule for the top level alone, written out: l2_book's 20
         levels at each block (14 a second) doubled a session's time, and _l2_side over the levels needed still cost
         a bbo session a third more than this (tests/twin/test_book_feed.py holds the two equal at every push)."""
-        rows = self._level_rows(coin, is_buy)
+        rows = self._rows_of[coin][is_buy] or self._level_rows(coin, is_buy)  # (a hit without the call)
         if rows is None:
             return None
         consumed = self._consumed[coin]
         best, best_sz, best_n = math.nan, 0.0, 0
-        for px, sz in zip(rows[2], rows[3]):  # best first
-            left = sz - consumed.get(px, 0.0) if consumed else sz
-            if px == px and left > 0:
-                best, best_sz, best_n = px, left, 1
-                break
+        if consumed:
+            for px, sz in zip(rows[2], rows[3]):  # best first
+                left = sz - consumed.get(px, 0.0)
+                if px == px and left > 0:
+                    best, best_sz, best_n = px, left, 1
+                    break
+        else:
+            for px, sz in zip(rows[2], rows[3]):
+                if px == px and sz > 0:
+                    best, best_sz, best_n = px, sz, 1
+                    break
         # the clients' orders best first (CoinBook keeps them so): past the first priced worse than the best, so is
-        # every one after it (a bbo session walked all of them, at every block, for every resting order)
-        for o in (self.books[coin].bids if is_buy else self.books[coin].asks):
-            px = o.px
-            if best != best or (px > best if is_buy else px < best):
-                best, best_sz, best_n = px, o.sz, 1
-            elif px == best:
-                best_sz += o.sz
-                best_n += 1
-            else:
-                break
+        # every one after it (a bbo session walked all of them, at every block, for every resting order). An
+        # order's price is never nan: "not px <= best" is "best is nan or px > best" in one compare
+        if is_buy:
+            for o in self.books[coin].bids:
+                px = o.px
+                if not px <= best:
+                    best, best_sz, best_n = px, o.sz, 1
+                elif px == best:
+                    best_sz += o.sz
+                    best_n += 1
+                else:
+                    break
+        else:
+            for o in self.books[coin].asks:
+                px = o.px
+                if not px >= best:
+                    best, best_sz, best_n = px, o.sz, 1
+                elif px == best:
+                    best_sz += o.sz
+                    best_n += 1
+                else:
+                    break
         return None if best != best else (best, best_sz, best_n)
 
     def _run_margin_checks(self):
