@@ -232,7 +232,7 @@ class CoinBook:
         return out
 
     def advance_queues(self, bid_px, bid_sz, ask_px, ask_sz) -> None:
-        """Apply the probabilistic cancel-ahead rule after the displayed book changed (rows: lists, or
+        """Apply the probabilistic cancel-ahead rule after the displayed book changed (rows: lists of floats, or
         numpy rows, which are turned into lists once here: per-element numpy access costs more)."""
         n = self.power
         for is_bid, side, px_row, sz_row in ((True, self.bids, bid_px, bid_sz), (False, self.asks, ask_px, ask_sz)):
@@ -260,7 +260,7 @@ class CoinBook:
                 else:
                     i = round(abs(best - px) / tick)  # (an int: round of a float)
                     if i < n_rows and px_row[i] == px:
-                        now = float(sz_row[i])
+                        now = sz_row[i]  # (floats already: the rows' lists, or numpy rows' tolist above)
                     elif deepest == deepest and (px < deepest if is_bid else px > deepest):
                         continue  # beyond the listed levels: not seen, the queue holds
                     elif last == last and ((px > best or px < last) if bids_order else (px < best or px > last)):
