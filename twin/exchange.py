@@ -687,11 +687,20 @@ class Exchange:
         user = acct.address
         positions = acct.positions
         dex_of_coin = self._dex_of_coin
+        # a coin's dex test and leverage, taken again only when an order's coin differs from the one before (its
+        # orders all at once, in a session of one coin: per order entry, a walk over every resting order)
+        coin = lev = None
         for o in self.orders.values():
-            if o.user == user and not o.reduce_only and dex_of_coin[o.coin] == dex:
-                pos = positions.get(o.coin)
-                lev = pos.leverage if pos is not None else acct.position(o.coin).leverage
-                used += o.px * o.sz / lev
+            if o.user == user and not o.reduce_only:
+                if o.coin != coin:
+                    coin = o.coin
+                    if dex_of_coin[coin] == dex:
+                        pos = positions.get(coin)
+                        lev = pos.leverage if pos is not None else acct.position(coin).leverage
+                    else:
+                        lev = None
+                if lev is not None:
+                    used += o.px * o.sz / lev
         return value - used
 
     def _clients_opposite(self, order: ClientOrder) -> tuple[list[ClientOrder], list[ClientOrder]]:
