@@ -6,9 +6,11 @@ under sys.settrace with opcode events on, counting, per event handled, the bytec
 function. Printed for the quote cycles that send commands (bench_agent's p99 tail), those that do not, their
 AFTER_CYCLE work and every other event: count, mean, p50, p99, max; and, for the commanding cycles and the
 AFTER_CYCLE work, the functions by bytecodes per event. ``--tail``: the same for the commanding cycles at or
-above their p99.
+above their p99. ``--twin``: instead, the session's cost outside the core, counted as it runs: the bytecodes run
+in twin/, agent/gateway/, agent/drivers.py and SimPy, by area and by function (the twin's path is the agent's input,
+so a change there is held to the same digests: bench/decisions_hash.py).
 
-Run: python bench/bench_bytecodes.py [--minutes 5] [--profile stress] [--tail]
+Run: python bench/bench_bytecodes.py [--minutes 5] [--profile stress] [--tail] [--twin]
 """
 from __future__ import annotations
 
@@ -67,9 +69,52 @@ def count(minutes: float, profile: str) -> tuple[dict, dict, list]:
     return totals, by_fn, per_cycle
 
 
+def _area(path: str) -> str | None:
+    """Which part of the session outside the core a code file is (--twin), or None for the rest."""
+    if "/twin/" in path:
+        return "twin"
+    if "/agent/gateway/" in path:
+        return "gateway"
+    if path.endswith("/agent/drivers.py"):
+        return "driver"
+    if "/simpy/" in path:
+        return "simpy"
+    return None
+
+
+def count_outside_core(minutes: float, profile: str) -> collections.Counter:
+    """The bytecodes run by (file, function) in the _area's files while a session of ``profile`` runs ``minutes``:
+    frames elsewhere (the core, numpy's Python parts) are not traced, only their callees in those files are."""
+    cfg, params = profile_session(profile)
+    ex, _, _, driver = build_session(cfg, 1, params)
+    areas: dict[str, str | None] = {}
+    by_fn: collections.Counter = collections.Counter()
+
+    def on_call(frame, event, arg):
+        path = frame.f_code.co_filename
+        area = areas[path] if path in areas else areas.setdefault(path, _area(path))
+        if area is None:
+            return None
+        frame.f_trace_opcodes = True
+        frame.f_trace_lines = False
+        return on_opcode
+
+    def on_opcode(frame, event, arg):
+        if event == "opcode":
+            co = frame.f_code
+            by_fn[(co.co_filename, co.co_name)] += 1
+        return on_opcode
+
+    driver.start()
+    sys.settrace(on_call)
+    ex.env.run(until=minutes * 60.0)
+    sys.settrace(None)
+    return by_fn
+
+
 def _where(fn: tuple[str, str]) -> str:
     path, name = fn
-    for root in ("agent/", "twin/"):
+    for root in ("agent/", "twin/", "simpy/"):
         if root in path:
             return f"{root}{path.rsplit(root, 1)[1]}:{name}"
     return f"{path}:{name}"
@@ -80,7 +125,19 @@ def main() -> None:
     session_options(ap, 5.0)
     ap.add_argument("--top", type=int, default=25, help="functions listed per kind (default 25)")
     ap.add_argument("--tail", action="store_true", help="also the commanding cycles at or above their p99")
+    ap.add_argument("--twin", action="store_true",
+                    help="instead, the bytecodes run outside the core: twin, gateway, driver and SimPy, by function")
     args = ap.parse_args()
+    if args.twin:
+        by_fn = count_outside_core(args.minutes, args.profile)
+        by_area = collections.Counter()
+        for (path, _), c in by_fn.items():
+            by_area[_area(path)] += c
+        print(f"outside the core, {args.minutes:g} simulated minutes ({args.profile}): "
+              f"{sum(by_area.values())} bytecodes: " + ", ".join(f"{a} {c}" for a, c in by_area.most_common()))
+        for fn, c in by_fn.most_common(args.top):
+            print(f"    {c:9d}  {_where(fn)}")
+        return
     totals, by_fn, per_cycle = count(args.minutes, args.profile)
     for kind in _KINDS:
         t = np.array(totals[kind] or [0])
