@@ -370,7 +370,7 @@ class TwinGateway(CommandRouter):
     # ------------------------------------------------------------------ pushes
 
     def _on_push(self, push) -> None:
-        ts = self._now()
+        ts = self.ex.env._now  # (_now inlined: every push passes here)
         sink = self.sink
         after, self._frame_ts = ts - self._frame_ts, ts
         # (the channels tested most frequent first, as a stress session's pushes come: bbo at nearly every block,
