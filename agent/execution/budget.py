@@ -100,8 +100,10 @@ class RequestBudget:
         return self._ip_total + self._background
 
     def ip_allows_quoting(self, ts: float) -> bool:
-        """Requote only while the last minute's weight leaves the cancel and snapshot share free."""
-        return self.ip_used(ts) < self._quote_ip
+        """Requote only while the last minute's weight leaves the cancel and snapshot share free (``ip_used``
+        written out: asked every quote cycle)."""
+        self._prune(ts)
+        return self._ip_total + self._background < self._quote_ip
 
     def ip_allows_cancels(self, ts: float) -> bool:
         """One cancel action (weight 1) still fits in the minute's weight."""
@@ -136,7 +138,10 @@ class RequestBudget:
 
     @property
     def headroom_frac(self) -> float:
-        return self.headroom / self.cap if self.cap > 0 else 0.0
+        """``headroom / cap`` (0 with no cap), the headroom written out: read twice every quote cycle (the safety
+        rules' exchange health, the requote interval), and a property inside a property costs a second frame."""
+        cap = self.cap
+        return (cap - self.used) / cap if cap > 0 else 0.0
 
     @property
     def reserve(self) -> int:

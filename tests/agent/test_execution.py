@@ -720,6 +720,30 @@ def test_the_budget_never_counts_fewer_items_than_the_venue_has(requests, polls)
         assert b.used >= venue_used(t, sent_so_far)  # (of the requests the agent has sent by now)
 
 
+@given(st.lists(st.one_of(
+    st.tuples(st.just("send"), st.integers(0, 30), st.integers(1, 40), st.integers(0, 50)),
+    st.tuples(st.just("quota"), st.integers(0, 30), st.integers(0, 200), st.integers(0, 200))), max_size=40),
+    st.integers(0, 60), st.integers(1, 200))
+def test_the_budgets_figures_written_out_are_those_of_their_definitions(steps, background, ip_per_minute):
+    """``headroom_frac`` and ``ip_allows_quoting`` are written out for the quote cycle, which reads them every tick:
+    they are the headroom over the cap (0 with none) and the last minute's weight, as ``ip_used`` counts it (by
+    hand here: the requests sent in the last 60 s, and the background), under the requoting share."""
+    b = RequestBudget(BudgetConfig(background_weight_per_minute=background, ip_weight_per_minute=ip_per_minute,
+                                   ip_quote_frac=0.5))
+    ts, sent = 0.0, []
+    for kind, dt, x, y in steps:
+        ts += float(dt)  # (whole seconds: a request exactly a minute old, a weight exactly at the share, come up)
+        if kind == "send":
+            b.note_request(ts, x, y)
+            sent.append((ts, x))
+        else:
+            b.on_quota(QuotaStatus(ts, x, y, 0.0))
+        assert b.headroom_frac == (b.headroom / b.cap if b.cap > 0 else 0.0)
+        weight = sum(w for t, w in sent if t > ts - 60.0) + background
+        assert b.ip_allows_quoting(ts) is (weight < b.cfg.ip_quote_frac * b.cfg.ip_weight_per_minute)
+        assert b.ip_used(ts) == weight
+
+
 def test_requote_interval_stretches_as_headroom_falls():
     b = RequestBudget(BudgetConfig(knee_frac=0.3, max_stretch=20))
     out = []
