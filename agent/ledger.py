@@ -129,9 +129,16 @@ class Ledger:
         """The session's PnL, USDC: realised plus unrealised at ``mid``, less fees, plus funding (received less
         paid), less ``carried_usd``: the unrealised PnL a position an earlier run left had at the session's first mid
         is in the unrealised (marked from the venue's entry price) but was not made by this session."""
-        first = self.start_mid  # the first mid, or this one when none has come (it is then the first)
-        carried = self.carried_at(first if first == first else mid)
-        return self.realized + self.unrealized(mid) - self.fees + self.funding - carried
+        # (unrealized and carried_at written out, their arithmetic as it is there: read every quote cycle, for the
+        # equity the safety rules watch, and most sessions start flat, with nothing carried)
+        sp = self.start_position
+        if sp:
+            first = self.start_mid  # the first mid, or this one when none has come (it is then the first)
+            carried = sp * ((first if first == first else mid) - self.start_entry_px)
+        else:
+            carried = 0.0
+        p = self.position
+        return self.realized + ((mid - self.entry_px) * p if p else 0.0) - self.fees + self.funding - carried
 
     @property
     def carried_usd(self) -> float:

@@ -2,8 +2,11 @@
 watch; the summary and the decision log say so; and a session's books agree with what the twin charged."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from agent.config import AgentConfig
 from agent.core import AgentCore
@@ -31,6 +34,40 @@ def test_the_ledger_books_funding_into_the_net_pnl():
     led.on_funding(0.125)
     assert led.funding == pytest.approx(-0.375)
     assert led.net(101.0) == pytest.approx(2.0 - 0.01 - 0.375)
+
+
+_STEP = st.one_of(
+    st.tuples(st.just("fill"), st.sampled_from([1, -1]), st.floats(90.0, 110.0), st.floats(0.001, 3.0),
+              st.floats(-0.05, 0.05), st.integers(0, 6)),
+    st.tuples(st.just("funding"), st.floats(-2.0, 2.0)),
+    st.tuples(st.just("mid"), st.floats(90.0, 110.0)),
+    st.tuples(st.just("anchor"), st.sampled_from([0.0, 0.5, -1.25]), st.floats(90.0, 110.0), st.integers(0, 6)),
+    st.tuples(st.just("net"), st.floats(90.0, 110.0)),
+)
+
+
+@given(st.booleans(), st.lists(_STEP, max_size=30))
+def test_the_net_pnl_written_out_is_its_definitions_to_the_bit(anchored, steps):
+    """``net`` writes out ``unrealized`` and ``carried_at`` (it runs every quote cycle): what it gives is theirs, with
+    and without a position, a first mid, a position the session started on, before and after the anchor."""
+    led = Ledger(anchored=anchored)
+    for step in steps:
+        kind = step[0]
+        if kind == "fill":
+            _, side, px, sz, fee, tid = step
+            led.on_fill(0.0, side, px, sz, fee, True, tid=tid, closed_pnl=0.25 * fee)
+        elif kind == "funding":
+            led.on_funding(step[1])
+        elif kind == "mid":
+            led.on_mid(0.0, step[1])
+        elif kind == "anchor" and not led.anchored:
+            led.anchor(step[1], step[2], step[3])
+        first = led.start_mid
+        for mid in (100.0, step[1] if kind == "net" else 95.5, math.nan):
+            plain = led.realized + led.unrealized(mid) - led.fees + led.funding \
+                - led.carried_at(first if first == first else mid)
+            got = led.net(mid)
+            assert got == plain or (got != got and plain != plain)
 
 
 def test_a_funding_payment_moves_the_equity_the_drawdown_rules_watch_and_is_logged():
