@@ -35,25 +35,28 @@ class RiskBudgetConfig(FileModel):
 
 
 class RiskBudget:
-    __slots__ = ("cfg", "z", "_scale")
+    __slots__ = ("cfg", "z", "_scale", "_max_par", "_soft")
 
     def __init__(self, config: RiskBudgetConfig) -> None:
         self.cfg = config
         self.z = NormalDist().inv_cdf(config.confidence)
         self._scale = math.sqrt(config.horizon_s) * self.z
+        self._max_par = config.max_par_usd  # (read every quote cycle, twice: the config is fixed for the budget's life)
+        self._soft = config.soft_start
 
     def par_usd(self, position: float, mid: float, sigma: float) -> float:
         return abs(position) * mid * sigma * self._scale
 
     def check(self, position: float, mid: float, sigma: float) -> tuple[float, bool, float]:
-        """(PaR in USD, within the limit, size factor for risk-increasing size)."""
-        par = self.par_usd(position, mid, sigma)
+        """(PaR in USD, within the limit, size factor for risk-increasing size). Every quote cycle asks: ``par_usd``
+        is written out here."""
+        par = abs(position) * mid * sigma * self._scale
         if par != par:
             return par, False, 0.0
-        u = par / self.cfg.max_par_usd
+        u = par / self._max_par
         if u >= 1.0:
             return par, u <= 1.0, 0.0
-        s = self.cfg.soft_start
+        s = self._soft
         return par, True, 1.0 if u <= s else (1.0 - u) / (1.0 - s)
 
     def position_cap(self, mid: float, sigma: float) -> float:
@@ -61,7 +64,7 @@ class RiskBudget:
         per_unit = mid * sigma * self._scale
         if per_unit != per_unit:
             return 0.0
-        return self.cfg.max_par_usd / per_unit if per_unit > 0.0 else math.inf
+        return self._max_par / per_unit if per_unit > 0.0 else math.inf
 
 
 def taper_increasing(quotes: list, factor: float, position: float, min_notional: float, lot: float) -> list:

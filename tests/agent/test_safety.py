@@ -216,6 +216,23 @@ def test_size_factor_monotone_in_par(pos, mid, sigma):
     assert 0.0 <= f2 <= f <= 1.0 and par2 >= par >= 0.0
 
 
+@given(st.floats(-10, 10), st.sampled_from([math.nan, 1.0, 60_000.0]) | st.floats(1, 1e5),
+       st.sampled_from([math.nan, 0.0]) | st.floats(1e-6, 1e-2), st.floats(10.0, 2000.0), st.floats(0.0, 0.99))
+def test_the_risk_budgets_check_is_its_definition(pos, mid, sigma, max_par, soft):
+    """``check`` writes ``par_usd`` out and reads its thresholds from copies (it runs every quote cycle): it gives
+    the module's rule, bit for bit, on ``par_usd`` and the config as they are."""
+    rb = RiskBudget(RiskBudgetConfig(max_par_usd=max_par, soft_start=soft))
+    par = rb.par_usd(pos, mid, sigma)
+    u = par / max_par
+    want = (par, False, 0.0) if par != par else (par, u <= 1.0, 0.0) if u >= 1.0 else \
+        (par, True, 1.0 if u <= soft else (1.0 - u) / (1.0 - soft))
+    got = rb.check(pos, mid, sigma)
+    assert got[1:] == want[1:] and (got[0] == want[0] or got[0] != got[0] and want[0] != want[0])
+    per_unit = mid * sigma * rb._scale
+    cap = rb.position_cap(mid, sigma)
+    assert cap == (0.0 if per_unit != per_unit else max_par / per_unit if per_unit > 0.0 else math.inf)
+
+
 # ----------------------------------------------------------------------------- overlay
 
 
