@@ -883,7 +883,7 @@ class AgentCore:
     def _check_demotions(self, ts: float, degraded: int) -> None:
         """Demotion triggers every tick, in the cycle: demotion is immediate."""
         g = self.graduation
-        g.check_triggers(ts, self.equity, int(self.safety.level), degraded)
+        g.check_triggers(ts, self.equity, self.safety.level, degraded)  # (an IntEnum is an int)
         if g.records:
             self._records.extend(g.records)
             g.records.clear()

@@ -156,22 +156,28 @@ class Graduation:
 
     def check_triggers(self, ts: float, equity: float, safety_level: int, degraded: int) -> None:
         """Every timer tick: any one trigger demotes at once (rising edges only, so a condition that
-        persists demotes once, not every tick)."""
+        persists demotes once, not every tick). ``safety_level``: an int, or the escalator's level as it is (an
+        IntEnum: no int() every tick)."""
         c = self.controller
         if equity == equity:
             if self._level_peak != self._level_peak or equity > self._level_peak:
                 self._level_peak = equity
         if safety_level >= _ORANGE > self._prev_safety:
-            self._demote(ts, DemotionTrigger.SAFETY_ORANGE_PLUS, f"safety escalated to level {safety_level}", equity)
+            self._demote(ts, DemotionTrigger.SAFETY_ORANGE_PLUS, f"safety escalated to level {int(safety_level)}",
+                         equity)
         self._prev_safety = safety_level
         if degraded > self._prev_degraded:
             self._demote(ts, DemotionTrigger.MODEL_DEGRADED, f"{degraded} model(s) degraded on evidence", equity)
         self._prev_degraded = degraded
         if c.level > _SHADOW:  # (Shadow has nothing to demote to: no drawdown to work out)
-            dd = self._drawdown(equity)
-            if dd >= self.cfg.demote_drawdown:
-                self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",
-                             equity)
+            # _drawdown written out (every tick): its floor at 0 left out, as demote_drawdown > 0 (the config's
+            # bound) demotes on no drawdown at or under it; the peak read after the demotions above, which reset it
+            peak = self._level_peak
+            if peak == peak and equity == equity:
+                dd = (peak - equity) / self.collateral
+                if dd >= self.cfg.demote_drawdown:
+                    self._demote(ts, DemotionTrigger.DRAWDOWN,
+                                 f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}", equity)
 
     def manual(self, ts: float, to: ExposureLevel, equity: float = math.nan, reason: str = "operator") -> None:
         """An operator's override: straight to ``to`` (never up)."""

@@ -513,3 +513,46 @@ def test_the_positive_edge_share_is_the_last_dwells_so_a_level_picked_off_now_is
     assert e.positive_edge_share == pytest.approx(0.1, abs=0.01) and 590 <= e.positive_edge_n <= 610
     held = {c.name: c for c in g.controller.last_checks if not c.passed}
     assert set(held) == {"positive_edge_share"}
+
+
+def _check_triggers_plain(g, ts: float, equity: float, safety_level: int, degraded: int) -> None:
+    """``Graduation.check_triggers`` as first written (its drawdown through ``_drawdown``, floored at 0): what the
+    written-out one must do."""
+    from agent.graduation.governor import _ORANGE, _SHADOW
+    if equity == equity:
+        if g._level_peak != g._level_peak or equity > g._level_peak:
+            g._level_peak = equity
+    if safety_level >= _ORANGE > g._prev_safety:
+        g._demote(ts, DemotionTrigger.SAFETY_ORANGE_PLUS, f"safety escalated to level {safety_level}", equity)
+    g._prev_safety = safety_level
+    if degraded > g._prev_degraded:
+        g._demote(ts, DemotionTrigger.MODEL_DEGRADED, f"{degraded} model(s) degraded on evidence", equity)
+    g._prev_degraded = degraded
+    if g.controller.level > _SHADOW:
+        dd = g._drawdown(equity)
+        if dd >= g.cfg.demote_drawdown:
+            g._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {g.cfg.demote_drawdown}", equity)
+
+
+@settings(deadline=None)  # (the first example imports the governor)
+@given(st.sampled_from(list(L)), st.sampled_from([0.0001, 0.003, 0.0075]),
+       st.lists(st.tuples(st.one_of(st.just(math.nan), st.floats(-60.0, 40.0)), st.sampled_from([0] * 6 + [1, 2, 3, 4]),
+                          st.sampled_from([0] * 8 + [1, 2])), max_size=40))
+def test_the_demotion_triggers_are_those_of_the_plain_computation(start, demote_drawdown, ticks):
+    """``check_triggers`` runs every tick: its drawdown is written out (no floor at 0, which a demote_drawdown
+    above 0 never needs) and it takes the safety level as the escalator's IntEnum. Tick for tick, its demotions,
+    their reasons and the level's peak are those of the plain computation's, fed the level as an int. (The equity
+    walks from 10,000 by each tick's move; nan: not known that tick.)"""
+    from agent.graduation.governor import Graduation
+    from agent.safety import SafetyLevel
+    from agent.validation.scorecard import ScorecardConfig
+    cfg = GraduationConfig(start_level=start, demote_drawdown=demote_drawdown)
+    fast, plain = (Graduation(cfg, ScorecardConfig(), 10_000.0) for _ in range(2))
+    walk = 10_000.0
+    for i, (move, level, degraded) in enumerate(ticks):
+        walk += move if move == move else 0.0
+        equity = walk if move == move else math.nan
+        fast.check_triggers(float(i), equity, SafetyLevel(level), degraded)
+        _check_triggers_plain(plain, float(i), equity, level, degraded)
+        assert fast.level == plain.level and fast.records == plain.records
+        assert fast._level_peak == plain._level_peak or math.isnan(fast._level_peak) and math.isnan(plain._level_peak)
