@@ -180,7 +180,8 @@ class SafetyEscalator:
     """
 
     __slots__ = ("cfg", "level", "raw_level", "hits", "safety_confidence", "demotion_trigger", "history",
-                 "peak_equity", "base_equity", "_rebase", "_entered_ts", "_last_escalation_ts", "_clear_since", "_dwell", "_rules")
+                 "peak_equity", "base_equity", "_rebase", "_entered_ts", "_last_escalation_ts", "_clear_since", "_dwell",
+                 "_rules", "_level_confidence", "_penalty_s")
 
     def __init__(self, config: SafetyConfig) -> None:
         self.cfg = config
@@ -199,11 +200,15 @@ class SafetyEscalator:
         # per level: since when the raw level has been below it without a break (nan: it holds now)
         self._clear_since = [math.nan, -math.inf, -math.inf, -math.inf, -math.inf]
         self._dwell = (0.0, config.dwell_yellow_s, config.dwell_orange_s, config.dwell_red_s, math.inf)
-        # the thresholds every update compares with, read once (the config is fixed for the escalator's life)
+        # the thresholds every update compares with, read once (the config is fixed for the escalator's life); the
+        # stressed-regime rule disabled (None) compares with nan, which no p_stressed is ≥
+        stressed = config.stressed_regime_yellow
         self._rules = (config.drawdown_from == "peak", config.drawdown_yellow, config.degraded_yellow,
                        config.degraded_orange, config.reconnect_window_s, config.position_orange_frac,
                        config.position_kill_frac, config.cascade_errors, config.health_critical,
-                       config.stressed_regime_yellow, config.stale_kill_s)
+                       math.nan if stressed is None else stressed, config.stale_kill_s)
+        self._level_confidence = config.level_confidence
+        self._penalty_s = config.escalation_penalty_decay_s
 
     # ------------------------------------------------------------------ rules
 
@@ -216,9 +221,8 @@ class SafetyEscalator:
          position_kill_frac, cascade_errors, health_critical, stressed_yellow, stale_kill_s) = self._rules
         hits: list[RuleHit] = []
         if start > 0.0 and equity == equity:
-            if from_peak and self.peak_equity == self.peak_equity:
-                ref = self.peak_equity
-            else:
+            ref = self.peak_equity
+            if not from_peak or ref != ref:
                 base = self.base_equity
                 ref = base if base == base else start
             dd = (ref - equity) / start
@@ -229,24 +233,26 @@ class SafetyEscalator:
                     if dd >= thr:
                         hits.append(RuleHit(lvl, "drawdown", dd, "≥", thr))
                         break
-        if n >= degraded_orange:
-            hits.append(RuleHit(_O, "degraded_models", n, "≥", degraded_orange))
-        elif n >= degraded_yellow:
-            hits.append(RuleHit(_Y, "degraded_models", n, "≥", degraded_yellow))
+        if n >= degraded_yellow:  # (the lower threshold first, as the config keeps them ordered: most ticks stop here)
+            if n >= degraded_orange:
+                hits.append(RuleHit(_O, "degraded_models", n, "≥", degraded_orange))
+            else:
+                hits.append(RuleHit(_Y, "degraded_models", n, "≥", degraded_yellow))
         since = ts - reconnect_ts
         if since <= reconnect_window_s:
             hits.append(RuleHit(_Y, "reconnect_age_s", since, "≤", reconnect_window_s))
         if position_limit > 0.0:
             frac = abs(position) / position_limit
-            if frac > position_kill_frac:
-                hits.append(RuleHit(_K, "position_frac", frac, ">", position_kill_frac))
-            elif frac > position_orange_frac:
-                hits.append(RuleHit(_O, "position_frac", frac, ">", position_orange_frac))
+            if frac > position_orange_frac:  # (the lower threshold first, as above)
+                if frac > position_kill_frac:
+                    hits.append(RuleHit(_K, "position_frac", frac, ">", position_kill_frac))
+                else:
+                    hits.append(RuleHit(_O, "position_frac", frac, ">", position_orange_frac))
         if errors >= cascade_errors:
             hits.append(RuleHit(_R, "error_burst", errors, "≥", cascade_errors))
         if health <= health_critical:
             hits.append(RuleHit(_R, "exchange_health", health, "≤", health_critical))
-        if stressed_yellow is not None and p_stressed >= stressed_yellow:
+        if p_stressed >= stressed_yellow:  # (nan when the rule is disabled)
             hits.append(RuleHit(_Y, "p_stressed", p_stressed, "≥", stressed_yellow))
         if age > stale_kill_s and age != math.inf:  # (math.isfinite: nan fails the comparison already)
             hits.append(RuleHit(_K, "data_age_s", age, ">", stale_kill_s))
@@ -296,7 +302,10 @@ class SafetyEscalator:
                                f"recovered: {cur.name} clear for {clear_for:.6g} s (window "
                                f"{self.cfg.recovery_window_s:.6g} s), dwell {in_level:.6g} s "
                                f"≥ {self._dwell[cur]:.6g} s")
-        self.safety_confidence = self._confidence(ts)
+        if ts - self._last_escalation_ts < self._penalty_s:
+            self.safety_confidence = self._confidence(ts)
+        else:  # the last escalation's cut has faded out (_confidence's fade ≥ 1: division rounds monotonically)
+            self.safety_confidence = self._level_confidence[self.level]
         return self.level
 
     def manual_reset(self, ts: float, to: SafetyLevel = SafetyLevel.RED, *, rebase_peak: bool = False) -> SafetyLevel:

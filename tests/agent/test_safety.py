@@ -192,6 +192,82 @@ def test_ladder_properties(seq):
     assert all(t.from_level != t.to_level for t in esc.history)
 
 
+def _rule_hits_plain(esc: SafetyEscalator, inp: SafetyInputs) -> list:
+    """``SafetyEscalator.rule_hits`` as first written (each rule's higher threshold first, the config read as it
+    is): what the one that runs every tick must give."""
+    from agent.safety.escalator import RuleHit
+    c = esc.cfg
+    hits = []
+    if inp.start_equity > 0.0 and inp.equity == inp.equity:
+        if c.drawdown_from == "peak" and esc.peak_equity == esc.peak_equity:
+            ref = esc.peak_equity
+        else:
+            ref = esc.base_equity if esc.base_equity == esc.base_equity else inp.start_equity
+        dd = (ref - inp.equity) / inp.start_equity
+        for lvl, thr in ((K, c.drawdown_kill), (R, c.drawdown_red), (O, c.drawdown_orange), (Y, c.drawdown_yellow)):
+            if dd >= thr:
+                hits.append(RuleHit(lvl, "drawdown", dd, "≥", thr))
+                break
+    n = inp.degraded_models
+    if n >= c.degraded_orange:
+        hits.append(RuleHit(O, "degraded_models", n, "≥", c.degraded_orange))
+    elif n >= c.degraded_yellow:
+        hits.append(RuleHit(Y, "degraded_models", n, "≥", c.degraded_yellow))
+    since = inp.ts - inp.reconnect_ts
+    if since <= c.reconnect_window_s:
+        hits.append(RuleHit(Y, "reconnect_age_s", since, "≤", c.reconnect_window_s))
+    if inp.position_limit > 0.0:
+        frac = abs(inp.position) / inp.position_limit
+        if frac > c.position_kill_frac:
+            hits.append(RuleHit(K, "position_frac", frac, ">", c.position_kill_frac))
+        elif frac > c.position_orange_frac:
+            hits.append(RuleHit(O, "position_frac", frac, ">", c.position_orange_frac))
+    if inp.error_burst_count >= c.cascade_errors:
+        hits.append(RuleHit(R, "error_burst", inp.error_burst_count, "≥", c.cascade_errors))
+    if inp.exchange_health <= c.health_critical:
+        hits.append(RuleHit(R, "exchange_health", inp.exchange_health, "≤", c.health_critical))
+    if c.stressed_regime_yellow is not None and inp.p_stressed >= c.stressed_regime_yellow:
+        hits.append(RuleHit(Y, "p_stressed", inp.p_stressed, "≥", c.stressed_regime_yellow))
+    if inp.data_age_s > c.stale_kill_s and math.isfinite(inp.data_age_s):
+        hits.append(RuleHit(K, "data_age_s", inp.data_age_s, ">", c.stale_kill_s))
+    return hits
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3), st.integers(0, 2), st.sampled_from([0.25, 0.5, 0.7]), st.sampled_from([0.0, 0.25, 0.8]),
+       st.sampled_from([None, 0.5, 0.95, 1.0]), st.sampled_from(["peak", "start"]),
+       st.lists(st.tuples(st.floats(97_000.0, 101_000.0), st.integers(0, 6),
+                          st.sampled_from([0.0, 0.25, 0.5, 0.7, 0.95, 1.05, 1.5]) | st.floats(-2.0, 2.0),
+                          st.sampled_from([0.0, 1.0, -1.0]), st.sampled_from([0.0, 0.5, 0.95, 1.0]) | st.floats(0, 1),
+                          st.sampled_from([-math.inf, -30.0, -60.0, -90.0])), min_size=1, max_size=20))
+def test_the_rules_as_the_tick_checks_them_are_the_plain_rules(dy, d_extra, orange, kill_extra, stressed, dd_from,
+                                                               ticks):
+    """Every tick checks each two-threshold rule on its lower threshold first (the config keeps them ordered) and
+    a disabled stressed-regime rule as a threshold of nan: the hits, in order, are those of the rules as first
+    written, at the thresholds themselves too."""
+    cfg = SafetyConfig(degraded_yellow=dy, degraded_orange=dy + d_extra, position_orange_frac=orange,
+                       position_kill_frac=orange + kill_extra, stressed_regime_yellow=stressed, drawdown_from=dd_from)
+    esc = SafetyEscalator(cfg)
+    for i, (equity, n, pos, limit, p, reconnect) in enumerate(ticks):
+        inp = SafetyInputs(float(i), equity, 100_000.0, pos, limit, n, reconnect, 0, 1.0, 0.0, p)
+        assert esc.rule_hits(inp) == _rule_hits_plain(esc, inp)
+        esc.update(inp)  # (the peak, and Kill's latch, move on)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([1.0, 30.0, 300.0]), st.floats(0.0, 1.0),
+       st.lists(st.tuples(st.integers(1, 400), st.sampled_from([G, G, Y, O, R])), min_size=1, max_size=40))
+def test_the_confidence_after_each_update_is_the_plain_computation(decay_s, penalty, seq):
+    """``update`` reads the confidence straight from the level once the last escalation's cut has faded: after every
+    update it is ``_confidence``'s, the fade worked out, at the fade's end to the second too (whole seconds)."""
+    esc = SafetyEscalator(SafetyConfig(escalation_penalty_decay_s=decay_s, escalation_penalty=penalty))
+    ts = 0.0
+    for dt, raw in seq:
+        ts += dt
+        esc.update(inputs(ts, raw))
+        assert esc.safety_confidence == esc._confidence(ts)
+
+
 # ----------------------------------------------------------------------------- risk budget
 
 
