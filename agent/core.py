@@ -79,7 +79,11 @@ class AgentCore:
         self.risk_budget = RiskBudget(config.safety.risk_budget)
         self.errors = ErrorBurstCounter(config.safety.cascade_window_s)
         self.overlay = NORMAL
-        self._overlay_memo = (SafetyLevel.GREEN, 0.0, NORMAL)  # (level, position, the overlay of them)
+        # the level and position self.overlay was made of, and it (a subclass may set another: made again then)
+        self._overlay_level, self._overlay_pos, self._overlay_made = SafetyLevel.GREEN, 0.0, NORMAL
+        # read every tick by the safety rules (the config is fixed for the core's life)
+        self._collateral = config.session.collateral_usd
+        self._max_position = config.risk.max_position
         self._sigma_n = -1  # the volatility estimator's sample count at the last read, and what it gave
         self._sigma_log = math.nan
         self.equity = math.nan
@@ -665,8 +669,7 @@ class AgentCore:
         """Every timer tick, whatever the data: the ladder moves on stale data and lost connections too."""
         led = self.ledger
         mid = self.mid
-        cfg = self.cfg
-        collateral = cfg.session.collateral_usd
+        collateral = self._collateral
         # the session's net leaves out what the position the session started on had gained or lost before it: a
         # live run's collateral_usd (the account's value at the start) has that already, and counted again it read
         # as a drawdown (a Kill selling the position at its loss) or hid one
@@ -675,17 +678,19 @@ class AgentCore:
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule
         pos = self.tracker.position if led.anchored else 0.0
         # SafetyInputs(...) without the NamedTuple's Python-level __new__ (every field given, in order)
-        inputs = _tuple_new(SafetyInputs, (ts, equity, collateral, pos, cfg.risk.max_position,
+        inputs = _tuple_new(SafetyInputs, (ts, equity, collateral, pos, self._max_position,
                                            degraded, self.reconnect_ts, self.errors.count(ts),
                                            self.budget.headroom_frac, ts - self.last_book_ts, self.regime.p_stressed))
-        before = self.safety.level
-        level = self.safety.update(inputs)
-        memo = self._overlay_memo  # a pure function of the level and the position: most ticks see both unchanged
-        if level is not memo[0] or pos != memo[1] or self.overlay is not memo[2]:
-            self.overlay = overlay_for(level, pos, self.cfg.safety)
-            self._overlay_memo = (level, pos, self.overlay)
+        safety = self.safety
+        before = safety.level
+        level = safety.update(inputs)
+        # the overlay is a pure function of the level and the position: most ticks see both unchanged
+        if level is not self._overlay_level or pos != self._overlay_pos or self.overlay is not self._overlay_made:
+            self.overlay = self._overlay_made = overlay_for(level, pos, self.cfg.safety)
+            self._overlay_level = level
+            self._overlay_pos = pos
         if level != before:
-            t = self.safety.history[-1] if self.safety.history else None
+            t = safety.history[-1] if safety.history else None
             self._records.append({"type": "safety", "ts": ts, "from": int(before), "to": int(level),
                                   "reason": t.reason if t else ""})
         if self.overlay.cancel_all and not self.stopped:

@@ -161,7 +161,10 @@ class ErrorBurstCounter:
             self._ts.append(ts)
 
     def count(self, ts: float) -> int:
-        q, lo = self._ts, ts - self.window_s
+        q = self._ts
+        if not q:  # (every tick asks; most have no error in the window, nor anything to forget)
+            return 0
+        lo = ts - self.window_s
         while q and q[0] <= lo:
             q.popleft()
         return len(q)

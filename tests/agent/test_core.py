@@ -6,14 +6,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import Phase, example, given, settings, strategies as st
 
 from agent.audit.records import INPUT_KEYS, JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
 from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BboUpdated, BookUpdated, QuotaStatus, Timer
-from agent.safety import SafetyLevel
+from agent.safety import SafetyLevel, overlay_for
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.params import TwinParams
@@ -1733,3 +1733,30 @@ def test_validations_factors_give_each_signals_shift_and_the_widening_to_the_bit
     assert repr(got) == repr(want)
     assert repr(0.0 + got[0] + got[1] + got[2]) == repr(adj)
     assert repr(widen) == repr(widen_bps)
+
+
+@settings(max_examples=6, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))  # (a seed: no shrinking)
+@given(st.integers(1, 10_000), st.booleans())
+def test_the_overlay_kept_between_ticks_is_the_one_made_afresh(seed, fast):
+    """The safety overlay is made again only when the level or the position has moved since it was: after every
+    quote-cycle tick of a replayed twin session (at 2 Hz the levels move Green to Orange and back; at 10 Hz with a
+    small limit the position moves), it is ``overlay_for`` of them, as made afresh."""
+    overrides = {"graduation": {"start_level": "FULL", "ceiling": "FULL"}}
+    if fast:
+        overrides.update(session={"cycle_s": 0.1}, risk={"max_position": 0.1})
+    cfg = AgentConfig.model_validate(overrides)
+    events: list = []
+    ex, _, _, driver = build_session(cfg, seed, TwinParams(), event_log=events)
+    driver.start()
+    ex.env.run(until=90.0)
+    inst = ex.instruments[cfg.session.coin]
+    core = AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    made = set()
+    for ev in events:
+        core.handle(ev)
+        core.discard_records()
+        if type(ev) is Timer and ev.name != AFTER_CYCLE:
+            pos = core.tracker.position if core.ledger.anchored else 0.0
+            assert core.overlay == overlay_for(core.safety.level, pos, cfg.safety)
+            made.add((core.safety.level, pos))
+    assert len(made) > 1  # (something moved)

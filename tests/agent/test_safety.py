@@ -156,6 +156,19 @@ def test_error_burst_counter_window():
     assert c.count(15.1) == 0
 
 
+@given(st.sampled_from([1.0, 10.0]), st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=40))
+def test_the_error_burst_count_is_the_errors_noted_in_the_window(window_s, steps):
+    """``count`` answers an empty window without working out its start (most ticks): it is the number of errors
+    noted in (ts - window, ts], whatever the ticks between."""
+    c = ErrorBurstCounter(window_s)
+    ts, noted = 0.0, []
+    for dt, n in steps:
+        ts += float(dt)  # (whole seconds: an error exactly a window old comes up)
+        c.note(ts, n)
+        noted += [ts] * n
+        assert c.count(ts) == sum(1 for t in noted if t > ts - window_s)
+
+
 steps = st.lists(st.tuples(st.floats(0.01, 120.0), st.sampled_from(list(SafetyLevel))), min_size=1, max_size=60)
 
 
