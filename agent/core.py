@@ -81,9 +81,13 @@ class AgentCore:
         self.overlay = NORMAL
         # the level and position self.overlay was made of, and it (a subclass may set another: made again then)
         self._overlay_level, self._overlay_pos, self._overlay_made = SafetyLevel.GREEN, 0.0, NORMAL
-        # read every tick by the safety rules (the config is fixed for the core's life)
+        # read every tick (the config is fixed for the core's life): by the safety rules, and by the quote cycle
         self._collateral = config.session.collateral_usd
         self._max_position = config.risk.max_position
+        self._ack_timeout_s = config.risk.ack_timeout_s
+        self._audit_interval_s = config.risk.audit_interval_s
+        self._stale_book_s = config.risk.stale_book_s
+        self._cycle_s = config.session.cycle_s
         self._sigma_n = -1  # the volatility estimator's sample count at the last read, and what it gave
         self._sigma_log = math.nan
         self.equity = math.nan
@@ -580,16 +584,16 @@ class AgentCore:
             self._after_cycle(self._after_due)   # that sends only cycles): done now, late but not lost
         self._after_due = ts
         self._ticks_since_requote += 1
-        risk = self.cfg.risk
-        stale_orders = self.tracker.check_timeouts(ts, risk.ack_timeout_s)
-        if stale_orders or self.tracker.needs_snapshot or (self.snapshot_pending and not self.reconciled) \
-                or (ts - self._snapshot_ts >= risk.audit_interval_s and self.connected
+        tr = self.tracker
+        stale_orders = tr.check_timeouts(ts, self._ack_timeout_s)
+        if stale_orders or tr.needs_snapshot or (self.snapshot_pending and not self.reconciled) \
+                or (ts - self._snapshot_ts >= self._audit_interval_s and self.connected
                     and self._snapshot_ts > -math.inf):  # the audit: from the first snapshot on
             self._request_snapshot(cmds, ts)
         degraded = self.validation.degraded_count  # models degraded on evidence (as of the last mid), read twice
         self._update_safety(ts, cmds, degraded)
-        if self._flattening and not self._flatten_on_book and ts - self._flatten_ts >= risk.pull_retry_s:
-            o = self.tracker.orders.get(self._flatten_cloid) if self._flatten_cloid else None
+        if self._flattening and not self._flatten_on_book and ts - self._flatten_ts >= self.cfg.risk.pull_retry_s:
+            o = tr.orders.get(self._flatten_cloid) if self._flatten_cloid else None
             if self._flatten_held and not self._flatten_may_spend(ts):
                 # held by the address budget (_flatten), which only the venue's quota reports can grow: asking
                 # for a snapshot every pull_retry_s meanwhile would spend the IP weight the pulls need (a
@@ -601,41 +605,46 @@ class AgentCore:
                 self._flatten_due = True
                 self._flatten_ts = ts
                 self._request_snapshot(cmds, ts, force=True)
-        self._check_demotions(ts, degraded)
-        if (self.stopped or not self.connected) and self.tracker.live_set:
+        # demotion triggers every tick, in the cycle: demotion is immediate (the escalator's level as it is: an int)
+        g = self.graduation
+        g.check_triggers(ts, self.equity, self.safety.level, degraded)
+        if g.records:
+            self._records.extend(g.records)
+            g.records.clear()
+        if (self.stopped or not self.connected) and tr.live_set:
             self._pull_again(ts, cmds)
         if not self.reconciled or self.stopped:
             self._pull_paper()
             return  # (unreconciled, the heartbeat pauses too: the switch pulls what a long outage left resting)
         self._dead_man_heartbeat(ts, cmds)
-        stale_book = (ts - self.last_book_ts) > risk.stale_book_s
+        stale_book = (ts - self.last_book_ts) > self._stale_book_s
         quiet = stale_book and self.connected  # the socket up and no book: a feed gone quiet, or slower than we assume
         if quiet is not self._feed_quiet:
             self._feed_quiet = quiet
             if quiet and self.last_book_ts > -math.inf:
                 self.stale_book_episodes += 1
         if stale_book or not self.connected:
-            if self.tracker.live_set and not any(isinstance(c, CancelAll) for c in cmds):
+            if tr.live_set and not any(isinstance(c, CancelAll) for c in cmds):
                 # not those being cancelled, nor those whose cancel the venue answered "never placed, already
                 # canceled, or filled" (a snapshot settles them): asked again at every tick, six such orders cost
                 # 444 request items in 40 s of a quiet feed, the address budget spent when it was most needed
-                live = [o for o in self.tracker.live_orders()
+                live = [o for o in tr.live_orders()
                         if o.state is not _PENDING_CANCEL and not o.cancel_answered]
                 if live:
                     cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in live)))
             self._pull_paper()
             return
-        cycle_s = self.cfg.session.cycle_s
+        cycle_s = self._cycle_s
         budget = self.budget
         due = budget.requote_interval_s(cycle_s) - 1e-9
         if ts - self.last_requote_ts < due and self._ticks_since_requote * cycle_s < due:
             ov = self.overlay
-            if (ov.single_side is not None or ov.reduce_only) and self.tracker.live_set:  # Orange and above
+            if (ov.single_side is not None or ov.reduce_only) and tr.live_set:  # Orange and above
                 self._pull_forbidden(cmds)
             return
         # the IP weight nearly spent: the cycle's cancels alone, in the share kept for them (one action, weight 1)
         cancel_only = not budget.ip_allows_quoting(ts)
-        if cancel_only and not (self.tracker.live_set and budget.ip_allows_cancels(ts)):
+        if cancel_only and not (tr.live_set and budget.ip_allows_cancels(ts)):
             return
         self.last_requote_ts = ts
         self._ticks_since_requote = 0
@@ -884,14 +893,6 @@ class AgentCore:
                                                        f"re-armed, it fires at {self._dead_man_armed_until:.3f}")
         elif self._dead_man_armed_until > ts:
             self._clear_dead_man(cmds, ts, "nothing can rest (no live orders, and the level places none)")
-
-    def _check_demotions(self, ts: float, degraded: int) -> None:
-        """Demotion triggers every tick, in the cycle: demotion is immediate."""
-        g = self.graduation
-        g.check_triggers(ts, self.equity, self.safety.level, degraded)  # (an IntEnum is an int)
-        if g.records:
-            self._records.extend(g.records)
-            g.records.clear()
 
     def _after_cycle(self, ts: float) -> None:
         """The cycle's commands are out: the work that need not delay them (their booking, which ``handle``
