@@ -88,6 +88,7 @@ class AgentCore:
         self._audit_interval_s = config.risk.audit_interval_s
         self._stale_book_s = config.risk.stale_book_s
         self._cycle_s = config.session.cycle_s
+        self._dead_man_min_volume = config.risk.dead_man_min_volume_usd
         self._sigma_n = -1  # the volatility estimator's sample count at the last read, and what it gave
         self._sigma_log = math.nan
         self.equity = math.nan
@@ -616,7 +617,8 @@ class AgentCore:
         if not self.reconciled or self.stopped:
             self._pull_paper()
             return  # (unreconciled, the heartbeat pauses too: the switch pulls what a long outage left resting)
-        self._dead_man_heartbeat(ts, cmds)
+        if not self.cum_volume_usd < self._dead_man_min_volume:  # (below it the heartbeat has nothing to do: its
+            self._dead_man_heartbeat(ts, cmds)                  # own first test, asked here without the call)
         stale_book = (ts - self.last_book_ts) > self._stale_book_s
         quiet = stale_book and self.connected  # the socket up and no book: a feed gone quiet, or slower than we assume
         if quiet is not self._feed_quiet:

@@ -1760,3 +1760,29 @@ def test_the_overlay_kept_between_ticks_is_the_one_made_afresh(seed, fast):
             assert core.overlay == overlay_for(core.safety.level, pos, cfg.safety)
             made.add((core.safety.level, pos))
     assert len(made) > 1  # (something moved)
+
+
+@settings(max_examples=6, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))  # (a seed: no shrinking)
+@given(st.integers(1, 10_000), st.sampled_from([0.0, 3_000.0, 1_000_000.0]))
+def test_the_heartbeat_skipped_below_the_venues_volume_is_the_heartbeat_asked_every_tick(seed, min_volume):
+    """The quote cycle asks the dead-man heartbeat only once the account's volume is at the venue's minimum (the
+    heartbeat's own first test): a replayed twin session sends the same commands, tick for tick, as a core that
+    asks it every tick (the skip defeated), with the switch armed from the start, from some volume on, or never."""
+    cfg = AgentConfig.model_validate({"risk": {"dead_man_min_volume_usd": min_volume},
+                                      "graduation": {"start_level": "FULL", "ceiling": "FULL"}})
+    events: list = []
+    ex, _, _, driver = build_session(cfg, seed, TwinParams(), event_log=events)
+    driver.start()
+    ex.env.run(until=90.0)
+    inst = ex.instruments[cfg.session.coin]
+    skipping, asking = (AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
+                        for _ in range(2))
+    asking._dead_man_min_volume = -math.inf
+    armed = 0
+    for ev in events:
+        sent = skipping.handle(ev)
+        assert sent == asking.handle(ev)
+        armed += sum(1 for c in sent if type(c).__name__ == "ScheduleCancel")
+        skipping.discard_records()
+        asking.discard_records()
+    assert (armed > 0) is (min_volume == 0.0) or min_volume == 3_000.0
