@@ -169,15 +169,14 @@ class Graduation:
         if degraded > self._prev_degraded:
             self._demote(ts, DemotionTrigger.MODEL_DEGRADED, f"{degraded} model(s) degraded on evidence", equity)
         self._prev_degraded = degraded
-        if c.level > _SHADOW:  # (Shadow has nothing to demote to: no drawdown to work out)
+        if c.level > _SHADOW and equity == equity:  # (Shadow has nothing to demote to: no drawdown to work out)
             # _drawdown written out (every tick): its floor at 0 left out, as demote_drawdown > 0 (the config's
             # bound) demotes on no drawdown at or under it; the peak read after the demotions above, which reset it
-            peak = self._level_peak
-            if peak == peak and equity == equity:
-                dd = (peak - equity) / self.collateral
-                if dd >= self.cfg.demote_drawdown:
-                    self._demote(ts, DemotionTrigger.DRAWDOWN,
-                                 f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}", equity)
+            # (to this equity), and known with the equity (set from it above when it was not)
+            dd = (self._level_peak - equity) / self.collateral
+            if dd >= self.cfg.demote_drawdown:
+                self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",
+                             equity)
 
     def manual(self, ts: float, to: ExposureLevel, equity: float = math.nan, reason: str = "operator") -> None:
         """An operator's override: straight to ``to`` (never up)."""
