@@ -183,8 +183,8 @@ class SafetyEscalator:
     """
 
     __slots__ = ("cfg", "level", "raw_level", "hits", "safety_confidence", "demotion_trigger", "history",
-                 "peak_equity", "base_equity", "_rebase", "_entered_ts", "_last_escalation_ts", "_clear_since", "_dwell",
-                 "_rules", "_level_confidence", "_penalty_s")
+                 "peak_equity", "base_equity", "_rebase", "_entered_ts", "_last_escalation_ts", "_clear_since",
+                 "_dwell", "_rules", "_level_confidence", "_penalty_s")
 
     def __init__(self, config: SafetyConfig) -> None:
         self.cfg = config
@@ -276,35 +276,37 @@ class SafetyEscalator:
                     self.peak_equity = max(eq, inp.start_equity) if inp.start_equity > 0.0 else eq
             elif eq > self.peak_equity:
                 self.peak_equity = eq
-        hits = self.rule_hits(inp)
-        self.hits = hits
-        raw = _G
-        for h in hits:
-            if h.level > raw:
-                raw = h.level
-        clear = self._clear_since
-        if raw is not self.raw_level:  # (the same raw level as the last update leaves every entry as it is)
-            for lv in range(1, 5):
-                if raw >= lv:
-                    clear[lv] = math.nan
-                elif clear[lv] != clear[lv]:
-                    clear[lv] = ts
-        self.raw_level = raw
-        cur = self.level
-        if cur is not _K:
-            if raw > cur:
-                reason = "; ".join(h.describe() for h in hits if h.level == raw)
-                self._move(ts, raw, reason)
-                self._last_escalation_ts = ts
-                self.demotion_trigger = raw >= _O
-            elif raw < cur:
-                in_level = ts - self._entered_ts
-                clear_for = ts - clear[cur]
-                if in_level >= self._dwell[cur] and clear_for >= self.cfg.recovery_window_s:
-                    self._move(ts, _LEVELS[cur - 1],
-                               f"recovered: {cur.name} clear for {clear_for:.6g} s (window "
-                               f"{self.cfg.recovery_window_s:.6g} s), dwell {in_level:.6g} s "
-                               f"≥ {self._dwell[cur]:.6g} s")
+        hits = self.hits = self.rule_hits(inp)
+        # at Green with no rule holding the ladder has nothing to move (most ticks): the last update's raw level was
+        # Green too (a higher one escalates at once), so no clear-since time moves either
+        if hits or self.level is not _G:
+            raw = _G
+            for h in hits:
+                if h.level > raw:
+                    raw = h.level
+            clear = self._clear_since
+            if raw is not self.raw_level:  # (the same raw level as the last update leaves every entry as it is)
+                for lv in range(1, 5):
+                    if raw >= lv:
+                        clear[lv] = math.nan
+                    elif clear[lv] != clear[lv]:
+                        clear[lv] = ts
+            self.raw_level = raw
+            cur = self.level
+            if cur is not _K:
+                if raw > cur:
+                    reason = "; ".join(h.describe() for h in hits if h.level == raw)
+                    self._move(ts, raw, reason)
+                    self._last_escalation_ts = ts
+                    self.demotion_trigger = raw >= _O
+                elif raw < cur:
+                    in_level = ts - self._entered_ts
+                    clear_for = ts - clear[cur]
+                    if in_level >= self._dwell[cur] and clear_for >= self.cfg.recovery_window_s:
+                        self._move(ts, _LEVELS[cur - 1],
+                                   f"recovered: {cur.name} clear for {clear_for:.6g} s (window "
+                                   f"{self.cfg.recovery_window_s:.6g} s), dwell {in_level:.6g} s "
+                                   f"≥ {self._dwell[cur]:.6g} s")
         if ts - self._last_escalation_ts < self._penalty_s:
             self.safety_confidence = self._confidence(ts)
         else:  # the last escalation's cut has faded out (_confidence's fade ≥ 1: division rounds monotonically)

@@ -281,6 +281,85 @@ def test_the_confidence_after_each_update_is_the_plain_computation(decay_s, pena
         assert esc.safety_confidence == esc._confidence(ts)
 
 
+def _update_plain(esc: SafetyEscalator, inp: SafetyInputs) -> SafetyLevel:
+    """``SafetyEscalator.update`` as first written (every step taken every tick, the rules and the confidence as
+    first written too): what the one that skips must do."""
+    from agent.safety.escalator import _LEVELS
+    ts = inp.ts
+    esc.demotion_trigger = False
+    eq = inp.equity
+    if eq == eq:
+        if esc.peak_equity != esc.peak_equity:
+            if esc._rebase:
+                esc._rebase = False
+                esc.peak_equity = esc.base_equity = eq
+            else:
+                esc.peak_equity = max(eq, inp.start_equity) if inp.start_equity > 0.0 else eq
+        elif eq > esc.peak_equity:
+            esc.peak_equity = eq
+    hits = esc.hits = _rule_hits_plain(esc, inp)
+    raw = max((h.level for h in hits), default=G)
+    clear = esc._clear_since
+    for lv in range(1, 5):
+        if raw >= lv:
+            clear[lv] = math.nan
+        elif clear[lv] != clear[lv]:
+            clear[lv] = ts
+    esc.raw_level = raw
+    cur = esc.level
+    if cur != K:
+        if raw > cur:
+            esc._move(ts, raw, "; ".join(h.describe() for h in hits if h.level == raw))
+            esc._last_escalation_ts = ts
+            esc.demotion_trigger = raw >= O
+        elif raw < cur:
+            in_level = ts - esc._entered_ts
+            clear_for = ts - clear[cur]
+            if in_level >= esc._dwell[cur] and clear_for >= esc.cfg.recovery_window_s:
+                esc._move(ts, _LEVELS[cur - 1],
+                          f"recovered: {cur.name} clear for {clear_for:.6g} s (window "
+                          f"{esc.cfg.recovery_window_s:.6g} s), dwell {in_level:.6g} s "
+                          f"≥ {esc._dwell[cur]:.6g} s")
+    esc.safety_confidence = esc._confidence(ts)
+    return esc.level
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["peak", "start"]), st.lists(st.one_of(
+    st.tuples(st.just("tick"), st.integers(1, 90), st.floats(-800.0, 600.0) | st.just(math.nan),
+              st.sampled_from([0] * 6 + [1, 2]), st.sampled_from([0.0] * 6 + [0.5, 0.8, 1.6]),
+              st.sampled_from([0] * 8 + [12]), st.sampled_from([1.0] * 8 + [0.2]), st.sampled_from([0.0] * 12 + [70.0])),
+    st.tuples(st.just("reset"), st.sampled_from([Y, R]), st.booleans())), max_size=60))
+def test_the_ladder_that_stays_at_green_without_a_rule_is_the_ladder_stepped_every_tick(dd_from, steps):
+    """``update`` leaves the ladder alone at Green when no rule holds now nor did at the last update (and reads
+    the confidence from the level once the cut has faded): beside an escalator stepped in full every tick, the
+    same level, raw level, hits, history, clear-since times, demotion trigger, confidence and peak after each
+    update, through escalations, recoveries, Kills and manual resets (the rebasing ones too)."""
+    cfg = SafetyConfig(drawdown_from=dd_from)
+    fast, plain = SafetyEscalator(cfg), SafetyEscalator(cfg)
+    ts, equity = 0.0, 100_000.0
+    for step in steps:
+        if step[0] == "reset":
+            _, to, rebase = step
+            assert fast.manual_reset(ts, to, rebase_peak=rebase) == plain.manual_reset(ts, to, rebase_peak=rebase)
+            continue
+        _, dt, move, degraded, pos, errors, health, age = step
+        ts += float(dt)
+        equity += move if move == move else 0.0
+        inp = SafetyInputs(ts, equity if move == move else math.nan, 100_000.0, pos, 1.0, degraded, -math.inf,
+                           errors, health, age, 0.0)
+        assert fast.update(inp) == _update_plain(plain, inp)
+        assert (fast.raw_level, fast.hits, fast.history, fast.demotion_trigger) == \
+            (plain.raw_level, plain.hits, plain.history, plain.demotion_trigger)
+        assert fast.safety_confidence == plain.safety_confidence
+        assert all(_same(a, b) for a, b in zip(fast._clear_since, plain._clear_since))
+        assert _same(fast.peak_equity, plain.peak_equity) and _same(fast.base_equity, plain.base_equity)
+
+
 # ----------------------------------------------------------------------------- risk budget
 
 
