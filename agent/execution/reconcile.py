@@ -123,38 +123,42 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     buys, sells, ro_buys, ro_sells = keep
     buys = buys[:]
     sells = sells[:]
-    ro_pools: dict | None = {_BUY: ro_buys[:], _SELL: ro_sells[:]} if ro_buys or ro_sells else None
+    if ro_buys:
+        ro_buys = ro_buys[:]
+    if ro_sells:
+        ro_sells = ro_sells[:]  # (an empty list is never changed below: not copied)
     unmatched: list[DesiredQuote] = []
-    any_ro = False
     for d in desired:
         side, d_px, d_sz, level, d_ro = d
-        buy = side is _BUY
-        if d_ro:
-            any_ro = True
-            pool = ro_pools[side] if ro_pools is not None else None
-        else:
-            pool = buys if buy else sells
-        if pool:
-            widen = widens[level]
+        # the band: ahead = nearer the touch than desired (above it for a bid, below it for an ask) is aheads[level];
+        # behind = max(behind_f * d_px, tol_px) * widens[level] + 1e-9 (computed in that order, inline: the side's
+        # branch taken once, no name stored that is read once)
+        if side is _BUY:
+            pool = ro_buys if d_ro else buys
+            if not pool:
+                unmatched.append(d)
+                continue
             behind = behind_f * d_px
             if behind < tol_px:
                 behind = tol_px
-            behind = behind * widen + 1e-9
-            # ahead = nearer the touch than desired: above it for a bid, below it for an ask
-            if buy:
-                lo_px = d_px - behind
-                hi_px = d_px + aheads[level]
-            else:
-                lo_px = d_px - aheads[level]
-                hi_px = d_px + behind
-            for o in pool:  # the first in live order that fits (most fail on price: size read only then)
-                if lo_px <= o.px <= hi_px:
-                    tol = size_tol * d_sz
-                    if d_sz - tol - 1e-12 <= o.sz - o.filled_sz <= d_sz + tol + 1e-12:
-                        pool.remove(o)  # kept
-                        break
-            else:
+            lo_px = d_px - (behind * widens[level] + 1e-9)
+            hi_px = d_px + aheads[level]
+        else:
+            pool = ro_sells if d_ro else sells
+            if not pool:
                 unmatched.append(d)
+                continue
+            behind = behind_f * d_px
+            if behind < tol_px:
+                behind = tol_px
+            lo_px = d_px - aheads[level]
+            hi_px = d_px + (behind * widens[level] + 1e-9)
+        for o in pool:  # the first in live order that fits (most fail on price: size read only then)
+            if lo_px <= o.px <= hi_px:
+                tol = size_tol * d_sz
+                if d_sz - tol - 1e-12 <= o.sz - o.filled_sz <= d_sz + tol + 1e-12:
+                    pool.remove(o)  # kept
+                    break
         else:
             unmatched.append(d)
 
@@ -168,8 +172,10 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         left.append(buys)
     if sells:
         left.append(sells)
-    if ro_pools is not None:
-        left += [p for p in ro_pools.values() if p]
+    if ro_buys:
+        left.append(ro_buys)
+    if ro_sells:
+        left.append(ro_sells)
     if left:
         room = min(max_items, budget.cancel_headroom)  # a cancel may go past the cap (RequestBudget.cancel_headroom)
         if len(left) == 1:  # one pool: its own order is the live order
@@ -212,9 +218,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         abs_pos = abs(pos)
         room_buy = max_position - wc_long
         room_sell = max_position + wc_short
-        if any_ro:
-            ro_buy = max(0.0, -pos) - _ro_live(tracker, _BUY)
-            ro_sell = max(0.0, pos) - _ro_live(tracker, _SELL)
+        ro_buy = ro_sell = None  # the room reduce-only quotes have: made at the first one (there rarely is one)
         spendable = budget.spendable() - n_items  # (not a cancel: the reserve excluded)
         if len(unmatched) > 1:
             unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
@@ -226,6 +230,9 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             side, px, sz, _, ro = d
             buy = side > 0
             if ro:  # it only reduces the filled position, but other same-side orders can fill first
+                if ro_buy is None:
+                    ro_buy = max(0.0, -pos) - _ro_live(tracker, _BUY)
+                    ro_sell = max(0.0, pos) - _ro_live(tracker, _SELL)
                 room = min(ro_buy, room_buy) if buy else min(ro_sell, room_sell)
             else:
                 room = room_buy if buy else room_sell

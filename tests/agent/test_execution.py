@@ -1083,3 +1083,118 @@ def test_a_fill_past_its_orders_size_books_only_what_fits_and_asks_the_venue():
                                last_fill_tid=10, requested_ts=3.0, venue_time_ms=3_100))
     t.on_event(FillReceived(3.3, "0xf", 5, 98.0, 0.003, Side.BUY, 0.0, True, 11))
     assert t.position == pytest.approx(0.003) and t.overfills == 2
+
+
+def _reconcile_plainly(desired, tracker, *, tick, lot, max_position, budget, cloids, cfg, min_notional=0.0,
+                       cancel_only=False):
+    """reconcile's rules as plainly as they read (the module docstring), each band and size computed afresh with
+    reconcile's arithmetic, operation for operation: what its quicker loops must send, command for command."""
+    tol_px = cfg.price_tolerance_ticks * tick
+    pools = {(ro, side): [o for o in tracker.live_set.values()
+                          if o.side is side and o.reduce_only is ro
+                          and (o.state in (OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED)
+                               or o.state is OrderState.STALE and o.prev_state is OrderState.PENDING_NEW)]
+             for ro in (False, True) for side in Side}
+    unmatched = []
+    for d in desired:
+        widen = 1.0 + cfg.level_tolerance_growth * d.level
+        ahead = tol_px * widen + 1e-9
+        behind = max(cfg.behind_tolerance_bps * 1e-4 * d.px, tol_px) * widen + 1e-9
+        lo, hi = (d.px - behind, d.px + ahead) if d.side is Side.BUY else (d.px - ahead, d.px + behind)
+        tol = cfg.size_tolerance_frac * d.sz
+        pool = pools[(bool(d.reduce_only), d.side)]
+        fits = [o for o in pool if lo <= o.px <= hi and d.sz - tol - 1e-12 <= o.sz - o.filled_sz <= d.sz + tol + 1e-12]
+        if fits:
+            pool.remove(fits[0])
+        else:
+            unmatched.append(d)
+    left = {o for p in pools.values() for o in p}
+    room = min(cfg.max_requests_per_cycle, budget.cancel_headroom)
+    going = [o for o in tracker.live_set.values() if o in left and o.state is not OrderState.STALE]
+    going = going[:max(room, 0)]
+    n_items = len(going)
+    if cancel_only:
+        unmatched = []
+    movable = {}
+    if cfg.modify_moves:
+        for o in going:
+            if o.state in (OrderState.RESTING, OrderState.PARTIALLY_FILLED) and o.oid:
+                movable.setdefault((o.side, o.reduce_only), []).append(o)
+    pos = tracker.position
+    exp_buy, exp_sell = tracker.exposures()
+    rooms = {Side.BUY: max_position - (pos + exp_buy), Side.SELL: max_position + (pos - exp_sell)}
+    ro_rooms = {Side.BUY: max(0.0, -pos) - sum(o.remaining for o in tracker.ro_live[Side.BUY]),
+                Side.SELL: max(0.0, pos) - sum(o.remaining for o in tracker.ro_live[Side.SELL])}
+    spendable = budget.spendable() - n_items
+    modifies, places = [], []
+    for d in sorted(unmatched, key=lambda q: q.level):
+        if n_items >= cfg.max_requests_per_cycle or spendable <= 0:
+            break
+        room = min(ro_rooms[d.side], rooms[d.side]) if d.reduce_only else rooms[d.side]
+        sz = round(math.floor(min(d.sz, room) / lot + 1e-9) * lot, 10)
+        if sz <= 0.0 or reconcile_module.refused_under_minimum(sz, d.px, d.reduce_only, abs(pos), min_notional):
+            continue
+        if d.reduce_only:
+            ro_rooms[d.side] -= sz
+        rooms[d.side] -= sz
+        if movable.get((d.side, d.reduce_only)):
+            o = movable[(d.side, d.reduce_only)].pop(0)
+            going.remove(o)
+            modifies.append(ModifyOrder(o.cloid, cloids.next(), d.px, sz, Tif.ALO, d.reduce_only, d.side))
+            continue
+        places.append(PlaceOrder(cloids.next(), d.side, d.px, sz, Tif.ALO, d.reduce_only))
+        n_items += 1
+        spendable -= 1
+    cancels = [CancelOrder(o.cloid) for o in going]
+    return [Batch(tuple(cs)) if len(cs) > 1 else cs[0] for cs in (cancels, modifies, places) if cs]
+
+
+_ORDER = st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(-12, 12), st.integers(1, 8), st.booleans(),
+                   st.sampled_from(["pending", "resting", "partial", "cancelling", "stale", "cancel_stale"]))
+_QUOTE = st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(-12, 12), st.integers(1, 8),
+                   st.integers(0, 6), st.booleans())
+
+
+@settings(max_examples=400, deadline=None)
+@given(orders=st.lists(_ORDER, max_size=14), quotes=st.lists(_QUOTE, max_size=14), position=st.integers(-20, 20),
+       tol_ticks=st.sampled_from([0.5, 1.5, 3.0]), behind_bps=st.sampled_from([0.0, 1.0, 40.0]),
+       growth=st.sampled_from([0.0, 0.5]), size_tol=st.sampled_from([0.0, 0.25, 0.6]),
+       max_requests=st.integers(1, 20), modify_moves=st.booleans(), cancel_only=st.booleans(),
+       used=st.sampled_from([0, 9990, 10000, 11000]), min_notional=st.sampled_from([0.0, 0.3]),
+       limit=st.sampled_from([12, 200]))
+def test_reconcile_sends_what_its_rules_computed_plainly_send(orders, quotes, position, tol_ticks, behind_bps, growth,
+                                                               size_tol, max_requests, modify_moves, cancel_only,
+                                                               used, min_notional, limit):
+    """reconcile's loops are made for speed (each side's branch taken once, bands inline, the orders to cancel
+    read off the live set in C): whatever the orders' states, kinds and sizes, the quotes, the config and the
+    budget, it sends what the rules computed plainly send, and leaves the tracker as it was."""
+    tick, lot = 0.25, 0.001
+    t = OrderTracker()
+    t.position = position * lot
+    for i, (side, px, n, ro, fate) in enumerate(orders):
+        cloid = f"0x{i:032x}"
+        t.on_command(PlaceOrder(cloid, side, 100.0 + px * tick, n * lot, Tif.ALO, ro), 0.0)
+        if fate == "pending":
+            continue
+        if fate == "stale":
+            t.check_timeouts(10.0, 5.0)
+            continue
+        t.on_event(OrderAcknowledged(0.1, cloid, i + 1, True))
+        if fate == "partial" and n > 1:
+            t.on_event(FillReceived(0.2, cloid, i + 1, 100.0 + px * tick, lot, side, 0.0, True, i + 1))
+        elif fate in ("cancelling", "cancel_stale"):
+            t.on_command(CancelOrder(cloid), 0.3)
+            if fate == "cancel_stale":
+                t.check_timeouts(10.0, 5.0)
+    budget = RequestBudget(BudgetConfig())
+    budget.used = used
+    desired = [DesiredQuote(side, 100.0 + px * tick, n * lot, level, ro) for side, px, n, level, ro in quotes]
+    cfg = ReconcileConfig(price_tolerance_ticks=tol_ticks, behind_tolerance_bps=behind_bps,
+                          level_tolerance_growth=growth, size_tolerance_frac=size_tol,
+                          max_requests_per_cycle=max_requests, modify_moves=modify_moves)
+    kw = dict(tick=tick, lot=lot, max_position=limit * lot, budget=budget, cfg=cfg, min_notional=min_notional,
+              cancel_only=cancel_only)
+    version, live = t.version, [(o, o.state) for o in t.live_set.values()]
+    want = _reconcile_plainly(desired, t, cloids=CloidFactory(5), **kw)
+    assert reconcile(desired, t, cloids=CloidFactory(5), **kw) == want
+    assert (t.version, [(o, o.state) for o in t.live_set.values()]) == (version, live)
