@@ -27,7 +27,7 @@ Rules, in order:
 from __future__ import annotations
 
 import math
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 from pydantic import Field
@@ -96,6 +96,7 @@ _SELL = Side.SELL
 _ALO = Tif.ALO
 _new = tuple.__new__  # a command (a NamedTuple) made from every field, in order, without its Python-level __new__
 _LEVEL = itemgetter(3)  # DesiredQuote.level
+_STATE = attrgetter("state")
 
 
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
@@ -177,24 +178,16 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     if ro_sells:
         left.append(ro_sells)
     if left:
+        # one pool: its own order is the live order; several: the live set's, filtered in C (it is read-only here:
+        # nothing below changes it)
+        going = left[0] if len(left) == 1 else list(filter(set().union(*left).__contains__,
+                                                           tracker.live_set.values()))
+        if _STALE in map(_STATE, going):  # (rare: a place gone stale unanswered)
+            going = [o for o in going if o.state is not _STALE]
         room = min(max_items, budget.cancel_headroom)  # a cancel may go past the cap (RequestBudget.cancel_headroom)
-        if len(left) == 1:  # one pool: its own order is the live order
-            for o in left[0]:
-                if o.state is _STALE:
-                    continue
-                if n_items >= room:
-                    break
-                going.append(o)
-                n_items += 1
-        else:  # several: in live order across them
-            leftover = set().union(*left)
-            for o in tracker.live_set.values():  # (read-only here: nothing below changes the live set)
-                if o not in leftover or o.state is _STALE:
-                    continue
-                if n_items >= room:
-                    break
-                going.append(o)
-                n_items += 1
+        if len(going) > room:
+            going = going[:room] if room > 0 else []
+        n_items = len(going)
     if cancel_only:
         unmatched = []
     # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)

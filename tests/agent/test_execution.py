@@ -1160,7 +1160,7 @@ _QUOTE = st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(-12, 12),
        tol_ticks=st.sampled_from([0.5, 1.5, 3.0]), behind_bps=st.sampled_from([0.0, 1.0, 40.0]),
        growth=st.sampled_from([0.0, 0.5]), size_tol=st.sampled_from([0.0, 0.25, 0.6]),
        max_requests=st.integers(1, 20), modify_moves=st.booleans(), cancel_only=st.booleans(),
-       used=st.sampled_from([0, 9990, 10000, 11000]), min_notional=st.sampled_from([0.0, 0.3]),
+       used=st.sampled_from([0, 9990, 10000, 19999, 20000, 20002]), min_notional=st.sampled_from([0.0, 0.3]),
        limit=st.sampled_from([12, 200]))
 def test_reconcile_sends_what_its_rules_computed_plainly_send(orders, quotes, position, tol_ticks, behind_bps, growth,
                                                                size_tol, max_requests, modify_moves, cancel_only,
