@@ -115,7 +115,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     growth = cfg.level_tolerance_growth
     size_tol = cfg.size_tolerance_frac
     max_items = cfg.max_requests_per_cycle
-    widens, aheads = _bands(tol_px, growth)
+    widens, aheads, size_bands = _bands(tol_px, growth, size_tol)
     # candidates per side (and reduce-only), in live order: only orders that can still be kept as they are (the
     # tracker keeps the lists as orders change; copied, as a kept order is taken out of its pool below)
     keep = tracker.keep
@@ -156,8 +156,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             hi_px = d_px + (behind * widens[level] + 1e-9)
         for o in pool:  # the first in live order that fits (most fail on price: size read only then)
             if lo_px <= o.px <= hi_px:
-                tol = size_tol * d_sz
-                if d_sz - tol - 1e-12 <= o.sz - o.filled_sz <= d_sz + tol + 1e-12:
+                lo_sz, hi_sz = size_bands[d_sz]
+                if lo_sz <= o.sz - o.filled_sz <= hi_sz:
                     pool.remove(o)  # kept
                     break
         else:
@@ -271,22 +271,42 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     return out
 
 
-_BANDS: dict[tuple[float, float], tuple[tuple[float, ...], tuple[float, ...]]] = {}
+_BANDS: dict[tuple[float, float, float], tuple[tuple[float, ...], tuple[float, ...], _SizeBands]] = {}
 
 
-def _bands(tol_px: float, growth: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _bands(tol_px: float, growth: float, size_tol: float) -> tuple[tuple[float, ...], tuple[float, ...], _SizeBands]:
     """Per level: the bands' widening factor, and the ahead band (both as reconcile computed them per quote;
-    made once per tick size and config). Levels past the 20 a ladder may have are never asked for."""
-    b = _BANDS.get((tol_px, growth))
-    if b is None:
+    made once per tick size and config); and the size bands (``_SizeBands``). Levels past the 20 a ladder may
+    have are never asked for."""
+    b = _BANDS.get((tol_px, growth, size_tol))
+    if b is None or len(b[2]) > _SIZE_BANDS_KEEP:
         widens = tuple(1.0 + growth * level for level in range(_MAX_LEVELS))
-        b = _BANDS[(tol_px, growth)] = (widens, tuple(tol_px * w + 1e-9 for w in widens))
+        b = (widens, tuple(tol_px * w + 1e-9 for w in widens), _SizeBands(size_tol))
         if len(_BANDS) > 64:
             _BANDS.clear()
-            _BANDS[(tol_px, growth)] = b
+        _BANDS[(tol_px, growth, size_tol)] = b
     return b
 
 
+class _SizeBands(dict):
+    """A desired size -> (the least, the most) a live order may have left to be kept for it: size -/+ size_tol x
+    size -/+ 1e-12, made (by ``__missing__``) as reconcile made it for every order whose price fitted, some twelve
+    a cycle. The ladder's sizes are a few per level; a size cut by the safety overlay or the risk budget's taper
+    can be any number: _bands starts a new one past _SIZE_BANDS_KEEP."""
+
+    __slots__ = ("size_tol",)
+
+    def __init__(self, size_tol: float) -> None:
+        super().__init__()
+        self.size_tol = size_tol
+
+    def __missing__(self, sz: float) -> tuple[float, float]:
+        tol = self.size_tol * sz
+        b = self[sz] = (sz - tol - 1e-12, sz + tol + 1e-12)
+        return b
+
+
+_SIZE_BANDS_KEEP = 4096
 _MAX_LEVELS = 64  # above LadderConfig.n_levels' bound (20)
 
 _LOTTED: dict[float, dict[float, float]] = {}

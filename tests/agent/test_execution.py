@@ -1198,3 +1198,23 @@ def test_reconcile_sends_what_its_rules_computed_plainly_send(orders, quotes, po
     want = _reconcile_plainly(desired, t, cloids=CloidFactory(5), **kw)
     assert reconcile(desired, t, cloids=CloidFactory(5), **kw) == want
     assert (t.version, [(o, o.state) for o in t.live_set.values()]) == (version, live)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.floats(0.0, 50.0) | st.sampled_from([0.001, 0.002, -0.0, 1e-9]), min_size=1, max_size=30),
+       size_tol=st.sampled_from([0.0, 0.25, 0.6, 1 / 3]), keep=st.integers(1, 10))
+def test_the_size_bands_reconcile_remembers_are_those_made_afresh(sizes, size_tol, keep):
+    """reconcile looks a desired size's band up (made once per size, as it made it for every order whose price
+    fitted): asked again, and asked after the memory is started afresh at its bound (kept tiny here), each band
+    is the one computed afresh, to the bit."""
+    shipped = reconcile_module._SIZE_BANDS_KEEP
+    reconcile_module._SIZE_BANDS_KEEP = keep
+    try:
+        for _ in range(2):
+            for sz in sizes:
+                bands = reconcile_module._bands(1.5, 0.5, size_tol)[2]
+                tol = size_tol * sz
+                assert bands[sz] == (sz - tol - 1e-12, sz + tol + 1e-12)
+                assert len(bands) <= keep + 1
+    finally:
+        reconcile_module._SIZE_BANDS_KEEP = shipped
