@@ -212,13 +212,15 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         room_buy = max_position - wc_long
         room_sell = max_position + wc_short
         ro_buy = ro_sell = None  # the room reduce-only quotes have: made at the first one (there rarely is one)
-        spendable = budget.spendable() - n_items  # (not a cancel: the reserve excluded)
+        # the request items places may still take: under the cap per cycle, and what the budget lets spend (not a
+        # cancel: the reserve excluded), both less the cancels; a place takes one from each, a modify none
+        can_place = min(max_items - n_items, budget.spendable() - n_items)
         if len(unmatched) > 1:
             unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
         next_cloid = cloids.next
         lotted = _lotted(lot)
         for d in unmatched:
-            if n_items >= max_items or spendable <= 0:
+            if can_place <= 0:
                 break
             side, px, sz, _, ro = d
             buy = side > 0
@@ -251,14 +253,13 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             if pool:
                 # the order's cancel becomes this modify: one request item where there would be two (its
                 # cancel item is already counted, and a modify is no cancel: the reserve stays untouched,
-                # as spendable already excludes every item so far)
+                # as can_place already excludes every item so far)
                 o = pool.pop(0)
                 going.remove(o)
                 modifies.append(_new(ModifyOrder, (o.cloid, next_cloid(), px, sz, _ALO, ro, side)))
                 continue
             places.append(_new(PlaceOrder, (next_cloid(), side, px, sz, _ALO, ro)))
-            n_items += 1
-            spendable -= 1
+            can_place -= 1
     # each kind one command, or one batch of several: cancels first (they reduce risk), then modifies, then places
     out: list[Command] = []
     if going:

@@ -1160,7 +1160,7 @@ _QUOTE = st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(-12, 12),
        tol_ticks=st.sampled_from([0.5, 1.5, 3.0]), behind_bps=st.sampled_from([0.0, 1.0, 40.0]),
        growth=st.sampled_from([0.0, 0.5]), size_tol=st.sampled_from([0.0, 0.25, 0.6]),
        max_requests=st.integers(1, 20), modify_moves=st.booleans(), cancel_only=st.booleans(),
-       used=st.sampled_from([0, 9990, 10000, 19999, 20000, 20002]), min_notional=st.sampled_from([0.0, 0.3]),
+       used=st.sampled_from([0, 9497, 9990, 10000, 19999, 20000, 20002]), min_notional=st.sampled_from([0.0, 0.3]),
        limit=st.sampled_from([12, 200]))
 def test_reconcile_sends_what_its_rules_computed_plainly_send(orders, quotes, position, tol_ticks, behind_bps, growth,
                                                                size_tol, max_requests, modify_moves, cancel_only,
@@ -1218,3 +1218,19 @@ def test_the_size_bands_reconcile_remembers_are_those_made_afresh(sizes, size_to
                 assert len(bands) <= keep + 1
     finally:
         reconcile_module._SIZE_BANDS_KEEP = shipped
+
+
+def test_the_cancels_sent_count_against_the_items_places_may_spend():
+    """Three items left to spend (the reserve aside) and two bids the quotes no longer want: the two cancels
+    take two, one ask of three is placed, nearest the touch first, as the rules computed plainly say."""
+    t = OrderTracker()
+    _resting(t, "0x01", Side.BUY, 99.0, 0.002, 1)
+    _resting(t, "0x02", Side.BUY, 98.0, 0.002, 2)
+    budget = RequestBudget(BudgetConfig())
+    budget.used = budget.cap - budget.reserve - 3
+    desired = [DesiredQuote(Side.SELL, 101.0 + i, 0.002, i) for i in range(3)]
+    kw = dict(tick=1.0, lot=0.001, max_position=1.0, budget=budget, cfg=ReconcileConfig())
+    cmds = reconcile(desired, t, cloids=CloidFactory(1), **kw)
+    assert cmds == _reconcile_plainly(desired, t, cloids=CloidFactory(1), **kw)
+    assert cmds == [Batch((CancelOrder("0x01"), CancelOrder("0x02"))),
+                    PlaceOrder("0x00000001000000000000000000000001", Side.SELL, 101.0, 0.002)]
