@@ -115,7 +115,10 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     growth = cfg.level_tolerance_growth
     size_tol = cfg.size_tolerance_frac
     max_items = cfg.max_requests_per_cycle
-    widens, aheads, size_bands = _bands(tol_px, growth, size_tol)
+    bands = _BANDS.get((tol_px, growth, size_tol))  # (_bands' lookup, here: it answers all but the first cycle)
+    if bands is None or len(bands[2]) > _SIZE_BANDS_KEEP:
+        bands = _bands(tol_px, growth, size_tol)
+    widens, aheads, size_bands = bands
     # candidates per side (and reduce-only), in live order: only orders that can still be kept as they are (the
     # tracker keeps the lists as orders change; copied, as a kept order is taken out of its pool below)
     keep = tracker.keep
@@ -218,7 +221,9 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         if len(unmatched) > 1:
             unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
         next_cloid = cloids.next
-        lotted = _lotted(lot)
+        lotted = _LOTTED.get(lot)  # (_lotted's lookup, here: it answers all but the first cycle)
+        if lotted is None or len(lotted) > _LOTTED_KEEP:
+            lotted = _lotted(lot)
         for d in unmatched:
             if can_place <= 0:
                 break

@@ -1216,6 +1216,13 @@ def test_the_size_bands_reconcile_remembers_are_those_made_afresh(sizes, size_to
                 tol = size_tol * sz
                 assert bands[sz] == (sz - tol - 1e-12, sz + tol + 1e-12)
                 assert len(bands) <= keep + 1
+        for sz in sizes:  # and as reconcile asks (it looks the bands up itself): a bid of that size at its price
+            t = OrderTracker()
+            _resting(t, "0x01", Side.BUY, 100.0, sz, 1)
+            reconcile([DesiredQuote(Side.BUY, 100.0, sz, 0)], t, tick=1.0, lot=1e-9, max_position=100.0,
+                      budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+                      cfg=ReconcileConfig(size_tolerance_frac=size_tol))
+            assert len(reconcile_module._BANDS[(1.5, 0.5, size_tol)][2]) <= keep + 1
     finally:
         reconcile_module._SIZE_BANDS_KEEP = shipped
 
