@@ -136,35 +136,46 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         side, d_px, d_sz, level, d_ro = d
         # the band: ahead = nearer the touch than desired (above it for a bid, below it for an ask) is aheads[level];
         # behind = max(behind_f * d_px, tol_px) * widens[level] + 1e-9 (computed in that order, inline: the side's
-        # branch taken once, no name stored that is read once)
+        # branch taken once, no name stored that is read once). Then the first order in the pool, in live order,
+        # that fits it, its size read only on a price that fits. The price test asks the behind bound first (not a
+        # chained comparison, which costs more when its first bound fails): most misfits are deeper orders, below a
+        # bid's band and above an ask's.
         if side is _BUY:
             pool = ro_buys if d_ro else buys
-            if not pool:
+            if pool:
+                behind = behind_f * d_px
+                if behind < tol_px:
+                    behind = tol_px
+                lo_px = d_px - (behind * widens[level] + 1e-9)
+                hi_px = d_px + aheads[level]
+                for o in pool:
+                    if lo_px <= o.px and o.px <= hi_px:
+                        lo_sz, hi_sz = size_bands[d_sz]
+                        if lo_sz <= o.sz - o.filled_sz <= hi_sz:
+                            pool.remove(o)  # kept
+                            break
+                else:
+                    unmatched.append(d)
+            else:
                 unmatched.append(d)
-                continue
-            behind = behind_f * d_px
-            if behind < tol_px:
-                behind = tol_px
-            lo_px = d_px - (behind * widens[level] + 1e-9)
-            hi_px = d_px + aheads[level]
         else:
             pool = ro_sells if d_ro else sells
-            if not pool:
+            if pool:
+                behind = behind_f * d_px
+                if behind < tol_px:
+                    behind = tol_px
+                lo_px = d_px - aheads[level]
+                hi_px = d_px + (behind * widens[level] + 1e-9)
+                for o in pool:
+                    if o.px <= hi_px and lo_px <= o.px:
+                        lo_sz, hi_sz = size_bands[d_sz]
+                        if lo_sz <= o.sz - o.filled_sz <= hi_sz:
+                            pool.remove(o)  # kept
+                            break
+                else:
+                    unmatched.append(d)
+            else:
                 unmatched.append(d)
-                continue
-            behind = behind_f * d_px
-            if behind < tol_px:
-                behind = tol_px
-            lo_px = d_px - aheads[level]
-            hi_px = d_px + (behind * widens[level] + 1e-9)
-        for o in pool:  # the first in live order that fits (most fail on price: size read only then)
-            if lo_px <= o.px <= hi_px:
-                lo_sz, hi_sz = size_bands[d_sz]
-                if lo_sz <= o.sz - o.filled_sz <= hi_sz:
-                    pool.remove(o)  # kept
-                    break
-        else:
-            unmatched.append(d)
 
     # the orders to cancel (some may instead be modified into a quote below), in live order: every live order
     # neither kept nor in doubt, which is every candidate left in a pool but a stale one (the live orders in no
