@@ -207,12 +207,10 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)
     movable: dict | None = None
     if cfg.modify_moves and going and unmatched:
+        movable = {}
         for o in going:
             if o.state in _MODIFIABLE and o.oid:
-                k = (o.side, o.reduce_only)
-                if movable is None:
-                    movable = {}
-                movable.setdefault(k, []).append(o)
+                movable.setdefault((o.side, o.reduce_only), []).append(o)
 
     # exposure after the cancels we send still counts them: they may fill before they land
     places: list[Command] = []
@@ -265,7 +263,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 room_buy -= sz
             else:
                 room_sell -= sz
-            pool = movable.get((side, ro)) if movable is not None else None
+            pool = movable.get((side, ro)) if movable else None
             if pool:
                 # the order's cancel becomes this modify: one request item where there would be two (its
                 # cancel item is already counted, and a modify is no cancel: the reserve stays untouched,
