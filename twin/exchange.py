@@ -667,8 +667,9 @@ class Exchange:
     def _level_rows(self, coin: str, is_buy: bool) -> tuple | None:
         """(px row, sz row, px list, sz list) of one side's displayed book, or None before any book.
         The lists are made once per book update (per-element numpy access costs more than the copy), and kept until
-        the next drops them (_rows_of): asked twice a block by the bbo feed and twice a book update with orders
-        resting, a hit is two subscripts (tests/twin/test_level_rows.py holds it to the rows made afresh)."""
+        the next drops them (_rows_of): asked twice a block by the bbo feed, a hit is two subscripts (_run_market
+        makes them itself, the same way, at a book update with orders resting; tests/twin/test_level_rows.py holds
+        them to the rows made afresh)."""
         pair = self._rows_of[coin]
         rows = pair[is_buy]
         if rows is None:
@@ -1051,10 +1052,10 @@ class Exchange:
                 i += 1
                 if kinds[i - 1] == BOOK:
                     bb, ba = best_bids[j], best_asks[j]
-                    bid_px_of[coin] = bid_px[j]
-                    bid_sz_of[coin] = bid_sz[j]
-                    ask_px_of[coin] = ask_px[j]
-                    ask_sz_of[coin] = ask_sz[j]
+                    bid_px_of[coin] = bpx = bid_px[j]
+                    bid_sz_of[coin] = bsz = bid_sz[j]
+                    ask_px_of[coin] = apx = ask_px[j]
+                    ask_sz_of[coin] = asz = ask_sz[j]
                     rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
                     best_bid_of[coin] = bb
                     best_ask_of[coin] = ba
@@ -1069,9 +1070,13 @@ class Exchange:
                                 if o.oid in self.orders:  # (a fill before it can have cancelled it: _fill)
                                     self._fill(o, o.px, o.sz, is_maker=True)
                         # the rows as lists, once per book update: the book push and order entry until the next
-                        # update take them from there
-                        b = self._level_rows(coin, True)
-                        a = self._level_rows(coin, False)
+                        # update take them from there (_level_rows inlined: a fill above can have made them)
+                        b = rows_pair[1]
+                        if b is None:
+                            b = rows_pair[1] = (bpx, bsz, bpx.tolist(), bsz.tolist())
+                        a = rows_pair[0]
+                        if a is None:
+                            a = rows_pair[0] = (apx, asz, apx.tolist(), asz.tolist())
                         book.advance_queues(b[2], b[3], a[2], a[3])
                 else:
                     px, sz, side = tpx[j], tsz[j], tside[j]
