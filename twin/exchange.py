@@ -1004,7 +1004,9 @@ class Exchange:
         """Resting reduce-only orders shrink with the position and are cancelled when it is flat
         (status reduceOnlyCanceled; no nonUserCancel event, as measured on the venue)."""
         pos = acct.position(coin).szi
-        for o in [o for o in self.orders.values() if o.user == acct.address and o.coin == coin and o.reduce_only]:
+        user = acct.address
+        # (reduce-only first: after every fill this looks at every resting order, and few are reduce-only)
+        for o in [o for o in self.orders.values() if o.reduce_only and o.user == user and o.coin == coin]:
             if pos == 0.0 or (pos > 0) == o.is_buy:
                 self._remove(o, "reduceOnlyCanceled")
             elif o.sz > abs(pos):
