@@ -6,6 +6,8 @@ their text beside the code.
 """
 from __future__ import annotations
 
+import re
+
 from agent.gateway.events import Reason
 
 _PREFIXES: tuple[tuple[str, Reason], ...] = (
@@ -50,7 +52,12 @@ def classify(text: str) -> Reason:
     inner = text
     if inner.startswith(MODIFY_NEW_ORDER_FAILED):
         inner = inner[len(MODIFY_NEW_ORDER_FAILED):]
-    for prefix, reason in _PREFIXES:
-        if inner.startswith(prefix):
-            return reason
-    return Reason.OTHER
+    m = _PREFIX_RE.match(inner)
+    return _REASON_OF_GROUP[m.lastindex] if m is not None else Reason.OTHER
+
+
+# the first of _PREFIXES a text starts with, in one match in C (a refusal's reason was a walk of up to 29
+# startswith calls, per refused order): an alternation tries its branches in order at the text's start, and the
+# first that matches is the one group that takes part (lastindex)
+_PREFIX_RE = re.compile("|".join(f"({re.escape(prefix)})" for prefix, _ in _PREFIXES))
+_REASON_OF_GROUP = (None,) + tuple(reason for _, reason in _PREFIXES)
