@@ -320,7 +320,7 @@ class TwinGateway(CommandRouter):
 
         def read(complete: bool) -> None:
             if complete:  # (else a fill may be missing, and the watermark below a fill in the position: none)
-                got("userFills")(tuple(fills.values()))
+                got("userFills")(tuple(fills.items()))  # (each fill with its key: _emit_snapshot needs it twice)
 
         def got(name: str):
             def cb(reply) -> None:
@@ -342,12 +342,12 @@ class TwinGateway(CommandRouter):
 
     def _emit_snapshot(self, state: dict, orders: tuple, fills: tuple, requested: float, ip_weight: int = 0) -> None:
         """The fills listed that the agent has not had go first, as from HyperliquidGateway: the snapshot's
-        position holds them, and their pushes may come after it."""
+        position holds them, and their pushes may come after it. ``fills``: (fill_key, FillInfo) pairs, the key
+        made once as the pages were read (a snapshot lists the last minute's fills: each was keyed three times)."""
         # only the fills it has not had are made into events (a snapshot lists the last minute's fills, which it has
         # had nearly all of)
         delivery = self.fills
-        fresh = tuple([f for f in fills if f.coin == self.coin
-                       and delivery.wanted_in_snapshot(f.time_ms, fill_key(f.time_ms, f.tid))])
+        fresh = tuple([f for key, f in fills if f.coin == self.coin and delivery.wanted_in_snapshot(f.time_ms, key)])
         for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
             self.sink(ev)
         pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
@@ -358,8 +358,7 @@ class TwinGateway(CommandRouter):
         # the newest fill in this state's position: from the fills returned, or else the newest known
         # from an earlier state that is not later than this one (the window starts before it)
         earlier = max((w for t, w in self._watermarks if t <= t_state), default=0)
-        watermark = max((fill_key(f.time_ms, f.tid) for f in fills if f.coin == self.coin and f.time_ms <= t_state),
-                        default=earlier)
+        watermark = max((key for key, f in fills if f.coin == self.coin and f.time_ms <= t_state), default=earlier)
         self._watermarks.append((t_state, watermark))
         del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
