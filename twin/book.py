@@ -88,6 +88,13 @@ def level_size(px_row, sz_row, px: float, tick: float) -> float:
 def join_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float:
     """The queue ahead of an order joining at ``px``: the displayed size there, or, beyond the deepest level
     listed, that level's size (the book shows a side's first levels only)."""
+    n = len(px_row)
+    if n:
+        last = px_row[n - 1]
+        if last == last:  # (a side listing every row, as the synthetic market's: its deepest level is its last)
+            if px < last if is_bid else px > last:
+                return float(sz_row[n - 1])
+            return level_size(px_row, sz_row, px, tick)
     shown = shown_size(px_row, sz_row, px, tick, is_bid)
     if shown is not None:
         return shown

@@ -1,9 +1,11 @@
 """Queue position of client orders in the exogenous market book."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from twin.book import ClientOrder, CoinBook, join_size, level_size
+from twin.book import ClientOrder, CoinBook, join_size, level_size, shown_size
 
 
 def order(oid, is_buy, px, sz, ahead):
@@ -198,3 +200,16 @@ def test_fills_cut_from_prints_are_whole_lots(sizes, ahead, prints):
             assert take <= left[o.oid] + 1e-12
             left[o.oid] = round(left[o.oid] - take, 12)
             o.sz = left[o.oid]
+@given(st.lists(st.floats(1.0, 1000.0), max_size=8, unique=True), st.booleans(), st.integers(0, 3),
+       st.floats(0.5, 1100.0), st.booleans())
+def test_join_size_is_the_shown_size_or_the_deepest_levels(prices, bids, n_nan, px, as_array):
+    """join_size's way for a side listing every row (its last row its deepest) against its rule written out:
+    the size shown at the price (shown_size), or beyond the deepest listed level that level's size."""
+    rows = sorted(prices, reverse=bids) + [math.nan] * n_nan
+    sizes = [float(i + 1) for i in range(len(rows))]
+    for p in [px, *prices]:
+        shown = shown_size(rows, sizes, p, 1.0, bids)
+        listed = [s for q, s in zip(rows, sizes) if q == q]
+        want = shown if shown is not None else (listed[-1] if listed else 0.0)
+        args = (np.array(rows), np.array(sizes)) if as_array else (rows, sizes)
+        assert join_size(*args, p, 1.0, bids) == want
