@@ -339,7 +339,7 @@ class Exchange:
             if fifo[0] - t > delay:
                 delay = fifo[0] - t
             fifo[0] = t + delay
-        self._later(delay, self._arrive_action, user.lower(), action, on_reply, expires_after_s, t)
+        call_later(self.env, delay, self._arrive_action, user.lower(), action, on_reply, expires_after_s, t)
 
     def request_info(self, kind: str, on_reply: Callable[[object], None], conn: Connection | None = None,
                      **kw) -> None:
@@ -348,7 +348,7 @@ class Exchange:
         if self._rest_fails(conn):
             self._lose(on_reply)
             return
-        self._later(self.latency.order_entry.sample(t), self._arrive_info, kind, on_reply, kw)
+        call_later(self.env, self.latency.order_entry.sample(t), self._arrive_info, kind, on_reply, kw)
 
     def request_computed(self, compute: Callable[[], object], on_reply: Callable[[object], None],
                          link_down: bool = False) -> None:
@@ -359,13 +359,13 @@ class Exchange:
         if self._rest_fails(None, link_down):
             self._lose(on_reply)
             return
-        self._later(self.latency.order_entry.sample(t), lambda: self._reply(on_reply, compute()))
+        call_later(self.env, self.latency.order_entry.sample(t), lambda: self._reply(on_reply, compute()))
 
     def _lose(self, on_reply: Callable) -> None:
         """A request lost in transport: the client learns it as a reset connection, after the round trip."""
         t = self.env._now
-        self._later(self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
-                    TransportFailure("connection reset"))
+        call_later(self.env, self.latency.order_entry.sample(t) + self.latency.response.sample(t), on_reply,
+                   TransportFailure("connection reset"))
 
     def _rest_fails(self, conn: Connection | None, link_down: bool = False) -> bool:
         """A REST request lost in transport: at the calibrated rate, or more often while the client's
@@ -379,11 +379,8 @@ class Exchange:
             self.counters["transport_failures"] += 1
         return failed
 
-    def _later(self, delay: float, fn: Callable, *args) -> None:
-        call_later(self.env, delay, fn, *args)
-
     def _reply(self, on_reply: Callable, reply) -> None:
-        self._later(self.latency.response.sample(self.env._now), on_reply, reply)
+        call_later(self.env, self.latency.response.sample(self.env._now), on_reply, reply)
 
     def _arrive_action(self, user: str, action: Action, on_reply: Callable,
                        expires_after_s: float | None = None, sent: float | None = None) -> None:
@@ -420,7 +417,7 @@ class Exchange:
             if not self._in_block:
                 # the block's end: the first grid point after now (k counted whole, so no float drift in the grid)
                 end = (math.floor(t / self._block_s) + 1) * self._block_s
-                self._later(max(0.0, end - t), self._run_block)
+                call_later(self.env, max(0.0, end - t), self._run_block)
             self._in_block.append((_block_priority(action), len(self._in_block), acct, action, on_reply))
             return
         reply = self._process(acct, action)
