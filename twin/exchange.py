@@ -1219,18 +1219,22 @@ class Exchange:
         if rows is None:
             return None
         consumed = self._consumed[coin]
-        best, best_sz, best_n = math.nan, 0.0, 0
+        # (the nothing-listed start is set only when no level is: for-else, nearly never)
         if consumed:
             for px, sz in zip(rows[2], rows[3]):  # best first
                 left = sz - consumed.get(px, 0.0)
                 if px == px and left > 0:
                     best, best_sz, best_n = px, left, 1
                     break
+            else:
+                best, best_sz, best_n = math.nan, 0.0, 0
         else:
             for px, sz in zip(rows[2], rows[3]):
                 if px == px and sz > 0:
                     best, best_sz, best_n = px, sz, 1
                     break
+            else:
+                best, best_sz, best_n = math.nan, 0.0, 0
         # the clients' orders best first (CoinBook keeps them so): past the first priced worse than the best, so is
         # every one after it (a bbo session walked all of them, at every block, for every resting order). An
         # order's price is never nan: "not px <= best" is "best is nan or px > best" in one compare
