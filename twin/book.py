@@ -277,11 +277,15 @@ class CoinBook:
                 before = o.level_sz
                 ahead = o.queue_ahead
                 if now < before and ahead > 0.0:
-                    behind = max(0.0, before - ahead)
+                    # (max(0.0, x) written x if x > 0.0 else 0.0, its value to the bit: max keeps the first of
+                    # equals, and nan > 0.0 is False; and fa + fb made once)
+                    behind = before - ahead
                     fa = ahead ** n
-                    fb = behind ** n
-                    share = fa / (fa + fb) if fa + fb > 0.0 else 1.0
-                    ahead = o.queue_ahead = max(0.0, ahead - (before - now) * share)
+                    total = fa + (behind if behind > 0.0 else 0.0) ** n
+                    ahead -= (before - now) * (fa / total if total > 0.0 else 1.0)
+                    if not ahead > 0.0:
+                        ahead = 0.0
+                    o.queue_ahead = ahead
                 if ahead > now:
                     o.queue_ahead = now
                 o.level_sz = now

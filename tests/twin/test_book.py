@@ -213,3 +213,78 @@ def test_join_size_is_the_shown_size_or_the_deepest_levels(prices, bids, n_nan, 
         want = shown if shown is not None else (listed[-1] if listed else 0.0)
         args = (np.array(rows), np.array(sizes)) if as_array else (rows, sizes)
         assert join_size(*args, p, 1.0, bids) == want
+
+
+def _advance_reference(book: CoinBook, bid_px, bid_sz, ask_px, ask_sz) -> None:
+    """advance_queues as it was before its shrink rule's arithmetic was rewritten, made afresh."""
+    n = book.power
+    for is_bid, side, px_row, sz_row in ((True, book.bids, bid_px, bid_sz), (False, book.asks, ask_px, ask_sz)):
+        if not side:
+            continue
+        px_row, sz_row = px_row.tolist(), sz_row.tolist()
+        n_rows = len(px_row)
+        best = px_row[0] if n_rows else math.nan
+        empty = best != best
+        if not empty:
+            last = px_row[n_rows - 1]
+            deepest = last if last == last else next((p for p in reversed(px_row) if p == p), math.nan)
+            bids_order = best >= last
+        for o in side:
+            px = o.px
+            if empty:
+                now = 0.0
+            else:
+                i = round(abs(best - px) / book.tick)
+                if i < n_rows and px_row[i] == px:
+                    now = sz_row[i]
+                elif deepest == deepest and (px < deepest if is_bid else px > deepest):
+                    continue
+                elif last == last and ((px > best or px < last) if bids_order else (px < best or px > last)):
+                    now = 0.0
+                else:
+                    now = level_size(px_row, sz_row, px, book.tick)
+            before = o.level_sz
+            ahead = o.queue_ahead
+            if now < before and ahead > 0.0:
+                behind = max(0.0, before - ahead)
+                fa = ahead ** n
+                fb = behind ** n
+                share = fa / (fa + fb) if fa + fb > 0.0 else 1.0
+                ahead = o.queue_ahead = max(0.0, ahead - (before - now) * share)
+            if ahead > now:
+                o.queue_ahead = now
+            o.level_sz = now
+
+
+_TICKS = st.integers(-3, 25)
+_ROWS = st.tuples(st.lists(_TICKS, max_size=8), st.sampled_from(["ordered", "twice", "as drawn", "nan tail"]))
+
+
+@given(bids=_ROWS, asks=_ROWS, orders=st.lists(st.tuples(st.booleans(), _TICKS, st.floats(0.0, 9.0),
+                                                          st.floats(0.0, 9.0)), min_size=1, max_size=8),
+       sizes=st.lists(st.floats(0.0, 9.0), min_size=9, max_size=9), power=st.sampled_from([0.0, 1.0, 2.0, 3.0]))
+def test_advance_queues_is_level_size_s_rule_order_by_order(bids, asks, orders, sizes, power):
+    """Whatever the rows (ordered or not, a price listed twice, nan-padded, empty) and the orders' state (queues
+    empty, full, past their level), each order ends where the rule as written before puts it, to the bit."""
+    def rows(spec, is_bid):
+        ticks, shape = spec
+        if shape == "ordered":
+            ticks = sorted(set(ticks))  # (bids from the highest price, asks from the lowest)
+        elif shape == "twice":  # in order, but a price listed twice, side by side
+            ticks = sorted(ticks + ticks[:1])
+        px = [100.0 + (t if not is_bid else -t) for t in ticks]
+        if shape == "nan tail" and px:
+            px[-1] = math.nan
+        return np.array(px), np.array(sizes[:len(px)])
+
+    (bp, bs), (ap, as_) = rows(bids, True), rows(asks, False)
+    books = [CoinBook("X", 1.0, power), CoinBook("X", 1.0, power)]
+    for book in books:
+        for oid, (is_buy, t, ahead, level) in enumerate(orders):
+            o = order(oid, is_buy, 100.0 + (-t if is_buy else t), 1.0, ahead)
+            o.level_sz = level
+            book.add(o)
+    books[0].advance_queues(bp, bs, ap, as_)
+    _advance_reference(books[1], bp, bs, ap, as_)
+    got = [(o.queue_ahead, o.level_sz) for o in books[0].bids + books[0].asks]
+    assert got == [(o.queue_ahead, o.level_sz) for o in books[1].bids + books[1].asks]
