@@ -1648,6 +1648,8 @@ class Exchange:
         if kept is None:
             kept = self._status_order[user] = deque()
         kept.append(oid)
+        if len(kept) <= ORDERS_KEPT:  # (the loop's own first test, without making its range: nearly every order)
+            return
         resting = self.orders
         for _ in range(len(kept)):  # (a bound: only when more than ORDERS_KEPT rest is one still left over)
             if len(kept) <= ORDERS_KEPT:
