@@ -17,7 +17,6 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from heapq import heappush
 from dataclasses import replace
-from itertools import repeat
 from decimal import Decimal
 from operator import attrgetter, itemgetter
 from typing import Callable, Union
@@ -1752,8 +1751,6 @@ def _neg_px_oid(o: ClientOrder) -> tuple:  # ... best bid first
 
 
 _px_key = itemgetter(0)  # a level row's price (a C-level key: the book push sorts its rows twice a push)
-_ZERO_LT = (0.0).__lt__  # x > 0 (False for nan), as a C function for map
-_isnan = math.isnan
 
 
 def _fill_time(f: FillInfo) -> int:
@@ -1766,21 +1763,17 @@ def _funding_time(f: FundingInfo) -> int:
 
 def _l2_side(pxs: list, szs: list, clients: list, n: int, consumed: dict, desc: bool) -> tuple:
     """One side of an l2Book push, best first: the displayed levels less what our fills consumed, with
-    the client orders resting there (part of the venue's book). Twice per book push: plain lists of floats (the level
+    the client orders resting there (part of the venue's book). Twice per book push: plain lists (the level
     rows as _level_rows keeps them, made once per book update)."""
     px_l = pxs[:n]
     sz_l = szs[:n]
     if consumed:
         rows = [[px, sz - consumed.get(px, 0.0), 1] for px, sz in zip(px_l, sz_l) if px == px]
         rows = [r for r in rows if r[1] > 0]
-    elif all(map(_ZERO_LT, sz_l)) and not any(map(_isnan, px_l)):
-        # (a full side, every level listed and sized, as the synthetic market's nearly always is: the rows built
-        # in C, where the comprehension below tested each level for what none of them is)
-        rows = list(map(list, zip(px_l, sz_l, repeat(1, len(px_l)))))
     else:
         rows = [[px, sz, 1] for px, sz in zip(px_l, sz_l) if px == px and sz > 0]
     if clients:
-        index = dict(zip(map(_px_key, rows), rows))  # ({r[0]: r for r in rows}, in C)
+        index = {r[0]: r for r in rows}
         for o in clients:
             r = index.get(o.px)
             if r is None:
