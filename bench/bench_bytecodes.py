@@ -39,18 +39,7 @@ def count(minutes: float, profile: str) -> tuple[dict, dict, list]:
     inst = ex.instruments[cfg.session.coin]
     core = AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
     cur: collections.Counter = collections.Counter()
-
-    def on_call(frame, event, arg):
-        frame.f_trace_opcodes = True
-        frame.f_trace_lines = False
-        return on_opcode
-
-    def on_opcode(frame, event, arg):
-        if event == "opcode":
-            co = frame.f_code
-            cur[(co.co_filename, co.co_name)] += 1
-        return on_opcode
-
+    on_call = _tracer(cur)
     totals = {k: [] for k in _KINDS}
     by_fn = {k: collections.Counter() for k in _KINDS}
     per_cycle: list = []
@@ -67,6 +56,24 @@ def count(minutes: float, profile: str) -> tuple[dict, dict, list]:
         if kind == "commands":
             per_cycle.append(cur.copy())
     return totals, by_fn, per_cycle
+
+
+def _tracer(counts: collections.Counter, traced=None):
+    """A ``sys.settrace`` function counting into ``counts`` each bytecode run, by (file, function), in the frames it
+    is called for whose file ``traced(path)`` accepts (every frame without it)."""
+    def on_opcode(frame, event, arg):
+        if event == "opcode":
+            co = frame.f_code
+            counts[(co.co_filename, co.co_name)] += 1
+        return on_opcode
+
+    def on_call(frame, event, arg):
+        if traced is not None and not traced(frame.f_code.co_filename):
+            return None
+        frame.f_trace_opcodes = True
+        frame.f_trace_lines = False
+        return on_opcode
+    return on_call
 
 
 def _area(path: str) -> str | None:
@@ -90,21 +97,10 @@ def count_outside_core(minutes: float, profile: str) -> collections.Counter:
     areas: dict[str, str | None] = {}
     by_fn: collections.Counter = collections.Counter()
 
-    def on_call(frame, event, arg):
-        path = frame.f_code.co_filename
+    def traced(path: str) -> bool:
         area = areas[path] if path in areas else areas.setdefault(path, _area(path))
-        if area is None:
-            return None
-        frame.f_trace_opcodes = True
-        frame.f_trace_lines = False
-        return on_opcode
-
-    def on_opcode(frame, event, arg):
-        if event == "opcode":
-            co = frame.f_code
-            by_fn[(co.co_filename, co.co_name)] += 1
-        return on_opcode
-
+        return area is not None
+    on_call = _tracer(by_fn, traced)
     driver.start()
     sys.settrace(on_call)
     ex.env.run(until=minutes * 60.0)
