@@ -196,11 +196,17 @@ def signalled_inside():
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    """This run's temporary folder goes when the run passes; a failed run's stays for a look (its path printed)."""
+    """This run's temporary folder goes when the run passes; a failed run's stays for a look (its path printed),
+    unless there is nothing in it."""
     import shutil
 
     if exitstatus == 0:
         shutil.rmtree(RUN_TEMP, ignore_errors=True)
+    else:
+        try:
+            os.rmdir(RUN_TEMP)  # (only if empty)
+        except OSError:
+            pass
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus) -> None:
