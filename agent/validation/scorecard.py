@@ -203,10 +203,14 @@ class ModelScorecard:
         """Record P(mid higher ``horizon_s`` after ``ts``); returns False if ignored (spacing, bad input)."""
         if not (0.0 <= p_up <= 1.0) or not (0.0 < mid < _INF) or not (horizon_s > 0.0):
             return False
+        return self._queue(ts, (ts + horizon_s, float(p_up), float(mid)))
+
+    def _queue(self, ts: float, item: tuple[float, float, float]) -> bool:
+        """The prediction ``item`` (due, p_up, mid), its inputs checked (``predict``, ``ScorecardSet.predict_parts``):
+        kept unless within the spacing of the last, in due order, the oldest dropped past the limit."""
         if ts - self._last_pred_ts < self._spacing_s:
             return False
         self._last_pred_ts = ts
-        item = (ts + horizon_s, float(p_up), float(mid))
         pend = self._pending
         if not pend or item[0] >= pend[-1][0]:
             pend.append(item)
@@ -492,30 +496,17 @@ class ScorecardSet:
             cards[name].predict(ts, p, horizon_s, mid)
 
     def predict_parts(self, ts: float, parts: Iterable[tuple], horizon_s: float, mid: float) -> None:
-        """``predict`` from the quote cycle's ``SignalBlend.parts`` ((name, p_up, ...) each, names unique): each
-        card's ``ModelScorecard.predict`` done here, inline, with what is the same for all (the mid and the
-        horizon: their checks, the due time) done once. Every quote cycle's after-cycle work makes one for each
-        signal; the calls and the repeated checks were half its cost."""
+        """``predict`` from the quote cycle's ``SignalBlend.parts`` ((name, p_up, ...) each, names unique), with what
+        is the same for every card (the mid and the horizon: their checks, the due time) done once: every quote
+        cycle's after-cycle work makes one for each signal, and the repeated checks were half its cost."""
         if not (0.0 < mid < _INF) or not (horizon_s > 0.0):
             return  # (every card would ignore it)
         due = ts + horizon_s
         mid = float(mid)
         cards = self.cards
         for name, p_up, *_ in parts:
-            if not (0.0 <= p_up <= 1.0):
-                continue
-            c = cards[name]
-            if ts - c._last_pred_ts < c._spacing_s:
-                continue
-            c._last_pred_ts = ts
-            pend = c._pending
-            if not pend or due >= pend[-1][0]:
-                pend.append((due, float(p_up), mid))
-            else:  # a shorter horizon than the last one: kept in due order (rare)
-                insort(pend, (due, float(p_up), mid), key=_due)
-            if len(pend) > c._max_pending:
-                pend.popleft()
-                c.expired += 1
+            if 0.0 <= p_up <= 1.0:
+                cards[name]._queue(ts, (due, float(p_up), mid))
 
     def on_mid(self, ts: float, mid: float) -> list[str]:
         """Resolve and evaluate where due; returns the names whose verdict or weight changed (a degraded
