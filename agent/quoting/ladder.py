@@ -34,17 +34,21 @@ class LadderConfig(FileModel):
 
 class KeptLadder:
     """``desired_ladder`` for one set of its arguments but the touch prices (levels, spacing, sizes, decimals, minimum,
-    tick, ``desired``), with its sides kept (``sides``): what the quote cycle holds while its sizes and config do.
-    ``quotes`` takes the touch in ticks the caller has made already (``touch_ticks``, the cycle's memo key of the
-    ladder), and the grid's terms for the arguments are made once here: neither is made again per ladder."""
+    tick, ``desired``): what the quote cycle holds while its sizes and config do. ``quotes`` takes the touch in ticks
+    the caller has made already (``touch_ticks``, the cycle's memo key of the ladder), and the grid's terms for the
+    arguments are made once here: neither is made again per ladder.
+
+    On the tick grid's fast path each side's quotes are a function of its touch price alone: they are kept under it
+    (two dicts, in ``terms``) and taken again when the touch comes back (a mid that moves back and forth over a few
+    ticks: at 10 Hz about half the sides a cycle needs were made before). The list returned is new each time; the
+    quotes in it (tuples) are shared. Off the fast path, ``desired_ladder`` as it is."""
 
     __slots__ = ("args", "kwargs", "grid", "terms")
 
     def __init__(self, n_levels: int, level_spacing: float, sizes: Sequence[float], sz_decimals: int,
                  min_notional: float = 10.0, *, tick: float, ask_sizes: Sequence[float] | None, desired: tuple) -> None:
         self.args = (n_levels, level_spacing, sizes, sz_decimals, min_notional)
-        sides: tuple[dict, dict] = ({}, {})
-        self.kwargs = {"tick": tick, "ask_sizes": ask_sizes, "desired": desired, "sides": sides}
+        self.kwargs = {"tick": tick, "ask_sizes": ask_sizes, "desired": desired}
         n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
         self.grid = None  # (m, p10, bound, (n - 1)·step): _grid_spec's and _grid_touch's, where the grid applies
         self.terms: tuple = ()  # _kept_sides'
@@ -53,10 +57,10 @@ class KeptLadder:
             if ok:
                 self.grid = (m, p10, bound, (n - 1) * step)
                 self.terms = _side_terms(n, m, step, p10, sizes, sizes if ask_sizes is None else ask_sizes,
-                                         min_notional, desired, sides)
+                                         min_notional, desired, ({}, {}))
 
     def quotes(self, bid_px: float, ask_px: float, nb: int, na: int) -> list:
-        """``desired_ladder(bid_px, ask_px, ..., sides=...)`` for ``(nb, na) == touch_ticks(bid_px, ask_px, tick)``."""
+        """``desired_ladder(bid_px, ask_px, ...)`` for ``(nb, na) == touch_ticks(bid_px, ask_px, tick)``."""
         g = self.grid
         if g is not None and GRID_FAST_PATH and -_INF < bid_px < _INF and 0.0 < ask_px < _INF:
             m, p10, bound, deep = g  # (_grid_touch's test, on the touch given)
@@ -199,24 +203,15 @@ def build_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: flo
 
 def desired_ladder(bid_px: float, ask_px: float, n_levels: int, level_spacing: float, sizes: Sequence[float],
                    sz_decimals: int, min_notional: float = 10.0, *, tick: float, ask_sizes: Sequence[float] | None,
-                   desired: tuple, sides: tuple[dict, dict] | None = None) -> list:
+                   desired: tuple) -> list:
     """``build_ladder(..., min_notional, tick=tick, ask_sizes=ask_sizes, on_lot=True)`` as the quote cycle uses
     it: one list of ``desired``'s (a NamedTuple class, its bid side, its ask side) (side, px, sz, level, False),
     the bids then the asks, level = the quote's index on its side. On the tick grid's fast path it is made directly (a
     quote cycle that moves the ladder made ten quotes, a Ladder, then ten more from them).
 
-    ``sides``: (bids, asks), two dicts the caller keeps for one set of every other argument (sizes, levels, spacing,
-    tick, decimals, minimum, ``desired``), starting new ones when any changes: on the fast path each side's quotes
-    are a function of its touch price alone, kept there under it and taken again when the touch comes back (a
-    mid that moves back and forth over a few ticks: at 10 Hz about half the sides a cycle needs were made before).
-    The list returned is new each time; the quotes in it (tuples) are shared."""
+    The quote cycle keeps each side of its ladder under its touch price: ``KeptLadder``."""
     n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
     if tick > 0.0 and GRID_FAST_PATH and math.isfinite(bid_px) and 0.0 < ask_px < math.inf:
-        if sides is not None:
-            fast = _grid_sides(bid_px, ask_px, n, level_spacing, sizes, sz_decimals, min_notional, tick,
-                               sizes if ask_sizes is None else ask_sizes, desired, sides)
-            if fast is not None:
-                return fast
         fast = _grid_ladder(bid_px, ask_px, n, level_spacing, sizes, sz_decimals, 1.0, min_notional, tick, 0.0,
                             ask_sizes, True, desired)
         if fast is not None:
@@ -349,20 +344,6 @@ def _grid_ladder(bid_px: float, ask_px: float, n: int, spacing: float, sizes: Se
 _SIDES_KEPT = 16
 
 
-def _grid_sides(bid_px: float, ask_px: float, n: int, spacing: float, szs: Sequence[float], szd: int,
-                min_notional: float, tick: float, szs_a: Sequence[float], desired: tuple,
-                sides: tuple[dict, dict]) -> list | None:
-    """_grid_ladder's ``desired`` list with each side kept in ``sides`` under its touch price (``desired_ladder``);
-    None where _grid_ladder's fast path does not apply. Level i of a side is the touch ± i·spacing, an integer over
-    a power of ten, and whether it is kept depends on its own price and size only: a side is the same quotes
-    whenever its touch is, whatever the other side's."""
-    grid = _grid_touch(bid_px, ask_px, n, spacing, szd, tick)
-    if grid is None:
-        return None
-    m, step, p10, nb, na = grid
-    return _kept_sides(nb, na, _side_terms(n, m, step, p10, szs, szs_a, min_notional, desired, sides))
-
-
 def _side_terms(n: int, m: int, step: int, p10: float, szs: Sequence[float], szs_a: Sequence[float],
                 min_notional: float, desired: tuple, sides: tuple[dict, dict]) -> tuple:
     """What _kept_sides reads, for the grid's terms (m, step, p10), the sizes, the minimum, ``desired`` and the kept
@@ -374,8 +355,8 @@ def _side_terms(n: int, m: int, step: int, p10: float, szs: Sequence[float], szs
 
 
 def _kept_sides(nb: int, na: int, terms: tuple) -> list:
-    """_grid_sides' list for the touch in ticks (nb, na) and ``_side_terms``' terms, where the fast path applies
-    (_grid_touch). Level i of the bids is the integer nb·m − i·step over p10 (the first at or below zero ends the
+    """KeptLadder's list for the touch in ticks (nb, na) and ``_side_terms``' terms, where the fast path applies
+    (_grid_touch's test). Level i of the bids is the integer nb·m − i·step over p10 (the first at or below zero ends the
     side, and every level after it is lower), of the asks na·m + i·step over p10; a level is kept when it is worth
     the minimum, and takes its index on its side."""
     m, p10, bid_levels, ask_levels, min_notional, cls, buy, sell, bid_memo, ask_memo = terms

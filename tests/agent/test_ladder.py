@@ -144,33 +144,6 @@ def test_desired_ladder_is_the_ladders_quotes_with_their_levels(mid, lo_frac, hi
         assert got == want and all(type(q) is DesiredQuote and type(q.side) is Side for q in got)
 
 
-@given(st.floats(0.001, 3e5), st.lists(st.tuples(st.integers(-6, 6), st.integers(-6, 6)), min_size=1, max_size=12),
-       st.integers(1, 8), st.integers(1, 5), st.sampled_from([0.0001, 0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0]),
-       st.integers(0, 6), st.floats(0.5, 3.0), st.booleans())
-def test_desired_ladder_with_kept_sides_is_the_ladder_made_afresh(mid, moves, n, spacing_ticks, tick, szd, ratio,
-                                                                  own_asks):
-    """The quote cycle keeps each side of its ladder under its touch price (``sides``) and takes it again when the
-    touch comes back: over a walk of touches moving back and forth (each side on its own, crossing too), every ladder
-    is the one made without them, level by level, whichever side was kept and whichever made."""
-    from agent.execution.reconcile import DesiredQuote
-    from agent.gateway.events import Side
-    desired = (DesiredQuote, Side.BUY, Side.SELL)
-    sizes = lot_sizes(geometric(12.0 / mid, ratio, n), n, 1.0, szd, 0.0)
-    ask_sizes = lot_sizes(geometric(14.0 / mid, ratio, n), n, 1.0, szd, 0.0) if own_asks else None
-    sides: tuple[dict, dict] = ({}, {})
-    bid, ask = mid - 3 * tick, mid + 3 * tick
-    for db, da in moves:
-        bid, ask = bid + db * tick, ask + da * tick
-        if not (ask > 0.0):
-            continue
-        args = (bid, ask, n, spacing_ticks * tick, sizes, szd)
-        kept = desired_ladder(*args, tick=tick, ask_sizes=ask_sizes, desired=desired, sides=sides)
-        afresh = desired_ladder(*args, tick=tick, ask_sizes=ask_sizes, desired=desired)
-        assert kept == afresh and all(type(q) is DesiredQuote and type(q.side) is Side for q in kept)
-        kept.clear()  # the list is the caller's: changing it changes no kept side
-        assert desired_ladder(*args, tick=tick, ask_sizes=ask_sizes, desired=desired, sides=sides) == afresh
-
-
 @given(st.floats(0.001, 3e5), st.lists(st.tuples(st.integers(-6, 6), st.integers(-6, 6), st.sampled_from(
            [-0.4, -2e-9, -5e-10, -1e-12, -1e-15, 0.0, 1e-15, 1e-12, 5e-10, 0.4])), min_size=1, max_size=12),
        st.integers(1, 8), st.sampled_from([1.0, 2.0, 3.0, 1.5]),
@@ -178,9 +151,10 @@ def test_desired_ladder_with_kept_sides_is_the_ladder_made_afresh(mid, moves, n,
        st.floats(0.5, 3.0), st.booleans(), st.sampled_from([10.0, 0.0, 25.0]), st.booleans())
 def test_a_kept_ladder_given_the_touch_in_ticks_is_the_ladder_made_afresh(mid, moves, n, spacing_ticks, tick, szd,
                                                                           ratio, own_asks, min_notional, fast):
-    """The quote cycle makes its ladder with KeptLadder.quotes from the touch in ticks it keys its memo on: over a
-    walk of touches (a hair off a tick, crossing, past the grid's bound, no tick grid, spacing not whole ticks, the
-    fast path off), every ladder is desired_ladder's made afresh, level by level."""
+    """The quote cycle makes its ladder with KeptLadder.quotes from the touch in ticks it keys its memo on, each side
+    kept under its touch and taken again when the touch comes back: over a walk of touches moving back and forth
+    (each side on its own, a hair off a tick, crossing, past the grid's bound, no tick grid, spacing not whole ticks,
+    the fast path off), every ladder is desired_ladder's made afresh, level by level."""
     from agent.execution.reconcile import DesiredQuote
     from agent.gateway.events import Side
     import agent.quoting.ladder as lad_mod
