@@ -633,7 +633,7 @@ class Exchange:
             return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid
         self._next_oid += 1
-        now_ms = self.epoch_ms + int(self.env._now * 1000.0)  # (now_ms inlined)
+        now_ms = self.now_ms()
         order = ClientOrder(oid, spec.cloid, user, coin, spec.is_buy, spec.px, sz, spec.sz, spec.reduce_only,
                             spec.tif, 0.0, now_ms)
         filled_sz = 0.0
@@ -897,7 +897,7 @@ class Exchange:
 
     def _set_status(self, o: ClientOrder, status: str) -> None:
         now = self.env._now
-        now_ms = self.epoch_ms + int(now * 1000.0)  # (now_ms inlined: every order's every status passes here)
+        now_ms = self.now_ms()
         user, cloid = o.user, o.cloid
         info = _order_fields(o)  # (OrderInfo's fields: the row keeps them flat, order_status_of makes the OrderInfo)
         statuses = self.order_status
@@ -968,7 +968,7 @@ class Exchange:
         # the venue answers a state query from a committed block, and a fill after it lands in a later block, with
         # a later time: a fill in the very ms of a state already served is stamped the next ms, or a client taking
         # every fill up to the state's time as in its position (its watermark) would count this one in wrongly
-        now = self.epoch_ms + int(self.env._now * 1000.0)  # (now_ms inlined)
+        now = self.now_ms()
         if now <= self._state_ms:
             now = self._state_ms + 1
         self._fill_ms = now
@@ -1086,8 +1086,7 @@ class Exchange:
                     if trade_key in subs:  # (subscribed: the print is published, with an anonymous maker)
                         maker = self._anon_oid()
                         tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
-                        self._publish(trade_key, TradePush(coin, "B" if side > 0 else "A", px, sz,
-                                                           self.epoch_ms + int(env._now * 1000.0), tid))  # (now_ms)
+                        self._publish(trade_key, TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid))
                     if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
                         for o, take in book.hits_from_trade(side > 0, px, sz):
                             if o.oid in self.orders:  # (as above; or shrunk it: at most what is left)
@@ -1162,7 +1161,7 @@ class Exchange:
                     top = (touch(coin, True), touch(coin, False))
                     if top != last.get(coin):
                         last[coin] = top
-                        self._publish(key, BboPush(coin, self.epoch_ms + int(self.env._now * 1000.0), *top))  # now_ms
+                        self._publish(key, BboPush(coin, self.now_ms(), *top))
 
     def _run_asset_data_feed(self):
         """At each block (as the bbo feed), each activeAssetData subscription's figures, pushed when they differ
