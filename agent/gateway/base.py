@@ -143,7 +143,7 @@ class CommandRouter:
         elif isinstance(cmd, CancelAll):
             self._send_cancel_all(cmd.known)
         elif isinstance(cmd, ScheduleCancel):
-            self._send_schedule_cancel(cmd.at_ts)
+            self._send_schedule_cancel(cmd.at_ts, cmd.sent_ts)
         elif isinstance(cmd, RequestAccountSnapshot):
             self._send_snapshot_request()
         else:
@@ -168,7 +168,9 @@ class CommandRouter:
         at once, in the actions ``cancel_actions`` cuts them into, as the router sends any cancels."""
         raise NotImplementedError
 
-    def _send_schedule_cancel(self, at_ts: float | None) -> None:
+    def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
+        """Arm (``at_ts``) or clear (None) the switch; the venue's taking either is told (ScheduleCancelAcknowledged
+        naming ``at_ts``, ScheduleCancelCleared naming ``sent_ts``), its refusals as any action's."""
         raise NotImplementedError
 
     def _send_snapshot_request(self) -> None:

@@ -112,10 +112,22 @@ class OrderAcknowledged:
 class ScheduleCancelAcknowledged:
     """The venue took a scheduleCancel arming its dead-man's switch to fire at ``at_ts`` (the command's, on the
     driver's clock). Until it comes the arm may have been lost on its way (a transport failure, a 5xx answer, which
-    give no event): the core reads the switch as unconfirmed. (A clear's answer is not told: nothing waits on it.)"""
+    give no event): the core reads the switch as unconfirmed. (A clear's answer is ``ScheduleCancelCleared``.)"""
 
     ts: float
     at_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCancelCleared:
+    """The venue took a scheduleCancel clearing its dead-man's switch: the clear the core sent at ``sent_ts`` (the
+    command's, on the driver's clock; nan for a clear that did not say). Until it comes the clear may have been lost
+    or refused (a 429), and the switch still fires at the last arm's time: the core reads it as clearing, and sends
+    the clear again. ``sent_ts`` tells a clear sent after the core's last arm from one sent before it, whose late
+    answer says nothing of the switch now (the arm may have reached the venue after it)."""
+
+    ts: float
+    sent_ts: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +325,7 @@ Event = Union[
     BookUpdated, BboUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
     ModifyAcknowledged, ModifyRejected, FillReceived, FundingPaid, OrderClosedByVenue, AccountChangedByVenue,
     RateLimited, QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, IpWeightSpent, Timer,
-    ScheduleCancelAcknowledged,
+    ScheduleCancelAcknowledged, ScheduleCancelCleared,
 ]
 
 # ----------------------------------------------------------------------------- commands
@@ -360,9 +372,13 @@ class CancelAll:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleCancel:
-    """Arm (``at_ts`` seconds on the driver's clock) or clear (None) the venue's dead-man's switch."""
+    """Arm (``at_ts`` seconds on the driver's clock) or clear (None) the venue's dead-man's switch. ``sent_ts``: a
+    clear's send time on the same clock, which its acknowledgement names (``ScheduleCancelCleared``), as an arm's
+    names its ``at_ts``: the core matches it to its last command, so a clear's answer coming after a newer arm does
+    not read as the switch cleared. (None: an arm, or a clear whose answer nobody matches.)"""
 
     at_ts: float | None
+    sent_ts: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

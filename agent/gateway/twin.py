@@ -22,7 +22,7 @@ from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BboUpdated, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
-    RateLimited, Reason, ScheduleCancelAcknowledged, Side, Tif, TradeObserved,
+    RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared, Side, Tif, TradeObserved,
 )
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
@@ -127,10 +127,11 @@ class TwinGateway(CommandRouter):
     # ------------------------------------------------------------------ commands
 
     # send() is CommandRouter's: the _send_* methods are its handlers
-    def _send_schedule_cancel(self, at_ts: float | None) -> None:
+    def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
         def done(reply) -> None:
-            if isinstance(reply, ActionOk) and at_ts is not None:
-                self.sink(ScheduleCancelAcknowledged(self._now(), at_ts))  # as HyperliquidGateway tells an arm taken
+            if isinstance(reply, ActionOk):  # as HyperliquidGateway tells an arm or a clear taken
+                self.sink(ScheduleCancelAcknowledged(self._now(), at_ts) if at_ts is not None else
+                          ScheduleCancelCleared(self._now(), math.nan if sent_ts is None else sent_ts))
             else:
                 self._check_default(reply, "scheduleCancel")
         self._submit(ScheduleCancelAction(at_ts), done, 1)

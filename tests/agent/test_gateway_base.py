@@ -37,7 +37,7 @@ class Recorder(CommandRouter):
     def _send_cancel_all(self, known=()):
         self.sent.append(("cancel_all", known or None))
 
-    def _send_schedule_cancel(self, at_ts):
+    def _send_schedule_cancel(self, at_ts, sent_ts=None):
         self.sent.append(("schedule_cancel", at_ts))
 
     def _send_snapshot_request(self):

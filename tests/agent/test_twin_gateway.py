@@ -155,6 +155,31 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
     assert gw.counters["rate_limited_address"] == 2
 
 
+def test_the_venue_taking_a_clear_of_the_dead_mans_switch_is_told_naming_when_the_clear_was_sent():
+    """An arm's acknowledgement was told, a clear's was dropped: the core could not know a clear had reached the
+    venue, and said cleared as it sent one. Each is told now, the clear's naming its ``sent_ts`` (nan for a clear
+    that did not say), which the core matches to its last clear; a refused one (the address budget) is not."""
+    import math
+    from agent.gateway.events import RateLimited, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared
+    from twin.seeding import set_traded_volume
+    ex, gw, events = _started(until=1.0)
+    set_traded_volume(ex, USER, "BTC", 2e6)  # past the venue's $1M: it takes an arm
+    gw.send(ScheduleCancel(60.0))
+    gw.send(ScheduleCancel(None, 1.0))
+    gw.send(ScheduleCancel(None))
+    ex.env.run(until=2.0)
+    # (answered in any order: each request has its own latency, here the last sent was answered first)
+    assert [e.at_ts for e in events if type(e) is ScheduleCancelAcknowledged] == [60.0]
+    sent_ts = [e.sent_ts for e in events if type(e) is ScheduleCancelCleared]
+    assert len(sent_ts) == 2 and 1.0 in sent_ts and any(math.isnan(t) for t in sent_ts)
+    ex._set_quota_all(0)  # spent: the next refused as the venue refuses any action past its budget
+    for _ in range(2):
+        gw.send(ScheduleCancel(None, 2.0))
+    ex.env.run(until=3.0)
+    assert not [e for e in events if type(e) is ScheduleCancelCleared and e.sent_ts == 2.0]
+    assert any(type(e) is RateLimited and e.request == "scheduleCancel" for e in events)
+
+
 def test_each_book_update_says_how_long_after_the_socket_s_frame_before_it_it_arrived():
     """Order updates come on the same socket and make no event of their own (the agent has the reply), yet a book
     update can wait behind one: calibration reads a lag right behind any frame as an upper bound only. The gap is

@@ -35,7 +35,7 @@ from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, ScheduleCancelAcknowledged,
-    Side,
+    ScheduleCancelCleared, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
@@ -421,9 +421,9 @@ class HyperliquidGateway(CommandRouter):
     def _send_cancel_all(self, known: tuple[str, ...] = ()) -> None:
         self._spawn(self._cancel_all(known), "hl-cancel-all")
 
-    def _send_schedule_cancel(self, at_ts: float | None) -> None:
+    def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
         at_ms = None if at_ts is None else int(round(at_ts * 1000.0))
-        self._spawn(self._schedule_cancel(at_ms, at_ts), "hl-schedule-cancel")
+        self._spawn(self._schedule_cancel(at_ms, at_ts, sent_ts), "hl-schedule-cancel")
 
     def _send_snapshot_request(self) -> None:
         self._spawn(self._snapshot(), "hl-snapshot")
@@ -593,14 +593,16 @@ class HyperliquidGateway(CommandRouter):
             self._refused(reply, "cancel", tuple(by_oid.values()),
                           lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
 
-    async def _schedule_cancel(self, at_ms: int | None, at_ts: float | None = None) -> None:
-        """``at_ts``: the command's time, which an arm's acknowledgement names (the core matches it to its last)."""
+    async def _schedule_cancel(self, at_ms: int | None, at_ts: float | None = None,
+                               sent_ts: float | None = None) -> None:
+        """``at_ts``: the command's time, which an arm's acknowledgement names; ``sent_ts``: a clear's send time, which
+        its acknowledgement names (the core matches either to its last command)."""
         reply = await self._action(wire.schedule_cancel_action(at_ms), 1)
         ts = self._now()
         if isinstance(reply, ActionReply):
             if reply.ok:
-                if at_ts is not None:
-                    self._emit(ScheduleCancelAcknowledged(ts, at_ts))
+                self._emit(ScheduleCancelAcknowledged(ts, at_ts) if at_ts is not None else
+                           ScheduleCancelCleared(ts, math.nan if sent_ts is None else sent_ts))
             else:
                 if classify(reply.error) is Reason.RATE_LIMITED:
                     self.counters["rate_limited_address"] += 1  # the summary's rate_limited.address, as for an order
