@@ -34,7 +34,8 @@ from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll, CancelOrder,
     Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged,
     ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
-    RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, Side, Tif, Timer, TradeObserved,
+    RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, Side, Tif, Timer,
+    TradeObserved,
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
@@ -120,9 +121,19 @@ class AgentCore:
         # when the last arm went out, while the venue has not acknowledged it (inf: it has, or none is out): one
         # lost on its way or answered 5xx gives no event, and read as armed it was sent again only at the next re-arm
         self._dead_man_unacked_ts = math.inf
-        self._dead_man_acked_until = -math.inf  # when the last arm the venue acknowledged fires
+        # when the last arm the venue acknowledged fires (-inf: none, or a clear acknowledged since)
+        self._dead_man_acked_until = -math.inf
         self._dead_man_ahead_s = 0.0  # how far ahead the last arm was set, s (its record says)
-        self._dead_man_state = "off"  # as last recorded: off, armed, unconfirmed, cleared, refused, lapsing
+        # the latest the venue's switch may fire: the last acknowledged arm's time, or a later one sent since (the
+        # switch may be armed until then, until the venue acknowledges a clear; -inf: it is not)
+        self._dead_man_fire_by = -math.inf
+        # when the last clear went out, and the first sent since the last arm, while the venue has acknowledged none
+        # (inf: it has, or an arm went out since, or none was sent): one lost on its way, answered 5xx or refused
+        # 429 leaves the switch armed, to fire with nothing to cancel (one of the day's ten triggers)
+        self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
+        self._dead_man_clear_why = ""  # why the clear went out (its "cleared" record says it again)
+        # as last recorded: off, armed, unconfirmed, clearing, cleared, expired, refused, lapsing
+        self._dead_man_state = "off"
         self.dead_man_why = ""  # why, as last recorded (a refusal: the venue's text)
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
@@ -191,6 +202,7 @@ class AgentCore:
             AccountChangedByVenue: self._on_account_changed, ModifyRejected: self._on_modify_rejected,
             FundingPaid: self._on_funding, IpWeightSpent: self._on_weight_spent,
             ScheduleCancelAcknowledged: self._on_dead_man_acknowledged,
+            ScheduleCancelCleared: self._on_dead_man_cleared,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -451,6 +463,9 @@ class AgentCore:
             # may have changed
             self._dead_man_retry_ts = ev.ts + _DEAD_MAN_RETRY_S
             self._dead_man_armed_until = -math.inf
+            # the switch is as the last arm taken left it (a refused one sets nothing; a clear unanswered may not
+            # have reached the venue either)
+            self._dead_man_fire_by = self._dead_man_acked_until
             self._dead_man_unacked_ts = math.inf
             self._note_dead_man(ev.ts, "refused", ev.message[:200])
             return
@@ -559,10 +574,14 @@ class AgentCore:
             # a Kill before the position was known: its side is known now; or one that was done, and the venue
             # says a position is left (a fill whose push was lost)
             self._flatten(cmds, ev.ts)
-        if self.stopped and not ev.open_orders and self._dead_man_armed_until > ev.ts and not self.tracker.live_set:
+        if self.stopped and not ev.open_orders and not self.tracker.live_set:
             # stopped and the venue lists none of ours: a switch left armed would fire on nothing, using one of
-            # the day's ten firings (a restart-heavy day would run out)
-            self._clear_dead_man(cmds, ev.ts, "stopped, and the venue lists none of our orders")
+            # the day's ten firings (a restart-heavy day would run out); a clear unanswered goes again (the live
+            # shutdown's snapshots, its timer stopped), or past the switch's time is said expired
+            if self._dead_man_clear_ts < math.inf:
+                self._clear_dead_man_again(ev.ts, cmds)
+            elif self._dead_man_fire_by > ev.ts:
+                self._clear_dead_man(cmds, ev.ts, "stopped, and the venue lists none of our orders")
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
         late = self.tracker.foreign_late
@@ -616,6 +635,8 @@ class AgentCore:
             self._pull_again(ts, cmds)
         if not self.reconciled or self.stopped:
             self._pull_paper()
+            if self.stopped and self._dead_man_clear_ts < math.inf and not tr.live_set:
+                self._clear_dead_man_again(ts, cmds)  # (the clear a stop sent, unanswered: again, as the heartbeat's)
             return  # (unreconciled, the heartbeat pauses too: the switch pulls what a long outage left resting)
         if not self.cum_volume_usd < self._dead_man_min_volume:  # (below it the heartbeat has nothing to do: its
             self._dead_man_heartbeat(ts, cmds)                  # own first test, asked here without the call)
@@ -819,41 +840,87 @@ class AgentCore:
     def winding_down(self) -> bool:
         """Stopped, with orders still counted live: its timer ticks resend the pull (``_pull_again``) until the
         venue confirms them gone, so a driver keeps them coming after the end (SimDriver.stop); or with the
-        position still to close, when the shutdown asked for it (its retries run on the timer too)."""
+        position still to close, when the shutdown asked for it (its retries run on the timer too); or with a
+        clear of the dead-man's switch the venue has not acknowledged (``_clear_dead_man_again``, on the timer)."""
         return self.stopped and (bool(self.tracker.live_set) or
-                                 (self._flatten_at_stop and (self._flattening or self._flatten_due)))
+                                 (self._flatten_at_stop and (self._flattening or self._flatten_due)) or
+                                 self._dead_man_clear_ts < math.inf)
 
     @property
     def dead_man_state(self) -> str:
         """The venue's dead-man's switch: off (never armed), armed (the venue acknowledged it), unconfirmed (an arm
-        sent that the venue has not acknowledged, and no acknowledged one in force), cleared, refused, lapsing."""
+        sent that the venue has not acknowledged, and no acknowledged one in force), clearing (a clear sent that the
+        venue has not acknowledged: the switch may still fire), cleared (the venue acknowledged the clear), expired
+        (no clear acknowledged before the switch's time: it fired then, or an unanswered clear took it), refused,
+        lapsing."""
         s = self._dead_man_state
         if self._dead_man_unacked_ts < math.inf and (s != "armed" or self.tracker.now >= self._dead_man_acked_until):
             return "unconfirmed"
         return s
 
     def _arm_dead_man(self, cmds: list, ts: float, ahead_s: float) -> None:
-        """Armed, and said so, when the venue acknowledges it (``_on_dead_man_acknowledged``)."""
-        cmds.append(ScheduleCancel(ts + ahead_s))
-        self._dead_man_armed_until = ts + ahead_s
+        """Armed, and said so, when the venue acknowledges it (``_on_dead_man_acknowledged``). A clear still
+        unanswered is superseded: its answer, if it comes, is older than this arm and says nothing of the switch."""
+        at = ts + ahead_s
+        cmds.append(ScheduleCancel(at))
+        self._dead_man_armed_until = at
+        if at > self._dead_man_fire_by:
+            self._dead_man_fire_by = at
         self._dead_man_ahead_s = ahead_s
         self._dead_man_unacked_ts = ts
+        self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
 
     def _on_dead_man_acknowledged(self, ev: ScheduleCancelAcknowledged, cmds: list) -> None:
         if ev.at_ts != self._dead_man_armed_until:
             return  # an earlier arm's (the last one's answer is still to come), or one cleared or refused since
         self._dead_man_unacked_ts = math.inf
-        self._dead_man_acked_until = ev.at_ts
+        self._dead_man_acked_until = self._dead_man_fire_by = ev.at_ts  # (it replaced the arms before it)
         if self._dead_man_state != "armed":
             self._note_dead_man(ev.ts, "armed", f"the venue cancels our orders if {self._dead_man_ahead_s:g} s pass "
                                                 f"without a re-arm")
 
     def _clear_dead_man(self, cmds: list, ts: float, why: str) -> None:
-        cmds.append(ScheduleCancel(None))
-        self._dead_man_armed_until = self._dead_man_acked_until = -math.inf
+        """Sent, and said "clearing": the switch may still fire (by ``_dead_man_fire_by``) until the venue
+        acknowledges a clear sent since the last arm (``_on_dead_man_cleared``: "cleared"). Recorded as cleared when
+        sent, a clear lost on its way, answered 5xx or refused 429 left the switch armed while the log and the
+        summary said it was not, and it fired later, one of the day's ten triggers spent on nothing. An arm's answer
+        coming after it is ignored (``_dead_man_armed_until``: none matches), as the arm it answers is superseded."""
+        cmds.append(ScheduleCancel(None, ts))
+        if self._dead_man_clear_ts == math.inf:  # the first since the last arm: not a resend
+            self._dead_man_clear_first_ts = ts
+            self._dead_man_clear_why = why
+            self._note_dead_man(ts, "clearing", f"{why}: a clear sent, which the venue has not acknowledged yet (the "
+                                                f"switch may fire until it does, at {self._dead_man_fire_by:.3f} at "
+                                                f"the latest)")
+        self._dead_man_clear_ts = ts
+        self._dead_man_armed_until = -math.inf  # (the acknowledged arm's time is kept: it may fire until a clear is)
         self._dead_man_next_ts = -math.inf
         self._dead_man_unacked_ts = math.inf
-        self._note_dead_man(ts, "cleared", why)
+
+    def _clear_dead_man_again(self, ts: float, cmds: list) -> None:
+        """A clear the venue has not acknowledged within ``risk.pull_retry_s`` (lost on its way, a 5xx, refused for
+        the rate: no event says it was taken) is sent again, budget permitting, while the switch may still fire.
+        Once its time is past the switch is spent either way (it fired, or a clear whose answer never came took it
+        first): said once (expired), and nothing more is sent."""
+        if ts < self._dead_man_fire_by:
+            if ts - self._dead_man_clear_ts >= self.cfg.risk.pull_retry_s and self.budget.can_spend(1):
+                self._clear_dead_man(cmds, ts, self._dead_man_clear_why)
+            return
+        fire_by = self._dead_man_fire_by
+        self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
+        self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
+        self._note_dead_man(ts, "expired", f"no clear acknowledged before the switch's time ({fire_by:.3f}): it fired "
+                                           f"then (one of the venue's ten triggers a day) unless a clear whose answer "
+                                           f"was lost took it first")
+
+    def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:
+        if not self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:
+            # a clear sent before the last arm (that arm may have reached the venue after it), or one answered, or
+            # given up on (expired), already; nan (a clear that did not say when it was sent) matches none
+            return
+        self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
+        self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
+        self._note_dead_man(ev.ts, "cleared", f"{self._dead_man_clear_why}: the venue acknowledged the clear")
 
     def _note_dead_man(self, ts: float, state: str, why: str) -> None:
         """The switch's state changes go to the decision log (a re-arm does not): whether the account is
@@ -893,7 +960,9 @@ class AgentCore:
                     # and the venue pulls the orders we can no longer manage
                     self._note_dead_man(ts, "lapsing", f"the address budget is down to its cancel reserve: not "
                                                        f"re-armed, it fires at {self._dead_man_armed_until:.3f}")
-        elif self._dead_man_armed_until > ts:
+        elif self._dead_man_clear_ts < math.inf:
+            self._clear_dead_man_again(ts, cmds)
+        elif self._dead_man_fire_by > ts:
             self._clear_dead_man(cmds, ts, "nothing can rest (no live orders, and the level places none)")
 
     def _after_cycle(self, ts: float) -> None:

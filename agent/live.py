@@ -324,7 +324,10 @@ class LiveDriver:
                 snap = await self._fresh_snapshot(deadline)
                 if snap is not None:
                     self.final_snapshot = snap
-                    if not snap.open_orders and self.gateway.in_flight == 0 and not (flatten and snap.position):
+                    # (and no clear of the dead-man's switch left unacknowledged: the core sends it again on these
+                    # snapshots, every risk.pull_retry_s; ended before, the switch fired later on nothing)
+                    if not snap.open_orders and self.gateway.in_flight == 0 and not (flatten and snap.position) \
+                            and self.core.dead_man_state != "clearing":
                         break
                     if snap.open_orders:
                         weight, items, _ = request_cost(CancelAll(), len(snap.open_orders))
@@ -339,7 +342,12 @@ class LiveDriver:
                     if snap is not None:
                         self.final_snapshot = snap
                 snap = self.final_snapshot
-                if flatten and snap is not None and not snap.open_orders:
+                if snap is not None and not snap.open_orders and self.core.dead_man_state == "clearing" \
+                        and self.gateway.in_flight == 0 and not (flatten and snap.position):
+                    log.warning("shutdown grace of %.1f s over: the venue lists no order of ours, but has not "
+                                "acknowledged the dead-man's switch cleared: it may still fire, on nothing (one of "
+                                "the venue's ten a day)", grace_s)
+                elif flatten and snap is not None and not snap.open_orders:
                     log.warning("shutdown grace of %.1f s over: the venue lists no order of ours%s", grace_s,
                                 ", and the position is left" if snap.position else "")
                 else:

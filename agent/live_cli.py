@@ -649,7 +649,11 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     "off": "never armed (under risk.dead_man_min_volume_usd traded, or nothing rested)",
     "armed": "armed at the end: the venue cancels what rests if nothing re-arms it",
     "unconfirmed": "unconfirmed: the last arm was never acknowledged (lost on its way, or an error answer)",
-    "cleared": "cleared (nothing rested)",
+    "clearing": "clearing: a clear sent and never acknowledged (lost, an error answer, or refused for the rate): "
+                "the switch may still fire, with nothing to cancel, using one of the venue's ten a day",
+    "cleared": "cleared (nothing rested; the venue acknowledged it)",
+    "expired": "expired: no clear was acknowledged before its time; it fired then (one of the day's ten) unless a "
+               "clear whose answer was lost took it",
     "refused": "refused by the venue ({why}): asked again after an hour",
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }
@@ -678,7 +682,7 @@ def _told(inner):
                      f"in its limits, and are kept where they fit its quotes, else cancelled" if left else " at the start")
         elif kind in _TOLD:
             warn = kind in _WARN or (kind == "safety" and rec.get("to", 0) >= 3) or \
-                (kind == "dead_man" and rec.get("state") in ("refused", "lapsing", "unconfirmed"))
+                (kind == "dead_man" and rec.get("state") in ("refused", "lapsing", "unconfirmed", "expired"))
             (log.warning if warn else log.info)("%s", describe(rec, wall=True))
         if inner is not None:
             inner(rec)

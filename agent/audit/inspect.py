@@ -206,7 +206,7 @@ class Overview:
     levels: list[dict] = field(default_factory=list)
     postmortems: list[dict] = field(default_factory=list)
     venue_changes: list[dict] = field(default_factory=list)
-    dead_man: list[dict] = field(default_factory=list)  # the venue's dead-man's switch: armed, cleared, refused
+    dead_man: list[dict] = field(default_factory=list)  # the venue's dead-man's switch: armed, cleared, refused, ...
     fills_maker: int = 0
     volume_usd: float = 0.0
     funding_usd: float = 0.0  # the funding payments' sum: received less paid

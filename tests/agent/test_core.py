@@ -972,9 +972,180 @@ def test_the_switch_is_cleared_when_nothing_can_rest_and_never_armed_in_shadow()
     assert core.tracker.position == 0.0
     cleared = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
     assert len(cleared) == 1 and not ex.open_orders(gw.user) and gw.user not in ex.schedule_cancel
-    assert _switch_states(records) == ["armed", "cleared"]
+    assert _switch_states(records) == ["armed", "clearing", "cleared"]  # cleared once the venue said it took it
     ex.env.run(until=300.0)
     assert not ex.schedule_cancel_fired.get(gw.user)  # nothing fired, no trigger spent
+
+
+def _clears_faulted(ex, faults):
+    """The twin's transport, for the clears (scheduleCancel with no time) only: the first ones meet ``faults`` in
+    turn, "lost" (reset on its way, as the twin loses a request: it never reaches the venue) or "429" (the venue's
+    IP limit refuses it), the rest go through. Returns the times the clears were submitted at."""
+    from twin.messages import HttpError, ScheduleCancelAction
+    faults = iter(faults)
+    at: list[float] = []
+    real = ex.submit
+
+    def submit(user, action, on_reply, conn=None, expires_after_s=None, *a, **kw):
+        if isinstance(action, ScheduleCancelAction) and action.time_s is None:
+            at.append(ex.env.now)
+            fault = next(faults, None)
+            if fault == "lost":
+                return ex._lose(on_reply)
+            if fault == "429":
+                return ex._reply(on_reply, HttpError(429, "null"))
+        return real(user, action, on_reply, conn, expires_after_s, *a, **kw)
+    ex.submit = submit
+    return at
+
+
+def _to_shadow_until_flat(ex, core):
+    """Demoted to Shadow at 60 s (as in the test above): its orders pulled and its position worked off by 180 s,
+    nothing can rest, and the heartbeat clears the switch."""
+    from agent.graduation.exposure import ExposureLevel
+    ex.env.run(until=60.0)
+    core.graduation.manual(ex.env.now, ExposureLevel.SHADOW)
+
+
+def test_a_clear_lost_or_refused_is_not_reported_cleared_and_is_sent_again_until_the_venue_takes_it():
+    """A clear went down as "cleared" the moment it was sent, and its answer was never looked at: one lost on its way
+    or refused (429) left the venue's switch armed, to fire 30 s on with nothing to cancel (one of the day's ten
+    triggers), while the log and the summary said cleared. Now it reads "clearing" until the venue acknowledges one,
+    and an unanswered clear goes again every risk.pull_retry_s (2 s): here the first is lost, the second refused, the
+    third taken; the switch is cleared at the venue, nothing fires, and the log says cleared only then."""
+    from agent.gateway.events import ScheduleCancel
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
+    clears_at = _clears_faulted(ex, ["lost", "429"])
+    _to_shadow_until_flat(ex, core)
+    states_seen = []
+    while ex.env.now < 180.0:
+        ex.env.run(until=ex.env.now + 0.5)
+        states_seen.append((ex.env.now, core.dead_man_state, gw.user in ex.schedule_cancel))
+    clears = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
+    assert len(clears) == len(clears_at) == 3
+    assert all(2.0 <= b - a <= 2.0 + 0.5 + 1e-9 for a, b in zip(clears, clears[1:]))  # every pull_retry_s
+    # while the venue's switch was still armed the agent never said cleared
+    assert not [t for t, state, armed in states_seen if armed and state == "cleared"]
+    assert [state for t, state, armed in states_seen if clears[0] < t < clears[-1]] and \
+        all(state == "clearing" for t, state, armed in states_seen if clears[0] < t < clears[-1])
+    assert _switch_states(records) == ["armed", "clearing", "cleared"]
+    cleared_at = next(r["ts"] for r in records if r.get("state") == "cleared")
+    assert clears[-1] < cleared_at < clears[-1] + 1.0 and core.dead_man_state == "cleared"
+    assert gw.user not in ex.schedule_cancel
+    ex.env.run(until=300.0)
+    assert not ex.schedule_cancel_fired.get(gw.user)  # nothing fired: no trigger spent on nothing
+    assert [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None] == clears  # none more
+
+
+def test_a_clear_never_taken_before_the_switchs_time_reads_expired_not_cleared():
+    """Every clear lost: the venue's switch fires at its time (a trigger of the day's ten spent). The log says so
+    (expired, a warning on the console), not cleared, and nothing more is sent once the time is past."""
+    from agent.gateway.events import ScheduleCancel
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
+    _clears_faulted(ex, ["lost"] * 1000)
+    _to_shadow_until_flat(ex, core)
+    ex.env.run(until=300.0)
+    clears = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
+    fire_at = max(c.at_ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is not None and ts < clears[0])
+    assert len(clears) >= 5 and max(clears) < fire_at  # sent again while the switch could still fire, not after
+    assert ex.schedule_cancel_fired.get(gw.user)  # it fired: the venue's switch was never cleared
+    assert _switch_states(records) == ["armed", "clearing", "expired"] and core.dead_man_state == "expired"
+    expired = next(r for r in records if r.get("state") == "expired")
+    assert fire_at <= expired["ts"] < fire_at + 1.0 and f"{fire_at:.3f}" in expired["why"]
+
+
+def test_a_stopped_agent_sends_its_clear_again_until_the_venue_takes_it():
+    """A stop's clear (sent once a snapshot shows nothing resting) is the heartbeat's: lost, it reads clearing and
+    goes again on the timer every risk.pull_retry_s, and cleared once taken; nothing fires."""
+    from agent.gateway.events import RequestAccountSnapshot, ScheduleCancel
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
+    clears_at = _clears_faulted(ex, ["lost", "lost"])
+    ex.env.run(until=60.0)
+    assert gw.user in ex.schedule_cancel and ex.open_orders(gw.user)
+    driver.stop()
+    ex.env.run(until=62.0)
+    driver._send(RequestAccountSnapshot())
+    ex.env.run(until=63.0)
+    assert clears_at and core.dead_man_state == "clearing" and gw.user in ex.schedule_cancel
+    ex.env.run(until=60.0 + 29.0)
+    clears = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
+    assert len(clears) == 3 and all(b - a >= 2.0 for a, b in zip(clears, clears[1:]))
+    assert _switch_states(records)[-2:] == ["clearing", "cleared"] and gw.user not in ex.schedule_cancel
+    ex.env.run(until=200.0)
+    assert not ex.schedule_cancel_fired.get(gw.user)
+
+
+_switch_steps = st.lists(st.one_of(
+    st.tuples(st.sampled_from(["arm", "clear"]), st.booleans()),  # sent (lost on its way, or not)
+    st.tuples(st.just("answer"), st.integers(0, 50)),  # the venue answers one of those in flight (which: any)
+), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_switch_steps, st.booleans())
+@example([("arm", False), ("clear", False), ("answer", 0), ("answer", 0)], True)  # an arm's ack after a clear
+@example([("clear", False), ("arm", False), ("answer", 0), ("answer", 0)], True)  # a clear's ack after an arm
+@example([("arm", False), ("clear", False), ("arm", False), ("clear", True), ("answer", 1)], False)
+def test_the_switch_reads_armed_or_cleared_only_when_the_venue_took_the_last_command_of_its_kind(steps, in_order):
+    """Arms and clears of the venue's switch, interleaved, some lost on the way, answered in any order (or, with
+    ``in_order``, in the order sent, as one venue takes them in turn). Read "cleared" only when the last command
+    sent is a clear and the venue acknowledged a clear sent after the last arm, "armed" only when the last is an arm
+    and the venue acknowledged one sent after the last clear (an old arm's late answer does not resurrect armed after
+    a clear, nor a clear's say cleared after an arm); in order, what it reads is then the venue's state. Once all
+    in flight are answered it reads as the last command, if that one was not lost."""
+    from agent.gateway.events import ScheduleCancelAcknowledged, ScheduleCancelCleared
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=0.1, sz_decimals=4)
+    core.handle(Timer(0.05))
+    sent: list[tuple[str, float, bool]] = []  # (kind, its ack's key, lost) of every command, in order
+    in_flight: list[int] = []
+    acked: set[int] = set()
+    venue = "off"  # the venue's switch, as it took the commands (only meaningful in order)
+    t = 0.1
+
+    def check() -> None:
+        state = core.dead_man_state
+        last_arm = max((i for i, c in enumerate(sent) if c[0] == "arm"), default=-1)
+        last_clear = max((i for i, c in enumerate(sent) if c[0] == "clear"), default=-1)
+        if state == "cleared":
+            assert last_clear > last_arm and any(i > last_arm and sent[i][0] == "clear" for i in acked)
+        if state == "armed":
+            assert last_arm > last_clear and any(i > last_clear and sent[i][0] == "arm" for i in acked)
+        if state == "clearing":
+            assert last_clear > last_arm and last_clear not in acked
+        if in_order and state in ("armed", "cleared"):
+            assert venue == state
+
+    for step in steps:
+        t += 0.1
+        core.tracker.now = t
+        if step[0] in ("arm", "clear"):
+            cmds: list = []
+            if step[0] == "arm":
+                core._arm_dead_man(cmds, t, 30.0)
+                key = cmds[-1].at_ts
+            else:
+                core._clear_dead_man(cmds, t, "nothing can rest")
+                key = cmds[-1].sent_ts
+            sent.append((step[0], key, step[1]))
+            if not step[1]:
+                in_flight.append(len(sent) - 1)
+        elif in_flight:
+            i = in_flight.pop(0 if in_order else step[1] % len(in_flight))
+            kind, key, _ = sent[i]
+            acked.add(i)
+            venue = "armed" if kind == "arm" else "cleared"
+            core.handle(ScheduleCancelAcknowledged(t, key) if kind == "arm" else ScheduleCancelCleared(t, key))
+        check()
+    while in_flight:
+        t += 0.1
+        i = in_flight.pop(0)
+        kind, key, _ = sent[i]
+        acked.add(i)
+        venue = "armed" if kind == "arm" else "cleared"
+        core.handle(ScheduleCancelAcknowledged(t, key) if kind == "arm" else ScheduleCancelCleared(t, key))
+        check()
+    if sent and not sent[-1][2]:
+        assert core.dead_man_state == ("armed" if sent[-1][0] == "arm" else "cleared")
 
 
 def test_a_refused_switch_is_asked_for_again_after_an_hour_not_every_cycle():

@@ -128,6 +128,53 @@ def test_journalled_runs_replay_identically_past_an_earlier_run_without_a_journa
     assert main([str(tmp_path), "--replay"]) == 0 and capsys.readouterr().out.count("all identical to the log") == 2
 
 
+def test_a_stops_dead_man_clear_and_its_acknowledgement_replay_from_the_journal(tmp_path):
+    """The venue's answer to a clear of the dead-man's switch is an event now (ScheduleCancelCleared, naming when
+    the clear was sent), which the core's state hangs on: journalled and replayed like any. A run that arms the
+    switch (the $1M rule waived), stops, and clears it once a snapshot shows nothing resting, the first clear lost
+    on its way: the journal holds the answer to the second, and the replay gives the log's records, the clearing
+    and the cleared among them."""
+    from agent.config import AgentConfig
+    from agent.gateway.events import RequestAccountSnapshot
+    from agent.session import build_session
+    from twin.messages import ScheduleCancelAction
+    from twin.params import TwinParams, VenueParams
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"},
+                                      "risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0}})
+    log = JsonlWriter(tmp_path / "decisions.jsonl")
+    j = EventJournal(JsonlWriter(tmp_path / "events.jsonl"))
+    ex, gw, core, driver = build_session(cfg, 2, TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0)),
+                                         record_sink=log.write)
+    driver.event_log = type("Tap", (), {"append": staticmethod(j.event)})()
+    real_submit, lost = ex.submit, []
+
+    def submit(user, action, on_reply, *a, **kw):  # the twin's transport loses the first clear
+        if isinstance(action, ScheduleCancelAction) and action.time_s is None and not lost:
+            lost.append(ex.env.now)
+            return ex._lose(on_reply)
+        return real_submit(user, action, on_reply, *a, **kw)
+    ex.submit = submit
+    inst = ex.instruments[cfg.session.coin]
+    start = start_record(0.0, cfg, venue="live", seed=2, tick=inst.tick, sz_decimals=inst.sz_decimals)
+    log.write(start)
+    j.start(start)
+    driver.start()
+    ex.env.run(until=60.0)
+    j.shutdown(ex.env.now)
+    driver.stop()
+    ex.env.run(until=62.0)
+    driver._send(RequestAccountSnapshot())  # (as the live shutdown asks for one)
+    ex.env.run(until=90.0)
+    log.close()
+    j.close()
+    states = [r["state"] for r in read_log(tmp_path / "decisions.jsonl")[0] if r.get("type") == "dead_man"]
+    assert lost and states[-2:] == ["clearing", "cleared"]
+    assert '"e":"ScheduleCancelCleared"' in (tmp_path / "events.jsonl").read_text().replace(" ", "")
+    (run,) = replay_folder(tmp_path)
+    assert run.identical and run.records > 100
+
+
 def test_a_replay_that_gives_fewer_or_other_records_than_the_log_names_the_first(tmp_path, capsys):
     """The journal goes to a shutdown halfway through the run, the log on to its end: the shutdown's record (it
     pulls the orders) is replayed where the log goes on with the run, a difference."""

@@ -35,7 +35,8 @@ from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
-    RequestAccountSnapshot, ScheduleCancel, Side, Tif, Timer, TradeObserved,
+    RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, Side, Tif, Timer,
+    TradeObserved,
 )
 from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway, ws_url_of
 from agent.gateway.hyperliquid.parse import AccountState, Filled, ItemError, Resting, VenueParser, fill_key
@@ -596,8 +597,12 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
                 assert await until(lambda: bg.call(lambda: ex.schedule_cancel.get(ADDR.lower())) is not None)
                 assert bg.call(lambda: ex.schedule_cancel[ADDR.lower()]) == pytest.approx(at - ex.epoch_ms / 1000.0,
                                                                                            abs=0.002)
-                gw.send(ScheduleCancel(None))
+                assert await until(lambda: first(events, ScheduleCancelAcknowledged))
+                assert first(events, ScheduleCancelAcknowledged).at_ts == at  # the arm's answer names its time
+                gw.send(ScheduleCancel(None, 7.5))
                 assert await until(lambda: bg.call(lambda: ADDR.lower() not in ex.schedule_cancel))
+                assert await until(lambda: first(events, ScheduleCancelCleared))  # the clear's too, naming its send
+                assert first(events, ScheduleCancelCleared).sent_ts == 7.5
                 assert len([e for e in events if type(e) is OrderRejected and e.cloid == ""]) == 1
                 gw.send(RequestAccountSnapshot())
                 assert await until(lambda: first(events, AccountSnapshot))
@@ -877,6 +882,52 @@ def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again
     states = [r["state"] for r in records if r.get("type") == "dead_man"]
     assert states[:2] == ["unconfirmed", "armed"]  # said once when unanswered, then when the venue took one
     assert "has not acknowledged the arm" in next(r["why"] for r in records if r.get("state") == "unconfirmed")
+
+
+def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends_it_again_until_taken():
+    """A clear went down as "cleared" the moment it was sent and its answer was never told: a stop's clear lost in
+    transport left the venue's switch armed, to fire 30 s on with nothing to cancel (one of the venue's ten a day),
+    while the log and the summary said cleared, and the shutdown ended as soon as no order rested. Against ``twin
+    serve`` through a proxy that resets the first clear's connection and answers the second 503: the switch reads
+    clearing, the shutdown's snapshots send it again risk.pull_retry_s (2 s) apart, the third reaches the venue, and
+    only its acknowledgement makes it "cleared": the venue's switch is cleared, the summary says so."""
+    from agent.live import live_summary
+    from twin.params import VenueParams
+    speed = 2.0
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        venue=VenueParams(schedule_cancel_min_volume_usd=0))  # the $1M rule waived: it is armed
+    with served(speed=speed, params=params) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                faults = iter([0, 503])  # the first clear lost in transport, the second answered 503, then through
+                clears: list[float] = []
+
+                def fault(body: dict) -> int | None:
+                    action = body["action"]
+                    if action["type"] != "scheduleCancel" or "time" in action:
+                        return None
+                    clears.append(clock())
+                    return next(faults, None)
+                proxy.fault_exchange = fault
+                cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
+                                                  "risk": {"dead_man_min_volume_usd": 0}})
+                records: list = []
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, record_sink=records.append)
+                run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=20.0))
+                assert await until(lambda: core.dead_man_state == "armed", 10.0)
+                driver.request_stop("test")
+                await asyncio.wait_for(run, 40.0)
+                summary = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4,
+                                       start_level="MICRO_LIVE")
+                left_armed = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+                return clears, records, left_armed, summary
+        clears, records, left_armed, summary = asyncio.run(scenario())
+    assert len(clears) == 3 and all(b - a >= 2.0 - 0.05 for a, b in zip(clears, clears[1:]))  # sent again
+    states = [r["state"] for r in records if r.get("type") == "dead_man"]
+    assert states[-2:] == ["clearing", "cleared"] and states.count("cleared") == 1  # said once the venue took one
+    cleared = next(r for r in records if r.get("state") == "cleared")
+    assert cleared["ts"] > clears[-1] and "acknowledged" in cleared["why"]
+    assert left_armed is None and summary["dead_man_switch"] == "cleared"
 
 
 def test_a_stop_cancels_the_orders_it_knows_at_once_and_lists_the_venue_only_to_catch_the_rest():
