@@ -928,6 +928,63 @@ def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends
     cleared = next(r for r in records if r.get("state") == "cleared")
     assert cleared["ts"] > clears[-1] and "acknowledged" in cleared["why"]
     assert left_armed is None and summary["dead_man_switch"] == "cleared"
+    from agent.live_cli import format_live_summary
+    assert re.search(r"\n  dead-man switch +cleared \(nothing rested; the venue acknowledged it\)",
+                     format_live_summary(summary))
+    clearing = format_live_summary(dict(summary, dead_man_switch="clearing"))
+    assert re.search(r"\n  dead-man switch +clearing: a clear sent and never acknowledged", clearing)
+
+
+def test_a_stop_whose_dead_man_clears_are_all_lost_ends_saying_clearing_not_cleared(caplog):
+    """Every clear lost on its way: the shutdown sends it again until its grace is over, and ends saying the venue
+    lists no order of ours but has not acknowledged the switch cleared (it may fire on nothing); the summary says
+    clearing, and the venue's switch is indeed still armed. (The previous code said cleared, and ended.)"""
+    from agent.live import live_summary
+    from twin.params import VenueParams
+    caplog.set_level(logging.INFO, logger="agent.live")
+    speed = 2.0
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        venue=VenueParams(schedule_cancel_min_volume_usd=0))
+    with served(speed=speed, params=params) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                clears: list[float] = []
+
+                def fault(body: dict) -> int | None:
+                    action = body["action"]
+                    if action["type"] != "scheduleCancel" or "time" in action:
+                        return None
+                    clears.append(clock())
+                    return 0
+                proxy.fault_exchange = fault
+                cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
+                                                  "risk": {"dead_man_min_volume_usd": 0}})
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg)
+                run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=4.0))
+                assert await until(lambda: core.dead_man_state == "armed", 10.0)
+                driver.request_stop("test")
+                await asyncio.wait_for(run, 20.0)
+                summary = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4,
+                                       start_level="MICRO_LIVE")
+                return clears, summary, bg.call(lambda: ex.schedule_cancel.get(ADDR))
+        clears, summary, left_armed = asyncio.run(scenario())
+    assert len(clears) >= 2 and summary["dead_man_switch"] == "clearing" and left_armed is not None
+    assert "has not acknowledged the dead-man's switch cleared" in caplog.text
+    assert "orders may still rest" not in caplog.text
+
+
+def test_the_console_warns_of_a_dead_man_switch_whose_clear_was_never_acknowledged(caplog):
+    """A clear sent and taken is routine (info); one never taken before the switch's time (expired: it fired on
+    nothing, one of the venue's ten a day) is a warning, as a refused or lapsing switch is."""
+    from agent.live_cli import _told
+    caplog.set_level(logging.INFO, logger="agent.live")
+    sink = _told(None)
+    t = 1_790_000_000.0
+    for i, state in enumerate(("clearing", "cleared", "clearing", "expired")):
+        sink({"type": "dead_man", "ts": t + i, "state": state, "why": "nothing can rest"})
+    told = [(r.levelname, r.getMessage()) for r in caplog.records if "dead-man" in r.getMessage()]
+    assert [lvl for lvl, _ in told] == ["INFO", "INFO", "INFO", "WARNING"]
+    assert told[-1][1].endswith("dead-man's switch expired: nothing can rest")
 
 
 def test_a_stop_cancels_the_orders_it_knows_at_once_and_lists_the_venue_only_to_catch_the_rest():
