@@ -56,10 +56,14 @@ class SimDriver:
         while not self.dead:
             yield self.cycle_s  # (start_loop waits it)
             if self.stopped and not core.winding_down:
+                if self.record_sink is None:
+                    core.discard_records()  # (what the events since the last wake made: see on_event)
                 continue  # stopped with nothing left to pull: the core is not woken (see stop)
             now = env.now
             self.on_event(Timer(now))
             self.on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
+            if self.record_sink is None:
+                core.discard_records()
 
     def stop(self, flatten: bool = False) -> None:
         """End the session: no more quotes, and every order cancelled at the venue. The core's shutdown sends
@@ -97,9 +101,9 @@ class SimDriver:
             else:
                 for cmd in cmds:
                     self._send(cmd)
-        if self.record_sink is None:  # (_records inlined, likewise)
-            core.discard_records()
-        else:
+        # records go to the sink after every event; with none, they are dropped once a cycle (_cycles), not after
+        # each of the cycle's dozen events: the core never reads them back, and a cycle's are few
+        if self.record_sink is not None:
             self._records()
 
     def _records(self) -> None:
