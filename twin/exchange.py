@@ -27,7 +27,7 @@ from simpy.events import NORMAL
 
 from twin.accounts import Account, dex_of
 from twin.book import ClientOrder, CoinBook, join_size
-from twin.calls import Call, call_later, start_loop
+from twin.calls import call_later, start_loop
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
@@ -141,6 +141,22 @@ class Connection:
         self.exchange._send_own(self, send)
 
 
+class _Delivery:
+    """A push on its way to one socket, itself the queue's entry: ``Environment.step`` calls its callback (the
+    exchange's ``_delivered``, or ``_frame_delivered`` for an orderUpdates frame, whose ``push`` is the frame's list)
+    with it, where a ``twin.calls.Call`` went through ``_run`` and an argument tuple to ``_deliver``: a frame less for
+    every push of the feeds. What step reads of an event, as ``Call``: ``callbacks`` and ``_ok``."""
+
+    __slots__ = ("callbacks", "conn", "epoch", "push")
+    _ok = True
+
+    def __init__(self, callbacks: tuple, conn: "Connection", epoch: int, push) -> None:
+        self.callbacks = callbacks
+        self.conn = conn
+        self.epoch = epoch
+        self.push = push
+
+
 class Exchange:
     """The twin venue. Build with ``Exchange.build(params, seed, schedule)``."""
 
@@ -230,6 +246,8 @@ class Exchange:
         self._block_s = params.venue.action_block_s
         self._in_block: list[tuple] = []
         self._margin_running = False  # started by the first funded account (with the hourly funding)
+        self._on_delivery = (self._delivered,)  # a _Delivery's callbacks (made once: bound methods)
+        self._on_frame_delivery = (self._frame_delivered,)
 
     # ------------------------------------------------------------------ construction
 
@@ -1511,6 +1529,7 @@ class Exchange:
             env = self.env
             now = env._now
             sample = self.latency.feed.sample
+            on_delivery = self._on_delivery
             for conn in conns:
                 conn.frame = None
                 at = now + sample(now)
@@ -1518,13 +1537,19 @@ class Exchange:
                     at = conn.last_delivery
                 conn.last_delivery = at
                 heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
-                                      Call(self._deliver, (conn, conn.epoch, push))))
+                                      _Delivery(on_delivery, conn, conn.epoch, push)))
 
     def _send(self, conn: Connection, push: Push, draw: bool = True) -> None:
         """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
         socket drops before delivery. ``draw`` False: no latency drawn, delivered right behind what is on the way."""
         conn.frame = None  # an order update after this one starts a frame of its own, behind it
-        call_later(self.env, self._delivery_delay(conn, draw), self._deliver, conn, conn.epoch, push)
+        self._schedule(self._delivery_delay(conn, draw), _Delivery(self._on_delivery, conn, conn.epoch, push))
+
+    def _schedule(self, delay: float, event) -> None:
+        """``event`` (a _Delivery) after ``delay``, in the queue where ``call_later`` would put a call (``delay`` is
+        never negative here: _delivery_delay's)."""
+        env = self.env
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
 
     def _send_own(self, conn: Connection, send: Callable[[], None]) -> None:
         """Connection.in_order: no latency drawn (the frame is the server's answer, written now), but never before
@@ -1546,13 +1571,14 @@ class Exchange:
         delivery and one feed-latency draw for a modify's two updates, or a batch's twenty."""
         conn.frame = frame
         conn.frame_at = self.env._now
-        epoch = conn.epoch
+        self._schedule(self._delivery_delay(conn), _Delivery(self._on_frame_delivery, conn, conn.epoch, frame))
 
-        def deliver() -> None:
-            if conn.frame is frame:
-                conn.frame = None
-            self._deliver(conn, epoch, OrderUpdatePush(tuple(frame)))
-        call_later(self.env, self._delivery_delay(conn), deliver)
+    def _frame_delivered(self, d: _Delivery) -> None:
+        """An orderUpdates frame's delivery (_send_frame): closed to more updates, and delivered as one push."""
+        conn, frame = d.conn, d.push
+        if conn.frame is frame:
+            conn.frame = None
+        self._deliver(conn, d.epoch, OrderUpdatePush(tuple(frame)))
 
     def _delivery_delay(self, conn: Connection, draw: bool = True) -> float:
         """How long from now a push to ``conn`` is delivered: after a feed-latency draw, never before the last."""
@@ -1562,6 +1588,18 @@ class Exchange:
             at = conn.last_delivery
         conn.last_delivery = at
         return at - now
+
+    def _delivered(self, d: _Delivery) -> None:
+        """A push's delivery (_publish, _send): ``_deliver``, written out (every push of the feeds comes here)."""
+        conn = d.conn
+        if conn.epoch != d.epoch or not conn.up:
+            conn.dropped += 1
+            self.counters["pushes_dropped"] += 1
+            return
+        conn.delivered += 1
+        if self.log is not None:
+            self._log("push", conn.number, d.push)
+        conn.on_push(d.push)
 
     def _deliver(self, conn: Connection, epoch: int, push: Push) -> None:
         if conn.epoch != epoch or not conn.up:

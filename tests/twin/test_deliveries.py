@@ -1,0 +1,54 @@
+"""A push reaches its socket through one of three paths (a feed's _publish, a snapshot's _send, an orderUpdates frame's
+_send_frame), each its own queue entry (_Delivery) that Environment.step hands straight to the exchange: in the order
+sent (one TCP stream), each once, and lost (counted dropped) when the socket drops while it is on its way."""
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from twin.exchange import Exchange
+from twin.messages import BookPush, ConnectionEvent, OrderUpdatePush, TradePush
+from twin.params import TwinParams
+from twin.seeding import rest_order
+
+USER = "0x" + "ab" * 20
+
+
+def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list]:
+    """A socket with a push of each path on its way to it, sent at ``at``: the l2Book snapshot (_send), an order's
+    update frame (_send_frame), a trade print (_publish)."""
+    ex = Exchange.build(TwinParams(), seed)
+    ex.fund(USER, 10_000.0)
+    got: list = []
+    conn = ex.connect(got.append)
+    conn.subscribe("orderUpdates", USER)
+    ex.env.run(until=at)
+    conn.subscribe("l2Book", "BTC")
+    rest_order(ex, USER, "BTC", True, float(ex.best_bid["BTC"] - 5.0), 0.001)
+    ex._publish(("trades", "BTC"), TradePush("BTC", "B", 1.0, 1.0, ex.now_ms(), 7))  # (subscribed to nothing else)
+    conn.subscribe("trades", "BTC")
+    ex._publish(("trades", "BTC"), TradePush("BTC", "A", 2.0, 1.0, ex.now_ms(), 8))
+    return ex, conn, got
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**16), st.floats(0.5, 5.0))
+def test_each_path_delivers_once_in_the_order_sent(seed, at):
+    ex, conn, got = _three_on_their_way(seed, at)
+    ex.env.run(until=at + 3.0)
+    pushes = [p for p in got if type(p) is not ConnectionEvent]
+    kinds = [type(p) for p in pushes]
+    # the first book push is the snapshot; later ones are the feed's, behind it (a 0.5 s interval)
+    assert kinds[:3] == [BookPush, OrderUpdatePush, TradePush]
+    assert pushes[1].updates[0].status == "open" and pushes[1].updates[0].order.coin == "BTC"
+    assert pushes[2].px == 2.0  # the trade sent before the subscription reached no one
+    assert conn.delivered == len(kinds) and conn.dropped == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**16), st.floats(0.5, 5.0))
+def test_each_path_is_lost_with_the_socket(seed, at):
+    ex, conn, got = _three_on_their_way(seed, at)
+    ex._drop(conn)  # the socket drops with all three on their way
+    ex.env.run(until=at + 3.0)
+    assert [type(p) for p in got] == [ConnectionEvent]
+    assert conn.dropped == 3 and conn.delivered == 0 and ex.counters["pushes_dropped"] == 3
