@@ -124,7 +124,7 @@ def shown_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float | 
 class CoinBook:
     """Client orders of one coin, sorted by priority (best price first, then time)."""
 
-    __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power", "lot")
+    __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power", "lot", "top")
 
     def __init__(self, coin: str, tick: float, power: float, lot: float = 0.0) -> None:
         self.coin = coin
@@ -138,8 +138,13 @@ class CoinBook:
         self.max_bid = -math.inf
         self.min_ask = math.inf
         self.power = power
+        # the bbo feed's memo (Exchange._run_bbo_feed): the coin's top of book, (bid, ask) as Exchange._touch gives
+        # them, or None once anything it is made of may have moved: the orders here (add, remove), and, set by the
+        # exchange, the displayed book, what fills consumed of it, and an order's size
+        self.top: tuple | None = None
 
     def add(self, order: ClientOrder) -> None:
+        self.top = None
         if order.is_buy:
             side = self.bids
             i = len(side)
@@ -156,6 +161,7 @@ class CoinBook:
             self.min_ask = side[0].px
 
     def remove(self, order: ClientOrder) -> None:
+        self.top = None
         if order.is_buy:
             self.bids.remove(order)
             self.max_bid = self.bids[0].px if self.bids else -math.inf

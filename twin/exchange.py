@@ -961,6 +961,9 @@ class Exchange:
         res = acct.apply_fill(o.coin, o.is_buy, px, sz, fee)
         self.quotas[o.user].on_traded(px * sz)
         o.sz = _round_sz(o.sz - sz, self.instruments[o.coin])
+        # the bbo feed's memo goes: the order's size is in the top when it rests there, and a taker's fill is what it
+        # consumed of the displayed book (_take: every size it consumes is the taker's fill)
+        self.books[o.coin].top = None
         tid = self._report_fill(o.user, o.coin, o.is_buy, px, sz, res, o.oid, not is_maker, fee, o.cloid,
                                 counter_oid=counter_oid)
         if prints:
@@ -1024,7 +1027,7 @@ class Exchange:
             if pos == 0.0 or (pos > 0) == o.is_buy:
                 self._remove(o, "reduceOnlyCanceled")
             elif o.sz > abs(pos):
-                o.sz = abs(pos)
+                o.sz = abs(pos)  # (the bbo feed's memo: dropped by _fill, which this runs in, already)
 
     # ------------------------------------------------------------------ market
 
@@ -1073,6 +1076,7 @@ class Exchange:
                     ask_px_of[coin] = apx = ask_px[j]
                     ask_sz_of[coin] = asz = ask_sz[j]
                     rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
+                    book.top = None
                     best_bid_of[coin] = bb
                     best_ask_of[coin] = ba
                     if bb == bb and ba == ba:
@@ -1137,6 +1141,7 @@ class Exchange:
             self.ask_sz[coin] = chunk.ask_sz[j]
             pair = self._rows_of[coin]
             pair[0] = pair[1] = None
+            self.books[coin].top = None
             self.best_bid[coin] = bb
             self.best_ask[coin] = ba
             if bb == bb and ba == ba:
@@ -1171,12 +1176,16 @@ class Exchange:
         block = self.params.feed.block_s or 0.1
         last: dict[str, tuple] = {}
         subs, touch = self._subs, self._touch  # (looked up once: this runs 10 times a second)
-        keys = [(coin, ("bbo", coin)) for coin in self.markets]  # (the markets are fixed at construction)
+        # (the markets are fixed at construction)
+        keys = [(coin, ("bbo", coin), self.books[coin]) for coin in self.markets]
         while True:
             yield block  # (start_loop waits it)
-            for coin, key in keys:
-                if key in subs:
-                    top = (touch(coin, True), touch(coin, False))
+            for coin, key, book in keys:
+                # the top is made again only when something it is made of moved since this last made it (CoinBook.top:
+                # a block in three comes before the next book update); a memo still set is a top already compared
+                # with the last pushed, which only this changes
+                if key in subs and book.top is None:
+                    top = book.top = (touch(coin, True), touch(coin, False))
                     if top != last.get(coin):
                         last[coin] = top
                         self._publish(key, BboPush(coin, self.now_ms(), *top))
