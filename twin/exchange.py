@@ -303,8 +303,10 @@ class Exchange:
         acct = self.accounts.get(address)
         if not self._margin_running:
             self._margin_running = True
-            self.env.process(self._run_margin_checks())
-            self.env.process(self._run_funding())
+            # (loops that only wait for time: start_loop makes env.process's queue entries without a Process and a
+            # Timeout a wait; the margin check wakes every second of a session)
+            start_loop(self.env, self._run_margin_checks())
+            start_loop(self.env, self._run_funding())
         if acct is None:
             acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage, dex,
                                                     self._max_leverage, self._only_isolated)
@@ -1289,7 +1291,7 @@ class Exchange:
         """Margin cancels (resting orders the account can no longer carry) and liquidations."""
         interval = self.params.venue.margin_check_interval_s
         while True:
-            yield self.env.timeout(interval)
+            yield interval  # (start_loop waits it)
             marks = self.marks
             dex_of_coin = self._dex_of_coin
             for acct in self.accounts.values():
@@ -1372,7 +1374,7 @@ class Exchange:
         float rounding of the simulated clock can settle an hour twice or skip one."""
         due_ms = next_settlement_ms(self.now_ms())
         while True:
-            yield self.env.timeout(max(0.0, (due_ms - self.epoch_ms) / 1000.0 - self.env._now))
+            yield max(0.0, (due_ms - self.epoch_ms) / 1000.0 - self.env._now)  # (start_loop waits it)
             self._settle_funding(due_ms)
             due_ms = next_settlement_ms(due_ms)
 

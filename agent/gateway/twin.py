@@ -26,6 +26,7 @@ from agent.gateway.events import (
 )
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
+from twin.calls import start_loop
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
     ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillInfo,
@@ -91,7 +92,7 @@ class TwinGateway(CommandRouter):
         self.conn = self.ex.connect(self._on_push)
         self._subscribe()
         if self.quota_poll_s > 0:
-            self.ex.env.process(self._poll_quota())
+            start_loop(self.ex.env, self._poll_quota())  # (env.process's queue entries, without a Process)
 
     def _subscribe(self) -> None:
         self.conn.subscribe("l2Book", self.coin)
@@ -108,7 +109,7 @@ class TwinGateway(CommandRouter):
     def _poll_quota(self):
         while True:
             self._query_quota()
-            yield self.ex.env.timeout(self.quota_poll_s)
+            yield self.quota_poll_s  # (start_loop waits it)
 
     def _query_quota(self) -> None:
         sent = self._now()
