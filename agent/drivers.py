@@ -59,7 +59,7 @@ class SimDriver:
                 if self.record_sink is None:
                     core.discard_records()  # (what the events since the last wake made: see on_event)
                 continue  # stopped with nothing left to pull: the core is not woken (see stop)
-            now = env.now
+            now = env._now  # (the attribute behind the property)
             self.on_event(Timer(now))
             self.on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
             if self.record_sink is None:
