@@ -1242,26 +1242,43 @@ class Exchange:
         consumed, with the client orders there. _l2_side's rule for the top level alone, written out: l2_book's 20
         levels at each block (14 a second) doubled a session's time, and _l2_side over the levels needed still cost
         a bbo session a third more than this (tests/twin/test_book_feed.py holds the two equal at every push)."""
-        rows = self._rows_of[coin][is_buy] or self._level_rows(coin, is_buy)  # (a hit without the call)
-        if rows is None:
-            return None
+        rows = self._rows_of[coin][is_buy]
         consumed = self._consumed[coin]
-        # (the nothing-listed start is set only when no level is: for-else, nearly never)
-        if consumed:
-            for px, sz in zip(rows[2], rows[3]):  # best first
-                left = sz - consumed.get(px, 0.0)
-                if px == px and left > 0:
-                    best, best_sz, best_n = px, left, 1
-                    break
-            else:
-                best, best_sz, best_n = math.nan, 0.0, 0
-        else:
-            for px, sz in zip(rows[2], rows[3]):
+        best = None
+        if rows is None and not consumed:
+            # the rows not made yet (no order rests: nothing made them at the book update) and nothing consumed: the
+            # first row, read from the numpy rows, is the top when it is a level (the book lists its best first), and
+            # the lists of the 20 need not be made for it (a bbo session with no order resting made them at every book
+            # update for this alone); when it is not, the rows' rule below
+            pxs = (self.bid_px if is_buy else self.ask_px).get(coin)
+            if pxs is None:
+                return None
+            if len(pxs):
+                px = float(pxs[0])
+                sz = float((self.bid_sz if is_buy else self.ask_sz)[coin][0])
                 if px == px and sz > 0:
                     best, best_sz, best_n = px, sz, 1
-                    break
+        if best is None:
+            if rows is None:
+                rows = self._level_rows(coin, is_buy)
+                if rows is None:
+                    return None
+            # (the nothing-listed start is set only when no level is: for-else, nearly never)
+            if consumed:
+                for px, sz in zip(rows[2], rows[3]):  # best first
+                    left = sz - consumed.get(px, 0.0)
+                    if px == px and left > 0:
+                        best, best_sz, best_n = px, left, 1
+                        break
+                else:
+                    best, best_sz, best_n = math.nan, 0.0, 0
             else:
-                best, best_sz, best_n = math.nan, 0.0, 0
+                for px, sz in zip(rows[2], rows[3]):
+                    if px == px and sz > 0:
+                        best, best_sz, best_n = px, sz, 1
+                        break
+                else:
+                    best, best_sz, best_n = math.nan, 0.0, 0
         # the clients' orders best first (CoinBook keeps them so): past the first priced worse than the best, so is
         # every one after it (a bbo session walked all of them, at every block, for every resting order). An
         # order's price is never nan: "not px <= best" is "best is nan or px > best" in one compare
