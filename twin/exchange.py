@@ -144,8 +144,8 @@ class Connection:
 class _Delivery:
     """A push on its way to one socket, itself the queue's entry: ``Environment.step`` calls its callback (the
     exchange's ``_delivered``, or ``_frame_delivered`` for an orderUpdates frame, whose ``push`` is the frame's list)
-    with it, where a ``twin.calls.Call`` went through ``_run`` and an argument tuple to ``_deliver``: a frame less for
-    every push of the feeds. What step reads of an event, as ``Call``: ``callbacks`` and ``_ok``."""
+    with it, where a ``twin.calls.Call`` went through ``_run`` and an argument tuple: a frame less for every push of
+    the feeds. What step reads of an event, as ``Call``: ``callbacks`` and ``_ok``."""
 
     __slots__ = ("callbacks", "conn", "epoch", "push")
     _ok = True
@@ -1606,7 +1606,8 @@ class Exchange:
         conn, frame = d.conn, d.push
         if conn.frame is frame:
             conn.frame = None
-        self._deliver(conn, d.epoch, OrderUpdatePush(tuple(frame)))
+        d.push = OrderUpdatePush(tuple(frame))
+        self._delivered(d)
 
     def _delivery_delay(self, conn: Connection, draw: bool = True) -> float:
         """How long from now a push to ``conn`` is delivered: after a feed-latency draw, never before the last."""
@@ -1618,7 +1619,7 @@ class Exchange:
         return at - now
 
     def _delivered(self, d: _Delivery) -> None:
-        """A push's delivery (_publish, _send): ``_deliver``, written out (every push of the feeds comes here)."""
+        """A push's delivery (_publish, _send, _frame_delivered): lost, and counted, if its socket dropped since."""
         conn = d.conn
         if conn.epoch != d.epoch or not conn.up:
             conn.dropped += 1
@@ -1628,16 +1629,6 @@ class Exchange:
         if self.log is not None:
             self._log("push", conn.number, d.push)
         conn.on_push(d.push)
-
-    def _deliver(self, conn: Connection, epoch: int, push: Push) -> None:
-        if conn.epoch != epoch or not conn.up:
-            conn.dropped += 1
-            self.counters["pushes_dropped"] += 1
-            return
-        conn.delivered += 1
-        if self.log is not None:
-            self._log("push", conn.number, push)
-        conn.on_push(push)
 
     # ------------------------------------------------------------------ info
 
