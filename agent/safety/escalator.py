@@ -277,9 +277,10 @@ class SafetyEscalator:
             elif eq > self.peak_equity:
                 self.peak_equity = eq
         hits = self.hits = self.rule_hits(inp)
-        # at Green with no rule holding the ladder has nothing to move (most ticks): the last update's raw level was
-        # Green too (a higher one escalates at once), so no clear-since time moves either
-        if hits or self.level is not _G:
+        # at Green with no rule holding, after an update that found Green too, the ladder has nothing to move (most
+        # ticks), and no clear-since time moves either. (The last raw level is asked, not assumed Green: a higher one
+        # escalates at once, but a manual reset from Kill to Green leaves Kill's, which this update must clear)
+        if hits or self.level is not _G or self.raw_level is not _G:
             raw = _G
             for h in hits:
                 if h.level > raw:

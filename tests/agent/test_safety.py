@@ -333,7 +333,7 @@ def _same(a: float, b: float) -> bool:
     st.tuples(st.just("tick"), st.integers(1, 90), st.floats(-800.0, 600.0) | st.just(math.nan),
               st.sampled_from([0] * 6 + [1, 2]), st.sampled_from([0.0] * 6 + [0.5, 0.8, 1.6]),
               st.sampled_from([0] * 8 + [12]), st.sampled_from([1.0] * 8 + [0.2]), st.sampled_from([0.0] * 12 + [70.0])),
-    st.tuples(st.just("reset"), st.sampled_from([Y, R]), st.booleans())), max_size=60))
+    st.tuples(st.just("reset"), st.sampled_from([G, Y, R]), st.booleans())), max_size=60))
 def test_the_ladder_that_stays_at_green_without_a_rule_is_the_ladder_stepped_every_tick(dd_from, steps):
     """``update`` leaves the ladder alone at Green when no rule holds now nor did at the last update (and reads
     the confidence from the level once the cut has faded): beside an escalator stepped in full every tick, the
