@@ -2,6 +2,7 @@
 option and the value named, no traceback), before any of the seconds of measuring."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,28 @@ def test_bench_bytecodes_counts_the_commanding_cycles_and_names_their_functions(
     m = re.search(r"^commands +(\d+) events, bytecodes mean +([\d.]+)", done.stdout, re.M)
     assert m and int(m.group(1)) > 10 and 1000 < float(m.group(2)) < 50_000, done.stdout
     assert "agent/core.py:_quote" in done.stdout and "agent/execution/reconcile.py:reconcile" in done.stdout
+
+
+def test_decisions_diff_finds_a_tree_whose_decisions_differ_and_none_in_its_own(tmp_path):
+    """decisions_diff compares two trees' runs line by line: against a copy of this tree whose quote size differs it
+    names the first differing line of each run; against this tree itself it finds every run identical."""
+    import shutil
+
+    root = BENCH.parent
+    copy = tmp_path / "tree"
+    for part in ("agent", "twin", "scenarios", "search", "bench"):
+        shutil.copytree(root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "found"))
+    config = copy / "agent" / "config.py"
+    text = config.read_text()
+    assert "order_size: float = Field(0.002," in text
+    config.write_text(text.replace("order_size: float = Field(0.002,", "order_size: float = Field(0.003,"))
+    args = ("--kinds", "retune", "--agent-minutes", "1", "--agent-seeds", "0")
+    done = _run("decisions_diff.py", "--base", str(copy), "--work", str(tmp_path / "w1"), *args, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert re.search(r"^retune +2 +0 +2 +0$", done.stdout, re.M), done.stdout
+    m = re.search(r"^retune:default@0: decisions\.jsonl line \d+ \(\d+ vs \d+ lines\)\n"
+                  r"    - (.+)\n    \+ (.+)$", done.stdout, re.M)
+    assert m and m.group(1) != m.group(2), done.stdout
+    done = _run("decisions_diff.py", "--base", str(root), "--work", str(tmp_path / "w2"), *args, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^retune +2 +2 +0 +0$", done.stdout, re.M), done.stdout
