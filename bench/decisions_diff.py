@@ -16,6 +16,8 @@ a process of its own with PYTHONPATH at its tree (one at a time, niced); a git r
 
 Prints a progress line per --batch of runs, then a table: identical and differing runs by kind, and for each
 differing run the first file that differs, the first differing line's index and the two lines, shortened.
+Exit status 0 when every run is identical, 1 when any differs. A base given as a rev is checked out as a worktree
+for the run and removed at its end; the runs stay in --work (or the temporary folder it names) to read.
 
     python bench/decisions_diff.py --base ba4f897 --corpus 300
     python bench/decisions_diff.py --base /tmp/basetree --corpus 20 --seeds 0-1 --kinds scenario,chaos
@@ -249,14 +251,21 @@ def compare(a: Path, b: Path) -> tuple[int, str | None]:
     return n_lines, None
 
 
-def _tree(base: str, work: Path) -> Path:
+def _tree(base: str, work: Path) -> tuple[Path, bool]:
+    """The base's tree, and whether this made it (a worktree, removed at the end: git lists a worktree until it is
+    removed, and a user's repository should not keep one per run)."""
     if Path(base).is_dir():
-        return Path(base).resolve()
+        return Path(base).resolve(), False
     tree = work / f"tree-{base}"
-    if not tree.exists():
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), base], check=True,
-                       capture_output=True)
-    return tree
+    if tree.exists():
+        return tree, False
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), base], check=True,
+                   capture_output=True)
+    return tree, True
+
+
+def _remove_tree(tree: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
 
 
 def _run(tree: Path, jobs: list[dict], jobs_file: Path, python: str) -> None:
@@ -299,7 +308,15 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--base is needed")
     work = args.work or Path(tempfile.mkdtemp(prefix="decisions_diff-"))
     work.mkdir(parents=True, exist_ok=True)
-    trees = {"base": _tree(args.base, work), "head": Path(args.head).resolve()}
+    base_tree, made = _tree(args.base, work)
+    try:
+        return _compare_all(args, work, {"base": base_tree, "head": Path(args.head).resolve()})
+    finally:
+        if made:
+            _remove_tree(base_tree)
+
+
+def _compare_all(args: argparse.Namespace, work: Path, trees: dict[str, Path]) -> int:
     jobs = corpus(args, work)
     print(f"{len(jobs)} runs, base {trees['base']}, head {trees['head']}, in {work}", flush=True)
     rows: dict[str, list[int]] = {}
@@ -334,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"raised: {line}")
     for name, diff in diffs:
         print(f"\n{name}: {diff}")
+    print(f"\nthe runs are in {work}")
     return 1 if diffs else 0
 
 
