@@ -839,6 +839,32 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
     assert gw.stats["rate_limited_address"] == len(limited) >= 2
 
 
+_DEAD_MAN_CFG = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
+                                            "risk": {"dead_man_min_volume_usd": 0}})  # armed from the start
+
+
+def _dead_man_params() -> TwinParams:
+    from twin.params import VenueParams
+    return TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                      venue=VenueParams(schedule_cancel_min_volume_usd=0))  # the $1M rule waived: it is armed
+
+
+def _lose_then_503(proxy, clock, clears: bool) -> list[float]:
+    """The proxy loses the first dead-man arm (``clears``: clear) in transport, answers the second 503 and passes
+    the rest; the list it returns gets each one's send time as it is sent."""
+    faults = iter([0, 503])
+    sent: list[float] = []
+
+    def fault(body: dict) -> int | None:
+        action = body["action"]
+        if action["type"] != "scheduleCancel" or ("time" in action) == clears:
+            return None
+        sent.append(clock())
+        return next(faults, None)
+    proxy.fault_exchange = fault
+    return sent
+
+
 def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again_within_seconds():
     """The venue's answer to an arm was not waited for: the summary's dead_man_switch read "armed" as soon as one was
     sent, though one lost in transport or answered 5xx never reached the venue, and the next went out at the next
@@ -846,26 +872,14 @@ def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again
     second 503: the switch reads unconfirmed (the summary too) until the venue acknowledges one, each unanswered arm
     is sent again risk.pull_retry_s (2 s) on, and the third, passed on, arms the venue's switch: then "armed"."""
     from agent.live import live_summary
-    from twin.params import VenueParams
     speed = 2.0
-    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
-                        venue=VenueParams(schedule_cancel_min_volume_usd=0))  # the $1M rule waived: it is armed
-    with served(speed=speed, params=params) as (bg, ex, clock):
+    with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
         async def scenario():
             async with InjectingProxy(bg.base_url) as proxy:
-                faults = iter([0, 503])  # the first arm lost in transport, the second answered 503, then through
-                arms: list[float] = []
-
-                def fault(body: dict) -> int | None:
-                    if body["action"]["type"] != "scheduleCancel":
-                        return None
-                    arms.append(clock())
-                    return next(faults, None)
-                proxy.fault_exchange = fault
-                cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
-                                                  "risk": {"dead_man_min_volume_usd": 0}})
+                arms = _lose_then_503(proxy, clock, clears=False)
                 records: list = []
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, record_sink=records.append)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_CFG,
+                                                    record_sink=records.append)
                 run = asyncio.ensure_future(driver.run(duration_s=12.0, shutdown_grace_s=5.0))
                 summarise = functools.partial(live_summary, core, gw, driver, coin="BTC", network="twin",
                                               execution_level=4, start_level="MICRO_LIVE")
@@ -892,27 +906,14 @@ def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends
     clearing, the shutdown's snapshots send it again risk.pull_retry_s (2 s) apart, the third reaches the venue, and
     only its acknowledgement makes it "cleared": the venue's switch is cleared, the summary says so."""
     from agent.live import live_summary
-    from twin.params import VenueParams
     speed = 2.0
-    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
-                        venue=VenueParams(schedule_cancel_min_volume_usd=0))  # the $1M rule waived: it is armed
-    with served(speed=speed, params=params) as (bg, ex, clock):
+    with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
         async def scenario():
             async with InjectingProxy(bg.base_url) as proxy:
-                faults = iter([0, 503])  # the first clear lost in transport, the second answered 503, then through
-                clears: list[float] = []
-
-                def fault(body: dict) -> int | None:
-                    action = body["action"]
-                    if action["type"] != "scheduleCancel" or "time" in action:
-                        return None
-                    clears.append(clock())
-                    return next(faults, None)
-                proxy.fault_exchange = fault
-                cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
-                                                  "risk": {"dead_man_min_volume_usd": 0}})
+                clears = _lose_then_503(proxy, clock, clears=True)
                 records: list = []
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, record_sink=records.append)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_CFG,
+                                                    record_sink=records.append)
                 run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=20.0))
                 assert await until(lambda: core.dead_man_state == "armed", 10.0)
                 driver.request_stop("test")
