@@ -532,16 +532,27 @@ class AgentCore:
         self._request_snapshot(cmds, ev.ts, force=True)
 
     def _snapshot_backoff_cap(self) -> float:
-        return 2.0 * self.cfg.risk.pull_retry_s
+        """The longest wait before a refused snapshot request is sent again: 2 x pull_retry_s (each second blind after
+        a storm of 429s is lost), but never so short that the retries alone, each counted at SNAPSHOT_SENT_WEIGHT (a
+        refused request counted as charged: the safe side), fill the snapshots' share of the minute's IP weight: a
+        storm of faster retries used it up, and once the storm was over the next request waited for the minute to
+        roll over, up to 60 s blind (pull_retry_s 0.5 s: one a second, 42 a second against 1,080 a minute). At the
+        pace (2.5 s as shipped) a minute's retries leave room for the next and one more, so none waits on the weight.
+        """
+        b = self.cfg.budget
+        share = b.ip_snapshot_frac * b.ip_weight_per_minute - 2 * SNAPSHOT_SENT_WEIGHT  # (room for the next and one)
+        pace_s = 60.0 * SNAPSHOT_SENT_WEIGHT / share if share > 0 else 60.0
+        return max(2.0 * self.cfg.risk.pull_retry_s, pace_s)
 
     def _request_snapshot(self, cmds: list, ts: float, force: bool = False) -> None:
         """Ask for the venue's account state, unless a request is out and not yet overdue (its reply
         can be lost to a 429 or a dropped connection: then ask again, never wait forever; a refusal we
         are told of is retried sooner, see ``snapshot_retry_ts``). ``force``: whatever is out (a
         reconnect, a liquidation notice, a flatten that needs what is left)."""
-        if (not force and self.snapshot_pending and ts < self.snapshot_retry_ts
-                and ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s):
-            return
+        if not force and self.snapshot_pending and ts < self.snapshot_retry_ts and (
+                self.snapshot_retry_ts != math.inf or ts - self.snapshot_sent_ts < 2.0 * self.cfg.risk.ack_timeout_s):
+            return  # (a refusal we were told of waits for its backoff alone: the overdue bound is for a lost reply,
+            # and with a short ack_timeout_s it sent a refused request again as often as that, whatever the backoff)
         if not force and not self.budget.ip_allows_snapshot(ts, SNAPSHOT_SENT_WEIGHT):
             return  # the minute's IP weight is nearly spent: what is left is the cancels' (asked again next tick)
         cmds.append(RequestAccountSnapshot())

@@ -1957,3 +1957,30 @@ def test_the_heartbeat_skipped_below_the_venues_volume_is_the_heartbeat_asked_ev
         skipping.discard_records()
         asking.discard_records()
     assert (armed > 0) is (min_volume == 0.0) or min_volume == 3_000.0
+
+
+@pytest.mark.parametrize("ack_timeout_s, pull_retry_s", [(0.5, 2.0), (5.0, 0.5), (0.5, 0.25), (5.0, 2.0)])
+def test_a_storm_of_refused_snapshots_never_blocks_the_next_on_the_ip_weight(ack_timeout_s, pull_retry_s):
+    """Every snapshot request refused (HTTP 429) for two minutes: each is counted at its IP weight (a refused request
+    counted as charged), so retries a second apart spent the snapshots' share of the minute within the storm, and the
+    next one waited up to a minute for the window to roll over, blind. The retries go no faster than that share
+    allows (the overdue bound, 2 x ack_timeout_s, is for a reply lost unannounced, not for a refusal we were told of),
+    so the gap between two never grows past the backoff's cap: a storm's end is seen within seconds."""
+    from agent.gateway.events import RateLimited, RequestAccountSnapshot
+
+    cfg = AgentConfig.model_validate({"risk": {"ack_timeout_s": ack_timeout_s, "pull_retry_s": pull_retry_s}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    sent: list[float] = []
+    for i in range(1, 1200):
+        ts = i * 0.1
+        cmds = core.handle(Timer(ts))
+        core.handle(Timer(ts, AFTER_CYCLE))
+        if any(type(c) is RequestAccountSnapshot for c in cmds):
+            sent.append(ts)
+            core.handle(RateLimited(ts + 0.05, "ip", "clearinghouseState", "HTTP 429"))
+    cap = core._snapshot_backoff_cap()
+    assert cap >= 60.0 * 42 / (cfg.budget.ip_snapshot_frac * cfg.budget.ip_weight_per_minute - 84)
+    gaps = np.diff(sent)
+    assert len(sent) > 20 and gaps.max() <= cap + 0.25, (cap, gaps.max(), sent)
+    if pull_retry_s * 2 >= 4.0:  # the shipped defaults' cap: retries 1, 2, 4, 4 s ... apart as before
+        assert np.allclose(gaps[:4], [1.1, 2.1, 4.1, 4.1])

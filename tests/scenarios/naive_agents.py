@@ -309,11 +309,35 @@ class NaiveFlattenOffGrid(AgentCore):
         return abs(pos) if sz == round(abs(pos), self.sz_decimals) else sz  # the bug: the whole, unrounded
 
 
+
+class NaiveRefusedSnapshotOverdue(AgentCore):
+    """Random chaos, bounds widened (chaos_refused_snapshot_sent_when_overdue): a snapshot request refused with a
+    429 is sent again when overdue (2 x ack_timeout_s) as well as when its backoff is over, as one whose reply was
+    lost would be: with a 0.5 s ack timeout, one a second through a storm, spending the snapshots' share of the
+    minute's IP weight; after the storm the next request waits for the minute to roll over."""
+
+    def _request_snapshot(self, cmds: list, ts: float, force: bool = False) -> None:
+        if (self.snapshot_pending and not force and ts < self.snapshot_retry_ts != math.inf
+                and ts - self.snapshot_sent_ts >= 2.0 * self.cfg.risk.ack_timeout_s):
+            self.snapshot_retry_ts = ts  # the bug: overdue, so due, though the refusal's backoff is not over
+        super()._request_snapshot(cmds, ts, force)
+
+
+class NaiveSnapshotRetryPace(AgentCore):
+    """Random chaos, bounds widened (chaos_snapshot_retries_fill_the_minute): a refused snapshot request's backoff
+    is capped at 2 x pull_retry_s alone: with a 0.5 s pull retry, one a second through a storm of 429s, each
+    counted at its IP weight, spends the snapshots' share of the minute; after the storm the next request waits
+    for the minute to roll over."""
+
+    def _snapshot_backoff_cap(self) -> float:
+        return 2.0 * self.cfg.risk.pull_retry_s  # the bug: no floor at the pace the minute's share allows
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
                                         NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
                                         NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
                                         NaiveReconnectWaits, NaiveFlattenOnce, NaiveSlowSnapshotBackoff,
-                                        NaiveFlattenRoom, NaiveFlattenOffGrid)}
+                                        NaiveFlattenRoom, NaiveFlattenOffGrid, NaiveRefusedSnapshotOverdue,
+                                        NaiveSnapshotRetryPace)}
 
 
 class _RefusedPlaceTracker(OrderTracker):

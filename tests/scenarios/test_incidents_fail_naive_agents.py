@@ -11,7 +11,8 @@ from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
     NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveGrossEdge, NaiveInFlightLimits,
     NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
-    NaiveRefusedPlace, NaiveShadowHolds, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
+    NaiveRefusedPlace, NaiveRefusedSnapshotOverdue, NaiveShadowHolds, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
+    NaiveSnapshotRetryPace,
 )
 from scenarios.runner import WIND_DOWN_S, run_scenario
 from scenarios.schema import load_scenario
@@ -40,6 +41,8 @@ CASES = [
     ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "orders_on_the_venue_grid"),
     ("chaos_flatten_off_grid.yaml", NaiveFlattenOffGrid, "inventory_reduced_within"),
     ("chaos_refused_place_snapshot_storm.yaml", NaiveRefusedPlace, "orders_terminal_or_reconciled"),
+    ("chaos_refused_snapshot_sent_when_overdue.yaml", NaiveRefusedSnapshotOverdue, "orders_terminal_or_reconciled"),
+    ("chaos_snapshot_retries_fill_the_minute.yaml", NaiveSnapshotRetryPace, "orders_terminal_or_reconciled"),
     ("fees_exceed_spread.yaml", NaiveGrossEdge, "exposure_level_at_most"),
     ("shadow_holds_inventory.yaml", NaiveShadowHolds, "inventory_reduced_within"),
 ]
