@@ -231,8 +231,8 @@ class AgentCore:
                 self.graduation.note_rate_limited(event.ts)
                 if event.request in _SNAPSHOT_PARTS and self.snapshot_pending and self.snapshot_retry_ts == math.inf:
                     # the snapshot request was refused: no reply will come, so ask again after a short
-                    # backoff rather than when it is overdue; doubling, but only up to 2 x pull_retry_s (a
-                    # refused request spends no weight, and each second blind after the storm is lost)
+                    # backoff rather than when it is overdue; doubling, but only up to _snapshot_backoff_cap (each
+                    # second blind after the storm is lost, and a refused request is counted as charged)
                     self.snapshot_retry_ts = event.ts + self._snapshot_backoff_s
                     self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, self._snapshot_backoff_cap())
             if self.stopped and getattr(event, "resting", False):
