@@ -587,10 +587,7 @@ class AgentCore:
             # stopped and the venue lists none of ours: a switch left armed would fire on nothing, using one of
             # the day's ten firings (a restart-heavy day would run out); a clear unanswered goes again (the live
             # shutdown's snapshots, its timer stopped), or past the switch's time is said expired
-            if self._dead_man_clear_ts < math.inf:
-                self._clear_dead_man_again(ev.ts, cmds)
-            elif self._dead_man_fire_by > ev.ts:
-                self._clear_dead_man(cmds, ev.ts, "stopped, and the venue lists none of our orders")
+            self._keep_dead_man_cleared(cmds, ev.ts, "stopped, and the venue lists none of our orders")
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
         late = self.tracker.foreign_late
@@ -906,6 +903,14 @@ class AgentCore:
         self._dead_man_next_ts = -math.inf
         self._dead_man_unacked_ts = math.inf
 
+    def _keep_dead_man_cleared(self, cmds: list, ts: float, why: str) -> None:
+        """Nothing can rest: a clear still unanswered goes again when due (``_clear_dead_man_again``), or a switch
+        that may still fire is cleared (``why`` says why in its record)."""
+        if self._dead_man_clear_ts < math.inf:
+            self._clear_dead_man_again(ts, cmds)
+        elif self._dead_man_fire_by > ts:
+            self._clear_dead_man(cmds, ts, why)
+
     def _clear_dead_man_again(self, ts: float, cmds: list) -> None:
         """A clear the venue has not acknowledged within ``risk.pull_retry_s`` (lost on its way, a 5xx, refused for
         the rate: no event says it was taken) is sent again, budget permitting, while the switch may still fire.
@@ -969,10 +974,8 @@ class AgentCore:
                     # and the venue pulls the orders we can no longer manage
                     self._note_dead_man(ts, "lapsing", f"the address budget is down to its cancel reserve: not "
                                                        f"re-armed, it fires at {self._dead_man_armed_until:.3f}")
-        elif self._dead_man_clear_ts < math.inf:
-            self._clear_dead_man_again(ts, cmds)
-        elif self._dead_man_fire_by > ts:
-            self._clear_dead_man(cmds, ts, "nothing can rest (no live orders, and the level places none)")
+        else:
+            self._keep_dead_man_cleared(cmds, ts, "nothing can rest (no live orders, and the level places none)")
 
     def _after_cycle(self, ts: float) -> None:
         """The cycle's commands are out: the work that need not delay them (their booking, which ``handle``
