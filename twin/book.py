@@ -247,39 +247,44 @@ class CoinBook:
     def advance_queues(self, bid_px, bid_sz, ask_px, ask_sz) -> None:
         """Apply the probabilistic cancel-ahead rule after the displayed book changed (rows: lists of floats, or
         numpy rows, which are turned into lists once here: per-element numpy access costs more)."""
+        if type(bid_px) is not list:
+            bid_px, bid_sz = bid_px.tolist(), bid_sz.tolist()
+        if type(ask_px) is not list:
+            ask_px, ask_sz = ask_px.tolist(), ask_sz.tolist()
+        self.advance_queue_rows(bid_px, bid_sz, ask_px, ask_sz)
+
+    def advance_queue_rows(self, bid_px: list, bid_sz: list, ask_px: list, ask_sz: list) -> None:
+        """advance_queues for rows that are lists of floats already (the exchange's, made once per book update)."""
         n = self.power
+        tick = self.tick
         for is_bid, side, px_row, sz_row in ((True, self.bids, bid_px, bid_sz), (False, self.asks, ask_px, ask_sz)):
             if not side:
                 continue
-            if type(px_row) is not list:
-                px_row = px_row.tolist()
-                sz_row = sz_row.tolist()
             # level_size(px_row, sz_row, o.px, tick) inlined: this runs for every resting client order
             # on every book update, the twin's most frequent call with an agent attached
             n_rows = len(px_row)
             best = px_row[0] if n_rows else math.nan
-            tick = self.tick
-            empty = best != best  # nan: an empty side shows 0 at every price
-            if not empty:
+            if best == best:
                 # for an order not at its grid index (inside the spread, most often: a market maker's quotes),
                 # shown_size's tests, which hold for the whole side: its deepest listed price, and its last row
                 last = px_row[n_rows - 1]
                 deepest = last if last == last else _deepest_listed(px_row)  # (a full side's deepest is its last)
                 bids_order = best >= last  # (level_size: prices falling from the best, as bids are listed)
+            else:
+                # an empty side (nan first) shows 0 at every price: every test below made to fail, so each order
+                # reaches level_size, whose answer for such a side is 0.0 (no per-order test of emptiness)
+                best, n_rows, last, deepest, bids_order = 0.0, 0, math.nan, math.nan, True
             for o in side:
                 px = o.px
-                if empty:
-                    now = 0.0
+                i = round(abs(best - px) / tick)  # (an int: round of a float)
+                if i < n_rows and px_row[i] == px:
+                    now = sz_row[i]  # (floats already: the rows' lists, or numpy rows' tolist above)
+                elif deepest == deepest and (px < deepest if is_bid else px > deepest):
+                    continue  # beyond the listed levels: not seen, the queue holds
+                elif last == last and ((px > best or px < last) if bids_order else (px < best or px > last)):
+                    now = 0.0  # outside the listed prices (inside the spread): nothing shown there
                 else:
-                    i = round(abs(best - px) / tick)  # (an int: round of a float)
-                    if i < n_rows and px_row[i] == px:
-                        now = sz_row[i]  # (floats already: the rows' lists, or numpy rows' tolist above)
-                    elif deepest == deepest and (px < deepest if is_bid else px > deepest):
-                        continue  # beyond the listed levels: not seen, the queue holds
-                    elif last == last and ((px > best or px < last) if bids_order else (px < best or px > last)):
-                        now = 0.0  # outside the listed prices (inside the spread): nothing shown there
-                    else:
-                        now = level_size(px_row, sz_row, px, tick)  # off the grid: a scan of the side
+                    now = level_size(px_row, sz_row, px, tick)  # off the grid: a scan of the side
                 before = o.level_sz
                 ahead = o.queue_ahead
                 if now < before and ahead > 0.0:
