@@ -257,15 +257,16 @@ def _advance_reference(book: CoinBook, bid_px, bid_sz, ask_px, ask_sz) -> None:
 
 
 _TICKS = st.integers(-3, 25)
-_ROWS = st.tuples(st.lists(_TICKS, max_size=8), st.sampled_from(["ordered", "twice", "as drawn", "nan tail"]))
+_ROWS = st.tuples(st.lists(_TICKS, max_size=8),
+                  st.sampled_from(["ordered", "twice", "as drawn", "nan tail", "nan head"]))
 
 
 @given(bids=_ROWS, asks=_ROWS, orders=st.lists(st.tuples(st.booleans(), _TICKS, st.floats(0.0, 9.0),
                                                           st.floats(0.0, 9.0)), min_size=1, max_size=8),
        sizes=st.lists(st.floats(0.0, 9.0), min_size=9, max_size=9), power=st.sampled_from([0.0, 1.0, 2.0, 3.0]))
 def test_advance_queues_is_level_size_s_rule_order_by_order(bids, asks, orders, sizes, power):
-    """Whatever the rows (ordered or not, a price listed twice, nan-padded, empty) and the orders' state (queues
-    empty, full, past their level), each order ends where the rule as written before puts it, to the bit."""
+    """Whatever the rows (ordered or not, a price listed twice, nan-padded, empty, nan first) and the orders' state
+    (queues empty, full, past their level), each order ends where the rule as written before puts it, to the bit."""
     def rows(spec, is_bid):
         ticks, shape = spec
         if shape == "ordered":
@@ -275,6 +276,8 @@ def test_advance_queues_is_level_size_s_rule_order_by_order(bids, asks, orders, 
         px = [100.0 + (t if not is_bid else -t) for t in ticks]
         if shape == "nan tail" and px:
             px[-1] = math.nan
+        elif shape == "nan head" and px:  # an empty side (nan first) whatever follows: 0 shown at every price
+            px[0] = math.nan
         return np.array(px), np.array(sizes[:len(px)])
 
     (bp, bs), (ap, as_) = rows(bids, True), rows(asks, False)
