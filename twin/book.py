@@ -278,7 +278,7 @@ class CoinBook:
                 px = o.px
                 i = round(abs(best - px) / tick)  # (an int: round of a float)
                 if i < n_rows and px_row[i] == px:
-                    now = sz_row[i]  # (floats already: the rows' lists, or numpy rows' tolist above)
+                    now = sz_row[i]  # (floats already: the exchange's lists, or advance_queues' tolist of numpy rows)
                 elif deepest == deepest and (px < deepest if is_bid else px > deepest):
                     continue  # beyond the listed levels: not seen, the queue holds
                 elif last == last and ((px > best or px < last) if bids_order else (px < best or px > last)):
