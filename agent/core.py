@@ -251,6 +251,26 @@ class AgentCore:
                 self._sent(event.ts, type(event).__name__, cmds)
         return cmds
 
+    def watch(self, event: BookUpdated | TradeObserved) -> None:
+        """Watch the market before the session starts (a scenario's warm models): a book or a print feeds the book
+        state, estimators and signals as ``handle`` would, and the session does not start, so nothing is asked of
+        the venue and nothing is counted as sent. (Fed through ``handle``, the first such event started the session
+        and asked for the account's state; the caller dropped that request, which the core still held pending and
+        charged 42 of the minute's IP weight: the real first request waited for the first quote cycle, and, were the
+        warm-up shorter than 2 x ``ack_timeout_s``, until the dropped one looked overdue, seconds into the session,
+        blind.) Before the start only: after it, ``handle`` takes every event."""
+        if self.started:
+            raise RuntimeError("watch() is for before the session starts; handle() takes its events")
+        t = type(event)
+        if t is not BookUpdated and t is not TradeObserved:
+            raise TypeError(f"watch() takes BookUpdated and TradeObserved, not {t.__name__}")
+        if event.ts > self.tracker.now:
+            self.tracker.now = event.ts  # the tracker's clock is the events' clock (as in handle)
+        cmds: list[Command] = []
+        self._dispatch[t](event, cmds)
+        if cmds:  # (a book sends only a Kill's flatten, and nothing has started one): a command here would be lost
+            raise RuntimeError(f"a market event before the start made commands, which nobody sends: {cmds}")
+
     def _book_cycle(self) -> None:
         cmds, ts = self._unbooked
         self._unbooked = None
