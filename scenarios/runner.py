@@ -150,7 +150,8 @@ def _markets(scenario: Scenario, ex_params, schedule, base: Path | None):
 
 
 def _warm(ex: Exchange, core, coin: str):
-    """Let the core's estimators watch the market (book and trades only; it sends nothing meanwhile)."""
+    """Let the core's estimators watch the market (book and trades only, through ``AgentCore.watch``: the session
+    starts, and asks for the account's state, at the agent's start)."""
     def on_push(push) -> None:
         ts = ex.env.now
         if isinstance(push, BookPush) and push.bids and push.asks:
@@ -161,7 +162,7 @@ def _warm(ex: Exchange, core, coin: str):
                                fill_key(push.time_ms, push.tid))  # as TwinGateway keys a print
         else:
             return
-        core.handle(ev)  # the only command it can produce unreconciled is a snapshot request: dropped
+        core.watch(ev)  # (handle would start the session: its snapshot request, dropped, was counted as sent)
         core.discard_records()
     conn = ex.connect(on_push)
     conn.subscribe("l2Book", coin)
@@ -254,8 +255,11 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
                 writer.close()
         raise
     if tap is not None:
-        tap.unsubscribe("l2Book", coin)
-        tap.unsubscribe("trades", coin)
+        # closed, not only unsubscribed: what was on its way to it is lost (it reached the started session through
+        # watch, which is for before the start; through handle, a first of them started the session and its
+        # snapshot request was dropped), and its disconnect process, drawing outages counted as the venue's, stops.
+        # The session's market comes through the gateway's own socket, which subscribes now and gets a fresh book
+        tap.close()
         # the session starts now: its first mid is the next one (the pre-roll's first set what the starting
         # position had made, carried_usd, a minute early: a net gain reported where the account lost money)
         core.ledger.start_mid = float("nan")
