@@ -823,13 +823,16 @@ def test_address_budget_refusal_is_rate_limited_address_and_quota_status_reports
 
 
 def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal():
-    """As for an order: the summary's rate_limited.address counts a scheduleCancel the budget refused."""
+    """As for an order: the summary's rate_limited.address counts a scheduleCancel the budget refused. (Each sent
+    once the last is answered: the gateway sends them one at a time, and one sent meanwhile supersedes any waiting.)"""
     with served(speed=5.0, schedule=ChaosSchedule(events=[QuotaSet(at_s=0.0, remaining_requests=0)])) as (bg, ex,
                                                                                                         clock):
         async def scenario():
             async with started(bg, clock, quota_poll_s=0) as (gw, events):
-                for _ in range(3):
+                for i in range(3):
                     gw.send(ScheduleCancel(clock() + 60.0))
+                    assert await until(lambda: sum(type(e) in (RateLimited, ScheduleCancelAcknowledged, OrderRejected)
+                                                   for e in events) > i)
                 assert await until(lambda: sum(type(e) is RateLimited for e in events) >= 2)
             return gw, events
 
@@ -863,6 +866,36 @@ def _lose_then_503(proxy, clock, clears: bool) -> list[float]:
         return next(faults, None)
     proxy.fault_exchange = fault
     return sent
+
+
+def test_dead_man_commands_reach_the_venue_in_the_order_sent_however_slow_an_earlier_one_is():
+    """Each scheduleCancel replaces the venue's switch, so the venue keeps the one that arrived last; sent side by
+    side (as every REST request was), an arm held up on its way reached the venue after the clear sent behind it:
+    the venue's switch stayed armed (to fire on nothing, one of its ten a day), while the clear's answer, which
+    names the clear's own send, read as cleared. Through a proxy that holds every arm 0.6 s: an arm, a second
+    arm and a clear, sent at once. The clear waits for the first arm's answer, the second arm (superseded by the
+    clear before it could go) is never sent, and the venue ends cleared, its answers in the order sent."""
+    from types import SimpleNamespace
+    with served(speed=2.0, params=_dead_man_params()) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.delay_exchange = lambda body: 0.6 if "time" in body["action"] else 0.0
+                async with started(SimpleNamespace(base_url=proxy.base_url), clock, quota_poll_s=0) as (gw, events):
+                    at = clock() + 30.0
+                    gw.send(ScheduleCancel(at))
+                    gw.send(ScheduleCancel(at + 10.0))
+                    gw.send(ScheduleCancel(None, 1.5))
+                    assert await until(lambda: first(events, ScheduleCancelCleared) and gw.in_flight == 0, 8.0)
+                    await asyncio.sleep(1.0)  # (anything still held up in the proxy lands meanwhile)
+                    left = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+                    sent = [("time" in b["action"]) for k, b in proxy.requests if k == "scheduleCancel"]
+                    answers = [type(e).__name__ for e in events
+                               if type(e) in (ScheduleCancelAcknowledged, ScheduleCancelCleared)]
+                    return left, sent, answers, gw.stats, first(events, ScheduleCancelAcknowledged).at_ts == at
+        left, sent, answers, stats, first_arms = asyncio.run(scenario())
+    assert left is None  # the clear, sent last, arrived last
+    assert sent == [True, False] and stats["schedule_cancels_superseded"] == 1  # the first arm, then the clear
+    assert answers == ["ScheduleCancelAcknowledged", "ScheduleCancelCleared"] and first_arms
 
 
 def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again_within_seconds():
@@ -1060,7 +1093,9 @@ class InjectingProxy:
     text to pass on out) alter the venue's own frames and /exchange replies, one malformed field at a time.
     ``fault_exchange`` (the /exchange body in, None to pass it on) answers a request with the HTTP status it gives
     instead, without passing it on; 0 resets the connection (a request lost in transport, as ``twin serve`` loses
-    one). ``requests``: each /info and /exchange request as it came, (its type, its JSON body)."""
+    one). ``delay_exchange`` (the /exchange body in) holds a request that many seconds before passing it on (a slow
+    connection: REST requests sent side by side may overtake one another). ``requests``: each /info and /exchange
+    request as it came, (its type, its JSON body)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -1070,6 +1105,7 @@ class InjectingProxy:
         self.rewrite_frame: Callable[[str], str] = lambda text: text
         self.rewrite_exchange: Callable[[str], str] = lambda text: text
         self.fault_exchange: Callable[[dict], int | None] = lambda body: None
+        self.delay_exchange: Callable[[dict], float] = lambda body: 0.0
         self.requests: list[tuple[str, dict]] = []
 
     async def __aenter__(self) -> "InjectingProxy":
@@ -1109,6 +1145,10 @@ class InjectingProxy:
             if status == 0 and request.transport is not None:
                 request.transport.close()
             return web.Response(status=status or 502, text="injected")
+        if request.path == "/exchange":
+            held = self.delay_exchange(json.loads(body))
+            if held > 0:
+                await asyncio.sleep(held)
         async with self.session.post(self.upstream + request.path, data=body,
                                      headers={"Content-Type": "application/json"}) as resp:
             answer = await resp.read()
