@@ -34,8 +34,8 @@ from agent.gateway.events import (
     AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll, CancelOrder,
     Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged,
     ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
-    RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, Side, Tif, Timer,
-    TradeObserved,
+    RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
+    Side, Tif, Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
@@ -202,7 +202,7 @@ class AgentCore:
             AccountChangedByVenue: self._on_account_changed, ModifyRejected: self._on_modify_rejected,
             FundingPaid: self._on_funding, IpWeightSpent: self._on_weight_spent,
             ScheduleCancelAcknowledged: self._on_dead_man_acknowledged,
-            ScheduleCancelCleared: self._on_dead_man_cleared,
+            ScheduleCancelCleared: self._on_dead_man_cleared, ScheduleCancelRefused: self._on_dead_man_refused,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -478,16 +478,9 @@ class AgentCore:
         if ev.cloid == self._flatten_cloid and ev.reason is Reason.IOC_CANCEL and self._flattening:
             self._flatten_on_book = True  # the book fell through it before it landed: again from the next book
         if ev.reason is Reason.SCHEDULE_CANCEL_REFUSED:
-            # the venue's policy, not its health (under $1M traded, or 10 triggers today): asking again at every
-            # pull only spends requests, in an emergency, when they matter most; an hour on, volume or the day
-            # may have changed
-            self._dead_man_retry_ts = ev.ts + _DEAD_MAN_RETRY_S
-            self._dead_man_armed_until = -math.inf
-            # the switch is as the last arm taken left it (a refused one sets nothing; a clear unanswered may not
-            # have reached the venue either)
-            self._dead_man_fire_by = self._dead_man_acked_until
-            self._dead_man_unacked_ts = math.inf
-            self._note_dead_man(ev.ts, "refused", ev.message[:200])
+            # (a journal written before ScheduleCancelRefused: a refusal that does not say which request it answers,
+            # read as the last one's, as it was then)
+            self._dead_man_refused(ev.ts, ev.message)
             return
         if ev.reason is not Reason.BAD_ALO_PX:
             # post-only crosses are routine; other rejections feed cascade detection and execution confidence
@@ -955,6 +948,35 @@ class AgentCore:
         self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
         self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
         self._note_dead_man(ev.ts, "cleared", f"{self._dead_man_clear_why}: the venue acknowledged the clear")
+
+    def _on_dead_man_refused(self, ev: ScheduleCancelRefused, cmds: list) -> None:
+        """A scheduleCancel refused: counted among the rejections, and, refused for anything but the venue's policy
+        (a time too early, a nonce, expired), noted as any rejection is. A refusal for the policy changes the switch's
+        state only when it answers the last command sent: the arm named by ``_dead_man_armed_until``, or a clear sent
+        since the last arm. One to a command superseded since (an arm a clear or a newer arm followed, a clear an
+        arm followed) says nothing of the switch now: read as the last one's, it said "refused", and held every arm
+        back an hour, while the newer arm stood at the venue, to fire when its time came with no re-arm."""
+        self.tracker.on_event(ev)  # (its clock, and its version: as an OrderRejected did)
+        self.tracker.rejections_by_reason[ev.reason.value] += 1
+        if ev.reason is not Reason.SCHEDULE_CANCEL_REFUSED:
+            self.errors.note(ev.ts)
+            self.graduation.note_rejection(ev.ts)
+            return
+        if ev.at_ts == self._dead_man_armed_until or \
+                self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:  # (nan matches neither)
+            self._dead_man_refused(ev.ts, ev.message)
+
+    def _dead_man_refused(self, ts: float, message: str) -> None:
+        # the venue's policy, not its health (under $1M traded, or 10 triggers today): asking again at every
+        # pull only spends requests, in an emergency, when they matter most; an hour on, volume or the day
+        # may have changed
+        self._dead_man_retry_ts = ts + _DEAD_MAN_RETRY_S
+        self._dead_man_armed_until = -math.inf
+        # the switch is as the last arm taken left it (a refused one sets nothing; a clear unanswered may not
+        # have reached the venue either)
+        self._dead_man_fire_by = self._dead_man_acked_until
+        self._dead_man_unacked_ts = math.inf
+        self._note_dead_man(ts, "refused", message[:200])
 
     def _note_dead_man(self, ts: float, state: str, why: str) -> None:
         """The switch's state changes go to the decision log (a re-arm does not): whether the account is

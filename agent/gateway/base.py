@@ -170,7 +170,8 @@ class CommandRouter:
 
     def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
         """Arm (``at_ts``) or clear (None) the switch; the venue's taking either is told (ScheduleCancelAcknowledged
-        naming ``at_ts``, ScheduleCancelCleared naming ``sent_ts``), its refusals as any action's."""
+        naming ``at_ts``, ScheduleCancelCleared naming ``sent_ts``), and its refusal (ScheduleCancelRefused naming
+        either; for the quota RateLimited, as any action's)."""
         raise NotImplementedError
 
     def _send_snapshot_request(self) -> None:

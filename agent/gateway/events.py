@@ -137,6 +137,22 @@ class ScheduleCancelCleared:
 
 
 @event
+class ScheduleCancelRefused:
+    """The venue refused a scheduleCancel (for its quota it is ``RateLimited``): under its volume rule or past its
+    ten triggers a day (``Reason.SCHEDULE_CANCEL_REFUSED``), a time too early, or as any action (a nonce, expired).
+    It names the request as its acknowledgement would: an arm by ``at_ts``, a clear by ``sent_ts`` (nan for the
+    other, and for a clear that did not say), so the core tells the answer to its last command from a late one to a
+    command it has since superseded, which says nothing of the switch now. A refused one changed nothing: the venue's
+    switch is as the requests before it left it."""
+
+    ts: float
+    at_ts: float
+    sent_ts: float
+    reason: Reason
+    message: str
+
+
+@event
 class OrderRejected:
     ts: float
     cloid: str
@@ -331,7 +347,7 @@ Event = Union[
     BookUpdated, BboUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
     ModifyAcknowledged, ModifyRejected, FillReceived, FundingPaid, OrderClosedByVenue, AccountChangedByVenue,
     RateLimited, QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, IpWeightSpent, Timer,
-    ScheduleCancelAcknowledged, ScheduleCancelCleared,
+    ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
 ]
 
 # ----------------------------------------------------------------------------- commands

@@ -22,7 +22,8 @@ from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BboUpdated, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
-    RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared, Side, Tif, TradeObserved,
+    RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused, Side, Tif,
+    TradeObserved,
 )
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
@@ -136,6 +137,10 @@ class TwinGateway(CommandRouter):
             if isinstance(reply, ActionOk):  # as HyperliquidGateway tells an arm or a clear taken
                 self.sink(ScheduleCancelAcknowledged(self._now(), at_ts) if at_ts is not None else
                           ScheduleCancelCleared(self._now(), math.nan if sent_ts is None else sent_ts))
+            elif isinstance(reply, ActionErr) and classify(reply.message) is not Reason.RATE_LIMITED:
+                self.sink(ScheduleCancelRefused(self._now(), math.nan if at_ts is None else at_ts,
+                                                math.nan if sent_ts is None else sent_ts, classify(reply.message),
+                                                reply.message))
             else:
                 self._check_default(reply, "scheduleCancel")
         self._submit(ScheduleCancelAction(at_ts), done, 1)

@@ -12,7 +12,7 @@ from agent.audit.records import INPUT_KEYS, JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
-from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BboUpdated, BookUpdated, QuotaStatus, Timer
+from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BboUpdated, BookUpdated, QuotaStatus, Reason, Timer
 from agent.safety import SafetyLevel, overlay_for
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
@@ -1078,7 +1078,16 @@ def test_a_stopped_agent_sends_its_clear_again_until_the_venue_takes_it():
 _switch_steps = st.lists(st.one_of(
     st.tuples(st.sampled_from(["arm", "clear"]), st.booleans()),  # sent (lost on its way, or not)
     st.tuples(st.just("answer"), st.integers(0, 50)),  # the venue answers one of those in flight (which: any)
+    # the venue refuses one of those in flight (which: any), for its policy (or, False, as any action: expired)
+    st.tuples(st.just("refuse"), st.integers(0, 50), st.booleans()),
 ), max_size=40)
+
+
+def _switch(core) -> tuple:
+    """Everything the core holds of the venue's switch."""
+    return (core.dead_man_state, core._dead_man_armed_until, core._dead_man_fire_by, core._dead_man_acked_until,
+            core._dead_man_unacked_ts, core._dead_man_clear_ts, core._dead_man_clear_first_ts,
+            core._dead_man_retry_ts)
 
 
 @settings(max_examples=300, deadline=None)
@@ -1086,19 +1095,30 @@ _switch_steps = st.lists(st.one_of(
 @example([("arm", False), ("clear", False), ("answer", 0), ("answer", 0)], True)  # an arm's ack after a clear
 @example([("clear", False), ("arm", False), ("answer", 0), ("answer", 0)], True)  # a clear's ack after an arm
 @example([("arm", False), ("clear", False), ("arm", False), ("clear", True), ("answer", 1)], False)
+@example([("arm", False), ("arm", False), ("answer", 1), ("refuse", 0, True)], False)  # an old arm's, late
+@example([("arm", False), ("clear", False), ("refuse", 0, True), ("answer", 0)], True)  # an arm's, after a clear
+@example([("clear", False), ("answer", 0), ("clear", False), ("refuse", 0, True)], True)  # a clear's, after one taken
 def test_the_switch_reads_armed_or_cleared_only_when_the_venue_took_the_last_command_of_its_kind(steps, in_order):
-    """Arms and clears of the venue's switch, interleaved, some lost on the way, answered in any order (or, with
-    ``in_order``, in the order sent, as one venue takes them in turn). Read "cleared" only when the last command
-    sent is a clear and the venue acknowledged a clear sent after the last arm, "armed" only when the last is an arm
-    and the venue acknowledged one sent after the last clear (an old arm's late answer does not resurrect armed after
-    a clear, nor a clear's say cleared after an arm); in order, what it reads is then the venue's state. Once all
-    in flight are answered it reads as the last command, if that one was not lost."""
-    from agent.gateway.events import ScheduleCancelAcknowledged, ScheduleCancelCleared
+    """Arms and clears of the venue's switch, interleaved, some lost on the way, answered or refused in any order
+    (or, with ``in_order``, in the order sent, as one venue takes them in turn). Read "cleared" only when the last
+    command sent is a clear and the venue acknowledged a clear sent after the last arm, "armed" only when the last is
+    an arm and the venue acknowledged one sent after the last clear (an old arm's late answer does not resurrect
+    armed after a clear, nor a clear's say cleared after an arm); in order, what it reads is then the venue's state.
+    A refusal for the venue's policy reads "refused" when it answers the last command (the last arm, with nothing
+    sent since; or a clear sent since the last arm, and since the venue took the last clear, if it took one), and one
+    to a command superseded since, or for anything but the policy, changes nothing of the switch. Once all in flight
+    are answered it reads as the last command, if that one was not lost (refused, if it was refused)."""
+    from agent.gateway.events import ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused
     core = AgentCore(quoting(), np.random.default_rng(0), tick=0.1, sz_decimals=4)
     core.handle(Timer(0.05))
     sent: list[tuple[str, float, bool]] = []  # (kind, its ack's key, lost) of every command, in order
     in_flight: list[int] = []
     acked: set[int] = set()
+    refused: dict[int, bool] = {}  # command -> refused for the policy
+    # the first command whose clear answers the last (a clear's: any sent since the last arm, or since the venue took
+    # a clear, whose answer cleared the switch); and what the last answer to the last command said
+    window = [0]
+    last_answer = ["off"]
     venue = "off"  # the venue's switch, as it took the commands (only meaningful in order)
     t = 0.1
 
@@ -1115,6 +1135,32 @@ def test_the_switch_reads_armed_or_cleared_only_when_the_venue_took_the_last_com
         if in_order and state in ("armed", "cleared"):
             assert venue == state
 
+    def answer(i: int, policy: bool | None) -> None:
+        """The venue's answer to command ``i``: taken (None), or refused (for its policy, or not)."""
+        nonlocal venue
+        kind, key, _ = sent[i]
+        answers_last = i == len(sent) - 1 if kind == "arm" else i >= window[0]
+        if policy is None:
+            acked.add(i)
+            if answers_last:
+                last_answer[0] = "armed" if kind == "arm" else "cleared"
+            if kind == "clear" and i >= window[0]:
+                window[0] = len(sent)  # (cleared: a clear sent from now on starts the next)
+            venue = "armed" if kind == "arm" else "cleared"
+            core.handle(ScheduleCancelAcknowledged(t, key) if kind == "arm" else ScheduleCancelCleared(t, key))
+            return
+        refused[i] = policy
+        if policy and answers_last:
+            last_answer[0] = "refused"
+        before = _switch(core)
+        nan = float("nan")
+        core.handle(ScheduleCancelRefused(t, key if kind == "arm" else nan, key if kind == "clear" else nan,
+                                          Reason.SCHEDULE_CANCEL_REFUSED if policy else Reason.EXPIRED, "refused"))
+        if policy and answers_last:
+            assert core.dead_man_state == last_answer[0] == "refused"
+        else:  # (a superseded command's, or not the policy: nothing of the switch changes)
+            assert _switch(core) == before
+
     for step in steps:
         t += 0.1
         core.tracker.now = t
@@ -1127,25 +1173,23 @@ def test_the_switch_reads_armed_or_cleared_only_when_the_venue_took_the_last_com
                 core._clear_dead_man(cmds, t, "nothing can rest")
                 key = cmds[-1].sent_ts
             sent.append((step[0], key, step[1]))
+            if step[0] == "arm":
+                window[0] = len(sent)
             if not step[1]:
                 in_flight.append(len(sent) - 1)
         elif in_flight:
-            i = in_flight.pop(0 if in_order else step[1] % len(in_flight))
-            kind, key, _ = sent[i]
-            acked.add(i)
-            venue = "armed" if kind == "arm" else "cleared"
-            core.handle(ScheduleCancelAcknowledged(t, key) if kind == "arm" else ScheduleCancelCleared(t, key))
+            answer(in_flight.pop(0 if in_order else step[1] % len(in_flight)),
+                   None if step[0] == "answer" else step[2])
         check()
     while in_flight:
         t += 0.1
-        i = in_flight.pop(0)
-        kind, key, _ = sent[i]
-        acked.add(i)
-        venue = "armed" if kind == "arm" else "cleared"
-        core.handle(ScheduleCancelAcknowledged(t, key) if kind == "arm" else ScheduleCancelCleared(t, key))
+        answer(in_flight.pop(0), None)
         check()
     if sent and not sent[-1][2]:
-        assert core.dead_man_state == ("armed" if sent[-1][0] == "arm" else "cleared")
+        if not refused:
+            assert core.dead_man_state == ("armed" if sent[-1][0] == "arm" else "cleared")
+        elif refused.get(len(sent) - 1) is not False:
+            assert core.dead_man_state == last_answer[0]
 
 
 def test_a_refused_switch_is_asked_for_again_after_an_hour_not_every_cycle():

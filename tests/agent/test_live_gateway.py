@@ -35,8 +35,8 @@ from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
-    RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, Side, Tif, Timer,
-    TradeObserved,
+    RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
+    Side, Tif, Timer, TradeObserved,
 )
 from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway, ws_url_of
 from agent.gateway.hyperliquid.parse import AccountState, Filled, ItemError, Resting, VenueParser, fill_key
@@ -586,9 +586,12 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
                 gw.send(CancelAll())
                 assert await until(lambda: first(events, CancelAcknowledged, cloid=cloid(3))
                                    and first(events, CancelAcknowledged, cloid=cloid(4)))
-                gw.send(ScheduleCancel(clock() + 10.0))  # refused: the account has traded too little
-                assert await until(lambda: first(events, OrderRejected, cloid=""))
-                assert first(events, OrderRejected, cloid="").reason is Reason.SCHEDULE_CANCEL_REFUSED
+                refused_at = clock() + 10.0
+                gw.send(ScheduleCancel(refused_at))  # refused: the account has traded too little
+                assert await until(lambda: first(events, ScheduleCancelRefused))
+                refused = first(events, ScheduleCancelRefused)  # naming the arm it answers, as its acknowledgement
+                assert refused.reason is Reason.SCHEDULE_CANCEL_REFUSED and refused.at_ts == refused_at
+                assert math.isnan(refused.sent_ts) and "enough volume traded" in refused.message
                 # past $1M traded the venue takes it (the agent's heartbeat), and clearing it (None) too
                 from twin.seeding import set_traded_volume
                 bg.call(lambda: set_traded_volume(ex, ADDR, "BTC", 2e6))
@@ -603,7 +606,7 @@ def test_gateway_places_modifies_cancels_and_snapshots_over_loopback(caplog):
                 assert await until(lambda: bg.call(lambda: ADDR.lower() not in ex.schedule_cancel))
                 assert await until(lambda: first(events, ScheduleCancelCleared))  # the clear's too, naming its send
                 assert first(events, ScheduleCancelCleared).sent_ts == 7.5
-                assert len([e for e in events if type(e) is OrderRejected and e.cloid == ""]) == 1
+                assert len([e for e in events if type(e) is ScheduleCancelRefused]) == 1
                 gw.send(RequestAccountSnapshot())
                 assert await until(lambda: first(events, AccountSnapshot))
                 snap = first(events, AccountSnapshot)
@@ -831,8 +834,8 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
             async with started(bg, clock, quota_poll_s=0) as (gw, events):
                 for i in range(3):
                     gw.send(ScheduleCancel(clock() + 60.0))
-                    assert await until(lambda: sum(type(e) in (RateLimited, ScheduleCancelAcknowledged, OrderRejected)
-                                                   for e in events) > i)
+                    assert await until(lambda: sum(type(e) in (RateLimited, ScheduleCancelAcknowledged,
+                                                               ScheduleCancelRefused) for e in events) > i)
                 assert await until(lambda: sum(type(e) is RateLimited for e in events) >= 2)
             return gw, events
 

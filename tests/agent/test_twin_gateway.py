@@ -180,6 +180,28 @@ def test_the_venue_taking_a_clear_of_the_dead_mans_switch_is_told_naming_when_th
     assert any(type(e) is RateLimited and e.request == "scheduleCancel" for e in events)
 
 
+def test_a_refused_arm_or_clear_of_the_dead_mans_switch_names_the_request_it_answers():
+    """A refusal was an OrderRejected naming no order, as an acknowledgement once was: the core read any as the
+    answer to its last command, an arm's late refusal after a newer arm too. It is a ScheduleCancelRefused now, an
+    arm's naming its ``at_ts`` and a clear's its ``sent_ts`` (nan the other), as their acknowledgements do: an arm
+    under the venue's $1M rule, one too early (under 5 s ahead), and a clear arriving after its expiresAfter."""
+    import math
+    from agent.gateway.events import OrderRejected, Reason, ScheduleCancel, ScheduleCancelCleared, ScheduleCancelRefused
+    ex, gw, events = _started(until=1.0)
+    gw.send(ScheduleCancel(60.0))  # the account has traded too little
+    gw.send(ScheduleCancel(ex.env.now + 2.0))  # too early, on any account
+    ex.env.run(until=2.0)
+    gw.action_ttl_s = -1.0  # expired on arrival: the venue refuses it
+    gw.send(ScheduleCancel(None, 2.0))
+    ex.env.run(until=3.0)
+    refused = sorted([e for e in events if type(e) is ScheduleCancelRefused], key=lambda e: e.at_ts)
+    assert [e.reason for e in refused] == [Reason.OTHER, Reason.SCHEDULE_CANCEL_REFUSED, Reason.EXPIRED]
+    assert [e.at_ts for e in refused[:2]] == [3.0, 60.0] and math.isnan(refused[2].at_ts)
+    assert all(math.isnan(e.sent_ts) for e in refused[:2]) and refused[2].sent_ts == 2.0
+    assert "too early" in refused[0].message and not [e for e in events if type(e) is ScheduleCancelCleared]
+    assert not [e for e in events if type(e) is OrderRejected]
+
+
 def test_each_book_update_says_how_long_after_the_socket_s_frame_before_it_it_arrived():
     """Order updates come on the same socket and make no event of their own (the agent has the reply), yet a book
     update can wait behind one: calibration reads a lag right behind any frame as an upper bound only. The gap is

@@ -35,7 +35,7 @@ from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, ScheduleCancelAcknowledged,
-    ScheduleCancelCleared, Side,
+    ScheduleCancelCleared, ScheduleCancelRefused, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
@@ -632,8 +632,8 @@ class HyperliquidGateway(CommandRouter):
 
     async def _schedule_cancel(self, at_ms: int | None, at_ts: float | None = None,
                                sent_ts: float | None = None) -> None:
-        """``at_ts``: the command's time, which an arm's acknowledgement names; ``sent_ts``: a clear's send time, which
-        its acknowledgement names (the core matches either to its last command)."""
+        """``at_ts``: the command's time, which an arm's acknowledgement (or refusal) names; ``sent_ts``: a clear's send
+        time, which its acknowledgement (or refusal) names (the core matches either to its last command)."""
         reply = await self._action(wire.schedule_cancel_action(at_ms), 1)
         ts = self._now()
         if isinstance(reply, ActionReply):
@@ -645,7 +645,9 @@ class HyperliquidGateway(CommandRouter):
                     self.counters["rate_limited_address"] += 1  # the summary's rate_limited.address, as for an order
                     self._emit(RateLimited(ts, "address", "scheduleCancel", reply.error))
                 else:
-                    self._emit(OrderRejected(ts, "", classify(reply.error), reply.error))
+                    self._emit(ScheduleCancelRefused(ts, math.nan if at_ts is None else at_ts,
+                                                     math.nan if sent_ts is None else sent_ts, classify(reply.error),
+                                                     reply.error))
         elif reply == _IP_LIMITED:
             self._ip_limited("scheduleCancel", ())
 
