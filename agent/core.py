@@ -918,11 +918,24 @@ class AgentCore:
 
     def _keep_dead_man_cleared(self, cmds: list, ts: float, why: str) -> None:
         """Nothing can rest: a clear still unanswered goes again when due (``_clear_dead_man_again``), or a switch
-        that may still fire is cleared (``why`` says why in its record)."""
+        that may still fire is cleared (``why`` says why in its record), budget permitting as its resends are.
+
+        A clear is not a cancel for the budget's reserve: it cancels nothing (it goes only when nothing can rest), and
+        the venue counts a scheduleCancel against the address quota as any action, not in the allowance it gives
+        cancels past the cap (the twin likewise), so counted as a cancel it would go where the venue refuses it.
+        What it saves is one of the venue's ten triggers a day, fired on nothing; the reserve is kept for the pulls
+        of orders, which the agent cannot send once it is spent. Held, the switch is left to lapse, and said so, as
+        the heartbeat says of an arm it holds back; the next tick asks again. (Sent unchecked, the first clear took
+        the reserve's request that its resends left alone.)"""
         if self._dead_man_clear_ts < math.inf:
             self._clear_dead_man_again(ts, cmds)
         elif self._dead_man_fire_by > ts:
-            self._clear_dead_man(cmds, ts, why)
+            if self.budget.can_spend(1):
+                self._clear_dead_man(cmds, ts, why)
+            elif self._dead_man_state != "lapsing":
+                self._note_dead_man(ts, "lapsing", f"{why}, but the address budget is down to its cancel reserve: "
+                                                   f"not cleared, it fires at {self._dead_man_fire_by:.3f} at the "
+                                                   f"latest, on nothing (one of the venue's ten a day)")
 
     def _clear_dead_man_again(self, ts: float, cmds: list) -> None:
         """A clear the venue has not acknowledged within ``risk.pull_retry_s`` (lost on its way, a 5xx, refused for

@@ -1247,6 +1247,30 @@ def test_with_the_address_budget_down_to_its_reserve_the_heartbeat_stops_and_the
     assert _switch_states(records) == ["armed", "lapsing"]
 
 
+def test_with_the_address_budget_down_to_its_reserve_a_stops_first_clear_is_held_as_its_resends_are():
+    """A clear is not a cancel: the reserve is for pulling orders, and a clear (sent only when nothing can rest)
+    pulls none. Its resends asked the budget, but the first went out unasked, from the reserve. A stop with the
+    budget under its reserve: its cancels go (from the reserve), its clear does not; the switch is said to lapse,
+    and fires at its time on nothing (a trigger of the day's ten: the price of keeping the reserve for cancels)."""
+    from agent.gateway.events import RequestAccountSnapshot, ScheduleCancel
+    from twin.seeding import set_quota_remaining, set_traded_volume
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0, usd_per_request=1e9)
+    ex.env.run(until=40.0)
+    assert gw.user in ex.schedule_cancel and ex.open_orders(gw.user)
+    set_traded_volume(ex, gw.user, "BTC", 0.0)  # the cap falls back to the 10,000 buffer ...
+    set_quota_remaining(ex, gw.user, 100)  # ... of which 100 are left: under the 5% reserve
+    ex.env.run(until=52.0)  # (a quota poll has told the core)
+    assert core.budget.headroom < core.budget.reserve
+    driver.stop()
+    ex.env.run(until=54.0)
+    driver._send(RequestAccountSnapshot())  # (as the live shutdown asks for one)
+    ex.env.run(until=120.0)
+    assert not ex.open_orders(gw.user) and not core.tracker.live_set  # the pulls went, from the reserve
+    assert not [c for _, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]  # the clear did not
+    assert _switch_states(records)[-1] == "lapsing" and core.dead_man_state == "lapsing"
+    assert ex.schedule_cancel_fired.get(gw.user)  # it fired, on nothing
+
+
 def test_a_cancel_all_books_the_request_items_the_gateway_spends_on_it():
     """A cancel-all is an open-orders query, then one cancel action of every order the venue lists: each
     an item of the address budget. The core books as many as it counts live (it booked none once, and the
