@@ -77,6 +77,10 @@ class TwinGateway(CommandRouter):
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "liquidations": 0}
+        # the dead-man's switch's requests go one at a time, as HyperliquidGateway's: whether one is on its way, and
+        # the command waiting for its answer (the newest)
+        self._schedule_cancel_busy = False
+        self._schedule_cancel_next: tuple | None = None
 
     @property
     def stats(self) -> dict:
@@ -133,17 +137,35 @@ class TwinGateway(CommandRouter):
 
     # send() is CommandRouter's: the _send_* methods are its handlers
     def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
+        """One on its way at a time, the next sent once the last is answered (or lost), and only the newest waiting,
+        as HyperliquidGateway's (its ``_send_schedule_cancel`` says why): the twin's REST requests overtake one
+        another as the venue's may, and an arm overtaking the clear sent after it left the switch armed."""
+        if self._schedule_cancel_busy:
+            self._schedule_cancel_next = (at_ts, sent_ts)
+            return
+        self._schedule_cancel_busy = True
+        self._submit_schedule_cancel(at_ts, sent_ts)
+
+    def _submit_schedule_cancel(self, at_ts: float | None, sent_ts: float | None) -> None:
         def done(reply) -> None:
-            if isinstance(reply, ActionOk):  # as HyperliquidGateway tells an arm or a clear taken
-                self.sink(ScheduleCancelAcknowledged(self._now(), at_ts) if at_ts is not None else
-                          ScheduleCancelCleared(self._now(), math.nan if sent_ts is None else sent_ts))
-            elif isinstance(reply, ActionErr) and classify(reply.message) is not Reason.RATE_LIMITED:
-                self.sink(ScheduleCancelRefused(self._now(), math.nan if at_ts is None else at_ts,
-                                                math.nan if sent_ts is None else sent_ts, classify(reply.message),
-                                                reply.message))
+            self._schedule_cancel_answered(reply, at_ts, sent_ts)
+            then, self._schedule_cancel_next = self._schedule_cancel_next, None
+            if then is None:
+                self._schedule_cancel_busy = False
             else:
-                self._check_default(reply, "scheduleCancel")
+                self._submit_schedule_cancel(*then)
         self._submit(ScheduleCancelAction(at_ts), done, 1)
+
+    def _schedule_cancel_answered(self, reply, at_ts: float | None, sent_ts: float | None) -> None:
+        if isinstance(reply, ActionOk):  # as HyperliquidGateway tells an arm or a clear taken
+            self.sink(ScheduleCancelAcknowledged(self._now(), at_ts) if at_ts is not None else
+                      ScheduleCancelCleared(self._now(), math.nan if sent_ts is None else sent_ts))
+        elif isinstance(reply, ActionErr) and classify(reply.message) is not Reason.RATE_LIMITED:
+            self.sink(ScheduleCancelRefused(self._now(), math.nan if at_ts is None else at_ts,
+                                            math.nan if sent_ts is None else sent_ts, classify(reply.message),
+                                            reply.message))
+        else:
+            self._check_default(reply, "scheduleCancel")
 
     def _submit(self, action, on_reply: Callable, n: int) -> None:
         counters = self.counters

@@ -147,9 +147,9 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
     from agent.gateway.events import RateLimited, ScheduleCancel
     ex, gw, events = _started(until=1.0)
     ex._set_quota_all(0)  # spent: past the one request per 10 s the venue still allows, refused
-    for _ in range(3):
+    for i in range(3):  # (each once the last is answered: sent meanwhile, the newest supersedes any waiting)
         gw.send(ScheduleCancel(60.0))
-    ex.env.run(until=3.0)
+        ex.env.run(until=2.0 + i)
     limited = [e for e in events if type(e) is RateLimited]
     assert len(limited) == ex.counters["quota_refusals"] == 2 and limited[0].request == "scheduleCancel"
     assert gw.counters["rate_limited_address"] == 2
@@ -164,20 +164,50 @@ def test_the_venue_taking_a_clear_of_the_dead_mans_switch_is_told_naming_when_th
     from twin.seeding import set_traded_volume
     ex, gw, events = _started(until=1.0)
     set_traded_volume(ex, USER, "BTC", 2e6)  # past the venue's $1M: it takes an arm
-    gw.send(ScheduleCancel(60.0))
-    gw.send(ScheduleCancel(None, 1.0))
-    gw.send(ScheduleCancel(None))
-    ex.env.run(until=2.0)
-    # (answered in any order: each request has its own latency, here the last sent was answered first)
+    for i, c in enumerate((ScheduleCancel(60.0), ScheduleCancel(None, 1.0), ScheduleCancel(None))):
+        gw.send(c)  # (each once the last is answered: sent meanwhile, the newest supersedes any waiting)
+        ex.env.run(until=1.5 + i / 2.0)
     assert [e.at_ts for e in events if type(e) is ScheduleCancelAcknowledged] == [60.0]
     sent_ts = [e.sent_ts for e in events if type(e) is ScheduleCancelCleared]
     assert len(sent_ts) == 2 and 1.0 in sent_ts and any(math.isnan(t) for t in sent_ts)
     ex._set_quota_all(0)  # spent: the next refused as the venue refuses any action past its budget
     for _ in range(2):
         gw.send(ScheduleCancel(None, 2.0))
-    ex.env.run(until=3.0)
+    ex.env.run(until=4.0)
     assert not [e for e in events if type(e) is ScheduleCancelCleared and e.sent_ts == 2.0]
     assert any(type(e) is RateLimited and e.request == "scheduleCancel" for e in events)
+
+
+def test_dead_man_commands_reach_the_twin_in_the_order_sent_however_slow_an_earlier_one_is():
+    """As the live gateway's (its loopback test): the twin's REST requests overtake one another, as the venue's may,
+    and an arm held up on its way reached the venue after the clear sent behind it, which left the switch armed
+    while the clear's answer read cleared. Every arm held 0.5 s on its way; an arm, a second arm and a clear sent at
+    once: the clear goes once the first arm is answered, the second arm (superseded) never, and the venue ends
+    cleared, its answers in the order sent."""
+    from agent.gateway.events import ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared
+    from twin.calls import call_later
+    from twin.messages import ScheduleCancelAction
+    from twin.seeding import set_traded_volume
+    ex, gw, events = _started(until=1.0)
+    set_traded_volume(ex, USER, "BTC", 2e6)  # past the venue's $1M: it takes an arm
+    real, submitted = ex.submit, []
+
+    def submit(user, action, on_reply, *a, **kw):
+        if isinstance(action, ScheduleCancelAction):
+            submitted.append(action.time_s)
+            if action.time_s is not None:
+                return call_later(ex.env, 0.5, real, user, action, on_reply, *a, **kw)
+        return real(user, action, on_reply, *a, **kw)
+    ex.submit = submit
+    gw.send(ScheduleCancel(60.0))
+    gw.send(ScheduleCancel(70.0))
+    gw.send(ScheduleCancel(None, 1.0))
+    ex.env.run(until=5.0)
+    assert USER not in ex.schedule_cancel  # the clear, sent last, arrived last
+    assert submitted == [60.0, None]
+    assert [(type(e).__name__, getattr(e, "at_ts", None)) for e in events
+            if type(e) in (ScheduleCancelAcknowledged, ScheduleCancelCleared)] == [
+        ("ScheduleCancelAcknowledged", 60.0), ("ScheduleCancelCleared", None)]
 
 
 def test_a_refused_arm_or_clear_of_the_dead_mans_switch_names_the_request_it_answers():
