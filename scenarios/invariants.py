@@ -177,11 +177,28 @@ class InventoryReducedWithin(_Invariant):
 
 class ReduceOnlyNeverIncreases(_Invariant):
     """In reduce-only mode (safety at ``from_level`` or above), every order sent is flagged reduce-only and
-    on the side that shrinks the venue's position; the position never changes sign while in the mode."""
+    on the side that shrinks the venue's position; the position never changes sign while in the mode.
+
+    A reduce-only order is judged against what the agent could know when it sent it, as in
+    ``no_risk_increasing_order_after``: one on the reducing side of the agent's position is excused when the venue
+    held that position within ``race_s`` before the send, or when the venue's position at the send differed from it
+    only by fills that had already happened and whose news reached the agent within ``race_s`` after the send (its
+    position plus the fills it heard of next is the venue's). Those fills were orders placed before the mode and
+    being cancelled at its start, filled before their cancels landed (feb12_emergency_paralysis seed 15: a short of
+    0.00384, three bids of 0.00608 cancelled at Red and all filled in one trade, two fills heard at once; the exit
+    bid sent on the remaining 0.00064 short met a venue long 0.00224, the third fill's news 13 ms from the agent).
+    Such an order cannot grow the position: the venue refuses a reduce-only order on the side that grows it, and
+    cancels a resting one when the position flips (the venue's rule, as the twin's ``Exchange`` models it); holding
+    the exits back while a cancel is in flight on their side would delay every Red's exits by a round trip. An order
+    sent on a position the agent never came to know through fills (a guess, or one a snapshot corrected) is still a
+    violation; so is a plain order, which the venue would fill."""
 
     name: Literal["reduce_only_never_increases"]
     from_level: Literal["ORANGE", "RED", "KILL"] = Field("RED", description="Safety level that means reduce-only.")
     require_mode: bool = Field(True, description="Fail if the agent never reached the level.")
+    race_s: float = Field(2.0, ge=0, description="For reduce-only orders: how recently the venue must have held "
+                          "the agent's position, or how soon after the send the fills making up the difference must "
+                          "have reached the agent, for the order to be excused, s (latency spikes included).")
 
     def check(self, log: RunLog) -> Violation | None:
         lvl = _LEVELS.index(self.from_level)
@@ -195,7 +212,8 @@ class ReduceOnlyNeverIncreases(_Invariant):
             if not c.cmd.reduce_only:
                 return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent at {_LEVELS[c.safety_level]} without the "
                                                  f"reduce-only flag (venue position {c.venue_position:.6g})")
-            if c.venue_position != 0.0 and _increases(c.cmd.side, c.venue_position):
+            if c.venue_position != 0.0 and _increases(c.cmd.side, c.venue_position) \
+                    and not (_news_in_flight(log, c, self.race_s) or _fills_in_flight(log, c, self.race_s)):
                 return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent at {_LEVELS[c.safety_level]} on the side that "
                                                  f"grows the venue position {c.venue_position:.6g}")
         s = log.samples
@@ -240,7 +258,7 @@ class NoRiskIncreasingOrderAfter(_Invariant):
         for c in _orders_sent(log, t0):
             pos = c.venue_position
             if c.cmd.reduce_only:
-                bad = _increases(c.cmd.side, pos) and not self._news_in_flight(log, c)
+                bad = _increases(c.cmd.side, pos) and not _news_in_flight(log, c, self.race_s)
             else:
                 # each no larger than the position, and those sent together neither: two plain IOCs of 0.9x the
                 # position each, sent at once, flipped a Kill's long to a short and each passed alone
@@ -253,14 +271,39 @@ class NoRiskIncreasingOrderAfter(_Invariant):
                                                     if not c.cmd.reduce_only and together[c.t] > c.cmd.sz else ""))
         return None
 
-    def _news_in_flight(self, log: RunLog, c: SentCommand) -> bool:
-        belief = c.agent_position
-        if _increases(c.cmd.side, belief):
-            return False  # wrong even by the agent's own account
-        s = log.samples
-        ts = s["t"]
-        window = (ts >= c.t - self.race_s - EPS) & (ts <= c.t + EPS)
-        return bool(np.any(np.abs(s["pos"][window] - belief) <= 0.5 * log.lot))
+
+def _news_in_flight(log: RunLog, c: SentCommand, race_s: float) -> bool:
+    """``c`` is on the reducing side of the agent's position, which the venue held at some sample within
+    ``race_s`` before it left: the position changed under it and the news was still on the wire."""
+    belief = c.agent_position
+    if _increases(c.cmd.side, belief):
+        return False  # wrong even by the agent's own account
+    s = log.samples
+    ts = s["t"]
+    window = (ts >= c.t - race_s - EPS) & (ts <= c.t + EPS)
+    return bool(np.any(np.abs(s["pos"][window] - belief) <= 0.5 * log.lot))
+
+
+def _fills_in_flight(log: RunLog, c: SentCommand, race_s: float) -> bool:
+    """``c`` is on the reducing side of the agent's position, and the fills the agent heard of within ``race_s``
+    after it left, added to that position in the order they came, reach the venue's position at the send: the
+    difference was fills already made, their news on the wire (a position the venue passed through between two
+    samples, as several of our orders filled by one trade, is not caught by ``_news_in_flight``). A snapshot that
+    corrected a wrong belief is no fill: that order is not excused."""
+    belief = c.agent_position
+    if _increases(c.cmd.side, belief):
+        return False
+    tol = 0.5 * log.lot
+    pos = belief
+    for t, ev in log.events:
+        if t <= c.t + EPS or type(ev).__name__ != "FillReceived":
+            continue
+        if t > c.t + race_s + EPS:
+            break
+        pos += ev.sz if ev.side is Side.BUY else -ev.sz
+        if abs(pos - c.venue_position) <= tol:
+            return True
+    return False
 
 
 class OrdersOnTheVenueGrid(_Invariant):

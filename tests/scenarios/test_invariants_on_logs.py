@@ -364,3 +364,46 @@ def test_an_expired_order_action_charged_five_fold_is_not_an_order_landing_in_th
     log = RunLog(0, 0.0, 5.0, 0.05, 1e-5, 0.0, 1e6, reserve_frac=0.6)  # a reserve of 600: the charge left 500
     log.quota_charges = [QuotaCharge(*c) for c in quota.charges]
     assert CancelReserveNeverSpentOnQuoting(name="cancel_reserve_never_spent_on_quoting").check(log) is None
+
+
+def _cancelled_bids_fill_under_red(fills_at=(12.097, 12.099, 12.513), exit_belief: float = -0.00064) -> RunLog:
+    """feb12_emergency_paralysis seed 15 (after the W patches), as its run log had it: short 0.00384, Red at 12.0 s
+    cancels three plain bids (0.00128, 0.00192, 0.00288) that one trade fills at the venue before the cancels land
+    (-0.00384 to +0.00224 between two samples); the agent hears of two fills at once, of the third 13 ms after its
+    reduce-only exit bid on the 0.00064 short it knew of left at 12.5 s."""
+    from agent.gateway.events import FillReceived
+
+    log = _sampled(t_end=20.0, pos=lambda t: np.where(t < 12.05, -0.00384, 0.00224),
+                   safety=lambda t: np.where(t >= 12.05, 3, 0))  # (the sample at 12.0 was taken before the cycle)
+    for t, sz in zip(fills_at, (0.00128, 0.00192, 0.00288)):
+        log.events.append((t, FillReceived(t, "c", 1, 99_880.0, sz, Side.BUY, 0.0, True, 1)))
+    log.commands.append(SentCommand(12.5, PlaceOrder("x", Side.BUY, 99_893.0, 0.00064, Tif.ALO, True), 1, 0.00224,
+                                    exit_belief, 3, 5000, 10000))
+    return log
+
+
+def test_a_reduce_only_exit_sent_while_the_fills_of_bids_being_cancelled_were_on_the_wire_is_not_a_violation():
+    """The exit bid was right by all the agent could know: the venue's long was the agent's short plus fills already
+    made, whose news reached it 13 ms later; a reduce-only bid on a long the venue refuses. The invariant judged it
+    against the venue's position alone (no race allowance, unlike no_risk_increasing_order_after's) and failed it,
+    and the venue never held the 0.00064 short at a sample (one trade took it through), so that allowance alone
+    would not excuse it either."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    inv = ReduceOnlyNeverIncreases(name="reduce_only_never_increases")
+    assert inv.check(_cancelled_bids_fill_under_red()) is None
+    assert NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after", trigger="safety>=RED").check(
+        _cancelled_bids_fill_under_red()) is not None  # (its own allowance: a venue position held at a sample)
+
+
+@pytest.mark.parametrize("fills_at, belief", [
+    ((12.097, 12.099, 14.6), -0.00064),  # the last fill heard of past race_s: the agent had time to know
+    ((12.097, 12.099), -0.00064),  # never heard of as a fill (a snapshot put it right): the belief was a guess
+    ((12.097, 12.099, 12.513), 0.0004),  # a bid on a long the agent knew of: wrong by its own account
+])
+def test_a_reduce_only_exit_on_a_position_not_made_up_by_fills_on_the_wire_still_is(fills_at, belief):
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(
+        _cancelled_bids_fill_under_red(fills_at, belief))
+    assert v is not None and v.t == 12.5 and "grows the venue position 0.00224" in v.message
