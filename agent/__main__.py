@@ -12,7 +12,7 @@ if __name__ == "__main__":  # first: the imports below take ~90 ms, the live CLI
 
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
 from twin import json_text
-from twin.files import make_output_folder, missing_extra, unreadable
+from twin.files import ArgumentParser, hide_keys, make_output_folder, missing_extra, unreadable
 from twin.stop_signals import begun, exit_status, interrupted_by
 from twin.units import non_empty, parse_seed
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if _wants_live(argv):
         return _live(argv, own_command_line)
-    ap = argparse.ArgumentParser(prog="python -m agent", description="The market maker, against the twin or a venue.",
+    ap = ArgumentParser(prog="python -m agent", description="The market maker, against the twin or a venue.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--venue", choices=["twin", "live"], default="twin",
                     help="where to trade: 'twin' (in-process digital twin, default) or 'live' (Hyperliquid, or "
@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {unreadable('--config' if e.filename == args.config else '--params', e)}", file=sys.stderr)
         return 2
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     problem = market_problem(config.session.coin, params or TwinParams(), args.params)
     if problem is not None and not args.show_config:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {hide_keys(problem)}", file=sys.stderr)
         return 2
     if args.show_config:
         from agent.config import config_yaml
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             refuse_earlier_run(make_output_folder(args.out), "choose another --out, or remove the folder")
         except (FileExistsError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {hide_keys(str(e))}", file=sys.stderr)
             return 2
     from twin.session import SignalsBetweenEvents
     begun()

@@ -30,7 +30,7 @@ from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
-from twin.files import make_output_folder, read_text, short_repr, unreadable
+from twin.files import ArgumentParser, hide_keys, make_output_folder, read_text, short_repr, unreadable
 from twin.stop_signals import StopSignal, exit_status, raise_stop_signals
 from twin.units import non_empty, parse_seed, positive_float
 
@@ -74,7 +74,7 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m agent --venue live", epilog=EPILOG,
+    p = ArgumentParser(prog="python -m agent --venue live", epilog=EPILOG,
                                 description="The market maker against the live venue (or twin serve).",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--venue", choices=["live"], default="live", help=argparse.SUPPRESS)
@@ -237,7 +237,7 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
     try:
         plan = _plan(args, env)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     from agent.audit.records import refuse_another_live_run
     from agent.run_lock import RunLock, RunLocked
@@ -252,7 +252,7 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
             if plan.out is not None:  # (under the folder's lock: no other run can start writing it meanwhile)
                 refuse_another_live_run(plan.out, base_url=plan.base_url, account=account, coin=plan.coin)
         except (RunLocked, FileExistsError) as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {hide_keys(str(e))}", file=sys.stderr)
             return 2
         return asyncio.run(_run(plan))
     finally:
@@ -416,7 +416,7 @@ async def _trade(plan: _Plan, gw) -> int:
         asset, mid, cfg, told, skew_s = await preflight(gw, plan)
     except (GatewayError, Refused) as e:
         await gw.close()
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 1 if isinstance(e, GatewayError) and not isinstance(e, CoinNotListed) else 2
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4

@@ -9,7 +9,7 @@ if __name__ == "__main__":  # first: the imports below take a second or so
     from twin.stop_signals import exit_at_once
     exit_at_once("before the calibration started")
 
-from twin.files import lacks_matplotlib
+from twin.files import ArgumentParser, hide_keys, lacks_matplotlib
 from twin.units import non_empty, non_negative_float, positive_int
 
 EPILOG = """examples:
@@ -31,7 +31,7 @@ said, with the same exit status."""
 
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end the work as Ctrl-C does)
-    ap = argparse.ArgumentParser(prog="python -m calibration", description="Fit the twin's latency (orders and "
+    ap = ArgumentParser(prog="python -m calibration", description="Fit the twin's latency (orders and "
                                  "feed), rejection, disconnect, quota and market parameters from a live run, measure its "
                                  "fills and markouts, and write them with a report.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         made: list[Path] = []  # the folders made for it (the output folder, and those above it that were not there)
         replacing = _check_out(out, args.out, made)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:
         what = {"RUN": f"{args.run}", "--base": f"--base {args.base}", "--out": f"--out {args.out or out}"}[step]

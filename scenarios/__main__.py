@@ -17,7 +17,7 @@ if __name__ == "__main__":  # first: the imports below take a second or so
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
-from twin.files import lacks_matplotlib, make_output_folder
+from twin.files import ArgumentParser, hide_keys, lacks_matplotlib, make_output_folder
 from twin.stop_signals import remove_made_folders
 from twin.units import non_empty, parse_seed
 
@@ -77,7 +77,7 @@ def _file(text: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a run as Ctrl-C does)
-    p = argparse.ArgumentParser(prog="python -m scenarios", description="Replay incident scenarios in the twin.",
+    p = ArgumentParser(prog="python -m scenarios", description="Replay incident scenarios in the twin.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run one scenario on one seed with a progress bar and write its run folder",
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         agent_cls = _load_agent(args.agent) if args.agent is not None else AgentCore
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     seed = args.seed if args.seed is not None else scenario.seeds[0]
     made: list[Path] = []  # the folders made for the run: removed, while empty, if it is stopped before it writes
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                                  made=made)
         refuse_earlier_run(out, "remove the folder to run it again, or pass another --out")
     except (FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     from twin.session import SignalsBetweenEvents
     begun()

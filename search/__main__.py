@@ -30,7 +30,7 @@ if __name__ == "__main__":  # first: the imports below and the checks take a sec
 
 import numpy as np
 
-from twin.files import make_output_folder, missing_extra, unreadable
+from twin.files import ArgumentParser, hide_keys, make_output_folder, missing_extra, unreadable
 from twin.stop_signals import remove_made_folders
 from twin.units import bounded, non_empty, parse_duration, parse_seed, positive_int
 
@@ -90,7 +90,7 @@ def _failure(task: tuple, error: str, tb: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a search as Ctrl-C does)
-    ap = argparse.ArgumentParser(prog="python -m search", description="Random search over the agent's quoting "
+    ap = ArgumentParser(prog="python -m search", description="Random search over the agent's quoting "
                                  "parameters in the twin, on a local process pool (search/env.py's environment).",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=positive_int, default=12, help="parameter points to try, the baseline "
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {unreadable('--config', e)}", file=sys.stderr)
         return 2
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out is not None else None
     # a search's results, or the episodes of one that died (an empty journal, from a search stopped before its first
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         try:  # made now: the trials take minutes, and their results must have somewhere to go
             make_output_folder(args.out, made=made)
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {hide_keys(str(e))}", file=sys.stderr)
             return 2
 
     rng = np.random.default_rng(args.seed)

@@ -1,7 +1,6 @@
 """``python -m twin``: run the twin on its own (``run``), or serve the venue's protocol (``serve``)."""
 from __future__ import annotations
 
-import argparse
 import sys
 
 if __name__ == "__main__":  # first: the imports below take a tenth of a second, serve's more
@@ -9,13 +8,13 @@ if __name__ == "__main__":  # first: the imports below take a tenth of a second,
     exit_at_once("before the run started")
 
 from twin import json_text
-from twin.files import unreadable
+from twin.files import ArgumentParser, hide_keys, unreadable
 from twin.units import non_empty, parse_duration, parse_seed
 
 
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a run as Ctrl-C does)
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m twin",
         description="The Hyperliquid digital twin. 'run' simulates the venue with a probe client that "
                     "quotes and cancels, and prints the venue's statistics.")
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {unreadable('--params', e)}", file=sys.stderr)
         return 2
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     from twin.session import SignalsBetweenEvents
     begun()

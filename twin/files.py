@@ -4,7 +4,9 @@ file's errors read alike and name what to fix; and a file that cannot be read at
 command-line option that gave it."""
 from __future__ import annotations
 
+import argparse
 import functools
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -97,10 +99,33 @@ def make_output_folder(folder: str | Path, option: str = "--out", given: str | N
     return p
 
 
+# 64 hex digits, 0x or not, not inside a longer run of them: a private key's form (an address has 40, a cloid 32)
+_KEY_SHAPED = re.compile(r"(?<![0-9a-fA-F])(?:0[xX])?[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+KEY_HIDDEN = "<64 hex digits, a private key's form: not shown>"
+
+
+def hide_keys(text: str) -> str:
+    """``text`` with every run of 64 hex digits (a private key's form) replaced by ``KEY_HIDDEN``. An error echoes
+    the value it refuses, and an operator's slip puts a key where another value goes (a config's
+    ``private_key:`` field, pydantic's ``Extra inputs are not permitted (got '0x...')``; a key pasted as
+    ``--base-url``): the error printed it to the terminal, from there to scrollback and CI logs."""
+    return _KEY_SHAPED.sub(KEY_HIDDEN, text)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors hide a private key's form (``hide_keys``): argparse echoes the value
+    it refuses (``invalid int value: '0x...'``, an option's own ``ArgumentTypeError``). Subparsers made from it are
+    of this class too (argparse makes them of the parent's)."""
+
+    def error(self, message: str):
+        super().error(hide_keys(message))
+
+
 def short_repr(value, limit: int = 80) -> str:
     """``repr`` cut to ``limit`` characters: a whole file's text given as the value stays one line. Built piece
     by piece and stopped past the limit: a YAML file's aliases can make a value of billions of elements out of a
-    few lines (a "billion laughs"), whose whole ``repr`` would hang the error that shows it."""
+    few lines (a "billion laughs"), whose whole ``repr`` would hang the error that shows it. A private key's form
+    in it is not shown (``hide_keys``): every file error and option error shows its value through here."""
     pieces: list[str] = []
     size = 0
     for piece in _repr_pieces(value):
@@ -108,7 +133,7 @@ def short_repr(value, limit: int = 80) -> str:
         size += len(piece)
         if size > limit:
             break
-    r = "".join(pieces)
+    r = hide_keys("".join(pieces))  # (before the cut: a key cut short by it is no longer a key's form, yet most of one)
     return r if len(r) <= limit else r[: limit - 3] + "..."
 
 

@@ -17,7 +17,7 @@ from agent.audit.inspect import (
 )
 from agent.audit.records import log_files, size_on_disk
 from twin.console import unread
-from twin.files import make_output_folder
+from twin.files import ArgumentParser, hide_keys, make_output_folder
 from twin.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
 from twin.units import non_empty, non_negative_int
 
@@ -51,7 +51,7 @@ then is said, with the same status.
 
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a reading as Ctrl-C does)
-    ap = argparse.ArgumentParser(prog="python -m agent.audit", description=(
+    ap = ArgumentParser(prog="python -m agent.audit", description=(
         "Read a decision log: without options, what ran and how the safety and exposure levels moved;\n"
         "with a window or --at, what the agent saw, changed and sent. The log is streamed, never loaded\n"
         "whole (a live folder may hold weeks of it)."), epilog=EPILOG,
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         t_to = parse_time(args.t_to, start, "--to") if args.t_to else None
         t_at = parse_time(args.at, start, "--at") if args.at else None
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     if t_from is not None and t_to is not None and t_from > t_to:
         print(f"error: --from {args.t_from} is after --to {args.t_to}", file=sys.stderr)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--plot {args.plot}: is a folder; give a PNG file's path")
             _check_image_name(args.plot)
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {hide_keys(str(e))}", file=sys.stderr)
             return 2
         except OSError as e:  # (is_dir: a name too long)
             print(f"error: --plot {args.plot}: {e.strerror or e}", file=sys.stderr)
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return exit_status(e)
     except FileNotFoundError as e:  # a segment moved away while it was read (one gzipped is read from its .gz)
         progress.close()
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     finally:
         progress.close()
@@ -214,7 +214,7 @@ def _replay(folder: Path, own_command_line: bool) -> int:
                 printed = True
             return status
     except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         twin = _twin_start(folder)
         if twin is not None:  # the exact command that runs it again
             print(f"this is a twin run: run it again with\n  python -m agent --config {folder / 'config.json'} "
@@ -222,7 +222,7 @@ def _replay(folder: Path, own_command_line: bool) -> int:
                   + ("  (and its --params file)" if twin.get("custom_twin_params") else ""), file=sys.stderr)
         return 2
     except ValueError as e:  # a journal line that would make the replay another run: its file and line, and why
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader stopped listening (| head): not an error, and the verdict is still the status
         unread(sys.stdout)

@@ -10,7 +10,7 @@ import asyncio
 import math
 import sys
 
-from twin.files import missing_extra, short_repr, unreadable
+from twin.files import ArgumentParser, hide_keys, missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
 from twin.server.limits import WsLimits
 from twin.units import non_empty, parse_port, parse_seed
@@ -60,7 +60,7 @@ def _speed_arg(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m twin serve",
         description="Serve the twin over the venue's protocol (POST /info, POST /exchange, /ws) on one host "
                     "and port. Clients sign as on testnet (any base URL other than the mainnet one does).",
@@ -139,7 +139,7 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
         print(f"error: {unreadable('--params', e)}", file=sys.stderr)
         return 2
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     dexes = sorted({i.dex for i in params.instruments})
     funds: dict[tuple[str, str], float] = {}
