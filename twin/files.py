@@ -169,6 +169,29 @@ class _YamlLoader(yaml.SafeLoader):
                                                     f"too long to read", node.start_mark) from None
 
 
+    def construct_mapping(self, node, deep=False):
+        """A key given twice in one mapping is a YAML error at the second, naming the first's line: PyYAML kept
+        the last silently, so a second ``risk:`` block pasted below the first replaced it whole (its
+        ``max_position`` back to the default) with nothing said. Keys a merge (``<<: *base``) brings in may be
+        given again: that is what a merge is for."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # (unhashable: the mapping's own construction says so)
+                    continue
+                if first is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"found the key {short_repr(key)} a second time (first at line {first.start_mark.line + 1}): "
+                        f"only one would count", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 _YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
 
 
