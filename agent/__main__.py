@@ -73,9 +73,12 @@ def main(argv: list[str] | None = None) -> int:
                                                   "(default 2h: long enough to see a promotion out of Shadow and, "
                                                   "mostly, a demotion)")
     ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the twin and the agent (default 0)")
-    ap.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors)")
-    ap.add_argument("--params", type=non_empty, help="twin parameters JSON (TwinParams)")
-    ap.add_argument("--out", help="run folder for the decision log and summary.json")
+    ap.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors; default: "
+                                                      "the shipped defaults, which --show-config prints)")
+    ap.add_argument("--params", type=non_empty, help="twin parameters JSON (TwinParams; default: the built-in "
+                                                      "parameters, a BTC perp market)")
+    ap.add_argument("--out", help="run folder for the decision log and summary.json (default: none, nothing written; "
+                                  "one holding an earlier run is refused)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     ap.add_argument("--show-config", action="store_true", help="print the effective agent config (the defaults, "

@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coin", type=non_empty,
                    help="coin to quote (default: the config's session.coin); HIP-3 as dex:COIN")
     p.add_argument("--dex", type=non_empty, help="HIP-3 dex name; --coin X --dex d quotes d:X")
-    p.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors)")
+    p.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors; default: "
+                                                     "the shipped defaults)")
     p.add_argument("--start-level", default="Shadow", type=_start_level,
                    help=f"exposure level to start at: {', '.join(START_LEVELS)} (default Shadow: nothing placed "
                         "but the reduce-only exits of a position the account holds in the coin; the config's "
@@ -110,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keystore", type=non_empty, help="encrypted keystore file with the signing key")
     p.add_argument("--i-understand-mainnet", action="store_true",
                    help="required to trade on mainnet: real money")
-    p.add_argument("--seed", type=parse_seed, default=0, help="seed of the agent's and the reconnect jitter's randomness")
+    p.add_argument("--seed", type=parse_seed, default=0,
+                   help="seed of the agent's and the reconnect jitter's randomness (default 0)")
     p.add_argument("--allow-oversized-position", action="store_true",
                    help="start even when the account already holds more of the coin than safety.position_kill_frac x "
                         "risk.max_position: the first cycle is then a Kill, which flattens it through the book "

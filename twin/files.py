@@ -115,7 +115,13 @@ def hide_keys(text: str) -> str:
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, whose usage errors hide a private key's form (``hide_keys``): argparse echoes the value
     it refuses (``invalid int value: '0x...'``, an option's own ``ArgumentTypeError``). Subparsers made from it are
-    of this class too (argparse makes them of the parent's)."""
+    of this class too (argparse makes them of the parent's). A value that starts with a minus and a digit is a
+    value, never an option (none is named so): argparse takes only ``-5`` and ``-5.0`` so, and ``--duration -5m``
+    was refused as ``expected one argument``, naming neither the value nor what is wrong with it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")  # (argparse's own: ^-\d+$|^-\d*\.\d+$)
 
     def error(self, message: str):
         super().error(hide_keys(message))

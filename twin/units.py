@@ -24,10 +24,12 @@ def parse_duration(text: str | float | int, what: str = "duration") -> float:
         value = float(text)
     else:
         t = str(text).strip()
+        sign = -1.0 if t.startswith("-") else 1.0  # (-5m is a duration, refused below as not positive)
+        t = t[1:].lstrip() if sign < 0 else t
         if re.fullmatch(r"[0-9]*\.?[0-9]+", t):
-            value = float(t)
+            value = sign * float(t)
         elif re.fullmatch(rf"(?:{_PART}\s*)+", t):
-            value = sum(float(n) * _UNITS[u] for n, u in re.findall(_PART, t))
+            value = sign * sum(float(n) * _UNITS[u] for n, u in re.findall(_PART, t))
         else:
             raise ValueError(f"{what} {short_repr(text)}: expected a number with an optional unit s, m, h or d, "
                              f"or such parts added up (e.g. 90, 30m, 2h, 1d, 1h30m)")
