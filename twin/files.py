@@ -174,7 +174,6 @@ class _YamlLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(node.value):,} characters, "
                                                     f"too long to read", node.start_mark) from None
 
-
     def construct_mapping(self, node, deep=False):
         """A key given twice in one mapping is a YAML error at the second, naming the first's line: PyYAML kept
         the last silently, so a second ``risk:`` block pasted below the first replaced it whole (its
