@@ -30,7 +30,9 @@ from agent.config import AgentConfig
 from agent.graduation.exposure import level_named, places_orders
 from agent.graduation.governor import Graduation
 from agent.session import build_session
+from twin.files import short_repr
 from twin.params import TwinParams
+from twin.units import MAX_DURATION_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +145,19 @@ class MarketMakingEnv(gym.Env):
     def __init__(self, *, agent_config: AgentConfig | None = None, twin_params: TwinParams | None = None,
                  step_s: float = 300.0, episode_s: float = 3600.0, level: str = "FULL",
                  inventory_penalty: float = 1e-3, escalation_penalty: float = 1.0, pin_level: bool = True) -> None:
-        if not (step_s > 0 and episode_s >= step_s):
-            raise ValueError(f"MarketMakingEnv: need 0 < step_s <= episode_s, got step_s={step_s!r}, "
-                             f"episode_s={episode_s!r}")
+        # Numbers, finite (an infinite episode never ends: step() ran forever; a nan penalty made every reward nan,
+        # a negative one paid the agent to escalate), within a duration's bound (twin.units) as the CLI's are.
+        for name, value in (("step_s", step_s), ("episode_s", episode_s), ("inventory_penalty", inventory_penalty),
+                            ("escalation_penalty", escalation_penalty)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(value):
+                raise ValueError(f"MarketMakingEnv: {name} must be a finite number, got {short_repr(value)}")
+        if not (step_s > 0 and episode_s >= step_s and episode_s <= MAX_DURATION_S):
+            raise ValueError(f"MarketMakingEnv: need 0 < step_s <= episode_s <= {MAX_DURATION_S:g} (a year), got "
+                             f"step_s={step_s!r}, episode_s={episode_s!r}")
+        if inventory_penalty < 0 or escalation_penalty < 0:
+            raise ValueError(f"MarketMakingEnv: penalties are costs, 0 or more: got inventory_penalty="
+                             f"{inventory_penalty!r}, escalation_penalty={escalation_penalty!r}")
         named = level_named(level)  # MICRO_LIVE, or MicroLive as the live CLI and the README spell it
         if named is None or not places_orders(named):
             raise ValueError(f"MarketMakingEnv: level must be one that places orders (MICRO_LIVE … OPTIMIZED), "

@@ -3,6 +3,7 @@ agent and whose rewards add up to the session's PnL; and the search CLI's result
 from __future__ import annotations
 
 import json
+import math
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -611,3 +612,17 @@ def test_python_m_search_says_a_signal_in_its_packages_import():
     said = {name: subprocess.run([sys.executable, "-c", probe.format(name=name)], capture_output=True, text=True,
                                  timeout=60).stdout.strip() for name in ("search", "other")}
     assert said == {"search": "_ExitAtOnce", "other": "Handlers"}
+
+
+@pytest.mark.parametrize("kw, named", [
+    ({"episode_s": math.inf}, "episode_s"), ({"step_s": math.inf, "episode_s": math.inf}, "step_s"),
+    ({"step_s": "300"}, "step_s"), ({"step_s": True}, "step_s"), ({"episode_s": math.nan}, "episode_s"),
+    ({"inventory_penalty": math.nan}, "inventory_penalty"), ({"escalation_penalty": math.inf}, "escalation_penalty"),
+    ({"escalation_penalty": -1.0}, "escalation_penalty"), ({"inventory_penalty": -1e-3}, "inventory_penalty"),
+    ({"episode_s": 400 * 86400.0}, "episode_s")])
+def test_the_constructor_refuses_an_episode_without_end_or_a_penalty_that_is_no_cost_naming_it(kw, named):
+    # (an infinite episode_s was taken: step() never ended it; a nan penalty made every reward nan, a negative one
+    # paid the agent to escalate)
+    with pytest.raises(ValueError, match=f"MarketMakingEnv: .*{named}"):
+        MarketMakingEnv(**kw)
+    MarketMakingEnv(step_s=60, episode_s=600, inventory_penalty=0, escalation_penalty=0)  # ints and zeros are fine
