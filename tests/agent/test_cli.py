@@ -1079,3 +1079,18 @@ def test_a_signal_while_the_run_folder_is_begun_ends_the_run_at_its_first_event(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["simulated_s"] == 0 and summary["cycles"] == 0
     assert (out / "decisions.jsonl").read_text().count("\n") == 2  # its start and end records
+
+
+def test_a_keystore_that_cannot_be_read_is_refused_saying_why_not_an_exception_class(tmp_path, capsys):
+    """"--keystore F: cannot read a keystore JSON (FileNotFoundError)" named a Python class, and the same one for a
+    folder, a file that is not JSON and one that is not UTF-8 text: now what the system or the parser said."""
+    from agent.live_cli import live_main
+    (tmp_path / "torn.json").write_text('{"crypto": {"cipher": "aes-128-ctr"')
+    (tmp_path / "latin1.json").write_bytes(b'{"a": "\xe9"}')
+    for name, said in (("nope.json", "No such file or directory"), (".", "Is a directory"),
+                       ("torn.json", "not a keystore JSON: Expecting ',' delimiter: line 1"),
+                       ("latin1.json", "not UTF-8 text")):
+        path = tmp_path / name
+        assert live_main(["--base-url", "http://127.0.0.1:9", "--keystore", str(path)], env={}) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --keystore {path}: {said}") and "Error)" not in err, err
