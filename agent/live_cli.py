@@ -316,6 +316,15 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
         # record, the summary and every gateway error, and the venue's paths are appended to it
         raise UsageError("--base-url: a query string or fragment (?..., #...) would be printed in the logs and the run "
                          "folder, and the venue's paths go after it; give scheme, host and port alone")
+    try:  # (a port past 65535 or not a number, no host: "no answer" after a minute of retries, said as the venue's)
+        from urllib.parse import urlsplit
+        parts = urlsplit(base_url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError as e:
+        raise UsageError(f"--base-url {args.base_url!r}: {str(e).lower()}") from None
+    if not parts.hostname or not port_ok:
+        raise UsageError(f"--base-url {args.base_url!r}: expected http://host:port or https://host (no host, or "
+                         f"port 0)")
     if venue_key(base_url) == venue_key(MAINNET_URL):
         # one spelling: the gateway signs as mainnet by this URL alone, and the confirmation below keys on it (the
         # host in capitals or with :443 was taken for a custom venue: no confirmation asked, signed as testnet)

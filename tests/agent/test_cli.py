@@ -1094,3 +1094,18 @@ def test_a_keystore_that_cannot_be_read_is_refused_saying_why_not_an_exception_c
         assert live_main(["--base-url", "http://127.0.0.1:9", "--keystore", str(path)], env={}) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: --keystore {path}: {said}") and "Error)" not in err, err
+
+
+@pytest.mark.parametrize("url, said", [("http://127.0.0.1:99999", "port out of range"),
+                                       ("http://127.0.0.1:abc", "port could not be cast"),
+                                       ("http://:3001", "no host"), ("http://127.0.0.1:0", "port 0"),
+                                       ("http://[::1", "invalid ipv6 url")])
+def test_a_base_url_no_venue_could_answer_at_is_refused_before_any_request(url, said, capsys):
+    """A port past 65535 (a typo's extra digit) or not a number, or no host, was tried as a venue: a minute of
+    retries, then "URL/info meta: no answer", as if the venue were down."""
+    import time
+    from agent.live_cli import live_main
+    t0 = time.monotonic()
+    assert live_main(["--base-url", url, "--duration", "1"], env={"HL_SECRET_KEY": "ab" * 32}) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --base-url {url!r}: ") and said in err and time.monotonic() - t0 < 3
