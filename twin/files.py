@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -203,6 +204,27 @@ _YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load(text)``; every problem with the text is a ``yaml.YAMLError`` (which names its line)."""
     return yaml.load(text, Loader=_YamlLoader)
+
+
+def json_key_given_twice(text: str) -> str | None:
+    """The first key given twice in one JSON object of ``text`` (``json`` and pydantic keep the last silently: a
+    second ``"feed": {...}`` replaced the first whole, its settings back to the defaults, nothing said), or None;
+    None too for text that is not JSON (its parser's own error says where)."""
+    twice: list[str] = []
+
+    def pairs(items: list) -> dict:
+        seen: set = set()
+        for key, _ in items:
+            if key in seen and not twice:
+                twice.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return twice[0] if twice else None
 
 
 class _Boolean:

@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 from twin.book import QueueParams
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams
-from twin.files import FileModel, describe_invalid, read_text
+from twin.files import FileModel, describe_invalid, json_key_given_twice, read_text, short_repr
 from twin.faults.quota import QuotaParams
 from twin.faults.rejections import RejectionParams
 from twin.instruments import InstrumentSpec, default_instruments
@@ -106,8 +106,13 @@ class TwinParams(FileModel):
     def load(cls, path: str | Path) -> "TwinParams":
         """Read a params file; errors name the file and the field."""
         p = Path(path)
+        text = read_text(p)
+        twice = json_key_given_twice(text)
+        if twice is not None:
+            raise ValueError(f"{p}: the key {short_repr(twice)} is given twice in one object: only the last would "
+                             f"count; give it once")
         try:
-            params = cls.model_validate_json(read_text(p))
+            params = cls.model_validate_json(text)
         except ValidationError as e:
             raise ValueError(describe_invalid(p, "twin parameters", e)) from None
         if params.version != PARAMS_VERSION:

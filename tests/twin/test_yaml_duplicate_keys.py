@@ -43,3 +43,27 @@ def test_a_config_with_a_section_given_twice_is_refused_naming_file_key_and_line
         AgentConfig.load(f)
     text = str(e.value)
     assert str(f) in text and "the key 'risk' a second time (first at line 1)" in text and "line 5" in text
+
+
+# JSON (twin parameters files): json and pydantic keep the last of a key given twice, as PyYAML did
+
+@given(st.lists(st.tuples(_names, st.integers(-5, 5)), min_size=1, max_size=8), st.booleans())
+def test_json_key_given_twice_finds_the_first_repeated_key_at_any_depth(pairs, nested):
+    from twin.files import json_key_given_twice
+    body = "{" + ", ".join(f'"{k}": {v}' for k, v in pairs) + "}"
+    text = '{"outer": [1, ' + body + "]}" if nested else body
+    keys = [k for k, _ in pairs]
+    twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    assert json_key_given_twice(text) == twice
+
+
+def test_a_params_file_with_a_section_given_twice_is_refused_naming_file_and_key(tmp_path):
+    from twin.files import json_key_given_twice
+    from twin.params import TwinParams
+    f = tmp_path / "twice.json"
+    f.write_text('{"feed": {"book_levels": 5}, "feed": {"block_s": 1}}')
+    with pytest.raises(ValueError, match=f"{f}: the key 'feed' is given twice in one object"):
+        TwinParams.load(f)
+    f.write_text(TwinParams().to_json())  # a dump loads as before, and is checked as JSON with no repeat
+    assert TwinParams.load(f) == TwinParams() and json_key_given_twice(f.read_text()) is None
+    assert json_key_given_twice('{"a": 1') is None  # not JSON: pydantic's own error names the place
