@@ -918,7 +918,7 @@ def test_a_live_run_refused_for_its_key_leaves_no_run_folder_behind(env, tmp_pat
     ("search", ["--episode", "ten"], "error: --episode 'ten': expected a number"),
     ("agent", ["--duration", "0"], "error: --duration '0': must be positive"),
     ("twin", ["run", "--duration", "400d"], "error: --duration '400d': at most 365 days"),
-    ("agent", ["--venue", "live", "--duration=-5m"], "error: --duration '-5m': expected a number"),
+    ("agent", ["--venue", "live", "--duration=-5m"], "error: --duration '-5m': must be positive"),
 ])
 def test_a_refused_duration_names_its_option(command, argv, line, capsys, monkeypatch):
     """"duration '0': must be positive" named no option, and search takes two durations (--episode, --step):
