@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = _log_path(Path(args.run))
     except OSError as e:  # a name too long, a folder not searchable: what the system said, not a traceback
-        print(f"error: {args.run}: {e.strerror or e}", file=sys.stderr)
+        print(f"error: {hide_keys(args.run)}: {e.strerror or e}", file=sys.stderr)
         return 2
     if path is None:
-        print(f"error: {args.run}: no decision log there (expected a run folder holding decisions.jsonl or "
+        print(f"error: {hide_keys(args.run)}: no decision log there (expected a run folder holding decisions.jsonl or "
               f"its segments, or a log file)", file=sys.stderr)
         return 2
     kinds = None

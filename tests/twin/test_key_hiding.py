@@ -75,3 +75,10 @@ def test_a_key_given_as_a_live_option_is_refused_without_showing_it(argv, capsys
 def test_a_key_given_as_a_twin_option_is_refused_without_showing_it(argv):
     r = _cli(*argv)
     assert r.returncode == 2 and KEY_HIDDEN in r.stderr and not _leaked(r.stderr + r.stdout)
+
+
+@pytest.mark.parametrize("argv", [["agent", "--config", KEY], ["twin", "run", "--params", "0x" + KEY],
+                                  ["agent.audit", KEY]])
+def test_a_key_given_for_a_file_is_refused_without_showing_it(argv):
+    r = _cli(*argv)
+    assert r.returncode == 2 and KEY_HIDDEN in r.stderr and not _leaked(r.stderr + r.stdout)
