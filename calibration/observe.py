@@ -364,6 +364,9 @@ def journal_files(folder: str | Path) -> list[Path]:
     the folder without one. The CLI asks before it makes its output folder."""
     from agent.audit.records import log_files
 
+    if not Path(folder).is_dir():  # ("RUN: no events.jsonl" for a folder not there sent one looking for the file)
+        raise FileNotFoundError(f"{folder}: " + ("not a folder: give the live run's folder" if Path(folder).exists()
+                                                 else "no such folder"))
     files = log_files(Path(folder) / "events.jsonl")
     if not files:
         raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")

@@ -254,6 +254,8 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(str(e)) from None
     except yaml.YAMLError as e:
         raise ScenarioError(f"{p}: not valid YAML: {e}") from None
+    if data is None:  # (said as an empty config is: "got NoneType" named Python's type, not the file's problem)
+        raise ScenarioError(f"{p}: empty: no scenario in it")
     if not isinstance(data, dict):
         raise ScenarioError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
     try:

@@ -410,8 +410,11 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     lo, _, hi = spans["requests used per hour"]
     assert lo < hi
     assert "The fitted twin replayed" in report
-    assert main([str(tmp_path / "nothing")]) == 2
-    assert "no events.jsonl" in capsys.readouterr().err
+    assert main([str(tmp_path / "nothing")]) == 2  # (a folder not there is said so, not "no events.jsonl")
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nothing'}: no such folder\n"
+    (tmp_path / "afile").write_text("")
+    assert main([str(tmp_path / "afile")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'afile'}: not a folder: give the live run's folder\n"
     # a folder carried on over a restart: the journal holds two runs, each replayed by its own core, streamed
     one = observe_journal(run)
     journal = EventJournal(JsonlWriter(run / "events.jsonl"))  # appends, as a restarted live CLI does

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -482,3 +483,13 @@ def test_a_signal_before_the_run_folder_is_begun_removes_the_folder_made_for_it(
                          main="scenarios.__main__:main")
     assert (r.returncode, r.stderr) == (143, "interrupted by SIGTERM before the run started: nothing written\n")
     assert not (tmp_path / "made").exists()
+
+
+def test_an_empty_scenario_file_is_refused_as_empty_as_an_empty_config_is(tmp_path):
+    """"expected a mapping at the top level, got NoneType" named Python's type, not what is wrong with the file."""
+    from scenarios.schema import ScenarioError, load_scenario
+    f = tmp_path / "empty.yaml"
+    for text in ("", "# nothing yet\n", "---\n"):
+        f.write_text(text)
+        with pytest.raises(ScenarioError, match=f"^{re.escape(str(f))}: empty: no scenario in it$"):
+            load_scenario(f)
