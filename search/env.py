@@ -158,6 +158,14 @@ class MarketMakingEnv(gym.Env):
         if inventory_penalty < 0 or escalation_penalty < 0:
             raise ValueError(f"MarketMakingEnv: penalties are costs, 0 or more: got inventory_penalty="
                              f"{inventory_penalty!r}, escalation_penalty={escalation_penalty!r}")
+        for name, value, kind in (("agent_config", agent_config, AgentConfig),
+                                  ("twin_params", twin_params, TwinParams)):
+            if value is not None and not isinstance(value, kind):  # (a dict or a path: an AttributeError, or at reset)
+                raise TypeError(f"MarketMakingEnv: {name} must be a {kind.__name__} or None, got "
+                                f"{type(value).__name__} (load a file with {kind.__name__}.load)")
+        if not isinstance(level, str) or not isinstance(pin_level, bool):  # ('no' was taken for True)
+            raise TypeError(f"MarketMakingEnv: level must be a name and pin_level a bool, got "
+                            f"level={short_repr(level)}, pin_level={short_repr(pin_level)}")
         named = level_named(level)  # MICRO_LIVE, or MicroLive as the live CLI and the README spell it
         if named is None or not places_orders(named):
             raise ValueError(f"MarketMakingEnv: level must be one that places orders (MICRO_LIVE … OPTIMIZED), "

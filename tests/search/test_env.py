@@ -626,3 +626,13 @@ def test_the_constructor_refuses_an_episode_without_end_or_a_penalty_that_is_no_
     with pytest.raises(ValueError, match=f"MarketMakingEnv: .*{named}"):
         MarketMakingEnv(**kw)
     MarketMakingEnv(step_s=60, episode_s=600, inventory_penalty=0, escalation_penalty=0)  # ints and zeros are fine
+
+
+@pytest.mark.parametrize("kw, named", [({"level": 5}, "level"), ({"level": None}, "level"),
+                                       ({"pin_level": "no"}, "pin_level"), ({"agent_config": "my.yaml"}, "agent_config"),
+                                       ({"twin_params": {}}, "twin_params")])
+def test_the_constructor_refuses_an_argument_of_the_wrong_kind_naming_it(kw, named):
+    # (level=5 and a config's path were AttributeErrors naming no argument; a dict for twin_params was taken, to fail
+    # at reset; pin_level='no' was taken for True)
+    with pytest.raises(TypeError, match=f"MarketMakingEnv: .*{named}"):
+        MarketMakingEnv(**kw)
