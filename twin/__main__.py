@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "statistics); SIGTERM and SIGHUP alike (exit 143 and 129: 128 + the signal's number). One "
                                 "while the statistics are printed waits for their last line, then is said, the same "
                                 "status.")
-    run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d, 1h30m (default 10m)")
+    run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d, 1h30m, at most 365d "
+                                                       "(default 10m)")
     run.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same run (default 0)")
     run.add_argument("--params", type=non_empty, help="TwinParams JSON file (default: built-in BTC perp parameters)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
