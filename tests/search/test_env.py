@@ -629,7 +629,8 @@ def test_the_constructor_refuses_an_episode_without_end_or_a_penalty_that_is_no_
 
 
 @pytest.mark.parametrize("kw, named", [({"level": 5}, "level"), ({"level": None}, "level"),
-                                       ({"pin_level": "no"}, "pin_level"), ({"agent_config": "my.yaml"}, "agent_config"),
+                                       ({"pin_level": "no"}, "pin_level"),
+                                       ({"agent_config": "my.yaml"}, "agent_config"),
                                        ({"twin_params": {}}, "twin_params")])
 def test_the_constructor_refuses_an_argument_of_the_wrong_kind_naming_it(kw, named):
     # (level=5 and a config's path were AttributeErrors naming no argument; a dict for twin_params was taken, to fail
