@@ -149,10 +149,23 @@ class Scenario(FileModel):
     agent: AgentConfig = Field(default_factory=AgentConfig, description="AgentConfig overrides.")
     duration_s: float = Field(..., gt=0, le=86400, description="Simulated time the agent runs, s.")
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1, description=(
-        "Seeds, each >= 0 (numpy refuses a negative one); one run (and one test) each."))
+        "Seeds, each >= 0 (numpy refuses a negative one) and none twice; one run (and one test) each."))
     sample_interval_s: float = Field(0.05, gt=0, le=5, description="How often the venue's state is sampled for "
                                                                    "the invariants and the timeline, s.")
     invariants: list[InvariantSpec] = Field(..., min_length=1, description="What must hold (scenarios.invariants).")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_differ(cls, v: list[int]) -> list[int]:
+        """A seed given twice ran the same run twice (the same path, the same decisions, a test id ``seed1`` taken
+        twice): at best time lost, at worst the count of seeds read as the evidence of that many paths."""
+        first: dict[int, int] = {}
+        for i, seed in enumerate(v):
+            if seed in first:
+                raise ValueError(f"seed {seed} is given twice (seeds.{first[seed]} and seeds.{i}): each seed runs "
+                                 f"the same run, so a repeat adds nothing")
+            first[seed] = i
+        return v
 
     @model_validator(mode="after")
     def _coin_consistent(self) -> "Scenario":

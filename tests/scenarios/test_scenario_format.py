@@ -135,6 +135,19 @@ def test_a_negative_seed_fails_check_naming_it_not_run_with_numpys_error(tmp_pat
     assert str(bad) in err and "  seeds.1: Input should be greater than or equal to 0 (got -1)" in err
 
 
+def test_a_seed_given_twice_fails_check_naming_it(tmp_path, capsys):
+    """``seeds: [1, 1]`` was accepted: the same run twice (and two pytest items named seed1)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL + "seeds: [1, 4, 1]\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{bad}: invalid scenario:\n  seeds: ")
+    assert "seed 1 is given twice (seeds.0 and seeds.2)" in err
+    assert "(got [1, 4, 1])" in err
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(MINIMAL + "seeds: [1, 4, 0]\n")
+    assert load_scenario(ok).seeds == [1, 4, 0]
+
 @pytest.mark.parametrize("spec, says", [
     ("nope:X", "cannot import nope: No module named 'nope'"),  # was a ModuleNotFoundError traceback
     ("agent.config:AgentConfig", "AgentConfig is not a subclass of agent.core.AgentCore"),  # was a TypeError
