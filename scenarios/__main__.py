@@ -100,15 +100,15 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 sc = load_scenario(f)
                 print(f"{f}: ok ({sc.name}, {len(sc.invariants)} invariants, seeds {sc.seeds})")
-            except ScenarioError as e:
-                print(e, file=sys.stderr)
+            except ScenarioError as e:  # (a report per file, beside its "FILE: ok" lines: no error: prefix)
+                print(hide_keys(str(e)), file=sys.stderr)
                 bad += 1
         return 2 if bad else 0
 
     try:
         scenario = load_scenario(args.file)
     except ScenarioError as e:
-        print(e, file=sys.stderr)
+        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
         return 2
     lacking = lacks_matplotlib("the run folder's timeline.png")  # before the run, not after it
     if lacking:

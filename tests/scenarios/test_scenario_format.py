@@ -148,6 +148,22 @@ def test_a_seed_given_twice_fails_check_naming_it(tmp_path, capsys):
     ok.write_text(MINIMAL + "seeds: [1, 4, 0]\n")
     assert load_scenario(ok).seeds == [1, 4, 0]
 
+def test_run_of_a_bad_file_says_error_as_every_other_command_and_no_command_shows_a_key(tmp_path, capsys):
+    """``run`` printed the file's problems bare, where agent, twin, audit and calibration say ``error: ...``; and
+    neither ``run`` nor ``check`` hid a key-shaped value a validator's message echoed (``market.coin '0x...'``)."""
+    from twin.files import KEY_HIDDEN
+    key = "0x" + "5e" * 32  # a private key's form: 64 hex digits
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL + f"market: {{coin: '{key}'}}\n")
+    out = tmp_path / "run"
+    assert main(["run", str(bad), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: invalid scenario:\n") and "market.coin" in err and not out.exists()
+    assert KEY_HIDDEN in err and key[2:] not in err
+    assert main(["check", str(bad)]) == 2  # a report per file beside its "FILE: ok" lines, as it was
+    err = capsys.readouterr().err
+    assert err.startswith(f"{bad}: invalid scenario:\n") and KEY_HIDDEN in err and key[2:] not in err
+
 @pytest.mark.parametrize("spec, says", [
     ("nope:X", "cannot import nope: No module named 'nope'"),  # was a ModuleNotFoundError traceback
     ("agent.config:AgentConfig", "AgentConfig is not a subclass of agent.core.AgentCore"),  # was a TypeError
