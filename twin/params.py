@@ -37,11 +37,11 @@ SIM_EPOCH_MS = 1_767_225_600_000  # 2026-01-01 UTC: a simulation's venue time at
 
 
 class VenueParams(FileModel):
-    epoch_ms: int | None = Field(None, description=(
-        "Venue time (ms) at simulated t=0. Null: 2026-01-01 UTC in a simulation, the wall clock when served (twin "
-        "serve), so that clients taking nonces and expiresAfter from the wall clock are inside the venue's window. "
-        "A number pins it, served too. (Null survives a dump of these parameters: a fitted twin_params.json "
-        "leaves it unpinned.)"))
+    epoch_ms: int | None = Field(None, ge=0, description=(
+        "Venue time (Unix ms, 0 or more: no venue time is before 1970) at simulated t=0. Null: 2026-01-01 UTC in a "
+        "simulation, the wall clock when served (twin serve), so that clients taking nonces and expiresAfter from "
+        "the wall clock are inside the venue's window. A number pins it, served too. (Null survives a dump of "
+        "these parameters: a fitted twin_params.json leaves it unpinned.)"))
     default_leverage: int = Field(
         20, ge=1, description="Cross leverage of a new position (capped at the coin's maximum leverage).")
     margin_check_interval_s: float = Field(1.0, gt=0, description="How often margin cancels and liquidations are checked.")

@@ -70,6 +70,12 @@ def test_a_dumped_params_file_serves_on_the_wall_clock_and_only_a_number_pins_it
     assert build_exchange(pinned).epoch_ms == 1_700_000_000_000
 
 
+def test_a_negative_venue_epoch_is_refused_naming_the_field_and_zero_is_taken(tmp_path):
+    """venue.epoch_ms -1 was taken: a venue whose times (nonces, fills, funding hours) are before 1970."""
+    p, lines = _refused(tmp_path, '{"venue": {"epoch_ms": -1}}')
+    assert "  venue.epoch_ms: Input should be greater than or equal to 0 (got -1)" in lines
+    assert TwinParams.model_validate({"venue": {"epoch_ms": 0}}).venue.epoch_ms == 0
+
 def test_a_params_file_with_infinity_or_a_boolean_for_a_number_is_refused_naming_the_field(tmp_path):
     p = tmp_path / "twin.json"
     p.write_text('{"latency": {"feed": {"median_ms": 1e999}}, "connection": {"hazard_per_hour": true},'
