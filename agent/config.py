@@ -34,6 +34,10 @@ class ValidationConfig(FileModel):
                                                               "the market is stressed (scaled by P(stressed)).")
 
 
+# the decision log's smallest segment, MB: some 800 cycle lines (7 minutes at the shipped 500 ms cycle, 80 s at 100 ms)
+LOG_SEGMENT_MIN_MB = 1.0
+
+
 class SessionConfig(FileModel):
     coin: str = Field("BTC", description="Coin to quote (HIP-3 coins as 'dex:COIN').")
     cycle_s: float = Field(0.5, ge=0.01, description=(
@@ -60,14 +64,24 @@ class SessionConfig(FileModel):
         "and signals still read the l2Book. On the Quickstart's seed it cuts the places refused post-only from 647 to "
         "293 (4 December), for some 1.3x the session's wall time against the twin (8-9 pushes a second). false: the "
         "l2Book alone."))
-    log_segment_mb: float = Field(256.0, gt=0, description=(
-        "The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB; the full one "
-        "becomes decisions-000001.jsonl, -000002, ... (oldest first), never written again: compress or move "
-        "them while the agent runs. Nothing is deleted."))
+    log_segment_mb: float = Field(256.0, description=(
+        f"The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB, "
+        f"{LOG_SEGMENT_MIN_MB:g} at least; the full one becomes decisions-000001.jsonl, -000002, ... (oldest first), "
+        f"never written again: compress or move them while the agent runs. Nothing is deleted."))
     checkpoint_s: float = Field(60.0, ge=1.0, description=(
         "Live runs with a run folder: state.json, level_history.json and summary.json are rewritten this often "
         "while the run goes on (stop_reason null until it ends), s: a process killed outright leaves them this "
         "old at most."))
+
+    @field_validator("log_segment_mb")
+    @classmethod
+    def _segment_floor(cls, v: float) -> float:
+        """A segment of a few hundred bytes holds one line: 0.0001 MB made 124 files in 60 simulated seconds, a
+        folder of thousands an hour that every reader of the log opens one by one."""
+        if not v >= LOG_SEGMENT_MIN_MB:
+            raise ValueError(f"must be at least {LOG_SEGMENT_MIN_MB:g} MB (some 800 quote cycles' lines, about 1.2 "
+                             f"KB each): smaller, the log becomes files by the thousand, one a line at the extreme")
+        return v
 
     @field_validator("quota_poll_s")
     @classmethod

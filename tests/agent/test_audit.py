@@ -17,17 +17,19 @@ from agent.audit.__main__ import KINDS, main
 from agent.audit.inspect import LogReader, format_ts, overview, parse_time
 from agent.audit.plot import Thinner, level_steps, series
 from agent.audit.records import JsonlWriter, log_files, read_log
-from agent.config import AgentConfig
+from agent.config import AgentConfig, SessionConfig
 from agent.session import run_session
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Ten minutes at Full (fills, safety moves, demotions), the log cut in ~40 KB segments, the first gzipped
-    as an operator would."""
+    as an operator would. (A config's segments are 1 MB at least: the test's smaller ones are set under it.)"""
     out = tmp_path_factory.mktemp("audit") / "run"
-    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}, "session": {"log_segment_mb": 0.04}})
-    run_session(cfg, 5, 600.0, out)
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SessionConfig, "log_segment_bytes", property(lambda self: 40_000))
+        run_session(cfg, 5, 600.0, out)
     first = log_files(out / "decisions.jsonl")[0]
     with open(first, "rb") as src, gzip.open(str(first) + ".gz", "wb") as dst:
         shutil.copyfileobj(src, dst)

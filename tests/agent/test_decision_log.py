@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from agent.audit.records import JsonlWriter, log_files, read_jsonl, read_log, segment_path, write_json
-from agent.config import AgentConfig
+from agent.config import AgentConfig, SessionConfig
 from agent.session import run_session
 
 
@@ -104,8 +104,21 @@ def test_segment_size_must_be_positive(tmp_path):
         AgentConfig.model_validate({"session": {"log_segment_mb": 0}})
 
 
-def test_a_session_log_in_segments_has_a_record_for_every_cycle(tmp_path):
-    cfg = AgentConfig.model_validate({"session": {"log_segment_mb": 0.02}, "quoting": {"order_size": 0.003}})
+@pytest.mark.parametrize("mb", [0.0001, 0.5, 0.999])
+def test_a_config_segment_under_the_floor_is_refused_naming_the_field_and_the_floor(tmp_path, mb):
+    """0.0001 MB was taken: 124 log files in 60 simulated seconds, one a line."""
+    f = tmp_path / "agent.yaml"
+    f.write_text(f"session:\n  log_segment_mb: {mb}\n")
+    with pytest.raises(ValueError) as e:
+        AgentConfig.load(f)
+    assert "  session.log_segment_mb: Value error, must be at least 1 MB " in str(e.value)
+    assert f"(got {mb})" in str(e.value) and str(f) in str(e.value)
+    assert AgentConfig.model_validate({"session": {"log_segment_mb": 1}}).session.log_segment_bytes == 1_000_000
+
+
+def test_a_session_log_in_segments_has_a_record_for_every_cycle(tmp_path, monkeypatch):
+    monkeypatch.setattr(SessionConfig, "log_segment_bytes", property(lambda self: 20_000))  # (under the 1 MB floor)
+    cfg = AgentConfig.model_validate({"quoting": {"order_size": 0.003}})
     s = run_session(cfg, 1, 120.0, tmp_path)
     records, bad = read_log(tmp_path / "decisions.jsonl")
     start = records[0]  # the run says what ran, with its whole config: the log stands on its own

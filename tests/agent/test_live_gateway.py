@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.audit.records import log_files, read_log
-from agent.config import AgentConfig
+from agent.config import AgentConfig, SessionConfig
 from agent.core import AgentCore
 from agent.execution.orders import OrderTracker
 from agent.gateway.events import (
@@ -1622,13 +1622,15 @@ def _interrupt_once_handled(after_s: float) -> threading.Thread:
 
 
 def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary_and_never_shows_the_key(
-        tmp_path, capsys, caplog):
+        tmp_path, capsys, caplog, monkeypatch):
     """Execution level 2 (dry run) through ``live_main`` against twin serve: orders go far from the touch and
     are cancelled as soon as they rest; SIGINT pulls everything, persists the state and writes the summary."""
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "run"
     cfg = tmp_path / "agent.yaml"
-    cfg.write_text("session:\n  log_segment_mb: 0.0005\n")  # segments of 500 bytes: a cycle line (~1.2 KB) each
+    cfg.write_text("session:\n  log_segment_mb: 2\n")  # the config's (1 MB at least), in the start line below
+    # segments of 500 bytes, under the config's floor: a cycle line (~1.2 KB) each
+    monkeypatch.setattr(SessionConfig, "log_segment_bytes", property(lambda self: 500))
     with served(speed=1.0) as (bg, ex, clock):
         interrupter = _interrupt_once_handled(2.5)
         code = live_main(["--venue", "live", "--base-url", bg.base_url, "--execution-level", "2", "--start-level", "MicroLive", "--duration", "20",
@@ -1688,7 +1690,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     assert any(r["type"] == "cycle" for r in records)
     start = records[0]  # what ran and under which config (config.json keeps only the last run's)
     assert start["type"] == "start" and start["venue"] == "live" and start["execution_level"] == 2
-    assert start["account"].lower() == ADDR.lower() and start["config"]["session"]["log_segment_mb"] == 0.0005
+    assert start["account"].lower() == ADDR.lower() and start["config"]["session"]["log_segment_mb"] == 2
     # the run's own cloid prefix, in its start line: every order it sent carries it (the journal's acks name them)
     assert abs(start["clock_skew_s"]) < 0.5  # the venue's clock less ours at the start (twin serve: the wall clock)
     head = start["cloid_prefix"]
