@@ -12,8 +12,8 @@ if __name__ == "__main__":  # first: the imports below take a tenth of a second 
     exit_at_once("before the reading started")
 
 from agent.audit.inspect import (
-    LogReader, describe, describe_cycle, first_ts, format_ts, is_wall, overview, parse_time, record,
-    render_overview,
+    LogReader, describe, describe_cycle, first_ts, format_ts, is_wall, lost_segment_text, overview, parse_time,
+    record, render_overview, skipped_text,
 )
 from agent.audit.records import log_files, size_on_disk
 from twin.console import unread
@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         reader = LogReader(path)
         for _ in reader:  # no record: what was skipped, if anything
             pass
+        if reader.lost_segments:  # a segment not gzip (or cut before its first line): lines lost, not an empty log
+            print(f"error: {path}: no record read" + skipped_text(reader.skipped, reader.cut, reader.lost_segments),
+                  file=sys.stderr)
+            return 2
         if reader.undecodable:  # a binary file, not an empty log: a bad RUN
             n = reader.undecodable
             print(f"error: {path}: not a decision log: no record in it, and {n} line{'s' if n != 1 else ''} "
@@ -151,15 +155,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals_interrupt(install=own_command_line):
             if t_at is not None:
-                return _at(reader, t_at, wall, args.json, progress)
-            if args.plot:
-                return _plot(reader, t_from, t_to, Path(args.plot), wall, progress)
-            if t_from is None and t_to is None and kinds is None:
-                lines = render_overview(overview(reader), path)
+                status = _at(reader, t_at, wall, args.json, progress)
+            elif args.plot:
+                status = _plot(reader, t_from, t_to, Path(args.plot), wall, progress)
+            elif t_from is None and t_to is None and kinds is None:
+                lines = render_overview(overview(reader), path)  # (it names the lost segments itself)
                 progress.close()
                 print("\n".join(lines))
                 return 0
-            return _window(reader, t_from, t_to, kinds, args.limit, wall, args.json, progress)
+            else:
+                status = _window(reader, t_from, t_to, kinds, args.limit, wall, args.json, progress)
+            for seg in reader.lost_segments:  # read on the way: what is shown lacks their lines
+                print(f"note: {lost_segment_text(*seg)}", file=sys.stderr)
+            return status
     except BrokenPipeError:  # the reader stopped listening (| head): not an error
         unread(sys.stdout)
         return 0

@@ -45,7 +45,9 @@ class Line(NamedTuple):
 class LogReader:
     """The lines of a log in writing order, across its segments (gzipped or not), with what was skipped:
     torn lines (a crash cuts at most the last line of a file) and lines that are not a record at all (of them,
-    ``undecodable``: those that are not even UTF-8 text).
+    ``undecodable``: those that are not even UTF-8 text); and ``lost_segments``, the gzipped segments that could
+    not be read on (not gzip data, cut short, damaged), each (file, lines read before it stopped, why): a whole
+    segment lost is not one torn line. Each is also counted once in ``skipped``, as it always was.
 
     A line is known by its head and its closing brace, unparsed. A crash's cut can fall just after a brace
     inside the line (``..."inputs":{...}``), and such a line looks whole; but a cut can only be where a writer
@@ -61,17 +63,22 @@ class LogReader:
         # of the skipped, the lines cut where a crash stopped a writer (a file's last, or the last before a restart's
         # start line): a run's end, said as such; the others are damage inside the log (or another tool's lines)
         self.cut = 0
+        self.lost_segments: list[tuple[Path, int, str]] = []
         self._progress = progress  # a progress bar's feed (see records.log_lines)
 
     def _undecodable(self) -> None:
         self.skipped += 1
         self.undecodable += 1
 
+    def _lost(self, path: Path, lines_read: int, why: str) -> None:
+        self.skipped += 1
+        self.lost_segments.append((path, lines_read, why))
+
     def __iter__(self) -> Iterator[Line]:
         head = _HEAD.match
         held = None  # a line read by its head, given out once the next shows that no crash cut it (not a start)
         unread = False  # the last line no JSON but whole (a newline after it): damage, unless a restart follows it
-        for text in log_lines(self.files, self._progress, self._undecodable):
+        for text in log_lines(self.files, self._progress, self._undecodable, self._lost):
             if unread:
                 unread = False
                 if text.startswith('{"type":"start"'):  # cut by a crash within its head, ended by the restart
@@ -198,6 +205,7 @@ class Overview:
     records: Counter = field(default_factory=Counter)  # by kind
     skipped: int = 0
     cut: int = 0  # of the skipped, lines a crash cut mid-write (each a run's last)
+    lost_segments: list[tuple[Path, int, str]] = field(default_factory=list)  # as LogReader's (each once in skipped)
     first_ts: float | None = None
     last_ts: float | None = None
     starts: list[dict] = field(default_factory=list)  # each run's start line, without its config
@@ -264,20 +272,32 @@ def overview(reader: LogReader) -> Overview:
             ov.venue_changes.append(rec)
     ov.skipped = reader.skipped
     ov.cut = reader.cut
+    ov.lost_segments = list(reader.lost_segments)
     return ov
 
 
-def skipped_text(skipped: int, cut: int) -> str:
+def lost_segment_text(path: Path, lines_read: int, why: str) -> str:
+    """A gzipped segment that could not be read on, named, with what of it is lost."""
+    if lines_read == 0:
+        return f"{path.name} unreadable ({why}): every line of it lost"
+    return f"{path.name} unreadable after its line {lines_read:,} ({why}): the rest of it lost"
+
+
+def skipped_text(skipped: int, cut: int, lost_segments: list[tuple[Path, int, str]] = ()) -> str:
     """What was skipped, said apart: a line a crash cut (a run's last: the kill is the run's end, nothing of it
-    damaged) and lines unreadable inside the log (a disk's damage, another tool's lines). Both were "torn or
-    unreadable lines", and an operator reading a log after a kill could not tell its cut end from damage."""
-    damaged = skipped - cut
+    damaged), lines unreadable inside the log (a disk's damage, another tool's lines), and gzipped segments that
+    could not be read on (``lost_segments``, each also one of ``skipped``), named. All were "torn or unreadable
+    lines": an operator reading a log after a kill could not tell its cut end from damage, and a whole segment
+    that is not gzip was "1 unreadable line"."""
+    damaged = skipped - cut - len(lost_segments)
     out = ""
     if cut:
         out += ("; 1 torn line skipped (cut by a crash mid-write: a run's last)" if cut == 1 else
                 f"; {cut} torn lines skipped (cut by crashes mid-write, each a run's last)")
     if damaged:
         out += f"; {damaged} unreadable line{'s' if damaged != 1 else ''} skipped (damaged inside the log)"
+    for seg in lost_segments:
+        out += "; " + lost_segment_text(*seg)
     return out
 
 
@@ -287,7 +307,7 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
     segs = len(ov.files) - (1 if ov.files and ov.files[-1] == path else 0)
     out = [f"{path}: {n:,} records in {len(ov.files)} file{'s' if len(ov.files) != 1 else ''}"
            + (f" ({segs} closed segment{'s' if segs != 1 else ''})" if segs else "")
-           + skipped_text(ov.skipped, ov.cut)]
+           + skipped_text(ov.skipped, ov.cut, ov.lost_segments)]
     if not n:
         return out
     span = ov.last_ts - ov.first_ts

@@ -402,9 +402,15 @@ def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: 
                               f"one account's trail on one coin; give this run a folder of its own")
 
 
+# told of a gzipped file of a log that cannot be read on (see ``read_lines``): the file, how many of its lines were
+# read before it stopped, and why (``not gzip data``, ``cut short``, ``damaged gzip data: ...``)
+LostFile = Callable[[Path, int, str], None]
+
+
 def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
     """All complete records of one file (gzipped if its name ends in .gz), and how many torn or
-    malformed lines (undecodable ones too) were skipped."""
+    malformed lines (undecodable ones too) were skipped; a gzipped file that cannot be read on counts
+    once there, whatever it lost (``inspect.LogReader`` names it, and how far it was read)."""
     out: list[dict] = []
     bad = 0
 
@@ -422,7 +428,7 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
 
 def read_log(path: str | Path) -> tuple[list[dict], int]:
     """All complete records of the log at ``path``, across its segments, in writing order, and how many
-    torn or malformed lines were skipped."""
+    torn or malformed lines were skipped (as ``read_jsonl`` counts them)."""
     out: list[dict] = []
     bad = 0
     for p in log_files(path):
@@ -433,14 +439,14 @@ def read_log(path: str | Path) -> tuple[list[dict], int]:
 
 
 def log_lines(files: list[Path], progress: Callable[[int], None] | None = None,
-              undecodable: Callable[[], None] | None = None) -> Iterator[str]:
+              undecodable: Callable[[], None] | None = None, lost: LostFile | None = None) -> Iterator[str]:
     """The lines of a log's files (``log_files``), in writing order, streamed. ``progress``, for a progress
     bar, is called with each line's size, and with a gzipped file's size on disk once it is read, so that
     the files' sizes on disk are the total (lines are ASCII: their characters are bytes). A line that is
-    not UTF-8 text is skipped (see ``read_lines``)."""
+    not UTF-8 text is skipped, and a gzipped file that cannot be read on is left (see ``read_lines``)."""
     for f in files:
         gz = f.suffix == ".gz"
-        for line in read_lines(f, undecodable):
+        for line in read_lines(f, undecodable, lost):
             if progress is not None and not gz:
                 progress(len(line))
             yield line
@@ -465,17 +471,22 @@ def numbered_log_lines(files: list[Path], progress: Callable[[int], None] | None
             progress(size_on_disk(f))
 
 
-def read_lines(path: Path, undecodable: Callable[[], None] | None = None) -> Iterator[str]:
+def read_lines(path: Path, undecodable: Callable[[], None] | None = None, lost: LostFile | None = None
+               ) -> Iterator[str]:
     """The non-blank lines of one file of a log, as written (newline kept), gzipped if its name ends in
     .gz: streamed, for logs too large to hold. A line that is not UTF-8 text (a disk's garbage, or a file
     that is no log) is skipped as a torn line is, and ``undecodable``, for a count, called for it: the
-    lines before and after it still read. A gzipped file cut short or not gzip at all (a copy interrupted, a
-    disk full) ends at its cut, counted once alike: its lines before the cut, and the files after it, still
-    read. A plain segment gzipped after the log's files were listed is read from its ``.gz`` (see ``_open``)."""
-    return _lines(path, undecodable, False)
+    lines before and after it still read. A gzipped file cut short, damaged or not gzip at all (a copy
+    interrupted, a disk full, a plain file named .gz) ends where it stops reading: its lines before, and
+    the files after it, still read. ``lost`` is then told the file, how many of its lines were read and why
+    it stopped (a whole segment not gzip is every line of it lost, not one torn line); without ``lost``,
+    ``undecodable`` is called once for it. A plain segment gzipped after the log's files were listed is read
+    from its ``.gz`` (see ``_open``)."""
+    return _lines(path, undecodable, False, lost)
 
 
-def _lines(path: Path, undecodable: Callable[[], None] | None, numbered: bool) -> Iterator:
+def _lines(path: Path, undecodable: Callable[[], None] | None, numbered: bool, lost: LostFile | None = None
+           ) -> Iterator:
     """``read_lines``'s lines, or with ``numbered`` (file read, line number, text or None: see
     ``numbered_log_lines``); one loop for both, the log's reader being the hot one."""
     fh, path = _open(path)
@@ -494,11 +505,22 @@ def _lines(path: Path, undecodable: Callable[[], None] | None, numbered: bool) -
                         continue
                 if line.strip():
                     yield (path, n, line) if numbered else line
-        except (EOFError, gzip.BadGzipFile, zlib.error):  # (only gzip raises these)
-            if undecodable is not None:
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # (only gzip raises these)
+            if lost is not None:
+                lost(path, n, _why_unreadable(e))
+            elif undecodable is not None:
                 undecodable()
             if numbered:
                 yield path, n + 1, None
+
+
+def _why_unreadable(e: Exception) -> str:
+    """Why a gzipped file of a log stopped reading, for a person."""
+    if isinstance(e, EOFError):
+        return "cut short"
+    if str(e).startswith("Not a gzipped file"):
+        return "not gzip data"
+    return f"damaged gzip data: {e}"
 
 
 def _open(path: Path) -> tuple[IO[str], Path]:

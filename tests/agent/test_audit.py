@@ -407,10 +407,40 @@ def test_a_gzipped_segment_cut_short_reads_up_to_its_cut_and_the_files_after_it(
     got = [(line.kind, line.ts) for line in reader]
     assert len(got) > 100 and got[-1] == ("fill", 3000.0) and reader.skipped == 2
     assert [ts for _, ts in got[:-1]] == [float(i) for i in range(len(got) - 1)]
+    read = len(got) - 1  # the cut segment's lines read before its cut
+    (first, n1, why1), (second, n2, why2) = reader.lost_segments
+    assert (first.name, n1, why1) == ("decisions-000001.jsonl.gz", read, "cut short")
+    assert (second.name, n2) == ("decisions-000002.jsonl.gz", 0) and why2.startswith("damaged gzip data: ")  # (zlib's)
+    assert reader.undecodable == 0  # (no line that is not UTF-8 text: two files that could not be read on)
     recs, bad = read_log(log)
-    assert [(r["type"], r["ts"]) for r in recs] == got and bad == 2
+    assert [(r["type"], r["ts"]) for r in recs] == got and bad == 2  # (each counted once, as it always was)
     assert main([str(tmp_path)]) == 0
-    assert "; 2 unreadable lines skipped (damaged inside the log)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"; decisions-000001.jsonl.gz unreadable after its line {read:,} (cut short): the rest of it lost" in out
+    assert "; decisions-000002.jsonl.gz unreadable (damaged gzip data: " in out and "): every line of it lost" in out
+    assert "unreadable line" not in out and "torn" not in out
+
+
+def test_a_segment_that_is_not_gzip_is_said_lost_whole_not_one_unreadable_line(tmp_path, capsys):
+    """A .jsonl.gz segment that is no gzip at all (a plain copy named .gz, another file) lost every line of it, and
+    the audit said "1 unreadable line skipped (damaged inside the log)", as for one torn line."""
+    log = tmp_path / "decisions.jsonl"
+    lost = tmp_path / "decisions-000001.jsonl.gz"
+    lost.write_text("".join(json.dumps({"type": "cycle", "cycle": i, "ts": float(i)}) + "\n" for i in range(50)))
+    says = "decisions-000001.jsonl.gz unreadable (not gzip data): every line of it lost"
+    # alone in the folder: no record read, and why (it was "no record in it, and 1 line of it not UTF-8 text")
+    assert main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: {log}: no record read; {says}\n"
+    with JsonlWriter(log) as w:
+        w.write({"type": "fill", "ts": 100.0, "maker": True, "px": 10.0, "sz": 1.0})
+    reader = LogReader(log)
+    assert [line.ts for line in reader] == [100.0] and reader.lost_segments == [(lost, 0, "not gzip data")]
+    assert reader.skipped == 1 and reader.undecodable == 0 and reader.cut == 0
+    assert main([str(tmp_path)]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert head.endswith(f"1 records in 2 files (1 closed segment); {says}") and "unreadable line" not in head
+    assert main([str(tmp_path), "--from", "0", "--to", "200"]) == 0  # a window read past it says so too
+    assert capsys.readouterr().err == f"note: {says}\n"
 
 
 def test_a_file_of_another_tool_for_the_log_exits_2_naming_it_and_what_it_is_not(tmp_path, capsys):
