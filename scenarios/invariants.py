@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, field_validator
 
 from twin.files import FileModel
-from agent.gateway.events import CancelOrder, ModifyOrder, PlaceOrder, Side
+from agent.gateway.events import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, Side
 from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand
 from twin.instruments import price_is_valid, size_is_valid
 
@@ -191,7 +191,13 @@ class ReduceOnlyNeverIncreases(_Invariant):
     cancels a resting one when the position flips (the venue's rule, as the twin's ``Exchange`` models it); holding
     the exits back while a cancel is in flight on their side would delay every Red's exits by a round trip. An order
     sent on a position the agent never came to know through fills (a guess, or one a snapshot corrected) is still a
-    violation; so is a plain order, which the venue would fill."""
+    violation; so is a plain order, which the venue would fill.
+
+    The same race can flip the venue's position with no order the agent sent in the mode: the bids it is cancelling
+    as the mode begins fill past a short before the cancels land. The flip is judged by the venue's fills that made
+    it (``_flip_not_excused``): excused when each that left the position on the other side was of an order placed
+    before the mode whose cancel had left by the agent's first command in the mode and before the fill; a fill of an
+    order sent in the mode, or of one from before it left resting or pulled late, is a violation."""
 
     name: Literal["reduce_only_never_increases"]
     from_level: Literal["ORANGE", "RED", "KILL"] = Field("RED", description="Safety level that means reduce-only.")
@@ -217,19 +223,74 @@ class ReduceOnlyNeverIncreases(_Invariant):
                 return Violation(self.name, c.t, f"{_fmt(c.cmd)} sent at {_LEVELS[c.safety_level]} on the side that "
                                                  f"grows the venue position {c.venue_position:.6g}")
         s = log.samples
-        pos = s["pos"]
+        ts, pos = s["t"], s["pos"]
         held = 0.0  # the last non-zero position of this stretch of the mode: a flip through a flat sample is one too
+        held_t = t_mode = -np.inf  # when it was sampled; the sample before the stretch (the mode began after it)
         prev = -2
         for b in np.nonzero(in_mode)[0]:
             if b != prev + 1:
                 held = 0.0  # a new stretch of the mode
+                t_mode = float(ts[b - 1]) if b else -np.inf
             prev = b
             if held * pos[b] < 0:
-                return Violation(self.name, float(s["t"][b]), f"position flipped from {held:.6g} to {pos[b]:.6g} "
-                                                              f"in reduce-only mode")
+                why = _flip_not_excused(log, lvl, t_mode, held_t, float(ts[b]), held)
+                if why is not None:
+                    return Violation(self.name, float(ts[b]), f"position flipped from {held:.6g} to {pos[b]:.6g} "
+                                                              f"in reduce-only mode{why}")
             if abs(pos[b]) > EPS:
-                held = pos[b]
+                held, held_t = pos[b], float(ts[b])
         return None
+
+
+_VENUE_MS = 1e-3  # a venue fill's time is to the ms: the slack in comparing it with samples and sends
+
+
+def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to: float, held: float) -> str | None:
+    """Why the venue's position crossing from ``held`` (sampled at ``t_from``) to the other side by ``t_to``, in a
+    stretch of reduce-only mode that began after the sample at ``t_mode`` (a command at that time and in the mode
+    came after it, in the same instant), is the agent's doing (a suffix for the message), or None
+    when it is not: every venue fill in between that left the position on the other side was of an order placed
+    before the mode (or before the agent started) whose cancel had already left the agent, at the latest with its
+    first command in the mode, when the fill was made. Those fills beat cancels on their way (the race
+    ``_fills_in_flight`` excuses the reduce-only exits sent on the position they changed): nothing the agent did in
+    the mode made them, and it had pulled the orders as the mode began. A fill of an order sent in the mode is the
+    agent's (a reduce-only one cannot cross at the venue: a log that says it did is judged against the agent), and so
+    is one of an order from before the mode that it left resting, or pulled late. With no venue fill to explain the
+    flip (a log without them), nothing excuses it. (The orders the agent sent in the mode are all reduce-only and on
+    the reducing side, or excused as such, before this is asked: ``check`` fails any other first.)"""
+    lo, hi = t_from - _VENUE_MS, t_to + _VENUE_MS
+    crossing = [f for f in log.fills if lo < f.t <= hi and f.is_buy == (held < 0)
+                and held * (f.start_position + (f.sz if f.is_buy else -f.sz)) < -EPS]
+    if not crossing:
+        return ""
+    sent_at: dict[str, SentCommand] = {}
+    cancelled_at: dict[str, float] = {}  # name → when a cancel (or a modify) of it first left
+    cancel_all_at: list[float] = []  # when each CancelAll left (one of them pulls every order placed before it)
+    first_in_mode = np.inf  # the agent's first command in this stretch of the mode
+    for c in log.commands:
+        cmd = c.cmd
+        if c.safety_level >= lvl and c.t >= t_mode - EPS and first_in_mode == np.inf:
+            first_in_mode = c.t
+        if isinstance(cmd, PlaceOrder):
+            sent_at.setdefault(cmd.cloid, c)
+        elif isinstance(cmd, ModifyOrder):
+            sent_at.setdefault(cmd.new_cloid, c)
+            cancelled_at.setdefault(cmd.cloid, c.t)
+        elif isinstance(cmd, CancelOrder):
+            cancelled_at.setdefault(cmd.cloid, c.t)
+        elif isinstance(cmd, CancelAll):
+            cancel_all_at.append(c.t)
+    for f in crossing:
+        sent = sent_at.get(f.cloid)
+        if sent is not None and sent.safety_level >= lvl and sent.t >= t_mode - EPS:
+            return f": a fill of {_fmt(sent.cmd)} ({f.cloid}), sent in the mode at t={sent.t:.3f}"
+        placed = sent.t if sent is not None else -np.inf  # (not sent in this run: an earlier one left it resting)
+        cancel = min([cancelled_at.get(f.cloid, np.inf)] + [t for t in cancel_all_at if t >= placed - EPS])
+        if cancel > f.t + _VENUE_MS or cancel > first_in_mode + EPS:
+            return (f": a fill of {f.cloid} at t={f.t:.3f}, an order from before the mode whose cancel had not left by "
+                    + ("then" if cancel > f.t + _VENUE_MS else f"the agent's first command in the mode "
+                                                               f"(t={first_in_mode:.3f})"))
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- orders

@@ -36,6 +36,18 @@ class QuotaCharge(NamedTuple):
     sent_t: float  # when the agent sent it (an action sent later may land first)
 
 
+class VenueFill(NamedTuple):
+    """One fill of the agent's address as the venue made it (the twin's userFills row), when it made it: the news of
+    it reaches the agent later (``RunLog.events``), and one trade may fill several orders between two samples."""
+
+    t: float  # seconds after the agent started, at the venue (its fill time, to the ms)
+    cloid: str  # the name the agent knows the order by (agent.gateway.base.order_name: its cloid, or oid:N)
+    oid: int
+    is_buy: bool
+    sz: float
+    start_position: float  # the position just before it
+
+
 class RestingOrder(NamedTuple):
     oid: int
     is_buy: bool
@@ -61,6 +73,7 @@ class RunLog:
     commands: list[SentCommand] = field(default_factory=list)
     quota_charges: list[QuotaCharge] = field(default_factory=list)  # the agent's address's, from its start
     events: list[tuple[float, object]] = field(default_factory=list)
+    fills: list[VenueFill] = field(default_factory=list)  # the venue's, in the order it made them
     records: list[dict] = field(default_factory=list)  # each with "t" added
     safety: list[dict] = field(default_factory=list)  # transitions {t, from, to, reason}
     exposure: list[dict] | None = None  # exposure-level transitions, when the agent has graduation

@@ -22,12 +22,13 @@ from agent.audit.inspect import describe
 from agent.audit.records import run_folder_sink, write_json, write_whole
 from agent.core import AgentCore
 from agent.drivers import SimDriver
+from agent.gateway.base import order_name
 from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
 from agent.session import USER, RunFolderError, open_run_folder, summarise
 from scenarios.invariants import Violation
-from scenarios.runlog import QuotaCharge, RestingOrder, RunLog, SentCommand
+from scenarios.runlog import QuotaCharge, RestingOrder, RunLog, SentCommand, VenueFill
 from scenarios.schema import Scenario
 from twin.exchange import Exchange
 from twin.market.base import Shock
@@ -327,6 +328,9 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     log.quota_charges = [QuotaCharge(t - t0, n, action, used, cap, sent - t0) for t, n, action, used, cap, sent
                          in quota.charges if t - t0 <= scenario.duration_s]
     log.events = [(ev.ts - t0, ev) for ev in events if ev.ts - t0 <= scenario.duration_s]
+    log.fills = [VenueFill(t, order_name(f.cloid, f.oid), f.oid, f.side == "B", f.sz, f.start_position)
+                 for f in ex.fills.get(USER.lower(), ()) if f.coin == coin
+                 and (t := (f.time_ms - ex.epoch_ms) / 1000.0 - t0) <= scenario.duration_s]
     log.records = [r for r in records if r["t"] <= scenario.duration_s + 1e-9]
     log.safety = [{"t": tr.ts - t0, "from": int(tr.from_level), "to": int(tr.to_level), "reason": tr.reason}
                   for tr in core.safety.history]

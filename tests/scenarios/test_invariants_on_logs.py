@@ -407,3 +407,121 @@ def test_a_reduce_only_exit_on_a_position_not_made_up_by_fills_on_the_wire_still
     v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(
         _cancelled_bids_fill_under_red(fills_at, belief))
     assert v is not None and v.t == 12.5 and "grows the venue position 0.00224" in v.message
+
+
+def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, fills_at: float = 12.07,
+                                               crossing: str = "b3", exit_reduce_only: bool = True) -> RunLog:
+    """feb12_emergency_paralysis seed 15 as its run log has it, the trade a sample later (there it came before the
+    first sample in Red, which has no position of its own to flip from): short 0.00384 with three plain bids
+    (b1-b3: 0.00128, 0.00192, 0.00288) placed at Green; Red at 12.0 s (the sample then taken before the cycle), whose
+    first commands cancel the bids (``cancels_at``; None: never) and place a reduce-only exit bid of 0.00064 (x). One
+    trade fills the three bids at ``fills_at``, the last (``crossing``, the order its fill is booked to) taking the
+    venue from -0.00064 to +0.00224 after the sample at 12.05 (the first in Red): no order sent in Red is in it."""
+    from scenarios.runlog import VenueFill
+
+    log = _sampled(t_end=20.0, pos=lambda t: np.where(t < fills_at, -0.00384, 0.00224),
+                   safety=lambda t: np.where(t >= 12.05, 3, 0))
+    sizes = {"b1": 0.00128, "b2": 0.00192, "b3": 0.00288}
+    for i, (name, sz) in enumerate(sizes.items()):
+        log.commands.append(SentCommand(5.0 + i, PlaceOrder(name, Side.BUY, 99_880.0 - i, sz), 1, -0.00384, -0.00384,
+                                        0, 5000, 10000))
+    red = [SentCommand(12.0, PlaceOrder("x", Side.BUY, 99_893.0, 0.00064, Tif.ALO, exit_reduce_only), 1, -0.00384,
+                       -0.00384, 3, 5000, 10000)]
+    if cancels_at is not None:
+        red += [SentCommand(cancels_at, CancelOrder(name), 1, -0.00384, -0.00384, 3, 5000, 10000) for name in sizes]
+    log.commands += sorted(red, key=lambda c: c.t)
+    pos = -0.00384
+    for name, sz in sizes.items():
+        log.fills.append(VenueFill(fills_at, crossing if name == "b3" else name, 1, True, sz, pos))
+        pos += sz
+    return log
+
+
+def test_bids_from_before_red_filling_past_the_short_before_their_cancels_land_are_no_flip_of_the_agents():
+    """The agent sent its cancels with its first commands in Red; one trade filled the bids 70 ms later, before the
+    cancels landed, and took the short to a long. Nothing it sent in the mode did it, and it had pulled them at once:
+    the invariant failed it on the venue's sign alone."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    inv = ReduceOnlyNeverIncreases(name="reduce_only_never_increases")
+    assert inv.check(_bids_cancelled_at_red_fill_past_the_short()) is None
+    # behind a latency spike: the cancels still on their way 0.3 s later
+    assert inv.check(_bids_cancelled_at_red_fill_past_the_short(fills_at=12.3)) is None
+
+
+_STALE = "a fill of b3 at t=12.070, an order from before the mode whose cancel had not left by "
+
+
+@pytest.mark.parametrize("kwargs, why", [
+    ({"crossing": "x"}, "a fill of place B 0.00064@99893.0 RO Alo (x), sent in the mode at t=12.000"),
+    ({"cancels_at": None}, _STALE + "then"),
+    ({"cancels_at": 12.08}, _STALE + "then"),
+    ({"cancels_at": 12.5, "fills_at": 12.6}, "a fill of b3 at t=12.600, an order from before the mode whose cancel had "
+                                             "not left by the agent's first command in the mode (t=12.000)"),
+])
+def test_a_flip_in_reduce_only_mode_by_an_order_sent_in_it_or_a_stale_one_left_resting_still_is_a_violation(kwargs,
+                                                                                                            why):
+    """A fill of the exit sent in Red (the venue would not let a reduce-only order cross; a log that says it did is
+    judged against the agent); the bids never cancelled, cancelled after they filled, or pulled half a second into
+    the mode, after its first commands."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _bids_cancelled_at_red_fill_past_the_short(**kwargs)
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    flip_t = float(log.t[log.sample_at(kwargs.get("fills_at", 12.07))])
+    assert v is not None and v.t == flip_t
+    assert v.message == f"position flipped from -0.00384 to 0.00224 in reduce-only mode: {why}"
+
+
+def test_a_plain_order_sent_in_reduce_only_mode_is_a_violation_whatever_filled():
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(
+        _bids_cancelled_at_red_fill_past_the_short(exit_reduce_only=False))
+    assert v is not None and v.t == 12.0 and "without the reduce-only flag" in v.message
+
+
+def test_a_cancel_all_pulls_only_the_orders_placed_before_it():
+    """A CancelAll sent at the start pulled nothing placed after it: the bids placed at 5 s, never cancelled, are
+    stale orders left resting into the mode."""
+    from agent.gateway.events import CancelAll
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    inv = ReduceOnlyNeverIncreases(name="reduce_only_never_increases")
+    log = _bids_cancelled_at_red_fill_past_the_short(cancels_at=None)
+    log.commands.insert(0, SentCommand(0.5, CancelAll(), 1, 0.0, 0.0, 0, 5000, 10000))
+    assert inv.check(log) is not None
+    log.commands.append(SentCommand(12.0, CancelAll(), 1, -0.00384, -0.00384, 3, 5000, 10000))
+    log.commands.sort(key=lambda c: c.t)
+    assert inv.check(log) is None
+
+
+def test_the_venue_fills_a_run_log_keeps_make_its_sampled_positions():
+    """``RunLog.fills`` (what reduce_only_never_increases judges a flip by) is the venue's: chained from the starting
+    position, they give every sampled position (a fill in the sample's own ms may fall either side of it), and on
+    feb12_emergency_paralysis seed 15 the trade that took the short to a long filled the three bids Red had just
+    cancelled, before the cancels landed."""
+    from pathlib import Path
+
+    from scenarios.runner import run_scenario
+    from scenarios.schema import load_scenario
+
+    log = run_scenario(load_scenario(Path(__file__).resolve().parents[2] / "scenarios/feb12_emergency_paralysis.yaml"),
+                       15).log
+    fills = log.fills
+    assert len(fills) > 100
+    pos = log.start_position
+    ends = []
+    for f in fills:
+        assert abs(f.start_position - pos) < 1e-12, f
+        pos = f.start_position + (f.sz if f.is_buy else -f.sz)
+        ends.append((f.t, pos))
+    for t, p in zip(log.t, log.samples["pos"]):
+        before = [e for ft, e in ends if ft < t - 1e-3]
+        upto = [e for ft, e in ends if ft <= t + 1e-3]
+        assert any(abs(p - x) < 1e-12 for x in (before[-1:] or [log.start_position]) + upto[-1:]), t
+    red = log.first_safety(3)
+    cancels = {c.cmd.cloid: c.t for c in log.commands if isinstance(c.cmd, CancelOrder)}
+    crossing = [f for f in fills if red < f.t < red + 0.1]
+    assert crossing[-1].start_position < 0 < crossing[-1].start_position + crossing[-1].sz
+    assert all(cancels[f.cloid] == red < f.t for f in crossing)
