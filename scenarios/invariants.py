@@ -302,14 +302,19 @@ class NoRiskIncreasingOrderAfter(_Invariant):
 
     A reduce-only order sent on a position the agent was right about a moment ago is excused: it is on the
     reducing side of the agent's position, and the venue held exactly that position at some sample within
-    ``race_s`` before the order left. The position changed under it (a liquidation, a fill) and the news was
+    ``race_s`` before the order left (``_news_in_flight``), or the venue's position at the send was the agent's
+    plus fills already made whose news reached it within ``race_s`` after (``_fills_in_flight``: one trade filling
+    several of our orders takes the venue through the agent's position between two samples, as in
+    reduce_only_never_increases). The position changed under it (a liquidation, a fill) and the news was
     still on the wire; the venue refuses a reduce-only order that would grow the position. One sent on a
-    position the venue did not hold (the agent guessed) is still a violation."""
+    position the venue did not hold (the agent guessed), or that no fills on their way make up, is still a
+    violation."""
 
     name: Literal["no_risk_increasing_order_after"]
     trigger: str = _trigger_field("kill")
     race_s: float = Field(2.0, ge=0, description="For reduce-only orders: how recently the venue must have held "
-                          "the agent's position for the order to be excused, s (latency spikes included).")
+                          "the agent's position, or how soon after the send the fills making up the difference must "
+                          "have reached the agent, for the order to be excused, s (latency spikes included).")
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.trigger)
@@ -319,7 +324,8 @@ class NoRiskIncreasingOrderAfter(_Invariant):
         for c in _orders_sent(log, t0):
             pos = c.venue_position
             if c.cmd.reduce_only:
-                bad = _increases(c.cmd.side, pos) and not _news_in_flight(log, c, self.race_s)
+                bad = _increases(c.cmd.side, pos) and not (_news_in_flight(log, c, self.race_s)
+                                                           or _fills_in_flight(log, c, self.race_s))
             else:
                 # each no larger than the position, and those sent together neither: two plain IOCs of 0.9x the
                 # position each, sent at once, flipped a Kill's long to a short and each passed alone

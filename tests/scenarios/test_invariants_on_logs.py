@@ -375,6 +375,7 @@ def _cancelled_bids_fill_under_red(fills_at=(12.097, 12.099, 12.513), exit_belie
 
     log = _sampled(t_end=20.0, pos=lambda t: np.where(t < 12.05, -0.00384, 0.00224),
                    safety=lambda t: np.where(t >= 12.05, 3, 0))  # (the sample at 12.0 was taken before the cycle)
+    log.safety = [{"t": 12.0, "from": 0, "to": 3, "reason": "error_burst"}]  # (safety>=RED: without it, vacuous)
     for t, sz in zip(fills_at, (0.00128, 0.00192, 0.00288)):
         log.events.append((t, FillReceived(t, "c", 1, 99_880.0, sz, Side.BUY, 0.0, True, 1)))
     log.commands.append(SentCommand(12.5, PlaceOrder("x", Side.BUY, 99_893.0, 0.00064, Tif.ALO, True), 1, 0.00224,
@@ -387,13 +388,13 @@ def test_a_reduce_only_exit_sent_while_the_fills_of_bids_being_cancelled_were_on
     made, whose news reached it 13 ms later; a reduce-only bid on a long the venue refuses. The invariant judged it
     against the venue's position alone (no race allowance, unlike no_risk_increasing_order_after's) and failed it,
     and the venue never held the 0.00064 short at a sample (one trade took it through), so that allowance alone
-    would not excuse it either."""
-    from scenarios.invariants import ReduceOnlyNeverIncreases
+    would not excuse it either: no_risk_increasing_order_after failed it too, until it took the fills' allowance."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases, _news_in_flight
 
-    inv = ReduceOnlyNeverIncreases(name="reduce_only_never_increases")
-    assert inv.check(_cancelled_bids_fill_under_red()) is None
-    assert NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after", trigger="safety>=RED").check(
-        _cancelled_bids_fill_under_red()) is not None  # (its own allowance: a venue position held at a sample)
+    log = _cancelled_bids_fill_under_red()
+    assert not _news_in_flight(log, log.commands[0], 2.0)  # (the venue never held -0.00064 at a sample)
+    assert ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log) is None
+    assert NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after", trigger="safety>=RED").check(log) is None
 
 
 @pytest.mark.parametrize("fills_at, belief", [
@@ -407,6 +408,9 @@ def test_a_reduce_only_exit_on_a_position_not_made_up_by_fills_on_the_wire_still
     v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(
         _cancelled_bids_fill_under_red(fills_at, belief))
     assert v is not None and v.t == 12.5 and "grows the venue position 0.00224" in v.message
+    v = NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after", trigger="safety>=RED").check(
+        _cancelled_bids_fill_under_red(fills_at, belief))
+    assert v is not None and v.t == 12.5 and "with the venue position at 0.00224" in v.message
 
 
 def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, fills_at: float = 12.07,
