@@ -251,7 +251,8 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     came after it, in the same instant), is the agent's doing (a suffix for the message), or None
     when it is not: every venue fill in between that left the position on the other side was of an order placed
     before the mode (or before the agent started) whose cancel had already left the agent, at the latest with its
-    first command in the mode, when the fill was made. Those fills beat cancels on their way (the race
+    first command in the mode, when the fill was made (and had not been heard refused by then: a cancel refused,
+    for the quota say, pulled nothing, and the order rests until the agent sends another). Those fills beat cancels on their way (the race
     ``_fills_in_flight`` excuses the reduce-only exits sent on the position they changed): nothing the agent did in
     the mode made them, and it had pulled the orders as the mode began. A fill of an order sent in the mode is the
     agent's (a reduce-only one cannot cross at the venue: a log that says it did is judged against the agent), and so
@@ -264,7 +265,7 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     if not crossing:
         return ""
     sent_at: dict[str, SentCommand] = {}
-    cancelled_at: dict[str, float] = {}  # name → when a cancel (or a modify) of it first left
+    cancelled_at: dict[str, list[float]] = {}  # name → when each cancel (or modify) of it left
     cancel_all_at: list[float] = []  # when each CancelAll left (one of them pulls every order placed before it)
     first_in_mode = np.inf  # the agent's first command in this stretch of the mode
     for c in log.commands:
@@ -275,21 +276,35 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
             sent_at.setdefault(cmd.cloid, c)
         elif isinstance(cmd, ModifyOrder):
             sent_at.setdefault(cmd.new_cloid, c)
-            cancelled_at.setdefault(cmd.cloid, c.t)
+            cancelled_at.setdefault(cmd.cloid, []).append(c.t)
         elif isinstance(cmd, CancelOrder):
-            cancelled_at.setdefault(cmd.cloid, c.t)
+            cancelled_at.setdefault(cmd.cloid, []).append(c.t)
         elif isinstance(cmd, CancelAll):
             cancel_all_at.append(c.t)
+    refused: dict[str, list[float]] = {}  # name → when the agent heard a cancel or modify of it was refused
+    for t, ev in log.events:
+        kind = type(ev).__name__
+        if kind in ("CancelRejected", "ModifyRejected"):
+            refused.setdefault(ev.cloid, []).append(t)
+        elif kind == "RateLimited" and ev.request != "order":  # (an "order" action's cloids are places)
+            for name in ev.cloids:
+                refused.setdefault(name, []).append(t)
     for f in crossing:
         sent = sent_at.get(f.cloid)
         if sent is not None and sent.safety_level >= lvl and sent.t >= t_mode - EPS:
             return f": a fill of {_fmt(sent.cmd)} ({f.cloid}), sent in the mode at t={sent.t:.3f}"
         placed = sent.t if sent is not None else -np.inf  # (not sent in this run: an earlier one left it resting)
-        cancel = min([cancelled_at.get(f.cloid, np.inf)] + [t for t in cancel_all_at if t >= placed - EPS])
-        if cancel > f.t + _VENUE_MS or cancel > first_in_mode + EPS:
-            return (f": a fill of {f.cloid} at t={f.t:.3f}, an order from before the mode whose cancel had not left by "
-                    + ("then" if cancel > f.t + _VENUE_MS else f"the agent's first command in the mode "
-                                                               f"(t={first_in_mode:.3f})"))
+        pulls = sorted(cancelled_at.get(f.cloid, []) + [t for t in cancel_all_at if t >= placed - EPS])
+        head = f": a fill of {f.cloid} at t={f.t:.3f}, an order from before the mode whose cancel "
+        before = [t for t in pulls if t <= f.t + _VENUE_MS]
+        if not before:
+            return head + "had not left by then"
+        if pulls[0] > first_in_mode + EPS:
+            return head + f"had not left by the agent's first command in the mode (t={first_in_mode:.3f})"
+        # the last cancel before the fill was on its way unless the agent had already heard it refused (a refusal
+        # heard after the fill is the race's own: "already filled")
+        if any(before[-1] < t < f.t for t in refused.get(f.cloid, ())):
+            return head + f"sent at t={before[-1]:.3f} had been refused before it filled"
     return None
 
 

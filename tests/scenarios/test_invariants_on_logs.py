@@ -529,3 +529,28 @@ def test_the_venue_fills_a_run_log_keeps_make_its_sampled_positions():
     crossing = [f for f in fills if red < f.t < red + 0.1]
     assert crossing[-1].start_position < 0 < crossing[-1].start_position + crossing[-1].sz
     assert all(cancels[f.cloid] == red < f.t for f in crossing)
+
+
+@pytest.mark.parametrize("heard, resent_at, ok", [
+    ("rejected", None, False),  # refused before the trade: the bid rested on, with no cancel on its way
+    ("rate_limited", None, False),  # the cancel action refused for the address quota, the same
+    ("rejected", 12.04, True),  # sent again before the trade, with its first commands' cancel refused
+    ("late", None, True),  # the refusal heard after the trade is the race's own ("already filled")
+])
+def test_a_cancel_heard_refused_before_the_fill_was_not_on_its_way(heard, resent_at, ok):
+    from agent.gateway.events import CancelRejected, RateLimited, Reason
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _bids_cancelled_at_red_fill_past_the_short()
+    t = 12.2 if heard == "late" else 12.03
+    for name in ("b1", "b2", "b3"):
+        if heard == "rate_limited":
+            log.events.append((t, RateLimited(t, "address", "cancel", "Too many cumulative requests", (name,))))
+        else:
+            log.events.append((t, CancelRejected(t, name, Reason.MISSING_ORDER, "already filled")))
+        if resent_at is not None:
+            log.commands.append(SentCommand(resent_at, CancelOrder(name), 1, -0.00384, -0.00384, 3, 5000, 10000))
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert (v is None) == ok
+    assert ok or v.message.endswith(": a fill of b3 at t=12.070, an order from before the mode whose cancel sent at "
+                                    "t=12.000 had been refused before it filled")
