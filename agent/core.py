@@ -652,6 +652,8 @@ class AgentCore:
             g.records.clear()
         if (self.stopped or not self.connected) and tr.live_set:
             self._pull_again(ts, cmds)
+        if self._dead_man_state == "lapsing" and ts >= self._dead_man_fire_by:
+            self._dead_man_lapsed(ts)  # (before the pauses below: a stopped or blind agent's switch fires as well)
         if not self.reconciled or self.stopped:
             self._pull_paper()
             if self.stopped and self._dead_man_clear_ts < math.inf and not tr.live_set:
@@ -871,8 +873,11 @@ class AgentCore:
         sent that the venue has not acknowledged, and no acknowledged one in force), clearing (a clear sent that the
         venue has not acknowledged: the switch may still fire), cleared (the venue acknowledged the clear), expired
         (no clear acknowledged before the switch's time: it fired then, or an unanswered clear took it), refused,
-        lapsing."""
+        lapsing (a re-arm or a clear held back by the address budget: it fires at its time; past it, expired, read
+        here from the events' clock too, as a stopped agent with nothing to pull gets no tick to record it on)."""
         s = self._dead_man_state
+        if s == "lapsing" and self.tracker.now >= self._dead_man_fire_by:
+            return "expired"
         if self._dead_man_unacked_ts < math.inf and (s != "armed" or self.tracker.now >= self._dead_man_acked_until):
             return "unconfirmed"
         return s
@@ -936,6 +941,8 @@ class AgentCore:
                 self._note_dead_man(ts, "lapsing", f"{why}, but the address budget is down to its cancel reserve: "
                                                    f"not cleared, it fires at {self._dead_man_fire_by:.3f} at the "
                                                    f"latest, on nothing (one of the venue's ten a day)")
+        elif self._dead_man_state == "lapsing":  # past its time: it fired (a stopped agent's, told on a snapshot)
+            self._dead_man_lapsed(ts)
 
     def _clear_dead_man_again(self, ts: float, cmds: list) -> None:
         """A clear the venue has not acknowledged within ``risk.pull_retry_s`` (lost on its way, a 5xx, refused for
@@ -952,6 +959,16 @@ class AgentCore:
         self._note_dead_man(ts, "expired", f"no clear acknowledged before the switch's time ({fire_by:.3f}): it fired "
                                            f"then (one of the venue's ten triggers a day) unless a clear whose answer "
                                            f"was lost took it first")
+
+    def _dead_man_lapsed(self, ts: float) -> None:
+        """A switch left to lapse (a re-arm or a clear the address budget held back: "lapsing") has fired once its
+        time is past: said once (expired), as a clear left unanswered past that time is (``_clear_dead_man_again``).
+        Said lapsing still, the log and the summary told an operator the switch was yet to fire after it had spent
+        one of the venue's ten triggers a day."""
+        fire_by = self._dead_man_fire_by
+        self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
+        self._note_dead_man(ts, "expired", f"left to lapse, the switch's time ({fire_by:.3f}) has passed: it fired "
+                                           f"then (one of the venue's ten triggers a day)")
 
     def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:
         if not self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:

@@ -1240,11 +1240,17 @@ def test_with_the_address_budget_down_to_its_reserve_the_heartbeat_stops_and_the
     assert len(armed) >= 3 and ex.open_orders(gw.user)
     set_traded_volume(ex, gw.user, "BTC", 0.0)  # the cap falls back to the 10,000 buffer ...
     set_quota_remaining(ex, gw.user, 100)  # ... of which 100 are left: under the 5% reserve
+    ex.env.run(until=60.0)
+    fire_at = core._dead_man_fire_by
+    assert core.dead_man_state == "lapsing" and fire_at > 60.0
     ex.env.run(until=120.0)
     late = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and ts > 52.0]  # after the next quota poll
     assert late == [] and core.budget.headroom < core.budget.reserve
     assert ex.schedule_cancel_fired.get(gw.user)  # it lapsed and fired: the venue pulled what rested
-    assert _switch_states(records) == ["armed", "lapsing"]
+    # past its time it has fired, and is said expired (it was said lapsing for the rest of the session)
+    assert _switch_states(records) == ["armed", "lapsing", "expired"] and core.dead_man_state == "expired"
+    expired = [r["ts"] for r in records if r.get("type") == "dead_man" and r["state"] == "expired"]
+    assert fire_at <= expired[0] <= fire_at + core.cfg.session.cycle_s + 1e-9
 
 
 def test_with_the_address_budget_down_to_its_reserve_a_stops_first_clear_is_held_as_its_resends_are():
@@ -1267,8 +1273,13 @@ def test_with_the_address_budget_down_to_its_reserve_a_stops_first_clear_is_held
     ex.env.run(until=120.0)
     assert not ex.open_orders(gw.user) and not core.tracker.live_set  # the pulls went, from the reserve
     assert not [c for _, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]  # the clear did not
-    assert _switch_states(records)[-1] == "lapsing" and core.dead_man_state == "lapsing"
     assert ex.schedule_cancel_fired.get(gw.user)  # it fired, on nothing
+    # stopped with nothing to pull, the agent gets no tick: its log says lapsing still, but the switch reads
+    # expired (past its time, on the events' clock), and the next snapshot says so in the log too
+    assert _switch_states(records)[-1] == "lapsing" and core.dead_man_state == "expired"
+    driver._send(RequestAccountSnapshot())
+    ex.env.run(until=125.0)
+    assert _switch_states(records)[-2:] == ["lapsing", "expired"] and core.dead_man_state == "expired"
 
 
 def test_a_cancel_all_books_the_request_items_the_gateway_spends_on_it():
