@@ -1211,9 +1211,29 @@ class AgentCore:
         # level's multiplier (there to limit new risk) does not shrink; scaled by it, MicroLive worked a position
         # off at the venue's $10 minimum an order (feb12_emergency_paralysis: a third of it in two minutes of Red)
         size_mult = g.size_mult if ov.single_side is None else 1.0
+        limit = cfg.risk.max_position * g.limit_scale  # the position limit reconcile enforces (as the level scales it)
+        if cap < limit:  # (cap: the risk budget's, of the state)
+            # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
+            # the budget let out a ladder that, filled, took PaR to 126% of it
+            limit = cap
         if g.places_orders:
             lot = self.lot
             base = math.floor(q.order_size * size_mult / lot + 1e-9) * lot
+            base_ask = base
+            over = (pos if pos > 0.0 else -pos) - limit
+            if size_mult < 1.0 and over > 0.5 * lot:  # (over by a sum of fills' float residue is at the limit)
+                # over the limit (a demotion scaled it down under the position: Live's to MicroLive's 0.1) the side
+                # that grows the position is held back by reconcile until the position is under it, and the reducing
+                # side's orders are exits, as at Orange and Red: not shrunk by the multiplier (there to limit new
+                # risk). Shrunk, MicroLive's asks took a long of 0.0113 against a limit of 0.005 only to 0.0101 in
+                # 200 s (feb12_emergency_paralysis seed 25), quoting one side all the while. (Reconcile still caps
+                # them at the room to the limit on the other side: a full ladder filled flips at most to it. A
+                # position at the limit, 2e-18 over it as fills summed, is not over: fees_exceed_spread seed 39.)
+                exit_base = math.floor(q.order_size / lot + 1e-9) * lot
+                if pos > 0.0:
+                    base_ask = exit_base
+                else:
+                    base = exit_base
             # the venue's minimum is on each order's own price: a bid needs the size worth it at the deepest bid
             # (each level's rounding down costs at most a tick or a venue step, ≤ 1e-4 of the price), an ask at
             # the lower of the ask and the mid. (Worth it at the mid alone, the size was under $10 at every bid,
@@ -1222,7 +1242,7 @@ class AgentCore:
             step = 1e-4 * bid
             low = bid - deep - n * (step if step > tick else tick)
             v = venue_min_size(mn, ask if ask < mid else mid, lot)
-            base_ask = v if v > base else base
+            base_ask = v if v > base_ask else base_ask
             half_mid = 0.5 * mid
             v = venue_min_size(mn, low if low > half_mid else half_mid, lot)
             base = v if v > base else base
@@ -1277,11 +1297,6 @@ class AgentCore:
                 desired = []
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
-        limit = cfg.risk.max_position * g.limit_scale
-        if cap < limit:  # (cap: the risk budget's, of the state)
-            # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
-            # the budget let out a ladder that, filled, took PaR to 126% of it
-            limit = cap
         rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
                      floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
                      safety_size, par_size, shadow_exits, g.limit_scale)

@@ -329,6 +329,42 @@ def test_red_exits_are_ladder_sized_at_any_exposure_level(level):
     assert [q[2] for q in rec["quotes"]] == pytest.approx(list(sizes)), rec["quotes"]
 
 
+@pytest.mark.parametrize("position", [0.0113, -0.0113])
+def test_over_the_limit_after_a_demotion_the_reducing_side_is_not_cut_by_the_exposure_multiplier(position):
+    """Demoted from Full to MicroLive (its limit a tenth: 0.005 BTC) holding 0.0113 BTC, at Green: reconcile holds
+    the side that grows the position back until it is under the limit, and the reducing side was cut to
+    MicroLive's 5-10% (the venue's $10 minimum), so the position was worked off at 0.0002 BTC a level (0.0113 to
+    0.0101 in 200 s, feb12_emergency_paralysis seed 25). Over the limit its orders are exits, as Orange's and Red's
+    are: the full ladder. Back under the limit both sides are cut again."""
+    from agent.graduation import ExposureLevel
+    cfg = quoting({"graduation": {"start_level": "FULL"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, position, 100_000.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    core.handle(Timer(0.5))
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    core.graduation.manual(0.6, ExposureLevel.MICRO_LIVE, reason="test: a demotion")
+    core.drain_records()
+    core.handle(BookUpdated(0.7, "BTC", ((99_901.0, 1.0),), ((100_101.0, 1.0),)))
+    core.handle(Timer(1.0))
+    assert core.safety.level is SafetyLevel.GREEN and core.graduation.level is ExposureLevel.MICRO_LIVE
+    assert abs(position) > cfg.risk.max_position * core.graduation.limit_scale
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    reducing, growing = ("A", "B") if position > 0 else ("B", "A")
+    full = list(cfg.quoting.ladder.sizes(cfg.quoting.order_size))
+    assert [q[2] for q in rec["quotes"] if q[0] == reducing] == pytest.approx(full), rec["quotes"]
+    cut = [q[2] for q in rec["quotes"] if q[0] == growing]  # (quoted, and held back by reconcile)
+    assert cut and max(cut) < full[0] * 0.5, rec["quotes"]
+    # at the limit, over it by a sum of fills' float residue only (0.005000000000000002, fees_exceed_spread seed 39),
+    # and back under it: the reducing side is the multiplier's again, as the other
+    for ts, at in ((1.1, 0.005000000000000002), (2.1, 0.004)):
+        assert at == 0.004 or abs(at) > cfg.risk.max_position * core.graduation.limit_scale
+        core.handle(AccountSnapshot(ts, at if position > 0 else -at, 100_000.0, 1e5, 0.0, ()))
+        core.handle(Timer(ts + 0.4))
+        rec = next(r for r in core.drain_records() if "quotes" in r)
+        assert max(q[2] for q in rec["quotes"] if q[0] == reducing) < full[0] * 0.5, (at, rec["quotes"])
+
+
 def test_the_inventory_skew_is_the_models_per_coin_times_the_position_in_coin():
     """GLFT's c2 is computed with Δ = quoting.order_size in coin, so q is the position in coin (Guéant: q and Δ
     in one unit). The core passed position/Δ, orders: the skew was 1/Δ = 500 times the model's, $124 for
