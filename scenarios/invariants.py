@@ -254,11 +254,12 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     first command in the mode, when the fill was made (and had not been heard refused by then: a cancel refused,
     for the quota say, pulled nothing, and the order rests until the agent sends another). Those fills beat
     cancels on their way (the race ``_fills_in_flight`` excuses the reduce-only exits sent on the position they
-    changed): nothing the agent did in the mode made them, and it had pulled the orders as the mode began. A fill of an order sent in the mode is the
-    agent's (a reduce-only one cannot cross at the venue: a log that says it did is judged against the agent), and so
-    is one of an order from before the mode that it left resting, or pulled late. With no venue fill to explain the
-    flip (a log without them), nothing excuses it. (The orders the agent sent in the mode are all reduce-only and on
-    the reducing side, or excused as such, before this is asked: ``check`` fails any other first.)"""
+    changed): nothing the agent did in the mode made them, and it had pulled the orders as the mode began. A fill
+    of an order sent in the mode is the agent's (a reduce-only one cannot cross at the venue: a log that says it did
+    is judged against the agent), and so is one of an order from before the mode that it left resting, or pulled
+    late. With no venue fill to explain the flip (a log without them), nothing excuses it. (The orders the agent
+    sent in the mode are all reduce-only and on the reducing side, or excused as such, before this is asked:
+    ``check`` fails any other first.)"""
     lo, hi = t_from - _VENUE_MS, t_to + _VENUE_MS
     crossing = [f for f in log.fills if lo < f.t <= hi and f.is_buy == (held < 0)
                 and held * (f.start_position + (f.sz if f.is_buy else -f.sz)) < -EPS]

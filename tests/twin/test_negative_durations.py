@@ -19,23 +19,24 @@ def test_a_duration_with_a_minus_is_refused_as_not_positive(text):
         parse_duration("-" + text, "--duration")
 
 
-@pytest.mark.parametrize("argv", [["--duration", "-5m"], ["--venue", "live", "--duration", "-1h30m"]])
-def test_the_agent_refuses_a_negative_duration_naming_it(argv, capsys):
-    from agent.__main__ import main
+def _status_and_err(main, argv, capsys) -> tuple[int, str]:
+    """A command's exit status (argparse's own errors exit) and what it wrote to stderr."""
     try:
         status = main(argv)
     except SystemExit as e:
         status = e.code
-    err = capsys.readouterr().err
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--duration", "-5m"], ["--venue", "live", "--duration", "-1h30m"]])
+def test_the_agent_refuses_a_negative_duration_naming_it(argv, capsys):
+    from agent.__main__ import main
+    status, err = _status_and_err(main, argv, capsys)
     assert status == 2 and f"--duration '{argv[-1]}': must be positive" in err
 
 
 @pytest.mark.parametrize("argv", [["run", "--duration", "-5m"], ["run", "--seed", "-1"]])
 def test_twin_run_refuses_a_negative_value_naming_it(argv, capsys):
     from twin.__main__ import main
-    try:
-        status = main(argv)
-    except SystemExit as e:
-        status = e.code
-    err = capsys.readouterr().err
+    status, err = _status_and_err(main, argv, capsys)
     assert status == 2 and f"'{argv[-1]}'" in err and "expected one argument" not in err
