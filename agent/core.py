@@ -51,6 +51,12 @@ from agent.safety import (
 from agent.validation import RegimeModel, ScorecardSet
 
 
+def _lapsed_why(fire_by: float) -> str:
+    """What a switch left to lapse says once its time has passed (``AgentCore._dead_man_lapsed``)."""
+    return f"left to lapse, the switch's time ({fire_by:.3f}) has passed: it fired then (one of the venue's ten " \
+           f"triggers a day)"
+
+
 class AgentCore:
     def __init__(self, config: AgentConfig, rng: np.random.Generator, *, tick: float, sz_decimals: int,
                  cloid_prefix: int = 1) -> None:
@@ -134,7 +140,7 @@ class AgentCore:
         self._dead_man_clear_why = ""  # why the clear went out (its "cleared" record says it again)
         # as last recorded: off, armed, unconfirmed, clearing, cleared, expired, refused, lapsing
         self._dead_man_state = "off"
-        self.dead_man_why = ""  # why, as last recorded (a refusal: the venue's text)
+        self._dead_man_why = ""  # why, as last recorded (a refusal: the venue's text): dead_man_why
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
@@ -882,6 +888,16 @@ class AgentCore:
             return "unconfirmed"
         return s
 
+    @property
+    def dead_man_why(self) -> str:
+        """Why the switch is as ``dead_man_state`` says, as last recorded (a refusal's: the venue's text). A lapsing
+        switch past its time, which ``dead_man_state`` reads as expired before any tick records it (a stopped agent
+        with nothing to pull gets none), is said lapsed here too: the live summary gave "expired" beside lapsing's
+        "not cleared, it fires at ..."."""
+        if self._dead_man_state == "lapsing" and self.tracker.now >= self._dead_man_fire_by:
+            return _lapsed_why(self._dead_man_fire_by)
+        return self._dead_man_why
+
     def _arm_dead_man(self, cmds: list, ts: float, ahead_s: float) -> None:
         """Armed, and said so, when the venue acknowledges it (``_on_dead_man_acknowledged``). A clear still
         unanswered is superseded: its answer, if it comes, is older than this arm and says nothing of the switch."""
@@ -967,8 +983,7 @@ class AgentCore:
         one of the venue's ten triggers a day."""
         fire_by = self._dead_man_fire_by
         self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
-        self._note_dead_man(ts, "expired", f"left to lapse, the switch's time ({fire_by:.3f}) has passed: it fired "
-                                           f"then (one of the venue's ten triggers a day)")
+        self._note_dead_man(ts, "expired", _lapsed_why(fire_by))
 
     def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:
         if not self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:
@@ -1012,7 +1027,7 @@ class AgentCore:
         """The switch's state changes go to the decision log (a re-arm does not): whether the account is
         protected against this process dying is an operator's first question about it."""
         self._dead_man_state = state
-        self.dead_man_why = why
+        self._dead_man_why = why
         self._records.append({"type": "dead_man", "ts": ts, "state": state, "why": why})
 
     def _dead_man_heartbeat(self, ts: float, cmds: list) -> None:

@@ -1311,11 +1311,15 @@ def test_with_the_address_budget_down_to_its_reserve_a_stops_first_clear_is_held
     assert not [c for _, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]  # the clear did not
     assert ex.schedule_cancel_fired.get(gw.user)  # it fired, on nothing
     # stopped with nothing to pull, the agent gets no tick: its log says lapsing still, but the switch reads
-    # expired (past its time, on the events' clock), and the next snapshot says so in the log too
+    # expired (past its time, on the events' clock), and its why says it lapsed (the live summary's pair: it kept
+    # lapsing's "not cleared, it fires at ..." beside "expired"); the next snapshot says so in the log too
     assert _switch_states(records)[-1] == "lapsing" and core.dead_man_state == "expired"
+    assert core.dead_man_why.startswith("left to lapse, the switch's time (") and "has passed" in core.dead_man_why
     driver._send(RequestAccountSnapshot())
     ex.env.run(until=125.0)
     assert _switch_states(records)[-2:] == ["lapsing", "expired"] and core.dead_man_state == "expired"
+    assert core.dead_man_why == [r for r in records if r["type"] == "dead_man"][-1]["why"]
+    assert core.dead_man_why.startswith("left to lapse, the switch's time (")
 
 
 def test_a_cancel_all_books_the_request_items_the_gateway_spends_on_it():
