@@ -143,7 +143,7 @@ class CommandRouter:
         elif isinstance(cmd, CancelAll):
             self._send_cancel_all(cmd.known)
         elif isinstance(cmd, ScheduleCancel):
-            self._send_schedule_cancel(cmd.at_ts, cmd.sent_ts)
+            self._route_schedule_cancel(cmd.at_ts, cmd.sent_ts)
         elif isinstance(cmd, RequestAccountSnapshot):
             self._send_snapshot_request()
         else:
@@ -168,10 +168,46 @@ class CommandRouter:
         at once, in the actions ``cancel_actions`` cuts them into, as the router sends any cancels."""
         raise NotImplementedError
 
+    # the dead-man's switch's requests, one on its way at a time (``_route_schedule_cancel``): whether one is, and the
+    # command waiting for its answer (the newest)
+    _schedule_cancel_busy = False
+    _schedule_cancel_next: tuple | None = None
+
+    def _route_schedule_cancel(self, at_ts: float | None, sent_ts: float | None) -> None:
+        """One scheduleCancel on its way at a time, the next sent once the gateway says the last is answered (or
+        failed: ``_schedule_cancel_done``): each replaces the venue's switch whole, so the venue's switch is the one
+        the last to *arrive* set, and the core's intent the last *sent*. Sent side by side, as any REST requests (each
+        its own connection), an arm could overtake the clear sent after it and leave the switch armed, with the core
+        reading the clear's answer as "cleared" (it names the clear's send, which came after the arm's: no ordering by
+        sent time sees that), to fire on nothing, one of the venue's ten a day. Only the newest command waits: one it
+        supersedes, never sent (``_schedule_cancel_superseded``), would only have set a switch that the newest
+        replaces (the core reads no answer to an arm since superseded, and one clear's answer as it reads another's).
+        (A request that failed in transport may still reach the venue after the next: only its expiresAfter, the
+        action's ttl, bounds how late.)"""
+        if self._schedule_cancel_busy:
+            if self._schedule_cancel_next is not None:
+                self._schedule_cancel_superseded()
+            self._schedule_cancel_next = (at_ts, sent_ts)
+            return
+        self._schedule_cancel_busy = True
+        self._send_schedule_cancel(at_ts, sent_ts)
+
+    def _schedule_cancel_done(self) -> tuple | None:
+        """The gateway's word that the scheduleCancel on its way is answered, or failed: the command that waited for
+        it, (at_ts, sent_ts), for the gateway to send now, or None, and then none is on its way."""
+        job, self._schedule_cancel_next = self._schedule_cancel_next, None
+        if job is None:
+            self._schedule_cancel_busy = False
+        return job
+
+    def _schedule_cancel_superseded(self) -> None:
+        """A waiting scheduleCancel replaced by a newer one, never sent (a gateway may count it)."""
+
     def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
         """Arm (``at_ts``) or clear (None) the switch; the venue's taking either is told (ScheduleCancelAcknowledged
         naming ``at_ts``, ScheduleCancelCleared naming ``sent_ts``), and its refusal (ScheduleCancelRefused naming
-        either; for the quota RateLimited, as any action's)."""
+        either; for the quota RateLimited, as any action's). Called one at a time (``_route_schedule_cancel``): the
+        gateway calls ``_schedule_cancel_done`` once this one is answered or failed, and sends what it returns."""
         raise NotImplementedError
 
     def _send_snapshot_request(self) -> None:

@@ -77,10 +77,6 @@ class TwinGateway(CommandRouter):
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "liquidations": 0}
-        # the dead-man's switch's requests go one at a time, as HyperliquidGateway's: whether one is on its way, and
-        # the command waiting for its answer (the newest)
-        self._schedule_cancel_busy = False
-        self._schedule_cancel_next: tuple | None = None
 
     @property
     def stats(self) -> dict:
@@ -137,23 +133,13 @@ class TwinGateway(CommandRouter):
 
     # send() is CommandRouter's: the _send_* methods are its handlers
     def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
-        """One on its way at a time, the next sent once the last is answered (or lost), and only the newest waiting,
-        as HyperliquidGateway's (its ``_send_schedule_cancel`` says why): the twin's REST requests overtake one
-        another as the venue's may, and an arm overtaking the clear sent after it left the switch armed."""
-        if self._schedule_cancel_busy:
-            self._schedule_cancel_next = (at_ts, sent_ts)
-            return
-        self._schedule_cancel_busy = True
-        self._submit_schedule_cancel(at_ts, sent_ts)
-
-    def _submit_schedule_cancel(self, at_ts: float | None, sent_ts: float | None) -> None:
+        # one at a time (CommandRouter._route_schedule_cancel): the twin's REST requests overtake one another as the
+        # venue's may, and an arm overtaking the clear sent after it left the switch armed
         def done(reply) -> None:
             self._schedule_cancel_answered(reply, at_ts, sent_ts)
-            then, self._schedule_cancel_next = self._schedule_cancel_next, None
-            if then is None:
-                self._schedule_cancel_busy = False
-            else:
-                self._submit_schedule_cancel(*then)
+            then = self._schedule_cancel_done()
+            if then is not None:
+                self._send_schedule_cancel(*then)
         self._submit(ScheduleCancelAction(at_ts), done, 1)
 
     def _schedule_cancel_answered(self, reply, at_ts: float | None, sent_ts: float | None) -> None:

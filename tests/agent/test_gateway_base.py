@@ -56,6 +56,29 @@ def test_the_router_sends_a_batch_as_one_action_per_kind_cancels_first():
         r.send(object())
 
 
+def test_the_router_sends_one_schedule_cancel_at_a_time_and_of_those_waiting_the_newest():
+    """Each scheduleCancel replaces the venue's switch whole: sent side by side, an arm could land after the clear
+    sent behind it. The router sends the next once the gateway says the last is answered, and of the commands that
+    came meanwhile only the newest (those it superseded counted, never sent); with none waiting, the next goes at
+    once."""
+    class Counting(Recorder):
+        superseded = 0
+
+        def _schedule_cancel_superseded(self):
+            self.superseded += 1
+
+    r = Counting()
+    r.send(ScheduleCancel(10.0))
+    r.send(ScheduleCancel(20.0))
+    r.send(ScheduleCancel(30.0))
+    r.send(ScheduleCancel(None, 5.0))
+    assert r.sent == [("schedule_cancel", 10.0)] and r.superseded == 2
+    assert r._schedule_cancel_done() == (None, 5.0)  # the clear, the newest, goes next (the gateway sends it)
+    assert r._schedule_cancel_done() is None  # answered, and none waits
+    r.send(ScheduleCancel(40.0))
+    assert r.sent == [("schedule_cancel", 10.0), ("schedule_cancel", 40.0)] and r.superseded == 2
+
+
 def _batch(n_place: int, n_cancel: int, n_by_oid: int, n_modify: int) -> Batch:
     return Batch((*(PlaceOrder(f"0xp{i}", Side.BUY, 99.0, 0.1, Tif.ALO) for i in range(n_place)),
                   *(CancelOrder(f"oid:{i}") for i in range(n_by_oid)),  # (first: each kind keeps its order apart)

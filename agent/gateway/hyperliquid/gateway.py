@@ -146,10 +146,6 @@ class HyperliquidGateway(CommandRouter):
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._background: set[asyncio.Task] = set()  # the socket and the quota poll
         self._requests: set[asyncio.Task] = set()  # REST work started by commands
-        # the dead-man's switch's requests go one at a time (_send_schedule_cancel says why): whether one is on its
-        # way, and the command waiting for its answer (the newest; it superseded any that waited before it)
-        self._schedule_cancel_busy = False
-        self._schedule_cancel_next: tuple | None = None
         self._closing = False
         self._connected = False
         self._frame_ts = -math.inf  # when the socket's last frame arrived (BookUpdated.after_frame_s)
@@ -428,39 +424,27 @@ class HyperliquidGateway(CommandRouter):
         self._spawn(self._cancel_all(known), "hl-cancel-all")
 
     def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
-        """One scheduleCancel on its way at a time, the next sent once the last is answered (or failed): each
-        replaces the venue's switch whole, so the venue's switch is the one the last to *arrive* set, and the core's
-        intent the last *sent*. Sent side by side, as any REST requests (each its own connection), an arm could
-        overtake the clear sent after it and leave the switch armed, with the core reading the clear's answer as
-        "cleared" (it names the clear's send, which came after the arm's: no ordering by sent time sees that), to
-        fire on nothing, one of the venue's ten a day. Only the newest command waits: one it supersedes, never sent,
-        would only have set a switch that the newest replaces (the core reads no answer to an arm since superseded,
-        and one clear's answer as it reads another's).
-        (A request that failed in transport may still reach the venue after the next: only its expiresAfter, the
-        action's ttl, bounds how late; a timeout, request_timeout_s, comes after it.)"""
-        at_ms = None if at_ts is None else int(round(at_ts * 1000.0))
-        job = (at_ms, at_ts, sent_ts)
-        if self._schedule_cancel_busy:
-            if self._schedule_cancel_next is not None:
-                self.counters["schedule_cancels_superseded"] += 1
-            self._schedule_cancel_next = job
-            return
-        self._schedule_cancel_busy = True
-        self._spawn(self._schedule_cancels(job), "hl-schedule-cancel")
+        # (one at a time: CommandRouter._route_schedule_cancel; a timeout, request_timeout_s, comes after the ttl)
+        self._spawn(self._schedule_cancels((at_ts, sent_ts)), "hl-schedule-cancel")
 
-    async def _schedule_cancels(self, job: tuple) -> None:
+    def _schedule_cancel_superseded(self) -> None:
+        self.counters["schedule_cancels_superseded"] += 1
+
+    async def _schedule_cancels(self, job: tuple | None) -> None:
         """Send ``job``, then whatever command came meanwhile, until none waits (one task: ``in_flight`` counts it
         while any is on its way or waiting)."""
         try:
             while job is not None:
+                at_ts, sent_ts = job
                 try:
-                    await self._schedule_cancel(*job)
+                    await self._schedule_cancel(None if at_ts is None else int(round(at_ts * 1000.0)), at_ts, sent_ts)
                 except Exception:  # (an unexpected error on one answer's path must not strand the next)
                     log.exception("scheduleCancel failed")
-                job, self._schedule_cancel_next = self._schedule_cancel_next, None
+                job = self._schedule_cancel_done()
         finally:
-            self._schedule_cancel_busy = False
-            self._schedule_cancel_next = None
+            if job is not None:  # (cancelled on its way, as the gateway closes: none waits, none is on its way)
+                self._schedule_cancel_next = None
+                self._schedule_cancel_done()
 
     def _send_snapshot_request(self) -> None:
         self._spawn(self._snapshot(), "hl-snapshot")
