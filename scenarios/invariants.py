@@ -197,7 +197,9 @@ class ReduceOnlyNeverIncreases(_Invariant):
     as the mode begins fill past a short before the cancels land. The flip is judged by the venue's fills that made
     it (``_flip_not_excused``): excused when each that left the position on the other side was of an order placed
     before the mode whose cancel had left by the agent's first command in the mode and before the fill; a fill of an
-    order sent in the mode, or of one from before it left resting or pulled late, is a violation."""
+    order sent in the mode, or of one from before it left resting or pulled late, is a violation. A stretch of the
+    mode flips from the position sampled just before it: a trade between that sample and the first in the mode
+    (feb12_emergency_paralysis seed 15's came there) is judged so, but for the fills made before the mode began."""
 
     name: Literal["reduce_only_never_increases"]
     from_level: Literal["ORANGE", "RED", "KILL"] = Field("RED", description="Safety level that means reduce-only.")
@@ -225,15 +227,21 @@ class ReduceOnlyNeverIncreases(_Invariant):
         s = log.samples
         ts, pos = s["t"], s["pos"]
         held = 0.0  # the last non-zero position of this stretch of the mode: a flip through a flat sample is one too
-        held_t = t_mode = -np.inf  # when it was sampled; the sample before the stretch (the mode began after it)
+        held_t = t_mode = t_enter = -np.inf  # when it was sampled; the sample before the stretch; when the mode began
         prev = -2
         for b in np.nonzero(in_mode)[0]:
             if b != prev + 1:
-                held = 0.0  # a new stretch of the mode
-                t_mode = float(ts[b - 1]) if b else -np.inf
+                # a new stretch of the mode, which flips from the position just before it: a trade between that sample
+                # and the first in the mode is the mode's once the mode had begun (feb12_emergency_paralysis seed 15's
+                # came there, and went unjudged)
+                held, held_t, t_mode, t_enter = 0.0, -np.inf, -np.inf, -np.inf
+                if b:
+                    t_mode = float(ts[b - 1])
+                    held, held_t = (float(pos[b - 1]), t_mode) if abs(pos[b - 1]) > EPS else (0.0, -np.inf)
+                    t_enter = _mode_began(log, lvl, t_mode, float(ts[b]))
             prev = b
             if held * pos[b] < 0:
-                why = _flip_not_excused(log, lvl, t_mode, held_t, float(ts[b]), held)
+                why = _flip_not_excused(log, lvl, t_mode, held_t, float(ts[b]), held, t_enter)
                 if why is not None:
                     return Violation(self.name, float(ts[b]), f"position flipped from {held:.6g} to {pos[b]:.6g} "
                                                               f"in reduce-only mode{why}")
@@ -242,10 +250,18 @@ class ReduceOnlyNeverIncreases(_Invariant):
         return None
 
 
-_VENUE_MS = 1e-3  # a venue fill's time is to the ms: the slack in comparing it with samples and sends
+_VENUE_MS = 1e-3  # a venue fill's time is to the ms (its floor): the slack in comparing it with samples and sends
 
 
-def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to: float, held: float) -> str | None:
+def _mode_began(log: RunLog, lvl: int, t_from: float, t_to: float) -> float:
+    """When the agent's safety last rose to ``lvl`` or above between the samples at ``t_from`` (below it) and ``t_to``
+    (at it), from its transitions; ``t_from`` when they do not say (a log without them: all of it judged)."""
+    began = [tr["t"] for tr in log.safety if tr["to"] >= lvl > tr["from"] and t_from - EPS <= tr["t"] <= t_to + EPS]
+    return max(began, default=t_from)
+
+
+def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to: float, held: float,
+                      t_enter: float = -np.inf) -> str | None:
     """Why the venue's position crossing from ``held`` (sampled at ``t_from``) to the other side by ``t_to``, in a
     stretch of reduce-only mode that began after the sample at ``t_mode`` (a command at that time and in the mode
     came after it, in the same instant), is the agent's doing (a suffix for the message), or None
@@ -259,12 +275,16 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     is judged against the agent), and so is one of an order from before the mode that it left resting, or pulled
     late. With no venue fill to explain the flip (a log without them), nothing excuses it. (The orders the agent
     sent in the mode are all reduce-only and on the reducing side, or excused as such, before this is asked:
-    ``check`` fails any other first.)"""
+    ``check`` fails any other first.)
+
+    A fill made before the mode began (``t_enter``: ``held`` sampled before it, the flip sampled in it) is none of
+    the mode's."""
     lo, hi = t_from - _VENUE_MS, t_to + _VENUE_MS
     crossing = [f for f in log.fills if lo < f.t <= hi and f.is_buy == (held < 0)
                 and held * (f.start_position + (f.sz if f.is_buy else -f.sz)) < -EPS]
     if not crossing:
         return ""
+    crossing = [f for f in crossing if f.t + _VENUE_MS > t_enter + EPS]  # (its time is the ms it was made in)
     sent_at: dict[str, SentCommand] = {}
     cancelled_at: dict[str, list[float]] = {}  # name → when each cancel (or modify) of it left
     cancel_all_at: list[float] = []  # when each CancelAll left (one of them pulls every order placed before it)
@@ -304,8 +324,9 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
             return head + f"had not left by the agent's first command in the mode (t={first_in_mode:.3f})"
         # the last cancel before the fill was on its way unless the agent had already heard it refused (a refusal
         # heard after the fill is the race's own: "already filled")
-        if any(before[-1] < t < f.t for t in refused.get(f.cloid, ())):
-            return head + f"sent at t={before[-1]:.3f} had been refused before it filled"
+        last = before[-1]
+        if any(last < t < f.t for t in refused.get(f.cloid, ())):
+            return head + f"sent at t={last:.3f} had been refused before it filled"
     return None
 
 

@@ -370,12 +370,23 @@ def _cancelled_bids_fill_under_red(fills_at=(12.097, 12.099, 12.513), exit_belie
     """feb12_emergency_paralysis seed 15 (after the W patches), as its run log had it: short 0.00384, Red at 12.0 s
     cancels three plain bids (0.00128, 0.00192, 0.00288) that one trade fills at the venue before the cancels land
     (-0.00384 to +0.00224 between two samples); the agent hears of two fills at once, of the third 13 ms after its
-    reduce-only exit bid on the 0.00064 short it knew of left at 12.5 s."""
+    reduce-only exit bid on the 0.00064 short it knew of left at 12.5 s. The trade came at 12.03, between the last
+    sample at Green and the first in Red, as the venue's fills (``RunLog.fills``) say: the bids' cancels had left with
+    Red's first commands (a flip there is judged, and this one is the race's)."""
     from agent.gateway.events import FillReceived
+    from scenarios.runlog import VenueFill
 
     log = _sampled(t_end=20.0, pos=lambda t: np.where(t < 12.05, -0.00384, 0.00224),
                    safety=lambda t: np.where(t >= 12.05, 3, 0))  # (the sample at 12.0 was taken before the cycle)
     log.safety = [{"t": 12.0, "from": 0, "to": 3, "reason": "error_burst"}]  # (safety>=RED: without it, vacuous)
+    pos = -0.00384
+    for i, (name, sz) in enumerate((("b1", 0.00128), ("b2", 0.00192), ("b3", 0.00288))):
+        log.commands.append(SentCommand(5.0 + i, PlaceOrder(name, Side.BUY, 99_880.0 - i, sz), 1, -0.00384, -0.00384,
+                                        0, 5000, 10000))
+        log.fills.append(VenueFill(12.03, name, 1, True, sz, pos))
+        pos += sz
+    log.commands += [SentCommand(12.0, CancelOrder(name), 1, -0.00384, -0.00384, 3, 5000, 10000)
+                     for name in ("b1", "b2", "b3")]
     for t, sz in zip(fills_at, (0.00128, 0.00192, 0.00288)):
         log.events.append((t, FillReceived(t, "c", 1, 99_880.0, sz, Side.BUY, 0.0, True, 1)))
     log.commands.append(SentCommand(12.5, PlaceOrder("x", Side.BUY, 99_893.0, 0.00064, Tif.ALO, True), 1, 0.00224,
@@ -392,7 +403,7 @@ def test_a_reduce_only_exit_sent_while_the_fills_of_bids_being_cancelled_were_on
     from scenarios.invariants import ReduceOnlyNeverIncreases, _news_in_flight
 
     log = _cancelled_bids_fill_under_red()
-    assert not _news_in_flight(log, log.commands[0], 2.0)  # (the venue never held -0.00064 at a sample)
+    assert not _news_in_flight(log, log.commands[-1], 2.0)  # (the venue never held -0.00064 at a sample)
     assert ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log) is None
     assert NoRiskIncreasingOrderAfter(name="no_risk_increasing_order_after", trigger="safety>=RED").check(log) is None
 
@@ -554,3 +565,38 @@ def test_a_cancel_heard_refused_before_the_fill_was_not_on_its_way(heard, resent
     assert (v is None) == ok
     assert ok or v.message.endswith(": a fill of b3 at t=12.070, an order from before the mode whose cancel sent at "
                                     "t=12.000 had been refused before it filled")
+
+
+_REDUCE_ONLY = "position flipped from -0.00384 to 0.00224 in reduce-only mode"
+
+
+@pytest.mark.parametrize("kwargs, why", [
+    ({}, None),  # the cancels left with Red's first commands: the race, excused as a sample later
+    ({"cancels_at": None}, ": a fill of b3 at t=12.030, an order from before the mode whose cancel had not left by "
+                           "then"),
+    ({"crossing": "x"}, ": a fill of place B 0.00064@99893.0 RO Alo (x), sent in the mode at t=12.000"),
+])
+def test_a_flip_between_the_last_sample_before_the_mode_and_the_first_in_it_is_judged(kwargs, why):
+    """The trade before the first sample in Red (as feb12_emergency_paralysis seed 15 has it): the first sample in
+    the mode had no position of its own in the mode to flip from, and the flip went unjudged, whatever made it. The
+    position just before the mode is the one it flips from."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(
+        _bids_cancelled_at_red_fill_past_the_short(fills_at=12.03, **kwargs))
+    assert (v is None) == (why is None)
+    assert why is None or (v.t == 12.05 and v.message == _REDUCE_ONLY + why)
+
+
+@pytest.mark.parametrize("red_at, fills_at, ok", [(12.04, 12.02, True), (12.04, 12.045, False), (12.0, 12.03, False)])
+def test_a_flip_before_the_mode_began_is_not_the_modes_though_the_sample_after_it_is_in_the_mode(red_at, fills_at, ok):
+    """Bids never cancelled fill past the short between the last sample at Green (12.0) and the first in Red (12.05):
+    before Red began (12.04) it was a flip at Green, which reduce-only mode has nothing to say about; after it, a
+    stale order left resting into the mode."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _bids_cancelled_at_red_fill_past_the_short(cancels_at=None, fills_at=fills_at)
+    log.safety = [{"t": red_at, "from": 0, "to": 3, "reason": "error_burst"}]
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert (v is None) == ok
+    assert ok or v.message.startswith(_REDUCE_ONLY + f": a fill of b3 at t={fills_at:.3f}")
