@@ -112,12 +112,25 @@ class WorstCasePositionWithinLimit(_Invariant):
 
 
 class PositionNeverGrowsAfter(_Invariant):
-    """|position| at the venue never exceeds what it was at the trigger (+ fills landing in grace_s)."""
+    """|position| at the venue never exceeds what it was at the trigger (+ fills landing in grace_s), and the
+    position never crosses to the other side of the one held then, unless a race made it.
+
+    A flip is judged by the venue's fills that made it, as reduce_only_never_increases judges one in its mode
+    (``_flip_not_excused``): orders placed before the trigger whose cancels had left by the agent's first command
+    after it (and within ``race_s`` before they filled, and were not heard refused) may fill before the cancels land,
+    and nothing the agent did after the trigger made that; a fill of an order sent after it, or of one from before
+    it left resting or pulled late, is the agent's. The side a flip so excused left the position on is held to the
+    same account: growth there is judged by the fills that made it. The position held at the trigger is the last
+    sampled at or before it (a sample at its instant was taken before it): fills between it and the trigger are
+    none of this check's."""
 
     name: Literal["position_never_grows_after"]
     trigger: str = _trigger_field("kill")
     grace_s: float = Field(0.0, ge=0, description="Fills of orders already on their way in this window after the "
                                                   "trigger set the reference, s.")
+    race_s: float = Field(2.0, ge=0, description="For a flip past the position held at the trigger: how long after "
+                          "its cancel left a fill of an order from before the trigger still raced it, s (latency "
+                          "spikes included).")
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.trigger)
@@ -135,15 +148,45 @@ class PositionNeverGrowsAfter(_Invariant):
             return Violation(self.name, float(s["t"][i]),
                              f"|position| grew to {abs(s['pos'][i]):.6g} after {self.trigger} at t={t0:.2f} "
                              f"(it was {ref:.6g}); max {np.abs(s['pos'][i0:]).max():.6g}")
-        # a flip to a smaller opposite position is no growth of |position|, but it is a new position: against the
-        # side held at the trigger, however far in the grace it came (a flatten's orders summed past the position)
-        side = np.sign(s["pos"][log.sample_at(t0)])
-        flipped = np.nonzero(side * s["pos"][i0:] < -EPS)[0] if side else ()
-        if len(flipped):
-            i = i0 + flipped[0]
-            return Violation(self.name, float(s["t"][i]), f"position flipped to {s['pos'][i]:.6g} after {self.trigger} "
-                                                          f"at t={t0:.2f} (it was {s['pos'][log.sample_at(t0)]:.6g})")
+        return self._flipped(log, t0)
+
+    def _flipped(self, log: RunLog, t0: float) -> Violation | None:
+        """A flip to a smaller opposite position is no growth of |position|, but it is a new position: against the
+        side held at the trigger, however far in the grace it came (a flatten's orders summed past the position)."""
+        ts, pos = log.samples["t"], log.samples["pos"]
+        b = log.sample_at(t0)
+        if b == len(ts) or ts[b] > t0 + EPS:
+            b = max(b - 1, 0)  # the last sample before the trigger
+        side = float(np.sign(pos[b])) if abs(pos[b]) > EPS else 0.0
+        if not side:
+            return None  # (flat at the trigger: no side to cross; |position| past the reference is the check above)
+        lvl = self._level()
+        held, held_t = float(pos[b]), float(ts[b])  # the last non-zero position, and when it was sampled
+        for i in range(b + 1, len(ts)):
+            p, t = float(pos[i]), float(ts[i])
+            if held * p < 0:
+                why = _flip_not_excused(log, lvl, t0, held_t, t, held, t0, self.race_s)
+                if why is not None:
+                    return Violation(self.name, t, f"position flipped to {p:.6g} after {self.trigger} at t={t0:.2f} "
+                                                   f"(it was {held:.6g}){why}")
+            elif side * p < -EPS and abs(p) > abs(held) + EPS:
+                why = _flip_not_excused(log, lvl, t0, held_t, t, side, t0, self.race_s)
+                if why is not None:
+                    return Violation(self.name, t, f"position grew from {held:.6g} to {p:.6g} after {self.trigger} "
+                                                   f"at t={t0:.2f}, on the other side of the {pos[b]:.6g} held "
+                                                   f"then{why}")
+            if abs(p) > EPS:
+                held, held_t = p, t
         return None
+
+    def _level(self) -> int:
+        """The safety level the trigger is (its commands "in the mode" for ``_flip_not_excused``); 0 for a trigger
+        that is none: every command after it."""
+        if self.trigger == "kill":
+            return _LEVELS.index("KILL")
+        if self.trigger.startswith("safety>="):
+            return _LEVELS.index(self.trigger[len("safety>="):].upper())
+        return 0
 
 
 class InventoryReducedWithin(_Invariant):
@@ -261,7 +304,7 @@ def _mode_began(log: RunLog, lvl: int, t_from: float, t_to: float) -> float:
 
 
 def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to: float, held: float,
-                      t_enter: float = -np.inf) -> str | None:
+                      t_enter: float = -np.inf, race_s: float = np.inf) -> str | None:
     """Why the venue's position crossing from ``held`` (sampled at ``t_from``) to the other side by ``t_to``, in a
     stretch of reduce-only mode that began after the sample at ``t_mode`` (a command at that time and in the mode
     came after it, in the same instant), is the agent's doing (a suffix for the message), or None
@@ -278,7 +321,7 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     ``check`` fails any other first.)
 
     A fill made before the mode began (``t_enter``: ``held`` sampled before it, the flip sampled in it) is none of
-    the mode's."""
+    the mode's. A fill more than ``race_s`` after its cancel left raced nothing: the cancel had landed or was lost."""
     lo, hi = t_from - _VENUE_MS, t_to + _VENUE_MS
     crossing = [f for f in log.fills if lo < f.t <= hi and f.is_buy == (held < 0)
                 and held * (f.start_position + (f.sz if f.is_buy else -f.sz)) < -EPS]
@@ -327,6 +370,9 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         last = before[-1]
         if any(last < t < f.t for t in refused.get(f.cloid, ())):
             return head + f"sent at t={last:.3f} had been refused before it filled"
+        if f.t - last > race_s + _VENUE_MS:
+            return head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s {race_s:g} s): " \
+                          f"no race"
     return None
 
 

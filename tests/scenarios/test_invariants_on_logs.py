@@ -425,25 +425,30 @@ def test_a_reduce_only_exit_on_a_position_not_made_up_by_fills_on_the_wire_still
 
 
 def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, fills_at: float = 12.07,
-                                               crossing: str = "b3", exit_reduce_only: bool = True) -> RunLog:
+                                               crossing: str = "b3", exit_reduce_only: bool = True,
+                                               level: int = 3) -> RunLog:
     """feb12_emergency_paralysis seed 15 as its run log has it, the trade a sample later (there it came before the
     first sample in Red, which has no position of its own to flip from): short 0.00384 with three plain bids
     (b1-b3: 0.00128, 0.00192, 0.00288) placed at Green; Red at 12.0 s (the sample then taken before the cycle), whose
     first commands cancel the bids (``cancels_at``; None: never) and place a reduce-only exit bid of 0.00064 (x). One
     trade fills the three bids at ``fills_at``, the last (``crossing``, the order its fill is booked to) taking the
-    venue from -0.00064 to +0.00224 after the sample at 12.05 (the first in Red): no order sent in Red is in it."""
+    venue from -0.00064 to +0.00224 after the sample at 12.05 (the first in Red): no order sent in Red is in it.
+    ``level``: the safety level the mode is at (4: a Kill, with its transition in ``log.safety``)."""
     from scenarios.runlog import VenueFill
 
     log = _sampled(t_end=20.0, pos=lambda t: np.where(t < fills_at, -0.00384, 0.00224),
-                   safety=lambda t: np.where(t >= 12.05, 3, 0))
+                   safety=lambda t: np.where(t >= 12.05, level, 0))
+    if level == 4:
+        log.safety = [{"t": 12.0, "from": 0, "to": 4, "reason": "drawdown"}]
     sizes = {"b1": 0.00128, "b2": 0.00192, "b3": 0.00288}
     for i, (name, sz) in enumerate(sizes.items()):
         log.commands.append(SentCommand(5.0 + i, PlaceOrder(name, Side.BUY, 99_880.0 - i, sz), 1, -0.00384, -0.00384,
                                         0, 5000, 10000))
     red = [SentCommand(12.0, PlaceOrder("x", Side.BUY, 99_893.0, 0.00064, Tif.ALO, exit_reduce_only), 1, -0.00384,
-                       -0.00384, 3, 5000, 10000)]
+                       -0.00384, level, 5000, 10000)]
     if cancels_at is not None:
-        red += [SentCommand(cancels_at, CancelOrder(name), 1, -0.00384, -0.00384, 3, 5000, 10000) for name in sizes]
+        red += [SentCommand(cancels_at, CancelOrder(name), 1, -0.00384, -0.00384, level, 5000, 10000)
+                for name in sizes]
     log.commands += sorted(red, key=lambda c: c.t)
     pos = -0.00384
     for name, sz in sizes.items():
@@ -600,3 +605,80 @@ def test_a_flip_before_the_mode_began_is_not_the_modes_though_the_sample_after_i
     v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
     assert (v is None) == ok
     assert ok or v.message.startswith(_REDUCE_ONLY + f": a fill of b3 at t={fills_at:.3f}")
+
+
+def _kill_cancels_bids_fill_past_the_short(**kwargs) -> RunLog:
+    """``_bids_cancelled_at_red_fill_past_the_short`` at a Kill (12.0 s): its first commands pull the three bids from
+    before it, which one trade fills before the cancels land, taking the short of 0.00384 to a long of 0.00224 (no
+    growth of |position|, a flip)."""
+    return _bids_cancelled_at_red_fill_past_the_short(level=4, **kwargs)
+
+
+def _never_grows(grace_s: float = 0.5, **kwargs):
+    from scenarios.invariants import PositionNeverGrowsAfter
+
+    return PositionNeverGrowsAfter(name="position_never_grows_after", grace_s=grace_s, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"fills_at": 12.3}])
+def test_a_flip_after_a_kill_by_bids_whose_cancels_were_on_their_way_is_the_race_not_the_agents(kwargs):
+    """Orders whose cancels left with the Kill's first commands may still fill before they land (at once, or behind a
+    latency spike): position_never_grows_after failed that flip whatever made it, where reduce_only_never_increases
+    excuses it (``_flip_not_excused``)."""
+    assert _never_grows().check(_kill_cancels_bids_fill_past_the_short(**kwargs)) is None
+
+
+_KILL_FLIP = "position flipped to 0.00224 after kill at t=12.00 (it was -0.00384)"
+
+
+@pytest.mark.parametrize("kwargs, race_s, why", [
+    ({"cancels_at": None}, 2.0, ": a fill of b3 at t=12.070, an order from before the mode whose cancel had not left "
+                                "by then"),
+    ({"cancels_at": 12.08}, 2.0, ": a fill of b3 at t=12.070, an order from before the mode whose cancel had not left "
+                                 "by then"),
+    ({"crossing": "x"}, 2.0, ": a fill of place B 0.00064@99893.0 RO Alo (x), sent in the mode at t=12.000"),
+    ({"fills_at": 14.6}, 2.0, ": a fill of b3 at t=14.600, an order from before the mode whose cancel sent at "
+                              "t=12.000 had left 2.600 s before it filled (race_s 2 s): no race"),
+    ({"fills_at": 14.6}, 3.0, None),
+])
+def test_a_flip_after_a_kill_that_no_cancel_on_its_way_explains_still_is_a_violation(kwargs, race_s, why):
+    """Bids never cancelled, cancelled after they filled, the Kill's own exit filling past the position, a fill
+    longer after its cancel left than any race (race_s, as the other checks' allowance)."""
+    log = _kill_cancels_bids_fill_past_the_short(**kwargs)
+    v = _never_grows(race_s=race_s).check(log)
+    assert (v is None) == (why is None)
+    assert why is None or (v.t == float(log.t[log.sample_at(kwargs.get("fills_at", 12.07))])
+                           and v.message == _KILL_FLIP + why)
+
+
+@pytest.mark.parametrize("sz, says", [
+    (0.001, "position grew from 0.00224 to 0.00324 after kill at t=12.00, on the other side of the -0.00384 held "
+            "then: a fill of place B 0.001@99890.0 Alo (y), sent in the mode at t=12.900"),
+    (0.003, "|position| grew to 0.00524 after kill at t=12.00 (it was 0.00384); max 0.00524"),
+])
+def test_growth_after_a_flip_the_race_excused_is_still_caught(sz, says):
+    """The race flipped the short to a long of 0.00224; a bid the agent sent in the Kill then fills and grows the
+    long: under |position| at the Kill (0.00384, the reference with no grace) it broke nothing once the flip was
+    excused, unless the side the race left is held to the allowance too; past it, |position| grew."""
+    from scenarios.runlog import VenueFill
+
+    log = _kill_cancels_bids_fill_past_the_short()
+    log.commands.append(SentCommand(12.9, PlaceOrder("y", Side.BUY, 99_890.0, sz), 1, 0.00224, 0.00224, 4, 5000,
+                                    10000))
+    log.fills.append(VenueFill(13.0, "y", 2, True, sz, 0.00224))
+    log.samples["pos"] = np.where(log.t >= 13.0, 0.00224 + sz, log.samples["pos"])
+    v = _never_grows(grace_s=0.0).check(log)
+    assert v is not None and v.t == 13.0 and v.message == says
+
+
+@pytest.mark.parametrize("kill_at, ok", [(12.02, False), (12.04, True)])
+def test_a_flip_between_a_kill_and_the_first_sample_after_it_is_judged_from_the_position_before_it(kill_at, ok):
+    """A Kill between two samples (12.0, 12.05): the side held at it was read at the sample after it, which a flip in
+    between had already taken to the other side, and the flip went unjudged. Stale bids (never cancelled) filling at
+    12.03 are the agent's after a Kill at 12.02; before one at 12.04 they were a flip before it."""
+    log = _kill_cancels_bids_fill_past_the_short(cancels_at=None, fills_at=12.03)
+    log.safety = [{"t": kill_at, "from": 0, "to": 4, "reason": "drawdown"}]
+    v = _never_grows().check(log)
+    assert (v is None) == ok
+    assert ok or v.message == (f"position flipped to 0.00224 after kill at t={kill_at:.2f} (it was -0.00384): a fill "
+                               f"of b3 at t=12.030, an order from before the mode whose cancel had not left by then")
