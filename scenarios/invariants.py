@@ -321,7 +321,10 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     ``check`` fails any other first.)
 
     A fill made before the mode began (``t_enter``: ``held`` sampled before it, the flip sampled in it) is none of
-    the mode's. A fill more than ``race_s`` after its cancel left raced nothing: the cancel had landed or was lost."""
+    the mode's. A fill more than ``race_s`` after its cancel left raced nothing: the cancel had landed or was lost.
+    A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
+    when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name. (A
+    snapshot's openOrders refusal is named alike; it is read as the CancelAll's, which excuses nothing by mistake.)"""
     lo, hi = t_from - _VENUE_MS, t_to + _VENUE_MS
     crossing = [f for f in log.fills if lo < f.t <= hi and f.is_buy == (held < 0)
                 and held * (f.start_position + (f.sz if f.is_buy else -f.sz)) < -EPS]
@@ -346,10 +349,13 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         elif isinstance(cmd, CancelAll):
             cancel_all_at.append(c.t)
     refused: dict[str, list[float]] = {}  # name → when the agent heard a cancel or modify of it was refused
+    listing_refused: list[float] = []  # when it heard an openOrders refused (a CancelAll's listing, or a snapshot's)
     for t, ev in log.events:
         kind = type(ev).__name__
         if kind in ("CancelRejected", "ModifyRejected"):
             refused.setdefault(ev.cloid, []).append(t)
+        elif kind == "RateLimited" and ev.request == "openOrders":
+            listing_refused.append(t)
         elif kind == "RateLimited" and ev.request != "order":  # (an "order" action's cloids are places)
             for name in ev.cloids:
                 refused.setdefault(name, []).append(t)
@@ -358,17 +364,21 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         if sent is not None and sent.safety_level >= lvl and sent.t >= t_mode - EPS:
             return f": a fill of {_fmt(sent.cmd)} ({f.cloid}), sent in the mode at t={sent.t:.3f}"
         placed = sent.t if sent is not None else -np.inf  # (not sent in this run: an earlier one left it resting)
-        pulls = sorted(cancelled_at.get(f.cloid, []) + [t for t in cancel_all_at if t >= placed - EPS])
+        # (when it left, whether it was a CancelAll)
+        pulls = sorted([(t, False) for t in cancelled_at.get(f.cloid, [])]
+                       + [(t, True) for t in cancel_all_at if t >= placed - EPS])
         head = f": a fill of {f.cloid} at t={f.t:.3f}, an order from before the mode whose cancel "
-        before = [t for t in pulls if t <= f.t + _VENUE_MS]
+        before = [p for p in pulls if p[0] <= f.t + _VENUE_MS]
         if not before:
             return head + "had not left by then"
-        if pulls[0] > first_in_mode + EPS:
+        if pulls[0][0] > first_in_mode + EPS:
             return head + f"had not left by the agent's first command in the mode (t={first_in_mode:.3f})"
         # the last cancel before the fill was on its way unless the agent had already heard it refused (a refusal
-        # heard after the fill is the race's own: "already filled")
-        last = before[-1]
-        if any(last < t < f.t for t in refused.get(f.cloid, ())):
+        # heard after the fill is the race's own: "already filled"); of several that left in that instant, each
+        last = before[-1][0]
+        named = any(last < t < f.t for t in refused.get(f.cloid, ()))
+        listing = any(last < t < f.t for t in listing_refused)
+        if named or (listing and all(is_all for t, is_all in before if t >= last - EPS)):
             return head + f"sent at t={last:.3f} had been refused before it filled"
         if f.t - last > race_s + _VENUE_MS:
             return head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s {race_s:g} s): " \

@@ -426,14 +426,15 @@ def test_a_reduce_only_exit_on_a_position_not_made_up_by_fills_on_the_wire_still
 
 def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, fills_at: float = 12.07,
                                                crossing: str = "b3", exit_reduce_only: bool = True,
-                                               level: int = 3) -> RunLog:
+                                               level: int = 3, cancel_all: bool = False) -> RunLog:
     """feb12_emergency_paralysis seed 15 as its run log has it, the trade a sample later (there it came before the
     first sample in Red, which has no position of its own to flip from): short 0.00384 with three plain bids
     (b1-b3: 0.00128, 0.00192, 0.00288) placed at Green; Red at 12.0 s (the sample then taken before the cycle), whose
     first commands cancel the bids (``cancels_at``; None: never) and place a reduce-only exit bid of 0.00064 (x). One
     trade fills the three bids at ``fills_at``, the last (``crossing``, the order its fill is booked to) taking the
     venue from -0.00064 to +0.00224 after the sample at 12.05 (the first in Red): no order sent in Red is in it.
-    ``level``: the safety level the mode is at (4: a Kill, with its transition in ``log.safety``)."""
+    ``level``: the safety level the mode is at (4: a Kill, with its transition in ``log.safety``); ``cancel_all``: the
+    bids pulled by one CancelAll at ``cancels_at`` instead of a cancel each."""
     from scenarios.runlog import VenueFill
 
     log = _sampled(t_end=20.0, pos=lambda t: np.where(t < fills_at, -0.00384, 0.00224),
@@ -446,7 +447,11 @@ def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, 
                                         0, 5000, 10000))
     red = [SentCommand(12.0, PlaceOrder("x", Side.BUY, 99_893.0, 0.00064, Tif.ALO, exit_reduce_only), 1, -0.00384,
                        -0.00384, level, 5000, 10000)]
-    if cancels_at is not None:
+    if cancels_at is not None and cancel_all:
+        from agent.gateway.events import CancelAll
+
+        red.append(SentCommand(cancels_at, CancelAll(), 1, -0.00384, -0.00384, level, 5000, 10000))
+    elif cancels_at is not None:
         red += [SentCommand(cancels_at, CancelOrder(name), 1, -0.00384, -0.00384, level, 5000, 10000)
                 for name in sizes]
     log.commands += sorted(red, key=lambda c: c.t)
@@ -620,7 +625,7 @@ def _never_grows(grace_s: float = 0.5, **kwargs):
     return PositionNeverGrowsAfter(name="position_never_grows_after", grace_s=grace_s, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"fills_at": 12.3}])
+@pytest.mark.parametrize("kwargs", [{}, {"fills_at": 12.3}, {"cancel_all": True}])
 def test_a_flip_after_a_kill_by_bids_whose_cancels_were_on_their_way_is_the_race_not_the_agents(kwargs):
     """Orders whose cancels left with the Kill's first commands may still fill before they land (at once, or behind a
     latency spike): position_never_grows_after failed that flip whatever made it, where reduce_only_never_increases
@@ -682,3 +687,41 @@ def test_a_flip_between_a_kill_and_the_first_sample_after_it_is_judged_from_the_
     assert (v is None) == ok
     assert ok or v.message == (f"position flipped to 0.00224 after kill at t={kill_at:.2f} (it was -0.00384): a fill "
                                f"of b3 at t=12.030, an order from before the mode whose cancel had not left by then")
+
+
+@pytest.mark.parametrize("refused, beside, ok", [
+    ("openOrders", False, False),  # its listing refused (HTTP 429) before the trade: it pulled nothing
+    ("cancel", False, False),  # its cancels of the orders it knew refused, named (as before)
+    ("late", False, True),  # the refusal heard after the trade: the race's own
+    ("openOrders", True, True),  # a cancel of each beside it, not refused: those were on their way
+    (None, False, True),
+])
+def test_a_cancel_all_heard_refused_is_a_refused_cancel_of_every_order_it_covered(refused, beside, ok):
+    """A CancelAll's listing (openOrders) refused names no order: the orders it covered (placed before it) were read
+    as having a cancel on its way, and their fills past the position excused."""
+    from agent.gateway.events import RateLimited
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _bids_cancelled_at_red_fill_past_the_short(cancel_all=True)
+    if beside:
+        log.commands += [SentCommand(12.0, CancelOrder(n), 1, -0.00384, -0.00384, 3, 5000, 10000)
+                         for n in ("b1", "b2", "b3")]
+    t = 12.2 if refused == "late" else 12.03
+    if refused == "cancel":
+        log.events.append((t, RateLimited(t, "address", "cancel", "Too many cumulative requests", ("b1", "b2", "b3"))))
+    elif refused is not None:
+        log.events.append((t, RateLimited(t, "ip", "openOrders", "HTTP 429")))
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert (v is None) == ok
+    assert ok or v.message == _REDUCE_ONLY + (": a fill of b3 at t=12.070, an order from before the mode whose "
+                                              "cancel sent at t=12.000 had been refused before it filled")
+
+
+def test_a_refused_listing_refuses_no_cancel_of_one_order():
+    """An openOrders refusal (a snapshot's, or a CancelAll's listing) says nothing of a cancel of one order."""
+    from agent.gateway.events import RateLimited
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _bids_cancelled_at_red_fill_past_the_short()
+    log.events.append((12.03, RateLimited(12.03, "ip", "openOrders", "HTTP 429")))
+    assert ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log) is None
