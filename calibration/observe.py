@@ -520,12 +520,17 @@ class _JournalReader:
             yield decode_at(d, where)
 
     def _kept(self, files: list[Path], progress) -> Iterator[tuple[str, dict]]:
-        """(where, record) of each line (``journal_lines``: a damaged line refused), a crash's cut left out and
-        said."""
+        """(where, record) of each line (``journal_lines``: a damaged line refused), a crash's cut and a segment lost
+        at a run's end left out and said."""
         from agent.audit.event_log import journal_lines
+        from agent.audit.inspect import lost_segment_text
+
+        def lost(path: Path, lines_read: int, why: str) -> None:  # a segment at a run's end (inside one: refused)
+            self.left_out.append(f"{path}: {lost_segment_text(path, lines_read, why)} (a closed segment's events, "
+                                 f"not a crash's cut)")
 
         cut = None
-        for where, d in journal_lines(files, progress):
+        for where, d in journal_lines(files, progress, lost):
             if d is None:
                 cut = where
                 continue

@@ -261,16 +261,19 @@ def _replayed(i: int, run) -> None:
     st = run.start
     what = f"run {i} ({format_ts(st.get('ts', math.nan), is_wall(st.get('ts'))) if isinstance(st.get('ts'), (int, float)) else '?'}, " \
            f"{st.get('network', st.get('venue', '?'))} {st.get('coin', '')}, seed {st.get('seed')})"
-    if run.identical:
+    # a segment of the journal lost at the run's end: its events are not replayed (said below), so no "all identical"
+    short = "; the journal's end of the run is lost (below): the run is not replayed whole" if run.lost_segments else ""
+    if run.difference is None:
         print(f"{what}: {run.events:,} events replayed, {run.records - run.crash_tail:,} decision records, all "
               f"identical to the log" + ("" if run.shut_down else "; the run was killed (no shutdown in the "
                                          "journal)") + (f", its last event's {run.crash_tail} record(s) never "
-                                                        f"logged" if run.crash_tail else ""))
+                                                        f"logged" if run.crash_tail else "") + short)
     elif run.journal_cut:
+        why = ("A segment of the journal is lost (below)" if run.lost_segments else
+               "The journal was cut short (a full disk, a lost mount: the log's end line says why the run stopped)")
         print(f"{what}: the event journal ends before the decision log: its {run.events:,} events replayed give "
               f"{run.records:,} decision records, all identical to the log, and the log holds "
-              f"{run.journal_cut:,} more of this run that no journalled event gives. The journal was cut short (a "
-              f"full disk, a lost mount: the log's end line says why the run stopped); past its end the run "
+              f"{run.journal_cut:,} more of this run that no journalled event gives. {why}; past its end the run "
               f"cannot be replayed")
         print(f"  first record past the journal: {run.difference[1][:300]}")
     else:
@@ -282,6 +285,8 @@ def _replayed(i: int, run) -> None:
     if run.left_out:
         print(f"  left out: {run.left_out}, the run's last journal line, cut by a crash mid-write (the core never "
               f"finished that event either)")
+    for seg in run.lost_segments:  # (a closed segment's events, not a crash's cut: the run's end is not replayed)
+        print(f"  lost:     {lost_segment_text(*seg)}: the run's events in it are not replayed")
 
 
 def _twin_start(folder: Path) -> dict | None:

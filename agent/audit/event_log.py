@@ -26,7 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from agent.audit.records import JsonlWriter, numbered_log_lines
+from agent.audit.inspect import lost_segment_text
+from agent.audit.records import JsonlWriter, LostFile, numbered_log_lines
 from agent.gateway import events as ev
 
 EVENT_TYPES: dict[str, type] = {t.__name__: t for t in typing.get_args(ev.Event)}
@@ -247,39 +248,81 @@ class EventJournal:
         self.writer.close()
 
 
-def journal_lines(files: list[Path], progress: Callable[[int], None] | None = None
-                  ) -> Iterator[tuple[str, dict | None]]:
+def journal_lines(files: list[Path], progress: Callable[[int], None] | None = None,
+                  lost: LostFile | None = None) -> Iterator[tuple[str, dict | None]]:
     """("FILE: line N", record) of each line of a journal's files (``records.log_files``), in order: what the audit's
     replay and calibration read, stricter than the log's reader, which skips what it cannot read. A line that
-    cannot be read (not JSON, not text, a gzipped segment's cut) is a crash's cut only as the last line of a run:
-    just before the next run's start record, or the journal's last. It is given there as (its place, None): left
-    out, the core never having finished that event either. Anywhere else the journal is damaged, and ValueError
-    says where: a replay or a fit an event short is another run (one quote cycle's Timer lost moved the fitted
-    transport failures from 0.8% to 28%, and the replay blamed the code for the difference that followed)."""
+    cannot be read (not JSON, not text) is a crash's cut only as the last line of a run: just before the next run's
+    start record, or the journal's last. It is given there as (its place, None): left out, the core never having
+    finished that event either. Anywhere else the journal is damaged, and ValueError says where: a replay or a fit
+    an event short is another run (one quote cycle's Timer lost moved the fitted transport failures from 0.8% to
+    28%, and the replay blamed the code for the difference that followed).
+
+    A gzipped segment that cannot be read on (not gzip, cut short, damaged, 0 bytes) is no crash's cut: a crash
+    cuts a line of the file being written, never a closed segment, and such a segment loses every line past where
+    it stopped, not one. At a run's end (before the next start record, or the journal's last) it is told to
+    ``lost`` (file, lines read, why: as ``inspect.LogReader.lost_segments``), the run's replay then ending short;
+    without ``lost``, or inside a run, ValueError names it."""
     cut = None  # where the unreadable line just read is
-    for f, n, text in numbered_log_lines(files, progress):
+    gone: list[tuple[Path, int, str]] = []  # gzipped segments lost since the last line given (told by the reader)
+    held: list[tuple[Path, int, str]] = []  # those lost at what may be a run's end, until the next line says
+
+    def damaged() -> ValueError:
+        return _damaged(cut) if cut is not None else _lost_inside(held)
+
+    for f, n, text in numbered_log_lines(files, progress, lambda *seg: gone.append(seg)):
+        if gone:
+            if cut is not None:
+                raise damaged()
+            held += gone
+            gone.clear()
         where = f"{f}: line {n}"
         try:
             d = json.loads(text) if text is not None else None
         except ValueError:
             d = None
         if d is None:
-            if cut is not None:
-                raise _damaged(cut)
+            if cut is not None or held:
+                raise damaged()
             cut = where
             continue
         if type(d) is not dict:
             shown = text.strip()
             raise ValueError(f"{where}: {shown if len(shown) <= 60 else shown[:60] + '...'}: not a record (a "
                              f"journal's line is a JSON object)")
-        if cut is not None:
+        if cut is not None or held:
             if d.get("type") != "start":
-                raise _damaged(cut)
-            yield cut, None
-            cut = None
+                raise damaged()
+            if cut is not None:
+                yield cut, None
+                cut = None
+            _told(lost, held)
         yield where, d
+    if gone:
+        if cut is not None:
+            raise damaged()
+        held += gone
     if cut is not None:
         yield cut, None
+    _told(lost, held)
+
+
+def _told(lost: LostFile | None, segments: list[tuple[Path, int, str]]) -> None:
+    """Segments lost at a run's end, told to ``lost`` (and forgotten here); without it, a ValueError as inside a
+    run."""
+    if segments and lost is None:
+        raise _lost_inside(segments)
+    for seg in segments:
+        lost(*seg)
+    segments.clear()
+
+
+def _lost_inside(segments: list[tuple[Path, int, str]]) -> ValueError:
+    named = "; ".join(f"{seg[0].parent / lost_segment_text(*seg)}" for seg in segments)  # the path, and what is lost
+    return ValueError(f"{named}: the journal is "
+                      f"damaged (a copy's, a disk's or a compression's error, not a crash's cut: a crash cuts one "
+                      f"line of the file being written, never a closed segment), and without the events lost a "
+                      f"replay or a fit is another run")
 
 
 def decode_at(d: dict, where: str):
@@ -300,5 +343,5 @@ def decode_at(d: dict, where: str):
 def _damaged(where: str) -> ValueError:
     return ValueError(f"{where}: not a whole JSON line, and not the last of its run (a crash mid-write cuts only a "
                       f"run's last line: the journal's last, or the one before a restart's start record; this is a "
-                      f"disk's or a copy's error, or a gzipped segment cut short): the journal is damaged, and "
+                      f"disk's or a copy's error): the journal is damaged, and "
                       f"without the events lost a replay or a fit is another run")

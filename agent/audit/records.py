@@ -402,6 +402,9 @@ def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: 
                               f"one account's trail on one coin; give this run a folder of its own")
 
 
+# why a gzipped file of 0 bytes is lost (see ``_lines``)
+ZERO_BYTES = "0 bytes, not even gzip's header"
+
 # told of a gzipped file of a log that cannot be read on (see ``read_lines``): the file, how many of its lines were
 # read before it stopped, and why (``not gzip data``, ``cut short``, ``damaged gzip data: ...``)
 LostFile = Callable[[Path, int, str], None]
@@ -454,16 +457,18 @@ def log_lines(files: list[Path], progress: Callable[[int], None] | None = None,
             progress(size_on_disk(f))
 
 
-def numbered_log_lines(files: list[Path], progress: Callable[[int], None] | None = None
+def numbered_log_lines(files: list[Path], progress: Callable[[int], None] | None = None, lost: LostFile | None = None
                        ) -> Iterator[tuple[Path, int, str | None]]:
     """(file, line number, text) of each non-blank line of a log's files, in writing order, for a reader that must
     say where a line is (the replay): ``log_lines`` with each line's place. The file is the one read (a segment
     gzipped while the log was read is its ``.gz``). ``text`` is None for a line that could not be read, which
     ``log_lines`` skips: bytes that are not UTF-8 text, or the end of a gzipped file cut short (numbered as the
-    line after the last one read). ``progress`` as in ``log_lines``."""
+    line after the last one read). With ``lost``, a gzipped file that cannot be read on is told to it instead (as
+    in ``read_lines``), before the next line is given: the rest of a file lost, not one line. ``progress`` as in
+    ``log_lines``."""
     for f in files:
         gz = f.suffix == ".gz"
-        for item in _lines(f, None, True):
+        for item in _lines(f, None, True, lost):
             if progress is not None and not gz and item[2] is not None:
                 progress(len(item[2]))
             yield item
@@ -492,6 +497,19 @@ def _lines(path: Path, undecodable: Callable[[], None] | None, numbered: bool, l
     fh, path = _open(path)
     with fh:
         n = 0
+        if path.suffix == ".gz" and os.fstat(fh.buffer.fileobj.fileno()).st_size == 0:  # (the file opened)
+            # gzip's smallest file (no line in it) is its 18-byte header and trailer: a .gz of 0 bytes is a segment
+            # whose data was lost (a copy onto a full disk, a power loss before the data reached it), never an empty
+            # one. No legitimate .gz is 0 bytes: the writer closes a segment only past its size, and never gzips;
+            # gzip makes NAME.gz while NAME is still there, which ``_segments`` reads instead.
+            if lost is not None:
+                lost(path, 0, ZERO_BYTES)
+                return
+            if undecodable is not None:
+                undecodable()
+            if numbered:
+                yield path, 1, None
+            return
         try:
             for n, line in enumerate(fh, 1):
                 if not line.isascii():  # the writer's lines are ASCII: only another writer's or garbage are not
@@ -508,7 +526,8 @@ def _lines(path: Path, undecodable: Callable[[], None] | None, numbered: bool, l
         except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # (only gzip raises these)
             if lost is not None:
                 lost(path, n, _why_unreadable(e))
-            elif undecodable is not None:
+                return
+            if undecodable is not None:
                 undecodable()
             if numbered:
                 yield path, n + 1, None

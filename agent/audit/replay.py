@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from agent.audit.event_log import SHUTDOWN, decode_at, journal_lines
-from agent.audit.inspect import LogReader
+from agent.audit.inspect import LogReader, lost_segment_text
 from agent.audit.records import log_files, to_line
 
 
@@ -35,11 +35,14 @@ class RunReplay:
     # the journal ends before the log does: the records the log holds past it (a journal cut short: a full disk)
     journal_cut: int = 0
     left_out: str | None = None  # "FILE: line N" of the run's last journal line, cut by a crash mid-write
+    # gzipped segments of the journal that could not be read on at the run's end, (file, lines read, why) as
+    # ``LogReader.lost_segments``: the events in them are not replayed, and the run is not known identical
+    lost_segments: list = field(default_factory=list)
     _past_end: tuple | None = None  # the log ran out here: the difference, unless the run was killed right after
 
     @property
     def identical(self) -> bool:
-        return self.difference is None
+        return self.difference is None and not self.lost_segments
 
 
 def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = None) -> list[RunReplay]:
@@ -57,7 +60,13 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
     log = _LogCursor(folder / "decisions.jsonl")
     out: list[RunReplay] = []
     core = run = None
-    for at, d in journal_lines(log_files(journal), progress):
+    def lost(path: Path, lines_read: int, why: str) -> None:  # (told at the run's end: before its next start)
+        if run is None:
+            raise ValueError(f"{path.parent}: {lost_segment_text(path, lines_read, why)}, before the journal's first "
+                             f"start line: the runs it held cannot be told")
+        run.lost_segments.append((path, lines_read, why))
+
+    for at, d in journal_lines(log_files(journal), progress, lost):
         if d is None:  # the line ``at``, cut by a crash mid-write, was the run's last
             if run is not None:
                 run.left_out = at

@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 from agent.audit.__main__ import KINDS, main
 from agent.audit.inspect import LogReader, format_ts, overview, parse_time
 from agent.audit.plot import Thinner, level_steps, series
-from agent.audit.records import JsonlWriter, log_files, read_log
+from agent.audit.records import ZERO_BYTES, JsonlWriter, log_files, read_log
 from agent.config import AgentConfig, SessionConfig
 from agent.session import run_session
 
@@ -441,6 +441,26 @@ def test_a_segment_that_is_not_gzip_is_said_lost_whole_not_one_unreadable_line(t
     assert head.endswith(f"1 records in 2 files (1 closed segment); {says}") and "unreadable line" not in head
     assert main([str(tmp_path), "--from", "0", "--to", "200"]) == 0  # a window read past it says so too
     assert capsys.readouterr().err == f"note: {says}\n"
+
+
+def test_a_gzipped_segment_of_0_bytes_is_said_lost_not_read_as_empty(tmp_path, capsys):
+    """gzip writes a header whatever it compresses (an empty file gives 20 bytes), and the writer never gzips nor
+    closes an empty segment: a .gz of 0 bytes is a segment whose data was lost (a copy onto a full disk), yet it
+    read as a segment with no lines, nothing said. A gzipped empty file is still read as empty (nothing lost)."""
+    log = tmp_path / "decisions.jsonl"
+    lost = tmp_path / "decisions-000001.jsonl.gz"
+    lost.write_bytes(b"")
+    (tmp_path / "decisions-000002.jsonl.gz").write_bytes(gzip.compress(b""))  # an empty file, gzipped: 20 bytes
+    with JsonlWriter(log) as w:
+        w.write({"type": "fill", "ts": 100.0, "maker": True, "px": 10.0, "sz": 1.0})
+    reader = LogReader(log)
+    assert [line.ts for line in reader] == [100.0] and reader.lost_segments == [(lost, 0, ZERO_BYTES)]
+    assert reader.skipped == 1 and reader.cut == 0
+    assert read_log(log)[1] == 1
+    assert main([str(tmp_path)]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert head.endswith("; decisions-000001.jsonl.gz unreadable (0 bytes, not even gzip's header): every line of it "
+                         "lost")
 
 
 def test_a_file_of_another_tool_for_the_log_exits_2_naming_it_and_what_it_is_not(tmp_path, capsys):

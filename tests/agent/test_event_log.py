@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from agent.audit.__main__ import main
-from agent.audit.event_log import EVENT_TYPES, EventJournal, decode, encode
-from agent.audit.records import JsonlWriter, log_files, read_log, start_record, to_line
+from agent.audit.event_log import EVENT_TYPES, EventJournal, decode, encode, journal_lines
+from agent.audit.records import ZERO_BYTES, JsonlWriter, log_files, read_log, start_record, to_line
 from agent.audit.replay import first_difference, replay_folder
 from agent.gateway import events as ev
 
@@ -205,6 +205,61 @@ def test_a_journal_cut_short_is_said_to_end_before_the_log_not_to_differ(tmp_pat
     assert "the event journal ends before the decision log" in out and "differs" not in out
     assert f"give {run.records:,} decision records, all identical to the log, and the log holds " \
            f"{run.journal_cut:,} more of this run" in out
+
+
+def _journal_with_a_segment(folder, lines: list[str], lost: bytes) -> tuple:
+    """``lines`` as a journal of three files: the first third a plain segment, the second third a gzipped segment
+    whose bytes are ``lost``, the rest the live file; the three paths."""
+    a, b = len(lines) // 3, 2 * len(lines) // 3
+    seg1, seg2, live = folder / "events-000001.jsonl", folder / "events-000002.jsonl.gz", folder / "events.jsonl"
+    seg1.write_text("".join(lines[:a]))
+    seg2.write_bytes(lost)
+    live.write_text("".join(lines[b:]))
+    return seg1, seg2, live
+
+
+@pytest.mark.parametrize("lost, why", [(b"\x1f\x8b\x08\x00 not gzip data at all", "damaged gzip data: "),
+                                       (b"", ZERO_BYTES)])
+def test_a_journal_segment_lost_is_told_as_lost_not_taken_for_a_crashs_cut(tmp_path, lost, why):
+    """A gzipped segment of the journal that cannot be read (damaged, or 0 bytes: a lost write) was given as one
+    line cut by a crash when a start line followed it, and one of 0 bytes read as no lines at all. A crash cuts a
+    line of the file being written, never a closed segment: the segment is lost, every line of it, and said so."""
+    start = {"type": "start", "ts": 0.0}
+    lines = [json.dumps(start) + "\n"] + [json.dumps(encode(ev.Timer(ts=float(i)))) + "\n" for i in range(1, 9)]
+    _, seg2, live = _journal_with_a_segment(tmp_path, lines[:6], lost)
+    live.write_text(json.dumps({**start, "ts": 100.0}) + "\n" + "".join(lines[6:]))  # a restart after the segment
+    told = []
+    got = list(journal_lines(log_files(live), lost=lambda *seg: told.append(seg)))
+    assert [d for _, d in got] == [json.loads(x) for x in lines[:2]] + [{**start, "ts": 100.0}] + \
+        [json.loads(x) for x in lines[6:]]  # no (place, None) for a cut: nothing was cut
+    assert [(p, n) for p, n, _ in told] == [(seg2, 0)] and told[0][2].startswith(why)
+    with pytest.raises(ValueError, match="events-000002.jsonl.gz unreadable .*: every line of it lost: the journal"):
+        list(journal_lines(log_files(live)))  # (no one to tell: refused, never a cut)
+    live.write_text("".join(lines[6:]))  # no restart after it: the run's middle lost
+    with pytest.raises(ValueError, match="events-000002.jsonl.gz unreadable .*: every line of it lost: the journal"):
+        list(journal_lines(log_files(live), lost=lambda *seg: told.append(seg)))
+
+
+def test_a_replay_past_a_lost_journal_segment_names_it_and_is_not_identical(tmp_path, capsys):
+    """The first run's tail in a gzipped segment that is not gzip, the second run after it whole: the replay said
+    the first run's "last journal line, cut by a crash mid-write" was left out. It names the segment, lost."""
+    _journalled_run(tmp_path, 2, 1.0)
+    _journalled_run(tmp_path, 5, 1.0)
+    events = tmp_path / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    second = next(i for i, x in enumerate(lines) if i and '"type":"start"' in x)
+    (tmp_path / "events-000001.jsonl").write_text("".join(lines[:second // 2]))
+    (tmp_path / "events-000002.jsonl.gz").write_bytes(b"garbage")  # lines[second // 2:second], lost
+    events.write_text("".join(lines[second:]))
+    first, again = replay_folder(tmp_path)
+    assert first.lost_segments == [(tmp_path / "events-000002.jsonl.gz", 0, "not gzip data")]
+    assert not first.identical and first.left_out is None and first.journal_cut > 0
+    assert again.identical and again.records > 100
+    assert main([str(tmp_path), "--replay"]) == 1
+    out = capsys.readouterr().out
+    assert "  lost:     events-000002.jsonl.gz unreadable (not gzip data): every line of it lost: the run's events " \
+           "in it are not replayed" in out and "A segment of the journal is lost (below)" in out
+    assert "cut by a crash" not in out and out.count("all identical to the log") == 2
 
 
 def test_first_difference_names_the_field_and_both_values():

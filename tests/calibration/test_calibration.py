@@ -607,7 +607,8 @@ def test_a_compressed_segment_cut_short_is_refused_naming_it(tmp_path, capsys, l
     (run / "events.jsonl").write_text("".join(lines[half:]))
     assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {run / 'events-000001.jsonl.gz'}: line ") and "cut short" in err
+    assert err.startswith(f"error: {run / 'events-000001.jsonl.gz'} unreadable after its line ")
+    assert "(cut short): the rest of it lost: the journal is damaged" in err
 
 
 def test_a_quote_cycle_written_twice_is_refused_naming_the_first_reply_the_replay_never_asked_for(tmp_path, capsys,
