@@ -2,17 +2,17 @@
 
 Two agents quoting one coin for one account cancel each other's orders (each sees the other's as orders it
 did not place) and skew on each other's fills: a second terminal, or a service restarted while the first
-process still drains, is all it takes. The lock is an advisory ``flock`` on a file in the temporary
-directory, named by the venue (its URL however spelt: ``venue_key``), the account and the coin: the kernel releases it when the process
-ends however it ends (kill -9 included), so a crash never leaves a stale lock behind. Agents on other hosts
-are not seen here; the decision log's ``foreign_orders`` record and the console's warning catch them.
+process still drains, is all it takes. The lock is an advisory ``flock`` on a file in the user's lock folder
+(``lock_dir``), named by the venue (its URL however spelt: ``venue_key``), the account and the coin: the kernel
+releases it when the process ends however it ends (kill -9 included), so a crash never leaves a stale lock behind.
+Agents on other hosts are not seen here; the decision log's ``foreign_orders`` record and the console's warning
+catch them.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +24,42 @@ except ImportError:  # not POSIX: no lock (the warning on foreign orders still s
 
 class RunLocked(Exception):
     """Another process on this host holds the lock; the message names it."""
+
+
+class LockUnusable(RunLocked):
+    """The lock file cannot be made or opened (its folder not writable): the run is refused, as one unlocked is what
+    the lock is there to prevent. The message names the file, what the system said, and ``LOCK_DIR_ENV``."""
+
+
+# moves the lock folder (``lock_dir``): a test run's own, so that two test runs on one host do not meet; or a folder
+# several users' agents share. Every agent on the host must see the same value.
+LOCK_DIR_ENV = "HL_AGENT_LOCK_DIR"
+
+
+def lock_dir() -> Path:
+    """The folder of the run locks and the shared nonce files (``nonces.shared_nonce_path``): ``LOCK_DIR_ENV`` when
+    set, else ``~/.cache/hl-agent/locks`` of the user the process runs as (not made here: ``RunLock.acquire`` and
+    the nonce counter make it).
+
+    Where every agent of the user finds it however it was started. The temporary folder was not: ``TMPDIR`` is a
+    process's own (a shell's export, tmux, a service's unit, macOS's per-session ``/var/folders/...``), and two
+    agents with different ones each held a lock of their own on one account and coin. ``XDG_RUNTIME_DIR`` neither:
+    a login session sets it (pam_systemd), while cron, a system service, ``sudo -u`` and containers run without it,
+    and macOS has none. The home folder is read from the user database, not ``$HOME`` (which ``sudo`` may keep
+    as the caller's), so it follows the user id alone, on Linux and macOS alike."""
+    given = os.environ.get(LOCK_DIR_ENV)
+    if given:
+        return Path(given)
+    return _user_home() / ".cache" / "hl-agent" / "locks"
+
+
+def _user_home() -> Path:
+    """The home folder of the user the process runs as, from the user database (``$HOME`` where there is none)."""
+    try:
+        import pwd
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError):  # not POSIX, or a user id with no entry (a container's)
+        return Path.home()
 
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -49,7 +85,7 @@ def venue_key(base_url: str) -> str:
 def lock_path(base_url: str, account: str, coin: str) -> Path:
     key = hashlib.sha256(f"{venue_key(base_url)}|{account.lower()}|{coin}".encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9]+", "-", coin)
-    return Path(tempfile.gettempdir()) / f"hl-agent-{safe}-{key}.lock"
+    return lock_dir() / f"hl-agent-{safe}-{key}.lock"
 
 
 class RunLock:
@@ -76,7 +112,12 @@ class RunLock:
     def acquire(self) -> None:
         if fcntl is None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise LockUnusable(f"cannot open the run lock {self.path}: {e.strerror or e} (set {LOCK_DIR_ENV} to a "
+                               f"folder this user can write, the same for every agent on the host)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

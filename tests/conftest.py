@@ -12,16 +12,21 @@ if os.environ.get("CI"):
 
 
 def _own_temp_folder() -> str:
-    """This run's own temporary folder, made the process's (``TMPDIR``, so the commands the tests start inherit it).
+    """This run's own temporary folder, made the process's (``TMPDIR``, so the commands the tests start inherit it),
+    and its lock folder (``run_lock.LOCK_DIR_ENV``, inherited alike).
 
-    The agent keeps its run lock and its nonce file in the system's temporary folder, as one host's agents must
-    share them. Two test runs on one host (a fresh clone checked beside a working copy) shared them too: one run's
-    agents found the other's holding the lock ("is trading BTC") and three run-lock tests failed. pytest's own
-    ``tmp_path`` folders are made under it as well."""
+    The agent keeps its run locks and its nonce files in the user's lock folder (``run_lock.lock_dir``), as one
+    host's agents must share them. Two test runs on one host (a fresh clone checked beside a working copy) shared
+    them too: one run's agents found the other's holding the lock ("is trading BTC") and three run-lock tests
+    failed; and a test run must not leave files in the user's own. pytest's own ``tmp_path`` folders are made under
+    the temporary folder as well."""
     import tempfile
+
+    from agent.run_lock import LOCK_DIR_ENV
 
     folder = tempfile.mkdtemp(prefix="agent-tests-")
     os.environ["TMPDIR"] = folder
+    os.environ[LOCK_DIR_ENV] = os.path.join(folder, "locks")
     tempfile.tempdir = None  # read TMPDIR again at the next gettempdir
     return folder
 

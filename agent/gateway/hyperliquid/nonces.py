@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Callable
+
+from agent.run_lock import lock_dir
 
 try:
     import fcntl
@@ -29,9 +30,10 @@ _WIDTH = 20  # digits of a nonce in the shared file (a uint64 is at most 20)
 
 
 def shared_nonce_path(venue: str, signer: str) -> Path:
-    """The file a host's processes signing for ``venue`` (a ``run_lock.venue_key``) with ``signer`` share."""
+    """The file a host's processes signing for ``venue`` (a ``run_lock.venue_key``) with ``signer`` share, beside the
+    run locks (``run_lock.lock_dir``: not the temporary folder, which ``TMPDIR`` moves per process)."""
     key = hashlib.sha256(f"{venue}|{signer.lower()}".encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"hl-nonce-{key}"
+    return lock_dir() / f"hl-nonce-{key}"
 
 
 class NonceManager:
@@ -49,8 +51,9 @@ class NonceManager:
         self._fd: int | None = None
         if shared is not None and fcntl is not None:
             try:
+                Path(shared).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self._fd = os.open(shared, os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError:  # (a temp dir not writable: count alone)
+            except OSError:  # (a lock folder not writable: count alone)
                 self._fd = None
 
     def next(self) -> int:
