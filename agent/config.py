@@ -30,9 +30,14 @@ class ValidationConfig(FileModel):
                     "~0.08, so the design's 0.5/0.3 (a per-period figure) would retire every real signal; "
                     "0.1 healthy / 0.02 retire are the per-prediction equivalents used by default.")
     regime: RegimeConfig = Field(default_factory=RegimeConfig, description="Online two-state regime model.")
-    stressed_spread_mult: float = Field(1.5, ge=1, description="Half spread × this when the regime model is sure "
+    stressed_spread_mult: float = Field(1.5, ge=1, le=100.0,
+                                        description="Half spread × this when the regime model is sure "
                                                               "the market is stressed (scaled by P(stressed)).")
 
+
+# the least equity the drawdown rules measure from, USDC (session.collateral_usd): 1e-300 was taken, and made every
+# fraction of a cent lost a drawdown past Kill
+MIN_COLLATERAL_USD = 1.0
 
 # the decision log's smallest segment, MB: some 800 cycle lines (7 minutes at the shipped 500 ms cycle, 80 s at 100 ms)
 LOG_SEGMENT_MIN_MB = 1.0
@@ -40,14 +45,16 @@ LOG_SEGMENT_MIN_MB = 1.0
 
 class SessionConfig(FileModel):
     coin: str = Field("BTC", description="Coin to quote (HIP-3 coins as 'dex:COIN').")
-    cycle_s: float = Field(0.5, ge=0.01, description=(
+    cycle_s: float = Field(0.5, ge=0.01, le=60.0, description=(
         "Quote-cycle timer period, s (the budget may stretch requotes); 10 ms at least: the venue answers in some "
-        "60 ms, and a run ticking faster only ticks (a twin hour at 1 ns took hours)."))
-    collateral_usd: float = Field(100_000.0, gt=0, description=(
+        "60 ms, and a run ticking faster only ticks (a twin hour at 1 ns took hours); 60 s at most: quotes a minute "
+        "old are no market making (the book goes stale in risk.stale_book_s), and 1e9 is a run that never requotes."))
+    collateral_usd: float = Field(100_000.0, ge=MIN_COLLATERAL_USD, le=1e12, description=(
         "The equity the drawdown rules measure from (safety.drawdown_*, graduation.demote_drawdown), USDC. Twin "
         "sessions: what the account starts with. Live: the account's value at the start unless set here (set it "
-        "to risk a part of the account)."))
-    quota_poll_s: float = Field(10.0, ge=0, description=(
+        "to risk a part of the account). From 1 to 1e12 USDC (a live account worth less is refused unless this is "
+        "set)."))
+    quota_poll_s: float = Field(10.0, ge=0, le=3600.0, description=(
         "How often the venue's rate-limit status is queried, s: 1 or more (each query, userRateLimit, weighs 20 of "
         "the IP's 1200 a minute, and the request budget counts 20 x 60 / this a minute for them: 120 at 10 s), or 0 "
         "for never. Refused when the polls alone would leave requoting no weight (under 1.34 s as shipped: "
@@ -64,11 +71,11 @@ class SessionConfig(FileModel):
         "and signals still read the l2Book. On the Quickstart's seed it cuts the places refused post-only from 647 to "
         "293 (4 December), for some 1.3x the session's wall time against the twin (8-9 pushes a second). false: the "
         "l2Book alone."))
-    log_segment_mb: float = Field(256.0, description=(
+    log_segment_mb: float = Field(256.0, le=100_000.0, description=(
         f"The decision log (decisions.jsonl) starts a fresh file when it reaches this size, MB, "
         f"{LOG_SEGMENT_MIN_MB:g} at least; the full one becomes decisions-000001.jsonl, -000002, ... (oldest first), "
         f"never written again: compress or move them while the agent runs. Nothing is deleted."))
-    checkpoint_s: float = Field(60.0, ge=1.0, description=(
+    checkpoint_s: float = Field(60.0, ge=1.0, le=3600.0, description=(
         "Live runs with a run folder: state.json, level_history.json and summary.json are rewritten this often "
         "while the run goes on (stop_reason null until it ends), s: a process killed outright leaves them this "
         "old at most."))
@@ -97,47 +104,55 @@ class SessionConfig(FileModel):
 
 
 class RiskConfig(FileModel):
-    max_position: float = Field(0.05, gt=0, description="Limit on |worst-case position| (coin), in-flight included.")
-    stale_book_s: float = Field(3.0, gt=0, description="No book update for this long → market data stale: pull quotes.")
-    ack_timeout_s: float = Field(5.0, gt=0, description="No acknowledgement within this → order stale → snapshot.")
-    pull_retry_s: float = Field(2.0, gt=0, description="Blind (socket down) or stopped with orders still counted "
-                                                       "live: the cancel-all is sent again this often until they are "
-                                                       "confirmed gone (a pull lost in transport gives no answer).")
-    dead_man_s: float = Field(10.0, gt=5.0, description="A Kill arms the venue's dead-man's switch (scheduleCancel) "
+    max_position: float = Field(0.05, ge=1e-8, le=1e12,
+                                description="Limit on |worst-case position| (coin), in-flight included.")
+    stale_book_s: float = Field(3.0, ge=0.1, le=600.0,
+                                description="No book update for this long → market data stale: pull quotes.")
+    ack_timeout_s: float = Field(5.0, ge=0.1, le=600.0,
+                                 description="No acknowledgement within this → order stale → snapshot.")
+    pull_retry_s: float = Field(2.0, ge=0.1, le=600.0,
+                                description="Blind (socket down) or stopped with orders still counted "
+                                            "live: the cancel-all is sent again this often until they are "
+                                            "confirmed gone (a pull lost in transport gives no answer).")
+    dead_man_s: float = Field(10.0, gt=5.0, le=86_400.0,
+                              description="A Kill arms the venue's dead-man's switch (scheduleCancel) "
                               "this far ahead, re-armed with every pull: the venue wants it at least 5 s ahead when "
                               "the request arrives, so the request's own latency must fit in the rest.")
-    dead_man_heartbeat_s: float | None = Field(30.0, gt=5.0, description=(
+    dead_man_heartbeat_s: float | None = Field(30.0, gt=5.0, le=86_400.0, description=(
         "While orders may rest, keep the venue's dead-man's switch armed this far ahead, re-armed every third of "
         "it: if this process dies or its host loses the network, the venue cancels our orders within this long "
         "(two lost re-arms in a row are tolerated). Cleared when nothing can rest (Shadow with no live orders): "
         "a firing uses one of the venue's 10 a day even with nothing to cancel. A refusal (10 firings today) is "
         "asked again after an hour. null: only a Kill arms it."))
-    dead_man_min_volume_usd: float = Field(1_000_000.0, ge=0, description=(
+    dead_man_min_volume_usd: float = Field(1_000_000.0, ge=0, le=1e15, description=(
         "The venue's rule: an account that has traded less (userRateLimit's cumVlm) is refused the switch, so "
         "the heartbeat waits until the reported volume reaches this. (A Kill asks regardless.)"))
-    audit_interval_s: float = Field(30.0, gt=0, description="Ask for an account snapshot at least this often, "
+    audit_interval_s: float = Field(30.0, ge=1.0, le=3600.0,
+                                    description="Ask for an account snapshot at least this often, "
                                     "quoting or stopped: it catches what no event reports (a liquidation, a fill "
                                     "lost in transport, an order placed by hand). A snapshot weighs 42 of the "
                                     "1200 IP weight a minute, and 1 more per 20 fills it reads (those of the "
                                     "interval and a minute more).")
-    fill_settle_s: float = Field(1.0, ge=0, description="A cancelled order still counts as exposure this long after "
-                                                        "its cancel ack, and until the feed has shown a book made "
-                                                        "after the ack (the socket delivers in order: its fills "
-                                                        "pushed before it have come), or a snapshot covers it.")
+    fill_settle_s: float = Field(1.0, ge=0, le=600.0,
+                                 description="A cancelled order still counts as exposure this long after "
+                                             "its cancel ack, and until the feed has shown a book made "
+                                             "after the ack (the socket delivers in order: its fills "
+                                             "pushed before it have come), or a snapshot covers it.")
 
 
 class QuotingConfig(FileModel):
-    order_size: float = Field(0.002, gt=0, description="Δ of GLFT: base quote size per level, coin.")
-    sigma_prior: float = Field(8.5e-5, gt=0, description="Volatility (log-return per √s) until estimated.")
-    a_prior: float = Field(2.0, gt=0, description="Arrival intensity A per side, 1/s, until estimated.")
-    k_prior_per_bp: float = Field(20.0, gt=0, description=(
+    order_size: float = Field(0.002, ge=1e-8, le=1e12, description="Δ of GLFT: base quote size per level, coin.")
+    sigma_prior: float = Field(8.5e-5, ge=1e-10, le=0.1, description="Volatility (log-return per √s) until estimated.")
+    a_prior: float = Field(2.0, ge=1e-6, le=1e6, description="Arrival intensity A per side, 1/s, until estimated.")
+    k_prior_per_bp: float = Field(20.0, ge=1e-3, le=1e6, description=(
         "Arrival decay k until estimated, per bp of the mid (so that one prior serves a $100,000 coin and a $1 "
         "one: 20 per bp is 2 per dollar on BTC at $100,000). GLFT's half spread is about 1/k: a prior in price "
         "units set for BTC quoted a $1 coin 40% away from its mid."))
-    k_prior: float | None = Field(None, gt=0, description=(
+    k_prior: float | None = Field(None, ge=1e-9, le=1e15, description=(
         "Arrival decay k until estimated, per price unit, used as it is when set (a market whose k you know in "
         "its own units); null (the default): k_prior_per_bp of the mid."))
-    refit_interval_s: float = Field(5.0, ge=0, description="How often A and k are refitted from the trade counts, s.")
+    refit_interval_s: float = Field(5.0, ge=0, le=3600.0,
+                                    description="How often A and k are refitted from the trade counts, s.")
     maker_fee_bps: float = Field(0.0, ge=-10.0, le=100.0, description=(
         "Your maker fee, bps of notional (the venue's base tier is 1.5; a rebate is negative). Each quote is moved "
         "this much further from its centre than the model's half spread (GLFT's has no fees in it), so that a "
@@ -146,7 +161,7 @@ class QuotingConfig(FileModel):
         "spread (the summary's fees line shows it). Shadow's paper fills pay it too in the promotion evidence "
         "(graduation's positive-edge share is net of fees; real fills pay what the venue charged). Set it to "
         "your tier's rate before trading for real."))
-    min_half_spread_ticks: float = Field(0.5, ge=0, description="Floor on the quoted half spread, ticks.")
+    min_half_spread_ticks: float = Field(0.5, ge=0, le=1e6, description="Floor on the quoted half spread, ticks.")
     glft: GlftConfig = Field(default_factory=GlftConfig, description="GLFT risk aversion and factors.")
     estimators: EstimatorConfig = Field(default_factory=EstimatorConfig, description="Online estimators.")
     signals: SignalConfig = Field(default_factory=SignalConfig, description="Alpha signals.")

@@ -8,6 +8,8 @@ import logging
 import math
 import time
 
+from agent.config import MIN_COLLATERAL_USD
+
 
 class Refused(Exception):
     """The run must not start as configured; the message says why and what to do."""
@@ -76,6 +78,10 @@ def equity_basis(cfg, account_value: float, explicit: bool, dex: str = "", first
         raise Refused(f"the account's value is {account_value:g} on {where}{held}: nothing to margin orders with "
                       f"(each HIP-3 dex margins apart: move collateral to it first), and nothing to measure the "
                       f"drawdown rules from. Set session.collateral_usd in --config to start anyway")
+    if account_value < MIN_COLLATERAL_USD and not explicit:  # (the basis becomes the config's: it must load back)
+        raise Refused(f"the account's value is {account_value:g} USDC, under the {MIN_COLLATERAL_USD:g} USDC the "
+                      f"drawdown rules can measure from (session.collateral_usd's least): fund the account, or set "
+                      f"session.collateral_usd in --config to start anyway")
     if explicit:
         c = cfg.session.collateral_usd
         if not account_value > 0.0:

@@ -31,26 +31,28 @@ def poll_weight_per_minute(quota_poll_s: float) -> int:
 
 class BudgetConfig(FileModel):
     reserve_frac: float = Field(0.05, ge=0, le=0.5, description="Share of the cap only cancels may spend.")
-    knee_frac: float = Field(0.3, gt=0, le=1, description="Below this headroom share, requoting slows down.")
-    max_stretch: float = Field(20.0, ge=1, description="Longest requote interval as a multiple of the base.")
-    in_flight_s: float = Field(1.0, ge=0, description=(
+    knee_frac: float = Field(0.3, ge=0.01, le=1, description="Below this headroom share, requoting slows down.")
+    max_stretch: float = Field(20.0, ge=1, le=1000.0, description="Longest requote interval as a multiple of the base.")
+    in_flight_s: float = Field(1.0, ge=0, le=60.0, description=(
         "A request sent up to this long before a quota poll may reach the venue after the poll does (a latency "
         "spike), so it is counted on top of the venue's figure too. Counting one twice only slows requoting "
         "until the next poll; missing one let places spend the cancels' reserve."))
-    assumed_cap: int = Field(10000, ge=1, description="Cap assumed until the venue reports one (venue buffer).")
-    cancel_extra: int = Field(100000, ge=0, description=(
+    assumed_cap: int = Field(10000, ge=1, le=1_000_000_000,
+                             description="Cap assumed until the venue reports one (venue buffer).")
+    cancel_extra: int = Field(100000, ge=0, le=1_000_000_000, description=(
         "Cancels may go on to min(cap + cancel_extra, 2 x cap) (the venue's rule: 100000). With the cap spent, "
         "the agent can still pull its quotes up to there."))
-    ip_weight_per_minute: int = Field(1200, ge=1, description="The venue's REST weight per IP per minute.")
-    ip_quote_frac: float = Field(0.75, gt=0, le=1, description=(
+    ip_weight_per_minute: int = Field(1200, ge=1, le=10_000_000,
+                                      description="The venue's REST weight per IP per minute.")
+    ip_quote_frac: float = Field(0.75, ge=0.01, le=1, description=(
         "Share of the IP weight requoting may bring the minute's up to, the quota polls and the background weight "
         "counted in it; the rest is kept for cancels and snapshots."))
-    background_weight_per_minute: int = Field(0, ge=0, description=(
+    background_weight_per_minute: int = Field(0, ge=0, le=10_000_000, description=(
         "IP weight a minute that other programs spend from this IP, which the agent cannot see (a second agent, a "
         "dashboard, a script on the same host): the venue's limit is the IP's. Not the gateway's own quota polls: "
         "each is counted as it is sent (until December 2026 this field stood for them, at 120; a config that still "
         "sets it so counts them twice)."))
-    ip_snapshot_frac: float = Field(0.9, gt=0, le=1, description=(
+    ip_snapshot_frac: float = Field(0.9, ge=0.01, le=1, description=(
         "Share of the IP weight an account snapshot may bring the last minute's weight up to, when it is asked "
         "for by the audit or to settle stale orders (one a reconnect, a liquidation notice or a flatten needs "
         "goes regardless); the rest is kept for cancels. A snapshot weighs 42 (and 1 per 20 fills it reads, counted "

@@ -66,16 +66,20 @@ def with_size(q, sz: float, reduce_only: bool | None = None):
 
 
 class ReconcileConfig(FileModel):
-    price_tolerance_ticks: float = Field(1.5, ge=0, description="Keep a live order whose price is within this many "
-                                                                "ticks of a desired quote (0.5: exact price only; "
-                                                                "keeping queue position is worth a tick).")
-    behind_tolerance_bps: float = Field(1.0, ge=0, description="... or, when it is further from the touch than "
-                                                               "desired (safer, only less likely to fill), within "
-                                                               "this many bps of its price, if that is wider.")
-    level_tolerance_growth: float = Field(0.5, ge=0, description="Level i's bands are x (1 + this x i): deeper "
-                                                                 "levels chase the model less.")
-    size_tolerance_frac: float = Field(0.25, ge=0, description="... and whose remaining size is within this share.")
-    max_requests_per_cycle: int = Field(20, ge=1, description="Upper bound on request items sent per cycle.")
+    price_tolerance_ticks: float = Field(1.5, ge=0, le=1e6,
+                                         description="Keep a live order whose price is within this many "
+                                                     "ticks of a desired quote (0.5: exact price only; "
+                                                     "keeping queue position is worth a tick).")
+    behind_tolerance_bps: float = Field(1.0, ge=0, le=1e4, description="... or, when it is further from the touch "
+                                                                       "than desired (safer, only less likely to "
+                                                                       "fill), within this many bps of its price, if "
+                                                                       "that is wider.")
+    level_tolerance_growth: float = Field(0.5, ge=0, le=100.0,
+                                          description="Level i's bands are x (1 + this x i): deeper "
+                                                      "levels chase the model less.")
+    size_tolerance_frac: float = Field(0.25, ge=0, le=100.0,
+                                       description="... and whose remaining size is within this share.")
+    max_requests_per_cycle: int = Field(20, ge=1, le=10_000, description="Upper bound on request items sent per cycle.")
     modify_moves: bool = Field(True, description=(
         "Move an acknowledged order to a new quote on its side with one modify (cancel-and-replace at the "
         "venue, one request against the address quota) instead of a cancel and a place (two). Queue "

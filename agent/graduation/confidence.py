@@ -13,12 +13,14 @@ from twin.files import FileModel
 
 
 class ConfidenceConfig(FileModel):
-    model_weight: float = Field(0.4, ge=0, description="Weight of model_confidence (validation scorecards) in overall.")
-    execution_weight: float = Field(0.3, ge=0, description="Weight of execution_confidence (venue behaviour: "
-                                                           "ack latency, rejections, rate limits, reconnections, "
-                                                           "stale orders) in overall.")
-    safety_weight: float = Field(0.3, ge=0, description="Weight of safety_confidence (the escalation level, less "
-                                                        "a penalty fading after each escalation) in overall.")
+    model_weight: float = Field(0.4, ge=0, le=1e6,
+                                description="Weight of model_confidence (validation scorecards) in overall.")
+    execution_weight: float = Field(0.3, ge=0, le=1e6, description="Weight of execution_confidence (venue "
+                                                                   "behaviour: ack latency, rejections, rate limits, "
+                                                                   "reconnections, stale orders) in overall.")
+    safety_weight: float = Field(0.3, ge=0, le=1e6,
+                                 description="Weight of safety_confidence (the escalation level, less "
+                                             "a penalty fading after each escalation) in overall.")
     hysteresis_band: float = Field(0.02, ge=0, le=0.1, description="Margin, in confidence units, the overall "
                                    "confidence must clear above a level's lower edge before it counts for promotion "
                                    "into that level, and fall below the current level's lower edge before it "

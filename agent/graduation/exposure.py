@@ -74,14 +74,18 @@ def level_for_confidence(confidence: float) -> ExposureLevel:
 class PromotionCriteria(FileModel):
     """Every criterion must hold on every sample for the whole dwell at the current level."""
 
-    min_fills_at_level: int = Field(30, ge=0, description="Fills since the current level was entered (paper fills "
-                                                          "at SHADOW) before promotion.")
-    min_dwell_s: float = Field(600.0, ge=0, description="Seconds every criterion must hold without a break, s.")
+    min_fills_at_level: int = Field(30, ge=0, le=1_000_000,
+                                    description="Fills since the current level was entered (paper fills "
+                                                "at SHADOW) before promotion.")
+    min_dwell_s: float = Field(600.0, ge=0, le=2_592_000.0,
+                               description="Seconds every criterion must hold without a break, s.")
     max_brier: float = Field(0.25, ge=0, le=1, description="Highest Brier score of the signal blend's direction "
                              "forecasts (0.25 is a coin flip; the design's healthy bound).")
-    min_information_ratio: float = Field(0.1, description="Lowest information ratio of the signal blend, per "
+    min_information_ratio: float = Field(0.1, ge=-1e9, le=1e9,
+                                         description="Lowest information ratio of the signal blend, per "
                                          "prediction (see validation.scorecard's note on per-prediction IR).")
-    max_sim_to_real_gap: float = Field(0.3, ge=0, description="Highest sim-to-real gap (agent.shadow): how far the "
+    max_sim_to_real_gap: float = Field(0.3, ge=0, le=1000.0,
+                                       description="Highest sim-to-real gap (agent.shadow): how far the "
                                        "real fill volume of the orders at this level is from what the paper fill "
                                        "model made of the same orders, as a fraction of the paper volume.")
     max_safety_level: int = Field(0, ge=0, le=4, description="Highest safety level (0 Green … 4 Kill) allowed on "
@@ -90,8 +94,8 @@ class PromotionCriteria(FileModel):
                                           "shadow.min_paper_fills paper fills on this level's orders) fails promotion "
                                           "out of a level that places orders. False: the check is recorded as 'n/a' "
                                           "and passes. At SHADOW, which places nothing, it is always 'n/a'.")
-    max_drawdown: float = Field(0.005, ge=0, description="Highest drawdown at this level, fraction of equity "
-                                                         "(0.5% is Yellow's entry).")
+    max_drawdown: float = Field(0.005, ge=0, le=1.0, description="Highest drawdown at this level, fraction of equity "
+                                                                 "(0.5% is Yellow's entry).")
     min_positive_edge_share: float = Field(0.35, ge=0, le=1, description=(
         "Lowest share of fills (paper fills at SHADOW) whose markout at graduation.markout_horizon_s beats the fee the "
         "fill paid (a real fill's as the venue charged it, a paper fill's at quoting.maker_fee_bps): a fill that "
@@ -143,29 +147,34 @@ class GraduationConfig(FileModel):
                                "or by an earlier run): the paper ladder's reducing side, reduce-only, capped at the "
                                "position, is placed; nothing that adds risk is. False: Shadow places nothing and "
                                "holds any position until promoted.")
-    eval_interval_s: float = Field(5.0, gt=0, description="How often confidence is recomputed and promotion "
+    eval_interval_s: float = Field(5.0, ge=0.01, le=3600.0,
+                                   description="How often confidence is recomputed and promotion "
                                    "considered, s. Demotion triggers are checked every timer tick.")
-    expected_ack_latency_s: float = Field(0.35, gt=0, description="Order acknowledgement latency taken as normal, "
+    expected_ack_latency_s: float = Field(0.35, ge=0.001, le=60.0,
+                                          description="Order acknowledgement latency taken as normal, "
                                           "s; slower acks lower execution_confidence in proportion.")
-    health_window_s: float = Field(300.0, gt=0, description="Time constant of the rejection and rate-limit rates, "
+    health_window_s: float = Field(300.0, ge=1.0, le=604_800.0,
+                                   description="Time constant of the rejection and rate-limit rates, "
                                    "of the fading of slow acks' latency when no ack has come since, and the window "
                                    "of recent reconnections, s.")
-    health_min_requests: float = Field(20.0, ge=1, description=(
+    health_min_requests: float = Field(20.0, ge=1, le=1e6, description=(
         "Fewest recent requests (decayed like them) the rejection and rate-limit rates are shares of: with fewer, "
         "the missing ones count as answered. A quiet spell (Shadow, Red's exits) sends few requests, and a "
         "burst's rejections as a share of the few sent since stood unchanged as both decayed alike: execution "
         "confidence stayed where the burst left it, at Shadow for some 20 minutes after a 5 s burst. Now a burst's "
         "rejections fade with health_window_s once activity is this low."))
-    demote_drawdown: float = Field(0.0075, gt=0, description="Drawdown since the level was entered, fraction of "
+    demote_drawdown: float = Field(0.0075, ge=1e-6, le=1.0,
+                                   description="Drawdown since the level was entered, fraction of "
                                    "collateral, that demotes two levels at once.")
     min_execution_confidence: float = Field(0.3, ge=0, le=1, description="execution_confidence below this is an "
                                             "exchange-health demotion (one level), once per fall below it, and "
                                             "holds promotion on every sample it lasts.")
-    optimized_spread_mult: float = Field(0.9, gt=0, le=1, description="Half spread × this at OPTIMIZED (the only "
+    optimized_spread_mult: float = Field(0.9, ge=0.01, le=1, description="Half spread × this at OPTIMIZED (the only "
                                          "level that may tighten spreads).")
-    markout_horizon_s: float = Field(10.0, gt=0, description="Horizon of the markouts that count as positive or "
+    markout_horizon_s: float = Field(10.0, ge=0.01, le=3600.0,
+                                     description="Horizon of the markouts that count as positive or "
                                      "negative edge, s.")
-    min_outcomes: int = Field(30, ge=1, description="Resolved blend forecasts before its Brier score and "
+    min_outcomes: int = Field(30, ge=1, le=1_000_000, description="Resolved blend forecasts before its Brier score and "
                               "information ratio count as evidence (NaN, failing promotion, before).")
 
     @model_validator(mode="after")

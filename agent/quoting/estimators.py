@@ -36,24 +36,26 @@ from twin.files import FileModel
 
 
 class EstimatorConfig(FileModel):
-    vol_sample_interval_s: float = Field(1.0, gt=0, description="Grid of mid samples for the volatility, s.")
-    vol_halflife_s: float = Field(300.0, gt=0, description="EWMA half-life of squared returns, s.")
-    vol_min_samples: int = Field(30, ge=1, description="Grid samples before the volatility estimate is ready.")
-    arrival_halflife_s: float = Field(600.0, gt=0, description="Half-life of the decayed trade counts, s.")
-    arrival_max_depth_bps: float | None = Field(None, gt=0, description=(
+    vol_sample_interval_s: float = Field(1.0, ge=0.01, le=3600.0,
+                                         description="Grid of mid samples for the volatility, s.")
+    vol_halflife_s: float = Field(300.0, ge=1e-3, le=1e10, description="EWMA half-life of squared returns, s.")
+    vol_min_samples: int = Field(30, ge=1, le=1_000_000,
+                                 description="Grid samples before the volatility estimate is ready.")
+    arrival_halflife_s: float = Field(600.0, ge=1e-3, le=1e10, description="Half-life of the decayed trade counts, s.")
+    arrival_max_depth_bps: float | None = Field(None, ge=1e-6, le=1e4, description=(
         "Deepest point of the depth grid, fixed: bps of the mid, laid in price units at the first mid (0.3 bp is "
         "$3 on BTC at $100,000). Null (the default): the market's own, the arrival_depth_quantile of the last "
         "arrival_min_trades trades' reach, laid again when it moves. A fixed grid must reach well beyond the "
         "market's half spread: trades that reach beyond it all count as reaching it, and a market whose trades "
         "all do gives no fit (the prior stays)."))
-    arrival_depth_quantile: float = Field(0.95, gt=0, lt=1, description=(
+    arrival_depth_quantile: float = Field(0.95, ge=0.01, lt=1, description=(
         "With no fixed grid: the quantile of the recent trades' reach (distance from the mid) the grid's deepest "
         "point is laid at (of the reaches beyond the most common one, when the quantile is that one)."))
     arrival_grid_points: int = Field(10, ge=3, le=64, description="Points of the depth grid, from 0 to the max depth.")
-    arrival_min_trades: int = Field(200, ge=10, description=(
+    arrival_min_trades: int = Field(200, ge=10, le=1_000_000, description=(
         "Trades seen before a fit is attempted; also how many recent trades' reach the market's own grid is "
         "laid from, and how often (in trades) it is checked."))
-    arrival_min_count: float = Field(3.0, gt=0, description=(
+    arrival_min_count: float = Field(3.0, ge=1e-6, le=1e6, description=(
         "Grid depths whose decayed count is below this are left out of the fit (their log is too noisy)."))
 
 

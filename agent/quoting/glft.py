@@ -39,12 +39,13 @@ from twin.files import FileModel
 
 
 class GlftConfig(FileModel):
-    gamma: float = Field(0.05, gt=0, description=(
+    gamma: float = Field(0.05, ge=1e-9, le=1e9, description=(
         "Risk aversion γ (and ξ), per USD of price risk per coin held. At the defaults, once A and k are fitted, the "
         "skew at risk.max_position is about the half spread; raise γ for a stronger pull to flat (the skew grows "
         "about as √γ)."))
-    spread_factor: float = Field(1.0, gt=0, description="Multiplier on the model half spread (1 = the model's).")
-    skew_factor: float = Field(1.0, ge=0, description="Multiplier on the inventory skew (0 = no skew).")
+    spread_factor: float = Field(1.0, ge=0.01, le=1e6,
+                                 description="Multiplier on the model half spread (1 = the model's).")
+    skew_factor: float = Field(1.0, ge=0, le=100.0, description="Multiplier on the inventory skew (0 = no skew).")
 
 
 @dataclass(frozen=True, slots=True)

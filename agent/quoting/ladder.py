@@ -24,9 +24,11 @@ _INF = math.inf
 
 class LadderConfig(FileModel):
     n_levels: int = Field(3, ge=1, le=20, description="Levels per side.")
-    level_spacing_ticks: float = Field(2.0, gt=0, description="Distance between consecutive levels, ticks.")
-    size_ratio: float = Field(1.5, gt=0, description="Geometric growth of size per level away from the touch (1 = flat).")
-    min_notional_usd: float = Field(10.0, ge=0, description="Levels worth less than this are dropped (venue minimum $10).")
+    level_spacing_ticks: float = Field(2.0, ge=0.01, le=1e6, description="Distance between consecutive levels, ticks.")
+    size_ratio: float = Field(1.5, ge=0.01, le=10.0,
+                              description="Geometric growth of size per level away from the touch (1 = flat).")
+    min_notional_usd: float = Field(10.0, ge=0, le=1e9,
+                                    description="Levels worth less than this are dropped (venue minimum $10).")
 
     def sizes(self, base: float) -> list[float]:
         return geometric(base, self.size_ratio, self.n_levels)

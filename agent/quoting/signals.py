@@ -21,30 +21,33 @@ _MAX_LOGIT = 11.5
 # The shortest half-life a config may give, s: a subnormal one (1e-320 is > 0) underflowed momentum's variance to 0
 # and stopped the run on a ZeroDivisionError at the first book update.
 MIN_HALFLIFE_S = 1e-6
+MAX_WEIGHT = 1000.0  # a signal's configured blend weight at most (1 as shipped): past it, a typo
 
 
 class SignalConfig(FileModel):
-    horizon_s: float = Field(5.0, gt=0, description="Horizon each signal's p_up refers to, s (validation scores at it).")
-    adj_coef_bps: float = Field(1.0, ge=0, description=(
+    horizon_s: float = Field(5.0, ge=0.01, le=3600.0,
+                             description="Horizon each signal's p_up refers to, s (validation scores at it).")
+    adj_coef_bps: float = Field(1.0, ge=0, le=1e4, description=(
         "Price adjustment per unit of (p_up − 0.5), bps of mid, before the clip (1.0 reaches 0.5 bps at p_up = 1)."))
-    max_adj_bps: float = Field(0.5, ge=0, description="Largest price shift one signal may cause, bps of mid.")
-    book_levels: int = Field(5, ge=1, description="Top levels a side summed for book imbalance.")
-    book_level_decay: float = Field(1.0, gt=0, le=1, description=(
+    max_adj_bps: float = Field(0.5, ge=0, le=1e4, description="Largest price shift one signal may cause, bps of mid.")
+    book_levels: int = Field(5, ge=1, le=100, description="Top levels a side summed for book imbalance.")
+    book_level_decay: float = Field(1.0, ge=0.01, le=1, description=(
         "Weight of level i in the imbalance is decay**i (1 = plain sum; < 1 favours the touch)."))
-    book_slope: float = Field(1.5, ge=0, description="Logistic slope on book imbalance (−1..1).")
-    book_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, description=(
+    book_slope: float = Field(1.5, ge=0, le=1000.0, description="Logistic slope on book imbalance (−1..1).")
+    book_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, le=1e10, description=(
         "Half-life of the book logit toward 0 without book updates, s."))
-    flow_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, description=(
+    flow_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, le=1e10, description=(
         "Half-life of the signed and total trade-volume EWMAs, s."))
-    flow_slope: float = Field(2.0, ge=0, description="Logistic slope on the flow imbalance signed/total (−1..1).")
-    flow_prior_volume: float = Field(0.0, ge=0, description=(
+    flow_slope: float = Field(2.0, ge=0, le=1000.0,
+                              description="Logistic slope on the flow imbalance signed/total (−1..1).")
+    flow_prior_volume: float = Field(0.0, ge=0, le=1e12, description=(
         "Pseudo-volume added to the total, coin: a lone small trade after silence then reads as a weak imbalance."))
-    momentum_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, description=(
+    momentum_halflife_s: float = Field(5.0, ge=MIN_HALFLIFE_S, le=1e10, description=(
         "Half-life of the EWMA of mid log returns, s."))
-    momentum_vol_halflife_s: float = Field(60.0, ge=MIN_HALFLIFE_S, description=(
+    momentum_vol_halflife_s: float = Field(60.0, ge=MIN_HALFLIFE_S, le=1e10, description=(
         "Half-life of the squared-return EWMA that normalises momentum, s (longer than the momentum's, "
         "so a trend does not normalise itself away)."))
-    momentum_slope: float = Field(0.5, ge=0, description=(
+    momentum_slope: float = Field(0.5, ge=0, le=1000.0, description=(
         "Logistic slope on the momentum z-score (the EWMA return over its standard deviation without drift)."))
     weights: dict[str, float] = Field(
         default_factory=lambda: {name: 1.0 for name in SIGNAL_NAMES},
@@ -56,8 +59,8 @@ class SignalConfig(FileModel):
         for name, w in v.items():
             if name not in SIGNAL_NAMES:
                 raise ValueError(f"unknown signal {name!r}; known: {', '.join(SIGNAL_NAMES)}")
-            if not (0.0 <= w < math.inf):
-                raise ValueError(f"weight of {name!r} must be finite and >= 0, got {w!r}")
+            if not (0.0 <= w <= MAX_WEIGHT):  # (1 as shipped; 1e300 scaled a signal's pull out of all measure)
+                raise ValueError(f"weight of {name!r} must be from 0 to {MAX_WEIGHT:g}, got {w!r}")
         return v
 
 

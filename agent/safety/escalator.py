@@ -37,45 +37,57 @@ class SafetyConfig(FileModel):
     """The DESIGN §6 safety table as configuration: entry rules, dwell, and the action per level."""
 
     # --- entry rules
-    drawdown_yellow: float = Field(0.005, gt=0, description="Drawdown ≥ this fraction of starting equity → Yellow.")
-    drawdown_orange: float = Field(0.01, gt=0, description="Drawdown ≥ this fraction of starting equity → Orange.")
-    drawdown_red: float = Field(0.02, gt=0, description="Drawdown ≥ this fraction of starting equity → Red.")
-    drawdown_kill: float = Field(0.05, gt=0, description="Drawdown ≥ this fraction of starting equity → Kill.")
+    drawdown_yellow: float = Field(0.005, ge=1e-6, le=1.0,
+                                   description="Drawdown ≥ this fraction of starting equity → Yellow.")
+    drawdown_orange: float = Field(0.01, ge=1e-6, le=1.0,
+                                   description="Drawdown ≥ this fraction of starting equity → Orange.")
+    drawdown_red: float = Field(0.02, ge=1e-6, le=1.0, description="Drawdown ≥ this fraction of starting equity → Red.")
+    drawdown_kill: float = Field(0.05, ge=1e-6, le=1.0,
+                                 description="Drawdown ≥ this fraction of starting equity → Kill.")
     drawdown_from: Literal["peak", "start"] = Field(
         "peak", description="Drawdown measured from the highest equity seen ('peak') or from the starting equity "
                             "('start'); either way as a fraction of the starting equity.")
-    degraded_yellow: int = Field(1, ge=1, description="This many degraded models or more → Yellow.")
-    degraded_orange: int = Field(2, ge=1, description="This many degraded models or more → Orange.")
-    reconnect_window_s: float = Field(60.0, ge=0, description="A reconnection within the last this-many s → Yellow.")
-    position_orange_frac: float = Field(0.7, gt=0, description="|position| > this × position limit → Orange.")
-    position_kill_frac: float = Field(1.5, gt=0, description="|position| > this × position limit (runaway) → Kill.")
-    cascade_errors: int = Field(10, ge=1, description="Error burst (rejections, 429s) ≥ this many within "
-                                                      "cascade_window_s → Red (a cascade).")
-    cascade_window_s: float = Field(10.0, gt=0, description="Window of ErrorBurstCounter, s.")
+    degraded_yellow: int = Field(1, ge=1, le=100, description="This many degraded models or more → Yellow.")
+    degraded_orange: int = Field(2, ge=1, le=100, description="This many degraded models or more → Orange.")
+    reconnect_window_s: float = Field(60.0, ge=0, le=86_400.0,
+                                      description="A reconnection within the last this-many s → Yellow.")
+    position_orange_frac: float = Field(0.7, ge=0.01, le=10.0,
+                                        description="|position| > this × position limit → Orange.")
+    position_kill_frac: float = Field(1.5, ge=0.01, le=10.0,
+                                      description="|position| > this × position limit (runaway) → Kill.")
+    cascade_errors: int = Field(10, ge=1, le=1_000_000, description="Error burst (rejections, 429s) ≥ this many within "
+                                                                    "cascade_window_s → Red (a cascade).")
+    cascade_window_s: float = Field(10.0, ge=0.01, le=3600.0, description="Window of ErrorBurstCounter, s.")
     health_critical: float = Field(0.3, ge=0, le=1, description="Exchange health (0..1) ≤ this → Red. The agent "
                                    "measures it as the share of the address request quota left (headroom / cap): "
                                    "the rule exchange_health in the logs.")
-    stressed_regime_yellow: float | None = Field(0.95, gt=0, le=1, description="The regime model's P(stressed) "
+    stressed_regime_yellow: float | None = Field(0.95, ge=0.001, le=1, description="The regime model's P(stressed) "
                                                  "≥ this → Yellow (spreads wider, size halved while the market is "
                                                  "stressed); null disables the rule.")
-    stale_kill_s: float = Field(60.0, gt=0, description="Market data older than this, s → Kill. Keep it well above "
-                                                        "the core's stale_book_s (which only pulls quotes).")
+    stale_kill_s: float = Field(60.0, ge=0.1, le=3600.0,
+                                description="Market data older than this, s → Kill. Keep it well above "
+                                            "the core's stale_book_s (which only pulls quotes).")
     # --- de-escalation
-    dwell_yellow_s: float = Field(30.0, ge=0, description="Minimum time at Yellow before stepping down, s.")
-    dwell_orange_s: float = Field(60.0, ge=0, description="Minimum time at Orange before stepping down, s.")
-    dwell_red_s: float = Field(300.0, ge=0, description="Minimum time at Red before stepping down, s.")
-    recovery_window_s: float = Field(30.0, ge=0, description="A level's entry conditions must have been clear this "
-                                                             "long without a break before stepping down from it, s.")
+    dwell_yellow_s: float = Field(30.0, ge=0, le=86_400.0,
+                                  description="Minimum time at Yellow before stepping down, s.")
+    dwell_orange_s: float = Field(60.0, ge=0, le=86_400.0,
+                                  description="Minimum time at Orange before stepping down, s.")
+    dwell_red_s: float = Field(300.0, ge=0, le=86_400.0, description="Minimum time at Red before stepping down, s.")
+    recovery_window_s: float = Field(30.0, ge=0, le=86_400.0,
+                                     description="A level's entry conditions must have been clear this "
+                                                 "long without a break before stepping down from it, s.")
     # --- confidence
     level_confidence: tuple[float, float, float, float, float] = Field(
         (1.0, 0.7, 0.4, 0.1, 0.0), description="safety_confidence at Green, Yellow, Orange, Red, Kill.")
     escalation_penalty: float = Field(0.5, ge=0, le=1, description="Just after an escalation, safety_confidence is "
                                                                    "× (1 − this); the cut fades out linearly.")
-    escalation_penalty_decay_s: float = Field(300.0, gt=0, description="Time over which the escalation cut fades, s.")
+    escalation_penalty_decay_s: float = Field(300.0, ge=0.01, le=86_400.0,
+                                              description="Time over which the escalation cut fades, s.")
     # --- actions (DESIGN §6 'action' column; used by overlay_for)
-    yellow_spread_mult: float = Field(1.5, ge=1, description="Yellow: half spread × this.")
+    yellow_spread_mult: float = Field(1.5, ge=1, le=100.0, description="Yellow: half spread × this.")
     yellow_size_factor: float = Field(0.5, ge=0, le=1, description="Yellow: new size × this.")
-    orange_spread_mult: float = Field(1.5, ge=1, description="Orange: half spread × this (keeps Yellow's widening).")
+    orange_spread_mult: float = Field(1.5, ge=1, le=100.0,
+                                      description="Orange: half spread × this (keeps Yellow's widening).")
     orange_size_factor: float = Field(0.25, ge=0, le=1, description="Orange: reducing-side size × this.")
     red_exit_size_factor: float = Field(1.0, ge=0, le=1, description="Red: reduce-only exit size × this (the total "
                                                                      "is capped at |position| anyway).")

@@ -26,10 +26,12 @@ from agent.execution.reconcile import with_size
 
 
 class RiskBudgetConfig(FileModel):
-    horizon_s: float = Field(60.0, gt=0, description="Horizon over which the position is held at risk, s "
-                                                     "(about how long flattening would take).")
+    horizon_s: float = Field(60.0, ge=0.01, le=86_400.0,
+                             description="Horizon over which the position is held at risk, s "
+                                         "(about how long flattening would take).")
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence level of PaR.")
-    max_par_usd: float = Field(500.0, gt=0, description="PaR limit, USD: at or above it no new risk is added.")
+    max_par_usd: float = Field(500.0, ge=0.01, le=1e12,
+                               description="PaR limit, USD: at or above it no new risk is added.")
     soft_start: float = Field(0.5, ge=0, lt=1, description="Fraction of max_par_usd at which new size starts "
                                                            "tapering linearly to zero at the limit.")
 

@@ -46,9 +46,11 @@ class ShadowConfig(FileModel):
         "the queue, unknown from the public feed). 0: only trades printing through the price fill, the "
         "pessimistic model Shadow promotes on. The summary's shadow.at_price_share_fit is what the real fills "
         "said."))
-    min_paper_fills: int = Field(20, ge=1, description="Paper fills on real orders at the current exposure level "
+    min_paper_fills: int = Field(20, ge=1, le=1_000_000,
+                                 description="Paper fills on real orders at the current exposure level "
                                  "before the sim-to-real gap is measured (NaN, 'n/a' to promotion, until then).")
-    grace_s: float = Field(2.0, ge=0, description="How long an order that filled stays on the shadow book, s: the "
+    grace_s: float = Field(2.0, ge=0, le=600.0,
+                           description="How long an order that filled stays on the shadow book, s: the "
                            "print that filled it may arrive after the fill.")
 
 

@@ -25,26 +25,26 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 class RegimeConfig(FileModel):
-    step_s: float = Field(1.0, gt=0, description=(
+    step_s: float = Field(1.0, ge=0.01, le=3600.0, description=(
         "Cadence of the returns the model sees, s; on_mid samples the mid on this grid."))
-    stay_calm: float = Field(0.995, gt=0, lt=1, description=(
+    stay_calm: float = Field(0.995, ge=0.001, lt=1, description=(
         "P(calm at the next step | calm now); mean calm dwell = step_s/(1 − this)."))
-    stay_stressed: float = Field(0.99, gt=0, lt=1, description="P(stressed at the next step | stressed now).")
-    stats_halflife_obs: float = Field(2000.0, gt=1, description=(
+    stay_stressed: float = Field(0.99, ge=0.001, lt=1, description="P(stressed at the next step | stressed now).")
+    stats_halflife_obs: float = Field(2000.0, gt=1, le=1e8, description=(
         "Half-life of the sufficient statistics, observations: how fast emission parameters adapt."))
-    warmup_obs: int = Field(50, ge=2, description=(
+    warmup_obs: int = Field(50, ge=2, le=1_000_000, description=(
         "Returns collected before the model starts; p_stressed is 0 until then."))
-    init_var_ratio: float = Field(2.0, gt=1, description=(
+    init_var_ratio: float = Field(2.0, gt=1, le=1e4, description=(
         "Stressed/calm variance ratio the states start from, around the warm-up sample variance. Keep it below "
         "min_vol_ratio squared: a split the model starts from is not evidence of two regimes (at 4 a one-regime "
         "series read stressed for its first hundred returns, while the start's split faded)."))
-    prior_obs: float = Field(20.0, gt=0, description=(
+    prior_obs: float = Field(20.0, ge=1e-3, le=1e7, description=(
         "Pseudo-observations each state's initial parameters carry (resists early collapse)."))
     learn_means: bool = Field(False, description=(
         "Estimate per-state means; off keeps them 0 (returns over seconds have no usable drift)."))
-    min_var: float = Field(1e-16, gt=0, description="Variance floor per state, (log return)² per step.")
-    stressed_threshold: float = Field(0.5, gt=0, lt=1, description="regime is 1 when p_stressed exceeds this.")
-    min_vol_ratio: float = Field(1.5, ge=1.0, description=(
+    min_var: float = Field(1e-16, ge=1e-30, le=1.0, description="Variance floor per state, (log return)² per step.")
+    stressed_threshold: float = Field(0.5, ge=0.001, lt=1, description="regime is 1 when p_stressed exceeds this.")
+    min_vol_ratio: float = Field(1.5, ge=1.0, le=100.0, description=(
         "Stressed over calm volatility below which the two states are one regime and p_stressed reads 0 "
         "(1 turns the rule off; the twin's stressed regime is some 3x the calm one's)."))
 

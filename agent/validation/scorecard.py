@@ -32,47 +32,56 @@ class Verdict(str, Enum):
 
 
 class ScorecardConfig(FileModel):
-    window_outcomes: int = Field(500, ge=10, description=(
+    window_outcomes: int = Field(500, ge=10, le=10_000_000, description=(
         "Rolling window of resolved outcomes every metric is computed over (edge bias excepted: an EWMA)."))
-    min_outcomes: int = Field(100, ge=2, description=(
+    min_outcomes: int = Field(100, ge=2, le=10_000_000, description=(
         "Outcomes in the window before an evaluation counts; until then the model is unproven "
         "(verdict stays as it is, score 0, weight warmup_weight)."))
-    evaluate_every_n_outcomes: int = Field(20, ge=1, description="New outcomes between evaluations (one period).")
-    evaluate_timer_s: float = Field(300.0, gt=0, description=(
+    evaluate_every_n_outcomes: int = Field(20, ge=1, le=10_000_000,
+                                           description="New outcomes between evaluations (one period).")
+    evaluate_timer_s: float = Field(300.0, ge=0.01, le=86_400.0, description=(
         "Evaluate after this long since the last evaluation, s, if at least one new outcome arrived "
         "(outcomes are rare); periods without new outcomes are not counted."))
-    max_resolution_delay_s: float = Field(MAX_LATE_S, ge=0, description=(
+    max_resolution_delay_s: float = Field(MAX_LATE_S, ge=0, le=3600.0, description=(
         "A prediction resolved by a mid later than due + this, s (a feed gap), is dropped as expired: "
         "that mid does not measure the horizon the prediction was about."))
-    min_prediction_spacing_s: float = Field(0.0, ge=0, description=(
+    min_prediction_spacing_s: float = Field(0.0, ge=0, le=3600.0, description=(
         "Predictions closer than this to the last accepted one are ignored, s; set near the horizon to "
         "score non-overlapping (less autocorrelated) outcomes."))
-    max_pending: int = Field(100_000, ge=1, description="Cap on unresolved predictions; the oldest are dropped beyond it.")
+    max_pending: int = Field(100_000, ge=1, le=10_000_000,
+                             description="Cap on unresolved predictions; the oldest are dropped beyond it.")
     # thresholds
-    healthy_max_brier: float = Field(0.25, gt=0, le=1, description="Healthy needs Brier score below this (0.25 = always 0.5).")
-    healthy_min_ir: float = Field(0.5, description=(
+    healthy_max_brier: float = Field(0.25, ge=0.001, le=1,
+                                     description="Healthy needs Brier score below this (0.25 = always 0.5).")
+    healthy_min_ir: float = Field(0.5, ge=-1e9, le=1e9, description=(
         "Healthy needs the per-prediction information ratio (mean/std of direction-signed return) above this."))
-    healthy_min_mi_ratio: float = Field(0.5, ge=0, description="Healthy needs MI above this fraction of the MI baseline.")
-    retire_brier: float = Field(0.35, gt=0, le=1, description="A period is bad if the Brier score exceeds this.")
-    retire_ir: float = Field(0.3, description="A period is bad if the information ratio is below this.")
-    retire_mi_ratio: float = Field(0.3, ge=0, description="A period is bad if MI is below this fraction of the baseline.")
-    retire_after_periods: int = Field(20, ge=1, description="Consecutive bad periods that retire a model.")
-    reinstate_after_periods: int = Field(10, ge=1, description="Consecutive healthy periods that reinstate a retired model.")
-    heal_after_periods: int = Field(3, ge=1, description=(
+    healthy_min_mi_ratio: float = Field(0.5, ge=0, le=1000.0,
+                                        description="Healthy needs MI above this fraction of the MI baseline.")
+    retire_brier: float = Field(0.35, ge=0.001, le=1, description="A period is bad if the Brier score exceeds this.")
+    retire_ir: float = Field(0.3, ge=-1e9, le=1e9,
+                             description="A period is bad if the information ratio is below this.")
+    retire_mi_ratio: float = Field(0.3, ge=0, le=1000.0,
+                                   description="A period is bad if MI is below this fraction of the baseline.")
+    retire_after_periods: int = Field(20, ge=1, le=1_000_000,
+                                      description="Consecutive bad periods that retire a model.")
+    reinstate_after_periods: int = Field(10, ge=1, le=1_000_000,
+                                         description="Consecutive healthy periods that reinstate a retired model.")
+    heal_after_periods: int = Field(3, ge=1, le=1_000_000, description=(
         "Consecutive healthy periods before a degraded (or unproven) model is healthy again; "
         "healthy to degraded is immediate."))
     # MI baseline
-    mi_baseline_bits: float | None = Field(None, gt=0, description=(
+    mi_baseline_bits: float | None = Field(None, ge=1e-9, le=1.0, description=(
         "MI baseline in bits; None measures it as the mean MI over the first mi_baseline_evaluations "
         "counted evaluations (the MI criteria are neutral until then)."))
-    mi_baseline_evaluations: int = Field(5, ge=1, description="Counted evaluations whose MI mean becomes the baseline.")
-    mi_baseline_floor_bits: float = Field(1e-4, gt=0, description=(
+    mi_baseline_evaluations: int = Field(5, ge=1, le=1_000_000,
+                                         description="Counted evaluations whose MI mean becomes the baseline.")
+    mi_baseline_floor_bits: float = Field(1e-4, ge=1e-9, le=1.0, description=(
         "Floor on a measured baseline, bits, so a model with no skill at the start has a finite ratio."))
     # weights and extras
     degraded_weight: float = Field(0.5, ge=0, le=1, description=(
         "Blend weight of a degraded model at IR >= healthy_min_ir; scaled by clip(IR/healthy_min_ir, 0, 1)."))
     warmup_weight: float = Field(0.5, ge=0, le=1, description="Blend weight before the first counted evaluation.")
-    edge_bias_halflife_outcomes: float = Field(100.0, gt=0, description=(
+    edge_bias_halflife_outcomes: float = Field(100.0, ge=1e-3, le=1e7, description=(
         "Half-life of the edge-bias EWMA and of the expected |move| it uses, in outcomes."))
 
     @model_validator(mode="after")

@@ -155,8 +155,8 @@ def test_the_fit_takes_the_first_of_equal_largest_bins_as_the_common_reach(steps
     """Trades on a few grid steps, at one or two times: whole counts, so bins tie, and the fit's common reach is
     the first of the largest (found by max then index, not a key function): still exactly the reference fit. (A
     half-life so long that no weight or decay differs from 1: the reference's counts are whole too, and tie alike.)"""
-    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=1e300, arrival_min_trades=20, arrival_min_count=1.0),
-                           2.0)
+    cfg = EstimatorConfig(arrival_min_trades=20, arrival_min_count=1.0)  # (1e300: past what a config file may say)
+    est = ArrivalEstimator(cfg.model_copy(update={"arrival_halflife_s": 1e300}), 2.0)
     step = 2.0 / 9
     mid = 3000.0
     for i, j in enumerate(steps):
