@@ -33,7 +33,7 @@ class QueueParams(FileModel):
     """How client orders advance in the queue of the (exogenous) market book."""
 
     cancel_ahead_power: float = Field(
-        2.0, ge=0.0,
+        2.0, ge=0.0, le=100.0,
         description="Exponent n of the probabilistic queue model: share of a level's shrink taken from ahead is "
                     "ahead^n/(ahead^n+behind^n). hftbacktest's PowerProbQueueFunc uses 2-3 as typical.")
 

@@ -25,19 +25,25 @@ class InstrumentSpec(FileModel):
 
     name: str = Field("BTC", description="Coin name without the dex prefix, e.g. BTC.")
     dex: str = Field("", description="Builder-deployed (HIP-3) dex name; empty for the first dex.")
-    dex_index: int = Field(0, ge=0, description="Position of the dex in perpDexs (0 = first dex); fixes HIP-3 asset ids.")
-    index: int = Field(0, ge=0, description="Index of the coin in its dex's meta.universe.")
+    dex_index: int = Field(0, ge=0, le=100_000,
+                           description="Position of the dex in perpDexs (0 = first dex); fixes HIP-3 asset ids.")
+    index: int = Field(0, ge=0, le=9999, description="Index of the coin in its dex's meta.universe.")
     sz_decimals: int = Field(5, ge=0, le=8, description="Size decimals (BTC on Hyperliquid: 5).")
-    max_leverage: int = Field(40, ge=1, description="Maximum leverage the venue allows for this coin.")
+    max_leverage: int = Field(40, ge=1, le=1000, description="Maximum leverage the venue allows for this coin.")
     only_isolated: bool = Field(False, description="Isolated margin only (meta onlyIsolated; HIP-3 markets often "
                                 "are): positions hold their own margin, updateLeverage refuses cross.")
-    min_notional_usd: float = Field(10.0, gt=0, description="Minimum order value in USDC ($10 on the venue).")
-    max_open_orders: int = Field(1000, ge=1, description="Open-order limit per account before volume (venue base: "
+    min_notional_usd: float = Field(10.0, ge=0.01, le=1e9,
+                                    description="Minimum order value in USDC ($10 on the venue).")
+    max_open_orders: int = Field(1000, ge=1, le=1_000_000,
+                                 description="Open-order limit per account before volume (venue base: "
                                  "1000); one more per 5M USDC traded, to 5000; reduce-only orders are "
                                  "refused from this base on.")
-    maker_fee: float = Field(0.00015, description="Maker fee as a fraction of notional (venue base tier 0.015%).")
-    taker_fee: float = Field(0.00045, description="Taker fee as a fraction of notional (venue base tier 0.045%).")
-    tick: float = Field(1.0, gt=0, description="Price grid the twin's synthetic book uses (must satisfy the price rule).")
+    maker_fee: float = Field(0.00015, ge=-0.01, le=0.1,
+                             description="Maker fee as a fraction of notional (venue base tier 0.015%).")
+    taker_fee: float = Field(0.00045, ge=-0.01, le=0.1,
+                             description="Taker fee as a fraction of notional (venue base tier 0.045%).")
+    tick: float = Field(1.0, ge=1e-12, le=1e9,
+                        description="Price grid the twin's synthetic book uses (must satisfy the price rule).")
 
     @property
     def coin(self) -> str:

@@ -23,44 +23,51 @@ PARAMS_VERSION = 1
 
 class FeedParams(FileModel):
     book_interval_s: float = Field(
-        0.5, gt=0, description="Cadence of l2Book pushes. The venue documents at least 0.5 s between "
-                               "book messages (reports since 2026-07 say up to 2-5 s for the non-fast feed).")
+        0.5, ge=0.001, le=3600.0,
+        description="Cadence of l2Book pushes. The venue documents at least 0.5 s between "
+                    "book messages (reports since 2026-07 say up to 2-5 s for the non-fast feed).")
     book_levels: int = Field(20, ge=1, le=20, description="Levels per side in l2Book pushes (venue: 20).")
     block_s: float = Field(
-        0.07, ge=0, description="The venue's block time, s (HyperCore makes a block roughly every 70 ms): a book "
-                                "push goes out on the first block at least book_interval_s after the last, so each "
-                                "interval is book_interval_s and a uniform part of a block, and the pushes drift "
-                                "against a client's own timer. 0: pushes exactly book_interval_s apart.")
+        0.07, ge=0, le=10.0,
+        description="The venue's block time, s (HyperCore makes a block roughly every 70 ms): a book "
+                    "push goes out on the first block at least book_interval_s after the last, so each "
+                    "interval is book_interval_s and a uniform part of a block, and the pushes drift "
+                    "against a client's own timer. 0: pushes exactly book_interval_s apart.")
 
 
 SIM_EPOCH_MS = 1_767_225_600_000  # 2026-01-01 UTC: a simulation's venue time at t=0 unless venue.epoch_ms pins it
 
 
 class VenueParams(FileModel):
-    epoch_ms: int | None = Field(None, ge=0, description=(
+    epoch_ms: int | None = Field(None, ge=0, le=10**14, description=(
         "Venue time (Unix ms, 0 or more: no venue time is before 1970) at simulated t=0. Null: 2026-01-01 UTC in a "
         "simulation, the wall clock when served (twin serve), so that clients taking nonces and expiresAfter from "
         "the wall clock are inside the venue's window. A number pins it, served too. (Null survives a dump of "
         "these parameters: a fitted twin_params.json leaves it unpinned.)"))
     default_leverage: int = Field(
-        20, ge=1, description="Cross leverage of a new position (capped at the coin's maximum leverage).")
-    margin_check_interval_s: float = Field(1.0, gt=0, description="How often margin cancels and liquidations are checked.")
+        20, ge=1, le=1000,
+        description="Cross leverage of a new position (capped at the coin's maximum leverage).")
+    margin_check_interval_s: float = Field(1.0, ge=0.001, le=3600.0,
+                                           description="How often margin cancels and liquidations are checked.")
     schedule_cancel_min_volume_usd: float = Field(
-        1_000_000.0, ge=0, description="Traded volume the venue requires before scheduleCancel is accepted "
-                                       "(the venue's text names $1000000).")
-    schedule_cancel_max_per_day: int = Field(10, ge=0, description="Dead-man's switch triggers allowed per UTC day.")
+        1_000_000.0, ge=0, le=1e15,
+        description="Traded volume the venue requires before scheduleCancel is accepted "
+                    "(the venue's text names $1000000).")
+    schedule_cancel_max_per_day: int = Field(10, ge=0, le=1_000_000,
+                                             description="Dead-man's switch triggers allowed per UTC day.")
     action_block_s: float = Field(
-        0.0, ge=0, description="Block time for actions, s: 0 (the default) executes each action as it arrives; "
-                               "above 0, the actions that arrive within one block (a grid from t=0) execute together "
-                               "at its end, cancels and post-only order batches first (the venue's in-block order). "
-                               "Off by default: the latency defaults and fits are round trips that hold the block "
-                               "wait already, and a grid on top adds half a block to each action on average.")
+        0.0, ge=0, le=10.0,
+        description="Block time for actions, s: 0 (the default) executes each action as it arrives; "
+                    "above 0, the actions that arrive within one block (a grid from t=0) execute together "
+                    "at its end, cancels and post-only order batches first (the venue's in-block order). "
+                    "Off by default: the latency defaults and fits are round trips that hold the block "
+                    "wait already, and a grid on top adds half a block to each action on average.")
 
 
 class TwinParams(FileModel):
     """All of the twin's parameters. ``version`` guards files written by older code."""
 
-    version: int = Field(PARAMS_VERSION, description="Schema version of this file.")
+    version: int = Field(PARAMS_VERSION, ge=0, le=1_000_000, description="Schema version of this file.")
     instruments: list[InstrumentSpec] = Field(default_factory=default_instruments,
                                               description="Markets the venue lists (meta).")
     markets: dict[str, SyntheticMarketParams] = Field(

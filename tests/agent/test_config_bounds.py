@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from agent.config import AgentConfig
+from twin.params import TwinParams
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +63,19 @@ def test_every_number_of_the_agent_config_refuses_an_absurd_magnitude(path, kind
     assert _refused(AgentConfig, path, big) and _refused(AgentConfig, path, -big)
     if kind is float and _refused(AgentConfig, path, 0.0):
         assert _refused(AgentConfig, path, 1e-300)
+
+
+TWIN = list(_numeric_fields(TwinParams))
+
+
+@pytest.mark.parametrize("path, kind", TWIN, ids=[".".join(map(str, p)) for p, _ in TWIN])
+def test_every_number_of_the_twin_parameters_refuses_an_absurd_magnitude(path, kind):
+    """The same for the twin's parameters (``--params``, a calibration's fit edited by hand): a latency of 1e300 ms,
+    a tick of 1e-300, a queue exponent of 1e300 (ahead^n over ahead^n + behind^n: inf over inf)."""
+    big = 10 ** 300 if kind is int else 1e300
+    assert _refused(TwinParams, path, big) and _refused(TwinParams, path, -big)
+    if kind is float and _refused(TwinParams, path, 0.0):
+        assert _refused(TwinParams, path, 1e-300)
 
 
 def test_the_signal_weights_are_bounded_too():

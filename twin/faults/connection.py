@@ -22,9 +22,12 @@ class ConnectionParams(FileModel):
     take a few seconds (median 3 s, long tail).
     """
 
-    hazard_per_hour: float = Field(0.5, ge=0, description="Disconnects per connected hour (Poisson; 0 disables).")
-    outage_median_s: float = Field(3.0, gt=0, description="Median outage length until the socket is back, s.")
-    outage_sigma: float = Field(0.8, ge=0, description="Log-normal shape (std of log length) of outage lengths.")
+    hazard_per_hour: float = Field(0.5, ge=0, le=1e4,
+                                   description="Disconnects per connected hour (Poisson; 0 disables).")
+    outage_median_s: float = Field(3.0, ge=0.001, le=86_400.0,
+                                   description="Median outage length until the socket is back, s.")
+    outage_sigma: float = Field(0.8, ge=0, le=10.0,
+                                description="Log-normal shape (std of log length) of outage lengths.")
     rest_fails_during_outage: float = Field(0.5, ge=0, le=1,
                                             description="Chance a REST request fails while its socket is down "
                                                         "(a network outage hits both).")

@@ -26,16 +26,18 @@ class PathLatencyParams(FileModel):
     refits all of these from live round trips.
     """
 
-    median_ms: float = Field(60.0, gt=0, description="Median of the log-normal body, ms.")
-    sigma: float = Field(0.35, ge=0, description="Shape of the body: standard deviation of log latency.")
+    median_ms: float = Field(60.0, ge=1e-9, le=3_600_000.0, description="Median of the log-normal body, ms.")
+    sigma: float = Field(0.35, ge=0, le=10.0, description="Shape of the body: standard deviation of log latency.")
     spike_prob: float = Field(0.02, ge=0, le=1,
                               description="Share of samples drawn from the spike component instead of the body.")
-    spike_median_ms: float = Field(400.0, gt=0, description="Median of the log-normal spike component, ms.")
-    spike_sigma: float = Field(0.5, ge=0, description="Shape of the spike component (std of log latency).")
-    burst_rate_per_hour: float = Field(2.0, ge=0,
+    spike_median_ms: float = Field(400.0, ge=1e-9, le=3_600_000.0,
+                                   description="Median of the log-normal spike component, ms.")
+    spike_sigma: float = Field(0.5, ge=0, le=10.0, description="Shape of the spike component (std of log latency).")
+    burst_rate_per_hour: float = Field(2.0, ge=0, le=1e6,
                                        description="Slow periods starting per hour of normal time (0 disables).")
-    burst_mean_duration_s: float = Field(20.0, gt=0, description="Mean length of a slow period, s (exponential).")
-    burst_multiplier: float = Field(3.0, ge=1, description="Latency multiplier while a slow period lasts.")
+    burst_mean_duration_s: float = Field(20.0, ge=0.001, le=86_400.0,
+                                         description="Mean length of a slow period, s (exponential).")
+    burst_multiplier: float = Field(3.0, ge=1, le=1000.0, description="Latency multiplier while a slow period lasts.")
 
 
 class LatencyParams(FileModel):

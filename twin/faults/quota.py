@@ -26,16 +26,20 @@ _INFO_PER_60_ITEMS = frozenset({"candleSnapshot"})
 class QuotaParams(FileModel):
     """The venue's request limits (hyperliquid.md §5)."""
 
-    initial_buffer: int = Field(10000, ge=0,
+    initial_buffer: int = Field(10000, ge=0, le=1_000_000_000,
                                 description="Requests every address may send before trading (venue: 10000).")
-    usd_per_request: float = Field(1.0, gt=0, description="USDC of cumulative traded volume that earns one request "
-                                                          "(venue: 1).")
-    slow_lane_interval_s: float = Field(10.0, gt=0, description="When the budget is exhausted, a request passes only "
-                                                                "this many seconds after the last request that "
-                                                                "passed (venue docs: 10 s; probe measured ~11 s).")
-    cancel_extra: int = Field(100000, ge=0, description="Cancels may go on to min(cap + cancel_extra, 2 * cap) "
-                                                        "(venue: 100000).")
-    ip_weight_per_minute: int = Field(1200, ge=1, description="REST weight per IP per rolling 60 s (venue: 1200).")
+    usd_per_request: float = Field(1.0, ge=1e-6, le=1e9,
+                                   description="USDC of cumulative traded volume that earns one request "
+                                               "(venue: 1).")
+    slow_lane_interval_s: float = Field(10.0, ge=0.001, le=86_400.0,
+                                        description="When the budget is exhausted, a request passes only "
+                                                    "this many seconds after the last request that "
+                                                    "passed (venue docs: 10 s; probe measured ~11 s).")
+    cancel_extra: int = Field(100000, ge=0, le=1_000_000_000,
+                              description="Cancels may go on to min(cap + cancel_extra, 2 * cap) "
+                                          "(venue: 100000).")
+    ip_weight_per_minute: int = Field(1200, ge=1, le=10_000_000,
+                                      description="REST weight per IP per rolling 60 s (venue: 1200).")
 
 
 def exchange_weight(batch_len: int) -> int:

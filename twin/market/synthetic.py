@@ -91,55 +91,71 @@ np.ones(1 << 17)
 class SyntheticMarketParams(FileModel):
     """Parameters of the synthetic market for one coin; defaults resemble BTC on Hyperliquid."""
 
-    initial_mid: float = Field(100_000.0, gt=0, description="Mid price at t=0, quote units (USD).")
-    book_interval_s: float = Field(0.1, gt=0, description="Grid of the mid path and of BOOK events, s.")
+    initial_mid: float = Field(100_000.0, ge=1e-12, le=1e12, description="Mid price at t=0, quote units (USD).")
+    book_interval_s: float = Field(0.1, ge=0.001, le=3600.0, description="Grid of the mid path and of BOOK events, s.")
     levels: int = Field(20, ge=1, le=100, description="Book levels per side (the venue's l2Book shows 20).")
-    vol_calm_per_sqrt_s: float = Field(8.5e-5, ge=0, description="Diffusion volatility of log mid per √s when "
-                                                                 "calm (2.5%/day = 0.025/√86400).")
-    vol_stressed_per_sqrt_s: float = Field(2.5e-4, ge=0, description="Diffusion volatility per √s when stressed "
-                                                                     "(~7.5%/day).")
-    calm_to_stressed_per_s: float = Field(1 / 7200, ge=0, description="Switch rate calm → stressed, 1/s "
-                                                                      "(one stress episode per ~2 h).")
-    stressed_to_calm_per_s: float = Field(1 / 900, ge=0, description="Switch rate stressed → calm, 1/s "
-                                                                     "(episodes last ~15 min).")
-    jump_rate_calm_per_s: float = Field(1 / 21600, ge=0, description="Jump rate when calm, 1/s (~4 a day).")
-    jump_rate_stressed_per_s: float = Field(1 / 1200, ge=0, description="Jump rate when stressed, 1/s (~3 an hour).")
-    jump_size_std: float = Field(0.003, ge=0, description="Std of a jump in log price (0.003 = 30 bps).")
-    trade_rate_calm_per_s: float = Field(4.0, ge=0, description="Trades per second, both sides, calm.")
-    trade_rate_stressed_per_s: float = Field(12.0, ge=0, description="Trades per second, both sides, stressed.")
-    trade_size_median: float = Field(0.03, gt=0, description="Median trade size, coin units.")
-    trade_size_log_std: float = Field(1.2, ge=0, description="Std of log trade size (mean ≈ 2× median).")
-    depth_decay_per_usd: float = Field(2.0, gt=0, description="k in λ(δ)=A·e^(−kδ), per price unit: an order "
-                                                              "beyond the touch, δ from the mid, is reached by one "
-                                                              "side's trades at that rate; the touch by all of "
-                                                              "them (mean reach 1/k = $0.5 for BTC: most prints "
-                                                              "at the touch).")
-    half_spread_ticks_calm: float = Field(0.0, ge=0, description="Half spread around the mid, ticks, calm "
-                                                                 "(0 → floor/ceil of the mid: a one-tick spread; "
-                                                                 "0.5 gives two ticks most of the time).")
-    half_spread_ticks_stressed: float = Field(3.0, ge=0, description="Half spread around the mid, ticks, stressed.")
-    depth_at_touch: float = Field(0.5, gt=0, description="Median displayed size at the best level, coin units.")
-    depth_growth_per_level: float = Field(0.2, ge=0, description="Level i's median size is depth_at_touch·(1+g·i).")
-    depth_noise_log_std: float = Field(0.4, ge=0, description="Std of the log-normal noise on the size at each "
+    vol_calm_per_sqrt_s: float = Field(8.5e-5, ge=0, le=0.1, description="Diffusion volatility of log mid per √s when "
+                                                                         "calm (2.5%/day = 0.025/√86400).")
+    vol_stressed_per_sqrt_s: float = Field(2.5e-4, ge=0, le=0.1,
+                                           description="Diffusion volatility per √s when stressed "
+                                                       "(~7.5%/day).")
+    calm_to_stressed_per_s: float = Field(1 / 7200, ge=0, le=1000.0, description="Switch rate calm → stressed, 1/s "
+                                                                                 "(one stress episode per ~2 h).")
+    stressed_to_calm_per_s: float = Field(1 / 900, ge=0, le=1000.0, description="Switch rate stressed → calm, 1/s "
+                                                                                "(episodes last ~15 min).")
+    jump_rate_calm_per_s: float = Field(1 / 21600, ge=0, le=1000.0, description="Jump rate when calm, 1/s (~4 a day).")
+    jump_rate_stressed_per_s: float = Field(1 / 1200, ge=0, le=1000.0,
+                                            description="Jump rate when stressed, 1/s (~3 an hour).")
+    jump_size_std: float = Field(0.003, ge=0, le=1.0, description="Std of a jump in log price (0.003 = 30 bps).")
+    trade_rate_calm_per_s: float = Field(4.0, ge=0, le=1e5, description="Trades per second, both sides, calm.")
+    trade_rate_stressed_per_s: float = Field(12.0, ge=0, le=1e5, description="Trades per second, both sides, stressed.")
+    trade_size_median: float = Field(0.03, ge=1e-12, le=1e12, description="Median trade size, coin units.")
+    trade_size_log_std: float = Field(1.2, ge=0, le=10.0, description="Std of log trade size (mean ≈ 2× median).")
+    depth_decay_per_usd: float = Field(2.0, ge=1e-12, le=1e15,
+                                       description="k in λ(δ)=A·e^(−kδ), per price unit: an order "
+                                                   "beyond the touch, δ from the mid, is reached by one "
+                                                   "side's trades at that rate; the touch by all of "
+                                                   "them (mean reach 1/k = $0.5 for BTC: most prints "
+                                                   "at the touch).")
+    half_spread_ticks_calm: float = Field(0.0, ge=0, le=1e6, description="Half spread around the mid, ticks, calm "
+                                                                         "(0 → floor/ceil of the mid: a one-tick "
+                                                                         "spread; 0.5 gives two ticks most of the "
+                                                                         "time).")
+    half_spread_ticks_stressed: float = Field(3.0, ge=0, le=1e6,
+                                              description="Half spread around the mid, ticks, stressed.")
+    depth_at_touch: float = Field(0.5, ge=1e-12, le=1e15,
+                                  description="Median displayed size at the best level, coin units.")
+    depth_growth_per_level: float = Field(0.2, ge=0, le=1000.0,
+                                          description="Level i's median size is depth_at_touch·(1+g·i).")
+    depth_noise_log_std: float = Field(0.4, ge=0, le=10.0,
+                                       description="Std of the log-normal noise on the size at each "
                                                              "price (around its level's median).")
-    depth_refresh_s: float = Field(5.0, gt=0, description="Mean time the noise on the size at a price holds, s: "
-                                                          "each price on each side is redrawn at Poisson times "
-                                                          "of this mean (and when it joins its side's listed "
-                                                          "levels), so a queue there sees cancels at this pace, "
-                                                          "whatever book_interval_s. A guess (the noise's "
-                                                          "correlation time): calibration does not fit it yet, "
-                                                          "the feed's sizes being kept by level, not by price.")
-    depth_factor_stressed: float = Field(0.4, gt=0, description="Multiplier on all level sizes when stressed.")
-    alpha_halflife_s: float = Field(30.0, gt=0, description="Half-life of the latent alpha (OU mean reversion), s.")
-    alpha_std_per_s: float = Field(6e-6, ge=0, description="Stationary std of alpha, log-return per second.")
-    drift_coupling: float = Field(1.0, ge=0, description="Alpha's weight in the mid's drift (0: alpha moves nothing).")
-    book_coupling: float = Field(0.25, ge=0, description="Log depth tilt per std of alpha (0: book imbalance is "
-                                                         "noise).")
-    flow_coupling: float = Field(0.0, ge=0, description="Uninformed trades' log-odds of buying per std of alpha.")
+    depth_refresh_s: float = Field(5.0, ge=0.001, le=86_400.0,
+                                   description="Mean time the noise on the size at a price holds, s: "
+                                               "each price on each side is redrawn at Poisson times "
+                                               "of this mean (and when it joins its side's listed "
+                                               "levels), so a queue there sees cancels at this pace, "
+                                               "whatever book_interval_s. A guess (the noise's "
+                                               "correlation time): calibration does not fit it yet, "
+                                               "the feed's sizes being kept by level, not by price.")
+    depth_factor_stressed: float = Field(0.4, ge=1e-6, le=1000.0,
+                                         description="Multiplier on all level sizes when stressed.")
+    alpha_halflife_s: float = Field(30.0, ge=0.001, le=1e10,
+                                    description="Half-life of the latent alpha (OU mean reversion), s.")
+    alpha_std_per_s: float = Field(6e-6, ge=0, le=0.1, description="Stationary std of alpha, log-return per second.")
+    drift_coupling: float = Field(1.0, ge=0, le=1000.0,
+                                  description="Alpha's weight in the mid's drift (0: alpha moves nothing).")
+    book_coupling: float = Field(0.25, ge=0, le=1000.0,
+                                 description="Log depth tilt per std of alpha (0: book imbalance is "
+                                             "noise).")
+    flow_coupling: float = Field(0.0, ge=0, le=1000.0,
+                                 description="Uninformed trades' log-odds of buying per std of alpha.")
     informed_share: float = Field(0.15, ge=0, le=1, description="Share of trades whose side is the sign of the "
                                                                 "next move (0: flow predicts nothing).")
-    informed_horizon_s: float = Field(5.0, gt=0, description="How far ahead informed traders see the mid, s.")
-    impact_bps: float = Field(0.2, ge=0, description="Permanent mid move after each informed trade, bps, its way.")
+    informed_horizon_s: float = Field(5.0, ge=0.001, le=3600.0,
+                                      description="How far ahead informed traders see the mid, s.")
+    impact_bps: float = Field(0.2, ge=0, le=1e4,
+                              description="Permanent mid move after each informed trade, bps, its way.")
     funding_premium_per_8h: float = Field(
         0.0, ge=-0.5, le=0.5, description="Average premium index P of the venue's funding formula, per 8 h: how far "
                                           "the perp trades rich (> 0) or cheap to its oracle (twin/funding.py). The "
