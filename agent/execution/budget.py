@@ -37,7 +37,7 @@ class BudgetConfig(FileModel):
         "A request sent up to this long before a quota poll may reach the venue after the poll does (a latency "
         "spike), so it is counted on top of the venue's figure too. Counting one twice only slows requoting "
         "until the next poll; missing one let places spend the cancels' reserve."))
-    assumed_cap: int = Field(10000, ge=1, le=1_000_000_000,
+    assumed_cap: int = Field(10000, ge=1, le=1_000_000_000_000,
                              description="Cap assumed until the venue reports one (venue buffer).")
     cancel_extra: int = Field(100000, ge=0, le=1_000_000_000, description=(
         "Cancels may go on to min(cap + cancel_extra, 2 x cap) (the venue's rule: 100000). With the cap spent, "
