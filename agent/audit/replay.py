@@ -60,6 +60,7 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
     log = _LogCursor(folder / "decisions.jsonl")
     out: list[RunReplay] = []
     core = run = None
+
     def lost(path: Path, lines_read: int, why: str) -> None:  # (told at the run's end: before its next start)
         if run is None:
             raise ValueError(f"{path.parent}: {lost_segment_text(path, lines_read, why)}, before the journal's first "
