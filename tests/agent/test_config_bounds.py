@@ -78,6 +78,33 @@ def test_every_number_of_the_twin_parameters_refuses_an_absurd_magnitude(path, k
         assert _refused(TwinParams, path, 1e-300)
 
 
+def _fields_of_models(*models: type[BaseModel]) -> list[tuple[type[BaseModel], tuple, type]]:
+    return [(m, path, kind) for m in models for path, kind in _numeric_fields(m)]
+
+
+def _chaos_models() -> list[type[BaseModel]]:
+    from twin.faults import chaos
+    from twin.server.limits import WsLimits
+    return [WsLimits] + [m for m in vars(chaos).values() if isinstance(m, type) and issubclass(m, chaos._Event)
+                         and m is not chaos._Event]
+
+
+OTHER = _fields_of_models(*_chaos_models())
+
+
+@pytest.mark.parametrize("model, path, kind", OTHER, ids=[f"{m.__name__}.{'.'.join(map(str, p))}" for m, p, _ in OTHER])
+def test_every_number_of_a_chaos_schedule_and_the_servers_limits_refuses_an_absurd_magnitude(model, path, kind):
+    """The fault schedule ``twin serve --scenario`` reads and the server's websocket limits: a fault at 1e300 s, a
+    latency spike of 1e300 ms, a limit of 1e300 connections."""
+    required = {n: f.default for n, f in model.model_fields.items() if f.is_required()}
+    given = {**{n: 1.0 for n in required}, **({"name": "informed_share"} if "name" in required else {})}
+    big = 10 ** 300 if kind is int else 1e300
+    for value in (big, -big):
+        with pytest.raises(ValidationError) as e:
+            model.model_validate({**given, path[0]: value})
+        assert any(err["loc"] == path for err in e.value.errors())
+
+
 def test_the_signal_weights_are_bounded_too():
     for w in (1e300, -1.0):
         with pytest.raises(ValidationError, match="weight of 'momentum' must be from 0 to 1000"):

@@ -266,7 +266,7 @@ def test_serve_takes_a_limit_by_name_and_keeps_the_venues_figures_otherwise():
     args = build_parser().parse_args(["--ws-limit", "connections=40", "--ws-limit", "messages_per_minute=9000"])
     assert WsLimits(**dict(args.ws_limit)).model_dump() == {**WsLimits().model_dump(), "connections": 40,
                                                            "messages_per_minute": 9000}
-    for bad in ("sockets=3", "users=0", "users=x", "users"):
+    for bad in ("sockets=3", "users=0", "users=x", "users", f"users={10**300}"):  # (the last was taken, 1e300 users)
         with pytest.raises(SystemExit):
             build_parser().parse_args(["--ws-limit", bad])
 

@@ -17,25 +17,27 @@ from twin.market.synthetic import SHOCKABLE_PARAMS, SyntheticMarketParams
 class _Event(FileModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    at_s: float = Field(..., ge=0, allow_inf_nan=False, description="Simulated time the fault starts, s.")
+    at_s: float = Field(..., ge=0, le=1e9, allow_inf_nan=False,
+                        description="Simulated time the fault starts, s (a run is days at most).")
 
 
 class LatencySpike(_Event):
     kind: Literal["latency_spike"] = Field("latency_spike", description="Event type.")
-    duration_s: float = Field(..., gt=0, description="Length of the slow period, s.")
+    duration_s: float = Field(..., ge=1e-6, le=1e9, description="Length of the slow period, s.")
     path: Literal["order_entry", "response", "feed", "all"] = Field("all", description="Which network path slows.")
-    multiplier: float = Field(1.0, ge=0, description="Each latency in the period is multiplied by this ...")
-    extra_ms: float = Field(0.0, ge=0, description="... and then this many ms are added.")
+    multiplier: float = Field(1.0, ge=0, le=1e6, description="Each latency in the period is multiplied by this ...")
+    extra_ms: float = Field(0.0, ge=0, le=1e9, description="... and then this many ms are added.")
 
 
 class Http429Burst(_Event):
     kind: Literal["http_429_burst"] = Field("http_429_burst", description="Event type.")
-    duration_s: float = Field(..., gt=0, description="Every REST request in [at_s, at_s + duration_s) gets HTTP 429.")
+    duration_s: float = Field(..., ge=1e-6, le=1e9,
+                              description="Every REST request in [at_s, at_s + duration_s) gets HTTP 429.")
 
 
 class RejectionBurst(_Event):
     kind: Literal["rejection_burst"] = Field("rejection_burst", description="Event type.")
-    duration_s: float = Field(..., gt=0, description="Length of the burst, s.")
+    duration_s: float = Field(..., ge=1e-6, le=1e9, description="Length of the burst, s.")
     rate: float = Field(..., ge=0, le=1, description="Chance each otherwise valid order is rejected in the burst.")
     reason: str = Field("PerpMargin", description="Reason code: a per-order twin.faults.rejections.RejectReason "
                                                   "name (e.g. PerpMargin, BadAloPx, Oracle).")
@@ -51,23 +53,25 @@ class RejectionBurst(_Event):
 
 class Disconnect(_Event):
     kind: Literal["disconnect"] = Field("disconnect", description="Event type.")
-    duration_s: float = Field(..., gt=0, description="Every websocket is down for this long, s.")
+    duration_s: float = Field(..., ge=1e-6, le=1e9, description="Every websocket is down for this long, s.")
 
 
 class QuotaSet(_Event):
     kind: Literal["quota_set"] = Field("quota_set", description="Event type.")
-    remaining_requests: int = Field(..., ge=0, description="Every address's budget headroom is set to this at at_s.")
+    remaining_requests: int = Field(..., ge=0, le=10**12,
+                                    description="Every address's budget headroom is set to this at at_s.")
 
 
 class PriceJump(_Event):
     kind: Literal["price_jump"] = Field("price_jump", description="Event type.")
-    fraction: float = Field(..., gt=-1, description="The mid moves by this fraction at at_s (e.g. -0.03 for -3%).")
+    fraction: float = Field(..., gt=-1, le=1000.0,
+                            description="The mid moves by this fraction at at_s (e.g. -0.03 for -3%).")
 
 
 class Regime(_Event):
     kind: Literal["regime"] = Field("regime", description="Event type.")
     regime: Literal[0, 1] = Field(..., description="Forced market regime: 0 calm, 1 stressed.")
-    duration_s: float = Field(..., gt=0, description="How long the regime is forced, s.")
+    duration_s: float = Field(..., ge=1e-6, le=1e9, description="How long the regime is forced, s.")
 
 
 class MarketParam(_Event):

@@ -12,7 +12,7 @@ import sys
 
 from twin.files import ArgumentParser, hide_keys, missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
-from twin.server.limits import WsLimits
+from twin.server.limits import WS_LIMIT_MAX, WsLimits
 from twin.units import non_empty, parse_port, parse_seed
 
 
@@ -47,8 +47,8 @@ def _ws_limit_arg(text: str) -> tuple[str, int]:
         n = int(value)
     except ValueError:
         n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"--ws-limit {text!r}: N must be a whole number of at least 1")
+    if not 1 <= n <= WS_LIMIT_MAX:
+        raise argparse.ArgumentTypeError(f"--ws-limit {text!r}: N must be a whole number from 1 to {WS_LIMIT_MAX:,}")
     return name, n
 
 

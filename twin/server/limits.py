@@ -14,20 +14,28 @@ WINDOW_S = 60.0  # the venue's "per minute" (hyperliquid.md §4); a sliding wind
 # IP weight's (twin/faults/quota.py): at --speed 10x a minute passes in 6 wall seconds
 
 
+# the most any server limit may be set to: past it a limit is a typo, not a soak run's need (1e300 was taken)
+WS_LIMIT_MAX = 10**9
+
+
 class WsLimits(FileModel):
     """The figures are the venue's [DOCS rate-limits, in hyperliquid.md §4]; a test or a soak run that needs more
     (or wants to reach one sooner) sets it here rather than being refused by a figure it did not choose."""
-    connections: int = Field(10, ge=1, description="Websocket connections open at once from one IP (venue: 10).")
+    connections: int = Field(10, ge=1, le=WS_LIMIT_MAX,
+                             description="Websocket connections open at once from one IP (venue: 10).")
     new_connections_per_minute: int = Field(
-        30, ge=1, description="Websocket handshakes from one IP in any minute of venue time, refused ones included "
-                              "(venue: 30).")
-    subscriptions: int = Field(1000, ge=1, description="Subscriptions held at once across one IP's sockets "
-                                                       "(venue: 1000).")
-    users: int = Field(10, ge=1, description="Unique users across one IP's user-specific subscriptions (venue: 10).")
+        30, ge=1, le=WS_LIMIT_MAX,
+        description="Websocket handshakes from one IP in any minute of venue time, refused ones included (venue: 30).")
+    subscriptions: int = Field(1000, ge=1, le=WS_LIMIT_MAX, description="Subscriptions held at once across one IP's sockets "
+                                                                 "(venue: 1000).")
+    users: int = Field(10, ge=1, le=WS_LIMIT_MAX,
+                       description="Unique users across one IP's user-specific subscriptions (venue: 10).")
     messages_per_minute: int = Field(
-        2000, ge=1, description="Messages one IP sends to the server in any minute of venue time, across its sockets "
-                                "and refused ones included (venue: 2000).")
-    posts_in_flight: int = Field(100, ge=1, description="Post requests one IP has in flight at once (venue: 100).")
+        2000, ge=1, le=WS_LIMIT_MAX,
+        description="Messages one IP sends to the server in any minute of venue time, across its sockets and refused "
+                    "ones included (venue: 2000).")
+    posts_in_flight: int = Field(100, ge=1, le=WS_LIMIT_MAX,
+                                 description="Post requests one IP has in flight at once (venue: 100).")
 
 
 class SlidingWindow:
