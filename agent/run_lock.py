@@ -96,6 +96,7 @@ class RunLock:
         self.what = (f"is trading {coin} for {account.lower()} at {base_url.rstrip('/')}: two would cancel each "
                      f"other's orders. Stop it first")
         self._fd: int | None = None
+        self._in_lock_dir = True  # (made if missing; the run folder's lock is in a folder the CLI made already)
 
     @classmethod
     def for_folder(cls, folder: Path) -> "RunLock":
@@ -107,17 +108,20 @@ class RunLock:
         lock.what = (f"is writing its run to {folder}: two runs' records would be mixed in one log. Stop it first, "
                      f"or give this run another --out")
         lock._fd = None
+        lock._in_lock_dir = False
         return lock
 
     def acquire(self) -> None:
         if fcntl is None:
             return
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self._in_lock_dir:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise LockUnusable(f"cannot open the run lock {self.path}: {e.strerror or e} (set {LOCK_DIR_ENV} to a "
-                               f"folder this user can write, the same for every agent on the host)") from None
+            how = (f" (set {LOCK_DIR_ENV} to a folder this user can write, the same for every agent on the host)"
+                   if self._in_lock_dir else "")
+            raise LockUnusable(f"cannot open the run lock {self.path}: {e.strerror or e}{how}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,5 +1,5 @@
-"""The test run works in a temporary folder of its own (tests/conftest.py), its lock folder in it, so two runs on one host
-do not meet at the agent's run lock or nonce file (which live in the user's lock folder, ``run_lock.lock_dir``)."""
+"""The test run works in a temporary folder of its own (tests/conftest.py), its lock folder in it, so two runs on one
+host do not meet at the agent's run lock or nonce file (which live in the user's lock folder, ``run_lock.lock_dir``)."""
 import os
 import subprocess
 import sys

@@ -30,8 +30,8 @@ def test_two_agents_with_different_tmpdirs_meet_at_one_lock(tmp_path, monkeypatc
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", "import time; from agent.run_lock import RunLock; "
-                               f"RunLock({URL!r}, {ADDR!r}, 'BTC').acquire(); print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, env={**os.environ, "TMPDIR": str(theirs)})
+                               f"RunLock({URL!r}, {ADDR!r}, 'BTC').acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, env={**os.environ, "TMPDIR": str(theirs)})
     try:
         assert holder.stdout.readline().strip() == b"held"
         _tmpdir(monkeypatch, tmp_path / "ours")

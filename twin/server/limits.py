@@ -26,8 +26,8 @@ class WsLimits(FileModel):
     new_connections_per_minute: int = Field(
         30, ge=1, le=WS_LIMIT_MAX,
         description="Websocket handshakes from one IP in any minute of venue time, refused ones included (venue: 30).")
-    subscriptions: int = Field(1000, ge=1, le=WS_LIMIT_MAX, description="Subscriptions held at once across one IP's sockets "
-                                                                 "(venue: 1000).")
+    subscriptions: int = Field(1000, ge=1, le=WS_LIMIT_MAX,
+                               description="Subscriptions held at once across one IP's sockets (venue: 1000).")
     users: int = Field(10, ge=1, le=WS_LIMIT_MAX,
                        description="Unique users across one IP's user-specific subscriptions (venue: 10).")
     messages_per_minute: int = Field(
