@@ -122,6 +122,8 @@ class AgentCore:
         self._flatten_cloid: str | None = None
         # the venue refused the dead-man's switch (under $1M traded, or 10 firings today): not asked again before
         self._dead_man_retry_ts = -math.inf
+        # the venue refused a clear of it so: no clear sent again before (arms are: ``_dead_man_clear_refused``)
+        self._dead_man_clear_retry_ts = -math.inf
         self._dead_man_armed_until = -math.inf  # when the switch we last armed fires (-inf: not armed, or cleared)
         self._dead_man_next_ts = -math.inf  # the heartbeat's next re-arm
         # when the last arm went out, while the venue has not acknowledged it (inf: it has, or none is out): one
@@ -915,6 +917,7 @@ class AgentCore:
             return  # an earlier arm's (the last one's answer is still to come), or one cleared or refused since
         self._dead_man_unacked_ts = math.inf
         self._dead_man_acked_until = self._dead_man_fire_by = ev.at_ts  # (it replaced the arms before it)
+        self._dead_man_clear_retry_ts = -math.inf  # (the venue's policy allows the switch again: clears too)
         if self._dead_man_state != "armed":
             self._note_dead_man(ev.ts, "armed", f"the venue cancels our orders if {self._dead_man_ahead_s:g} s pass "
                                                 f"without a re-arm")
@@ -950,7 +953,7 @@ class AgentCore:
         the reserve's request that its resends left alone.)"""
         if self._dead_man_clear_ts < math.inf:
             self._clear_dead_man_again(ts, cmds)
-        elif self._dead_man_fire_by > ts:
+        elif self._dead_man_fire_by > ts and ts >= self._dead_man_clear_retry_ts:
             if self.budget.can_spend(1):
                 self._clear_dead_man(cmds, ts, why)
             elif self._dead_man_state != "lapsing":
@@ -966,7 +969,8 @@ class AgentCore:
         Once its time is past the switch is spent either way (it fired, or a clear whose answer never came took it
         first): said once (expired), and nothing more is sent."""
         if ts < self._dead_man_fire_by:
-            if ts - self._dead_man_clear_ts >= self.cfg.risk.pull_retry_s and self.budget.can_spend(1):
+            if ts - self._dead_man_clear_ts >= self.cfg.risk.pull_retry_s and ts >= self._dead_man_clear_retry_ts \
+                    and self.budget.can_spend(1):
                 self._clear_dead_man(cmds, ts, self._dead_man_clear_why)
             return
         fire_by = self._dead_man_fire_by
@@ -1007,9 +1011,10 @@ class AgentCore:
             self.errors.note(ev.ts)
             self.graduation.note_rejection(ev.ts)
             return
-        if ev.at_ts == self._dead_man_armed_until or \
-                self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:  # (nan matches neither)
+        if ev.at_ts == self._dead_man_armed_until:  # (nan matches neither)
             self._dead_man_refused(ev.ts, ev.message)
+        elif self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:
+            self._dead_man_clear_refused(ev.ts, ev.message)
 
     def _dead_man_refused(self, ts: float, message: str) -> None:
         # the venue's policy, not its health (under $1M traded, or 10 triggers today): asking again at every
@@ -1021,6 +1026,17 @@ class AgentCore:
         # have reached the venue either)
         self._dead_man_fire_by = self._dead_man_acked_until
         self._dead_man_unacked_ts = math.inf
+        self._note_dead_man(ts, "refused", message[:200])
+
+    def _dead_man_clear_refused(self, ts: float, message: str) -> None:
+        """A clear refused for the venue's policy: the switch is as the last arm taken left it (it may fire, on nothing,
+        by ``_dead_man_fire_by``), and clears are not sent again for ``_DEAD_MAN_RETRY_S`` (asked again they would be
+        refused again: only requests spent), until the venue takes an arm. Arms are not held back: a refused clear
+        says nothing of them, and one is what may still be allowed (the venue's texts refuse *setting* a time: under
+        its volume, or past its triggers). Read as an arm's refusal, as it was, it held every arm back an hour: the
+        orders that rested again meanwhile had no switch; an arm the policy does refuse holds the arms back itself."""
+        self._dead_man_clear_retry_ts = ts + _DEAD_MAN_RETRY_S
+        self._dead_man_fire_by = self._dead_man_acked_until  # (as a refused arm leaves it)
         self._note_dead_man(ts, "refused", message[:200])
 
     def _note_dead_man(self, ts: float, state: str, why: str) -> None:

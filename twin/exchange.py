@@ -881,13 +881,27 @@ class Exchange:
         return placed
 
     def _schedule_cancel(self, acct: Account, time_s: float | None) -> Reply:
-        vp = self.params.venue
         if time_s is None:
+            if self.params.venue.schedule_cancel_clears_refused:  # (off by default: a clear is always taken)
+                refused = self._schedule_cancel_policy(acct)
+                if refused is not None:
+                    return refused
             self.schedule_cancel.pop(acct.address, None)
             return ActionOk("default")
         # the venue checks the time before the volume: a time too early is refused as such on any account
         if time_s < self.env._now + 5.0:
             return ActionErr("Scheduled cancel time too early, must be at least 5 seconds from now.")
+        refused = self._schedule_cancel_policy(acct)
+        if refused is not None:
+            return refused
+        self.schedule_cancel[acct.address] = time_s
+        self._at(time_s, self._fire_schedule_cancel, acct.address, time_s)
+        return ActionOk("default")
+
+    def _schedule_cancel_policy(self, acct: Account) -> ActionErr | None:
+        """The venue's refusal of the dead-man's switch for this account now, if it refuses it: under its volume
+        rule, or past the day's triggers (UTC days)."""
+        vp = self.params.venue
         traded = sum(p.volume_usd for p in acct.positions.values())
         if traded < vp.schedule_cancel_min_volume_usd:
             return ActionErr(f"Cannot set scheduled cancel time until enough volume traded. "
@@ -896,9 +910,7 @@ class Exchange:
         fired = [f for f in self.schedule_cancel_fired.get(acct.address, []) if f == day]
         if len(fired) >= vp.schedule_cancel_max_per_day:
             return ActionErr("Too many scheduled cancels triggered today.")
-        self.schedule_cancel[acct.address] = time_s
-        self._at(time_s, self._fire_schedule_cancel, acct.address, time_s)
-        return ActionOk("default")
+        return None
 
     def _fire_schedule_cancel(self, user: str, time_s: float) -> None:
         if self.schedule_cancel.get(user) != time_s:

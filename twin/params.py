@@ -55,6 +55,10 @@ class VenueParams(FileModel):
                     "(the venue's text names $1000000).")
     schedule_cancel_max_per_day: int = Field(10, ge=0, le=1_000_000,
                                              description="Dead-man's switch triggers allowed per UTC day.")
+    schedule_cancel_clears_refused: bool = Field(
+        False, description="Whether the venue's dead-man's switch policy (the volume rule, the day's triggers) refuses "
+                           "a clear (scheduleCancel without a time) as it refuses an arm. The venue's documents and "
+                           "recorded texts speak only of setting a time; off (the default), a clear is always taken.")
     action_block_s: float = Field(
         0.0, ge=0, le=10.0,
         description="Block time for actions, s: 0 (the default) executes each action as it arrives; "

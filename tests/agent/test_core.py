@@ -1240,6 +1240,41 @@ def test_a_refused_switch_is_asked_for_again_after_an_hour_not_every_cycle():
     assert _switch_states(records) == ["refused", "refused"]
 
 
+def test_a_refused_clear_holds_the_clears_back_but_not_the_arms_that_orders_resting_again_need():
+    """A clear refused for the venue's policy held every arm back an hour, as an arm's refusal does: orders that rested
+    again meanwhile had no switch, though an arm may be the very thing the venue still allows (its texts refuse
+    setting a time; the day's triggers count from 00:00 UTC). Against a twin whose policy refuses clears too, the
+    day's ten triggers spent a little before midnight: nothing can rest, the clear is refused; past midnight orders
+    rest again, and the heartbeat arms at once, which the venue takes. The refused clear is not sent again."""
+    from agent.gateway.events import ScheduleCancel
+    from agent.graduation.exposure import ExposureLevel
+    from twin.params import SIM_EPOCH_MS, VenueParams
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False},
+                   "quoting": {"min_half_spread_ticks": 200.0}})  # (far from the touch: nothing fills)
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0, schedule_cancel_clears_refused=True,
+                                          epoch_ms=SIM_EPOCH_MS - 150_000))  # 00:00 UTC at 150 s
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 2, params)
+    ex.env.run(until=60.0)
+    assert gw.user in ex.schedule_cancel and core.dead_man_state == "armed"
+    ex.schedule_cancel_fired[gw.user] = [int((ex.epoch_ms / 1000.0 + ex.env.now) // 86400.0)] * 10
+    core.graduation.manual(ex.env.now, ExposureLevel.SHADOW)  # nothing can rest: the heartbeat clears the switch
+    ex.env.run(until=150.0)
+    clears = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None]
+    # refused, the switch stood, and fired at its time (said expired then) with nothing to cancel
+    assert len(clears) == 1 and core.dead_man_state == "expired" and not ex.open_orders(gw.user)
+    refused = [r for r in records if r.get("type") == "dead_man" and r["state"] == "refused"]
+    assert len(refused) == 1 and "Too many scheduled cancels triggered today" in refused[0]["why"]
+    core.graduation.controller.level = ExposureLevel.FULL  # a new UTC day, and orders rest again (promoted back)
+    core.graduation._refresh_throttles()
+    ex.env.run(until=160.0)
+    arms = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is not None and ts >= 150.0]
+    assert ex.open_orders(gw.user) and arms and arms[0] <= 150.0 + 2 * cfg.session.cycle_s
+    assert core.dead_man_state == "armed" and gw.user in ex.schedule_cancel  # the venue took it
+    assert [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None] == clears  # sent once
+    assert _switch_states(records) == ["armed", "clearing", "refused", "expired", "armed"]
+
+
 def test_below_the_venues_volume_rule_the_heartbeat_does_not_ask():
     """Under $1M traded (as the venue reports it) the switch would only be refused: no request is spent."""
     from agent.gateway.events import ScheduleCancel

@@ -34,3 +34,26 @@ def test_an_account_with_the_volume_arms_five_seconds_ahead_and_not_less():
     assert _arm(ex, ex.env.now + 4.0) == ActionErr(TOO_EARLY)
     reply = _arm(ex, ex.env.now + 10.0)
     assert reply == ActionOk("default") and USER in ex.schedule_cancel
+
+
+def test_with_clears_refused_the_policy_refuses_a_clear_as_an_arm_and_by_default_a_clear_is_always_taken():
+    """Whether the venue's policy refuses a clear is not documented (its texts speak of setting a time): the twin takes
+    every clear, and with venue.schedule_cancel_clears_refused its policy refuses one as it refuses an arm (past the
+    day's triggers here; under the volume too). The switch set is then left as it was."""
+    for refused in (False, True):
+        ex = Exchange.build(TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0,
+                                                         schedule_cancel_clears_refused=refused)), 1)
+        ex.fund(USER, 1_000.0)
+        ex.env.run(until=2.0)
+        assert _arm(ex, ex.env.now + 30.0) == ActionOk("default")
+        day = int((ex.epoch_ms / 1000.0 + ex.env.now) // 86400.0)
+        ex.schedule_cancel_fired[USER] = [day] * 10  # the day's ten triggers spent (by earlier runs)
+        reply = _arm(ex, None)
+        if refused:
+            assert reply == ActionErr("Too many scheduled cancels triggered today.") and USER in ex.schedule_cancel
+        else:
+            assert reply == ActionOk("default") and USER not in ex.schedule_cancel
+    ex = Exchange.build(TwinParams(venue=VenueParams(schedule_cancel_clears_refused=True)), 1)  # under the $1M
+    ex.fund(USER, 1_000.0)
+    ex.env.run(until=2.0)
+    assert _arm(ex, None).message.startswith("Cannot set scheduled cancel time until enough volume traded.")
