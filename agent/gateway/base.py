@@ -21,6 +21,11 @@ EventSink = Callable[[Event], None]
 MAX_ITEMS_PER_ACTION = 200
 
 
+def schedule_cancel_name(at_ts: float, sent_ts: float) -> str:
+    """A scheduleCancel as a log line names it: an arm by its time, a clear by its send (nan: not said)."""
+    return f"the arm for {at_ts:.3f}" if at_ts == at_ts else f"the clear sent at {sent_ts:.3f}"
+
+
 _OID = "oid:"  # the name of an order listed without a cloid: oid:N (order_name, listed_oid)
 
 
@@ -206,8 +211,9 @@ class CommandRouter:
     def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
         """Arm (``at_ts``) or clear (None) the switch; the venue's taking either is told (ScheduleCancelAcknowledged
         naming ``at_ts``, ScheduleCancelCleared naming ``sent_ts``), and its refusal (ScheduleCancelRefused naming
-        either; for the quota RateLimited, as any action's). Called one at a time (``_route_schedule_cancel``): the
-        gateway calls ``_schedule_cancel_done`` once this one is answered or failed, and sends what it returns."""
+        either; for the quota RateLimited, as any action's, naming it likewise). Called one at a time
+        (``_route_schedule_cancel``): the gateway calls ``_schedule_cancel_done`` once this one is answered or
+        failed, and sends what it returns."""
         raise NotImplementedError
 
     def _send_snapshot_request(self) -> None:

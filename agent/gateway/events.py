@@ -7,6 +7,7 @@ per message on the hot path, so no validation and no formatting happens here.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple, Union
@@ -138,8 +139,9 @@ class ScheduleCancelCleared:
 
 @event
 class ScheduleCancelRefused:
-    """The venue refused a scheduleCancel (for its quota it is ``RateLimited``): under its volume rule or past its
-    ten triggers a day (``Reason.SCHEDULE_CANCEL_REFUSED``), a time too early, or as any action (a nonce, expired).
+    """The venue refused a scheduleCancel (for its quota it is ``RateLimited``, naming it likewise): under its volume
+    rule or past its ten triggers a day (``Reason.SCHEDULE_CANCEL_REFUSED``), a time too early, or as any action (a
+    nonce, expired).
     It names the request as its acknowledgement would: an arm by ``at_ts``, a clear by ``sent_ts`` (nan for the
     other, and for a clear that did not say), so the core tells the answer to its last command from a late one to a
     command it has since superseded, which says nothing of the switch now. A refused one changed nothing: the venue's
@@ -254,7 +256,9 @@ class RateLimited:
     """A request refused for quota: ``kind`` is "ip" (HTTP 429) or "address" (cumulative request budget).
     ``request`` is the venue's name for it: an action ("order", "cancel", "batchModify", "scheduleCancel") or an
     info request ("clearinghouseState", ...); ``cloids`` are those the action placed ("order"), cancelled or
-    modified (the old order's). The tracker tells a refused place from a refused cancel by it."""
+    modified (the old order's). The tracker tells a refused place from a refused cancel by it. A scheduleCancel has no
+    cloids: ``at_ts`` or ``sent_ts`` name it (which arm or clear was refused, as a late refusal must be told from the
+    answer to the core's last command)."""
 
     ts: float
     kind: str
@@ -262,6 +266,10 @@ class RateLimited:
     message: str
     cloids: tuple[str, ...] = ()
     new_cloids: tuple[str, ...] = ()  # a refused modify's: each old order's new one, in the order of ``cloids``
+    # a refused scheduleCancel's request, as ScheduleCancelRefused names one: an arm by its time, a clear by its send
+    # (nan the other, and for any other request; not compared: nan is no value's equal, its copy read back included)
+    at_ts: float = field(default=math.nan, compare=False)
+    sent_ts: float = field(default=math.nan, compare=False)
 
 
 @event

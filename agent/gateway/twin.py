@@ -143,13 +143,22 @@ class TwinGateway(CommandRouter):
         self._submit(ScheduleCancelAction(at_ts), done, 1)
 
     def _schedule_cancel_answered(self, reply, at_ts: float | None, sent_ts: float | None) -> None:
-        if isinstance(reply, ActionOk):  # as HyperliquidGateway tells an arm or a clear taken
+        """As HyperliquidGateway tells them: an arm or a clear taken, or refused (for the quota RateLimited, naming
+        it likewise)."""
+        at = math.nan if at_ts is None else at_ts
+        sent = math.nan if sent_ts is None else sent_ts
+        if isinstance(reply, ActionOk):
             self.sink(ScheduleCancelAcknowledged(self._now(), at_ts) if at_ts is not None else
-                      ScheduleCancelCleared(self._now(), math.nan if sent_ts is None else sent_ts))
-        elif isinstance(reply, ActionErr) and classify(reply.message) is not Reason.RATE_LIMITED:
-            self.sink(ScheduleCancelRefused(self._now(), math.nan if at_ts is None else at_ts,
-                                            math.nan if sent_ts is None else sent_ts, classify(reply.message),
-                                            reply.message))
+                      ScheduleCancelCleared(self._now(), sent))
+        elif isinstance(reply, ActionErr):
+            if classify(reply.message) is Reason.RATE_LIMITED:
+                self.counters["rate_limited_address"] += 1  # the summary's rate_limited.address, as for an order
+                self.sink(RateLimited(self._now(), "address", "scheduleCancel", reply.message, at_ts=at, sent_ts=sent))
+            else:
+                self.sink(ScheduleCancelRefused(self._now(), at, sent, classify(reply.message), reply.message))
+        elif isinstance(reply, HttpError) and reply.status == 429:
+            self.counters["rate_limited_ip"] += 1
+            self.sink(RateLimited(self._now(), "ip", "scheduleCancel", "HTTP 429", at_ts=at, sent_ts=sent))
         else:
             self._check_default(reply, "scheduleCancel")
 

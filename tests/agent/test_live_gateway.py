@@ -837,24 +837,32 @@ def test_address_budget_refusal_is_rate_limited_address_and_quota_status_reports
     assert quota.used >= quota.cap and gw.stats["rate_limited_address"] >= 1
 
 
-def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal():
+def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal(caplog):
     """As for an order: the summary's rate_limited.address counts a scheduleCancel the budget refused. (Each sent
-    once the last is answered: the gateway sends them one at a time, and one sent meanwhile supersedes any waiting.)"""
+    once the last is answered: the gateway sends them one at a time, and one sent meanwhile supersedes any waiting.)
+    Each refusal names the arm it answers (``at_ts``), in its event and the log, as any other refusal names its
+    request: it named none."""
+    caplog.set_level(logging.INFO, logger="agent.gateway.hyperliquid.gateway")
     with served(speed=5.0, schedule=ChaosSchedule(events=[QuotaSet(at_s=0.0, remaining_requests=0)])) as (bg, ex,
                                                                                                         clock):
         async def scenario():
+            ats = []
             async with started(bg, clock, quota_poll_s=0) as (gw, events):
                 for i in range(3):
-                    gw.send(ScheduleCancel(clock() + 60.0))
+                    ats.append(round(clock() + 60.0, 3))
+                    gw.send(ScheduleCancel(ats[-1]))
                     assert await until(lambda: sum(type(e) in (RateLimited, ScheduleCancelAcknowledged,
                                                                ScheduleCancelRefused) for e in events) > i)
                 assert await until(lambda: sum(type(e) is RateLimited for e in events) >= 2)
-            return gw, events
+            return gw, events, ats
 
-        gw, events = asyncio.run(scenario())
+        gw, events, ats = asyncio.run(scenario())
     limited = [e for e in events if type(e) is RateLimited]
     assert all(e.kind == "address" and e.request == "scheduleCancel" for e in limited)
     assert gw.stats["rate_limited_address"] == len(limited) >= 2
+    assert all(e.at_ts in ats and math.isnan(e.sent_ts) for e in limited) and len({e.at_ts for e in limited}) >= 2
+    for e in limited:
+        assert f"scheduleCancel (the arm for {e.at_ts:.3f}) refused for the address budget" in caplog.text
 
 
 _DEAD_MAN_CFG = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},

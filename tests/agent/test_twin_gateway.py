@@ -155,6 +155,27 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
     assert gw.counters["rate_limited_address"] == 2
 
 
+def test_a_dead_man_arm_or_clear_refused_for_the_quota_names_the_request_it_answers():
+    """A refusal for the address budget was a RateLimited naming no request: which arm or clear it answered (the last
+    command, or one superseded since) no event, journal line or log could say, where every other refusal names its
+    own (an order's cloids, a ScheduleCancelRefused its arm's time or clear's send). It names it now, as
+    ScheduleCancelRefused does: an arm by ``at_ts``, a clear by ``sent_ts``, nan the other."""
+    import math
+    from agent.gateway.events import RateLimited, ScheduleCancel
+    ex, gw, events = _started(until=1.0)
+    ex._set_quota_all(0)  # spent: refused as the venue refuses any action past its budget
+    gw.send(ScheduleCancel(50.0))  # (the one request in 10 s the venue lets through a spent budget: under $1M)
+    ex.env.run(until=2.0)
+    gw.send(ScheduleCancel(60.0))
+    ex.env.run(until=3.0)
+    gw.send(ScheduleCancel(None, 3.0))
+    ex.env.run(until=4.0)
+    limited = [e for e in events if type(e) is RateLimited and e.request == "scheduleCancel"]
+    assert len(limited) == 2 and all(e.kind == "address" for e in limited)
+    assert limited[0].at_ts == 60.0 and math.isnan(limited[0].sent_ts)
+    assert limited[1].sent_ts == 3.0 and math.isnan(limited[1].at_ts)
+
+
 def test_the_venue_taking_a_clear_of_the_dead_mans_switch_is_told_naming_when_the_clear_was_sent():
     """An arm's acknowledgement was told, a clear's was dropped: the core could not know a clear had reached the
     venue, and said cleared as it sent one. Each is told now, the clear's naming its ``sent_ts`` (nan for a clear

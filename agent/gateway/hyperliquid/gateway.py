@@ -27,7 +27,7 @@ import numpy as np
 
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.base import (
-    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
+    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name, schedule_cancel_name,
 )
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -620,20 +620,23 @@ class HyperliquidGateway(CommandRouter):
         time, which its acknowledgement (or refusal) names (the core matches either to its last command)."""
         reply = await self._action(wire.schedule_cancel_action(at_ms), 1)
         ts = self._now()
+        at = math.nan if at_ts is None else at_ts
+        sent = math.nan if sent_ts is None else sent_ts
         if isinstance(reply, ActionReply):
             if reply.ok:
                 self._emit(ScheduleCancelAcknowledged(ts, at_ts) if at_ts is not None else
-                           ScheduleCancelCleared(ts, math.nan if sent_ts is None else sent_ts))
+                           ScheduleCancelCleared(ts, sent))
             else:
                 if classify(reply.error) is Reason.RATE_LIMITED:
                     self.counters["rate_limited_address"] += 1  # the summary's rate_limited.address, as for an order
-                    self._emit(RateLimited(ts, "address", "scheduleCancel", reply.error))
+                    log.info("scheduleCancel (%s) refused for the address budget", schedule_cancel_name(at, sent))
+                    self._emit(RateLimited(ts, "address", "scheduleCancel", reply.error, at_ts=at, sent_ts=sent))
                 else:
-                    self._emit(ScheduleCancelRefused(ts, math.nan if at_ts is None else at_ts,
-                                                     math.nan if sent_ts is None else sent_ts, classify(reply.error),
-                                                     reply.error))
+                    self._emit(ScheduleCancelRefused(ts, at, sent, classify(reply.error), reply.error))
         elif reply == _IP_LIMITED:
-            self._ip_limited("scheduleCancel", ())
+            self.counters["rate_limited_ip"] += 1
+            log.info("scheduleCancel (%s) refused for the IP's weight (HTTP 429)", schedule_cancel_name(at, sent))
+            self._emit(RateLimited(ts, "ip", "scheduleCancel", "HTTP 429", at_ts=at, sent_ts=sent))
 
     def _statuses(self, reply: ActionReply, items, what: str) -> tuple:
         """The reply's status of each item, in order. One error for a batch of several is the batch's own (a
