@@ -35,6 +35,7 @@ from agent.gateway.events import (
     Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged,
     ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
+    ScheduleCancelUnanswered,
     Side, Tif, Timer, TradeObserved,
 )
 from agent.execution.orders import OrderState
@@ -124,6 +125,10 @@ class AgentCore:
         self._dead_man_retry_ts = -math.inf
         # the venue refused a clear of it so: no clear sent again before (arms are: ``_dead_man_clear_refused``)
         self._dead_man_clear_retry_ts = -math.inf
+        # the latest a scheduleCancel that got no answer may still land at the venue, after the ones sent since (inf:
+        # none is in doubt), and the latest time of an arm among those (-inf: none): ``_dead_man_settle``
+        self._dead_man_doubt_ts = math.inf
+        self._dead_man_doubt_arm = -math.inf
         self._dead_man_armed_until = -math.inf  # when the switch we last armed fires (-inf: not armed, or cleared)
         self._dead_man_next_ts = -math.inf  # the heartbeat's next re-arm
         # when the last arm went out, while the venue has not acknowledged it (inf: it has, or none is out): one
@@ -211,6 +216,7 @@ class AgentCore:
             FundingPaid: self._on_funding, IpWeightSpent: self._on_weight_spent,
             ScheduleCancelAcknowledged: self._on_dead_man_acknowledged,
             ScheduleCancelCleared: self._on_dead_man_cleared, ScheduleCancelRefused: self._on_dead_man_refused,
+            ScheduleCancelUnanswered: self._on_dead_man_unanswered,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -608,6 +614,8 @@ class AgentCore:
             # stopped and the venue lists none of ours: a switch left armed would fire on nothing, using one of
             # the day's ten firings (a restart-heavy day would run out); a clear unanswered goes again (the live
             # shutdown's snapshots, its timer stopped), or past the switch's time is said expired
+            if ev.ts > self._dead_man_doubt_ts:
+                self._dead_man_settle(ev.ts, cmds)
             self._keep_dead_man_cleared(cmds, ev.ts, "stopped, and the venue lists none of our orders")
         self._records.append({"type": "snapshot", "ts": ev.ts, "position": ev.position,
                               "open_orders": len(ev.open_orders)})
@@ -662,6 +670,8 @@ class AgentCore:
             self._pull_again(ts, cmds)
         if self._dead_man_state == "lapsing" and ts >= self._dead_man_fire_by:
             self._dead_man_lapsed(ts)  # (before the pauses below: a stopped or blind agent's switch fires as well)
+        if ts > self._dead_man_doubt_ts and (self.reconciled or self.stopped):
+            self._dead_man_settle(ts, cmds)  # (not blind: the heartbeat pauses then, so that the switch may fire)
         if not self.reconciled or self.stopped:
             self._pull_paper()
             if self.stopped and self._dead_man_clear_ts < math.inf and not tr.live_set:
@@ -870,10 +880,11 @@ class AgentCore:
         """Stopped, with orders still counted live: its timer ticks resend the pull (``_pull_again``) until the
         venue confirms them gone, so a driver keeps them coming after the end (SimDriver.stop); or with the
         position still to close, when the shutdown asked for it (its retries run on the timer too); or with a
-        clear of the dead-man's switch the venue has not acknowledged (``_clear_dead_man_again``, on the timer)."""
+        clear of the dead-man's switch the venue has not acknowledged (``_clear_dead_man_again``, on the timer), or a
+        scheduleCancel unanswered that may still land (``_dead_man_settle``)."""
         return self.stopped and (bool(self.tracker.live_set) or
                                  (self._flatten_at_stop and (self._flattening or self._flatten_due)) or
-                                 self._dead_man_clear_ts < math.inf)
+                                 self._dead_man_clear_ts < math.inf or self._dead_man_doubt_ts < math.inf)
 
     @property
     def dead_man_state(self) -> str:
@@ -891,6 +902,12 @@ class AgentCore:
         return s
 
     @property
+    def dead_man_in_doubt(self) -> bool:
+        """A scheduleCancel that got no answer may yet land at the venue, or has not been followed by one sent after
+        it no longer can (``_dead_man_settle``): the venue's switch may not be as ``dead_man_state`` reads it."""
+        return self._dead_man_doubt_ts < math.inf
+
+    @property
     def dead_man_why(self) -> str:
         """Why the switch is as ``dead_man_state`` says, as last recorded (a refusal's: the venue's text). A lapsing
         switch past its time, which ``dead_man_state`` reads as expired before any tick records it (a stopped agent
@@ -905,6 +922,8 @@ class AgentCore:
         unanswered is superseded: its answer, if it comes, is older than this arm and says nothing of the switch."""
         at = ts + ahead_s
         cmds.append(ScheduleCancel(at))
+        if ts > self._dead_man_doubt_ts:  # sent after any in doubt can land: this one is the last word
+            self._dead_man_doubt_ts, self._dead_man_doubt_arm = math.inf, -math.inf
         self._dead_man_armed_until = at
         if at > self._dead_man_fire_by:
             self._dead_man_fire_by = at
@@ -929,6 +948,8 @@ class AgentCore:
         summary said it was not, and it fired later, one of the day's ten triggers spent on nothing. An arm's answer
         coming after it is ignored (``_dead_man_armed_until``: none matches), as the arm it answers is superseded."""
         cmds.append(ScheduleCancel(None, ts))
+        if ts > self._dead_man_doubt_ts:  # sent after any in doubt can land: this one is the last word
+            self._dead_man_doubt_ts, self._dead_man_doubt_arm = math.inf, -math.inf
         if self._dead_man_clear_ts == math.inf:  # the first since the last arm: not a resend
             self._dead_man_clear_first_ts = ts
             self._dead_man_clear_why = why
@@ -1038,6 +1059,43 @@ class AgentCore:
         self._dead_man_clear_retry_ts = ts + _DEAD_MAN_RETRY_S
         self._dead_man_fire_by = self._dead_man_acked_until  # (as a refused arm leaves it)
         self._note_dead_man(ts, "refused", message[:200])
+
+    def _on_dead_man_unanswered(self, ev: ScheduleCancelUnanswered, cmds: list) -> None:
+        """A scheduleCancel with no answer (lost in transport, a 5xx) may still land at the venue until ``late_ts``,
+        after the ones sent behind it, and each replaces the switch whole: the last word would then be the stale
+        one's (a clear's after an arm: no switch while orders rest; an arm's after a clear: a firing on nothing, one
+        of the ten a day; an earlier time's after a later: it fires early). ``_dead_man_settle`` sends the wanted
+        state again once none in doubt can land, unless one is sent by then anyway. (With no expiresAfter nothing
+        bounds it: the heartbeat's re-arms are all there is.)"""
+        late = ev.late_ts
+        if not late < math.inf:
+            return
+        if self._dead_man_doubt_ts == math.inf or late > self._dead_man_doubt_ts:
+            self._dead_man_doubt_ts = late
+        if ev.at_ts > self._dead_man_doubt_arm:  # (nan: a clear's, is greater than nothing)
+            self._dead_man_doubt_arm = ev.at_ts
+
+    def _dead_man_settle(self, ts: float, cmds: list) -> None:
+        """No scheduleCancel in doubt can land any more, and none was sent since (which would have settled it): the
+        last command's state again, budget permitting (else at the next tick), so that the venue's last word is the
+        one the core reads. An arm whose time is still to come is sent again as the heartbeat re-arms (as far
+        ahead); a clear (sent, or acknowledged) again only if an arm in doubt could have landed after it, its time
+        still to come (a late clear changes nothing of a cleared switch). Anything else (refused, expired, off, an
+        arm whose time has passed) settles it unsent."""
+        if not self.budget.can_spend(1):
+            return
+        if self._dead_man_armed_until > ts:
+            self._arm_dead_man(cmds, ts, self._dead_man_ahead_s)
+            period = self.cfg.risk.dead_man_heartbeat_s
+            if period is not None and self._dead_man_next_ts > -math.inf:
+                self._dead_man_next_ts = ts + period / 3.0
+        elif self._dead_man_armed_until == -math.inf and self._dead_man_doubt_arm > ts and \
+                ts >= self._dead_man_clear_retry_ts and \
+                (self._dead_man_clear_ts < math.inf or self._dead_man_state in ("cleared", "expired")):
+            if self._dead_man_doubt_arm > self._dead_man_fire_by:
+                self._dead_man_fire_by = self._dead_man_doubt_arm  # (it may fire then, until a clear is taken)
+            self._clear_dead_man(cmds, ts, self._dead_man_clear_why or "an arm in doubt may have landed")
+        self._dead_man_doubt_ts, self._dead_man_doubt_arm = math.inf, -math.inf
 
     def _note_dead_man(self, ts: float, state: str, why: str) -> None:
         """The switch's state changes go to the decision log (a re-arm does not): whether the account is

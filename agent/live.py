@@ -325,9 +325,10 @@ class LiveDriver:
                 if snap is not None:
                     self.final_snapshot = snap
                     # (and no clear of the dead-man's switch left unacknowledged: the core sends it again on these
-                    # snapshots, every risk.pull_retry_s; ended before, the switch fired later on nothing)
+                    # snapshots, every risk.pull_retry_s; ended before, the switch fired later on nothing; nor one
+                    # unanswered that may yet land after it: the core sends the clear again once none can)
                     if not snap.open_orders and self.gateway.in_flight == 0 and not (flatten and snap.position) \
-                            and self.core.dead_man_state != "clearing":
+                            and self.core.dead_man_state != "clearing" and not self.core.dead_man_in_doubt:
                         break
                     if snap.open_orders:
                         weight, items, _ = request_cost(CancelAll(), len(snap.open_orders))
@@ -347,6 +348,11 @@ class LiveDriver:
                     log.warning("shutdown grace of %.1f s over: the venue lists no order of ours, but has not "
                                 "acknowledged the dead-man's switch cleared: it may still fire, on nothing (one of "
                                 "the venue's ten a day)", grace_s)
+                elif snap is not None and not snap.open_orders and self.core.dead_man_in_doubt \
+                        and self.gateway.in_flight == 0 and not (flatten and snap.position):
+                    log.warning("shutdown grace of %.1f s over: the venue lists no order of ours, but a dead-man's "
+                                "switch request that got no answer may still land after the last: the switch may "
+                                "fire, on nothing (one of the venue's ten a day)", grace_s)
                 elif flatten and snap is not None and not snap.open_orders:
                     log.warning("shutdown grace of %.1f s over: the venue lists no order of ours%s", grace_s,
                                 ", and the position is left" if snap.position else "")

@@ -21,6 +21,12 @@ EventSink = Callable[[Event], None]
 MAX_ITEMS_PER_ACTION = 200
 
 
+# a scheduleCancel that got no answer may still land this many action ttls after its failure was seen: its own
+# expiresAfter (the ttl from its send, before then) and the clock skew the live start allows (preflight.clock_skew
+# refuses past half the ttl either way): ScheduleCancelUnanswered.late_ts
+LATE_TTLS = 1.5
+
+
 def schedule_cancel_name(at_ts: float, sent_ts: float) -> str:
     """A scheduleCancel as a log line names it: an arm by its time, a clear by its send (nan: not said)."""
     return f"the arm for {at_ts:.3f}" if at_ts == at_ts else f"the clear sent at {sent_ts:.3f}"
@@ -188,7 +194,8 @@ class CommandRouter:
         supersedes, never sent (``_schedule_cancel_superseded``), would only have set a switch that the newest
         replaces (the core reads no answer to an arm since superseded, and one clear's answer as it reads another's).
         (A request that failed in transport may still reach the venue after the next: only its expiresAfter, the
-        action's ttl, bounds how late.)"""
+        action's ttl, bounds how late. The gateway tells the core, ScheduleCancelUnanswered, which sends its wanted
+        state again once that is past: ``AgentCore._dead_man_settle``.)"""
         if self._schedule_cancel_busy:
             if self._schedule_cancel_next is not None:
                 self._schedule_cancel_superseded()
@@ -210,8 +217,9 @@ class CommandRouter:
 
     def _send_schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
         """Arm (``at_ts``) or clear (None) the switch; the venue's taking either is told (ScheduleCancelAcknowledged
-        naming ``at_ts``, ScheduleCancelCleared naming ``sent_ts``), and its refusal (ScheduleCancelRefused naming
-        either; for the quota RateLimited, as any action's, naming it likewise). Called one at a time
+        naming ``at_ts``, ScheduleCancelCleared naming ``sent_ts``), its refusal (ScheduleCancelRefused naming
+        either; for the quota RateLimited, as any action's, naming it likewise), and no answer (a transport failure, a
+        5xx: ScheduleCancelUnanswered naming it, and the latest it may land). Called one at a time
         (``_route_schedule_cancel``): the gateway calls ``_schedule_cancel_done`` once this one is answered or
         failed, and sends what it returns."""
         raise NotImplementedError

@@ -155,6 +155,20 @@ class ScheduleCancelRefused:
 
 
 @event
+class ScheduleCancelUnanswered:
+    """A scheduleCancel that got no answer (a transport failure: a timeout, a reset connection; or a 5xx): the venue
+    may never have had it, or may take it yet, after the next one sent (it is sent once this one failed), and each
+    replaces the switch whole. ``late_ts``: the latest it can still land (its expiresAfter, and the clock skew the
+    live start allows; inf: it carried no expiresAfter). It names the request as its acknowledgement would: an arm by
+    ``at_ts``, a clear by ``sent_ts`` (nan the other)."""
+
+    ts: float
+    at_ts: float
+    sent_ts: float
+    late_ts: float
+
+
+@event
 class OrderRejected:
     ts: float
     cloid: str
@@ -355,7 +369,7 @@ Event = Union[
     BookUpdated, BboUpdated, TradeObserved, OrderAcknowledged, OrderRejected, CancelAcknowledged, CancelRejected,
     ModifyAcknowledged, ModifyRejected, FillReceived, FundingPaid, OrderClosedByVenue, AccountChangedByVenue,
     RateLimited, QuotaStatus, ConnectionLost, ConnectionRestored, AccountSnapshot, IpWeightSpent, Timer,
-    ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
+    ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused, ScheduleCancelUnanswered,
 ]
 
 # ----------------------------------------------------------------------------- commands

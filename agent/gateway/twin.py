@@ -14,7 +14,7 @@ from operator import itemgetter
 from typing import Callable
 
 from agent.gateway.base import (
-    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
+    LATE_TTLS, CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
 )
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
@@ -22,8 +22,8 @@ from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BboUpdated, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
     ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
-    RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused, Side, Tif,
-    TradeObserved,
+    RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
+    ScheduleCancelUnanswered, Side, Tif, TradeObserved,
 )
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
@@ -143,8 +143,9 @@ class TwinGateway(CommandRouter):
         self._submit(ScheduleCancelAction(at_ts), done, 1)
 
     def _schedule_cancel_answered(self, reply, at_ts: float | None, sent_ts: float | None) -> None:
-        """As HyperliquidGateway tells them: an arm or a clear taken, or refused (for the quota RateLimited, naming
-        it likewise)."""
+        """As HyperliquidGateway tells them: an arm or a clear taken, refused (for the quota RateLimited, naming it
+        likewise), or unanswered (lost in transport, a 5xx: the twin never delivers one it lost, but a real client
+        cannot know that, and the core is told as a live one would be)."""
         at = math.nan if at_ts is None else at_ts
         sent = math.nan if sent_ts is None else sent_ts
         if isinstance(reply, ActionOk):
@@ -159,6 +160,11 @@ class TwinGateway(CommandRouter):
         elif isinstance(reply, HttpError) and reply.status == 429:
             self.counters["rate_limited_ip"] += 1
             self.sink(RateLimited(self._now(), "ip", "scheduleCancel", "HTTP 429", at_ts=at, sent_ts=sent))
+        elif isinstance(reply, TransportFailure) or (isinstance(reply, HttpError) and reply.status >= 500):
+            self._transport_or_429(reply, "scheduleCancel", ())  # (counted as before)
+            ttl = self.action_ttl_s
+            self.sink(ScheduleCancelUnanswered(self._now(), at, sent,
+                                               math.inf if ttl is None else self._now() + LATE_TTLS * ttl))
         else:
             self._check_default(reply, "scheduleCancel")
 

@@ -1073,6 +1073,45 @@ def test_a_clear_lost_or_refused_is_not_reported_cleared_and_is_sent_again_until
     assert [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None] == clears  # none more
 
 
+def test_an_arm_lost_in_transport_is_followed_by_one_sent_once_it_could_no_longer_land():
+    """An arm with no answer (lost on its way; live, a timeout) may still reach the venue until its expiresAfter, after
+    the one sent behind it (the heartbeat sends one again risk.pull_retry_s on), and set the switch to its own, earlier
+    time (or, were it a clear, none). The gateway tells the core (ScheduleCancelUnanswered, naming it and the latest it
+    can land) and, once that is past with nothing sent since, the core arms again: the last word at the venue is one it
+    knows was sent after any in doubt. (The twin never delivers a request it lost; a live client cannot know that.)"""
+    from agent.gateway.events import ScheduleCancel, ScheduleCancelUnanswered
+    from twin.messages import ScheduleCancelAction
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0)
+    real, arms = ex.submit, []
+
+    def submit(user, action, on_reply, *a, **kw):
+        if isinstance(action, ScheduleCancelAction) and action.time_s is not None:
+            arms.append(ex.env.now)
+            if len(arms) == 3:
+                return ex._lose(on_reply)  # the third arm is lost
+        return real(user, action, on_reply, *a, **kw)
+    ex.submit = submit
+    told = []
+    handle = core.handle
+
+    def spy(ev):
+        if type(ev) is ScheduleCancelUnanswered:
+            told.append(ev)
+        return handle(ev)
+    core.handle = spy
+    ex.env.run(until=60.0)
+    assert len(told) == 1 and told[0].late_ts == pytest.approx(told[0].ts + 1.5 * core.cfg.risk.ack_timeout_s)
+    lost_at = arms[2]
+    assert told[0].at_ts == pytest.approx(lost_at + 30.0)
+    armed = [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is not None]
+    resend = armed.index(lost_at) + 1
+    assert armed[resend] - lost_at <= core.cfg.risk.pull_retry_s + 0.5 + 1e-9  # the unanswered arm's resend
+    # then one at the first cycle past the time the lost one could land (the resend went before it), not a third of
+    # the heartbeat's period on
+    assert told[0].late_ts < armed[resend + 1] <= told[0].late_ts + core.cfg.session.cycle_s + 1e-9
+    assert not core.dead_man_in_doubt and core.dead_man_state == "armed"
+
+
 def test_a_clear_never_taken_before_the_switchs_time_reads_expired_not_cleared():
     """Every clear lost: the venue's switch fires at its time (a trigger of the day's ten spent). The log says so
     (expired, a warning on the console), not cleared, and nothing more is sent once the time is past."""

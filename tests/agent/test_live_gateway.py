@@ -992,6 +992,63 @@ def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends
     assert re.search(r"\n  dead-man switch +clearing: a clear sent and never acknowledged", clearing)
 
 
+def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again_once_it_can_land_no_more():
+    """A scheduleCancel that fails in transport may still reach the venue, after the one sent behind it (sent as soon
+    as it failed), until its expiresAfter: each replaces the switch whole, so the stale one has the last word. Here a
+    heartbeat re-arm is held in the proxy past the gateway's request timeout (1 s wall) and then passed on, inside its
+    ttl; a stop sent meanwhile clears the switch once the venue lists none of our orders, the clear goes once the arm
+    has failed, the venue takes it, and then the arm lands: the venue's switch is armed, to fire on nothing (one of its
+    ten a day), while the core read "cleared" and the run ended. The gateway now tells the core of the unanswered arm
+    (ScheduleCancelUnanswered, naming it and the latest it can land), and the core sends its clear again once that
+    time is past: the venue's switch ends cleared, and the log says cleared after that second clear."""
+    from agent.gateway.events import ScheduleCancelUnanswered
+    from agent.live import live_summary
+    speed = 2.0
+    with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                records: list = []
+                events: list = []
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_CFG,
+                                                    gw_kw={"request_timeout_s": 1.0}, record_sink=records.append)
+                arms, held = [], []
+
+                def delay(body: dict) -> float:
+                    action = body["action"]
+                    if action["type"] != "scheduleCancel" or "time" not in action:
+                        return 0.0
+                    arms.append(clock())
+                    if len(arms) != 2:
+                        return 0.0
+                    held.append(action["time"] / 1000.0)
+                    driver.request_stop("test")  # the stop comes while the re-arm is on its way
+                    return 1.5  # (wall s: past the gateway's 1 s timeout, inside the 5 s ttl, 2.5 s wall at 2x)
+                proxy.delay_exchange = delay
+                real = core.handle
+
+                def spy(ev):
+                    events.append(ev)
+                    return real(ev)
+                core.handle = spy
+                run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=12.0))
+                await asyncio.wait_for(run, 40.0)
+                summary = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4,
+                                       start_level="MICRO_LIVE")
+                await asyncio.sleep(1.0)  # (anything still held up in the proxy lands meanwhile)
+                left_armed = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+                clears = [b for k, b in proxy.requests if k == "scheduleCancel" and "time" not in b["action"]]
+                return held, events, records, summary, left_armed, clears
+        held, events, records, summary, left_armed, clears = asyncio.run(scenario())
+    assert held  # the second arm was held, past the gateway's timeout
+    unanswered = [e for e in events if type(e) is ScheduleCancelUnanswered]
+    assert len(unanswered) == 1 and unanswered[0].at_ts == pytest.approx(held[0], abs=1e-3)
+    assert unanswered[0].late_ts == pytest.approx(unanswered[0].ts + 1.5 * 5.0)  # its ttl and the skew allowed
+    assert left_armed is None  # the clear sent once the arm could land no more had the last word
+    assert clears and clears[-1]["nonce"] / 1000.0 > unanswered[0].late_ts  # (the stop's, again: or, slow, first)
+    cleared = [r for r in records if r.get("type") == "dead_man" and r["state"] == "cleared"]
+    assert cleared and cleared[-1]["ts"] > unanswered[0].late_ts and summary["dead_man_switch"] == "cleared"
+
+
 def test_a_stop_whose_dead_man_clears_are_all_lost_ends_saying_clearing_not_cleared(caplog):
     """Every clear lost on its way: the shutdown sends it again until its grace is over, and ends saying the venue
     lists no order of ours but has not acknowledged the switch cleared (it may fire on nothing); the summary says

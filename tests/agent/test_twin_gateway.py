@@ -176,6 +176,31 @@ def test_a_dead_man_arm_or_clear_refused_for_the_quota_names_the_request_it_answ
     assert limited[1].sent_ts == 3.0 and math.isnan(limited[1].at_ts)
 
 
+def test_a_dead_man_request_lost_in_transport_is_told_naming_it_and_the_latest_it_may_land():
+    """A lost scheduleCancel gave no event (the core's resends covered it), but one a live client loses may still land
+    after the next, until its expiresAfter: told (ScheduleCancelUnanswered) as HyperliquidGateway tells it, naming the
+    request and the latest it may land (its ttl, and the clock skew the live start allows: 1.5 ttls on)."""
+    import math
+    from agent.gateway.events import ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelUnanswered
+    from twin.messages import ScheduleCancelAction
+    ex, gw, events = _started(until=1.0)
+    real = ex.submit
+
+    def lose(user, action, on_reply, *a, **kw):
+        if isinstance(action, ScheduleCancelAction):
+            return ex._lose(on_reply)
+        return real(user, action, on_reply, *a, **kw)
+    ex.submit = lose
+    gw.send(ScheduleCancel(60.0))
+    gw.send(ScheduleCancel(None, 1.0))  # (waits for the arm's failure, then goes, and is lost too)
+    ex.env.run(until=3.0)
+    told = [e for e in events if type(e) is ScheduleCancelUnanswered]
+    assert [(e.at_ts, e.sent_ts) for e in told if e.at_ts == e.at_ts] == [(60.0, told[0].sent_ts)]
+    assert math.isnan(told[0].sent_ts) and math.isnan(told[1].at_ts) and told[1].sent_ts == 1.0
+    assert all(e.late_ts == e.ts + 1.5 * gw.action_ttl_s for e in told) and told[0].ts <= told[1].ts
+    assert not [e for e in events if type(e) is ScheduleCancelAcknowledged]
+
+
 def test_the_venue_taking_a_clear_of_the_dead_mans_switch_is_told_naming_when_the_clear_was_sent():
     """An arm's acknowledgement was told, a clear's was dropped: the core could not know a clear had reached the
     venue, and said cleared as it sent one. Each is told now, the clear's naming its ``sent_ts`` (nan for a clear

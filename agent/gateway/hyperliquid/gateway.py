@@ -27,7 +27,8 @@ import numpy as np
 
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.base import (
-    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name, schedule_cancel_name,
+    LATE_TTLS, CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
+    schedule_cancel_name,
 )
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -35,7 +36,7 @@ from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
     ConnectionLost, ConnectionRestored, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder, ModifyRejected,
     OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, ScheduleCancelAcknowledged,
-    ScheduleCancelCleared, ScheduleCancelRefused, Side,
+    ScheduleCancelCleared, ScheduleCancelRefused, ScheduleCancelUnanswered, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
@@ -637,6 +638,11 @@ class HyperliquidGateway(CommandRouter):
             self.counters["rate_limited_ip"] += 1
             log.info("scheduleCancel (%s) refused for the IP's weight (HTTP 429)", schedule_cancel_name(at, sent))
             self._emit(RateLimited(ts, "ip", "scheduleCancel", "HTTP 429", at_ts=at, sent_ts=sent))
+        elif reply == _TRANSPORT or (type(reply) is int and reply >= 500):
+            # no answer: it may have reached the venue, and may yet, after the next one (sent now), until its
+            # expiresAfter (sent before now, so before now + ttl), or that plus the clock skew the start allows
+            late = math.inf if self.action_ttl_s is None else ts + LATE_TTLS * self.action_ttl_s
+            self._emit(ScheduleCancelUnanswered(ts, at, sent, late))
 
     def _statuses(self, reply: ActionReply, items, what: str) -> tuple:
         """The reply's status of each item, in order. One error for a batch of several is the batch's own (a
