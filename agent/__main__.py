@@ -12,7 +12,8 @@ if __name__ == "__main__":  # first: the imports below take ~90 ms, the live CLI
 
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
 from twin import json_text
-from twin.files import ArgumentParser, hide_keys, make_output_folder, missing_extra, unreadable
+from twin.cli_errors import fail, print_note
+from twin.files import ArgumentParser, make_output_folder, missing_extra, unreadable
 from twin.stop_signals import begun, exit_status, interrupted_by
 from twin.units import non_empty, parse_seed
 
@@ -50,10 +51,9 @@ def _live(argv: list[str], own_command_line: bool) -> int:
     try:
         from agent.live_cli import live_main
     except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
-        print(f"error: {missing_extra(e, 'live')}", file=sys.stderr)
-        return 2
+        return fail(missing_extra(e, "live"))
     except KeyboardInterrupt:  # Ctrl-C in the second or so the imports take: a traceback, for a run not yet begun
-        print("interrupted before trading started: no order was sent", file=sys.stderr)
+        print_note("interrupted before trading started: no order was sent")
         return 130
     begun()  # (the live CLI's Ctrl-C, SIGTERM and SIGHUP before trading are its own: live_main)
     return live_main(argv, restore_signals=not own_command_line)
@@ -98,15 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         config = AgentConfig.load(args.config) if args.config else AgentConfig()
         params = TwinParams.load(args.params) if args.params else None
     except OSError as e:  # the file named by --config or --params
-        print(f"error: {unreadable('--config' if e.filename == args.config else '--params', e)}", file=sys.stderr)
-        return 2
+        return fail(unreadable("--config" if e.filename == args.config else "--params", e))
     except ValueError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     problem = market_problem(config.session.coin, params or TwinParams(), args.params)
     if problem is not None and not args.show_config:
-        print(f"error: {hide_keys(problem)}", file=sys.stderr)
-        return 2
+        return fail(problem)
     if args.show_config:
         from agent.config import config_yaml
         print(config_yaml(config), end="")
@@ -116,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             refuse_earlier_run(make_output_folder(args.out), "choose another --out, or remove the folder")
         except (FileExistsError, ValueError) as e:
-            print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-            return 2
+            return fail(str(e))
     from twin.session import SignalsBetweenEvents
     begun()
     printed = False  # the summary, whole
@@ -137,12 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         if e.summary is not None:
             _print_summary(e.summary, duration, args.json, caught[0] if caught else signal.SIGINT)
         ran = "" if e.summary is None else " (the session ran: the summary above; the run folder is incomplete)"
-        print(f"error: --out {args.out}: {e}{ran}", file=sys.stderr)
-        return 2
+        return fail(f"--out {args.out}: {e}{ran}")
     except KeyboardInterrupt as e:  # once the session had ended (it ends itself on the ones that come during it)
-        print(f"interrupted ({interrupted_by(e)}) once the run had ended: "
-              + ("the summary above is whole" if printed else "no summary printed; the run folder is whole"
-                 if args.out is not None else "no summary printed"), file=sys.stderr)
+        print_note(f"interrupted ({interrupted_by(e)}) once the run had ended: "
+                   + ("the summary above is whole" if printed else "no summary printed; the run folder is whole"
+                      if args.out is not None else "no summary printed"))
         return exit_status(e)
 
 
@@ -151,8 +146,7 @@ def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = 
     say(json_text.dumps(summary, indent=2, default=float) if as_json else format_summary(summary), sys.stdout)
     if summary["interrupted"]:
         by = "" if signum == signal.SIGINT else f" by {interrupted_by(signum)}"
-        print(f"interrupted{by}: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s",
-              file=sys.stderr)
+        print_note(f"interrupted{by}: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s")
     return summary["interrupted"]
 
 

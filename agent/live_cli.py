@@ -30,7 +30,8 @@ from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
-from twin.files import ArgumentParser, hide_keys, make_output_folder, read_text, short_repr, unreadable
+from twin.cli_errors import fail, print_error, print_note
+from twin.files import ArgumentParser, make_output_folder, read_text, short_repr, unreadable
 from twin.stop_signals import StopSignal, exit_status, raise_stop_signals
 from twin.units import non_empty, parse_seed, positive_float
 
@@ -226,7 +227,7 @@ def live_main(argv: list[str] | None = None, env: dict | None = None, *, restore
         return _live_main(argv, env)
     except KeyboardInterrupt as e:  # before the run's own handlers are in: the locks released, the gateway closed
         by = f" ({e.name})" if isinstance(e, StopSignal) else ""  # (Ctrl-C's line as it was)
-        print(f"interrupted{by} before trading started: no order was sent", file=sys.stderr)
+        print_note(f"interrupted{by} before trading started: no order was sent")
         return exit_status(e)
     finally:
         for s, handler in held.items():
@@ -243,8 +244,7 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
     try:
         plan = _plan(args, env)
     except UsageError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     from agent.audit.records import refuse_another_live_run
     from agent.run_lock import RunLock, RunLocked
     account = plan.account or plan.wallet.address
@@ -258,8 +258,7 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
             if plan.out is not None:  # (under the folder's lock: no other run can start writing it meanwhile)
                 refuse_another_live_run(plan.out, base_url=plan.base_url, account=account, coin=plan.coin)
         except (RunLocked, FileExistsError) as e:
-            print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-            return 2
+            return fail(str(e))
         return asyncio.run(_run(plan))
     finally:
         _drop_unwritten_folder(plan)  # (before the folder's lock is released: no other run is writing it)
@@ -431,8 +430,7 @@ async def _trade(plan: _Plan, gw) -> int:
         asset, mid, cfg, told, skew_s = await preflight(gw, plan)
     except (GatewayError, Refused) as e:
         await gw.close()
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 1 if isinstance(e, GatewayError) and not isinstance(e, CoinNotListed) else 2
+        return fail(str(e), code=1 if isinstance(e, GatewayError) and not isinstance(e, CoinNotListed) else 2)
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
     except GatewayError as e:  # not needed to trade: said, and the static check below stands in
@@ -457,8 +455,7 @@ async def _trade(plan: _Plan, gw) -> int:
                 journal = EventJournal(JsonlWriter(plan.out / "events.jsonl", flush_every=1, segment_bytes=seg))
         except OSError as e:  # a disk full, say: before any order, so nothing to pull
             await gw.close()
-            print(f"error: --out {plan.out}: cannot write the run folder: {e.strerror or e}", file=sys.stderr)
-            return 2
+            return fail(f"--out {plan.out}: cannot write the run folder: {e.strerror or e}")
     driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal,
                         record_sink=_told(run_folder_sink(writer, plan.out, live=True) if writer else None))
     if writer is not None:
@@ -534,8 +531,8 @@ async def _trade(plan: _Plan, gw) -> int:
             # (a disk full): the summary below, the position left and the orders still resting must still be
             # said; before, the traceback took their place, and the operator never heard of the position left
             unsaved = True
-            print(f"error: --out {plan.out}: cannot write the run's summary and state: {e.strerror or e} (the "
-                  f"summary below is the only copy)", file=sys.stderr)
+            print_error(f"--out {plan.out}: cannot write the run's summary and state: {e.strerror or e} (the "
+                        f"summary below is the only copy)")
     held = position_left(summary, plan.coin, plan.flatten_on_stop)
     left = summary["venue_open_orders"]
     resting = None
@@ -548,7 +545,7 @@ async def _trade(plan: _Plan, gw) -> int:
     say(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary), sys.stdout)
     for text in (held, resting):
         if text:
-            say(text, sys.stderr)
+            print_note(text)
     if resting:
         return 3
     if driver.stopped_on_fault:  # before the files' 1: a full disk stops the run (a log it could not write), then

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 
 from agent.session import build_session
 from bench_agent import PROFILES, profile_session
 from bench_twin import market_only, raw_simpy_timeouts
+from twin.cli_errors import print_note
 from twin.units import MAX_DURATION_S, bounded, parse_seed, positive_int
 
 
@@ -52,8 +52,7 @@ def whole_day(profile: str, hours: int, progress: bool,
     for h in range(1, hours + 1):
         ex.env.run(until=h * 3600.0)
         if progress:
-            print(f"  {profile}: hour {h}/{hours} done, {time.perf_counter() - t0:.0f} s wall", file=sys.stderr,
-                  flush=True)
+            print_note(f"  {profile}: hour {h}/{hours} done, {time.perf_counter() - t0:.0f} s wall")
         items = gw.counters["request_items"]
         hourly.append((h, time.perf_counter() - t0, core.graduation.level.name, items - sent, in_core[0]))
         sent = items

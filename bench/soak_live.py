@@ -58,8 +58,10 @@ from pathlib import Path
 
 import numpy as np
 
+from twin.cli_errors import fail
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.rejections import ORDER_REASONS
+from twin.files import ArgumentParser
 from twin.units import bounded, non_empty, positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -486,8 +488,8 @@ def table(results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python bench/soak_live.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(prog="python bench/soak_live.py", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"),
                     help="the runs' seeds: 0-9 (the default), 3, 1,4,7 or 0-2,10; each seed draws its key, chaos "
                          "schedule, execution level, stop, and whether it is killed (SIGKILL) part way and restarted")
@@ -500,20 +502,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     root = Path(args.out)
     if root.exists() and not root.is_dir():
-        print(f"error: --out {root}: a file, not a folder: give a folder for the runs (made if missing)",
-              file=sys.stderr)
-        return 2
+        return fail(f"--out {root}: a file, not a folder: give a folder for the runs (made if missing)")
     taken = [s for s in args.seeds if (root / f"seed-{s}").exists()]
     if taken:
         more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
-        print(f"error: --out {root}: it already holds seed-{taken[0]}{more} (an earlier soak's runs): remove them, or "
-              f"give another --out", file=sys.stderr)
-        return 2
+        return fail(f"--out {root}: it already holds seed-{taken[0]}{more} (an earlier soak's runs): remove them, or "
+                    f"give another --out")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        print(f"error: --out {root}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return fail(f"--out {root}: {e.strerror or e}")
     print(f"soak: {len(args.seeds)} run(s) of the live agent against twin serve, {args.duration:g} s each, "
           f"files under {root}", flush=True)
     results = []

@@ -9,7 +9,8 @@ if __name__ == "__main__":  # first: the imports below take a second or so
     from twin.stop_signals import exit_at_once
     exit_at_once("before the calibration started")
 
-from twin.files import ArgumentParser, hide_keys, lacks_matplotlib
+from twin.cli_errors import fail, print_error, print_note
+from twin.files import ArgumentParser, lacks_matplotlib
 from twin.units import non_empty, non_negative_float, positive_int
 
 EPILOG = """examples:
@@ -49,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     lacking = lacks_matplotlib("report.html's figure")  # before the fit and the replay, which take minutes
     if lacking:
-        print(f"error: {lacking}", file=sys.stderr)
-        return 2
+        return fail(lacking)
 
     import numpy as np
 
@@ -73,12 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         made: list[Path] = []  # the folders made for it (the output folder, and those above it that were not there)
         replacing = _check_out(out, args.out, made)
     except ValueError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     except OSError as e:
         what = {"RUN": f"{args.run}", "--base": f"--base {args.base}", "--out": f"--out {args.out or out}"}[step]
-        print(f"error: {e if e.errno is None else f'{what}: {e.strerror or e}'}", file=sys.stderr)
-        return 2
+        return fail(str(e) if e.errno is None else f"{what}: {e.strerror or e}")
     bar = None
     begun()
     try:
@@ -101,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         # a journal refused, or Ctrl-C (the replay takes minutes: it was a KeyboardInterrupt traceback), SIGTERM or
         # SIGHUP: nothing written, and a folder made for this run only is not left behind empty
         stopped = isinstance(e, KeyboardInterrupt)
-        print(f"interrupted ({interrupted_by(e)}): nothing written" if stopped else f"error: {e}", file=sys.stderr)
+        if stopped:
+            print_note(f"interrupted ({interrupted_by(e)}): nothing written")
+        else:
+            print_error(str(e))
         remove_made_folders(made)
         return exit_status(e) if stopped else 2
     written = False  # the files, whole: then only the lines that say what they hold are left
@@ -118,16 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:  # while the figures were drawn, before any file was written: the folder is as it
         # was; or held while the files were written, then said
         if written:
-            print(f"interrupted ({interrupted_by(e)}) once the calibration was written: {out} holds it whole",
-                  file=sys.stderr)
+            print_note(f"interrupted ({interrupted_by(e)}) once the calibration was written: {out} holds it whole")
             return exit_status(e)
-        print(f"interrupted ({interrupted_by(e)}): nothing written"
-              + (f"; {out} holds the earlier calibration" if replacing else ""), file=sys.stderr)
+        print_note(f"interrupted ({interrupted_by(e)}): nothing written"
+                   + (f"; {out} holds the earlier calibration" if replacing else ""))
         remove_made_folders(made)
         return exit_status(e)
     except OSError as e:  # a full disk: it was a traceback, exit 1, with the new parameters beside the earlier report
-        print(f"error: --out {out}: {e.strerror or e}: nothing written"
-              + (f"; {out} holds the earlier calibration" if replacing else ""), file=sys.stderr)
+        print_error(f"--out {out}: {e.strerror or e}: nothing written"
+                    + (f"; {out} holds the earlier calibration" if replacing else ""))
         remove_made_folders(made)
         return 2
     return 0

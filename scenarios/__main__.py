@@ -17,7 +17,8 @@ if __name__ == "__main__":  # first: the imports below take a second or so
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
-from twin.files import ArgumentParser, hide_keys, lacks_matplotlib, make_output_folder
+from twin.cli_errors import fail, print_note
+from twin.files import ArgumentParser, lacks_matplotlib, make_output_folder
 from twin.stop_signals import remove_made_folders
 from twin.units import non_empty, parse_seed
 
@@ -101,19 +102,17 @@ def main(argv: list[str] | None = None) -> int:
                 sc = load_scenario(f)
                 print(f"{f}: ok ({sc.name}, {len(sc.invariants)} invariants, seeds {sc.seeds})")
             except ScenarioError as e:  # (a report per file, beside its "FILE: ok" lines: no error: prefix)
-                print(hide_keys(str(e)), file=sys.stderr)
+                print_note(str(e))
                 bad += 1
         return 2 if bad else 0
 
     try:
         scenario = load_scenario(args.file)
     except ScenarioError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     lacking = lacks_matplotlib("the run folder's timeline.png")  # before the run, not after it
     if lacking:
-        print(f"error: {lacking}", file=sys.stderr)
-        return 2
+        return fail(lacking)
     from agent.audit.records import refuse_earlier_run
     from agent.core import AgentCore
     from agent.session import RunFolderError
@@ -123,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         agent_cls = _load_agent(args.agent) if args.agent is not None else AgentCore
     except ValueError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     seed = args.seed if args.seed is not None else scenario.seeds[0]
     made: list[Path] = []  # the folders made for the run: removed, while empty, if it is stopped before it writes
     try:  # (an empty --out is refused, not taken for the default)
@@ -132,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                                  made=made)
         refuse_earlier_run(out, "remove the folder to run it again, or pass another --out")
     except (FileExistsError, ValueError) as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     from twin.session import SignalsBetweenEvents
     begun()
     ended = printed = False  # the run folder whole; the result printed too
@@ -151,25 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:  # a scenario's invariants are over its whole duration: a cut run has no result
         by = f" by {e.name}" if isinstance(e, StopSignal) else ""
         if ended:
-            print(f"interrupted{by} once the run had ended: "
-                  + ("the result above is whole" if printed else f"its result is in {out / 'result.json'}"),
-                  file=sys.stderr)
+            print_note(f"interrupted{by} once the run had ended: "
+                       + ("the result above is whole" if printed else f"its result is in {out / 'result.json'}"))
         elif not (out / "decisions.jsonl").exists():  # before the run folder was begun (the twin being made)
             gone = remove_made_folders(made)
-            print(f"interrupted{by} before the run started: "
-                  + ("nothing written" if gone or not any(out.iterdir()) else f"no decision log in {out}"),
-                  file=sys.stderr)
+            print_note(f"interrupted{by} before the run started: "
+                       + ("nothing written" if gone or not any(out.iterdir()) else f"no decision log in {out}"))
         else:
-            print(f"interrupted{by}: no result; the decision log so far is in {out / 'decisions.jsonl'}",
-                  file=sys.stderr)
+            print_note(f"interrupted{by}: no result; the decision log so far is in {out / 'decisions.jsonl'}")
         return exit_status(e)
     except RunFolderError as e:  # a full disk: the result the scenario reached is still printed, then the error
         result = getattr(e, "result", None)
         if result is not None:
             print(result.report())
         ran = "" if result is None else " (the scenario ran: the result above; the run folder is incomplete)"
-        print(f"error: --out {out}: {e}{ran}", file=sys.stderr)
-        return 2
+        return fail(f"--out {out}: {e}{ran}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ if __name__ == "__main__":  # first: the imports below and the checks take a sec
 
 import numpy as np
 
-from twin.files import ArgumentParser, hide_keys, make_output_folder, missing_extra, unreadable
+from twin.cli_errors import fail, print_error, print_note
+from twin.files import ArgumentParser, make_output_folder, missing_extra, unreadable
 from twin.stop_signals import remove_made_folders
 from twin.units import bounded, non_empty, parse_duration, parse_seed, positive_int
 
@@ -119,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from search.env import PARAMETERS, decode, values_of
     except ImportError as e:  # gymnasium is the search extra's
-        print(f"error: {missing_extra(e, 'search')}", file=sys.stderr)
-        return 2
+        return fail(missing_extra(e, "search"))
 
     try:
         episode_s = parse_duration(args.episode, "--episode")
@@ -142,11 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"Full or Optimized")
         MarketMakingEnv(agent_config=base, step_s=step_s, episode_s=episode_s, level=args.level)
     except OSError as e:  # the file named by --config
-        print(f"error: {unreadable('--config', e)}", file=sys.stderr)
-        return 2
+        return fail(unreadable("--config", e))
     except ValueError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     out = Path(args.out) if args.out is not None else None
     # a search's results, or the episodes of one that died (an empty journal, from a search stopped before its first
     # episode ended, holds nothing: the folder is free again)
@@ -154,18 +152,15 @@ def main(argv: list[str] | None = None) -> int:
         held = [f for f in ("results.json", "episodes.jsonl") if out is not None and (out / f).exists()
                 and (f == "results.json" or (out / f).stat().st_size > 0)]
     except OSError as e:  # a name too long, a folder not searchable
-        print(f"error: --out {args.out}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return fail(f"--out {args.out}: {e.strerror or e}")
     if held:
-        print(f"error: {out / held[0]} exists: choose another --out, or remove it", file=sys.stderr)
-        return 2
+        return fail(f"{out / held[0]} exists: choose another --out, or remove it")
     made: list[Path] = []  # the folders made for it: removed if it is stopped before an episode finishes
     if out is not None:
         try:  # made now: the trials take minutes, and their results must have somewhere to go
             make_output_folder(args.out, made=made)
         except ValueError as e:
-            print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-            return 2
+            return fail(str(e))
 
     rng = np.random.default_rng(args.seed)
     actions = [None] + [rng.uniform(-1.0, 1.0, len(PARAMETERS)).astype(np.float32)  # 0: the config as it is
@@ -180,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             journal = JsonlWriter(out / "episodes.jsonl", flush_every=1, fsync=True)
         except OSError as e:
-            print(f"error: --out {args.out}: {e.strerror or e}", file=sys.stderr)
-            return 2
+            return fail(f"--out {args.out}: {e.strerror or e}")
     unwritten: list[OSError] = []  # the folder's first failed write (a full disk): it is written no more
 
     def journalled(r: dict) -> None:
@@ -216,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
                 given = True
             return status
     except KeyboardInterrupt as e:  # held while the results were given, or in the instant before they were
-        print(f"interrupted ({interrupted_by(e)}) as the search ended: "
-              + ("its results are given above, whole" if given else
-                 "no table" + (f", no results.json; every episode finished is in {out / 'episodes.jsonl'}"
-                               if out is not None else "")), file=sys.stderr)
+        print_note(f"interrupted ({interrupted_by(e)}) as the search ended: "
+                   + ("its results are given above, whole" if given else
+                      "no table" + (f", no results.json; every episode finished is in {out / 'episodes.jsonl'}"
+                                    if out is not None else "")))
         return exit_status(e)
 
 
@@ -231,16 +225,16 @@ def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, act
 
     if interrupted:
         if not results:  # (the empty journal, and the folder made for it, are removed: _drop_empty_journal)
-            print(f"interrupted ({interrupted_by(signum)}): none of the {len(tasks)} episodes finished: nothing "
-                  f"written", file=sys.stderr)
+            print_note(f"interrupted ({interrupted_by(signum)}): none of the {len(tasks)} episodes finished: "
+                       f"nothing written")
             return exit_status(signum)
-        print(f"interrupted ({interrupted_by(signum)}): {len(results)} of {len(tasks)} episodes finished; the trials with one are "
-              f"ranked on those", file=sys.stderr)
+        print_note(f"interrupted ({interrupted_by(signum)}): {len(results)} of {len(tasks)} episodes finished; the "
+                   f"trials with one are ranked on those")
     failed = [{**r, "params": params[r["trial"]]} for r in results if "error" in r]
     if failed:
-        print(f"{len(failed)} of {len(tasks)} episodes failed (trials {sorted({r['trial'] for r in failed})}); the "
-              f"first, trial {failed[0]['trial']} seed {failed[0]['seed']}: {failed[0]['error']}"
-              + (f"; every one in {out / 'results.json'}" if out is not None else ""), file=sys.stderr)
+        print_note(f"{len(failed)} of {len(tasks)} episodes failed (trials {sorted({r['trial'] for r in failed})}); "
+                   f"the first, trial {failed[0]['trial']} seed {failed[0]['seed']}: {failed[0]['error']}"
+                   + (f"; every one in {out / 'results.json'}" if out is not None else ""))
 
     rows = []
     for t in range(len(actions)):
@@ -260,20 +254,17 @@ def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, act
                 _write_results(out, episode_s, step_s, args, interrupted, rows, failed)
             except OSError as e:
                 unwritten.append(e)
-        print("error: no episode finished without an error: no trial to rank", file=sys.stderr)
+        print_error("no episode finished without an error: no trial to rank")
         if unwritten:
-            print(f"error: --out {args.out}: {unwritten[0].strerror or unwritten[0]} (the folder is incomplete)",
-                  file=sys.stderr)
-            return 2
+            return fail(f"--out {args.out}: {unwritten[0].strerror or unwritten[0]} (the folder is incomplete)")
         return status
     print(_table(rows, episode_s, args.seeds))
     if rows[0]["kills"]:
-        print(f"warning: every trial was ended by a Kill on some seed; the best, trial {rows[0]['trial']}, on "
-              f"{rows[0]['kills']} of {len(rows[0]['episodes'])}: its parameters trip the safety ladder's Kill",
-              file=sys.stderr)
+        print_note(f"warning: every trial was ended by a Kill on some seed; the best, trial {rows[0]['trial']}, on "
+                   f"{rows[0]['kills']} of {len(rows[0]['episodes'])}: its parameters trip the safety ladder's Kill")
     if rows[0].get("errors"):
-        print(f"warning: every trial failed on some seed; the best, trial {rows[0]['trial']}, is ranked on the "
-              f"{len(rows[0]['episodes'])} episodes it finished", file=sys.stderr)
+        print_note(f"warning: every trial failed on some seed; the best, trial {rows[0]['trial']}, is ranked on the "
+                   f"{len(rows[0]['episodes'])} episodes it finished")
     if out is not None and not unwritten:
         from agent.audit.records import write_whole
         from agent.graduation.exposure import level_named
@@ -285,9 +276,8 @@ def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, act
         except OSError as e:
             unwritten.append(e)
     if unwritten:  # a full disk: the table the search made is above; Ctrl-C or not, the folder is not its record
-        print(f"error: --out {args.out}: {unwritten[0].strerror or unwritten[0]} (the search ran: the table above; "
-              f"the folder is incomplete)", file=sys.stderr)
-        return 2
+        return fail(f"--out {args.out}: {unwritten[0].strerror or unwritten[0]} (the search ran: the table above; "
+                    f"the folder is incomplete)")
     if out is not None:
         print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
     return status

@@ -8,7 +8,8 @@ if __name__ == "__main__":  # first: the imports below take a tenth of a second,
     exit_at_once("before the run started")
 
 from twin import json_text
-from twin.files import ArgumentParser, hide_keys, unreadable
+from twin.cli_errors import fail, print_note
+from twin.files import ArgumentParser, unreadable
 from twin.units import non_empty, parse_duration, parse_seed
 
 
@@ -48,11 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         duration = parse_duration(args.duration, "--duration")
         params = TwinParams.load(args.params) if args.params else TwinParams()
     except OSError as e:
-        print(f"error: {unreadable('--params', e)}", file=sys.stderr)
-        return 2
+        return fail(unreadable("--params", e))
     except ValueError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     from twin.session import SignalsBetweenEvents
     begun()
     printed = False
@@ -64,9 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
                 printed = True
     except KeyboardInterrupt as e:  # (was a KeyboardInterrupt traceback, raised through SimPy's step)
-        print(f"interrupted ({interrupted_by(e)})"
-              + (" once the run had ended: the statistics above are whole" if printed else ": no statistics"),
-              file=sys.stderr)
+        print_note(f"interrupted ({interrupted_by(e)})"
+                   + (" once the run had ended: the statistics above are whole" if printed else ": no statistics"))
         return exit_status(e)
     return 0
 

@@ -68,8 +68,7 @@ def lacks_matplotlib(what: str) -> str | None:
 def unreadable(option: str, error: OSError) -> str:
     """A file given on the command line that cannot be read: ``--config FILE: No such file or directory``
     (the option, the file, what the system said), not Python's ``[Errno 2] ...`` repr."""
-    text = f"{option} {error.filename}: {error.strerror or error}" if error.filename else f"{option}: {error}"
-    return hide_keys(text)  # (a key pasted where the file goes: ``--config 0x...``)
+    return f"{option} {error.filename}: {error.strerror or error}" if error.filename else f"{option}: {error}"
 
 
 def make_output_folder(folder: str | Path, option: str = "--out", given: str | None = None,

@@ -17,7 +17,8 @@ from agent.audit.inspect import (
 )
 from agent.audit.records import log_files, size_on_disk
 from twin.console import unread
-from twin.files import ArgumentParser, hide_keys, make_output_folder
+from twin.cli_errors import fail, print_error, print_note
+from twin.files import ArgumentParser, make_output_folder
 from twin.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
 from twin.units import non_empty, non_negative_int
 
@@ -78,63 +79,50 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.replay:
         if args.t_from or args.t_to or args.at or args.type or args.json or args.plot:
-            print("error: --replay replays whole runs: give it alone", file=sys.stderr)
-            return 2
+            return fail("--replay replays whole runs: give it alone")
         return _replay(Path(args.run), own_command_line)
     try:
         path = _log_path(Path(args.run))
     except OSError as e:  # a name too long, a folder not searchable: what the system said, not a traceback
-        print(f"error: {hide_keys(args.run)}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return fail(f"{args.run}: {e.strerror or e}")
     if path is None:
-        print(f"error: {hide_keys(args.run)}: no decision log there (expected a run folder holding decisions.jsonl or "
-              f"its segments, or a log file)", file=sys.stderr)
-        return 2
+        return fail(f"{args.run}: no decision log there (expected a run folder holding decisions.jsonl or its "
+                    f"segments, or a log file)")
     kinds = None
     if args.type:
         kinds = {k.strip() for k in args.type.split(",") if k.strip()}
         unknown = sorted(kinds - set(KINDS))
         if unknown:
-            print(f"error: --type {args.type}: unknown kind {', '.join(unknown)}; kinds: {', '.join(KINDS)}",
-                  file=sys.stderr)
-            return 2
+            return fail(f"--type {args.type}: unknown kind {', '.join(unknown)}; kinds: {', '.join(KINDS)}")
     start = first_ts(path)
     if start is None:
         reader = LogReader(path)
         for _ in reader:  # no record: what was skipped, if anything
             pass
         if reader.lost_segments:  # a segment not gzip (or cut before its first line): lines lost, not an empty log
-            print(f"error: {path}: no record read" + skipped_text(reader.skipped, reader.cut, reader.lost_segments),
-                  file=sys.stderr)
-            return 2
+            return fail(f"{path}: no record read" + skipped_text(reader.skipped, reader.cut, reader.lost_segments))
         if reader.undecodable:  # a binary file, not an empty log: a bad RUN
             n = reader.undecodable
-            print(f"error: {path}: not a decision log: no record in it, and {n} line{'s' if n != 1 else ''} "
-                  f"of it not UTF-8 text", file=sys.stderr)
-            return 2
+            return fail(f"{path}: not a decision log: no record in it, and {n} line{'s' if n != 1 else ''} of it not "
+                        f"UTF-8 text")
         if reader.skipped:  # lines, none of them a record: another tool's file (a summary.json), not an empty log
             n = reader.skipped
-            print(f"error: {path}: not a decision log: none of its {n} line{'s' if n != 1 else ''} is a record "
-                  f"(a JSON object with a type and a time)", file=sys.stderr)
-            return 2
-        print(f"{path}: no records", file=sys.stderr)
+            return fail(f"{path}: not a decision log: none of its {n} line{'s' if n != 1 else ''} is a record (a "
+                        f"JSON object with a type and a time)")
+        print_note(f"{path}: no records")
         return 1
     try:
         t_from = parse_time(args.t_from, start, "--from") if args.t_from else None
         t_to = parse_time(args.t_to, start, "--to") if args.t_to else None
         t_at = parse_time(args.at, start, "--at") if args.at else None
     except ValueError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     if t_from is not None and t_to is not None and t_from > t_to:
-        print(f"error: --from {args.t_from} is after --to {args.t_to}", file=sys.stderr)
-        return 2
+        return fail(f"--from {args.t_from} is after --to {args.t_to}")
     if args.plot and (t_at is not None or args.json or kinds is not None):
-        print("error: --plot draws a stretch of the log: give it alone, or with --from/--to", file=sys.stderr)
-        return 2
+        return fail("--plot draws a stretch of the log: give it alone, or with --from/--to")
     if t_at is not None and (t_from is not None or t_to is not None):
-        print("error: --at shows one moment; give it alone, or --from/--to for a stretch", file=sys.stderr)
-        return 2
+        return fail("--at shows one moment; give it alone, or --from/--to for a stretch")
     made: list[Path] = []  # the folders made for --plot's file: removed, while empty, if it is stopped before it
     if args.plot is not None:  # before reading the log: its folder must take the file
         try:
@@ -143,11 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--plot {args.plot}: is a folder; give a PNG file's path")
             _check_image_name(args.plot)
         except ValueError as e:
-            print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-            return 2
+            return fail(str(e))
         except OSError as e:  # (is_dir: a name too long)
-            print(f"error: --plot {args.plot}: {e.strerror or e}", file=sys.stderr)
-            return 2
+            return fail(f"--plot {args.plot}: {e.strerror or e}")
     wall = is_wall(start)
     progress = _Progress(log_files(path))
     reader = LogReader(path, progress.feed())
@@ -166,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 status = _window(reader, t_from, t_to, kinds, args.limit, wall, args.json, progress)
             for seg in reader.lost_segments:  # read on the way: what is shown lacks their lines
-                print(f"note: {lost_segment_text(*seg)}", file=sys.stderr)
+                print_note(f"note: {lost_segment_text(*seg)}")
             return status
     except BrokenPipeError:  # the reader stopped listening (| head): not an error
         unread(sys.stdout)
@@ -174,12 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:  # Ctrl-C in a long read (a week's log), SIGTERM, SIGHUP: said, not a traceback
         progress.close()
         remove_made_folders(made)  # (the plot is written whole or not at all: a folder made for it is then empty)
-        print(f"interrupted ({interrupted_by(e)})", file=sys.stderr)
+        print_note(f"interrupted ({interrupted_by(e)})")
         return exit_status(e)
     except FileNotFoundError as e:  # a segment moved away while it was read (one gzipped is read from its .gz)
         progress.close()
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     finally:
         progress.close()
 
@@ -205,8 +190,7 @@ def _replay(folder: Path, own_command_line: bool) -> int:
     try:
         progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
     except OSError as e:  # a name too long, a folder not searchable
-        print(f"error: {folder}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return fail(f"{folder}: {e.strerror or e}")
     begun()
     replayed = printed = False
     try:
@@ -222,16 +206,15 @@ def _replay(folder: Path, own_command_line: bool) -> int:
                 printed = True
             return status
     except FileNotFoundError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
+        print_error(str(e))
         twin = _twin_start(folder)
         if twin is not None:  # the exact command that runs it again
-            print(f"this is a twin run: run it again with\n  python -m agent --config {folder / 'config.json'} "
-                  f"--seed {twin.get('seed')} --duration {twin.get('duration_s')} --out NEW_FOLDER"
-                  + ("  (and its --params file)" if twin.get("custom_twin_params") else ""), file=sys.stderr)
+            print_note(f"this is a twin run: run it again with\n  python -m agent --config {folder / 'config.json'} "
+                       f"--seed {twin.get('seed')} --duration {twin.get('duration_s')} --out NEW_FOLDER"
+                       + ("  (and its --params file)" if twin.get("custom_twin_params") else ""))
         return 2
     except ValueError as e:  # a journal line that would make the replay another run: its file and line, and why
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     except BrokenPipeError:  # the reader stopped listening (| head): not an error, and the verdict is still the status
         unread(sys.stdout)
         return 0 if all(r.identical for r in runs) else 1
@@ -239,7 +222,7 @@ def _replay(folder: Path, own_command_line: bool) -> int:
         progress.close()
         said = (": the replay is incomplete" if not replayed else " once the replay had ended: "
                 + ("its results above are whole" if printed else "its results were not printed"))
-        print(f"interrupted ({interrupted_by(e)}){said}", file=sys.stderr)
+        print_note(f"interrupted ({interrupted_by(e)}){said}")
         return exit_status(e)
     finally:
         progress.close()
@@ -248,8 +231,7 @@ def _replay(folder: Path, own_command_line: bool) -> int:
 def _say_replayed(folder: Path, runs: list) -> int:
     """What the replay of each run in ``folder`` found, said; the exit status."""
     if not runs:
-        print(f"error: {folder}/events.jsonl holds no run (no start line)", file=sys.stderr)
-        return 2
+        return fail(f"{folder}/events.jsonl holds no run (no start line)")
     for i, run in enumerate(runs, 1):
         _replayed(i, run)
     return 0 if all(r.identical for r in runs) else 1
@@ -329,12 +311,11 @@ def _window(reader: LogReader, t_from, t_to, kinds, limit: int, wall: bool, as_j
         shown += 1
     progress.close()
     if more:
-        print(f"... and {more:,} more in the window (--limit 0 lists them all)", file=sys.stderr)
+        print_note(f"... and {more:,} more in the window (--limit 0 lists them all)")
     if not shown:
         span = f"{format_ts(lo, wall) if t_from is not None else 'the start'} … " \
                f"{format_ts(hi, wall) if t_to is not None else 'the end'}"
-        print(f"no {'/'.join(sorted(kinds)) if kinds else ''}{' ' if kinds else ''}records in {span}",
-              file=sys.stderr)
+        print_note(f"no {'/'.join(sorted(kinds)) if kinds else ''}{' ' if kinds else ''}records in {span}")
         return 1
     return 0
 
@@ -352,11 +333,11 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
             after.append(line)
     progress.close()
     if cycle is None:
-        print(f"no quote cycle at or before {format_ts(t, wall)}", file=sys.stderr)
+        print_note(f"no quote cycle at or before {format_ts(t, wall)}")
         return 1
     rec = record(cycle)
     if rec is None:
-        print(f"the cycle in force at {format_ts(t, wall)} is a torn line", file=sys.stderr)
+        print_note(f"the cycle in force at {format_ts(t, wall)} is a torn line")
         return 1
     after = [(a, r) for a in after if (r := record(a)) is not None]  # (a line damaged inside is no record)
     if as_json:
@@ -372,22 +353,19 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
 
 def _plot(reader: LogReader, t_from, t_to, png: Path, wall: bool, progress: "_Progress") -> int:
     if importlib.util.find_spec("matplotlib") is None:  # before reading: a missing extra costs no pass over the log
-        print("error: --plot needs matplotlib: python -m pip install -e \".[report]\"", file=sys.stderr)
-        return 2
+        return fail("--plot needs matplotlib: python -m pip install -e \".[report]\"")
     from agent.audit.plot import render, series
     lo = -math.inf if t_from is None else t_from
     hi = math.inf if t_to is None else t_to
     s = series(reader, lo, hi)
     progress.close()
     if not s.cycles:
-        print("no quote cycles to draw" + ("" if t_from is None and t_to is None else " in that window"),
-              file=sys.stderr)
+        print_note("no quote cycles to draw" + ("" if t_from is None and t_to is None else " in that window"))
         return 1
     try:
         render(s, png, wall, str(reader.path))
     except OSError as e:  # a full disk: it was matplotlib's traceback, exit 1 (which means nothing matched)
-        print(f"error: --plot {png}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return fail(f"--plot {png}: {e.strerror or e}")
     print(f"wrote {png}: {s.cycles_in_window:,} cycles ({len(s.cycles):,} drawn), {s.fills_in_window:,} fills, "
           f"{len(s.safety)} safety and {len(s.exposure)} exposure changes, {len(s.kills)} kills")
     return 0

@@ -10,7 +10,8 @@ import asyncio
 import math
 import sys
 
-from twin.files import ArgumentParser, hide_keys, missing_extra, short_repr, unreadable
+from twin.cli_errors import fail, print_note
+from twin.files import ArgumentParser, missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
 from twin.server.limits import WS_LIMIT_MAX, WsLimits
 from twin.units import non_empty, parse_port, parse_seed
@@ -129,30 +130,25 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
     try:
         from twin.server.app import TwinServer, build_exchange, serve
     except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
-        print(f"error: {missing_extra(e, 'live')}", file=sys.stderr)
-        return 2
+        return fail(missing_extra(e, "live"))
 
     try:
         params = TwinParams.load(args.params) if args.params else TwinParams()
         schedule = load_chaos(args.scenario) if args.scenario else None
     except OSError as e:  # the --params file (load_chaos names its own)
-        print(f"error: {unreadable('--params', e)}", file=sys.stderr)
-        return 2
+        return fail(unreadable("--params", e))
     except ValueError as e:
-        print(f"error: {hide_keys(str(e))}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     dexes = sorted({i.dex for i in params.instruments})
     funds: dict[tuple[str, str], float] = {}
     for address, usdc, dex in args.fund:
         if dex not in dexes:
-            print(f"error: --fund {address}={usdc:g}@{dex}: the twin lists no dex {dex!r} (its dexes: "
-                  f"{', '.join(repr(d) for d in dexes)}; the first dex is '', written without @)", file=sys.stderr)
-            return 2
+            return fail(f"--fund {address}={usdc:g}@{dex}: the twin lists no dex {dex!r} (its dexes: "
+                        f"{', '.join(repr(d) for d in dexes)}; the first dex is '', written without @)")
         funds[address, dex] = funds.get((address, dex), 0.0) + usdc
         if not math.isfinite(funds[address, dex]):  # each finite, their sum not (1e308 twice)
-            print(f"error: --fund {address}: the amounts given for {f'dex {dex!r}' if dex else 'the first dex'} "
-                  f"add up to more than a float holds", file=sys.stderr)
-            return 2
+            return fail(f"--fund {address}: the amounts given for {f'dex {dex!r}' if dex else 'the first dex'} "
+                        f"add up to more than a float holds")
     server = TwinServer(build_exchange(params, args.seed, funds, schedule=schedule), speed=args.speed,
                         limits=WsLimits(**dict(args.ws_limit)))
     n_chaos = len(schedule.events) if schedule is not None else 0
@@ -170,11 +166,10 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
         with stop_signals_interrupt(install=own_command_line):
             asyncio.run(serve(server, args.host, args.port, on_ready=ready))
     except KeyboardInterrupt as e:
-        print(f"stopped ({interrupted_by(e)})", file=sys.stderr)
+        print_note(f"stopped ({interrupted_by(e)})")
         return exit_status(e)
     except OSError as e:
-        print(f"error: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
-        return 1
+        return fail(f"cannot listen on {args.host}:{args.port}: {e}", code=1)
     return 0
 
 

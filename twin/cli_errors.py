@@ -1,0 +1,39 @@
+"""The one way the command-line programs write a line to stderr: ``error: ...`` lines, notes, warnings and the
+"interrupted" lines alike, each with every private key's form hidden (``twin.files.hide_keys``).
+
+Why one: those lines echo what the user gave (a path, an option's value, a config's field), and an operator's
+slip puts a private key there. Each program printed its own lines, most through ``hide_keys`` and some not: a
+key was shown by whichever path someone forgot. Here none can forget; ``tests/twin/test_key_hiding.py`` fails on
+a ``print`` to stderr anywhere else in the project's packages.
+
+A stderr whose reader is gone (a terminal closed, ``2>&1 | head``) drops the line, as ``agent.report.say`` does
+(the live run's warnings went through it): the traceback a BrokenPipeError made took the program's exit status.
+(The twin never imports the agent, and every program imports the twin's file helpers: the printer lives here.)"""
+from __future__ import annotations
+
+import sys
+
+from twin.console import unread
+from twin.files import hide_keys
+
+
+def print_note(text: str) -> None:
+    """``text`` on stderr as it is (a note, a warning, an "interrupted ..." line), every key's form hidden."""
+    stream = sys.stderr  # (looked up at each call: a test's capture, a tool's redirection)
+    try:
+        print(hide_keys(text), file=stream, flush=True)
+    except (BrokenPipeError, OSError):
+        unread(stream)
+
+
+def print_error(message: str) -> None:
+    """``error: message`` on stderr, every key's form hidden; for an error the program goes on after (it
+    prints a summary, or a second error), else ``fail``."""
+    print_note(f"error: {message}")
+
+
+def fail(message: str, *, code: int = 2) -> int:
+    """``error: message`` on stderr, every key's form hidden; ``code``, the exit status to return (2: the
+    command line or a file it names, as argparse's own errors)."""
+    print_error(message)
+    return code
