@@ -8,7 +8,6 @@ import argparse
 import functools
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -117,84 +116,16 @@ def hide_keys(text: str) -> str:
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, whose usage errors hide a private key's form (``hide_keys``): argparse echoes the value
     it refuses (``invalid int value: '0x...'``, an option's own ``ArgumentTypeError``). Subparsers made from it are
-    of this class too (argparse makes them of the parent's).
-
-    A value that starts with a minus and a digit, given to an option that takes one, is its value: argparse takes
-    only ``-5`` and ``-5.0`` so, and ``--duration -5m`` was refused as ``expected one argument``, naming neither the
-    value nor what is wrong with it. ``parse_known_args`` writes such a pair as ``--duration=-5m`` (argparse's own
-    spelling of it, which it never takes for two options) before argparse reads it. (A positional's value, a
-    RUN or FILE, is read as argparse reads it: ``-5m`` there is an unknown option; ``./-5m`` is the file.)"""
+    of this class too (argparse makes them of the parent's). A value that starts with a minus and a digit is a
+    value, never an option (none is named so): argparse takes only ``-5`` and ``-5.0`` so, and ``--duration -5m``
+    was refused as ``expected one argument``, naming neither the value nor what is wrong with it."""
 
     def __init__(self, *args, **kwargs):
-        # (before argparse's own __init__, which adds --help)
-        self._value_options: set[str] = set()  # the option strings of those that take one value (or one or none)
-        self._option_names: set[str] = set()  # every option string: the abbreviations argparse takes are of these
-        self._command_names: set[str] = set()  # subcommands': the tokens after one are the subcommand's to read
         super().__init__(*args, **kwargs)
-
-    def add_argument(self, *args, **kwargs):
-        return self._noted(super().add_argument(*args, **kwargs))
-
-    def add_argument_group(self, *args, **kwargs):
-        return self._noting(super().add_argument_group(*args, **kwargs))
-
-    def add_mutually_exclusive_group(self, *args, **kwargs):
-        return self._noting(super().add_mutually_exclusive_group(*args, **kwargs))
-
-    def add_subparsers(self, *args, **kwargs):
-        action = super().add_subparsers(*args, **kwargs)
-        add_parser = action.add_parser
-
-        def add_noted_parser(name, *a, **k):
-            self._command_names.update((name, *k.get("aliases", ())))
-            return add_parser(name, *a, **k)
-        action.add_parser = add_noted_parser
-        return action
-
-    def _noting(self, group):
-        """``group`` (an argument group, a mutually exclusive one), its options noted here as they are added."""
-        add_argument, add_group = group.add_argument, getattr(group, "add_mutually_exclusive_group", None)
-        group.add_argument = lambda *a, **k: self._noted(add_argument(*a, **k))
-        if add_group is not None:
-            group.add_mutually_exclusive_group = lambda *a, **k: self._noting(add_group(*a, **k))
-        return group
-
-    def _noted(self, action: argparse.Action) -> argparse.Action:
-        self._option_names.update(action.option_strings)
-        if action.option_strings and action.nargs in (None, "?", 1):
-            self._value_options.update(action.option_strings)
-        return action
-
-    def _takes_value(self, token: str) -> bool:
-        """Whether ``token`` names (or, as argparse allows, abbreviates) an option that takes a value."""
-        if token in self._option_names:
-            return token in self._value_options
-        if not (self.allow_abbrev and token.startswith("--")):
-            return False
-        named = [o for o in self._option_names if o.startswith(token)]
-        return len(named) == 1 and named[0] in self._value_options
-
-    def parse_known_args(self, args=None, namespace=None):
-        args = list(sys.argv[1:] if args is None else args)
-        i = 0
-        while i < len(args) - 1:
-            token = args[i]
-            if token == "--" or token in self._command_names:  # (past either, the tokens are not this parser's options)
-                break
-            if self._takes_value(token):
-                value = args[i + 1]
-                if _NEGATIVE.match(value):
-                    args[i:i + 2] = [f"{token}={value}"]
-                elif value[:1] not in self.prefix_chars or value in self.prefix_chars:
-                    i += 1  # its value (a command's name, say), as argparse reads it: no option, none of its
-            i += 1
-        return super().parse_known_args(args, namespace)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")  # (argparse's own: ^-\d+$|^-\d*\.\d+$)
 
     def error(self, message: str):
         super().error(hide_keys(message))
-
-
-_NEGATIVE = re.compile(r"^-\.?\d")  # a value, not an option: no option here is named so
 
 
 def short_repr(value, limit: int = 80) -> str:
