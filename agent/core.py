@@ -1300,6 +1300,7 @@ class AgentCore:
         # level's multiplier (there to limit new risk) does not shrink; scaled by it, MicroLive worked a position
         # off at the venue's $10 minimum an order (feb12_emergency_paralysis: a third of it in two minutes of Red)
         size_mult = g.size_mult if ov.single_side is None else 1.0
+        exit_mult = None  # the reducing side's multiplier where it is not size_mult (over the limit, below): recorded
         limit = cfg.risk.max_position * g.limit_scale  # the position limit reconcile enforces (as the level scales it)
         if cap < limit:  # (cap: the risk budget's, of the state)
             # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
@@ -1319,6 +1320,7 @@ class AgentCore:
                 # them at the room to the limit on the other side: a full ladder filled flips at most to it. A
                 # position at the limit, 2e-18 over it as fills summed, is not over: fees_exceed_spread seed 39.)
                 exit_base = math.floor(q.order_size / lot + 1e-9) * lot
+                exit_mult = 1.0
                 if pos > 0.0:
                     base_ask = exit_base
                 else:
@@ -1388,7 +1390,7 @@ class AgentCore:
         tr = self.tracker
         rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
                      floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
-                     safety_size, par_size, shadow_exits, g.limit_scale)
+                     exit_mult, safety_size, par_size, shadow_exits, g.limit_scale)
         # everything reconcile reads: the desired quotes (the ladder's key, the overlay, the level, the taper), the
         # orders (any change bumps the tracker's version), the exposure of orders ended but still settling (which
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address

@@ -329,15 +329,10 @@ def test_red_exits_are_ladder_sized_at_any_exposure_level(level):
     assert [q[2] for q in rec["quotes"]] == pytest.approx(list(sizes)), rec["quotes"]
 
 
-@pytest.mark.parametrize("position", [0.0113, -0.0113])
-def test_over_the_limit_after_a_demotion_the_reducing_side_is_not_cut_by_the_exposure_multiplier(position):
-    """Demoted from Full to MicroLive (its limit a tenth: 0.005 BTC) holding 0.0113 BTC, at Green: reconcile holds
-    the side that grows the position back until it is under the limit, and the reducing side was cut to
-    MicroLive's 5-10% (the venue's $10 minimum), so the position was worked off at 0.0002 BTC a level (0.0113 to
-    0.0101 in 200 s, feb12_emergency_paralysis seed 25). Over the limit its orders are exits, as Orange's and Red's
-    are: the full ladder. Back under the limit both sides are cut again."""
+def _demoted_to_micro_live_holding(cfg, position: float) -> AgentCore:
+    """A core started at Full holding ``position``, demoted to MicroLive at 0.6 s (its limit a tenth of
+    risk.max_position), after its first cycle there (1.0 s; the records before it drained)."""
     from agent.graduation import ExposureLevel
-    cfg = quoting({"graduation": {"start_level": "FULL"}})
     core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
     core.handle(AccountSnapshot(0.05, position, 100_000.0, 1e5, 0.0, ()))
     core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
@@ -347,6 +342,19 @@ def test_over_the_limit_after_a_demotion_the_reducing_side_is_not_cut_by_the_exp
     core.drain_records()
     core.handle(BookUpdated(0.7, "BTC", ((99_901.0, 1.0),), ((100_101.0, 1.0),)))
     core.handle(Timer(1.0))
+    return core
+
+
+@pytest.mark.parametrize("position", [0.0113, -0.0113])
+def test_over_the_limit_after_a_demotion_the_reducing_side_is_not_cut_by_the_exposure_multiplier(position):
+    """Demoted from Full to MicroLive (its limit a tenth: 0.005 BTC) holding 0.0113 BTC, at Green: reconcile holds
+    the side that grows the position back until it is under the limit, and the reducing side was cut to
+    MicroLive's 5-10% (the venue's $10 minimum), so the position was worked off at 0.0002 BTC a level (0.0113 to
+    0.0101 in 200 s, feb12_emergency_paralysis seed 25). Over the limit its orders are exits, as Orange's and Red's
+    are: the full ladder. Back under the limit both sides are cut again."""
+    from agent.graduation import ExposureLevel
+    cfg = quoting({"graduation": {"start_level": "FULL"}})
+    core = _demoted_to_micro_live_holding(cfg, position)
     assert core.safety.level is SafetyLevel.GREEN and core.graduation.level is ExposureLevel.MICRO_LIVE
     assert abs(position) > cfg.risk.max_position * core.graduation.limit_scale
     rec = next(r for r in core.drain_records() if "quotes" in r)
@@ -363,6 +371,31 @@ def test_over_the_limit_after_a_demotion_the_reducing_side_is_not_cut_by_the_exp
         core.handle(Timer(ts + 0.4))
         rec = next(r for r in core.drain_records() if "quotes" in r)
         assert max(q[2] for q in rec["quotes"] if q[0] == reducing) < full[0] * 0.5, (at, rec["quotes"])
+
+
+@pytest.mark.parametrize("position", [0.0113, -0.0113])
+def test_the_record_says_the_reducing_side_took_no_exposure_multiplier_over_the_limit(position):
+    """Over the limit the reducing side is quoted at full size, but the record's only size step of the exposure
+    level was exposure_size_mult, the level's multiplier (MicroLive's 0.05): an operator reading the audit was told
+    the exits were cut to 5%. It says the reducing side's own beside it (exposure_size_mult_reducing, 1.0), and
+    only when it differs: at and under the limit both sides take the level's."""
+    cfg = quoting({"graduation": {"start_level": "FULL"}})
+    core = _demoted_to_micro_live_holding(cfg, position)
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    steps = {name: (v, moved) for name, v, moved in rec["adjustments"]}
+    assert steps["exposure_size_mult"] == (pytest.approx(core.graduation.size_mult), "size")
+    assert core.graduation.size_mult < 0.5
+    assert steps.get("exposure_size_mult_reducing") == (1.0, "size"), rec["adjustments"]
+    # the quotes agree: the reducing side's sizes are the full ladder's, the other side's the multiplier's
+    reducing = "A" if position > 0 else "B"
+    full = list(cfg.quoting.ladder.sizes(cfg.quoting.order_size))
+    assert [q[2] for q in rec["quotes"] if q[0] == reducing] == pytest.approx(full)
+    for ts, at in ((1.1, 0.005000000000000002), (2.1, 0.004)):  # at the limit (a float residue over), under it
+        core.handle(AccountSnapshot(ts, at if position > 0 else -at, 100_000.0, 1e5, 0.0, ()))
+        core.handle(Timer(ts + 0.4))
+        rec = next(r for r in core.drain_records() if "quotes" in r)
+        names = [a[0] for a in rec["adjustments"]]
+        assert "exposure_size_mult" in names and "exposure_size_mult_reducing" not in names, (at, names)
 
 
 def test_the_inventory_skew_is_the_models_per_coin_times_the_position_in_coin():
