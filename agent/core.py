@@ -1306,12 +1306,12 @@ class AgentCore:
             # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
             # the budget let out a ladder that, filled, took PaR to 126% of it
             limit = cap
+        lot = self.lot
+        over_limit = (pos if pos > 0.0 else -pos) - limit > 0.5 * lot  # (over by a fills' sum's residue is at it)
         if g.places_orders:
-            lot = self.lot
             base = math.floor(q.order_size * size_mult / lot + 1e-9) * lot
             base_ask = base
-            over = (pos if pos > 0.0 else -pos) - limit
-            if size_mult < 1.0 and over > 0.5 * lot:  # (over by a sum of fills' float residue is at the limit)
+            if size_mult < 1.0 and over_limit:
                 # over the limit (a demotion scaled it down under the position: Live's to MicroLive's 0.1) the side
                 # that grows the position is held back by reconcile until the position is under it, and the reducing
                 # side's orders are exits, as at Orange and Red: not shrunk by the multiplier (there to limit new
@@ -1354,14 +1354,23 @@ class AgentCore:
             self._desired = self._ladder.quotes(bid, ask, nb, na)
             self._ladder_key = key
         desired = self._desired
-        safety_size = par_size = shadow_exits = None
+        safety_size = safety_exit = par_size = shadow_exits = None
         if self.safety.level is not _GREEN:  # Green's overlay changes nothing (it only carries the position)
+            qov = ov
+            if over_limit and ov.size_factor < 1.0 and ov.single_side is None and g.places_orders:
+                # Yellow over the limit: its size factor ("new size × this") is caution about new risk, and the
+                # reducing side's orders are exits (the other side is held back by reconcile until the position
+                # is under the limit), as for the exposure multiplier above: halved, they took twice as long to
+                # bring a demoted position back under its limit. (Orange's and Red's factors are the exits' own.
+                # Where orders are placed only, as the multiplier's exemption: Shadow's paper ladder is as it was.)
+                qov = ov._replace(reducing_size_factor=1.0)
+                safety_exit = 1.0
             # a pure function of the ladder and the overlay (which carries the position): kept while they hold
             # (the ladder moves on a few cycles in ten; the overlay with the position)
-            memo_key = (key, ov)
+            memo_key = (key, qov)
             if memo_key != self._overlaid_key:
                 self._overlaid_key = memo_key
-                self._overlaid = to_venue_minimum(apply_to_quotes(ov, desired, lot=self.lot),  # size factor,
+                self._overlaid = to_venue_minimum(apply_to_quotes(qov, desired, lot=self.lot),  # size factor,
                                                   ov.position, q.ladder.min_notional_usd, self.lot,
                                                   capped=ov.single_side is not None)
             desired = self._overlaid  # ... reducing side only, venue minimum
@@ -1390,7 +1399,7 @@ class AgentCore:
         tr = self.tracker
         rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
                      floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
-                     exit_mult, safety_size, par_size, shadow_exits, g.limit_scale)
+                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, g.limit_scale)
         # everything reconcile reads: the desired quotes (the ladder's key, the overlay, the level, the taper), the
         # orders (any change bumps the tracker's version), the exposure of orders ended but still settling (which
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address

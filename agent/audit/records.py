@@ -62,8 +62,8 @@ class CycleDecisionRecord:
         book, ...) is None in ``steps`` and not listed."""
         if not self.steps:
             return []
-        (half, regime, safety, exposure, skew, fee, floor, widen, bid, ask, size_mult, exit_mult, safety_size, par,
-         shadow, limit) = self.steps
+        (half, regime, safety, exposure, skew, fee, floor, widen, bid, ask, size_mult, exit_mult, safety_size,
+         safety_exit, par, shadow, limit) = self.steps
         out = [("glft_half_spread", half, "spread"), ("regime_spread_mult", regime, "spread"),
                ("safety_spread_mult", safety, "spread"), ("exposure_spread_mult", exposure, "spread"),
                ("inventory_skew", skew, "center")]
@@ -75,7 +75,8 @@ class CycleDecisionRecord:
         for name, v, kind in (("edge_bias_widen", widen, "spread"), ("bid_behind_best_ask", bid, "price"),
                               ("ask_behind_best_bid", ask, "price"), ("exposure_size_mult", size_mult, "size"),
                               ("exposure_size_mult_reducing", exit_mult, "size"),
-                              ("safety_size_factor", safety_size, "size"), ("par_size_factor", par, "size"),
+                              ("safety_size_factor", safety_size, "size"),
+                              ("safety_size_factor_reducing", safety_exit, "size"), ("par_size_factor", par, "size"),
                               ("shadow_exits", shadow, "size"), ("exposure_limit_scale", limit, "limit")):
             if v is not None:
                 out.append((name, v, kind))

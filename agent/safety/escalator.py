@@ -85,7 +85,8 @@ class SafetyConfig(FileModel):
                                               description="Time over which the escalation cut fades, s.")
     # --- actions (DESIGN §6 'action' column; used by overlay_for)
     yellow_spread_mult: float = Field(1.5, ge=1, le=100.0, description="Yellow: half spread × this.")
-    yellow_size_factor: float = Field(0.5, ge=0, le=1, description="Yellow: new size × this.")
+    yellow_size_factor: float = Field(0.5, ge=0, le=1, description="Yellow: new size × this (not the reducing "
+                                       "side's while the position is over the position limit: those are exits).")
     orange_spread_mult: float = Field(1.5, ge=1, le=100.0,
                                       description="Orange: half spread × this (keeps Yellow's widening).")
     orange_size_factor: float = Field(0.25, ge=0, le=1, description="Orange: reducing-side size × this.")

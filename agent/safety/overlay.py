@@ -3,10 +3,13 @@
 | level  | spread_mult        | size_factor         | sides             | other                     |
 |--------|--------------------|---------------------|-------------------|---------------------------|
 | Green  | 1                  | 1                   | both              |                           |
-| Yellow | yellow_spread_mult | yellow_size_factor  | both              |                           |
+| Yellow | yellow_spread_mult | yellow_size_factor* | both              |                           |
 | Orange | orange_spread_mult | orange_size_factor  | reducing only     | reduce_only exits         |
 | Red    | 1                  | red_exit_size_factor| reducing only     | reduce_only exits         |
 | Kill   | 1                  | 0                   | none              | cancel_all, flatten/hold  |
+
+* not on the reducing side while |position| is over the position limit (the quote cycle's
+``reducing_size_factor``): those orders are exits, and the factor is caution about new risk.
 
 ``single_side``: None both sides; +1 bids only; −1 asks only; 0 no side at all (flat at Orange or
 above: nothing reduces, so nothing is quoted). Use ``allows(side)`` rather than its truthiness.
@@ -33,6 +36,9 @@ class SafetyOverlay(NamedTuple):
     cancel_all: bool = False
     flatten: bool = False
     position: float = 0.0  # the position the overlay was computed for (caps reduce-only size)
+    # the reducing side's factor where it is not size_factor (None: it is): the quote cycle sets 1.0 at Yellow while
+    # the position is over the position limit, where that side's orders are exits (overlay_for never sets it)
+    reducing_size_factor: float | None = None
 
     def allows(self, side: int) -> bool:
         s = self.single_side
@@ -79,7 +85,8 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
     - cancel_all: nothing;
     - drops quotes on a side the overlay does not allow (single_side, or any side when reduce_only
       and flat), and reduce-only quotes on the side that would grow the position;
-    - sizes × size_factor, floored to ``lot`` when given; zero sizes dropped;
+    - sizes × size_factor (the reducing side's × reducing_size_factor when it is set), floored to ``lot``
+      when given; zero sizes dropped;
     - reduce_only marks every kept quote reduce-only; the total of reduce-only quotes, and of any
       quotes when the overlay restricts to one side (Orange), is capped at |position| (in order:
       the last one is cut, the rest dropped), so exits never flip the position.
@@ -90,6 +97,9 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
     red = -1 if pos > 0.0 else 1 if pos < 0.0 else 0  # reducing_side(pos), inlined: called every cycle
     room = abs(pos)
     f = overlay.size_factor
+    f_red = overlay.reducing_size_factor
+    if f_red is None:
+        f_red = f
     force_ro = overlay.reduce_only
     single = overlay.single_side
     one_side = single is not None
@@ -112,7 +122,7 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
         ro = ro or force_ro
         if ro and side != red:
             continue
-        sz *= f
+        sz *= f_red if side == red else f
         capped = ro or one_side
         if capped and room < sz:
             sz = room

@@ -398,6 +398,40 @@ def test_the_record_says_the_reducing_side_took_no_exposure_multiplier_over_the_
         assert "exposure_size_mult" in names and "exposure_size_mult_reducing" not in names, (at, names)
 
 
+@pytest.mark.parametrize("position", [0.0113, -0.0113])
+def test_at_yellow_over_the_limit_the_reducing_side_is_not_halved(position):
+    """Yellow halves sizes (safety.yellow_size_factor, "new size × this"). Demoted to MicroLive holding 0.0113 BTC
+    against its 0.005 limit, reconcile holds the growing side back and the reducing side's orders are the exits,
+    which the exposure multiplier no longer cuts; Yellow (here a reconnect's) still halved them, and the position
+    took twice as long to come back under its limit. Over the limit they take the full ladder, and the record says
+    so (safety_size_factor_reducing, 1.0, beside safety_size_factor); at or under the limit Yellow halves both sides
+    as before."""
+    from agent.gateway.events import ConnectionLost, ConnectionRestored
+    cfg = quoting({"graduation": {"start_level": "FULL"}})
+    core = _demoted_to_micro_live_holding(cfg, position)
+    core.handle(ConnectionLost(1.1, "ws"))
+    core.handle(ConnectionRestored(1.2, "ws"))
+    core.handle(AccountSnapshot(1.3, position, 100_000.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(1.4, "BTC", ((99_902.0, 1.0),), ((100_102.0, 1.0),)))
+    core.drain_records()
+    core.handle(Timer(2.0))
+    assert core.safety.level is SafetyLevel.YELLOW and core.overlay.size_factor == 0.5
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    reducing, growing = ("A", "B") if position > 0 else ("B", "A")
+    full = list(cfg.quoting.ladder.sizes(cfg.quoting.order_size))
+    assert [q[2] for q in rec["quotes"] if q[0] == reducing] == pytest.approx(full), rec["quotes"]
+    assert max(q[2] for q in rec["quotes"] if q[0] == growing) < full[0] * 0.5, rec["quotes"]
+    steps = {name: v for name, v, _ in rec["adjustments"]}
+    assert steps["safety_size_factor"] == 0.5 and steps.get("safety_size_factor_reducing") == 1.0, steps
+    # under the limit (still Yellow): both sides the multiplier's and Yellow's, the venue's minimum under them
+    core.handle(AccountSnapshot(2.1, 0.004 if position > 0 else -0.004, 100_000.0, 1e5, 0.0, ()))
+    core.handle(Timer(2.5))
+    assert core.safety.level is SafetyLevel.YELLOW
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    assert max(q[2] for q in rec["quotes"] if q[0] == reducing) < full[0] * 0.5, rec["quotes"]
+    assert "safety_size_factor_reducing" not in [a[0] for a in rec["adjustments"]]
+
+
 def test_the_inventory_skew_is_the_models_per_coin_times_the_position_in_coin():
     """GLFT's c2 is computed with Δ = quoting.order_size in coin, so q is the position in coin (Guéant: q and Δ
     in one unit). The core passed position/Δ, orders: the skew was 1/Δ = 500 times the model's, $124 for

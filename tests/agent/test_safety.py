@@ -425,6 +425,13 @@ def test_apply_scales_and_keeps_namedtuples():
     out = apply_to_quotes(overlay_for(R, 0.003, CFG), qs + [DesiredQuote(Side.SELL, 102.0, 0.004, 1)])
     assert [(q.side, q.sz, q.reduce_only) for q in out] == [(Side.SELL, 0.003, True)]
     assert apply_to_quotes(overlay_for(K, 0.003, CFG), qs) == []
+    # the reducing side's own factor (the quote cycle's, at Yellow over the position limit): long, the asks keep
+    # their size and the bids are halved; short, the other way round; flat, nothing reduces and both are halved
+    for pos, kept in ((0.3, Side.SELL), (-0.3, Side.BUY), (0.0, None)):
+        ov = overlay_for(Y, pos, CFG)._replace(reducing_size_factor=1.0)
+        for shape in (qs, [(int(q.side), q.px, q.sz, False) for q in qs]):  # its own path and the plain tuples'
+            out = apply_to_quotes(ov, shape, lot=0.001)
+            assert [(int(q[0]), q[2]) for q in out] == [(int(q.side), 0.004 if q.side is kept else 0.002) for q in qs]
 
 
 quote = st.tuples(st.sampled_from([1, -1]), st.floats(90, 110), st.floats(0.0, 5.0), st.booleans())
@@ -469,6 +476,7 @@ def test_the_overlays_desired_quote_path_is_its_generic_one(level, position, quo
     """The quote cycle's own quotes (DesiredQuote) are remade in place, without with_size: the same quotes, of the
     same class, as the generic NamedTuple path makes of the same fields; a quote left as it was is the same object."""
     ovs = [overlay_for(level, position, CFG)]
+    ovs.append(ovs[0]._replace(reducing_size_factor=1.0))  # (the quote cycle's at Yellow over the position limit)
     if single is not None:  # a one-sided overlay the levels do not make (Shadow's exits are another)
         ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=False, position=position))
     others = [_OtherQuote(*q) for q in quotes]
