@@ -1560,8 +1560,9 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
     # `speed`), to the line's 0.1 s; not the schedule's 3 s, which a loaded machine notices late (0.2 s seen of 0.3)
     lost_ts = next(e.ts for e in events if type(e) is ConnectionLost)
     back_ts = next(e.ts for e in events if type(e) is ConnectionRestored)
+    # (not said > 0: a loaded machine that noticed the drop late saw under 0.05 s of it, which the line says as 0.0)
     said = float(re.search(r"back after ([0-9.]+) s down", outage[1][1])[1])
-    assert said > 0.0 and abs(said - (back_ts - lost_ts) / speed) <= 0.06, (said, lost_ts, back_ts)
+    assert abs(said - (back_ts - lost_ts) / speed) <= 0.06, (said, lost_ts, back_ts)
     assert any(type(e) is OrderAcknowledged and e.resting for e in events)
     # cancels were answered: done, or refused because the order had filled (the cancel/fill race; the jumps
     # in the outage can fill every resting quote just before the agent pulls them)
