@@ -30,7 +30,7 @@ from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
-from twin.cli_errors import fail, print_error, print_note
+from twin.cli_errors import fail, log_to_stderr, print_error, print_note
 from twin.files import ArgumentParser, make_output_folder, read_text, short_repr, unreadable
 from twin.stop_signals import StopSignal, exit_status, raise_stop_signals
 from twin.units import non_empty, parse_seed, positive_float
@@ -238,9 +238,7 @@ def live_main(argv: list[str] | None = None, env: dict | None = None, *, restore
 def _live_main(argv: list[str] | None, env: dict | None) -> int:
     args = build_parser().parse_args(argv)
     env = dict(os.environ) if env is None else env
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_to_stderr(logging.WARNING if args.quiet else logging.INFO)  # (keys hidden: the venue's text, the URL)
     try:
         plan = _plan(args, env)
     except UsageError as e:

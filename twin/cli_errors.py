@@ -1,5 +1,6 @@
 """The one way the command-line programs write a line to stderr: ``error: ...`` lines, notes, warnings and the
-"interrupted" lines alike, each with every private key's form hidden (``twin.files.hide_keys``).
+"interrupted" lines alike, each with every private key's form hidden (``twin.files.hide_keys``); and the one way
+they set up ``logging`` (``log_to_stderr``), likewise.
 
 Why one: those lines echo what the user gave (a path, an option's value, a config's field), and an operator's
 slip puts a private key there. Each program printed its own lines, most through ``hide_keys`` and some not: a
@@ -8,9 +9,13 @@ a ``print`` to stderr anywhere else in the project's packages.
 
 A stderr whose reader is gone (a terminal closed, ``2>&1 | head``) drops the line, as ``agent.report.say`` does
 (the live run's warnings went through it): the traceback a BrokenPipeError made took the program's exit status.
+The log is the same terminal, scrollback and CI log: the live run's log lines carry the venue's error text, the
+coin and the URL, none of it through ``hide_keys`` until they went through here.
+
 (The twin never imports the agent, and every program imports the twin's file helpers: the printer lives here.)"""
 from __future__ import annotations
 
+import logging
 import sys
 
 from twin.console import unread
@@ -37,3 +42,26 @@ def fail(message: str, *, code: int = 2) -> int:
     command line or a file it names, as argparse's own errors)."""
     print_error(message)
     return code
+
+
+class KeyHidingFormatter(logging.Formatter):
+    """A log line as ``logging.Formatter`` makes it, its message, arguments and traceback alike, with every key's
+    form hidden: applied to the whole formatted line, so that no part of the record (``exc_info``'s text, a
+    ``%r`` of the venue's answer) is missed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return hide_keys(super().format(record))
+
+
+def log_to_stderr(level: int, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> logging.Handler | None:
+    """A handler on the root logger writing to stderr through ``KeyHidingFormatter``: the ``logging.basicConfig``
+    of the project's commands. Like ``basicConfig``, nothing when the root logger has a handler already (a caller's
+    own set-up, or this one's from an earlier call: one line per record); the handler installed, else None."""
+    root = logging.getLogger()
+    if root.handlers:
+        return None
+    handler = logging.StreamHandler()  # (sys.stderr as it is now: a test's capture, a tool's redirection)
+    handler.setFormatter(KeyHidingFormatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

@@ -265,3 +265,56 @@ def test_the_printer_drops_a_line_whose_reader_is_gone(monkeypatch):
 
     monkeypatch.setattr(sys, "stderr", Gone())
     assert fail("--out x: no space left", code=2) == 2
+
+
+# The log is the same terminal and CI log as stderr's lines: the live run's log lines carry the venue's text, the
+# coin and the URL; they go through the handler ``log_to_stderr`` installs.
+
+def test_the_live_runs_log_hides_a_key_in_its_message_its_arguments_and_a_traceback(capsys):
+    """Through the handler the live command installs (as ``logging.basicConfig`` did: only on a root logger with
+    none, so pytest's own are set aside for it here): a gateway's error text, the URL and the coin reach the log
+    as the venue and the user gave them."""
+    import logging
+
+    from agent.live_cli import live_main
+    root = logging.getLogger()
+    kept, level = root.handlers[:], root.level
+    root.handlers.clear()
+    try:
+        assert live_main([], env={}) == 2  # refused (no HL_SECRET_KEY) after its logging is set up
+        installed = root.handlers[:]
+        log = logging.getLogger("agent.gateway.hyperliquid.gateway")
+        log.warning("%s answered HTTP %d: %.200s", "/exchange", 422, f"Failed to deserialize: 0x{KEY}")
+        log.info(f"trading {KEY} at http://127.0.0.1:1/{KEY}")
+        try:
+            raise ValueError(f"bad answer {{'k': '{KEY}'}}")
+        except ValueError:
+            log.exception("gateway task %s failed", "poll")
+        logging.getLogger("agent.live").debug(f"a debug line: {KEY}")
+    finally:
+        root.handlers[:] = kept
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert len(installed) == 1 and not _leaked(err), err
+    assert err.count(KEY_HIDDEN) == 4 and "HTTP 422: Failed to deserialize: " + KEY_HIDDEN in err
+    assert "Traceback" in err and f"ValueError: bad answer {{'k': '{KEY_HIDDEN}'}}" in err
+    assert "WARNING agent.gateway.hyperliquid.gateway: /exchange answered" in err and "a debug line" not in err
+
+
+def test_log_to_stderr_adds_no_second_handler_nor_one_beside_a_callers():
+    import logging
+
+    from twin.cli_errors import log_to_stderr
+    root = logging.getLogger()
+    kept, level = root.handlers[:], root.level
+    root.handlers.clear()
+    try:
+        first = log_to_stderr(logging.INFO)
+        assert first is not None and log_to_stderr(logging.DEBUG) is None and root.handlers == [first]
+        assert root.level == logging.INFO
+        callers = logging.NullHandler()  # a caller's own set-up (an embedding program's): kept as it is
+        root.handlers[:] = [callers]
+        assert log_to_stderr(logging.DEBUG) is None and root.handlers == [callers] and root.level == logging.INFO
+    finally:
+        root.handlers[:] = kept
+        root.setLevel(level)

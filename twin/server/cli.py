@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import sys
 
-from twin.cli_errors import fail, print_note
+from twin.cli_errors import fail, log_to_stderr, print_note
 from twin.files import ArgumentParser, missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
 from twin.server.limits import WS_LIMIT_MAX, WsLimits
@@ -160,6 +161,8 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
         for (address, dex), usdc in funds.items():  # where each holds what: each dex margins apart
             print(f"  {address}: {usdc:,.2f} USDC on {f'dex {dex!r}' if dex else 'the first dex'}", flush=True)
 
+    if own_command_line:  # the lines logging's last resort wrote (a failed request's traceback), keys hidden
+        log_to_stderr(logging.WARNING, "%(message)s")
     from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
     begun()
     try:  # (SIGTERM, a service manager's stop, was its default action: killed unsaid, where Ctrl-C exited 0 unsaid)
