@@ -50,6 +50,7 @@ from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
 from twin.faults.rejections import RejectionParams
+from twin.files import ArgumentParser
 from twin.params import TwinParams
 from twin.units import MAX_DURATION_S, bounded, positive_float
 from bench_twin import market_only, raw_simpy_timeouts, raw_timeout_cpu_us
@@ -237,7 +238,7 @@ _AFTER_KINDS = ("no evaluation", "graduation evaluation")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # (a moment, 0.0001, had no cycle to time: a numpy TypeError in the replay, after the baselines' seconds)
     ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60, "a minute, for cycles to time, to "
                                               "a year, the longest run the twin takes", lowest=1.0), default=30.0,

@@ -24,6 +24,7 @@ from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
 from bench_agent import profile_session, session_options
+from twin.files import ArgumentParser
 
 _KINDS = ("commands", "no commands", "after cycle", "other")
 
@@ -117,7 +118,7 @@ def _where(fn: tuple[str, str]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     session_options(ap, 5.0)
     ap.add_argument("--top", type=int, default=25, help="functions listed per kind (default 25)")
     ap.add_argument("--tail", action="store_true", help="also the commanding cycles at or above their p99")

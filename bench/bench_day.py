@@ -26,6 +26,7 @@ from agent.session import build_session
 from bench_agent import PROFILES, profile_session
 from bench_twin import market_only, raw_simpy_timeouts
 from twin.cli_errors import print_note
+from twin.files import ArgumentParser
 from twin.units import MAX_DURATION_S, bounded, parse_seed, positive_int
 
 
@@ -60,7 +61,7 @@ def whole_day(profile: str, hours: int, progress: bool,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=list(PROFILES), default="stress",
                     help="bench_agent's profile (default stress)")
     ap.add_argument("--hours", type=bounded(positive_int, MAX_DURATION_S // 3600, "a year, the longest run the twin "

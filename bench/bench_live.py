@@ -38,6 +38,7 @@ from agent.config import AgentConfig
 from agent.live import live_core_of
 from agent.live_cli import live_main
 from bench_agent import PROFILES, fixed_work_per_us, replay_min, timed_fixed
+from twin.files import ArgumentParser
 from twin.units import bounded, positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -100,7 +101,7 @@ def idle_penalty(length_us: float, gap_s: float, budget_s: float = 10.0) -> tupl
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=list(PROFILES), default="default",
                     help="bench_agent's agent profile (default: as shipped, a 500 ms cycle; stress: 100 ms, 5 levels)")
     ap.add_argument("--seconds", type=bounded(positive_float, 86400.0, "a day of the wall clock: longer is a typo "

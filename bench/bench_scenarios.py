@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))  # `python bench/bench_scenarios.py` from a checko
 from scenarios.runner import WIND_DOWN_S, run_scenario  # noqa: E402
 from scenarios.schema import load_scenario  # noqa: E402
 from bench_twin import raw_simpy_timeouts  # noqa: E402
+from twin.files import ArgumentParser  # noqa: E402
 
 GOAL_S = 120.0
 
@@ -35,7 +36,7 @@ def simulated_s(scenario) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="+", default=None, help="scenario names (file stems) to run; default (no --only): "
                     "all. Given with no name (an unset $NAMES) it is refused: it ran them all")
     args = ap.parse_args(argv)

@@ -19,6 +19,7 @@ import time
 import simpy
 
 from twin.exchange import Exchange
+from twin.files import ArgumentParser
 from twin.params import TwinParams
 from twin.units import MAX_DURATION_S, bounded, positive_float
 from twin.session import run_probe_session
@@ -64,7 +65,7 @@ def market_only(minutes: float, seed: int = 1, observed: bool = False) -> tuple[
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     year = "a year, the longest run the twin takes"
     ap.add_argument("--hours", type=bounded(positive_float, MAX_DURATION_S / 3600, year), default=1.0,
                     help="simulated hours with the probe client (default 1, at most a year)")

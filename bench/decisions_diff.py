@@ -284,7 +284,13 @@ def _seeds(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 2 and argv[0] == "--worker":  # _run's own call, before this tree's parser: the worker imports its
+        tree = os.environ.get("PYTHONPATH", ".")  # revision's packages only, and an older one may lack the parser
+        sys.path[0:1] = [tree, os.path.join(tree, "bench")]  # the revision's tree (and its bench_agent), not this one
+        return worker(Path(argv[1]))
+    from twin.files import ArgumentParser  # (hides a key's form in its usage errors, which echo the value refused)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", help="base revision (a git rev, checked out as a worktree under --work) or a tree's path")
     ap.add_argument("--head", default=str(ROOT), help="the tree compared with it (default: this one)")
     ap.add_argument("--corpus", type=int, default=300, help="random chaos scenarios (default 300)")
@@ -298,12 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=10, help="runs per revision's process (default 10)")
     ap.add_argument("--work", type=Path, default=None, help="where runs are written (default: a temporary folder)")
     ap.add_argument("--python", default=sys.executable, help="the interpreter (default: this one)")
-    ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.worker is not None:
-        tree = os.environ.get("PYTHONPATH", ".")
-        sys.path[0:1] = [tree, os.path.join(tree, "bench")]  # the revision's tree (and its bench_agent), not this one
-        return worker(args.worker)
     if args.base is None:
         ap.error("--base is needed")
     work = args.work or Path(tempfile.mkdtemp(prefix="decisions_diff-"))

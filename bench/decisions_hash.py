@@ -13,6 +13,7 @@ import json
 
 from agent.session import build_session
 from bench_agent import profile_session, session_options
+from twin.files import ArgumentParser
 
 
 class _Timed(list):
@@ -47,7 +48,7 @@ def digests(minutes: float, profile: str) -> tuple[int, str, int, str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     session_options(ap, 10.0)
     args = ap.parse_args()
     n_cmds, h_cmds, n_recs, h_recs = digests(args.minutes, args.profile)
