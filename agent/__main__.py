@@ -12,7 +12,7 @@ if __name__ == "__main__":  # first: the imports below take ~90 ms, the live CLI
 
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
 from twin import json_text
-from twin.cli_errors import fail, print_note
+from twin.cli_errors import fail, print_note, print_out
 from twin.files import ArgumentParser, make_output_folder, missing_extra, unreadable
 from twin.stop_signals import begun, exit_status, interrupted_by
 from twin.units import non_empty, parse_seed
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(problem)
     if args.show_config:
         from agent.config import config_yaml
-        print(config_yaml(config), end="")
+        print_out(config_yaml(config), end="")
         return 0
     if args.out is not None:  # (an empty --out is refused, not taken for "no folder")
         from agent.audit.records import refuse_earlier_run

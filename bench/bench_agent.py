@@ -49,6 +49,7 @@ from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
+from twin.cli_errors import print_out
 from twin.faults.rejections import RejectionParams
 from twin.files import ArgumentParser
 from twin.params import TwinParams
@@ -248,10 +249,10 @@ def main() -> None:
     args = ap.parse_args()
     raw = raw_simpy_timeouts()
     mkt_rate, _ = market_only(10.0)
-    print(f"raw SimPy timeout             {1e6 / raw:8.2f} µs        (baseline 1.00)")
-    print(f"twin market-only baseline     {mkt_rate:8,.0f} events/s")
+    print_out(f"raw SimPy timeout             {1e6 / raw:8.2f} µs        (baseline 1.00)")
+    print_out(f"twin market-only baseline     {mkt_rate:8,.0f} events/s")
     for profile in (PROFILES if args.profile == "both" else [args.profile]):
-        print(f"\n[{profile}]")
+        print_out(f"\n[{profile}]")
         report(raw, *full_stack(args.minutes, profile))
 
 
@@ -259,35 +260,36 @@ def report(raw, us, cpu_us, after_us, rate, cpu_rate, core, gw, replayed, split)
     raw_us = 1e6 / raw
     p50, p99 = np.percentile(us, 50), np.percentile(us, 99)
     c50, c99 = np.percentile(cpu_us, 50), np.percentile(cpu_us, 99)
-    print(f"agent quote cycle p50         {p50:8.1f} µs        {p50 / raw_us:6.1f}x raw   (CPU time {c50:6.1f} µs)")
-    print(f"agent quote cycle p99         {p99:8.1f} µs        {p99 / raw_us:6.1f}x raw   (CPU time {c99:6.1f} µs; "
-          f"goal < 100 µs; {len(us):,} quote cycles, {core.cycle:,} requotes)")
-    print(f"  after each cycle (CPU)      p50 {np.percentile(after_us, 50):6.1f} µs, p99 "
-          f"{np.percentile(after_us, 99):6.1f} µs: its AFTER_CYCLE work, once its commands are sent")
+    print_out(f"agent quote cycle p50         {p50:8.1f} µs        {p50 / raw_us:6.1f}x raw   (CPU time {c50:6.1f} µs)")
+    print_out(f"agent quote cycle p99         {p99:8.1f} µs        {p99 / raw_us:6.1f}x raw   (CPU time {c99:6.1f} µs; "
+              f"goal < 100 µs; {len(us):,} quote cycles, {core.cycle:,} requotes)")
+    print_out(f"  after each cycle (CPU)      p50 {np.percentile(after_us, 50):6.1f} µs, p99 "
+              f"{np.percentile(after_us, 99):6.1f} µs: its AFTER_CYCLE work, once its commands are sent")
     rep, kinds, rep_after, after_kinds, single_p99, collector_off_p99, baseline = replayed
     r50, r99 = np.percentile(rep, 50), np.percentile(rep, 99)
     base = float(baseline.min())
-    print(f"  replayed x5, per-cycle min  p50 {r50:6.1f} µs, p99 {r99:6.1f} µs ({r50 / base:.1f}x, {r99 / base:.1f}x "
-          f"raw; goal p99 < 100x raw): the program's own cost, without the machine's noise")
-    print(f"    its baseline              a raw SimPy timeout {base:.2f} µs of CPU time, the least of {len(baseline)} "
-          f"measured beside the replays ({baseline.min():.2f}-{baseline.max():.2f} µs): timed as they are")
-    print(f"    each replay alone         p99 {single_p99.min():.1f}-{single_p99.max():.1f} µs; with the garbage "
-          f"collector off {collector_off_p99:.1f} µs: what the collector and the machine add to the tail")
+    print_out(f"  replayed x5, per-cycle min  p50 {r50:6.1f} µs, p99 {r99:6.1f} µs ({r50 / base:.1f}x, "
+              f"{r99 / base:.1f}x raw; goal p99 < 100x raw): the program's own cost, without the machine's noise")
+    print_out(f"    its baseline              a raw SimPy timeout {base:.2f} µs of CPU time, the least of "
+              f"{len(baseline)} measured beside the replays ({baseline.min():.2f}-{baseline.max():.2f} µs): "
+              f"timed as they are")
+    print_out(f"    each replay alone         p99 {single_p99.min():.1f}-{single_p99.max():.1f} µs; with the garbage "
+              f"collector off {collector_off_p99:.1f} µs: what the collector and the machine add to the tail")
     m_p99 = machine_tail(rep)
-    print(f"    the machine alone         p99 {m_p99.min():.1f}-{m_p99.max():.1f} µs: fixed Python code of each "
-          f"cycle's length (its minimum above), timed alike: the tail any code of these lengths gets here")
+    print_out(f"    the machine alone         p99 {m_p99.min():.1f}-{m_p99.max():.1f} µs: fixed Python code of each "
+              f"cycle's length (its minimum above), timed alike: the tail any code of these lengths gets here")
     _by_kind(rep, kinds, _KINDS)
     a50, a99 = np.percentile(rep_after, 50), np.percentile(rep_after, 99)
-    print(f"  replayed after-cycle work   p50 {a50:6.1f} µs, p99 {a99:6.1f} µs")
+    print_out(f"  replayed after-cycle work   p50 {a50:6.1f} µs, p99 {a99:6.1f} µs")
     _by_kind(rep_after, after_kinds, _AFTER_KINDS)
-    print(f"full stack, faults on         {rate:8.0f} sim s/wall s   a day in {86400 / rate:6.1f} s wall (goal < 60 s); "
-          f"{cpu_rate:.0f} sim s/CPU s, a day in {86400 / cpu_rate:.1f} CPU s")
+    print_out(f"full stack, faults on         {rate:8.0f} sim s/wall s   a day in {86400 / rate:6.1f} s wall "
+              f"(goal < 60 s); {cpu_rate:.0f} sim s/CPU s, a day in {86400 / cpu_rate:.1f} CPU s")
     wall, in_core, idle = split
-    print(f"  where its time goes         the core {in_core / wall:.0%} (every event it handled); the same session "
-          f"with a core that does nothing {idle / wall:.0%} (the twin's market and feed, SimPy, the driver); the "
-          f"rest, {max(0.0, wall - in_core - idle) / wall:.0%}, the orders' path through the gateway and the twin")
-    print(f"requests sent {gw.counters['request_items']:,}, fills {core.ledger.fills:,}, "
-          f"disconnects {gw.counters['disconnects']}, exposure level at the end {core.graduation.level.name}")
+    print_out(f"  where its time goes         the core {in_core / wall:.0%} (every event it handled); the same session "
+              f"with a core that does nothing {idle / wall:.0%} (the twin's market and feed, SimPy, the driver); the "
+              f"rest, {max(0.0, wall - in_core - idle) / wall:.0%}, the orders' path through the gateway and the twin")
+    print_out(f"requests sent {gw.counters['request_items']:,}, fills {core.ledger.fills:,}, "
+              f"disconnects {gw.counters['disconnects']}, exposure level at the end {core.graduation.level.name}")
 
 
 def _by_kind(us, kinds, names) -> None:
@@ -297,8 +299,8 @@ def _by_kind(us, kinds, names) -> None:
         sel = kinds == k
         if sel.any():
             x = us[sel]
-            print(f"    {name:24s} {sel.mean():6.1%} of them, {tail[sel].sum() / max(1, tail.sum()):6.1%} of the "
-                  f"p99 tail; p50 {np.percentile(x, 50):6.1f} µs, p99 {np.percentile(x, 99):6.1f} µs")
+            print_out(f"    {name:24s} {sel.mean():6.1%} of them, {tail[sel].sum() / max(1, tail.sum()):6.1%} of the "
+                      f"p99 tail; p50 {np.percentile(x, 50):6.1f} µs, p99 {np.percentile(x, 99):6.1f} µs")
 
 
 if __name__ == "__main__":

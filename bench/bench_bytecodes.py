@@ -24,6 +24,7 @@ from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
 from bench_agent import profile_session, session_options
+from twin.cli_errors import print_out
 from twin.files import ArgumentParser
 
 _KINDS = ("commands", "no commands", "after cycle", "other")
@@ -130,19 +131,19 @@ def main() -> None:
         by_area = collections.Counter()
         for (path, _), c in by_fn.items():
             by_area[_area(path)] += c
-        print(f"outside the core, {args.minutes:g} simulated minutes ({args.profile}): "
-              f"{sum(by_area.values())} bytecodes: " + ", ".join(f"{a} {c}" for a, c in by_area.most_common()))
+        print_out(f"outside the core, {args.minutes:g} simulated minutes ({args.profile}): "
+                  f"{sum(by_area.values())} bytecodes: " + ", ".join(f"{a} {c}" for a, c in by_area.most_common()))
         for fn, c in by_fn.most_common(args.top):
-            print(f"    {c:9d}  {_where(fn)}")
+            print_out(f"    {c:9d}  {_where(fn)}")
         return
     totals, by_fn, per_cycle = count(args.minutes, args.profile)
     for kind in _KINDS:
         t = np.array(totals[kind] or [0])
-        print(f"{kind:12s} {len(totals[kind]):6d} events, bytecodes mean {t.mean():8.1f} "
-              f"p50 {np.percentile(t, 50):6.0f} p99 {np.percentile(t, 99):6.0f} max {t.max():6d}")
+        print_out(f"{kind:12s} {len(totals[kind]):6d} events, bytecodes mean {t.mean():8.1f} "
+                  f"p50 {np.percentile(t, 50):6.0f} p99 {np.percentile(t, 99):6.0f} max {t.max():6d}")
         if kind in ("commands", "after cycle"):
             for fn, c in by_fn[kind].most_common(args.top):
-                print(f"    {c / max(1, len(totals[kind])):9.1f}  {_where(fn)}")
+                print_out(f"    {c / max(1, len(totals[kind])):9.1f}  {_where(fn)}")
     if args.tail and per_cycle:
         t = np.array(totals["commands"])
         p99 = np.percentile(t, 99)
@@ -150,9 +151,9 @@ def main() -> None:
         agg: collections.Counter = collections.Counter()
         for c in tail:
             agg.update(c)
-        print(f"commands at or above their p99 ({p99:.0f}): {len(tail)}")
+        print_out(f"commands at or above their p99 ({p99:.0f}): {len(tail)}")
         for fn, c in agg.most_common(args.top):
-            print(f"    {c / len(tail):9.1f}  {_where(fn)}")
+            print_out(f"    {c / len(tail):9.1f}  {_where(fn)}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 from agent.session import build_session
 from bench_agent import PROFILES, profile_session
 from bench_twin import market_only, raw_simpy_timeouts
-from twin.cli_errors import print_note
+from twin.cli_errors import print_note, print_out
 from twin.files import ArgumentParser
 from twin.units import MAX_DURATION_S, bounded, parse_seed, positive_int
 
@@ -78,13 +78,13 @@ def main() -> None:
     raw_after = raw_simpy_timeouts()
     raw_rate = 0.5 * (raw_before + raw_after)
     placing = [h for h, _, _, n, _ in hourly if n]
-    print(f"twin market alone, {args.hours} h      {base:7.1f} s wall   (baseline 1.00)")
-    print(f"[{args.profile}] full stack, {args.hours} h  {wall:7.1f} s wall   {wall / base:5.1f}x the market alone "
-          f"(goal for a day at stress: < 60 s); peak memory "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print(f"  requests sent in {len(placing)} of {args.hours} hours ({sum(h[3] for h in hourly):,} request items "
-          f"against the address quota); exposure level at each hour's end:")
-    print("  " + " ".join(level[:4] for _, _, level, _, _ in hourly))
+    print_out(f"twin market alone, {args.hours} h      {base:7.1f} s wall   (baseline 1.00)")
+    print_out(f"[{args.profile}] full stack, {args.hours} h  {wall:7.1f} s wall   {wall / base:5.1f}x the market alone "
+              f"(goal for a day at stress: < 60 s); peak memory "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print_out(f"  requests sent in {len(placing)} of {args.hours} hours ({sum(h[3] for h in hourly):,} request items "
+              f"against the address quota); exposure level at each hour's end:")
+    print_out("  " + " ".join(level[:4] for _, _, level, _, _ in hourly))
     # each hour's wall and core seconds: from the last hour's end
     prev = [(0.0, 0.0)] + [(w, c) for _, w, _, _, c in hourly]
     quiet = [(w - pw, c - pc) for (_, w, _, n, c), (pw, pc) in zip(hourly, prev) if not n]
@@ -94,15 +94,15 @@ def main() -> None:
         if hours_of:
             w = sum(x for x, _ in hours_of) / len(hours_of)
             c = sum(y for _, y in hours_of) / len(hours_of)
-            print(f"  {what} costs {w:.1f} s wall, the agent core {c / w:.0%} of it: {24 * w:.0f} s a day of them")
+            print_out(f"  {what} costs {w:.1f} s wall, the agent core {c / w:.0%} of it: {24 * w:.0f} s a day of them")
     in_core = hourly[-1][4]
-    print(f"  the agent core {in_core:.1f} s of the {wall:.1f} s; with the core at no cost the run would take "
-          f"{wall - in_core:.1f} s (the twin, SimPy and the driver): what a faster core alone could buy")
+    print_out(f"  the agent core {in_core:.1f} s of the {wall:.1f} s; with the core at no cost the run would take "
+              f"{wall - in_core:.1f} s (the twin, SimPy and the driver): what a faster core alone could buy")
     # DESIGN §10 states its targets for a machine where a raw SimPy timeout takes about 1.0 µs: in its units a day
     # at stress must cost under 60 M raw timeouts of wall time, whatever this machine's speed
-    print(f"  in DESIGN's units: {wall * raw_rate / 1e6:.0f} M raw SimPy timeouts of wall time (goal for a day at "
-          f"stress: < 60 M), {(wall - in_core) * raw_rate / 1e6:.0f} M with the core at no cost; a raw timeout "
-          f"{1e6 / raw_before:.2f} µs before the day, {1e6 / raw_after:.2f} µs after")
+    print_out(f"  in DESIGN's units: {wall * raw_rate / 1e6:.0f} M raw SimPy timeouts of wall time (goal for a day at "
+              f"stress: < 60 M), {(wall - in_core) * raw_rate / 1e6:.0f} M with the core at no cost; a raw timeout "
+              f"{1e6 / raw_before:.2f} µs before the day, {1e6 / raw_after:.2f} µs after")
 
 
 if __name__ == "__main__":

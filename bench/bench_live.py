@@ -38,6 +38,7 @@ from agent.config import AgentConfig
 from agent.live import live_core_of
 from agent.live_cli import live_main
 from bench_agent import PROFILES, fixed_work_per_us, replay_min, timed_fixed
+from twin.cli_errors import print_out
 from twin.files import ArgumentParser
 from twin.units import bounded, positive_float
 
@@ -110,22 +111,22 @@ def main() -> None:
     args = ap.parse_args()
     cycle_s = AgentConfig.model_validate(PROFILES[args.profile][0]).session.cycle_s
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"[{args.profile}] the live CLI against twin serve (another process, loopback), {args.seconds:g} s, "
-              f"a quote cycle every {cycle_s * 1000:.0f} ms ...", flush=True)
+        print_out(f"[{args.profile}] the live CLI against twin serve (another process, loopback), {args.seconds:g} s, "
+                  f"a quote cycle every {cycle_s * 1000:.0f} ms ...", flush=True)
         s = live_run(args.profile, args.seconds, Path(tmp))
         live = s["core_cycle_us"]
         if not live["cycles"]:
             raise SystemExit(f"the live run handled no cycle tick in {args.seconds:g} s: give it longer (--seconds)")
         warm, one_p99 = replay_warm(Path(tmp) / "run")
     w50, w99 = np.percentile(warm, 50), np.percentile(warm, 99)
-    print(f"core per cycle tick, live        p50 {live['p50']:7.0f} µs, p99 {live['p99']:7.0f} µs "
-          f"({live['cycles']:,} ticks; {s['requests']['items']:,} request items, {s['fills']} fills)")
-    print(f"same cycles replayed warm        p50 {w50:7.1f} µs, p99 {w99:7.1f} µs (each cycle's minimum of 5; "
-          f"one replay's p99 {one_p99:.1f} µs)   (baseline 1.00)")
-    print(f"live / warm                      p50 {live['p50'] / w50:7.1f}x,    p99 {live['p99'] / w99:7.1f}x")
+    print_out(f"core per cycle tick, live        p50 {live['p50']:7.0f} µs, p99 {live['p99']:7.0f} µs "
+              f"({live['cycles']:,} ticks; {s['requests']['items']:,} request items, {s['fills']} fills)")
+    print_out(f"same cycles replayed warm        p50 {w50:7.1f} µs, p99 {w99:7.1f} µs (each cycle's minimum of 5; "
+              f"one replay's p99 {one_p99:.1f} µs)   (baseline 1.00)")
+    print_out(f"live / warm                      p50 {live['p50'] / w50:7.1f}x,    p99 {live['p99'] / w99:7.1f}x")
     cold, hot = idle_penalty(w50, cycle_s)
-    print(f"the machine: fixed code of {w50:.0f} µs after sleeping {cycle_s * 1000:.0f} ms: median {cold:.1f} µs, "
-          f"{cold / hot:.1f}x its {hot:.1f} µs back to back: what idling between cycles costs any code here")
+    print_out(f"the machine: fixed code of {w50:.0f} µs after sleeping {cycle_s * 1000:.0f} ms: median {cold:.1f} µs, "
+              f"{cold / hot:.1f}x its {hot:.1f} µs back to back: what idling between cycles costs any code here")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))  # `python bench/bench_scenarios.py` from a checko
 from scenarios.runner import WIND_DOWN_S, run_scenario  # noqa: E402
 from scenarios.schema import load_scenario  # noqa: E402
 from bench_twin import raw_simpy_timeouts  # noqa: E402
+from twin.cli_errors import print_out  # noqa: E402
 from twin.files import ArgumentParser  # noqa: E402
 
 GOAL_S = 120.0
@@ -49,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
                      f"(scenarios: {', '.join(f.stem for f in files)})")
         files = [f for f in files if f.stem in args.only]
     raw = raw_simpy_timeouts()
-    print(f"raw SimPy timeouts            {raw:12,.0f} events/s   (baseline 1.00)")
-    print(f"{'scenario':<28} {'seeds':>5} {'sim s':>8} {'wall s':>7} {'sim s/wall s':>13}  invariants")
+    print_out(f"raw SimPy timeouts            {raw:12,.0f} events/s   (baseline 1.00)")
+    print_out(f"{'scenario':<28} {'seeds':>5} {'sim s':>8} {'wall s':>7} {'sim s/wall s':>13}  invariants")
     total_wall = total_sim = 0.0
     failed = []
     cpu0 = time.process_time()
@@ -69,14 +70,14 @@ def main(argv: list[str] | None = None) -> None:
         total_sim += sim
         failed += [f"{sc.name}[seed {s}]" for s in bad]
         status = "hold" if not bad else f"FAILED on seeds {bad}"
-        print(f"{sc.name:<28} {len(sc.seeds):>5} {sim:>8,.0f} {wall:>7.2f} {sim / wall:>13,.0f}  {status}")
+        print_out(f"{sc.name:<28} {len(sc.seeds):>5} {sim:>8,.0f} {wall:>7.2f} {sim / wall:>13,.0f}  {status}")
     cpu = time.process_time() - cpu0
     n_runs = sum(len(load_scenario(f).seeds) for f in files)
-    print(f"{'total':<28} {n_runs:>5} {total_sim:>8,.0f} {total_wall:>7.2f} {total_sim / total_wall:>13,.0f}  "
-          f"{'all hold' if not failed else 'FAILED: ' + ', '.join(failed)}")
-    print(f"suite wall {total_wall:.2f} s on one core (goal < {GOAL_S:.0f} s on 2 cores: "
-          f"{'met' if total_wall < GOAL_S else 'NOT met'}), CPU {cpu:.2f} s; "
-          f"= {total_wall * raw / 1e6:,.1f} M raw SimPy timeouts of wall time")
+    print_out(f"{'total':<28} {n_runs:>5} {total_sim:>8,.0f} {total_wall:>7.2f} {total_sim / total_wall:>13,.0f}  "
+              f"{'all hold' if not failed else 'FAILED: ' + ', '.join(failed)}")
+    print_out(f"suite wall {total_wall:.2f} s on one core (goal < {GOAL_S:.0f} s on 2 cores: "
+              f"{'met' if total_wall < GOAL_S else 'NOT met'}), CPU {cpu:.2f} s; "
+              f"= {total_wall * raw / 1e6:,.1f} M raw SimPy timeouts of wall time")
 
 
 if __name__ == "__main__":

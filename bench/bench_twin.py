@@ -18,6 +18,7 @@ import time
 
 import simpy
 
+from twin.cli_errors import print_out
 from twin.exchange import Exchange
 from twin.files import ArgumentParser
 from twin.params import TwinParams
@@ -78,14 +79,14 @@ def main() -> None:
     obs_rate, _ = market_only(args.market_minutes, observed=True)
     stats = run_probe_session(args.hours * 3600.0, seed=2)
     rate = stats["sim_s_per_wall_s"]
-    print(f"raw SimPy timeouts            {raw:12,.0f} events/s   (baseline 1.00)")
-    print(f"twin market-only              {mkt_rate:12,.0f} events/s   per-event cost {raw / mkt_rate:5.2f}x raw "
-          f"(goal <= 4x; {n_mkt:,} events)")
-    print(f"twin market, every event     {obs_rate:12,.0f} events/s   per-event cost {raw / obs_rate:5.2f}x raw "
-          f"(a trades subscriber: each event scheduled and pushed)")
-    print(f"twin + probe, {args.hours:g} h simulated   {rate:12,.0f} sim s/wall s  "
-          f"24 h projected {86400 / rate:6.1f} s wall (goal < 60 s); "
-          f"{stats['market_events'] / stats['wall_s'] / raw:5.2f}x raw rate in market events")
+    print_out(f"raw SimPy timeouts            {raw:12,.0f} events/s   (baseline 1.00)")
+    print_out(f"twin market-only              {mkt_rate:12,.0f} events/s   per-event cost {raw / mkt_rate:5.2f}x raw "
+              f"(goal <= 4x; {n_mkt:,} events)")
+    print_out(f"twin market, every event     {obs_rate:12,.0f} events/s   per-event cost {raw / obs_rate:5.2f}x raw "
+              f"(a trades subscriber: each event scheduled and pushed)")
+    print_out(f"twin + probe, {args.hours:g} h simulated   {rate:12,.0f} sim s/wall s  "
+              f"24 h projected {86400 / rate:6.1f} s wall (goal < 60 s); "
+              f"{stats['market_events'] / stats['wall_s'] / raw:5.2f}x raw rate in market events")
 
 
 if __name__ == "__main__":

@@ -318,8 +318,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compare_all(args: argparse.Namespace, work: Path, trees: dict[str, Path]) -> int:
+    from twin.cli_errors import print_out
     jobs = corpus(args, work)
-    print(f"{len(jobs)} runs, base {trees['base']}, head {trees['head']}, in {work}", flush=True)
+    print_out(f"{len(jobs)} runs, base {trees['base']}, head {trees['head']}, in {work}", flush=True)
     rows: dict[str, list[int]] = {}
     diffs: list[tuple[str, str]] = []
     errors: list[str] = []  # runs that raised outside the scenario runner (which reports a crash as its outcome)
@@ -342,17 +343,17 @@ def _compare_all(args: argparse.Namespace, work: Path, trees: dict[str, Path]) -
             if diff:
                 diffs.append((j["name"], diff))
         done = min(k + args.batch, len(jobs))
-        print(f"[{done}/{len(jobs)}] identical {sum(r[0] for r in rows.values())}, differing {len(diffs)}"
-              f"{' (' + ', '.join(d[0] for d in diffs[-3:]) + ')' if diffs else ''}", flush=True)
-    print(f"\n{'kind':<10}{'runs':>6}{'identical':>11}{'differing':>11}{'raised':>8}")
+        print_out(f"[{done}/{len(jobs)}] identical {sum(r[0] for r in rows.values())}, differing {len(diffs)}"
+                  f"{' (' + ', '.join(d[0] for d in diffs[-3:]) + ')' if diffs else ''}", flush=True)
+    print_out(f"\n{'kind':<10}{'runs':>6}{'identical':>11}{'differing':>11}{'raised':>8}")
     for kind, (same, other, raised) in rows.items():
-        print(f"{kind:<10}{same + other:>6}{same:>11}{other:>11}{raised:>8}")
-    print(f"decision lines compared: {lines_total}")
+        print_out(f"{kind:<10}{same + other:>6}{same:>11}{other:>11}{raised:>8}")
+    print_out(f"decision lines compared: {lines_total}")
     for line in errors:
-        print(f"raised: {line}")
+        print_out(f"raised: {line}")
     for name, diff in diffs:
-        print(f"\n{name}: {diff}")
-    print(f"\nthe runs are in {work}")
+        print_out(f"\n{name}: {diff}")
+    print_out(f"\nthe runs are in {work}")
     return 1 if diffs else 0
 
 

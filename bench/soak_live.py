@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.cli_errors import fail
+from twin.cli_errors import fail, print_out
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.rejections import ORDER_REASONS
 from twin.files import ArgumentParser
@@ -512,8 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         return fail(f"--out {root}: {e.strerror or e}")
-    print(f"soak: {len(args.seeds)} run(s) of the live agent against twin serve, {args.duration:g} s each, "
-          f"files under {root}", flush=True)
+    print_out(f"soak: {len(args.seeds)} run(s) of the live agent against twin serve, {args.duration:g} s each, "
+              f"files under {root}", flush=True)
     results = []
     for i, seed in enumerate(args.seeds, 1):
         try:
@@ -521,13 +521,13 @@ def main(argv: list[str] | None = None) -> int:
         except (RuntimeError, OSError) as e:  # the server would not start, or the venue would not answer
             r = Result(seed, "-", "crash", problems=[str(e)])
         results.append(r)
-        print(f"[{i}/{len(args.seeds)}] seed {seed}: {r.plan}: {r.outcome}, exit {r.exit_status}, "
-              f"{r.wall_s:.0f} s" + (f": {'; '.join(r.problems + r.notes)}" if r.problems or r.notes else ""),
-              flush=True)
-    print()
-    print(table(results))
+        print_out(f"[{i}/{len(args.seeds)}] seed {seed}: {r.plan}: {r.outcome}, exit {r.exit_status}, "
+                  f"{r.wall_s:.0f} s" + (f": {'; '.join(r.problems + r.notes)}" if r.problems or r.notes else ""),
+                  flush=True)
+    print_out()
+    print_out(table(results))
     bad = sum(r.outcome not in ("ok", "stopped early") for r in results)
-    print(f"\n{bad} of {len(results)} run(s) failed" if bad else f"\nevery run passed ({len(results)})")
+    print_out(f"\n{bad} of {len(results)} run(s) failed" if bad else f"\nevery run passed ({len(results)})")
     return 1 if bad else 0
 
 

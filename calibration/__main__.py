@@ -9,7 +9,7 @@ if __name__ == "__main__":  # first: the imports below take a second or so
     from twin.stop_signals import exit_at_once
     exit_at_once("before the calibration started")
 
-from twin.cli_errors import fail, print_error, print_note
+from twin.cli_errors import fail, print_error, print_note, print_out
 from twin.files import ArgumentParser, lacks_matplotlib
 from twin.units import non_empty, non_negative_float, positive_int
 
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
                                       seeds=args.replay_seeds)
                 if replay is None:
-                    print("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the "
-                          "base lacks: give --base one that lists it)")
+                    print_out("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the "
+                              "base lacks: give --base one that lists it)")
     except (ValueError, OSError, KeyboardInterrupt) as e:
         # a journal refused, or Ctrl-C (the replay takes minutes: it was a KeyboardInterrupt traceback), SIGTERM or
         # SIGHUP: nothing written, and a folder made for this run only is not left behind empty
@@ -138,70 +138,71 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     from calibration.report import OUTPUT_FILES
 
     lat = s["latency"]
-    print(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
-          f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")
+    print_out(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
+              f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")
     if lat:
         leg = lat["leg"]
-        print(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "
-              f"{leg['spike_prob']:.2%}, median {leg['spike_median_ms']:.0f} ms (KS {lat['ks_distance']:.3f})")
+        print_out(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "
+                  f"{leg['spike_prob']:.2%}, median {leg['spike_median_ms']:.0f} ms (KS {lat['ks_distance']:.3f})")
     else:
-        print("latency: too few round trips to fit (the base's kept)")
+        print_out("latency: too few round trips to fit (the base's kept)")
     feed = s["feed"]
     if feed:
         ks = f", KS {feed['ks_distance']:.3f} against the replay" if feed["ks_distance"] is not None else ""
-        print(f"feed latency: body median {feed['leg']['median_ms']:.1f} ms, sigma {feed['leg']['sigma']:.3f}; spikes "
-              f"{feed['leg']['spike_prob']:.2%} ({feed['held_share']:.0%} of the updates right behind another frame: "
-              f"censored{ks})")
+        print_out(f"feed latency: body median {feed['leg']['median_ms']:.1f} ms, sigma {feed['leg']['sigma']:.3f}; "
+                  f"spikes {feed['leg']['spike_prob']:.2%} ({feed['held_share']:.0%} of the updates right behind "
+                  f"another frame: censored{ks})")
     else:
-        print("feed latency: too few book updates with comparable clocks (the base's kept)")
+        print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
-        print(f"rejections {k}: {r.rate:.4g} ({r.lo:.4g} – {r.hi:.4g}), {r.count} of {r.n}")
+        print_out(f"rejections {k}: {r.rate:.4g} ({r.lo:.4g} – {r.hi:.4g}), {r.count} of {r.n}")
     for k, why in f.kept:
-        print(f"{k}: the base's kept ({why})")
+        print_out(f"{k}: the base's kept ({why})")
     m = f.market
     if m is not None:
-        print(f"market {m.coin}: volatility {m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s "
-              f"(sizes median {m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
-              f"{m.half_spread_ticks:.2f} ticks")
+        print_out(f"market {m.coin}: volatility {m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s "
+                  f"(sizes median {m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
+                  f"{m.half_spread_ticks:.2f} ticks")
         r = m.regimes
         if r is not None and r.separated:
-            print(f"regimes: calm {r.vol_calm_per_sqrt_s:.3g} / stressed {r.vol_stressed_per_sqrt_s:.3g} per √s, stressed "
-                  f"{r.stressed_share:.0%} of the time, spells every {1 / r.calm_to_stressed_per_s / 60:.0f} min lasting "
-                  f"{1 / r.stressed_to_calm_per_s / 60:.1f} min")
+            print_out(f"regimes: calm {r.vol_calm_per_sqrt_s:.3g} / stressed {r.vol_stressed_per_sqrt_s:.3g} per √s, "
+                      f"stressed {r.stressed_share:.0%} of the time, spells every "
+                      f"{1 / r.calm_to_stressed_per_s / 60:.0f} min lasting {1 / r.stressed_to_calm_per_s / 60:.1f} "
+                      f"min")
         else:
-            print("regimes: one seen (the base's switching kept)")
+            print_out("regimes: one seen (the base's switching kept)")
         i = f.informed
         if i is not None:
-            print(f"informed flow: {i.share:.3f} of the trades ({i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of {i.trades} on "
-                  f"the side the mid then moved, the feed's factor {i.factor:.2f})")
+            print_out(f"informed flow: {i.share:.3f} of the trades ({i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of "
+                      f"{i.trades} on the side the mid then moved, the feed's factor {i.factor:.2f})")
     else:
-        print("market: not fitted (too few updates or trades, or a HIP-3 coin the base does not list)")
+        print_out("market: not fitted (too few updates or trades, or a HIP-3 coin the base does not list)")
     if f.fills is not None and f.fills.by_distance:
-        print("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count}/{r.n})"
-                                                         for label, r in f.fills.by_distance))
-        print("maker fills' markouts: " + ", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
-                                                    f"{m.n} fills)" for m in f.fills.markouts if m.n > 1))
+        print_out("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count}/{r.n})"
+                                                             for label, r in f.fills.by_distance))
+        print_out("maker fills' markouts: " + ", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
+                                                        f"{m.n} fills)" for m in f.fills.markouts if m.n > 1))
     if f.quota is not None:
         rate = (f"one request per {f.quota.usd_per_request:.4g} USDC traded" if f.quota.usd_per_request is not None
                 else "too little traded for the cap's growth")
-        print(f"quota: {rate}; started with {f.quota.start_headroom} requests of headroom, used "
-              f"{f.quota.used_per_hour:.0f} an hour")
+        print_out(f"quota: {rate}; started with {f.quota.start_headroom} requests of headroom, used "
+                  f"{f.quota.used_per_hour:.0f} an hour")
     h = f.hazard_per_hour
     if "connection.hazard_per_hour" not in dict(f.kept):
-        print(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
+        print_out(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
     for x in obs.left_out:
-        print(f"left out: {x}")
+        print_out(f"left out: {x}")
     if replay is not None:
         def row(w, a, b, lo, hi):
             spread = f" ({lo:.4g} – {hi:.4g})" if replay.seeds > 1 else ""
             return f"{w} {a:.4g} / {b:.4g}{spread}"
         ranges = replay.ranges or tuple((b, b) for _, _, b in replay.rows)
-        print(f"the fitted twin replayed for {replay.duration_s / 3600:.2f} h on {replay.seeds} seed(s): round trips KS "
-              f"{replay.round_trip_ks:.3f} against the observed; seen / replayed"
-              f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
-              + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
-    print("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
-          + (" (replacing an earlier calibration's)" if replacing else ""))
+        print_out(f"the fitted twin replayed for {replay.duration_s / 3600:.2f} h on {replay.seeds} seed(s): round "
+                  f"trips KS {replay.round_trip_ks:.3f} against the observed; seen / replayed"
+                  f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
+                  + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
+    print_out("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
+              + (" (replacing an earlier calibration's)" if replacing else ""))
 
 
 def _bar(journal: Path, quiet: bool):

@@ -17,7 +17,7 @@ if __name__ == "__main__":  # first: the imports below take a second or so
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
-from twin.cli_errors import fail, print_note
+from twin.cli_errors import fail, print_note, print_out
 from twin.files import ArgumentParser, lacks_matplotlib, make_output_folder
 from twin.stop_signals import remove_made_folders
 from twin.units import non_empty, parse_seed
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         for f in args.files:
             try:
                 sc = load_scenario(f)
-                print(f"{f}: ok ({sc.name}, {len(sc.invariants)} invariants, seeds {sc.seeds})")
+                print_out(f"{f}: ok ({sc.name}, {len(sc.invariants)} invariants, seeds {sc.seeds})")
             except ScenarioError as e:  # (a report per file, beside its "FILE: ok" lines: no error: prefix)
                 print_note(str(e))
                 bad += 1
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                                   base_dir=args.file.parent)
             ended = True
             with SignalsBetweenEvents():  # a signal while the result is printed waits for its last line, then is said
-                print(result.report())
-                print(f"run folder: {out}  (timeline: {out / 'timeline.png'})")
+                print_out(result.report())
+                print_out(f"run folder: {out}  (timeline: {out / 'timeline.png'})")
                 sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
                 printed = True
             return 0 if result.ok else 1
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     except RunFolderError as e:  # a full disk: the result the scenario reached is still printed, then the error
         result = getattr(e, "result", None)
         if result is not None:
-            print(result.report())
+            print_out(result.report())
         ran = "" if result is None else " (the scenario ran: the result above; the run folder is incomplete)"
         return fail(f"--out {out}: {e}{ran}")
 

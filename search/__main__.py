@@ -30,7 +30,7 @@ if __name__ == "__main__":  # first: the imports below and the checks take a sec
 
 import numpy as np
 
-from twin.cli_errors import fail, print_error, print_note
+from twin.cli_errors import fail, print_error, print_note, print_out
 from twin.files import ArgumentParser, make_output_folder, missing_extra, unreadable
 from twin.stop_signals import remove_made_folders
 from twin.units import bounded, non_empty, parse_duration, parse_seed, positive_int
@@ -258,7 +258,7 @@ def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, act
         if unwritten:
             return fail(f"--out {args.out}: {unwritten[0].strerror or unwritten[0]} (the folder is incomplete)")
         return status
-    print(_table(rows, episode_s, args.seeds))
+    print_out(_table(rows, episode_s, args.seeds))
     if rows[0]["kills"]:
         print_note(f"warning: every trial was ended by a Kill on some seed; the best, trial {rows[0]['trial']}, on "
                    f"{rows[0]['kills']} of {len(rows[0]['episodes'])}: its parameters trip the safety ladder's Kill")
@@ -279,7 +279,7 @@ def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, act
         return fail(f"--out {args.out}: {unwritten[0].strerror or unwritten[0]} (the search ran: the table above; "
                     f"the folder is incomplete)")
     if out is not None:
-        print(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
+        print_out(f"results: {out / 'results.json'}; the best trial's config: {out / 'best.yaml'}")
     return status
 
 

@@ -8,7 +8,7 @@ if __name__ == "__main__":  # first: the imports below take a tenth of a second,
     exit_at_once("before the run started")
 
 from twin import json_text
-from twin.cli_errors import fail, print_note
+from twin.cli_errors import fail, print_note, print_out
 from twin.files import ArgumentParser, unreadable
 from twin.units import non_empty, parse_duration, parse_seed
 
@@ -71,17 +71,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_stats(stats: dict, duration: float, seed: int, as_json: bool) -> None:
     if as_json:
-        print(json_text.dumps(stats, indent=2, default=float))
+        print_out(json_text.dumps(stats, indent=2, default=float))
         return
-    print(f"twin session: {duration:.0f} simulated s in {stats['wall_s']:.2f} s wall "
-          f"({stats['sim_s_per_wall_s']:.0f} sim s per wall s), seed {seed}")
+    print_out(f"twin session: {duration:.0f} simulated s in {stats['wall_s']:.2f} s wall "
+              f"({stats['sim_s_per_wall_s']:.0f} sim s per wall s), seed {seed}")
     for k, v in stats["counters"].items():
-        print(f"  {k:<20} {v}")
-    print(f"  probe replies        {stats['probe_replies']}")
-    print(f"  probe errors         {stats['probe_errors']}")
-    print(f"  probe fills          {stats['probe_fills']}  position {stats['probe_position']:+.5f}  "
-          f"account value {stats['probe_account_value']:.2f}")
-    print(f"  quota                {stats['quota']}")
+        print_out(f"  {k:<20} {v}")
+    print_out(f"  probe replies        {stats['probe_replies']}")
+    print_out(f"  probe errors         {stats['probe_errors']}")
+    print_out(f"  probe fills          {stats['probe_fills']}  position {stats['probe_position']:+.5f}  "
+              f"account value {stats['probe_account_value']:.2f}")
+    print_out(f"  quota                {stats['quota']}")
 
 
 if __name__ == "__main__":

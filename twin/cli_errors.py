@@ -1,6 +1,6 @@
 """The one way the command-line programs write a line to stderr: ``error: ...`` lines, notes, warnings and the
-"interrupted" lines alike, each with every private key's form hidden (``twin.files.hide_keys``); and the one way
-they set up ``logging`` (``log_to_stderr``), likewise.
+"interrupted" lines alike, each with every private key's form hidden (``twin.files.hide_keys``); and to stdout
+(``print_out``), and the one way they set up ``logging`` (``log_to_stderr``), likewise.
 
 Why one: those lines echo what the user gave (a path, an option's value, a config's field), and an operator's
 slip puts a private key there. Each program printed its own lines, most through ``hide_keys`` and some not: a
@@ -9,8 +9,9 @@ a ``print`` to stderr anywhere else in the project's packages.
 
 A stderr whose reader is gone (a terminal closed, ``2>&1 | head``) drops the line, as ``agent.report.say`` does
 (the live run's warnings went through it): the traceback a BrokenPipeError made took the program's exit status.
-The log is the same terminal, scrollback and CI log: the live run's log lines carry the venue's error text, the
-coin and the URL, none of it through ``hide_keys`` until they went through here.
+Stdout and the log are the same terminal, scrollback and CI log: "wrote {png}", "run folder: {out}" echo a path
+the user gave, and the live run's log lines the venue's error text, the coin and the URL, none of it through
+``hide_keys`` until each went through here.
 
 (The twin never imports the agent, and every program imports the twin's file helpers: the printer lives here.)"""
 from __future__ import annotations
@@ -42,6 +43,13 @@ def fail(message: str, *, code: int = 2) -> int:
     command line or a file it names, as argparse's own errors)."""
     print_error(message)
     return code
+
+
+def print_out(text: str = "", *, end: str = "\n", flush: bool = False) -> None:
+    """``text`` on stdout, every key's form hidden: a result, a summary, a line that names a file written. A reader
+    gone raises BrokenPipeError as ``print`` does (unlike stderr's lines): the command stops its output there
+    (``twin.console.drop_output_unread``, or the command's own ``except BrokenPipeError``)."""
+    print(hide_keys(str(text)), end=end, flush=flush)  # (sys.stdout looked up at each call, as print does)
 
 
 class KeyHidingFormatter(logging.Formatter):

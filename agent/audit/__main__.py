@@ -17,7 +17,7 @@ from agent.audit.inspect import (
 )
 from agent.audit.records import log_files, size_on_disk
 from twin.console import unread
-from twin.cli_errors import fail, print_error, print_note
+from twin.cli_errors import fail, print_error, print_note, print_out
 from twin.files import ArgumentParser, make_output_folder
 from twin.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
 from twin.units import non_empty, non_negative_int
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             elif t_from is None and t_to is None and kinds is None:
                 lines = render_overview(overview(reader), path)  # (it names the lost segments itself)
                 progress.close()
-                print("\n".join(lines))
+                print_out("\n".join(lines))
                 return 0
             else:
                 status = _window(reader, t_from, t_to, kinds, args.limit, wall, args.json, progress)
@@ -246,29 +246,29 @@ def _replayed(i: int, run) -> None:
     # a segment of the journal lost at the run's end: its events are not replayed (said below), so no "all identical"
     short = "; the journal's end of the run is lost (below): the run is not replayed whole" if run.lost_segments else ""
     if run.difference is None:
-        print(f"{what}: {run.events:,} events replayed, {run.records - run.crash_tail:,} decision records, all "
-              f"identical to the log" + ("" if run.shut_down else "; the run was killed (no shutdown in the "
-                                         "journal)") + (f", its last event's {run.crash_tail} record(s) never "
-                                                        f"logged" if run.crash_tail else "") + short)
+        print_out(f"{what}: {run.events:,} events replayed, {run.records - run.crash_tail:,} decision records, all "
+                  f"identical to the log" + ("" if run.shut_down else "; the run was killed (no shutdown in the "
+                                             "journal)") + (f", its last event's {run.crash_tail} record(s) never "
+                                                            f"logged" if run.crash_tail else "") + short)
     elif run.journal_cut:
         why = ("A segment of the journal is lost (below)" if run.lost_segments else
                "The journal was cut short (a full disk, a lost mount: the log's end line says why the run stopped)")
-        print(f"{what}: the event journal ends before the decision log: its {run.events:,} events replayed give "
-              f"{run.records:,} decision records, all identical to the log, and the log holds "
-              f"{run.journal_cut:,} more of this run that no journalled event gives. {why}; past its end the run "
-              f"cannot be replayed")
-        print(f"  first record past the journal: {run.difference[1][:300]}")
+        print_out(f"{what}: the event journal ends before the decision log: its {run.events:,} events replayed give "
+                  f"{run.records:,} decision records, all identical to the log, and the log holds "
+                  f"{run.journal_cut:,} more of this run that no journalled event gives. {why}; past its end the run "
+                  f"cannot be replayed")
+        print_out(f"  first record past the journal: {run.difference[1][:300]}")
     else:
         n, logged, replayed = run.difference
-        print(f"{what}: the replay differs at its decision record {n:,} (after {run.events:,} events)")
-        print(f"  where:    {first_difference(logged, replayed)}")
-        print(f"  logged:   {logged[:300]}")
-        print(f"  replayed: {replayed[:300]}")
+        print_out(f"{what}: the replay differs at its decision record {n:,} (after {run.events:,} events)")
+        print_out(f"  where:    {first_difference(logged, replayed)}")
+        print_out(f"  logged:   {logged[:300]}")
+        print_out(f"  replayed: {replayed[:300]}")
     if run.left_out:
-        print(f"  left out: {run.left_out}, the run's last journal line, cut by a crash mid-write (the core never "
-              f"finished that event either)")
+        print_out(f"  left out: {run.left_out}, the run's last journal line, cut by a crash mid-write (the core never "
+                  f"finished that event either)")
     for seg in run.lost_segments:  # (a closed segment's events, not a crash's cut: the run's end is not replayed)
-        print(f"  lost:     {lost_segment_text(*seg)}: the run's events in it are not replayed")
+        print_out(f"  lost:     {lost_segment_text(*seg)}: the run's events in it are not replayed")
 
 
 def _twin_start(folder: Path) -> dict | None:
@@ -307,7 +307,7 @@ def _window(reader: LogReader, t_from, t_to, kinds, limit: int, wall: bool, as_j
             continue
         out = line.text if as_json else describe(rec, wall)
         progress.clear()
-        print(out)
+        print_out(out)
         shown += 1
     progress.close()
     if more:
@@ -341,13 +341,13 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
         return 1
     after = [(a, r) for a in after if (r := record(a)) is not None]  # (a line damaged inside is no record)
     if as_json:
-        print("\n".join([cycle.text] + [a.text for a, _ in after]))
+        print_out("\n".join([cycle.text] + [a.text for a, _ in after]))
         return 0
-    print("\n".join(describe_cycle(rec, wall)))
+    print_out("\n".join(describe_cycle(rec, wall)))
     if after:
-        print("then, until the next cycle:")
+        print_out("then, until the next cycle:")
         for _, r in after:
-            print("  " + describe(r, wall))
+            print_out("  " + describe(r, wall))
     return 0
 
 
@@ -366,8 +366,8 @@ def _plot(reader: LogReader, t_from, t_to, png: Path, wall: bool, progress: "_Pr
         render(s, png, wall, str(reader.path))
     except OSError as e:  # a full disk: it was matplotlib's traceback, exit 1 (which means nothing matched)
         return fail(f"--plot {png}: {e.strerror or e}")
-    print(f"wrote {png}: {s.cycles_in_window:,} cycles ({len(s.cycles):,} drawn), {s.fills_in_window:,} fills, "
-          f"{len(s.safety)} safety and {len(s.exposure)} exposure changes, {len(s.kills)} kills")
+    print_out(f"wrote {png}: {s.cycles_in_window:,} cycles ({len(s.cycles):,} drawn), {s.fills_in_window:,} fills, "
+              f"{len(s.safety)} safety and {len(s.exposure)} exposure changes, {len(s.kills)} kills")
     return 0
 
 

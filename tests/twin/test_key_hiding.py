@@ -332,3 +332,92 @@ def test_each_bench_script_refuses_a_key_given_to_it_without_showing_it(script):
                        timeout=120)
     assert r.returncode == 2 and "unrecognized arguments: " + KEY_HIDDEN in r.stderr, r.stderr
     assert KEY_HIDDEN in r.stderr and not _leaked(r.stderr + r.stdout)
+
+
+# Stdout is the same terminal and CI log as stderr: "wrote {png}", "run folder: {out}", "results: ..." echo a path
+# the user gave. Every stdout line goes through ``print_out`` (or ``say``, the summary's), and every parser is
+# ``twin.files.ArgumentParser``: the scan below keeps it so.
+
+# (path, why it prints past the printer): the printers themselves, and a line whose values are 64 hex digits
+_PRINTS_ALLOWED = {Path("twin") / "cli_errors.py": "the printers", Path("agent") / "report.py": "say, which hides keys",
+                   Path("bench") / "decisions_hash.py": "its line is two sha256 digests, each 64 hex digits: hidden, "
+                                                        "it would show nothing"}
+
+
+def prints_past_the_printer(source: str) -> list[int]:
+    """The lines of ``source`` that write to stdout other than through ``print_out`` (or ``say``): a ``print(...)``
+    without ``file=`` or to stdout, ``sys.stdout.write(...)``; and that make a parser ``argparse.ArgumentParser(...)``
+    (whose usage errors echo the value refused, a key in it)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "print":
+            to = next((k.value for k in node.keywords if k.arg == "file"), None)
+            if to is None or (isinstance(to, ast.Attribute) and to.attr == "stdout"):
+                found.append(node.lineno)
+        elif isinstance(f, ast.Attribute) and f.attr in ("write", "writelines") and \
+                isinstance(f.value, ast.Attribute) and f.value.attr == "stdout":
+            found.append(node.lineno)
+        elif isinstance(f, ast.Attribute) and f.attr == "ArgumentParser" and \
+                isinstance(f.value, ast.Name) and f.value.id == "argparse":
+            found.append(node.lineno)
+    return found
+
+
+@pytest.mark.parametrize("source, lines", [
+    ('print(f"wrote {png}")\nprint()\nprint(x, end="", flush=True)\n', [1, 2, 3]),
+    ('import sys\nprint(f"run folder: {out}", file=sys.stdout)\nsys.stdout.write(line)\n', [2, 3]),
+    ('import argparse\nap = argparse.ArgumentParser(description=__doc__)\n', [2]),
+    ('from twin.cli_errors import print_out\nprint_out(f"wrote {png}", flush=True)\nsay(text, sys.stdout)\n'
+     'ap = ArgumentParser(description=__doc__)\nprint(line, file=handle)\nsys.stdout.flush()\n', []),
+])
+def test_the_scan_finds_stdout_lines_and_parsers_past_the_printer(source, lines):
+    assert prints_past_the_printer(source) == lines
+
+
+def test_no_command_writes_stdout_or_parses_its_options_but_through_the_key_hiding_ones():
+    found = []
+    for package in _SCANNED:
+        for path in sorted((_REPO / package).rglob("*.py")):
+            if path.relative_to(_REPO) in _PRINTS_ALLOWED:
+                continue
+            for line in prints_past_the_printer(path.read_text(encoding="utf-8")):
+                found.append(f"{path.relative_to(_REPO)}:{line}")
+    assert not found, f"stdout or a parser past twin.cli_errors.print_out / twin.files.ArgumentParser: {found}"
+
+
+def test_the_stdout_printer_and_say_hide_a_key_and_keep_the_rest(capsys):
+    from agent.report import say
+    from twin.cli_errors import print_out
+    print_out(f"wrote /runs/{KEY}/t.png: 3 cycles")
+    print_out()
+    print_out(f"run folder: 0x{KEY}", end="|", flush=True)
+    say(f'{{"coin": "{KEY}"}}', sys.stdout)
+    assert capsys.readouterr().out == (f"wrote /runs/{KEY_HIDDEN}/t.png: 3 cycles\n\nrun folder: {KEY_HIDDEN}|"
+                                       f'{{"coin": "{KEY_HIDDEN}"}}\n')
+
+
+def test_the_stdout_printer_leaves_a_gone_reader_to_the_command(monkeypatch):
+    """Unlike stderr's lines, a BrokenPipeError is the command's to see: the audit stops reading a week's log
+    there (``| head``), where a printer that dropped it would read on to the end, printing nowhere."""
+    import io
+
+    from twin.cli_errors import print_out
+
+    class Gone(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Gone())
+    with pytest.raises(BrokenPipeError):
+        print_out("a record")
+
+
+def test_a_scenario_run_names_its_run_folder_without_showing_a_key_in_it(tmp_path, capsys):
+    status = _scenarios(["run", str(_REPO / "scenarios" / "chaos_fill_before_first_snapshot.yaml"), "--no-progress",
+                         "--out", str(tmp_path / KEY)])
+    out = capsys.readouterr().out
+    assert status == 0 and (tmp_path / KEY / "summary.json").exists()
+    assert f"run folder: {tmp_path / KEY_HIDDEN}  (timeline: " in out and not _leaked(out), out

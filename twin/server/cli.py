@@ -11,7 +11,7 @@ import logging
 import math
 import sys
 
-from twin.cli_errors import fail, log_to_stderr, print_note
+from twin.cli_errors import fail, log_to_stderr, print_note, print_out
 from twin.files import ArgumentParser, missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
 from twin.server.limits import WS_LIMIT_MAX, WsLimits
@@ -155,11 +155,11 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
     n_chaos = len(schedule.events) if schedule is not None else 0
 
     def ready(url: str) -> None:
-        print(f"twin venue listening on {url} (info {url}/info, exchange {url}/exchange, "
-              f"websocket ws{url[4:]}/ws), speed {args.speed:g}x, seed {args.seed}, "
-              f"{len({a for a, _ in funds})} funded account(s), {n_chaos} chaos event(s)", flush=True)
+        print_out(f"twin venue listening on {url} (info {url}/info, exchange {url}/exchange, "
+                  f"websocket ws{url[4:]}/ws), speed {args.speed:g}x, seed {args.seed}, "
+                  f"{len({a for a, _ in funds})} funded account(s), {n_chaos} chaos event(s)", flush=True)
         for (address, dex), usdc in funds.items():  # where each holds what: each dex margins apart
-            print(f"  {address}: {usdc:,.2f} USDC on {f'dex {dex!r}' if dex else 'the first dex'}", flush=True)
+            print_out(f"  {address}: {usdc:,.2f} USDC on {f'dex {dex!r}' if dex else 'the first dex'}", flush=True)
 
     if own_command_line:  # the lines logging's last resort wrote (a failed request's traceback), keys hidden
         log_to_stderr(logging.WARNING, "%(message)s")
