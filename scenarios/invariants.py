@@ -21,6 +21,10 @@ from twin.instruments import price_is_valid, size_is_valid
 _LEVELS = ("GREEN", "YELLOW", "ORANGE", "RED", "KILL")
 _EXPOSURE = ("SHADOW", "MICRO_LIVE", "RAMPING", "CAUTIOUS", "FULL", "OPTIMIZED")
 EPS = 1e-9
+# Bounds of the numbers a scenario file gives (schema.py takes them too): a typo breaks them, no real scenario does.
+MAX_RUN_S = 86_400.0  # the longest run (a scenario's duration_s), s: no window of a run need be longer
+MIN_WINDOW_S = 1e-3  # the shortest window that must be positive, s: the venue's clock counts whole milliseconds
+MIN_SHARE = 1e-6  # the least share that must be positive (a drawdown of a millionth of the equity)
 
 
 class Violation(NamedTuple):
@@ -90,9 +94,10 @@ class WorstCasePositionWithinLimit(_Invariant):
     """The venue's position plus every same-side order of ours resting there never exceeds the limit."""
 
     name: Literal["worst_case_position_within_limit"]
-    limit: float | None = Field(None, gt=0, description="Coin units (default: the agent's risk.max_position).")
+    limit: float | None = Field(None, ge=1e-8, le=1e12, description="Coin units (default: the agent's "
+                                                                    "risk.max_position; within its range).")
     after: str = _trigger_field("start")
-    grace_s: float = Field(0.0, ge=0, description="Not checked for this long after the trigger, s.")
+    grace_s: float = Field(0.0, ge=0, le=MAX_RUN_S, description="Not checked for this long after the trigger, s.")
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.after)
@@ -126,11 +131,11 @@ class PositionNeverGrowsAfter(_Invariant):
 
     name: Literal["position_never_grows_after"]
     trigger: str = _trigger_field("kill")
-    grace_s: float = Field(0.0, ge=0, description="Fills of orders already on their way in this window after the "
-                                                  "trigger set the reference, s.")
-    race_s: float = Field(2.0, ge=0, description="For a flip past the position held at the trigger: how long after "
-                          "its cancel left a fill of an order from before the trigger still raced it, s (latency "
-                          "spikes included).")
+    grace_s: float = Field(0.0, ge=0, le=MAX_RUN_S, description="Fills of orders already on their way in this "
+                                                                "window after the trigger set the reference, s.")
+    race_s: float = Field(2.0, ge=0, le=MAX_RUN_S, description=(
+                          "For a flip past the position held at the trigger: how long after its cancel left a fill "
+                          "of an order from before the trigger still raced it, s (latency spikes included)."))
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.trigger)
@@ -194,8 +199,8 @@ class InventoryReducedWithin(_Invariant):
 
     name: Literal["inventory_reduced_within"]
     after: str = _trigger_field("start")
-    within_s: float = Field(..., gt=0, description="Bound, s.")
-    fraction: float = Field(0.5, gt=0, le=1, description="Share of the inventory that must be gone.")
+    within_s: float = Field(..., ge=MIN_WINDOW_S, le=MAX_RUN_S, description="Bound, s.")
+    fraction: float = Field(0.5, ge=MIN_SHARE, le=1, description="Share of the inventory that must be gone.")
     require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
                                                      "(no inventory at the trigger): the invariant would hold vacuously.")
 
@@ -247,9 +252,10 @@ class ReduceOnlyNeverIncreases(_Invariant):
     name: Literal["reduce_only_never_increases"]
     from_level: Literal["ORANGE", "RED", "KILL"] = Field("RED", description="Safety level that means reduce-only.")
     require_mode: bool = Field(True, description="Fail if the agent never reached the level.")
-    race_s: float = Field(2.0, ge=0, description="For reduce-only orders: how recently the venue must have held "
-                          "the agent's position, or how soon after the send the fills making up the difference must "
-                          "have reached the agent, for the order to be excused, s (latency spikes included).")
+    race_s: float = Field(2.0, ge=0, le=MAX_RUN_S, description=(
+                          "For reduce-only orders: how recently the venue must have held the agent's position, or how "
+                          "soon after the send the fills making up the difference must have reached the agent, for the "
+                          "order to be excused, s (latency spikes included)."))
 
     def check(self, log: RunLog) -> Violation | None:
         lvl = _LEVELS.index(self.from_level)
@@ -405,9 +411,10 @@ class NoRiskIncreasingOrderAfter(_Invariant):
 
     name: Literal["no_risk_increasing_order_after"]
     trigger: str = _trigger_field("kill")
-    race_s: float = Field(2.0, ge=0, description="For reduce-only orders: how recently the venue must have held "
-                          "the agent's position, or how soon after the send the fills making up the difference must "
-                          "have reached the agent, for the order to be excused, s (latency spikes included).")
+    race_s: float = Field(2.0, ge=0, le=MAX_RUN_S, description=(
+                          "For reduce-only orders: how recently the venue must have held the agent's position, or how "
+                          "soon after the send the fills making up the difference must have reached the agent, for the "
+                          "order to be excused, s (latency spikes included)."))
 
     def check(self, log: RunLog) -> Violation | None:
         t0, v = self._trigger(log, self.trigger)
@@ -508,7 +515,7 @@ class AllOrdersCancelledWithin(_Invariant):
 
     name: Literal["all_orders_cancelled_within"]
     trigger: str = _trigger_field("kill")
-    within_s: float = Field(..., gt=0, description="Bound, s.")
+    within_s: float = Field(..., ge=MIN_WINDOW_S, le=MAX_RUN_S, description="Bound, s.")
     until: str = Field("end", description=f"Until when none may rest: 'end', or a trigger ({TRIGGER_HELP}).")
 
     @field_validator("until")
@@ -545,8 +552,9 @@ class NoStaleQuoteOlderThan(_Invariant):
     ``past_bps`` for longer than ``max_age_s``: such a quote is only there to be picked off."""
 
     name: Literal["no_stale_quote_older_than"]
-    max_age_s: float = Field(..., gt=0, description="Longest a stale quote may rest, s.")
-    past_bps: float = Field(..., gt=0, description="How far the mid has moved past the quote, bps.")
+    max_age_s: float = Field(..., ge=MIN_WINDOW_S, le=MAX_RUN_S, description="Longest a stale quote may rest, s.")
+    past_bps: float = Field(..., ge=0.01, le=1e6, description="How far the mid has moved past the quote, bps (0.01 "
+                                                              "to 1e6: a hundred times the price).")
     require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
                                                      "(no order of ours ever rested): the invariant would hold vacuously.")
 
@@ -608,9 +616,10 @@ class MaxDrawdownBelow(_Invariant):
     peak (or below the start) within the window."""
 
     name: Literal["max_drawdown_below"]
-    fraction: float = Field(..., gt=0, lt=1, description="Fraction of the starting equity.")
+    fraction: float = Field(..., ge=MIN_SHARE, lt=1, description="Fraction of the starting equity.")
     after: str = _trigger_field("start")
-    until_s: float | None = Field(None, gt=0, description="Only this long after the trigger, s (None: to the end).")
+    until_s: float | None = Field(None, ge=MIN_WINDOW_S, le=MAX_RUN_S, description="Only this long after the "
+                                                                                   "trigger, s (None: to the end).")
     reference: Literal["peak", "start"] = Field("peak", description="Drawdown from the peak or from the start.")
 
     def check(self, log: RunLog) -> Violation | None:
@@ -728,8 +737,10 @@ class RequestRateAdaptsToHeadroom(_Invariant):
     and then sends nothing (the rate this bounds, at its best)."""
 
     name: Literal["request_rate_adapts_to_headroom"]
-    below_frac: float = Field(0.3, gt=0, le=1, description="Headroom share at or under which the rate must adapt.")
-    max_items_per_min: int = Field(..., ge=1, description="Bound on items sent at low headroom per rolling minute.")
+    below_frac: float = Field(0.3, ge=MIN_SHARE, le=1, description="Headroom share at or under which the rate must "
+                                                                   "adapt.")
+    max_items_per_min: int = Field(..., ge=1, le=10**6, description="Bound on items sent at low headroom per "
+                                                                    "rolling minute.")
     require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
                                                      "(no request item sent with the headroom that low): the invariant would hold vacuously.")
     reached_within_frac: float = Field(0.001, ge=0, lt=1, description=(
@@ -769,7 +780,7 @@ class QuotingResumesWithin(_Invariant):
 
     name: Literal["quoting_resumes_within"]
     after: str = _trigger_field("start")
-    within_s: float = Field(..., gt=0, description="Bound, s.")
+    within_s: float = Field(..., ge=MIN_WINDOW_S, le=MAX_RUN_S, description="Bound, s.")
     sides: Literal["both", "any"] = Field("both", description="Quotes (not reduce-only) on both sides, or any.")
     require_exercise: bool = Field(True, description="Fail when quotes already rested as asked at the trigger: "
                                                      "nothing had to resume, and the invariant would hold vacuously.")
@@ -802,7 +813,7 @@ class DeescalatesLevelByLevel(_Invariant):
     name: Literal["deescalates_level_by_level"]
     after: str = _trigger_field("start")
     to_level: Literal["GREEN", "YELLOW", "ORANGE", "RED"] = Field("GREEN", description="Where it must get to.")
-    within_s: float = Field(..., gt=0, description="Bound, s.")
+    within_s: float = Field(..., ge=MIN_WINDOW_S, le=MAX_RUN_S, description="Bound, s.")
     require_exercise: bool = Field(True, description="Fail when the run never put the agent where this checks it "
                                                      "(the safety level already at or below to_level at the trigger): the invariant would hold vacuously.")
 
@@ -833,7 +844,7 @@ class ExposureLevelAtMost(_Invariant):
 
     name: Literal["exposure_level_at_most"]
     level: Literal[_EXPOSURE] = Field(..., description="Highest exposure level allowed.")
-    until_s: float = Field(..., gt=0, description="Window from the start, s.")
+    until_s: float = Field(..., ge=MIN_WINDOW_S, le=MAX_RUN_S, description="Window from the start, s.")
 
     def check(self, log: RunLog) -> Violation | None:
         s = log.samples
@@ -875,7 +886,7 @@ class OrdersTerminalOrReconciled(_Invariant):
     agent's position is the venue's."""
 
     name: Literal["orders_terminal_or_reconciled"]
-    tolerance: float = Field(1e-9, ge=0, description="Position difference allowed, coin units.")
+    tolerance: float = Field(1e-9, ge=0, le=1e12, description="Position difference allowed, coin units.")
 
     def check(self, log: RunLog) -> Violation | None:
         f = log.final

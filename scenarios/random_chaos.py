@@ -28,7 +28,9 @@ class ChaosBounds:
     first ``start_frac`` of the run and ends ``settle_s`` before it does, and latency spikes on a path do
     not overlap (overlapping spikes compose: ×20 twice is ×400), so that whatever the venue sends before
     the end reaches the agent within the runner's wind-down (15 s): the universal invariants judge the
-    agent, not messages still in flight when the books are compared."""
+    agent, not messages still in flight when the books are compared. Each range lies inside the scenario
+    file's bounds (scenarios.schema, scenarios.invariants): tests/scenarios/test_random_chaos.py checks
+    both ends of each, and the files drawn."""
 
     duration_s: tuple[float, float] = (30.0, 90.0)  # simulated run length
     max_events: int = 6  # chaos events per scenario (0 allowed: the calm baseline)
@@ -37,8 +39,10 @@ class ChaosBounds:
     fault_s: tuple[float, float] = (0.5, 25.0)  # length of interval faults
     latency_multiplier: tuple[float, float] = (1.0, 10.0)
     latency_extra_ms: tuple[float, float] = (0.0, 1000.0)
+    rejection_rate: tuple[float, float] = (0.1, 1.0)  # share of orders a rejection burst refuses
     rejection_reasons: tuple[str, ...] = ("PerpMargin", "BadAloPx", "Oracle", "MinTradeNtl", "TooManyOpenOrders")
     quota_remaining: tuple[int, int] = (0, 5000)  # quota_set, quota_pinned and the starting quota
+    pin_every_s: tuple[float, float] = (0.5, 2.0)  # period of a quota_pinned's quota_set events
     price_jump: float = 0.06  # |fraction| of one price_jump
     slide: float = 0.12  # |fraction| of a slide over its duration
     slide_steps: tuple[int, int] = (2, 40)
@@ -52,6 +56,7 @@ class ChaosBounds:
     modify_moves: tuple[bool, ...] = (True, False)  # reconcile moves orders by modify (as shipped), or cancel and place
     start_levels: tuple[str, ...] = ("SHADOW", "MICRO_LIVE", "FULL")  # Shadow: the exits of a starting position
     start_position_frac: float = 0.8  # |starting position| ≤ this × max_position
+    warmup_s: tuple[int, ...] = (30, 60)  # start.warmup_s of a warm start
     resting_orders: int = 4  # orders left resting at start (their sizes keep the worst case inside the limit)
     resting_offset_bps: tuple[float, float] = (5.0, 800.0)  # from the mid, away from the touch
     # a start that is not fresh (a position or resting orders) gets no fault in its first quiet_start_s: a

@@ -19,10 +19,11 @@ from twin.faults.chaos import (
 )
 from twin.market.synthetic import SyntheticMarketParams
 
+MAX_SEED = 2**64 - 1  # numpy's SeedSequence takes any size; a seed past 64 bits is a paste gone wrong
 COLD_PREROLL_S = 1.0  # the market's pre-roll before the agent starts when its models are cold (warm: start.warmup_s)
 _MOVES_THE_MARKET = ("price_jump", "slide", "regime", "market_param")  # chaos a recorded market cannot play
 from twin.params import TwinParams
-from scenarios.invariants import InvariantSpec
+from scenarios.invariants import MAX_RUN_S, InvariantSpec
 from twin.files import FileModel, describe_invalid, load_yaml, read_text, short_repr
 
 
@@ -36,9 +37,11 @@ class Slide(FileModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["slide"] = Field("slide", description="Event type (expanded into price_jump events).")
-    at_s: float = Field(..., ge=0, allow_inf_nan=False, description="First step, s after the agent starts.")
-    duration_s: float = Field(..., gt=0, description="Time from the first step to the last, s.")
-    fraction: float = Field(..., gt=-1, description="Total move as a fraction (-0.05: down 5%), compounded.")
+    at_s: float = Field(..., ge=0, le=MAX_RUN_S, allow_inf_nan=False, description="First step, s after the agent "
+                                                                                "starts.")
+    duration_s: float = Field(..., ge=1e-6, le=MAX_RUN_S, description="Time from the first step to the last, s.")
+    fraction: float = Field(..., gt=-1, le=1000.0, description="Total move as a fraction (-0.05: down 5%), "
+                                                                "compounded (at most ×1001, as a price_jump).")
     steps: int = Field(10, ge=1, le=1000, description="How many equal jumps.")
 
     def expand(self) -> list[PriceJump]:
@@ -54,10 +57,14 @@ class QuotaPinned(FileModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["quota_pinned"] = Field("quota_pinned", description="Event type (expanded into quota_set).")
-    at_s: float = Field(..., ge=0, allow_inf_nan=False, description="Start, s after the agent starts.")
-    duration_s: float = Field(..., gt=0, le=3600, description="How long, s.")
-    remaining_requests: int = Field(0, ge=0, description="Headroom it is held at.")
-    every_s: float = Field(0.5, gt=0, description="Period of the quota_set events, s.")
+    at_s: float = Field(..., ge=0, le=MAX_RUN_S, allow_inf_nan=False, description="Start, s after the agent "
+                                                                                "starts.")
+    duration_s: float = Field(..., ge=1e-6, le=3600, description="How long, s.")
+    remaining_requests: int = Field(0, ge=0, le=10**12, description="Headroom it is held at.")
+    # expanded into duration_s / every_s + 1 events when the run is built: 1e-300 was taken, and the run then
+    # never began (up to 10^303 events to make). 10 ms is the agent's fastest cycle (session.cycle_s); at it the longest
+    # pin is 360,001 events, a second or two to make.
+    every_s: float = Field(0.5, ge=0.01, le=3600, description="Period of the quota_set events, s (0.01 to 3600).")
 
     def expand(self) -> list[QuotaSet]:
         n = int(self.duration_s / self.every_s) + 1
@@ -75,8 +82,8 @@ class MarketSpec(FileModel):
     preset: Literal["btc", "thin_hip3"] = Field("btc", description="Synthetic defaults to start from: 'btc' "
                                                                    "(SyntheticMarketParams()) or 'thin_hip3'.")
     synthetic: dict = Field(default_factory=dict, description="Overrides of SyntheticMarketParams fields.")
-    seed: int | None = Field(None, ge=0, description="Fix the market path whatever the run's seed (None: the "
-                                                     "run's seed drives it).")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Fix the market path whatever the run's seed "
+                                                                  "(None: the run's seed drives it).")
     recorded: str | None = Field(None, description="A replay file (venue l2Book/trades lines), relative to the "
                                                    "scenario file; replaces the synthetic market.")
 
@@ -103,10 +110,12 @@ class RestingOrderSpec(FileModel):
     """An order an earlier run left at the venue. Price: ``px``, or ``offset_bps`` from the mid at start."""
 
     side: Literal["buy", "sell"] = Field(..., description="Bid or ask.")
-    sz: float = Field(..., gt=0, description="Size, coin units (venue size decimals).")
-    px: float | None = Field(None, gt=0, description="Limit price.")
-    offset_bps: float | None = Field(None, description="Price as mid × (1 + offset_bps/1e4), rounded away from "
-                                                       "the touch onto the tick grid.")
+    sz: float = Field(..., ge=1e-8, le=1e12, description="Size, coin units (venue size decimals: at most 8).")
+    px: float | None = Field(None, ge=1e-12, le=1e12, description="Limit price (within a market's initial_mid "
+                                                                  "range).")
+    offset_bps: float | None = Field(None, gt=-10_000, le=100_000, description=(
+        "Price as mid × (1 + offset_bps/1e4), rounded away from the touch onto the tick grid: above -10000 (a price "
+        "above zero), at most 100000 (ten times the mid past it)."))
     reduce_only: bool = Field(False, description="Reduce-only flag.")
 
     @model_validator(mode="after")
@@ -119,15 +128,18 @@ class RestingOrderSpec(FileModel):
 class StartState(FileModel):
     """Where the story starts: what the venue already holds for the account, and the agent's models."""
 
-    position: float = Field(0.0, description="Signed position at the venue at start, coin units.")
-    entry_px: float | None = Field(None, gt=0, description="Its entry price (default: the mid at start).")
+    position: float = Field(0.0, ge=-1e12, le=1e12, description="Signed position at the venue at start, coin units "
+                                                                "(within risk.max_position's range).")
+    entry_px: float | None = Field(None, ge=1e-12, le=1e12, description="Its entry price (default: the mid at "
+                                                                        "start).")
     resting_orders: list[RestingOrderSpec] = Field(default_factory=list,
                                                    description="Orders resting at the venue at start, "
                                                                "unknown to the agent until it reconciles.")
-    quota_remaining: int | None = Field(None, description="Address requests left below the cap at start "
-                                                          "(None: untouched; negative: past the cap).")
-    traded_volume_usd: float = Field(0.0, ge=0, description="Cumulative volume the address has traded (raises "
-                                                            "the quota cap; $1M arms the dead-man's switch).")
+    quota_remaining: int | None = Field(None, ge=-10**12, le=10**12, description=(
+        "Address requests left below the cap at start (None: untouched; negative: past the cap)."))
+    traded_volume_usd: float = Field(0.0, ge=0, le=1e15, description="Cumulative volume the address has traded "
+                                                                     "(raises the quota cap; $1M arms the dead-man's "
+                                                                     "switch).")
     models: Literal["cold", "warm"] = Field("cold", description="cold: the agent's estimators start from their "
                                                                 "priors; warm: they watched the market for "
                                                                 "warmup_s before the agent starts.")
@@ -147,11 +159,13 @@ class Scenario(FileModel):
     chaos: list[ScenarioChaos] = Field(default_factory=list, description="Timed faults, s after the agent starts.")
     start: StartState = Field(default_factory=StartState, description="The starting state.")
     agent: AgentConfig = Field(default_factory=AgentConfig, description="AgentConfig overrides.")
-    duration_s: float = Field(..., gt=0, le=86400, description="Simulated time the agent runs, s.")
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1, description=(
-        "Seeds, each >= 0 (numpy refuses a negative one) and none twice; one run (and one test) each."))
-    sample_interval_s: float = Field(0.05, gt=0, le=5, description="How often the venue's state is sampled for "
-                                                                   "the invariants and the timeline, s.")
+    duration_s: float = Field(..., ge=1, le=MAX_RUN_S, description="Simulated time the agent runs, s (1 to 86400).")
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [0], min_length=1,
+                                                                  description=(
+        "Seeds, each from 0 (numpy refuses a negative one) to 2^64 - 1, and none twice; one run (and one test) each."))
+    # 10 ms, the agent's fastest cycle: 1e-300 was taken, and the run sampled the venue forever
+    sample_interval_s: float = Field(0.05, ge=0.01, le=5, description="How often the venue's state is sampled for "
+                                                                      "the invariants and the timeline, s (0.01 to 5).")
     invariants: list[InvariantSpec] = Field(..., min_length=1, description="What must hold (scenarios.invariants).")
 
     @field_validator("seeds")

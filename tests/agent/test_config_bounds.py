@@ -8,37 +8,113 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from agent.config import AgentConfig
+from scenarios.schema import Scenario, load_scenario
+from twin.faults.chaos import MarketParam
 from twin.params import TwinParams
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _numeric_fields(model: type[BaseModel], prefix: tuple = ()) -> typing.Iterator[tuple[tuple, type]]:
+class _Tag(str):
+    """A member of a discriminated union in a path: pydantic's error names it by its tag (``chaos.0.slide.at_s``),
+    and the input gives the tag under the union's key (``kind: slide``) with what the member needs beside it."""
+
+    def __new__(cls, tag: str, key: str, given: dict):
+        self = super().__new__(cls, tag)
+        self.key, self.given = key, given
+        return self
+
+
+def _members(item) -> list[tuple[_Tag, type[BaseModel]]]:
+    """The models of a discriminated union (``Annotated[Union[...], Field(discriminator=...)]``), each with its tag;
+    none for anything else."""
+    if typing.get_origin(item) is not typing.Annotated:
+        return []
+    inner, *meta = typing.get_args(item)
+    key = next((m.discriminator for m in meta if isinstance(m, FieldInfo) and m.discriminator), None)
+    if key is None:
+        return []
+    out = []
+    for m in typing.get_args(inner):
+        given = {"name": "informed_share"} if m is MarketParam else {}  # its value's range is the named parameter's
+        out.append((_Tag(typing.get_args(m.model_fields[key].annotation)[0], key, given), m))
+    return out
+
+
+def _number(item) -> type | None:
+    """int or float for a number (``Annotated[int, Field(...)]`` too), else None."""
+    base = typing.get_args(item)[0] if typing.get_origin(item) is typing.Annotated else item
+    return base if base in (int, float) else None
+
+
+def _numeric_fields(model: type[BaseModel], prefix: tuple = (),
+                   skip: tuple = ()) -> typing.Iterator[tuple[tuple, type]]:
     """(path, float or int) of every number field of ``model``'s tree (a field that may also be null included; a
-    list of models as its first item, 0 in the path; a mapping of them as its entry "BTC")."""
+    list of models as its first item, 0 in the path; of a discriminated union's models, each by its tag; of numbers,
+    its first item; a mapping of models as its entry "BTC"). Models in ``skip`` are walked on their own."""
     for name, f in model.model_fields.items():
         kinds = set(typing.get_args(f.annotation)) if isinstance(f.annotation, types.UnionType) else {f.annotation}
         kinds.discard(type(None))
         origin, args = typing.get_origin(f.annotation), typing.get_args(f.annotation)
+        if kinds & set(skip):
+            continue
         if origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
-            yield from _numeric_fields(args[0], prefix + (name, 0))
+            yield from _numeric_fields(args[0], prefix + (name, 0), skip)
+            continue
+        if origin is list and _members(args[0]):
+            for tag, member in _members(args[0]):
+                yield from _numeric_fields(member, prefix + (name, 0, tag), skip)
+            continue
+        if origin is list and _number(args[0]):
+            yield prefix + (name, 0), _number(args[0])
             continue
         if origin is dict and isinstance(args[1], type) and issubclass(args[1], BaseModel):
-            yield from _numeric_fields(args[1], prefix + (name, "BTC"))
+            yield from _numeric_fields(args[1], prefix + (name, "BTC"), skip)
             continue
         sub = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
         if sub:
-            yield from _numeric_fields(sub[0], prefix + (name,))
+            yield from _numeric_fields(sub[0], prefix + (name,), skip)
         elif kinds in ({float}, {int}):
             yield prefix + (name,), kinds.pop()
+
+
+def _mentions_a_number(annotation) -> bool:
+    return annotation in (int, float) or any(_mentions_a_number(a) for a in typing.get_args(annotation))
+
+
+def _unwalked(model: type[BaseModel], prefix: tuple = ()) -> typing.Iterator[str]:
+    """Fields of ``model``'s tree that hold numbers the walk above does not reach (a tuple or a mapping of numbers,
+    a list of a union it cannot tag): each needs a bound of its own, and a test of it named in UNWALKED."""
+    for name, f in model.model_fields.items():
+        kinds = set(typing.get_args(f.annotation)) if isinstance(f.annotation, types.UnionType) else {f.annotation}
+        kinds.discard(type(None))
+        origin, args = typing.get_origin(f.annotation), typing.get_args(f.annotation)
+        models = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+            models = [args[0]]
+        elif origin is list and _members(args[0]):
+            models = [m for _, m in _members(args[0])]
+        elif origin is dict and isinstance(args[1], type) and issubclass(args[1], BaseModel):
+            models = [args[1]]
+        if models:
+            for m in models:
+                yield from _unwalked(m, prefix + (name,))
+        elif kinds in ({float}, {int}) or (origin is list and _number(args[0])):
+            continue
+        elif _mentions_a_number(f.annotation):
+            yield ".".join(prefix + (name,))
 
 
 def _nested(path: tuple, value) -> dict:
     out = value
     for key in reversed(path):
-        out = [out] if key == 0 else {key: out}
+        if isinstance(key, _Tag):
+            out = {key.key: str(key), **key.given, **out}
+        else:
+            out = [out] if key == 0 else {key: out}
     return out
 
 
@@ -76,6 +152,60 @@ def test_every_number_of_the_twin_parameters_refuses_an_absurd_magnitude(path, k
     assert _refused(TwinParams, path, big) and _refused(TwinParams, path, -big)
     if kind is float and _refused(TwinParams, path, 0.0):
         assert _refused(TwinParams, path, 1e-300)
+
+
+SCENARIO = list(_numeric_fields(Scenario, skip=(AgentConfig, TwinParams)))
+
+
+@pytest.mark.parametrize("path, kind", SCENARIO, ids=[".".join(map(str, p)) for p, _ in SCENARIO])
+def test_every_number_of_a_scenario_file_refuses_an_absurd_magnitude(path, kind):
+    """The same for a scenario's own numbers, its chaos (each kind) and its invariants (each name); its agent and
+    twin sections are the config and the parameters above. A quota_pinned every 1e-300 s was taken (10^302 events
+    to make before the run began), and a sample_interval_s of 1e-300 (the sampler's clock never moved on)."""
+    big = 10 ** 300 if kind is int else 1e300
+    assert _refused(Scenario, path, big) and _refused(Scenario, path, -big)
+    if kind is float and _refused(Scenario, path, 0.0):
+        assert _refused(Scenario, path, 1e-300)
+
+
+def test_the_scenario_walk_reaches_every_chaos_kind_and_every_invariant_with_a_number():
+    """A walk that lost a union (the chaos list, the invariants) would pass above on the few numbers left."""
+    from scenarios.invariants import INVARIANTS
+    from scenarios.schema import ScenarioChaos
+
+    chaos_kinds = {typing.get_args(m.model_fields["kind"].annotation)[0]
+                   for m in typing.get_args(typing.get_args(ScenarioChaos)[0])}
+    with_numbers = {typing.get_args(m.model_fields["name"].annotation)[0] for m in INVARIANTS
+                    if any(_mentions_a_number(f.annotation) for f in m.model_fields.values())}
+    walked = {p[:3] for p, _ in SCENARIO if p[0] in ("chaos", "invariants")}
+    assert walked == {("chaos", 0, k) for k in chaos_kinds} | {("invariants", 0, n) for n in with_numbers}
+    assert len(chaos_kinds) == 10 and len(with_numbers) >= 12
+    paths = {".".join(map(str, p)) for p, _ in SCENARIO}
+    assert {"duration_s", "seeds.0", "sample_interval_s", "market.seed", "start.resting_orders.0.offset_bps",
+            "chaos.0.quota_pinned.every_s", "invariants.0.max_drawdown_below.until_s"} <= paths
+
+
+# Numbers the walk cannot reach (in a tuple, or a mapping by name): each has a bound of its own, tested below.
+UNWALKED = {"safety.level_confidence", "quoting.signals.weights", "rejections.rates"}
+
+
+def test_every_number_of_the_files_is_walked_or_listed():
+    """A new field holding numbers in a shape the walk does not reach fails here, not silently out of the walk."""
+    assert set(_unwalked(AgentConfig)) | set(_unwalked(TwinParams)) == UNWALKED
+    assert set(_unwalked(Scenario)) == {"agent.safety.level_confidence", "agent.quoting.signals.weights",
+                                        "twin.rejections.rates"}
+
+
+@pytest.mark.parametrize("model, data, says", [
+    (AgentConfig, {"safety": {"level_confidence": [1e300, 0.7, 0.5, 0.3, 0.0]}}, "each in [0, 1]"),
+    (AgentConfig, {"safety": {"level_confidence": [1.0, 0.7, 0.5, 0.3, -1e300]}}, "each in [0, 1]"),
+    (TwinParams, {"rejections": {"rates": {"PerpMargin": 1e300}}}, "must lie in [0, 1]"),
+    (TwinParams, {"rejections": {"rates": {"PerpMargin": -1e300}}}, "must lie in [0, 1]"),
+])
+def test_the_numbers_in_a_tuple_or_a_mapping_are_bounded_too(model, data, says):
+    with pytest.raises(ValidationError) as e:
+        model.model_validate(data)
+    assert says in str(e.value)
 
 
 def _fields_of_models(*models: type[BaseModel]) -> list[tuple[type[BaseModel], tuple, type]]:
@@ -126,8 +256,6 @@ def test_a_typo_is_refused_naming_the_file_the_field_and_the_value(tmp_path, sec
 
 def test_the_shipped_configs_load_within_the_bounds():
     """examples/ and every scenario's agent config (the scenario tests load and run them; here, quickly)."""
-    from scenarios.schema import load_scenario
-
     assert AgentConfig.load(ROOT / "examples" / "live-first-run.yaml")
     shipped = sorted((ROOT / "scenarios").glob("*.yaml"))
     assert len(shipped) > 10

@@ -7,16 +7,19 @@ reproduces it; a naive agent shows the saving works. More examples: RANDOM_CHAOS
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+import pytest
+import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings, strategies as st
+from pydantic import ValidationError
 
 from agent.core import AgentCore
 from naive_agents import NaiveColdStart
 from scenarios.conftest import pytest_collect_file
 from scenarios.random_chaos import (
-    BOUNDS, DEFAULT_FOUND_DIR, KNOWN_FAILURES, UNIVERSAL, check_universal, found_dir, save_found,
+    BOUNDS, DEFAULT_FOUND_DIR, ChaosBounds, KNOWN_FAILURES, UNIVERSAL, check_universal, found_dir, save_found,
     universal_invariants,
 )
 from scenarios.runner import ScenarioResult, run_scenario
@@ -47,7 +50,7 @@ def _fault(draw, duration_s: float, earliest_s: float) -> dict:
     if kind in ("http_429_burst", "disconnect"):
         return {"kind": kind, "at_s": at, "duration_s": length}
     if kind == "rejection_burst":
-        return {"kind": kind, "at_s": at, "duration_s": length, "rate": _r(draw(st.floats(0.1, 1.0))),
+        return {"kind": kind, "at_s": at, "duration_s": length, "rate": _r(draw(st.floats(*b.rejection_rate))),
                 "reason": draw(st.sampled_from(b.rejection_reasons))}
     if kind == "quota_set":
         return {"kind": kind, "at_s": at, "remaining_requests": draw(quota)}
@@ -59,7 +62,7 @@ def _fault(draw, duration_s: float, earliest_s: float) -> dict:
         return {"kind": kind, "at_s": at, "duration_s": length, "fraction": _r(draw(st.floats(-b.slide, b.slide)), 4),
                 "steps": draw(st.integers(*b.slide_steps))}
     return {"kind": kind, "at_s": at, "duration_s": length, "remaining_requests": draw(quota),
-            "every_s": _r(draw(st.floats(0.5, 2.0)))}
+            "every_s": _r(draw(st.floats(*b.pin_every_s)))}
 
 
 _PATHS = {"order_entry", "response", "feed"}
@@ -99,7 +102,7 @@ def _start(draw, limit: float, unit: float) -> dict:
              "quota_remaining": draw(st.none() | st.integers(*b.quota_remaining)),
              "models": draw(st.sampled_from(["cold", "warm"]))}
     if start["models"] == "warm":
-        start["warmup_s"] = draw(st.sampled_from([30, 60]))
+        start["warmup_s"] = draw(st.sampled_from(b.warmup_s))
     return start
 
 
@@ -131,6 +134,85 @@ def chaos_bodies(draw) -> dict:
         "chaos": _spikes_apart(draw(st.lists(_fault(duration, earliest), max_size=b.max_events))),
         "duration_s": duration,
     }
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=chaos_bodies(), seed=st.integers(0, 2 ** 16), killed=st.booleans())
+def test_every_drawn_scenario_is_a_valid_file_within_the_schemas_bounds(body, seed, killed):
+    """What the strategy draws lies inside the scenario file's bounds (scenarios.schema, scenarios.invariants): a
+    range of BOUNDS past a bound made every example of the test above an error, and bench/decisions_diff.py, which
+    writes them out as files, a corpus that does not load. Checked as the file is read back (YAML, then the
+    schema), without running the agent; save_found's file is this one with a name and a story."""
+    data = {"name": "random_chaos", "incident": "random chaos", "description": "generated", **body, "seeds": [seed],
+            "invariants": universal_invariants(killed)}
+    sc = Scenario.model_validate(yaml.safe_load(yaml.safe_dump(data, sort_keys=False)))
+    assert sc.duration_s == body["duration_s"] and len(sc.chaos) == len(body["chaos"])
+    assert all(ev.at_s + getattr(ev, "duration_s", 0.0) <= sc.duration_s - BOUNDS.settle_s + 0.01
+               for ev in sc.chaos)  # (times are drawn rounded to 0.01 s)
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def _ev(kind: str, **kw) -> dict:
+    return {"kind": kind, "at_s": 1.0, **kw}
+
+
+_INTERVAL = [_ev("latency_spike"), _ev("http_429_burst"), _ev("rejection_burst", rate=1.0), _ev("disconnect"),
+             _ev("regime", regime=1), _ev("slide", fraction=-0.01), _ev("quota_pinned")]
+_HIP3 = {"market": {"coin": "hyna:LIT", "preset": "thin_hip3"}}
+# Where the strategy puts each value of BOUNDS in the file (the fields that are no value of the file: ROLES).
+FEEDS = {
+    "duration_s": lambda v: {"duration_s": v},
+    "fault_s": lambda v: {"chaos": [{**e, "duration_s": v} for e in _INTERVAL]},
+    "latency_multiplier": lambda v: {"chaos": [_ev("latency_spike", duration_s=1.0, multiplier=v)]},
+    "latency_extra_ms": lambda v: {"chaos": [_ev("latency_spike", duration_s=1.0, extra_ms=v)]},
+    "rejection_rate": lambda v: {"chaos": [_ev("rejection_burst", duration_s=1.0, rate=v)]},
+    "rejection_reasons": lambda v: {"chaos": [_ev("rejection_burst", duration_s=1.0, rate=1.0, reason=v)]},
+    "quota_remaining": lambda v: {"chaos": [_ev("quota_set", remaining_requests=v),
+                                            _ev("quota_pinned", duration_s=1.0, remaining_requests=v)],
+                                  "start": {"quota_remaining": v}},
+    "pin_every_s": lambda v: {"chaos": [_ev("quota_pinned", duration_s=1.0, every_s=v)]},
+    "price_jump": lambda v: {"chaos": [_ev("price_jump", fraction=v), _ev("price_jump", fraction=-v)]},
+    "slide": lambda v: {"chaos": [_ev("slide", duration_s=1.0, fraction=v), _ev("slide", duration_s=1.0, fraction=-v)]},
+    "slide_steps": lambda v: {"chaos": [_ev("slide", duration_s=1.0, fraction=-0.01, steps=v)]},
+    "markets": lambda v: {"market": {"coin": v, **({"preset": "thin_hip3"} if v != "BTC" else {})}},
+    "max_position": lambda v: {"agent": {"risk": {"max_position": v}},
+                               "start": {"position": round(-BOUNDS.start_position_frac * v, 3)}},
+    "hip3_max_position": lambda v: {**_HIP3, "agent": {"risk": {"max_position": v}},
+                                    "start": {"position": round(BOUNDS.start_position_frac * v, 3)}},
+    "hip3_order_size": lambda v: {**_HIP3, "agent": {"quoting": {"order_size": v}}},
+    "collateral_usd": lambda v: {"agent": {"session": {"collateral_usd": v}}},
+    "cycle_s": lambda v: {"agent": {"session": {"cycle_s": v}}},
+    "n_levels": lambda v: {"agent": {"quoting": {"ladder": {"n_levels": v}}}},
+    "modify_moves": lambda v: {"agent": {"reconcile": {"modify_moves": v}}},
+    "start_levels": lambda v: {"agent": {"graduation": {"start_level": v}}},
+    "warmup_s": lambda v: {"start": {"models": "warm", "warmup_s": v}},
+    "resting_offset_bps": lambda v: {"start": {"resting_orders": [{"side": "buy", "sz": 0.001, "offset_bps": -v},
+                                                                  {"side": "sell", "sz": 0.001, "offset_bps": v}]}},
+}
+ROLES = {"max_events", "start_frac", "settle_s", "start_position_frac", "resting_orders", "quiet_start_s"}
+
+
+def test_both_ends_of_every_range_of_the_random_chaos_bounds_load():
+    """The hypothesis test above draws from BOUNDS and may miss a range's end; here each end (each choice) goes into
+    a file where the strategy puts it, and the file loads: a range widened past a bound of the schema fails here.
+    A field of BOUNDS added without a place here fails too."""
+    base = {"name": "ends", "incident": "bounds", "description": "each end of each range", "duration_s": 60.0,
+            "twin": {"connection": {"hazard_per_hour": 0}}, "start": {}, "agent": {}, "chaos": [],
+            "invariants": universal_invariants(False)}
+    names = {f.name for f in fields(ChaosBounds)}
+    assert set(FEEDS) | ROLES == names and not set(FEEDS) & ROLES
+    for name, feed in FEEDS.items():
+        value = getattr(BOUNDS, name)
+        for v in value if isinstance(value, tuple) else (value,):
+            Scenario.model_validate(_merged(base, feed(v)))
+    with pytest.raises(ValidationError, match="every_s"):  # a range past a bound is caught
+        Scenario.model_validate(_merged(base, FEEDS["pin_every_s"](0.001)))
 
 
 def run_body(body: dict, seed: int, agent_cls: type = AgentCore) -> ScenarioResult:

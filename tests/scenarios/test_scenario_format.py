@@ -522,3 +522,40 @@ def test_an_empty_scenario_file_is_refused_as_empty_as_an_empty_config_is(tmp_pa
         f.write_text(text)
         with pytest.raises(ScenarioError, match=f"^{re.escape(str(f))}: empty: no scenario in it$"):
             load_scenario(f)
+
+
+def test_a_quota_pin_or_a_sample_interval_of_1e_300_s_fails_check_naming_the_field_not_hangs_the_run(tmp_path, capsys):
+    """``every_s: 1.0e-300`` passed ``check``, and ``run`` then never began: the pin expands into duration_s / every_s
+    events when the run is built (10^301 here). A sample interval of 1e-300 s passed too, and the sampler's clock
+    never moved on (t + 1e-300 is t). Both are refused naming the file, the field and the value; the least each
+    takes, 10 ms, still loads."""
+    bad = tmp_path / "pinned.yaml"
+    bad.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nsample_interval_s: 1.0e-300")
+                   + "chaos:\n  - {kind: quota_pinned, at_s: 2, duration_s: 10, every_s: 1.0e-300}\n")
+    assert main(["check", str(bad)]) == 2
+    assert capsys.readouterr().err == (
+        f"{bad}: invalid scenario:\n"
+        "  chaos.0.quota_pinned.every_s: Input should be greater than or equal to 0.01 (got 1e-300)\n"
+        "  sample_interval_s: Input should be greater than or equal to 0.01 (got 1e-300)\n")
+    least = tmp_path / "least.yaml"
+    least.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nsample_interval_s: 0.01")
+                     + "chaos:\n  - {kind: quota_pinned, at_s: 2, duration_s: 10, every_s: 0.01}\n")
+    sc = load_scenario(least)
+    assert len(sc.schedule().events) == 1001 and sc.sample_interval_s == 0.01
+
+
+@pytest.mark.parametrize("line, field, says", [
+    ("chaos: [{kind: slide, at_s: 2, duration_s: 1.0e+300, fraction: -0.01}]", "chaos.0.slide.duration_s",
+     "less than or equal to 86400 (got 1e+300)"),
+    ("start: {resting_orders: [{side: buy, sz: 0.001, offset_bps: -10000}]}", "start.resting_orders.0.offset_bps",
+     "greater than -10000 (got -10000)"),
+    ("seeds: [18446744073709551616]", "seeds.0", "less than or equal to 18446744073709551615 "
+                                                "(got 18446744073709551616)"),
+])
+def test_a_number_of_a_scenario_past_its_bound_is_refused_naming_the_file_the_field_and_the_value(
+        tmp_path, line, field, says):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL + line + "\n")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(bad)
+    assert str(e.value) == f"{bad}: invalid scenario:\n  {field}: Input should be {says}"
