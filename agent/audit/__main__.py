@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         reader = LogReader(path)
         for _ in reader:  # no record: what was skipped, if anything
             pass
-        if reader.lost_segments:  # a segment not gzip (or cut before its first line): lines lost, not an empty log
+        if reader.lost_segments:  # a segment not gzip, cut before its first line, or 0 bytes: lines lost, not empty
             return fail(f"{path}: no record read" + skipped_text(reader.skipped, reader.cut, reader.lost_segments))
         if reader.undecodable:  # a binary file, not an empty log: a bad RUN
             n = reader.undecodable

@@ -258,13 +258,14 @@ def journal_lines(files: list[Path], progress: Callable[[int], None] | None = No
     an event short is another run (one quote cycle's Timer lost moved the fitted transport failures from 0.8% to
     28%, and the replay blamed the code for the difference that followed).
 
-    A gzipped segment that cannot be read on (not gzip, cut short, damaged, 0 bytes) is no crash's cut: a crash
-    cuts a line of the file being written, never a closed segment, and such a segment loses every line past where
-    it stopped, not one. At a run's end (before the next start record, or the journal's last) it is told to
-    ``lost`` (file, lines read, why: as ``inspect.LogReader.lost_segments``), the run's replay then ending short;
-    without ``lost``, or inside a run, ValueError names it."""
+    A gzipped segment that cannot be read on (not gzip, cut short, damaged, 0 bytes), or a closed plain one of 0
+    bytes (the writer closes a segment only with lines in it), is no crash's cut: a crash cuts a line of the file
+    being written, never a closed segment, and such a segment loses every line past where it stopped, not one. At a
+    run's end (before the next start record, or the journal's last) it is told to ``lost`` (file, lines read, why:
+    as ``inspect.LogReader.lost_segments``), the run's replay then ending short; without ``lost``, or inside a run,
+    ValueError names it."""
     cut = None  # where the unreadable line just read is
-    gone: list[tuple[Path, int, str]] = []  # gzipped segments lost since the last line given (told by the reader)
+    gone: list[tuple[Path, int, str]] = []  # segments lost since the last line given (told by the reader)
     held: list[tuple[Path, int, str]] = []  # those lost at what may be a run's end, until the next line says
 
     def damaged() -> ValueError:

@@ -45,9 +45,10 @@ class Line(NamedTuple):
 class LogReader:
     """The lines of a log in writing order, across its segments (gzipped or not), with what was skipped:
     torn lines (a crash cuts at most the last line of a file) and lines that are not a record at all (of them,
-    ``undecodable``: those that are not even UTF-8 text); and ``lost_segments``, the gzipped segments that could
-    not be read on (not gzip data, cut short, damaged), each (file, lines read before it stopped, why): a whole
-    segment lost is not one torn line. Each is also counted once in ``skipped``, as it always was.
+    ``undecodable``: those that are not even UTF-8 text); and ``lost_segments``, the segments that could not be
+    read on (gzipped: not gzip data, cut short, damaged; gzipped or a closed plain one: 0 bytes, which the writer
+    never leaves), each (file, lines read before it stopped, why): a whole segment lost is not one torn line. Each
+    is also counted once in ``skipped``, as it always was.
 
     A line is known by its head and its closing brace, unparsed. A crash's cut can fall just after a brace
     inside the line (``..."inputs":{...}``), and such a line looks whole; but a cut can only be where a writer
@@ -277,7 +278,7 @@ def overview(reader: LogReader) -> Overview:
 
 
 def lost_segment_text(path: Path, lines_read: int, why: str) -> str:
-    """A gzipped segment that could not be read on, named, with what of it is lost."""
+    """A segment that could not be read on (``LogReader.lost_segments``), named, with what of it is lost."""
     if lines_read == 0:
         return f"{path.name} unreadable ({why}): every line of it lost"
     return f"{path.name} unreadable after its line {lines_read:,} ({why}): the rest of it lost"

@@ -404,12 +404,16 @@ def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: 
                               f"one account's trail on one coin; give this run a folder of its own")
 
 
-# why a gzipped file of 0 bytes is lost (see ``_lines``)
+# why a gzipped file of 0 bytes is lost, and a closed plain segment of 0 bytes (see ``_lost_whole``)
 ZERO_BYTES = "0 bytes, not even gzip's header"
+ZERO_BYTES_CLOSED = "0 bytes, and the writer closes a segment only with lines in it"
 
-# told of a gzipped file of a log that cannot be read on (see ``read_lines``): the file, how many of its lines were
-# read before it stopped, and why (``not gzip data``, ``cut short``, ``damaged gzip data: ...``)
+# told of a file of a log that cannot be read on (see ``read_lines``): the file, how many of its lines were read
+# before it stopped, and why (``not gzip data``, ``cut short``, ``damaged gzip data: ...``, or one of the two above)
 LostFile = Callable[[Path, int, str], None]
+
+# a closed segment's name, plain (``segment_path``: decisions-000001.jsonl); the file being written has none such
+_CLOSED_SEGMENT = re.compile(r".+-\d{6,}\.[^.]+")
 
 
 def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
@@ -487,8 +491,9 @@ def read_lines(path: Path, undecodable: Callable[[], None] | None = None, lost: 
     interrupted, a disk full, a plain file named .gz) ends where it stops reading: its lines before, and
     the files after it, still read. ``lost`` is then told the file, how many of its lines were read and why
     it stopped (a whole segment not gzip is every line of it lost, not one torn line); without ``lost``,
-    ``undecodable`` is called once for it. A plain segment gzipped after the log's files were listed is read
-    from its ``.gz`` (see ``_open``)."""
+    ``undecodable`` is called once for it. A file of 0 bytes where the writer never leaves one (a .gz, or a closed
+    plain segment: ``_lost_whole``) is lost whole, told alike. A plain segment gzipped after the log's files were
+    listed is read from its ``.gz`` (see ``_open``)."""
     return _lines(path, undecodable, False, lost)
 
 
@@ -499,13 +504,10 @@ def _lines(path: Path, undecodable: Callable[[], None] | None, numbered: bool, l
     fh, path = _open(path)
     with fh:
         n = 0
-        if path.suffix == ".gz" and os.fstat(fh.buffer.fileobj.fileno()).st_size == 0:  # (the file opened)
-            # gzip's smallest file (no line in it) is its 18-byte header and trailer: a .gz of 0 bytes is a segment
-            # whose data was lost (a copy onto a full disk, a power loss before the data reached it), never an empty
-            # one. No legitimate .gz is 0 bytes: the writer closes a segment only past its size, and never gzips;
-            # gzip makes NAME.gz while NAME is still there, which ``_segments`` reads instead.
+        why = _lost_whole(fh, path)
+        if why is not None:
             if lost is not None:
-                lost(path, 0, ZERO_BYTES)
+                lost(path, 0, why)
                 return
             if undecodable is not None:
                 undecodable()
@@ -533,6 +535,21 @@ def _lines(path: Path, undecodable: Callable[[], None] | None, numbered: bool, l
                 undecodable()
             if numbered:
                 yield path, n + 1, None
+
+
+def _lost_whole(fh: IO[str], path: Path) -> str | None:
+    """Why ``path`` (``fh``, just opened) is a segment whose data was lost though it opens, or None: a file of 0 bytes
+    where the writer never leaves one. gzip's smallest file (no line in it) is its 18-byte header and trailer, so no
+    .gz of a log is 0 bytes; nor is a closed plain segment: the writer closes one only after a line has taken it past
+    its size, and syncs it to disk before it takes its numbered name (``JsonlWriter._rotate``), and it never gzips
+    (gzip makes NAME.gz while NAME is still there, which ``_segments`` reads instead). Either is a copy onto a full
+    disk, a file truncated, a power loss on a disk that lied about the sync. The file being written (no number in its
+    name: ``decisions.jsonl``) is 0 bytes legitimately: a run that has written nothing yet, or just after a rotation."""
+    if path.suffix == ".gz":
+        return ZERO_BYTES if os.fstat(fh.buffer.fileobj.fileno()).st_size == 0 else None  # (the file opened)
+    if _CLOSED_SEGMENT.fullmatch(path.name) and os.fstat(fh.fileno()).st_size == 0:
+        return ZERO_BYTES_CLOSED
+    return None
 
 
 def _why_unreadable(e: Exception) -> str:

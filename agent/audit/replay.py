@@ -35,7 +35,7 @@ class RunReplay:
     # the journal ends before the log does: the records the log holds past it (a journal cut short: a full disk)
     journal_cut: int = 0
     left_out: str | None = None  # "FILE: line N" of the run's last journal line, cut by a crash mid-write
-    # gzipped segments of the journal that could not be read on at the run's end, (file, lines read, why) as
+    # segments of the journal that could not be read on at the run's end, (file, lines read, why) as
     # ``LogReader.lost_segments``: the events in them are not replayed, and the run is not known identical
     lost_segments: list = field(default_factory=list)
     _past_end: tuple | None = None  # the log ran out here: the difference, unless the run was killed right after

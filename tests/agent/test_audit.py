@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 from agent.audit.__main__ import KINDS, main
 from agent.audit.inspect import LogReader, format_ts, overview, parse_time
 from agent.audit.plot import Thinner, level_steps, series
-from agent.audit.records import ZERO_BYTES, JsonlWriter, log_files, read_log
+from agent.audit.records import ZERO_BYTES, ZERO_BYTES_CLOSED, JsonlWriter, log_files, read_log
 from agent.config import AgentConfig, SessionConfig
 from agent.session import run_session
 
@@ -461,6 +461,40 @@ def test_a_gzipped_segment_of_0_bytes_is_said_lost_not_read_as_empty(tmp_path, c
     head = capsys.readouterr().out.splitlines()[0]
     assert head.endswith("; decisions-000001.jsonl.gz unreadable (0 bytes, not even gzip's header): every line of it "
                          "lost")
+
+
+def test_a_closed_plain_segment_of_0_bytes_is_said_lost_and_the_file_being_written_of_0_bytes_read_as_empty(
+        tmp_path, capsys):
+    """The writer closes a segment only after a line took it past its size, synced before it is renamed to its
+    number: a decisions-000001.jsonl of 0 bytes is a segment whose data was lost (a copy onto a full disk, a file
+    truncated), yet it read as a segment with no lines, nothing said, as a .gz of 0 bytes once did. The file still
+    being written (decisions.jsonl) of 0 bytes is a run that has written nothing yet, or one just rotated: empty."""
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log, segment_bytes=200) as w:  # the writer's own segments: each closed with lines in it
+        for i in range(12):
+            w.write({"type": "fill", "ts": float(i), "maker": True, "px": 10.0, "sz": 1.0})
+    segments = log_files(log)[:-1]
+    assert len(segments) >= 3 and all(f.stat().st_size >= 200 for f in segments) and log.stat().st_size == 0
+    reader = LogReader(log)
+    assert [line.ts for line in reader] == [float(i) for i in range(12)] and not reader.lost_segments
+    assert reader.skipped == 0 and main([str(tmp_path)]) == 0  # the empty file being written: read as empty
+    assert "skipped" not in capsys.readouterr().out.splitlines()[0]
+    lost = segments[1]
+    n_lost = sum(1 for _ in lost.open())
+    lost.write_bytes(b"")  # its data lost
+    reader = LogReader(log)
+    assert len(list(reader)) == 12 - n_lost and reader.lost_segments == [(lost, 0, ZERO_BYTES_CLOSED)]
+    assert reader.skipped == 1 and reader.cut == 0 and read_log(log)[1] == 1
+    assert main([str(tmp_path)]) == 0
+    says = (f"{lost.name} unreadable (0 bytes, and the writer closes a segment only with lines in it): every line "
+            f"of it lost")
+    assert capsys.readouterr().out.splitlines()[0].endswith(f"in {len(segments) + 1} files ({len(segments)} closed "
+                                                           f"segments); {says}")
+    for f in segments[:1] + segments[2:]:
+        f.write_bytes(b"")
+    assert main([str(tmp_path)]) == 2  # every line lost: no record read, and why (it was "no records", exit 1)
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {log}: no record read; {segments[0].name} unreadable (0 bytes") and says in err
 
 
 def test_a_file_of_another_tool_for_the_log_exits_2_naming_it_and_what_it_is_not(tmp_path, capsys):

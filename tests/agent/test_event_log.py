@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from agent.audit.__main__ import main
 from agent.audit.event_log import EVENT_TYPES, EventJournal, decode, encode, journal_lines
-from agent.audit.records import ZERO_BYTES, JsonlWriter, log_files, read_log, start_record, to_line
+from agent.audit.records import ZERO_BYTES, ZERO_BYTES_CLOSED, JsonlWriter, log_files, read_log, start_record, to_line
 from agent.audit.replay import first_difference, replay_folder
 from agent.gateway import events as ev
 
@@ -207,36 +208,41 @@ def test_a_journal_cut_short_is_said_to_end_before_the_log_not_to_differ(tmp_pat
            f"{run.journal_cut:,} more of this run" in out
 
 
-def _journal_with_a_segment(folder, lines: list[str], lost: bytes) -> tuple:
-    """``lines`` as a journal of three files: the first third a plain segment, the second third a gzipped segment
-    whose bytes are ``lost``, the rest the live file; the three paths."""
+def _journal_with_a_segment(folder, lines: list[str], lost: bytes, name: str = "events-000002.jsonl.gz") -> tuple:
+    """``lines`` as a journal of three files: the first third a plain segment, the second third a segment (gzipped,
+    unless ``name`` says otherwise) whose bytes are ``lost``, the rest the live file; the three paths."""
     a, b = len(lines) // 3, 2 * len(lines) // 3
-    seg1, seg2, live = folder / "events-000001.jsonl", folder / "events-000002.jsonl.gz", folder / "events.jsonl"
+    seg1, seg2, live = folder / "events-000001.jsonl", folder / name, folder / "events.jsonl"
     seg1.write_text("".join(lines[:a]))
     seg2.write_bytes(lost)
     live.write_text("".join(lines[b:]))
     return seg1, seg2, live
 
 
-@pytest.mark.parametrize("lost, why", [(b"\x1f\x8b\x08\x00 not gzip data at all", "damaged gzip data: "),
-                                       (b"", ZERO_BYTES)])
-def test_a_journal_segment_lost_is_told_as_lost_not_taken_for_a_crashs_cut(tmp_path, lost, why):
+@pytest.mark.parametrize("lost, why, name", [
+    (b"\x1f\x8b\x08\x00 not gzip data at all", "damaged gzip data: ", "events-000002.jsonl.gz"),
+    (b"", ZERO_BYTES, "events-000002.jsonl.gz"),
+    (b"", ZERO_BYTES_CLOSED, "events-000002.jsonl"),
+])
+def test_a_journal_segment_lost_is_told_as_lost_not_taken_for_a_crashs_cut(tmp_path, lost, why, name):
     """A gzipped segment of the journal that cannot be read (damaged, or 0 bytes: a lost write) was given as one
-    line cut by a crash when a start line followed it, and one of 0 bytes read as no lines at all. A crash cuts a
-    line of the file being written, never a closed segment: the segment is lost, every line of it, and said so."""
+    line cut by a crash when a start line followed it, and one of 0 bytes read as no lines at all, as a closed plain
+    one of 0 bytes still did (the writer closes a segment only with lines in it). A crash cuts a line of the file
+    being written, never a closed segment: the segment is lost, every line of it, and said so."""
     start = {"type": "start", "ts": 0.0}
     lines = [json.dumps(start) + "\n"] + [json.dumps(encode(ev.Timer(ts=float(i)))) + "\n" for i in range(1, 9)]
-    _, seg2, live = _journal_with_a_segment(tmp_path, lines[:6], lost)
+    _, seg2, live = _journal_with_a_segment(tmp_path, lines[:6], lost, name)
     live.write_text(json.dumps({**start, "ts": 100.0}) + "\n" + "".join(lines[6:]))  # a restart after the segment
     told = []
     got = list(journal_lines(log_files(live), lost=lambda *seg: told.append(seg)))
     assert [d for _, d in got] == [json.loads(x) for x in lines[:2]] + [{**start, "ts": 100.0}] + \
         [json.loads(x) for x in lines[6:]]  # no (place, None) for a cut: nothing was cut
     assert [(p, n) for p, n, _ in told] == [(seg2, 0)] and told[0][2].startswith(why)
-    with pytest.raises(ValueError, match="events-000002.jsonl.gz unreadable .*: every line of it lost: the journal"):
+    says = re.escape(name) + " unreadable .*: every line of it lost: the journal"
+    with pytest.raises(ValueError, match=says):
         list(journal_lines(log_files(live)))  # (no one to tell: refused, never a cut)
     live.write_text("".join(lines[6:]))  # no restart after it: the run's middle lost
-    with pytest.raises(ValueError, match="events-000002.jsonl.gz unreadable .*: every line of it lost: the journal"):
+    with pytest.raises(ValueError, match=says):
         list(journal_lines(log_files(live), lost=lambda *seg: told.append(seg)))
 
 
