@@ -176,7 +176,9 @@ class CommandRouter:
 
     def _send_cancel_all(self, known: tuple[str, ...] = ()) -> None:
         """Cancel every order the venue lists as ours; ``known`` (the cloids the core counts live) a gateway may cancel
-        at once, in the actions ``cancel_actions`` cuts them into, as the router sends any cancels."""
+        at once, in the actions ``cancel_actions`` cuts them into, as the router sends any cancels. The listing
+        (openOrders) refused for the quota is RateLimited ``for_command`` FOR_CANCEL_ALL: a snapshot's is named
+        FOR_SNAPSHOT, and only the cancel-all's left orders unpulled."""
         raise NotImplementedError
 
     # the dead-man's switch's requests, one on its way at a time (``_route_schedule_cancel``): whether one is, and the
@@ -225,4 +227,6 @@ class CommandRouter:
         raise NotImplementedError
 
     def _send_snapshot_request(self) -> None:
+        """clearinghouseState, openOrders and the fills since the last; one AccountSnapshot when all are back. A part
+        refused for the quota is RateLimited ``for_command`` FOR_SNAPSHOT (the core asks again)."""
         raise NotImplementedError

@@ -272,7 +272,8 @@ class RateLimited:
     info request ("clearinghouseState", ...); ``cloids`` are those the action placed ("order"), cancelled or
     modified (the old order's). The tracker tells a refused place from a refused cancel by it. A scheduleCancel has no
     cloids: ``at_ts`` or ``sent_ts`` name it (which arm or clear was refused, as a late refusal must be told from the
-    answer to the core's last command)."""
+    answer to the core's last command). An info request made for a command names it by ``for_command``: an account
+    snapshot's parts ``FOR_SNAPSHOT``, a cancel-all's listing (openOrders, as a snapshot's) ``FOR_CANCEL_ALL``."""
 
     ts: float
     kind: str
@@ -284,6 +285,11 @@ class RateLimited:
     # (nan the other, and for any other request; not compared: nan is no value's equal, its copy read back included)
     at_ts: float = field(default=math.nan, compare=False)
     sent_ts: float = field(default=math.nan, compare=False)
+    # the command an info request was made for, by its class's name: the same request serves two (a snapshot's
+    # openOrders and a cancel-all's), whose refusals mean different things (the snapshot asked again; nothing pulled
+    # of the orders the core did not know of). "" for the rest (an action, which its cloids name; the gateway's own
+    # quota poll and fill recovery), and in a journal written before it was said
+    for_command: str = ""
 
 
 @event
@@ -438,3 +444,8 @@ class Batch:
 
 
 Command = Union[PlaceOrder, CancelOrder, ModifyOrder, CancelAll, ScheduleCancel, RequestAccountSnapshot, Batch]
+
+# RateLimited.for_command of the info requests made for a command: a snapshot's parts, and a cancel-all's listing
+# (openOrders, as a snapshot's; refused, it pulled none of the orders the core did not name)
+FOR_SNAPSHOT = RequestAccountSnapshot.__name__
+FOR_CANCEL_ALL = CancelAll.__name__

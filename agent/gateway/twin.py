@@ -19,11 +19,11 @@ from agent.gateway.base import (
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
-    AccountChangedByVenue, AccountSnapshot, BboUpdated, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
-    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
-    ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus,
-    RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
-    ScheduleCancelUnanswered, Side, Tif, TradeObserved,
+    FOR_CANCEL_ALL, FOR_SNAPSHOT, AccountChangedByVenue, AccountSnapshot, BboUpdated, BookUpdated, CancelAcknowledged,
+    CancelOrder, CancelRejected, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent,
+    ModifyAcknowledged, ModifyOrder, ModifyRejected, OpenOrder, OrderAcknowledged, OrderClosedByVenue, OrderRejected,
+    PlaceOrder, QuotaStatus, RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared,
+    ScheduleCancelRefused, ScheduleCancelUnanswered, Side, Tif, TradeObserved,
 )
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
@@ -263,7 +263,7 @@ class TwinGateway(CommandRouter):
         trip longer than the venue would (scenarios/chaos_flatten_beside_stale_bids.yaml was made against that)."""
         def listed(reply) -> None:
             if not isinstance(reply, tuple):
-                self._transport_or_429(reply, "openOrders", ())
+                self._transport_or_429(reply, "openOrders", (), for_command=FOR_CANCEL_ALL)
                 return
             rows = list({o.oid: order_name(o.cloid, o.oid) for o in reply if o.coin == self.coin}.items())
             for part in in_actions(rows):  # (a Kill's pull of 201 orders in one action was refused whole)
@@ -324,10 +324,12 @@ class TwinGateway(CommandRouter):
         else:
             self._transport_or_429(reply, what, cloids, new_cloids)
 
-    def _transport_or_429(self, reply, what: str, cloids: tuple[str, ...], new_cloids: tuple[str, ...] = ()) -> None:
+    def _transport_or_429(self, reply, what: str, cloids: tuple[str, ...], new_cloids: tuple[str, ...] = (),
+                          for_command: str = "") -> None:
+        """``for_command``: an info request's command (RateLimited.for_command), as the live gateway's ``_info``."""
         if isinstance(reply, HttpError) and reply.status == 429:
             self.counters["rate_limited_ip"] += 1
-            self.sink(RateLimited(self._now(), "ip", what, "HTTP 429", cloids, new_cloids))
+            self.sink(RateLimited(self._now(), "ip", what, "HTTP 429", cloids, new_cloids, for_command=for_command))
         elif isinstance(reply, TransportFailure):
             self.counters["transport_failures"] += 1  # outcome unknown to a real client: no event
         else:
@@ -358,14 +360,15 @@ class TwinGateway(CommandRouter):
         def got(name: str):
             def cb(reply) -> None:
                 if isinstance(reply, (HttpError, TransportFailure)):
-                    self._transport_or_429(reply, name, ())
+                    self._transport_or_429(reply, name, (), for_command=FOR_SNAPSHOT)
                     return
                 parts[name] = reply
                 if name == "clearinghouseState":
                     self.ex.request_info("openOrders", got("openOrders"), self.conn, user=self.user)
                     # only fills since the last snapshot's state (less a minute): few rows, each 20 of them 1 more IP
                     # weight
-                    self._fill_pages(self._fills_since_ms, 1, keep, read, "userFills", rows)
+                    self._fill_pages(self._fills_since_ms, 1, keep, read, "userFills", rows,
+                                     for_command=FOR_SNAPSHOT)
                 elif len(parts) == 3:
                     self._emit_snapshot(parts["clearinghouseState"], parts["openOrders"], parts["userFills"],
                                         requested, snapshot_weight(rows))
@@ -479,20 +482,22 @@ class TwinGateway(CommandRouter):
         self._fill_pages(start_ms, attempts, deliver, spent, "userFillsByTime", rows)
 
     def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[FillInfo, ...]], None],
-                    on_end: Callable[[bool], None], what: str, rows: list[int], pages: int = FILL_PAGES) -> None:
+                    on_end: Callable[[bool], None], what: str, rows: list[int], pages: int = FILL_PAGES,
+                    for_command: str = "") -> None:
         """Every fill from ``start_ms`` (ms, inclusive) on, by userFillsByTime page by page, as
         HyperliquidGateway._fill_pages reads them: each page's rows to ``on_page``, then ``on_end(True)`` after a
         short page (nothing after it), or ``on_end(False)`` when a page failed ``attempts`` times in all (a 429 is
         RateLimited ``what``) or ``pages`` full pages did not reach a short one. A page starts at its predecessor's
         newest ms (its fills of that ms come again: the callers tell them apart by fill key). ``rows``: each request's
-        rows are appended to it, 0 for one that failed (its IP weight: ``agent.execution.weights``)."""
+        rows are appended to it, 0 for one that failed (its IP weight: ``agent.execution.weights``). ``for_command``:
+        the command they are read for, which a refusal names (a snapshot's: RateLimited.for_command)."""
         def done(reply) -> None:
             if not isinstance(reply, tuple):
-                self._transport_or_429(reply, what, ())
+                self._transport_or_429(reply, what, (), for_command=for_command)
                 rows.append(0)  # a request sent is weighed, whatever its answer (weights.py: a 429's, not known)
                 if attempts > 1:
                     self.ex.env.process(self._retry_fill_pages(start_ms, attempts - 1, on_page, on_end, what, rows,
-                                                               pages))
+                                                               pages, for_command))
                 else:
                     on_end(False)
                 return
@@ -505,10 +510,10 @@ class TwinGateway(CommandRouter):
             else:
                 newest = max(f.time_ms for f in reply)
                 self._fill_pages(newest if newest > start_ms else start_ms + 1, attempts, on_page, on_end, what,
-                                 rows, pages - 1)
+                                 rows, pages - 1, for_command)
         self.ex.request_info("userFillsByTime", done, self.conn, user=self.user, startTime=start_ms)
 
     def _retry_fill_pages(self, start_ms: int, attempts: int, on_page, on_end, what: str, rows: list[int],
-                          pages: int):
+                          pages: int, for_command: str = ""):
         yield self.ex.env.timeout(RECOVERY_RETRY_S)
-        self._fill_pages(start_ms, attempts, on_page, on_end, what, rows, pages)
+        self._fill_pages(start_ms, attempts, on_page, on_end, what, rows, pages, for_command)

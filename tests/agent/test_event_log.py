@@ -52,6 +52,20 @@ def test_a_nested_snapshot_and_a_book_come_back_equal():
         assert decode(json.loads(to_line(encode(e)))) == e
 
 
+def test_a_refused_listing_names_its_command_through_the_journal_and_an_older_line_names_none():
+    """RateLimited.for_command tells a cancel-all's refused listing from a snapshot's (both openOrders): written and
+    read back it is the same, and unequal to the other's; a line written before the field was (none in it) reads
+    back naming none, which the core reads as it did then (a snapshot's part), so a replay of it decides as the
+    session did."""
+    old = {"e": "RateLimited", "ts": 3.0, "kind": "ip", "request": "openOrders", "message": "HTTP 429", "cloids": [],
+           "new_cloids": [], "at_ts": "nan", "sent_ts": "nan"}
+    assert decode(old) == ev.RateLimited(3.0, "ip", "openOrders", "HTTP 429") and decode(old).for_command == ""
+    mine, snapshot = (ev.RateLimited(3.0, "ip", "openOrders", "HTTP 429", for_command=c)
+                      for c in (ev.FOR_CANCEL_ALL, ev.FOR_SNAPSHOT))
+    assert decode(json.loads(to_line(encode(mine)))) == mine != snapshot
+    assert decode(json.loads(to_line(encode(snapshot)))).for_command == "RequestAccountSnapshot"
+
+
 def test_unknown_events_are_refused_by_name():
     with pytest.raises(ValueError, match="'Nope'"):
         decode({"e": "Nope", "ts": 1.0})

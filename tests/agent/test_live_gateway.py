@@ -2796,6 +2796,37 @@ def test_a_kill_in_a_dry_run_holds_the_position_said_once_instead_of_resending_a
     assert len(said) == 1 and "go 5% from the touch and could never fill" in said[0]
 
 
+def test_a_listing_refused_for_the_ip_weight_names_the_command_it_was_for():
+    """As TwinGateway's: a snapshot's openOrders and a cancel-all's, refused for the IP's weight, were both
+    RateLimited("ip", "openOrders"), one event for two refusals the core and the scenario judge must tell apart (a
+    snapshot's asks again; a cancel-all's pulled none of the orders it did not name). Against ``twin serve`` with the
+    minute's weight spent but 10 (a clearinghouseState, 2, goes through; a listing or a fill query, 20, does not): the
+    snapshot's refused parts name RequestAccountSnapshot, the cancel-all's listing CancelAll."""
+    with served(speed=1.0) as (bg, ex, clock):
+        def spend_all_but_10() -> bool:
+            lim, now = ex.ip_limiter, ex.env.now
+            return lim.try_spend(ex.params.quota.ip_weight_per_minute - lim.used(now) - 10, now)
+
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
+                assert bg.call(spend_all_but_10)
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: sum(type(e) is RateLimited for e in events) >= 2)
+                refused = [(e.request, e.for_command) for e in events if type(e) is RateLimited]
+                gw.send(CancelAll())  # (none known: it lists at once)
+                assert await until(lambda: sum(type(e) is RateLimited for e in events) >= 3)
+                await asyncio.sleep(0.2)  # (nothing more comes)
+                return events, refused, gw.counters
+
+        events, snapshot_refused, counters = asyncio.run(scenario())
+    limited = [e for e in events if type(e) is RateLimited]
+    assert sorted(snapshot_refused) == [("openOrders", "RequestAccountSnapshot"),
+                                        ("userFills", "RequestAccountSnapshot")]
+    assert [(e.request, e.for_command) for e in limited[2:]] == [("openOrders", "CancelAll")]
+    assert all(e.kind == "ip" for e in limited) and counters["rate_limited_ip"] == 3
+    assert not any(type(e) is AccountSnapshot for e in events)  # the state alone came back: no snapshot
+
+
 def test_a_recovery_page_refused_with_429_is_told_at_its_weight_as_a_quota_poll_is():
     """A request refused with HTTP 429 is counted at its full weight (agent.execution.weights: whether the venue
     charges one is not documented, hyperliquid.md §5; counting it is the conservative choice), as the quota poll

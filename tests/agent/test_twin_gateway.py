@@ -504,3 +504,34 @@ def test_a_cancel_all_cancels_the_orders_it_knows_at_once_then_lists_the_rest_as
     assert ex.open_orders(USER) == ()
     # ours and the listing as the core weighs the command (3 live); the one by hand, unknown to it, 1 more
     assert ex.ip_limiter.used(ex.env.now) - before == request_cost(CancelAll(tuple(ours)), 3)[0] + 1 == 20 + 1 + 1
+
+
+def _ip_weight_left(ex: Exchange, n: int) -> None:
+    """Spend the IP's weight for the minute (as other requests from the same IP would) until ``n`` is left: a
+    clearinghouseState (2) goes through, an openOrders or a fill query (20 each) is refused with HTTP 429."""
+    lim = ex.ip_limiter
+    now = ex.env.now
+    assert lim.try_spend(ex.params.quota.ip_weight_per_minute - lim.used(now) - n, now)
+
+
+def test_a_listing_refused_for_the_ip_weight_names_the_command_it_was_for():
+    """A snapshot lists openOrders, and so does a cancel-all: refused for the IP's weight, both were
+    RateLimited("ip", "openOrders"), and neither the core nor the scenario judge could tell a snapshot's refusal
+    (which asks again) from a cancel-all's (which pulled none of the orders it did not name). Each names its command
+    now (``for_command``): the snapshot's parts (its state taken, its listing and fill query refused)
+    RequestAccountSnapshot, the cancel-all's listing CancelAll."""
+    from agent.gateway.events import FOR_CANCEL_ALL, FOR_SNAPSHOT, CancelAll, RateLimited
+    assert (FOR_SNAPSHOT, FOR_CANCEL_ALL) == ("RequestAccountSnapshot", "CancelAll")
+    ex, gw, events = _started(until=2.0)
+    _ip_weight_left(ex, 10)
+    gw.send(RequestAccountSnapshot())
+    ex.env.run(until=3.0)
+    snapshot_refused = [(e.request, e.for_command) for e in events if type(e) is RateLimited]
+    gw.send(CancelAll())  # (none known: it lists at once)
+    ex.env.run(until=4.0)
+    limited = [e for e in events if type(e) is RateLimited]
+    assert sorted(snapshot_refused) == [("openOrders", "RequestAccountSnapshot"),
+                                        ("userFills", "RequestAccountSnapshot")]
+    assert [(e.request, e.for_command) for e in limited[2:]] == [("openOrders", "CancelAll")]
+    assert all(e.kind == "ip" for e in limited) and gw.counters["rate_limited_ip"] == 3
+    assert not any(type(e) is AccountSnapshot for e in events)  # the state alone came back: no snapshot

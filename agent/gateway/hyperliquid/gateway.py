@@ -33,10 +33,10 @@ from agent.gateway.base import (
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
-    AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected,
-    ConnectionLost, ConnectionRestored, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder, ModifyRejected,
-    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason, ScheduleCancelAcknowledged,
-    ScheduleCancelCleared, ScheduleCancelRefused, ScheduleCancelUnanswered, Side,
+    FOR_CANCEL_ALL, FOR_SNAPSHOT, AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder,
+    CancelRejected, ConnectionLost, ConnectionRestored, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
+    ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason,
+    ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused, ScheduleCancelUnanswered, Side,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
@@ -389,18 +389,20 @@ class HyperliquidGateway(CommandRouter):
             log.warning("%s answered 200 with a body that is not JSON: %.200s", path, text)
             return _BAD, text
 
-    async def _info(self, body: dict, what: str) -> Any | None:
-        """An /info answer, or None after a 429 (RateLimited "ip"), a transport failure or a bad answer."""
+    async def _info(self, body: dict, what: str, for_command: str = "") -> Any | None:
+        """An /info answer, or None after a 429 (RateLimited "ip", naming ``for_command``, the command the request
+        was made for), a transport failure or a bad answer."""
         status, payload = await self._post("/info", body)
         if status == 200:
             return payload
         if status == _IP_LIMITED:
-            self._ip_limited(what, ())
+            self._ip_limited(what, (), for_command=for_command)
         return None
 
-    def _ip_limited(self, what: str, cloids: tuple[str, ...], new_cloids: tuple[str, ...] = ()) -> None:
+    def _ip_limited(self, what: str, cloids: tuple[str, ...], new_cloids: tuple[str, ...] = (),
+                    for_command: str = "") -> None:
         self.counters["rate_limited_ip"] += 1
-        self._emit(RateLimited(self._now(), "ip", what, "HTTP 429", cloids, new_cloids))
+        self._emit(RateLimited(self._now(), "ip", what, "HTTP 429", cloids, new_cloids, for_command=for_command))
 
     async def _action(self, action: dict, n_items: int) -> ActionReply | str | int:
         """Sign and post one L1 action; the parsed reply, or _IP_LIMITED / _TRANSPORT / _BAD / an HTTP status."""
@@ -594,7 +596,8 @@ class HyperliquidGateway(CommandRouter):
             runs = [self._cancel_action(part, by_oid)
                     for part, by_oid in cancel_actions([CancelOrder(c) for c in known])]
             await asyncio.gather(*(run for run in runs if run is not None))
-        body = await self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders")
+        body = await self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders",
+                                FOR_CANCEL_ALL)
         mine = self.parser.open_orders(body) if body is not None else None  # (this coin's rows)
         if not mine:
             return
@@ -690,7 +693,7 @@ class HyperliquidGateway(CommandRouter):
         """
         requested = self._now()
         body = await self._info({"type": "clearinghouseState", "user": self.user, "dex": self.dex},
-                                "clearinghouseState")
+                                "clearinghouseState", FOR_SNAPSHOT)
         state = self.parser.account_state(body) if body is not None else None
         if state is None:
             return
@@ -701,9 +704,9 @@ class HyperliquidGateway(CommandRouter):
             for t, f in page:
                 fills[f.tid] = (t, f)
         orders_body, complete = await asyncio.gather(
-            self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders"),
+            self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders", FOR_SNAPSHOT),
             # only fills since the last snapshot's state (less a minute): few rows, each 20 of them 1 more IP weight
-            self._fill_pages(self._fills_since_ms, 1, keep, "userFills", rows))
+            self._fill_pages(self._fills_since_ms, 1, keep, "userFills", rows, FOR_SNAPSHOT))
         orders = self.parser.open_orders(orders_body) if orders_body is not None else None
         if orders is None or not complete:
             return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
@@ -986,17 +989,18 @@ class HyperliquidGateway(CommandRouter):
             self._emit(IpWeightSpent(self._now(), pages_weight(rows), request))
 
     async def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[TimedFill, ...]], None],
-                          what: str, rows: list[int] | None = None) -> bool:
+                          what: str, rows: list[int] | None = None, for_command: str = "") -> bool:
         """Every fill from ``start_ms`` (venue ms, inclusive) on, by userFillsByTime page by page (``_pages``):
         each page's fills of this coin (with their time in ms) to ``on_page`` as it comes. A page holds under 500
         rows only when nothing is after it (the smaller of the venue's documented caps); 20 full pages are the
-        10000 fills the venue keeps. A 429 is RateLimited ``what``. ``rows``: each page's rows (every coin's) are
-        appended to it, for the query's IP weight."""
+        10000 fills the venue keeps. A 429 is RateLimited ``what`` (for ``for_command``). ``rows``: each page's rows
+        (every coin's) are appended to it, for the query's IP weight."""
         return await self._pages("userFillsByTime", self.parser.fill_page, start_ms, attempts, on_page, what,
-                                 _FILL_PAGE, _FILL_PAGES, "fill query", rows)
+                                 _FILL_PAGE, _FILL_PAGES, "fill query", rows, for_command)
 
     async def _pages(self, kind: str, parse: Callable, start_ms: int, attempts: int, on_page: Callable,
-                     what: str, page_rows: int, max_pages: int, label: str, rows: list[int] | None = None) -> bool:
+                     what: str, page_rows: int, max_pages: int, label: str, rows: list[int] | None = None,
+                     for_command: str = "") -> bool:
         """A time-range /info query (``kind``, from ``start_ms``, venue ms, inclusive) read page by page, each page's
         parsed items (``parse(body, ts)``: rows, their newest ms, the items) to ``on_page`` as it comes. True once a
         page of under ``page_rows`` rows is read; False when a page failed ``attempts`` times (each failure counted
@@ -1009,7 +1013,7 @@ class HyperliquidGateway(CommandRouter):
         for _ in range(max_pages):
             page = None
             for attempt in range(attempts):
-                body = await self._info({"type": kind, "user": self.user, "startTime": start}, what)
+                body = await self._info({"type": kind, "user": self.user, "startTime": start}, what, for_command)
                 page = parse(body, self._now()) if body is not None else None
                 if page is None and rows is not None:
                     rows.append(0)  # a request sent is weighed, whatever its answer (weights.py: a 429's, not known)
