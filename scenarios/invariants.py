@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, field_validator
 
 from twin.files import FileModel
-from agent.gateway.events import CancelAll, CancelOrder, ModifyOrder, PlaceOrder, Side
+from agent.gateway.events import FOR_SNAPSHOT, CancelAll, CancelOrder, ModifyOrder, PlaceOrder, Side
 from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand
 from twin.instruments import price_is_valid, size_is_valid
 
@@ -329,8 +329,9 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     A fill made before the mode began (``t_enter``: ``held`` sampled before it, the flip sampled in it) is none of
     the mode's. A fill more than ``race_s`` after its cancel left raced nothing: the cancel had landed or was lost.
     A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
-    when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name. (A
-    snapshot's openOrders refusal is named alike; it is read as the CancelAll's, which excuses nothing by mistake.)"""
+    when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name. A
+    snapshot's openOrders refusal (RateLimited ``for_command`` FOR_SNAPSHOT) refuses no CancelAll; one that names no
+    command (a log from before the gateways named it) is read as the CancelAll's, which excuses nothing by mistake."""
     lo, hi = t_from - _VENUE_MS, t_to + _VENUE_MS
     crossing = [f for f in log.fills if lo < f.t <= hi and f.is_buy == (held < 0)
                 and held * (f.start_position + (f.sz if f.is_buy else -f.sz)) < -EPS]
@@ -355,13 +356,14 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         elif isinstance(cmd, CancelAll):
             cancel_all_at.append(c.t)
     refused: dict[str, list[float]] = {}  # name → when the agent heard a cancel or modify of it was refused
-    listing_refused: list[float] = []  # when it heard an openOrders refused (a CancelAll's listing, or a snapshot's)
+    listing_refused: list[float] = []  # when it heard a CancelAll's listing (openOrders) refused
     for t, ev in log.events:
         kind = type(ev).__name__
         if kind in ("CancelRejected", "ModifyRejected"):
             refused.setdefault(ev.cloid, []).append(t)
         elif kind == "RateLimited" and ev.request == "openOrders":
-            listing_refused.append(t)
+            if ev.for_command != FOR_SNAPSHOT:  # (a snapshot's listing pulls nothing)
+                listing_refused.append(t)
         elif kind == "RateLimited" and ev.request != "order":  # (an "order" action's cloids are places)
             for name in ev.cloids:
                 refused.setdefault(name, []).append(t)

@@ -691,6 +691,8 @@ def test_a_flip_between_a_kill_and_the_first_sample_after_it_is_judged_from_the_
 
 @pytest.mark.parametrize("refused, beside, ok", [
     ("openOrders", False, False),  # its listing refused (HTTP 429) before the trade: it pulled nothing
+    ("unnamed", False, False),  # a listing refused, of no command said (a log from before they were): read as its
+    ("snapshot", False, True),  # a snapshot's listing refused between it and the trade: it says nothing of the pull
     ("cancel", False, False),  # its cancels of the orders it knew refused, named (as before)
     ("late", False, True),  # the refusal heard after the trade: the race's own
     ("openOrders", True, True),  # a cancel of each beside it, not refused: those were on their way
@@ -698,8 +700,9 @@ def test_a_flip_between_a_kill_and_the_first_sample_after_it_is_judged_from_the_
 ])
 def test_a_cancel_all_heard_refused_is_a_refused_cancel_of_every_order_it_covered(refused, beside, ok):
     """A CancelAll's listing (openOrders) refused names no order: the orders it covered (placed before it) were read
-    as having a cancel on its way, and their fills past the position excused."""
-    from agent.gateway.events import RateLimited
+    as having a cancel on its way, and their fills past the position excused. A snapshot's listing refused is no
+    CancelAll's (RateLimited.for_command says whose): read as one, it failed the race it was beside."""
+    from agent.gateway.events import FOR_CANCEL_ALL, FOR_SNAPSHOT, RateLimited
     from scenarios.invariants import ReduceOnlyNeverIncreases
 
     log = _bids_cancelled_at_red_fill_past_the_short(cancel_all=True)
@@ -710,7 +713,8 @@ def test_a_cancel_all_heard_refused_is_a_refused_cancel_of_every_order_it_covere
     if refused == "cancel":
         log.events.append((t, RateLimited(t, "address", "cancel", "Too many cumulative requests", ("b1", "b2", "b3"))))
     elif refused is not None:
-        log.events.append((t, RateLimited(t, "ip", "openOrders", "HTTP 429")))
+        command = {"snapshot": FOR_SNAPSHOT, "unnamed": ""}.get(refused, FOR_CANCEL_ALL)
+        log.events.append((t, RateLimited(t, "ip", "openOrders", "HTTP 429", for_command=command)))
     v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
     assert (v is None) == ok
     assert ok or v.message == _REDUCE_ONLY + (": a fill of b3 at t=12.070, an order from before the mode whose "
