@@ -31,9 +31,9 @@ from agent.execution.orders import CloidFactory, OrderTracker
 from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_minimum
 from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, request_cost
 from agent.gateway.events import (
-    AFTER_CYCLE, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll, CancelOrder,
-    Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged,
-    ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
+    AFTER_CYCLE, FOR_CANCEL_ALL, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll,
+    CancelOrder, Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent,
+    ModifyAcknowledged, ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
     ScheduleCancelUnanswered,
     Side, Tif, Timer, TradeObserved,
@@ -243,10 +243,16 @@ class AgentCore:
             if t is RateLimited:
                 self.errors.note(event.ts)
                 self.graduation.note_rate_limited(event.ts)
-                if event.request in _SNAPSHOT_PARTS and self.snapshot_pending and self.snapshot_retry_ts == math.inf:
+                if event.request in _SNAPSHOT_PARTS and event.for_command != FOR_CANCEL_ALL and self.snapshot_pending \
+                        and self.snapshot_retry_ts == math.inf:
                     # the snapshot request was refused: no reply will come, so ask again after a short
                     # backoff rather than when it is overdue; doubling, but only up to _snapshot_backoff_cap (each
-                    # second blind after the storm is lost, and a refused request is counted as charged)
+                    # second blind after the storm is lost, and a refused request is counted as charged). (A
+                    # cancel-all's listing, openOrders too, refused says nothing of the snapshot, whose reply may
+                    # yet come: read as its refusal, the snapshot was asked again a backoff later with the first
+                    # still out (42 more of the IP's weight, in a minute that had just refused some), and the next
+                    # refusal waited twice as long. One naming no command, in a journal written before the gateways
+                    # named it, is the snapshot's, as it was then)
                     self.snapshot_retry_ts = event.ts + self._snapshot_backoff_s
                     self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, self._snapshot_backoff_cap())
             if self.stopped and getattr(event, "resting", False):
@@ -1462,8 +1468,8 @@ _DESIRED = (DesiredQuote, _BUY, _SELL)  # the ladder builds DesiredQuotes: (clas
 # digits with at most one decimal point, so that stop is never part of the ask
 _BBO = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 # the info requests an account snapshot is made of, as the gateways name them in RateLimited; the first
-# refusal of one is retried after _SNAPSHOT_RETRY_S, doubling (a cancel-all's openOrders is named alike:
-# its refusal at worst brings a pending snapshot's retry forward)
+# refusal of one is retried after _SNAPSHOT_RETRY_S, doubling (a cancel-all's openOrders is named alike, and
+# told apart by its for_command)
 _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 # a modify that found its order filled or gone: the cancel/fill race, not the venue's health
 _MODIFY_RACES = frozenset({Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER})

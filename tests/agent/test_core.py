@@ -2244,3 +2244,28 @@ def test_a_storm_of_refused_snapshots_never_blocks_the_next_on_the_ip_weight(ack
     assert len(sent) > 20 and gaps.max() <= cap + 0.25, (cap, gaps.max(), sent)
     if pull_retry_s == 2.0:  # the shipped defaults: retries 1, 2, 4 s apart, then the pace, 4.7 s (it was 4)
         assert np.allclose(gaps[:4], [1.1, 2.1, 4.1, 4.8])
+
+
+@pytest.mark.parametrize("for_command, asked_again", [("RequestAccountSnapshot", True), ("CancelAll", False),
+                                                      ("", True)])
+def test_a_cancel_alls_listing_refused_does_not_ask_a_pending_snapshot_again(for_command, asked_again):
+    """A snapshot lists openOrders, and so does a cancel-all: a 429 of either was RateLimited("ip", "openOrders"),
+    read as the snapshot's, which the core then asked for again a second later, with its request still out and its
+    reply on the way (42 of the minute's IP weight, in a minute already refusing requests; the next refusal's wait
+    doubled). The refusal names its command now (``for_command``): a snapshot's part is asked again after the
+    backoff, as before; a cancel-all's listing leaves the snapshot to its reply (or to being overdue). One naming no
+    command (a journal from before the gateways named it) is read as it was: the snapshot's, so that a replay of it
+    decides as the session did."""
+    from agent.gateway.events import RateLimited, RequestAccountSnapshot
+
+    cfg = AgentConfig.model_validate({"risk": {"ack_timeout_s": 5.0}})  # overdue only after 10 s: not in this run
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    asked: list[float] = []
+    for i in range(1, 40):
+        ts = round(i * 0.1, 1)
+        cmds = core.handle(Timer(ts))
+        core.handle(Timer(ts, AFTER_CYCLE))
+        asked += [ts for c in cmds if type(c) is RequestAccountSnapshot]
+        if ts == 0.5:
+            core.handle(RateLimited(ts + 0.05, "ip", "openOrders", "HTTP 429", for_command=for_command))
+    assert asked == ([0.1, 1.6] if asked_again else [0.1])
