@@ -30,6 +30,7 @@ from agent.session import USER, RunFolderError, open_run_folder, summarise
 from scenarios.invariants import Violation
 from scenarios.runlog import QuotaCharge, RestingOrder, RunLog, SentCommand, VenueFill
 from scenarios.schema import Scenario
+from twin.calls import Environment
 from twin.exchange import Exchange
 from twin.market.base import Shock
 from twin.market.replay import ReplayMarket
@@ -213,8 +214,7 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     if markets is None:
         ex = Exchange.build(params, int(twin_seq.generate_state(1)[0]), schedule)
     else:
-        import simpy
-        ex = Exchange(simpy.Environment(), params, int(twin_seq.generate_state(1)[0]), schedule, markets=markets)
+        ex = Exchange(Environment(), params, int(twin_seq.generate_state(1)[0]), schedule, markets=markets)
     env = ex.env
     inst = ex.instruments[coin]
     ex.fund(USER, cfg.session.collateral_usd, inst.dex)  # the coin's dex margins it

@@ -27,7 +27,7 @@ from simpy.events import NORMAL
 
 from twin.accounts import Account, dex_of
 from twin.book import ClientOrder, CoinBook, join_size
-from twin.calls import call_later, start_loop
+from twin.calls import Environment, call_later, start_loop
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
@@ -254,7 +254,7 @@ class Exchange:
     @classmethod
     def build(cls, params: TwinParams | None = None, seed: int = 0, schedule: ChaosSchedule | None = None,
               env: simpy.Environment | None = None, record: bool = False) -> "Exchange":
-        return cls(env or simpy.Environment(), params or TwinParams(), seed, schedule, record=record)
+        return cls(env or Environment(), params or TwinParams(), seed, schedule, record=record)
 
     def _build_markets(self) -> dict[str, MarketProcess]:
         shocks: dict[str, list[Shock]] = {}

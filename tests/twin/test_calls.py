@@ -5,7 +5,7 @@ import pytest
 import simpy
 from hypothesis import given, settings, strategies as st
 
-from twin.calls import call_later, start_loop
+from twin.calls import Environment, call_later, start_loop
 
 # delays on a coarse grid, so that ties (the queue's order among equal times) come often
 _delays = st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0]), min_size=1, max_size=6)
@@ -104,3 +104,85 @@ def test_a_loop_refuses_a_negative_delay_as_simpy_refuses_it():
     with pytest.raises(ValueError, match="Negative delay -0.5"):
         env.run()
     assert env.now == 1.0
+
+
+def _segments_run(scheduled: list[tuple[str, list[float], bool]], untils: list[float], ours: bool):
+    """The plan of _run_with (loops through start_loop, calls through call_later, real processes beside them), run
+    to each of ``untils`` in turn by twin.calls.Environment (``ours``) or by simpy.Environment: what ran, in order,
+    with the clock seen; then each segment's return and clock, and the queue left (times, priorities, ids: the
+    stop events SimPy leaves on it included)."""
+    env = Environment() if ours else simpy.Environment()
+    ran: list = []
+
+    def loop_of(name, delays):
+        for i, d in enumerate(delays):
+            yield d
+            ran.append((env.now, name, i))
+
+    def process_of(name, delays):
+        for i, d in enumerate(delays):
+            yield env.timeout(d)
+            ran.append((env.now, name, i))
+        return name
+
+    for name, delays, is_loop in scheduled:
+        if is_loop:
+            start_loop(env, loop_of(name, delays))
+            env.process(process_of(name + "p", delays))
+        else:
+            for i, d in enumerate(delays):
+                call_later(env, d, lambda n=name, i=i: ran.append((env.now, n, i)))
+    ends = []
+    for until in untils:
+        try:
+            ends.append((env.run(until=until), env.now, len(ran)))  # (what ran before it ended, too)
+        except ValueError as exc:  # (an until not after the clock: refused as SimPy refuses it)
+            ends.append((str(exc), env.now, len(ran)))
+    return ran, ends, [entry[:3] for entry in sorted(env._queue)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_delays, st.booleans()), min_size=1, max_size=5),
+       st.lists(st.sampled_from([0.5, 1.0, 1.25, 2.0, 3.0, 4.5, 20.0]), min_size=1, max_size=4))
+def test_environment_runs_to_a_time_as_simpys_run(plan, untils):
+    """Environment.run(until=t) with step's work in its loop: the same events, in the same order, at the same clock;
+    each segment ends where SimPy's does (the times the plan ties with an until included: the stop is urgent), and
+    leaves the same queue, ids and all. An until at or before the clock is refused alike."""
+    scheduled = [(f"s{j}", delays, is_loop) for j, (delays, is_loop) in enumerate(plan)]
+    untils = sorted(untils) + [100.0, untils[0]]  # (past every event; then one not after the clock: refused)
+    theirs = _segments_run(scheduled, untils, ours=False)
+    assert _segments_run(scheduled, untils, ours=True) == theirs
+    steps = sum(len(d) * (2 if is_loop else 1) for _, d, is_loop in scheduled)
+    assert len(theirs[0]) == steps  # (every step ran: the comparison is of all of them)
+
+
+def test_environment_raises_a_failed_event_and_an_error_in_a_call_as_simpy_does():
+    for make in (Environment, simpy.Environment):
+        env = make()
+
+        def proc():
+            yield env.timeout(1.0)
+            raise KeyError("boom")
+        env.process(proc())
+        with pytest.raises(KeyError, match="boom"):
+            env.run(until=5.0)
+        assert env.now == 1.0
+        env = make()
+        call_later(env, 2.0, lambda: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            env.run(until=5.0)
+        assert env.now == 2.0
+
+
+def test_environment_runs_empty_and_to_an_event_as_simpy():
+    """run() and run(until=<event>) are SimPy's own; an until never reached on an emptied queue is SimPy's error."""
+    env = Environment()
+    call_later(env, 1.0, lambda: None)
+    env.run()
+    assert env.now == 1.0
+    done = env.timeout(2.0, value="v")
+    assert env.run(until=done) == "v" and env.now == 3.0
+    env = Environment()
+    env._queue.clear()  # (no entry at all: the stop event itself taken off, as nothing SimPy does would)
+    with pytest.raises(ValueError):
+        env.run(until=0.0)
