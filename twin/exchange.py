@@ -1832,22 +1832,31 @@ def _funding_time(f: FundingInfo) -> int:
 def _l2_side(pxs: list, szs: list, clients: list, n: int, consumed: dict, desc: bool) -> tuple:
     """One side of an l2Book push, best first: the displayed levels less what our fills consumed, with
     the client orders resting there (part of the venue's book). Twice per book push: plain lists (the level
-    rows as _level_rows keeps them, made once per book update)."""
+    rows as _level_rows keeps them, made once per book update).
+
+    The rows are made as the push's tuples at once, and a level a client order rests at made again with it added
+    (its displayed size first, then each order in priority order: the same floats); a price's row is found by
+    its index in the rows (a dict made in C from the prices, the last row of a price winning, as a dict of the rows
+    kept it), where lists made for every level, a dict of them by a comprehension, and a tuple of each list at the
+    end cost a book push some 500 bytecodes a side (tests/twin/test_l2_side.py holds it to that way)."""
     px_l = pxs[:n]
     sz_l = szs[:n]
     if consumed:
-        rows = [[px, sz - consumed.get(px, 0.0), 1] for px, sz in zip(px_l, sz_l) if px == px]
+        rows = [(px, sz - consumed.get(px, 0.0), 1) for px, sz in zip(px_l, sz_l) if px == px]
         rows = [r for r in rows if r[1] > 0]
     else:
-        rows = [[px, sz, 1] for px, sz in zip(px_l, sz_l) if px == px and sz > 0]
+        rows = [(px, sz, 1) for px, sz in zip(px_l, sz_l) if px == px and sz > 0]
     if clients:
-        index = {r[0]: r for r in rows}
+        # (every level kept: its prices are the rows' own, in their order, as they nearly always are)
+        index = dict(zip(px_l if len(rows) == len(px_l) else [r[0] for r in rows], range(len(rows))))
         for o in clients:
-            r = index.get(o.px)
-            if r is None:
-                r = index[o.px] = [o.px, 0.0, 0]
-                rows.append(r)
-            r[1] += o.sz
-            r[2] += 1
+            px = o.px
+            k = index.get(px)
+            if k is None:
+                index[px] = len(rows)
+                rows.append((px, 0.0 + o.sz, 1))
+            else:
+                r = rows[k]
+                rows[k] = (r[0], r[1] + o.sz, r[2] + 1)
     rows.sort(key=_px_key, reverse=desc)  # nearly sorted already: cheap
-    return tuple(map(tuple, rows[:n]))
+    return tuple(rows[:n])

@@ -56,3 +56,43 @@ def test_l2_side_adds_several_orders_at_one_price_in_their_order(sizes, clients,
         for s in at:
             want += s
         assert sz == want and k == 1 + len(at)
+
+
+def _l2_side_as_lists(pxs, szs, clients, n, consumed, desc):
+    """_l2_side as it was written before its rows were tuples: a list per level, a dict of them by price (the last
+    row of a price winning), a tuple of each at the end."""
+    px_l, sz_l = pxs[:n], szs[:n]
+    if consumed:
+        rows = [[px, sz - consumed.get(px, 0.0), 1] for px, sz in zip(px_l, sz_l) if px == px]
+        rows = [r for r in rows if r[1] > 0]
+    else:
+        rows = [[px, sz, 1] for px, sz in zip(px_l, sz_l) if px == px and sz > 0]
+    if clients:
+        index = {r[0]: r for r in rows}
+        for o in clients:
+            r = index.get(o.px)
+            if r is None:
+                r = index[o.px] = [o.px, 0.0, 0]
+                rows.append(r)
+            r[1] += o.sz
+            r[2] += 1
+    rows.sort(key=lambda r: r[0], reverse=desc)
+    return tuple(map(tuple, rows[:n]))
+
+
+_prices = st.sampled_from([99.0, 99.5, 100.0, 100.25, 101.0, 102.0, float("nan")])
+
+
+@given(st.lists(st.tuples(_prices, st.floats(-0.5, 2.0)), max_size=25), st.integers(1, 22),
+       st.lists(st.tuples(_prices.filter(lambda p: p == p), st.floats(1e-4, 1.0)), max_size=6),
+       st.dictionaries(_prices, st.floats(0.0, 1.0), max_size=3), st.booleans())
+def test_l2_side_is_the_list_rows_way_to_the_bit(levels, n, clients, consumed, desc):
+    """Any rows (off a grid, unsorted, a price listed twice, nan, empty or negative sizes), any consumption and
+    client orders: the tuples made at once are the push the list rows made, their floats to the bit (the repr)."""
+    pxs, szs = [px for px, _ in levels], [sz for _, sz in levels]
+    orders = [SimpleNamespace(px=px, sz=sz) for px, sz in clients]
+    used = {px: s for px, s in consumed.items() if px == px}
+    got = _l2_side(pxs, szs, orders, n, used, desc)
+    want = _l2_side_as_lists(pxs, szs, orders, n, used, desc)
+    assert repr(got) == repr(want)
+    assert all(type(r) is tuple for r in got)
