@@ -10,9 +10,9 @@ if __name__ == "__main__":  # first: the imports below take ~90 ms, the live CLI
     from twin.stop_signals import exit_at_once
     exit_at_once("before the run started")
 
-from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, say, signed_usd
+from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, signed_usd
 from twin import json_text
-from twin.cli_errors import fail, print_note, print_out
+from twin.cli_errors import fail, print_note, print_out, say
 from twin.files import ArgumentParser, make_output_folder, missing_extra, unreadable
 from twin.stop_signals import begun, exit_status, interrupted_by
 from twin.units import non_empty, parse_seed

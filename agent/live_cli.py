@@ -26,11 +26,11 @@ from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row,
-                          say, signed_usd)
+                          signed_usd)
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from twin import json_text
-from twin.cli_errors import fail, log_to_stderr, print_error, print_note
+from twin.cli_errors import fail, log_to_stderr, print_error, print_note, say
 from twin.files import ArgumentParser, make_output_folder, read_text, short_repr, unreadable
 from twin.stop_signals import StopSignal, exit_status, raise_stop_signals
 from twin.units import non_empty, parse_seed, positive_float

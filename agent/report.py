@@ -2,20 +2,7 @@
 sessions share (the README documents them), built in one place; and the summary-table rows they share."""
 from __future__ import annotations
 
-from twin.console import unread
-from twin.files import hide_keys
 from twin.json_text import finite
-
-
-def say(text: str, stream) -> None:
-    """``text`` on ``stream``, or nowhere when no one reads it any more (``| head``, a closed pipe, a terminal gone
-    with its ssh session): not an error. A traceback there took a live run's exit status (1 for 3: orders may still
-    rest) and the lines after it. Every key's form hidden, as ``twin.cli_errors``' printers do: a summary names
-    the coin the user gave (``--coin``), and its JSON form every value the summary keeps."""
-    try:
-        print(hide_keys(text), file=stream, flush=True)
-    except (BrokenPipeError, OSError):
-        unread(stream)
 
 
 def trading_summary(core) -> dict:

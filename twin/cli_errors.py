@@ -7,8 +7,8 @@ slip puts a private key there. Each program printed its own lines, most through 
 key was shown by whichever path someone forgot. Here none can forget; ``tests/twin/test_key_hiding.py`` fails on
 a ``print`` to stderr anywhere else in the project's packages.
 
-A stderr whose reader is gone (a terminal closed, ``2>&1 | head``) drops the line, as ``agent.report.say`` does
-(the live run's warnings went through it): the traceback a BrokenPipeError made took the program's exit status.
+A stderr whose reader is gone (a terminal closed, ``2>&1 | head``) drops the line (``say``; the live run's
+warnings went through it): the traceback a BrokenPipeError made took the program's exit status.
 Stdout and the log are the same terminal, scrollback and CI log: "wrote {png}", "run folder: {out}" echo a path
 the user gave, and the live run's log lines the venue's error text, the coin and the URL, none of it through
 ``hide_keys`` until each went through here.
@@ -23,13 +23,20 @@ from twin.console import unread
 from twin.files import hide_keys
 
 
-def print_note(text: str) -> None:
-    """``text`` on stderr as it is (a note, a warning, an "interrupted ..." line), every key's form hidden."""
-    stream = sys.stderr  # (looked up at each call: a test's capture, a tool's redirection)
+def say(text: str, stream) -> None:
+    """``text`` on ``stream``, every key's form hidden, or nowhere when no one reads it any more (``| head``, a
+    closed pipe, a terminal gone with its ssh session): not an error. A traceback there took a live run's exit
+    status (1 for 3: orders may still rest) and the lines after it. The run's summary goes through it to stdout
+    (it names the coin the user gave, and its JSON form every value the summary keeps), every note to stderr."""
     try:
         print(hide_keys(text), file=stream, flush=True)
     except (BrokenPipeError, OSError):
         unread(stream)
+
+
+def print_note(text: str) -> None:
+    """``text`` on stderr as it is (a note, a warning, an "interrupted ..." line), every key's form hidden."""
+    say(text, sys.stderr)  # (sys.stderr looked up at each call: a test's capture, a tool's redirection)
 
 
 def print_error(message: str) -> None:

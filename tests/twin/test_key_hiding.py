@@ -339,7 +339,7 @@ def test_each_bench_script_refuses_a_key_given_to_it_without_showing_it(script):
 # ``twin.files.ArgumentParser``: the scan below keeps it so.
 
 # (path, why it prints past the printer): the printers themselves, and a line whose values are 64 hex digits
-_PRINTS_ALLOWED = {Path("twin") / "cli_errors.py": "the printers", Path("agent") / "report.py": "say, which hides keys",
+_PRINTS_ALLOWED = {Path("twin") / "cli_errors.py": "the printers",
                    Path("bench") / "decisions_hash.py": "its line is two sha256 digests, each 64 hex digits: hidden, "
                                                         "it would show nothing"}
 
@@ -389,8 +389,7 @@ def test_no_command_writes_stdout_or_parses_its_options_but_through_the_key_hidi
 
 
 def test_the_stdout_printer_and_say_hide_a_key_and_keep_the_rest(capsys):
-    from agent.report import say
-    from twin.cli_errors import print_out
+    from twin.cli_errors import print_out, say
     print_out(f"wrote /runs/{KEY}/t.png: 3 cycles")
     print_out()
     print_out(f"run folder: 0x{KEY}", end="|", flush=True)
