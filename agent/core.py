@@ -901,11 +901,17 @@ class AgentCore:
         lapsing (a re-arm or a clear held back by the address budget: it fires at its time; past it, expired, read
         here from the events' clock too, as a stopped agent with nothing to pull gets no tick to record it on)."""
         s = self._dead_man_state
-        if s == "lapsing" and self.tracker.now >= self._dead_man_fire_by:
+        if self._lapsed_by_now:
             return "expired"
         if self._dead_man_unacked_ts < math.inf and (s != "armed" or self.tracker.now >= self._dead_man_acked_until):
             return "unconfirmed"
         return s
+
+    @property
+    def _lapsed_by_now(self) -> bool:
+        """A switch left to lapse whose time the events' clock has passed, before any tick has recorded it
+        (``_dead_man_lapsed``): ``dead_man_state`` and ``dead_man_why`` read it as fired."""
+        return self._dead_man_state == "lapsing" and self.tracker.now >= self._dead_man_fire_by
 
     @property
     def dead_man_in_doubt(self) -> bool:
@@ -919,17 +925,22 @@ class AgentCore:
         switch past its time, which ``dead_man_state`` reads as expired before any tick records it (a stopped agent
         with nothing to pull gets none), is said lapsed here too: the live summary gave "expired" beside lapsing's
         "not cleared, it fires at ..."."""
-        if self._dead_man_state == "lapsing" and self.tracker.now >= self._dead_man_fire_by:
+        if self._lapsed_by_now:
             return _lapsed_why(self._dead_man_fire_by)
         return self._dead_man_why
+
+    def _send_dead_man(self, cmds: list, cmd: ScheduleCancel, ts: float) -> None:
+        """``cmd`` sent; one sent after any request in doubt can land is the venue's last word (``_dead_man_settle``
+        then has nothing to send)."""
+        cmds.append(cmd)
+        if ts > self._dead_man_doubt_ts:
+            self._dead_man_doubt_ts, self._dead_man_doubt_arm = math.inf, -math.inf
 
     def _arm_dead_man(self, cmds: list, ts: float, ahead_s: float) -> None:
         """Armed, and said so, when the venue acknowledges it (``_on_dead_man_acknowledged``). A clear still
         unanswered is superseded: its answer, if it comes, is older than this arm and says nothing of the switch."""
         at = ts + ahead_s
-        cmds.append(ScheduleCancel(at))
-        if ts > self._dead_man_doubt_ts:  # sent after any in doubt can land: this one is the last word
-            self._dead_man_doubt_ts, self._dead_man_doubt_arm = math.inf, -math.inf
+        self._send_dead_man(cmds, ScheduleCancel(at), ts)
         self._dead_man_armed_until = at
         if at > self._dead_man_fire_by:
             self._dead_man_fire_by = at
@@ -953,9 +964,7 @@ class AgentCore:
         sent, a clear lost on its way, answered 5xx or refused 429 left the switch armed while the log and the
         summary said it was not, and it fired later, one of the day's ten triggers spent on nothing. An arm's answer
         coming after it is ignored (``_dead_man_armed_until``: none matches), as the arm it answers is superseded."""
-        cmds.append(ScheduleCancel(None, ts))
-        if ts > self._dead_man_doubt_ts:  # sent after any in doubt can land: this one is the last word
-            self._dead_man_doubt_ts, self._dead_man_doubt_arm = math.inf, -math.inf
+        self._send_dead_man(cmds, ScheduleCancel(None, ts), ts)
         if self._dead_man_clear_ts == math.inf:  # the first since the last arm: not a resend
             self._dead_man_clear_first_ts = ts
             self._dead_man_clear_why = why

@@ -6,6 +6,8 @@ interface knows which venue it is talking to.
 """
 from __future__ import annotations
 
+import math
+
 from collections import OrderedDict
 from typing import Callable, Protocol
 
@@ -25,6 +27,12 @@ MAX_ITEMS_PER_ACTION = 200
 # expiresAfter (the ttl from its send, before then) and the clock skew the live start allows (preflight.clock_skew
 # refuses past half the ttl either way): ScheduleCancelUnanswered.late_ts
 LATE_TTLS = 1.5
+
+
+def schedule_cancel_late_ts(now: float, action_ttl_s: float | None) -> float:
+    """The latest a scheduleCancel that got no answer at ``now`` may still land (ScheduleCancelUnanswered.late_ts):
+    ``LATE_TTLS`` action ttls on; inf when it carried no expiresAfter (nothing bounds it)."""
+    return math.inf if action_ttl_s is None else now + LATE_TTLS * action_ttl_s
 
 
 def schedule_cancel_name(at_ts: float, sent_ts: float) -> str:
@@ -213,6 +221,11 @@ class CommandRouter:
         if job is None:
             self._schedule_cancel_busy = False
         return job
+
+    def _schedule_cancel_abandoned(self) -> None:
+        """The gateway's word that the scheduleCancel on its way, and any waiting, will not be sent (it closes): none
+        waits, none is on its way."""
+        self._schedule_cancel_busy, self._schedule_cancel_next = False, None
 
     def _schedule_cancel_superseded(self) -> None:
         """A waiting scheduleCancel replaced by a newer one, never sent (a gateway may count it)."""

@@ -14,7 +14,7 @@ from operator import itemgetter
 from typing import Callable
 
 from agent.gateway.base import (
-    LATE_TTLS, CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
+    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name, schedule_cancel_late_ts,
 )
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
@@ -162,9 +162,8 @@ class TwinGateway(CommandRouter):
             self.sink(RateLimited(self._now(), "ip", "scheduleCancel", "HTTP 429", at_ts=at, sent_ts=sent))
         elif isinstance(reply, TransportFailure) or (isinstance(reply, HttpError) and reply.status >= 500):
             self._transport_or_429(reply, "scheduleCancel", ())  # (counted as before)
-            ttl = self.action_ttl_s
-            self.sink(ScheduleCancelUnanswered(self._now(), at, sent,
-                                               math.inf if ttl is None else self._now() + LATE_TTLS * ttl))
+            now = self._now()
+            self.sink(ScheduleCancelUnanswered(now, at, sent, schedule_cancel_late_ts(now, self.action_ttl_s)))
         else:
             self._check_default(reply, "scheduleCancel")
 

@@ -77,6 +77,11 @@ def test_the_router_sends_one_schedule_cancel_at_a_time_and_of_those_waiting_the
     assert r._schedule_cancel_done() is None  # answered, and none waits
     r.send(ScheduleCancel(40.0))
     assert r.sent == [("schedule_cancel", 10.0), ("schedule_cancel", 40.0)] and r.superseded == 2
+    # abandoned as the gateway closes, with one on its way and one waiting: neither is sent, and the next goes at once
+    r.send(ScheduleCancel(50.0))
+    r._schedule_cancel_abandoned()
+    r.send(ScheduleCancel(60.0))
+    assert r.sent[2:] == [("schedule_cancel", 60.0)] and r._schedule_cancel_done() is None
 
 
 def _batch(n_place: int, n_cancel: int, n_by_oid: int, n_modify: int) -> Batch:

@@ -27,8 +27,8 @@ import numpy as np
 
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.base import (
-    LATE_TTLS, CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
-    schedule_cancel_name,
+    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
+    schedule_cancel_late_ts, schedule_cancel_name,
 )
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -445,9 +445,8 @@ class HyperliquidGateway(CommandRouter):
                     log.exception("scheduleCancel failed")
                 job = self._schedule_cancel_done()
         finally:
-            if job is not None:  # (cancelled on its way, as the gateway closes: none waits, none is on its way)
-                self._schedule_cancel_next = None
-                self._schedule_cancel_done()
+            if job is not None:  # (cancelled on its way, as the gateway closes)
+                self._schedule_cancel_abandoned()
 
     def _send_snapshot_request(self) -> None:
         self._spawn(self._snapshot(), "hl-snapshot")
@@ -644,8 +643,7 @@ class HyperliquidGateway(CommandRouter):
         elif reply == _TRANSPORT or (type(reply) is int and reply >= 500):
             # no answer: it may have reached the venue, and may yet, after the next one (sent now), until its
             # expiresAfter (sent before now, so before now + ttl), or that plus the clock skew the start allows
-            late = math.inf if self.action_ttl_s is None else ts + LATE_TTLS * self.action_ttl_s
-            self._emit(ScheduleCancelUnanswered(ts, at, sent, late))
+            self._emit(ScheduleCancelUnanswered(ts, at, sent, schedule_cancel_late_ts(ts, self.action_ttl_s)))
 
     def _statuses(self, reply: ActionReply, items, what: str) -> tuple:
         """The reply's status of each item, in order. One error for a batch of several is the batch's own (a
