@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import re
 import subprocess
 import sys
@@ -160,34 +161,17 @@ def _in_process(main, argv: list[str], capsys) -> tuple[int, str]:
     return status, capsys.readouterr().err
 
 
-def _audit(argv):
-    from agent.audit.__main__ import main
-    return main(argv)
+def _command(module: str, name: str = "main"):
+    """A command's main, imported when called (as each test runs it: its module's imports then, not at collection)."""
+    def main(argv):
+        return getattr(importlib.import_module(module), name)(argv)
+    return main
 
 
-def _search(argv):
-    from search.__main__ import main
-    return main(argv)
-
-
-def _scenarios(argv):
-    from scenarios.__main__ import main
-    return main(argv)
-
-
-def _calibration(argv):
-    from calibration.__main__ import main
-    return main(argv)
-
-
-def _serve(argv):
-    from twin.server.cli import serve_main
-    return serve_main(argv)
-
-
-def _agent(argv):
-    from agent.__main__ import main
-    return main(argv)
+_audit, _search, _scenarios = (_command("agent.audit.__main__"), _command("search.__main__"),
+                               _command("scenarios.__main__"))
+_calibration, _serve, _agent = (_command("calibration.__main__"), _command("twin.server.cli", "serve_main"),
+                                _command("agent.__main__"))
 
 
 def _lines(folder: Path, text: str) -> str:
