@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from twin.files import FileModel
 from agent.gateway.events import FOR_SNAPSHOT, CancelAll, CancelOrder, ModifyOrder, PlaceOrder, Side
-from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand
+from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand, trigger_level
 from twin.instruments import price_is_valid, size_is_valid
 
 _LEVELS = ("GREEN", "YELLOW", "ORANGE", "RED", "KILL")
@@ -165,7 +165,7 @@ class PositionNeverGrowsAfter(_Invariant):
         side = float(np.sign(pos[b])) if abs(pos[b]) > EPS else 0.0
         if not side:
             return None  # (flat at the trigger: no side to cross; |position| past the reference is the check above)
-        lvl = self._level()
+        lvl = trigger_level(self.trigger) or 0  # (its commands "in the mode" for _flip_not_excused; 0: all after it)
         held, held_t = float(pos[b]), float(ts[b])  # the last non-zero position, and when it was sampled
         for i in range(b + 1, len(ts)):
             p, t = float(pos[i]), float(ts[i])
@@ -183,15 +183,6 @@ class PositionNeverGrowsAfter(_Invariant):
             if abs(p) > EPS:
                 held, held_t = p, t
         return None
-
-    def _level(self) -> int:
-        """The safety level the trigger is (its commands "in the mode" for ``_flip_not_excused``); 0 for a trigger
-        that is none: every command after it."""
-        if self.trigger == "kill":
-            return _LEVELS.index("KILL")
-        if self.trigger.startswith("safety>="):
-            return _LEVELS.index(self.trigger[len("safety>="):].upper())
-        return 0
 
 
 class InventoryReducedWithin(_Invariant):

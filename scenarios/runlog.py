@@ -105,17 +105,14 @@ class RunLog:
     def trigger_time(self, spec: str) -> float | None:
         """Resolve a trigger: 'start'; 't=60'; 'kill'; 'safety>=RED'; 'fault:KIND' / 'fault_end:KIND'
         (the first fault of that kind); 'disconnect' / 'reconnect' (as the agent saw them)."""
-        from agent.safety import SafetyLevel
-
         s = spec.strip()
         if s == "start":
             return 0.0
         if s.startswith("t="):
             return float(s[2:])
-        if s == "kill":
-            return self.first_safety(int(SafetyLevel.KILL))
-        if s.startswith("safety>="):
-            return self.first_safety(int(SafetyLevel[s[len("safety>="):].upper()]))
+        level = trigger_level(s)
+        if level is not None:
+            return self.first_safety(level)
         if s.startswith("fault:") or s.startswith("fault_end:"):
             kind = s.split(":", 1)[1]
             # the first in time, however the file lists them (the first listed was checked, and an outage before it
@@ -137,6 +134,18 @@ class RunLog:
         ts = [r.get("t", math.nan) for r in self.records]
         k = int(np.searchsorted(np.asarray(ts, dtype=float), t, side="right")) if ts else 0
         return self.records[max(0, k - before):k + after]
+
+
+def trigger_level(spec: str) -> int | None:
+    """The safety level a trigger is ('kill', 'safety>=RED'), as an int; None for a trigger that is none."""
+    from agent.safety import SafetyLevel
+
+    s = spec.strip()
+    if s == "kill":
+        return int(SafetyLevel.KILL)
+    if s.startswith("safety>="):
+        return int(SafetyLevel[s[len("safety>="):].upper()])
+    return None
 
 
 TRIGGER_HELP = ("'start', 't=SECONDS', 'kill', 'safety>=LEVEL' (YELLOW, ORANGE, RED, KILL), 'fault:KIND' or "

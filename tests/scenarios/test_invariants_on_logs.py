@@ -206,6 +206,17 @@ def test_plain_exits_sent_together_past_the_position_and_a_flip_after_a_kill_bre
     assert v is not None and v.message == "position flipped to -0.03 after kill at t=30.00 (it was 0.04)"
 
 
+def test_a_trigger_names_its_safety_level_and_its_time_is_the_first_at_or_above_it():
+    from scenarios.runlog import trigger_level
+
+    assert [trigger_level(s) for s in ("kill", "safety>=green", "safety>=Orange", " safety>=RED ", "start", "t=5",
+                                       "fault:slide", "disconnect")] == [4, 0, 2, 3, None, None, None, None]
+    log = _sampled()
+    log.safety = [{"t": 3.0, "from": 0, "to": 2}, {"t": 7.0, "from": 2, "to": 4}]
+    assert [log.trigger_time(s) for s in ("safety>=YELLOW", "safety>=RED", "kill", "safety>=GREEN")] == [
+        3.0, 7.0, 7.0, None]  # (Green: never risen to, as before)
+
+
 def test_a_fault_trigger_is_the_first_of_its_kind_in_time_not_in_the_file():
     from scenarios.invariants import AllOrdersCancelledWithin
 
