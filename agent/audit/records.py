@@ -149,7 +149,7 @@ class JsonlWriter:
         self._pending = 0
         self.lines = 0
         self.segments = 0  # segments this writer closed
-        self._next_segment = max((n for n, _ in _segments(self.path)), default=0) + 1
+        self._next_segment = max(_segment_files(self.path), default=0) + 1
         self._fh: IO[str] | None = None
         self._open()
 
@@ -221,20 +221,59 @@ def segment_path(path: Path, n: int) -> Path:
     return path.with_name(f"{path.stem}-{n:06d}{path.suffix}")
 
 
-def _segments(path: Path) -> list[tuple[int, Path]]:
-    """The closed segments of the log at ``path``, oldest first, gzipped ones included. A segment found
-    both plain and gzipped is being compressed (gzip removes the original when it is done): the plain
-    one is whole, the other may not be yet."""
+def _segment_files(path: Path) -> dict[int, list[Path]]:
+    """The files of each closed segment of the log at ``path``, by number: its plain copy, its .gz, or both."""
     pat = re.compile(re.escape(path.stem) + r"-(\d{6,})" + re.escape(path.suffix) + r"(\.gz)?")
-    found: dict[int, Path] = {}
+    found: dict[int, list[Path]] = {}
     if path.parent.is_dir():
         for p in path.parent.iterdir():
             m = pat.fullmatch(p.name)
             if m:
-                n = int(m.group(1))
-                if n not in found or m.group(2) is None:
-                    found[n] = p
-    return sorted(found.items())
+                found.setdefault(int(m.group(1)), []).append(p)
+    return found
+
+
+def _segments(path: Path) -> list[tuple[int, Path]]:
+    """The closed segments of the log at ``path``, oldest first, gzipped ones included. A segment found both plain
+    and gzipped is being compressed or uncompressed, and either copy may be the one being written: which is read,
+    ``_whole_copy`` decides."""
+    return [(n, ps[0] if len(ps) == 1 else _whole_copy(*sorted(ps, key=lambda p: p.suffix == ".gz")))
+            for n, ps in sorted(_segment_files(path).items())]
+
+
+def _whole_copy(plain: Path, gz: Path) -> Path:
+    """Which of a segment's two copies, ``plain`` (NAME) and ``gz`` (NAME.gz), holds the whole segment: the one to
+    read. Both are there while gzip compresses NAME (it writes NAME.gz, then removes NAME) and while gunzip
+    uncompresses NAME.gz (it writes NAME, then removes NAME.gz); either way the copy being written looks like a
+    segment, cut at a line's end as often as not, and the plain one cannot tell it is cut. A gzip stream can: it ends
+    with a marker, a CRC and the length, so a .gz cut short, or damaged, does not read to its end.
+
+    - The .gz reads whole (to its end, CRC and length right, and not 0 bytes: gzip's first write is its header): the
+      .gz, whichever way the copy goes.
+    - Else, what it reads is a proper beginning of the plain copy: gzip is under way on the plain one, which is the
+      segment as the writer closed it (whole: ``JsonlWriter._rotate``): the plain one.
+    - Else neither is known whole (the plain one as long as what the .gz gives, or shorter, or other bytes: gunzip
+      of a .gz cut short or damaged, or a copy onto a full disk): the .gz, which the readers then read as far as it
+      goes and tell as lost (``read_lines``), as they do a damaged .gz with no plain copy beside it. (When gzip has
+      written all of the data but not yet its last bytes, both give the same lines and this tells the .gz lost,
+      every line of it read: a moment's false alarm, never a segment read short unsaid.)
+
+    The journal's reader (``event_log.journal_lines``) and the decision log's take their files from here alike
+    (``log_files``). One copy gone meanwhile (gzip or gunzip done) is the other."""
+    try:
+        with open(plain, "rb") as pf, open(gz, "rb") as raw:
+            if os.fstat(raw.fileno()).st_size == 0:
+                return plain if pf.read(1) else gz
+            with gzip.GzipFile(fileobj=raw) as z:
+                try:
+                    while chunk := z.read1(1 << 16):  # (read would drop what it had when the stream ends short)
+                        if pf.read(len(chunk)) != chunk:
+                            return gz  # not a beginning of the plain copy: the .gz, whole or told lost
+                except (EOFError, gzip.BadGzipFile, zlib.error):  # cut short or damaged
+                    return plain if pf.read(1) else gz
+            return gz
+    except FileNotFoundError:
+        return gz if gz.exists() else plain
 
 
 def log_files(path: str | Path) -> list[Path]:
@@ -493,7 +532,7 @@ def read_lines(path: Path, undecodable: Callable[[], None] | None = None, lost: 
     it stopped (a whole segment not gzip is every line of it lost, not one torn line); without ``lost``,
     ``undecodable`` is called once for it. A file of 0 bytes where the writer never leaves one (a .gz, or a closed
     plain segment: ``_lost_whole``) is lost whole, told alike. A plain segment gzipped after the log's files were
-    listed is read from its ``.gz`` (see ``_open``)."""
+    listed is read from its ``.gz``, and a ``.gz`` gunzipped from its plain copy (see ``_open``)."""
     return _lines(path, undecodable, False, lost)
 
 
@@ -541,10 +580,11 @@ def _lost_whole(fh: IO[str], path: Path) -> str | None:
     """Why ``path`` (``fh``, just opened) is a segment whose data was lost though it opens, or None: a file of 0 bytes
     where the writer never leaves one. gzip's smallest file (no line in it) is its 18-byte header and trailer, so no
     .gz of a log is 0 bytes; nor is a closed plain segment: the writer closes one only after a line has taken it past
-    its size, and syncs it to disk before it takes its numbered name (``JsonlWriter._rotate``), and it never gzips
-    (gzip makes NAME.gz while NAME is still there, which ``_segments`` reads instead). Either is a copy onto a full
-    disk, a file truncated, a power loss on a disk that lied about the sync. The file being written (no number in its
-    name: ``decisions.jsonl``) is 0 bytes legitimately: a run that has written nothing yet, or just after a rotation."""
+    its size, and syncs it to disk before it takes its numbered name (``JsonlWriter._rotate``); and a copy being made
+    is not read in place of a whole one beside it (gzip's NAME.gz, 0 bytes as it starts, and gunzip's NAME alike:
+    ``_whole_copy``). Either is a copy onto a full disk, a file truncated, a power loss on a disk that lied about the
+    sync. The file being written (no number in its name: ``decisions.jsonl``) is 0 bytes legitimately: a run that has
+    written nothing yet, or just after a rotation."""
     if path.suffix == ".gz":
         return ZERO_BYTES if os.fstat(fh.buffer.fileobj.fileno()).st_size == 0 else None  # (the file opened)
     if _CLOSED_SEGMENT.fullmatch(path.name) and os.fstat(fh.fileno()).st_size == 0:
@@ -564,10 +604,11 @@ def _why_unreadable(e: Exception) -> str:
 def _open(path: Path) -> tuple[IO[str], Path]:
     """One of a log's files opened for reading as text (bad bytes as lone surrogates), and the file opened.
 
-    A closed segment may be gzipped while the agent runs, and so while a reader goes through the list of files it
-    took at its start: gzip writes ``NAME.gz`` whole, then removes ``NAME``. A plain segment gone when its turn
-    comes is read from its ``.gz`` then, from its start (nothing of the plain one was read: an open file stays
-    readable when removed). One gone without a ``.gz`` (moved away meanwhile) is a FileNotFoundError naming it."""
+    A closed segment may be gzipped (or gunzipped) while the agent runs, and so while a reader goes through the list
+    of files it took at its start: gzip writes ``NAME.gz`` whole, then removes ``NAME``; gunzip writes ``NAME`` whole,
+    then removes ``NAME.gz``. A segment gone when its turn comes is read from its other copy then, from its start
+    (nothing of the one listed was read: an open file stays readable when removed). One gone with no other copy
+    beside it (moved away meanwhile) is a FileNotFoundError naming it."""
     def opened(p: Path) -> IO[str]:
         opener = gzip.open if p.suffix == ".gz" else open
         return opener(p, "rt", encoding="utf-8", errors="surrogateescape")  # bad bytes: lone surrogates
@@ -575,14 +616,12 @@ def _open(path: Path) -> tuple[IO[str], Path]:
     try:
         return opened(path), path
     except FileNotFoundError:
-        if path.suffix == ".gz":
-            raise FileNotFoundError(f"{path}: a file of the log, gone when its turn came to be read (moved away "
-                                    f"while the log was read?)") from None
-    gz = path.with_name(path.name + ".gz")
+        pass
+    other = path.with_suffix("") if path.suffix == ".gz" else path.with_name(path.name + ".gz")
     try:
-        return opened(gz), gz
+        return opened(other), other
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: a file of the log, gone when its turn came to be read, and no {gz.name} "
+        raise FileNotFoundError(f"{path}: a file of the log, gone when its turn came to be read, and no {other.name} "
                                 f"beside it (moved away while the log was read?)") from None
 
 

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import shutil
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.audit.records import JsonlWriter, log_files, read_jsonl, read_log, segment_path, write_json
+from agent.audit.records import (
+    JsonlWriter, log_files, numbered_log_lines, read_jsonl, read_log, segment_path, write_json,
+)
 from agent.config import AgentConfig, SessionConfig
 from agent.session import run_session
 
@@ -84,6 +87,83 @@ def test_a_segment_being_gzipped_is_read_once_from_its_whole_copy(tmp_path):
     records, bad = read_log(path)
     assert [r["cycle"] for r in records] == list(range(12)) and bad == 0
     assert seg1 in log_files(path)
+
+
+def _segment_and_its_gz(tmp_path):
+    """A log whose first segment is cut at every line's end, the segment's bytes and its whole gzip."""
+    path = tmp_path / "decisions.jsonl"
+    with JsonlWriter(path, segment_bytes=300) as w:
+        for i in range(12):
+            w.write(_rec(i, 30))
+    seg1 = segment_path(path, 1)
+    return path, seg1, seg1.read_bytes()
+
+
+def test_a_segment_being_gunzipped_is_read_from_its_whole_gz_not_the_plain_copy_being_written(tmp_path):
+    """gunzip writes NAME while NAME.gz is still there: the plain copy was read, as if gzip were at work on it, and a
+    segment cut at a line's end gave its first lines only, nothing said. The .gz reads to its CRC: it is whole."""
+    path, seg1, data = _segment_and_its_gz(tmp_path)
+    seg1.with_name(seg1.name + ".gz").write_bytes(gzip.compress(data))
+    first_line = data.index(b"\n") + 1
+    for plain in (data[:first_line], b""):  # gunzip a line in, and as it starts
+        seg1.write_bytes(plain)
+        records, bad = read_log(path)
+        assert [r["cycle"] for r in records] == list(range(12)) and bad == 0
+        assert log_files(path)[0].name == "decisions-000001.jsonl.gz"
+
+
+def test_a_gz_listed_and_gone_when_its_turn_comes_is_read_from_the_plain_copy_gunzip_left(tmp_path):
+    """gunzip removes NAME.gz once NAME is whole: a reader that listed the .gz reads NAME (it raised)."""
+    path, seg1, data = _segment_and_its_gz(tmp_path)
+    gz = seg1.with_name(seg1.name + ".gz")
+    gz.write_bytes(gzip.compress(data))
+    files = log_files(path)
+    assert files[0] == gz
+    gz.unlink()  # gunzip done: NAME whole
+    assert [(f, n) for f, n, _ in numbered_log_lines(files)][:2] == [(seg1, 1), (seg1, 2)]
+
+
+def _readable(gz: bytes) -> bytes:
+    """What a .gz gives before it stops (all of it when whole), read as the log's readers read it."""
+    got = b""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(gz)) as z:
+            while chunk := z.read1(64):
+                got += chunk
+    except (EOFError, OSError):
+        pass
+    return got
+
+
+@settings(max_examples=150, deadline=None)
+@given(way=st.sampled_from(["gzip", "gunzip", "gunzip of a cut .gz"]), cut=st.floats(0, 1), cut2=st.floats(0, 1))
+def test_a_segment_found_plain_and_gzipped_is_read_whole_or_told_lost_never_short_unsaid(tmp_path_factory, way, cut,
+                                                                                          cut2):
+    """Whichever way a copy is under way and wherever it is, the segment's lines are all read, or it is told lost;
+    when a whole copy is there (gzip's plain one, gunzip's .gz), all are read, told lost only when gzip has written
+    all of the data but not its end (the plain copy then no longer than what the .gz gives)."""
+    path, seg1, data = _segment_and_its_gz(tmp_path_factory.mktemp("log"))
+    whole_gz = gzip.compress(data)
+    gz = seg1.with_name(seg1.name + ".gz")
+    cut_gz = whole_gz[:int(cut * len(whole_gz))]
+    if way == "gzip":  # the plain one whole, the .gz being written
+        gz.write_bytes(cut_gz)
+    elif way == "gunzip":  # the .gz whole, the plain one being written
+        seg1.write_bytes(data[:int(cut * len(data))])
+        gz.write_bytes(whole_gz)
+    else:  # gunzip of a .gz cut short: the plain one at most what the .gz gives
+        gz.write_bytes(cut_gz)
+        got = _readable(cut_gz)
+        seg1.write_bytes(got[:int(cut2 * len(got))] if cut2 < 0.5 else got)
+    told = []
+    lines = [t for f, _, t in numbered_log_lines(log_files(path)[:1], lost=lambda *seg: told.append(seg))]
+    expected = data.decode().splitlines(keepends=True)
+    if told:
+        assert way != "gunzip" and told[0][0] == gz and lines == expected[:told[0][1]]
+    else:
+        assert lines == expected
+    if way == "gunzip" or (way == "gzip" and len(_readable(cut_gz)) < len(data)):
+        assert not told
 
 
 def test_a_segment_name_taken_by_hand_is_skipped_not_overwritten(tmp_path):

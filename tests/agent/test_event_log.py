@@ -3,6 +3,7 @@ of a live run depends on it). The end-to-end replay is in test_live_gateway (a d
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import re
 
@@ -258,6 +259,20 @@ def test_a_journal_segment_lost_is_told_as_lost_not_taken_for_a_crashs_cut(tmp_p
     live.write_text("".join(lines[6:]))  # no restart after it: the run's middle lost
     with pytest.raises(ValueError, match=says):
         list(journal_lines(log_files(live), lost=lambda *seg: told.append(seg)))
+
+
+def test_a_journal_segment_being_gunzipped_is_read_from_its_whole_gz(tmp_path):
+    """The journal's reader takes its files where the decision log's does (``records.log_files``): gunzip's plain
+    copy, a line in, beside its whole .gz, gave the replay a run two events short, nothing said."""
+    start = {"type": "start", "ts": 0.0}
+    lines = [json.dumps(start) + "\n"] + [json.dumps(encode(ev.Timer(ts=float(i)))) + "\n" for i in range(1, 9)]
+    middle = "".join(lines[3:6]).encode()
+    _, seg2, live = _journal_with_a_segment(tmp_path, lines, gzip.compress(middle))
+    seg2.with_suffix("").write_bytes(middle[:len(lines[3])])  # gunzip a line in
+    told = []
+    got = list(journal_lines(log_files(live), lost=lambda *seg: told.append(seg)))
+    assert [d for _, d in got] == [json.loads(x) for x in lines] and not told
+    assert got[3][0] == f"{seg2}: line 1"
 
 
 def test_a_replay_past_a_lost_journal_segment_names_it_and_is_not_identical(tmp_path, capsys):
