@@ -59,9 +59,16 @@ class SignalConfig(FileModel):
         for name, w in v.items():
             if name not in SIGNAL_NAMES:
                 raise ValueError(f"unknown signal {name!r}; known: {', '.join(SIGNAL_NAMES)}")
-            if not (0.0 <= w <= MAX_WEIGHT):  # (1 as shipped; 1e300 scaled a signal's pull out of all measure)
-                raise ValueError(f"weight of {name!r} must be from 0 to {MAX_WEIGHT:g}, got {w!r}")
+            check_weight(name, w)
         return v
+
+
+def check_weight(name: str, weight: float) -> None:
+    """A signal's blend weight, from the config or set at runtime, from 0 to ``MAX_WEIGHT``: one bound for both (the
+    runtime's weight is the configured one times validation's verdict, at most 1), or ValueError naming the signal
+    and the value. 1e300 scaled a signal's pull out of all measure; NaN and inf are refused with it."""
+    if not (0.0 <= weight <= MAX_WEIGHT):
+        raise ValueError(f"weight of signal {name!r} must be from 0 to {MAX_WEIGHT:g}, got {weight!r}")
 
 
 def _logistic(x: float) -> float:
@@ -251,13 +258,12 @@ class SignalBlend:
         return {s.name: w for s, w in zip(self.signals, self._w)}
 
     def set_weight(self, name: str, weight: float) -> None:
-        """Weight ≥ 0 for a named signal; 0 silences (retires) it. An anti-predictive signal is
-        retired, not inverted, so negative weights are refused."""
+        """Weight from 0 to ``MAX_WEIGHT`` for a named signal, as the config's (``check_weight``); 0 silences
+        (retires) it. An anti-predictive signal is retired, not inverted, so negative weights are refused."""
         i = self._index.get(name)
         if i is None:
             raise KeyError(f"no signal named {name!r}; known: {', '.join(self._index)}")
-        if not (0.0 <= weight < math.inf):
-            raise ValueError(f"weight of signal {name!r} must be finite and >= 0, got {weight!r}")
+        check_weight(name, weight)
         self._w[i] = float(weight)
 
     def set_weights(self, weights: dict[str, float]) -> None:

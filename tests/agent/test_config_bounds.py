@@ -237,7 +237,7 @@ def test_every_number_of_a_chaos_schedule_and_the_servers_limits_refuses_an_absu
 
 def test_the_signal_weights_are_bounded_too():
     for w in (1e300, -1.0):
-        with pytest.raises(ValidationError, match="weight of 'momentum' must be from 0 to 1000"):
+        with pytest.raises(ValidationError, match="weight of signal 'momentum' must be from 0 to 1000"):
             AgentConfig.model_validate({"quoting": {"signals": {"weights": {"momentum": w}}}})
 
 

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
+from pydantic import ValidationError
 
 from agent.quoting.signals import (
-    BookImbalanceSignal, MomentumSignal, SignalBlend, SignalConfig, TradeFlowSignal,
+    MAX_WEIGHT, BookImbalanceSignal, MomentumSignal, SignalBlend, SignalConfig, TradeFlowSignal,
 )
 
 CFG = SignalConfig()
@@ -153,6 +155,32 @@ def test_bad_weights_are_refused():
         blend.set_weight("momentum", -1.0)
     with pytest.raises(ValueError, match="nope"):
         SignalConfig(weights={"nope": 1.0})
+
+
+def test_a_weight_past_the_configs_bound_is_refused_at_runtime_too_naming_the_signal_and_value():
+    """set_weight took any finite weight >= 0 (1e300 scaled the signal's pull out of all measure) where the config
+    refused past MAX_WEIGHT; the bound is one, and the weight left as it was."""
+    blend = _fed_blend()
+    blend.set_weight("momentum", MAX_WEIGHT)
+    for w in (1e300, math.nextafter(MAX_WEIGHT, math.inf), math.inf, math.nan):
+        with pytest.raises(ValueError, match=f"weight of signal 'momentum' must be from 0 to {MAX_WEIGHT:g}, "
+                                             f"got {re.escape(repr(w))}"):
+            blend.set_weight("momentum", w)
+    assert blend.weights["momentum"] == MAX_WEIGHT
+
+
+@settings(max_examples=200, deadline=None)
+@given(w=st.floats(allow_nan=True, allow_infinity=True) | st.floats(-1.0, 2 * MAX_WEIGHT)
+       | st.sampled_from([0.0, -0.0, MAX_WEIGHT, math.nextafter(MAX_WEIGHT, math.inf)]))
+def test_a_weight_the_config_takes_is_one_set_weight_takes_and_no_other(w):
+    def taken(set_it) -> bool:
+        try:
+            set_it()
+        except (ValueError, ValidationError):
+            return False
+        return True
+    blend = SignalBlend.from_config(SignalConfig())
+    assert taken(lambda: SignalConfig(weights={"trade_flow": w})) == taken(lambda: blend.set_weight("trade_flow", w))
 
 
 def _pushed_up(name: str):
