@@ -287,6 +287,27 @@ def test_the_live_runs_log_hides_a_key_in_its_message_its_arguments_and_a_traceb
     assert "WARNING agent.gateway.hyperliquid.gateway: /exchange answered" in err and "a debug line" not in err
 
 
+def test_the_twin_servers_log_hides_a_key_a_client_sent_it():
+    """``twin serve`` logs through the handler ``log_to_stderr`` installs (without it, logging's last resort wrote
+    the record as it was): a request the server cannot parse is logged, with its traceback quoting the bad header,
+    so a key a client sent there reached the server's stderr. Run as an operator runs it, on loopback."""
+    import socket
+
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "twin", "serve", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+) ", proc.stdout.readline()).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(f"POST /info HTTP/1.1\r\nHost: twin\r\nContent-Length: 0x{KEY}\r\n\r\n".encode())
+            answer = s.recv(4096)  # (the record is logged before the answer is sent)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert answer.startswith(b"HTTP/1.0 400")
+    assert "Error handling request" in err and "Content-Length: " + KEY_HIDDEN in err, err
+    assert not _leaked(err)
+
+
 def test_log_to_stderr_adds_no_second_handler_nor_one_beside_a_callers():
     import logging
 
