@@ -320,7 +320,8 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     A fill made before the mode began (``t_enter``: ``held`` sampled before it, the flip sampled in it) is none of
     the mode's. A fill more than ``race_s`` after its cancel left raced nothing: the cancel had landed or was lost.
     A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
-    when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name. A
+    when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name (those
+    it named, its ``known``, were cancelled at once, each refused only as a cancel of it is). A
     snapshot's openOrders refusal (RateLimited ``for_command`` FOR_SNAPSHOT) refuses no CancelAll; one that names no
     command (a log from before the gateways named it) is read as the CancelAll's, which excuses nothing by mistake."""
     lo, hi = t_from - _VENUE_MS, t_to + _VENUE_MS
@@ -331,7 +332,9 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     crossing = [f for f in crossing if f.t + _VENUE_MS > t_enter + EPS]  # (its time is the ms it was made in)
     sent_at: dict[str, SentCommand] = {}
     cancelled_at: dict[str, list[float]] = {}  # name → when each cancel (or modify) of it left
-    cancel_all_at: list[float] = []  # when each CancelAll left (one of them pulls every order placed before it)
+    # when each CancelAll left (one of them pulls every order placed before it), and the orders it cancelled by name
+    # (``known``: those the gateway cancels at once; its listing, openOrders, covers only the rest)
+    cancel_all_at: list[tuple[float, tuple[str, ...]]] = []
     first_in_mode = np.inf  # the agent's first command in this stretch of the mode
     for c in log.commands:
         cmd = c.cmd
@@ -345,7 +348,7 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         elif isinstance(cmd, CancelOrder):
             cancelled_at.setdefault(cmd.cloid, []).append(c.t)
         elif isinstance(cmd, CancelAll):
-            cancel_all_at.append(c.t)
+            cancel_all_at.append((c.t, cmd.known))
     refused: dict[str, list[float]] = {}  # name → when the agent heard a cancel or modify of it was refused
     listing_refused: list[float] = []  # when it heard a CancelAll's listing (openOrders) refused
     for t, ev in log.events:
@@ -363,9 +366,10 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         if sent is not None and sent.safety_level >= lvl and sent.t >= t_mode - EPS:
             return f": a fill of {_fmt(sent.cmd)} ({f.cloid}), sent in the mode at t={sent.t:.3f}"
         placed = sent.t if sent is not None else -np.inf  # (not sent in this run: an earlier one left it resting)
-        # (when it left, whether it was a CancelAll)
+        # (when it left, whether it pulled the order through a CancelAll's listing: one that named it cancelled it by
+        # name, as a CancelOrder does, and a refusal of its listing refused none of that)
         pulls = sorted([(t, False) for t in cancelled_at.get(f.cloid, [])]
-                       + [(t, True) for t in cancel_all_at if t >= placed - EPS])
+                       + [(t, f.cloid not in known) for t, known in cancel_all_at if t >= placed - EPS])
         head = f": a fill of {f.cloid} at t={f.t:.3f}, an order from before the mode whose cancel "
         before = [p for p in pulls if p[0] <= f.t + _VENUE_MS]
         if not before:

@@ -437,7 +437,8 @@ def test_a_reduce_only_exit_on_a_position_not_made_up_by_fills_on_the_wire_still
 
 def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, fills_at: float = 12.07,
                                                crossing: str = "b3", exit_reduce_only: bool = True,
-                                               level: int = 3, cancel_all: bool = False) -> RunLog:
+                                               level: int = 3, cancel_all: bool = False,
+                                               known: tuple[str, ...] = ()) -> RunLog:
     """feb12_emergency_paralysis seed 15 as its run log has it, the trade a sample later (there it came before the
     first sample in Red, which has no position of its own to flip from): short 0.00384 with three plain bids
     (b1-b3: 0.00128, 0.00192, 0.00288) placed at Green; Red at 12.0 s (the sample then taken before the cycle), whose
@@ -445,7 +446,7 @@ def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, 
     trade fills the three bids at ``fills_at``, the last (``crossing``, the order its fill is booked to) taking the
     venue from -0.00064 to +0.00224 after the sample at 12.05 (the first in Red): no order sent in Red is in it.
     ``level``: the safety level the mode is at (4: a Kill, with its transition in ``log.safety``); ``cancel_all``: the
-    bids pulled by one CancelAll at ``cancels_at`` instead of a cancel each."""
+    bids pulled by one CancelAll at ``cancels_at`` instead of a cancel each (``known``: those it names)."""
     from scenarios.runlog import VenueFill
 
     log = _sampled(t_end=20.0, pos=lambda t: np.where(t < fills_at, -0.00384, 0.00224),
@@ -461,7 +462,7 @@ def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, 
     if cancels_at is not None and cancel_all:
         from agent.gateway.events import CancelAll
 
-        red.append(SentCommand(cancels_at, CancelAll(), 1, -0.00384, -0.00384, level, 5000, 10000))
+        red.append(SentCommand(cancels_at, CancelAll(known), 1, -0.00384, -0.00384, level, 5000, 10000))
     elif cancels_at is not None:
         red += [SentCommand(cancels_at, CancelOrder(name), 1, -0.00384, -0.00384, level, 5000, 10000)
                 for name in sizes]
@@ -740,3 +741,27 @@ def test_a_refused_listing_refuses_no_cancel_of_one_order():
     log = _bids_cancelled_at_red_fill_past_the_short()
     log.events.append((12.03, RateLimited(12.03, "ip", "openOrders", "HTTP 429")))
     assert ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log) is None
+
+
+@pytest.mark.parametrize("known, refused, ok", [
+    (("b1", "b2", "b3"), "openOrders", True),  # it cancelled the three by name: its listing covered none of them
+    (("b1", "b2"), "openOrders", False),  # b3 (the crossing fill's) was the listing's, which was refused
+    (("b1", "b2", "b3"), "cancel", False),  # the cancel by name of b3 refused, named
+    ((), "openOrders", False),  # it named none: the listing covered them all
+])
+def test_a_cancel_all_whose_listing_was_refused_still_cancelled_the_orders_it_named(known, refused, ok):
+    """A CancelAll cancels the orders the core counts live by name at once (``known``) and lists the venue's
+    (openOrders) for the rest: its listing refused, the orders it had named were read as refused too, and their fill
+    past the position, racing those cancels, was failed."""
+    from agent.gateway.events import FOR_CANCEL_ALL, RateLimited
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _bids_cancelled_at_red_fill_past_the_short(cancel_all=True, known=known)
+    if refused == "cancel":
+        log.events.append((12.03, RateLimited(12.03, "address", "cancel", "Too many cumulative requests", ("b3",))))
+    else:
+        log.events.append((12.03, RateLimited(12.03, "ip", "openOrders", "HTTP 429", for_command=FOR_CANCEL_ALL)))
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert (v is None) == ok
+    assert ok or v.message == _REDUCE_ONLY + (": a fill of b3 at t=12.070, an order from before the mode whose "
+                                              "cancel sent at t=12.000 had been refused before it filled")
