@@ -237,8 +237,10 @@ class ReduceOnlyNeverIncreases(_Invariant):
     it (``_flip_not_excused``): excused when each that left the position on the other side was of an order placed
     before the mode whose cancel had left by the agent's first command in the mode and before the fill; a fill of an
     order sent in the mode, or of one from before it left resting or pulled late, is a violation. A stretch of the
-    mode flips from the position sampled just before it: a trade between that sample and the first in the mode
-    (feb12_emergency_paralysis seed 15's came there) is judged so, but for the fills made before the mode began."""
+    mode flips from the position sampled just before it (the last non-zero one, when that sample is flat: long, flat
+    at the boundary, short in the mode is a flip through a flat sample as one inside the mode is): a trade between
+    that sample and the first in the mode (feb12_emergency_paralysis seed 15's came there) is judged so, but for the
+    fills made before the mode began."""
 
     name: Literal["reduce_only_never_increases"]
     from_level: Literal["ORANGE", "RED", "KILL"] = Field("RED", description="Safety level that means reduce-only.")
@@ -277,7 +279,8 @@ class ReduceOnlyNeverIncreases(_Invariant):
                 held, held_t, t_mode, t_enter = 0.0, -np.inf, -np.inf, -np.inf
                 if b:
                     t_mode = float(ts[b - 1])
-                    held, held_t = (float(pos[b - 1]), t_mode) if abs(pos[b - 1]) > EPS else (0.0, -np.inf)
+                    # (flat there, the last non-zero one before: a flip through a flat sample at the boundary is one)
+                    held, held_t = _last_held(ts, pos, b - 1)
                     t_enter = _mode_began(log, lvl, t_mode, float(ts[b]))
             prev = b
             if held * pos[b] < 0:
@@ -288,6 +291,18 @@ class ReduceOnlyNeverIncreases(_Invariant):
             if abs(pos[b]) > EPS:
                 held, held_t = pos[b], float(ts[b])
         return None
+
+
+def _last_held(ts: np.ndarray, pos: np.ndarray, b: int) -> tuple[float, float]:
+    """The last non-zero position sampled at or before sample ``b``, and when; (0.0, -inf) when there is none. A flip
+    through flat samples is a flip wherever the mode's boundary falls among them: long, flat at the last sample before
+    the mode (an exit filled), then short in it (a stale ask filled) is the Feb 10 mechanism as much as one flat sample
+    inside the mode is. (Fills before the mode began are none of its: ``_flip_not_excused`` leaves them out.)"""
+    nz = np.flatnonzero(np.abs(pos[:b + 1]) > EPS)
+    if not len(nz):
+        return 0.0, -np.inf
+    i = int(nz[-1])
+    return float(pos[i]), float(ts[i])
 
 
 _VENUE_MS = 1e-3  # a venue fill's time is to the ms (its floor): the slack in comparing it with samples and sends

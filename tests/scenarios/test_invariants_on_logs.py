@@ -190,6 +190,30 @@ def test_a_flip_through_a_flat_sample_is_a_flip_in_reduce_only_mode():
     assert ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log) is None
 
 
+@pytest.mark.parametrize("red_at, flat_until", [(20.0, 20.04), (20.05, 20.04), (20.05, 20.09), (20.1, 20.09)])
+def test_a_flip_through_a_flat_sample_at_the_modes_boundary_is_a_flip(red_at, flat_until):
+    """Long 0.02, flat at the last sample before Red or at its first (an exit filled), then short 0.02 in it (a stale
+    plain ask from before Red filled): the stretch of the mode flipped from the flat sample before it, and a flat
+    position has no side to cross. (Red at 20.0 with one flat sample was judged: the flat sample was in the mode.)"""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _sampled(pos=lambda t: np.where(t < 20, 0.02, np.where(t < flat_until, 0.0, -0.02)),
+                   safety=lambda t: np.where(t >= red_at - 1e-9, 3, 0))
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert v is not None and v.t == round(flat_until + 0.01, 2)
+    assert v.message == "position flipped from 0.02 to -0.02 in reduce-only mode"
+    # Red began 5 ms before its first sample: a fill that crossed 5 ms before the flip's sample came after it (the
+    # mode's), or, flat at the sample before the mode, before it (none of the mode's)
+    from scenarios.runlog import VenueFill
+
+    log.fills = [VenueFill(19.99, "e", 1, False, 0.02, 0.02), VenueFill(flat_until - 0.005, "s", 2, False, 0.02, 0.0)]
+    log.safety = [{"t": red_at - 0.005, "from": 0, "to": 3, "reason": "x"}]
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert (v is None) == (red_at > flat_until)
+    assert v is None or v.message.endswith(f": a fill of s at t={flat_until - 0.005:.3f}, an order from before the "
+                                           f"mode whose cancel had not left by then")
+
+
 def test_plain_exits_sent_together_past_the_position_and_a_flip_after_a_kill_break_the_kill_invariants():
     """A Kill's flatten of two plain IOCs of 0.9x the position each, sent at once, flipped the long to a smaller
     short: each order alone was no larger than the position, and |position| never grew."""
