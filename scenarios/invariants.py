@@ -122,12 +122,12 @@ class PositionNeverGrowsAfter(_Invariant):
 
     A flip is judged by the venue's fills that made it, as reduce_only_never_increases judges one in its mode
     (``_flip_not_excused``): orders placed before the trigger whose cancels had left by the agent's first command
-    after it (and within ``race_s`` before they filled, and were not heard refused) may fill before the cancels land,
-    and nothing the agent did after the trigger made that; a fill of an order sent after it, or of one from before
-    it left resting or pulled late, is the agent's. The side a flip so excused left the position on is held to the
-    same account: growth there is judged by the fills that made it. The position held at the trigger is the last
-    sampled at or before it (a sample at its instant was taken before it): fills between it and the trigger are
-    none of this check's."""
+    after it (and within ``race_s`` before they filled, or were lost in transport as the log shows, and were not
+    heard refused) may fill before the cancels land, and nothing the agent did after the trigger made that; a fill of
+    an order sent after it, or of one from before it left resting or pulled late, is the agent's. The side a flip so
+    excused left the position on is held to the same account: growth there is judged by the fills that made it. The
+    position held at the trigger is the last sampled at or before it (a sample at its instant was taken before it):
+    fills between it and the trigger are none of this check's."""
 
     name: Literal["position_never_grows_after"]
     trigger: str = _trigger_field("kill")
@@ -235,12 +235,12 @@ class ReduceOnlyNeverIncreases(_Invariant):
     The same race can flip the venue's position with no order the agent sent in the mode: the bids it is cancelling
     as the mode begins fill past a short before the cancels land. The flip is judged by the venue's fills that made
     it (``_flip_not_excused``): excused when each that left the position on the other side was of an order placed
-    before the mode whose cancel had left by the agent's first command in the mode and before the fill; a fill of an
-    order sent in the mode, or of one from before it left resting or pulled late, is a violation. A stretch of the
-    mode flips from the position sampled just before it (the last non-zero one, when that sample is flat: long, flat
-    at the boundary, short in the mode is a flip through a flat sample as one inside the mode is): a trade between
-    that sample and the first in the mode (feb12_emergency_paralysis seed 15's came there) is judged so, but for the
-    fills made before the mode began."""
+    before the mode whose cancel had left by the agent's first command in the mode, within ``race_s`` before the fill
+    (or was lost in transport: ``_flip_not_excused``); a fill of an order sent in the mode, or of one from before it
+    left resting or pulled late, is a violation. A stretch of the mode flips from the position sampled just before it
+    (the last non-zero one, when that sample is flat: long, flat at the boundary, short in the mode is a flip through
+    a flat sample as one inside the mode is): a trade between that sample and the first in the mode
+    (feb12_emergency_paralysis seed 15's came there) is judged so, but for the fills made before the mode began."""
 
     name: Literal["reduce_only_never_increases"]
     from_level: Literal["ORANGE", "RED", "KILL"] = Field("RED", description="Safety level that means reduce-only.")
@@ -248,7 +248,9 @@ class ReduceOnlyNeverIncreases(_Invariant):
     race_s: float = Field(2.0, ge=0, le=MAX_RUN_S, description=(
                           "For reduce-only orders: how recently the venue must have held the agent's position, or how "
                           "soon after the send the fills making up the difference must have reached the agent, for the "
-                          "order to be excused, s (latency spikes included)."))
+                          "order to be excused; for a flip: how long after its cancel left a fill of an order from "
+                          "before the mode still raced it (unless the log shows that cancel lost in transport), s "
+                          "(latency spikes included)."))
 
     def check(self, log: RunLog) -> Violation | None:
         lvl = _LEVELS.index(self.from_level)
@@ -284,7 +286,7 @@ class ReduceOnlyNeverIncreases(_Invariant):
                     t_enter = _mode_began(log, lvl, t_mode, float(ts[b]))
             prev = b
             if held * pos[b] < 0:
-                why = _flip_not_excused(log, lvl, t_mode, held_t, float(ts[b]), held, t_enter)
+                why = _flip_not_excused(log, lvl, t_mode, held_t, float(ts[b]), held, t_enter, self.race_s)
                 if why is not None:
                     return Violation(self.name, float(ts[b]), f"position flipped from {held:.6g} to {pos[b]:.6g} "
                                                               f"in reduce-only mode{why}")
@@ -316,7 +318,7 @@ def _mode_began(log: RunLog, lvl: int, t_from: float, t_to: float) -> float:
 
 
 def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to: float, held: float,
-                      t_enter: float = -np.inf, race_s: float = np.inf) -> str | None:
+                      t_enter: float, race_s: float) -> str | None:
     """Why the venue's position crossing from ``held`` (sampled at ``t_from``) to the other side by ``t_to``, in a
     stretch of reduce-only mode that began after the sample at ``t_mode`` (a command at that time and in the mode
     came after it, in the same instant), is the agent's doing (a suffix for the message), or None
@@ -333,12 +335,17 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     ``check`` fails any other first.)
 
     A fill made before the mode began (``t_enter``: ``held`` sampled before it, the flip sampled in it) is none of
-    the mode's. A fill more than ``race_s`` after its cancel left raced nothing: the cancel had landed or was lost.
+    the mode's. A fill more than ``race_s`` after its cancel left raced nothing: the cancel had landed (or been
+    refused, which is answered), unless the log shows it lost in transport (``_pull_lost``), which the agent is told
+    nothing of: that fill is excused until the agent heard the order still resting (``_heard_resting``: a snapshot it
+    asked for after the cancel left, which the core does at its ack timeout and every audit interval) and race_s more
+    went by without another pull of it.
+
     A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
     when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name (those
-    it named, its ``known``, were cancelled at once, each refused only as a cancel of it is). A
-    snapshot's openOrders refusal (RateLimited ``for_command`` FOR_SNAPSHOT) refuses no CancelAll; one that names no
-    command (a log from before the gateways named it) is read as the CancelAll's, which excuses nothing by mistake."""
+    it named, its ``known``, were cancelled at once, each refused only as a cancel of it is). A snapshot's openOrders
+    refusal (RateLimited ``for_command`` FOR_SNAPSHOT) refuses no CancelAll; one that names no command (a log from
+    before the gateways named it) is read as the CancelAll's, which excuses nothing by mistake."""
     lo, hi = t_from - _VENUE_MS, t_to + _VENUE_MS
     crossing = [f for f in log.fills if lo < f.t <= hi and f.is_buy == (held < 0)
                 and held * (f.start_position + (f.sz if f.is_buy else -f.sz)) < -EPS]
@@ -399,8 +406,56 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         if named or (listing and all(is_all for t, is_all in before if t >= last - EPS)):
             return head + f"sent at t={last:.3f} had been refused before it filled"
         if f.t - last > race_s + _VENUE_MS:
-            return head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s {race_s:g} s): " \
-                          f"no race"
+            if not all(not is_all for t, is_all in before if t >= last - EPS) or not _pull_lost(log, f.cloid, last):
+                return head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s " \
+                              f"{race_s:g} s): no race"
+            heard = _heard_resting(log, f.cloid, last, f.t - race_s - _VENUE_MS)
+            if heard is not None:
+                return head + f"sent at t={last:.3f} was lost in transport, and the agent heard the order still " \
+                              f"resting at t={heard:.3f} (a snapshot), {f.t - heard:.3f} s before it filled (race_s " \
+                              f"{race_s:g} s)"
+    return None
+
+
+# the twin's actions that pull an order (QuotaCharge.action; " (expired)" appended to one that came too late)
+_PULL_ACTIONS = ("CancelAction", "CancelByCloidAction", "ModifyAction")
+_ANSWERS = ("CancelAcknowledged", "CancelRejected", "ModifyAcknowledged", "ModifyRejected")  # each names its cloid
+
+
+def _pull_lost(log: RunLog, name: str, t_sent: float) -> bool:
+    """Whether the log shows the pull (cancel, modify) of ``name`` sent at ``t_sent`` lost in transport, never at the
+    venue: no action pulling orders that the agent sent in that instant was charged at the venue (every one that
+    arrived is, but one refused for the quota or the IP limit, or too large, and those are answered), and the agent
+    never heard an answer naming the order's pull (acknowledged, rejected, rate-limited). A log without the venue's
+    charges (a hand-made one) shows nothing lost. Of several pull actions sent in one instant, one charged leaves
+    which was lost unknown: none is read as lost. (The venue's open-orders listing of a CancelAll is an info request,
+    charged nothing: whether it was lost the log cannot tell, and a pull through it is never read as lost.)"""
+    if not log.quota_charges:
+        return False
+    for q in log.quota_charges:
+        if abs(q.sent_t - t_sent) <= EPS and q.action.split(" ", 1)[0] in _PULL_ACTIONS:
+            return False
+    for t, ev in log.events:
+        if t < t_sent - EPS:
+            continue
+        kind = type(ev).__name__
+        if (kind in _ANSWERS and ev.cloid == name) or (kind == "RateLimited" and name in ev.cloids):
+            return False
+    return True
+
+
+def _heard_resting(log: RunLog, name: str, t_sent: float, t_by: float) -> float | None:
+    """When the agent first heard, by ``t_by``, that ``name`` still rested after its pull sent at ``t_sent``: an
+    account snapshot asked for after the pull left (one asked for before may show the order as it was before the pull
+    landed) that lists it; None if it had not."""
+    for t, ev in log.events:
+        if t > t_by + EPS:
+            break
+        if t < t_sent or type(ev).__name__ != "AccountSnapshot":
+            continue
+        asked = ev.requested_ts - log.t0 if ev.requested_ts >= 0 else t  # (not told: as if asked as it came)
+        if asked >= t_sent - EPS and any(o.cloid == name for o in ev.open_orders):
+            return t
     return None
 
 

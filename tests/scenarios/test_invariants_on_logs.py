@@ -789,3 +789,46 @@ def test_a_cancel_all_whose_listing_was_refused_still_cancelled_the_orders_it_na
     assert (v is None) == ok
     assert ok or v.message == _REDUCE_ONLY + (": a fill of b3 at t=12.070, an order from before the mode whose "
                                               "cancel sent at t=12.000 had been refused before it filled")
+
+
+_NO_RACE = (": a fill of b3 at t=14.600, an order from before the mode whose cancel sent at t=12.000 had left 2.600 s "
+            "before it filled (race_s 2 s): no race")
+
+
+@pytest.mark.parametrize("venue, race_s, why", [
+    (None, 2.0, _NO_RACE),  # a log without the venue's charges shows nothing lost: the bound
+    (None, 3.0, None),  # within a longer race_s
+    ("landed", 2.0, _NO_RACE),  # the cancels were charged at the venue: they landed, long before the fill
+    ("answered", 2.0, _NO_RACE),  # refused for the IP limit (not charged), heard after the fill: answered, not lost
+    ("lost", 2.0, None),  # nothing charged for them, nothing heard: lost in transport, and the agent never knew
+    ("lost_snapshot_before", 2.0, None),  # a snapshot asked for before they left lists the bids as they were
+    ("lost_snapshot", 2.0, ": a fill of b3 at t=14.600, an order from before the mode whose cancel sent at t=12.000 "
+                           "was lost in transport, and the agent heard the order still resting at t=12.400 (a "
+                           "snapshot), 2.200 s before it filled (race_s 2 s)"),
+    ("lost_snapshot_late", 2.0, None),  # it heard so 1.7 s before the fill: within race_s of it
+])
+def test_a_flip_in_reduce_only_mode_long_after_the_cancels_left_is_no_race_unless_they_were_lost(venue, race_s, why):
+    """The bids' cancels left with Red's first commands (12.0 s) and one trade filled them 2.6 s later: the flip was
+    excused however long after its cancels left (race_s was infinite there, 2 s in position_never_grows_after's), as a
+    cancel lost in transport gives the agent no event. Lost is what the run log can show (the venue charged no pull
+    sent then, nobody answered it); the fill is then excused until the agent heard the orders still rested."""
+    from agent.gateway.events import AccountSnapshot, OpenOrder, RateLimited
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+    from scenarios.runlog import QuotaCharge
+
+    log = _bids_cancelled_at_red_fill_past_the_short(fills_at=14.6)
+    if venue is not None:  # the exit bid (x) sent beside them landed
+        log.quota_charges.append(QuotaCharge(12.03, 1, "OrderAction", 100, 10_000, 12.0))
+    if venue == "landed":
+        log.quota_charges.append(QuotaCharge(12.04, 3, "CancelByCloidAction", 103, 10_000, 12.0))
+    elif venue == "answered":
+        log.events.append((14.7, RateLimited(14.7, "ip", "cancel", "HTTP 429", ("b1", "b2", "b3"))))
+    elif venue is not None and venue.startswith("lost_snapshot"):
+        asked, heard = {"lost_snapshot": (12.2, 12.4), "lost_snapshot_late": (12.2, 12.9),
+                        "lost_snapshot_before": (11.9, 12.4)}[venue]
+        bids = tuple(OpenOrder(n, i, Side.BUY, 99_880.0 - i, 0.001, False) for i, n in enumerate(("b1", "b2", "b3")))
+        log.events.append((heard, AccountSnapshot(heard + log.t0, -0.00384, 1e5, 1e4, 10.0, bids,
+                                                  requested_ts=asked + log.t0)))
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases", race_s=race_s).check(log)
+    assert (v is None) == (why is None)
+    assert why is None or (v.t == 14.6 and v.message == _REDUCE_ONLY + why)
