@@ -1420,8 +1420,17 @@ class AgentCore:
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
         budget = self.budget
-        exposures = tr.exposures()
-        state = (key, tr.version, exposures, ov, g.level, par_f, limit, budget.cap, budget.used, cancel_only)
+        if desired:
+            exposures = tr.exposures()
+            state = (key, tr.version, exposures, ov, g.level, par_f, limit, budget.cap, budget.used, cancel_only)
+        else:
+            # no quote wanted (Shadow's cycles, flat: most of a day's): reconcile can only cancel, and reads the orders
+            # and what cancels may spend alone (the ladder, the limit and the exposures are read for quotes to place;
+            # a state of its own length, never equal to one with quotes)
+            exposures = None
+            if tr.settling:  # (asked all the same: it lets lapsed entries go from the settling sums, in their order)
+                tr.exposures()
+            state = (tr.version, budget.cap, budget.used, cancel_only)
         if state == self._reconciled_state:
             return []
         cmds = reconcile(desired, tr, tick=tick, lot=self.lot, max_position=limit,

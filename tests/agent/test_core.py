@@ -12,7 +12,8 @@ from agent.audit.records import INPUT_KEYS, JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
-from agent.gateway.events import AFTER_CYCLE, AccountSnapshot, BboUpdated, BookUpdated, QuotaStatus, Reason, Timer
+from agent.gateway.events import (AFTER_CYCLE, AccountSnapshot, BboUpdated, BookUpdated, OpenOrder, QuotaStatus, Reason,
+                                 Side, Timer)
 from agent.safety import SafetyLevel, overlay_for
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
@@ -1863,14 +1864,15 @@ def test_the_half_spread_floor_and_the_clamp_to_the_book_are_steps_of_the_record
     assert not any(name == "ask_behind_best_bid" for name, _ in steps(rec))
 
 
-def _commands_with_and_without_the_reconcile_memo(seed: int, quota: int) -> tuple[list, list]:
+def _commands_with_and_without_the_reconcile_memo(seed: int, quota: int, overrides: dict | None = None,
+                                                  rejections: dict | None = None) -> tuple[list, list]:
     """The commands of one 10 Hz session, twice: as the core runs, and with its reconcile memo defeated (every
     requote reconciles)."""
-    cfg = quoting({"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5}}})
+    cfg = quoting({"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5}}, **(overrides or {})})
     # one order in ten answered after some 5.5 s (past the 5 s ack timeout: stale), and a small address budget
     params = TwinParams.model_validate({
         "latency": {"order_entry": {"spike_prob": 0.1, "spike_median_ms": 5500.0, "spike_sigma": 0.3}},
-        "quota": {"initial_buffer": quota}})
+        "quota": {"initial_buffer": quota}, "rejections": {"rates": rejections or {}}})
     logs = []
     for defeat in (False, True):
         log: list = []
@@ -2269,3 +2271,59 @@ def test_a_cancel_alls_listing_refused_does_not_ask_a_pending_snapshot_again(for
         if ts == 0.5:
             core.handle(RateLimited(ts + 0.05, "ip", "openOrders", "HTTP 429", for_command=for_command))
     assert asked == ([0.1, 1.6] if asked_again else [0.1])
+
+
+def _shadow_pair() -> list:
+    """Two cores at Shadow alike: one as it runs, one with its reconcile memo defeated (every requote reconciles)."""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW"}})
+    cores = [AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5) for _ in range(2)]
+    quote = cores[1]._quote
+
+    def every_time(*args, core=cores[1], quote=quote):
+        core._reconciled_state = None
+        return quote(*args)
+    cores[1]._quote = every_time
+    return cores
+
+
+_SHADOW_STEP = st.one_of(
+    st.tuples(st.just("book"), st.integers(-3, 3)),
+    st.tuples(st.just("timer"), st.just(0)),
+    # a snapshot reporting k of our orders resting (an order a demotion left, or one answered after the ack timeout)
+    st.tuples(st.just("orders"), st.integers(0, 2)),
+    # the venue's quota report: the budget spent (past the cancels' limit too), and grown again
+    st.tuples(st.just("quota"), st.sampled_from([0, 1, 2, 100_000, 200_000, 10_000])))
+
+
+def _shadow_events(steps) -> list:
+    events = [AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ())]
+    t = 0.1
+    for kind, x in steps:
+        t += 0.35
+        if kind == "book":
+            events.append(BookUpdated(t, "BTC", ((99_999.0 + x, 1.0),), ((100_001.0 + x, 1.0),)))
+        elif kind == "timer":
+            events.append(Timer(t))
+        elif kind == "orders":
+            orders = tuple(OpenOrder(f"0x{i:032x}", 7 + i, Side.BUY if i % 2 == 0 else Side.SELL,
+                                     99_000.0 + 2_000.0 * (i % 2), 0.001, False) for i in range(x))
+            events.append(AccountSnapshot(t, 0.0, 0.0, 1e5, 0.0, orders, requested_ts=t - 0.05))
+        else:
+            events.append(QuotaStatus(t, x, 10_000, 1e9, requested_ts=t - 0.05))
+    return events
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_SHADOW_STEP, min_size=1, max_size=40))
+@example([("book", 0), ("timer", 0), ("timer", 0), ("orders", 1), ("timer", 0)])  # an order seen at Shadow
+@example([("book", 0), ("quota", 200_000), ("orders", 2), ("book", 0), ("timer", 0), ("book", 1), ("timer", 0),
+          ("quota", 10_000), ("book", 0), ("timer", 0)])  # a spent budget (which takes safety to Red), then grown
+def test_shadow_skips_a_reconcile_with_no_quote_only_when_it_would_send_nothing(steps):
+    """With no quote wanted (Shadow, flat) the core's reconcile memo is keyed on the orders and what cancels may
+    spend alone (not the ladder, which moves on most cycles): each event's commands are those of a core that
+    reconciles on every requote. (Keyed without the tracker's version, the first example's order is never pulled.
+    A budget spent past the cancels' limit, which the key's count is for, takes safety to Red, whose pull between
+    requotes does not ask the budget: no session found tells that count's part.)"""
+    kept, every = _shadow_pair()
+    for ev in _shadow_events(steps):
+        assert kept.handle(ev) == every.handle(ev), ev
