@@ -17,7 +17,7 @@ from agent.markouts import MarkoutQueue
 
 
 class PaperFills:
-    __slots__ = ("bids", "asks", "fills", "markouts", "_source", "at_price_share")
+    __slots__ = ("bids", "asks", "fills", "markouts", "_source", "at_price_share", "_books")
 
     def __init__(self, horizon_s: float = 10.0, fee_rate: float = 0.0, at_price_share: float = 0.0) -> None:
         self.bids: list[tuple[float, float]] = []  # (px, sz), best first
@@ -26,6 +26,7 @@ class PaperFills:
         self.markouts = MarkoutQueue(horizon_s, fee_rate)
         self._source = None  # the quotes list the book was set from, until a paper fill spends some of it
         self.at_price_share = at_price_share  # of a print at a quote's price, the share that fills it
+        self._books: dict[tuple, tuple[list, list]] = {}  # quotes (a tuple of them) -> their (bids, asks), unspent
 
     def set_quotes(self, quotes) -> None:
         """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask), in a list
@@ -34,8 +35,24 @@ class PaperFills:
         if quotes is self._source:
             return
         self._source = quotes
-        self.bids = [(q.px, q.sz) for q in quotes if q.side > 0]
-        self.asks = [(q.px, q.sz) for q in quotes if q.side < 0]
+        # At Shadow this runs on nearly every quote cycle with a new list (the ladder moved a tick, or the overlay
+        # made its list again), but the ladder's quotes come back as the mid moves back and forth over a few ticks:
+        # the books made for equal quotes (immutable values, as the core's NamedTuples are) are copied, not made
+        # again in two Python loops. (Copied: a paper fill spends them in place.)
+        try:
+            key = tuple(quotes)
+            made = self._books.get(key)
+        except TypeError:  # a quote that is no value (unhashable): made afresh, as before
+            key = made = None
+        if made is None:
+            made = ([(q.px, q.sz) for q in quotes if q.side > 0], [(q.px, q.sz) for q in quotes if q.side < 0])
+            if key is not None:
+                books = self._books
+                if len(books) >= _BOOKS_KEPT:
+                    del books[next(iter(books))]  # the oldest made
+                books[key] = made
+        self.bids = made[0][:]
+        self.asks = made[1][:]
 
     def clear(self) -> None:
         self._source = None
@@ -68,6 +85,9 @@ class PaperFills:
             self.fills += n
             self._source = None  # sizes spent: the next set_quotes restores them
         return n
+
+
+_BOOKS_KEPT = 256  # the quote lists PaperFills keeps books for (a mid wandering over a few ticks revisits a few dozen)
 
 
 def print_reach(px: float, qpx: float, side: int, at_price_share):

@@ -297,6 +297,47 @@ def test_paper_quotes_set_again_after_a_paper_fill_are_whole_again():
     assert paper.fills == 3
 
 
+_PAPER_QUOTE = st.tuples(st.sampled_from([1, -1]), st.sampled_from([98.0, 99.0, 100.0, 101.0, 102.0]),
+                         st.sampled_from([0.5, 1.0, 2.0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(lists=st.lists(st.lists(_PAPER_QUOTE, max_size=5), min_size=1, max_size=4),
+       steps=st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.sampled_from([97.5, 99.0, 101.0, 102.5]),
+                                st.sampled_from([0.3, 1.5]), st.sampled_from([1, -1])), max_size=30),
+       kept=st.sampled_from([1, 2, 256]))
+def test_paper_books_kept_per_quotes_are_the_books_made_afresh(lists, steps, kept):
+    """set_quotes keeps the books it made per quotes (equal quotes, new lists: a ladder coming back as the mid
+    wanders); each set is the books made afresh from the quotes, unspent, whatever fills spent an earlier copy
+    (a book handed out uncopied, or kept by the wrong key, is not), and the paper fills are those of a book that
+    makes them afresh every time, past any bound on the books kept."""
+    import agent.graduation.paper as paper_mod
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(paper_mod, "_BOOKS_KEPT", kept)
+        _paper_books_against_fresh(paper_mod, lists, steps, kept)
+
+
+def _paper_books_against_fresh(paper_mod, lists, steps, kept):
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+
+    def quotes(i):  # a new list of new (equal) quotes each time, as the core's overlay makes them
+        return [DesiredQuote(Side(side), px, sz, n) for n, (side, px, sz) in enumerate(lists[i % len(lists)])]
+    paper = paper_mod.PaperFills(at_price_share=0.5)
+    fresh = paper_mod.PaperFills(at_price_share=0.5)
+    for i, set_again, px, sz, aggressor in steps:
+        if set_again:
+            q = quotes(i)
+            paper.set_quotes(q)
+            fresh.set_quotes(q)
+            assert paper.bids == [(x.px, x.sz) for x in q if x.side > 0]
+            assert paper.asks == [(x.px, x.sz) for x in q if x.side < 0]
+            fresh._books.clear()  # (the other made afresh every time)
+        assert paper.on_trade(float(i), px, sz, aggressor) == fresh.on_trade(float(i), px, sz, aggressor)
+        assert (paper.bids, paper.asks, paper.fills) == (fresh.bids, fresh.asks, fresh.fills)
+    assert len(paper._books) <= kept
+
+
 def test_positive_edge_evidence_is_net_of_fees_real_and_paper():
     """A maker whose fills are favourable only before fees loses on each of them: its positive-edge share
     counts a fill only when the markout beats its fee. Real fills: the fee the venue charged (a rebate
