@@ -1167,10 +1167,11 @@ class AgentCore:
             f_ts, parts, mid = f
             horizon_s = self.cfg.quoting.signals.horizon_s
             self.validation.predict_parts(f_ts, parts, horizon_s, mid)  # (the parts' names are unique, as cards')
-            w_sum = p_sum = 0.0
-            for _, p_up, weight, _ in parts:
-                w_sum += weight
-                p_sum += weight * (p_up - 0.5)
+            # Σ weight and Σ weight·(p_up − 0.5) over the core's three signals (as _quote unpacks them), summed from
+            # 0.0 in their order, as a loop would: written out, on every cycle's after-cycle work
+            (_, p0, w0, _), (_, p1, w1, _), (_, p2, w2, _) = parts
+            w_sum = 0.0 + w0 + w1 + w2
+            p_sum = 0.0 + w0 * (p0 - 0.5) + w1 * (p1 - 0.5) + w2 * (p2 - 0.5)
             p_blend = 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5
             # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence
             self.graduation.predict(f_ts, p_blend, horizon_s, mid)
