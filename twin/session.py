@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
+from twin.calls import run_before
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
@@ -73,11 +74,9 @@ class SignalsBetweenEvents:
 def advance(env, until: float, held: SignalsBetweenEvents) -> None:
     """``env.run(until=until)``, with ``held``'s signals delivered between two events (raising there, when their
     handlers raise). The same events are run, in the same order: ``env.run`` runs the events before ``until``, then
-    stops at an urgent event it schedules at ``until``, before any other at that time."""
-    pending = held.pending
-    peek, step = env.peek, env.step
-    while not pending and peek() < until:
-        step()
+    stops at an urgent event it schedules at ``until``, before any other at that time. The stepping is
+    ``while not pending and env.peek() < until: env.step()``, run in twin.calls.run_before's own loop."""
+    run_before(env, until, held.pending)
     held.deliver()
     env.run(until=until)  # (no event before it is left: only the stop, and ValueError for an `until` already past)
 
