@@ -8,9 +8,9 @@ path) is the one SimPy gives; its event is what ``Environment.step`` reads of on
 nothing else waits on it. Relies on SimPy 4's queue layout (``_queue``, ``_eid``), stable since 4.0.
 
 ``Environment`` is SimPy's, its ``run`` to a time with ``Environment.step``'s body in its loop: the same events
-popped and called in the same order, a Python call less per event (some 7 million a stress day). ``run_before``
-is the same loop for twin.session.advance, which stops between two events when a signal is held, and pushes no
-stop event (its stepping was ``env.peek()`` and ``env.step()``, two Python calls an event).
+popped and called in the same order, a Python call less per event (some 7 million a stress day). ``run_to_stop``
+is the same loop for twin.session.advance, which is ``env.run(until=...)`` paused between two events when a
+signal is held (``stop_at`` schedules run's stop event first, ``drop_stop`` takes it off when the run is cut).
 
 ``start_loop`` runs a loop that only ever waits for time (the market's events, the feeds' blocks, the driver's
 cycles: 150,000 waits an hour of a stress session) as ``env.process`` would run it, without a ``Process``: the
@@ -23,7 +23,7 @@ it when its event comes up.
 """
 from __future__ import annotations
 
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Callable, Generator
 
 import simpy
@@ -91,8 +91,8 @@ class Environment(simpy.Environment):
     made and scheduled as SimPy's ``run`` makes it (an urgent event at ``until``, so the queue's ids are SimPy's),
     a ``StopSimulation`` leaves the event's other callbacks on the queue as ``step`` does, and an empty queue ends in
     SimPy's RuntimeError. ``run()`` and ``run(until=<an event>)`` are SimPy's own (no session runs them on a hot
-    path). ``step`` stays SimPy's; twin.session.advance, which must stop between any two events, steps through
-    ``run_before``.
+    path). ``step`` stays SimPy's; twin.session.advance, which must pause between any two events, runs through
+    ``run_to_stop``.
     tests/twin/test_calls.py holds the two to the same events, order, clock and queue."""
 
     def run(self, until=None):
@@ -136,24 +136,58 @@ def _crash(event: Event) -> None:
     raise exc
 
 
-def run_before(env, at: float, pending: list) -> None:
-    """Run ``env``'s events before ``at``, one by one, as long as ``pending`` is empty: ``while not pending and
-    env.peek() < at: env.step()`` with ``step``'s body written into the loop (two Python calls and 19 of some 69
-    bytecodes less per event), for twin.session.advance, which delivers the signals held in ``pending`` between
-    two events. Unlike ``Environment.run`` it pushes no stop event: the loop ends on the next event's time, so the
-    queue holds only the events' own entries while they run (a market loop reads ``env.peek()`` to see how far it
-    may jump unobserved: a stop there would cut its jumps, and move the twin's path). Any SimPy 4 environment
-    (the queue's layout, as call_later's); tests/twin/test_session_signals.py holds it to the stepping loop."""
+def stop_at(env, until) -> Event:
+    """Schedule the stop event ``env.run(until=until)`` makes, as SimPy's ``run`` does (an urgent event at
+    ``until``, its value None, ``StopSimulation.callback`` its callback; an ``until`` not after the clock refused
+    with SimPy's ValueError), for ``run_to_stop``."""
+    at = until if isinstance(until, int) else float(until)
+    if at <= env._now:
+        raise ValueError(f"until ({at}) must be greater than the current simulation time")
+    stop = Event(env)
+    stop._ok = True
+    stop._value = None
+    env.schedule(stop, URGENT, at - env._now)
+    stop.callbacks.append(StopSimulation.callback)
+    return stop
+
+
+def run_to_stop(env, pending: list) -> bool:
+    """Run ``env``'s events as ``env.run`` runs them, up to the stop event ``stop_at`` scheduled (True: it fired, and
+    is left on the queue as SimPy's ``step`` leaves it) or until ``pending`` holds something, checked between two
+    events (False: call again, after delivering it, to go on). ``step``'s body is written into the loop, as in
+    ``Environment.run``: for twin.session.advance, which must be ``env.run(until=...)`` with a held signal
+    delivered between two events. The stop event is on the queue the whole time, as in ``env.run``: a market loop
+    reads ``env.peek()`` to see how far it may jump unobserved, and must not jump past the stop (a stepping loop
+    that pushed none let the jump run past it, or, with nothing else scheduled, never end).
+
+    Any SimPy 4 environment (the queue's layout, as call_later's); tests/twin/test_session_signals.py holds it to
+    ``env.run``."""
     queue = env._queue
-    while not pending:
-        try:
-            if not queue[0][0] < at:
-                return
-        except IndexError:  # (an empty queue: peek's infinity, never before at)
+    try:
+        while not pending:
+            env._now, _, _, event = heappop(queue)  # (never empty: the stop event is on it)
+            callbacks, event.callbacks = event.callbacks, None
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                _crash(event)
+    except StopSimulation:
+        # (caught out here, not around each event's callbacks: step's handling, from the loop's last names)
+        event.callbacks = callbacks[callbacks.index(callback) + 1:]
+        env.schedule(event, EventPriority(-1))
+        return True
+    return False
+
+
+def drop_stop(env, stop: Event) -> None:
+    """Take ``stop`` (of ``stop_at``) off the queue if it has not fired: a run cut short by an exception (a signal's
+    KeyboardInterrupt between two events, a crash) leaves no stop behind to end a later run early, nor one at which
+    a market loop's jump would stop. What is left is the events' own entries; the heap's order is a total one
+    (ids are unique), so the order they pop in is unchanged."""
+    queue = env._queue
+    for i, entry in enumerate(queue):
+        if entry[3] is stop:
+            queue[i] = queue[-1]
+            queue.pop()
+            heapify(queue)
             return
-        env._now, _, _, event = heappop(queue)
-        callbacks, event.callbacks = event.callbacks, None
-        for callback in callbacks:
-            callback(event)
-        if not event._ok and not hasattr(event, "_defused"):
-            _crash(event)

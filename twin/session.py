@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
-from twin.calls import run_before
+from twin.calls import drop_stop, run_to_stop, stop_at
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
@@ -73,12 +73,19 @@ class SignalsBetweenEvents:
 
 def advance(env, until: float, held: SignalsBetweenEvents) -> None:
     """``env.run(until=until)``, with ``held``'s signals delivered between two events (raising there, when their
-    handlers raise). The same events are run, in the same order: ``env.run`` runs the events before ``until``, then
-    stops at an urgent event it schedules at ``until``, before any other at that time. The stepping is
-    ``while not pending and env.peek() < until: env.step()``, run in twin.calls.run_before's own loop."""
-    run_before(env, until, held.pending)
-    held.deliver()
-    env.run(until=until)  # (no event before it is left: only the stop, and ValueError for an `until` already past)
+    handlers raise): the same events in the same order, the same clock and queue (its ids, and the stop event SimPy
+    leaves on it), the same market path. The stop is scheduled first, as ``env.run`` does, and is on the queue while
+    the events run: the twin's market loop jumps over the events nobody can observe up to ``env.peek()``, and
+    without it jumped past ``until`` (the caller then saw a book from after ``until``) or, with nothing else
+    scheduled, never returned. Cut short by an exception (a delivered signal's KeyboardInterrupt, a crash), the stop
+    is taken off the queue (SimPy's run leaves it live), so that it cannot end a later run early."""
+    stop = stop_at(env, until)  # (ValueError for an until not after the clock, as env.run)
+    try:
+        while not run_to_stop(env, held.pending):
+            held.deliver()
+    except BaseException:
+        drop_stop(env, stop)
+        raise
 
 
 def run_until(env, until: float, progress: bool, desc: str = "simulating") -> None:

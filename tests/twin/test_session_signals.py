@@ -7,7 +7,11 @@ import pytest
 import simpy
 from hypothesis import given, settings, strategies as st
 
-from twin.calls import Environment, call_later, run_before, start_loop
+from simpy.core import StopSimulation
+
+from twin.calls import Environment, call_later, start_loop
+from twin.exchange import Exchange
+from twin.probe import ProbeClient
 from twin.session import SignalsBetweenEvents, advance, run_until
 
 
@@ -72,25 +76,17 @@ def test_a_block_inside_another_shares_its_signals_and_one_after_the_last_event_
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def _stepping_advance(env, until: float, held: SignalsBetweenEvents) -> None:
-    """advance as it was written before run_before: SimPy's peek and step, one event at a time."""
-    pending = held.pending
-    while not pending and env.peek() < until:
-        env.step()
-    held.deliver()
-    env.run(until=until)
-
-
 def _mixed_world(plan: list[tuple[list[float], int]], ours: bool, signal_at: int | None):
     """twin.calls' loops and calls and SimPy's processes beside them (the twin's mix; on twin.calls.Environment when
-    ``ours``), each step noted; SIGINT raised inside the ``signal_at``-th step, midway through it."""
+    ``ours``), each step noted with the next entry's time (what a market loop's jump reads); SIGINT raised inside the
+    ``signal_at``-th step, midway through it."""
     env = Environment() if ours else simpy.Environment()
     seen: list = []
 
     def note(name, i) -> None:
         if len(seen) == signal_at:
             signal.raise_signal(signal.SIGINT)
-        seen.append((env.now, name, i))
+        seen.append((env.now, name, i, env.peek()))  # (what a market loop's jump reads: the stop included)
 
     def loop_of(name, delays):
         for i, d in enumerate(delays):
@@ -113,33 +109,66 @@ def _mixed_world(plan: list[tuple[list[float], int]], ours: bool, signal_at: int
     return env, seen
 
 
+def _segments(plan, ours: bool, stops: list[float], signal_at: int | None, by_advance: bool):
+    """_mixed_world run to each of ``stops`` in turn, then to 100 (past every event), by ``advance`` or by
+    ``env.run``: what ran, each segment's end (clock, steps run, next entry), where a signal cut one (a segment cut
+    is run again, to the same stop, by a fresh advance), and the queue left (times, priorities, ids)."""
+    env, seen = _mixed_world(plan, ours, signal_at)
+    ends, cuts = [], []
+    for until in sorted(set(stops)) + [100.0]:
+        while True:
+            try:
+                if by_advance:
+                    with SignalsBetweenEvents() as held:
+                        advance(env, until, held)
+                else:
+                    env.run(until=until)
+            except KeyboardInterrupt:
+                cuts.append((env.now, len(seen)))
+                continue
+            break
+        ends.append((env.now, len(seen), env.peek()))
+    return seen, ends, cuts, [entry[:3] for entry in sorted(env._queue)]
+
+
 @settings(max_examples=150, deadline=None)
 @given(plan=st.lists(st.tuples(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0]), min_size=1, max_size=6),
                                st.integers(0, 2)), min_size=1, max_size=5),
        stops=st.lists(st.sampled_from([0.5, 1.0, 2.0, 3.0, 4.5, 20.0]), min_size=1, max_size=4),
        signal_at=st.one_of(st.none(), st.integers(0, 30)), ours=st.booleans())
-def test_advance_steps_as_peek_and_step_did_and_stops_for_a_signal_at_the_same_event(plan, stops, signal_at, ours):
-    """advance through run_before against the stepping it replaced, on either environment: the same events in the
-    same order, segment by segment, the same clock and queue (times, priorities, ids: no stop event pushed before
-    the stepping ends), and a signal raised inside an event delivered after that very event, the same events left."""
-    runs = []
-    for step in (_stepping_advance, advance):
-        env, seen = _mixed_world(plan, ours, signal_at)
-        ends = []
-        try:
+def test_advance_runs_as_env_run_and_stops_for_a_signal_after_the_event_it_came_in(plan, stops, signal_at, ours):
+    """advance against ``env.run(until=...)``, on either environment: the same events in the same order at the same
+    clock, segment by segment, and the same queue left (times, priorities, ids: the stop events SimPy leaves
+    included). A signal raised inside an event is delivered after that very event (a KeyboardInterrupt, caught;
+    the segment is then run again): nothing else differs, but the ids after the cut (advance's stop, taken off
+    the queue, used one): the queue's order is compared there."""
+    theirs = _segments(plan, ours, stops, None, by_advance=False)
+    seen, ends, cuts, queue = _segments(plan, ours, stops, signal_at, by_advance=True)
+    assert (seen, ends) == (theirs[0], theirs[1])
+    assert len(seen) == sum(len(delays) for delays, _ in plan)  # (every step ran: the comparison is of all of them)
+    if signal_at is not None and signal_at < len(seen):
+        assert cuts == [(seen[signal_at][0], signal_at + 1)]  # (cut after the very event the signal came in)
+        assert [entry[:2] for entry in queue] == [entry[:2] for entry in theirs[3]]
+    else:
+        assert cuts == [] and queue == theirs[3]
+
+
+def test_a_run_after_a_caught_interrupt_runs_to_its_own_stop():
+    """The stop of an advance cut by a KeyboardInterrupt is taken off the queue: left on it, it ended a later run
+    at the cut run's ``until``."""
+    for make in (Environment, simpy.Environment):
+        env, seen = _mixed_world([([1.0] * 10, 0), ([1.5] * 6, 2)], make is Environment, 2)
+        with pytest.raises(KeyboardInterrupt):
             with SignalsBetweenEvents() as held:
-                for until in sorted(set(stops)):
-                    step(env, until, held)
-                    ends.append((env.now, len(seen), env.peek()))
-        except KeyboardInterrupt:
-            ends.append(("interrupted", env.now, len(seen)))
-        runs.append((seen, ends, [entry[:3] for entry in sorted(env._queue)]))
-    assert runs[1] == runs[0]
-    if signal_at is not None and signal_at < len(runs[0][0]):
-        assert runs[0][1][-1][0] == "interrupted" and runs[0][1][-1][2] == signal_at + 1  # (the test can tell)
+                advance(env, 5.0, held)
+        assert env.now == 1.5 and len(seen) == 3
+        assert not [e for e in env._queue if isinstance(e[3], simpy.Event) and e[3].callbacks
+                    and StopSimulation.callback in e[3].callbacks]
+        env.run(until=8.0)
+        assert env.now == 8.0 and len(seen) == 7 + 6  # (the loop's wakes before 8.0, every call)
 
 
-def test_run_before_raises_a_failed_event_as_step_does_and_stops_on_an_empty_queue():
+def test_advance_raises_a_failed_event_as_env_run_does_and_runs_on_an_empty_queue():
     for make in (Environment, simpy.Environment):
         env = make()
 
@@ -147,8 +176,53 @@ def test_run_before_raises_a_failed_event_as_step_does_and_stops_on_an_empty_que
             yield env.timeout(1.0)
             raise KeyError("boom")
         env.process(proc())
-        with pytest.raises(KeyError, match="boom") as caught:
-            run_before(env, 5.0, [])
-        assert env.now == 1.0 and isinstance(caught.value.__cause__, KeyError)
-        run_before(env, 5.0, [])  # (the queue emptied: it returns, as peek's infinity ends the stepping)
-        assert env.now == 1.0 and not env._queue
+        with SignalsBetweenEvents() as held:
+            with pytest.raises(KeyError, match="boom") as caught:
+                advance(env, 5.0, held)
+            assert env.now == 1.0 and isinstance(caught.value.__cause__, KeyError)
+            assert not env._queue  # (its stop taken off)
+            advance(env, 5.0, held)  # (nothing scheduled: the stop alone, as env.run)
+            assert env.now == 5.0
+            with pytest.raises(ValueError, match="must be greater"):
+                advance(env, 5.0, held)
+
+
+def _market_state(ex: Exchange) -> tuple:
+    return (dict(ex.counters), dict(ex.best_bid), dict(ex.best_ask), dict(ex.marks), dict(ex.last_trade_px),
+            {c: (ex.bid_px[c].tolist(), ex.bid_sz[c].tolist(), ex.ask_px[c].tolist(), ex.ask_sz[c].tolist())
+             for c in ex.bid_px}, ex.env.now, [entry[:3] for entry in sorted(ex.env._queue)])
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 3), probe_s=st.sampled_from([None, 5.0, 30.0]),
+       stops=st.lists(st.sampled_from([0.35, 1.7, 7.3, 20.0, 61.0, 95.5]), min_size=1, max_size=3, unique=True))
+def test_a_bare_exchange_advanced_is_the_one_env_run_gives(seed, probe_s, stops):
+    """A twin with no agent (a slow probe, or no client at all): the market loop jumps over the events nobody can
+    observe up to ``env.peek()``. advance keeps env.run's stop on the queue, so the jump stops there: the same
+    counters, book and queue at every stop (run_before, which pushed none, jumped past it: 77 book updates at 7.3 s
+    for env.run's 73, another best bid), and, with nothing else scheduled, it returns (it jumped on forever)."""
+    states = []
+    for by_advance in (False, True):
+        ex = Exchange.build(None, seed)
+        if probe_s is not None:
+            ProbeClient(ex, "0x" + "11" * 20, interval_s=probe_s)
+        got = []
+        old = signal.signal(signal.SIGALRM, _too_long)
+        signal.setitimer(signal.ITIMER_REAL, 10.0)  # (a run takes a fraction of a second)
+        try:
+            for until in sorted(stops):
+                if by_advance:
+                    with SignalsBetweenEvents() as held:
+                        advance(ex.env, until, held)
+                else:
+                    ex.env.run(until=until)
+                got.append(_market_state(ex))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
+            signal.signal(signal.SIGALRM, old)
+        states.append(got)
+    assert states[1] == states[0]
+
+
+def _too_long(signum, frame):
+    raise TimeoutError("advance did not return")
