@@ -1167,14 +1167,18 @@ class AgentCore:
             f_ts, parts, mid = f
             horizon_s = self.cfg.quoting.signals.horizon_s
             self.validation.predict_parts(f_ts, parts, horizon_s, mid)  # (the parts' names are unique, as cards')
-            # Σ weight and Σ weight·(p_up − 0.5) over the core's three signals (as _quote unpacks them), summed from
-            # 0.0 in their order, as a loop would: written out, on every cycle's after-cycle work
-            (_, p0, w0, _), (_, p1, w1, _), (_, p2, w2, _) = parts
-            w_sum = 0.0 + w0 + w1 + w2
-            p_sum = 0.0 + w0 * (p0 - 0.5) + w1 * (p1 - 0.5) + w2 * (p2 - 0.5)
-            p_blend = 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5
-            # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence
-            self.graduation.predict(f_ts, p_blend, horizon_s, mid)
+            # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence. Its card
+            # keeps a forecast only past its spacing since the last it kept (ModelScorecard._queue's first test, asked
+            # here first: at a spacing of 5 s it refuses 49 cycles in 50, and the blend need not be made for those)
+            blend = self.graduation.blend
+            if not f_ts - blend._last_pred_ts < blend._spacing_s:
+                # Σ weight and Σ weight·(p_up − 0.5) over the core's three signals (as _quote unpacks them), summed
+                # from 0.0 in their order, as a loop would: written out
+                (_, p0, w0, _), (_, p1, w1, _), (_, p2, w2, _) = parts
+                w_sum = 0.0 + w0 + w1 + w2
+                p_sum = 0.0 + w0 * (p0 - 0.5) + w1 * (p1 - 0.5) + w2 * (p2 - 0.5)
+                p_blend = 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5
+                blend.predict(f_ts, p_blend, horizon_s, mid)  # (GraduationGovernor.predict, without its frame)
         self.tracker.prune(ts - 600.0)
         g = self.graduation
         if g.evaluate_due(ts):
