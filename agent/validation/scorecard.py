@@ -514,11 +514,13 @@ class ScorecardSet:
         mid = float(mid)
         cards = self.cards
         for name, p_up, _, _ in parts:
+            # each card's _queue, inline (a call a card on every quote cycle's after-cycle work was a fifth of it),
+            # its spacing asked before the p_up's check (either refusal leaves the card as it was; the spacing
+            # refuses most cycles)
+            c = cards[name]
+            if ts - c._last_pred_ts < c._spacing_s:
+                continue
             if 0.0 <= p_up <= 1.0:
-                # each card's _queue, inline (a call a card on every quote cycle's after-cycle work was a fifth of it)
-                c = cards[name]
-                if ts - c._last_pred_ts < c._spacing_s:
-                    continue
                 c._last_pred_ts = ts
                 pend = c._pending
                 item = (due, float(p_up), mid)
