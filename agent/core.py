@@ -717,7 +717,12 @@ class AgentCore:
         self.last_requote_ts = ts
         self._ticks_since_requote = 0
         self.cycle += 1
-        rec = CycleDecisionRecord(self.cycle, ts)
+        # CycleDecisionRecord(self.cycle, ts) without its __init__'s defaults: _quote sets every other field (seen,
+        # steps, signals, quotes, before any return) and the commands are set below; the note is _quote's at Shadow only
+        rec = _new_object(CycleDecisionRecord)
+        rec.cycle = self.cycle
+        rec.ts = ts
+        rec.note = ""
         cmds.extend(self._quote(ts, rec, cancel_only))
         rec.commands = self._cycle_cmds = cmds  # described when written, off the hot path
         self._records.append(rec)

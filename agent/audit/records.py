@@ -39,7 +39,9 @@ class CycleDecisionRecord:
     inputs are stored as the tuple of their values (``seen``, in ``INPUT_KEYS`` order) and its steps as the
     tuple of theirs (``steps``, in the order ``adjustments`` unpacks them), both named only when the record
     is read: most cycles' records are dropped unread when no run folder is written, and a list of a dozen
-    named steps was the cycle's largest allocation."""
+    named steps was the cycle's largest allocation. The quote cycle makes its record without ``__init__``
+    (``AgentCore._on_timer``, ``_quote``) and sets every field itself: a field added here is set there too
+    (tests/agent/test_cycle_record.py finds one left unset)."""
 
     __slots__ = ("cycle", "ts", "seen", "steps", "signals", "quotes", "commands", "note")
 
