@@ -1171,7 +1171,13 @@ class AgentCore:
             self._forecast = None
             f_ts, parts, mid = f
             horizon_s = self.cfg.quoting.signals.horizon_s
-            self.validation.predict_parts(f_ts, parts, horizon_s, mid)  # (the parts' names are unique, as cards')
+            # each signal's card keeps a forecast only past its spacing since the last it kept (ModelScorecard._queue's
+            # first test): asked here for the three (the parts are theirs, in their order), predict_parts is not
+            # called on the cycles all three would refuse (at a spacing of 5 s, 49 in 50)
+            c0, c1, c2 = self._cards
+            if not (f_ts - c0._last_pred_ts < c0._spacing_s and f_ts - c1._last_pred_ts < c1._spacing_s
+                    and f_ts - c2._last_pred_ts < c2._spacing_s):
+                self.validation.predict_parts(f_ts, parts, horizon_s, mid)  # (the parts' names are unique, as cards')
             # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence. Its card
             # keeps a forecast only past its spacing since the last it kept (ModelScorecard._queue's first test, asked
             # here first: at a spacing of 5 s it refuses 49 cycles in 50, and the blend need not be made for those)

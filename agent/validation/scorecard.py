@@ -181,7 +181,9 @@ class ModelScorecard:
         self.name = name
         self.cfg = cfg = config or ScorecardConfig()
         self._pending: deque[tuple[float, float, float]] = deque()  # (due_ts, p_up, mid_then)
-        # read at every prediction (every quote cycle): kept here, not read through the config each time
+        # read at every prediction (every quote cycle): kept here, not read through the config each time. It and
+        # _last_pred_ts are read by the quote cycle's after-cycle work too (AgentCore._after_cycle), which offers no
+        # forecast that _queue's first test would refuse
         self._spacing_s = cfg.min_prediction_spacing_s
         self._max_pending = cfg.max_pending
         self._last_pred_ts = -math.inf
