@@ -8,7 +8,9 @@ AFTER_CYCLE work and every other event: count, mean, p50, p99, max; and, for the
 AFTER_CYCLE work, the functions by bytecodes per event. ``--tail``: the same for the commanding cycles at or
 above their p99. ``--twin``: instead, the session's cost outside the core, counted as it runs: the bytecodes run
 in twin/, agent/gateway/, agent/drivers.py and SimPy, by area and by function (the twin's path is the agent's input,
-so a change there is held to the same digests: bench/decisions_hash.py).
+so a change there is held to the same digests: bench/decisions_hash.py). The session runs through ``env.run``, not
+``twin.session.advance``, which the Quickstart's run and the scenario runner go through: the same events, but
+advance's own loop (``twin.calls.run_to_stop``, which checks for held signals between events) is not counted.
 
 Run: python bench/bench_bytecodes.py [--minutes 5] [--profile stress] [--tail] [--twin]
 """
