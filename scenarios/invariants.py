@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from twin.files import FileModel
 from agent.gateway.events import FOR_SNAPSHOT, CancelAll, CancelOrder, ModifyOrder, PlaceOrder, Side
-from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand, trigger_level
+from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand, VenueFill, trigger_level
 from twin.instruments import price_is_valid, size_is_valid
 
 _LEVELS = ("GREEN", "YELLOW", "ORANGE", "RED", "KILL")
@@ -352,6 +352,18 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     if not crossing:
         return ""
     crossing = [f for f in crossing if f.t + _VENUE_MS > t_enter + EPS]  # (its time is the ms it was made in)
+    bad = _fills_not_excused(log, lvl, t_mode, crossing, race_s)
+    return None if bad is None else bad[1]
+
+
+def _fills_not_excused(log: RunLog, lvl: int, t_mode: float, fills: list[VenueFill],
+                       race_s: float) -> tuple[VenueFill, str] | None:
+    """The first of ``fills`` (venue fills made in a stretch of the mode at ``lvl`` or above that began after the
+    sample at ``t_mode``) that is the agent's doing, with why (a suffix for the message); None when each was of an order
+    from before the mode whose pull had left in time and was on its way, as ``_flip_not_excused`` tells. Shared by the
+    flip checks and reduce_only_never_increases' judgement of every growth of |position| in the mode."""
+    if not fills:
+        return None
     sent_at: dict[str, SentCommand] = {}
     cancelled_at: dict[str, list[float]] = {}  # name → when each cancel (or modify) of it left
     # when each CancelAll left (one of them pulls every order placed before it), and the orders it cancelled by name
@@ -383,10 +395,10 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         elif kind == "RateLimited" and ev.request != "order":  # (an "order" action's cloids are places)
             for name in ev.cloids:
                 refused.setdefault(name, []).append(t)
-    for f in crossing:
+    for f in fills:
         sent = sent_at.get(f.cloid)
         if sent is not None and sent.safety_level >= lvl and sent.t >= t_mode - EPS:
-            return f": a fill of {_fmt(sent.cmd)} ({f.cloid}), sent in the mode at t={sent.t:.3f}"
+            return f, f": a fill of {_fmt(sent.cmd)} ({f.cloid}), sent in the mode at t={sent.t:.3f}"
         placed = sent.t if sent is not None else -np.inf  # (not sent in this run: an earlier one left it resting)
         # (when it left, whether it pulled the order through a CancelAll's listing: one that named it cancelled it by
         # name, as a CancelOrder does, and a refusal of its listing refused none of that)
@@ -395,25 +407,25 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
         head = f": a fill of {f.cloid} at t={f.t:.3f}, an order from before the mode whose cancel "
         before = [p for p in pulls if p[0] <= f.t + _VENUE_MS]
         if not before:
-            return head + "had not left by then"
+            return f, head + "had not left by then"
         if pulls[0][0] > first_in_mode + EPS:
-            return head + f"had not left by the agent's first command in the mode (t={first_in_mode:.3f})"
+            return f, head + f"had not left by the agent's first command in the mode (t={first_in_mode:.3f})"
         # the last cancel before the fill was on its way unless the agent had already heard it refused (a refusal
         # heard after the fill is the race's own: "already filled"); of several that left in that instant, each
         last = before[-1][0]
         named = any(last < t < f.t for t in refused.get(f.cloid, ()))
         listing = any(last < t < f.t for t in listing_refused)
         if named or (listing and all(is_all for t, is_all in before if t >= last - EPS)):
-            return head + f"sent at t={last:.3f} had been refused before it filled"
+            return f, head + f"sent at t={last:.3f} had been refused before it filled"
         if f.t - last > race_s + _VENUE_MS:
             if not all(not is_all for t, is_all in before if t >= last - EPS) or not _pull_lost(log, f.cloid, last):
-                return head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s " \
-                              f"{race_s:g} s): no race"
+                return f, head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s " \
+                                 f"{race_s:g} s): no race"
             heard = _heard_resting(log, f.cloid, last, f.t - race_s - _VENUE_MS)
             if heard is not None:
-                return head + f"sent at t={last:.3f} was lost in transport, and the agent heard the order still " \
-                              f"resting at t={heard:.3f} (a snapshot), {f.t - heard:.3f} s before it filled (race_s " \
-                              f"{race_s:g} s)"
+                return f, head + f"sent at t={last:.3f} was lost in transport, and the agent heard the order " \
+                                 f"still resting at t={heard:.3f} (a snapshot), {f.t - heard:.3f} s before it filled " \
+                                 f"(race_s {race_s:g} s)"
     return None
 
 
