@@ -127,7 +127,10 @@ class PositionNeverGrowsAfter(_Invariant):
     an order sent after it, or of one from before it left resting or pulled late, is the agent's. The side a flip so
     excused left the position on is held to the same account: growth there is judged by the fills that made it. The
     position held at the trigger is the last sampled at or before it (a sample at its instant was taken before it):
-    fills between it and the trigger are none of this check's."""
+    fills between it and the trigger are none of this check's. Flat there, its side is the last non-zero position
+    sampled before (an exit that filled just before the trigger left no side, and a stale order filling past it in the
+    grace, or before the sample after a trigger between two, set the reference and went unjudged; growth from a flat
+    reference itself is the first check's)."""
 
     name: Literal["position_never_grows_after"]
     trigger: str = _trigger_field("kill")
@@ -162,11 +165,14 @@ class PositionNeverGrowsAfter(_Invariant):
         b = log.sample_at(t0)
         if b == len(ts) or ts[b] > t0 + EPS:
             b = max(b - 1, 0)  # the last sample before the trigger
-        side = float(np.sign(pos[b])) if abs(pos[b]) > EPS else 0.0
+        # the last non-zero position, and when it was sampled: flat at the trigger (an exit filled just before it), the
+        # one before, whose other side a fill after the trigger crosses to as much as from the sample itself; with
+        # grace_s (or a trigger between two samples) the reference is a later sample, which that fill may have made
+        held, held_t = _last_held(ts, pos, b)
+        first, side = held, float(np.sign(held))
         if not side:
-            return None  # (flat at the trigger: no side to cross; |position| past the reference is the check above)
+            return None  # (flat since the start: no side to cross; |position| past the reference is the check above)
         lvl = trigger_level(self.trigger) or 0  # (its commands "in the mode" for _flip_not_excused; 0: all after it)
-        held, held_t = float(pos[b]), float(ts[b])  # the last non-zero position, and when it was sampled
         for i in range(b + 1, len(ts)):
             p, t = float(pos[i]), float(ts[i])
             if held * p < 0:
@@ -178,8 +184,8 @@ class PositionNeverGrowsAfter(_Invariant):
                 why = _flip_not_excused(log, lvl, t0, held_t, t, side, t0, self.race_s)
                 if why is not None:
                     return Violation(self.name, t, f"position grew from {held:.6g} to {p:.6g} after {self.trigger} "
-                                                   f"at t={t0:.2f}, on the other side of the {pos[b]:.6g} held "
-                                                   f"then{why}")
+                                                   f"at t={t0:.2f}, on the other side of the {first:.6g} "
+                                                   f"held then{why}")
             if abs(p) > EPS:
                 held, held_t = p, t
         return None
@@ -240,7 +246,14 @@ class ReduceOnlyNeverIncreases(_Invariant):
     left resting or pulled late, is a violation. A stretch of the mode flips from the position sampled just before it
     (the last non-zero one, when that sample is flat: long, flat at the boundary, short in the mode is a flip through
     a flat sample as one inside the mode is): a trade between that sample and the first in the mode
-    (feb12_emergency_paralysis seed 15's came there) is judged so, but for the fills made before the mode began."""
+    (feb12_emergency_paralysis seed 15's came there) is judged so, but for the fills made before the mode began.
+
+    |position| never increases in the mode either: every venue fill made in it that grew |position| (from flat, on
+    the side held, or across it past its size) is judged as a flip's fills are (``_fills_not_excused``): judged by
+    the sign alone, a stale bid opening a long from flat in the mode, or growing one, went unjudged. A stretch of the
+    mode runs from when it began (``_mode_began``) to when it ended (``_mode_ended``); a log without the fills (a
+    hand-made one) fails any growth of the sampled |position| into the mode. The flips are asked first: a run that
+    flipped is told so."""
 
     name: Literal["reduce_only_never_increases"]
     from_level: Literal["ORANGE", "RED", "KILL"] = Field("RED", description="Safety level that means reduce-only.")
@@ -273,6 +286,7 @@ class ReduceOnlyNeverIncreases(_Invariant):
         held = 0.0  # the last non-zero position of this stretch of the mode: a flip through a flat sample is one too
         held_t = t_mode = t_enter = -np.inf  # when it was sampled; the sample before the stretch; when the mode began
         prev = -2
+        stretches: list[list] = []  # [first sample, last sample, t_mode, t_enter] of each stretch of the mode
         for b in np.nonzero(in_mode)[0]:
             if b != prev + 1:
                 # a new stretch of the mode, which flips from the position just before it: a trade between that sample
@@ -284,7 +298,8 @@ class ReduceOnlyNeverIncreases(_Invariant):
                     # (flat there, the last non-zero one before: a flip through a flat sample at the boundary is one)
                     held, held_t = _last_held(ts, pos, b - 1)
                     t_enter = _mode_began(log, lvl, t_mode, float(ts[b]))
-            prev = b
+                stretches.append([b, b, t_mode, t_enter])
+            stretches[-1][1] = prev = b
             if held * pos[b] < 0:
                 why = _flip_not_excused(log, lvl, t_mode, held_t, float(ts[b]), held, t_enter, self.race_s)
                 if why is not None:
@@ -292,7 +307,46 @@ class ReduceOnlyNeverIncreases(_Invariant):
                                                               f"in reduce-only mode{why}")
             if abs(pos[b]) > EPS:
                 held, held_t = pos[b], float(ts[b])
+        return self._grew(log, lvl, stretches)
+
+    def _grew(self, log: RunLog, lvl: int, stretches: list[list]) -> Violation | None:
+        """Every venue fill that grew |position| in a stretch of the mode (from flat, on the side held, or across it
+        past the size it had), judged as a flip's fills are (``_fills_not_excused``); and, in a log without the fills
+        that made it (a hand-made one), any growth between two samples that ends in the mode."""
+        ts, pos = log.samples["t"], log.samples["pos"]
+        for b, e, t_mode, t_enter in stretches:
+            t_leave = _mode_ended(log, lvl, float(ts[e]), float(ts[e + 1])) if e + 1 < len(ts) else np.inf
+            growing = [f for f in log.fills if f.t + _VENUE_MS > t_enter + EPS and f.t <= t_leave + EPS
+                       and _fill_grows(f)]  # (a fill's time is the ms it was made in)
+            bad = _fills_not_excused(log, lvl, t_mode, growing, self.race_s)
+            if bad is not None:
+                f, why = bad
+                return Violation(self.name, f.t, f"|position| grew from {f.start_position:.6g} to "
+                                                 f"{_fill_end(f):.6g} in reduce-only mode{why}")
+            for i in range(max(b, 1), e + 1):
+                if abs(pos[i]) > abs(pos[i - 1]) + EPS and not any(
+                        ts[i - 1] - _VENUE_MS < f.t <= ts[i] + _VENUE_MS and _fill_grows(f) for f in log.fills):
+                    return Violation(self.name, float(ts[i]), f"|position| grew from {pos[i - 1]:.6g} to "
+                                                              f"{pos[i]:.6g} in reduce-only mode, and no venue fill "
+                                                              f"in the log made it")
         return None
+
+
+def _fill_end(f: VenueFill) -> float:
+    return f.start_position + (f.sz if f.is_buy else -f.sz)
+
+
+def _fill_grows(f: VenueFill) -> bool:
+    """The fill left |position| larger than it found it: from flat, on the side held, or across it past its size."""
+    return abs(_fill_end(f)) > abs(f.start_position) + EPS
+
+
+def _mode_ended(log: RunLog, lvl: int, t_from: float, t_to: float) -> float:
+    """When the agent's safety first fell below ``lvl`` between the samples at ``t_from`` (at it or above) and ``t_to``
+    (below it), from its transitions; ``t_from`` when they do not say (a fill after the last sample in the mode is
+    then none of the mode's: the orders sent after it are not held to the mode's rules)."""
+    ended = [tr["t"] for tr in log.safety if tr["from"] >= lvl > tr["to"] and t_from - EPS <= tr["t"] <= t_to + EPS]
+    return min(ended, default=t_from)
 
 
 def _last_held(ts: np.ndarray, pos: np.ndarray, b: int) -> tuple[float, float]:
