@@ -832,3 +832,105 @@ def test_a_flip_in_reduce_only_mode_long_after_the_cancels_left_is_no_race_unles
     v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases", race_s=race_s).check(log)
     assert (v is None) == (why is None)
     assert why is None or (v.t == 14.6 and v.message == _REDUCE_ONLY + why)
+
+
+def _stale_bid_grows_under_red(start: float = 0.0, fill_at: float = 20.02, cancel_at: float | None = None,
+                               sz: float = 0.02, red_at: float = 10.0, fills: bool = True) -> RunLog:
+    """Red at ``red_at`` (sampled from the next sample on), a position of ``start`` held through it; a plain bid "b"
+    placed at Green (5 s) fills ``sz`` at ``fill_at`` (the venue's fill; none with ``fills`` False), growing
+    |position|: from flat (a long opened in reduce-only mode) or on the long side held. ``cancel_at``: when its cancel
+    left (at Red: one of the mode's first commands; None: never). Red's first command, at ``red_at``, pulls another
+    order."""
+    from scenarios.runlog import VenueFill
+
+    log = _sampled(t_end=30.0, pos=lambda t: np.where(t < fill_at, start, start + sz),
+                   safety=lambda t: np.where(t > red_at + 1e-9, 3, 0))  # (a sample at its instant: before it)
+    log.safety = [{"t": red_at, "from": 0, "to": 3, "reason": "drawdown"}]
+    log.commands.append(SentCommand(5.0, PlaceOrder("b", Side.BUY, 99_880.0, sz), 1, start, start, 0, 5000, 10000))
+    log.commands.append(SentCommand(red_at, CancelOrder("q"), 1, start, start, 3, 5000, 10000))  # (Red's first)
+    if cancel_at is not None:
+        log.commands.append(SentCommand(cancel_at, CancelOrder("b"), 1, start, start, 3, 5000, 10000))
+        log.commands.sort(key=lambda c: c.t)
+    if fills:
+        log.fills.append(VenueFill(fill_at, "b", 1, True, sz, start))
+    return log
+
+
+_STALE_B = "an order from before the mode whose cancel "
+
+
+@pytest.mark.parametrize("kwargs, why", [
+    ({}, f"|position| grew from 0 to 0.02 in reduce-only mode: a fill of b at t=20.020, {_STALE_B}had not left by "
+         f"then"),
+    ({"start": 0.01}, f"|position| grew from 0.01 to 0.03 in reduce-only mode: a fill of b at t=20.020, {_STALE_B}had "
+                      f"not left by then"),
+    ({"cancel_at": 10.0, "fill_at": 10.6}, None),  # pulled with Red's first command, filled before it landed: a race
+    ({"start": 0.01, "cancel_at": 10.0, "fill_at": 10.6}, None),
+    ({"cancel_at": 10.0}, f"|position| grew from 0 to 0.02 in reduce-only mode: a fill of b at t=20.020, {_STALE_B}"
+                          f"sent at t=10.000 had left 10.020 s before it filled (race_s 2 s): no race"),
+    ({"cancel_at": 15.0, "fill_at": 15.5}, f"|position| grew from 0 to 0.02 in reduce-only mode: a fill of b at "
+                                           f"t=15.500, {_STALE_B}had not left by the agent's first command in the "
+                                           f"mode (t=10.000)"),
+    ({"red_at": 20.01}, f"|position| grew from 0 to 0.02 in reduce-only mode: a fill of b at t=20.020, {_STALE_B}had "
+                        f"not left by then"),  # 10 ms into Red, before the first sample in it
+    ({"red_at": 20.03}, None),  # before Red began (its first sample, 20.05, after the fill): at Green, not the mode's
+    ({"fills": False}, "|position| grew from 0 to 0.02 in reduce-only mode, and no venue fill in the log made it"),
+])
+def test_reduce_only_mode_judges_every_growth_of_position_by_the_fill_that_made_it(kwargs, why):
+    """A stale plain bid from before Red, left resting, opens a long from flat or grows the long held, in the mode:
+    the invariant judged only changes of sign, and said nothing (long, flat, short was judged; flat, long was not).
+    Each fill that grows |position| is now excused only as a flip's fills are."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(_stale_bid_grows_under_red(**kwargs))
+    assert (v is None) == (why is None), v
+    assert why is None or (v.message == why and v.t == (20.05 if kwargs.get("fills") is False
+                                                         else kwargs.get("fill_at", 20.02)))
+
+
+def test_growth_inside_one_sample_interval_and_after_the_mode_ended():
+    """A long grown and sold back between two samples (the samples never show it) is growth in the mode all the same;
+    a fill after the mode ended (the transition down, between two samples) is none of its."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+    from scenarios.runlog import VenueFill
+
+    inv = ReduceOnlyNeverIncreases(name="reduce_only_never_increases")
+    log = _stale_bid_grows_under_red(start=0.01)
+    log.samples["pos"] = np.full(len(log.t), 0.01)  # sampled 0.01 throughout: the exit sold the growth back at once
+    log.commands.append(SentCommand(20.021, PlaceOrder("x", Side.SELL, 99_890.0, 0.02, Tif.IOC, True), 1, 0.03, 0.01,
+                                    3, 5000, 10000))
+    log.fills.append(VenueFill(20.022, "x", 2, False, 0.02, 0.03))
+    v = inv.check(log)
+    assert v is not None and v.t == 20.02 and v.message.startswith("|position| grew from 0.01 to 0.03")
+    # Red left at 20.01, between the samples at 20.0 (in it) and 20.05 (not): the fill at 20.02 came at Yellow
+    log.samples["safety"] = np.where((log.t >= 10.05 - 1e-9) & (log.t < 20.05 - 1e-9), 3, 0)
+    log.safety.append({"t": 20.01, "from": 3, "to": 1, "reason": "recovered"})
+    assert inv.check(log) is None
+    log.safety[-1]["t"] = 20.03  # it left after the fill: the mode's
+    assert inv.check(log) is not None
+
+
+@pytest.mark.parametrize("cancel_at, grace_s, says", [
+    (None, 0.5, "position flipped to -0.01 after kill at t=30.00 (it was 0.02): a fill of a at t=30.150, an order from "
+                "before the mode whose cancel had not left by then"),
+    (30.0, 0.5, None),  # its cancel left with the Kill's first command: the race
+    (None, 0.0, "|position| grew to 0.01 after kill at t=30.00 (it was 0); max 0.01"),
+])
+def test_a_flip_through_a_flat_sample_at_a_kill_is_judged_within_the_grace(cancel_at, grace_s, says):
+    """Long 0.02, an exit filled just before the Kill (flat at its sample, 30.0), then a stale ask from before it fills
+    0.01 in the grace: the reference (the sample at 30.5) was the short that fill made, and a flat position at the
+    trigger had no side to cross, so nothing judged it. The side is now the long held before the flat sample. With no
+    grace the reference is the flat sample itself and |position| past it is the first check's (it needs no flip)."""
+    from scenarios.runlog import VenueFill
+
+    log = _sampled(pos=lambda t: np.where(t < 29.9, 0.02, np.where(t < 30.15, 0.0, -0.01)))
+    log.safety = [{"t": 30.0, "from": 3, "to": 4, "reason": "drawdown"}]
+    log.commands.append(SentCommand(5.0, PlaceOrder("a", Side.SELL, 100_100.0, 0.01), 1, 0.0, 0.0, 0, 5000, 10000))
+    log.commands.append(SentCommand(29.8, PlaceOrder("e", Side.SELL, 99_990.0, 0.02, Tif.IOC, True), 1, 0.02, 0.02, 3,
+                                    5000, 10000))
+    if cancel_at is not None:
+        log.commands.append(SentCommand(cancel_at, CancelOrder("a"), 1, 0.0, 0.0, 4, 5000, 10000))
+    log.fills += [VenueFill(29.85, "e", 1, False, 0.02, 0.02), VenueFill(30.15, "a", 2, False, 0.01, 0.0)]
+    v = _never_grows(grace_s=grace_s).check(log)
+    assert (v is None) == (says is None)
+    assert says is None or (v.t == 30.15 and v.message == says)
