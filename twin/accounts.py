@@ -30,12 +30,14 @@ class Position:
     the maintenance margin, whatever leverage the user chose). ``isolated``: margined by its own
     ``margin_usd`` (USDC) alone, not by its dex's cross balance. ``funding_*``: the funding it paid (negative:
     received), USDC, as clearinghouseState's cumFunding: all time, since the position opened, since its size last
-    changed."""
+    changed. ``dex``: its coin's perp dex (``dex_of``), kept for cross_margin, which every order entry and margin
+    check asks: the coin's name parsed once, not at each call (Account.position, where every position is made)."""
 
     __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "max_leverage", "volume_usd", "isolated",
-                 "margin_usd", "funding_all_time", "funding_since_open", "funding_since_change")
+                 "margin_usd", "funding_all_time", "funding_since_open", "funding_since_change", "dex")
 
-    def __init__(self, leverage: int, max_leverage: int | None = None, isolated: bool = False) -> None:
+    def __init__(self, leverage: int, max_leverage: int | None = None, isolated: bool = False,
+                 dex: str = "") -> None:
         self.szi = 0.0
         self.entry_px = 0.0
         self.realized_pnl = 0.0
@@ -48,6 +50,7 @@ class Position:
         self.funding_all_time = 0.0
         self.funding_since_open = 0.0
         self.funding_since_change = 0.0
+        self.dex = dex
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +121,7 @@ class Account:
             # a new position is at the default leverage, or the coin's maximum when that is lower (a 10x coin
             # cannot hold a 20x position)
             pos = self.positions[coin] = Position(self.default_leverage, self.max_leverage.get(coin),
-                                                  coin in self.only_isolated)
+                                                  coin in self.only_isolated, dex_of(coin))
         return pos
 
     def apply_fill(self, coin: str, is_buy: bool, px: float, sz: float, fee: float) -> FillResult:
@@ -209,7 +212,7 @@ class Account:
         initial = maintenance = 0.0
         any_cross = False
         for coin, pos in self.positions.items():
-            if pos.szi and dex_of(coin) == dex:
+            if pos.szi and pos.dex == dex:
                 if pos.isolated:
                     value -= pos.margin_usd
                 else:

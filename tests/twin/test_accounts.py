@@ -1,7 +1,7 @@
 """Account arithmetic: cash, fees and position reconcile exactly with the fills."""
 from hypothesis import given, strategies as st
 
-from twin.accounts import Account
+from twin.accounts import Account, dex_of
 
 fills = st.lists(st.tuples(st.booleans(), st.integers(90, 110), st.integers(1, 50)), min_size=1, max_size=60)
 
@@ -67,3 +67,42 @@ def test_isolated_margin_is_set_aside_and_the_identity_holds(seq, mark):
     assert abs(acct.account_value(marks) - (acct.cash + (mark - pos.entry_px) * pos.szi)) < 1e-6
     assert abs(pos.margin_usd - abs(pos.szi) * pos.entry_px / 10) < 1e-6
     assert abs(cross_value - (acct.cash - pos.margin_usd)) < 1e-6
+
+
+def _cross_margin_afresh(acct: Account, marks: dict, dex: str) -> tuple:
+    """cross_margin's figures as its rule says, each coin's dex parsed from its name here (dex_of), in cross_margin's
+    order of operations: the floats it must give to the bit."""
+    value = acct.cash_by_dex.get(dex, 0.0)
+    initial = maintenance = 0.0
+    any_cross = False
+    for coin, pos in acct.positions.items():
+        if pos.szi and dex_of(coin) == dex:
+            if pos.isolated:
+                value -= pos.margin_usd
+            else:
+                mark = marks.get(coin, pos.entry_px)
+                ntl = abs(pos.szi) * mark
+                value += (mark - pos.entry_px) * pos.szi
+                initial += ntl / pos.leverage
+                maintenance += ntl / (2.0 * pos.max_leverage)
+                any_cross = True
+    return value, initial, maintenance, any_cross
+
+
+_coins = st.sampled_from(["BTC", "ETH", "hyna:LIT", "hyna:BTC", "xyz:GOLD"])
+
+
+@given(st.lists(st.tuples(_coins, st.booleans(), st.integers(90, 110), st.integers(1, 50)), min_size=1, max_size=40),
+       st.dictionaries(_coins, st.integers(80, 120)), st.sampled_from(["", "hyna", "xyz", "none"]))
+def test_cross_margin_takes_each_position_dex_as_its_coin_name_says(seq, marks, dex):
+    """cross_margin reads a position's dex from the position (kept when Account.position made it), not from its
+    coin's name: every dex's figures equal those of the name parsed afresh, to the bit, cross and isolated coins on
+    several dexes mixed (a position kept on the wrong dex, or on none, moves another dex's figures)."""
+    acct = Account("0xA", 1000.0, default_leverage=10, only_isolated=frozenset({"hyna:BTC"}))
+    acct.deposit(500.0, "hyna")
+    for coin, is_buy, px, sz in seq:
+        acct.apply_fill(coin, is_buy, float(px), float(sz), px * sz * 0.0002)
+    marks = {c: float(m) for c, m in marks.items()}
+    for d in (dex, "", "hyna", "xyz"):
+        assert acct.cross_margin(marks, d) == _cross_margin_afresh(acct, marks, d)
+    assert all(pos.dex == dex_of(coin) for coin, pos in acct.positions.items())
