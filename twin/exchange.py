@@ -584,8 +584,9 @@ class Exchange:
         inst = self.instruments.get(spec.coin)
         if inst is None:
             return StatusError("Order has invalid asset.")
-        coin = spec.coin
-        cloid = spec.cloid
+        # (the spec's fields read once: each is an attribute load, and the checks below read some five times)
+        coin, is_buy, px, tif, reduce_only, cloid = (spec.coin, spec.is_buy, spec.px, spec.tif, spec.reduce_only,
+                                                     spec.cloid)
         if cloid is not None and cloid != freed_cloid:
             used = self._status_by_cloid.get(acct.address)
             if used is not None and cloid in used:
@@ -599,36 +600,36 @@ class Exchange:
             return self._reject(RejectReason.ZeroSize, inst.asset_id)
         if not size_is_valid(spec.sz, inst.sz_decimals):
             return self._reject(RejectReason.InvalidSize, inst.asset_id)
-        if spec.px <= 0.0:  # (NaN, a price string no float holds exactly, is not: it is off the price rule, Tick)
+        if px <= 0.0:  # (NaN, a price string no float holds exactly, is not: it is off the price rule, Tick)
             return self._reject(RejectReason.InvalidPrice, inst.asset_id)
-        if not price_is_valid(spec.px, inst.sz_decimals):
+        if not price_is_valid(px, inst.sz_decimals):
             return self._reject(RejectReason.Tick, inst.asset_id)
-        if spec.tif not in ("Alo", "Ioc", "Gtc"):
+        if tif not in ("Alo", "Ioc", "Gtc"):
             return StatusError("Invalid TIF")
-        ref = self.marks.get(spec.coin)  # (the reference-price band is checked before, on the whole action)
+        ref = self.marks.get(coin)  # (the reference-price band is checked before, on the whole action)
         user = acct.address
         # (no user can hold more open orders than the book holds in all: the count, a walk over every order, is
         # needed only when that total is at the base cap, which every limit below is at least)
-        if (spec.tif != "Ioc" or spec.reduce_only) and len(self.orders) >= inst.max_open_orders \
-                and self.open_order_count(user) >= self._open_order_limit(user, inst, spec.reduce_only):
+        if (tif != "Ioc" or reduce_only) and len(self.orders) >= inst.max_open_orders \
+                and self.open_order_count(user) >= self._open_order_limit(user, inst, reduce_only):
             return self._reject(RejectReason.TooManyOpenOrders, inst.asset_id)
         position = acct.position(coin)
         pos = position.szi
         sz = spec.sz
-        closes_all = pos != 0.0 and (pos > 0) != spec.is_buy and sz >= abs(pos) - 1e-12
-        if spec.reduce_only:
-            if pos == 0.0 or (pos > 0) == spec.is_buy:
+        closes_all = pos != 0.0 and (pos > 0) != is_buy and sz >= abs(pos) - 1e-12
+        if reduce_only:
+            if pos == 0.0 or (pos > 0) == is_buy:
                 return self._reject(RejectReason.ReduceOnly, inst.asset_id)
             sz = min(sz, abs(pos))
-        if spec.px * sz < inst.min_notional_usd and not (closes_all and (spec.reduce_only or sz == abs(pos))):
+        if px * sz < inst.min_notional_usd and not (closes_all and (reduce_only or sz == abs(pos))):
             return self._reject(RejectReason.MinTradeNtl, inst.asset_id)
         bb, ba = self.best_bid[coin], self.best_ask[coin]
-        crosses = (spec.is_buy and ba == ba and spec.px >= ba) or (not spec.is_buy and bb == bb and spec.px <= bb)
+        crosses = (is_buy and ba == ba and px >= ba) or (not is_buy and bb == bb and px <= bb)
         # the venue's book holds the clients' resting orders too (two float compares: the book keeps its best
         # prices): a post-only order through one is refused, and a taker reaching the user's own is self-trade
         book = self.books[coin]
-        crosses_clients = spec.px >= book.min_ask if spec.is_buy else spec.px <= book.max_bid
-        if spec.tif == "Alo" and (crosses or crosses_clients):
+        crosses_clients = px >= book.min_ask if is_buy else px <= book.max_bid
+        if tif == "Alo" and (crosses or crosses_clients):
             # the bbo the venue names is the whole book's, the clients' resting orders in it (on either side: a
             # user's own bid inside the spread is the best bid whichever side the refused order crossed)
             if book.max_bid > -math.inf and not bb >= book.max_bid:
@@ -637,48 +638,47 @@ class Exchange:
                 ba = book.min_ask
             return self._reject(RejectReason.BadAloPx, inst.asset_id, bbo=f"{_fmt(bb)}@{_fmt(ba)}")
         increasing = 0.0
-        if not spec.reduce_only:
-            increasing = sz if (pos == 0.0 or (pos > 0) == spec.is_buy) else max(0.0, sz - abs(pos))
+        if not reduce_only:
+            increasing = sz if (pos == 0.0 or (pos > 0) == is_buy) else max(0.0, sz - abs(pos))
             if increasing > 0.0:
                 lev = position.leverage
                 # a sell priced under the market fills at the market: margined at its limit price, one at 1% of
                 # the mark opened a position fifty times what the account could carry
-                px_m = spec.px if spec.is_buy or not ref or spec.px >= ref else ref
+                px_m = px if is_buy or not ref or px >= ref else ref
                 need = px_m * increasing / lev
                 if need > self._available_margin(acct, inst.dex) + 1e-9:
                     return self._reject(RejectReason.PerpMargin, inst.asset_id)
         drawn = self.rejections.draw(self.env._now)
-        if drawn is not None and can_refuse(drawn, spec.tif, spec.reduce_only, increasing > 0.0):
+        if drawn is not None and can_refuse(drawn, tif, reduce_only, increasing > 0.0):
             fmt = {"bbo": f"{_fmt(bb)}@{_fmt(ba)}"} if drawn == RejectReason.BadAloPx else {}
             return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid
         self._next_oid += 1
         now_ms = self.now_ms()
-        order = ClientOrder(oid, spec.cloid, user, coin, spec.is_buy, spec.px, sz, spec.sz, spec.reduce_only,
-                            spec.tif, 0.0, now_ms)
+        order = ClientOrder(oid, cloid, user, coin, is_buy, px, sz, spec.sz, reduce_only, tif, 0.0, now_ms)
         filled_sz = 0.0
         notional = 0.0
-        if (crosses or crosses_clients) and spec.tif in ("Ioc", "Gtc"):
+        if (crosses or crosses_clients) and tif in ("Ioc", "Gtc"):
             own = others = None
             if crosses_clients:
                 own, others = self._clients_opposite(order)
             filled_sz, notional = self._take(order, own, others)
-        if spec.tif == "Ioc":
+        if tif == "Ioc":
             if filled_sz <= 0.0:
                 return self._reject(RejectReason.IocCancel, inst.asset_id)
             self._set_status(order, "filled" if order.sz <= 1e-12 else "canceled")
-            return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, spec.cloid)
+            return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, cloid)
         if order.sz <= 1e-12:
             self._set_status(order, "filled")
-            return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, spec.cloid)
-        rows = self._level_rows(coin, spec.is_buy)
-        ahead = join_size(rows[2], rows[3], spec.px, inst.tick, spec.is_buy) if rows is not None else 0.0
+            return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, cloid)
+        rows = self._level_rows(coin, is_buy)
+        ahead = join_size(rows[2], rows[3], px, inst.tick, is_buy) if rows is not None else 0.0
         order.queue_ahead = ahead
         order.level_sz = ahead
         book.add(order)
         self.orders[oid] = order
         self._set_status(order, "open")
-        return Resting(oid, spec.cloid)
+        return Resting(oid, cloid)
 
     def _level_rows(self, coin: str, is_buy: bool) -> tuple | None:
         """(px row, sz row, px list, sz list) of one side's displayed book, or None before any book.
