@@ -1285,12 +1285,17 @@ class Exchange:
                 else:
                     best, best_sz, best_n = math.nan, 0.0, 0
             else:
-                for px, sz in zip(rows[2], rows[3]):
-                    if px == px and sz > 0:
-                        best, best_sz, best_n = px, sz, 1
-                        break
+                # (the first row, the best, is a level at nearly every call: read without making the zip)
+                pxs, szs = rows[2], rows[3]
+                if pxs and szs and (px := pxs[0]) == px and (sz := szs[0]) > 0:
+                    best, best_sz, best_n = px, sz, 1
                 else:
-                    best, best_sz, best_n = math.nan, 0.0, 0
+                    for px, sz in zip(pxs, szs):
+                        if px == px and sz > 0:
+                            best, best_sz, best_n = px, sz, 1
+                            break
+                    else:
+                        best, best_sz, best_n = math.nan, 0.0, 0
         # the clients' orders best first (CoinBook keeps them so): past the first priced worse than the best, so is
         # every one after it (a bbo session walked all of them, at every block, for every resting order). An
         # order's price is never nan: "not px <= best" is "best is nan or px > best" in one compare
