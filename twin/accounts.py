@@ -36,8 +36,7 @@ class Position:
     __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "max_leverage", "volume_usd", "isolated",
                  "margin_usd", "funding_all_time", "funding_since_open", "funding_since_change", "dex")
 
-    def __init__(self, leverage: int, max_leverage: int | None = None, isolated: bool = False,
-                 dex: str = "") -> None:
+    def __init__(self, leverage: int, max_leverage: int | None, isolated: bool, dex: str) -> None:
         self.szi = 0.0
         self.entry_px = 0.0
         self.realized_pnl = 0.0
