@@ -108,6 +108,19 @@ async def until(pred, timeout_s: float = WAIT_S) -> bool:
     return pred()
 
 
+@pytest.fixture
+def nothing_listening_fails_at_once(monkeypatch):
+    """A run against a port nothing listens on ends with exit 1 ("the venue could not be used") after its set-up
+    queries' retries (``setup_retry_s``: 0.5 + 1 + 2 + 4 s, for an outage a moment long). A test that only needs that
+    exit, to show the run got past a check made before it connects, has it at once: the retries are not tried."""
+    init = HyperliquidGateway.__init__
+
+    def no_setup_retries(self, *a, **kw):
+        init(self, *a, **kw)
+        self.setup_retry_s = ()
+    monkeypatch.setattr(HyperliquidGateway, "__init__", no_setup_retries)
+
+
 def first(events, kind, **fields):
     return next((e for e in events if type(e) is kind and all(getattr(e, k) == v for k, v in fields.items())), None)
 
@@ -2434,6 +2447,7 @@ def test_a_start_above_the_configs_ceiling_is_refused_at_every_execution_level(t
     AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE", "ceiling": "MICRO_LIVE"}})  # at it: fine
 
 
+@pytest.mark.usefixtures("nothing_listening_fails_at_once")
 def test_a_second_agent_for_the_same_account_and_coin_on_this_host_is_refused(tmp_path, capsys):
     """Two agents quoting one coin for one account cancel each other's orders. A second start on the host is
     refused before it connects; another coin is not; and a holder killed outright leaves no lock behind."""
@@ -2464,6 +2478,7 @@ def test_a_second_agent_for_the_same_account_and_coin_on_this_host_is_refused(tm
         pass
 
 
+@pytest.mark.usefixtures("nothing_listening_fails_at_once")
 def test_a_live_run_into_a_folder_another_run_writes_or_holds_is_refused(tmp_path, capsys):
     """Two live runs given one --out (other accounts or coins: the venue's lock let both start) interleaved
     their records in one log and each replaced the other's summary and state; a live run into a twin run's
