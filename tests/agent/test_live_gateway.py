@@ -2628,7 +2628,8 @@ def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_i
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
     with served(speed=1.0) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(71), 0.001))
-        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
+        # (a second is enough: the end reads the venue's position whenever the stop comes)
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "1", "--config",
                           str(cfg), "--quiet"], env=env)
         held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
         err = capsys.readouterr().err
@@ -2681,7 +2682,8 @@ def test_a_full_disk_is_said_and_the_end_still_tells_the_position_left(tmp_path,
         assert f"error: --out {tmp_path / 'a'}: cannot write the run folder: No space left on device" in err
         assert "Traceback" not in err and "Unclosed client session" not in err
         monkeypatch.setattr(live_cli, "_write_run_files", full_at_the_end)
-        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
+        # (a second is enough: the end reads the venue's position whenever the stop comes)
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "1", "--config",
                           str(cfg), "--quiet", "--out", str(tmp_path / "b")], env=env)
     got = capsys.readouterr()
     assert code == 1 and "Traceback" not in got.err
