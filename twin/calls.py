@@ -89,44 +89,18 @@ class Environment(simpy.Environment):
     into it (pop the next entry, set the clock, its callbacks taken off the event and called, a failed event not
     defused raised), where SimPy's ``run`` calls ``step`` once per event. Nothing else differs: the stop event is
     made and scheduled as SimPy's ``run`` makes it (an urgent event at ``until``, so the queue's ids are SimPy's),
-    a ``StopSimulation`` leaves the event's other callbacks on the queue as ``step`` does, and an empty queue ends in
-    SimPy's RuntimeError. ``run()`` and ``run(until=<an event>)`` are SimPy's own (no session runs them on a hot
-    path). ``step`` stays SimPy's; twin.session.advance, which must pause between any two events, runs through
-    ``run_to_stop``.
+    a ``StopSimulation`` leaves the event's other callbacks on the queue as ``step`` does (the queue is never empty
+    before it: the stop is on it). ``run()`` and ``run(until=<an event>)`` are SimPy's own (no session runs them on a hot
+    path). ``step`` stays SimPy's. The loop is ``run_to_stop``'s, which twin.session.advance runs too (pausing between
+    two events when a signal is held): one loop, a test of an empty tuple per event its only cost here.
     tests/twin/test_calls.py holds the two to the same events, order, clock and queue."""
 
     def run(self, until=None):
         if until is None or isinstance(until, Event):
             return super().run(until)
-        at = until if isinstance(until, int) else float(until)
-        if at <= self._now:
-            raise ValueError(f"until ({at}) must be greater than the current simulation time")
-        stop = Event(self)
-        stop._ok = True
-        stop._value = None
-        self.schedule(stop, URGENT, at - self._now)
-        stop.callbacks.append(StopSimulation.callback)
-        queue = self._queue
-        try:
-            while True:
-                try:
-                    self._now, _, _, event = heappop(queue)
-                except IndexError:
-                    raise RuntimeError(f'No scheduled events left but "until" event was not triggered: {stop}') \
-                        from None
-                callbacks, event.callbacks = event.callbacks, None
-                try:
-                    for callback in callbacks:
-                        callback(event)
-                except StopSimulation:
-                    # (the stop event's own callback: any after it run when the simulation resumes, as step leaves them)
-                    event.callbacks = callbacks[callbacks.index(callback) + 1:]
-                    self.schedule(event, EventPriority(-1))
-                    raise
-                if not event._ok and not hasattr(event, "_defused"):
-                    _crash(event)
-        except StopSimulation as exc:
-            return exc.args[0]
+        stop_at(self, until)
+        run_to_stop(self, ())  # (nothing is ever pending: it returns when the stop fires, which leaves a value of None)
+        return None
 
 
 def _crash(event: Event) -> None:
