@@ -515,24 +515,11 @@ class ScorecardSet:
         due = ts + horizon_s
         mid = float(mid)
         cards = self.cards
+        # (each card's spacing refuses most forecasts, in _queue: AgentCore._after_cycle calls here only on the
+        # cycles where some card's spacing lets one be kept, so the call a card costs is rare)
         for name, p_up, _, _ in parts:
-            # each card's _queue, inline (a call a card on every quote cycle's after-cycle work was a fifth of it),
-            # its spacing asked before the p_up's check (either refusal leaves the card as it was; the spacing
-            # refuses most cycles)
-            c = cards[name]
-            if ts - c._last_pred_ts < c._spacing_s:
-                continue
             if 0.0 <= p_up <= 1.0:
-                c._last_pred_ts = ts
-                pend = c._pending
-                item = (due, float(p_up), mid)
-                if not pend or due >= pend[-1][0]:
-                    pend.append(item)
-                else:  # a shorter horizon than the last one: keep the deque ordered by due time (rare)
-                    insort(pend, item, key=_due)
-                if len(pend) > c._max_pending:
-                    pend.popleft()
-                    c.expired += 1
+                cards[name]._queue(ts, (due, float(p_up), mid))
 
     def on_mid(self, ts: float, mid: float) -> list[str]:
         """Resolve and evaluate where due; returns the names whose verdict or weight changed (a degraded

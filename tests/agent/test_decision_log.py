@@ -77,12 +77,8 @@ def test_a_restarted_writer_appends_and_numbers_on(tmp_path):
 
 
 def test_a_segment_being_gzipped_is_read_once_from_its_whole_copy(tmp_path):
-    path = tmp_path / "decisions.jsonl"
-    with JsonlWriter(path, segment_bytes=300) as w:
-        for i in range(12):
-            w.write(_rec(i, 30))
-    seg1 = segment_path(path, 1)
-    whole = gzip.compress(seg1.read_bytes())
+    path, seg1, data = _segment_and_its_gz(tmp_path)
+    whole = gzip.compress(data)
     seg1.with_name(seg1.name + ".gz").write_bytes(whole[: len(whole) // 2])  # gzip halfway through
     records, bad = read_log(path)
     assert [r["cycle"] for r in records] == list(range(12)) and bad == 0
