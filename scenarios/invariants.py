@@ -472,7 +472,8 @@ def _fills_not_excused(log: RunLog, lvl: int, t_mode: float, fills: list[VenueFi
         if named or (listing and all(is_all for t, is_all in before if t >= last - EPS)):
             return f, head + f"sent at t={last:.3f} had been refused before it filled"
         if f.t - last > race_s + _VENUE_MS:
-            if not all(not is_all for t, is_all in before if t >= last - EPS) or not _pull_lost(log, f.cloid, last):
+            # (a pull through a CancelAll's listing, an info request charged nothing, is never read as lost)
+            if any(is_all for t, is_all in before if t >= last - EPS) or not _pull_lost(log, f.cloid, last):
                 return f, head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s " \
                                  f"{race_s:g} s): no race"
             heard = _heard_resting(log, f.cloid, last, f.t - race_s - _VENUE_MS)
