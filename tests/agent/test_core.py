@@ -2127,6 +2127,27 @@ def test_the_quote_cycles_memos_change_no_decision(defeat, kept_session):
     assert kept_recs == every_recs
 
 
+def _cards_metrics_read(core: AgentCore) -> bool:
+    # _quote keys its validation factors on each card's metrics read from the attribute behind metrics()
+    return all(c._metrics is c.metrics() for c in core._cards)
+
+
+_ATTRIBUTE_READS = [_cards_metrics_read]
+
+
+@pytest.mark.parametrize("read", _ATTRIBUTE_READS, ids=lambda f: f.__name__)
+def test_the_quote_cycle_reads_what_the_accessors_give(read):
+    """The quote cycle reads a few values from the attribute behind their accessor (a method's or a property's frame
+    less a cycle): at every quote cycle of a 10 Hz session, before and after a retune, each is what the accessor
+    gives (an accessor that came to compute its value, or a copy kept elsewhere, fails here)."""
+    seen = []
+
+    def check(core):
+        seen.append(read(core))
+    _, _, core = _ten_hz_session(check, seconds=120.0)
+    assert core.cycle > 1000 and len(seen) == core.cycle and all(seen)
+
+
 class _Metrics:
     """What the quote cycle reads of a card's metrics."""
 
