@@ -762,7 +762,7 @@ class AgentCore:
         # SafetyInputs(...) without the NamedTuple's Python-level __new__ (every field given, in order)
         inputs = _tuple_new(SafetyInputs, (ts, equity, collateral, pos, self._max_position,
                                            degraded, self.reconnect_ts, self.errors.count(ts),
-                                           self.budget.headroom_frac, ts - self.last_book_ts, self.regime.p_stressed))
+                                           self.budget.headroom_frac, ts - self.last_book_ts, self.regime._p_stressed))
         safety = self.safety
         before = safety.level
         level = safety.update(inputs)
@@ -1265,7 +1265,7 @@ class AgentCore:
             cap = rb.position_cap(mid, sigma_log)
             self._state = (half_spread, glft_skew, par, par_f, cap)
             self._state_key = key
-        p_stressed = self.regime.p_stressed
+        p_stressed = self.regime._p_stressed  # (the regime's p_stressed, the attribute behind its property)
         stress_mult = 1.0 + self._stress_less_1 * p_stressed
         ov = self.overlay
         g = self.graduation

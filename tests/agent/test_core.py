@@ -2132,7 +2132,12 @@ def _cards_metrics_read(core: AgentCore) -> bool:
     return all(c._metrics is c.metrics() for c in core._cards)
 
 
-_ATTRIBUTE_READS = [_cards_metrics_read]
+def _regime_p_stressed_read(core: AgentCore) -> bool:
+    # _update_safety and _quote read the regime's p_stressed from the attribute behind its property (to the bit)
+    return repr(core.regime._p_stressed) == repr(core.regime.p_stressed)
+
+
+_ATTRIBUTE_READS = [_cards_metrics_read, _regime_p_stressed_read]
 
 
 @pytest.mark.parametrize("read", _ATTRIBUTE_READS, ids=lambda f: f.__name__)
