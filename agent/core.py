@@ -1408,7 +1408,7 @@ class AgentCore:
             safety_size = ov.size_factor
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit (par_f, of the state)
         rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, pos, self.budget.headroom, p_stressed,
-                    self.safety.level, g.level, g.confidence, par)
+                    self.safety.level, g.controller.level, g.confidence, par)  # (g.level without its property)
         if par_f < 1.0 and pos:
             desired = taper_increasing(desired, par_f, pos, q.ladder.min_notional_usd, self.lot)
             par_size = par_f
@@ -1438,7 +1438,8 @@ class AgentCore:
         budget = self.budget
         if desired:
             exposures = tr.exposures()
-            state = (key, tr.version, exposures, ov, g.level, par_f, limit, budget.cap, budget.used, cancel_only)
+            state = (key, tr.version, exposures, ov, g.controller.level, par_f, limit, budget.cap, budget.used,
+                     cancel_only)
         else:
             # no quote wanted (Shadow's cycles, flat: most of a day's): reconcile can only cancel, and reads the orders
             # and what cancels may spend alone (the ladder, the limit and the exposures are read for quotes to place;

@@ -2137,7 +2137,12 @@ def _regime_p_stressed_read(core: AgentCore) -> bool:
     return repr(core.regime._p_stressed) == repr(core.regime.p_stressed)
 
 
-_ATTRIBUTE_READS = [_cards_metrics_read, _regime_p_stressed_read]
+def _exposure_level_read(core: AgentCore) -> bool:
+    # _quote reads graduation's exposure level from its controller, as Graduation.level does
+    return core.graduation.controller.level is core.graduation.level
+
+
+_ATTRIBUTE_READS = [_cards_metrics_read, _regime_p_stressed_read, _exposure_level_read]
 
 
 @pytest.mark.parametrize("read", _ATTRIBUTE_READS, ids=lambda f: f.__name__)
