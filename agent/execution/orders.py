@@ -787,8 +787,10 @@ class OrderTracker:
                     break
                 self._unsettle(cloid)
             tot = self.settling_total
-            buy += max(0.0, tot[_BUY])
-            sell += max(0.0, tot[_SELL])
+            t = tot[_BUY]  # (max(0.0, t) written out, as max gives it: t if t > 0.0 else 0.0, nan and -0.0 to 0.0)
+            buy += t if t > 0.0 else 0.0
+            t = tot[_SELL]
+            sell += t if t > 0.0 else 0.0
         return buy, sell
 
     def exposure(self, side: Side) -> float:

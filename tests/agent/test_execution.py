@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from agent.execution.budget import BudgetConfig, RequestBudget
@@ -232,9 +232,18 @@ class TrackerVsVenue(RuleBasedStateMachine):
         sell = sum(o.sz - o.filled_sz for o in live if o.side is Side.SELL)
         assert math.isclose(t._exp_buy, buy, abs_tol=1e-12) and math.isclose(t._exp_sell, sell, abs_tol=1e-12)
         # and exposure is those sums (a modify's legs both counted), then what is settling
+        settling = bool(t.settling)  # (asked before: exposures() lets lapsed entries go, and adds the sums all the same)
         ex_buy, ex_sell = t.exposures()
         assert math.isclose(ex_buy, buy + max(0.0, t.settling_total[Side.BUY]), abs_tol=1e-12)
         assert math.isclose(ex_sell, sell + max(0.0, t.settling_total[Side.SELL]), abs_tol=1e-12)
+        # to the bit, as the running sums clamped at 0 and max(0.0, settling sum) make them (exposures() writes max out)
+        want = []
+        for running, side in ((t._exp_buy, Side.BUY), (t._exp_sell, Side.SELL)):
+            x = 0.0 if running < 0.0 else running
+            if settling:
+                x += max(0.0, t.settling_total[side])
+            want.append(repr(x))
+        assert [repr(ex_buy), repr(ex_sell)] == want
 
     @invariant()
     def every_change_reconcile_reads_bumps_the_version(self):
@@ -1241,3 +1250,26 @@ def test_the_cancels_sent_count_against_the_items_places_may_spend():
     assert cmds == _reconcile_plainly(desired, t, cloids=CloidFactory(1), **kw)
     assert cmds == [Batch((CancelOrder("0x01"), CancelOrder("0x02"))),
                     PlaceOrder("0x00000001000000000000000000000001", Side.SELL, 101.0, 0.002)]
+
+
+_sums = st.one_of(st.sampled_from([0.0, -0.0, math.nan, -1e-18, 1e-18]), st.floats(-5.0, 5.0))
+
+
+@given(_sums, _sums, _sums, _sums, st.booleans())
+@example(-0.0, -0.0, -0.0, -0.0, True)  # (a clamp at >= keeps -0.0: -0.0 + -0.0 is -0.0, not 0.0)
+@example(1.0, 1.0, -1e-18, math.nan, True)
+def test_exposures_clamp_the_settling_sums_as_max_does(exp_buy, exp_sell, settle_buy, settle_sell, settling):
+    """exposures() writes max(0.0, a settling sum) out (t if t > 0.0 else 0.0): the same doubles as max gives, for a
+    sum's float residue below 0, -0.0 and nan alike, on the running sums clamped as they are."""
+    t = OrderTracker()
+    t._exp_buy, t._exp_sell = exp_buy, exp_sell
+    t.settling_total[Side.BUY], t.settling_total[Side.SELL] = settle_buy, settle_sell
+    if settling:  # an entry that has not lapsed (until after now and the feed's clock): it stays
+        t.settling["0xkept"] = (math.inf, None, 0.0)
+    want = []
+    for running, side in ((exp_buy, Side.BUY), (exp_sell, Side.SELL)):
+        x = 0.0 if running < 0.0 else running
+        if settling:
+            x += max(0.0, t.settling_total[side])
+        want.append(repr(x))
+    assert [repr(x) for x in t.exposures()] == want
