@@ -130,7 +130,19 @@ class PositionNeverGrowsAfter(_Invariant):
     fills between it and the trigger are none of this check's. Flat there, its side is the last non-zero position
     sampled before (an exit that filled just before the trigger left no side, and a stale order filling past it in the
     grace, or before the sample after a trigger between two, set the reference and went unjudged; growth from a flat
-    reference itself is the first check's)."""
+    reference itself is the first check's).
+
+    |position| is judged by the venue's fills (``_grew``), the only thing that moves a position at the venue (a
+    liquidation is one). The reference is the position held at the trigger (``_position_at``: the last sample at or
+    before it, moved by the fills made after that sample and by then). It was the first sample at or after the
+    grace's end, which a fill between the trigger and that sample had already moved (samples are 50 ms apart): growth
+    there, on the side held, was never judged. ``grace_s`` excuses what it always did, fills of orders already on
+    their way at the trigger (placed before it, or left by an earlier run) made within it, and nothing else: each
+    raises the reference to the |position| it left, and a fill of an order the agent sent after the trigger is judged
+    in the grace as after it. After the grace the reference is the position held at its end (so that growth back
+    after an exit in the grace is judged, as it was). A log without the fills (a hand-made one) is judged by its
+    samples: from the last at or before the trigger with no grace, from the first at or after the grace's end with
+    one (a fill in the grace may have made it, and the samples cannot say whose it was)."""
 
     name: Literal["position_never_grows_after"]
     trigger: str = _trigger_field("kill")
@@ -148,7 +160,52 @@ class PositionNeverGrowsAfter(_Invariant):
         if t0 + self.grace_s > s["t"][-1]:  # (the reference was the last sample, compared with itself)
             return Violation(self.name, log.duration_s, f"the run ended within grace_s {self.grace_s:g} s of "
                                                         f"{self.trigger} at t={t0:.2f}: nothing was checked")
-        i0 = log.sample_at(t0 + self.grace_s)
+        v = self._grew(log, t0) if log.fills else self._grew_sampled(log, t0)
+        return v or self._flipped(log, t0)
+
+    def _grew(self, log: RunLog, t0: float) -> Violation | None:
+        """The first venue fill after the trigger that left |position| past the reference: the position held at the
+        trigger, raised in the grace by each fill of an order on its way then (``_on_its_way``) to what it left;
+        after the grace, the position held at its end. (A fill's time is the ms it was made in: one in the trigger's
+        ms, or the grace end's, is read as made by then, the benefit of that doubt the agent's.)"""
+        t1 = t0 + self.grace_s
+        lvl = trigger_level(self.trigger) or 0  # (commands at the trigger's instant below its level came before it)
+        placed = _placed(log)
+        ref = abs(_position_at(log, t0))
+        for f in log.fills:
+            if f.t <= t0 + EPS:
+                continue
+            if f.t > t1 + EPS:
+                break
+            end = abs(_fill_end(f))
+            sent = placed.get(f.cloid)
+            if _on_its_way(sent, t0, lvl):
+                ref = max(ref, end)  # what grace_s is for: it sets the reference
+            elif end > ref + EPS:
+                return Violation(self.name, f.t, f"|position| grew to {end:.6g} after {self.trigger} at t={t0:.2f} "
+                                                 f"(it was {ref:.6g}), in its grace of {self.grace_s:g} s: a fill of "
+                                                 f"{_fmt(sent.cmd)} ({f.cloid}) at t={f.t:.3f}, sent after it at "
+                                                 f"t={sent.t:.3f}")
+        ref = abs(_position_at(log, t1))
+        after = [f for f in log.fills if f.t > t1 + EPS]
+        for f in after:
+            end = abs(_fill_end(f))
+            if end > ref + EPS:
+                most = max(abs(_fill_end(g)) for g in after)
+                return Violation(self.name, f.t, f"|position| grew to {end:.6g} after {self.trigger} at t={t0:.2f} "
+                                                 f"(it was {ref:.6g}); max {most:.6g}: a fill of {f.cloid} at "
+                                                 f"t={f.t:.3f}")
+        return None
+
+    def _grew_sampled(self, log: RunLog, t0: float) -> Violation | None:
+        """A log without the venue's fills: |position| sampled past the reference, the last sample at or before the
+        trigger (with no grace) or the first at or after the grace's end (with one: the samples cannot tell the grace's
+        fills from others)."""
+        s = log.samples
+        if self.grace_s > 0:
+            i0 = log.sample_at(t0 + self.grace_s)
+        else:
+            i0 = max(int(np.searchsorted(s["t"], t0 + EPS, side="right")) - 1, 0)  # (a sample at its instant: before)
         ref = abs(s["pos"][i0])
         bad = np.nonzero(np.abs(s["pos"][i0:]) > ref + EPS)[0]
         if len(bad):
@@ -156,7 +213,7 @@ class PositionNeverGrowsAfter(_Invariant):
             return Violation(self.name, float(s["t"][i]),
                              f"|position| grew to {abs(s['pos'][i]):.6g} after {self.trigger} at t={t0:.2f} "
                              f"(it was {ref:.6g}); max {np.abs(s['pos'][i0:]).max():.6g}")
-        return self._flipped(log, t0)
+        return None
 
     def _flipped(self, log: RunLog, t0: float) -> Violation | None:
         """A flip to a smaller opposite position is no growth of |position|, but it is a new position: against the
@@ -166,8 +223,7 @@ class PositionNeverGrowsAfter(_Invariant):
         if b == len(ts) or ts[b] > t0 + EPS:
             b = max(b - 1, 0)  # the last sample before the trigger
         # the last non-zero position, and when it was sampled: flat at the trigger (an exit filled just before it), the
-        # one before, whose other side a fill after the trigger crosses to as much as from the sample itself; with
-        # grace_s (or a trigger between two samples) the reference is a later sample, which that fill may have made
+        # one before, whose other side a fill after the trigger crosses to as much as from the sample itself
         held, held_t = _last_held(ts, pos, b)
         first, side = held, float(np.sign(held))
         if not side:
@@ -330,6 +386,39 @@ class ReduceOnlyNeverIncreases(_Invariant):
                                                               f"{pos[i]:.6g} in reduce-only mode, and no venue fill "
                                                               f"in the log made it")
         return None
+
+
+def _position_at(log: RunLog, t: float) -> float:
+    """The venue's position held at ``t``: the last sample at or before it (the start's before the first), moved by
+    each venue fill made after that sample and by ``t`` (one in the sample's ms may have come before it: its end is
+    the sample's position then, as nothing else moves it; one in ``t``'s ms is read as made by then)."""
+    ts = log.samples["t"]
+    b = int(np.searchsorted(ts, t + EPS, side="right")) - 1
+    p, t_b = (float(log.samples["pos"][b]), float(ts[b])) if b >= 0 else (log.start_position, -np.inf)
+    for f in log.fills:  # (in the order the venue made them)
+        if f.t > t + EPS:
+            break
+        if f.t > t_b - _VENUE_MS:
+            p = _fill_end(f)
+    return p
+
+
+def _placed(log: RunLog) -> dict[str, SentCommand]:
+    """Each order's name → the command that placed it (a place, or the modify whose new order it is)."""
+    out: dict[str, SentCommand] = {}
+    for c in log.commands:
+        if isinstance(c.cmd, PlaceOrder):
+            out.setdefault(c.cmd.cloid, c)
+        elif isinstance(c.cmd, ModifyOrder):
+            out.setdefault(c.cmd.new_cloid, c)
+    return out
+
+
+def _on_its_way(sent: SentCommand | None, t0: float, lvl: int) -> bool:
+    """An order already on its way at a trigger at ``t0`` (of safety level ``lvl``, 0 for one that is none): placed
+    before it, or in its instant at a level below it (that cycle's commands left before the transition), or not by
+    this run (an earlier one's, left resting)."""
+    return sent is None or sent.t < t0 - EPS or (sent.t <= t0 + EPS and sent.safety_level < lvl)
 
 
 def _fill_end(f: VenueFill) -> float:

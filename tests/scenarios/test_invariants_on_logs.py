@@ -695,7 +695,8 @@ def test_a_flip_after_a_kill_that_no_cancel_on_its_way_explains_still_is_a_viola
 @pytest.mark.parametrize("sz, says", [
     (0.001, "position grew from 0.00224 to 0.00324 after kill at t=12.00, on the other side of the -0.00384 held "
             "then: a fill of place B 0.001@99890.0 Alo (y), sent in the mode at t=12.900"),
-    (0.003, "|position| grew to 0.00524 after kill at t=12.00 (it was 0.00384); max 0.00524"),
+    (0.003, "|position| grew to 0.00524 after kill at t=12.00 (it was 0.00384); max 0.00524: a fill of y at "
+            "t=13.000"),
 ])
 def test_growth_after_a_flip_the_race_excused_is_still_caught(sz, says):
     """The race flipped the short to a long of 0.00224; a bid the agent sent in the Kill then fills and grows the
@@ -914,7 +915,7 @@ def test_growth_inside_one_sample_interval_and_after_the_mode_ended():
     (None, 0.5, "position flipped to -0.01 after kill at t=30.00 (it was 0.02): a fill of a at t=30.150, an order from "
                 "before the mode whose cancel had not left by then"),
     (30.0, 0.5, None),  # its cancel left with the Kill's first command: the race
-    (None, 0.0, "|position| grew to 0.01 after kill at t=30.00 (it was 0); max 0.01"),
+    (None, 0.0, "|position| grew to 0.01 after kill at t=30.00 (it was 0); max 0.01: a fill of a at t=30.150"),
 ])
 def test_a_flip_through_a_flat_sample_at_a_kill_is_judged_within_the_grace(cancel_at, grace_s, says):
     """Long 0.02, an exit filled just before the Kill (flat at its sample, 30.0), then a stale ask from before it fills
@@ -934,3 +935,62 @@ def test_a_flip_through_a_flat_sample_at_a_kill_is_judged_within_the_grace(cance
     v = _never_grows(grace_s=grace_s).check(log)
     assert (v is None) == (says is None)
     assert says is None or (v.t == 30.15 and v.message == says)
+
+
+def _kill_and_fills(kill_at: float, orders: tuple[tuple[str, float, bool, float, float], ...], start: float = 0.02,
+                    fills: bool = True) -> RunLog:
+    """A long of ``start`` and a Kill at ``kill_at`` (samples every 50 ms); ``orders``: (name, placed at, buy, size,
+    filled at) of each order that fills whole at the venue (placed after the Kill: at Kill). The samples are what the
+    fills make; ``fills`` False leaves the venue's fills out of the log (a hand-made one)."""
+    from scenarios.runlog import VenueFill
+
+    log = _sampled(pos=lambda t: start + sum(np.where(t >= at - 1e-9, sz if buy else -sz, 0.0)
+                                             for _, _, buy, sz, at in orders))
+    log.safety = [{"t": kill_at, "from": 3, "to": 4, "reason": "drawdown"}]
+    pos = start
+    for name, placed, buy, sz, at in sorted(orders, key=lambda o: o[4]):
+        log.commands.append(SentCommand(placed, PlaceOrder(name, Side.BUY if buy else Side.SELL, 100.0, sz), 1, pos,
+                                        pos, 4 if placed >= kill_at else 3, 5000, 10000))
+        if fills:
+            log.fills.append(VenueFill(at, name, 1, buy, sz, pos))
+        pos += sz if buy else -sz
+    log.commands.sort(key=lambda c: c.t)
+    return log
+
+
+@pytest.mark.parametrize("kill_at, grace_s, orders, says", [
+    # a stale bid fills between a Kill (30.02) and the next sample (30.05): that sample was the reference
+    (30.02, 0.0, (("b", 5.0, True, 0.01, 30.03),),
+     "|position| grew to 0.03 after kill at t=30.02 (it was 0.02); max 0.03: a fill of b at t=30.030"),
+    # the same between the grace's end (30.52) and the sample after it
+    (30.0, 0.52, (("b", 5.0, True, 0.01, 30.53),),
+     "|position| grew to 0.03 after kill at t=30.00 (it was 0.02); max 0.03: a fill of b at t=30.530"),
+    # a bid the agent sent after the Kill, filled in the grace: it was not on its way at the Kill
+    (30.0, 0.5, (("y", 30.1, True, 0.01, 30.3),),
+     "|position| grew to 0.03 after kill at t=30.00 (it was 0.02), in its grace of 0.5 s: a fill of place B 0.01@100.0 "
+     "Alo (y) at t=30.300, sent after it at t=30.100"),
+    (30.02, 0.5, (("b", 5.0, True, 0.01, 30.03),), None),  # a stale bid in the grace: what it is for
+    (30.02, 0.0, (("b", 5.0, True, 0.01, 30.01),), None),  # filled before the Kill, after the sample before it
+    # an exit in the grace, then a stale bid after it grows the long back: judged from the grace's end, as it was
+    (30.0, 0.5, (("a", 5.0, False, 0.01, 30.2), ("b", 5.0, True, 0.01, 31.0)),
+     "|position| grew to 0.02 after kill at t=30.00 (it was 0.01); max 0.02: a fill of b at t=31.000"),
+])
+def test_position_never_grows_after_judges_from_the_position_held_at_the_trigger(kill_at, grace_s, orders, says):
+    """The reference was |position| at the first sample at or after the trigger plus grace_s: a fill between the
+    trigger (or the grace's end) and that sample set the reference itself, and growth there went unjudged. It is now
+    the position held at the trigger (the sample before it and the venue's fills since), raised in the grace only by
+    fills of orders on their way at the trigger, and after the grace the position held at its end."""
+    v = _never_grows(grace_s=grace_s).check(_kill_and_fills(kill_at, orders))
+    assert (v is None) == (says is None), v
+    assert says is None or (v.message == says and v.t == orders[-1][4])
+
+
+def test_position_never_grows_after_without_the_fills_reads_the_sample_before_the_trigger():
+    """A hand-made log without the venue's fills: with no grace, the last sample at or before the trigger (the sample
+    after it had the growth in it); with a grace, the first sample at or after its end (the samples cannot say whose
+    fill made a change inside it)."""
+    log = _kill_and_fills(30.02, (("b", 5.0, True, 0.01, 30.03),), fills=False)
+    v = _never_grows(grace_s=0.0).check(log)
+    assert v is not None and v.t == 30.05 and v.message.startswith("|position| grew to 0.03 after kill at t=30.02 "
+                                                                     "(it was 0.02)")
+    assert _never_grows(grace_s=0.5).check(log) is None
