@@ -482,7 +482,7 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     refused, which is answered), unless the log shows it lost in transport (``_pull_lost``), which the agent is told
     nothing of: that fill is excused until the agent heard the order still resting (``_heard_resting``: a snapshot it
     asked for after the cancel left, which the core does at its ack timeout and every audit interval) and race_s more
-    went by without another pull of it.
+    went by without another pull of it (not race_s after the lost pull: ``_fills_not_excused`` says why).
 
     A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
     when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name (those
@@ -565,6 +565,16 @@ def _fills_not_excused(log: RunLog, lvl: int, t_mode: float, fills: list[VenueFi
             if any(is_all for t, is_all in before if t >= last - EPS) or not _pull_lost(log, f.cloid, last):
                 return f, head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s " \
                                  f"{race_s:g} s): no race"
+            # Lost, the excuse lasts until the agent heard the order still resting, not race_s from the lost pull:
+            # race_s bounds a request's way to the venue, and before the agent could know this one was lost it needs
+            # the answer that never came, a round trip later (two latencies, each with its spikes). The gateways give
+            # no event for a request whose transport failed (a reset, a timeout: at the venue its outcome is unknown,
+            # and the action may land until its expiresAfter, the agent's risk.ack_timeout_s, 5 s, after it left), so
+            # the core learns it at that ack timeout, asks for a snapshot, and pulls again what it lists. Ended at
+            # race_s, a pull lost would be the agent's fault before its answer was even due, which only re-sending
+            # every pull still unanswered within race_s would meet: no rule of the agent's, nor one the venue asks
+            # for. Where the core does re-send unasked (stopped after a Kill, or blind: _pull_again every
+            # risk.pull_retry_s, 2 s), each re-send is a pull of its own, bounded by race_s as any is.
             heard = _heard_resting(log, f.cloid, last, f.t - race_s - _VENUE_MS)
             if heard is not None:
                 return f, head + f"sent at t={last:.3f} was lost in transport, and the agent heard the order " \
