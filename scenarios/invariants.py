@@ -126,11 +126,11 @@ class PositionNeverGrowsAfter(_Invariant):
     heard refused) may fill before the cancels land, and nothing the agent did after the trigger made that; a fill of
     an order sent after it, or of one from before it left resting or pulled late, is the agent's. The side a flip so
     excused left the position on is held to the same account: growth there is judged by the fills that made it. The
-    position held at the trigger is the last sampled at or before it (a sample at its instant was taken before it):
-    fills between it and the trigger are none of this check's. Flat there, its side is the last non-zero position
-    sampled before (an exit that filled just before the trigger left no side, and a stale order filling past it in the
-    grace, or before the sample after a trigger between two, set the reference and went unjudged; growth from a flat
-    reference itself is the first check's).
+    position held at the trigger is the last sampled at or before it (a sample at its instant was taken before it),
+    moved by the venue's fills made after that sample and by the trigger: those fills are none of this check's. Flat
+    there, its side is the last non-zero position held before (an exit that filled just before the trigger left no
+    side, and a stale order filling past it in the grace, or before the sample after a trigger between two, set the
+    reference and went unjudged; growth from a flat reference itself is the first check's).
 
     |position| is judged by the venue's fills (``_grew``), the only thing that moves a position at the venue (a
     liquidation is one). The reference is the position held at the trigger (``_position_at``: the last sample at or
@@ -223,8 +223,11 @@ class PositionNeverGrowsAfter(_Invariant):
         if b == len(ts) or ts[b] > t0 + EPS:
             b = max(b - 1, 0)  # the last sample before the trigger
         # the last non-zero position, and when it was sampled: flat at the trigger (an exit filled just before it), the
-        # one before, whose other side a fill after the trigger crosses to as much as from the sample itself
-        held, held_t = _last_held(ts, pos, b)
+        # one before, whose other side a fill after the trigger crosses to as much as from the sample itself; moved by
+        # the venue's fills made after that sample and by the trigger (a flip there, before the trigger, left the
+        # position on the other side, which a stale order filling after it, before the next sample, took back across
+        # unjudged)
+        held, held_t = _held_by(log, *_last_held(ts, pos, b), float(ts[b]), t0)
         first, side = held, float(np.sign(held))
         if not side:
             return None  # (flat since the start: no side to cross; |position| past the reference is the check above)
@@ -302,7 +305,9 @@ class ReduceOnlyNeverIncreases(_Invariant):
     left resting or pulled late, is a violation. A stretch of the mode flips from the position sampled just before it
     (the last non-zero one, when that sample is flat: long, flat at the boundary, short in the mode is a flip through
     a flat sample as one inside the mode is): a trade between that sample and the first in the mode
-    (feb12_emergency_paralysis seed 15's came there) is judged so, but for the fills made before the mode began.
+    (feb12_emergency_paralysis seed 15's came there) is judged so, but for the fills made before the mode began,
+    which move the position it flips from (``_held_by``: one that flipped it there, taken back across in the mode
+    before its first sample, left the sampled side where it was, and went unjudged).
 
     |position| never increases in the mode either: every venue fill made in it that grew |position| (from flat, on
     the side held, or across it past its size) is judged as a flip's fills are (``_fills_not_excused``): judged by
@@ -352,8 +357,10 @@ class ReduceOnlyNeverIncreases(_Invariant):
                 if b:
                     t_mode = float(ts[b - 1])
                     # (flat there, the last non-zero one before: a flip through a flat sample at the boundary is one)
-                    held, held_t = _last_held(ts, pos, b - 1)
                     t_enter = _mode_began(log, lvl, t_mode, float(ts[b]))
+                    # (and moved by the fills between that sample and the mode's start: a flip there, before the mode,
+                    # taken back across in it before its first sample, went unjudged)
+                    held, held_t = _held_by(log, *_last_held(ts, pos, b - 1), t_mode, t_enter)
                 stretches.append([b, b, t_mode, t_enter])
             stretches[-1][1] = prev = b
             if held * pos[b] < 0:
@@ -451,6 +458,18 @@ def _last_held(ts: np.ndarray, pos: np.ndarray, b: int) -> tuple[float, float]:
 
 
 _VENUE_MS = 1e-3  # a venue fill's time is to the ms (its floor): the slack in comparing it with samples and sends
+
+
+def _held_by(log: RunLog, held: float, held_t: float, t_sample: float, t: float) -> tuple[float, float]:
+    """The last non-zero position held by ``t``, and when: ``held`` (at ``held_t``) as the samples up to the one at
+    ``t_sample`` (the last by ``t``) had it, moved by the venue's fills made after that sample and by ``t`` (one in
+    the sample's ms may have come before it: its end is then the sample's own position)."""
+    for f in log.fills:  # (in the order the venue made them)
+        if f.t > t + EPS:
+            break
+        if f.t > t_sample - _VENUE_MS and abs(_fill_end(f)) > EPS:
+            held, held_t = _fill_end(f), f.t
+    return held, held_t
 
 
 def _mode_began(log: RunLog, lvl: int, t_from: float, t_to: float) -> float:

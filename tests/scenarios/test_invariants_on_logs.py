@@ -994,3 +994,42 @@ def test_position_never_grows_after_without_the_fills_reads_the_sample_before_th
     assert v is not None and v.t == 30.05 and v.message.startswith("|position| grew to 0.03 after kill at t=30.02 "
                                                                      "(it was 0.02)")
     assert _never_grows(grace_s=0.5).check(log) is None
+
+
+@pytest.mark.parametrize("cancel_at, says", [
+    (None, "position flipped to 0.01 after kill at t=30.02 (it was -0.01): a fill of b at t=30.030, an order from before "
+           "the mode whose cancel had not left by then"),
+    (30.02, None),  # its cancel left with the Kill's first command: the race
+])
+def test_a_flip_back_after_a_flip_between_the_last_sample_and_the_trigger_is_judged(cancel_at, says):
+    """Long 0.02 at the sample before a Kill (30.0); a stale ask flips it to a short of 0.01 at 30.01, before the Kill
+    (30.02); a stale bid takes it back to a long of 0.01 at 30.03, before the next sample. The side held at the Kill
+    was read from the sample (long), which the sample after it (long) did not cross, and |position| never grew past
+    the 0.01 short: the flip after the Kill went unjudged."""
+    log = _kill_and_fills(30.02, (("a", 5.0, False, 0.03, 30.01), ("b", 5.0, True, 0.02, 30.03)))
+    if cancel_at is not None:
+        log.commands.append(SentCommand(cancel_at, CancelOrder("b"), 1, -0.01, -0.01, 4, 5000, 10000))
+    v = _never_grows(grace_s=0.0).check(log)
+    assert (v is None) == (says is None), v
+    assert says is None or (v.t == 30.05 and v.message == says)
+
+
+@pytest.mark.parametrize("cancel_at, says", [
+    (None, "position flipped from -0.01 to 0.01 in reduce-only mode: a fill of b at t=30.030, an order from before the "
+           "mode whose cancel had not left by then"),
+    (30.02, None),  # its cancel left with Red's first command: the race
+])
+def test_a_flip_back_in_reduce_only_mode_after_a_flip_just_before_it_is_judged(cancel_at, says):
+    """The same at Red (30.02, its first sample 30.05): the stretch of the mode flipped from the sample before it
+    (long), and the flip back in it, before its first sample, left the long side where it was: unjudged."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+
+    log = _kill_and_fills(30.02, (("a", 5.0, False, 0.03, 30.01), ("b", 5.0, True, 0.02, 30.03)))
+    log.commands = [c._replace(safety_level=0) for c in log.commands]  # (placed at Green)
+    log.safety = [{"t": 30.02, "from": 0, "to": 3, "reason": "error_burst"}]
+    log.samples["safety"] = np.where(log.t >= 30.05 - 1e-9, 3.0, 0.0)
+    if cancel_at is not None:
+        log.commands.append(SentCommand(cancel_at, CancelOrder("b"), 1, -0.01, -0.01, 3, 5000, 10000))
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert (v is None) == (says is None), v
+    assert says is None or (v.t == 30.05 and v.message == says)
