@@ -12,7 +12,8 @@ from twin.instruments import price_is_valid, size_is_valid
 
 
 class SeedingError(ValueError):
-    """A starting state the venue could not hold (a price off the venue's grid, an unfunded account)."""
+    """A starting state the venue could not hold (a price off the venue's grid, an unfunded account, a cloid used
+    twice)."""
 
 
 def _account(ex: Exchange, user: str):
@@ -52,6 +53,12 @@ def rest_order(ex: Exchange, user: str, coin: str, is_buy: bool, px: float, sz: 
         raise SeedingError(f"resting order at {px} on {coin}: not a valid venue price")
     if not size_is_valid(sz, inst.sz_decimals):
         raise SeedingError(f"resting order of {sz} on {coin}: not a valid venue size")
+    if cloid is not None and cloid in ex._status_by_cloid.get(acct.address, ()):
+        # the twin's own order path refuses a cloid the account has used (Exchange._place, DUPLICATE_CLOID): seeded
+        # here, it would rest a second order under it, and cancelByCloid and orderStatus by cloid would then find
+        # only one of the two
+        raise SeedingError(f"resting order with cloid {cloid} on {coin}: the account has used this cloid already "
+                           f"(order {ex._status_by_cloid[acct.address][cloid]}); the venue refuses a second one")
     bb, ba = ex.best_bid[coin], ex.best_ask[coin]
     if (is_buy and ba == ba and px >= ba) or (not is_buy and bb == bb and px <= bb):
         raise SeedingError(f"resting {'bid' if is_buy else 'ask'} at {px} on {coin} would cross the book "
