@@ -861,8 +861,15 @@ class Exchange:
         if order is None:
             if always_place and spec.coin in self.instruments:
                 # the venue's docs (exchange endpoint, "Modify an order"): with always place "the new order is
-                # placed regardless of whether the cancel succeeded": the old one filled or gone, it is a place
-                return self._place(acct, spec, ref if isinstance(ref, str) else None)
+                # placed regardless of whether the cancel succeeded": the old one filled or gone, it is a place, which
+                # may carry the ref's cloid again, unless an order on another coin still rests under it (refused then,
+                # as any used cloid is: a cloid rests under at most one order of a user, which _find relies on)
+                freed = None
+                if isinstance(ref, str):
+                    by_cloid = self._status_by_cloid.get(acct.address)
+                    if by_cloid is None or by_cloid.get(ref) not in self.orders:
+                        freed = ref
+                return self._place(acct, spec, freed)
             return self._reject(RejectReason.ModifyCanceledOrFilled, self.instruments[spec.coin].asset_id
                                 if spec.coin in self.instruments else 0)
         self._remove(order, "canceled")
