@@ -844,13 +844,17 @@ class Exchange:
         return SUCCESS
 
     def _find(self, user: str, coin: str, oid: int | None, cloid: str | None) -> ClientOrder | None:
-        if oid is not None:
-            o = self.orders.get(oid)
-            return o if o is not None and o.user == user and o.coin == coin else None
-        for o in self.orders.values():
-            if o.cloid == cloid and o.user == user and o.coin == coin:
-                return o
-        return None
+        """The user's resting order on ``coin`` by oid, else by cloid. A cloid rests under at most one order of a
+        user (_place refuses a used one, seeding likewise), and _status_by_cloid holds each resting order's (its
+        status is never pruned while it rests): the index finds what a scan of every resting order would
+        (tests/twin/test_find_by_cloid.py), without the scan."""
+        if oid is None:
+            by_cloid = self._status_by_cloid.get(user)
+            if by_cloid is None:
+                return None
+            oid = by_cloid.get(cloid)
+        o = self.orders.get(oid)
+        return o if o is not None and o.user == user and o.coin == coin else None
 
     def _modify(self, acct: Account, ref: int | str, spec: OrderSpec,
                 always_place: bool = False) -> Union[Resting, Filled, StatusError]:
