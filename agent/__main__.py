@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":  # first: the imports below take ~90 ms, the live CLI's a second, the run's more
-    from twin.stop_signals import exit_at_once
+    from common.stop_signals import exit_at_once
     exit_at_once("before the run started")
 
 from agent.report import fee_rate_text, graduation_rows, health_rows, safety_row, signed_usd
-from twin import json_text
-from twin.cli_errors import fail, print_note, print_out, say
-from twin.files import ArgumentParser, make_output_folder, missing_extra, unreadable
-from twin.stop_signals import begun, exit_status, interrupted_by
-from twin.units import non_empty, parse_seed
+from common import json_text
+from common.cli_errors import fail, print_note, print_out, say
+from common.files import ArgumentParser, make_output_folder, missing_extra, unreadable
+from common.stop_signals import begun, exit_status, interrupted_by
+from common.units import non_empty, parse_seed
 
 EPILOG = """examples:
   python -m agent                          # 2 simulated hours against the twin, seed 0
@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     from agent.config import AgentConfig
     from agent.session import RunFolderError, run_session
     from twin.params import TwinParams
-    from twin.stop_signals import stop_signals_interrupt
-    from twin.units import parse_duration
+    from common.stop_signals import stop_signals_interrupt
+    from common.units import parse_duration
 
     try:
         duration = parse_duration(args.duration, "--duration")
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             refuse_earlier_run(make_output_folder(args.out), "choose another --out, or remove the folder")
         except (FileExistsError, ValueError) as e:
             return fail(str(e))
-    from twin.session import SignalsBetweenEvents
+    from common.stop_signals import SignalsBetweenEvents
     begun()
     printed = False  # the summary, whole
     try:

@@ -19,7 +19,7 @@ from agent.quoting.signals import SignalConfig
 from agent.safety import SafetyConfig
 from agent.shadow import ShadowConfig
 from agent.validation import RegimeConfig, ScorecardConfig
-from twin.files import FileModel, describe_invalid, load_yaml, read_text
+from common.files import FileModel, describe_invalid, load_yaml, read_text
 
 
 class ValidationConfig(FileModel):

@@ -28,7 +28,7 @@ from agent.gateway.events import (
 )
 from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, request_cost
 from agent.quoting.ladder import round_px_to_venue, venue_min_size
-from twin.files import short_repr
+from common.files import short_repr
 
 log = logging.getLogger(__name__)
 _perf_ns = time.perf_counter_ns  # the core's cost per cycle (the clock events carry may be a test's or scaled)

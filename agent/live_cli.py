@@ -29,11 +29,11 @@ from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_
                           signed_usd)
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
-from twin import json_text
-from twin.cli_errors import fail, log_to_stderr, print_error, print_note, say
-from twin.files import ArgumentParser, make_output_folder, read_text, short_repr, unreadable
-from twin.stop_signals import StopSignal, exit_status, raise_stop_signals
-from twin.units import non_empty, parse_seed, positive_float
+from common import json_text
+from common.cli_errors import fail, log_to_stderr, print_error, print_note, say
+from common.files import ArgumentParser, make_output_folder, read_text, short_repr, unreadable
+from common.stop_signals import StopSignal, exit_status, raise_stop_signals
+from common.units import non_empty, parse_seed, positive_float
 
 log = logging.getLogger("agent.live")
 
@@ -298,7 +298,7 @@ class _Plan:
 
 def _plan(args: argparse.Namespace, env: dict) -> _Plan:
     from agent.config import AgentConfig
-    from twin.units import parse_duration
+    from common.units import parse_duration
 
     base_url = (args.base_url or (MAINNET_URL if args.network == "mainnet" else TESTNET_URL)).strip().rstrip("/")
     if not re.match(r"^https?://", base_url):

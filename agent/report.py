@@ -2,7 +2,7 @@
 sessions share (the README documents them), built in one place; and the summary-table rows they share."""
 from __future__ import annotations
 
-from twin.json_text import finite
+from common.json_text import finite
 
 
 def trading_summary(core) -> dict:

@@ -20,8 +20,9 @@ from agent.report import coin_amounts, level_history, trading_summary
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
-from twin.session import SignalsBetweenEvents, run_until
-from twin.stop_signals import StopSignal
+from common.stop_signals import SignalsBetweenEvents
+from twin.session import run_until
+from common.stop_signals import StopSignal
 
 USER = "0x" + "a1" * 20
 
@@ -84,7 +85,7 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
 
     Ctrl-C (KeyboardInterrupt) ends the run where it is, not the program: the log is closed whole and
     the summary covers the simulated time so far, with ``interrupted`` set (a day-long run stopped an
-    hour in still says what that hour did). So does a StopSignal (twin.stop_signals), its end line naming it.
+    hour in still says what that hour did). So does a StopSignal (common.stop_signals), its end line naming it.
     Either is raised between two events (run_until holds it to the end of the one it came in): the log holds a
     cycle line for each cycle the summary counts, and every command sent.
 

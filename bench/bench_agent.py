@@ -49,11 +49,11 @@ from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
-from twin.cli_errors import print_out
+from common.cli_errors import print_out
 from twin.faults.rejections import RejectionParams
-from twin.files import ArgumentParser
+from common.files import ArgumentParser
 from twin.params import TwinParams
-from twin.units import MAX_DURATION_S, bounded, positive_float
+from common.units import MAX_DURATION_S, bounded, positive_float
 from bench_twin import market_only, raw_simpy_timeouts, raw_timeout_cpu_us
 
 

@@ -26,8 +26,8 @@ from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
 from bench_agent import profile_session, session_options
-from twin.cli_errors import print_out
-from twin.files import ArgumentParser
+from common.cli_errors import print_out
+from common.files import ArgumentParser
 
 _KINDS = ("commands", "no commands", "after cycle", "other")
 

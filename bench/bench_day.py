@@ -25,9 +25,9 @@ import time
 from agent.session import build_session
 from bench_agent import PROFILES, profile_session
 from bench_twin import market_only, raw_simpy_timeouts
-from twin.cli_errors import print_note, print_out
-from twin.files import ArgumentParser
-from twin.units import MAX_DURATION_S, bounded, parse_seed, positive_int
+from common.cli_errors import print_note, print_out
+from common.files import ArgumentParser
+from common.units import MAX_DURATION_S, bounded, parse_seed, positive_int
 
 
 def whole_day(profile: str, hours: int, progress: bool,

@@ -38,9 +38,9 @@ from agent.config import AgentConfig
 from agent.live import live_core_of
 from agent.live_cli import live_main
 from bench_agent import PROFILES, fixed_work_per_us, replay_min, timed_fixed
-from twin.cli_errors import print_out
-from twin.files import ArgumentParser
-from twin.units import bounded, positive_float
+from common.cli_errors import print_out
+from common.files import ArgumentParser
+from common.units import bounded, positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))  # `python bench/bench_scenarios.py` from a checko
 from scenarios.runner import WIND_DOWN_S, run_scenario  # noqa: E402
 from scenarios.schema import load_scenario  # noqa: E402
 from bench_twin import raw_simpy_timeouts  # noqa: E402
-from twin.cli_errors import print_out  # noqa: E402
-from twin.files import ArgumentParser  # noqa: E402
+from common.cli_errors import print_out  # noqa: E402
+from common.files import ArgumentParser  # noqa: E402
 
 GOAL_S = 120.0
 

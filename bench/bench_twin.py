@@ -18,11 +18,11 @@ import time
 
 import simpy
 
-from twin.cli_errors import print_out
+from common.cli_errors import print_out
 from twin.exchange import Exchange
-from twin.files import ArgumentParser
+from common.files import ArgumentParser
 from twin.params import TwinParams
-from twin.units import MAX_DURATION_S, bounded, positive_float
+from common.units import MAX_DURATION_S, bounded, positive_float
 from twin.session import run_probe_session
 
 

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         tree = os.environ.get("PYTHONPATH", ".")  # revision's packages only, and an older one may lack the parser
         sys.path[0:1] = [tree, os.path.join(tree, "bench")]  # the revision's tree (and its bench_agent), not this one
         return worker(Path(argv[1]))
-    from twin.files import ArgumentParser  # (hides a key's form in its usage errors, which echo the value refused)
+    from common.files import ArgumentParser  # (hides a key's form in its usage errors, which echo the value refused)
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", help="base revision (a git rev, checked out as a worktree under --work) or a tree's path")
     ap.add_argument("--head", default=str(ROOT), help="the tree compared with it (default: this one)")
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compare_all(args: argparse.Namespace, work: Path, trees: dict[str, Path]) -> int:
-    from twin.cli_errors import print_out
+    from common.cli_errors import print_out
     jobs = corpus(args, work)
     print_out(f"{len(jobs)} runs, base {trees['base']}, head {trees['head']}, in {work}", flush=True)
     rows: dict[str, list[int]] = {}

@@ -13,7 +13,7 @@ import json
 
 from agent.session import build_session
 from bench_agent import profile_session, session_options
-from twin.files import ArgumentParser
+from common.files import ArgumentParser
 
 
 class _Timed(list):

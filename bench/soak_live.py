@@ -58,11 +58,11 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.cli_errors import fail, print_out
+from common.cli_errors import fail, print_out
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.rejections import ORDER_REASONS
-from twin.files import ArgumentParser
-from twin.units import bounded, non_empty, positive_float
+from common.files import ArgumentParser
+from common.units import bounded, non_empty, positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
 COIN = "BTC"  # the agent's default coin, on the first dex: the account is funded there

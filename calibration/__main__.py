@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":  # first: the imports below take a second or so
-    from twin.stop_signals import exit_at_once
+    from common.stop_signals import exit_at_once
     exit_at_once("before the calibration started")
 
-from twin.cli_errors import fail, print_error, print_note, print_out
-from twin.files import ArgumentParser, lacks_matplotlib
-from twin.units import non_empty, non_negative_float, positive_int
+from common.cli_errors import fail, print_error, print_note, print_out
+from common.files import ArgumentParser, lacks_matplotlib
+from common.units import non_empty, non_negative_float, positive_int
 
 EPILOG = """examples:
   python -m calibration runs/testnet-t1                    # writes runs/testnet-t1/calibration/
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     from calibration.observe import journal_files, observe_journal
     from calibration.report import report_files, write_files
     from twin.params import TwinParams
-    from twin.session import SignalsBetweenEvents
-    from twin.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
+    from common.stop_signals import SignalsBetweenEvents
+    from common.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
 
     out = Path(args.out) if args.out else Path(args.run) / "calibration"
     # before the work (the fit and the replay take minutes), and the inputs before the output folder is made; an
@@ -223,7 +223,7 @@ def _check_out(out: Path, given: str | None, made: list[Path]) -> bool:
     are added to ``made``."""
     from agent.audit.records import temporary_path
     from calibration.report import OUTPUT_FILES
-    from twin.files import make_output_folder
+    from common.files import make_output_folder
 
     if given == "":
         make_output_folder("")  # refused: an empty path
@@ -241,6 +241,6 @@ def _check_out(out: Path, given: str | None, made: list[Path]) -> bool:
 
 
 if __name__ == "__main__":
-    from twin.console import drop_output_unread
+    from common.console import drop_output_unread
     drop_output_unread()  # (| head: not an error)
     sys.exit(main())

@@ -12,15 +12,15 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":  # first: the imports below take a second or so
-    from twin.stop_signals import exit_at_once
+    from common.stop_signals import exit_at_once
     exit_at_once("before the run started")
 
 from scenarios.invariants import NAMES
 from scenarios.schema import ScenarioError, load_scenario
-from twin.cli_errors import fail, print_note, print_out
-from twin.files import ArgumentParser, lacks_matplotlib, make_output_folder
-from twin.stop_signals import remove_made_folders
-from twin.units import non_empty, parse_seed
+from common.cli_errors import fail, print_note, print_out
+from common.files import ArgumentParser, lacks_matplotlib, make_output_folder
+from common.stop_signals import remove_made_folders
+from common.units import non_empty, parse_seed
 
 EPILOG = f"""\
 A scenario is a YAML file (see scenarios/*.yaml and the README): the market, twin parameter
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.core import AgentCore
     from agent.session import RunFolderError
     from scenarios.runner import run_scenario
-    from twin.stop_signals import StopSignal, begun, exit_status, stop_signals_interrupt
+    from common.stop_signals import StopSignal, begun, exit_status, stop_signals_interrupt
 
     try:
         agent_cls = _load_agent(args.agent) if args.agent is not None else AgentCore
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         refuse_earlier_run(out, "remove the folder to run it again, or pass another --out")
     except (FileExistsError, ValueError) as e:
         return fail(str(e))
-    from twin.session import SignalsBetweenEvents
+    from common.stop_signals import SignalsBetweenEvents
     begun()
     ended = printed = False  # the run folder whole; the result printed too
     try:
@@ -166,6 +166,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from twin.console import drop_output_unread
+    from common.console import drop_output_unread
     drop_output_unread()  # (| head: not an error)
     sys.exit(main())

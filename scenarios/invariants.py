@@ -13,7 +13,7 @@ from typing import Annotated, Literal, NamedTuple, Union
 import numpy as np
 from pydantic import ConfigDict, Field, field_validator
 
-from twin.files import FileModel
+from common.files import FileModel
 from agent.gateway.events import FOR_SNAPSHOT, CancelAll, CancelOrder, ModifyOrder, PlaceOrder, Side
 from scenarios.runlog import TRIGGER_HELP, RunLog, SentCommand, VenueFill, trigger_level
 from twin.instruments import price_is_valid, size_is_valid

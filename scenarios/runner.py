@@ -37,7 +37,8 @@ from twin.market.replay import ReplayMarket
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import BookPush, TradePush
 from twin.seeding import rest_order, set_position, set_quota_remaining, set_traded_volume
-from twin.session import SignalsBetweenEvents, advance
+from common.stop_signals import SignalsBetweenEvents
+from twin.session import advance
 
 WIND_DOWN_S = 15.0
 SEEDED_CLOID_PREFIX = 0xDEAD  # orders left by "the earlier run": a prefix the agent's cloids never use

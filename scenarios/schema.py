@@ -24,7 +24,7 @@ COLD_PREROLL_S = 1.0  # the market's pre-roll before the agent starts when its m
 _MOVES_THE_MARKET = ("price_jump", "slide", "regime", "market_param")  # chaos a recorded market cannot play
 from twin.params import TwinParams
 from scenarios.invariants import MAX_RUN_S, InvariantSpec
-from twin.files import FileModel, describe_invalid, load_yaml, read_text, short_repr
+from common.files import FileModel, describe_invalid, load_yaml, read_text, short_repr
 
 
 class ScenarioError(ValueError):

@@ -19,7 +19,7 @@ def _run_by_python_m() -> bool:
 
 
 if _run_by_python_m():  # a signal in gymnasium's import ends it in one line, as one later in the start does
-    from twin.stop_signals import exit_at_once
+    from common.stop_signals import exit_at_once
     exit_at_once("before the search started")
 
 try:

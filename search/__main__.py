@@ -25,15 +25,15 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 if __name__ == "__main__":  # first: the imports below and the checks take a second or so
-    from twin.stop_signals import exit_at_once
+    from common.stop_signals import exit_at_once
     exit_at_once("before the search started")
 
 import numpy as np
 
-from twin.cli_errors import fail, print_error, print_note, print_out
-from twin.files import ArgumentParser, make_output_folder, missing_extra, unreadable
-from twin.stop_signals import remove_made_folders
-from twin.units import bounded, non_empty, parse_duration, parse_seed, positive_int
+from common.cli_errors import fail, print_error, print_note, print_out
+from common.files import ArgumentParser, make_output_folder, missing_extra, unreadable
+from common.stop_signals import remove_made_folders
+from common.units import bounded, non_empty, parse_duration, parse_seed, positive_int
 
 EPILOG = """examples:
   python -m search                                   # 12 trials x 2 seeds, 30-minute episodes, at Full
@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                 journal.write({**r, "params": params[r["trial"]]})
             except OSError as e:
                 unwritten.append(e)
-    from twin.session import SignalsBetweenEvents
-    from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
+    from common.stop_signals import SignalsBetweenEvents
+    from common.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
     given = False  # the table printed and the files written, whole
     begun()
     try:
@@ -221,7 +221,7 @@ def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, act
            out: Path | None, unwritten: list[OSError], episode_s: float, step_s: float, args) -> int:
     """The search's table, best.yaml and results.json, from its episodes' ``results``; its exit status."""
     from search.env import config_for
-    from twin.stop_signals import exit_status, interrupted_by
+    from common.stop_signals import exit_status, interrupted_by
 
     if interrupted:
         if not results:  # (the empty journal, and the folder made for it, are removed: _drop_empty_journal)
@@ -368,7 +368,7 @@ def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
     (it is re-parented), so a thread checks it and exits with the search. SIGTERM and SIGHUP get their default
     action back (the worker is forked with the search's handlers): a signal to one worker ends it, as a worker
     killed outright, not the search."""
-    from twin.stop_signals import default_stop_signals
+    from common.stop_signals import default_stop_signals
     default_stop_signals()
 
     def watch() -> None:
@@ -469,6 +469,6 @@ def _best_yaml(cfg, row: dict, level: str) -> str:
 
 
 if __name__ == "__main__":
-    from twin.console import drop_output_unread
+    from common.console import drop_output_unread
     drop_output_unread()  # (| head: not an error)
     sys.exit(main())

@@ -30,9 +30,9 @@ from agent.config import AgentConfig
 from agent.graduation.exposure import level_named, places_orders
 from agent.graduation.governor import Graduation
 from agent.session import build_session
-from twin.files import short_repr
+from common.files import short_repr
 from twin.params import TwinParams
-from twin.units import MAX_DURATION_S
+from common.units import MAX_DURATION_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +146,7 @@ class MarketMakingEnv(gym.Env):
                  step_s: float = 300.0, episode_s: float = 3600.0, level: str = "FULL",
                  inventory_penalty: float = 1e-3, escalation_penalty: float = 1.0, pin_level: bool = True) -> None:
         # Numbers, finite (an infinite episode never ends: step() ran forever; a nan penalty made every reward nan,
-        # a negative one paid the agent to escalate), within a duration's bound (twin.units) as the CLI's are.
+        # a negative one paid the agent to escalate), within a duration's bound (common.units) as the CLI's are.
         for name, value in (("step_s", step_s), ("episode_s", episode_s), ("inventory_penalty", inventory_penalty),
                             ("escalation_penalty", escalation_penalty)):
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \

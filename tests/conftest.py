@@ -184,7 +184,7 @@ def signalled_inside():
             at_once: str | None = None) -> subprocess.CompletedProcess:
         module, _, name = target.partition(":")
         owner, _, attr = name.rpartition(".")
-        first = "" if at_once is None else f"from twin.stop_signals import exit_at_once; exit_at_once({at_once!r})\n"
+        first = "" if at_once is None else f"from common.stop_signals import exit_at_once; exit_at_once({at_once!r})\n"
         code = (first + f"import importlib, os, signal, sys\n"
                 f"module = importlib.import_module({module!r})\n"
                 f"owner = getattr(module, {owner!r}) if {owner!r} else module\n"

@@ -4,13 +4,13 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":  # first: the imports below take a tenth of a second, serve's more
-    from twin.stop_signals import exit_at_once
+    from common.stop_signals import exit_at_once
     exit_at_once("before the run started")
 
-from twin import json_text
-from twin.cli_errors import fail, print_note, print_out
-from twin.files import ArgumentParser, unreadable
-from twin.units import non_empty, parse_duration, parse_seed
+from common import json_text
+from common.cli_errors import fail, print_note, print_out
+from common.files import ArgumentParser, unreadable
+from common.units import non_empty, parse_duration, parse_seed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from twin.params import TwinParams
     from twin.session import run_probe_session
-    from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
+    from common.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
 
     try:
         duration = parse_duration(args.duration, "--duration")
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(unreadable("--params", e))
     except ValueError as e:
         return fail(str(e))
-    from twin.session import SignalsBetweenEvents
+    from common.stop_signals import SignalsBetweenEvents
     begun()
     printed = False
     try:
@@ -85,6 +85,6 @@ def _print_stats(stats: dict, duration: float, seed: int, as_json: bool) -> None
 
 
 if __name__ == "__main__":
-    from twin.console import drop_output_unread
+    from common.console import drop_output_unread
     drop_output_unread()  # (| head: not an error)
     sys.exit(main())

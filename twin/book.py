@@ -26,7 +26,7 @@ import math
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 
 class QueueParams(FileModel):

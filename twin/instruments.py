@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from pydantic import ConfigDict, Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 MAX_DECIMALS_PERP = 6
 MAX_SIG_FIGS = 5

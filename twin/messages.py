@@ -7,38 +7,9 @@ the wire's decimal strings and checks them with the venue's rules before they ge
 """
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
-from typing import Union, dataclass_transform
+from typing import Union
 
-
-@dataclass_transform(frozen_default=True)
-def message(cls):
-    """A twin message: ``@dataclass(frozen=True, slots=True)``, with an ``__init__`` that stores each field through
-    its slot's own setter. The one dataclasses writes for a frozen class calls ``object.__setattr__`` per field (to
-    get past the class's refusing ``__setattr__``), some three times as slow, and the twin builds several messages
-    for every order it places, cancels or modifies. The same signature and defaults; the class is otherwise the
-    dataclass it was: frozen (assigning a field still raises), compared, hashed and printed by its fields."""
-    cls = dataclass(frozen=True, slots=True)(cls)
-    ns: dict[str, object] = {}
-    params, lines = [], []
-    for f in fields(cls):
-        if f.default_factory is not MISSING or f.kw_only is True or not f.init:
-            raise TypeError(f"@message {cls.__name__}.{f.name}: plain fields only (a value or a default)")
-        ns[f"_set_{f.name}"] = cls.__dict__[f.name].__set__  # (the slot's member descriptor)
-        if f.default is not MISSING:
-            ns[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-        else:
-            params.append(f.name)
-        lines.append(f"    _set_{f.name}(self, {f.name})\n")
-    body = "".join(lines) or "    pass\n"
-    exec(f"def __init__(self, {', '.join(params)}):\n{body}", ns)
-    init = ns["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    init.__annotations__ = cls.__init__.__annotations__  # (the signature, as inspect shows it, is the dataclass's)
-    cls.__init__ = init
-    return cls
+from common.message import message
 
 
 # ----------------------------------------------------------------------------- actions

@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 from twin.book import QueueParams
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams
-from twin.files import FileModel, describe_invalid, json_key_given_twice, read_text, short_repr
+from common.files import FileModel, describe_invalid, json_key_given_twice, read_text, short_repr
 from twin.faults.quota import QuotaParams
 from twin.faults.rejections import RejectionParams
 from twin.instruments import InstrumentSpec, default_instruments

@@ -2,73 +2,14 @@
 it came in; used by ``python -m twin run``, the agent's sessions, the scenarios and calibration."""
 from __future__ import annotations
 
-import signal
 import time
 
+from common.stop_signals import SignalsBetweenEvents
 from twin.calls import drop_stop, run_to_stop, stop_at
 from twin.exchange import Exchange
 from twin.faults.chaos import ChaosSchedule
 from twin.params import TwinParams
 from twin.probe import ProbeClient
-
-
-# the signals whose handlers set in Python (Ctrl-C's KeyboardInterrupt, agent.session's StopSignal) are held
-_HELD = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-
-class SignalsBetweenEvents:
-    """Inside the block, SIGINT, SIGTERM and SIGHUP are noted as they come, and their handlers run at ``deliver``,
-    which ``advance`` calls between two events: a KeyboardInterrupt raised where the signal landed cut an event's
-    handling anywhere (an agent's quote cycle counted and its record never made, a command sent and its record never
-    written: a decision log that disagreed with the summary, and did not name what the venue was sent). A run still
-    ends promptly: an event's handling takes microseconds.
-
-    Only handlers set in Python are held (a signal left to its default still ends the process, an ignored one is
-    still ignored); the ones before are put back on leaving, and a signal that came after the last event is
-    delivered then. A block inside another shares the outer one's; outside the main thread (where no handler can
-    be set) nothing is held."""
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[int, object]] = []  # (signal number, frame), as they came
-        self._held: dict[int, object] = {}  # each signal held: the handler it had
-        self._owner = True  # False: an outer block holds them (its pending and handlers shared)
-
-    def _note(self, signum: int, frame) -> None:
-        self.pending.append((signum, frame))
-
-    def __enter__(self) -> "SignalsBetweenEvents":
-        for s in _HELD:
-            outer = getattr(signal.getsignal(s), "__self__", None)
-            if isinstance(outer, SignalsBetweenEvents):
-                self.pending, self._held, self._owner = outer.pending, outer._held, False
-                return self
-        try:
-            for s in _HELD:
-                handler = signal.getsignal(s)
-                if callable(handler):
-                    signal.signal(s, self._note)
-                    self._held[s] = handler
-        except ValueError:  # not the main thread: a signal's handler runs where it lands, as without the block
-            pass
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if not self._owner:
-            return
-        for s, handler in self._held.items():
-            signal.signal(s, handler)
-        # a signal that came after the last event, or beside a crash (raised from here, its context the crash); not
-        # one after a delivered signal's KeyboardInterrupt: that one is already ending the run
-        if exc_type is None or not issubclass(exc_type, KeyboardInterrupt):
-            self.deliver()
-
-    def deliver(self) -> None:
-        """Run the held signals' handlers, in the order the signals came (where they raise: Ctrl-C's
-        KeyboardInterrupt); once one raises, the rest are dropped, as a second Ctrl-C is while the first ends a run."""
-        pending = self.pending
-        while pending:
-            signum, frame = pending.pop(0)
-            self._held[signum](signum, frame)
 
 
 def advance(env, until: float, held: SignalsBetweenEvents) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":  # first: the imports below take a tenth of a second or more
-    from twin.stop_signals import exit_at_once
+    from common.stop_signals import exit_at_once
     exit_at_once("before the reading started")
 
 from agent.audit.inspect import (
@@ -16,11 +16,11 @@ from agent.audit.inspect import (
     record, render_overview, skipped_text,
 )
 from agent.audit.records import log_files, size_on_disk
-from twin.console import unread
-from twin.cli_errors import fail, print_error, print_note, print_out
-from twin.files import ArgumentParser, make_output_folder
-from twin.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
-from twin.units import non_empty, non_negative_int
+from common.console import unread
+from common.cli_errors import fail, print_error, print_note, print_out
+from common.files import ArgumentParser, make_output_folder
+from common.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
+from common.units import non_empty, non_negative_int
 
 KINDS = ("cycle", "commands", "fill", "snapshot", "safety", "level", "postmortem", "start", "end",
          "venue_account_change", "dead_man", "foreign_orders", "flatten_held", "flatten_again", "funding",
@@ -186,7 +186,7 @@ def _check_image_name(png: str) -> None:
 def _replay(folder: Path, own_command_line: bool) -> int:
     """``own_command_line``: the process's, where SIGTERM and SIGHUP end the replay as Ctrl-C does."""
     from agent.audit.replay import replay_folder
-    from twin.session import SignalsBetweenEvents
+    from common.stop_signals import SignalsBetweenEvents
     try:
         progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
     except OSError as e:  # a name too long, a folder not searchable

@@ -24,8 +24,8 @@ from typing import Callable, Iterator, NamedTuple
 from agent.audit.records import log_files, log_lines
 from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
-from twin.files import short_repr
-from twin.units import parse_duration
+from common.files import short_repr
+from common.units import parse_duration
 
 # the head every writer gives a line: its kind, (a cycle's number,) its time, a JSON number (anything else there is
 # no record: float() would refuse it)

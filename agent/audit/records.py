@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Callable, Iterator
 
 from agent.gateway.events import Batch, CancelOrder, ModifyOrder, PlaceOrder, Side
-from twin import json_text
+from common import json_text
 
 
 # What a cycle saw, in the order the core stores it (``CycleDecisionRecord.seen``): the levels are enums and the

@@ -16,7 +16,7 @@ from collections import deque
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 from agent.execution.weights import INFO_WEIGHT
 from agent.gateway.events import QuotaStatus
 

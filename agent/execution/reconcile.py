@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderState, OrderTracker
 from agent.gateway.events import Batch, CancelOrder, Command, ModifyOrder, PlaceOrder, Side, Tif

@@ -13,10 +13,10 @@ from enum import Enum
 from typing import NamedTuple, Union
 
 # each event is @dataclass(frozen=True, slots=True) with an __init__ that stores its fields through their slots'
-# setters, as the twin's messages are (twin.messages.message has why): a frozen dataclass's own calls
+# setters, as the twin's messages are (common.message.message has why): a frozen dataclass's own calls
 # object.__setattr__ a field, and the drivers and gateways make one event for every push and two for every quote cycle
 # (a stress hour's 143,647: BboUpdated's cost 0.74 µs, 0.3 µs so)
-from twin.messages import message as event
+from common.message import message as event
 
 
 class Side(int, Enum):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import Field, model_validator
 
-from twin.files import FileModel
+from common.files import FileModel
 
 
 class ConfidenceConfig(FileModel):

@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
-from twin.files import FileModel
+from common.files import FileModel
 from agent.graduation.confidence import ConfidenceConfig, TradingConfidence
-from twin.json_text import finite  # JSON has no NaN: null
+from common.json_text import finite  # JSON has no NaN: null
 
 
 class ExposureLevel(IntEnum):

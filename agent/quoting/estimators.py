@@ -32,7 +32,7 @@ from itertools import accumulate
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 
 class EstimatorConfig(FileModel):

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 
 class GlftConfig(FileModel):

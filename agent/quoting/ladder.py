@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 # Relative tolerance when a price is scaled onto an integer grid: px·10^d or px/tick carries a few
 # ulps of binary error (0.29·100 = 28.999999999999996), which must not cost a whole grid step.

@@ -12,7 +12,7 @@ from typing import NamedTuple, Sequence
 
 from pydantic import Field, field_validator
 
-from twin.files import FileModel
+from common.files import FileModel
 
 SIGNAL_NAMES = ("book_imbalance", "trade_flow", "momentum")
 # Cap on an unbounded logit (momentum's z after a jump): p_up stays within 1e-5 of 0 and 1, so a

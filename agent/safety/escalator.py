@@ -21,7 +21,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
-from twin.files import FileModel
+from common.files import FileModel
 from agent.safety.risk_budget import RiskBudgetConfig
 
 

@@ -21,7 +21,7 @@ from statistics import NormalDist
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 from agent.execution.reconcile import with_size
 
 

@@ -30,10 +30,10 @@ import math
 import numpy as np
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 from agent.execution.orders import OrderState
 from agent.graduation.paper import print_reach
-from twin.json_text import finite
+from common.json_text import finite
 
 _ON_BOOK = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL,
                       OrderState.PENDING_MODIFY})  # acknowledged and possibly still resting at the venue

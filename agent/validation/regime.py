@@ -19,7 +19,7 @@ import math
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 _LOG_2PI = math.log(2.0 * math.pi)
 

@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 from pydantic import Field, model_validator
 
 from agent.markouts import MAX_LATE_S
-from twin.files import FileModel
+from common.files import FileModel
 
 _LN2 = math.log(2.0)
 _INF = math.inf

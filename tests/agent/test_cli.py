@@ -324,7 +324,7 @@ def test_a_position_without_a_mid_yet_has_its_unrealised_pnl_not_measured_not_ma
     from agent.core import AgentCore
     from agent.gateway.events import AccountSnapshot, BookUpdated, ConnectionRestored
     from agent.report import signed_usd, trading_summary
-    from twin.json_text import dumps
+    from common.json_text import dumps
 
     core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
     core.handle(ConnectionRestored(0.0, "ws"))
@@ -1057,7 +1057,7 @@ def test_a_signal_before_the_work_began_removes_the_folder_made_for_it_and_keeps
     and the ones above it it made are removed; a folder that was there is kept. (The signal is sent as ``begun`` is
     called, the command line's exit-at-once handlers in.)"""
     out = tmp_path / "made" / "run" if given == "new" else tmp_path
-    r = signalled_inside("twin.stop_signals:begun", ["agent", "--duration", "1m", "--quiet", "--out", str(out)],
+    r = signalled_inside("common.stop_signals:begun", ["agent", "--duration", "1m", "--quiet", "--out", str(out)],
                          main="agent.__main__:main", at_once="before the run started")
     assert (r.returncode, r.stderr, r.stdout) == (143, "interrupted (SIGTERM) before the run started\n", "")
     if given == "new":

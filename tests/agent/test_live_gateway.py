@@ -2091,7 +2091,7 @@ def test_the_exit_status_tells_a_fault_stop_from_a_run_that_ended_and_help_lists
 def test_the_end_of_a_run_said_to_a_reader_gone_away_is_no_traceback():
     """A closed pipe or a terminal gone (SIGHUP from a dropped ssh session) at the summary raised BrokenPipeError:
     the exit status became 1 where it was 3 (orders may still rest), and the warnings after it were lost."""
-    from twin.cli_errors import say
+    from common.cli_errors import say
     r, w = os.pipe()
     os.close(r)
     stream = os.fdopen(w, "w")

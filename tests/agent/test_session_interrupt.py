@@ -14,7 +14,7 @@ from agent.audit.records import describe_command, read_log
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.session import run_session
-from twin.stop_signals import stop_signals_interrupt
+from common.stop_signals import stop_signals_interrupt
 
 # a session that trades from its first cycle (FULL): in 60 s, ~118 quote cycles, ~170 commands, ~270 log lines
 CONFIG = AgentConfig(graduation={"start_level": "FULL"})

@@ -151,7 +151,7 @@ def test_a_seed_given_twice_fails_check_naming_it(tmp_path, capsys):
 def test_run_of_a_bad_file_says_error_as_every_other_command_and_no_command_shows_a_key(tmp_path, capsys):
     """``run`` printed the file's problems bare, where agent, twin, audit and calibration say ``error: ...``; and
     neither ``run`` nor ``check`` hid a key-shaped value a validator's message echoed (``market.coin '0x...'``)."""
-    from twin.files import KEY_HIDDEN
+    from common.files import KEY_HIDDEN
     key = "0x" + "5e" * 32  # a private key's form: 64 hex digits
     bad = tmp_path / "bad.yaml"
     bad.write_text(MINIMAL + f"market: {{coin: '{key}'}}\n")

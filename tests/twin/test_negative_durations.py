@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from twin.units import parse_duration
+from common.units import parse_duration
 
 _durations = st.one_of(st.integers(1, 10_000).map(str),
                        st.lists(st.tuples(st.integers(1, 99), st.sampled_from("smhd")), min_size=1, max_size=3)

@@ -1,5 +1,5 @@
 """Twin parameter files: a bad one is refused naming the file, each field and its value, as the agent's
-config and scenario files are (one format: twin.files.describe_invalid)."""
+config and scenario files are (one format: common.files.describe_invalid)."""
 from __future__ import annotations
 
 import pytest

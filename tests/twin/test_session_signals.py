@@ -12,7 +12,8 @@ from simpy.core import StopSimulation
 from twin.calls import Environment, call_later, start_loop
 from twin.exchange import Exchange
 from twin.probe import ProbeClient
-from twin.session import SignalsBetweenEvents, advance, run_until
+from common.stop_signals import SignalsBetweenEvents
+from twin.session import advance, run_until
 
 
 def _world(delays: list[list[float]]):

@@ -7,7 +7,7 @@ import yaml
 from hypothesis import given, strategies as st
 
 from agent.config import AgentConfig
-from twin.files import load_yaml
+from common.files import load_yaml
 
 _names = st.text(alphabet="abcdefgh_", min_size=1, max_size=6)
 
@@ -49,7 +49,7 @@ def test_a_config_with_a_section_given_twice_is_refused_naming_file_key_and_line
 
 @given(st.lists(st.tuples(_names, st.integers(-5, 5)), min_size=1, max_size=8), st.booleans())
 def test_json_key_given_twice_finds_the_first_repeated_key_at_any_depth(pairs, nested):
-    from twin.files import json_key_given_twice
+    from common.files import json_key_given_twice
     body = "{" + ", ".join(f'"{k}": {v}' for k, v in pairs) + "}"
     text = '{"outer": [1, ' + body + "]}" if nested else body
     keys = [k for k, _ in pairs]
@@ -58,7 +58,7 @@ def test_json_key_given_twice_finds_the_first_repeated_key_at_any_depth(pairs, n
 
 
 def test_a_params_file_with_a_section_given_twice_is_refused_naming_file_and_key(tmp_path):
-    from twin.files import json_key_given_twice
+    from common.files import json_key_given_twice
     from twin.params import TwinParams
     f = tmp_path / "twice.json"
     f.write_text('{"feed": {"book_levels": 5}, "feed": {"block_s": 1}}')

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
-from twin.files import FileModel
+from common.files import FileModel
 from twin.faults.rejections import ORDER_REASONS
 from twin.market.synthetic import SHOCKABLE_PARAMS, SyntheticMarketParams
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 
 class ConnectionParams(FileModel):

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 # Random numbers are drawn in numpy blocks of this size and handed out one by one (hot path).
 _BLOCK = 4096

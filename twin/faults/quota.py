@@ -10,7 +10,7 @@ from collections import deque
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 from twin.faults.rejections import VENUE_TEXT, RejectReason
 
 # /info weights (hyperliquid.md §5)

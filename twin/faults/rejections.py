@@ -13,7 +13,7 @@ from enum import Enum
 import numpy as np
 from pydantic import Field, field_validator
 
-from twin.files import FileModel
+from common.files import FileModel
 
 _BLOCK = 4096
 

@@ -51,7 +51,7 @@ from typing import Sequence
 import numpy as np
 from pydantic import Field, ValidationError
 
-from twin.files import FileModel
+from common.files import FileModel
 from twin.market.base import BOOK, TRADE, MarketChunk, Shock
 
 # Parameters a ``param`` shock may set: the information couplings and the rates read per chunk.

@@ -11,11 +11,11 @@ import logging
 import math
 import sys
 
-from twin.cli_errors import fail, log_to_stderr, print_note, print_out
-from twin.files import ArgumentParser, missing_extra, short_repr, unreadable
+from common.cli_errors import fail, log_to_stderr, print_note, print_out
+from common.files import ArgumentParser, missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
 from twin.server.limits import WS_LIMIT_MAX, WsLimits
-from twin.units import non_empty, parse_port, parse_seed
+from common.units import non_empty, parse_port, parse_seed
 
 
 def _fund_arg(text: str) -> tuple[str, float, str]:
@@ -102,7 +102,7 @@ def load_chaos(path: str):
     from pydantic import ValidationError
 
     from twin.faults.chaos import ChaosSchedule
-    from twin.files import load_yaml, read_text
+    from common.files import load_yaml, read_text
 
     try:
         data = load_yaml(read_text(path))  # JSON is YAML
@@ -163,7 +163,7 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
 
     if own_command_line:  # the lines logging's last resort wrote (a failed request's traceback), keys hidden
         log_to_stderr(logging.WARNING, "%(message)s")
-    from twin.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
+    from common.stop_signals import begun, exit_status, interrupted_by, stop_signals_interrupt
     begun()
     try:  # (SIGTERM, a service manager's stop, was its default action: killed unsaid, where Ctrl-C exited 0 unsaid)
         with stop_signals_interrupt(install=own_command_line):

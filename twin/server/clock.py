@@ -13,7 +13,7 @@ from typing import Callable
 
 import simpy
 
-from twin.files import short_repr
+from common.files import short_repr
 
 log = logging.getLogger(__name__)
 

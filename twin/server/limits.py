@@ -8,7 +8,7 @@ from collections import deque
 
 from pydantic import Field
 
-from twin.files import FileModel
+from common.files import FileModel
 
 WINDOW_S = 60.0  # the venue's "per minute" (hyperliquid.md §4); a sliding window of simulated seconds, as the REST
 # IP weight's (twin/faults/quota.py): at --speed 10x a minute passes in 6 wall seconds

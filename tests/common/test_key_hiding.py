@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from twin.files import KEY_HIDDEN, hide_keys, short_repr
+from common.files import KEY_HIDDEN, hide_keys, short_repr
 
 KEY = hashlib.sha256(b"a throwaway key for tests, never funded").hexdigest()  # 64 hex digits, a key's form
 _HEX = "0123456789abcdefABCDEF"
@@ -87,7 +87,7 @@ def test_a_key_given_for_a_file_is_refused_without_showing_it(argv):
     assert r.returncode == 2 and KEY_HIDDEN in r.stderr and not _leaked(r.stderr + r.stdout)
 
 
-# Every command's stderr lines go through one printer (twin.cli_errors), which hides a key's form: a line printed
+# Every command's stderr lines go through one printer (common.cli_errors), which hides a key's form: a line printed
 # another way is one a key can leak through: 37 of the 62 "error:" lines did not hide keys, and a key given as
 # ``--out KEY/``, ``--type KEY``, a RUN path or ``--fund ...@KEY`` was shown. The scan below keeps it so; the runs
 # after it show each command's refusals.
@@ -110,7 +110,7 @@ def _starts_an_error(node: ast.AST) -> bool:
 
 def stderr_lines_not_through_the_printer(source: str) -> list[int]:
     """The lines of ``source`` that write to stderr, or print an "error..." line, other than through
-    ``twin.cli_errors``: ``print(..., file=sys.stderr)``, ``print("error: ...")``, ``say(text, sys.stderr)``,
+    ``common.cli_errors``: ``print(..., file=sys.stderr)``, ``print("error: ...")``, ``say(text, sys.stderr)``,
     ``sys.stderr.write(...)``."""
     found = []
     for node in ast.walk(ast.parse(source)):
@@ -135,7 +135,7 @@ def stderr_lines_not_through_the_printer(source: str) -> list[int]:
     ('import sys\nprint(f"{path}: no records", file=sys.stderr)\n', [2]),
     ('import sys\nsay(text, sys.stderr)\nsys.stderr.write(text)\n', [2, 3]),
     ('import sys\nprint(f"{n} errors", file=sys.stdout)\nprint("wrote", path)\nsay(text, sys.stdout)\n', []),
-    ('from twin.cli_errors import fail\nreturn_value = fail(f"--out {out}: {e}")\n', []),
+    ('from common.cli_errors import fail\nreturn_value = fail(f"--out {out}: {e}")\n', []),
 ])
 def test_the_scan_finds_stderr_lines_written_past_the_printer(source, lines):
     assert stderr_lines_not_through_the_printer(source) == lines
@@ -151,7 +151,7 @@ def _scanned_places(lines_of, allowed) -> list[str]:
 
 def test_no_command_writes_a_line_to_stderr_but_through_the_printer():
     found = _scanned_places(stderr_lines_not_through_the_printer, {_PRINTER})
-    assert not found, f"stderr written past twin.cli_errors (print_error, fail, print_note): {found}"
+    assert not found, f"stderr written past common.cli_errors (print_error, fail, print_note): {found}"
 
 
 def _in_process(main, argv: list[str], capsys) -> tuple[int, str]:
@@ -232,7 +232,7 @@ def test_the_soak_refuses_an_out_file_without_showing_its_key(tmp_path):
 
 
 def test_the_printer_says_error_and_the_message_with_the_key_hidden(capsys):
-    from twin.cli_errors import fail, print_note
+    from common.cli_errors import fail, print_note
     assert fail(f"--out /runs/{KEY}/x: exists", code=3) == 3
     print_note(f"note: 0x{KEY} kept")
     assert capsys.readouterr().err == f"error: --out /runs/{KEY_HIDDEN}/x: exists\nnote: {KEY_HIDDEN} kept\n"
@@ -243,7 +243,7 @@ def test_the_printer_drops_a_line_whose_reader_is_gone(monkeypatch):
     BrokenPipeError's traceback took it)."""
     import io
 
-    from twin.cli_errors import fail
+    from common.cli_errors import fail
 
     class Gone(io.StringIO):
         def write(self, text):
@@ -311,7 +311,7 @@ def test_the_twin_servers_log_hides_a_key_a_client_sent_it():
 def test_log_to_stderr_adds_no_second_handler_nor_one_beside_a_callers():
     import logging
 
-    from twin.cli_errors import log_to_stderr
+    from common.cli_errors import log_to_stderr
     root = logging.getLogger()
     kept, level = root.handlers[:], root.level
     root.handlers.clear()
@@ -327,7 +327,7 @@ def test_log_to_stderr_adds_no_second_handler_nor_one_beside_a_callers():
         root.setLevel(level)
 
 
-# The bench scripts' parsers are twin.files.ArgumentParser, as every command's: argparse's own echoes the value it
+# The bench scripts' parsers are common.files.ArgumentParser, as every command's: argparse's own echoes the value it
 # refuses (``unrecognized arguments: 0x...``).
 
 _BENCH_SCRIPTS = sorted(p.name for p in (_REPO / "bench").glob("*.py"))
@@ -343,7 +343,7 @@ def test_each_bench_script_refuses_a_key_given_to_it_without_showing_it(script):
 
 # Stdout is the same terminal and CI log as stderr: "wrote {png}", "run folder: {out}", "results: ..." echo a path
 # the user gave. Every stdout line goes through ``print_out`` (or ``say``, the summary's), and every parser is
-# ``twin.files.ArgumentParser``: the scan below keeps it so.
+# ``common.files.ArgumentParser``: the scan below keeps it so.
 
 # (path, why it prints past the printer): the printers themselves, and a line whose values are 64 hex digits
 _PRINTS_ALLOWED = {Path("twin") / "cli_errors.py": "the printers",
@@ -377,7 +377,7 @@ def prints_past_the_printer(source: str) -> list[int]:
     ('print(f"wrote {png}")\nprint()\nprint(x, end="", flush=True)\n', [1, 2, 3]),
     ('import sys\nprint(f"run folder: {out}", file=sys.stdout)\nsys.stdout.write(line)\n', [2, 3]),
     ('import argparse\nap = argparse.ArgumentParser(description=__doc__)\n', [2]),
-    ('from twin.cli_errors import print_out\nprint_out(f"wrote {png}", flush=True)\nsay(text, sys.stdout)\n'
+    ('from common.cli_errors import print_out\nprint_out(f"wrote {png}", flush=True)\nsay(text, sys.stdout)\n'
      'ap = ArgumentParser(description=__doc__)\nprint(line, file=handle)\nsys.stdout.flush()\n', []),
 ])
 def test_the_scan_finds_stdout_lines_and_parsers_past_the_printer(source, lines):
@@ -386,11 +386,11 @@ def test_the_scan_finds_stdout_lines_and_parsers_past_the_printer(source, lines)
 
 def test_no_command_writes_stdout_or_parses_its_options_but_through_the_key_hiding_ones():
     found = _scanned_places(prints_past_the_printer, _PRINTS_ALLOWED)
-    assert not found, f"stdout or a parser past twin.cli_errors.print_out / twin.files.ArgumentParser: {found}"
+    assert not found, f"stdout or a parser past common.cli_errors.print_out / common.files.ArgumentParser: {found}"
 
 
 def test_the_stdout_printer_and_say_hide_a_key_and_keep_the_rest(capsys):
-    from twin.cli_errors import print_out, say
+    from common.cli_errors import print_out, say
     print_out(f"wrote /runs/{KEY}/t.png: 3 cycles")
     print_out()
     print_out(f"run folder: 0x{KEY}", end="|", flush=True)
@@ -404,7 +404,7 @@ def test_the_stdout_printer_leaves_a_gone_reader_to_the_command(monkeypatch):
     there (``| head``), where a printer that dropped it would read on to the end, printing nowhere."""
     import io
 
-    from twin.cli_errors import print_out
+    from common.cli_errors import print_out
 
     class Gone(io.StringIO):
         def write(self, text):

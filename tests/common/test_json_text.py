@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from twin.json_text import dumps
+from common.json_text import dumps
 
 
 def test_non_finite_numbers_are_null_wherever_they_sit():

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Callable
 
-from twin.files import short_repr
+from common.files import short_repr
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 MAX_DURATION_S = 365 * 86400.0  # the longest duration taken: a year (a longer one is a typo; inf overflows the clock)

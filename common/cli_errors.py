@@ -1,10 +1,10 @@
 """The one way the command-line programs write a line to stderr: ``error: ...`` lines, notes, warnings and the
-"interrupted" lines alike, each with every private key's form hidden (``twin.files.hide_keys``); and to stdout
+"interrupted" lines alike, each with every private key's form hidden (``common.files.hide_keys``); and to stdout
 (``print_out``), and the one way they set up ``logging`` (``log_to_stderr``), likewise.
 
 Why one: those lines echo what the user gave (a path, an option's value, a config's field), and an operator's
 slip puts a private key there. Each program printed its own lines, most through ``hide_keys`` and some not: a
-key was shown by whichever path someone forgot. Here none can forget; ``tests/twin/test_key_hiding.py`` fails on
+key was shown by whichever path someone forgot. Here none can forget; ``tests/common/test_key_hiding.py`` fails on
 a ``print`` to stderr anywhere else in the project's packages.
 
 A stderr whose reader is gone (a terminal closed, ``2>&1 | head``) drops the line (``say``; the live run's
@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from twin.console import unread
-from twin.files import hide_keys
+from common.console import unread
+from common.files import hide_keys
 
 
 def say(text: str, stream) -> None:
@@ -55,7 +55,7 @@ def fail(message: str, *, code: int = 2) -> int:
 def print_out(text: str = "", *, end: str = "\n", flush: bool = False) -> None:
     """``text`` on stdout, every key's form hidden: a result, a summary, a line that names a file written. A reader
     gone raises BrokenPipeError as ``print`` does (unlike stderr's lines): the command stops its output there
-    (``twin.console.drop_output_unread``, or the command's own ``except BrokenPipeError``)."""
+    (``common.console.drop_output_unread``, or the command's own ``except BrokenPipeError``)."""
     print(hide_keys(str(text)), end=end, flush=flush)  # (sys.stdout looked up at each call, as print does)
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from twin.stop_signals import removed_if_stopped_at_once
+from common.stop_signals import removed_if_stopped_at_once
 
 
 def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from twin.files import hide_keys, short_repr
+from common.files import hide_keys, short_repr
 
 _leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
 _values = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner)

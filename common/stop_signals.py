@@ -2,8 +2,8 @@
 ends a long-running tool as Ctrl-C does, said, instead of killing it with its files half written.
 
 Each tool's ``main`` installs it only as the process's own command line (``argv is None``): a caller in-process (a
-test) keeps its handlers, and a test run is not stopped by a signal to pytest. The twin's tools use it, so it is the
-twin's (the twin never imports the agent).
+test) keeps its handlers, and a test run is not stopped by a signal to pytest. The twin's tools and the agent's use it,
+so it is neither's (the twin never imports the agent, and the agent's core and live gateway load without the twin).
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def removed_if_stopped_at_once(made: list) -> None:
 
 
 def remove_made_folders(made: list) -> bool:
-    """The folders ``twin.files.make_output_folder`` made (``made``, the deepest first) removed while they are empty:
+    """The folders ``common.files.make_output_folder`` made (``made``, the deepest first) removed while they are empty:
     never one that was there before, nor one with anything in it (the first of those ends it, with those above it
     kept). Whether the first, the output folder itself, is gone (False too when none was made)."""
     gone = 0
@@ -155,3 +155,62 @@ def begun() -> None:
     for s in (signal.SIGINT, *STOP_SIGNALS):
         if isinstance(signal.getsignal(s), _ExitAtOnce):
             signal.signal(s, signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL)
+
+
+# the signals whose handlers set in Python (Ctrl-C's KeyboardInterrupt, agent.session's StopSignal) are held
+_HELD = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+class SignalsBetweenEvents:
+    """Inside the block, SIGINT, SIGTERM and SIGHUP are noted as they come, and their handlers run at ``deliver``,
+    which ``twin.session.advance`` calls between two events: a KeyboardInterrupt raised where the signal landed cut
+    an event's handling anywhere (an agent's quote cycle counted and its record never made, a command sent and its
+    record never written: a decision log that disagreed with the summary, and did not name what the venue was sent).
+    A run still ends promptly: an event's handling takes microseconds.
+
+    Only handlers set in Python are held (a signal left to its default still ends the process, an ignored one is
+    still ignored); the ones before are put back on leaving, and a signal that came after the last event is
+    delivered then. A block inside another shares the outer one's; outside the main thread (where no handler can
+    be set) nothing is held."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, object]] = []  # (signal number, frame), as they came
+        self._held: dict[int, object] = {}  # each signal held: the handler it had
+        self._owner = True  # False: an outer block holds them (its pending and handlers shared)
+
+    def _note(self, signum: int, frame) -> None:
+        self.pending.append((signum, frame))
+
+    def __enter__(self) -> "SignalsBetweenEvents":
+        for s in _HELD:
+            outer = getattr(signal.getsignal(s), "__self__", None)
+            if isinstance(outer, SignalsBetweenEvents):
+                self.pending, self._held, self._owner = outer.pending, outer._held, False
+                return self
+        try:
+            for s in _HELD:
+                handler = signal.getsignal(s)
+                if callable(handler):
+                    signal.signal(s, self._note)
+                    self._held[s] = handler
+        except ValueError:  # not the main thread: a signal's handler runs where it lands, as without the block
+            pass
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._owner:
+            return
+        for s, handler in self._held.items():
+            signal.signal(s, handler)
+        # a signal that came after the last event, or beside a crash (raised from here, its context the crash); not
+        # one after a delivered signal's KeyboardInterrupt: that one is already ending the run
+        if exc_type is None or not issubclass(exc_type, KeyboardInterrupt):
+            self.deliver()
+
+    def deliver(self) -> None:
+        """Run the held signals' handlers, in the order the signals came (where they raise: Ctrl-C's
+        KeyboardInterrupt); once one raises, the rest are dropped, as a second Ctrl-C is while the first ends a run."""
+        pending = self.pending
+        while pending:
+            signum, frame = pending.pop(0)
+            self._held[signum](signum, frame)

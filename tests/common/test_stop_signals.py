@@ -1,4 +1,4 @@
-"""SIGTERM and SIGHUP as Ctrl-C (twin.stop_signals): raised where the work is, the handlers put back after."""
+"""SIGTERM and SIGHUP as Ctrl-C (common.stop_signals): raised where the work is, the handlers put back after."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from twin.stop_signals import StopSignal, exit_status, interrupted_by, stop_signals_interrupt
+from common.stop_signals import StopSignal, exit_status, interrupted_by, stop_signals_interrupt
 
 
 def test_a_sigterm_inside_the_block_raises_stop_signal_once_and_the_handlers_are_put_back():

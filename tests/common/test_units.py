@@ -6,7 +6,7 @@ import argparse
 import pytest
 from hypothesis import given, strategies as st
 
-from twin.units import parse_duration, parse_seed, positive_float, positive_int
+from common.units import parse_duration, parse_seed, positive_float, positive_int
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("2h", 7200.0),
