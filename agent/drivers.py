@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Callable, Iterable, Protocol
 
 from agent.gateway.events import AFTER_CYCLE, Command, Event, Timer
-from twin.calls import start_loop
 
 
 class Core(Protocol):
@@ -46,6 +45,10 @@ class SimDriver:
         self.dead = False
 
     def start(self) -> None:
+        # (imported here, by the one driver that runs on the twin's loop: the live driver imports this module's Core
+        # and RecordSink, and the live path loads without the twin, tests/agent/test_layering.py)
+        from twin.calls import start_loop
+
         self.gateway.start(self.on_event)
         start_loop(self.env, self._cycles())  # (a SimPy process's queue entries, without its bookkeeping)
 

@@ -1,12 +1,13 @@
 """The agent's core and its live path load without the twin: the twin is a venue the agent can run against, not a
-library it stands on. Only the twin's adapter (agent/gateway/twin.py), the drivers and the code that runs a twin session
-import it; what both need (file models, JSON text, stop signals, the message decorator) is in common/."""
+library it stands on. Only the twin's adapter (agent/gateway/twin.py), the simulation driver and the code that runs a
+twin session import it; what both need (file models, JSON text, stop signals, the message decorator) is in common/."""
 import subprocess
 import sys
 
 import pytest
 
-_LIVE = ("agent.core", "agent.gateway.hyperliquid.gateway", "agent.live_cli", "agent.audit.__main__", "agent.report")
+_LIVE = ("agent.core", "agent.gateway.hyperliquid.gateway", "agent.live", "agent.live_cli", "agent.drivers",
+         "agent.audit.__main__", "agent.report")
 
 
 @pytest.mark.parametrize("module", _LIVE)
