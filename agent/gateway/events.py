@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple, Union
 
-# each event is @dataclass(frozen=True, slots=True) with an __init__ that stores its fields through their slots'
-# setters, as the twin's messages are (common.message.message has why): a frozen dataclass's own calls
-# object.__setattr__ a field, and the drivers and gateways make one event for every push and two for every quote cycle
-# (a stress hour's 143,647: BboUpdated's cost 0.74 µs, 0.3 µs so)
+# each event is @dataclass(frozen=True, slots=True) made by a __new__ that fills a plain object of its slots and then
+# gives it the event's class, as the twin's messages are (common.message.message has why): a frozen dataclass's own
+# __init__ calls object.__setattr__ a field, and the drivers and gateways make one event for every push and two for
+# every quote cycle (a stress hour's 143,647: BboUpdated's cost 0.74 µs, 0.33 µs through its slots' setters, 0.23 µs
+# so)
 from common.message import message as event
 
 

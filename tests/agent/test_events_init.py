@@ -1,5 +1,6 @@
-"""The gateway's events are made with twin.messages' faster __init__ (through each slot's setter): every event class
-must take its fields and defaults as the dataclass's own __init__ does, and stay the frozen dataclass it was."""
+"""The gateway's events are made as the twin's messages are (``common.message``: a __new__ that fills a plain object
+of the same slots, then gives it the event's class): every event class must take its fields and defaults as the
+dataclass's own __init__ does, and stay the frozen dataclass it was."""
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,8 @@ def test_each_event_stores_its_fields_and_defaults_as_the_dataclass_would(cls):
     required = [v for f, v in zip(fields, values) if f.default is dataclasses.MISSING]
     made, ref = cls(*required), plain(*required)
     assert [getattr(made, f.name) for f in fields] == [getattr(ref, f.name) for f in fields]
-    assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__" and "_set_" in " ".join(
-        cls.__init__.__code__.co_names)  # (built so: the test would pass for the dataclass's own __init__ too)
+    assert cls.__new__.__qualname__ == f"{cls.__qualname__}.__new__" and "_Plain" in cls.__new__.__code__.co_names \
+        and cls.__init__ is object.__init__  # (built so: the test would pass for the dataclass's own __init__ too)
     if fields:
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(made, fields[0].name, 1)
