@@ -189,7 +189,13 @@ def test_a_fill_given_again_under_another_tid_past_its_orders_size_is_not_booked
                 gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, 0.5,
                                                     record_sink=records.append)
                 holder["core"] = core  # (read by the proxy's rewrite once the run is under way)
-                await asyncio.wait_for(driver.run(duration_s=40.0, shutdown_grace_s=5.0), 15.0)
+                # the run stops once the copy has been counted and the snapshot it asked for has come (a few seconds of
+                # the venue's time, usually), or at 40 s of it if that never happens, as every run once did
+                run = asyncio.ensure_future(driver.run(duration_s=40.0, shutdown_grace_s=5.0))
+                tracker = core.tracker
+                await until(lambda: run.done() or (copied and tracker.overfills and not tracker.needs_snapshot), 15.0)
+                driver.request_stop("test")
+                await asyncio.wait_for(run, 15.0)
                 return core, driver, records
 
         core, driver, records = asyncio.run(scenario())
