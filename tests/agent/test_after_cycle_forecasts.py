@@ -4,15 +4,13 @@ exactly what they kept when every cycle offered each signal's forecast and made 
 governor."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from agent.config import AgentConfig
-from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
-from agent.session import build_session
 from agent.validation.scorecard import ModelScorecard, ScorecardSet
-from twin.params import TwinParams
+
+from recorded_session import fresh_core, recorded_session
 
 
 def _blend_afresh(parts) -> float:
@@ -35,12 +33,8 @@ def test_the_cards_keep_what_cards_offered_every_cycle_keep(spacing_s):
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL", "ceiling": "FULL"},
                                       "session": {"cycle_s": 0.125},
                                       "validation": {"scorecard": {"min_prediction_spacing_s": spacing_s}}})
-    events: list = []
-    ex, _, _, driver = build_session(cfg, 3, TwinParams(), event_log=events)
-    driver.start()
-    ex.env.run(until=60.0)
-    inst = ex.instruments[cfg.session.coin]
-    core = AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    events, inst = recorded_session(cfg, 3, 60.0)
+    core = fresh_core(cfg, inst)
     cards = dict(core.validation.cards, blend=core.graduation.blend)
     plain = ScorecardSet(core.validation.cards, cfg.validation.scorecard)
     afresh = dict(plain.cards, blend=ModelScorecard("blend", cfg.validation.scorecard))

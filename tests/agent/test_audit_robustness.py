@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from recorded_session import journalled_session
 from test_event_log import _journalled_run
 
 from agent.audit.__main__ import main
-from agent.audit.event_log import EventJournal
 from agent.audit.inspect import LogReader, overview
-from agent.audit.records import JsonlWriter, log_files, read_log, start_record, to_line
+from agent.audit.records import JsonlWriter, log_files, read_log, to_line
 from agent.audit.replay import replay_folder
 
 
@@ -26,18 +26,9 @@ def _run_shut_down(folder, seed: int, seconds: float) -> None:
     """A journalled run that ends as the live driver ends it: the shutdown journalled, then the core's shutdown,
     its records written at once, and nothing handled after (the venue unreachable at the end, say)."""
     from agent.config import AgentConfig
-    from agent.session import build_session
 
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
-    folder.mkdir(exist_ok=True)
-    log = JsonlWriter(folder / "decisions.jsonl")
-    j = EventJournal(JsonlWriter(folder / "events.jsonl"))
-    ex, _, _, driver = build_session(cfg, seed, None, record_sink=log.write)
-    driver.event_log = type("Tap", (), {"append": staticmethod(j.event)})()
-    inst = ex.instruments[cfg.session.coin]
-    start = start_record(0.0, cfg, venue="live", seed=seed, tick=inst.tick, sz_decimals=inst.sz_decimals)
-    log.write(start)
-    j.start(start)
+    ex, driver, log, j = journalled_session(folder, cfg, seed)
     driver.start()
     ex.env.run(until=seconds)
     j.shutdown(ex.env.now)

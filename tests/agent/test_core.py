@@ -19,6 +19,8 @@ from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.params import TwinParams
 
+from recorded_session import fresh_core, recorded_session
+
 
 def quoting(overrides: dict | None = None) -> AgentConfig:
     """These tests are about the spine (quoting, execution, logs): start at FULL, where orders are
@@ -101,14 +103,10 @@ def test_a_few_ms_of_timer_jitter_does_not_skip_requotes():
     ten times that in venue time). Replayed with every other tick 3 ms late, the core requotes on as
     many ticks as with exact ones. (It used to skip a tick whenever it came less than a cycle after the
     last requote: half of them, so a live agent requoted at half its cycle rate.)"""
-    events: list = []
-    ex, gw, core, driver = build_session(quoting(), 5, event_log=events)
-    driver.start()
-    ex.env.run(until=90.0)
-    inst = ex.instruments["BTC"]
+    events, inst = recorded_session(quoting(), 5, 90.0)
 
     def replay(evs):
-        c = AgentCore(quoting(), np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
+        c = fresh_core(quoting(), inst)
         RecordedDriver(c).run(evs)
         return c.cycle
 
@@ -1496,10 +1494,7 @@ def test_retune_quotes_with_the_new_parameters_as_a_core_built_with_them_would(n
     base = AgentConfig.model_validate({"graduation": {"ceiling": "SHADOW"}})
     tuned = AgentConfig.model_validate({"graduation": {"ceiling": "SHADOW"}, "quoting": new,
                                         "reconcile": {"price_tolerance_ticks": 3.0}})
-    events: list = []
-    ex, _, _, driver = build_session(base, 5, event_log=events)
-    driver.start()
-    ex.env.run(until=360.0)
+    events, _ = recorded_session(base, 5, 360.0)
     # cut right after a cycle whose next cycle sees no market event in between: the GLFT inputs are the
     # same there, so a memo of the old parameters would be reused (and caught). Such a pair comes once or twice
     # in two minutes: the first after 120 s is at 232 s on this seed, 15 cycles before 240 s.
@@ -2209,12 +2204,8 @@ def test_the_overlay_kept_between_ticks_is_the_one_made_afresh(seed, fast):
     if fast:
         overrides.update(session={"cycle_s": 0.1}, risk={"max_position": 0.1})
     cfg = AgentConfig.model_validate(overrides)
-    events: list = []
-    ex, _, _, driver = build_session(cfg, seed, TwinParams(), event_log=events)
-    driver.start()
-    ex.env.run(until=90.0)
-    inst = ex.instruments[cfg.session.coin]
-    core = AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    events, inst = recorded_session(cfg, seed, 90.0)
+    core = fresh_core(cfg, inst)
     made = set()
     for ev in events:
         core.handle(ev)
@@ -2234,13 +2225,8 @@ def test_the_heartbeat_skipped_below_the_venues_volume_is_the_heartbeat_asked_ev
     asks it every tick (the skip defeated), with the switch armed from the start, from some volume on, or never."""
     cfg = AgentConfig.model_validate({"risk": {"dead_man_min_volume_usd": min_volume},
                                       "graduation": {"start_level": "FULL", "ceiling": "FULL"}})
-    events: list = []
-    ex, _, _, driver = build_session(cfg, seed, TwinParams(), event_log=events)
-    driver.start()
-    ex.env.run(until=90.0)
-    inst = ex.instruments[cfg.session.coin]
-    skipping, asking = (AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
-                        for _ in range(2))
+    events, inst = recorded_session(cfg, seed, 90.0)
+    skipping, asking = fresh_core(cfg, inst), fresh_core(cfg, inst)
     asking._dead_man_min_volume = -math.inf
     armed = 0
     for ev in events:

@@ -2,14 +2,12 @@
 overwritten by the cycle): every field is set, and the record reads as one built by __init__ with the same values."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from agent.audit.records import CycleDecisionRecord, describe_command
 from agent.config import AgentConfig
-from agent.core import AgentCore
-from agent.session import build_session
-from twin.params import TwinParams
+
+from recorded_session import fresh_core, recorded_session
 
 
 @pytest.mark.parametrize("level", ["SHADOW", "FULL"])
@@ -17,12 +15,8 @@ def test_each_cycle_record_is_one_built_by_init_with_its_values(level):
     """A replayed twin session, at Shadow (its note) and at Full: each cycle's record has every slot set, and its
     dict is that of a record made by ``__init__`` and given the same values."""
     cfg = AgentConfig.model_validate({"graduation": {"start_level": level, "ceiling": level}})
-    events: list = []
-    ex, _, _, driver = build_session(cfg, 2, TwinParams(), event_log=events)
-    driver.start()
-    ex.env.run(until=60.0)
-    inst = ex.instruments[cfg.session.coin]
-    core = AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    events, inst = recorded_session(cfg, 2, 60.0)
+    core = fresh_core(cfg, inst)
     n = 0
     notes = set()
     for ev in events:

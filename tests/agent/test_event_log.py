@@ -12,9 +12,11 @@ from hypothesis import given, settings, strategies as st
 
 from agent.audit.__main__ import main
 from agent.audit.event_log import EVENT_TYPES, EventJournal, decode, encode, journal_lines
-from agent.audit.records import ZERO_BYTES, ZERO_BYTES_CLOSED, JsonlWriter, log_files, read_log, start_record, to_line
+from agent.audit.records import ZERO_BYTES, ZERO_BYTES_CLOSED, JsonlWriter, log_files, read_log, to_line
 from agent.audit.replay import first_difference, replay_folder
 from agent.gateway import events as ev
+
+from recorded_session import journalled_session
 
 _events = st.one_of(*[st.builds(cls) for cls in EVENT_TYPES.values()])
 
@@ -105,24 +107,11 @@ def test_the_journal_writes_the_start_the_events_and_the_shutdown_in_order(tmp_p
 # ---------------------------------------------------------------------------------------------- replay
 
 def _journalled_run(folder, seed: int, minutes: float, journal: bool = True) -> None:
-    """A twin session written as a live run folder is: its start line and decision records in the log, and
-    (with ``journal``) every event its core handled in events.jsonl. (The core draws nothing from its
-    generator, so the live CLI's core rebuilt from the start line decides as this one did.)"""
+    """A twin session at Full written as a live run folder is (``journalled_session``), run ``minutes``."""
     from agent.config import AgentConfig
-    from agent.session import build_session
 
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
-    folder.mkdir(exist_ok=True)
-    log = JsonlWriter(folder / "decisions.jsonl")
-    j = EventJournal(JsonlWriter(folder / "events.jsonl")) if journal else None
-    ex, gw, core, driver = build_session(cfg, seed, None, record_sink=log.write)
-    if j is not None:
-        driver.event_log = type("Tap", (), {"append": staticmethod(j.event)})()
-    inst = ex.instruments[cfg.session.coin]
-    start = start_record(0.0, cfg, venue="live", seed=seed, tick=inst.tick, sz_decimals=inst.sz_decimals)
-    log.write(start)
-    if j is not None:
-        j.start(start)
+    ex, driver, log, j = journalled_session(folder, cfg, seed, journal=journal)
     driver.start()
     ex.env.run(until=minutes * 60.0)
     log.close()
@@ -152,17 +141,13 @@ def test_a_stops_dead_man_clear_and_its_acknowledgement_replay_from_the_journal(
     and the cleared among them."""
     from agent.config import AgentConfig
     from agent.gateway.events import RequestAccountSnapshot
-    from agent.session import build_session
     from twin.messages import ScheduleCancelAction
     from twin.params import TwinParams, VenueParams
 
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"},
                                       "risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0}})
-    log = JsonlWriter(tmp_path / "decisions.jsonl")
-    j = EventJournal(JsonlWriter(tmp_path / "events.jsonl"))
-    ex, gw, core, driver = build_session(cfg, 2, TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0)),
-                                         record_sink=log.write)
-    driver.event_log = type("Tap", (), {"append": staticmethod(j.event)})()
+    ex, driver, log, j = journalled_session(tmp_path, cfg, 2,
+                                            TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0)))
     real_submit, lost = ex.submit, []
 
     def submit(user, action, on_reply, *a, **kw):  # the twin's transport loses the first clear
@@ -171,10 +156,6 @@ def test_a_stops_dead_man_clear_and_its_acknowledgement_replay_from_the_journal(
             return ex._lose(on_reply)
         return real_submit(user, action, on_reply, *a, **kw)
     ex.submit = submit
-    inst = ex.instruments[cfg.session.coin]
-    start = start_record(0.0, cfg, venue="live", seed=2, tick=inst.tick, sz_decimals=inst.sz_decimals)
-    log.write(start)
-    j.start(start)
     driver.start()
     ex.env.run(until=60.0)
     j.shutdown(ex.env.now)
