@@ -232,7 +232,8 @@ class TrackerVsVenue(RuleBasedStateMachine):
         sell = sum(o.sz - o.filled_sz for o in live if o.side is Side.SELL)
         assert math.isclose(t._exp_buy, buy, abs_tol=1e-12) and math.isclose(t._exp_sell, sell, abs_tol=1e-12)
         # and exposure is those sums (a modify's legs both counted), then what is settling
-        settling = bool(t.settling)  # (asked before: exposures() lets lapsed entries go, and adds the sums all the same)
+        # (asked before: exposures() lets lapsed entries go, and adds the sums all the same)
+        settling = bool(t.settling)
         ex_buy, ex_sell = t.exposures()
         assert math.isclose(ex_buy, buy + max(0.0, t.settling_total[Side.BUY]), abs_tol=1e-12)
         assert math.isclose(ex_sell, sell + max(0.0, t.settling_total[Side.SELL]), abs_tol=1e-12)

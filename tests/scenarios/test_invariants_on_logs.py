@@ -997,8 +997,8 @@ def test_position_never_grows_after_without_the_fills_reads_the_sample_before_th
 
 
 @pytest.mark.parametrize("cancel_at, says", [
-    (None, "position flipped to 0.01 after kill at t=30.02 (it was -0.01): a fill of b at t=30.030, an order from before "
-           "the mode whose cancel had not left by then"),
+    (None, "position flipped to 0.01 after kill at t=30.02 (it was -0.01): a fill of b at t=30.030, an order from "
+           "before the mode whose cancel had not left by then"),
     (30.02, None),  # its cancel left with the Kill's first command: the race
 ])
 def test_a_flip_back_after_a_flip_between_the_last_sample_and_the_trigger_is_judged(cancel_at, says):
