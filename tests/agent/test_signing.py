@@ -14,6 +14,7 @@ from pathlib import Path
 import msgpack
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from hyperliquid.utils import signing as sdk_signing
 from hyperliquid.utils.types import Cloid
 from hypothesis import given, settings
@@ -237,6 +238,26 @@ def test_signing_accepts_a_local_account_or_a_wallet():
     by_key = signing.sign_l1_action(KEY, action, None, 5, None, True)
     assert signing.sign_l1_action(Account.from_key(KEY), action, None, 5, None, True) == by_key
     assert signing.sign_l1_action(signing.Wallet(KEY), action, None, 5, None, True) == by_key
+
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@given(key=st.integers(min_value=1, max_value=SECP256K1_N - 1),
+       connection_ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=3),
+       is_mainnet=st.booleans())
+@settings(max_examples=20, deadline=None)
+def test_a_wallet_signs_as_eth_account_does_afresh(key, connection_ids, is_mainnet):
+    """The Wallet holds its key as eth-keys' object, made once: each of its signatures (one wallet, several
+    messages) is the one eth-account's LocalAccount makes from the key's bytes afresh, and its address too."""
+    hex_key = f"0x{key:064x}"
+    wallet = signing.Wallet(hex_key)
+    fresh = Account.from_key(hex_key)
+    assert wallet.address == fresh.address
+    for cid in connection_ids:
+        typed = signing.l1_typed_data(cid, is_mainnet)
+        theirs = fresh.sign_message(encode_typed_data(full_message=typed))
+        assert wallet.sign_typed_data(typed) == {"r": hex(theirs.r), "s": hex(theirs.s), "v": theirs.v}
 
 
 # --- cross-check against the official SDK on random actions ---------------------------------------
