@@ -73,7 +73,9 @@ class Wallet:
     deriving the public key again (a second elliptic-curve multiplication, as long as the signature's own: 1.7 ms
     of pure Python with eth-keys' native backend) and probing again for the optional ``coincurve`` backend (a
     failed import, 0.2 ms). ``Account.sign_message`` takes the object as it is (its documented ``private_key``
-    types): the same signature, as RFC 6979 makes it from the key and the hash alone, at half the cost."""
+    types): the same signature, as RFC 6979 makes it from the key and the hash alone, at half the cost. The object
+    holds the backend eth-keys picks (coincurve when installed, else its native one; ``ECC_BACKEND_CLASS``), picked
+    once: without one it picks again, probing for coincurve, on every signature."""
 
     __slots__ = ("_account", "_key")
 
@@ -85,7 +87,7 @@ class Wallet:
                 # eth-account's message may quote the input; drop it and its traceback chain.
                 raise ValueError("private key is malformed (value not shown)") from None
         self._account = key
-        self._key = PrivateKey(key.key)
+        self._key = PrivateKey(key.key, backend=PrivateKey.get_backend())
 
     @property
     def address(self) -> str:
