@@ -133,10 +133,9 @@ class PositionNeverGrowsAfter(_Invariant):
     reference and went unjudged; growth from a flat reference itself is the first check's).
 
     |position| is judged by the venue's fills (``_grew``), the only thing that moves a position at the venue (a
-    liquidation is one). The reference is the position held at the trigger (``_position_at``: the last sample at or
-    before it, moved by the fills made after that sample and by then). It was the first sample at or after the
-    grace's end, which a fill between the trigger and that sample had already moved (samples are 50 ms apart): growth
-    there, on the side held, was never judged. ``grace_s`` excuses what it always did, fills of orders already on
+    liquidation is one), from that position held at the trigger (``_position_at``). The reference was once the first
+    sample at or after the grace's end, which a fill between the trigger and that sample had already moved (samples
+    are 50 ms apart): growth there, on the side held, was never judged. ``grace_s`` excuses what it always did, fills of orders already on
     their way at the trigger (placed before it, or left by an earlier run) made within it, and nothing else: each
     raises the reference to the |position| it left, and a fill of an order the agent sent after the trigger is judged
     in the grace as after it. After the grace the reference is the position held at its end (so that growth back
