@@ -223,10 +223,10 @@ class PositionNeverGrowsAfter(_Invariant):
             b = max(b - 1, 0)  # the last sample before the trigger
         # the last non-zero position, and when it was sampled: flat at the trigger (an exit filled just before it), the
         # one before, whose other side a fill after the trigger crosses to as much as from the sample itself; moved by
-        # the venue's fills made after that sample and by the trigger (a flip there, before the trigger, left the
+        # the venue's fills made after it and before the trigger (a flip there, before the trigger, left the
         # position on the other side, which a stale order filling after it, before the next sample, took back across
         # unjudged)
-        held, held_t = _held_by(log, *_last_held(ts, pos, b), float(ts[b]), t0)
+        held, held_t = _held_by(log, *_last_held(ts, pos, b), t0)
         first, side = held, float(np.sign(held))
         if not side:
             return None  # (flat since the start: no side to cross; |position| past the reference is the check above)
@@ -359,7 +359,7 @@ class ReduceOnlyNeverIncreases(_Invariant):
                     t_enter = _mode_began(log, lvl, t_mode, float(ts[b]))
                     # (and moved by the fills between that sample and the mode's start: a flip there, before the mode,
                     # taken back across in it before its first sample, went unjudged)
-                    held, held_t = _held_by(log, *_last_held(ts, pos, b - 1), t_mode, t_enter)
+                    held, held_t = _held_by(log, *_last_held(ts, pos, b - 1), t_enter)
                 stretches.append([b, b, t_mode, t_enter])
             stretches[-1][1] = prev = b
             if held * pos[b] < 0:
@@ -459,14 +459,17 @@ def _last_held(ts: np.ndarray, pos: np.ndarray, b: int) -> tuple[float, float]:
 _VENUE_MS = 1e-3  # a venue fill's time is to the ms (its floor): the slack in comparing it with samples and sends
 
 
-def _held_by(log: RunLog, held: float, held_t: float, t_sample: float, t: float) -> tuple[float, float]:
-    """The last non-zero position held by ``t``, and when: ``held`` (at ``held_t``) as the samples up to the one at
-    ``t_sample`` (the last by ``t``) had it, moved by the venue's fills made after that sample and by ``t`` (one in
-    the sample's ms may have come before it: its end is then the sample's own position)."""
+def _held_by(log: RunLog, held: float, held_t: float, t: float) -> tuple[float, float]:
+    """The last non-zero position held before ``t``, and when: ``held`` as the last non-zero sample (at ``held_t``;
+    -inf: none) had it, moved by the venue's fills made after that sample and before ``t``. From that sample, not from
+    the last one before ``t``: a flat sample between them hides a flip made before it (long, a fill to short, one
+    to flat, then the sample). A fill in that sample's ms may have come before it (its end is then the sample's own
+    position); one in ``t``'s ms may have come after ``t``, and is not held before it (``_flip_not_excused`` judges
+    it as made in the mode, as ``ReduceOnlyNeverIncreases._grew`` does)."""
     for f in log.fills:  # (in the order the venue made them)
-        if f.t > t + EPS:
+        if f.t + _VENUE_MS > t + EPS:
             break
-        if f.t > t_sample - _VENUE_MS and abs(_fill_end(f)) > EPS:
+        if f.t > held_t - _VENUE_MS and abs(_fill_end(f)) > EPS:
             held, held_t = _fill_end(f), f.t
     return held, held_t
 

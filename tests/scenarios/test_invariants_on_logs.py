@@ -1014,6 +1014,27 @@ def test_a_flip_back_after_a_flip_between_the_last_sample_and_the_trigger_is_jud
     assert says is None or (v.t == 30.05 and v.message == says)
 
 
+@pytest.mark.parametrize("kill_at, orders, says", [
+    # long 0.02 at 29.95; a stale ask to short 0.01 (29.97), a stale bid to flat (29.98), the sample at 30.0 flat: the
+    # side held at the Kill is short, which a stale bid after it (30.03) crosses; read from the last sample (flat) on,
+    # the side was the long of 29.95's, and the flip went unjudged
+    (30.02, (("a", 5.0, False, 0.03, 29.97), ("c", 5.0, True, 0.01, 29.98), ("b", 5.0, True, 0.01, 30.03)),
+     "position flipped to 0.01 after kill at t=30.02 (it was -0.01): a fill of b at t=30.030, an order from before "
+     "the mode whose cancel had not left by then"),
+    # a stale ask filled in the Kill's own ms (30.020, the Kill at 30.0205): it may have come after the Kill, and its
+    # flip is judged as the flip checks judge one made in the mode (it was taken as the side held, and went unjudged)
+    (30.0205, (("a", 5.0, False, 0.03, 30.02),),
+     "position flipped to -0.01 after kill at t=30.02 (it was 0.02): a fill of a at t=30.020, an order from before "
+     "the mode whose cancel had not left by then"),
+])
+def test_the_side_held_at_the_trigger_is_read_from_the_last_non_zero_sample_and_before_the_triggers_ms(
+        kill_at, orders, says):
+    """The side a flip is judged from: the last non-zero sample moved by the fills after it (not only those after the
+    last sample before the trigger, which may be flat) and before the trigger's ms (a review of stop 51's judge)."""
+    v = _never_grows(grace_s=0.5).check(_kill_and_fills(kill_at, orders))
+    assert v is not None and v.message == says, v
+
+
 @pytest.mark.parametrize("cancel_at, says", [
     (None, "position flipped from -0.01 to 0.01 in reduce-only mode: a fill of b at t=30.030, an order from before the "
            "mode whose cancel had not left by then"),
