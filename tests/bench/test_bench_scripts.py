@@ -253,7 +253,7 @@ def test_decisions_diff_finds_a_tree_whose_decisions_differ_and_none_in_its_own(
 
     root = BENCH.parent
     copy = tmp_path / "tree"
-    for part in ("agent", "twin", "scenarios", "search", "bench"):
+    for part in ("common", "agent", "twin", "scenarios", "search", "bench"):
         shutil.copytree(root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "found"))
     config = copy / "agent" / "config.py"
     text = config.read_text()

@@ -93,8 +93,8 @@ def test_a_key_given_for_a_file_is_refused_without_showing_it(argv):
 # after it show each command's refusals.
 
 _REPO = Path(__file__).resolve().parents[2]
-_SCANNED = ("agent", "twin", "scenarios", "calibration", "search", "bench")
-_PRINTER = Path("twin") / "cli_errors.py"
+_SCANNED = ("common", "agent", "twin", "scenarios", "calibration", "search", "bench")
+_PRINTER = Path("common") / "cli_errors.py"
 
 
 def _is_stderr(node: ast.AST) -> bool:
@@ -346,7 +346,7 @@ def test_each_bench_script_refuses_a_key_given_to_it_without_showing_it(script):
 # ``common.files.ArgumentParser``: the scan below keeps it so.
 
 # (path, why it prints past the printer): the printers themselves, and a line whose values are 64 hex digits
-_PRINTS_ALLOWED = {Path("twin") / "cli_errors.py": "the printers",
+_PRINTS_ALLOWED = {Path("common") / "cli_errors.py": "the printers",
                    Path("bench") / "decisions_hash.py": "its line is two sha256 digests, each 64 hex digits: hidden, "
                                                         "it would show nothing"}
 
