@@ -134,14 +134,14 @@ class PositionNeverGrowsAfter(_Invariant):
 
     |position| is judged by the venue's fills (``_grew``), the only thing that moves a position at the venue (a
     liquidation is one), from that position held at the trigger (``_position_at``). The reference was once the first
-    sample at or after the grace's end, which a fill between the trigger and that sample had already moved (samples
-    are 50 ms apart): growth there, on the side held, was never judged. ``grace_s`` excuses what it always did, fills of orders already on
-    their way at the trigger (placed before it, or left by an earlier run) made within it, and nothing else: each
-    raises the reference to the |position| it left, and a fill of an order the agent sent after the trigger is judged
-    in the grace as after it. After the grace the reference is the position held at its end (so that growth back
-    after an exit in the grace is judged, as it was). A log without the fills (a hand-made one) is judged by its
-    samples: from the last at or before the trigger with no grace, from the first at or after the grace's end with
-    one (a fill in the grace may have made it, and the samples cannot say whose it was)."""
+    sample at or after the grace's end, which a fill between the trigger and that sample had already moved (samples are
+    50 ms apart): growth there, on the side held, was never judged. ``grace_s`` excuses what it always did, fills of
+    orders already on their way at the trigger (placed before it, or left by an earlier run) made within it, and nothing
+    else: each raises the reference to the |position| it left, and a fill of an order the agent sent after the trigger
+    is judged in the grace as after it. After the grace the reference is the position held at its end (so that growth
+    back after an exit in the grace is judged, as it was). A log without the fills (a hand-made one) is judged by its
+    samples: from the last at or before the trigger with no grace, from the first at or after the grace's end with one
+    (a fill in the grace may have made it, and the samples cannot say whose it was)."""
 
     name: Literal["position_never_grows_after"]
     trigger: str = _trigger_field("kill")
