@@ -79,12 +79,17 @@ def live_run(profile: str, seconds: float, folder: Path) -> dict:
     return json.loads((folder / "run" / "summary.json").read_text())
 
 
+def _journal(run: Path) -> tuple[dict, list]:
+    """The run's journal: its start record, and the events its core handled, decoded (its shutdown line left out)."""
+    lines = [json.loads(x) for x in log_lines(log_files(run / "events.jsonl"))]
+    start = next(d for d in lines if d.get("type") == "start")
+    return start, [decode(d) for d in lines if d.get("type") != "start" and d.get("e") != SHUTDOWN]
+
+
 def replay_warm(run: Path) -> tuple[np.ndarray, float]:
     """Each cycle tick's wall time (µs, as the live driver times it), the minimum over five back-to-back
     replays of the run's journal into fresh cores built as the live CLI built its own; and one replay's p99."""
-    lines = [json.loads(x) for x in log_lines(log_files(run / "events.jsonl"))]
-    start = next(d for d in lines if d.get("type") == "start")
-    events = [decode(d) for d in lines if d.get("type") != "start" and d.get("e") != SHUTDOWN]
+    start, events = _journal(run)
     cfg = AgentConfig.model_validate(start["config"])
     cycles, _, _, _, single_p99, _ = replay_min(
         cfg, events, start["tick"], start["sz_decimals"], clock=time.perf_counter_ns,
@@ -97,9 +102,7 @@ def replay_paced(run: Path, gap_s: float, budget_s: float = 10.0) -> np.ndarray:
     before each tick (the other events fed back to back): as many ticks as fit in ``budget_s`` of sleeping, at
     least 20. The live run's cycles with the deployment's idle time and nothing else: no socket, no loop, no
     server in this process."""
-    lines = [json.loads(x) for x in log_lines(log_files(run / "events.jsonl"))]
-    start = next(d for d in lines if d.get("type") == "start")
-    events = [decode(d) for d in lines if d.get("type") != "start" and d.get("e") != SHUTDOWN]
+    start, events = _journal(run)
     core = live_core_of(start)
     clock = time.perf_counter_ns
     n = max(20, int(budget_s / gap_s))

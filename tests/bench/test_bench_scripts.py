@@ -269,3 +269,36 @@ def test_decisions_diff_finds_a_tree_whose_decisions_differ_and_none_in_its_own(
     done = _run("decisions_diff.py", "--base", str(root), "--work", str(tmp_path / "w2"), *args, timeout=300)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^retune +2 +2 +0 +0$", done.stdout, re.M), done.stdout
+
+
+def test_bench_live_times_each_cycle_tick_of_the_journal_warm_and_paced(tmp_path):
+    """bench_live's two replays of a live run's journal time the same ticks: its cycle timers (not the after-cycle
+    ones, nor any other event), every one of them when the budget allows, and paced as many as fit in the budget
+    of sleeping (at least 20), each after its sleep."""
+    import time
+
+    from agent.config import AgentConfig
+    from agent.gateway.events import AFTER_CYCLE, Timer
+
+    sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests" / "agent")]
+    try:
+        from bench_live import _journal, replay_paced, replay_warm
+        from recorded_session import journalled_session
+    finally:
+        del sys.path[:2]
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    ex, driver, log, j = journalled_session(tmp_path, cfg, 3)
+    driver.start()
+    ex.env.run(until=60.0)
+    log.close()
+    j.close()
+    _, events = _journal(tmp_path)
+    ticks = sum(1 for ev in events if type(ev) is Timer and ev.name != AFTER_CYCLE)
+    assert ticks >= 100 and len(events) > 2 * ticks  # (a cycle timer every 0.5 s, and the session's other events)
+    warm, _ = replay_warm(tmp_path)
+    assert len(warm) == ticks and (warm > 0).all()
+    every = replay_paced(tmp_path, 1e-6, budget_s=1.0)  # (a budget past every tick: all of them)
+    assert len(every) == ticks and (every > 0).all()
+    t0 = time.perf_counter()
+    some = replay_paced(tmp_path, 0.002, budget_s=0.01)  # (5 fit in the budget: at least 20 are timed)
+    assert len(some) == 20 and time.perf_counter() - t0 >= 20 * 0.002
