@@ -528,7 +528,7 @@ def _fills_not_excused(log: RunLog, lvl: int, t_mode: float, fills: list[VenueFi
     flip checks and reduce_only_never_increases' judgement of every growth of |position| in the mode."""
     if not fills:
         return None
-    sent_at: dict[str, SentCommand] = {}
+    sent_at = _placed(log)
     cancelled_at: dict[str, list[float]] = {}  # name → when each cancel (or modify) of it left
     # when each CancelAll left (one of them pulls every order placed before it), and the orders it cancelled by name
     # (``known``: those the gateway cancels at once; its listing, openOrders, covers only the rest)
@@ -538,12 +538,7 @@ def _fills_not_excused(log: RunLog, lvl: int, t_mode: float, fills: list[VenueFi
         cmd = c.cmd
         if c.safety_level >= lvl and c.t >= t_mode - EPS and first_in_mode == np.inf:
             first_in_mode = c.t
-        if isinstance(cmd, PlaceOrder):
-            sent_at.setdefault(cmd.cloid, c)
-        elif isinstance(cmd, ModifyOrder):
-            sent_at.setdefault(cmd.new_cloid, c)
-            cancelled_at.setdefault(cmd.cloid, []).append(c.t)
-        elif isinstance(cmd, CancelOrder):
+        if isinstance(cmd, (ModifyOrder, CancelOrder)):
             cancelled_at.setdefault(cmd.cloid, []).append(c.t)
         elif isinstance(cmd, CancelAll):
             cancel_all_at.append((c.t, cmd.known))
