@@ -503,7 +503,9 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     refused, which is answered), unless the log shows it lost in transport (``_pull_lost``), which the agent is told
     nothing of: that fill is excused until the agent heard the order still resting (``_heard_resting``: a snapshot it
     asked for after the cancel left, which the core does at its ack timeout and every audit interval) and race_s more
-    went by without another pull of it (not race_s after the lost pull: ``_fills_not_excused`` says why).
+    went by without another pull of it (not race_s after the lost pull: ``_fills_not_excused`` says why), and never
+    past ``_lost_pull_s`` after the lost pull, heard or not: its ack timeout, a tick, a snapshot's retry, an audit
+    interval and race_s (the run log's config; 47.5 s at the defaults).
 
     A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
     when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name (those
@@ -581,22 +583,49 @@ def _fills_not_excused(log: RunLog, lvl: int, t_mode: float, fills: list[VenueFi
             if any(is_all for t, is_all in before if t >= last - EPS) or not _pull_lost(log, f.cloid, last):
                 return f, head + f"sent at t={last:.3f} had left {f.t - last:.3f} s before it filled (race_s " \
                                  f"{race_s:g} s): no race"
-            # Lost, the excuse lasts until the agent heard the order still resting, not race_s from the lost pull:
-            # race_s bounds a request's way to the venue, and before the agent could know this one was lost it needs
-            # the answer that never came, a round trip later (two latencies, each with its spikes). The gateways give
-            # no event for a request whose transport failed (a reset, a timeout: at the venue its outcome is unknown,
-            # and the action may land until its expiresAfter, the agent's risk.ack_timeout_s, 5 s, after it left), so
-            # the core learns it at that ack timeout, asks for a snapshot, and pulls again what it lists. Ended at
-            # race_s, a pull lost would be the agent's fault before its answer was even due, which only re-sending
-            # every pull still unanswered within race_s would meet: no rule of the agent's, nor one the venue asks
-            # for. Where the core does re-send unasked (stopped after a Kill, or blind: _pull_again every
+            # Lost, the excuse lasts until the agent heard the order still resting (and at most _lost_pull_s, below),
+            # not race_s from the lost pull: race_s bounds a request's way to the venue, and before the agent could know
+            # this one was lost it needs the answer that never came, a round trip later (two latencies, each with its
+            # spikes). The gateways give no event for a request whose transport failed (a reset, a timeout: at the venue
+            # its outcome is unknown, and the action may land until its expiresAfter, 5 s after it left: the agent's
+            # risk.ack_timeout_s), so the core learns it at that ack timeout, asks for a snapshot, and pulls again what
+            # it lists. Ended at race_s, a pull lost would be the agent's fault before its answer was even due, which
+            # only re-sending every pull still unanswered within race_s would meet: no rule of the agent's, nor one the
+            # venue asks for. Where the core does re-send unasked (stopped after a Kill, or blind: _pull_again every
             # risk.pull_retry_s, 2 s), each re-send is a pull of its own, bounded by race_s as any is.
             heard = _heard_resting(log, f.cloid, last, f.t - race_s - _VENUE_MS)
             if heard is not None:
                 return f, head + f"sent at t={last:.3f} was lost in transport, and the agent heard the order " \
                                  f"still resting at t={heard:.3f} (a snapshot), {f.t - heard:.3f} s before it filled " \
                                  f"(race_s {race_s:g} s)"
+            # Nor does it last past _lost_pull_s after the lost pull, heard or not (no snapshot listing the order:
+            # each lost too, or never asked for): by then the core has had its ack timeout to find the pull stale
+            # (on the tick after it), a snapshot asked for then and, that one lost or refused, asked again, and a
+            # whole audit interval more to look at the account; then race_s for the pull it sends on what it hears.
+            # An agent that never resolves a lost pull was excused for good before this bound.
+            bound = _lost_pull_s(log, race_s)
+            if f.t - last > bound + _VENUE_MS:
+                return f, head + f"sent at t={last:.3f} was lost in transport, and the agent had not pulled the " \
+                                 f"order again {f.t - last:.3f} s later, when it filled (past {bound:g} s: " \
+                                 f"ack_timeout_s {log.ack_timeout_s:g} + cycle_s {log.cycle_s:g} + a snapshot's " \
+                                 f"retry {log.snapshot_retry_s:g} + audit_interval_s {log.audit_interval_s:g} + " \
+                                 f"race_s {race_s:g} s)"
     return None
+
+
+def _lost_pull_s(log: RunLog, race_s: float) -> float:
+    """How long after a pull lost in transport (no new pull of the order sent since) a fill of the order is still
+    excused, s, at the most: what the core needs to find the loss and pull the order again. It learns of the loss
+    only at the pull's ack timeout (``ack_timeout_s``: the gateways report no failed transport), on the first quote
+    cycle's tick past it (``cycle_s``), and asks for a snapshot then (tracker.check_timeouts → _request_snapshot).
+    That request, or one already out (which it waits for until overdue), may be lost (asked again once overdue, 2 x
+    ack_timeout_s after it left) or refused (asked again after a doubling backoff up to its cap): ``snapshot_retry_s``,
+    the longer of the two. ``audit_interval_s``, the core's own promise to look at the account at least that often,
+    is the slack for the rest (the IP weight's gate holding a request to a later tick, a reply's latency, another
+    loss): an agent that goes a whole audit interval more knowing of an unresolved pull has not resolved it. Then
+    ``race_s`` for the pull sent on the snapshot to reach the venue, as after any pull. Defaults (5 + 0.5 + 10 + 30 +
+    2): 47.5 s. A new pull of the order resets the clock (it is then the last before the fill)."""
+    return log.ack_timeout_s + log.cycle_s + log.snapshot_retry_s + log.audit_interval_s + race_s
 
 
 # the twin's actions that pull an order (QuotaCharge.action; " (expired)" appended to one that came too late)

@@ -269,7 +269,12 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     acct = ex.accounts[USER]
     start_equity = acct.account_value(ex.marks)
     log = RunLog(seed, t0, scenario.duration_s, cfg.risk.max_position, inst.lot, acct.position(coin).szi,
-                 start_equity, reserve_frac=cfg.budget.reserve_frac, faults=scenario.faults())
+                 start_equity, reserve_frac=cfg.budget.reserve_frac, faults=scenario.faults(),
+                 ack_timeout_s=cfg.risk.ack_timeout_s, audit_interval_s=cfg.risk.audit_interval_s,
+                 cycle_s=cfg.session.cycle_s,
+                 # (the shipped core's backoff for this config, not the agent's under test: a naive agent's own
+                 # would set the bound it is judged by)
+                 snapshot_retry_s=max(2.0 * cfg.risk.ack_timeout_s, AgentCore._snapshot_backoff_cap(core)))
     cols = {k: [] for k in ("t", "mid", "pos", "bid_sz", "ask_sz", "n_orders", "n_quote_bids", "n_quote_asks",
                             "equity", "used", "cap", "safety", "exposure", "agent_pos", "connected")}
     orders_log = log.orders

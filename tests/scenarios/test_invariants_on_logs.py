@@ -462,7 +462,7 @@ def test_a_reduce_only_exit_on_a_position_not_made_up_by_fills_on_the_wire_still
 def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, fills_at: float = 12.07,
                                                crossing: str = "b3", exit_reduce_only: bool = True,
                                                level: int = 3, cancel_all: bool = False,
-                                               known: tuple[str, ...] = ()) -> RunLog:
+                                               known: tuple[str, ...] = (), t_end: float = 20.0) -> RunLog:
     """feb12_emergency_paralysis seed 15 as its run log has it, the trade a sample later (there it came before the
     first sample in Red, which has no position of its own to flip from): short 0.00384 with three plain bids
     (b1-b3: 0.00128, 0.00192, 0.00288) placed at Green; Red at 12.0 s (the sample then taken before the cycle), whose
@@ -470,10 +470,11 @@ def _bids_cancelled_at_red_fill_past_the_short(cancels_at: float | None = 12.0, 
     trade fills the three bids at ``fills_at``, the last (``crossing``, the order its fill is booked to) taking the
     venue from -0.00064 to +0.00224 after the sample at 12.05 (the first in Red): no order sent in Red is in it.
     ``level``: the safety level the mode is at (4: a Kill, with its transition in ``log.safety``); ``cancel_all``: the
-    bids pulled by one CancelAll at ``cancels_at`` instead of a cancel each (``known``: those it names)."""
+    bids pulled by one CancelAll at ``cancels_at`` instead of a cancel each (``known``: those it names); ``t_end``: the
+    run's length, s."""
     from scenarios.runlog import VenueFill
 
-    log = _sampled(t_end=20.0, pos=lambda t: np.where(t < fills_at, -0.00384, 0.00224),
+    log = _sampled(t_end=t_end, pos=lambda t: np.where(t < fills_at, -0.00384, 0.00224),
                    safety=lambda t: np.where(t >= 12.05, level, 0))
     if level == 4:
         log.safety = [{"t": 12.0, "from": 0, "to": 4, "reason": "drawdown"}]
@@ -833,6 +834,51 @@ def test_a_flip_in_reduce_only_mode_long_after_the_cancels_left_is_no_race_unles
     v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases", race_s=race_s).check(log)
     assert (v is None) == (why is None)
     assert why is None or (v.t == 14.6 and v.message == _REDUCE_ONLY + why)
+
+
+_LOST_PULL = (": a fill of b3 at t={t:.3f}, an order from before the mode whose cancel sent at t={last:.3f} was lost "
+              "in transport, and the agent had not pulled the order again {dt:.3f} s later, when it filled (past "
+              "{bound:g} s: ack_timeout_s {ack:g} + cycle_s {cycle:g} + a snapshot's retry {retry:g} + "
+              "audit_interval_s {audit:g} + race_s 2 s)")
+
+
+@pytest.mark.parametrize("fills_at, again_at, config, ok", [
+    (59.5, None, {}, True),  # 47.5 s after the lost pull, within 5 + 0.5 + 10 + 30 + 2 s: the core may yet be looking
+    (59.6, None, {}, False),  # past it: the agent never resolved its lost pull (the old judge excused it for good)
+    (90.0, None, {}, False),
+    (90.0, None, {"audit_interval_s": 3600.0}, True),  # a config that audits hourly: its bound is its own
+    (30.0, None, {"ack_timeout_s": 1.0, "cycle_s": 0.1, "snapshot_retry_s": 4.7, "audit_interval_s": 5.0}, False),
+    (90.0, 50.0, {}, True),  # pulled again at 50 s (lost too, before the bound): its clock starts again there
+    (90.0, 30.0, {}, False),  # pulled again at 30 s, and 60 s later still not again
+])
+def test_a_fill_long_after_a_lost_pull_that_the_agent_never_resolved_is_the_agents(fills_at, again_at, config, ok):
+    """The bids' cancels (12.0 s) were lost in transport, and no snapshot ever listed the bids (the ones asked for
+    lost as well, or none asked for): the fill was excused however late it came, so an agent that never resolved a
+    lost pull passed. The core learns of the loss at its ack timeout, asks for a snapshot on that tick, asks again
+    when that one is lost or refused, and audits the account every audit interval: past those and race_s after the
+    last pull of the order, with no new pull of it sent, the fill is the agent's. The bound is the run's config's,
+    carried by the run log (a hand-made one has the defaults)."""
+    from scenarios.invariants import ReduceOnlyNeverIncreases
+    from scenarios.runlog import QuotaCharge
+
+    log = _bids_cancelled_at_red_fill_past_the_short(fills_at=fills_at, t_end=100.0)
+    log.quota_charges.append(QuotaCharge(12.03, 1, "OrderAction", 100, 10_000, 12.0))  # the exit bid landed
+    if again_at is not None:
+        log.commands.append(SentCommand(again_at, CancelOrder("b3"), 1, -0.00384, -0.00384, 3, 5000, 10000))
+    for k, v in config.items():
+        setattr(log, k, v)
+    v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
+    assert (v is None) == ok
+    if not ok:
+        last = 12.0 if again_at is None else again_at
+        want = _LOST_PULL.format(t=fills_at, last=last, dt=fills_at - last, bound=_lost_bound(log),
+                                 ack=log.ack_timeout_s, cycle=log.cycle_s, retry=log.snapshot_retry_s,
+                                 audit=log.audit_interval_s)
+        assert v.t == fills_at and v.message == _REDUCE_ONLY + want
+
+
+def _lost_bound(log: RunLog) -> float:
+    return log.ack_timeout_s + log.cycle_s + log.snapshot_retry_s + log.audit_interval_s + 2.0
 
 
 def _stale_bid_grows_under_red(start: float = 0.0, fill_at: float = 20.02, cancel_at: float | None = None,

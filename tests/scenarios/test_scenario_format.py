@@ -559,3 +559,23 @@ def test_a_number_of_a_scenario_past_its_bound_is_refused_naming_the_file_the_fi
     with pytest.raises(ScenarioError) as e:
         load_scenario(bad)
     assert str(e.value) == f"{bad}: invalid scenario:\n  {field}: Input should be {says}"
+
+
+def test_the_run_log_carries_the_agent_timings_a_lost_pull_is_judged_by(tmp_path):
+    """How long a fill after a pull lost in transport is excused (invariants._lost_pull_s) is the agent's config's:
+    its ack timeout, tick, audit interval, and the longest it waits to ask again for a snapshot (a lost one: 2 x
+    ack_timeout_s; a refused one: the shipped core's backoff cap, never the agent's under test, whose own cap would
+    set the bound it is judged by)."""
+    from agent.core import AgentCore
+
+    class QuickRetry(AgentCore):
+        def _snapshot_backoff_cap(self) -> float:
+            return 0.5
+
+    f = tmp_path / "timings.yaml"
+    f.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 5")
+                 + "agent: {risk: {ack_timeout_s: 2, audit_interval_s: 12, pull_retry_s: 6}, "
+                   "session: {cycle_s: 0.25}}\n")
+    log = run_scenario(load_scenario(f), 0, agent_cls=QuickRetry).log
+    assert (log.ack_timeout_s, log.audit_interval_s, log.cycle_s) == (2.0, 12.0, 0.25)
+    assert log.snapshot_retry_s == 12.0  # 2 x pull_retry_s, past 2 x ack_timeout_s (4 s) and the IP pace (4.7 s)
