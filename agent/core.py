@@ -565,15 +565,9 @@ class AgentCore:
         self._request_snapshot(cmds, ev.ts, force=True)
 
     def _snapshot_backoff_cap(self) -> float:
-        """The longest wait before a refused snapshot request is sent again: 2 x pull_retry_s (each second blind after
-        a storm of 429s is lost), but never so short that the retries, each counted at SNAPSHOT_SENT_WEIGHT (a refused
-        request counted as charged: the safe side), take more than half the snapshots' share of the minute's IP
-        weight (4.7 s as shipped): faster ones spent it within a storm, beside the quota polls, the fill recovery after
-        a reconnect and the resyncs it forces, and once the storm was over the next request waited for the minute
-        to roll over, up to 60 s blind (pull_retry_s 0.5 s: 42 a second against 1,080 a minute)."""
-        b = self.cfg.budget
-        pace_s = 60.0 * SNAPSHOT_SENT_WEIGHT / (0.5 * b.ip_snapshot_frac * b.ip_weight_per_minute)
-        return max(2.0 * self.cfg.risk.pull_retry_s, pace_s)
+        """The longest wait before a refused snapshot request is sent again: ``snapshot_backoff_cap`` of the config (a
+        hook: the scenarios' naive agents put their own here)."""
+        return snapshot_backoff_cap(self.cfg)
 
     def _request_snapshot(self, cmds: list, ts: float, force: bool = False) -> None:
         """Ask for the venue's account state, unless a request is out and not yet overdue (its reply
@@ -1514,3 +1508,17 @@ _SNAPSHOT_RETRY_S = 1.0
 _RESERVE_IOC_S = 10.0
 _RESERVE_KEEP = 20
 _DEAD_MAN_RETRY_S = 3600.0  # a refused dead-man's switch is asked for again this long after
+
+
+def snapshot_backoff_cap(config: AgentConfig) -> float:
+    """The longest the core waits before sending again a snapshot request the venue refused, s (its backoff starts at
+    _SNAPSHOT_RETRY_S and doubles up to this): 2 x pull_retry_s (each second blind after a storm of 429s is lost), but
+    never so short that the retries, each counted at SNAPSHOT_SENT_WEIGHT (a refused request counted as charged: the
+    safe side), take more than half the snapshots' share of the minute's IP weight (4.7 s as shipped): faster ones
+    spent it within a storm, beside the quota polls, the fill recovery after a reconnect and the resyncs it forces,
+    and once the storm was over the next request waited for the minute to roll over, up to 60 s blind (pull_retry_s
+    0.5 s: 42 a second against 1,080 a minute). A function of the config alone, public: the scenario judge bounds how
+    long a correct core may take to resolve a pull lost in transport by it (scenarios.invariants._lost_pull_s)."""
+    b = config.budget
+    pace_s = 60.0 * SNAPSHOT_SENT_WEIGHT / (0.5 * b.ip_snapshot_frac * b.ip_weight_per_minute)
+    return max(2.0 * config.risk.pull_retry_s, pace_s)

@@ -83,12 +83,12 @@ class RunLog:
     cycles: int = 0
     postmortem_file: bool | None = None  # None: no run folder was written
     # the agent's timings that bound how long a fill of an order whose pull was lost in transport is excused
-    # (invariants._fills_not_excused says how); a hand-made log has the config's defaults
+    # (invariants._lost_pull_s says how); a hand-made log has the config's defaults
     ack_timeout_s: float = 5.0  # risk.ack_timeout_s: a pull unanswered this long is stale, and a snapshot asked for
     audit_interval_s: float = 30.0  # risk.audit_interval_s: the core asks for a snapshot at least this often
     cycle_s: float = 0.5  # session.cycle_s: the tick on which the core finds a pull stale
     # the longest the core waits to ask again for a snapshot whose request went unanswered (overdue at 2 x
-    # ack_timeout_s) or was refused (its backoff's cap, AgentCore._snapshot_backoff_cap: 4.7 s as shipped)
+    # ack_timeout_s) or was refused (its backoff's cap, agent.core.snapshot_backoff_cap: 4.7 s as shipped)
     snapshot_retry_s: float = 10.0
 
     # ------------------------------------------------------------------ helpers for invariants
