@@ -504,8 +504,9 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     nothing of: that fill is excused until the agent heard the order still resting (``_heard_resting``: a snapshot it
     asked for after the cancel left, which the core does at its ack timeout and every audit interval) and race_s more
     went by without another pull of it (not race_s after the lost pull: ``_fills_not_excused`` says why), and never
-    past ``_lost_pull_s`` after the lost pull, heard or not: its ack timeout, a tick, a snapshot's retry, an audit
-    interval and race_s (the run log's config; 47.5 s at the defaults).
+    past ``_lost_pull_s`` after the lost pull, heard or not, or after the last snapshot request the agent sent or 429
+    it heard since (``_lost_pull_since``): its ack timeout, a tick, a snapshot's retry, the IP weight's minute and a
+    tick, an audit interval and race_s (the run log's config; 108 s at the defaults).
 
     A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
     when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name (those
@@ -599,33 +600,77 @@ def _fills_not_excused(log: RunLog, lvl: int, t_mode: float, fills: list[VenueFi
                                  f"still resting at t={heard:.3f} (a snapshot), {f.t - heard:.3f} s before it filled " \
                                  f"(race_s {race_s:g} s)"
             # Nor does it last past _lost_pull_s after the lost pull, heard or not (no snapshot listing the order:
-            # each lost too, or never asked for): by then the core has had its ack timeout to find the pull stale
-            # (on the tick after it), a snapshot asked for then and, that one lost or refused, asked again, and a
-            # whole audit interval more to look at the account; then race_s for the pull it sends on what it hears.
-            # An agent that never resolves a lost pull was excused for good before this bound.
+            # each lost too, or never asked for), or after the last of the agent's snapshot requests and the 429s it
+            # heard since (_lost_pull_since): the venue losing or refusing those is not the agent's doing. An agent
+            # that never resolves a lost pull was excused for good before this bound.
+            since, what = _lost_pull_since(log, last, f.t)
             bound = _lost_pull_s(log, race_s)
-            if f.t - last > bound + _VENUE_MS:
+            if f.t - since > bound + _VENUE_MS:
                 return f, head + f"sent at t={last:.3f} was lost in transport, and the agent had not pulled the " \
-                                 f"order again {f.t - last:.3f} s later, when it filled (past {bound:g} s: " \
-                                 f"ack_timeout_s {log.ack_timeout_s:g} + cycle_s {log.cycle_s:g} + a snapshot's " \
-                                 f"retry {log.snapshot_retry_s:g} + audit_interval_s {log.audit_interval_s:g} + " \
-                                 f"race_s {race_s:g} s)"
+                                 f"order again {f.t - since:.3f} s after {what} at t={since:.3f}, when it filled " \
+                                 f"(past {bound:g} s: ack_timeout_s {log.ack_timeout_s:g} + cycle_s {log.cycle_s:g} " \
+                                 f"+ a snapshot's retry {log.snapshot_retry_s:g} + the IP weight's window " \
+                                 f"{_IP_WINDOW_S:g} + cycle_s {log.cycle_s:g} + audit_interval_s " \
+                                 f"{log.audit_interval_s:g} + race_s {race_s:g} s)"
     return None
 
 
+_IP_WINDOW_S = 60.0  # the venue's IP weight is counted over a rolling minute, and so is the core's gate on it
+
+
 def _lost_pull_s(log: RunLog, race_s: float) -> float:
-    """How long after a pull lost in transport (no new pull of the order sent since) a fill of the order is still
-    excused, s, at the most: what the core needs to find the loss and pull the order again. It learns of the loss
-    only at the pull's ack timeout (``ack_timeout_s``: the gateways report no failed transport), on the first quote
-    cycle's tick past it (``cycle_s``), and asks for a snapshot then (tracker.check_timeouts → _request_snapshot).
-    That request, or one already out (which it waits for until overdue), may be lost (asked again once overdue, 2 x
-    ack_timeout_s after it left) or refused (asked again after a doubling backoff up to its cap): ``snapshot_retry_s``,
-    the longer of the two. ``audit_interval_s``, the core's own promise to look at the account at least that often,
-    is the slack for the rest (the IP weight's gate holding a request to a later tick, a reply's latency, another
-    loss): an agent that goes a whole audit interval more knowing of an unresolved pull has not resolved it. Then
-    ``race_s`` for the pull sent on the snapshot to reach the venue, as after any pull. Defaults (5 + 0.5 + 10 + 30 +
-    2): 47.5 s. A new pull of the order resets the clock (it is then the last before the fill)."""
-    return log.ack_timeout_s + log.cycle_s + log.snapshot_retry_s + log.audit_interval_s + race_s
+    """How long after a pull lost in transport (or after the agent's last snapshot request, or a 429 it heard, since:
+    ``_lost_pull_since``) a fill of the order is still excused, s, at the most: the longest the shipped core may take,
+    from there, to pull the order again on a snapshot that lists it (or to hear one that does not), with the venue
+    answering what it sends (the log's config; 108 s at the defaults). A new pull of the order resets the clock (it is
+    then the last before the fill)."""
+    # From the lost pull at t (AgentCore, agent/core.py and agent/execution/orders.py):
+    #   ack_timeout_s + cycle_s  the gateways report no failed transport: the tracker finds the pull stale on the
+    #                            first tick more than ack_timeout_s after it (check_timeouts), and from that tick on
+    #                            the core asks for a snapshot every tick until one comes (needs_snapshot, set once
+    #                            the stale order is past settle_s, 1 s) -- but each ask may be held:
+    #   + snapshot_retry_s       by a request already out (asked before t: waited for until overdue, 2 x
+    #                            ack_timeout_s after it left), or, from a request of its own that the venue lost
+    #                            or refused, until it is overdue or its refusal's backoff ends (doubling up to
+    #                            agent.core.snapshot_backoff_cap): the runner records the longer of the two;
+    #   + _IP_WINDOW_S + cycle_s by the IP weight's gate (budget.ip_allows_snapshot: the minute's weight past the
+    #                            snapshots' share, ip_snapshot_frac): every request noted by then has left the window
+    #                            a minute later, and what the core sends meanwhile stays below the share (quoting
+    #                            stops at ip_quote_frac, the quota polls and background weight below it by the
+    #                            config's own check, cancels each end an order), unless refused requests it counts as
+    #                            charged and sends again keep the minute full: a storm of 429s, each heard, which
+    #                            restarts the clock (_lost_pull_since); then the next tick asks;
+    #   + audit_interval_s       the slack for the rest: the answer's way back (two latencies and their spikes) and the
+    #                            tick that pulls the order it lists; the core's own promise to look at the account at
+    #                            least that often, so an agent a whole audit interval past that is not resolving it;
+    #   + race_s                 for that pull to reach the venue, as after any pull.
+    # Defaults: 5 + 0.5 + 10 + 60 + 0.5 + 30 + 2 = 108 s (47.5 s without the IP weight's minute blamed a correct core
+    # whose weight was spent; a run of snapshot requests each lost, 10 s apart, took it past 47.5 s too). From the
+    # agent's last snapshot request since, or the last 429 it heard, the same sum holds: the next ask comes once that
+    # one is overdue or its backoff ends, and is held by the gate at most as long.
+    return log.ack_timeout_s + log.cycle_s + log.snapshot_retry_s + _IP_WINDOW_S + log.cycle_s \
+        + log.audit_interval_s + race_s
+
+
+def _lost_pull_since(log: RunLog, t_pull: float, t_fill: float) -> tuple[float, str]:
+    """When the clock of a fill at ``t_fill``, excused by the pull at ``t_pull`` lost in transport, starts
+    (``_lost_pull_s`` bounds it), and what started it: the last, before the fill, of that pull, the snapshot requests
+    the agent sent since (each lost, refused, or still on its way: the agent doing its part, the venue not
+    answering), and the HTTP 429s it heard since (a storm: refused requests the core counts as charged, and sends
+    again, can hold the IP weight's gate past its minute). An agent that asks for nothing and is refused nothing has
+    the lost pull's bound."""
+    since, what = t_pull, "it"
+    for c in log.commands:
+        if c.t > t_fill + EPS:
+            break
+        if c.t > since and type(c.cmd).__name__ == "RequestAccountSnapshot":
+            since, what = c.t, "a snapshot request"
+    for t, ev in log.events:
+        if t > t_fill + EPS:
+            break
+        if t > since and type(ev).__name__ == "RateLimited" and ev.kind == "ip":
+            since, what = t, "a 429"
+    return since, what
 
 
 # the twin's actions that pull an order (QuotaCharge.action; " (expired)" appended to one that came too late)

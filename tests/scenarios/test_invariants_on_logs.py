@@ -837,48 +837,67 @@ def test_a_flip_in_reduce_only_mode_long_after_the_cancels_left_is_no_race_unles
 
 
 _LOST_PULL = (": a fill of b3 at t={t:.3f}, an order from before the mode whose cancel sent at t={last:.3f} was lost "
-              "in transport, and the agent had not pulled the order again {dt:.3f} s later, when it filled (past "
-              "{bound:g} s: ack_timeout_s {ack:g} + cycle_s {cycle:g} + a snapshot's retry {retry:g} + "
-              "audit_interval_s {audit:g} + race_s 2 s)")
+              "in transport, and the agent had not pulled the order again {dt:.3f} s after {what} at t={since:.3f}, "
+              "when it filled (past {bound:g} s: ack_timeout_s {ack:g} + cycle_s {cycle:g} + a snapshot's retry "
+              "{retry:g} + the IP weight's window 60 + cycle_s {cycle:g} + audit_interval_s {audit:g} + race_s 2 s)")
 
 
-@pytest.mark.parametrize("fills_at, again_at, config, ok", [
-    (59.5, None, {}, True),  # 47.5 s after the lost pull, within 5 + 0.5 + 10 + 30 + 2 s: the core may yet be looking
-    (59.6, None, {}, False),  # past it: the agent never resolved its lost pull (the old judge excused it for good)
-    (90.0, None, {}, False),
-    (90.0, None, {"audit_interval_s": 3600.0}, True),  # a config that audits hourly: its bound is its own
-    (30.0, None, {"ack_timeout_s": 1.0, "cycle_s": 0.1, "snapshot_retry_s": 4.7, "audit_interval_s": 5.0}, False),
-    (90.0, 50.0, {}, True),  # pulled again at 50 s (lost too, before the bound): its clock starts again there
-    (90.0, 30.0, {}, False),  # pulled again at 30 s, and 60 s later still not again
+@pytest.mark.parametrize("fills_at, after, config, ok", [
+    # 108 s after the lost pull (5 + 0.5 + 10 + 60 + 0.5 + 30 + 2 s): the core may yet be looking
+    (120.0, (), {}, True),
+    # 47.6 s after it: the bound as first written (no IP weight's minute) blamed a correct core whose weight was spent
+    (59.6, (), {}, True),
+    (120.1, (), {}, False),  # past it: the agent never resolved its lost pull (the old judge excused it for good)
+    (180.0, (), {}, False),
+    (180.0, (), {"audit_interval_s": 3600.0}, True),  # a config that audits hourly: its bound is its own
+    (90.0, (), {"ack_timeout_s": 1.0, "cycle_s": 0.1, "snapshot_retry_s": 4.7, "audit_interval_s": 5.0}, False),
+    (180.0, (("cancel", 100.0),), {}, True),  # pulled again at 100 s (lost too): its clock starts again there
+    (180.0, (("cancel", 50.0),), {}, False),  # pulled again at 50 s, and 130 s later still not again
+    # a snapshot asked for at 100 s, lost or refused (no answer in the log): the agent was doing its part
+    (180.0, (("snapshot", 50.0), ("snapshot", 100.0)), {}, True),
+    (180.0, (("snapshot", 50.0),), {}, False),  # and 130 s after its last, it had asked nothing more
+    # a storm of 429s until 100 s (a snapshot's part refused): what it sends again can hold the IP gate past its minute
+    (180.0, (("429", 60.0), ("429", 100.0)), {}, True),
+    (180.0, (("429", 60.0),), {}, False),
 ])
-def test_a_fill_long_after_a_lost_pull_that_the_agent_never_resolved_is_the_agents(fills_at, again_at, config, ok):
+def test_a_fill_long_after_a_lost_pull_that_the_agent_never_resolved_is_the_agents(fills_at, after, config, ok):
     """The bids' cancels (12.0 s) were lost in transport, and no snapshot ever listed the bids (the ones asked for
     lost as well, or none asked for): the fill was excused however late it came, so an agent that never resolved a
-    lost pull passed. The core learns of the loss at its ack timeout, asks for a snapshot on that tick, asks again
-    when that one is lost or refused, and audits the account every audit interval: past those and race_s after the
-    last pull of the order, with no new pull of it sent, the fill is the agent's. The bound is the run's config's,
-    carried by the run log (a hand-made one has the defaults)."""
+    lost pull passed. The core learns of the loss at its ack timeout, asks for a snapshot from the next tick on, waits
+    for one out until it is overdue or refused until its backoff ends, and for the minute's IP weight to fall below the
+    snapshots' share: past those, an audit interval's slack and race_s after the last pull of the order (or the
+    agent's last snapshot request, or 429 heard, since: the venue losing or refusing those is not the agent's doing),
+    the fill is the agent's. The bound is the run's config's, carried by the run log (a hand-made one has the
+    defaults)."""
+    from agent.gateway.events import FOR_SNAPSHOT, RateLimited, RequestAccountSnapshot
     from scenarios.invariants import ReduceOnlyNeverIncreases
     from scenarios.runlog import QuotaCharge
 
-    log = _bids_cancelled_at_red_fill_past_the_short(fills_at=fills_at, t_end=100.0)
+    log = _bids_cancelled_at_red_fill_past_the_short(fills_at=fills_at, t_end=200.0)
     log.quota_charges.append(QuotaCharge(12.03, 1, "OrderAction", 100, 10_000, 12.0))  # the exit bid landed
-    if again_at is not None:
-        log.commands.append(SentCommand(again_at, CancelOrder("b3"), 1, -0.00384, -0.00384, 3, 5000, 10000))
+    for kind, t in after:
+        if kind == "cancel":
+            log.commands.append(SentCommand(t, CancelOrder("b3"), 1, -0.00384, -0.00384, 3, 5000, 10000))
+        elif kind == "snapshot":
+            log.commands.append(SentCommand(t, RequestAccountSnapshot(), 1, -0.00384, -0.00384, 3, 5000, 10000))
+        else:
+            log.events.append((t, RateLimited(t, "ip", "clearinghouseState", "HTTP 429", for_command=FOR_SNAPSHOT)))
     for k, v in config.items():
         setattr(log, k, v)
     v = ReduceOnlyNeverIncreases(name="reduce_only_never_increases").check(log)
     assert (v is None) == ok
     if not ok:
-        last = 12.0 if again_at is None else again_at
-        want = _LOST_PULL.format(t=fills_at, last=last, dt=fills_at - last, bound=_lost_bound(log),
-                                 ack=log.ack_timeout_s, cycle=log.cycle_s, retry=log.snapshot_retry_s,
-                                 audit=log.audit_interval_s)
+        last = max([12.0] + [t for kind, t in after if kind == "cancel"])
+        since, what = max([(last, "it")] + [(t, {"snapshot": "a snapshot request", "429": "a 429"}[kind])
+                                            for kind, t in after if kind != "cancel"])
+        want = _LOST_PULL.format(t=fills_at, last=last, dt=fills_at - since, what=what, since=since,
+                                 bound=_lost_bound(log), ack=log.ack_timeout_s, cycle=log.cycle_s,
+                                 retry=log.snapshot_retry_s, audit=log.audit_interval_s)
         assert v.t == fills_at and v.message == _REDUCE_ONLY + want
 
 
 def _lost_bound(log: RunLog) -> float:
-    return log.ack_timeout_s + log.cycle_s + log.snapshot_retry_s + log.audit_interval_s + 2.0
+    return log.ack_timeout_s + log.cycle_s + log.snapshot_retry_s + 60.0 + log.cycle_s + log.audit_interval_s + 2.0
 
 
 def _stale_bid_grows_under_red(start: float = 0.0, fill_at: float = 20.02, cancel_at: float | None = None,
