@@ -166,14 +166,28 @@ class PositionNeverGrowsAfter(_Invariant):
         """The first venue fill after the trigger that left |position| past the reference: the position held at the
         trigger, raised in the grace by each fill of an order on its way then (``_on_its_way``) to what it left;
         after the grace, the position held at its end. (A fill's time is the ms it was made in: one in the trigger's
-        ms, or the grace end's, is read as made by then, the benefit of that doubt the agent's.)"""
+        ms, or the grace end's, is read as made by then, the benefit of that doubt the agent's; but a fill in the
+        trigger's ms of an order sent after it, at its instant and level or later, was made after it, beyond doubt,
+        and so was each the venue made after that one: judged from the position before it, as in the grace.)"""
         t1 = t0 + self.grace_s
         lvl = trigger_level(self.trigger) or 0  # (commands at the trigger's instant below its level came before it)
         placed = _placed(log)
-        ref = abs(_position_at(log, t0))
-        for f in log.fills:
-            if f.t <= t0 + EPS:
-                continue
+        fills = log.fills
+        first = next((i for i, f in enumerate(fills) if f.t > t0 + EPS), len(fills))
+        # (folded into the position held at the trigger, such a fill set the reference itself, and went unjudged: an
+        # order sent with the trigger's cycle fills in its ms when the order entry takes less than a ms)
+        mine = None
+        i = first - 1
+        while i >= 0 and fills[i].t > t0 - _VENUE_MS + EPS:  # (the fills in the trigger's ms, the venue's last first)
+            if not _on_its_way(placed.get(fills[i].cloid), t0, lvl):
+                mine = i
+            i -= 1
+        if mine is None:
+            ref = abs(_position_at(log, t0))
+        else:
+            first = mine
+            ref = abs(fills[mine].start_position)
+        for f in fills[first:]:
             if f.t > t1 + EPS:
                 break
             end = abs(_fill_end(f))

@@ -1039,6 +1039,27 @@ def _kill_and_fills(kill_at: float, orders: tuple[tuple[str, float, bool, float,
     # an exit in the grace, then a stale bid after it grows the long back: judged from the grace's end, as it was
     (30.0, 0.5, (("a", 5.0, False, 0.01, 30.2), ("b", 5.0, True, 0.01, 31.0)),
      "|position| grew to 0.02 after kill at t=30.00 (it was 0.01); max 0.02: a fill of b at t=31.000"),
+    # a bid the agent sent with the Kill's cycle (at its level), filled in the Kill's own ms (an order entry under a
+    # ms): made after the Kill beyond doubt, it was read as made by then, folded into the position held at the Kill,
+    # and went unjudged (with no grace as with one)
+    (30.0, 0.5, (("y", 30.0, True, 0.01, 30.0),),
+     "|position| grew to 0.03 after kill at t=30.00 (it was 0.02), in its grace of 0.5 s: a fill of place B 0.01@100.0 "
+     "Alo (y) at t=30.000, sent after it at t=30.000"),
+    (30.0, 0.0, (("y", 30.0, True, 0.01, 30.0),),
+     "|position| grew to 0.03 after kill at t=30.00 (it was 0.02), in its grace of 0 s: a fill of place B 0.01@100.0 "
+     "Alo (y) at t=30.000, sent after it at t=30.000"),
+    # and a stale bid filled after it in that ms, raising the reference in the grace, excuses nothing of it
+    (30.0, 0.5, (("y", 30.0, True, 0.01, 30.0), ("b", 5.0, True, 0.01, 30.0)),
+     "|position| grew to 0.03 after kill at t=30.00 (it was 0.02), in its grace of 0.5 s: a fill of place B 0.01@100.0 "
+     "Alo (y) at t=30.000, sent after it at t=30.000"),
+    # a stale bid in the Kill's ms may have come before it (the benefit of that doubt the agent's), with no grace too
+    (30.0, 0.0, (("b", 5.0, True, 0.01, 30.0),), None),
+    (30.0, 0.5, (("b", 5.0, True, 0.01, 30.5),), None),  # and one in the grace end's ms, in the grace
+    # a bid sent after the Kill and filled in the grace end's ms is judged in the grace (read as after it, the
+    # reference at the grace's end was of its own making)
+    (30.0, 0.5, (("y", 30.2, True, 0.01, 30.5),),
+     "|position| grew to 0.03 after kill at t=30.00 (it was 0.02), in its grace of 0.5 s: a fill of place B 0.01@100.0 "
+     "Alo (y) at t=30.500, sent after it at t=30.200"),
 ])
 def test_position_never_grows_after_judges_from_the_position_held_at_the_trigger(kill_at, grace_s, orders, says):
     """The reference was |position| at the first sample at or after the trigger plus grace_s: a fill between the
