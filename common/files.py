@@ -103,6 +103,10 @@ def make_output_folder(folder: str | Path, option: str = "--out", given: str | N
 # 64 hex digits, 0x or not, not inside a longer run of them: a private key's form (an address has 40, a cloid 32)
 _KEY_SHAPED = re.compile(r"(?<![0-9a-fA-F])(?:0[xX])?[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 KEY_HIDDEN = "<64 hex digits, a private key's form: not shown>"
+# An integer of 129 to 256 bits: what YAML reads an unquoted ``0x`` and 64 hex digits as (a key pasted into a config
+# without quotes), which an error's ``(got ...)`` then showed in decimal, the key all the same
+_KEY_SIZED_INT = (1 << 128, 1 << 256)
+INT_KEY_HIDDEN = "<a number of a private key's size: not shown>"
 
 
 def hide_keys(text: str) -> str:
@@ -132,7 +136,8 @@ def short_repr(value, limit: int = 80) -> str:
     """``repr`` cut to ``limit`` characters: a whole file's text given as the value stays one line. Built piece
     by piece and stopped past the limit: a YAML file's aliases can make a value of billions of elements out of a
     few lines (a "billion laughs"), whose whole ``repr`` would hang the error that shows it. A private key's form
-    in it is not shown (``hide_keys``): every file error and option error shows its value through here."""
+    in it is not shown (``hide_keys``), nor an integer of a key's size (an unquoted ``0x`` key YAML read as a number):
+    every file error and option error shows its value through here."""
     pieces: list[str] = []
     size = 0
     for piece in _repr_pieces(value):
@@ -148,7 +153,7 @@ def _repr_pieces(value):
     """``repr(value)`` in pieces, lists, tuples and mappings (of any depth) opened lazily."""
     kind = type(value)
     if kind is not list and kind is not tuple and kind is not dict:
-        yield repr(value)
+        yield INT_KEY_HIDDEN if kind is int and _KEY_SIZED_INT[0] <= abs(value) < _KEY_SIZED_INT[1] else repr(value)
         return
     yield {list: "[", tuple: "(", dict: "{"}[kind]
     for i, item in enumerate(value.items() if kind is dict else value):

@@ -61,6 +61,28 @@ def test_a_config_holding_a_key_is_refused_naming_file_and_field_not_showing_the
     assert KEY_HIDDEN in r.stderr and not _leaked(r.stderr + r.stdout)
 
 
+@pytest.mark.parametrize("field", ["session:\n  private_key", "session:\n  coin", "risk:\n  max_position",
+                                   "quoting:\n  ladder:\n    n_levels"])
+def test_a_key_written_unquoted_in_a_config_is_not_shown_as_the_number_yaml_reads(tmp_path, field):
+    """YAML reads an unquoted ``0x`` and 64 hex digits as an integer: the error's ``(got ...)`` showed the key in
+    decimal, which no hex-digit pattern catches."""
+    config = tmp_path / "live.yaml"
+    config.write_text(f"{field}: 0x{KEY}\n")
+    r = _cli("agent", "--config", str(config), "--quiet", "--duration", "1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{config}: invalid agent config" in r.stderr and field.split()[-1] in r.stderr
+    decimal = str(int(KEY, 16))
+    assert not any(decimal[i:i + 16] in r.stderr + r.stdout for i in range(len(decimal) - 15))
+    assert not _leaked(r.stderr + r.stdout)
+
+
+@pytest.mark.parametrize("value", [int(KEY, 16), -int(KEY, 16), 1 << 128, (1 << 256) - 1, int("0" * 8 + KEY[8:], 16)])
+def test_short_repr_hides_an_integer_of_a_keys_size_and_shows_others(value):
+    assert str(abs(value))[:16] not in short_repr(value) and str(abs(value))[:16] not in short_repr([1, {"k": value}])
+    for shown in (0, 5, -7, (1 << 128) - 1, 1 << 256, 10 ** 100, True, 1.5e300):
+        assert short_repr(shown, 200) == repr(shown)
+
+
 @pytest.mark.parametrize("argv", [["--execution-level", KEY], ["--base-url", KEY], ["--seed", "0x" + KEY],
                                   ["--duration", KEY], ["--shutdown-grace", KEY]])
 def test_a_key_given_as_a_live_option_is_refused_without_showing_it(argv, capsys):
