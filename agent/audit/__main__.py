@@ -12,8 +12,8 @@ if __name__ == "__main__":  # first: the imports below take a tenth of a second 
     exit_at_once("before the reading started")
 
 from agent.audit.inspect import (
-    LogReader, describe, describe_cycle, first_ts, format_ts, is_wall, lost_segment_text, overview, parse_time,
-    record, render_overview, skipped_text,
+    LogReader, describe, describe_cycle, first_ts, format_ts, is_date, is_wall, lost_segment_text, overview,
+    parse_time, record, render_overview, skipped_text,
 )
 from agent.audit.records import log_files, size_on_disk
 from common.console import unread
@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         t_at = parse_time(args.at, start, "--at") if args.at else None
     except ValueError as e:
         return fail(str(e))
+    if not is_wall(start):  # a date was read as Unix seconds: "no records in 1796482410.000 … the end", or --at's
+        for option, text in (("--from", args.t_from), ("--to", args.t_to), ("--at", args.at)):  # last cycle
+            if text and is_date(text):
+                return fail(f"{option} {text}: a date, but {args.run} is a twin run's log, its times simulated seconds "
+                            f"from {format_ts(start, False)}: give its seconds (1834.5) or a duration after its "
+                            f"start (30m, 1h30m)")
     if t_from is not None and t_to is not None and t_from > t_to:
         return fail(f"--from {args.t_from} is after --to {args.t_to}")
     if args.plot and (t_at is not None or args.json or kinds is not None):

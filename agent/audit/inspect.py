@@ -181,6 +181,17 @@ def parse_time(text: str, first_ts: float, what: str = "time") -> float:
     return when.timestamp()
 
 
+def is_date(text: str) -> bool:
+    """Whether a time given on the command line is a date (``parse_time``'s third form), not the log's seconds nor
+    a duration: a date means nothing on a twin run's log, whose times are simulated seconds from 0."""
+    t = text.strip()
+    try:
+        float(t)
+        return False
+    except ValueError:
+        return not re.search(r"[0-9][smhd]\s*$", t)
+
+
 def format_ts(ts: float, wall: bool) -> str:
     """A twin's seconds as seconds, a live log's as a UTC date to the millisecond."""
     if wall:

@@ -200,6 +200,17 @@ def test_bad_input_exits_2_naming_it_and_an_empty_window_exits_1(run, tmp_path, 
     assert "no records" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["--from", "2026-11-30T14:00"], ["--to", "2026-11-30 14:05:00+01:00"],
+                                  ["--at", "2026-11-30T14:03:22"], ["--from", "1m", "--to", "2026-11-30T14:05"]])
+def test_a_date_on_a_twin_runs_log_exits_2_saying_its_times_are_simulated_seconds(run, argv, capsys):
+    """A date was read as Unix seconds on a log whose times run from 0: 'no records in 1796482410.000 … the end'
+    (exit 1, a number the operator never gave), or --at showing the run's last cycle as the one in force then."""
+    assert main([str(run), *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"{argv[-2]} {argv[-1]}: a date, but {run} is a twin run's log" in err and "simulated seconds" in err
+    assert main([str(run), "--from", "1m", "--to", "90s", "--type", "start"]) == 1  # (durations and seconds: as before)
+
+
 _kinds = st.sampled_from(["cycle", "fill", "snapshot", "safety", "level", "start", "postmortem", "x_y"])
 _ts = st.floats(min_value=-1e6, max_value=1e12, allow_nan=False) | st.integers(0, 10**12)
 
