@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="only these record kinds, comma-separated (e.g. fill,safety)")
     ap.add_argument("--limit", type=non_negative_int, default=200, metavar="N",
                     help="records listed at most (default 200; 0: all)")
-    ap.add_argument("--json", action="store_true", help="the matching records as written (JSON lines), for jq")
+    ap.add_argument("--json", action="store_true",
+                    help="the matching records as written (JSON lines), for jq; alone, the log's records from its "
+                         "start (up to --limit)")
     ap.add_argument("--replay", action="store_true",
                     help="replay a live run folder's events.jsonl through a fresh core built from each run's start "
                          "line (config, seed), and check every decision record against the log: exit 0 when "
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 status = _at(reader, t_at, wall, args.json, progress)
             elif args.plot:
                 status = _plot(reader, t_from, t_to, Path(args.plot), wall, progress)
-            elif t_from is None and t_to is None and kinds is None:
+            elif t_from is None and t_to is None and kinds is None and not args.json:  # (--json: every record)
                 lines = render_overview(overview(reader), path)  # (it names the lost segments itself)
                 progress.close()
                 print_out("\n".join(lines))

@@ -91,6 +91,17 @@ def test_a_window_lists_exactly_the_records_in_it_in_writing_order(run, capsys):
     assert f"and {len(window) - 5:,} more" in out.err
 
 
+def test_json_alone_lists_the_logs_records_as_json_lines_not_the_overview_as_text(run, capsys):
+    """``--json`` with no window nor kind printed the overview as text: a pipe into jq failed on its first line."""
+    recs, _ = _records(run)
+    assert main([str(run), "--json", "--limit", "0"]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == recs
+    assert main([str(run), "--json", "--limit", "7"]) == 0
+    out = capsys.readouterr()
+    assert [json.loads(line) for line in out.out.splitlines()] == recs[:7]
+    assert f"and {len(recs) - 7:,} more" in out.err
+
+
 def test_durations_count_from_the_log_start_and_numbers_are_its_own_seconds(run, capsys):
     recs, _ = _records(run)
     assert main([str(run), "--from", "3m", "--to", "3m", "--json"]) in (0, 1)  # a window of one instant
