@@ -129,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--from {args.t_from} is after --to {args.t_to}")
     if args.plot and (t_at is not None or args.json or kinds is not None):
         return fail("--plot draws a stretch of the log: give it alone, or with --from/--to")
-    if t_at is not None and (t_from is not None or t_to is not None):
-        return fail("--at shows one moment; give it alone, or --from/--to for a stretch")
+    if t_at is not None and (t_from is not None or t_to is not None or kinds is not None):
+        return fail("--at shows one moment, the cycle in force and what followed it, whatever their kinds; give it "
+                    "alone, or --from/--to (with --type) for a stretch")
     made: list[Path] = []  # the folders made for --plot's file: removed, while empty, if it is stopped before it
     if args.plot is not None:  # before reading the log: its folder must take the file
         try:

@@ -207,6 +207,9 @@ def test_bad_input_exits_2_naming_it_and_an_empty_window_exits_1(run, tmp_path, 
     assert main([str(run), "--from", "soon"]) == 2
     assert "'soon'" in capsys.readouterr().err
     assert main([str(run), "--at", "5", "--from", "1"]) == 2
+    capsys.readouterr()
+    assert main([str(run), "--at", "300", "--type", "fill"]) == 2  # (was ignored: the cycle shown, not a fill)
+    assert "--at shows one moment" in capsys.readouterr().err
     assert main([str(run), "--from", "1e9"]) == 1
     assert "no records" in capsys.readouterr().err
 
