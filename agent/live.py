@@ -170,24 +170,30 @@ class LiveDriver:
             try:
                 for rec in self.core.drain_records():
                     self.record_sink(rec)
-            except Exception:
+            except Exception as e:
                 self.record_sink = None
-                self._cannot_write("the decision log")
+                self._cannot_write("the decision log", e)
         else:
             self.core.discard_records()
 
     def _journal(self, write: Callable, arg) -> None:
         try:
             write(arg)
-        except Exception:
+        except Exception as e:
             self.journal = None
-            self._cannot_write("the event journal")
+            self._cannot_write("the event journal", e)
 
-    def _cannot_write(self, what: str) -> None:
+    def _cannot_write(self, what: str, error: Exception) -> None:
         """A log that cannot be written (a full disk, a lost mount): trading on without the record of why is
         not an option with real money, and an exception out of here would leave orders unattended. So the
-        run stops the way SIGTERM stops it (every order pulled); the caller has dropped the writer that failed."""
-        log.exception("cannot write %s (a full disk?): stopping, every order pulled", what)
+        run stops the way SIGTERM stops it (every order pulled); the caller has dropped the writer that failed.
+        The system's refusal (an OSError) is said in one line with what it said (a full disk put a traceback on
+        the console, the reason only in its last line); anything else is a bug, its traceback kept."""
+        if isinstance(error, OSError):
+            log.error("cannot write %s (a full disk?): %s: stopping, every order pulled", what,
+                      error.strerror or error)
+        else:
+            log.exception("cannot write %s (a full disk?): stopping, every order pulled", what)
         self.request_stop(f"{what} could not be written", fault=True)
 
     def _send(self, cmd: Command) -> None:

@@ -513,13 +513,13 @@ async def _trade(plan: _Plan, gw) -> int:
                 writer.write(end_record(driver.clock(), driver.stop_reason or "error", position=core.tracker.position,
                                         venue_open_orders=len(snap.open_orders) if snap is not None else None))
                 writer.close()
-            except OSError:  # the orders are pulled by now: say so, and go on to the summary
-                log.exception("cannot finish the decision log")
+            except OSError as e:  # the orders are pulled by now: say so, and go on to the summary
+                log.error("cannot finish the decision log: %s", e.strerror or e)
         if journal is not None:
             try:
                 journal.close()
-            except OSError:
-                log.exception("cannot finish the event journal")
+            except OSError as e:
+                log.error("cannot finish the event journal: %s", e.strerror or e)
     summary = summarise()
     unsaved = False
     if plan.out is not None:
