@@ -1453,6 +1453,30 @@ def test_the_checks_before_the_first_order_ride_out_a_short_outage_instead_of_gi
     assert lost >= 1 and 1.0 <= took_s < 8.0  # it waited the outage out, and no longer than its retries allow
 
 
+def test_a_set_up_query_with_no_answer_says_why_not_just_no_answer():
+    """A host without a network (the venue's name unresolved), a port nothing listens on, or a venue that does not
+    answer in time ended the run with "URL/info meta: no answer" alone: the cause was in INFO lines as a class name
+    (ClientConnectorDNSError), and a host that could not reach the venue read as a venue down."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on (bound, never listened to: refused)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+        async def start():
+            gw = HyperliquidGateway(f"http://127.0.0.1:{port}", KEY, "BTC")
+            gw.setup_retry_s = ()
+            try:
+                await gw.prepare()
+            finally:
+                await gw.close()
+        with pytest.raises(GatewayError) as e:
+            asyncio.run(start())
+    text = str(e.value)
+    assert text.startswith(f"http://127.0.0.1:{port}/info meta: no answer (") and f"127.0.0.1:{port}" in text[40:]
+    assert "connect" in text.lower() and "None" not in text
+
+
 def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_and_given_once():
     """A bid rests; at 2 s every socket drops for 3 s (reconnects are refused meanwhile) and at 2.5 s the
     price falls 1% through the bid. Its fill push is lost with the socket; after the reconnect the

@@ -271,7 +271,7 @@ class HyperliquidGateway(CommandRouter):
                      "no answer" if status == _TRANSPORT else "HTTP 429", wait_s)
             await asyncio.sleep(wait_s)
         if status != 200:
-            detail = {_TRANSPORT: "no answer", _IP_LIMITED: "HTTP 429",
+            detail = {_TRANSPORT: f"no answer ({payload})", _IP_LIMITED: "HTTP 429",
                       _BAD: "HTTP 200 with a body that is not JSON"}.get(status, f"HTTP {status}")
             raise GatewayError(f"{self.base_url}/info {body['type']}: {detail}")
         return payload
@@ -369,7 +369,10 @@ class HyperliquidGateway(CommandRouter):
             self.counters["transport_failures"] += 1  # outcome unknown: no event (the core's timeouts resolve it)
             log.info("%s %s: transport failure (%s)", path, body.get("type") or body["action"]["type"],
                      type(e).__name__)
-            return _TRANSPORT, None
+            # what went wrong, for a set-up query's error (_info_once): "no answer" alone named no cause, a host
+            # without a network (its name unresolved) said as a venue down
+            why = f"none in {self.request_timeout_s:g} s" if isinstance(e, asyncio.TimeoutError) else str(e)
+            return _TRANSPORT, why or type(e).__name__
         if status == 429:
             return _IP_LIMITED, text
         if text is None:
