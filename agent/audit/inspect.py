@@ -393,18 +393,18 @@ def describe(rec: dict, wall: bool) -> str:
     if kind == "cycle":
         i = rec.get("inputs", {})
         quotes = rec.get("quotes", [])
-        sides = [" ".join(f"{q[2]}@{q[1]}" for q in quotes if q and q[0] == side) or "-" for side in "BA"]
+        sides = [" ".join(_quote(q) for q in quotes if q and q[0] == side) or "-" for side in "BA"]
         cmds = rec.get("commands", [])
         note = f" [{rec['note']}]" if rec.get("note") else ""
-        return (f"{ts}  cycle {rec.get('cycle')}{note}  mid {i.get('mid')}  pos {i.get('position')}  "
+        return (f"{ts}  cycle {rec.get('cycle')}{note}  mid {i.get('mid')}  pos {_num(i.get('position'))}  "
                 f"{_levels(i)}  headroom {i.get('headroom')}  B {sides[0]} | A {sides[1]}  "
                 f"sent {'; '.join(cmds) if cmds else 'nothing'}")
     if kind == "commands":
         cmds = rec.get("commands", [])
         return f"{ts}  sent    {'; '.join(str(c) for c in cmds) if cmds else 'nothing'}  (on {rec.get('on')}, outside a cycle)"
     if kind == "fill":
-        return (f"{ts}  fill    {'B' if rec.get('side', 0) > 0 else 'A'} {rec.get('sz')}@{rec.get('px')} "
-                f"{'maker' if rec.get('maker') else 'taker'}  position {rec.get('position')}  "
+        return (f"{ts}  fill    {'B' if rec.get('side', 0) > 0 else 'A'} {_num(rec.get('sz'))}@{rec.get('px')} "
+                f"{'maker' if rec.get('maker') else 'taker'}  position {_num(rec.get('position'))}  "
                 f"(cycle {rec.get('cycle')}, order {str(rec.get('cloid'))[-6:]})")
     if kind == "safety":
         return (f"{ts}  safety  {_level_name(SafetyLevel, rec.get('from'))} → "
@@ -413,7 +413,7 @@ def describe(rec: dict, wall: bool) -> str:
         return f"{ts}  level   {rec.get('from')} → {rec.get('to')}  {level_why(rec, criteria=True)}"
     if kind == "snapshot":
         late = "  (asked before the last reconnect: not the resync)" if rec.get("asked_before_reconnect") else ""
-        return f"{ts}  snapshot  venue position {rec.get('position')}, {rec.get('open_orders')} open orders{late}"
+        return f"{ts}  snapshot  venue position {_num(rec.get('position'))}, {rec.get('open_orders')} open orders{late}"
     if kind == "postmortem":
         return f"{ts}  KILL    {'; '.join(str(x) for x in rec.get('reasons', []))}"
     if kind == "start":
@@ -492,10 +492,16 @@ def describe_cycle(rec: dict, wall: bool) -> list[str]:
     quotes = rec.get("quotes", [])
     for side, label in (("B", "bids"), ("A", "asks")):
         qs = [q for q in quotes if q and q[0] == side]
-        out.append(f"  {label:<11} " + ("  ".join(f"{q[2]}@{q[1]}" for q in qs) if qs else "none"))
+        out.append(f"  {label:<11} " + ("  ".join(_quote(q) for q in qs) if qs else "none"))
     cmds = rec.get("commands", [])
     out.append("  sent        " + ("; ".join(cmds) if cmds else "nothing"))
     return out
+
+
+def _quote(q: list) -> str:
+    """A quote as ``size@price``, the size to 10 significant digits: one the ladder scaled (0.0015 x 1.5) is
+    written 0.0022500000000000003 (the price, on the venue's tick grid, as written)."""
+    return f"{_num(q[2])}@{q[1]}" if len(q) > 2 else str(q)
 
 
 def _num(v, digits: int = 10) -> str:

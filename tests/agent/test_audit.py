@@ -198,6 +198,25 @@ def test_a_live_log_is_shown_in_utc_dates_and_takes_them(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("2026-11-30 14:01:02.250  safety  GREEN → ORANGE")
 
 
+def test_sizes_and_positions_are_shown_to_10_digits_not_with_float_noise(tmp_path, capsys):
+    """A fill's position summed of fills was shown -0.00034999999999999994, a scaled size 0.0022500000000000003
+    (prices, on the tick grid, as written)."""
+    with JsonlWriter(tmp_path / "decisions.jsonl") as w:
+        w.write({"type": "start", "ts": 0.0, "venue": "twin", "seed": 0})
+        w.write({"type": "cycle", "ts": 1.0, "cycle": 1, "inputs": {"mid": 99607.5, "position": 0.1 + 0.2},
+                 "quotes": [["B", 99607.0, 0.0015 * 1.5], ["A", 99609.0, 0.002]], "commands": [], "note": ""})
+        w.write({"type": "fill", "ts": 1.2, "side": -1, "px": 100010.0, "sz": 0.0003, "maker": True,
+                 "position": -0.0005 + 0.00015, "cycle": 1, "cloid": "0x" + "0" * 30 + "14"})
+        w.write({"type": "snapshot", "ts": 1.3, "position": -0.0005 + 0.00015, "open_orders": 2})
+    assert main([str(tmp_path), "--from", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "mid 99607.5  pos 0.3  " in out and "B 0.00225@99607.0 | A 0.002@99609.0" in out
+    assert "fill    A 0.0003@100010.0 maker  position -0.00035  (cycle 1, order 000014)" in out
+    assert "venue position -0.00035, 2 open orders" in out and "0000000" not in out and "9999999" not in out
+    assert main([str(tmp_path), "--at", "1"]) == 0
+    assert "bids        0.00225@99607.0\n  asks        0.002@99609.0\n" in capsys.readouterr().out
+
+
 def test_bad_input_exits_2_naming_it_and_an_empty_window_exits_1(run, tmp_path, capsys):
     assert main([str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
