@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             # default action there, killed unsaid, or a traceback), then is said
             with SignalsBetweenEvents():
                 status = exit_status(signum) if _print_summary(summary, duration, args.json, signum) else 0
-                sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
+                if sys.stdout is not None:  # (None: started with its stdout closed, `>&-`, where print prints nothing)
+                    sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
                 printed = True
             return status  # (128 + the number of the signal that cut the run, as a shell reports it)
     except RunFolderError as e:  # a full disk: what the session computed is still printed, then the error

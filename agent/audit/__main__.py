@@ -211,7 +211,8 @@ def _replay(folder: Path, own_command_line: bool) -> int:
             # action there killed it unsaid, a Ctrl-C was a traceback), then is said
             with SignalsBetweenEvents():
                 status = _say_replayed(folder, runs)
-                sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
+                if sys.stdout is not None:  # (None: started with its stdout closed, `>&-`, where print prints nothing)
+                    sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
                 printed = True
             return status
     except FileNotFoundError as e:

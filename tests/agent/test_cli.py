@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -1109,3 +1110,12 @@ def test_a_base_url_no_venue_could_answer_at_is_refused_before_any_request(url, 
     assert live_main(["--base-url", url, "--duration", "1"], env={"HL_SECRET_KEY": "ab" * 32}) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --base-url {url!r}: ") and said in err and time.monotonic() - t0 < 3
+
+
+def test_a_run_started_with_its_stdout_closed_ends_as_usual_not_in_a_traceback(tmp_path, monkeypatch):
+    """``python -m agent >&-`` (a supervisor that closes stdout): Python's sys.stdout is then None, where print
+    prints nothing, and the flush after the summary raised AttributeError: a traceback and exit 1 after a whole
+    run. (The audit's replay alike: test_event_log.)"""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["--duration", "5", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "summary.json").is_file()

@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import json
 import re
+import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -131,6 +132,14 @@ def test_journalled_runs_replay_identically_past_an_earlier_run_without_a_journa
     starts = [i for i, r in enumerate(records) if r["type"] == "start"]
     assert runs[0].records == starts[2] - starts[1] - 1 > 100 and runs[1].records == len(records) - starts[2] - 1
     assert main([str(tmp_path), "--replay"]) == 0 and capsys.readouterr().out.count("all identical to the log") == 2
+
+
+def test_a_replay_started_with_its_stdout_closed_ends_as_usual_not_in_a_traceback(tmp_path, monkeypatch):
+    """``python -m agent.audit DIR --replay >&-``: sys.stdout is None, and the flush after the results raised
+    AttributeError (a traceback, exit 1) after the whole replay."""
+    _journalled_run(tmp_path, 2, 0.5)
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main([str(tmp_path), "--replay"]) == 0
 
 
 def test_a_stops_dead_man_clear_and_its_acknowledgement_replay_from_the_journal(tmp_path):
