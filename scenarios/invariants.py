@@ -516,11 +516,12 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     the mode's. A fill more than ``race_s`` after its cancel left raced nothing: the cancel had landed (or been
     refused, which is answered), unless the log shows it lost in transport (``_pull_lost``), which the agent is told
     nothing of: that fill is excused until the agent heard the order still resting (``_heard_resting``: a snapshot it
-    asked for after the cancel left, which the core does at its ack timeout and every audit interval) and race_s more
-    went by without another pull of it (not race_s after the lost pull: ``_fills_not_excused`` says why), and never
-    past ``_lost_pull_s`` after the lost pull, heard or not, or after the last snapshot request the agent sent or 429
-    it heard since (``_lost_pull_since``): its ack timeout, a tick, a snapshot's retry, the IP weight's minute and a
-    tick, an audit interval and race_s (the run log's config; 108 s at the defaults).
+    asked for after the cancel left, which the core does at its ack timeout and every audit interval, heard once that
+    timeout had passed) and race_s more went by without another pull of it (not race_s after the lost pull:
+    ``_fills_not_excused`` says why), and never past ``_lost_pull_s`` after the lost pull, heard or not, or after the
+    last snapshot request the agent sent or 429 it heard since (``_lost_pull_since``): its ack timeout, a tick, a
+    snapshot's retry, the IP weight's minute and a tick, an audit interval and race_s (the run log's config; 108 s at
+    the defaults).
 
     A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
     when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name (those
@@ -715,13 +716,19 @@ def _pull_lost(log: RunLog, name: str, t_sent: float) -> bool:
 
 
 def _heard_resting(log: RunLog, name: str, t_sent: float, t_by: float) -> float | None:
-    """When the agent first heard, by ``t_by``, that ``name`` still rested after its pull sent at ``t_sent``: an
-    account snapshot asked for after the pull left (one asked for before may show the order as it was before the pull
-    landed) that lists it; None if it had not."""
+    """When the agent first heard, by ``t_by``, that ``name`` still rested after its pull sent at ``t_sent``, and could
+    tell from it that the pull was lost: an account snapshot asked for after the pull left (one asked for before may
+    show the order as it was before the pull landed) that lists it, heard after the first tick past the pull's ack
+    timeout (``ack_timeout_s + cycle_s`` after it); None if it had not. (Before then a listing cannot tell a lost pull
+    from a slow one, which may land until its expiresAfter, ack_timeout_s after it left; the core keeps the order
+    pending its cancel until the tracker finds it stale (check_timeouts), and pulls it again only on a listing heard
+    after that. Counted from a snapshot asked 0.2 s after the pull, the excuse ended race_s after its answer, and a
+    correct core, still rightly waiting for its ack timeout, was blamed for the fill.)"""
+    stale = t_sent + log.ack_timeout_s + log.cycle_s  # (the tick then may read the listing before it finds it stale)
     for t, ev in log.events:
         if t > t_by + EPS:
             break
-        if t < t_sent or type(ev).__name__ != "AccountSnapshot":
+        if t <= stale + EPS or type(ev).__name__ != "AccountSnapshot":
             continue
         asked = ev.requested_ts - log.t0 if ev.requested_ts >= 0 else t  # (not told: as if asked as it came)
         if asked >= t_sent - EPS and any(o.cloid == name for o in ev.open_orders):
