@@ -168,7 +168,8 @@ class PositionNeverGrowsAfter(_Invariant):
         after the grace, the position held at its end. (A fill's time is the ms it was made in: one in the trigger's
         ms, or the grace end's, is read as made by then, the benefit of that doubt the agent's; but a fill in the
         trigger's ms of an order sent after it, at its instant and level or later, was made after it, beyond doubt,
-        and so was each the venue made after that one: judged from the position before it, as in the grace.)"""
+        and so was each the venue made after that one: judged from the position before it, as in the grace, and with no
+        grace as a fill after it is, one of an order on its way then included.)"""
         t1 = t0 + self.grace_s
         lvl = trigger_level(self.trigger) or 0  # (commands at the trigger's instant below its level came before it)
         placed = _placed(log)
@@ -193,7 +194,15 @@ class PositionNeverGrowsAfter(_Invariant):
             end = abs(_fill_end(f))
             sent = placed.get(f.cloid)
             if _on_its_way(sent, t0, lvl):
-                ref = max(ref, end)  # what grace_s is for: it sets the reference
+                if self.grace_s > 0:
+                    ref = max(ref, end)  # what grace_s is for: it sets the reference
+                elif end > ref + EPS:
+                    # (no grace: one the venue made after the agent's own fill in the trigger's ms was made after the
+                    # trigger, beyond doubt, as one a ms later is, and is judged as that one would be)
+                    return Violation(self.name, f.t, f"|position| grew to {end:.6g} after {self.trigger} at "
+                                                     f"t={t0:.2f} (it was {ref:.6g}): a fill of {f.cloid} at "
+                                                     f"t={f.t:.3f}, after one in its ms of an order sent after it "
+                                                     f"({fills[mine].cloid})")
             elif end > ref + EPS:
                 return Violation(self.name, f.t, f"|position| grew to {end:.6g} after {self.trigger} at t={t0:.2f} "
                                                  f"(it was {ref:.6g}), in its grace of {self.grace_s:g} s: a fill of "

@@ -1093,6 +1093,22 @@ def _kill_and_fills(kill_at: float, orders: tuple[tuple[str, float, bool, float,
      "Alo (y) at t=30.000, sent after it at t=30.000"),
     # a stale bid in the Kill's ms may have come before it (the benefit of that doubt the agent's), with no grace too
     (30.0, 0.0, (("b", 5.0, True, 0.01, 30.0),), None),
+    # but not one the venue made after a fill in that ms of an order the agent sent at the Kill (its sell): with no
+    # grace it was judged as the same bid a ms later is (it went unjudged, in the reference)
+    (30.0, 0.0, (("y", 30.0, False, 0.005, 30.0), ("b", 5.0, True, 0.01, 30.0)),
+     "|position| grew to 0.025 after kill at t=30.00 (it was 0.02): a fill of b at t=30.000, after one in its ms of an "
+     "order sent after it (y)"),
+    (30.0, 0.0, (("y", 30.0, False, 0.005, 30.0), ("b", 5.0, True, 0.01, 30.001)),
+     "|position| grew to 0.025 after kill at t=30.00 (it was 0.015); max 0.025: a fill of b at t=30.001"),
+    (30.0, 0.5, (("y", 30.0, False, 0.005, 30.0), ("b", 5.0, True, 0.01, 30.0)), None),  # in a grace: what it is for
+    # of two the agent sent at the Kill and the venue filled in its ms, the first grew the long: judged from before it
+    (30.0, 0.5, (("y", 30.0, True, 0.01, 30.0), ("z", 30.0, False, 0.01, 30.0)),
+     "|position| grew to 0.03 after kill at t=30.00 (it was 0.02), in its grace of 0.5 s: a fill of place B 0.01@100.0 "
+     "Alo (y) at t=30.000, sent after it at t=30.000"),
+    # a Kill inside a ms (its venue time floored to 30.000): the bid sent with it and filled in that ms is judged
+    (30.0004, 0.0, (("y", 30.0004, True, 0.01, 30.0),),
+     "|position| grew to 0.03 after kill at t=30.00 (it was 0.02), in its grace of 0 s: a fill of place B 0.01@100.0 "
+     "Alo (y) at t=30.000, sent after it at t=30.000"),
     (30.0, 0.5, (("b", 5.0, True, 0.01, 30.5),), None),  # and one in the grace end's ms, in the grace
     # a bid sent after the Kill and filled in the grace end's ms is judged in the grace (read as after it, the
     # reference at the grace's end was of its own making)
