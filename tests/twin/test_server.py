@@ -185,6 +185,48 @@ def test_an_account_holds_one_unnamed_and_three_named_agents_and_a_fourth_name_i
         assert eth_account.Account.from_key(keys["b"]).address.lower() in held  # the second "b"
 
 
+def test_user_role_says_whose_account_an_address_signs_for_at_weight_60():
+    """userRole (the docs' "Query a user's role"): an account is a "user", a wallet an account approved an "agent"
+    with that account as its "user", anything else "missing"; a live run asks it of a key that signs for another
+    account. It weighs 60 of the IP budget, and a malformed ``user`` gets the 422 every info type gives one."""
+    other_key = "0x" + "77" * 32
+    other = eth_account.Account.from_key(other_key).address.lower()
+    with venue(fund={ADDR: 10_000.0, other: 1_000.0}) as bg:
+        info = Info(bg.base_url, skip_ws=True)
+        ex = bg.server.exchange
+        assert info.user_role(ADDR) == {"role": "user"}
+        assert info.user_role(WALLET.address) == {"role": "user"}  # (checksummed: one address)
+        stranger = eth_account.Account.create().address
+        assert info.user_role(stranger) == {"role": "missing"}
+        approved, agent_key = SdkExchange(WALLET, bg.base_url).approve_agent()
+        assert approved == {"status": "ok", "response": {"type": "default"}}
+        agent = eth_account.Account.from_key(agent_key).address
+        assert info.user_role(agent) == {"role": "agent", "data": {"user": ADDR}}
+        time.sleep(0.003)
+        approved, theirs = SdkExchange(eth_account.Account.from_key(other_key), bg.base_url).approve_agent()
+        assert approved["status"] == "ok"
+        assert info.user_role(eth_account.Account.from_key(theirs).address.upper().replace("0X", "0x")) == \
+            {"role": "agent", "data": {"user": other}}
+        before = bg.call(lambda: ex.ip_limiter.used(ex.env.now))
+        assert post(bg, "/info", {"type": "userRole", "user": stranger}).json() == {"role": "missing"}
+        assert bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before == 60
+        for user in (None, 5, ADDR[:-1], ADDR[:-1] + "g", [ADDR]):
+            body = {"type": "userRole"} if user is None else {"type": "userRole", "user": user}
+            r = post(bg, "/info", body)
+            assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED), user
+
+        async def over_the_websocket():
+            async with greeted(bg) as ws:
+                await ws.send_json({"method": "post", "id": 3, "request": {
+                    "type": "info", "payload": {"type": "userRole", "user": agent}}})
+                while True:
+                    frame = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+                    if frame["channel"] == "post":
+                        return frame["data"]
+        assert asyncio.run(over_the_websocket()) == {"id": 3, "response": {"type": "info", "payload": {
+            "type": "userRole", "data": {"role": "agent", "data": {"user": ADDR}}}}}
+
+
 def test_info_shapes_and_422_for_unknown_types():
     with venue() as bg:
         assert post(bg, "/info", {"type": "spotMeta"}).json() == {"universe": [], "tokens": []}

@@ -234,6 +234,8 @@ class TwinServer:
             if coin not in insts:  # (as l2Book answers an unknown coin; the venue's answer is not on record)
                 return kind, None, 0
             return kind, wire.active_asset_data_json(ex.active_asset_data(user, coin), insts[coin]), 0
+        if kind == "userRole":  # (weight 60, charged by info_reply as every type's)
+            return kind, self.user_role(wire.need_address(req)), 0
         if kind == "userFees":
             wire.need_address(req)  # every account pays its instrument's rates (no tiers): the first dex's first coin's
             first = next((i for i in self.assets.instruments if not i.dex), None)
@@ -322,6 +324,21 @@ class TwinServer:
             return signer
         agent = self.agents.get(signer)
         return agent[0] if agent is not None else None
+
+    def user_role(self, address: str) -> dict:
+        """/info userRole of a lower-case ``address``: whose account the venue books its signed actions on, which a
+        client asks before it trades for an account with another key. The shapes: {"role": "missing" | "user" |
+        "vault"}, {"role": "agent", "data": {"user": master}}, {"role": "subAccount", "data": {"master": master}}
+        (the docs' info endpoint, "Query a user's role"; the schema as docs.chainstack.com's
+        hyperliquid-info-user-role page and the @nktkas/hyperliquid SDK give it). The twin has no vaults or
+        sub-accounts: an account is a "user" (as ``_account_of``, before an agent of the same address), an approved
+        agent wallet an "agent" of the account that approved it, anything else "missing"."""
+        if address in self.exchange.accounts:
+            return {"role": "user"}
+        agent = self.agents.get(address)
+        if agent is not None:
+            return {"role": "agent", "data": {"user": agent[0]}}
+        return {"role": "missing"}
 
     def _approve_agent(self, env: wire.Envelope) -> tuple[int, Any]:
         """approveAgent (user-signed): the named (or unnamed) agent of the signing account is replaced; a fourth
