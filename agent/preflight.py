@@ -17,7 +17,8 @@ class Refused(Exception):
 
 async def preflight(gw, plan):
     """Before anything is sent (``plan``: the live CLI's): the coin (asset id, size decimals), its mid, the account
-    (position, value, the venue's clock), checked against the config; (asset, mid, the config to run with, [(log
+    (position, value, the venue's clock), checked against the config, and a key that signs for another account (its
+    userRole: an agent wallet of that account; then a noop it signs); (asset, mid, the config to run with, [(log
     level, text)] to tell once the run starts, the venue's clock less ours in s or None). Refused when the run must
     not start, GatewayError when the venue does not answer."""
     asset = await gw.prepare()
@@ -43,6 +44,12 @@ async def preflight(gw, plan):
                       f"agent trades as the key's own address; if HL_SECRET_KEY is an API (agent) wallet's key, set "
                       f"HL_ACCOUNT_ADDRESS to the account it trades for")
     if gw.signer != gw.user:
+        # the noop below passes for any key the venue knows, and it books a key's actions on the account it is an
+        # agent wallet of, or else on the key's own: with an account's own key and HL_ACCOUNT_ADDRESS another
+        # account, a run traded the key's account (48 fills) while it watched the other (0 fills, position 0)
+        role, master = await gw.user_role(gw.signer)
+        if not (role == "agent" and master == gw.user.lower()):
+            raise Refused(signer_role_refusal(gw.signer, gw.user, role, master, await _role_if_known(gw, gw.user)))
         refused = await gw.signer_refused()
         if refused is not None:
             raise Refused(f"the key signs as {gw.signer}, which the venue does not accept for the account {gw.user} "
@@ -59,6 +66,61 @@ async def preflight(gw, plan):
         if warning:
             told.append((logging.WARNING, warning))
     return asset, mid, cfg, told, skew_s
+
+
+async def _role_if_known(gw, address: str) -> tuple[str, str | None] | None:
+    """``address``'s userRole, or None when the venue does not answer: only to say more in a refusal already
+    certain (a sub-account or vault named in HL_ACCOUNT_ADDRESS), which a lost answer must not turn into exit 1."""
+    from agent.gateway.hyperliquid.gateway import GatewayError
+    try:
+        return await gw.user_role(address)
+    except GatewayError:
+        return None
+
+
+def signer_role_refusal(signer: str, account: str, role: str, master: str | None,
+                        account_role: tuple[str, str | None] | None = None) -> str | None:
+    """Why a key that signs as ``signer`` must not trade for ``account`` (HL_ACCOUNT_ADDRESS), or None when the
+    venue's userRole of the signer (``role``, ``master``: whom it acts for) makes it an agent wallet of that account:
+    the venue books what an agent signs on the account that approved it, and what any other key signs on the
+    key's own account (or refuses it). ``account_role``: the account's own userRole, when known, to tell a
+    sub-account or vault (which this agent cannot trade) from a typo. Addresses compare case-insensitively."""
+    signer, account = signer.lower(), account.lower()
+    master = master.lower() if master else None
+    if role == "agent" and master == account:
+        return None
+    what = {"user": "an account of its own",
+            "missing": "an address the venue does not know (neither an account nor an agent wallet)",
+            "agent": f"an agent (API) wallet of the account {master}",
+            "subAccount": f"a sub-account of {master}",
+            "vault": "a vault"}.get(role, "an address of a role this agent does not know")
+    text = (f"the key signs as {signer}, {what} (the venue's userRole: {role!r}), not an agent (API) wallet of the "
+            f"account {account} (HL_ACCOUNT_ADDRESS)")
+    if role == "user":
+        text += (f": the venue books the orders a key signs on its own account, so the run would trade {signer} "
+                 f"while it watched {account}'s position, orders and fills")
+    elif role == "agent":
+        text += (f": the venue books an agent wallet's orders on the account that approved it, so the run would "
+                 f"trade {master} while it watched {account}")
+    elif role == "missing":
+        text += ": the venue would refuse every order it signs"
+    a_role, a_master = account_role or (None, None)
+    if role in ("subAccount", "vault") or a_role in ("subAccount", "vault"):
+        held = (f"{account} is a sub-account of {a_master}, and this" if a_role == "subAccount" else
+                f"{account} is a vault, and this" if a_role == "vault" else "This")
+        return (f"{text}. {held} agent does not trade a sub-account or a vault: it signs every action "
+                f"with no vaultAddress, which the venue books on the signer's own account (or the account it is "
+                f"an agent wallet of). Run it for an account of its own, with that account's key or an agent "
+                f"wallet it approved")
+    fix = (f"Use {account}'s own key (HL_SECRET_KEY), or approve this key as {account}'s agent wallet (approveAgent, "
+           f"signed with {account}'s key)")
+    if role == "user":
+        fix = (f"Use {account}'s own key (HL_SECRET_KEY), or the key of an agent wallet {account} approved "
+               f"(approveAgent, signed with {account}'s key; a new key: this one is an account of its own); to "
+               f"trade {signer} itself, unset HL_ACCOUNT_ADDRESS")
+    elif role == "agent":
+        fix += f"; if {master} is the account meant, set HL_ACCOUNT_ADDRESS to it"
+    return f"{text}. {fix}"
 
 
 def equity_basis(cfg, account_value: float, explicit: bool, dex: str = "", first_dex_value: float = 0.0):

@@ -1671,8 +1671,127 @@ def test_a_key_the_venue_does_not_accept_for_the_account_is_refused_before_tradi
                          env={"HL_SECRET_KEY": stranger, "HL_ACCOUNT_ADDRESS": ADDR})
     err = capsys.readouterr().err
     assert code == 2
-    assert f"which the venue does not accept for the account {ADDR}" in err and "does not exist" in err
+    signer = Account.from_key(stranger).address.lower()
+    assert (f"error: the key signs as {signer}, an address the venue does not know (neither an account nor an agent "
+            f"wallet) (the venue's userRole: 'missing'), not an agent (API) wallet of the account {ADDR}") in err
+    assert f"approve this key as {ADDR}'s agent wallet" in err
     assert "5" * 64 not in err
+
+
+def _approve(bg, clock, owner_key: str, agent_key: str) -> None:
+    """``owner_key``'s account approves ``agent_key``'s address as its (unnamed) agent wallet, over REST."""
+    nonce = int(clock() * 1000)
+    action, sig = approve_agent_action(owner_key, Account.from_key(agent_key).address, None, nonce, is_mainnet=False)
+    approved = requests.post(bg.base_url + "/exchange", json={"action": action, "nonce": nonce, "signature": sig,
+                                                              "vaultAddress": None, "expiresAfter": None},
+                             timeout=WAIT_S).json()
+    assert approved == {"status": "ok", "response": {"type": "default"}}
+
+
+def _run_for(bg, key: str, account: str) -> int:
+    return live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "MicroLive",
+                      "--duration", "3", "--quiet"], env={"HL_SECRET_KEY": key, "HL_ACCOUNT_ADDRESS": account})
+
+
+def test_an_accounts_own_key_with_another_account_in_hl_account_address_is_refused_before_any_order(capsys):
+    """An audit: the key of a funded account S and HL_ACCOUNT_ADDRESS another account A passed the signer check (a
+    noop passes for any key the venue knows), and the venue booked the run's orders on S: 48 fills and a position
+    on S, while the run said 0 fills and position 0 for A. The preflight asks the venue's userRole of the signer and
+    runs only an agent wallet of A; S, a 'user', is refused (exit 2) before any order, naming both."""
+    own_key = "0x" + "5" * 64
+    signer = Account.from_key(own_key).address.lower()
+    with served(speed=1.0) as (bg, ex, clock):
+        bg.call(lambda: ex.fund(signer, 10_000.0))
+        code = _run_for(bg, own_key, ADDR.upper().replace("0X", "0x"))  # (any case: one address)
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0, err
+    assert (f"error: the key signs as {signer}, an account of its own (the venue's userRole: 'user'), not an agent "
+            f"(API) wallet of the account {ADDR} (HL_ACCOUNT_ADDRESS): the venue books the orders a key signs on its "
+            f"own account, so the run would trade {signer} while it watched {ADDR}'s position") in err
+    assert f"Use {ADDR}'s own key (HL_SECRET_KEY), or the key of an agent wallet {ADDR} approved" in err
+    assert "5" * 64 not in err
+
+
+def test_an_agent_wallet_of_the_account_trades_for_it_and_one_of_another_account_is_refused(capsys):
+    """userRole 'agent' with the account as its master runs, its orders on the account and none on the wallet's
+    own address; an agent wallet another account approved is refused before any order, naming that account."""
+    ours, theirs, other_key = "0x" + "6b" * 32, "0x" + "6c" * 32, "0x" + "6d" * 32
+    other = Account.from_key(other_key).address.lower()
+    with served(speed=1.0) as (bg, ex, clock):
+        bg.call(lambda: ex.fund(other, 10_000.0))
+        _approve(bg, clock, other_key, theirs)
+        code = _run_for(bg, theirs, ADDR)
+        sent = bg.call(lambda: len(ex.order_status))
+        err = capsys.readouterr().err
+        assert code == 2 and sent == 0, err
+        agent = Account.from_key(theirs).address.lower()
+        assert (f"error: the key signs as {agent}, an agent (API) wallet of the account {other} (the venue's "
+                f"userRole: 'agent'), not an agent (API) wallet of the account {ADDR} (HL_ACCOUNT_ADDRESS): the "
+                f"venue books an agent wallet's orders on the account that approved it, so the run would trade "
+                f"{other}") in err
+        assert f"if {other} is the account meant, set HL_ACCOUNT_ADDRESS to it" in err
+
+        _approve(bg, clock, KEY, ours)
+        code = _run_for(bg, ours, ADDR)
+        traded_for = bg.call(lambda: {row[0] for row in ex.order_status.values()})
+    assert code == 0, capsys.readouterr().err
+    assert traded_for == {ADDR}
+
+
+@pytest.mark.usefixtures("nothing_listening_fails_at_once")
+def test_a_userrole_query_the_venue_does_not_answer_fails_the_run_as_the_other_queries_do(capsys):
+    """The preflight's queries end a run with exit 1 when the venue gives no answer: userRole (weight 60) alike. An
+    IP budget of 59 a minute answers meta, l2Book and clearinghouseState (24) and refuses userRole with a 429."""
+    agent_key = "0x" + "6b" * 32
+    params = _params()
+    params = params.model_copy(update={"quota": params.quota.model_copy(update={"ip_weight_per_minute": 59})})
+    with served(speed=1.0, params=params) as (bg, ex, clock):
+        bg.call(lambda: bg.server.agents.update({Account.from_key(agent_key).address.lower(): (ADDR, "")}))
+        code = _run_for(bg, agent_key, ADDR)
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == 1 and sent == 0, err
+    assert "/info userRole: HTTP 429" in err
+
+
+@pytest.mark.parametrize("role, master, account_role, said", [
+    ("agent", "0x" + "AB" * 20, None, None),  # an agent of the account, its address in another case: runs
+    ("vault", None, None, "a vault (the venue's userRole: 'vault')"),
+    ("subAccount", "0x" + "cd" * 20, None, f"a sub-account of 0x{'cd' * 20} (the venue's userRole: 'subAccount')"),
+    ("user", None, ("subAccount", "0x" + "ee" * 20), f"0x{'ab' * 20} is a sub-account of 0x{'ee' * 20}, and this "
+                                                      f"agent does not trade a sub-account or a vault"),
+    ("agent", "0x" + "ee" * 20, ("vault", None), f"0x{'ab' * 20} is a vault, and this agent does not trade"),
+    ("nobody", None, None, "an address of a role this agent does not know (the venue's userRole: 'nobody')"),
+])
+def test_a_signer_is_refused_unless_the_venue_lists_it_as_an_agent_wallet_of_the_account(role, master, account_role,
+                                                                                         said):
+    """The venue's roles twin serve does not play (it has no vaults or sub-accounts): this agent signs with no
+    vaultAddress, so a sub-account or vault in HL_ACCOUNT_ADDRESS is refused as not supported, saying so."""
+    from agent.preflight import signer_role_refusal
+    signer, account = "0x" + "12" * 20, "0x" + "AB" * 20
+    text = signer_role_refusal(signer, account, role, master, account_role)
+    if said is None:
+        assert text is None
+        return
+    assert text.startswith(f"the key signs as {signer}, ") and f"of the account 0x{'ab' * 20} (HL_ACCOUNT" in text
+    assert said in text
+    assert ("it signs every action with no vaultAddress" in text) == (role in ("vault", "subAccount") or
+                                                                    account_role is not None)
+
+
+def test_the_userrole_answer_is_read_strictly():
+    from agent.gateway.hyperliquid.parse import MalformedMessage, role_and_master
+    assert role_and_master({"role": "user"}) == ("user", None)
+    assert role_and_master({"role": "agent", "data": {"user": "0x" + "AB" * 20}}) == ("agent", "0x" + "ab" * 20)
+    assert role_and_master({"role": "subAccount", "data": {"master": "0x" + "cd" * 20}}) == \
+        ("subAccount", "0x" + "cd" * 20)
+    for body in (None, {}, {"role": 5}, {"role": "agent"}, {"role": "agent", "data": {"master": "0x" + "ab" * 20}},
+                 {"role": "agent", "data": {"user": "0x" + "ab" * 19}},
+                 {"role": "agent", "data": {"user": "0x" + "g" * 40}},
+                 {"role": "subAccount", "data": {"user": "0x" + "ab" * 20}}):
+        with pytest.raises(MalformedMessage):
+            role_and_master(body)
 
 
 def test_a_coin_the_venue_does_not_list_exits_2_naming_what_it_lists_and_leaves_no_folder_it_made(tmp_path, capsys):

@@ -531,6 +531,30 @@ def maker_fee_rate(body: Any) -> float:
     return _num(body, "userAddRate")
 
 
+# userRole's roles that name the account they act for, and the key it is under (the docs' info endpoint, "Query a
+# user's role"; the answer's schema as docs.chainstack.com's hyperliquid-info-user-role page and the
+# @nktkas/hyperliquid SDK give it: {"role": "missing" | "user" | "vault"}, {"role": "agent", "data": {"user": ..}},
+# {"role": "subAccount", "data": {"master": ..}})
+_ROLE_MASTER_KEY = {"agent": "user", "subAccount": "master"}
+
+
+def role_and_master(body: Any) -> tuple[str, str | None]:
+    """``userRole``'s answer: (the role, the address it acts for in lower case: an agent wallet's account, a
+    sub-account's master; None for the other roles). A role the docs do not list is passed on as it came: the
+    caller accepts one role and refuses the rest, naming it."""
+    role = _str(body, "role")
+    key = _ROLE_MASTER_KEY.get(role)
+    if key is None:
+        return _short(role), None
+    master = _str(_get(body, "data"), key)
+    if len(master) != 42 or master[:2] not in ("0x", "0X") or not all(c in _HEX for c in master[2:]):
+        raise MalformedMessage(f"data.{key} = {_short(master)!r}")
+    return role, master.lower()
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _action_reply(body: Any) -> ActionReply:
     status = _str(body, "status")
     response = _get(body, "response")
