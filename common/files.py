@@ -20,10 +20,15 @@ from common.stop_signals import removed_if_stopped_at_once
 
 def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str:
     """``FILE: invalid WHAT:`` and, per problem, ``  field.path: message (got value)`` (a missing field has
-    no value of its own: pydantic's input there is the whole enclosing mapping, which says nothing)."""
+    no value of its own: pydantic's input there is the whole enclosing mapping, which says nothing). A check
+    across fields (a model validator of the file's top level) names its fields and values itself: its line is
+    its message alone, without pydantic's "Value error, " and the whole file's mapping shown as the value."""
     lines = [f"{path}: invalid {what}:"]
     for err in error.errors():
         loc = ".".join(str(x) for x in err["loc"])
+        if not loc and err["type"] == "value_error" and isinstance(err.get("input"), dict):
+            lines.append(f"  (top level): {err.get('ctx', {}).get('error', err['msg'])}")
+            continue
         got = "" if err["type"] == "missing" else f" (got {short_repr(err.get('input'))})"
         lines.append(f"  {loc or '(top level)'}: {err['msg']}{got}")
     return "\n".join(lines)

@@ -579,3 +579,15 @@ def test_the_run_log_carries_the_agent_timings_a_lost_pull_is_judged_by(tmp_path
     log = run_scenario(load_scenario(f), 0, agent_cls=QuickRetry).log
     assert (log.ack_timeout_s, log.audit_interval_s, log.cycle_s) == (2.0, 12.0, 0.25)
     assert log.snapshot_retry_s == 12.0  # 2 x pull_retry_s, past 2 x ack_timeout_s (4 s) and the IP pace (4.7 s)
+
+
+def test_a_check_across_fields_names_them_without_the_whole_file_as_its_value(tmp_path, capsys):
+    """A check across fields (the scenario's own validators) failed as ``(top level): Value error, market.coin
+    'DOGE' is not ... (got {'name': 'tiny', 'incident': ...})``: pydantic's prefix, and the whole file shown as
+    the value, where the message already names the field and its value."""
+    bad = tmp_path / "doge.yaml"
+    bad.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nmarket: {coin: DOGE}"))
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "market.coin 'DOGE' is not an instrument of the twin" in err, err
+    assert "Value error" not in err and "got {" not in err and "'incident'" not in err, err
