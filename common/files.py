@@ -211,9 +211,16 @@ class _YamlLoader(yaml.SafeLoader):
 _YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
 
 
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load(text)``; every problem with the text is a ``yaml.YAMLError`` (which names its line)."""
-    return yaml.load(text, Loader=_YamlLoader)
+def load_yaml(text: str, name: str | Path | None = None) -> Any:
+    """``yaml.safe_load(text)``; every problem with the text is a ``yaml.YAMLError`` (which names its line, and
+    the file as ``name``: without it PyYAML says ``in "<unicode string>"``, a name of no file the user has)."""
+    try:
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.MarkedYAMLError as e:  # (parsed from the text, not a stream: the marks keep their snippet)
+        for mark in (e.context_mark, e.problem_mark):
+            if name is not None and mark is not None:
+                mark.name = str(name)
+        raise
 
 
 def json_key_given_twice(text: str) -> str | None:

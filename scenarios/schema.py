@@ -274,7 +274,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; a bad one raises ScenarioError naming file, field and value."""
     p = Path(path)
     try:
-        data = load_yaml(read_text(p))
+        data = load_yaml(read_text(p), p)
     except OSError as e:
         raise ScenarioError(f"{p}: cannot read: {e.strerror or e}") from None
     except ValueError as e:  # not UTF-8

@@ -591,3 +591,14 @@ def test_a_check_across_fields_names_them_without_the_whole_file_as_its_value(tm
     err = capsys.readouterr().err
     assert str(bad) in err and "market.coin 'DOGE' is not an instrument of the twin" in err, err
     assert "Value error" not in err and "got {" not in err and "'incident'" not in err, err
+
+
+def test_a_yaml_error_names_the_file_at_its_line_not_a_unicode_string(tmp_path, capsys):
+    """PyYAML's marks said ``in "<unicode string>", line 12`` (the text was parsed from a string): no file a user
+    has. Each mark names the scenario file; a key given twice too."""
+    for text in ("name: x\n  bad: [\n", MINIMAL + "duration_s: 30\n"):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        assert main(["check", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert "<unicode string>" not in err and f'in "{bad}", line' in err, err
