@@ -1019,6 +1019,21 @@ def test_cli_scenario_not_utf8_or_an_alias_bomb_is_a_clear_error_naming_the_file
     assert err.startswith(f"error: --scenario {bomb}: ") and len(err) < 300
 
 
+def test_cli_scenario_not_yaml_or_not_there_says_which_naming_the_file_at_its_line(tmp_path, capsys):
+    """A YAML error was ``cannot read it (ScannerError: ... in "<unicode string>", line 2``: a file read, said
+    unreadable, with Python's class name and PyYAML's name for a string; a missing file showed Python's
+    exception too (``FileNotFoundError: [Errno 2] ...``)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("events:\n  bad: [\n")
+    assert serve_main(["--port", "0", "--scenario", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --scenario {bad}: not valid YAML: ") and f'in "{bad}", line ' in err, err
+    assert "Error:" not in err and "<unicode string>" not in err, err
+    assert serve_main(["--port", "0", "--scenario", str(tmp_path / "none.yaml")]) == 2
+    assert capsys.readouterr().err == f"error: --scenario {tmp_path / 'none.yaml'}: cannot read it: No such file or " \
+                                      f"directory\n"
+
+
 @pytest.mark.parametrize("option, value, expected", [
     ("--seed", "-1", "expected a non-negative integer, got '-1'"),
     ("--port", "99999", "expected a TCP port, 0 to 65535, got '99999'"),

@@ -105,9 +105,11 @@ def load_chaos(path: str):
     from common.files import load_yaml, read_text
 
     try:
-        data = load_yaml(read_text(path))  # JSON is YAML
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"--scenario {path}: cannot read it ({type(e).__name__}: {e})") from None
+        data = load_yaml(read_text(path), path)  # JSON is YAML
+    except OSError as e:
+        raise ValueError(f"--scenario {path}: cannot read it: {e.strerror or e}") from None
+    except yaml.YAMLError as e:  # (read, and not YAML: "cannot read it (ScannerError: ...)" said otherwise)
+        raise ValueError(f"--scenario {path}: not valid YAML: {e}") from None
     except ValueError as e:  # not UTF-8 (read_text names the file)
         raise ValueError(f"--scenario {e}") from None
     if isinstance(data, dict) and "events" not in data and "chaos" in data:
