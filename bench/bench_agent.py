@@ -77,8 +77,10 @@ def session_options(ap: argparse.ArgumentParser, minutes: float) -> None:
     session to measure or hash it (bench_bytecodes, decisions_hash)."""
     ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60,
                                               "a minute to a year, the longest run the twin takes", lowest=1.0),
-                    default=minutes, help=f"simulated minutes of the session (default {minutes:g})")
-    ap.add_argument("--profile", choices=list(PROFILES), default="stress")
+                    default=minutes, help=f"simulated minutes of the session (default {minutes:g}; 1 to a year)")
+    ap.add_argument("--profile", choices=list(PROFILES), default="stress",
+                    help="bench_agent's agent profile, at Full: stress (the default: a 100 ms cycle, 5 levels a "
+                         "side) or default (the config as shipped, a 500 ms cycle)")
 
 
 def full_stack(minutes: float, profile: str = "stress"):

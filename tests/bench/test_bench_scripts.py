@@ -302,3 +302,19 @@ def test_bench_live_times_each_cycle_tick_of_the_journal_warm_and_paced(tmp_path
     t0 = time.perf_counter()
     some = replay_paced(tmp_path, 0.002, budget_s=0.01)  # (5 fit in the budget: at least 20 are timed)
     assert len(some) == 20 and time.perf_counter() - t0 >= 20 * 0.002
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
+def test_every_option_of_every_bench_script_says_in_its_help_what_it_does(script):
+    """``--profile`` of bench_bytecodes and decisions_hash was listed bare (``--profile {default,stress}``), no word
+    of what it picks or its default, where the README says each command's --help gives the defaults."""
+    done = _run(script, "--help", timeout=60)
+    assert done.returncode == 0, done.stderr
+    options = done.stdout.split("\noptions:\n", 1)[1]
+    entries = re.split(r"\n(?=  -)", options.strip("\n"))
+    for entry in entries:
+        flags = re.match(r"  (-[^ ]+(?: [A-Z_{][^ ]*)?(?:, -[^ ]+(?: [A-Z_{][^ ]*)?)*)", entry).group(1)
+        said = entry[len(flags) + 2:].strip()
+        assert said, f"{script}: {flags} has no help:\n{done.stdout}"
+    if "--profile" in options:
+        assert re.search(r"--profile[^\n]*\n?[^-]*default", options), options
