@@ -105,7 +105,16 @@ def _builder(cls: type) -> Callable[[Any], Any]:
                     kw[name] = conv(v)
                 except FieldError as e:
                     raise e.at(name) from None
-        return cls(**kw)
+        try:
+            return cls(**kw)
+        except TypeError:  # a field missing: Python's "__new__() missing 1 required positional argument" said it
+            missing = [name for name, _, _ in convs if name not in kw and name in required]
+            if not missing:
+                raise
+            raise ValueError(f"{cls.__name__} without its field{'s' if len(missing) > 1 else ''} "
+                             f"{', '.join(missing)}, which every {cls.__name__} has") from None
+    required = {f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
     return build
 
 

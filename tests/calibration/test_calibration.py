@@ -653,8 +653,10 @@ def test_observe_counts_each_reply_to_an_order_it_never_sent():
     ("skew_str", "line 1: clock_skew_s 'abc': not the host clock's skew"),
     ("tick_str", "line 1: tick '1.0': not a price step"),
     ("config_bad", "line 1: config.risk.max_position 'lots': Input should be a valid number"),
+    # was "not an event (BookUpdated.__new__() missing 1 required positional argument: 'bids')": Python's words
+    ("bids_missing", "line {i}: not an event (BookUpdated without its field bids, which every BookUpdated has)"),
 ], ids=["list", "number", "ts_null", "ts_nan", "venue_time_str", "level_null", "coin_number", "skew_str", "tick_str",
-        "config_bad"])
+        "config_bad", "bids_missing"])
 def test_a_malformed_line_exits_2_naming_the_file_the_line_the_field_and_its_value(tmp_path, capsys, lines, case,
                                                                                   expected):
     """Before, a line that is JSON but no object, a time of null or a venue time that is a string were
@@ -665,7 +667,8 @@ def test_a_malformed_line_exits_2_naming_the_file_the_line_the_field_and_its_val
     replaced = {"list": "[1, 2]", "number": "5", "ts_null": json.dumps({**book, "ts": None}),
                 "ts_nan": json.dumps({**book, "ts": "nan"}), "venue_time_str": json.dumps({**book, "venue_time_ms": "x"}),
                 "level_null": json.dumps({**book, "bids": [[None, 1.0]] + book["bids"][1:]}),
-                "coin_number": json.dumps({**book, "coin": 5})}
+                "coin_number": json.dumps({**book, "coin": 5}),
+                "bids_missing": json.dumps({k: v for k, v in book.items() if k != "bids"})}
     damaged = list(lines)
     if case in replaced:
         damaged[i] = replaced[case] + "\n"
