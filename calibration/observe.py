@@ -369,6 +369,11 @@ def journal_files(folder: str | Path) -> list[Path]:
                                                  else "no such folder"))
     files = log_files(Path(folder) / "events.jsonl")
     if not files:
+        if log_files(Path(folder) / "decisions.jsonl"):  # a run folder of the twin: its summary said nothing wrong
+            raise FileNotFoundError(f"{folder}: no events.jsonl, only a decision log: a run in the twin "
+                                    f"(python -m agent, python -m scenarios run) writes none; calibration fits the "
+                                    f"twin from a live run's (python -m agent --venue live --out DIR, the journal "
+                                    f"on unless --no-events)")
         raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")
     return files
 

@@ -515,6 +515,21 @@ def test_a_negative_replay_count_or_length_exits_2_naming_option_and_value(tmp_p
     assert e.value.code == 2 and f"argument {option}: {expected}" in err and "events.jsonl" not in err
 
 
+def test_a_run_folder_of_the_twin_is_said_to_be_one_not_a_live_run_missing_its_journal(tmp_path, capsys):
+    """``python -m agent --out RUN`` (the Quickstart's run, in the twin) then ``python -m calibration RUN`` said only
+    "no events.jsonl (a live run writes it unless --no-events)", as if a live run had lost its journal."""
+    from agent.__main__ import main as agent_main
+    run = tmp_path / "sim"
+    assert agent_main(["--duration", "60", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main([str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run}: no events.jsonl, only a decision log: a run in the twin") and \
+        "python -m agent --venue live" in err, err
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "decisions.jsonl", "level_history.json",
+                                                     "summary.json"]  # nothing written for it
+
+
 def test_no_replay_is_still_asked_for_with_zero_hours(tmp_path, capsys):
     assert main([str(tmp_path), "--replay-hours", "0"]) == 2  # parsed: it is the missing journal that is refused
     assert "no events.jsonl" in capsys.readouterr().err
