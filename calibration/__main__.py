@@ -176,7 +176,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
             print_out(f"informed flow: {i.share:.3f} of the trades ({i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of "
                       f"{i.trades} on the side the mid then moved, the feed's factor {i.factor:.2f})")
     else:
-        print_out("market: not fitted (too few updates or trades, or a HIP-3 coin the base does not list)")
+        print_out(f"market: not fitted, the base's kept ({f.market_why})")
     if f.fills is not None and f.fills.by_distance:
         print_out("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count}/{r.n})"
                                                              for label, r in f.fills.by_distance))

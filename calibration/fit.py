@@ -315,6 +315,7 @@ class Fit:
     quota: QuotaFit | None = None
     informed: InformedFit | None = None
     kept: tuple[tuple[str, str], ...] = ()  # (parameter, why) of each rate the run saw nothing of: the base's kept
+    market_why: str = ""  # why the market is not fitted (market None): what the run had, against what a fit needs
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -717,8 +718,30 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     if informed is not None:
         data["markets"][obs.coin]["informed_share"] = informed.share
         params = TwinParams.model_validate(data)
+    market_why = "" if mkt is not None else market_unfitted_why(obs, inst is not None or ":" not in obs.coin)
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, params, mkt, fill_fit(obs), qf,
-               informed, kept)
+               informed, kept, market_why)
+
+
+def market_unfitted_why(obs: Observations, listable: bool) -> str:
+    """Why ``fit_market`` fitted no market from ``obs`` (``listable``: the base lists the coin, or it is a first-dex
+    coin the fit can list), as what the run had against what a fit needs: "too few updates or trades" left the
+    user to guess which, and how far short (a 90-second run has some 170 book updates: no run that short fits)."""
+    if not obs.coin or not len(obs.mid):
+        return "the run saw no book of its coin"
+    if not listable:
+        return f"{obs.coin} is a HIP-3 coin the base does not list: give --base parameters that list it"
+    short = []
+    if len(obs.mid) < MIN_BOOK_UPDATES:
+        short.append(f"{len(obs.mid)} book updates where a fit needs {MIN_BOOK_UPDATES}")
+    if len(obs.trade_sz) < MIN_ROUND_TRIPS:
+        short.append(f"{len(obs.trade_sz)} market trades where a fit needs {MIN_ROUND_TRIPS}")
+    if obs.level_sz.size == 0:
+        short.append("no book levels")
+    if not short and grid_returns(obs) is None:
+        short.append(f"fewer than {MIN_BOOK_UPDATES} seconds of the mid's returns where a fit needs "
+                     f"{MIN_BOOK_UPDATES} (a gap over 60 s cuts them)")
+    return ", ".join(short) if short else "the mid never moved: no volatility to fit"
 
 
 def unobserved(obs: Observations) -> tuple[tuple[str, str], ...]:

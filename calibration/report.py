@@ -63,6 +63,7 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
             feed_fig = _figure(o.feed_lag_s, sample_leg(f.feed.leg, 50_000, rng), "book update lag, ms (the feed)",
                                "drawn by the fitted leg (no holds)")
     summary["market"] = None
+    summary["market_not_fitted"] = f.market_why or None  # (what the run had against what a fit needs)
     if f.market is not None:
         m = f.market
         summary["market"] = {**{k: v for k, v in vars(m).items() if k not in ("market", "regimes")},
@@ -229,8 +230,7 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     m = s["market"]
     parts.append("<h2>The market (the feed)</h2>")
     if m is None:
-        parts.append("<p>Not fitted: too few book updates or trades, or a HIP-3 coin the base does not list (the "
-                     "base's kept).</p>")
+        parts.append(f"<p>Not fitted (the base's kept): {html.escape(s['market_not_fitted'] or '')}.</p>")
     else:
         r = m["trade_rate_per_s"]
         two = m["regimes"] is not None and m["regimes"]["separated"]

@@ -3,6 +3,7 @@ that can fail, and the CLI on a journal written as the live CLI writes it."""
 from __future__ import annotations
 
 import json
+import re
 import math
 
 import numpy as np
@@ -589,6 +590,20 @@ def run_folder(tmp_path, lines: list[str], name: str = "run"):
 def nth(lines: list[str], kind: str, k: int) -> int:
     """The index of the ``k``-th line of event ``kind``."""
     return [i for i, x in enumerate(lines) if x.startswith(f'{{"e":"{kind}"')][k]
+
+
+def test_a_run_too_short_for_the_market_says_what_it_had_against_what_a_fit_needs(tmp_path, capsys):
+    """A 90-second live run's calibration said "market: not fitted (too few updates or trades, or a HIP-3 coin the
+    base does not list)": which of three, and how far short, left to guess. It says the counts now, in the
+    printout, the report and calibration.json."""
+    run = run_folder(tmp_path, live_journal_lines(seconds=60.0))
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0
+    out = capsys.readouterr().out
+    said = re.search(r"market: not fitted, the base's kept \((\d+) book updates where a fit needs 200\)", out)
+    assert said and 0 < int(said.group(1)) < 200, out
+    why = json.loads((run / "calibration" / "calibration.json").read_text())["market_not_fitted"]
+    assert why == f"{said.group(1)} book updates where a fit needs 200"
+    assert f"Not fitted (the base's kept): {why}." in (run / "calibration" / "report.html").read_text()
 
 
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
