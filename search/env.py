@@ -207,7 +207,7 @@ class MarketMakingEnv(gym.Env):
         """``action`` in [-1, 1]^7 (``PARAMETERS``); None keeps the parameters as they are (the config's own
         values at the start: a baseline without the action grid's rounding)."""
         if self._session is None:
-            raise RuntimeError("MarketMakingEnv: step() before reset()")
+            raise RuntimeError("MarketMakingEnv: step() before reset() (the first, or the first after close())")
         ex, core = self._session
         if action is None:
             values = values_of(core.cfg)
@@ -241,6 +241,18 @@ class MarketMakingEnv(gym.Env):
                 "escalations": self._escalations, "safety": core.safety.level.name,
                 "exposure": core.graduation.level.name, "params": values}
         return self._observe(), float(reward), terminated, truncated, info
+
+    def render(self) -> None:
+        """No render modes (``metadata``): nothing is drawn, as gymnasium's own envs answer with no render mode.
+        Gymnasium's base raised NotImplementedError, so a tool that calls ``render()`` each step (a training loop,
+        a recorder's wrapper) stopped on its first call."""
+        return None
+
+    def close(self) -> None:
+        """Drops the episode's twin session (its market, book and queues): an env closed by a trainer held them
+        until it was collected. A step after it needs a reset, as before the first."""
+        self._session = None
+        super().close()
 
     # ------------------------------------------------------------------ state
 

@@ -45,6 +45,24 @@ def test_gymnasium_makes_it_by_id_and_it_runs_the_same_episodes():
     assert _episode(made, 3, a)[0] == _episode(MarketMakingEnv(step_s=60.0, episode_s=120.0), 3, a)[0]
 
 
+def test_render_draws_nothing_without_raising_and_close_frees_the_session():
+    """``render()`` raised gymnasium's NotImplementedError (made by id, its wrapper calls it through): a tool that
+    renders each step stopped at once. ``close()`` kept the twin session alive, and a step after it ran on."""
+    import gymnasium
+
+    made = gymnasium.make("search:HLTwin/MarketMaking-v0", step_s=30.0, episode_s=60.0)
+    check_env(made.unwrapped)  # (its render check too)
+    made.reset(seed=1)
+    assert made.render() is None
+    made.close()
+    made.close()  # (twice: gymnasium's closing wrappers may)
+    assert made.unwrapped._session is None
+    with pytest.raises(RuntimeError, match="before reset"):
+        made.unwrapped.step(np.zeros(len(PARAMETERS), np.float32))
+    obs, _ = made.reset(seed=1)  # and it opens again
+    assert made.observation_space.contains(obs)
+
+
 def test_the_same_seed_and_actions_give_the_same_episode():
     env = MarketMakingEnv(step_s=60.0, episode_s=240.0)
     a = np.linspace(-0.5, 0.5, len(PARAMETERS)).astype(np.float32)
