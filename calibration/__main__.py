@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
                 replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
                                       seeds=args.replay_seeds)
                 if replay is None:
-                    print_out("the fitted twin is not replayed: it has no market for the run's coin (a HIP-3 coin the "
-                              "base lacks: give --base one that lists it)")
+                    # (said as a HIP-3 coin the base lacks, for BTC on a base without it: its market too short
+                    # to fit)
+                    print_out(f"the fitted twin is not replayed: it has no market for {obs.coin} (the base has none, "
+                              f"and the run's was not fitted: {f.market_why})")
     except (ValueError, OSError, KeyboardInterrupt) as e:
         # a journal refused, or Ctrl-C (the replay takes minutes: it was a KeyboardInterrupt traceback), SIGTERM or
         # SIGHUP: nothing written, and a folder made for this run only is not left behind empty
@@ -135,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
+    from calibration.fit import market_kept
     from calibration.report import OUTPUT_FILES
 
     lat = s["latency"]
@@ -176,7 +179,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
             print_out(f"informed flow: {i.share:.3f} of the trades ({i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of "
                       f"{i.trades} on the side the mid then moved, the feed's factor {i.factor:.2f})")
     else:
-        print_out(f"market: not fitted, the base's kept ({f.market_why})")
+        print_out(f"market: not fitted, {market_kept(f)} ({f.market_why})")
     if f.fills is not None and f.fills.by_distance:
         print_out("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count}/{r.n})"
                                                              for label, r in f.fills.by_distance))

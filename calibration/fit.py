@@ -723,6 +723,13 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
                informed, kept, market_why)
 
 
+def market_kept(f: Fit) -> str:
+    """What the fitted twin runs for the run's coin when its market is not fitted: the base's, or none at all (a
+    base that does not list the coin: then the fitted twin cannot be replayed on it)."""
+    coin = f.observations.coin
+    return "the base's kept" if coin in f.params.markets else f"the base has no {coin} market either: the twin has none"
+
+
 def market_unfitted_why(obs: Observations, listable: bool) -> str:
     """Why ``fit_market`` fitted no market from ``obs`` (``listable``: the base lists the coin, or it is a first-dex
     coin the fit can list), as what the run had against what a fit needs: "too few updates or trades" left the

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 from agent.audit.records import write_all_whole
-from calibration.fit import Fit, goodness, sample_leg, sample_round_trips
+from calibration.fit import Fit, goodness, market_kept, sample_leg, sample_round_trips
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
 
@@ -64,6 +64,7 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
                                "drawn by the fitted leg (no holds)")
     summary["market"] = None
     summary["market_not_fitted"] = f.market_why or None  # (what the run had against what a fit needs)
+    summary["market_kept"] = market_kept(f) if f.market is None else None
     if f.market is not None:
         m = f.market
         summary["market"] = {**{k: v for k, v in vars(m).items() if k not in ("market", "regimes")},
@@ -230,7 +231,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     m = s["market"]
     parts.append("<h2>The market (the feed)</h2>")
     if m is None:
-        parts.append(f"<p>Not fitted (the base's kept): {html.escape(s['market_not_fitted'] or '')}.</p>")
+        parts.append(f"<p>Not fitted ({html.escape(s['market_kept'] or '', quote=False)}): "
+                     f"{html.escape(s['market_not_fitted'] or '', quote=False)}.</p>")
     else:
         r = m["trade_rate_per_s"]
         two = m["regimes"] is not None and m["regimes"]["separated"]

@@ -606,6 +606,22 @@ def test_a_run_too_short_for_the_market_says_what_it_had_against_what_a_fit_need
     assert f"Not fitted (the base's kept): {why}." in (run / "calibration" / "report.html").read_text()
 
 
+def test_a_base_without_the_runs_coin_and_a_run_too_short_to_fit_it_says_so_not_a_hip3_coin(tmp_path, capsys):
+    """A BTC run on a base that lists no BTC, too short to fit its market, said "the fitted twin is not replayed: it
+    has no market for the run's coin (a HIP-3 coin the base lacks ...)" and "the base's kept": BTC is no HIP-3
+    coin, and the base had nothing to keep."""
+    base = TwinParams()
+    base = base.model_copy(update={"instruments": [i for i in base.instruments if i.coin != "BTC"], "markets": {}})
+    (tmp_path / "base.json").write_text(base.to_json())
+    run = run_folder(tmp_path, live_journal_lines(seconds=60.0))
+    assert main([str(run), "--quiet", "--replay-hours", "0.01", "--base", str(tmp_path / "base.json")]) == 0
+    out = capsys.readouterr().out
+    assert "HIP-3" not in out and "market: not fitted, the base's kept" not in out, out
+    assert re.search(r"the fitted twin is not replayed: it has no market for BTC \(the base has none, and the run's "
+                     r"was not fitted: \d+ book updates where a fit needs 200\)", out), out
+    assert "market: not fitted, the base has no BTC market either: the twin has none (" in out, out
+
+
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
     """A crash mid-write cuts the last line before the restart's start record (or the journal's end): that line is
     left out, and said. The same line garbled in the middle of a run (a disk's or a copy's error) lost a quote
