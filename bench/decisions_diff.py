@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         return worker(Path(argv[1]))
     from common.files import ArgumentParser  # (hides a key's form in its usage errors, which echo the value refused)
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", help="base revision (a git rev, checked out as a worktree under --work) or a tree's path")
+    ap.add_argument("--base", required=True, help="base revision (a git rev, checked out as a worktree under --work) "
+                                                  "or a tree's path; needed, e.g. origin/main")
     ap.add_argument("--head", default=str(ROOT), help="the tree compared with it (default: this one)")
     ap.add_argument("--corpus", type=int, default=300, help="random chaos scenarios (default 300)")
     ap.add_argument("--chaos-seed", type=int, default=None,
@@ -305,8 +306,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=None, help="where runs are written (default: a temporary folder)")
     ap.add_argument("--python", default=sys.executable, help="the interpreter (default: this one)")
     args = ap.parse_args(argv)
-    if args.base is None:
-        ap.error("--base is needed")
     work = args.work or Path(tempfile.mkdtemp(prefix="decisions_diff-"))
     work.mkdir(parents=True, exist_ok=True)
     base_tree, made = _tree(args.base, work)

@@ -318,3 +318,11 @@ def test_every_option_of_every_bench_script_says_in_its_help_what_it_does(script
         assert said, f"{script}: {flags} has no help:\n{done.stdout}"
     if "--profile" in options:
         assert re.search(r"--profile[^\n]*\n?[^-]*default", options), options
+
+
+def test_decisions_diffs_base_is_shown_as_needed_in_its_usage_and_refused_when_missing():
+    """Its usage listed ``[--base BASE]``, an option, where a run without it is refused: --help said otherwise."""
+    done = _run("decisions_diff.py", "--help", timeout=60)
+    assert done.returncode == 0 and "--base BASE" in done.stdout and "[--base BASE]" not in done.stdout, done.stdout
+    done = _run("decisions_diff.py", "--corpus", "1", timeout=60)
+    assert done.returncode == 2 and "the following arguments are required: --base" in done.stderr, done.stderr
