@@ -130,6 +130,22 @@ def config_for(values: dict[str, float | int], base: AgentConfig | None = None) 
     return AgentConfig.model_validate(data)
 
 
+def _check_market(coin: str, twin_params: TwinParams | None) -> None:
+    """ValueError when the episode's twin cannot trade ``coin`` (as ``python -m search`` and ``python -m agent``
+    refuse it): a coin it does not list was a KeyError traceback at ``reset``; one listed without a market (the
+    defaults' ``hyna:LIT``) ran every episode on an empty book, every reward 0, nothing said."""
+    params = twin_params or TwinParams()
+    source = "twin_params" if twin_params is not None else "the twin's defaults"
+    listed = [i.coin for i in params.instruments]
+    if coin not in listed:
+        raise ValueError(f"MarketMakingEnv: agent_config's session.coin {coin!r} is not an instrument of the twin "
+                         f"({source} list {', '.join(listed)})")
+    if coin not in params.markets:
+        raise ValueError(f"MarketMakingEnv: the twin has no market for agent_config's session.coin {coin!r} ({source} "
+                         f"have markets for {', '.join(params.markets) or 'no coin'}): its book would stay empty and "
+                         f"every reward be 0; give twin_params a market for it")
+
+
 class _PinnedGraduation(Graduation):
     """Graduation with the level held: its demotion triggers do nothing (promotion is capped by the ceiling)."""
 
@@ -166,6 +182,7 @@ class MarketMakingEnv(gym.Env):
         if not isinstance(level, str) or not isinstance(pin_level, bool):  # ('no' was taken for True)
             raise TypeError(f"MarketMakingEnv: level must be a name and pin_level a bool, got "
                             f"level={short_repr(level)}, pin_level={short_repr(pin_level)}")
+        _check_market((agent_config or AgentConfig()).session.coin, twin_params)
         named = level_named(level)  # MICRO_LIVE, or MicroLive as the live CLI and the README spell it
         if named is None or not places_orders(named):
             raise ValueError(f"MarketMakingEnv: level must be one that places orders (MICRO_LIVE … OPTIMIZED), "

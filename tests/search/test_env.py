@@ -63,6 +63,27 @@ def test_render_draws_nothing_without_raising_and_close_frees_the_session():
     assert made.observation_space.contains(obs)
 
 
+@pytest.mark.parametrize("coin, says", [
+    ("ETH", "session.coin 'ETH' is not an instrument of the twin (the twin's defaults list BTC, hyna:LIT)"),
+    ("hyna:LIT", "the twin has no market for agent_config's session.coin 'hyna:LIT' (the twin's defaults have "
+                 "markets for BTC)"),
+])
+def test_a_coin_the_twin_cannot_trade_is_refused_when_the_env_is_made(coin, says):
+    """A coin the twin does not list was a KeyError traceback at reset; one it lists without a market ran every
+    episode on an empty book, each reward 0 and nothing said (python -m search refuses both)."""
+    cfg = AgentConfig.model_validate({"session": {"coin": coin}})
+    with pytest.raises(ValueError) as e:
+        MarketMakingEnv(agent_config=cfg, step_s=60.0, episode_s=120.0)
+    assert says in str(e.value)
+    from twin.market.synthetic import SyntheticMarketParams
+    from twin.params import TwinParams
+    if coin == "hyna:LIT":  # given a market, it trades
+        params = TwinParams(markets={"BTC": SyntheticMarketParams(), coin: SyntheticMarketParams.thin_hip3()})
+        env = MarketMakingEnv(agent_config=cfg, twin_params=params, step_s=60.0, episode_s=120.0)
+        obs, _ = env.reset(seed=0)
+        assert env.observation_space.contains(env.step(None)[0])
+
+
 def test_the_same_seed_and_actions_give_the_same_episode():
     env = MarketMakingEnv(step_s=60.0, episode_s=240.0)
     a = np.linspace(-0.5, 0.5, len(PARAMETERS)).astype(np.float32)
