@@ -1034,6 +1034,24 @@ def test_cli_scenario_not_yaml_or_not_there_says_which_naming_the_file_at_its_li
                                       f"directory\n"
 
 
+def test_cli_scenario_a_scenario_file_without_chaos_or_an_empty_file_says_so(tmp_path, capsys):
+    """A scenario file with no chaos list was refused as ``name: Extra inputs are not permitted (got ...)`` (its
+    first key), though --help offers a scenario file's chaos list; an empty file as ``got NoneType``."""
+    scenario = tmp_path / "calm.yaml"
+    scenario.write_text("name: calm\nincident: none\ndescription: x\nduration_s: 20\n"
+                        "invariants:\n  - {name: no_liquidation}\n")
+    assert serve_main(["--port", "0", "--scenario", str(scenario)]) == 2
+    assert capsys.readouterr().err == (f"error: --scenario {scenario}: a scenario file with no chaos: list, nothing to "
+                                       f"schedule (serve takes a scenario's chaos list only, not its market, twin or "
+                                       f"start sections)\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert serve_main(["--port", "0", "--scenario", str(empty)]) == 2
+    assert capsys.readouterr().err == f"error: --scenario {empty}: empty: no events in it (give {{events: [...]}})\n"
+    scenario.write_text(scenario.read_text() + "chaos:\n  - {kind: disconnect, at_s: 5, duration_s: 2}\n")
+    assert [e.kind for e in load_chaos(str(scenario)).events] == ["disconnect"]
+
+
 @pytest.mark.parametrize("option, value, expected", [
     ("--seed", "-1", "expected a non-negative integer, got '-1'"),
     ("--port", "99999", "expected a TCP port, 0 to 65535, got '99999'"),

@@ -114,6 +114,12 @@ def load_chaos(path: str):
         raise ValueError(f"--scenario {e}") from None
     if isinstance(data, dict) and "events" not in data and "chaos" in data:
         data = {"events": data["chaos"] or []}
+    elif isinstance(data, dict) and "events" not in data and ("invariants" in data or "incident" in data):
+        # (a scenario file without chaos was refused as "name: Extra inputs are not permitted", its first key)
+        raise ValueError(f"--scenario {path}: a scenario file with no chaos: list, nothing to schedule (serve takes "
+                         f"a scenario's chaos list only, not its market, twin or start sections)")
+    if data is None:  # ("got NoneType" named Python's type, not the file's problem)
+        raise ValueError(f"--scenario {path}: empty: no events in it (give {{events: [...]}})")
     if not isinstance(data, dict):
         raise ValueError(f"--scenario {path}: expected a mapping with an 'events' list, got {type(data).__name__}")
     try:
