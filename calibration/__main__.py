@@ -183,8 +183,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     if f.fills is not None and f.fills.by_distance:
         print_out("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count}/{r.n})"
                                                              for label, r in f.fills.by_distance))
-        print_out("maker fills' markouts: " + ", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
-                                                        f"{m.n} fills)" for m in f.fills.markouts if m.n > 1))
+        marks = [m for m in f.fills.markouts if m.n > 1]  # (none: the line said nothing after its colon)
+        print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
+                                                         f"{m.n} fills)" for m in marks) or "too few maker fills"))
     if f.quota is not None:
         rate = (f"one request per {f.quota.usd_per_request:.4g} USDC traded" if f.quota.usd_per_request is not None
                 else "too little traded for the cap's growth")

@@ -395,6 +395,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
     out = None
     coins: list[tuple[str, str]] = []  # (where its start record is, coin) per run
     empty: list[str] = []  # the start records of runs without events
+    dry: list[str] = []  # what the dry runs' measurement leaves out
     while reader.start is not None:
         start, where = reader.start, reader.start_at
         reader.start = None
@@ -406,11 +407,18 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
             empty.append(where)
             continue
         obs = dataclasses.replace(obs, config=start["config"], tick=tick, sz_decimals=sz_decimals)
+        if start.get("execution_level") == 2:
+            # a dry run's orders went 5% beyond the touch and were cancelled as they rested: measured at the core's
+            # prices (where it quoted), they read as 0 of dozens filled inside the spread and at the touch
+            obs = dataclasses.replace(obs, order_distance=np.zeros(0), order_filled=np.zeros(0, dtype=bool))
+            dry.append(f"{where}: a dry run (execution level 2): its fills by distance from the touch (its orders "
+                       f"went 5% beyond it and were cancelled as they rested)")
         out = obs if out is None else out.merged(obs)
     if out is None:
         raise ValueError(f"{', '.join(empty)}: a run with no events (its start record, then nothing the core was fed): "
                          f"nothing to fit")
-    left_out = reader.left_out + [f"{w}: a run with no events (the live CLI stopped before its first)" for w in empty]
+    left_out = reader.left_out + [f"{w}: a run with no events (the live CLI stopped before its first)" for w in empty] \
+        + dry
     return dataclasses.replace(out, left_out=tuple(left_out))
 
 

@@ -622,6 +622,25 @@ def test_a_base_without_the_runs_coin_and_a_run_too_short_to_fit_it_says_so_not_
     assert "market: not fitted, the base has no BTC market either: the twin has none (" in out, out
 
 
+def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(tmp_path, capsys, lines):
+    """A dry run (execution level 2, the README's first live step) sends its orders 5% beyond the touch and
+    cancels them as they rest, but the replayed core knows them at its quoted prices: calibration printed "filled,
+    of the orders rested: inside the spread 0.00 (0/44), at the touch 0.00 (0/21) ...", and the replay check set
+    the fitted twin's 0.74 beside those zeros."""
+    start = json.loads(lines[0])
+    for level in (4, 2):
+        run = run_folder(tmp_path, [json.dumps({**start, "execution_level": level}) + "\n"] + lines[1:], f"l{level}")
+        assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0
+        out = capsys.readouterr().out
+        by_distance = json.loads((run / "calibration" / "calibration.json").read_text())["fills"]["by_distance"]
+        if level == 4:
+            assert "filled, of the orders rested: inside the spread" in out and by_distance, out
+        else:
+            assert "filled, of the orders rested" not in out and not by_distance, out
+            assert f"left out: {run / 'events.jsonl'}: line 1: a dry run (execution level 2): its fills by " \
+                   f"distance from the touch" in out, out
+
+
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
     """A crash mid-write cuts the last line before the restart's start record (or the journal's end): that line is
     left out, and said. The same line garbled in the middle of a run (a disk's or a copy's error) lost a quote
