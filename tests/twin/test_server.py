@@ -1228,3 +1228,29 @@ def test_a_signal_inside_the_serving_twins_events_stops_it_saying_so_not_a_trace
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stderr) == (143, "stopped (SIGTERM)\n")
     assert "listening on http://127.0.0.1:" in r.stdout
+
+
+def test_a_stopped_server_closes_its_websockets_going_away_not_abnormally():
+    """Ctrl-C or SIGTERM on ``twin serve`` dropped every open socket without a close frame: its clients saw an
+    abnormal closure (1006), as a network fault, where a server going down says so (1001, going away)."""
+    from twin.server.app import serve
+
+    async def main():
+        ex = build_exchange(quiet_params(), seed=7, fund={ADDR: 10_000.0})
+        stop, urls = asyncio.Event(), []
+        served = asyncio.create_task(serve(TwinServer(ex), "127.0.0.1", 0, urls.append, stop))
+        while not urls:
+            await asyncio.sleep(0.01)
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(urls[0].replace("http", "ws") + "/ws") as ws:
+                assert (await ws.receive(timeout=TIMEOUT)).data == GREETING
+                stop.set()
+                while True:
+                    msg = await ws.receive(timeout=TIMEOUT)
+                    if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                        break
+                code = ws.close_code
+        await asyncio.wait_for(served, TIMEOUT)
+        return code
+
+    assert asyncio.run(main()) == aiohttp.WSCloseCode.GOING_AWAY

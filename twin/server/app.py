@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Mapping
 
 import numpy as np
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from twin.exchange import Exchange, asset_data_key
 from twin.faults.chaos import ChaosSchedule
@@ -98,8 +98,16 @@ class TwinServer:
         app.router.add_post("/exchange", self.handle_exchange)
         app.router.add_get("/ws", self.handle_ws)
         app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
         app.on_cleanup.append(self._on_cleanup)
         return app
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        """Each open socket closed as a server going down does it (1001, going away): they were dropped without a
+        close frame, an abnormal closure (1006) to their clients, and a stop in-process (``serve``'s ``stop``)
+        waited on them until aiohttp's shutdown timeout."""
+        for session in list(self.sessions):
+            await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     async def _on_startup(self, _app: web.Application) -> None:
         self.clock.start()
