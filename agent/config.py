@@ -212,7 +212,7 @@ class AgentConfig(FileModel):
         """Read YAML; a bad file raises ValueError naming the file, the field path and the value."""
         p = Path(path)
         try:
-            data = load_yaml(read_text(p))
+            data = load_yaml(read_text(p), p)  # (its errors name the file at their line)
         except yaml.YAMLError as e:
             raise ValueError(f"{p}: not valid YAML: {e}") from None
         if data is None:  # refused, as an empty --params or scenario file is: the defaults are had by no --config

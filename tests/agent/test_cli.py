@@ -782,6 +782,17 @@ def test_an_integer_too_long_for_python_exits_2_naming_the_file_and_line(tmp_pat
     assert "line 2, column 17" in err
 
 
+def test_a_yaml_syntax_error_in_a_config_names_the_file_at_its_line(tmp_path, capsys):
+    """PyYAML names the text it parsed ``"<unicode string>"``, a file the user does not have: the error's marks
+    carry the config's own path (found by an audit: scenario files had it, agent configs did not)."""
+    bad = tmp_path / "torn.yaml"
+    bad.write_text("risk:\n  max_position: [1\n")
+    assert main(["--show-config", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: not valid YAML: ")
+    assert f'in "{bad}", line 2, column 17' in err and "<unicode string>" not in err, err
+
+
 @pytest.mark.parametrize("field", ["momentum_halflife_s", "momentum_vol_halflife_s", "book_halflife_s",
                                    "flow_halflife_s"])
 def test_a_subnormal_signal_halflife_exits_2_naming_it_not_a_zero_division_in_the_run(tmp_path, capsys, field):
