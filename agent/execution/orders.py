@@ -410,7 +410,9 @@ class OrderTracker:
                     self._revive(o, ev.oid, ev.ts)
                 return
             o.oid = ev.oid
-            o.last_update_ts = ev.ts
+            st = o.state
+            if st is not _PENDING_CANCEL and st is not _PENDING_MODIFY:
+                o.last_update_ts = ev.ts  # (the place's answer, not the cancel's or modify's: that one's wait runs on)
             if o.acked_ts < 0:
                 o.acked_ts = ev.ts
             if ev.resting:
@@ -429,7 +431,7 @@ class OrderTracker:
                     self._recount(o)
                     if o.filled_sz >= o.sz - EPS:
                         self._end(o, OrderState.FILLED, ev.ts)
-            self._watch(o)  # (its last_update_ts moved: one still awaiting a cancel or modify, or stale, is watched)
+            self._watch(o)  # (its last_update_ts moved: one still awaiting its place's answer, or stale, is watched)
         elif t is OrderRejected:
             o = self.orders.get(ev.cloid)
             self.rejections_by_reason[ev.reason.value] += 1
@@ -603,7 +605,13 @@ class OrderTracker:
         if o is None:
             return 0.0
         o.filled_sz += sz
-        o.last_update_ts = ev.ts
+        st = o.state
+        if st is not _PENDING_CANCEL and st is not _PENDING_MODIFY:
+            o.last_update_ts = ev.ts
+        # (else its cancel or modify is still out: the wait for that answer runs from its send, as the request's own
+        # deadline at the venue does (expiresAfter: the send + ack_timeout_s). Moved by every fill, an order whose
+        # cancel was lost and that kept being hit less than ack_timeout_s apart never timed out: a bid hit again and
+        # again in a crash, never pulled again. Ended by this fill, _end stamps it)
         if o.acked_ts < 0:  # a fill before its place's reply (lost, or slower than the fill's push): at the venue
             o.acked_ts = ev.ts
             if not o.oid:
@@ -619,8 +627,6 @@ class OrderTracker:
             if o.state is _STALE and o.prev_state is not _PENDING_NEW:
                 self.keep = None  # stale after a cancel or modify, filled in part: keepable again, mid-list
             o.state = OrderState.PARTIALLY_FILLED
-        else:
-            self._watch(o)  # (a cancel or modify still out: its last_update_ts moved)
         return excess
 
     def _on_snapshot(self, ev: AccountSnapshot) -> None:
@@ -720,7 +726,8 @@ class OrderTracker:
         return n
 
     def check_timeouts(self, ts: float, timeout_s: float = 5.0) -> list[str]:
-        """Orders with no acknowledgement within ``timeout_s`` become STALE (still counted as exposure).
+        """Orders with no acknowledgement within ``timeout_s`` become STALE (still counted as exposure). One awaiting
+        its cancel or modify is timed from that request's send: its fills and its place's late ack do not move it.
 
         A cancel answered "never placed, already canceled, or filled" leaves its order STALE too; most
         are settled by their fill arriving. One still unsettled after ``settle_s`` sets

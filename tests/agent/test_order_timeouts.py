@@ -1,6 +1,7 @@
 """OrderTracker.check_timeouts skips its scan of the live set when its bounds say no order can be due: the property
 test here holds it to the plain full scan (the scan as it was before the bounds) after any history of commands and
-venue answers, at every step."""
+venue answers, at every step; and holds an order awaiting its cancel or modify to that request's own timeout, which
+no fill nor its place's ack moves."""
 from __future__ import annotations
 
 import copy
@@ -18,6 +19,9 @@ from agent.gateway.events import (
     PlaceOrder, RateLimited, Reason, Side, Tif,
 )
 from agent.gateway.reasons import MODIFY_NEW_ORDER_FAILED
+
+
+_ANSWER_AWAITED = (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY)
 
 
 def full_scan(t: OrderTracker, ts: float, timeout_s: float) -> list[str]:
@@ -71,6 +75,13 @@ def _agree(t: OrderTracker, ts: float, timeout_s: float, needs_snapshot: bool | 
     assert _seen(a) == _seen(b), ts
 
 
+def _times_out_at(t: OrderTracker, cloid: str, due: float, timeout_s: float) -> bool:
+    """Whether ``cloid`` is first found stale at ``due`` (not just before), asked on copies of ``t``."""
+    def flagged(ts):
+        return cloid in copy.deepcopy(t).check_timeouts(ts, timeout_s)
+    return flagged(due) and not flagged(math.nextafter(due, -math.inf))
+
+
 _OPS = ("place", "place", "place", "cancel", "cancel", "modify", "cancel_all", "ack", "ack", "ack_filled", "fill",
         "cancel_ack", "cancel_missing", "cancel_refused", "modify_ack", "modify_missing", "modify_failed",
         "modify_refused", "reject", "closed", "rate_place", "rate_cancel", "rate_modify", "snapshot", "snapshot_flag",
@@ -104,6 +115,15 @@ def test_check_timeouts_agrees_with_the_full_scan_after_any_history(ops, settle_
         c = sent[i % len(sent)] if sent else None
         lc = live[i % len(live)] if live else None
         side = Side.BUY if i % 2 else Side.SELL
+        # an order awaiting the answer to its cancel or modify: when it times out, before the step (its request's
+        # send + the timeout, unless something since put it back into that state), which a fill or its place's ack
+        # must not move (the request's own deadline at the venue does not: a lost cancel of an order hit every
+        # couple of seconds was never found stale, timed from its last fill)
+        waits = None
+        if op in ("fill", "ack", "ack_filled") and c in t.live_set and t.orders[c].state in _ANSWER_AWAITED:
+            lu = t.orders[c].last_update_ts
+            waits = (t.orders[c].state, _after(lu + 5.0, lu, 5.0))
+            assert _times_out_at(t, c, waits[1], 5.0)
         if op == "place" or c is None:
             n = cloids.next()
             sent.append(n)
@@ -163,6 +183,8 @@ def test_check_timeouts_agrees_with_the_full_scan_after_any_history(ops, settle_
             t.on_event(AccountSnapshot(ts, 0.0, 0.0, 1e4, 0.0, listed, tid, ts - (i % 4), snap_ms))
             if op == "snapshot_flag":
                 t.needs_snapshot = False  # (also asked with it down: the stale orders' own part of the scan)
+        if waits is not None and c in t.live_set and t.orders[c].state is waits[0]:
+            assert _times_out_at(t, c, waits[1], 5.0), (op, ts, waits)
         timeout_s = (0.5, 2.0, 5.0)[i % 3]
         for due, timeout, flag in _first_due(t, timeout_s):  # (on copies: the history goes on as it was)
             _agree(t, due, timeout, flag)
@@ -195,16 +217,44 @@ def _resting_then_scanned(t: OrderTracker, cloid: str) -> None:
     assert t.check_timeouts(106.0, 5.0) == [] and t._await_lu == math.inf
 
 
-def test_a_fill_stamped_before_the_cancel_it_races_moves_the_awaiting_bound():
-    """A fill of an order whose cancel is out, stamped before the cancel was sent (the venue's time, not ours):
-    the order has been awaiting since the fill's time, as far as the scan can tell."""
+def test_a_fill_stamped_before_the_cancel_it_races_does_not_move_its_timeout():
+    """A fill of an order whose cancel is out, stamped before the cancel was sent (the venue's time, not ours): the
+    cancel's wait runs from its send all the same, neither earlier nor later."""
     t = OrderTracker()
     a = CloidFactory(5).next()
     _resting_then_scanned(t, a)
     t.on_command(CancelOrder(a), 106.0)
     t.on_event(FillReceived(105.6, a, 1, 100.0, 0.01, Side.BUY, 0.0, True, 1))
     _agree(t, 110.7, 5.0)
-    assert t.check_timeouts(110.7, 5.0) == [a]
+    assert t.check_timeouts(110.7, 5.0) == []
+    _agree(t, 111.01, 5.0)
+    assert t.check_timeouts(111.01, 5.0) == [a]
+
+
+@pytest.mark.parametrize("request_", ["cancel", "modify"])
+def test_an_order_pending_its_lost_cancel_times_out_from_the_send_however_often_it_fills(request_):
+    """The cancel (or modify) of a resting bid lost in transport (no event comes for it), the bid hit every 2 s as
+    the price falls: it is found stale once ack_timeout_s has run from the request's send, however the fills came.
+    Timed from its last fill, it never was (found still awaiting its cancel 120 s on): a bid never pulled again."""
+    t = OrderTracker()
+    a = CloidFactory(5).next()
+    t.on_command(PlaceOrder(a, Side.BUY, 100.0, 1.0), 100.0)
+    t.on_event(OrderAcknowledged(100.1, a, 1, True))
+    t.on_command(CancelOrder(a) if request_ == "cancel" else ModifyOrder(a, "0xnew", 99.0, 1.0, side=Side.BUY), 101.0)
+    pending = t.orders[a].state
+    assert pending in (OrderState.PENDING_CANCEL, OrderState.PENDING_MODIFY)
+    found = None
+    for k in range(60):  # fills at 101.5, 103.5, ...; the core's cycles every 0.5 s between them
+        now = 101.5 + 0.5 * k
+        if k % 4 == 0:
+            t.on_event(FillReceived(now, a, 1, 100.0, 0.01, Side.BUY, 0.0, True, k + 1))
+        got = t.check_timeouts(now, 5.0)
+        if got:
+            found = now
+            assert a in got and t.orders[a].prev_state is pending  # (a modify's new leg with it)
+            break
+        assert t.orders[a].state is pending
+    assert found == 106.5  # the first cycle past 101.0 + 5.0
 
 
 @pytest.mark.parametrize("refusal", [CancelRejected(106.6, "", Reason.OTHER, "refused"),
