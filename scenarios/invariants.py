@@ -530,7 +530,7 @@ def _flip_not_excused(log: RunLog, lvl: int, t_mode: float, t_from: float, t_to:
     ``_fills_not_excused`` says why), and never past ``_lost_pull_s`` after the lost pull, heard or not, or after the
     last snapshot request the agent sent or 429 it heard since (``_lost_pull_since``): its ack timeout, a tick, a
     snapshot's retry, the IP weight's minute and a tick, an audit interval and race_s (the run log's config; 108 s at
-    the defaults).
+    the defaults; no bound where its quoting may hold the snapshots' IP gate shut).
 
     A CancelAll pulls every order placed before it, and is heard refused for one of them as a cancel of it is, or
     when its listing (openOrders) is refused: it then pulled none of the orders it had not cancelled by name (those
@@ -646,8 +646,8 @@ def _lost_pull_s(log: RunLog, race_s: float) -> float:
     """How long after a pull lost in transport (or after the agent's last snapshot request, or a 429 it heard, since:
     ``_lost_pull_since``) a fill of the order is still excused, s, at the most: the longest the shipped core may take,
     from there, to pull the order again on a snapshot that lists it (or to hear one that does not), with the venue
-    answering what it sends (the log's config; 108 s at the defaults). A new pull of the order resets the clock (it is
-    then the last before the fill)."""
+    answering what it sends (the log's config; 108 s at the defaults; unbounded where the config lets quoting hold the
+    snapshots' IP gate shut). A new pull of the order resets the clock (it is then the last before the fill)."""
     # From the lost pull at t (AgentCore, agent/core.py and agent/execution/orders.py):
     #   ack_timeout_s + cycle_s  the gateways report no failed transport: the tracker finds the pull stale on the
     #                            first tick more than ack_timeout_s after it (check_timeouts), and from that tick on
@@ -660,8 +660,9 @@ def _lost_pull_s(log: RunLog, race_s: float) -> float:
     #   + _IP_WINDOW_S + cycle_s by the IP weight's gate (budget.ip_allows_snapshot: the minute's weight past the
     #                            snapshots' share, ip_snapshot_frac): every request noted by then has left the window
     #                            a minute later, and what the core sends meanwhile stays below the share (quoting
-    #                            stops at ip_quote_frac, the quota polls and background weight below it by the
-    #                            config's own check, cancels each end an order), unless refused requests it counts as
+    #                            stops at ip_quote_frac, whose weight leaves a snapshot room: below, the condition;
+    #                            the quota polls and background weight below it by the config's own check, cancels
+    #                            each end an order), unless refused requests it counts as
     #                            charged and sends again keep the minute full: a storm of 429s, each heard, which
     #                            restarts the clock (_lost_pull_since); then the next tick asks;
     #   + audit_interval_s       the slack for the rest: the answer's way back (two latencies and their spikes) and the
@@ -672,6 +673,14 @@ def _lost_pull_s(log: RunLog, race_s: float) -> float:
     # whose weight was spent; a run of snapshot requests each lost, 10 s apart, took it past 47.5 s too). From the
     # agent's last snapshot request since, or the last 429 it heard, the same sum holds: the next ask comes once that
     # one is overdue or its backoff ends, and is held by the gate at most as long.
+    # The IP weight's minute holds only where the snapshots' gate is open at every weight quoting goes on at
+    # (agent.execution.budget.quoting_leaves_snapshot_room, which the run log records from the agent's config). Where
+    # it is not (budget.ip_quote_frac 1.0, as chaos_refused_place_snapshot_storm sets: quoting may take the minute's
+    # weight to the limit, past the snapshots' share), a correct core's quoting alone, with no 429 to restart the
+    # clock, can hold every snapshot back as long as it quotes: no bound is the core's to meet, and the excuse lasts
+    # until the agent heard the order still resting (_heard_resting), as before this bound.
+    if not log.quoting_leaves_snapshot_room:
+        return math.inf
     return log.ack_timeout_s + log.cycle_s + log.snapshot_retry_s + _IP_WINDOW_S + log.cycle_s \
         + log.audit_interval_s + race_s
 

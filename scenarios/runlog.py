@@ -90,6 +90,10 @@ class RunLog:
     # the longest the core waits to ask again for a snapshot whose request went unanswered (overdue at 2 x
     # ack_timeout_s) or was refused (its backoff's cap, agent.core.snapshot_backoff_cap: 4.7 s as shipped)
     snapshot_retry_s: float = 10.0
+    # whether the agent's budget lets a snapshot through at every minute's IP weight its quoting goes on at
+    # (agent.execution.budget.quoting_leaves_snapshot_room; as the defaults do): where not, quoting alone can hold the
+    # snapshots' gate shut, and _lost_pull_s bounds no wait
+    quoting_leaves_snapshot_room: bool = True
 
     # ------------------------------------------------------------------ helpers for invariants
 

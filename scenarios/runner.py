@@ -21,6 +21,7 @@ import numpy as np
 from agent.audit.inspect import describe
 from agent.audit.records import run_folder_sink, write_json, write_whole
 from agent.core import AgentCore, snapshot_backoff_cap
+from agent.execution.budget import quoting_leaves_snapshot_room
 from agent.drivers import SimDriver
 from agent.gateway.base import order_name
 from agent.gateway.events import Batch, BookUpdated, Side, TradeObserved
@@ -274,7 +275,8 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
                  cycle_s=cfg.session.cycle_s,
                  # (the shipped core's backoff for this config, not the agent's under test: a naive agent's own
                  # would set the bound it is judged by)
-                 snapshot_retry_s=max(2.0 * cfg.risk.ack_timeout_s, snapshot_backoff_cap(cfg)))
+                 snapshot_retry_s=max(2.0 * cfg.risk.ack_timeout_s, snapshot_backoff_cap(cfg)),
+                 quoting_leaves_snapshot_room=quoting_leaves_snapshot_room(cfg.budget))
     cols = {k: [] for k in ("t", "mid", "pos", "bid_sz", "ask_sz", "n_orders", "n_quote_bids", "n_quote_asks",
                             "equity", "used", "cap", "safety", "exposure", "agent_pos", "connected")}
     orders_log = log.orders

@@ -17,7 +17,7 @@ from collections import deque
 from pydantic import Field
 
 from common.files import FileModel
-from agent.execution.weights import INFO_WEIGHT
+from agent.execution.weights import INFO_WEIGHT, SNAPSHOT_SENT_WEIGHT
 from agent.gateway.events import QuotaStatus
 
 
@@ -58,6 +58,22 @@ class BudgetConfig(FileModel):
         "goes regardless); the rest is kept for cancels. A snapshot weighs 42 (and 1 per 20 fills it reads, counted "
         "when it comes): asked for at every tick, they "
         "once spent the whole minute's weight, and the end's pull was refused with HTTP 429."))
+
+
+def quoting_leaves_snapshot_room(cfg: BudgetConfig) -> bool:
+    """Whether every minute's IP weight at which requoting may still go on (``ip_allows_quoting``) lets an account
+    snapshot through its gate too (``ip_allows_snapshot``, at ``SNAPSHOT_SENT_WEIGHT``). The core asks for a snapshot
+    at the start of a tick, before the cycle quotes, and books the tick's commands only after both: the two gates read
+    the same weight, so no cycle's weight enters. The weight is a whole number (weights and the background are ints),
+    and quoting goes on while it is below ``ip_quote_frac x ip_weight_per_minute``: at most ceil of that, less 1.
+
+    When it holds, the snapshots' gate is shut only while quoting is too, and what else is sent cannot keep the
+    minute's weight up for longer than the minute: a snapshot the core needs goes within it. When it does not (as
+    ``ip_quote_frac`` 1.0 does at the defaults: 1199 + 42 > 1080), quoting alone can hold the snapshots' gate shut,
+    without a single 429. Allowed (a session may choose to spend its weight on quotes), but a pull lost in transport
+    is then resolved only when quoting lets it: scenarios.invariants._lost_pull_s bounds no wait for such a config."""
+    most = math.ceil(cfg.ip_quote_frac * cfg.ip_weight_per_minute) - 1
+    return most + SNAPSHOT_SENT_WEIGHT <= cfg.ip_snapshot_frac * cfg.ip_weight_per_minute
 
 
 class RequestBudget:

@@ -754,6 +754,31 @@ def test_the_budgets_figures_written_out_are_those_of_their_definitions(steps, b
         assert b.ip_used(ts) == weight
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3000), st.integers(1, 100), st.integers(1, 100), st.integers(0, 3000))
+@example(1200, 75, 90, 0)  # the defaults: 899 + 42 <= 1080
+@example(1200, 100, 90, 0)  # chaos_refused_place_snapshot_storm's ip_quote_frac 1.0: 1199 + 42 > 1080
+@example(1200, 87, 90, 0)  # 1044: 1043 + 42 > 1080, by 5
+@example(100, 50, 91, 0)  # quoting goes on below 50 (at 49, not 50): 49 + 42 <= 91, to the unit
+def test_quoting_leaves_snapshot_room_is_whether_the_gates_ever_shut_a_snapshot_out_while_quoting_goes_on(
+        w, q_pct, s_pct, background):
+    """quoting_leaves_snapshot_room (what the scenario judge's bound on a lost pull rests on) against the two gates
+    themselves, asked at every whole minute's weight from the background up: whether no weight at which
+    ip_allows_quoting lets a cycle quote has ip_allows_snapshot refuse a snapshot (SNAPSHOT_SENT_WEIGHT)."""
+    from hypothesis import assume
+    from agent.execution.budget import quoting_leaves_snapshot_room
+    from agent.execution.weights import SNAPSHOT_SENT_WEIGHT
+    cfg = BudgetConfig(ip_weight_per_minute=w, ip_quote_frac=q_pct / 100, ip_snapshot_frac=s_pct / 100,
+                       background_weight_per_minute=background)
+    assume(background < cfg.ip_quote_frac * w)  # (else the agent never quotes: the config refuses it)
+    b = RequestBudget(cfg)
+    shut_out = False
+    while b.ip_allows_quoting(0.0):
+        shut_out = shut_out or not b.ip_allows_snapshot(0.0, SNAPSHOT_SENT_WEIGHT)
+        b.note_request(0.0, 1)  # the next whole weight
+    assert quoting_leaves_snapshot_room(cfg) is not shut_out
+
+
 def test_requote_interval_stretches_as_headroom_falls():
     b = RequestBudget(BudgetConfig(knee_frac=0.3, max_stretch=20))
     out = []

@@ -851,6 +851,12 @@ def test_a_flip_in_reduce_only_mode_long_after_the_cancels_left_is_no_race_unles
                                                           "the agent heard the order still resting at t=15.300 (a "
                                                           "snapshot), 2.100 s before it filled (race_s 2 s)"),
     (15.25, 17.4, {"ack_timeout_s": 3.0, "cycle_s": 0.25}, None),
+    # a config whose quoting may hold the snapshots' IP gate shut (no bound on the wait): a listing heard still ends it
+    (17.6, 19.7, {"quoting_leaves_snapshot_room": False}, ": a fill of b3 at t=19.700, an order from before the mode "
+                                                          "whose cancel sent at t=12.000 was lost in transport, and "
+                                                          "the agent heard the order still resting at t=17.600 (a "
+                                                          "snapshot), 2.100 s before it filled (race_s 2 s)"),
+    (17.6, 19.5, {"quoting_leaves_snapshot_room": False}, None),
 ])
 def test_a_listing_of_an_order_whose_cancel_was_lost_ends_the_excuse_only_once_its_ack_timeout_has_passed(
         heard, fills_at, config, why):
@@ -898,6 +904,10 @@ _LOST_PULL = (": a fill of b3 at t={t:.3f}, an order from before the mode whose 
     # a storm of 429s until 100 s (a snapshot's part refused): what it sends again can hold the IP gate past its minute
     (180.0, (("429", 60.0), ("429", 100.0)), {}, True),
     (180.0, (("429", 60.0),), {}, False),
+    # a config whose quoting may hold the snapshots' IP gate shut (budget.ip_quote_frac 1.0: 1199 + 42 > 1080), no
+    # 429 heard: a correct core's snapshots can wait as long as it quotes, and no bound is its to meet
+    (180.0, (), {"quoting_leaves_snapshot_room": False}, True),
+    (180.0, (("cancel", 50.0),), {"quoting_leaves_snapshot_room": False}, True),
 ])
 def test_a_fill_long_after_a_lost_pull_that_the_agent_never_resolved_is_the_agents(fills_at, after, config, ok):
     """The bids' cancels (12.0 s) were lost in transport, and no snapshot ever listed the bids (the ones asked for
@@ -907,7 +917,8 @@ def test_a_fill_long_after_a_lost_pull_that_the_agent_never_resolved_is_the_agen
     snapshots' share: past those, an audit interval's slack and race_s after the last pull of the order (or the
     agent's last snapshot request, or 429 heard, since: the venue losing or refusing those is not the agent's doing),
     the fill is the agent's. The bound is the run's config's, carried by the run log (a hand-made one has the
-    defaults)."""
+    defaults), and there is none where the config lets quoting alone hold the snapshots' IP gate shut (the excuse
+    then lasts until the agent heard the order resting, as before the bound)."""
     from agent.gateway.events import FOR_SNAPSHOT, RateLimited, RequestAccountSnapshot
     from scenarios.invariants import ReduceOnlyNeverIncreases
     from scenarios.runlog import QuotaCharge

@@ -575,10 +575,12 @@ def test_the_run_log_carries_the_agent_timings_a_lost_pull_is_judged_by(tmp_path
     f = tmp_path / "timings.yaml"
     f.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 5")
                  + "agent: {risk: {ack_timeout_s: 2, audit_interval_s: 12, pull_retry_s: 6}, "
-                   "session: {cycle_s: 0.25}}\n")
+                   "session: {cycle_s: 0.25}, budget: {ip_quote_frac: 0.9}}\n")
     log = run_scenario(load_scenario(f), 0, agent_cls=QuickRetry).log
     assert (log.ack_timeout_s, log.audit_interval_s, log.cycle_s) == (2.0, 12.0, 0.25)
     assert log.snapshot_retry_s == 12.0  # 2 x pull_retry_s, past 2 x ack_timeout_s (4 s) and the IP pace (4.7 s)
+    # and whether its quoting leaves a snapshot room in the IP weight: 1079 + 42 past the snapshots' 1080 here
+    assert log.quoting_leaves_snapshot_room is False
 
 
 def test_a_check_across_fields_names_them_without_the_whole_file_as_its_value(tmp_path, capsys):
