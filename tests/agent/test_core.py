@@ -1139,6 +1139,68 @@ def test_a_clear_lost_or_refused_is_not_reported_cleared_and_is_sent_again_until
     assert [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None] == clears  # none more
 
 
+def test_a_bid_whose_cancel_is_lost_and_that_keeps_filling_is_pulled_again_at_the_cancels_ack_timeout():
+    """On the twin: the cancel of a resting bid is lost in transport (the gateway reports nothing), and a seller hits
+    the bid every 2 s for a lot (a crash's flow, ahead of it the whole displayed book at and above its price). Each
+    fill moved the order's last update, from which the tracker timed the cancel's ack: never found stale, the bid was
+    never pulled again (filled 23 times over 46 s on this seed, one cancel sent). Timed from the cancel's send, it is
+    stale at the first tick past ack_timeout_s; the snapshot then asked for lists it, and the core pulls it again."""
+    from agent.gateway.events import CancelOrder
+    from twin.messages import CancelAction, CancelByCloidAction, OrderAction, OrderSpec
+    cfg = quoting({"graduation": {"start_level": "FULL", "demote_on_low_confidence": False},
+                   "reconcile": {"modify_moves": False}})  # (moved quotes are cancelled and placed again)
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 2)
+    real, lost = ex.submit, {}
+
+    def submit(user, action, on_reply, *a, **kw):
+        if not lost and ex.env.now > 30.0 and user == gw.user and isinstance(action, (CancelAction,
+                                                                                       CancelByCloidAction)):
+            by_cloid = {o.cloid: o for o in ex.orders.values()}
+            named = [ex.orders.get(x) if isinstance(action, CancelAction) else by_cloid.get(x)
+                     for _, x in action.cancels]
+            bids = [o for o in named if o is not None and o.is_buy and o.sz >= 0.0001]
+            if bids:
+                lost.update(t=ex.env.now, order=bids[0])
+                return ex._lose(on_reply)  # the first cancel of a bid after 30 s
+        return real(user, action, on_reply, *a, **kw)
+    ex.submit = submit
+    ex.fund("taker", 1e7)
+    hits = []
+
+    def seller():
+        while True:
+            yield ex.env.timeout(2.0)
+            o = lost.get("order")
+            if o is None or o.oid not in ex.orders:
+                continue
+            # the displayed bids at and above its price (what is left of them) and our better bids go first
+            pxs, szs, used = ex.bid_px["BTC"], ex.bid_sz["BTC"], ex._consumed["BTC"]
+            ahead = sum(max(0.0, float(z) - used.get(float(p), 0.0)) for p, z in zip(pxs, szs) if float(p) >= o.px)
+            ahead += sum(x.sz for x in ex.orders.values() if x.is_buy and x.px > o.px)
+            before = o.sz
+            # (straight to the matching engine, at this instant: the book read above is the one it meets)
+            ex._process(ex.accounts["taker"], OrderAction((OrderSpec("BTC", False, o.px, round(ahead + 1e-5, 5),
+                                                                     False, "Ioc"),)))
+            hits.append((ex.env.now, before - o.sz))
+    ex.env.process(seller())
+    ex.env.run(until=31.0)
+    while not lost and ex.env.now < 120.0:
+        ex.env.run(until=ex.env.now + 1.0)
+    assert lost, "no cancel of a bid to lose"
+    t_lost, cloid = lost["t"], lost["order"].cloid
+    ex.env.run(until=t_lost + 20.0)
+    ack_timeout_s = cfg.risk.ack_timeout_s
+    partial = [t for t, d in hits if d > 0.0 and t < t_lost + ack_timeout_s + 1.0]
+    assert len(partial) >= 2  # hit while pending its cancel, less than ack_timeout_s apart
+    again = [ts for ts, c in sent if ts > t_lost and isinstance(c, CancelOrder) and c.cloid == cloid]
+    again += [ts for ts, c in sent if ts > t_lost and type(c).__name__ == "Batch"
+              and any(isinstance(x, CancelOrder) and x.cloid == cloid for x in c.commands)]
+    # pulled again once the cancel's ack timeout had passed and a snapshot listed it: a tick, a snapshot's round trip
+    assert again and t_lost + ack_timeout_s < min(again) <= t_lost + ack_timeout_s + 2.0, (t_lost, again)
+    assert lost["order"].oid not in ex.orders  # gone from the venue: no more fills
+    assert not [t for t, d in hits if d > 0.0 and t > min(again) + 1.0]
+
+
 def test_an_arm_lost_in_transport_is_followed_by_one_sent_once_it_could_no_longer_land():
     """An arm with no answer (lost on its way; live, a timeout) may still reach the venue until its expiresAfter, after
     the one sent behind it (the heartbeat sends one again risk.pull_retry_s on), and set the switch to its own, earlier
