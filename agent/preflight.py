@@ -39,6 +39,18 @@ async def preflight(gw, plan):
     first_dex = 0.0  # the account's value on the first dex, asked only for a HIP-3 coin whose dex holds nothing
     if not account.account_value > 0.0 and gw.dex:
         first_dex = (await gw.account_state(dex="")).account_value
+    if gw.signer == gw.user and not account.account_value > 0.0 and not first_dex > 0.0:
+        # an agent wallet's key with HL_ACCOUNT_ADDRESS unset or set to the wallet's own address: the venue books
+        # its orders on the account that approved it, so with session.collateral_usd set (which the no-value refusal
+        # below offers) a run traded that account while it watched the wallet's, empty (0 fills said). Asked
+        # (weight 60) only of a key whose own address holds nothing; strictly only where the run would go on (a
+        # lost answer must not turn a refusal below, certain anyway, into exit 1)
+        if plan.account is not None and plan.collateral_set:
+            role, master = await gw.user_role(gw.signer)
+        else:
+            role, master = await _role_if_known(gw, gw.signer) or ("", None)
+        if role == "agent":
+            raise Refused(agent_as_account_refusal(gw.signer, master, plan.account is not None))
     if not account.account_value > 0.0 and not first_dex > 0.0 and plan.account is None:
         raise Refused(f"the account {gw.user} has no value on the coin's dex: HL_ACCOUNT_ADDRESS is not set, so the "
                       f"agent trades as the key's own address; if HL_SECRET_KEY is an API (agent) wallet's key, set "
@@ -76,6 +88,17 @@ async def _role_if_known(gw, address: str) -> tuple[str, str | None] | None:
         return await gw.user_role(address)
     except GatewayError:
         return None
+
+
+def agent_as_account_refusal(signer: str, master: str | None, account_set: bool) -> str:
+    """Why an agent wallet's key (``signer``, of the account ``master``) must not run for the wallet's own address
+    (``account_set``: HL_ACCOUNT_ADDRESS names it; else it is unset): the venue books what an agent signs on the
+    account that approved it, so the run would trade ``master`` while it watched an address that holds nothing."""
+    given = "names the wallet itself" if account_set else "is not set, so the run trades as the key's own address"
+    return (f"the key signs as {signer}, an agent (API) wallet of the account {master} (the venue's userRole: "
+            f"'agent'), and HL_ACCOUNT_ADDRESS {given}: the venue books an agent wallet's orders on the account "
+            f"that approved it, so the run would trade {master} while it watched {signer}, which holds nothing. "
+            f"Set HL_ACCOUNT_ADDRESS to {master}")
 
 
 def signer_role_refusal(signer: str, account: str, role: str, master: str | None,

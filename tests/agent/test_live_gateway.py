@@ -1739,6 +1739,51 @@ def test_an_agent_wallet_of_the_account_trades_for_it_and_one_of_another_account
     assert traded_for == {ADDR}
 
 
+@pytest.mark.parametrize("account_set", [True, False])
+def test_an_agent_wallets_key_run_for_the_wallets_own_address_is_refused_naming_its_account(tmp_path, capsys,
+                                                                                          account_set):
+    """A review: an agent wallet's key with HL_ACCOUNT_ADDRESS its own address (signer = account: no userRole was
+    asked) and session.collateral_usd set, as the no-value refusal offered, exited 0 having traded the account
+    that approved the wallet (12 fills there) while it said 0 fills for the wallet's empty address. Unset, it was
+    refused, naming no account. Both are refused now (exit 2, no order), naming the account to set."""
+    agent_key = "0x" + "6b" * 32
+    agent = Account.from_key(agent_key).address.lower()
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("session:\n  collateral_usd: 1000\n")
+    env = {"HL_SECRET_KEY": agent_key, **({"HL_ACCOUNT_ADDRESS": agent.upper().replace("0X", "0x")} if account_set
+                                          else {})}
+    with served(speed=1.0) as (bg, ex, clock):
+        _approve(bg, clock, KEY, agent_key)
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "MicroLive",
+                          "--duration", "3", "--quiet", "--config", str(cfg)], env=env)
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0, err
+    given = "names the wallet itself" if account_set else "is not set"
+    assert (f"error: the key signs as {agent}, an agent (API) wallet of the account {ADDR} (the venue's userRole: "
+            f"'agent'), and HL_ACCOUNT_ADDRESS {given}") in err, err
+    assert f"so the run would trade {ADDR} while it watched {agent}" in err and f"Set HL_ACCOUNT_ADDRESS to {ADDR}" \
+        in err
+
+
+@pytest.mark.usefixtures("nothing_listening_fails_at_once")  # (the 429 not asked again: the minute's budget is spent)
+def test_a_refusal_of_another_accounts_key_stands_when_the_accounts_own_role_goes_unanswered(capsys):
+    """The account's own userRole only says more in a refusal already certain: with the IP budget spent by the
+    signer's (meta, l2Book, clearinghouseState 24 and userRole 60 of 100 a minute), its 429 still ends the run
+    refused (exit 2, the signer's role named), not as a venue that could not be used (exit 1)."""
+    own_key = "0x" + "5" * 64
+    signer = Account.from_key(own_key).address.lower()
+    params = _params()
+    params = params.model_copy(update={"quota": params.quota.model_copy(update={"ip_weight_per_minute": 100})})
+    with served(speed=1.0, params=params) as (bg, ex, clock):
+        bg.call(lambda: ex.fund(signer, 10_000.0))
+        code = _run_for(bg, own_key, ADDR)
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0, err
+    assert f"error: the key signs as {signer}, an account of its own (the venue's userRole: 'user')" in err, err
+
+
 @pytest.mark.usefixtures("nothing_listening_fails_at_once")
 def test_a_userrole_query_the_venue_does_not_answer_fails_the_run_as_the_other_queries_do(capsys):
     """The preflight's queries end a run with exit 1 when the venue gives no answer: userRole (weight 60) alike. An
