@@ -235,8 +235,9 @@ class HyperliquidGateway(CommandRouter):
     async def user_role(self, address: str) -> tuple[str, str | None]:
         """The venue's role of ``address`` (``userRole``: 'user', 'agent', 'subAccount', 'vault' or 'missing') and
         the account it acts for (an agent wallet's, a sub-account's master; lower case) or None. It weighs 60 of the
-        IP budget (20 for most queries): asked before a run, of a key that signs for another account, and only
-        then. Raises GatewayError with no 200 answer or an answer of another shape."""
+        IP budget (20 for most queries): asked only before a run (``preflight``), of a key that signs for another
+        account (and of that account, to word a refusal) or whose own address holds nothing. Raises GatewayError
+        with no 200 answer or an answer of another shape."""
         body = await self._info_once({"type": "userRole", "user": address})
         try:
             return role_and_master(body)
