@@ -779,6 +779,29 @@ def test_quoting_leaves_snapshot_room_is_whether_the_gates_ever_shut_a_snapshot_
     assert quoting_leaves_snapshot_room(cfg) is not shut_out
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3000), st.integers(10, 1000), st.integers(-2, 2), st.sampled_from([0.0, 0.25, 0.5, 0.999]))
+@example(101, 500, 0, 0.91)  # quoting goes on at 50 (50 < 50.5): 50 + 42 > 91.91, as floor(qW) - 1 (49) would miss
+def test_quoting_leaves_snapshot_room_to_the_unit_where_the_snapshots_share_is_at_the_quoting_limit(
+        w, q_permille, k, frac):
+    """As above, with the snapshots' share drawn within a few units of the highest weight quoting goes on at plus a
+    snapshot (and the quoting share often not a whole weight): the boundary the relation is about, which shares drawn
+    at whole percents reach only by chance (an off-by-one there, floor(qW) - 1 for ceil(qW) - 1, passed them)."""
+    from hypothesis import assume
+    from agent.execution.budget import quoting_leaves_snapshot_room
+    from agent.execution.weights import SNAPSHOT_SENT_WEIGHT
+    q = q_permille / 1000
+    s = (math.ceil(q * w) - 1 + SNAPSHOT_SENT_WEIGHT + k + frac) / w
+    assume(0.01 <= s <= 1.0)
+    cfg = BudgetConfig(ip_weight_per_minute=w, ip_quote_frac=q, ip_snapshot_frac=s)
+    b = RequestBudget(cfg)
+    shut_out = False
+    while b.ip_allows_quoting(0.0):
+        shut_out = shut_out or not b.ip_allows_snapshot(0.0, SNAPSHOT_SENT_WEIGHT)
+        b.note_request(0.0, 1)  # the next whole weight
+    assert quoting_leaves_snapshot_room(cfg) is not shut_out
+
+
 def test_requote_interval_stretches_as_headroom_falls():
     b = RequestBudget(BudgetConfig(knee_frac=0.3, max_stretch=20))
     out = []
