@@ -1785,6 +1785,37 @@ def test_a_refusal_of_another_accounts_key_stands_when_the_accounts_own_role_goe
 
 
 @pytest.mark.usefixtures("nothing_listening_fails_at_once")
+@pytest.mark.parametrize("account_set, collateral, code_, said", [
+    (True, True, 1, "/info userRole: HTTP 429"),  # the run would go on: no answer is no run (exit 1), never a run
+    (True, False, 2, "the account's value is 0 on the coin's dex"),  # refused anyway (no basis): said so, exit 2
+    (False, True, 2, "has no value on the coin's dex: HL_ACCOUNT_ADDRESS is not set"),  # refused anyway, unset
+    (False, False, 2, "has no value on the coin's dex: HL_ACCOUNT_ADDRESS is not set"),
+])
+def test_an_agent_wallets_own_address_whose_userrole_goes_unanswered_is_no_run_and_a_refusal_stands(
+        tmp_path, capsys, account_set, collateral, code_, said):
+    """The userRole asked of a key whose own address holds nothing (an agent wallet's key run for the wallet's own
+    address): with HL_ACCOUNT_ADDRESS its own and session.collateral_usd set, the run would go on, so a lost answer
+    ends it as the other queries' do (exit 1), never a run that trades the approving account unseen; elsewhere the
+    no-value refusal is certain anyway, and a lost answer leaves it (exit 2). An IP budget of 59 a minute answers
+    meta, l2Book and clearinghouseState (24) and refuses userRole (60) with a 429."""
+    agent_key = "0x" + "6b" * 32
+    agent = Account.from_key(agent_key).address.lower()
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("session:\n  collateral_usd: 1000\n" if collateral else "session: {}\n")
+    params = _params()
+    params = params.model_copy(update={"quota": params.quota.model_copy(update={"ip_weight_per_minute": 59})})
+    env = {"HL_SECRET_KEY": agent_key, **({"HL_ACCOUNT_ADDRESS": agent} if account_set else {})}
+    with served(speed=1.0, params=params) as (bg, ex, clock):
+        bg.call(lambda: bg.server.agents.update({agent: (ADDR, "")}))
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "MicroLive",
+                          "--duration", "3", "--quiet", "--config", str(cfg)], env=env)
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == code_ and sent == 0, err
+    assert said in err, err
+
+
+@pytest.mark.usefixtures("nothing_listening_fails_at_once")
 def test_a_userrole_query_the_venue_does_not_answer_fails_the_run_as_the_other_queries_do(capsys):
     """The preflight's queries end a run with exit 1 when the venue gives no answer: userRole (weight 60) alike. An
     IP budget of 59 a minute answers meta, l2Book and clearinghouseState (24) and refuses userRole with a 429."""
