@@ -84,7 +84,7 @@ class CloidFactory:
 class TrackedOrder:
     __slots__ = ("cloid", "oid", "side", "px", "sz", "filled_sz", "reduce_only", "tif", "state", "sent_ts",
                  "last_update_ts", "replaces", "replaced_by", "prev_state", "foreign", "presumed_gone",
-                 "acked_ts", "counted", "placed_sz", "pool")
+                 "acked_ts", "counted", "placed_sz", "pool", "lu_before_cancel")
 
     def __init__(self, cloid: str, side: Side, px: float, sz: float, reduce_only: bool, tif: Tif, ts: float,
                  state: OrderState = OrderState.PENDING_NEW) -> None:
@@ -99,6 +99,9 @@ class TrackedOrder:
         self.state = state
         self.sent_ts = ts
         self.last_update_ts = ts
+        # its last_update_ts when a cancel was last sent: a refused cancel puts it back with the state it had, so a
+        # place or modify still unanswered is timed from its own send again, not the cancel's
+        self.lu_before_cancel = ts
         self.replaces: str | None = None
         self.replaced_by: str | None = None
         self.prev_state = state
@@ -234,6 +237,7 @@ class OrderTracker:
                 if o.state is not OrderState.PENDING_CANCEL:
                     o.prev_state = o.state
                     o.state = OrderState.PENDING_CANCEL
+                    o.lu_before_cancel = o.last_update_ts
                     o.last_update_ts = ts
 
     def _place(self, cmd: PlaceOrder, ts: float) -> None:
@@ -299,6 +303,7 @@ class OrderTracker:
             if st not in TERMINAL and st is not _PENDING_CANCEL:
                 o.prev_state = st
                 o.state = _PENDING_CANCEL
+                o.lu_before_cancel = o.last_update_ts
                 o.last_update_ts = ts
                 if o.pool is not None:
                     o.pool.remove(o)
@@ -460,6 +465,7 @@ class OrderTracker:
                     o.pool = None
             elif o.state is _PENDING_CANCEL:
                 o.state = o.prev_state  # (stale, for want of this answer in time: a snapshot settles it)
+                o.last_update_ts = o.lu_before_cancel  # (a place or modify still out: timed from its send again)
                 self._watch(o)
                 self.keep = None  # (keepable again, perhaps: back in its place in live order)
         elif t is ModifyAcknowledged:
@@ -529,6 +535,7 @@ class OrderTracker:
                     self._modify_did_nothing(o, new, ev.ts)
                 elif o.live and o.state is _PENDING_CANCEL:
                     o.state = o.prev_state  # (a modify sent before it, if any, is still out: its new leg stands)
+                    o.last_update_ts = o.lu_before_cancel  # (timed from that modify's send, or its place's, again)
                     self._watch(o)
                     self.keep = None  # (keepable again, perhaps: back in its place in live order)
         elif t is AccountSnapshot:

@@ -109,6 +109,7 @@ def test_check_timeouts_agrees_with_the_full_scan_after_any_history(ops, settle_
     ts = 100.0
     tid = 0
     snap_ms = 0
+    lu_before_cancel: dict[str, float] = {}  # each order's last_update_ts as its last cancel left (mirrors _cancel)
     for op, i, dt in ops:
         ts += dt
         live = list(t.live_set)
@@ -124,6 +125,16 @@ def test_check_timeouts_agrees_with_the_full_scan_after_any_history(ops, settle_
             lu = t.orders[c].last_update_ts
             waits = (t.orders[c].state, _after(lu + 5.0, lu, 5.0))
             assert _times_out_at(t, c, waits[1], 5.0)
+        if op in ("cancel", "cancel_all"):
+            for x in ([c] if op == "cancel" else live):
+                o = t.orders.get(x)
+                if o is not None and o.live and o.state is not OrderState.PENDING_CANCEL:
+                    lu_before_cancel[x] = o.last_update_ts
+        # a cancel refused (by the venue, or its quota) puts the order back as it was: a place or modify still
+        # unanswered is timed from its own send again, not the refused cancel's (R3's review: modify at 101, cancel
+        # at 104 refused at 104.2 went stale at 109.01, not 106.01)
+        refused = c if op in ("cancel_refused", "rate_cancel") and c in t.live_set \
+            and t.orders[c].state is OrderState.PENDING_CANCEL else None
         if op == "place" or c is None:
             n = cloids.next()
             sent.append(n)
@@ -183,6 +194,9 @@ def test_check_timeouts_agrees_with_the_full_scan_after_any_history(ops, settle_
             t.on_event(AccountSnapshot(ts, 0.0, 0.0, 1e4, 0.0, listed, tid, ts - (i % 4), snap_ms))
             if op == "snapshot_flag":
                 t.needs_snapshot = False  # (also asked with it down: the stale orders' own part of the scan)
+        if refused is not None and refused in t.live_set and t.orders[refused].state in AWAITING_ACK:
+            b = lu_before_cancel[refused]
+            assert _times_out_at(t, refused, _after(b + 5.0, b, 5.0), 5.0), (op, ts, b)
         if waits is not None and c in t.live_set and t.orders[c].state is waits[0]:
             assert _times_out_at(t, c, waits[1], 5.0), (op, ts, waits)
         timeout_s = (0.5, 2.0, 5.0)[i % 3]
@@ -292,3 +306,20 @@ def test_a_cancel_or_modify_that_found_nothing_puts_its_order_under_the_stale_bo
     _agree(t, 107.7, 100.0)
     t.check_timeouts(107.7, 100.0)
     assert t.needs_snapshot
+
+
+@pytest.mark.parametrize("refusal", ["venue", "quota"])
+def test_a_refused_cancel_leaves_the_modify_before_it_timed_from_its_own_send(refusal):
+    """R3's review: modify at 101, cancel at 104, the cancel refused at 104.2: the order, back awaiting its modify,
+    went stale at 109.01 (timed from the refused cancel's send), not at 106.01, the modify's own timeout."""
+    t = OrderTracker()
+    t.on_command(PlaceOrder("0xa", Side.BUY, 100.0, 0.01, Tif.ALO, False), 100.0)
+    t.on_event(OrderAcknowledged(100.1, "0xa", 1, True))
+    t.on_command(ModifyOrder("0xa", "0xb", 101.0, 0.01, side=Side.BUY), 101.0)
+    t.on_command(CancelOrder("0xa"), 104.0)
+    if refusal == "venue":
+        t.on_event(CancelRejected(104.2, "0xa", Reason.OTHER, "refused"))
+    else:
+        t.on_event(RateLimited(104.2, "address", "cancel", "quota", ("0xa",), ()))
+    assert t.orders["0xa"].state is OrderState.PENDING_MODIFY
+    assert _times_out_at(t, "0xa", _after(106.0, 101.0, 5.0), 5.0)
