@@ -754,6 +754,18 @@ def test_the_budgets_figures_written_out_are_those_of_their_definitions(steps, b
         assert b.ip_used(ts) == weight
 
 
+def _gates_shut_a_snapshot_out(cfg: BudgetConfig) -> bool:
+    """The oracle: whether, at some whole minute's weight from the background up at which ip_allows_quoting lets a
+    cycle quote, ip_allows_snapshot refuses a snapshot (SNAPSHOT_SENT_WEIGHT): the two gates themselves, asked."""
+    from agent.execution.weights import SNAPSHOT_SENT_WEIGHT
+    b = RequestBudget(cfg)
+    shut_out = False
+    while b.ip_allows_quoting(0.0):
+        shut_out = shut_out or not b.ip_allows_snapshot(0.0, SNAPSHOT_SENT_WEIGHT)
+        b.note_request(0.0, 1)  # the next whole weight
+    return shut_out
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(1, 3000), st.integers(1, 100), st.integers(1, 100), st.integers(0, 3000))
 @example(1200, 75, 90, 0)  # the defaults: 899 + 42 <= 1080
@@ -767,16 +779,10 @@ def test_quoting_leaves_snapshot_room_is_whether_the_gates_ever_shut_a_snapshot_
     ip_allows_quoting lets a cycle quote has ip_allows_snapshot refuse a snapshot (SNAPSHOT_SENT_WEIGHT)."""
     from hypothesis import assume
     from agent.execution.budget import quoting_leaves_snapshot_room
-    from agent.execution.weights import SNAPSHOT_SENT_WEIGHT
     cfg = BudgetConfig(ip_weight_per_minute=w, ip_quote_frac=q_pct / 100, ip_snapshot_frac=s_pct / 100,
                        background_weight_per_minute=background)
     assume(background < cfg.ip_quote_frac * w)  # (else the agent never quotes: the config refuses it)
-    b = RequestBudget(cfg)
-    shut_out = False
-    while b.ip_allows_quoting(0.0):
-        shut_out = shut_out or not b.ip_allows_snapshot(0.0, SNAPSHOT_SENT_WEIGHT)
-        b.note_request(0.0, 1)  # the next whole weight
-    assert quoting_leaves_snapshot_room(cfg) is not shut_out
+    assert quoting_leaves_snapshot_room(cfg) is not _gates_shut_a_snapshot_out(cfg)
 
 
 @settings(max_examples=300, deadline=None)
@@ -794,12 +800,7 @@ def test_quoting_leaves_snapshot_room_to_the_unit_where_the_snapshots_share_is_a
     s = (math.ceil(q * w) - 1 + SNAPSHOT_SENT_WEIGHT + k + frac) / w
     assume(0.01 <= s <= 1.0)
     cfg = BudgetConfig(ip_weight_per_minute=w, ip_quote_frac=q, ip_snapshot_frac=s)
-    b = RequestBudget(cfg)
-    shut_out = False
-    while b.ip_allows_quoting(0.0):
-        shut_out = shut_out or not b.ip_allows_snapshot(0.0, SNAPSHOT_SENT_WEIGHT)
-        b.note_request(0.0, 1)  # the next whole weight
-    assert quoting_leaves_snapshot_room(cfg) is not shut_out
+    assert quoting_leaves_snapshot_room(cfg) is not _gates_shut_a_snapshot_out(cfg)
 
 
 def test_requote_interval_stretches_as_headroom_falls():
