@@ -361,8 +361,10 @@ def _levels_array(rows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
 
 def journal_files(folder: str | Path) -> list[Path]:
     """A run folder's journal, its files in writing order (segments, then events.jsonl); FileNotFoundError naming
-    the folder without one. The CLI asks before it makes its output folder."""
+    the folder without one, ValueError naming a file of it that is not a regular file (a FIFO, a symlink to
+    ``/dev/zero``: read to its end, it was read forever). The CLI asks before it makes its output folder."""
     from agent.audit.records import log_files
+    from common.files import not_a_regular_file
 
     if not Path(folder).is_dir():  # ("RUN: no events.jsonl" for a folder not there sent one looking for the file)
         raise FileNotFoundError(f"{folder}: " + ("not a folder: give the live run's folder" if Path(folder).exists()
@@ -375,6 +377,10 @@ def journal_files(folder: str | Path) -> list[Path]:
                                     f"twin from a live run's (python -m agent --venue live --out DIR, the journal "
                                     f"on unless --no-events)")
         raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")
+    for f in files:  # (read to their end: a FIFO or a device never has one)
+        kind = not_a_regular_file(f)
+        if kind is not None:
+            raise ValueError(f"{f}: {kind}, not a regular file: a live run's journal is one")
     return files
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -53,6 +55,24 @@ def read_text(path: str | Path) -> str:
     except UnicodeDecodeError as e:
         raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")  # the newlines as text mode reads them
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (a named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def not_a_regular_file(path: str | Path) -> str | None:
+    """What ``path`` is when it is not a regular file (a FIFO, a device, a socket, a folder; through a symlink too),
+    or None: a regular file, or nothing there (the caller's open names that). Told from ``stat``, without opening
+    it: opening a FIFO waits for a writer, and reading one, or ``/dev/zero``, never ends, so a reader that streams
+    a file to its end (a run's journal) was stuck for good with nothing said."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
 
 
 def missing_extra(error: ImportError | str, extra: str) -> str:

@@ -991,3 +991,33 @@ def test_a_signal_while_the_calibration_is_written_is_held_till_it_is_whole_then
     now = {p.name: p.read_bytes() for p in out.iterdir()}
     assert set(now) == set(earlier) and now["twin_params.json"] != earlier["twin_params.json"]
     assert TwinParams.model_validate_json(now["twin_params.json"]).queue.cancel_ahead_power == 3.5
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_journal_that_is_not_a_regular_file_is_refused_naming_it_not_read_forever(tmp_path, kind):
+    """events.jsonl as a FIFO (opening it waited for a writer for good) or a symlink to /dev/zero (read to an end it
+    never has): run as a process, with a time limit and a memory cap, so a reader stuck in it fails the test."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    run = tmp_path / "run"
+    run.mkdir()
+    journal = run / "events.jsonl"
+    if kind == "fifo":
+        os.mkfifo(journal)
+    else:
+        journal.symlink_to("/dev/zero")
+
+    def capped():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    try:
+        done = subprocess.run([sys.executable, "-m", "calibration", str(run), "--quiet"], capture_output=True,
+                              text=True, timeout=60, preexec_fn=capped)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"python -m calibration read its {kind} journal for a minute")
+    what = "a FIFO (a named pipe)" if kind == "fifo" else "a character device"
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: {journal}: {what}, not a regular file"), done.stderr
+    assert not (run / "calibration").exists()  # refused before the output folder is made
