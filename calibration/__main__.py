@@ -44,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
                     "run's agent config for the run's length, at most this many hours, and report it beside what was "
                     "seen (0: no replay; default 6)")
     ap.add_argument("--replay-seeds", type=positive_int, default=1, help="replay the fitted twin on this many seeds "
-                    "and give each row the replayed value's range over them (default 1): what the agent's own path decides "
-                    "(requests, fills, markouts) varies from seed to seed")
+                    "and give each row the replayed value's range over them (default 1; seeds x --replay-hours at most "
+                    "a year: 1,460 at 6 h): what the agent's own path decides (requests, fills, markouts) varies from "
+                    "seed to seed")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
+    too_many = _too_many_seeds(args.replay_seeds, args.replay_hours)
+    if too_many:
+        return fail(too_many)
     lacking = lacks_matplotlib("report.html's figure")  # before the fit and the replay, which take minutes
     if lacking:
         return fail(lacking)
@@ -207,6 +211,22 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
                   + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
     print_out("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
               + (" (replacing an earlier calibration's)" if replacing else ""))
+
+
+def _too_many_seeds(seeds: int, hours: float) -> str | None:
+    """The error for a ``--replay-seeds`` past its bound, or None. Each seed replays up to ``--replay-hours`` of the
+    fitted twin, one after another, so the bound is the project's on any simulated length (``MAX_DURATION_S``, a
+    year; past it is a typo): seeds x hours at most a year, 1,460 seeds at the default 6 h. One seed is always
+    taken: its replay is the run's own length, however large ``--replay-hours`` (a cap) is."""
+    from common.units import MAX_DURATION_S
+
+    if hours <= 0 or seeds <= 1:  # (0 hours: no replay, the seeds unused)
+        return None
+    highest = max(1, int(MAX_DURATION_S // (hours * 3600.0)))
+    if seeds <= highest:
+        return None
+    return (f"--replay-seeds {seeds}: at most {highest:,} with --replay-hours {hours:g} (each seed replays up to "
+            f"{hours:g} h of the fitted twin, one after another: past a year simulated in all is a typo)")
 
 
 def _bar(journal: Path, quiet: bool):

@@ -1021,3 +1021,24 @@ def test_a_journal_that_is_not_a_regular_file_is_refused_naming_it_not_read_fore
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"error: {journal}: {what}, not a regular file"), done.stderr
     assert not (run / "calibration").exists()  # refused before the output folder is made
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--replay-seeds", "1461"], "--replay-seeds 1461: at most 1,460 with --replay-hours 6 "),
+    (["--replay-seeds", "9", "--replay-hours", "1000"], "--replay-seeds 9: at most 8 with --replay-hours 1000 "),
+    (["--replay-seeds", "2", "--replay-hours", "1e9"], "--replay-seeds 2: at most 1 with --replay-hours 1e+09 "),
+])
+def test_replay_seeds_past_a_year_of_twin_in_all_exit_2_naming_the_option_the_value_and_the_bound(tmp_path, capsys,
+                                                                                               argv, expected):
+    """Each seed replays up to --replay-hours of the fitted twin, one after another: --replay-seeds 100000 (a typo)
+    was taken, and ran for weeks after the journal's replay. Refused before the journal is looked for."""
+    assert main([str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and "events.jsonl" not in err, err
+
+
+@pytest.mark.parametrize("argv", [["--replay-seeds", "1460"], ["--replay-seeds", "1", "--replay-hours", "1e9"],
+                                  ["--replay-seeds", "100000", "--replay-hours", "0"]])
+def test_replay_seeds_up_to_the_bound_one_seed_or_no_replay_are_taken(tmp_path, capsys, argv):
+    assert main([str(tmp_path), *argv]) == 2  # parsed: it is the missing journal that is refused
+    assert "no events.jsonl" in capsys.readouterr().err
