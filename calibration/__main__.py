@@ -142,23 +142,23 @@ def main(argv: list[str] | None = None) -> int:
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import market_kept
-    from calibration.report import OUTPUT_FILES
+    from calibration.report import OUTPUT_FILES, spikes_text
 
     lat = s["latency"]
     print_out(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
               f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")
     if lat:
         leg = lat["leg"]
-        print_out(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; spikes "
-                  f"{leg['spike_prob']:.2%}, median {leg['spike_median_ms']:.0f} ms (KS {lat['ks_distance']:.3f})")
+        print_out(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "
+                  f"{spikes_text(leg, sigma=False)} (KS {lat['ks_distance']:.3f})")
     else:
         print_out("latency: too few round trips to fit (the base's kept)")
     feed = s["feed"]
     if feed:
         ks = f", KS {feed['ks_distance']:.3f} against the replay" if feed["ks_distance"] is not None else ""
         print_out(f"feed latency: body median {feed['leg']['median_ms']:.1f} ms, sigma {feed['leg']['sigma']:.3f}; "
-                  f"spikes {feed['leg']['spike_prob']:.2%} ({feed['held_share']:.0%} of the updates right behind "
-                  f"another frame: censored{ks})")
+                  f"{spikes_text(feed['leg'], median=False, sigma=False)} ({feed['held_share']:.0%} of the updates "
+                  f"right behind another frame: censored{ks})")
     else:
         print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():

@@ -1042,3 +1042,40 @@ def test_replay_seeds_past_a_year_of_twin_in_all_exit_2_naming_the_option_the_va
 def test_replay_seeds_up_to_the_bound_one_seed_or_no_replay_are_taken(tmp_path, capsys, argv):
     assert main([str(tmp_path), *argv]) == 2  # parsed: it is the missing journal that is refused
     assert "no events.jsonl" in capsys.readouterr().err
+
+
+def test_a_leg_fitted_without_spikes_is_said_to_have_none_not_a_spike_median(tmp_path, capsys):
+    """Round trips and book-update lags whose logs have a long fast tail and none slow: the spike share is fitted at
+    0 (one normal), and the fit's spike median is then the largest value seen (sigma 0.5), which the printout and
+    report.html showed as a spike median ("spikes 0.00%, median 1922 ms"). calibration.json keeps its keys and
+    values (a public file)."""
+    from calibration.__main__ import _say
+    from calibration.report import write_report
+    rng = np.random.default_rng(3)
+    rt = np.exp(math.log(0.12) - 0.1 * np.exp(rng.normal(0.0, 0.5, 2000)))
+    lag = np.exp(math.log(0.15) - 0.2 * np.exp(rng.normal(0.0, 0.5, 2000)))
+    z = np.zeros(0)
+    obs = Observations(rt, 2000, 2000, {}, 2000, 0, lag, 0, z, 3600.0, 3600.0)
+    f = fit(obs)
+    assert f.latency.leg.spike_prob == 0 and f.feed.leg.spike_prob == 0  # (the case: a fit without spikes)
+    largest = f"{f.latency.leg.spike_median_ms:.0f} ms"
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("no spikes") == 2 and largest not in html and "spikes 0.00%" not in html
+    saved = json.loads((tmp_path / "out" / "calibration.json").read_text())
+    assert saved["latency"]["leg"]["spike_median_ms"] == pytest.approx(f.latency.leg.spike_median_ms)
+    assert saved["feed"]["leg"]["spike_prob"] == 0 and "spike_median_ms" in saved["feed"]["leg"]
+    _say(s, obs, f, None, tmp_path / "out", False)
+    out = capsys.readouterr().out
+    lines = [x for x in out.splitlines() if x.startswith(("latency per leg:", "feed latency:"))]
+    assert len(lines) == 2 and all("; no spikes" in x for x in lines), out
+    assert largest not in out and "spikes 0.00%" not in out
+
+
+def test_a_leg_fitted_with_spikes_is_said_as_before():
+    from calibration.report import spikes_text
+    leg = {"spike_prob": 0.03, "spike_median_ms": 500.4, "spike_sigma": 0.4}
+    assert spikes_text(leg, "of legs") == "spikes 3.00% of legs, median 500 ms, sigma 0.400"
+    assert spikes_text(leg, sigma=False) == "spikes 3.00%, median 500 ms"
+    assert spikes_text(leg, median=False, sigma=False) == "spikes 3.00%"
+    assert spikes_text({**leg, "spike_prob": 0.0}) == "no spikes"
