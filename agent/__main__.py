@@ -152,24 +152,25 @@ def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = 
 
 
 def market_problem(coin: str, params, params_file: str | None) -> str | None:
-    """Why a twin session on ``coin`` could not trade (None: it can). A coin the twin lists without a market
-    process has an empty book: the agent would wait for one the whole session and report nothing."""
-    source = f"--params {params_file}" if params_file else "the twin's defaults"
-    listed = [i.coin for i in params.instruments]
-    if coin not in listed:
-        return (f"session.coin {coin!r} is not an instrument of the twin ({source} list {', '.join(listed)}): "
-                f"add it under instruments in a --params file, with a market under markets")
-    if coin not in params.markets:
-        # the preset a HIP-3 coin's market is like, the default one otherwise (the thin preset for BTC, and BTC
-        # twice in one dict, was what this suggested for a params file without BTC's market)
-        preset, like = ("M.thin_hip3()", "the thin HIP-3 preset") if ":" in coin else ("M()", "the default market")
-        markets = f"{{{coin!r}: {preset}}}" if coin == "BTC" else f"{{'BTC': M(), {coin!r}: {preset}}}"
-        return (f"the twin has no market for session.coin {coin!r} ({source} have markets for "
-                f"{', '.join(params.markets) or 'no coin'}): its book would stay empty and the agent never quote. "
-                f"Give --params a file with one under markets; for {like}: python -c \"from twin.params "
-                f"import TwinParams; from twin.market.synthetic import SyntheticMarketParams as M; "
-                f"print(TwinParams(markets={markets}).model_dump_json(indent=2))\" > params.json")
-    return None
+    """Why a twin session on ``coin`` could not trade (None: it can; ``twin.params.market_problem``), with what to
+    do about it on this command line. A coin the twin lists without a market process has an empty book: the agent
+    would wait for one the whole session and report nothing."""
+    from twin.params import market_problem as twin_market_problem
+
+    problem = twin_market_problem(params, coin, f"--params {params_file}" if params_file else "the twin's defaults")
+    if problem is None:
+        return None
+    kind, text = problem
+    if kind == "unlisted":
+        return f"{text}: add it under instruments in a --params file, with a market under markets"
+    # the preset a HIP-3 coin's market is like, the default one otherwise (the thin preset for BTC, and BTC
+    # twice in one dict, was what this suggested for a params file without BTC's market)
+    preset, like = ("M.thin_hip3()", "the thin HIP-3 preset") if ":" in coin else ("M()", "the default market")
+    markets = f"{{{coin!r}: {preset}}}" if coin == "BTC" else f"{{'BTC': M(), {coin!r}: {preset}}}"
+    return (f"{text} and the agent never quote. "
+            f"Give --params a file with one under markets; for {like}: python -c \"from twin.params "
+            f"import TwinParams; from twin.market.synthetic import SyntheticMarketParams as M; "
+            f"print(TwinParams(markets={markets}).model_dump_json(indent=2))\" > params.json")
 
 
 def format_summary(s: dict) -> str:

@@ -31,7 +31,7 @@ from agent.graduation.exposure import level_named, places_orders
 from agent.graduation.governor import Graduation
 from agent.session import build_session
 from common.files import short_repr
-from twin.params import TwinParams
+from twin.params import TwinParams, market_problem
 from common.units import MAX_DURATION_S
 
 
@@ -131,19 +131,18 @@ def config_for(values: dict[str, float | int], base: AgentConfig | None = None) 
 
 
 def _check_market(coin: str, twin_params: TwinParams | None) -> None:
-    """ValueError when the episode's twin cannot trade ``coin`` (as ``python -m search`` and ``python -m agent``
-    refuse it): a coin it does not list was a KeyError traceback at ``reset``; one listed without a market (the
-    defaults' ``hyna:LIT``) ran every episode on an empty book, every reward 0, nothing said."""
-    params = twin_params or TwinParams()
-    source = "twin_params" if twin_params is not None else "the twin's defaults"
-    listed = [i.coin for i in params.instruments]
-    if coin not in listed:
-        raise ValueError(f"MarketMakingEnv: agent_config's session.coin {coin!r} is not an instrument of the twin "
-                         f"({source} list {', '.join(listed)})")
-    if coin not in params.markets:
-        raise ValueError(f"MarketMakingEnv: the twin has no market for agent_config's session.coin {coin!r} ({source} "
-                         f"have markets for {', '.join(params.markets) or 'no coin'}): its book would stay empty and "
-                         f"every reward be 0; give twin_params a market for it")
+    """ValueError when the episode's twin cannot trade ``coin`` (``twin.params.market_problem``, the check ``python
+    -m search`` and ``python -m agent`` make): a coin it does not list was a KeyError traceback at ``reset``; one
+    listed without a market (the defaults' ``hyna:LIT``) ran every episode on an empty book, every reward 0,
+    nothing said."""
+    problem = market_problem(twin_params or TwinParams(), coin,
+                             "twin_params" if twin_params is not None else "the twin's defaults",
+                             "agent_config's session.coin")
+    if problem is not None:
+        kind, text = problem
+        raise ValueError(f"MarketMakingEnv: {text}" + (" and every reward be 0; give twin_params a market for it"
+                                                       if kind == "no market" else
+                                                       "; give twin_params one that lists it, with a market"))
 
 
 class _PinnedGraduation(Graduation):

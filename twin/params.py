@@ -129,3 +129,21 @@ class TwinParams(FileModel):
         if params.version != PARAMS_VERSION:
             raise ValueError(f"{p}: field 'version' is {params.version}, this code reads {PARAMS_VERSION}")
         return params
+
+
+def market_problem(params: TwinParams, coin: str, source: str,
+                   field: str = "session.coin") -> tuple[str, str] | None:
+    """Why a twin on ``params`` cannot trade ``coin`` (None: it can), as ``(kind, text)``: ``"unlisted"``, a coin it
+    does not list (a KeyError at the session's start), or ``"no market"``, one listed without a market process (the
+    defaults' ``hyna:LIT``: an empty book the whole session, the agent never quoting). ``text`` names ``field``, the
+    coin and ``source`` (where the parameters came from: ``--params FILE``, ``the twin's defaults``), and the coins
+    the twin has; the caller adds what to do in its own terms (a ``--params`` file, the env's ``twin_params``).
+    One check for ``python -m agent``, ``python -m search`` and ``search.env.MarketMakingEnv``."""
+    listed = [i.coin for i in params.instruments]
+    if coin not in listed:
+        return "unlisted", (f"{field} {coin!r} is not an instrument of the twin ({source} list "
+                            f"{', '.join(listed)})")
+    if coin not in params.markets:
+        return "no market", (f"the twin has no market for {field} {coin!r} ({source} have markets for "
+                             f"{', '.join(params.markets) or 'no coin'}): its book would stay empty")
+    return None

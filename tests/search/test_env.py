@@ -676,3 +676,31 @@ def test_the_constructor_refuses_an_argument_of_the_wrong_kind_naming_it(kw, nam
     # at reset; pin_level='no' was taken for True)
     with pytest.raises(TypeError, match=f"MarketMakingEnv: .*{named}"):
         MarketMakingEnv(**kw)
+
+
+@pytest.mark.parametrize("coin", ["BTC", "ETH", "hyna:LIT", "xyz:GOLD"])
+@pytest.mark.parametrize("markets", [None, {}, {"hyna:LIT": "thin"}, {"BTC": "default", "hyna:LIT": "thin"}])
+def test_the_env_and_the_cli_refuse_a_coin_by_one_check_each_naming_it_in_its_own_terms(coin, markets):
+    """The env's check was a copy of ``python -m agent``'s (``agent.__main__.market_problem``): both now ask
+    ``twin.params.market_problem``, and each says its answer in its own terms (the env: MarketMakingEnv,
+    agent_config's session.coin, twin_params; the CLI: session.coin, --params and the command that writes one)."""
+    from agent.__main__ import market_problem as cli_problem
+    from twin.market.synthetic import SyntheticMarketParams
+    from twin.params import TwinParams, market_problem
+    made = {"default": SyntheticMarketParams(), "thin": SyntheticMarketParams.thin_hip3()}
+    params = None if markets is None else TwinParams(markets={c: made[m] for c, m in markets.items()})
+    shared = market_problem(params or TwinParams(), coin, "twin_params" if params is not None else "the twin's "
+                            "defaults", "agent_config's session.coin")
+    cli = cli_problem(coin, params or TwinParams(), "p.json" if params is not None else None)
+    assert (cli is None) == (shared is None)
+    cfg = AgentConfig.model_validate({"session": {"coin": coin}})
+    if shared is None:
+        MarketMakingEnv(agent_config=cfg, twin_params=params, step_s=60.0, episode_s=120.0)
+        return
+    with pytest.raises(ValueError) as e:
+        MarketMakingEnv(agent_config=cfg, twin_params=params, step_s=60.0, episode_s=120.0)
+    said = str(e.value)
+    assert said.startswith(f"MarketMakingEnv: {shared[1]}") and "twin_params" in said and "--params" not in said
+    source = "--params p.json" if params is not None else "the twin's defaults"
+    assert cli.startswith(shared[1].replace("agent_config's session.coin", "session.coin")
+                          .replace("twin_params", source)), cli
