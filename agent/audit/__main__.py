@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         return fail(f"{args.run}: no decision log there (expected a run folder holding decisions.jsonl or its "
                     f"segments, or a log file)")
+    odd = _not_regular(log_files(path), "a decision log")
+    if odd is not None:
+        return fail(odd)
     kinds = None
     if args.type:
         kinds = {k.strip() for k in args.type.split(",") if k.strip()}
@@ -197,7 +200,12 @@ def _replay(folder: Path, own_command_line: bool) -> int:
     from agent.audit.replay import replay_folder
     from common.stop_signals import SignalsBetweenEvents
     try:
-        progress = _Progress(log_files(folder / "events.jsonl"), "replaying the journal", large=5 * 1024 * 1024)
+        journal = log_files(folder / "events.jsonl")
+        odd = _not_regular(journal, "a live run's journal") or _not_regular(log_files(folder / "decisions.jsonl"),
+                                                                               "a decision log")
+        if odd is not None:
+            return fail(odd)
+        progress = _Progress(journal, "replaying the journal", large=5 * 1024 * 1024)
     except OSError as e:  # a name too long, a folder not searchable
         return fail(f"{folder}: {e.strerror or e}")
     begun()
@@ -287,6 +295,17 @@ def _twin_start(folder: Path) -> dict | None:
     for line in LogReader(folder / "decisions.jsonl"):
         rec = record(line) if line.kind == "start" else None
         return rec if rec is not None and rec.get("venue") == "twin" else None
+    return None
+
+
+def _not_regular(files: list[Path], what: str) -> str | None:
+    """Why a log's file cannot be read (a FIFO, a device: read to its end, a FIFO waits for a writer for good and
+    ``/dev/zero`` never ends, the tool stuck with nothing said), or None: each is a regular file."""
+    from common.files import not_a_regular_file
+    for f in files:
+        kind = not_a_regular_file(f)
+        if kind is not None:
+            return f"{f}: {kind}, not a regular file: {what} is one"
     return None
 
 

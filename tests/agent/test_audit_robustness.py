@@ -261,3 +261,43 @@ def test_a_segment_moved_away_while_the_log_is_read_is_an_error_naming_it(tmp_pa
     files[1].rename(tmp_path / "archived.jsonl")
     with pytest.raises(FileNotFoundError, match=re.escape(f"{files[1]}: a file of the log, gone when its turn came")):
         list(reader)
+
+
+@pytest.mark.parametrize("name, kind, argv", [
+    ("decisions.jsonl", "fifo", []),
+    ("decisions.jsonl", "zero", []),
+    ("events.jsonl", "fifo", ["--replay"]),
+    ("decisions.jsonl", "fifo", ["--replay"]),
+])
+def test_a_log_file_that_is_a_fifo_or_a_device_exits_2_naming_it_not_read_forever(tmp_path, name, kind, argv):
+    """agent.audit streams a log to its end: a FIFO in its place waited for a writer for good, and a symlink to
+    /dev/zero never ended (the calibration's journal had the same, fixed there first). Refused as what it is, by the
+    file's name, before a byte is read; in a subprocess with a time limit and a memory cap, so that the old code
+    fails the test rather than hanging it or taking the machine's memory."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    run = tmp_path / "run"
+    run.mkdir()
+    odd = run / name
+    if kind == "fifo":
+        os.mkfifo(odd)
+    else:
+        odd.symlink_to("/dev/zero")
+    if name == "events.jsonl" or argv:  # (--replay reads the journal and the decision log both)
+        other = run / ("decisions.jsonl" if name == "events.jsonl" else "events.jsonl")
+        other.write_text("")
+
+    def capped():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    try:
+        done = subprocess.run([sys.executable, "-m", "agent.audit", str(run), *argv], capture_output=True, text=True,
+                              timeout=60, preexec_fn=capped)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"agent.audit {' '.join(argv)} read its {kind} {name} for a minute")
+    what = "a FIFO (a named pipe)" if kind == "fifo" else "a character device"
+    log = "a live run's journal" if name == "events.jsonl" else "a decision log"
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: {odd}: {what}, not a regular file: {log} is one"), done.stderr
