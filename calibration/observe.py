@@ -364,7 +364,7 @@ def journal_files(folder: str | Path) -> list[Path]:
     the folder without one, ValueError naming a file of it that is not a regular file (a FIFO, a symlink to
     ``/dev/zero``: read to its end, it was read forever). The CLI asks before it makes its output folder."""
     from agent.audit.records import log_files
-    from common.files import not_a_regular_file
+    from common.files import irregular_file_error
 
     if not Path(folder).is_dir():  # ("RUN: no events.jsonl" for a folder not there sent one looking for the file)
         raise FileNotFoundError(f"{folder}: " + ("not a folder: give the live run's folder" if Path(folder).exists()
@@ -377,10 +377,9 @@ def journal_files(folder: str | Path) -> list[Path]:
                                     f"twin from a live run's (python -m agent --venue live --out DIR, the journal "
                                     f"on unless --no-events)")
         raise FileNotFoundError(f"{folder}: no events.jsonl (a live run writes it unless --no-events)")
-    for f in files:  # (read to their end: a FIFO or a device never has one)
-        kind = not_a_regular_file(f)
-        if kind is not None:
-            raise ValueError(f"{f}: {kind}, not a regular file: a live run's journal is one")
+    irregular = irregular_file_error(files, "a live run's journal")  # (read to their end: a FIFO never has one)
+    if irregular is not None:
+        raise ValueError(irregular)
     return files
 
 

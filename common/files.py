@@ -75,6 +75,17 @@ def not_a_regular_file(path: str | Path) -> str | None:
     return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
 
 
+def irregular_file_error(files: list[Path], what: str) -> str | None:
+    """The error for the first of ``files`` (a log's, read to their end) that is not a regular file, naming it, what
+    it is and ``what`` it should be (``"a decision log"``); None when each is one. A reader streaming a FIFO or
+    ``/dev/zero`` to its end never got there, stuck with nothing said."""
+    for f in files:
+        kind = not_a_regular_file(f)
+        if kind is not None:
+            return f"{f}: {kind}, not a regular file: {what} is one"
+    return None
+
+
 def missing_extra(error: ImportError | str, extra: str) -> str:
     """A command whose optional dependencies are not installed: what is missing and the pip extra that installs
     it (``pyproject.toml``'s optional-dependencies), not an import traceback."""

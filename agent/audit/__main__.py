@@ -18,7 +18,7 @@ from agent.audit.inspect import (
 from agent.audit.records import log_files, size_on_disk
 from common.console import unread
 from common.cli_errors import fail, print_error, print_note, print_out
-from common.files import ArgumentParser, make_output_folder
+from common.files import ArgumentParser, irregular_file_error, make_output_folder
 from common.stop_signals import begun, exit_status, interrupted_by, remove_made_folders, stop_signals_interrupt
 from common.units import non_empty, non_negative_int
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         return fail(f"{args.run}: no decision log there (expected a run folder holding decisions.jsonl or its "
                     f"segments, or a log file)")
-    odd = _not_regular(log_files(path), "a decision log")
+    odd = irregular_file_error(log_files(path), "a decision log")
     if odd is not None:
         return fail(odd)
     kinds = None
@@ -201,8 +201,8 @@ def _replay(folder: Path, own_command_line: bool) -> int:
     from common.stop_signals import SignalsBetweenEvents
     try:
         journal = log_files(folder / "events.jsonl")
-        odd = _not_regular(journal, "a live run's journal") or _not_regular(log_files(folder / "decisions.jsonl"),
-                                                                               "a decision log")
+        odd = irregular_file_error(journal, "a live run's journal") \
+            or irregular_file_error(log_files(folder / "decisions.jsonl"), "a decision log")
         if odd is not None:
             return fail(odd)
         progress = _Progress(journal, "replaying the journal", large=5 * 1024 * 1024)
@@ -295,17 +295,6 @@ def _twin_start(folder: Path) -> dict | None:
     for line in LogReader(folder / "decisions.jsonl"):
         rec = record(line) if line.kind == "start" else None
         return rec if rec is not None and rec.get("venue") == "twin" else None
-    return None
-
-
-def _not_regular(files: list[Path], what: str) -> str | None:
-    """Why a log's file cannot be read (a FIFO, a device: read to its end, a FIFO waits for a writer for good and
-    ``/dev/zero`` never ends, the tool stuck with nothing said), or None: each is a regular file."""
-    from common.files import not_a_regular_file
-    for f in files:
-        kind = not_a_regular_file(f)
-        if kind is not None:
-            return f"{f}: {kind}, not a regular file: {what} is one"
     return None
 
 
