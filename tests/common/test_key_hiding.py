@@ -130,15 +130,19 @@ def _starts_an_error(node: ast.AST) -> bool:
                for n in ast.walk(node))
 
 
+def _calls(source: str):
+    """Each call in ``source``, with what it calls: (the Call node, its func), for the scans below."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            yield node, node.func
+
+
 def stderr_lines_not_through_the_printer(source: str) -> list[int]:
     """The lines of ``source`` that write to stderr, or print an "error..." line, other than through
     ``common.cli_errors``: ``print(..., file=sys.stderr)``, ``print("error: ...")``, ``say(text, sys.stderr)``,
     ``sys.stderr.write(...)``."""
     found = []
-    for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call):
-            continue
-        f = node.func
+    for node, f in _calls(source):
         if isinstance(f, ast.Name) and f.id == "print":
             if any(k.arg == "file" and _is_stderr(k.value) for k in node.keywords) or \
                     (node.args and _starts_an_error(node.args[0])):
@@ -380,10 +384,7 @@ def prints_past_the_printer(source: str) -> list[int]:
     without ``file=`` or to stdout, ``sys.stdout.write(...)``; and that make a parser ``argparse.ArgumentParser(...)``
     (whose usage errors echo the value refused, a key in it)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call):
-            continue
-        f = node.func
+    for node, f in _calls(source):
         if isinstance(f, ast.Name) and f.id == "print":
             to = next((k.value for k in node.keywords if k.arg == "file"), None)
             if to is None or (isinstance(to, ast.Attribute) and to.attr == "stdout"):
