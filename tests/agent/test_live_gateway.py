@@ -789,12 +789,7 @@ def test_hip3_coin_is_addressed_by_its_dex_asset_id_and_agent_wallets_share_nonc
     NonceManager, so their actions never collide on a nonce."""
     agent_key = "0x" + "6b" * 32
     with served(speed=5.0) as (bg, ex, clock):
-        nonce = int(clock() * 1000)
-        action, sig = approve_agent_action(KEY, Account.from_key(agent_key).address, None, nonce, is_mainnet=False)
-        approved = requests.post(bg.base_url + "/exchange", json={"action": action, "nonce": nonce, "signature": sig,
-                                                                  "vaultAddress": None, "expiresAfter": None},
-                                 timeout=WAIT_S).json()
-        assert approved == {"status": "ok", "response": {"type": "default"}}
+        _approve(bg, clock, KEY, agent_key)
 
         async def scenario():
             ev_btc, ev_lit = [], []
