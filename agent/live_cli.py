@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
+from agent.gateway.hyperliquid.wire import is_address
 from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row,
                           signed_usd)
 from agent.run_lock import venue_key
@@ -66,7 +67,6 @@ examples:
 """
 
 START_LEVELS = ("Shadow", "MicroLive", "Ramping", "Cautious", "Full", "Optimized")  # ExposureLevel's, in its order
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 
@@ -194,7 +194,7 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
         except ValueError:
             raise UsageError("HL_SECRET_KEY is not a valid private key (value not shown)") from None
     account = env.get("HL_ACCOUNT_ADDRESS", "").strip() or None
-    if account is not None and not _ADDRESS.match(account):
+    if account is not None and not is_address(account):
         raise UsageError(_bad_address_text(account))
     return wallet, account
 

@@ -16,6 +16,7 @@ from agent.gateway.events import (
 )
 from agent.gateway.base import order_name
 from agent.gateway.fills import TID_BITS, fill_key  # (fill_key raises ValueError: a malformed row, as any)
+from agent.gateway.hyperliquid.wire import is_address
 
 log = logging.getLogger(__name__)
 
@@ -547,12 +548,9 @@ def role_and_master(body: Any) -> tuple[str, str | None]:
     if key is None:
         return _short(role), None
     master = _str(_get(body, "data"), key)
-    if len(master) != 42 or master[:2] not in ("0x", "0X") or not all(c in _HEX for c in master[2:]):
+    if not is_address(master):
         raise MalformedMessage(f"data.{key} = {_short(master)!r}")
     return role, master.lower()
-
-
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _action_reply(body: Any) -> ActionReply:

@@ -5,7 +5,6 @@ key lives inside ``Wallet`` and never appears in a repr, a str, an exception or 
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping, Sequence
 
 import msgpack
@@ -15,7 +14,8 @@ from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import PrivateKey
 from eth_utils import keccak
 
-_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+from agent.gateway.hyperliquid.wire import is_address
+
 _ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _EIP712_DOMAIN_FIELDS = [
     {"name": "name", "type": "string"},
@@ -137,7 +137,7 @@ def action_hash(action: Mapping, vault_address: str | None, nonce: int, expires_
     if vault_address is None:
         data += b"\x00"
     else:
-        if not isinstance(vault_address, str) or not _ADDRESS_RE.match(vault_address):
+        if not is_address(vault_address):
             raise ValueError(f"vault_address must be 0x + 40 hex digits, got {vault_address!r}")
         data += b"\x01" + bytes.fromhex(vault_address[2:])
     if expires_after is not None:
@@ -209,7 +209,7 @@ def approve_agent_action(
     As the reference SDK does on the wire: an unnamed agent is signed with ``agentName: ""`` and the
     ``agentName`` key is then left out of the posted action.
     """
-    if not isinstance(agent_address, str) or not _ADDRESS_RE.match(agent_address):
+    if not is_address(agent_address):
         raise ValueError(f"agent_address must be 0x + 40 hex digits, got {agent_address!r}")
     action = {
         "type": "approveAgent",

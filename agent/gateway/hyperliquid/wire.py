@@ -86,8 +86,13 @@ def cloid_to_wire(cloid: str | int) -> str:
     return cloid.lower()
 
 
+def is_address(value) -> bool:
+    """Whether ``value`` is an address as the venue writes one: 0x and 40 hex digits (either case)."""
+    return isinstance(value, str) and _ADDRESS_RE.match(value) is not None
+
+
 def _address(value: str, field: str) -> str:
-    if not isinstance(value, str) or not _ADDRESS_RE.match(value):
+    if not is_address(value):
         raise ValueError(f"{field} must be 0x + 40 hex digits, got {value!r}")
     return value.lower()
 
