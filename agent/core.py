@@ -1415,7 +1415,14 @@ class AgentCore:
                 # reduce-only and capped at the position (an unmanaged position held for hours is risk no level
                 # asked for). Orange's overlay above has already kept only that side.
                 exits = SafetyOverlay(1.0, 1.0, reducing_side(pos), reduce_only=True, position=pos)
-                desired = to_venue_minimum(apply_to_quotes(exits, desired, lot=self.lot), pos,
+                src = desired
+                if safety_size is not None and ov.single_side is None and ov.size_factor < 1.0:
+                    # Yellow: its size factor is caution about new risk, and these are exits, as over the limit
+                    # where orders are placed (above): taken from the ladder before the overlay, they are not
+                    # halved. (Orange's and Red's factors are the exits' own: their overlay keeps that side.)
+                    src = self._desired
+                    safety_exit = 1.0
+                desired = to_venue_minimum(apply_to_quotes(exits, src, lot=self.lot), pos,
                                            q.ladder.min_notional_usd, self.lot, capped=True)
                 shadow_exits = pos
             else:

@@ -431,6 +431,44 @@ def test_at_yellow_over_the_limit_the_reducing_side_is_not_halved(position):
     assert "safety_size_factor_reducing" not in [a[0] for a in rec["adjustments"]]
 
 
+@pytest.mark.parametrize("position", [0.0113, -0.0113])
+def test_at_yellow_shadows_exits_are_not_halved(position):
+    """Shadow places only the exits of a position it holds: the paper ladder's reducing side, reduce-only, capped at
+    the position. That ladder was taken after Yellow's overlay, so Yellow (a reconnect's) halved the exits, and the
+    position it held took twice as long to work off: Yellow's size factor is caution about new risk, and over the
+    limit, where orders are placed, the exits were already spared it. Now Shadow's are too (the paper ladder, which
+    places nothing, is still halved), and the record says so (safety_size_factor_reducing, 1.0)."""
+    from agent.gateway.events import Batch, ConnectionLost, ConnectionRestored, PlaceOrder
+    cfg = quoting({"graduation": {"start_level": "SHADOW"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, position, 100_000.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    core.handle(ConnectionLost(1.1, "ws"))
+    core.handle(ConnectionRestored(1.2, "ws"))
+    core.handle(AccountSnapshot(1.3, position, 100_000.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(1.4, "BTC", ((99_902.0, 1.0),), ((100_102.0, 1.0),)))
+    core.drain_records()
+    cmds = core.handle(Timer(2.0))
+    assert core.safety.level is SafetyLevel.YELLOW and core.overlay.size_factor == 0.5
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    assert rec.get("note") == "shadow"
+    reducing = "A" if position > 0 else "B"
+    full = list(cfg.quoting.ladder.sizes(cfg.quoting.order_size))
+    paper = [q[2] for q in rec["quotes"] if q[0] == reducing]  # the paper ladder: Yellow's, halved
+    assert paper == pytest.approx([0.5 * sz for sz in full]), rec["quotes"]
+    exits, left = [], abs(position)  # the full ladder's reducing side, capped at the position
+    for sz in full:
+        take = round(min(sz, left), 5)
+        if take > 0.0:
+            exits.append(take)
+        left -= take
+    placed = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+    assert [c.sz for c in placed] == pytest.approx(exits), (placed, exits)
+    assert all(c.reduce_only and int(c.side) == (-1 if position > 0 else 1) for c in placed)
+    steps = {name: v for name, v, _ in rec["adjustments"]}
+    assert steps["safety_size_factor"] == 0.5 and steps.get("safety_size_factor_reducing") == 1.0, steps
+
+
 def test_the_inventory_skew_is_the_models_per_coin_times_the_position_in_coin():
     """GLFT's c2 is computed with Δ = quoting.order_size in coin, so q is the position in coin (Guéant: q and Δ
     in one unit). The core passed position/Δ, orders: the skew was 1/Δ = 500 times the model's, $124 for
