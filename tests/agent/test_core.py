@@ -679,6 +679,37 @@ def test_on_a_quiet_feed_a_cancel_the_venue_answered_never_placed_is_not_sent_ag
     assert all(core.tracker.orders[c].live for c in placed)  # still counted until a snapshot says
 
 
+def test_a_bid_filled_while_its_cancel_was_out_is_moved_when_the_book_falls_after_its_place_would_time_out():
+    """A bid unacknowledged (its reply lost), cancelled as the book dropped, filled in part, and its cancel refused
+    for quota; the book back, it is kept. It fell back to an unanswered place, stale at its place's timeout, and
+    reconcile moves no stale order: when the book fell again a bid 1000 above it stayed up (one snapshot away, if
+    the snapshot came). It rests, partly filled: moved with the book."""
+    from agent.gateway.events import Batch, CancelOrder, FillReceived, PlaceOrder, RateLimited
+    core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}), np.random.default_rng(0),
+                     tick=1.0, sz_decimals=5)
+    high = (((100_000.0, 1.0),), ((100_001.0, 1.0),))
+    low = (((99_000.0, 1.0),), ((99_001.0, 1.0),))
+
+    def cycle(t, book):
+        core.handle(BookUpdated(t, "BTC", *book))
+        out = core.handle(Timer(t))
+        core.handle(Timer(t, AFTER_CYCLE))
+        return [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+
+    core.handle(AccountSnapshot(0.0, 0.0, 0.0, 1e5, 0.0, ()))
+    top = max((c for c in cycle(0.5, high) if isinstance(c, PlaceOrder) and c.side is Side.BUY), key=lambda c: c.px)
+    assert top.cloid in [c.cloid for c in cycle(0.6, low) if isinstance(c, CancelOrder)]
+    core.handle(FillReceived(0.61, top.cloid, 77, top.px, 0.0001, Side.BUY, 0.0, True, 1))
+    core.handle(RateLimited(0.62, "address", "cancel", "Too many cumulative requests", (top.cloid,)))
+    sent = []
+    t = 0.6
+    while t < 7.0:  # the book back until 6.0 (past the place's timeout at 5.5), then down again
+        t = round(t + 0.1, 2)
+        sent += [(t, type(c).__name__) for c in cycle(t, high if t < 6.0 else low)
+                 if getattr(c, "cloid", None) == top.cloid]
+    assert sent and sent[0][0] == 6.0, sent  # kept while the book was back; moved (or cancelled) once it fell
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""

@@ -528,6 +528,31 @@ def test_a_cancelled_order_whose_place_reply_never_came_still_settles():
     assert t.exposures()[0] == 0.0
 
 
+@pytest.mark.parametrize("refusal", [
+    CancelRejected(0.7, "0xa", Reason.NONCE, "Invalid nonce: duplicate nonce 1700000000000"),
+    RateLimited(0.7, "address", "cancel", "Too many cumulative requests", ("0xa",)),
+])
+def test_a_fill_between_a_cancel_and_its_refusal_shows_an_unanswered_place_rests(refusal):
+    """Placed, cancelled before its place was answered (the reply lost), then filled in part: the venue has the
+    order. Its cancel refused, it rests, partly filled, as it would had the fill come with no cancel out. It fell
+    back to pending new: timed out from its place's send, then stale, which reconcile neither moves nor cancels
+    (a bid the book fell away from stayed up until a snapshot listed it), and a snapshot was asked for."""
+    t = OrderTracker()
+    t.on_command(PlaceOrder("0xa", Side.BUY, 100.0, 2.0), 0.0)  # no OrderAcknowledged
+    t.on_command(CancelOrder("0xa"), 0.5)
+    t.on_event(FillReceived(0.6, "0xa", 7, 100.0, 0.5, Side.BUY, 0.0, True, 1))
+    t.on_event(refusal)
+    o = t.orders["0xa"]
+    assert o.state is OrderState.PARTIALLY_FILLED
+    assert t.check_timeouts(6.0, 5.0) == [] and o.state is OrderState.PARTIALLY_FILLED
+    t.check_timeouts(8.0, 5.0)
+    assert not t.needs_snapshot
+    kw = dict(tick=1.0, lot=0.5, max_position=10.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    moved = reconcile([DesiredQuote(Side.BUY, 90.0, 1.5, 0)], t, **kw)
+    assert [(type(c).__name__, c.cloid, c.px) for c in moved] == [("ModifyOrder", "0xa", 90.0)]
+
+
 def test_a_snapshot_listing_an_order_the_tracker_ended_before_the_query_takes_it_back():
     """The venue's listing is its word: an order the tracker ended before the query went out (an inference
     gone wrong) yet listed is counted again and can be cancelled; one ended after the query went out stays
