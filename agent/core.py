@@ -689,7 +689,8 @@ class AgentCore:
             if tr.live_set and not any(isinstance(c, CancelAll) for c in cmds):
                 # not those being cancelled, nor those whose cancel the venue answered "never placed, already
                 # canceled, or filled" (a snapshot settles them): asked again at every tick, six such orders cost
-                # 444 request items in 40 s of a quiet feed, the address budget spent when it was most needed
+                # 444 request items in 40 s of a quiet feed, the address budget spent when it was most needed. One whose
+                # cancel timed out unanswered is asked again (it may still rest): once per ack timeout, not each tick
                 live = [o for o in tr.live_orders()
                         if o.state is not _PENDING_CANCEL and not o.cancel_answered]
                 if live:

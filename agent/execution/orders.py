@@ -84,7 +84,7 @@ class CloidFactory:
 class TrackedOrder:
     __slots__ = ("cloid", "oid", "side", "px", "sz", "filled_sz", "reduce_only", "tif", "state", "sent_ts",
                  "last_update_ts", "replaces", "replaced_by", "prev_state", "foreign", "presumed_gone",
-                 "acked_ts", "counted", "placed_sz", "pool", "lu_before_cancel")
+                 "acked_ts", "counted", "placed_sz", "pool", "lu_before_cancel", "cancel_found_nothing")
 
     def __init__(self, cloid: str, side: Side, px: float, sz: float, reduce_only: bool, tif: Tif, ts: float,
                  state: OrderState = OrderState.PENDING_NEW) -> None:
@@ -112,6 +112,8 @@ class TrackedOrder:
         # the size it was sent with: the most its fills can sum to (``sz`` may be re-read from a listing since)
         self.placed_sz = sz
         self.pool: list | None = None  # the tracker's keep list it is in (OrderTracker.keep), if any
+        # its last cancel came back "never placed, already canceled, or filled" (cancel_answered), not timed out
+        self.cancel_found_nothing = False
 
     @property
     def remaining(self) -> float:
@@ -124,8 +126,10 @@ class TrackedOrder:
     @property
     def cancel_answered(self) -> bool:
         """Its cancel came back "never placed, already canceled, or filled": gone at the venue (cancelled, or filled
-        with the fills on their way), counted until a snapshot says which. Another cancel can only be answered so."""
-        return self.state is OrderState.STALE and self.prev_state is OrderState.PENDING_CANCEL
+        with the fills on their way), counted until a snapshot says which. Another cancel can only be answered so.
+        Not a cancel that timed out, stale after a cancel too: no answer came, and the order may still rest (the
+        cancel lost on its way, or expired at the venue unread); asked again, it is pulled, or answered so."""
+        return self.state is _STALE and self.prev_state is _PENDING_CANCEL and self.cancel_found_nothing
 
     def __repr__(self) -> str:
         return (f"TrackedOrder({self.cloid[-6:]}, {self.side.name}, {self.px}, {self.remaining}/{self.sz}, "
@@ -458,6 +462,7 @@ class OrderTracker:
                 # cancel/fill race). Until a snapshot says which, it keeps counting as exposure.
                 o.prev_state = OrderState.PENDING_CANCEL  # (stale after a cancel, not an unanswered place)
                 o.state = OrderState.STALE
+                o.cancel_found_nothing = True
                 o.last_update_ts = ev.ts
                 self._watch(o)
                 if o.pool is not None:
@@ -763,6 +768,7 @@ class OrderTracker:
                 if ts - lu > timeout_s:
                     o.prev_state = st
                     o.state = _STALE
+                    o.cancel_found_nothing = False  # (an earlier cancel's answer, if any: this one had none)
                     out.append(o.cloid)
                     self.version += 1  # a state change like any (reconcile no longer keeps a stale order)
                     if lu < stale_lu:

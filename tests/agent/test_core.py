@@ -710,6 +710,37 @@ def test_a_bid_filled_while_its_cancel_was_out_is_moved_when_the_book_falls_afte
     assert sent and sent[0][0] == 6.0, sent  # kept while the book was back; moved (or cancelled) once it fell
 
 
+def test_on_a_quiet_feed_a_cancel_that_timed_out_unanswered_is_sent_again_once_per_timeout():
+    """Resting orders, a book gone quiet: each cancelled, and no answer comes (the cancels lost), nor the snapshot
+    asked for at their timeout. Taken for cancels the venue answered "never placed", they were never asked again:
+    six quotes left up on a blind feed for 40 s. Asked again at each timeout, not each tick (the 444 items)."""
+    from collections import defaultdict
+    from agent.gateway.events import Batch, CancelOrder, OrderAcknowledged, PlaceOrder
+    core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}), np.random.default_rng(0),
+                     tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.0, 0.0, 1e5, 0.0, ()))
+    out = core.handle(Timer(0.5))
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    placed = [c.cloid for b in out for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+    assert placed
+    for i, cloid in enumerate(placed):
+        core.handle(OrderAcknowledged(0.55, cloid, 100 + i, True))
+    sent = defaultdict(list)
+    t = 0.5
+    while t < 40.0:  # no book, no answer to anything
+        t = round(t + 0.5, 2)
+        out = core.handle(Timer(t))
+        core.handle(Timer(t, AFTER_CYCLE))
+        for c in (c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))):
+            if isinstance(c, CancelOrder):
+                sent[c.cloid].append(t)
+    timeout = core.cfg.risk.ack_timeout_s
+    for cloid in placed:
+        gaps = [b - a for a, b in zip(sent[cloid], sent[cloid][1:])]
+        assert len(sent[cloid]) >= 6 and all(timeout < g <= timeout + 1.0 for g in gaps), (cloid, sent[cloid])
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""

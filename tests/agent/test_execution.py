@@ -553,6 +553,28 @@ def test_a_fill_between_a_cancel_and_its_refusal_shows_an_unanswered_place_rests
     assert [(type(c).__name__, c.cloid, c.px) for c in moved] == [("ModifyOrder", "0xa", 90.0)]
 
 
+def test_only_a_cancel_the_venue_answered_found_nothing_counts_as_answered_not_one_that_timed_out():
+    """Both leave the order stale after its cancel; only "never placed, already canceled, or filled" says it is
+    gone. A cancel with no answer in time may have been lost on its way: the order may still rest, and the core's
+    pull on a quiet feed asks again for it (TrackedOrder.cancel_answered), as for no answered one."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 1.0, 11)
+    _resting(t, "0xb", Side.BUY, 99.0, 1.0, 12)
+    t.on_command(Batch((CancelOrder("0xa"), CancelOrder("0xb"))), 1.0)
+    t.on_event(CancelRejected(1.1, "0xa", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    assert t.check_timeouts(6.5, 5.0) == ["0xb"]  # 0xb's cancel: no answer
+    a, b = t.orders["0xa"], t.orders["0xb"]
+    assert (a.state, a.prev_state) == (b.state, b.prev_state) == (OrderState.STALE, OrderState.PENDING_CANCEL)
+    assert a.cancel_answered and not b.cancel_answered
+    # answered once, then cancelled again (a pull retried) and that one timed out: no answer, not answered
+    t.on_command(CancelOrder("0xa"), 7.0)
+    assert t.check_timeouts(12.5, 5.0) == ["0xa"]
+    assert not a.cancel_answered
+    t.on_command(CancelOrder("0xa"), 13.0)
+    t.on_event(CancelRejected(13.1, "0xa", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    assert a.cancel_answered
+
+
 def test_a_snapshot_listing_an_order_the_tracker_ended_before_the_query_takes_it_back():
     """The venue's listing is its word: an order the tracker ended before the query went out (an inference
     gone wrong) yet listed is counted again and can be cancelled; one ended after the query went out stays
