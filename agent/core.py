@@ -1080,8 +1080,9 @@ class AgentCore:
         after the ones sent behind it, and each replaces the switch whole: the last word would then be the stale
         one's (a clear's after an arm: no switch while orders rest; an arm's after a clear: a firing on nothing, one
         of the ten a day; an earlier time's after a later: it fires early). ``_dead_man_settle`` sends the wanted
-        state again once none in doubt can land, unless one is sent by then anyway. (With no expiresAfter nothing
-        bounds it: the heartbeat's re-arms are all there is.)"""
+        state again once none in doubt can land, unless one is sent by then anyway. (A late_ts of inf, no expiresAfter
+        bounding it, is ignored: waited for, nothing would be sent again, and a stopped agent would wind down for ever.
+        No gateway signs without one now, ``agent.gateway.base.action_ttl``; a journal of one that did may say so.)"""
         late = ev.late_ts
         if not late < math.inf:
             return

@@ -29,10 +29,27 @@ MAX_ITEMS_PER_ACTION = 200
 LATE_TTLS = 1.5
 
 
-def schedule_cancel_late_ts(now: float, action_ttl_s: float | None) -> float:
+def schedule_cancel_late_ts(now: float, action_ttl_s: float) -> float:
     """The latest a scheduleCancel that got no answer at ``now`` may still land (ScheduleCancelUnanswered.late_ts):
-    ``LATE_TTLS`` action ttls on; inf when it carried no expiresAfter (nothing bounds it)."""
-    return math.inf if action_ttl_s is None else now + LATE_TTLS * action_ttl_s
+    ``LATE_TTLS`` action ttls on (every action carries one: ``action_ttl``)."""
+    return now + LATE_TTLS * action_ttl_s
+
+
+def action_ttl(action_ttl_s: float | None) -> float:
+    """A gateway's ``action_ttl_s`` (every action's expiresAfter = now + it), checked: a positive number of seconds.
+
+    None (no expiresAfter) is refused, as no safe bound stands in for it. Without one, a request that got no answer
+    may land for as long as its nonce stays acceptable (the venue takes a nonce up to two days old while it is above
+    the 100 highest it keeps, which only the account's own traffic moves on): an order or a scheduleCancel lost on its
+    way could land hours later, a clear after the arm the core sent behind it (no switch while orders rest) or an arm
+    after the stop's clear (a firing on nothing). The core waits out an unanswered scheduleCancel before sending its
+    wanted state again (``AgentCore._dead_man_settle``), and the order tracker trusts a listing without an order only
+    a ttl after its send: neither can wait two days. The config gives ``risk.ack_timeout_s`` (0.1 s to 600 s) to
+    every gateway it builds; this holds one built by hand to the same."""
+    if action_ttl_s is None or not 0.0 < action_ttl_s < math.inf:
+        raise ValueError(f"action_ttl_s must be a positive, finite number of seconds (every action's expiresAfter), "
+                         f"got {action_ttl_s!r}")
+    return float(action_ttl_s)
 
 
 def schedule_cancel_name(at_ts: float, sent_ts: float) -> str:

@@ -14,7 +14,8 @@ from operator import itemgetter
 from typing import Callable
 
 from agent.gateway.base import (
-    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name, schedule_cancel_late_ts,
+    CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid, order_name,
+    schedule_cancel_late_ts,
 )
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
@@ -53,7 +54,7 @@ class TwinGateway(CommandRouter):
     """Gateway to an in-process ``Exchange`` for one account and one coin."""
 
     def __init__(self, exchange: Exchange, user: str, coin: str, quota_poll_s: float = 10.0,
-                 action_ttl_s: float | None = 5.0, bbo: bool = False) -> None:
+                 action_ttl_s: float = 5.0, bbo: bool = False) -> None:
         self.ex = exchange
         self._env = exchange.env
         self.bbo = bbo  # also the bbo channel (session.bbo_feed)
@@ -63,7 +64,7 @@ class TwinGateway(CommandRouter):
         self.quota_poll_s = quota_poll_s
         # every action carries expiresAfter = now + ttl, so an order not at the venue after the
         # ttl never will be: the agent can then trust a snapshot that does not list it
-        self.action_ttl_s = action_ttl_s
+        self.action_ttl_s = action_ttl(action_ttl_s)  # (None, no expiresAfter, refused: base.action_ttl says why)
         self.sink: EventSink | None = None
         self.conn = None
         self._frame_ts = -math.inf  # when the socket's last frame arrived (BookUpdated.after_frame_s)
@@ -171,8 +172,7 @@ class TwinGateway(CommandRouter):
         counters = self.counters
         counters["requests"] += 1
         counters["request_items"] += n
-        ttl = self.action_ttl_s
-        self.ex.submit(self.user, action, on_reply, self.conn, None if ttl is None else self._now() + ttl)
+        self.ex.submit(self.user, action, on_reply, self.conn, self._now() + self.action_ttl_s)
 
     def _spec(self, c: PlaceOrder | ModifyOrder, cloid: str) -> OrderSpec:
         side = c.side

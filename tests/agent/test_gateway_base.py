@@ -153,3 +153,30 @@ def test_one_test_of_an_oid_name_the_stricter_one_for_the_router_the_weights_and
     assert r.sent == [("cancels", ["0x" + "ab" * 16, "oid:x1"]), ("cancels by oid", ["oid:12"])]
     odd = Batch((CancelOrder("0x" + "ab" * 16), CancelOrder("oid:x1")))
     assert request_cost(odd)[0] == ip_weight(odd) == 1  # the one action it goes in (weighed as two before)
+
+
+def test_a_gateway_without_an_action_ttl_is_refused_as_nothing_would_bound_a_lost_requests_landing():
+    """An action with no expiresAfter, lost on its way, may land as long as its nonce is acceptable (up to two days):
+    an unanswered scheduleCancel told the core late_ts inf, which it can only ignore (it cannot wait that long before
+    sending its wanted state again), so a clear landing after the arm sent behind it left orders resting with no
+    switch, unbeknown to it. No gateway takes None (nor a ttl that is no positive number of seconds); every one the
+    config builds has risk.ack_timeout_s, and what it was given is what it signs and bounds late_ts with."""
+    import math
+
+    import pytest
+
+    from agent.gateway.base import LATE_TTLS, schedule_cancel_late_ts
+    from agent.gateway.hyperliquid.gateway import HyperliquidGateway
+    from agent.gateway.twin import TwinGateway
+    from twin.exchange import Exchange
+    from twin.params import TwinParams
+    key = "0x11f33ef0ff2c10729f6af1436af3fc6fbeb70b1e61ba4a406f4bae874f9b6013"
+    ex = Exchange.build(TwinParams(), 3)
+    makers = (lambda ttl: HyperliquidGateway("http://127.0.0.1:9", key, "BTC", action_ttl_s=ttl),
+              lambda ttl: TwinGateway(ex, "0x" + "b2" * 20, "BTC", quota_poll_s=0.0, action_ttl_s=ttl))
+    for make in makers:
+        for bad in (None, 0.0, -1.0, math.inf, math.nan):
+            with pytest.raises(ValueError, match="action_ttl_s"):
+                make(bad)
+        assert make(2.5).action_ttl_s == 2.5
+    assert schedule_cancel_late_ts(100.0, 2.5) == 100.0 + LATE_TTLS * 2.5 < math.inf

@@ -27,7 +27,7 @@ import numpy as np
 
 from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.base import (
-    CommandRouter, EventSink, RecentOrders, cancel_actions, in_actions, listed_oid, order_name,
+    CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid, order_name,
     schedule_cancel_late_ts, schedule_cancel_name,
 )
 from agent.gateway.fills import FillDelivery, TimedFill
@@ -101,7 +101,7 @@ class HyperliquidGateway(CommandRouter):
 
     def __init__(self, base_url: str, wallet: Wallet | str, coin: str, *, account_address: str | None = None,
                  clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
-                 quota_poll_s: float = 10.0, action_ttl_s: float | None = 5.0, ping_s: float = 50.0,
+                 quota_poll_s: float = 10.0, action_ttl_s: float = 5.0, ping_s: float = 50.0,
                  silence_s: float = 60.0, backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
                  request_timeout_s: float = 10.0, nonces: NonceManager | None = None, last_nonce: int = 0,
                  is_mainnet: bool | None = None, book_fast: bool = True, bbo: bool = False,
@@ -128,7 +128,7 @@ class HyperliquidGateway(CommandRouter):
         self.clock = clock
         self.rng = rng if rng is not None else np.random.default_rng()
         self.quota_poll_s = quota_poll_s
-        self.action_ttl_s = action_ttl_s
+        self.action_ttl_s = action_ttl(action_ttl_s)  # (None, no expiresAfter, refused: base.action_ttl says why)
         self.ping_s = ping_s
         self.silence_s = silence_s
         self.backoff_base_s = backoff_base_s
@@ -424,8 +424,7 @@ class HyperliquidGateway(CommandRouter):
         self.counters["requests"] += 1
         self.counters["request_items"] += n_items
         nonce = self.nonces.next()
-        ttl = self.action_ttl_s
-        expires = None if ttl is None else int(round((self._now() + ttl) * 1000.0))
+        expires = int(round((self._now() + self.action_ttl_s) * 1000.0))
         signature = sign_l1_action(self._wallet, action, None, nonce, expires, self.is_mainnet)
         body = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
                 "expiresAfter": expires}
