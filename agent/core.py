@@ -886,11 +886,18 @@ class AgentCore:
         """Stopped, with orders still counted live: its timer ticks resend the pull (``_pull_again``) until the
         venue confirms them gone, so a driver keeps them coming after the end (SimDriver.stop); or with the
         position still to close, when the shutdown asked for it (its retries run on the timer too); or with a
-        clear of the dead-man's switch the venue has not acknowledged (``_clear_dead_man_again``, on the timer), or a
-        scheduleCancel unanswered that may still land (``_dead_man_settle``)."""
+        clear of the dead-man's switch the venue has not acknowledged (``_clear_dead_man_again``, on the timer) that may
+        still be sent again, or a scheduleCancel unanswered that may still land (``_dead_man_settle``). A clear refused
+        for the venue's policy is not sent again for an hour (``_dead_man_clear_refused``): counted, the stopped core
+        was woken every cycle until the switch's time (up to ``risk.dead_man_heartbeat_s`` on) to send nothing, and a
+        live stop with ``--flatten-on-stop``, which ticks the core while it winds down instead of reading the venue,
+        was held that long, up to its whole grace (the switch reads expired from the events' clock once its time is
+        past: ``_lapsed_by_now``)."""
         return self.stopped and (bool(self.tracker.live_set) or
                                  (self._flatten_at_stop and (self._flattening or self._flatten_due)) or
-                                 self._dead_man_clear_ts < math.inf or self._dead_man_doubt_ts < math.inf)
+                                 (self._dead_man_clear_ts < math.inf and
+                                  self.tracker.now >= self._dead_man_clear_retry_ts) or
+                                 self._dead_man_doubt_ts < math.inf)
 
     @property
     def dead_man_state(self) -> str:
@@ -909,9 +916,14 @@ class AgentCore:
 
     @property
     def _lapsed_by_now(self) -> bool:
-        """A switch left to lapse whose time the events' clock has passed, before any tick has recorded it
-        (``_dead_man_lapsed``): ``dead_man_state`` and ``dead_man_why`` read it as fired."""
-        return self._dead_man_state == "lapsing" and self.tracker.now >= self._dead_man_fire_by
+        """A switch left to lapse (or whose clear the venue refused for its policy: "refused" with the clear's window
+        still open, and an arm the venue took standing) whose time the events' clock has passed, before any tick has
+        recorded it (``_dead_man_lapsed``, ``_clear_dead_man_again``): ``dead_man_state`` and ``dead_man_why`` read it
+        as fired."""
+        s = self._dead_man_state
+        fire_by = self._dead_man_fire_by
+        return (s == "lapsing" or (s == "refused" and self._dead_man_clear_ts < math.inf and fire_by > -math.inf)) \
+            and self.tracker.now >= fire_by
 
     @property
     def dead_man_in_doubt(self) -> bool:

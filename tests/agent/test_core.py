@@ -1542,6 +1542,46 @@ def test_a_refused_clear_holds_the_clears_back_but_not_the_arms_that_orders_rest
     assert _switch_states(records) == ["armed", "clearing", "refused", "expired", "armed"]
 
 
+def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
+    """A stop's clear refused for the venue's policy (the day's ten triggers used, on a twin whose policy refuses clears
+    too) is not sent again for an hour, yet its open window kept the core winding down until the switch's time: woken
+    every cycle to send nothing, and a live stop with --flatten-on-stop (which ticks the core, not the venue, while it
+    winds down) held up to its whole grace. Now the stop is done once the refusal comes; the switch reads refused until
+    its time, expired after (from the events' clock: no tick records it), and it fires at the venue on nothing."""
+    from agent.gateway.events import RequestAccountSnapshot, ScheduleCancel, Timer as TimerEvent
+    from twin.params import VenueParams
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False},
+                   "quoting": {"min_half_spread_ticks": 200.0}})  # (far from the touch: nothing fills)
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0, schedule_cancel_clears_refused=True))
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 2, params)
+    ex.env.run(until=60.0)
+    assert core.dead_man_state == "armed" and ex.open_orders(gw.user)
+    fire_at = ex.schedule_cancel[gw.user]
+    ex.schedule_cancel_fired[gw.user] = [int((ex.epoch_ms / 1000.0 + ex.env.now) // 86400.0)] * 10
+    driver.stop()
+    ex.env.run(until=62.0)
+    driver._send(RequestAccountSnapshot())  # (as the live shutdown asks): it lists none, and the clear goes
+    ticks = []
+    handle = core.handle
+
+    def spy(ev):
+        if type(ev) is TimerEvent:
+            ticks.append(ev.ts)
+        return handle(ev)
+    core.handle = spy
+    ex.env.run(until=63.0)
+    assert _switch_states(records)[-2:] == ["clearing", "refused"] and not ex.open_orders(gw.user)
+    assert not core.winding_down and fire_at > ex.env.now + 15.0
+    ticks.clear()
+    ex.env.run(until=fire_at - 0.5)
+    assert ticks == [] and core.dead_man_state == "refused"  # nothing to send: not woken
+    ex.env.run(until=fire_at + 5.0)
+    assert ex.schedule_cancel_fired.get(gw.user)[-1:] and gw.user not in ex.schedule_cancel  # it fired, on nothing
+    assert core.dead_man_state == "expired" and f"{fire_at:.3f}" in core.dead_man_why
+    assert [c for ts, c in sent if isinstance(c, ScheduleCancel) and ts > 62.0 and c.at_ts is None][1:] == []
+
+
 def test_below_the_venues_volume_rule_the_heartbeat_does_not_ask():
     """Under $1M traded (as the venue reports it) the switch would only be refused: no request is spent."""
     from agent.gateway.events import ScheduleCancel

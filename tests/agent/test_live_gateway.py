@@ -1001,6 +1001,35 @@ def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends
     assert re.search(r"\n  dead-man switch +clearing: a clear sent and never acknowledged", clearing)
 
 
+def test_a_flatten_on_stop_whose_dead_man_clear_is_refused_ends_without_waiting_for_the_switchs_time():
+    """A stop with --flatten-on-stop ticks the core while it winds down and reads the venue only after: a clear of the
+    switch refused for the venue's policy (the day's ten triggers used, on a twin whose policy refuses clears too) is
+    not sent again for an hour, yet kept the core winding down until the switch's time, 30 s on, so the stop ran out
+    its whole grace (12 s) to end as it could have at once. Now it ends on the first snapshot that lists nothing of
+    ours; the switch said refused (it fires at its time, on nothing)."""
+    from agent.live import live_summary
+    from twin.params import VenueParams
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        venue=VenueParams(schedule_cancel_min_volume_usd=0, schedule_cancel_clears_refused=True))
+    with served(speed=1.0, params=params) as (bg, ex, clock):
+        async def scenario():
+            gw, core, driver = await live_agent(bg.base_url, clock, 1.0, _DEAD_MAN_CFG)
+            run = asyncio.ensure_future(driver.run(duration_s=3.0, shutdown_grace_s=12.0, flatten_on_stop=True))
+            assert await until(lambda: core.dead_man_state == "armed")
+            bg.call(lambda: ex.schedule_cancel_fired.__setitem__(
+                ADDR, [int((ex.epoch_ms / 1000.0 + ex.env.now) // 86400.0)] * 10))  # the day's ten used
+            await until(lambda: core.stopped, 10.0)
+            t0 = time.monotonic()
+            await asyncio.wait_for(run, 40.0)
+            summary = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4,
+                                   start_level="MICRO_LIVE")
+            return time.monotonic() - t0, summary, bg.call(lambda: (ADDR in ex.schedule_cancel,
+                                                                   len(ex.open_orders(ADDR))))
+        took, summary, (armed, resting) = asyncio.run(scenario())
+    assert summary["dead_man_switch"] == "refused" and armed and resting == 0  # refused: it stands, to fire on nothing
+    assert took < 6.0  # not the grace's 12 s
+
+
 def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again_once_it_can_land_no_more():
     """A scheduleCancel that fails in transport may still reach the venue, after the one sent behind it (sent as soon
     as it failed), until its expiresAfter: each replaces the switch whole, so the stale one has the last word. Here a
