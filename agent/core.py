@@ -670,8 +670,11 @@ class AgentCore:
             self._pull_again(ts, cmds)
         if self._dead_man_state == "lapsing" and ts >= self._dead_man_fire_by:
             self._dead_man_lapsed(ts)  # (before the pauses below: a stopped or blind agent's switch fires as well)
-        if ts > self._dead_man_doubt_ts and (self.reconciled or self.stopped):
-            self._dead_man_settle(ts, cmds)  # (not blind: the heartbeat pauses then, so that the switch may fire)
+        if ts > self._dead_man_doubt_ts:
+            if self.reconciled or self.stopped:
+                self._dead_man_settle(ts, cmds)
+            else:  # (blind: the heartbeat pauses, so that the switch may fire; the last arm alone, for its own time)
+                self._dead_man_settle_blind(ts, cmds)
         if not self.reconciled or self.stopped:
             self._pull_paper()
             if self.stopped and self._dead_man_clear_ts < math.inf and not tr.live_set:
@@ -1124,6 +1127,19 @@ class AgentCore:
                 self._dead_man_fire_by = self._dead_man_doubt_arm  # (it may fire then, until a clear is taken)
             self._clear_dead_man(cmds, ts, self._dead_man_clear_why or "an arm in doubt may have landed")
         self._dead_man_doubt_ts, self._dead_man_doubt_arm = math.inf, -math.inf
+
+    def _dead_man_settle_blind(self, ts: float, cmds: list) -> None:
+        """``_dead_man_settle`` while unreconciled (the socket lost, or back and its resync not answered yet). The
+        heartbeat pauses then, so that the switch fires at its time and the venue pulls what the outage left resting;
+        but a clear in doubt that landed after the last arm left no switch at all, and waiting for the reconcile, an
+        outage that never reconciled (the resync never answered, the pulls lost, orders resting) kept none for good.
+        The last arm is sent again for its own time, not further ahead, so the pause stands (for at least
+        ``risk.dead_man_s`` ahead when it is nearer: the venue refuses a time under 5 s on at arrival). A wanted clear,
+        or an arm whose time has passed, waits for the reconcile, as before: nothing blind says what rests."""
+        if self._dead_man_armed_until > ts and self.budget.can_spend(1):
+            ahead = self._dead_man_ahead_s  # (the heartbeat's, which the reconciled settle re-arms by: kept)
+            self._arm_dead_man(cmds, ts, max(self._dead_man_armed_until - ts, self.cfg.risk.dead_man_s))
+            self._dead_man_ahead_s = ahead
 
     def _note_dead_man(self, ts: float, state: str, why: str) -> None:
         """The switch's state changes go to the decision log (a re-arm does not): whether the account is

@@ -1340,6 +1340,48 @@ def test_an_arm_lost_in_transport_is_followed_by_one_sent_once_it_could_no_longe
     assert not core.dead_man_in_doubt and core.dead_man_state == "armed"
 
 
+def test_a_clear_in_doubt_is_followed_by_the_last_arm_for_its_own_time_while_the_agent_is_unreconciled():
+    """A clear that got no answer (a 5xx: the venue may be processing it yet) may land after the arm sent behind it,
+    the orders resting again: then no switch stands. The core sends its wanted state again once the clear can no longer
+    land, but waited for a reconciled account to do so (the heartbeat pauses while blind, so that the switch fires at
+    its time): the socket lost, its pull lost, and back with the resync never answered, nothing was sent again while
+    the orders it counts live rested, with no switch if the clear had landed. Now the last arm goes again for its own
+    time, not further ahead: the pause stands, and the switch fires at the time it would have."""
+    from agent.gateway.events import (
+        BookUpdated, ConnectionLost, ConnectionRestored, OrderAcknowledged, PlaceOrder, ScheduleCancel,
+        ScheduleCancelAcknowledged, ScheduleCancelUnanswered,
+    )
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0},
+                   "graduation": {"start_level": "FULL"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    book = lambda t: BookUpdated(t, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))  # noqa: E731
+    core.handle(book(0.0))
+    core.handle(AccountSnapshot(0.1, 0.0, 0.0, 1e5, 0.0, ()))
+
+    def tick(t: float) -> list:
+        core.handle(book(t - 0.05))
+        return [x for c in core.handle(Timer(t)) for x in getattr(c, "commands", (c,))]
+    first = tick(0.5)
+    placed = [x for x in first if isinstance(x, PlaceOrder)]
+    for i, p in enumerate(placed):
+        core.handle(OrderAcknowledged(0.6, p.cloid, 100 + i, True))
+    assert placed and [x.at_ts for x in first if isinstance(x, ScheduleCancel)] == [30.5]  # the heartbeat's
+    core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+    # a clear (sent as for a moment nothing could rest) answered 5xx: it may land until late_ts
+    sent: list = []
+    core._clear_dead_man(sent, 5.0, "nothing can rest")
+    core.handle(ScheduleCancelUnanswered(5.2, math.nan, 5.0, 5.2 + 7.5))
+    rearm = [x for x in tick(5.5) if isinstance(x, ScheduleCancel)]  # orders rest: the heartbeat arms again
+    assert [c.at_ts for c in rearm] == [35.5] and core.dead_man_in_doubt
+    core.handle(ScheduleCancelAcknowledged(5.6, 35.5))  # (the clear may land after this, at the venue)
+    core.handle(ConnectionLost(6.0, "ws"))  # its pull lost on the way (no answer)
+    core.handle(ConnectionRestored(7.0, "ws"))  # and the resync it asks for never answered
+    later = [(t, x) for t in np.arange(7.5, 60.0, 0.5) for x in tick(float(t)) if isinstance(x, ScheduleCancel)]
+    assert not core.reconciled and core.tracker.live_set  # unreconciled throughout, its orders counted live
+    # once the clear can no longer land: the last arm again, for its own time (35.5), once; then nothing (blind)
+    assert [(t, c.at_ts) for t, c in later] == [(13.0, pytest.approx(35.5))] and not core.dead_man_in_doubt
+
+
 def test_a_clear_never_taken_before_the_switchs_time_reads_expired_not_cleared():
     """Every clear lost: the venue's switch fires at its time (a trigger of the day's ten spent). The log says so
     (expired, a warning on the console), not cleared, and nothing more is sent once the time is past."""
