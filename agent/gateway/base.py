@@ -24,15 +24,20 @@ MAX_ITEMS_PER_ACTION = 200
 
 
 # a scheduleCancel that got no answer may still land this many action ttls after its failure was seen: its own
-# expiresAfter (the ttl from its send, before then) and the clock skew the live start allows (preflight.clock_skew
-# refuses past half the ttl either way): ScheduleCancelUnanswered.late_ts
+# expiresAfter (the ttl from its send, before then, by this host's clock) and the clock skew the live start allows
+# (preflight.clock_skew refuses past half the ttl either way): ScheduleCancelUnanswered.late_ts. The venue reads
+# expiresAfter by its own clock, so a host clock d s ahead of it lets a request land until ttl + d s after its send:
+# the half ttl covers d while the skew stays within what the start checked. A clock stepped during the run (NTP
+# after a suspend, a VM moved) can break that; the live gateway measures the skew at each account snapshot and widens
+# the bound by what it finds past the half ttl (``clock_ahead_s``), warning of it (HyperliquidGateway._check_clock)
 LATE_TTLS = 1.5
 
 
-def schedule_cancel_late_ts(now: float, action_ttl_s: float) -> float:
+def schedule_cancel_late_ts(now: float, action_ttl_s: float, clock_ahead_s: float = 0.0) -> float:
     """The latest a scheduleCancel that got no answer at ``now`` may still land (ScheduleCancelUnanswered.late_ts):
-    ``LATE_TTLS`` action ttls on (every action carries one: ``action_ttl``)."""
-    return now + LATE_TTLS * action_ttl_s
+    ``LATE_TTLS`` action ttls on (every action carries one: ``action_ttl``), or its ttl and ``clock_ahead_s`` (how far
+    this host's clock may be ahead of the venue's, as last measured) when that is more than the half ttl."""
+    return now + max(LATE_TTLS * action_ttl_s, action_ttl_s + clock_ahead_s)
 
 
 def action_ttl(action_ttl_s: float | None) -> float:

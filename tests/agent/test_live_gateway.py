@@ -1030,6 +1030,49 @@ def test_a_flatten_on_stop_whose_dead_man_clear_is_refused_ends_without_waiting_
     assert took < 6.0  # not the grace's 12 s
 
 
+def test_a_clock_stepped_ahead_during_the_run_is_warned_of_and_widens_how_late_an_unanswered_arm_may_land(caplog):
+    """The 1.5-ttl bound on how late an unanswered scheduleCancel may land holds while this host's clock is at most
+    half a ttl ahead of the venue's (its expiresAfter is read by the venue's clock), which the start checks and
+    nothing checked again: a clock stepped 4 s ahead mid-run (ttl 5 s) let one land 9 s after its send, past the time
+    the core sends its wanted state again. Against ``twin serve``, the gateway's clock in step with the venue's, then
+    4 s ahead: the account snapshot measures it, a warning says so (once), and an arm answered 502 is told as landing
+    up to its ttl plus the measured lead past the failure, not 1.5 ttls."""
+    from agent.gateway.events import ScheduleCancelUnanswered
+    offset = [0.0]
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.fault_exchange = lambda body: 502 if body["action"]["type"] == "scheduleCancel" else None
+                events: list = []
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=lambda: clock() + offset[0], quota_poll_s=0)
+                await gw.prepare()
+                gw.start(events.append)
+                out = []
+                try:
+                    for lead in (0.0, 4.0, 4.0):
+                        offset[0] = lead
+                        n_snap = sum(type(e) is AccountSnapshot for e in events)
+                        gw.send(RequestAccountSnapshot())
+                        assert await until(lambda: sum(type(e) is AccountSnapshot for e in events) > n_snap)
+                        told = [e for e in events if type(e) is ScheduleCancelUnanswered]
+                        gw.send(ScheduleCancel(gw.clock() + 30.0))
+                        assert await until(lambda: len([e for e in events
+                                                         if type(e) is ScheduleCancelUnanswered]) > len(told))
+                        last = [e for e in events if type(e) is ScheduleCancelUnanswered][-1]
+                        out.append((getattr(gw, "clock_ahead_s", 0.0), last.late_ts - last.ts))
+                finally:
+                    await gw.close()
+                return out
+        with caplog.at_level(logging.WARNING, logger="agent.gateway.hyperliquid.gateway"):
+            out = asyncio.run(scenario())
+    (ahead0, late0), (ahead1, late1), (ahead2, late2) = out
+    assert ahead0 < 1.0 and late0 == pytest.approx(1.5 * 5.0)  # in step: the 1.5 ttls, as before
+    assert 4.0 <= ahead1 < 5.0 and 5.0 + 4.0 <= late1 == pytest.approx(5.0 + ahead1)  # 4 s ahead: its ttl and the lead
+    assert 4.0 <= ahead2 < 5.0 and late2 == pytest.approx(5.0 + ahead2)
+    warned = [r.getMessage() for r in caplog.records if "ahead of the venue's" in r.getMessage()]
+    assert len(warned) == 1 and "clock moved during the run" in warned[0]  # once, not at every snapshot
+
+
 def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again_once_it_can_land_no_more():
     """A scheduleCancel that fails in transport may still reach the venue, after the one sent behind it (sent as soon
     as it failed), until its expiresAfter: each replaces the switch whole, so the stale one has the last word. Here a

@@ -46,6 +46,7 @@ from agent.gateway.hyperliquid.parse import (
 )
 from agent.gateway.hyperliquid.signing import Wallet, as_wallet, sign_l1_action
 from agent.gateway.reasons import classify
+from agent.preflight import clock_skew
 from agent.run_lock import venue_key
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,10 @@ class HyperliquidGateway(CommandRouter):
         self.rng = rng if rng is not None else np.random.default_rng()
         self.quota_poll_s = quota_poll_s
         self.action_ttl_s = action_ttl(action_ttl_s)  # (None, no expiresAfter, refused: base.action_ttl says why)
+        # how far this host's clock may be ahead of the venue's, as the last account snapshot measured it, s; and
+        # whether it was past half the ttl then, warned of (_check_clock)
+        self.clock_ahead_s = 0.0
+        self._clock_warned = False
         self.ping_s = ping_s
         self.silence_s = silence_s
         self.backoff_base_s = backoff_base_s
@@ -656,8 +661,10 @@ class HyperliquidGateway(CommandRouter):
             self._emit(RateLimited(ts, "ip", "scheduleCancel", "HTTP 429", at_ts=at, sent_ts=sent))
         elif reply == _TRANSPORT or (type(reply) is int and reply >= 500):
             # no answer: it may have reached the venue, and may yet, after the next one (sent now), until its
-            # expiresAfter (sent before now, so before now + ttl), or that plus the clock skew the start allows
-            self._emit(ScheduleCancelUnanswered(ts, at, sent, schedule_cancel_late_ts(ts, self.action_ttl_s)))
+            # expiresAfter (sent before now, so before now + ttl), or that plus the clock skew the start allows, or
+            # the skew the last snapshot measured when more (_check_clock)
+            self._emit(ScheduleCancelUnanswered(ts, at, sent, schedule_cancel_late_ts(ts, self.action_ttl_s,
+                                                                                      self.clock_ahead_s)))
 
     def _statuses(self, reply: ActionReply, items, what: str) -> tuple:
         """The reply's status of each item, in order. One error for a batch of several is the batch's own (a
@@ -709,6 +716,7 @@ class HyperliquidGateway(CommandRouter):
         state = self.parser.account_state(body) if body is not None else None
         if state is None:
             return
+        self._check_clock(requested, self._now(), state.time_ms)
         fills: dict[int, TimedFill] = {}  # by fill key: a page starts at the last one's newest ms, which it repeats
         rows: list[int] = []  # each page's rows: its IP weight
 
@@ -724,6 +732,27 @@ class HyperliquidGateway(CommandRouter):
             return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
         weight = snapshot_weight(rows)
         self._emit_snapshot(state, orders, tuple(fills.values()), requested, weight)
+
+    def _check_clock(self, asked: float, answered: float, venue_ms: int) -> None:
+        """This host's clock against the venue's at each account snapshot (the state's time, which the venue stamped
+        between the request's send, ``asked``, and its answer, ``answered``, by our clock). The start checked it
+        (preflight.clock_skew), and the margins that rest on it assume it holds all run: how late an unanswered
+        scheduleCancel may land (base.LATE_TTLS), how long an order may still land after its send. A clock stepped
+        since (NTP after a suspend, a VM moved, someone setting the date) broke them unseen. ``clock_ahead_s``, the
+        most ours may be ahead of the venue's (the whole window: a slow answer widens it, never narrows it), widens
+        the scheduleCancel's bound past the half ttl; past half the ttl either way (as the start measures it: the
+        window's midpoint), a warning, once each time it gets there. (Here, not in the core: the core reads no
+        clock, and the twin's gateway has one clock with its venue.)"""
+        if venue_ms <= 0:
+            return  # (an answer without its time cannot be checked)
+        venue = venue_ms / 1000.0
+        self.clock_ahead_s = max(0.0, answered - venue)
+        off, text = clock_skew(venue - 0.5 * (asked + answered), self.action_ttl_s)
+        if off and not self._clock_warned:
+            log.warning("%s (measured at an account snapshot, after the start's check: the clock moved during the "
+                        "run; an unanswered dead-man's switch request is waited out %.1f s past its ttl)",
+                        text, max(0.5 * self.action_ttl_s, self.clock_ahead_s))
+        self._clock_warned = off
 
     def _emit_snapshot(self, state: AccountState, orders, fills: tuple[TimedFill, ...], requested: float,
                        ip_weight: int = 0) -> None:
