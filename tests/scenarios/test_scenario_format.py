@@ -604,3 +604,50 @@ def test_a_yaml_error_names_the_file_at_its_line_not_a_unicode_string(tmp_path, 
         assert main(["check", str(bad)]) == 2
         err = capsys.readouterr().err
         assert "<unicode string>" not in err and f'in "{bad}", line' in err, err
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readmes_invariant_table_is_the_invariants_parameters_and_defaults():
+    """The README's invariant table is where a scenario's author looks an invariant's parameters up: each row names
+    every field its model takes, no more, with the default in brackets as the model has it (a config key or a word,
+    ``risk.max_position``, ``end``, where the model's default is null and the run fills it in; none where the field
+    is required). ``request_rate_adapts_to_headroom``'s ``reached_within_frac`` was in the model and not the table."""
+    from scenarios.invariants import INVARIANTS
+    table = README.read_text().split("| invariant | parameters (default) | what must hold |", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        name, params = re.split(r"(?<!\\)\|", line)[1:3]
+        rows[re.fullmatch(r"\s*`(\w+)`\s*", name).group(1)] = dict(re.findall(r"`(\w+)`(?: \(([^)]*)\))?", params))
+    models = {m.model_fields["name"].annotation.__args__[0]: m for m in INVARIANTS}
+    assert list(rows) == list(models)
+    for name, model in models.items():
+        fields = {k: f for k, f in model.model_fields.items() if k != "name"}
+        assert set(rows[name]) == set(fields), name
+        for k, f in fields.items():
+            shown = rows[name][k]
+            if f.is_required():
+                assert shown == "", (name, k, shown)
+            elif f.default is None:
+                assert shown and not re.fullmatch(r"[-+.\deE]+|true|false", shown), (name, k, shown)
+            elif isinstance(f.default, bool):
+                assert shown == str(f.default).lower(), (name, k, shown)
+            elif isinstance(f.default, (int, float)):
+                assert float(shown) == f.default, (name, k, shown)
+            else:
+                assert shown == str(f.default), (name, k, shown)
+
+
+def test_the_readmes_chaos_kinds_are_the_schemas_with_their_fields():
+    """"Chaos kinds: `latency_spike` (`duration_s`, `path`, ...)": each kind a scenario takes, with every field its
+    model has past ``kind`` and ``at_s``, and no kind or field the schema does not take."""
+    import typing
+
+    from scenarios.schema import ScenarioChaos
+    text = " ".join(README.read_text().split("Chaos kinds: ", 1)[1].split(". A `rejection_burst`", 1)[0].split())
+    shown = {k: set(re.findall(r"`(\w+)`", fields)) for k, fields in re.findall(r"`(\w+)` \(([^()]*(?:\([^()]*\)"
+                                                                                   r"[^()]*)*)\)", text)}
+    models = typing.get_args(typing.get_args(ScenarioChaos)[0])
+    expected = {m.model_fields["kind"].default: set(m.model_fields) - {"kind", "at_s"} for m in models}
+    assert shown == expected
