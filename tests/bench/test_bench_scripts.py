@@ -326,3 +326,24 @@ def test_decisions_diffs_base_is_shown_as_needed_in_its_usage_and_refused_when_m
     assert done.returncode == 0 and "--base BASE" in done.stdout and "[--base BASE]" not in done.stdout, done.stdout
     done = _run("decisions_diff.py", "--corpus", "1", timeout=60)
     assert done.returncode == 2 and "the following arguments are required: --base" in done.stderr, done.stderr
+
+
+def test_the_readmes_count_of_decisions_diffs_default_runs_is_what_it_runs(monkeypatch, tmp_path):
+    """The README's row for decisions_diff gives the runs its defaults make, which the measured paragraphs cite (524
+    over stops 50-52): the row said 504 (18 scenarios, two profiles) after scenarios and profiles were added. The
+    count is the corpus the defaults build (the chaos files counted, not drawn), and the scenario count beside it."""
+    import argparse
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import decisions_diff
+    row = next(line for line in (BENCH.parent / "README.md").read_text().splitlines()
+               if line.startswith("| `python bench/decisions_diff.py"))
+    runs, scenarios, seeds, chaos, sessions = map(int, re.search(
+        r"the defaults' (\d+) runs \(the (\d+) scenarios on (\d+) seeds, (\d+) chaos scenarios, (\d+) sessions", row
+    ).groups())
+    ns = argparse.Namespace(kinds=",".join(decisions_diff.KINDS), seeds=list(range(10)), corpus=0, chaos_seed=None,
+                            agent_seeds=[0, 1, 2], agent_minutes=10.0)
+    jobs = decisions_diff.corpus(ns, tmp_path)
+    assert len(list((BENCH.parent / "scenarios").glob("*.yaml"))) == scenarios and seeds == 10 and chaos == 300
+    assert sum(j["kind"] != "scenario" for j in jobs) == sessions
+    assert len(jobs) + chaos == runs
