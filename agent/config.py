@@ -56,8 +56,8 @@ class SessionConfig(FileModel):
         "set)."))
     quota_poll_s: float = Field(10.0, ge=0, le=3600.0, description=(
         "How often the venue's rate-limit status is queried, s: 1 or more (each query, userRateLimit, weighs 20 of "
-        "the IP's 1200 a minute, and the request budget counts 20 x 60 / this a minute for them: 120 at 10 s), or 0 "
-        "for never. Refused when the polls alone would leave requoting no weight (under 1.34 s as shipped: "
+        "the IP's 1200 a minute; the request budget counts each as it is sent, at most 20 x 60 / this a minute: 120 "
+        "at 10 s), or 0 for never. Refused when the polls alone would leave requoting no weight (under 1.34 s as shipped: "
         "budget.ip_quote_frac)."))
     book_feed: Literal["fast", "standard"] = Field("fast", description=(
         "Live: the venue's l2Book feed. 'fast' (\"fast\": true in the subscription): 5 levels a side, pushed at "
