@@ -575,3 +575,13 @@ def test_a_crashs_cut_lines_are_told_apart_from_damage_inside_the_log(tmp_path, 
     reader = LogReader(log)
     assert [line.ts for line in reader] == [0.0, 0.5, 10.0, 10.5, 11.5]
     assert (reader.skipped, reader.cut) == (3, 2)
+
+
+def test_the_readmes_record_types_are_the_kinds_the_reader_takes():
+    """The README's run-folder section lists every record type of the decision log (``{"type":"cycle", ...}``, ...):
+    the kinds ``--type`` takes are those, no more and no fewer, so a record type added to the log is documented and
+    readable by kind."""
+    import re
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("`decisions.jsonl` is append-only JSON lines", 1)[1].split("\n\nA cycle's line is", 1)[0]
+    assert set(re.findall(r'\{"type":"(\w+)"', section)) == set(KINDS)
