@@ -32,7 +32,7 @@ its summary is printed first and the folder left incomplete.
 The run folder (--out) gets decisions.jsonl (one line per quote cycle, plus fills; past
 session.log_segment_mb it goes on in a fresh file, the full one kept as decisions-000001.jsonl, ...),
 summary.json (keys documented in README.md), level_history.json (every exposure and safety level change)
-and config.json; `python -m agent.audit DIR` reads the log.
+and config.json, and at a Kill postmortem.json; `python -m agent.audit DIR` reads the log.
 The same seed and config give the same summary (but for its wall-clock figures).
 """
 
