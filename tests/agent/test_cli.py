@@ -1130,3 +1130,27 @@ def test_a_run_started_with_its_stdout_closed_ends_as_usual_not_in_a_traceback(t
     monkeypatch.setattr(sys, "stdout", None)
     assert main(["--duration", "5", "--quiet", "--out", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_every_config_key_the_readme_names_is_one():
+    """The README names settings by their path (`risk.pull_retry_s`, `graduation.promotion.positive_edge_z`): each
+    such path is a field of AgentConfig, or a key of summary.json's table (`safety.final_level`, `shadow.gap`: the
+    summary's sections share the config's names), so a setting renamed or moved is not left behind in the manual.
+    (`graduation.paper.print_reach`, a function of agent.graduation.paper, read as a setting.)"""
+    from agent.config import AgentConfig
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("`summary.json` keys:", 1)[1].strip().split("\n\n", 1)[0]
+    summary = {k for row in table.splitlines() if row.startswith("| `")
+               for k in re.findall(r"`([^`]+)`", re.split(r"(?<!\\)\|", row)[1])}
+    sections = "session|risk|quoting|reconcile|budget|validation|safety|graduation|shadow"
+    named = set(re.findall(rf"`((?:{sections})\.[a-z_.]*[a-z_])`", readme))
+    fields = set()
+
+    def walk(model, prefix=""):
+        for name, f in type(model).model_fields.items():
+            fields.add(prefix + name)
+            value = getattr(model, name)
+            if hasattr(type(value), "model_fields"):
+                walk(value, f"{prefix}{name}.")
+    walk(AgentConfig())
+    assert len(named) > 40 and sorted(named - fields - summary) == []
