@@ -112,7 +112,9 @@ class TrackedOrder:
         # the size it was sent with: the most its fills can sum to (``sz`` may be re-read from a listing since)
         self.placed_sz = sz
         self.pool: list | None = None  # the tracker's keep list it is in (OrderTracker.keep), if any
-        # its last cancel came back "never placed, already canceled, or filled" (cancel_answered), not timed out
+        # its last cancel came back "never placed, already canceled, or filled" (cancel_answered), not timed out; read
+        # while it is stale (every way into stale sets or clears it, but a refused cancel's, which puts back the stale
+        # it was): gone at the venue, a late fill of it leaves it stale (_on_fill)
         self.cancel_found_nothing = False
 
     @property
@@ -643,6 +645,14 @@ class OrderTracker:
             self._end(o, OrderState.FILLED, ev.ts)
         elif o.state in (OrderState.RESTING, OrderState.PENDING_NEW, OrderState.STALE):
             if o.state is _STALE and o.prev_state is not _PENDING_NEW:
+                if o.cancel_found_nothing:
+                    # its cancel was answered "never placed, already canceled, or filled": gone when the cancel came,
+                    # and this fill, trailing that answer, is from before it (the rest filled too, with its fills on
+                    # their way, or cancelled). Made partly filled, it was kept as a quote the venue had said was
+                    # gone, counted, and no snapshot asked for, until the audit's. Stale it stays: counted, not kept,
+                    # a snapshot asked for settle_s after its last fill (a place the cancel overtook and that rests
+                    # after all is listed by that snapshot, and rests again)
+                    return excess
                 self.keep = None  # stale after a cancel or modify, filled in part: keepable again, mid-list
             o.state = OrderState.PARTIALLY_FILLED
         return excess

@@ -741,6 +741,46 @@ def test_on_a_quiet_feed_a_cancel_that_timed_out_unanswered_is_sent_again_once_p
         assert len(sent[cloid]) >= 6 and all(timeout < g <= timeout + 1.0 for g in gaps), (cloid, sent[cloid])
 
 
+def test_a_bid_whose_cancel_found_nothing_is_not_kept_as_a_quote_when_a_late_fill_of_it_comes():
+    """A resting bid cancelled as the book fell, the cancel answered "never placed, already canceled, or filled" (it
+    had filled in full: the pushes lag), then the first of its fills. The book back, it was kept as the top bid,
+    partly filled: no bid placed at that level and no snapshot asked for, until the audit's 30 s on. Gone at the
+    venue: the level's bid is placed anew, and a snapshot asked for once fill_settle_s has run from the fill."""
+    from agent.gateway.events import (Batch, CancelOrder, CancelRejected, FillReceived, OrderAcknowledged, PlaceOrder,
+                                      RequestAccountSnapshot)
+    core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"},
+                              "reconcile": {"modify_moves": False}}), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    high = (((100_000.0, 1.0),), ((100_001.0, 1.0),))
+    low = (((99_000.0, 1.0),), ((99_001.0, 1.0),))
+
+    def cycle(t, book):
+        core.handle(BookUpdated(t, "BTC", *book))
+        out = core.handle(Timer(t))
+        core.handle(Timer(t, AFTER_CYCLE))
+        return [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+
+    core.handle(AccountSnapshot(0.0, 0.0, 0.0, 1e5, 0.0, ()))
+    first = cycle(0.5, high)
+    for i, c in enumerate(first):
+        if isinstance(c, PlaceOrder):
+            core.handle(OrderAcknowledged(0.55, c.cloid, 100 + i, True))
+    top = max((c for c in first if isinstance(c, PlaceOrder) and c.side is Side.BUY), key=lambda c: c.px)
+    assert top.cloid in [c.cloid for c in cycle(0.6, low) if isinstance(c, CancelOrder)]
+    core.handle(CancelRejected(0.62, top.cloid, Reason.MISSING_ORDER, "Order was never placed, already canceled, or "
+                                                                      "filled."))
+    core.handle(FillReceived(0.65, top.cloid, 100, top.px, round(top.sz / 4, 5), Side.BUY, 0.0, True, 1))
+    sent = []
+    t = 0.6
+    while t < 5.0:  # the book back; no snapshot answer
+        t = round(t + 0.1, 2)
+        sent += [(t, type(c).__name__) for c in cycle(t, high) if isinstance(c, RequestAccountSnapshot)
+                 or isinstance(c, PlaceOrder) and c.side is Side.BUY and c.px == top.px]
+    snap = core.cfg.risk.fill_settle_s + 0.65
+    assert sent[0] == (0.7, "PlaceOrder") and ("RequestAccountSnapshot" in {k for _, k in sent}), sent
+    assert snap < min(t for t, k in sent if k == "RequestAccountSnapshot") <= snap + 0.1, sent
+    assert core.tracker.orders[top.cloid].live  # still counted until the snapshot says
+
+
 def test_a_cycles_bookkeeping_waits_until_its_commands_are_out():
     """The quote cycle sends; its forecasts are recorded for scoring, and the graduation evaluated when due,
     on the AFTER_CYCLE timer that follows it: with the cycle's ts and mid, not the after-cycle's."""

@@ -581,6 +581,37 @@ def test_only_a_cancel_the_venue_answered_found_nothing_counts_as_answered_not_o
     assert a.cancel_answered
 
 
+@pytest.mark.parametrize("then", ["fill", "cancel_refused_then_fill"])
+def test_a_late_fill_of_an_order_whose_cancel_found_nothing_leaves_it_stale_not_kept(then):
+    """A resting bid's cancel answered "never placed, already canceled, or filled": gone when the cancel came. A fill
+    of part of it arriving after that answer happened before it (the rest filled as well, its fills still on their
+    way, or cancelled). It made the order partly filled: kept as a quote the venue had said was gone, never timed
+    out, no snapshot asked for (until the audit's). It stays stale: counted as exposure, not kept, not asked again,
+    a snapshot asked for once settle_s has run from the fill; its last fill, when it comes, ends it."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 2.0, 11)
+    t.on_command(CancelOrder("0xa"), 1.0)
+    t.on_event(CancelRejected(1.1, "0xa", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    if then == "cancel_refused_then_fill":  # (cancelled again, by a cancel-all say, and that refused for quota)
+        t.on_command(CancelAll(("0xa",)), 1.15)
+        t.on_event(RateLimited(1.18, "address", "cancel", "Too many cumulative requests", ("0xa",)))
+    t.on_event(FillReceived(1.2, "0xa", 11, 100.0, 0.5, Side.BUY, 0.0, True, 1))
+    o = t.orders["0xa"]
+    assert o.state is OrderState.STALE and o.filled_sz == 0.5 and t.position == 0.5
+    assert t.exposures() == (1.5, 0.0)  # what may still fill: counted until the venue says
+    assert t.keep_lists() == [[], [], [], []]
+    kw = dict(tick=1.0, lot=0.5, max_position=10.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    placed = reconcile([DesiredQuote(Side.BUY, 100.0, 1.5, 0)], t, **kw)
+    assert [(type(c).__name__, c.px) for c in placed] == [("PlaceOrder", 100.0)]  # the quote placed anew
+    t.check_timeouts(2.1, 5.0)
+    assert not t.needs_snapshot  # (settle_s from the fill: the rest of its fills may come first)
+    t.check_timeouts(2.3, 5.0)
+    assert t.needs_snapshot
+    t.on_event(FillReceived(2.4, "0xa", 11, 100.0, 1.5, Side.BUY, 0.0, True, 2))
+    assert o.state is OrderState.FILLED and t.exposures() == (0.0, 0.0) and t.position == 2.0
+
+
 def test_a_snapshot_listing_an_order_the_tracker_ended_before_the_query_takes_it_back():
     """The venue's listing is its word: an order the tracker ended before the query went out (an inference
     gone wrong) yet listed is counted again and can be cancelled; one ended after the query went out stays
