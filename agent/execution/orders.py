@@ -112,9 +112,9 @@ class TrackedOrder:
         # the size it was sent with: the most its fills can sum to (``sz`` may be re-read from a listing since)
         self.placed_sz = sz
         self.pool: list | None = None  # the tracker's keep list it is in (OrderTracker.keep), if any
-        # its last cancel came back "never placed, already canceled, or filled" (cancel_answered), not timed out; read
-        # while it is stale (every way into stale sets or clears it, but a refused cancel's, which puts back the stale
-        # it was): gone at the venue, a late fill of it leaves it stale (_on_fill)
+        # its last cancel (or a modify's cancel leg) came back "never placed, already canceled, or filled"
+        # (cancel_answered, of a cancel), not timed out. Read while it is stale (every way into stale sets or clears it,
+        # but a refused cancel's, which puts back the stale it was): gone at the venue, a late fill leaves it stale
         self.cancel_found_nothing = False
 
     @property
@@ -505,6 +505,7 @@ class OrderTracker:
                 if ev.reason in (Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER):
                     old.prev_state = OrderState.PENDING_MODIFY  # (stale after a modify, not an unanswered place)
                     old.state = OrderState.STALE  # as a cancel that found nothing: a fill may be in flight
+                    old.cancel_found_nothing = True  # (its cancel leg did: gone, a late fill of it leaves it stale)
                     old.last_update_ts = ev.ts
                     self._watch(old)
                     if old.pool is not None:
@@ -646,12 +647,12 @@ class OrderTracker:
         elif o.state in (OrderState.RESTING, OrderState.PENDING_NEW, OrderState.STALE):
             if o.state is _STALE and o.prev_state is not _PENDING_NEW:
                 if o.cancel_found_nothing:
-                    # its cancel was answered "never placed, already canceled, or filled": gone when the cancel came,
-                    # and this fill, trailing that answer, is from before it (the rest filled too, with its fills on
-                    # their way, or cancelled). Made partly filled, it was kept as a quote the venue had said was
-                    # gone, counted, and no snapshot asked for, until the audit's. Stale it stays: counted, not kept,
-                    # a snapshot asked for settle_s after its last fill (a place the cancel overtook and that rests
-                    # after all is listed by that snapshot, and rests again)
+                    # its cancel (or modify) was answered "never placed, already canceled, or filled" ("cannot modify
+                    # canceled or filled order"): gone when the cancel came, and this fill, trailing that answer, is
+                    # from before it (the rest filled too, with its fills on their way, or cancelled). Made partly
+                    # filled, it was kept as a quote the venue had said was gone, counted, and no snapshot asked for,
+                    # until the audit's. Stale it stays: counted, not kept, a snapshot asked for settle_s after its
+                    # last fill (a place the cancel overtook and that rests after all is listed by it, and rests again)
                     return excess
                 self.keep = None  # stale after a cancel or modify, filled in part: keepable again, mid-list
             o.state = OrderState.PARTIALLY_FILLED

@@ -741,15 +741,18 @@ def test_on_a_quiet_feed_a_cancel_that_timed_out_unanswered_is_sent_again_once_p
         assert len(sent[cloid]) >= 6 and all(timeout < g <= timeout + 1.0 for g in gaps), (cloid, sent[cloid])
 
 
-def test_a_bid_whose_cancel_found_nothing_is_not_kept_as_a_quote_when_a_late_fill_of_it_comes():
-    """A resting bid cancelled as the book fell, the cancel answered "never placed, already canceled, or filled" (it
-    had filled in full: the pushes lag), then the first of its fills. The book back, it was kept as the top bid,
-    partly filled: no bid placed at that level and no snapshot asked for, until the audit's 30 s on. Gone at the
-    venue: the level's bid is placed anew, and a snapshot asked for once fill_settle_s has run from the fill."""
-    from agent.gateway.events import (Batch, CancelOrder, CancelRejected, FillReceived, OrderAcknowledged, PlaceOrder,
-                                      RequestAccountSnapshot)
+@pytest.mark.parametrize("modify_moves", [False, True])
+def test_a_bid_whose_cancel_found_nothing_is_not_kept_as_a_quote_when_a_late_fill_of_it_comes(modify_moves):
+    """A resting bid cancelled (or modified) as the book fell, the cancel answered "never placed, already canceled, or
+    filled" (the modify "cannot modify canceled or filled order"; it had filled in full: the pushes lag), then the
+    first of its fills. The book back, it was kept as the top bid, partly filled: no bid placed at that level and no
+    snapshot asked for, until the audit's 30 s on. Gone at the venue: the level's bid is placed anew, and a snapshot
+    asked for once fill_settle_s has run from the fill."""
+    from agent.gateway.events import (Batch, CancelOrder, CancelRejected, FillReceived, ModifyOrder, ModifyRejected,
+                                      OrderAcknowledged, PlaceOrder, RequestAccountSnapshot)
     core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"},
-                              "reconcile": {"modify_moves": False}}), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+                              "reconcile": {"modify_moves": modify_moves}}), np.random.default_rng(0), tick=1.0,
+                     sz_decimals=5)
     high = (((100_000.0, 1.0),), ((100_001.0, 1.0),))
     low = (((99_000.0, 1.0),), ((99_001.0, 1.0),))
 
@@ -765,8 +768,11 @@ def test_a_bid_whose_cancel_found_nothing_is_not_kept_as_a_quote_when_a_late_fil
         if isinstance(c, PlaceOrder):
             core.handle(OrderAcknowledged(0.55, c.cloid, 100 + i, True))
     top = max((c for c in first if isinstance(c, PlaceOrder) and c.side is Side.BUY), key=lambda c: c.px)
-    assert top.cloid in [c.cloid for c in cycle(0.6, low) if isinstance(c, CancelOrder)]
-    core.handle(CancelRejected(0.62, top.cloid, Reason.MISSING_ORDER, "Order was never placed, already canceled, or "
+    moved = [c for c in cycle(0.6, low) if getattr(c, "cloid", None) == top.cloid]
+    assert [type(c) for c in moved] == [ModifyOrder if modify_moves else CancelOrder]
+    core.handle(ModifyRejected(0.62, top.cloid, moved[0].new_cloid, Reason.MODIFY_CANCELED_OR_FILLED,
+                               "Cannot modify canceled or filled order") if modify_moves else
+                CancelRejected(0.62, top.cloid, Reason.MISSING_ORDER, "Order was never placed, already canceled, or "
                                                                       "filled."))
     core.handle(FillReceived(0.65, top.cloid, 100, top.px, round(top.sz / 4, 5), Side.BUY, 0.0, True, 1))
     sent = []

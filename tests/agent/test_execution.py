@@ -612,6 +612,27 @@ def test_a_late_fill_of_an_order_whose_cancel_found_nothing_leaves_it_stale_not_
     assert o.state is OrderState.FILLED and t.exposures() == (0.0, 0.0) and t.position == 2.0
 
 
+@pytest.mark.parametrize("reason", [Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER])
+def test_a_late_fill_of_an_order_whose_modify_found_nothing_leaves_it_stale_not_kept(reason):
+    """As a cancel that found nothing: a modify refused "cannot modify canceled or filled order" says the order was
+    gone when it came, and a fill arriving after that answer does not make it rest again (kept as a quote, no
+    snapshot asked for); a modify timed out unanswered says nothing, and a fill after it does (as it did)."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 2.0, 11)
+    _resting(t, "0xb", Side.BUY, 99.0, 2.0, 12)
+    t.on_command(Batch((ModifyOrder("0xa", "0xa2", 98.0, 2.0, side=Side.BUY),
+                        ModifyOrder("0xb", "0xb2", 97.0, 2.0, side=Side.BUY))), 1.0)
+    t.on_event(ModifyRejected(1.1, "0xa", "0xa2", reason, "Cannot modify canceled or filled order"))
+    assert t.check_timeouts(6.5, 5.0) == ["0xb", "0xb2"]  # 0xb's modify: no answer
+    t.on_event(FillReceived(6.6, "0xa", 11, 100.0, 0.5, Side.BUY, 0.0, True, 1))
+    t.on_event(FillReceived(6.6, "0xb", 12, 99.0, 0.5, Side.BUY, 0.0, True, 2))
+    a, b = t.orders["0xa"], t.orders["0xb"]
+    assert a.state is OrderState.STALE and b.state is OrderState.PARTIALLY_FILLED
+    assert [o.cloid for o in t.keep_lists()[0]] == ["0xb", "0xb2"]  # (0xb2: a place stale unanswered)
+    t.check_timeouts(7.7, 5.0)
+    assert t.needs_snapshot and a.live and t.exposures()[0] == 1.5 + 1.5 + 2.0  # (0xb2 stale: may rest)
+
+
 def test_a_snapshot_listing_an_order_the_tracker_ended_before_the_query_takes_it_back():
     """The venue's listing is its word: an order the tracker ended before the query went out (an inference
     gone wrong) yet listed is counted again and can be cancelled; one ended after the query went out stays
