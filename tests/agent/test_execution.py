@@ -633,6 +633,30 @@ def test_a_late_fill_of_an_order_whose_modify_found_nothing_leaves_it_stale_not_
     assert t.needs_snapshot and a.live and t.exposures()[0] == 1.5 + 1.5 + 2.0  # (0xb2 stale: may rest)
 
 
+@pytest.mark.parametrize("listed", [True, False])
+def test_a_stale_place_whose_cancel_is_refused_asks_for_the_snapshot_that_settles_it(listed):
+    """A place timed out unanswered (stale: it may rest where it was sent, and holds a quote it fits), cancelled (a
+    quiet feed's pull), the cancel refused for quota: it is stale again with prev_state stale (one level: what came
+    before the cancel is not kept), held by no quote and cancelled by no reconcile. Harmless while a snapshot is
+    asked for at once (as at its timeout) and settles it whatever prev_state says: listed it rests, and is kept or
+    moved; not listed it is gone. Pinned here: what makes prev_state's one level enough."""
+    t = OrderTracker()
+    t.ack_grace_s = 5.0  # (the core's: ack_timeout_s)
+    t.on_command(PlaceOrder("0xa", Side.BUY, 100.0, 2.0), 0.0)
+    assert t.check_timeouts(5.1, 5.0) == ["0xa"]  # (the core asks for a snapshot here too)
+    t.needs_snapshot = False  # (as if that snapshot's answer came, too early to say: its place had not had its grace)
+    t.on_command(CancelOrder("0xa"), 5.5)
+    t.on_event(RateLimited(5.6, "address", "cancel", "Too many cumulative requests", ("0xa",)))
+    o = t.orders["0xa"]
+    assert (o.state, o.prev_state) == (OrderState.STALE, OrderState.STALE) and t.keep_lists() == [[], [], [], []]
+    t.check_timeouts(5.7, 5.0)
+    assert t.needs_snapshot and t.exposures() == (2.0, 0.0)
+    t.on_event(AccountSnapshot(6.0, 0.0, 0.0, 1e4, 0.0, (OpenOrder("0xa", 11, Side.BUY, 100.0, 2.0, False),)
+                               if listed else (), 0, 5.8, 1))
+    assert o.state is (OrderState.RESTING if listed else OrderState.CANCELED) and not t.needs_snapshot
+    assert t.keep_lists()[0] == ([o] if listed else [])
+
+
 def test_a_snapshot_listing_an_order_the_tracker_ended_before_the_query_takes_it_back():
     """The venue's listing is its word: an order the tracker ended before the query went out (an inference
     gone wrong) yet listed is counted again and can be cancelled; one ended after the query went out stays
