@@ -1254,3 +1254,63 @@ def test_a_stopped_server_closes_its_websockets_going_away_not_abnormally():
         return code
 
     assert asyncio.run(main()) == aiohttp.WSCloseCode.GOING_AWAY
+
+
+def _ws_frame(text: str) -> bytes:
+    """One masked text frame, as a client sends it (RFC 6455 §5.2), for a raw socket."""
+    data, mask = text.encode(), b"\x01\x02\x03\x04"
+    n = len(data)
+    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def test_a_stop_with_a_client_that_has_stopped_reading_ends_within_seconds_and_says_no_traceback(caplog):
+    """A websocket client that stopped reading (its receive window and the server's send buffer full) held the
+    server's close of its socket (``ws.close`` waits for the buffer to drain, then for the client's close frame)
+    and the stop with it: ``serve(stop=...)`` did not end, and ended cancelled in a traceback. The close is now
+    bounded and the connection then dropped. A raw socket with a small receive buffer subscribes to the busy
+    channels and never reads; once the server's frames for it queue up, the stop must end within seconds."""
+    import logging
+    import socket
+
+    from twin.server.app import serve
+
+    caplog.set_level(logging.DEBUG)
+
+    async def main() -> tuple[float, int]:
+        ex = build_exchange(quiet_params(), seed=7, fund={ADDR: 10_000.0})
+        server = TwinServer(ex, speed=200.0)
+        stop, urls = asyncio.Event(), []
+        served = asyncio.create_task(serve(server, "127.0.0.1", 0, urls.append, stop))
+        while not urls:
+            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        deaf = socket.socket()
+        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # (set before connecting: the window it offers)
+        deaf.setblocking(False)
+        try:
+            await loop.sock_connect(deaf, ("127.0.0.1", int(urls[0].rsplit(":", 1)[1])))
+            await loop.sock_sendall(deaf, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                          b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                          b"Sec-WebSocket-Version: 13\r\n\r\n")
+            for kind in ("l2Book", "trades", "bbo"):
+                await loop.sock_sendall(deaf, _ws_frame(json.dumps({"method": "subscribe",
+                                                                    "subscription": {"type": kind, "coin": "BTC"}})))
+            deadline = time.monotonic() + 30.0
+            while not any(s.out.qsize() >= 10 for s in server.sessions):  # its writer is stuck on a full buffer
+                assert time.monotonic() < deadline, "the server's send buffer never filled"
+                await asyncio.sleep(0.05)
+            t0 = time.monotonic()
+            stop.set()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(served), 10.0)
+            took = time.monotonic() - t0
+        finally:
+            deaf.close()  # (what let a server that did not stop go on to its end)
+            await asyncio.wait_for(served, 30.0)
+        return took, len(server.sessions)
+
+    took, left = asyncio.run(main())
+    assert took < 5.0 and left == 0
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING], \
+        [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 GREETING = "Websocket connection established."
 WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 60 s (hyperliquid.md §4)
+# the close handshake's bound, s: past it the connection is dropped (a client that has stopped reading never takes
+# the close frame off a full send buffer, and held ws.close(), and the server's shutdown with it, for good)
+WS_CLOSE_TIMEOUT_S = 2.0
 FAST_BOOK_LEVELS = 5  # an l2Book subscription with "fast": true gets 5 levels a side (the venue's docs)
 WS_CHANNELS = {"l2Book": "coin", "bbo": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user",
                "userEvents": "user", "userFundings": "user", "activeAssetData": "user and coin"}
@@ -105,9 +108,10 @@ class TwinServer:
     async def _on_shutdown(self, _app: web.Application) -> None:
         """Each open socket closed as a server going down does it (1001, going away): they were dropped without a
         close frame, an abnormal closure (1006) to their clients, and a stop in-process (``serve``'s ``stop``)
-        waited on them until aiohttp's shutdown timeout."""
-        for session in list(self.sessions):
-            await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        waited on them until aiohttp's shutdown timeout. All at once, each bounded (``WsSession.close``): one
+        after the other, each deaf client added its timeout to the stop."""
+        await asyncio.gather(*(session.close(WSCloseCode.GOING_AWAY, b"server shutdown")
+                               for session in list(self.sessions)))
 
     async def _on_startup(self, _app: web.Application) -> None:
         self.clock.start()
@@ -409,7 +413,7 @@ class TwinServer:
         try:
             ws = web.WebSocketResponse(max_msg_size=1 << 20)
             await ws.prepare(request)
-            session = WsSession(self, ws, host)
+            session = WsSession(self, ws, host, request.transport)
             self.sessions.add(session)
             try:
                 await session.run()
@@ -465,10 +469,12 @@ class WsSession:
 
     _CLOSE = object()
 
-    def __init__(self, server: TwinServer, ws: web.WebSocketResponse, host: str = "") -> None:
+    def __init__(self, server: TwinServer, ws: web.WebSocketResponse, host: str = "",
+                 transport: asyncio.BaseTransport | None = None) -> None:
         self.server = server
         self.ws = ws
         self.host = host
+        self.transport = transport  # the socket's, dropped when its close handshake does not end in time (close)
         self.out: asyncio.Queue = asyncio.Queue()
         self.closed = False
         self.book_opts: dict[str, tuple[int | None, int | None, int | None]] = {}  # nSigFigs, mantissa, depth
@@ -508,14 +514,27 @@ class WsSession:
             except (asyncio.TimeoutError, Exception):
                 writer.cancel()
             if not self.ws.closed:
-                await self.ws.close()
+                await self.close()
+
+    async def close(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
+        """The close handshake, within ``WS_CLOSE_TIMEOUT_S``; past it the connection is dropped. ``ws.close`` waits
+        for the send buffer to drain and then for the client's close frame: a client that has stopped reading held
+        it (and a server's shutdown, or this socket's handler) for good. Aborted, not closed: a transport's close
+        still waits for its unsent bytes to go."""
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=message), WS_CLOSE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.info("websocket from %s: no close handshake within %g s, connection dropped", self.host,
+                     WS_CLOSE_TIMEOUT_S)
+            if self.transport is not None:
+                self.transport.abort()
 
     async def _write(self) -> None:
         while True:
             item = await self.out.get()
             if item is self._CLOSE:
                 self.closed = True
-                await self.ws.close()
+                await self.close()
                 return
             try:
                 await self.ws.send_str(item)
