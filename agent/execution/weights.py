@@ -13,7 +13,8 @@ live, those of the orders the core names (``CancelAll.known``) go first and the 
 weight in all.
 The gateways' own requests are not the core's to count as it sends: each quota poll is told by ``IpWeightSpent`` as
 it is sent, the fill and funding recovery after a reconnect once its pages are read, and the live shutdown's own
-snapshots and cancel-alls as they are sent.
+snapshots and cancel-alls as they are sent; a live run's set-up queries (before the core starts: meta, the mid,
+the account, its fee rate, a userRole at 60), each at the time it was sent, as the gateway starts.
 
 A request sent is counted at its full weight whatever its answer, an HTTP 429 (the IP limit's refusal), a transport
 failure or a malformed reply included: the conservative choice where the venue's documents are silent. hyperliquid.md
@@ -37,6 +38,10 @@ from agent.gateway.events import (
 CLEARINGHOUSE_STATE_WEIGHT = 2
 INFO_WEIGHT = 20
 ROWS_PER_EXTRA_WEIGHT = 20
+# the /info types weighing other than 20 (hyperliquid.md §5): what a set-up query costs (``info_weight``)
+_INFO_WEIGHT_2 = frozenset({"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState",
+                            "exchangeStatus"})
+USER_ROLE_WEIGHT = 60
 # cancels of orders the venue listed without a cloid (``listed_oid``), as a kind of their own: the gateways cancel
 # those by oid, in actions of their own (cancel, beside the cancelByCloid of the rest)
 _BY_OID = "cancel by oid"
@@ -50,6 +55,14 @@ def items_weight(n: int) -> int:
         return 1 + n // 40 if n else 0
     full, rest = divmod(n, MAX_ITEMS_PER_ACTION)
     return full * (1 + MAX_ITEMS_PER_ACTION // 40) + (1 + rest // 40 if rest else 0)
+
+
+def info_weight(kind: str) -> int:
+    """IP weight of one /info request of type ``kind`` as sent (the rows a time-range query returns add to it:
+    ``pages_weight``): 2 for the light types, 60 for userRole, 20 for every other."""
+    if kind in _INFO_WEIGHT_2:
+        return 2
+    return USER_ROLE_WEIGHT if kind == "userRole" else INFO_WEIGHT
 
 
 def pages_weight(rows: list[int]) -> int:

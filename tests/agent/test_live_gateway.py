@@ -33,8 +33,8 @@ from agent.core import AgentCore
 from agent.execution.orders import OrderTracker
 from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
-    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, ModifyAcknowledged, ModifyOrder, ModifyRejected,
-    OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
+    ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
+    ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
     Side, Tif, Timer, TradeObserved,
 )
@@ -49,6 +49,7 @@ from twin.exchange import Exchange, trade_tid
 from twin.faults.chaos import ChaosSchedule, Disconnect, Http429Burst, PriceJump, QuotaSet, RejectionBurst
 from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams, PathLatencyParams
+from twin.faults.quota import QuotaParams
 from twin.messages import (BookPush, FillInfo, FillsPush, OrderInfo, OrderUpdate, OrderUpdatePush, TradePush,
                            UserEventPush)
 from twin.instruments import default_instruments
@@ -63,6 +64,16 @@ SECRET_HEX = KEY[2:]
 ADDR = Account.from_key(KEY).address.lower()
 CLOID = "0x000000010000000000000000000000aa"
 WAIT_S = 5.0
+
+
+# what a live run's set-up asks before the core starts (HyperliquidGateway._setup_spend), told to it as ``start`` begins
+SETUP_REQUESTS = frozenset({"meta", "perpDexs", "l2Book", "clearinghouseState", "userFees", "userRole", "noop"})
+
+
+def told_spent(events: list) -> list:
+    """The IpWeightSpent events of requests the gateway sent on its own once started (the set-up's, which ``start``
+    tells first, left out): what a test of a poll, a recovery or the shutdown looks at."""
+    return [e for e in events if type(e) is IpWeightSpent and e.request not in SETUP_REQUESTS]
 
 
 def _params() -> TwinParams:
@@ -3137,7 +3148,6 @@ def test_a_recovery_page_refused_with_429_is_told_at_its_weight_as_a_quota_poll_
     was. A fill recovery told only the pages it read: one refused, then asked again, was left out. Against ``twin
     serve`` with the IP refused for the recovery's first request: it tells 20 for it and 20 for the page read after
     (no fills), where the served twin charged the 20 of the second only."""
-    from agent.gateway.events import IpWeightSpent
     with served(speed=1.0) as (bg, ex, clock):
         async def scenario():
             async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
@@ -3148,7 +3158,7 @@ def test_a_recovery_page_refused_with_429_is_told_at_its_weight_as_a_quota_poll_
 
         events, charged, counters = asyncio.run(scenario())
     assert counters["rate_limited_ip"] == 1
-    assert [(e.request, e.weight) for e in events if type(e) is IpWeightSpent] == [("userFillsByTime", 20 + 20)]
+    assert [(e.request, e.weight) for e in told_spent(events)] == [("userFillsByTime", 20 + 20)]
     assert charged == 20
 
 
@@ -3159,7 +3169,6 @@ def test_the_live_gateways_quota_polls_are_counted_as_they_are_sent_no_more():
     asked every 0.2 s go out about every 0.5 s: the gateway tells each as it sends it, and those it told are what the
     venue charged (but for one on its way when the gateway closed)."""
     from agent.execution.budget import poll_weight_per_minute
-    from agent.gateway.events import IpWeightSpent
     fixed = PathLatencyParams(median_ms=150.0, sigma=0.0, spike_prob=0.0, burst_rate_per_hour=0.0)
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
                         latency=LatencyParams(order_entry=fixed, response=fixed))
@@ -3177,7 +3186,7 @@ def test_the_live_gateways_quota_polls_are_counted_as_they_are_sent_no_more():
             return events, bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before
 
         events, charged = asyncio.run(scenario())
-    told = [e for e in events if type(e) is IpWeightSpent]
+    told = told_spent(events)
     answered = [e for e in events if type(e) is QuotaStatus]
     assert told and all((e.request, e.weight) == ("userRateLimit", 20) for e in told)
     assert len(told) - len(answered) in (0, 1)
@@ -3214,26 +3223,76 @@ async def live_agent(base_url: str, clock, speed: float, cfg: AgentConfig, quota
     return gw, core, LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, **driver_kw)
 
 
+def test_the_live_set_up_queries_are_in_the_cores_first_minute_and_it_stays_under_the_ip_limit():
+    """A live run spends IP weight before its core starts: meta 20, the mid's l2Book 2, clearinghouseState 2, userFees
+    20, and for an agent wallet's key a userRole 60 and a noop 1. The core began on a minute it believed empty and
+    spent up to the limit in it: the venue, counting the set-up too, answered 429 (origin/main: some 90 in the run
+    below). The gateway now tells the core each set-up request at the time it was sent, as its first events, and the
+    core's own gates keep the IP's minute under the limit. Against ``twin serve`` with the IP's limit, and the
+    agent's, at 200 a minute (so the set-up's 105 is a share the core's quoting reaches within its first 40 s)."""
+    limit, speed, run_s = 200, 10.0, 40.0
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), quota=QuotaParams(ip_weight_per_minute=limit))
+    cfg = AgentConfig.model_validate({"session": {"quota_poll_s": 0, "cycle_s": 0.05},
+                                      "graduation": {"start_level": "Full"},
+                                      "budget": {"ip_weight_per_minute": limit}})
+    with served(speed=speed, params=params) as (bg, ex, clock):
+        async def scenario():
+            events: list = []
+            gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, event_log=events)
+            # the rest of the live set-up (preflight and the live CLI), as for an agent wallet's key
+            await gw.mid_px()
+            await gw.account_state()
+            await gw.user_role(gw.signer)
+            assert await gw.signer_refused() is None
+            await gw.maker_fee_rate()
+            set_up = bg.call(lambda: ex.ip_limiter.used(ex.env.now))
+            stopped_at: list[float] = []
+            charged: list[int] = []  # the venue's weight in its minute, every 0.1 s until the stop
+
+            async def watch_the_minute() -> None:
+                while not driver.stopped:
+                    charged.append(bg.call(lambda: ex.ip_limiter.used(ex.env.now)))
+                    await asyncio.sleep(0.1)
+            shutdown = driver.shutdown
+
+            async def noted_shutdown(*a, **kw) -> None:
+                stopped_at.append(clock())
+                await shutdown(*a, **kw)
+            driver.shutdown = noted_shutdown
+            watch = asyncio.create_task(watch_the_minute())
+            await asyncio.wait_for(driver.run(duration_s=run_s, shutdown_grace_s=2.0), 30.0)
+            await watch
+            return events, set_up, stopped_at[0], max(charged)
+
+        events, set_up, stopped, most = asyncio.run(scenario())
+    told = [(e.request, e.weight) for e in events[:6] if type(e) is IpWeightSpent]
+    assert told == [("meta", 20), ("l2Book", 2), ("clearinghouseState", 2), ("userRole", 60), ("noop", 1),
+                    ("userFees", 20)]
+    assert sum(w for _, w in told) == set_up == 105  # what the venue charged for the set-up
+    assert [e.ts for e in events[:6]] == sorted(e.ts for e in events[:6]) and events[5].ts < events[6].ts
+    assert most >= 0.75 * limit  # the core quoted, and brought the minute up to its quoting share (and past)
+    refused = [(round(e.ts - events[0].ts, 1), e.request) for e in events if type(e) is RateLimited and e.ts < stopped]
+    assert refused == []  # (the shutdown's own requests are not gated by the minute's weight: not counted here)
+
+
 def test_the_shutdowns_own_snapshots_are_in_the_cores_ip_weight_as_they_are_sent():
     """The live shutdown asks the venue for snapshots of its own (up to one a second until none of our orders rests),
     42 of the IP's weight each as sent; the core never counted them (only a reply's fill rows past those 42), so a
     flatten started again after them, or a session's next start on this IP, met a minute the venue had fuller. Now
     the driver tells the core each one as it sends it: over a short run against ``twin serve``, every request sent
-    from the gateway's start to the end, the shutdown's included, the core's count of the IP weight is what the
-    venue charged."""
-    from agent.gateway.events import IpWeightSpent
+    from the gateway's set-up (its prepare's meta, told as it starts) to the end, the shutdown's included, the core's
+    count of the IP weight is what the venue charged."""
     speed = 2.0  # the whole run well inside the venue's minute: neither count has let any weight go yet
     with served(speed=speed) as (bg, ex, clock):
         async def scenario():
             # nothing placed; no quota polls (their count is another test's)
             gw, core, events, driver = await _quiet_live_driver(bg, clock, speed)
-            before = bg.call(lambda: ex.ip_limiter.used(ex.env.now))  # (prepare's requests: not the core's)
             await asyncio.wait_for(driver.run(duration_s=3.0, shutdown_grace_s=5.0), 20.0)
-            charged = bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before
-            return core, events, charged, clock()
+            return core, events, bg.call(lambda: ex.ip_limiter.used(ex.env.now)), clock()
 
         core, events, charged, end = asyncio.run(scenario())
-    own = [e for e in events if type(e) is IpWeightSpent]
+    assert [(e.request, e.weight) for e in events[:1]] == [("meta", 20)]  # the set-up's, at its time
+    own = told_spent(events)
     assert [(e.request, e.weight) for e in own] == [("accountSnapshot", 42)]  # the venue listed none: one was enough
     assert any(type(e) is AccountSnapshot and e.ts > own[0].ts for e in events)  # its reply came, rows counted too
     assert core.budget.background_weight_per_minute == 0 and charged > 2 * 42
@@ -3247,7 +3306,6 @@ def test_the_shutdowns_own_cancel_all_is_in_the_cores_address_budget():
     at 429 from before the stop, so the core's own pull lists nothing; meanwhile five orders come to rest (someone
     else's, or sent before the stop and arriving late); once the 429s end, the shutdown's snapshot lists them and its
     cancel-all takes them: the core counts the five the venue charged."""
-    from agent.gateway.events import IpWeightSpent
     from twin import seeding
     speed = 2.0
     with served(speed=speed) as (bg, ex, clock):
@@ -3390,7 +3448,6 @@ def test_the_ip_weight_of_a_reconnects_recovery_is_told_to_the_core_as_twin_serv
     (userFillsByTime and userFunding: 20 a page, and 1 more per 20 rows, hyperliquid.md §5): here 45 fills and 600
     payments, two userFunding pages. The core sends no such request, so that weight was never counted; now the
     gateway tells it (IpWeightSpent), as the venue charged it, and the core adds it to the minute's weight."""
-    from agent.gateway.events import IpWeightSpent
     from twin.faults.quota import info_weight
     from twin.messages import FundingInfo
     from twin.params import VenueParams
@@ -3421,19 +3478,18 @@ def test_the_ip_weight_of_a_reconnects_recovery_is_told_to_the_core_as_twin_serv
                 charged.clear()  # (the session's first requests)
                 bg.call(functools.partial(made_while_down, gw.fundings.start_ms))
                 assert await until(lambda: first(events, ConnectionRestored), 10.0)
-                assert await until(lambda: len([e for e in events if type(e) is IpWeightSpent]) == 2)
+                assert await until(lambda: len(told_spent(events)) == 2)
                 await asyncio.sleep(0.5)  # anything more would have come by now
             return events
 
         events = asyncio.run(scenario())
-    spent = sorted((e.request, e.weight) for e in events if type(e) is IpWeightSpent)
+    spent = sorted((e.request, e.weight) for e in told_spent(events))
     venue = {k: sum(w for kk, w in charged if kk == k) for k in ("userFillsByTime", "userFunding")}
     assert spent == sorted(venue.items())
     assert venue == {"userFillsByTime": 20 + 45 // 20, "userFunding": (20 + 500 // 20) + (20 + 101 // 20)}
     core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
-    for e in events:
-        if type(e) is IpWeightSpent:
-            core.handle(e)
+    for e in told_spent(events):
+        core.handle(e)
     last = events[-1].ts
     assert core.budget.ip_used(last) == sum(venue.values())  # (weight told is not the venue's first word: no snapshot)
 

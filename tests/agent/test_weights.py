@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from agent.execution.weights import ip_weight, request_cost, request_items
+from agent.execution.weights import info_weight, ip_weight, request_cost, request_items
 from agent.gateway.events import (
     Batch, CancelAll, CancelOrder, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel, Side, Tif,
 )
@@ -76,3 +76,13 @@ def test_a_fill_query_weighs_what_the_venue_charges_its_pages(rows):
     # as sent, a snapshot is its state (2), its listing (20) and a fill page of fewer than 20 rows
     assert ip_weight(RequestAccountSnapshot()) == info_weight("clearinghouseState") + info_weight("openOrders") + \
         info_weight("userFillsByTime", 0) == 42
+
+
+def test_a_set_up_querys_weight_is_the_venues_as_the_twin_charges_it():
+    """The live set-up's queries are told to the core at their weight (``info_weight``): 2 for the light types, 60
+    for userRole, 20 for the rest (hyperliquid.md §5), as ``twin serve`` charges them (a query returning no rows)."""
+    from twin.faults.quota import info_weight as charged
+    kinds = ("meta", "perpDexs", "l2Book", "clearinghouseState", "userFees", "userRole", "allMids", "orderStatus",
+             "openOrders", "userRateLimit", "exchangeStatus", "spotClearinghouseState", "activeAssetData")
+    assert [info_weight(k) for k in kinds] == [charged(k) for k in kinds]
+    assert (info_weight("meta"), info_weight("l2Book"), info_weight("userRole")) == (20, 2, 60)

@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
+from agent.execution.weights import INFO_WEIGHT, info_weight, pages_weight, snapshot_weight
 from agent.gateway.base import (
     CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid, order_name,
     schedule_cancel_late_ts, schedule_cancel_name,
@@ -148,6 +148,8 @@ class HyperliquidGateway(CommandRouter):
         self.parser = VenueParser(coin, self.user)
         self.asset: AssetInfo | None = None
         self.sink: EventSink | None = None
+        # the set-up requests sent before ``start`` (the core not yet running to be told): told as it starts
+        self._setup_spent: list[IpWeightSpent] = []
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._background: set[asyncio.Task] = set()  # the socket and the quota poll
@@ -232,6 +234,7 @@ class HyperliquidGateway(CommandRouter):
         burns its nonce; one request). A key that is neither the account's nor an agent it approved (a key pasted
         one digit short signs as another address) passed every other check, and then every order and cancel was
         refused, the orders an earlier run left among them. Raises GatewayError with no answer."""
+        self._setup_spend(1, "noop", items=1)  # (an action: 1 + 0 // 40 of the IP weight, 1 of the address budget)
         reply = await self._action(wire.noop_action(), 1)
         if isinstance(reply, ActionReply):
             return None if reply.ok else reply.error
@@ -281,6 +284,7 @@ class HyperliquidGateway(CommandRouter):
         after each of ``setup_retry_s``: one request lost in a second's outage, with the venue back a moment
         later, ended a run at its start with exit 1 ("the venue could not be used"); nothing is sent meanwhile."""
         for wait_s in (*self.setup_retry_s, None):
+            self._setup_spend(info_weight(body["type"]), body["type"])  # (each try: weighed whatever its answer)
             status, payload = await self._post("/info", body)
             if status not in (_TRANSPORT, _IP_LIMITED) or wait_s is None:
                 break
@@ -293,6 +297,19 @@ class HyperliquidGateway(CommandRouter):
             raise GatewayError(f"{self.base_url}/info {body['type']}: {detail}")
         return payload
 
+    def _setup_spend(self, weight: int, request: str, items: int = 0) -> None:
+        """A set-up request's IP weight (and address items), at the time it is sent. The venue's limit is the IP's
+        rolling minute, and a live run's set-up spends in it before the core runs (meta 20, the mid's l2Book 2,
+        clearinghouseState 2, userFees 20; a userRole 60 and a noop for an agent wallet's key): untold, the core
+        began on a minute it believed empty, and could spend up to the whole limit in it, into 429s. Kept until
+        ``start`` gives them to the core as its first events (``IpWeightSpent``: journalled, so a replay counts them
+        too); told at once when asked after it."""
+        ev = IpWeightSpent(self._now(), weight, request, items)
+        if self.sink is None:
+            self._setup_spent.append(ev)
+        else:
+            self._emit(ev)
+
     def _ensure_session(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.request_timeout_s))
@@ -303,6 +320,9 @@ class HyperliquidGateway(CommandRouter):
             raise GatewayError("call `await gateway.prepare()` before start(): the asset id is not known yet")
         self.sink = sink
         self._closing = False
+        spent, self._setup_spent = self._setup_spent, []
+        for ev in spent:  # before anything the venue says: the core's minute starts with the set-up's weight in it
+            self._emit(ev)
         self._started_ms = self.fundings.start_ms = int(self._now() * 1000)
         # the first snapshot's fill query starts a minute before the session, not at 0: its reply is the 2000 oldest
         # rows from there, and an account's history would fill it, leaving out the session's fills in its position
