@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import deque
+from collections import Counter, deque
 
 import numpy as np
 
@@ -148,6 +148,9 @@ class AgentCore:
         # as last recorded: off, armed, unconfirmed, clearing, cleared, expired, refused, lapsing
         self._dead_man_state = "off"
         self._dead_man_why = ""  # why, as last recorded (a refusal: the venue's text): dead_man_why
+        # every scheduleCancel refusal's text as the venue gave it (200 characters at most), with how many said it:
+        # rejections_by_reason counts them under a reason code, and dead_man_why keeps only the last word
+        self.dead_man_refusals: Counter[str] = Counter()
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
@@ -1058,6 +1061,7 @@ class AgentCore:
         back an hour, while the newer arm stood at the venue, to fire when its time came with no re-arm."""
         self.tracker.on_event(ev)  # (its clock, and its version: as an OrderRejected did)
         self.tracker.rejections_by_reason[ev.reason.value] += 1
+        self.dead_man_refusals[ev.message[:200]] += 1
         if ev.reason is not Reason.SCHEDULE_CANCEL_REFUSED:
             self.errors.note(ev.ts)
             self.graduation.note_rejection(ev.ts)

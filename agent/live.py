@@ -513,6 +513,8 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
         "core_cycle_us": driver.cycle_cost.summary(),
         "dead_man_switch": core.dead_man_state,
         "dead_man_switch_why": core.dead_man_why,  # as last recorded: a refusal's is the venue's text
+        # every refusal's text, the venue's, with its count (most first): rejections_by_reason only counts them
+        "dead_man_switch_refusals": dict(core.dead_man_refusals.most_common()),
     }
     out["fee_rate_bps"]["venue_listed"] = listed_maker_fee_bps  # userFees at the start (null: not read)
     return out

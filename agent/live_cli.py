@@ -728,6 +728,17 @@ def carried_text(carried: float | None) -> str:
     return f"; not counted: {signed_usd(carried)} the starting position had made before"
 
 
+def refusals_text(refusals: dict | None) -> str:
+    """The run's scheduleCancel refusals for the dead-man switch's row, by the venue's text with their count: the
+    rejections row counted them (ScheduleCancelRefused N) and the switch's own why is the last word only, so an
+    operator saw how many and not why ("" when there were none)."""
+    if not refusals:
+        return ""
+    n = sum(refusals.values())
+    return f"; {n} refusal{'s' if n != 1 else ''} by the venue: " + "; ".join(
+        f"{text!r} x{k}" for text, k in refusals.items())
+
+
 def format_live_summary(s: dict) -> str:
     pnl, pos = s["pnl"], s["position"]
     rows = [
@@ -745,7 +756,7 @@ def format_live_summary(s: dict) -> str:
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
         ("core per cycle", _cycle_cost(s.get("core_cycle_us"))),
         ("dead-man switch", _SWITCH.get(s["dead_man_switch"], s["dead_man_switch"]).format(
-            why=s.get("dead_man_switch_why") or "no reason given")),
+            why=s.get("dead_man_switch_why") or "no reason given") + refusals_text(s.get("dead_man_switch_refusals"))),
     ]
     w = max(len(k) for k, _ in rows)
     head = f"agent vs {s['network']} venue, {s['coin']}, execution level {s['execution_level']}\n"

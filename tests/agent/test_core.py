@@ -2634,3 +2634,24 @@ def test_shadow_skips_a_reconcile_with_no_quote_only_when_it_would_send_nothing(
     kept, every = _shadow_pair()
     for ev in _shadow_events(steps):
         assert kept.handle(ev) == every.handle(ev), ev
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Cannot set scheduled cancel time until enough volume traded.",
+                                           "Too many scheduled cancels triggered today.", "Invalid nonce", "x" * 300]),
+                          st.booleans()), max_size=12))
+def test_every_dead_man_refusal_is_counted_by_the_venues_text_as_rejections_by_reason_counts_it(answers):
+    """The live summary named no scheduleCancel refusal (``dead_man_switch_refusals`` now does, from the core's
+    ``dead_man_refusals``): each refusal, for the venue's policy or not, answering the last arm or a superseded one,
+    is counted under its text (200 characters at most), as many as rejections_by_reason counts."""
+    from collections import Counter
+
+    from agent.gateway.events import ScheduleCancelRefused
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=0.1, sz_decimals=4)
+    core.handle(Timer(0.05))
+    for i, (text, policy) in enumerate(answers):
+        core.handle(ScheduleCancelRefused(0.1 + i, 50.0 + i, float("nan"),
+                                          Reason.SCHEDULE_CANCEL_REFUSED if policy else Reason.EXPIRED, text))
+    assert core.dead_man_refusals == Counter(text[:200] for text, _ in answers)
+    by_reason = core.tracker.rejections_by_reason
+    assert sum(core.dead_man_refusals.values()) == by_reason["ScheduleCancelRefused"] + by_reason[Reason.EXPIRED.value]

@@ -888,6 +888,32 @@ _DEAD_MAN_CFG = AgentConfig.model_validate({"graduation": {"start_level": "MICRO
                                             "risk": {"dead_man_min_volume_usd": 0}})  # armed from the start
 
 
+def test_the_live_summary_names_each_dead_man_refusal_by_the_venues_text_with_its_count():
+    """The live summary counted the run's scheduleCancel refusals (rejections_by_reason) and named none: the switch's
+    why is the last word only. Against ``twin serve`` with the venue's $1M rule in force, a run armed from the start
+    is refused; its summary (summary.json's ``dead_man_switch_refusals``) and the console's dead-man row give the
+    venue's text, counted as rejections_by_reason counts it."""
+    from agent.live import live_summary
+    from agent.live_cli import format_live_summary
+    speed = 5.0
+    with served(speed=speed) as (bg, ex, clock):
+        async def scenario():
+            gw, core, driver = await live_agent(bg.base_url, clock, speed, _DEAD_MAN_CFG)
+            await asyncio.wait_for(driver.run(duration_s=5.0, shutdown_grace_s=5.0), 20.0)
+            return live_summary(core, gw, driver, coin="BTC", network="custom", execution_level=3,
+                                start_level="MicroLive")
+
+        summary = asyncio.run(scenario())
+    refusals = summary["dead_man_switch_refusals"]
+    assert list(refusals) and all(t.startswith("Cannot set scheduled cancel time until enough volume traded.")
+                                  for t in refusals)
+    assert sum(refusals.values()) == summary["rejections_by_reason"]["ScheduleCancelRefused"] >= 1
+    assert json.loads(json.dumps(summary))["dead_man_switch_refusals"] == refusals  # (as summary.json has it)
+    row = next(line for line in format_live_summary(summary).splitlines() if "dead-man switch" in line)
+    text, n = next(iter(refusals.items()))
+    assert f"by the venue: {text!r} x{n}" in row
+
+
 def _dead_man_params() -> TwinParams:
     from twin.params import VenueParams
     return TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
