@@ -56,9 +56,9 @@ class SessionConfig(FileModel):
         "set)."))
     quota_poll_s: float = Field(10.0, ge=0, le=3600.0, description=(
         "How often the venue's rate-limit status is queried, s: 1 or more (each query, userRateLimit, weighs 20 of "
-        "the IP's 1200 a minute; the request budget counts each as it is sent, at most 20 x 60 / this a minute: 120 "
-        "at 10 s), or 0 for never. Refused when the polls alone would leave requoting no weight (under 1.34 s as shipped: "
-        "budget.ip_quote_frac)."))
+        "the IP's 1200 a minute; the request budget counts each as it is sent, at most 20 x 60 / this a minute: "
+        "120 at 10 s), or 0 for never. Refused when the polls alone would leave requoting no weight (under 1.34 s "
+        "as shipped: budget.ip_quote_frac)."))
     book_feed: Literal["fast", "standard"] = Field("fast", description=(
         "Live: the venue's l2Book feed. 'fast' (\"fast\": true in the subscription): 5 levels a side, pushed at "
         "most every 0.5 s; 'standard': 20 levels, which the venue reportedly pushes at most every 5 s since July "
