@@ -983,7 +983,7 @@ class AgentCore:
         summary said it was not, and it fired later, one of the day's ten triggers spent on nothing. An arm's answer
         coming after it is ignored (``_dead_man_armed_until``: none matches), as the arm it answers is superseded."""
         self._send_dead_man(cmds, ScheduleCancel(None, ts), ts)
-        if self._dead_man_clear_ts == math.inf:  # the first since the last arm: not a resend
+        if self._dead_man_clear_first_ts == math.inf:  # the first since the last arm: not a resend
             self._dead_man_clear_first_ts = ts
             self._dead_man_clear_why = why
             self._note_dead_man(ts, "clearing", f"{why}: a clear sent, which the venue has not acknowledged yet (the "
@@ -1077,11 +1077,10 @@ class AgentCore:
         # may have changed
         self._dead_man_retry_ts = ts + _DEAD_MAN_RETRY_S
         self._dead_man_armed_until = -math.inf
+        self._dead_man_unacked_ts = math.inf
         # the switch is as the last arm taken left it (a refused one sets nothing; a clear unanswered may not
         # have reached the venue either)
-        self._dead_man_fire_by = self._dead_man_acked_until
-        self._dead_man_unacked_ts = math.inf
-        self._note_dead_man(ts, "refused", message[:200])
+        self._dead_man_as_before_refusal(ts, message)
 
     def _dead_man_clear_refused(self, ts: float, message: str) -> None:
         """A clear refused for the venue's policy: the switch is as the last arm taken left it (it may fire, on nothing,
@@ -1091,7 +1090,19 @@ class AgentCore:
         its volume, or past its triggers). Read as an arm's refusal, as it was, it held every arm back an hour: the
         orders that rested again meanwhile had no switch; an arm the policy does refuse holds the arms back itself."""
         self._dead_man_clear_retry_ts = ts + _DEAD_MAN_RETRY_S
-        self._dead_man_fire_by = self._dead_man_acked_until  # (as a refused arm leaves it)
+        self._dead_man_as_before_refusal(ts, message)  # (as a refused arm leaves it)
+
+    def _dead_man_as_before_refusal(self, ts: float, message: str) -> None:
+        """A refusal for the venue's policy (an arm's, or a clear's): the switch is as the last arm taken left it, and
+        said refused. When none stands, nothing can fire and nothing is left to clear: a clear still unanswered (the
+        refused clear's, or, from a journal's refusal that names no request, the last clear's) is neither sent again
+        nor waited for, though its window stays (a clear of it the venue takes still reads cleared; one sent later
+        is of it). Left outstanding, the next tick's ``_clear_dead_man_again`` took the switch's time (-inf) as past,
+        and the log said "expired ... (-inf): it fired then" of a switch that never stood (and a stopped core, an
+        hour on, wound down again to say it)."""
+        self._dead_man_fire_by = self._dead_man_acked_until
+        if self._dead_man_fire_by == -math.inf:
+            self._dead_man_clear_ts = math.inf  # (the window's first kept: _on_dead_man_cleared)
         self._note_dead_man(ts, "refused", message[:200])
 
     def _on_dead_man_unanswered(self, ev: ScheduleCancelUnanswered, cmds: list) -> None:

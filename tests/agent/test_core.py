@@ -1489,6 +1489,9 @@ def _switch(core) -> tuple:
 @example([("arm", False), ("arm", False), ("answer", 1), ("refuse", 0, True)], False)  # an old arm's, late
 @example([("arm", False), ("clear", False), ("refuse", 0, True), ("answer", 0)], True)  # an arm's, after a clear
 @example([("clear", False), ("answer", 0), ("clear", False), ("refuse", 0, True)], True)  # a clear's, after one taken
+@example([("clear", False), ("clear", False), ("refuse", 0, True)], False)  # a clear refused, one of its window taken
+@example([("clear", False), ("clear", False), ("refuse", 0, True), ("clear", False), ("refuse", 0, True)], False)
+@example([("clear", False), ("clear", False), ("refuse", 0, True), ("clear", False), ("refuse", 1, True)], False)
 def test_the_switch_reads_armed_or_cleared_only_when_the_venue_took_the_last_command_of_its_kind(steps, in_order):
     """Arms and clears of the venue's switch, interleaved, some lost on the way, answered or refused in any order
     (or, with ``in_order``, in the order sent, as one venue takes them in turn). Read "cleared" only when the last
@@ -1628,6 +1631,47 @@ def test_a_refused_clear_holds_the_clears_back_but_not_the_arms_that_orders_rest
     assert core.dead_man_state == "armed" and gw.user in ex.schedule_cancel  # the venue took it
     assert [ts for ts, c in sent if isinstance(c, ScheduleCancel) and c.at_ts is None] == clears  # sent once
     assert _switch_states(records) == ["armed", "clearing", "refused", "expired", "armed"]
+
+
+def _switch_core(level: str = "SHADOW"):
+    """(core, tick): a core fed recorded events, reconciled with nothing resting, its heartbeat's switch 30 s ahead
+    (the venue's volume rule met); ``tick(t)`` feeds a fresh book and the quote cycle's timer at ``t`` and returns the
+    scheduleCancels sent. At Shadow nothing can rest: the heartbeat clears what may fire."""
+    from agent.gateway.events import ScheduleCancel
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0},
+                   "graduation": {"start_level": level}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    book = lambda t: BookUpdated(t, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))  # noqa: E731
+    core.handle(book(0.0))
+    core.handle(AccountSnapshot(0.1, 0.0, 0.0, 1e5, 0.0, ()))
+
+    def tick(t: float) -> list:
+        core.handle(book(t - 0.05))
+        return [c for c in core.handle(Timer(t)) if isinstance(c, ScheduleCancel)]
+    return core, tick
+
+
+def _switch_records(core) -> list[tuple]:
+    return [(r["ts"], r["state"], r["why"]) for r in core.drain_records() if r.get("type") == "dead_man"]
+
+
+def test_a_refusal_that_leaves_no_switch_standing_leaves_no_clear_outstanding_and_says_nothing_expired():
+    """An arm sent (orders rested a moment), then nothing can rest and the heartbeat clears; the venue (its day's
+    triggers spent, and refusing clears too) refuses both, in the order sent. No arm of ours stands, so nothing can
+    fire: the clear was left outstanding with the switch's time at -inf, and the next tick said "expired ...
+    (-inf): it fired then" of a switch that never stood. Now nothing is left outstanding: the switch reads refused,
+    and no later tick says more."""
+    from agent.gateway.events import ScheduleCancelRefused
+    core, tick = _switch_core()
+    core._arm_dead_man([], 0.5, 30.0)
+    assert [c.at_ts for c in tick(1.0)] == [None]  # the clear
+    nan = float("nan")
+    core.handle(ScheduleCancelRefused(1.1, 30.5, nan, Reason.SCHEDULE_CANCEL_REFUSED, "Too many scheduled cancels"))
+    core.handle(ScheduleCancelRefused(1.2, nan, 1.0, Reason.SCHEDULE_CANCEL_REFUSED, "Too many scheduled cancels"))
+    sent = [c for t in np.arange(1.5, 120.0, 0.5) for c in tick(float(t))]
+    states = _switch_records(core)
+    assert [s for _, s, _ in states] == ["clearing", "refused"] and not any("inf" in why for _, _, why in states)
+    assert sent == [] and core.dead_man_state == "refused" and not core.winding_down
 
 
 def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
