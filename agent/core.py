@@ -134,7 +134,9 @@ class AgentCore:
         # when the last arm went out, while the venue has not acknowledged it (inf: it has, or none is out): one
         # lost on its way or answered 5xx gives no event, and read as armed it was sent again only at the next re-arm
         self._dead_man_unacked_ts = math.inf
-        # when the last arm the venue acknowledged fires (-inf: none, or a clear acknowledged since)
+        # when the switch the venue's last answer left fires: the last arm it acknowledged, superseded since or not
+        # (-inf: none, or a clear acknowledged since). Answers come in the order sent (the gateway sends one at a
+        # time): an arm a refused one followed stands, ``_dead_man_as_before_refusal``
         self._dead_man_acked_until = -math.inf
         self._dead_man_ahead_s = 0.0  # how far ahead the last arm was set, s (its record says)
         # the latest the venue's switch may fire: the last acknowledged arm's time, or a later one sent since (the
@@ -968,7 +970,12 @@ class AgentCore:
 
     def _on_dead_man_acknowledged(self, ev: ScheduleCancelAcknowledged, cmds: list) -> None:
         if ev.at_ts != self._dead_man_armed_until:
-            return  # an earlier arm's (the last one's answer is still to come), or one cleared or refused since
+            # an earlier arm's (the last one's answer is still to come), or one cleared or refused since: not what the
+            # core wants, but the venue took it, and it stands until the venue takes the command behind it (refused,
+            # it stood on: forgotten, a clear or an arm refused behind it read no switch that could fire)
+            if ev.at_ts == ev.at_ts:  # (nan: a journal's that did not say)
+                self._dead_man_acked_until = ev.at_ts
+            return
         self._dead_man_unacked_ts = math.inf
         self._dead_man_acked_until = self._dead_man_fire_by = ev.at_ts  # (it replaced the arms before it)
         self._dead_man_clear_retry_ts = -math.inf  # (the venue's policy allows the switch again: clears too)
@@ -1046,7 +1053,10 @@ class AgentCore:
     def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:
         if not self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:
             # a clear sent before the last arm (that arm may have reached the venue after it), or one answered, or
-            # given up on (expired), already; nan (a clear that did not say when it was sent) matches none
+            # given up on (expired), already; nan (a clear that did not say when it was sent) matches none. The
+            # venue took it: no arm before it stands (the arm behind it, refused, leaves none)
+            if ev.sent_ts == ev.sent_ts:
+                self._dead_man_acked_until = -math.inf
             return
         self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
         self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
@@ -1094,14 +1104,24 @@ class AgentCore:
 
     def _dead_man_as_before_refusal(self, ts: float, message: str) -> None:
         """A refusal for the venue's policy (an arm's, or a clear's): the switch is as the last arm taken left it, and
-        said refused. When none stands, nothing can fire and nothing is left to clear: a clear still unanswered (the
-        refused clear's, or, from a journal's refusal that names no request, the last clear's) is neither sent again
-        nor waited for, though its window stays (a clear of it the venue takes still reads cleared; one sent later
-        is of it). Left outstanding, the next tick's ``_clear_dead_man_again`` took the switch's time (-inf) as past,
-        and the log said "expired ... (-inf): it fired then" of a switch that never stood (and a stopped core, an
-        hour on, wound down again to say it)."""
-        self._dead_man_fire_by = self._dead_man_acked_until
-        if self._dead_man_fire_by == -math.inf:
+        said refused. That is the last the venue acknowledged (``_dead_man_acked_until``: the answers to the commands
+        before come first, and one superseded since counts), or an arm in doubt (``_on_dead_man_unanswered``) whose
+        time is still to come, which may yet land: it may fire by the later of the two. (The last arm the core had
+        wanted, alone, forgot an arm acknowledged after a clear or an arm went behind it, and one in doubt: the core
+        read no switch that could fire while one stood, to fire at its time, unsaid.)
+
+        When none stands, nothing can fire and nothing is left to clear: a clear still unanswered (the refused
+        clear's, or, from a journal's refusal that names no request, the last clear's) is neither sent again nor
+        waited for, though its window stays (a clear of it the venue takes still reads cleared; one sent later is of
+        it). Left outstanding, the next tick's ``_clear_dead_man_again`` took the switch's time (-inf) as past, and
+        the log said "expired ... (-inf): it fired then" of a switch that never stood (and a stopped core, an hour
+        on, wound down again to say it)."""
+        fire_by = self._dead_man_acked_until
+        doubt = self._dead_man_doubt_arm  # (-inf: none in doubt)
+        if doubt > fire_by and doubt > ts:
+            fire_by = doubt
+        self._dead_man_fire_by = fire_by
+        if fire_by == -math.inf:
             self._dead_man_clear_ts = math.inf  # (the window's first kept: _on_dead_man_cleared)
         self._note_dead_man(ts, "refused", message[:200])
 

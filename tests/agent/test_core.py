@@ -1674,6 +1674,45 @@ def test_a_refusal_that_leaves_no_switch_standing_leaves_no_clear_outstanding_an
     assert sent == [] and core.dead_man_state == "refused" and not core.winding_down
 
 
+@pytest.mark.parametrize("how", ["acknowledged_after_the_clear_went", "acknowledged_after_the_rearm_went",
+                                 "in_doubt"])
+def test_a_refusal_leaves_an_arm_the_venue_took_or_may_yet_take_able_to_fire(how):
+    """The venue answers one scheduleCancel at a time, in the order sent (the gateway's router). An arm on its way
+    when the core sent the next command (a clear, nothing resting any more; or the same arm again, unanswered within
+    risk.pull_retry_s) is taken, its answer ignored as superseded; then the command behind it is refused for the
+    policy (its measure changed in between: the twin's rules never do so while a taken arm is still to fire, the
+    venue's are not all documented). The switch the venue took stands, and fires at its time:
+    the refusal read the switch as the last arm the core *wanted* had left it (none), the core believed nothing could
+    fire, and a running core's next tick said "expired (-inf)". So too an arm that got no answer (a 5xx) and may still
+    land. Now it may fire by that arm's time, and once past it, it is said expired (as it fired then)."""
+    from agent.gateway.events import ScheduleCancelAcknowledged, ScheduleCancelRefused, ScheduleCancelUnanswered
+    nan = float("nan")
+    policy = Reason.SCHEDULE_CANCEL_REFUSED
+    if how == "acknowledged_after_the_clear_went":
+        core, tick = _switch_core()  # (Shadow: nothing rests, the heartbeat clears)
+        core._arm_dead_man([], 0.5, 30.0)  # (sent as orders rested a moment)
+        assert [c.at_ts for c in tick(1.0)] == [None]
+        core.handle(ScheduleCancelAcknowledged(1.1, 30.5))
+        core.handle(ScheduleCancelRefused(1.2, nan, 1.0, policy, "Too many scheduled cancels triggered today"))
+    else:
+        core, tick = _switch_core("FULL")
+        assert [c.at_ts for c in tick(0.5)] == [30.5]  # the heartbeat's, orders placed with it
+        if how == "in_doubt":
+            core.handle(ScheduleCancelUnanswered(0.7, 30.5, nan, 0.7 + 7.5))  # a 5xx: it may land until 8.2
+        again = [c.at_ts for t in (1.0, 1.5, 2.0, 2.5) for c in tick(t)]  # unanswered: sent again
+        assert len(again) == 1 and again[0] > 30.5
+        if how == "acknowledged_after_the_rearm_went":
+            core.handle(ScheduleCancelAcknowledged(2.6, 30.5))
+        core.handle(ScheduleCancelRefused(2.7, again[0], nan, policy, "Too many scheduled cancels triggered today"))
+    assert core.dead_man_state == "refused" and core._dead_man_fire_by == 30.5  # it may fire by then
+    core.drain_records()
+    for t in np.arange(3.0, 40.0, 0.5):
+        tick(float(t))
+    if how == "acknowledged_after_the_clear_went":  # (the arms' reading past their time: the next commit's)
+        assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(30.5, "expired")]
+        assert core.dead_man_state == "expired" and "30.500" in core.dead_man_why
+
+
 def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
     """A stop's clear refused for the venue's policy (the day's ten triggers used, on a twin whose policy refuses clears
     too) is not sent again for an hour, yet its open window kept the core winding down until the switch's time: woken
