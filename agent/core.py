@@ -52,8 +52,12 @@ from agent.safety import (
 from agent.validation import RegimeModel, ScorecardSet
 
 
-def _lapsed_why(fire_by: float) -> str:
-    """What a switch left to lapse says once its time has passed (``AgentCore._dead_man_lapsed``)."""
+def _lapsed_why(fire_by: float, state: str) -> str:
+    """What a switch left to lapse (``state`` lapsing), or left standing by a refusal (refused), says once its time
+    has passed (``AgentCore._dead_man_lapsed``)."""
+    if state == "refused":
+        return f"refused, the switch the venue took before (or one in doubt, had it landed) stood: its time " \
+               f"({fire_by:.3f}) has passed, it fired then (one of the venue's ten triggers a day)"
     return f"left to lapse, the switch's time ({fire_by:.3f}) has passed: it fired then (one of the venue's ten " \
            f"triggers a day)"
 
@@ -673,7 +677,8 @@ class AgentCore:
             g.records.clear()
         if (self.stopped or not self.connected) and tr.live_set:
             self._pull_again(ts, cmds)
-        if self._dead_man_state == "lapsing" and ts >= self._dead_man_fire_by:
+        s = self._dead_man_state
+        if (s == "lapsing" or s == "refused") and ts >= self._dead_man_fire_by > -math.inf:
             self._dead_man_lapsed(ts)  # (before the pauses below: a stopped or blind agent's switch fires as well)
         if ts > self._dead_man_doubt_ts:
             if self.reconciled or self.stopped:
@@ -924,14 +929,14 @@ class AgentCore:
 
     @property
     def _lapsed_by_now(self) -> bool:
-        """A switch left to lapse (or whose clear the venue refused for its policy: "refused" with the clear's window
-        still open, and an arm the venue took standing) whose time the events' clock has passed, before any tick has
-        recorded it (``_dead_man_lapsed``, ``_clear_dead_man_again``): ``dead_man_state`` and ``dead_man_why`` read it
-        as fired."""
+        """A switch left to lapse, or left standing by a refusal for the venue's policy (an arm's or a clear's:
+        "refused", an arm the venue took standing, or one in doubt), whose time the events' clock has passed, before
+        any tick has recorded it (``_dead_man_lapsed``): ``dead_man_state`` and ``dead_man_why`` read it as fired.
+        (Refused arms were left out: the arm the venue took before stood, and fired at its time, pulling what rested,
+        while the log and the summary said refused for the hour until the next ask.)"""
         s = self._dead_man_state
         fire_by = self._dead_man_fire_by
-        return (s == "lapsing" or (s == "refused" and self._dead_man_clear_ts < math.inf and fire_by > -math.inf)) \
-            and self.tracker.now >= fire_by
+        return (s == "lapsing" or (s == "refused" and fire_by > -math.inf)) and self.tracker.now >= fire_by
 
     @property
     def dead_man_in_doubt(self) -> bool:
@@ -946,7 +951,7 @@ class AgentCore:
         with nothing to pull gets none), is said lapsed here too: the live summary gave "expired" beside lapsing's
         "not cleared, it fires at ..."."""
         if self._lapsed_by_now:
-            return _lapsed_why(self._dead_man_fire_by)
+            return _lapsed_why(self._dead_man_fire_by, self._dead_man_state)
         return self._dead_man_why
 
     def _send_dead_man(self, cmds: list, cmd: ScheduleCancel, ts: float) -> None:
@@ -1021,7 +1026,8 @@ class AgentCore:
                 self._note_dead_man(ts, "lapsing", f"{why}, but the address budget is down to its cancel reserve: "
                                                    f"not cleared, it fires at {self._dead_man_fire_by:.3f} at the "
                                                    f"latest, on nothing (one of the venue's ten a day)")
-        elif self._dead_man_state == "lapsing":  # past its time: it fired (a stopped agent's, told on a snapshot)
+        elif (self._dead_man_state == "lapsing" or self._dead_man_state == "refused") and \
+                ts >= self._dead_man_fire_by > -math.inf:  # past its time: it fired (a stopped agent's, on a snapshot)
             self._dead_man_lapsed(ts)
 
     def _clear_dead_man_again(self, ts: float, cmds: list) -> None:
@@ -1042,13 +1048,15 @@ class AgentCore:
                                            f"was lost took it first")
 
     def _dead_man_lapsed(self, ts: float) -> None:
-        """A switch left to lapse (a re-arm or a clear the address budget held back: "lapsing") has fired once its
-        time is past: said once (expired), as a clear left unanswered past that time is (``_clear_dead_man_again``).
-        Said lapsing still, the log and the summary told an operator the switch was yet to fire after it had spent
-        one of the venue's ten triggers a day."""
+        """A switch left to lapse (a re-arm or a clear the address budget held back: "lapsing"), or left standing by
+        a refusal ("refused"), has fired once its time is past: said once (expired), as a clear left unanswered past
+        that time is (``_clear_dead_man_again``). Said lapsing (or refused) still, the log and the summary told an
+        operator the switch was yet to fire after it had spent one of the venue's ten triggers a day. A refused
+        clear's window closes with it (nothing is left to clear)."""
         fire_by = self._dead_man_fire_by
         self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
-        self._note_dead_man(ts, "expired", _lapsed_why(fire_by))
+        self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
+        self._note_dead_man(ts, "expired", _lapsed_why(fire_by, self._dead_man_state))
 
     def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:
         if not self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:

@@ -1708,9 +1708,65 @@ def test_a_refusal_leaves_an_arm_the_venue_took_or_may_yet_take_able_to_fire(how
     core.drain_records()
     for t in np.arange(3.0, 40.0, 0.5):
         tick(float(t))
-    if how == "acknowledged_after_the_clear_went":  # (the arms' reading past their time: the next commit's)
-        assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(30.5, "expired")]
-        assert core.dead_man_state == "expired" and "30.500" in core.dead_man_why
+    assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(30.5, "expired")]
+    assert core.dead_man_state == "expired" and "30.500" in core.dead_man_why
+
+
+def test_a_refused_rearm_leaves_the_arm_the_venue_took_standing_and_reads_expired_once_it_fires():
+    """The switch armed and taken; a re-arm refused for the venue's policy (the day's ten triggers counted by the time
+    it arrives: here set by hand). The arm the venue took stands, and fires at its time, pulling the orders that
+    rest (the heartbeat holds its asks back an hour). The log and the summary said refused all the while, as if the
+    switch had not fired: only a refused *clear* was read as fired past its time. Now it reads expired then, and
+    the log says so once."""
+    from agent.gateway.events import ScheduleCancel
+    from twin.params import VenueParams
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False},
+                   "quoting": {"min_half_spread_ticks": 200.0}})  # (far from the touch: nothing fills)
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0))
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 2, params)
+    ex.env.run(until=60.0)
+    assert core.dead_man_state == "armed" and ex.open_orders(gw.user)
+    fire_at = ex.schedule_cancel[gw.user]  # the arm taken
+    ex.schedule_cancel_fired[gw.user] = [int((ex.epoch_ms / 1000.0 + ex.env.now) // 86400.0)] * 10
+    ex.env.run(until=fire_at - 0.5)
+    assert _switch_states(records)[-2:] == ["armed", "refused"] and core.dead_man_state == "refused"
+    assert ex.schedule_cancel[gw.user] == fire_at and ex.open_orders(gw.user)  # it stands, the orders rest
+    ex.env.run(until=fire_at + 5.0)
+    assert gw.user not in ex.schedule_cancel and ex.schedule_cancel_fired[gw.user][10:]  # it fired
+    assert _switch_states(records)[-3:] == ["armed", "refused", "expired"] and core.dead_man_state == "expired"
+    expired = next(r for r in records if r.get("type") == "dead_man" and r["state"] == "expired")
+    assert fire_at <= expired["ts"] <= fire_at + cfg.session.cycle_s + 1e-9 and f"{fire_at:.3f}" in expired["why"]
+    ex.env.run(until=fire_at + 60.0)  # said once; nothing asked of the switch for the hour
+    assert _switch_states(records)[-3:] == ["armed", "refused", "expired"]
+    assert not [ts for ts, c in sent if isinstance(c, ScheduleCancel) and ts > fire_at]
+
+
+def test_a_switch_that_fired_unseen_while_blind_reads_expired_once_the_rearm_after_is_refused():
+    """The order of events the venue's policy gives: the switch armed and taken, the socket lost (the heartbeat
+    pauses, so that the switch pulls what the outage left resting), and the switch fires at its time, the day's tenth
+    trigger. Back and reconciled, the heartbeat arms again: refused, "too many triggered today". The log said refused
+    and nothing more, though the switch had fired (the very firing that spent the day's last trigger); now the next
+    tick says expired, at the switch's time."""
+    from agent.gateway.events import (
+        ConnectionLost, ConnectionRestored, ScheduleCancelAcknowledged, ScheduleCancelRefused,
+    )
+    core, tick = _switch_core("FULL")
+    assert [c.at_ts for c in tick(0.5)] == [30.5]
+    core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+    core.handle(ConnectionLost(5.0, "ws"))
+    assert [c for t in np.arange(5.5, 40.0, 0.5) for c in tick(float(t))] == []  # blind: it fires at 30.5
+    core.handle(ConnectionRestored(40.0, "ws"))
+    core.handle(AccountSnapshot(40.2, 0.0, 0.0, 1e5, 0.0, ()))  # (the venue pulled what rested)
+    rearm = tick(40.5)
+    assert [c.at_ts for c in rearm] == [70.5]
+    core.drain_records()
+    core.handle(ScheduleCancelRefused(40.6, 70.5, float("nan"), Reason.SCHEDULE_CANCEL_REFUSED,
+                                      "Too many scheduled cancels triggered today"))
+    for t in np.arange(41.0, 45.0, 0.5):
+        tick(float(t))
+    assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(40.6, "refused"), (41.0, "expired")]
+    assert core.dead_man_state == "expired" and "30.500" in core.dead_man_why
 
 
 def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
