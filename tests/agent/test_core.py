@@ -1809,6 +1809,41 @@ def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the
     assert [c for ts, c in sent if isinstance(c, ScheduleCancel) and ts > 62.0 and c.at_ts is None][1:] == []
 
 
+@pytest.mark.parametrize("recovers", [False, True])
+def test_a_stopped_agent_whose_clear_meets_the_address_limit_ticks_until_the_switchs_time_to_send_it_again(recovers):
+    """A stop's clear refused for the address budget (a 429: the venue's count past its cap), the quota poll then
+    putting the core's budget under its reserve: unlike a refusal for the policy (not asked again for an hour, so the
+    stop winds down at once), the budget can come back before the switch's time (a poll that counts fewer than the
+    core did, or another client's volume on the address raising the cap), and only a tick sends the clear again. So
+    the stopped core winds down until then: the clear goes once the budget allows and is taken, nothing fires; or,
+    held to the end, it is said expired at the switch's time (ticked no longer, a stopped core in the sim would have
+    read "clearing" for good)."""
+    from agent.gateway.events import RequestAccountSnapshot, ScheduleCancel
+    from twin.seeding import set_quota_remaining, set_traded_volume
+    ex, gw, core, driver, sent, records = _heartbeat_session(30.0, usd_per_request=1e9)
+    ex.env.run(until=40.0)
+    fire_at = ex.schedule_cancel[gw.user]
+    driver.stop()
+    ex.env.run(until=42.0)
+    set_traded_volume(ex, gw.user, "BTC", 0.0)  # the cap falls back to the 10,000 buffer ...
+    set_quota_remaining(ex, gw.user, -5)  # ... past it: the clear the snapshot below lets go is refused
+    driver._send(RequestAccountSnapshot())  # (as the live shutdown asks): it lists none, and the clear goes
+    ex.env.run(until=52.0)  # (a quota poll has told the core)
+    assert core.dead_man_state == "clearing" and core.budget.headroom < core.budget.reserve and core.winding_down
+    held = len([c for _, c in sent if isinstance(c, ScheduleCancel)])
+    if recovers:
+        set_quota_remaining(ex, gw.user, 5000)
+        ex.env.run(until=fire_at + 10.0)
+        assert _switch_states(records)[-2:] == ["clearing", "cleared"] and not ex.schedule_cancel_fired.get(gw.user)
+        assert len([c for _, c in sent if isinstance(c, ScheduleCancel)]) == held + 1 and not core.winding_down
+    else:
+        ex.env.run(until=fire_at - 0.5)
+        assert core.winding_down and len([c for _, c in sent if isinstance(c, ScheduleCancel)]) == held
+        ex.env.run(until=fire_at + 10.0)
+        assert ex.schedule_cancel_fired.get(gw.user) and not core.winding_down
+        assert _switch_states(records)[-2:] == ["clearing", "expired"] and core.dead_man_state == "expired"
+
+
 def test_below_the_venues_volume_rule_the_heartbeat_does_not_ask():
     """Under $1M traded (as the venue reports it) the switch would only be refused: no request is spent."""
     from agent.gateway.events import ScheduleCancel
