@@ -559,6 +559,32 @@ def test_a_fill_between_a_cancel_and_its_refusal_shows_an_unanswered_place_rests
     assert [(type(c).__name__, c.cloid, c.px) for c in moved] == [("ModifyOrder", "0xa", 90.0)]
 
 
+@pytest.mark.parametrize("refusal", [
+    CancelRejected(6.2, "0xa", Reason.NONCE, "Invalid nonce: duplicate nonce 1700000000000"),
+    RateLimited(6.2, "address", "cancel", "Too many cumulative requests", ("0xa",)),
+])
+def test_a_fill_between_a_pull_of_a_stale_place_and_its_refusal_shows_the_order_rests(refusal):
+    """As above, but the place had already timed out unanswered (stale) when the cancel went out: a pull cancels stale
+    orders (the quiet feed's, a blind one's, a cancel-all). Filled in part while the cancel was out, the venue has the
+    order; its cancel refused, it rests, partly filled, as a fill on the stale order with no cancel out makes it. Only a
+    pending new place was taken so: this one fell back to stale, which reconcile neither moves nor cancels (a bid 10
+    above the wanted one stayed up beside it), and a snapshot was asked for."""
+    t = OrderTracker()
+    t.on_command(PlaceOrder("0xa", Side.BUY, 100.0, 2.0), 0.0)  # no OrderAcknowledged
+    assert t.check_timeouts(5.5, 5.0) == ["0xa"]
+    t.on_command(CancelOrder("0xa"), 6.0)
+    t.on_event(FillReceived(6.1, "0xa", 7, 100.0, 0.5, Side.BUY, 0.0, True, 1))
+    t.on_event(refusal)
+    o = t.orders["0xa"]
+    assert o.state is OrderState.PARTIALLY_FILLED
+    t.check_timeouts(20.0, 5.0)
+    assert not t.needs_snapshot
+    kw = dict(tick=1.0, lot=0.5, max_position=10.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    moved = reconcile([DesiredQuote(Side.BUY, 90.0, 1.5, 0)], t, **kw)
+    assert [(type(c).__name__, c.cloid, c.px) for c in moved] == [("ModifyOrder", "0xa", 90.0)]
+
+
 def test_only_a_cancel_the_venue_answered_found_nothing_counts_as_answered_not_one_that_timed_out():
     """Both leave the order stale after its cancel; only "never placed, already canceled, or filled" says it is
     gone. A cancel with no answer in time may have been lost on its way: the order may still rest, and the core's
