@@ -143,6 +143,8 @@ class AgentCore:
         # time): an arm a refused one followed stands, ``_dead_man_as_before_refusal``
         self._dead_man_acked_until = -math.inf
         self._dead_man_ahead_s = 0.0  # how far ahead the last arm was set, s (its record says)
+        # the last arm _dead_man_settle_blind sent (its time), and the time it re-sent, which it may have pushed on
+        self._dead_man_blind_at = self._dead_man_blind_due = math.nan
         # the latest the venue's switch may fire: the last acknowledged arm's time, or a later one sent since (the
         # switch may be armed until then, until the venue acknowledges a clear; -inf: it is not)
         self._dead_man_fire_by = -math.inf
@@ -1177,12 +1179,20 @@ class AgentCore:
         but a clear in doubt that landed after the last arm left no switch at all, and waiting for the reconcile, an
         outage that never reconciled (the resync never answered, the pulls lost, orders resting) kept none for good.
         The last arm is sent again for its own time, not further ahead, so the pause stands (for at least
-        ``risk.dead_man_s`` ahead when it is nearer: the venue refuses a time under 5 s on at arrival). A wanted clear,
-        or an arm whose time has passed, waits for the reconcile, as before: nothing blind says what rests."""
-        if self._dead_man_armed_until > ts and self.budget.can_spend(1):
+        ``risk.dead_man_s`` ahead when it is nearer: the venue refuses a time under 5 s on at arrival; such a push is
+        not pushed again, its own doubt settled, if at all, for the time it re-sent). A wanted clear, or an arm whose
+        time has passed, waits for the reconcile, as before: nothing blind says what rests."""
+        due = self._dead_man_armed_until
+        if due == self._dead_man_blind_at:
+            # the last arm is one sent here, pushed past the time it re-sent (under risk.dead_man_s away): that time,
+            # not the pushed one, is the switch's. Re-sent for the pushed time, every arm answered 5xx (landing all
+            # the same) moved the switch risk.dead_man_s on each 1.5 ttls, and it never fired while blind
+            due = self._dead_man_blind_due
+        if due > ts and self.budget.can_spend(1):
             ahead = self._dead_man_ahead_s  # (the heartbeat's, which the reconciled settle re-arms by: kept)
-            self._arm_dead_man(cmds, ts, max(self._dead_man_armed_until - ts, self.cfg.risk.dead_man_s))
+            self._arm_dead_man(cmds, ts, max(due - ts, self.cfg.risk.dead_man_s))
             self._dead_man_ahead_s = ahead
+            self._dead_man_blind_due, self._dead_man_blind_at = due, self._dead_man_armed_until
 
     def _note_dead_man(self, ts: float, state: str, why: str) -> None:
         """The switch's state changes go to the decision log (a re-arm does not): whether the account is

@@ -1428,6 +1428,49 @@ def test_a_clear_in_doubt_is_followed_by_the_last_arm_for_its_own_time_while_the
     assert [(t, c.at_ts) for t, c in later] == [(13.0, pytest.approx(35.5))] and not core.dead_man_in_doubt
 
 
+def test_while_unreconciled_arms_answered_5xx_are_not_pushed_on_past_the_switchs_time_for_good():
+    """The blind settle sends the last arm again for its own time, or risk.dead_man_s on when that is nearer. Each
+    arm answered 5xx (the venue may take it all the same) is in doubt in its turn: the next settle re-sent the pushed
+    time, pushed again, every 1.5 ttls, so the switch, 30 s on when the socket was lost, never fired while the account
+    stayed unreconciled (the socket back, its resync never answered, six orders resting unmanaged). The heartbeat
+    pauses then precisely so that it fires: pushed once at most, to the time's first push."""
+    from agent.gateway.events import (
+        ConnectionLost, ConnectionRestored, OrderAcknowledged, PlaceOrder, ScheduleCancel, ScheduleCancelAcknowledged,
+        ScheduleCancelUnanswered,
+    )
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0},
+                   "graduation": {"start_level": "FULL"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    book = lambda t: BookUpdated(t, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))  # noqa: E731
+    core.handle(book(0.0))
+    core.handle(AccountSnapshot(0.1, 0.0, 0.0, 1e5, 0.0, ()))
+    arms = []
+    oids = iter(range(100, 10_000))
+
+    def tick(t: float) -> None:
+        core.handle(book(t - 0.05))
+        for x in [x for c in core.handle(Timer(t)) for x in getattr(c, "commands", (c,))]:
+            if isinstance(x, PlaceOrder):
+                core.handle(OrderAcknowledged(t + 0.05, x.cloid, next(oids), True))
+            elif isinstance(x, ScheduleCancel):
+                arms.append((t, x.at_ts))
+                if t < 10.0:
+                    core.handle(ScheduleCancelAcknowledged(t + 0.05, x.at_ts))
+                else:  # from here every scheduleCancel is answered 502: it may land, late
+                    core.handle(ScheduleCancelUnanswered(t + 0.1, x.at_ts, t, t + 0.1 + 1.5 * cfg.risk.ack_timeout_s))
+    for t in np.arange(0.5, 10.6, 0.5):
+        tick(float(t))
+    assert arms[-1] == (10.5, 40.5) and core.tracker.live_set
+    core.handle(ConnectionLost(10.7, "ws"))
+    core.handle(ConnectionRestored(11.0, "ws"))  # back, and its resync never answered
+    for t in np.arange(11.0, 200.0, 0.5):
+        tick(float(t))
+    assert not core.reconciled and core.tracker.live_set
+    blind = [(t, at) for t, at in arms if t > 10.5]
+    assert blind and blind[0][1] == 40.5, blind  # its own time again, as long as it is far enough ahead
+    assert max(at for _, at in blind) <= 40.5 + cfg.risk.dead_man_s and blind[-1][0] < 40.5, blind  # it fires
+
+
 def test_a_clear_never_taken_before_the_switchs_time_reads_expired_not_cleared():
     """Every clear lost: the venue's switch fires at its time (a trigger of the day's ten spent). The log says so
     (expired, a warning on the console), not cleared, and nothing more is sent once the time is past."""
