@@ -1110,6 +1110,37 @@ def test_a_clock_stepped_ahead_during_the_run_is_warned_of_and_widens_how_late_a
     assert len(warned) == 1 and "clock moved during the run" in warned[0]  # once, not at every snapshot
 
 
+def test_a_slow_snapshot_answer_with_the_clocks_in_step_is_not_warned_of_as_a_clock_moved(caplog):
+    """The clock check at each account snapshot reads the venue's time against the request's window by our clock. With
+    the clocks in step, a clearinghouseState answered slowly (here held 1.5 s on its way, the ttl 1 s) put the window's
+    midpoint 0.75 s before the venue's time, past half the ttl: "this host's clock is 0.8 s behind the venue's ... the
+    clock moved during the run", a false alarm, again at each slow answer after a quick one. Only a skew the whole
+    window shows (its nearest end past half the ttl) says the clock moved; the lead that widens the scheduleCancel's
+    bound is read from the window as before."""
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                slow = [False]
+                proxy.delay_info = lambda body: 1.5 if slow[0] and body.get("type") == "clearinghouseState" else 0.0
+                events: list = []
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, quota_poll_s=0, action_ttl_s=1.0)
+                await gw.prepare()
+                gw.start(events.append)
+                try:
+                    for s in (False, True, False, True):
+                        slow[0] = s
+                        n_snap = sum(type(e) is AccountSnapshot for e in events)
+                        gw.send(RequestAccountSnapshot())
+                        assert await until(lambda: sum(type(e) is AccountSnapshot for e in events) > n_snap)
+                    return gw.clock_ahead_s
+                finally:
+                    await gw.close()
+        with caplog.at_level(logging.WARNING, logger="agent.gateway.hyperliquid.gateway"):
+            ahead = asyncio.run(scenario())
+    assert ahead < 1.0
+    assert [r.getMessage() for r in caplog.records if "the clock moved during the run" in r.getMessage()] == []
+
+
 def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again_once_it_can_land_no_more():
     """A scheduleCancel that fails in transport may still reach the venue, after the one sent behind it (sent as soon
     as it failed), until its expiresAfter: each replaces the switch whole, so the stale one has the last word. Here a
@@ -1292,8 +1323,8 @@ class InjectingProxy:
     ``fault_exchange`` (the /exchange body in, None to pass it on) answers a request with the HTTP status it gives
     instead, without passing it on; 0 resets the connection (a request lost in transport, as ``twin serve`` loses
     one). ``delay_exchange`` (the /exchange body in) holds a request that many seconds before passing it on (a slow
-    connection: REST requests sent side by side may overtake one another). ``requests``: each /info and /exchange
-    request as it came, (its type, its JSON body)."""
+    connection: REST requests sent side by side may overtake one another); ``delay_info`` an /info request.
+    ``requests``: each /info and /exchange request as it came, (its type, its JSON body)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -1304,6 +1335,7 @@ class InjectingProxy:
         self.rewrite_exchange: Callable[[str], str] = lambda text: text
         self.fault_exchange: Callable[[dict], int | None] = lambda body: None
         self.delay_exchange: Callable[[dict], float] = lambda body: 0.0
+        self.delay_info: Callable[[dict], float] = lambda body: 0.0
         self.requests: list[tuple[str, dict]] = []
 
     async def __aenter__(self) -> "InjectingProxy":
@@ -1343,10 +1375,9 @@ class InjectingProxy:
             if status == 0 and request.transport is not None:
                 request.transport.close()
             return web.Response(status=status or 502, text="injected")
-        if request.path == "/exchange":
-            held = self.delay_exchange(json.loads(body))
-            if held > 0:
-                await asyncio.sleep(held)
+        held = (self.delay_exchange if request.path == "/exchange" else self.delay_info)(json.loads(body))
+        if held > 0:
+            await asyncio.sleep(held)
         async with self.session.post(self.upstream + request.path, data=body,
                                      headers={"Content-Type": "application/json"}) as resp:
             answer = await resp.read()

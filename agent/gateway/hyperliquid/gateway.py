@@ -760,14 +760,18 @@ class HyperliquidGateway(CommandRouter):
         scheduleCancel may land (base.LATE_TTLS), how long an order may still land after its send. A clock stepped
         since (NTP after a suspend, a VM moved, someone setting the date) broke them unseen. ``clock_ahead_s``, the
         most ours may be ahead of the venue's (the whole window: a slow answer widens it, never narrows it), widens
-        the scheduleCancel's bound past the half ttl; past half the ttl either way (as the start measures it: the
-        window's midpoint), a warning, once each time it gets there. (Here, not in the core: the core reads no
-        clock, and the twin's gateway has one clock with its venue.)"""
+        the scheduleCancel's bound past the half ttl; past half the ttl either way over the whole window (its end
+        nearest agreement: a slow answer is no clock moved), a warning, once each time it gets there. (Here, not in
+        the core: the core reads no clock, and the twin's gateway has one clock with its venue.)"""
         if venue_ms <= 0:
             return  # (an answer without its time cannot be checked)
         venue = venue_ms / 1000.0
         self.clock_ahead_s = max(0.0, answered - venue)
-        off, text = clock_skew(venue - 0.5 * (asked + answered), self.action_ttl_s)
+        # the venue's clock less ours lies between these; the warning takes the end nearest agreement (at the window's
+        # midpoint, as the start measures it once, a slow answer with the clocks in step read as a clock moved: one
+        # held 1.5 s with a 1 s ttl, "0.8 s behind", again at each slow answer after a quick one)
+        lo, hi = venue - answered, venue - asked
+        off, text = clock_skew(lo if lo > 0.0 else hi if hi < 0.0 else 0.0, self.action_ttl_s)
         if off and not self._clock_warned:
             log.warning("%s (measured at an account snapshot, after the start's check: the clock moved during the "
                         "run; an unanswered dead-man's switch request is waited out %.1f s past its ttl)",
