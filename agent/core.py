@@ -157,7 +157,9 @@ class AgentCore:
         self._dead_man_state = "off"
         self._dead_man_why = ""  # why, as last recorded (a refusal: the venue's text): dead_man_why
         # every scheduleCancel refusal's text as the venue gave it (200 characters at most), with how many said it:
-        # rejections_by_reason counts them under a reason code, and dead_man_why keeps only the last word
+        # rejections_by_reason counts them under a reason code, and dead_man_why keeps only the last word. The first
+        # DEAD_MAN_REFUSAL_TEXTS texts, the rest under DEAD_MAN_OTHER_TEXTS (a text naming a number grew it by one a
+        # refusal)
         self.dead_man_refusals: Counter[str] = Counter()
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
@@ -1081,7 +1083,10 @@ class AgentCore:
         back an hour, while the newer arm stood at the venue, to fire when its time came with no re-arm."""
         self.tracker.on_event(ev)  # (its clock, and its version: as an OrderRejected did)
         self.tracker.rejections_by_reason[ev.reason.value] += 1
-        self.dead_man_refusals[ev.message[:200]] += 1
+        text, refusals = ev.message[:200], self.dead_man_refusals
+        if text not in refusals and len(refusals) >= DEAD_MAN_REFUSAL_TEXTS:
+            text = DEAD_MAN_OTHER_TEXTS  # (kept by text, the count grew by one a refusal on a text naming a number)
+        refusals[text] += 1
         if ev.reason is not Reason.SCHEDULE_CANCEL_REFUSED:
             self.errors.note(ev.ts)
             self.graduation.note_rejection(ev.ts)
@@ -1598,6 +1603,13 @@ _SNAPSHOT_RETRY_S = 1.0
 _RESERVE_IOC_S = 10.0
 _RESERVE_KEEP = 20
 _DEAD_MAN_RETRY_S = 3600.0  # a refused dead-man's switch is asked for again this long after
+# the scheduleCancel refusal texts counted each under its own (AgentCore.dead_man_refusals: the live summary's
+# dead_man_switch_refusals); every later new text is counted under DEAD_MAN_OTHER_TEXTS. Unbounded, the count grew by
+# one a refusal whose text names a number: the venue's $1M rule names the volume traded (hyperliquid.md §2.2: each
+# hourly refusal a key of its own), and a text naming a nonce or a time, refused at every re-arm (seconds apart), made
+# thousands of keys a day, in summary.json at every checkpoint and on the console's dead-man row
+DEAD_MAN_REFUSAL_TEXTS = 20
+DEAD_MAN_OTHER_TEXTS = "(other texts)"
 
 
 def snapshot_backoff_cap(config: AgentConfig) -> float:

@@ -2872,3 +2872,57 @@ def test_every_dead_man_refusal_is_counted_by_the_venues_text_as_rejections_by_r
     assert core.dead_man_refusals == Counter(text[:200] for text, _ in answers)
     by_reason = core.tracker.rejections_by_reason
     assert sum(core.dead_man_refusals.values()) == by_reason["ScheduleCancelRefused"] + by_reason[Reason.EXPIRED.value]
+
+
+def _refusal_text(n: int) -> str:
+    """The venue's $1M rule's refusal (hyperliquid.md §2.2, as the twin words it too): it names the volume traded,
+    a number that moves as the account trades."""
+    return f"Cannot set scheduled cancel time until enough volume traded. Required: $1000000. Traded: ${n}.00."
+
+
+def test_the_dead_man_refusals_kept_by_text_stay_few_whatever_texts_the_venue_gives():
+    """``dead_man_refusals`` keyed every refusal by its text: the venue's $1M rule names the volume traded, so each
+    of its hourly refusals was a key of its own, and a refusal whose text names a number (a nonce, a time) at every
+    re-arm (seconds apart) added one each time: thousands a day in the core, in summary.json (rewritten at every
+    checkpoint) and on the console's dead-man row (5,000 refusals: 5,000 keys, a row of 520,000 characters). At
+    most DEAD_MAN_REFUSAL_TEXTS texts are kept; the rest are counted under DEAD_MAN_OTHER_TEXTS, every one counted."""
+    from agent.core import DEAD_MAN_OTHER_TEXTS, DEAD_MAN_REFUSAL_TEXTS
+    from agent.gateway.events import ScheduleCancelRefused
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=0.1, sz_decimals=4)
+    core.handle(Timer(0.05))
+    n = 5_000
+    for i in range(n):
+        core.handle(ScheduleCancelRefused(0.1 + i, 50.0 + i, float("nan"), Reason.SCHEDULE_CANCEL_REFUSED,
+                                          _refusal_text(i)))
+    refusals = core.dead_man_refusals
+    assert len(refusals) == DEAD_MAN_REFUSAL_TEXTS + 1 and sum(refusals.values()) == n
+    assert refusals[DEAD_MAN_OTHER_TEXTS] == n - DEAD_MAN_REFUSAL_TEXTS
+    first = [_refusal_text(i) for i in range(DEAD_MAN_REFUSAL_TEXTS)]
+    assert [t for t in refusals if t != DEAD_MAN_OTHER_TEXTS] == first  # (the first the run met, as they came)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-40, 19), min_size=36, max_size=100))  # (past the cap: hypothesis's lists are short)
+@example([-1] * 25 + [0, 3, 24, -1, 21, 0])  # past the cap: a kept text again, a new one, one met after the cap again
+def test_the_dead_man_refusals_are_the_first_texts_seen_and_the_rest_under_one_key(steps):
+    """The capped count against one made afresh from the whole list of texts: the first DEAD_MAN_REFUSAL_TEXTS
+    distinct texts (as they came), each with its count, and every other refusal under DEAD_MAN_OTHER_TEXTS. Each
+    step a new text (k < 0: two in three) or one met before again (the k-th, modulo how many)."""
+    from collections import Counter
+
+    from agent.core import DEAD_MAN_OTHER_TEXTS, DEAD_MAN_REFUSAL_TEXTS
+    from agent.gateway.events import ScheduleCancelRefused
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=0.1, sz_decimals=4)
+    core.handle(Timer(0.05))
+    texts: list[str] = []
+    met: list[str] = []
+    for k in steps:
+        if k < 0 or not met:
+            met.append(_refusal_text(len(met)))
+            texts.append(met[-1])
+        else:
+            texts.append(met[k % len(met)])
+    for i, text in enumerate(texts):
+        core.handle(ScheduleCancelRefused(0.1 + i, 50.0 + i, float("nan"), Reason.EXPIRED, text))
+    kept = set(list(dict.fromkeys(texts))[:DEAD_MAN_REFUSAL_TEXTS])
+    assert core.dead_man_refusals == Counter(t if t in kept else DEAD_MAN_OTHER_TEXTS for t in texts)
