@@ -1314,3 +1314,54 @@ def test_a_stop_with_a_client_that_has_stopped_reading_ends_within_seconds_and_s
     assert took < 5.0 and left == 0
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING], \
         [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+
+
+def test_a_close_cancelled_before_its_bound_still_drops_a_deaf_clients_connection():
+    """``WsSession.close`` dropped the connection only when its own bound ran out: cancelled first (the socket's
+    handler waits ``2.0`` s for its writer, the same as that bound, and cancels it, inside this close when the
+    handler ended first, at the venue's idle timeout say), aiohttp's close let go of the transport with ``close``,
+    which waits for the unsent bytes a client that has stopped reading never takes: the connection stayed, its
+    buffer held. A raw socket with a 1 KB receive buffer subscribes to the busy channels and never reads; a close
+    of its session, cancelled after 0.5 s, must leave its transport dropped, its unsent bytes let go."""
+    import socket
+
+    from twin.server.app import serve
+
+    async def main() -> tuple[bool, int]:
+        ex = build_exchange(quiet_params(), seed=7, fund={ADDR: 10_000.0})
+        server = TwinServer(ex, speed=200.0)
+        stop, urls = asyncio.Event(), []
+        served = asyncio.create_task(serve(server, "127.0.0.1", 0, urls.append, stop))
+        while not urls:
+            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        deaf = socket.socket()
+        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # (set before connecting: the window it offers)
+        deaf.setblocking(False)
+        try:
+            await loop.sock_connect(deaf, ("127.0.0.1", int(urls[0].rsplit(":", 1)[1])))
+            await loop.sock_sendall(deaf, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                          b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                          b"Sec-WebSocket-Version: 13\r\n\r\n")
+            for kind in ("l2Book", "trades", "bbo"):
+                await loop.sock_sendall(deaf, _ws_frame(json.dumps({"method": "subscribe",
+                                                                    "subscription": {"type": kind, "coin": "BTC"}})))
+            deadline = time.monotonic() + 30.0
+            while not any(s.out.qsize() >= 10 for s in server.sessions):  # its writer is stuck on a full buffer
+                assert time.monotonic() < deadline, "the server's send buffer never filled"
+                await asyncio.sleep(0.05)
+            session = next(iter(server.sessions))
+            closing = asyncio.create_task(session.close())
+            await asyncio.sleep(0.5)
+            closing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closing
+            await asyncio.sleep(0.1)
+            return session.transport.is_closing(), session.transport.get_write_buffer_size()
+        finally:
+            deaf.close()
+            stop.set()
+            await asyncio.wait_for(served, 30.0)
+
+    closing, unsent = asyncio.run(main())
+    assert closing and unsent == 0  # dropped: its unsent bytes let go (closed, not dropped, it held them)

@@ -520,7 +520,9 @@ class WsSession:
         """The close handshake, within ``WS_CLOSE_TIMEOUT_S``; past it the connection is dropped. ``ws.close`` waits
         for the send buffer to drain and then for the client's close frame: a client that has stopped reading held
         it (and a server's shutdown, or this socket's handler) for good. Aborted, not closed: a transport's close
-        still waits for its unsent bytes to go."""
+        still waits for its unsent bytes to go. Cancelled before the bound (``run`` waits as long for its writer,
+        and cancels it, inside this close when the handler ended first), dropped too: aiohttp's close, cancelled,
+        let go of the transport with its close, and the connection of a client that had stopped reading stayed."""
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=message), WS_CLOSE_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -528,6 +530,10 @@ class WsSession:
                      WS_CLOSE_TIMEOUT_S)
             if self.transport is not None:
                 self.transport.abort()
+        except asyncio.CancelledError:
+            if self.transport is not None:
+                self.transport.abort()
+            raise
 
     async def _write(self) -> None:
         while True:
