@@ -631,12 +631,14 @@ class OrderTracker:
             o.acked_ts = ev.ts
             if not o.oid:
                 o.oid = ev.oid
-        if st is _PENDING_CANCEL and (o.prev_state is _PENDING_NEW or o.prev_state is _STALE):
+        if st is _PENDING_CANCEL and (o.prev_state is _PENDING_NEW
+                                      or o.prev_state is _STALE and not o.cancel_found_nothing):
             # a cancel out before its place was answered (pending new, or stale: the place timed out unanswered and a
             # pull cancelled it): filled, the order was placed and rests (what the fill does to a pending new or stale
             # order below; an ack does the same to either). Left so, a refused cancel put it back as an unanswered
             # place, stale, which reconcile neither moves nor cancels, so a bid the book fell away from stayed up
-            # until a snapshot listed it
+            # until a snapshot listed it. (Not one stale because an earlier cancel found nothing: the venue said it
+            # was gone, and this fill trails that answer; refused, the cancel leaves it stale, as below)
             o.prev_state = _PARTIALLY_FILLED
         self._recount(o)
         if not o.live:

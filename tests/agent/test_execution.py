@@ -1478,3 +1478,29 @@ def test_exposures_clamp_the_settling_sums_as_max_does(exp_buy, exp_sell, settle
             x += max(0.0, t.settling_total[side])
         want.append(repr(x))
     assert [repr(x) for x in t.exposures()] == want
+
+
+@pytest.mark.parametrize("refusal", [
+    CancelRejected(2.2, "0xa", Reason.NONCE, "Invalid nonce: duplicate nonce 1700000000000"),
+    RateLimited(2.2, "address", "cancel", "Too many cumulative requests", ("0xa",)),
+])
+def test_a_late_fill_of_an_order_whose_cancel_found_nothing_is_not_kept_when_a_second_cancel_is_refused(refusal):
+    """The venue said the order was gone (its cancel answered "found nothing": stale after it). A pull cancels it
+    again (a cancel-all), a late fill of it comes (from before that answer), and the second cancel is refused: it
+    falls back to what it was, stale, counted and not kept. Taken for a place the fill showed resting (as a stale
+    unanswered place is), it came back partly filled and was kept as a quote the venue had said was gone."""
+    t = OrderTracker()
+    _resting(t, "0xa", Side.BUY, 100.0, 2.0, 11)
+    t.on_command(CancelOrder("0xa"), 1.0)
+    t.on_event(CancelRejected(1.1, "0xa", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    assert t.orders["0xa"].cancel_answered
+    t.on_command(CancelOrder("0xa"), 2.0)  # pulled again
+    t.on_event(FillReceived(2.1, "0xa", 7, 100.0, 0.5, Side.BUY, 0.0, True, 1))
+    t.on_event(refusal)
+    o = t.orders["0xa"]
+    assert o.state is OrderState.STALE and o.cancel_found_nothing, (o.state, o.prev_state)
+    kw = dict(tick=1.0, lot=0.5, max_position=10.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    out = reconcile([DesiredQuote(Side.BUY, 100.0, 1.5, 0)], t, **kw)
+    assert not any(getattr(c, "cloid", None) == "0xa" and type(c).__name__ == "ModifyOrder" for c in out)
+    assert [type(c).__name__ for c in out] == ["PlaceOrder"], out  # not kept: the quote placed anew
