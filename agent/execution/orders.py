@@ -697,20 +697,10 @@ class OrderTracker:
                     # its size off again; a listing larger than ours is the venue's word
                     o.sz = sz
                 self._recount(o)
-                st = o.state
-                if o.cancel_found_nothing and (st is _STALE and o.last_update_ts >= cutoff or st is _PENDING_CANCEL
-                                               and o.prev_state is _STALE and o.lu_before_cancel >= cutoff):
-                    # its cancel (or modify) was answered "found nothing", or it filled since, after this query was
-                    # sent: the venue's word that it is gone is newer than this listing, which put it back resting,
-                    # kept as a quote, until the next cancel or the audit's snapshot. Stale it stays (counted, not
-                    # kept), and a snapshot asked after the answer (check_timeouts, settle_s on) settles it
-                    continue
-                if st is _PENDING_NEW or st is _STALE:
+                if o.state in (OrderState.PENDING_NEW, OrderState.STALE):
                     o.state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
-                    o.cancel_found_nothing = False
                 elif o.prev_state in (OrderState.PENDING_NEW, OrderState.STALE):
                     o.prev_state = OrderState.PARTIALLY_FILLED if o.filled_sz > EPS else OrderState.RESTING
-                    o.cancel_found_nothing = False
             elif (0 <= o.acked_ts < cutoff) or (o.acked_ts < 0 and o.sent_ts < cutoff - self.ack_grace_s):
                 # not listed, and known to be at the venue before the query was even sent (so it is
                 # gone), or never acknowledged and sent more than the action ttl before (so it landed

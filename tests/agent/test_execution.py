@@ -1504,34 +1504,3 @@ def test_a_late_fill_of_an_order_whose_cancel_found_nothing_is_not_kept_when_a_s
     out = reconcile([DesiredQuote(Side.BUY, 100.0, 1.5, 0)], t, **kw)
     assert not any(getattr(c, "cloid", None) == "0xa" and type(c).__name__ == "ModifyOrder" for c in out)
     assert [type(c).__name__ for c in out] == ["PlaceOrder"], out  # not kept: the quote placed anew
-
-
-@pytest.mark.parametrize("pulled_again", [False, True])
-def test_a_listing_asked_before_a_cancel_found_nothing_does_not_revive_the_order(pulled_again):
-    """A snapshot asked for at 0.9; the order's cancel sent at 1.0 and answered "found nothing" at 1.1; the snapshot,
-    its query older than that answer, lists the order at 1.3. The venue's newer word is that it is gone: the listing
-    put it back resting, kept as a quote, until the next cancel or the audit's snapshot. It stays stale, counted and
-    not kept, and a snapshot asked after the answer settles it (listed by that one, it rests). The same when a pull
-    had cancelled it again before the listing came and that cancel is refused."""
-    t = OrderTracker()
-    _resting(t, "0xa", Side.BUY, 100.0, 2.0, 11)
-    t.on_command(RequestAccountSnapshot(), 0.9)
-    t.on_command(CancelOrder("0xa"), 1.0)
-    t.on_event(CancelRejected(1.1, "0xa", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
-    if pulled_again:
-        t.on_command(CancelOrder("0xa"), 1.2)
-    listing = (OpenOrder("0xa", 11, Side.BUY, 100.0, 2.0, False),)
-    t.on_event(AccountSnapshot(1.3, 0.0, 0.0, 1e4, 0.0, listing, requested_ts=0.9))
-    if pulled_again:
-        t.on_event(CancelRejected(1.4, "0xa", Reason.NONCE, "Invalid nonce: duplicate nonce 1700000000000"))
-    o = t.orders["0xa"]
-    assert o.state is OrderState.STALE, (o.state, o.prev_state)
-    kw = dict(tick=1.0, lot=0.5, max_position=10.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
-              cfg=ReconcileConfig())
-    out = reconcile([DesiredQuote(Side.BUY, 100.0, 2.0, 0)], t, **kw)
-    assert [type(c).__name__ for c in out] == ["PlaceOrder"], out  # not kept
-    t.check_timeouts(1.1 + t.settle_s + 0.5, 5.0)
-    assert t.needs_snapshot  # asked again: only a listing newer than the answer says it rests
-    t.on_command(RequestAccountSnapshot(), 5.0)
-    t.on_event(AccountSnapshot(5.3, 0.0, 0.0, 1e4, 0.0, listing, requested_ts=5.0))
-    assert o.state is OrderState.RESTING and not o.cancel_found_nothing
