@@ -133,6 +133,9 @@ class AgentCore:
         # none is in doubt), and the latest time of an arm among those (-inf: none): ``_dead_man_settle``
         self._dead_man_doubt_ts = math.inf
         self._dead_man_doubt_arm = -math.inf
+        # the latest time of an arm that got no answer since the venue last took a scheduleCancel (-inf: none): the
+        # venue may have taken it, and it stands until one sent after it is taken (``_dead_man_as_before_refusal``)
+        self._dead_man_unanswered_arm = -math.inf
         self._dead_man_armed_until = -math.inf  # when the switch we last armed fires (-inf: not armed, or cleared)
         self._dead_man_next_ts = -math.inf  # the heartbeat's next re-arm
         # when the last arm went out, while the venue has not acknowledged it (inf: it has, or none is out): one
@@ -978,6 +981,7 @@ class AgentCore:
         self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
 
     def _on_dead_man_acknowledged(self, ev: ScheduleCancelAcknowledged, cmds: list) -> None:
+        self._dead_man_unanswered_arm = -math.inf  # (taken after any that got no answer: it replaced them)
         if ev.at_ts != self._dead_man_armed_until:
             # an earlier arm's (the last one's answer is still to come), or one cleared or refused since: not what the
             # core wants, but the venue took it, and it stands until the venue takes the command behind it (refused,
@@ -1063,6 +1067,7 @@ class AgentCore:
         self._note_dead_man(ts, "expired", _lapsed_why(fire_by, self._dead_man_state))
 
     def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:
+        self._dead_man_unanswered_arm = -math.inf  # (taken after any that got no answer: it replaced them)
         if not self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:
             # a clear sent before the last arm (that arm may have reached the venue after it), or one answered, or
             # given up on (expired), already; nan (a clear that did not say when it was sent) matches none. The
@@ -1120,10 +1125,12 @@ class AgentCore:
     def _dead_man_as_before_refusal(self, ts: float, message: str) -> None:
         """A refusal for the venue's policy (an arm's, or a clear's): the switch is as the last arm taken left it, and
         said refused. That is the last the venue acknowledged (``_dead_man_acked_until``: the answers to the commands
-        before come first, and one superseded since counts), or an arm in doubt (``_on_dead_man_unanswered``) whose
-        time is still to come, which may yet land: it may fire by the later of the two. (The last arm the core had
-        wanted, alone, forgot an arm acknowledged after a clear or an arm went behind it, and one in doubt: the core
-        read no switch that could fire while one stood, to fire at its time, unsaid.)
+        before come first, and one superseded since counts), or an arm that got no answer (``_on_dead_man_unanswered``)
+        whose time is still to come, which may yet land, or have landed: its doubt's end says only that it can land no
+        more, and until the venue takes a command sent after it, it may stand. It may fire by the latest of them. (The
+        last arm the core had wanted, alone, forgot an arm acknowledged after a clear or an arm went behind it, and one
+        in doubt: the core read no switch that could fire while one stood, to fire at its time, unsaid. Counted only
+        while in doubt, one that got no answer was forgotten once the settle had sent it again, and that refused.)
 
         When none stands, nothing can fire and nothing is left to clear: a clear still unanswered (the refused
         clear's, or, from a journal's refusal that names no request, the last clear's) is neither sent again nor
@@ -1132,7 +1139,7 @@ class AgentCore:
         the log said "expired ... (-inf): it fired then" of a switch that never stood (and a stopped core, an hour
         on, wound down again to say it)."""
         fire_by = self._dead_man_acked_until
-        doubt = self._dead_man_doubt_arm  # (-inf: none in doubt)
+        doubt = max(self._dead_man_doubt_arm, self._dead_man_unanswered_arm)  # (-inf: none)
         if doubt > fire_by and doubt > ts:
             fire_by = doubt
         self._dead_man_fire_by = fire_by
@@ -1148,6 +1155,8 @@ class AgentCore:
         state again once none in doubt can land, unless one is sent by then anyway. (A late_ts of inf, no expiresAfter
         bounding it, is ignored: waited for, nothing would be sent again, and a stopped agent would wind down for ever.
         No gateway signs without one now, ``agent.gateway.base.action_ttl``; a journal of one that did may say so.)"""
+        if ev.at_ts > self._dead_man_unanswered_arm:  # (whenever it may land: it may have, and stand)
+            self._dead_man_unanswered_arm = ev.at_ts
         late = ev.late_ts
         if not late < math.inf:
             return

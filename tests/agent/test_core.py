@@ -1755,6 +1755,31 @@ def test_a_refusal_leaves_an_arm_the_venue_took_or_may_yet_take_able_to_fire(how
     assert core.dead_man_state == "expired" and "30.500" in core.dead_man_why
 
 
+def test_a_refusal_leaves_an_arm_that_got_no_answer_able_to_fire_after_its_landing_window_has_passed():
+    """An arm answered 5xx may have been taken (the venue processed it, its answer lost): until its expiresAfter it
+    may land yet (in doubt), and after, it may stand. The socket lost (the heartbeat pauses), the blind settle sends
+    the arm again for its own time once the first can land no more; that one is refused for the venue's policy (the
+    day's count reached meanwhile). The refusal read the switch as the last arm the venue *acknowledged* left it, or
+    one still in doubt: none, as the doubt had passed with the settle; the core believed nothing could fire while the
+    first arm stood, and never said it fired (nor would a clear have been sent: nothing to clear). Now an arm that got
+    no answer counts until the venue takes a command after it: it may fire by its time, said expired past it."""
+    from agent.gateway.events import ConnectionLost, ScheduleCancelRefused, ScheduleCancelUnanswered
+    core, tick = _switch_core("FULL")
+    assert [c.at_ts for c in tick(0.5)] == [30.5]
+    core.handle(ScheduleCancelUnanswered(0.7, 30.5, math.nan, 0.7 + 7.5))  # a 5xx: taken, or not; lands by 8.2
+    core.handle(ConnectionLost(1.0, "ws"))
+    again = [(t, c.at_ts) for t in np.arange(1.5, 9.0, 0.5) for c in tick(float(t))]
+    assert again == [(8.5, pytest.approx(30.5))] and not core.dead_man_in_doubt  # the blind settle, its own time
+    core.handle(ScheduleCancelRefused(8.6, again[0][1], math.nan, Reason.SCHEDULE_CANCEL_REFUSED,
+                                      "Too many scheduled cancels triggered today"))
+    assert core.dead_man_state == "refused" and core._dead_man_fire_by == pytest.approx(30.5)  # it may fire then
+    core.drain_records()
+    for t in np.arange(9.0, 35.0, 0.5):
+        tick(float(t))
+    assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(30.5, "expired")]
+    assert core.dead_man_state == "expired"
+
+
 def test_a_refused_rearm_leaves_the_arm_the_venue_took_standing_and_reads_expired_once_it_fires():
     """The switch armed and taken; a re-arm refused for the venue's policy (the day's ten triggers counted by the time
     it arrives: here set by hand). The arm the venue took stands, and fires at its time, pulling the orders that
