@@ -53,8 +53,12 @@ from agent.validation import RegimeModel, ScorecardSet
 
 
 def _lapsed_why(fire_by: float, state: str) -> str:
-    """What a switch left to lapse (``state`` lapsing), or left standing by a refusal (refused), says once its time
-    has passed (``AgentCore._dead_man_lapsed``)."""
+    """What a switch left to lapse (``state`` lapsing), left standing by a refusal (refused), or armed and re-armed
+    no more (armed, unconfirmed) says once its time has passed (``AgentCore._dead_man_lapsed``)."""
+    if state == "armed" or state == "unconfirmed":
+        return f"armed, and nothing re-armed it before its time ({fire_by:.3f}) (the heartbeat pauses while the " \
+               f"agent is blind, so that the switch pulls what the outage left resting): it fired by then, the venue " \
+               f"cancelling what of ours rested (one of its ten triggers a day)"
     if state == "refused":
         return f"refused, the switch the venue took before (or one in doubt, had it landed) stood: its time " \
                f"({fire_by:.3f}) has passed, it fired then (one of the venue's ten triggers a day)"
@@ -684,8 +688,7 @@ class AgentCore:
             g.records.clear()
         if (self.stopped or not self.connected) and tr.live_set:
             self._pull_again(ts, cmds)
-        s = self._dead_man_state
-        if (s == "lapsing" or s == "refused") and ts >= self._dead_man_fire_by > -math.inf:
+        if ts >= self._dead_man_fire_by > -math.inf and self._dead_man_lapses:
             self._dead_man_lapsed(ts)  # (before the pauses below: a stopped or blind agent's switch fires as well)
         if ts > self._dead_man_doubt_ts:
             if self.reconciled or self.stopped:
@@ -935,15 +938,26 @@ class AgentCore:
         return s
 
     @property
+    def _dead_man_lapses(self) -> bool:
+        """Whether the switch, as last recorded, fires by its time (``_dead_man_fire_by``) with nothing of ours left
+        to stop it: left to lapse, left standing by a refusal, or armed (or unconfirmed, an arm taken standing) with
+        no re-arm that lands in time; once that time has passed it fired (``_dead_man_lapsed``). (Armed was left out:
+        the switch fired while the agent was blind, its heartbeat paused, and the state read armed throughout, the
+        re-arm after reconnecting taken, the firing never said.) A clear sent reads clearing, expired past its time
+        by ``_clear_dead_man_again``."""
+        s = self._dead_man_state
+        return s == "lapsing" or s == "refused" or s == "armed" or \
+            (s == "unconfirmed" and self._dead_man_acked_until > -math.inf)
+
+    @property
     def _lapsed_by_now(self) -> bool:
-        """A switch left to lapse, or left standing by a refusal for the venue's policy (an arm's or a clear's:
-        "refused", an arm the venue took standing, or one in doubt), whose time the events' clock has passed, before
-        any tick has recorded it (``_dead_man_lapsed``): ``dead_man_state`` and ``dead_man_why`` read it as fired.
+        """A switch that fires with nothing of ours to stop it (``_dead_man_lapses``: left to lapse, left standing by a
+        refusal for the venue's policy, or armed and not re-armed in time) whose time the events' clock has passed,
+        before any tick has recorded it (``_dead_man_lapsed``): ``dead_man_state`` and ``dead_man_why`` read it as
+        fired.
         (Refused arms were left out: the arm the venue took before stood, and fired at its time, pulling what rested,
         while the log and the summary said refused for the hour until the next ask.)"""
-        s = self._dead_man_state
-        fire_by = self._dead_man_fire_by
-        return (s == "lapsing" or (s == "refused" and fire_by > -math.inf)) and self.tracker.now >= fire_by
+        return self.tracker.now >= self._dead_man_fire_by > -math.inf and self._dead_man_lapses
 
     @property
     def dead_man_in_doubt(self) -> bool:
@@ -1034,9 +1048,8 @@ class AgentCore:
                 self._note_dead_man(ts, "lapsing", f"{why}, but the address budget is down to its cancel reserve: "
                                                    f"not cleared, it fires at {self._dead_man_fire_by:.3f} at the "
                                                    f"latest, on nothing (one of the venue's ten a day)")
-        elif (self._dead_man_state == "lapsing" or self._dead_man_state == "refused") and \
-                ts >= self._dead_man_fire_by > -math.inf:  # past its time: it fired (a stopped agent's, on a snapshot)
-            self._dead_man_lapsed(ts)
+        elif ts >= self._dead_man_fire_by > -math.inf and self._dead_man_lapses:
+            self._dead_man_lapsed(ts)  # past its time: it fired (a stopped agent's, told on a snapshot)
 
     def _clear_dead_man_again(self, ts: float, cmds: list) -> None:
         """A clear the venue has not acknowledged within ``risk.pull_retry_s`` (lost on its way, a 5xx, refused for
@@ -1056,8 +1069,9 @@ class AgentCore:
                                            f"was lost took it first")
 
     def _dead_man_lapsed(self, ts: float) -> None:
-        """A switch left to lapse (a re-arm or a clear the address budget held back: "lapsing"), or left standing by
-        a refusal ("refused"), has fired once its time is past: said once (expired), as a clear left unanswered past
+        """A switch left to lapse (a re-arm or a clear the address budget held back: "lapsing"), left standing by a
+        refusal ("refused"), or armed and re-armed no more in time (blind, stopped: "armed", or "unconfirmed" with an
+        arm taken standing) has fired once its time is past: said once (expired), as a clear left unanswered past
         that time is (``_clear_dead_man_again``). Said lapsing (or refused) still, the log and the summary told an
         operator the switch was yet to fire after it had spent one of the venue's ten triggers a day. A refused
         clear's window closes with it (nothing is left to clear)."""

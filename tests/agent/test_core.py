@@ -1810,12 +1810,12 @@ def test_a_refused_rearm_leaves_the_arm_the_venue_took_standing_and_reads_expire
     assert not [ts for ts, c in sent if isinstance(c, ScheduleCancel) and ts > fire_at]
 
 
-def test_a_switch_that_fired_unseen_while_blind_reads_expired_once_the_rearm_after_is_refused():
+def test_a_switch_that_fired_unseen_while_blind_reads_expired_and_the_rearm_refused_after_reads_refused():
     """The order of events the venue's policy gives: the switch armed and taken, the socket lost (the heartbeat
     pauses, so that the switch pulls what the outage left resting), and the switch fires at its time, the day's tenth
     trigger. Back and reconciled, the heartbeat arms again: refused, "too many triggered today". The log said refused
-    and nothing more, though the switch had fired (the very firing that spent the day's last trigger); now the next
-    tick says expired, at the switch's time."""
+    and nothing more, though the switch had fired (the very firing that spent the day's last trigger). The first tick
+    past the switch's time says expired (blind, nothing re-armed it); the refusal after finds nothing standing."""
     from agent.gateway.events import (
         ConnectionLost, ConnectionRestored, ScheduleCancelAcknowledged, ScheduleCancelRefused,
     )
@@ -1828,13 +1828,64 @@ def test_a_switch_that_fired_unseen_while_blind_reads_expired_once_the_rearm_aft
     core.handle(AccountSnapshot(40.2, 0.0, 0.0, 1e5, 0.0, ()))  # (the venue pulled what rested)
     rearm = tick(40.5)
     assert [c.at_ts for c in rearm] == [70.5]
-    core.drain_records()
     core.handle(ScheduleCancelRefused(40.6, 70.5, float("nan"), Reason.SCHEDULE_CANCEL_REFUSED,
                                       "Too many scheduled cancels triggered today"))
     for t in np.arange(41.0, 45.0, 0.5):
         tick(float(t))
-    assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(40.6, "refused"), (41.0, "expired")]
-    assert core.dead_man_state == "expired" and "30.500" in core.dead_man_why
+    states = _switch_records(core)
+    assert [(ts, s) for ts, s, _ in states] == [(0.6, "armed"), (30.5, "expired"), (40.6, "refused")]
+    assert "30.500" in states[1][2] and core.dead_man_state == "refused" and core._dead_man_fire_by == -math.inf
+
+
+def test_a_switch_that_fired_while_the_agent_was_blind_is_said_expired_at_its_time_though_the_rearm_after_is_taken():
+    """The switch armed and taken; the socket lost, the heartbeat pauses (so that the switch pulls what the outage left
+    resting), and the switch fires at its time: the venue cancelled our orders. Back and reconciled, the heartbeat's
+    arm is taken. The state read "armed" throughout and the firing was never logged (only a refused re-arm said it):
+    an operator could not tell the venue had cancelled the orders by the switch. Now the first tick past its time
+    says expired (blind: nothing re-armed it), the summary reads so from the events' clock before any tick, and the
+    re-arm taken after says armed again."""
+    from agent.gateway.events import ConnectionLost, ConnectionRestored, ScheduleCancelAcknowledged
+    core, tick = _switch_core("FULL")
+    assert [c.at_ts for c in tick(0.5)] == [30.5]
+    core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+    core.handle(ConnectionLost(5.0, "ws"))
+    assert [c for t in np.arange(5.5, 30.5, 0.5) for c in tick(float(t))] == []  # blind: nothing re-arms it
+    core.handle(BookUpdated(30.6, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))  # (the events' clock past 30.5)
+    assert core.dead_man_state == "expired" and "30.500" in core.dead_man_why  # before any tick records it
+    assert [c for t in np.arange(31.0, 40.0, 0.5) for c in tick(float(t))] == []
+    core.handle(ConnectionRestored(40.0, "ws"))
+    core.handle(AccountSnapshot(40.2, 0.0, 0.0, 1e5, 0.0, ()))  # (the venue pulled what rested)
+    assert [c.at_ts for c in tick(40.5)] == [70.5]
+    core.handle(ScheduleCancelAcknowledged(40.6, 70.5))
+    states = _switch_records(core)
+    assert [(ts, s) for ts, s, _ in states] == [(0.6, "armed"), (31.0, "expired"), (40.6, "armed")]
+    assert "30.500" in states[1][2] and core.dead_man_state == "armed"
+
+
+def test_on_the_twin_a_switch_that_fires_during_an_outage_is_said_expired_and_armed_again_after():
+    """End to end: orders rest, the switch armed; every socket down for a minute (REST too). The heartbeat pauses so
+    that the switch fires and the venue pulls what rests; back and reconciled, the re-arm is taken. The log said
+    armed throughout (the firing unsaid, though the venue had cancelled every order of ours); now it says expired
+    at the first tick past the switch's time, then armed again."""
+    from twin.faults.chaos import ChaosSchedule
+    from twin.params import VenueParams
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False},
+                   "quoting": {"min_half_spread_ticks": 200.0}})  # (far from the touch: nothing fills)
+    sched = ChaosSchedule(events=[{"kind": "disconnect", "at_s": 50.0, "duration_s": 45.0}])
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 2, TwinParams(venue=VenueParams(
+        schedule_cancel_min_volume_usd=0.0)), schedule=sched)
+    ex.env.run(until=49.0)
+    assert core.dead_man_state == "armed" and ex.open_orders(gw.user)
+    fire_at = ex.schedule_cancel[gw.user]
+    assert fire_at < 95.0
+    ex.env.run(until=fire_at + 2.0)
+    assert gw.user not in ex.schedule_cancel and ex.schedule_cancel_fired.get(gw.user)  # it fired
+    assert core.dead_man_state == "expired" and f"{fire_at:.3f}" in core.dead_man_why
+    ex.env.run(until=180.0)
+    assert _switch_states(records)[-3:] == ["armed", "expired", "armed"] and core.dead_man_state == "armed"
+    expired = [r for r in records if r.get("type") == "dead_man" and r["state"] == "expired"]
+    assert len(expired) == 1 and fire_at <= expired[0]["ts"] <= fire_at + cfg.session.cycle_s + 1e-9
 
 
 def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
