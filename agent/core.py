@@ -54,16 +54,17 @@ from agent.validation import RegimeModel, ScorecardSet
 
 def _lapsed_why(fire_by: float, state: str) -> str:
     """What a switch left to lapse (``state`` lapsing), left standing by a refusal (refused), or armed and re-armed
-    no more (armed, unconfirmed) says once its time has passed (``AgentCore._dead_man_lapsed``)."""
-    if state == "armed" or state == "unconfirmed":
-        return f"armed, and nothing re-armed it before its time ({fire_by:.3f}) (the heartbeat pauses while the " \
-               f"agent is blind, so that the switch pulls what the outage left resting): it fired by then, the venue " \
-               f"cancelling what of ours rested (one of its ten triggers a day)"
+    no more (any other: armed, unconfirmed, or a state before an arm taken whose answer came late) says once its
+    time has passed (``AgentCore._dead_man_lapsed``)."""
     if state == "refused":
         return f"refused, the switch the venue took before (or one in doubt, had it landed) stood: its time " \
                f"({fire_by:.3f}) has passed, it fired then (one of the venue's ten triggers a day)"
-    return f"left to lapse, the switch's time ({fire_by:.3f}) has passed: it fired then (one of the venue's ten " \
-           f"triggers a day)"
+    if state == "lapsing":
+        return f"left to lapse, the switch's time ({fire_by:.3f}) has passed: it fired then (one of the venue's ten " \
+               f"triggers a day)"
+    return f"armed, and nothing re-armed it before its time ({fire_by:.3f}) (the heartbeat pauses while the agent is " \
+           f"blind, so that the switch pulls what the outage left resting): it fired by then, the venue cancelling " \
+           f"what of ours rested (one of its ten triggers a day)"
 
 
 class AgentCore:
@@ -939,15 +940,23 @@ class AgentCore:
 
     @property
     def _dead_man_lapses(self) -> bool:
-        """Whether the switch, as last recorded, fires by its time (``_dead_man_fire_by``) with nothing of ours left
-        to stop it: left to lapse, left standing by a refusal, or armed (or unconfirmed, an arm taken standing) with
-        no re-arm that lands in time; once that time has passed it fired (``_dead_man_lapsed``). (Armed was left out:
-        the switch fired while the agent was blind, its heartbeat paused, and the state read armed throughout, the
-        re-arm after reconnecting taken, the firing never said.) A clear sent reads clearing, expired past its time
-        by ``_clear_dead_man_again``."""
+        """Whether the switch fires by its time (``_dead_man_fire_by``, the latest any arm sent may fire) with nothing
+        of ours left to stop it: left to lapse, left standing by a refusal, or armed with no re-arm that lands in
+        time; once that time has passed it fired (``_dead_man_lapsed``). (Armed was left out: the switch fired while
+        the agent was blind, its heartbeat paused, and the state read armed throughout, the re-arm after reconnecting
+        taken, the firing never said.) A clear sent reads clearing, expired past its time by
+        ``_clear_dead_man_again``.
+
+        With an arm out that the venue has not acknowledged, whatever the state last recorded, it fires if one the
+        venue took stands (``_dead_man_acked_until``: an arm taken, the last or one superseded since), and only then:
+        the time the arm out names says nothing of its landing. (A refusal that left nothing standing, an arm sent
+        after it and never answered, was said to have fired at that arm's time, "the switch the venue took before
+        ... stood"; and an arm taken whose answer came after the next was sent, that one lost, was never said to
+        have fired when the last state recorded was off, cleared or expired.)"""
+        if self._dead_man_unacked_ts < math.inf:
+            return self._dead_man_acked_until > -math.inf
         s = self._dead_man_state
-        return s == "lapsing" or s == "refused" or s == "armed" or \
-            (s == "unconfirmed" and self._dead_man_acked_until > -math.inf)
+        return s == "lapsing" or s == "armed" or s == "refused"
 
     @property
     def _lapsed_by_now(self) -> bool:
@@ -1077,7 +1086,8 @@ class AgentCore:
         clear's window closes with it (nothing is left to clear)."""
         fire_by = self._dead_man_fire_by
         self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
-        self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
+        # (an arm out has passed its time too, fire_by being the latest: the venue can no longer take it)
+        self._dead_man_clear_ts = self._dead_man_clear_first_ts = self._dead_man_unacked_ts = math.inf
         self._note_dead_man(ts, "expired", _lapsed_why(fire_by, self._dead_man_state))
 
     def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:

@@ -1717,6 +1717,48 @@ def test_a_refusal_that_leaves_no_switch_standing_leaves_no_clear_outstanding_an
     assert sent == [] and core.dead_man_state == "refused" and not core.winding_down
 
 
+def test_a_refusal_that_left_nothing_standing_is_not_said_to_have_fired_at_the_time_of_an_arm_never_answered():
+    """An arm sent as orders rested a moment, then the clear as nothing could; the venue (its day's triggers spent,
+    refusing clears too) refuses both: nothing of ours stands. Orders rest again and an arm goes (a refused clear
+    holds back clears, not arms); its answer never comes (the socket lost with it, the heartbeat paused). Past that
+    arm's time the log said expired, "the switch the venue took before ... stood: it fired then", of a switch the
+    venue never took: a refusal read as fired at any time an arm sent since named. Now an arm sent since the refusal
+    and not acknowledged counts as firing only when one the venue took stood (as unconfirmed does): it reads
+    unconfirmed, and nothing is said to have fired."""
+    from agent.gateway.events import ConnectionLost, ScheduleCancelRefused
+    core, tick = _switch_core()  # (Shadow: nothing rests, the heartbeat clears)
+    core._arm_dead_man([], 0.5, 30.0)  # (sent as orders rested a moment)
+    assert [c.at_ts for c in tick(1.0)] == [None]
+    nan = float("nan")
+    core.handle(ScheduleCancelRefused(1.1, 30.5, nan, Reason.SCHEDULE_CANCEL_REFUSED, "Too many scheduled cancels"))
+    core.handle(ScheduleCancelRefused(1.2, nan, 1.0, Reason.SCHEDULE_CANCEL_REFUSED, "Too many scheduled cancels"))
+    assert core.dead_man_state == "refused" and core._dead_man_fire_by == -math.inf  # nothing stands
+    core._arm_dead_man([], 2.0, 30.0)  # (orders rest again: an arm, 32 s; never answered)
+    core.handle(ConnectionLost(2.5, "ws"))
+    core.drain_records()
+    for t in np.arange(3.0, 40.0, 0.5):
+        tick(float(t))
+    assert _switch_records(core) == [] and core.dead_man_state == "unconfirmed"
+
+
+def test_an_arm_taken_whose_answer_came_after_the_next_was_sent_is_said_to_have_fired_when_the_next_never_lands():
+    """The first arm's answer slow (over risk.pull_retry_s): the heartbeat says unconfirmed and sends another, which
+    waits for it; the first is taken, its answer ignored as superseded, and the second is lost with the socket. The
+    venue's switch is the first arm's, and it fires at its time, pulling what rests; the core read unconfirmed for
+    good and never said it fired. Now, an arm the venue took standing, it is said expired past the latest any arm
+    sent may fire (the second's time: had it landed, it fired then)."""
+    from agent.gateway.events import ConnectionLost, ScheduleCancelAcknowledged
+    core, tick = _switch_core("FULL")
+    assert [c.at_ts for c in tick(0.5)] == [30.5]
+    again = [c.at_ts for t in (1.0, 1.5, 2.0, 2.5) for c in tick(t)]
+    assert again == [32.5]  # unanswered for pull_retry_s: sent again
+    core.handle(ScheduleCancelAcknowledged(2.6, 30.5))  # the first, taken (superseded)
+    core.handle(ConnectionLost(2.8, "ws"))  # the second lost with it
+    assert [c for t in np.arange(3.0, 40.0, 0.5) for c in tick(float(t))] == []  # blind: nothing re-arms it
+    assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(2.5, "unconfirmed"), (32.5, "expired")]
+    assert core.dead_man_state == "expired" and "32.500" in core.dead_man_why
+
+
 @pytest.mark.parametrize("how", ["acknowledged_after_the_clear_went", "acknowledged_after_the_rearm_went",
                                  "in_doubt"])
 def test_a_refusal_leaves_an_arm_the_venue_took_or_may_yet_take_able_to_fire(how):
