@@ -53,9 +53,12 @@ from agent.validation import RegimeModel, ScorecardSet
 
 
 def _lapsed_why(fire_by: float, state: str) -> str:
-    """What a switch left to lapse (``state`` lapsing), left standing by a refusal (refused), or armed and re-armed
-    no more (any other: armed, unconfirmed, or a state before an arm taken whose answer came late) says once its
-    time has passed (``AgentCore._dead_man_lapsed``)."""
+    """What a switch left to lapse (``state`` lapsing), left standing by a refusal (refused), cleared by a clear never
+    acknowledged (clearing), or armed and re-armed no more (any other: armed, unconfirmed, or a state before an arm
+    taken whose answer came late) says once its time has passed (``AgentCore._dead_man_lapsed``)."""
+    if state == "clearing":
+        return f"no clear acknowledged before the switch's time ({fire_by:.3f}): it fired then (one of the venue's " \
+               f"ten triggers a day) unless a clear whose answer was lost took it first"
     if state == "refused":
         return f"refused, the switch the venue took before (or one in doubt, had it landed) stood: its time " \
                f"({fire_by:.3f}) has passed, it fired then (one of the venue's ten triggers a day)"
@@ -944,8 +947,11 @@ class AgentCore:
         of ours left to stop it: left to lapse, left standing by a refusal, or armed with no re-arm that lands in
         time; once that time has passed it fired (``_dead_man_lapsed``). (Armed was left out: the switch fired while
         the agent was blind, its heartbeat paused, and the state read armed throughout, the re-arm after reconnecting
-        taken, the firing never said.) A clear sent reads clearing, expired past its time by
-        ``_clear_dead_man_again``.
+        taken, the firing never said.) A clear sent and never acknowledged leaves it to fire too: past its time it is
+        spent either way (it fired, or a clear whose answer was lost took it first). (Said only by a tick that sends
+        clears, ``_clear_dead_man_again``: a running core blind, which sends none, read clearing past the switch's
+        time, and the re-arm taken after reconnecting, orders resting again, went clearing to armed, the firing
+        unsaid.)
 
         With an arm out that the venue has not acknowledged, whatever the state last recorded, it fires if one the
         venue took stands (``_dead_man_acked_until``: an arm taken, the last or one superseded since), and only then:
@@ -956,7 +962,7 @@ class AgentCore:
         if self._dead_man_unacked_ts < math.inf:
             return self._dead_man_acked_until > -math.inf
         s = self._dead_man_state
-        return s == "lapsing" or s == "armed" or s == "refused"
+        return s == "lapsing" or s == "armed" or s == "refused" or s == "clearing"
 
     @property
     def _lapsed_by_now(self) -> bool:
@@ -1070,12 +1076,7 @@ class AgentCore:
                     and self.budget.can_spend(1):
                 self._clear_dead_man(cmds, ts, self._dead_man_clear_why)
             return
-        fire_by = self._dead_man_fire_by
-        self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
-        self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
-        self._note_dead_man(ts, "expired", f"no clear acknowledged before the switch's time ({fire_by:.3f}): it fired "
-                                           f"then (one of the venue's ten triggers a day) unless a clear whose answer "
-                                           f"was lost took it first")
+        self._dead_man_lapsed(ts)
 
     def _dead_man_lapsed(self, ts: float) -> None:
         """A switch left to lapse (a re-arm or a clear the address budget held back: "lapsing"), left standing by a

@@ -1930,6 +1930,25 @@ def test_on_the_twin_a_switch_that_fires_during_an_outage_is_said_expired_and_ar
     assert len(expired) == 1 and fire_at <= expired[0]["ts"] <= fire_at + cfg.session.cycle_s + 1e-9
 
 
+def test_a_clear_outstanding_while_the_agent_is_blind_is_said_expired_at_the_switchs_time():
+    """Armed and taken; nothing can rest, so the heartbeat clears, and the socket goes down with the clear unanswered.
+    A blind running core sends no clears (only a stopped one's ticks, or a reconciled heartbeat's, did) and so never
+    said the switch spent: it read clearing past the switch's time, and once back, orders resting again, the re-arm
+    taken went clearing to armed, the firing unsaid. Now the first tick past its time says expired, blind or not."""
+    from agent.gateway.events import ConnectionLost, ScheduleCancelAcknowledged
+    core, tick = _switch_core()  # (Shadow: nothing rests, the heartbeat clears)
+    core._arm_dead_man([], 0.5, 30.0)  # (sent as orders rested a moment)
+    core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+    assert [c.at_ts for c in tick(1.0)] == [None]  # the clear, never answered
+    core.handle(ConnectionLost(1.5, "ws"))
+    core.handle(BookUpdated(30.6, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))  # (the events' clock past 30.5)
+    assert core.dead_man_state == "expired"  # before any tick records it
+    assert [c for t in np.arange(31.0, 40.0, 0.5) for c in tick(float(t))] == []
+    states = _switch_records(core)
+    assert [(ts, s) for ts, s, _ in states] == [(0.6, "armed"), (1.0, "clearing"), (31.0, "expired")]
+    assert "30.500" in states[-1][2] and core.dead_man_state == "expired"
+
+
 def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
     """A stop's clear refused for the venue's policy (the day's ten triggers used, on a twin whose policy refuses clears
     too) is not sent again for an hour, yet its open window kept the core winding down until the switch's time: woken
