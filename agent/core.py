@@ -1011,6 +1011,10 @@ class AgentCore:
 
     def _on_dead_man_acknowledged(self, ev: ScheduleCancelAcknowledged, cmds: list) -> None:
         self._dead_man_unanswered_arm = -math.inf  # (taken after any that got no answer: it replaced them)
+        # the venue's policy allows the switch again: clears too, whether this arm is the last or one superseded since
+        # (held back by the last one's alone, a clear waited up to the hour while the one taken stood, to fire on
+        # nothing)
+        self._dead_man_clear_retry_ts = -math.inf
         if ev.at_ts != self._dead_man_armed_until:
             # an earlier arm's (the last one's answer is still to come), or one cleared or refused since: not what the
             # core wants, but the venue took it, and it stands until the venue takes the command behind it (refused,
@@ -1020,7 +1024,6 @@ class AgentCore:
             return
         self._dead_man_unacked_ts = math.inf
         self._dead_man_acked_until = self._dead_man_fire_by = ev.at_ts  # (it replaced the arms before it)
-        self._dead_man_clear_retry_ts = -math.inf  # (the venue's policy allows the switch again: clears too)
         if self._dead_man_state != "armed":
             self._note_dead_man(ev.ts, "armed", f"the venue cancels our orders if {self._dead_man_ahead_s:g} s pass "
                                                 f"without a re-arm")

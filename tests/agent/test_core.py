@@ -1949,6 +1949,25 @@ def test_a_clear_outstanding_while_the_agent_is_blind_is_said_expired_at_the_swi
     assert "30.500" in states[-1][2] and core.dead_man_state == "expired"
 
 
+def test_an_arm_taken_but_superseded_lets_clears_go_again_as_the_last_arm_taken_does():
+    """A clear refused for the venue's policy holds the clears back for an hour, until the venue takes an arm (its
+    policy allows the switch again). Here it takes one whose answer came after the next arm was sent (superseded: the
+    next, unanswered, was sent again), and then nothing can rest: the clear was held back up to the hour, as only the
+    last arm's acknowledgement let clears go again, and the switch the venue took fired on nothing (one of the day's
+    ten). Now any arm taken lets them go."""
+    from agent.gateway.events import ScheduleCancelAcknowledged, ScheduleCancelRefused
+    core, tick = _switch_core()  # (Shadow: nothing rests, the heartbeat clears)
+    core._arm_dead_man([], 0.5, 30.0)  # (sent as orders rested a moment)
+    core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+    assert [c.at_ts for c in tick(1.0)] == [None]
+    core.handle(ScheduleCancelRefused(1.1, math.nan, 1.0, Reason.SCHEDULE_CANCEL_REFUSED, "Too many scheduled cancels"))
+    assert core.dead_man_state == "refused" and tick(1.5) == []  # clears held back
+    core._arm_dead_man([], 2.0, 30.0)  # orders rest again (arms are not held back): the arm ...
+    core._arm_dead_man([], 4.0, 30.0)  # ... unanswered within pull_retry_s, sent again
+    core.handle(ScheduleCancelAcknowledged(4.1, 32.0))  # the first taken (superseded): the policy allows it again
+    assert [c.at_ts for c in tick(5.0)] == [None]  # nothing rests: the clear goes
+
+
 def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
     """A stop's clear refused for the venue's policy (the day's ten triggers used, on a twin whose policy refuses clears
     too) is not sent again for an hour, yet its open window kept the core winding down until the switch's time: woken
