@@ -931,7 +931,8 @@ class AgentCore:
         """The venue's dead-man's switch: off (never armed), armed (the venue acknowledged it), unconfirmed (an arm
         sent that the venue has not acknowledged, and no acknowledged one in force), clearing (a clear sent that the
         venue has not acknowledged: the switch may still fire), cleared (the venue acknowledged the clear), expired
-        (no clear acknowledged before the switch's time: it fired then, or an unanswered clear took it), refused,
+        (its time passed with nothing of ours acknowledged to replace it: a clear never taken, a refusal, a re-arm held
+        back or none sent while blind; it fired then, or an unanswered clear took it: ``dead_man_why``), refused,
         lapsing (a re-arm or a clear held back by the address budget: it fires at its time; past it, expired, read
         here from the events' clock too, as a stopped agent with nothing to pull gets no tick to record it on)."""
         s = self._dead_man_state

@@ -662,8 +662,9 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     "clearing": "clearing: a clear sent and never acknowledged (lost, an error answer, or refused for the rate): "
                 "the switch may still fire, with nothing to cancel, using one of the venue's ten a day",
     "cleared": "cleared (nothing rested; the venue acknowledged it)",
-    "expired": "expired: no clear was acknowledged before its time; it fired then (one of the day's ten) unless a "
-               "clear whose answer was lost took it",
+    # (why it fired: a clear never acknowledged, a re-arm or clear held back by the budget, a refusal leaving a switch
+    # the venue took standing, or nothing re-arming it while the agent was blind: the core's dead_man_why says which)
+    "expired": "expired: {why}",
     "refused": "refused by the venue ({why}): asked again after an hour",
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }

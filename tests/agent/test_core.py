@@ -1968,6 +1968,38 @@ def test_an_arm_taken_but_superseded_lets_clears_go_again_as_the_last_arm_taken_
     assert [c.at_ts for c in tick(5.0)] == [None]  # nothing rests: the clear goes
 
 
+@pytest.mark.parametrize("how", ["clear_never_taken", "refused_rearm", "blind"])
+def test_the_summarys_expired_row_is_true_of_each_way_the_switch_expires(how):
+    """The live summary's row for an expired switch said "no clear was acknowledged before its time", true of a
+    clear never taken, not of a switch a refused re-arm left standing, nor of one armed and not re-armed while the
+    agent was blind: it fired with no clear ever sent. The row now gives why the core says it expired."""
+    from agent.gateway.events import (
+        ConnectionLost, ScheduleCancelAcknowledged, ScheduleCancelRefused,
+    )
+    from agent.live_cli import _SWITCH
+    nan = float("nan")
+    if how == "clear_never_taken":
+        core, tick = _switch_core()  # (Shadow: nothing rests, the heartbeat clears)
+        core._arm_dead_man([], 0.5, 30.0)
+        core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+        assert [c.at_ts for c in tick(1.0)] == [None]  # never answered
+    else:
+        core, tick = _switch_core("FULL")
+        assert [c.at_ts for c in tick(0.5)] == [30.5]
+        core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+        if how == "refused_rearm":
+            assert [c.at_ts for c in tick(10.5)] == [40.5]
+            core.handle(ScheduleCancelRefused(10.6, 40.5, nan, Reason.SCHEDULE_CANCEL_REFUSED, "Too many triggered"))
+        else:
+            core.handle(ConnectionLost(5.0, "ws"))
+    for t in np.arange(11.0, 35.0, 0.5):
+        tick(float(t))
+    assert core.dead_man_state == "expired" and "30.500" in core.dead_man_why
+    row = _SWITCH[core.dead_man_state].format(why=core.dead_man_why)
+    assert core.dead_man_why in row
+    assert ("no clear" in row) is (how == "clear_never_taken")  # (said of a clear only where one was sent)
+
+
 def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
     """A stop's clear refused for the venue's policy (the day's ten triggers used, on a twin whose policy refuses clears
     too) is not sent again for an hour, yet its open window kept the core winding down until the switch's time: woken
