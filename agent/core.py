@@ -65,9 +65,8 @@ def _lapsed_why(fire_by: float, state: str) -> str:
     if state == "lapsing":
         return f"left to lapse, the switch's time ({fire_by:.3f}) has passed: it fired then (one of the venue's ten " \
                f"triggers a day)"
-    return f"armed, and nothing re-armed it before its time ({fire_by:.3f}) (the heartbeat pauses while the agent is " \
-           f"blind, so that the switch pulls what the outage left resting): it fired by then, the venue cancelling " \
-           f"what of ours rested (one of its ten triggers a day)"
+    return f"armed, and not re-armed before its time ({fire_by:.3f}) (the heartbeat pauses while the agent is blind " \
+           f"or stopped): it fired by then, the venue cancelling what of ours rested (one of its ten triggers a day)"
 
 
 class AgentCore:
@@ -1083,12 +1082,11 @@ class AgentCore:
         self._dead_man_lapsed(ts)
 
     def _dead_man_lapsed(self, ts: float) -> None:
-        """A switch left to lapse (a re-arm or a clear the address budget held back: "lapsing"), left standing by a
-        refusal ("refused"), or armed and re-armed no more in time (blind, stopped: "armed", or "unconfirmed" with an
-        arm taken standing) has fired once its time is past: said once (expired), as a clear left unanswered past
-        that time is (``_clear_dead_man_again``). Said lapsing (or refused) still, the log and the summary told an
-        operator the switch was yet to fire after it had spent one of the venue's ten triggers a day. A refused
-        clear's window closes with it (nothing is left to clear)."""
+        """A switch that fires with nothing of ours to stop it (``_dead_man_lapses``: left to lapse, left standing by a
+        refusal, a clear never acknowledged, or armed and not re-armed in time) has fired once its time is past: said
+        once (expired). Said lapsing (or refused, armed, clearing) still, the log and the summary told an operator the
+        switch was yet to fire after it had spent one of the venue's ten triggers a day. A clear's window closes with
+        it (nothing is left to clear), and an arm out is forgotten (its time is past too)."""
         fire_by = self._dead_man_fire_by
         self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
         # (an arm out has passed its time too, fire_by being the latest: the venue can no longer take it)
