@@ -27,10 +27,14 @@ async def preflight(gw, plan):
     account = await gw.account_state()
     answered = time.time()
     cfg = plan.config
-    # the venue's clock (its answer's time) against ours at the request's midpoint (the latency is well under
-    # the tolerances); an answer without its time cannot be checked
-    skew_s = account.time_ms / 1000.0 - 0.5 * (asked + answered) if account.time_ms > 0 else None
-    refuse, skew = clock_skew(0.0 if skew_s is None else skew_s, cfg.risk.ack_timeout_s)
+    # the venue's clock (its answer's time) against ours: recorded at the request's midpoint (the best estimate, to
+    # within half the round trip: calibration reads it), judged over the whole window (window_skew: a slow answer with
+    # the clocks in step read at the midpoint as a skew, and refused the run); an answer without its time cannot be
+    # checked
+    venue_s = account.time_ms / 1000.0
+    skew_s = venue_s - 0.5 * (asked + answered) if account.time_ms > 0 else None
+    refuse, skew = clock_skew(0.0 if skew_s is None else window_skew(asked, answered, venue_s),
+                              cfg.risk.ack_timeout_s, answered - asked)
     if refuse:
         if plan.network == "custom":
             skew += " (against twin serve: a --params file that pins venue.epoch_ms to a number does this; null serves " \
@@ -196,12 +200,25 @@ def _kill_at(s, basis: float) -> str:
     return f"a Kill at a loss of {amount}"
 
 
-def clock_skew(skew_s: float, ttl_s: float) -> tuple[bool, str | None]:
+def window_skew(asked: float, answered: float, venue_s: float) -> float:
+    """The venue's clock less ours (s; negative: ours ahead) that a request's whole window shows: the venue stamped
+    its answer with ``venue_s`` somewhere between the request's send, ``asked``, and its answer, ``answered`` (our
+    clock), so the skew lies between venue - answered and venue - asked; this is the end of that range nearest
+    agreement (0 when it spans agreement). Judged at the window's midpoint, a slow answer with the clocks in step read
+    as a skew of half the wait: held 1.5 s with a 1 s ttl, "0.8 s behind", a run refused (the start's check) or a
+    clock said moved (the live gateway's, at each account snapshot). Both judge this."""
+    lo, hi = venue_s - answered, venue_s - asked
+    return lo if lo > 0.0 else hi if hi < 0.0 else 0.0
+
+
+def clock_skew(skew_s: float, ttl_s: float, window_s: float = 0.0) -> tuple[bool, str | None]:
     """(refuse, what to tell) for this host's clock ``skew_s`` seconds behind the venue's (negative: ahead). Every
     action carries expiresAfter = our clock + ``risk.ack_timeout_s`` (``ttl_s``): behind by d, the venue keeps an
     action only ttl - d s, and one it refuses as expired costs 5x a request of the address budget; ahead by d, an
     order can still land up to ttl + d s after it was sent, when the agent already believes it gone (it counts it
-    in its limits only that long). Past half the ttl either way the run is refused; past half a second, warned."""
+    in its limits only that long). Past half the ttl either way the run is refused; past half a second, warned.
+    ``window_s``: how long the request that measured it took (``skew_s`` is then its window's nearest end,
+    ``window_skew``): said when wide, as the skew may be up to that much more."""
     d = abs(skew_s)
     if d <= _SKEW_WARN_S or not math.isfinite(skew_s):
         return False, None
@@ -209,7 +226,9 @@ def clock_skew(skew_s: float, ttl_s: float) -> tuple[bool, str | None]:
     why = (f"every action's expiresAfter (our clock + risk.ack_timeout_s, {ttl_s:g} s) leaves the venue {ttl_s - d:.1f} "
            f"s to take it, and one refused as expired costs 5 requests of the address budget" if skew_s > 0 else
            f"an order can land up to {ttl_s + d:.1f} s after it is sent, when the agent counts it only {ttl_s:g} s")
-    text = f"this host's clock is {d:.1f} s {way} the venue's: {why}. Synchronise the clock (NTP)"
+    wide = (f" at least (the venue's answer took {window_s:.1f} s by our clock, and its time may be from any moment "
+            f"of that)" if window_s > _SKEW_WARN_S else "")
+    text = f"this host's clock is {d:.1f} s {way} the venue's{wide}: {why}. Synchronise the clock (NTP)"
     return d > 0.5 * ttl_s, text
 
 

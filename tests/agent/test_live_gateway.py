@@ -2730,6 +2730,45 @@ def test_a_host_clock_far_from_the_venues_is_refused_and_a_small_skew_warned(cap
     assert "against twin serve: a --params file that pins venue.epoch_ms" in err
 
 
+@pytest.mark.parametrize("venue_ahead_s", [0.0, 10.0])
+def test_the_starts_clock_check_judges_the_whole_request_window_not_its_midpoint(venue_ahead_s):
+    """The start judged the host's clock at the midpoint of the clearinghouseState request's window: against ``twin
+    serve`` with the clocks in step, the answer held 1.5 s on its way (the ttl, risk.ack_timeout_s, 1 s) read as
+    "0.8 s behind the venue's" and refused the run (exit 2), a false refusal. Judged over the whole window (its end
+    nearest agreement, as the in-run check does), it starts, the midpoint still recorded; a real skew (the venue's clock
+    10 s ahead) with the same slow answer is still refused, the message saying how long the answer took."""
+    from types import SimpleNamespace
+    from agent.preflight import Refused, preflight
+    params = _params()
+    if venue_ahead_s:
+        params = params.model_copy(update={"venue": params.venue.model_copy(
+            update={"epoch_ms": int((time.time() + venue_ahead_s) * 1000)})})
+    cfg = AgentConfig.model_validate({"risk": {"ack_timeout_s": 1.0}})
+    plan = SimpleNamespace(config=cfg, network="custom", account=ADDR, collateral_set=False, coin="BTC",
+                           allow_oversized=False)
+    with served(speed=1.0, params=params) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.delay_info = lambda body: 1.5 if body.get("type") == "clearinghouseState" else 0.0
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", quota_poll_s=0, action_ttl_s=1.0)
+                try:
+                    return await preflight(gw, plan)
+                except Refused as e:
+                    return e
+                finally:
+                    await gw.close()
+        out = asyncio.run(scenario())
+    if venue_ahead_s:
+        assert isinstance(out, Refused)
+        assert re.match(r"this host's clock is (8\.[5-9]|9\.[0-9]|10\.[0-4]) s behind the venue's at least \(the "
+                        r"venue's answer took 1\.[5-9] s by our clock", str(out)), str(out)
+    else:
+        assert not isinstance(out, Refused), str(out)
+        _, _, _, told, skew_s = out
+        assert 0.5 < skew_s < 1.0  # (recorded at the midpoint, the best estimate: the start line's clock_skew_s)
+        assert not any("clock" in text for _, text in told)
+
+
 def test_an_agent_wallets_key_without_the_account_address_is_told_to_set_it(capsys):
     """An API wallet's key alone trades as the wallet's own address, which holds nothing: refused before anything
     is sent, saying which variable to set (the venue's own answer would be a rejection of every order)."""

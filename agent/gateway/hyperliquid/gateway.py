@@ -46,7 +46,7 @@ from agent.gateway.hyperliquid.parse import (
 )
 from agent.gateway.hyperliquid.signing import Wallet, as_wallet, sign_l1_action
 from agent.gateway.reasons import classify
-from agent.preflight import clock_skew
+from agent.preflight import clock_skew, window_skew
 from agent.run_lock import venue_key
 
 log = logging.getLogger(__name__)
@@ -767,11 +767,9 @@ class HyperliquidGateway(CommandRouter):
             return  # (an answer without its time cannot be checked)
         venue = venue_ms / 1000.0
         self.clock_ahead_s = max(0.0, answered - venue)
-        # the venue's clock less ours lies between these; the warning takes the end nearest agreement (at the window's
-        # midpoint, as the start measures it once, a slow answer with the clocks in step read as a clock moved: one
-        # held 1.5 s with a 1 s ttl, "0.8 s behind", again at each slow answer after a quick one)
-        lo, hi = venue - answered, venue - asked
-        off, text = clock_skew(lo if lo > 0.0 else hi if hi < 0.0 else 0.0, self.action_ttl_s)
+        # the warning judges the skew the whole window shows, as the start does (window_skew: at the midpoint, a slow
+        # answer with the clocks in step read as a clock moved, again at each slow answer after a quick one)
+        off, text = clock_skew(window_skew(asked, answered, venue), self.action_ttl_s, answered - asked)
         if off and not self._clock_warned:
             log.warning("%s (measured at an account snapshot, after the start's check: the clock moved during the "
                         "run; an unanswered dead-man's switch request is waited out %.1f s past its ttl)",
