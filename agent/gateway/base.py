@@ -32,6 +32,14 @@ MAX_ITEMS_PER_ACTION = 200
 # the bound by what it finds past the half ttl (``clock_ahead_s``), warning of it (HyperliquidGateway._check_clock)
 LATE_TTLS = 1.5
 
+# the most that lead (``clock_ahead_s``) may widen it by, in action ttls: one snapshot's word is all it rests on, and
+# an answer with an old or wrong ``time`` (a lagging node, a cached reply) would read as this host's clock far ahead,
+# the bound pushed out as far: a clear held back that long behind an arm in doubt, and a stop's wind-down waiting it
+# out (to its whole grace). One ttl (the bound at most 2 ttls, 10 s at the default ttl, the default shutdown grace) is
+# twice the skew the start refuses past; a clock really further ahead breaks more than this bound (an order the agent
+# counts gone after its ttl may land as long again), and the live gateway warns of it as past the cap
+CLOCK_AHEAD_CAP_TTLS = 1.0
+
 
 def schedule_cancel_late_ts(now: float, action_ttl_s: float, clock_ahead_s: float = 0.0) -> float:
     """The latest a scheduleCancel that got no answer at ``now`` may still land (ScheduleCancelUnanswered.late_ts):

@@ -1141,6 +1141,48 @@ def test_a_slow_snapshot_answer_with_the_clocks_in_step_is_not_warned_of_as_a_cl
     assert [r.getMessage() for r in caplog.records if "the clock moved during the run" in r.getMessage()] == []
 
 
+def test_a_lead_past_a_ttl_measured_at_a_snapshot_is_capped_and_warned_of(caplog):
+    """The lead an account snapshot measures widens how late an unanswered scheduleCancel may land (its ttl plus the
+    lead), and had no bound: one answer with an old time (a lagging node, a cached reply), here this host's clock
+    stepped 30 s ahead of the venue's (ttl 5 s), read as a lead of 30 s, and an arm answered 502 was told as landing
+    up to 35 s on: a clear held back, and a stop winding down, that long on one answer's word. Against ``twin serve``:
+    the lead is capped at one ttl (the bound at 2 ttls), warned of once; back in step, 1.5 ttls again."""
+    from agent.gateway.events import ScheduleCancelUnanswered
+    offset = [0.0]
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.fault_exchange = lambda body: 502 if body["action"]["type"] == "scheduleCancel" else None
+                events: list = []
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=lambda: clock() + offset[0], quota_poll_s=0)
+                await gw.prepare()
+                gw.start(events.append)
+                out = []
+                try:
+                    for lead in (30.0, 30.0, 0.0):
+                        offset[0] = lead
+                        n_snap = sum(type(e) is AccountSnapshot for e in events)
+                        gw.send(RequestAccountSnapshot())
+                        assert await until(lambda: sum(type(e) is AccountSnapshot for e in events) > n_snap)
+                        told = [e for e in events if type(e) is ScheduleCancelUnanswered]
+                        gw.send(ScheduleCancel(gw.clock() + 30.0))
+                        assert await until(lambda: len([e for e in events
+                                                         if type(e) is ScheduleCancelUnanswered]) > len(told))
+                        last = [e for e in events if type(e) is ScheduleCancelUnanswered][-1]
+                        out.append((gw.clock_ahead_s, last.late_ts - last.ts))
+                finally:
+                    await gw.close()
+                return out
+        with caplog.at_level(logging.WARNING, logger="agent.gateway.hyperliquid.gateway"):
+            out = asyncio.run(scenario())
+    records = [r.getMessage() for r in caplog.records]
+    (ahead0, late0), (ahead1, late1), (ahead2, late2) = out
+    assert ahead0 == ahead1 == 5.0 and late0 == pytest.approx(2 * 5.0) and late1 == pytest.approx(2 * 5.0)
+    assert ahead2 < 1.0 and late2 == pytest.approx(1.5 * 5.0)  # back in step: the 1.5 ttls
+    capped = [m for m in records if "more than the 5.0 s (1 ttl)" in m]
+    assert len(capped) == 1 and "s behind this host's clock" in capped[0]  # once, not at every snapshot
+
+
 def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again_once_it_can_land_no_more():
     """A scheduleCancel that fails in transport may still reach the venue, after the one sent behind it (sent as soon
     as it failed), until its expiresAfter: each replaces the switch whole, so the stale one has the last word. Here a

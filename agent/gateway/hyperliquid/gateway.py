@@ -27,8 +27,8 @@ import numpy as np
 
 from agent.execution.weights import INFO_WEIGHT, info_weight, pages_weight, snapshot_weight
 from agent.gateway.base import (
-    CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid, order_name,
-    schedule_cancel_late_ts, schedule_cancel_name,
+    CLOCK_AHEAD_CAP_TTLS, CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid,
+    order_name, schedule_cancel_late_ts, schedule_cancel_name,
 )
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -131,9 +131,10 @@ class HyperliquidGateway(CommandRouter):
         self.quota_poll_s = quota_poll_s
         self.action_ttl_s = action_ttl(action_ttl_s)  # (None, no expiresAfter, refused: base.action_ttl says why)
         # how far this host's clock may be ahead of the venue's, as the last account snapshot measured it, s; and
-        # whether it was past half the ttl then, warned of (_check_clock)
+        # whether it was past half the ttl then, warned of, and past the cap on the lead (_check_clock)
         self.clock_ahead_s = 0.0
         self._clock_warned = False
+        self._clock_capped = False
         self.ping_s = ping_s
         self.silence_s = silence_s
         self.backoff_base_s = backoff_base_s
@@ -761,12 +762,23 @@ class HyperliquidGateway(CommandRouter):
         since (NTP after a suspend, a VM moved, someone setting the date) broke them unseen. ``clock_ahead_s``, the
         most ours may be ahead of the venue's (the whole window: a slow answer widens it, never narrows it), widens
         the scheduleCancel's bound past the half ttl; past half the ttl either way over the whole window (its end
-        nearest agreement: a slow answer is no clock moved), a warning, once each time it gets there. (Here, not in
-        the core: the core reads no clock, and the twin's gateway has one clock with its venue.)"""
+        nearest agreement: a slow answer is no clock moved), a warning, once each time it gets there. The lead is
+        capped at ``base.CLOCK_AHEAD_CAP_TTLS`` ttls (one answer's old or wrong time read as a clock far ahead pushed
+        the bound, and a stop's wind-down, as far), with a warning once each time it gets past. (Here, not in the
+        core: the core reads no clock, and the twin's gateway has one clock with its venue.)"""
         if venue_ms <= 0:
             return  # (an answer without its time cannot be checked)
         venue = venue_ms / 1000.0
-        self.clock_ahead_s = max(0.0, answered - venue)
+        ahead, cap = max(0.0, answered - venue), CLOCK_AHEAD_CAP_TTLS * self.action_ttl_s
+        capped = ahead > cap
+        if capped and not self._clock_capped:
+            log.warning("the venue's time in an account snapshot is %.1f s behind this host's clock, more than "
+                        "the %.1f s (%g ttl) an unanswered dead-man's switch request is waited out for past its ttl: "
+                        "an old answer, or this host's clock stepped far ahead (then an order may land as long after "
+                        "the agent counts it gone: stop the run and synchronise the clock)", ahead, cap,
+                        CLOCK_AHEAD_CAP_TTLS)
+        self._clock_capped = capped
+        self.clock_ahead_s = min(ahead, cap)
         # the warning judges the skew the whole window shows, as the start does (window_skew: at the midpoint, a slow
         # answer with the clocks in step read as a clock moved, again at each slow answer after a quick one)
         off, text = clock_skew(window_skew(asked, answered, venue), self.action_ttl_s, answered - asked)
