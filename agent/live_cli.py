@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import functools
 import getpass
 import json
@@ -665,7 +666,7 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     # (why it fired: a clear never acknowledged, a re-arm or clear held back by the budget, a refusal leaving a switch
     # the venue took standing, or nothing re-arming it while the agent was blind: the core's dead_man_why says which)
     "expired": "expired: {why}",
-    "refused": "refused by the venue ({why}): asked again after an hour",
+    "refused": "refused by the venue ({why})",  # (what was refused and what stands: refused_text)
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }
 _TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders", "flatten_held",
@@ -740,6 +741,35 @@ def refusals_text(refusals: dict | None) -> str:
         f"{text!r} x{k}" for text, k in refusals.items())
 
 
+def refused_text(refused: dict | None) -> str:
+    """What the dead-man switch's row adds to a refusal (``refused``: the summary's ``dead_man_switch_refused``,
+    ``agent.live.dead_man_refusal``): which request the venue refused, what the agent held back for it (an arm's holds
+    the arms an hour, a clear's the clears; nothing is asked again once the run has ended), and whether a switch the
+    venue took before may still stand, to fire at its time. It said "asked again after an hour", of a clear's too and
+    of a stopped run, and nothing of a switch left standing."""
+    if not refused:  # (a summary that does not say)
+        return ": a switch the venue took before may still stand, to fire at its time"
+    if refused["request"] == "clear":
+        what, fire = "the last clear was refused (clears held back an hour after it, arms not)", "on what of ours rests"
+    else:
+        what, fire = ("the last arm was refused, so it set no switch (arms held back an hour after it, clears not)",
+                      "cancelling what of ours rests")
+    at = refused.get("fires_by")
+    if at is None:
+        return f": {what}; no switch the venue took stands"
+    when = datetime.datetime.fromtimestamp(at, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (f": {what}; the switch the venue took before may still stand, and fires by {when}, {fire} then (one of "
+            f"the venue's ten a day)")
+
+
+def dead_man_row(s: dict) -> str:
+    """The summary table's row for the venue's dead-man's switch (``s``: the live summary)."""
+    state = s["dead_man_switch"]
+    return (_SWITCH.get(state, state).format(why=s.get("dead_man_switch_why") or "no reason given") +
+            (refused_text(s.get("dead_man_switch_refused")) if state == "refused" else "") +
+            refusals_text(s.get("dead_man_switch_refusals")))
+
+
 def format_live_summary(s: dict) -> str:
     pnl, pos = s["pnl"], s["position"]
     rows = [
@@ -756,8 +786,7 @@ def format_live_summary(s: dict) -> str:
         *graduation_rows(s),
         ("requests", f"{s['requests']['sent']} actions, {s['requests']['items']} items"),
         ("core per cycle", _cycle_cost(s.get("core_cycle_us"))),
-        ("dead-man switch", _SWITCH.get(s["dead_man_switch"], s["dead_man_switch"]).format(
-            why=s.get("dead_man_switch_why") or "no reason given") + refusals_text(s.get("dead_man_switch_refusals"))),
+        ("dead-man switch", dead_man_row(s)),
     ]
     w = max(len(k) for k, _ in rows)
     head = f"agent vs {s['network']} venue, {s['coin']}, execution level {s['execution_level']}\n"

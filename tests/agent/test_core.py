@@ -2000,6 +2000,45 @@ def test_the_summarys_expired_row_is_true_of_each_way_the_switch_expires(how):
     assert ("no clear" in row) is (how == "clear_never_taken")  # (said of a clear only where one was sent)
 
 
+@pytest.mark.parametrize("how", ["arm_over_a_switch_taken", "arm_alone", "clear"])
+def test_the_summarys_refused_row_says_which_request_was_refused_and_whether_a_switch_stands(how):
+    """The live summary's row for a refused switch said "asked again after an hour": not true of a clear's refusal
+    (clears are held back the hour, arms are not), nor of a run that has ended (the table's: nothing is asked again),
+    and it did not say that a switch the venue took before may still stand, to fire at its time. The row now says
+    which request was refused, what it held back, and until when a switch taken before may fire, or that none stands."""
+    from agent.gateway.events import ScheduleCancelAcknowledged, ScheduleCancelRefused
+    from agent.live import dead_man_refusal
+    from agent.live_cli import dead_man_row
+    nan = float("nan")
+    if how == "clear":
+        core, tick = _switch_core()  # (Shadow: nothing rests, the heartbeat clears)
+        core._arm_dead_man([], 0.5, 30.0)  # (sent as orders rested a moment)
+        core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+        assert [c.at_ts for c in tick(1.0)] == [None]
+        core.handle(ScheduleCancelRefused(1.1, nan, 1.0, Reason.SCHEDULE_CANCEL_REFUSED, "Too many triggered"))
+    else:
+        core, tick = _switch_core("FULL")
+        assert [c.at_ts for c in tick(0.5)] == [30.5]
+        if how == "arm_over_a_switch_taken":
+            core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+            assert [c.at_ts for c in tick(10.5)] == [40.5]
+            core.handle(ScheduleCancelRefused(10.6, 40.5, nan, Reason.SCHEDULE_CANCEL_REFUSED, "Too many triggered"))
+        else:
+            core.handle(ScheduleCancelRefused(0.6, 30.5, nan, Reason.SCHEDULE_CANCEL_REFUSED, "Too many triggered"))
+    assert core.dead_man_state == "refused"
+    row = dead_man_row({"dead_man_switch": core.dead_man_state, "dead_man_switch_why": core.dead_man_why,
+                        "dead_man_switch_refused": dead_man_refusal(core)})
+    assert row.startswith("refused by the venue (Too many triggered): ") and "asked again after an hour" not in row
+    if how == "clear":
+        assert "the last clear was refused (clears held back an hour after it, arms not)" in row
+    else:
+        assert "the last arm was refused, so it set no switch (arms held back an hour after it, clears not)" in row
+    if how == "arm_alone":
+        assert row.endswith("; no switch the venue took stands")
+    else:  # the arm for 30.5 the venue took
+        assert "the switch the venue took before may still stand, and fires by 1970-01-01 00:00:30 UTC" in row
+
+
 def test_a_stopped_agent_whose_clear_is_refused_winds_down_at_once_and_reads_the_switch_expired_past_its_time():
     """A stop's clear refused for the venue's policy (the day's ten triggers used, on a twin whose policy refuses clears
     too) is not sent again for an hour, yet its open window kept the core winding down until the switch's time: woken

@@ -912,6 +912,9 @@ def test_the_live_summary_names_each_dead_man_refusal_by_the_venues_text_with_it
     row = next(line for line in format_live_summary(summary).splitlines() if "dead-man switch" in line)
     text, n = next(iter(refusals.items()))
     assert f"by the venue: {text!r} x{n}" in row
+    # an arm's refusal, no switch ever taken: said so (it said "asked again after an hour" of a run that had ended)
+    assert summary["dead_man_switch_refused"] == {"request": "arm", "fires_by": None}
+    assert "the last arm was refused, so it set no switch" in row and "no switch the venue took stands" in row
 
 
 def _dead_man_params() -> TwinParams:
