@@ -975,6 +975,21 @@ class AgentCore:
         return self.tracker.now >= self._dead_man_fire_by > -math.inf and self._dead_man_lapses
 
     @property
+    def dead_man_refusal(self) -> dict | None:
+        """For a switch read refused (else None): which request of ours the venue refused last, ``request`` 'arm' or
+        'clear', and ``fires_by``, the latest a switch it took before may still fire (the events' clock; None: none
+        stands, or its time has passed). The live summary's row said "asked again after an hour" of both, true of
+        neither at a run's end (nothing is asked again), nor, running, of a clear's (clears are held back the hour,
+        arms are not), and said nothing of a switch left standing. (``_dead_man_refused`` and
+        ``_dead_man_clear_refused`` each set their request's hour; ``_dead_man_as_before_refusal`` the latest time a
+        switch the venue took may fire.)"""
+        if self.dead_man_state != "refused":
+            return None
+        fires_by = self._dead_man_fire_by
+        return {"request": "clear" if self._dead_man_clear_retry_ts > self._dead_man_retry_ts else "arm",
+                "fires_by": fires_by if fires_by > self.tracker.now else None}
+
+    @property
     def dead_man_in_doubt(self) -> bool:
         """A scheduleCancel that got no answer may yet land at the venue, or has not been followed by one sent after
         it no longer can (``_dead_man_settle``): the venue's switch may not be as ``dead_man_state`` reads it."""

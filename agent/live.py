@@ -515,25 +515,10 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
         "dead_man_switch_why": core.dead_man_why,  # as last recorded: a refusal's is the venue's text
         # every refusal's text, the venue's, with its count (most first): rejections_by_reason only counts them
         "dead_man_switch_refusals": dict(core.dead_man_refusals.most_common()),
-        "dead_man_switch_refused": dead_man_refusal(core),
+        "dead_man_switch_refused": core.dead_man_refusal,
     }
     out["fee_rate_bps"]["venue_listed"] = listed_maker_fee_bps  # userFees at the start (null: not read)
     return out
-
-
-def dead_man_refusal(core) -> dict | None:
-    """For a switch the core reads refused (else None): which request of ours the venue refused last, ``request``
-    'arm' or 'clear', and ``fires_by``, the latest a switch it took before may still fire (epoch s; None: none stands,
-    or its time has passed). The summary's row said "asked again after an hour" of both, true of neither at a run's
-    end (nothing is asked again), nor, running, of a clear's (clears are held back the hour, arms are not), and said
-    nothing of a switch left standing. Read from the core's own state (``AgentCore._dead_man_refused``,
-    ``_dead_man_clear_refused``: each sets its request's hour; ``_dead_man_as_before_refusal``: the latest time a
-    switch the venue took may fire), kept out of the core: it changes none of its decisions."""
-    if core.dead_man_state != "refused":
-        return None
-    fires_by = core._dead_man_fire_by
-    return {"request": "clear" if core._dead_man_clear_retry_ts > core._dead_man_retry_ts else "arm",
-            "fires_by": fires_by if fires_by > core.tracker.now else None}
 
 
 def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -> None:

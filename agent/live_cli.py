@@ -743,7 +743,7 @@ def refusals_text(refusals: dict | None) -> str:
 
 def refused_text(refused: dict | None) -> str:
     """What the dead-man switch's row adds to a refusal (``refused``: the summary's ``dead_man_switch_refused``,
-    ``agent.live.dead_man_refusal``): which request the venue refused, what the agent held back for it (an arm's holds
+    ``AgentCore.dead_man_refusal``): which request the venue refused, what the agent held back for it (an arm's holds
     the arms an hour, a clear's the clears; nothing is asked again once the run has ended), and whether a switch the
     venue took before may still stand, to fire at its time. It said "asked again after an hour", of a clear's too and
     of a stopped run, and nothing of a switch left standing."""

@@ -2007,7 +2007,6 @@ def test_the_summarys_refused_row_says_which_request_was_refused_and_whether_a_s
     and it did not say that a switch the venue took before may still stand, to fire at its time. The row now says
     which request was refused, what it held back, and until when a switch taken before may fire, or that none stands."""
     from agent.gateway.events import ScheduleCancelAcknowledged, ScheduleCancelRefused
-    from agent.live import dead_man_refusal
     from agent.live_cli import dead_man_row
     nan = float("nan")
     if how == "clear":
@@ -2027,7 +2026,7 @@ def test_the_summarys_refused_row_says_which_request_was_refused_and_whether_a_s
             core.handle(ScheduleCancelRefused(0.6, 30.5, nan, Reason.SCHEDULE_CANCEL_REFUSED, "Too many triggered"))
     assert core.dead_man_state == "refused"
     row = dead_man_row({"dead_man_switch": core.dead_man_state, "dead_man_switch_why": core.dead_man_why,
-                        "dead_man_switch_refused": dead_man_refusal(core)})
+                        "dead_man_switch_refused": core.dead_man_refusal})
     assert row.startswith("refused by the venue (Too many triggered): ") and "asked again after an hour" not in row
     if how == "clear":
         assert "the last clear was refused (clears held back an hour after it, arms not)" in row
