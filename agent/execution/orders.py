@@ -54,6 +54,7 @@ _BUY = Side.BUY
 _SELL = Side.SELL
 # the live orders reconcile may keep as they are (OrderTracker.keep): acknowledged or on their way, and a place gone
 # stale unanswered (it may still rest where it was sent); one with a cancel or modify out, or stale after one, is not
+_RESTS = (OrderState.RESTING, OrderState.PARTIALLY_FILLED)
 _KEEPABLE = frozenset({OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED})
 
 
@@ -459,7 +460,8 @@ class OrderTracker:
             self.rejections_by_reason["Cancel" + ev.reason.value] += 1
             if o is None or not o.live:
                 return
-            if ev.reason is Reason.MISSING_ORDER:
+            if ev.reason is Reason.MISSING_ORDER and not (o.state is _PENDING_CANCEL and o.acked_ts >= o.last_update_ts
+                                                          and o.prev_state in _RESTS):
                 # gone at the venue: cancelled, or filled with the fills still on their way (the
                 # cancel/fill race). Until a snapshot says which, it keeps counting as exposure.
                 o.prev_state = OrderState.PENDING_CANCEL  # (stale after a cancel, not an unanswered place)
@@ -471,6 +473,13 @@ class OrderTracker:
                     o.pool.remove(o)
                     o.pool = None
             elif o.state is _PENDING_CANCEL:
+                # refused; or answered "found nothing" for a cancel sent before its place was answered, the place said
+                # resting since (an ack, a fill or a listing after the cancel's send): the cancel may have overtaken the
+                # place, which landed after it and rests. Held stale, such an order was neither kept nor cancelled (in
+                # no keep list; pulls skip an answered cancel) until a snapshot asked settle_s later listed it: up to
+                # 12.6 s resting unmanaged in cancel_fill_race_storm. Put back as it rests, reconcile keeps it or
+                # cancels it again, and that cancel, sent after the place's answer, is answered truly. (Filled before
+                # the cancel came instead, its fills are on their way and end it)
                 o.state = o.prev_state  # (stale, for want of this answer in time: a snapshot settles it)
                 o.last_update_ts = o.lu_before_cancel  # (a place or modify still out: timed from its send again)
                 self._watch(o)

@@ -1504,3 +1504,44 @@ def test_a_late_fill_of_an_order_whose_cancel_found_nothing_is_not_kept_when_a_s
     out = reconcile([DesiredQuote(Side.BUY, 100.0, 1.5, 0)], t, **kw)
     assert not any(getattr(c, "cloid", None) == "0xa" and type(c).__name__ == "ModifyOrder" for c in out)
     assert [type(c).__name__ for c in out] == ["PlaceOrder"], out  # not kept: the quote placed anew
+
+
+@pytest.mark.parametrize("ack_before_cancel", [False, True])
+def test_a_cancel_that_overtook_its_place_and_found_nothing_leaves_the_place_answered_resting_managed(ack_before_cancel):
+    """A cancel sent before its place was answered can reach the venue first: "never placed, already canceled, or
+    filled", and the place lands after it and rests. Its ack, resting, can still come back before the cancel's answer
+    (two requests, two replies). Held stale on that answer, the order was in no keep list and no pull asked again:
+    resting unmanaged at its old price until a snapshot asked settle_s later listed it (12.6 s in
+    cancel_fill_race_storm seed 5). Put back resting, reconcile cancels it again, and that cancel, sent after the
+    place's answer, finds it or says truly it is gone. A cancel sent after the place was answered is answered truly
+    at once: that order stays stale, as before."""
+    t = OrderTracker()
+    t.on_command(PlaceOrder("0xa", Side.BUY, 100.0, 1.0), 0.0)
+    if ack_before_cancel:
+        t.on_event(OrderAcknowledged(0.1, "0xa", 11, True))
+    t.on_command(CancelOrder("0xa"), 0.2)
+    if not ack_before_cancel:
+        t.on_event(OrderAcknowledged(0.4, "0xa", 11, True))  # the place landed after the cancel, and rests
+    t.on_event(CancelRejected(0.5, "0xa", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    o = t.orders["0xa"]
+    assert t.exposures() == (1.0, 0.0)  # counted either way
+    kw = dict(tick=1.0, lot=0.5, max_position=10.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    cmds = reconcile([], t, **kw)
+    if ack_before_cancel:
+        assert o.cancel_answered and cmds == []
+        return
+    assert o.state is OrderState.RESTING and not o.cancel_answered
+    assert [(type(c).__name__, c.cloid) for c in cmds] == [("CancelOrder", "0xa")]
+    t.on_command(cmds[0], 0.6)
+    t.on_event(CancelAcknowledged(0.7, "0xa"))
+    assert o.state is OrderState.CANCELED
+    t = OrderTracker()
+    # filled whole before the cancel came instead: its fill ends it (kept meanwhile, counted all along)
+    t.on_command(PlaceOrder("0xb", Side.BUY, 100.0, 1.0), 1.0)
+    t.on_command(CancelOrder("0xb"), 1.1)
+    t.on_event(OrderAcknowledged(1.3, "0xb", 12, True))
+    t.on_event(CancelRejected(1.4, "0xb", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    assert t.exposures() == (1.0, 0.0)
+    t.on_event(FillReceived(1.5, "0xb", 12, 100.0, 1.0, Side.BUY, 0.0, True, 1))
+    assert t.orders["0xb"].state is OrderState.FILLED and t.exposures() == (0.0, 0.0) and t.position == 1.0
