@@ -1025,7 +1025,11 @@ class AgentCore:
         self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
 
     def _on_dead_man_acknowledged(self, ev: ScheduleCancelAcknowledged, cmds: list) -> None:
-        self._dead_man_unanswered_arm = -math.inf  # (taken after any that got no answer: it replaced them)
+        if ev.at_ts >= self._dead_man_unanswered_arm:
+            # taken, for a time no earlier than any arm that got no answer (sent no earlier: it replaced them). Not an
+            # earlier arm's answer coming late, after a later one's 5xx: taken first, that one may stand after it, and
+            # forgotten, a refusal read the switch as the earlier left it, expired before the later's time
+            self._dead_man_unanswered_arm = -math.inf
         # the venue's policy allows the switch again: clears too, whether this arm is the last or one superseded since
         # (held back by the last one's alone, a clear waited up to the hour while the one taken stood, to fire on
         # nothing)

@@ -1822,6 +1822,33 @@ def test_a_refusal_leaves_an_arm_that_got_no_answer_able_to_fire_after_its_landi
     assert core.dead_man_state == "expired"
 
 
+def test_an_earlier_arms_late_answer_does_not_forget_a_later_arm_that_got_none():
+    """Answers need not come in the order sent: the heartbeat's re-arm B (for 40.5), its answer slow, is sent again
+    as C (for 42.5), answered 5xx (taken, or not), and only then B's answer comes: the venue took B, before C. That
+    answer forgot C (``_dead_man_unanswered_arm``), so the refusal of C's blind resend read the switch as B left it:
+    said expired at 40.5, the core reading nothing that could fire while C, if taken, fired at 42.5. An arm's answer
+    forgets only an arm that got none for a time no later than its own (sent no later)."""
+    from agent.gateway.events import (
+        ConnectionLost, ScheduleCancelAcknowledged, ScheduleCancelRefused, ScheduleCancelUnanswered,
+    )
+    core, tick = _switch_core("FULL")
+    assert [c.at_ts for c in tick(0.5)] == [30.5]
+    core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+    assert [(t, c.at_ts) for t in np.arange(1.0, 13.0, 0.5) for c in tick(float(t))] == [(10.5, 40.5), (12.5, 42.5)]
+    core.handle(ScheduleCancelUnanswered(12.6, 42.5, math.nan, 12.6 + 7.5))  # C: a 5xx, lands by 20.1 if at all
+    core.handle(ScheduleCancelAcknowledged(12.7, 40.5))  # B's answer, late: taken before C
+    core.handle(ConnectionLost(13.0, "ws"))
+    again = [(t, c.at_ts) for t in np.arange(13.5, 21.0, 0.5) for c in tick(float(t))]
+    assert again == [(20.5, 42.5)]  # the blind settle: C's time again
+    core.handle(ScheduleCancelRefused(20.6, 42.5, math.nan, Reason.SCHEDULE_CANCEL_REFUSED,
+                                      "Too many scheduled cancels triggered today"))
+    assert core.dead_man_state == "refused" and core._dead_man_fire_by == 42.5  # C may stand
+    core.drain_records()
+    for t in np.arange(21.0, 45.0, 0.5):
+        tick(float(t))
+    assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(42.5, "expired")]
+
+
 def test_a_refused_rearm_leaves_the_arm_the_venue_took_standing_and_reads_expired_once_it_fires():
     """The switch armed and taken; a re-arm refused for the venue's policy (the day's ten triggers counted by the time
     it arrives: here set by hand). The arm the venue took stands, and fires at its time, pulling the orders that
@@ -3152,3 +3179,4 @@ def test_the_dead_man_refusals_are_the_first_texts_seen_and_the_rest_under_one_k
         core.handle(ScheduleCancelRefused(0.1 + i, 50.0 + i, float("nan"), Reason.EXPIRED, text))
     kept = set(list(dict.fromkeys(texts))[:DEAD_MAN_REFUSAL_TEXTS])
     assert core.dead_man_refusals == Counter(t if t in kept else DEAD_MAN_OTHER_TEXTS for t in texts)
+
