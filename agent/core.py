@@ -1113,7 +1113,6 @@ class AgentCore:
         self._note_dead_man(ts, "expired", _lapsed_why(fire_by, self._dead_man_state))
 
     def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:
-        self._dead_man_unanswered_arm = -math.inf  # (taken after any that got no answer: it replaced them)
         if not self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:
             # a clear sent before the last arm (that arm may have reached the venue after it), or one answered, or
             # given up on (expired), already; nan (a clear that did not say when it was sent) matches none. The
@@ -1123,6 +1122,9 @@ class AgentCore:
             return
         self._dead_man_clear_ts = self._dead_man_clear_first_ts = math.inf
         self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
+        # (sent since the last arm, after any that got no answer: it replaced them. Not a clear sent before an arm
+        # answered 5xx, its answer late: taken first, the arm may stand after it)
+        self._dead_man_unanswered_arm = -math.inf
         self._note_dead_man(ev.ts, "cleared", f"{self._dead_man_clear_why}: the venue acknowledged the clear")
 
     def _on_dead_man_refused(self, ev: ScheduleCancelRefused, cmds: list) -> None:

@@ -3180,3 +3180,24 @@ def test_the_dead_man_refusals_are_the_first_texts_seen_and_the_rest_under_one_k
     kept = set(list(dict.fromkeys(texts))[:DEAD_MAN_REFUSAL_TEXTS])
     assert core.dead_man_refusals == Counter(t if t in kept else DEAD_MAN_OTHER_TEXTS for t in texts)
 
+
+
+def test_a_clears_late_answer_does_not_forget_an_arm_sent_after_it_that_got_none():
+    """A clear sent (nothing rested), then an arm (orders rest again) answered 5xx (taken, or not), and only then the
+    clear's answer, taken: the venue took the clear before the arm. That answer forgot the arm
+    (``_dead_man_unanswered_arm``), so a later arm's refusal for the venue's policy read nothing standing, while the
+    arm, if taken, fired at its time, unsaid. Only a clear sent since the last arm forgets one that got no answer."""
+    from agent.gateway.events import (
+        ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused, ScheduleCancelUnanswered,
+    )
+    core, _ = _switch_core("FULL")
+    core._arm_dead_man([], 0.5, 30.0)
+    core.handle(ScheduleCancelAcknowledged(0.6, 30.5))
+    core._clear_dead_man([], 1.0, "nothing can rest")
+    core._arm_dead_man([], 1.5, 30.0)
+    core.handle(ScheduleCancelUnanswered(1.6, 31.5, math.nan, 1.6 + 7.5))
+    core.handle(ScheduleCancelCleared(1.7, 1.0))  # the clear's answer, late: taken before the arm
+    core._arm_dead_man([], 10.0, 30.0)
+    core.handle(ScheduleCancelRefused(10.1, 40.0, math.nan, Reason.SCHEDULE_CANCEL_REFUSED,
+                                      "Too many scheduled cancels triggered today"))
+    assert core.dead_man_state == "refused" and core._dead_man_fire_by == 31.5  # the arm that got no answer may stand
