@@ -636,18 +636,20 @@ class OrderTracker:
         # deadline at the venue does (expiresAfter: the send + ack_timeout_s). Moved by every fill, an order whose
         # cancel was lost and that kept being hit less than ack_timeout_s apart never timed out: a bid hit again and
         # again in a crash, never pulled again. Ended by this fill, _end stamps it)
-        if o.acked_ts < 0:  # a fill before its place's reply (lost, or slower than the fill's push): at the venue
+        unanswered = o.acked_ts < 0
+        if unanswered:  # a fill before its place's reply (lost, or slower than the fill's push): at the venue
             o.acked_ts = ev.ts
             if not o.oid:
                 o.oid = ev.oid
         if st is _PENDING_CANCEL and (o.prev_state is _PENDING_NEW
-                                      or o.prev_state is _STALE and not o.cancel_found_nothing):
+                                      or o.prev_state is _STALE and (not o.cancel_found_nothing or unanswered)):
             # a cancel out before its place was answered (pending new, or stale: the place timed out unanswered and a
             # pull cancelled it): filled, the order was placed and rests (what the fill does to a pending new or stale
             # order below; an ack does the same to either). Left so, a refused cancel put it back as an unanswered
             # place, stale, which reconcile neither moves nor cancels, so a bid the book fell away from stayed up
             # until a snapshot listed it. (Not one stale because an earlier cancel found nothing: the venue said it
-            # was gone, and this fill trails that answer; refused, the cancel leaves it stale, as below)
+            # was gone, and this fill trails that answer; refused, the cancel leaves it stale, as below; unless its
+            # place had no answer yet, as below)
             o.prev_state = _PARTIALLY_FILLED
         self._recount(o)
         if not o.live:
@@ -658,13 +660,16 @@ class OrderTracker:
             self._end(o, OrderState.FILLED, ev.ts)
         elif o.state in (OrderState.RESTING, OrderState.PENDING_NEW, OrderState.STALE):
             if o.state is _STALE and o.prev_state is not _PENDING_NEW:
-                if o.cancel_found_nothing:
+                if o.cancel_found_nothing and not unanswered:
                     # its cancel (or modify) was answered "never placed, already canceled, or filled" ("cannot modify
                     # canceled or filled order"): gone when the cancel came, and this fill, trailing that answer, is
                     # from before it (the rest filled too, with its fills on their way, or cancelled). Made partly
                     # filled, it was kept as a quote the venue had said was gone, counted, and no snapshot asked for,
                     # until the audit's. Stale it stays: counted, not kept, a snapshot asked for settle_s after its
-                    # last fill (a place the cancel overtook and that rests after all is listed by it, and rests again)
+                    # last fill (a place the cancel overtook and that rests after all is listed by it, and rests again).
+                    # (Not one whose place had no answer yet: the cancel may have overtaken the place, which this fill
+                    # shows landed, and rests; held stale, it was neither kept nor cancelled until that snapshot.
+                    # Partly filled, reconcile keeps or cancels it, and a cancel sent now is answered truly)
                     return excess
                 self.keep = None  # stale after a cancel or modify, filled in part: keepable again, mid-list
             o.state = OrderState.PARTIALLY_FILLED

@@ -1545,3 +1545,28 @@ def test_a_cancel_that_overtook_its_place_and_found_nothing_leaves_the_place_ans
     assert t.exposures() == (1.0, 0.0)
     t.on_event(FillReceived(1.5, "0xb", 12, 100.0, 1.0, Side.BUY, 0.0, True, 1))
     assert t.orders["0xb"].state is OrderState.FILLED and t.exposures() == (0.0, 0.0) and t.position == 1.0
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_a_fill_of_a_place_never_answered_whose_cancel_found_nothing_leaves_it_managed(again):
+    """A place whose answer is lost, its cancel overtaking it: "never placed, already canceled, or filled", and the
+    place lands after and rests. No ack comes to say so; a fill of part of it does. Held stale on that fill (as one
+    whose place had been answered before its cancel is: gone then, the fill from before), it was neither kept nor
+    cancelled until a snapshot settle_s later listed it. The fill says the place landed, perhaps after the cancel:
+    partly filled, reconcile cancels it again (or keeps it), and that cancel is answered truly. Pulled again first
+    (``again``) and that cancel refused, it falls back to partly filled too."""
+    t = OrderTracker()
+    t.on_command(PlaceOrder("0xa", Side.BUY, 100.0, 2.0), 0.0)
+    t.on_command(CancelOrder("0xa"), 0.2)
+    t.on_event(CancelRejected(0.3, "0xa", Reason.MISSING_ORDER, "Order was never placed, already canceled, or filled."))
+    o = t.orders["0xa"]
+    assert o.cancel_answered
+    if again:
+        t.on_command(CancelAll(("0xa",)), 0.4)
+    t.on_event(FillReceived(0.5, "0xa", 11, 100.0, 0.5, Side.BUY, 0.0, True, 1))
+    if again:
+        t.on_event(RateLimited(0.6, "address", "cancel", "Too many cumulative requests", ("0xa",)))
+    assert o.state is OrderState.PARTIALLY_FILLED and t.exposures() == (1.5, 0.0) and t.position == 0.5
+    kw = dict(tick=1.0, lot=0.5, max_position=10.0, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    assert [(type(c).__name__, c.cloid) for c in reconcile([], t, **kw)] == [("CancelOrder", "0xa")]
