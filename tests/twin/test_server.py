@@ -1264,6 +1264,28 @@ def _ws_frame(text: str) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
+async def _go_deaf(deaf, server, url: str) -> None:
+    """``deaf``, a raw socket, made a client that has stopped reading: a 1 KB receive window, a websocket upgrade,
+    the busy channels subscribed, never read from; returns once the server's frames for it queue up behind its full
+    send buffer."""
+    import socket
+
+    loop = asyncio.get_running_loop()
+    deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # (set before connecting: the window it offers)
+    deaf.setblocking(False)
+    await loop.sock_connect(deaf, ("127.0.0.1", int(url.rsplit(":", 1)[1])))
+    await loop.sock_sendall(deaf, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+    for kind in ("l2Book", "trades", "bbo"):
+        await loop.sock_sendall(deaf, _ws_frame(json.dumps({"method": "subscribe",
+                                                            "subscription": {"type": kind, "coin": "BTC"}})))
+    deadline = time.monotonic() + 30.0
+    while not any(s.out.qsize() >= 10 for s in server.sessions):  # its writer is stuck on a full buffer
+        assert time.monotonic() < deadline, "the server's send buffer never filled"
+        await asyncio.sleep(0.05)
+
+
 def test_a_stop_with_a_client_that_has_stopped_reading_ends_within_seconds_and_says_no_traceback(caplog):
     """A websocket client that stopped reading (its receive window and the server's send buffer full) held the
     server's close of its socket (``ws.close`` waits for the buffer to drain, then for the client's close frame)
@@ -1284,22 +1306,9 @@ def test_a_stop_with_a_client_that_has_stopped_reading_ends_within_seconds_and_s
         served = asyncio.create_task(serve(server, "127.0.0.1", 0, urls.append, stop))
         while not urls:
             await asyncio.sleep(0.01)
-        loop = asyncio.get_running_loop()
         deaf = socket.socket()
-        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # (set before connecting: the window it offers)
-        deaf.setblocking(False)
         try:
-            await loop.sock_connect(deaf, ("127.0.0.1", int(urls[0].rsplit(":", 1)[1])))
-            await loop.sock_sendall(deaf, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                                          b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          b"Sec-WebSocket-Version: 13\r\n\r\n")
-            for kind in ("l2Book", "trades", "bbo"):
-                await loop.sock_sendall(deaf, _ws_frame(json.dumps({"method": "subscribe",
-                                                                    "subscription": {"type": kind, "coin": "BTC"}})))
-            deadline = time.monotonic() + 30.0
-            while not any(s.out.qsize() >= 10 for s in server.sessions):  # its writer is stuck on a full buffer
-                assert time.monotonic() < deadline, "the server's send buffer never filled"
-                await asyncio.sleep(0.05)
+            await _go_deaf(deaf, server, urls[0])
             t0 = time.monotonic()
             stop.set()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -1334,22 +1343,9 @@ def test_a_close_cancelled_before_its_bound_still_drops_a_deaf_clients_connectio
         served = asyncio.create_task(serve(server, "127.0.0.1", 0, urls.append, stop))
         while not urls:
             await asyncio.sleep(0.01)
-        loop = asyncio.get_running_loop()
         deaf = socket.socket()
-        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # (set before connecting: the window it offers)
-        deaf.setblocking(False)
         try:
-            await loop.sock_connect(deaf, ("127.0.0.1", int(urls[0].rsplit(":", 1)[1])))
-            await loop.sock_sendall(deaf, b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                                          b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                          b"Sec-WebSocket-Version: 13\r\n\r\n")
-            for kind in ("l2Book", "trades", "bbo"):
-                await loop.sock_sendall(deaf, _ws_frame(json.dumps({"method": "subscribe",
-                                                                    "subscription": {"type": kind, "coin": "BTC"}})))
-            deadline = time.monotonic() + 30.0
-            while not any(s.out.qsize() >= 10 for s in server.sessions):  # its writer is stuck on a full buffer
-                assert time.monotonic() < deadline, "the server's send buffer never filled"
-                await asyncio.sleep(0.05)
+            await _go_deaf(deaf, server, urls[0])
             session = next(iter(server.sessions))
             closing = asyncio.create_task(session.close())
             await asyncio.sleep(0.5)
