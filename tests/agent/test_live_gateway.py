@@ -1070,13 +1070,10 @@ def test_a_flatten_on_stop_whose_dead_man_clear_is_refused_ends_without_waiting_
     assert took < 6.0  # not the grace's 12 s
 
 
-def test_a_clock_stepped_ahead_during_the_run_is_warned_of_and_widens_how_late_an_unanswered_arm_may_land(caplog):
-    """The 1.5-ttl bound on how late an unanswered scheduleCancel may land holds while this host's clock is at most
-    half a ttl ahead of the venue's (its expiresAfter is read by the venue's clock), which the start checks and
-    nothing checked again: a clock stepped 4 s ahead mid-run (ttl 5 s) let one land 9 s after its send, past the time
-    the core sends its wanted state again. Against ``twin serve``, the gateway's clock in step with the venue's, then
-    4 s ahead: the account snapshot measures it, a warning says so (once), and an arm answered 502 is told as landing
-    up to its ttl plus the measured lead past the failure, not 1.5 ttls."""
+def _leads_and_late_bounds(leads, caplog) -> list:
+    """Against ``twin serve`` through a proxy answering every scheduleCancel 502, the gateway's clock ``lead`` s ahead
+    of the venue's in turn: per lead, an account snapshot (which measures it), then an arm; its (``clock_ahead_s``,
+    how late the unanswered arm is told it may land past its failure). The gateway's warnings go to ``caplog``."""
     from agent.gateway.events import ScheduleCancelUnanswered
     offset = [0.0]
     with served(speed=1.0) as (bg, ex, clock):
@@ -1089,7 +1086,7 @@ def test_a_clock_stepped_ahead_during_the_run_is_warned_of_and_widens_how_late_a
                 gw.start(events.append)
                 out = []
                 try:
-                    for lead in (0.0, 4.0, 4.0):
+                    for lead in leads:
                         offset[0] = lead
                         n_snap = sum(type(e) is AccountSnapshot for e in events)
                         gw.send(RequestAccountSnapshot())
@@ -1099,12 +1096,22 @@ def test_a_clock_stepped_ahead_during_the_run_is_warned_of_and_widens_how_late_a
                         assert await until(lambda: len([e for e in events
                                                          if type(e) is ScheduleCancelUnanswered]) > len(told))
                         last = [e for e in events if type(e) is ScheduleCancelUnanswered][-1]
-                        out.append((getattr(gw, "clock_ahead_s", 0.0), last.late_ts - last.ts))
+                        out.append((gw.clock_ahead_s, last.late_ts - last.ts))
                 finally:
                     await gw.close()
                 return out
         with caplog.at_level(logging.WARNING, logger="agent.gateway.hyperliquid.gateway"):
-            out = asyncio.run(scenario())
+            return asyncio.run(scenario())
+
+
+def test_a_clock_stepped_ahead_during_the_run_is_warned_of_and_widens_how_late_an_unanswered_arm_may_land(caplog):
+    """The 1.5-ttl bound on how late an unanswered scheduleCancel may land holds while this host's clock is at most
+    half a ttl ahead of the venue's (its expiresAfter is read by the venue's clock), which the start checks and
+    nothing checked again: a clock stepped 4 s ahead mid-run (ttl 5 s) let one land 9 s after its send, past the time
+    the core sends its wanted state again. Against ``twin serve``, the gateway's clock in step with the venue's, then
+    4 s ahead: the account snapshot measures it, a warning says so (once), and an arm answered 502 is told as landing
+    up to its ttl plus the measured lead past the failure, not 1.5 ttls."""
+    out = _leads_and_late_bounds((0.0, 4.0, 4.0), caplog)
     (ahead0, late0), (ahead1, late1), (ahead2, late2) = out
     assert ahead0 < 1.0 and late0 == pytest.approx(1.5 * 5.0)  # in step: the 1.5 ttls, as before
     assert 4.0 <= ahead1 < 5.0 and 5.0 + 4.0 <= late1 == pytest.approx(5.0 + ahead1)  # 4 s ahead: its ttl and the lead
@@ -1150,34 +1157,7 @@ def test_a_lead_past_a_ttl_measured_at_a_snapshot_is_capped_and_warned_of(caplog
     stepped 30 s ahead of the venue's (ttl 5 s), read as a lead of 30 s, and an arm answered 502 was told as landing
     up to 35 s on: a clear held back, and a stop winding down, that long on one answer's word. Against ``twin serve``:
     the lead is capped at one ttl (the bound at 2 ttls), warned of once; back in step, 1.5 ttls again."""
-    from agent.gateway.events import ScheduleCancelUnanswered
-    offset = [0.0]
-    with served(speed=1.0) as (bg, ex, clock):
-        async def scenario():
-            async with InjectingProxy(bg.base_url) as proxy:
-                proxy.fault_exchange = lambda body: 502 if body["action"]["type"] == "scheduleCancel" else None
-                events: list = []
-                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=lambda: clock() + offset[0], quota_poll_s=0)
-                await gw.prepare()
-                gw.start(events.append)
-                out = []
-                try:
-                    for lead in (30.0, 30.0, 0.0):
-                        offset[0] = lead
-                        n_snap = sum(type(e) is AccountSnapshot for e in events)
-                        gw.send(RequestAccountSnapshot())
-                        assert await until(lambda: sum(type(e) is AccountSnapshot for e in events) > n_snap)
-                        told = [e for e in events if type(e) is ScheduleCancelUnanswered]
-                        gw.send(ScheduleCancel(gw.clock() + 30.0))
-                        assert await until(lambda: len([e for e in events
-                                                         if type(e) is ScheduleCancelUnanswered]) > len(told))
-                        last = [e for e in events if type(e) is ScheduleCancelUnanswered][-1]
-                        out.append((gw.clock_ahead_s, last.late_ts - last.ts))
-                finally:
-                    await gw.close()
-                return out
-        with caplog.at_level(logging.WARNING, logger="agent.gateway.hyperliquid.gateway"):
-            out = asyncio.run(scenario())
+    out = _leads_and_late_bounds((30.0, 30.0, 0.0), caplog)
     records = [r.getMessage() for r in caplog.records]
     (ahead0, late0), (ahead1, late1), (ahead2, late2) = out
     assert ahead0 == ahead1 == 5.0 and late0 == pytest.approx(2 * 5.0) and late1 == pytest.approx(2 * 5.0)
