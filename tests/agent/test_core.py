@@ -679,22 +679,31 @@ def test_on_a_quiet_feed_a_cancel_the_venue_answered_never_placed_is_not_sent_ag
     assert all(core.tracker.orders[c].live for c in placed)  # still counted until a snapshot says
 
 
+_HIGH = (((100_000.0, 1.0),), ((100_001.0, 1.0),))  # a book, and the same 1000 lower: the book falling away
+_LOW = (((99_000.0, 1.0),), ((99_001.0, 1.0),))
+
+
+def _book_cycle(core: AgentCore, t: float, book) -> list:
+    """A book at ``t``, the quote cycle on it and its after-cycle work: the commands it sent, out of their batches."""
+    from agent.gateway.events import Batch
+    core.handle(BookUpdated(t, "BTC", *book))
+    out = core.handle(Timer(t))
+    core.handle(Timer(t, AFTER_CYCLE))
+    return [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+
+
 def test_a_bid_filled_while_its_cancel_was_out_is_moved_when_the_book_falls_after_its_place_would_time_out():
     """A bid unacknowledged (its reply lost), cancelled as the book dropped, filled in part, and its cancel refused
     for quota; the book back, it is kept. It fell back to an unanswered place, stale at its place's timeout, and
     reconcile moves no stale order: when the book fell again a bid 1000 above it stayed up (one snapshot away, if
     the snapshot came). It rests, partly filled: moved with the book."""
-    from agent.gateway.events import Batch, CancelOrder, FillReceived, PlaceOrder, RateLimited
+    from agent.gateway.events import CancelOrder, FillReceived, PlaceOrder, RateLimited
     core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}), np.random.default_rng(0),
                      tick=1.0, sz_decimals=5)
-    high = (((100_000.0, 1.0),), ((100_001.0, 1.0),))
-    low = (((99_000.0, 1.0),), ((99_001.0, 1.0),))
+    high, low = _HIGH, _LOW
 
     def cycle(t, book):
-        core.handle(BookUpdated(t, "BTC", *book))
-        out = core.handle(Timer(t))
-        core.handle(Timer(t, AFTER_CYCLE))
-        return [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+        return _book_cycle(core, t, book)
 
     core.handle(AccountSnapshot(0.0, 0.0, 0.0, 1e5, 0.0, ()))
     top = max((c for c in cycle(0.5, high) if isinstance(c, PlaceOrder) and c.side is Side.BUY), key=lambda c: c.px)
@@ -748,19 +757,15 @@ def test_a_bid_whose_cancel_found_nothing_is_not_kept_as_a_quote_when_a_late_fil
     first of its fills. The book back, it was kept as the top bid, partly filled: no bid placed at that level and no
     snapshot asked for, until the audit's 30 s on. Gone at the venue: the level's bid is placed anew, and a snapshot
     asked for once fill_settle_s has run from the fill."""
-    from agent.gateway.events import (Batch, CancelOrder, CancelRejected, FillReceived, ModifyOrder, ModifyRejected,
+    from agent.gateway.events import (CancelOrder, CancelRejected, FillReceived, ModifyOrder, ModifyRejected,
                                       OrderAcknowledged, PlaceOrder, RequestAccountSnapshot)
     core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"},
                               "reconcile": {"modify_moves": modify_moves}}), np.random.default_rng(0), tick=1.0,
                      sz_decimals=5)
-    high = (((100_000.0, 1.0),), ((100_001.0, 1.0),))
-    low = (((99_000.0, 1.0),), ((99_001.0, 1.0),))
+    high, low = _HIGH, _LOW
 
     def cycle(t, book):
-        core.handle(BookUpdated(t, "BTC", *book))
-        out = core.handle(Timer(t))
-        core.handle(Timer(t, AFTER_CYCLE))
-        return [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+        return _book_cycle(core, t, book)
 
     core.handle(AccountSnapshot(0.0, 0.0, 0.0, 1e5, 0.0, ()))
     first = cycle(0.5, high)
