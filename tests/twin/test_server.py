@@ -1264,6 +1264,19 @@ def _ws_frame(text: str) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
+async def _served_in_process() -> tuple:
+    """``twin serve``'s ``serve`` in this loop at 200x on a free port: (the server, its task, the event that stops it,
+    its url)."""
+    from twin.server.app import serve
+    ex = build_exchange(quiet_params(), seed=7, fund={ADDR: 10_000.0})
+    server = TwinServer(ex, speed=200.0)
+    stop, urls = asyncio.Event(), []
+    served = asyncio.create_task(serve(server, "127.0.0.1", 0, urls.append, stop))
+    while not urls:
+        await asyncio.sleep(0.01)
+    return server, served, stop, urls[0]
+
+
 async def _go_deaf(deaf, server, url: str) -> None:
     """``deaf``, a raw socket, made a client that has stopped reading: a 1 KB receive window, a websocket upgrade,
     the busy channels subscribed, never read from; returns once the server's frames for it queue up behind its full
@@ -1295,20 +1308,13 @@ def test_a_stop_with_a_client_that_has_stopped_reading_ends_within_seconds_and_s
     import logging
     import socket
 
-    from twin.server.app import serve
-
     caplog.set_level(logging.DEBUG)
 
     async def main() -> tuple[float, int]:
-        ex = build_exchange(quiet_params(), seed=7, fund={ADDR: 10_000.0})
-        server = TwinServer(ex, speed=200.0)
-        stop, urls = asyncio.Event(), []
-        served = asyncio.create_task(serve(server, "127.0.0.1", 0, urls.append, stop))
-        while not urls:
-            await asyncio.sleep(0.01)
+        server, served, stop, url = await _served_in_process()
         deaf = socket.socket()
         try:
-            await _go_deaf(deaf, server, urls[0])
+            await _go_deaf(deaf, server, url)
             t0 = time.monotonic()
             stop.set()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -1334,18 +1340,11 @@ def test_a_close_cancelled_before_its_bound_still_drops_a_deaf_clients_connectio
     of its session, cancelled after 0.5 s, must leave its transport dropped, its unsent bytes let go."""
     import socket
 
-    from twin.server.app import serve
-
     async def main() -> tuple[bool, int]:
-        ex = build_exchange(quiet_params(), seed=7, fund={ADDR: 10_000.0})
-        server = TwinServer(ex, speed=200.0)
-        stop, urls = asyncio.Event(), []
-        served = asyncio.create_task(serve(server, "127.0.0.1", 0, urls.append, stop))
-        while not urls:
-            await asyncio.sleep(0.01)
+        server, served, stop, url = await _served_in_process()
         deaf = socket.socket()
         try:
-            await _go_deaf(deaf, server, urls[0])
+            await _go_deaf(deaf, server, url)
             session = next(iter(server.sessions))
             closing = asyncio.create_task(session.close())
             await asyncio.sleep(0.5)
