@@ -1402,15 +1402,10 @@ def test_a_clear_in_doubt_is_followed_by_the_last_arm_for_its_own_time_while_the
         BookUpdated, ConnectionLost, ConnectionRestored, OrderAcknowledged, PlaceOrder, ScheduleCancel,
         ScheduleCancelAcknowledged, ScheduleCancelUnanswered,
     )
-    cfg = quoting({"risk": {"dead_man_heartbeat_s": 30.0, "dead_man_min_volume_usd": 0.0},
-                   "graduation": {"start_level": "FULL"}})
-    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
-    book = lambda t: BookUpdated(t, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),))  # noqa: E731
-    core.handle(book(0.0))
-    core.handle(AccountSnapshot(0.1, 0.0, 0.0, 1e5, 0.0, ()))
+    core, _ = _switch_core("FULL")
 
-    def tick(t: float) -> list:
-        core.handle(book(t - 0.05))
+    def tick(t: float) -> list:  # (every command, not the scheduleCancels alone)
+        core.handle(BookUpdated(t - 0.05, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
         return [x for c in core.handle(Timer(t)) for x in getattr(c, "commands", (c,))]
     first = tick(0.5)
     placed = [x for x in first if isinstance(x, PlaceOrder)]
