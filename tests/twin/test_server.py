@@ -614,6 +614,33 @@ def test_an_l2book_unsubscribe_must_match_its_subscription_and_a_second_view_is_
     assert matched["channel"] == "subscriptionResponse" and matched["data"]["method"] == "unsubscribe"
 
 
+def test_an_unsubscribe_of_any_channel_that_matches_no_subscription_of_the_socket_is_refused_not_acked():
+    """An unsubscribe "must match the original subscription" (hyperliquid.md §4). The twin refused one that matched
+    no l2Book subscription, but acked one of any other channel that matched nothing (a coin or user never
+    subscribed, or spelt otherwise), so a client could believe it had stopped a stream that went on."""
+    with venue() as bg:
+        async def scenario():
+            async with greeted(bg) as ws:
+                async def send(method, sub):
+                    await ws.send_str(json.dumps({"method": method, "subscription": sub}))
+                    got = await _frames_until(ws, lambda f: isinstance(f, dict)
+                                              and f["channel"] in ("subscriptionResponse", "error"))
+                    return got[-1]
+
+                held = {"type": "trades", "coin": "BTC"}
+                assert (await send("subscribe", held))["channel"] == "subscriptionResponse"
+                never = [await send("unsubscribe", sub) for sub in (
+                    {"type": "trades", "coin": "ETH"}, {"type": "orderUpdates", "user": ADDR},
+                    {"type": "activeAssetData", "user": ADDR, "coin": "BTC"})]
+                return never, await send("unsubscribe", held), await send("unsubscribe", held)
+
+        never, matched, again = asyncio.run(scenario())
+    for frame in never + [again]:  # (the second unsubscribe of trades BTC: nothing is held any more)
+        assert frame["channel"] == "error" and "matches no subscription of this socket" in frame["data"], frame
+    assert matched == {"channel": "subscriptionResponse",
+                       "data": {"method": "unsubscribe", "subscription": {"type": "trades", "coin": "BTC"}}}
+
+
 def test_no_l2book_frame_follows_the_ack_of_its_unsubscribe():
     """The ack was written to the socket at once, while the book frames the twin had sent before it were still on
     their way (the feed's latency): they came after it, four of them here, for a subscription the client had ended.

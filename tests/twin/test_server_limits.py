@@ -42,19 +42,20 @@ async def refused_handshake(session: aiohttp.ClientSession, bg: BackgroundServer
         return await r.text()
 
 
-BARRIER = {"method": "unsubscribe", "subscription": {"type": "trades", "coin": "BARRIER"}}
+BARRIER = json.dumps({"method": "unsubscribe", "subscription": {"type": "trades", "coin": "BARRIER"}})
 
 
 async def answers(ws: aiohttp.ClientWebSocketResponse, messages: list[dict]) -> list[dict]:
-    """Sends ``messages`` and then an unsubscribe of nothing held, and returns the frames before its ack: acks go
-    out in the order of their subscriptions (behind the socket's pushes), errors at once, so whatever the messages
-    drew is in (a ping's pong is no such barrier: it overtakes acks)."""
-    for m in [*messages, BARRIER]:
+    """Sends ``messages`` and then an unsubscribe of nothing held, and returns the frames before its refusal: acks
+    and that refusal go out in the order of their requests (behind the socket's pushes), other errors at once, so
+    whatever the messages drew is in (a ping's pong is no such barrier: it overtakes acks)."""
+    for m in messages:
         await ws.send_str(json.dumps(m))
+    await ws.send_str(BARRIER)
     got = []
     while True:
         frame = json.loads((await ws.receive(timeout=TIMEOUT)).data)
-        if frame == {"channel": "subscriptionResponse", "data": BARRIER}:
+        if frame["channel"] == "error" and frame["data"].startswith(f"Invalid unsubscribe {BARRIER}:"):
             return got
         got.append(frame)
 

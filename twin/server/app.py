@@ -631,6 +631,12 @@ class WsSession:
         if refusal is not None:
             self.error(f"{refusal}: {text[:200]}")
             return
+        if method == "unsubscribe" and kind != "l2Book" and (kind, key) not in self.conn.subs:
+            # an unsubscribe "must match the original subscription" (hyperliquid.md §4): acked, one that matched
+            # nothing (a coin or user never subscribed, or spelt otherwise) told the client a stream had stopped
+            self._unmatched_unsubscribe(f"Invalid unsubscribe {text[:200]}: it matches no subscription of this "
+                                        f"socket")
+            return
         if kind == "l2Book":
             asked = (sub.get("nSigFigs"), sub.get("mantissa"), sub.get("fast") is True)
             held = self.book_subs.get(key)
@@ -641,8 +647,8 @@ class WsSession:
                 return
             if method == "unsubscribe" and held != asked:
                 # the venue's unsubscribe must match the subscription: one that does not leaves the stream on
-                self.error(f"Invalid unsubscribe {text[:200]}: it matches no l2Book subscription of this socket "
-                           f"(the twin's text; the venue's is not on record)")
+                self._unmatched_unsubscribe(f"Invalid unsubscribe {text[:200]}: it matches no l2Book subscription of "
+                                            f"this socket")
                 return
             if method == "subscribe":
                 self.book_subs[key] = asked
@@ -672,6 +678,12 @@ class WsSession:
             self._fill_pair.pop(key, None)
             self._funding_pair.pop(key, None)
             self.conn.unsubscribe(kind, key)
+
+    def _unmatched_unsubscribe(self, text: str) -> None:
+        """The refusal of an unsubscribe that matches no subscription of this socket: an error frame where its ack
+        would go, behind the frames already on their way (as an ack is), so that a client waiting for the answer to
+        its unsubscribe gets it after what its earlier subscriptions drew."""
+        self.conn.in_order(lambda: self.error(f"{text} (the twin's text; the venue's is not on record)"))
 
     async def on_post(self, req: dict, text: str) -> None:
         rid = req.get("id")
