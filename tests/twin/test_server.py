@@ -614,6 +614,26 @@ def test_an_l2book_unsubscribe_must_match_its_subscription_and_a_second_view_is_
     assert matched["channel"] == "subscriptionResponse" and matched["data"]["method"] == "unsubscribe"
 
 
+@pytest.mark.parametrize("options", [{"nSigFigs": 7}, {"nSigFigs": 1}, {"nSigFigs": "5"},
+                                     {"nSigFigs": 4, "mantissa": 2}, {"nSigFigs": 5, "mantissa": 3}])
+def test_an_l2book_subscription_with_options_the_venue_does_not_take_is_refused_as_the_info_request_is(options):
+    """l2Book takes nSigFigs null or 2..5, and mantissa 1, 2 or 5 only with nSigFigs 5 (hyperliquid.md §1, §4). The
+    /info request with others is a 422; the subscription was acked and streamed the whole book unaggregated, a
+    view the client had not asked for, as if it were the one it had."""
+    sub = {"type": "l2Book", "coin": "BTC", **options}
+    with venue() as bg:
+        assert post(bg, "/info", sub).status_code == 422
+
+        async def scenario():
+            async with greeted(bg) as ws:
+                await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+                return (await _frames_until(ws, lambda f: isinstance(f, dict)
+                                            and f["channel"] in ("subscriptionResponse", "error", "l2Book")))[-1]
+
+        frame = asyncio.run(scenario())
+    assert frame["channel"] == "error" and frame["data"].startswith("Invalid subscription "), frame
+
+
 def test_an_unsubscribe_of_any_channel_that_matches_no_subscription_of_the_socket_is_refused_not_acked():
     """An unsubscribe "must match the original subscription" (hyperliquid.md §4). The twin refused one that matched
     no l2Book subscription, but acked one of any other channel that matched nothing (a coin or user never

@@ -196,10 +196,7 @@ class TwinServer:
             coin = wire.need_str(req, "coin")
             n_sig = req.get("nSigFigs")
             mantissa = req.get("mantissa")
-            if n_sig is not None and (not wire.is_int(n_sig) or not 2 <= n_sig <= 5):
-                raise wire.malformed("nSigFigs", n_sig)
-            if mantissa is not None and (n_sig != 5 or mantissa not in (1, 2, 5) or isinstance(mantissa, bool)):
-                raise wire.malformed("mantissa", mantissa)
+            wire.check_book_view(n_sig, mantissa)
             if coin not in insts:
                 return kind, None, 0
             return kind, wire.book_json(ex.l2_book(coin), insts[coin], n_sig, mantissa), 0
@@ -624,6 +621,8 @@ class WsSession:
                 key = asset_data_key(wire.need_address(sub, "user"), wire.need_str(sub, "coin"))
             else:
                 key = wire.need_str(sub, "coin") if field == "coin" else wire.need_address(sub, "user")
+            if kind == "l2Book":  # (acked, a view the venue does not take streamed the whole book unaggregated)
+                wire.check_book_view(sub.get("nSigFigs"), sub.get("mantissa"))
         except MalformedAction:
             self.error(f"Invalid subscription {text[:200]}")
             return
@@ -664,13 +663,10 @@ class WsSession:
             del self.stalled_books[key]  # a stalled stream resumes on a resubscribe (and its snapshot goes out)
         if method == "subscribe":
             if kind == "l2Book":
-                n_sig, mantissa = sub.get("nSigFigs"), sub.get("mantissa")
-                ok = n_sig is None or (wire.is_int(n_sig) and 2 <= n_sig <= 5)
-                # fast: the top FAST_BOOK_LEVELS a side (the venue's fast feed is pushed more often; the twin's
-                # one feed is pushed at its own cadence either way)
+                # (its nSigFigs and mantissa checked above); fast: the top FAST_BOOK_LEVELS a side (the venue's fast
+                # feed is pushed more often; the twin's one feed is pushed at its own cadence either way)
                 depth = FAST_BOOK_LEVELS if sub.get("fast") is True else None
-                self.book_opts[key] = (n_sig, mantissa if n_sig == 5 and mantissa in (1, 2, 5) else None, depth) if ok \
-                    else (None, None, depth)
+                self.book_opts[key] = (sub.get("nSigFigs"), sub.get("mantissa"), depth)
             self._fill_pair.pop(key, None)
             self._funding_pair.pop(key, None)
             self.conn.subscribe(kind, key)

@@ -195,6 +195,15 @@ def _order_spec(o: Mapping, assets: AssetMap) -> OrderSpec:
                      o["t"]["limit"]["tif"], cloid.lower() if cloid else None)
 
 
+def check_book_view(n_sig_figs: Any, mantissa: Any) -> None:
+    """An l2Book request's or subscription's aggregation, as the venue takes it (hyperliquid.md §1): nSigFigs null or
+    2..5, mantissa null or 1, 2 or 5 and only with nSigFigs 5; raises MalformedAction otherwise."""
+    if n_sig_figs is not None and (not is_int(n_sig_figs) or not 2 <= n_sig_figs <= 5):
+        raise malformed("nSigFigs", n_sig_figs)
+    if mantissa is not None and (n_sig_figs != 5 or not is_int(mantissa) or mantissa not in (1, 2, 5)):
+        raise malformed("mantissa", mantissa)
+
+
 def batch_length(action: Mapping) -> int:
     """How many orders, cancels or modifies a posted action carries (0 for one that is no batch, or is malformed):
     what its IP weight counts (hyperliquid.md §5)."""
