@@ -362,6 +362,30 @@ def test_an_order_too_far_from_the_reference_price_refuses_its_whole_batch_and_a
         assert info.query_order_by_oid(ADDR, oid)["order"]["status"] == "open"
 
 
+def test_an_action_past_its_expires_after_is_refused_whole_at_five_times_its_address_cost():
+    """hyperliquid.md §2.1: the venue rejects an action after its expiresAfter (``Action already expired``, §2.4), and
+    such a stale action costs 5x the usual address-based limit; the same batch in time rests and costs its n."""
+    def batch(n: int, px: float) -> dict:
+        order = {"a": 0, "b": True, "p": str(int(px)), "s": "0.001", "r": False, "t": {"limit": {"tif": "Alo"}}}
+        return {"type": "order", "orders": [order] * n, "grouping": "na"}
+
+    def used() -> int:
+        return post(bg, "/info", {"type": "userRateLimit", "user": ADDR}).json()["nRequestsUsed"]
+
+    with venue() as bg:
+        px = best_bid(Info(bg.base_url, skip_ws=True)) - 100.0
+        now = int(time.time() * 1000)
+        stale = post(bg, "/exchange", signed(WALLET, batch(3, px), now, expires_after=now - 1)).json()
+        after_stale = used()
+        fresh = post(bg, "/exchange", signed(WALLET, batch(3, px), now + 1, expires_after=now + 60_000)).json()
+        after_fresh = used()
+        resting = post(bg, "/info", {"type": "openOrders", "user": ADDR}).json()
+    assert stale == {"status": "err", "response": "Action already expired"}
+    assert after_stale == 15
+    assert [s["resting"]["oid"] for s in fresh["response"]["data"]["statuses"]] == [o["oid"] for o in resting]
+    assert after_fresh == 18 and len(resting) == 3
+
+
 def test_ip_limit_answers_429_with_body_null():
     params = quiet_params(quota=QuotaParams(ip_weight_per_minute=40))
     with venue(params=params) as bg:
