@@ -243,6 +243,24 @@ def test_info_shapes_and_422_for_unknown_types():
         assert (r.status_code, r.text) == (422, DESERIALIZE_FAILED)
 
 
+def test_open_orders_of_a_hip3_dex_are_listed_only_with_its_dex_and_errors_name_its_asset_id():
+    """hyperliquid.md §6: openOrders and frontendOpenOrders take ``"dex": "hyna"`` to select the dex, the empty string
+    (or none) meaning the first dex; a HIP-3 coin keeps its prefix; a per-order error's ``asset=N`` is its id,
+    100000 + dex_index * 10000 + index (140000 for hyna:LIT)."""
+    with venue(fund={(ADDR, "hyna"): 10_000.0}) as bg:
+        sdk = SdkExchange(WALLET, bg.base_url, perp_dexs=["", "hyna"])
+        oid = sdk.order("hyna:LIT", True, 20.0, 1.0, {"limit": {"tif": "Alo"}})["response"]["data"]["statuses"][0]
+        time.sleep(0.003)  # (the SDK's nonce is the ms)
+        missing = sdk.cancel("hyna:LIT", 12345)["response"]["data"]["statuses"][0]
+        rows = {(kind, dex): post(bg, "/info", {"type": kind, "user": ADDR, **({} if dex is None else {"dex": dex})})
+                .json() for kind in ("openOrders", "frontendOpenOrders") for dex in (None, "", "hyna")}
+    assert missing == {"error": "Order was never placed, already canceled, or filled. asset=140000"}
+    for kind in ("openOrders", "frontendOpenOrders"):
+        assert rows[(kind, None)] == rows[(kind, "")] == []
+        assert [(r["coin"], r["oid"], r["limitPx"], r["sz"]) for r in rows[(kind, "hyna")]] == [
+            ("hyna:LIT", oid["resting"]["oid"], "1.0", "20.0")]
+
+
 def test_what_the_twin_does_not_model_reserve_request_weight_builder_fees_and_unserved_info_types():
     """Where the venue's behaviour is documented only in part (README, the twin's known gaps): reserveRequestWeight
     and approveBuilderFee are refused whole, naming the twin, and buy or approve nothing; an order's ``builder``
