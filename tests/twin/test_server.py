@@ -810,6 +810,42 @@ def test_websocket_greeting_acks_book_and_fills_snapshot_and_pong():
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
 
 
+def test_a_fast_l2book_subscription_gets_five_levels_a_side_and_the_plain_one_twenty():
+    """hyperliquid.md §4: l2Book frames hold 20 levels a side, or 5 with ``"fast": true``."""
+    async def depth(bg: BackgroundServer, sub: dict) -> list[int]:
+        async with greeted(bg) as ws:
+            await ws.send_str(json.dumps({"method": "subscribe", "subscription": sub}))
+            frame = (await _frames_until(ws, lambda f: f.get("channel") == "l2Book"))[-1]
+            return [len(side) for side in frame["data"]["levels"]]
+
+    with venue() as bg:
+        fast = asyncio.run(depth(bg, {"type": "l2Book", "coin": "BTC", "fast": True}))
+        plain = asyncio.run(depth(bg, {"type": "l2Book", "coin": "BTC"}))
+    assert fast == [5, 5] and plain == [20, 20]
+
+
+def test_the_server_closes_a_websocket_that_has_sent_nothing_for_its_idle_timeout_and_a_pinging_one_stays(
+        monkeypatch):
+    """hyperliquid.md §4: the venue closes a connection that has received nothing for 60 s; the client's pings keep it
+    up. Here the timeout is 0.4 s (the module's constant, read at each receive)."""
+    import twin.server.app as app
+    monkeypatch.setattr(app, "WS_IDLE_TIMEOUT_S", 0.4)
+
+    async def scenario(bg: BackgroundServer) -> tuple[bool, aiohttp.WSMsgType]:
+        async with aiohttp.ClientSession() as session:
+            async with greeted(bg, session) as pinging, greeted(bg, session) as quiet:
+                for _ in range(6):  # 1.2 s of pings, one every 0.2 s
+                    await pinging.send_str('{"method":"ping"}')
+                    await _frames_until(pinging, lambda f: f == {"channel": "pong"})
+                    await asyncio.sleep(0.2)
+                closed = (await quiet.receive(timeout=TIMEOUT)).type
+                return pinging.closed, closed
+
+    with venue() as bg:
+        pinging_closed, quiet_frame = asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
+    assert not pinging_closed and quiet_frame in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
 def test_websocket_bbo_frames_are_the_venue_s_shape_and_the_book_s_top():
     """The bbo channel ("Sent only when the bbo changes in a block"): {"coin", "time", "bbo": [bid, ask]}, each
     level a {"px", "sz", "n"} as l2Book's, and consecutive frames differ."""
