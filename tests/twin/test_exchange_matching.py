@@ -153,3 +153,31 @@ def test_a_post_only_refusal_prints_a_tiny_bbo_in_plain_decimals():
     assert (ex.best_bid["MEME"], ex.best_ask["MEME"]) == (0.00005, 0.000051)
     st = ex._place(acct, OrderSpec("MEME", True, 0.000051, 1_000_000.0))
     assert st == StatusError("Post only order would have immediately matched, bbo was 0.00005@0.000051. asset=0")
+
+
+def test_the_10_dollar_minimum_holds_for_new_orders_partial_closes_and_reduce_only_but_not_a_whole_close():
+    """hyperliquid.md §2.4 (measured on testnet): the $10 minimum applies to reduce-only orders and to partial
+    closes; an order that closes the whole position, or a reduce-only order larger than it, is exempt. A plain order
+    larger than the position flips it and opens the rest: not exempt."""
+    ex, acct = _still_venue()
+    bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+    small = StatusError("Order must have minimum value of $10. asset=0")
+
+    def place(is_buy: bool, px: float, sz: float, **kw):
+        return ex._place(acct, OrderSpec("BTC", is_buy, px, sz, **kw))
+
+    def hold_8_dollars() -> None:  # a long of 0.00008 BTC ($8): opened at $20, $12 of it closed
+        assert isinstance(place(True, ba, 0.0002, tif="Ioc"), Filled)
+        assert isinstance(place(False, bb, 0.00012, tif="Ioc"), Filled)
+        assert acct.position("BTC").szi == 0.00008
+
+    assert place(True, bb, 0.00005) == small and isinstance(place(True, bb, 0.0001), Resting)  # $5; $10 rests
+    hold_8_dollars()
+    for kw in ({}, {"reduce_only": True}):
+        assert place(False, bb, 0.00005, tif="Ioc", **kw) == small  # a $5 partial close, plain or reduce-only
+    assert place(False, bb, 0.00009, tif="Ioc") == small  # $9: closes the $8 and opens $1 short
+    whole = place(False, bb, 0.001, tif="Ioc", reduce_only=True)  # reduce-only, larger: shrunk to the $8, exempt
+    assert isinstance(whole, Filled) and whole.total_sz == 0.00008 and acct.position("BTC").szi == 0.0
+    hold_8_dollars()
+    whole = place(False, bb, 0.00008, tif="Ioc")  # plain, exactly the position: exempt
+    assert isinstance(whole, Filled) and whole.total_sz == 0.00008 and acct.position("BTC").szi == 0.0
