@@ -57,3 +57,34 @@ def test_with_clears_refused_the_policy_refuses_a_clear_as_an_arm_and_by_default
     ex.fund(USER, 1_000.0)
     ex.env.run(until=2.0)
     assert _arm(ex, None).message.startswith("Cannot set scheduled cancel time until enough volume traded.")
+
+
+def test_the_switch_cancels_every_open_order_as_scheduled_cancel_ten_times_a_utc_day_and_a_replaced_time_never_fires():
+    """hyperliquid.md §2.2: when the switch fires, all open orders are cancelled (status scheduledCancel) and a trigger
+    counter goes up; at most 10 triggers a day, the counter reset at 00:00 UTC. A new time replaces the one set."""
+    from twin.messages import OrderAction, OrderSpec
+    midnight_ms = 1_767_225_600_000 + 86_400_000  # 2026-01-02 00:00 UTC
+    ex = Exchange.build(TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0,
+                                                     epoch_ms=midnight_ms - 200_000)), 1)  # 200 s before it
+    ex.fund(USER, 100_000.0)
+    ex.env.run(until=2.0)
+    placed = []
+    bid = ex.best_bid["BTC"]
+    ex.submit(USER, OrderAction(tuple(OrderSpec("BTC", True, bid - k, 0.001) for k in (100.0, 200.0))), placed.append)
+    ex.env.run(until=3.0)
+    oids = [s.oid for s in placed[0].statuses]
+    assert _arm(ex, ex.env.now + 6.0) == ActionOk("default")
+    replaced_at = ex.env.now + 5.0
+    assert _arm(ex, ex.env.now + 10.0) == ActionOk("default")  # replaces the first time, 5 s before it was due
+    ex.env.run(until=replaced_at + 0.5)
+    assert len(ex.open_orders(USER)) == 2 and not ex.schedule_cancel_fired.get(USER)
+    ex.env.run(until=ex.schedule_cancel[USER] + 0.5)
+    assert [ex.order_status_of(USER, oid)["orderStatus"] for oid in oids] == ["scheduledCancel"] * 2
+    assert ex.open_orders(USER) == () and USER not in ex.schedule_cancel
+    for _ in range(9):  # nine more triggers: ten today
+        assert _arm(ex, ex.env.now + 6.0) == ActionOk("default")
+        ex.env.run(until=ex.schedule_cancel[USER] + 0.5)
+    assert len(ex.schedule_cancel_fired[USER]) == 10 and ex.env.now < 200.0
+    assert _arm(ex, ex.env.now + 6.0) == ActionErr("Too many scheduled cancels triggered today.")
+    ex.env.run(until=200.5)  # past 00:00 UTC
+    assert _arm(ex, ex.env.now + 6.0) == ActionOk("default")
