@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 
 from agent.config import MIN_COLLATERAL_USD
 
@@ -23,9 +22,11 @@ async def preflight(gw, plan):
     not start, GatewayError when the venue does not answer."""
     asset = await gw.prepare()
     mid = await gw.mid_px()
-    asked = time.time()
+    # the gateway's clock, not time.time(): it stamps the nonces and expiresAfter the venue judges (a clock passed to
+    # the gateway, stepped or corrected, was never the one checked), and its in-run check reads it too
+    asked = gw.clock()
     account = await gw.account_state()
-    answered = time.time()
+    answered = gw.clock()
     cfg = plan.config
     # the venue's clock (its answer's time) against ours: recorded at the request's midpoint (the best estimate, to
     # within half the round trip: calibration reads it), judged over the whole window (window_skew: a slow answer with

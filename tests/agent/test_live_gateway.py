@@ -2794,6 +2794,29 @@ def test_the_starts_clock_check_judges_the_whole_request_window_not_its_midpoint
         assert not any("clock" in text for _, text in told)
 
 
+def test_the_starts_clock_check_reads_the_gateways_clock_the_one_that_signs():
+    """The start's clock check read time.time(), while a gateway's nonces and expiresAfter are stamped by its own
+    ``clock`` (the in-run check reads that one too): a gateway given a clock 10 s behind the venue's (twin serve on the
+    wall clock) passed the check, and every action it signed would have expired 5 s before it was sent. Now the
+    check reads the clock that signs, and refuses it."""
+    from types import SimpleNamespace
+    from agent.preflight import Refused, preflight
+    plan = SimpleNamespace(config=AgentConfig(), network="custom", account=ADDR, collateral_set=False, coin="BTC",
+                           allow_oversized=False)
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", quota_poll_s=0, clock=lambda: time.time() - 10.0)
+            try:
+                return await preflight(gw, plan)
+            except Refused as e:
+                return e
+            finally:
+                await gw.close()
+        out = asyncio.run(scenario())
+    assert isinstance(out, Refused), out
+    assert re.match(r"this host's clock is (9\.[5-9]|10\.[0-4]) s behind the venue's", str(out)), str(out)
+
+
 def test_an_agent_wallets_key_without_the_account_address_is_told_to_set_it(capsys):
     """An API wallet's key alone trades as the wallet's own address, which holds nothing: refused before anything
     is sent, saying which variable to set (the venue's own answer would be a rejection of every order)."""
