@@ -80,3 +80,17 @@ def log_to_stderr(level: int, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+def logs_to_stderr(logger: logging.Logger, level: int) -> bool:
+    """Whether a record of ``level`` from ``logger`` is written to stderr as it is now (``sys.stderr``) by a handler
+    of the logger's or of an ancestor's it propagates to: a line printed to stderr besides would be read twice."""
+    if not logger.isEnabledFor(level):
+        return False
+    at: logging.Logger | None = logger
+    while at is not None:
+        if any(isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr and level >= h.level
+               for h in at.handlers):
+            return True
+        at = at.parent if at.propagate else None
+    return False

@@ -3094,6 +3094,28 @@ def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_i
     assert "the agent's count" in position_left({"venue_position": None, "position": {"final": -0.002}}, "BTC")
 
 
+def test_the_ends_position_note_is_said_once_when_the_log_is_stderr(tmp_path, capsys, monkeypatch):
+    """The end's note on a position left went to the log (for a log kept apart from the terminal) and was printed
+    after the summary: with the CLI's own logging, which writes to stderr, an operator read it twice on one screen
+    (bench_live showed it: once as a WARNING line, once plain). Now the log's copy is left out when the log goes to
+    stderr: said once, after the summary."""
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")  # Shadow places nothing
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # as a command line starts: live_main's own stderr handler goes in
+    level = root.level
+    try:
+        with served(speed=1.0) as (bg, ex, clock):
+            asyncio.run(buy_through_the_book(bg, clock, cloid(73), 0.001))
+            code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "1", "--config",
+                              str(cfg), "--quiet"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+    finally:
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.count("note: the run ends holding +0.001 BTC") == 1, err
+
+
 def test_a_full_disk_is_said_and_the_end_still_tells_the_position_left(tmp_path, capsys, monkeypatch):
     """A disk full at the start stopped the run with a traceback (and an unclosed session); at the end, the
     run files' write raised past the summary, the note on the position left and the orders-still-rest check,
