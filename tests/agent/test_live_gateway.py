@@ -856,6 +856,29 @@ def test_address_budget_refusal_is_rate_limited_address_and_quota_status_reports
     assert quota.used >= quota.cap and gw.stats["rate_limited_address"] >= 1
 
 
+def test_an_action_refused_as_expired_tells_the_core_the_venues_5x_charge_to_the_address_budget():
+    """hyperliquid.md §2.1: an action refused as stale on its expiresAfter costs 5x the address budget (twin serve
+    charges it so). The core counts a batch's items as it sends them, once; the other four times went uncounted
+    until the next quota poll (10 s), and a run whose actions landed late (a slow link, a clock behind) spent past
+    the headroom it believed it had. Now the gateway tells them (IpWeightSpent, items only): the core's count and
+    the venue's agree."""
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            # the gateway's clock 10 s behind the venue's: its expiresAfter (+ 5 s) is past when the action lands
+            async with started(bg, lambda: clock() - 10.0, quota_poll_s=0) as (gw, events):
+                quota = {"type": "userRateLimit", "user": ADDR}
+                before = (await gw.query_info(quota))["nRequestsUsed"]
+                gw.send(Batch((PlaceOrder(cloid(60), Side.BUY, 50_000.0, 0.001),
+                               PlaceOrder(cloid(61), Side.BUY, 50_001.0, 0.001))))
+                assert await until(lambda: sum(type(e) is OrderRejected for e in events) == 2)
+                after = (await gw.query_info(quota))["nRequestsUsed"]
+            return events, after - before
+        events, charged = asyncio.run(scenario())
+    assert {e.reason for e in events if type(e) is OrderRejected} == {Reason.EXPIRED}
+    told = sum(e.items for e in told_spent(events))
+    assert charged == 10 and told + 2 == charged  # (2: the batch's items, which the core counts as it sends)
+
+
 def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal(caplog):
     """As for an order: the summary's rate_limited.address counts a scheduleCancel the budget refused. (Each sent
     once the last is answered: the gateway sends them one at a time, and one sent meanwhile supersedes any waiting.)

@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import INFO_WEIGHT, info_weight, pages_weight, snapshot_weight
+from agent.execution.weights import EXPIRED_COST, INFO_WEIGHT, info_weight, pages_weight, snapshot_weight
 from agent.gateway.base import (
     CLOCK_AHEAD_CAP_TTLS, CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid,
     order_name, schedule_cancel_late_ts, schedule_cancel_name,
@@ -675,6 +675,8 @@ class HyperliquidGateway(CommandRouter):
                     log.info("scheduleCancel (%s) refused for the address budget", schedule_cancel_name(at, sent))
                     self._emit(RateLimited(ts, "address", "scheduleCancel", reply.error, at_ts=at, sent_ts=sent))
                 else:
+                    if classify(reply.error) is Reason.EXPIRED:
+                        self._expired(ts, "scheduleCancel", 1)
                     self._emit(ScheduleCancelRefused(ts, at, sent, classify(reply.error), reply.error))
         elif reply == _IP_LIMITED:
             self.counters["rate_limited_ip"] += 1
@@ -715,11 +717,20 @@ class HyperliquidGateway(CommandRouter):
                 self.counters["rate_limited_address"] += 1
                 self._emit(RateLimited(ts, "address", what, reply.error, cloids, new_cloids))
             else:
+                if reason is Reason.EXPIRED:
+                    self._expired(ts, what, len(cloids))
                 for cl in cloids:
                     self._emit(make(cl, reason, reply.error))
         elif reply == _IP_LIMITED:
             self._ip_limited(what, cloids, new_cloids)
         # _TRANSPORT, _BAD and another HTTP status: counted where they happened; the outcome is unknown, so no event
+
+    def _expired(self, ts: float, what: str, items: int) -> None:
+        """An action refused as expired (it landed past its expiresAfter) costs the address budget ``EXPIRED_COST``
+        times its ``items`` (hyperliquid.md §2.1); the core counted them once as it sent them: the rest is told (no
+        IP weight: the request was weighed as sent). Untold, the core's count was short of the venue's until the
+        next quota poll, and a run whose actions landed late spent past the headroom it believed it had."""
+        self._emit(IpWeightSpent(ts, 0, f"{what} (expired)", (EXPIRED_COST - 1) * items))
 
     # ------------------------------------------------------------------ snapshot
 
