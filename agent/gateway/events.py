@@ -352,7 +352,8 @@ class IpWeightSpent:
     a reconnect (userFillsByTime, userFunding), its pages weighed by the rows they returned; the live shutdown's own
     snapshots and cancel-alls (accountSnapshot, cancelAll), as they are sent. The core adds it to the minute's
     weight, and ``items`` to the address budget: a cancel-all's cancels are address actions, one each (hyperliquid.md
-    §5), which the core's count missed while only its weight was told."""
+    §5), which the core's count missed while only its weight was told. Also an action refused as expired: the venue
+    charges its items ``weights.EXPIRED_COST`` times, the core counted them once (weight 0, "... (expired)")."""
 
     ts: float
     weight: int

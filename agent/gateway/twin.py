@@ -26,7 +26,7 @@ from agent.gateway.events import (
     PlaceOrder, QuotaStatus, RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared,
     ScheduleCancelRefused, ScheduleCancelUnanswered, Side, Tif, TradeObserved,
 )
-from agent.execution.weights import INFO_WEIGHT, pages_weight, snapshot_weight
+from agent.execution.weights import EXPIRED_COST, INFO_WEIGHT, pages_weight, snapshot_weight
 from agent.gateway.reasons import classify
 from twin.calls import start_loop
 from twin.exchange import FILLS_PER_REPLY, Exchange
@@ -157,6 +157,8 @@ class TwinGateway(CommandRouter):
                 self.counters["rate_limited_address"] += 1  # the summary's rate_limited.address, as for an order
                 self.sink(RateLimited(self._now(), "address", "scheduleCancel", reply.message, at_ts=at, sent_ts=sent))
             else:
+                if classify(reply.message) is Reason.EXPIRED:
+                    self.sink(IpWeightSpent(self._now(), 0, "scheduleCancel (expired)", EXPIRED_COST - 1))
                 self.sink(ScheduleCancelRefused(self._now(), at, sent, classify(reply.message), reply.message))
         elif isinstance(reply, HttpError) and reply.status == 429:
             self.counters["rate_limited_ip"] += 1
@@ -318,6 +320,8 @@ class TwinGateway(CommandRouter):
                 self.counters["rate_limited_address"] += 1
                 self.sink(RateLimited(ts, "address", what, reply.message, cloids, new_cloids))
             else:
+                if reason is Reason.EXPIRED:  # (the venue's 5x: the core counted the items once, as it sent them)
+                    self.sink(IpWeightSpent(ts, 0, f"{what} (expired)", (EXPIRED_COST - 1) * len(cloids)))
                 for cl in cloids:
                     self.sink(make(cl, reason, reply.message))
         else:

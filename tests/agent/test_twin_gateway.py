@@ -278,6 +278,22 @@ def test_a_refused_arm_or_clear_of_the_dead_mans_switch_names_the_request_it_ans
     assert not [e for e in events if type(e) is OrderRejected]
 
 
+def test_an_action_refused_as_expired_tells_the_core_the_venues_5x_charge_as_the_live_gateway_does():
+    """The twin charges an action refused as expired 5x its items of the address budget (hyperliquid.md §2.1); the
+    core counts them once as it sends, and the in-process gateway, as the live one, tells the other four times
+    (IpWeightSpent, items only): before, the core's count was short of the venue's until the next quota poll."""
+    from agent.gateway.events import Batch, IpWeightSpent, OrderRejected, Reason
+    ex, gw, events = _started(until=1.0)
+    before = ex.quotas[USER].used
+    gw.action_ttl_s = -1.0  # expired on arrival: the venue refuses it
+    gw.send(Batch((PlaceOrder("0x" + "1" * 32, Side.BUY, 50_000.0, 0.001),
+                   PlaceOrder("0x" + "2" * 32, Side.BUY, 50_001.0, 0.001))))
+    ex.env.run(until=2.0)
+    assert [e.reason for e in events if type(e) is OrderRejected] == [Reason.EXPIRED] * 2
+    told = sum(e.items for e in events if type(e) is IpWeightSpent and e.request != "userRateLimit")
+    assert ex.quotas[USER].used - before == 10 and told + 2 == 10  # (2: counted by the core as it sends)
+
+
 def test_each_book_update_says_how_long_after_the_socket_s_frame_before_it_it_arrived():
     """Order updates come on the same socket and make no event of their own (the agent has the reply), yet a book
     update can wait behind one: calibration reads a lag right behind any frame as an upper bound only. The gap is
