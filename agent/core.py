@@ -1333,8 +1333,11 @@ class AgentCore:
         g = self.graduation
         if g.evaluate_due(ts):
             stale = sum(1 for o in self.tracker.live_set.values() if o.state is OrderState.STALE)
+            # blind (socket down, book stale, account not reconciled, stopped), the sample is no evidence: it fails
+            seeing = self.connected and self.reconciled and not self.stopped \
+                and ts - self.last_book_ts <= self._stale_book_s
             g.evaluate(ts, self.equity, self.validation.model_confidence(), self.safety.safety_confidence, stale,
-                       self.cycle, int(self.safety.level))
+                       self.cycle, int(self.safety.level), seeing)
         if g.records:
             self._records.extend(g.records)
             g.records.clear()

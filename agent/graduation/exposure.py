@@ -129,6 +129,9 @@ class PromotionCriteria(FileModel):
             CriterionCheck.at_least("positive_edge_share_lower_bound", wilson_lower(
                 e.positive_edge_share, e.positive_edge_n, self.positive_edge_z), self.min_positive_edge_share),
             CriterionCheck.at_most("safety_level", e.safety_level, self.max_safety_level),
+            # a sample taken blind (socket down, book stale, account not reconciled) is no evidence that the others
+            # held: a dwell ran on through a 40 s outage and promoted the agent 25 s into it, seeing nothing
+            _SEEING if e.seeing else _BLIND,
         )
 
 
@@ -222,6 +225,7 @@ class PromotionEvidence:
     safety_level: int = 0  # the safety escalator's level now (0 Green … 4 Kill)
     gap_measurable: bool = True  # False at SHADOW: no real orders, so no sim-to-real gap to measure
     positive_edge_n: int = 0  # the fills positive_edge_share is taken over (their markouts resolved)
+    seeing: bool = True  # the agent saw the market and its account at this sample: connected, book fresh, reconciled
 
 
 class CriterionCheck(NamedTuple):
@@ -248,6 +252,9 @@ class CriterionCheck(NamedTuple):
 
 
 _tuple_new = tuple.__new__
+# the market_data criterion's two outcomes (1: the agent saw the market and its account at the sample; 0: blind)
+_SEEING = CriterionCheck("market_data", 1.0, 1.0, ">=", True)
+_BLIND = CriterionCheck("market_data", 0.0, 1.0, ">=", False)
 
 
 def wilson_lower(share: float, n: int, z: float) -> float:

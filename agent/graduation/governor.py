@@ -186,8 +186,9 @@ class Graduation:
         return ts >= self._next_eval_ts
 
     def evaluate(self, ts: float, equity: float, model_confidence: float, safety_confidence: float,
-                 stale_orders: int, cycles: int, safety_level: int = 0) -> None:
-        """Recompute confidence and evidence; the controller may promote (or demote on a confidence drop)."""
+                 stale_orders: int, cycles: int, safety_level: int = 0, seeing: bool = True) -> None:
+        """Recompute confidence and evidence; the controller may promote (or demote on a confidence drop).
+        ``seeing``: the agent sees the market and its account now (False fails the sample: no promotion blind)."""
         self._next_eval_ts = ts + self.cfg.eval_interval_s
         self._decay(ts)
         rec = self._reconnects
@@ -232,7 +233,7 @@ class Graduation:
             sim_to_real_gap=self.shadow.gap if self.places_orders else math.nan,  # (Shadow: no real orders)
             drawdown=self._drawdown(equity) if equity == equity else math.nan,
             positive_edge_share=self._edge_positive / resolved if resolved else math.nan,
-            safety_level=safety_level, gap_measurable=self.places_orders, positive_edge_n=resolved)
+            safety_level=safety_level, gap_measurable=self.places_orders, positive_edge_n=resolved, seeing=seeing)
         before = c.level
         c.update(ts, self.confidence, self.evidence)
         if c.level != before:

@@ -24,7 +24,7 @@ from twin.params import TwinParams
 from twin.seeding import set_position
 
 CRITERIA = {"fills_at_level", "brier", "information_ratio", "sim_to_real_gap", "drawdown", "positive_edge_share",
-            "safety_level", "execution_confidence", "dwell_s", "confidence"}
+            "safety_level", "market_data", "execution_confidence", "dwell_s", "confidence"}
 
 
 def _places(commands) -> list[PlaceOrder]:
@@ -396,3 +396,26 @@ def test_positive_edge_z_holds_back_a_promotion_the_point_share_lets_through_by_
     assert bound.summary["exposure"]["transitions"] == []
     assert 0.0 < held["positive_edge_share_lower_bound"]["value"] < 0.35 if "dwell_s" not in held else \
         held["dwell_s"]["value"] < held["dwell_s"]["threshold"]
+
+
+def test_no_promotion_is_earned_while_the_agent_is_blind_to_the_market():
+    """A dwell runs on evidence the agent sees: with the socket down (or the book stale, or the account not yet
+    reconciled) nothing is observed, and a sample taken then is no evidence that every criterion held. On this seed
+    and lenient criteria the dwell at Ramping ran out 25 s into a 40 s outage and the agent was promoted to
+    Cautious blind (the reconnect's own penalty demoted it again at once)."""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE", "min_outcomes": 1, "promotion": {
+        "min_fills_at_level": 0, "min_dwell_s": 120, "max_brier": 1.0, "min_information_ratio": -1e9,
+        "require_sim_to_real_gap": False, "min_positive_edge_share": 0.0, "max_drawdown": 1.0}}})
+    sched = ChaosSchedule(events=[{"kind": "disconnect", "at_s": 290.0, "duration_s": 40.0}])
+    ex, gw, core, driver = build_session(cfg, 3, schedule=sched)
+    driver.start()
+    ex.env.run(until=289.0)
+    assert core.exposure.level == L.RAMPING  # promoted once on what it saw (135.5 s), its next dwell running
+    ex.env.run(until=310.0)
+    assert not core.connected
+    assert {c.name: c.passed for c in core.exposure.last_checks}.get("market_data") is False  # what holds it, said
+    ex.env.run(until=400.0)
+    blind = [t for t in core.exposure.history if t.kind == "promote" and 290.0 <= t.ts <= 335.0]
+    assert not blind, [(t.ts, t.to_level.name) for t in blind]
+    promoted = [t for t in core.exposure.history if t.kind == "promote"]
+    assert promoted and all({c.name: c.passed for c in t.criteria}["market_data"] for t in promoted)
