@@ -466,7 +466,8 @@ class AgentCore:
         if g.places_orders:  # the paper fill model on the real orders: the sim-to-real gap
             g.shadow.on_trade(ev.ts, ev.px, ev.sz, side, self.tracker, self._made_at(ev.ts, ev.tid))
         else:
-            g.paper.on_trade(ev.ts, ev.px, ev.sz, side)  # Shadow: on the quotes it computed
+            # Shadow: on the quotes it computed, those set before the print was made
+            g.paper.on_trade(ev.ts, ev.px, ev.sz, side, self._made_at(ev.ts, ev.tid))
 
     # ------------------------------------------------------------------ account
 
@@ -1556,7 +1557,7 @@ class AgentCore:
             par_size = par_f
         rec.quotes = desired
         if not g.places_orders:
-            g.shadow_quotes(desired)  # Shadow: quoted on paper, nothing placed (live orders get pulled) ...
+            g.shadow_quotes(desired, ts)  # Shadow: quoted on paper, nothing placed (live orders get pulled) ...
             rec.note = "shadow"
             if pos and cfg.graduation.shadow_exits:
                 # ... but a position it was left with is worked off: the paper ladder's reducing side,

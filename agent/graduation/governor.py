@@ -148,9 +148,9 @@ class Graduation:
     def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> None:
         self.blend.predict(ts, p_up, horizon_s, mid)
 
-    def shadow_quotes(self, quotes) -> None:
-        """At Shadow, the quotes the agent would have placed: the paper fill model watches them."""
-        self.paper.set_quotes(quotes)
+    def shadow_quotes(self, quotes, ts: float = -math.inf) -> None:
+        """At Shadow, the quotes the agent would have placed at ``ts``: the paper fill model watches them."""
+        self.paper.set_quotes(quotes, ts)
 
     # ------------------------------------------------------------------ decisions
 

@@ -13,11 +13,13 @@ live levels: edge net of fees.
 """
 from __future__ import annotations
 
+import math
+
 from agent.markouts import MarkoutQueue
 
 
 class PaperFills:
-    __slots__ = ("bids", "asks", "fills", "markouts", "_source", "at_price_share", "_books")
+    __slots__ = ("bids", "asks", "fills", "markouts", "_source", "at_price_share", "_books", "_since_b", "_since_a")
 
     def __init__(self, horizon_s: float = 10.0, fee_rate: float = 0.0, at_price_share: float = 0.0) -> None:
         self.bids: list[tuple[float, float]] = []  # (px, sz), best first
@@ -27,11 +29,15 @@ class PaperFills:
         self._source = None  # the quotes list the book was set from, until a paper fill spends some of it
         self.at_price_share = at_price_share  # of a print at a quote's price, the share that fills it
         self._books: dict[tuple, tuple[list, list]] = {}  # quotes (a tuple of them) -> their (bids, asks), unspent
+        # per side, price -> since when it has been quoted without a break: a print made before that fills no quote
+        # there (the real orders' shadow book holds a print made before an order was sent to the same rule)
+        self._since_b: dict[float, float] = {}
+        self._since_a: dict[float, float] = {}
 
-    def set_quotes(self, quotes) -> None:
+    def set_quotes(self, quotes, ts: float = -math.inf) -> None:
         """The quotes the agent would hold now (objects with side, px, sz; side +1 bid, −1 ask), in a list
-        the caller does not change once passed. The same list again (the core reuses its ladder while
-        nothing moves) with nothing filled since is a no-op."""
+        the caller does not change once passed, set at ``ts`` (a price quoted before keeps its own time). The same
+        list again (the core reuses its ladder while nothing moves) with nothing filled since is a no-op."""
         if quotes is self._source:
             return
         self._source = quotes
@@ -53,15 +59,25 @@ class PaperFills:
                 books[key] = made
         self.bids = made[0][:]
         self.asks = made[1][:]
+        old_b, old_a = self._since_b, self._since_a
+        self._since_b = {px: old_b.get(px, ts) for px, _ in self.bids}
+        self._since_a = {px: old_a.get(px, ts) for px, _ in self.asks}
 
     def clear(self) -> None:
         self._source = None
         self.bids = []
         self.asks = []
+        self._since_b = {}
+        self._since_a = {}
 
-    def on_trade(self, ts: float, px: float, sz: float, aggressor_side: int) -> int:
-        """A public trade; returns the paper fills it made. A sell aggressor hits bids, a buy lifts asks."""
-        book = self.bids if aggressor_side < 0 else self.asks
+    def on_trade(self, ts: float, px: float, sz: float, aggressor_side: int, made_ts: float = math.inf) -> int:
+        """A public trade; returns the paper fills it made. A sell aggressor hits bids, a buy lifts asks.
+        ``made_ts``: when the venue made it (on the caller's clock; inf: not known): a quote set after that was not
+        there to be filled by it, though the print is delivered after the quote was set."""
+        if aggressor_side < 0:
+            book, since = self.bids, self._since_b
+        else:
+            book, since = self.asks, self._since_a
         if not book:
             return 0
         n = 0
@@ -72,8 +88,8 @@ class PaperFills:
             reach = print_reach(px, qpx, hit, share)
             if reach < 0.0 or left <= 0.0:
                 break  # best first: a quote the print does not reach, none behind it is reached either
-            if qsz <= 0.0:
-                continue  # spent by an earlier print: the next one may still fill
+            if qsz <= 0.0 or made_ts < since[qpx]:
+                continue  # spent by an earlier print, or not yet quoted when it was made: the next one may still fill
             take = reach * (left if left < qsz else qsz)
             if take <= 0.0:
                 continue
