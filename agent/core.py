@@ -488,9 +488,11 @@ class AgentCore:
                 sz, fee, closed_pnl = sz - excess, fee * share, closed_pnl * share
                 if sz <= 1e-12:
                     return  # none of it fits: nothing booked
-            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, sz, fee, ev.is_maker, ev.tid, closed_pnl,
-                                self._made_at(ev.ts, ev.tid))
-            self.graduation.note_fill(ev.ts, ev.side.value, ev.px, sz, fee)
+            made = self._made_at(ev.ts, ev.tid)
+            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, sz, fee, ev.is_maker, ev.tid, closed_pnl, made)
+            # its markout timed from when it was made, as the ledger's: one made in an outage and delivered at the
+            # reconnect is dropped (agent.markouts), not counted as promotion evidence on a longer horizon
+            self.graduation.note_fill(made, ev.side.value, ev.px, sz, fee)
             o = tracker.orders.get(ev.cloid)
             if o is not None and ev.is_maker and self.graduation.places_orders:
                 # (the gap is measured where real orders rest beside the paper model: Shadow's exits have no

@@ -124,8 +124,9 @@ class Graduation:
         self._reconnects.append(ts)
 
     def note_fill(self, ts: float, side: int, px: float, sz: float, fee: float) -> None:
-        """A real fill; ``fee`` (USDC, negative for a rebate) is what the venue charged for it, and its
-        markout counts as positive edge only above that."""
+        """A real fill made at ``ts`` (when the venue made it, not its delivery: see agent.markouts on fills made in
+        an outage); ``fee`` (USDC, negative for a rebate) is what the venue charged for it, and its markout counts as
+        positive edge only above that."""
         self.fills += 1
         self.markouts.add(ts, side, px, sz, fee)
 

@@ -419,3 +419,27 @@ def test_no_promotion_is_earned_while_the_agent_is_blind_to_the_market():
     assert not blind, [(t.ts, t.to_level.name) for t in blind]
     promoted = [t for t in core.exposure.history if t.kind == "promote"]
     assert promoted and all({c.name: c.passed for c in t.criteria}["market_data"] for t in promoted)
+
+
+def test_a_fill_made_in_an_outage_is_no_positive_edge_evidence_measured_from_its_delivery():
+    """A fill made while the socket was down comes at the reconnect: measured from then, its markout is of a longer
+    horizon, and after a jump in the outage mostly the jump. The ledger times it from when it was made and drops it
+    (agent.markouts: a mid more than MAX_LATE_S past its due time); graduation timed it from its delivery and counted
+    it in the positive-edge share that promotes (seed 1: two such fills)."""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
+    sched = ChaosSchedule(events=[{"kind": "disconnect", "at_s": 100.0, "duration_s": 30.0},
+                                  {"kind": "price_jump", "at_s": 101.0, "fraction": -0.004}])
+    ex, gw, core, driver = build_session(cfg, 1, schedule=sched)
+    fills = []
+    handle = core.handle
+
+    def watched(ev):
+        if type(ev).__name__ == "FillReceived":
+            fills.append((ev.ts, core._made_at(ev.ts, ev.tid)))
+        return handle(ev)
+    core.handle = watched
+    driver.start()
+    ex.env.run(until=200.0)
+    assert any(100.0 < made < 130.0 and ts >= 130.0 for ts, made in fills)  # made in the outage, delivered after it
+    ledger_10s = next(q for q in core.ledger.markouts if q.horizon_s == cfg.graduation.markout_horizon_s)
+    assert core.graduation.markouts.resolved == ledger_10s.resolved  # the same fills, on the same horizon
