@@ -32,7 +32,7 @@ from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_
 from agent.run_lock import venue_key
 from agent.safety.escalator import SafetyLevel
 from common import json_text
-from common.cli_errors import fail, log_to_stderr, logs_to_stderr, print_error, print_note, say
+from common.cli_errors import fail, log_apart_from_stderr, log_to_stderr, print_error, print_note, say
 from common.files import ArgumentParser, make_output_folder, read_text, short_repr, unreadable
 from common.stop_signals import StopSignal, exit_status, raise_stop_signals
 from common.units import non_empty, parse_seed, positive_float
@@ -538,12 +538,12 @@ async def _trade(plan: _Plan, gw) -> int:
     if left is None or left > 0:
         resting = (f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
                    f"order(s) of ours on {plan.coin}: check and cancel them")
-    # in the log too, when it is kept apart from stderr (a caller's own handler, a file): a terminal gone (SIGHUP, a
-    # closed pipe) still leaves them there. The CLI's own log is stderr, where they are printed after the summary:
-    # logged as well, an operator read each twice
+    # in the log too, where it is kept apart from stderr (a caller's own handler, a file): a terminal gone (SIGHUP, a
+    # closed pipe) still leaves them there. Not where the log is stderr (the CLI's own), where they are printed after
+    # the summary: logged there as well, an operator read each twice
     for text in (held, resting):
-        if text and not logs_to_stderr(log, logging.WARNING):
-            log.warning("%s", text)
+        if text:
+            log_apart_from_stderr(log, logging.WARNING, text)
     say(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary), sys.stdout)
     for text in (held, resting):
         if text:

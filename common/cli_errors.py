@@ -82,15 +82,22 @@ def log_to_stderr(level: int, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(
     return handler
 
 
-def logs_to_stderr(logger: logging.Logger, level: int) -> bool:
-    """Whether a record of ``level`` from ``logger`` is written to stderr as it is now (``sys.stderr``) by a handler
-    of the logger's or of an ancestor's it propagates to: a line printed to stderr besides would be read twice."""
-    if not logger.isEnabledFor(level):
-        return False
+def log_apart_from_stderr(logger: logging.Logger, level: int, text: str) -> None:
+    """``text`` logged at ``level`` from ``logger``, to every handler it reaches but those writing to stderr as it is
+    now (``sys.stderr``): for a line the caller prints to stderr itself, which a log there would repeat. A log kept
+    apart from stderr (a file, a caller's own handler) still gets it: told only whether some handler wrote to
+    stderr, the caller left the line out of every one, and a file logged beside the terminal never had it. None
+    at all: nowhere (``logging.lastResort``'s stderr is the print's)."""
+    if logger.disabled or not logger.isEnabledFor(level):
+        return
+    fn, lno, func, _ = logger.findCaller(stacklevel=2)  # (the caller's line, as log.warning would name it)
+    record = logger.makeRecord(logger.name, level, fn, lno, "%s", (text,), None, func)
+    if not logger.filter(record):
+        return
     at: logging.Logger | None = logger
     while at is not None:
-        if any(isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr and level >= h.level
-               for h in at.handlers):
-            return True
+        for h in at.handlers:
+            if level >= h.level and not (isinstance(h, logging.StreamHandler)
+                                         and getattr(h, "stream", None) is sys.stderr):
+                h.handle(record)
         at = at.parent if at.propagate else None
-    return False

@@ -3117,26 +3117,48 @@ def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_i
     assert "the agent's count" in position_left({"venue_position": None, "position": {"final": -0.002}}, "BTC")
 
 
-def test_the_ends_position_note_is_said_once_when_the_log_is_stderr(tmp_path, capsys, monkeypatch):
+def _end_with_a_position_left(tmp_path, handlers: list[logging.Handler]) -> int:
+    """A live run (level 3, 1 s) that ends holding +0.001 BTC, the root logger's handlers ``handlers`` as it starts
+    ([]: as a command line starts, live_main's own stderr handler goes in); its exit status."""
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")  # Shadow places nothing
+    root = logging.getLogger()
+    saved, level = root.handlers, root.level
+    root.handlers = handlers
+    try:
+        with served(speed=1.0) as (bg, ex, clock):
+            asyncio.run(buy_through_the_book(bg, clock, cloid(73), 0.001))
+            return live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "1", "--config",
+                              str(cfg), "--quiet"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+    finally:
+        root.handlers, root.level = saved, level
+
+
+def test_the_ends_position_note_is_said_once_when_the_log_is_stderr(tmp_path, capsys):
     """The end's note on a position left went to the log (for a log kept apart from the terminal) and was printed
     after the summary: with the CLI's own logging, which writes to stderr, an operator read it twice on one screen
     (bench_live showed it: once as a WARNING line, once plain). Now the log's copy is left out when the log goes to
     stderr: said once, after the summary."""
-    cfg = tmp_path / "agent.yaml"
-    cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")  # Shadow places nothing
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", [])  # as a command line starts: live_main's own stderr handler goes in
-    level = root.level
-    try:
-        with served(speed=1.0) as (bg, ex, clock):
-            asyncio.run(buy_through_the_book(bg, clock, cloid(73), 0.001))
-            code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "1", "--config",
-                              str(cfg), "--quiet"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
-    finally:
-        root.setLevel(level)
+    code = _end_with_a_position_left(tmp_path, [])
     err = capsys.readouterr().err
     assert code == 0
     assert err.count("note: the run ends holding +0.001 BTC") == 1, err
+
+
+def test_the_ends_position_note_still_reaches_a_log_file_kept_beside_stderr(tmp_path, capsys):
+    """A caller's logging to stderr and to a file (a supervisor's console and file handlers): the note was left out
+    of the log altogether once one handler wrote to stderr, and the file, the copy kept for a terminal gone, never
+    had it. Now the log's copy goes to every handler but those writing to stderr: once on stderr, once in the file."""
+    path = tmp_path / "run.log"
+    to_file = logging.FileHandler(path)
+    try:
+        code = _end_with_a_position_left(tmp_path, [logging.StreamHandler(), to_file])  # (stderr: capsys's)
+    finally:
+        to_file.close()
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.count("note: the run ends holding +0.001 BTC") == 1, err
+    assert path.read_text().count("note: the run ends holding +0.001 BTC") == 1, path.read_text()
 
 
 def test_a_full_disk_is_said_and_the_end_still_tells_the_position_left(tmp_path, capsys, monkeypatch):
