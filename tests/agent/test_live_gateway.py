@@ -879,6 +879,25 @@ def test_an_action_refused_as_expired_tells_the_core_the_venues_5x_charge_to_the
     assert charged == 10 and told + 2 == charged  # (2: the batch's items, which the core counts as it sends)
 
 
+def test_a_dead_mans_switch_refused_as_expired_tells_the_core_the_venues_5x_charge_once():
+    """As for a batch: a scheduleCancel refused as expired costs the address budget 5 (hyperliquid.md §2.1), of
+    which the core counts 1 as it sends; the gateway tells the other 4, once (its refusal takes a path of its own)."""
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            # the gateway's clock 10 s behind the venue's: its expiresAfter (+ 5 s) is past when the action lands
+            async with started(bg, lambda: clock() - 10.0, quota_poll_s=0) as (gw, events):
+                quota = {"type": "userRateLimit", "user": ADDR}
+                before = (await gw.query_info(quota))["nRequestsUsed"]
+                gw.send(ScheduleCancel(None, 1.0))
+                assert await until(lambda: any(type(e) is ScheduleCancelRefused for e in events))
+                after = (await gw.query_info(quota))["nRequestsUsed"]
+            return events, after - before
+        events, charged = asyncio.run(scenario())
+    assert [e.reason for e in events if type(e) is ScheduleCancelRefused] == [Reason.EXPIRED]
+    told = [(e.request, e.items) for e in told_spent(events) if e.items]
+    assert charged == 5 and told == [("scheduleCancel (expired)", 4)]
+
+
 def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal(caplog):
     """As for an order: the summary's rate_limited.address counts a scheduleCancel the budget refused. (Each sent
     once the last is answered: the gateway sends them one at a time, and one sent meanwhile supersedes any waiting.)

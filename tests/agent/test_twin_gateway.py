@@ -294,6 +294,21 @@ def test_an_action_refused_as_expired_tells_the_core_the_venues_5x_charge_as_the
     assert ex.quotas[USER].used - before == 10 and told + 2 == 10  # (2: counted by the core as it sends)
 
 
+def test_a_dead_mans_switch_refused_as_expired_tells_the_core_the_venues_5x_charge_once():
+    """As for a batch: a scheduleCancel refused as expired costs the address budget 5 (hyperliquid.md §2.1), of
+    which the core counts 1 as it sends (weights.request_items); the gateway tells the other 4, once (its refusal
+    takes a path of its own, not ``_refused``: untested, it could go untold or be told twice)."""
+    from agent.gateway.events import IpWeightSpent, Reason, ScheduleCancel, ScheduleCancelRefused
+    ex, gw, events = _started(until=1.0)
+    before = ex.quotas[USER].used
+    gw.action_ttl_s = -1.0  # expired on arrival: the venue refuses it
+    gw.send(ScheduleCancel(None, 1.0))
+    ex.env.run(until=2.0)
+    assert [e.reason for e in events if type(e) is ScheduleCancelRefused] == [Reason.EXPIRED]
+    told = [e.items for e in events if type(e) is IpWeightSpent and e.request != "userRateLimit"]
+    assert ex.quotas[USER].used - before == 5 and told == [4]
+
+
 def test_each_book_update_says_how_long_after_the_socket_s_frame_before_it_it_arrived():
     """Order updates come on the same socket and make no event of their own (the agent has the reply), yet a book
     update can wait behind one: calibration reads a lag right behind any frame as an upper bound only. The gap is
