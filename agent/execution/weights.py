@@ -45,6 +45,9 @@ USER_ROLE_WEIGHT = 60
 # an action the venue refuses as stale on its expiresAfter costs this many times its items of the address budget
 # (hyperliquid.md §2.1, the docs' exchange endpoint); the core counts them once as it sends: the gateways tell the rest
 EXPIRED_COST = 5
+# the IpWeightSpent request name of a cancel-all's listed cancels that the core did not count (the gateways'
+# _cancel_listed): those after the cancels of its known orders
+LISTED_CANCELS = "cancel (cancel-all's listing)"
 # cancels of orders the venue listed without a cloid (``listed_oid``), as a kind of their own: the gateways cancel
 # those by oid, in actions of their own (cancel, beside the cancelByCloid of the rest)
 _BY_OID = "cancel by oid"

@@ -350,10 +350,12 @@ class IpWeightSpent:
     """IP weight a gateway or a driver spent on requests of its own that the core did not send, so could not count
     as it sent them: each quota poll as it is sent (``request``: userRateLimit); the fill and funding recovery after
     a reconnect (userFillsByTime, userFunding), its pages weighed by the rows they returned; the live shutdown's own
-    snapshots and cancel-alls (accountSnapshot, cancelAll), as they are sent. The core adds it to the minute's
-    weight, and ``items`` to the address budget: a cancel-all's cancels are address actions, one each (hyperliquid.md
-    §5), which the core's count missed while only its weight was told. Also an action refused as expired: the venue
-    charges its items ``weights.EXPIRED_COST`` times, the core counted them once (weight 0, "... (expired)")."""
+    snapshots and cancel-alls (accountSnapshot, cancelAll), as they are sent; the cancels of what a cancel-all naming
+    its known orders finds listed after theirs (``weights.LISTED_CANCELS``), as they are sent. The core adds it to
+    the minute's weight, and ``items`` to the address budget: a cancel-all's cancels are address actions, one each
+    (hyperliquid.md §5), which the core's count missed while only its weight was told. Also an action refused as
+    expired: the venue charges its items ``weights.EXPIRED_COST`` times, the core counted them once (weight 0, "...
+    (expired)")."""
 
     ts: float
     weight: int

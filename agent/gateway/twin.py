@@ -26,7 +26,9 @@ from agent.gateway.events import (
     PlaceOrder, QuotaStatus, RateLimited, Reason, ScheduleCancelAcknowledged, ScheduleCancelCleared,
     ScheduleCancelRefused, ScheduleCancelUnanswered, Side, Tif, TradeObserved,
 )
-from agent.execution.weights import EXPIRED_COST, INFO_WEIGHT, pages_weight, snapshot_weight
+from agent.execution.weights import (
+    EXPIRED_COST, INFO_WEIGHT, LISTED_CANCELS, items_weight, pages_weight, snapshot_weight,
+)
 from agent.gateway.reasons import classify
 from twin.calls import start_loop
 from twin.exchange import FILLS_PER_REPLY, Exchange
@@ -268,7 +270,7 @@ class TwinGateway(CommandRouter):
                 return
             rows = list({o.oid: order_name(o.cloid, o.oid) for o in reply if o.coin == self.coin}.items())
             for part in in_actions(rows):  # (a Kill's pull of 201 orders in one action was refused whole)
-                self._cancel_listed(dict(part))
+                self._cancel_listed(dict(part), told=bool(known))
 
         def listing() -> None:
             self.ex.request_info("openOrders", listed, self.conn, user=self.user)
@@ -285,9 +287,12 @@ class TwinGateway(CommandRouter):
         for part, by_oid in actions:
             self._send_cancels(part, by_oid, answered)
 
-    def _cancel_listed(self, by_oid: dict[int, str]) -> None:
+    def _cancel_listed(self, by_oid: dict[int, str], told: bool = False) -> None:
         """One cancel action for listed orders (oid -> cloid, ``oid:N`` for one placed without: as a snapshot names
-        it to the core, which counts it live until told it is gone)."""
+        it to the core, which counts it live until told it is gone). ``told``: the core is told its weight and items
+        as it goes, as HyperliquidGateway._cancel_listed does (see there)."""
+        if told:
+            self.sink(IpWeightSpent(self._now(), items_weight(len(by_oid)), LISTED_CANCELS, len(by_oid)))
         def done(r) -> None:
             ts = self._now()
             if isinstance(r, ActionOk):

@@ -898,6 +898,31 @@ def test_a_dead_mans_switch_refused_as_expired_tells_the_core_the_venues_5x_char
     assert charged == 5 and told == [("scheduleCancel (expired)", 4)]
 
 
+def test_a_cancel_all_whose_known_cancels_expired_tells_the_core_what_its_listing_cancels_cost():
+    """As TwinGateway's: the core counts a cancel-all naming its ``known`` orders as their cancels; those refused as
+    expired, the listing cancels every one again, in actions of the gateway's own the venue charges too (expired as
+    well, 5x each): told only their 4x, the core's count was short of the venue's by their items."""
+    lag = [0.0]  # how far the gateway's clock is behind the venue's: 10 s once the orders rest
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, lambda: clock() - lag[0], quota_poll_s=0) as (gw, events):
+                ours = (cloid(62), cloid(63))
+                gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, 50_000.0 + k, 0.001) for k, c in enumerate(ours))))
+                assert await until(lambda: sum(type(e) is OrderAcknowledged for e in events) == 2)
+                quota = {"type": "userRateLimit", "user": ADDR}
+                before = (await gw.query_info(quota))["nRequestsUsed"]
+                lag[0] = 10.0
+                n_told = len(events)
+                gw.send(CancelAll(ours))
+                assert await until(lambda: sum(type(e) is CancelRejected for e in events) == 4)
+                after = (await gw.query_info(quota))["nRequestsUsed"]
+            return events[n_told:], after - before
+        events, charged = asyncio.run(scenario())
+    assert {e.reason for e in events if type(e) is CancelRejected} == {Reason.EXPIRED}
+    told = sum(e.items for e in events if type(e) is IpWeightSpent)
+    assert charged == 2 * 5 + 2 * 5 == told + 2  # (2: the known cancels, which the core counts as it sends)
+
+
 def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_refusal(caplog):
     """As for an order: the summary's rate_limited.address counts a scheduleCancel the budget refused. (Each sent
     once the last is answered: the gateway sends them one at a time, and one sent meanwhile supersedes any waiting.)

@@ -309,6 +309,35 @@ def test_a_dead_mans_switch_refused_as_expired_tells_the_core_the_venues_5x_char
     assert ex.quotas[USER].used - before == 5 and told == [4]
 
 
+def test_a_cancel_all_whose_known_cancels_expired_tells_the_core_what_its_listing_cancels_cost():
+    """A cancel-all naming the orders the core counts live (``CancelAll.known``) is counted by the core as their
+    cancels (request_cost: n_live items, and their weight beside the listing's). When those cancels come back
+    refused as expired (5x each, told), the listing finds every order still there and cancels it again, in actions
+    of the gateway's own that the core never counted: the venue charged them (5x again, as they expired too), the
+    core was told only 4x, and their IP weight not at all. Now the gateway tells them as it sends them."""
+    from agent.execution.weights import request_cost
+    from agent.gateway.events import CancelAll, CancelRejected, IpWeightSpent, Reason
+    ex, gw, events = _started(until=2.0)
+    bid = round(ex.best_bid["BTC"]) - 500.0
+    ids = CloidFactory(13)
+    ours = [ids.next() for _ in range(2)]
+    for c in ours:
+        gw.send(PlaceOrder(c, Side.BUY, bid, 0.001, Tif.ALO))
+    ex.env.run(until=4.0)
+    assert len(ex.open_orders(USER)) == 2
+    used, ip = ex.quotas[USER].used, ex.ip_limiter.used(ex.env.now)
+    gw.action_ttl_s = -1.0  # every action expired on arrival: the venue refuses it, the listing (info) answers
+    kill = CancelAll(tuple(ours))
+    weight, items, _ = request_cost(kill, 2)  # what the core counts as it sends the command
+    n_told = len(events)
+    gw.send(kill)
+    ex.env.run(until=6.0)
+    assert [e.reason for e in events if type(e) is CancelRejected] == [Reason.EXPIRED] * 4  # known, then listed
+    told = [e for e in events[n_told:] if type(e) is IpWeightSpent]
+    assert ex.quotas[USER].used - used == 2 * 5 + 2 * 5 == items + sum(e.items for e in told)
+    assert ex.ip_limiter.used(ex.env.now) - ip == 1 + 20 + 1 == weight + sum(e.weight for e in told)
+
+
 def test_each_book_update_says_how_long_after_the_socket_s_frame_before_it_it_arrived():
     """Order updates come on the same socket and make no event of their own (the agent has the reply), yet a book
     update can wait behind one: calibration reads a lag right behind any frame as an upper bound only. The gap is

@@ -25,7 +25,9 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from agent.execution.weights import EXPIRED_COST, INFO_WEIGHT, info_weight, pages_weight, snapshot_weight
+from agent.execution.weights import (
+    EXPIRED_COST, INFO_WEIGHT, LISTED_CANCELS, info_weight, items_weight, pages_weight, snapshot_weight,
+)
 from agent.gateway.base import (
     CLOCK_AHEAD_CAP_TTLS, CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid,
     order_name, schedule_cancel_late_ts, schedule_cancel_name,
@@ -642,11 +644,17 @@ class HyperliquidGateway(CommandRouter):
             return
         rows = list({r.oid: order_name(r.cloid, r.oid) for r in mine}.items())
         # at most MAX_ITEMS_PER_ACTION an action (the venue refuses a bigger one whole), the actions side by side
-        await asyncio.gather(*(self._cancel_listed(dict(part)) for part in in_actions(rows)))
+        await asyncio.gather(*(self._cancel_listed(dict(part), told=bool(known)) for part in in_actions(rows)))
 
-    async def _cancel_listed(self, by_oid: dict[int, str]) -> None:
+    async def _cancel_listed(self, by_oid: dict[int, str], told: bool = False) -> None:
         """One cancel action for listed orders (oid -> cloid, ``oid:N`` for one placed without: as a snapshot names
-        it to the core, which counts it live until told it is gone)."""
+        it to the core, which counts it live until told it is gone). ``told``: the core is told its weight and items
+        as it goes: a cancel-all naming its ``known`` orders is counted by the core as their cancels, and what the
+        listing cancels after them is the gateway's own (orders the core did not know, known ones whose cancel was
+        refused: all of them again when those came back expired, each charged at the venue). Without ``known`` the
+        core counted the listing's cancels (n_live); the live shutdown's cancel-all tells its own (LiveDriver)."""
+        if told:
+            self._emit(IpWeightSpent(self._now(), items_weight(len(by_oid)), LISTED_CANCELS, len(by_oid)))
         reply = await self._action(wire.cancel_action((self.asset.asset, oid) for oid in by_oid), len(by_oid))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
