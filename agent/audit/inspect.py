@@ -349,13 +349,19 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
     if ov.dead_man:
         out += _transitions("dead-man", [(r.get("ts"), "", r.get("state"), r.get("why", "")) for r in ov.dead_man],
                             wall, max_transitions)
-    for r in ov.postmortems:
-        reasons = "; ".join(str(x) for x in r.get("reasons", [])) or "no rule named"
-        out.append(f"  KILL        {format_ts(r.get('ts', math.nan), wall)}  {reasons} "
-                   f"(postmortem: position {r.get('position')}, {len(r.get('live_orders', []))} live orders)")
+    for r in ov.postmortems:  # (a field of another shape than this version writes, as it is: it was a traceback)
+        reasons, orders = _listed(r.get("reasons", [])), _listed(r.get("live_orders", []))
+        out.append(f"  KILL        {format_ts(r.get('ts', math.nan), wall)}  "
+                   f"{'; '.join(str(x) for x in reasons) or 'no rule named'} "
+                   f"(postmortem: position {r.get('position')}, {len(orders)} live orders)")
     for r in ov.venue_changes[:max_transitions]:
-        out.append(f"  venue       {format_ts(r.get('ts', math.nan), wall)}  {r.get('kind')}: {r.get('text', '')[:100]}")
+        out.append(f"  venue       {format_ts(r.get('ts', math.nan), wall)}  {r.get('kind')}: "
+                   f"{str(r.get('text', ''))[:100]}")
     return out
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _transitions(what: str, rows: list[tuple], wall: bool, limit: int) -> list[str]:
@@ -386,8 +392,26 @@ def _span(seconds: float) -> str:
 # ---------------------------------------------------------------------------------------------- records
 
 
+# a field of another shape than this version writes (a hand edit, another version's log) fails the formatting
+SHAPE_ERRORS = (TypeError, AttributeError, ValueError, IndexError, KeyError)
+
+
 def describe(rec: dict, wall: bool) -> str:
-    """One record on one line, its time first."""
+    """One record on one line, its time first; a record whose fields are not of the shapes this version writes
+    (``inputs`` a number), as written: it was a traceback."""
+    try:
+        return _describe(rec, wall)
+    except SHAPE_ERRORS:
+        return _as_written(rec, wall)
+
+
+def _as_written(rec: dict, wall: bool) -> str:
+    ts = format_ts(rec["ts"], wall) if _is_number(rec.get("ts")) else "?"
+    rest = {k: v for k, v in rec.items() if k not in ("type", "ts")}
+    return f"{ts}  {rec.get('type')}  {json.dumps(rest)[:160]}"
+
+
+def _describe(rec: dict, wall: bool) -> str:
     kind = rec.get("type")
     ts = format_ts(rec["ts"], wall) if _is_number(rec.get("ts")) else "?"
     if kind == "cycle":
@@ -444,8 +468,7 @@ def describe(rec: dict, wall: bool) -> str:
         return (f"{ts}  foreign {rec.get('n')} order(s) this run did not place appeared at the venue: another client "
                 f"trading the coin on this account (each cancels the other's)? placed by hand? "
                 f"({'; '.join(rec.get('orders', []))}); counted in the limits, cancelled where they do not fit")
-    rest = {k: v for k, v in rec.items() if k not in ("type", "ts")}
-    return f"{ts}  {kind}  {json.dumps(rest)[:160]}"
+    return _as_written(rec, wall)
 
 
 def level_why(rec: dict, criteria: bool = False) -> str:
@@ -470,7 +493,15 @@ def _levels(inputs: dict) -> str:
 
 def describe_cycle(rec: dict, wall: bool) -> list[str]:
     """A cycle in full: what it saw, each step from the model's half-spread to the limit in the order the
-    core applied them, each signal's forecast, the quotes and what was sent."""
+    core applied them, each signal's forecast, the quotes and what was sent (as ``describe``, a cycle whose fields
+    are not of the shapes this version writes, as written)."""
+    try:
+        return _describe_cycle(rec, wall)
+    except SHAPE_ERRORS:
+        return [_as_written(rec, wall)]
+
+
+def _describe_cycle(rec: dict, wall: bool) -> list[str]:
     i = dict(rec.get("inputs", {}))
     out = [f"cycle {rec.get('cycle')} at {format_ts(rec['ts'], wall)}" + (f"  [{rec['note']}]" if rec.get("note") else "")]
     conf = i.pop("confidence", None)

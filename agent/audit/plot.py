@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.audit.inspect import LogReader, record
+from agent.audit.inspect import SHAPE_ERRORS, LogReader, record
 from agent.audit.records import write_whole
 from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
@@ -83,32 +83,53 @@ def series(reader: LogReader, lo: float = -math.inf, hi: float = math.inf, cap: 
             rec = record(line)
             if rec is None:
                 continue
-            i = rec.get("inputs", {})
+            try:
+                point = _cycle_point(line.ts, rec)
+            except SHAPE_ERRORS:  # fields of other shapes than this version writes: not drawn (it was a traceback)
+                continue
             if s.first_safety is None:  # the levels the window starts at (its changes come as records)
-                s.first_safety, s.first_exposure = i.get("safety_level"), i.get("exposure_level")
+                s.first_safety, s.first_exposure = _level(rec.get("inputs", {}).get("safety_level")), \
+                    _level(rec.get("inputs", {}).get("exposure_level"))
             if want:
-                bids = [q[1] for q in rec.get("quotes", []) if q and q[0] == "B"]
-                asks = [q[1] for q in rec.get("quotes", []) if q and q[0] == "A"]
-                cycles.add((line.ts, i.get("mid", math.nan), max(bids) if bids else math.nan,
-                            min(asks) if asks else math.nan, i.get("position", math.nan)))
+                cycles.add(point)
         elif kind == "fill":
             s.fills_in_window += 1
             if fills.wants():
                 rec = record(line)
-                if rec is not None:
+                if rec is not None and not math.isnan(_number(rec.get("px"))):  # (a string: a traceback)
                     fills.add((line.ts, rec.get("px"), rec.get("side"), rec.get("position")))
         elif kind in ("safety", "level", "postmortem"):
             rec = record(line)
             if rec is None:
                 continue
             if kind == "safety":
-                s.safety.append((line.ts, rec.get("to")))
+                s.safety.append((line.ts, _level(rec.get("to"))))
             elif kind == "level":
                 s.exposure.append((line.ts, _exposure_value(rec.get("to"))))
             else:
                 s.kills.append(line.ts)
     s.cycles, s.fills = cycles.items, fills.items
     return s
+
+
+def _cycle_point(ts: float, rec: dict) -> tuple:
+    """(ts, mid, best bid quote, best ask quote, position) of a cycle record; a field of another shape than this
+    version writes (``inputs`` a number, a quote's price a string) raises one of SHAPE_ERRORS."""
+    i = rec.get("inputs", {})
+    quotes = rec.get("quotes", [])
+    bids = [float(q[1]) for q in quotes if q and q[0] == "B"]
+    asks = [float(q[1]) for q in quotes if q and q[0] == "A"]
+    return (ts, _number(i.get("mid")), max(bids) if bids else math.nan, min(asks) if asks else math.nan,
+            _number(i.get("position")))
+
+
+def _number(v) -> float:
+    """A number of the log as a float; anything else (null, a string) nan, which draws nothing."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+
+
+def _level(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def _exposure_value(name) -> int | None:

@@ -301,3 +301,31 @@ def test_a_log_file_that_is_a_fifo_or_a_device_exits_2_naming_it_not_read_foreve
     log = "a live run's journal" if name == "events.jsonl" else "a decision log"
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"error: {odd}: {what}, not a regular file: {log} is one"), done.stderr
+
+
+def test_a_record_whose_fields_have_other_shapes_is_shown_as_written_not_a_traceback(tmp_path, capsys):
+    """A record that parses, with its type and time, but whose fields are not of the shapes this version writes (a
+    hand edit, another version's log): the window's listing, ``--at`` and ``--plot`` ended on a TypeError or
+    AttributeError traceback (``inputs`` a number, a fill's ``side`` a string). Each is shown as written."""
+    log = tmp_path / "decisions.jsonl"
+    odd_cycle = {"type": "cycle", "cycle": "a", "ts": 1.0, "inputs": 5, "quotes": "x", "commands": 7,
+                 "adjustments": 3}
+    odd_fill = {"type": "fill", "ts": 1.2, "px": "x", "sz": None, "side": "B"}
+    odd_kill = {"type": "postmortem", "ts": 1.3, "reasons": 7, "live_orders": None}
+    odd_venue = {"type": "venue_account_change", "ts": 1.4, "kind": "liquidation", "text": 5}
+    with JsonlWriter(log) as w:
+        for rec in (_cycle(0), odd_cycle, odd_fill, odd_kill, odd_venue, _cycle(4)):
+            w.write(rec)
+    assert main([str(tmp_path)]) == 0  # the overview
+    printed = capsys.readouterr().out
+    assert "KILL        1.300  7 (postmortem: position None, 1 live orders)" in printed
+    assert "venue       1.400  liquidation: 5" in printed
+    assert main([str(tmp_path), "--from", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert '"inputs": 5' in printed and '"side": "B"' in printed and "cycle 4" in printed
+    assert main([str(tmp_path), "--at", "1.1"]) == 0
+    printed = capsys.readouterr().out
+    assert '"inputs": 5' in printed and '"side": "B"' in printed
+    png = tmp_path / "log.png"
+    assert main([str(tmp_path), "--plot", str(png)]) == 0
+    assert png.stat().st_size > 0 and "3 cycles" in capsys.readouterr().out
