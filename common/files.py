@@ -27,13 +27,29 @@ def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str
     its message alone, without pydantic's "Value error, " and the whole file's mapping shown as the value."""
     lines = [f"{path}: invalid {what}:"]
     for err in error.errors():
-        loc = ".".join(str(x) for x in err["loc"])
+        loc = field_path(err["loc"])
         if not loc and err["type"] == "value_error" and isinstance(err.get("input"), dict):
             lines.append(f"  (top level): {err.get('ctx', {}).get('error', err['msg'])}")
             continue
         got = "" if err["type"] == "missing" else f" (got {short_repr(err.get('input'))})"
         lines.append(f"  {loc or '(top level)'}: {err['msg']}{got}")
     return "\n".join(lines)
+
+
+def field_path(loc: tuple) -> str:
+    """pydantic's ``loc`` as ``a.b.0.c``. A part may be a mapping's key as YAML read it: an unquoted ``0x`` and 64
+    hex digits is an integer (pydantic gives it as its decimal text), shown as ``short_repr`` shows such a value,
+    without its digits; the path showed the private key in decimal (``session.3559...: Keys should be strings``)."""
+    return ".".join(_path_part(x) for x in loc)
+
+
+def _path_part(part) -> str:
+    if isinstance(part, str) and len(part) <= 80 and _DECIMAL.fullmatch(part):
+        part = int(part)
+    return short_repr(part) if type(part) is int else str(part)
+
+
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 MAX_TEXT_BYTES = 16 * 1024 * 1024  # a config, params or scenario file is kilobytes; past this it is another file

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from common.files import KEY_HIDDEN, hide_keys, short_repr
+from common.files import INT_KEY_HIDDEN, KEY_HIDDEN, hide_keys, short_repr
 
 KEY = hashlib.sha256(b"a throwaway key for tests, never funded").hexdigest()  # 64 hex digits, a key's form
 _HEX = "0123456789abcdefABCDEF"
@@ -446,3 +446,20 @@ def test_a_scenario_run_names_its_run_folder_without_showing_a_key_in_it(tmp_pat
     out = capsys.readouterr().out
     assert status == 0 and (tmp_path / KEY / "summary.json").exists()
     assert f"run folder: {tmp_path / KEY_HIDDEN}  (timeline: " in out and not _leaked(out), out
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["agent", "--duration", "1", "--config"], f"session:\n  0x{KEY}: 1\n"),
+    (["twin", "serve", "--port", "0", "--scenario"],
+     f"events:\n  - {{kind: disconnect, at_s: 1, duration_s: 2, 0x{KEY}: 1}}\n")],
+    ids=["agent-config", "serve-scenario"])
+def test_a_key_written_unquoted_as_a_field_name_is_not_shown_in_the_field_path(tmp_path, argv, text):
+    """YAML reads an unquoted ``0x`` and 64 hex digits used as a mapping's key as an integer too: the error's field
+    path (``session.3559...: Keys should be strings``) showed it in decimal, though its ``(got ...)`` did not."""
+    path = tmp_path / "with-a-key.yaml"
+    path.write_text(text)
+    r = _cli(*argv, str(path))
+    decimal = str(int(KEY, 16))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and str(path) in r.stderr
+    assert "Keys should be strings" in r.stderr and INT_KEY_HIDDEN in r.stderr
+    assert not any(decimal[i:i + 16] in r.stderr + r.stdout for i in range(len(decimal) - 15))
