@@ -28,7 +28,7 @@ from agent.gateway.events import (
 )
 from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, request_cost
 from agent.quoting.ladder import round_px_to_venue, venue_min_size
-from common.files import short_repr
+from common.files import read_text, short_repr
 
 log = logging.getLogger(__name__)
 _perf_ns = time.perf_counter_ns  # the core's cost per cycle (the clock events carry may be a test's or scaled)
@@ -560,12 +560,14 @@ def last_nonce_of(path: Path, now_ms: int) -> int:
     the value when it is not a whole number of ms from 0 to a day past ``now_ms`` (epoch ms): a nonce that far
     ahead would have every action refused as too high."""
     try:
-        text = path.read_text()
+        text = read_text(path)  # (a file not UTF-8 text raised the codec's error, which named no file)
     except FileNotFoundError:
         return 0
     except OSError as e:
         raise ValueError(f"{path}: cannot read it ({e.strerror or e}): the last run's nonce (last_nonce) is in it; "
                          f"fix or remove the file") from None
+    except ValueError as e:  # not UTF-8 text, or past read_text's size: "FILE: what"
+        raise ValueError(f"{e}: the last run's nonce (last_nonce) is in it; fix or remove the file") from None
     try:
         state = json.loads(text)
     except ValueError as e:
