@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from agent.audit.event_log import CoreFailed, handled
 from agent.gateway.events import (
     AccountChangedByVenue, Batch, BboUpdated, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived,
     ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder,
@@ -273,7 +274,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 down_since = None
         if t in _PUSHED:
             prev_push = ts
-        for c in core.handle(ev):
+        for c in handled(core, ev):
             carried = False
             for x in (c.commands if type(c) is Batch else (c,)):
                 if type(x) is ModifyOrder:
@@ -441,7 +442,10 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
     def on_stray(ev) -> None:
         if not stray:
             stray.append(f"{reader.at}: {type(ev).__name__} of {getattr(ev, _REPLY_NAMES[type(ev)])}")
-    obs = observe(counted(), core, clock_skew_s=skew, on_stray=on_stray)
+    try:
+        obs = observe(counted(), core, clock_skew_s=skew, on_stray=on_stray)
+    except CoreFailed as e:  # (the core's traceback)
+        raise ValueError(f"{reader.at}: {e}") from None
     if obs.stray_replies:
         raise ValueError(f"{stray[0]}, an order the replayed core never sent ({obs.stray_replies} such replies in the "
                          f"run started at {where}): the replay went another way than the run (a line lost or written twice "

@@ -350,6 +350,25 @@ def decode_at(d: dict, where: str):
     return event
 
 
+class CoreFailed(ValueError):
+    """The core raised handling a journal's event in a replay (``agent.audit --replay``, calibration's fit): the
+    run's own core failed on it (a live run stops there, pulling its orders: its log ends "core error"), or a value
+    the venue never sent was written into the journal. Said, naming the event and the error, where it was the
+    core's traceback; the replay cannot go on past it (the core's state is half-way through the event)."""
+
+    def __init__(self, event, error: Exception) -> None:
+        super().__init__(f"the core failed on this {type(event).__name__} ({type(error).__name__}: {error}): the run "
+                         f"stopped there if it was live (its log's end: core error); a replay cannot go past it")
+
+
+def handled(core, event) -> list:
+    """``core.handle(event)`` in a replay of a journal: CoreFailed for an exception the core raises."""
+    try:
+        return core.handle(event)
+    except Exception as e:
+        raise CoreFailed(event, e) from e
+
+
 def _damaged(where: str) -> ValueError:
     return ValueError(f"{where}: not a whole JSON line, and not the last of its run (a crash mid-write cuts only a "
                       f"run's last line: the journal's last, or the one before a restart's start record; this is a "

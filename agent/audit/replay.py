@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from agent.audit.event_log import SHUTDOWN, decode_at, journal_lines
+from agent.audit.event_log import SHUTDOWN, CoreFailed, decode_at, handled, journal_lines
 from agent.audit.inspect import LogReader, lost_segment_text
 from agent.audit.records import log_files, to_line
 
@@ -99,7 +99,10 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
             continue
         event = decode_at(d, at)
         run.events += 1
-        core.handle(event)
+        try:
+            handled(core, event)
+        except CoreFailed as e:  # (the core's traceback, when the replay was run to reproduce a live run's core error)
+            raise ValueError(f"{at}: {e}") from None
         _compare(run, log, core.drain_records())
     _finish(run, log)
     return out

@@ -120,6 +120,29 @@ def test_a_journal_field_of_the_wrong_type_is_refused_naming_the_file_and_line(t
                                        f"finite time\n")
 
 
+def test_an_event_the_core_fails_on_is_said_with_its_line_by_the_replay_and_the_fit(tmp_path, capsys):
+    """A live run whose core raised on an event stops there (exit 4, "core error"), its journal holding the event:
+    the replay an operator then runs to reproduce it, and calibration's fit, ended on the core's traceback. Here the
+    core is made to fail by an ask of 1e308 (finite, so the journal's decoder takes it) in the bbo pushes."""
+    from calibration.__main__ import main as calibrate
+    _journalled_run(tmp_path, 2, 1.0)
+    events = tmp_path / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        d = json.loads(line)
+        if i > 100 and d.get("e") == "BboUpdated":
+            d["ask"] = 1e308
+            lines[i] = json.dumps(d) + "\n"
+    events.write_text("".join(lines))
+    for run in (lambda: main([str(tmp_path), "--replay"]),
+                lambda: calibrate([str(tmp_path), "--replay-hours", "0", "--quiet"])):
+        assert run() == 2
+        err = capsys.readouterr().err
+        assert re.fullmatch(rf"error: {re.escape(str(events))}: line \d+: the core failed on this \w+ "
+                            rf"\(OverflowError: [^\n]*\): the run stopped there if it was live [^\n]*\n", err), err
+    assert not (tmp_path / "calibration").exists()
+
+
 def test_a_journal_line_damaged_mid_run_is_refused_as_damage_not_reported_as_a_difference(tmp_path, capsys):
     """A line cut or garbled in the middle of a run (a disk's or a copy's error; a crash cuts only a run's last)
     was skipped, and the replay, an event short, then said the decisions differ: the code blamed for the disk."""
