@@ -268,6 +268,9 @@ def load_yaml(text: str, name: str | Path | None = None) -> Any:
             if name is not None and mark is not None:
                 mark.name = str(name)
         raise
+    except RecursionError:  # (PyYAML's composer and constructor recurse per level: it was a traceback, exit 1)
+        raise yaml.YAMLError("nested too deeply to be read (hundreds of levels, past Python's recursion limit): "
+                             "no config, scenario or chaos list nests more than a few") from None
 
 
 def json_key_given_twice(text: str) -> str | None:
