@@ -289,7 +289,7 @@ def journal_lines(files: list[Path], progress: Callable[[int], None] | None = No
         where = f"{f}: line {n}"
         try:
             d = json.loads(text) if text is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: nested past json's limit, no line the writer made)
             d = None
         if d is None:
             if cut is not None or held:

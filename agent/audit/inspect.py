@@ -130,7 +130,7 @@ def first_ts(path: str | Path) -> float | None:
 def _parse(text: str) -> dict | None:
     try:
         rec = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # (RecursionError: nested past json's limit, no line a writer made)
         return None
     return rec if isinstance(rec, dict) else None
 

@@ -428,7 +428,7 @@ def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: 
     first = next(iter(log_lines(files[:1])), "")
     try:
         rec = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         rec = None
     if not isinstance(rec, dict) or rec.get("type") != "start":
         raise FileExistsError(f"{folder} holds a log that is not a live run's ({files[0].name} opens with no start "
@@ -471,7 +471,7 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], int]:
     for line in read_lines(Path(path), undecodable):
         try:
             out.append(json.loads(line))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # (RecursionError: nested past json's limit, no line a writer made)
             bad += 1
     return out, bad
 

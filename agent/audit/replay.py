@@ -180,7 +180,7 @@ def first_difference(logged: str, replayed: str) -> str:
     """Where two record lines first differ, as a field path with both values (or why they cannot be read)."""
     try:
         a, b = json.loads(logged), json.loads(replayed)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "one side is not a record"
     return _diff(a, b, "") or "the same fields, written differently"
 

@@ -163,6 +163,30 @@ def test_a_journal_line_damaged_mid_run_is_refused_as_damage_not_reported_as_a_d
     assert capsys.readouterr().err.startswith(f"error: {other / 'events.jsonl'}: line {n}: not a whole JSON line")
 
 
+_TOO_DEEP = "[" * 100_000 + "]" * 100_000  # JSON nested past the json module's recursion limit
+
+
+def test_a_line_nested_past_jsons_limit_is_damage_not_a_recursion_error_traceback(tmp_path, capsys):
+    """json.loads raises RecursionError, not ValueError, on such a line: agent.audit --json and read_log ended on
+    its traceback, and the replay too for a journal line."""
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        w.write(_cycle(0))
+    with open(log, "a") as fh:
+        fh.write('{"type":"cycle","ts":0.5,"inputs":%s}\n' % _TOO_DEEP)
+    with JsonlWriter(log) as w:
+        w.write(_cycle(2))
+    assert main([str(tmp_path), "--json"]) == 0
+    assert [json.loads(line)["cycle"] for line in capsys.readouterr().out.splitlines()] == [0, 2]
+    recs, bad = read_log(log)
+    assert [r["cycle"] for r in recs] == [0, 2] and bad == 1
+    journal = tmp_path / "journal"
+    _journalled_run(journal, 2, 1.0)
+    n = _damage_journal(journal, lambda d, _: '{"e":"%s","ts":%r,"bids":%s}\n' % (d["e"], d["ts"], _TOO_DEEP))
+    assert main([str(journal), "--replay"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {journal / 'events.jsonl'}: line {n}: not a whole JSON line")
+
+
 def test_a_journal_line_cut_by_a_crash_before_a_restart_is_left_out_and_said(tmp_path, capsys):
     """The one place a crash cuts a line, the run's last (the restarted writer ends it before the next start
     record): left out, the replay going on, and said with its place."""
