@@ -570,7 +570,7 @@ def last_nonce_of(path: Path, now_ms: int) -> int:
         raise ValueError(f"{e}: the last run's nonce (last_nonce) is in it; fix or remove the file") from None
     try:
         state = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # (RecursionError: nested past json's limit, no state the run wrote)
         raise ValueError(f"{path}: not JSON ({e}): the last run's nonce (last_nonce) is in it; fix or remove the "
                          f"file") from None
     if not isinstance(state, dict):

@@ -166,7 +166,8 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
             blob = json.loads(read_text(path))  # (at most a config's size: /dev/zero given here took all memory)
         except OSError as e:  # (what the system said: "(FileNotFoundError)" named a class, not the problem)
             raise UsageError(unreadable("--keystore", e)) from None
-        except json.JSONDecodeError as e:  # (its message gives the place, never the text: nothing secret shown)
+        except (json.JSONDecodeError, RecursionError) as e:  # (its message gives the place, never the text: nothing
+            # secret shown; RecursionError: nested past json's limit)
             raise UsageError(f"--keystore {path}: not a keystore JSON: {e}") from None
         except ValueError as e:  # read_text's: not UTF-8, or past its size (naming the file)
             raise UsageError(f"--keystore {e}") from None

@@ -1099,9 +1099,10 @@ def test_a_keystore_that_cannot_be_read_is_refused_saying_why_not_an_exception_c
     from agent.live_cli import live_main
     (tmp_path / "torn.json").write_text('{"crypto": {"cipher": "aes-128-ctr"')
     (tmp_path / "latin1.json").write_bytes(b'{"a": "\xe9"}')
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # (json's RecursionError: a traceback)
     for name, said in (("nope.json", "No such file or directory"), (".", "Is a directory"),
                        ("torn.json", "not a keystore JSON: Expecting ',' delimiter: line 1"),
-                       ("latin1.json", "not UTF-8 text")):
+                       ("latin1.json", "not UTF-8 text"), ("deep.json", "not a keystore JSON: maximum recursion")):
         path = tmp_path / name
         assert live_main(["--base-url", "http://127.0.0.1:9", "--keystore", str(path)], env={}) == 2
         err = capsys.readouterr().err

@@ -2622,6 +2622,10 @@ def test_a_last_nonce_the_run_cannot_use_is_refused_naming_the_file_and_field(tm
     assert live_main(["--base-url", "http://127.0.0.1:9", "--out", str(out)],
                      env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}) == 2
     assert f"{out / 'state.json'}: not UTF-8 text" in capsys.readouterr().err
+    (out / "state.json").write_text("[" * 100_000 + "]" * 100_000)  # (json's RecursionError: a traceback)
+    assert live_main(["--base-url", "http://127.0.0.1:9", "--out", str(out)],
+                     env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}) == 2
+    assert f"{out / 'state.json'}: not JSON (maximum recursion" in capsys.readouterr().err
 
 
 def test_the_last_runs_nonce_is_read_back_and_none_without_one(tmp_path):

@@ -134,6 +134,9 @@ class ReplayMarket:
                     msg = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ReplayFormatError(f"{self.path}:{lineno}: not JSON ({e.msg})") from None
+                except RecursionError:  # (no venue message nests that deep: it was a traceback)
+                    raise ReplayFormatError(f"{self.path}:{lineno}: not JSON (nested past the reader's limit)") \
+                        from None
                 channel = f.get(msg, "channel", "channel")
                 data = f.get(msg, "data", "data")
                 if channel == "l2Book":
