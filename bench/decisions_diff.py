@@ -308,7 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="decisions_diff-"))
     work.mkdir(parents=True, exist_ok=True)
-    base_tree, made = _tree(args.base, work)
+    try:
+        base_tree, made = _tree(args.base, work)
+    except subprocess.CalledProcessError as e:  # (a rev git does not know, a typo: it was git's traceback, exit 1)
+        from common.cli_errors import fail
+        said = e.stderr.decode(errors="replace").strip() if e.stderr else ""
+        if args.work is None:  # (the temporary folder made for it, empty)
+            os.rmdir(work)
+        return fail(f"--base {args.base}: neither a folder nor a revision git can check out" + (f" ({said})" if said
+                                                                                             else ""))
     try:
         return _compare_all(args, work, {"base": base_tree, "head": Path(args.head).resolve()})
     finally:

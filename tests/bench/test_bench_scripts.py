@@ -326,6 +326,10 @@ def test_decisions_diffs_base_is_shown_as_needed_in_its_usage_and_refused_when_m
     assert done.returncode == 0 and "--base BASE" in done.stdout and "[--base BASE]" not in done.stdout, done.stdout
     done = _run("decisions_diff.py", "--corpus", "1", timeout=60)
     assert done.returncode == 2 and "the following arguments are required: --base" in done.stderr, done.stderr
+    # a revision git does not know (a typo): it was git's CalledProcessError traceback, exit 1
+    done = _run("decisions_diff.py", "--base", "no-such-revision", "--corpus", "0", timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: --base no-such-revision: neither a folder nor a revision git can check out")
 
 
 def test_the_readmes_count_of_decisions_diffs_default_runs_is_what_it_runs(monkeypatch, tmp_path):
