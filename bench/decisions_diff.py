@@ -275,14 +275,6 @@ def _run(tree: Path, jobs: list[dict], jobs_file: Path, python: str) -> None:
                    cwd=tree, env=env, check=True)
 
 
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 2 and argv[0] == "--worker":  # _run's own call, before this tree's parser: the worker imports its
@@ -290,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path[0:1] = [tree, os.path.join(tree, "bench")]  # the revision's tree (and its bench_agent), not this one
         return worker(Path(argv[1]))
     from common.files import ArgumentParser  # (hides a key's form in its usage errors, which echo the value refused)
+    from common.units import parse_seeds  # (a range past 10,000 seeds was a MemoryError traceback; 5-1 ran none)
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="base revision (a git rev, checked out as a worktree under --work) "
                                                   "or a tree's path; needed, e.g. origin/main")
@@ -297,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=int, default=300, help="random chaos scenarios (default 300)")
     ap.add_argument("--chaos-seed", type=int, default=None,
                     help="draw the random chaos from this hypothesis seed (default: derandomized, the same corpus)")
-    ap.add_argument("--seeds", type=_seeds, default=_seeds("0-9"), help="committed scenarios' seeds (default 0-9)")
-    ap.add_argument("--agent-seeds", type=_seeds, default=_seeds("0-2"),
+    ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"),
+                    help="committed scenarios' seeds (default 0-9)")
+    ap.add_argument("--agent-seeds", type=parse_seeds, default=parse_seeds("0-2"),
                     help="seeds of the agent and retuned sessions (default 0-2)")
     ap.add_argument("--agent-minutes", type=float, default=10.0, help="their length, simulated (default 10)")
     ap.add_argument("--kinds", default=",".join(KINDS), help=f"what to run (default {','.join(KINDS)})")

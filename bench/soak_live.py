@@ -62,7 +62,7 @@ from common.cli_errors import fail, print_out
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.rejections import ORDER_REASONS
 from common.files import ArgumentParser
-from common.units import bounded, non_empty, positive_float
+from common.units import bounded, non_empty, parse_seeds, positive_float
 
 _REPO = Path(__file__).resolve().parent.parent
 COIN = "BTC"  # the agent's default coin, on the first dex: the account is funded there
@@ -76,23 +76,6 @@ STOPS = ("duration", "SIGTERM", "SIGINT", "SIGINTx")
 AGAIN_S = 0.5
 RESTART_SHARE = 0.3  # of the seeds, those whose agent is killed (SIGKILL) part way and started again
 TOLERANCE = 1e-9  # coin: positions are decimals of a few places, sent and read back as text
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``0-9``, ``3``, ``1,4,7`` or ``0-2,10``: the seeds in the order given, each once."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if m is None or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
-            raise argparse.ArgumentTypeError(f"expected seeds as 0-9, 3 or 1,4,7 (non-negative, ranges low-high), "
-                                             f"got {text!r}")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
-        if hi - lo >= 10_000:
-            raise argparse.ArgumentTypeError(f"expected at most 10000 seeds in a range (each is a run of wall-clock "
-                                             f"time), got {text!r}")
-        seeds += [s for s in range(lo, hi + 1) if s not in seeds]
-    return seeds
 
 
 @dataclass

@@ -119,3 +119,21 @@ def _int_at_least(text: str, lowest: int, what: str) -> int:
     if value < lowest:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-9``, ``3``, ``1,4,7`` or ``0-2,10``: the seeds in the order given, each once (an argparse type: the soak's
+    and decisions_diff's ``--seeds``)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise argparse.ArgumentTypeError(f"expected seeds as 0-9, 3 or 1,4,7 (non-negative, ranges low-high), "
+                                             f"got {text!r}")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi - lo >= 10_000:
+            raise argparse.ArgumentTypeError(f"expected at most 10000 seeds in a range (each is a run of wall-clock "
+                                             f"time), got {text!r}")
+        seeds += [s for s in range(lo, hi + 1) if s not in seeds]
+    return seeds

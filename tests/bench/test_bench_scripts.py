@@ -69,6 +69,8 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
     ("soak_live.py", "--duration", "1e9", "expected at most 3600 (an hour"),
     ("soak_live.py", "--seeds", "5-2", "expected seeds as 0-9, 3 or 1,4,7"),
     ("soak_live.py", "--seeds", "0-99999", "expected at most 10000 seeds in a range"),
+    ("decisions_diff.py", "--seeds", "5-1", "expected seeds as 0-9, 3 or 1,4,7"),  # (ran none: "all identical")
+    ("decisions_diff.py", "--agent-seeds", "0-99999999999", "expected at most 10000 seeds in a range"),  # MemoryError
 ])
 def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(script, option, value, expected):
     """Only non-positive values were refused: ``--minutes 1e9`` measured for ever, and ``--minutes 0.0001`` ended
