@@ -275,6 +275,15 @@ def _run(tree: Path, jobs: list[dict], jobs_file: Path, python: str) -> None:
                    cwd=tree, env=env, check=True)
 
 
+def _kinds(text: str) -> str:
+    """--kinds: a comma-separated selection of KINDS (an unknown one ran nothing, and said all were identical)."""
+    given = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in given if k not in KINDS]
+    if not given or unknown:
+        raise argparse.ArgumentTypeError(f"expected some of {','.join(KINDS)}, got {text!r}")
+    return ",".join(given)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 2 and argv[0] == "--worker":  # _run's own call, before this tree's parser: the worker imports its
@@ -282,30 +291,39 @@ def main(argv: list[str] | None = None) -> int:
         sys.path[0:1] = [tree, os.path.join(tree, "bench")]  # the revision's tree (and its bench_agent), not this one
         return worker(Path(argv[1]))
     from common.files import ArgumentParser  # (hides a key's form in its usage errors, which echo the value refused)
-    from common.units import parse_seeds  # (a range past 10,000 seeds was a MemoryError traceback; 5-1 ran none)
+    # (a seed range past 10,000 was a MemoryError traceback, 5-1 ran none; --batch 0, --corpus -5 tracebacks too)
+    from common.units import MAX_DURATION_S, bounded, non_negative_int, parse_seeds, positive_float, positive_int
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="base revision (a git rev, checked out as a worktree under --work) "
                                                   "or a tree's path; needed, e.g. origin/main")
     ap.add_argument("--head", default=str(ROOT), help="the tree compared with it (default: this one)")
-    ap.add_argument("--corpus", type=int, default=300, help="random chaos scenarios (default 300)")
+    ap.add_argument("--corpus", type=non_negative_int, default=300, help="random chaos scenarios (default 300)")
     ap.add_argument("--chaos-seed", type=int, default=None,
                     help="draw the random chaos from this hypothesis seed (default: derandomized, the same corpus)")
     ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"),
                     help="committed scenarios' seeds (default 0-9)")
     ap.add_argument("--agent-seeds", type=parse_seeds, default=parse_seeds("0-2"),
                     help="seeds of the agent and retuned sessions (default 0-2)")
-    ap.add_argument("--agent-minutes", type=float, default=10.0, help="their length, simulated (default 10)")
-    ap.add_argument("--kinds", default=",".join(KINDS), help=f"what to run (default {','.join(KINDS)})")
-    ap.add_argument("--batch", type=int, default=10, help="runs per revision's process (default 10)")
+    ap.add_argument("--agent-minutes", type=bounded(positive_float, MAX_DURATION_S / 60, "a year, simulated"),
+                    default=10.0, help="their length, simulated (default 10)")
+    ap.add_argument("--kinds", type=_kinds, default=",".join(KINDS), help=f"what to run (default {','.join(KINDS)})")
+    ap.add_argument("--batch", type=positive_int, default=10, help="runs per revision's process (default 10)")
     ap.add_argument("--work", type=Path, default=None, help="where runs are written (default: a temporary folder)")
     ap.add_argument("--python", default=sys.executable, help="the interpreter (default: this one)")
     args = ap.parse_args(argv)
+    from common.cli_errors import fail
+    if not Path(args.head).is_dir():  # (it was a FileNotFoundError traceback at the first run)
+        return fail(f"--head {args.head}: not a folder: give a tree's path")
+    if args.work is not None:
+        from common.files import make_output_folder
+        try:  # (a file given was a FileExistsError traceback)
+            make_output_folder(args.work, "--work")
+        except ValueError as e:
+            return fail(str(e))
     work = args.work or Path(tempfile.mkdtemp(prefix="decisions_diff-"))
-    work.mkdir(parents=True, exist_ok=True)
     try:
         base_tree, made = _tree(args.base, work)
     except subprocess.CalledProcessError as e:  # (a rev git does not know, a typo: it was git's traceback, exit 1)
-        from common.cli_errors import fail
         said = e.stderr.decode(errors="replace").strip() if e.stderr else ""
         if args.work is None:  # (the temporary folder made for it, empty)
             os.rmdir(work)

@@ -71,6 +71,10 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
     ("soak_live.py", "--seeds", "0-99999", "expected at most 10000 seeds in a range"),
     ("decisions_diff.py", "--seeds", "5-1", "expected seeds as 0-9, 3 or 1,4,7"),  # (ran none: "all identical")
     ("decisions_diff.py", "--agent-seeds", "0-99999999999", "expected at most 10000 seeds in a range"),  # MemoryError
+    ("decisions_diff.py", "--batch", "0", "expected a positive integer"),  # (a ValueError traceback)
+    ("decisions_diff.py", "--corpus", "-5", "expected a non-negative integer"),  # (hypothesis' traceback)
+    ("decisions_diff.py", "--agent-minutes", "1e300", "expected at most 525600 (a year"),
+    ("decisions_diff.py", "--kinds", "nope", "expected some of scenario,chaos,agent,retune,profile"),  # (ran none)
 ])
 def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(script, option, value, expected):
     """Only non-positive values were refused: ``--minutes 1e9`` measured for ever, and ``--minutes 0.0001`` ended
@@ -332,6 +336,11 @@ def test_decisions_diffs_base_is_shown_as_needed_in_its_usage_and_refused_when_m
     done = _run("decisions_diff.py", "--base", "no-such-revision", "--corpus", "0", timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("error: --base no-such-revision: neither a folder nor a revision git can check out")
+    # a --head that is no folder, a --work that is a file: FileNotFoundError's and FileExistsError's tracebacks
+    done = _run("decisions_diff.py", "--base", ".", "--head", "/no/such/tree", timeout=60)
+    assert done.returncode == 2 and done.stderr == "error: --head /no/such/tree: not a folder: give a tree's path\n"
+    done = _run("decisions_diff.py", "--base", ".", "--work", __file__, timeout=60)
+    assert done.returncode == 2 and done.stderr == f"error: --work {__file__}: exists and is not a folder\n"
 
 
 def test_the_readmes_count_of_decisions_diffs_default_runs_is_what_it_runs(monkeypatch, tmp_path):
