@@ -310,6 +310,76 @@ TestTrackerVsVenue = TrackerVsVenue.TestCase
 TestTrackerVsVenue.settings = settings(max_examples=400, stateful_step_count=40, deadline=None)
 
 
+class TrackerVsVenueLate(TrackerVsVenue):
+    """As TrackerVsVenue, and what it does not generate: account snapshots asked for and answered as steps of their
+    own, the answer delivered in any order among the rest (older than an ack, a fill or a cancel's answer that
+    follows it, with requests still on their way), and requests that expire at the venue unapplied after the
+    action's ttl (``expiresAfter``, the tracker's ``ack_grace_s``), as a lost request does. Checked at every step:
+    the venue's worst case on each side (its position and every order it holds) is within the tracker's, whatever
+    is in flight."""
+
+    def __init__(self):
+        super().__init__()
+        # the machine's events carry the time they were made, before the clock that delivers them: a settle timer
+        # lapsing on that lag is the harness's, not the tracker's (the feed's clock ends it in the core)
+        self.t.settle_s = 1e9
+        self.t.ack_grace_s = 1.0  # ten steps: reached in a run
+        self.sent: dict[int, tuple] = {}  # id(request) -> (request, the time it was sent)
+        self.asked: float | None = None  # a snapshot request out, sent then
+        self.venue_ms = 0
+
+    def _tick(self):
+        for c in self.requests:  # (each appended after the step's tick: it was sent at the clock as it stood)
+            self.sent.setdefault(id(c), (c, self.ts))
+        return super()._tick()
+
+    @precondition(lambda self: self.requests)
+    @rule(i=st.integers(0, 10**6), reject=st.booleans(), refuse=st.integers(0, 9))
+    def venue_takes_request(self, i, reject, refuse):
+        cmd = self.requests[i % len(self.requests)]
+        c, sent = self.sent.get(id(cmd), (None, 0.0))
+        if c is cmd and self.ts + 0.1 - sent > self.t.ack_grace_s:
+            self.requests.remove(cmd)  # expired on its way: the venue never applies it, and says nothing
+            return
+        super().venue_takes_request(i, reject, refuse)
+
+    @rule()
+    def ask_snapshot(self):
+        self.asked = self._tick()
+        self.t.on_command(RequestAccountSnapshot(), self.asked)
+
+    @precondition(lambda self: self.asked is not None)
+    @rule()
+    def venue_answers_snapshot(self):
+        ts = self._tick()
+        self.venue_ms += 1
+        snap = self.v.snapshot(ts)
+        self.deliveries.append(AccountSnapshot(ts, snap.position, 100.0, 0.0, 0.0, snap.open_orders,
+                                               last_fill_tid=snap.last_fill_tid, requested_ts=self.asked,
+                                               venue_time_ms=self.venue_ms))
+        self.asked = None
+
+    @invariant()
+    def resting_at_venue_is_live_in_tracker(self):
+        # (a request lost on its way leaves its order awaiting an answer, not stale, until the timeouts step)
+        if not self.requests and not self.deliveries:
+            assert set(self.v.resting) <= set(self.t.live_set), (self.t.live_set, self.v.resting)
+
+    @invariant()
+    def the_venues_worst_case_is_within_the_trackers(self):
+        # a fill on its way is in the venue's position and off its order there, and still in the tracker's order
+        v = self.v
+        buys = sum(r for s, r, _ in v.resting.values() if s is Side.BUY)
+        sells = sum(r for s, r, _ in v.resting.values() if s is Side.SELL)
+        wc_long, wc_short = self.t.worst_case_positions()
+        assert v.position + buys <= wc_long + 1e-9, (self.t.live_set, v.resting, self.deliveries)
+        assert v.position - sells >= wc_short - 1e-9, (self.t.live_set, v.resting, self.deliveries)
+
+
+TestTrackerVsVenueLate = TrackerVsVenueLate.TestCase
+TestTrackerVsVenueLate.settings = settings(max_examples=400, stateful_step_count=40, deadline=None)
+
+
 
 def _tracker_with(position=0.0, resting=()):
     t = OrderTracker()
