@@ -567,6 +567,8 @@ class AgentCore:
         """Requests the core did not send (a quota poll, a reconnect's recovery, the live shutdown's own): in the
         minute's IP weight, and the address budget, as the venue counts them."""
         self.budget.note_request(ev.ts, ev.weight, ev.items)
+        if ev.request == "userRateLimit":
+            self.budget.note_poll()
 
     def _on_lost(self, ev: ConnectionLost, cmds: list) -> None:
         self.connected = False
@@ -735,7 +737,8 @@ class AgentCore:
                 self._pull_forbidden(cmds)
             return
         # the IP weight nearly spent: the cycle's cancels alone, in the share kept for them (one action, weight 1)
-        cancel_only = not budget.ip_allows_quoting(ts)
+        # (or the venue's quota not yet reported, with a poll out: RequestBudget.awaiting_report)
+        cancel_only = not budget.ip_allows_quoting(ts) or budget.awaiting_report
         if cancel_only and not (tr.live_set and budget.ip_allows_cancels(ts)):
             return
         self.last_requote_ts = ts

@@ -38,7 +38,8 @@ class BudgetConfig(FileModel):
         "spike), so it is counted on top of the venue's figure too. Counting one twice only slows requoting "
         "until the next poll; missing one let places spend the cancels' reserve."))
     assumed_cap: int = Field(10000, ge=1, le=1_000_000_000_000,
-                             description="Cap assumed until the venue reports one (venue buffer).")
+                             description="Cap assumed until the venue reports one (venue buffer). "
+                                         "With quota polls on, only cancels are sent until the first report.")
     cancel_extra: int = Field(100000, ge=0, le=1_000_000_000, description=(
         "Cancels may go on to min(cap + cancel_extra, 2 x cap) (the venue's rule: 100000). With the cap spent, "
         "the agent can still pull its quotes up to there."))
@@ -81,7 +82,8 @@ class RequestBudget:
     gateways and drivers tell it they sent of their own (quota polls, recoveries, the live shutdown's snapshots
     and cancel-alls, whose cancels count in ``used`` too), and on top a background share nobody tells:
     ``background_weight_per_minute``, other programs on the IP."""
-    __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip", "_reserve", "_cancel_cap")
+    __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip", "_reserve", "_cancel_cap",
+                 "awaiting_report", "reported")
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
@@ -94,6 +96,17 @@ class RequestBudget:
         # read every quote cycle: the background weight, and the weight requoting may bring the minute's up to
         self._background = cfg.background_weight_per_minute
         self._quote_ip = cfg.ip_quote_frac * cfg.ip_weight_per_minute
+        # a quota poll has been sent (note_poll) and the venue has not yet reported (on_quota): the cap and count are
+        # still assumed_cap and nothing, a full quota the account may not have (a restart onto a spent one). Only
+        # cancels go meanwhile: quoting on the assumption spent the cancel reserve. No poll told (none configured,
+        # a core fed events without a gateway): the assumption is all there will be, and quoting goes on on it
+        self.awaiting_report = False
+        self.reported = False
+
+    def note_poll(self) -> None:
+        """A quota poll has been sent: until the venue's first report comes, nothing but cancels may spend."""
+        if not self.reported:
+            self.awaiting_report = True
 
     def note_request(self, ts: float, weight: int, items: int = 0) -> None:
         """A request sent at ``ts``: its REST IP weight (actions weigh 1 + n//40; info requests 2-20) and its
@@ -142,6 +155,8 @@ class RequestBudget:
             unseen += items
         self._set_cap(ev.cap)
         self.used = ev.used + unseen
+        self.reported = True
+        self.awaiting_report = False
 
     def _set_cap(self, cap: int) -> None:
         """The cap, and the reserve and cancels' limit made of it: read by reconcile on every quote cycle that sends,

@@ -226,6 +226,40 @@ def _first_cycle(cfg: AgentConfig, position: float = 0.0):
     return next(r for r in core.drain_records() if "quotes" in r)
 
 
+def _orders_sent(cmds) -> list:
+    """The places and modifies among ``cmds`` (batches opened)."""
+    from agent.gateway.events import Batch, ModifyOrder, PlaceOrder
+    flat = [c for x in cmds for c in (x.commands if isinstance(x, Batch) else (x,))]
+    return [c for c in flat if isinstance(c, (PlaceOrder, ModifyOrder))]
+
+
+def test_no_order_is_sent_on_the_assumed_quota_while_the_venues_first_report_is_awaited():
+    """A gateway that polls the quota (it tells each poll as it sends it) and whose first reply has not come: the
+    budget still holds budget.assumed_cap with nothing used, a full quota the account may not have. Quoting on it, a
+    restart onto 214 requests left (a 429 burst had refused the first poll, the snapshot's retry got through) sent two
+    modifies and four places into the cancel reserve of 500 at its first cycle (random chaos, seed 18851, the
+    cancel_reserve_never_spent_on_quoting invariant). Cancels only until the venue has said; then as its report
+    allows."""
+    from agent.gateway.events import IpWeightSpent
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(IpWeightSpent(0.0, 20, "userRateLimit"))  # the first poll, sent; its reply refused or on its way
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    assert _orders_sent(core.handle(Timer(0.5))) == []
+    assert _orders_sent(core.handle(Timer(1.0))) == []
+    core.handle(QuotaStatus(1.1, 1000, 10_000, 0.0, 1.05))  # the venue's word: room enough
+    assert len(_orders_sent(core.handle(Timer(1.5)))) == 6  # three levels a side
+
+
+def test_a_core_told_of_no_quota_poll_quotes_on_the_assumed_cap():
+    """No poll told (session.quota_poll_s 0, or a driver feeding the core events without a gateway): the assumed cap
+    is all the budget will ever have, and quoting goes on from the first cycle."""
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    assert len(_orders_sent(core.handle(Timer(0.5)))) == 6
+
+
 def test_a_maker_fee_moves_every_quote_out_by_the_fee():
     """quoting.maker_fee_bps: each quote sits the fee further from the centre than the model's, the record
     says so, and a fill at the quote earns at least the fee; 0 (the default) changes nothing."""
