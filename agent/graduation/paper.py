@@ -40,6 +40,8 @@ class PaperFills:
         list again (the core reuses its ladder while nothing moves) with nothing filled since is a no-op."""
         if quotes is self._source:
             return
+        if self._source is None:  # a paper fill since the last set (or none set, or cleared: no quotes to see)
+            self._forget_spent()
         self._source = quotes
         # At Shadow this runs on nearly every quote cycle with a new list (the ladder moved a tick, or the overlay
         # made its list again), but the ladder's quotes come back as the mid moves back and forth over a few ticks:
@@ -62,6 +64,15 @@ class PaperFills:
         old_b, old_a = self._since_b, self._since_a
         self._since_b = {px: old_b.get(px, ts) for px, _ in self.bids}
         self._since_a = {px: old_a.get(px, ts) for px, _ in self.asks}
+
+    def _forget_spent(self) -> None:
+        """A quote a print spent whole is a break at its price, as a real order filled whole is gone: quoted again,
+        it is quoted from then on (kept at its first time, a print made between the fill and the cycle that restored
+        it, delivered after, filled a quote not yet set again). One spent in part was held, and keeps its time."""
+        for book, since in ((self.bids, self._since_b), (self.asks, self._since_a)):
+            for px, sz in book:
+                if sz <= 0.0:
+                    since.pop(px, None)
 
     def clear(self) -> None:
         self._source = None

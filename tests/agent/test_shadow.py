@@ -327,3 +327,22 @@ def test_a_print_made_before_shadow_set_its_paper_quote_does_not_paper_fill_it()
     assert p.bids == [(99.5, 1.0), (99.0, 0.5)]
     assert p.on_trade(20.2, 98.5, 0.5, -1, made_ts=20.05) == 1 and p.bids[0] == (99.5, 0.5)  # made after: fills
     assert PaperFills().on_trade(0.0, 99.0, 1.0, -1, made_ts=-1.0) == 0  # (no quotes: nothing)
+
+
+def test_a_print_made_before_shadow_quoted_a_spent_price_again_does_not_paper_fill_it():
+    """A paper quote a print spent whole is a break at its price, as a real order filled whole is gone: the next cycle
+    quotes it again (the same ladder, its sizes restored) from then on. Kept at its first time, a print made between
+    the fill and that cycle, delivered after it, paper-filled the restored quote: one the agent had not yet set again.
+    A quote spent in part was held without a break and keeps its time."""
+    q = type("Q", (), {"__init__": lambda s, side, px, sz: s.__dict__.update(side=side, px=px, sz=sz)})
+    p = PaperFills()
+    ladder = [q(1, 100.0, 1.0), q(1, 99.0, 1.0), q(-1, 101.0, 1.0)]
+    p.set_quotes(ladder, 10.0)
+    assert p.on_trade(15.1, 99.5, 1.0, -1, made_ts=15.0) == 1 and p.bids == [(100.0, 0.0), (99.0, 1.0)]  # spent
+    assert p.on_trade(15.2, 98.5, 0.5, -1, made_ts=15.1) == 1 and p.bids[1] == (99.0, 0.5)  # 99.0 spent in part
+    p.set_quotes(ladder, 20.0)  # both restored at 20.0
+    assert p.on_trade(20.1, 98.5, 1.0, -1, made_ts=19.9) == 1  # made before 100.0 was quoted again: 99.0 alone
+    assert p.bids == [(100.0, 1.0), (99.0, 0.0)]
+    p.set_quotes(ladder, 21.0)
+    assert p.on_trade(21.1, 99.5, 0.25, -1, made_ts=21.05) == 1 and p.bids[0] == (100.0, 0.75)  # made after: fills
+    assert p.on_trade(21.2, 102.0, 0.5, 1, made_ts=12.0) == 1  # (the ask, never spent: quoted since 10.0)
