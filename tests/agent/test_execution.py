@@ -1269,6 +1269,26 @@ def test_a_never_acknowledged_stale_order_asks_for_a_snapshot_only_once_one_can_
     assert t.needs_snapshot
 
 
+def test_a_snapshot_ends_only_the_unlisted_orders_it_cannot_predate():
+    """A listing read before an order landed says nothing of it: an order never acknowledged and sent less than
+    ack_grace_s (the action's ttl) before the snapshot was asked for, or acknowledged after it was asked for, may be
+    at the venue though not listed, and stays live (as exposure); one acknowledged before the ask, or never
+    acknowledged and sent more than the ttl before it, is gone. TrackerVsVenueLate (above) aims at these two rules
+    but reaches them in too few of its runs to hold either (a fresh example database: one run in four finds each
+    broken; under CI's derandomized draws, none)."""
+    t = OrderTracker()
+    t.ack_grace_s = 5.0
+    for cloid, px, sent in (("0xa", 100.0, 10.0), ("0xb", 99.0, 10.0), ("0xc", 98.0, 1.0), ("0xd", 97.0, 1.0)):
+        t.on_command(PlaceOrder(cloid, Side.BUY, px, 1.0, Tif.ALO), sent)
+    t.on_event(OrderAcknowledged(2.0, "0xd", 4, True))  # acknowledged before the ask
+    t.on_command(RequestAccountSnapshot(), 12.0)
+    t.on_event(OrderAcknowledged(14.0, "0xb", 2, True))  # after it: the listing may predate it
+    t.on_event(AccountSnapshot(14.5, 0.0, 0.0, 1e5, 0.0, (), requested_ts=12.0))
+    assert set(t.live_set) == {"0xa", "0xb"}  # 0xa: sent 2 s before the ask, within the ttl
+    assert t.orders["0xa"].state is OrderState.PENDING_NEW and t.orders["0xb"].state is OrderState.RESTING
+    assert t.orders["0xc"].state is OrderState.CANCELED and t.orders["0xd"].state is OrderState.CANCELED
+
+
 def test_each_late_fill_of_a_cancelled_order_settles_only_its_own_size():
     """A bid fills 0.001 and 0.002 at the venue, then its cancel lands; both fills' pushes lag the cancel's ack.
     Until they come (or the settle time runs out), all of what was left may still fill: the first fill to
