@@ -18,6 +18,7 @@ Safety rules the core always applies, whatever the model says:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter, deque
@@ -186,6 +187,10 @@ class AgentCore:
         self._venue_offset = math.inf  # the least (ts - venue time) a book has come with: the clocks' offset
         self._feed_quiet = False  # no book for risk.stale_book_s with the socket up, as of the last quote cycle
         self.stale_book_episodes = 0  # times the book went stale with the socket up, quotes pulled each time
+        # events stamped before the latest time handled (a live run's host clock stepped back: NTP, an operator), each
+        # handled at that time (_stepped_back); and the most one was behind
+        self.clock_steps_back = 0
+        self.clock_step_back_max_s = 0.0
         self.connected = True
         self.reconciled = False
         self.snapshot_pending = False
@@ -247,14 +252,18 @@ class AgentCore:
     def handle(self, event) -> list[Command]:
         if self._unbooked is not None:  # the last quote cycle's commands, sent since: booked before anything else
             self._book_cycle()
+        # the tracker's clock is the events' clock, the latest time handled (a comparison and a store per event: the
+        # store unconditional, at the same time too, costs fewer bytecodes than a second comparison)
+        if event.ts < self.tracker.now:
+            event = self._stepped_back(event)  # the clock stepped back (the rare path)
+        else:
+            self.tracker.now = event.ts
         cmds: list[Command] = []
         if not self.started and type(event) is not IpWeightSpent:
             # the session starts at the venue's first word: a gateway's note of weight it spent is none (a quota
             # poll's at 0 s would have moved every twin session's first snapshot, and what followed it)
             self.started = True
             self._request_snapshot(cmds, event.ts)
-        if event.ts > self.tracker.now:
-            self.tracker.now = event.ts  # the tracker's clock is the events' clock
         fn = self._dispatch.get(type(event))
         if fn is None:
             t = type(event)
@@ -307,12 +316,38 @@ class AgentCore:
         t = type(event)
         if t is not BookUpdated and t is not TradeObserved:
             raise TypeError(f"watch() takes BookUpdated and TradeObserved, not {t.__name__}")
-        if event.ts > self.tracker.now:
-            self.tracker.now = event.ts  # the tracker's clock is the events' clock (as in handle)
+        if event.ts < self.tracker.now:  # (as in handle)
+            event = self._stepped_back(event)
+        else:
+            self.tracker.now = event.ts
         cmds: list[Command] = []
         self._dispatch[t](event, cmds)
         if cmds:  # (a book sends only a Kill's flatten, and nothing has started one): a command here would be lost
             raise RuntimeError(f"a market event before the start made commands, which nobody sends: {cmds}")
+
+    def _stepped_back(self, event):
+        """``event``, stamped before ``now``, the latest time handled (the tracker's), as it is handled: at ``now``.
+        A live run's events carry the host's clock, and a step back (NTP, an operator) gives the core an event earlier than one
+        it has handled; its models take time as never going back (graduation's exposure controller raised on it,
+        stopping the run as a core error). Held at ``now``, the core's clock stands still until the host's passes
+        it again, and the journal's replay, fed the same stamps, does the same. Counted, with the largest step; the
+        first step and each larger than any before are recorded (a step back puts the events of the step's length
+        behind, by less and less)."""
+        now = self.tracker.now
+        if type(event) is Timer and event.name == AFTER_CYCLE:
+            # no step: a cycle's after-cycle work is at the time its cycle was handled (_after_due), whatever came
+            # since (a live driver lets the cycle's requests start first: an event meanwhile is stamped later)
+            due = self._after_due
+            return event if event.ts == due or due != due else dataclasses.replace(event, ts=due)
+        step = now - event.ts
+        self.clock_steps_back += 1
+        if step > self.clock_step_back_max_s:
+            self.clock_step_back_max_s = step
+            text = (f"the host's clock stepped back {step:.3f} s: a {type(event).__name__} stamped {event.ts!r} came "
+                    f"after {now!r}, handled at {now!r} ({self.clock_steps_back} event(s) so far)")
+            self._records.append({"type": "clock_step_back", "ts": now, "event": type(event).__name__,
+                                  "event_ts": event.ts, "step_s": step, "count": self.clock_steps_back, "text": text})
+        return dataclasses.replace(event, ts=now)
 
     def _book_cycle(self) -> None:
         cmds, ts = self._unbooked
@@ -326,6 +361,7 @@ class AgentCore:
         says is left, until it is flat; the driver keeps the timer ticking meanwhile (``winding_down``)."""
         if self._unbooked is not None:
             self._book_cycle()
+        ts = max(ts, self.tracker.now)  # (a driver's clock stepped back: see _stepped_back)
         self.stopped = True
         self._last_pull_ts = ts
         # the orders it knows of by name: a gateway cancels them at once, not after the listing that finds the rest

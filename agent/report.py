@@ -24,6 +24,10 @@ def trading_summary(core) -> dict:
         "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
         "overfills": core.tracker.overfills,
         "stale_book_episodes": core.stale_book_episodes,
+        # events stamped before one already handled, each handled at that one's time (a live host's clock stepped
+        # back), and the most one was behind: 0 in a twin session, whose clock never goes back
+        "clock_steps_back": core.clock_steps_back,
+        "clock_step_back_max_s": round(core.clock_step_back_max_s, 6),
         "safety": {"final_level": core.safety.level.name,
                    "max_level": max((t.to_level for t in hist), default=core.safety.level).name,
                    "transitions": [{"ts": round(t.ts, 3), "from": t.from_level.name, "to": t.to_level.name,

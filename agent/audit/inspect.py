@@ -468,6 +468,8 @@ def _describe(rec: dict, wall: bool) -> str:
         return (f"{ts}  foreign {rec.get('n')} order(s) this run did not place appeared at the venue: another client "
                 f"trading the coin on this account (each cancels the other's)? placed by hand? "
                 f"({'; '.join(rec.get('orders', []))}); counted in the limits, cancelled where they do not fit")
+    if kind == "clock_step_back":
+        return f"{ts}  clock   {rec.get('text', '')}"
     return _as_written(rec, wall)
 
 

@@ -3810,3 +3810,59 @@ def test_a_stop_inside_an_ip_429_storm_that_outlasts_the_grace_exits_3_never_0(t
     assert summary["stop_reason"] == "duration reached" and summary["venue_open_orders"] is None
     assert "could not confirm open order(s) of ours on BTC" in err
     assert code == 3, (code, resting)
+
+
+@pytest.mark.parametrize("step_s", [0.0, 0.5])
+def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time(step_s, tmp_path):
+    """The live stack against ``twin serve``, its host clock (the driver's and the gateway's: every event's ts)
+    stepped back ``step_s`` some 15 s into the run. Each event it stamps behind one handled is handled at the latest
+    time (counted, no core error), and the run goes on to its duration. Its journal replays to
+    the decision log it wrote, record for record: the replay holds the same events at the same times."""
+    from agent.audit.event_log import EventJournal
+    from agent.audit.records import JsonlWriter, start_record
+    from agent.audit.replay import replay_folder
+    from agent.live import live_core
+
+    speed = 10.0
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "Full"}, "session": {"quota_poll_s": 0}})
+    with served(speed=speed) as (bg, ex, clock):
+        back = [0.0]
+
+        def host() -> float:
+            return clock() - back[0]
+
+        async def scenario():
+            gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=host, rng=np.random.default_rng(5), quota_poll_s=0,
+                                    action_ttl_s=cfg.risk.ack_timeout_s)
+            asset = await gw.prepare()
+            core = live_core(cfg, 7, 1.0, asset.sz_decimals)
+            log, journal = JsonlWriter(tmp_path / "decisions.jsonl"), EventJournal(JsonlWriter(tmp_path / "events.jsonl"))
+            start = start_record(host(), cfg, venue="live", seed=7, tick=1.0, sz_decimals=asset.sz_decimals)
+            log.write(start)
+            journal.start(start)
+            driver = LiveDriver(gw, core, cfg.session.cycle_s, clock=host, time_scale=speed, journal=journal,
+                                record_sink=log.write)
+            t0 = clock()
+
+            async def step() -> None:
+                while clock() < t0 + 15.0:
+                    await asyncio.sleep(0.01)
+                back[0] = step_s
+            stepper = asyncio.create_task(step())
+            await asyncio.wait_for(driver.run(duration_s=30.0, shutdown_grace_s=3.0), 20.0)
+            await stepper
+            log.close()
+            journal.close()
+            return core, driver
+
+        core, driver = asyncio.run(scenario())
+        listed = bg.call(lambda: ex.open_orders(ADDR))
+    assert driver.core_errors == 0 and (core.clock_steps_back > 0) == (step_s > 0)
+    assert core.clock_step_back_max_s <= step_s  # (the first event behind: the step less the time since the last)
+    assert driver.stop_reason == "duration reached" and not driver.stopped_on_fault
+    assert not listed and driver.final_snapshot is not None and not driver.final_snapshot.open_orders
+    records, _ = read_log(tmp_path / "decisions.jsonl")
+    assert max((r["step_s"] for r in records if r["type"] == "clock_step_back"), default=0.0) == \
+        core.clock_step_back_max_s
+    (run,) = replay_folder(tmp_path)
+    assert run.identical and run.shut_down and run.events > 100
