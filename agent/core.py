@@ -188,9 +188,11 @@ class AgentCore:
         self._feed_quiet = False  # no book for risk.stale_book_s with the socket up, as of the last quote cycle
         self.stale_book_episodes = 0  # times the book went stale with the socket up, quotes pulled each time
         # events stamped before the latest time handled (a live run's host clock stepped back: NTP, an operator), each
-        # handled at that time (_stepped_back); and the most one was behind
+        # handled at that time (_stepped_back); the most one was behind; and, once one was more than
+        # _clock_step_bound_s behind, why the run must stop (the live driver stops it at its next tick)
         self.clock_steps_back = 0
         self.clock_step_back_max_s = 0.0
+        self.clock_fault = ""
         self.connected = True
         self.reconciled = False
         self.snapshot_pending = False
@@ -332,7 +334,10 @@ class AgentCore:
         stopping the run as a core error). Held at ``now``, the core's clock stands still until the host's passes
         it again, and the journal's replay, fed the same stamps, does the same. Counted, with the largest step; the
         first step and each larger than any before are recorded (a step back puts the events of the step's length
-        behind, by less and less)."""
+        behind, by less and less). While the clock stands still, so do the guards that time things (a stale book,
+        an ack's timeout, the dead-man's switch's renewal); and the gateway stamps the venue's ``expiresAfter`` and
+        nonces from the host's clock. A step past ``_clock_step_bound_s`` is no jitter: ``clock_fault`` says so,
+        and the live driver stops the run on it."""
         now = self.tracker.now
         if type(event) is Timer and event.name == AFTER_CYCLE:
             # no step: a cycle's after-cycle work is at the time its cycle was handled (_after_due), whatever came
@@ -343,11 +348,26 @@ class AgentCore:
         self.clock_steps_back += 1
         if step > self.clock_step_back_max_s:
             self.clock_step_back_max_s = step
+            bound = self._clock_step_bound_s()
             text = (f"the host's clock stepped back {step:.3f} s: a {type(event).__name__} stamped {event.ts!r} came "
                     f"after {now!r}, handled at {now!r} ({self.clock_steps_back} event(s) so far)")
+            if step > bound:
+                text += (f"; more than {bound:g} s (risk.stale_book_s or half of risk.ack_timeout_s, the skew the "
+                         f"start refuses): the run stops. Keep the host's clock in sync (chrony or ntpd slewing, "
+                         f"not stepping, mid-run) and start it again")
+                self.clock_fault = self.clock_fault or text
             self._records.append({"type": "clock_step_back", "ts": now, "event": type(event).__name__,
-                                  "event_ts": event.ts, "step_s": step, "count": self.clock_steps_back, "text": text})
+                                  "event_ts": event.ts, "step_s": step, "count": self.clock_steps_back,
+                                  "stop": step > bound, "text": text})
         return dataclasses.replace(event, ts=now)
+
+    def _clock_step_bound_s(self) -> float:
+        """The largest step back of the events' clock a run goes on through (held at the latest time, see
+        _stepped_back): the core's clock stands still that long, so no more than the stale book's bound, nor than
+        the clock error the live start refuses (half of ``risk.ack_timeout_s``: every action's ``expiresAfter`` is
+        the host's clock plus that timeout)."""
+        r = self.cfg.risk
+        return min(r.stale_book_s, r.ack_timeout_s / 2)
 
     def _book_cycle(self) -> None:
         cmds, ts = self._unbooked

@@ -13,6 +13,8 @@ from agent.gateway.events import AFTER_CYCLE, Command, Event, Timer
 
 class Core(Protocol):
     winding_down: bool  # stopped, with orders it still counts live: it needs its timer until they are gone
+    clock_fault: str  # the events' clock stepped back too far to go on (AgentCore._stepped_back): the run must stop
+    clock_step_back_max_s: float
 
     def handle(self, event: Event) -> list[Command]: ...
 

@@ -278,6 +278,10 @@ class LiveDriver:
             next_at += period
             if loop.time() > next_at:  # fell behind (a long pause): skip the missed ticks
                 next_at = loop.time() + period
+            if self.core.clock_fault:  # the clock stepped back past the core's bound (AgentCore._stepped_back says)
+                self.request_stop(f"the host's clock stepped back {self.core.clock_step_back_max_s:.3f} s: sync it",
+                                  fault=True)
+                break
             if not self.stopped:
                 now = self.clock()
                 self.on_event(Timer(now))

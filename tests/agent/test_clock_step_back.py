@@ -1,6 +1,6 @@
 """A live run's events carry the host's clock, which can step back (NTP, an operator): the core is handed an event
 stamped before one it has handled. It handles it at the latest time it has handled (time never goes back inside it,
-and the journal's replay, fed the same stamps, does the same), and counts it."""
+and the journal's replay, fed the same stamps, does the same), counts it, and past a bound says the run must stop."""
 from __future__ import annotations
 
 import pytest
@@ -39,14 +39,26 @@ def test_an_event_stamped_before_one_handled_is_handled_at_the_latest_time():
     assert demotions and all(t.ts >= ahead for t in demotions)
     assert core.clock_steps_back > 10 and core.clock_step_back_max_s == pytest.approx(1.0, abs=0.2)
     steps = [r for r in records if r["type"] == "clock_step_back"]
-    assert len(steps) == 1 and steps[0]["ts"] == ahead and "stepped back" in steps[0]["text"]
+    assert len(steps) == 1 and steps[0]["ts"] == ahead and not steps[0]["stop"] and "stepped back" in steps[0]["text"]
+    assert core.clock_fault == ""
     ts = [r["ts"] for r in records]
     assert ts == sorted(ts)  # no record (the decision log) goes back in time either
 
 
+def test_a_step_back_past_the_bound_says_the_run_must_stop_and_why():
+    """The reported case: a step forward of graduation.eval_interval_s (5 s) or more, back, and a demotion. Past the
+    bound (min of risk.stale_book_s and half of risk.ack_timeout_s, 2.5 s as shipped) the core's clock would stand
+    still too long: it goes on at the latest time, and its clock_fault names the step and the fix."""
+    core, records, ahead = _stepped({}, 6.0)
+    assert core.clock_step_back_max_s > 2.5
+    assert "stepped back" in core.clock_fault and "sync" in core.clock_fault and "2.5" in core.clock_fault
+    assert [r["stop"] for r in records if r["type"] == "clock_step_back"][0] is True
+    assert all(t.ts >= ahead for t in core.graduation.controller.history if "safety" in t.reason)
+
+
 def test_a_twin_session_never_steps_back():
     core, records, _ = _stepped({}, 0.0)
-    assert core.clock_steps_back == 0 and not any(r["type"] == "clock_step_back"
+    assert core.clock_steps_back == 0 and core.clock_fault == "" and not any(r["type"] == "clock_step_back"
                                                                              for r in records)
 
 
@@ -60,6 +72,6 @@ def test_an_after_cycle_behind_an_event_that_came_between_is_no_clock_step():
     j = next(j for j in range(i + 2, len(events)) if type(events[j]) is not Timer)  # the next event from the venue
     core = fresh_core(cfg, inst)
     RecordedDriver(core).run(events[:i + 1] + [events[j], events[i + 1]] + events[i + 2:j] + events[j + 1:])
-    assert events[j].ts > events[i + 1].ts and core.clock_steps_back == 0
+    assert events[j].ts > events[i + 1].ts and core.clock_steps_back == 0 and core.clock_fault == ""
     g, next_eval = core.graduation, events[i].ts + core.cfg.graduation.eval_interval_s
     assert g.evaluate_due(next_eval) and not g.evaluate_due(next_eval - 1e-9)  # evaluated at the cycle's time

@@ -3812,11 +3812,13 @@ def test_a_stop_inside_an_ip_429_storm_that_outlasts_the_grace_exits_3_never_0(t
     assert code == 3, (code, resting)
 
 
-@pytest.mark.parametrize("step_s", [0.0, 0.5])
-def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time(step_s, tmp_path):
+@pytest.mark.parametrize("step_s", [0.0, 0.5, 8.0])
+def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time_and_past_the_bound_stops_the_run(step_s,
+                                                                                                       tmp_path):
     """The live stack against ``twin serve``, its host clock (the driver's and the gateway's: every event's ts)
     stepped back ``step_s`` some 15 s into the run. Each event it stamps behind one handled is handled at the latest
-    time (counted, no core error), and the run goes on to its duration. Its journal replays to
+    time (counted, no core error); under the bound (2.5 s as shipped) the run goes on to its duration; past it the
+    run stops at the next tick, a fault naming the step (it ran on to its duration before). Its journal replays to
     the decision log it wrote, record for record: the replay holds the same events at the same times."""
     from agent.audit.event_log import EventJournal
     from agent.audit.records import JsonlWriter, start_record
@@ -3859,8 +3861,12 @@ def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time(step_s, tm
         listed = bg.call(lambda: ex.open_orders(ADDR))
     assert driver.core_errors == 0 and (core.clock_steps_back > 0) == (step_s > 0)
     assert core.clock_step_back_max_s <= step_s  # (the first event behind: the step less the time since the last)
-    assert driver.stop_reason == "duration reached" and not driver.stopped_on_fault
-    assert not listed and driver.final_snapshot is not None and not driver.final_snapshot.open_orders
+    if step_s < 2.5:
+        assert driver.stop_reason == "duration reached" and not driver.stopped_on_fault and not core.clock_fault
+        assert not listed and driver.final_snapshot is not None and not driver.final_snapshot.open_orders
+    else:  # (8 s back, the stop's cancels land past their expiresAfter, the host's clock + 5 s: refused, see README)
+        said = re.fullmatch(r"the host's clock stepped back (\d+\.\d{3}) s: sync it", driver.stop_reason)
+        assert driver.stopped_on_fault and said and float(said[1]) > 2.5 and "sync" in core.clock_fault
     records, _ = read_log(tmp_path / "decisions.jsonl")
     assert max((r["step_s"] for r in records if r["type"] == "clock_step_back"), default=0.0) == \
         core.clock_step_back_max_s
