@@ -328,16 +328,16 @@ class AgentCore:
             raise RuntimeError(f"a market event before the start made commands, which nobody sends: {cmds}")
 
     def _stepped_back(self, event):
-        """``event``, stamped before ``now``, the latest time handled (the tracker's), as it is handled: at ``now``.
-        A live run's events carry the host's clock, and a step back (NTP, an operator) gives the core an event earlier than one
-        it has handled; its models take time as never going back (graduation's exposure controller raised on it,
-        stopping the run as a core error). Held at ``now``, the core's clock stands still until the host's passes
-        it again, and the journal's replay, fed the same stamps, does the same. Counted, with the largest step; the
-        first step and each larger than any before are recorded (a step back puts the events of the step's length
-        behind, by less and less). While the clock stands still, so do the guards that time things (a stale book,
-        an ack's timeout, the dead-man's switch's renewal); and the gateway stamps the venue's ``expiresAfter`` and
-        nonces from the host's clock. A step past ``_clock_step_bound_s`` is no jitter: ``clock_fault`` says so,
-        and the live driver stops the run on it."""
+        """``event``, stamped before ``now``, the latest time handled (the tracker's), as it is handled: at ``now``. A
+        live run's events carry the host's clock, and a step back (NTP, an operator) gives the core an event earlier
+        than one it has handled; its models take time as never going back (graduation's exposure controller raised on
+        it, stopping the run as a core error). Held at ``now``, the core's clock stands still until the host's passes it
+        again, and the journal's replay, fed the same stamps, does the same. Counted, with the largest step; the first
+        step and each larger than any before are recorded (a step back puts the events of the step's length behind, by
+        less and less). While the clock stands still, so do the guards that time things (a stale book, an ack's timeout,
+        the dead-man's switch's renewal); and the gateway stamps the venue's ``expiresAfter`` and nonces from the host's
+        clock. A step past ``_clock_step_bound_s`` is no jitter: ``clock_fault`` says so, and the live driver stops the
+        run on it."""
         now = self.tracker.now
         if type(event) is Timer and event.name == AFTER_CYCLE:
             # no step: a cycle's after-cycle work is at the time its cycle was handled (_after_due), whatever came
