@@ -29,10 +29,10 @@ def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str
     for err in error.errors():
         loc = field_path(err["loc"])
         if not loc and err["type"] == "value_error" and isinstance(err.get("input"), dict):
-            lines.append(f"  (top level): {err.get('ctx', {}).get('error', err['msg'])}")
+            lines.append(f"  (top level): {error_message(err.get('ctx', {}).get('error', err['msg']))}")
             continue
         got = "" if err["type"] == "missing" else f" (got {short_repr(err.get('input'))})"
-        lines.append(f"  {loc or '(top level)'}: {err['msg']}{got}")
+        lines.append(f"  {loc or '(top level)'}: {error_message(err['msg'])}{got}")
     return "\n".join(lines)
 
 
@@ -50,6 +50,17 @@ def _path_part(part) -> str:
 
 
 _DECIMAL = re.compile(r"-?[0-9]+")
+
+
+def error_message(msg) -> str:
+    """pydantic's message with every integer of a key's size in it not shown (as ``short_repr`` shows one): a
+    discriminator's message quotes the tag it could not match (``Input tag '9953...' found using 'kind'``), and an
+    unquoted ``0x`` key given as a chaos event's ``kind`` or an invariant's ``name`` is a tag YAML read as a number."""
+    return _KEY_SIZED_DECIMAL.sub(lambda m: short_repr(int(m.group())), str(msg))
+
+
+# a run of decimal digits as long as a key-sized integer's (39 to 78 digits), not inside a longer one
+_KEY_SIZED_DECIMAL = re.compile(r"(?<![0-9])[0-9]{39,78}(?![0-9])")
 
 
 MAX_TEXT_BYTES = 16 * 1024 * 1024  # a config, params or scenario file is kilobytes; past this it is another file

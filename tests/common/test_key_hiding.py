@@ -463,3 +463,27 @@ def test_a_key_written_unquoted_as_a_field_name_is_not_shown_in_the_field_path(t
     assert r.returncode == 2 and "Traceback" not in r.stderr and str(path) in r.stderr
     assert "Keys should be strings" in r.stderr and INT_KEY_HIDDEN in r.stderr
     assert not any(decimal[i:i + 16] in r.stderr + r.stdout for i in range(len(decimal) - 15))
+
+
+
+_OUTAGE = Path(__file__).resolve().parents[2] / "scenarios" / "ws_outage_during_move.yaml"
+
+
+@pytest.mark.parametrize("argv, text, tag", [
+    (["scenarios", "check"], _OUTAGE.read_text(), "{kind: disconnect,"),
+    (["scenarios", "check"], _OUTAGE.read_text(), "{name: decision_log_complete}"),
+    (["twin", "serve", "--port", "0", "--scenario"], "events:\n  - {kind: disconnect, at_s: 1, duration_s: 2}\n",
+     "{kind: disconnect,")],
+    ids=["scenario-chaos-kind", "scenario-invariant-name", "serve-scenario-kind"])
+def test_a_key_written_unquoted_as_a_tag_is_not_shown_in_the_message(tmp_path, argv, text, tag):
+    """A chaos event's ``kind`` or an invariant's ``name`` given an unquoted ``0x`` key: pydantic's own message
+    quotes the tag it could not match (``Input tag '9953...' found using 'kind' does not match``), the key in
+    decimal, though the ``(got ...)`` beside it hid it."""
+    path = tmp_path / "with-a-key.yaml"
+    name = tag[1:].split(":")[0]
+    path.write_text(text.replace(tag, "{%s: 0x%s%s" % (name, KEY, tag[-1])))
+    r = _cli(*argv, str(path))
+    said, decimal = r.stdout + r.stderr, str(int(KEY, 16))
+    assert r.returncode == 2 and "Traceback" not in said and str(path) in said, said
+    assert "does not match any of the expected tags" in said and INT_KEY_HIDDEN in said
+    assert not any(decimal[i:i + 16] in said for i in range(len(decimal) - 15)), said

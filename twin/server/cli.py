@@ -12,7 +12,7 @@ import math
 import sys
 
 from common.cli_errors import fail, log_to_stderr, print_note, print_out
-from common.files import ArgumentParser, field_path, missing_extra, short_repr, unreadable
+from common.files import ArgumentParser, error_message, field_path, missing_extra, short_repr, unreadable
 from twin.server.clock import parse_speed
 from twin.server.limits import WS_LIMIT_MAX, WsLimits
 from common.units import non_empty, parse_port, parse_seed
@@ -127,7 +127,8 @@ def load_chaos(path: str):
     except ValidationError as e:
         first = e.errors()[0]
         where = field_path(first["loc"])
-        raise ValueError(f"--scenario {path}: {where}: {first['msg']} (got {short_repr(first.get('input'))})") from None
+        raise ValueError(f"--scenario {path}: {where}: {error_message(first['msg'])} "
+                         f"(got {short_repr(first.get('input'))})") from None
 
 
 def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None = None) -> int:
