@@ -8,6 +8,7 @@ and response latencies added up), and each answer's reason is counted per place 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,14 +152,18 @@ def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: float = 0.0,
-            on_stray: Callable[[object], None] | None = None) -> Observations:
+            on_stray: Callable[[object], None] | None = None, journal: bool = False) -> Observations:
     """Feed ``events`` to ``core`` (a fresh core built as the run's was) and collect what the venue did.
     ``venue_epoch_s``: the venue's time (epoch s) at the events' time 0; 0 for a live run, whose events carry
     the wall clock (a twin session's start at the twin's epoch). ``clock_skew_s``: how far the host's clock was
     behind the venue's (negative: ahead), as the live run's preflight measured it (its start record's
     ``clock_skew_s``, known to ± half a round trip): the feed's lags are the venue's time on an update to its
     arrival, and 20 ms of skew moved a fitted 60 ms median to 40 or 80 ms. A reply naming an order the replay never
-    sent is counted (``stray_replies``) and handed to ``on_stray``: the replay has gone another way than the run."""
+    sent is counted (``stray_replies``) and handed to ``on_stray``: the replay has gone another way than the run.
+    ``journal``: the events are a journal's, and an exception the core raises on one is CoreFailed
+    (``event_log.handled``, said with its line); else (a twin session's: the fitted twin's replay) it is the core's
+    bug, raised as itself with its traceback."""
+    handle = functools.partial(handled, core) if journal else core.handle
     sent: dict[str, float] = {}
     kind_of: dict[str, str] = {}  # cloid → its kind (``Observations.eligible_kinds``)
     kinds: dict[str, int] = {}
@@ -274,7 +279,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 down_since = None
         if t in _PUSHED:
             prev_push = ts
-        for c in handled(core, ev):
+        for c in handle(ev):
             carried = False
             for x in (c.commands if type(c) is Batch else (c,)):
                 if type(x) is ModifyOrder:
@@ -443,7 +448,7 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
         if not stray:
             stray.append(f"{reader.at}: {type(ev).__name__} of {getattr(ev, _REPLY_NAMES[type(ev)])}")
     try:
-        obs = observe(counted(), core, clock_skew_s=skew, on_stray=on_stray)
+        obs = observe(counted(), core, clock_skew_s=skew, on_stray=on_stray, journal=True)
     except CoreFailed as e:  # (the core's traceback)
         raise ValueError(f"{reader.at}: {e}") from None
     if obs.stray_replies:

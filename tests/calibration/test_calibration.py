@@ -707,6 +707,20 @@ def test_observe_counts_each_reply_to_an_order_it_never_sent():
     assert obs.stray_replies == 2 and [e.cloid for e in seen] == ["0xfeed", "0xbeef"]
 
 
+def test_a_core_error_on_a_twin_sessions_events_is_raised_as_itself_not_said_as_a_journals_line():
+    """The fit's replay of the fitted twin (replay_check) observes a twin session's events through a fresh core: an
+    exception there is the core's bug, and was turned into the journal's CoreFailed, a ValueError the CLI printed as
+    a bad input ("the core failed on this ...: the run stopped there if it was live"), exit 2, the traceback lost."""
+    from agent.gateway.events import OrderAcknowledged
+    core = session_core(SHADOW, 1, 1.0, 5)
+
+    def broken(event):
+        raise ZeroDivisionError("a bug in the core")
+    core.handle = broken
+    with pytest.raises(ZeroDivisionError, match="a bug in the core"):
+        observe([OrderAcknowledged(1.0, "0xfeed", 5, True)], core)
+
+
 @pytest.mark.parametrize("case, expected", [
     ("list", "line {i}: [1, 2]: not a record (a journal's line is a JSON object)"),
     ("number", "line {i}: 5: not a record"),
