@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -314,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     from common.cli_errors import fail
     if not Path(args.head).is_dir():  # (it was a FileNotFoundError traceback at the first run)
         return fail(f"--head {args.head}: not a folder: give a tree's path")
+    if shutil.which(args.python) is None:  # (a CalledProcessError traceback at the first batch, its folder left)
+        return fail(f"--python {args.python}: not an interpreter that can be run")
     if args.work is not None:
         from common.files import make_output_folder
         try:  # (a file given was a FileExistsError traceback)

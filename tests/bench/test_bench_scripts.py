@@ -341,6 +341,11 @@ def test_decisions_diffs_base_is_shown_as_needed_in_its_usage_and_refused_when_m
     assert done.returncode == 2 and done.stderr == "error: --head /no/such/tree: not a folder: give a tree's path\n"
     done = _run("decisions_diff.py", "--base", ".", "--work", __file__, timeout=60)
     assert done.returncode == 2 and done.stderr == f"error: --work {__file__}: exists and is not a folder\n"
+    # an interpreter that is not there (a typo): git's worktree made, then a CalledProcessError traceback at the first
+    # batch, the temporary folder left behind
+    done = _run("decisions_diff.py", "--base", ".", "--python", "/no/such/python", "--kinds", "profile", timeout=60)
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr == "error: --python /no/such/python: not an interpreter that can be run\n", done.stderr
 
 
 def test_the_readmes_count_of_decisions_diffs_default_runs_is_what_it_runs(monkeypatch, tmp_path):
