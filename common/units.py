@@ -124,7 +124,7 @@ def _int_at_least(text: str, lowest: int, what: str) -> int:
 def parse_seeds(text: str) -> list[int]:
     """``0-9``, ``3``, ``1,4,7`` or ``0-2,10``: the seeds in the order given, each once (an argparse type: the soak's
     and decisions_diff's ``--seeds``)."""
-    seeds: list[int] = []
+    seeds: dict[int, None] = {}  # (ordered, and each looked up at once: a list made the parsing quadratic)
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if m is None or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
@@ -132,8 +132,14 @@ def parse_seeds(text: str) -> list[int]:
                                              f"got {text!r}")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
-        if hi - lo >= 10_000:
-            raise argparse.ArgumentTypeError(f"expected at most 10000 seeds in a range (each is a run of wall-clock "
+        if hi - lo >= MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"expected at most {MAX_SEEDS} seeds in a range (each is a run of "
+                                             f"wall-clock time), got {text!r}")
+        seeds.update(dict.fromkeys(range(lo, hi + 1)))
+        if len(seeds) > MAX_SEEDS:  # (ranges of 10,000 each, one after another, ran without end)
+            raise argparse.ArgumentTypeError(f"expected at most {MAX_SEEDS} seeds in all (each is a run of wall-clock "
                                              f"time), got {text!r}")
-        seeds += [s for s in range(lo, hi + 1) if s not in seeds]
-    return seeds
+    return list(seeds)
+
+
+MAX_SEEDS = 10_000  # in a range, and in all

@@ -6,7 +6,7 @@ import argparse
 import pytest
 from hypothesis import given, strategies as st
 
-from common.units import parse_duration, parse_seed, positive_float, positive_int
+from common.units import parse_duration, parse_seed, parse_seeds, positive_float, positive_int
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("2h", 7200.0),
@@ -47,3 +47,13 @@ def test_bad_numbers_are_argparse_errors_naming_the_text(parse, text):
 
 def test_positive_numbers():
     assert positive_float("0.25") == 0.25 and positive_float("30") == 30.0 and positive_int("24") == 24
+
+
+def test_seed_lists_are_refused_past_ten_thousand_seeds_in_all_not_only_in_one_range():
+    """parse_seeds (soak_live's and decisions_diff's --seeds) capped each range at 10,000 seeds, each a run of
+    wall-clock time, but not the list: ``0-9999,10000-19999,...`` passed, and its parsing alone took seconds per
+    range (each seed looked up in the list so far), then runs without end."""
+    assert parse_seeds("0-9,5,3-4,10") == list(range(11))
+    assert len(parse_seeds("0-9999,0-9999")) == 10_000  # a seed given twice runs once
+    with pytest.raises(argparse.ArgumentTypeError, match="expected at most 10000 seeds in all"):
+        parse_seeds("0-9999,10000")
