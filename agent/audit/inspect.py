@@ -350,10 +350,11 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
         out += _transitions("dead-man", [(r.get("ts"), "", r.get("state"), r.get("why", "")) for r in ov.dead_man],
                             wall, max_transitions)
     for r in ov.postmortems:  # (a field of another shape than this version writes, as it is: it was a traceback)
-        reasons, orders = _listed(r.get("reasons", [])), _listed(r.get("live_orders", []))
+        reasons, orders = _listed(r.get("reasons", [])), r.get("live_orders", [])
+        orders = f"{len(orders)} live orders" if isinstance(orders, list) else f"live orders {orders}"
         out.append(f"  KILL        {format_ts(r.get('ts', math.nan), wall)}  "
                    f"{'; '.join(str(x) for x in reasons) or 'no rule named'} "
-                   f"(postmortem: position {r.get('position')}, {len(orders)} live orders)")
+                   f"(postmortem: position {r.get('position')}, {orders})")
     for r in ov.venue_changes[:max_transitions]:
         out.append(f"  venue       {format_ts(r.get('ts', math.nan), wall)}  {r.get('kind')}: "
                    f"{str(r.get('text', ''))[:100]}")
