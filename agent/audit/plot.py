@@ -69,8 +69,7 @@ def series(reader: LogReader, lo: float = -math.inf, hi: float = math.inf, cap: 
     for line in reader:
         kind = line.kind
         if kind == "start" and s.limit != s.limit:
-            rec = record(line) or {}
-            s.limit = float(rec.get("config", {}).get("risk", {}).get("max_position", math.nan))
+            s.limit = _limit(record(line) or {})
         if not lo <= line.ts <= hi:
             if line.ts > hi + 60.0:  # records come in time order (a minute's slack for a late one)
                 break
@@ -121,6 +120,14 @@ def _cycle_point(ts: float, rec: dict) -> tuple:
     asks = [float(q[1]) for q in quotes if q and q[0] == "A"]
     return (ts, _number(i.get("mid")), max(bids) if bids else math.nan, min(asks) if asks else math.nan,
             _number(i.get("position")))
+
+
+def _limit(start: dict) -> float:
+    """A start record's config.risk.max_position; nan (no limit drawn) for a config of another shape than this
+    version writes (it was a traceback)."""
+    config = start.get("config")
+    risk = config.get("risk") if isinstance(config, dict) else None
+    return _number(risk.get("max_position")) if isinstance(risk, dict) else math.nan
 
 
 def _number(v) -> float:

@@ -377,3 +377,18 @@ def test_a_record_whose_fields_have_other_shapes_is_shown_as_written_not_a_trace
     png = tmp_path / "log.png"
     assert main([str(tmp_path), "--plot", str(png)]) == 0
     assert png.stat().st_size > 0 and "3 cycles" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("config", [5, None, {"risk": "x"}, {"risk": {"max_position": "lots"}}],
+                         ids=["number", "null", "risk-string", "limit-string"])
+def test_a_start_record_whose_config_has_another_shape_is_drawn_without_a_limit_not_a_traceback(tmp_path, capsys,
+                                                                                                config):
+    """--plot reads the position limit from the first start record's config.risk.max_position: a config of
+    another shape (a hand edit, another version's log) ended on an AttributeError or ValueError traceback, where
+    the overview and the listing of the same log showed it."""
+    with JsonlWriter(tmp_path / "decisions.jsonl") as w:
+        for rec in ({"type": "start", "ts": 0.0, "config": config}, _cycle(1), _cycle(2)):
+            w.write(rec)
+    png = tmp_path / "log.png"
+    assert main([str(tmp_path), "--plot", str(png)]) == 0
+    assert png.stat().st_size > 0 and "2 cycles" in capsys.readouterr().out
