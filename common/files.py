@@ -276,6 +276,10 @@ def load_yaml(text: str, name: str | Path | None = None) -> Any:
         return yaml.load(text, Loader=_YamlLoader)
     except yaml.MarkedYAMLError as e:  # (parsed from the text, not a stream: the marks keep their snippet)
         for mark in (e.context_mark, e.problem_mark):
+            if mark is not None and isinstance(getattr(mark, "buffer", None), str):
+                # its snippet quotes the line cut some 36 characters either side of the mark: a key's form on it,
+                # cut short, is no longer one for hide_keys, yet half a key; masked, each character kept in place
+                mark.buffer = _KEY_SHAPED.sub(lambda m: "*" * len(m.group()), mark.buffer)
             if name is not None and mark is not None:
                 mark.name = str(name)
         raise

@@ -487,3 +487,16 @@ def test_a_key_written_unquoted_as_a_tag_is_not_shown_in_the_message(tmp_path, a
     assert r.returncode == 2 and "Traceback" not in said and str(path) in said, said
     assert "does not match any of the expected tags" in said and INT_KEY_HIDDEN in said
     assert not any(decimal[i:i + 16] in said for i in range(len(decimal) - 15)), said
+
+
+@pytest.mark.parametrize("text", [f"session:\n  0x{KEY}: 1\n  0x{KEY}: 2\n", f"risk: {{max_position: 0x{KEY}\n",
+                                  f"risk:\n  max_position: 1\n   private_key: {KEY}\n"],
+                         ids=["key-twice", "unclosed", "indent"])
+def test_a_yaml_error_on_a_line_holding_a_key_does_not_show_part_of_it_in_its_snippet(tmp_path, text):
+    """PyYAML's error quotes the line it points at, cut to some 36 characters each side of the mark
+    (``0xdc0e0ba37727f6a37d86ecbdb1e223 ...``): half a key, which hide_keys (whole runs of 64 digits) let through."""
+    path = tmp_path / "with-a-key.yaml"
+    path.write_text(text)
+    r = _cli("agent", "--duration", "1", "--config", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and f"{path}: not valid YAML" in r.stderr, r.stderr
+    assert not any(KEY[i:i + 12] in r.stderr.lower() for i in range(0, 64 - 11)), r.stderr
