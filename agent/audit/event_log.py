@@ -357,8 +357,23 @@ class CoreFailed(ValueError):
     core's traceback; the replay cannot go on past it (the core's state is half-way through the event)."""
 
     def __init__(self, event, error: Exception) -> None:
-        super().__init__(f"the core failed on this {type(event).__name__} ({type(error).__name__}: {error}): the run "
-                         f"stopped there if it was live (its log's end: core error); a replay cannot go past it")
+        super().__init__(f"the core failed on this {type(event).__name__} ({type(error).__name__}: {error}"
+                         f"{_raised_at(error)}): the run stopped there if it was live (its log's end: core error); a "
+                         f"replay cannot go past it")
+
+
+def _raised_at(error: BaseException) -> str:
+    """``, raised at agent/x.py:N in f``: the traceback's last frame in the project's code (a library's, numpy's, says
+    less), the evidence its one line keeps of where the core failed."""
+    import traceback
+
+    root = Path(__file__).resolve().parents[2]
+    frames = [(Path(f.filename), f) for f in traceback.extract_tb(error.__traceback__)]
+    ours = [(p, f) for p, f in frames if p.is_relative_to(root) and "site-packages" not in p.parts]  # (a venv in it)
+    if not frames:
+        return ""
+    path, frame = (ours or frames)[-1]
+    return f", raised at {path.relative_to(root) if ours else path}:{frame.lineno} in {frame.name}"
 
 
 def handled(core, event) -> list:

@@ -139,7 +139,8 @@ def test_an_event_the_core_fails_on_is_said_with_its_line_by_the_replay_and_the_
         assert run() == 2
         err = capsys.readouterr().err
         assert re.fullmatch(rf"error: {re.escape(str(events))}: line \d+: the core failed on this \w+ "
-                            rf"\(OverflowError: [^\n]*\): the run stopped there if it was live [^\n]*\n", err), err
+                            rf"\(OverflowError: [^\n]*, raised at agent/[\w/]+\.py:\d+ in \w+\): the run stopped there "
+                            rf"if it was live [^\n]*\n", err), err  # (where: the traceback's last frame, its evidence)
     assert not (tmp_path / "calibration").exists()
 
 
