@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -97,10 +98,10 @@ def _logged_session(out: Path, cfg, seed: int, minutes: float, params=None, each
     ex, _, core, driver = build_session(cfg, seed, params, record_sink=lambda r: lines.append(
         json.dumps(r, sort_keys=True, default=repr)), command_log=timed)
     driver.start()
-    for minute in range(int(minutes)):
+    for minute in range(math.ceil(minutes)):  # (whole minutes only: --agent-minutes 0.5 ran none, "identical")
         if minute and each_minute is not None:
             lines.append(each_minute(ex, core))
-        ex.env.run(until=(minute + 1) * 60.0)
+        ex.env.run(until=min(minute + 1, minutes) * 60.0)
     (out / "decisions.jsonl").write_text("\n".join(lines) + "\n")
     (out / "commands.txt").write_text("\n".join(timed) + "\n")
 

@@ -367,3 +367,16 @@ def test_the_readmes_count_of_decisions_diffs_default_runs_is_what_it_runs(monke
     assert len(list((BENCH.parent / "scenarios").glob("*.yaml"))) == scenarios and seeds == 10 and chaos == 300
     assert sum(j["kind"] != "scenario" for j in jobs) == sessions
     assert len(jobs) + chaos == runs
+
+
+def test_decisions_diffs_profile_and_retuned_sessions_run_the_fraction_of_a_minute_asked(monkeypatch, tmp_path):
+    """--agent-minutes takes any positive number, and the agent sessions run that long; the profile and retuned
+    sessions ran whole minutes only (range(int(minutes))): 0.5 ran none, compared two empty logs and called them
+    identical, and 1.5 ran one."""
+    import json
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import decisions_diff
+    decisions_diff._work_profile({"profile": "default", "seed": 0, "minutes": 0.5}, tmp_path)
+    times = [json.loads(line)["ts"] for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+    assert times and 29.0 <= max(times) <= 30.0, times[-3:]
