@@ -273,7 +273,7 @@ def load_yaml(text: str, name: str | Path | None = None) -> Any:
     """``yaml.safe_load(text)``; every problem with the text is a ``yaml.YAMLError`` (which names its line, and
     the file as ``name``: without it PyYAML says ``in "<unicode string>"``, a name of no file the user has)."""
     try:
-        return yaml.load(text, Loader=_YamlLoader)
+        data = yaml.load(text, Loader=_YamlLoader)
     except yaml.MarkedYAMLError as e:  # (parsed from the text, not a stream: the marks keep their snippet)
         for mark in (e.context_mark, e.problem_mark):
             if mark is not None and isinstance(getattr(mark, "buffer", None), str):
@@ -286,6 +286,39 @@ def load_yaml(text: str, name: str | Path | None = None) -> Any:
     except RecursionError:  # (PyYAML's composer and constructor recurse per level: it was a traceback, exit 1)
         raise yaml.YAMLError("nested too deeply to be read (hundreds of levels, past Python's recursion limit): "
                              "no config, scenario or chaos list nests more than a few") from None
+    _check_depth(data)
+    return data
+
+
+MAX_YAML_DEPTH = 100  # levels of mappings and lists, the top one counted: no config or scenario nests more than a few
+
+
+def _check_depth(data: Any) -> None:
+    """YAMLError for data nested more than MAX_YAML_DEPTH levels, or holding itself. A text nested hundreds deep is
+    PyYAML's RecursionError, but aliases nest without the text doing so (``x2: &x2 [*x1]``, a line a level): read,
+    it was walked by the checks after (a config's) into a RecursionError traceback. Each distinct mapping or list is
+    looked at once, so a "billion laughs" (ten lists shared ten times a level) costs what its text does."""
+    below: dict[int, int] = {}  # id of a container done → the levels from it down
+    on_path: set[int] = set()  # the containers being walked, from the top
+    stack: list[tuple[Any, bool]] = [(data, False)] if isinstance(data, (dict, list)) else []
+    while stack:
+        node, done = stack.pop()
+        kids = [v for v in (node.values() if isinstance(node, dict) else node) if isinstance(v, (dict, list))]
+        if done:
+            on_path.discard(id(node))
+            below[id(node)] = 1 + max((below[id(k)] for k in kids), default=0)
+            if below[id(node)] > MAX_YAML_DEPTH:
+                raise yaml.YAMLError(f"nested more than {MAX_YAML_DEPTH} levels (aliases count the levels they "
+                                     f"bring): no config, scenario or chaos list nests more than a few")
+            continue
+        if id(node) in below:
+            continue
+        if id(node) in on_path:
+            raise yaml.YAMLError("a mapping or list that holds itself (an alias inside the node it names): no "
+                                 "config, scenario or chaos list does")
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if id(k) not in below)
 
 
 def json_key_given_twice(text: str) -> str | None:
