@@ -44,8 +44,9 @@ def field_path(loc: tuple) -> str:
 
 
 def _path_part(part) -> str:
-    if isinstance(part, str) and len(part) <= 80 and _DECIMAL.fullmatch(part):
-        part = int(part)
+    if isinstance(part, str) and len(part) <= 80 and _DECIMAL.fullmatch(part) and \
+            _KEY_SIZED_INT[0] <= abs(int(part)) < _KEY_SIZED_INT[1]:  # (a key-sized integer's decimal text; any
+        return INT_KEY_HIDDEN  # other name as written: '007' was shown as 7)
     return short_repr(part) if type(part) is int else str(part)
 
 

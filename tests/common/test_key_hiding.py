@@ -500,3 +500,11 @@ def test_a_yaml_error_on_a_line_holding_a_key_does_not_show_part_of_it_in_its_sn
     r = _cli("agent", "--duration", "1", "--config", str(path))
     assert r.returncode == 2 and "Traceback" not in r.stderr and f"{path}: not valid YAML" in r.stderr, r.stderr
     assert not any(KEY[i:i + 12] in r.stderr.lower() for i in range(0, 64 - 11)), r.stderr
+
+
+def test_a_field_name_of_digits_is_shown_as_written_when_it_is_no_key():
+    """field_path reads a path part of digits as the integer it may be (a key YAML read as one), to hide it when it
+    has a key's size; every other such name was shown as that integer: a quoted '007' as 7."""
+    from common.files import field_path
+    assert field_path(("risk", "007", 0, "x")) == "risk.007.0.x"
+    assert field_path(("risk", str(int(KEY, 16)))) == f"risk.{INT_KEY_HIDDEN}"
