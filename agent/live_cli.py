@@ -163,14 +163,18 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
                              "not shown): set HL_SECRET_KEY instead, and clear the key from the shell's history")
         path = Path(keystore)
         try:
-            blob = json.loads(read_text(path))  # (at most a config's size: /dev/zero given here took all memory)
+            text = read_text(path)  # (at most a config's size: /dev/zero given here took all memory)
         except OSError as e:  # (what the system said: "(FileNotFoundError)" named a class, not the problem)
             raise UsageError(unreadable("--keystore", e)) from None
-        except (json.JSONDecodeError, RecursionError) as e:  # (its message gives the place, never the text: nothing
-            # secret shown; RecursionError: nested past json's limit)
-            raise UsageError(f"--keystore {path}: not a keystore JSON: {e}") from None
-        except ValueError as e:  # read_text's: not UTF-8, or past its size (naming the file)
+        except ValueError as e:  # not UTF-8, or past its size (naming the file)
             raise UsageError(f"--keystore {e}") from None
+        try:
+            blob = json.loads(text)
+        except (ValueError, RecursionError) as e:  # (its message gives the place, never the text: nothing secret
+            # shown; RecursionError: nested past json's limit; a bare ValueError: an integer past Python's 4,300
+            # digits, which read_text's handler here said as "--keystore Exceeds the limit ...", naming no file)
+            said = e if isinstance(e, (json.JSONDecodeError, RecursionError)) else "a number too long to read"
+            raise UsageError(f"--keystore {path}: not a keystore JSON: {said}") from None
         password = env.get("HL_KEYSTORE_PASSWORD")
         if password is None:
             if not sys.stdin.isatty():

@@ -1100,9 +1100,11 @@ def test_a_keystore_that_cannot_be_read_is_refused_saying_why_not_an_exception_c
     (tmp_path / "torn.json").write_text('{"crypto": {"cipher": "aes-128-ctr"')
     (tmp_path / "latin1.json").write_bytes(b'{"a": "\xe9"}')
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # (json's RecursionError: a traceback)
+    (tmp_path / "long.json").write_text('{"n": %s}' % ("1" * 5000))  # (int's digit limit: the file not named)
     for name, said in (("nope.json", "No such file or directory"), (".", "Is a directory"),
                        ("torn.json", "not a keystore JSON: Expecting ',' delimiter: line 1"),
-                       ("latin1.json", "not UTF-8 text"), ("deep.json", "not a keystore JSON: maximum recursion")):
+                       ("latin1.json", "not UTF-8 text"), ("deep.json", "not a keystore JSON: maximum recursion"),
+                       ("long.json", "not a keystore JSON: a number too long to read")):
         path = tmp_path / name
         assert live_main(["--base-url", "http://127.0.0.1:9", "--keystore", str(path)], env={}) == 2
         err = capsys.readouterr().err

@@ -341,11 +341,13 @@ def test_a_recorded_market_file_that_is_missing_or_not_a_recording_fails_check_n
     (tmp_path / "data" / "rec.jsonl").write_bytes(sample.read_bytes())
     (tmp_path / "data" / "bad.jsonl").write_text("not json\n")
     (tmp_path / "data" / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")  # (a RecursionError)
+    (tmp_path / "data" / "long.jsonl").write_text('{"channel": %s}\n' % ("1" * 5000))  # (int's limit: no file named)
     f = tmp_path / "rec.yaml"
     for recorded, says in (("nothere.jsonl", f"{tmp_path / 'nothere.jsonl'}: No such file or directory"),
                            ("data", f"{tmp_path / 'data'}: Is a directory"),
                            ("data/bad.jsonl", f"{tmp_path / 'data' / 'bad.jsonl'}:1: not JSON"),
-                           ("data/deep.jsonl", f"{tmp_path / 'data' / 'deep.jsonl'}:1: not JSON")):
+                           ("data/deep.jsonl", f"{tmp_path / 'data' / 'deep.jsonl'}:1: not JSON"),
+                           ("data/long.jsonl", f"{tmp_path / 'data' / 'long.jsonl'}:1: not JSON")):
         f.write_text(MINIMAL + f"market: {{recorded: {recorded}}}\n")
         assert main(["check", str(f)]) == 2
         err = capsys.readouterr().err

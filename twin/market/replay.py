@@ -137,6 +137,8 @@ class ReplayMarket:
                 except RecursionError:  # (no venue message nests that deep: it was a traceback)
                     raise ReplayFormatError(f"{self.path}:{lineno}: not JSON (nested past the reader's limit)") \
                         from None
+                except ValueError:  # (an integer past Python's 4,300 digits: its message named no file nor line)
+                    raise ReplayFormatError(f"{self.path}:{lineno}: not JSON (a number too long to read)") from None
                 channel = f.get(msg, "channel", "channel")
                 data = f.get(msg, "data", "data")
                 if channel == "l2Book":
