@@ -3873,3 +3873,38 @@ def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time_and_past_t
         core.clock_step_back_max_s
     (run,) = replay_folder(tmp_path)
     assert run.identical and run.shut_down and run.events > 100
+
+
+def test_a_snapshots_fills_are_stamped_when_given_not_when_their_page_came():
+    """The fills a snapshot's fill query lists that no push has given yet go to the agent just before the snapshot,
+    once its openOrders is back too: stamped when their page came, they were behind every event given meanwhile (a
+    book), and the core took them for the host's clock stepping back (AgentCore._stepped_back: a clock_step_back
+    warning, and past min(risk.stale_book_s, risk.ack_timeout_s / 2) the run stopped as a fault). openOrders held 0.3 s
+    by a proxy, pushes 2 s behind (8 s of venue time): the gateway's events come in time order, that fill among them."""
+    slow_feed = PathLatencyParams(median_ms=8000.0, sigma=0.0, spike_prob=0.0, burst_rate_per_hour=0.0)
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), latency=LatencyParams(feed=slow_feed))
+    with served(speed=4.0, params=params) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                events: list = []
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, quota_poll_s=0)
+                await gw.prepare()
+                gw.start(events.append)
+                try:
+                    assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
+                    px = float(round(await gw.mid_px() * 1.01))
+                    gw.send(PlaceOrder(cloid(61), Side.BUY, px, 0.001, Tif.IOC))
+                    assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(61)))
+                    proxy.delay_info = lambda body: 0.3 if body.get("type") == "openOrders" else 0.0
+                    n_before = len(events)
+                    gw.send(RequestAccountSnapshot())
+                    assert await until(lambda: any(type(e) is AccountSnapshot for e in events[n_before:]))
+                    return gw, events[n_before:]
+                finally:
+                    await gw.close()
+        gw, events = asyncio.run(scenario())
+    assert gw.stats["fills_in_snapshot"] == 1  # the fill came from the snapshot's query, its push still on the way
+    fill = first(events, FillReceived)
+    assert any(type(e) is BookUpdated for e in events[:events.index(fill)])  # books came while openOrders was held
+    stamps = [e.ts for e in events]
+    assert stamps == sorted(stamps), [(type(e).__name__, e.ts) for e in events]

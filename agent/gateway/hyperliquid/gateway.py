@@ -811,9 +811,12 @@ class HyperliquidGateway(CommandRouter):
                        ip_weight: int = 0) -> None:
         """``fills``: this coin's fills in the userFillsByTime reply. Those the agent has not had go first:
         the snapshot's position holds them, and their pushes may come after it, or never if the agent
-        stops on this snapshot (its shutdown does)."""
+        stops on this snapshot (its shutdown does). Stamped now, as the snapshot is, not when their page came: the
+        events given since (a book while openOrders was on its way) are later, and the core takes an event behind
+        one it has handled for the host's clock stepping back (AgentCore._stepped_back), past a bound a fault."""
+        now = self._now()
         for ev in self.fills.in_snapshot(fills):
-            self._emit(self._named(ev))
+            self._emit(self._named(dataclasses.replace(ev, ts=now)))
         opens = tuple(o.as_open_order() for o in orders)  # (the parser keeps this coin's rows only)
         for o in opens:
             self._sides.remember(o.cloid, o.side)
@@ -827,7 +830,7 @@ class HyperliquidGateway(CommandRouter):
         self._watermarks.append((t_state, watermark))
         del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
-        self._emit(AccountSnapshot(self._now(), state.position, state.entry_px, state.account_value,
+        self._emit(AccountSnapshot(now, state.position, state.entry_px, state.account_value,
                                    state.margin_used, opens, watermark, requested, t_state, ip_weight))
 
     # ------------------------------------------------------------------ quota
