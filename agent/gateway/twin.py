@@ -14,8 +14,8 @@ from operator import itemgetter
 from typing import Callable
 
 from agent.gateway.base import (
-    CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid, order_name,
-    schedule_cancel_late_ts,
+    CommandRouter, EventSink, QuotaPollBackoff, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid,
+    order_name, schedule_cancel_late_ts,
 )
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
@@ -30,7 +30,7 @@ from agent.execution.weights import (
     EXPIRED_COST, INFO_WEIGHT, LISTED_CANCELS, items_weight, pages_weight, snapshot_weight,
 )
 from agent.gateway.reasons import classify
-from twin.calls import start_loop
+from twin.calls import call_later, start_loop
 from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
     ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillInfo,
@@ -64,6 +64,8 @@ class TwinGateway(CommandRouter):
         self.coin = coin
         self._dex = exchange.instruments[coin].dex if coin in exchange.instruments else ""
         self.quota_poll_s = quota_poll_s
+        self._quota_polls = QuotaPollBackoff(quota_poll_s)
+        self._quota_retrying = False  # a poll sent again sooner (QuotaPollBackoff) is scheduled
         # every action carries expiresAfter = now + ttl, so an order not at the venue after the
         # ttl never will be: the agent can then trust a snapshot that does not list it
         self.action_ttl_s = action_ttl(action_ttl_s)  # (None, no expiresAfter, refused: base.action_ttl says why)
@@ -114,8 +116,12 @@ class TwinGateway(CommandRouter):
         # a UserEventPush that does arrive is translated all the same (_on_push)
 
     def _poll_quota(self):
+        # at the regular period from the start, whatever the replies' times (a live gateway's polls leave the period
+        # after each reply); until the first report, one that brought none is sent again sooner (_retry_quota_poll),
+        # and while such a retry is scheduled it stands for the regular poll
         while True:
-            self._query_quota()
+            if not self._quota_retrying:
+                self._query_quota()
             yield self.quota_poll_s  # (start_loop waits it)
 
     def _query_quota(self) -> None:
@@ -123,14 +129,30 @@ class TwinGateway(CommandRouter):
 
         def done(reply) -> None:
             if isinstance(reply, dict):
+                self._quota_polls.wait_after(True)
                 self.sink(QuotaStatus(self._now(), int(reply["nRequestsUsed"]), int(reply["nRequestsCap"]),
                                       float(reply["cumVlm"]), sent))
             else:
                 self._transport_or_429(reply, "userRateLimit", ())
+                self._retry_quota_poll()
         self.ex.request_info("userRateLimit", done, self.conn, user=self.user)
         # as the live gateway tells its polls, a 429'd one too (agent.execution.weights: the twin charges it nothing,
         # the venue's documents do not say)
         self.sink(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))
+
+    def _retry_quota_poll(self) -> None:
+        """A poll that brought no report, before the first: sent again after QuotaPollBackoff's wait, unless a retry
+        is already scheduled (one chain of them: a regular poll answered the same would start a second)."""
+        if self._quota_polls.reported or self._quota_retrying:
+            return
+        wait = self._quota_polls.wait_after(False)
+
+        def again() -> None:
+            self._quota_retrying = False
+            if not self._quota_polls.reported:
+                self._query_quota()
+        self._quota_retrying = True
+        call_later(self.ex.env, wait, again)
 
     # ------------------------------------------------------------------ commands
 

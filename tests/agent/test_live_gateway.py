@@ -1534,6 +1534,24 @@ def test_a_frame_or_reply_with_a_number_past_floats_range_or_nested_too_deep_is_
     assert gw.stats["malformed"] == 4 and gw.stats["ws_failures"] == 0
 
 
+def test_a_first_quota_poll_answered_unreadably_is_sent_again_within_seconds_not_at_the_period():
+    """Until the venue's first quota report the core sends only cancels (RequestBudget.awaiting_report), so a first
+    poll that brings none is sent again after a second (QuotaPollBackoff), not after quota_poll_s (here 30 s): the
+    report comes from the second poll. Failing before: no report within 5 s, the next poll 30 s away."""
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.info_answers["userRateLimit"] = '{"nRequestsUsed":1,"nRequestsCap":10000,"cumVlm":%s}' % HUGE
+                async with started(proxy, clock, quota_poll_s=30.0) as (gw, events):
+                    assert await until(lambda: first(events, QuotaStatus), timeout_s=5.0)
+                    polls = [body for kind, body in proxy.requests if kind == "userRateLimit"]
+                    return gw, events, polls, proxy.answered
+
+        gw, events, polls, answered = asyncio.run(scenario())
+    assert answered == ["userRateLimit"] and len(polls) == 2 and gw.stats["malformed"] == 1
+    assert sum(type(e) is IpWeightSpent and e.request == "userRateLimit" for e in events) == 2
+
+
 def test_a_fill_that_comes_without_its_cloid_is_named_by_the_orders_oid():
     """The venue's WsFill type lists no cloid: a fill without one came as ``oid:N``, which the tracker does not
     know, so its order's remaining size never fell (counted as exposure until a snapshot). The gateway names it

@@ -595,3 +595,34 @@ def test_a_listing_refused_for_the_ip_weight_names_the_command_it_was_for():
     assert [(e.request, e.for_command) for e in limited[2:]] == [("openOrders", "CancelAll")]
     assert all(e.kind == "ip" for e in limited) and gw.counters["rate_limited_ip"] == 3
     assert not any(type(e) is AccountSnapshot for e in events)  # the state alone came back: no snapshot
+
+
+def _quota_polls_through_a_429_storm(storm: tuple[float, float], until: float) -> tuple[list[float], list]:
+    """A gateway polling the quota every 10 s from t=0, every request refused (HTTP 429) over ``storm``: when each
+    poll was sent, and the reports that came."""
+    from agent.gateway.events import IpWeightSpent, QuotaStatus
+    ex = Exchange.build(TwinParams(), 3)
+    ex.fund(USER, 100_000.0)
+    ex.ip_limiter.add_429_burst(*storm)
+    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=10.0)
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=until)
+    polls = [e.ts for e in events if type(e) is IpWeightSpent and e.request == "userRateLimit"]
+    return polls, [e for e in events if type(e) is QuotaStatus]
+
+
+def test_a_refused_quota_poll_is_sent_again_soon_until_the_first_report_then_at_the_period():
+    """Until the first report the core sends only cancels (RequestBudget.awaiting_report): a first poll refused in a
+    5.5 s storm of 429s is sent again after 1 s, 2 s, 4 s (QuotaPollBackoff), and the report comes at 7 s, not at the
+    next regular poll (10 s). Failing before: polls at 0 and 10 s only, the first report at 10 s."""
+    polls, reports = _quota_polls_through_a_429_storm((0.0, 5.5), until=25.0)
+    assert [round(t) for t in polls] == [0, 1, 3, 7, 10, 20]
+    assert 7.0 < reports[0].ts < 7.5
+
+
+def test_after_the_first_report_a_refused_quota_poll_waits_the_regular_period():
+    """Once the venue has reported, the budget has a count to go on: a refused poll is not sent again sooner."""
+    polls, reports = _quota_polls_through_a_429_storm((5.0, 16.0), until=35.0)
+    assert [round(t) for t in polls] == [0, 10, 20, 30]
+    assert [round(r.ts) for r in reports] == [0, 20, 30]

@@ -29,8 +29,8 @@ from agent.execution.weights import (
     EXPIRED_COST, INFO_WEIGHT, LISTED_CANCELS, info_weight, items_weight, pages_weight, snapshot_weight,
 )
 from agent.gateway.base import (
-    CLOCK_AHEAD_CAP_TTLS, CommandRouter, EventSink, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid,
-    order_name, schedule_cancel_late_ts, schedule_cancel_name,
+    CLOCK_AHEAD_CAP_TTLS, CommandRouter, EventSink, QuotaPollBackoff, RecentOrders, action_ttl, cancel_actions,
+    in_actions, listed_oid, order_name, schedule_cancel_late_ts, schedule_cancel_name,
 )
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -131,6 +131,7 @@ class HyperliquidGateway(CommandRouter):
         self.clock = clock
         self.rng = rng if rng is not None else np.random.default_rng()
         self.quota_poll_s = quota_poll_s
+        self._quota_polls = QuotaPollBackoff(quota_poll_s)
         self.action_ttl_s = action_ttl(action_ttl_s)  # (None, no expiresAfter, refused: base.action_ttl says why)
         # how far this host's clock may be ahead of the venue's, as the last account snapshot measured it, s; and
         # whether it was past half the ttl then, warned of, and past the cap on the lead (_check_clock)
@@ -843,17 +844,20 @@ class HyperliquidGateway(CommandRouter):
                 # many a minute brings depends on the replies' times, which only this loop sees. One answered 429
                 # stays counted (weights.py: whether the venue charges a refused request is not documented)
                 self._emit(IpWeightSpent(sent, INFO_WEIGHT, "userRateLimit"))
+                answered = False
                 body = await self._info({"type": "userRateLimit", "user": self.user}, "userRateLimit")
                 if body is not None:
                     ev = self.parser.quota(body, self._now(), sent)
                     if ev is not None:
                         self._emit(ev)
+                        answered = True
             except Exception:
                 # a bug on a reply's path, as the socket reader's catch-all: were it to end this task, the run
                 # would go on with the address budget as last reported, spending against a stale headroom
                 self.counters["quota_poll_failures"] += 1
                 log.exception("quota poll failed: polling on")
-            await asyncio.sleep(self.quota_poll_s)
+            # (no report yet: sooner, see QuotaPollBackoff)
+            await asyncio.sleep(self._quota_polls.wait_after(answered))
 
     # ------------------------------------------------------------------ websocket
 
