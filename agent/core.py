@@ -116,6 +116,8 @@ class AgentCore:
         self._pulls = 0
         self.reconnect_ts = -math.inf
         self._flatten_held = False  # a flatten IOC is held back by the budget (said once, in the log)
+        # when a quote cycle was first held to cancels for want of the venue's first quota report (nan: none was)
+        self._quota_held_ts = math.nan
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
         self.graduation = Graduation.for_agent(config)
         self.exposure = self.graduation.controller
@@ -616,7 +618,11 @@ class AgentCore:
             self.mid = 0.5 * (bid + ask)
 
     def _on_quota(self, ev: QuotaStatus, cmds: list) -> None:
+        held = self.budget.awaiting_report
         self.budget.on_quota(ev)
+        if held and self._quota_held_ts == self._quota_held_ts:
+            self._records.append({"type": "quota_hold", "ts": ev.ts, "state": "released",
+                                  "held_s": ev.ts - self._quota_held_ts})
         self.cum_volume_usd = ev.cum_volume_usd  # the venue allows the dead-man's switch from $1M traded
 
     def _on_weight_spent(self, ev: IpWeightSpent, cmds: list) -> None:
@@ -795,6 +801,11 @@ class AgentCore:
         # the IP weight nearly spent: the cycle's cancels alone, in the share kept for them (one action, weight 1)
         # (or the venue's quota not yet reported, with a poll out: RequestBudget.awaiting_report)
         cancel_only = not budget.ip_allows_quoting(ts) or budget.awaiting_report
+        if budget.awaiting_report and self._quota_held_ts != self._quota_held_ts:  # (nan: not yet said)
+            # said once, when it starts, and once when the report ends it (_on_quota): seconds of cancels alone
+            # after a start whose first poll was refused were otherwise unexplained in the log
+            self._quota_held_ts = ts
+            self._records.append({"type": "quota_hold", "ts": ts, "state": "held", "why": "first quota report awaited"})
         if cancel_only and not (tr.live_set and budget.ip_allows_cancels(ts)):
             return
         self.last_requote_ts = ts

@@ -471,6 +471,12 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"({'; '.join(rec.get('orders', []))}); counted in the limits, cancelled where they do not fit")
     if kind == "clock_step_back":
         return f"{ts}  clock   {rec.get('text', '')}"
+    if kind == "quota_hold":
+        if rec.get("state") == "released":
+            return (f"{ts}  quota   the venue's first quota report came: quoting resumes "
+                    f"({_num(rec.get('held_s'), 3)} s held)")
+        return (f"{ts}  quota   only cancels sent until the venue's first quota report comes (its first poll refused "
+                f"or unanswered: polled again within seconds)")
     return _as_written(rec, wall)
 
 

@@ -251,6 +251,39 @@ def test_no_order_is_sent_on_the_assumed_quota_while_the_venues_first_report_is_
     assert len(_orders_sent(core.handle(Timer(1.5)))) == 6  # three levels a side
 
 
+def test_the_decision_log_says_once_when_quoting_is_held_for_the_first_quota_report_and_when_it_comes():
+    """An operator reading the log of an agent that sends nothing but cancels for seconds after a start (its first
+    quota poll refused) saw no reason: a quota_hold record says when a cycle was first held to cancels for want of
+    the venue's first report (once, not each cycle), and another when the report released it, after how long."""
+    from agent.gateway.events import IpWeightSpent
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(IpWeightSpent(0.0, 20, "userRateLimit"))
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    for t in (0.5, 1.0, 1.5):
+        core.handle(Timer(t))
+    core.handle(QuotaStatus(2.1, 1000, 10_000, 0.0, 2.05))
+    core.handle(Timer(2.5))
+    core.handle(QuotaStatus(12.1, 1100, 10_000, 0.0, 12.05))  # a later report: nothing more to say
+    holds = [r for r in core.drain_records() if r["type"] == "quota_hold"]
+    assert holds == [{"type": "quota_hold", "ts": 0.5, "state": "held", "why": "first quota report awaited"},
+                     {"type": "quota_hold", "ts": 2.1, "state": "released", "held_s": pytest.approx(1.6)}]
+    from agent.audit.inspect import describe  # (as python -m agent.audit and a live run's console say them)
+    assert "only cancels sent until the venue's first quota report" in describe(holds[0], False)
+    assert "quoting resumes (1.6 s held)" in describe(holds[1], False)
+
+
+def test_a_core_whose_first_quota_report_comes_before_its_first_cycle_says_no_hold():
+    from agent.gateway.events import IpWeightSpent
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(IpWeightSpent(0.0, 20, "userRateLimit"))
+    core.handle(QuotaStatus(0.02, 1000, 10_000, 0.0, 0.0))
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    assert len(_orders_sent(core.handle(Timer(0.5)))) == 6
+    assert not [r for r in core.drain_records() if r["type"] == "quota_hold"]
+
+
 def test_a_core_told_of_no_quota_poll_quotes_on_the_assumed_cap():
     """No poll told (session.quota_poll_s 0, or a driver feeding the core events without a gateway): the assumed cap
     is all the budget will ever have, and quoting goes on from the first cycle."""
