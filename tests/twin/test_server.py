@@ -629,24 +629,25 @@ def test_a_subscription_whose_type_is_not_a_string_gets_an_error_frame_and_the_s
     assert len(errors) == 2 and all(e.startswith("Invalid subscription") for e in errors), frames
 
 
+async def _answer(ws, method: str, sub: dict) -> dict:
+    """The answer to a subscribe or unsubscribe sent on ``ws``: its subscriptionResponse or its error frame."""
+    await ws.send_str(json.dumps({"method": method, "subscription": sub}))
+    got = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] in ("subscriptionResponse", "error"))
+    return got[-1]
+
+
 def test_an_l2book_unsubscribe_must_match_its_subscription_and_a_second_view_is_refused_not_merged():
     """Keyed by coin alone, an unsubscribe without the subscription's options stopped its stream (live it matches
     nothing and the stream goes on), and a second view of a coin was acked and merged into the first."""
     with venue() as bg:
         async def scenario():
             async with greeted(bg) as ws:
-                async def send(method, sub):
-                    await ws.send_str(json.dumps({"method": method, "subscription": sub}))
-                    got = await _frames_until(ws, lambda f: isinstance(f, dict)
-                                              and f["channel"] in ("subscriptionResponse", "error"))
-                    return got[-1]
-
                 view = {"type": "l2Book", "coin": "BTC", "nSigFigs": 3}
-                assert (await send("subscribe", view))["channel"] == "subscriptionResponse"
-                second = await send("subscribe", {"type": "l2Book", "coin": "BTC"})
-                unmatched = await send("unsubscribe", {"type": "l2Book", "coin": "BTC"})
+                assert (await _answer(ws, "subscribe", view))["channel"] == "subscriptionResponse"
+                second = await _answer(ws, "subscribe", {"type": "l2Book", "coin": "BTC"})
+                unmatched = await _answer(ws, "unsubscribe", {"type": "l2Book", "coin": "BTC"})
                 book = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "l2Book")
-                matched = await send("unsubscribe", view)
+                matched = await _answer(ws, "unsubscribe", view)
                 return second, unmatched, book[-1], matched
 
         second, unmatched, book, matched = asyncio.run(scenario())
@@ -683,18 +684,12 @@ def test_an_unsubscribe_of_any_channel_that_matches_no_subscription_of_the_socke
     with venue() as bg:
         async def scenario():
             async with greeted(bg) as ws:
-                async def send(method, sub):
-                    await ws.send_str(json.dumps({"method": method, "subscription": sub}))
-                    got = await _frames_until(ws, lambda f: isinstance(f, dict)
-                                              and f["channel"] in ("subscriptionResponse", "error"))
-                    return got[-1]
-
                 held = {"type": "trades", "coin": "BTC"}
-                assert (await send("subscribe", held))["channel"] == "subscriptionResponse"
-                never = [await send("unsubscribe", sub) for sub in (
+                assert (await _answer(ws, "subscribe", held))["channel"] == "subscriptionResponse"
+                never = [await _answer(ws, "unsubscribe", sub) for sub in (
                     {"type": "trades", "coin": "ETH"}, {"type": "orderUpdates", "user": ADDR},
                     {"type": "activeAssetData", "user": ADDR, "coin": "BTC"})]
-                return never, await send("unsubscribe", held), await send("unsubscribe", held)
+                return never, await _answer(ws, "unsubscribe", held), await _answer(ws, "unsubscribe", held)
 
         never, matched, again = asyncio.run(scenario())
     for frame in never + [again]:  # (the second unsubscribe of trades BTC: nothing is held any more)
