@@ -2848,6 +2848,17 @@ def test_a_host_clock_far_from_the_venues_is_refused_and_a_small_skew_warned(cap
     assert "against twin serve: a --params file that pins venue.epoch_ms" in err
 
 
+async def _preflight_or_refusal(gw, plan):
+    """The live start's checks on ``gw`` (closed after): what ``preflight`` returns, or its Refused."""
+    from agent.preflight import Refused, preflight
+    try:
+        return await preflight(gw, plan)
+    except Refused as e:
+        return e
+    finally:
+        await gw.close()
+
+
 @pytest.mark.parametrize("venue_ahead_s", [0.0, 10.0])
 def test_the_starts_clock_check_judges_the_whole_request_window_not_its_midpoint(venue_ahead_s):
     """The start judged the host's clock at the midpoint of the clearinghouseState request's window: against ``twin
@@ -2856,7 +2867,7 @@ def test_the_starts_clock_check_judges_the_whole_request_window_not_its_midpoint
     nearest agreement, as the in-run check does), it starts, the midpoint still recorded; a real skew (the venue's clock
     10 s ahead) with the same slow answer is still refused, the message saying how long the answer took."""
     from types import SimpleNamespace
-    from agent.preflight import Refused, preflight
+    from agent.preflight import Refused
     params = _params()
     if venue_ahead_s:
         params = params.model_copy(update={"venue": params.venue.model_copy(
@@ -2869,12 +2880,7 @@ def test_the_starts_clock_check_judges_the_whole_request_window_not_its_midpoint
             async with InjectingProxy(bg.base_url) as proxy:
                 proxy.delay_info = lambda body: 1.5 if body.get("type") == "clearinghouseState" else 0.0
                 gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", quota_poll_s=0, action_ttl_s=1.0)
-                try:
-                    return await preflight(gw, plan)
-                except Refused as e:
-                    return e
-                finally:
-                    await gw.close()
+                return await _preflight_or_refusal(gw, plan)
         out = asyncio.run(scenario())
     if venue_ahead_s:
         assert isinstance(out, Refused)
@@ -2893,18 +2899,13 @@ def test_the_starts_clock_check_reads_the_gateways_clock_the_one_that_signs():
     wall clock) passed the check, and every action it signed would have expired 5 s before it was sent. Now the
     check reads the clock that signs, and refuses it."""
     from types import SimpleNamespace
-    from agent.preflight import Refused, preflight
+    from agent.preflight import Refused
     plan = SimpleNamespace(config=AgentConfig(), network="custom", account=ADDR, collateral_set=False, coin="BTC",
                            allow_oversized=False)
     with served(speed=1.0) as (bg, ex, clock):
         async def scenario():
             gw = HyperliquidGateway(bg.base_url, KEY, "BTC", quota_poll_s=0, clock=lambda: time.time() - 10.0)
-            try:
-                return await preflight(gw, plan)
-            except Refused as e:
-                return e
-            finally:
-                await gw.close()
+            return await _preflight_or_refusal(gw, plan)
         out = asyncio.run(scenario())
     assert isinstance(out, Refused), out
     assert re.match(r"this host's clock is (9\.[5-9]|10\.[0-4]) s behind the venue's", str(out)), str(out)
