@@ -30,6 +30,17 @@ def _started(until: float) -> tuple[Exchange, TwinGateway, list]:
     return ex, gw, events
 
 
+def _bids_resting(ex: Exchange, gw: TwinGateway, n: int, ids_seed: int) -> tuple[float, list[str]]:
+    """``n`` bids of ours placed through ``gw`` 500 below the best bid, the twin run to 4 s: their price and cloids."""
+    bid = round(ex.best_bid["BTC"]) - 500.0
+    ids = CloidFactory(ids_seed)
+    ours = [ids.next() for _ in range(n)]
+    for c in ours:
+        gw.send(PlaceOrder(c, Side.BUY, bid, 0.001, Tif.ALO))
+    ex.env.run(until=4.0)
+    return bid, ours
+
+
 def test_modify_replaces_the_order_on_its_own_side_at_the_new_price():
     ex, gw, events = _started(until=2.0)
     mid = ex.books["BTC"].bids[0].px if ex.books["BTC"].bids else 100_000.0
@@ -318,12 +329,7 @@ def test_a_cancel_all_whose_known_cancels_expired_tells_the_core_what_its_listin
     from agent.execution.weights import request_cost
     from agent.gateway.events import CancelAll, CancelRejected, IpWeightSpent, Reason
     ex, gw, events = _started(until=2.0)
-    bid = round(ex.best_bid["BTC"]) - 500.0
-    ids = CloidFactory(13)
-    ours = [ids.next() for _ in range(2)]
-    for c in ours:
-        gw.send(PlaceOrder(c, Side.BUY, bid, 0.001, Tif.ALO))
-    ex.env.run(until=4.0)
+    bid, ours = _bids_resting(ex, gw, 2, 13)
     assert len(ex.open_orders(USER)) == 2
     used, ip = ex.quotas[USER].used, ex.ip_limiter.used(ex.env.now)
     gw.action_ttl_s = -1.0  # every action expired on arrival: the venue refuses it, the listing (info) answers
@@ -529,12 +535,7 @@ def test_a_cancel_all_cancels_the_orders_it_knows_at_once_then_lists_the_rest_as
     from agent.gateway.events import CancelAcknowledged, CancelAll, CancelRejected
     from twin.messages import OrderAction, OrderSpec
     ex, gw, events = _started(until=2.0)
-    bid = round(ex.best_bid["BTC"]) - 500.0
-    ids = CloidFactory(12)
-    ours = [ids.next() for _ in range(3)]
-    for c in ours:
-        gw.send(PlaceOrder(c, Side.BUY, bid, 0.001, Tif.ALO))
-    ex.env.run(until=4.0)
+    bid, ours = _bids_resting(ex, gw, 3, 12)
     oid = ex._process(ex.accounts[USER], OrderAction((OrderSpec("BTC", True, bid, 0.001),))).statuses[0].oid
     assert len(ex.open_orders(USER)) == 4
     sent: list[tuple[float, str, object]] = []  # (when, what, the action) of each request the gateway sends
