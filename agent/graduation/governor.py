@@ -163,7 +163,9 @@ class Graduation:
         if equity == equity:
             if self._level_peak != self._level_peak or equity > self._level_peak:
                 self._level_peak = equity
-        if safety_level >= _ORANGE > self._prev_safety:
+        # every escalation to Orange or above (DESIGN §6), not only the first crossing into Orange: Orange on to Red
+        # demotes too, which matters when max_safety_level let the agent promote while at Orange
+        if safety_level >= _ORANGE and safety_level > self._prev_safety:
             self._demote(ts, DemotionTrigger.SAFETY_ORANGE_PLUS, f"safety escalated to level {int(safety_level)}",
                          equity)
         self._prev_safety = safety_level

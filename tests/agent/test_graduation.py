@@ -563,7 +563,7 @@ def _check_triggers_plain(g, ts: float, equity: float, safety_level: int, degrad
     if equity == equity:
         if g._level_peak != g._level_peak or equity > g._level_peak:
             g._level_peak = equity
-    if safety_level >= _ORANGE > g._prev_safety:
+    if safety_level >= _ORANGE and safety_level > g._prev_safety:
         g._demote(ts, DemotionTrigger.SAFETY_ORANGE_PLUS, f"safety escalated to level {safety_level}", equity)
     g._prev_safety = safety_level
     if degraded > g._prev_degraded:
@@ -597,3 +597,27 @@ def test_the_demotion_triggers_are_those_of_the_plain_computation(start, demote_
         _check_triggers_plain(plain, float(i), equity, level, degraded)
         assert fast.level == plain.level and fast.records == plain.records
         assert fast._level_peak == plain._level_peak or math.isnan(fast._level_peak) and math.isnan(plain._level_peak)
+
+
+@pytest.mark.parametrize("higher", [3, 4])
+def test_escalating_past_orange_demotes_an_exposure_promoted_while_at_orange(higher):
+    """DESIGN §6: escalation to Orange or above demotes exposure. With promotion allowed at Orange
+    (``max_safety_level: 2``) the agent can stand above MicroLive at Orange; an escalation on to Red or Kill demotes
+    it again (only the first crossing into Orange did: Red's exits kept Ramping's size and position limit)."""
+    import dataclasses
+    from agent.graduation.governor import Graduation
+    from agent.safety import SafetyLevel
+    from agent.validation.scorecard import ScorecardConfig
+    cfg = GraduationConfig(promotion=CRIT.model_copy(update={"max_safety_level": 2}), start_level=L.FULL)
+    g = Graduation(cfg, ScorecardConfig(), 10_000.0)
+    g.check_triggers(0.0, 10_000.0, SafetyLevel.ORANGE, 0)
+    assert g.level == L.MICRO_LIVE
+    at_orange = dataclasses.replace(GOOD, safety_level=2)
+    ts = 0.0
+    while g.level == L.MICRO_LIVE and ts < 10 * DWELL:
+        ts += 5.0
+        g.controller.update(ts, conf(0.45), at_orange)
+        g.check_triggers(ts, 10_000.0, SafetyLevel.ORANGE, 0)  # Orange all along: nothing demotes
+    assert g.level == L.RAMPING
+    g.check_triggers(ts + 1.0, 10_000.0, SafetyLevel(higher), 0)
+    assert g.level == L.MICRO_LIVE and g.records[-1]["trigger"] == "SAFETY_ORANGE_PLUS"
