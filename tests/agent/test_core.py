@@ -3268,3 +3268,26 @@ def test_a_clears_late_answer_does_not_forget_an_arm_sent_after_it_that_got_none
     core.handle(ScheduleCancelRefused(10.1, 40.0, math.nan, Reason.SCHEDULE_CANCEL_REFUSED,
                                       "Too many scheduled cancels triggered today"))
     assert core.dead_man_state == "refused" and core._dead_man_fire_by == 31.5  # the arm that got no answer may stand
+
+
+def test_only_optimized_tightens_the_quoted_spread():
+    """DESIGN §6: Optimized 'may tighten spreads' (graduation.optimized_spread_mult, 0.9), the only exposure level
+    that does. Flat, on the same book, Optimized's quotes sit nearer the mid than Full's by that factor of the half
+    spread (a wide one here, so that the half-tick floor does not hide it), and the record names the step."""
+    half, best = {}, {}
+    for level in ("FULL", "OPTIMIZED"):
+        cfg = quoting({"graduation": {"start_level": level}, "quoting": {"glft": {"spread_factor": 40.0}}})
+        core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+        core.handle(AccountSnapshot(0.05, 0.0, 100_000.0, 1e5, 0.0, ()))
+        core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+        core.handle(Timer(0.5))
+        rec = next(r for r in core.drain_records() if "quotes" in r)
+        steps = {name: v for name, v, _ in rec["adjustments"]}
+        assert steps["exposure_spread_mult"] == (0.9 if level == "OPTIMIZED" else 1.0)
+        half[level] = steps["glft_half_spread"]
+        quotes = rec["quotes"]
+        best[level] = (max(q[1] for q in quotes if q[0] == "B"), min(q[1] for q in quotes if q[0] == "A"))
+    assert half["FULL"] == half["OPTIMIZED"] > 10.0  # the same model's spread, well above the floor
+    (fb, fa), (ob, oa) = best["FULL"], best["OPTIMIZED"]
+    assert ob > fb and oa < fa, best
+    assert (oa - ob) == pytest.approx(0.9 * (fa - fb), abs=2.0), best  # within the rounding to the 1.0 tick
