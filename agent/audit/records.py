@@ -118,16 +118,20 @@ def end_record(ts: float, reason: str, **about) -> dict:
 
 
 def describe_command(c) -> str:
-    """A command as the decision log shows it: ``place B 0.0002@100004.0 RO``, ``cancel 00000c``."""
+    """A command as the decision log shows it: ``place 00000d B 0.0002@100004.0 RO``, ``cancel 00000c``,
+    ``modify 00000c to B 0.0002@100005.0 as 00000e``. Each order is named by its cloid's tail, as the fill records
+    name theirs: a fill leads back to the command, and so to the cycle and its inputs, that made its order."""
     if isinstance(c, Batch):
         return "; ".join(describe_command(x) for x in c.commands)
     if isinstance(c, PlaceOrder):
-        return f"place {'B' if c.side is Side.BUY else 'A'} {c.sz}@{c.px}{' RO' if c.reduce_only else ''}"
+        side = "B" if c.side is Side.BUY else "A"
+        return f"place {c.cloid[-6:]} {side} {c.sz}@{c.px}{' RO' if c.reduce_only else ''}"
     if isinstance(c, CancelOrder):
         return f"cancel {c.cloid[-6:]}"
     if isinstance(c, ModifyOrder):
         side = "" if c.side is None else "B " if c.side is Side.BUY else "A "
-        return f"modify {c.cloid[-6:]} to {side}{c.sz}@{c.px}{' RO' if c.reduce_only else ''}"
+        return (f"modify {c.cloid[-6:]} to {side}{c.sz}@{c.px}{' RO' if c.reduce_only else ''} "
+                f"as {c.new_cloid[-6:]}")
     return type(c).__name__
 
 

@@ -381,3 +381,30 @@ def test_a_shutdown_s_commands_are_logged_at_once_with_no_event_after_it():
         return got
     got = asyncio.run(live())
     assert [(r["type"], r["on"], r["ts"]) for r in got] == [("commands", "shutdown", 12.0)]
+
+
+def test_each_fill_in_the_decision_log_leads_back_to_the_command_that_placed_its_order(tmp_path):
+    """DESIGN §6: every cycle's record holds its commands and 'later its fills', and the record shows the chain. A
+    fill names its order (cloid) and the cycle in force when it filled, but the commands were logged without the
+    orders they made ('place B 0.0016@99999.0'; a modify named only the order it replaced), so no fill led back to
+    the cycle, and the inputs and adjustments, that sent it. Each place, and each modify's new order, is logged with
+    its cloid as a cancel is: every fill's order is found among the commands logged at or before it."""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    s = run_session(cfg, 1, 300.0, tmp_path)
+    records, bad = read_log(tmp_path / "decisions.jsonl")
+    assert bad == 0 and s["fills"] > 0
+    made: dict[str, float] = {}  # an order's cloid tail, as the log names it → when the command that made it left
+    for r in records:
+        if r["type"] in ("cycle", "commands"):
+            for text in r["commands"]:
+                for part in text.split("; "):
+                    words = part.split()
+                    if words[0] == "place":
+                        made.setdefault(words[1], r["ts"])
+                    elif words[0] == "modify" and "as" in words:
+                        made.setdefault(words[words.index("as") + 1], r["ts"])
+    fills = [r for r in records if r["type"] == "fill"]
+    assert len(fills) == s["fills"]
+    for f in fills:
+        tail = f["cloid"][-6:]
+        assert tail in made and made[tail] <= f["ts"], f
