@@ -3291,3 +3291,28 @@ def test_only_optimized_tightens_the_quoted_spread():
     (fb, fa), (ob, oa) = best["FULL"], best["OPTIMIZED"]
     assert ob > fb and oa < fa, best
     assert (oa - ob) == pytest.approx(0.9 * (fa - fb), abs=2.0), best  # within the rounding to the 1.0 tick
+
+
+def test_yellow_widens_the_quoted_spread_by_its_multiplier():
+    """DESIGN §6: Yellow's action is spreads x1.5 (safety.yellow_spread_mult) beside new size x0.5. The overlay table
+    was tested, and the sizes at Yellow, but nothing failed if the quote cycle left the spread multiplier out. Flat,
+    on the same book, a core at Yellow (a reconnect's) quotes 1.5 times the spread of one at Green, and says so."""
+    from agent.gateway.events import ConnectionLost, ConnectionRestored
+    spread = {}
+    for reconnect in (False, True):
+        cfg = quoting({"quoting": {"glft": {"spread_factor": 40.0}}})
+        core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+        core.handle(AccountSnapshot(0.05, 0.0, 100_000.0, 1e5, 0.0, ()))
+        if reconnect:
+            core.handle(ConnectionLost(0.06, "ws"))
+            core.handle(ConnectionRestored(0.07, "ws"))
+            core.handle(AccountSnapshot(0.08, 0.0, 100_000.0, 1e5, 0.0, ()))
+        core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+        core.handle(Timer(0.5))
+        assert core.safety.level is (SafetyLevel.YELLOW if reconnect else SafetyLevel.GREEN)
+        rec = next(r for r in core.drain_records() if "quotes" in r)
+        steps = {name: v for name, v, _ in rec["adjustments"]}
+        assert steps["safety_spread_mult"] == (1.5 if reconnect else 1.0) and steps["glft_half_spread"] > 10.0
+        quotes = rec["quotes"]
+        spread[reconnect] = min(q[1] for q in quotes if q[0] == "A") - max(q[1] for q in quotes if q[0] == "B")
+    assert spread[True] == pytest.approx(1.5 * spread[False], abs=2.0), spread  # within the rounding to the tick
