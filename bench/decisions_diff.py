@@ -294,12 +294,14 @@ def main(argv: list[str] | None = None) -> int:
         return worker(Path(argv[1]))
     from common.files import ArgumentParser  # (hides a key's form in its usage errors, which echo the value refused)
     # (a seed range past 10,000 was a MemoryError traceback, 5-1 ran none; --batch 0, --corpus -5 tracebacks too)
-    from common.units import MAX_DURATION_S, bounded, non_negative_int, parse_seeds, positive_float, positive_int
+    from common.units import MAX_DURATION_S, MAX_SEEDS, bounded, non_negative_int, parse_seeds, positive_float, \
+        positive_int
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="base revision (a git rev, checked out as a worktree under --work) "
                                                   "or a tree's path; needed, e.g. origin/main")
     ap.add_argument("--head", default=str(ROOT), help="the tree compared with it (default: this one)")
-    ap.add_argument("--corpus", type=non_negative_int, default=300, help="random chaos scenarios (default 300)")
+    ap.add_argument("--corpus", type=bounded(non_negative_int, MAX_SEEDS, "each is a run of wall-clock time, twice"),
+                    default=300, help="random chaos scenarios (default 300)")  # (--corpus 1e8 drew without end)
     ap.add_argument("--chaos-seed", type=int, default=None,
                     help="draw the random chaos from this hypothesis seed (default: derandomized, the same corpus)")
     ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"),

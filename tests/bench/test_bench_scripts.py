@@ -73,6 +73,7 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
     ("decisions_diff.py", "--agent-seeds", "0-99999999999", "expected at most 10000 seeds in a range"),  # MemoryError
     ("decisions_diff.py", "--batch", "0", "expected a positive integer"),  # (a ValueError traceback)
     ("decisions_diff.py", "--corpus", "-5", "expected a non-negative integer"),  # (hypothesis' traceback)
+    ("decisions_diff.py", "--corpus", "100000000", "expected at most 10000 (each is a run"),  # (drew without end)
     ("decisions_diff.py", "--agent-minutes", "1e300", "expected at most 525600 (a year"),
     ("decisions_diff.py", "--kinds", "nope", "expected some of scenario,chaos,agent,retune,profile"),  # (ran none)
 ])
