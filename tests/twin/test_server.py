@@ -1216,9 +1216,41 @@ def test_cli_a_fund_amount_that_is_not_a_finite_number_exits_2_naming_it(capsys,
     assert "Traceback" not in err
 
 
-def test_cli_fund_amounts_whose_sum_is_not_finite_exit_2(capsys, never_serves):
-    assert serve_main(["--port", "0", "--fund", f"{WALLET.address}=1e308", "--fund", f"{WALLET.address}=1e308"]) == 2
-    assert f"error: --fund {ADDR}: the amounts given for the first dex add up to more" in capsys.readouterr().err
+def test_cli_a_fund_amount_past_a_trillion_exits_2_naming_it(capsys, never_serves):
+    """`--fund ADDR=1e300` was taken: an account no agent config's collateral_usd (1e12 at most) can match."""
+    with pytest.raises(SystemExit) as e:
+        serve_main(["--port", "0", "--fund", f"{WALLET.address}=1e300"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"--fund '{WALLET.address}=1e300': USDC must be at most 1e+12" in err, err
+    assert "got '1e300'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("usdc", ["6e11", "1e12"])
+def test_cli_fund_amounts_whose_sum_is_past_a_trillion_exit_2(capsys, never_serves, usdc):
+    """Each in bounds, their sum not (1e308 twice was a float's overflow before the bound)."""
+    assert serve_main(["--port", "0", "--fund", f"{WALLET.address}={usdc}", "--fund", f"{WALLET.address}={usdc}"]) == 2
+    assert f"error: --fund {ADDR}: the amounts given for the first dex add up to more than 1e+12 USDC" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host, said", [
+    ("127.0.0.1", "address already in use"),  # the port taken below
+    ("no-such-host.invalid", "[Errno "),  # (the resolver's words vary: not known, a temporary failure)
+    ("a" * 70, "label too long"),  # (the idna codec's UnicodeError: a traceback)
+])
+def test_cli_a_host_and_port_it_cannot_listen_on_exit_2_in_one_line_naming_them(capsys, host, said):
+    """Listening refused (a port in use, a host that does not resolve) was exit 1, and a host name the idna codec
+    refuses a traceback: it is refused at the start as a bad option is, host, port and the system's words named."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve_main(["--host", host, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --host {host} --port {port}: cannot listen there: ") and said in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 @pytest.mark.parametrize("event, field, says", [

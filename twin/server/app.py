@@ -868,14 +868,23 @@ class BackgroundServer:
             self._thread.join(10.0)
 
 
+class CannotListen(OSError):
+    """``serve`` could not listen on its host and port (in use, not allowed, a host that does not resolve or is no
+    host name at all): what the system said, apart from an error while serving."""
+
+
 async def serve(server: TwinServer, host: str, port: int, on_ready: Callable[[str], None] | None = None,
                 stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (or forever); ``on_ready`` gets the base URL once listening."""
+    """Run until ``stop`` is set (or forever); ``on_ready`` gets the base URL once listening. CannotListen when it
+    cannot listen there."""
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except (OSError, UnicodeError) as e:  # (a host label over 63 characters: the idna codec's UnicodeError)
+            raise CannotListen(str(e)) from e
         bound = runner.addresses[0]
         if on_ready is not None:
             on_ready(f"http://{bound[0]}:{bound[1]}")

@@ -18,6 +18,9 @@ from twin.server.limits import WS_LIMIT_MAX, WsLimits
 from common.units import non_empty, parse_port, parse_seed
 
 
+MAX_FUND_USDC = 1e12  # an account's USDC on one dex, as the agent's collateral_usd at most
+
+
 def _fund_arg(text: str) -> tuple[str, float, str]:
     """ADDRESS=USDC (the first dex) or ADDRESS=USDC@DEX (a HIP-3 dex: each dex margins apart)."""
     address, sep, rest = text.partition("=")
@@ -33,6 +36,9 @@ def _fund_arg(text: str) -> tuple[str, float, str]:
         raise argparse.ArgumentTypeError(f"--fund {text!r}: ADDRESS must be hex and USDC a number") from None
     if not (amount > 0 and math.isfinite(amount)):  # 'inf' parses: an account that then reported 0.0
         raise argparse.ArgumentTypeError(f"--fund {text!r}: USDC must be a positive finite number, got {usdc!r}")
+    if amount > MAX_FUND_USDC:  # (1e300 was taken: an account no agent config can match, its sums near overflow)
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: USDC must be at most {MAX_FUND_USDC:g} (a trillion, the "
+                                         f"agent's collateral_usd bound), got {usdc!r}")
     return address.lower(), amount, dex.strip()
 
 
@@ -67,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the twin over the venue's protocol (POST /info, POST /exchange, /ws) on one host "
                     "and port. Clients sign as on testnet (any base URL other than the mainnet one does).",
         epilog="It serves until Ctrl-C, SIGTERM or SIGHUP, which it says (stopped (SIGTERM)), exit status 128 + the "
-               "signal's number: 130, 143, 129. Exit status 2 for bad options or files, 1 when it cannot listen.")
+               "signal's number: 130, 143, 129. Exit status 2 for bad options or files, and when it cannot listen on "
+               "--host and --port (in use, not allowed, no such host): what the system said.")
     p.add_argument("--host", type=non_empty, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=parse_port, default=3001,
@@ -138,7 +145,7 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
     args = build_parser().parse_args(argv)
     from twin.params import TwinParams
     try:
-        from twin.server.app import TwinServer, build_exchange, serve
+        from twin.server.app import CannotListen, TwinServer, build_exchange, serve
     except ImportError as e:  # aiohttp, eth-account, msgpack: the live extra's
         return fail(missing_extra(e, "live"))
 
@@ -156,9 +163,9 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
             return fail(f"--fund {address}={usdc:g}@{dex}: the twin lists no dex {dex!r} (its dexes: "
                         f"{', '.join(repr(d) for d in dexes)}; the first dex is '', written without @)")
         funds[address, dex] = funds.get((address, dex), 0.0) + usdc
-        if not math.isfinite(funds[address, dex]):  # each finite, their sum not (1e308 twice)
+        if funds[address, dex] > MAX_FUND_USDC:  # each in bounds, their sum not (1e12 twice; 1e308 twice: inf)
             return fail(f"--fund {address}: the amounts given for {f'dex {dex!r}' if dex else 'the first dex'} "
-                        f"add up to more than a float holds")
+                        f"add up to more than {MAX_FUND_USDC:g} USDC")
     server = TwinServer(build_exchange(params, args.seed, funds, schedule=schedule), speed=args.speed,
                         limits=WsLimits(**dict(args.ws_limit)))
     n_chaos = len(schedule.events) if schedule is not None else 0
@@ -180,6 +187,8 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
     except KeyboardInterrupt as e:
         print_note(f"stopped ({interrupted_by(e)})")
         return exit_status(e)
+    except CannotListen as e:  # refused at the start, as a bad option is (it was exit 1; a traceback for some hosts)
+        return fail(f"--host {args.host} --port {args.port}: cannot listen there: {e}")
     except OSError as e:
         return fail(f"cannot listen on {args.host}:{args.port}: {e}", code=1)
     return 0
