@@ -27,3 +27,20 @@ def dumps(obj: Any, default: Callable[[Any], Any] | None = None, **kw) -> str:
     scalar, say) is made finite too. Anything non-finite left is an error, never the word NaN."""
     conv = None if default is None else (lambda o: finite(default(o)))
     return json.dumps(finite(obj), default=conv, allow_nan=False, **kw)
+
+
+# why a line is ``too_deep``, as the readers that name it say it
+TOO_DEEP = "nested past json's depth limit"
+
+
+def too_deep(text: str) -> bool:
+    """Whether ``json.loads(text)`` fails on its depth (RecursionError, which is no ValueError): a log's or journal's
+    line no writer here makes, whole or cut, its records nesting a few levels (a crash's cut is the start of one of
+    them): damage, never a crash's cut. For a line that did not parse; it parses it again."""
+    try:
+        json.loads(text)
+    except RecursionError:
+        return True
+    except ValueError:
+        return False
+    return False

@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         for _ in reader:  # no record: what was skipped, if anything
             pass
         if reader.lost_segments:  # a segment not gzip, cut before its first line, or 0 bytes: lines lost, not empty
-            return fail(f"{path}: no record read" + skipped_text(reader.skipped, reader.cut, reader.lost_segments))
+            return fail(f"{path}: no record read" + skipped_text(reader.skipped, reader.cut, reader.lost_segments,
+                                                                        reader.too_deep))
         if reader.undecodable:  # a binary file, not an empty log: a bad RUN
             n = reader.undecodable
             return fail(f"{path}: not a decision log: no record in it, and {n} line{'s' if n != 1 else ''} of it not "

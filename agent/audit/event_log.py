@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 from agent.audit.inspect import lost_segment_text
 from agent.audit.records import JsonlWriter, LostFile, numbered_log_lines
 from agent.gateway import events as ev
+from common.json_text import TOO_DEEP
 
 EVENT_TYPES: dict[str, type] = {t.__name__: t for t in typing.get_args(ev.Event)}
 SHUTDOWN = "shutdown"
@@ -289,8 +290,12 @@ def journal_lines(files: list[Path], progress: Callable[[int], None] | None = No
         where = f"{f}: line {n}"
         try:
             d = json.loads(text) if text is not None else None
-        except (ValueError, RecursionError):  # (RecursionError: nested past json's limit, no line the writer made)
+        except ValueError:
             d = None
+        except RecursionError:  # no line the writer made, whole or cut (a crash's cut is the start of one): damage
+            raise ValueError(f"{where}: {TOO_DEEP} (the writer's lines nest a few levels: damage, not a crash's "
+                             f"cut): the journal is damaged, and without the events lost a replay or a fit is another "
+                             f"run") from None
         if d is None:
             if cut is not None or held:
                 raise damaged()

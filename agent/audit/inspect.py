@@ -21,10 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
-from agent.audit.records import log_files, log_lines
+from agent.audit.records import log_files, numbered_log_lines
 from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
 from common.files import short_repr
+from common.json_text import TOO_DEEP, too_deep
 from common.units import parse_duration
 
 # the head every writer gives a line: its kind, (a cycle's number,) its time, a JSON number (anything else there is
@@ -64,6 +65,8 @@ class LogReader:
         # of the skipped, the lines cut where a crash stopped a writer (a file's last, or the last before a restart's
         # start line): a run's end, said as such; the others are damage inside the log (or another tool's lines)
         self.cut = 0
+        # of the others, lines where a crash might have cut one but json found them too deep: "FILE: line N" of each
+        self.too_deep: list[str] = []
         self.lost_segments: list[tuple[Path, int, str]] = []
         self._progress = progress  # a progress bar's feed (see records.log_lines)
 
@@ -75,19 +78,31 @@ class LogReader:
         self.skipped += 1
         self.lost_segments.append((path, lines_read, why))
 
+    def _cut_or_deep(self, text: str, where: str) -> None:
+        """A line skipped where a crash may have cut one: a crash's cut, unless json finds it too deep (no line a
+        writer made, whole or cut: damage, named)."""
+        if too_deep(text):
+            self.too_deep.append(where)
+        else:
+            self.cut += 1
+
     def __iter__(self) -> Iterator[Line]:
         head = _HEAD.match
         held = None  # a line read by its head, given out once the next shows that no crash cut it (not a start)
+        held_at = None  # its place (file, line number)
         unread = False  # the last line no JSON but whole (a newline after it): damage, unless a restart follows it
-        for text in log_lines(self.files, self._progress, self._undecodable, self._lost):
+        for f, n, text in numbered_log_lines(self.files, self._progress, self._lost):
+            if text is None:  # bytes that are not UTF-8 text
+                self._undecodable()
+                continue
             if unread:
-                unread = False
                 if text.startswith('{"type":"start"'):  # cut by a crash within its head, ended by the restart
                     self.cut += 1
+                unread = False
             if held is not None:
                 if text.startswith('{"type":"start"') and _parse(held.text) is None:
                     self.skipped += 1  # cut by a crash, ended by the restarted writer
-                    self.cut += 1
+                    self._cut_or_deep(held.text, "%s: line %d" % held_at)
                 else:
                     yield held
                 held = None
@@ -96,14 +111,14 @@ class LogReader:
                 ts = float(m.group(2))
                 if -math.inf < ts < math.inf:  # (1e999 reads as inf: no time, as _is_number says below)
                     if text.endswith("}\n"):  # whole, unless the next line is a restart's start
-                        held = Line(m.group(1), ts, text[:-1])
+                        held, held_at = Line(m.group(1), ts, text[:-1]), (f, n)
                         continue
                     if text.endswith("}"):  # no newline: a file's last line, cut where a crash stopped the writer?
                         if _parse(text) is not None:
                             yield Line(m.group(1), ts, text)
                         else:
                             self.skipped += 1
-                            self.cut += 1
+                            self._cut_or_deep(text, f"{f}: line {n}")
                         continue
             whole = text.endswith("\n")  # (without: the file's last line, where a crash stopped the writer)
             text = text.rstrip("\n")
@@ -111,9 +126,11 @@ class LogReader:
             if rec is None or not isinstance(rec.get("type"), str) or not _is_number(rec.get("ts")):
                 self.skipped += 1
                 if not whole:
-                    self.cut += 1
-                else:
-                    unread = rec is None
+                    self._cut_or_deep(text, f"{f}: line {n}")
+                elif rec is None and too_deep(text):  # damage, a restart after it or not
+                    self.too_deep.append(f"{f}: line {n}")
+                elif rec is None:
+                    unread = True
                 continue
             yield Line(rec["type"], float(rec["ts"]), text)
         if held is not None:
@@ -217,6 +234,7 @@ class Overview:
     records: Counter = field(default_factory=Counter)  # by kind
     skipped: int = 0
     cut: int = 0  # of the skipped, lines a crash cut mid-write (each a run's last)
+    too_deep: list[str] = field(default_factory=list)  # as LogReader's: damage where a crash's cut could have been
     lost_segments: list[tuple[Path, int, str]] = field(default_factory=list)  # as LogReader's (each once in skipped)
     first_ts: float | None = None
     last_ts: float | None = None
@@ -284,6 +302,7 @@ def overview(reader: LogReader) -> Overview:
             ov.venue_changes.append(rec)
     ov.skipped = reader.skipped
     ov.cut = reader.cut
+    ov.too_deep = list(reader.too_deep)
     ov.lost_segments = list(reader.lost_segments)
     return ov
 
@@ -295,7 +314,8 @@ def lost_segment_text(path: Path, lines_read: int, why: str) -> str:
     return f"{path.name} unreadable after its line {lines_read:,} ({why}): the rest of it lost"
 
 
-def skipped_text(skipped: int, cut: int, lost_segments: list[tuple[Path, int, str]] = ()) -> str:
+def skipped_text(skipped: int, cut: int, lost_segments: list[tuple[Path, int, str]] = (), too_deep: list[str] = ()
+                 ) -> str:
     """What was skipped, said apart: a line a crash cut (a run's last: the kill is the run's end, nothing of it
     damaged), lines unreadable inside the log (a disk's damage, another tool's lines), and gzipped segments that
     could not be read on (``lost_segments``, each also one of ``skipped``), named. All were "torn or unreadable
@@ -307,7 +327,8 @@ def skipped_text(skipped: int, cut: int, lost_segments: list[tuple[Path, int, st
         out += ("; 1 torn line skipped (cut by a crash mid-write: a run's last)" if cut == 1 else
                 f"; {cut} torn lines skipped (cut by crashes mid-write, each a run's last)")
     if damaged:
-        out += f"; {damaged} unreadable line{'s' if damaged != 1 else ''} skipped (damaged inside the log)"
+        deep = "".join(f"{'; ' if i else ': '}{at} {TOO_DEEP}" for i, at in enumerate(too_deep))  # (where, why)
+        out += f"; {damaged} unreadable line{'s' if damaged != 1 else ''} skipped (damaged inside the log{deep})"
     for seg in lost_segments:
         out += "; " + lost_segment_text(*seg)
     return out
@@ -319,7 +340,7 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
     segs = len(ov.files) - (1 if ov.files and ov.files[-1] == path else 0)
     out = [f"{path}: {n:,} records in {len(ov.files)} file{'s' if len(ov.files) != 1 else ''}"
            + (f" ({segs} closed segment{'s' if segs != 1 else ''})" if segs else "")
-           + skipped_text(ov.skipped, ov.cut, ov.lost_segments)]
+           + skipped_text(ov.skipped, ov.cut, ov.lost_segments, ov.too_deep)]
     if not n:
         return out
     span = ov.last_ts - ov.first_ts

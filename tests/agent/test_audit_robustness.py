@@ -185,7 +185,47 @@ def test_a_line_nested_past_jsons_limit_is_damage_not_a_recursion_error_tracebac
     _journalled_run(journal, 2, 1.0)
     n = _damage_journal(journal, lambda d, _: '{"e":"%s","ts":%r,"bids":%s}\n' % (d["e"], d["ts"], _TOO_DEEP))
     assert main([str(journal), "--replay"]) == 2
-    assert capsys.readouterr().err.startswith(f"error: {journal / 'events.jsonl'}: line {n}: not a whole JSON line")
+    assert capsys.readouterr().err.startswith(f"error: {journal / 'events.jsonl'}: line {n}: nested past json's depth "
+                                              f"limit")  # (it was "not a whole JSON line": it is whole)
+
+
+@pytest.mark.parametrize("end", ["\n", ""])
+def test_a_journal_line_nested_past_jsons_limit_at_a_runs_end_is_damage_not_a_crashs_cut(tmp_path, capsys, end):
+    """At the journal's end, or before a restart's start line, such a line was "left out: ..., the run's last
+    journal line, cut by a crash mid-write": no writer's line nests so deep, whole or cut, so it is damage."""
+    _journalled_run(tmp_path, 2, 1.0)
+    events = tmp_path / "events.jsonl"
+    n = len(events.read_text().splitlines()) + 1
+    with open(events, "a") as fh:
+        fh.write('{"e":"BookUpdated","ts":1.0,"bids":%s}%s' % (_TOO_DEEP, end))
+    for restarted in (False, True):
+        if restarted:
+            _journalled_run(tmp_path, 5, 1.0)
+        assert main([str(tmp_path), "--replay"]) == 2
+        out, err = capsys.readouterr()
+        assert "left out" not in out and "cut by a crash" not in err, out + err
+        assert err.startswith(f"error: {events}: line {n}: nested past json's depth limit"), err
+        assert "the journal is damaged" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("end", ["\n", ""])
+def test_a_log_line_nested_past_jsons_limit_at_a_runs_end_is_damage_named_not_a_crashs_cut(tmp_path, capsys, end):
+    """The file's last line (whole, no newline: it parses to its end but for its depth), or one before a restart's
+    start line, was counted "1 torn line skipped (cut by a crash mid-write: a run's last)"."""
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        w.write(_cycle(0))
+    with open(log, "a") as fh:
+        fh.write('{"type":"cycle","ts":0.5,"inputs":%s}%s' % (_TOO_DEEP, end))
+    if end:  # a restart's start line after it
+        with JsonlWriter(log) as w:
+            w.write({"type": "start", "ts": 1.0, "venue": "twin"})
+    ov = overview(LogReader(log))
+    assert ov.skipped == 1 and ov.cut == 0
+    assert main([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "torn" not in printed and (f"1 unreadable line skipped (damaged inside the log: {log}: line 2 nested past "
+                                      f"json's depth limit)") in printed, printed
 
 
 def test_a_journal_line_cut_by_a_crash_before_a_restart_is_left_out_and_said(tmp_path, capsys):
