@@ -118,6 +118,8 @@ class AgentCore:
         self._flatten_held = False  # a flatten IOC is held back by the budget (said once, in the log)
         # when a quote cycle was first held to cancels for want of the venue's first quota report (nan: none was)
         self._quota_held_ts = math.nan
+        # when quote cycles were first held to cancels by the last minute's IP weight, this hold (nan: none is)
+        self._ip_held_ts = math.nan
         # graduation: confidence → exposure level → size multiplier, position-limit scale, Shadow (paper only)
         self.graduation = Graduation.for_agent(config)
         self.exposure = self.graduation.controller
@@ -800,7 +802,10 @@ class AgentCore:
             return
         # the IP weight nearly spent: the cycle's cancels alone, in the share kept for them (one action, weight 1)
         # (or the venue's quota not yet reported, with a poll out: RequestBudget.awaiting_report)
-        cancel_only = not budget.ip_allows_quoting(ts) or budget.awaiting_report
+        ip_ok = budget.ip_allows_quoting(ts)
+        cancel_only = not ip_ok or budget.awaiting_report
+        if ip_ok == (self._ip_held_ts == self._ip_held_ts):  # held now and not before, or the other way
+            self._ip_hold(ts, ip_ok)
         if budget.awaiting_report and self._quota_held_ts != self._quota_held_ts:  # (nan: not yet said)
             # said once, when it starts, and once when the report ends it (_on_quota): seconds of cancels alone
             # after a start whose first poll was refused were otherwise unexplained in the log
@@ -821,6 +826,22 @@ class AgentCore:
         rec.commands = self._cycle_cmds = cmds  # described when written, off the hot path
         self._records.append(rec)
         self._recent.append(rec)  # the last few, for a postmortem
+
+    def _ip_hold(self, ts: float, released: bool) -> None:
+        """An ``ip_weight_hold`` record: quote cycles held to cancels by the last minute's IP weight (past
+        ``budget.ip_quote_frac`` of ``ip_weight_per_minute``, the rest kept for cancels and snapshots), or released,
+        after how long; said once each way, not each cycle, as the first quota report's hold (``quota_hold``)."""
+        budget = self.budget
+        used, limit = budget.ip_used(ts), budget.cfg.ip_quote_frac * budget.cfg.ip_weight_per_minute
+        if released:
+            self._records.append({"type": "ip_weight_hold", "ts": ts, "state": "released",
+                                  "held_s": ts - self._ip_held_ts, "ip_used": used, "ip_quote_limit": limit})
+            self._ip_held_ts = math.nan
+        else:
+            self._ip_held_ts = ts
+            self._records.append({"type": "ip_weight_hold", "ts": ts, "state": "held",
+                                  "why": "the last minute's IP weight at the requoting share", "ip_used": used,
+                                  "ip_quote_limit": limit})
 
     def _pull_forbidden(self, cmds: list) -> None:
         """Between requotes (stretched up to 20 cycles as the address budget runs low), cancel at once the orders

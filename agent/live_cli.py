@@ -678,7 +678,7 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }
 _TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders", "flatten_held",
-         "flatten_again", "funding", "overfill", "clock_step_back", "quota_hold"}
+         "flatten_again", "funding", "overfill", "clock_step_back", "quota_hold", "ip_weight_hold"}
 _WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held", "flatten_again", "overfill",
          "clock_step_back"}
 
@@ -703,7 +703,8 @@ def _told(inner):
                      f"in its limits, and are kept where they fit its quotes, else cancelled" if left else " at the start")
         elif kind in _TOLD:
             warn = kind in _WARN or (kind == "safety" and rec.get("to", 0) >= 3) or \
-                (kind == "dead_man" and rec.get("state") in ("refused", "lapsing", "unconfirmed", "expired"))
+                (kind == "dead_man" and rec.get("state") in ("refused", "lapsing", "unconfirmed", "expired")) or \
+                (kind == "ip_weight_hold" and rec.get("state") == "held")  # (requests past the share: whose?)
             (log.warning if warn else log.info)("%s", describe(rec, wall=True))
         if inner is not None:
             inner(rec)

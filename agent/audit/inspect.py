@@ -498,6 +498,14 @@ def _describe(rec: dict, wall: bool) -> str:
                     f"({_num(rec.get('held_s'), 3)} s held)")
         return (f"{ts}  quota   only cancels sent until the venue's first quota report comes (its first poll refused "
                 f"or unanswered: polled again within seconds)")
+    if kind == "ip_weight_hold":
+        if rec.get("state") == "released":
+            return (f"{ts}  quota   the last minute's IP weight fell to {_num(rec.get('ip_used'), 6)}, under the "
+                    f"requoting share {_num(rec.get('ip_quote_limit'), 6)}: quoting resumes "
+                    f"({_num(rec.get('held_s'), 3)} s held)")
+        return (f"{ts}  quota   only cancels sent: the last minute's IP weight {_num(rec.get('ip_used'), 6)} is at the "
+                f"requoting share {_num(rec.get('ip_quote_limit'), 6)} (budget.ip_quote_frac of ip_weight_per_minute; "
+                f"the rest kept for cancels and snapshots) until it falls")
     return _as_written(rec, wall)
 
 

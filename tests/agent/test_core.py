@@ -273,6 +273,36 @@ def test_the_decision_log_says_once_when_quoting_is_held_for_the_first_quota_rep
     assert "quoting resumes (1.6 s held)" in describe(holds[1], False)
 
 
+def test_the_decision_log_says_once_when_quoting_is_held_for_the_ip_weight_and_when_it_is_released(caplog):
+    """The last minute's IP weight at the requoting share (ip_quote_frac of ip_weight_per_minute: 900 of 1200) held
+    every quote cycle to cancels alone, and the log said nothing of it: an ip_weight_hold record says when it began
+    (once, not each cycle) and when the weight fell under the share, after how long; agent.audit and a live run's
+    console describe both."""
+    from agent.audit.inspect import describe
+    from agent.gateway.events import IpWeightSpent
+    from agent.live_cli import _told
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(IpWeightSpent(0.1, 950, "userFillsByTime"))  # a reconnect's recovery, say: 950 of the minute's 1200
+    for t in (0.5, 1.0, 30.0, 60.5):
+        core.handle(BookUpdated(t - 0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+        sent = _orders_sent(core.handle(Timer(t)))
+        assert (sent == []) == (t < 60.1), t  # held until the recovery's weight leaves the minute
+    holds = [r for r in core.drain_records() if r["type"] == "ip_weight_hold"]
+    assert holds == [{"type": "ip_weight_hold", "ts": 0.5, "state": "held",
+                      "why": "the last minute's IP weight at the requoting share", "ip_used": 950 + 42,  # (a snapshot)
+                      "ip_quote_limit": 900.0},
+                     {"type": "ip_weight_hold", "ts": 60.5, "state": "released", "held_s": 60.0, "ip_used": 0,
+                      "ip_quote_limit": 900.0}]
+    assert "only cancels sent: the last minute's IP weight 992 is at the requoting share 900" in describe(holds[0], 0)
+    assert "IP weight fell to 0, under the requoting share 900: quoting resumes (60 s held)" in describe(holds[1], 0)
+    console = _told(None)  # a live run's: the hold a warning, its release said
+    caplog.set_level("INFO", logger="agent.live")
+    for rec in holds:
+        console(rec)
+    assert [(r.levelname, "IP weight" in r.getMessage()) for r in caplog.records] == [("WARNING", True), ("INFO", True)]
+
+
 def test_a_core_whose_first_quota_report_comes_before_its_first_cycle_says_no_hold():
     from agent.gateway.events import IpWeightSpent
     core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
