@@ -29,6 +29,17 @@ def dumps(obj: Any, default: Callable[[Any], Any] | None = None, **kw) -> str:
     return json.dumps(finite(obj), default=conv, allow_nan=False, **kw)
 
 
+def loads_object(text: str) -> dict | None:
+    """The JSON object ``text`` holds; None for text that is not JSON (json's ValueError, or its RecursionError for
+    text nested past its depth limit, which is no ValueError) or JSON of another kind: a log's line, or its first,
+    read for its record."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 # why a line is ``too_deep``, as the readers that name it say it
 TOO_DEEP = "nested past json's depth limit"
 

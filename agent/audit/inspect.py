@@ -25,7 +25,7 @@ from agent.audit.records import log_files, numbered_log_lines
 from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
 from common.files import short_repr
-from common.json_text import TOO_DEEP, too_deep
+from common.json_text import TOO_DEEP, loads_object as _parse, too_deep
 from common.units import parse_duration
 
 # the head every writer gives a line: its kind, (a cycle's number,) its time, a JSON number (anything else there is
@@ -142,14 +142,6 @@ def first_ts(path: str | Path) -> float | None:
     for line in LogReader(path):
         return line.ts
     return None
-
-
-def _parse(text: str) -> dict | None:
-    try:
-        rec = json.loads(text)
-    except (ValueError, RecursionError):  # (RecursionError: nested past json's limit, no line a writer made)
-        return None
-    return rec if isinstance(rec, dict) else None
 
 
 def _is_number(x) -> bool:

@@ -429,12 +429,8 @@ def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: 
     files = log_files(folder / "decisions.jsonl")
     if not files or _only_an_empty_log(files, folder):
         return
-    first = next(iter(log_lines(files[:1])), "")
-    try:
-        rec = json.loads(first)
-    except (ValueError, RecursionError):
-        rec = None
-    if not isinstance(rec, dict) or rec.get("type") != "start":
+    rec = json_text.loads_object(next(iter(log_lines(files[:1])), ""))
+    if rec is None or rec.get("type") != "start":
         raise FileExistsError(f"{folder} holds a log that is not a live run's ({files[0].name} opens with no start "
                               f"line): give the live run a folder of its own")
     if rec.get("venue") != "live":
