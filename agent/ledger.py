@@ -10,7 +10,9 @@ start on an account an earlier run left a position and resting orders on) moves 
 snapshot's position (tid ≤ its watermark) or not: only the snapshot can say, so until then fills
 count (fees, volume, markouts) but leave the position — and the equity and drawdown computed from it
 — alone, instead of booking them into a position wrongly taken to be flat. What such a fill realised is
-not in the snapshot's entry price (a reduction leaves it as it was): the venue's closedPnl for it is.
+not in the snapshot's entry price (a reduction leaves it as it was): the venue's closedPnl for it is. So is one
+the snapshot holds that reaches the ledger after it (its push late on the wire): the session's too, taken out of the
+position the session started on as those before it are.
 
 A position the session started on (an earlier run's) comes with the unrealised PnL it had then, which is
 not the session's: ``carried_usd`` is it, at the session's first mid. A live run's drawdown rules measure
@@ -27,12 +29,16 @@ from agent.markouts import MarkoutQueue
 class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fills", "maker_fills",
                  "volume_usd", "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
-                 "watermark", "_unanchored", "start_position", "start_entry_px", "start_mid")
+                 "watermark", "_unanchored", "_in_snapshot", "_snapshot", "start_position", "start_entry_px",
+                 "start_mid")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
         self.anchored = anchored  # False: the position is unknown until anchor() (the first snapshot)
         self.watermark = 0  # fills up to this id (fill_key: time, then tid) are in the anchoring snapshot's position
         self._unanchored: list[tuple[int, int, float, float, float]] = []  # (tid, side, px, sz, closed_pnl)
+        # the session's fills the anchoring snapshot's position holds (as _unanchored), given before it or after
+        self._in_snapshot: list[tuple[int, int, float, float, float]] = []
+        self._snapshot = (0.0, 0.0)  # the anchoring snapshot's position and entry price
         self.position = 0.0
         self.entry_px = 0.0
         self.realized = 0.0
@@ -59,6 +65,9 @@ class Ledger:
             self._unanchored.append((tid, side, px, sz, closed_pnl))  # its effect waits for anchor()
         elif tid and tid <= self.watermark:  # in the anchor's position already: only what it realised
             self.realized += closed_pnl
+            # and it was the session's, not the earlier run's: the position the session started on is without it
+            self._in_snapshot.append((tid, side, px, sz, closed_pnl))
+            self._start_from_snapshot()
         else:
             self._move(side, px, sz)
         self.fees += fee
@@ -86,17 +95,25 @@ class Ledger:
         self.position = position if abs(position) >= 1e-12 else 0.0
         self.entry_px = entry_px if self.position else 0.0
         self.max_abs_position = max(self.max_abs_position, abs(self.position))
-        start, entry = self.position, self.entry_px
-        for tid, side, px, sz, closed_pnl in reversed(self._unanchored):
-            if tid and tid <= watermark:  # made in the session, before the snapshot: undone, newest first
-                start, entry = _before(start, entry, side, px, sz, closed_pnl)
-        self.start_position, self.start_entry_px = start, entry
+        self._snapshot = (self.position, self.entry_px)
+        self._in_snapshot = [f for f in self._unanchored if f[0] and f[0] <= watermark]
+        self._start_from_snapshot()
         for tid, side, px, sz, closed_pnl in self._unanchored:
             if tid and tid <= watermark:
                 self.realized += closed_pnl
             else:
                 self._move(side, px, sz)
         self._unanchored.clear()
+
+    def _start_from_snapshot(self) -> None:
+        """The position the session started on: the anchoring snapshot's, less the session's fills it holds (made
+        in the session, before the snapshot), undone newest first by their ids. One of them delivered after the
+        snapshot (late on the wire) was taken for the earlier run's: its PnL since the first mid was read as
+        carried in, not made (hypothesis test in tests/agent/test_ledger_vs_twin.py)."""
+        start, entry = self._snapshot
+        for _, side, px, sz, closed_pnl in sorted(self._in_snapshot, reverse=True):
+            start, entry = _before(start, entry, side, px, sz, closed_pnl)
+        self.start_position, self.start_entry_px = start, entry
 
     def _move(self, side: int, px: float, sz: float) -> None:
         start = self.position

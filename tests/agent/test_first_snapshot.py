@@ -220,3 +220,31 @@ def test_a_snapshot_request_refused_with_429_is_asked_again_soon_not_when_overdu
     gaps = [b - a for a, b in zip(before, before[1:])]
     assert len(before) <= 6 and all(g >= 0.9 for g in gaps), asked  # backed off, not one request per cycle
     assert all(b >= a - 0.2 for a, b in zip(gaps, gaps[1:])), asked  # growing
+
+
+def test_a_fill_in_the_first_snapshot_pushed_after_it_is_the_sessions_not_carried_in():
+    """The earlier run left 0.005 BTC long 100 USDC in loss and a sell resting 7% up; the rally fills it before the
+    first snapshot, whose reply (order entry slowed) holds the fill, while the fill's push (the feed slowed more)
+    comes after it. The ledger booked the venue's closed PnL for it but kept it in the position the session started
+    on (0.003, not 0.005): the 0.002's loss before the session was read as the session's, net_usd 40 USDC off the
+    account's change, and that phantom 8% drawdown was a Kill that flattened a position in profit."""
+    events = _rally_with_slow_order_entry([{"kind": "latency_spike", "at_s": T0, "duration_s": 11.0, "path": "feed",
+                                            "multiplier": 1.0, "extra_ms": 6000.0}])
+    records: list[dict] = []
+    ex, gw, core, driver = build_session(_config(), 1, None, ChaosSchedule(events=events), records.append)
+    ex.env.run(until=T0)
+    set_position(ex, USER, "BTC", 0.005, entry_px=ex.marks["BTC"] + 20_000.0)
+    ex.fund(USER, 100.0)  # the account's value: the 500 USDC collateral_usd
+    rest_order(ex, USER, "BTC", False, round(ex.marks["BTC"] * 1.0706), 0.002, cloid=EARLIER)
+    start = ex.accounts[USER].account_value(ex.marks)
+    assert abs(start - 500.0) < 1e-6
+    driver.start()
+    ex.env.run(until=T0 + 9.0)
+    _settle(ex, core)
+    snap, fill = _first(records, "snapshot"), _first(records, "fill")
+    assert snap["position"] == pytest.approx(0.003) and fill["ts"] > snap["ts"]  # in it, and delivered after it
+    assert core.ledger.start_position == pytest.approx(0.005)
+    assert core.ledger.carried_usd == pytest.approx(-100.0, abs=1.0)
+    assert SafetyLevel.KILL not in [t.to_level for t in core.safety.history], core.safety.history
+    net = trading_summary(core)["pnl"]["net_usd"]
+    assert net == pytest.approx(ex.accounts[USER].account_value({"BTC": core.mid}) - start, abs=0.5)
