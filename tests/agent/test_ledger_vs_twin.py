@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import example, given, settings, strategies as st
 
+from agent.config import AgentConfig
 from agent.ledger import Ledger
+from agent.session import USER, build_session
 from twin.accounts import Account
+from twin.faults.connection import ConnectionParams
+from twin.market.synthetic import SyntheticMarketParams
+from twin.params import TwinParams
 
 LOT = 0.001
 RATES = (-0.0001, 0.00015, 0.00045, 0.0003, 0.0009)  # a rebate, the base tier's maker and taker, HIP-3's (x2)
@@ -85,3 +91,32 @@ def test_the_ledger_agrees_with_the_twins_account(start_lots, entry_px, fills, f
     change = acct.account_value({"BTC": float(last_mid)}) - start_value
     net = led.net(float(last_mid))
     assert math.isclose(net, change, rel_tol=1e-9, abs_tol=1e-6), (net, change)
+
+
+@pytest.mark.parametrize("coin, seed, payments", [("BTC", 5, 0), ("hyna:LIT", 3, 1)])
+def test_a_twin_sessions_books_are_the_twins_account(coin, seed, payments):
+    """An hour's session (FULL) with the socket lost about once a minute (fills and funding recovered after each
+    reconnect), on BTC and on the HIP-3 dex's LIT (its own collateral, fees at twice the rates): each of the venue's
+    fills reaches the ledger once, and the fees, the realised PnL, the position and its entry price, the funding
+    and the net PnL at the mid are the twin account's. (Funding on BTC, a position held across the hours:
+    test_funding_ledger.)"""
+    market = SyntheticMarketParams.thin_hip3() if coin == "hyna:LIT" else SyntheticMarketParams(
+        funding_premium_per_8h=0.0013)
+    cfg = AgentConfig.model_validate({"session": {"coin": coin},
+                                      "risk": {"max_position": 0.05 if coin == "BTC" else 500},
+                                      "graduation": {"start_level": "FULL", "ceiling": "FULL"}})
+    params = TwinParams(markets={coin: market}, connection=ConnectionParams(hazard_per_hour=60.0))
+    ex, gw, core, driver = build_session(cfg, seed, params)
+    acct = ex.accounts[USER]
+    start_value = acct.account_value(ex.marks)
+    driver.start()
+    ex.env.run(until=3700.0)
+    made = ex.fills[USER]
+    while core.ledger.fills != len(made) and ex.env.now < 3720.0:  # the last fills' pushes still on the wire
+        ex.env.run(until=ex.env.now + 0.05)
+    led, pos = core.ledger, acct.positions[coin]
+    assert led.fills == len(made) > 40 and gw.fills.counters["fills_recovered"] > 0
+    assert len(ex.fundings[USER]) >= payments and led.funding == pytest.approx(-pos.funding_all_time, abs=1e-9)
+    assert led.fees == pytest.approx(pos.fees, rel=1e-9) and led.realized == pytest.approx(pos.realized_pnl, abs=1e-6)
+    assert led.position == pytest.approx(pos.szi, abs=1e-9) and led.entry_px == pytest.approx(pos.entry_px, rel=1e-9)
+    assert led.net(core.mid) == pytest.approx(acct.account_value({coin: core.mid}) - start_value, abs=1e-6)
