@@ -27,6 +27,7 @@ from pathlib import Path
 
 from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
 from agent.gateway.hyperliquid.wire import is_address
+from agent.kill_latch import CLEAR_OPTION
 from agent.report import (FEE_MATCH_BPS, fee_rate_text, graduation_rows, health_rows, held_by, held_text, safety_row,
                           signed_usd)
 from agent.run_lock import venue_key
@@ -59,6 +60,7 @@ exit status:
   130 interrupted (Ctrl-C) before trading started (its imports, the options and the key, the checks with
       the venue before the first order): no order was sent, the connection closed, the locks released
   143, 129 SIGTERM, SIGHUP alike, their line naming them
+  (a Kill whose latch could not be written ends with 1, or 3 or 4 as above, and says so)
 
 examples:
   python -m twin serve --port 3001 --fund 0xYOURADDRESS=100000 &
@@ -250,8 +252,10 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
     except UsageError as e:
         return fail(str(e))
     from agent.audit.records import refuse_another_live_run
+    from agent.kill_latch import latch_path
     from agent.run_lock import RunLock, RunLocked
     account = plan.account or plan.wallet.address
+    plan.latch_path = latch_path(plan.base_url, account, plan.coin)  # (a Kill's latch, keyed as the run lock)
     locks = [RunLock(plan.base_url, account, plan.coin)]
     if plan.out is not None:
         locks.append(RunLock.for_folder(plan.out))
@@ -460,8 +464,10 @@ async def _trade(plan: _Plan, gw) -> int:
         except OSError as e:  # a disk full, say: before any order, so nothing to pull
             await gw.close()
             return fail(f"--out {plan.out}: cannot write the run folder: {e.strerror or e}")
+    latch = _KillLatch(plan.latch_path, plan.out, base_url=plan.base_url, account=gw.user, coin=plan.coin)
     driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal,
-                        record_sink=_told(run_folder_sink(writer, plan.out, live=True) if writer else None))
+                        record_sink=_told(run_folder_sink(writer, plan.out, live=True, wrote=latch.postmortem_written)
+                                          if writer else None, on_kill=latch.killed))
     if writer is not None:
         start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
@@ -513,6 +519,7 @@ async def _trade(plan: _Plan, gw) -> int:
         if checkpoints is not None:
             checkpoints.cancel()
         remove_handlers(hold=True)  # the stop is under way: seen to its end (live_main puts the handlers back)
+        await latch.settled()
         snap = driver.final_snapshot
         if writer is not None:
             try:
@@ -543,21 +550,22 @@ async def _trade(plan: _Plan, gw) -> int:
     if left is None or left > 0:
         resting = (f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
                    f"order(s) of ours on {plan.coin}: check and cancel them")
+    unlatched = latch.missing_text()
     # in the log too, where it is kept apart from stderr (a caller's own handler, a file): a terminal gone (SIGHUP, a
     # closed pipe) still leaves them there. Not where the log is stderr (the CLI's own), where they are printed after
     # the summary: logged there as well, an operator read each twice
-    for text in (held, resting):
+    for text in (held, resting, unlatched):
         if text:
             log_apart_from_stderr(log, logging.WARNING, text)
     say(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary), sys.stdout)
-    for text in (held, resting):
+    for text in (held, resting, unlatched):
         if text:
             print_note(text)
     if resting:
         return 3
     if driver.stopped_on_fault:  # before the files' 1: a full disk stops the run (a log it could not write), then
         return 4                 # fails the files at the end too, and the supervisor must hear of the fault stop
-    if unsaved:
+    if unsaved or unlatched:
         return 1
     return 0
 
@@ -683,11 +691,12 @@ _WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held",
          "clock_step_back"}
 
 
-def _told(inner):
+def _told(inner, on_kill: Callable[[dict], object] | None = None):
     """The record sink of a live run: what an operator watching the console must see as it happens (the safety
     and exposure levels moving, a Kill, the dead-man's switch armed or refused, the venue changing the
     account) is logged, in the words ``python -m agent.audit`` uses, and every record goes on to the run
-    folder when there is one."""
+    folder when there is one. ``on_kill(postmortem)``: told of a Kill once its postmortem is in the run folder, or
+    could not be written (the latch is written either way)."""
     from agent.audit.inspect import describe
     first_snapshot = True
 
@@ -706,9 +715,63 @@ def _told(inner):
                 (kind == "dead_man" and rec.get("state") in ("refused", "lapsing", "unconfirmed", "expired")) or \
                 (kind == "ip_weight_hold" and rec.get("state") == "held")  # (requests past the share: whose?)
             (log.warning if warn else log.info)("%s", describe(rec, wall=True))
-        if inner is not None:
-            inner(rec)
+        try:
+            if inner is not None:
+                inner(rec)
+        finally:
+            if kind == "postmortem" and on_kill is not None:
+                on_kill(rec)
     return sink
+
+
+class _KillLatch:
+    """A live Kill's latch (``agent.kill_latch``): written at the Kill, off the event loop (a thread of the loop's
+    executor), so that its write and fsync never hold back the cancels and the flatten the Kill has just sent; a
+    latch that cannot be written (its folder not writable, a full disk) is said at once on the console, naming the
+    file and the error, and again at the end, whose exit status is then 1 (or 3, 4): the Kill itself goes on."""
+
+    def __init__(self, path: Path, run_folder: Path | None, *, base_url: str, account: str, coin: str) -> None:
+        self.path = path
+        self.run_folder = run_folder
+        self.about = {"base_url": base_url, "account": account, "coin": coin}
+        self.postmortem_file: Path | None = None
+        self.failed: str | None = None
+        self._pending: list[asyncio.Future] = []
+
+    def postmortem_written(self, path: Path) -> None:
+        self.postmortem_file = path
+
+    def killed(self, postmortem: dict) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (no loop: written here)
+            self._write(postmortem, self.postmortem_file)
+        else:
+            self._pending.append(loop.run_in_executor(None, self._write, postmortem, self.postmortem_file))
+        self.postmortem_file = None  # (a later Kill's is its own)
+
+    def _write(self, postmortem: dict, postmortem_file: Path | None) -> None:
+        from agent.kill_latch import latch_record, write_latch
+        try:
+            write_latch(self.path, latch_record(postmortem, self.run_folder, postmortem_file, **self.about))
+        except Exception as e:  # (whatever it is: the Kill goes on, and the failure is said)
+            self.failed = f"{getattr(e, 'strerror', None) or e}"
+            log.error("cannot write the Kill latch %s: %s: a restart will NOT be refused; read the postmortem before "
+                      "starting this account and coin again", self.path, self.failed)
+            return
+        log.warning("Kill latched in %s: a start on this account and coin is refused until one with %s",
+                    self.path, CLEAR_OPTION)
+
+    async def settled(self) -> None:
+        """Every latch write done (the end says whether one failed)."""
+        for done in self._pending:
+            await done
+
+    def missing_text(self) -> str | None:
+        if self.failed is None:
+            return None
+        return (f"warning: the Kill latch {self.path} could not be written ({self.failed}): the next start on this "
+                f"account and coin will not be refused; read the postmortem before starting it again")
 
 
 def position_left(s: dict, coin: str, flatten_asked: bool = False) -> str | None:

@@ -34,6 +34,17 @@ def _own_temp_folder() -> str:
 RUN_TEMP = _own_temp_folder()
 
 
+@pytest.fixture(autouse=True)
+def _no_kill_latch_left():
+    """A live run a test drives to a Kill latches its venue, account and coin (``agent.kill_latch``) in the run's
+    lock folder, shared by every test: a later test whose ``twin serve`` got the same loopback port (the tests share
+    one key) was refused as latched. Each test's latches are removed when it ends."""
+    yield
+    from agent.run_lock import lock_dir
+    for latch in lock_dir().glob("*.killed.json"):
+        latch.unlink(missing_ok=True)
+
+
 def _hangup_ignored(signum, frame) -> None:
     """SIGHUP, for the test run itself under ``nohup``: nothing, as nohup asked."""
 

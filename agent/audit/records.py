@@ -369,11 +369,13 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False) -> Callable[[dict], None]:
+def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False,
+                    wrote: Callable[[Path], object] | None = None) -> Callable[[dict], None]:
     """A run folder's record sink: every record to the decision log, and a Kill's postmortem also to a file of
     its own, the first thing an operator opens after one: ``postmortem.json`` for a simulated run (one run a
     folder), ``postmortem-<UTC time>.json`` for a live one (its folder carries on over restarts and may see
-    several Kills; none is ever overwritten)."""
+    several Kills; none is ever overwritten). ``wrote(path)``: told each postmortem file once written (the live
+    Kill's latch names it)."""
     folder = Path(folder)
 
     def sink(rec: dict) -> None:
@@ -391,6 +393,8 @@ def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False) -> Ca
                 n += 1
                 path = folder / f"{name[:-5]}-{n}.json"
             write_json(path, rec, default=str)
+            if wrote is not None:
+                wrote(path)
     return sink
 
 

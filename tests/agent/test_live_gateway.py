@@ -3393,6 +3393,36 @@ def test_a_kill_in_a_dry_run_holds_the_position_said_once_instead_of_resending_a
     assert len(said) == 1 and "go 5% from the touch and could never fill" in said[0]
 
 
+def _run_to_a_kill(bg, out: Path, *extra: str) -> int:
+    """A dry run (level 2) on an account holding twice its position limit (``buy_through_the_book`` first): its
+    first cycle is a Kill, which cancels everything and holds the position; the run's exit status."""
+    cfg = out.parent / "kill.yaml"
+    cfg.write_text("risk:\n  max_position: 0.0005\n")
+    return live_main(["--base-url", bg.base_url, "--execution-level", "2", "--start-level", "Full", "--duration", "2",
+                      "--config", str(cfg), "--quiet", "--allow-oversized-position", "--out", str(out), *extra],
+                     env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+
+
+def test_a_kill_whose_latch_cannot_be_written_still_cancels_and_says_the_latch_is_missing(tmp_path, capsys, caplog):
+    """The latch's folder refusing the write (here its temporary file's name taken by a folder) must not stop the
+    Kill: every order is cancelled as ever, the failure is said naming the file, and the end exits 1 saying that
+    the next start will not be refused."""
+    from agent.audit.records import temporary_path
+    from agent.kill_latch import latch_path
+
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = latch_path(bg.base_url, ADDR, "BTC")
+        temporary_path(latch).mkdir(parents=True)
+        asyncio.run(buy_through_the_book(bg, clock, cloid(92), 0.001))
+        code = _run_to_a_kill(bg, tmp_path / "run")
+        venue_open = bg.call(lambda: ex.open_orders(ADDR))
+    err = capsys.readouterr().err
+    assert [r["type"] for r in read_log(tmp_path / "run" / "decisions.jsonl")[0] if r["type"] == "postmortem"]
+    assert venue_open == () and not latch.exists()
+    assert [r for r in caplog.records if r.getMessage().startswith(f"cannot write the Kill latch {latch}: Is a dir")]
+    assert f"warning: the Kill latch {latch} could not be written" in err and code == 1
+
+
 def test_a_listing_refused_for_the_ip_weight_names_the_command_it_was_for():
     """As TwinGateway's: a snapshot's openOrders and a cancel-all's, refused for the IP's weight, were both
     RateLimited("ip", "openOrders"), one event for two refusals the core and the scenario judge must tell apart (a
