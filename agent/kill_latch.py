@@ -80,12 +80,10 @@ def read_latch(path: Path) -> dict | None:
 def refusal_text(path: Path, latch: dict) -> str:
     """The one message of a start refused on a latch."""
     reasons = "; ".join(str(r) for r in latch["reasons"]) if isinstance(latch["reasons"], list) else latch["reasons"]
-    where = latch["postmortem"] or f"none written (the run had no --out; its folder: {latch['run_folder']})"
+    where = latch["postmortem"] or ("none written (the run had no --out: its console log is the record)"
+                                    if not latch["run_folder"] else f"none written (its run folder: "
+                                                                    f"{latch['run_folder']})")
     return (f"a Kill fired on this account and coin at {latch['killed_at']} ({reasons or 'no rule named'}; position "
             f"then {latch['position']}): start refused until it is cleared. Read the postmortem: {where}. Then, "
             f"the cause understood, start again with {CLEAR_OPTION} (latch file {path})")
 
-
-def kill_time(latch: dict | None) -> str:
-    """The latch's Kill time, for the line saying it was cleared ("unreadable" for a latch that could not be read)."""
-    return str(latch.get("killed_at")) if isinstance(latch, dict) else "unreadable"

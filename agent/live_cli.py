@@ -3,8 +3,9 @@
 ``live_main(argv)`` reads the options and the signing key (environment or keystore; never printed
 or logged), runs the core through ``HyperliquidGateway`` and ``LiveDriver`` until the duration is
 over or SIGINT/SIGTERM/SIGHUP, then pulls every order and writes the state and the summary.
-Exit codes: 0 done; 1 the venue could not be used (or the run's files could not be written at the end); 2 bad
-options (a coin the venue does not list among them), no key or a key the venue refuses; 3 orders may still rest; 4 the run stopped itself on a fault (a core
+Exit codes: 0 done; 1 the venue could not be used (or the run's files, or a Kill's latch, could not be written at the
+end); 2 bad options (a coin the venue does not list among them), no key or a key the venue refuses, or an account and
+coin a live Kill latched (``agent.kill_latch``); 3 orders may still rest; 4 the run stopped itself on a fault (a core
 error, a log it could not write), every order pulled; 130 (SIGTERM 143, SIGHUP 129) interrupted before trading started.
 """
 from __future__ import annotations
@@ -53,14 +54,18 @@ execution levels (DESIGN §6): 0 paper, 1 twin-grade paper (both: use `python -m
 exit status:
   0 the run ended (its duration, SIGINT, SIGTERM or SIGHUP) with every order gone
   1 the venue could not be used, or the run's files could not be written at the end
-  2 bad options, a coin the venue does not list, no key, or a key the venue does not accept for the account;
-    nothing was sent
+  2 bad options, a coin the venue does not list, no key, or a key the venue does not accept for the account,
+    or an account and coin a live Kill latched (see below); nothing was sent
   3 orders of ours may still rest at the venue: check and cancel them
   4 the run stopped itself on a fault (a core error, a log it could not write), every order pulled
   130 interrupted (Ctrl-C) before trading started (its imports, the options and the key, the checks with
       the venue before the first order): no order was sent, the connection closed, the locks released
   143, 129 SIGTERM, SIGHUP alike, their line naming them
   (a Kill whose latch could not be written ends with 1, or 3 or 4 as above, and says so)
+
+after a Kill: the run stops quoting and a latch file is written beside the run lock (venue, account, coin); every
+  later start on them is refused (exit 2, naming the postmortem) until one with --clear-kill. Delete nothing by hand
+  before reading the postmortem: the next start has a fresh drawdown baseline.
 
 examples:
   python -m twin serve --port 3001 --fund 0xYOURADDRESS=100000 &
@@ -130,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "Kill's flatten does: reduce-only IOCs 1%% through the touch, again for what is left, within "
                         "--shutdown-grace. Without it a stop pulls the orders and leaves the position. Execution "
                         "levels 3 and 4 only (a dry run's orders cannot close anything)")
+    p.add_argument(CLEAR_OPTION, action="store_true",
+                   help="clear the latch a live Kill on this venue, account and coin left (in the lock folder, "
+                        "whatever --out it ran with), after reading its postmortem: without it a start on a latched "
+                        "account and coin is refused (exit 2); with it the latch is removed, said in the log and in "
+                        "the decision log's start record (kill_cleared), and the run goes on. Nothing to clear: "
+                        "said, and the run goes on")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     return p
@@ -252,7 +263,7 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
     except UsageError as e:
         return fail(str(e))
     from agent.audit.records import refuse_another_live_run
-    from agent.kill_latch import latch_path
+    from agent.kill_latch import Latched, latch_path
     from agent.run_lock import RunLock, RunLocked
     account = plan.account or plan.wallet.address
     plan.latch_path = latch_path(plan.base_url, account, plan.coin)  # (a Kill's latch, keyed as the run lock)
@@ -265,13 +276,48 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
                 lock.acquire()
             if plan.out is not None:  # (under the folder's lock: no other run can start writing it meanwhile)
                 refuse_another_live_run(plan.out, base_url=plan.base_url, account=account, coin=plan.coin)
-        except (RunLocked, FileExistsError) as e:
+            # (under the account's lock: no other agent on this host can be killed onto the latch meanwhile)
+            plan.kill_cleared = _kill_latched(plan.latch_path, args.clear_kill)
+        except (RunLocked, FileExistsError, Latched) as e:
             return fail(str(e))
         return asyncio.run(_run(plan))
     finally:
         _drop_unwritten_folder(plan)  # (before the folder's lock is released: no other run is writing it)
         for lock in locks:
             lock.release()
+
+
+def _kill_latched(path: Path, clear: bool) -> dict | None:
+    """The start's check of the Kill latch (``agent.kill_latch``), before anything is asked of the venue: refused
+    (``Latched``, exit 2) on a latch, or on a file there that cannot be read as one; with ``--clear-kill`` the latch
+    is removed instead, said, and returned for the start record (``{"unreadable": why}`` for one that could not be
+    read). Refused before the venue is asked anything, the refusal takes no time: a Ctrl-C then is the start's
+    (exit 130), the latch left as it was. With ``--clear-kill`` the latch is gone once this returns, whatever comes
+    next (a Ctrl-C during the checks with the venue that follow: the console says it was cleared; the decision log,
+    whose start record says it, is not begun yet)."""
+    from agent.kill_latch import Latched, read_latch, refusal_text
+    try:
+        latch = read_latch(path)
+    except Latched as e:
+        if not clear:
+            raise
+        latch = {"unreadable": str(e)}
+    if latch is None:
+        if clear:
+            log.info("%s: no Kill latch for this account and coin (%s): nothing to clear", CLEAR_OPTION, path)
+        return None
+    if not clear:
+        raise Latched(refusal_text(path, latch))
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise Latched(f"{CLEAR_OPTION}: cannot remove the Kill latch {path}: {e.strerror or e}") from None
+    log.warning("cleared the Kill latch %s (%s) on %s: trading again on this account and coin, the drawdown "
+                "baseline its value now", path, "a Kill at " + str(latch.get("killed_at")) if "unreadable" not in
+                latch else "unreadable", CLEAR_OPTION)
+    return latch
 
 
 def _drop_unwritten_folder(plan: _Plan) -> None:
@@ -402,7 +448,7 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                  out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
                  events=not args.no_events, allow_oversized=args.allow_oversized_position,
                  collateral_set=collateral_set, flatten_on_stop=args.flatten_on_stop, last_nonce=last_nonce,
-                 made=made, kill_holds=kill_holds)
+                 made=made, kill_holds=kill_holds, kill_cleared=None)
 
 
 async def _run(plan: _Plan) -> int:
@@ -473,7 +519,8 @@ async def _trade(plan: _Plan, gw) -> int:
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
                              tick=tick, execution_level=plan.execution_level, start_level=plan.start_level,
                              seed=plan.seed, cloid_prefix=f"0x{cloid_prefix:08x}",
-                             clock_skew_s=None if skew_s is None else round(skew_s, 3))
+                             clock_skew_s=None if skew_s is None else round(skew_s, 3),
+                             **({} if plan.kill_cleared is None else {"kill_cleared": plan.kill_cleared}))
         writer.write(start)
         if journal is not None:
             journal.start(start)

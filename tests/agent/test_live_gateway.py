@@ -3403,6 +3403,69 @@ def _run_to_a_kill(bg, out: Path, *extra: str) -> int:
                      env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
 
 
+def _start_after(bg, out: Path, *extra: str) -> int:
+    """A plain dry run in Shadow (its limit over the position: no Kill) for a second, the start a restart makes."""
+    cfg = out.parent / "calm.yaml"
+    cfg.write_text("risk:\n  max_position: 0.01\n")
+    return live_main(["--base-url", bg.base_url, "--duration", "1", "--config", str(cfg), "--quiet", "--out",
+                      str(out), *extra], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+
+
+def test_a_live_kill_latches_the_account_and_coin_until_a_start_clears_it(tmp_path, capsys, caplog):
+    """DESIGN §6's Kill row: "persist state". A Kill stopped the agent, and the next start (a service's Restart=,
+    an operator, cron, another --out) began at Green with a fresh drawdown baseline: another 5% to lose each time
+    (DESIGN §1, the Feb 9 incident). Now the Kill writes a latch beside the run lock; a start on the account and
+    coin is refused (exit 2, before any order) naming the postmortem, whatever --out, until one with --clear-kill,
+    which removes it and says so in the start record; another coin of the account is not refused."""
+    from agent.kill_latch import latch_path
+
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = latch_path(bg.base_url, ADDR, "BTC")
+        asyncio.run(buy_through_the_book(bg, clock, cloid(91), 0.001))
+        assert _run_to_a_kill(bg, tmp_path / "run") == 0
+        written = json.loads(latch.read_text())
+        postmortem = next((tmp_path / "run").glob("postmortem-*.json"))
+        capsys.readouterr()
+        refused = _start_after(bg, tmp_path / "elsewhere")  # another --out: refused all the same
+        err = capsys.readouterr().err
+        requests_before = bg.call(lambda: len(ex.open_orders(ADDR)))
+        other_coin = live_main(["--base-url", bg.base_url, "--coin", "hyna:LIT", "--duration", "1", "--quiet"],
+                               env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        err_other = capsys.readouterr().err
+        cleared = _start_after(bg, tmp_path / "run", "--clear-kill")
+    assert written["postmortem"] == str(postmortem.resolve()) and written["position"] == pytest.approx(0.001)
+    assert written["reasons"] and written["killed_at"].startswith("20") and written["run_folder"]
+    assert refused == 2 and requests_before == 0 and not (tmp_path / "elsewhere").exists()
+    assert "a Kill fired on this account and coin at " + written["killed_at"] in err
+    assert str(postmortem.resolve()) in err and "--clear-kill" in err
+    # another coin of the account is not latched: its start goes on to the venue (whose twin has no book for it)
+    assert other_coin == 1 and "the hyna:LIT book has no bid and ask" in err_other and "Kill" not in err_other
+    assert cleared == 0 and not latch.exists()
+    assert [r for r in caplog.records if r.getMessage().startswith(f"cleared the Kill latch {latch} (a Kill at ")]
+    starts = [r for r in read_log(tmp_path / "run" / "decisions.jsonl")[0] if r["type"] == "start"]
+    assert "kill_cleared" not in starts[0] and starts[1]["kill_cleared"]["postmortem"] == written["postmortem"]
+
+
+def test_a_kill_latch_that_cannot_be_read_refuses_the_start_naming_it(tmp_path, capsys):
+    """A latch file that is not one (cut, edited, not JSON) may be a Kill's all the same: the start is refused (the
+    fail-safe reading), naming the file; --clear-kill removes it."""
+    from agent.kill_latch import latch_path
+
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = latch_path(bg.base_url, ADDR, "BTC")
+        latch.parent.mkdir(parents=True, exist_ok=True)
+        latch.write_text('{"killed_at": "2026-')
+        refused = _start_after(bg, tmp_path / "run")
+        err = capsys.readouterr().err
+        latch.write_text('["not", "a", "latch"]')
+        refused_shape = _start_after(bg, tmp_path / "run")
+        err_shape = capsys.readouterr().err
+        cleared = _start_after(bg, tmp_path / "run", "--clear-kill")
+    assert refused == 2 and f"the Kill latch {latch} is not JSON" in err and "Traceback" not in err
+    assert refused_shape == 2 and f"the Kill latch {latch} is not a latch" in err_shape
+    assert cleared == 0 and not latch.exists()
+
+
 def test_a_kill_whose_latch_cannot_be_written_still_cancels_and_says_the_latch_is_missing(tmp_path, capsys, caplog):
     """The latch's folder refusing the write (here its temporary file's name taken by a folder) must not stop the
     Kill: every order is cancelled as ever, the failure is said naming the file, and the end exits 1 saying that
