@@ -16,8 +16,13 @@ For some seeds (three in ten, drawn by the plan) the run is a crash and a restar
 (SIGKILL, part way through its run, timed from its first event, or in its shutdown with a --duration of a few
 seconds: no shutdown to finish, its orders left resting, its files as the kill left them), the venue's account is
 read, and the agent is started again into the same run folder, against the same server and account, to run to its
-stop as above. The killed process's locks (the folder's ``.run.lock``, the account's in the temporary directory) are
-flocks the kernel released with it: no step is needed, and a restart they refuse (exit 2) fails. The restarted run
+stop as above. The killed process's locks (the folder's ``.run.lock``, the account's in the seed's own lock folder,
+``locks``, given to its agents as ``HL_AGENT_LOCK_DIR``) are flocks the kernel released with it: no step is needed,
+and a restart they refuse (exit 2) fails. A Kill in the killed run (chaos can drive one: a data-age or drawdown rule)
+left its latch in that folder (``agent.kill_latch``), which would refuse the restart: the soak clears it
+deliberately, the restart given ``--clear-kill`` and the row's notes saying so, as the restart is the crash's test,
+not the Kill's; a Kill in the last run is noted and its latch left in ``locks`` (nothing is started after it). The
+operator's own lock folder never sees the soak's latches or locks. The restarted run
 must take the killed run's orders over or cancel them, so that its summary agrees with the venue as any run's does
 (its fills: the venue's less those made before it read the account, the killed run's and the gap's); the log must
 read whole with ``agent.audit RUN`` (a last line a crash cut mid-write said as a crash's cut, not as damage), and
@@ -197,17 +202,21 @@ def start_server(folder: Path, plan: Plan) -> tuple[subprocess.Popen, str]:
 
 
 def run_agent(folder: Path, plan: Plan, url: str, duration_s: float, kill_after_s: float | None = None,
-              name: str = "agent") -> tuple[int | None, str]:
+              name: str = "agent", clear_kill: bool = False) -> tuple[int | None, str]:
     """The live CLI's exit status (None: hung, killed) and its stderr, its output in ``name``.out and .err.
     With ``kill_after_s`` it is killed outright (SIGKILL) that long after its first event (its journal's first line,
     once it has started trading: its --duration is counted from about then) instead of stopped: exit -9, no shutdown,
-    its orders left resting."""
+    its orders left resting. Its locks and a Kill's latch in the seed's ``locks`` folder; ``clear_kill``: started
+    with ``--clear-kill``."""
     argv = [sys.executable, "-m", "agent", "--venue", "live", "--base-url", url, "--execution-level", str(plan.level),
             "--start-level", "Full" if plan.level == 4 else "MicroLive", "--duration", f"{duration_s:g}",
             "--out", str(folder / "run"), "--seed", str(plan.seed), "--quiet"]
     if plan.flatten:
         argv.append("--flatten-on-stop")
-    env = dict(os.environ, HL_SECRET_KEY=plan.key, HL_ACCOUNT_ADDRESS=plan.address)
+    if clear_kill:
+        argv.append("--clear-kill")
+    env = dict(os.environ, HL_SECRET_KEY=plan.key, HL_ACCOUNT_ADDRESS=plan.address,
+               HL_AGENT_LOCK_DIR=str(folder / "locks"))
     with open(folder / f"{name}.out", "w") as out, open(folder / f"{name}.err", "w") as err:
         agent = subprocess.Popen(argv, cwd=_REPO, env=env, stdout=out, stderr=err)
         limit = STARTUP_S + duration_s + GRACE_S + SLACK_S
@@ -236,6 +245,11 @@ def run_agent(folder: Path, plan: Plan, url: str, duration_s: float, kill_after_
             agent.wait()
             status = None
     return status, (folder / f"{name}.err").read_text()
+
+
+def kill_latched(folder: Path) -> bool:
+    """Whether a Kill of the seed's agent left its latch (``agent.kill_latch``) in the seed's lock folder."""
+    return any((folder / "locks").glob("*.killed.json"))
 
 
 def _has_a_line(path: Path) -> bool:
@@ -341,7 +355,14 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
             # the killed run's checkpoint, if it wrote one, is not the restarted run's summary
             stale = summary_file.read_bytes() if summary_file.exists() else None
             watcher, at_restart = fills_when_written(summary_file, url, plan.address)
-        status, err = run_agent(folder, plan, url, duration_s)
+            latched = kill_latched(folder)
+            if latched:
+                result.notes.append("the killed run's Kill latched the account: the restart clears it (--clear-kill)")
+            status, err = run_agent(folder, plan, url, duration_s, clear_kill=latched)
+        else:
+            status, err = run_agent(folder, plan, url, duration_s)
+        if kill_latched(folder):
+            result.notes.append("its Kill latched the account (the latch left in locks)")
         result.exit_status = status
         venue = venue_account(url, plan.address)
         if plan.kill_after_s is not None:
