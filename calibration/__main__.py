@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import market_kept
-    from calibration.report import OUTPUT_FILES, spikes_text
+    from calibration.report import OUTPUT_FILES, outages_text, spikes_text
 
     lat = s["latency"]
     print_out(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
@@ -198,6 +198,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     h = f.hazard_per_hour
     if "connection.hazard_per_hour" not in dict(f.kept):
         print_out(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
+    if s["outages"] is not None:
+        print_out(outages_text(s["outages"]))
     for x in obs.left_out:
         print_out(f"left out: {x}")
     if replay is not None:

@@ -37,6 +37,7 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
         "latency": None, "rejections": {k: vars(v) for k, v in f.rejections.items()},
         "transport": vars(f.transport), "disconnects": vars(f.hazard_per_hour),
         "outage_median_s": f.outage_median_s, "outage_sigma": f.outage_sigma,
+        "outages": vars(f.outages) if f.outages is not None else None,
         "kept_from_base": dict(f.kept), "left_out": list(o.left_out),
     }
     fig = ""
@@ -188,6 +189,13 @@ def spikes_text(leg: dict, of: str = "", median: bool = True, sigma: bool = True
             + (f", sigma {leg['spike_sigma']:.3f}" if sigma else ""))
 
 
+def outages_text(o: dict) -> str:
+    """The outages' fitted length as the printout and the report say it, each parameter with its 95% interval
+    and the count it is from (a bare "sigma 0.128" from two outages read as a fit)."""
+    return (f"outages log-normal, median {o['median_s']:.2f} s (95%: {o['median_lo']:.2f} – {o['median_hi']:.2f}), "
+            f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from {o['n']} outages")
+
+
 def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
     leg = fitted["leg"]
     ks = (f" {against}: Kolmogorov-Smirnov distance {fitted['ks_distance']:.3f} (p = {fitted['ks_pvalue']:.3g})."
@@ -226,8 +234,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     parts += [_rate_row(k, v) for k, v in s["rejections"].items()] or ["<tr><td colspan=5>none</td></tr>"]
     parts.append(_rate_row("requests lost in transport", s["transport"]) + "</table>")
     d = s["disconnects"]
-    outage = (f"outages log-normal, median {s['outage_median_s']:.2f} s, sigma {s['outage_sigma']:.3f}"
-              if s["outage_median_s"] is not None else "too few outages to fit their length (the base's kept)")
+    outage = outages_text(s["outages"]) if s["outages"] is not None else \
+        "too few outages to fit their length (the base's kept)"
     parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {s['duration_s'] / 3600:.2f} h: "
                  f"{_num(d['rate'], '.3g')} per connected hour (95%: {_num(d['lo'], '.3g')} – {_num(d['hi'], '.3g')}); "
                  f"{outage}.</p>")

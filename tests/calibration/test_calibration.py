@@ -121,6 +121,8 @@ def test_rejection_transport_and_disconnect_intervals_cover_the_truth(fitted):
     lo, hi = poisson_rate(h.count, fitted.observations.connected_s / 3600.0, level=0.999)
     assert lo <= 10.0 <= hi and h.count >= 10 and h.lo <= h.rate <= h.hi
     assert fitted.outage_median_s == pytest.approx(4.0, rel=0.3) and fitted.outage_sigma == pytest.approx(0.5, abs=0.2)
+    o = fitted.outages
+    assert o.n >= 10 and o.median_lo <= 4.0 <= o.median_hi and o.sigma_lo <= 0.5 <= o.sigma_hi
     # the fitted parameters are a TwinParams the agent can run against
     p = fitted.params
     assert p.latency.order_entry == p.latency.response == fitted.latency.leg
@@ -803,7 +805,9 @@ def test_rates_the_run_saw_nothing_of_keep_the_bases_and_it_is_said(tmp_path, ca
     assert f.params.rejections == base.rejections and f.params.connection.hazard_per_hour == 3.0
     assert dict(f.kept) == {"rejections.rates": "no place passed the twin's rules to be answered",
                             "rejections.rest_failure_prob": "no request carried places",
-                            "connection.hazard_per_hour": "no time connected"}
+                            "connection.hazard_per_hour": "no time connected",
+                            **dict.fromkeys(("connection.outage_median_s", "connection.outage_sigma"),
+                                            "0 outages where a fit of their length needs 5")}
     # a run seen by the CLI: the feed only, ten minutes connected (the disconnects' 0 is seen: fitted)
     feed = [x for x in lines[1:] if x.startswith(('{"e":"BookUpdated"', '{"e":"TradeObserved"'))]
     run = run_folder(tmp_path, lines[:1] + feed)
@@ -815,7 +819,8 @@ def test_rates_the_run_saw_nothing_of_keep_the_bases_and_it_is_said(tmp_path, ca
     fitted = TwinParams.load(run / "calibration" / "twin_params.json")
     assert fitted.rejections == base.rejections and fitted.connection.hazard_per_hour == 0.0
     summary = json.loads((run / "calibration" / "calibration.json").read_text())
-    assert set(summary["kept_from_base"]) == {"rejections.rates", "rejections.rest_failure_prob"}
+    assert set(summary["kept_from_base"]) == {"rejections.rates", "rejections.rest_failure_prob",
+                                              "connection.outage_median_s", "connection.outage_sigma"}
 
 
 def test_request_use_an_hour_is_taken_over_each_runs_own_span():
@@ -1093,3 +1098,40 @@ def test_a_leg_fitted_with_spikes_is_said_as_before():
     assert spikes_text(leg, sigma=False) == "spikes 3.00%, median 500 ms"
     assert spikes_text(leg, median=False, sigma=False) == "spikes 3.00%"
     assert spikes_text({**leg, "spike_prob": 0.0}) == "no spikes"
+
+
+def test_the_outages_length_is_fitted_with_its_intervals_and_the_bases_kept_from_too_few(tmp_path, capsys):
+    """Half an hour on a twin whose outages have median 15 s and sigma 0.8 had two: the fit set sigma 0.128 in
+    twin_params.json, and the report said "outages log-normal, median 11.83 s, sigma 0.128", a bare number with no
+    count (the printout said nothing of it). From too few the base's are kept and said; fitted, each parameter has its
+    95% interval and the count, in calibration.json, report.html and the printout."""
+    from calibration.__main__ import _say
+    from calibration.fit import MIN_OUTAGES
+    from calibration.report import write_report
+    z = np.zeros(0)
+    base = TwinParams.model_validate({"connection": {"outage_median_s": 7.0, "outage_sigma": 0.6}})
+
+    def fitted(outages):
+        obs = Observations(z, 0, 0, {}, 0, 0, z, len(outages), np.asarray(outages), 3600.0, 3600.0)
+        f = fit(obs, base)
+        return obs, f, write_report(f, tmp_path / f"out{len(outages)}", "hand-made", np.random.default_rng(0))
+
+    obs, f, s = fitted([11.8 * math.exp(0.09), 11.8 * math.exp(-0.09)])
+    c = f.params.connection
+    assert (c.outage_median_s, c.outage_sigma) == (7.0, 0.6) and s["outages"] is None
+    why = f"2 outages where a fit of their length needs {MIN_OUTAGES}"
+    assert s["kept_from_base"]["connection.outage_median_s"] == s["kept_from_base"]["connection.outage_sigma"] == why
+    _say(s, obs, f, None, tmp_path / "out2", False)
+    assert f"connection.outage_sigma: the base's kept ({why})" in capsys.readouterr().out
+    rng = np.random.default_rng(4)
+    obs, f, s = fitted(np.exp(rng.normal(math.log(15.0), 0.8, 40)))
+    o = s["outages"]
+    assert o["n"] == 40 and o["median_lo"] < 15.0 < o["median_hi"] and o["sigma_lo"] < 0.8 < o["sigma_hi"]
+    assert o["median_hi"] / o["median_lo"] < 2.0 and o["sigma_hi"] / o["sigma_lo"] < 2.0
+    assert f.params.connection.outage_median_s == o["median_s"] and f.params.connection.outage_sigma == o["sigma"]
+    assert "connection.outage_sigma" not in s["kept_from_base"]
+    text = (f"outages log-normal, median {o['median_s']:.2f} s (95%: {o['median_lo']:.2f} – {o['median_hi']:.2f}), "
+            f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from 40 outages")
+    assert text in (tmp_path / "out40" / "report.html").read_text()
+    _say(s, obs, f, None, tmp_path / "out40", False)
+    assert text in capsys.readouterr().out
