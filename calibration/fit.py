@@ -706,6 +706,10 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     known = {r.value for r in ORDER_REASONS}
     if "rejections.rates" not in unseen:
         data["rejections"]["rates"] = {r: f.rate for r, f in rejections.items() if r in known}
+        # (a reason the twin does not draw at random, as "Other", a venue text the agent does not know: said, not
+        # left to read as a rate the fitted twin has)
+        kept += tuple((f"rejections.rates.{r}", f"{f.count} seen, a refusal the twin does not draw at random: not set")
+                      for r, f in rejections.items() if r not in known)
     if "rejections.rest_failure_prob" not in unseen:
         data["rejections"]["rest_failure_prob"] = transport.rate
     if "connection.hazard_per_hour" not in unseen:

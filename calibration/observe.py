@@ -241,7 +241,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
             s = sent.pop(ev.cloid, None)
             if s is not None:
                 if t is OrderRejected:
-                    rejections[ev.reason.value] = rejections.get(ev.reason.value, 0) + 1
+                    reason = reason_of(ev)
+                    rejections[reason] = rejections.get(reason, 0) + 1
                 if t is OrderAcknowledged or ev.reason.value not in RULE_REASONS:
                     kind = kind_of[ev.cloid]
                     kinds[kind] = kinds.get(kind, 0) + 1
@@ -318,6 +319,21 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool),
                         quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped,
                         quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays, eligible_kinds=kinds)
+
+
+def reason_of(ev: OrderRejected) -> str:
+    """The reason a rejection is counted under: the twin's own where the agent's code merges several of them. The
+    agent's one "OpenInterest" is three refusals the twin draws each at its own rate, from its text (the venue's,
+    kept beside the code); counted as "OpenInterest", which names no twin rate, the fit reported a rate the fitted
+    twin did not draw, and over every place where the twin refuses only those adding to the position."""
+    if ev.reason is Reason.OPEN_INTEREST:
+        from twin.faults.rejections import RejectReason, classify_venue_text
+
+        r = classify_venue_text(ev.message)
+        if r in (RejectReason.OpenInterestIncrease, RejectReason.PositionIncreaseAtOpenInterestCap,
+                 RejectReason.TooAggressiveAtOpenInterestCap):
+            return r.value
+    return ev.reason.value
 
 
 def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: list, filled: list) -> None:

@@ -1135,3 +1135,29 @@ def test_the_outages_length_is_fitted_with_its_intervals_and_the_bases_kept_from
     assert text in (tmp_path / "out40" / "report.html").read_text()
     _say(s, obs, f, None, tmp_path / "out40", False)
     assert text in capsys.readouterr().out
+
+
+def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_draw_is_said(tmp_path, capsys):
+    """The agent's code "OpenInterest" is three refusals of the twin's, each drawn at its own rate and only for a
+    place adding to the position. Half an hour on a twin refusing 3% with OpenInterestIncrease: the fit said
+    "rejections OpenInterest: 0.0168", over every place, and twin_params.json had no open-interest rate at all. Now
+    it is counted under the twin's reason, from the venue's text, over the places it could refuse; and a reason
+    the twin does not draw at random (Other: a text the agent does not know) is said not set."""
+    from calibration.__main__ import _say
+    from calibration.report import report_files
+    truth = TwinParams.model_validate({"latency": {"order_entry": LEG, "response": LEG},
+                                       "rejections": {"rates": {"OpenInterestIncrease": 0.03, "PerpMargin": 0.02}}})
+    f = fit(observed_run(CFG, SEED, truth, 1800.0)[1])
+    r = f.rejections["OpenInterestIncrease"]
+    assert "OpenInterest" not in f.rejections and r.count > 20
+    assert r.n == f.rejections["PerpMargin"].n < f.observations.eligible  # (only places adding to the position)
+    lo, hi = wilson(r.count, r.n, level=0.999)
+    assert lo <= 0.03 <= hi and f.params.rejections.rates["OpenInterestIncrease"] == r.rate
+    z = np.zeros(0)
+    obs = Observations(z, 100, 100, {"Other": 4, "Oracle": 1}, 100, 0, z, 0, z, 600.0, 600.0)
+    f = fit(obs)
+    assert f.params.rejections.rates == {"Oracle": 0.01}
+    assert dict(f.kept)["rejections.rates.Other"] == "4 seen, a refusal the twin does not draw at random: not set"
+    _say(report_files(f, "hand-made", np.random.default_rng(0))[0], obs, f, None, tmp_path, False)
+    assert "rejections.rates.Other: the base's kept (4 seen, a refusal the twin does not draw at random: not set)" \
+        in capsys.readouterr().out
