@@ -84,6 +84,9 @@ class Observations:
     # the address budget as the venue reported it (userRateLimit): time, requests used, cap, cumulative volume USDC
     quota: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     feed_lags_dropped: int = 0  # book updates whose lag was not in (0, 60] s: clocks apart, not a latency
+    # book updates after the host's clock stepped back (as the core saw it: AgentCore._stepped_back): from then on
+    # the arrivals are on another clock than the skew measured at the run's start, and their lags are no latency
+    feed_lags_after_step: int = 0
     quota_run: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # per quota row: its run (0, 1, ...)
     # replies (acknowledged or rejected places and modifies) naming an order the replay never sent: the replayed core
     # went another way than the run's (a line lost or doubled, or the core's code changed since): its sending times,
@@ -183,6 +186,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     first = last = None
     lags: list[float] = []
     lags_dropped = 0
+    lags_after_step = 0
     held: list[bool] = []
     quota: list[tuple[float, int, int, float]] = []
     prev_push = -math.inf  # when the last push arrived
@@ -224,7 +228,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 # (compact: a day's updates, 20 levels a side, are some 170,000 of them)
                 levels.append((np.fromiter((lv[1] for lv in bids), np.float32, len(bids)),
                                np.fromiter((lv[1] for lv in asks), np.float32, len(asks))))
-            if ev.venue_time_ms > 0:
+            if ev.venue_time_ms > 0 and (ts < core.tracker.now or getattr(core, "clock_steps_back", 0)):
+                lags_after_step += 1  # (a step back of 0.1 s halfway through a run fitted a 150 ms leg at 79 ms)
+            elif ev.venue_time_ms > 0:
                 lag = ts + clock_skew_s - (ev.venue_time_ms / 1000.0 - venue_epoch_s)
                 # a clock behind the venue's by more than the latency (after the skew measured), or not the venue's
                 # clock at all (twin serve keeps its own epoch): not a lag, counted
@@ -318,6 +324,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         fill_px=np.asarray([f[1] for f in fills], dtype=float),
                         fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool),
                         quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped,
+                        feed_lags_after_step=lags_after_step,
                         quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays, eligible_kinds=kinds)
 
 
@@ -445,7 +452,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
         raise ValueError(f"{', '.join(empty)}: a run with no events (its start record, then nothing the core was fed): "
                          f"nothing to fit")
     left_out = reader.left_out + [f"{w}: a run with no events (the live CLI stopped before its first)" for w in empty] \
-        + dry
+        + dry + list(out.left_out)  # (the runs' own: their clocks' steps)
     return dataclasses.replace(out, left_out=tuple(left_out))
 
 
@@ -472,6 +479,12 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
                          f"run started at {where}): the replay went another way than the run (a line lost or written twice "
                          f"before it, or the agent's code changed since the run), so its sending times and counts "
                          f"are not the run's")
+    if obs.feed_lags_after_step:
+        obs = dataclasses.replace(obs, left_out=(
+            f"{where}: the host's clock stepped back in this run ({core.clock_steps_back} event(s) behind the core's "
+            f"clock, by up to {core.clock_step_back_max_s:.3f} s: the step was at least that): its "
+            f"{obs.feed_lags_after_step} book updates from the first step on arrived on another clock than the skew "
+            f"measured at its start, so their lags are no latency (the feed's fit leaves them out)",))
     return obs if seen[0] else None
 
 

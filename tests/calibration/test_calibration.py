@@ -1161,3 +1161,38 @@ def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_
     _say(report_files(f, "hand-made", np.random.default_rng(0))[0], obs, f, None, tmp_path, False)
     assert "rejections.rates.Other: the base's kept (4 seen, a refusal the twin does not draw at random: not set)" \
         in capsys.readouterr().out
+
+
+def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_path):
+    """The start record's skew puts the host's arrivals on the venue's clock; a step back of the host's clock
+    mid-run (NTP steps an offset over 128 ms) takes that much off every lag after it. Half an hour on a twin whose
+    feed leg is 150 ms, stepped back 0.1 s halfway: the feed was fitted at 79 ms (sigma 0.95), and only "28 more had a
+    lag outside (0, 60] s" said anything. The replayed core sees the step (clock_step_back): the lags from it on
+    are left out, and it is said."""
+    import dataclasses
+
+    from calibration.fit import fit_feed
+    events: list = []
+    ex, _, _, driver = build_session(SHADOW, 2, TRUTH, event_log=events)
+    driver.start()
+    ex.env.run(until=1200.0)
+    epoch = ex.epoch_ms / 1000.0
+    truth = observe(events, session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
+    # (stepped between two events 50 ms apart: a step back shows only where the next event comes sooner than it)
+    at = next(a.ts for a, b in zip(events, events[1:]) if a.ts > 600.0 and b.ts - a.ts < 0.05)
+    before = observe([e for e in events if e.ts <= at], session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
+    run = tmp_path / "run"
+    run.mkdir()
+    j = EventJournal(JsonlWriter(run / "events.jsonl"))
+    j.start(start_record(epoch, SHADOW, venue="live", seed=2, tick=1.0, sz_decimals=5, cloid_prefix="0x00000001",
+                         clock_skew_s=0.0))
+    for e in events:
+        j.event(dataclasses.replace(e, ts=e.ts + epoch - (0.1 if e.ts > at else 0.0)))
+    j.close()
+    obs = observe_journal(run)
+    assert fit_feed(obs.feed_lag_s, obs.feed_held).leg.median_ms == pytest.approx(150.0, rel=0.1)
+    assert len(before.feed_lag_s) > 500 and np.allclose(obs.feed_lag_s, before.feed_lag_s, atol=1e-6)
+    assert obs.feed_lags_after_step == len(truth.feed_lag_s) - len(before.feed_lag_s)
+    said = [x for x in obs.left_out if "the host's clock stepped back" in x]
+    assert len(said) == 1 and said[0].startswith(f"{run / 'events.jsonl'}: line 1: ") and \
+        f"{obs.feed_lags_after_step} book updates from the first step on" in said[0], obs.left_out
