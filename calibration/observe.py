@@ -418,9 +418,9 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
     FileNotFoundError without a journal, and ValueError naming the file and line of what cannot be the run as it
     was: a line that is no event (a field of the wrong type too), a line cut short anywhere but at a run's end (a
     crash mid-write cuts only the last line before the restart's start record), a compressed segment cut short, a
-    run with no events when no run has any, runs on different coins, or a reply to an order the replayed core never
-    sent (the replay went another way than the run: a line lost or doubled). ``progress`` (for a bar) is called
-    with each line's size."""
+    run with no events when no run has any, runs on different coins (accounts, networks), or a reply to an order
+    the replayed core never sent (the replay went another way than the run: a line lost or doubled).
+    ``progress`` (for a bar) is called with each line's size."""
     reader = _JournalReader(journal_files(folder), progress)
     for _ in reader.run_events():  # anything before the first start record belongs to no run
         pass
@@ -428,6 +428,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
         raise ValueError(f"{Path(folder) / 'events.jsonl'}: no run in it (no start record)")
     out = None
     coins: list[tuple[str, str]] = []  # (where its start record is, coin) per run
+    accounts: list[tuple[str, object, object]] = []  # (where, network, account) per run, as its start record says
     empty: list[str] = []  # the start records of runs without events
     dry: list[str] = []  # what the dry runs' measurement leaves out
     while reader.start is not None:
@@ -436,6 +437,8 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
         core, tick, sz_decimals, skew = _run_of(start, where)
         coins.append((where, core.cfg.session.coin))
         _check_one_coin(coins)
+        accounts.append((where, start.get("network"), start.get("account")))
+        _check_one_account(accounts)
         obs = _observe_run(reader, core, skew, where)
         if obs is None:
             empty.append(where)
@@ -486,6 +489,19 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
             f"{obs.feed_lags_after_step} book updates from the first step on arrived on another clock than the skew "
             f"measured at its start, so their lags are no latency (the feed's fit leaves them out)",))
     return obs if seen[0] else None
+
+
+def _check_one_account(accounts: list[tuple[str, object, object]]) -> None:
+    """ValueError naming each run's start line, network and account if the runs so far name more than one of either
+    (a start record without them, written before they were, names none): one address's quota reports would be
+    fitted as one budget, and testnet's latency, refusals and market as mainnet's. The live CLI carries a folder on
+    only for its own venue, account and coin; a folder of runs put together by hand is not one."""
+    networks = {n for _, n, _ in accounts if n is not None}
+    addresses = {str(a).lower() for _, _, a in accounts if a is not None}
+    if len(networks) > 1 or len(addresses) > 1:
+        raise ValueError("runs of different accounts or networks in one folder: " + "; ".join(
+            f"{w}: {n if n is not None else '(no network)'} {a if a is not None else '(no account)'}"
+            for w, n, a in accounts) + ": calibrate from a folder of one account's runs on one network")
 
 
 def _check_one_coin(coins: list[tuple[str, str]]) -> None:

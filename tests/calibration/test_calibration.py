@@ -1196,3 +1196,27 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     said = [x for x in obs.left_out if "the host's clock stepped back" in x]
     assert len(said) == 1 and said[0].startswith(f"{run / 'events.jsonl'}: line 1: ") and \
         f"{obs.feed_lags_after_step} book updates from the first step on" in said[0], obs.left_out
+
+
+def test_a_folder_whose_runs_name_two_accounts_or_networks_is_refused_naming_each_runs_start_line(tmp_path, capsys,
+                                                                                                  lines):
+    """Runs of two accounts (or testnet's and mainnet's) put in one folder: they were fitted as one, the quota's
+    headroom and growth from two addresses' reports, testnet's latency and market as mainnet's. A run whose start
+    record names neither (written before they were) is taken as any."""
+    start = json.loads(lines[0])
+    journal = "events.jsonl"
+
+    def folder(name, *runs):
+        return run_folder(tmp_path, [x for r in runs for x in [json.dumps({**start, **r}) + "\n"] + lines[1:20]], name)
+    a = {"network": "testnet", "account": "0x" + "a" * 40}
+    for name, second, shown in (("accounts", {**a, "account": "0x" + "b" * 40}, "testnet 0x" + "b" * 40),
+                                ("networks", {**a, "network": "mainnet"}, "mainnet 0x" + "a" * 40)):
+        run = folder(name, a, second)
+        assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
+        assert capsys.readouterr().err == (
+            f"error: runs of different accounts or networks in one folder: {run / journal}: line 1: testnet "
+            f"0x{'a' * 40}; "
+            f"{run / journal}: line 21: {shown}: calibrate from a folder of one account's runs on one network\n")
+    # one account, its address cased as the venue or the key gives it, and a run from before the fields: one folder
+    run = folder("one", a, {**a, "account": "0x" + "A" * 40}, {})
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0
