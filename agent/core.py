@@ -623,8 +623,10 @@ class AgentCore:
         held = self.budget.awaiting_report
         self.budget.on_quota(ev)
         if held and self._quota_held_ts == self._quota_held_ts:
-            self._records.append({"type": "quota_hold", "ts": ev.ts, "state": "released",
-                                  "held_s": ev.ts - self._quota_held_ts})
+            rec = {"type": "quota_hold", "ts": ev.ts, "state": "released", "held_s": ev.ts - self._quota_held_ts}
+            if self._ip_held_ts == self._ip_held_ts:  # the IP weight's hold, said and not yet released, stands too
+                rec["still_held"] = _IP_HOLD_WHY
+            self._records.append(rec)
         self.cum_volume_usd = ev.cum_volume_usd  # the venue allows the dead-man's switch from $1M traded
 
     def _on_weight_spent(self, ev: IpWeightSpent, cmds: list) -> None:
@@ -810,7 +812,7 @@ class AgentCore:
             # said once, when it starts, and once when the report ends it (_on_quota): seconds of cancels alone
             # after a start whose first poll was refused were otherwise unexplained in the log
             self._quota_held_ts = ts
-            self._records.append({"type": "quota_hold", "ts": ts, "state": "held", "why": "first quota report awaited"})
+            self._records.append({"type": "quota_hold", "ts": ts, "state": "held", "why": _QUOTA_HOLD_WHY})
         if cancel_only and not (tr.live_set and budget.ip_allows_cancels(ts)):
             return
         self.last_requote_ts = ts
@@ -834,14 +836,16 @@ class AgentCore:
         budget = self.budget
         used, limit = budget.ip_used(ts), budget.cfg.ip_quote_frac * budget.cfg.ip_weight_per_minute
         if released:
-            self._records.append({"type": "ip_weight_hold", "ts": ts, "state": "released",
-                                  "held_s": ts - self._ip_held_ts, "ip_used": used, "ip_quote_limit": limit})
+            rec = {"type": "ip_weight_hold", "ts": ts, "state": "released", "held_s": ts - self._ip_held_ts,
+                   "ip_used": used, "ip_quote_limit": limit}
+            if budget.awaiting_report:  # quoting does not resume yet: the first quota report holds it too
+                rec["still_held"] = _QUOTA_HOLD_WHY
+            self._records.append(rec)
             self._ip_held_ts = math.nan
         else:
             self._ip_held_ts = ts
-            self._records.append({"type": "ip_weight_hold", "ts": ts, "state": "held",
-                                  "why": "the last minute's IP weight at the requoting share", "ip_used": used,
-                                  "ip_quote_limit": limit})
+            self._records.append({"type": "ip_weight_hold", "ts": ts, "state": "held", "why": _IP_HOLD_WHY,
+                                  "ip_used": used, "ip_quote_limit": limit})
 
     def _pull_forbidden(self, cmds: list) -> None:
         """Between requotes (stretched up to 20 cycles as the address budget runs low), cancel at once the orders
@@ -1764,6 +1768,11 @@ _DEAD_MAN_RETRY_S = 3600.0  # a refused dead-man's switch is asked for again thi
 # thousands of keys a day, in summary.json at every checkpoint and on the console's dead-man row
 DEAD_MAN_REFUSAL_TEXTS = 20
 DEAD_MAN_OTHER_TEXTS = "(other texts)"
+
+# why a quote cycle is held to cancels alone, as the hold's record says it and the other hold's release names it
+# (``still_held``: a hold released while the other stands does not resume quoting)
+_QUOTA_HOLD_WHY = "first quota report awaited"
+_IP_HOLD_WHY = "the last minute's IP weight at the requoting share"
 
 
 def snapshot_backoff_cap(config: AgentConfig) -> float:

@@ -486,19 +486,29 @@ def _describe(rec: dict, wall: bool) -> str:
         return f"{ts}  clock   {rec.get('text', '')}"
     if kind == "quota_hold":
         if rec.get("state") == "released":
-            return (f"{ts}  quota   the venue's first quota report came: quoting resumes "
+            return (f"{ts}  quota   the venue's first quota report came: {_resumes(rec)} "
                     f"({_num(rec.get('held_s'), 3)} s held)")
         return (f"{ts}  quota   only cancels sent until the venue's first quota report comes (its first poll refused "
                 f"or unanswered: polled again within seconds)")
     if kind == "ip_weight_hold":
         if rec.get("state") == "released":
             return (f"{ts}  quota   the last minute's IP weight fell to {_num(rec.get('ip_used'), 6)}, under the "
-                    f"requoting share {_num(rec.get('ip_quote_limit'), 6)}: quoting resumes "
+                    f"requoting share {_num(rec.get('ip_quote_limit'), 6)}: {_resumes(rec)} "
                     f"({_num(rec.get('held_s'), 3)} s held)")
         return (f"{ts}  quota   only cancels sent: the last minute's IP weight {_num(rec.get('ip_used'), 6)} is at the "
                 f"requoting share {_num(rec.get('ip_quote_limit'), 6)} (budget.ip_quote_frac of ip_weight_per_minute; "
                 f"the rest kept for cancels and snapshots) until it falls")
     return _as_written(rec, wall)
+
+
+def _resumes(rec: dict) -> str:
+    """What a quota_hold's or ip_weight_hold's release means for quoting: it resumes, unless the other hold still
+    stands (``still_held``, its why)."""
+    still = rec.get("still_held")
+    if still is None:
+        return "quoting resumes"
+    shown = still if isinstance(still, str) and len(still) <= 80 else short_repr(still)  # (a damaged log's value)
+    return f"quoting still held to cancels: {shown}"
 
 
 def level_why(rec: dict, criteria: bool = False) -> str:

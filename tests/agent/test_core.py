@@ -303,6 +303,35 @@ def test_the_decision_log_says_once_when_quoting_is_held_for_the_ip_weight_and_w
     assert [(r.levelname, "IP weight" in r.getMessage()) for r in caplog.records] == [("WARNING", True), ("INFO", True)]
 
 
+@pytest.mark.parametrize("quota_at", [10.0, 61.0])
+def test_a_hold_released_while_the_other_still_holds_quoting_says_so_not_that_quoting_resumes(quota_at):
+    """Both holds at once (a start whose first quota poll is out, and a recovery's 950 of the minute's IP weight):
+    the first released was said 'quoting resumes' when the other still held every cycle to cancels. The release
+    names the hold that still stands (``still_held``), and only the last one's says quoting resumes."""
+    from agent.audit.inspect import describe
+    from agent.gateway.events import IpWeightSpent
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(IpWeightSpent(0.0, 20, "userRateLimit"))  # the first quota poll, out
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(IpWeightSpent(0.1, 950, "userFillsByTime"))
+    sending = []
+    for t in (0.5, 30.0, 60.5, 61.5):
+        if t > quota_at and core.budget.awaiting_report:
+            core.handle(QuotaStatus(quota_at, 1000, 10_000, 0.0, quota_at - 0.05))
+        core.handle(BookUpdated(t - 0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+        if _orders_sent(core.handle(Timer(t))):
+            sending.append(t)
+    assert sending[0] == (60.5 if quota_at < 60.5 else 61.5)  # quoting resumed only once neither held it
+    released = {r["type"]: r for r in core.drain_records() if r.get("state") == "released"}
+    first, last = ("quota_hold", "ip_weight_hold") if quota_at < 60.5 else ("ip_weight_hold", "quota_hold")
+    assert released[first]["still_held"] == ("first quota report awaited" if first == "ip_weight_hold" else
+                                             "the last minute's IP weight at the requoting share")
+    assert "still_held" not in released[last]
+    assert "quoting resumes" not in describe(released[first], False)
+    assert "quoting still held to cancels: " + released[first]["still_held"] in describe(released[first], False)
+    assert "quoting resumes" in describe(released[last], False)
+
+
 def test_a_core_whose_first_quota_report_comes_before_its_first_cycle_says_no_hold():
     from agent.gateway.events import IpWeightSpent
     core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
