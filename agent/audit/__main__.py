@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         if reader.lost_segments:  # a segment not gzip, cut before its first line, or 0 bytes: lines lost, not empty
             return fail(f"{path}: no record read" + skipped_text(reader.skipped, reader.cut, reader.lost_segments,
-                                                                        reader.too_deep))
+                                                                        reader.too_deep, reader.too_deep_count))
         if reader.undecodable:  # a binary file, not an empty log: a bad RUN
             n = reader.undecodable
             return fail(f"{path}: not a decision log: no record in it, and {n} line{'s' if n != 1 else ''} of it not "

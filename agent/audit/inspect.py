@@ -28,6 +28,8 @@ from common.files import short_repr
 from common.json_text import TOO_DEEP, loads_object as _parse, too_deep
 from common.units import parse_duration
 
+# lines too deep for json named on the overview's line (the rest counted)
+TOO_DEEP_NAMED = 3
 # the head every writer gives a line: its kind, (a cycle's number,) its time, a JSON number (anything else there is
 # no record: float() would refuse it)
 _HEAD = re.compile(r'\{"type":"([a-z_]+)"(?:,"cycle":-?\d+)?,"ts":(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[,}]')
@@ -65,7 +67,9 @@ class LogReader:
         # of the skipped, the lines cut where a crash stopped a writer (a file's last, or the last before a restart's
         # start line): a run's end, said as such; the others are damage inside the log (or another tool's lines)
         self.cut = 0
-        # of the others, lines where a crash might have cut one but json found them too deep: "FILE: line N" of each
+        # of the others, lines too deep for json: how many, and "FILE: line N" of the first TOO_DEEP_NAMED (one each
+        # made the overview's line unbounded: 2,000 of them, 141,000 characters)
+        self.too_deep_count = 0
         self.too_deep: list[str] = []
         self.lost_segments: list[tuple[Path, int, str]] = []
         self._progress = progress  # a progress bar's feed (see records.log_lines)
@@ -82,9 +86,14 @@ class LogReader:
         """A line skipped where a crash may have cut one: a crash's cut, unless json finds it too deep (no line a
         writer made, whole or cut: damage, named)."""
         if too_deep(text):
-            self.too_deep.append(where)
+            self._deep(where)
         else:
             self.cut += 1
+
+    def _deep(self, where: str) -> None:
+        self.too_deep_count += 1
+        if len(self.too_deep) < TOO_DEEP_NAMED:
+            self.too_deep.append(where)
 
     def __iter__(self) -> Iterator[Line]:
         head = _HEAD.match
@@ -128,7 +137,7 @@ class LogReader:
                 if not whole:
                     self._cut_or_deep(text, f"{f}: line {n}")
                 elif rec is None and too_deep(text):  # damage, a restart after it or not
-                    self.too_deep.append(f"{f}: line {n}")
+                    self._deep(f"{f}: line {n}")
                 elif rec is None:
                     unread = True
                 continue
@@ -227,6 +236,7 @@ class Overview:
     skipped: int = 0
     cut: int = 0  # of the skipped, lines a crash cut mid-write (each a run's last)
     too_deep: list[str] = field(default_factory=list)  # as LogReader's: damage where a crash's cut could have been
+    too_deep_count: int = 0  # (LogReader's: too_deep names the first few)
     lost_segments: list[tuple[Path, int, str]] = field(default_factory=list)  # as LogReader's (each once in skipped)
     first_ts: float | None = None
     last_ts: float | None = None
@@ -295,6 +305,7 @@ def overview(reader: LogReader) -> Overview:
     ov.skipped = reader.skipped
     ov.cut = reader.cut
     ov.too_deep = list(reader.too_deep)
+    ov.too_deep_count = reader.too_deep_count
     ov.lost_segments = list(reader.lost_segments)
     return ov
 
@@ -306,13 +317,14 @@ def lost_segment_text(path: Path, lines_read: int, why: str) -> str:
     return f"{path.name} unreadable after its line {lines_read:,} ({why}): the rest of it lost"
 
 
-def skipped_text(skipped: int, cut: int, lost_segments: list[tuple[Path, int, str]] = (), too_deep: list[str] = ()
-                 ) -> str:
+def skipped_text(skipped: int, cut: int, lost_segments: list[tuple[Path, int, str]] = (), too_deep: list[str] = (),
+                 too_deep_count: int = 0) -> str:
     """What was skipped, said apart: a line a crash cut (a run's last: the kill is the run's end, nothing of it
     damaged), lines unreadable inside the log (a disk's damage, another tool's lines), and gzipped segments that
     could not be read on (``lost_segments``, each also one of ``skipped``), named. All were "torn or unreadable
     lines": an operator reading a log after a kill could not tell its cut end from damage, and a whole segment
-    that is not gzip was "1 unreadable line"."""
+    that is not gzip was "1 unreadable line". ``too_deep``: where the first lines too deep for json are, of
+    ``too_deep_count`` (LogReader's), the rest counted."""
     damaged = skipped - cut - len(lost_segments)
     out = ""
     if cut:
@@ -320,6 +332,8 @@ def skipped_text(skipped: int, cut: int, lost_segments: list[tuple[Path, int, st
                 f"; {cut} torn lines skipped (cut by crashes mid-write, each a run's last)")
     if damaged:
         deep = "".join(f"{'; ' if i else ': '}{at} {TOO_DEEP}" for i, at in enumerate(too_deep))  # (where, why)
+        if too_deep_count > len(too_deep):
+            deep += f"; and {too_deep_count - len(too_deep):,} more {TOO_DEEP}"
         out += f"; {damaged} unreadable line{'s' if damaged != 1 else ''} skipped (damaged inside the log{deep})"
     for seg in lost_segments:
         out += "; " + lost_segment_text(*seg)
@@ -332,7 +346,7 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
     segs = len(ov.files) - (1 if ov.files and ov.files[-1] == path else 0)
     out = [f"{path}: {n:,} records in {len(ov.files)} file{'s' if len(ov.files) != 1 else ''}"
            + (f" ({segs} closed segment{'s' if segs != 1 else ''})" if segs else "")
-           + skipped_text(ov.skipped, ov.cut, ov.lost_segments, ov.too_deep)]
+           + skipped_text(ov.skipped, ov.cut, ov.lost_segments, ov.too_deep, ov.too_deep_count)]
     if not n:
         return out
     span = ov.last_ts - ov.first_ts

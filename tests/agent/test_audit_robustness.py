@@ -228,6 +228,24 @@ def test_a_log_line_nested_past_jsons_limit_at_a_runs_end_is_damage_named_not_a_
                                       f"json's depth limit)") in printed, printed
 
 
+def test_many_log_lines_nested_past_jsons_limit_are_named_a_few_and_counted_not_each_on_the_overview_line(
+        tmp_path, capsys):
+    """Each such line was named on the overview's first line: 2,000 of them (a file of garbage given as a log, a disk's
+    damage) made it 141,000 characters. The first few are named, the rest counted, as many as were skipped."""
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        w.write(_cycle(0))
+    with open(log, "a") as fh:
+        fh.write(("[" * 1_200 + "]" * 1_200 + "\n") * 50)  # (past json's limit at the default 1,000)
+    with JsonlWriter(log) as w:
+        w.write(_cycle(1))
+    assert main([str(tmp_path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "50 unreadable lines skipped (damaged inside the log: " in first, first
+    assert f"{log}: line 2 nested past json's depth limit; {log}: line 3" in first and f"{log}: line 51" not in first
+    assert first.endswith("; and 47 more nested past json's depth limit)") and len(first) < 1_000, first
+
+
 def test_a_journal_line_cut_by_a_crash_before_a_restart_is_left_out_and_said(tmp_path, capsys):
     """The one place a crash cuts a line, the run's last (the restarted writer ends it before the next start
     record): left out, the replay going on, and said with its place."""
