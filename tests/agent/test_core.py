@@ -217,10 +217,13 @@ def test_no_quotes_before_reconciliation_and_none_on_stale_data():
     assert "CancelOrder" in kinds and kinds <= {"CancelOrder", "RequestAccountSnapshot"}
 
 
-def _first_cycle(cfg: AgentConfig, position: float = 0.0):
-    """A reconciled core's first quote cycle on a wide book (no clamp to the touch): its record."""
+def _first_cycle(cfg: AgentConfig, position: float = 0.0, before: tuple = ()):
+    """A reconciled core's first quote cycle on a wide book (no clamp to the touch): its record. ``before``: events
+    handled after the first snapshot, before the book (a reconnect's, say)."""
     core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
     core.handle(AccountSnapshot(0.05, position, 100_000.0 if position else 0.0, 1e5, 0.0, ()))
+    for ev in before:
+        core.handle(ev)
     core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
     core.handle(Timer(0.5))
     return next(r for r in core.drain_records() if "quotes" in r)
@@ -3335,17 +3338,12 @@ def test_only_optimized_tightens_the_quoted_spread():
     spread (a wide one here, so that the half-tick floor does not hide it), and the record names the step."""
     half, best = {}, {}
     for level in ("FULL", "OPTIMIZED"):
-        cfg = quoting({"graduation": {"start_level": level}, "quoting": {"glft": {"spread_factor": 40.0}}})
-        core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
-        core.handle(AccountSnapshot(0.05, 0.0, 100_000.0, 1e5, 0.0, ()))
-        core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
-        core.handle(Timer(0.5))
-        rec = next(r for r in core.drain_records() if "quotes" in r)
+        rec = _first_cycle(quoting({"graduation": {"start_level": level},
+                                    "quoting": {"glft": {"spread_factor": 40.0}}}))
         steps = {name: v for name, v, _ in rec["adjustments"]}
         assert steps["exposure_spread_mult"] == (0.9 if level == "OPTIMIZED" else 1.0)
         half[level] = steps["glft_half_spread"]
-        quotes = rec["quotes"]
-        best[level] = (max(q[1] for q in quotes if q[0] == "B"), min(q[1] for q in quotes if q[0] == "A"))
+        best[level] = (_prices(rec, "B")[-1], _prices(rec, "A")[0])
     assert half["FULL"] == half["OPTIMIZED"] > 10.0  # the same model's spread, well above the floor
     (fb, fa), (ob, oa) = best["FULL"], best["OPTIMIZED"]
     assert ob > fb and oa < fa, best
@@ -3359,19 +3357,10 @@ def test_yellow_widens_the_quoted_spread_by_its_multiplier():
     from agent.gateway.events import ConnectionLost, ConnectionRestored
     spread = {}
     for reconnect in (False, True):
-        cfg = quoting({"quoting": {"glft": {"spread_factor": 40.0}}})
-        core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
-        core.handle(AccountSnapshot(0.05, 0.0, 100_000.0, 1e5, 0.0, ()))
-        if reconnect:
-            core.handle(ConnectionLost(0.06, "ws"))
-            core.handle(ConnectionRestored(0.07, "ws"))
-            core.handle(AccountSnapshot(0.08, 0.0, 100_000.0, 1e5, 0.0, ()))
-        core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
-        core.handle(Timer(0.5))
-        assert core.safety.level is (SafetyLevel.YELLOW if reconnect else SafetyLevel.GREEN)
-        rec = next(r for r in core.drain_records() if "quotes" in r)
+        before = (ConnectionLost(0.06, "ws"), ConnectionRestored(0.07, "ws"),
+                  AccountSnapshot(0.08, 0.0, 0.0, 1e5, 0.0, ())) if reconnect else ()
+        rec = _first_cycle(quoting({"quoting": {"glft": {"spread_factor": 40.0}}}), before=before)
         steps = {name: v for name, v, _ in rec["adjustments"]}
         assert steps["safety_spread_mult"] == (1.5 if reconnect else 1.0) and steps["glft_half_spread"] > 10.0
-        quotes = rec["quotes"]
-        spread[reconnect] = min(q[1] for q in quotes if q[0] == "A") - max(q[1] for q in quotes if q[0] == "B")
+        spread[reconnect] = _prices(rec, "A")[0] - _prices(rec, "B")[-1]
     assert spread[True] == pytest.approx(1.5 * spread[False], abs=2.0), spread  # within the rounding to the tick
