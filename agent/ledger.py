@@ -107,13 +107,27 @@ class Ledger:
 
     def _start_from_snapshot(self) -> None:
         """The position the session started on: the anchoring snapshot's, less the session's fills it holds (made
-        in the session, before the snapshot), undone newest first by their ids. One of them delivered after the
-        snapshot (late on the wire) was taken for the earlier run's: its PnL since the first mid was read as
-        carried in, not made (hypothesis test in tests/agent/test_ledger_vs_twin.py)."""
-        start, entry = self._snapshot
-        for _, side, px, sz, closed_pnl in sorted(self._in_snapshot, reverse=True):
-            start, entry = _before(start, entry, side, px, sz, closed_pnl)
-        self.start_position, self.start_entry_px = start, entry
+        in the session, before the snapshot). One of them delivered after the snapshot (late on the wire) was taken
+        for the earlier run's: its PnL since the first mid was read as carried in, not made (hypothesis test in
+        tests/agent/test_ledger_vs_twin.py).
+
+        Worked out from totals, in no order: whatever order the venue made them in, the snapshot's cost (its size
+        times its entry price) is the start's, plus each fill's signed notional, plus what the fills closed (the
+        venue's closedPnl). Undoing them one by one, newest first, needed their order, which their ids do not give
+        within a block: fills of one millisecond are keyed by tid, a hash (a sweep through two of our asks that
+        took the position through zero, undone in tid order, gave the start an entry price off by the asks' gap)."""
+        position, entry = self._snapshot
+        if not self._in_snapshot:
+            self.start_position, self.start_entry_px = position, entry
+            return
+        start, cost = position, position * entry
+        for _, side, px, sz, closed_pnl in self._in_snapshot:
+            start -= side * sz
+            cost -= side * sz * px + closed_pnl
+        if abs(start) < 1e-12:
+            self.start_position, self.start_entry_px = 0.0, 0.0
+        else:
+            self.start_position, self.start_entry_px = start, cost / start
 
     def _move(self, side: int, px: float, sz: float) -> None:
         start = self.position
@@ -182,15 +196,3 @@ class Ledger:
             out[f"{q.horizon_s:g}s"] = q.sum_usd / q.notional_usd * 1e4 if q.notional_usd > 0.0 else None
         return out
 
-
-def _before(after: float, entry: float, side: int, px: float, sz: float, closed_pnl: float) -> tuple[float, float]:
-    """The position and entry price before a fill, from those after it. One that reduced the position (or
-    flipped it) closed min(sz, |before|) at the entry its closed PnL says; one that only added to it is taken
-    back out of the average."""
-    before = after - side * sz
-    if abs(before) < 1e-12:
-        return 0.0, 0.0
-    sign = 1.0 if before > 0 else -1.0
-    if side * sign < 0:
-        return before, px - closed_pnl / (min(sz, abs(before)) * sign)
-    return before, (entry * abs(after) - px * sz) / abs(before)

@@ -248,3 +248,30 @@ def test_a_fill_in_the_first_snapshot_pushed_after_it_is_the_sessions_not_carrie
     assert SafetyLevel.KILL not in [t.to_level for t in core.safety.history], core.safety.history
     net = trading_summary(core)["pnl"]["net_usd"]
     assert net == pytest.approx(ex.accounts[USER].account_value({"BTC": core.mid}) - start, abs=0.5)
+
+
+def test_a_sweep_through_two_earlier_asks_in_one_block_is_taken_out_of_the_start_in_the_venues_order():
+    """The earlier run left 0.006 BTC long at the mid and two asks of 0.004, 1% and 3% up; a 5% jump before the first
+    snapshot fills both in one block (one millisecond, 0.002 short). Their ids are that time, then the tid, a hash:
+    on seed 0 the first fill's is the higher. The ledger undid them newest first by id, 1% ask first, and started
+    from 0.006 entered 1,500 USDC above the real entry: net_usd 14.77, the account's change 5.77."""
+    records: list[dict] = []
+    jump = {"kind": "price_jump", "at_s": T0 + 0.3, "fraction": 0.05}
+    ex, gw, core, driver = build_session(_config(), 0, None, ChaosSchedule(events=_rally_with_slow_order_entry()[-1:]
+                                                                          + [jump]), records.append)
+    ex.env.run(until=T0)
+    mid = ex.marks["BTC"]
+    set_position(ex, USER, "BTC", 0.006, entry_px=mid)
+    ex.fund(USER, 100.0)
+    for n, up in ((1, 1.01), (2, 1.03)):
+        rest_order(ex, USER, "BTC", False, round(mid * up), 0.004, cloid=EARLIER[:-1] + str(n))
+    start = ex.accounts[USER].account_value(ex.marks)
+    driver.start()
+    ex.env.run(until=T0 + 9.0)
+    _settle(ex, core)
+    first, second = ex.fills[USER][:2]
+    assert first.time_ms == second.time_ms and first.px < second.px and first.tid > second.tid, "not the story"
+    assert _first(records, "snapshot")["position"] == pytest.approx(-0.002)
+    assert core.ledger.start_position == pytest.approx(0.006) and core.ledger.start_entry_px == pytest.approx(mid)
+    net = trading_summary(core)["pnl"]["net_usd"]
+    assert net == pytest.approx(ex.accounts[USER].account_value({"BTC": core.mid}) - start, abs=0.01)
