@@ -191,11 +191,12 @@ class SafetyEscalator:
     """Holds the safety level; ``update(inputs)`` once per quote cycle (or on any event worth it).
 
     After each update: ``level``, ``raw_level`` (what the rules say right now), ``hits`` (the rules
-    that hold), ``safety_confidence`` in [0, 1], ``demotion_trigger`` (this update escalated into
-    Orange or above: graduation should demote), ``history`` (every transition with its reason).
+    that hold), ``safety_confidence`` in [0, 1], ``history`` (every transition with its reason). Graduation reads
+    the level every tick and demotes on each escalation to Orange or above itself
+    (``Graduation.check_triggers``): the escalator does not say it twice.
     """
 
-    __slots__ = ("cfg", "level", "raw_level", "hits", "safety_confidence", "demotion_trigger", "history",
+    __slots__ = ("cfg", "level", "raw_level", "hits", "safety_confidence", "history",
                  "peak_equity", "base_equity", "_rebase", "_entered_ts", "_last_escalation_ts", "_clear_since",
                  "_dwell", "_rules", "_level_confidence", "_penalty_s")
 
@@ -205,7 +206,6 @@ class SafetyEscalator:
         self.raw_level = _G
         self.hits: list[RuleHit] = []
         self.safety_confidence = config.level_confidence[0]
-        self.demotion_trigger = False
         self.history: list[SafetyTransition] = []
         self.peak_equity = math.nan
         # after a manual reset that rebased: the first equity seen since, which 'start' measures from (nan: the start)
@@ -278,7 +278,6 @@ class SafetyEscalator:
 
     def update(self, inp: SafetyInputs) -> SafetyLevel:
         ts = inp.ts
-        self.demotion_trigger = False
         eq = inp.equity
         if eq == eq:
             if self.peak_equity != self.peak_equity:
@@ -312,7 +311,6 @@ class SafetyEscalator:
                     reason = "; ".join(h.describe() for h in hits if h.level == raw)
                     self._move(ts, raw, reason)
                     self._last_escalation_ts = ts
-                    self.demotion_trigger = raw >= _O
                 elif raw < cur:
                     in_level = ts - self._entered_ts
                     clear_for = ts - clear[cur]

@@ -66,10 +66,9 @@ def test_escalation_is_immediate_and_skips_levels():
     esc = SafetyEscalator(CFG)
     assert esc.update(inputs(0.0)) == G
     assert esc.update(inputs(1.0, R)) == R
-    assert esc.demotion_trigger
     assert [(t.from_level, t.to_level) for t in esc.history] == [(G, R)]
     assert "exchange_health" in esc.history[0].reason
-    assert not (esc.update(inputs(2.0, R)) and esc.demotion_trigger)
+    assert esc.update(inputs(2.0, R)) == R and len(esc.history) == 1  # no second escalation while it holds
 
 
 def test_deescalation_one_step_after_dwell_and_recovery_window():
@@ -82,7 +81,6 @@ def test_deescalation_one_step_after_dwell_and_recovery_window():
     # Yellow now needs its own 30 s dwell; the evidence window is already satisfied
     assert esc.update(inputs(89.0)) == Y
     assert esc.update(inputs(90.0)) == G
-    assert not esc.demotion_trigger
 
 
 def test_recovery_requires_an_unbroken_window():
@@ -101,7 +99,7 @@ def test_recovery_requires_an_unbroken_window():
 def test_kill_latches_until_manual_reset():
     esc = SafetyEscalator(CFG)
     assert esc.update(inputs(0.0, K)) == K
-    assert esc.demotion_trigger and esc.safety_confidence == 0.0
+    assert esc.safety_confidence == 0.0
     for t in range(1, 2000, 50):
         assert esc.update(inputs(float(t))) == K
     assert esc.manual_reset(2000.0) == R
@@ -191,7 +189,7 @@ def test_ladder_properties(seq):
         if prev == K:
             assert lvl == K  # latched
         elif raw > prev:
-            assert lvl == raw and esc.demotion_trigger == (raw >= O)  # immediate, may skip
+            assert lvl == raw  # immediate, may skip
         elif lvl < prev:
             assert lvl == prev - 1  # one level at a time
             assert ts - entered >= DWELL[prev]  # after its dwell
@@ -286,7 +284,6 @@ def _update_plain(esc: SafetyEscalator, inp: SafetyInputs) -> SafetyLevel:
     first written too): what the one that skips must do."""
     from agent.safety.escalator import _LEVELS
     ts = inp.ts
-    esc.demotion_trigger = False
     eq = inp.equity
     if eq == eq:
         if esc.peak_equity != esc.peak_equity:
@@ -311,7 +308,6 @@ def _update_plain(esc: SafetyEscalator, inp: SafetyInputs) -> SafetyLevel:
         if raw > cur:
             esc._move(ts, raw, "; ".join(h.describe() for h in hits if h.level == raw))
             esc._last_escalation_ts = ts
-            esc.demotion_trigger = raw >= O
         elif raw < cur:
             in_level = ts - esc._entered_ts
             clear_for = ts - clear[cur]
@@ -337,7 +333,7 @@ def _same(a: float, b: float) -> bool:
 def test_the_ladder_that_stays_at_green_without_a_rule_is_the_ladder_stepped_every_tick(dd_from, steps):
     """``update`` leaves the ladder alone at Green when no rule holds now nor did at the last update (and reads
     the confidence from the level once the cut has faded): beside an escalator stepped in full every tick, the
-    same level, raw level, hits, history, clear-since times, demotion trigger, confidence and peak after each
+    same level, raw level, hits, history, clear-since times, confidence and peak after each
     update, through escalations, recoveries, Kills and manual resets (the rebasing ones too)."""
     cfg = SafetyConfig(drawdown_from=dd_from)
     fast, plain = SafetyEscalator(cfg), SafetyEscalator(cfg)
@@ -353,8 +349,7 @@ def test_the_ladder_that_stays_at_green_without_a_rule_is_the_ladder_stepped_eve
         inp = SafetyInputs(ts, equity if move == move else math.nan, 100_000.0, pos, 1.0, degraded, -math.inf,
                            errors, health, age, 0.0)
         assert fast.update(inp) == _update_plain(plain, inp)
-        assert (fast.raw_level, fast.hits, fast.history, fast.demotion_trigger) == \
-            (plain.raw_level, plain.hits, plain.history, plain.demotion_trigger)
+        assert (fast.raw_level, fast.hits, fast.history) == (plain.raw_level, plain.hits, plain.history)
         assert fast.safety_confidence == plain.safety_confidence
         assert all(_same(a, b) for a, b in zip(fast._clear_since, plain._clear_since))
         assert _same(fast.peak_equity, plain.peak_equity) and _same(fast.base_equity, plain.base_equity)
