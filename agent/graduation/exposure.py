@@ -273,7 +273,6 @@ class DemotionTrigger(Enum):
     DRAWDOWN = "drawdown"  # two levels down
     SAFETY_ORANGE_PLUS = "safety_orange_plus"  # to MICRO_LIVE, or stay if already below
     MODEL_DEGRADED = "model_degraded"  # one down
-    SIM_TO_REAL_DIVERGENCE = "sim_to_real_divergence"  # one down
     EXCHANGE_HEALTH = "exchange_health"  # one down
     CONFIDENCE_DROP = "confidence_drop"  # to the level whose band holds the confidence (update() fires it)
     MANUAL = "manual"  # to the level given

@@ -114,7 +114,6 @@ def test_band_edges_and_level_flags():
     (DemotionTrigger.SAFETY_ORANGE_PLUS, L.FULL, L.MICRO_LIVE),
     (DemotionTrigger.SAFETY_ORANGE_PLUS, L.SHADOW, L.SHADOW),
     (DemotionTrigger.MODEL_DEGRADED, L.CAUTIOUS, L.RAMPING),
-    (DemotionTrigger.SIM_TO_REAL_DIVERGENCE, L.RAMPING, L.MICRO_LIVE),
     (DemotionTrigger.EXCHANGE_HEALTH, L.SHADOW, L.SHADOW),
 ])
 def test_demotion_targets(trigger, start, expected):
