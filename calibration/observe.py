@@ -428,7 +428,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
         raise ValueError(f"{Path(folder) / 'events.jsonl'}: no run in it (no start record)")
     out = None
     coins: list[tuple[str, str]] = []  # (where its start record is, coin) per run
-    accounts: list[tuple[str, object, object]] = []  # (where, network, account) per run, as its start record says
+    accounts: list[tuple[str, dict]] = []  # (where, start record) per run: its venue and account
     empty: list[str] = []  # the start records of runs without events
     dry: list[str] = []  # what the dry runs' measurement leaves out
     while reader.start is not None:
@@ -437,7 +437,7 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
         core, tick, sz_decimals, skew = _run_of(start, where)
         coins.append((where, core.cfg.session.coin))
         _check_one_coin(coins)
-        accounts.append((where, start.get("network"), start.get("account")))
+        accounts.append((where, start))
         _check_one_account(accounts)
         obs = _observe_run(reader, core, skew, where)
         if obs is None:
@@ -491,17 +491,39 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
     return obs if seen[0] else None
 
 
-def _check_one_account(accounts: list[tuple[str, object, object]]) -> None:
-    """ValueError naming each run's start line, network and account if the runs so far name more than one of either
-    (a start record without them, written before they were, names none): one address's quota reports would be
-    fitted as one budget, and testnet's latency, refusals and market as mainnet's. The live CLI carries a folder on
-    only for its own venue, account and coin; a folder of runs put together by hand is not one."""
-    networks = {n for _, n, _ in accounts if n is not None}
-    addresses = {str(a).lower() for _, _, a in accounts if a is not None}
-    if len(networks) > 1 or len(addresses) > 1:
+def _check_one_account(accounts: list[tuple[str, dict]]) -> None:
+    """ValueError naming each run's start line, network (base URL) and account if the runs so far name more than one
+    venue or account (a start record without them, written before they were, names none): one address's quota
+    reports would be fitted as one budget, and testnet's latency, refusals and market as mainnet's. The venues are
+    compared as the live CLI compares them to carry a folder on (``_venue_of``): the network's label is the options'
+    (the testnet's URL by --base-url is "custom", by --network "testnet"), and a folder it carried on over both was
+    refused as two networks. The live CLI carries a folder on only for its own venue, account and coin; a folder of
+    runs put together by hand is not one."""
+    venues = {v for v in (_venue_of(s) for _, s in accounts) if v is not None}
+    addresses = {str(s["account"]).lower() for _, s in accounts if s.get("account") is not None}
+    if len(venues) > 1 or len(addresses) > 1:
         raise ValueError("runs of different accounts or networks in one folder: " + "; ".join(
-            f"{w}: {n if n is not None else '(no network)'} {a if a is not None else '(no account)'}"
-            for w, n, a in accounts) + ": calibrate from a folder of one account's runs on one network")
+            f"{w}: {s.get('network') or '(no network)'}{_url_text(s)} {s.get('account') or '(no account)'}"
+            for w, s in accounts) + ": calibrate from a folder of one account's runs on one network")
+
+
+def _url_text(start: dict) -> str:
+    url = start.get("base_url")
+    return f" ({url})" if url else ""
+
+
+def _venue_of(start: dict) -> str | None:
+    """The venue a run's start record names, as the live CLI keys a folder it carries on (``venue_key`` of its base
+    URL); a record with a network and no URL, by the network's URL; None: it names neither."""
+    from agent.gateway.hyperliquid.gateway import MAINNET_URL, TESTNET_URL
+    from agent.run_lock import venue_key
+
+    url, network = start.get("base_url"), start.get("network")
+    if url is None and network is not None:
+        url = {"mainnet": MAINNET_URL, "testnet": TESTNET_URL}.get(str(network))
+        if url is None:
+            return f"network {network}"
+    return venue_key(str(url)) if url is not None else None
 
 
 def _check_one_coin(coins: list[tuple[str, str]]) -> None:

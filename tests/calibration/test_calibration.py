@@ -1198,16 +1198,21 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
         f"{obs.feed_lags_after_step} book updates from the first step on" in said[0], obs.left_out
 
 
+def runs_folder(tmp_path, lines: list[str], name: str, *runs: dict):
+    """A folder of runs, each a start record (the journal's, with ``runs``' fields over it) and the first events."""
+    start = json.loads(lines[0])
+    return run_folder(tmp_path, [x for r in runs for x in [json.dumps({**start, **r}) + "\n"] + lines[1:20]], name)
+
+
 def test_a_folder_whose_runs_name_two_accounts_or_networks_is_refused_naming_each_runs_start_line(tmp_path, capsys,
                                                                                                   lines):
     """Runs of two accounts (or testnet's and mainnet's) put in one folder: they were fitted as one, the quota's
     headroom and growth from two addresses' reports, testnet's latency and market as mainnet's. A run whose start
     record names neither (written before they were) is taken as any."""
-    start = json.loads(lines[0])
     journal = "events.jsonl"
 
     def folder(name, *runs):
-        return run_folder(tmp_path, [x for r in runs for x in [json.dumps({**start, **r}) + "\n"] + lines[1:20]], name)
+        return runs_folder(tmp_path, lines, name, *runs)
     a = {"network": "testnet", "account": "0x" + "a" * 40}
     for name, second, shown in (("accounts", {**a, "account": "0x" + "b" * 40}, "testnet 0x" + "b" * 40),
                                 ("networks", {**a, "network": "mainnet"}, "mainnet 0x" + "a" * 40)):
@@ -1220,3 +1225,37 @@ def test_a_folder_whose_runs_name_two_accounts_or_networks_is_refused_naming_eac
     # one account, its address cased as the venue or the key gives it, and a run from before the fields: one folder
     run = folder("one", a, {**a, "account": "0x" + "A" * 40}, {})
     assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0
+
+
+def test_a_folder_the_live_cli_carried_on_over_one_venue_spelt_two_ways_is_one_venue(tmp_path, capsys, lines):
+    """The live CLI carries a folder on for the same venue (run_lock.venue_key of the base URL), account and coin, and
+    labels the network from the options: the testnet by --network is "testnet", the same URL by --base-url is
+    "custom", and so is twin serve's by --network mainnet "mainnet". Calibration compared the labels, and refused such
+    a folder (exit 2) as two networks. The venues are compared as the live CLI compares them: a base URL by its key,
+    a record with a network and no URL by its network's URL; two custom venues (two URLs) are two."""
+    from agent.audit.records import refuse_another_live_run
+    from agent.gateway.hyperliquid.gateway import TESTNET_URL
+    from agent.live_cli import _plan, build_parser
+    env = {"HL_SECRET_KEY": "0x" + "11" * 32}
+
+    def start_of(*argv):  # (the start record's venue fields, as the live CLI writes them)
+        plan = _plan(build_parser().parse_args(list(argv)), env)
+        return {"network": plan.network, "base_url": plan.base_url, "account": "0x" + "a" * 40}
+    by_network, by_url = start_of("--network", "testnet"), start_of("--base-url", TESTNET_URL + "/")
+    assert (by_network["network"], by_url["network"]) == ("testnet", "custom")  # (one venue, two labels)
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    (carried / "decisions.jsonl").write_text(json.dumps({"type": "start", "venue": "live", **by_network, "coin": "BTC"})
+                                             + "\n")
+    refuse_another_live_run(carried, base_url=by_url["base_url"], account=by_url["account"], coin="BTC")  # (carried on)
+    twin = start_of("--base-url", "http://127.0.0.1:3001")
+    twin_too = start_of("--base-url", "http://localhost:3001", "--network", "mainnet", "--i-understand-mainnet")
+    assert twin_too["network"] == "mainnet"
+    for name, runs in (("testnet", (by_network, by_url, {"network": "testnet"})), ("twin", (twin, twin_too))):
+        assert main([str(runs_folder(tmp_path, lines, name, *runs)), "--quiet", "--replay-hours", "0"]) == 0, \
+            capsys.readouterr().err
+    run = runs_folder(tmp_path, lines, "two", twin, {**twin, "base_url": "http://127.0.0.1:3002"})
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "runs of different accounts or networks in one folder" in err and \
+        "line 1: custom (http://127.0.0.1:3001) 0x" in err and "line 21: custom (http://127.0.0.1:3002) 0x" in err
