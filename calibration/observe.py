@@ -154,6 +154,13 @@ def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:, :, :n], b[:, :, :n]])
 
 
+# a step back of the host's clock that cuts a run's later feed lags (``feed_lags_after_step``): one under the venue's
+# millisecond stamps moves no lag by what they can show, and events stamped microseconds apart out of order (a
+# refusal the gateway stamps as it queues it, handed on after an event stamped later) would otherwise have cut the
+# rest of a run's lags for nothing
+STEP_CUT_S = 0.001
+
+
 def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: float = 0.0,
             on_stray: Callable[[object], None] | None = None, journal: bool = False) -> Observations:
     """Feed ``events`` to ``core`` (a fresh core built as the run's was) and collect what the venue did.
@@ -228,7 +235,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 # (compact: a day's updates, 20 levels a side, are some 170,000 of them)
                 levels.append((np.fromiter((lv[1] for lv in bids), np.float32, len(bids)),
                                np.fromiter((lv[1] for lv in asks), np.float32, len(asks))))
-            if ev.venue_time_ms > 0 and (ts < core.tracker.now or getattr(core, "clock_steps_back", 0)):
+            if ev.venue_time_ms > 0 and (ts < core.tracker.now - STEP_CUT_S or
+                                         getattr(core, "clock_step_back_max_s", 0.0) > STEP_CUT_S):
                 lags_after_step += 1  # (a step back of 0.1 s halfway through a run fitted a 150 ms leg at 79 ms)
             elif ev.venue_time_ms > 0:
                 lag = ts + clock_skew_s - (ev.venue_time_ms / 1000.0 - venue_epoch_s)

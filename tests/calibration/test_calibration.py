@@ -18,7 +18,7 @@ from agent.live import live_core
 from agent.session import USER, build_session, session_core
 from calibration.__main__ import main
 from calibration.fit import fill_fit, fit, fit_mixture, goodness, poisson_rate, wilson
-from calibration.observe import Observations, observe, observe_journal
+from calibration.observe import STEP_CUT_S, Observations, observe, observe_journal
 from twin.exchange import Exchange
 from twin.faults.latency import PathLatencyParams
 from twin.params import TwinParams
@@ -1163,12 +1163,14 @@ def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_
         in capsys.readouterr().out
 
 
-def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_path):
+@pytest.mark.parametrize("step_s", [0.1, 20e-6])
+def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_path, step_s):
     """The start record's skew puts the host's arrivals on the venue's clock; a step back of the host's clock
     mid-run (NTP steps an offset over 128 ms) takes that much off every lag after it. Half an hour on a twin whose
     feed leg is 150 ms, stepped back 0.1 s halfway: the feed was fitted at 79 ms (sigma 0.95), and only "28 more had a
     lag outside (0, 60] s" said anything. The replayed core sees the step (clock_step_back): the lags from it on
-    are left out, and it is said."""
+    are left out, and it is said. A step of microseconds (under the venue's ms stamps: two events handed on out of
+    order, as a refusal the gateway stamps when it queues it can be) cuts nothing: it cut the rest of the run."""
     import dataclasses
 
     from calibration.fit import fit_feed
@@ -1178,19 +1180,25 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     ex.env.run(until=1200.0)
     epoch = ex.epoch_ms / 1000.0
     truth = observe(events, session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
-    # (stepped between two events 50 ms apart: a step back shows only where the next event comes sooner than it)
-    at = next(a.ts for a, b in zip(events, events[1:]) if a.ts > 600.0 and b.ts - a.ts < 0.05)
-    before = observe([e for e in events if e.ts <= at], session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
+    # (stepped between two events less than the step apart: a step back shows only where the next event comes
+    # sooner than it)
+    at = next(i for i, (a, b) in enumerate(zip(events, events[1:]))
+              if a.ts > 600.0 and b.ts - a.ts < min(0.05, step_s))
+    before = observe(events[:at + 1], session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
     run = tmp_path / "run"
     run.mkdir()
     j = EventJournal(JsonlWriter(run / "events.jsonl"))
     j.start(start_record(epoch, SHADOW, venue="live", seed=2, tick=1.0, sz_decimals=5, cloid_prefix="0x00000001",
                          clock_skew_s=0.0))
-    for e in events:
-        j.event(dataclasses.replace(e, ts=e.ts + epoch - (0.1 if e.ts > at else 0.0)))
+    for i, e in enumerate(events):
+        j.event(dataclasses.replace(e, ts=e.ts + epoch - (step_s if i > at else 0.0)))
     j.close()
     obs = observe_journal(run)
     assert fit_feed(obs.feed_lag_s, obs.feed_held).leg.median_ms == pytest.approx(150.0, rel=0.1)
+    if step_s < STEP_CUT_S:
+        assert obs.feed_lags_after_step == 0 and len(obs.feed_lag_s) == len(truth.feed_lag_s)
+        assert not [x for x in obs.left_out if "stepped back" in x], obs.left_out
+        return
     assert len(before.feed_lag_s) > 500 and np.allclose(obs.feed_lag_s, before.feed_lag_s, atol=1e-6)
     assert obs.feed_lags_after_step == len(truth.feed_lag_s) - len(before.feed_lag_s)
     said = [x for x in obs.left_out if "the host's clock stepped back" in x]
