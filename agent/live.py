@@ -112,13 +112,17 @@ class LiveDriver:
 
     def __init__(self, gateway: AsyncGateway, core: Core, cycle_s: float, *, clock: Callable[[], float] = time.time,
                  time_scale: float = 1.0, record_sink: RecordSink | None = None,
-                 event_log: list | None = None, command_log: list | None = None, journal=None) -> None:
+                 event_log: list | None = None, command_log: list | None = None, journal=None,
+                 on_kill: Callable[[dict], object] | None = None) -> None:
         self.gateway = gateway
         self.core = core
         self.cycle_s = cycle_s
         self.clock = clock
         self.time_scale = time_scale
         self.record_sink = record_sink
+        # told each Kill's postmortem record after the sink: whether or not the sink took it, or is there at all (a
+        # log that failed in the Kill's cycle dropped the sink, and the live CLI's Kill latch with it)
+        self.on_kill = on_kill
         self.event_log = event_log
         self.command_log = command_log  # when a list: every command sent (off by default: a session is days)
         # an agent.audit.event_log.EventJournal: every event written before the core handles it, and where the
@@ -166,15 +170,18 @@ class LiveDriver:
         self._records()
 
     def _records(self) -> None:
-        if self.record_sink is not None:
-            try:
-                for rec in self.core.drain_records():
-                    self.record_sink(rec)
-            except Exception as e:
-                self.record_sink = None
-                self._cannot_write("the decision log", e)
-        else:
+        if self.record_sink is None and self.on_kill is None:
             self.core.discard_records()
+            return
+        for rec in self.core.drain_records():
+            if self.record_sink is not None:
+                try:
+                    self.record_sink(rec)
+                except Exception as e:
+                    self.record_sink = None
+                    self._cannot_write("the decision log", e)
+            if self.on_kill is not None and rec.get("type") == "postmortem":
+                self.on_kill(rec)
 
     def _journal(self, write: Callable, arg) -> None:
         try:

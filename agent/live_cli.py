@@ -511,9 +511,9 @@ async def _trade(plan: _Plan, gw) -> int:
             await gw.close()
             return fail(f"--out {plan.out}: cannot write the run folder: {e.strerror or e}")
     latch = _KillLatch(plan.latch_path, plan.out, base_url=plan.base_url, account=gw.user, coin=plan.coin)
-    driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal,
+    driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal, on_kill=latch.killed,
                         record_sink=_told(run_folder_sink(writer, plan.out, live=True, wrote=latch.postmortem_written)
-                                          if writer else None, on_kill=latch.killed))
+                                          if writer else None))
     if writer is not None:
         start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
@@ -738,12 +738,11 @@ _WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held",
          "clock_step_back"}
 
 
-def _told(inner, on_kill: Callable[[dict], object] | None = None):
+def _told(inner):
     """The record sink of a live run: what an operator watching the console must see as it happens (the safety
     and exposure levels moving, a Kill, the dead-man's switch armed or refused, the venue changing the
     account) is logged, in the words ``python -m agent.audit`` uses, and every record goes on to the run
-    folder when there is one. ``on_kill(postmortem)``: told of a Kill once its postmortem is in the run folder, or
-    could not be written (the latch is written either way)."""
+    folder when there is one."""
     from agent.audit.inspect import describe
     first_snapshot = True
 
@@ -762,12 +761,8 @@ def _told(inner, on_kill: Callable[[dict], object] | None = None):
                 (kind == "dead_man" and rec.get("state") in ("refused", "lapsing", "unconfirmed", "expired")) or \
                 (kind == "ip_weight_hold" and rec.get("state") == "held")  # (requests past the share: whose?)
             (log.warning if warn else log.info)("%s", describe(rec, wall=True))
-        try:
-            if inner is not None:
-                inner(rec)
-        finally:
-            if kind == "postmortem" and on_kill is not None:
-                on_kill(rec)
+        if inner is not None:
+            inner(rec)
     return sink
 
 

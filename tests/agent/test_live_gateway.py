@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import json
 import logging
@@ -3484,6 +3485,36 @@ def test_a_kill_whose_latch_cannot_be_written_still_cancels_and_says_the_latch_i
     assert venue_open == () and not latch.exists()
     assert [r for r in caplog.records if r.getMessage().startswith(f"cannot write the Kill latch {latch}: Is a dir")]
     assert f"warning: the Kill latch {latch} could not be written" in err and code == 1
+
+
+def test_a_kill_whose_decision_log_fails_at_it_still_latches(tmp_path, capsys, monkeypatch):
+    """The run folder's disk full as the Kill comes, its safety record (the one before the postmortem, in the same
+    cycle) the first the decision log cannot take: the driver drops the record sink and stops on the fault, and the
+    postmortem behind it never reached the latch; the restart traded at Green. The latch does not hang on the log."""
+    from agent.audit import records
+    from agent.kill_latch import latch_path
+
+    write = records.JsonlWriter.write
+
+    def full_at_the_kill(self, obj):
+        if obj.get("type") == "safety":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, obj)
+
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = latch_path(bg.base_url, ADDR, "BTC")
+        asyncio.run(buy_through_the_book(bg, clock, cloid(93), 0.001))
+        monkeypatch.setattr(records.JsonlWriter, "write", full_at_the_kill)
+        code = _run_to_a_kill(bg, tmp_path / "run")
+        monkeypatch.undo()
+        venue_open = bg.call(lambda: ex.open_orders(ADDR))
+        capsys.readouterr()
+        restarted = _start_after(bg, tmp_path / "again")
+        err = capsys.readouterr().err
+    assert code == 4 and venue_open == ()  # the log's fault stop, every order pulled
+    assert not [r for r in read_log(tmp_path / "run" / "decisions.jsonl")[0] if r["type"] == "postmortem"]
+    assert latch.exists() and json.loads(latch.read_text())["reasons"]
+    assert restarted == 2 and "a Kill fired on this account and coin at " in err
 
 
 def test_a_listing_refused_for_the_ip_weight_names_the_command_it_was_for():

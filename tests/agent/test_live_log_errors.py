@@ -20,6 +20,7 @@ class _Driver:
             raise fail
 
         self.record_sink = sink
+        self.on_kill = None
         self.core = type("Core", (), {"drain_records": staticmethod(lambda: [{"type": "cycle"}])})()
 
     def request_stop(self, why: str, fault: bool = False) -> None:
