@@ -3394,13 +3394,15 @@ def test_a_kill_in_a_dry_run_holds_the_position_said_once_instead_of_resending_a
     assert len(said) == 1 and "go 5% from the touch and could never fill" in said[0]
 
 
-def _run_to_a_kill(bg, out: Path, *extra: str) -> int:
+def _run_to_a_kill(bg, out: Path, *extra: str, to_out: bool = True) -> int:
     """A dry run (level 2) on an account holding twice its position limit (``buy_through_the_book`` first): its
-    first cycle is a Kill, which cancels everything and holds the position; the run's exit status."""
+    first cycle is a Kill, which cancels everything and holds the position; the run's exit status. ``to_out``
+    False: no --out (its config beside ``out`` all the same)."""
     cfg = out.parent / "kill.yaml"
     cfg.write_text("risk:\n  max_position: 0.0005\n")
     return live_main(["--base-url", bg.base_url, "--execution-level", "2", "--start-level", "Full", "--duration", "2",
-                      "--config", str(cfg), "--quiet", "--allow-oversized-position", "--out", str(out), *extra],
+                      "--config", str(cfg), "--quiet", "--allow-oversized-position",
+                      *(["--out", str(out)] if to_out else []), *extra],
                      env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
 
 
@@ -3445,6 +3447,37 @@ def test_a_live_kill_latches_the_account_and_coin_until_a_start_clears_it(tmp_pa
     assert [r for r in caplog.records if r.getMessage().startswith(f"cleared the Kill latch {latch} (a Kill at ")]
     starts = [r for r in read_log(tmp_path / "run" / "decisions.jsonl")[0] if r["type"] == "start"]
     assert "kill_cleared" not in starts[0] and starts[1]["kill_cleared"]["postmortem"] == written["postmortem"]
+
+
+def test_a_kill_without_out_latches_the_venue_however_spelt_and_the_account_in_any_case(tmp_path, capsys):
+    """A run without --out writes no postmortem, and its Kill latches all the same (the refusal says the console
+    log is the record); the restart is refused before any request to the venue (the IP's weight unspent) whatever
+    the URL's spelling (localhost, ::1, a trailing slash) or the account's case, HL_ACCOUNT_ADDRESS unset (the key's
+    own address) too; --clear-kill removes that coin's latch and leaves another coin's."""
+    from agent.kill_latch import latch_path
+
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    with served(speed=1.0) as (bg, ex, clock):
+        latch, other = latch_path(bg.base_url, ADDR, "BTC"), latch_path(bg.base_url, ADDR, "hyna:LIT")
+        asyncio.run(buy_through_the_book(bg, clock, cloid(94), 0.001))
+        killed = _run_to_a_kill(bg, tmp_path / "run", to_out=False)
+        written = json.loads(latch.read_text())
+        other.write_text(latch.read_text())
+        capsys.readouterr()
+        spent = bg.call(lambda: ex.ip_limiter.used(ex.env.now))
+        port = bg.base_url.rsplit(":", 1)[1]
+        starts = [(["--base-url", url], env) for url in (f"http://localhost:{port}/", f"http://[::1]:{port}")]
+        starts += [(["--base-url", bg.base_url], dict(env, HL_ACCOUNT_ADDRESS="0x" + ADDR[2:].upper())),
+                   (["--base-url", bg.base_url], {"HL_SECRET_KEY": KEY})]
+        refused = [live_main([*url, "--duration", "1", "--quiet"], env=env_) for url, env_ in starts]
+        err = capsys.readouterr().err
+        unspent = bg.call(lambda: ex.ip_limiter.used(ex.env.now)) == spent
+        cleared = _start_after(bg, tmp_path / "again", "--clear-kill")
+    assert killed == 0 and written["postmortem"] is None and written["run_folder"] is None
+    assert refused == [2, 2, 2, 2] and unspent
+    assert err.count("a Kill fired on this account and coin at " + written["killed_at"]) == 4
+    assert "Read the postmortem: none written (the run had no --out: its console log is the record)" in err
+    assert cleared == 0 and not latch.exists() and other.exists()
 
 
 def test_a_kill_latch_that_cannot_be_read_refuses_the_start_naming_it(tmp_path, capsys):
