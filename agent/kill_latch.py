@@ -55,6 +55,20 @@ def write_latch(path: Path, latch: dict) -> None:
     write_json(path, latch, default=str)
 
 
+def stage_latch(path: Path, latch: dict) -> None:
+    """The latch in place at once, without waiting for the disk: written and renamed over its name (the same
+    temporary file as ``write_latch``'s, so a name ``write_latch`` cannot use fails here too), not fsynced. A
+    process killed outright a moment after its Kill (kill -9 at the sight of it, an OOM) keeps it, as the kernel
+    still writes what it was given; only the host going down before ``write_latch``, which follows in a thread, loses
+    it. OSError when it cannot be written."""
+    from agent.audit.records import temporary_path
+    from common import json_text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    tmp.write_text(json_text.dumps(latch, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
 def read_latch(path: Path) -> dict | None:
     """The latch at ``path``, None when there is none; ``Latched`` naming the file when it is there but cannot be
     read or is not a latch's shape (a start on it is refused all the same: the fail-safe reading)."""

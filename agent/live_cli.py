@@ -767,10 +767,11 @@ def _told(inner):
 
 
 class _KillLatch:
-    """A live Kill's latch (``agent.kill_latch``): written at the Kill, off the event loop (a thread of the loop's
-    executor), so that its write and fsync never hold back the cancels and the flatten the Kill has just sent; a
-    latch that cannot be written (its folder not writable, a full disk) is said at once on the console, naming the
-    file and the error, and again at the end, whose exit status is then 1 (or 3, 4): the Kill itself goes on."""
+    """A live Kill's latch (``agent.kill_latch``): put in place at the Kill (``stage_latch``: no fsync), made durable
+    off the event loop (a thread of the loop's executor), so that its fsyncs never hold back the cancels and the
+    flatten the Kill has just sent; a latch that cannot be written (its folder not writable, a full disk) is said
+    at once on the console, naming the file and the error, and again at the end, whose exit status is then 1 (or 3,
+    4): the Kill itself goes on."""
 
     def __init__(self, path: Path, run_folder: Path | None, *, base_url: str, account: str, coin: str) -> None:
         self.path = path
@@ -784,18 +785,26 @@ class _KillLatch:
         self.postmortem_file = path
 
     def killed(self, postmortem: dict) -> None:
+        from agent.kill_latch import latch_record, stage_latch
+        latch = latch_record(postmortem, self.run_folder, self.postmortem_file, **self.about)
+        self.postmortem_file = None  # (a later Kill's is its own)
+        try:
+            # in place at once (a write and a rename, no fsync: some 100 µs), so that a process killed outright a
+            # moment after its Kill leaves it too; made durable in a thread (its fsyncs held the loop for ms)
+            stage_latch(self.path, latch)
+        except OSError:
+            pass  # (write_latch, next, meets it again and says so)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # (no loop: written here)
-            self._write(postmortem, self.postmortem_file)
+            self._write(latch)
         else:
-            self._pending.append(loop.run_in_executor(None, self._write, postmortem, self.postmortem_file))
-        self.postmortem_file = None  # (a later Kill's is its own)
+            self._pending.append(loop.run_in_executor(None, self._write, latch))
 
-    def _write(self, postmortem: dict, postmortem_file: Path | None) -> None:
-        from agent.kill_latch import latch_record, write_latch
+    def _write(self, latch: dict) -> None:
+        from agent.kill_latch import write_latch
         try:
-            write_latch(self.path, latch_record(postmortem, self.run_folder, postmortem_file, **self.about))
+            write_latch(self.path, latch)
         except Exception as e:  # (whatever it is: the Kill goes on, and the failure is said)
             self.failed = f"{getattr(e, 'strerror', None) or e}"
             log.error("cannot write the Kill latch %s: %s: a restart will NOT be refused; read the postmortem before "

@@ -3520,6 +3520,35 @@ def test_a_kill_whose_latch_cannot_be_written_still_cancels_and_says_the_latch_i
     assert f"warning: the Kill latch {latch} could not be written" in err and code == 1
 
 
+def test_a_kills_latch_is_in_place_before_its_durable_write_runs(tmp_path):
+    """kill -9 a moment after a Kill (an operator at the sight of it, an OOM) must leave the latch: it was written
+    only in a thread after the postmortem, and a process killed as its postmortem appeared had none (6 runs of 6).
+    It is in place as the Kill is handed over, the thread's fsynced write still to come (held back here)."""
+    import concurrent.futures
+    import threading
+
+    from agent.kill_latch import read_latch
+    from agent.live_cli import _KillLatch
+
+    path = tmp_path / "locks" / "hl-agent-BTC-x.killed.json"
+    latch = _KillLatch(path, tmp_path / "run", base_url="http://loopback:1", account=ADDR, coin="BTC")
+    gate = threading.Event()
+
+    async def kill():
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        asyncio.get_running_loop().set_default_executor(pool)
+        pool.submit(gate.wait)  # the executor's one thread busy: the durable write waits behind it
+        latch.killed({"ts": 1.7e9, "reasons": ["drawdown 0.06 >= 0.05"], "position": 0.01})
+        staged = read_latch(path)
+        gate.set()
+        await latch.settled()
+        return staged
+
+    staged = asyncio.run(kill())
+    assert staged is not None and staged["reasons"] == ["drawdown 0.06 >= 0.05"] and staged["position"] == 0.01
+    assert read_latch(path) == staged and latch.missing_text() is None
+
+
 def test_a_kill_whose_decision_log_fails_at_it_still_latches(tmp_path, capsys, monkeypatch):
     """The run folder's disk full as the Kill comes, its safety record (the one before the postmortem, in the same
     cycle) the first the decision log cannot take: the driver drops the record sink and stops on the fault, and the
