@@ -585,3 +585,9 @@ def test_the_readmes_record_types_are_the_kinds_the_reader_takes():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("`decisions.jsonl` is append-only JSON lines", 1)[1].split("\n\nA cycle's line is", 1)[0]
     assert set(re.findall(r'\{"type":"(\w+)"', section)) == set(KINDS)
+    # ... and those are the kinds the agent writes: every record is a dict literal {"type": "kind", ...} in its code
+    # (the gateway's {"type": ...} are the venue's request bodies, not records)
+    agent = Path(__file__).resolve().parents[2] / "agent"
+    written = {kind for path in agent.rglob("*.py") if "gateway" not in path.relative_to(agent).parts
+               for kind in re.findall(r'\{"type": ?"(\w+)"', path.read_text())}
+    assert written == set(KINDS)
