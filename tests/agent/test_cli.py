@@ -655,7 +655,7 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))
     bench = {name: importlib.import_module(name).main for name in ("bench_twin", "bench_agent", "bench_day",
-                                                                   "bench_live", "soak_live")}
+                                                                   "bench_live", "soak_live", "bench_scenarios")}
     parsers = {"python -m agent --venue live": live_parser(),
                "python -m agent": parser(lambda: main([])),
                "python -m agent.audit": parser(lambda: audit_main(["x"])),
@@ -689,6 +689,9 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
             assert convert(shown[0]) == default, (name, option, value, action.default)
             checked += 1
     assert checked >= 25  # (the table's rows were read)
+    # every bench script is a command of the table (bench_scenarios.py had no row, only its section)
+    listed = set(re.findall(r"^\| `python (bench/\w+\.py)", table, re.M))
+    assert listed == {f"bench/{p.name}" for p in (Path(__file__).resolve().parents[2] / "bench").glob("*.py")}
 
 
 def test_the_example_live_config_loads_and_sets_only_what_its_comments_say():
