@@ -655,7 +655,9 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))
     bench = {name: importlib.import_module(name).main for name in ("bench_twin", "bench_agent", "bench_day",
-                                                                   "bench_live", "soak_live", "bench_scenarios")}
+                                                                   "bench_live", "soak_live", "bench_scenarios",
+                                                                   "bench_bytecodes", "decisions_hash",
+                                                                   "decisions_diff")}
     parsers = {"python -m agent --venue live": live_parser(),
                "python -m agent": parser(lambda: main([])),
                "python -m agent.audit": parser(lambda: audit_main(["x"])),
@@ -674,12 +676,16 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
         if name is None:  # (pytest's row)
             continue
         actions = {o: a for a in parsers[name]._actions for o in a.option_strings}
+        if name.startswith("python bench/"):  # (the python -m rows' options: the test above, from their --help)
+            assert sorted(o for o in actions if o.startswith("--") and o != "--help" and o not in line) == [], name
         for option, value in re.findall(r"\[(--[a-z-]+) ([^\]\s]+)", command):
             action = actions[option]
             if isinstance(action, argparse._AppendAction):  # (repeatable: its form, 0xADDR=USDC[@DEX], no default)
                 continue
             shown = value.split("\\|")
-            if action.default is None or (name, option) == ("python -m search", "--workers"):  # (the cores')
+            machines = {("python -m search", "--workers"), ("python bench/decisions_diff.py", "--head"),
+                        ("python bench/decisions_diff.py", "--python")}  # (the cores', the tree's, the interpreter's)
+            if action.default is None or (name, option) in machines:
                 assert re.fullmatch(r"[A-Z][A-Z.:_a-z]*", value) and value[:2].isupper(), (name, option, value)
                 continue
             if action.choices is not None:
