@@ -138,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(CLEAR_OPTION, action="store_true",
                    help="clear the latch a live Kill on this venue, account and coin left (in the lock folder, "
                         "whatever --out it ran with), after reading its postmortem: without it a start on a latched "
-                        "account and coin is refused (exit 2); with it the latch is removed, said in the log and in "
-                        "the decision log's start record (kill_cleared), and the run goes on. Nothing to clear: "
-                        "said, and the run goes on")
+                        "account and coin is refused (exit 2); with it the latch is removed once the checks with "
+                        "the venue pass (a start they refuse leaves it), said in the log and in the decision log's "
+                        "start record (kill_cleared), and the run goes on. Nothing to clear: said, and the run goes "
+                        "on")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     return p
@@ -292,9 +293,9 @@ def _kill_latched(path: Path, clear: bool) -> dict | None:
     (``Latched``, exit 2) on a latch, or on a file there that cannot be read as one; with ``--clear-kill`` the latch
     is removed instead, said, and returned for the start record (``{"unreadable": why}`` for one that could not be
     read). Refused before the venue is asked anything, the refusal takes no time: a Ctrl-C then is the start's
-    (exit 130), the latch left as it was. With ``--clear-kill`` the latch is gone once this returns, whatever comes
-    next (a Ctrl-C during the checks with the venue that follow: the console says it was cleared; the decision log,
-    whose start record says it, is not begun yet)."""
+    (exit 130), the latch left as it was. With ``--clear-kill`` the latch is read here and removed only once the
+    checks with the venue have passed (``_clear_latch``): a start they refuse (a position past the Kill threshold, the
+    venue not answering) or a Ctrl-C before then leaves it, and the next start without the option is refused again."""
     from agent.kill_latch import Latched, read_latch, refusal_text
     try:
         latch = read_latch(path)
@@ -308,6 +309,14 @@ def _kill_latched(path: Path, clear: bool) -> dict | None:
         return None
     if not clear:
         raise Latched(refusal_text(path, latch))
+    log.info("%s: the Kill latch %s will be cleared once the checks with the venue pass", CLEAR_OPTION, path)
+    return latch
+
+
+def _clear_latch(path: Path, latch: dict) -> None:
+    """``--clear-kill``'s removal, the checks with the venue passed and nothing sent yet (still under the account's
+    lock): ``Latched`` (exit 2) when it cannot be removed."""
+    from agent.kill_latch import Latched
     try:
         path.unlink()
     except FileNotFoundError:
@@ -317,7 +326,6 @@ def _kill_latched(path: Path, clear: bool) -> dict | None:
     log.warning("cleared the Kill latch %s (%s) on %s: trading again on this account and coin, the drawdown "
                 "baseline its value now", path, "a Kill at " + str(latch.get("killed_at")) if "unreadable" not in
                 latch else "unreadable", CLEAR_OPTION)
-    return latch
 
 
 def _drop_unwritten_folder(plan: _Plan) -> None:
@@ -485,6 +493,13 @@ async def _trade(plan: _Plan, gw) -> int:
     except (GatewayError, Refused) as e:
         await gw.close()
         return fail(str(e), code=1 if isinstance(e, GatewayError) and not isinstance(e, CoinNotListed) else 2)
+    if plan.kill_cleared is not None:  # (--clear-kill: the checks passed)
+        from agent.kill_latch import Latched
+        try:
+            _clear_latch(plan.latch_path, plan.kill_cleared)
+        except Latched as e:
+            await gw.close()
+            return fail(str(e))
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
     except GatewayError as e:  # not needed to trade: said, and the static check below stands in

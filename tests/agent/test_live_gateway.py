@@ -3524,6 +3524,29 @@ def test_a_kill_whose_latch_cannot_be_written_still_cancels_and_says_the_latch_i
     assert f"warning: the Kill latch {latch} could not be written" in err and code == 1
 
 
+def test_clear_kill_leaves_the_latch_when_the_checks_with_the_venue_refuse_the_start(tmp_path, capsys):
+    """--clear-kill removed the latch before the checks with the venue: a start they then refused (here a position
+    under the limit's floor) had cleared it all the same, and the next start without the option traded. The latch
+    goes only once the checks pass."""
+    from agent.kill_latch import latch_path
+
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = latch_path(bg.base_url, ADDR, "BTC")
+        latch.parent.mkdir(parents=True, exist_ok=True)
+        latch.write_text(json.dumps({"killed_at": "2026-12-05T00:00:00+00:00", "reasons": ["drawdown"],
+                                     "position": 0.001, "run_folder": None, "postmortem": None}))
+        asyncio.run(buy_through_the_book(bg, clock, cloid(93), 0.001))
+        tight = tmp_path / "tight.yaml"
+        tight.write_text("risk:\n  max_position: 0.0005\n")  # (under the venue's minimum order at MicroLive)
+        refused = live_main(["--base-url", bg.base_url, "--duration", "1", "--config", str(tight), "--quiet",
+                             "--clear-kill"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        err = capsys.readouterr().err
+        kept = latch.exists()
+        cleared = _start_after(bg, tmp_path / "run", "--clear-kill")
+    assert refused == 2 and "Set risk.max_position to at least" in err and kept
+    assert cleared == 0 and not latch.exists()
+
+
 def test_a_kills_latch_is_in_place_before_its_durable_write_runs(tmp_path):
     """kill -9 a moment after a Kill (an operator at the sight of it, an OOM) must leave the latch: it was written
     only in a thread after the postmortem, and a process killed as its postmortem appeared had none (6 runs of 6).
