@@ -291,8 +291,7 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
 def _kill_latched(path: Path, clear: bool) -> dict | None:
     """The start's check of the Kill latch (``agent.kill_latch``), before anything is asked of the venue: refused
     (``Latched``, exit 2) on a latch, or on a file there that cannot be read as one; with ``--clear-kill`` the latch
-    is removed instead, said, and returned for the start record (``{"unreadable": why}`` for one that could not be
-    read). Refused before the venue is asked anything, the refusal takes no time: a Ctrl-C then is the start's
+    is returned instead, for the start record (``{"unreadable": why}`` for one that could not be read). Refused before the venue is asked anything, the refusal takes no time: a Ctrl-C then is the start's
     (exit 130), the latch left as it was. With ``--clear-kill`` the latch is read here and removed only once the
     checks with the venue have passed (``_clear_latch``): a start they refuse (a position past the Kill threshold, the
     venue not answering) or a Ctrl-C before then leaves it, and the next start without the option is refused again."""
