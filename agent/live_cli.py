@@ -139,9 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clear the latch a live Kill on this venue, account and coin left (in the lock folder, "
                         "whatever --out it ran with), after reading its postmortem: without it a start on a latched "
                         "account and coin is refused (exit 2); with it the latch is removed once the checks with "
-                        "the venue pass (a start they refuse leaves it), said in the log and in the decision log's "
-                        "start record (kill_cleared), and the run goes on. Nothing to clear: said, and the run goes "
-                        "on")
+                        "the venue pass and the --out folder is begun (a start refused before then leaves it), said "
+                        "in the log and in the decision log's start record (kill_cleared), and the run goes on. "
+                        "Nothing to clear: said, and the run goes on")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     return p
@@ -291,10 +291,12 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
 def _kill_latched(path: Path, clear: bool) -> dict | None:
     """The start's check of the Kill latch (``agent.kill_latch``), before anything is asked of the venue: refused
     (``Latched``, exit 2) on a latch, or on a file there that cannot be read as one; with ``--clear-kill`` the latch
-    is returned instead, for the start record (``{"unreadable": why}`` for one that could not be read). Refused before the venue is asked anything, the refusal takes no time: a Ctrl-C then is the start's
+    is returned instead, to be removed and named in the start record (``{"unreadable": why}`` for one that could not
+    be read). Refused before the venue is asked anything, the refusal takes no time: a Ctrl-C then is the start's
     (exit 130), the latch left as it was. With ``--clear-kill`` the latch is read here and removed only once the
-    checks with the venue have passed (``_clear_latch``): a start they refuse (a position past the Kill threshold, the
-    venue not answering) or a Ctrl-C before then leaves it, and the next start without the option is refused again."""
+    checks with the venue have passed and the run folder is begun (``_clear_latch``): a start refused before then (a
+    position past the Kill threshold, the venue not answering, a run folder it cannot write) or a Ctrl-C leaves it,
+    and the next start without the option is refused again."""
     from agent.kill_latch import Latched, read_latch, refusal_text
     try:
         latch = read_latch(path)
@@ -308,13 +310,14 @@ def _kill_latched(path: Path, clear: bool) -> dict | None:
         return None
     if not clear:
         raise Latched(refusal_text(path, latch))
-    log.info("%s: the Kill latch %s will be cleared once the checks with the venue pass", CLEAR_OPTION, path)
+    log.info("%s: the Kill latch %s will be cleared once the checks with the venue pass and the run folder is begun",
+             CLEAR_OPTION, path)
     return latch
 
 
 def _clear_latch(path: Path, latch: dict) -> None:
-    """``--clear-kill``'s removal, the checks with the venue passed and nothing sent yet (still under the account's
-    lock): ``Latched`` (exit 2) when it cannot be removed."""
+    """``--clear-kill``'s removal, the checks with the venue passed, the run folder begun and nothing sent yet (still
+    under the account's lock): ``Latched`` (exit 2) when it cannot be removed."""
     from agent.kill_latch import Latched
     try:
         path.unlink()
@@ -492,13 +495,6 @@ async def _trade(plan: _Plan, gw) -> int:
     except (GatewayError, Refused) as e:
         await gw.close()
         return fail(str(e), code=1 if isinstance(e, GatewayError) and not isinstance(e, CoinNotListed) else 2)
-    if plan.kill_cleared is not None:  # (--clear-kill: the checks passed)
-        from agent.kill_latch import Latched
-        try:
-            _clear_latch(plan.latch_path, plan.kill_cleared)
-        except Latched as e:
-            await gw.close()
-            return fail(str(e))
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
     except GatewayError as e:  # not needed to trade: said, and the static check below stands in
@@ -524,6 +520,16 @@ async def _trade(plan: _Plan, gw) -> int:
         except OSError as e:  # a disk full, say: before any order, so nothing to pull
             await gw.close()
             return fail(f"--out {plan.out}: cannot write the run folder: {e.strerror or e}")
+    if plan.kill_cleared is not None:  # (--clear-kill: the checks passed, the run folder begun; nothing sent yet)
+        from agent.kill_latch import Latched
+        try:
+            _clear_latch(plan.latch_path, plan.kill_cleared)
+        except Latched as e:
+            for log_file in (writer, journal):
+                if log_file is not None:
+                    log_file.close()
+            await gw.close()
+            return fail(str(e))
     latch = _KillLatch(plan.latch_path, plan.out, base_url=plan.base_url, account=gw.user, coin=plan.coin)
     driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal, on_kill=latch.killed,
                         record_sink=_told(run_folder_sink(writer, plan.out, live=True, wrote=latch.postmortem_written)

@@ -3524,17 +3524,38 @@ def test_a_kill_whose_latch_cannot_be_written_still_cancels_and_says_the_latch_i
     assert f"warning: the Kill latch {latch} could not be written" in err and code == 1
 
 
+def _plant_latch(bg) -> Path:
+    """A Kill's latch on the twin's account and BTC, as an earlier run's Kill left it."""
+    from agent.kill_latch import latch_path
+    latch = latch_path(bg.base_url, ADDR, "BTC")
+    latch.parent.mkdir(parents=True, exist_ok=True)
+    latch.write_text(json.dumps({"killed_at": "2026-12-05T00:00:00+00:00", "reasons": ["drawdown"],
+                                 "position": 0.001, "run_folder": None, "postmortem": None}))
+    return latch
+
+
+def test_clear_kill_leaves_the_latch_when_the_run_folder_cannot_be_begun(tmp_path, capsys):
+    """--clear-kill removed the latch once the checks with the venue passed, but before the run folder was begun: a
+    start refused there (a full disk, here a config.json the run cannot write) had cleared it all the same, and the
+    next start without the option traded. The latch goes only once the run folder is begun."""
+    out = tmp_path / "run"
+    (out / "config.json").mkdir(parents=True)  # (the run folder's first file cannot be written)
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = _plant_latch(bg)
+        refused = _start_after(bg, out, "--clear-kill")
+        err = capsys.readouterr().err
+        kept = latch.exists()
+        again = _start_after(bg, tmp_path / "other")
+    assert refused == 2 and f"--out {out}: cannot write the run folder" in err and kept
+    assert again == 2 and "a Kill fired on this account and coin" in capsys.readouterr().err
+
+
 def test_clear_kill_leaves_the_latch_when_the_checks_with_the_venue_refuse_the_start(tmp_path, capsys):
     """--clear-kill removed the latch before the checks with the venue: a start they then refused (here a position
     under the limit's floor) had cleared it all the same, and the next start without the option traded. The latch
     goes only once the checks pass."""
-    from agent.kill_latch import latch_path
-
     with served(speed=1.0) as (bg, ex, clock):
-        latch = latch_path(bg.base_url, ADDR, "BTC")
-        latch.parent.mkdir(parents=True, exist_ok=True)
-        latch.write_text(json.dumps({"killed_at": "2026-12-05T00:00:00+00:00", "reasons": ["drawdown"],
-                                     "position": 0.001, "run_folder": None, "postmortem": None}))
+        latch = _plant_latch(bg)
         asyncio.run(buy_through_the_book(bg, clock, cloid(93), 0.001))
         tight = tmp_path / "tight.yaml"
         tight.write_text("risk:\n  max_position: 0.0005\n")  # (under the venue's minimum order at MicroLive)
