@@ -791,7 +791,8 @@ class _KillLatch:
     off the event loop (a thread of the loop's executor), so that its fsyncs never hold back the cancels and the
     flatten the Kill has just sent; a latch that cannot be written (its folder not writable, a full disk) is said
     at once on the console, naming the file and the error, and again at the end, whose exit status is then 1 (or 3,
-    4): the Kill itself goes on."""
+    4): the Kill itself goes on. One staged but not made durable (the disk refusing its fsync) is said as such: in
+    place, a restart refused while it is there, lost only if the host goes down first."""
 
     def __init__(self, path: Path, run_folder: Path | None, *, base_url: str, account: str, coin: str) -> None:
         self.path = path
@@ -799,6 +800,7 @@ class _KillLatch:
         self.about = {"base_url": base_url, "account": account, "coin": coin}
         self.postmortem_file: Path | None = None
         self.failed: str | None = None
+        self.staged = False  # (a failed durable write's latch: in place all the same, not on disk)
         self._pending: list[asyncio.Future] = []
 
     def postmortem_written(self, path: Path) -> None:
@@ -812,23 +814,30 @@ class _KillLatch:
             # in place at once (a write and a rename, no fsync: some 100 µs), so that a process killed outright a
             # moment after its Kill leaves it too; made durable in a thread (its fsyncs held the loop for ms)
             stage_latch(self.path, latch)
+            staged = True
         except OSError:
-            pass  # (write_latch, next, meets it again and says so)
+            staged = False  # (write_latch, next, meets it again and says so)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # (no loop: written here)
-            self._write(latch)
+            self._write(latch, staged)
         else:
-            self._pending.append(loop.run_in_executor(None, self._write, latch))
+            self._pending.append(loop.run_in_executor(None, self._write, latch, staged))
 
-    def _write(self, latch: dict) -> None:
+    def _write(self, latch: dict, staged: bool) -> None:
         from agent.kill_latch import write_latch
         try:
             write_latch(self.path, latch)
         except Exception as e:  # (whatever it is: the Kill goes on, and the failure is said)
             self.failed = f"{getattr(e, 'strerror', None) or e}"
-            log.error("cannot write the Kill latch %s: %s: a restart will NOT be refused; read the postmortem before "
-                      "starting this account and coin again", self.path, self.failed)
+            self.staged = staged  # (its failure leaves the staged latch in place: a restart is refused)
+            if staged:
+                log.error("the Kill latch %s is in place but could not be made durable: %s: a restart is refused "
+                          "while it is there, but the host going down before it reaches the disk may lose it",
+                          self.path, self.failed)
+            else:
+                log.error("cannot write the Kill latch %s: %s: a restart will NOT be refused; read the postmortem "
+                          "before starting this account and coin again", self.path, self.failed)
             return
         log.warning("Kill latched in %s: a start on this account and coin is refused until one with %s",
                     self.path, CLEAR_OPTION)
@@ -841,6 +850,10 @@ class _KillLatch:
     def missing_text(self) -> str | None:
         if self.failed is None:
             return None
+        if self.staged:
+            return (f"warning: the Kill latch {self.path} is in place but could not be made durable ({self.failed}): "
+                    f"the next start on this account and coin is refused while it is there, but the host going down "
+                    f"before it reaches the disk may lose it; read the postmortem before starting it again")
         return (f"warning: the Kill latch {self.path} could not be written ({self.failed}): the next start on this "
                 f"account and coin will not be refused; read the postmortem before starting it again")
 

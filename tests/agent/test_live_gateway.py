@@ -3597,6 +3597,27 @@ def test_a_kills_latch_is_in_place_before_its_durable_write_runs(tmp_path):
     assert read_latch(path) == staged and latch.missing_text() is None
 
 
+def test_a_kills_latch_in_place_but_not_made_durable_is_not_said_missing(tmp_path, caplog, monkeypatch):
+    """The staged latch in place and the durable write failing after it (the disk refusing its fsync, EIO): the
+    latch is there and a restart is refused, yet the console said "a restart will NOT be refused" and the end that
+    the latch could not be written. It says the latch is in place, not on disk, and what a host crash would do."""
+    from agent.kill_latch import read_latch
+    from agent.live_cli import _KillLatch
+
+    def eio(fd):
+        raise OSError(errno.EIO, "Input/output error")
+    path = tmp_path / "locks" / "hl-agent-BTC-x.killed.json"
+    latch = _KillLatch(path, tmp_path / "run", base_url="http://loopback:1", account=ADDR, coin="BTC")
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", eio)
+        latch.killed({"ts": 1.7e9, "reasons": ["drawdown 0.06 >= 0.05"], "position": 0.01})  # (no loop: here)
+    said = [r.getMessage() for r in caplog.records if "Kill latch" in r.getMessage()]
+    assert read_latch(path)["reasons"] == ["drawdown 0.06 >= 0.05"]  # (in place: the next start is refused)
+    assert said and not any("NOT be refused" in text for text in said), said
+    assert any(f"the Kill latch {path} is in place but could not be made durable" in text for text in said), said
+    assert "is in place" in latch.missing_text() and "will not be refused" not in latch.missing_text()
+
+
 def test_a_kill_whose_decision_log_fails_at_it_still_latches(tmp_path, capsys, monkeypatch):
     """The run folder's disk full as the Kill comes, its safety record (the one before the postmortem, in the same
     cycle) the first the decision log cannot take: the driver drops the record sink and stops on the fault, and the
