@@ -494,8 +494,9 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
         obs = dataclasses.replace(obs, left_out=(
             f"{where}: the host's clock stepped back in this run ({core.clock_steps_back} event(s) behind the core's "
             f"clock, by up to {core.clock_step_back_max_s:.3f} s: the step was at least that): its "
-            f"{obs.feed_lags_after_step} book updates from the first step on arrived on another clock than the skew "
-            f"measured at its start, so their lags are no latency (the feed's fit leaves them out)",))
+            f"{obs.feed_lags_after_step} book updates from the first step of more than {STEP_CUT_S * 1e3:g} ms on "
+            f"arrived on another clock than the skew measured at its start, so their lags are no latency (the feed's "
+            f"fit leaves them out; a smaller step moves no lag by what the venue's ms stamps can show)",))
     return obs if seen[0] else None
 
 

@@ -1163,14 +1163,16 @@ def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_
         in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("step_s", [0.1, 20e-6])
-def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_path, step_s):
+@pytest.mark.parametrize("steps_s", [(0.1,), (20e-6,), (20e-6, 0.1)])
+def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_path, steps_s):
     """The start record's skew puts the host's arrivals on the venue's clock; a step back of the host's clock
     mid-run (NTP steps an offset over 128 ms) takes that much off every lag after it. Half an hour on a twin whose
     feed leg is 150 ms, stepped back 0.1 s halfway: the feed was fitted at 79 ms (sigma 0.95), and only "28 more had a
     lag outside (0, 60] s" said anything. The replayed core sees the step (clock_step_back): the lags from it on
     are left out, and it is said. A step of microseconds (under the venue's ms stamps: two events handed on out of
-    order, as a refusal the gateway stamps when it queues it can be) cuts nothing: it cut the rest of the run."""
+    order, as a refusal the gateway stamps when it queues it can be) cuts nothing: it cut the rest of the run. One
+    of microseconds at 300 s, then 0.1 s at 600 s: the cut is from the second, and the text said "from the first
+    step on"."""
     import dataclasses
 
     from calibration.fit import fit_feed
@@ -1180,10 +1182,11 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     ex.env.run(until=1200.0)
     epoch = ex.epoch_ms / 1000.0
     truth = observe(events, session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
-    # (stepped between two events less than the step apart: a step back shows only where the next event comes
-    # sooner than it)
-    at = next(i for i, (a, b) in enumerate(zip(events, events[1:]))
-              if a.ts > 600.0 and b.ts - a.ts < min(0.05, step_s))
+    # (each stepped between two events less than the step apart: a step back shows only where the next event comes
+    # sooner than it; the last at 600 s, one before it at 300 s)
+    ats = [next(i for i, (a, b) in enumerate(zip(events, events[1:])) if a.ts > after and b.ts - a.ts < min(0.05, s))
+           for after, s in zip((300.0, 600.0)[-len(steps_s):], steps_s)]
+    at, step_s = ats[-1], steps_s[-1]
     before = observe(events[:at + 1], session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
     run = tmp_path / "run"
     run.mkdir()
@@ -1191,7 +1194,7 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     j.start(start_record(epoch, SHADOW, venue="live", seed=2, tick=1.0, sz_decimals=5, cloid_prefix="0x00000001",
                          clock_skew_s=0.0))
     for i, e in enumerate(events):
-        j.event(dataclasses.replace(e, ts=e.ts + epoch - (step_s if i > at else 0.0)))
+        j.event(dataclasses.replace(e, ts=e.ts + epoch - sum(s for s, a in zip(steps_s, ats) if i > a)))
     j.close()
     obs = observe_journal(run)
     assert fit_feed(obs.feed_lag_s, obs.feed_held).leg.median_ms == pytest.approx(150.0, rel=0.1)
@@ -1199,11 +1202,12 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
         assert obs.feed_lags_after_step == 0 and len(obs.feed_lag_s) == len(truth.feed_lag_s)
         assert not [x for x in obs.left_out if "stepped back" in x], obs.left_out
         return
-    assert len(before.feed_lag_s) > 500 and np.allclose(obs.feed_lag_s, before.feed_lag_s, atol=1e-6)
+    assert len(before.feed_lag_s) > 500  # (the lags before the cut as they were, less the earlier small steps)
+    assert np.allclose(obs.feed_lag_s, before.feed_lag_s, atol=1e-6 + sum(steps_s[:-1]))
     assert obs.feed_lags_after_step == len(truth.feed_lag_s) - len(before.feed_lag_s)
     said = [x for x in obs.left_out if "the host's clock stepped back" in x]
     assert len(said) == 1 and said[0].startswith(f"{run / 'events.jsonl'}: line 1: ") and \
-        f"{obs.feed_lags_after_step} book updates from the first step on" in said[0], obs.left_out
+        f"{obs.feed_lags_after_step} book updates from the first step of more than 1 ms on" in said[0], obs.left_out
 
 
 def runs_folder(tmp_path, lines: list[str], name: str, *runs: dict):
