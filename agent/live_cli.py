@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import functools
 import getpass
@@ -316,8 +317,9 @@ def _kill_latched(path: Path, clear: bool) -> dict | None:
 
 
 def _clear_latch(path: Path, latch: dict) -> None:
-    """``--clear-kill``'s removal, the checks with the venue passed, the run folder begun and nothing sent yet (still
-    under the account's lock): ``Latched`` (exit 2) when it cannot be removed."""
+    """``--clear-kill``'s removal, the checks with the venue passed, the run folder begun (its start record, which
+    names the latch, written) and nothing sent yet, still under the account's lock: ``Latched`` (exit 2) when it
+    cannot be removed."""
     from agent.kill_latch import Latched
     try:
         path.unlink()
@@ -328,6 +330,18 @@ def _clear_latch(path: Path, latch: dict) -> None:
     log.warning("cleared the Kill latch %s (%s) on %s: trading again on this account and coin, the drawdown "
                 "baseline its value now", path, "a Kill at " + str(latch.get("killed_at")) if "unreadable" not in
                 latch else "unreadable", CLEAR_OPTION)
+
+
+def _close_logs(writer, journal, end: dict | None = None) -> None:
+    """The run folder's logs just begun, closed on a start refused before any order (``end``: the decision log's last
+    line); the disk that refused them may refuse this too: the refusal is what is said."""
+    for log_file, last in ((writer, end), (journal, None)):
+        if log_file is None:
+            continue
+        with contextlib.suppress(OSError):
+            if last is not None:
+                log_file.write(last)
+            log_file.close()
 
 
 def _drop_unwritten_folder(plan: _Plan) -> None:
@@ -520,16 +534,6 @@ async def _trade(plan: _Plan, gw) -> int:
         except OSError as e:  # a disk full, say: before any order, so nothing to pull
             await gw.close()
             return fail(f"--out {plan.out}: cannot write the run folder: {e.strerror or e}")
-    if plan.kill_cleared is not None:  # (--clear-kill: the checks passed, the run folder begun; nothing sent yet)
-        from agent.kill_latch import Latched
-        try:
-            _clear_latch(plan.latch_path, plan.kill_cleared)
-        except Latched as e:
-            for log_file in (writer, journal):
-                if log_file is not None:
-                    log_file.close()
-            await gw.close()
-            return fail(str(e))
     latch = _KillLatch(plan.latch_path, plan.out, base_url=plan.base_url, account=gw.user, coin=plan.coin)
     driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal, on_kill=latch.killed,
                         record_sink=_told(run_folder_sink(writer, plan.out, live=True, wrote=latch.postmortem_written)
@@ -541,9 +545,22 @@ async def _trade(plan: _Plan, gw) -> int:
                              seed=plan.seed, cloid_prefix=f"0x{cloid_prefix:08x}",
                              clock_skew_s=None if skew_s is None else round(skew_s, 3),
                              **({} if plan.kill_cleared is None else {"kill_cleared": plan.kill_cleared}))
-        writer.write(start)
-        if journal is not None:
-            journal.start(start)
+        try:
+            writer.write(start)
+            if journal is not None:
+                journal.start(start)
+        except OSError as e:  # (a disk full since the folder was begun: before any order, the latch still there)
+            _close_logs(writer, journal)
+            await gw.close()
+            return fail(f"--out {plan.out}: cannot write the run folder: {e.strerror or e}")
+    if plan.kill_cleared is not None:  # (--clear-kill: the checks passed, the run begun in its folder; nothing sent)
+        from agent.kill_latch import Latched
+        try:
+            _clear_latch(plan.latch_path, plan.kill_cleared)
+        except Latched as e:  # (the start record said kill_cleared: its end says it was not)
+            _close_logs(writer, journal, end_record(driver.clock(), f"refused: {e}"))
+            await gw.close()
+            return fail(str(e))
     log.info("trading %s (asset %d, szDecimals %d, tick %g) at %s as %s, execution level %d, start level %s",
              plan.coin, asset.asset, asset.sz_decimals, tick, plan.base_url, gw.user, plan.execution_level,
              plan.start_level)

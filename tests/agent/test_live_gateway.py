@@ -3550,6 +3550,50 @@ def test_clear_kill_leaves_the_latch_when_the_run_folder_cannot_be_begun(tmp_pat
     assert again == 2 and "a Kill fired on this account and coin" in capsys.readouterr().err
 
 
+def test_a_start_record_the_disk_refuses_is_said_and_leaves_the_kill_latch(tmp_path, capsys, monkeypatch):
+    """The disk full between the run folder's first files and its start record (the log's first line): the OSError
+    left live_main as a traceback, a start refused before any order, and --clear-kill had removed the latch before
+    it. Said as the run folder's failure (exit 2), the latch left."""
+    from agent.audit import records
+    real_write = records.JsonlWriter.write
+
+    def full(self, rec):
+        if rec.get("type") == "start":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, rec)
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = _plant_latch(bg)
+        with monkeypatch.context() as m:
+            m.setattr(records.JsonlWriter, "write", full)
+            refused = _start_after(bg, tmp_path / "run", "--clear-kill")
+        err = capsys.readouterr().err
+        requests = bg.call(lambda: len(ex.open_orders(ADDR)))
+    assert refused == 2 and f"--out {tmp_path / 'run'}: cannot write the run folder: No space left" in err
+    assert latch.exists() and requests == 0
+
+
+def test_a_latch_clear_kill_cannot_remove_refuses_the_start_and_ends_its_log_saying_so(tmp_path, capsys, monkeypatch):
+    """--clear-kill's removal comes after the start record (which names the latch as kill_cleared): one the system
+    refuses stops the start before any order (exit 2, naming the file), and the log's end says it was refused."""
+    import pathlib
+    real_unlink = pathlib.Path.unlink
+
+    def refused_unlink(self, *a, **kw):
+        if self.name.endswith(".killed.json"):
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        return real_unlink(self, *a, **kw)
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = _plant_latch(bg)
+        with monkeypatch.context() as m:
+            m.setattr(pathlib.Path, "unlink", refused_unlink)
+            refused = _start_after(bg, tmp_path / "run", "--clear-kill")
+        err = capsys.readouterr().err
+    recs = read_log(tmp_path / "run" / "decisions.jsonl")[0]
+    assert refused == 2 and f"--clear-kill: cannot remove the Kill latch {latch}: Operation not permitted" in err
+    assert latch.exists() and [r["type"] for r in recs] == ["start", "end"] and recs[0]["kill_cleared"]
+    assert recs[1]["reason"].startswith("refused: --clear-kill: cannot remove the Kill latch")
+
+
 def test_clear_kill_leaves_the_latch_when_the_checks_with_the_venue_refuse_the_start(tmp_path, capsys):
     """--clear-kill removed the latch before the checks with the venue: a start they then refused (here a position
     under the limit's floor) had cleared it all the same, and the next start without the option traded. The latch
