@@ -321,15 +321,16 @@ def _clear_latch(path: Path, latch: dict) -> None:
     names the latch, written) and nothing sent yet, still under the account's lock: ``Latched`` (exit 2) when it
     cannot be removed."""
     from agent.kill_latch import Latched
+    what = "a Kill at " + str(latch.get("killed_at")) if "unreadable" not in latch else "unreadable"
     try:
         path.unlink()
-    except FileNotFoundError:
-        pass
+    except FileNotFoundError:  # (removed by hand during the checks: not this start's clearing, said as it is)
+        done = f"the Kill latch {path} ({what}) read at the start was gone by the checks' end (removed meanwhile)"
     except OSError as e:
         raise Latched(f"{CLEAR_OPTION}: cannot remove the Kill latch {path}: {e.strerror or e}") from None
-    log.warning("cleared the Kill latch %s (%s) on %s: trading again on this account and coin, the drawdown "
-                "baseline its value now", path, "a Kill at " + str(latch.get("killed_at")) if "unreadable" not in
-                latch else "unreadable", CLEAR_OPTION)
+    else:
+        done = f"cleared the Kill latch {path} ({what}) on {CLEAR_OPTION}"
+    log.warning("%s: trading again on this account and coin, the drawdown baseline its value now", done)
 
 
 def _close_logs(writer, journal, end: dict | None = None) -> None:

@@ -3594,6 +3594,24 @@ def test_a_latch_clear_kill_cannot_remove_refuses_the_start_and_ends_its_log_say
     assert recs[1]["reason"].startswith("refused: --clear-kill: cannot remove the Kill latch")
 
 
+def test_a_latch_removed_during_the_checks_is_not_said_cleared_by_clear_kill(tmp_path, caplog, monkeypatch):
+    """The latch read at the start and removed by hand while the checks with the venue ran: the start went on
+    saying "cleared the Kill latch", which it had not. It says the latch was gone by then; the run goes on."""
+    from agent import preflight as preflight_module
+    real_preflight = preflight_module.preflight
+
+    async def removed_meanwhile(gw, plan):
+        plan.latch_path.unlink()
+        return await real_preflight(gw, plan)
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = _plant_latch(bg)
+        monkeypatch.setattr(preflight_module, "preflight", removed_meanwhile)
+        code = _start_after(bg, tmp_path / "run", "--clear-kill")
+    said = [r.getMessage() for r in caplog.records if str(latch) in r.getMessage()]
+    assert code == 0 and not any(text.startswith("cleared the Kill latch") for text in said), said
+    assert any("was gone by the checks' end (removed meanwhile): trading again" in text for text in said), said
+
+
 def test_clear_kill_leaves_the_latch_when_the_checks_with_the_venue_refuse_the_start(tmp_path, capsys):
     """--clear-kill removed the latch before the checks with the venue: a start they then refused (here a position
     under the limit's floor) had cleared it all the same, and the next start without the option traded. The latch
