@@ -3550,17 +3550,24 @@ def test_clear_kill_leaves_the_latch_when_the_run_folder_cannot_be_begun(tmp_pat
     assert again == 2 and "a Kill fired on this account and coin" in capsys.readouterr().err
 
 
+def _disk_full_at(kind: str):
+    """A stand-in for ``JsonlWriter.write`` whose disk is full for every record of ``kind``, and only for those."""
+    from agent.audit import records
+    write = records.JsonlWriter.write
+
+    def full(self, rec):
+        if rec.get("type") == kind:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, rec)
+    return full
+
+
 def test_a_start_record_the_disk_refuses_is_said_and_leaves_the_kill_latch(tmp_path, capsys, monkeypatch):
     """The disk full between the run folder's first files and its start record (the log's first line): the OSError
     left live_main as a traceback, a start refused before any order, and --clear-kill had removed the latch before
     it. Said as the run folder's failure (exit 2), the latch left."""
     from agent.audit import records
-    real_write = records.JsonlWriter.write
-
-    def full(self, rec):
-        if rec.get("type") == "start":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(self, rec)
+    full = _disk_full_at("start")
     with served(speed=1.0) as (bg, ex, clock):
         latch = _plant_latch(bg)
         with monkeypatch.context() as m:
@@ -3687,13 +3694,7 @@ def test_a_kill_whose_decision_log_fails_at_it_still_latches(tmp_path, capsys, m
     from agent.audit import records
     from agent.kill_latch import latch_path
 
-    write = records.JsonlWriter.write
-
-    def full_at_the_kill(self, obj):
-        if obj.get("type") == "safety":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return write(self, obj)
-
+    full_at_the_kill = _disk_full_at("safety")
     with served(speed=1.0) as (bg, ex, clock):
         latch = latch_path(bg.base_url, ADDR, "BTC")
         asyncio.run(buy_through_the_book(bg, clock, cloid(93), 0.001))

@@ -438,12 +438,7 @@ def test_the_feeds_lags_are_taken_on_the_venues_clock_with_the_hosts_measured_sk
     skew its preflight measured in the start record; the journal's reader adds it back."""
     import dataclasses
 
-    events: list = []
-    ex, _, _, driver = build_session(SHADOW, 2, TRUTH, event_log=events)
-    driver.start()
-    ex.env.run(until=600.0)
-    epoch = ex.epoch_ms / 1000.0
-    truth = observe(events, session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
+    events, epoch, truth = _shadow_session(600.0)
     assert len(truth.feed_lag_s) > 500 and truth.feed_lags_dropped == 0
 
     def journal(folder, skew):
@@ -1176,12 +1171,7 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     import dataclasses
 
     from calibration.fit import fit_feed
-    events: list = []
-    ex, _, _, driver = build_session(SHADOW, 2, TRUTH, event_log=events)
-    driver.start()
-    ex.env.run(until=1200.0)
-    epoch = ex.epoch_ms / 1000.0
-    truth = observe(events, session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
+    events, epoch, truth = _shadow_session(1200.0)
     # (each stepped between two events less than the step apart: a step back shows only where the next event comes
     # sooner than it; the last at 600 s, one before it at 300 s)
     ats = [next(i for i, (a, b) in enumerate(zip(events, events[1:])) if a.ts > after and b.ts - a.ts < min(0.05, s))
@@ -1208,6 +1198,17 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     said = [x for x in obs.left_out if "the host's clock stepped back" in x]
     assert len(said) == 1 and said[0].startswith(f"{run / 'events.jsonl'}: line 1: ") and \
         f"{obs.feed_lags_after_step} book updates from the first step of more than 1 ms on" in said[0], obs.left_out
+
+
+def _shadow_session(until: float):
+    """The events of a Shadow session of the twin at TRUTH (seed 2) to ``until``, its epoch in s, and what observe
+    makes of them as they came."""
+    events: list = []
+    ex, _, _, driver = build_session(SHADOW, 2, TRUTH, event_log=events)
+    driver.start()
+    ex.env.run(until=until)
+    epoch = ex.epoch_ms / 1000.0
+    return events, epoch, observe(events, session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
 
 
 def runs_folder(tmp_path, lines: list[str], name: str, *runs: dict):
