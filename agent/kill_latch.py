@@ -61,12 +61,8 @@ def stage_latch(path: Path, latch: dict) -> None:
     process killed outright a moment after its Kill (kill -9 at the sight of it, an OOM) keeps it, as the kernel
     still writes what it was given; only the host going down before ``write_latch``, which follows in a thread, loses
     it. OSError when it cannot be written."""
-    from agent.audit.records import temporary_path
-    from common import json_text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    tmp.write_text(json_text.dumps(latch, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    from agent.audit.records import stage_json
+    stage_json(path, latch, default=str)
 
 
 def read_latch(path: Path) -> dict | None:

@@ -537,8 +537,8 @@ async def _trade(plan: _Plan, gw) -> int:
             return fail(f"--out {plan.out}: cannot write the run folder: {e.strerror or e}")
     latch = _KillLatch(plan.latch_path, plan.out, base_url=plan.base_url, account=gw.user, coin=plan.coin)
     driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal, on_kill=latch.killed,
-                        record_sink=_told(run_folder_sink(writer, plan.out, live=True, wrote=latch.postmortem_written)
-                                          if writer else None))
+                        record_sink=_told(run_folder_sink(writer, plan.out, live=True, wrote=latch.postmortem_written,
+                                                          durable=latch.postmortem_durable) if writer else None))
     if writer is not None:
         start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
@@ -824,6 +824,19 @@ class _KillLatch:
     def postmortem_written(self, path: Path) -> None:
         self.postmortem_file = path
 
+    def postmortem_durable(self, write: Callable[[], object], path: Path) -> None:
+        """The Kill's postmortem file, put in place by the record sink (``run_folder_sink``), made durable as the
+        latch is, off the event loop: its fsyncs, in the Kill's cycle, held back the cancels (0.4 s at 200 ms an
+        fsync). A failure is said; the file is in place, and the decision log holds the record too."""
+        def durable() -> None:
+            try:
+                write()
+            except Exception as e:
+                log.error("the postmortem %s is in place but could not be made durable: %s: the host going down "
+                          "before it reaches the disk may lose it (the decision log holds it too)", path,
+                          getattr(e, "strerror", None) or e)
+        self._off_loop(durable)
+
     def killed(self, postmortem: dict) -> None:
         from agent.kill_latch import latch_record, stage_latch
         latch = latch_record(postmortem, self.run_folder, self.postmortem_file, **self.about)
@@ -835,12 +848,16 @@ class _KillLatch:
             staged = True
         except OSError:
             staged = False  # (write_latch, next, meets it again and says so)
+        self._off_loop(functools.partial(self._write, latch, staged))
+
+    def _off_loop(self, write: Callable[[], object]) -> None:
+        """``write()`` in a thread of the loop's executor (``settled`` awaits it), or here when there is no loop."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # (no loop: written here)
-            self._write(latch, staged)
+            write()
         else:
-            self._pending.append(loop.run_in_executor(None, self._write, latch, staged))
+            self._pending.append(loop.run_in_executor(None, write))
 
     def _write(self, latch: dict, staged: bool) -> None:
         from agent.kill_latch import write_latch

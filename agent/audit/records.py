@@ -15,6 +15,7 @@ not, and then the live file, in the order they were written.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -316,6 +317,17 @@ def write_json(path: Path, obj, default=float) -> None:
     write_whole(path, lambda f: f.write(text.encode()))
 
 
+def stage_json(path: Path, obj, default=float) -> None:
+    """``write_json``'s file in place at once, without waiting for the disk: written to the same temporary file and
+    renamed over its name, not fsynced (some 100 µs, where the fsyncs take ms, on a busy disk hundreds). A process
+    killed outright a moment later keeps it (the kernel still writes what it was given); only the host going down
+    before a ``write_json`` of it, which follows off the event loop, can lose it. OSError when it cannot be written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    tmp.write_text(json_text.dumps(obj, indent=2, default=default), encoding="utf-8")
+    tmp.replace(path)
+
+
 def temporary_path(path: Path) -> Path:
     """Where ``write_whole`` writes ``path`` before renaming it: hidden beside it, left only by a kill mid-write."""
     return path.with_name(f".{path.name}.tmp")
@@ -370,12 +382,15 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False,
-                    wrote: Callable[[Path], object] | None = None) -> Callable[[dict], None]:
+                    wrote: Callable[[Path], object] | None = None,
+                    durable: Callable[[Callable[[], object], Path], object] | None = None) -> Callable[[dict], None]:
     """A run folder's record sink: every record to the decision log, and a Kill's postmortem also to a file of
     its own, the first thing an operator opens after one: ``postmortem.json`` for a simulated run (one run a
     folder), ``postmortem-<UTC time>.json`` for a live one (its folder carries on over restarts and may see
     several Kills; none is ever overwritten). ``wrote(path)``: told each postmortem file once written (the live
-    Kill's latch names it)."""
+    Kill's latch names it). ``durable(write, path)``: the file is put in place at once (``stage_json``, no fsync)
+    and ``write()`` (its ``write_json``) handed to it to run off the event loop: the sink runs in the Kill's cycle,
+    before its cancels leave, and two fsyncs there held them back (0.4 s at 200 ms an fsync)."""
     folder = Path(folder)
 
     def sink(rec: dict) -> None:
@@ -392,7 +407,11 @@ def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False,
             while live and path.exists():
                 n += 1
                 path = folder / f"{name[:-5]}-{n}.json"
-            write_json(path, rec, default=str)
+            if durable is None:
+                write_json(path, rec, default=str)
+            else:
+                stage_json(path, rec, default=str)
+                durable(functools.partial(write_json, path, rec, default=str), path)
             if wrote is not None:
                 wrote(path)
     return sink

@@ -3711,6 +3711,56 @@ def test_a_kill_whose_decision_log_fails_at_it_still_latches(tmp_path, capsys, m
     assert restarted == 2 and "a Kill fired on this account and coin at " in err
 
 
+def _kill_cancel_delay(bg, out: Path, monkeypatch, fsync_s: float) -> float:
+    """A run to a Kill (``_run_to_a_kill``) with every fsync taking ``fsync_s`` (a busy cloud disk): the wall seconds
+    from the driver handing the Kill's CancelAll to the gateway to the cancel-all's first request leaving for the
+    venue (``HyperliquidGateway._post``: the real send path, to ``twin serve``)."""
+    from agent.core import CancelAll
+    handed: list[float] = []
+    posted: list[float] = []
+    real_send, real_post, real_fsync = LiveDriver._send, HyperliquidGateway._post, os.fsync
+
+    def send(self, cmd):
+        if type(cmd) is CancelAll and not handed:
+            handed.append(time.perf_counter())
+        return real_send(self, cmd)
+
+    async def post(self, path, body):
+        task = asyncio.current_task()
+        if handed and not posted and task is not None and task.get_name() == "hl-cancel-all":
+            posted.append(time.perf_counter())
+        return await real_post(self, path, body)
+
+    def slow_fsync(fd):
+        time.sleep(fsync_s)
+        return real_fsync(fd)
+    with monkeypatch.context() as m:
+        m.setattr(LiveDriver, "_send", send)
+        m.setattr(HyperliquidGateway, "_post", post)
+        m.setattr(os, "fsync", slow_fsync)
+        assert _run_to_a_kill(bg, out) == 0
+    assert handed and posted, (handed, posted)
+    return posted[0] - handed[0]
+
+
+def test_a_kills_cancels_do_not_wait_for_a_slow_disk(tmp_path, monkeypatch):
+    """A Kill's cancels left only once the cycle's records were written, its postmortem file among them, fsynced twice
+    on the event loop (the file, its folder): with fsync at 200 ms (a busy cloud disk) the cancel-all's first request
+    left 0.4 s after the core asked for it. The postmortem is now put in place at once and made durable in a thread,
+    as the Kill latch is: the cancels leave well inside one fsync, the file and the latch naming it all the same."""
+    from agent.kill_latch import latch_path
+
+    with served(speed=1.0) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(95), 0.001))
+        delay = _kill_cancel_delay(bg, tmp_path / "run", monkeypatch, 0.2)
+        written = json.loads(latch_path(bg.base_url, ADDR, "BTC").read_text())
+        venue_open = bg.call(lambda: ex.open_orders(ADDR))
+    postmortem = next((tmp_path / "run").glob("postmortem-*.json"))
+    assert delay < 0.1, f"the Kill's cancel-all left {delay * 1e3:.0f} ms after the core asked for it"
+    assert written["postmortem"] == str(postmortem.resolve()) and json.loads(postmortem.read_text())["reasons"]
+    assert venue_open == ()
+
+
 def test_a_listing_refused_for_the_ip_weight_names_the_command_it_was_for():
     """As TwinGateway's: a snapshot's openOrders and a cancel-all's, refused for the IP's weight, were both
     RateLimited("ip", "openOrders"), one event for two refusals the core and the scenario judge must tell apart (a
