@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Callable, Protocol
 
-from agent.audit.records import write_json
 from agent.cycle_cost import CycleCost
 from agent.drivers import Core, RecordSink
 from agent.report import coin_amounts, trading_summary
@@ -532,15 +531,13 @@ def live_summary(core, gateway: AsyncGateway, driver: LiveDriver, *, coin: str, 
     return out
 
 
-def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -> None:
+def state_of(core, gateway: AsyncGateway, driver: LiveDriver) -> dict:
     """What a restart needs to know and a person wants to check: position, fill watermark, live orders, and the
-    last nonce signed (a run into the same folder starts its nonces above it: ``last_nonce_of``).
-
-    Written to a temporary file and renamed, so a crash never leaves half a state file. No secrets.
-    """
+    last nonce signed (a run into the same folder starts its nonces above it: ``last_nonce_of``). No secrets. The run
+    folder's ``state.json`` (written whole by the live CLI's checkpoints and its end)."""
     tr = core.tracker
     snap = driver.final_snapshot
-    state = {
+    return {
         "ts": driver.clock(),
         "position": tr.position,
         "tid_watermark": tr.tid_watermark,
@@ -555,7 +552,6 @@ def persist_state(core, gateway: AsyncGateway, driver: LiveDriver, path: Path) -
         "last_nonce": getattr(getattr(gateway, "nonces", None), "last", None),
         "safety_level": core.safety.level.name,
     }
-    write_json(path, state)
 
 
 NONCE_AHEAD_MAX_MS = 86_400_000  # the venue refuses a nonce a day or more past its block time (hyperliquid.md §3.3)

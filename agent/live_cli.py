@@ -591,11 +591,12 @@ async def _trade(plan: _Plan, gw) -> int:
                                   execution_level=plan.execution_level, start_level=plan.start_level,
                                   listed_maker_fee_bps=listed_fee_bps)
     checkpoints = None
+    checkpoint_writing: list[asyncio.Future] = []
     if plan.out is not None:
-        def checkpoint() -> None:
-            _write_run_files(plan.out, core, gateway, driver, summarise())
+        def checkpoint() -> Callable[[], None]:
+            return _run_files_writer(plan.out, core, gateway, driver, summarise())
         checkpoints = asyncio.create_task(_checkpoints(cfg.session.checkpoint_s / driver.time_scale, driver, checkpoint,
-                                                       lambda: core.reconciled))
+                                                       lambda: core.reconciled, checkpoint_writing))
     reminders = asyncio.create_task(_level_reminders(_REMIND_S / driver.time_scale, driver, core))
     try:
         await driver.run(plan.duration, shutdown_grace_s=plan.grace, flatten_on_stop=plan.flatten_on_stop)
@@ -605,6 +606,9 @@ async def _trade(plan: _Plan, gw) -> int:
             checkpoints.cancel()
         remove_handlers(hold=True)  # the stop is under way: seen to its end (live_main puts the handlers back)
         await latch.settled()
+        for done in checkpoint_writing:  # (a checkpoint's files still being written: before the end's, not over them)
+            with contextlib.suppress(Exception):  # (its failure was logged by the checkpoints)
+                await done
         snap = driver.final_snapshot
         if writer is not None:
             try:
@@ -700,15 +704,26 @@ def fee_check(configured_bps: float, listed_bps: float, execution_level: int, hi
 
 def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
     """state.json, level_history.json and summary.json, each replaced whole (never half written)."""
+    _run_files_writer(out, core, gateway, driver, summary)()
+
+
+def _run_files_writer(out: Path, core, gateway, driver, summary: dict) -> Callable[[], None]:
+    """What ``_write_run_files`` writes, read now (on the event loop: the core is not for threads), and what writes
+    it, which a checkpoint runs in a thread (its six fsyncs held the loop, a cycle's commands behind them)."""
     from agent.audit.records import write_json
-    from agent.live import persist_state
+    from agent.live import state_of
     from agent.report import level_history
-    persist_state(core, gateway, driver, out / "state.json")
-    write_json(out / "level_history.json", level_history(core))
-    write_json(out / "summary.json", summary)
+    files = {"state.json": state_of(core, gateway, driver), "level_history.json": level_history(core),
+             "summary.json": summary}
+
+    def write() -> None:
+        for name, obj in files.items():
+            write_json(out / name, obj)
+    return write
 
 
-async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] = lambda: True) -> None:
+async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] = lambda: True,
+                       writing: list | None = None) -> None:
     """While the run goes on, the run folder's state and summary every ``every_s`` wall seconds: a process killed
     outright (an OOM, kill -9, the host going down) cannot write them at its end, and without them an operator
     has only the decision log to learn the position and the PnL it left. The first is written as soon as
@@ -716,14 +731,22 @@ async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] 
     first minute would leave no state of its own, and in a folder carried on from an earlier run, that run's
     state and summary, describing another run, in their place. A failed checkpoint (a full disk, or a bug in the
     summary) is logged and tried again at the next, never fatal: the decision log is the record (a log that
-    cannot be written stops the run)."""
+    cannot be written stops the run). ``write()`` runs on the event loop and may return what writes the files,
+    then run in a thread of the loop's executor (its fsyncs, 1.2 s at 200 ms each, held back every cycle): the
+    write under way is kept in ``writing``, for the end to await before it writes the files itself."""
+    loop = asyncio.get_running_loop()
     while not ready():
         await asyncio.sleep(min(every_s, _READY_POLL_S))
         if driver.stopped:
             return
     while not driver.stopped:  # (once stopped, the end writes them)
         try:
-            write()
+            off_loop = write()
+            if off_loop is not None:
+                done = loop.run_in_executor(None, off_loop)
+                if writing is not None:
+                    writing[:] = [done]
+                await asyncio.shield(done)  # (cancelled at the end: the write goes on, the end awaits it)
         except Exception:
             log.exception("cannot write the run folder's state and summary (checkpoint); trading goes on")
         await asyncio.sleep(every_s)
