@@ -710,15 +710,18 @@ def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
 def _run_files_writer(out: Path, core, gateway, driver, summary: dict) -> Callable[[], None]:
     """What ``_write_run_files`` writes, read now (on the event loop: the core is not for threads), and what writes
     it, which a checkpoint runs in a thread (its six fsyncs held the loop, a cycle's commands behind them)."""
-    from agent.audit.records import write_json
+    from agent.audit.records import json_file_text, write_whole
     from agent.live import state_of
     from agent.report import level_history
-    files = {"state.json": state_of(core, gateway, driver), "level_history.json": level_history(core),
-             "summary.json": summary}
+    # made text here too, not only read: the summary holds the gateway's counters (its ``stats``, a dict the loop
+    # goes on adding to), and a thread walking them as the loop added a key raised "dictionary changed size"
+    texts = {name: json_file_text(obj).encode() for name, obj in (
+        ("state.json", state_of(core, gateway, driver)), ("level_history.json", level_history(core)),
+        ("summary.json", summary))}
 
     def write() -> None:
-        for name, obj in files.items():
-            write_json(out / name, obj)
+        for name, data in texts.items():
+            write_whole(out / name, lambda f, data=data: f.write(data))
     return write
 
 

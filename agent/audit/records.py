@@ -313,8 +313,13 @@ def _jsonable(x):
 def write_json(path: Path, obj, default=float) -> None:
     """A run folder's JSON file (summary, state, level history, a postmortem, ...), indented, written whole
     (``write_whole``): a live run rewrites its summary and state as it goes."""
-    text = json_text.dumps(obj, indent=2, default=default)  # NaN (not measured) as null; (before any file is made)
+    text = json_file_text(obj, default)  # (before any file is made)
     write_whole(path, lambda f: f.write(text.encode()))
+
+
+def json_file_text(obj, default=float) -> str:
+    """A run folder's JSON file's text, as ``write_json`` writes it: indented, NaN (not measured) as null."""
+    return json_text.dumps(obj, indent=2, default=default)
 
 
 def stage_json(path: Path, obj, default=float) -> None:

@@ -3793,6 +3793,22 @@ def test_a_checkpoint_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_path, mon
     assert json.loads((out / "state.json").read_text())["last_nonce"] is not None
 
 
+def test_a_checkpoints_files_say_what_the_run_held_when_read_not_when_the_thread_writes(tmp_path, monkeypatch):
+    """A checkpoint reads the run on the loop and writes it in a thread; the summary holds the gateway's counters,
+    a dict the loop goes on counting in (and adding keys to: a thread walking it then raised "dictionary changed
+    size during iteration"). The files are made text as they are read: what the thread writes is the run then."""
+    from agent import live, live_cli, report
+    monkeypatch.setattr(live, "state_of", lambda core, gateway, driver: {"position": 0.0})
+    monkeypatch.setattr(report, "level_history", lambda core: {"exposure": []})
+    stats = {"requests": 1}
+    write = live_cli._run_files_writer(tmp_path, None, None, None, {"gateway": stats})
+    stats["requests"] = 2
+    stats["disconnects"] = 1  # (the loop counting on while the thread has yet to write)
+    write()
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"gateway": {"requests": 1}}
+    assert json.loads((tmp_path / "state.json").read_text()) == {"position": 0.0}
+
+
 def test_a_listing_refused_for_the_ip_weight_names_the_command_it_was_for():
     """As TwinGateway's: a snapshot's openOrders and a cancel-all's, refused for the IP's weight, were both
     RateLimited("ip", "openOrders"), one event for two refusals the core and the scenario judge must tell apart (a
