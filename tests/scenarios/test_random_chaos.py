@@ -6,7 +6,10 @@ reproduces it; a naive agent shows the saving works. More examples: RANDOM_CHAOS
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -136,19 +139,52 @@ def chaos_bodies(draw) -> dict:
     }
 
 
+@st.composite
+def chaos_cases(draw) -> tuple[dict, int]:
+    """A body (chaos_bodies) and the seed it runs on (its market path and the twin's draws), a hash of the body and
+    a drawn salt: a seed drawn on its own (``st.integers(0, 2**16)``) was 0 in a third of the examples and took 61
+    values in 300, as hypothesis favours an integer's ends and copies or zeroes a choice from one example to the
+    next whatever its range (``st.randoms``, bytes, a 64-bit integer mixed: the same); hashed, the seeds are as
+    many as the bodies. Shrinking a body moves its seed too: the minimal example is one failing example, not the
+    first one made smaller (the saved file reproduces it all the same)."""
+    body = draw(chaos_bodies())
+    salt = draw(st.integers(0, 2 ** 32 - 1))
+    digest = hashlib.sha256(json.dumps([body, salt], sort_keys=True).encode()).digest()
+    return body, int.from_bytes(digest[:4], "big")
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body=chaos_bodies(), seed=st.integers(0, 2 ** 16), killed=st.booleans())
-def test_every_drawn_scenario_is_a_valid_file_within_the_schemas_bounds(body, seed, killed):
+@given(case=chaos_cases(), killed=st.booleans())
+def test_every_drawn_scenario_is_a_valid_file_within_the_schemas_bounds(case, killed):
     """What the strategy draws lies inside the scenario file's bounds (scenarios.schema, scenarios.invariants): a
     range of BOUNDS past a bound made every example of the test above an error, and bench/decisions_diff.py, which
     writes them out as files, a corpus that does not load. Checked as the file is read back (YAML, then the
     schema), without running the agent; save_found's file is this one with a name and a story."""
+    body, seed = case
     data = {"name": "random_chaos", "incident": "random chaos", "description": "generated", **body, "seeds": [seed],
             "invariants": universal_invariants(killed)}
     sc = Scenario.model_validate(yaml.safe_load(yaml.safe_dump(data, sort_keys=False)))
     assert sc.duration_s == body["duration_s"] and len(sc.chaos) == len(body["chaos"])
     assert all(ev.at_s + getattr(ev, "duration_s", 0.0) <= sc.duration_s - BOUNDS.settle_s + 0.01
                for ev in sc.chaos)  # (times are drawn rounded to 0.01 s)
+
+
+def test_each_drawn_body_runs_on_a_seed_of_its_own():
+    """The market paths the random chaos covers are as many as the scenarios it draws: with the seed drawn on its
+    own, 100 examples (91 bodies) ran on 27 seeds, over a third of them on seed 0 (under CI's derandomized profile,
+    each run)."""
+    drawn = []
+
+    @settings(max_examples=100, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=chaos_cases())
+    def draw(case):
+        drawn.append(case)
+
+    draw()
+    bodies = {json.dumps(body, sort_keys=True) for body, _ in drawn}
+    seeds = Counter(seed for _, seed in drawn)
+    assert len(seeds) >= 0.95 * len(bodies) and max(seeds.values()) <= 3, seeds.most_common(3)
 
 
 def _merged(base: dict, over: dict) -> dict:
@@ -250,16 +286,17 @@ def search(agent_cls: type, max_examples: int, folder: Path, examples: tuple = (
     return it. None: every example held."""
     failures: list[tuple[dict, int, ScenarioResult]] = []
 
-    def one(body: dict, seed: int) -> None:
+    def one(case: tuple[dict, int]) -> None:
+        body, seed = case
         result = run_body(body, seed, agent_cls)
         broken = check_universal(result)
         if broken:
             failures.append((body, seed, result))
             raise AssertionError("\n".join(f"{v.invariant} at t={v.t:.2f}: {v.message}" for v in broken))
 
-    one = given(body=chaos_bodies(), seed=st.integers(0, 2 ** 16))(one)
-    for body, seed in examples:
-        one = example(body=body, seed=seed)(one)
+    one = given(case=chaos_cases())(one)
+    for case in examples:
+        one = example(case=case)(one)
     one = settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.too_slow], **kw)(one)
     try:
         one()
