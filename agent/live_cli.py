@@ -710,7 +710,7 @@ def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:
 def _run_files_writer(out: Path, core, gateway, driver, summary: dict) -> Callable[[], None]:
     """What ``_write_run_files`` writes, read now (on the event loop: the core is not for threads), and what writes
     it, which a checkpoint runs in a thread (its six fsyncs held the loop, a cycle's commands behind them)."""
-    from agent.audit.records import json_file_text, write_whole
+    from agent.audit.records import json_file_text, write_bytes_whole
     from agent.live import state_of
     from agent.report import level_history
     # made text here too, not only read: the summary holds the gateway's counters (its ``stats``, a dict the loop
@@ -721,7 +721,7 @@ def _run_files_writer(out: Path, core, gateway, driver, summary: dict) -> Callab
 
     def write() -> None:
         for name, data in texts.items():
-            write_whole(out / name, lambda f, data=data: f.write(data))
+            write_bytes_whole(out / name, data)
     return write
 
 

@@ -322,15 +322,24 @@ def json_file_text(obj, default=float) -> str:
     return json_text.dumps(obj, indent=2, default=default)
 
 
-def stage_json(path: Path, obj, default=float) -> None:
+def stage_json(path: Path, obj, default=float) -> bytes:
     """``write_json``'s file in place at once, without waiting for the disk: written to the same temporary file and
     renamed over its name, not fsynced (some 100 µs, where the fsyncs take ms, on a busy disk hundreds). A process
     killed outright a moment later keeps it (the kernel still writes what it was given); only the host going down
-    before a ``write_json`` of it, which follows off the event loop, can lose it. OSError when it cannot be written."""
+    before the file is written whole again (``write_bytes_whole`` of what this returns, off the event loop) can lose
+    it. OSError when it cannot be written. Returns the file's bytes: the durable write writes them, not ``obj``
+    again, which the loop may change meanwhile."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = json_file_text(obj, default).encode()
     tmp = temporary_path(path)
-    tmp.write_text(json_text.dumps(obj, indent=2, default=default), encoding="utf-8")
+    tmp.write_bytes(data)
     tmp.replace(path)
+    return data
+
+
+def write_bytes_whole(path: Path, data: bytes) -> None:
+    """``data`` as the file at ``path``, written whole (``write_whole``)."""
+    write_whole(path, lambda f: f.write(data))
 
 
 def temporary_path(path: Path) -> Path:
@@ -415,8 +424,8 @@ def run_folder_sink(writer: JsonlWriter, folder: Path, live: bool = False,
             if durable is None:
                 write_json(path, rec, default=str)
             else:
-                stage_json(path, rec, default=str)
-                durable(functools.partial(write_json, path, rec, default=str), path)
+                data = stage_json(path, rec, default=str)
+                durable(functools.partial(write_bytes_whole, path, data), path)
             if wrote is not None:
                 wrote(path)
     return sink
