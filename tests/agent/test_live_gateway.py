@@ -4343,3 +4343,31 @@ def test_a_snapshots_fills_are_stamped_when_given_not_when_their_page_came():
     assert any(type(e) is BookUpdated for e in events[:events.index(fill)])  # books came while openOrders was held
     stamps = [e.ts for e in events]
     assert stamps == sorted(stamps), [(type(e).__name__, e.ts) for e in events]
+
+
+def test_the_ends_files_are_not_overwritten_by_a_checkpoint_still_being_written(tmp_path, capsys, monkeypatch):
+    """A checkpoint's files are written in a thread, one after the other; the run ending while it writes must not let
+    its older files land over the end's. Each folder fsync in a thread takes 1.5 s here (the first checkpoint, at the
+    account's reconciliation, renames its state.json, then its level history 1.5 s on, its summary 3 s on), the run
+    2 s: without the end's await of the write under way, that summary.json was the checkpoint's, over the end's."""
+    import stat
+    import threading
+    real_fsync = os.fsync
+    in_thread: list[float] = []
+
+    def slow_folder_fsync_off_the_loop(fd):
+        if threading.current_thread() is not threading.main_thread() and stat.S_ISDIR(os.fstat(fd).st_mode):
+            in_thread.append(time.perf_counter())
+            time.sleep(1.5)
+        return real_fsync(fd)
+    cfg = tmp_path / "often.yaml"
+    cfg.write_text("session:\n  checkpoint_s: 1\n")
+    out = tmp_path / "run"
+    with served(speed=1.0) as (bg, ex, clock):
+        with monkeypatch.context() as m:
+            m.setattr(os, "fsync", slow_folder_fsync_off_the_loop)
+            code = live_main(["--base-url", bg.base_url, "--duration", "2", "--config", str(cfg), "--json",
+                              "--out", str(out)], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(in_thread) >= 2  # (a checkpoint was being written in a thread as the run ended)
+    assert json.loads((out / "summary.json").read_text()) == printed
