@@ -607,7 +607,7 @@ async def _trade(plan: _Plan, gw) -> int:
         remove_handlers(hold=True)  # the stop is under way: seen to its end (live_main puts the handlers back)
         await latch.settled()
         for done in checkpoint_writing:  # (a checkpoint's files still being written: before the end's, not over them)
-            with contextlib.suppress(Exception):  # (its failure was logged by the checkpoints)
+            with contextlib.suppress(Exception):  # (its failure is logged as it ends: _said_failed)
                 await done
         snap = driver.final_snapshot
         if writer is not None:
@@ -747,12 +747,23 @@ async def _checkpoints(every_s: float, driver, write, ready: Callable[[], bool] 
             off_loop = write()
             if off_loop is not None:
                 done = loop.run_in_executor(None, off_loop)
+                done.add_done_callback(_said_failed)  # (said as it ends: this task may be cancelled meanwhile)
                 if writing is not None:
                     writing[:] = [done]
-                await asyncio.shield(done)  # (cancelled at the end: the write goes on, the end awaits it)
+                with contextlib.suppress(Exception):  # (said by _said_failed)
+                    await asyncio.shield(done)  # (cancelled at the end: the write goes on, the end awaits it)
         except Exception:
-            log.exception("cannot write the run folder's state and summary (checkpoint); trading goes on")
+            _said_failed()
         await asyncio.sleep(every_s)
+
+
+def _said_failed(done: asyncio.Future | None = None) -> None:
+    """A checkpoint that failed, logged: on the loop (``done`` None, in an ``except``), or as its thread's write
+    ends, which the end of the run (the checkpoints cancelled, the write shielded) awaits without saying it again."""
+    e = None if done is None or done.cancelled() else done.exception()
+    if done is None or e is not None:
+        log.error("cannot write the run folder's state and summary (checkpoint); trading goes on",
+                  exc_info=e if done is not None else True)
 
 
 _READY_POLL_S = 0.5  # until the first checkpoint: how often the run is asked whether its account is reconciled

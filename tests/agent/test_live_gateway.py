@@ -2701,6 +2701,38 @@ def test_every_live_run_takes_a_cloid_prefix_of_its_own():
     assert core.cloids.next().startswith(f"0x{p:08x}")
 
 
+def test_a_checkpoint_write_that_fails_after_the_run_ends_is_logged_all_the_same(caplog):
+    """A checkpoint's thread write still under way at the end goes on (shielded) while the checkpoints task is
+    cancelled; its failure (a full disk) then reached no one: the task, cancelled, never saw it, and the end awaited
+    it with its exception suppressed, saying it "was logged by the checkpoints". It is logged where the write ends."""
+    from types import SimpleNamespace
+
+    from agent.live_cli import _checkpoints
+    driver = SimpleNamespace(stopped=False)
+    go = threading.Event()
+
+    def write():
+        def in_thread() -> None:
+            go.wait(5.0)
+            raise OSError(28, "No space left on device")
+        return in_thread
+
+    async def run_and_end() -> None:
+        writing: list = []
+        task = asyncio.create_task(_checkpoints(60.0, driver, write, writing=writing))
+        while not writing:
+            await asyncio.sleep(0.01)
+        task.cancel()  # (the run's end, the write under way)
+        go.set()
+        with contextlib.suppress(Exception):  # (as the end awaits it)
+            await writing[0]
+
+    caplog.set_level(logging.ERROR, logger="agent.live")
+    asyncio.run(asyncio.wait_for(run_and_end(), 5.0))
+    failed = [r for r in caplog.records if "checkpoint" in r.getMessage()]
+    assert len(failed) == 1 and "No space left" in str(failed[0].exc_info[1])
+
+
 def test_the_first_checkpoint_comes_when_the_account_is_reconciled_not_a_checkpoint_period_in():
     """A run killed in its first minute (checkpoint_s is 60) left no state of its own: in a folder carried on
     from an earlier run, that run's state and summary stood in for it. The first is written as soon as the
