@@ -3442,12 +3442,17 @@ def _run_to_a_kill(bg, out: Path, *extra: str, to_out: bool = True) -> int:
                      env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
 
 
+def _live_with(bg, config: Path, text: str, *args: str) -> int:
+    """``live_main`` against ``bg`` as the test account, ``text`` its --config (written to ``config``)."""
+    config.write_text(text)
+    return live_main(["--base-url", bg.base_url, "--config", str(config), *args],
+                     env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+
+
 def _start_after(bg, out: Path, *extra: str) -> int:
     """A plain dry run in Shadow (its limit over the position: no Kill) for a second, the start a restart makes."""
-    cfg = out.parent / "calm.yaml"
-    cfg.write_text("risk:\n  max_position: 0.01\n")
-    return live_main(["--base-url", bg.base_url, "--duration", "1", "--config", str(cfg), "--quiet", "--out",
-                      str(out), *extra], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+    return _live_with(bg, out.parent / "calm.yaml", "risk:\n  max_position: 0.01\n", "--duration", "1", "--quiet",
+                      "--out", str(out), *extra)
 
 
 def test_a_live_kill_latches_the_account_and_coin_until_a_start_clears_it(tmp_path, capsys, caplog):
@@ -3658,10 +3663,9 @@ def test_clear_kill_leaves_the_latch_when_the_checks_with_the_venue_refuse_the_s
     with served(speed=1.0) as (bg, ex, clock):
         latch = _plant_latch(bg)
         asyncio.run(buy_through_the_book(bg, clock, cloid(93), 0.001))
-        tight = tmp_path / "tight.yaml"
-        tight.write_text("risk:\n  max_position: 0.0005\n")  # (under the venue's minimum order at MicroLive)
-        refused = live_main(["--base-url", bg.base_url, "--duration", "1", "--config", str(tight), "--quiet",
-                             "--clear-kill"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        # (a limit under the venue's minimum order at MicroLive: refused by the checks)
+        refused = _live_with(bg, tmp_path / "tight.yaml", "risk:\n  max_position: 0.0005\n", "--duration", "1",
+                             "--quiet", "--clear-kill")
         err = capsys.readouterr().err
         kept = latch.exists()
         cleared = _start_after(bg, tmp_path / "run", "--clear-kill")
@@ -3810,15 +3814,13 @@ def test_a_checkpoint_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_path, mon
     def slow_fsync(fd):
         time.sleep(0.2)
         return real_fsync(fd)
-    cfg = tmp_path / "fast.yaml"
-    cfg.write_text("session:\n  cycle_s: 0.1\n")
     out = tmp_path / "run"
     with served(speed=1.0) as (bg, ex, clock):
         with monkeypatch.context() as m:
             m.setattr(LiveDriver, "on_event", on_event)
             m.setattr(os, "fsync", slow_fsync)
-            code = live_main(["--base-url", bg.base_url, "--duration", "3", "--config", str(cfg), "--quiet",
-                              "--out", str(out)], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+            code = _live_with(bg, tmp_path / "fast.yaml", "session:\n  cycle_s: 0.1\n", "--duration", "3", "--quiet",
+                              "--out", str(out))
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert code == 0 and len(ticks) >= 10
     assert max(gaps) < 0.6, f"a cycle came {max(gaps):.2f} s after the one before (every 0.1 s)"
@@ -4392,14 +4394,12 @@ def test_the_ends_files_are_not_overwritten_by_a_checkpoint_still_being_written(
             in_thread.append(time.perf_counter())
             time.sleep(1.5)
         return real_fsync(fd)
-    cfg = tmp_path / "often.yaml"
-    cfg.write_text("session:\n  checkpoint_s: 1\n")
     out = tmp_path / "run"
     with served(speed=1.0) as (bg, ex, clock):
         with monkeypatch.context() as m:
             m.setattr(os, "fsync", slow_folder_fsync_off_the_loop)
-            code = live_main(["--base-url", bg.base_url, "--duration", "2", "--config", str(cfg), "--json",
-                              "--out", str(out)], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+            code = _live_with(bg, tmp_path / "often.yaml", "session:\n  checkpoint_s: 1\n", "--duration", "2",
+                              "--json", "--out", str(out))
     printed = json.loads(capsys.readouterr().out)
     assert code == 0 and len(in_thread) >= 2  # (a checkpoint was being written in a thread as the run ended)
     assert json.loads((out / "summary.json").read_text()) == printed
