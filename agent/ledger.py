@@ -35,7 +35,7 @@ class Ledger:
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
         self.anchored = anchored  # False: the position is unknown until anchor() (the first snapshot)
         self.watermark = 0  # fills up to this id (fill_key: time, then tid) are in the anchoring snapshot's position
-        self._unanchored: list[tuple[int, int, float, float, float]] = []  # (tid, side, px, sz, closed_pnl)
+        self._unanchored: list[tuple[int, int, float, float, float | None]] = []  # (tid, side, px, sz, closed_pnl)
         # the session's fills the anchoring snapshot's position holds (as _unanchored), given before it or after
         self._in_snapshot: list[tuple[int, int, float, float, float]] = []
         self._snapshot = (0.0, 0.0)  # the anchoring snapshot's position and entry price
@@ -56,20 +56,23 @@ class Ledger:
         self.start_mid = float("nan")  # the session's first mid
 
     def on_fill(self, ts: float, side: int, px: float, sz: float, fee: float, is_maker: bool,
-                tid: int = 0, closed_pnl: float = 0.0, filled_ts: float | None = None) -> None:
-        """One fill, delivered at ``ts``; ``closed_pnl`` is what the venue realised on it, booked only for a fill
-        already in the anchoring snapshot's position (the ledger works out the others' itself). ``filled_ts``:
+                tid: int = 0, closed_pnl: float | None = None, filled_ts: float | None = None) -> None:
+        """One fill, delivered at ``ts``; ``closed_pnl`` is what the venue realised on it (userFills' closedPnl; None:
+        not known, as 0 for a fill in the snapshot), booked for a fill already in the anchoring snapshot's position
+        and for one whose PnL the ledger works out otherwise (its block's fills out of the venue's order: _move).
+        ``filled_ts``:
         when it happened on the same clock, where known (a fill delivered late, after an outage): its markouts
         run from then, and one whose horizon's mid is long past is dropped as the queue drops any late one."""
         if not self.anchored:
             self._unanchored.append((tid, side, px, sz, closed_pnl))  # its effect waits for anchor()
         elif tid and tid <= self.watermark:  # in the anchor's position already: only what it realised
+            closed_pnl = closed_pnl or 0.0
             self.realized += closed_pnl
             # and it was the session's, not the earlier run's: the position the session started on is without it
             self._in_snapshot.append((tid, side, px, sz, closed_pnl))
             self._start_from_snapshot()
         else:
-            self._move(side, px, sz)
+            self._move(side, px, sz, closed_pnl)
         self.fees += fee
         self.fills += 1
         self.volume_usd += px * sz
@@ -96,13 +99,13 @@ class Ledger:
         self.entry_px = entry_px if self.position else 0.0
         self.max_abs_position = max(self.max_abs_position, abs(self.position))
         self._snapshot = (self.position, self.entry_px)
-        self._in_snapshot = [f for f in self._unanchored if f[0] and f[0] <= watermark]
+        self._in_snapshot = [(t, s, p, z, c or 0.0) for t, s, p, z, c in self._unanchored if t and t <= watermark]
         self._start_from_snapshot()
         for tid, side, px, sz, closed_pnl in self._unanchored:
             if tid and tid <= watermark:
-                self.realized += closed_pnl
+                self.realized += closed_pnl or 0.0
             else:
-                self._move(side, px, sz)
+                self._move(side, px, sz, closed_pnl)
         self._unanchored.clear()
 
     def _start_from_snapshot(self) -> None:
@@ -129,20 +132,38 @@ class Ledger:
         else:
             self.start_position, self.start_entry_px = start, cost / start
 
-    def _move(self, side: int, px: float, sz: float) -> None:
+    def _move(self, side: int, px: float, sz: float, closed_pnl: float | None) -> None:
+        """Book a fill past the anchor: what it realises and where it leaves the position and its entry price.
+
+        Worked out as the venue does, from the position before it, which is the venue's only when fills reach the
+        ledger in the venue's order. Those of one block (a millisecond: a taker's sweep through levels, or through
+        two of our orders) come in id order from a fill query or a recovery, and the id's tid is a hash: one of a
+        sweep through zero booked before the one the venue made first realised the other's PnL (hypothesis test and
+        a TwinGateway session in tests/agent/test_ledger_vs_twin.py). So when the venue's closedPnl is given and
+        is not what the ledger works out, the ledger takes the venue's, and the entry price from the identity every
+        fill keeps, whatever the order (as _start_from_snapshot undoes them): size times entry price moves by the
+        fill's signed notional plus what it closed. Mid-block the entry price may then be no real one; at the
+        block's end it is the venue's, as the realised PnL is (the net is order-free either way)."""
         start = self.position
+        entry = self.entry_px
         signed = side * sz
+        own = 0.0
         if start != 0.0 and (start > 0) != (side > 0):
-            closed = min(sz, abs(start))
-            self.realized += (px - self.entry_px) * closed * (1.0 if start > 0 else -1.0)
+            own = (px - entry) * min(sz, abs(start)) * (1.0 if start > 0 else -1.0)
         end = start + signed
         if abs(end) < 1e-12:
             end = 0.0
-            self.entry_px = 0.0
+        if closed_pnl is not None and abs(own - closed_pnl) > 1e-6 + 1e-9 * px * sz:  # (the wire's 6 decimals)
+            own = closed_pnl
+            entry = (start * entry + signed * px + closed_pnl) / end if end else 0.0
+        elif not end:
+            entry = 0.0
         elif start == 0.0 or (start > 0) != (end > 0):
-            self.entry_px = px
+            entry = px
         elif abs(end) > abs(start):
-            self.entry_px = (self.entry_px * abs(start) + px * sz) / abs(end)
+            entry = (entry * abs(start) + px * sz) / abs(end)
+        self.entry_px = entry
+        self.realized += own
         self.position = end
         if abs(end) > self.max_abs_position:
             self.max_abs_position = abs(end)

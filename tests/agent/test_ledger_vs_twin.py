@@ -1,13 +1,14 @@
 """The agent's ledger against the twin's account (the venue's truth) over random fill sequences: the position, its
-entry price, the fees and the session's net PnL the drawdown rules watch agree to rounding, whichever fills the first
-snapshot already holds and in whatever order they reach the ledger around it.
+entry price, the realised PnL, the fees and the session's net PnL the drawdown rules watch agree to rounding, whichever
+fills the first snapshot already holds and in whatever order they reach the ledger around it.
 
 The account may start on an earlier run's position; the session's fills run at maker and taker rates, a maker rebate
 (negative fee) and the HIP-3 dex's doubled rates, through zero in one fill and back; funding is paid and received.
 The snapshot the ledger anchors on is the account after the first ``m`` of them, and the session's net is the
 account's value change from its value at the session's first mid. Fills may share a block (a millisecond): their ids
 (fill_key) are that time, then the venue's tid, a hash in no order, so the ledger may get them in another order than
-the venue made them in."""
+the venue made them in: it books the venue's closedPnl then (a sweep through zero, its fills the other way round,
+realised at the wrong price and left the entry price off the venue's until then)."""
 from __future__ import annotations
 
 import math
@@ -16,13 +17,20 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from agent.config import AgentConfig
+from agent.execution.orders import CloidFactory
+from agent.gateway.events import PlaceOrder, RequestAccountSnapshot, Side, Tif
 from agent.gateway.fills import fill_key
+from agent.gateway.twin import TwinGateway
 from agent.ledger import Ledger
 from agent.session import USER, build_session
 from twin.accounts import Account
+from twin.exchange import Exchange
 from twin.faults.connection import ConnectionParams
+from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
+
+from fill_books import books_from
 
 LOT = 0.001
 RATES = (-0.0001, 0.00015, 0.00045, 0.0003, 0.0009)  # a rebate, the base tier's maker and taker, HIP-3's (x2)
@@ -37,14 +45,16 @@ def _account(start_lots: int, entry_px: int) -> Account:
     return acct
 
 
-def _delivery(fills: list[tuple], m: int, keys: list[int]) -> list[tuple]:
+def _delivery(fills: list[tuple], m: int, keys: list[int], in_id_order: bool = True) -> list[tuple]:
     """The fills (id first, in the venue's order) in the order the ledger gets them, each at its place ``keys``
     (one a fill): the session's fills the snapshot holds (the first ``m``) in any order and at any place (a push late
-    on the wire, a recovery after a reconnect), the later ones in id order, as the gateways give them."""
+    on the wire, a recovery after a reconnect), the later ones in id order, as the gateways give them, or else
+    (``in_id_order`` False) at any place too: a recovery after a reconnect whose snapshot push was lost, given
+    after a newer fill's push."""
     later = iter(sorted(fills[m:]))
     placed, floor = [], 0
     for n, (f, key) in enumerate(zip(fills, keys)):
-        if n >= m:
+        if n >= m and in_id_order:
             key, f = max(floor, key), next(later)
             floor = key
         placed.append((key, f))
@@ -53,18 +63,18 @@ def _delivery(fills: list[tuple], m: int, keys: list[int]) -> list[tuple]:
 
 @example(start_lots=0, entry_px=95_000, fills=[(1, 90_001, 1, -0.0001)], first_mid=90_000, m=1, k=0,
          keys=[0] * 25, last_mid=90_000, funding=[], blocks=[False] * 25,
-         tids=list(range(25)))  # the session's one fill, in the snapshot, pushed after it
+         tids=list(range(25)), in_id_order=True)  # the session's one fill, in the snapshot, pushed after it
 @example(start_lots=3000, entry_px=100_000, fills=[(-1, 101_000, 2000, 0.00015), (-1, 102_000, 2000, 0.00015)],
          first_mid=100_000, m=2, k=2, keys=[0] * 25, last_mid=103_000, funding=[], blocks=[False, True] + [False] * 23,
-         tids=[7, 5] + list(range(10, 33)))  # one sweep through zero, its tids the other way round
+         tids=[7, 5] + list(range(10, 33)), in_id_order=True)  # one sweep through zero, its tids the other way round
 @given(start_lots=st.integers(-2000, 2000), entry_px=st.integers(95_000, 105_000), fills=st.lists(_FILL, max_size=25),
        first_mid=st.integers(90_000, 110_000), m=st.integers(0, 25), k=st.integers(0, 25),
        keys=st.lists(st.integers(0, 30), min_size=25, max_size=25), last_mid=st.integers(90_000, 110_000),
        funding=st.lists(st.floats(-5.0, 5.0), max_size=4), blocks=st.lists(st.booleans(), min_size=25, max_size=25),
-       tids=st.lists(st.integers(0, 2 ** 50 - 1), min_size=25, max_size=25, unique=True))
+       tids=st.lists(st.integers(0, 2 ** 50 - 1), min_size=25, max_size=25, unique=True), in_id_order=st.booleans())
 @settings(max_examples=1500, deadline=None)
 def test_the_ledger_agrees_with_the_twins_account(start_lots, entry_px, fills, first_mid, m, k, keys, last_mid,
-                                                  funding, blocks, tids):
+                                                  funding, blocks, tids, in_id_order):
     """``blocks[n]``: the n-th fill is in the block of the one before it (the same ms)."""
     acct = _account(start_lots, entry_px)
     start_value = acct.account_value({"BTC": float(first_mid)})
@@ -89,7 +99,7 @@ def test_the_ledger_agrees_with_the_twins_account(start_lots, entry_px, fills, f
             acct.apply_funding("BTC", usdc)
     led = Ledger(anchored=False)
     led.on_mid(0.0, float(first_mid))
-    delivered = _delivery(made, m, keys)
+    delivered = _delivery(made, m, keys, in_id_order)
     for n, (tid, side, px, sz, fee, closed) in enumerate(delivered):
         if n == k:
             led.anchor(*snapshot)
@@ -101,8 +111,8 @@ def test_the_ledger_agrees_with_the_twins_account(start_lots, entry_px, fills, f
             led.on_funding(usdc)
     pos = acct.positions.get("BTC")
     assert abs(led.position - (pos.szi if pos else 0.0)) < 1e-9
-    if made[m:] == sorted(made[m:]):  # (else its entry price may differ, the venue's PnL split other ways: not the net)
-        assert not led.position or math.isclose(led.entry_px, pos.entry_px, rel_tol=1e-9)
+    assert not led.position or math.isclose(led.entry_px, pos.entry_px, rel_tol=1e-9)
+    assert math.isclose(led.realized, pos.realized_pnl if pos else 0.0, rel_tol=1e-9, abs_tol=1e-6)
     assert math.isclose(led.start_position, start_lots * LOT, abs_tol=1e-9)
     assert math.isclose(led.fees, sum(f[4] for f in made), rel_tol=1e-9, abs_tol=1e-9)
     change = acct.account_value({"BTC": float(last_mid)}) - start_value
@@ -167,3 +177,42 @@ def test_fills_of_one_block_are_taken_out_of_the_start_whatever_their_tids_order
     assert led.start_position == pytest.approx(3.0) and led.start_entry_px == pytest.approx(100_000.0)
     assert led.carried_usd == pytest.approx(0.0, abs=1e-6)
     assert led.net(103_000.0) == pytest.approx(acct.account_value({"BTC": 103_000.0}) - start_value, abs=1e-6)
+
+
+def test_a_sweep_through_zero_given_by_a_snapshots_fill_query_books_the_venues_pnl_and_entry_price():
+    """A TwinGateway session, its feed 2 s behind the replies (seed 11): an IOC sell leaves 0.001 BTC short, the first
+    snapshot anchors the ledger on it, then an IOC buy takes the best ask's size and 0.002 more, through zero, in one
+    block: two fills of one millisecond. A snapshot asked before their pushes come gives them from its fill query, in
+    id order, and here the second fill's tid is the lower, so the ledger got them the other way round from the venue.
+    Booked in that order, the second fill closed the short (its realised PnL at the second level's price, not the
+    first's) and the entry price came out off the venue's; the order tracker's position was right."""
+    slow_feed = PathLatencyParams(median_ms=2000.0, sigma=0.0, spike_prob=0.0, burst_rate_per_hour=0.0)
+    ex = Exchange.build(TwinParams(latency=LatencyParams(feed=slow_feed)), 11)
+    user = "0x" + "b2" * 20
+    ex.fund(user, 1_000_000.0)
+    gw = TwinGateway(ex, user, "BTC", quota_poll_s=0.0)
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=3.0)
+    ids = CloidFactory(11)
+    gw.send(PlaceOrder(ids.next(), Side.SELL, round(float(ex.bid_px["BTC"][0]) * 0.99), 0.001, Tif.IOC))
+    ex.env.run(until=6.0)
+    gw.send(RequestAccountSnapshot())  # the first: the ledger's anchor
+    ex.env.run(until=7.0)
+    size = round(float(ex.ask_sz["BTC"][0]) + 0.002, 4)
+    gw.send(PlaceOrder(ids.next(), Side.BUY, round(float(ex.ask_px["BTC"][0]) * 1.01), size, Tif.IOC))
+    ex.env.run(until=7.5)
+    gw.send(RequestAccountSnapshot())  # before the sweep's pushes: its fill query gives them
+    ex.env.run(until=12.0)  # (the pushes came, and were not given again)
+    made = ex.fills[user]  # the venue's order
+    sweep = made[1:]
+    assert len(sweep) == 2 and sweep[0].time_ms == sweep[1].time_ms and sweep[1].px > sweep[0].px
+    assert sweep[0].start_position == pytest.approx(-0.001) and sweep[1].start_position > 0.0  # through zero
+    assert fill_key(sweep[1].time_ms, sweep[1].tid) < fill_key(sweep[0].time_ms, sweep[0].tid)  # ids the other way
+    assert gw.stats["fills_in_snapshot"] == 2
+    tracker, ledger = books_from(events)
+    pos = ex.accounts[user].positions["BTC"]
+    assert ledger.fills == 3 and tracker.position == pytest.approx(pos.szi, abs=1e-9)
+    assert ledger.position == pytest.approx(pos.szi, abs=1e-9)
+    assert ledger.realized == pytest.approx(pos.realized_pnl, abs=1e-9)
+    assert ledger.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
