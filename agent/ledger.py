@@ -30,7 +30,7 @@ class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fills", "maker_fills",
                  "volume_usd", "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored", "_in_snapshot", "_snapshot", "start_position", "start_entry_px",
-                 "start_mid")
+                 "start_mid", "_flat_cost")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True) -> None:
         self.anchored = anchored  # False: the position is unknown until anchor() (the first snapshot)
@@ -41,6 +41,10 @@ class Ledger:
         self._snapshot = (0.0, 0.0)  # the anchoring snapshot's position and entry price
         self.position = 0.0
         self.entry_px = 0.0
+        # the cost (size x entry price, _move) left with no position: a block's fills reached the ledger out of the
+        # venue's order and one left it flat mid-block (the block's later ones take it up), or the venue's closedPnl
+        # was not from the ledger's entry price (the anchor's, as the wire rounded it). The next fill takes it up
+        self._flat_cost = 0.0
         self.realized = 0.0
         self.fees = 0.0
         self.funding = 0.0  # funding received less funding paid, USDC (the venue's sign: negative when paid)
@@ -97,6 +101,7 @@ class Ledger:
         self.watermark = watermark
         self.position = position if abs(position) >= 1e-12 else 0.0
         self.entry_px = entry_px if self.position else 0.0
+        self._flat_cost = 0.0
         self.max_abs_position = max(self.max_abs_position, abs(self.position))
         self._snapshot = (self.position, self.entry_px)
         self._in_snapshot = [(t, s, p, z, c or 0.0) for t, s, p, z, c in self._unanchored if t and t <= watermark]
@@ -142,8 +147,12 @@ class Ledger:
         a TwinGateway session in tests/agent/test_ledger_vs_twin.py). So when the venue's closedPnl is given and
         is not what the ledger works out, the ledger takes the venue's, and the entry price from the identity every
         fill keeps, whatever the order (as _start_from_snapshot undoes them): size times entry price moves by the
-        fill's signed notional plus what it closed. Mid-block the entry price may then be no real one; at the
-        block's end it is the venue's, as the realised PnL is (the net is order-free either way)."""
+        fill's signed notional plus what it closed. Mid-block the entry price may then be no real one, and the ledger
+        may be flat with a cost left (_flat_cost, in the unrealised PnL: the net is order-free); at the block's end
+        both are the venue's, as the realised PnL is. (Set to 0 there, that cost was lost: the net PnL and the
+        equity off for good, test_a_block_given_out_of_order_that_leaves_the_ledger_flat_mid_block_keeps_the_net_pnl;
+        so a close to flat from an anchor whose entry price the wire rounded, as the test after it.)
+        Where the ledger's figure is the venue's and nothing is left, the arithmetic is as before the identity."""
         start = self.position
         entry = self.entry_px
         signed = side * sz
@@ -153,9 +162,12 @@ class Ledger:
         end = start + signed
         if abs(end) < 1e-12:
             end = 0.0
-        if closed_pnl is not None and abs(own - closed_pnl) > 1e-6 + 1e-9 * px * sz:  # (the wire's 6 decimals)
+        venues = closed_pnl is not None and abs(own - closed_pnl) > 1e-6 + 1e-9 * px * sz  # (the wire's 6 decimals)
+        if venues:
             own = closed_pnl
-            entry = (start * entry + signed * px + closed_pnl) / end if end else 0.0
+        if venues or self._flat_cost:
+            cost = start * entry + self._flat_cost + signed * px + own  # (a flat cost is with no position)
+            entry, self._flat_cost = (cost / end, 0.0) if end else (0.0, cost)
         elif not end:
             entry = 0.0
         elif start == 0.0 or (start > 0) != (end > 0):
@@ -175,7 +187,8 @@ class Ledger:
             q.on_mid(ts, mid)
 
     def unrealized(self, mid: float) -> float:
-        return (mid - self.entry_px) * self.position if self.position else 0.0
+        """At ``mid``; flat, less the cost left with no position (0 but mid-block or after a rounded anchor: _move)."""
+        return (mid - self.entry_px) * self.position if self.position else -self._flat_cost
 
     def net(self, mid: float) -> float:
         """The session's PnL, USDC: realised plus unrealised at ``mid``, less fees, plus funding (received less
@@ -190,7 +203,8 @@ class Ledger:
         else:
             carried = 0.0
         p = self.position
-        return self.realized + ((mid - self.entry_px) * p if p else 0.0) - self.fees + self.funding - carried
+        upnl = (mid - self.entry_px) * p if p else -self._flat_cost
+        return self.realized + upnl - self.fees + self.funding - carried
 
     @property
     def carried_usd(self) -> float:

@@ -29,6 +29,7 @@ from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
+from twin.server.wire import px_num, usd_num
 
 from fill_books import books_from
 
@@ -67,6 +68,11 @@ def _delivery(fills: list[tuple], m: int, keys: list[int], in_id_order: bool = T
 @example(start_lots=3000, entry_px=100_000, fills=[(-1, 101_000, 2000, 0.00015), (-1, 102_000, 2000, 0.00015)],
          first_mid=100_000, m=2, k=2, keys=[0] * 25, last_mid=103_000, funding=[], blocks=[False, True] + [False] * 23,
          tids=[7, 5] + list(range(10, 33)), in_id_order=True)  # one sweep through zero, its tids the other way round
+@example(start_lots=0, entry_px=100_000, fills=[(1, 100_000, 1000, 0.00015), (-1, 101_000, 1000, 0.00015),
+                                                (1, 102_000, 1000, 0.00015)],
+         first_mid=100_000, m=0, k=0, keys=[0] * 25, last_mid=103_000, funding=[],
+         blocks=[False, True, True] + [False] * 22, tids=[30, 20, 10] + list(range(40, 62)),
+         in_id_order=True)  # a block in reverse: the ledger flat mid-block, with a cost left (the next test)
 @given(start_lots=st.integers(-2000, 2000), entry_px=st.integers(95_000, 105_000), fills=st.lists(_FILL, max_size=25),
        first_mid=st.integers(90_000, 110_000), m=st.integers(0, 25), k=st.integers(0, 25),
        keys=st.lists(st.integers(0, 30), min_size=25, max_size=25), last_mid=st.integers(90_000, 110_000),
@@ -216,3 +222,45 @@ def test_a_sweep_through_zero_given_by_a_snapshots_fill_query_books_the_venues_p
     assert ledger.position == pytest.approx(pos.szi, abs=1e-9)
     assert ledger.realized == pytest.approx(pos.realized_pnl, abs=1e-9)
     assert ledger.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
+
+
+def test_a_block_given_out_of_order_that_leaves_the_ledger_flat_mid_block_keeps_the_net_pnl():
+    """One block (one millisecond) of three 1 BTC fills: our bid at 100,000 hit, our ask at 101,000 lifted, our bid
+    at 102,000 hit (from flat: 1 long, flat, 1 long). Their tids run the other way round, so the ledger gets the last
+    first, and the middle one (closed PnL +1,000 at the venue) leaves it flat with the cost the identity carries not
+    zero (the 102,000 buy's, less the sell's 101,000, plus the 1,000). Set to an entry price of 0 there, that cost
+    was dropped and the first fill opened at 100,000: the net PnL, hence the equity the drawdown rules watch, 2,000
+    USDC off the account's for good (before the venue's closedPnl was booked, the split was off but the net right)."""
+    acct = _account(0, 100_000)
+    start_value = acct.account_value({"BTC": 100_000.0})
+    made = []
+    for tid, side, px in ((30, 1, 100_000.0), (20, -1, 101_000.0), (10, 1, 102_000.0)):  # the venue's order
+        fee = px * 0.00015
+        made.append((fill_key(1_000, tid), side, px, fee, acct.apply_fill("BTC", side > 0, px, 1.0, fee).closed_pnl))
+    led = Ledger()
+    led.on_mid(0.0, 100_000.0)
+    for key, side, px, fee, closed in sorted(made):  # in id order, as a fill query gives them
+        led.on_fill(1.0, side, px, 1.0, fee, True, tid=key, closed_pnl=closed)
+    pos = acct.positions["BTC"]
+    assert led.net(103_000.0) == pytest.approx(acct.account_value({"BTC": 103_000.0}) - start_value, abs=1e-6)
+    assert led.position == pytest.approx(pos.szi) and led.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
+    assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-6)
+
+
+def test_a_close_to_flat_from_an_anchor_whose_entry_price_the_wire_rounded_keeps_the_net_pnl():
+    """The first snapshot gives the entry price as the wire writes it (8 decimals: twin/server/wire.py): a HIP-3 coin
+    near 0.0001 entered at 0.000123456789 reads 0.00012346. Closing its 10,000,000 at 0.000125, the venue's closedPnl
+    (from its own entry price) is 0.032 USDC off the ledger's figure: booked, and the position flat, the cost the
+    rounding left (in the unrealised and the carried PnL since the anchor) stays in the net; set to 0, the net PnL
+    was 0.032 off the account's for good."""
+    coin, entry = "hyna:CHEAP", 0.000123456789
+    acct = Account("0x" + "a1" * 20, 1e6)
+    acct.apply_fill(coin, True, entry, 1e7, 0.0)
+    start_value = acct.account_value({coin: 0.00012})
+    led = Ledger(anchored=False)
+    led.on_mid(0.0, 0.00012)
+    led.anchor(1e7, float(px_num(entry)), 0)
+    closed = acct.apply_fill(coin, False, 0.000125, 1e7, 0.0).closed_pnl
+    led.on_fill(1.0, -1, 0.000125, 1e7, 0.0, True, tid=fill_key(1_000, 1), closed_pnl=float(usd_num(closed)))
+    assert led.position == 0.0 and led.realized == pytest.approx(closed, abs=1e-6)
+    assert led.net(0.00013) == pytest.approx(acct.account_value({coin: 0.00013}) - start_value, abs=1e-6)
