@@ -545,7 +545,8 @@ class AgentCore:
                                       "excess": excess, "order_sz": o.placed_sz if o is not None else None,
                                       "side": ev.side.value, "position": tracker.position})
                 share = (sz - excess) / sz
-                sz, fee, closed_pnl = sz - excess, fee * share, closed_pnl * share
+                sz, fee = sz - excess, fee * share
+                closed_pnl = closed_pnl * share if closed_pnl is not None else None
                 if sz <= 1e-12:
                     return  # none of it fits: nothing booked
             made = self._made_at(ev.ts, ev.tid)

@@ -216,8 +216,9 @@ class ModifyRejected:
 @event
 class FillReceived:
     """One fill of one of our orders. ``fee`` is in USDC, negative for a rebate. ``closed_pnl``: what the venue
-    realised on it (userFills' closedPnl), USDC: the ledger books it for a fill already in its first snapshot's
-    position, whose entry price does not hold it. ``tid``: the venue's trade id under the fill's time
+    realised on it (userFills' closedPnl), USDC, None when not known: the ledger books it for a fill already in its
+    first snapshot's position, whose entry price does not hold it, and for one whose PnL it works out otherwise (a
+    block's fills out of the venue's order: Ledger._move). ``tid``: the venue's trade id under the fill's time
     (``agent.gateway.fills.fill_key``), so that ids are in time order, which the venue's tids alone are not."""
 
     ts: float
@@ -229,7 +230,7 @@ class FillReceived:
     fee: float
     is_maker: bool
     tid: int
-    closed_pnl: float = 0.0
+    closed_pnl: float | None = None
 
 
 @event

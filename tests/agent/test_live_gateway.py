@@ -43,6 +43,7 @@ from agent.gateway.hyperliquid.gateway import GatewayError, HyperliquidGateway, 
 from agent.gateway.hyperliquid.parse import AccountState, Filled, ItemError, Resting, VenueParser, fill_key
 from agent.gateway.hyperliquid.signing import approve_agent_action
 from agent.gateway.twin import TwinGateway
+from agent.ledger import Ledger
 from agent.live import LiveDriver
 from agent.live_cli import live_main
 import twin.exchange
@@ -222,9 +223,9 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
     assert msg.events == () and not msg.snapshot and msg.newest_ms == 1681222254999
     assert msg.fills == (
         (1681222254710, FillReceived(3.0, CLOID, 90542681, 18.435, 93.53, Side.BUY, -0.01, True,
-                                     fill_key(1681222254710, 118906512037719))),
+                                     fill_key(1681222254710, 118906512037719), 0.0)),
         (1681222254710, FillReceived(3.0, "oid:90542681", 90542681, 18.435, 93.53, Side.BUY, 0.02, False,
-                                     fill_key(1681222254710, 5))))
+                                     fill_key(1681222254710, 5), 0.0)))
     snapshot = json.dumps({"channel": "userFills", "data": {"isSnapshot": True, "user": "0x" + "ab" * 20,
                                                             "fills": [row]}})
     assert p.ws(snapshot, 3.0).snapshot  # the gateway decides: history, or fills missed in an outage
@@ -258,6 +259,23 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
     assert p.malformed == 0
     assert p.ws(json.dumps({"channel": "user", "data": {"nonUserCancel": [{"coin": "AVAX"}]}}), 5.0).kind == \
         "malformed" and p.malformed == 1
+
+
+def test_a_fill_row_without_closed_pnl_leaves_the_ledger_its_own_figure():
+    """A userFills row without closedPnl (the venue sends it; a row of another source may not) was read as the venue
+    saying 0, and the ledger books the venue's closedPnl where it is not its own: a close realised nothing, and its
+    PnL stayed as a cost with no position. Not known (None), the ledger works it out, as for any fill."""
+    p = VenueParser("AVAX", "0x" + "ab" * 20)
+    row = {"coin": "AVAX", "crossed": False, "dir": "Close Long", "hash": "0x1", "oid": 7, "px": "18.435", "side": "A",
+           "startPosition": "93.53", "sz": "93.53", "time": 1681222254710, "fee": "0.0", "feeToken": "USDC", "tid": 5}
+    ((_, fill),) = p.ws(json.dumps({"channel": "userFills", "data": {"user": "0x" + "ab" * 20, "fills": [row]}}),
+                        3.0).fills
+    assert fill.closed_pnl is None and p.malformed == 0
+    led = Ledger()
+    led.on_fill(1.0, 1, 18.0, 93.53, 0.0, True, tid=1, closed_pnl=0.0)
+    led.on_fill(fill.ts, -1, fill.px, fill.sz, fill.fee, fill.is_maker, fill.tid, fill.closed_pnl)
+    assert led.position == 0.0 and led.realized == pytest.approx((18.435 - 18.0) * 93.53, abs=1e-9)
+    assert led.unrealized(19.0) == 0.0
 
 
 def test_an_order_status_the_venue_does_not_document_is_counted_and_a_cancel_like_one_ends_the_order():

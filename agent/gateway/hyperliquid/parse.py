@@ -388,7 +388,8 @@ class VenueParser:
         crossed = _get(f, "crossed")
         if not isinstance(crossed, bool):
             raise MalformedMessage(f"crossed = {crossed!r}")
-        closed = _num(f, "closedPnl") if "closedPnl" in f else 0.0  # (the venue always sends it)
+        # (the venue always sends it; without it, not known: 0 would be the venue's word that a close realised 0)
+        closed = _num(f, "closedPnl") if "closedPnl" in f else None
         return FillReceived(ts, order_name(_cloid(f), oid), oid, px, sz, side, fee, not crossed, tid, closed)
 
     def _order_updates(self, data: Any, ts: float) -> list:
