@@ -142,10 +142,19 @@ class JsonlWriter:
     With ``segment_bytes``, a file that reaches that size is flushed, synced to disk, closed and renamed
     to the next numbered segment beside it, and writing goes on in a fresh file at ``path``: a rename is
     atomic, so a crash at any point leaves every line in exactly one file. Numbering goes on from the
-    segments already there (a restarted session keeps its folder's history in order)."""
+    segments already there (a restarted session keeps its folder's history in order).
+
+    ``off_loop(close)``, when given, runs the closing of a full segment (its sync, which a busy disk makes
+    hundreds of ms, and its rename) elsewhere: a live run's executor thread, so that the event loop's cycles do
+    not wait for the disk. The full file is renamed at once to its closing name (``closing_path``: hidden, the
+    segment's number in it), writing goes on in a fresh file at ``path``, and ``close()`` syncs the closing file
+    and only then gives it its final name: a segment is whole on disk before it is named one. Readers read a
+    closing file as its segment (``log_files``); a crash before it is named leaves it, which the next writer in
+    the folder syncs and names as it opens."""
 
     def __init__(self, path: str | Path, flush_every: int = 64, fsync: bool = False,
-                 segment_bytes: int | None = None) -> None:
+                 segment_bytes: int | None = None,
+                 off_loop: Callable[[Callable[[], None]], object] | None = None) -> None:
         if segment_bytes is not None and segment_bytes <= 0:
             raise ValueError(f"{path}: segment_bytes must be > 0, got {segment_bytes!r}")
         self.path = Path(path)
@@ -153,9 +162,11 @@ class JsonlWriter:
         self.flush_every = flush_every
         self.fsync = fsync
         self.segment_bytes = segment_bytes
+        self.off_loop = off_loop
         self._pending = 0
         self.lines = 0
         self.segments = 0  # segments this writer closed
+        _finish_closings(self.path)
         self._next_segment = max(_segment_files(self.path), default=0) + 1
         self._fh: IO[str] | None = None
         self._open()
@@ -190,16 +201,19 @@ class JsonlWriter:
         """Close the full file as the next segment and start a fresh one."""
         fh = self._fh
         fh.flush()
-        os.fsync(fh.fileno())  # the segment is whole on disk before it takes its final name
-        fh.close()
         self._pending = 0
         target = segment_path(self.path, self._next_segment)
-        while target.exists():  # made meanwhile by another writer, or by hand: never overwrite
+        # made meanwhile by another writer, or by hand: never overwrite
+        while target.exists() or closing_path(target).exists():
             self._next_segment += 1
             target = segment_path(self.path, self._next_segment)
-        os.rename(self.path, target)
         self._next_segment += 1
         self.segments += 1
+        if self.off_loop is None:
+            close_segment(fh, self.path, target)
+        else:
+            os.rename(self.path, closing_path(target))  # (the lines go on in a fresh file while it is synced)
+            self.off_loop(functools.partial(close_segment, fh, closing_path(target), target))
         self._open()
 
     def flush(self) -> None:
@@ -228,15 +242,50 @@ def segment_path(path: Path, n: int) -> Path:
     return path.with_name(f"{path.stem}-{n:06d}{path.suffix}")
 
 
+def closing_path(segment: Path) -> Path:
+    """Where a full segment is synced before it is named ``segment`` (``JsonlWriter``'s ``off_loop``): hidden beside
+    it, ``.decisions-000001.jsonl.closing``, its number in it (read as that segment meanwhile)."""
+    return segment.with_name(f".{segment.name}{_CLOSING}")
+
+
+_CLOSING = ".closing"
+
+
+def close_segment(fh: IO[str], path: Path, target: Path) -> None:
+    """A full segment (``fh``, flushed, its file at ``path``) synced to disk, closed and renamed ``target``: whole
+    on disk before it takes its final name. OSError (the disk refusing the sync) leaves it at ``path``, closed, where
+    readers read it as its segment and the next writer in the folder syncs and names it."""
+    try:
+        os.fsync(fh.fileno())
+    finally:
+        fh.close()
+    os.rename(path, target)
+
+
+def _finish_closings(path: Path) -> None:
+    """The segments of the log at ``path`` a crash left at their closing name (``closing_path``), synced and named:
+    before a writer numbers on from them. One whose final name is taken (by hand) is left where it is (readers read the
+    final name's file)."""
+    for n, ps in _segment_files(path).items():
+        for p in ps:
+            if p.name.endswith(_CLOSING) and not segment_path(path, n).exists():
+                close_segment(open(p, "a", encoding="utf-8"), p, segment_path(path, n))
+
+
 def _segment_files(path: Path) -> dict[int, list[Path]]:
-    """The files of each closed segment of the log at ``path``, by number: its plain copy, its .gz, or both."""
-    pat = re.compile(re.escape(path.stem) + r"-(\d{6,})" + re.escape(path.suffix) + r"(\.gz)?")
+    """The files of each closed segment of the log at ``path``, by number: its plain copy, its .gz, or both; or the
+    one being synced (``closing_path``)."""
+    name = re.escape(path.stem) + r"-(\d{6,})" + re.escape(path.suffix)
+    pat = re.compile(f"{name}(?:\\.gz)?|\\.{name}{re.escape(_CLOSING)}")
     found: dict[int, list[Path]] = {}
     if path.parent.is_dir():
         for p in path.parent.iterdir():
             m = pat.fullmatch(p.name)
             if m:
-                found.setdefault(int(m.group(1)), []).append(p)
+                found.setdefault(int(m.group(1) or m.group(2)), []).append(p)
+    for n, ps in found.items():  # (a closing copy beside a final one: the final name was taken by hand; read that)
+        if len(ps) > 1:
+            found[n] = [p for p in ps if not p.name.endswith(_CLOSING)]
     return found
 
 
@@ -656,7 +705,10 @@ def _open(path: Path) -> tuple[IO[str], Path]:
         return opened(path), path
     except FileNotFoundError:
         pass
-    other = path.with_suffix("") if path.suffix == ".gz" else path.with_name(path.name + ".gz")
+    if path.name.endswith(_CLOSING):  # synced and named meanwhile (``close_segment``)
+        other = path.with_name(path.name[1:-len(_CLOSING)])
+    else:
+        other = path.with_suffix("") if path.suffix == ".gz" else path.with_name(path.name + ".gz")
     try:
         return opened(other), other
     except FileNotFoundError:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from agent.audit.records import (
-    JsonlWriter, log_files, numbered_log_lines, read_jsonl, read_log, segment_path, write_json,
+    JsonlWriter, log_files, log_lines, numbered_log_lines, read_jsonl, read_log, segment_path, write_json,
 )
 from agent.config import AgentConfig, SessionConfig
 from agent.session import run_session
@@ -171,6 +171,31 @@ def test_a_segment_name_taken_by_hand_is_skipped_not_overwritten(tmp_path):
     w.close()
     assert json.loads(segment_path(path, 1).read_text()) == {"type": "mine"}
     assert read_jsonl(segment_path(path, 2))[0] == [_rec(0, 200)]
+
+
+def test_segments_closed_off_the_loop_are_read_meanwhile_and_named_by_the_next_writer_after_a_crash(tmp_path):
+    """A live run closes its full segments in a thread (``off_loop``: the sync held the event loop): until then each
+    is at its hidden closing name, read as its segment in order (``log_files``); one synced and named while the log
+    is read is read from its final name; a crash before any is named leaves them, never under a final name unsynced,
+    and the next writer in the folder syncs and names them, numbering on after them."""
+    from agent.audit.records import closing_path
+    path = tmp_path / "decisions.jsonl"
+    closes: list = []
+    w = JsonlWriter(path, segment_bytes=300, off_loop=closes.append)
+    for i in range(20):
+        w.write(_rec(i, 30))
+    assert len(closes) >= 3 and not segment_path(path, 1).exists() and closing_path(segment_path(path, 1)).exists()
+    assert [r["cycle"] for r in read_log(path)[0]] == list(range(20))  # (the closing files, in order)
+    files = log_files(path)
+    closes.pop(0)()  # the first synced and named after the reader listed the files
+    assert segment_path(path, 1).exists() and not closing_path(segment_path(path, 1)).exists()
+    assert [json.loads(line)["cycle"] for line in log_lines(files)] == list(range(20))
+    w._fh.flush()  # (a crash: the other closings never ran)
+    w2 = JsonlWriter(path, segment_bytes=300)
+    w2.write(_rec(20, 30))
+    w2.close()
+    assert not list(tmp_path.glob(".*.closing")) and [r["cycle"] for r in read_log(path)[0]] == list(range(21))
+    assert log_files(path)[:-1] == [segment_path(path, n) for n in range(1, len(log_files(path)))]
 
 
 def test_segment_size_must_be_positive(tmp_path):

@@ -3845,6 +3845,51 @@ def test_a_checkpoint_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_path, mon
     assert json.loads((out / "state.json").read_text())["last_nonce"] is not None
 
 
+def test_a_segment_rotation_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_path, monkeypatch):
+    """The decision log's rotation synced the full segment to disk before renaming it (``JsonlWriter._rotate``), on
+    the event loop: with fsync at 200 ms (a busy cloud disk) each rotation held the loop 0.2 s, the cycle's commands
+    and the events due then waiting behind it (segments of 4 KB here, a rotation every few cycles). The sync and the
+    rename run in a thread: the cycles (every 0.1 s) keep their pace, and every segment is whole under its final name,
+    every line read back once, in order."""
+    import threading
+
+    from agent import config as config_module
+    from agent.gateway.events import AFTER_CYCLE, Timer
+    ticks: list[float] = []
+    real_on_event, real_fsync = LiveDriver.on_event, os.fsync
+
+    def on_event(self, event):
+        if type(event) is Timer and event.name != AFTER_CYCLE:
+            ticks.append(time.perf_counter())
+        return real_on_event(self, event)
+
+    on_the_loop: list[int] = []  # the cycle ticks so far at each fsync made on the loop's thread
+
+    def slow_fsync(fd):
+        if threading.current_thread() is threading.main_thread():
+            on_the_loop.append(len(ticks))
+        time.sleep(0.2)
+        return real_fsync(fd)
+    out = tmp_path / "run"
+    monkeypatch.setattr(config_module, "LOG_SEGMENT_MIN_MB", 0.001)  # (4 KB segments: rotations within seconds)
+    with served(speed=1.0) as (bg, ex, clock):
+        with monkeypatch.context() as m:
+            m.setattr(LiveDriver, "on_event", on_event)
+            m.setattr(os, "fsync", slow_fsync)
+            code = _live_with(bg, tmp_path / "fast.yaml", "session:\n  cycle_s: 0.1\n  log_segment_mb: 0.004\n",
+                              "--duration", "3", "--quiet", "--out", str(out))
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    segments = sorted(out.glob("decisions-*.jsonl"))
+    records, bad = read_log(out / "decisions.jsonl")
+    cycles = [r["cycle"] for r in records if r["type"] == "cycle"]
+    assert code == 0 and len(ticks) >= 10 and len(segments) >= 3, (code, len(ticks), segments)
+    assert not [n for n in on_the_loop if 0 < n < len(ticks)], f"fsyncs on the loop after cycle ticks {on_the_loop}"
+    assert max(gaps) < 0.35, f"a cycle came {max(gaps):.2f} s after the one before (every 0.1 s)"
+    assert not list(out.glob(".*.closing"))  # (every segment synced and named by the end)
+    assert bad == 0 and records[0]["type"] == "start" and records[-1]["type"] == "end"
+    assert cycles == sorted(set(cycles)) and all(p.stat().st_size > 0 for p in segments)
+
+
 def test_a_checkpoints_files_say_what_the_run_held_when_read_not_when_the_thread_writes(tmp_path, monkeypatch):
     """A checkpoint reads the run on the loop and writes it in a thread; the summary holds the gateway's counters,
     a dict the loop goes on counting in (and adding keys to: a thread walking it then raised "dictionary changed
