@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "account and coin is refused (exit 2); with it the latch is removed once the checks with "
                         "the venue pass and the --out folder is begun (a start refused before then leaves it), said "
                         "in the log and in the decision log's start record (kill_cleared), and the run goes on. "
-                        "Nothing to clear: said, and the run goes on")
+                        "Nothing to clear: said as a warning (under --quiet too), and the run goes on")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     return p
@@ -306,8 +306,10 @@ def _kill_latched(path: Path, clear: bool) -> dict | None:
             raise
         latch = {"unreadable": str(e)}
     if latch is None:
-        if clear:
-            log.info("%s: no Kill latch for this account and coin (%s): nothing to clear", CLEAR_OPTION, path)
+        if clear:  # (a warning: an operator who asked to clear a Kill must hear there was none, under --quiet too; a
+            # Kill on another venue URL, account or coin latched another file, and this one's latch was looked for)
+            log.warning("%s: no Kill latch for this account and coin (%s): nothing to clear (a Kill of a run on "
+                        "another venue URL, account or coin latched that one's, not this one's)", CLEAR_OPTION, path)
         return None
     if not clear:
         raise Latched(refusal_text(path, latch))

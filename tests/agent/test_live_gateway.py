@@ -3617,6 +3617,22 @@ def _disk_full_at(kind: str):
     return full
 
 
+def test_clear_kill_with_no_latch_to_clear_is_said_under_quiet(tmp_path, caplog):
+    """--clear-kill where no Kill latch is (none fired, or the Kill's run had another venue URL, account or coin, so
+    its latch is another file): said only as an information line, which --quiet hides, so an operator who asked to
+    clear a Kill heard nothing of there being none. A warning (what --quiet lets through), naming the file looked
+    for; the run goes on."""
+    from agent.kill_latch import latch_path
+
+    with served(speed=1.0) as (bg, ex, clock):
+        latch = latch_path(bg.base_url, ADDR, "BTC")
+        code = _start_after(bg, tmp_path / "run", "--clear-kill")
+    said = [r for r in caplog.records if "nothing to clear" in r.getMessage()]
+    assert code == 0 and not latch.exists()
+    assert [r.levelno for r in said] == [logging.WARNING], [(r.levelname, r.getMessage()) for r in said]
+    assert f"--clear-kill: no Kill latch for this account and coin ({latch}): nothing to clear" in said[0].getMessage()
+
+
 def test_a_start_record_the_disk_refuses_is_said_and_leaves_the_kill_latch(tmp_path, capsys, monkeypatch):
     """The disk full between the run folder's first files and its start record (the log's first line): the OSError
     left live_main as a traceback, a start refused before any order, and --clear-kill had removed the latch before
