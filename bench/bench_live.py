@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -52,7 +53,32 @@ _REPO = Path(__file__).resolve().parent.parent
 
 def live_run(profile: str, seconds: float, folder: Path) -> dict:
     """The live CLI against ``twin serve`` (a subprocess on a free loopback port) for ``seconds``; its
-    summary. The key is made for the run and lives only in this process and the CLI's environment."""
+    summary. The key is made for the run and lives only in this process and the CLI's environment.
+
+    The run's lock, nonce file and a Kill's latch go in ``folder``'s ``locks`` (removed with it), as soak_live's
+    go in each seed's: in the operator's lock folder (``run_lock.lock_dir``) each bench run's fresh key and port
+    left them behind, a latch that no later run matches nor clears among them."""
+    with _lock_dir(folder / "locks"):
+        return _live_run(profile, seconds, folder)
+
+
+@contextlib.contextmanager
+def _lock_dir(folder: Path):
+    """``run_lock.LOCK_DIR_ENV`` set to ``folder`` while the live CLI runs in this process (it reads the lock
+    folder from the environment, not from the ``env`` it is given), the caller's setting put back after."""
+    from agent.run_lock import LOCK_DIR_ENV
+    was = os.environ.get(LOCK_DIR_ENV)
+    os.environ[LOCK_DIR_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if was is None:
+            os.environ.pop(LOCK_DIR_ENV, None)
+        else:
+            os.environ[LOCK_DIR_ENV] = was
+
+
+def _live_run(profile: str, seconds: float, folder: Path) -> dict:
     from eth_account import Account
 
     key = "0x" + secrets.token_hex(32)

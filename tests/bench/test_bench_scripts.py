@@ -2,6 +2,7 @@
 option and the value named, no traceback), before any of the seconds of measuring."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -276,6 +277,30 @@ def test_decisions_diff_finds_a_tree_whose_decisions_differ_and_none_in_its_own(
     done = _run("decisions_diff.py", "--base", str(root), "--work", str(tmp_path / "w2"), *args, timeout=300)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^retune +2 +2 +0 +0$", done.stdout, re.M), done.stdout
+
+
+def test_bench_live_keeps_its_run_locks_nonces_and_kill_latches_in_its_own_folder(tmp_path, monkeypatch):
+    """bench_live's live run uses a fresh key and a fresh port each time, and ran in-process with the lock folder of
+    whoever ran it (``run_lock.lock_dir``: the operator's ~/.cache/hl-agent/locks): each run left its account's run
+    lock and nonce file there, and a Kill its latch, which no later run's account and venue ever match (nor clear).
+    They go in the bench's own folder (removed with it), as soak_live's go in each seed's; the caller's setting is
+    put back after."""
+    from agent.run_lock import LOCK_DIR_ENV
+
+    operator = tmp_path / "operator-locks"  # (a stand-in for the operator's lock folder)
+    monkeypatch.setenv(LOCK_DIR_ENV, str(operator))
+    sys.path[:0] = [str(BENCH)]
+    try:
+        from bench_live import live_run
+    finally:
+        del sys.path[:1]
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    summary = live_run("default", 2.0, folder)
+    assert summary["core_cycle_us"]["cycles"] > 0
+    assert not operator.exists() or not list(operator.iterdir()), list(operator.iterdir())
+    assert list((folder / "locks").glob("hl-agent-*.lock"))  # (the run's own lock: in the bench's folder)
+    assert os.environ[LOCK_DIR_ENV] == str(operator)
 
 
 def test_bench_live_times_each_cycle_tick_of_the_journal_warm_and_paced(tmp_path):
