@@ -633,7 +633,9 @@ class AgentCore:
     def _on_weight_spent(self, ev: IpWeightSpent, cmds: list) -> None:
         """Requests the core did not send (a quota poll, a reconnect's recovery, the live shutdown's own): in the
         minute's IP weight, and the address budget, as the venue counts them."""
-        self.budget.note_request(ev.ts, ev.weight, ev.items)
+        # (before the session starts, the live set-up's requests, every one answered before the gateway started:
+        # a quota poll's count has them)
+        self.budget.note_request(ev.ts, ev.weight, ev.items, answered=not self.started)
         if ev.request == "userRateLimit":
             self.budget.note_poll()
 

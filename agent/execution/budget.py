@@ -108,11 +108,13 @@ class RequestBudget:
         if not self.reported:
             self.awaiting_report = True
 
-    def note_request(self, ts: float, weight: int, items: int = 0) -> None:
+    def note_request(self, ts: float, weight: int, items: int = 0, answered: bool = False) -> None:
         """A request sent at ``ts``: its REST IP weight (actions weigh 1 + n//40; info requests 2-20) and its
-        address items (n per batch element, as the venue counts; 0 for an info request)."""
+        address items (n per batch element, as the venue counts; 0 for an info request). ``answered``: known to have
+        reached the venue before any later poll is sent (a live run's set-up), so that a poll's count has its items,
+        and ``on_quota`` does not add them again as unseen (the set-up's noop was counted twice, 2 used for 1)."""
         self._prune(ts)
-        self._recent.append((ts, weight, items))
+        self._recent.append((ts, weight, 0 if answered else items))
         self._ip_total += weight
         self.used += items
 

@@ -4086,6 +4086,35 @@ def test_the_live_set_up_queries_are_in_the_cores_first_minute_and_it_stays_unde
     assert refused == []  # (the shutdown's own requests are not gated by the minute's weight: not counted here)
 
 
+def test_the_set_ups_signed_noop_is_counted_once_in_the_cores_address_budget():
+    """The preflight's noop (an agent wallet's key: the signer check) is one item of the address budget, told to the
+    core as the set-up's first events (IpWeightSpent, items 1); the first quota poll, sent a moment after (within
+    budget.in_flight_s), reported the venue's count with the noop in it, and the core added the noop again as a
+    request the venue could not have seen yet: 2 used where the venue said 1 (against ``twin serve``). The set-up's
+    requests were all answered before the gateway started, so the venue's count has them: the core's is the venue's."""
+    cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}, "session": {"quota_poll_s": 30}})
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            events: list = []
+            gw, core, driver = await live_agent(bg.base_url, clock, 1.0, cfg, 30.0, event_log=events)
+            assert await gw.signer_refused() is None  # (the preflight's noop, as for an agent wallet's key)
+            used: list[tuple[int, int]] = []  # (the venue's count, the core's) at each quota report
+            on_event = driver.on_event
+
+            def noted(ev):
+                on_event(ev)
+                if type(ev) is QuotaStatus:
+                    used.append((ev.used, core.budget.used))
+            driver.on_event = noted
+            await asyncio.wait_for(driver.run(duration_s=1.5, shutdown_grace_s=2.0), 30.0)
+            return events, used
+
+        events, used = asyncio.run(scenario())
+    noop = [e for e in events if type(e) is IpWeightSpent and e.request == "noop"]
+    assert len(noop) == 1 and noop[0].items == 1
+    assert used and used[0] == (1, 1), used  # the venue counted the noop, and the core once with it
+
+
 def test_the_shutdowns_own_snapshots_are_in_the_cores_ip_weight_as_they_are_sent():
     """The live shutdown asks the venue for snapshots of its own (up to one a second until none of our orders rests),
     42 of the IP's weight each as sent; the core never counted them (only a reply's fill rows past those 42), so a
