@@ -898,6 +898,30 @@ def test_an_action_refused_as_expired_tells_the_core_the_venues_5x_charge_to_the
     assert charged == 10 and told + 2 == charged  # (2: the batch's items, which the core counts as it sends)
 
 
+def test_actions_are_stamped_on_the_venues_time_once_a_snapshot_measures_the_clock_behind():
+    """Each action's expiresAfter was the host's clock + the ttl: a clock behind the venue's by more than the ttl
+    (stepped back mid-run) had every action refused as expired. An account snapshot measures the difference, and the
+    actions after it carry it (``_expires_ms``): an order placed with the clock 10 s behind rests; the clock right
+    again, the next snapshot measures none, and the stamps are the host's clock again."""
+    lag = [10.0]
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, lambda: clock() - lag[0], quota_poll_s=0) as (gw, events):
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: first(events, AccountSnapshot))
+                behind = gw.clock_behind_s
+                gw.send(PlaceOrder(cloid(64), Side.BUY, 50_000.0, 0.001))
+                assert await until(lambda: first(events, OrderAcknowledged) or first(events, OrderRejected))
+                lag[0] = 0.0
+                n = len(events)
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: any(type(e) is AccountSnapshot for e in events[n:]))
+                return events, behind, gw.clock_behind_s
+        events, behind, after = asyncio.run(scenario())
+    assert 9.5 < behind <= 10.5 and after == 0.0
+    assert first(events, OrderAcknowledged, cloid=cloid(64)) and not first(events, OrderRejected)
+
+
 def test_a_dead_mans_switch_refused_as_expired_tells_the_core_the_venues_5x_charge_once():
     """As for a batch: a scheduleCancel refused as expired costs the address budget 5 (hyperliquid.md §2.1), of
     which the core counts 1 as it sends; the gateway tells the other 4, once (its refusal takes a path of its own)."""
@@ -920,17 +944,18 @@ def test_a_dead_mans_switch_refused_as_expired_tells_the_core_the_venues_5x_char
 def test_a_cancel_all_whose_known_cancels_expired_tells_the_core_what_its_listing_cancels_cost():
     """As TwinGateway's: the core counts a cancel-all naming its ``known`` orders as their cancels; those refused as
     expired, the listing cancels every one again, in actions of the gateway's own the venue charges too (expired as
-    well, 5x each): told only their 4x, the core's count was short of the venue's by their items."""
-    lag = [0.0]  # how far the gateway's clock is behind the venue's: 10 s once the orders rest
+    well, 5x each): told only their 4x, the core's count was short of the venue's by their items. (The orders are
+    placed by a gateway on the venue's time, the cancel-all sent by one whose clock is 10 s behind from its start: one
+    that saw its clock step back would stamp its expiresAfter on the venue's time, ``_expires_ms``.)"""
     with served(speed=1.0) as (bg, ex, clock):
         async def scenario():
-            async with started(bg, lambda: clock() - lag[0], quota_poll_s=0) as (gw, events):
-                ours = (cloid(62), cloid(63))
+            ours = (cloid(62), cloid(63))
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
                 gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, 50_000.0 + k, 0.001) for k, c in enumerate(ours))))
                 assert await until(lambda: sum(type(e) is OrderAcknowledged for e in events) == 2)
+            async with started(bg, lambda: clock() - 10.0, quota_poll_s=0) as (gw, events):
                 quota = {"type": "userRateLimit", "user": ADDR}
                 before = (await gw.query_info(quota))["nRequestsUsed"]
-                lag[0] = 10.0
                 n_told = len(events)
                 gw.send(CancelAll(ours))
                 assert await until(lambda: sum(type(e) is CancelRejected for e in events) == 4)
@@ -4442,9 +4467,13 @@ def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time_and_past_t
     if step_s < 2.5:
         assert driver.stop_reason == "duration reached" and not driver.stopped_on_fault and not core.clock_fault
         assert not listed and driver.final_snapshot is not None and not driver.final_snapshot.open_orders
-    else:  # (8 s back, the stop's cancels land past their expiresAfter, the host's clock + 5 s: refused, see README)
+    else:  # (8 s back: more than the 5 s ttl, so the stop's cancels stamped expiresAfter on the host's clock alone
+        # landed past it, refused as expired, and the orders rested: stamped on the venue's time, they are pulled)
         said = re.fullmatch(r"the host's clock stepped back (\d+\.\d{3}) s: sync it", driver.stop_reason)
         assert driver.stopped_on_fault and said and float(said[1]) > 2.5 and "sync" in core.clock_fault
+        assert not listed and driver.final_snapshot is not None and not driver.final_snapshot.open_orders, listed
+        expired = {k: n for k, n in core.tracker.rejections_by_reason.items() if k.endswith(Reason.EXPIRED.value)}
+        assert not expired, expired  # (Expired, CancelExpired: none refused as expired)
     records, _ = read_log(tmp_path / "decisions.jsonl")
     assert max((r["step_s"] for r in records if r["type"] == "clock_step_back"), default=0.0) == \
         core.clock_step_back_max_s

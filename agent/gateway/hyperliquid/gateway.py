@@ -138,6 +138,10 @@ class HyperliquidGateway(CommandRouter):
         self.clock_ahead_s = 0.0
         self._clock_warned = False
         self._clock_capped = False
+        # how far this host's clock is behind the venue's, s: added to each action's expiresAfter (_expires_ms). The
+        # last snapshot's measure (_check_clock), plus each step back seen since between two actions' stamps
+        self.clock_behind_s = 0.0
+        self._stamped = -math.inf  # (the host's clock at the last action's stamp)
         self.ping_s = ping_s
         self.silence_s = silence_s
         self.backoff_base_s = backoff_base_s
@@ -453,7 +457,7 @@ class HyperliquidGateway(CommandRouter):
         self.counters["requests"] += 1
         self.counters["request_items"] += n_items
         nonce = self.nonces.next()
-        expires = int(round((self._now() + self.action_ttl_s) * 1000.0))
+        expires = self._expires_ms()
         signature = sign_l1_action(self._wallet, action, None, nonce, expires, self.is_mainnet)
         body = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
                 "expiresAfter": expires}
@@ -462,6 +466,22 @@ class HyperliquidGateway(CommandRouter):
             return status
         reply = self.parser.action_reply(payload)
         return reply if reply is not None else _BAD
+
+    def _expires_ms(self) -> int:
+        """An action's expiresAfter, sent now: the venue's time now plus the ttl, the venue's time being this host's
+        clock plus how far it is known to be behind (``clock_behind_s``). On the host's clock alone, a step back of
+        more than the ttl (NTP stepping a clock that ran fast, a VM resumed) had every action refused as expired,
+        the stop's cancels too (its clock fault stops the run): orders left resting, 5 requests of the address
+        budget each refusal. A step back is seen at once between two actions' stamps (the first action after it
+        carries it, less the time between them: a little less life at the venue, never more), and measured at each
+        account snapshot, which replaces the estimate (a clock stepped forward again: none behind). Never past the
+        venue's time plus the ttl as measured (the skew's end nearest agreement, ``window_skew``): an action lives no
+        longer at the venue than the core counts it in flight."""
+        now = self._now()
+        if now < self._stamped:  # the host's clock stepped back since the last action
+            self.clock_behind_s += self._stamped - now
+        self._stamped = now
+        return int(round((now + self.clock_behind_s + self.action_ttl_s) * 1000.0))
 
     # ------------------------------------------------------------------ commands
 
@@ -801,11 +821,15 @@ class HyperliquidGateway(CommandRouter):
         self.clock_ahead_s = min(ahead, cap)
         # the warning judges the skew the whole window shows, as the start does (window_skew: at the midpoint, a slow
         # answer with the clocks in step read as a clock moved, again at each slow answer after a quick one)
-        off, text = clock_skew(window_skew(asked, answered, venue), self.action_ttl_s, answered - asked)
+        skew = window_skew(asked, answered, venue)
+        self.clock_behind_s = max(0.0, skew)  # (the actions' expiresAfter: _expires_ms)
+        off, text = clock_skew(skew, self.action_ttl_s, answered - asked)
         if off and not self._clock_warned:
             log.warning("%s (measured at an account snapshot, after the start's check: the clock moved during the "
-                        "run; an unanswered dead-man's switch request is waited out %.1f s past its ttl)",
-                        text, max(0.5 * self.action_ttl_s, self.clock_ahead_s))
+                        "run; an unanswered dead-man's switch request is waited out %.1f s past its ttl%s)",
+                        text, max(0.5 * self.action_ttl_s, self.clock_ahead_s),
+                        f"; meanwhile each action's expiresAfter adds the {skew:.1f} s measured, so that the venue "
+                        f"does not refuse it as expired" if skew > 0 else "")
         self._clock_warned = off
 
     def _emit_snapshot(self, state: AccountState, orders, fills: tuple[TimedFill, ...], requested: float,
