@@ -922,6 +922,34 @@ def test_actions_are_stamped_on_the_venues_time_once_a_snapshot_measures_the_clo
     assert first(events, OrderAcknowledged, cloid=cloid(64)) and not first(events, OrderRejected)
 
 
+def test_a_step_back_a_snapshot_measured_is_not_added_again_at_the_next_action():
+    """A step back of the host's clock between two actions is added to their expiresAfter (``clock_behind_s``) at the
+    second; an account snapshot's measure replaces the estimate. A step made before a snapshot and after the last
+    action was in both: the snapshot measured it, and the next action, stamped below the last one, added it again,
+    so an order lived at the venue the ttl plus the step (the core counts it in flight only the ttl: it could land
+    after the core counted it gone). Measured, it is not added again; a step after the snapshot still is."""
+    lag = [0.0]
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, lambda: clock() - lag[0], quota_poll_s=0) as (gw, events):
+                gw.send(PlaceOrder(cloid(65), Side.BUY, 50_000.0, 0.001))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(65)))
+                lag[0] = 2.0  # (stepped back after the last action, before the snapshot)
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: first(events, AccountSnapshot))
+                measured = gw.clock_behind_s
+                gw.send(PlaceOrder(cloid(66), Side.BUY, 50_000.0, 0.001))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(66)))
+                after_action = gw.clock_behind_s
+                lag[0] = 3.0  # (a step after the snapshot: seen between two actions' stamps)
+                gw.send(PlaceOrder(cloid(67), Side.BUY, 50_000.0, 0.001))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(67)))
+                return measured, after_action, gw.clock_behind_s
+        measured, after_action, stepped = asyncio.run(scenario())
+    assert 1.5 < measured <= 2.0 and after_action == measured, (measured, after_action)
+    assert measured + 0.5 < stepped <= 3.0, stepped
+
+
 def test_a_dead_mans_switch_refused_as_expired_tells_the_core_the_venues_5x_charge_once():
     """As for a batch: a scheduleCancel refused as expired costs the address budget 5 (hyperliquid.md §2.1), of
     which the core counts 1 as it sends; the gateway tells the other 4, once (its refusal takes a path of its own)."""

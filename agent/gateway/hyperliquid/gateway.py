@@ -141,7 +141,7 @@ class HyperliquidGateway(CommandRouter):
         # how far this host's clock is behind the venue's, s: added to each action's expiresAfter (_expires_ms). The
         # last snapshot's measure (_check_clock), plus each step back seen since between two actions' stamps
         self.clock_behind_s = 0.0
-        self._stamped = -math.inf  # (the host's clock at the last action's stamp)
+        self._stamped = -math.inf  # (the host's clock at the last action's stamp, or at the last snapshot measured)
         self.ping_s = ping_s
         self.silence_s = silence_s
         self.backoff_base_s = backoff_base_s
@@ -823,6 +823,9 @@ class HyperliquidGateway(CommandRouter):
         # answer with the clocks in step read as a clock moved, again at each slow answer after a quick one)
         skew = window_skew(asked, answered, venue)
         self.clock_behind_s = max(0.0, skew)  # (the actions' expiresAfter: _expires_ms)
+        # the measure has every step back up to its answer in it: the next action's stamp compared with the last one's,
+        # from before a step the answer saw, added that step again (the order lived the ttl plus it at the venue)
+        self._stamped = answered
         off, text = clock_skew(skew, self.action_ttl_s, answered - asked)
         if off and not self._clock_warned:
             log.warning("%s (measured at an account snapshot, after the start's check: the clock moved during the "
