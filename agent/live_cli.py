@@ -543,6 +543,7 @@ async def _trade(plan: _Plan, gw) -> int:
     driver = LiveDriver(gateway, core, cfg.session.cycle_s, journal=journal, on_kill=latch.killed,
                         record_sink=_told(run_folder_sink(writer, plan.out, live=True, wrote=latch.postmortem_written,
                                                           durable=latch.postmortem_durable) if writer else None))
+    closings.failed = functools.partial(driver.request_stop, fault=True)
     if writer is not None:
         start = start_record(driver.clock(), cfg, venue="live", network=plan.network, base_url=plan.base_url,
                              account=gw.user, coin=plan.coin, asset=asset.asset, sz_decimals=asset.sz_decimals,
@@ -849,33 +850,49 @@ def _told(inner):
 class _SegmentClosings:
     """The run folder's logs' full segments, synced and named in threads of the loop's executor (``JsonlWriter``'s
     ``off_loop``): on the loop, each rotation's fsync held the cycles back (0.2 s a segment at 200 ms an fsync). A
-    failure is said; the segment stays under its closing name, read as its segment, named by the next run."""
+    failure is said, and stops the run (``failed``: the driver's stop, as a log it cannot write on the loop does:
+    ``LiveDriver._cannot_write``); the segment stays under its closing name, read as its segment, named by the next
+    run."""
 
     def __init__(self) -> None:
         self._pending: list[asyncio.Future] = []
+        self.failed: Callable[[str], None] | None = None  # (told why, on the loop: set once the driver is made)
 
     def __call__(self, close: Callable[[], None]) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # (no loop: closed here)
-            self._close(close)
+            try:
+                close()
+            except Exception as e:
+                self._said(e, "")
             return
         self._pending = [f for f in self._pending if not f.done()]  # (a session of days: only those under way)
-        self._pending.append(loop.run_in_executor(None, self._close, close))
+        done = loop.run_in_executor(None, close)
+        done.add_done_callback(self._closed)
+        self._pending.append(done)
+
+    def _closed(self, done: asyncio.Future) -> None:
+        """On the loop, as a closing ends: a failure said and the run stopped. In the thread, it was only said, and the
+        run traded on with its record not known on disk (a disk refusing an fsync: EIO, ENOSPC)."""
+        if done.cancelled() or done.exception() is None:
+            return
+        self._said(done.exception(), "; stopping, every order pulled")
+        if self.failed is not None:
+            self.failed("a segment of the run folder's log could not be synced to disk")
 
     @staticmethod
-    def _close(close: Callable[[], None]) -> None:
-        try:
-            close()
-        except Exception as e:
-            log.error("cannot close a full segment of the run folder's log: %s: it is read where it is, under its "
-                      "hidden .closing name, and the next run into the folder syncs and names it",
-                      getattr(e, "strerror", None) or e)
+    def _said(e: BaseException, then: str) -> None:
+        log.error("cannot close a full segment of the run folder's log: %s: it is read where it is, under its "
+                  "hidden .closing name, and the next run into the folder syncs and names it%s",
+                  getattr(e, "strerror", None) or e, then)
 
     async def settled(self) -> None:
-        """Every segment closed (before the end's summary: the folder as the run left it)."""
+        """Every segment closed (before the end's summary: the folder as the run left it); a failure said as it
+        ended (``_closed``)."""
         for done in self._pending:
-            await done
+            with contextlib.suppress(Exception):
+                await done
 
 
 class _KillLatch:

@@ -3959,6 +3959,35 @@ def test_a_segment_rotation_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_pat
     assert cycles == sorted(set(cycles)) and all(p.stat().st_size > 0 for p in segments)
 
 
+def test_a_segment_the_disk_refuses_to_sync_in_the_thread_stops_the_run_as_a_log_written_on_the_loop_did(
+        tmp_path, monkeypatch, caplog):
+    """A full segment of a live run's log is synced and named in a thread (``_SegmentClosings``). On the loop, a sync
+    the disk refused (EIO, ENOSPC) raised out of the log's write, and the run stopped as any log it cannot write stops
+    it (``LiveDriver._cannot_write``: trading on without the record of why is not an option with real money). In the
+    thread it was logged and the run traded on to its end, exit 0, the segment's lines not known on disk. It stops
+    the run as a fault again, its orders pulled; the segment stays under its closing name, read as its segment."""
+    from agent import config as config_module
+    from agent.audit import records as records_module
+
+    def refused(fh, path, target):
+        fh.close()
+        raise OSError(errno.EIO, "Input/output error")
+    out = tmp_path / "run"
+    monkeypatch.setattr(config_module, "LOG_SEGMENT_MIN_MB", 0.001)  # (4 KB segments: rotations within seconds)
+    with served(speed=1.0) as (bg, ex, clock):
+        with monkeypatch.context() as m:
+            m.setattr(records_module, "close_segment", refused)
+            code = _live_with(bg, tmp_path / "fast.yaml", "session:\n  cycle_s: 0.1\n  log_segment_mb: 0.004\n",
+                              "--duration", "30", "--quiet", "--out", str(out))
+        listed = bg.call(lambda: ex.open_orders(ADDR))
+    records, bad = read_log(out / "decisions.jsonl")
+    end = records[-1]
+    assert code == 4 and end["type"] == "end" and "could not be" in end["reason"], (code, end)
+    assert end["ts"] - records[0]["ts"] < 15.0 and not listed  # (stopped well before its 30 s, its orders pulled)
+    assert "Input/output error" in caplog.text and list(out.glob(".decisions-*.jsonl.closing"))
+    assert bad == 0 and records[0]["type"] == "start"
+
+
 def test_a_checkpoints_files_say_what_the_run_held_when_read_not_when_the_thread_writes(tmp_path, monkeypatch):
     """A checkpoint reads the run on the loop and writes it in a thread; the summary holds the gateway's counters,
     a dict the loop goes on counting in (and adding keys to: a thread walking it then raised "dictionary changed
