@@ -99,7 +99,8 @@ class HyperliquidGateway(CommandRouter):
     all waits (ping, silence, backoff, polling) are wall seconds on the event loop. ``wallet`` may be
     the account's key or an approved agent's: queries use ``account_address`` (the account), actions
     are signed by the wallet, with one ``NonceManager`` per signer (pass one in to share it; else its nonces start
-    above ``last_nonce``, the highest the signer is known to have used).
+    above ``last_nonce``, the highest the signer is known to have used). ``clock_rate``: ``clock``'s seconds a wall
+    second (1 live; a test's venue run faster), for telling a step of ``clock`` from time passing (``_expires_ms``).
     """
 
     def __init__(self, base_url: str, wallet: Wallet | str, coin: str, *, account_address: str | None = None,
@@ -108,7 +109,7 @@ class HyperliquidGateway(CommandRouter):
                  silence_s: float = 60.0, backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
                  request_timeout_s: float = 10.0, nonces: NonceManager | None = None, last_nonce: int = 0,
                  is_mainnet: bool | None = None, book_fast: bool = True, bbo: bool = False,
-                 book_stall_s: float | None = None) -> None:
+                 book_stall_s: float | None = None, clock_rate: float = 1.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.bbo = bbo  # also the bbo channel: the touch at each block where it changed (session.bbo_feed)
         # the l2Book subscription's "fast": 5 levels a side at most every 0.5 s; without it 20 levels, which the venue
@@ -142,6 +143,8 @@ class HyperliquidGateway(CommandRouter):
         # last snapshot's measure (_check_clock), plus each step back seen since between two actions' stamps
         self.clock_behind_s = 0.0
         self._stamped = -math.inf  # (the host's clock at the last action's stamp, or at the last snapshot measured)
+        self._stamped_wall = 0.0  # (the monotonic clock then: a step forward is the host's clock running on past it)
+        self.clock_rate = clock_rate
         self.ping_s = ping_s
         self.silence_s = silence_s
         self.backoff_base_s = backoff_base_s
@@ -473,14 +476,21 @@ class HyperliquidGateway(CommandRouter):
         more than the ttl (NTP stepping a clock that ran fast, a VM resumed) had every action refused as expired,
         the stop's cancels too (its clock fault stops the run): orders left resting, 5 requests of the address
         budget each refusal. A step back is seen at once between two actions' stamps (the first action after it
-        carries it, less the time between them: a little less life at the venue, never more), and measured at each
-        account snapshot, which replaces the estimate (a clock stepped forward again: none behind). Never past the
+        carries it, less the time between them: a little less life at the venue, never more), a step forward (the
+        host's clock running on past the monotonic clock) taken off alike, and measured at each account snapshot,
+        which replaces the estimate (a clock stepped forward again: none behind). Never past the
         venue's time plus the ttl as measured (the skew's end nearest agreement, ``window_skew``): an action lives no
         longer at the venue than the core counts it in flight."""
-        now = self._now()
+        now, wall = self._now(), time.monotonic()
         if now < self._stamped:  # the host's clock stepped back since the last action
             self.clock_behind_s += self._stamped - now
-        self._stamped = now
+        elif self.clock_behind_s > 0.0:
+            # stepped forward since (a step back undone, NTP's next correction): that much less behind. Kept until the
+            # next snapshot, every action meanwhile lived at the venue the ttl plus the step undone
+            forward = (now - self._stamped) - (wall - self._stamped_wall) * self.clock_rate
+            if forward > 0.0:
+                self.clock_behind_s = max(0.0, self.clock_behind_s - forward)
+        self._stamped, self._stamped_wall = now, wall
         return int(round((now + self.clock_behind_s + self.action_ttl_s) * 1000.0))
 
     # ------------------------------------------------------------------ commands
@@ -825,7 +835,7 @@ class HyperliquidGateway(CommandRouter):
         self.clock_behind_s = max(0.0, skew)  # (the actions' expiresAfter: _expires_ms)
         # the measure has every step back up to its answer in it: the next action's stamp compared with the last one's,
         # from before a step the answer saw, added that step again (the order lived the ttl plus it at the venue)
-        self._stamped = answered
+        self._stamped, self._stamped_wall = answered, time.monotonic()
         off, text = clock_skew(skew, self.action_ttl_s, answered - asked)
         if off and not self._clock_warned:
             log.warning("%s (measured at an account snapshot, after the start's check: the clock moved during the "
