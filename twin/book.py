@@ -38,6 +38,17 @@ class QueueParams(FileModel):
                     "ahead^n/(ahead^n+behind^n). hftbacktest's PowerProbQueueFunc uses 2-3 as typical.")
 
 
+def _ahead_share(ahead: float, behind: float, n: float) -> float:
+    """ahead^n / (ahead^n + behind^n) on the sizes' ratio, for the powers and sizes where the terms themselves over-
+    or underflow (QueueParams allows n = 100: ahead ** n overflows past ~1200 coins, underflows below ~1e-3)."""
+    if not behind > 0.0:
+        return 1.0
+    if ahead >= behind:
+        return 1.0 / (1.0 + (behind / ahead) ** n)
+    r = (ahead / behind) ** n
+    return r / (1.0 + r)
+
+
 class ClientOrder:
     """A client's resting order. Mutable: fills shrink ``sz``; the queue advances ``queue_ahead``."""
 
@@ -291,9 +302,13 @@ class CoinBook:
                     # (max(0.0, x) written x if x > 0.0 else 0.0, its value to the bit: max keeps the first of
                     # equals, and nan > 0.0 is False; and fa + fb made once)
                     behind = before - ahead
-                    fa = ahead ** n
-                    total = fa + (behind if behind > 0.0 else 0.0) ** n
-                    ahead -= (before - now) * (fa / total if total > 0.0 else 1.0)
+                    try:
+                        fa = ahead ** n
+                        total = fa + (behind if behind > 0.0 else 0.0) ** n
+                        share = fa / total if total > 0.0 else _ahead_share(ahead, behind, n)
+                    except OverflowError:  # a high power on large sizes (thousands of coins at n = 100)
+                        share = _ahead_share(ahead, behind, n)
+                    ahead -= (before - now) * share
                     if not ahead > 0.0:
                         ahead = 0.0
                     o.queue_ahead = ahead

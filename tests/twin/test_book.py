@@ -291,3 +291,21 @@ def test_advance_queues_is_level_size_s_rule_order_by_order(bids, asks, orders, 
     _advance_reference(books[1], bp, bs, ap, as_)
     got = [(o.queue_ahead, o.level_sz) for o in books[0].bids + books[0].asks]
     assert got == [(o.queue_ahead, o.level_sz) for o in books[1].bids + books[1].asks]
+
+
+@pytest.mark.parametrize("ahead, behind", [(3000.0, 1000.0), (1000.0, 3000.0), (1e-4, 2e-4)])
+def test_a_high_power_on_large_or_small_sizes_takes_the_share_the_rule_gives(ahead, behind):
+    """QueueParams allows a cancel_ahead_power up to 100; ahead ** 100 overflows past ~1200 coins (a HIP-3 market's
+    levels hold thousands), and the twin died on an OverflowError in the market loop. Tiny sizes underflowed both
+    terms to 0 and took the whole shrink from ahead. The share is the rule's, ahead^n / (ahead^n + behind^n),
+    computed on the sizes' ratio."""
+    power = 100.0
+    book = CoinBook("X", 1.0, power)
+    o = order(1, True, 99.0, behind, ahead=ahead)
+    o.level_sz = ahead + behind
+    book.add(o)
+    shrink = min(ahead, behind) / 2
+    book.advance_queues(np.array([100.0, 99.0]), np.array([1.0, ahead + behind - shrink]),
+                        np.array([101.0]), np.array([1.0]))
+    share = 1.0 / (1.0 + (behind / ahead) ** power)
+    assert o.queue_ahead == pytest.approx(ahead - shrink * share, rel=1e-12)
