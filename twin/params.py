@@ -5,6 +5,7 @@ of it. Each fault model owns its section (its class lives beside its parameters)
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from pydantic import Field, ValidationError, model_validator
@@ -15,7 +16,7 @@ from twin.faults.latency import LatencyParams
 from common.files import FileModel, describe_invalid, json_key_given_twice, read_text, short_repr
 from twin.faults.quota import QuotaParams
 from twin.faults.rejections import RejectionParams
-from twin.instruments import InstrumentSpec, default_instruments
+from twin.instruments import MAX_DECIMALS_PERP, MAX_SIG_FIGS, InstrumentSpec, default_instruments, price_is_valid
 from twin.market.synthetic import SyntheticMarketParams
 
 PARAMS_VERSION = 1
@@ -98,6 +99,10 @@ class TwinParams(FileModel):
         unlisted = [c for c in self.markets if c not in listed]
         if unlisted:
             raise ValueError(f"markets {unlisted} name no coin of instruments (they list {sorted(listed)})")
+        for coin, mp in self.markets.items():
+            off = _off_rule_book_price(self.instrument(coin), mp)
+            if off is not None:
+                raise ValueError(off)
         return self
 
     def instrument(self, coin: str) -> InstrumentSpec:
@@ -129,6 +134,26 @@ class TwinParams(FileModel):
         if params.version != PARAMS_VERSION:
             raise ValueError(f"{p}: field 'version' is {params.version}, this code reads {PARAMS_VERSION}")
         return params
+
+
+def _off_rule_book_price(inst: InstrumentSpec, mp: SyntheticMarketParams) -> str | None:
+    """Why the synthetic book of ``inst`` would list prices the venue refuses (None: it would not). The book's levels
+    are multiples of ``tick`` around the mid; a tick finer than the venue's price rule allows there (5 significant
+    figures, at most 6 − szDecimals decimals: hyperliquid.md §3.4) listed prices that the twin's own order check
+    then refused as off the tick, so an order joining the book was a Tick error (BTC with tick 0.1 at 100000)."""
+    tick, mid = inst.tick, mp.initial_mid
+    k = math.floor(mid / tick + 1e-9)
+    edge = [k - mp.levels + 1, k, k + 1, k + mp.levels]  # the deepest bid, the touch, the deepest ask (at the start)
+    decimals = max(0, -math.floor(math.log10(tick) + 1e-9))
+    bad = [px for px in (round(i * tick, decimals) for i in edge if i >= 1) if not price_is_valid(px, inst.sz_decimals)]
+    if not bad:
+        return None
+    sig_tick = 10.0 ** (math.floor(math.log10(edge[-1] * tick)) + 1 - MAX_SIG_FIGS)  # (above 1: integers do)
+    fit = max(min(sig_tick, 1.0), 10.0 ** (inst.sz_decimals - MAX_DECIMALS_PERP))
+    return (f"instrument {inst.coin}: tick {tick} with sz_decimals {inst.sz_decimals} makes its market's book "
+            f"(initial_mid {mid}) list {bad[0]}, which the venue's price rule refuses (at most {MAX_SIG_FIGS} "
+            f"significant figures and {MAX_DECIMALS_PERP} - sz_decimals decimals, integers always valid); "
+            f"use a tick of at least {fit:g}")
 
 
 def market_problem(params: TwinParams, coin: str, source: str,

@@ -103,3 +103,28 @@ def test_a_coin_listed_twice_among_the_instruments_is_refused(tmp_path):
     p, lines = _refused(tmp_path, json.dumps(data))
     coin = data["instruments"][0]["name"]  # (a main-dex coin: its name is its coin)
     assert any(f"instruments list ['{coin}'] more than once" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("instrument, market, listed", [
+    ({"tick": 0.1}, {}, "99998.1"),  # BTC (szDecimals 5) at 100000: six significant figures
+    ({"tick": 0.01}, {"initial_mid": 3000.0}, "2999.81"),  # 2 decimals, the rule allows 6 - 5 = 1
+    ({"tick": 0.0001, "sz_decimals": 1}, {"initial_mid": 12.3}, "12.2981"),  # a HIP-3-style tick at $12
+])
+def test_a_tick_whose_book_lists_prices_the_venue_refuses_is_refused_naming_the_instrument(tmp_path, instrument,
+                                                                                           market, listed):
+    """The twin took any tick, so its synthetic book listed prices its own order check refused (hyperliquid.md §3.4):
+    a probe joining the book at BTC tick 0.01 got 588 Tick errors in 300 s. The file is refused, naming the coin,
+    a price its book would list and a tick that holds."""
+    import json
+    data = json.loads(TwinParams().to_json())
+    data["instruments"][0].update(instrument)
+    data["markets"]["BTC"].update(market)
+    p, lines = _refused(tmp_path, json.dumps(data))
+    assert any("instrument BTC: tick" in line and f"list {listed}," in line and "use a tick of at least" in line
+               for line in lines), lines
+
+
+def test_the_ticks_the_venue_allows_at_the_book_s_prices_are_taken():
+    for tick, sz_decimals, mid in ((1.0, 5, 100_000.0), (0.1, 4, 3000.0), (0.0001, 1, 1.0), (1e-6, 0, 5e-5)):
+        TwinParams.model_validate({"instruments": [{"tick": tick, "sz_decimals": sz_decimals}],
+                                   "markets": {"BTC": {"initial_mid": mid}}})
