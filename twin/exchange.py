@@ -105,11 +105,12 @@ class Connection:
     """
 
     __slots__ = ("exchange", "on_push", "model", "up", "epoch", "last_delivery", "subs", "dropped", "delivered",
-                 "outages", "frame", "frame_at", "number", "closed", "process")
+                 "outages", "frame", "frame_at", "number", "closed", "process", "feed")
 
     def __init__(self, exchange: "Exchange", on_push: Callable[[Push], None], model: ConnectionModel,
                  number: int = 0) -> None:
         self.exchange = exchange
+        self.feed = exchange.latency.socket_feed()  # its own feed-latency draws (LatencyModel.socket_feed)
         self.number = number  # its place in the order of connections, for the log
         self.closed = False  # the client closed it (Exchange.close): gone for good, no outage or push reaches it
         self.process: simpy.Process | None = None  # its disconnect process, once it has started
@@ -1584,11 +1585,10 @@ class Exchange:
             # call_later's, its time now + (at - now) as call_later's now + delay, which need not be ``at``)
             env = self.env
             now = env._now
-            sample = self.latency.feed.sample
             on_delivery = self._on_delivery
             for conn in conns:
                 conn.frame = None
-                at = now + sample(now)
+                at = now + conn.feed.sample(now)
                 if at < conn.last_delivery:
                     at = conn.last_delivery
                 conn.last_delivery = at
@@ -1640,7 +1640,7 @@ class Exchange:
     def _delivery_delay(self, conn: Connection, draw: bool = True) -> float:
         """How long from now a push to ``conn`` is delivered: after a feed-latency draw, never before the last."""
         now = self.env._now
-        at = now + self.latency.feed.sample(now) if draw else now
+        at = now + conn.feed.sample(now) if draw else now
         if at < conn.last_delivery:
             at = conn.last_delivery
         conn.last_delivery = at

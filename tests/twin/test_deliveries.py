@@ -52,3 +52,28 @@ def test_each_path_is_lost_with_the_socket(seed, at):
     ex.env.run(until=at + 3.0)
     assert [type(p) for p in got] == [ConnectionEvent]
     assert conn.dropped == 3 and conn.delivered == 0 and ex.counters["pushes_dropped"] == 3
+
+
+def _arrivals_on_a_socket(beside: bool) -> list[tuple[float, str]]:
+    """When each l2Book and trades push reached a socket over a minute, with or without a second socket opened
+    after it, subscribed to the same feeds, beside it."""
+    ex = Exchange.build(TwinParams(), 3)
+    got: list[tuple[float, str]] = []
+    conn = ex.connect(lambda p: got.append((ex.env.now, type(p).__name__)))
+    conn.subscribe("l2Book", "BTC")
+    conn.subscribe("trades", "BTC")
+    if beside:
+        other = ex.connect(lambda p: None)
+        other.subscribe("l2Book", "BTC")
+        other.subscribe("trades", "BTC")
+    ex.env.run(until=60.0)
+    return got
+
+
+def test_a_socket_opened_beside_another_does_not_change_when_the_other_s_pushes_arrive():
+    """Every socket's pushes drew their latency from one stream, so a monitor's socket opened beside the agent's shifted
+    every draw of the agent's, and its decisions with them (the bench's default session sent 181 commands in its first
+    two minutes instead of 193 with a passive book and trades subscriber opened beside it). Each socket draws from
+    its own."""
+    alone = _arrivals_on_a_socket(beside=False)
+    assert len(alone) > 100 and alone == _arrivals_on_a_socket(beside=True)

@@ -60,10 +60,11 @@ class PathLatency:
     does). A time before the current spell is treated as normal.
     """
 
-    __slots__ = ("_rng", "_buf", "_i", "_mu", "_sigma", "_p_spike", "_mu_spike", "_sigma_spike",
+    __slots__ = ("_params", "_rng", "_buf", "_i", "_mu", "_sigma", "_p_spike", "_mu_spike", "_sigma_spike",
                  "_gap_mean_s", "_burst_mean_s", "_mult", "_b_start", "_b_end", "_spikes", "_spike_lo", "_spike_hi")
 
     def __init__(self, params: PathLatencyParams, rng: np.random.Generator) -> None:
+        self._params = params
         self._rng = rng
         self._mu = math.log(params.median_ms / 1000.0)
         self._sigma = params.sigma
@@ -133,6 +134,14 @@ class PathLatency:
                     x = x * mult + extra
         return x
 
+    def sibling(self) -> "PathLatency":
+        """The same path for another socket: its parameters and scripted spikes, its own draws and slow periods, from
+        a child of this path's stream (spawning draws nothing from it, so this path's own draws stay as they were)."""
+        other = PathLatency(self._params, self._rng.spawn(1)[0])
+        other._spikes = list(self._spikes)
+        other._spike_lo, other._spike_hi = self._spike_lo, self._spike_hi
+        return other
+
     def add_spike(self, t0: float, t1: float, multiplier: float = 1.0, extra_ms: float = 0.0) -> None:
         """A scripted slow period: samples at ``t`` in [t0, t1) become ``x * multiplier + extra_ms / 1000``
         (overlapping spikes compose in start order)."""
@@ -145,12 +154,23 @@ class PathLatency:
 
 
 class LatencyModel:
-    """The three paths, each with its own random stream (children of ``rng``)."""
+    """The three paths, each with its own random stream (children of ``rng``); each websocket its own feed stream
+    (``socket_feed``)."""
 
-    __slots__ = ("order_entry", "response", "feed")
+    __slots__ = ("order_entry", "response", "feed", "_sockets")
 
     def __init__(self, params: LatencyParams, rng: np.random.Generator) -> None:
         a, b, c = rng.spawn(3)
         self.order_entry = PathLatency(params.order_entry, a)
         self.response = PathLatency(params.response, b)
         self.feed = PathLatency(params.feed, c)
+        self._sockets = 0
+
+    def socket_feed(self) -> PathLatency:
+        """The feed latency of the next websocket opened: the first draws from ``feed`` itself, each later one from
+        its own ``feed.sibling()``. From one stream, every push to one socket took a draw from another's, so a
+        socket opened beside the agent's (a monitor, a second client of ``twin serve``) moved when every push of
+        the agent's arrived, and the agent's decisions with them. Its slow periods are its own too (scripted
+        spikes, set before any socket opens, are every socket's)."""
+        self._sockets += 1
+        return self.feed if self._sockets == 1 else self.feed.sibling()
