@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from common.files import FileModel
 
@@ -44,6 +44,19 @@ class InstrumentSpec(FileModel):
                              description="Taker fee as a fraction of notional (venue base tier 0.045%).")
     tick: float = Field(1.0, ge=1e-12, le=1e9,
                         description="Price grid the twin's synthetic book uses (must satisfy the price rule).")
+
+    @field_validator("tick")
+    @classmethod
+    def _tick_prints_exactly(cls, v: float) -> float:
+        """A whole number or one significant figure (0.5, 1e-4): the synthetic book prints its levels with the
+        tick's decimals (0.25 has one), and its queues find a price's level as a whole number of ticks from the
+        touch; a tick of 0.25 listed 3000.2, 3000, 2999.8, 2999.5, levels off its own grid and unevenly apart.
+        The venue's own grids (its price rule) are powers of ten."""
+        d = Decimal(repr(float(v))).normalize()
+        if d != d.to_integral_value() and len(d.as_tuple().digits) > 1:
+            raise ValueError(f"tick {v} has more than one significant figure; use a whole number or one like 0.5, "
+                             f"0.1 or 0.0001 (the venue's grids are powers of ten)")
+        return v
 
     @property
     def coin(self) -> str:

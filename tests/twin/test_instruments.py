@@ -1,5 +1,7 @@
 """The venue's price and size rules, against the examples the venue's docs give (hyperliquid.md §3.4)."""
+import pytest
 from hypothesis import given, strategies as st
+from pydantic import ValidationError
 
 from twin.instruments import InstrumentSpec, default_instruments, price_is_valid, size_is_valid
 
@@ -43,3 +45,13 @@ def test_five_sig_figs_pass_when_decimals_allow(mantissa, shift):
     px = mantissa / 10 ** shift
     # ≤5 significant figures; decimals ≤ 6 - szDecimals with szDecimals = 1 → ≤ 5 decimals
     assert price_is_valid(px, 1)
+
+
+def test_a_tick_of_more_than_one_significant_figure_is_refused_naming_it():
+    """A tick of 0.25 was taken, and the synthetic book (which prints its levels with the tick's decimals, one here)
+    listed 3000.2, 3000, 2999.8, 2999.5: levels off its own grid, unevenly apart."""
+    for tick in (0.25, 2.5, 0.00015):
+        with pytest.raises(ValidationError, match=f"tick {tick} has more than one significant figure"):
+            InstrumentSpec(tick=tick, sz_decimals=0)
+    for tick in (0.5, 1.0, 25.0, 1e-4, 1e-12):
+        assert InstrumentSpec(tick=tick, sz_decimals=0).tick == tick
