@@ -23,6 +23,7 @@ Queue model (documented, after hftbacktest's probabilistic queue model):
 from __future__ import annotations
 
 import math
+import sys
 
 from pydantic import Field
 
@@ -38,9 +39,16 @@ class QueueParams(FileModel):
                     "ahead^n/(ahead^n+behind^n). hftbacktest's PowerProbQueueFunc uses 2-3 as typical.")
 
 
+# the range in which ahead^n + behind^n, made directly, is a float of full precision: above it the sum of two finite
+# terms is inf (1205 and 1205 coins at n = 100: a share of 0, not 1/2); below it a subnormal sum has lost digits
+# (6e-4 and 6.1e-4 coins at n = 100: 0.1585, not 0.1607)
+_TOTAL_MIN, _TOTAL_MAX = sys.float_info.min, sys.float_info.max
+
+
 def _ahead_share(ahead: float, behind: float, n: float) -> float:
     """ahead^n / (ahead^n + behind^n) on the sizes' ratio, for the powers and sizes where the terms themselves over-
-    or underflow (QueueParams allows n = 100: ahead ** n overflows past ~1200 coins, underflows below ~1e-3)."""
+    or underflow (QueueParams allows n = 100: ahead ** n overflows past ~1200 coins, underflows below ~1e-3), or
+    their sum leaves the floats' normal range (``_TOTAL_MIN``, ``_TOTAL_MAX``)."""
     if not behind > 0.0:
         return 1.0
     if ahead >= behind:
@@ -305,7 +313,7 @@ class CoinBook:
                     try:
                         fa = ahead ** n
                         total = fa + (behind if behind > 0.0 else 0.0) ** n
-                        share = fa / total if total > 0.0 else _ahead_share(ahead, behind, n)
+                        share = fa / total if _TOTAL_MIN <= total <= _TOTAL_MAX else _ahead_share(ahead, behind, n)
                     except OverflowError:  # a high power on large sizes (thousands of coins at n = 100)
                         share = _ahead_share(ahead, behind, n)
                     ahead -= (before - now) * share

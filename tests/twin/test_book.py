@@ -293,12 +293,14 @@ def test_advance_queues_is_level_size_s_rule_order_by_order(bids, asks, orders, 
     assert got == [(o.queue_ahead, o.level_sz) for o in books[1].bids + books[1].asks]
 
 
-@pytest.mark.parametrize("ahead, behind", [(3000.0, 1000.0), (1000.0, 3000.0), (1e-4, 2e-4)])
+@pytest.mark.parametrize("ahead, behind", [(3000.0, 1000.0), (1000.0, 3000.0), (1e-4, 2e-4), (1205.0, 1205.0),
+                                           (6e-4, 6.1e-4)])
 def test_a_high_power_on_large_or_small_sizes_takes_the_share_the_rule_gives(ahead, behind):
     """QueueParams allows a cancel_ahead_power up to 100; ahead ** 100 overflows past ~1200 coins (a HIP-3 market's
     levels hold thousands), and the twin died on an OverflowError in the market loop. Tiny sizes underflowed both
-    terms to 0 and took the whole shrink from ahead. The share is the rule's, ahead^n / (ahead^n + behind^n),
-    computed on the sizes' ratio."""
+    terms to 0 and took the whole shrink from ahead. Two finite terms whose sum overflows (1205 and 1205) took none of
+    it from ahead, not half; a subnormal sum (6e-4, 6.1e-4) lost the share's digits. The share is the rule's,
+    ahead^n / (ahead^n + behind^n), computed on the sizes' ratio."""
     power = 100.0
     book = CoinBook("X", 1.0, power)
     o = order(1, True, 99.0, behind, ahead=ahead)
