@@ -170,6 +170,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         print_out(f"market {m.coin}: volatility {m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s "
                   f"(sizes median {m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
                   f"{m.half_spread_ticks:.2f} ticks")
+        if f.tick_why:
+            print_out(f"tick: {f.tick_why}")
         r = m.regimes
         if r is not None and r.separated:
             print_out(f"regimes: calm {r.vol_calm_per_sqrt_s:.3g} / stressed {r.vol_stressed_per_sqrt_s:.3g} per √s, "

@@ -77,8 +77,9 @@ from scipy import optimize, stats
 from calibration.observe import RULE_REASONS, Observations
 from twin.faults.latency import PathLatency, PathLatencyParams
 from twin.faults.rejections import ORDER_REASONS
+from twin.instruments import InstrumentSpec
 from twin.market.synthetic import SyntheticMarketParams
-from twin.params import TwinParams
+from twin.params import TwinParams, book_tick_problem
 
 MIN_ROUND_TRIPS = 50  # fewer and the latency fit is not attempted (the base's latency is kept)
 MIN_BOOK_UPDATES = 200  # fewer and the market is not fitted (the base's kept)
@@ -349,6 +350,7 @@ class Fit:
     kept: tuple[tuple[str, str], ...] = ()  # (parameter, why) of each rate the run saw nothing of: the base's kept
     market_why: str = ""  # why the market is not fitted (market None): what the run had, against what a fit needs
     outages: OutageFit | None = None  # the outages' length with its intervals (outage_median_s, outage_sigma: its)
+    tick_why: str = ""  # why the run's coin is listed on a tick other than the base's ('' when it is not)
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -723,31 +725,39 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         if qf.usd_per_request is not None:
             data["quota"]["usd_per_request"] = qf.usd_per_request
     mkt = None
+    tick_why = ""
     inst = next((i for i in base.instruments if i.coin == obs.coin), None)
+    template = None
+    added = None  # the instrument listed for a first-dex coin the base does not list
     if obs.coin in base.markets and inst is not None:  # a coin the base has a market and an instrument for
-        mkt = fit_market(obs, base.markets[obs.coin], inst.tick)
-        if mkt is not None:
-            data["markets"][obs.coin] = mkt.market.model_dump()
+        template = base.markets[obs.coin]
     elif inst is not None and len(obs.mid):
         # a coin the base lists with no market (the defaults' hyna:LIT): its market fitted from the thin HIP-3
         # preset for a HIP-3 coin (from the base's first market otherwise), its reach scaled to the coin's price
         template = SyntheticMarketParams.thin_hip3() if inst.dex else \
             next(iter(base.markets.values()), None) or SyntheticMarketParams()
-        mkt = fit_market(obs, _reach_scaled(template, float(obs.mid[0])), inst.tick)
-        if mkt is not None:
-            data["markets"][obs.coin] = mkt.market.model_dump()
+        template = _reach_scaled(template, float(obs.mid[0]))
     elif inst is None and obs.coin and ":" not in obs.coin and obs.tick > 0 and obs.sz_decimals >= 0 and len(obs.mid):
         # a first-dex coin the base does not list (a live run on ETH, say): listed, with the run's grid, and its
         # market fitted from the base's first one, its reach (a price distance) scaled to the coin's price
-        template = next(iter(base.markets.values()), None) or SyntheticMarketParams()
-        mkt = fit_market(obs, _reach_scaled(template, float(obs.mid[0])), obs.tick)
+        template = _reach_scaled(next(iter(base.markets.values()), None) or SyntheticMarketParams(), float(obs.mid[0]))
+        used = {i["index"] for i in data["instruments"] if not i["dex"]}
+        first = next((i for i in base.instruments if not i.dex), None)
+        added = {**(first.model_dump() if first is not None else {}), "name": obs.coin, "dex": "", "dex_index": 0,
+                 "index": max(used, default=-1) + 1, "sz_decimals": obs.sz_decimals, "tick": obs.tick}
+        inst = InstrumentSpec.model_validate(added)
+    if template is not None:
+        tick, tick_why = listable_tick(inst, template, obs)
+        mkt = fit_market(obs, template, tick)
         if mkt is not None:
-            used = {i["index"] for i in data["instruments"] if not i["dex"]}
-            first = next((i for i in base.instruments if not i.dex), None)
-            spec = {**(first.model_dump() if first is not None else {}), "name": obs.coin, "dex": "", "dex_index": 0,
-                    "index": max(used, default=-1) + 1, "sz_decimals": obs.sz_decimals, "tick": obs.tick}
-            data["instruments"].append(spec)
+            if added is not None:
+                data["instruments"].append(added)
+            for spec in data["instruments"]:
+                if spec["name"] == inst.name and spec["dex"] == inst.dex:
+                    spec["tick"] = tick
             data["markets"][obs.coin] = mkt.market.model_dump()
+        else:
+            tick_why = ""
     params = TwinParams.model_validate(data)
     informed = fit_informed(obs, params, obs.coin) if mkt is not None else None
     if informed is not None:
@@ -755,7 +765,27 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         params = TwinParams.model_validate(data)
     market_why = "" if mkt is not None else market_unfitted_why(obs, inst is not None or ":" not in obs.coin)
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, params, mkt, fill_fit(obs), qf,
-               informed, kept, market_why, outages)
+               informed, kept, market_why, outages, tick_why)
+
+
+def listable_tick(inst: InstrumentSpec, template: SyntheticMarketParams, obs: Observations) -> tuple[float, str]:
+    """The tick the fitted twin lists the run's coin on, and why it is not ``inst``'s ('' when it is). The venue's
+    grid depends on the price (hyperliquid.md §3.4: 5 significant figures), a twin's is one tick: where ``inst``'s
+    would make the fitted book (at the run's first mid) list prices the venue refuses, the twin refused the fitted
+    parameters and the whole calibration was lost (the defaults' hyna:LIT, tick 0.0001, traded at 12). Then the
+    run's own tick (the live CLI's, by the venue's rule at the run's start) is taken if it holds there, else the
+    coarsest the rule needs."""
+    if not len(obs.mid):
+        return inst.tick, ""
+    at = template.model_copy(update={"initial_mid": float(obs.mid[0])})
+    problem = book_tick_problem(inst, at)
+    if problem is None:
+        return inst.tick, ""
+    for tick, whose in ((obs.tick, "the run's"), (problem[1], "the coarsest the venue's rule allows there")):
+        if tick > 0 and book_tick_problem(inst.model_copy(update={"tick": tick}), at) is None:
+            return tick, (f"{inst.coin}'s tick {inst.tick:g} would list prices the venue refuses at the run's price "
+                          f"{at.initial_mid:g}: {whose}, {tick:g}, taken")
+    return inst.tick, ""
 
 
 def market_kept(f: Fit) -> str:

@@ -66,6 +66,7 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
     summary["market"] = None
     summary["market_not_fitted"] = f.market_why or None  # (what the run had against what a fit needs)
     summary["market_kept"] = market_kept(f) if f.market is None else None
+    summary["tick_taken"] = f.tick_why or None  # (the base's tick would list prices the venue refuses there)
     if f.market is not None:
         m = f.market
         summary["market"] = {**{k: v for k, v in vars(m).items() if k not in ("market", "regimes")},
@@ -265,6 +266,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                      f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks. "
                      f"{_regimes_text(m['regimes'])} {_informed_text(s['informed'])} Jumps and the latent alpha stay "
                      f"the base's.</p>")
+        if s["tick_taken"]:
+            parts.append(f"<p>{html.escape(s['tick_taken'], quote=False)}.</p>")
     fl = s["fills"]
     if fl is not None:
         parts.append("<h2>Fills (measured: the replay below sets the fitted twin's beside them)</h2><p>Of the orders the "

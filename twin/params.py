@@ -100,9 +100,9 @@ class TwinParams(FileModel):
         if unlisted:
             raise ValueError(f"markets {unlisted} name no coin of instruments (they list {sorted(listed)})")
         for coin, mp in self.markets.items():
-            off = _off_rule_book_price(self.instrument(coin), mp)
+            off = book_tick_problem(self.instrument(coin), mp)
             if off is not None:
-                raise ValueError(off)
+                raise ValueError(off[0])
         return self
 
     def instrument(self, coin: str) -> InstrumentSpec:
@@ -136,11 +136,13 @@ class TwinParams(FileModel):
         return params
 
 
-def _off_rule_book_price(inst: InstrumentSpec, mp: SyntheticMarketParams) -> str | None:
-    """Why the synthetic book of ``inst`` would list prices the venue refuses (None: it would not). The book's levels
-    are multiples of ``tick`` around the mid; a tick finer than the venue's price rule allows there (5 significant
-    figures, at most 6 − szDecimals decimals: hyperliquid.md §3.4) listed prices that the twin's own order check
-    then refused as off the tick, so an order joining the book was a Tick error (BTC with tick 0.1 at 100000)."""
+def book_tick_problem(inst: InstrumentSpec, mp: SyntheticMarketParams) -> tuple[str, float] | None:
+    """Why the synthetic book of ``inst`` would list prices the venue refuses, and the coarsest tick the rule needs
+    there (None: it would not; calibration takes that tick for a run whose price the base's tick does not fit). The
+    book's levels are multiples of ``tick`` around the mid; a tick finer than the venue's price rule allows there (5
+    significant figures, at most 6 − szDecimals decimals: hyperliquid.md §3.4) listed prices that the twin's own
+    order check then refused as off the tick, so an order joining the book was a Tick error (BTC with tick 0.1 at
+    100000)."""
     tick, mid = inst.tick, mp.initial_mid
     k = math.floor(mid / tick + 1e-9)
     edge = [k - mp.levels + 1, k, k + 1, k + mp.levels]  # the deepest bid, the touch, the deepest ask (at the start)
@@ -153,7 +155,7 @@ def _off_rule_book_price(inst: InstrumentSpec, mp: SyntheticMarketParams) -> str
     return (f"instrument {inst.coin}: tick {tick} with sz_decimals {inst.sz_decimals} makes its market's book "
             f"(initial_mid {mid}) list {bad[0]}, which the venue's price rule refuses (at most {MAX_SIG_FIGS} "
             f"significant figures and {MAX_DECIMALS_PERP} - sz_decimals decimals, integers always valid); "
-            f"use a tick of at least {fit:g}")
+            f"use a tick of at least {fit:g}"), fit
 
 
 def market_problem(params: TwinParams, coin: str, source: str,

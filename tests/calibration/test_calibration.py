@@ -284,6 +284,38 @@ def test_a_hip3_coin_the_base_lists_without_a_market_has_its_market_fitted_from_
     assert check is not None and check.replayed.coin == "hyna:LIT" and check.replayed.places > 0
 
 
+def test_a_run_priced_where_the_bases_tick_breaks_the_venues_price_rule_is_fitted_on_a_tick_that_holds():
+    """The venue's grid depends on the price (5 significant figures), the base's is one tick: the defaults list
+    hyna:LIT at 0.0001, whose book at 12 lists 12.0001, which the venue refuses. The twin refused the fitted
+    parameters, and with them the whole calibration of a live run on LIT at 12 (its latency, rejections, quota).
+    Now the run's own tick (the live CLI's at 12: 0.001) is taken, and said; a run whose own tick breaks the rule
+    at its first mid (just under 1000 on 0.01: asks at 1000.01) takes the coarsest the rule allows there."""
+    import dataclasses
+
+    from calibration.fit import listable_tick
+    from twin.instruments import InstrumentSpec, default_instruments
+    from twin.market import SyntheticMarketParams
+
+    lit = {**SyntheticMarketParams.thin_hip3().model_dump(), "initial_mid": 12.0, "vol_calm_per_sqrt_s": 3.0e-4,
+           "calm_to_stressed_per_s": 0.0, "trade_rate_calm_per_s": 0.8, "depth_decay_per_usd": 170.0}
+    instruments = [i.model_copy(update={"tick": 0.001}) if i.dex else i for i in default_instruments()]
+    truth = TwinParams(instruments=instruments, markets={"BTC": SyntheticMarketParams(), "hyna:LIT": lit})
+    cfg = AgentConfig.model_validate({**CFG.model_dump(), "session": {**CFG.session.model_dump(), "coin": "hyna:LIT",
+                                                                       "collateral_usd": 20000.0},
+                                      "quoting": {**CFG.quoting.model_dump(), "order_size": 2.0},
+                                      "risk": {**CFG.risk.model_dump(), "max_position": 20.0}})
+    _, obs = observed_run(cfg, 5, truth, 900.0, tick=1e-3, sz_decimals=1)
+    obs = dataclasses.replace(obs, tick=1e-3, sz_decimals=1)  # (a journal's start record gives these)
+    f = fit(obs)  # the defaults: hyna:LIT listed at tick 0.0001
+    assert f.market is not None and f.params.instrument("hyna:LIT").tick == 0.001
+    assert f.params.markets["hyna:LIT"].initial_mid == pytest.approx(12.0, rel=0.05)
+    assert "hyna:LIT's tick 0.0001" in f.tick_why and "the run's, 0.001, taken" in f.tick_why, f.tick_why
+    eth = InstrumentSpec(name="ETH", index=1, sz_decimals=4, tick=0.01)
+    near = dataclasses.replace(obs, mid=np.array([999.95]), tick=0.01)
+    tick, why = listable_tick(eth, SyntheticMarketParams(), near)
+    assert tick == 0.1 and "the coarsest the venue's rule allows there, 0.1, taken" in why, why
+
+
 def test_the_quota_rule_and_the_starting_headroom_are_recovered_from_the_venues_reports():
     """An address with a smaller buffer whose cap grows one request per 2.5 USDC traded: the fit finds the
     rate from the reports' caps against their volumes, and starts the fitted twin with the headroom the run
