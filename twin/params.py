@@ -145,12 +145,27 @@ def book_tick_problem(inst: InstrumentSpec, mp: SyntheticMarketParams) -> tuple[
     100000)."""
     tick, mid = inst.tick, mp.initial_mid
     k = math.floor(mid / tick + 1e-9)
-    edge = [k - mp.levels + 1, k, k + 1, k + mp.levels]  # the deepest bid, the touch, the deepest ask (at the start)
+    # the book's reach at the start, in either regime (SyntheticMarket's touch: the mid less or plus the half spread)
+    wide = max(mp.half_spread_ticks_calm, mp.half_spread_ticks_stressed) * tick
+    lo = math.floor((mid - wide) / tick + 1e-9) - mp.levels + 1  # the deepest bid
+    hi = max(math.ceil((mid + wide) / tick - 1e-9), lo + mp.levels) + mp.levels - 1  # the deepest ask
+    # Which prices to try: a tick of one significant figure that fails the rule anywhere in a decade fails it at one
+    # of any two grid prices next to each other there (both passing makes the tick a multiple of the decade's
+    # step), and the rule is strictest at the top of the listed prices: the prices at the ends and the mid, and the
+    # two past each power of ten the book spans (an ask at 1000.01 on 0.01 beside a mid of 999.9, whose deepest
+    # ask, 1000.1, passes).
+    tried = [lo, lo + 1, k, k + 1, hi - 1, hi]
+    p = 10.0 ** math.ceil(math.log10(max(lo, 1) * tick))
+    while p <= hi * tick:
+        j = math.floor(p / tick + 1e-9) + 1
+        tried += [j, j + 1]
+        p *= 10.0
     decimals = max(0, -math.floor(math.log10(tick) + 1e-9))
-    bad = [px for px in (round(i * tick, decimals) for i in edge if i >= 1) if not price_is_valid(px, inst.sz_decimals)]
+    bad = [px for px in (round(i * tick, decimals) for i in sorted(set(tried)) if lo <= i <= hi and i >= 1)
+           if not price_is_valid(px, inst.sz_decimals)]
     if not bad:
         return None
-    sig_tick = 10.0 ** (math.floor(math.log10(edge[-1] * tick)) + 1 - MAX_SIG_FIGS)  # (above 1: integers do)
+    sig_tick = 10.0 ** (math.floor(math.log10(hi * tick)) + 1 - MAX_SIG_FIGS)  # (above 1: integers do)
     fit = max(min(sig_tick, 1.0), 10.0 ** (inst.sz_decimals - MAX_DECIMALS_PERP))
     return (f"instrument {inst.coin}: tick {tick} with sz_decimals {inst.sz_decimals} makes its market's book "
             f"(initial_mid {mid}) list {bad[0]}, which the venue's price rule refuses (at most {MAX_SIG_FIGS} "

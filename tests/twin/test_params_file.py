@@ -106,9 +106,13 @@ def test_a_coin_listed_twice_among_the_instruments_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("instrument, market, listed", [
-    ({"tick": 0.1}, {}, "99998.1"),  # BTC (szDecimals 5) at 100000: six significant figures
-    ({"tick": 0.01}, {"initial_mid": 3000.0}, "2999.81"),  # 2 decimals, the rule allows 6 - 5 = 1
-    ({"tick": 0.0001, "sz_decimals": 1}, {"initial_mid": 12.3}, "12.2981"),  # a HIP-3-style tick at $12
+    ({"tick": 0.1}, {}, "99997.8"),  # BTC (szDecimals 5) at 100000: six significant figures (the deepest bid, stressed)
+    ({"tick": 0.01}, {"initial_mid": 3000.0}, "2999.78"),  # 2 decimals, the rule allows 6 - 5 = 1
+    ({"tick": 0.0001, "sz_decimals": 1}, {"initial_mid": 12.3}, "12.2978"),  # a HIP-3-style tick at $12
+    # asks past a power of ten that the book's ends do not show: its deepest ask, 1000.1, passes
+    ({"tick": 0.01, "sz_decimals": 4}, {"initial_mid": 999.905}, "1000.01"),
+    # a stressed half spread of 10 ticks reaches 10.0004 (the calm book's deepest ask is 9.9994)
+    ({"tick": 0.0001, "sz_decimals": 1}, {"initial_mid": 9.9975, "half_spread_ticks_stressed": 10.0}, "10.0001"),
 ])
 def test_a_tick_whose_book_lists_prices_the_venue_refuses_is_refused_naming_the_instrument(tmp_path, instrument,
                                                                                            market, listed):
