@@ -22,7 +22,7 @@ from twin.market.synthetic import SyntheticMarketParams
 MAX_SEED = 2**64 - 1  # numpy's SeedSequence takes any size; a seed past 64 bits is a paste gone wrong
 COLD_PREROLL_S = 1.0  # the market's pre-roll before the agent starts when its models are cold (warm: start.warmup_s)
 _MOVES_THE_MARKET = ("price_jump", "slide", "regime", "market_param")  # chaos a recorded market cannot play
-from twin.params import TwinParams
+from twin.params import TwinParams, book_tick_problem
 from scenarios.invariants import MAX_RUN_S, InvariantSpec
 from common.files import FileModel, describe_invalid, load_yaml, read_text, short_repr
 
@@ -191,6 +191,31 @@ class Scenario(FileModel):
             if "coin" in self.agent.session.model_fields_set:
                 raise ValueError(f"agent.session.coin {self.agent.session.coin!r} differs from market.coin {coin!r}")
             self.agent.session.coin = coin
+        return self
+
+    @field_validator("twin", mode="before")
+    @classmethod
+    def _twin_markets_are_the_markets(cls, v):
+        """The twin section's markets are the scenario's ``market`` (``twin_params``): its instruments' ticks are
+        checked against that market (``_tick_fits_the_market``), not against TwinParams' default BTC market at
+        100000, against which a scenario's own BTC on tick 0.1 at a mid of 3000 was refused naming a price it never
+        lists."""
+        if isinstance(v, dict) and "markets" not in v:
+            return {**v, "markets": {}}
+        return v
+
+    @model_validator(mode="after")
+    def _tick_fits_the_market(self) -> "Scenario":
+        """The coin's tick lists prices the venue's rule takes in the market the run has (twin.params'
+        check, which ``twin_params`` passes by: its markets are set on a copy): a thin_hip3 hyna:LIT at 12 on the
+        defaults' 0.0001 was taken, and its book listed 12.0001, which the twin's own order check refuses."""
+        coin = self.market.coin
+        if self.market.recorded or coin not in {i.coin for i in self.twin.instruments}:
+            return self
+        problem = book_tick_problem(self.twin.instrument(coin), self.market.synthetic_params())
+        if problem is not None:
+            raise ValueError(f"market (coin {coin!r}, preset {self.market.preset!r}, synthetic) and twin.instruments: "
+                             f"{problem[0]}")
         return self
 
     @model_validator(mode="after")

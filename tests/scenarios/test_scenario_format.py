@@ -599,6 +599,23 @@ def test_a_check_across_fields_names_them_without_the_whole_file_as_its_value(tm
     assert "Value error" not in err and "got {" not in err and "'incident'" not in err, err
 
 
+def test_a_tick_is_checked_against_the_scenarios_own_market_not_the_twins_default_one(tmp_path, capsys):
+    """The twin's tick check ran on the scenario's twin section, whose markets were TwinParams' default (BTC at
+    100000), and not on the market the run has (set by ``twin_params`` on a copy): hyna:LIT at 12 on 0.0001 (its
+    book lists 12.0001, which the twin's order check refuses) was taken, and BTC on tick 0.1 with 4 size decimals at
+    3000 (every price it lists valid) was refused naming 99998.1, a price of a market the run never has."""
+    bad = tmp_path / "lit.yaml"
+    bad.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nmarket: {coin: 'hyna:LIT', preset: thin_hip3, "
+                                                     "synthetic: {initial_mid: 12.0}}"))
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "instrument hyna:LIT: tick 0.0001" in err and "(initial_mid 12.0) list 11.9971," in err, err
+    ok = tmp_path / "eth.yaml"
+    ok.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nmarket: {synthetic: {initial_mid: 3000.0}}\n"
+                                                    "twin: {instruments: [{tick: 0.1, sz_decimals: 4}]}"))
+    assert load_scenario(ok).twin_params().instrument("BTC").tick == 0.1
+
+
 def test_a_yaml_error_names_the_file_at_its_line_not_a_unicode_string(tmp_path, capsys):
     """PyYAML's marks said ``in "<unicode string>", line 12`` (the text was parsed from a string): no file a user
     has. Each mark names the scenario file; a key given twice too."""
