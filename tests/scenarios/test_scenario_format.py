@@ -609,7 +609,8 @@ def test_a_tick_is_checked_against_the_scenarios_own_market_not_the_twins_defaul
                                                      "synthetic: {initial_mid: 12.0}}"))
     assert main(["check", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert str(bad) in err and "instrument hyna:LIT: tick 0.0001" in err and "(initial_mid 12.0) list 11.9971," in err, err
+    assert str(bad) in err and "instrument hyna:LIT: tick 0.0001" in err, err
+    assert "(initial_mid 12.0) list 11.9971," in err, err
     ok = tmp_path / "eth.yaml"
     ok.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nmarket: {synthetic: {initial_mid: 3000.0}}\n"
                                                     "twin: {instruments: [{tick: 0.1, sz_decimals: 4}]}"))
