@@ -522,10 +522,13 @@ def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: 
     if rec.get("venue") != "live":
         raise FileExistsError(f"{folder} holds a {rec.get('venue')} run's log: a live run's records would be mixed "
                               f"into it; give the live run a folder of its own")
-    was = {"venue": venue_key(str(rec.get("base_url", ""))), "account": str(rec.get("account", "")).lower(),
-           "coin": rec.get("coin")}
+    # compared as keys (a venue however spelt, an account in any case), said as written: the operator typed
+    # http://127.0.0.1:3001, and "another venue http://loopback:3001" named a host that is in neither command
+    was_said = {"venue": str(rec.get("base_url", "")), "account": str(rec.get("account", "")), "coin": rec.get("coin")}
+    now_said = {"venue": base_url, "account": account, "coin": coin}
+    was = {"venue": venue_key(was_said["venue"]), "account": was_said["account"].lower(), "coin": was_said["coin"]}
     now = {"venue": venue_key(base_url), "account": account.lower(), "coin": coin}
-    differ = [f"{k} {was[k]} (now {now[k]})" for k in was if was[k] != now[k]]
+    differ = [f"{k} {was_said[k]} (now {now_said[k]})" for k in was if was[k] != now[k]]
     if differ:
         raise FileExistsError(f"{folder} holds the log of a live run on another {', '.join(differ)}: one folder is "
                               f"one account's trail on one coin; give this run a folder of its own")

@@ -3168,7 +3168,7 @@ def test_a_live_run_into_a_folder_another_run_writes_or_holds_is_refused(tmp_pat
                       ({"type": "start", "ts": 1.7e9, "venue": "live", "base_url": url, "account": ADDR,
                         "coin": "ETH"}, "on another coin ETH (now BTC)"),
                       ({"type": "start", "ts": 1.7e9, "venue": "live", "base_url": "http://127.0.0.1:8",
-                        "account": ADDR, "coin": "BTC"}, "venue http://loopback:8 (now http://loopback:9)")]:
+                        "account": ADDR, "coin": "BTC"}, "venue http://127.0.0.1:8 (now http://127.0.0.1:9)")]:
         opening(rec)
         assert live_main(["--base-url", url, "--duration", "1", "--out", str(out)], env=env) == 2, said
         assert said in capsys.readouterr().err
