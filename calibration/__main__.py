@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
-    from calibration.fit import market_kept
+    from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
     from calibration.report import OUTPUT_FILES, outages_text, spikes_text
 
     lat = s["latency"]
@@ -205,12 +205,18 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     for x in obs.left_out:
         print_out(f"left out: {x}")
     if replay is not None:
+        def num(v):  # a value one side has none of (nothing seen, or nothing replayed, there), as the report says it
+            return "–" if v != v else f"{v:.4g}"
+
         def row(w, a, b, lo, hi):
-            spread = f" ({lo:.4g} – {hi:.4g})" if replay.seeds > 1 else ""
-            return f"{w} {a:.4g} / {b:.4g}{spread}"
+            spread = f" ({num(lo)} – {num(hi)})" if replay.seeds > 1 else ""
+            return f"{w} {num(a)} / {num(b)}{spread}"
         ranges = replay.ranges or tuple((b, b) for _, _, b in replay.rows)
+        ks, few = replay.round_trip_ks, len(replay.observed.round_trip_s) < MIN_KS_ROUND_TRIPS
+        ks = f"KS {ks:.3f}" if ks == ks else \
+            f"KS not measured (fewer than {MIN_KS_ROUND_TRIPS} round trips {'seen' if few else 'replayed'})"
         print_out(f"the fitted twin replayed for {replay.duration_s / 3600:.2f} h on {replay.seeds} seed(s): round "
-                  f"trips KS {replay.round_trip_ks:.3f} against the observed; seen / replayed"
+                  f"trips {ks} against the observed; seen / replayed"
                   f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
                   + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
     print_out("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)

@@ -82,6 +82,7 @@ from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams, book_tick_problem
 
 MIN_ROUND_TRIPS = 50  # fewer and the latency fit is not attempted (the base's latency is kept)
+MIN_KS_ROUND_TRIPS = 20  # fewer observed or replayed and the replay's round-trip KS distance is not taken (NaN)
 MIN_BOOK_UPDATES = 200  # fewer and the market is not fitted (the base's kept)
 MIN_OUTAGES = 5  # fewer outages and their length is not fitted (the base's kept): from 5, sigma's 95% interval is
 # 0.6 to 2.9 times the estimate (from 2, 0.45 to 32)
@@ -890,7 +891,7 @@ def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool):
     rep = observe(events, session_core(cfg, seed, inst.tick, inst.sz_decimals), venue_epoch_s=ex.epoch_ms / 1000.0)
     obs = f.observations
     ks = float(stats.ks_2samp(obs.round_trip_s, rep.round_trip_s).statistic) \
-        if len(obs.round_trip_s) >= 20 and len(rep.round_trip_s) >= 20 else math.nan
+        if min(len(obs.round_trip_s), len(rep.round_trip_s)) >= MIN_KS_ROUND_TRIPS else math.nan
 
     def q(x, p):
         return float(np.quantile(x, p) * 1000.0) if len(x) else math.nan

@@ -651,6 +651,17 @@ def test_a_base_without_the_runs_coin_and_a_run_too_short_to_fit_it_says_so_not_
     assert "market: not fitted, the base has no BTC market either: the twin has none (" in out, out
 
 
+def test_a_replay_too_short_for_the_round_trips_ks_or_a_row_says_so_not_nan(tmp_path, capsys):
+    """A short live run's calibration, replayed, printed "round trips KS nan against the observed" and rows such as
+    "filled, of orders rested at the touch 0.5806 / nan": nan read as a number gone wrong, where the report says
+    "–". The console now says the KS distance was not measured and why, and gives a row's missing side as "–"."""
+    run = run_folder(tmp_path, live_journal_lines(seconds=12.0))
+    assert main([str(run), "--quiet", "--replay-hours", "0.01"]) == 0
+    said = [x for x in capsys.readouterr().out.splitlines() if x.startswith("the fitted twin replayed")]
+    assert len(said) == 1 and "nan" not in said[0], said
+    assert "round trips KS not measured (fewer than 20 round trips seen) against the observed" in said[0], said
+
+
 def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(tmp_path, capsys, lines):
     """A dry run (execution level 2, the README's first live step) sends its orders 5% beyond the touch and
     cancels them as they rest, but the replayed core knows them at its quoted prices: calibration printed "filled,
