@@ -37,9 +37,10 @@ async def preflight(gw, plan):
     refuse, skew = clock_skew(0.0 if skew_s is None else window_skew(asked, answered, venue_s),
                               cfg.risk.ack_timeout_s, answered - asked)
     if refuse:
-        if plan.network == "custom":
-            skew += " (against twin serve: a --params file that pins venue.epoch_ms to a number does this; null serves " \
-                    "on the wall clock)"
+        if plan.network == "custom":  # (the venue's clock ahead: --speed 10x ran 25 s ahead before the first order)
+            skew += " (against twin serve: twin serve at a --speed other than realtime does this, its clock " \
+                    "running ahead of the host's: serve the agent at realtime, the default; so does a --params file " \
+                    "that pins venue.epoch_ms to a number: null serves on the wall clock)"
         raise Refused(skew)
     first_dex = 0.0  # the account's value on the first dex, asked only for a HIP-3 coin whose dex holds nothing
     if not account.account_value > 0.0 and gw.dex:

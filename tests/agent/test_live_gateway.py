@@ -2975,8 +2975,23 @@ def test_a_host_clock_far_from_the_venues_is_refused_and_a_small_skew_warned(cap
     err = capsys.readouterr().err
     assert code == 2 and sent == 0
     assert re.search(r"error: this host's clock is (9\.[5-9]|10\.[0-4]) s behind the venue's", err)
-    assert "against twin serve: a --params file that pins venue.epoch_ms" in err
+    assert "against twin serve: " in err and "a --params file that pins venue.epoch_ms" in err
 
+
+
+def test_a_clock_refused_against_a_twin_served_faster_than_realtime_names_speed_not_only_a_pinned_epoch(capsys):
+    """Against `twin serve --speed 10x` (README: keep it at realtime for the agent) the start was refused as "this
+    host's clock is 25.1 s behind the venue's ... (against twin serve: a --params file that pins venue.epoch_ms to a
+    number does this ...)": the operator had given no --params, and the hint named only that cause. It names --speed
+    now, beside the pinned epoch."""
+    with served(speed=100.0) as (bg, ex, clock):
+        time.sleep(0.2)  # the venue's clock 20 s and more ahead of ours
+        code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3"],
+                         env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
+        sent = bg.call(lambda: len(ex.order_status))
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0 and "s behind the venue's" in err, err
+    assert "twin serve at a --speed other than realtime" in err, err
 
 async def _preflight_or_refusal(gw, plan):
     """The live start's checks on ``gw`` (closed after): what ``preflight`` returns, or its Refused."""
