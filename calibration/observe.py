@@ -310,6 +310,14 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                     places += 1
                     carried = True
             n_requests += carried
+    # an order still resting when the events end, not filled yet, has no known fate: a run killed outright left it on
+    # the book, where it may fill after (the three a kill -9 left all did, before the restart read the account, which
+    # saw only the position); counted, it read as an order that rested and did not fill. (A stop's cancels are
+    # answered before its end: its orders are gone from the live set.)
+    unknown = {rested[c] for c in core.tracker.live_set if c in rested and not filled[rested[c]]}
+    if unknown:
+        distance = [d for i, d in enumerate(distance) if i not in unknown]
+        filled = [f for i, f in enumerate(filled) if i not in unknown]
     market = [x for x in trades if not (x[0] and x[0] in our_tids)]  # the market's own prints
     span = (last - first) if first is not None else 0.0
     down = sum(outages) + ((last - down_since) if down_since is not None else 0.0)

@@ -681,6 +681,25 @@ def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(
                    f"distance from the touch" in out, out
 
 
+def test_an_order_a_killed_run_left_resting_is_not_counted_as_one_that_did_not_fill(tmp_path, capsys, lines):
+    """A live run killed outright (SIGKILL, an OOM) leaves its orders on the book, where they may fill after: in a
+    walk of README's workflow the three a kill -9 left all filled before the restart read the account (its snapshot
+    showed only the position). The killed run's journal ends with them resting and no fill, and calibration counted
+    each as an order that rested and did not fill, lowering the fill shares by distance. Their fate is unknown: a
+    journal cut just after an order rested must count the same orders as one cut just before (it never saw it rest).
+    """
+    acks = [i for i, x in enumerate(lines) if x.startswith('{"e":"OrderAcknowledged"') and '"resting":true' in x]
+    cut = acks[len(acks) // 2]
+    counted = []
+    for name, keep in (("before", cut), ("after", cut + 1)):  # (no shutdown line: a run killed there)
+        run = run_folder(tmp_path, [x for x in lines[:keep] if '"e":"shutdown"' not in x], name)
+        assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0
+        rows = json.loads((run / "calibration" / "calibration.json").read_text())["fills"]["by_distance"]
+        counted.append(sum(r["n"] for r in rows))
+    capsys.readouterr()
+    assert counted[0] == counted[1] > 0, counted
+
+
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
     """A crash mid-write cuts the last line before the restart's start record (or the journal's end): that line is
     left out, and said. The same line garbled in the middle of a run (a disk's or a copy's error) lost a quote
