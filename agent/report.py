@@ -2,6 +2,7 @@
 sessions share (the README documents them), built in one place; and the summary-table rows they share."""
 from __future__ import annotations
 
+from agent.graduation.exposure import ExposureLevel
 from common.json_text import finite
 
 
@@ -145,7 +146,8 @@ def held_by_text(held: list[dict]) -> str:
     parts = []
     for c in held:
         if c["op"] == "ceiling":
-            parts.append(f"its ceiling (graduation.ceiling {c['threshold']})")
+            # (by name, as the config spells it: the number, summary.json's, read as a count of something)
+            parts.append(f"its ceiling (graduation.ceiling {ExposureLevel(c['threshold']).name})")
             continue
         v = "not measured" if c["value"] is None else f"{c['value']:.4g}"
         need = "≥" if c["op"] == ">=" else "≤" if c["op"] == "<=" else c["op"]
