@@ -39,6 +39,16 @@ RULE_REASONS = frozenset({"BadAloPx", "ModifyBadAloPx", "MinTradeNtl", "Tick", "
 
 
 @dataclass(frozen=True)
+class Stop:
+    """A journal's shutdown line (the live run's stop): the replayed core is stopped there, as the audit's replay stops
+    it, so that what its shutdown sent (the cancels, ``--flatten-on-stop``'s IOCs) is the run's, and their answers
+    replies to orders it sent."""
+
+    ts: float
+    flatten: bool = False
+
+
+@dataclass(frozen=True)
 class Observations:
     """A run's venue behaviour: every number here is a count or a duration the fits below read."""
 
@@ -213,10 +223,11 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     fills: list[tuple[float, float, int]] = []
     for ev in events:
         ts = ev.ts
-        if first is None:
-            first = ts
-        last = ts
         t = type(ev)
+        if t is not Stop:  # (the stop is no event the venue sent: the run's span is its events', as it was)
+            if first is None:
+                first = ts
+            last = ts
         named = _REPLY_NAMES.get(t)
         if named is not None and getattr(ev, named) not in issued:
             strays += 1
@@ -294,7 +305,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 down_since = None
         if t in _PUSHED:
             prev_push = ts
-        for c in handle(ev):
+        for c in (core.shutdown(ts, ev.flatten) if t is Stop else handle(ev)):
             carried = False
             for x in (c.commands if type(c) is Batch else (c,)):
                 if type(x) is ModifyOrder:
@@ -483,7 +494,7 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
 
     def counted():
         for ev in reader.run_events():
-            seen[0] += 1
+            seen[0] += type(ev) is not Stop  # (a stop alone is no run's events)
             yield ev
 
     def on_stray(ev) -> None:
@@ -626,7 +637,13 @@ class _JournalReader:
             if d.get("type") == "start":
                 self.start, self.start_at = d, where
                 return
-            if d.get("e") == SHUTDOWN or "e" not in d:
+            if d.get("e") == SHUTDOWN:
+                ts = d.get("ts")
+                if type(ts) not in (int, float) or not math.isfinite(ts):
+                    raise ValueError(f"{where}: shutdown.ts {ts!r}: not a finite time")
+                yield Stop(float(ts), bool(d.get("flatten")))
+                continue
+            if "e" not in d:
                 continue
             yield decode_at(d, where)
 

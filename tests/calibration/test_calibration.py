@@ -580,9 +580,10 @@ def test_without_matplotlib_the_cli_names_the_extra_before_the_work(tmp_path, ca
 
 # ---- a journal as the run left it, or damaged: what the fit may and may not take from it ----
 
-def live_journal_lines(seconds: float = 300.0, seed: int = 5) -> list[str]:
+def live_journal_lines(seconds: float = 300.0, seed: int = 5, flatten: bool = False) -> list[str]:
     """The lines of a journal written as the live CLI writes one (start record, events, shutdown) over a twin
-    session of ``seconds``, as the CLI test above writes it: the cases below damage one line of it."""
+    session of ``seconds``, as the CLI test above writes it: the cases below damage one line of it. ``flatten``:
+    the run stops as ``--flatten-on-stop`` stops it, its shutdown line then the events of the stop (5 s more)."""
     import tempfile
     from pathlib import Path
 
@@ -591,15 +592,22 @@ def live_journal_lines(seconds: float = 300.0, seed: int = 5) -> list[str]:
     gateway = TwinGateway(ex, USER, "BTC", quota_poll_s=CFG.session.quota_poll_s, action_ttl_s=CFG.risk.ack_timeout_s,
                           bbo=CFG.session.bbo_feed)
     events: list = []
-    SimDriver(ex.env, gateway, live_core(CFG, 7, 1.0, 5, 0xA1B2C3D4), CFG.session.cycle_s, None, events).start()
+    driver = SimDriver(ex.env, gateway, live_core(CFG, 7, 1.0, 5, 0xA1B2C3D4), CFG.session.cycle_s, None, events)
+    driver.start()
     ex.env.run(until=seconds)
+    before_stop = len(events)
+    if flatten:
+        driver.stop(flatten=True)
+        ex.env.run(until=seconds + 5.0)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "events.jsonl"
         journal = EventJournal(JsonlWriter(path))
         journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix="0xa1b2c3d4"))
-        for e in events:
+        for e in events[:before_stop]:
             journal.event(e)
-        journal.shutdown(seconds)
+        journal.shutdown(seconds, flatten=flatten)
+        for e in events[before_stop:]:
+            journal.event(e)
         journal.close()
         return path.read_text().splitlines(True)
 
@@ -679,6 +687,21 @@ def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(
             assert "filled, of the orders rested" not in out and not by_distance, out
             assert f"left out: {run / 'events.jsonl'}: line 1: a dry run (execution level 2): its fills by " \
                    f"distance from the touch" in out, out
+
+
+def test_a_run_stopped_with_flatten_on_stop_is_calibrated_its_stops_orders_replayed(tmp_path, capsys):
+    """A live run folder holding a --flatten-on-stop run (README: "the event journal records it, so the replay does
+    the same", and agent.audit --replay found it identical) was refused by calibration: "OrderAcknowledged of 0x…60,
+    an order the replayed core never sent". Its reader skipped the journal's shutdown line, so the replayed core never
+    stopped, and the stop's flatten IOC, acknowledged after it, was a reply to nothing. The core is stopped there now,
+    as the audit's replay stops it."""
+    lines = live_journal_lines(seconds=60.2, flatten=True)  # (between two cycles: the stop's IOC answered first)
+    stop = next(i for i, x in enumerate(lines) if x.startswith('{"e":"shutdown"'))
+    assert '"flatten":true' in lines[stop]
+    assert any(x.startswith('{"e":"OrderAcknowledged"') and '"resting":false' in x for x in lines[stop:])  # the IOC
+    run = run_folder(tmp_path, lines)
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0, capsys.readouterr().err
+    assert "an order the replayed core never sent" not in capsys.readouterr().err
 
 
 def test_an_order_a_killed_run_left_resting_is_not_counted_as_one_that_did_not_fill(tmp_path, capsys, lines):
