@@ -630,7 +630,7 @@ class _JournalReader:
 
     def run_events(self) -> Iterator:
         """This run's events, up to the next run's start record (kept in ``start``)."""
-        from agent.audit.event_log import SHUTDOWN, decode_at
+        from agent.audit.event_log import SHUTDOWN, decode_at, shutdown_at
 
         for where, d in self._records:
             self.at = where
@@ -638,10 +638,7 @@ class _JournalReader:
                 self.start, self.start_at = d, where
                 return
             if d.get("e") == SHUTDOWN:
-                ts = d.get("ts")
-                if type(ts) not in (int, float) or not math.isfinite(ts):
-                    raise ValueError(f"{where}: shutdown.ts {ts!r}: not a finite time")
-                yield Stop(float(ts), bool(d.get("flatten")))
+                yield Stop(*shutdown_at(d, where))  # (read as the audit's replay reads it)
                 continue
             if "e" not in d:
                 continue

@@ -355,6 +355,17 @@ def decode_at(d: dict, where: str):
     return event
 
 
+def shutdown_at(d: dict, where: str) -> tuple[float, bool]:
+    """A journal's shutdown line (at ``where``): the time the driver stopped the core, and whether it closed the
+    position (``--flatten-on-stop``); ValueError naming the line if its time is none. A replay stops its core there,
+    ``core.shutdown(ts, flatten)``, as the live driver did (the audit's and calibration's alike: what the stop sent
+    is the run's, and the replies after it answer orders the replayed core sent)."""
+    ts = d.get("ts")
+    if type(ts) not in (int, float) or not math.isfinite(ts):
+        raise ValueError(f"{where}: shutdown.ts {ts!r}: not a finite time")
+    return float(ts), bool(d.get("flatten"))
+
+
 class CoreFailed(ValueError):
     """The core raised handling a journal's event in a replay (``agent.audit --replay``, calibration's fit): the
     run's own core failed on it (a live run stops there, pulling its orders: its log ends "core error"), or a value

@@ -10,12 +10,11 @@ decided?", and an identical replay is a session to step through in a debugger.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from agent.audit.event_log import SHUTDOWN, CoreFailed, decode_at, handled, journal_lines
+from agent.audit.event_log import SHUTDOWN, CoreFailed, decode_at, handled, journal_lines, shutdown_at
 from agent.audit.inspect import LogReader, lost_segment_text
 from agent.audit.records import log_files, to_line
 
@@ -86,11 +85,9 @@ def replay_folder(folder: str | Path, progress: Callable[[int], None] | None = N
         if run is None or run.difference is not None:
             continue  # before any start (a journal's head pruned), or this run already differs: nothing more to learn
         if d.get("e") == SHUTDOWN:
-            ts = d.get("ts")
-            if type(ts) not in (int, float) or not math.isfinite(ts):
-                raise ValueError(f"{at}: shutdown.ts {ts!r}: not a finite time")
+            ts, flatten = shutdown_at(d, at)
             run.shut_down = True
-            core.shutdown(ts, bool(d.get("flatten")))
+            core.shutdown(ts, flatten)
             # the live driver writes the shutdown's records at once (no event may follow to carry them): so here
             _compare(run, log, core.drain_records())
             continue

@@ -816,8 +816,9 @@ def test_a_core_error_on_a_twin_sessions_events_is_raised_as_itself_not_said_as_
     ("config_bad", "line 1: config.risk.max_position 'lots': Input should be a valid number"),
     # was "not an event (BookUpdated.__new__() missing 1 required positional argument: 'bids')": Python's words
     ("bids_missing", "line {i}: not an event (BookUpdated without its field bids, which every BookUpdated has)"),
+    ("shutdown_ts", "line {i}: shutdown.ts 'soon': not a finite time"),  # (read as the audit's replay reads it)
 ], ids=["list", "number", "ts_null", "ts_nan", "venue_time_str", "level_null", "coin_number", "skew_str", "tick_str",
-        "config_bad", "bids_missing"])
+        "config_bad", "bids_missing", "shutdown_ts"])
 def test_a_malformed_line_exits_2_naming_the_file_the_line_the_field_and_its_value(tmp_path, capsys, lines, case,
                                                                                   expected):
     """Before, a line that is JSON but no object, a time of null or a venue time that is a string were
@@ -831,7 +832,10 @@ def test_a_malformed_line_exits_2_naming_the_file_the_line_the_field_and_its_val
                 "coin_number": json.dumps({**book, "coin": 5}),
                 "bids_missing": json.dumps({k: v for k, v in book.items() if k != "bids"})}
     damaged = list(lines)
-    if case in replaced:
+    if case == "shutdown_ts":
+        i = nth(lines, "shutdown", 0)
+        damaged[i] = json.dumps({**json.loads(lines[i]), "ts": "soon"}) + "\n"
+    elif case in replaced:
         damaged[i] = replaced[case] + "\n"
     else:
         field = {"skew_str": {"clock_skew_s": "abc"}, "tick_str": {"tick": "1.0"},
