@@ -321,6 +321,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                     places += 1
                     carried = True
             n_requests += carried
+        # the core's decision records, which no fit reads: kept, a day's journal held some 450 MB of them
+        core.discard_records()
     # an order still resting when the events end, not filled yet, has no known fate: a run killed outright left it on
     # the book, where it may fill after (the three a kill -9 left all did, before the restart read the account, which
     # saw only the position); counted, it read as an order that rested and did not fill. (A stop's cancels are

@@ -789,6 +789,19 @@ def test_observe_counts_each_reply_to_an_order_it_never_sent():
     assert obs.stray_replies == 2 and [e.cloid for e in seen] == ["0xfeed", "0xbeef"]
 
 
+def test_observe_keeps_none_of_the_replayed_cores_decision_records(tmp_path, lines):
+    """The replayed core writes its decision records as the live one did (a cycle's, a fill's, a snapshot's), and
+    nobody reads them in a fit: kept, they grew some 19 MB an hour of journal (a day's folder held some 450 MB of
+    them, on top of what the fit keeps, and the twin's replay as much per replayed hour)."""
+    from calibration.observe import _JournalReader, _run_of, journal_files
+    reader = _JournalReader(journal_files(run_folder(tmp_path, lines)))
+    for _ in reader.run_events():  # (up to the start record)
+        pass
+    core = _run_of(reader.start, "line 1")[0]
+    obs = observe(reader.run_events(), core, journal=True)
+    assert len(obs.order_distance) > 100 and core.drain_records() == []
+
+
 def test_a_core_error_on_a_twin_sessions_events_is_raised_as_itself_not_said_as_a_journals_line():
     """The fit's replay of the fitted twin (replay_check) observes a twin session's events through a fresh core: an
     exception there is the core's bug, and was turned into the journal's CoreFailed, a ValueError the CLI printed as
