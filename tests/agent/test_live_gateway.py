@@ -3921,19 +3921,26 @@ def test_a_kills_cancels_do_not_wait_for_a_slow_disk(tmp_path, monkeypatch):
     assert venue_open == ()
 
 
-def test_a_checkpoint_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_path, monkeypatch):
-    """The checkpoint (state, level history and summary, each written whole: two fsyncs a file) ran on the event
-    loop: with fsync at 200 ms (a busy cloud disk) it held the loop 1.2 s, every cycle, its commands and the events
-    due then waiting behind it. What the files say is still read on the loop, and written in a thread: the cycles
-    (every 0.1 s here) keep their pace, and the checkpoint's files are there."""
+def _cycle_ticks_recorder(ticks: list[float]):
+    """A ``LiveDriver.on_event`` that notes the wall time of each quote cycle's tick in ``ticks`` (the slow-disk tests:
+    a cycle held back shows as a gap between two)."""
     from agent.gateway.events import AFTER_CYCLE, Timer
-    ticks: list[float] = []
-    real_on_event, real_fsync = LiveDriver.on_event, os.fsync
+    real_on_event = LiveDriver.on_event
 
     def on_event(self, event):
         if type(event) is Timer and event.name != AFTER_CYCLE:
             ticks.append(time.perf_counter())
         return real_on_event(self, event)
+    return on_event
+
+
+def test_a_checkpoint_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_path, monkeypatch):
+    """The checkpoint (state, level history and summary, each written whole: two fsyncs a file) ran on the event
+    loop: with fsync at 200 ms (a busy cloud disk) it held the loop 1.2 s, every cycle, its commands and the events
+    due then waiting behind it. What the files say is still read on the loop, and written in a thread: the cycles
+    (every 0.1 s here) keep their pace, and the checkpoint's files are there."""
+    ticks: list[float] = []
+    on_event, real_fsync = _cycle_ticks_recorder(ticks), os.fsync
 
     def slow_fsync(fd):
         time.sleep(0.2)
@@ -3960,14 +3967,8 @@ def test_a_segment_rotation_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_pat
     import threading
 
     from agent import config as config_module
-    from agent.gateway.events import AFTER_CYCLE, Timer
     ticks: list[float] = []
-    real_on_event, real_fsync = LiveDriver.on_event, os.fsync
-
-    def on_event(self, event):
-        if type(event) is Timer and event.name != AFTER_CYCLE:
-            ticks.append(time.perf_counter())
-        return real_on_event(self, event)
+    on_event, real_fsync = _cycle_ticks_recorder(ticks), os.fsync
 
     on_the_loop: list[int] = []  # the cycle ticks so far at each fsync made on the loop's thread
 
