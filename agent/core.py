@@ -486,8 +486,13 @@ class AgentCore:
         self.ledger.on_mid(ev.ts, self.mid)
         self.graduation.on_mid(ev.ts, self.mid)
         self.regime.on_mid(ev.ts, self.mid)
-        if self.validation.on_mid(ev.ts, self.mid):
+        v = self.validation
+        if v.on_mid(ev.ts, self.mid):
             self._apply_validation_weights()
+        if v.evaluated:  # each evaluation's evidence: why a signal's weight and the degraded count are what they are
+            cards = v.cards
+            self._records.extend({"type": "scorecard", **cards[name].record()} for name in v.evaluated)
+            v.evaluated.clear()
 
     def _made_at(self, ts: float, tid: int) -> float:
         """When a fill or a print delivered at ``ts`` happened, on this core's clock: its venue time (under its id,

@@ -489,7 +489,7 @@ def model_confidence(scorecards: Iterable[ModelScorecard] | Mapping[str, ModelSc
 class ScorecardSet:
     """One scorecard per named model (e.g. each signal in a SignalBlend) sharing a config."""
 
-    __slots__ = ("cards", "degraded_count", "_evaluations")
+    __slots__ = ("cards", "degraded_count", "_evaluations", "evaluated")
 
     def __init__(self, names: Iterable[str], config: ScorecardConfig | None = None) -> None:
         cfg = config or ScorecardConfig()
@@ -500,6 +500,9 @@ class ScorecardSet:
         # the cards' evaluations, summed, when it was last counted: degraded() reads each card's verdict, bad
         # periods and proven, which only an evaluation changes (and each counts itself)
         self._evaluations = 0
+        # the names of the cards an on_mid evaluated, in order, until the caller clears it: each evaluation's
+        # evidence (metrics, verdict, weight) goes to the decision log as a scorecard record (AgentCore._on_book)
+        self.evaluated: list[str] = []
 
     def predict(self, ts: float, p_ups: Mapping[str, float], horizon_s: float, mid: float) -> None:
         cards = self.cards
@@ -529,9 +532,12 @@ class ScorecardSet:
         for name, c in self.cards.items():
             before = c.verdict
             w = c.weight()
+            n = c._evaluations
             c.on_mid(ts, mid, auto_evaluate=True)
             if c.verdict is not before or c.weight() != w:
                 changed.append(name)
+            if c._evaluations != n:
+                self.evaluated.append(name)
             evaluations += c._evaluations
         if evaluations != self._evaluations:  # (most mids evaluate nothing: the count stands)
             self._evaluations = evaluations

@@ -443,3 +443,29 @@ def test_a_fill_made_in_an_outage_is_no_positive_edge_evidence_measured_from_its
     assert any(100.0 < made < 130.0 and ts >= 130.0 for ts, made in fills)  # made in the outage, delivered after it
     ledger_10s = next(q for q in core.ledger.markouts if q.horizon_s == cfg.graduation.markout_horizon_s)
     assert core.graduation.markouts.resolved == ledger_10s.resolved  # the same fills, on the same horizon
+
+
+def test_each_scorecard_evaluation_writes_its_evidence_to_the_decision_log():
+    """A signal's weight in the blend and the degraded models the safety ladder counts come from its scorecard's
+    evaluations: each writes a scorecard record (name, verdict, weight, the metrics), so the log says why (README:
+    the run folder's record types). Before, no metric or verdict reached the log or the summary at all."""
+    from agent.audit.inspect import describe
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    records = []
+    ex, _, core, driver = build_session(cfg, 1, record_sink=records.append)
+    driver.start()
+    ex.env.run(until=700.0)
+    cards = [r for r in records if r["type"] == "scorecard"]
+    evaluations = sum(c.metrics().evaluations for c in core.validation.cards.values())
+    assert evaluations >= 9 and len(cards) == evaluations  # one record per evaluation, each card's
+    assert {r["name"] for r in cards} == set(core.validation.cards)
+    last = {r["name"]: r for r in cards}
+    for name, card in core.validation.cards.items():
+        now = card.record()  # (no evaluation since its last record: the same, but for its pending forecasts)
+        assert repr({k: v for k, v in last[name].items() if k not in ("type", "pending")}) == \
+            repr({k: v for k, v in now.items() if k != "pending"})
+        assert last[name]["proven"] and last[name]["weight"] == core.signals.weights[name] / \
+            (cfg.quoting.signals.weights or {}).get(name, 1.0)
+    assert any(not r["proven"] for r in cards)  # (the unproven evaluations too, marked so)
+    assert "Brier" in describe(cards[-1], False) and cards[-1]["name"] in describe(cards[-1], False)
