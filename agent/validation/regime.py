@@ -54,7 +54,7 @@ class RegimeModel:
 
     __slots__ = ("cfg", "_lam", "_p1", "_n", "_w0", "_w1", "_s0", "_s1", "_q0", "_q1",
                  "mu", "var", "_warm", "_warm_s", "_warm_q", "ts", "_grid_ts", "_grid_mid", "_min_var_ratio",
-                 "_p_stressed")
+                 "_p_stressed", "_moved")
 
     def __init__(self, config: RegimeConfig | None = None) -> None:
         self.cfg = config or RegimeConfig()
@@ -72,13 +72,15 @@ class RegimeModel:
         self.ts = math.nan
         self._grid_ts = math.nan
         self._grid_mid = math.nan
+        self._moved = False  # a mid other than the grid's has come since the last step closed
 
     # ---- input
 
     def on_mid(self, ts: float, mid: float) -> float | None:
         """Sample the mid on the ``step_s`` grid; when a step closes, update on its log return.
 
-        A gap of k steps becomes one observation of the return scaled by 1/√k (variance per step).
+        A gap of k steps becomes one observation of the return scaled by 1/√k (variance per step); so do steps in
+        which no mid other than the last step's came, with the first step in which one does.
         Returns p_stressed when an update ran, else None.
         """
         if not (0.0 < mid < math.inf):
@@ -86,12 +88,20 @@ class RegimeModel:
         if self._grid_ts != self._grid_ts:
             self._grid_ts, self._grid_mid = ts, mid
             return None
+        if mid != self._grid_mid:
+            self._moved = True
         k = math.floor((ts - self._grid_ts) / self.cfg.step_s)
-        if k < 1:
+        if k < 1 or not self._moved:
+            # a mid that has not moved at all closes no step: the steps it spans go into the next move's, as a gap's
+            # do. Taken one by one, ten minutes of a flat mid fed the calm state zeros until its variance was nearly
+            # none; the market moving again at its old volatility then read stressed (P > 0.5 for 93% of the next
+            # hour), and the calm state, given no weight, never learnt otherwise. (A mid that moved and came back
+            # is a return of 0, observed.)
             return None
         ret = math.log(mid / self._grid_mid) / math.sqrt(k)
         self._grid_ts += k * self.cfg.step_s
         self._grid_mid = mid
+        self._moved = False
         return self.update(ts, ret)
 
     def update(self, ts: float, ret: float) -> float:

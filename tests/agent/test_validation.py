@@ -284,6 +284,27 @@ def test_hmm_on_mid_samples_the_grid():
     assert model.p_stressed == model.record()["p_stressed"]
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hmm_after_a_flat_mid_reads_the_old_volatility_calm(seed):
+    """Ten minutes of a mid that does not move (a quiet coin), then the market at the volatility it had before: one
+    regime throughout, calm. The flat steps had each been a return of 0: the calm state's variance fell to nearly
+    none, every return after read stressed (P > 0.5 for 93% of the next hour, seed 0), and the calm state, given
+    no weight, never re-learnt. A mid that moved and came back is still a step of 0 (test_hmm_on_mid_samples_the_grid)."""
+    rng = np.random.default_rng(seed)
+    model = RegimeModel()
+    mid, t, seen = 100.0, 0.0, []
+    for phase, steps in (("moving", 600), ("flat", 600), ("moving", 3600)):
+        for _ in range(steps):
+            if phase == "moving":
+                mid *= math.exp(rng.normal(0.0, 1e-4))
+            model.on_mid(t, mid)
+            t += 1.0
+            if phase == "moving" and t > 1200.0:
+                seen.append(model.p_stressed)
+    assert max(seen) < 0.5 and model.regime == 0
+    assert model.vol_ratio < RegimeConfig().min_vol_ratio
+
+
 def test_mixed_horizons_resolve_at_their_own_due_time():
     card = ModelScorecard("m", ScorecardConfig(window_outcomes=10, min_outcomes=2, min_prediction_spacing_s=0.0))
     card.predict(0.0, 0.9, 10.0, 100.0)
