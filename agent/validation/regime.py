@@ -47,6 +47,10 @@ class RegimeConfig(FileModel):
     min_vol_ratio: float = Field(1.5, ge=1.0, le=100.0, description=(
         "Stressed over calm volatility below which the two states are one regime and p_stressed reads 0 "
         "(1 turns the rule off; the twin's stressed regime is some 3x the calm one's)."))
+    max_flat_steps: int = Field(60, ge=1, le=1_000_000, description=(
+        "Steps a mid that does not move at all is folded into the next move's return, at most; past that they "
+        "close as one return of 0 (a market that went still after a stressed spell reads calm, not stressed for "
+        "as long as it stays still)."))
 
 
 class RegimeModel:
@@ -80,7 +84,8 @@ class RegimeModel:
         """Sample the mid on the ``step_s`` grid; when a step closes, update on its log return.
 
         A gap of k steps becomes one observation of the return scaled by 1/√k (variance per step); so do steps in
-        which no mid other than the last step's came, with the first step in which one does.
+        which no mid other than the last step's came, with the first step in which one does, up to
+        ``max_flat_steps`` of them (then they close as a return of 0).
         Returns p_stressed when an update ran, else None.
         """
         if not (0.0 < mid < math.inf):
@@ -91,12 +96,14 @@ class RegimeModel:
         if mid != self._grid_mid:
             self._moved = True
         k = math.floor((ts - self._grid_ts) / self.cfg.step_s)
-        if k < 1 or not self._moved:
+        if k < 1 or (not self._moved and k < self.cfg.max_flat_steps):
             # a mid that has not moved at all closes no step: the steps it spans go into the next move's, as a gap's
             # do. Taken one by one, ten minutes of a flat mid fed the calm state zeros until its variance was nearly
             # none; the market moving again at its old volatility then read stressed (P > 0.5 for 93% of the next
             # hour), and the calm state, given no weight, never learnt otherwise. (A mid that moved and came back
-            # is a return of 0, observed.)
+            # is a return of 0, observed.) Past max_flat_steps the stillness is an observation, a return of 0 over
+            # them all: folded without end, a stressed spell followed by a still mid held P(stressed) where the
+            # spell left it (spreads x1.5, Yellow) for as long as the mid stayed still.
             return None
         ret = math.log(mid / self._grid_mid) / math.sqrt(k)
         self._grid_ts += k * self.cfg.step_s

@@ -305,6 +305,28 @@ def test_hmm_after_a_flat_mid_reads_the_old_volatility_calm(seed):
     assert model.vol_ratio < RegimeConfig().min_vol_ratio
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hmm_reads_a_mid_gone_still_after_a_stressed_spell_calm(seed):
+    """Calm, then five stressed minutes (P(stressed) near 1), then a mid that does not move for ten minutes: the
+    stillness is evidence of calm, one return of 0 each max_flat_steps (60): below Yellow's 0.95 within three
+    minutes, below 0.5 within seven. Folded without end into the next move, it was no observation at all:
+    P(stressed) stayed where the spell left it (1.0) for as long as the mid stayed still, spreads x1.5 and the
+    safety ladder at Yellow in a market that did not move."""
+    rng = np.random.default_rng(seed)
+    model = RegimeModel()
+    mid, t, still = 100.0, 0.0, []
+    for phase, steps, sigma in (("calm", 1800, 1e-4), ("stressed", 300, 3e-4), ("still", 600, 0.0)):
+        for _ in range(steps):
+            mid *= math.exp(rng.normal(0.0, sigma)) if sigma else 1.0
+            model.on_mid(t, mid)
+            t += 1.0
+            if phase == "still":
+                still.append(model.p_stressed)
+    assert still[0] > 0.95  # the spell was read stressed: the still mid has something to undo
+    assert max(still[180:]) < 0.95  # (SafetyConfig.stressed_regime_yellow)
+    assert max(still[420:]) < 0.5 and model.regime == 0
+
+
 def test_mixed_horizons_resolve_at_their_own_due_time():
     card = ModelScorecard("m", ScorecardConfig(window_outcomes=10, min_outcomes=2, min_prediction_spacing_s=0.0))
     card.predict(0.0, 0.9, 10.0, 100.0)
