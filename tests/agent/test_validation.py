@@ -289,7 +289,8 @@ def test_hmm_after_a_flat_mid_reads_the_old_volatility_calm(seed):
     """Ten minutes of a mid that does not move (a quiet coin), then the market at the volatility it had before: one
     regime throughout, calm. The flat steps had each been a return of 0: the calm state's variance fell to nearly
     none, every return after read stressed (P > 0.5 for 93% of the next hour, seed 0), and the calm state, given
-    no weight, never re-learnt. A mid that moved and came back is still a step of 0 (test_hmm_on_mid_samples_the_grid)."""
+    no weight, never re-learnt. A mid that moved and came back is still a step of 0
+    (test_hmm_on_mid_samples_the_grid)."""
     rng = np.random.default_rng(seed)
     model = RegimeModel()
     mid, t, seen = 100.0, 0.0, []
