@@ -1714,13 +1714,15 @@ class AgentCore:
 
 def _validation_factors(metrics: tuple, weights: tuple) -> tuple:
     """(each signal's factor on its shift..., the spread's widening in bps) from its card's metrics and its weight:
-    a card with evaluations scales its weighted signal's shift by its calibration slope clipped to [0, 1] (1 where
-    it has none), and widens the spread by weight × its edge bias where that is > 0; 1.0 (no change) otherwise."""
+    a proven card (an evaluation counted, ``min_outcomes`` in its window) scales its weighted signal's shift by its
+    calibration slope clipped to [0, 1] (1 where it has none), and widens the spread by weight × its edge bias where
+    that is > 0; 1.0 (no change) otherwise. (An unproven card's evaluations are of a few outcomes: 20 at the first,
+    whose slope is noise and took a signal's shift to 0 or left it whole by chance.)"""
     out = []
     widen_bps = 0.0
     for m, weight in zip(metrics, weights):
         f = 1.0
-        if m.evaluations and weight:
+        if m.proven and weight:
             s = m.calibration_slope
             f = 1.0 if s != s else (0.0 if s < 0.0 else 1.0 if s > 1.0 else s)
             b = m.edge_bias_bps

@@ -162,6 +162,8 @@ class ScorecardMetrics:
     pending: int
     ties_dropped: int
     expired: int
+    # an evaluation has counted (min_outcomes in the window): before, the metrics are of too few outcomes to act on
+    proven: bool = False
 
 
 class ModelScorecard:
@@ -459,7 +461,7 @@ class ModelScorecard:
             mi_ratio=self._mi_ratio(mi), edge_bias_bps=self._edge_bias_bps,
             calibration_slope=self.calibration_slope(), consecutive_good=self._good,
             consecutive_bad=self._bad, evaluations=self._evaluations, pending=len(self._pending),
-            ties_dropped=self.ties_dropped, expired=self.expired)
+            ties_dropped=self.ties_dropped, expired=self.expired, proven=self._proven)
 
     def record(self) -> dict:
         """All metrics of the last evaluation, the verdict, weight and score, as a plain dict."""

@@ -3045,8 +3045,8 @@ def test_the_quote_cycle_reads_what_the_accessors_give(read):
 class _Metrics:
     """What the quote cycle reads of a card's metrics."""
 
-    def __init__(self, evaluations: int, calibration_slope: float, edge_bias_bps: float) -> None:
-        self.evaluations = evaluations
+    def __init__(self, proven: bool, calibration_slope: float, edge_bias_bps: float) -> None:
+        self.proven = proven
         self.calibration_slope = calibration_slope
         self.edge_bias_bps = edge_bias_bps
 
@@ -3054,7 +3054,7 @@ class _Metrics:
 _slopes = st.one_of(st.just(math.nan), st.just(-0.0), st.floats(-2.0, 3.0))
 
 
-@given(st.lists(st.tuples(st.integers(0, 2), _slopes, _slopes, st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.5]),
+@given(st.lists(st.tuples(st.booleans(), _slopes, _slopes, st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.5]),
                           st.one_of(st.just(-0.0), st.floats(-1e3, 1e3))), min_size=3, max_size=3))
 def test_validations_factors_give_each_signals_shift_and_the_widening_to_the_bit(signals):
     """The quote cycle keeps validation's factors per signal while the cards' metrics and the weights hold, and
@@ -3068,7 +3068,7 @@ def test_validations_factors_give_each_signals_shift_and_the_widening_to_the_bit
     adj = widen_bps = 0.0
     want = []
     for m, weight, a in zip(metrics, weights, shifts):
-        if m.evaluations and weight:
+        if m.proven and weight:
             s = m.calibration_slope
             a *= 1.0 if s != s else (0.0 if s < 0.0 else 1.0 if s > 1.0 else s)
             b = m.edge_bias_bps

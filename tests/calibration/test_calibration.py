@@ -580,19 +580,21 @@ def test_without_matplotlib_the_cli_names_the_extra_before_the_work(tmp_path, ca
 
 # ---- a journal as the run left it, or damaged: what the fit may and may not take from it ----
 
-def live_journal_lines(seconds: float = 300.0, seed: int = 5, flatten: bool = False) -> list[str]:
+def live_journal_lines(seconds: float = 300.0, seed: int = 5, flatten: bool = False,
+                       cfg: AgentConfig = CFG) -> list[str]:
     """The lines of a journal written as the live CLI writes one (start record, events, shutdown) over a twin
     session of ``seconds``, as the CLI test above writes it: the cases below damage one line of it. ``flatten``:
-    the run stops as ``--flatten-on-stop`` stops it, its shutdown line then the events of the stop (5 s more)."""
+    the run stops as ``--flatten-on-stop`` stops it, its shutdown line then the events of the stop (5 s more).
+    ``cfg``: the live run's config (CFG's unless said)."""
     import tempfile
     from pathlib import Path
 
     ex = Exchange.build(TRUTH, seed)
-    ex.fund(USER, CFG.session.collateral_usd)
-    gateway = TwinGateway(ex, USER, "BTC", quota_poll_s=CFG.session.quota_poll_s, action_ttl_s=CFG.risk.ack_timeout_s,
-                          bbo=CFG.session.bbo_feed)
+    ex.fund(USER, cfg.session.collateral_usd)
+    gateway = TwinGateway(ex, USER, "BTC", quota_poll_s=cfg.session.quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s,
+                          bbo=cfg.session.bbo_feed)
     events: list = []
-    driver = SimDriver(ex.env, gateway, live_core(CFG, 7, 1.0, 5, 0xA1B2C3D4), CFG.session.cycle_s, None, events)
+    driver = SimDriver(ex.env, gateway, live_core(cfg, 7, 1.0, 5, 0xA1B2C3D4), cfg.session.cycle_s, None, events)
     driver.start()
     ex.env.run(until=seconds)
     before_stop = len(events)
@@ -602,7 +604,7 @@ def live_journal_lines(seconds: float = 300.0, seed: int = 5, flatten: bool = Fa
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "events.jsonl"
         journal = EventJournal(JsonlWriter(path))
-        journal.start(start_record(0.0, CFG, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix="0xa1b2c3d4"))
+        journal.start(start_record(0.0, cfg, venue="live", seed=7, tick=1.0, sz_decimals=5, cloid_prefix="0xa1b2c3d4"))
         for e in events[:before_stop]:
             journal.event(e)
         journal.shutdown(seconds, flatten=flatten)
@@ -758,13 +760,21 @@ def test_a_compressed_segment_cut_short_is_refused_naming_it(tmp_path, capsys, l
     assert "(cut short): the rest of it lost: the journal is damaged" in err
 
 
-def test_a_quote_cycle_written_twice_is_refused_naming_the_first_reply_the_replay_never_asked_for(tmp_path, capsys,
-                                                                                                    lines):
+def test_a_quote_cycle_written_twice_is_refused_naming_the_first_reply_the_replay_never_asked_for(tmp_path, capsys):
     """A Timer line written twice: the replayed core quotes a cycle the run did not, and every order after it is
     another order. The venue's replies then name orders the replay never sent: counted, and refused naming the
-    first (before, the places read 1,804 for 1,088 and the transport failures 27% for 0.8%). (A cycle repeated at
-    its own time often sends nothing, its orders just sent being in flight: the first of every tenth cycle from the
-    50th whose repeat the replay turns another way is taken.)"""
+    first (before, the places read 1,804 for 1,088 and the transport failures 27% for 0.8%). A cycle repeated at
+    its own time sends nothing itself, its orders just sent being in flight: what it leaves behind is a second
+    forecast in each signal's scorecard (their spacing is 0 under CFG's scorecard section), an outcome the run's
+    cards never had, and that reaches the quotes once a card is judged (proven: its weight, calibration slope and
+    edge bias then act). Under CFG no card is ever judged, and a doubled cycle left the replay on the run's path
+    (until 6 December the slope of an unproven card's first outcomes scaled the quotes, and that took it off); this
+    journal's run judges its cards from their 20th outcome (at 16 s). The first of every tenth cycle from the 50th
+    whose repeat the replay turns another way is taken (the 50th, at 13 s: its extra forecast is among those the
+    cards are first judged on, and their weights differ from then)."""
+    scorecard = CFG.validation.scorecard.model_copy(update={"min_outcomes": 20})
+    judged = CFG.model_copy(update={"validation": CFG.validation.model_copy(update={"scorecard": scorecard})})
+    lines = live_journal_lines(cfg=judged)
     for k in range(50, 600, 10):
         i = nth(lines, "Timer", k)
         run = run_folder(tmp_path, lines[:i + 1] + [lines[i]] + lines[i + 1:], f"run{k}")
