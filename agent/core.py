@@ -1032,6 +1032,14 @@ class AgentCore:
                                  self._dead_man_doubt_ts < math.inf)
 
     @property
+    def kill_work_left(self) -> bool:
+        """After a Kill: orders still counted live (their pulls go again on the timer), or the position still being
+        closed (``safety.kill_action`` flatten: an IOC out, its retry due, one held by the address budget or waiting
+        for a book). The live driver ends the run once this is False and a snapshot asked after says the venue
+        agrees (``LiveDriver._after_kill``)."""
+        return bool(self.tracker.live_set) or self._flattening or self._flatten_due
+
+    @property
     def dead_man_state(self) -> str:
         """The venue's dead-man's switch: off (never armed), armed (the venue acknowledged it), unconfirmed (an arm
         sent that the venue has not acknowledged, and no acknowledged one in force), clearing (a clear sent that the

@@ -13,6 +13,7 @@ from agent.gateway.events import AFTER_CYCLE, Command, Event, Timer
 
 class Core(Protocol):
     winding_down: bool  # stopped, with orders it still counts live: it needs its timer until they are gone
+    stopped: bool  # quoting stopped for good: a Kill (while a driver runs it), or its shutdown
     clock_fault: str  # the events' clock stepped back too far to go on (AgentCore._stepped_back): the run must stop
     clock_step_back_max_s: float
 

@@ -1,8 +1,8 @@
 """``LiveDriver``: the same AgentCore on asyncio, with wall-clock timestamps, against an async gateway.
 
 It feeds every gateway event to the core and sends the core's commands, ticks a quote-cycle
-timer, and on stop (duration over, SIGINT/SIGTERM/SIGHUP, a core failure) pulls every order, waits for
-the venue to confirm none of ours rests, and closes. ``DryRunGateway`` wraps a gateway for
+timer, and on stop (duration over, SIGINT/SIGTERM/SIGHUP, a core failure, a Kill whose work is done) pulls every
+order, waits for the venue to confirm none of ours rests, and closes. ``DryRunGateway`` wraps a gateway for
 execution level 2: every order goes far from the touch and is cancelled as soon as it rests.
 """
 from __future__ import annotations
@@ -99,6 +99,7 @@ class AsyncGateway(Protocol):
 _SHUTDOWN_POLL_S = 1.0
 _FLATTEN_TICK_S = 0.25  # the core's timer while it closes the position at a stop (its retries are 2 s apart)
 _FINAL_READ_S = 5.0  # the most a stop still flattening at the grace's end waits past it for the venue's account
+KILL_STOP = "kill"  # the stop_reason of a run a Kill ended: its work done (no order of ours listed, flat or held)
 
 
 class LiveDriver:
@@ -135,6 +136,12 @@ class LiveDriver:
         # the run stopped itself on a fault (a core error, a log it could not write), not at its duration or on a
         # signal: the CLI's exit 4, so a supervisor sees it (as 0 it read as a run that went well)
         self.stopped_on_fault = False
+        # the clock's time the run saw the core's Kill (None: none): the run then ends itself once the Kill's work is
+        # done (_after_kill), and a stop before says the Kill in its reason (the CLI's exit 5)
+        self.kill_ts: float | None = None
+        self._kill_quiet_ts: float | None = None  # since when the core has had nothing left of the Kill to do
+        self._kill_asked_ts = -math.inf  # the driver's last snapshot request to see the venue agree
+        self._last_snapshot: AccountSnapshot | None = None
         self.final_snapshot: AccountSnapshot | None = None
         self.wall_s = 0.0  # how long run() took, once it has returned (elapsed_wall_s() while it runs)
         self._wall0: float | None = None
@@ -151,6 +158,7 @@ class LiveDriver:
         if self.journal is not None:
             self._journal(self.journal.event, event)
         if type(event) is AccountSnapshot:
+            self._last_snapshot = event
             self._wake_snapshot_waiters(event)
         try:
             if type(event) is Timer and event.name != AFTER_CYCLE:  # a quote cycle: timed
@@ -213,9 +221,11 @@ class LiveDriver:
     # ------------------------------------------------------------------ running
 
     def request_stop(self, reason: str = "stop requested", fault: bool = False) -> None:
-        """Ask the run to end (safe to call from a signal handler or a callback); ``fault``: the run's own."""
+        """Ask the run to end (safe to call from a signal handler or a callback); ``fault``: the run's own. After a
+        Kill the reason says it first ("kill, then SIGTERM"): the Kill's work not done, the run was stopped all the
+        same, and its end must not read as an ordinary stop."""
         if not self.stop_reason:
-            self.stop_reason = reason
+            self.stop_reason = reason if self.kill_ts is None or reason == KILL_STOP else f"{KILL_STOP}, then {reason}"
             self.stopped_on_fault = fault
         if self._stop is not None:
             self._stop.set()
@@ -291,9 +301,49 @@ class LiveDriver:
             if not self.stopped:
                 now = self.clock()
                 self.on_event(Timer(now))
+                if self.kill_ts is None and self.core.stopped:  # (a running core stops only at a Kill, in a cycle)
+                    self._killed(now)
                 await asyncio.sleep(0)  # the requests just spawned get the loop first: each signs and starts its POST
                 if not self.stopped:
                     self.on_event(Timer(now, AFTER_CYCLE))  # then the rest of the cycle's work
+                if self.kill_ts is not None and not self.stopped:
+                    self._after_kill(now)
+
+    def _killed(self, now: float) -> None:
+        """The core's Kill, seen in the cycle it came in (before a signal can land between the cycle's two halves)."""
+        self.kill_ts = now
+        if self.stop_reason:  # (a stop asked in the same cycle, before the Kill: its reason says it too)
+            self.stop_reason = f"{self.stop_reason}, then {KILL_STOP}"
+        log.warning("Kill: quoting stopped for good; the run ends once the venue lists none of our orders%s",
+                    " and no position" if self.core.cfg.safety.kill_action == "flatten" else "")
+
+    def _after_kill(self, now: float) -> None:
+        """After a Kill, each cycle: end the run (``KILL_STOP``) once the Kill's work is done: the core has nothing
+        of it left (no order counted live, no flatten working: ``kill_work_left``), no request is in flight, and a
+        snapshot asked since says the venue lists none of our orders and, with ``safety.kill_action`` flatten, no
+        position. Before, a Kill left the run up and idle until its duration (without one, for ever), then it ended
+        as any run does: a supervisor could not tell a Kill happened. Until then the run stays up as it was: a
+        flatten held by the address budget or a thin book goes on until the duration or a signal."""
+        core = self.core
+        if core.kill_work_left:
+            self._kill_quiet_ts = None
+            return
+        if self._kill_quiet_ts is None:
+            self._kill_quiet_ts = now
+        snap = self._last_snapshot
+        if snap is not None and snap.requested_ts >= self._kill_quiet_ts and not self.gateway.in_flight:
+            if not snap.open_orders and (core.cfg.safety.kill_action == "hold" or not snap.position):
+                log.warning("the Kill's work is done: the venue lists none of our orders%s; stopping",
+                            " and no position" if not snap.position else
+                            f", and the position of {snap.position:+g} is held (safety.kill_action hold)")
+                self.request_stop(KILL_STOP)
+                return
+            self._kill_quiet_ts = now  # (the core has what it shows: its work again, or a snapshot after it)
+        # the venue's word, asked at the shutdown's pace at most and within the IP weight the core keeps for itself
+        if now - self._kill_asked_ts >= max(_SHUTDOWN_POLL_S * self.time_scale, core.cfg.risk.pull_retry_s) \
+                and core.budget.ip_allows_snapshot(now, SNAPSHOT_SENT_WEIGHT):
+            self._kill_asked_ts = now
+            self._send_own(RequestAccountSnapshot(), SNAPSHOT_SENT_WEIGHT, "accountSnapshot")
 
     async def shutdown(self, grace_s: float = 10.0, flatten: bool = False) -> None:
         """Stop quoting, pull every order, and wait (at most ``grace_s`` wall seconds) until the venue

@@ -2,11 +2,13 @@
 
 ``live_main(argv)`` reads the options and the signing key (environment or keystore; never printed
 or logged), runs the core through ``HyperliquidGateway`` and ``LiveDriver`` until the duration is
-over or SIGINT/SIGTERM/SIGHUP, then pulls every order and writes the state and the summary.
+over, SIGINT/SIGTERM/SIGHUP or a Kill's work done, then pulls every order and writes the state and the summary.
 Exit codes: 0 done; 1 the venue could not be used (or the run's files, or a Kill's latch, could not be written at the
 end); 2 bad options (a coin the venue does not list among them), no key or a key the venue refuses, or an account and
 coin a live Kill latched (``agent.kill_latch``); 3 orders may still rest; 4 the run stopped itself on a fault (a core
-error, a log it could not write), every order pulled; 130 (SIGTERM 143, SIGHUP 129) interrupted before trading started.
+error, a log it could not write), every order pulled; 5 a Kill stopped the run (its latch written: later starts are
+refused until --clear-kill), or a stop after one; 130 (SIGTERM 143, SIGHUP 129) interrupted before trading started.
+When several apply the first of 3, 4, 1, 5 is given: 5 says every order gone, the files and the latch written.
 """
 from __future__ import annotations
 
@@ -53,20 +55,27 @@ execution levels (DESIGN §6): 0 paper, 1 twin-grade paper (both: use `python -m
   3 micro-live, 4 full live.
 
 exit status:
-  0 the run ended (its duration, SIGINT, SIGTERM or SIGHUP) with every order gone
+  0 the run ended (its duration, SIGINT, SIGTERM or SIGHUP) with every order gone, no Kill in it
   1 the venue could not be used, or the run's files could not be written at the end
   2 bad options, a coin the venue does not list, no key, or a key the venue does not accept for the account,
     or an account and coin a live Kill latched (see below); nothing was sent
   3 orders of ours may still rest at the venue: check and cancel them
   4 the run stopped itself on a fault (a core error, a log it could not write), every order pulled
+  5 a Kill stopped the run (stop_reason "kill": its work done, every order gone, flat or held), or the
+    duration or a signal stopped it after one ("kill, then SIGTERM"); its latch holds every later start on
+    the account and coin until --clear-kill
   130 interrupted (Ctrl-C) before trading started (its imports, the options and the key, the checks with
       the venue before the first order): no order was sent, the connection closed, the locks released
   143, 129 SIGTERM, SIGHUP alike, their line naming them
-  (a Kill whose latch could not be written ends with 1, or 3 or 4 as above, and says so)
+  when several apply, the first of 3, 4, 1, 5 (a Kill whose latch could not be written ends with 1, or 3 or 4
+  as above, and says so)
 
-after a Kill: the run stops quoting and a latch file is written beside the run lock (venue, account, coin); every
-  later start on them is refused (exit 2, naming the postmortem) until one with --clear-kill. Delete nothing by hand
-  before reading the postmortem: the next start has a fresh drawdown baseline.
+after a Kill: the run stops quoting, cancels every order (and flattens or holds: safety.kill_action), and a latch
+  file is written beside the run lock (venue, account, coin); once the venue lists none of its orders (and no
+  position, when flattening) the run stops by itself, exit 5. A flatten still working keeps it up until then (or
+  --duration, or a signal). Every later start on them is refused (exit 2, naming the postmortem) until one with
+  --clear-kill. Delete nothing by hand before reading the postmortem: the next start has a fresh drawdown
+  baseline.
 
 examples:
   python -m twin serve --port 3001 --fund 0xYOURADDRESS=100000 &
@@ -646,14 +655,17 @@ async def _trade(plan: _Plan, gw) -> int:
         resting = (f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
                    f"order(s) of ours on {plan.coin}: check and cancel them")
     unlatched = latch.missing_text()
+    killed = None if driver.kill_ts is None or unlatched else (
+        f"note: a Kill stopped this run ({driver.stop_reason}): every later start on this account and coin is refused "
+        f"until one with {CLEAR_OPTION}; read the postmortem first")
     # in the log too, where it is kept apart from stderr (a caller's own handler, a file): a terminal gone (SIGHUP, a
     # closed pipe) still leaves them there. Not where the log is stderr (the CLI's own), where they are printed after
     # the summary: logged there as well, an operator read each twice
-    for text in (held, resting, unlatched):
+    for text in (held, resting, unlatched, killed):
         if text:
             log_apart_from_stderr(log, logging.WARNING, text)
     say(json_text.dumps(summary, indent=2, default=float) if plan.json else format_live_summary(summary), sys.stdout)
-    for text in (held, resting, unlatched):
+    for text in (held, resting, unlatched, killed):
         if text:
             print_note(text)
     if resting:
@@ -662,6 +674,8 @@ async def _trade(plan: _Plan, gw) -> int:
         return 4                 # fails the files at the end too, and the supervisor must hear of the fault stop
     if unsaved or unlatched:
         return 1
+    if driver.kill_ts is not None:  # after 3, 4 and 1: the Kill's own code says its end was otherwise clean
+        return 5
     return 0
 
 

@@ -21,7 +21,9 @@ stop as above. The killed process's locks (the folder's ``.run.lock``, the accou
 and a restart they refuse (exit 2) fails. A Kill in the killed run (chaos can drive one: a data-age or drawdown rule)
 left its latch in that folder (``agent.kill_latch``), which would refuse the restart: the soak clears it
 deliberately, the restart given ``--clear-kill`` and the row's notes saying so, as the restart is the crash's test,
-not the Kill's; a Kill in the last run is noted and its latch left in ``locks`` (nothing is started after it). The
+not the Kill's; a Kill in the last run is noted and its latch left in ``locks`` (nothing is started after it). A Kill
+ends the run by itself once its work is done (stop_reason "kill", exit 5: a run to be killed that a Kill ended first
+is noted, not failed, and restarted all the same), and a stop before then says it ("kill, then SIGTERM"). The
 operator's own lock folder never sees the soak's latches or locks. The restarted run
 must take the killed run's orders over or cancel them, so that its summary agrees with the venue as any run's does
 (its fills: the venue's less those made before it read the account, the killed run's and the gap's); the log must
@@ -32,12 +34,13 @@ host's crash would leave it (the last line written: the journal's, or the log's 
 journal's last event; none when the journal ends on events of one time, the order unknown, or the run ended by
 itself before its kill), and the audit or the replay must say it as a crash's cut.
 
-A run fails when the agent crashed (an exit status other than 0 or 3, or a traceback), hung (still running
-long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
+A run fails when the agent crashed (an exit status other than 0 or 3, or 5 after a Kill, or a traceback), hung
+(still running long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
 venue's position and open orders as it last read them, fills; or exit 0 with orders resting), its stop reason is
-not the stop it was given, or its replay differs; a restarted run also when the killed run ended before its
-kill, the restarted run wrote no summary of its own, or ``agent.audit`` finds its log damaged. A run stopped by its
-signal before it traded (exit 130 or 143, no summary) fails only if the venue holds anything for the account. Each
+not the stop it was given (or the Kill's), or its replay differs; a restarted run also when the killed run ended
+before its kill (but for a Kill), the restarted run wrote no summary of its own, or ``agent.audit`` finds its log
+damaged. A run stopped by its signal before it traded (exit 130 or 143, no summary) fails only if the venue holds
+anything for the account. Each
 run's files (the chaos schedule, the server's and the agent's output, the killed agent's as killed.out and .err,
 the run folder, agent.audit's reading of it) are kept under --out/seed-N to read afterwards.
 
@@ -63,6 +66,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.live import KILL_STOP
 from common.cli_errors import fail, print_out
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.rejections import ORDER_REASONS
@@ -320,8 +324,14 @@ def compare(summary: dict, status: int, plan: Plan, venue: tuple[float, int, int
     if status == 0 and orders:
         problems.append(f"exit 0 with {orders} order(s) resting")
     want = {"duration": "duration reached", "SIGINTx": "SIGINT"}.get(plan.stop, plan.stop)
-    if summary.get("stop_reason") != want:
-        problems.append(f"stop_reason {summary.get('stop_reason')!r}, stopped by {want!r}")
+    said = summary.get("stop_reason")
+    killed = isinstance(said, str) and said.startswith(KILL_STOP)
+    if killed:  # a Kill ends the run once its work is done, or says itself before the stop it was given
+        want = said if said == KILL_STOP else f"{KILL_STOP}, then {want}"
+    if said != want:
+        problems.append(f"stop_reason {said!r}, stopped by {want!r}")
+    if status == 5 and not killed or killed and status not in (3, 5):
+        problems.append(f"exit {status} with stop_reason {said!r}: a Kill's exit is 5 (3 with orders resting)")
     return problems
 
 
@@ -343,7 +353,9 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
         if plan.kill_after_s is not None:
             killed, killed_err = run_agent(folder, plan, url, duration_s, plan.kill_after_s, "killed")
             left = venue_account(url, plan.address)
-            if killed != -signal.SIGKILL:  # it ended by itself before its kill: no crash to restart from
+            if killed == 5:  # a Kill ended it first (its work done): no crash to restart from, and no fault
+                result.notes.append("the run to be killed was ended first by a Kill (exit 5)")
+            elif killed != -signal.SIGKILL:  # it ended by itself before its kill: no crash to restart from
                 result.problems.append(f"the run to be killed ended first, exit {killed}")
             if "Traceback" in killed_err:
                 result.problems.append("a traceback in killed.err")
@@ -397,7 +409,7 @@ def soak_one(root: Path, seed: int, duration_s: float) -> Result:
         if mismatch:
             result.outcome = "mismatch"
             result.problems += mismatch
-    if status not in (0, 3) or "Traceback" in err or summary is None or \
+    if status not in (0, 3, 5) or "Traceback" in err or summary is None or \
             any(p.startswith(("the run to be killed", "a traceback")) for p in result.problems):
         result.outcome = "crash"
         result.problems.insert(0, f"exit {status}: {err.strip().splitlines()[-1] if err.strip() else 'no stderr'}")

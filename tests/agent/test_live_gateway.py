@@ -2644,9 +2644,13 @@ def test_the_exit_status_tells_a_fault_stop_from_a_run_that_ended_and_help_lists
     failed = LiveDriver(None, None, 0.5)
     failed.request_stop("core error", fault=True)
     assert failed.stop_reason == "core error" and failed.stopped_on_fault
+    after_kill = LiveDriver(None, None, 0.5)
+    after_kill.kill_ts = 1.0  # a Kill seen, its work not done: a signal's stop says the Kill (the CLI's exit 5)
+    after_kill.request_stop("SIGTERM")
+    assert after_kill.stop_reason == "kill, then SIGTERM" and not after_kill.stopped_on_fault
     text = build_parser().format_help()
     for code in ("0 the run ended", "1 the venue could not be used", "2 bad options", "3 orders of ours may still",
-                 "4 the run stopped itself on a fault", "130 interrupted"):
+                 "4 the run stopped itself on a fault", "5 a Kill stopped the run", "130 interrupted"):
         assert code in text
     assert "level_history.json, postmortem-*.json" in text
 
@@ -2882,7 +2886,7 @@ def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed
     assert held == pytest.approx(0.001) and refused == 2
     assert "error: the account already holds +0.001 BTC, 2x risk.max_position (0.0005)" in err
     assert "--allow-oversized-position" in err and "flattens it through the book" in err
-    assert allowed == 0 and after == 0.0  # the Kill's flatten
+    assert allowed == 5 and after == 0.0  # the Kill's flatten, and the run stopped by it
 
 
 def test_a_live_runs_drawdown_rules_measure_from_the_accounts_value_unless_the_config_sets_one():
@@ -3474,15 +3478,19 @@ def test_flatten_on_stop_waits_out_an_outage_without_spending_the_ip_weight(tmp_
     assert not [d for d in journal if d.get("e") == "RateLimited"]
 
 
+@pytest.mark.parametrize("stop", ["duration", "SIGTERM"])
 def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_not_orders_that_may_rest(
-        tmp_path, capsys):
+        tmp_path, capsys, stop):
     """A Kill (the position twice the limit) on an address budget spent to its last request (chaos quota_set 0): its
     flatten is held (the IOC would be a place, and the budget is down to the cancels' reserve), and with
     --flatten-on-stop the stop goes on closing the position until --shutdown-grace is over. The shutdown read the
     venue only once the core was done, so the end had no account of it: "the venue could not confirm open
     order(s)" and exit 3, orders may rest, with none resting at the venue. Exit 3 means orders may rest (README,
     --help); a position left is said after the summary. Now the end reads the venue: the position said, no order
-    resting, exit 0. (Without --flatten-on-stop the end read the venue already, and said the same.)"""
+    resting, exit 5 (the Kill's). (Without --flatten-on-stop the end read the venue already, and said the same.)
+    The flatten still working, the run stays up until its duration (or a signal), and that stop says the Kill: it
+    ended with exit 0 and stop_reason "duration reached" (or "SIGTERM"), as a run without a Kill does."""
+    from agent.kill_latch import latch_path
     from agent.audit.__main__ import main as audit_main
 
     cfg = tmp_path / "agent.yaml"
@@ -3494,8 +3502,11 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
         asyncio.run(buy_through_the_book(bg, clock, cloid(73), 0.001))
         while bg.call(lambda: ex.env.now) < 2.5:  # the budget spent before the run's first quota poll
             time.sleep(0.1)
+        if stop == "SIGTERM":  # a second after the Kill (its latch in place), the flatten held
+            latch = latch_path(bg.base_url, ADDR, "BTC")
+            threading.Thread(target=_signal_when, args=(latch.exists, 1.0, signal.SIGTERM), daemon=True).start()
         code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full", "--duration",
-                          "2", "--config", str(cfg), "--quiet", "--allow-oversized-position", "--flatten-on-stop",
+                          "2" if stop == "duration" else "30", "--config", str(cfg), "--quiet", "--allow-oversized-position", "--flatten-on-stop",
                           "--shutdown-grace", "3", "--out", str(out)], env=env)
         after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
     err = capsys.readouterr().err
@@ -3505,7 +3516,8 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
     summary = json.loads((out / "summary.json").read_text())
     assert summary["venue_open_orders"] == 0 and summary["venue_position"] == pytest.approx(0.001)
     assert "could not confirm" not in err and "note: the run ends holding +0.001 BTC (the venue's position)" in err
-    assert code == 0
+    assert code == 5 and summary["stop_reason"] == f"kill, then {'duration reached' if stop == 'duration' else stop}"
+    assert summary["wall_s"] < 20.0  # (the signal's stop, not the 30 s duration)
     assert audit_main([str(out), "--replay"]) == 0  # the end's read is in the journal: the replay decides the same
 
 
@@ -3532,10 +3544,19 @@ def test_a_kill_in_a_dry_run_holds_the_position_said_once_instead_of_resending_a
     assert not [c for c in sent if c.startswith("place")]  # no flatten IOC, let alone one every book
     journal = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert not [d for d in journal if d.get("e") == "OrderRejected" and d.get("reason") == Reason.IOC_CANCEL.value]
-    assert after == pytest.approx(0.001) and code == 0  # held, as a dry run must: it does not trade
+    assert after == pytest.approx(0.001) and code == 5  # held, as a dry run must: it does not trade
     assert records[0]["config"]["safety"]["kill_action"] == "hold"  # the decision log says what the run did
     said = [r.getMessage() for r in caplog.records if "a Kill cancels everything and holds" in r.getMessage()]
     assert len(said) == 1 and "go 5% from the touch and could never fill" in said[0]
+
+
+def _signal_when(ready: Callable[[], bool], after_s: float, sig: signal.Signals) -> None:
+    """Send this process ``sig`` ``after_s`` seconds once ``ready()`` (polled, for 30 s at most)."""
+    deadline = time.monotonic() + 30.0
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(after_s)
+    os.kill(os.getpid(), sig)
 
 
 def _run_to_a_kill(bg, out: Path, *extra: str, to_out: bool = True) -> int:
@@ -3563,6 +3584,50 @@ def _start_after(bg, out: Path, *extra: str) -> int:
                       "--out", str(out), *extra)
 
 
+def test_a_kill_whose_work_is_done_ends_the_run_by_itself_with_exit_5(tmp_path, capsys):
+    """A Kill stopped quoting, pulled, held (a dry run) and latched, and then the run stayed up idle until its
+    duration (without one, for ever), to end with exit 0 and stop_reason "duration reached": a supervisor watching the
+    exit status could not tell a Kill from a run that went well. Now, once the venue lists none of its orders, the run
+    stops by itself, stop_reason "kill", its files written as any stop's, exit 5 (--help says what it means)."""
+    from agent.live_cli import build_parser
+
+    out = tmp_path / "run"
+    with served(speed=1.0) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(95), 0.001))
+        t0 = time.monotonic()
+        code = _run_to_a_kill(bg, out, "--duration", "30")  # (the last --duration is argparse's)
+        took = time.monotonic() - t0
+        resting = bg.call(lambda: len(ex.open_orders(ADDR)))
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    records = read_log(out / "decisions.jsonl")[0]
+    assert [r["type"] for r in records if r["type"] == "postmortem"] == ["postmortem"]  # the Kill, as set up
+    assert code == 5 and took < 15.0, (code, took)  # not the 30 s duration
+    assert summary["stop_reason"] == "kill" and records[-1]["type"] == "end" and records[-1]["reason"] == "kill"
+    assert summary["venue_open_orders"] == 0 and resting == 0 and summary["venue_position"] == pytest.approx(0.001)
+    assert "note: a Kill stopped this run (kill)" in err and "--clear-kill" in err
+    assert "5 a Kill stopped the run" in build_parser().format_help()
+
+
+def test_a_kill_that_flattens_ends_the_run_once_the_position_is_flat(tmp_path):
+    """safety.kill_action flatten at level 4: the Kill closes the position through the book, and the run ends then,
+    stop_reason "kill", exit 5, the venue flat and listing no order of ours; the replay decides the same (the
+    driver's own snapshot requests are in the journal)."""
+    from agent.audit.__main__ import main as audit_main
+
+    out = tmp_path / "run"
+    with served(speed=1.0) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(96), 0.001))
+        code = _live_with(bg, tmp_path / "flatten.yaml", "risk:\n  max_position: 0.0005\nsafety:\n  kill_action: "
+                          "flatten\n", "--execution-level", "4", "--start-level", "Full", "--duration", "30", "--quiet",
+                          "--allow-oversized-position", "--out", str(out))
+        after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
+    summary = json.loads((out / "summary.json").read_text())
+    assert code == 5 and summary["stop_reason"] == "kill" and summary["wall_s"] < 15.0, (code, summary["wall_s"])
+    assert after == (0.0, 0) and summary["venue_position"] == 0.0 and summary["venue_open_orders"] == 0
+    assert audit_main([str(out), "--replay"]) == 0
+
+
 def test_a_live_kill_latches_the_account_and_coin_until_a_start_clears_it(tmp_path, capsys, caplog):
     """DESIGN §6's Kill row: "persist state". A Kill stopped the agent, and the next start (a service's Restart=,
     an operator, cron, another --out) began at Green with a fresh drawdown baseline: another 5% to lose each time
@@ -3574,7 +3639,7 @@ def test_a_live_kill_latches_the_account_and_coin_until_a_start_clears_it(tmp_pa
     with served(speed=1.0) as (bg, ex, clock):
         latch = latch_path(bg.base_url, ADDR, "BTC")
         asyncio.run(buy_through_the_book(bg, clock, cloid(91), 0.001))
-        assert _run_to_a_kill(bg, tmp_path / "run") == 0
+        assert _run_to_a_kill(bg, tmp_path / "run") == 5
         written = json.loads(latch.read_text())
         postmortem = next((tmp_path / "run").glob("postmortem-*.json"))
         capsys.readouterr()
@@ -3622,7 +3687,7 @@ def test_a_kill_without_out_latches_the_venue_however_spelt_and_the_account_in_a
         err = capsys.readouterr().err
         unspent = bg.call(lambda: ex.ip_limiter.used(ex.env.now)) == spent
         cleared = _start_after(bg, tmp_path / "again", "--clear-kill")
-    assert killed == 0 and written["postmortem"] is None and written["run_folder"] is None
+    assert killed == 5 and written["postmortem"] is None and written["run_folder"] is None
     assert refused == [2, 2, 2, 2] and unspent
     assert err.count("a Kill fired on this account and coin at " + written["killed_at"]) == 4
     assert "Read the postmortem: none written (the run had no --out: its console log is the record)" in err
@@ -3898,7 +3963,7 @@ def _kill_cancel_delay(bg, out: Path, monkeypatch, fsync_s: float) -> float:
         m.setattr(LiveDriver, "_send", send)
         m.setattr(HyperliquidGateway, "_post", post)
         m.setattr(os, "fsync", slow_fsync)
-        assert _run_to_a_kill(bg, out) == 0
+        assert _run_to_a_kill(bg, out) == 5
     assert handed and posted, (handed, posted)
     return posted[0] - handed[0]
 

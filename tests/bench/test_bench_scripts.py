@@ -140,6 +140,16 @@ def test_soak_live_names_each_way_the_agents_summary_disagrees_with_the_venue():
         "fills 4 != venue 4 less 1 to 3 before the restart read the account"]
     assert compare(agreeing | {"fills": 0}, 3, plan, (0.001, 2, 4), fills_before=(1, 1)) == [
         "fills 0 != venue 4 less the 1 before the restart"]
+    # a Kill ends the run itself (exit 5, "kill") or says itself before the stop it was given; exit 5 is a Kill's only
+    flat = agreeing | {"venue_open_orders": 0}
+    assert compare(flat | {"stop_reason": "kill"}, 5, plan, (0.001, 0, 4)) == []
+    assert compare(flat | {"stop_reason": "kill, then duration reached"}, 5, plan, (0.001, 0, 4)) == []
+    assert compare(flat | {"stop_reason": "kill, then SIGINT"}, 5, plan, (0.001, 0, 4)) == [
+        "stop_reason 'kill, then SIGINT', stopped by 'kill, then duration reached'"]
+    assert compare(flat, 5, plan, (0.001, 0, 4)) == [
+        "exit 5 with stop_reason 'duration reached': a Kill's exit is 5 (3 with orders resting)"]
+    assert compare(flat | {"stop_reason": "kill"}, 0, plan, (0.001, 0, 4)) == [
+        "exit 0 with stop_reason 'kill': a Kill's exit is 5 (3 with orders resting)"]
 
 
 def test_soak_live_draws_a_crash_and_restart_for_some_seeds_leaving_the_others_plans_as_they_were():
