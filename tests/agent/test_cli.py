@@ -319,6 +319,35 @@ def test_the_summary_says_what_holds_the_safety_level():
     assert s["safety"]["final_level"] == "GREEN" and safety_row(s)[1] == "final GREEN, max RED, 4 transitions"
 
 
+def test_the_summary_at_kill_says_it_stays_there_not_that_it_steps_down():
+    """At Kill with its rule no longer holding (the position that killed it flattened), the safety row said "no rule
+    holds it now: it steps down once its dwell and safety.recovery_window_s have passed": the escalator leaves Kill only
+    through a manual reset, so an operator read that the level would clear by itself."""
+    import math
+
+    import numpy as np
+
+    from agent.config import AgentConfig
+    from agent.core import AgentCore
+    from agent.report import safety_row, trading_summary
+    from agent.safety.escalator import SafetyInputs
+
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+
+    def tick(ts, pos):
+        core.safety.update(SafetyInputs(ts, 100_000.0, 100_000.0, pos, 0.05, 0, -math.inf, 0, 1.0, 0.1, 0.0))
+    tick(1.0, 0.1)  # twice the limit: position_kill_frac 1.5 exceeded
+    s = trading_summary(core)
+    assert s["safety"]["final_level"] == "KILL" and s["safety"]["held_by"]
+    assert "held by position_frac" in safety_row(s)[1] and "Kill does not step down, only a manual reset leaves it" in safety_row(s)[1]
+    for t in range(2, 400):  # flat again, well past every dwell and recovery window: still Kill
+        tick(float(t), 0.0)
+    s = trading_summary(core)
+    assert s["safety"]["final_level"] == "KILL" and s["safety"]["held_by"] == []
+    row = safety_row(s)[1]
+    assert "steps down" not in row and "no rule holds it now" in row and "Kill does not step down, only a manual reset leaves it" in row
+
+
 def test_a_position_without_a_mid_yet_has_its_unrealised_pnl_not_measured_not_marked_at_zero():
     """A live run restarted on an account holding 0.01 BTC is reconciled (its first checkpoint writes the
     summary) before the first book: the position marked at a mid of 0 read as a 1,000 USDC loss."""
