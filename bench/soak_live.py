@@ -36,7 +36,7 @@ itself before its kill), and the audit or the replay must say it as a crash's cu
 
 A run fails when the agent crashed (an exit status other than 0 or 3, or 5 after a Kill, or a traceback), hung
 (still running long after its duration and shutdown grace: killed), its summary disagrees with the venue (position, the
-venue's position and open orders as it last read them, fills; or exit 0 with orders resting), its stop reason is
+venue's position and open orders as it last read them, fills; or exit 0 or 5 with orders resting), its stop reason is
 not the stop it was given (or the Kill's), or its replay differs; a restarted run also when the killed run ended
 before its kill (but for a Kill), the restarted run wrote no summary of its own, or ``agent.audit`` finds its log
 damaged. A run stopped by its signal before it traded (exit 130 or 143, no summary) fails only if the venue holds
@@ -321,8 +321,8 @@ def compare(summary: dict, status: int, plan: Plan, venue: tuple[float, int, int
                         f"fills {counted} != venue {fills} less {lo} to {hi} before the restart read the account")
     if summary.get("overfills"):
         problems.append(f"overfills {summary['overfills']}: fills past their orders' sizes")
-    if status == 0 and orders:
-        problems.append(f"exit 0 with {orders} order(s) resting")
+    if status in (0, 5) and orders:  # (both say every order gone: 5 a Kill's end)
+        problems.append(f"exit {status} with {orders} order(s) resting")
     want = {"duration": "duration reached", "SIGINTx": "SIGINT"}.get(plan.stop, plan.stop)
     said = summary.get("stop_reason")
     killed = isinstance(said, str) and said.startswith(KILL_STOP)

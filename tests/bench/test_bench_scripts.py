@@ -150,6 +150,8 @@ def test_soak_live_names_each_way_the_agents_summary_disagrees_with_the_venue():
         "exit 5 with stop_reason 'duration reached': a Kill's exit is 5 (3 with orders resting)"]
     assert compare(flat | {"stop_reason": "kill"}, 0, plan, (0.001, 0, 4)) == [
         "exit 0 with stop_reason 'kill': a Kill's exit is 5 (3 with orders resting)"]
+    # exit 5 says every order gone, as 0 does: one with orders resting is the CLI lying (it must say 3)
+    assert compare(agreeing | {"stop_reason": "kill"}, 5, plan, (0.001, 2, 4)) == ["exit 5 with 2 order(s) resting"]
 
 
 def test_soak_live_draws_a_crash_and_restart_for_some_seeds_leaving_the_others_plans_as_they_were():
