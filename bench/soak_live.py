@@ -325,9 +325,11 @@ def compare(summary: dict, status: int, plan: Plan, venue: tuple[float, int, int
         problems.append(f"exit {status} with {orders} order(s) resting")
     want = {"duration": "duration reached", "SIGINTx": "SIGINT"}.get(plan.stop, plan.stop)
     said = summary.get("stop_reason")
-    killed = isinstance(said, str) and said.startswith(KILL_STOP)
-    if killed:  # a Kill ends the run once its work is done, or says itself before the stop it was given
-        want = said if said == KILL_STOP else f"{KILL_STOP}, then {want}"
+    killed = isinstance(said, str) and KILL_STOP in said.split(", then ")
+    if killed:  # a Kill ends the run once its work is done, or says itself before the stop it was given (after it,
+        # the stop asked in the cycle the Kill came in: LiveDriver._killed)
+        want = said if said == KILL_STOP else f"{want}, then {KILL_STOP}" if said.endswith(f", then {KILL_STOP}") \
+            else f"{KILL_STOP}, then {want}"
     if said != want:
         problems.append(f"stop_reason {said!r}, stopped by {want!r}")
     if status == 5 and not killed or killed and status not in (3, 5):

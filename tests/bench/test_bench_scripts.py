@@ -144,6 +144,10 @@ def test_soak_live_names_each_way_the_agents_summary_disagrees_with_the_venue():
     flat = agreeing | {"venue_open_orders": 0}
     assert compare(flat | {"stop_reason": "kill"}, 5, plan, (0.001, 0, 4)) == []
     assert compare(flat | {"stop_reason": "kill, then duration reached"}, 5, plan, (0.001, 0, 4)) == []
+    # (the stop asked in the cycle a Kill came in, before it: LiveDriver._killed says the stop first)
+    assert compare(flat | {"stop_reason": "duration reached, then kill"}, 5, plan, (0.001, 0, 4)) == []
+    assert compare(flat | {"stop_reason": "SIGINT, then kill"}, 5, plan, (0.001, 0, 4)) == [
+        "stop_reason 'SIGINT, then kill', stopped by 'duration reached, then kill'"]
     assert compare(flat | {"stop_reason": "kill, then SIGINT"}, 5, plan, (0.001, 0, 4)) == [
         "stop_reason 'kill, then SIGINT', stopped by 'kill, then duration reached'"]
     assert compare(flat, 5, plan, (0.001, 0, 4)) == [
