@@ -142,6 +142,7 @@ class LiveDriver:
         self._kill_quiet_ts: float | None = None  # since when the core has had nothing left of the Kill to do
         self._kill_asked_ts = -math.inf  # the driver's last snapshot request to see the venue agree
         self._last_snapshot: AccountSnapshot | None = None
+        self.kill_held = False  # the Kill's own stop left the position held (kill_action hold), --flatten-on-stop given
         self.final_snapshot: AccountSnapshot | None = None
         self.wall_s = 0.0  # how long run() took, once it has returned (elapsed_wall_s() while it runs)
         self._wall0: float | None = None
@@ -257,7 +258,7 @@ class LiveDriver:
     async def run(self, duration_s: float | None = None, shutdown_grace_s: float = 10.0,
                   flatten_on_stop: bool = False) -> None:
         """Start the gateway, tick the core until ``duration_s`` (clock seconds) or a stop; then shut down (closing
-        the position through the book too with ``flatten_on_stop``)."""
+        the position through the book too with ``flatten_on_stop``, but for a Kill's own stop that holds it)."""
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         if self.stop_reason:
@@ -273,8 +274,13 @@ class LiveDriver:
                 self.request_stop("duration reached")
         finally:
             timer.cancel()
+            # a Kill that holds (safety.kill_action hold) and ended the run itself holds at that stop too:
+            # --flatten-on-stop is for a stop given (the duration, a signal), and at the Kill's own it flattened
+            # through the book seconds after a Kill set to hold, in the falling or stale book that may have caused it
+            self.kill_held = flatten_on_stop and self.stop_reason == KILL_STOP and \
+                self.core.cfg.safety.kill_action == "hold"
             try:
-                await self.shutdown(shutdown_grace_s, flatten_on_stop)
+                await self.shutdown(shutdown_grace_s, flatten_on_stop and not self.kill_held)
             finally:
                 self.wall_s = loop.time() - wall0
                 self._wall0 = None

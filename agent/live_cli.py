@@ -143,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flatten-on-stop", action="store_true",
                    help="at the end (--duration, SIGINT, SIGTERM, SIGHUP) also close the position through the book, as a "
                         "Kill's flatten does: reduce-only IOCs 1%% through the touch, again for what is left, within "
-                        "--shutdown-grace. Without it a stop pulls the orders and leaves the position. Execution "
-                        "levels 3 and 4 only (a dry run's orders cannot close anything)")
+                        "--shutdown-grace. Without it a stop pulls the orders and leaves the position. Not at the stop "
+                        "a Kill makes when safety.kill_action is hold: that holds the position as the Kill does. "
+                        "Execution levels 3 and 4 only (a dry run's orders cannot close anything)")
     p.add_argument(CLEAR_OPTION, action="store_true",
                    help="clear the latch a live Kill on this venue, account and coin left (in the lock folder, "
                         "whatever --out it ran with), after reading its postmortem: without it a start on a latched "
@@ -648,7 +649,7 @@ async def _trade(plan: _Plan, gw) -> int:
             unsaved = True
             print_error(f"--out {plan.out}: cannot write the run's summary and state: {e.strerror or e} (the "
                         f"summary below is the only copy)")
-    held = position_left(summary, plan.coin, plan.flatten_on_stop)
+    held = position_left(summary, plan.coin, plan.flatten_on_stop and not driver.kill_held, driver.kill_held)
     left = summary["venue_open_orders"]
     resting = None
     if left is None or left > 0:
@@ -998,14 +999,17 @@ class _KillLatch:
                 f"account and coin will not be refused; read the postmortem before starting it again")
 
 
-def position_left(s: dict, coin: str, flatten_asked: bool = False) -> str | None:
+def position_left(s: dict, coin: str, flatten_asked: bool = False, kill_held: bool = False) -> str | None:
     """What an operator must be told when a run ends holding a position: a stop pulls the orders, it does not
-    flatten (a Kill with safety.kill_action flatten does), and "stopped" reads as "done" unless said."""
+    flatten (a Kill with safety.kill_action flatten does), and "stopped" reads as "done" unless said. ``kill_held``:
+    a Kill set to hold ended the run, and its stop held too, --flatten-on-stop given (``LiveDriver.kill_held``)."""
     pos = s["venue_position"] if s["venue_position"] is not None else s["position"]["final"]
     if not pos:
         return None
     whose = "the venue's position" if s["venue_position"] is not None else "the agent's count: the venue's unread"
     how = ("--flatten-on-stop did not close it within --shutdown-grace" if flatten_asked else
+           "the Kill holds it (safety.kill_action hold), and so did the stop it made: --flatten-on-stop closes it at "
+           "a stop given (--duration, a signal)" if kill_held else
            "a stop pulls the orders and leaves the position (--flatten-on-stop closes it through the book)")
     return (f"note: the run ends holding {pos:+g} {coin} ({whose}): {how}. The next run starts from it (in Shadow, "
             f"reduce-only exits work it off: graduation.shadow_exits), or close it in the app")

@@ -3628,6 +3628,30 @@ def test_a_kill_that_flattens_ends_the_run_once_the_position_is_flat(tmp_path):
     assert audit_main([str(out), "--replay"]) == 0
 
 
+def test_a_kill_that_holds_ends_the_run_holding_even_with_flatten_on_stop(tmp_path, capsys):
+    """safety.kill_action hold with --flatten-on-stop: the Kill pulls everything and holds the position. Once the Kill
+    ended the run by itself (its work done), that stop flattened through the book, seconds after the Kill, with no one
+    asking: the operator's --flatten-on-stop turned the hold into a flatten at the Kill (in the falling or stale book
+    that may have caused it), while the log said the position "is held (safety.kill_action hold)". The Kill's own stop
+    now holds, as the Kill does; a stop the operator gives after it (the duration, a signal) still flattens."""
+    from agent.audit.__main__ import main as audit_main
+
+    out = tmp_path / "run"
+    with served(speed=1.0) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(97), 0.001))
+        code = _live_with(bg, tmp_path / "hold.yaml", "risk:\n  max_position: 0.0005\nsafety:\n  kill_action: "
+                          "hold\n", "--execution-level", "4", "--start-level", "Full", "--duration", "30", "--quiet",
+                          "--allow-oversized-position", "--flatten-on-stop", "--out", str(out))
+        after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert code == 5 and summary["stop_reason"] == "kill" and summary["wall_s"] < 15.0, (code, summary["wall_s"])
+    assert after == (pytest.approx(0.001), 0) and summary["venue_position"] == pytest.approx(0.001)
+    assert "note: the run ends holding +0.001 BTC (the venue's position): the Kill holds it (safety.kill_action " \
+           "hold), and so did the stop it made" in err
+    assert audit_main([str(out), "--replay"]) == 0
+
+
 def test_a_live_kill_latches_the_account_and_coin_until_a_start_clears_it(tmp_path, capsys, caplog):
     """DESIGN §6's Kill row: "persist state". A Kill stopped the agent, and the next start (a service's Restart=,
     an operator, cron, another --out) began at Green with a fresh drawdown baseline: another 5% to lose each time
