@@ -513,7 +513,7 @@ async def _trade(plan: _Plan, gw) -> int:
     from agent.audit.event_log import EventJournal
     from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
     from agent.gateway.hyperliquid.gateway import CoinNotListed, GatewayError
-    from agent.live import DryRunGateway, LiveDriver, live_core, live_summary, run_cloid_prefix
+    from agent.live import KILL_STOP, DryRunGateway, LiveDriver, live_core, live_summary, run_cloid_prefix
     from agent.preflight import Refused, preflight
     from agent.quoting.ladder import venue_price_decimals
 
@@ -656,9 +656,11 @@ async def _trade(plan: _Plan, gw) -> int:
         resting = (f"warning: the venue {'could not confirm' if left is None else f'still lists {left}'} open "
                    f"order(s) of ours on {plan.coin}: check and cancel them")
     unlatched = latch.missing_text()
+    # (a Kill stopped it only when it ended it itself, "kill": after one, the duration or a signal did)
+    how = "a Kill stopped this run" if driver.stop_reason == KILL_STOP else "this run reached a Kill"
     killed = None if driver.kill_ts is None or unlatched else (
-        f"note: a Kill stopped this run ({driver.stop_reason}): every later start on this account and coin is refused "
-        f"until one with {CLEAR_OPTION}; read the postmortem first")
+        f"note: {how} ({driver.stop_reason}): every later start on this account and coin is refused until one with "
+        f"{CLEAR_OPTION}; read the postmortem first")
     # in the log too, where it is kept apart from stderr (a caller's own handler, a file): a terminal gone (SIGHUP, a
     # closed pipe) still leaves them there. Not where the log is stderr (the CLI's own), where they are printed after
     # the summary: logged there as well, an operator read each twice

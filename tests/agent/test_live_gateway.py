@@ -3517,6 +3517,9 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
     assert summary["venue_open_orders"] == 0 and summary["venue_position"] == pytest.approx(0.001)
     assert "could not confirm" not in err and "note: the run ends holding +0.001 BTC (the venue's position)" in err
     assert code == 5 and summary["stop_reason"] == f"kill, then {'duration reached' if stop == 'duration' else stop}"
+    # (the Kill did not stop this run, its duration or the signal did: the end's note said "a Kill stopped this run")
+    assert f"note: this run reached a Kill ({summary['stop_reason']}): every later start" in err
+    assert "a Kill stopped this run" not in err
     assert summary["wall_s"] < 20.0  # (the signal's stop, not the 30 s duration)
     assert audit_main([str(out), "--replay"]) == 0  # the end's read is in the journal: the replay decides the same
 
