@@ -80,7 +80,8 @@ def held_by(safety) -> list[str]:
 def safety_row(s: dict) -> tuple[str, str]:
     """The summary table's safety row: where the ladder ended and, above Green, what holds it there (an
     operator watching a run sit at Red wants the rule, not only the level). At Kill, that it stays: a rule no longer
-    holding does not bring it down (it said "it steps down once its dwell and ... have passed", which Kill never does)."""
+    holding does not bring it down (it said "it steps down once its dwell and ... have passed", which Kill never
+    does)."""
     sf = s["safety"]
     text = f"final {sf['final_level']}, max {sf['max_level']}, {len(sf['transitions'])} transitions"
     if sf["final_level"] == "KILL":  # (no dwell or window brings it down: the escalator's manual_reset only)

@@ -3506,7 +3506,8 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
             latch = latch_path(bg.base_url, ADDR, "BTC")
             threading.Thread(target=_signal_when, args=(latch.exists, 1.0, signal.SIGTERM), daemon=True).start()
         code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full", "--duration",
-                          "2" if stop == "duration" else "30", "--config", str(cfg), "--quiet", "--allow-oversized-position", "--flatten-on-stop",
+                          "2" if stop == "duration" else "30", "--config", str(cfg), "--quiet",
+                          "--allow-oversized-position", "--flatten-on-stop",
                           "--shutdown-grace", "3", "--out", str(out)], env=env)
         after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
     err = capsys.readouterr().err
