@@ -188,7 +188,7 @@ class Ledger:
 
     def unrealized(self, mid: float) -> float:
         """At ``mid``; flat, less the cost left with no position (0 but mid-block or after a rounded anchor: _move)."""
-        return (mid - self.entry_px) * self.position if self.position else -self._flat_cost
+        return (mid - self.entry_px) * self.position if self.position else 0.0 - self._flat_cost  # (0.0, not -0.0)
 
     def net(self, mid: float) -> float:
         """The session's PnL, USDC: realised plus unrealised at ``mid``, less fees, plus funding (received less

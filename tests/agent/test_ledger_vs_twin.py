@@ -264,3 +264,13 @@ def test_a_close_to_flat_from_an_anchor_whose_entry_price_the_wire_rounded_keeps
     led.on_fill(1.0, -1, 0.000125, 1e7, 0.0, True, tid=fill_key(1_000, 1), closed_pnl=float(usd_num(closed)))
     assert led.position == 0.0 and led.realized == pytest.approx(closed, abs=1e-6)
     assert led.net(0.00013) == pytest.approx(acct.account_value({coin: 0.00013}) - start_value, abs=1e-6)
+
+
+def test_a_flat_ledger_reads_its_unrealised_pnl_as_0_not_minus_0():
+    """Flat with no cost left, the unrealised PnL is 0.0: it was ``-self._flat_cost``, -0.0, which the summary wrote as
+    ``"unrealized_usd": -0.0`` and the console as ``unrealised -0.00`` for a session that never held a position."""
+    ledger = Ledger()
+    ledger.on_fill(1.0, 1, 100.0, 1.0, 0.0, True)
+    ledger.on_fill(2.0, -1, 101.0, 1.0, 0.0, True)
+    for flat in (Ledger(), ledger):
+        assert flat.position == 0.0 and math.copysign(1.0, flat.unrealized(100.0)) == 1.0
