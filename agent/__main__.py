@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                                                   "(default 2h: long enough to see a promotion out of Shadow and, "
                                                   "mostly, a demotion)")
     ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the twin and the agent (default 0)")
-    ap.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors; default: "
-                                                      "the shipped defaults, which --show-config prints)")
+    ap.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors; every "
+                                                      "key left out, in a section given too, keeps the shipped "
+                                                      "default, which --show-config prints)")
     ap.add_argument("--params", type=non_empty, help="twin parameters JSON (TwinParams; default: the built-in "
                                                       "parameters, a BTC perp market)")
     ap.add_argument("--out", help="run folder for the decision log and summary.json (default: none, nothing written; "

@@ -19,20 +19,30 @@ from agent.quoting.signals import SignalConfig
 from agent.safety import SafetyConfig
 from agent.shadow import ShadowConfig
 from agent.validation import RegimeConfig, ScorecardConfig
-from common.files import FileModel, describe_invalid, load_yaml, read_text
+from common.files import FileModel, describe_invalid, load_yaml, over_shipped, read_text
+
+
+# the scorecards' settings as shipped where they differ from ScorecardConfig's own (see the field's description)
+SHIPPED_SCORECARD = {"min_prediction_spacing_s": 5.0, "healthy_min_ir": 0.1, "retire_ir": 0.02}
 
 
 class ValidationConfig(FileModel):
     scorecard: ScorecardConfig = Field(
-        default_factory=lambda: ScorecardConfig(min_prediction_spacing_s=5.0, healthy_min_ir=0.1, retire_ir=0.02),
+        default_factory=lambda: ScorecardConfig(**SHIPPED_SCORECARD),
         description="Per-signal scorecards; predictions spaced one horizon apart so outcomes do not overlap. "
                     "The information ratio here is per prediction: a 5 s signal right 55% of the time scores "
                     "~0.08, so the design's 0.5/0.3 (a per-period figure) would retire every real signal; "
-                    "0.1 healthy / 0.02 retire are the per-prediction equivalents used by default.")
+                    "0.1 healthy / 0.02 retire are the per-prediction equivalents used by default. Keys not "
+                    "given here keep these defaults (5 s spacing, 0.1/0.02).")
     regime: RegimeConfig = Field(default_factory=RegimeConfig, description="Online two-state regime model.")
     stressed_spread_mult: float = Field(1.5, ge=1, le=100.0,
                                         description="Half spread × this when the regime model is sure "
                                                               "the market is stressed (scaled by P(stressed)).")
+
+    @field_validator("scorecard", mode="before")
+    @classmethod
+    def _scorecard_over_shipped(cls, v: object) -> object:
+        return over_shipped(SHIPPED_SCORECARD, v)
 
 
 # the least equity the drawdown rules measure from, USDC (session.collateral_usd): 1e-300 was taken, and made every

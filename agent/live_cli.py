@@ -105,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coin", type=non_empty,
                    help="coin to quote (default: the config's session.coin); HIP-3 as dex:COIN")
     p.add_argument("--dex", type=non_empty, help="HIP-3 dex name; --coin X --dex d quotes d:X")
-    p.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors; default: "
-                                                     "the shipped defaults)")
+    p.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors; every "
+                                                     "key left out, in a section given too, keeps the shipped "
+                                                     "default)")
     p.add_argument("--start-level", default="Shadow", type=_start_level,
                    help=f"exposure level to start at: {', '.join(START_LEVELS)} (default Shadow: nothing placed "
                         "but the reduce-only exits of a position the account holds in the coin; the config's "

@@ -12,6 +12,7 @@ import re
 import stat
 import tempfile
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
@@ -385,6 +386,16 @@ def _bool_refusing_fields(model: type[BaseModel]) -> frozenset[str]:
     fields = model.model_fields
     return frozenset(n for n, f in fields.items() if not _may_be_bool(f.annotation)) | frozenset(
         f.alias for f in fields.values() if f.alias and not _may_be_bool(f.annotation))
+
+
+def over_shipped(shipped: Mapping[str, Any], given: Any) -> Any:
+    """A section whose shipped default sets keys its class leaves otherwise (``Field(default_factory=lambda:
+    Model(key=...))``), as a file gives it: the file's keys laid over the shipped ones. Without this (in a
+    ``field_validator(mode="before")`` of the section) a file naming one key of the section got the class's
+    defaults for all the others, silently: ``validation: {scorecard: {min_outcomes: 50}}`` dropped the shipped
+    5 s prediction spacing and 0.1/0.02 IR thresholds for the class's 0 and 0.5/0.3. A model given as one (from
+    code) is taken as it is."""
+    return {**shipped, **given} if isinstance(given, Mapping) else given
 
 
 class FileModel(BaseModel):

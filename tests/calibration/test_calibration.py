@@ -37,7 +37,8 @@ TRUTH = TwinParams.model_validate({
 # hold reached 70% of it within a minute on some seeds and not others, and a run demoted to Shadow places only
 # exits: its orders rested 5+ ticks behind filled 0.10-0.15 of the time against 0.46-0.48 for one at Full.
 CFG = AgentConfig.model_validate({"risk": {"max_position": 0.5},
-                                  "validation": {"scorecard": {"window_outcomes": 10**6, "min_outcomes": 10**6}},
+                                  "validation": {"scorecard": {"window_outcomes": 10**6, "min_outcomes": 10**6,
+                                                               "min_prediction_spacing_s": 0.0}},
                                   "graduation": {"start_level": "FULL", "ceiling": "FULL",
                                                  "demote_on_low_confidence": False, "min_execution_confidence": 0.0}})
 SEED = 11
