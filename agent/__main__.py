@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "key left out, in a section given too, keeps the shipped "
                                                       "default, which --show-config prints)")
     ap.add_argument("--params", type=non_empty, help="twin parameters JSON (TwinParams; default: the built-in "
-                                                      "parameters, a BTC perp market)")
+                                                      "parameters, a BTC perp market; keys left out keep them)")
     ap.add_argument("--out", help="run folder for the decision log and summary.json (default: none, nothing written; "
                                   "one holding an earlier run is refused)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")

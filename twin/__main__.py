@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--duration", default="10m", help="simulated time: seconds or 30m, 2h, 1d, 1h30m, at most 365d "
                                                        "(default 10m)")
     run.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same run (default 0)")
-    run.add_argument("--params", type=non_empty, help="TwinParams JSON file (default: built-in BTC perp parameters)")
+    run.add_argument("--params", type=non_empty, help="TwinParams JSON file (default: built-in BTC perp parameters; "
+                                                     "keys left out keep them)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print the statistics as JSON")
     sub.add_parser("serve", help="serve the venue's REST and websocket protocol on loopback over the twin "

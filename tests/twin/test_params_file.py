@@ -2,7 +2,10 @@
 config and scenario files are (one format: common.files.describe_invalid)."""
 from __future__ import annotations
 
+import json
+
 import pytest
+from file_sections import one_key_file, section_keys
 
 from twin.params import TwinParams
 
@@ -132,3 +135,23 @@ def test_the_ticks_the_venue_allows_at_the_book_s_prices_are_taken():
     for tick, sz_decimals, mid in ((1.0, 5, 100_000.0), (0.1, 4, 3000.0), (0.0001, 1, 1.0), (1e-6, 0, 5e-5)):
         TwinParams.model_validate({"instruments": [{"tick": tick, "sz_decimals": sz_decimals}],
                                    "markets": {"BTC": {"initial_mid": mid}}})
+
+
+def test_setting_one_key_of_a_section_to_its_shipped_value_changes_nothing(tmp_path):
+    """Failing before the fix for latency.feed: it ships with a 40 ms median (order entry and replies 60 ms, the
+    class's own), and a file naming any other key of it (``"feed": {"sigma": 0.35}``) got the class's 60 ms."""
+    shipped = TwinParams()
+    found = list(section_keys(shipped))
+    assert (("latency", "feed"), "sigma", 0.35) in found
+    p = tmp_path / "one-key.json"
+    for path, key, value in found:
+        p.write_text(json.dumps({"version": shipped.version, **one_key_file(path, key, value)}))
+        assert TwinParams.load(p) == shipped, f"{'.'.join(path)}: setting {key} reset the section's other keys"
+
+
+def test_a_latency_path_given_in_part_keeps_its_shipped_median(tmp_path):
+    p = tmp_path / "twin.json"
+    p.write_text('{"latency": {"feed": {"spike_prob": 0.1}, "order_entry": {"sigma": 0.5}}}')
+    lat = TwinParams.load(p).latency
+    assert (lat.feed.median_ms, lat.feed.spike_prob) == (40.0, 0.1)
+    assert (lat.order_entry.median_ms, lat.order_entry.sigma, lat.response.median_ms) == (60.0, 0.5, 60.0)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from common.files import FileModel
+from common.files import FileModel, over_shipped
 
 # Random numbers are drawn in numpy blocks of this size and handed out one by one (hot path).
 _BLOCK = 4096
@@ -40,15 +40,26 @@ class PathLatencyParams(FileModel):
     burst_multiplier: float = Field(3.0, ge=1, le=1000.0, description="Latency multiplier while a slow period lasts.")
 
 
-class LatencyParams(FileModel):
-    """Latency of the three network paths."""
+# each path's shipped settings where they differ from PathLatencyParams' own: the feed has no request leg
+SHIPPED_PATHS = {"order_entry": {}, "response": {}, "feed": {"median_ms": 40.0}}
 
-    order_entry: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(median_ms=60.0),
+
+class LatencyParams(FileModel):
+    """Latency of the three network paths. A path a file gives in part keeps its shipped values for the keys it
+    leaves out (the feed its 40 ms median)."""
+
+    order_entry: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(**SHIPPED_PATHS["order_entry"]),
                                            description="Client -> venue (REST request, order entry).")
-    response: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(median_ms=60.0),
+    response: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(**SHIPPED_PATHS["response"]),
                                         description="Venue -> client (the reply to a request).")
-    feed: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(median_ms=40.0),
-                                    description="Venue -> client websocket pushes (no request leg).")
+    feed: PathLatencyParams = Field(default_factory=lambda: PathLatencyParams(**SHIPPED_PATHS["feed"]),
+                                    description="Venue -> client websocket pushes (no request leg); 40 ms median "
+                                                "unless set, the others 60 ms.")
+
+    @field_validator("order_entry", "response", "feed", mode="before")
+    @classmethod
+    def _path_over_shipped(cls, v: object, info: ValidationInfo) -> object:
+        return over_shipped(SHIPPED_PATHS[info.field_name], v)
 
 
 class PathLatency:
