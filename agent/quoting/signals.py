@@ -51,16 +51,19 @@ class SignalConfig(FileModel):
         "Logistic slope on the momentum z-score (the EWMA return over its standard deviation without drift)."))
     weights: dict[str, float] = Field(
         default_factory=lambda: {name: 1.0 for name in SIGNAL_NAMES},
-        description="Initial blend weight per signal name (validation changes them at runtime; 0 retires).")
+        description="Initial blend weight per signal name (validation changes them at runtime; 0 retires); a "
+                    "signal not named keeps 1.")
 
     @field_validator("weights")
     @classmethod
     def _known_names(cls, v: dict[str, float]) -> dict[str, float]:
+        """Every signal's weight, those not given at 1 as shipped: the blend ran them at 1 already, and now the
+        config says so (a run's saved config and --show-config listed only the names a file gave)."""
         for name, w in v.items():
             if name not in SIGNAL_NAMES:
                 raise ValueError(f"unknown signal {name!r}; known: {', '.join(SIGNAL_NAMES)}")
             check_weight(name, w)
-        return v
+        return {name: v.get(name, 1.0) for name in SIGNAL_NAMES}
 
 
 def check_weight(name: str, weight: float) -> None:
