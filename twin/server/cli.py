@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TCP port (default 3001, the SDK's LOCAL_API_URL; 0 picks one)")
     p.add_argument("--params", type=non_empty,
                    help="TwinParams JSON file (default: built-in parameters; keys left out keep them). Unless it "
-                        "pins venue.epoch_ms to a number (null, as a dump of the parameters writes it, does not), venue "
-                        "time starts at the wall clock so wall-clock nonces pass.")
+                        "pins venue.epoch_ms to a number (null, as a dump of the parameters writes it, does not), "
+                        "venue time starts at the wall clock so wall-clock nonces pass.")
     p.add_argument("--seed", type=parse_seed, default=0, help="random seed of the twin (default 0)")
     p.add_argument("--speed", type=_speed_arg, default=1.0,
                    help="simulated time per wall time: 'realtime' (default) or a factor such as 10x, at most 10000x")
