@@ -408,9 +408,9 @@ def test_positive_edge_z_holds_back_a_promotion_the_point_share_lets_through_by_
     """``fees_exceed_spread`` on seed 34, the one of seeds 0-69 it does not hold: the agent's fills lose their fee
     more often than not, yet enough beat it over the dwell (the share over 0.35) that it is promoted to Ramping at
     821.5 s. With ``graduation.promotion.positive_edge_z`` 1 the governor holds the share's lower bound over the fills
-    it was seen on, and the promotion waits until that is over 0.35 too: 25 s later. (Seed 39 was this one, held at
-    MicroLive for the whole run by the bound, until an unproven signal's shift stopped being scaled by the
-    calibration slope of its first outcomes; seed 67 before the share was taken over the last dwell's fills.)"""
+    it was seen on, and the promotion waits until that is over 0.35 too: 30 s later (851.5 s). (Seed 39 was this
+    one, held at MicroLive for the whole run by the bound, until an unproven signal's shift stopped being scaled by
+    the calibration slope of its first outcomes; seed 67 before the share was taken over the last dwell's fills.)"""
     from pathlib import Path
 
     from scenarios.runner import run_scenario
