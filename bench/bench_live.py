@@ -19,6 +19,9 @@ period against back to back: what any code loses after the sleep (on a shared vi
 core is lent to other tenants, whose work evicts ours from the caches; a small loop loses less than the
 core, whose code and data are many times larger).
 
+A live run a Kill stopped (the live CLI's exit 5) gives no figures: the bench says so, with the run's stop reason
+and the postmortem's path, and keeps the run's folder (it removes it otherwise).
+
 Run: python bench/bench_live.py [--profile default|stress] [--seconds 60]
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,9 +104,28 @@ def _live_run(profile: str, seconds: float, folder: Path) -> dict:
     finally:
         serve.terminate()
         serve.wait(10)
+    ended(code, folder / "run")
+    return json.loads((folder / "run" / "summary.json").read_text())
+
+
+class KilledRun(RuntimeError):
+    """The live run was stopped by a Kill (the live CLI's exit 5): no figure of it is a bench's."""
+
+
+def ended(code: int, run: Path) -> None:
+    """Raise unless the live run in ``run`` ended well (exit 0). A Kill's exit 5 says it, with its stop reason and
+    postmortem: as "exit code 5" a bench user could not tell the run's figures were of a run the safety stopped."""
+    if code == 5:
+        postmortems = sorted(run.glob("postmortem-*.json"))
+        try:
+            reason = json.loads((run / "summary.json").read_text())["stop_reason"]
+        except (OSError, ValueError, KeyError):
+            reason = "?"
+        where = ", ".join(str(f) for f in postmortems) or f"none written in {run}"
+        raise KilledRun(f"the live run was stopped by a Kill (exit 5, stop_reason {reason!r}): its figures are of a "
+                        f"killed run, none given; the Kill's postmortem: {where}")
     if code != 0:
         raise RuntimeError(f"the live run ended with exit code {code}")
-    return json.loads((folder / "run" / "summary.json").read_text())
 
 
 def _journal(run: Path) -> tuple[dict, list]:
@@ -170,7 +193,9 @@ def main() -> None:
                     help="wall seconds of the live run (default 60, at most a day)")
     args = ap.parse_args()
     cycle_s = AgentConfig.model_validate(PROFILES[args.profile][0]).session.cycle_s
-    with tempfile.TemporaryDirectory() as tmp:
+    tmp = tempfile.mkdtemp(prefix="bench_live-")
+    kept = False
+    try:
         print_out(f"[{args.profile}] the live CLI against twin serve (another process, loopback), {args.seconds:g} s, "
                   f"a quote cycle every {cycle_s * 1000:.0f} ms ...", flush=True)
         s = live_run(args.profile, args.seconds, Path(tmp))
@@ -179,6 +204,12 @@ def main() -> None:
             raise SystemExit(f"the live run handled no cycle tick in {args.seconds:g} s: give it longer (--seconds)")
         warm, one_p99 = replay_warm(Path(tmp) / "run")
         paced = replay_paced(Path(tmp) / "run", cycle_s)
+    except KilledRun as e:  # its folder kept: the postmortem it names is in it
+        kept = True
+        raise SystemExit(f"bench_live: {e} (the run's files are kept in {tmp})") from None
+    finally:
+        if not kept:
+            shutil.rmtree(tmp, ignore_errors=True)
     w50, w99 = np.percentile(warm, 50), np.percentile(warm, 99)
     print_out(f"core per cycle tick, live          p50 {live['p50']:7.0f} µs, p99 {live['p99']:7.0f} µs "
               f"({live['cycles']:,} ticks; {s['requests']['items']:,} request items, {s['fills']} fills)")

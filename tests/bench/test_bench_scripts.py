@@ -422,3 +422,30 @@ def test_decisions_diffs_profile_and_retuned_sessions_run_the_fraction_of_a_minu
     decisions_diff._work_profile({"profile": "default", "seed": 0, "minutes": 0.5}, tmp_path)
     times = [json.loads(line)["ts"] for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
     assert times and 29.0 <= max(times) <= 30.0, times[-3:]
+
+
+def test_bench_live_says_a_live_run_a_kill_stopped_and_where_its_postmortem_is(tmp_path):
+    """The live CLI ends a run a Kill stopped with exit 5; bench_live raised "the live run ended with exit code 5" of
+    it, and a bench user could not tell the run was one the safety killed, nor where to read why. Now it says the Kill,
+    the stop reason and the postmortem's path (a real Kill: a dry run against twin serve over its position limit);
+    another failure still gives its code."""
+    import asyncio
+
+    sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests" / "agent")]
+    try:
+        from bench_live import KilledRun, ended
+        from test_live_gateway import _run_to_a_kill, buy_through_the_book, cloid, served
+    finally:
+        del sys.path[:2]
+    out = tmp_path / "run"
+    with served(speed=1.0) as (bg, ex, clock):
+        asyncio.run(buy_through_the_book(bg, clock, cloid(98), 0.001))
+        code = _run_to_a_kill(bg, out)
+    postmortem = next(out.glob("postmortem-*.json"))
+    with pytest.raises(KilledRun) as killed:
+        ended(code, out)
+    said = str(killed.value)
+    assert code == 5 and "stopped by a Kill" in said and "stop_reason 'kill'" in said and str(postmortem) in said
+    with pytest.raises(RuntimeError, match="exit code 4$"):
+        ended(4, out)
+    ended(0, out)
