@@ -3772,6 +3772,15 @@ def _plant_latch(bg) -> Path:
     return latch
 
 
+def _clear_kill_start_with(bg, monkeypatch, out: Path, target, name: str, patched) -> tuple[Path, int]:
+    """A latch planted (``_plant_latch``), then a start with --clear-kill into ``out`` with ``target.name`` patched for
+    its length: the latch and the start's exit code."""
+    latch = _plant_latch(bg)
+    with monkeypatch.context() as m:
+        m.setattr(target, name, patched)
+        return latch, _start_after(bg, out, "--clear-kill")
+
+
 def test_clear_kill_leaves_the_latch_when_the_run_folder_cannot_be_begun(tmp_path, capsys):
     """--clear-kill removed the latch once the checks with the venue passed, but before the run folder was begun: a
     start refused there (a full disk, here a config.json the run cannot write) had cleared it all the same, and the
@@ -3823,10 +3832,7 @@ def test_a_start_record_the_disk_refuses_is_said_and_leaves_the_kill_latch(tmp_p
     from agent.audit import records
     full = _disk_full_at("start")
     with served(speed=1.0) as (bg, ex, clock):
-        latch = _plant_latch(bg)
-        with monkeypatch.context() as m:
-            m.setattr(records.JsonlWriter, "write", full)
-            refused = _start_after(bg, tmp_path / "run", "--clear-kill")
+        latch, refused = _clear_kill_start_with(bg, monkeypatch, tmp_path / "run", records.JsonlWriter, "write", full)
         err = capsys.readouterr().err
         requests = bg.call(lambda: len(ex.open_orders(ADDR)))
     assert refused == 2 and f"--out {tmp_path / 'run'}: cannot write the run folder: No space left" in err
@@ -3844,10 +3850,8 @@ def test_a_latch_clear_kill_cannot_remove_refuses_the_start_and_ends_its_log_say
             raise PermissionError(errno.EPERM, "Operation not permitted")
         return real_unlink(self, *a, **kw)
     with served(speed=1.0) as (bg, ex, clock):
-        latch = _plant_latch(bg)
-        with monkeypatch.context() as m:
-            m.setattr(pathlib.Path, "unlink", refused_unlink)
-            refused = _start_after(bg, tmp_path / "run", "--clear-kill")
+        latch, refused = _clear_kill_start_with(bg, monkeypatch, tmp_path / "run", pathlib.Path, "unlink",
+                                                refused_unlink)
         err = capsys.readouterr().err
     recs = read_log(tmp_path / "run" / "decisions.jsonl")[0]
     assert refused == 2 and f"--clear-kill: cannot remove the Kill latch {latch}: Operation not permitted" in err
@@ -3865,9 +3869,8 @@ def test_a_latch_removed_during_the_checks_is_not_said_cleared_by_clear_kill(tmp
         plan.latch_path.unlink()
         return await real_preflight(gw, plan)
     with served(speed=1.0) as (bg, ex, clock):
-        latch = _plant_latch(bg)
-        monkeypatch.setattr(preflight_module, "preflight", removed_meanwhile)
-        code = _start_after(bg, tmp_path / "run", "--clear-kill")
+        latch, code = _clear_kill_start_with(bg, monkeypatch, tmp_path / "run", preflight_module, "preflight",
+                                             removed_meanwhile)
     said = [r.getMessage() for r in caplog.records if str(latch) in r.getMessage()]
     assert code == 0 and not any(text.startswith("cleared the Kill latch") for text in said), said
     assert any("was gone by the checks' end (removed meanwhile): trading again" in text for text in said), said
