@@ -1603,9 +1603,10 @@ class AgentCore:
                 # that grows the position is held back by reconcile until the position is under it, and the reducing
                 # side's orders are exits, as at Orange and Red: not shrunk by the multiplier (there to limit new
                 # risk). Shrunk, MicroLive's asks took a long of 0.0113 against a limit of 0.005 only to 0.0101 in
-                # 200 s (feb12_emergency_paralysis seed 25), quoting one side all the while. (Reconcile still caps
-                # them at the room to the limit on the other side: a full ladder filled flips at most to it. A
-                # position at the limit, 2e-18 over it as fills summed, is not over: fees_exceed_spread seed 39.)
+                # 200 s (feb12_emergency_paralysis seed 25 as it ran when this was found), quoting one side all the
+                # while. (Reconcile still caps them at the room to the limit on the other side: a full ladder filled
+                # flips at most to it. A position at the limit, 2e-18 over it as fills summed, is not over: found on
+                # fees_exceed_spread seed 39 as it ran then.)
                 exit_base = math.floor(q.order_size / lot + 1e-9) * lot
                 exit_mult = 1.0
                 if pos > 0.0:

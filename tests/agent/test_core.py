@@ -478,8 +478,8 @@ def test_over_the_limit_after_a_demotion_the_reducing_side_is_not_cut_by_the_exp
     """Demoted from Full to MicroLive (its limit a tenth: 0.005 BTC) holding 0.0113 BTC, at Green: reconcile holds
     the side that grows the position back until it is under the limit, and the reducing side was cut to
     MicroLive's 5-10% (the venue's $10 minimum), so the position was worked off at 0.0002 BTC a level (0.0113 to
-    0.0101 in 200 s, feb12_emergency_paralysis seed 25). Over the limit its orders are exits, as Orange's and Red's
-    are: the full ladder. Back under the limit both sides are cut again."""
+    0.0101 in 200 s, feb12_emergency_paralysis seed 25 as it ran when this was found). Over the limit its orders are
+    exits, as Orange's and Red's are: the full ladder. Back under the limit both sides are cut again."""
     from agent.graduation import ExposureLevel
     cfg = quoting({"graduation": {"start_level": "FULL"}})
     core = _demoted_to_micro_live_holding(cfg, position)
@@ -491,8 +491,8 @@ def test_over_the_limit_after_a_demotion_the_reducing_side_is_not_cut_by_the_exp
     assert [q[2] for q in rec["quotes"] if q[0] == reducing] == pytest.approx(full), rec["quotes"]
     cut = [q[2] for q in rec["quotes"] if q[0] == growing]  # (quoted, and held back by reconcile)
     assert cut and max(cut) < full[0] * 0.5, rec["quotes"]
-    # at the limit, over it by a sum of fills' float residue only (0.005000000000000002, fees_exceed_spread seed 39),
-    # and back under it: the reducing side is the multiplier's again, as the other
+    # at the limit, over it by a sum of fills' float residue only (0.005000000000000002, found on fees_exceed_spread
+    # seed 39 as it ran then), and back under it: the reducing side is the multiplier's again, as the other
     for ts, at in ((1.1, 0.005000000000000002), (2.1, 0.004)):
         assert at == 0.004 or abs(at) > cfg.risk.max_position * core.graduation.limit_scale
         core.handle(AccountSnapshot(ts, at if position > 0 else -at, 100_000.0, 1e5, 0.0, ()))
