@@ -74,8 +74,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("reconcile.price_tolerance_ticks", 0.5, 5.0),
 )
 # inventory: position / risk.max_position (worst case aside); sigma_bps: volatility, bps per √s; spread_bps: the
-# quoted spread, best ask − best bid, bps of the mid; confidence: TradingConfidence.overall; safety: level / 4
-# (Green 0 … Kill 1); quota_headroom: the address budget's share left. Clipped to these bounds.
+# quoted spread, best ask − best bid, bps of the mid (0 unless both sides are quoted: after a Kill, none);
+# confidence: TradingConfidence.overall; safety: level / 4 (Green 0 … Kill 1); quota_headroom: the address
+# budget's share left. Clipped to these bounds.
 RISK_SAMPLE_S = 1.0  # how often the inventory risk is sampled within a step
 OBSERVATION = ("inventory", "sigma_bps", "spread_bps", "confidence", "safety", "quota_headroom")
 _OBS_LOW = (-2.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -284,7 +285,9 @@ class MarketMakingEnv(gym.Env):
         ex, core = self._session
         inv = core.tracker.position / core.cfg.risk.max_position
         spread = 0.0
-        quotes = core.last_quotes
+        # a stopped core (a Kill) runs no more cycles and has pulled its quotes: its last cycle's quotes, which
+        # last_quotes still holds, are not quoted (the Kill's observation gave them as the spread quoted)
+        quotes = () if core.stopped else core.last_quotes
         bids = [q.px for q in quotes if q.side > 0]
         asks = [q.px for q in quotes if q.side < 0]
         if bids and asks and core.mid == core.mid:

@@ -94,6 +94,21 @@ def test_the_same_seed_and_actions_give_the_same_episode():
     assert other != first
 
 
+def test_a_kill_terminates_the_episode_and_its_observation_quotes_nothing():
+    """A Kill stops the agent and pulls its quotes: the episode is terminated (not truncated), the safety coordinate
+    is 1 and the quoted spread 0. The observation gave the last cycle before the Kill as the spread quoted (1.5 bps,
+    moving with the mid), with no order left on the book. (A position limit of 1% trips the runaway Kill in the first
+    minute.)"""
+    cfg = AgentConfig.model_validate({"safety": {"position_orange_frac": 0.01, "position_kill_frac": 0.01}})
+    env = MarketMakingEnv(agent_config=cfg, step_s=60.0, episode_s=600.0)
+    steps, infos = _episode(env, 0, np.ones(len(PARAMETERS), np.float32))
+    obs = dict(zip(OBSERVATION, steps[-1][0]))
+    assert len(infos) < 10 and infos[-1]["safety"] == "KILL" and env._session[1].stopped
+    assert env.observation_space.contains(np.asarray(steps[-1][0], np.float32))
+    assert obs["safety"] == 1.0 and obs["spread_bps"] == 0.0
+    assert env._session[1].last_quotes  # (what the observation read as quoted)
+
+
 def test_rewards_add_up_to_the_net_pnl_and_the_level_holds():
     """With the penalties off, the rewards are the steps' PnL and sum to the session's net PnL (fees
     included); pinned, the exposure level is the one asked for throughout."""
