@@ -42,22 +42,29 @@ class Parameter:
     path: str  # "glft.gamma", "ladder.n_levels", "order_size", "reconcile.price_tolerance_ticks"
     lo: float
     hi: float
-    scale: str = "linear"  # "linear", "log" (for multiplicative parameters) or "int" (rounded, linear)
+    scale: str = "linear"  # "linear", "log" (for multiplicative parameters) or "int" (lo … hi, an equal share each)
 
     def value(self, x: float) -> float | int:
         """The parameter's value at coordinate ``x`` (clipped to [-1, 1]), to 4 significant figures: a config
-        a person reads, and finer than any of these parameters matters."""
+        a person reads, and finer than any of these parameters matters. An "int" parameter's integers each take an
+        equal share of [-1, 1] (rounding a linear map gave the two ends half a share: a uniform search drew 1 and 5
+        ladder levels half as often as 2, 3 or 4)."""
         u = (min(1.0, max(-1.0, float(x))) + 1.0) / 2.0
+        if self.scale == "int":
+            return min(int(self.hi), int(self.lo) + int(u * (self.hi - self.lo + 1)))
         if self.scale == "log":
             v = math.exp(math.log(self.lo) + u * (math.log(self.hi) - math.log(self.lo)))
         else:
             v = self.lo + u * (self.hi - self.lo)
-        return int(round(v)) if self.scale == "int" else float(f"{v:.4g}")
+        return float(f"{v:.4g}")
 
     def point(self, v: float) -> float:
-        """The action coordinate that maps to ``v`` (clipped to the range): ``value``'s inverse."""
+        """The action coordinate that maps to ``v`` (clipped to the range): ``value``'s inverse (an integer's at the
+        middle of its share)."""
         v = min(self.hi, max(self.lo, float(v)))
-        if self.scale == "log":
+        if self.scale == "int":
+            u = (round(v) - self.lo + 0.5) / (self.hi - self.lo + 1)
+        elif self.scale == "log":
             u = (math.log(v) - math.log(self.lo)) / (math.log(self.hi) - math.log(self.lo))
         else:
             u = (v - self.lo) / (self.hi - self.lo)
