@@ -346,6 +346,9 @@ def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -
     finally:
         if bar is not None:
             bar.close()
+    # in the tasks' order, however they finished: the ranking's means and results.json are the same each time
+    order = {(task[0], task[2]): k for k, task in enumerate(tasks)}
+    results.sort(key=lambda r: order[r["trial"], r["seed"]])
     return results, interrupted
 
 
@@ -379,12 +382,14 @@ def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
 
 
 def _pooled(tasks: list, workers: int, work, emit) -> None:
-    """Each task's result through ``emit`` from a process pool, in the tasks' order until a death. A worker that
-    dies outright (killed, out of memory) breaks the whole pool and fails every episode in it: that ended the
-    search with a traceback, nothing ranked. Now the episodes that finished are kept, and those the pool had
-    handed out when it broke (at most ``workers`` + 1, the earliest unfinished: it hands them out in order) run
+    """Each task's result through ``emit`` from a process pool, as it finishes (they were taken in the tasks' order:
+    one finished waited, unjournalled, behind every earlier one still running, and a search that died lost it). A
+    worker that dies outright (killed, out of memory) breaks the whole pool and fails every episode in it: that
+    ended the search with a traceback, nothing ranked. Now the episodes that finished are kept, and those the pool
+    had handed out when it broke (at most ``workers`` + 1, the earliest unfinished: it hands them out in order) run
     again one at a time, each in a pool of its own, so the death is the failure of the one episode that died, even
     one that kills its worker wherever it runs; then the rest go on in a whole pool."""
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     pending = list(range(len(tasks)))
@@ -395,24 +400,29 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
                                    initargs=(os.getpid(),))
         interrupted = False
         try:
-            futures = [pool.submit(work, tasks[k]) for k in batch]
-            for i, f in enumerate(futures):
-                try:
-                    r = f.result()
-                except BrokenProcessPool:
-                    if alone:
-                        r = _failure(tasks[batch[0]], "its worker process died (killed, or out of memory): "
+            futures = {pool.submit(work, tasks[k]): k for k in batch}
+            running = set(futures)
+            broken = False
+            while running and not broken:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=futures.get):  # (those done together in the tasks' order)
+                    try:
+                        r = f.result()
+                    except BrokenProcessPool:
+                        if not alone:
+                            broken = True
+                            continue
+                        r = _failure(tasks[futures[f]], "its worker process died (killed, or out of memory): "
                                      "BrokenProcessPool", "")
-                    else:  # those that finished all the same are kept
-                        for k, g in zip(batch[i:], futures[i:]):
-                            if g.done() and not g.cancelled() and g.exception() is None:
-                                emit(g.result())
-                                pending.remove(k)
-                        alone = workers + 1
-                        break
-                emit(r)
-                pending.remove(batch[i])
-                alone = max(0, alone - 1)
+                    emit(r)
+                    pending.remove(futures[f])
+                    alone = max(0, alone - 1)
+            if broken:  # those that finished all the same are kept
+                for f, k in futures.items():
+                    if k in pending and f.done() and not f.cancelled() and f.exception() is None:
+                        emit(f.result())
+                        pending.remove(k)
+                alone = workers + 1
         except KeyboardInterrupt:
             interrupted = True
             raise

@@ -480,6 +480,40 @@ def _dies_once_on_trial_1(task):
     return _attempt(task)
 
 
+def _first_waits_for_another(task):
+    """Trial 0 runs until the search has taken another episode's result (SEARCH_TEST_MARKER, made by the test's
+    ``on_result``), at most 10 s; the others end at once."""
+    import os
+    import time
+    marker = os.environ["SEARCH_TEST_MARKER"]
+    waited = 0.0
+    while task[0] == 0 and not os.path.exists(marker) and waited < 10.0:
+        time.sleep(0.05)
+        waited += 0.05
+    return {"trial": task[0], "seed": task[2], "reward": float(task[0]), "saw_another": os.path.exists(marker)}
+
+
+def test_each_episode_is_taken_as_it_finishes_not_behind_a_slower_one(tmp_path, monkeypatch):
+    """The pool's results were taken in the tasks' order: an episode that finished (journalled, on the progress bar)
+    waited behind every earlier one still running, so a search that died lost episodes finished long before, where
+    README says episodes.jsonl has a line per episode as it finishes. The results returned stay in the tasks'
+    order (results.json is the same whatever order they finished in)."""
+    from search.__main__ import _run
+
+    marker = tmp_path / "another"
+    monkeypatch.setenv("SEARCH_TEST_MARKER", str(marker))
+    taken = []
+
+    def on_result(r):
+        taken.append(r["trial"])
+        if r["trial"] != 0:
+            marker.touch()
+    tasks = [(t, None, 7 + t, {}) for t in range(4)]
+    results, interrupted = _run(tasks, 2, False, on_result, work=_first_waits_for_another)
+    assert not interrupted and taken[0] != 0 and sorted(taken) == [0, 1, 2, 3]
+    assert [r["trial"] for r in results] == [0, 1, 2, 3] and results[0]["saw_another"]
+
+
 def test_an_episode_whose_worker_was_killed_once_is_run_again_and_counts(tmp_path, monkeypatch):
     from search.__main__ import _run
 
