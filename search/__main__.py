@@ -399,6 +399,7 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
         pool = ProcessPoolExecutor(max_workers=min(workers, len(batch)), initializer=_exit_with_parent,
                                    initargs=(os.getpid(),))
         interrupted = False
+        futures: dict = {}
         try:
             futures = {pool.submit(work, tasks[k]): k for k in batch}
             running = set(futures)
@@ -414,22 +415,31 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
                             continue
                         r = _failure(tasks[futures[f]], "its worker process died (killed, or out of memory): "
                                      "BrokenProcessPool", "")
+                    pending.remove(futures[f])  # (first: a Ctrl-C inside emit must not take it again)
                     emit(r)
-                    pending.remove(futures[f])
                     alone = max(0, alone - 1)
             if broken:  # those that finished all the same are kept
-                for f, k in futures.items():
-                    if k in pending and f.done() and not f.cancelled() and f.exception() is None:
-                        emit(f.result())
-                        pending.remove(k)
+                _take_finished(futures, pending, emit)
                 alone = workers + 1
         except KeyboardInterrupt:
             interrupted = True
+            _take_finished(futures, pending, emit)
             raise
         finally:  # (interrupted: the episodes under way and those not begun are dropped)
             if interrupted:
                 _end_workers()
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+def _take_finished(futures: dict, pending: list, emit) -> None:
+    """The episodes of ``futures`` (future: task index) that finished and are not yet taken, through ``emit`` in the
+    tasks' order: kept when the pool broke, and when a Ctrl-C (or SIGTERM) cut the search while its loop was busy (a
+    journal line's fsync, say): an episode that finished meanwhile was dropped, where README says Ctrl-C keeps the
+    episodes finished."""
+    for f, k in futures.items():
+        if k in pending and f.done() and not f.cancelled() and f.exception() is None:
+            pending.remove(k)
+            emit(f.result())
 
 
 def _end_workers() -> None:

@@ -514,6 +514,35 @@ def test_each_episode_is_taken_as_it_finishes_not_behind_a_slower_one(tmp_path, 
     assert [r["trial"] for r in results] == [0, 1, 2, 3] and results[0]["saw_another"]
 
 
+def _second_ends_soon_third_late(task):
+    """Trial 0 ends at once, trial 1 after 0.2 s, the others after 30 s (under way when the search is cut)."""
+    import time
+    time.sleep({0: 0.0, 1: 0.2}.get(task[0], 30.0))
+    return {"trial": task[0], "seed": task[2], "reward": float(task[0])}
+
+
+def test_ctrl_c_while_an_episode_is_journalled_keeps_those_that_finished_meanwhile():
+    """A Ctrl-C (or SIGTERM) lands wherever the search is: here while trial 0's line is written (a slow fsync), trial
+    1 finishing meanwhile. Trial 1 was dropped, though it had finished a second before the Ctrl-C (README: Ctrl-C
+    keeps the episodes finished); those under way are dropped, and none is taken twice."""
+    import time
+
+    from search.__main__ import _run
+
+    taken = []
+
+    def on_result(r):
+        taken.append(r["trial"])
+        if r["trial"] == 0:
+            time.sleep(1.5)
+            raise KeyboardInterrupt
+    tasks = [(t, None, 7 + t, {}) for t in range(4)]
+    start = time.monotonic()
+    results, interrupted = _run(tasks, 2, False, on_result, work=_second_ends_soon_third_late)
+    assert interrupted and taken == [0, 1] and [r["trial"] for r in results] == [0, 1]
+    assert time.monotonic() - start < 20.0  # (the episodes under way were ended, not waited for)
+
+
 def test_an_episode_whose_worker_was_killed_once_is_run_again_and_counts(tmp_path, monkeypatch):
     from search.__main__ import _run
 
