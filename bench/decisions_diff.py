@@ -124,7 +124,9 @@ def _work_profile(job: dict, out: Path) -> None:
 
 def _work_retune(job: dict, out: Path) -> None:
     """A session at Full (or a config's lower ceiling), its quoting parameters set every minute to a point drawn
-    from the seed (search.env's action space): the memos a retune must drop."""
+    from the seed (search.env's action space): the memos a retune must drop. The draws go through search.env's
+    decode: a base before its level counts took equal shares (rounding gave 1 and 5 half a share) draws other
+    ladder.n_levels, so these runs differ from it by that, not by a regression."""
     import numpy as np
 
     from search.env import PARAMETERS, config_for, decode
