@@ -503,7 +503,8 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"weight {_num(rec.get('weight'), 3)}: {rec.get('n_outcomes')} outcomes, "
                 f"Brier {_num(rec.get('brier'), 4)}, "
                 f"IR {_num(rec.get('information_ratio'), 3)}, MI {_num(rec.get('mi_bits'), 4)} bits "
-                f"(ratio {_num(rec.get('mi_ratio'), 3)}), calibration slope {_num(rec.get('calibration_slope'), 3)}, "
+                f"(ratio {_num(rec.get('mi_ratio'), 3)}, {_num(rec.get('mi_shortfall_se'), 3)} SE below its baseline), "
+                f"calibration slope {_num(rec.get('calibration_slope'), 3)}, "
                 f"edge bias {_num(rec.get('edge_bias_bps'), 3)} bps; bad periods {rec.get('consecutive_bad')}, "
                 f"good {rec.get('consecutive_good')}")
     if kind == "quota_hold":

@@ -55,13 +55,15 @@ class ScorecardConfig(FileModel):
                                      description="Healthy needs Brier score below this (0.25 = always 0.5).")
     healthy_min_ir: float = Field(0.5, ge=-1e9, le=1e9, description=(
         "Healthy needs the per-prediction information ratio (mean/std of direction-signed return) above this."))
-    healthy_min_mi_ratio: float = Field(0.5, ge=0, le=1000.0,
-                                        description="Healthy needs MI above this fraction of the MI baseline.")
+    healthy_min_mi_ratio: float = Field(0.5, ge=0, le=1000.0, description=(
+        "Healthy needs MI above this fraction of the MI baseline, or not below the baseline by more than "
+        "mi_noise_z standard errors."))
     retire_brier: float = Field(0.35, ge=0.001, le=1, description="A period is bad if the Brier score exceeds this.")
     retire_ir: float = Field(0.3, ge=-1e9, le=1e9,
                              description="A period is bad if the information ratio is below this.")
-    retire_mi_ratio: float = Field(0.3, ge=0, le=1000.0,
-                                   description="A period is bad if MI is below this fraction of the baseline.")
+    retire_mi_ratio: float = Field(0.3, ge=0, le=1000.0, description=(
+        "A period is bad if MI is below this fraction of the baseline and below the baseline by more than "
+        "mi_noise_z standard errors."))
     retire_after_periods: int = Field(20, ge=1, le=1_000_000,
                                       description="Consecutive bad periods that retire a model.")
     reinstate_after_periods: int = Field(10, ge=1, le=1_000_000,
@@ -71,10 +73,18 @@ class ScorecardConfig(FileModel):
         "healthy to degraded is immediate."))
     # MI baseline
     mi_baseline_bits: float | None = Field(None, ge=1e-9, le=1.0, description=(
-        "MI baseline in bits; None measures it as the mean MI over the first mi_baseline_evaluations "
-        "counted evaluations (the MI criteria are neutral until then)."))
-    mi_baseline_evaluations: int = Field(5, ge=1, le=1_000_000,
-                                         description="Counted evaluations whose MI mean becomes the baseline.")
+        "MI baseline in bits; None measures it, at every counted evaluation, as the MI of every outcome the "
+        "scorecard resolved before its window (so it keeps sharpening, carries little small-sample bias, and does "
+        "not follow a skill lost within the window down); the MI criteria are neutral until it holds min_outcomes "
+        "and for the first mi_baseline_evaluations counted evaluations."))
+    mi_baseline_evaluations: int = Field(5, ge=1, le=1_000_000, description=(
+        "Counted evaluations before the MI criteria apply (a measured baseline of fewer outcomes is mostly noise)."))
+    mi_noise_z: float = Field(2.0, ge=0, le=100.0, description=(
+        "A period's MI counts against the model (bad below retire_mi_ratio, not healthy below healthy_min_mi_ratio) "
+        "only when it is also below the baseline by more than this many standard errors, on the sqrt(2 ln2 MI) "
+        "scale (≈ |phi|, standard error ≈ 1/sqrt(n)): the window's MI of a 55% signal over 500 outcomes is "
+        "about as noisy as it is large, and the fraction alone judged such a signal bad in ~30% of its periods. "
+        "0 judges on the fraction alone."))
     mi_baseline_floor_bits: float = Field(1e-4, ge=1e-9, le=1.0, description=(
         "Floor on a measured baseline, bits, so a model with no skill at the start has a finite ratio."))
     # weights and extras
@@ -164,6 +174,9 @@ class ScorecardMetrics:
     expired: int
     # an evaluation has counted (min_outcomes in the window): before, the metrics are of too few outcomes to act on
     proven: bool = False
+    # standard errors the window's MI is below the baseline (sqrt(2 ln2 MI) scale; < 0 above it): the MI criteria
+    # act only past ScorecardConfig.mi_noise_z
+    mi_shortfall_se: float = math.nan
 
 
 class ModelScorecard:
@@ -175,7 +188,7 @@ class ModelScorecard:
         "_n", "_sp", "_sy", "_spp", "_spy", "_sbr", "_sx", "_sxx", "_t_uu", "_t_ud", "_t_du", "_t_dd",
         "_evictions", "_alpha", "_abs_move_bps", "_edge_bias_bps",
         "verdict", "_good", "_bad", "_evaluations", "_counted", "_since_eval", "_last_eval_ts",
-        "_mi_baseline", "_mi_baseline_sum", "_metrics", "_proven",
+        "_mi_baseline", "_l_uu", "_l_ud", "_l_du", "_l_dd", "_mi_shortfall", "_metrics", "_proven",
         "ties_dropped", "expired", "_spacing_s", "_max_pending",
     )
 
@@ -204,7 +217,9 @@ class ModelScorecard:
         self._since_eval = 0
         self._last_eval_ts = math.nan
         self._mi_baseline = cfg.mi_baseline_bits if cfg.mi_baseline_bits is not None else math.nan
-        self._mi_baseline_sum = 0.0
+        # the 2x2 table of every outcome resolved: less the window's, the measured MI baseline's
+        self._l_uu = self._l_ud = self._l_du = self._l_dd = 0
+        self._mi_shortfall = math.nan
         self._proven = False
         self.ties_dropped = 0
         self.expired = 0
@@ -278,6 +293,16 @@ class ModelScorecard:
             self._abs_move_bps += a * (absm - self._abs_move_bps)
         else:
             self._abs_move_bps = absm
+        if p > 0.5:
+            if y:
+                self._l_uu += 1
+            else:
+                self._l_ud += 1
+        elif p < 0.5:
+            if y:
+                self._l_du += 1
+            else:
+                self._l_dd += 1
         w = self._window
         w.append((p, y, move_bps))
         self._accumulate(p, y, move_bps, +1)
@@ -387,18 +412,22 @@ class ModelScorecard:
             return self.verdict
         self._counted += 1
         mi = self.mutual_information_bits()
-        if cfg.mi_baseline_bits is None and self._counted <= cfg.mi_baseline_evaluations:
-            self._mi_baseline_sum += mi if mi == mi else 0.0
-            if self._counted == cfg.mi_baseline_evaluations:
-                self._mi_baseline = max(self._mi_baseline_sum / self._counted, cfg.mi_baseline_floor_bits)
+        if cfg.mi_baseline_bits is None and self._counted >= cfg.mi_baseline_evaluations:
+            h = self._history()
+            base = mutual_information_bits(*h) if sum(h) >= cfg.min_outcomes else math.nan
+            self._mi_baseline = max(base, cfg.mi_baseline_floor_bits) if base == base else math.nan
         ratio = self._mi_ratio(mi)
+        self._mi_shortfall = short = self._mi_shortfall_se(mi)
         b, ir = self.brier(), self.information_ratio()
         ir_ok = ir == ir  # nan (no directional calls) fails both IR tests below by comparison
-        mi_known = ratio == ratio  # baseline still being measured: MI criteria neutral
+        # MI counts against the model only when it is below the baseline beyond its sampling noise (nan, the
+        # baseline still being measured: neutral)
+        z = cfg.mi_noise_z
+        mi_low = ratio == ratio and (z <= 0.0 or short > z)
         good = (b < cfg.healthy_max_brier and ir_ok and ir > cfg.healthy_min_ir
-                and (not mi_known or ratio > cfg.healthy_min_mi_ratio))
+                and (not mi_low or ratio > cfg.healthy_min_mi_ratio))
         bad = (b > cfg.retire_brier or not ir_ok or ir < cfg.retire_ir
-               or (mi_known and ratio < cfg.retire_mi_ratio))
+               or (mi_low and ratio < cfg.retire_mi_ratio))
         self._good = self._good + 1 if good else 0
         self._bad = self._bad + 1 if bad else 0
         if self.verdict is Verdict.RETIRED:
@@ -417,6 +446,25 @@ class ModelScorecard:
     def _mi_ratio(self, mi: float) -> float:
         base = self._mi_baseline
         return mi / base if base == base and mi == mi else math.nan
+
+    def _history(self) -> tuple[int, int, int, int]:
+        """The 2x2 table of the outcomes that have left the window: a measured baseline's, disjoint from the window
+        judged against it (a baseline holding the window would follow a lost skill down as soon as it is lost)."""
+        return (self._l_uu - self._t_uu, self._l_ud - self._t_ud, self._l_du - self._t_du, self._l_dd - self._t_dd)
+
+    def _mi_shortfall_se(self, mi: float) -> float:
+        """Standard errors the window's MI is below the baseline, on the scale sqrt(2 ln2 MI): for a 2x2 table that
+        is ≈ |phi|, the correlation of call and outcome, whose estimate over n calls has standard error ≈ 1/sqrt(n)
+        (MI itself is a squared quantity, its noise as large as its value at a weak signal's n). A measured
+        baseline of H calls adds its own noise: the difference's variance is 1/n + 1/H. nan when undefined."""
+        base = self._mi_baseline
+        n = self._t_uu + self._t_ud + self._t_du + self._t_dd
+        if base != base or mi != mi or n == 0:
+            return math.nan
+        var = 1.0 / n
+        if self.cfg.mi_baseline_bits is None:
+            var += 1.0 / max(sum(self._history()), 1)
+        return (math.sqrt(2.0 * _LN2 * base) - math.sqrt(2.0 * _LN2 * mi)) / math.sqrt(var)
 
     @property
     def proven(self) -> bool:
@@ -461,7 +509,8 @@ class ModelScorecard:
             mi_ratio=self._mi_ratio(mi), edge_bias_bps=self._edge_bias_bps,
             calibration_slope=self.calibration_slope(), consecutive_good=self._good,
             consecutive_bad=self._bad, evaluations=self._evaluations, pending=len(self._pending),
-            ties_dropped=self.ties_dropped, expired=self.expired, proven=self._proven)
+            ties_dropped=self.ties_dropped, expired=self.expired, proven=self._proven,
+            mi_shortfall_se=self._mi_shortfall)
 
     def record(self) -> dict:
         """All metrics of the last evaluation, the verdict, weight and score, as a plain dict."""

@@ -129,6 +129,56 @@ def test_mi_of_independent_and_perfect_tables():
     assert math.isnan(mutual_information_bits(0, 0, 0, 0))
 
 
+# MI alone decides which periods are bad: the IR and Brier criteria cannot fire
+_MI_ONLY = ScorecardConfig(retire_ir=-1e9, healthy_min_ir=-1e9, retire_brier=1.0)
+
+
+def _skill(rng, card, n, edge, skilled=True):
+    """Outcomes of a signal with p = 0.5 ± U(0, edge) whose up-move happens with probability p exactly (hit rate
+    0.5 + edge/2), or, not ``skilled``, with probability 0.5 (the same p, no skill left); returns each counted
+    evaluation's "bad period" (consecutive_bad > 0)."""
+    bad = []
+    for _ in range(n):
+        p = 0.5 + rng.uniform(-edge, edge)
+        up = rng.random() < (p if skilled else 0.5)
+        mv = rng.uniform(1.0, 2.0)
+        card.add_outcome(p, up, mv if up else -mv)
+        if card.evaluation_due(0.0):
+            card.evaluate(0.0)
+            if card.proven:
+                bad.append(card.metrics().consecutive_bad > 0)
+    return bad
+
+
+def test_mi_rarely_judges_a_stationary_signal_bad():
+    # a 55% signal whose skill never changes: the window's MI (500 outcomes) is about as noisy as it is large. Judged
+    # on the fraction of a baseline measured as the mean of its first five counted evaluations (100-180 outcomes,
+    # biased up by ~1/(2n ln2) bits, as large as the signal's MI), 30% of its periods were bad on MI alone and it was
+    # retired on 14 of these 40 seeds; now a period is bad only when MI is also below the baseline past its noise
+    retired = 0
+    periods = []
+    for seed in range(40):
+        card = ModelScorecard("m", _MI_ONLY)
+        periods += _skill(np.random.default_rng(seed), card, 3000, 0.1)
+        retired += card.verdict is Verdict.RETIRED
+    bad = sum(periods) / len(periods)
+    assert bad < 0.02 and retired == 0, (bad, retired)
+
+
+def test_mi_still_judges_a_signal_that_lost_its_skill_bad():
+    # a 60% signal whose skill goes to 0 after 1500 outcomes: a bad period on MI alone within 700 outcomes (the
+    # 500-outcome window turned over, and some) on every seed
+    delays = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        card = ModelScorecard("m", _MI_ONLY)
+        _skill(rng, card, 1500, 0.2)
+        lost = _skill(rng, card, 700, 0.2, skilled=False)
+        delays.append(lost.index(True) if True in lost else None)
+    assert None not in delays, delays
+    assert sorted(delays)[len(delays) // 2] <= 20, delays  # (in periods of 20 outcomes: the median within 400)
+
+
 def test_calibration_slope_and_edge_bias():
     rng = np.random.default_rng(4)
     cfg = ScorecardConfig(window_outcomes=5000, min_outcomes=100, edge_bias_halflife_outcomes=1000)
@@ -182,6 +232,8 @@ def test_config_rejects_unknown_fields_and_inverted_thresholds():
         ScorecardConfig(windw=10)
     with pytest.raises(ValidationError, match="looser"):
         ScorecardConfig(retire_brier=0.2)
+    with pytest.raises(ValidationError, match="mi_noise_z"):
+        ScorecardConfig(mi_noise_z=-1.0)  # a negative allowance would judge a period bad above its baseline
 
 
 def test_scorecard_set_drives_a_signal_blend():
