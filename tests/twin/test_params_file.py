@@ -155,3 +155,16 @@ def test_a_latency_path_given_in_part_keeps_its_shipped_median(tmp_path):
     lat = TwinParams.load(p).latency
     assert (lat.feed.median_ms, lat.feed.spike_prob) == (40.0, 0.1)
     assert (lat.order_entry.median_ms, lat.order_entry.sigma, lat.response.median_ms) == (60.0, 0.5, 60.0)
+
+
+def test_a_jump_rate_above_one_a_grid_step_is_refused_naming_both_fields(tmp_path):
+    """The market jumps at most once a grid step (a Bernoulli draw of probability rate × book_interval_s): 100 jumps
+    a second on a 0.05 s grid made 20 a second, silently. Refused, naming the rate, the interval and both values;
+    one a step exactly is taken."""
+    market = {"book_interval_s": 0.05, "jump_rate_stressed_per_s": 100.0}
+    p, lines = _refused(tmp_path, json.dumps({"markets": {"BTC": market}}))
+    text = "\n".join(lines)
+    assert "markets.BTC" in text and "jump_rate_stressed_per_s 100" in text and "book_interval_s 0.05" in text
+    assert "5 jumps a grid step" in text
+    p.write_text(json.dumps({"markets": {"BTC": {**market, "jump_rate_stressed_per_s": 20.0}}}))
+    assert TwinParams.load(p).markets["BTC"].jump_rate_stressed_per_s == 20.0

@@ -11,7 +11,8 @@ Model (generated vectorised, one chunk of events at a time):
   stationary std ``alpha_std_per_s``); it is the mid's drift (× ``drift_coupling``) and tilts the
   book's depth (× ``book_coupling``).
 - log mid: on a fixed global grid of ``book_interval_s``; the move arriving at grid point k is
-  drift_coupling·a·dt + σ_regime·√dt·Z + a Poisson jump (rate per regime, normal size in log).
+  drift_coupling·a·dt + σ_regime·√dt·Z + a jump (normal size in log) with probability rate·dt, the
+  Poisson's mean count (rate per regime; at most one a step, so rate·dt ≤ 1 is checked).
   The mid is constant between grid points; a BOOK event is emitted at every grid point.
 - trades: Poisson arrivals at ``trade_rate_*_per_s``. A share ``informed_share`` is informed: its
   side is the sign of the mid's (exogenous) move over the next ``informed_horizon_s``, and it moves
@@ -49,7 +50,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from common.files import FileModel
 from twin.market.base import BOOK, TRADE, MarketChunk, Shock
@@ -164,6 +165,20 @@ class SyntheticMarketParams(FileModel):
     funding_interest_per_8h: float = Field(
         0.0001, ge=-0.01, le=0.01, description="Interest rate r of the funding formula, per 8 h: the venue's fixed "
                                                "0.01%. Set it and the premium to 0 for a market without funding.")
+
+    @model_validator(mode="after")
+    def _one_jump_a_step_at_most(self) -> "SyntheticMarketParams":
+        """The mid jumps at a grid point with probability rate × book_interval_s (a Bernoulli draw: its mean count
+        is the Poisson's, one jump at most a step). Past 1 that is no probability: every step jumped and the rate
+        was silently cut to 1/book_interval_s (100/s at an interval of 0.05 s made 20 jumps a second)."""
+        for name in ("jump_rate_calm_per_s", "jump_rate_stressed_per_s"):
+            rate = getattr(self, name)
+            if rate * self.book_interval_s > 1.0:
+                raise ValueError(f"{name} {rate:g} with book_interval_s {self.book_interval_s:g} asks for "
+                                 f"{rate * self.book_interval_s:g} jumps a grid step; the market makes at most one "
+                                 f"a step: {name} × book_interval_s must be at most 1 (a rate of at most "
+                                 f"{1.0 / self.book_interval_s:g}/s here)")
+        return self
 
     @classmethod
     def thin_hip3(cls) -> "SyntheticMarketParams":
