@@ -168,3 +168,34 @@ def test_a_jump_rate_above_one_a_grid_step_is_refused_naming_both_fields(tmp_pat
     assert "5 jumps a grid step" in text
     p.write_text(json.dumps({"markets": {"BTC": {**market, "jump_rate_stressed_per_s": 20.0}}}))
     assert TwinParams.load(p).markets["BTC"].jump_rate_stressed_per_s == 20.0
+
+
+@pytest.mark.parametrize("market, named", [
+    ({"drift_coupling": 1000.0, "alpha_std_per_s": 0.1}, "drift (drift_coupling 1000 with alpha_std_per_s 0.1"),
+    ({"jump_rate_calm_per_s": 1.0, "jump_size_std": 1.0}, "jumps (jump_rate_calm_per_s 1 with jump_size_std 1)"),
+    ({"trade_rate_calm_per_s": 100.0, "informed_share": 1.0, "impact_bps": 1e4},
+     "informed impact (trade_rate_calm_per_s 100 with informed_share 1 and impact_bps 10000)"),
+])
+def test_market_parameters_whose_mid_overflows_are_refused_naming_the_fields(tmp_path, market, named):
+    """Each field in its range, these mids reached inf, then nan, within minutes (the first at t=20 s, the jumps'
+    at t≈3300 s at 1e23 first), and the twin listed nan prices and refused every order as off the tick: refused now,
+    naming the file, the market and the fields that move it."""
+    p, lines = _refused(tmp_path, json.dumps({"markets": {"BTC": market}}))
+    text = "\n".join(lines)
+    assert "markets.BTC" in text and named in text and "at most 0.02 per √s" in text
+
+
+def test_a_market_at_the_mid_s_variance_bound_is_taken_and_stays_finite():
+    """The largest market the bound takes (0.0199 per √s in both regimes) runs an hour with finite prices."""
+    import math
+
+    import numpy as np
+
+    from twin.market.base import BOOK
+    from twin.market.synthetic import SyntheticMarket, SyntheticMarketParams
+    p = SyntheticMarketParams(vol_calm_per_sqrt_s=0.0199, vol_stressed_per_sqrt_s=0.0199)
+    market = SyntheticMarket(p, np.random.default_rng(0), chunk_seconds=600.0)
+    chunks = [market.next_chunk() for _ in range(6)]
+    mids = np.concatenate([c.mid[c.kind == BOOK] for c in chunks])  # one a 0.1 s grid point
+    assert mids.size == 36_000 and np.isfinite(mids).all() and 1e3 < mids.min() and mids.max() < 1e7
+    assert 0.8 < np.std(np.diff(np.log(mids[::10]))) / (0.0199 * math.sqrt(1.0)) < 1.2  # it does move so much

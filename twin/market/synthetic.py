@@ -62,6 +62,26 @@ SHOCKABLE_PARAMS: tuple[str, ...] = (
     "vol_calm_per_sqrt_s", "vol_stressed_per_sqrt_s", "depth_decay_per_usd",
 )
 
+# The largest variance per second of the log mid a market may have: 0.02² (5.9 in log a day, where a market's worst
+# days move 1 to 3), so that a run of the longest duration (365 days: a std of 112 in log) stays six standard
+# deviations inside a float's range (e^±709, less a mid's own e^±28). A field's own bound (vol_*_per_sqrt_s ≤ 0.1)
+# does not: 0.1 per √s has a year's std at 561.
+MAX_LOG_VARIANCE_PER_S = 0.02 ** 2
+
+# What drives each part of the mid's variance, named with its fields' values (SyntheticMarketParams._mid_stays_finite).
+_CAUSES = {
+    "vol": lambda p, s: (f"vol_stressed_per_sqrt_s {p.vol_stressed_per_sqrt_s:g}" if s
+                         else f"vol_calm_per_sqrt_s {p.vol_calm_per_sqrt_s:g}"),
+    "jumps": lambda p, s: (f"jump_rate_stressed_per_s {p.jump_rate_stressed_per_s:g}" if s
+                           else f"jump_rate_calm_per_s {p.jump_rate_calm_per_s:g}")
+    + f" with jump_size_std {p.jump_size_std:g}",
+    "drift": lambda p, s: (f"drift_coupling {p.drift_coupling:g} with alpha_std_per_s {p.alpha_std_per_s:g} "
+                           f"and alpha_halflife_s {p.alpha_halflife_s:g}"),
+    "informed impact": lambda p, s: ((f"trade_rate_stressed_per_s {p.trade_rate_stressed_per_s:g}" if s
+                                      else f"trade_rate_calm_per_s {p.trade_rate_calm_per_s:g}")
+                                     + f" with informed_share {p.informed_share:g} and impact_bps {p.impact_bps:g}"),
+}
+
 _BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path does not depend on chunking
 
 
@@ -178,6 +198,44 @@ class SyntheticMarketParams(FileModel):
                                  f"{rate * self.book_interval_s:g} jumps a grid step; the market makes at most one "
                                  f"a step: {name} × book_interval_s must be at most 1 (a rate of at most "
                                  f"{1.0 / self.book_interval_s:g}/s here)")
+        return self
+
+    def log_variance_parts(self, stressed: bool) -> dict[str, float]:
+        """The variance of the log mid per second over a day, in one regime, by its cause: the diffusion, the jumps
+        (rate × size²), the drift (drift_coupling × the OU alpha, integrated over a day: its variance grows as t²
+        within a half-life, as t past it) and the informed impact (each trade moves the mid impact_bps its way, and
+        those within an informed_horizon_s share their side: a random walk of blocks). Scripted shocks are not in
+        it."""
+        vol = self.vol_stressed_per_sqrt_s if stressed else self.vol_calm_per_sqrt_s
+        jumps = self.jump_rate_stressed_per_s if stressed else self.jump_rate_calm_per_s
+        trades = self.trade_rate_stressed_per_s if stressed else self.trade_rate_calm_per_s
+        day = 86_400.0
+        tau = self.alpha_halflife_s / math.log(2.0)  # the OU's correlation time
+        x = day / tau
+        informed = trades * self.informed_share
+        step = self.impact_bps * 1e-4
+        return {
+            "vol": vol * vol,
+            "jumps": jumps * self.jump_size_std ** 2,
+            "drift": (self.drift_coupling * self.alpha_std_per_s) ** 2 * 2.0 * tau * tau * (math.expm1(-x) + x) / day,
+            "informed impact": informed * step * step + (informed * step) ** 2 * self.informed_horizon_s,
+        }
+
+    @model_validator(mode="after")
+    def _mid_stays_finite(self) -> "SyntheticMarketParams":
+        """Each field in its range, the mid's moves together could still be so large that its price overflowed to
+        inf, then nan, within seconds (drift_coupling 1000 with alpha_std_per_s 0.1), and the twin went on listing
+        nan prices. The mid's variance rate (log_variance_parts) may be at most MAX_LOG_VARIANCE_PER_S."""
+        for stressed in (False, True):
+            parts = self.log_variance_parts(stressed)
+            rate = sum(parts.values())
+            if rate > MAX_LOG_VARIANCE_PER_S:
+                worst = max(parts, key=parts.get)
+                raise ValueError(
+                    f"the {'stressed' if stressed else 'calm'} mid would move {math.sqrt(rate):.3g} in log per √s, "
+                    f"most of it from its {worst} ({_CAUSES[worst](self, stressed)}); at most "
+                    f"{math.sqrt(MAX_LOG_VARIANCE_PER_S):g} per √s keeps its price finite over a year's run: lower "
+                    f"them")
         return self
 
     @classmethod
