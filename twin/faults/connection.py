@@ -31,6 +31,11 @@ class ConnectionParams(FileModel):
     rest_fails_during_outage: float = Field(0.5, ge=0, le=1,
                                             description="Chance a REST request fails while its socket is down "
                                                         "(a network outage hits both).")
+    silent_drops: bool = Field(False, description=(
+        "Served (twin serve): a drop sends no close frame and nothing more on the socket (pushes, pongs, post "
+        "replies, ping frames' pongs all lost) and leaves it open, as a venue socket can die (hyperliquid.md §7): "
+        "the client must notice the silence itself, then reconnect (refused until the outage ends). Off: the "
+        "twin closes the socket at once. In-process (TwinGateway) a drop is told at once either way."))
 
 
 class ConnectionModel:

@@ -87,6 +87,8 @@ class TwinServer:
         self.clock = SimClock(exchange.env, speed)
         self.reply_timeout_s = reply_timeout_s
         self.refused_ws = 0  # handshakes refused while the client's path was down
+        self.silent_drops = exchange.params.connection.silent_drops  # a drop leaves its socket open and mute
+        self.muted_ws = 0  # sockets dropped silently (ConnectionParams.silent_drops)
         self.refused_ws_limits = 0  # handshakes refused by a server limit (connections, new connections a minute)
         self._budgets: dict[str, HostBudget] = {}  # remote address -> its use of the server limits
         self._sweep_budgets_at = BUDGETS_SWEPT_PAST  # their count at which the idle ones are next dropped
@@ -408,7 +410,9 @@ class TwinServer:
             return web.Response(status=429, text=refusal, content_type="text/plain")
         budget.open += 1  # before the handshake's first await: two at once must not both take the last place
         try:
-            ws = web.WebSocketResponse(max_msg_size=1 << 20)
+            # (a silently dropped socket answers no ping frame either: they come to the session, which pongs while
+            # it lives)
+            ws = web.WebSocketResponse(max_msg_size=1 << 20, autoping=not self.silent_drops)
             await ws.prepare(request)
             session = WsSession(self, ws, host, request.transport)
             self.sessions.add(session)
@@ -474,6 +478,9 @@ class WsSession:
         self.transport = transport  # the socket's, dropped when its close handshake does not end in time (close)
         self.out: asyncio.Queue = asyncio.Queue()
         self.closed = False
+        # dropped silently (ConnectionParams.silent_drops): nothing more is sent, what the client sends goes nowhere,
+        # and the socket stays open until the client closes it (or WS_IDLE_TIMEOUT_S, then aborted: no close frame)
+        self.dead = False
         self.book_opts: dict[str, tuple[int | None, int | None, int | None]] = {}  # nSigFigs, mantissa, depth
         # coin -> its l2Book subscription as the client asked for it (nSigFigs, mantissa, fast): one view a coin
         self.book_subs: dict[str, tuple] = {}
@@ -496,8 +503,14 @@ class WsSession:
                     msg = await self.ws.receive(timeout=WS_IDLE_TIMEOUT_S)
                 except asyncio.TimeoutError:
                     break
+                if self.dead:
+                    if msg.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                        continue
+                    break
                 if msg.type == WSMsgType.TEXT:
                     await self.on_text(msg.data)
+                elif msg.type == WSMsgType.PING:  # (autoping is off when drops are silent: a live socket pongs)
+                    await self.ws.pong(msg.data)
                 elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                     break
         finally:
@@ -510,7 +523,9 @@ class WsSession:
                 await asyncio.wait_for(writer, 2.0)
             except (asyncio.TimeoutError, Exception):
                 writer.cancel()
-            if not self.ws.closed:
+            if self.dead and self.transport is not None:
+                self.transport.abort()  # a dead path sends no close frame
+            elif not self.ws.closed:
                 await self.close()
 
     async def close(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
@@ -537,8 +552,11 @@ class WsSession:
             item = await self.out.get()
             if item is self._CLOSE:
                 self.closed = True
-                await self.close()
+                if not self.dead:
+                    await self.close()
                 return
+            if self.dead:
+                continue  # queued before the drop, lost with it
             try:
                 await self.ws.send_str(item)
             except (ConnectionError, RuntimeError):
@@ -546,7 +564,7 @@ class WsSession:
                 return
 
     def send_text(self, text: str) -> None:
-        if not self.closed:
+        if not self.closed and not self.dead:
             self.out.put_nowait(text)
 
     def send(self, channel: str, data: Any) -> None:
@@ -712,7 +730,7 @@ class WsSession:
 
     def on_push(self, push: Push) -> None:
         """Called inside the SimPy run; renders the venue's frame and queues it for the writer."""
-        if self.closed:
+        if self.closed or self.dead:
             return
         try:
             frame = self.render(push)
@@ -725,10 +743,14 @@ class WsSession:
     def render(self, push: Push) -> str | None:
         insts = self.server.assets.by_coin
         if isinstance(push, ConnectionEvent):
-            if not push.up:  # the twin dropped this socket: close it; the client must reconnect
+            if not push.up:  # the twin dropped this socket: close it (or mute it); the client must reconnect
                 self.server.note_outage(self.host, self.conn.model.next_change(self.server.exchange.env.now))
-                self.closed = True
-                self.out.put_nowait(self._CLOSE)
+                if self.server.silent_drops:
+                    self.dead = True
+                    self.server.muted_ws += 1
+                else:
+                    self.closed = True
+                    self.out.put_nowait(self._CLOSE)
             return None
         if isinstance(push, BookPush):
             if push.coin in self.stalled_books:
