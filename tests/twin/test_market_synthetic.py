@@ -80,6 +80,25 @@ def _check_chunk_invariants(chunks: list[MarketChunk], tick: float, lot: float) 
         assert np.all(px[sells] <= c.bid_px[book_row[sells], 0] + 1e-9)
 
 
+def test_a_book_whose_mid_drifts_past_a_power_of_ten_lists_only_prices_the_venue_takes():
+    """A coin on a 0.001 tick at 99.9 (its start passes the price rule: 99.999 has 5 significant figures) drifts
+    past 100, where 5 significant figures leave 0.01: the book listed 100.001 and the like (a fifth of its prices
+    over an hour at seed 1), which the venue, and the twin's own order check (Tick), refuse. Its levels and prints
+    now take the coarser grid there, and the finer one again below."""
+    from twin.instruments import price_is_valid
+    p = SyntheticMarketParams(initial_mid=99.9, vol_calm_per_sqrt_s=2e-4, calm_to_stressed_per_s=0.0,
+                              trade_size_median=1.0, depth_at_touch=10.0)
+    chunks = _chunks(p, seconds=600, seed=1, chunk_seconds=10.0, tick=0.001, lot=1.0)
+    run = _Run(chunks)
+    listed = np.concatenate([run.bid_px.ravel(), run.ask_px.ravel(), run.trade_px])
+    assert not [px for px in listed[~np.isnan(listed)].tolist() if not price_is_valid(px, 0)][:3]
+    above = run.ask_px[:, -1] >= 100.0  # rows reaching past 100: 0.01 apart
+    assert 100 < above.sum() < above.size - 100  # (it crossed, and was below for a while too)
+    assert np.allclose(np.diff(run.ask_px[above], axis=1), 0.01)
+    assert np.allclose(np.diff(run.bid_px[~above], axis=1), -0.001)  # below, the tick's own grid
+    assert np.all(run.bid_px[:, 0] < run.ask_px[:, 0])
+
+
 def test_default_chunks_hold_the_invariants():
     chunks = _chunks(seconds=300, chunk_seconds=10.0,
                      shocks=[Shock(33.333, "price_jump", 0.01), Shock(50.0, "regime", 1, 40.0)])

@@ -25,8 +25,9 @@ Model (generated vectorised, one chunk of events at a time):
   A = the trade rate per side (half the total when flow is balanced): the arrival model
   GLFT/Avellaneda-Stoikov assume. The touch itself is reached by every trade of its side.
 - book: best bid = floor_tick(mid − half spread), best ask = ceil_tick(mid + half spread), never
-  crossed; ``levels`` levels one tick apart a side (bids at or below zero are not listed, and no
-  print is below one tick). The size shown at a price is its level's depth (growing with the level
+  crossed; ``levels`` levels one tick apart a side (or the coarser grid the venue's price rule needs past a
+  power of ten: 5 significant figures; bids at or below zero are not listed, and no print is below
+  one tick). The size shown at a price is its level's depth (growing with the level
   index, thinner when stressed: it follows the touch, as quoters requote with the mid) times that
   price's own log-normal noise, tilted by exp(±book_coupling · a/alpha_std) when drawn. The noise
   belongs to the price on its side and holds until it is redrawn: at Poisson times, rate
@@ -47,12 +48,14 @@ half-life, and explains ~2% of the variance of 5 s returns: a weak but real sign
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Sequence
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from common.files import FileModel
+from twin.instruments import MAX_SIG_FIGS
 from twin.market.base import BOOK, TRADE, MarketChunk, Shock
 
 # Parameters a ``param`` shock may set: the information couplings and the rates read per chunk.
@@ -265,6 +268,7 @@ class SyntheticMarket:
         self.lot = lot
         self.chunk_seconds = chunk_seconds
         self._px_dec = _decimals(tick)
+        self._grids: dict[int, float] = {}  # a power of ten -> ticks between listed prices there (_grid_at)
         self._sz_dec = _decimals(lot)
         self._dt = params.book_interval_s
         self._horizon_pts = max(1, int(round(params.informed_horizon_s / self._dt)))
@@ -454,17 +458,19 @@ class SyntheticMarket:
         # Book at each segment start.
         tick = self.tick
         half_spread = np.where(regime == 1, p.half_spread_ticks_stressed, p.half_spread_ticks_calm) * tick
-        bb_i = np.floor((mid - half_spread) / tick + 1e-9)
-        ba_i = np.maximum(np.ceil((mid + half_spread) / tick - 1e-9), bb_i + 1)
+        step = self._grid(mid + half_spread + p.levels * tick)  # the grid the deepest ask's price needs
+        bb_i = np.floor((mid - half_spread) / (step * tick) + 1e-9) * step
+        ba_i = np.maximum(np.ceil((mid + half_spread) / (step * tick) - 1e-9) * step, bb_i + step)
         lv = np.arange(p.levels)
-        bid_px = np.round((bb_i[:, None] - lv) * tick, self._px_dec)
-        ask_px = np.round((ba_i[:, None] + lv) * tick, self._px_dec)
+        lv_ticks = np.asarray(step)[..., None] * lv  # (events × levels, or one row for all)
+        bid_px = np.round((bb_i[:, None] - lv_ticks) * tick, self._px_dec)
+        ask_px = np.round((ba_i[:, None] + lv_ticks) * tick, self._px_dec)
         depth = p.depth_at_touch * (1.0 + p.depth_growth_per_level * lv)
         depth = depth * np.where(regime == 1, p.depth_factor_stressed, 1.0)[:, None]
         tilt = np.exp(p.book_coupling * a_std)
-        bid_sz = self._to_lots(depth * self._price_noise(0, bb_i[:, None] - lv, starts, tilt))
-        ask_sz = self._to_lots(depth * self._price_noise(1, ba_i[:, None] + lv, starts, 1.0 / tilt))
-        unlisted = bb_i[:, None] - lv < 1.0  # bids at or below zero (a mid a few ticks from 0): the venue lists none
+        bid_sz = self._to_lots(depth * self._price_noise(0, bb_i[:, None] - lv_ticks, starts, tilt))
+        ask_sz = self._to_lots(depth * self._price_noise(1, ba_i[:, None] + lv_ticks, starts, 1.0 / tilt))
+        unlisted = bb_i[:, None] - lv_ticks < 1.0  # bids at or below zero (a mid a few ticks from 0): none listed
         if unlisted[:, -1].any():
             bid_px[unlisted] = np.nan
             bid_sz[unlisted] = 0.0
@@ -474,8 +480,17 @@ class SyntheticMarket:
         # e^(−kδ): 7× for BTC's defaults.)
         reach = rng.exponential(1.0 / p.depth_decay_per_usd, nt)
         tmid = mid[seg]
-        px_buy = np.maximum(ba_i[seg], np.floor((tmid + reach) / tick + 1e-9))
-        px_sell = np.maximum(np.minimum(bb_i[seg], np.ceil((tmid - reach) / tick - 1e-9)), 1.0)  # one tick at least
+        px_buy = np.floor((tmid + reach) / tick + 1e-9)
+        px_sell = np.maximum(np.ceil((tmid - reach) / tick - 1e-9), 1.0)  # one tick at least
+        # ... on the grid the price rule needs at the print's price (a multiple of a coarser grid passes below it)
+        g = self._grid(px_buy * tick)
+        if np.ndim(g) or g != 1.0:
+            px_buy = np.floor(px_buy / g + 1e-9) * g
+        px_buy = np.maximum(ba_i[seg], px_buy)
+        g = self._grid(px_sell * tick)
+        if np.ndim(g) or g != 1.0:
+            px_sell = np.ceil(px_sell / g - 1e-9) * g
+        px_sell = np.maximum(np.minimum(bb_i[seg], px_sell), 1.0)
         trade_px = np.round(np.where(side > 0, px_buy, px_sell) * tick, self._px_dec)
         trade_sz = self._to_lots(rng.lognormal(math.log(p.trade_size_median), p.trade_size_log_std, nt))
 
@@ -491,6 +506,34 @@ class SyntheticMarket:
             ask_sz=ask_sz, trade_px=trade_px, trade_sz=trade_sz, trade_side=side, trade_informed=informed,
             mid=np.concatenate([mid, tmid])[order], regime=np.concatenate([regime, regime[seg]])[order],
             t_start=t0, t_end=t1)
+
+    def _grid(self, px: np.ndarray) -> np.ndarray | float:
+        """Ticks between the prices the venue takes at ``px``, 1 unless its price rule needs more: past a power of
+        ten a price has a digit more, and 5 significant figures (hyperliquid.md §3.4) allow a coarser grid there
+        (0.01 from 100 on, for a coin whose tick is 0.001). A book takes the grid its deepest ask needs: one whose
+        mid had drifted from 99.9 past 100 listed 100.001, which the venue, and the twin's own order check,
+        refuse. Integers always pass."""
+        if px.size == 0:
+            return 1.0
+        lo, hi = (self._grid_at(math.floor(math.log10(max(float(x), self.tick)))) for x in (px.min(), px.max()))
+        if lo == hi:  # (the grid grows with the price: one grid for all, as nearly always, a number)
+            return lo
+        exponent = np.floor(np.log10(np.maximum(px, self.tick))).astype(np.int64)
+        values, where = np.unique(exponent, return_inverse=True)
+        return np.array([self._grid_at(int(e)) for e in values])[where]
+
+    def _grid_at(self, exponent: int) -> float:
+        """The fewest ticks whose multiples pass the price rule on [10^exponent, 10^(exponent+1)): multiples of
+        the step 5 significant figures leave (at most 1), so 2 for a tick of 0.5 from 10000 on, 10 for 0.3 (a
+        multiple of 3 tenths that is whole): step / gcd(tick, step), on integers scaled from both."""
+        m = self._grids.get(exponent)
+        if m is None:
+            step = Decimal(10) ** min(exponent + 1 - MAX_SIG_FIGS, 0)
+            tick = Decimal(repr(self.tick))
+            scale = Decimal(10) ** max(-step.as_tuple().exponent, -tick.normalize().as_tuple().exponent, 0)
+            s, t = int(step * scale), int(tick * scale)
+            m = self._grids[exponent] = float(s // math.gcd(s, t))
+        return m
 
     def _price_noise(self, side: int, ticks: np.ndarray, t: np.ndarray, tilt: np.ndarray) -> np.ndarray:
         """The noise on the size at each listed price (``ticks``: events × levels, in ticks) at BOOK events ``t``:
