@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 from agent.config import AgentConfig
 from twin.faults.chaos import (
     ChaosSchedule, Disconnect, Http429Burst, LatencySpike, MarketParam, PriceJump, QuotaSet, Regime, RejectionBurst,
+    market_param_misfit,
 )
 from twin.market.synthetic import SyntheticMarketParams
 
@@ -226,6 +227,20 @@ class Scenario(FileModel):
             if ev.at_s >= self.duration_s:
                 raise ValueError(f"chaos.{i} ({ev.kind}) at_s {ev.at_s:g} is not within the run (duration_s "
                                  f"{self.duration_s:g}): it would never happen")
+        return self
+
+    @model_validator(mode="after")
+    def _market_takes_its_params(self) -> "Scenario":
+        """Each market_param event fits this scenario's market, not only the default one its own check knows: a
+        constraint between fields (a jump rate with book_interval_s, the mid's moves together) passed ``check`` and
+        stopped ``run`` with a traceback from the market's build."""
+        if self.market.recorded:  # (refused by _recorded_market_plays_as_recorded)
+            return self
+        misfit = market_param_misfit(self.chaos, self.market.synthetic_params())
+        if misfit is not None:
+            i, ev, problem = misfit
+            raise ValueError(f"chaos.{i} (market_param) {ev.name} {ev.value:g} does not fit market (coin "
+                             f"{self.market.coin!r}, preset {self.market.preset!r}, synthetic): {problem}")
         return self
 
     @model_validator(mode="after")

@@ -332,6 +332,30 @@ def test_a_market_param_the_market_cannot_take_fails_check_and_run_exits_2_befor
     assert load_scenario(ok).chaos[0].value == 1.0
 
 
+@pytest.mark.parametrize("synthetic, event, says", [
+    ("{jump_size_std: 0.1}", "{kind: market_param, at_s: 5, name: vol_stressed_per_sqrt_s, value: 0.0199}",
+     "chaos.0 (market_param) vol_stressed_per_sqrt_s 0.0199 does not fit market (coin 'BTC', preset 'btc'"),
+    ("{book_interval_s: 1.0}", "{kind: market_param, at_s: 5, name: jump_rate_stressed_per_s, value: 5}",
+     "chaos.0 (market_param) jump_rate_stressed_per_s 5 does not fit market"),
+])
+def test_a_market_param_that_fits_the_default_market_but_not_the_scenario_s_fails_check(tmp_path, capsys, synthetic,
+                                                                                         event, says):
+    """The event's own check is on the default market, and the market's constraints between fields (a jump rate
+    with book_interval_s, the mid's moves together) then refused it when the run built the scenario's own: `check`
+    said ok and `run` stopped with a traceback. Each event alone on the default market is taken."""
+    bad = tmp_path / "shock.yaml"
+    bad.write_text(MINIMAL + f"market: {{coin: BTC, synthetic: {synthetic}}}\nchaos:\n  - {event}\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and says in err and "Traceback" not in err
+    out = tmp_path / "run"
+    assert main(["run", str(bad), "--out", str(out), "--no-progress"]) == 2
+    assert says in capsys.readouterr().err and not out.exists()
+    alone = tmp_path / "alone.yaml"
+    alone.write_text(MINIMAL + f"chaos:\n  - {event}\n")
+    assert load_scenario(alone).chaos[0].kind == "market_param"
+
+
 def test_a_recorded_market_file_that_is_missing_or_not_a_recording_fails_check_naming_field_and_path(tmp_path,
                                                                                                       capsys):
     """A missing file passed `check`; `run` then died in a FileNotFoundError traceback and left an empty run

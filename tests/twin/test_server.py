@@ -1269,6 +1269,20 @@ def test_cli_a_market_param_the_market_cannot_take_exits_2_naming_file_and_field
     assert err.startswith(f"error: --scenario {bad}: {field}: ") and says in err
 
 
+def test_cli_a_market_param_that_does_not_fit_the_params_market_exits_2_naming_both(tmp_path, capsys, never_serves):
+    """The event is checked on the default market when read; on the --params market (jumps of 0.1) a volatility of
+    0.0199 breaks the mid's bound, and the market refused it when the server built the twin: a traceback."""
+    shock = tmp_path / "shock.yaml"
+    shock.write_text("events:\n  - {kind: market_param, at_s: 5, name: vol_stressed_per_sqrt_s, value: 0.0199}\n")
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"markets": {"BTC": {"jump_size_std": 0.1}}}))
+    assert serve_main(["--port", "0", "--params", str(params), "--scenario", str(shock)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --scenario {shock}: the market_param at_s 5 (vol_stressed_per_sqrt_s 0.0199) "
+                          f"does not fit --params {params} markets.BTC: ") and "0.02 per √s" in err, err
+    assert "Traceback" not in err
+
+
 def test_a_closed_websocket_is_forgotten_and_its_outages_are_not_the_venues_disconnects():
     """Every socket a client ever opened stayed in the twin for the server's life, its outages still drawn and counted
     as the venue's disconnects: 15 kB a socket, and a client that reconnects often leaked without end. A closed

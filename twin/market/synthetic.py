@@ -249,6 +249,18 @@ class SyntheticMarketParams(FileModel):
                    depth_at_touch=500.0, vol_calm_per_sqrt_s=2.0e-4, vol_stressed_per_sqrt_s=6.0e-4)
 
 
+def shock_problem(params: SyntheticMarketParams, name: str, value: float) -> str | None:
+    """Why the market ``params`` cannot take a param shock setting ``name`` to ``value`` (None: it can), as the
+    market checks it when built. The whole market is checked, not the field alone: a jump rate is bounded with the
+    book's interval and a volatility with the mid's other moves, so a shock a default market takes may not fit a
+    scenario's (or a served --params) market, and only this check says so before the run."""
+    try:
+        SyntheticMarketParams.model_validate({**params.model_dump(), name: value})
+    except ValidationError as e:
+        return str(e.errors()[0]["msg"]).removeprefix("Value error, ")  # (a validator's, not the field's)
+    return None
+
+
 def _decimals(step: float) -> int:
     """Decimals that print a multiple of ``step`` exactly (1e-4 → 4; 1.0 → 0)."""
     return max(0, -int(math.floor(math.log10(step) + 1e-9)))
@@ -312,10 +324,9 @@ class SyntheticMarket:
             if s.name not in SHOCKABLE_PARAMS:
                 raise ValueError(f"shock at t={s.t}: market parameter {s.name!r} cannot be shocked; "
                                  f"known: {', '.join(SHOCKABLE_PARAMS)}")
-            try:
-                SyntheticMarketParams.model_validate({**self.p.model_dump(), s.name: s.value})
-            except ValidationError as e:
-                raise ValueError(f"shock at t={s.t}: {s.name}={s.value} is invalid: {e.errors()[0]['msg']}") from None
+            problem = shock_problem(self.p, s.name, s.value)
+            if problem is not None:
+                raise ValueError(f"shock at t={s.t}: {s.name}={s.value} is invalid: {problem}")
         else:
             raise ValueError(f"shock at t={s.t}: unknown kind {s.kind!r}")
 

@@ -143,6 +143,7 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
     Ctrl-C does; a caller in-process (a test) keeps its handlers."""
     own_command_line = argv is None if own_command_line is None else own_command_line
     args = build_parser().parse_args(argv)
+    from twin.faults.chaos import market_param_misfit
     from twin.params import TwinParams
     try:
         from twin.server.app import CannotListen, TwinServer, build_exchange, serve
@@ -156,6 +157,13 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
         return fail(unreadable("--params", e))
     except ValueError as e:
         return fail(str(e))
+    for coin, market in params.markets.items() if schedule is not None else ():
+        misfit = market_param_misfit(schedule.events, market)  # (each event was checked on the default market)
+        if misfit is not None:
+            _, ev, problem = misfit
+            source = f"--params {args.params}" if args.params else "the default"
+            return fail(f"--scenario {args.scenario}: the market_param at_s {ev.at_s:g} ({ev.name} {ev.value:g}) does "
+                        f"not fit {source} markets.{coin}: {problem}")
     dexes = sorted({i.dex for i in params.instruments})
     funds: dict[tuple[str, str], float] = {}
     for address, usdc, dex in args.fund:
