@@ -199,3 +199,19 @@ def test_a_market_at_the_mid_s_variance_bound_is_taken_and_stays_finite():
     mids = np.concatenate([c.mid[c.kind == BOOK] for c in chunks])  # one a 0.1 s grid point
     assert mids.size == 36_000 and np.isfinite(mids).all() and 1e3 < mids.min() and mids.max() < 1e7
     assert 0.8 < np.std(np.diff(np.log(mids[::10]))) / (0.0199 * math.sqrt(1.0)) < 1.2  # it does move so much
+
+
+def test_a_drift_whose_alpha_holds_for_a_year_is_refused_by_its_move_over_the_run():
+    """The drift's variance was integrated over a day: an alpha of half-life 1e10 s (nearly constant) with
+    drift_coupling 10 moves the mid 5.9 in log a day per alpha std, within the bound as a day's rate, and the run took
+    it; over a year that is 2100, and the mid overflowed (seed 1: past 1e301 by day 52). Integrated over the longest
+    run it is refused, naming the drift's fields; a half-life of an hour with the same drift is taken."""
+    from pydantic import ValidationError
+
+    from twin.market.synthetic import SyntheticMarketParams
+    drift = {"drift_coupling": 10.0, "alpha_std_per_s": 6e-6}
+    with pytest.raises(ValidationError) as e:
+        SyntheticMarketParams(alpha_halflife_s=1e10, **drift)
+    assert "most of it from its drift (drift_coupling 10 with alpha_std_per_s 6e-06 and alpha_halflife_s 1e+10)" in str(
+        e.value)
+    assert SyntheticMarketParams(alpha_halflife_s=3600.0, **drift).drift_coupling == 10.0

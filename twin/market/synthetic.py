@@ -55,6 +55,7 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from common.files import FileModel
+from common.units import MAX_DURATION_S
 from twin.instruments import MAX_SIG_FIGS
 from twin.market.base import BOOK, TRADE, MarketChunk, Shock
 
@@ -204,23 +205,24 @@ class SyntheticMarketParams(FileModel):
         return self
 
     def log_variance_parts(self, stressed: bool) -> dict[str, float]:
-        """The variance of the log mid per second over a day, in one regime, by its cause: the diffusion, the jumps
-        (rate × size²), the drift (drift_coupling × the OU alpha, integrated over a day: its variance grows as t²
-        within a half-life, as t past it) and the informed impact (each trade moves the mid impact_bps its way, and
-        those within an informed_horizon_s share their side: a random walk of blocks). Scripted shocks are not in
-        it."""
+        """The variance of the log mid per second over the longest run (MAX_DURATION_S, a year), in one regime, by
+        its cause: the diffusion, the jumps (rate × size²), the drift (drift_coupling × the OU alpha, integrated over
+        the run: its variance grows as t² within a half-life, as t past it, so a half-life of a year or more moves
+        the mid a year's worth of drift, which a day's rate put 365 times lower: a market it took overflowed within
+        the year) and the informed impact (each trade moves the mid impact_bps its way, and those within an
+        informed_horizon_s share their side: a random walk of blocks). Scripted shocks are not in it."""
         vol = self.vol_stressed_per_sqrt_s if stressed else self.vol_calm_per_sqrt_s
         jumps = self.jump_rate_stressed_per_s if stressed else self.jump_rate_calm_per_s
         trades = self.trade_rate_stressed_per_s if stressed else self.trade_rate_calm_per_s
-        day = 86_400.0
+        run = MAX_DURATION_S
         tau = self.alpha_halflife_s / math.log(2.0)  # the OU's correlation time
-        x = day / tau
+        x = run / tau
         informed = trades * self.informed_share
         step = self.impact_bps * 1e-4
         return {
             "vol": vol * vol,
             "jumps": jumps * self.jump_size_std ** 2,
-            "drift": (self.drift_coupling * self.alpha_std_per_s) ** 2 * 2.0 * tau * tau * (math.expm1(-x) + x) / day,
+            "drift": (self.drift_coupling * self.alpha_std_per_s) ** 2 * 2.0 * tau * tau * (math.expm1(-x) + x) / run,
             "informed impact": informed * step * step + (informed * step) ** 2 * self.informed_horizon_s,
         }
 
