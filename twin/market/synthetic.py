@@ -119,9 +119,10 @@ class SyntheticMarketParams(FileModel):
     initial_mid: float = Field(100_000.0, ge=1e-12, le=1e12, description="Mid price at t=0, quote units (USD).")
     book_interval_s: float = Field(0.1, ge=0.001, le=3600.0, description="Grid of the mid path and of BOOK events, s.")
     levels: int = Field(20, ge=1, le=100, description="Book levels per side (the venue's l2Book shows 20).")
-    vol_calm_per_sqrt_s: float = Field(8.5e-5, ge=0, le=0.1, description="Diffusion volatility of log mid per √s when "
-                                                                         "calm (2.5%/day = 0.025/√86400).")
-    vol_stressed_per_sqrt_s: float = Field(2.5e-4, ge=0, le=0.1,
+    vol_calm_per_sqrt_s: float = Field(8.5e-5, ge=0, le=0.02,
+                                       description="Diffusion volatility of log mid per √s when calm (2.5%/day = "
+                                                   "0.025/√86400).")
+    vol_stressed_per_sqrt_s: float = Field(2.5e-4, ge=0, le=0.02,
                                            description="Diffusion volatility per √s when stressed "
                                                        "(~7.5%/day).")
     calm_to_stressed_per_s: float = Field(1 / 7200, ge=0, le=1000.0, description="Switch rate calm → stressed, 1/s "
