@@ -543,15 +543,15 @@ class AgentCore:
         if new:
             sz, fee, closed_pnl = ev.sz, ev.fee, ev.closed_pnl
             if excess:
-                # its order's fills past its size: only what fits is booked (its share of the fee), the tracker asks
-                # the venue's position (a snapshot at the next tick), and the log says so
+                # its order's fills past its size: only what fits is booked (its share of the fee, what it closed:
+                # Ledger.closed_of_booked), the tracker asks the venue's position (a snapshot at the next tick), and
+                # the log says so
                 o = tracker.orders.get(ev.cloid)
                 self._records.append({"type": "overfill", "ts": ev.ts, "cloid": ev.cloid, "tid": ev.tid, "sz": sz,
                                       "excess": excess, "order_sz": o.placed_sz if o is not None else None,
                                       "side": ev.side.value, "position": tracker.position})
-                share = (sz - excess) / sz
-                sz, fee = sz - excess, fee * share
-                closed_pnl = closed_pnl * share if closed_pnl is not None else None
+                closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz - excess, ev.tid, closed_pnl)
+                sz, fee = sz - excess, fee * (sz - excess) / sz
                 if sz <= 1e-12:
                     return  # none of it fits: nothing booked
             made = self._made_at(ev.ts, ev.tid)

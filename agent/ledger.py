@@ -88,6 +88,21 @@ class Ledger:
         for q in self.markouts:
             q.add(t0, side, px, sz)
 
+    def closed_of_booked(self, side: int, sz: float, booked: float, tid: int, closed_pnl: float | None) -> float | None:
+        """Of the venue's ``closed_pnl`` on a fill of ``sz``, the part on the ``booked`` size of it the core books
+        (a fill past its order's size: what fits). A fill closes before it opens: its first min(sz, |position|)
+        close, and the booked part holds them first. Taken as the booked share of the whole, a fill that reversed
+        the position booked part of what it closed: the realised PnL short of the venue's by the rest and the new
+        position's entry price off by it over the position (tests/agent/test_core.py). The position before the fill
+        is the ledger's where it is the fill's start (anchored, the fill past the snapshot); elsewhere, the share."""
+        if closed_pnl is None or booked >= sz:
+            return closed_pnl
+        p = self.position
+        if not self.anchored or (tid and tid <= self.watermark) or not p or (p > 0) == (side > 0):
+            return closed_pnl * booked / sz
+        closing = sz if sz < abs(p) else abs(p)
+        return closed_pnl * (booked if booked < closing else closing) / closing
+
     def on_funding(self, usdc: float) -> None:
         """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""
         self.funding += usdc

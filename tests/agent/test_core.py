@@ -2902,6 +2902,34 @@ def test_a_fill_given_twice_under_two_ids_is_not_booked_twice_and_the_venue_is_a
     assert s["overfills"] == 0
 
 
+@pytest.mark.parametrize("bid_filled", [0.5, 1.0])
+def test_a_fill_past_its_orders_size_that_reverses_the_position_books_what_its_part_closed(bid_filled):
+    """At Full, the first bid (0.0016 at 99,999) fills in part (half) or whole, then a fill of the first ask (0.0016
+    at 100,002) comes 0.001 past the ask's size: the venue's fill closes the long and opens a short, and its
+    closedPnl is all on the long closed. The core books the ask's 0.0016, which closes the whole long too: its
+    realised PnL and the position's entry price are the venue's on that size (a twin account given the sizes
+    booked). The closedPnl was scaled by the booked share of the fill (0.0016 / 0.0026), as if the excess had
+    closed some: half the long, the realised PnL 0.0009 short of the venue's and the short's entry price 1.15 off;
+    the whole long, flat with the realised PnL short by 0.0018 and that left as an unrealised PnL of a flat book."""
+    from agent.gateway.events import FillReceived
+    from twin.accounts import Account
+    core, placed = _full_ladder_resting(quoting())
+    bid = next(p for p in placed if p.side is Side.BUY)
+    ask = next(p for p in placed if p.side is Side.SELL)
+    assert (bid.px, bid.sz, ask.px, ask.sz) == (99_999.0, 0.0016, 100_002.0, 0.0016)
+    venue, booked = Account("0x" + "a1" * 20, 1e6), Account("0x" + "a2" * 20, 1e6)
+    for n, (o, sz, fits) in enumerate(((bid, bid.sz * bid_filled, bid.sz * bid_filled), (ask, ask.sz + 0.001, ask.sz))):
+        closed = venue.apply_fill("BTC", o.side is Side.BUY, o.px, sz, 0.0).closed_pnl
+        booked.apply_fill("BTC", o.side is Side.BUY, o.px, fits, 0.0)
+        core.handle(FillReceived(1.0 + n, o.cloid, 100 + n, o.px, sz, o.side, 0.0, True, ((1 + n) * 1000 << 64) + n,
+                                 closed))
+    assert core.tracker.overfills == 1
+    led, pos = core.ledger, booked.positions["BTC"]
+    assert led.position == pytest.approx(pos.szi, abs=1e-12) and led.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
+    assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-12) and pos.realized_pnl > 0.0
+    assert led.unrealized(100_000.0) == pytest.approx(booked.unrealized_pnl({"BTC": 100_000.0}), abs=1e-12)
+
+
 def test_the_ip_weight_the_core_counts_is_what_the_venue_charged(monkeypatch):
     """The twin charges every request's IP weight as hyperliquid.md §5 gives it, a userFillsByTime reply 1 more per
     20 rows it returns. The core counted each account snapshot as 42 whatever its fill query returned: over five

@@ -274,3 +274,27 @@ def test_a_flat_ledger_reads_its_unrealised_pnl_as_0_not_minus_0():
     ledger.on_fill(2.0, -1, 101.0, 1.0, 0.0, True)
     for flat in (Ledger(), ledger):
         assert flat.position == 0.0 and math.copysign(1.0, flat.unrealized(100.0)) == 1.0
+
+
+@given(start_lots=st.integers(-2000, 2000), fills=st.lists(_FILL, min_size=1, max_size=6), fits=st.integers(0, 2999))
+@settings(max_examples=500, deadline=None)
+def test_a_fill_past_its_orders_size_books_the_closed_pnl_of_the_part_that_fits(start_lots, fills, fits):
+    """The last fill comes past its order's size: the core books ``fits`` lots of it (fewer than it has) with
+    Ledger.closed_of_booked's part of the venue's closedPnl. The ledger is then the venue's account given the sizes
+    booked: what the booked part closed realised, and the entry price the rest opened at, through zero or not."""
+    venue, booked = _account(start_lots, 100_000), _account(start_lots, 100_000)
+    led = Ledger()
+    led.anchor(start_lots * LOT, 100_000.0 if start_lots else 0.0, 0)
+    for n, (side, px, lots, _) in enumerate(fills):
+        part = min(fits, lots - 1) if n == len(fills) - 1 else lots
+        closed = venue.apply_fill("BTC", side > 0, float(px), lots * LOT, 0.0).closed_pnl
+        closed = led.closed_of_booked(side, lots * LOT, part * LOT, 0, closed)
+        if part:
+            booked.apply_fill("BTC", side > 0, float(px), part * LOT, 0.0)
+            led.on_fill(1.0, side, float(px), part * LOT, 0.0, True, closed_pnl=closed)
+    pos = booked.position("BTC")
+    assert abs(led.position - pos.szi) < 1e-9
+    assert not led.position or math.isclose(led.entry_px, pos.entry_px, rel_tol=1e-9)
+    assert math.isclose(led.realized, pos.realized_pnl, rel_tol=1e-9, abs_tol=1e-6)
+    assert led.net(101_000.0) == pytest.approx(booked.account_value({"BTC": 101_000.0}) - 1e6
+                                               - (start_lots * LOT * 1_000.0), abs=1e-6)
