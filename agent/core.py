@@ -128,7 +128,8 @@ class AgentCore:
         self.tracker.settle_s = config.risk.fill_settle_s
         self.budget = RequestBudget(config.budget)
         self.cloids = CloidFactory(cloid_prefix, self.tracker.orders)  # never the cloid of an order it tracks
-        self.ledger = Ledger(anchored=False)  # its position starts from the first snapshot's (see Ledger)
+        # its position starts from the first snapshot's (see Ledger), on the coin's lot
+        self.ledger = Ledger(anchored=False, sz_decimals=sz_decimals)
         self._flatten_due = False  # a Kill's flatten waits for a reconciled position to take its side from
         self._flattening = False  # a Kill is flattening: IOCs until the position is flat
         self._flatten_at_stop = False  # the shutdown asked for the position closed: the driver ticks until it is

@@ -29,7 +29,7 @@ from twin.faults.connection import ConnectionParams
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.market.synthetic import SyntheticMarketParams
 from twin.params import TwinParams
-from twin.server.wire import px_num, usd_num
+from twin.server.wire import px_num, sz_num, usd_num
 
 from fill_books import books_from
 
@@ -103,7 +103,7 @@ def test_the_ledger_agrees_with_the_twins_account(start_lots, entry_px, fills, f
     for usdc in funding:
         if held:
             acct.apply_funding("BTC", usdc)
-    led = Ledger(anchored=False)
+    led = Ledger(anchored=False, sz_decimals=3)  # (LOT)
     led.on_mid(0.0, float(first_mid))
     delivered = _delivery(made, m, keys, in_id_order)
     for n, (tid, side, px, sz, fee, closed) in enumerate(delivered):
@@ -298,3 +298,30 @@ def test_a_fill_past_its_orders_size_books_the_closed_pnl_of_the_part_that_fits(
     assert math.isclose(led.realized, pos.realized_pnl, rel_tol=1e-9, abs_tol=1e-6)
     assert led.net(101_000.0) == pytest.approx(booked.account_value({"BTC": 101_000.0}) - 1e6
                                                - (start_lots * LOT * 1_000.0), abs=1e-6)
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 0, 1, 2)])
+def test_a_large_position_closed_in_several_fills_is_flat_on_the_lot_not_a_residue_with_an_entry_price(order):
+    """A coin near 1 USDC traded in tenths (size decimals 1): the first snapshot gives 1,129,726.2 long at the wire's
+    entry price (8 decimals, so the venue's closedPnl is not the ledger's figure and the cost identity sets the entry
+    price), then four sells close it, in the venue's order or with the last one first (one block, out of id order).
+    Their sum in floating point is not the position's: the ledger read -5.8e-11 (or -2.2e-11) where the venue is flat,
+    with an entry price of the cost over that residue, 66,312,341 for a coin at 1.05. On the coin's lot, it is flat,
+    and the net PnL is still the account's change."""
+    coin, sizes = "hyna:TENTHS", (307_829.4, 511_136.5, 40_973.6, 269_786.7)
+    acct = Account("0x" + "a1" * 20, 1e9)
+    for n, sz in enumerate(sizes):
+        acct.apply_fill(coin, True, 1.0 + 0.0123457 * n, sz, 0.0)
+    start_value = acct.account_value({coin: 1.0})
+    pos = acct.positions[coin]
+    led = Ledger(anchored=False, sz_decimals=1)
+    led.on_mid(0.0, 1.0)
+    led.anchor(float(sz_num(pos.szi, None)), float(px_num(pos.entry_px)), 0)
+    made = [(fill_key(1_000, n + 1), sz, float(usd_num(acct.apply_fill(coin, False, 1.05, sz, 0.0).closed_pnl)))
+            for n, sz in enumerate(sizes)]
+    for key, sz, closed in (made[n] for n in order):
+        led.on_fill(1.0, -1, 1.05, sz, 0.0, True, tid=key, closed_pnl=closed)
+    assert abs(pos.szi) < 1e-9  # (the twin's own sum: on no lot either)
+    assert led.position == 0.0 and led.entry_px == 0.0
+    assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-3)  # (the wire's entry price: 1e-8 of 1.1e6)
+    assert led.net(1.1) == pytest.approx(acct.account_value({coin: 1.1}) - start_value, abs=1e-6)
