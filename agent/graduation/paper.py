@@ -7,9 +7,9 @@ prints *through* its price (a sell below our bid, a buy above our ask), never at
 our price we would have been behind the whole visible queue; ``shadow.at_price_share`` gives it a
 share of the prints at its price instead (the share the real fills measured: ``agent.shadow``). Each fill is capped by the trade's
 size and the quote's size. Markouts are taken against the mid ``horizon_s`` later, like the
-ledger's, and a paper fill pays ``fee_rate`` (the maker fee the agent is configured with; a real fill
-pays what the venue charged), so the positive-edge share at Shadow measures the same thing as at the
-live levels: edge net of fees.
+ledger's, from when the print was made (a real fill's run from its venue time), and a paper fill pays
+``fee_rate`` (the maker fee the agent is configured with; a real fill pays what the venue charged), so
+the positive-edge share at Shadow measures the same thing as at the live levels: edge net of fees.
 """
 from __future__ import annotations
 
@@ -84,7 +84,9 @@ class PaperFills:
     def on_trade(self, ts: float, px: float, sz: float, aggressor_side: int, made_ts: float = math.inf) -> int:
         """A public trade; returns the paper fills it made. A sell aggressor hits bids, a buy lifts asks.
         ``made_ts``: when the venue made it (on the caller's clock; inf: not known): a quote set after that was not
-        there to be filled by it, though the print is delivered after the quote was set."""
+        there to be filled by it, though the print is delivered after the quote was set, and its fills' markouts run
+        from then, as a real fill's (the ledger's, graduation's): from its delivery, Shadow's measured a horizon
+        longer by the print's feed latency than the live levels' (test_shadow.py)."""
         if aggressor_side < 0:
             book, since = self.bids, self._since_b
         else:
@@ -94,6 +96,7 @@ class PaperFills:
         n = 0
         left = sz
         hit = -aggressor_side
+        made = made_ts if made_ts < ts else ts  # its markouts run from then, as a real fill's (agent.markouts)
         share = self.at_price_share
         for i, (qpx, qsz) in enumerate(book):
             reach = print_reach(px, qpx, hit, share)
@@ -106,7 +109,7 @@ class PaperFills:
                 continue
             left -= take
             book[i] = (qpx, qsz - take)
-            self.markouts.add(ts, hit, qpx)
+            self.markouts.add(made, hit, qpx)
             n += 1
         if n:
             self.fills += n

@@ -329,6 +329,31 @@ def test_a_print_made_before_shadow_set_its_paper_quote_does_not_paper_fill_it()
     assert PaperFills().on_trade(0.0, 99.0, 1.0, -1, made_ts=-1.0) == 0  # (no quotes: nothing)
 
 
+def test_a_paper_fills_markout_runs_from_when_its_print_was_made_as_a_real_fills():
+    """A print made at 10.0 and delivered at 10.4 (a feed spike) hits our bid at 99.5, on paper at Shadow and for
+    real at a live level (the ledger's and graduation's markouts run from the fill's venue time, on the agent's
+    clock). The 1 s markout is the mid 1 s after it was made: 101, a gain. The paper fill's ran from the print's
+    delivery, its mid 98 at 11.45, a loss: Shadow's positive-edge share measured a horizon longer by each print's
+    feed latency than the live levels' it stands for (paper.py: "measures the same thing as at the live levels")."""
+    from agent.execution.reconcile import DesiredQuote
+    from agent.ledger import Ledger
+    paper, real = PaperFills(horizon_s=1.0), Ledger((1.0,))
+    paper.set_quotes([DesiredQuote(Side.BUY, 99.5, 1.0, 0)], 5.0)
+    assert paper.on_trade(10.4, 99.0, 1.0, -1, made_ts=10.0) == 1
+    real.on_fill(10.4, 1, 99.5, 1.0, 0.0, True, filled_ts=10.0)
+    for ts, mid in ((10.95, 100.0), (11.05, 101.0), (11.45, 98.0), (11.5, 98.0)):
+        paper.markouts.on_mid(ts, mid)
+        real.on_mid(ts, mid)
+    (q,) = real.markouts
+    assert (q.resolved, q.positive) == (1, 1)
+    assert (paper.markouts.resolved, paper.markouts.positive) == (1, 1)
+    unknown = PaperFills(horizon_s=1.0)  # (a print with no venue time: from its delivery, as a fill's)
+    unknown.set_quotes([DesiredQuote(Side.BUY, 99.5, 1.0, 0)], 5.0)
+    unknown.on_trade(10.4, 99.0, 1.0, -1)
+    unknown.markouts.on_mid(11.05, 101.0)
+    assert unknown.markouts.resolved == 0 and unknown.markouts.on_mid(11.45, 98.0) == 1
+
+
 def test_a_print_made_before_shadow_quoted_a_spent_price_again_does_not_paper_fill_it():
     """A paper quote a print spent whole is a break at its price, as a real order filled whole is gone: the next cycle
     quotes it again (the same ladder, its sizes restored) from then on. Kept at its first time, a print made between
