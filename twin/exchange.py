@@ -184,6 +184,7 @@ class Exchange:
         self.by_asset: dict[int, InstrumentSpec] = {i.asset_id: i for i in params.instruments}
         self._max_leverage: dict[str, int] = {c: i.max_leverage for c, i in self.instruments.items()}
         self._only_isolated = frozenset(c for c, i in self.instruments.items() if i.only_isolated)
+        self._sz_decimals: dict[str, int] = {c: i.sz_decimals for c, i in self.instruments.items()}
         self.books: dict[str, CoinBook] = {
             c: CoinBook(c, i.tick, params.queue.cancel_ahead_power, i.lot) for c, i in self.instruments.items()}
         self.accounts: dict[str, Account] = {}
@@ -310,7 +311,7 @@ class Exchange:
             start_loop(self.env, self._run_funding())
         if acct is None:
             acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage, dex,
-                                                    self._max_leverage, self._only_isolated)
+                                                    self._max_leverage, self._only_isolated, self._sz_decimals)
             self.quotas[address] = AddressQuota(self.params.quota)
             self.fills[address] = []
             self.fundings[address] = []

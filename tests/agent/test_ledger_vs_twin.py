@@ -309,7 +309,7 @@ def test_a_large_position_closed_in_several_fills_is_flat_on_the_lot_not_a_resid
     with an entry price of the cost over that residue, 66,312,341 for a coin at 1.05. On the coin's lot, it is flat,
     and the net PnL is still the account's change."""
     coin, sizes = "hyna:TENTHS", (307_829.4, 511_136.5, 40_973.6, 269_786.7)
-    acct = Account("0x" + "a1" * 20, 1e9)
+    acct = Account("0x" + "a1" * 20, 1e9, sz_decimals={coin: 1})
     for n, sz in enumerate(sizes):
         acct.apply_fill(coin, True, 1.0 + 0.0123457 * n, sz, 0.0)
     start_value = acct.account_value({coin: 1.0})
@@ -321,7 +321,7 @@ def test_a_large_position_closed_in_several_fills_is_flat_on_the_lot_not_a_resid
             for n, sz in enumerate(sizes)]
     for key, sz, closed in (made[n] for n in order):
         led.on_fill(1.0, -1, 1.05, sz, 0.0, True, tid=key, closed_pnl=closed)
-    assert abs(pos.szi) < 1e-9  # (the twin's own sum: on no lot either)
+    assert pos.szi == 0.0  # (the twin on the lot too: flat)
     assert led.position == 0.0 and led.entry_px == 0.0
     assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-3)  # (the wire's entry price: 1e-8 of 1.1e6)
     assert led.net(1.1) == pytest.approx(acct.account_value({coin: 1.1}) - start_value, abs=1e-6)

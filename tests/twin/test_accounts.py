@@ -106,3 +106,30 @@ def test_cross_margin_takes_each_position_dex_as_its_coin_name_says(seq, marks, 
     for d in (dex, "", "hyna", "xyz"):
         assert acct.cross_margin(marks, d) == _cross_margin_afresh(acct, marks, d)
     assert all(pos.dex == dex_of(coin) for coin, pos in acct.positions.items())
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 10_000_000)), min_size=1, max_size=30))
+def test_a_large_position_on_a_coarse_lot_is_its_decimal_too(seq):
+    """A coin traded in tenths (size decimals 1, a coin near 1 USDC) holds positions of 10^5-10^6: summed in floats,
+    rounded to 12 decimals, the residue of a few fills (1e-11-1e-10) stayed, a position closed in four sells read
+    -5.8e-11 (listed by clearinghouseState, paid funding, its next fill's direction wrong). On the coin's lot it is
+    the decimal the venue holds, flat when the fills sum to nothing."""
+    acct = Account("0xA", 1e9, sz_decimals={"hyna:T": 1})
+    lots = 0
+    for is_buy, n in seq:
+        acct.apply_fill("hyna:T", is_buy, 1.0, n * 0.1, 0.0)
+        lots += n if is_buy else -n
+        assert acct.position("hyna:T").szi == round(lots * 0.1, 1)
+
+
+def test_a_large_position_closed_in_several_fills_is_flat_on_its_lot():
+    """The four sells that closed 1,129,726.2 left -5.8e-11 rounded to 12 decimals: the last one a "Long > Short"
+    opening a short of nothing at 1.05, where the venue says "Close Long" and holds no position."""
+    sizes = (307_829.4, 511_136.5, 40_973.6, 269_786.7)
+    acct = Account("0xA", 1e9, sz_decimals={"hyna:T": 1})
+    for sz in sizes:
+        acct.apply_fill("hyna:T", True, 1.0, sz, 0.0)
+    res = [acct.apply_fill("hyna:T", False, 1.05, sz, 0.0) for sz in sizes]
+    pos = acct.position("hyna:T")
+    assert [r.direction for r in res] == ["Close Long"] * 4
+    assert (pos.szi, pos.entry_px) == (0.0, 0.0)

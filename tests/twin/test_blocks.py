@@ -81,3 +81,21 @@ def test_a_block_executes_at_its_end_on_a_grid_and_a_mixed_batch_waits_with_the_
     assert [t for t, _ in replies] == pytest.approx([block_end + 0.06] * 2)
     assert isinstance(replies[0][1].statuses[0], Resting)  # the bid rested first: the batch's ask is refused
     assert "Post only" in replies[1][1].statuses[0].error
+
+
+def test_a_large_position_closed_in_several_fills_is_not_listed_by_the_venue():
+    """The taker buys 1,129,726.2 hyna:LIT (lot 0.1) from the maker's ask and sells it back to the maker's bid in four
+    fills each: flat, as the venue holds it (a decimal), not a residue of -5.8e-11 that clearinghouseState listed."""
+    ex = _venue(0.0)
+    sizes = (307_829.4, 511_136.5, 40_973.6, 269_786.7)
+    for user in (MAKER, TAKER):
+        ex.fund(user, 1e7, "hyna")
+    for is_buy in (True, False):
+        for sz in sizes:
+            spec = OrderSpec(LIT, not is_buy, 1.0, sz, tif="Gtc")
+            rest, take = _together(ex, (MAKER, OrderAction((spec,))),
+                                   (TAKER, OrderAction((OrderSpec(LIT, is_buy, 1.0, sz, tif="Ioc"),))))
+            assert isinstance(rest, Resting) and isinstance(take, Filled) and take.total_sz == sz
+    assert [f.direction for f in ex.fills[TAKER]][-1] == "Close Long"
+    for user in (MAKER, TAKER):
+        assert ex.clearinghouse_state(user, "hyna")["assetPositions"] == []
