@@ -98,7 +98,10 @@ class Ledger:
         close, and the booked part holds them first. Taken as the booked share of the whole, a fill that reversed
         the position booked part of what it closed: the realised PnL short of the venue's by the rest and the new
         position's entry price off by it over the position (tests/agent/test_core.py). The position before the fill
-        is the ledger's where it is the fill's start (anchored, the fill past the snapshot); elsewhere, the share."""
+        is taken as the ledger's once anchored (the fill past the snapshot), the share before that. The ledger's is
+        not the venue's within a block given out of the venue's order, nor after an earlier fill's excess (never
+        booked): there the split between realised and unrealised is off, as the share's was, and the net is still
+        right (_move's cost identity holds whatever closedPnl it is given); userFills' startPosition would say it."""
         if closed_pnl is None or booked >= sz:
             return closed_pnl
         p = self.position

@@ -325,3 +325,31 @@ def test_a_large_position_closed_in_several_fills_is_flat_on_the_lot_not_a_resid
     assert led.position == 0.0 and led.entry_px == 0.0
     assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-3)  # (the wire's entry price: 1e-8 of 1.1e6)
     assert led.net(1.1) == pytest.approx(acct.account_value({coin: 1.1}) - start_value, abs=1e-6)
+
+
+@given(start_lots=st.integers(-2000, 2000), fills=st.lists(st.tuples(_FILL, st.integers(0, 2999)), min_size=1,
+                                                            max_size=5), order=st.randoms(use_true_random=False))
+@settings(max_examples=300, deadline=None)
+def test_fills_past_their_orders_sizes_given_in_any_order_keep_the_net_pnl_of_the_sizes_booked(start_lots, fills,
+                                                                                                order):
+    """Each fill may come past its order's size (``fits`` lots of it booked), in any order (a block given out of the
+    venue's: the ledger's position is not the fill's start, nor after an earlier fill's excess). closed_of_booked's
+    split between realised and unrealised is then a guess; the net PnL is the venue's account given the sizes
+    booked, in the venue's order, whatever it is."""
+    venue, booked = _account(start_lots, 100_000), _account(start_lots, 100_000)
+    made = []
+    for (side, px, lots, _), fits in fills:
+        part = min(fits, lots)
+        closed = venue.apply_fill("BTC", side > 0, float(px), lots * LOT, 0.0).closed_pnl
+        if part:
+            booked.apply_fill("BTC", side > 0, float(px), part * LOT, 0.0)
+        made.append((side, float(px), lots * LOT, part * LOT, closed))
+    order.shuffle(made)
+    led = Ledger(sz_decimals=3)
+    led.anchor(start_lots * LOT, 100_000.0 if start_lots else 0.0, 0)
+    for side, px, sz, part, closed in made:
+        if part:
+            led.on_fill(1.0, side, px, part, 0.0, True, closed_pnl=led.closed_of_booked(side, sz, part, 0, closed))
+    want = booked.account_value({"BTC": 101_000.0}) - 1e6 - start_lots * LOT * 1_000.0
+    assert led.net(101_000.0) == pytest.approx(want, abs=1e-6)
+    assert abs(led.position - booked.position("BTC").szi) < 1e-9
