@@ -503,7 +503,7 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"weight {_num(rec.get('weight'), 3)}: {rec.get('n_outcomes')} outcomes, "
                 f"Brier {_num(rec.get('brier'), 4)}, "
                 f"IR {_num(rec.get('information_ratio'), 3)}, MI {_num(rec.get('mi_bits'), 4)} bits "
-                f"(ratio {_num(rec.get('mi_ratio'), 3)}, {_num(rec.get('mi_shortfall_se'), 3)} SE below its baseline), "
+                f"(ratio {_num(rec.get('mi_ratio'), 3)}{_mi_shortfall(rec.get('mi_shortfall_se'))}), "
                 f"calibration slope {_num(rec.get('calibration_slope'), 3)}, "
                 f"edge bias {_num(rec.get('edge_bias_bps'), 3)} bps; bad periods {rec.get('consecutive_bad')}, "
                 f"good {rec.get('consecutive_good')}")
@@ -522,6 +522,14 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"requoting share {_num(rec.get('ip_quote_limit'), 6)} (budget.ip_quote_frac of ip_weight_per_minute; "
                 f"the rest kept for cancels and snapshots) until it falls")
     return _as_written(rec, wall)
+
+
+def _mi_shortfall(se) -> str:
+    """A scorecard's MI against its baseline, in standard errors, said the way it points; nothing where the record
+    has none (a log written before mi_shortfall_se, or null: the baseline not yet measured), not "None SE below"."""
+    if isinstance(se, bool) or not isinstance(se, (int, float)) or se != se:
+        return ""
+    return f", {_num(abs(se), 3)} SE {'below' if se >= 0 else 'above'} its baseline"
 
 
 def _resumes(rec: dict) -> str:

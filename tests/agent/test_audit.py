@@ -217,6 +217,19 @@ def test_sizes_and_positions_are_shown_to_10_digits_not_with_float_noise(tmp_pat
     assert "bids        0.00225@99607.0\n  asks        0.002@99609.0\n" in capsys.readouterr().out
 
 
+def test_a_scorecards_mi_shortfall_is_said_below_or_above_its_baseline_and_left_out_where_not_measured():
+    """The scorecard line said "None SE below its baseline" for a log written before mi_shortfall_se (or before a
+    signal's baseline was measured: null), and "-0.68 SE below" for an MI above its baseline."""
+    from agent.audit.inspect import describe
+    rec = {"type": "scorecard", "ts": 1.0, "name": "trade_flow", "verdict": "degraded", "proven": True,
+           "weight": 0.25, "n_outcomes": 500, "mi_bits": 1e-4, "mi_ratio": 0.0016}
+    said = [describe({**rec, **extra}, False) for extra in ({"mi_shortfall_se": 2.487}, {"mi_shortfall_se": -0.68},
+                                                             {"mi_shortfall_se": None}, {})]
+    assert "(ratio 0.0016, 2.49 SE below its baseline)" in said[0]
+    assert "(ratio 0.0016, 0.68 SE above its baseline)" in said[1]
+    assert all("(ratio 0.0016)" in s and "SE" not in s for s in said[2:]), said
+
+
 def test_bad_input_exits_2_naming_it_and_an_empty_window_exits_1(run, tmp_path, capsys):
     assert main([str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
