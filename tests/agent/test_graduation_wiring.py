@@ -260,9 +260,10 @@ def test_a_signal_made_useless_mid_run_is_degraded_then_retired_and_weighs_nothi
     records: list = []
     # (seed 10, 110 min. Until 6 December seed 7 and 80 min: the MI criterion then judged a period against a baseline
     # biased up, and also retired trade_flow within 80 min on 2 of seeds 0-9 where the informed flow stayed on, 22% of
-    # their periods bad; now 2% bad there, none retired. With the flow off the signal keeps an information ratio of
-    # ~0.05 (over retire_ir) and its MI over 500 outcomes against the ~360 before the switch is a ~2-SE sign at best:
-    # 7 of seeds 0-9 see a bad period in the 50 min after, one is retired; seed 10 shows the whole story by 110 min)
+    # their periods bad; now 2% bad there, none retired. With the flow off the signal is useless, but its information
+    # ratio over 500 outcomes is 0.01 ± 0.045, over retire_ir (0.02) in about half its periods, and its MI against the
+    # ~360 outcomes before the switch is a ~2-SE sign at best: 7 of seeds 0-9 see a bad period in the 50 min after,
+    # one is retired; of seeds 0-19 only seed 10 shows the whole story by 110 min: the wiring is what this checks)
     ex, gw, core, driver = build_session(AgentConfig(), 10, schedule=sched, record_sink=records.append)
     driver.start()
     seen = []
