@@ -83,8 +83,9 @@ class ScorecardConfig(FileModel):
         "A period's MI counts against the model (bad below retire_mi_ratio, not healthy below healthy_min_mi_ratio) "
         "only when it is also below the baseline by more than this many standard errors, on the sqrt(2 ln2 MI) "
         "scale (≈ |phi|, standard error ≈ 1/sqrt(n)): the window's MI of a 55% signal over 500 outcomes is "
-        "about as noisy as it is large, and the fraction alone judged such a signal bad in ~30% of its periods. "
-        "0 judges on the fraction alone."))
+        "about as noisy as it is large, and the fraction alone judges such a signal bad in ~15% of its periods "
+        "(~30% against the mean MI of its first evaluations, the baseline until 6 December). 0 judges on the "
+        "fraction alone."))
     mi_baseline_floor_bits: float = Field(1e-4, ge=1e-9, le=1.0, description=(
         "Floor on a measured baseline, bits, so a model with no skill at the start has a finite ratio."))
     # weights and extras
