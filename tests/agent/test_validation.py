@@ -180,6 +180,38 @@ def test_mi_still_judges_a_signal_that_lost_its_skill_bad():
     assert sorted(delays)[len(delays) // 2] <= 400, delays
 
 
+def test_the_measured_mi_baseline_is_the_table_before_the_window_and_the_shortfall_its_standard_errors():
+    # the baseline is the MI of the outcomes that have left the window, none of the window's (a table holding the
+    # window follows a skill lost within it down), and the shortfall is sqrt(2 ln2 MI) below it over sqrt(1/n + 1/H)
+    cfg = ScorecardConfig(window_outcomes=50, min_outcomes=20, evaluate_every_n_outcomes=10)
+    card = ModelScorecard("m", cfg)
+    rng = np.random.default_rng(5)
+    seen = []  # (direction called or None, up)
+    for i in range(300):
+        p = float(rng.choice([0.3, 0.5, 0.7]))
+        up = bool(rng.random() < (p if i < 150 else 0.5))  # skilled, then not
+        card.add_outcome(p, up, 1.0 if up else -1.0)
+        seen.append((None if p == 0.5 else p > 0.5, up))
+        if card.evaluation_due(0.0):
+            card.evaluate(0.0)
+
+    def table(rows):
+        return tuple(sum(1 for c, u in rows if c is call and u is up) for call in (True, False) for up in (True, False))
+
+    before, window = table(seen[:-50]), table(seen[-50:])
+    base, mi = mutual_information_bits(*before), mutual_information_bits(*window)
+    m = card.metrics()
+    assert m.mi_baseline_bits == pytest.approx(base) and m.mi_bits == pytest.approx(mi)
+    phi = lambda bits: math.sqrt(2.0 * math.log(2.0) * bits)  # noqa: E731 (≈ |phi| of a 2x2 table)
+    se = math.sqrt(1.0 / sum(window) + 1.0 / sum(before))
+    assert m.mi_shortfall_se == pytest.approx((phi(base) - phi(mi)) / se)
+    fixed = ModelScorecard("f", cfg.model_copy(update={"mi_baseline_bits": 0.05}))  # a given baseline has no noise
+    for c, u in seen:
+        fixed.add_outcome(0.5 if c is None else 0.7 if c else 0.3, u, 1.0 if u else -1.0)
+    fixed.evaluate(0.0)
+    assert fixed.metrics().mi_shortfall_se == pytest.approx((phi(0.05) - phi(mi)) * math.sqrt(sum(window)))
+
+
 def test_calibration_slope_and_edge_bias():
     rng = np.random.default_rng(4)
     cfg = ScorecardConfig(window_outcomes=5000, min_outcomes=100, edge_bias_halflife_outcomes=1000)
