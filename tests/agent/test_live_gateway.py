@@ -1100,6 +1100,31 @@ def _lose_then_503(proxy, clock, clears: bool) -> list[float]:
     return sent
 
 
+def test_a_dead_man_arm_is_sent_on_the_venues_time_once_a_snapshot_measures_the_clock_behind():
+    """The core arms the switch at its own clock + risk.dead_man_s (10 s after a Kill); the gateway sent that time
+    as it was, on the host's clock, though it stamps expiresAfter on the venue's (``clock_behind_s``). With the
+    host's clock 8 s behind (stepped back mid-run), the arm named a time 2 s ahead at the venue, which refuses one
+    under 5 s ahead ("too early"): a Kill's switch never armed; a heartbeat's (30 s) fired 8 s before the core's
+    re-arm was due, cancelling the orders of a healthy run. Measured at a snapshot, the arm goes out on the venue's
+    time: taken, and set to fire when the core's clock reads its time."""
+    lag = 8.0
+    with served(speed=1.0, params=_dead_man_params()) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, lambda: clock() - lag, quota_poll_s=0) as (gw, events):
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: first(events, AccountSnapshot))
+                at = gw.clock() + 10.0
+                gw.send(ScheduleCancel(at))
+                assert await until(lambda: first(events, ScheduleCancelAcknowledged)
+                                   or first(events, ScheduleCancelRefused))
+                fires = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+                return events, at, None if fires is None else ex.epoch_ms / 1000.0 + fires
+        events, at, fires = asyncio.run(scenario())
+    assert not first(events, ScheduleCancelRefused), first(events, ScheduleCancelRefused)
+    assert first(events, ScheduleCancelAcknowledged, at_ts=at)
+    assert fires is not None and abs(fires - (at + lag)) < 0.6, (fires, at + lag)
+
+
 def test_dead_man_commands_reach_the_venue_in_the_order_sent_however_slow_an_earlier_one_is():
     """Each scheduleCancel replaces the venue's switch, so the venue keeps the one that arrived last; sent side by
     side (as every REST request was), an arm held up on its way reached the venue after the clear sent behind it:

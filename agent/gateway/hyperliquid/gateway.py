@@ -455,12 +455,16 @@ class HyperliquidGateway(CommandRouter):
         self.counters["rate_limited_ip"] += 1
         self._emit(RateLimited(self._now(), "ip", what, "HTTP 429", cloids, new_cloids, for_command=for_command))
 
-    async def _action(self, action: dict, n_items: int) -> ActionReply | str | int:
-        """Sign and post one L1 action; the parsed reply, or _IP_LIMITED / _TRANSPORT / _BAD / an HTTP status."""
+    async def _action(self, action: dict | Callable[[], dict], n_items: int) -> ActionReply | str | int:
+        """Sign and post one L1 action; the parsed reply, or _IP_LIMITED / _TRANSPORT / _BAD / an HTTP status.
+        ``action`` may be made once the stamp is (a function): one naming a venue time reads ``clock_behind_s`` as
+        this action's expiresAfter has it."""
         self.counters["requests"] += 1
         self.counters["request_items"] += n_items
         nonce = self.nonces.next()
         expires = self._expires_ms()
+        if callable(action):
+            action = action()
         signature = sign_l1_action(self._wallet, action, None, nonce, expires, self.is_mainnet)
         body = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
                 "expiresAfter": expires}
@@ -513,7 +517,7 @@ class HyperliquidGateway(CommandRouter):
             while job is not None:
                 at_ts, sent_ts = job
                 try:
-                    await self._schedule_cancel(None if at_ts is None else int(round(at_ts * 1000.0)), at_ts, sent_ts)
+                    await self._schedule_cancel(at_ts, sent_ts)
                 except Exception:  # (an unexpected error on one answer's path must not strand the next)
                     log.exception("scheduleCancel failed")
                 job = self._schedule_cancel_done()
@@ -696,11 +700,17 @@ class HyperliquidGateway(CommandRouter):
             self._refused(reply, "cancel", tuple(by_oid.values()),
                           lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
 
-    async def _schedule_cancel(self, at_ms: int | None, at_ts: float | None = None,
-                               sent_ts: float | None = None) -> None:
+    async def _schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
         """``at_ts``: the command's time, which an arm's acknowledgement (or refusal) names; ``sent_ts``: a clear's send
-        time, which its acknowledgement (or refusal) names (the core matches either to its last command)."""
-        reply = await self._action(wire.schedule_cancel_action(at_ms), 1)
+        time, which its acknowledgement (or refusal) names (the core matches either to its last command).
+        ``at_ts`` is on this host's clock (the core's), the switch's time on the venue's: sent plus ``clock_behind_s``,
+        as expiresAfter is (``_expires_ms``). On the host's clock alone, a clock behind by d set the switch d early:
+        past the 5 s the venue wants ahead, a Kill's arm (risk.dead_man_s, 10 s) refused as "too early"; a
+        heartbeat's fired before its re-arm was due, cancelling a healthy run's orders."""
+        def action() -> dict:
+            at_ms = None if at_ts is None else int(round((at_ts + self.clock_behind_s) * 1000.0))
+            return wire.schedule_cancel_action(at_ms)
+        reply = await self._action(action, 1)
         ts = self._now()
         at = math.nan if at_ts is None else at_ts
         sent = math.nan if sent_ts is None else sent_ts
