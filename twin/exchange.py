@@ -233,6 +233,11 @@ class Exchange:
         self.best_ask: dict[str, float] = {c: math.nan for c in self.instruments}
         self.marks: dict[str, float] = {}
         self.last_trade_px: dict[str, float] = {}
+        # per coin, the last prints published (VenueParams.trades_snapshot_size of them): a trades subscription's
+        # snapshot. None when none are sent (the default)
+        n_recent = params.venue.trades_snapshot_size
+        self.recent_trades: dict[str, deque] | None = (
+            {c: deque(maxlen=n_recent) for c in self.instruments} if n_recent else None)
         self._consumed: dict[str, dict[float, float]] = {c: {} for c in self.instruments}
         # per coin, [asks' rows, bids' rows] (indexed by is_buy) as _level_rows made them, None until it is asked
         # again after a book update (_run_market and _jump set both None as they move the book)
@@ -1041,8 +1046,11 @@ class Exchange:
         self._log("trade", coin, px, sz, 1 if buyer_aggressed else -1)
         key = ("trades", coin)
         if key in self._subs:
-            self._publish(key, TradePush(coin, "B" if buyer_aggressed else "A", px, sz, self.now_ms(), tid,
-                                         (buyer or ANON_ADDRESS, seller or ANON_ADDRESS)))
+            push = TradePush(coin, "B" if buyer_aggressed else "A", px, sz, self.now_ms(), tid,
+                             (buyer or ANON_ADDRESS, seller or ANON_ADDRESS))
+            self._publish(key, push)
+            if self.recent_trades is not None:
+                self.recent_trades[coin].append(push)
 
     def _enforce_reduce_only(self, acct: Account, coin: str) -> None:
         """Resting reduce-only orders shrink with the position and are cancelled when it is flat
@@ -1070,6 +1078,7 @@ class Exchange:
         # (the dicts of the market state, looked up once: every market event writes them)
         bid_px_of, bid_sz_of, ask_px_of, ask_sz_of = self.bid_px, self.bid_sz, self.ask_px, self.ask_sz
         best_bid_of, best_ask_of, last_trade_px = self.best_bid, self.best_ask, self.last_trade_px
+        recent = self.recent_trades[coin] if self.recent_trades is not None else None
         while True:
             chunk = market.next_chunk()
             if chunk is None:
@@ -1135,7 +1144,10 @@ class Exchange:
                     if trade_key in subs:  # (subscribed: the print is published, with an anonymous maker)
                         maker = self._anon_oid()
                         tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
-                        self._publish(trade_key, TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid))
+                        push = TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid)
+                        self._publish(trade_key, push)
+                        if recent is not None:
+                            recent.append(push)
                     if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
                         for o, take in book.hits_from_trade(side > 0, px, sz):
                             if o.oid in self.orders:  # (as above; or shrunk it: at most what is left)
@@ -1556,6 +1568,11 @@ class Exchange:
         # snapshots on subscribe, as the venue sends them
         if channel == "l2Book" and key in self.markets:
             self._send(conn, self.l2_book(key))
+        elif channel == "trades" and self.recent_trades is not None:
+            # the venue's ack sends a snapshot of previous data for time series (hyperliquid.md §4): prints a client
+            # that was subscribed before has seen come again (one frame each here; the venue's is one array)
+            for i, push in enumerate(self.recent_trades.get(key, ())):
+                self._send(conn, push, draw=i == 0)
         elif channel == "userFills":
             self._send(conn, FillsPush(key, tuple(self.fills.get(key, ())[-FILLS_PER_REPLY:]),
                                           is_snapshot=True))

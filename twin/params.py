@@ -60,6 +60,12 @@ class VenueParams(FileModel):
         False, description="Whether the venue's dead-man's switch policy (the volume rule, the day's triggers) refuses "
                            "a clear (scheduleCancel without a time) as it refuses an arm. The venue's documents and "
                            "recorded texts speak only of setting a time; off (the default), a clear is always taken.")
+    trades_snapshot_size: int = Field(
+        0, ge=0, le=10_000,
+        description="A trades subscription is first sent this many of the coin's last prints the twin published (as "
+                    "the venue's subscription ack sends a snapshot of previous data for time series; hyperliquid.md "
+                    "§4): a client reconnecting sees again prints it had. 0 (the default): none, the simulations' "
+                    "sessions as they were.")
     action_block_s: float = Field(
         0.0, ge=0, le=10.0,
         description="Block time for actions, s: 0 (the default) executes each action as it arrives; "

@@ -1871,6 +1871,32 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
     assert refused >= 1 and gw.stats["reconnects"] == 1
 
 
+def test_prints_the_venue_sends_again_on_a_resubscribe_reach_the_core_once():
+    """The venue's subscription ack sends a snapshot of a time series' previous data (hyperliquid.md §4); a trades
+    frame has no isSnapshot to tell it by. After a drop, the resubscribed trades channel sent the last prints again
+    and the gateway gave each to the core a second time: the trade-flow signal, the arrival estimator and the
+    paper fill model (promotion evidence) counted them twice. ``twin serve`` sends its last 50 prints on each trades
+    subscription; every socket drops at 2 s for 1 s. Each print reaches the core once, by its (time, tid)."""
+    from twin.params import VenueParams
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        venue=VenueParams(trades_snapshot_size=50))
+    with served(speed=4.0, schedule=ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=1.0)]),
+                params=params) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,
+                               backoff_max_s=0.2) as (gw, events):
+                assert await until(lambda: first(events, ConnectionRestored), 10.0)
+                await asyncio.sleep(1.0)  # (the snapshot's prints and a few live ones after it)
+                return gw, events
+        gw, events = asyncio.run(scenario())
+    restored = events.index(first(events, ConnectionRestored))
+    before = {e.tid for e in events[:restored] if type(e) is TradeObserved}
+    tids = [e.tid for e in events if type(e) is TradeObserved]
+    assert len(before) >= 5 and 0 not in before  # prints the snapshot sends again
+    assert len(tids) == len(set(tids)) and len(tids) > len(before), (len(tids), len(set(tids)))
+    assert gw.stats["trades_repeated"] >= 5
+
+
 def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are_slower():
     """Websocket pushes 2 s behind REST: an order that takes (IOC) fills at once, then a snapshot. The snapshot's
     position holds the fill, so the fill reaches the agent before the snapshot does (from the snapshot's

@@ -5,7 +5,8 @@ lost in transport produces no event (the core's timeouts and a snapshot resolve 
 silent socket is ``ConnectionLost``, and a reconnect (backoff with jitter) resubscribes and emits
 ``ConnectionRestored``, after which the core asks for an account snapshot before quoting again; the
 gateway itself recovers the fills made while the socket was down (the snapshot frame sent on
-resubscribe, then userFillsByTime from the newest fill known) and delivers each fill once, and likewise the
+resubscribe, then userFillsByTime from the newest fill known) and delivers each fill once (each print too: the
+resubscribed trades channel sends the last ones again), and likewise the
 hourly funding payments settled meanwhile (userFunding from the newest payment known). The backoff resets only
 once a socket has stayed up ``backoff_max_s``: a venue that accepts and at once closes is not hammered. A book
 stream gone quiet with the socket up is resubscribed, then the socket dropped (``book_stall_s``).
@@ -39,6 +40,7 @@ from agent.gateway.events import (
     CancelRejected, ConnectionLost, ConnectionRestored, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder,
     ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder, RateLimited, Reason,
     ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused, ScheduleCancelUnanswered, Side,
+    TradeObserved,
 )
 from agent.gateway.hyperliquid import wire
 from agent.gateway.hyperliquid.nonces import NonceManager, shared_nonce_path
@@ -182,6 +184,10 @@ class HyperliquidGateway(CommandRouter):
         # oid -> cloid of our orders, from the venue's acks and listings: a fill (or a venue's cancel) that comes
         # without its cloid, as the venue's WsFill type has none, is then still the tracker's order's
         self._cloid_of = RecentOrders()
+        # the (time, tid) keys of the newest prints given: a trades subscription's ack sends the last prints again
+        # (hyperliquid.md §4), with no isSnapshot to tell them by; given twice they counted twice in the trade-flow
+        # signal, the arrival estimator and the paper fill model
+        self._prints = RecentOrders()
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "silent_streams": 0, "pings": 0, "venue_ws_errors": 0, "not_sent": 0,
@@ -193,7 +199,9 @@ class HyperliquidGateway(CommandRouter):
                          # l2Book streams gone quiet with the socket up: resubscribed, and sockets dropped for it
                          "book_resubscribes": 0, "stale_book_drops": 0,
                          # dead-man's switch commands never sent: a newer one came while they waited (superseded)
-                         "schedule_cancels_superseded": 0}
+                         "schedule_cancels_superseded": 0,
+                         # prints the trades channel sent again (its snapshot on a resubscribe), not given again
+                         "trades_repeated": 0}
 
     def __repr__(self) -> str:
         return (f"HyperliquidGateway({self.base_url}, coin={self.coin}, user={self.user}, "
@@ -1085,6 +1093,11 @@ class HyperliquidGateway(CommandRouter):
                 self._book_ms = ev.venue_time_ms
             elif type(ev) is OrderClosedByVenue:
                 ev = self._named(ev)
+            elif type(ev) is TradeObserved and ev.tid:  # (0: no key to tell it by, given)
+                if self._prints.get(ev.tid):
+                    self.counters["trades_repeated"] += 1
+                    continue
+                self._prints.remember(ev.tid, True)
             self._emit(ev)
         if parsed.snapshot:
             for ev in self.fills.on_snapshot(parsed.fills, parsed.newest_ms):
