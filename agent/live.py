@@ -141,6 +141,7 @@ class LiveDriver:
         self.kill_ts: float | None = None
         self._kill_quiet_ts: float | None = None  # since when the core has had nothing left of the Kill to do
         self._kill_asked_ts = -math.inf  # the driver's last snapshot request to see the venue agree
+        # the newest account state the venue has answered with (_newest_snapshot): what _after_kill judges
         self._last_snapshot: AccountSnapshot | None = None
         self.kill_held = False  # the Kill's own stop left the position held (kill_action hold), --flatten-on-stop given
         self.final_snapshot: AccountSnapshot | None = None
@@ -159,7 +160,7 @@ class LiveDriver:
         if self.journal is not None:
             self._journal(self.journal.event, event)
         if type(event) is AccountSnapshot:
-            self._last_snapshot = event
+            self._last_snapshot = _newest_snapshot(self._last_snapshot, event)
             self._wake_snapshot_waiters(event)
         try:
             if type(event) is Timer and event.name != AFTER_CYCLE:  # a quote cycle: timed
@@ -461,6 +462,16 @@ class LiveDriver:
         for asked, fut in self._snapshot_waiters:
             if not fut.done() and ev.requested_ts >= asked:
                 fut.set_result(ev)
+
+
+def _newest_snapshot(last: AccountSnapshot | None, ev: AccountSnapshot) -> AccountSnapshot:
+    """Of two account snapshots, the one of the newer account state, as the core's tracker takes them (by the venue's
+    state time and its newest fill): the last to arrive was kept, so an earlier request's answer held up on its way
+    (two in flight: the Kill's polls every 2 s, the core's own) replaced a newer one. A Kill's end, judged on it, said
+    "the venue lists none of our orders and no position" from a state before a fill the newer answer held."""
+    if last is not None and (ev.venue_time_ms < last.venue_time_ms or ev.last_fill_tid < last.last_fill_tid):
+        return last
+    return ev
 
 
 # ---------------------------------------------------------------------------------------------- dry run
