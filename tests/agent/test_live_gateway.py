@@ -972,6 +972,32 @@ def test_a_clock_stepped_back_then_forward_again_stamps_its_actions_on_the_hosts
     assert seen[0] == 0.0 and 1.5 < seen[1] <= 2.0 and seen[2] == 0.0, seen
 
 
+def test_a_clock_ahead_stepped_back_into_step_does_not_lengthen_its_actions_life_at_the_venue():
+    """A step back of the host's clock between two actions' stamps is added to the next ones' expiresAfter: right for
+    a clock that falls behind the venue's, but a clock measured ahead of the venue's (4 s, at an account snapshot)
+    and stepped back into step (NTP's correction) had the 4 s added too: every action until the next snapshot lived
+    at the venue the ttl plus 4 s, past the ack timeout the core counts it in flight (it could land after the core
+    counted it gone). The lead measured is used up first: back in step, the stamps are the host's clock."""
+    lag = [-4.0]
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, lambda: clock() - lag[0], quota_poll_s=0) as (gw, events):
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: first(events, AccountSnapshot))
+                ahead = gw.clock_ahead_s
+                lag[0] = 0.0  # (stepped back into step with the venue)
+                gw.send(PlaceOrder(cloid(71), Side.BUY, 50_000.0, 0.001))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(71)))
+                in_step = gw.clock_behind_s
+                lag[0] = 2.0  # (and 2 s more: now behind the venue's)
+                gw.send(PlaceOrder(cloid(72), Side.BUY, 50_000.0, 0.001))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(72)))
+                return ahead, in_step, gw.clock_behind_s
+        ahead, in_step, behind = asyncio.run(scenario())
+    assert 4.0 <= ahead < 4.5 and in_step < 0.5, (ahead, in_step)
+    assert 1.5 < behind <= 2.0, behind
+
+
 def test_a_dead_mans_switch_refused_as_expired_tells_the_core_the_venues_5x_charge_once():
     """As for a batch: a scheduleCancel refused as expired costs the address budget 5 (hyperliquid.md §2.1), of
     which the core counts 1 as it sends; the gateway tells the other 4, once (its refusal takes a path of its own)."""

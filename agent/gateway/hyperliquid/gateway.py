@@ -144,6 +144,9 @@ class HyperliquidGateway(CommandRouter):
         # how far this host's clock is behind the venue's, s: added to each action's expiresAfter (_expires_ms). The
         # last snapshot's measure (_check_clock), plus each step back seen since between two actions' stamps
         self.clock_behind_s = 0.0
+        # how far it is ahead, as the last snapshot measured it (the window's end nearest agreement), less each step
+        # back seen since: a step back uses it up before it is added to clock_behind_s (_expires_ms)
+        self._clock_lead_s = 0.0
         self._stamped = -math.inf  # (the host's clock at the last action's stamp, or at the last snapshot measured)
         self._stamped_wall = 0.0  # (the monotonic clock then: a step forward is the host's clock running on past it)
         self.clock_rate = clock_rate
@@ -488,14 +491,19 @@ class HyperliquidGateway(CommandRouter):
         more than the ttl (NTP stepping a clock that ran fast, a VM resumed) had every action refused as expired,
         the stop's cancels too (its clock fault stops the run): orders left resting, 5 requests of the address
         budget each refusal. A step back is seen at once between two actions' stamps (the first action after it
-        carries it, less the time between them: a little less life at the venue, never more), a step forward (the
+        carries it, less the time between them: a little less life at the venue, never more; a clock the last
+        snapshot measured ahead steps back into step first, which adds nothing), a step forward (the
         host's clock running on past the monotonic clock) taken off alike, and measured at each account snapshot,
         which replaces the estimate (a clock stepped forward again: none behind). Never past the
         venue's time plus the ttl as measured (the skew's end nearest agreement, ``window_skew``): an action lives no
         longer at the venue than the core counts it in flight."""
         now, wall = self._now(), time.monotonic()
         if now < self._stamped:  # the host's clock stepped back since the last action
-            self.clock_behind_s += self._stamped - now
+            # a clock measured ahead steps back into step first (NTP correcting it): that part is no lag to add
+            back = self._stamped - now
+            undone = min(back, self._clock_lead_s)
+            self._clock_lead_s -= undone
+            self.clock_behind_s += back - undone
         elif self.clock_behind_s > 0.0:
             # stepped forward since (a step back undone, NTP's next correction): that much less behind. Kept until the
             # next snapshot, every action meanwhile lived at the venue the ttl plus the step undone
@@ -851,6 +859,7 @@ class HyperliquidGateway(CommandRouter):
         # answer with the clocks in step read as a clock moved, again at each slow answer after a quick one)
         skew = window_skew(asked, answered, venue)
         self.clock_behind_s = max(0.0, skew)  # (the actions' expiresAfter: _expires_ms)
+        self._clock_lead_s = max(0.0, -skew)
         # the measure has every step back up to its answer in it: the next action's stamp compared with the last one's,
         # from before a step the answer saw, added that step again (the order lived the ttl plus it at the venue)
         self._stamped, self._stamped_wall = answered, time.monotonic()
