@@ -1151,6 +1151,26 @@ def test_a_dead_man_arm_is_sent_on_the_venues_time_once_a_snapshot_measures_the_
     assert fires is not None and abs(fires - (at + lag)) < 0.6, (fires, at + lag)
 
 
+def test_a_dead_man_arm_is_not_set_later_by_a_clock_measured_ahead():
+    """The other way: the host's clock 8 s ahead of the venue's, an arm 10 s ahead by it was set to fire 18 s ahead
+    by the venue's, 8 s after the core counts it fired: the orders of an agent that died rested that much longer,
+    and a stop that counted the switch lapsed was wrong about it. The lead measured at a snapshot (its nearest end:
+    never more than the real lead, so the switch never fires before the core's time) is taken off."""
+    lead = 8.0
+    with served(speed=1.0, params=_dead_man_params()) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, lambda: clock() + lead, quota_poll_s=0) as (gw, events):
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: first(events, AccountSnapshot))
+                at = gw.clock() + 10.0
+                gw.send(ScheduleCancel(at))
+                assert await until(lambda: first(events, ScheduleCancelAcknowledged))
+                fires = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+                return at, ex.epoch_ms / 1000.0 + fires
+        at, fires = asyncio.run(scenario())
+    assert at - lead <= fires < at - lead + 0.6, (fires, at - lead)
+
+
 def test_dead_man_commands_reach_the_venue_in_the_order_sent_however_slow_an_earlier_one_is():
     """Each scheduleCancel replaces the venue's switch, so the venue keeps the one that arrived last; sent side by
     side (as every REST request was), an arm held up on its way reached the venue after the clear sent behind it:

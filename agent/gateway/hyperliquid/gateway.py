@@ -720,11 +720,14 @@ class HyperliquidGateway(CommandRouter):
         """``at_ts``: the command's time, which an arm's acknowledgement (or refusal) names; ``sent_ts``: a clear's send
         time, which its acknowledgement (or refusal) names (the core matches either to its last command).
         ``at_ts`` is on this host's clock (the core's), the switch's time on the venue's: sent plus ``clock_behind_s``,
-        as expiresAfter is (``_expires_ms``). On the host's clock alone, a clock behind by d set the switch d early:
-        past the 5 s the venue wants ahead, a Kill's arm (risk.dead_man_s, 10 s) refused as "too early"; a
-        heartbeat's fired before its re-arm was due, cancelling a healthy run's orders."""
+        as expiresAfter is (``_expires_ms``), less the lead measured. On the host's clock alone, a clock behind by d
+        set the switch d early: past the 5 s the venue wants ahead, a Kill's arm (risk.dead_man_s, 10 s) refused as
+        "too early"; a heartbeat's fired before its re-arm was due, cancelling a healthy run's orders. Ahead by d, it
+        fired d after the core counted it fired. (Both measures are the nearest agreement the snapshot's window
+        allows: the switch may fire after the core's time by the rest of the skew, never before it.)"""
         def action() -> dict:
-            at_ms = None if at_ts is None else int(round((at_ts + self.clock_behind_s) * 1000.0))
+            at_ms = None if at_ts is None else \
+                int(round((at_ts + self.clock_behind_s - self._clock_lead_s) * 1000.0))
             return wire.schedule_cancel_action(at_ms)
         reply = await self._action(action, 1)
         ts = self._now()
