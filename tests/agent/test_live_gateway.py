@@ -1447,7 +1447,9 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
         held, events, records, summary, left_armed, clears = asyncio.run(scenario())
     assert held  # the second arm was held, past the gateway's timeout
     unanswered = [e for e in events if type(e) is ScheduleCancelUnanswered]
-    assert len(unanswered) == 1 and unanswered[0].at_ts == pytest.approx(held[0], abs=1e-3)
+    # (the held arm's time is the core's plus the most the host's clock can be behind: in step, up to the account
+    # snapshot's window, so that the switch never fires before the core's time)
+    assert len(unanswered) == 1 and 0.0 <= held[0] - unanswered[0].at_ts < 0.5, (held, unanswered)
     assert unanswered[0].late_ts == pytest.approx(unanswered[0].ts + 1.5 * 5.0)  # its ttl and the skew allowed
     assert left_armed is None  # the clear sent once the arm could land no more had the last word
     assert clears and clears[-1]["nonce"] / 1000.0 > unanswered[0].late_ts  # (the stop's, again: or, slow, first)

@@ -147,6 +147,10 @@ class HyperliquidGateway(CommandRouter):
         # how far it is ahead, as the last snapshot measured it (the window's end nearest agreement), less each step
         # back seen since: a step back uses it up before it is added to clock_behind_s (_expires_ms)
         self._clock_lead_s = 0.0
+        # the most this host's clock can be behind the venue's (negative: the least it is ahead), s: the dead-man's
+        # switch's time is the core's plus this, so it never fires before the core's time. The last snapshot's
+        # window's far end (the venue's time less the request's send), plus each step since (_expires_ms)
+        self._behind_most_s = 0.0
         self._stamped = -math.inf  # (the host's clock at the last action's stamp, or at the last snapshot measured)
         self._stamped_wall = 0.0  # (the monotonic clock then: a step forward is the host's clock running on past it)
         self.clock_rate = clock_rate
@@ -498,6 +502,11 @@ class HyperliquidGateway(CommandRouter):
         venue's time plus the ttl as measured (the skew's end nearest agreement, ``window_skew``): an action lives no
         longer at the venue than the core counts it in flight."""
         now, wall = self._now(), time.monotonic()
+        # the step back since the last stamp, whole (the time between them is the monotonic clock's): the switch's
+        # bound takes it so (its time made from clock_behind_s's, which has it less that time, fired early by it)
+        moved = (wall - self._stamped_wall) * self.clock_rate - (now - self._stamped) if self._stamped > -math.inf \
+            else 0.0
+        behind = self.clock_behind_s
         if now < self._stamped:  # the host's clock stepped back since the last action
             # a clock measured ahead steps back into step first (NTP correcting it): that part is no lag to add
             back = self._stamped - now
@@ -510,6 +519,9 @@ class HyperliquidGateway(CommandRouter):
             forward = (now - self._stamped) - (wall - self._stamped_wall) * self.clock_rate
             if forward > 0.0:
                 self.clock_behind_s = max(0.0, self.clock_behind_s - forward)
+        # a step forward, only as far as it took clock_behind_s down: a clock running faster than clock_rate says (a
+        # test's venue not told) reads as steps forward, which set the switch early, refused as too early
+        self._behind_most_s += max(0.0, moved) - max(0.0, behind - self.clock_behind_s)
         self._stamped, self._stamped_wall = now, wall
         return int(round((now + self.clock_behind_s + self.action_ttl_s) * 1000.0))
 
@@ -719,15 +731,16 @@ class HyperliquidGateway(CommandRouter):
     async def _schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
         """``at_ts``: the command's time, which an arm's acknowledgement (or refusal) names; ``sent_ts``: a clear's send
         time, which its acknowledgement (or refusal) names (the core matches either to its last command).
-        ``at_ts`` is on this host's clock (the core's), the switch's time on the venue's: sent plus ``clock_behind_s``,
-        as expiresAfter is (``_expires_ms``), less the lead measured. On the host's clock alone, a clock behind by d
+        ``at_ts`` is on this host's clock (the core's), the switch's time on the venue's: sent plus the most the host's
+        clock can be behind (``_behind_most_s``, made at the stamp). On the host's clock alone, a clock behind by d
         set the switch d early: past the 5 s the venue wants ahead, a Kill's arm (risk.dead_man_s, 10 s) refused as
         "too early"; a heartbeat's fired before its re-arm was due, cancelling a healthy run's orders. Ahead by d, it
-        fired d after the core counted it fired. (Both measures are the nearest agreement the snapshot's window
-        allows: the switch may fire after the core's time by the rest of the skew, never before it.)"""
+        fired d after the core counted it fired. Not expiresAfter's measure, which errs the other way (an action
+        never to live longer than counted): by it the switch fired early by the rest of a snapshot's window, and by
+        the time between two stamps a step back came in. By this, it may fire after the core's time by the window's
+        width, never before it."""
         def action() -> dict:
-            at_ms = None if at_ts is None else \
-                int(round((at_ts + self.clock_behind_s - self._clock_lead_s) * 1000.0))
+            at_ms = None if at_ts is None else int(round((at_ts + self._behind_most_s) * 1000.0))
             return wire.schedule_cancel_action(at_ms)
         reply = await self._action(action, 1)
         ts = self._now()
@@ -863,6 +876,7 @@ class HyperliquidGateway(CommandRouter):
         skew = window_skew(asked, answered, venue)
         self.clock_behind_s = max(0.0, skew)  # (the actions' expiresAfter: _expires_ms)
         self._clock_lead_s = max(0.0, -skew)
+        self._behind_most_s = venue - asked  # (the window's far end: the switch's time, never early by it)
         # the measure has every step back up to its answer in it: the next action's stamp compared with the last one's,
         # from before a step the answer saw, added that step again (the order lived the ttl plus it at the venue)
         self._stamped, self._stamped_wall = answered, time.monotonic()
