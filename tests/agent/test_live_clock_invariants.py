@@ -74,6 +74,19 @@ def _apply(gw, c: Clocks, op: tuple, check) -> None:
         check(gw, c)
 
 
+def _expires_within_the_core_count(gw, c: Clocks) -> None:
+    life = gw._expires_ms() / 1000.0 - c.venue()
+    assert life <= TTL_S + max(0.0, -c.behind) + TOL_S, (life, c.behind, gw.clock_behind_s)
+
+
+@settings(max_examples=400, deadline=None)
+@given(behind0=st.floats(-2.5, 2.5), ops=st.lists(_op, max_size=25))
+@example(behind0=-1.0, ops=[("step", 1.0), ("act",)])  # (the lead's near end: the rest of the window added)
+@example(behind0=-4.0, ops=[("act",), ("step", -3.0), ("act",), ("step", 7.0), ("act",)])  # (ahead further: 3 s)
+def test_an_action_never_lives_at_the_venue_longer_than_the_core_counts_it(behind0, ops):
+    _run(behind0, ops, _expires_within_the_core_count)
+
+
 DEAD_MAN_S = 10.0  # (risk.dead_man_s: the core arms the switch this far ahead by its clock)
 
 

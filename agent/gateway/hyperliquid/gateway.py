@@ -141,12 +141,11 @@ class HyperliquidGateway(CommandRouter):
         self.clock_ahead_s = 0.0
         self._clock_warned = False
         self._clock_capped = False
-        # how far this host's clock is behind the venue's, s: added to each action's expiresAfter (_expires_ms). The
-        # last snapshot's measure (_check_clock), plus each step back seen since between two actions' stamps
-        self.clock_behind_s = 0.0
-        # how far it is ahead, as the last snapshot measured it (the window's end nearest agreement), less each step
-        # back seen since: a step back uses it up before it is added to clock_behind_s (_expires_ms)
-        self._clock_lead_s = 0.0
+        # the least this host's clock can be behind the venue's (negative: the most it can be ahead), s; what of it
+        # is behind (clock_behind_s) is added to each action's expiresAfter (_expires_ms). The last snapshot's window's
+        # near end (the venue's time less the answer's), plus each step back seen since between two actions' stamps,
+        # less each step forward: a clock ahead steps back into step through it, which adds nothing
+        self._behind_least_s = 0.0
         # the most this host's clock can be behind the venue's (negative: the least it is ahead), s: the dead-man's
         # switch's time is the core's plus this, so it never fires before the core's time. The last snapshot's
         # window's far end (the venue's time less the request's send), plus each step since (_expires_ms)
@@ -472,8 +471,8 @@ class HyperliquidGateway(CommandRouter):
 
     async def _action(self, action: dict | Callable[[], dict], n_items: int) -> ActionReply | str | int:
         """Sign and post one L1 action; the parsed reply, or _IP_LIMITED / _TRANSPORT / _BAD / an HTTP status.
-        ``action`` may be made once the stamp is (a function): one naming a venue time reads ``clock_behind_s`` as
-        this action's expiresAfter has it."""
+        ``action`` may be made once the stamp is (a function): one naming a venue time reads the clock's measures as
+        this action's stamp left them (``_expires_ms``)."""
         self.counters["requests"] += 1
         self.counters["request_items"] += n_items
         nonce = self.nonces.next()
@@ -489,18 +488,25 @@ class HyperliquidGateway(CommandRouter):
         reply = self.parser.action_reply(payload)
         return reply if reply is not None else _BAD
 
+    @property
+    def clock_behind_s(self) -> float:
+        """How far this host's clock is known to be behind the venue's, s (the least it can be): added to each action's
+        expiresAfter (``_expires_ms``)."""
+        return max(0.0, self._behind_least_s)
+
     def _expires_ms(self) -> int:
         """An action's expiresAfter, sent now: the venue's time now plus the ttl, the venue's time being this host's
         clock plus how far it is known to be behind (``clock_behind_s``). On the host's clock alone, a step back of
         more than the ttl (NTP stepping a clock that ran fast, a VM resumed) had every action refused as expired,
         the stop's cancels too (its clock fault stops the run): orders left resting, 5 requests of the address
         budget each refusal. A step back is seen at once between two actions' stamps (the first action after it
-        carries it, less the time between them: a little less life at the venue, never more; a clock the last
-        snapshot measured ahead steps back into step first, which adds nothing), a step forward (the
+        carries it, less the time between them: a little less life at the venue, never more), a step forward (the
         host's clock running on past the monotonic clock) taken off alike, and measured at each account snapshot,
-        which replaces the estimate (a clock stepped forward again: none behind). Never past the
-        venue's time plus the ttl as measured (the skew's end nearest agreement, ``window_skew``): an action lives no
-        longer at the venue than the core counts it in flight."""
+        which replaces the estimate (a clock stepped forward again: none behind). All on the least the clock can be
+        behind (``_behind_least_s``), signed: a clock ahead (measured so, or stepped forward past agreement) that
+        steps back into step adds nothing; kept at zero, the step into step was added whole, and the lead's nearest
+        end (``window_skew``) left the rest of the window added. Never past the venue's time plus the ttl as
+        measured: an action lives no longer at the venue than the core counts it in flight."""
         now, wall = self._now(), time.monotonic()
         # the step back since the last stamp, whole (the time between them is the monotonic clock's): the switch's
         # bound takes it so (its time made from clock_behind_s's, which has it less that time, fired early by it)
@@ -508,17 +514,11 @@ class HyperliquidGateway(CommandRouter):
             else 0.0
         behind = self.clock_behind_s
         if now < self._stamped:  # the host's clock stepped back since the last action
-            # a clock measured ahead steps back into step first (NTP correcting it): that part is no lag to add
-            back = self._stamped - now
-            undone = min(back, self._clock_lead_s)
-            self._clock_lead_s -= undone
-            self.clock_behind_s += back - undone
-        elif self.clock_behind_s > 0.0:
+            self._behind_least_s += self._stamped - now
+        elif moved < 0.0:
             # stepped forward since (a step back undone, NTP's next correction): that much less behind. Kept until the
             # next snapshot, every action meanwhile lived at the venue the ttl plus the step undone
-            forward = (now - self._stamped) - (wall - self._stamped_wall) * self.clock_rate
-            if forward > 0.0:
-                self.clock_behind_s = max(0.0, self.clock_behind_s - forward)
+            self._behind_least_s += moved
         # a step forward, only as far as it took clock_behind_s down: a clock running faster than clock_rate says (a
         # test's venue not told) reads as steps forward, which set the switch early, refused as too early
         self._behind_most_s += max(0.0, moved) - max(0.0, behind - self.clock_behind_s)
@@ -874,8 +874,7 @@ class HyperliquidGateway(CommandRouter):
         # the warning judges the skew the whole window shows, as the start does (window_skew: at the midpoint, a slow
         # answer with the clocks in step read as a clock moved, again at each slow answer after a quick one)
         skew = window_skew(asked, answered, venue)
-        self.clock_behind_s = max(0.0, skew)  # (the actions' expiresAfter: _expires_ms)
-        self._clock_lead_s = max(0.0, -skew)
+        self._behind_least_s = venue - answered  # (the actions' expiresAfter, _expires_ms: max(0, skew) of it)
         self._behind_most_s = venue - asked  # (the window's far end: the switch's time, never early by it)
         # the measure has every step back up to its answer in it: the next action's stamp compared with the last one's,
         # from before a step the answer saw, added that step again (the order lived the ttl plus it at the venue)
