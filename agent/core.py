@@ -189,6 +189,9 @@ class AgentCore:
         # made from it was scored on a move it had partly seen already (trade flow's skill read as none)
         self.book_mid = math.nan
         self.last_book_ts = -math.inf
+        self.stale_prints = 0  # prints made more than risk.stale_book_s before the newest book (_on_trade)
+        self._book_ms = 0  # the newest book's venue time, ms (0: none with one)
+        self._stale_book_ms = 1000.0 * config.risk.stale_book_s
         self._venue_offset = math.inf  # the least (ts - venue time) a book has come with: the clocks' offset
         self._feed_quiet = False  # no book for risk.stale_book_s with the socket up, as of the last quote cycle
         self.stale_book_episodes = 0  # times the book went stale with the socket up, quotes pulled each time
@@ -474,6 +477,7 @@ class AgentCore:
         self.last_book_ts = ev.ts
         vt = ev.venue_time_ms
         if vt > 0:
+            self._book_ms = vt
             if ev.ts - vt * 1e-3 < self._venue_offset:
                 self._venue_offset = ev.ts - vt * 1e-3
             self.tracker.feed_ts = vt * 1e-3 + self._venue_offset  # when it was made, on this clock
@@ -520,6 +524,16 @@ class AgentCore:
 
     def _on_trade(self, ev: TradeObserved, cmds: list) -> None:
         side = 1 if ev.side is _BUY else -1  # ev.side.value, read once (an enum's value is a Python-level property)
+        made, made_ms = self._made_at(ev.ts, ev.tid), ev.tid >> 64
+        if made_ms and self._book_ms - made_ms > self._stale_book_ms:
+            # made longer before the newest book than a book stays fresh: the prints a trades subscription's ack sends
+            # again, made in a websocket outage (hyperliquid.md §4); a socket delivers in order, so no live one is.
+            # Taken as current flow they were a burst at the reconnect (the flow signal, halving every 5 s, had 16 s
+            # old prints at full weight), at depths from a mid that had moved since. The paper fill model takes them
+            # by when they were made. (Both times the venue's: a step of this host's clock moves neither)
+            self.stale_prints += 1
+            self._paper_trade(ev, side, made)
+            return
         if self.mid == self.mid:
             arrivals = self.arrivals
             if arrivals is None:
@@ -528,12 +542,15 @@ class AgentCore:
                     est, None if est.arrival_max_depth_bps is None else est.arrival_max_depth_bps * 1e-4 * self.mid)
             arrivals.on_trade(ev.ts, ev.px, self.mid, side)
         self.signals.signals[1].update(ev.ts, side, ev.sz)
+        self._paper_trade(ev, side, made)
+
+    def _paper_trade(self, ev: TradeObserved, side: int, made: float) -> None:
         g = self.graduation
         if g.places_orders:  # the paper fill model on the real orders: the sim-to-real gap
-            g.shadow.on_trade(ev.ts, ev.px, ev.sz, side, self.tracker, self._made_at(ev.ts, ev.tid))
+            g.shadow.on_trade(ev.ts, ev.px, ev.sz, side, self.tracker, made)
         else:
             # Shadow: on the quotes it computed, those set before the print was made
-            g.paper.on_trade(ev.ts, ev.px, ev.sz, side, self._made_at(ev.ts, ev.tid))
+            g.paper.on_trade(ev.ts, ev.px, ev.sz, side, made)
 
     # ------------------------------------------------------------------ account
 

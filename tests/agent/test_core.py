@@ -780,6 +780,29 @@ def test_a_fill_delivered_after_an_outage_is_marked_out_from_when_it_happened():
     assert core.tracker.feed_ts == pytest.approx(21.5)  # when the newest book was made, on the core's clock
 
 
+def test_a_print_delivered_after_an_outage_is_not_taken_as_current_flow():
+    """A trades subscription's ack sends the last prints again (hyperliquid.md §4): those made while the socket was
+    down come at the reconnect, stamped then. K5's dedupe drops the ones already given, not these: the flow signal
+    (halving every 5 s) took a print made 16 s before at full weight, and the arrival estimator its depth from the
+    mid of now. One made longer before the newest book than a book stays fresh (risk.stale_book_s) is left to the
+    paper fill model, which takes it by when it was made."""
+    from agent.gateway.events import Side, TradeObserved
+    from agent.gateway.fills import fill_key
+    epoch_ms = 1_700_000_000_000
+    core = AgentCore(quoting(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    for t in (0.1, 19.9):
+        core.handle(BookUpdated(t, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),),
+                                venue_time_ms=epoch_ms + int(t * 1000) - 40))
+    flow = core.signals.signals[1]
+    core.handle(TradeObserved(20.0, "BTC", 100_001.0, 1.0, Side.BUY, fill_key(epoch_ms + 4_000, 7)))
+    assert flow.total == 0.0 and core.arrivals is None and core.stale_prints == 1
+    core.handle(TradeObserved(20.1, "BTC", 100_001.0, 1.0, Side.BUY, fill_key(epoch_ms + 20_030, 8)))
+    assert flow.total == 1.0 and core.arrivals is not None and core.stale_prints == 1
+    # this host's clock stepped 15 s forward: a print as old as the newest book is current flow still
+    core.handle(BookUpdated(35.0, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),), venue_time_ms=epoch_ms + 20_060))
+    core.handle(TradeObserved(35.1, "BTC", 100_001.0, 1.0, Side.BUY, fill_key(epoch_ms + 20_100, 9)))
+    assert core.stale_prints == 1 and flow.total == pytest.approx(1.0 + 0.5 ** 3)  # (15 s: three halvings)
+
 def test_on_a_quiet_feed_a_cancel_the_venue_answered_never_placed_is_not_sent_again_each_tick():
     """Orders unacknowledged and a book gone quiet: each tick cancelled them again, though the venue had
     answered "never placed, already canceled, or filled" (only a snapshot can settle them): six orders cost
