@@ -1045,7 +1045,7 @@ class Exchange:
         self.last_trade_px[coin] = px
         self._log("trade", coin, px, sz, 1 if buyer_aggressed else -1)
         key = ("trades", coin)
-        if key in self._subs:
+        if key in self._subs or self.recent_trades is not None:  # (kept for a subscription's snapshot: as above)
             push = TradePush(coin, "B" if buyer_aggressed else "A", px, sz, self.now_ms(), tid,
                              (buyer or ANON_ADDRESS, seller or ANON_ADDRESS))
             self._publish(key, push)
@@ -1094,7 +1094,8 @@ class Exchange:
             while i < n:
                 t = ts[i]
                 if t > env._now:
-                    if self.log is None and not book.bids and not book.asks and trade_key not in self._subs:
+                    if self.log is None and not book.bids and not book.asks and trade_key not in self._subs \
+                            and recent is None:
                         # nobody can observe the events before the next scheduled event: apply them
                         # as one jump to the last book and trade among them (hftbacktest's elapse)
                         k = bisect_left(ts, env.peek(), i, n)
@@ -1141,7 +1142,9 @@ class Exchange:
                         self._log("trade", coin, px, sz, side)
                     last_trade_px[coin] = px
                     taker = self._anon_oid()  # the market's aggressor: in its print's tid and any fill it makes
-                    if trade_key in subs:  # (subscribed: the print is published, with an anonymous maker)
+                    # (subscribed: the print is published, with an anonymous maker; kept for a subscription's
+                    # snapshot whether or not: the venue's has the prints made while a client was away)
+                    if trade_key in subs or recent is not None:
                         maker = self._anon_oid()
                         tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
                         push = TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid)

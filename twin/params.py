@@ -64,8 +64,8 @@ class VenueParams(FileModel):
         0, ge=0, le=10_000,
         description="A trades subscription is first sent this many of the coin's last prints the twin published (as "
                     "the venue's subscription ack sends a snapshot of previous data for time series; hyperliquid.md "
-                    "§4): a client reconnecting sees again prints it had. 0 (the default): none, the simulations' "
-                    "sessions as they were.")
+                    "§4): a client reconnecting sees again prints it had, and those made while it was away. 0 (the "
+                    "default): none, the simulations' sessions as they were.")
     action_block_s: float = Field(
         0.0, ge=0, le=10.0,
         description="Block time for actions, s: 0 (the default) executes each action as it arrives; "

@@ -1919,16 +1919,13 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
     assert refused >= 1 and gw.stats["reconnects"] == 1
 
 
-def test_prints_the_venue_sends_again_on_a_resubscribe_reach_the_core_once():
-    """The venue's subscription ack sends a snapshot of a time series' previous data (hyperliquid.md §4); a trades
-    frame has no isSnapshot to tell it by. After a drop, the resubscribed trades channel sent the last prints again
-    and the gateway gave each to the core a second time: the trade-flow signal, the arrival estimator and the
-    paper fill model (promotion evidence) counted them twice. ``twin serve`` sends its last 50 prints on each trades
-    subscription; every socket drops at 2 s for 1 s. Each print reaches the core once, by its (time, tid)."""
+def _prints_across_a_drop(down_s: float):
+    """``twin serve`` sending its last 50 prints on each trades subscription, every socket dropped at 2 s for
+    ``down_s``: (the gateway, its events, the drop's venue time in s), a second after the reconnect."""
     from twin.params import VenueParams
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
                         venue=VenueParams(trades_snapshot_size=50))
-    with served(speed=4.0, schedule=ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=1.0)]),
+    with served(speed=4.0, schedule=ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=down_s)]),
                 params=params) as (bg, ex, clock):
         async def scenario():
             async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,
@@ -1937,12 +1934,31 @@ def test_prints_the_venue_sends_again_on_a_resubscribe_reach_the_core_once():
                 await asyncio.sleep(1.0)  # (the snapshot's prints and a few live ones after it)
                 return gw, events
         gw, events = asyncio.run(scenario())
+        return gw, events, ex.epoch_ms / 1000.0 + 2.0
+
+
+def test_prints_the_venue_sends_again_on_a_resubscribe_reach_the_core_once():
+    """The venue's subscription ack sends a snapshot of a time series' previous data (hyperliquid.md §4); a trades
+    frame has no isSnapshot to tell it by. After a drop, the resubscribed trades channel sent the last prints again
+    and the gateway gave each to the core a second time: the trade-flow signal, the arrival estimator and the
+    paper fill model (promotion evidence) counted them twice. Each print reaches the core once, by its (time, tid)."""
+    gw, events, _ = _prints_across_a_drop(1.0)
     restored = events.index(first(events, ConnectionRestored))
     before = {e.tid for e in events[:restored] if type(e) is TradeObserved}
     tids = [e.tid for e in events if type(e) is TradeObserved]
     assert len(before) >= 5 and 0 not in before  # prints the snapshot sends again
     assert len(tids) == len(set(tids)) and len(tids) > len(before), (len(tids), len(set(tids)))
     assert gw.stats["trades_repeated"] >= 5
+
+
+def test_the_twins_trades_snapshot_holds_the_prints_made_while_the_client_was_away():
+    """The venue's snapshot is its last prints, those made while a client was disconnected among them (the ones the
+    core must not take as current flow: AgentCore._on_trade). The twin kept only the prints it published, none
+    while nobody was subscribed: its snapshot after a drop held none of the outage's, and no test could see them."""
+    _, events, dropped = _prints_across_a_drop(3.0)
+    restored = events.index(first(events, ConnectionRestored))
+    made = [(e.tid >> 64) / 1000.0 for e in events[restored:] if type(e) is TradeObserved]
+    assert any(dropped < t < dropped + 3.0 for t in made), (dropped, made[:5])
 
 
 def test_a_snapshot_gives_the_fills_it_lists_before_itself_when_their_pushes_are_slower():
