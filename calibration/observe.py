@@ -107,6 +107,9 @@ class Observations:
     # agent's own when it sent the place): a reason the venue gives only some kinds (a margin refusal only orders
     # adding to the position) is a rate over those (``eligible_for``). Empty: not known (made by hand), all count
     eligible_kinds: dict[str, int] = field(default_factory=dict)
+    # orders the venue acknowledged resting that still rested unfilled when the events ended (a run killed outright
+    # left them on the book, where they may fill after, unseen): not in ``order_distance`` / ``order_filled``
+    resting_at_end: int = 0
 
     def eligible_for(self, reason: str) -> int:
         """The places that could have been refused with ``reason``: of ``eligible``, those of a kind the venue (and
@@ -354,7 +357,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         fill_side=np.asarray([f[2] for f in fills], dtype=float), feed_held=np.asarray(held, dtype=bool),
                         quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped,
                         feed_lags_after_step=lags_after_step,
-                        quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays, eligible_kinds=kinds)
+                        quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays, eligible_kinds=kinds,
+                        resting_at_end=len(unknown))
 
 
 def reason_of(ev: OrderRejected) -> str:
@@ -511,8 +515,13 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
                          f"run started at {where}): the replay went another way than the run (a line lost or written twice "
                          f"before it, or the agent's code changed since the run), so its sending times and counts "
                          f"are not the run's")
+    if obs.resting_at_end:  # (a stopped run's cancels were answered before its end: none rest)
+        obs = dataclasses.replace(obs, left_out=obs.left_out + (
+            f"{where}: {obs.resting_at_end} order(s) still resting unfilled when this run's events end (a run killed "
+            f"outright leaves them on the book, where they may fill after, unseen): not in the fills by distance from "
+            f"the touch",))
     if obs.feed_lags_after_step:
-        obs = dataclasses.replace(obs, left_out=(
+        obs = dataclasses.replace(obs, left_out=obs.left_out + (
             f"{where}: the host's clock stepped back in this run ({core.clock_steps_back} event(s) behind the core's "
             f"clock, by up to {core.clock_step_back_max_s:.3f} s: the step was at least that): its "
             f"{obs.feed_lags_after_step} book updates from the first step of more than {STEP_CUT_S * 1e3:g} ms on "

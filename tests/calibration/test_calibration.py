@@ -713,17 +713,26 @@ def test_an_order_a_killed_run_left_resting_is_not_counted_as_one_that_did_not_f
     showed only the position). The killed run's journal ends with them resting and no fill, and calibration counted
     each as an order that rested and did not fill, lowering the fill shares by distance. Their fate is unknown: a
     journal cut just after an order rested must count the same orders as one cut just before (it never saw it rest).
+    Those left out were not said: ``left_out`` named nothing, and the report read as if every rested order were
+    counted. Now it names the run and how many; a run stopped as usual (its orders cancelled) has none to name.
     """
     acks = [i for i, x in enumerate(lines) if x.startswith('{"e":"OrderAcknowledged"') and '"resting":true' in x]
     cut = acks[len(acks) // 2]
-    counted = []
+    counted, said = [], []
     for name, keep in (("before", cut), ("after", cut + 1)):  # (no shutdown line: a run killed there)
         run = run_folder(tmp_path, [x for x in lines[:keep] if '"e":"shutdown"' not in x], name)
         assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0
-        rows = json.loads((run / "calibration" / "calibration.json").read_text())["fills"]["by_distance"]
-        counted.append(sum(r["n"] for r in rows))
+        s = json.loads((run / "calibration" / "calibration.json").read_text())
+        counted.append(sum(r["n"] for r in s["fills"]["by_distance"]))
+        said.append([x for x in s["left_out"] if "still resting unfilled" in x])
     capsys.readouterr()
     assert counted[0] == counted[1] > 0, counted
+    assert len(said[1]) == 1, said
+    obs = observe_journal(tmp_path / "after")
+    assert obs.resting_at_end > 0
+    assert said[1][0].startswith(f"{tmp_path / 'after' / 'events.jsonl'}: line 1: {obs.resting_at_end} order(s) ")
+    stopped = observe_journal(run_folder(tmp_path, live_journal_lines(flatten=True), "stopped"))  # (its stop answered)
+    assert stopped.resting_at_end == 0 and not [x for x in stopped.left_out if "still resting" in x]
 
 
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
@@ -741,8 +750,8 @@ def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_e
     # cut as a crash cuts: the journal's last line, and the last before a restart's start record
     cut = lines[:-1] + [lines[-1][:10] + "\n"] + lines[:1] + lines[1:nth(lines, "Timer", 50)]
     obs = observe_journal(run_folder(tmp_path, cut, "crashed"))
-    assert obs.runs == 2 and obs.left_out == (
-        f"{tmp_path / 'crashed' / 'events.jsonl'}: line {len(lines)}: a line cut by a crash mid-write (the run's last)",)
+    assert obs.runs == 2 and [x for x in obs.left_out if "still resting unfilled" not in x] == [
+        f"{tmp_path / 'crashed' / 'events.jsonl'}: line {len(lines)}: a line cut by a crash mid-write (the run's last)"]
 
 
 def test_a_compressed_segment_cut_short_is_refused_naming_it(tmp_path, capsys, lines):
