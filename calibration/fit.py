@@ -123,19 +123,65 @@ class OutageFit:
     sigma_hi: float
 
 
-def fit_outages(outages_s: np.ndarray, level: float = 0.95) -> OutageFit | None:
-    """The outages' log-normal length (None: fewer than ``MIN_OUTAGES``): the logs' mean (Student's t interval)
-    and standard deviation (chi-square interval)."""
+def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray | None = None) -> OutageFit | None:
+    """The venue's outages' log-normal length (None: fewer than ``MIN_OUTAGES``): the logs' mean (Student's t
+    interval) and standard deviation (chi-square interval). ``from_s`` (per outage): the least the venue's own part
+    can have been (``Observations.outages_from_s``: the agent's backoff after it); where it is under the length seen,
+    the fit is an interval-censored maximum likelihood, each interval a Wald one from its information."""
     n = len(outages_s)
     if n < MIN_OUTAGES:
         return None
-    logs = np.log(np.maximum(np.asarray(outages_s, dtype=float), 1e-3))
+    hi = np.maximum(np.asarray(outages_s, dtype=float), 1e-3)
+    lo = hi if from_s is None else np.minimum(np.maximum(np.asarray(from_s, dtype=float), 0.0), hi)
+    if np.any(lo < hi * (1.0 - 1e-9)):
+        return _censored_outages(lo, hi, level)
+    logs = np.log(hi)
     mu, sd = float(logs.mean()), float(logs.std(ddof=1))
     a = (1.0 - level) / 2.0
     half = float(stats.t.ppf(1.0 - a, n - 1)) * sd / math.sqrt(n)
     lo2, hi2 = (float(stats.chi2.ppf(q, n - 1)) for q in (1.0 - a, a))
     return OutageFit(n, math.exp(mu), math.exp(mu - half), math.exp(mu + half), sd,
                      sd * math.sqrt((n - 1) / lo2), sd * math.sqrt((n - 1) / hi2))
+
+
+def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit:
+    """The log-normal fitted to outages known to have lasted more than ``lo`` and at most ``hi`` (exact where they
+    are one): maximum likelihood on (log median, log sigma), the intervals from the observed information there (a
+    bound with no number for it, the information not positive: nan)."""
+    exact = lo >= hi * (1.0 - 1e-9)
+    x = np.log(hi[exact])
+    a = np.log(np.maximum(lo[~exact], 1e-300))
+    b = np.log(hi[~exact])
+    norm = stats.norm
+
+    def nll(th) -> float:
+        mu, s = th[0], math.exp(th[1])
+        za, zb = (a - mu) / s, (b - mu) / s
+        # (the upper tail by its survival function: a difference of CDFs near 1 loses it)
+        mass = np.where(za > 0.0, norm.sf(za) - norm.sf(zb), norm.cdf(zb) - norm.cdf(za))
+        return -float(norm.logpdf(x, mu, s).sum() + np.log(np.maximum(mass, 1e-300)).sum())
+
+    mids = np.concatenate([x, np.where(np.isfinite(a) & (a > -690.0), 0.5 * (a + b), b - math.log(2.0))])
+    th0 = [float(mids.mean()), math.log(max(float(mids.std()), 0.1))]
+    bounds = [(math.log(1e-3), math.log(86_400.0)), (math.log(0.01), math.log(10.0))]  # (the twin's ranges)
+    res = optimize.minimize(nll, th0, method="L-BFGS-B", bounds=bounds)
+    mu, ls = (float(v) for v in res.x)
+    # the observed information by central differences
+    h = 1e-4
+    hess = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            ei, ej = np.eye(2)[i] * h, np.eye(2)[j] * h
+            hess[i, j] = (nll(res.x + ei + ej) - nll(res.x + ei - ej) - nll(res.x - ei + ej)
+                          + nll(res.x - ei - ej)) / (4.0 * h * h)
+    z = float(norm.ppf(1.0 - (1.0 - level) / 2.0))
+    try:
+        cov = np.linalg.inv(hess)
+        se = np.sqrt(np.diag(cov)) if np.all(np.linalg.eigvalsh(hess) > 0.0) else np.full(2, math.nan)
+    except np.linalg.LinAlgError:
+        se = np.full(2, math.nan)
+    return OutageFit(len(hi), math.exp(mu), math.exp(mu - z * se[0]), math.exp(mu + z * se[0]), math.exp(ls),
+                     math.exp(ls - z * se[1]), math.exp(ls + z * se[1]))
 
 
 @dataclass(frozen=True)
@@ -695,7 +741,7 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     lat = fit_latency(obs.round_trip_s)
     feed = fit_feed(obs.feed_lag_s, obs.feed_held if len(obs.feed_held) == len(obs.feed_lag_s) else None)
     rejections, transport, hazard = venue_rates(obs)
-    outages = fit_outages(obs.outages_s)
+    outages = fit_outages(obs.outages_s, from_s=obs.outage_lower_s())
     out_median, out_sigma = (outages.median_s, outages.sigma) if outages is not None else (None, None)
     data = base.model_dump()
     if lat is not None:

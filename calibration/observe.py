@@ -63,7 +63,7 @@ class Observations:
     # (a socket delivers in order: an update that arrived right behind another frame, within HELD_WITHIN_S, may have
     # waited for it, and its own latency is then only known to be at most its lag: ``feed_held``)
     disconnects: int  # websocket drops
-    outages_s: np.ndarray  # each drop's length until the socket was back, s
+    outages_s: np.ndarray  # each drop's length until the socket was back, s (the venue's outage, the agent's backoff)
     connected_s: float  # time with the socket up, s
     duration_s: float  # the run's span, s
     runs: int = 1
@@ -110,6 +110,10 @@ class Observations:
     # orders the venue acknowledged resting that still rested unfilled when the events ended (a run killed outright
     # left them on the book, where they may fill after, unseen): not in ``order_distance`` / ``order_filled``
     resting_at_end: int = 0
+    # per outages_s: the least the venue's own outage can have been, s: to the start of the last reconnect attempt it
+    # refused (ConnectionRestored.refused_ts; the rest was the agent's backoff). Empty, or that outage's own length:
+    # not known, the outage taken as the venue's whole (the twin in process reconnects as its outage ends)
+    outages_from_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def eligible_for(self, reason: str) -> int:
         """The places that could have been refused with ``reason``: of ``eligible``, those of a kind the venue (and
@@ -147,11 +151,19 @@ class Observations:
                 out[f.name] = {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
             elif f.name in ("config", "coin", "tick", "sz_decimals"):
                 out[f.name] = b if b not in (None, "", 0.0, -1) else a
+            elif f.name == "outages_from_s":
+                out[f.name] = np.concatenate([self.outage_lower_s(), other.outage_lower_s()])
             elif f.name == "quota_run":  # (the later run's numbered on from the earlier's)
                 out[f.name] = np.concatenate([self.quota_runs(), other.quota_runs() + self.runs])
             else:
                 out[f.name] = a + b
         return Observations(**out)
+
+    def outage_lower_s(self) -> np.ndarray:
+        """Each outage's least venue part (``outages_from_s``; its whole length where not known)."""
+        if len(self.outages_from_s) == len(self.outages_s):
+            return np.minimum(self.outages_from_s, self.outages_s)
+        return np.asarray(self.outages_s, dtype=float)
 
     def quota_runs(self) -> np.ndarray:
         """Each quota row's run: ``quota_run``, or every row the first run's when it was not given (made by hand)."""
@@ -202,6 +214,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     places = 0
     down_since: float | None = None
     outages: list[float] = []
+    outages_from: list[float] = []
     disconnects = 0
     first = last = None
     lags: list[float] = []
@@ -305,6 +318,10 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
         elif t is ConnectionRestored:
             if down_since is not None:
                 outages.append(ts - down_since)
+                # (the venue's outage ended after its last refused reconnect attempt: the rest is the agent's backoff,
+                # which twin serve's client adds again; as seen, a twin of 4 s outages fitted 12.5)
+                r = ev.refused_ts
+                outages_from.append(min(max(r - down_since, 0.0), ts - down_since) if r == r else ts - down_since)
                 down_since = None
         if t in _PUSHED:
             prev_push = ts
@@ -358,7 +375,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped,
                         feed_lags_after_step=lags_after_step,
                         quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays, eligible_kinds=kinds,
-                        resting_at_end=len(unknown))
+                        resting_at_end=len(unknown), outages_from_s=np.asarray(outages_from, dtype=float))
 
 
 def reason_of(ev: OrderRejected) -> str:

@@ -1254,6 +1254,51 @@ def test_the_outages_length_is_fitted_with_its_intervals_and_the_bases_kept_from
     assert text in capsys.readouterr().out
 
 
+def test_the_outages_fitted_from_a_live_run_are_the_venues_without_the_agents_reconnect_backoff():
+    """A live run measures an outage from the drop to the reconnect, which has the agent's own backoff in it (0.5 s
+    doubling to 30 s, jittered); twin serve adds the agent's backoff again to the outages it draws, so the fitted
+    twin's were too long twice over. The agent over loopback against ``twin serve`` (10x, the agent's backoff as at
+    1x, capped at 10 s) whose outages have median 4 s and sigma 0.5: the venue's 17 fitted a median of 3.0 s, the
+    calibration 5.5 s (95%: 4.6 - 6.8); with the cap at 30 s, 3.2 s against 12.5. Each reconnect now says when the
+    venue last refused one (``refused_ts``): the venue's outage ended between it and the reconnect, and the fit is
+    of that part (3.5 s, 2.8 - 4.3)."""
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    from agent.core import AgentCore
+    from agent.gateway.events import ConnectionRestored
+    from calibration.fit import fit_outages
+    from twin.faults.connection import ConnectionParams
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "agent"))
+    try:
+        from test_live_gateway import live_agent, served
+    finally:
+        del sys.path[0]
+    speed, wall_s = 10.0, 45.0
+    truth = TwinParams(connection=ConnectionParams(hazard_per_hour=150.0, outage_median_s=4.0, outage_sigma=0.5))
+    cfg = SHADOW.model_copy(update={"session": SHADOW.session.model_copy(update={"quota_poll_s": 0.0})})
+    with served(speed=speed, params=truth) as (bg, ex, clock):
+        async def run() -> list:
+            events: list = []
+            gw, _, driver = await live_agent(bg.base_url, clock, speed, cfg, 0.0,
+                                             {"backoff_base_s": 0.5 / speed, "backoff_max_s": 10.0 / speed},
+                                             event_log=events)
+            await asyncio.wait_for(driver.run(duration_s=wall_s * speed, shutdown_grace_s=2.0), wall_s + 30.0)
+            return events
+        events = asyncio.run(run())
+        drawn = bg.call(lambda: [e - s for m in bg.server._links.values() for s, e in m.outages_until(ex.env.now)])
+    obs = observe(events, AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=5))
+    assert len(obs.outages_s) >= 10 and len(drawn) >= 10, (obs.outages_s, drawn)
+    venue = fit_outages(np.asarray(drawn))  # (the venue's own sample: the fit's error without its sampling's)
+    got = fit(obs).outages
+    assert np.median(obs.outages_s) > 1.3 * np.median(drawn)  # (the backoff in what was seen)
+    assert venue.median_s / 1.5 < got.median_s < venue.median_s * 1.5, (got, venue)
+    assert got.median_lo < venue.median_s < got.median_hi, (got, venue)
+    assert all(math.isfinite(e.refused_ts) and e.refused_ts < e.ts for e in events if type(e) is ConnectionRestored)
+
+
 def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_draw_is_said(tmp_path, capsys):
     """The agent's code "OpenInterest" is three refusals of the twin's, each drawn at its own rate and only for a
     place adding to the position. Half an hour on a twin refusing 3% with OpenInterestIncrease: the fit said

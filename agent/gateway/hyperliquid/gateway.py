@@ -181,6 +181,7 @@ class HyperliquidGateway(CommandRouter):
         self._recover_again = False  # a reconnect came while it ran: it runs once more when done
         self._lost_reported = False
         self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
+        self._refused_ts = math.nan  # ConnectionRestored.refused_ts of the current outage
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
@@ -973,6 +974,7 @@ class HyperliquidGateway(CommandRouter):
         attempt = 0
         ever_connected = False
         while not self._closing:
+            tried = self._now()
             try:
                 ws = await asyncio.wait_for(
                     self._session.ws_connect(self.ws_url, autoping=True, heartbeat=None, max_msg_size=1 << 24,
@@ -981,6 +983,7 @@ class HyperliquidGateway(CommandRouter):
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
                 log.info("websocket connect failed (%s)", type(e).__name__)
                 self._lost()
+                self._refused_ts = tried  # (the venue's outage, if that is why, ended after this attempt began)
                 await asyncio.sleep(self.backoff_s(attempt))
                 attempt += 1
                 continue
@@ -995,7 +998,7 @@ class HyperliquidGateway(CommandRouter):
                     self._lost_reported = False
                     log.warning("websocket back after %.1f s down: resubscribed; the agent resyncs the account "
                                 "before it quotes again", time.monotonic() - self._lost_at)
-                    self._emit(ConnectionRestored(self._now(), "ws"))
+                    self._emit(ConnectionRestored(self._now(), "ws", self._refused_ts))
                     self._start_recovery()
                 ever_connected = True
                 await self._read(ws)
@@ -1034,7 +1037,8 @@ class HyperliquidGateway(CommandRouter):
             # once per outage, however many reconnects fail (each is logged at info): an operator must see it
             log.warning("websocket to the venue lost: the agent pulls its quotes and reconnects with backoff")
             self.counters["disconnects"] += 1
-            self._emit(ConnectionLost(self._now(), "ws"))
+            self._refused_ts = self._now()  # (no attempt refused yet: the venue's outage ended after the drop)
+            self._emit(ConnectionLost(self._refused_ts, "ws"))
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Frames until the socket closes or nothing arrives for ``silence_s`` (then it is treated as lost).
