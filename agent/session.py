@@ -29,11 +29,13 @@ USER = "0x" + "a1" * 20
 
 def build_session(config: AgentConfig, seed: int, params: TwinParams | None = None,
                   schedule: ChaosSchedule | None = None, record_sink=None, event_log: list | None = None,
-                  command_log: list | None = None):
-    """The object graph of a twin session: exchange, gateway, core, driver (not yet started)."""
+                  command_log: list | None = None, funds_usd: float | None = None):
+    """The object graph of a twin session: exchange, gateway, core, driver (not yet started). The account is funded
+    with ``funds_usd`` (None: the config's session.collateral_usd; calibration's replay gives the live account's)."""
     twin_seed, _ = np.random.SeedSequence(seed).spawn(2)
     ex = Exchange.build(params or TwinParams(), int(twin_seed.generate_state(1)[0]), schedule)
-    ex.fund(USER, config.session.collateral_usd, ex.instruments[config.session.coin].dex)  # the coin's dex margins it
+    funds = config.session.collateral_usd if funds_usd is None else funds_usd
+    ex.fund(USER, funds, ex.instruments[config.session.coin].dex)  # the coin's dex margins it
     gateway = TwinGateway(ex, USER, config.session.coin, quota_poll_s=config.session.quota_poll_s,
                           action_ttl_s=config.risk.ack_timeout_s, bbo=config.session.bbo_feed)
     inst = ex.instruments[config.session.coin]

@@ -930,7 +930,8 @@ def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool):
     from twin.session import run_until
 
     events: list = []
-    ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events)
+    free = f.observations.start_free_usd  # (the live account's, not the drawdown basis session.collateral_usd)
+    ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events, funds_usd=free if free == free else None)
     driver.start()
     run_until(ex.env, duration, progress, desc=f"the fitted twin, seed {seed}")
     inst = ex.instruments[cfg.session.coin]

@@ -18,9 +18,9 @@ import numpy as np
 
 from agent.audit.event_log import CoreFailed, handled
 from agent.gateway.events import (
-    AccountChangedByVenue, Batch, BboUpdated, BookUpdated, ConnectionLost, ConnectionRestored, FillReceived,
-    ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected, PlaceOrder,
-    QuotaStatus, RateLimited, Reason, Side, TradeObserved,
+    AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, ConnectionLost, ConnectionRestored,
+    FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected,
+    PlaceOrder, QuotaStatus, RateLimited, Reason, Side, TradeObserved,
 )
 
 # events that arrive on the websocket (the others are REST replies or the driver's own timers)
@@ -114,6 +114,11 @@ class Observations:
     # refused (ConnectionRestored.refused_ts; the rest was the agent's backoff). Empty, or that outage's own length:
     # not known, the outage taken as the venue's whole (the twin in process reconnects as its outage ends)
     outages_from_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # what the account had to margin orders with at the (last) run's start, USDC: its first snapshot's value less the
+    # margin its positions used then (nan: no snapshot). The replay funds its twin account so; session.collateral_usd
+    # is the drawdown rules' basis, which a config may set to a part of the account (a replay funded from it was
+    # refused for margin where the run was not)
+    start_free_usd: float = math.nan
 
     def eligible_for(self, reason: str) -> int:
         """The places that could have been refused with ``reason``: of ``eligible``, those of a kind the venue (and
@@ -149,6 +154,8 @@ class Observations:
                 out[f.name] = np.concatenate([a, b])
             elif isinstance(a, dict) and f.name in ("rejections", "eligible_kinds"):
                 out[f.name] = {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
+            elif f.name == "start_free_usd":
+                out[f.name] = b if b == b else a
             elif f.name in ("config", "coin", "tick", "sz_decimals"):
                 out[f.name] = b if b not in (None, "", 0.0, -1) else a
             elif f.name == "outages_from_s":
@@ -215,6 +222,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     down_since: float | None = None
     outages: list[float] = []
     outages_from: list[float] = []
+    start_free = math.nan
     disconnects = 0
     first = last = None
     lags: list[float] = []
@@ -305,6 +313,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
         elif t is ModifyAcknowledged:
             if ev.resting:
                 _rested(core, ev.new_cloid, bids, asks, tick, rested, distance, filled)
+        elif t is AccountSnapshot:
+            if start_free != start_free:
+                start_free = max(0.0, ev.account_value - ev.margin_used)
         elif t is QuotaStatus:
             quota.append((ts, ev.used, ev.cap, ev.cum_volume_usd))
         elif t is RateLimited:
@@ -375,7 +386,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         quota=np.asarray(quota, dtype=float).reshape(-1, 4), feed_lags_dropped=lags_dropped,
                         feed_lags_after_step=lags_after_step,
                         quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays, eligible_kinds=kinds,
-                        resting_at_end=len(unknown), outages_from_s=np.asarray(outages_from, dtype=float))
+                        resting_at_end=len(unknown), outages_from_s=np.asarray(outages_from, dtype=float),
+                        start_free_usd=start_free)
 
 
 def reason_of(ev: OrderRejected) -> str:

@@ -582,16 +582,17 @@ def test_without_matplotlib_the_cli_names_the_extra_before_the_work(tmp_path, ca
 # ---- a journal as the run left it, or damaged: what the fit may and may not take from it ----
 
 def live_journal_lines(seconds: float = 300.0, seed: int = 5, flatten: bool = False,
-                       cfg: AgentConfig = CFG) -> list[str]:
+                       cfg: AgentConfig = CFG, funds_usd: float | None = None) -> list[str]:
     """The lines of a journal written as the live CLI writes one (start record, events, shutdown) over a twin
     session of ``seconds``, as the CLI test above writes it: the cases below damage one line of it. ``flatten``:
     the run stops as ``--flatten-on-stop`` stops it, its shutdown line then the events of the stop (5 s more).
-    ``cfg``: the live run's config (CFG's unless said)."""
+    ``cfg``: the live run's config (CFG's unless said); ``funds_usd``: what the account holds (its
+    session.collateral_usd unless said)."""
     import tempfile
     from pathlib import Path
 
     ex = Exchange.build(TRUTH, seed)
-    ex.fund(USER, cfg.session.collateral_usd)
+    ex.fund(USER, cfg.session.collateral_usd if funds_usd is None else funds_usd)
     gateway = TwinGateway(ex, USER, "BTC", quota_poll_s=cfg.session.quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s,
                           bbo=cfg.session.bbo_feed)
     events: list = []
@@ -733,6 +734,20 @@ def test_an_order_a_killed_run_left_resting_is_not_counted_as_one_that_did_not_f
     assert said[1][0].startswith(f"{tmp_path / 'after' / 'events.jsonl'}: line 1: {obs.resting_at_end} order(s) ")
     stopped = observe_journal(run_folder(tmp_path, live_journal_lines(flatten=True), "stopped"))  # (its stop answered)
     assert stopped.resting_at_end == 0 and not [x for x in stopped.left_out if "still resting" in x]
+
+
+def test_the_replay_funds_its_account_as_the_live_account_was_not_with_the_drawdown_basis(tmp_path):
+    """session.collateral_usd is the drawdown rules' basis, which a live config may set to a part of the account; the
+    replay funded its twin account with it. A run on a 100,000 USDC account with the basis at 50: none of its 85
+    places was refused for margin, and the fitted twin's replay refused 11 of 46 (PerpMargin, a rule of the twin's,
+    no row of the report's). It is funded now with what the run's first snapshot had free to margin orders with."""
+    from calibration.fit import replay_check
+    cfg = CFG.model_copy(update={"session": CFG.session.model_copy(update={"collateral_usd": 50.0})})
+    obs = observe_journal(run_folder(tmp_path, live_journal_lines(seconds=600.0, cfg=cfg, funds_usd=100_000.0)))
+    assert obs.start_free_usd == pytest.approx(100_000.0) and "PerpMargin" not in obs.rejections and obs.places > 50
+    rep = replay_check(fit(obs), obs.config, max_s=600.0).replayed
+    assert rep.places > 20 and "PerpMargin" not in rep.rejections, rep.rejections
+    assert rep.start_free_usd == pytest.approx(100_000.0)
 
 
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
