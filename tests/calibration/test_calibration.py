@@ -13,11 +13,12 @@ from agent.audit.event_log import EventJournal
 from agent.audit.records import JsonlWriter, start_record
 from agent.config import AgentConfig
 from agent.drivers import SimDriver
+from agent.gateway.events import AccountSnapshot
 from agent.gateway.twin import TwinGateway
 from agent.live import live_core
 from agent.session import USER, build_session, session_core
 from calibration.__main__ import main
-from calibration.fit import fill_fit, fit, fit_mixture, goodness, poisson_rate, wilson
+from calibration.fit import fill_fit, fit, fit_feed, fit_mixture, goodness, poisson_rate, wilson
 from calibration.observe import STEP_CUT_S, Observations, observe, observe_journal
 from twin.exchange import Exchange
 from twin.faults.latency import PathLatencyParams
@@ -1350,9 +1351,6 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     order, as a refusal the gateway stamps when it queues it can be) cuts nothing: it cut the rest of the run. One
     of microseconds at 300 s, then 0.1 s at 600 s: the cut is from the second, and the text said "from the first
     step on"."""
-    import dataclasses
-
-    from calibration.fit import fit_feed
     events, epoch, truth = _shadow_session(1200.0)
     # (each stepped between two events less than the step apart: a step back shows only where the next event comes
     # sooner than it; the last at 600 s, one before it at 300 s)
@@ -1360,14 +1358,7 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
            for after, s in zip((300.0, 600.0)[-len(steps_s):], steps_s)]
     at, step_s = ats[-1], steps_s[-1]
     before = observe(events[:at + 1], session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch)
-    run = tmp_path / "run"
-    run.mkdir()
-    j = EventJournal(JsonlWriter(run / "events.jsonl"))
-    j.start(start_record(epoch, SHADOW, venue="live", seed=2, tick=1.0, sz_decimals=5, cloid_prefix="0x00000001",
-                         clock_skew_s=0.0))
-    for i, e in enumerate(events):
-        j.event(dataclasses.replace(e, ts=e.ts + epoch - sum(s for s, a in zip(steps_s, ats) if i > a)))
-    j.close()
+    run = _live_journal_of(tmp_path, events, epoch, lambda i: -sum(s for s, a in zip(steps_s, ats) if i > a))
     obs = observe_journal(run)
     assert fit_feed(obs.feed_lag_s, obs.feed_held).leg.median_ms == pytest.approx(150.0, rel=0.1)
     if step_s < STEP_CUT_S:
@@ -1380,6 +1371,50 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     said = [x for x in obs.left_out if "the host's clock stepped back" in x]
     assert len(said) == 1 and said[0].startswith(f"{run / 'events.jsonl'}: line 1: ") and \
         f"{obs.feed_lags_after_step} book updates from the first step of more than 1 ms on" in said[0], obs.left_out
+
+
+def _live_journal_of(tmp_path, events: list, epoch: float, step_s=lambda i: 0.0, requested: bool = False):
+    """A live run's folder whose journal has the twin session's ``events`` on the host's clock: the venue's epoch on,
+    and from each event ``step_s(i)`` more (a step of the host's clock; ``requested``: on the snapshots' request
+    times too, as a live gateway's own clock stamps them)."""
+    import dataclasses
+
+    run = tmp_path / "run"
+    run.mkdir()
+    j = EventJournal(JsonlWriter(run / "events.jsonl"))
+    j.start(start_record(epoch, SHADOW, venue="live", seed=2, tick=1.0, sz_decimals=5, cloid_prefix="0x00000001",
+                         clock_skew_s=0.0))
+    for i, e in enumerate(events):
+        d = epoch + step_s(i)
+        if requested and type(e) is AccountSnapshot and e.requested_ts >= 0.0:
+            e = dataclasses.replace(e, requested_ts=e.requested_ts + d)
+        j.event(dataclasses.replace(e, ts=e.ts + d))
+    j.close()
+    return run
+
+
+@pytest.mark.parametrize("step_s", [0.0, 1.0])
+def test_feed_lags_after_the_hosts_clock_moved_ahead_are_left_out_and_said(tmp_path, step_s):
+    """No event's time shows the host's clock stepped forward (it reads as time passing), and every lag after it is
+    that much longer: half an hour on a twin whose feed leg is 150 ms, stepped 1 s ahead halfway, fitted the leg at
+    168 ms with sigma 0.94 and 24% spikes (0.1 s ahead: 190 ms), and nothing was said. An account snapshot (every 30 s,
+    the core's audit) bounds the clocks' offset by its window, its request to its answer less the venue's time on it:
+    one outside every earlier one's shows the clock moved, and the lags from the snapshot before it are left out and
+    said. (A step under a snapshot's round trip, 0.3 s here, is not seen.) Without a step, nothing is cut."""
+    events, epoch, truth = _shadow_session(1200.0)
+    at = next(i for i, e in enumerate(events) if e.ts > 600.0)
+    obs = observe_journal(_live_journal_of(tmp_path, events, epoch, lambda i: step_s if i >= at else 0.0, True))
+    assert fit_feed(obs.feed_lag_s, obs.feed_held).leg.median_ms == pytest.approx(150.0, rel=0.1)
+    said = [x for x in obs.left_out if "the host's clock moved ahead" in x]
+    if not step_s:
+        assert obs.feed_lags_after_move == 0 and len(obs.feed_lag_s) == len(truth.feed_lag_s) and not said
+        return
+    assert 0.5 < obs.clock_moved_s <= step_s and len(said) == 1 and f"least {obs.clock_moved_s:.3f} s" in said[0]
+    # (the lags cut are those from the last snapshot before the step on: their count, and the rest as they were)
+    snap = max(i for i, e in enumerate(events[:at]) if type(e) is AccountSnapshot)
+    kept = len(observe(events[:snap], session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch).feed_lag_s)
+    assert len(obs.feed_lag_s) == kept and obs.feed_lags_after_move == len(truth.feed_lag_s) - kept > 500
+    assert np.allclose(obs.feed_lag_s, truth.feed_lag_s[:kept], atol=1e-6)
 
 
 def _shadow_session(until: float):
