@@ -121,33 +121,43 @@ class OutageFit:
     sigma: float
     sigma_lo: float
     sigma_hi: float
+    # the lengths drop to reconnect, the agent's backoff in them, though the run said when the venue last refused:
+    # the venue's part alone did not determine a log-normal (``_censored_outages``); longer than the venue's
+    backoff_in: bool = False
 
 
 def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray | None = None) -> OutageFit | None:
     """The venue's outages' log-normal length (None: fewer than ``MIN_OUTAGES``): the logs' mean (Student's t
     interval) and standard deviation (chi-square interval). ``from_s`` (per outage): the least the venue's own part
     can have been (``Observations.outages_from_s``: the agent's backoff after it); where it is under the length seen,
-    the fit is an interval-censored maximum likelihood, each interval a Wald one from its information."""
+    the fit is an interval-censored maximum likelihood, each interval a Wald one from its information (where that
+    does not determine the fit, the lengths as seen, and ``backoff_in`` says so)."""
     n = len(outages_s)
     if n < MIN_OUTAGES:
         return None
     hi = np.maximum(np.asarray(outages_s, dtype=float), 1e-3)
     lo = hi if from_s is None else np.minimum(np.maximum(np.asarray(from_s, dtype=float), 0.0), hi)
-    if np.any(lo < hi * (1.0 - 1e-9)):
-        return _censored_outages(lo, hi, level)
+    censored = bool(np.any(lo < hi * (1.0 - 1e-9)))
+    got = _censored_outages(lo, hi, level) if censored else None
+    if got is not None:
+        return got
+    # (not determined: the lengths as seen, as a journal without refused_ts is fitted: the pessimistic side)
     logs = np.log(hi)
     mu, sd = float(logs.mean()), float(logs.std(ddof=1))
     a = (1.0 - level) / 2.0
     half = float(stats.t.ppf(1.0 - a, n - 1)) * sd / math.sqrt(n)
     lo2, hi2 = (float(stats.chi2.ppf(q, n - 1)) for q in (1.0 - a, a))
     return OutageFit(n, math.exp(mu), math.exp(mu - half), math.exp(mu + half), sd,
-                     sd * math.sqrt((n - 1) / lo2), sd * math.sqrt((n - 1) / hi2))
+                     sd * math.sqrt((n - 1) / lo2), sd * math.sqrt((n - 1) / hi2), censored)
 
 
-def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit:
+def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit | None:
     """The log-normal fitted to outages known to have lasted more than ``lo`` and at most ``hi`` (exact where they
-    are one): maximum likelihood on (log median, log sigma), the intervals from the observed information there (a
-    bound with no number for it, the information not positive: nan)."""
+    are one): maximum likelihood on (log median, log sigma), the intervals from the observed information there, with
+    Student's t quantile on n - 1 degrees of freedom (the normal's covered 77% at 5 outages, 87% at 10, simulated
+    against the agent's backoff). None where the data do not determine it: the maximum on the parameters' bound
+    (intervals that all overlap put sigma at its floor, each reconnect taken at its first try puts the median at
+    its; 4 of 300 runs of 5 outages), the information not positive, or an interval without finite ends."""
     exact = lo >= hi * (1.0 - 1e-9)
     x = np.log(hi[exact])
     a = np.log(np.maximum(lo[~exact], 1e-300))
@@ -165,6 +175,8 @@ def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit
     th0 = [float(mids.mean()), math.log(max(float(mids.std()), 0.1))]
     bounds = [(math.log(1e-3), math.log(86_400.0)), (math.log(0.01), math.log(10.0))]  # (the twin's ranges)
     res = optimize.minimize(nll, th0, method="L-BFGS-B", bounds=bounds)
+    if not res.success or any(min(v - b0, b1 - v) < 1e-3 for v, (b0, b1) in zip(res.x, bounds)):
+        return None
     mu, ls = (float(v) for v in res.x)
     # the observed information by central differences
     h = 1e-4
@@ -174,14 +186,15 @@ def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit
             ei, ej = np.eye(2)[i] * h, np.eye(2)[j] * h
             hess[i, j] = (nll(res.x + ei + ej) - nll(res.x + ei - ej) - nll(res.x - ei + ej)
                           + nll(res.x - ei - ej)) / (4.0 * h * h)
-    z = float(norm.ppf(1.0 - (1.0 - level) / 2.0))
-    try:
-        cov = np.linalg.inv(hess)
-        se = np.sqrt(np.diag(cov)) if np.all(np.linalg.eigvalsh(hess) > 0.0) else np.full(2, math.nan)
-    except np.linalg.LinAlgError:
-        se = np.full(2, math.nan)
-    return OutageFit(len(hi), math.exp(mu), math.exp(mu - z * se[0]), math.exp(mu + z * se[0]), math.exp(ls),
-                     math.exp(ls - z * se[1]), math.exp(ls + z * se[1]))
+    if not np.all(np.isfinite(hess)) or not np.all(np.linalg.eigvalsh(hess) > 0.0):
+        return None
+    half = float(stats.t.ppf(1.0 - (1.0 - level) / 2.0, len(hi) - 1)) * np.sqrt(np.diag(np.linalg.inv(hess)))
+    with np.errstate(over="ignore"):
+        ends = np.exp([mu - half[0], mu + half[0], ls - half[1], ls + half[1]])
+    if not np.all(np.isfinite(ends)):
+        return None
+    return OutageFit(len(hi), math.exp(mu), float(ends[0]), float(ends[1]), math.exp(ls), float(ends[2]),
+                     float(ends[3]))
 
 
 @dataclass(frozen=True)

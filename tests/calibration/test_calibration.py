@@ -1315,6 +1315,27 @@ def test_the_outages_fitted_from_a_live_run_are_the_venues_without_the_agents_re
     assert all(math.isfinite(e.refused_ts) and e.refused_ts < e.ts for e in events if type(e) is ConnectionRestored)
 
 
+def test_outages_whose_venue_part_determines_no_log_normal_are_fitted_as_seen_and_said():
+    """The interval-censored fit of the venue's part has no maximum inside the twin's ranges where the intervals all
+    overlap (5 outages of a venue's median 4 s behind the agent's backoff: sigma went to its floor, 0.01, and the
+    interval's end overflowed: a traceback) or where each reconnect was taken at its first try (nothing refused:
+    each the venue's part only known under 0.5 s: a median of 0.08 s, sigma 0.14, no interval). Then the lengths as
+    seen are fitted, as a journal without ``refused_ts`` is (the backoff in them: the pessimistic side), and said."""
+    import dataclasses
+
+    from calibration.fit import fit_outages
+    from calibration.report import outages_text
+    seen = np.asarray([13.271, 10.049, 12.221, 6.884, 6.86])
+    overlapping = fit_outages(seen, from_s=np.asarray([6.002, 5.664, 5.743, 2.893, 2.977]))
+    first_try = fit_outages(np.asarray([0.498, 0.477, 0.465, 0.446, 0.44, 0.362]), from_s=np.zeros(6))
+    for got, lengths in ((overlapping, seen), (first_try, [0.498, 0.477, 0.465, 0.446, 0.44, 0.362])):
+        assert got.backoff_in and got == dataclasses.replace(fit_outages(np.asarray(lengths)), backoff_in=True)
+        assert "the agent's backoff in them" in outages_text(vars(got))
+    determined = fit_outages(seen, from_s=seen - 2.0)
+    assert not determined.backoff_in and determined.median_lo < determined.median_s < determined.median_hi < 13.0
+    assert "backoff" not in outages_text(vars(determined))
+
+
 def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_draw_is_said(tmp_path, capsys):
     """The agent's code "OpenInterest" is three refusals of the twin's, each drawn at its own rate and only for a
     place adding to the position. Half an hour on a twin refusing 3% with OpenInterestIncrease: the fit said
