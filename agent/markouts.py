@@ -23,7 +23,8 @@ MAX_LATE_S = 5.0  # s past its due time a markout's mid may come and still measu
 
 
 class MarkoutQueue:
-    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd", "notional_usd")
+    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd", "notional_usd", "net_bps",
+                 "net_bps_sq")
 
     def __init__(self, horizon_s: float, fee_rate: float = 0.0) -> None:
         self.horizon_s = horizon_s
@@ -33,6 +34,10 @@ class MarkoutQueue:
         self.positive = 0  # resolved with side·(mid − px) > the fee per unit (gross > 0 with no fee)
         self.sum_usd = 0.0  # Σ side·(mid − px)·sz over the resolved, gross of fees
         self.notional_usd = 0.0  # Σ px·sz over the resolved: what sum_usd is in bps of (not the pending fills')
+        # Σ and Σ² of each resolved fill's markout net of its fee, bps of its price (a fill each, unweighted: paper
+        # fills carry no size): graduation's mean net edge per fill and its standard error
+        self.net_bps = 0.0
+        self.net_bps_sq = 0.0
 
     def add(self, ts: float, side: int, px: float, sz: float = 0.0, fee: float | None = None) -> None:
         """A fill at ``ts`` (side +1 buy, −1 sell); ``sz`` weighs ``sum_usd``. ``fee`` is what the fill paid
@@ -53,6 +58,9 @@ class MarkoutQueue:
             edge = side * (mid - px)
             if edge > fee:
                 self.positive += 1
+            net = (edge - fee) / px * 1e4
+            self.net_bps += net
+            self.net_bps_sq += net * net
             self.sum_usd += edge * sz
             self.notional_usd += px * sz
             n += 1

@@ -111,6 +111,17 @@ class PromotionCriteria(FileModel):
         "the threshold on a few dozen fills is chance as often as skill (in fees_exceed_spread, 36-38% on "
         "fills that lose their fee promoted some seeds past 0.35). 1 asks, for 0.35, a share of 0.44 on 30 fills, "
         "0.40 on 100 and 0.365 on 1,000; for live, with real money on the next level, 1 or more."))
+    min_net_edge_bps: float = Field(0.0, ge=-100.0, le=100.0, description=(
+        "Lowest mean net edge per fill, bps: each fill's markout at graduation.markout_horizon_s minus the fee it "
+        "paid (as for min_positive_edge_share), over the same fills (paper ones at SHADOW, real ones at a level "
+        "that places orders), held against its lower confidence bound (net_edge_z). The positive-edge share "
+        "counts fills, not what they earn: on the Quickstart's seed 0 Shadow's paper fills were 47% favourable "
+        "(the share asks 35%) and lost 0.32 bp each before any fee; promoted, the real fills lost 1.7 bp each "
+        "after the venue's 1.5 bp fee. 0: a level is left upwards only on fills that earn their fee on average."))
+    net_edge_z: float = Field(1.0, ge=0, le=5, description=(
+        "Standard errors below the mean net edge that min_net_edge_bps is held against (mean − z·sd/√n over the "
+        "fills resolved at this level in the last dwell, at least min_fills_at_level of them): a mean just over "
+        "it on a few noisy fills is no evidence of earning. 0: the mean itself (then a single fill can pass)."))
 
     def check(self, evidence: "PromotionEvidence") -> tuple["CriterionCheck", ...]:
         """Each criterion's value against its threshold. NaN evidence (not measured yet) fails."""
@@ -128,6 +139,9 @@ class PromotionCriteria(FileModel):
             if not self.positive_edge_z else
             CriterionCheck.at_least("positive_edge_share_lower_bound", wilson_lower(
                 e.positive_edge_share, e.positive_edge_n, self.positive_edge_z), self.min_positive_edge_share),
+            CriterionCheck.at_least("net_edge_bps_lower_bound" if self.net_edge_z else "net_edge_bps",
+                                    e.net_edge_bps - self.net_edge_z * e.net_edge_se_bps if self.net_edge_z
+                                    else e.net_edge_bps, self.min_net_edge_bps),
             CriterionCheck.at_most("safety_level", e.safety_level, self.max_safety_level),
             # a sample taken blind (socket down, book stale, account not reconciled) is no evidence that the others
             # held: a dwell ran on through a 40 s outage and promoted the agent 25 s into it, seeing nothing
@@ -226,6 +240,10 @@ class PromotionEvidence:
     gap_measurable: bool = True  # False at SHADOW: no real orders, so no sim-to-real gap to measure
     positive_edge_n: int = 0  # the fills positive_edge_share is taken over (their markouts resolved)
     seeing: bool = True  # the agent saw the market and its account at this sample: connected, book fresh, reconciled
+    # the mean net edge per fill (markout minus fee, bps) over the positive_edge_n fills, and its standard error;
+    # NaN: not measured (no fill resolved; the error with fewer than two)
+    net_edge_bps: float = math.nan
+    net_edge_se_bps: float = math.nan
 
 
 class CriterionCheck(NamedTuple):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -20,16 +21,20 @@ DWELL = 100.0
 CRIT = PromotionCriteria(min_fills_at_level=10, min_dwell_s=DWELL, max_brier=0.24, min_information_ratio=0.1,
                          max_sim_to_real_gap=0.3, max_drawdown=0.01, min_positive_edge_share=0.5)
 CFG = GraduationConfig(promotion=CRIT)
+# the mean net edge criterion opened, as min_information_ratio -1e9 opens its: for tests of promotion's other workings
+OPEN_NET_EDGE = {"min_net_edge_bps": -100.0, "net_edge_z": 0.0}
 GOOD = PromotionEvidence(fills_at_level=20, brier=0.2, information_ratio=0.5, sim_to_real_gap=0.1,
-                         drawdown=0.001, positive_edge_share=0.6)
+                         drawdown=0.001, positive_edge_share=0.6, net_edge_bps=0.5, net_edge_se_bps=0.1)
 BAD = {  # one criterion violated each
-    "fills_at_level": PromotionEvidence(5, 0.2, 0.5, 0.1, 0.001, 0.6),
-    "brier": PromotionEvidence(20, 0.3, 0.5, 0.1, 0.001, 0.6),
-    "information_ratio": PromotionEvidence(20, 0.2, 0.0, 0.1, 0.001, 0.6),
-    "sim_to_real_gap": PromotionEvidence(20, 0.2, 0.5, 0.5, 0.001, 0.6),
-    "drawdown": PromotionEvidence(20, 0.2, 0.5, 0.1, 0.05, 0.6),
-    "positive_edge_share": PromotionEvidence(20, 0.2, 0.5, 0.1, 0.001, 0.4),
-    "unmeasured brier (NaN)": PromotionEvidence(20, math.nan, 0.5, 0.1, 0.001, 0.6),
+    "fills_at_level": replace(GOOD, fills_at_level=5),
+    "brier": replace(GOOD, brier=0.3),
+    "information_ratio": replace(GOOD, information_ratio=0.0),
+    "sim_to_real_gap": replace(GOOD, sim_to_real_gap=0.5),
+    "drawdown": replace(GOOD, drawdown=0.05),
+    "positive_edge_share": replace(GOOD, positive_edge_share=0.4),
+    "unmeasured brier (NaN)": replace(GOOD, brier=math.nan),
+    "net_edge_bps_lower_bound": replace(GOOD, net_edge_bps=0.05),  # 0.05 − 1 × 0.1 < 0
+    "unmeasured net edge (NaN)": replace(GOOD, net_edge_se_bps=math.nan),
 }
 
 
@@ -195,8 +200,8 @@ def test_with_positive_edge_z_the_share_is_held_against_its_lower_bound_on_the_f
 
     from agent.graduation.exposure import wilson_lower
     strict = CRIT.model_copy(update={"positive_edge_z": 1.0})
-    few = PromotionEvidence(20, 0.2, 0.5, 0.1, 0.001, 0.6, positive_edge_n=20)
-    many = PromotionEvidence(400, 0.2, 0.5, 0.1, 0.001, 0.6, positive_edge_n=400)
+    few = replace(GOOD, positive_edge_n=20)
+    many = replace(GOOD, fills_at_level=400, positive_edge_n=400)
     edge = {c.name: c for c in strict.check(few)}["positive_edge_share_lower_bound"]  # named for what it holds
     assert not edge.passed and edge.value == pytest.approx(
         stats.binomtest(12, 20).proportion_ci(stats.norm.cdf(1.0) - stats.norm.cdf(-1.0), method="wilson").low)
@@ -390,7 +395,7 @@ def test_paper_fills_resolving_after_a_promotion_are_no_evidence_of_the_live_lev
     from agent.validation.scorecard import ScorecardConfig
 
     crit = PromotionCriteria(min_fills_at_level=0, min_dwell_s=0, max_brier=1, min_information_ratio=-1e9,
-                             min_positive_edge_share=0.0, require_sim_to_real_gap=False)
+                             min_positive_edge_share=0.0, require_sim_to_real_gap=False, **OPEN_NET_EDGE)
     g = Graduation(GraduationConfig(promotion=crit, min_outcomes=1, ceiling="MICRO_LIVE"), ScorecardConfig(), 10_000.0)
     g.on_mid(0.0, 100.0)
     for i in range(40):  # the blend's forecasts, resolved: its Brier and information ratio are measured
@@ -528,17 +533,9 @@ def test_the_positive_edge_share_is_the_last_dwells_so_a_level_picked_off_now_is
     promotion through a dwell in which one fill in ten beat its fee: a share over thousands of fills barely moves.
     The share is now the last dwell's (at least min_fills_at_level fills), so it reads 0.1 and holds the level."""
     from types import SimpleNamespace as NS
-
-    from agent.graduation.governor import Graduation
-    from agent.validation.scorecard import ScorecardConfig
-
-    crit = PromotionCriteria(min_fills_at_level=30, min_dwell_s=600, max_brier=1, min_information_ratio=-1e9,
-                             min_positive_edge_share=0.35, require_sim_to_real_gap=False)
-    g = Graduation(GraduationConfig(promotion=crit, min_outcomes=1), ScorecardConfig(), 100_000.0)
-    g.on_mid(0.0, 100.0)
-    for i in range(40):  # the blend's forecasts, resolved: its Brier and information ratio are measured
-        g.predict(i * 0.1, 0.6 if i % 2 else 0.4, 0.05, 100.0 + (i % 3) * 0.01)
-        g.on_mid(i * 0.1 + 0.06, 100.0 + ((i + 1) % 3) * 0.01)
+    g = _scored_graduation(PromotionCriteria(min_fills_at_level=30, min_dwell_s=600, max_brier=1,
+                                             min_information_ratio=-1e9, min_positive_edge_share=0.35,
+                                             require_sim_to_real_gap=False))
     mid = 100_000.0
     for t in range(5, 4800):
         good = t % 10 < (4 if t < 3600 else 1)  # 40% of the fills beat their fee for an hour, then 10%
@@ -552,7 +549,50 @@ def test_the_positive_edge_share_is_the_last_dwells_so_a_level_picked_off_now_is
     e = g.evidence
     assert e.positive_edge_share == pytest.approx(0.1, abs=0.01) and 590 <= e.positive_edge_n <= 610
     held = {c.name: c for c in g.controller.last_checks if not c.passed}
-    assert set(held) == {"positive_edge_share"}
+    # (and the mean net edge: nine fills in ten lose 0.05 bp, one wins as much)
+    assert set(held) == {"positive_edge_share", "net_edge_bps_lower_bound"}
+    assert e.net_edge_bps == pytest.approx(-0.04, abs=0.005)
+
+
+def _scored_graduation(crit: PromotionCriteria):
+    """A Graduation at Shadow on 100,000 USDC whose blend has resolved forecasts (its Brier and information ratio are
+    measured): the edge criteria are what the test's paper fills make of it."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+    g = Graduation(GraduationConfig(promotion=crit, min_outcomes=1), ScorecardConfig(), 100_000.0)
+    g.on_mid(0.0, 100.0)
+    for i in range(40):
+        g.predict(i * 0.1, 0.6 if i % 2 else 0.4, 0.05, 100.0 + (i % 3) * 0.01)
+        g.on_mid(i * 0.1 + 0.06, 100.0 + ((i + 1) % 3) * 0.01)
+    return g
+
+
+@pytest.mark.parametrize("win,loss,promoted", [(0.5, 1.5, False), (1.5, 0.5, True)])
+def test_a_share_of_favourable_fills_that_lose_on_average_is_not_promoted(win, loss, promoted):
+    """The Quickstart (seed 0) was promoted out of Shadow three times on paper fills 37-47% of which beat their fee
+    (the share asks 35%), while they lost 0.3-1.0 bp each on average: a share counts fills, not what they earn. Half
+    the paper fills win ``win`` USDC a unit, half lose ``loss``: the share is 0.5 either way, and only the fills that
+    earn on average (their mean net edge, less a standard error, at least 0) are promoted."""
+    from types import SimpleNamespace as NS
+    g = _scored_graduation(PromotionCriteria(min_fills_at_level=30, min_dwell_s=300, max_brier=1,
+                                             min_information_ratio=-1e9, min_positive_edge_share=0.35,
+                                             require_sim_to_real_gap=False))
+    mid = 100_000.0
+    for t in range(5, 1200):
+        px = mid - win if t % 2 else mid + loss  # a paper bid, its 10 s markout on a still mid
+        g.shadow_quotes([NS(side=1, px=px, sz=0.01)])
+        assert g.paper.on_trade(float(t), px - 5.0, 0.001, -1)
+        g.on_mid(float(t), mid)
+        if t % 5 == 0:
+            g.evaluate(float(t), 100_000.0, 1.0, 1.0, 0, t, 0)
+            if g.level != L.SHADOW:
+                break
+    e = g.evidence  # Shadow's last: the one the promotion was made on, if one was
+    assert e.positive_edge_share == pytest.approx(0.5, abs=0.01)
+    assert e.net_edge_bps == pytest.approx((win - loss) / 2 / mid * 1e4, rel=0.01)  # ±0.05 bp
+    assert (g.level == L.MICRO_LIVE) is promoted
+    if not promoted:
+        assert {c.name for c in g.controller.last_checks if not c.passed} == {"net_edge_bps_lower_bound"}
 
 
 def _check_triggers_plain(g, ts: float, equity: float, safety_level: int, degraded: int) -> None:

@@ -418,10 +418,13 @@ class _GrossMarkouts(MarkoutQueue):
 class NaiveGrossEdge(AgentCore):
     """Promotion on gross edge: graduation counts a real fill as positive edge when its markout is, whatever
     it paid in fees. A maker whose spread capture is smaller than its fee looks favourable on a good share
-    of its fills and is promoted, losing on every one of them at a larger size."""
+    of its fills and is promoted, losing on every one of them at a larger size. (Nor does it ask that its fills'
+    mean net edge be positive, which the real agent has since 6 December and which holds it as well.)"""
 
     def __init__(self, config, rng, **kw) -> None:
-        super().__init__(config, rng, **kw)
+        g = config.graduation
+        promotion = g.promotion.model_copy(update={"min_net_edge_bps": -100.0, "net_edge_z": 0.0})
+        super().__init__(_config_with(config, graduation={"promotion": promotion}), rng, **kw)
         g = self.graduation
         g.markouts = _GrossMarkouts(g.markouts.horizon_s)
 
