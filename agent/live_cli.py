@@ -592,9 +592,10 @@ async def _trade(plan: _Plan, gw) -> int:
     if plan.start_level == "Shadow" and cfg.graduation.shadow_exits:
         log.info("starting in Shadow: if the account holds a %s position, it is worked off with reduce-only orders "
                  "(graduation.shadow_exits; false holds it)", plan.coin)
-    chance = promotion_gate_warning(cfg.graduation, plan.execution_level)
-    if chance:
-        log.warning("%s", chance)
+    for warned in (promotion_gate_warning(cfg.graduation, plan.execution_level),
+                   net_edge_demotion_warning(cfg.graduation, plan.execution_level)):
+        if warned:
+            log.warning("%s", warned)
     if listed_fee_bps is None:
         unpriced = fee_warning(cfg.quoting.maker_fee_bps, plan.execution_level)
         if unpriced:
@@ -707,6 +708,18 @@ def promotion_gate_warning(graduation, execution_level: int) -> str | None:
             f"min_positive_edge_share {promotion.min_positive_edge_share:g}, where a share just over it on a few dozen "
             f"fills is chance as often as skill; with real money on the next level set it to 1 or more in --config "
             f"(its Wilson lower bound: for 0.35, 0.44 on 30 fills, 0.40 on 100)")
+
+
+def net_edge_demotion_warning(graduation, execution_level: int) -> str | None:
+    """What an operator must hear before real orders go out with no demotion on net edge (``demote_net_edge_z``
+    null, the twin's default): a level whose real fills lose their fee is then left only on a drawdown of
+    ``demote_drawdown`` of the collateral, far off at MicroLive's sizes, or a degraded signal or the safety ladder
+    (started at MicroLive on the twin's default market, 48 minutes at 1.6 bp lost a fill). Levels 3 and 4 only."""
+    if execution_level < 3 or graduation.demote_net_edge_z is not None:
+        return None
+    return ("graduation.demote_net_edge_z is null: a level whose real fills lose their fee on average is not demoted "
+            "for it (only a drawdown of graduation.demote_drawdown, a degraded signal or the safety ladder demote); "
+            "set it to 2 in --config (examples/live-first-run.yaml does)")
 
 
 def fee_check(configured_bps: float, listed_bps: float, execution_level: int, hip3: bool) -> tuple[int, str]:

@@ -183,6 +183,17 @@ class GraduationConfig(FileModel):
     demote_drawdown: float = Field(0.0075, ge=1e-6, le=1.0,
                                    description="Drawdown since the level was entered, fraction of "
                                    "collateral, that demotes two levels at once.")
+    demote_net_edge_z: float | None = Field(None, ge=0, le=10, description=(
+        "At a level that places orders, demote one level when the mean net edge of its real fills (markout at "
+        "markout_horizon_s minus the fee paid, bps; the promotion criterion's fills: the last dwell's, at least "
+        "promotion.min_fills_at_level of them) plus this many standard errors is below promotion.min_net_edge_bps: "
+        "the level loses money on its fills beyond doubt. Promotion asks the lower bound at net_edge_z to clear it, "
+        "so a level whose edge is unclear is held, not demoted. Paper evidence can promote a maker that loses for "
+        "real (a fee the config did not know, fills the paper model misjudged), and a drawdown demotes only at "
+        "demote_drawdown of the collateral: on the Quickstart's seed 0 MicroLive lost 1.6-2.0 bp a fill for up to "
+        "36 minutes until a degraded signal demoted it. null (the default the twin's sessions, tests and benches "
+        "were chosen on: its default market leaves the agent's fills losing, and they exercise an agent trading at "
+        "a level): no demotion on net edge. For live, 2 (examples/live-first-run.yaml)."))
     min_execution_confidence: float = Field(0.3, ge=0, le=1, description="execution_confidence below this is an "
                                             "exchange-health demotion (one level), once per fall below it, and "
                                             "holds promotion on every sample it lasts.")
@@ -291,6 +302,7 @@ class DemotionTrigger(Enum):
     DRAWDOWN = "drawdown"  # two levels down
     SAFETY_ORANGE_PLUS = "safety_orange_plus"  # to MICRO_LIVE, or stay if already below
     MODEL_DEGRADED = "model_degraded"  # one down
+    NET_EDGE = "net_edge"  # one down: the level's real fills lose their fee on average, beyond their noise
     EXCHANGE_HEALTH = "exchange_health"  # one down
     CONFIDENCE_DROP = "confidence_drop"  # to the level whose band holds the confidence (update() fires it)
     MANUAL = "manual"  # to the level given

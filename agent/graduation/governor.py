@@ -226,6 +226,8 @@ class Graduation:
             self._exec_ok = False
         else:
             self._exec_ok = True
+        if self.places_orders and self.cfg.demote_net_edge_z is not None:
+            self._net_edge_demotion(ts, equity)  # (first too: the evidence below is then the new level's)
         c = self.controller
         at_level = self.paper.fills - self._paper_at_entry if c.level == ExposureLevel.SHADOW \
             else self.fills - self._fills_at_entry
@@ -283,6 +285,19 @@ class Graduation:
             return mean, math.nan
         var = max(0.0, (self._net_sq - n * mean * mean) / (n - 1))  # (floored: the sums' rounding)
         return mean, math.sqrt(var / n)
+
+    def _net_edge_demotion(self, ts: float, equity: float) -> None:
+        """One level down when the level's real fills lose on average beyond their noise: the mean net edge plus
+        ``demote_net_edge_z`` standard errors under ``min_net_edge_bps``, on at least ``min_fills_at_level`` fills
+        (the window starts over at the new level, so a level is left once per such stay, not every evaluation)."""
+        p = self.cfg.promotion
+        n = self._edge_window(ts)
+        if n < max(2, p.min_fills_at_level):
+            return
+        mean, se = self._net_edge(n)
+        if mean + self.cfg.demote_net_edge_z * se < p.min_net_edge_bps:
+            self._demote(ts, DemotionTrigger.NET_EDGE, f"mean net edge {mean:+.2f} bp ± {se:.2f} over {n} real "
+                         f"fills, below {p.min_net_edge_bps:g}", equity)
 
     def _drawdown(self, equity: float) -> float:
         peak = self._level_peak

@@ -268,6 +268,22 @@ def test_promotion_on_the_point_share_of_positive_edge_fills_is_warned_of_where_
     assert promotion_gate_warning(grad(promotion={"min_positive_edge_share": 0.0}), 4) is None
 
 
+def test_trading_real_orders_with_no_demotion_on_net_edge_is_warned_of():
+    """demote_net_edge_z null (the twin's default) leaves a level whose real fills lose their fee to the drawdown
+    trigger, far off at MicroLive: levels 3 and 4 are told, naming the setting; the dry run and a set z are not."""
+    from agent.config import AgentConfig
+    from agent.live_cli import net_edge_demotion_warning
+
+    def grad(**g):
+        return AgentConfig.model_validate({"graduation": g}).graduation
+    assert "graduation.demote_net_edge_z is null" in net_edge_demotion_warning(grad(), 3)
+    assert net_edge_demotion_warning(grad(start_level="MICRO_LIVE", ceiling="MICRO_LIVE"), 4) is not None
+    assert net_edge_demotion_warning(grad(), 2) is None
+    assert net_edge_demotion_warning(grad(demote_net_edge_z=2.0), 3) is None
+    example = Path(__file__).resolve().parents[2] / "examples" / "live-first-run.yaml"
+    assert net_edge_demotion_warning(AgentConfig.load(example).graduation, 3) is None
+
+
 def test_the_summary_says_what_holds_promotion():
     """An operator whose session stays at a level reads why in the summary: the criteria that failed at the
     last evaluation, each with its value and what it needs."""
@@ -739,7 +755,7 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
 def test_the_example_live_config_loads_and_sets_only_what_its_comments_say():
     """examples/live-first-run.yaml, the README's testnet steps in one file: it loads (unknown keys are errors, so a
     renamed setting breaks it here, not on an operator's first live run), and it differs from the defaults in the
-    three settings it explains, no more."""
+    four settings it explains, no more."""
     from pathlib import Path
 
     from agent.config import AgentConfig
@@ -748,9 +764,11 @@ def test_the_example_live_config_loads_and_sets_only_what_its_comments_say():
     assert example.quoting.maker_fee_bps == 1.5
     assert example.graduation.ceiling == ExposureLevel.MICRO_LIVE
     assert example.graduation.promotion.positive_edge_z == 1.0
+    assert example.graduation.demote_net_edge_z == 2.0
     mine, default = example.model_dump(), AgentConfig().model_dump()
     default["quoting"]["maker_fee_bps"] = 1.5
     default["graduation"]["ceiling"] = ExposureLevel.MICRO_LIVE
+    default["graduation"]["demote_net_edge_z"] = 2.0
     default["graduation"]["promotion"]["positive_edge_z"] = 1.0
     assert mine == default
 

@@ -660,3 +660,29 @@ def test_escalating_past_orange_demotes_an_exposure_promoted_while_at_orange(hig
     assert g.level == L.RAMPING
     g.check_triggers(ts + 1.0, 10_000.0, SafetyLevel(higher), 0)
     assert g.level == L.MICRO_LIVE and g.records[-1]["trigger"] == "SAFETY_ORANGE_PLUS"
+
+
+@pytest.mark.parametrize("markout,demoted", [(0.0, True), (0.03, False)])
+def test_a_placing_level_whose_real_fills_lose_their_fee_is_demoted(markout, demoted):
+    """Promoted on paper, the Quickstart (seed 0) lost 1.6-2.0 bp a real fill at MicroLive after the venue's 1.5 bp
+    fee, for up to 36 minutes, until a degraded signal demoted it: the drawdown trigger (0.75% of the collateral) is
+    far off at the minimum size. Real fills that pay 1.5 bp and mark out at ``markout`` USDC a unit (0: each loses
+    its fee; 0.03, 3 bp: each earns 1.5 bp net) are demoted one level, once their mean net edge plus
+    ``demote_net_edge_z`` standard errors is below ``min_net_edge_bps``, or kept."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+    g = Graduation(GraduationConfig(start_level="MICRO_LIVE", demote_on_low_confidence=False, demote_net_edge_z=2.0),
+                   ScorecardConfig(), 100_000.0)
+    g.on_mid(0.0, 100.0)
+    for t in range(1, 120):
+        side = 1 if t % 2 else -1
+        g.note_fill(float(t), side, 100.0, 1.0, 0.015)  # 1.5 bp charged
+        # each fill's markout is ``markout`` on average, ± 0.01 (1 bp) by turns: a measured standard error
+        g.on_mid(float(t) + 10.0, 100.0 + side * (markout + (0.01 if t % 4 < 2 else -0.01)))
+        if t % 5 == 0:
+            g.evaluate(float(t) + 10.0, 100_000.0, 1.0, 1.0, 0, t, 0)
+    moves = [(x.to_level, x.trigger) for x in g.controller.history]
+    assert moves == ([(L.SHADOW, DemotionTrigger.NET_EDGE)] if demoted else [])
+    if demoted:  # once the fills at the level are as many as promotion asks (30), not before
+        assert g.controller.history.transitions[0].ts == pytest.approx(30.0 + 10.0, abs=5.0)
+        assert "-1.50 bp" in g.controller.history.transitions[0].reason
