@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="where to trade: 'twin' (in-process digital twin, default) or 'live' (Hyperliquid, or "
                          "twin serve via --base-url; see `python -m agent --venue live --help`)")
     ap.add_argument("--duration", default="2h", help="simulated time: seconds, or 30m, 2h, 1d, 1h30m, at most 365d "
-                                                  "(default 2h: long enough to see a promotion out of Shadow and, "
-                                                  "mostly, a demotion)")
+                                                  "(default 2h; in the twin's markets the agent's fills lose on "
+                                                  "average, so it stays in Shadow: README's Quickstart)")
     ap.add_argument("--seed", type=parse_seed, default=0, help="seed of the twin and the agent (default 0)")
     ap.add_argument("--config", type=non_empty, help="agent config YAML (validated; unknown keys are errors; every "
                                                       "key left out, in a section given too, keeps the shipped "
