@@ -23,8 +23,7 @@ MAX_LATE_S = 5.0  # s past its due time a markout's mid may come and still measu
 
 
 class MarkoutQueue:
-    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd", "notional_usd", "net_bps",
-                 "net_bps_sq")
+    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd", "notional_usd", "net_bps")
 
     def __init__(self, horizon_s: float, fee_rate: float = 0.0) -> None:
         self.horizon_s = horizon_s
@@ -34,10 +33,9 @@ class MarkoutQueue:
         self.positive = 0  # resolved with side·(mid − px) > the fee per unit (gross > 0 with no fee)
         self.sum_usd = 0.0  # Σ side·(mid − px)·sz over the resolved, gross of fees
         self.notional_usd = 0.0  # Σ px·sz over the resolved: what sum_usd is in bps of (not the pending fills')
-        # Σ and Σ² of each resolved fill's markout net of its fee, bps of its price (a fill each, unweighted: paper
-        # fills carry no size): graduation's mean net edge per fill and its standard error
+        # Σ of each resolved fill's markout net of its fee, bps of its price (a fill each, unweighted: paper fills
+        # carry no size): graduation's mean net edge per fill (its standard error from the sums per mid)
         self.net_bps = 0.0
-        self.net_bps_sq = 0.0
 
     def add(self, ts: float, side: int, px: float, sz: float = 0.0, fee: float | None = None) -> None:
         """A fill at ``ts`` (side +1 buy, −1 sell); ``sz`` weighs ``sum_usd``. ``fee`` is what the fill paid
@@ -60,7 +58,6 @@ class MarkoutQueue:
                 self.positive += 1
             net = (edge - fee) / px * 1e4
             self.net_bps += net
-            self.net_bps_sq += net * net
             self.sum_usd += edge * sz
             self.notional_usd += px * sz
             n += 1

@@ -119,9 +119,10 @@ class PromotionCriteria(FileModel):
         "(the share asks 35%) and lost 0.32 bp each before any fee; promoted, the real fills lost 1.7 bp each "
         "after the venue's 1.5 bp fee. 0: a level is left upwards only on fills that earn their fee on average."))
     net_edge_z: float = Field(1.0, ge=0, le=5, description=(
-        "Standard errors below the mean net edge that min_net_edge_bps is held against (mean − z·sd/√n over the "
-        "fills resolved at this level in the last dwell, at least min_fills_at_level of them): a mean just over "
-        "it on a few noisy fills is no evidence of earning. 0: the mean itself (then a single fill can pass)."))
+        "Standard errors below the mean net edge that min_net_edge_bps is held against (mean − z·SE over the "
+        "fills resolved at this level in the last dwell, at least min_fills_at_level of them; the error counts the "
+        "fills one mid resolved, a print's through the ladder, as one draw, as they move together): a mean just "
+        "over it on a few noisy fills is no evidence of earning. 0: the mean itself (then a single fill can pass)."))
 
     def check(self, evidence: "PromotionEvidence") -> tuple["CriterionCheck", ...]:
         """Each criterion's value against its threshold. NaN evidence (not measured yet) fails."""

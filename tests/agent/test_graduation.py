@@ -686,3 +686,24 @@ def test_a_placing_level_whose_real_fills_lose_their_fee_is_demoted(markout, dem
     if demoted:  # once the fills at the level are as many as promotion asks (30), not before
         assert g.controller.history.transitions[0].ts == pytest.approx(30.0 + 10.0, abs=5.0)
         assert "-1.50 bp" in g.controller.history.transitions[0].reason
+
+
+def test_the_net_edge_error_counts_the_fills_one_mid_resolved_as_one_draw():
+    """The fills one print makes through a ladder are marked out against one mid: 40 real fills in four bursts of ten,
+    the bursts netting +1 and -3 bp a fill by turns (mean -1 bp), are four draws, not forty. Taken as forty
+    independent fills, the mean's error (0.32 bp) put mean + 2 errors at -0.36 bp and demoted the level on a net
+    edge its four draws cannot tell from 0 (clustered by mid, 1.15 bp: +1.31)."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+    g = Graduation(GraduationConfig(start_level="MICRO_LIVE", demote_on_low_confidence=False, demote_net_edge_z=2.0),
+                   ScorecardConfig(), 100_000.0)
+    g.on_mid(0.0, 100.0)
+    for burst in range(4):
+        t = 1.0 + burst
+        for _ in range(10):
+            g.note_fill(t, 1, 100.0, 1.0, 0.015)  # 1.5 bp charged
+        g.on_mid(t + 10.0, 100.0 + (0.025 if burst % 2 == 0 else -0.015))  # +2.5 or -1.5 bp gross
+    g.evaluate(20.0, 100_000.0, 1.0, 1.0, 0, 40, 0)
+    assert g.level == L.MICRO_LIVE and not g.controller.history.transitions
+    assert g.evidence.net_edge_bps == pytest.approx(-1.0)
+    assert g.evidence.net_edge_se_bps == pytest.approx(math.sqrt(4 / 3), rel=1e-6)
