@@ -16,6 +16,7 @@ pending), as the model scorecards drop their late outcomes (``MAX_LATE_S`` is th
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 
 
@@ -44,12 +45,15 @@ class MarkoutQueue:
         per_unit = fee / sz if fee is not None and sz > 0.0 else px * self.fee_rate
         self._due.append((ts + self.horizon_s, side, px, sz, per_unit))
 
-    def on_mid(self, ts: float, mid: float) -> int:
-        """Resolve the fills due by ``ts`` against ``mid``; returns how many."""
+    def on_mid(self, ts: float, mid: float, made_by: float = math.inf) -> int:
+        """Resolve the fills due by ``ts`` against ``mid``; returns how many. ``made_by``: only the fills made at or
+        before then (graduation resolves a level's fills apart from those of the level it left, which are no
+        evidence of it)."""
         due = self._due
         n = 0
         late = ts - MAX_LATE_S
-        while due and due[0][0] <= ts:
+        by = min(ts, made_by + self.horizon_s)
+        while due and due[0][0] <= by:
             due_ts, side, px, sz, fee = due.popleft()
             if due_ts < late:  # its mid came after a gap in the feed: dropped
                 continue
@@ -67,3 +71,8 @@ class MarkoutQueue:
     @property
     def pending(self) -> int:
         return len(self._due)
+
+    @property
+    def first_due(self) -> float:
+        """When the oldest pending fill is due (inf: none pending)."""
+        return self._due[0][0] if self._due else math.inf

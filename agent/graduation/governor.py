@@ -47,8 +47,8 @@ class Graduation:
     __slots__ = ("cfg", "controller", "paper", "blend", "collateral", "confidence", "size_mult", "limit_scale",
                  "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
                  "_ack_ts", "_reconnects", "markouts", "fills", "_edge_recent", "_edge_n", "_edge_positive", "_net_sum",
-                 "_net_sq", "_net_cross", "_n_sq", "_fills_at_entry", "_paper_at_entry", "_level_peak", "_prev_safety",
-                 "_prev_degraded", "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow")
+                 "_net_sq", "_net_cross", "_n_sq", "_level_ts", "_fills_at_entry", "_paper_at_entry", "_level_peak",
+                 "_prev_safety", "_prev_degraded", "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow")
 
     def __init__(self, config: GraduationConfig, scorecard: ScorecardConfig, collateral_usd: float,
                  start_level: ExposureLevel | None = None, maker_fee_bps: float = 0.0,
@@ -79,6 +79,7 @@ class Graduation:
         self._edge_n = 0
         self._edge_positive = 0
         self._net_sum = self._net_sq = self._net_cross = self._n_sq = 0.0
+        self._level_ts = -math.inf  # when the level was entered: a fill made by then is another level's
         self._fills_at_entry = 0
         self._paper_at_entry = 0
         self._level_peak = math.nan
@@ -132,17 +133,27 @@ class Graduation:
     def note_fill(self, ts: float, side: int, px: float, sz: float, fee: float) -> None:
         """A real fill made at ``ts`` (when the venue made it, not its delivery: see agent.markouts on fills made in
         an outage); ``fee`` (USDC, negative for a rebate) is what the venue charged for it, and its markout counts as
-        positive edge only above that."""
+        positive edge only above that. One made by the time the level was entered (delivered after the change, at
+        a reconnect) is the level left's: not one of this level's fills."""
         self.fills += 1
+        if ts <= self._level_ts:
+            self._fills_at_entry += 1
         self.markouts.add(ts, side, px, sz, fee)
 
     def on_mid(self, ts: float, mid: float) -> None:
         # the level's edge is its own kind of fill: the real ones at a level that places orders, the paper ones at
         # Shadow. Both queues resolve, but a paper fill made at Shadow and resolving after a promotion is no
-        # evidence of the live level (nor a real one, an exit's or the level left's, of Shadow's paper quotes)
+        # evidence of the live level (nor a real one, an exit's or the level left's, of Shadow's paper quotes).
+        # Nor is a fill of the kind the level counts made by the time the level was entered (on the level left's
+        # orders): one still awaiting its markout at a change resolved as the new level's evidence, so a net-edge
+        # demotion from Ramping was followed within a horizon by one from MicroLive on Ramping's fills, and a
+        # promotion's first evidence was the level below's. Those resolve apart (the session's totals count them).
         live = self.places_orders
+        since = self._level_ts
         for q, counts in ((self.markouts, live), (self.paper.markouts, not live)):
             if q.pending:
+                if q.first_due <= since + q.horizon_s:
+                    q.on_mid(ts, mid, since)
                 p0, s0 = q.positive, q.net_bps
                 n = q.on_mid(ts, mid)
                 if counts and n:
@@ -327,7 +338,9 @@ class Graduation:
             self._entered(equity)
 
     def _entered(self, equity: float) -> None:
-        """A new level: its evidence starts over (fills, markouts, drawdown)."""
+        """A new level: its evidence starts over (fills, markouts, drawdown); the fills made before it, their
+        markouts pending, are the level left's (on_mid)."""
+        self._level_ts = self.controller.entered_ts
         self.records.append({"type": "level", **self.controller.history.transitions[-1].to_record()})
         self._fills_at_entry = self.fills
         self._paper_at_entry = self.paper.fills

@@ -707,3 +707,68 @@ def test_the_net_edge_error_counts_the_fills_one_mid_resolved_as_one_draw():
     assert g.level == L.MICRO_LIVE and not g.controller.history.transitions
     assert g.evidence.net_edge_bps == pytest.approx(-1.0)
     assert g.evidence.net_edge_se_bps == pytest.approx(math.sqrt(4 / 3), rel=1e-6)
+
+
+def _losing_fills_at(start: L, until: float, stop_at_change: bool = True):
+    """A Graduation at ``start`` (net-edge demotion at z 2 on 10 fills) fed a real fill every 0.25 s, each losing
+    its 1.5 bp fee ± 1 bp by turns, marked out 10 s later, and evaluated every second until ``until``; no fill is
+    made after the first level change when ``stop_at_change``: what resolves after it is the level left's."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+    g = Graduation(GraduationConfig(promotion=PromotionCriteria(min_fills_at_level=10), start_level=start,
+                                    demote_on_low_confidence=False, demote_net_edge_z=2.0),
+                   ScorecardConfig(), 100_000.0)
+    g.on_mid(0.0, 100.0)
+    made = []
+    for k in range(1, int(until * 4) + 1):
+        t = k * 0.25
+        if not (stop_at_change and g.controller.history.transitions):
+            made.append(t)
+            g.note_fill(t, 1, 100.0, 1.0, 0.015)  # 1.5 bp charged
+        if t >= 10.0:
+            i = k - 40  # the fill made 10 s ago, if one was
+            g.on_mid(t, 100.0 + (0.01 if i % 4 < 2 else -0.01))  # gross ± 1 bp: net -0.5 or -2.5 bp
+        if k % 4 == 0:
+            g.evaluate(t, 100_000.0, 1.0, 1.0, 0, k, 0)
+    return g, made
+
+
+def test_a_net_edge_demotion_does_not_cascade_on_the_fills_of_the_level_it_left():
+    """A net-edge demotion empties the window, but Ramping's fills still awaiting their 10 s markout resolved after
+    it as MicroLive's evidence: 40 of them (a fill every 0.25 s) demoted MicroLive too, to Shadow, 3 s later, on no
+    fill MicroLive made. A fill's markout is evidence of the level it was made at only."""
+    g, _ = _losing_fills_at(L.RAMPING, 40.0)
+    moves = [(x.from_level, x.to_level, x.trigger) for x in g.controller.history]
+    assert moves == [(L.RAMPING, L.MICRO_LIVE, DemotionTrigger.NET_EDGE)]
+    e = g.evidence  # MicroLive's, long after every fill Ramping made resolved: none of them
+    assert e.positive_edge_n == 0 and math.isnan(e.positive_edge_share) and math.isnan(e.net_edge_bps)
+    assert g.markouts.resolved > 10 + 30  # (they resolved: the session's totals count them)
+
+
+def test_the_fills_made_at_the_level_after_a_change_are_its_evidence():
+    """What the fix keeps: the fills MicroLive makes after Ramping's demotion are MicroLive's evidence, and, losing
+    as Ramping's did, demote it in turn once ten of them resolve (not before: a horizon and ten fills later)."""
+    g, _ = _losing_fills_at(L.RAMPING, 60.0, stop_at_change=False)
+    demotions = [(x.ts, x.to_level) for x in g.controller.history]
+    assert [to for _, to in demotions] == [L.MICRO_LIVE, L.SHADOW]
+    assert demotions[1][0] - demotions[0][0] >= 10.0 + 10 * 0.25
+
+
+def test_a_fill_made_before_a_level_change_and_delivered_after_it_is_not_the_new_levels():
+    """A fill made at Ramping and delivered at a reconnect after the change (an exchange-health or safety demotion
+    in the outage) counted among MicroLive's fills (fills_at_level, which promotion asks 30 of) and, were its markout
+    resolved in time, in its edge evidence."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+    g = Graduation(GraduationConfig(start_level=L.RAMPING, demote_on_low_confidence=False), ScorecardConfig(),
+                   100_000.0)
+    g.on_mid(0.0, 100.0)
+    g.manual(5.0, L.MICRO_LIVE)
+    g.note_fill(4.0, 1, 100.0, 1.0, 0.015)  # made at Ramping, delivered at 6 s
+    g.note_fill(6.0, 1, 100.0, 1.0, 0.015)  # MicroLive's
+    g.on_mid(14.0, 100.03)  # Ramping's fill resolves (3 bp gross)
+    g.on_mid(16.0, 100.0)  # MicroLive's (0 gross)
+    g.evaluate(16.0, 100_000.0, 1.0, 1.0, 0, 1, 0)
+    e = g.evidence
+    assert (e.fills_at_level, e.positive_edge_n) == (1, 1)
+    assert e.positive_edge_share == 0.0 and e.net_edge_bps == pytest.approx(-1.5)
