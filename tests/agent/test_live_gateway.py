@@ -4846,3 +4846,39 @@ def test_the_ends_files_are_not_overwritten_by_a_checkpoint_still_being_written(
     printed = json.loads(capsys.readouterr().out)
     assert code == 0 and len(in_thread) >= 2  # (a checkpoint was being written in a thread as the run ended)
     assert json.loads((out / "summary.json").read_text()) == printed
+
+
+@pytest.mark.parametrize("ahead_s", [0.0, 2.0])
+def test_a_fill_made_while_the_socket_was_down_before_the_sessions_first_fills_snapshot_is_the_sessions(ahead_s):
+    """The session's first userFills snapshot frame is history, the fills made before the session. The first socket
+    drops after the book and an account snapshot came and before that frame did (the fill pushes, userFills and
+    userEvents, lost with it), and an IOC of the session's fills meanwhile. The fill must reach the agent once,
+    as the session's (the ledger books its fee and counts it), not be taken for history. With this host's clock 2 s
+    ahead of the venue's (warned of at the start, not refused), the session's history was taken to end at the start
+    on this host's clock: the fill, 2 s earlier on the venue's, was left out of the recovery and of the frame."""
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy, \
+                    started(proxy, lambda: clock() + ahead_s, quota_poll_s=0, backoff_base_s=0.05,
+                            backoff_max_s=0.2) as (gw, events):
+                lost = [True]
+                proxy.rewrite_frame = lambda text: ('{"channel":"pong"}' if lost[0] and re.search(
+                    '"channel": ?"(userFills|user)"', text) else text)
+                assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
+                gw.send(RequestAccountSnapshot())  # (as the core asks before it quotes)
+                assert await until(lambda: first(events, AccountSnapshot))
+                gw.send(PlaceOrder(cloid(90), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(90)))
+                await asyncio.sleep(0.3)  # its pushes came, and were lost
+                assert gw.fills.baseline_ms is None and not first(events, FillReceived)
+                await proxy.sockets[0].close()
+                lost[0] = False
+                assert await until(lambda: first(events, ConnectionRestored))
+                assert await until(lambda: gw.stats["recoveries"] >= 1 and gw._recovery.done())
+                await asyncio.sleep(0.3)  # the new socket's snapshot frame has come
+                return events
+        events = asyncio.run(scenario())
+    fills = [e for e in events if type(e) is FillReceived]
+    assert len(fills) == 1 and fills[0].sz == 0.001
+    _, ledger = books_from(events)
+    assert ledger.fills == 1 and ledger.fees == fills[0].fee > 0 and abs(ledger.position - 0.001) < 1e-12

@@ -1169,9 +1169,20 @@ class HyperliquidGateway(CommandRouter):
             for ev in self.fills.recovered(page):
                 self._emit(self._named(ev))
         rows: list[int] = []
-        await self._fill_pages(self.fills.since_ms(self._started_ms), _RECOVERY_ATTEMPTS, deliver, "userFillsByTime",
-                               rows)
+        await self._fill_pages(self.fills.since_ms(self._venue_start_ms()), _RECOVERY_ATTEMPTS, deliver,
+                               "userFillsByTime", rows)
         self._spent("userFillsByTime", rows)
+
+    def _venue_start_ms(self) -> int:
+        """The session's start on the venue's clock, at the earliest: this host's less the most it was ahead at the
+        last account snapshot (``clock_ahead_s``; the core quotes only after one). It ends the session's history
+        when the socket dropped before the first userFills snapshot frame came (``FillDelivery.since_ms``, whose
+        fills are keyed by the venue's time). On this host's clock, ahead by 2 s (warned of, not refused), a fill
+        made in the session's first 2 s while that socket was down was taken for history, and lost: the ledger's
+        fees, realised PnL and fills count were short of it for the run, though the position (the venue's) was
+        right. Early by at most the snapshot's round trip, a fill of another process's just before the start is
+        the lesser error: it is booked (its fee), while a fill of the session's is never lost."""
+        return self._started_ms - math.ceil(self.clock_ahead_s * 1000)
 
     def _spent(self, request: str, rows: list[int]) -> None:
         """The core is told the IP weight of pages the gateway read on its own (``rows``: each page's rows)."""
