@@ -357,7 +357,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 # (the venue's outage ended after its last refused reconnect attempt: the rest is the agent's backoff,
                 # which twin serve's client adds again; as seen, a twin of 4 s outages fitted 12.5)
                 r = ev.refused_ts
-                outages_from.append(min(max(r - down_since, 0.0), ts - down_since) if r == r else ts - down_since)
+                # (None, or "nan" in a journal written the day it was added: not known)
+                known = r is not None and r == r
+                outages_from.append(min(max(r - down_since, 0.0), ts - down_since) if known else ts - down_since)
                 down_since = None
         if t in _PUSHED:
             prev_push = ts

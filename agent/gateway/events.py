@@ -316,12 +316,14 @@ class ConnectionLost:
 class ConnectionRestored:
     """The socket is back. ``refused_ts`` (on ``ts``'s clock): the start of this outage's last reconnect attempt
     the venue did not take, or the drop's time when its first one was taken: the venue's own outage ended after it,
-    and what came after is the agent's reconnect backoff (calibration fits the venue's part). NaN: not known (the
-    twin in process, which reconnects as its outage ends, and journals written before it was recorded)."""
+    and what came after is the agent's reconnect backoff (calibration fits the venue's part). None: not known (the
+    twin in process, which reconnects as its outage ends, and journals written before it was recorded). (Not a NaN
+    default: an event holding NaN is not equal to its own copy once pickled, nor to itself read back from a
+    journal.)"""
 
     ts: float
     stream: str
-    refused_ts: float = math.nan
+    refused_ts: float | None = None
 
 
 @event

@@ -181,7 +181,7 @@ class HyperliquidGateway(CommandRouter):
         self._recover_again = False  # a reconnect came while it ran: it runs once more when done
         self._lost_reported = False
         self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
-        self._refused_ts = math.nan  # ConnectionRestored.refused_ts of the current outage
+        self._refused_ts: float | None = None  # ConnectionRestored.refused_ts of the current outage
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
