@@ -112,6 +112,14 @@ async def started(bg, clock, **kw):
         await gw.close()
 
 
+async def snapshot_answered(gw, events: list) -> None:
+    """An account snapshot asked for and answered: a new one among ``events``, whatever came before (the clock
+    tests read the gateway's measures after it)."""
+    n = len(events)
+    gw.send(RequestAccountSnapshot())
+    assert await until(lambda: any(type(e) is AccountSnapshot for e in events[n:]))
+
+
 async def until(pred, timeout_s: float = WAIT_S) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -907,15 +915,12 @@ def test_actions_are_stamped_on_the_venues_time_once_a_snapshot_measures_the_clo
     with served(speed=1.0) as (bg, ex, clock):
         async def scenario():
             async with started(bg, lambda: clock() - lag[0], quota_poll_s=0) as (gw, events):
-                gw.send(RequestAccountSnapshot())
-                assert await until(lambda: first(events, AccountSnapshot))
+                await snapshot_answered(gw, events)
                 behind = gw.clock_behind_s
                 gw.send(PlaceOrder(cloid(64), Side.BUY, 50_000.0, 0.001))
                 assert await until(lambda: first(events, OrderAcknowledged) or first(events, OrderRejected))
                 lag[0] = 0.0
-                n = len(events)
-                gw.send(RequestAccountSnapshot())
-                assert await until(lambda: any(type(e) is AccountSnapshot for e in events[n:]))
+                await snapshot_answered(gw, events)
                 return events, behind, gw.clock_behind_s
         events, behind, after = asyncio.run(scenario())
     assert 9.5 < behind <= 10.5 and after == 0.0
@@ -935,8 +940,7 @@ def test_a_step_back_a_snapshot_measured_is_not_added_again_at_the_next_action()
                 gw.send(PlaceOrder(cloid(65), Side.BUY, 50_000.0, 0.001))
                 assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(65)))
                 lag[0] = 2.0  # (stepped back after the last action, before the snapshot)
-                gw.send(RequestAccountSnapshot())
-                assert await until(lambda: first(events, AccountSnapshot))
+                await snapshot_answered(gw, events)
                 measured = gw.clock_behind_s
                 gw.send(PlaceOrder(cloid(66), Side.BUY, 50_000.0, 0.001))
                 assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(66)))
@@ -982,8 +986,7 @@ def test_a_clock_ahead_stepped_back_into_step_does_not_lengthen_its_actions_life
     with served(speed=1.0) as (bg, ex, clock):
         async def scenario():
             async with started(bg, lambda: clock() - lag[0], quota_poll_s=0) as (gw, events):
-                gw.send(RequestAccountSnapshot())
-                assert await until(lambda: first(events, AccountSnapshot))
+                await snapshot_answered(gw, events)
                 ahead = gw.clock_ahead_s
                 lag[0] = 0.0  # (stepped back into step with the venue)
                 gw.send(PlaceOrder(cloid(71), Side.BUY, 50_000.0, 0.001))
