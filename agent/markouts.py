@@ -5,8 +5,10 @@ ledger sums them in USDC per horizon for the summary (gross: it reports fees apa
 the favourable ones (the positive-edge share is promotion evidence), for real fills and for Shadow's
 paper fills alike, and a fill is favourable only when its markout beats what it paid in fees: a maker
 whose spread capture is smaller than its fee loses on every fill, however many of them are
-"favourable" gross. One queue per horizon, in due order (fills arrive in time order and the horizon is
-fixed).
+"favourable" gross. One queue per horizon, in due order: the order the fills were made in, which is the order
+they arrive in but for one made earlier and delivered later (recovered at a reconnect), put in its place. Who
+resolves a queue's fills made by a time apart from those made after it (``on_mid``'s ``made_by``: graduation's
+levels) needs that order, not the arrival order, at its head.
 
 A fill due while the feed was down (a lost socket, a book gone quiet) is resolved by the first mid after
 the gap, which measures a longer horizon than the queue's and, after a jump in the outage, mostly the jump:
@@ -43,7 +45,15 @@ class MarkoutQueue:
         in USDC (negative: a rebate), which needs ``sz``; without it the fill pays ``fee_rate`` of its
         notional."""
         per_unit = fee / sz if fee is not None and sz > 0.0 else px * self.fee_rate
-        self._due.append((ts + self.horizon_s, side, px, sz, per_unit))
+        due = self._due
+        item = (ts + self.horizon_s, side, px, sz, per_unit)
+        if due and item[0] < due[-1][0]:  # made before a fill already queued (rare): put in its place
+            i = len(due) - 1
+            while i > 0 and item[0] < due[i - 1][0]:
+                i -= 1
+            due.insert(i, item)
+        else:
+            due.append(item)
 
     def on_mid(self, ts: float, mid: float, made_by: float = math.inf) -> int:
         """Resolve the fills due by ``ts`` against ``mid``; returns how many. ``made_by``: only the fills made at or

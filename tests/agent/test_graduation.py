@@ -772,3 +772,25 @@ def test_a_fill_made_before_a_level_change_and_delivered_after_it_is_not_the_new
     e = g.evidence
     assert (e.fills_at_level, e.positive_edge_n) == (1, 1)
     assert e.positive_edge_share == 0.0 and e.net_edge_bps == pytest.approx(-1.5)
+
+
+def test_a_fill_made_before_a_level_change_is_the_level_lefts_though_delivered_after_the_new_levels_first():
+    """Fills need not come in the order they were made: one made at Ramping (4 s) is delivered at a reconnect after
+    the change (5 s), behind a fill MicroLive made at 6 s. Attributed by its own venue time against the change, it
+    is Ramping's evidence, not MicroLive's, though it is due (14 s) before the fill ahead of it in the queue (16 s):
+    before, the queue's head was taken as its oldest, and both resolved as MicroLive's at 16 s."""
+    from agent.graduation.governor import Graduation
+    from agent.validation.scorecard import ScorecardConfig
+    g = Graduation(GraduationConfig(start_level=L.RAMPING, demote_on_low_confidence=False), ScorecardConfig(),
+                   100_000.0)
+    g.on_mid(0.0, 100.0)
+    g.manual(5.0, L.MICRO_LIVE)
+    g.note_fill(6.0, 1, 100.0, 1.0, 0.015)  # MicroLive's
+    g.note_fill(4.0, 1, 100.0, 1.0, 0.015)  # made at Ramping, delivered after MicroLive's first fill
+    g.on_mid(14.5, 100.03)  # Ramping's fill is due: it resolves (3 bp gross), apart
+    g.on_mid(16.0, 100.0)  # MicroLive's (0 gross)
+    g.evaluate(16.0, 100_000.0, 1.0, 1.0, 0, 1, 0)
+    e = g.evidence
+    assert (e.fills_at_level, e.positive_edge_n) == (1, 1)
+    assert e.positive_edge_share == 0.0 and e.net_edge_bps == pytest.approx(-1.5)
+    assert g.markouts.resolved == 2  # (both resolved: the session's totals count them)

@@ -107,3 +107,17 @@ def test_a_fill_due_in_a_feed_gap_is_expired_not_measured_by_the_first_mid_after
     assert q.on_mid(31.5, 101.0) == 1 and q.sum_usd == 1.0  # a mid within max_late_s of due measures it
     q.add(40.0, +1, 100.0, 1.0)
     assert q.on_mid(50.0 + MAX_LATE_S, 102.0) == 1  # exactly max_late_s late still counts
+
+
+def test_a_fill_delivered_out_of_order_resolves_when_due_not_behind_the_fill_ahead_of_it():
+    """A fill made earlier but delivered later (recovered at a reconnect) is due before the fill ahead of it: it
+    resolves at its own horizon, and ``made_by`` tells it apart by when it was made, not where it sits in the queue."""
+    q = MarkoutQueue(10.0)
+    q.add(6.0, +1, 100.0, 1.0)
+    q.add(4.0, +1, 100.0, 1.0)  # made before, delivered after
+    assert q.first_due == 14.0
+    assert q.on_mid(14.0, 100.5) == 1  # the one made at 4 s, at its horizon
+    assert q.sum_usd == pytest.approx(0.5) and q.first_due == 16.0
+    q.add(5.0, -1, 100.0, 1.0)
+    assert q.on_mid(16.0, 100.0, made_by=5.0) == 1  # only the one made by 5 s
+    assert q.pending == 1 and q.on_mid(16.0, 100.0) == 1
