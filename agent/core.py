@@ -41,6 +41,7 @@ from agent.gateway.events import (
 )
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
+from agent.graduation.paper import within_limit
 from agent.ledger import Ledger
 from agent.quoting.estimators import ArrivalEstimator, VolatilityEstimator
 from agent.quoting.glft import glft_coefficients, glft_half_skew
@@ -238,6 +239,9 @@ class AgentCore:
         self._reconciled_state: tuple | None = None
         self._overlaid_key: tuple | None = None  # the safety overlay's last result, and what it was of
         self._overlaid: list[DesiredQuote] = []
+        # Shadow's paper quotes within the limit (within_limit) and the (quotes, position, limit) they are of
+        self._paper_key: tuple = (None, math.nan, math.nan)
+        self._paper_quotes: list = []
         self._forecast: tuple | None = None  # the last cycle's (ts, its signals' parts, book mid), until _after_cycle
         self._after_due = math.nan  # the ts of the cycle whose after-cycle work is still to do (nan: none)
         self._fit_ts = -math.inf
@@ -1517,7 +1521,13 @@ class AgentCore:
             self._fit = self.arrivals.fit(ts) if self.arrivals is not None else None
         A, k = self._fit if self._fit is not None else \
             (q.a_prior, q.k_prior if q.k_prior is not None else q.k_prior_per_bp * 1e4 / mid)
-        pos = self.tracker.position
+        real_pos = pos = self.tracker.position
+        shadow = not self.graduation.places_orders
+        if shadow:
+            # the paper agent's position: its paper fills (since Shadow was entered) on the real one. Its quotes are
+            # skewed by it and limited on it, as a live level's by the real position; left out, its paper fills
+            # added up to several times the limit on quotes never skewed for it (paper.py)
+            pos = real_pos + self.graduation.paper.position
         g = q.glft
         if A != self._coef_A or k != self._coef_k:  # A and k move every few seconds: GLFT's c1, c2 with them
             self._coef_A = A
@@ -1682,15 +1692,26 @@ class AgentCore:
             desired = self._overlaid  # ... reducing side only, venue minimum
             safety_size = ov.size_factor
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit (par_f, of the state)
-        rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, pos, self.budget.headroom, p_stressed,
+        rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, real_pos, self.budget.headroom, p_stressed,
                     self.safety.level, g.controller.level, g.confidence, par)  # (g.level without its property)
         if par_f < 1.0 and pos:
             desired = taper_increasing(desired, par_f, pos, q.ladder.min_notional_usd, self.lot)
             par_size = par_f
         rec.quotes = desired
-        if not g.places_orders:
-            g.shadow_quotes(desired, ts)  # Shadow: quoted on paper, nothing placed (live orders get pulled) ...
+        paper_pos = None
+        if shadow:
+            # Shadow: quoted on paper, nothing placed (live orders get pulled), within the limit on the paper
+            # position, worst case, as reconcile holds a live level's orders: the full limit, as the ladder is of full
+            # size (the level's scale, 0, is for real orders) ...
+            paper_pos = pos
+            plim = cfg.risk.max_position if cfg.risk.max_position < cap else cap
+            if self._paper_key[0] is not desired or self._paper_key[1] != pos or self._paper_key[2] != plim:
+                self._paper_key = (desired, pos, plim)
+                self._paper_quotes = within_limit(desired, pos, plim, self.lot, q.ladder.min_notional_usd)
+            rec.quotes = self._paper_quotes
+            g.shadow_quotes(self._paper_quotes, ts)
             rec.note = "shadow"
+            pos = real_pos
             if pos and cfg.graduation.shadow_exits:
                 # ... but a position it was left with is worked off: the paper ladder's reducing side,
                 # reduce-only and capped at the position (an unmanaged position held for hours is risk no level
@@ -1712,7 +1733,7 @@ class AgentCore:
         tr = self.tracker
         rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
                      floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
-                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, g.limit_scale)
+                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, paper_pos, g.limit_scale)
         # everything reconcile reads: the desired quotes (the ladder's key, the overlay, the level, the taper), the
         # orders (any change bumps the tracker's version), the exposure of orders ended but still settling (which
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address

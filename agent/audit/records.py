@@ -66,7 +66,7 @@ class CycleDecisionRecord:
         if not self.steps:
             return []
         (half, regime, safety, exposure, skew, fee, floor, widen, bid, ask, size_mult, exit_mult, safety_size,
-         safety_exit, par, shadow, limit) = self.steps
+         safety_exit, par, shadow, paper, limit) = self.steps
         out = [("glft_half_spread", half, "spread"), ("regime_spread_mult", regime, "spread"),
                ("safety_spread_mult", safety, "spread"), ("exposure_spread_mult", exposure, "spread"),
                ("inventory_skew", skew, "center")]
@@ -80,7 +80,8 @@ class CycleDecisionRecord:
                               ("exposure_size_mult_reducing", exit_mult, "size"),
                               ("safety_size_factor", safety_size, "size"),
                               ("safety_size_factor_reducing", safety_exit, "size"), ("par_size_factor", par, "size"),
-                              ("shadow_exits", shadow, "size"), ("exposure_limit_scale", limit, "limit")):
+                              ("shadow_exits", shadow, "size"), ("paper_position", paper, "center"),
+                              ("exposure_limit_scale", limit, "limit")):
             if v is not None:
                 out.append((name, v, kind))
         return out

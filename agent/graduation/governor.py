@@ -349,6 +349,7 @@ class Graduation:
         self._net_sum = self._net_sq = self._net_cross = self._n_sq = 0.0
         self._level_peak = equity
         self.shadow.restart()
+        self.paper.position = 0.0  # (Shadow's paper agent starts where the real one is: its paper fills on that)
         if self.controller.level != ExposureLevel.SHADOW:
             self.paper.clear()
         self._refresh_throttles()

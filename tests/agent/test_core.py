@@ -1,6 +1,7 @@
 """The core end to end on the twin: determinism, two independent drivers, limits under latency, logs."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -2399,7 +2400,8 @@ def test_a_cancel_all_books_the_request_items_the_gateway_spends_on_it():
 def test_retune_quotes_with_the_new_parameters_as_a_core_built_with_them_would(new):
     """A parameter search changes GLFT, the ladder, the size and the requote bands between events: from the
     next cycle on, the quotes are those a core built with the new config quotes on the same events (at
-    Shadow, where the quotes move nothing the estimators see), not the memos of the old ones."""
+    Shadow, where the quotes move nothing the estimators see: they move the paper book and its position alone, which
+    the retuned core is given as the other's stood at the retune), not the memos of the old ones."""
     from agent.execution.reconcile import ReconcileConfig
     from agent.quoting.glft import GlftConfig
     from agent.quoting.ladder import LadderConfig
@@ -2425,6 +2427,7 @@ def test_retune_quotes_with_the_new_parameters_as_a_core_built_with_them_would(n
     a.retune(glft=GlftConfig(**q.glft.model_dump()), ladder=LadderConfig(**q.ladder.model_dump()),
              order_size=q.order_size, reconcile=ReconcileConfig(price_tolerance_ticks=3.0))
     assert a.cfg == b.cfg
+    a.graduation.paper = copy.deepcopy(b.graduation.paper)  # (b's paper fills were of b's quotes: its skew)
     a.drain_records()
     b.drain_records()
     for e in events[cut:]:

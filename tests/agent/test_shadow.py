@@ -13,7 +13,7 @@ from agent.execution.orders import OrderTracker
 from agent.gateway.events import (
     CancelAcknowledged, CancelOrder, FillReceived, OrderAcknowledged, PlaceOrder, Side, Tif,
 )
-from agent.graduation import PromotionCriteria, PromotionEvidence
+from agent.graduation import ExposureLevel as L, PromotionCriteria, PromotionEvidence
 from agent.graduation.paper import PaperFills
 from agent.session import USER, build_session
 from agent.shadow import SimToRealGap
@@ -371,3 +371,60 @@ def test_a_print_made_before_shadow_quoted_a_spent_price_again_does_not_paper_fi
     p.set_quotes(ladder, 21.0)
     assert p.on_trade(21.1, 99.5, 0.25, -1, made_ts=21.05) == 1 and p.bids[0] == (100.0, 0.75)  # made after: fills
     assert p.on_trade(21.2, 102.0, 0.5, 1, made_ts=12.0) == 1  # (the ask, never spent: quoted since 10.0)
+
+
+def _shadow_paper_session(seed: int, seconds: float):
+    """A session held at Shadow, watched from outside the core: the paper position its paper fills make (each fill's
+    size off the paper book, bids bought and asks sold), at its largest, and each quote cycle's inventory skew step
+    (the centre's move) beside the paper position then."""
+    cfg = AgentConfig.model_validate({"graduation": {"ceiling": "SHADOW"}})
+    ex, _, core, driver = build_session(cfg, seed)
+    paper, handle = core.graduation.paper, core.handle
+    seen = {"pos": 0.0, "max": 0.0, "skews": []}
+
+    def watched(ev):
+        n, cycle = paper.fills, core.cycle
+        bids, asks = sum(s for _, s in paper.bids), sum(s for _, s in paper.asks)
+        out = handle(ev)
+        if paper.fills > n:
+            seen["pos"] += (bids - sum(s for _, s in paper.bids)) - (asks - sum(s for _, s in paper.asks))
+            seen["max"] = max(seen["max"], abs(seen["pos"]))
+        if core.cycle != cycle and core._recent and core._recent[-1].steps:
+            seen["skews"].append((seen["pos"], core._recent[-1].steps[4], core.tracker.position))
+        return out
+    core.handle = watched
+    driver.start()
+    ex.env.run(until=seconds)
+    return cfg, core, seen
+
+
+def test_shadow_s_paper_quotes_keep_a_paper_position_within_the_limit_and_skewed_by_it():
+    """Shadow's paper fills moved no position: over 30 minutes (seed 0) they added up to 0.26 BTC long or short
+    against the 0.05 limit, and the paper quotes were never skewed for it, so the paper evidence promotion judges came
+    from an agent that could not exist live (there the quotes skew by inventory and the worst-case limit stops the side
+    that would exceed it). Now the paper fills keep a paper position, which the paper quotes are skewed by and limited
+    on, worst case, as a live level's orders are by the real position (the real one is still flat)."""
+    cfg, core, seen = _shadow_paper_session(0, 1800.0)
+    lot = 1e-5
+    assert core.graduation.level == L.SHADOW and core.graduation.paper.fills > 500
+    assert seen["max"] <= cfg.risk.max_position + lot
+    assert core.graduation.paper.position == pytest.approx(seen["pos"], abs=1e-9)
+    held = [(pos, step) for pos, step, real in seen["skews"] if abs(pos) > 0.01 and real == 0.0]
+    assert len(held) > 100
+    assert all(step * pos < 0.0 for pos, step in held)  # long on paper: the centre moved down (the step is −skew)
+
+
+def test_shadow_s_paper_quotes_are_cut_to_the_limit_worst_case_nearest_the_touch_first():
+    """The rule the paper ladder is held to (reconcile's rule 3 on a book with nothing else resting): per side, each
+    quote at most the room left were every quote nearer the touch filled, on the lot, none under the venue minimum;
+    the ladder itself (the same list) when it fits whole."""
+    from agent.execution.reconcile import DesiredQuote
+    from agent.graduation.paper import within_limit
+    ladder = [DesiredQuote(BUY, 99.0, 0.02, 0), DesiredQuote(BUY, 98.0, 0.02, 1), DesiredQuote(BUY, 97.0, 0.02, 2),
+              DesiredQuote(SELL, 101.0, 0.02, 0), DesiredQuote(SELL, 102.0, 0.02, 1)]
+    assert within_limit(ladder, 0.0, 0.1, 1e-5, 1.0) is ladder
+    long = within_limit(ladder, 0.03, 0.05, 1e-5, 1.0)  # 0.02 of room to buy, 0.08 to sell
+    assert [(q.side, q.px, q.sz) for q in long] == [(BUY, 99.0, 0.02), (SELL, 101.0, 0.02), (SELL, 102.0, 0.02)]
+    cut = within_limit(ladder, -0.015, 0.05, 1e-5, 1.0)  # 0.065 to buy: 0.02, 0.02, 0.02 fit; 0.035 to sell
+    assert [q.sz for q in cut if q.side is SELL] == pytest.approx([0.02, 0.015])
+    assert [q.sz for q in within_limit(ladder, -0.015, 0.05, 1e-5, 1.6) if q.side is SELL] == [0.02]  # 0.015 × 102
