@@ -168,8 +168,8 @@ class QuotingConfig(FileModel):
         "this much further from its centre than the model's half spread (GLFT's has no fees in it), so that a "
         "fill earns the model's half spread net of the fee. 0 (the default) quotes the model's spread "
         "alone, which on a $1-tick coin at $100k is a fraction of a bp: every fill then pays the fee out of the "
-        "spread (the summary's fees line shows it). Shadow's paper fills pay it too in the promotion evidence "
-        "(graduation's positive-edge share is net of fees; real fills pay what the venue charged). Set it to "
+        "spread (the summary's fees line shows it). Shadow's paper fills pay the venue's rate in the promotion "
+        "evidence where the session knows it (graduation.paper_maker_fee_bps), this where it does not. Set it to "
         "your tier's rate before trading for real."))
     min_half_spread_ticks: float = Field(0.5, ge=0, le=1e6, description="Floor on the quoted half spread, ticks.")
     glft: GlftConfig = Field(default_factory=GlftConfig, description="GLFT risk aversion and factors.")
@@ -266,3 +266,13 @@ def _yaml_lines(model: BaseModel, indent: int, out: list[str]) -> None:
         if text.startswith("{") and text.endswith("}"):
             text = text[1:-1]
         out.append(f"{pad}{text}" + (f"  # {doc}" if doc else ""))
+
+
+def with_venue_maker_fee(config: AgentConfig, maker_fee_bps: float | None) -> AgentConfig:
+    """``config`` with ``graduation.paper_maker_fee_bps`` set to the venue's maker rate (bps) where it leaves it null:
+    what the session knows the venue charges (userFees, the twin's instrument), which Shadow's paper fills pay in the
+    promotion evidence. As it is when the rate is not known (None) or the config names one."""
+    if maker_fee_bps is None or config.graduation.paper_maker_fee_bps is not None:
+        return config
+    g = config.graduation.model_copy(update={"paper_maker_fee_bps": round(maker_fee_bps, 9)})
+    return config.model_copy(update={"graduation": g})

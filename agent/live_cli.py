@@ -513,6 +513,7 @@ async def _trade(plan: _Plan, gw) -> int:
     """The checks before any order, then the run (trading from ``driver.install_signal_handlers``)."""
     from agent.audit.event_log import EventJournal
     from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
+    from agent.config import with_venue_maker_fee
     from agent.gateway.hyperliquid.gateway import CoinNotListed, GatewayError
     from agent.live import KILL_STOP, DryRunGateway, LiveDriver, live_core, live_summary, run_cloid_prefix
     from agent.preflight import Refused, preflight
@@ -530,6 +531,8 @@ async def _trade(plan: _Plan, gw) -> int:
         log.warning("cannot read the account's fee rate (%s): quoting.maker_fee_bps is not checked against it", e)
     if plan.account is None and gw.signer == gw.user:
         log.info("HL_ACCOUNT_ADDRESS not set: trading as the key's own address %s", gw.user)
+    if not asset.dex:  # the venue's rate for Shadow's paper fills (a HIP-3 dex's deployer sets its own: not this)
+        cfg = with_venue_maker_fee(cfg, listed_fee_bps)
     tick = 10.0 ** -venue_price_decimals(mid, asset.sz_decimals)
     cloid_prefix = run_cloid_prefix()
     core = live_core(cfg, plan.seed, tick, asset.sz_decimals, cloid_prefix)
@@ -724,7 +727,8 @@ def net_edge_demotion_warning(graduation, execution_level: int) -> str | None:
 
 def fee_check(configured_bps: float, listed_bps: float, execution_level: int, hip3: bool) -> tuple[int, str]:
     """(log level, text) for the maker rate the venue lists for the account (``userFees``) against
-    ``quoting.maker_fee_bps``, which the quotes and the promotion evidence assume. A warning when they differ
+    ``quoting.maker_fee_bps``, which the quotes assume (Shadow's paper fills pay the listed rate in the promotion
+    evidence, ``graduation.paper_maker_fee_bps``, but on a HIP-3 dex). A warning when they differ
     and real quotes go out (levels 3, 4); information otherwise. On a HIP-3 dex the deployer sets the fees,
     so the listed rate (the first dex's) is only a guide there: the summary's fee rate row is what was paid."""
     head = f"the venue lists this account's maker fee as {listed_bps:.2f} bp (userFees); quoting.maker_fee_bps is " \
@@ -735,8 +739,8 @@ def fee_check(configured_bps: float, listed_bps: float, execution_level: int, hi
         return logging.INFO, head
     if execution_level < 3:
         return logging.INFO, head + " (they differ; nothing placed at this level pays it)"
-    return logging.WARNING, head + ": the quotes and the promotion evidence price the wrong fee; set quoting." \
-                                   "maker_fee_bps to what you pay in --config"
+    return logging.WARNING, head + ": the quotes price the wrong fee (each fill pays it out of the spread); set " \
+                                   "quoting.maker_fee_bps to what you pay in --config"
 
 
 def _write_run_files(out: Path, core, gateway, driver, summary: dict) -> None:

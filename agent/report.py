@@ -135,7 +135,7 @@ FEE_MATCH_BPS = 0.05
 
 def fee_rate_text(f: dict) -> str:
     """The summary row for ``fee_rate_bps``: what the maker fills paid beside what the quotes assume, flagged
-    when they differ (by more than rounding): the quotes and the promotion evidence then price the wrong fee."""
+    when they differ (by more than rounding): the quotes then price the wrong fee."""
     paid = f["maker_paid"]
     listed = f.get("venue_listed")  # live runs: the account's rate as userFees lists it
     venue = f"; the venue lists {listed:.2f} bp" if listed is not None else ""

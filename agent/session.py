@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record, write_json
-from agent.config import AgentConfig
+from agent.config import AgentConfig, with_venue_maker_fee
 from agent.core import AgentCore
 from agent.drivers import SimDriver
 from agent.gateway.twin import TwinGateway
@@ -39,7 +39,7 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
     gateway = TwinGateway(ex, USER, config.session.coin, quota_poll_s=config.session.quota_poll_s,
                           action_ttl_s=config.risk.ack_timeout_s, bbo=config.session.bbo_feed)
     inst = ex.instruments[config.session.coin]
-    core = session_core(config, seed, inst.tick, inst.sz_decimals)
+    core = session_core(config, seed, inst.tick, inst.sz_decimals, inst.maker_fee * 1e4)
     driver = SimDriver(ex.env, gateway, core, config.session.cycle_s, record_sink, event_log, command_log)
     return ex, gateway, core, driver
 
@@ -47,12 +47,15 @@ def build_session(config: AgentConfig, seed: int, params: TwinParams | None = No
 _INTERRUPTED = "interrupted (Ctrl-C)"  # the end line's reason for a run Ctrl-C cut short (the summary's `interrupted`)
 
 
-def session_core(config: AgentConfig, seed: int, tick: float, sz_decimals: int) -> AgentCore:
+def session_core(config: AgentConfig, seed: int, tick: float, sz_decimals: int,
+                 venue_maker_fee_bps: float | None = None) -> AgentCore:
     """A twin session's core as ``build_session`` builds it (its generator the second spawned from the seed,
-    the twin's the first): a fresh one fed the session's events decides as the session's did (calibration
-    replays them so, to recover every command's sending time)."""
+    the twin's the first; the twin's maker fee, the venue's rate Shadow's paper fills pay where the config names
+    none): a fresh one fed the session's events decides as the session's did (calibration replays them so, to
+    recover every command's sending time)."""
     _, agent_seq = np.random.SeedSequence(seed).spawn(2)
-    return AgentCore(config, np.random.default_rng(agent_seq), tick=tick, sz_decimals=sz_decimals)
+    return AgentCore(with_venue_maker_fee(config, venue_maker_fee_bps), np.random.default_rng(agent_seq), tick=tick,
+                     sz_decimals=sz_decimals)
 
 
 class RunFolderError(Exception):

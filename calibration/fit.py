@@ -948,7 +948,8 @@ def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool):
     driver.start()
     run_until(ex.env, duration, progress, desc=f"the fitted twin, seed {seed}")
     inst = ex.instruments[cfg.session.coin]
-    rep = observe(events, session_core(cfg, seed, inst.tick, inst.sz_decimals), venue_epoch_s=ex.epoch_ms / 1000.0)
+    rep = observe(events, session_core(cfg, seed, inst.tick, inst.sz_decimals, inst.maker_fee * 1e4),
+                  venue_epoch_s=ex.epoch_ms / 1000.0)
     obs = f.observations
     ks = float(stats.ks_2samp(obs.round_trip_s, rep.round_trip_s).statistic) \
         if min(len(obs.round_trip_s), len(rep.round_trip_s)) >= MIN_KS_ROUND_TRIPS else math.nan

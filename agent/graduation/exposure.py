@@ -161,6 +161,11 @@ class GraduationConfig(FileModel):
                                            "confidence, when it falls below the current band by the hysteresis.")
     start_level: ExposureLevel = Field(L.SHADOW, description="Level a session starts at (SHADOW: quotes computed and "
                                        "paper-filled, nothing placed). Live sessions override it with --start-level.")
+    paper_maker_fee_bps: float | None = Field(None, ge=-10.0, le=100.0, description=(
+        "The maker fee Shadow's paper fills pay in the promotion evidence, bps of notional: the venue's rate, as the "
+        "real fills of the levels above pay it (the evidence is each level's fills net of what they pay). Null (the "
+        "default): the venue's rate as the session knows it (a live run: userFees' at its start; a twin session: the "
+        "twin's maker fee), else quoting.maker_fee_bps (userFees unread, a HIP-3 dex whose deployer sets its own)."))
     shadow_exits: bool = Field(True, description="Shadow works off a position it holds (left by a level above it, "
                                "or by an earlier run): the paper ladder's reducing side, reduce-only, capped at the "
                                "position, is placed; nothing that adds risk is. False: Shadow places nothing and "

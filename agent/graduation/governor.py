@@ -56,7 +56,7 @@ class Graduation:
         self.cfg = config
         sh = shadow if shadow is not None else ShadowConfig()
         self.controller = ExposureController(config, config.start_level if start_level is None else start_level)
-        # a fill's edge counts net of its fee: a real fill's as charged, a paper fill's at the configured maker fee
+        # a fill's edge counts net of its fee: a real fill's as charged, a paper fill's at the venue's (for_agent)
         self.paper = PaperFills(config.markout_horizon_s, maker_fee_bps * 1e-4, sh.at_price_share)
         # the same fill model on the real orders once they rest at the venue: the sim-to-real gap
         self.shadow = SimToRealGap(sh.at_price_share, sh.min_paper_fills, sh.grace_s)
@@ -94,9 +94,12 @@ class Graduation:
     @classmethod
     def for_agent(cls, config) -> "Graduation":
         """As an agent core uses it, from its ``AgentConfig``: the graduation config, the scorecards', the
-        collateral, the maker fee its paper fills pay and the shadow's fill model."""
+        collateral, the maker fee its paper fills pay (the venue's, ``graduation.paper_maker_fee_bps``, which the
+        session sets from what the venue lists: the quote model's ``quoting.maker_fee_bps`` where it is not known)
+        and the shadow's fill model."""
+        fee = config.graduation.paper_maker_fee_bps
         return cls(config.graduation, config.validation.scorecard, config.session.collateral_usd,
-                   maker_fee_bps=config.quoting.maker_fee_bps, shadow=config.shadow)
+                   maker_fee_bps=config.quoting.maker_fee_bps if fee is None else fee, shadow=config.shadow)
 
     # ------------------------------------------------------------------ evidence in
 

@@ -8,8 +8,10 @@ our price we would have been behind the whole visible queue; ``shadow.at_price_s
 share of the prints at its price instead (the share the real fills measured: ``agent.shadow``). Each fill is capped by the trade's
 size and the quote's size. Markouts are taken against the mid ``horizon_s`` later, like the
 ledger's, from when the print was made (a real fill's run from its venue time), and a paper fill pays
-``fee_rate`` (the maker fee the agent is configured with; a real fill pays what the venue charged), so
-the positive-edge share at Shadow measures the same thing as at the live levels: edge net of fees.
+``fee_rate`` (the venue's maker fee as the session knows it, ``graduation.paper_maker_fee_bps``; a real fill pays
+what the venue charged), so the positive-edge share at Shadow measures the same thing as at the live levels: edge net
+of fees. (It paid the quote model's ``quoting.maker_fee_bps``, 0 by default, until 6 December: on a venue charging 1.5
+bp Shadow promoted on fills the level above, net of the fee it pays, would have judged losing.)
 
 The paper fills keep a paper position (``position``: the net of what they bought and sold since Shadow was entered),
 and the core quotes Shadow's ladder on the real position plus it: skewed by it, and cut by ``within_limit`` to the

@@ -69,23 +69,26 @@ def fee_free_run(tmp_path_factory):
     return run_session(OPEN, SEED, 3600.0, out, params=TwinParams(instruments=inst)), out
 
 
-def test_the_default_run_is_held_at_shadow_by_its_mean_net_edge(default_run, open_run, fee_free_run):
+def test_the_default_run_is_held_at_shadow_by_its_paper_fills_net_of_the_venues_fee(default_run, open_run,
+                                                                                     fee_free_run):
     """In the twin's default market the agent's fills lose on average, before the base tier's 1.5 bp fee and more
-    after it, though a third or more of them beat the fee (0 by default for paper fills, quoting.maker_fee_bps): the
-    mean net edge's lower bound holds the agent at Shadow, placing nothing, and the summary says so. Judged by the
-    share alone (the criterion opened) it was promoted to MicroLive and held there by the share of real fills that
-    beat the 1.5 bp they paid; without the fee, further."""
+    after it. Shadow's paper fills pay the twin's fee in the evidence, as the real fills of the levels above pay it:
+    the mean net edge's lower bound holds the agent at Shadow, placing nothing, and so does the share of paper fills
+    that beat the fee (27% against 35%); the summary says so. Judged by the share alone (the mean opened) it stays at
+    Shadow too: until 6 December the paper fills paid quoting.maker_fee_bps (0 by default), 42% of them beat that, and
+    the agent was promoted to MicroLive, where its real fills, paying 1.5 bp, held it on the same share. Without the
+    fee it is promoted further."""
     summary, _ = default_run
     ex = summary["exposure"]
     assert ex["promotions"] == 0 and ex["final_level"] == "SHADOW" and summary["fills"] == 0
     held = {c["name"]: c for c in ex["promotion_held_by"]}
     edge = held["net_edge_bps_lower_bound"]
     assert edge["value"] < edge["threshold"] == AgentConfig().graduation.promotion.min_net_edge_bps == 0.0
-    assert "positive_edge_share" not in held  # the share of paper fills passes: it is the mean that holds it
+    share = held["positive_edge_share"]  # the paper fills that beat the venue's fee
+    assert share["value"] < share["threshold"] == AgentConfig().graduation.promotion.min_positive_edge_share
     ex = open_run[0]["exposure"]
-    assert ex["promotions"] == 1 and ex["max_level"] == "MICRO_LIVE" and ex["final_level"] == "MICRO_LIVE"
+    assert ex["promotions"] == 0 and ex["final_level"] == "SHADOW" and open_run[0]["fills"] == 0
     assert [c["name"] for c in ex["promotion_held_by"]] == ["positive_edge_share"]
-    assert open_run[0]["pnl"]["net_usd"] < 0.0 < open_run[0]["pnl"]["fees_usd"]
     assert fee_free_run[0]["exposure"]["promotions"] >= 2
 
 
@@ -144,8 +147,8 @@ def test_a_live_first_run_at_micro_live_that_loses_its_fee_is_demoted_to_shadow_
         "exposure"]["demotions"]
 
 
-def test_shadow_places_nothing_and_fills_on_paper(open_run):
-    summary, out = open_run
+def test_shadow_places_nothing_and_fills_on_paper(fee_free_run):
+    summary, out = fee_free_run
     records, _ = read_jsonl(out / "decisions.jsonl")
     first_promo = next(r["ts"] for r in records if r["type"] == "level")
     shadow_cycles = [r for r in records if r["type"] == "cycle" and r["ts"] < first_promo]

@@ -2463,6 +2463,8 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     start = records[0]  # what ran and under which config (config.json keeps only the last run's)
     assert start["type"] == "start" and start["venue"] == "live" and start["execution_level"] == 2
     assert start["account"].lower() == ADDR.lower() and start["config"]["session"]["log_segment_mb"] == 2
+    # the rate userFees listed is the one Shadow's paper fills pay in the promotion evidence (the quotes' is 0)
+    assert start["config"]["graduation"]["paper_maker_fee_bps"] == pytest.approx(1.5)
     # the run's own cloid prefix, in its start line: every order it sent carries it (the journal's acks name them)
     assert abs(start["clock_skew_s"]) < 0.5  # the venue's clock less ours at the start (twin serve: the wall clock)
     head = start["cloid_prefix"]

@@ -428,3 +428,29 @@ def test_shadow_s_paper_quotes_are_cut_to_the_limit_worst_case_nearest_the_touch
     cut = within_limit(ladder, -0.015, 0.05, 1e-5, 1.0)  # 0.065 to buy: 0.02, 0.02, 0.02 fit; 0.035 to sell
     assert [q.sz for q in cut if q.side is SELL] == pytest.approx([0.02, 0.015])
     assert [q.sz for q in within_limit(ladder, -0.015, 0.05, 1e-5, 1.6) if q.side is SELL] == [0.02]  # 0.015 × 102
+
+
+def _shadow_paper_edge(maker_fee: float, seconds: float = 600.0, seed: int = 0):
+    """(resolved, positive, Σ net bps) of a Shadow session's paper fills on a twin charging ``maker_fee`` (its
+    instrument's), the config's quoting.maker_fee_bps left at 0."""
+    from twin.instruments import default_instruments
+    inst = default_instruments()
+    inst[0] = inst[0].model_copy(update={"maker_fee": maker_fee})
+    cfg = AgentConfig.model_validate({"graduation": {"ceiling": "SHADOW"}})
+    ex, _, core, driver = build_session(cfg, seed, TwinParams(instruments=inst))
+    driver.start()
+    ex.env.run(until=seconds)
+    m = core.graduation.paper.markouts
+    return m.resolved, m.positive, m.net_bps
+
+
+def test_shadow_s_paper_fills_pay_the_venues_maker_fee_in_the_promotion_evidence():
+    """Promotion out of Shadow asks its paper fills to beat their fee as the live levels ask of their real fills, which
+    pay what the venue charges: the paper ones paid quoting.maker_fee_bps (0 by default) on a venue charging 1.5 bp,
+    so Shadow promoted on evidence the level above would not pass (the Quickstart's seed 23 with the net edge opened: a
+    positive-edge share of 0.42 at no fee, 0.27 at the venue's). Quoting 0 on a twin charging 0 or 1.5 bp, the paper
+    fills are the same (the quotes do not depend on the venue's fee) and pay the twin's fee: 1.5 bp a fill less."""
+    free, charged = _shadow_paper_edge(0.0), _shadow_paper_edge(0.00015)
+    assert free[0] == charged[0] > 100  # the same paper fills
+    assert (free[2] - charged[2]) / free[0] == pytest.approx(1.5, rel=1e-6)
+    assert charged[1] < free[1]
