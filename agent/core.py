@@ -572,7 +572,8 @@ class AgentCore:
                 self._records.append({"type": "overfill", "ts": ev.ts, "cloid": ev.cloid, "tid": ev.tid, "sz": sz,
                                       "excess": excess, "order_sz": o.placed_sz if o is not None else None,
                                       "side": ev.side.value, "position": tracker.position})
-                closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz - excess, ev.tid, closed_pnl)
+                closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz - excess, ev.tid, closed_pnl,
+                                                          ev.start_position)
                 sz, fee = sz - excess, fee * (sz - excess) / sz
                 if sz <= 1e-12:
                     return  # none of it fits: nothing booked

@@ -92,20 +92,33 @@ class Ledger:
         for q in self.markouts:
             q.add(t0, side, px, sz)
 
-    def closed_of_booked(self, side: int, sz: float, booked: float, tid: int, closed_pnl: float | None) -> float | None:
+    def closed_of_booked(self, side: int, sz: float, booked: float, tid: int, closed_pnl: float | None,
+                         start_position: float | None = None) -> float | None:
         """Of the venue's ``closed_pnl`` on a fill of ``sz``, the part on the ``booked`` size of it the core books
         (a fill past its order's size: what fits). A fill closes before it opens: its first min(sz, |position|)
         close, and the booked part holds them first. Taken as the booked share of the whole, a fill that reversed
         the position booked part of what it closed: the realised PnL short of the venue's by the rest and the new
-        position's entry price off by it over the position (tests/agent/test_core.py). The position before the fill
-        is taken as the ledger's once anchored (the fill past the snapshot), the share before that. The ledger's is
-        not the venue's within a block given out of the venue's order, nor after an earlier fill's excess (never
-        booked): there the split between realised and unrealised is off, as the share's was, and the net is still
-        right (_move's cost identity holds whatever closedPnl it is given); userFills' startPosition would say it."""
+        position's entry price off by it over the position (tests/agent/test_core.py).
+
+        The position before the fill is the venue's, ``start_position`` (userFills' startPosition), where the fill
+        says it: the closedPnl is over the size the venue closed from it. Else the ledger's once anchored (the fill
+        past the snapshot), the share before that. The ledger's is not the venue's within a block given out of the
+        venue's order (fills of one ms come in tid order, a hash), and there the closedPnl was spread over the size
+        the ledger's position would close: a block's overfill that reversed the position, given before the fill
+        that opened it (the ledger flat), booked 0.0016/0.0026 of what its part closed, the rest left in the entry
+        price (test_core.py). After an earlier fill's excess (never booked: the venue's position holds it, the
+        ledger's not) neither is the start of the fills booked, and the split is a guess either way (exact would
+        need the excess known to be the venue's fill, which a copy under another tid is not); the net is right
+        whatever the split (_move's cost identity holds whatever closedPnl it is given; test_ledger_vs_twin.py)."""
         if closed_pnl is None or booked >= sz:
             return closed_pnl
-        p = self.position
-        if not self.anchored or (tid and tid <= self.watermark) or not p or (p > 0) == (side > 0):
+        if start_position is not None:
+            p = start_position
+        elif not self.anchored or (tid and tid <= self.watermark):
+            return closed_pnl * booked / sz
+        else:
+            p = self.position
+        if not p or (p > 0) == (side > 0):
             return closed_pnl * booked / sz
         closing = sz if sz < abs(p) else abs(p)
         return closed_pnl * (booked if booked < closing else closing) / closing

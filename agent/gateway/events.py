@@ -219,7 +219,10 @@ class FillReceived:
     realised on it (userFills' closedPnl), USDC, None when not known: the ledger books it for a fill already in its
     first snapshot's position, whose entry price does not hold it, and for one whose PnL it works out otherwise (a
     block's fills out of the venue's order: Ledger._move). ``tid``: the venue's trade id under the fill's time
-    (``agent.gateway.fills.fill_key``), so that ids are in time order, which the venue's tids alone are not."""
+    (``agent.gateway.fills.fill_key``), so that ids are in time order, which the venue's tids alone are not.
+    ``start_position``: the venue's position in the coin just before it (userFills' startPosition), None when not
+    known (a journal written before it was carried): which of the fill's size closed, where the ledger's own
+    position is not the venue's then (Ledger.closed_of_booked)."""
 
     ts: float
     cloid: str
@@ -231,6 +234,7 @@ class FillReceived:
     is_maker: bool
     tid: int
     closed_pnl: float | None = None
+    start_position: float | None = None
 
 
 @event

@@ -492,7 +492,7 @@ class TwinGateway(CommandRouter):
     def _timed_fills(self, fills: tuple[FillInfo, ...], ts: float) -> list[tuple[int, FillReceived]]:
         return [(f.time_ms, FillReceived(ts, order_name(f.cloid, f.oid), f.oid, f.px, f.sz,
                                          _BUY if f.side == "B" else _SELL, f.fee, not f.crossed,
-                                         fill_key(f.time_ms, f.tid), f.closed_pnl))
+                                         fill_key(f.time_ms, f.tid), f.closed_pnl, f.start_position))
                 for f in fills if f.coin == self.coin]
 
     # ------------------------------------------------------------------ fills missed while the socket was down

@@ -2956,6 +2956,42 @@ def test_a_fill_past_its_orders_size_that_reverses_the_position_books_what_its_p
     assert led.unrealized(100_000.0) == pytest.approx(booked.unrealized_pnl({"BTC": 100_000.0}), abs=1e-12)
 
 
+@pytest.mark.parametrize("carried", [True, False])
+def test_an_overfill_given_before_the_fill_that_opened_the_position_books_what_its_part_closed(carried):
+    """One block (a millisecond) at Full: the first bid fills whole (0.0016 at 99,999), then a fill of the first ask
+    comes 0.001 past the ask's size, closing the long and opening a short; the two reach the core the other way
+    round (their tids, hashes, in that order: a fill query or a recovery gives a block in id order). At the ask's
+    fill the ledger is flat, and the split of its closedPnl took the ledger's position for the fill's start: the
+    booked share of the whole (0.0016 / 0.0026), the realised PnL short of what the booked part closed by 38% and
+    the rest left in the entry price. The venue's position before the fill (userFills' startPosition, carried in
+    the event) says what the fill closed: the ledger is then the venue's account given the sizes booked. (A fill
+    without it, as in a journal written before it was carried, keeps the old split: the net is right still.)"""
+    from agent.gateway.events import FillReceived
+    from twin.accounts import Account
+    core, placed = _full_ladder_resting(quoting())
+    bid = next(p for p in placed if p.side is Side.BUY)
+    ask = next(p for p in placed if p.side is Side.SELL)
+    venue, booked = Account("0x" + "a1" * 20, 1e6), Account("0x" + "a2" * 20, 1e6)
+    fills = []
+    for n, (o, sz, fits) in enumerate(((bid, bid.sz, bid.sz), (ask, ask.sz + 0.001, ask.sz))):
+        res = venue.apply_fill("BTC", o.side is Side.BUY, o.px, sz, 0.0)
+        booked.apply_fill("BTC", o.side is Side.BUY, o.px, fits, 0.0)
+        fills.append(FillReceived(1.0, o.cloid, 100 + n, o.px, sz, o.side, 0.0, True, (1000 << 64) + 2 - n,
+                                  res.closed_pnl, res.start_position if carried else None))
+    assert fills[1].start_position == (0.0016 if carried else None)
+    for ev in reversed(fills):  # the ask's first: its tid is the lower
+        core.handle(ev)
+    assert core.tracker.overfills == 1
+    led, pos = core.ledger, booked.positions["BTC"]
+    assert led.position == pytest.approx(pos.szi, abs=1e-12)
+    assert led.net(100_000.0) == pytest.approx(booked.account_value({"BTC": 100_000.0}) - 1e6, abs=1e-9)
+    if carried:
+        assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-12) and pos.realized_pnl > 0.0
+        assert led.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
+    else:
+        assert led.realized == pytest.approx(pos.realized_pnl * 0.0016 / 0.0026, abs=1e-12)
+
+
 def test_the_ip_weight_the_core_counts_is_what_the_venue_charged(monkeypatch):
     """The twin charges every request's IP weight as hyperliquid.md §5 gives it, a userFillsByTime reply 1 more per
     20 rows it returns. The core counted each account snapshot as 42 whatever its fill query returned: over five

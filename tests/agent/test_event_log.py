@@ -70,6 +70,17 @@ def test_a_refused_listing_names_its_command_through_the_journal_and_an_older_li
     assert decode(json.loads(to_line(encode(snapshot)))).for_command == "RequestAccountSnapshot"
 
 
+def test_a_fills_start_position_reads_back_and_an_older_line_without_it_reads_not_known():
+    """FillReceived.start_position (the venue's position before the fill, which Ledger.closed_of_booked splits an
+    overfill's closedPnl by) is journalled and read back; a line written before it was carried reads None, and the
+    ledger then splits as the session did (its own position), so a replay of it decides as the session did."""
+    fill = ev.FillReceived(3.0, "0x1", 7, 100.0, 0.002, ev.Side.SELL, 0.01, True, 5, 0.4, 0.0016)
+    assert decode(json.loads(to_line(encode(fill)))) == fill
+    old = {k: v for k, v in encode(fill).items() if k != "start_position"}
+    assert decode(old) == ev.FillReceived(3.0, "0x1", 7, 100.0, 0.002, ev.Side.SELL, 0.01, True, 5, 0.4)
+    assert decode(old).start_position is None
+
+
 def test_unknown_events_are_refused_by_name():
     with pytest.raises(ValueError, match="'Nope'"):
         decode({"e": "Nope", "ts": 1.0})

@@ -231,9 +231,9 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
     assert msg.events == () and not msg.snapshot and msg.newest_ms == 1681222254999
     assert msg.fills == (
         (1681222254710, FillReceived(3.0, CLOID, 90542681, 18.435, 93.53, Side.BUY, -0.01, True,
-                                     fill_key(1681222254710, 118906512037719), 0.0)),
+                                     fill_key(1681222254710, 118906512037719), 0.0, 26.86)),
         (1681222254710, FillReceived(3.0, "oid:90542681", 90542681, 18.435, 93.53, Side.BUY, 0.02, False,
-                                     fill_key(1681222254710, 5), 0.0)))
+                                     fill_key(1681222254710, 5), 0.0, 26.86)))
     snapshot = json.dumps({"channel": "userFills", "data": {"isSnapshot": True, "user": "0x" + "ab" * 20,
                                                             "fills": [row]}})
     assert p.ws(snapshot, 3.0).snapshot  # the gateway decides: history, or fills missed in an outage
@@ -278,7 +278,10 @@ def test_a_fill_row_without_closed_pnl_leaves_the_ledger_its_own_figure():
            "startPosition": "93.53", "sz": "93.53", "time": 1681222254710, "fee": "0.0", "feeToken": "USDC", "tid": 5}
     ((_, fill),) = p.ws(json.dumps({"channel": "userFills", "data": {"user": "0x" + "ab" * 20, "fills": [row]}}),
                         3.0).fills
-    assert fill.closed_pnl is None and p.malformed == 0
+    assert fill.closed_pnl is None and fill.start_position == 93.53 and p.malformed == 0
+    # nor the position before it (startPosition): not known, not flat (Ledger.closed_of_booked then uses its own)
+    ((_, bare),) = p.fill_page([{k: v for k, v in row.items() if k != "startPosition"}], 3.0)[2]
+    assert bare.start_position is None and p.malformed == 0
     led = Ledger()
     led.on_fill(1.0, 1, 18.0, 93.53, 0.0, True, tid=1, closed_pnl=0.0)
     led.on_fill(fill.ts, -1, fill.px, fill.sz, fill.fee, fill.is_maker, fill.tid, fill.closed_pnl)

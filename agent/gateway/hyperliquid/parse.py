@@ -390,7 +390,8 @@ class VenueParser:
             raise MalformedMessage(f"crossed = {crossed!r}")
         # (the venue always sends it; without it, not known: 0 would be the venue's word that a close realised 0)
         closed = _num(f, "closedPnl") if "closedPnl" in f else None
-        return FillReceived(ts, order_name(_cloid(f), oid), oid, px, sz, side, fee, not crossed, tid, closed)
+        start = _num(f, "startPosition") if "startPosition" in f else None  # (likewise: not known, not 0)
+        return FillReceived(ts, order_name(_cloid(f), oid), oid, px, sz, side, fee, not crossed, tid, closed, start)
 
     def _order_updates(self, data: Any, ts: float) -> list:
         out = []
