@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from agent.markouts import MarkoutQueue
 
+_MAX_DECIMALS = 12  # the finest lot _keep_decimals snaps to (a venue's size decimals are single digits)
+
 
 class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fills", "maker_fills",
@@ -74,6 +76,7 @@ class Ledger:
         if not self.anchored:
             self._unanchored.append((tid, side, px, sz, closed_pnl))  # its effect waits for anchor()
         elif tid and tid <= self.watermark:  # in the anchor's position already: only what it realised
+            self._keep_decimals(sz)
             closed_pnl = closed_pnl or 0.0
             self.realized += closed_pnl
             # and it was the session's, not the earlier run's: the position the session started on is without it
@@ -134,6 +137,9 @@ class Ledger:
         entry price have the rest of it."""
         self.anchored = True
         self.watermark = watermark
+        self._keep_decimals(position)
+        for fill in self._unanchored:
+            self._keep_decimals(fill[3])
         position = self._on_lot(position)
         self.position = position if abs(position) >= 1e-12 else 0.0
         self.entry_px = entry_px if self.position else 0.0
@@ -190,6 +196,7 @@ class Ledger:
         equity off for good, test_a_block_given_out_of_order_that_leaves_the_ledger_flat_mid_block_keeps_the_net_pnl;
         so a close to flat from an anchor whose entry price the wire rounded, as the test after it.)
         Where the ledger's figure is the venue's and nothing is left, the arithmetic is as before the identity."""
+        self._keep_decimals(sz)
         start = self.position
         entry = self.entry_px
         signed = side * sz
@@ -225,6 +232,21 @@ class Ledger:
         1.05 (test_ledger_vs_twin.py). Snapped, flat is 0 and the cost left is _flat_cost, as for any flat."""
         d = self.sz_decimals
         return size if d is None else round(size, d)
+
+    def _keep_decimals(self, size: float) -> None:
+        """Snap to the finer lot of a size the venue holds or fills that is off the coin's lot (``_on_lot``): the venue
+        lowers a coin's size decimals (a restart reads the new ones) under a position made on the old lot, and its
+        remainder stays the account's. Snapped to the new lot, a position of 0.00123 under 4 decimals was 0.0012 in
+        the ledger: the position, its equity and the next close's PnL off by the remainder for good, and a close of
+        the 0.0012 left the ledger flat with the venue's 0.00003 still held. The decimals kept are the fewest that
+        hold ``size`` to its floating point (a residue of a sum is no remainder: _on_lot's 1.5e-10 at 1e6)."""
+        d = self.sz_decimals
+        if d is None:
+            return
+        tol = 1e-12 * (abs(size) if abs(size) > 1.0 else 1.0)
+        while d < _MAX_DECIMALS and abs(round(size, d) - size) > tol:
+            d += 1
+        self.sz_decimals = d
 
     def on_mid(self, ts: float, mid: float) -> None:
         if self.start_mid != self.start_mid:

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from agent.config import AgentConfig
+from agent.core import AgentCore
 from agent.execution.orders import CloidFactory
-from agent.gateway.events import PlaceOrder, RequestAccountSnapshot, Side, Tif
+from agent.gateway.events import (
+    AccountSnapshot, BookUpdated, FillReceived, PlaceOrder, RequestAccountSnapshot, Side, Tif,
+)
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
 from agent.ledger import Ledger
@@ -353,3 +357,36 @@ def test_fills_past_their_orders_sizes_given_in_any_order_keep_the_net_pnl_of_th
     want = booked.account_value({"BTC": 101_000.0}) - 1e6 - start_lots * LOT * 1_000.0
     assert led.net(101_000.0) == pytest.approx(want, abs=1e-6)
     assert abs(led.position - booked.position("BTC").szi) < 1e-9
+
+
+@pytest.mark.parametrize("in_snapshot", [False, True])
+def test_a_position_held_on_a_finer_lot_than_the_coins_size_decimals_now_is_kept_whole(in_snapshot):
+    """The venue lowered the coin's size decimals (5 to 4) under an open position: a run started since reads the new
+    ones, and the account holds 0.00123 BTC, off the new lot. The ledger snapped it to the lot (0.0012): the position,
+    the equity and the drawdown rules off by 0.00003 for the run, and a close of 0.0012 on the new lot left it flat
+    while the venue held the remainder. Now it keeps the finer lot: its position is the venue's (the core's tracker
+    too), and the net PnL the account's change. ``in_snapshot``: the remainder came in a fill of the session's the
+    snapshot holds, given after it (its push late on the wire)."""
+    acct = Account("0x" + "a1" * 20, 1e6, sz_decimals={"BTC": 5})
+    first = acct.apply_fill("BTC", True, 100_000.0, 0.001, 0.0)
+    acct.apply_fill("BTC", True, 100_100.0, 0.00023, 0.0)  # on the old lot: the remainder
+    pos = acct.positions["BTC"]
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=4)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    key = fill_key(1_000, 7)
+    core.handle(AccountSnapshot(0.2, float(sz_num(pos.szi, None)), float(px_num(pos.entry_px)), 1e6, 0.0, (),
+                                key if in_snapshot else 0))
+    if in_snapshot:  # the first fill was the session's, in the snapshot, its push after it
+        core.handle(FillReceived(0.3, "0x1", 1, 100_000.0, 0.001, Side.BUY, 0.0, False, fill_key(900, 1), 0.0,
+                                 first.start_position))
+    led = core.ledger
+    assert led.position == core.tracker.position == pytest.approx(0.00123, abs=1e-15)
+    start_value = acct.account_value({"BTC": 100_000.5})
+    closed = acct.apply_fill("BTC", False, 101_000.0, 0.0012, 0.0)  # a close on the new lot
+    core.handle(FillReceived(0.4, "0x2", 2, 101_000.0, 0.0012, Side.SELL, 0.0, False, fill_key(2_000, 3),
+                             closed.closed_pnl, closed.start_position))
+    assert acct.positions["BTC"].szi == pytest.approx(0.00003, abs=1e-15)
+    assert led.position == pytest.approx(0.00003, abs=1e-15) and led.entry_px == pytest.approx(pos.entry_px)
+    mid = 101_000.0
+    made = 0.001 * (100_000.5 - 100_000.0) if in_snapshot else 0.0  # (the session's fill's, to the first mid)
+    assert led.net(mid) == pytest.approx(acct.account_value({"BTC": mid}) - start_value + made, abs=1e-6)
