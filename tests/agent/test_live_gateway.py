@@ -4890,3 +4890,33 @@ def test_a_fill_made_while_the_socket_was_down_before_the_sessions_first_fills_s
     assert len(fills) == 1 and fills[0].sz == 0.001
     _, ledger = books_from(events)
     assert ledger.fills == 1 and ledger.fees == fills[0].fee > 0 and abs(ledger.position - 0.001) < 1e-12
+
+
+@pytest.mark.parametrize("ahead_s", [0.0, 2.0])
+def test_a_funding_payment_settled_within_the_clocks_lead_at_the_start_is_recovered_after_an_outage(ahead_s):
+    """The hour's settlement falls 1 s after the session's start on the venue's clock, with this host's clock 2 s
+    ahead of it (warned of at the start, not refused): 1 s before the start on this host's. The socket drops then,
+    its user-channel frame lost with it, and the recovery after the reconnect asked userFunding from the start on
+    this host's clock and took the payments before it for history: the payment, the session's, never reached the
+    ledger, whose funding and net PnL were off by it for the run (the fill recovery starts on the venue's clock:
+    ``_venue_start_ms``). [0.0]: the clocks in step, the payment 1 s after the start, recovered before and after."""
+    from twin.messages import FundingInfo
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy, \
+                    started(proxy, lambda: clock() + ahead_s, quota_poll_s=0, backoff_base_s=0.05,
+                            backoff_max_s=0.2) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
+                await snapshot_answered(gw, events)  # (as the core asks before it quotes: the clock measured)
+                settled = gw.fundings.start_ms - int(ahead_s * 1000) + 1000  # 1 s into the session, venue time
+                bg.call(lambda: ex.fundings.setdefault(ADDR, []).append(
+                    FundingInfo("BTC", -0.25, 0.01, 1e-5, settled)))  # (settled in the outage: no push of it)
+                await proxy.sockets[0].close()
+                assert await until(lambda: first(events, ConnectionRestored))
+                assert await until(lambda: gw.stats["recoveries"] >= 1 and gw._recovery.done())
+                await asyncio.sleep(0.3)  # anything more would have come by now
+                return gw, events, settled
+        gw, events, settled = asyncio.run(scenario())
+    paid = [e for e in events if type(e) is FundingPaid]
+    assert [(e.usdc, e.time_ms) for e in paid] == [(-0.25, settled)]
+    assert gw.stats["fundings_recovered"] == 1

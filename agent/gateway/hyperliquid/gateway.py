@@ -1177,7 +1177,7 @@ class HyperliquidGateway(CommandRouter):
         """The session's start on the venue's clock, at the earliest: this host's less the most it was ahead at the
         last account snapshot (``clock_ahead_s``; the core quotes only after one). It ends the session's history
         when the socket dropped before the first userFills snapshot frame came (``FillDelivery.since_ms``, whose
-        fills are keyed by the venue's time). On this host's clock, ahead by 2 s (warned of, not refused), a fill
+        fills are keyed by the venue's time), and the funding payments' at each recovery (``FundingDelivery``). On this host's clock, ahead by 2 s (warned of, not refused), a fill
         made in the session's first 2 s while that socket was down was taken for history, and lost: the ledger's
         fees, realised PnL and fills count were short of it for the run, though the position (the venue's) was
         right. Early by at most the snapshot's round trip, a fill of another process's just before the start is
@@ -1242,10 +1242,14 @@ class HyperliquidGateway(CommandRouter):
         missing from the ledger for good (the user channel does not send it again). Page by page (``_pages``): a
         reply holds at most 500 rows of every coin the account pays on (a dozen coins fill one in two days), and an
         hour's settlement of several coins shares one ms, which a page's cut may fall inside: ``FundingDelivery``
-        tells the repeats apart."""
+        tells the repeats apart. The session began at ``_venue_start_ms`` on the venue's clock, as for the fills: on
+        this host's, ahead by 2 s, a payment the venue settled in the session's first 2 s (on the hour) while the
+        socket was down was taken for history, and lost (the ledger's funding, so its net PnL, off by it for the run).
+        """
         def deliver(payments: tuple) -> None:
             for ev in self.fundings.recovered(payments):
                 self._emit(ev)
+        self.fundings.start_ms = self._venue_start_ms()
         rows: list[int] = []
         await self._pages("userFunding", self.parser.funding_page, self.fundings.since_ms(), _RECOVERY_ATTEMPTS,
                           deliver, "userFunding", _FUNDING_PAGE, _FUNDING_PAGES, "funding recovery", rows)
