@@ -139,6 +139,9 @@ class HyperliquidGateway(CommandRouter):
         # how far this host's clock may be ahead of the venue's, as the last account snapshot measured it, s; and
         # whether it was past half the ttl then, warned of, and past the cap on the lead (_check_clock)
         self.clock_ahead_s = 0.0
+        # the venue's clock less this host's at the last account snapshot, at its window's near end (the answer's
+        # arrival: never more than it was), within the lead's cap either way; 0 before one (_venue_start_ms)
+        self._venue_less_host_s = 0.0
         self._clock_warned = False
         self._clock_capped = False
         # the least this host's clock can be behind the venue's (negative: the most it can be ahead), s; what of it
@@ -872,6 +875,7 @@ class HyperliquidGateway(CommandRouter):
                         CLOCK_AHEAD_CAP_TTLS)
         self._clock_capped = capped
         self.clock_ahead_s = min(ahead, cap)
+        self._venue_less_host_s = min(max(venue - answered, -cap), cap)
         # the warning judges the skew the whole window shows, as the start does (window_skew: at the midpoint, a slow
         # answer with the clocks in step read as a clock moved, again at each slow answer after a quick one)
         skew = window_skew(asked, answered, venue)
@@ -1174,15 +1178,18 @@ class HyperliquidGateway(CommandRouter):
         self._spent("userFillsByTime", rows)
 
     def _venue_start_ms(self) -> int:
-        """The session's start on the venue's clock, at the earliest: this host's less the most it was ahead at the
-        last account snapshot (``clock_ahead_s``; the core quotes only after one). It ends the session's history
-        when the socket dropped before the first userFills snapshot frame came (``FillDelivery.since_ms``, whose
-        fills are keyed by the venue's time), and the funding payments' at each recovery (``FundingDelivery``). On this host's clock, ahead by 2 s (warned of, not refused), a fill
-        made in the session's first 2 s while that socket was down was taken for history, and lost: the ledger's
-        fees, realised PnL and fills count were short of it for the run, though the position (the venue's) was
-        right. Early by at most the snapshot's round trip, a fill of another process's just before the start is
-        the lesser error: it is booked (its fee), while a fill of the session's is never lost."""
-        return self._started_ms - math.ceil(self.clock_ahead_s * 1000)
+        """The session's start on the venue's clock, at the earliest: this host's plus the venue's clock less this
+        host's at the last account snapshot, the near end of its window (``_venue_less_host_s``; the core quotes only
+        after one). It ends the session's history when the socket dropped before the first userFills snapshot frame
+        came (``FillDelivery.since_ms``, whose fills are keyed by the venue's time), and the funding payments' at each
+        recovery (``FundingDelivery``). On this host's clock, ahead by 2 s (warned of, not refused), a fill made in
+        the session's first 2 s while that socket was down was taken for history, and lost: the ledger's fees,
+        realised PnL and fills count were short of it for the run, though the position (the venue's) was right; so
+        was a funding payment. Behind by 2 s, the 2 s before the session were the session's: a payment settled then
+        was booked, the ledger's funding and net PnL off by one of before the run (the lead alone, ``clock_ahead_s``,
+        is 0 for a clock behind). Early by at most the snapshot's round trip, a fill of another process's just before
+        the start is the lesser error: it is booked (its fee), while a fill of the session's is never lost."""
+        return self._started_ms + math.floor(self._venue_less_host_s * 1000)
 
     def _spent(self, request: str, rows: list[int]) -> None:
         """The core is told the IP weight of pages the gateway read on its own (``rows``: each page's rows)."""
