@@ -161,6 +161,8 @@ class LiveDriver:
             self._journal(self.journal.event, event)
         if type(event) is AccountSnapshot:
             self._last_snapshot = _newest_snapshot(self._last_snapshot, event)
+            if self.final_snapshot is not None:  # (the stop's, once one of its polls was answered: the newest since)
+                self.final_snapshot = self._last_snapshot
             self._wake_snapshot_waiters(event)
         try:
             if type(event) is Timer and event.name != AFTER_CYCLE:  # a quote cycle: timed
@@ -353,10 +355,11 @@ class LiveDriver:
             self._send_own(RequestAccountSnapshot(), SNAPSHOT_SENT_WEIGHT, "accountSnapshot")
 
     async def shutdown(self, grace_s: float = 10.0, flatten: bool = False) -> None:
-        """Stop quoting, pull every order, and wait (at most ``grace_s`` wall seconds) until the venue
-        lists none of ours and no request is in flight; the last snapshot is ``final_snapshot``. With
-        ``flatten``, the core also closes the position through the book (its retries on its timer, which ticks
-        here until it is done), and the wait is also for the venue to list no position."""
+        """Stop quoting, pull every order, and wait (at most ``grace_s`` wall seconds) until the venue lists none of
+        ours and no request is in flight; the newest account state answered once one of its polls is (by the venue's
+        time, ``_newest_snapshot``) is ``final_snapshot``. With ``flatten``, the core also closes the position
+        through the book (its retries on its timer, which ticks here until it is done), and the wait is also for
+        the venue to list no position."""
         if self._shutdown_done:
             return
         self._shutdown_done = True
@@ -396,7 +399,11 @@ class LiveDriver:
                 next_poll = loop.time() + _SHUTDOWN_POLL_S
                 snap = await self._fresh_snapshot(deadline)
                 if snap is not None:
-                    self.final_snapshot = snap
+                    # the newest account state answered, this answer or one newer that came before it or comes after
+                    # it (an earlier request's, held up on its way): the last poll's answer was kept, and a poll
+                    # unanswered after it left the end reporting it, a position the venue no longer held, an order
+                    # it no longer listed (tests/agent/test_live_shutdown_snapshot.py)
+                    self.final_snapshot = snap = self._last_snapshot
                     # (and no clear of the dead-man's switch left unacknowledged: the core sends it again on these
                     # snapshots, every risk.pull_retry_s; ended before, the switch fired later on nothing; nor one
                     # unanswered that may yet land after it: the core sends the clear again once none can)
@@ -414,7 +421,7 @@ class LiveDriver:
                     # none did. One read, bounded as each of the loop's is
                     snap = await self._fresh_snapshot(loop.time() + _FINAL_READ_S)
                     if snap is not None:
-                        self.final_snapshot = snap
+                        self.final_snapshot = self._last_snapshot  # (the newest, as above)
                 snap = self.final_snapshot
                 if snap is not None and not snap.open_orders and self.core.dead_man_state == "clearing" \
                         and self.gateway.in_flight == 0 and not (flatten and snap.position):
