@@ -1157,6 +1157,31 @@ def test_a_dead_man_arm_is_sent_on_the_venues_time_once_a_snapshot_measures_the_
     assert fires is not None and abs(fires - (at + lag)) < 0.6, (fires, at + lag)
 
 
+@pytest.mark.parametrize("lag_s, ttl_s", [(2.0, 5.0), (8.0, 20.0)])
+def test_a_dead_man_arm_before_the_first_snapshot_is_sent_on_the_venues_time_the_start_measured(lag_s, ttl_s):
+    """Before the first account snapshot the gateway's measure of how far its clock may be behind the venue's was
+    0, whatever the start's check had read: a Kill before it (its snapshot requests refused or lost, the book stale)
+    armed the switch on this host's clock. Behind by 2 s (warned of at the start, not refused: under half the ttl),
+    the switch was set 2 s early at the venue, before the core's time; behind by 8 s with a 20 s ttl (also under
+    half), the arm 10 s ahead reached the venue 2 s ahead and was refused as too early: no switch while the Kill's
+    pulls went unconfirmed. The start's own clearinghouseState (preflight: ``account_state``) measures the clock
+    as a snapshot does, so the arm goes out on the venue's time from the first."""
+    with served(speed=1.0, params=_dead_man_params()) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, lambda: clock() - lag_s, quota_poll_s=0, action_ttl_s=ttl_s) as (gw, events):
+                await gw.account_state()  # (the start's check, before anything is sent)
+                assert not first(events, AccountSnapshot)
+                at = gw.clock() + 10.0
+                gw.send(ScheduleCancel(at))
+                assert await until(lambda: first(events, ScheduleCancelAcknowledged)
+                                   or first(events, ScheduleCancelRefused))
+                fires = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+                return events, at, None if fires is None else ex.epoch_ms / 1000.0 + fires
+        events, at, fires = asyncio.run(scenario())
+    assert not first(events, ScheduleCancelRefused), first(events, ScheduleCancelRefused)
+    assert fires is not None and at + lag_s <= fires < at + lag_s + 0.6, (fires, at + lag_s)
+
+
 def test_a_dead_man_arm_is_not_set_later_by_a_clock_measured_ahead():
     """The other way: the host's clock 8 s ahead of the venue's, an arm 10 s ahead by it was set to fire 18 s ahead
     by the venue's, 8 s after the core counts it fired: the orders of an agent that died rested that much longer,

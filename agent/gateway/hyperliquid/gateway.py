@@ -293,12 +293,19 @@ class HyperliquidGateway(CommandRouter):
     async def account_state(self, dex: str | None = None) -> AccountState:
         """The account's position in the coin (0 when none is listed) and its value (clearinghouseState of the
         coin's dex, or of ``dex``), for the checks before a run starts. Raises GatewayError with no 200 answer or an
-        answer of another shape."""
+        answer of another shape.
+
+        Its time measures this host's clock against the venue's as an account snapshot's does (``_check_clock``, its
+        warnings left to the start's check, which reads the same answer): until the first snapshot the measures were
+        0, and a Kill before it (its snapshot requests refused or lost) armed the dead-man's switch on this host's
+        clock, behind by 2 s set 2 s before the core's time, behind by 8 s with a 20 s ttl refused as too early."""
+        asked = self._now()
         body = await self._info_once({"type": "clearinghouseState", "user": self.user,
                                       "dex": self.dex if dex is None else dex})
         state = self.parser.account_state(body)
         if state is None:
             raise GatewayError(f"{self.base_url}/info clearinghouseState: unexpected answer")
+        self._check_clock(asked, self._now(), state.time_ms, warn=False)
         return state
 
     async def mid_px(self) -> float:
@@ -850,7 +857,7 @@ class HyperliquidGateway(CommandRouter):
         weight = snapshot_weight(rows)
         self._emit_snapshot(state, orders, tuple(fills.values()), requested, weight)
 
-    def _check_clock(self, asked: float, answered: float, venue_ms: int) -> None:
+    def _check_clock(self, asked: float, answered: float, venue_ms: int, warn: bool = True) -> None:
         """This host's clock against the venue's at each account snapshot (the state's time, which the venue stamped
         between the request's send, ``asked``, and its answer, ``answered``, by our clock). The start checked it
         (preflight.clock_skew), and the margins that rest on it assume it holds all run: how late an unanswered
@@ -861,19 +868,21 @@ class HyperliquidGateway(CommandRouter):
         nearest agreement: a slow answer is no clock moved), a warning, once each time it gets there. The lead is
         capped at ``base.CLOCK_AHEAD_CAP_TTLS`` ttls (one answer's old or wrong time read as a clock far ahead pushed
         the bound, and a stop's wind-down, as far), with a warning once each time it gets past. (Here, not in the
-        core: the core reads no clock, and the twin's gateway has one clock with its venue.)"""
+        core: the core reads no clock, and the twin's gateway has one clock with its venue.) ``warn`` False: measured
+        only, nothing said (the start's own check, ``account_state``, says it)."""
         if venue_ms <= 0:
             return  # (an answer without its time cannot be checked)
         venue = venue_ms / 1000.0
         ahead, cap = max(0.0, answered - venue), CLOCK_AHEAD_CAP_TTLS * self.action_ttl_s
         capped = ahead > cap
-        if capped and not self._clock_capped:
+        if warn and capped and not self._clock_capped:
             log.warning("the venue's time in an account snapshot is %.1f s behind this host's clock, more than "
                         "the %.1f s (%g ttl) an unanswered dead-man's switch request is waited out for past its ttl: "
                         "an old answer, or this host's clock stepped far ahead (then an order may land as long after "
                         "the agent counts it gone: stop the run and synchronise the clock)", ahead, cap,
                         CLOCK_AHEAD_CAP_TTLS)
-        self._clock_capped = capped
+        if warn:
+            self._clock_capped = capped
         self.clock_ahead_s = min(ahead, cap)
         self._venue_less_host_s = min(max(venue - answered, -cap), cap)
         # the warning judges the skew the whole window shows, as the start does (window_skew: at the midpoint, a slow
@@ -884,6 +893,8 @@ class HyperliquidGateway(CommandRouter):
         # the measure has every step back up to its answer in it: the next action's stamp compared with the last one's,
         # from before a step the answer saw, added that step again (the order lived the ttl plus it at the venue)
         self._stamped, self._stamped_wall = answered, time.monotonic()
+        if not warn:
+            return
         off, text = clock_skew(skew, self.action_ttl_s, answered - asked)
         if off and not self._clock_warned:
             log.warning("%s (measured at an account snapshot, after the start's check: the clock moved during the "
