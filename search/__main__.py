@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         if named is None or not places_orders(named):  # (the env's own error named MarketMakingEnv, not --level)
             raise ValueError(f"--level {args.level!r}: expected one that places orders: MicroLive, Ramping, Cautious, "
                              f"Full or Optimized")
+        args.level = named.name  # as the agent names it, not as typed: results.json records it (it held "micro-live")
         MarketMakingEnv(agent_config=base, step_s=step_s, episode_s=episode_s, level=args.level)
     except OSError as e:  # the file named by --config
         return fail(unreadable("--config", e))
@@ -267,9 +268,8 @@ def _given(results: list[dict], interrupted: bool, signum: int, tasks: list, act
                    f"{len(rows[0]['episodes'])} episodes it finished")
     if out is not None and not unwritten:
         from agent.audit.records import write_whole
-        from agent.graduation.exposure import level_named
         best = config_for(rows[0]["params"], base)
-        text = _best_yaml(best, rows[0], level_named(args.level).name)
+        text = _best_yaml(best, rows[0], args.level)
         try:  # results.json last: a folder holding one holds the whole search's files
             write_whole(out / "best.yaml", lambda f: f.write(text.encode()))
             _write_results(out, episode_s, step_s, args, interrupted, rows, failed)

@@ -285,6 +285,16 @@ def test_a_level_is_read_as_the_config_and_the_live_cli_read_it():
             MarketMakingEnv(step_s=60.0, episode_s=60.0, level=bad)
 
 
+def test_results_json_names_the_level_as_the_agent_does_not_as_it_was_typed(tmp_path):
+    """`--level micro-live` ran at MicroLive, but results.json recorded "micro-live" as typed: a script reading it
+    (or the next search, comparing runs) saw another name for the same level; best.yaml's head said MICRO_LIVE."""
+    out = tmp_path / "s"
+    assert main(["--trials", "1", "--seeds", "1", "--episode", "60", "--step", "60", "--workers", "1", "--quiet",
+                 "--level", " micro-live", "--out", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["level"] == "MICRO_LIVE"
+    assert "pinned at exposure level MICRO_LIVE" in (out / "best.yaml").read_text()
+
+
 @pytest.mark.parametrize("coin, says", [
     ("ETH", "session.coin 'ETH'"),  # not listed: a KeyError traceback from every episode, exit 1
     ("hyna:LIT", "session.coin 'hyna:LIT'"),  # listed without a market: every trial ran on an empty book, exit 0
