@@ -326,10 +326,15 @@ def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(tasks), unit="episode", desc="search", leave=False)
-    results = []
+    results: dict = {}  # (trial, seed): result
 
     def emit(r: dict) -> None:
-        results.append(r)
+        # the pool hands an episode over again when a Ctrl-C cut the last hand-over (_pooled): taken once. The store
+        # is one step, so a Ctrl-C lands before it (the episode handed over again, then kept) or after (kept)
+        key = (r["trial"], r["seed"])
+        if key in results:
+            return
+        results[key] = r
         if on_result is not None:
             on_result(r)
         if bar is not None:
@@ -348,8 +353,7 @@ def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -
             bar.close()
     # in the tasks' order, however they finished: the ranking's means and results.json are the same each time
     order = {(task[0], task[2]): k for k, task in enumerate(tasks)}
-    results.sort(key=lambda r: order[r["trial"], r["seed"]])
-    return results, interrupted
+    return sorted(results.values(), key=lambda r: order[r["trial"], r["seed"]]), interrupted
 
 
 def _drop_empty_journal(out: Path, made: list[Path]) -> None:
@@ -388,7 +392,8 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
     ended the search with a traceback, nothing ranked. Now the episodes that finished are kept, and those the pool
     had handed out when it broke (at most ``workers`` + 1, the earliest unfinished: it hands them out in order) run
     again one at a time, each in a pool of its own, so the death is the failure of the one episode that died, even
-    one that kills its worker wherever it runs; then the rest go on in a whole pool."""
+    one that kills its worker wherever it runs; then the rest go on in a whole pool. ``emit`` may get a result twice
+    (a Ctrl-C that cut its first hand-over): it keeps the first."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -415,8 +420,8 @@ def _pooled(tasks: list, workers: int, work, emit) -> None:
                             continue
                         r = _failure(tasks[futures[f]], "its worker process died (killed, or out of memory): "
                                      "BrokenProcessPool", "")
-                    pending.remove(futures[f])  # (first: a Ctrl-C inside emit must not take it again)
-                    emit(r)
+                    emit(r)  # (then off the list: a Ctrl-C between the two hands it over again, to an emit that
+                    pending.remove(futures[f])  # takes it once; the other way round it was lost)
                     alone = max(0, alone - 1)
             if broken:  # those that finished all the same are kept
                 _take_finished(futures, pending, emit)
@@ -438,8 +443,8 @@ def _take_finished(futures: dict, pending: list, emit) -> None:
     episodes finished."""
     for f, k in futures.items():
         if k in pending and f.done() and not f.cancelled() and f.exception() is None:
+            emit(f.result())  # (as _pooled's loop: handed over, then off the list)
             pending.remove(k)
-            emit(f.result())
 
 
 def _end_workers() -> None:

@@ -553,6 +553,31 @@ def test_ctrl_c_while_an_episode_is_journalled_keeps_those_that_finished_meanwhi
     assert time.monotonic() - start < 20.0  # (the episodes under way were ended, not waited for)
 
 
+def test_a_ctrl_c_the_instant_a_result_is_taken_does_not_lose_it():
+    """The pool's loop took a finished episode off its pending list, then handed it on: a Ctrl-C landing between the
+    two (here: at the first instruction of the hand-over, before it recorded anything) lost that episode, which
+    _take_finished then skipped as taken, though README says Ctrl-C keeps the episodes finished. A Ctrl-C landing
+    after it was recorded (a slow journal line) must not take it twice: the test above."""
+    from search.__main__ import _pooled, _run
+
+    got = {}
+    cut = []
+
+    def emit(r):
+        if not cut:  # the signal arrives as the first result is handed over
+            cut.append(r["trial"])
+            raise KeyboardInterrupt
+        got.setdefault(r["trial"], r)
+    tasks = [(t, None, 7 + t, {}) for t in range(4)]
+    with pytest.raises(KeyboardInterrupt):
+        _pooled(tasks, 2, _second_ends_soon_third_late, emit)
+    assert cut == [0] and 0 in got and set(got) <= {0, 1}
+    # through _run: the result is taken once, however often the pool hands it over
+    taken = []
+    results, interrupted = _run(tasks[:2], 2, False, taken.append, work=_second_ends_soon_third_late)
+    assert not interrupted and [r["trial"] for r in taken] == [0, 1] and [r["trial"] for r in results] == [0, 1]
+
+
 def test_an_episode_whose_worker_was_killed_once_is_run_again_and_counts(tmp_path, monkeypatch):
     from search.__main__ import _run
 
