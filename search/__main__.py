@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 if __name__ == "__main__":  # first: the imports below and the checks take a second or so
@@ -41,8 +42,9 @@ EPILOG = """examples:
   python -m agent --config runs/search1/best.yaml    # the best trial's parameters, in a session
 
 The reward of an episode is its net PnL (fees included) less an inventory-risk penalty and
-escalation_penalty USDC for each safety level escalated (see search/env.py). An episode that raises is
-recorded (results.json's "failed", with its error and parameters) and the search goes on; exit status 1 then.
+escalation_penalty USDC for each safety level escalated (see search/env.py). An episode that raises, or
+runs past --episode-timeout of wall-clock time (a hang), is recorded (results.json's "failed", with its error and
+parameters; "timed_out" set for the latter) and the search goes on; exit status 1 then.
 A worker process killed outright (out of memory, say) has its episodes run again one at a time; one that
 dies again alone is recorded as failed.
 Exit status 2 for bad arguments or an --out that already holds results, and for an --out that cannot be written
@@ -53,6 +55,10 @@ same exit status."""
 
 
 MAX_WORKERS = 4 * (os.cpu_count() or 1)  # --workers 1000 started a process per episode, up to 1000
+# an episode's default wall-clock limit: 10 minutes, or a tenth of its simulated time if longer (the twin runs a
+# 30-minute episode in about a second: a tenth of real time is ten times slower than a loaded core makes it)
+EPISODE_TIMEOUT_FLOOR_S = 600.0
+EPISODE_TIMEOUT_SHARE = 0.1
 MAX_EPISODES = 1_000_000  # --trials x --seeds: 1e8 made every task up front, and ended on a MemoryError traceback
 
 
@@ -74,13 +80,36 @@ def _episode(task: tuple) -> dict:
             "killed": bool(terminated)}
 
 
-def _attempt(task: tuple) -> dict:
+class EpisodeTimedOut(BaseException):
+    """Raised in an episode by its wall-clock timer. Not an Exception: an ``except Exception`` on the way (the agent
+    keeps a session going through some) must not swallow it."""
+
+
+def _attempt(task: tuple, timeout_s: float | None = None) -> dict:
     """``_episode``, or the record of its failure (trial, seed, error, traceback): an exception in one episode (a
-    bug its parameters reach, say) ended the whole search, and every episode already done was lost with it."""
+    bug its parameters reach, say) ended the whole search, and every episode already done was lost with it. An
+    episode still running after ``timeout_s`` wall seconds is stopped and recorded as timed out: a hung one (a loop
+    that never ends) stalled a pooled search for ever, its worker busy and the search waiting on it."""
+    def expired(signum, frame):
+        raise EpisodeTimedOut
+    before = None
+    if timeout_s is not None:  # (SIGALRM, in the main thread of the worker, or of the search with --workers 1)
+        before = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
     try:
-        return _episode(task)
+        try:
+            return _episode(task)
+        finally:  # (inside: a timer firing as the episode ends, before it is stopped, is caught below)
+            if timeout_s is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0.0)
+    except EpisodeTimedOut:
+        return {**_failure(task, f"timed out: still running after {timeout_s:g} s of wall-clock time "
+                                 f"(--episode-timeout)", traceback.format_exc()), "timed_out": True}
     except Exception as e:
         return _failure(task, f"{type(e).__name__}: {e}", traceback.format_exc())
+    finally:
+        if timeout_s is not None:
+            signal.signal(signal.SIGALRM, before)
 
 
 def _failure(task: tuple, error: str, tb: str) -> dict:
@@ -110,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                     default=min(4, os.cpu_count() or 1),
                     help=f"worker processes (default: the cores, at most 4; 1 runs in this process; at most "
                          f"{MAX_WORKERS}, 4 a core)")
+    ap.add_argument("--episode-timeout", help="wall-clock time an episode may run before it is stopped and recorded "
+                    "as failed (timed out): 90, 10m, 1h (default: 10m, or a tenth of --episode if longer)")
     ap.add_argument("--config", type=non_empty,
                     help="agent config YAML the trials start from (default: the shipped defaults)")
     ap.add_argument("--out", help="folder for episodes.jsonl, results.json and best.yaml")
@@ -125,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         episode_s = parse_duration(args.episode, "--episode")
         step_s = parse_duration(args.step, "--step")
+        timeout_s = (max(EPISODE_TIMEOUT_FLOOR_S, EPISODE_TIMEOUT_SHARE * episode_s) if args.episode_timeout is None
+                     else parse_duration(args.episode_timeout, "--episode-timeout"))
         if step_s > episode_s:
             raise ValueError(f"--step {args.step!r} is longer than --episode {args.episode!r}")
         if args.trials * args.seeds > MAX_EPISODES:  # every trial's draw and task is made up front
@@ -192,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals_interrupt(install=own_command_line) as caught:
             try:
-                results, interrupted = _run(tasks, args.workers, not args.quiet,
-                                            None if journal is None else journalled)
+                results, interrupted = _run(tasks, args.workers, not args.quiet, None if journal is None else journalled,
+                                            partial(_attempt, timeout_s=timeout_s))
             finally:
                 if journal is not None:
                     try:

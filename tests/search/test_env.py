@@ -420,6 +420,48 @@ def test_an_episode_that_raises_is_recorded_with_its_parameters_and_the_search_g
     assert all("params" in r for r in lines) and AgentConfig.load(str(out / "best.yaml"))
 
 
+def _hangs_on_trial_1_seed_0(cli, monkeypatch):
+    """``cli._episode`` that never ends for trial 1 seed 0 (a loop its parameters reach, say)."""
+    import time
+    real = cli._episode
+
+    def episode(task):
+        while (task[0], task[2]) == (1, 0):
+            time.sleep(0.01)
+        return real(task)
+    monkeypatch.setattr(cli, "_episode", episode)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_episode_that_hangs_is_stopped_at_its_timeout_and_recorded_as_timed_out(tmp_path, monkeypatch, capsys,
+                                                                                    workers):
+    """An episode that never ended stalled the search for ever (with --workers 1 and with a pool: the search waited
+    on its worker, nothing written). Past --episode-timeout it is stopped, journalled and listed as failed, timed
+    out, and the search goes on to rank the others; exit 1."""
+    import time
+
+    import search.__main__ as cli
+    from agent.audit.records import read_jsonl
+
+    _hangs_on_trial_1_seed_0(cli, monkeypatch)
+    out = tmp_path / "s"
+    start = time.monotonic()
+    assert cli.main(["--trials", "2", "--seeds", "2", "--episode", "60", "--step", "60", "--workers", str(workers),
+                     "--quiet", "--episode-timeout", "1.5", "--out", str(out)]) == 1
+    assert time.monotonic() - start < 60.0
+    assert "trial 1 seed 0: timed out: still running after 1.5 s of wall-clock time" in capsys.readouterr().err
+    res = json.loads((out / "results.json").read_text())
+    [failed] = res["failed"]
+    assert (failed["trial"], failed["seed"], failed["timed_out"]) == (1, 0, True)
+    assert sorted((t["trial"], len(t["episodes"])) for t in res["trials"]) == [(0, 2), (1, 1)]
+    lines, _ = read_jsonl(out / "episodes.jsonl")
+    assert [r.get("timed_out", False) for r in lines if (r["trial"], r["seed"]) == (1, 0)] == [True]
+    assert len(lines) == 4
+    # the default: ten minutes, or a tenth of the episode if longer; a bad value is refused naming the option
+    assert cli.main(["--episode-timeout", "0", "--quiet"]) == 2
+    assert "--episode-timeout '0': must be positive" in capsys.readouterr().err
+
+
 def test_a_search_that_dies_leaves_the_episodes_it_finished_on_disk(tmp_path, monkeypatch):
     """What cannot be caught (the process killed, say: here an exception that is not an Exception) ends the search:
     the episodes finished before it are already lines of episodes.jsonl, whole; results.json is not there half
