@@ -66,6 +66,13 @@ class ScorecardConfig(FileModel):
         "mi_noise_z standard errors."))
     retire_after_periods: int = Field(20, ge=1, le=1_000_000,
                                       description="Consecutive bad periods that retire a model.")
+    demote_after_periods: int = Field(5, ge=1, le=1_000_000, description=(
+        "Consecutive bad periods before a model counts as degraded on evidence (ScorecardSet.degraded: the count "
+        "that demotes an exposure level and escalates the safety ladder); its weight is cut at the first. The "
+        "window (500 outcomes) moves 20 outcomes a period, so one period's verdict is nearly its neighbour's: a "
+        "stationary 55% signal had a bad period in ~10% of them, and a demotion in 64% of two-hour sessions at 1, "
+        "54% at 2, 37% at 5, its skill lost caught a median 320, 360, 440 outcomes later (README, Validation). "
+        "Below retire_after_periods."))
     reinstate_after_periods: int = Field(10, ge=1, le=1_000_000,
                                          description="Consecutive healthy periods that reinstate a retired model.")
     heal_after_periods: int = Field(3, ge=1, le=1_000_000, description=(
@@ -105,6 +112,10 @@ class ScorecardConfig(FileModel):
             raise ValueError("ScorecardConfig: retire thresholds must be looser than the healthy ones "
                              f"(brier {self.retire_brier} >= {self.healthy_max_brier}, ir {self.retire_ir} <= "
                              f"{self.healthy_min_ir}, mi ratio {self.retire_mi_ratio} <= {self.healthy_min_mi_ratio})")
+        if self.demote_after_periods >= self.retire_after_periods:
+            raise ValueError(f"ScorecardConfig.demote_after_periods ({self.demote_after_periods}) must be below "
+                             f"retire_after_periods ({self.retire_after_periods}): a model retired at once is never "
+                             f"degraded on evidence")
         return self
 
 
@@ -468,6 +479,13 @@ class ModelScorecard:
         return (math.sqrt(2.0 * _LN2 * base) - math.sqrt(2.0 * _LN2 * mi)) / math.sqrt(var)
 
     @property
+    def degraded_on_evidence(self) -> bool:
+        """Proven, degraded, and bad for demote_after_periods periods in a row: a model merely not yet healed (it
+        starts degraded until it has shown good periods) is no sign of trouble, nor is one marginal period (the
+        window of the next is 96% the same outcomes: a stationary signal's noise, not a lost skill)."""
+        return self._proven and self.verdict is Verdict.DEGRADED and self._bad >= self.cfg.demote_after_periods
+
+    @property
     def proven(self) -> bool:
         """True once an evaluation counted (min_outcomes in the window); before, the verdict is nominal."""
         return self._proven
@@ -603,10 +621,9 @@ class ScorecardSet:
         return [n for n, c in self.cards.items() if c.verdict is Verdict.RETIRED]
 
     def degraded(self) -> list[str]:
-        """Models degraded on evidence: proven, and their latest period was bad. A model that is merely
-        not yet healed (it starts degraded until it has shown good periods) is no sign of trouble, and
-        counting it would escalate safety at every start."""
-        return [n for n, c in self.cards.items() if c.proven and c.verdict is Verdict.DEGRADED and c._bad > 0]
+        """Models degraded on evidence (``ModelScorecard.degraded_on_evidence``): counting one not yet healed would
+        escalate safety at every start, and one period bad demoted a level on a stationary signal's noise."""
+        return [n for n, c in self.cards.items() if c.degraded_on_evidence]
 
     def model_confidence(self, importance: Mapping[str, float] | None = None) -> float:
         return model_confidence(self.cards, importance)
