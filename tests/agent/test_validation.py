@@ -226,6 +226,38 @@ def test_degraded_on_evidence_takes_demote_after_periods_bad_periods_below_retir
         ScorecardConfig(retire_after_periods=5, demote_after_periods=5)
 
 
+def _shortfalls(up_calls, up_if_up, up_if_down, seeds=1000):
+    """The MI shortfall (standard errors) at the end of 1,000 outcomes (a baseline of 800, a window of 200) of a
+    stationary signal calling up a share ``up_calls`` of the time, right then with probability ``up_if_up``, the
+    move up after a down call with probability ``up_if_down``: one per seed."""
+    cfg = _MI_ONLY.model_copy(update={"window_outcomes": 200, "min_outcomes": 100})
+    z = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        card = ModelScorecard("m", cfg)
+        calls = rng.random(1000) < up_calls
+        ups = rng.random(1000) < np.where(calls, up_if_up, up_if_down)
+        for call, up in zip(calls, ups):
+            card.add_outcome(0.6 if call else 0.4, bool(up), 1.0 if up else -1.0)
+            if card.evaluation_due(0.0):
+                card.evaluate(0.0)
+        z.append(card.metrics().mi_shortfall_se)
+    return np.array(z)
+
+
+def test_the_mi_shortfalls_standard_error_holds_for_one_sided_calls_on_a_skewed_up_rate():
+    # the shortfall's standard error was 1/sqrt(n) (+ the baseline's 1/H), the null's of balanced calls: a signal
+    # calling up 90% of the time on a market going up 90% of the time (92% after an up call, 72% after a down one)
+    # is noisier, and its shortfall, which should be ~N(0, 1) for a stationary signal, had a standard deviation of
+    # 1.09 here (1.13 over windows of 500), 4.5% of its windows past 2 standard errors below the baseline (a bad
+    # period on MI below the ratio too), where a normal has 2.3%; now 0.98 and 2.2%
+    skewed = _shortfalls(0.9, 0.92, 0.72)
+    assert 0.92 < np.std(skewed) < 1.05 and np.mean(skewed > 2.0) < 0.035, (np.std(skewed), np.mean(skewed > 2.0))
+    assert abs(np.mean(skewed)) < 0.1
+    balanced = _shortfalls(0.5, 0.55, 0.45, seeds=400)  # unchanged: the variance factor is 1 there
+    assert 0.85 < np.std(balanced) < 1.1, np.std(balanced)
+
+
 def test_the_measured_mi_baseline_is_the_table_before_the_window_and_the_shortfall_its_standard_errors():
     # the baseline is the MI of the outcomes that have left the window, none of the window's (a table holding the
     # window follows a skill lost within it down), and the shortfall is sqrt(2 ln2 MI) below it over sqrt(1/n + 1/H)
