@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from twin.faults.chaos import ChaosSchedule, chaos_event_adapter
+from twin.faults.chaos import ChaosSchedule, chaos_event_adapter, market_param_misfit
 from twin.faults.rejections import RejectReason
 from twin.market.base import Shock
 from twin.market.synthetic import SHOCKABLE_PARAMS, SyntheticMarket, SyntheticMarketParams
@@ -73,6 +73,32 @@ def test_market_param_takes_only_a_shockable_name_and_a_value_in_its_range():
         ChaosSchedule(events=[{"kind": "market_param", "at_s": 5, "name": "informed_share", "value": 7}])
     assert "events.0.market_param.value" in str(e.value) and "informed_share 7.0 is out of its range" in str(e.value)
     assert "less than or equal to 1" in str(e.value)
+
+
+def test_market_param_events_are_checked_on_the_market_the_events_before_them_made():
+    """Each event was checked alone on the start's market: a volatility of 0.015, then drift_coupling 300, are each
+    in bounds and together move the mid 0.0225 in log per √s, past the 0.02 that keeps it finite over a year; the
+    file's check, ``twin serve``'s and the market's build all took them. Now the later one is refused, named, with
+    the one before it; in the other order the volatility is the one that crosses."""
+    vol = {"kind": "market_param", "at_s": 5, "name": "vol_calm_per_sqrt_s", "value": 0.015}
+    drift = {"kind": "market_param", "at_s": 10, "name": "drift_coupling", "value": 300}
+    for first, second in ((vol, drift), (drift, vol)):
+        second = {**second, "at_s": 10}
+        first = {**first, "at_s": 5}
+        events = ChaosSchedule(events=[second, first]).events  # (given out of order: the market applies by at_s)
+        for ev in events:
+            assert market_param_misfit([ev], SyntheticMarketParams()) is None  # each alone fits
+        i, ev, why = market_param_misfit(events, SyntheticMarketParams())
+        assert (i, ev.name) == (1, second["name"]) and "0.0225 in log per √s" in why, why
+        assert f"after the market_param events before it ({first['name']} {first['value']:g} at_s 5)" in why
+        with pytest.raises(ValueError, match=rf"shock at t=10.0: {second['name']}=.* is invalid after "
+                                             rf"{first['name']}={first['value']:g} at t=5: the calm mid would move"):
+            SyntheticMarket(SyntheticMarketParams(), np.random.default_rng(0),
+                            shocks=[Shock(ev.at_s, "param", ev.value, name=ev.name) for ev in events])
+    back = {**vol, "at_s": 20, "value": 8.5e-5}  # a third event that lowers it again does not excuse the crossing
+    assert market_param_misfit(ChaosSchedule(events=[vol, drift, back]).events, SyntheticMarketParams())[0] == 1
+    calm = [vol, {**drift, "value": 100}]  # together in bounds (0.0153): taken
+    assert market_param_misfit(ChaosSchedule(events=calm).events, SyntheticMarketParams()) is None
 
 
 @pytest.mark.parametrize("name", SHOCKABLE_PARAMS + ("bogus", "initial_mid", "levels", "book_interval_s"))

@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, Validation
 
 from common.files import FileModel
 from twin.faults.rejections import ORDER_REASONS
-from twin.market.synthetic import SHOCKABLE_PARAMS, SyntheticMarketParams, shock_problem
+from twin.market.synthetic import SHOCKABLE_PARAMS, SyntheticMarketParams, param_shocks_misfit
 
 
 class _Event(FileModel):
@@ -121,13 +121,18 @@ def market_param_misfit(events, params: SyntheticMarketParams) -> tuple[int, "Ma
     """The first market_param event of ``events`` the market ``params`` cannot take, with its index and why (None:
     it takes them all), as the market checks its shocks when built: an event in its field's range on the default
     market can still break a constraint between fields on another (a volatility of 0.0199 with jumps of 0.1), and
-    the run then stopped with a traceback after the file's check had said ok."""
-    for i, ev in enumerate(events):
-        if ev.kind == "market_param":
-            problem = shock_problem(params, ev.name, ev.value)
-            if problem is not None:
-                return i, ev, problem
-    return None
+    the run then stopped with a traceback after the file's check had said ok. Each event meets the market the
+    events before it (by at_s, as the market applies them) made: two each in bounds can together break it, and
+    the why then names those before it."""
+    moves = sorted((ev.at_s, i) for i, ev in enumerate(events) if ev.kind == "market_param")
+    shocks = [events[i] for _, i in moves]
+    misfit = param_shocks_misfit(params, shocks)
+    if misfit is None:
+        return None
+    k, problem = misfit
+    before = ", ".join(f"{ev.name} {ev.value:g} at_s {ev.at_s:g}" for ev in shocks[:k])
+    return moves[k][1], shocks[k], (f"after the market_param events before it ({before}), {problem}" if before
+                                    else problem)
 
 
 class ChaosSchedule(FileModel):
