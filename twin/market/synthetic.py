@@ -86,6 +86,13 @@ _CAUSES = {
                                      + f" with informed_share {p.informed_share:g} and impact_bps {p.impact_bps:g}"),
 }
 
+# The most cells (trades, and book events times their levels) a chunk holds on average: a chunk spans
+# chunk_seconds or less. Its arrays, and the event lists the exchange makes of them, grow with it: at
+# trade_rate 1e5 (no informed flow, so the mid's bound does not hold it) a 60 s chunk held 6e6 trades, 1.3 GB for a
+# run of 10 s, and a book every 1 ms of 100 levels 720 MB. The defaults' chunk (600 books of 20 levels, ~700
+# trades a minute) is far below it, and chunks as before.
+MAX_CHUNK_CELLS = 50_000
+
 _BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path does not depend on chunking
 
 
@@ -425,7 +432,7 @@ class SyntheticMarket:
         next_shock = self._shocks[self._next_shock].t if self._next_shock < len(self._shocks) else math.inf
         if math.isfinite(next_shock) and abs(round(next_shock / dt) * dt - next_shock) <= 1e-9:
             next_shock = round(next_shock / dt) * dt  # a shock on the grid, up to float noise, stays on it
-        k_end = self._first_grid_at_or_after(t0 + self.chunk_seconds)
+        k_end = self._first_grid_at_or_after(t0 + self._chunk_span())
         t1 = min(k_end * dt, next_shock)  # chunks end on the grid, or exactly at the next shock
         kf = self._k  # first grid point in [t0, t1)
         kl = self._first_grid_at_or_after(t1)  # grid points kf..kl-1 lie in [t0, t1)
@@ -545,6 +552,13 @@ class SyntheticMarket:
             ask_sz=ask_sz, trade_px=trade_px, trade_sz=trade_sz, trade_side=side, trade_informed=informed,
             mid=np.concatenate([mid, tmid])[order], regime=np.concatenate([regime, regime[seg]])[order],
             t_start=t0, t_end=t1)
+
+    def _chunk_span(self) -> float:
+        """Seconds the next chunk spans: chunk_seconds, or less when that many would hold more than
+        MAX_CHUNK_CELLS on average (in the busier regime, with the parameters in effect)."""
+        p = self.p
+        per_s = max(p.trade_rate_calm_per_s, p.trade_rate_stressed_per_s) + p.levels / self._dt
+        return min(self.chunk_seconds, MAX_CHUNK_CELLS / per_s)
 
     def _grid(self, px: np.ndarray) -> np.ndarray | float:
         """Ticks between the prices the venue takes at ``px``, 1 unless its price rule needs more: past a power of
