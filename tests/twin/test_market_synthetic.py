@@ -84,7 +84,9 @@ def test_a_book_whose_mid_drifts_past_a_power_of_ten_lists_only_prices_the_venue
     """A coin on a 0.001 tick at 99.9 (its start passes the price rule: 99.999 has 5 significant figures) drifts
     past 100, where 5 significant figures leave 0.01: the book listed 100.001 and the like (a fifth of its prices
     over an hour at seed 1), which the venue, and the twin's own order check (Tick), refuse. Its levels and prints
-    now take the coarser grid there, and the finer one again below."""
+    now take the coarser grid there, and the finer one again below: each level its own price's grid. (The whole
+    book took the grid its deepest ask needed: with asks past 100, its bids at 99.99, 99.98, where the venue takes
+    99.999, 99.998: a tenth of the prices it lists, and the asks below 100 likewise.)"""
     from twin.instruments import price_is_valid
     p = SyntheticMarketParams(initial_mid=99.9, vol_calm_per_sqrt_s=2e-4, calm_to_stressed_per_s=0.0,
                               trade_size_median=1.0, depth_at_touch=10.0)
@@ -92,10 +94,13 @@ def test_a_book_whose_mid_drifts_past_a_power_of_ten_lists_only_prices_the_venue
     run = _Run(chunks)
     listed = np.concatenate([run.bid_px.ravel(), run.ask_px.ravel(), run.trade_px])
     assert not [px for px in listed[~np.isnan(listed)].tolist() if not price_is_valid(px, 0)][:3]
-    above = run.ask_px[:, -1] >= 100.0  # rows reaching past 100: 0.01 apart
+    above = run.ask_px[:, -1] >= 100.0  # rows reaching past 100
     assert 100 < above.sum() < above.size - 100  # (it crossed, and was below for a while too)
-    assert np.allclose(np.diff(run.ask_px[above], axis=1), 0.01)
-    assert np.allclose(np.diff(run.bid_px[~above], axis=1), -0.001)  # below, the tick's own grid
+    # each level the next price the venue takes: 0.01 apart from 100 on, 0.001 below
+    assert np.allclose(np.diff(run.ask_px, axis=1), np.where(run.ask_px[:, :-1] < 100.0 - 1e-9, 0.001, 0.01))
+    assert np.allclose(np.diff(run.bid_px, axis=1), -np.where(run.bid_px[:, :-1] <= 100.0 + 1e-9, 0.001, 0.01))
+    for side in (run.bid_px, run.ask_px):  # books with levels on both sides of 100, on both grids
+        assert ((side.min(axis=1) < 100.0) & (side.max(axis=1) > 100.0)).sum() > 10
     assert np.all(run.bid_px[:, 0] < run.ask_px[:, 0])
 
 

@@ -25,8 +25,8 @@ Model (generated vectorised, one chunk of events at a time):
   A = the trade rate per side (half the total when flow is balanced): the arrival model
   GLFT/Avellaneda-Stoikov assume. The touch itself is reached by every trade of its side.
 - book: best bid = floor_tick(mid − half spread), best ask = ceil_tick(mid + half spread), never
-  crossed; ``levels`` levels one tick apart a side (or the coarser grid the venue's price rule needs past a
-  power of ten: 5 significant figures; bids at or below zero are not listed, and no print is below
+  crossed; ``levels`` levels one tick apart a side (or, price by price, the coarser grid the venue's price rule
+  needs past a power of ten: 5 significant figures; bids at or below zero are not listed, and no print is below
   one tick). The size shown at a price is its level's depth (growing with the level
   index, thinner when stressed: it follows the touch, as quoters requote with the mid) times that
   price's own log-normal noise, tilted by exp(±book_coupling · a/alpha_std) when drawn. The noise
@@ -504,19 +504,17 @@ class SyntheticMarket:
         # Book at each segment start.
         tick = self.tick
         half_spread = np.where(regime == 1, p.half_spread_ticks_stressed, p.half_spread_ticks_calm) * tick
-        step = self._grid(mid + half_spread + p.levels * tick)  # the grid the deepest ask's price needs
-        bb_i = np.floor((mid - half_spread) / (step * tick) + 1e-9) * step
-        ba_i = np.maximum(np.ceil((mid + half_spread) / (step * tick) - 1e-9) * step, bb_i + step)
+        bid_t, ask_t = self._ladders(mid - half_spread, mid + half_spread, p.levels)  # prices, in ticks
+        bb_i, ba_i = bid_t[:, 0], ask_t[:, 0]
+        bid_px = np.round(bid_t * tick, self._px_dec)
+        ask_px = np.round(ask_t * tick, self._px_dec)
         lv = np.arange(p.levels)
-        lv_ticks = np.asarray(step)[..., None] * lv  # (events × levels, or one row for all)
-        bid_px = np.round((bb_i[:, None] - lv_ticks) * tick, self._px_dec)
-        ask_px = np.round((ba_i[:, None] + lv_ticks) * tick, self._px_dec)
         depth = p.depth_at_touch * (1.0 + p.depth_growth_per_level * lv)
         depth = depth * np.where(regime == 1, p.depth_factor_stressed, 1.0)[:, None]
         tilt = np.exp(p.book_coupling * a_std)
-        bid_sz = self._to_lots(depth * self._price_noise(0, bb_i[:, None] - lv_ticks, starts, tilt))
-        ask_sz = self._to_lots(depth * self._price_noise(1, ba_i[:, None] + lv_ticks, starts, 1.0 / tilt))
-        unlisted = bb_i[:, None] - lv_ticks < 1.0  # bids at or below zero (a mid a few ticks from 0): none listed
+        bid_sz = self._to_lots(depth * self._price_noise(0, bid_t, starts, tilt))
+        ask_sz = self._to_lots(depth * self._price_noise(1, ask_t, starts, 1.0 / tilt))
+        unlisted = bid_t < 1.0  # bids at or below zero (a mid a few ticks from 0): none listed
         if unlisted[:, -1].any():
             bid_px[unlisted] = np.nan
             bid_sz[unlisted] = 0.0
@@ -559,6 +557,50 @@ class SyntheticMarket:
         p = self.p
         per_s = max(p.trade_rate_calm_per_s, p.trade_rate_stressed_per_s) + p.levels / self._dt
         return min(self.chunk_seconds, MAX_CHUNK_CELLS / per_s)
+
+    def _ladders(self, below: np.ndarray, above: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each event's bid and ask prices, in ticks (events × levels): the best bid the highest price the venue
+        takes at or below ``below``, the best ask the lowest at or above ``above`` (and above the bid), each next
+        level the next price it takes. Which prices it takes depends on the price's own significant figures
+        (``_grid``), so a book across a power of ten lists its bids below it on their finer grid: on one grid for
+        the whole book, the one the deepest ask needed, a bid at 99.99 stood where the venue takes 99.999 (a tick
+        of 0.001) and the book listed a tenth of its prices there."""
+        tick = self.tick
+        step = self._grid(above + levels * tick)  # the grid the deepest ask's price needs, nearly always all's
+        if np.ndim(step) == 0:
+            lo = float(below.min()) - (levels + 1) * step * tick
+            hi = float(above.max()) + (levels + 1) * step * tick
+            span = self._grid(np.array([lo, hi]))
+            if np.ndim(span) == 0 and span == step:  # (one grid from the deepest bid to the deepest ask)
+                bb = np.floor(below / (step * tick) + 1e-9) * step
+                ba = np.maximum(np.ceil(above / (step * tick) - 1e-9) * step, bb + step)
+                lv_ticks = step * np.arange(levels)
+                return bb[:, None] - lv_ticks, ba[:, None] + lv_ticks
+        g = self._grid(below)
+        bid = np.empty((below.size, levels))
+        ask = np.empty((below.size, levels))
+        bid[:, 0] = np.floor(below / (g * tick) + 1e-9) * g
+        g = self._grid(above)
+        ask[:, 0] = np.maximum(np.ceil(above / (g * tick) - 1e-9) * g, bid[:, 0] + self._steps(bid[:, 0], up=True))
+        for i in range(1, levels):
+            bid[:, i] = bid[:, i - 1] - self._steps(bid[:, i - 1], up=False)
+            ask[:, i] = ask[:, i - 1] + self._steps(ask[:, i - 1], up=True)
+        return bid, ask
+
+    def _steps(self, ticks: np.ndarray, up: bool) -> np.ndarray:
+        """Ticks from each price (in ticks, one the venue takes) to the next it takes above (``up``) or below: the
+        grid of the price's own power of ten, or below a power of ten itself the finer one under it. The power is
+        found exactly (the price's float against 10^e's, both the nearest to their decimals), not by log10 alone,
+        which puts a price a rounding under 100 below it."""
+        px = np.maximum(np.round(ticks * self.tick, self._px_dec), self.tick)
+        e = np.floor(np.log10(px)).astype(np.int64)
+        k0 = int(e.min()) - 1
+        pow10 = np.array([float(f"1e{k}") for k in range(k0, int(e.max()) + 3)])  # 10^k at k0 + its index
+        e = e + (px >= pow10[e - k0 + 1]) - (px < pow10[e - k0])
+        if not up:
+            e = e - (px == pow10[e - k0])
+        values, where = np.unique(e, return_inverse=True)
+        return np.array([self._grid_at(int(k)) for k in values])[where]
 
     def _grid(self, px: np.ndarray) -> np.ndarray | float:
         """Ticks between the prices the venue takes at ``px``, 1 unless its price rule needs more: past a power of
