@@ -41,8 +41,8 @@ from twin.messages import (
     ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, SUCCESS, Action, ActionErr, ActiveAssetData, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction,
     ConnectionEvent, FillInfo, FillsPush, Filled, FundingInfo, FundingPush, HttpError, ModifyAction, NoopAction,
     OrderAction, OrderInfo, OrderSpec, OrderUpdate, OrderUpdatePush, Push, Reply, Resting, ScheduleCancelAction,
-    StatusError, TradePush, TransportFailure, UpdateIsolatedMarginAction, UpdateLeverageAction, UserEventPush,
-    action_size,
+    StatusError, TradePush, TradesSnapshot, TransportFailure, UpdateIsolatedMarginAction, UpdateLeverageAction,
+    UserEventPush, action_size,
 )
 from twin.params import SIM_EPOCH_MS, TwinParams
 
@@ -1573,9 +1573,10 @@ class Exchange:
             self._send(conn, self.l2_book(key))
         elif channel == "trades" and self.recent_trades is not None:
             # the venue's ack sends a snapshot of previous data for time series (hyperliquid.md §4): prints a client
-            # that was subscribed before has seen come again (one frame each here; the venue's is one array)
-            for i, push in enumerate(self.recent_trades.get(key, ())):
-                self._send(conn, push, draw=i == 0)
+            # that was subscribed before has seen come again, in one frame (none when there are none yet)
+            recent = tuple(self.recent_trades.get(key, ()))
+            if recent:
+                self._send(conn, TradesSnapshot(key, recent))
         elif channel == "userFills":
             self._send(conn, FillsPush(key, tuple(self.fills.get(key, ())[-FILLS_PER_REPLY:]),
                                           is_snapshot=True))

@@ -205,6 +205,16 @@ class TradePush:
 
 
 @message
+class TradesSnapshot:
+    """Channel trades, on a subscription: the coin's last prints (oldest first) in one push, served as one frame
+    whose data is their array, as the venue's subscription ack sends a time series' snapshot (hyperliquid.md §4).
+    Sent one push a print, it went out one frame a print."""
+
+    coin: str
+    trades: tuple[TradePush, ...]
+
+
+@message
 class OrderInfo:
     """The ``order`` object the venue shows in openOrders and orderUpdates."""
 
@@ -322,5 +332,5 @@ class ActiveAssetData:
     mark: float | None
 
 
-Push = Union[BookPush, BboPush, TradePush, OrderUpdatePush, FillsPush, FundingPush, UserEventPush, ConnectionEvent,
-             ActiveAssetData]
+Push = Union[BookPush, BboPush, TradePush, TradesSnapshot, OrderUpdatePush, FillsPush, FundingPush, UserEventPush,
+             ConnectionEvent, ActiveAssetData]

@@ -35,7 +35,7 @@ from twin.exchange import FILLS_PER_REPLY, Exchange
 from twin.messages import (
     ActionErr, ActionOk, BboPush, BookPush, CancelAction, CancelByCloidAction, ConnectionEvent, Filled, FillInfo,
     FillsPush, FundingPush, HttpError, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting,
-    ScheduleCancelAction, StatusError, TradePush, TransportFailure, UserEventPush,
+    ScheduleCancelAction, StatusError, TradePush, TradesSnapshot, TransportFailure, UserEventPush,
 )
 
 VENUE_CLOSE_STATUSES = frozenset({
@@ -447,6 +447,10 @@ class TwinGateway(CommandRouter):
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, _BUY if push.side == "B" else _SELL,
                                fill_key(push.time_ms, push.tid)))
+        elif isinstance(push, TradesSnapshot):  # (VenueParams.trades_snapshot_size: each print, as it came)
+            for t in push.trades:
+                sink(TradeObserved(ts, t.coin, t.px, t.sz, _BUY if t.side == "B" else _SELL,
+                                   fill_key(t.time_ms, t.tid)))
         elif isinstance(push, OrderUpdatePush):
             for u in push.updates:
                 o = u.order

@@ -5,7 +5,7 @@ from __future__ import annotations
 from agent.execution.orders import CloidFactory, OrderTracker
 from agent.gateway.events import (
     AccountSnapshot, BookUpdated, FillReceived, ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder,
-    RequestAccountSnapshot, Side, Tif,
+    RequestAccountSnapshot, Side, Tif, TradeObserved,
 )
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import TwinGateway
@@ -627,3 +627,21 @@ def test_after_the_first_report_a_refused_quota_poll_waits_the_regular_period():
     polls, reports = _quota_polls_through_a_429_storm((5.0, 16.0), until=35.0)
     assert [round(t) for t in polls] == [0, 10, 20, 30]
     assert [round(r.ts) for r in reports] == [0, 20, 30]
+
+
+def test_the_trades_snapshot_of_a_subscription_reaches_the_core_print_by_print():
+    """The twin sends a trades subscription's snapshot (VenueParams.trades_snapshot_size) as one push holding the
+    prints, as the venue sends one frame; the in-process gateway gives the core each print, oldest first, keyed
+    as the live ones."""
+    from twin.params import VenueParams
+    ex = Exchange.build(TwinParams(venue=VenueParams(trades_snapshot_size=50)), 3)
+    ex.env.run(until=20.0)  # (the prints are kept with nobody subscribed: a client's snapshot after an outage)
+    recent = list(ex.recent_trades["BTC"])
+    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=20.5)
+    trades = [e for e in events if isinstance(e, TradeObserved)]
+    assert len(recent) == 50 and len(trades) >= 50
+    assert [t.tid for t in trades[:50]] == [fill_key(p.time_ms, p.tid) for p in recent]
+    assert [t.px for t in trades[:50]] == [p.px for p in recent]

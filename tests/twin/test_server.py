@@ -819,6 +819,33 @@ def test_a_fast_l2book_subscription_gets_five_levels_a_side_and_the_plain_one_tw
     assert fast == [5, 5] and plain == [20, 20]
 
 
+def test_a_trades_subscription_s_snapshot_is_one_frame_holding_the_last_prints_as_the_venue_sends_it():
+    """hyperliquid.md §4: the subscription ack's snapshot of a time series is one frame, its data an array (a
+    trades frame holds the prints as an array). The twin (VenueParams.trades_snapshot_size) sent it one frame a
+    print. One socket watches four prints; a second subscribing then gets them all, in order, in its first
+    trades frame."""
+    from twin.params import VenueParams
+
+    async def scenario(bg: BackgroundServer) -> tuple[list, list]:
+        sub = json.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}})
+        async with greeted(bg) as first, greeted(bg) as second:
+            await first.send_str(sub)
+            seen: list = []
+            while len(seen) < 4:
+                frame = (await _frames_until(first, lambda f: f.get("channel") == "trades"))[-1]
+                seen += frame["data"]
+            await second.send_str(sub)
+            frame = (await _frames_until(second, lambda f: f.get("channel") == "trades"))[-1]
+            return seen, frame["data"]
+
+    with venue(speed=8.0, params=quiet_params(venue=VenueParams(trades_snapshot_size=50))) as bg:
+        seen, snapshot = asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
+    key = [(t["time"], t["tid"]) for t in snapshot]
+    assert len(snapshot) >= len(seen) and key == sorted(key)
+    assert [(t["time"], t["tid"]) for t in seen] == key[:len(seen)]  # (seen: the first socket's snapshot, then live)
+    assert set(snapshot[0]) >= {"coin", "side", "px", "sz", "time", "tid", "hash", "users"}
+
+
 def test_the_server_closes_a_websocket_that_has_sent_nothing_for_its_idle_timeout_and_a_pinging_one_stays(
         monkeypatch):
     """hyperliquid.md §4: the venue closes a connection that has received nothing for 60 s; the client's pings keep it

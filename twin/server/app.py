@@ -23,7 +23,7 @@ from twin.faults.connection import ConnectionModel, ConnectionParams
 from twin.faults.quota import exchange_weight, info_weight
 from twin.messages import (
     ActionErr, ActionOk, ActiveAssetData, BboPush, BookPush, ConnectionEvent, FillsPush, FundingPush, HttpError, OrderUpdatePush, Push,
-    TradePush, TransportFailure, UserEventPush,
+    TradePush, TradesSnapshot, TransportFailure, UserEventPush,
 )
 from twin.params import TwinParams
 from twin.server import wire
@@ -762,6 +762,9 @@ class WsSession:
             return wire.dumps({"channel": "bbo", "data": wire.bbo_json(push, insts.get(push.coin))})
         if isinstance(push, TradePush):
             return wire.dumps({"channel": "trades", "data": [wire.trade_json(push, insts.get(push.coin))]})
+        if isinstance(push, TradesSnapshot):
+            inst = insts.get(push.coin)
+            return wire.dumps({"channel": "trades", "data": [wire.trade_json(t, inst) for t in push.trades]})
         if isinstance(push, OrderUpdatePush):
             return wire.dumps({"channel": "orderUpdates",
                                "data": [wire.order_update_json(u, insts.get(u.order.coin)) for u in push.updates]})
