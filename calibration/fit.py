@@ -124,31 +124,44 @@ class OutageFit:
     # the lengths drop to reconnect, the agent's backoff in them, though the run said when the venue last refused:
     # the venue's part alone did not determine a log-normal (``_censored_outages``); longer than the venue's
     backoff_in: bool = False
+    # those lengths are from when a silent socket's drop was declared: its outage began up to this long before (the
+    # greatest ``Observations.outages_quiet_s``); 0: none silent, or the fit took the silence in
+    silence_out_s: float = 0.0
 
 
-def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray | None = None) -> OutageFit | None:
+def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray | None = None,
+                quiet_s: np.ndarray | None = None) -> OutageFit | None:
     """The venue's outages' log-normal length (None: fewer than ``MIN_OUTAGES``): the logs' mean (Student's t
     interval) and standard deviation (chi-square interval). ``from_s`` (per outage): the least the venue's own part
-    can have been (``Observations.outages_from_s``: the agent's backoff after it); where it is under the length seen,
-    the fit is an interval-censored maximum likelihood, each interval a Wald one from its information (where that
-    does not determine the fit, the lengths as seen, and ``backoff_in`` says so)."""
+    can have been, from the drop (``Observations.outages_from_s``: the agent's backoff after it); ``quiet_s`` (per
+    outage): how long before the drop was declared the outage began (``Observations.outages_quiet_s``: a silent
+    socket's, from its last frame), added to both ends. Not the interval [drop - silence, drop] for its start: its ends
+    are set by the silence, not at random, and 40 outages of median 120 s behind a 60 s silence fitted 97 s
+    (79 - 120) so, where from the last frame 128 s (109 - 150), the sample's own 128 s. Where the least is under the
+    most, the fit is an interval-censored maximum likelihood, each interval a Wald one from its information (where
+    that does not determine the fit, the lengths as seen, from the drop, and ``backoff_in`` and ``silence_out_s`` say
+    what is in and out of them)."""
     n = len(outages_s)
     if n < MIN_OUTAGES:
         return None
-    hi = np.maximum(np.asarray(outages_s, dtype=float), 1e-3)
-    lo = hi if from_s is None else np.minimum(np.maximum(np.asarray(from_s, dtype=float), 0.0), hi)
+    seen = np.maximum(np.asarray(outages_s, dtype=float), 1e-3)
+    quiet = np.zeros(n) if quiet_s is None else np.maximum(np.asarray(quiet_s, dtype=float), 0.0)
+    hi = seen + quiet
+    lo = hi if from_s is None else np.clip(np.asarray(from_s, dtype=float) + quiet, 0.0, hi)
     censored = bool(np.any(lo < hi * (1.0 - 1e-9)))
     got = _censored_outages(lo, hi, level) if censored else None
     if got is not None:
         return got
-    # (not determined: the lengths as seen, as a journal without refused_ts is fitted: the pessimistic side)
-    logs = np.log(hi)
+    # (not determined: the lengths as seen, as a journal without refused_ts is fitted: the pessimistic side for the
+    # backoff; a silence before the drop was declared is left out of them, and said)
+    logs = np.log(seen)
     mu, sd = float(logs.mean()), float(logs.std(ddof=1))
     a = (1.0 - level) / 2.0
     half = float(stats.t.ppf(1.0 - a, n - 1)) * sd / math.sqrt(n)
     lo2, hi2 = (float(stats.chi2.ppf(q, n - 1)) for q in (1.0 - a, a))
     return OutageFit(n, math.exp(mu), math.exp(mu - half), math.exp(mu + half), sd,
-                     sd * math.sqrt((n - 1) / lo2), sd * math.sqrt((n - 1) / hi2), censored)
+                     sd * math.sqrt((n - 1) / lo2), sd * math.sqrt((n - 1) / hi2),
+                     bool(np.any(lo - quiet < seen * (1 - 1e-9))), float(quiet.max()))
 
 
 def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit | None:
@@ -754,7 +767,7 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     lat = fit_latency(obs.round_trip_s)
     feed = fit_feed(obs.feed_lag_s, obs.feed_held if len(obs.feed_held) == len(obs.feed_lag_s) else None)
     rejections, transport, hazard = venue_rates(obs)
-    outages = fit_outages(obs.outages_s, from_s=obs.outage_lower_s())
+    outages = fit_outages(obs.outages_s, from_s=obs.outage_lower_s(), quiet_s=obs.outage_quiet_s())
     out_median, out_sigma = (outages.median_s, outages.sigma) if outages is not None else (None, None)
     data = base.model_dump()
     if lat is not None:

@@ -118,8 +118,14 @@ class Observations:
     resting_at_end: int = 0
     # per outages_s: the least the venue's own outage can have been, s: to the start of the last reconnect attempt it
     # refused (ConnectionRestored.refused_ts; the rest was the agent's backoff). Empty, or that outage's own length:
-    # not known, the outage taken as the venue's whole (the twin in process reconnects as its outage ends)
+    # not known, the outage taken as the venue's whole (the twin in process reconnects as its outage ends). Negative,
+    # to -outages_quiet_s: a silent socket whose first reconnect was taken, its outage maybe over before the drop was
+    # declared (a mute socket stays mute when the path is back)
     outages_from_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # per outages_s: how long before the drop was declared the venue's outage began, s: a socket found dead by its
+    # silence (ConnectionLost.silent_since) went mute after its last frame (the feed brings one every half second or
+    # so), the gateway's silence_s (60 s) before. Empty: none (a close is told as it happens)
+    outages_quiet_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # what the account had to margin orders with at the (last) run's start, USDC: its first snapshot's value less the
     # margin its positions used then (nan: no snapshot). The replay funds its twin account so; session.collateral_usd
     # is the drawdown rules' basis, which a config may set to a part of the account (a replay funded from it was
@@ -156,7 +162,7 @@ class Observations:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "level_sz":
                 out[f.name] = _stack(a, b)
-            elif isinstance(a, np.ndarray) and f.name != "quota_run":
+            elif isinstance(a, np.ndarray) and f.name not in ("quota_run", "outages_from_s", "outages_quiet_s"):
                 out[f.name] = np.concatenate([a, b])
             elif isinstance(a, dict) and f.name in ("rejections", "eligible_kinds"):
                 out[f.name] = {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
@@ -168,6 +174,8 @@ class Observations:
                 out[f.name] = b if b not in (None, "", 0.0, -1) else a
             elif f.name == "outages_from_s":
                 out[f.name] = np.concatenate([self.outage_lower_s(), other.outage_lower_s()])
+            elif f.name == "outages_quiet_s":
+                out[f.name] = np.concatenate([self.outage_quiet_s(), other.outage_quiet_s()])
             elif f.name == "quota_run":  # (the later run's numbered on from the earlier's)
                 out[f.name] = np.concatenate([self.quota_runs(), other.quota_runs() + self.runs])
             else:
@@ -179,6 +187,12 @@ class Observations:
         if len(self.outages_from_s) == len(self.outages_s):
             return np.minimum(self.outages_from_s, self.outages_s)
         return np.asarray(self.outages_s, dtype=float)
+
+    def outage_quiet_s(self) -> np.ndarray:
+        """Each outage's silence before its drop was declared (``outages_quiet_s``; 0 where not given)."""
+        if len(self.outages_quiet_s) == len(self.outages_s):
+            return np.asarray(self.outages_quiet_s, dtype=float)
+        return np.zeros(len(self.outages_s))
 
     def quota_runs(self) -> np.ndarray:
         """Each quota row's run: ``quota_run``, or every row the first run's when it was not given (made by hand)."""
@@ -234,6 +248,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     down_since: float | None = None
     outages: list[float] = []
     outages_from: list[float] = []
+    outages_quiet: list[float] = []
+    quiet = 0.0  # the current outage's silence before it was declared
     start_free = math.nan
     lag_at: list[float] = []  # per lag: its arrival
     offset_lo, offset_hi = -math.inf, math.inf  # the host's clock less the venue's, as the snapshots so far bound it
@@ -351,6 +367,10 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
             if down_since is None:
                 down_since = ts
                 disconnects += 1
+                # (a silent socket's outage began after its last frame: measured from the detection, a twin of
+                # 120 s outages behind the gateway's 60 s silence fitted 70 s)
+                q = ev.silent_since
+                quiet = max(ts - q, 0.0) if q is not None and q == q else 0.0
         elif t is ConnectionRestored:
             if down_since is not None:
                 outages.append(ts - down_since)
@@ -359,7 +379,13 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 r = ev.refused_ts
                 # (None, or "nan" in a journal written the day it was added: not known)
                 known = r is not None and r == r
-                outages_from.append(min(max(r - down_since, 0.0), ts - down_since) if known else ts - down_since)
+                if known and quiet > 0.0 and r <= down_since:
+                    # (a silent socket's first reconnect taken: the socket stays mute when the path comes back, so the
+                    # outage may have ended any time after its last frame, before the drop was declared)
+                    outages_from.append(-quiet)
+                else:
+                    outages_from.append(min(max(r - down_since, 0.0), ts - down_since) if known else ts - down_since)
+                outages_quiet.append(quiet)
                 down_since = None
         if t in _PUSHED:
             prev_push = ts
@@ -396,7 +422,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     if lags_after_move:
         lags, held = [lags[i] for i in kept], [held[i] for i in kept]
     span = (last - first) if first is not None else 0.0
-    down = sum(outages) + ((last - down_since) if down_since is not None else 0.0)
+    # (a silent socket was down from its last frame: its silence is no connected time)
+    down = sum(outages) + sum(outages_quiet) + ((last - down_since + quiet) if down_since is not None else 0.0)
     # a request none of whose places was answered or refused, sent before the run's last answer was possible
     # (its last second: the answers to those are still on their way) was lost in transport
     cutoff = (last if last is not None else 0.0) - 1.0
@@ -420,6 +447,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         clock_moved_s=moved_by if lags_after_move else 0.0,
                         quota_run=np.zeros(len(quota), dtype=int), stray_replies=strays, eligible_kinds=kinds,
                         resting_at_end=len(unknown), outages_from_s=np.asarray(outages_from, dtype=float),
+                        outages_quiet_s=np.asarray(outages_quiet, dtype=float),
                         start_free_usd=start_free)
 
 

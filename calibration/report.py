@@ -193,11 +193,15 @@ def spikes_text(leg: dict, of: str = "", median: bool = True, sigma: bool = True
 def outages_text(o: dict) -> str:
     """The outages' fitted length as the printout and the report say it, each parameter with its 95% interval
     and the count it is from (a bare "sigma 0.128" from two outages read as a fit), and where the agent's reconnect
-    backoff is in the lengths though the run said when the venue refused (the twin's outages then too long)."""
+    backoff is in the lengths though the run said when the venue refused (the twin's outages then too long), or a
+    silent socket's silence before its drop was declared is out of them (then too short)."""
+    quiet = o.get("silence_out_s") or 0.0
     return (f"outages log-normal, median {o['median_s']:.2f} s (95%: {o['median_lo']:.2f} – {o['median_hi']:.2f}), "
             f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from {o['n']} outages"
             + (" (drop to reconnect, the agent's backoff in them: the venue's part alone determined no fit)"
-               if o.get("backoff_in") else ""))
+               if o.get("backoff_in") else "")
+            + (f" (from when each drop was declared: a silent socket's outage began up to {quiet:.1f} s before, not in "
+               f"them: the venue's part alone determined no fit)" if quiet > 0.0 else ""))
 
 
 def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:

@@ -113,7 +113,8 @@ def test_the_journal_writes_the_start_the_events_and_the_shutdown_in_order(tmp_p
     j.close()
     lines = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert lines == [{"type": "start", "ts": 0.0, "seed": 3}, {"e": "Timer", "ts": 0.5, "name": "cycle"},
-                     {"e": "ConnectionLost", "ts": 0.7, "stream": "ws"}, {"e": "shutdown", "ts": 0.9}]
+                     {"e": "ConnectionLost", "ts": 0.7, "stream": "ws", "silent_since": None},
+                     {"e": "shutdown", "ts": 0.9}]
 
 
 # ---------------------------------------------------------------------------------------------- replay

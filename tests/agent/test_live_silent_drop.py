@@ -57,6 +57,10 @@ def test_a_socket_that_dies_silently_is_found_by_its_silence_and_the_gateway_res
     assert SILENCE_S * 0.9 <= lost_after < SILENCE_S + 1.0  # it waited out the silence, and no longer
     lost = events.index(first(events, ConnectionLost))
     assert all(e.venue_time_ms < drop_ms for e in events[:lost] if type(e) is BookUpdated)
+    # it says when the socket's last frame came: the outage began after it, not at the ConnectionLost (calibration)
+    since = events[lost].silent_since
+    assert since is not None and max(e.ts for e in events[:lost] if type(e) is BookUpdated) <= since
+    assert since <= drop_ms / 1000 + 0.1 * SPEED and events[lost].ts - since >= 0.9 * SILENCE_S * SPEED
     restored = events.index(first(events, ConnectionRestored))
     assert lost < restored and gw.stats["reconnects"] == 1 and gw.stats["disconnects"] == 1
     after = [e for e in events[restored:] if type(e) is BookUpdated]
@@ -68,7 +72,7 @@ def test_by_default_the_twin_closes_a_dropped_socket_at_once():
     for a silence."""
     gw, events, lost_after, drop_ms, muted = _silent_drop(silent=False)
     assert muted == 0 and gw.stats["silent_streams"] == 0
-    assert lost_after < 0.5 * SILENCE_S
+    assert lost_after < 0.5 * SILENCE_S and first(events, ConnectionLost).silent_since is None  # (told at the drop)
 
 
 def test_the_agent_pulls_its_quotes_on_a_silent_drop_before_the_gateway_notices_and_quotes_again_after():

@@ -1337,6 +1337,70 @@ def test_outages_whose_venue_part_determines_no_log_normal_are_fitted_as_seen_an
     assert "backoff" not in outages_text(vars(determined))
 
 
+def silent_outage_events(rng: np.random.Generator, lengths: np.ndarray, silence_s: float, gap_s: float = 600.0,
+                         frame_s: float = 0.5) -> list:
+    """ConnectionLost / ConnectionRestored as the live gateway gives them for outages of ``lengths`` that each mute
+    the socket (no close): the last frame up to ``frame_s`` before the outage, the drop declared ``silence_s`` after
+    it, then reconnect attempts on the gateway's backoff (0.5 s doubling to 30 s, jittered: ``backoff_s``), refused
+    until the outage ends; ``gap_s`` connected between outages."""
+    from agent.gateway.events import ConnectionLost, ConnectionRestored
+
+    events: list = []
+    t = 0.0
+    for length in lengths:
+        start = t + gap_s
+        last_rx = start - frame_s * float(rng.random())
+        lost = last_rx + silence_s
+        refused, attempt = lost, 0  # (refused_ts: the drop's time until an attempt is refused)
+        tried = lost + min(30.0, 0.5 * 2.0 ** attempt) * (0.5 + 0.5 * float(rng.random()))
+        while tried < start + length:
+            refused, attempt = tried, attempt + 1
+            tried += min(30.0, 0.5 * 2.0 ** attempt) * (0.5 + 0.5 * float(rng.random()))
+        events += [ConnectionLost(lost, "ws", last_rx), ConnectionRestored(tried, "ws", refused)]
+        t = tried
+    return events
+
+
+def test_outages_a_silent_socket_hid_are_fitted_from_its_last_frame_not_from_when_the_silence_was_noticed():
+    """A socket that dies silently is declared lost only at the gateway's silence_s (60 s) after its last frame, and
+    the outage was measured from there: 40 outages of median 120 s, sigma 0.5 (the sample's own fit: 128 s, 0.50)
+    fitted a median of 42 s (95%: 24 - 74), sigma 1.75. ConnectionLost now says when a silent socket's last frame
+    came (``silent_since``): the outage began then, and the censored fit takes it in: 128 s (109 - 150), sigma 0.50.
+    The silence is no connected time either."""
+    import dataclasses
+
+    from agent.core import AgentCore
+    from calibration.fit import fit_outages
+    rng = np.random.default_rng(21)
+    lengths = np.exp(rng.normal(math.log(120.0), 0.5, 40))
+    events = silent_outage_events(rng, lengths, silence_s=60.0)
+    obs = observe(events, AgentCore(SHADOW, np.random.default_rng(6), tick=1.0, sz_decimals=5))
+    venue = fit_outages(lengths)
+    assert len(obs.outages_s) == 40 and np.allclose(obs.outages_quiet_s, [e.ts - e.silent_since for e in events[::2]])
+    down = sum(r.ts - lost.silent_since for lost, r in zip(events[::2], events[1::2]))
+    assert obs.connected_s == pytest.approx(events[-1].ts - events[0].ts - down)  # (the silences are down time)
+    got = fit(obs).outages
+    before = fit(dataclasses.replace(obs, outages_quiet_s=np.zeros(0))).outages  # (as it was: from the detection)
+    assert before.median_hi < 0.75 * venue.median_s and not before.median_lo < 120.0 < before.median_hi, before
+    assert got.median_lo < 120.0 < got.median_hi and got.sigma_lo < 0.5 < got.sigma_hi, got
+    assert venue.median_s / 1.1 < got.median_s < venue.median_s * 1.1 and got.silence_out_s == 0.0, (got, venue)
+
+
+def test_outages_shorter_than_the_silence_determine_no_fit_and_are_said_to_be_short_of_it():
+    """Outages of median 4 s behind a 60 s silence had all ended before the drop was declared (a mute socket stays
+    mute when the path is back): each reconnect was taken at its first try, and each outage is only known to be
+    under the silence and the backoff. No fit there: the lengths as seen (from the drop) are fitted, and the report
+    says the silence is out of them."""
+    from agent.core import AgentCore
+    from calibration.report import outages_text
+    rng = np.random.default_rng(22)
+    events = silent_outage_events(rng, np.exp(rng.normal(math.log(4.0), 0.5, 12)), silence_s=60.0)
+    obs = observe(events, AgentCore(SHADOW, np.random.default_rng(6), tick=1.0, sz_decimals=5))
+    got = fit(obs).outages
+    assert 59.5 < got.silence_out_s <= 60.0 and got.median_s < 1.0, got
+    assert "a silent socket's outage began up to 60.0 s before, not in them" in outages_text(vars(got))
+
+
 def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_draw_is_said(tmp_path, capsys):
     """The agent's code "OpenInterest" is three refusals of the twin's, each drawn at its own rate and only for a
     place adding to the position. Half an hour on a twin refusing 3% with OpenInterestIncrease: the fit said

@@ -179,6 +179,7 @@ class HyperliquidGateway(CommandRouter):
         self._closing = False
         self._connected = False
         self._frame_ts = -math.inf  # when the socket's last frame arrived (BookUpdated.after_frame_s)
+        self._silent_since: float | None = None  # a socket found silent: its last frame's time (ConnectionLost)
         self._book_ms: int | None = None  # the venue time of the socket's last l2Book frame: a new one is progress
         self._recovery: asyncio.Task | None = None  # the fill and funding recovery running, if one is
         self._recover_again = False  # a reconnect came while it ran: it runs once more when done
@@ -1053,7 +1054,8 @@ class HyperliquidGateway(CommandRouter):
             log.warning("websocket to the venue lost: the agent pulls its quotes and reconnects with backoff")
             self.counters["disconnects"] += 1
             self._refused_ts = self._now()  # (no attempt refused yet: the venue's outage ended after the drop)
-            self._emit(ConnectionLost(self._refused_ts, "ws"))
+            self._emit(ConnectionLost(self._refused_ts, "ws", self._silent_since))
+        self._silent_since = None
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Frames until the socket closes or nothing arrives for ``silence_s`` (then it is treated as lost).
@@ -1068,6 +1070,7 @@ class HyperliquidGateway(CommandRouter):
         last_rx = last_ping = last_book = loop.time()
         resubscribed_at: float | None = None
         self._frame_ts = -math.inf  # no frame yet on this socket
+        read_from = self._now()  # (the silence of a socket that never sent a frame: from here)
         self._book_ms = None
         while not self._closing:
             now = loop.time()
@@ -1082,6 +1085,7 @@ class HyperliquidGateway(CommandRouter):
             if now >= deadline:
                 self.counters["silent_streams"] += 1
                 log.warning("websocket silent for %.1f s: treating it as lost", now - last_rx)
+                self._silent_since = max(self._frame_ts, read_from)  # (the outage began after it: ConnectionLost)
                 return
             book_deadline = (last_book if resubscribed_at is None else resubscribed_at) + self.book_stall_s
             if now >= book_deadline:
