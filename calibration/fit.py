@@ -43,7 +43,8 @@
   the feed's sizes are kept by level, not by price) stay the base's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation), with 95% intervals (Student's t on the
-  logs' mean, chi-square on their variance), fitted from ``MIN_OUTAGES`` outages or more: from two, a run
+  logs' mean, chi-square on their variance; where the venue's part is interval-censored, profile-likelihood ones,
+  ``_censored_outages``), fitted from ``MIN_OUTAGES`` outages or more: from two, a run
   with outages of sigma 0.8 fitted 0.13, said as a bare number and set in the twin (the base's kept, and said).
 - **Informed flow.** The share of the market's trades whose side is the sign of the mid's move over the
   next ``informed_horizon_s`` (the base's): informed trades always agree, the others half the time, so the
@@ -68,11 +69,12 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from calibration.observe import RULE_REASONS, Observations
 from twin.faults.latency import PathLatency, PathLatencyParams
@@ -138,7 +140,7 @@ def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray |
     socket's, from its last frame), added to both ends. Not the interval [drop - silence, drop] for its start: its ends
     are set by the silence, not at random, and 40 outages of median 120 s behind a 60 s silence fitted 97 s
     (79 - 120) so, where from the last frame 128 s (109 - 150), the sample's own 128 s. Where the least is under the
-    most, the fit is an interval-censored maximum likelihood, each interval a Wald one from its information (where
+    most, the fit is an interval-censored maximum likelihood, each interval a profile-likelihood one (where
     that does not determine the fit, the lengths as seen, from the drop, and ``backoff_in`` and ``silence_out_s`` say
     what is in and out of them)."""
     n = len(outages_s)
@@ -166,48 +168,91 @@ def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray |
 
 def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit | None:
     """The log-normal fitted to outages known to have lasted more than ``lo`` and at most ``hi`` (exact where they
-    are one): maximum likelihood on (log median, log sigma), the intervals from the observed information there, with
-    Student's t quantile on n - 1 degrees of freedom (the normal's covered 77% at 5 outages, 87% at 10, simulated
-    against the agent's backoff). None where the data do not determine it: the maximum on the parameters' bound
-    (intervals that all overlap put sigma at its floor, each reconnect taken at its first try puts the median at
-    its; 4 of 300 runs of 5 outages), the information not positive, or an interval without finite ends."""
+    are one): maximum likelihood on (log median, log sigma), each 95% interval the parameter's values whose profile
+    likelihood ratio is within n log(1 + t²/(n - 1)), t Student's quantile on n - 1 degrees of freedom: the exact t
+    interval where no outage is censored. Wald intervals from the observed information, even on t's quantile, covered
+    the median 89-91% of the time at 5 outages, 93-95% at 10 (300 runs each, simulated against the agent's backoff,
+    median 4 s, sigma 0.5); these 97-98% and 95-97%, and at 30 both 94-95%; sigma's 99%, 95%, 97%
+    (``test_the_censored_outages_intervals_cover_the_truth_95_times_in_100_from_five_outages``). An end the profile
+    does not reach inside the twin's range is the range's. None where the data do not determine the fit: the maximum
+    on the parameters' bound or the likelihood at a bound as high to within 0.01 (intervals that all overlap put
+    sigma at its floor, 46 of 300 runs of 5 outages, where the optimizer stopped short of it on the ridge in 24 and
+    the Wald intervals were taken; each reconnect taken at its first try puts the median at its), or the information
+    there not positive."""
     exact = lo >= hi * (1.0 - 1e-9)
     x = np.log(hi[exact])
     a = np.log(np.maximum(lo[~exact], 1e-300))
     b = np.log(hi[~exact])
-    norm = stats.norm
+    half_log_2pi = 0.5 * math.log(2.0 * math.pi)
 
-    def nll(th) -> float:
-        mu, s = th[0], math.exp(th[1])
+    def nll(mu: float, ls: float) -> float:
+        s = math.exp(ls)
         za, zb = (a - mu) / s, (b - mu) / s
         # (the upper tail by its survival function: a difference of CDFs near 1 loses it)
-        mass = np.where(za > 0.0, norm.sf(za) - norm.sf(zb), norm.cdf(zb) - norm.cdf(za))
-        return -float(norm.logpdf(x, mu, s).sum() + np.log(np.maximum(mass, 1e-300)).sum())
+        mass = np.where(za > 0.0, special.ndtr(-za) - special.ndtr(-zb), special.ndtr(zb) - special.ndtr(za))
+        z = (x - mu) / s
+        return float(0.5 * (z @ z) + len(x) * (ls + half_log_2pi) - np.log(np.maximum(mass, 1e-300)).sum())
 
     mids = np.concatenate([x, np.where(np.isfinite(a) & (a > -690.0), 0.5 * (a + b), b - math.log(2.0))])
     th0 = [float(mids.mean()), math.log(max(float(mids.std()), 0.1))]
     bounds = [(math.log(1e-3), math.log(86_400.0)), (math.log(0.01), math.log(10.0))]  # (the twin's ranges)
-    res = optimize.minimize(nll, th0, method="L-BFGS-B", bounds=bounds)
+    res = optimize.minimize(lambda th: nll(th[0], th[1]), th0, method="L-BFGS-B", bounds=bounds)
     if not res.success or any(min(v - b0, b1 - v) < 1e-3 for v, (b0, b1) in zip(res.x, bounds)):
         return None
-    mu, ls = (float(v) for v in res.x)
-    # the observed information by central differences
+    # the observed information by central differences: not positive, the maximum is no peak (intervals that all
+    # overlap: a ridge towards sigma's floor)
     h = 1e-4
     hess = np.empty((2, 2))
     for i in range(2):
         for j in range(2):
             ei, ej = np.eye(2)[i] * h, np.eye(2)[j] * h
-            hess[i, j] = (nll(res.x + ei + ej) - nll(res.x + ei - ej) - nll(res.x - ei + ej)
-                          + nll(res.x - ei - ej)) / (4.0 * h * h)
+            hess[i, j] = (nll(*(res.x + ei + ej)) - nll(*(res.x + ei - ej)) - nll(*(res.x - ei + ej))
+                          + nll(*(res.x - ei - ej))) / (4.0 * h * h)
     if not np.all(np.isfinite(hess)) or not np.all(np.linalg.eigvalsh(hess) > 0.0):
         return None
-    half = float(stats.t.ppf(1.0 - (1.0 - level) / 2.0, len(hi) - 1)) * np.sqrt(np.diag(np.linalg.inv(hess)))
-    with np.errstate(over="ignore"):
-        ends = np.exp([mu - half[0], mu + half[0], ls - half[1], ls + half[1]])
-    if not np.all(np.isfinite(ends)):
+    n = len(hi)
+    t = float(stats.t.ppf(0.5 + level / 2.0, n - 1))
+    cut = n * math.log1p(t * t / (n - 1))
+    best = (float(res.x[0]), float(res.x[1]))
+
+    def ratio(i: int, v: float) -> float:
+        """Twice the log likelihood ratio of parameter ``i`` at ``v``, the other maximised out near its estimate."""
+        j = 1 - i
+        reach = 3.0 if j == 1 else 6.0 * math.exp(best[1])
+        inner = (max(bounds[j][0], best[j] - reach), min(bounds[j][1], best[j] + reach))
+
+        def at(w: float) -> float:
+            return nll(v, w) if i == 0 else nll(w, v)
+        got = optimize.minimize_scalar(at, bounds=inner, method="bounded", options={"xatol": 1e-6})
+        return 2.0 * (min(float(got.fun), at(best[j])) - float(res.fun))
+
+    # (a bound the likelihood cannot tell from the maximum: a ridge, as intervals that all overlap make towards
+    # sigma's floor, where the optimizer may stop anywhere along it)
+    if any(ratio(i, v) < 0.01 for i in (0, 1) for v in bounds[i]):
         return None
-    return OutageFit(len(hi), math.exp(mu), float(ends[0]), float(ends[1]), math.exp(ls), float(ends[2]),
-                     float(ends[3]))
+    (m_lo, m_hi), (s_lo, s_hi) = (np.exp(_profile_ends(functools.partial(ratio, i), best[i], bounds[i], cut))
+                                  for i in (0, 1))
+    return OutageFit(n, math.exp(best[0]), float(m_lo), float(m_hi), math.exp(best[1]), float(s_lo), float(s_hi))
+
+
+def _profile_ends(ratio, best: float, bounds: tuple[float, float], cut: float) -> tuple[float, float]:
+    """The ends of a parameter's profile likelihood interval (``ratio`` of its value up to ``cut``), from its
+    estimate ``best`` out; an end not reached inside ``bounds`` is the bound."""
+    ends = []
+    for sign in (-1.0, 1.0):
+        inside, step = best, 0.1
+        while True:
+            v = best + sign * step
+            if not bounds[0] < v < bounds[1]:
+                v = bounds[0] if sign < 0 else bounds[1]
+                if ratio(v) <= cut:
+                    ends.append(v)
+                    break
+            if ratio(v) > cut:
+                ends.append(optimize.brentq(lambda w: ratio(w) - cut, min(inside, v), max(inside, v), xtol=1e-6))
+                break
+            inside, step = v, 2.0 * step
+    return ends[0], ends[1]
 
 
 @dataclass(frozen=True)

@@ -1333,32 +1333,40 @@ def test_outages_whose_venue_part_determines_no_log_normal_are_fitted_as_seen_an
         assert got.backoff_in and got == dataclasses.replace(fit_outages(np.asarray(lengths)), backoff_in=True)
         assert "the agent's backoff in them" in outages_text(vars(got))
     determined = fit_outages(seen, from_s=seen - 2.0)
-    assert not determined.backoff_in and determined.median_lo < determined.median_s < determined.median_hi < 13.0
+    assert not determined.backoff_in and determined.median_lo < determined.median_s < determined.median_hi < 14.0
     assert "backoff" not in outages_text(vars(determined))
 
 
-def silent_outage_events(rng: np.random.Generator, lengths: np.ndarray, silence_s: float, gap_s: float = 600.0,
-                         frame_s: float = 0.5) -> list:
-    """ConnectionLost / ConnectionRestored as the live gateway gives them for outages of ``lengths`` that each mute
-    the socket (no close): the last frame up to ``frame_s`` before the outage, the drop declared ``silence_s`` after
-    it, then reconnect attempts on the gateway's backoff (0.5 s doubling to 30 s, jittered: ``backoff_s``), refused
-    until the outage ends; ``gap_s`` connected between outages."""
-    from agent.gateway.events import ConnectionLost, ConnectionRestored
-
-    events: list = []
+def backoff_outages(rng: np.random.Generator, lengths: np.ndarray, silence_s: float = 0.0, gap_s: float = 600.0,
+                    frame_s: float = 0.5) -> np.ndarray:
+    """Outages of ``lengths`` as the live gateway sees them, one row each: (its socket's last frame, the drop declared,
+    ConnectionRestored.refused_ts, the reconnect). ``silence_s`` 0: a close, told as the outage starts; else the socket
+    goes mute, its last frame up to ``frame_s`` before the outage, the drop declared ``silence_s`` after that frame.
+    Then reconnect attempts on the gateway's backoff (0.5 s doubling to 30 s, jittered: ``backoff_s``), refused until
+    the outage ends; ``gap_s`` connected between outages."""
+    rows = []
     t = 0.0
     for length in lengths:
         start = t + gap_s
-        last_rx = start - frame_s * float(rng.random())
+        last_rx = start - frame_s * float(rng.random()) if silence_s > 0.0 else start
         lost = last_rx + silence_s
         refused, attempt = lost, 0  # (refused_ts: the drop's time until an attempt is refused)
         tried = lost + min(30.0, 0.5 * 2.0 ** attempt) * (0.5 + 0.5 * float(rng.random()))
         while tried < start + length:
             refused, attempt = tried, attempt + 1
             tried += min(30.0, 0.5 * 2.0 ** attempt) * (0.5 + 0.5 * float(rng.random()))
-        events += [ConnectionLost(lost, "ws", last_rx), ConnectionRestored(tried, "ws", refused)]
+        rows.append((last_rx, lost, refused, tried))
         t = tried
-    return events
+    return np.asarray(rows).reshape(-1, 4)
+
+
+def silent_outage_events(rng: np.random.Generator, lengths: np.ndarray, silence_s: float) -> list:
+    """ConnectionLost / ConnectionRestored as the live gateway gives them for outages of ``lengths`` that each mute
+    the socket (``backoff_outages``)."""
+    from agent.gateway.events import ConnectionLost, ConnectionRestored
+
+    return [e for last_rx, lost, refused, back in backoff_outages(rng, lengths, silence_s)
+            for e in (ConnectionLost(lost, "ws", last_rx), ConnectionRestored(back, "ws", refused))]
 
 
 def test_outages_a_silent_socket_hid_are_fitted_from_its_last_frame_not_from_when_the_silence_was_noticed():
@@ -1399,6 +1407,28 @@ def test_outages_shorter_than_the_silence_determine_no_fit_and_are_said_to_be_sh
     got = fit(obs).outages
     assert 59.5 < got.silence_out_s <= 60.0 and got.median_s < 1.0, got
     assert "a silent socket's outage began up to 60.0 s before, not in them" in outages_text(vars(got))
+
+
+def test_the_censored_outages_intervals_cover_the_truth_95_times_in_100_from_five_outages():
+    """The venue's part of an outage is interval-censored (between the last refused reconnect and the one taken): its
+    intervals were Wald ones from the observed information, on Student's t quantile, and covered the median 89-91% of
+    the time at 5 outages, 93-95% at 10, 94-95% at 30 (300 runs each; the README said 86% at 5). Now each is the
+    profile likelihood's, to the cut that makes it the exact t interval where nothing is censored: 97-98%, 95-97%,
+    94-95%. Here 150 runs of 5 outages of median 4 s, sigma 0.5 behind the agent's backoff (before: the median's
+    covered 0.89 of 142 determined; now 0.97 of 132, those whose intervals all overlap fitted as seen)."""
+    from calibration.fit import fit_outages
+    rng = np.random.default_rng(5)
+    median = sigma = runs = 0
+    for _ in range(150):
+        rows = backoff_outages(rng, np.exp(rng.normal(math.log(4.0), 0.5, 5)))
+        got = fit_outages(rows[:, 3] - rows[:, 1], from_s=rows[:, 2] - rows[:, 1])
+        if got.backoff_in:  # (not determined: the intervals all overlap, 18 of 150)
+            continue
+        runs += 1
+        median += got.median_lo < 4.0 < got.median_hi
+        sigma += got.sigma_lo < 0.5 < got.sigma_hi
+    assert runs >= 120 and median / runs >= 0.93 and sigma / runs >= 0.93, (runs, median / runs, sigma / runs)
+    assert median / runs <= 0.995  # (not an interval so wide it says nothing)
 
 
 def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_draw_is_said(tmp_path, capsys):
