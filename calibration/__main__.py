@@ -219,6 +219,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
                   f"trips {ks} against the observed; seen / replayed"
                   f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
                   + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
+        if replay.funded:
+            print_out(f"the replay's account: {replay.funded}")
     print_out("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
               + (" (replacing an earlier calibration's)" if replacing else ""))
 

@@ -969,6 +969,7 @@ class ReplayCheck:
     rows: tuple[tuple[str, float, float], ...]  # (what, observed, replayed): the first seed's replay
     seeds: int = 1  # replays run, on seeds seed, seed + 1, ...
     ranges: tuple[tuple[float, float], ...] = ()  # per row, the replayed value's least and greatest over the seeds
+    funded: str = ""  # where the replayed account's funds came from when not the run's first snapshot ('': from it)
 
 
 def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
@@ -985,24 +986,53 @@ def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
     if cfg.session.coin not in f.params.markets or all(i.coin != cfg.session.coin for i in f.params.instruments):
         return None  # a coin the fitted twin cannot list (a HIP-3 coin the base lacks): nothing to replay
     duration = min(max(f.observations.duration_s, 60.0), max_s)
-    runs = [_replay(f, cfg, s, duration, progress) for s in range(seed, seed + max(1, seeds))]
+    funds, funded = replay_funds(f.observations, cfg)
+    runs = [_replay(f, cfg, s, duration, progress, funds) for s in range(seed, seed + max(1, seeds))]
     rep, ks, rows = runs[0]
     ranges = []
     for i in range(len(rows)):
         vals = [r[2][i][2] for r in runs if r[2][i][2] == r[2][i][2]]
         ranges.append((min(vals), max(vals)) if vals else (math.nan, math.nan))
-    return ReplayCheck(duration, f.observations, rep, ks, rows, len(runs), tuple(ranges))
+    return ReplayCheck(duration, f.observations, rep, ks, rows, len(runs), tuple(ranges), funded)
 
 
-def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool):
-    """One replay of the fitted twin: (its observations, the round trips' KS distance, the rows)."""
+def replay_funds(obs: Observations, cfg) -> tuple[float | None, str]:
+    """(what the replay's account is funded with, USDC, None: the config's session.collateral_usd; and why, when not
+    the run's first snapshot). The live account's free margin at the start (``start_free_usd``), not the drawdown
+    basis session.collateral_usd, which a config may set to a part of the account. But a unified account (or portfolio
+    margin: userAbstraction's "unifiedAccount", "portfolioMargin") keeps its USDC in the spot clearinghouse and
+    margins perps from it, so its perp clearinghouseState, which the snapshot reads (hyperliquid.md §1), shows about 0
+    (as reported; not probed), and a replay funded so had every order adding to the position refused for margin.
+    Where the snapshot had under ``MIN_COLLATERAL_USD`` free yet the venue took orders adding to the position, the
+    margin was elsewhere, which the journal does not record: the replay is funded from the run's
+    session.collateral_usd (the live CLI started such a run only with it set), and it is said."""
+    from agent.config import MIN_COLLATERAL_USD
+
+    free = obs.start_free_usd
+    if free != free:
+        return None, ""
+    # (a lower bound on the places adding to the position the venue took: every refusal counted as one of them)
+    taken = obs.eligible_for("PerpMargin") - sum(k for r, k in obs.rejections.items() if r not in RULE_REASONS)
+    if free >= MIN_COLLATERAL_USD or taken <= 0:
+        return free, ""
+    basis = cfg.session.collateral_usd
+    return basis, (f"the run's first account snapshot (events.jsonl, AccountSnapshot.account_value less margin_used) "
+                   f"had {free:,.2f} USDC to margin orders with, yet the venue took {taken} order(s) adding to the "
+                   f"position: the account's margin was elsewhere (a unified account's or portfolio margin's spot "
+                   f"balance, which the perp clearinghouseState does not show nor the journal record); the replay's "
+                   f"account is funded with the run's session.collateral_usd, {basis:,.2f} USDC (its start record's "
+                   f"config)")
+
+
+def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool, funds: float | None):
+    """One replay of the fitted twin, its account funded with ``funds`` (``replay_funds``): (its observations, the
+    round trips' KS distance, the rows)."""
     from agent.session import build_session, session_core
     from calibration.observe import observe
     from twin.session import run_until
 
     events: list = []
-    free = f.observations.start_free_usd  # (the live account's, not the drawdown basis session.collateral_usd)
-    ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events, funds_usd=free if free == free else None)
+    ex, _, _, driver = build_session(cfg, seed, f.params, event_log=events, funds_usd=funds)
     driver.start()
     run_until(ex.env, duration, progress, desc=f"the fitted twin, seed {seed}")
     inst = ex.instruments[cfg.session.coin]

@@ -83,7 +83,7 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
     if replay is not None:
         ranges = replay.ranges or tuple((b, b) for _, _, b in replay.rows)
         summary["replay"] = {"duration_s": replay.duration_s, "round_trip_ks": replay.round_trip_ks,
-                             "seeds": replay.seeds,
+                             "seeds": replay.seeds, "funded": replay.funded or None,
                              "rows": [{"what": w, "observed": a, "replayed": b, "replayed_min": lo, "replayed_max": hi}
                                       for (w, a, b), (lo, hi) in zip(replay.rows, ranges)]}
     summary = json_ready(summary)
@@ -310,6 +310,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                                + (f"</td><td>{cell(r['replayed_min'])} – {cell(r['replayed_max'])}" if rp["seeds"] > 1 else "")
                                + "</td></tr>" for r in rp["rows"])
                      + "</table>")
+        if rp.get("funded"):  # (not the run's first snapshot: a unified account's margin is not in it)
+            parts.append(f"<p>The replay's account: {html.escape(rp['funded'], quote=False)}.</p>")
     parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's "
                  "jumps, latent alpha and informed impact, how long the noise on the size at a price holds "
                  "(depth_refresh_s), the quota's slow lane. Fills and markouts are "

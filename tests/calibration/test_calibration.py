@@ -751,6 +751,43 @@ def test_the_replay_funds_its_account_as_the_live_account_was_not_with_the_drawd
     assert rep.start_free_usd == pytest.approx(100_000.0)
 
 
+def test_a_unified_accounts_run_whose_perp_clearinghouse_shows_nothing_is_replayed_funded_from_its_config(tmp_path,
+                                                                                                        capsys):
+    """A unified account keeps its USDC in spot and margins perps from it: its perp clearinghouseState, which the
+    account snapshots read, shows some cents, and the live CLI starts only with session.collateral_usd set. The
+    replay was funded with the first snapshot's 0.37 USDC, and the fitted twin refused every place adding to the
+    position for margin (24 of 24 PerpMargin; 30 places in the 600 s), where the venue had taken
+    them. Where the snapshot had under 1 USDC free yet
+    the venue took orders adding to the position, the replay is funded from session.collateral_usd, and it is said
+    with the file and fields it comes from."""
+    cfg = CFG.model_copy(update={"session": CFG.session.model_copy(update={"collateral_usd": 20_000.0})})
+    lines = live_journal_lines(seconds=600.0, cfg=cfg, funds_usd=100_000.0)
+    unified = []
+    for x in lines:  # (the core reads no account value: the run's decisions are as they were)
+        if x.startswith('{"e":"AccountSnapshot"'):
+            d = json.loads(x)
+            d.update(account_value=0.37, margin_used=0.0)
+            x = json.dumps(d, separators=(",", ":")) + "\n"
+        unified.append(x)
+    from calibration.__main__ import _say
+    from calibration.fit import replay_check
+    from calibration.report import write_report
+    obs = observe_journal(run_folder(tmp_path, unified))
+    assert obs.start_free_usd == pytest.approx(0.37) and obs.places > 50
+    f = fit(obs)
+    check = replay_check(f, obs.config, max_s=600.0)
+    rep = check.replayed  # (the twin draws PerpMargin at random too: the run's 2%, not all)
+    assert rep.places > 20 and rep.rejections.get("PerpMargin", 0) <= 0.1 * rep.eligible_for("PerpMargin"), \
+        (rep.rejections, rep.eligible_for("PerpMargin"))
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0), check)
+    _say(s, obs, f, check, tmp_path / "out", False)
+    said = ("had 0.37 USDC to margin orders with, yet the venue took", "session.collateral_usd, 20,000.00 USDC",
+            "AccountSnapshot.account_value less margin_used")
+    out = capsys.readouterr().out
+    assert all(x in s["replay"]["funded"] and x in out for x in said), (s["replay"]["funded"], out)
+    assert "The replay's account: the run's first account snapshot" in (tmp_path / "out" / "report.html").read_text()
+
+
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
     """A crash mid-write cuts the last line before the restart's start record (or the journal's end): that line is
     left out, and said. The same line garbled in the middle of a run (a disk's or a copy's error) lost a quote
