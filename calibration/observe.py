@@ -217,6 +217,13 @@ STEP_CUT_S = 0.001
 # time was between its request and its answer, so its window (request, answer) less that time holds the clocks'
 # offset; windows a round trip wide (0.3 s in the twin) see a step of more than that, not a smaller one
 MOVED_CUT_S = 0.05
+# what the windows above, and the live run's clock_skew_s (preflight), take the venue's time on a snapshot to be: the
+# venue does not say (hyperliquid.md §1), and third-party SDKs' docs call it the time the data was retrieved
+VENUE_TIME_ASSUMED = ("an account snapshot's venue time (clearinghouseState's `time`) is taken as the venue's clock "
+                      "when it answered, between the request and its answer: the venue does not document the field "
+                      "(third-party SDKs call it the time the data was retrieved); were it the time of the state's "
+                      "last block, each window would read early by that block's age, the host's skew and a clock "
+                      "moved with it")
 
 
 def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: float = 0.0,
@@ -618,7 +625,7 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
             f"{obs.feed_lags_after_move} book "
             f"updates from the snapshot before on arrived on another clock than the skew measured at its start, so "
             f"their lags are no latency (the feed's fit leaves them out; a step under a snapshot's round trip is not "
-            f"seen)",))
+            f"seen; {VENUE_TIME_ASSUMED})",))
     if obs.feed_lags_after_step:
         obs = dataclasses.replace(obs, left_out=obs.left_out + (
             f"{where}: the host's clock stepped back in this run ({core.clock_steps_back} event(s) behind the core's "

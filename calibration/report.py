@@ -15,6 +15,7 @@ from scipy import stats
 
 from agent.audit.records import write_all_whole
 from calibration.fit import Fit, goodness, market_kept, sample_leg, sample_round_trips
+from calibration.observe import VENUE_TIME_ASSUMED
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
 
@@ -39,6 +40,7 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
         "outage_median_s": f.outage_median_s, "outage_sigma": f.outage_sigma,
         "outages": vars(f.outages) if f.outages is not None else None,
         "kept_from_base": dict(f.kept), "left_out": list(o.left_out),
+        "venue_time_assumed": VENUE_TIME_ASSUMED,  # (the feed's lags and the clock's moves rest on it)
     }
     fig = ""
     if f.latency is not None:
@@ -227,7 +229,9 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                  "order: a slow message holds back those behind it, and an update that arrived right behind another "
                  "push may have waited for it (its own latency is then only known to be at most its lag). The leg is "
                  "fitted by censored maximum likelihood, those updates giving its CDF, and set as the twin's feed, "
-                 "which adds the holds itself.</p>")
+                 "which adds the holds itself. The lags are on the venue's clock, the host's skew measured at the "
+                 f"run's start, and a move of the host's clock found, by the account snapshots: "
+                 f"{html.escape(VENUE_TIME_ASSUMED, quote=False)}.</p>")
     if feed is None:
         parts.append("<p>Too few book updates with comparable clocks to fit: the base's feed latency is kept.</p>")
     else:

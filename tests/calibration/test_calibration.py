@@ -19,7 +19,7 @@ from agent.live import live_core
 from agent.session import USER, build_session, session_core
 from calibration.__main__ import main
 from calibration.fit import fill_fit, fit, fit_feed, fit_mixture, goodness, poisson_rate, wilson
-from calibration.observe import STEP_CUT_S, Observations, observe, observe_journal
+from calibration.observe import STEP_CUT_S, VENUE_TIME_ASSUMED, Observations, observe, observe_journal
 from twin.exchange import Exchange
 from twin.faults.latency import PathLatencyParams
 from twin.params import TwinParams
@@ -364,6 +364,21 @@ def test_fills_by_distance_and_markouts_are_counted_as_defined():
     # ten seconds on: the fill at 15 s would need the mid at 25 s, after the run's last update: left out
     assert ten.n == 2
     assert ten.mean_bps == pytest.approx(np.mean([(99.99 - 100.0) / 100.0 * 1e4, -(99.99 - 100.01) / 100.01 * 1e4]))
+
+
+def test_the_report_says_what_it_takes_the_venues_time_on_an_account_snapshot_to_be(tmp_path):
+    """The feed's lags are on the venue's clock by the host's skew the live preflight measured, and a move of the
+    host's clock is found, by the account snapshots' windows: each takes clearinghouseState's `time` to be the
+    venue's clock as it answered, which the venue does not document (third-party SDKs: "when data was retrieved").
+    The report said nothing of it; it says the assumption, in report.html and calibration.json."""
+    from calibration.report import write_report
+    z = np.zeros(0)
+    s = write_report(fit(Observations(z, 0, 0, {}, 0, 0, z, 0, z, 60.0, 60.0)), tmp_path, "hand-made",
+                     np.random.default_rng(0))
+    assert s["venue_time_assumed"] == VENUE_TIME_ASSUMED and "the venue does not document the field" in \
+        VENUE_TIME_ASSUMED
+    assert VENUE_TIME_ASSUMED.replace("`", "") in (tmp_path / "report.html").read_text().replace("`", "")
+    assert json.loads((tmp_path / "calibration.json").read_text())["venue_time_assumed"] == VENUE_TIME_ASSUMED
 
 
 def test_the_report_writes_json_without_nan():
@@ -1563,6 +1578,7 @@ def test_feed_lags_after_the_hosts_clock_moved_ahead_are_left_out_and_said(tmp_p
         assert obs.feed_lags_after_move == 0 and len(obs.feed_lag_s) == len(truth.feed_lag_s) and not said
         return
     assert 0.5 < obs.clock_moved_s <= step_s and len(said) == 1 and f"least {obs.clock_moved_s:.3f} s" in said[0]
+    assert VENUE_TIME_ASSUMED in said[0]  # (what the windows rest on: the venue does not document its time)
     # (the lags cut are those from the last snapshot before the step on: their count, and the rest as they were)
     snap = max(i for i, e in enumerate(events[:at]) if type(e) is AccountSnapshot)
     kept = len(observe(events[:snap], session_core(SHADOW, 2, 1.0, 5), venue_epoch_s=epoch).feed_lag_s)
