@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from agent.markouts import MarkoutQueue
 
-_MAX_DECIMALS = 12  # the finest lot _keep_decimals snaps to (a venue's size decimals are single digits)
+# the finest lot _keep_decimals snaps to: a venue's size decimals are single digits (Hyperliquid's perps 0-5), and a
+# size no lot up to it holds is float residue (an overfill's booked part, a fill's size less the excess), no lot
+_MAX_DECIMALS = 8
 
 
 class Ledger:
@@ -239,14 +241,18 @@ class Ledger:
         remainder stays the account's. Snapped to the new lot, a position of 0.00123 under 4 decimals was 0.0012 in
         the ledger: the position, its equity and the next close's PnL off by the remainder for good, and a close of
         the 0.0012 left the ledger flat with the venue's 0.00003 still held. The decimals kept are the fewest that
-        hold ``size`` to its floating point (a residue of a sum is no remainder: _on_lot's 1.5e-10 at 1e6)."""
+        hold ``size`` to its floating point (a residue of a sum is no remainder: _on_lot's 1.5e-10 at 1e6), and
+        none past ``_MAX_DECIMALS``: a size no venue lot holds is float residue, not a lot (an overfill's booked part,
+        1.46e-12 for a fill of 0.1 past an order of 26,666.6, made the lot 12 decimals, and the residue of the large
+        position's closes after it, -5.8e-11, was kept where the venue is flat: test_core.py)."""
         d = self.sz_decimals
         if d is None:
             return
         tol = 1e-12 * (abs(size) if abs(size) > 1.0 else 1.0)
         while d < _MAX_DECIMALS and abs(round(size, d) - size) > tol:
             d += 1
-        self.sz_decimals = d
+        if abs(round(size, d) - size) <= tol:
+            self.sz_decimals = d
 
     def on_mid(self, ts: float, mid: float) -> None:
         if self.start_mid != self.start_mid:
