@@ -1613,7 +1613,8 @@ class InjectingProxy:
     ``fault_exchange`` (the /exchange body in, None to pass it on) answers a request with the HTTP status it gives
     instead, without passing it on; 0 resets the connection (a request lost in transport, as ``twin serve`` loses
     one). ``delay_exchange`` (the /exchange body in) holds a request that many seconds before passing it on (a slow
-    connection: REST requests sent side by side may overtake one another); ``delay_info`` an /info request.
+    connection: REST requests sent side by side may overtake one another); ``delay_info`` an /info request, and
+    ``delay_info_answer`` its answer, on its way back (the venue's time in it that much older when it comes).
     ``requests``: each /info and /exchange request as it came, (its type, its JSON body)."""
 
     def __init__(self, upstream: str) -> None:
@@ -1626,6 +1627,7 @@ class InjectingProxy:
         self.fault_exchange: Callable[[dict], int | None] = lambda body: None
         self.delay_exchange: Callable[[dict], float] = lambda body: 0.0
         self.delay_info: Callable[[dict], float] = lambda body: 0.0
+        self.delay_info_answer: Callable[[dict], float] = lambda body: 0.0
         self.requests: list[tuple[str, dict]] = []
 
     async def __aenter__(self) -> "InjectingProxy":
@@ -1673,6 +1675,9 @@ class InjectingProxy:
             answer = await resp.read()
             if request.path == "/exchange" and resp.status == 200:
                 answer = self.rewrite_exchange(answer.decode()).encode()
+            held = self.delay_info_answer(json.loads(body)) if request.path == "/info" else 0.0
+            if held > 0:
+                await asyncio.sleep(held)
             return web.Response(status=resp.status, body=answer, content_type="application/json")
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
@@ -4917,8 +4922,8 @@ def test_a_fill_made_while_the_socket_was_down_before_the_sessions_first_fills_s
     assert ledger.fills == 1 and ledger.fees == fills[0].fee > 0 and abs(ledger.position - 0.001) < 1e-12
 
 
-@pytest.mark.parametrize("ahead_s", [0.0, 2.0, -2.0])
-def test_a_funding_payment_settled_within_the_clocks_lead_at_the_start_is_recovered_after_an_outage(ahead_s):
+@pytest.mark.parametrize("ahead_s, slow_s", [(0.0, 0.0), (2.0, 0.0), (-2.0, 0.0), (0.0, 0.4)])
+def test_a_funding_payment_settled_within_the_clocks_lead_at_the_start_is_recovered_after_an_outage(ahead_s, slow_s):
     """The hour's settlement falls 1 s after the session's start on the venue's clock, with this host's clock 2 s
     ahead of it (warned of at the start, not refused): 1 s before the start on this host's. The socket drops then,
     its user-channel frame lost with it, and the recovery after the reconnect asked userFunding from the start on
@@ -4927,8 +4932,12 @@ def test_a_funding_payment_settled_within_the_clocks_lead_at_the_start_is_recove
     ``_venue_start_ms``). [0.0]: the clocks in step, the payment 1 s after the start, recovered before and after.
     [-2.0]: this host's clock 2 s behind, a payment settled 1 s before the session's start on the venue's clock (1 s
     after it on this host's) is history, not the session's: it was booked (the start taken as this host's, the
-    behind side of the measure left out), the ledger's funding off by a payment of before the run."""
+    behind side of the measure left out), the ledger's funding off by a payment of before the run.
+    [0.0-0.4]: the clocks in step, a later snapshot's answer held 0.4 s (2 s of the venue's at its speed) on its way
+    back: the start was measured again at it, 2 s early (the venue's time less the answer's arrival), and the payment
+    settled 1 s before the session, history, was booked. The start is measured at the snapshot nearest it."""
     from twin.messages import FundingInfo
+    history = ahead_s < 0 or slow_s > 0
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():
             async with InjectingProxy(bg.base_url) as proxy, \
@@ -4936,8 +4945,11 @@ def test_a_funding_payment_settled_within_the_clocks_lead_at_the_start_is_recove
                             backoff_max_s=0.2) as (gw, events):
                 assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
                 await snapshot_answered(gw, events)  # (as the core asks before it quotes: the clock measured)
-                # 1 s into the session, venue time (behind: 1 s before it)
-                settled = gw.fundings.start_ms - int(ahead_s * 1000) + (1000 if ahead_s >= 0 else -1000)
+                if slow_s:
+                    proxy.delay_info_answer = lambda body: slow_s if body.get("type") == "clearinghouseState" else 0.0
+                    await snapshot_answered(gw, events)
+                # 1 s into the session, venue time (behind, or the slow answer: 1 s before it)
+                settled = gw.fundings.start_ms - int(ahead_s * 1000) + (-1000 if history else 1000)
                 bg.call(lambda: ex.fundings.setdefault(ADDR, []).append(
                     FundingInfo("BTC", -0.25, 0.01, 1e-5, settled)))  # (settled in the outage: no push of it)
                 await proxy.sockets[0].close()
@@ -4947,5 +4959,5 @@ def test_a_funding_payment_settled_within_the_clocks_lead_at_the_start_is_recove
                 return gw, events, settled
         gw, events, settled = asyncio.run(scenario())
     paid = [e for e in events if type(e) is FundingPaid]
-    assert [(e.usdc, e.time_ms) for e in paid] == ([(-0.25, settled)] if ahead_s >= 0 else [])
-    assert gw.stats["fundings_recovered"] == (1 if ahead_s >= 0 else 0)
+    assert [(e.usdc, e.time_ms) for e in paid] == ([] if history else [(-0.25, settled)])
+    assert gw.stats["fundings_recovered"] == (0 if history else 1)

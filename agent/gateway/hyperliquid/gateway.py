@@ -139,9 +139,10 @@ class HyperliquidGateway(CommandRouter):
         # how far this host's clock may be ahead of the venue's, as the last account snapshot measured it, s; and
         # whether it was past half the ttl then, warned of, and past the cap on the lead (_check_clock)
         self.clock_ahead_s = 0.0
-        # the venue's clock less this host's at the last account snapshot, at its window's near end (the answer's
-        # arrival: never more than it was), within the lead's cap either way; 0 before one (_venue_start_ms)
-        self._venue_less_host_s = 0.0
+        # the venue's clock less this host's at the session's start, at its measure's window's near end (the answer's
+        # arrival: never more than it was), within the lead's cap either way: the last measure before start() (the
+        # start's check, account_state), or else the first after it, kept then; None before one (_venue_start_ms)
+        self._venue_less_host_s: float | None = None
         self._clock_warned = False
         self._clock_capped = False
         # the least this host's clock can be behind the venue's (negative: the most it can be ahead), s; what of it
@@ -885,7 +886,8 @@ class HyperliquidGateway(CommandRouter):
         if warn:
             self._clock_capped = capped
         self.clock_ahead_s = min(ahead, cap)
-        self._venue_less_host_s = min(max(venue - answered, -cap), cap)
+        if not self._started_ms or self._venue_less_host_s is None:  # (the measure nearest the start: kept)
+            self._venue_less_host_s = min(max(venue - answered, -cap), cap)
         # the warning judges the skew the whole window shows, as the start does (window_skew: at the midpoint, a slow
         # answer with the clocks in step read as a clock moved, again at each slow answer after a quick one)
         skew = window_skew(asked, answered, venue)
@@ -1194,9 +1196,13 @@ class HyperliquidGateway(CommandRouter):
 
     def _venue_start_ms(self) -> int:
         """The session's start on the venue's clock, at the earliest: this host's plus the venue's clock less this
-        host's at the last account snapshot, the near end of its window (``_venue_less_host_s``; the core quotes only
-        after one). It ends the session's history when the socket dropped before the first userFills snapshot frame
-        came (``FillDelivery.since_ms``, whose fills are keyed by the venue's time), and the funding payments' at each
+        host's measured nearest the start (the start's check, or else the first account snapshot: the core quotes
+        only after one), the near end of its window (``_venue_less_host_s``). Measured again at each snapshot, the
+        start moved with every later one: early by a slow answer's way back (the clocks in step, an answer held 2 s
+        set it 2 s early, and a payment of before the run recovered after an outage was booked), and by a step of
+        this host's clock since (back: late, a payment or fill of the session's first seconds lost). It ends the
+        session's history when the socket dropped before the first userFills snapshot frame came
+        (``FillDelivery.since_ms``, whose fills are keyed by the venue's time), and the funding payments' at each
         recovery (``FundingDelivery``). On this host's clock, ahead by 2 s (warned of, not refused), a fill made in
         the session's first 2 s while that socket was down was taken for history, and lost: the ledger's fees,
         realised PnL and fills count were short of it for the run, though the position (the venue's) was right; so
@@ -1204,7 +1210,7 @@ class HyperliquidGateway(CommandRouter):
         was booked, the ledger's funding and net PnL off by one of before the run (the lead alone, ``clock_ahead_s``,
         is 0 for a clock behind). Early by at most the snapshot's round trip, a fill of another process's just before
         the start is the lesser error: it is booked (its fee), while a fill of the session's is never lost."""
-        return self._started_ms + math.floor(self._venue_less_host_s * 1000)
+        return self._started_ms + math.floor((self._venue_less_host_s or 0.0) * 1000)
 
     def _spent(self, request: str, rows: list[int]) -> None:
         """The core is told the IP weight of pages the gateway read on its own (``rows``: each page's rows)."""
