@@ -475,8 +475,13 @@ def _newest_snapshot(last: AccountSnapshot | None, ev: AccountSnapshot) -> Accou
     """Of two account snapshots, the one of the newer account state, as the core's tracker takes them (by the venue's
     state time and its newest fill): the last to arrive was kept, so an earlier request's answer held up on its way
     (two in flight: the Kill's polls every 2 s, the core's own) replaced a newer one. A Kill's end, judged on it, said
-    "the venue lists none of our orders and no position" from a state before a fill the newer answer held."""
-    if last is not None and (ev.venue_time_ms < last.venue_time_ms or ev.last_fill_tid < last.last_fill_tid):
+    "the venue lists none of our orders and no position" from a state before a fill the newer answer held. Of two
+    the venue's time cannot tell apart (one ms, or answers without it: 0), the later request's: the last to arrive
+    was kept, and an earlier request's answer that came just after a stop's poll's, a state from before its pull,
+    was the stop's final one (tests/agent/test_live_shutdown_snapshot.py)."""
+    if last is not None and (ev.venue_time_ms < last.venue_time_ms or ev.last_fill_tid < last.last_fill_tid
+                             or (ev.venue_time_ms == last.venue_time_ms and ev.last_fill_tid == last.last_fill_tid
+                                 and ev.requested_ts < last.requested_ts)):
         return last
     return ev
 

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 
 import numpy as np
+import pytest
 
 from agent.config import AgentConfig
 from agent.core import AgentCore
@@ -80,5 +81,41 @@ def test_a_stops_final_snapshot_is_the_newest_state_answered_not_its_last_polls_
         await driver.shutdown(grace_s=2.5)
     asyncio.run(scenario())
     assert gw.asked >= 2 and driver._last_snapshot is newer
+    snap = driver.final_snapshot
+    assert snap is not None and snap.position == 0.001 and not snap.open_orders, snap
+
+
+@pytest.mark.parametrize("venue_ms", [0, 1_000_000])
+def test_of_two_answers_of_one_venue_time_the_stops_final_snapshot_is_the_later_requests(venue_ms):
+    """The other way round, where the venue's time cannot tell them apart (one millisecond, or an answer without its
+    time: 0): the stop's first poll, asked after its pull, is answered at once, 0.001 long and the order gone (it
+    filled before the cancel reached it); then the answer to a snapshot the core asked before the stop comes, flat
+    with the order listed. The stop took the newest by the venue's time and, at a tie, the last to arrive: the older
+    state, the end saying the order may rest and nothing of the position, as before the newest state was taken.
+    At a tie the answer to the later request is the newer state."""
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    order = OpenOrder("0x1", 7, Side.BUY, 99_000.0, 0.001, False)
+    stopped = 1_000.0
+    stale = AccountSnapshot(stopped + 0.5, 0.0, 0.0, 1e5, 0.0, (order,), 0, requested_ts=stopped - 1.0,
+                            venue_time_ms=venue_ms)
+    fresh = AccountSnapshot(stopped, 0.001, 99_000.0, 1e5, 0.0, (), 0, requested_ts=stopped,
+                            venue_time_ms=venue_ms)
+
+    def answers(now: float, n: int):
+        if n == 1:  # the stop's first poll: answered at once, the earlier request's answer right after it
+            asyncio.get_running_loop().call_later(0.01, lambda: (gw.sink(fresh), gw.sink(stale)))
+        return None  # (its later polls: lost)
+
+    gw = _ScriptedGateway(answers)
+    driver = LiveDriver(gw, core, 1.0, clock=lambda: stopped)
+
+    async def scenario():
+        gw.start(driver.on_event)
+        driver.on_event(BookUpdated(stopped - 2.0, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+        driver.on_event(dataclasses.replace(stale, ts=stopped - 1.5, requested_ts=stopped - 1.6))  # (the core's first)
+        gw.asked = 0
+        await driver.shutdown(grace_s=1.5)
+    asyncio.run(scenario())
+    assert gw.asked >= 1
     snap = driver.final_snapshot
     assert snap is not None and snap.position == 0.001 and not snap.open_orders, snap
