@@ -1522,13 +1522,17 @@ class AgentCore:
             self._fit = self.arrivals.fit(ts) if self.arrivals is not None else None
         A, k = self._fit if self._fit is not None else \
             (q.a_prior, q.k_prior if q.k_prior is not None else q.k_prior_per_bp * 1e4 / mid)
-        real_pos = pos = self.tracker.position
+        real_pos = pos = paper_pos = self.tracker.position
         shadow = not self.graduation.places_orders
         if shadow:
             # the paper agent's position: its paper fills (since Shadow was entered) on the real one. Its quotes are
-            # skewed by it and limited on it, as a live level's by the real position; left out, its paper fills
-            # added up to several times the limit on quotes never skewed for it (paper.py)
-            pos = real_pos + self.graduation.paper.position
+            # limited on it, as a live level's by the real position, and skewed by it; left out, its paper fills
+            # added up to several times the limit on quotes never skewed for it (paper.py). Not while a real
+            # position is worked off (shadow_exits): the exits, real orders, are that ladder's reducing side, priced
+            # on the real position (skewed by the paper one, a paper short moved a real long's asks out)
+            paper_pos = real_pos + self.graduation.paper.position
+            if not (real_pos and cfg.graduation.shadow_exits):
+                pos = paper_pos
         g = q.glft
         if A != self._coef_A or k != self._coef_k:  # A and k move every few seconds: GLFT's c1, c2 with them
             self._coef_A = A
@@ -1699,16 +1703,15 @@ class AgentCore:
             desired = taper_increasing(desired, par_f, pos, q.ladder.min_notional_usd, self.lot)
             par_size = par_f
         rec.quotes = desired
-        paper_pos = None
         if shadow:
             # Shadow: quoted on paper, nothing placed (live orders get pulled), within the limit on the paper
             # position, worst case, as reconcile holds a live level's orders: the full limit, as the ladder is of full
             # size (the level's scale, 0, is for real orders) ...
-            paper_pos = pos
             plim = cfg.risk.max_position if cfg.risk.max_position < cap else cap
-            if self._paper_key[0] is not desired or self._paper_key[1] != pos or self._paper_key[2] != plim:
-                self._paper_key = (desired, pos, plim)
-                self._paper_quotes = within_limit(desired, pos, plim, self.lot, q.ladder.min_notional_usd)
+            pk = self._paper_key
+            if pk[0] is not desired or pk[1] != paper_pos or pk[2] != plim:
+                self._paper_key = (desired, paper_pos, plim)
+                self._paper_quotes = within_limit(desired, paper_pos, plim, self.lot, q.ladder.min_notional_usd)
             rec.quotes = self._paper_quotes
             g.shadow_quotes(self._paper_quotes, ts)
             rec.note = "shadow"
@@ -1734,7 +1737,8 @@ class AgentCore:
         tr = self.tracker
         rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
                      floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
-                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, paper_pos, g.limit_scale)
+                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, paper_pos if shadow else None,
+                     g.limit_scale)
         # everything reconcile reads: the desired quotes (the ladder's key, the overlay, the level, the taper), the
         # orders (any change bumps the tracker's version), the exposure of orders ended but still settling (which
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address

@@ -14,7 +14,8 @@ of fees. (It paid the quote model's ``quoting.maker_fee_bps``, 0 by default, unt
 bp Shadow promoted on fills the level above, net of the fee it pays, would have judged losing.)
 
 The paper fills keep a paper position (``position``: the net of what they bought and sold since Shadow was entered),
-and the core quotes Shadow's ladder on the real position plus it: skewed by it, and cut by ``within_limit`` to the
+and the core quotes Shadow's ladder on the real position plus it: skewed by it (but while Shadow works off a real
+position: its exits are real orders from that ladder, priced on the real position), and cut by ``within_limit`` to the
 position limit counted worst case, as a live level's orders are by the real position (reconcile's rule 3). Without
 it the paper fills of 30 minutes reached 0.14-0.57 BTC (seeds 0-3) against a 0.05 limit on quotes never skewed for
 it: the evidence of an agent that could not exist live.

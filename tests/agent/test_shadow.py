@@ -454,3 +454,38 @@ def test_shadow_s_paper_fills_pay_the_venues_maker_fee_in_the_promotion_evidence
     assert free[0] == charged[0] > 100  # the same paper fills
     assert (free[2] - charged[2]) / free[0] == pytest.approx(1.5, rel=1e-6)
     assert charged[1] < free[1]
+
+
+def _shadow_exits(paper_position: float, position: float = 0.0113):
+    """The commands a Shadow core holding ``position`` sends on its first quote cycle (its exits), its paper fills
+    having made ``paper_position``, and the cycle's record."""
+    from agent.core import AgentCore
+    from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, Timer
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, position, 100_000.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    core.graduation.paper.position = paper_position
+    core.drain_records()
+    cmds = core.handle(Timer(0.5))
+    placed = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+    return [(int(c.side), c.px, c.sz, c.reduce_only) for c in placed], \
+        next(r for r in core.drain_records() if "quotes" in r)
+
+
+@pytest.mark.parametrize("paper_position", [-0.055, 0.03])
+def test_shadow_s_exits_of_a_real_position_are_priced_on_it_not_on_the_paper_fills(paper_position):
+    """Shadow places the exits of a real position it holds (the ladder's reducing side, reduce-only): real orders,
+    priced on the real position. The paper position (the real one plus what the paper fills bought and sold) is the
+    paper quotes' own: it moved the real exits too, the centre skewed by it (a paper short of 0.045 on a real long of
+    0.0113 moved the long's first ask from 100,001 to 100,002). While the exits work, the paper ladder is still held
+    to the limit on the paper position, worst case."""
+    alone, _ = _shadow_exits(0.0)
+    with_paper, rec = _shadow_exits(paper_position)
+    assert alone and all(side == -1 and ro for side, _, _, ro in alone)  # asks, reduce-only: the long's exits
+    assert with_paper == alone
+    paper = 0.0113 + paper_position
+    steps = {name: v for name, v, _ in rec["adjustments"]}
+    assert steps["paper_position"] == pytest.approx(paper)  # (the paper quotes', recorded)
+    growing = "B" if paper > 0 else "A"
+    room = AgentConfig().risk.max_position - abs(paper)
+    assert 0.0 < sum(q[2] for q in rec["quotes"] if q[0] == growing) <= room + 1e-9
