@@ -141,6 +141,11 @@ class Graduation:
         self.fills += 1
         if ts <= self._level_ts:
             self._fills_at_entry += 1
+        elif not self.places_orders:
+            # Shadow's exit: the core quotes the paper agent on the real position plus the paper one, and this fill's
+            # print paper-fills the exit's paper twin too; the paper agent moves by that paper fill alone (counted
+            # in both, a sale of 0.002 off a long of 0.004 left it flat)
+            self.paper.position -= side * sz
         self.markouts.add(ts, side, px, sz, fee)
 
     def on_mid(self, ts: float, mid: float) -> None:

@@ -13,7 +13,8 @@ what the venue charged), so the positive-edge share at Shadow measures the same 
 of fees. (It paid the quote model's ``quoting.maker_fee_bps``, 0 by default, until 6 December: on a venue charging 1.5
 bp Shadow promoted on fills the level above, net of the fee it pays, would have judged losing.)
 
-The paper fills keep a paper position (``position``: the net of what they bought and sold since Shadow was entered),
+The paper fills keep a paper position (``position``: the net of what they bought and sold since Shadow was entered,
+less the real fills of Shadow's exits, which move the real position and whose prints paper-fill their paper twins),
 and the core quotes Shadow's ladder on the real position plus it: skewed by it (but while Shadow works off a real
 position: its exits are real orders from that ladder, priced on the real position), and cut by ``within_limit`` to the
 position limit counted worst case, as a live level's orders are by the real position (reconcile's rule 3). Without
@@ -36,7 +37,7 @@ class PaperFills:
         self.bids: list[tuple[float, float]] = []  # (px, sz), best first
         self.asks: list[tuple[float, float]] = []
         self.fills = 0
-        self.position = 0.0  # Σ of the paper fills' sizes, bought +, sold − (Graduation zeroes it entering Shadow)
+        self.position = 0.0  # Σ of the paper fills' sizes, bought +, sold −, less Shadow's exits' real fills
         self.markouts = MarkoutQueue(horizon_s, fee_rate)
         self._source = None  # the quotes list the book was set from, until a paper fill spends some of it
         self.at_price_share = at_price_share  # of a print at a quote's price, the share that fills it

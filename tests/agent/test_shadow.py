@@ -489,3 +489,28 @@ def test_shadow_s_exits_of_a_real_position_are_priced_on_it_not_on_the_paper_fil
     growing = "B" if paper > 0 else "A"
     room = AgentConfig().risk.max_position - abs(paper)
     assert 0.0 < sum(q[2] for q in rec["quotes"] if q[0] == growing) <= room + 1e-9
+
+
+def test_a_print_that_fills_shadow_s_exit_and_its_paper_ask_moves_the_paper_position_once():
+    """Shadow's paper agent starts at the real position and moves by its paper fills; its exits (real orders) are
+    the paper ladder's reducing side, so a print through an exit fills it and its paper twin alike. The paper
+    position was the real one plus the paper fills: a sale of 0.002 counted twice (the real one's and the paper
+    ask's), and the paper agent, long 0.004, stood flat for a print that sold 0.002 of it."""
+    from agent.core import AgentCore
+    from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, Timer, TradeObserved
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.004, 100_000.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_999.0, 1.0),), ((100_001.0, 1.0),)))
+    cmds = core.handle(Timer(0.5))
+    placed = [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+    first = min(placed, key=lambda c: c.px)  # the nearest exit ask, and the paper ladder's first ask
+    assert first.side is SELL and first.reduce_only and first.sz == pytest.approx(0.002)
+    assert core.graduation.paper.asks[0] == (first.px, pytest.approx(0.002))
+    core.handle(OrderAcknowledged(0.6, first.cloid, 7, True))
+    core.handle(TradeObserved(0.7, "BTC", first.px + 1.0, 0.002, BUY))  # through the ask: its paper twin fills
+    core.handle(FillReceived(0.7, first.cloid, 7, first.px, 0.002, SELL, 0.03, True, 1))  # and the exit itself
+    assert core.tracker.position == pytest.approx(0.002) and core.graduation.paper.fills == 1
+    core.drain_records()
+    core.handle(Timer(1.0))
+    rec = next(r for r in core.drain_records() if "quotes" in r)
+    assert {n: v for n, v, _ in rec["adjustments"]}["paper_position"] == pytest.approx(0.002)
