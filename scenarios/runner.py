@@ -20,6 +20,7 @@ import numpy as np
 
 from agent.audit.inspect import describe
 from agent.audit.records import run_folder_sink, write_json, write_whole
+from agent.config import with_venue_maker_fee
 from agent.core import AgentCore, snapshot_backoff_cap
 from agent.execution.budget import quoting_leaves_snapshot_room
 from agent.drivers import SimDriver
@@ -220,7 +221,9 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
     env = ex.env
     inst = ex.instruments[coin]
     ex.fund(USER, cfg.session.collateral_usd, inst.dex)  # the coin's dex margins it
-    core = agent_cls(cfg, np.random.default_rng(agent_seq), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    # (and as build_session's core, Shadow's paper fills pay the twin's maker fee where the config names none)
+    core = agent_cls(with_venue_maker_fee(cfg, inst.maker_fee * 1e4), np.random.default_rng(agent_seq), tick=inst.tick,
+                     sz_decimals=inst.sz_decimals)
     inner = TwinGateway(ex, USER, coin, quota_poll_s=cfg.session.quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s,
                         bbo=cfg.session.bbo_feed)
     gateway = _RecordingGateway(inner, ex, coin, t0)
