@@ -98,11 +98,13 @@ class PromotionCriteria(FileModel):
                                                                  "(0.5% is Yellow's entry).")
     min_positive_edge_share: float = Field(0.35, ge=0, le=1, description=(
         "Lowest share of fills (paper fills at SHADOW) whose markout at graduation.markout_horizon_s beats the fee the "
-        "fill paid (a real fill's as the venue charged it, a paper fill's at quoting.maker_fee_bps): a fill that "
+        "fill paid (a real fill's as the venue charged it, a paper fill's at graduation.paper_maker_fee_bps, the "
+        "venue's rate): a fill that "
         "is favourable only before its fee lost money. A maker's fills are adversely selected: in the twin's "
         "default market (15% informed flow) about 40-45% of the agent's fills are favourable at 10 s gross of "
         "fees, and trade-through paper fills 35-43%, but at the venue's base-tier maker fee (1.5 bp) about a third "
-        "of its fee-unaware fills are net, or fewer (it holds some default sessions at MicroLive); 0.35 stops a quote "
+        "of its fee-unaware fills are net, or fewer (25-31% of the paper fills on the Quickstart's seeds 0-3: it "
+        "holds them at Shadow); 0.35 stops a quote "
         "model that is picked off systematically, or pays more in fees than it captures, without demanding "
         "alpha the market does not give. Raise it for live."))
     positive_edge_z: float = Field(0.0, ge=0, le=5, description=(

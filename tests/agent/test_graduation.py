@@ -345,8 +345,8 @@ def _paper_books_against_fresh(paper_mod, lists, steps, kept):
 def test_positive_edge_evidence_is_net_of_fees_real_and_paper():
     """A maker whose fills are favourable only before fees loses on each of them: its positive-edge share
     counts a fill only when the markout beats its fee. Real fills: the fee the venue charged (a rebate
-    helps); paper fills at Shadow: the configured maker fee (quoting.maker_fee_bps). Each level counts its own
-    kind: real fills at a level that places orders, paper ones at Shadow."""
+    helps); paper fills at Shadow: the maker fee Graduation is given (the venue's, graduation.paper_maker_fee_bps).
+    Each level counts its own kind: real fills at a level that places orders, paper ones at Shadow."""
     from agent.graduation.exposure import GraduationConfig
     from agent.graduation.governor import Graduation
     from agent.validation.scorecard import ScorecardConfig
