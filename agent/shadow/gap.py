@@ -117,11 +117,13 @@ class SimToRealGap:
         grid_print = sz
         g = self._grid_take  # (scratch arrays: a print allocates nothing)
         for e in reached:
+            # print_reach(px, e.px, hit, ·) written out: every order _reached gives is at or through the print's price
+            # (never -1.0), so through it is 1.0 at every share, and at it the share (the grid's, the configured one)
+            through = px < e.px if hit > 0 else px > e.px
             # the grid's models, by the same rule at each share
-            reach = print_reach(px, e.px, hit, SHARE_GRID)
             grid = e.grid_left
-            if type(reach) is float and type(grid) is float and type(grid_print) is float:
-                took = (grid if grid <= grid_print else grid_print) * reach  # np.minimum, and g *= reach
+            if through and type(grid) is float and type(grid_print) is float:
+                took = grid if grid <= grid_print else grid_print  # np.minimum (g *= 1.0 leaves it as it is)
                 e.grid_left = grid - took
                 grid_print -= took
                 self.grid_volume += took
@@ -132,12 +134,13 @@ class SimToRealGap:
                     self._grid_print.fill(grid_print)
                     grid_print = self._grid_print
                 np.minimum(grid, grid_print, out=g)
-                g *= reach
+                if not through:  # (through, g *= 1.0 would change no element: one numpy call fewer)
+                    g *= SHARE_GRID
                 grid -= g
                 grid_print -= g
                 self.grid_volume += g
             paper = e.paper_left
-            take = print_reach(px, e.px, hit, share) * (left if left < paper else paper)
+            take = (1.0 if through else share) * (left if left < paper else paper)
             if take > 0.0:
                 self.paper_fills += 1
                 e.paper_left = paper - take
