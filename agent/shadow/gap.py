@@ -32,7 +32,6 @@ from pydantic import Field
 
 from common.files import FileModel
 from agent.execution.orders import OrderState
-from agent.graduation.paper import print_reach
 from common.json_text import finite
 
 _ON_BOOK = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL,
@@ -117,8 +116,9 @@ class SimToRealGap:
         grid_print = sz
         g = self._grid_take  # (scratch arrays: a print allocates nothing)
         for e in reached:
-            # print_reach(px, e.px, hit, ·) written out: every order _reached gives is at or through the print's price
-            # (never -1.0), so through it is 1.0 at every share, and at it the share (the grid's, the configured one)
+            # agent.graduation.paper.print_reach(px, e.px, hit, ·) written out: every order _reached gives is at or
+            # through the print's price (never -1.0), so through it is 1.0 at every share, and at it the share (the
+            # grid's, the configured one)
             through = px < e.px if hit > 0 else px > e.px
             # the grid's models, by the same rule at each share
             grid = e.grid_left
@@ -164,12 +164,27 @@ class SimToRealGap:
         at once, a filled one after its grace."""
         book = self._book
         live = tracker.live_set
+        bid = hit > 0
+        # one pass over the shadow book's orders no longer live: those gone leave it, and those filled within their
+        # grace that the print reaches (at or through their price, print_reach ≥ 0) are taken, after the live ones,
+        # in the book's order (their print may come after their fill). Gone: cancelled (or forgotten) at once, filled
+        # after grace_s. One loop, no comprehension or call an order: this runs on every print, and the book holds
+        # every order cancelled since the last one (at 10 Hz most of the few it holds)
+        graced = []
         if book:
             orders = tracker.orders
-            for cloid in [c for c in book if c not in live and self._gone(orders.get(c), ts)]:
+            grace_s = self.grace_s
+            gone = []
+            for cloid, e in book.items():
+                if cloid not in live:
+                    o = orders.get(cloid)
+                    if o is None or o.state is not _FILLED or ts - o.last_update_ts > grace_s:
+                        gone.append(cloid)
+                    elif e.side == hit and (px <= e.px if bid else px >= e.px):
+                        graced.append(e)
+            for cloid in gone:
                 del book[cloid]
         out = []
-        bid = hit > 0
         for cloid, o in live.items():
             # reached: the print at or through its price (print_reach ≥ 0), compared inline: this runs for every
             # live order on every print
@@ -179,14 +194,9 @@ class SimToRealGap:
                 if e is None:
                     e = book[cloid] = _Shadowed(hit, o.px, o.remaining)
                 out.append(e)
-        if len(book) > len(out):  # filled within their grace: their print may come after their fill
-            out += [e for c, e in book.items() if c not in live and e.side == hit
-                    and print_reach(px, e.px, hit, 0.0) >= 0.0]
+        if graced:
+            out += graced
         return out
-
-    def _gone(self, o, ts: float) -> bool:
-        """Ended, and off the shadow book now: cancelled (or forgotten) at once, filled after ``grace_s``."""
-        return o is None or o.state is not _FILLED or ts - o.last_update_ts > self.grace_s
 
     def _counts(self) -> tuple:
         return self.paper_volume, self.real_volume, self.paper_fills, self.real_fills, self.grid_volume
