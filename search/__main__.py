@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -85,31 +86,56 @@ class EpisodeTimedOut(BaseException):
     keeps a session going through some) must not swallow it."""
 
 
+@contextmanager
+def _deadline(timeout_s: float | None):
+    """Raise ``EpisodeTimedOut`` in this thread once the block has run ``timeout_s`` wall seconds (None: never).
+
+    A watchdog thread raises it here asynchronously (CPython's PyThreadState_SetAsyncExc), at the episode's next
+    Python instruction. It was the process's SIGALRM: only the main thread can set a handler, so a search run from a
+    thread with --workers 1 failed before its first episode, and its setitimer cancelled a caller's own alarm; the
+    watchdog works in any thread, a pool worker's or the caller's, on every platform, and touches no signal. Like the
+    signal, it stops a Python loop, not a call into C that never returns to the interpreter."""
+    if timeout_s is None:
+        yield
+        return
+    import ctypes
+    target = ctypes.c_ulong(threading.get_ident())
+    raise_in = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    ended = threading.Event()
+    lock = threading.Lock()  # (the raise and the block's end exclude each other: none lands after the block)
+    fired = []
+
+    def watch() -> None:
+        if not ended.wait(timeout_s):
+            with lock:
+                if not ended.is_set():
+                    fired.append(True)
+                    raise_in(target, ctypes.py_object(EpisodeTimedOut))
+    watchdog = threading.Thread(target=watch, name="episode-timeout", daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        with lock:  # (an exception raised here is the timer's, that fired as the block ended: the caller's to take)
+            ended.set()
+            if fired:  # raised, perhaps not yet delivered: cleared, so that it cannot land after the block
+                raise_in(target, None)
+        # (not joined: it can raise no more, and ends at once; a Ctrl-C in a join lost the episode just finished)
+
+
 def _attempt(task: tuple, timeout_s: float | None = None) -> dict:
     """``_episode``, or the record of its failure (trial, seed, error, traceback): an exception in one episode (a
     bug its parameters reach, say) ended the whole search, and every episode already done was lost with it. An
     episode still running after ``timeout_s`` wall seconds is stopped and recorded as timed out: a hung one (a loop
     that never ends) stalled a pooled search for ever, its worker busy and the search waiting on it."""
-    def expired(signum, frame):
-        raise EpisodeTimedOut
-    before = None
-    if timeout_s is not None:  # (SIGALRM, in the main thread of the worker, or of the search with --workers 1)
-        before = signal.signal(signal.SIGALRM, expired)
-        signal.setitimer(signal.ITIMER_REAL, timeout_s)
     try:
-        try:
+        with _deadline(timeout_s):
             return _episode(task)
-        finally:  # (inside: a timer firing as the episode ends, before it is stopped, is caught below)
-            if timeout_s is not None:
-                signal.setitimer(signal.ITIMER_REAL, 0.0)
     except EpisodeTimedOut:
         return {**_failure(task, f"timed out: still running after {timeout_s:g} s of wall-clock time "
                                  f"(--episode-timeout)", traceback.format_exc()), "timed_out": True}
     except Exception as e:
         return _failure(task, f"{type(e).__name__}: {e}", traceback.format_exc())
-    finally:
-        if timeout_s is not None:
-            signal.signal(signal.SIGALRM, before)
 
 
 def _failure(task: tuple, error: str, tb: str) -> dict:

@@ -462,6 +462,43 @@ def test_an_episode_that_hangs_is_stopped_at_its_timeout_and_recorded_as_timed_o
     assert "--episode-timeout '0': must be positive" in capsys.readouterr().err
 
 
+def test_the_episode_timer_works_outside_the_main_thread_and_leaves_the_callers_alarm_alone(tmp_path, monkeypatch,
+                                                                                            capsys):
+    """The timer was the process's SIGALRM: with --workers 1 a search run from a thread (a GUI's, a notebook
+    kernel's executor, a job runner's) ended on "ValueError: signal only works in main thread" before its first
+    episode, where it ran before the timeout came; and in the main thread it cancelled the caller's own alarm (a
+    script's ``signal.alarm`` guard, pytest-timeout's), which never fired. A hang is still stopped from a thread."""
+    import signal
+    import threading
+
+    import search.__main__ as cli
+
+    _hangs_on_trial_1_seed_0(cli, monkeypatch)
+    said: dict = {}
+
+    def search(out):
+        try:
+            said["status"] = cli.main(["--trials", "2", "--seeds", "1", "--episode", "60", "--step", "60", "--workers",
+                                       "1", "--quiet", "--episode-timeout", "1.5", "--out", str(out)])
+        except BaseException as e:  # (a thread's exception is only printed)
+            said["error"] = repr(e)
+    t = threading.Thread(target=search, args=(tmp_path / "thread",))
+    t.start()
+    t.join(60.0)
+    assert not t.is_alive() and said == {"status": 1}, said
+    [failed] = json.loads((tmp_path / "thread" / "results.json").read_text())["failed"]
+    assert (failed["trial"], failed["seed"], failed["timed_out"]) == (1, 0, True)
+    # the caller's alarm, armed before the search, is still armed after it (and was not the search's to fire)
+    signal.setitimer(signal.ITIMER_REAL, 300.0)
+    try:
+        search(tmp_path / "main")
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+    assert said == {"status": 1} and 200.0 < left <= 300.0, (said, left)
+    capsys.readouterr()
+
+
 def test_a_search_that_dies_leaves_the_episodes_it_finished_on_disk(tmp_path, monkeypatch):
     """What cannot be caught (the process killed, say: here an exception that is not an Exception) ends the search:
     the episodes finished before it are already lines of episodes.jsonl, whole; results.json is not there half
