@@ -72,7 +72,7 @@ class ScorecardConfig(FileModel):
         "window (500 outcomes) moves 20 outcomes a period, so one period's verdict is nearly its neighbour's: a "
         "stationary 55% signal had a bad period in ~10% of them, and a demotion in 64% of two-hour sessions at 1, "
         "54% at 2, 37% at 5, its skill lost caught a median 320, 360, 440 outcomes later (README, Validation). "
-        "Below retire_after_periods."))
+        "Below retire_after_periods; not given, at most retire_after_periods - 1."))
     reinstate_after_periods: int = Field(10, ge=1, le=1_000_000,
                                          description="Consecutive healthy periods that reinstate a retired model.")
     heal_after_periods: int = Field(3, ge=1, le=1_000_000, description=(
@@ -112,10 +112,15 @@ class ScorecardConfig(FileModel):
             raise ValueError("ScorecardConfig: retire thresholds must be looser than the healthy ones "
                              f"(brier {self.retire_brier} >= {self.healthy_max_brier}, ir {self.retire_ir} <= "
                              f"{self.healthy_min_ir}, mi ratio {self.retire_mi_ratio} <= {self.healthy_min_mi_ratio})")
-        if self.demote_after_periods >= self.retire_after_periods:
-            raise ValueError(f"ScorecardConfig.demote_after_periods ({self.demote_after_periods}) must be below "
-                             f"retire_after_periods ({self.retire_after_periods}): a model retired at once is never "
-                             f"degraded on evidence")
+        top = max(1, self.retire_after_periods - 1)  # (retired at the first bad period: never degraded on evidence)
+        if self.demote_after_periods > top:
+            if "demote_after_periods" in self.model_fields_set:
+                raise ValueError(f"ScorecardConfig.demote_after_periods ({self.demote_after_periods}) must be below "
+                                 f"retire_after_periods ({self.retire_after_periods}): a model retired at once is "
+                                 f"never degraded on evidence")
+            # not given: a config setting retire_after_periods to 5 or less (written before demote_after_periods) is
+            # taken, not refused over a key it never wrote, degraded on evidence a period before retirement
+            self.demote_after_periods = top
         return self
 
 

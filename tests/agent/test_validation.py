@@ -226,6 +226,30 @@ def test_degraded_on_evidence_takes_demote_after_periods_bad_periods_below_retir
         ScorecardConfig(retire_after_periods=5, demote_after_periods=5)
 
 
+def test_a_config_that_sets_only_retire_after_periods_still_loads_degraded_on_evidence_a_period_before(tmp_path):
+    # demote_after_periods (5) came with a check that it be below retire_after_periods: a config of yesterday setting
+    # retire_after_periods to 5 or less (quick retirement) was refused at start, over a key it never wrote. Not given,
+    # it is now one period below retirement there (as one bad period then was, at most a period before it); given,
+    # the check stands; retiring at the first bad period (1) leaves nothing degraded on evidence, as before
+    from agent.config import AgentConfig
+    from agent.config import config_yaml
+
+    assert ScorecardConfig(retire_after_periods=5).demote_after_periods == 4
+    assert ScorecardConfig(retire_after_periods=2).demote_after_periods == 1
+    assert ScorecardConfig(retire_after_periods=1).demote_after_periods == 1
+    assert ScorecardConfig(retire_after_periods=20).demote_after_periods == 5
+    f = tmp_path / "quick.yaml"
+    f.write_text("validation:\n  scorecard:\n    retire_after_periods: 3\n")
+    cfg = AgentConfig.load(str(f))
+    assert cfg.validation.scorecard.demote_after_periods == 2
+    (tmp_path / "shown.yaml").write_text(config_yaml(cfg))  # its whole config, as --show-config writes it, loads back
+    assert AgentConfig.load(str(tmp_path / "shown.yaml")).validation.scorecard == cfg.validation.scorecard
+    one = ScorecardConfig(retire_after_periods=1)
+    assert ScorecardConfig(**one.model_dump()) == one
+    with pytest.raises(ValidationError, match="demote_after_periods"):
+        ScorecardConfig(retire_after_periods=3, demote_after_periods=3)
+
+
 def _shortfalls(up_calls, up_if_up, up_if_down, seeds=1000):
     """The MI shortfall (standard errors) at the end of 1,000 outcomes (a baseline of 800, a window of 200) of a
     stationary signal calling up a share ``up_calls`` of the time, right then with probability ``up_if_up``, the
