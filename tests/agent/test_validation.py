@@ -184,8 +184,9 @@ def test_one_marginal_period_does_not_count_a_stationary_signal_degraded_on_evid
     # a model degraded on evidence demotes an exposure level (MODEL_DEGRADED) and escalates the safety ladder. It
     # counted from its first bad period: the window (500 outcomes) moves 20 a period, so a stationary 55% signal's
     # noise, a window 2-2.5 standard errors low, demoted a level in 42 of these 100 two-hour sessions (1,440 outcomes;
-    # `python -m agent --seed 0` with promotion opened was promoted and demoted three times, each on one signal's
-    # MI 2.0-2.5 standard errors below its baseline). Now it takes demote_after_periods (5) bad periods in a row: 15
+    # `python -m agent --seed 0` with promotion opened, README's Validation, was demoted twice so, each at one signal's
+    # first bad period, its MI 2.1-2.2 standard errors below its baseline). Now it takes demote_after_periods (5) bad
+    # periods in a row: 15
     from agent.config import SHIPPED_SCORECARD
 
     cfg = ScorecardConfig(**SHIPPED_SCORECARD)
