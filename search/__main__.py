@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals_interrupt(install=own_command_line) as caught:
             try:
-                results, interrupted = _run(tasks, args.workers, not args.quiet, None if journal is None else journalled,
+                results, interrupted = _run(tasks, args.workers, not args.quiet,
+                                            None if journal is None else journalled,
                                             partial(_attempt, timeout_s=timeout_s))
             finally:
                 if journal is not None:
