@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
-    from calibration.report import OUTPUT_FILES, outages_text, spikes_text
+    from calibration.report import OUTPUT_FILES, json_ready, outages_text, reach_text, spikes_text
 
     lat = s["latency"]
     print_out(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
@@ -170,6 +170,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         print_out(f"market {m.coin}: volatility {m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s "
                   f"(sizes median {m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
                   f"{m.half_spread_ticks:.2f} ticks")
+        if m.reach is not None and not m.reach.why:  # (not fitted: the kept lines above say why)
+            print_out(reach_text(json_ready(vars(m.reach)), m.market.depth_decay_per_usd))
         if f.tick_why:
             print_out(f"tick: {f.tick_why}")
         r = m.regimes

@@ -38,9 +38,15 @@
   HMM on the mid's returns a second; when it finds a stressed state at least 1.5 times as volatile that
   switches often enough to fit, each regime's volatility and the switching rates are set and the trade
   rate is split between the regimes in the base's ratio. Otherwise the stressed regime's volatility, trade
-  rate and spread keep the base's ratios to the calm ones, and the switching stays the base's. Jumps, the
-  latent alpha, the informed flow and how long the noise on the size at a price holds (``depth_refresh_s``:
-  the feed's sizes are kept by level, not by price) stay the base's.
+  rate and spread keep the base's ratios to the calm ones, and the switching stays the base's. The prints'
+  reach (``depth_decay_per_usd``, ``fit_reach``): each market print's price against the touch on its side as
+  last seen (bbo or book), by maximum likelihood of the twin's model of a print (exponential reach from the mid,
+  the deepest price within it, never better than the touch), the touch seen's staleness fitted beside; set when
+  its 95% interval is bounded, else the base's (scaled to the price) kept and said. Jumps, the latent alpha, the
+  informed flow, how long the noise on the size at a price holds (``depth_refresh_s``: the feed's sizes are kept
+  by level, not by price) and the mid's path under a second (``book_interval_s``, the size of its steps: the
+  feed shows the book at blocks, its touch in ticks, and the steps' overshoot past a quote, the maker's
+  trade-through loss, is finer than both) stay the base's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation), with 95% intervals (Student's t on the
   logs' mean, chi-square on their variance; where the venue's part is interval-censored, profile-likelihood ones,
@@ -271,6 +277,7 @@ class MarketFit:
     initial_mid: float
     market: SyntheticMarketParams  # the coin's market with the fitted parts set
     regimes: "RegimeFit | None" = None  # the two-regime fit of the mid's returns (set only when separated)
+    reach: "ReachFit | None" = None  # how far the prints reach (depth_decay_per_usd; set only when identified)
 
 
 MIN_INFORMED_TRADES = 2000  # fewer market trades with a mid move after them and informed_share is not fitted
@@ -731,6 +738,132 @@ def fit_regimes(obs: Observations, iters: int = 200) -> RegimeFit | None:
                      share, bool(separated))
 
 
+MIN_REACH_PRINTS = 500  # fewer market prints with a touch seen before them and the prints' reach is not fitted
+REACH_SPAN = 80  # grid steps: a print further from the touch seen (a touch long stale) is censored past it
+
+
+@dataclass(frozen=True)
+class ReachFit:
+    """How far the market's prints reach: the twin's ``depth_decay_per_usd`` (see ``fit_reach``)."""
+
+    n: int  # prints with a touch seen before them (of their side), within REACH_SPAN steps behind it
+    beyond: int  # of them, prints past the touch seen
+    k: float  # the maximum likelihood's depth_decay_per_usd, per price unit
+    lo: float  # its 95% profile-likelihood interval (0 / inf: the prints do not bound that side)
+    hi: float
+    beyond_share: float  # of the prints, the share past the touch in force (the touch seen's staleness taken out)
+    stale_share: float  # of the prints, the share whose touch seen was not the one in force
+    why: str = ""  # why k is not set ('' when it is)
+
+
+def fit_reach(obs: Observations, tick: float) -> ReachFit | None:
+    """The prints' reach k (``depth_decay_per_usd``) by maximum likelihood of the twin's own model, from each market
+    print's price against the touch on its side as last seen (``Observations.trade_touch``). None: the run has no
+    print with a touch seen (observations made without them).
+
+    The twin's aggressor reaches δ ~ Exp(k) past the mid and prints on the deepest price of the grid within δ, never
+    better than the touch (twin/market/synthetic.py). A print past the touch is one whose δ passed the touch's next
+    price, and by the exponential's lack of memory how far past it went is Exp(k) whatever the mid's place in the
+    spread, the spread or the regime: on a grid of G the print lands j ≥ 1 steps past the touch with probability
+    p·(1 − q)·q^(j − 1), q = e^(−kG), and at the touch with 1 − p (p, which the mid's place sets, is left free). The
+    touch seen is not always the one in force: the book and bbo pushes come at blocks, the mid moves between them
+    (in the twin on its own grid), and a print seen against a stale touch lands s steps off, either way alike (the
+    mid's steps are symmetric; s is independent of the reach). So the offset seen is j + s, s drawn from a symmetric
+    law fitted beside (EM on the offsets' histogram, per grid): the prints before the touch seen (a buy under the ask)
+    measure the staleness that would otherwise read as reach. k's interval is the profile likelihood's (chi-square,
+    one degree); where it is unbounded, the prints do not identify k (too few reach past the touch), and it is not
+    set."""
+    from twin.market.synthetic import grid_ticks
+
+    px, touch, side = obs.trade_px, obs.trade_touch, obs.trade_side
+    if len(px) != len(obs.trade_sz) or not len(px) or not tick > 0:
+        return None
+    ok = np.isfinite(touch) & (touch > 0) & (px > 0)
+    if not ok.any():
+        return None
+    px, touch, side = px[ok], touch[ok], side[ok]
+    exponent = np.floor(np.log10(np.maximum(px, tick))).astype(np.int64)
+    values, where = np.unique(exponent, return_inverse=True)  # (a day's prints, some 350,000, lie in one or two)
+    grid = np.array([grid_ticks(tick, int(e)) for e in values])[where] * tick
+    offset = np.rint(side * (px - touch) / grid).astype(np.int64)
+    keep = offset >= -REACH_SPAN  # (a touch seen further off is another market's: a gap, a reconnect)
+    offset, grid = offset[keep], grid[keep]
+    strata = [(float(g), np.bincount(np.minimum(offset[grid == g], REACH_SPAN + 1) + REACH_SPAN,
+                                     minlength=2 * REACH_SPAN + 2).astype(float)) for g in np.unique(grid)]
+    n, beyond = int(len(offset)), int((offset >= 1).sum())
+    if n < MIN_REACH_PRINTS:
+        return ReachFit(n, beyond, math.nan, 0.0, math.inf, math.nan, math.nan,
+                        f"{n} market prints with a touch seen before them where a fit needs {MIN_REACH_PRINTS}")
+    states = {g: None for g, _ in strata}
+
+    def loglik(x: float) -> float:
+        total = 0.0
+        for g, counts in strata:
+            ll, states[g] = _reach_em(counts, math.exp(-math.exp(x) * g))
+            total += ll
+        return total
+
+    g_min, g_max = min(g for g, _ in strata), max(g for g, _ in strata)
+    bounds = (math.log(1e-3 / g_max), math.log(20.0 / g_min))  # (q from 0.999 to e^-20 a step)
+    # (the likelihood has a plateau where no print is taken past the touch, p → 0: a coarse grid first, then the
+    # maximum between the best point's neighbours)
+    xs = np.linspace(*bounds, 41)
+    best = int(np.argmax([loglik(x) for x in xs]))
+    res = optimize.minimize_scalar(lambda x: -loglik(x), bounds=(xs[max(best - 1, 0)], xs[min(best + 1, 40)]),
+                                   method="bounded", options={"xatol": 1e-5})
+    x_hat, ll_hat = float(res.x), -float(res.fun)
+    cut = ll_hat - 0.5 * float(stats.chi2.ppf(0.95, 1))
+    ends = []
+    for bound in bounds:
+        if loglik(bound) >= cut:
+            ends.append(None)  # not bounded on this side
+        else:
+            ends.append(math.exp(optimize.brentq(lambda x: loglik(x) - cut, *sorted((x_hat, bound)), xtol=1e-6)))
+    loglik(x_hat)  # (the states at the maximum, for the shares)
+    weights = [counts.sum() for _, counts in strata]
+    p = float(np.average([states[g][0] for g, _ in strata], weights=weights))
+    stale = float(np.average([1.0 - states[g][1][REACH_SPAN] for g, _ in strata], weights=weights))
+    k = math.exp(x_hat)
+    lo, hi = (ends[0] if ends[0] is not None else 0.0), (ends[1] if ends[1] is not None else math.inf)
+    why = ""
+    if ends[0] is None or ends[1] is None:
+        why = (f"{beyond} of {n} prints past the touch seen: they do not bound it (95% interval {lo:.3g} – {hi:.3g} "
+               f"per price unit)" + (": too few reach past the touch" if ends[1] is None else
+                                     f": they reach further than the {REACH_SPAN} steps measured"))
+    return ReachFit(n, beyond, k, lo, hi, p, stale, why)
+
+
+def _reach_em(counts: np.ndarray, q: float, iters: int = 5000) -> tuple[float, tuple]:
+    """(log likelihood, (p, shift law)) of ``fit_reach``'s model on one grid's histogram of offsets (index i is an
+    offset of i − REACH_SPAN; the last bin, past REACH_SPAN, censored) at a given q, p and the symmetric shift law
+    on −REACH_SPAN..REACH_SPAN fitted by EM from p = 1/2 and the law uniform (from a state fitted at another q, p
+    can be 0 there, where EM's multiplicative steps keep it)."""
+    m = 2 * REACH_SPAN + 1
+    i = np.arange(m + 1)[:, None]  # offset bins (the last: past the span)
+    s = np.arange(m)[None, :]  # shifts
+    d = i - s  # steps past the touch in force
+    beyond = np.where(d >= 1, (1.0 - q) * q ** np.maximum(d - 1, 0), 0.0)
+    beyond[m] = q ** np.maximum(m - 1 - s[0], 0)  # past the span: j > REACH_SPAN − s (s ≤ REACH_SPAN)
+    at = np.zeros((m + 1, m))
+    at[np.arange(m), np.arange(m)] = 1.0
+    p, law = 0.5, np.full(m, 1.0 / m)
+    total = counts.sum()
+    ll_old = -math.inf
+    for _ in range(iters):
+        prob = (1.0 - p) * (at @ law) + p * (beyond @ law)
+        ratio = np.divide(counts, prob, out=np.zeros_like(counts), where=prob > 0)
+        ll = float((counts[prob > 0] * np.log(prob[prob > 0])).sum())
+        from_at = (1.0 - p) * law * (at.T @ ratio)
+        from_beyond = p * law * (beyond.T @ ratio)
+        p = float(from_beyond.sum() / total)
+        shifted = from_at + from_beyond
+        law = 0.5 * (shifted + shifted[::-1]) / total
+        if ll - ll_old <= 1e-10 * abs(ll):
+            break
+        ll_old = ll
+    return ll, (p, law)
+
+
 def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> MarketFit | None:
     """The market's first-order statistics from the feed (see the module's note); ``base`` is the coin's
     SyntheticMarketParams the rest is kept from. None with too few book updates or trades."""
@@ -772,6 +905,9 @@ def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> M
         "depth_at_touch": touch, "depth_growth_per_level": g, "depth_noise_log_std": noise,
         "half_spread_ticks_calm": hs,
         "half_spread_ticks_stressed": max(hs, b.half_spread_ticks_stressed - b.half_spread_ticks_calm + hs)})
+    reach = fit_reach(obs, tick)
+    if reach is not None and not reach.why:
+        market = type(b).model_validate({**market.model_dump(), "depth_decay_per_usd": reach.k})
     regimes = fit_regimes(obs)
     if regimes is not None and regimes.separated:  # two regimes seen: their volatilities and switching rates
         stressed_ratio = calm_ratio(b.trade_rate_stressed_per_s, b.trade_rate_calm_per_s)
@@ -783,7 +919,7 @@ def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> M
             "stressed_to_calm_per_s": regimes.stressed_to_calm_per_s,
             "trade_rate_calm_per_s": calm_trades, "trade_rate_stressed_per_s": calm_trades * stressed_ratio})
     return MarketFit(obs.coin, n, k, vol, RateFit(k, round(seconds), k / seconds, lo, hi), market.trade_size_median,
-                     market.trade_size_log_std, touch, g, noise, hs, float(obs.mid[0]), market, regimes)
+                     market.trade_size_log_std, touch, g, noise, hs, float(obs.mid[0]), market, regimes, reach)
 
 
 def venue_rates(obs: Observations) -> tuple[dict[str, RateFit], RateFit, RateFit]:
@@ -882,6 +1018,9 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         data["markets"][obs.coin]["informed_share"] = informed.share
         params = TwinParams.model_validate(data)
     market_why = "" if mkt is not None else market_unfitted_why(obs, inst is not None or ":" not in obs.coin)
+    if mkt is not None and (mkt.reach is None or mkt.reach.why):  # (the base's reach kept, scaled to the price)
+        kept += ((f"markets.{obs.coin}.depth_decay_per_usd", mkt.reach.why if mkt.reach is not None else
+                  "the run's market prints came with no touch seen before them"),)
     return Fit(obs, lat, feed, rejections, transport, hazard, out_median, out_sigma, params, mkt, fill_fit(obs), qf,
                informed, kept, market_why, outages, tick_why)
 

@@ -80,6 +80,12 @@ class Observations:
     own_prints: int = 0  # prints of our own fills (told by their tid, which the fill carries too): not in trade_sz
     trade_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trade_sz: its arrival
     trade_side: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trade_sz: +1 the buyer aggressed, −1 not
+    # per trade_sz: its price, and the touch on its aggressor's side (the ask for a buy, the bid for a sell) as last
+    # seen before it, from the bbo channel or the book (ours taken out), whichever came last (nan: none seen, or a bbo
+    # side at the price of one of our resting orders, where the market's own is not known): how far the prints reach
+    # (``fit_reach``)
+    trade_px: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    trade_touch: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # each order the venue acknowledged resting: its distance behind its side's touch then (the market's own touch,
     # in ticks: 0 at it, negative inside the spread) and whether any of it filled (as maker)
     order_distance: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -277,7 +283,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     mids: list[float] = []
     spreads: list[float] = []
     levels: list[tuple[np.ndarray, np.ndarray]] = []
-    trades: list[tuple[int, float, float, int]] = []  # (tid, size, arrival, aggressor side) of every print
+    trades: list[tuple[int, float, float, int, float, float]] = []  # (tid, size, arrival, aggressor side, price,
+    # the touch on its side as last seen) of every print
+    touch = [math.nan, math.nan]  # (bid, ask) as last seen, by the bbo channel or the book (the market's own)
     our_tids: set[int] = set()
     tick = getattr(core, "tick", 0.0) or 1.0
     bids = asks = ()  # the market's own book, as last seen
@@ -306,6 +314,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 book_ts.append(ts)
                 book_venue.append(ev.venue_time_ms / 1000.0 if ev.venue_time_ms > 0 else math.nan)
                 mids.append(0.5 * (bb + ba))
+                touch = [bb, ba]
                 spreads.append(ba - bb)
                 # (compact: a day's updates, 20 levels a side, are some 170,000 of them)
                 levels.append((np.fromiter((lv[1] for lv in bids), np.float32, len(bids)),
@@ -342,8 +351,10 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 if req not in answered_requests and (t is OrderAcknowledged or ev.reason is not Reason.TRANSPORT):
                     answered_requests.add(req)
                     rts.append(ts - s)
+        elif t is BboUpdated:
+            touch = _bbo_touch(ev, core)
         elif t is TradeObserved:
-            trades.append((ev.tid, ev.sz, ts, ev.side.value))
+            trades.append((ev.tid, ev.sz, ts, ev.side.value, ev.px, touch[ev.side.value > 0]))
         elif t is FillReceived:
             if ev.tid not in our_tids and ev.is_maker:
                 fills.append((ts, ev.px, ev.side.value))
@@ -444,6 +455,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         trade_sz=np.asarray([x[1] for x in market], dtype=float),
                         trade_ts=np.asarray([x[2] for x in market], dtype=float),
                         trade_side=np.asarray([x[3] for x in market], dtype=float),
+                        trade_px=np.asarray([x[4] for x in market], dtype=float),
+                        trade_touch=np.asarray([x[5] for x in market], dtype=float),
                         own_prints=len(trades) - len(market),
                         order_distance=np.asarray(distance, dtype=float), order_filled=np.asarray(filled, dtype=bool),
                         fill_ts=np.asarray([f[0] for f in fills], dtype=float),
@@ -485,6 +498,16 @@ def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: l
     rested[cloid] = len(distance)
     distance.append(round(((touch - o.px) if o.side is Side.BUY else (o.px - touch)) / tick, 6))
     filled.append(False)
+
+
+def _bbo_touch(ev: BboUpdated, core) -> list[float]:
+    """(bid, ask) the market's touch as a bbo push shows it; nan for a side the venue had no order on, and for one
+    at the price of one of our resting orders: that may be ours alone (a quote inside the spread), and the market's
+    own touch is then not known. (Taken from the last book with ours out instead, it was known late exactly when the
+    market had moved away from our quote: the agent quoting at Full on a reach of $0.5 fitted $2.6, 0.31 – 0.48 per
+    USD; left out, a side's prints are measured again from its next push.)"""
+    ours = _resting(core)
+    return [math.nan if px in ours else px for px in (ev.bid, ev.ask)]
 
 
 def _resting(core) -> dict[float, float]:

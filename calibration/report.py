@@ -71,9 +71,12 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
     summary["tick_taken"] = f.tick_why or None  # (the base's tick would list prices the venue refuses there)
     if f.market is not None:
         m = f.market
-        summary["market"] = {**{k: v for k, v in vars(m).items() if k not in ("market", "regimes")},
+        summary["market"] = {**{k: v for k, v in vars(m).items() if k not in ("market", "regimes", "reach")},
                              "trade_rate_per_s": vars(m.trade_rate_per_s),
-                             "regimes": vars(m.regimes) if m.regimes is not None else None}
+                             "regimes": vars(m.regimes) if m.regimes is not None else None,
+                             "reach": vars(m.reach) if m.reach is not None else None,
+                             "depth_decay_per_usd": m.market.depth_decay_per_usd,
+                             "book_interval_s": m.market.book_interval_s}
     summary["quota"] = vars(f.quota) if f.quota is not None else None
     summary["informed"] = vars(f.informed) if f.informed is not None else None
     summary["fills"] = None
@@ -146,6 +149,19 @@ def _informed_text(i: dict | None) -> str:
             f"2h − 1 at {i['factor']:.2f} of the informed share (the fitted twin's market, probed: "
             f"{i.get('probe_trades', 0)} trades), so the informed share is {i['share']:.3f} (95%, the run's and the "
             f"probe's sampling both: {i['lo']:.3f} – {i['hi']:.3f}).")
+
+
+def reach_text(r: dict | None, k: float) -> str:
+    """The prints' reach as the printout and the report say it: the fitted k with its interval and the prints it is
+    from, or why the base's ``k`` (scaled to the run's price) is kept."""
+    if r is None:
+        return f"prints' reach: no print came with a touch seen before it; the base's {k:.4g} per price unit kept"
+    seen = (f"{r['beyond']} of {r['n']} prints past the touch seen; {_num(r['beyond_share'], '.1%')} past the "
+            f"touch in force, {_num(r['stale_share'], '.0%')} seen against a stale touch")
+    if r["why"]:
+        return f"prints' reach not fitted ({r['why']}; {seen}): the base's {k:.4g} per price unit kept"
+    return (f"prints' reach depth_decay_per_usd {r['k']:.4g} per price unit (95%: {_num(r['lo'])} – {_num(r['hi'])}; "
+            f"mean reach past the mid {1 / r['k']:.4g}), from {seen}")
 
 
 def _regimes_text(r: dict | None) -> str:
@@ -274,11 +290,20 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                      f"second (95%: {r['lo']:.3g} – {r['hi']:.3g}), sizes log-normal with median "
                      f"{m['trade_size_median']:.4g} and log std {m['trade_size_log_std']:.3f}; {m['depth_at_touch']:.4g} "
                      f"shown at the touch (median), growing {m['depth_growth_per_level']:.3f} of it a level, log noise "
-                     f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks. "
+                     f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks; "
+                     f"{html.escape(reach_text(m.get('reach'), m['depth_decay_per_usd']), quote=False)}. "
                      f"{_regimes_text(m['regimes'])} {_informed_text(s['informed'])} Jumps and the latent alpha stay "
                      f"the base's.</p>")
         if s["tick_taken"]:
             parts.append(f"<p>{html.escape(s['tick_taken'], quote=False)}.</p>")
+        parts.append(f"<p>Not calibrated: the mid's path under a second (book_interval_s {m['book_interval_s']:g} s, "
+                     f"the mid's steps between book pushes). A maker's fills depend on it: in the twin nearly every "
+                     f"maker fill is of a quote the mid stepped through, losing about 0.58·σ·√book_interval_s at the "
+                     f"fill (README, Graduation: why the fills lose in the twin). The feed cannot show it: l2Book "
+                     f"comes at least 0.5 s apart (2-5 s reported since 2026-07), bbo at blocks (~70 ms) and only "
+                     f"when the touch changed, both in whole ticks, so the mid inside the spread and its steps "
+                     f"within a block are never seen. The replay's maker fills and markouts, beside the run's, are "
+                     f"the only check of it.</p>")
     fl = s["fills"]
     if fl is not None:
         parts.append("<h2>Fills (measured: the replay below sets the fitted twin's beside them)</h2><p>Of the orders the "
@@ -318,7 +343,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
             parts.append(f"<p>The replay's account: {html.escape(rp['funded'], quote=False)}.</p>")
     parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's "
                  "jumps, latent alpha and informed impact, how long the noise on the size at a price holds "
-                 "(depth_refresh_s), the quota's slow lane. Fills and markouts are "
+                 "(depth_refresh_s), the mid's path under a second (book_interval_s), the quota's slow lane. "
+                 "Fills and markouts are "
                  "measured and compared with the fitted twin's, above.</p>")
     return "<!doctype html><html><head><meta charset='utf-8'><title>Calibration</title></head><body>" + \
         "".join(parts) + "</body></html>"

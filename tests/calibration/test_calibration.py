@@ -199,6 +199,85 @@ def test_a_market_that_switches_regimes_has_its_two_volatilities_and_switching_r
         pytest.approx(f.market.trade_rate_per_s.rate)
 
 
+def _reach_truth(k: float) -> TwinParams:
+    return TwinParams.model_validate({"markets": {"BTC": {"depth_decay_per_usd": k}},
+                                      "connection": {"hazard_per_hour": 0}})
+
+
+def _offsets(obs: Observations) -> np.ndarray:
+    """Each market print's distance past the touch seen on its side, in ticks ($1 for BTC)."""
+    d = obs.trade_side * (obs.trade_px - obs.trade_touch)
+    return np.rint(d[np.isfinite(d)])
+
+
+def test_a_long_reach_is_recovered_from_the_prints_and_the_fitted_twin_prints_as_far():
+    """depth_decay_per_usd 0.2 ($5 reach): each market print's price against the touch on its side as the feed last
+    showed it (bbo or book). A third of the prints are seen against a touch the mid has since moved (the bbo comes
+    at blocks, the mid steps on its own 0.1 s grid): the fit takes that staleness out, and its interval covers the
+    truth. The twin set to the fitted k and run again prints as far past the touch seen as the run did."""
+    from calibration.fit import fit_market
+
+    truth = _reach_truth(0.2)
+    obs = observed_run(SHADOW, 1, truth, 600.0)[1]
+    assert np.isfinite(obs.trade_touch).mean() > 0.99
+    m = fit_market(obs, TwinParams().markets["BTC"], 1.0)
+    r = m.reach
+    assert r.n > 2000 and r.lo <= 0.2 <= r.hi and r.hi / r.lo < 1.3 and not r.why
+    assert 0.2 < r.stale_share < 0.4
+    assert m.market.depth_decay_per_usd == r.k
+    # the fitted k replayed (another seed): the prints past the touch seen, and how far, as the run's
+    seen = _offsets(obs)
+    again = _offsets(observed_run(SHADOW, 2, _reach_truth(r.k), 600.0)[1])
+    assert (again >= 1).mean() == pytest.approx((seen >= 1).mean(), abs=0.03)
+    assert again[again >= 1].mean() == pytest.approx(seen[seen >= 1].mean(), rel=0.08)
+    # the check can fail: the base's reach ($0.5) prints past the touch seen far less often, and less far
+    base = _offsets(observed_run(SHADOW, 2, _reach_truth(2.0), 600.0)[1])
+    assert (base >= 1).mean() < (seen >= 1).mean() - 0.3 and base[base >= 1].mean() < seen[seen >= 1].mean() - 2
+
+
+def test_the_reach_is_measured_against_the_markets_touch_not_the_agents_own_quotes():
+    """The agent quoting at Full (its orders inside the spread a tenth of the time): a bbo side at its own price is
+    no touch of the market's, and is left out. Taken from the last book instead (the market's own, but half a
+    second old just when the market had moved off the quote), the default reach of $0.5 fitted 0.31 – 0.48 per USD."""
+    from calibration.fit import fit_reach
+
+    obs = observed_run(CFG, 3, _reach_truth(2.0), 900.0)[1]
+    assert len(obs.order_distance) > 1000 and (obs.order_distance < 0).any()  # it quoted, inside the spread too
+    r = fit_reach(obs, 1.0)
+    assert r.n > 3000 and r.lo <= 2.0 <= r.hi
+
+
+def test_a_short_reach_is_recovered_from_an_hour_of_prints_and_not_from_ten_minutes():
+    """depth_decay_per_usd 2 (the default, $0.5 reach on a $1 tick): some 6% of the prints pass the touch, nearly all
+    by one tick, under the stale touches' own ±1-tick offsets. An hour's 14,000 prints bound k, and the interval
+    covers it, where the offsets past the touch taken as reach (no staleness) read it at 0.58; ten
+    minutes' do not bound it from above: the fit keeps the base's and says why."""
+    from calibration.fit import fit_market, fit_reach
+
+    obs = observed_run(SHADOW, 2, _reach_truth(2.0), 3600.0)[1]
+    r = fit_reach(obs, 1.0)
+    assert r.n > 14_000 and r.lo <= 2.0 <= r.hi and math.isfinite(r.hi) and not r.why
+    assert r.beyond_share == pytest.approx(math.exp(-2.0) * (1 - math.exp(-2.0)) / 2.0, abs=0.015)  # the twin's
+    past = _offsets(obs)
+    past = past[past >= 1]
+    naive = -math.log((past - 1).sum() / past.sum())  # the geometric's maximum likelihood, staleness not taken out
+    assert naive < r.lo / 2
+    short = observed_run(SHADOW, 2, _reach_truth(2.0), 600.0)[1]
+    m = fit_market(short, TwinParams().markets["BTC"], 1.0)
+    assert m.reach.hi == math.inf and "too few reach past the touch" in m.reach.why
+    assert m.market.depth_decay_per_usd == TwinParams().markets["BTC"].depth_decay_per_usd
+    f = fit(short)
+    assert dict(f.kept)["markets.BTC.depth_decay_per_usd"] == m.reach.why
+    # the report says it, and that the mid's path under a second (the trade-through loss's) is not calibrated
+    from calibration.report import report_files
+
+    summary, texts = report_files(f, "run", np.random.default_rng(0))
+    page = texts["report.html"]
+    assert f"prints' reach not fitted ({m.reach.why}" in page and summary["market"]["reach"]["hi"] is None
+    assert "Not calibrated: the mid's path under a second (book_interval_s 0.1 s" in page
+    assert summary["market"]["book_interval_s"] == 0.1
+
+
 def test_the_informed_share_is_recovered_with_the_feeds_factor_measured_on_the_fitted_twin():
     """Twice the base's informed flow: the trades' agreement with the next five seconds' move, seen through
     the feed, reads low by the feed's factor, which the fitted twin's market under a probe measures; the

@@ -120,6 +120,18 @@ def _ar1(innovations: np.ndarray, phi: float, state: float) -> np.ndarray:
 np.ones(1 << 17)
 
 
+def grid_ticks(tick: float, exponent: int) -> float:
+    """The fewest ticks whose multiples pass the price rule on [10^exponent, 10^(exponent+1)): multiples of
+    the step 5 significant figures leave (at most 1), so 2 for a tick of 0.5 from 10000 on, 10 for 0.3 (a
+    multiple of 3 tenths that is whole): step / gcd(tick, step), on integers scaled from both. The grid the
+    market's book and prints are on there (calibration measures how far a print reaches on it)."""
+    step = Decimal(10) ** min(exponent + 1 - MAX_SIG_FIGS, 0)
+    t_dec = Decimal(repr(tick))
+    scale = Decimal(10) ** max(-step.as_tuple().exponent, -t_dec.normalize().as_tuple().exponent, 0)
+    s, t = int(step * scale), int(t_dec * scale)
+    return float(s // math.gcd(s, t))
+
+
 class SyntheticMarketParams(FileModel):
     """Parameters of the synthetic market for one coin; defaults resemble BTC on Hyperliquid."""
 
@@ -618,16 +630,10 @@ class SyntheticMarket:
         return np.array([self._grid_at(int(e)) for e in values])[where]
 
     def _grid_at(self, exponent: int) -> float:
-        """The fewest ticks whose multiples pass the price rule on [10^exponent, 10^(exponent+1)): multiples of
-        the step 5 significant figures leave (at most 1), so 2 for a tick of 0.5 from 10000 on, 10 for 0.3 (a
-        multiple of 3 tenths that is whole): step / gcd(tick, step), on integers scaled from both."""
+        """``grid_ticks`` on this coin's tick, kept per power of ten."""
         m = self._grids.get(exponent)
         if m is None:
-            step = Decimal(10) ** min(exponent + 1 - MAX_SIG_FIGS, 0)
-            tick = Decimal(repr(self.tick))
-            scale = Decimal(10) ** max(-step.as_tuple().exponent, -tick.normalize().as_tuple().exponent, 0)
-            s, t = int(step * scale), int(tick * scale)
-            m = self._grids[exponent] = float(s // math.gcd(s, t))
+            m = self._grids[exponent] = grid_ticks(self.tick, exponent)
         return m
 
     def _price_noise(self, side: int, ticks: np.ndarray, t: np.ndarray, tilt: np.ndarray) -> np.ndarray:
