@@ -46,7 +46,8 @@
   informed flow, how long the noise on the size at a price holds (``depth_refresh_s``: the feed's sizes are kept
   by level, not by price) and the mid's path under a second (``book_interval_s``, the size of its steps: the
   feed shows the book at blocks, its touch in ticks, and the steps' overshoot past a quote, the maker's
-  trade-through loss, is finer than both) stay the base's.
+  trade-through loss, is finer than both) stay the base's. What the feed does show of that path, how often the
+  bbo's touch moves and by how many ticks (``touch_moves``), the replay check sets beside the fitted twin's.
 - **Disconnects.** The hazard is drops per connected hour (a Poisson rate, exact 95% interval); outage
   lengths are log-normal (their logs' mean and standard deviation), with 95% intervals (Student's t on the
   logs' mean, chi-square on their variance; where the venue's part is interval-censored, profile-likelihood ones,
@@ -864,6 +865,27 @@ def _reach_em(counts: np.ndarray, q: float, iters: int = 5000) -> tuple[float, t
     return ll, (p, law)
 
 
+TOUCH_GAP_S = 1.0  # bbo pushes further apart (a quiet touch, an outage, our quote at the touch) are not one move
+
+
+def touch_moves(obs: Observations, tick: float) -> tuple[float, float]:
+    """(moves of the touch's mid a second, their mean size in ticks) from the bbo pushes (nan: fewer than two). The
+    venue pushes bbo at a block (~70 ms) where the touch changed, so this is the mid's path under a second as far as
+    the feed shows it: how often the touch moves and by how many ticks, which the twin's ``book_interval_s`` and the
+    volatility set (at 0.1 s, 2.7-tick steps for BTC). The mid inside the spread, and so the overshoot past a quote
+    the touch steps through (the maker's trade-through loss), is finer than it shows: not fitted, set beside the
+    fitted twin's in the replay."""
+    ts, mid = obs.bbo_ts, obs.bbo_mid
+    if len(ts) < 2 or not tick > 0:
+        return math.nan, math.nan
+    dt, dm = np.diff(ts), np.abs(np.diff(mid)) / tick
+    near = (dt > 0) & (dt <= TOUCH_GAP_S)
+    moved = near & (dm > 1e-9)
+    seconds = float(dt[near].sum())
+    return (float(moved.sum() / seconds) if seconds > 0 else math.nan,
+            float(dm[moved].mean()) if moved.any() else math.nan)
+
+
 def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> MarketFit | None:
     """The market's first-order statistics from the feed (see the module's note); ``base`` is the coin's
     SyntheticMarketParams the rest is kept from. None with too few book updates or trades."""
@@ -1197,6 +1219,11 @@ def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool, funds: floa
     if len(obs.feed_lag_s):  # as seen, holds and all: the fitted leg under the twin's in-order delivery
         rows += [("book update lag p50, ms", q(obs.feed_lag_s, 0.5), q(rep.feed_lag_s, 0.5)),
                  ("book update lag p95, ms", q(obs.feed_lag_s, 0.95), q(rep.feed_lag_s, 0.95))]
+    if len(obs.bbo_ts) > 1:  # the touch's moves under a second: the part of the mid's sub-second path the feed shows
+        tick = next((i.tick for i in f.params.instruments if i.coin == obs.coin), math.nan)  # (the fitted twin's)
+        seen, again = touch_moves(obs, tick), touch_moves(rep, tick)
+        rows += [("bbo touch moves a second", seen[0], again[0]),
+                 ("bbo touch move, mean ticks", seen[1], again[1])]
     rows += [(f"rejections {r}", rate(f.rejections, r), rate(rejections, r)) for r in f.rejections]
     kept = dict(f.kept)  # (a rate the run saw nothing of has no observed value: the twin runs the base's)
     rows.append(("requests lost in transport",

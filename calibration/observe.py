@@ -86,6 +86,11 @@ class Observations:
     # (``fit_reach``)
     trade_px: np.ndarray = field(default_factory=lambda: np.zeros(0))
     trade_touch: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # each bbo push with both sides the market's (``_bbo_touch``): its arrival and mid. The venue pushes one at a block
+    # where the touch changed: how often and how far the touch moves under a second (``touch_moves``), the one part
+    # of the mid's sub-second path the feed shows
+    bbo_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bbo_mid: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # each order the venue acknowledged resting: its distance behind its side's touch then (the market's own touch,
     # in ticks: 0 at it, negative inside the spread) and whether any of it filled (as maker)
     order_distance: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -286,6 +291,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     trades: list[tuple[int, float, float, int, float, float]] = []  # (tid, size, arrival, aggressor side, price,
     # the touch on its side as last seen) of every print
     touch = [math.nan, math.nan]  # (bid, ask) as last seen, by the bbo channel or the book (the market's own)
+    bbo: list[tuple[float, float]] = []  # (arrival, mid) of each bbo push with both sides the market's
     our_tids: set[int] = set()
     tick = getattr(core, "tick", 0.0) or 1.0
     bids = asks = ()  # the market's own book, as last seen
@@ -353,6 +359,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                     rts.append(ts - s)
         elif t is BboUpdated:
             touch = _bbo_touch(ev, core)
+            if touch[0] == touch[0] and touch[1] == touch[1]:
+                bbo.append((ts, 0.5 * (touch[0] + touch[1])))
         elif t is TradeObserved:
             trades.append((ev.tid, ev.sz, ts, ev.side.value, ev.px, touch[ev.side.value > 0]))
         elif t is FillReceived:
@@ -457,6 +465,8 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         trade_side=np.asarray([x[3] for x in market], dtype=float),
                         trade_px=np.asarray([x[4] for x in market], dtype=float),
                         trade_touch=np.asarray([x[5] for x in market], dtype=float),
+                        bbo_ts=np.asarray([b[0] for b in bbo], dtype=float),
+                        bbo_mid=np.asarray([b[1] for b in bbo], dtype=float),
                         own_prints=len(trades) - len(market),
                         order_distance=np.asarray(distance, dtype=float), order_filled=np.asarray(filled, dtype=bool),
                         fill_ts=np.asarray([f[0] for f in fills], dtype=float),

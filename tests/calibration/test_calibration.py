@@ -278,6 +278,28 @@ def test_a_short_reach_is_recovered_from_an_hour_of_prints_and_not_from_ten_minu
     assert summary["market"]["book_interval_s"] == 0.1
 
 
+def test_the_touchs_moves_under_a_second_are_set_beside_the_fitted_twins_which_keeps_the_bases_path():
+    """The mid's path under a second (book_interval_s, the size of its steps) is not fitted: the feed shows the touch
+    at blocks and in ticks, not the mid inside the spread. What it shows, how often the bbo's touch moves and by how
+    many ticks, tells a 0.4 s path from the default 0.1 s one, and the replay sets the fitted twin's (the base's
+    0.1 s kept) beside the run's: the mismatch is seen, not fitted away."""
+    from calibration.fit import replay_check, touch_moves
+
+    truth = TwinParams.model_validate({"markets": {"BTC": {"book_interval_s": 0.4}},
+                                       "connection": {"hazard_per_hour": 0}})
+    obs = observed_run(SHADOW, 1, truth, 300.0)[1]
+    default = observed_run(SHADOW, 1, _reach_truth(2.0), 300.0)[1]
+    slow, fast = touch_moves(obs, 1.0), touch_moves(default, 1.0)
+    assert slow[0] < 3.0 < 6.0 < fast[0] and slow[1] > 4.0 > 3.0 > fast[1]
+    f = fit(obs)
+    assert f.params.markets["BTC"].book_interval_s == 0.1
+    rows = {w: (a, b) for w, a, b in replay_check(f, SHADOW, max_s=300.0).rows}
+    seen, again = rows["bbo touch moves a second"]
+    assert seen == pytest.approx(slow[0]) and again > 2 * seen
+    seen, again = rows["bbo touch move, mean ticks"]
+    assert seen == pytest.approx(slow[1]) and again < seen - 1.0
+
+
 def test_the_informed_share_is_recovered_with_the_feeds_factor_measured_on_the_fitted_twin():
     """Twice the base's informed flow: the trades' agreement with the next five seconds' move, seen through
     the feed, reads low by the feed's factor, which the fitted twin's market under a probe measures; the
