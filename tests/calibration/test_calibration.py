@@ -904,6 +904,25 @@ def test_a_unified_accounts_run_whose_perp_clearinghouse_shows_nothing_is_replay
     assert "The replay's account: the run's first account snapshot" in (tmp_path / "out" / "report.html").read_text()
 
 
+def test_an_account_with_little_free_margin_whose_orders_the_venue_refused_for_it_is_replayed_as_it_was():
+    """A run whose first snapshot had 0.50 USDC free (its margin used by other coins' positions, say) and whose
+    adding places the venue refused for margin, 20 of 24, but took 4 (small ones, or after those positions' profit):
+    the account truly had little free, and the replay funded from session.collateral_usd (20,000 USDC) took every
+    place the venue had refused. Only where the venue took more of them than it refused for margin was the margin
+    elsewhere (a unified account: the venue's random PerpMargin refusals, 17 of 656, in the test above)."""
+    import dataclasses
+
+    from calibration.fit import replay_funds
+    cfg = CFG.model_copy(update={"session": CFG.session.model_copy(update={"collateral_usd": 20_000.0})})
+    z = np.zeros(0)
+    tight = dataclasses.replace(Observations(z, 0, 0, {}, 0, 0, z, 0, z, 60.0, 60.0), start_free_usd=0.5,
+                                eligible_kinds={"Alo|0|1": 24}, rejections={"PerpMargin": 20})
+    assert replay_funds(tight, cfg) == (0.5, "")
+    unified = dataclasses.replace(tight, rejections={"PerpMargin": 1})
+    funds, said = replay_funds(unified, cfg)
+    assert funds == 20_000.0 and "yet the venue took 23 order(s)" in said
+
+
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
     """A crash mid-write cuts the last line before the restart's start record (or the journal's end): that line is
     left out, and said. The same line garbled in the middle of a run (a disk's or a copy's error) lost a quote
