@@ -1172,12 +1172,13 @@ def replay_funds(obs: Observations, cfg) -> tuple[float | None, str]:
     free = obs.start_free_usd
     if free != free:
         return None, ""
-    # (a lower bound on the places adding to the position the venue took: every refusal counted as one of them)
-    taken = obs.eligible_for("PerpMargin") - sum(k for r, k in obs.rejections.items() if r not in RULE_REASONS)
+    # (a lower bound on the places adding to the position the venue took, every refusal counted as one of them: the
+    # run's whose snapshot it is, not a folder's runs before it, on another account's state)
+    taken, margin_refused = obs.margin_counts()
     # (and more of them than it refused for margin: an account whose free margin was truly small, used by other
     # coins' positions, had most refused and a few taken, small ones or after those positions gained; a unified
     # account only the venue's random share, 17 of 656 in a twin run)
-    if free >= MIN_COLLATERAL_USD or taken <= obs.rejections.get("PerpMargin", 0):
+    if free >= MIN_COLLATERAL_USD or taken <= margin_refused:
         return free, ""
     basis = cfg.session.collateral_usd
     return basis, (f"the run's first account snapshot (events.jsonl, AccountSnapshot.account_value less margin_used) "

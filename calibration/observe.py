@@ -142,6 +142,10 @@ class Observations:
     # is the drawdown rules' basis, which a config may set to a part of the account (a replay funded from it was
     # refused for margin where the run was not)
     start_free_usd: float = math.nan
+    # of the run whose start_free_usd it is: (its places adding to the position the venue took, at least; those it
+    # refused for margin), replay_funds' evidence of margin elsewhere (a unified account). Empty: this sample's own
+    # counts (one run's, or made by hand)
+    start_margin_counts: tuple[int, ...] = ()
 
     def eligible_for(self, reason: str) -> int:
         """The places that could have been refused with ``reason``: of ``eligible``, those of a kind the venue (and
@@ -181,6 +185,9 @@ class Observations:
                 out[f.name] = a if abs(a) >= abs(b) else b
             elif f.name == "start_free_usd":
                 out[f.name] = b if b == b else a
+            elif f.name == "start_margin_counts":  # (the run's whose start_free_usd is kept, not the sum's)
+                out[f.name] = other.margin_counts() if other.start_free_usd == other.start_free_usd \
+                    else self.margin_counts()
             elif f.name in ("config", "coin", "tick", "sz_decimals"):
                 out[f.name] = b if b not in (None, "", 0.0, -1) else a
             elif f.name == "outages_from_s":
@@ -192,6 +199,14 @@ class Observations:
             else:
                 out[f.name] = a + b
         return Observations(**out)
+
+    def margin_counts(self) -> tuple[int, int]:
+        """(the places adding to the position the venue took, at least: those of such kinds less every refusal of
+        the venue's; those it refused for margin), of the run whose first snapshot ``start_free_usd`` is."""
+        if len(self.start_margin_counts) == 2:
+            return self.start_margin_counts[0], self.start_margin_counts[1]
+        refused = sum(k for r, k in self.rejections.items() if r not in RULE_REASONS)
+        return self.eligible_for("PerpMargin") - refused, self.rejections.get("PerpMargin", 0)
 
     def outage_lower_s(self) -> np.ndarray:
         """Each outage's least venue part (``outages_from_s``; its whole length where not known)."""

@@ -923,6 +923,28 @@ def test_an_account_with_little_free_margin_whose_orders_the_venue_refused_for_i
     assert funds == 20_000.0 and "yet the venue took 23 order(s)" in said
 
 
+def test_a_unified_account_is_told_by_the_run_whose_snapshot_funds_the_replay_not_by_the_runs_before_it():
+    """A folder carrying on over a restart: the replay is funded from the last run's first snapshot, but whether the
+    venue took its adding places was counted over every run. A first run on a funded account (24 adding places, all
+    taken), then one whose account had 0.50 USDC free and every adding place refused for margin (20): the merged
+    counts said 24 taken against 20 refused, and the replay was funded from session.collateral_usd (20,000 USDC). The
+    last run's own counts are the evidence."""
+    import dataclasses
+
+    from calibration.fit import replay_funds
+    cfg = CFG.model_copy(update={"session": CFG.session.model_copy(update={"collateral_usd": 20_000.0})})
+    z = np.zeros(0)
+    run = Observations(z, 0, 0, {}, 0, 0, z, 0, z, 60.0, 60.0)
+    funded = dataclasses.replace(run, start_free_usd=100_000.0, eligible_kinds={"Alo|0|1": 24})
+    emptied = dataclasses.replace(run, start_free_usd=0.5, eligible_kinds={"Alo|0|1": 20},
+                                  rejections={"PerpMargin": 20})
+    assert replay_funds(funded.merged(emptied), cfg) == (0.5, "")
+    assert replay_funds(emptied.merged(funded), cfg) == (100_000.0, "")
+    # (a unified account's last run after a funded one: its own counts tell it)
+    unified = dataclasses.replace(emptied, rejections={"PerpMargin": 1})
+    assert replay_funds(funded.merged(unified), cfg)[0] == 20_000.0
+
+
 def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_else(tmp_path, capsys, lines):
     """A crash mid-write cuts the last line before the restart's start record (or the journal's end): that line is
     left out, and said. The same line garbled in the middle of a run (a disk's or a copy's error) lost a quote
