@@ -81,6 +81,27 @@ def test_a_fills_start_position_reads_back_and_an_older_line_without_it_reads_no
     assert decode(old).start_position is None
 
 
+def test_an_optional_time_reads_back_as_a_number_or_none_and_anything_else_is_refused_naming_it():
+    """ConnectionLost.silent_since and ConnectionRestored.refused_ts (a float or None) were taken from a line as they
+    were: "nan", as the journal writes a float that is not finite, came back a string, and calibration's observe
+    raised a TypeError on it (``ts - "nan"``) where it meant to read it as not known; a string or a list there was
+    taken on too, and failed far from its line. Each is now a number (by name too), or None, or refused."""
+    from agent.audit.event_log import FieldError
+    lost = ev.ConnectionLost(7.0, "ws", 5.5)
+    assert decode(json.loads(to_line(encode(lost)))) == lost
+    assert decode({**encode(lost), "silent_since": None}).silent_since is None
+    back = decode({**encode(lost), "silent_since": "nan"}).silent_since
+    assert type(back) is float and back != back
+    assert type(decode({**encode(lost), "silent_since": 5}).silent_since) is int  # (JSON's form of a number)
+    restored = encode(ev.ConnectionRestored(9.0, "ws", 8.0))
+    assert decode({**restored, "refused_ts": "-inf"}).refused_ts == float("-inf")
+    for d, says in (({**encode(lost), "silent_since": "soon"}, "ConnectionLost.silent_since 'soon': not a number"),
+                    ({**restored, "refused_ts": [8.0]}, "ConnectionRestored.refused_ts [8.0]: not a number")):
+        with pytest.raises(FieldError) as e:
+            decode(d)
+        assert str(e.value) == says
+
+
 def test_unknown_events_are_refused_by_name():
     with pytest.raises(ValueError, match="'Nope'"):
         decode({"e": "Nope", "ts": 1.0})
