@@ -291,6 +291,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     moved_by = 0.0
     disconnects = 0
     first = last = None
+    up_from = -math.inf  # the last ConnectionRestored: a silence began after it (the run's first socket: not known)
     lags: list[float] = []
     lags_dropped = 0
     lags_after_step = 0
@@ -410,8 +411,10 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 disconnects += 1
                 # (a silent socket's outage began after its last frame: measured from the detection, a twin of
                 # 120 s outages behind the gateway's 60 s silence fitted 70 s)
+                # (back to the socket's ConnectionRestored at most: before it the outage before was down time
+                # already; a time not finite, "-inf" in a journal: not known)
                 q = ev.silent_since
-                quiet = max(ts - q, 0.0) if q is not None and q == q else 0.0
+                quiet = min(max(ts - q, 0.0), ts - up_from) if q is not None and math.isfinite(q) else 0.0
         elif t is ConnectionRestored:
             if down_since is not None:
                 outages.append(ts - down_since)
@@ -428,6 +431,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                     outages_from.append(min(max(r - down_since, 0.0), ts - down_since) if known else ts - down_since)
                 outages_quiet.append(quiet)
                 down_since = None
+            up_from = ts  # (this socket's silence, if it dies of one, began after this)
         if t in _PUSHED:
             prev_push = ts
         for c in (core.shutdown(ts, ev.flatten) if t is Stop else handle(ev)):

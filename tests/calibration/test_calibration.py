@@ -1588,6 +1588,31 @@ def test_outages_a_silent_socket_hid_are_fitted_from_its_last_frame_not_from_whe
     assert venue.median_s / 1.1 < got.median_s < venue.median_s * 1.1 and got.silence_out_s == 0.0, (got, venue)
 
 
+def test_a_silence_is_counted_only_inside_the_connection_it_ended():
+    """ConnectionLost.silent_since is the silent socket's last frame, after it was opened: a journal's "-inf" there
+    (the name a float not finite is written by) made the silence infinite, the connected time -inf and every outage
+    fit from it infinite; a time before the socket's ConnectionRestored counted the outage before it twice, as down
+    time and as this one's silence. A silence not finite is not known (0), and one is counted back only to the
+    socket's ConnectionRestored."""
+    import dataclasses
+
+    from agent.core import AgentCore
+    rng = np.random.default_rng(23)
+    events = silent_outage_events(rng, np.exp(rng.normal(math.log(120.0), 0.5, 6)), silence_s=60.0)
+    def core():
+        return AgentCore(SHADOW, np.random.default_rng(6), tick=1.0, sz_decimals=5)
+
+    good = observe(events, core())
+    bad = list(events)
+    bad[2] = dataclasses.replace(bad[2], silent_since=-math.inf)  # (the second outage's)
+    bad[4] = dataclasses.replace(bad[4], silent_since=bad[3].ts - 500.0)  # (before its socket was back)
+    obs = observe(bad, core())
+    assert list(obs.outages_quiet_s) == [good.outages_quiet_s[0], 0.0, bad[4].ts - bad[3].ts, *good.outages_quiet_s[3:]]
+    assert obs.connected_s == pytest.approx(good.connected_s + good.outages_quiet_s[1] + good.outages_quiet_s[2]
+                                            - (bad[4].ts - bad[3].ts))
+    assert fit(obs).outages is None or math.isfinite(fit(obs).outages.median_hi)
+
+
 def test_outages_shorter_than_the_silence_determine_no_fit_and_are_said_to_be_short_of_it():
     """Outages of median 4 s behind a 60 s silence had all ended before the drop was declared (a mute socket stays
     mute when the path is back): each reconnect was taken at its first try, and each outage is only known to be
