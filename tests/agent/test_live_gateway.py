@@ -120,6 +120,17 @@ async def snapshot_answered(gw, events: list) -> None:
     assert await until(lambda: any(type(e) is AccountSnapshot for e in events[n:]))
 
 
+async def arm_ten_ahead(bg, ex, gw, events: list) -> tuple[float, float | None]:
+    """A dead-man's switch armed 10 s ahead by the gateway's clock, once answered (taken or refused): the time it
+    named, and when the venue's switch fires on the venue's clock (None: not set). The switch clock tests compare
+    the two."""
+    at = gw.clock() + 10.0
+    gw.send(ScheduleCancel(at))
+    assert await until(lambda: first(events, ScheduleCancelAcknowledged) or first(events, ScheduleCancelRefused))
+    fires = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+    return at, None if fires is None else ex.epoch_ms / 1000.0 + fires
+
+
 async def until(pred, timeout_s: float = WAIT_S) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -1145,12 +1156,7 @@ def test_a_dead_man_arm_is_sent_on_the_venues_time_once_a_snapshot_measures_the_
             async with started(bg, lambda: clock() - lag, quota_poll_s=0) as (gw, events):
                 gw.send(RequestAccountSnapshot())
                 assert await until(lambda: first(events, AccountSnapshot))
-                at = gw.clock() + 10.0
-                gw.send(ScheduleCancel(at))
-                assert await until(lambda: first(events, ScheduleCancelAcknowledged)
-                                   or first(events, ScheduleCancelRefused))
-                fires = bg.call(lambda: ex.schedule_cancel.get(ADDR))
-                return events, at, None if fires is None else ex.epoch_ms / 1000.0 + fires
+                return (events, *await arm_ten_ahead(bg, ex, gw, events))
         events, at, fires = asyncio.run(scenario())
     assert not first(events, ScheduleCancelRefused), first(events, ScheduleCancelRefused)
     assert first(events, ScheduleCancelAcknowledged, at_ts=at)
@@ -1171,12 +1177,7 @@ def test_a_dead_man_arm_before_the_first_snapshot_is_sent_on_the_venues_time_the
             async with started(bg, lambda: clock() - lag_s, quota_poll_s=0, action_ttl_s=ttl_s) as (gw, events):
                 await gw.account_state()  # (the start's check, before anything is sent)
                 assert not first(events, AccountSnapshot)
-                at = gw.clock() + 10.0
-                gw.send(ScheduleCancel(at))
-                assert await until(lambda: first(events, ScheduleCancelAcknowledged)
-                                   or first(events, ScheduleCancelRefused))
-                fires = bg.call(lambda: ex.schedule_cancel.get(ADDR))
-                return events, at, None if fires is None else ex.epoch_ms / 1000.0 + fires
+                return (events, *await arm_ten_ahead(bg, ex, gw, events))
         events, at, fires = asyncio.run(scenario())
     assert not first(events, ScheduleCancelRefused), first(events, ScheduleCancelRefused)
     assert fires is not None and at + lag_s <= fires < at + lag_s + 0.6, (fires, at + lag_s)
@@ -1193,13 +1194,9 @@ def test_a_dead_man_arm_is_not_set_later_by_a_clock_measured_ahead():
             async with started(bg, lambda: clock() + lead, quota_poll_s=0) as (gw, events):
                 gw.send(RequestAccountSnapshot())
                 assert await until(lambda: first(events, AccountSnapshot))
-                at = gw.clock() + 10.0
-                gw.send(ScheduleCancel(at))
-                assert await until(lambda: first(events, ScheduleCancelAcknowledged))
-                fires = bg.call(lambda: ex.schedule_cancel.get(ADDR))
-                return at, ex.epoch_ms / 1000.0 + fires
+                return await arm_ten_ahead(bg, ex, gw, events)
         at, fires = asyncio.run(scenario())
-    assert at - lead <= fires < at - lead + 0.6, (fires, at - lead)
+    assert fires is not None and at - lead <= fires < at - lead + 0.6, (fires, at - lead)
 
 
 def test_dead_man_commands_reach_the_venue_in_the_order_sent_however_slow_an_earlier_one_is():
