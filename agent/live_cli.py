@@ -533,6 +533,7 @@ async def _trade(plan: _Plan, gw) -> int:
         log.info("HL_ACCOUNT_ADDRESS not set: trading as the key's own address %s", gw.user)
     if not asset.dex:  # the venue's rate for Shadow's paper fills (a HIP-3 dex's deployer sets its own: not this)
         cfg = with_venue_maker_fee(cfg, listed_fee_bps)
+    paper_fee = paper_fee_fallback(cfg, plan.execution_level, asset.dex or None)
     tick = 10.0 ** -venue_price_decimals(mid, asset.sz_decimals)
     cloid_prefix = run_cloid_prefix()
     core = live_core(cfg, plan.seed, tick, asset.sz_decimals, cloid_prefix)
@@ -599,6 +600,8 @@ async def _trade(plan: _Plan, gw) -> int:
                    net_edge_demotion_warning(cfg.graduation, plan.execution_level)):
         if warned:
             log.warning("%s", warned)
+    if paper_fee is not None:
+        log.log(*paper_fee)
     if listed_fee_bps is None:
         unpriced = fee_warning(cfg.quoting.maker_fee_bps, plan.execution_level)
         if unpriced:
@@ -723,6 +726,31 @@ def net_edge_demotion_warning(graduation, execution_level: int) -> str | None:
     return ("graduation.demote_net_edge_z is null: a level whose real fills lose their fee on average is not demoted "
             "for it (only a drawdown of graduation.demote_drawdown, a degraded signal or the safety ladder demote); "
             "set it to 2 in --config (examples/live-first-run.yaml does)")
+
+
+def paper_fee_fallback(config, execution_level: int, dex: str | None) -> tuple[int, str] | None:
+    """(log level, text) when Shadow's paper fills are priced by the quote model's ``quoting.maker_fee_bps`` because
+    the venue's rate is not known (``graduation.paper_maker_fee_bps`` left null by ``with_venue_maker_fee``: a HIP-3
+    ``dex``, whose deployer sets its own, or ``userFees`` not read): on the default 0 the promotion evidence is
+    fee-free, and an agent whose paper fills lose their fee can be promoted. A warning where a promotion out of
+    Shadow places real orders (levels 3 and 4), information in a dry run; None where the rate is set or Shadow cannot
+    be left (ceiling Shadow). A warning, not a refusal, as for the other gaps the start names: the quote model's rate
+    may well be the right one (an operator who set it to the tier's), and a userFees query that failed is no reason
+    to stop a run."""
+    from agent.graduation.exposure import ExposureLevel
+    graduation = config.graduation
+    if graduation.paper_maker_fee_bps is not None or graduation.ceiling <= ExposureLevel.SHADOW:
+        return None
+    fee = config.quoting.maker_fee_bps
+    why = f"dex {dex!r} is a HIP-3 dex, whose deployer sets its own fees" if dex else \
+        "the venue's userFees could not be read"
+    text = (f"graduation.paper_maker_fee_bps is null and {why}: Shadow's paper fills pay quoting.maker_fee_bps, "
+            f"{fee:g} bp, in the promotion evidence" + (" (no fee: a paper fill that loses less than the venue's "
+                                                       "fee counts as a gain)" if not fee else ""))
+    if execution_level < 3:
+        return logging.INFO, text + " (a dry run: no promotion places real orders)"
+    return logging.WARNING, text + "; a promotion out of Shadow places real orders: set " \
+                                   "graduation.paper_maker_fee_bps in --config to the maker fee this account pays here"
 
 
 def fee_check(configured_bps: float, listed_bps: float, execution_level: int, hip3: bool) -> tuple[int, str]:

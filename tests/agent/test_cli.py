@@ -268,6 +268,28 @@ def test_promotion_on_the_point_share_of_positive_edge_fills_is_warned_of_where_
     assert promotion_gate_warning(grad(promotion={"min_positive_edge_share": 0.0}), 4) is None
 
 
+def test_paper_fills_priced_by_the_quote_models_fee_for_want_of_the_venues_are_warned_of_where_they_promote():
+    """graduation.paper_maker_fee_bps left null where the venue's rate is not known (userFees unread, a HIP-3 dex):
+    Shadow's paper fills pay quoting.maker_fee_bps. Said, naming the field and the fee in use: a warning at the
+    levels whose promotion out of Shadow places real orders, information in a dry run; nothing when the field is
+    set or the ceiling keeps the run in Shadow."""
+    import logging
+
+    from agent.config import AgentConfig
+    from agent.live_cli import paper_fee_fallback
+
+    def cfg(g=None, fee=0.0):
+        return AgentConfig.model_validate({"graduation": g or {}, "quoting": {"maker_fee_bps": fee}})
+    level, text = paper_fee_fallback(cfg(), 3, None)
+    assert level == logging.WARNING and "the venue's userFees could not be read" in text
+    assert "paper fills pay quoting.maker_fee_bps, 0 bp" in text and "set graduation.paper_maker_fee_bps" in text
+    level, text = paper_fee_fallback(cfg(fee=1.2), 4, "hyna")
+    assert level == logging.WARNING and "dex 'hyna' is a HIP-3 dex" in text and "1.2 bp" in text
+    assert paper_fee_fallback(cfg(), 2, None)[0] == logging.INFO
+    assert paper_fee_fallback(cfg({"paper_maker_fee_bps": 1.5}), 3, None) is None
+    assert paper_fee_fallback(cfg({"ceiling": "SHADOW"}), 4, "hyna") is None
+
+
 def test_trading_real_orders_with_no_demotion_on_net_edge_is_warned_of():
     """demote_net_edge_z null (the twin's default) leaves a level whose real fills lose their fee to the drawdown
     trigger, far off at MicroLive: levels 3 and 4 are told, naming the setting; the dry run and a set z are not."""

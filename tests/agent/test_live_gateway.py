@@ -3408,6 +3408,39 @@ def test_a_hip3_run_with_nothing_on_the_coins_dex_is_refused_and_each_dex_is_ask
     assert lit_value == pytest.approx(500.0) and btc_value == pytest.approx(100_000.0)
 
 
+def test_a_hip3_run_whose_paper_fills_fall_back_to_the_quote_models_fee_is_warned_once_naming_the_field(tmp_path,
+                                                                                                        caplog):
+    """On a HIP-3 dex the venue's listed rate is not the deployer's, so Shadow's paper fills pay quoting.maker_fee_bps
+    (0 by default) in the promotion evidence: a losing agent could be promoted to real orders on fee-free paper fills.
+    The README told operators to set graduation.paper_maker_fee_bps there, but the live start said nothing of it:
+    now a warning, once, names the field and the fee in use; none once the config sets it, nor on the first dex,
+    where userFees prices them. (Found in review of the paper fee's commit; this failed before the warning.)"""
+    from twin.market import SyntheticMarketParams
+
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        markets={"BTC": SyntheticMarketParams(), "hyna:LIT": SyntheticMarketParams.thin_hip3()})
+    ex = build_exchange(params, seed=3, fund={ADDR: 100_000.0, (ADDR, "hyna"): 100_000.0})
+    said = "graduation.paper_maker_fee_bps is null and dex 'hyna' is a HIP-3 dex"
+    with BackgroundServer(TwinServer(ex, speed=1.0)) as bg:
+        runs = {}
+        for name, coin, text in (("fallback", "hyna:LIT", "risk:\n  max_position: 200\n"),
+                                 ("set", "hyna:LIT", "risk:\n  max_position: 200\ngraduation:\n  "
+                                                     "paper_maker_fee_bps: 2.0\n"),
+                                 ("first dex", "BTC", "risk:\n  max_position: 0.01\n")):
+            code = _live_with(bg, tmp_path / "paper.yaml", text, "--coin", coin, "--execution-level", "3",
+                              "--duration", "1", "--quiet")
+            runs[name] = (code, caplog.text)
+            caplog.clear()
+    code, err = runs["fallback"]
+    assert code == 0, err
+    assert err.count(said) == 1
+    line = next(x for x in err.splitlines() if said in x)
+    assert "Shadow's paper fills pay quoting.maker_fee_bps, 0 bp, in the promotion evidence" in line
+    assert "set graduation.paper_maker_fee_bps in --config" in line
+    assert runs["set"][0] == 0 and "paper_maker_fee_bps is null" not in runs["set"][1]
+    assert runs["first dex"][0] == 0 and "paper_maker_fee_bps is null" not in runs["first dex"][1]
+
+
 def test_a_run_held_at_red_says_so_on_the_console_with_what_holds_it(caplog):
     """A ten-minute run against twin serve with a chaos schedule went Red at one minute and stayed there to the
     end, the console silent after the transition: while at Red, a warning every minute, naming the rule."""
