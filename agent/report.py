@@ -183,7 +183,8 @@ def exposure_summary(core) -> dict:
             "confidence": {"model": c.model_confidence, "execution": c.execution_confidence,
                            "safety": c.safety_confidence, "overall": c.overall},
             "size_mult": g.size_mult, "limit_scale": g.limit_scale, "paper_fills": g.paper.fills,
-            "paper_position": g.paper.position,
+            # (a sum of paper fills in floating point: its residue cut as the position block's, coin_amounts)
+            "paper_position": coin_amounts({"paper": g.paper.position})["paper"],
             "promotion_held_by": promotion_held_by(g.controller.last_checks,
                                                    ceiling=int(g.cfg.ceiling) if g.level >= g.cfg.ceiling else None)}
 
