@@ -7,6 +7,7 @@ and response latencies added up), and each answer's reason is counted per place 
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -17,6 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from agent.audit.event_log import CoreFailed, handled
+from agent.gateway.fills import TID_BITS
 from agent.gateway.events import (
     AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, ConnectionLost, ConnectionRestored,
     FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected,
@@ -80,8 +82,8 @@ class Observations:
     own_prints: int = 0  # prints of our own fills (told by their tid, which the fill carries too): not in trade_sz
     trade_ts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trade_sz: its arrival
     trade_side: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trade_sz: +1 the buyer aggressed, −1 not
-    # per trade_sz: its price, and the touch on its aggressor's side (the ask for a buy, the bid for a sell) as last
-    # seen before it, from the bbo channel or the book (ours taken out), whichever came last (nan: none seen, or a bbo
+    # per trade_sz: its price, and the touch on its aggressor's side (the ask for a buy, the bid for a sell) stamped
+    # last before it, from the bbo channel or the book (ours taken out) (``_touch_before``; nan: none seen, or a bbo
     # side at the price of one of our resting orders, where the market's own is not known): how far the prints reach
     # (``fit_reach``)
     trade_px: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -305,8 +307,10 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     spreads: list[float] = []
     levels: list[tuple[np.ndarray, np.ndarray]] = []
     trades: list[tuple[int, float, float, int, float, float]] = []  # (tid, size, arrival, aggressor side, price,
-    # the touch on its side as last seen) of every print
-    touch = [math.nan, math.nan]  # (bid, ask) as last seen, by the bbo channel or the book (the market's own)
+    # the touch on its side stamped last before it) of every print
+    # (venue ms, (bid, ask)) of the touches last seen, by the bbo channel or the book (the market's own): a print is
+    # measured against the newest stamped before it (``_touch_before``)
+    touches: collections.deque = collections.deque(maxlen=TOUCHES_KEPT)
     bbo: list[tuple[float, float]] = []  # (arrival, mid) of each bbo push with both sides the market's
     our_tids: set[int] = set()
     tick = getattr(core, "tick", 0.0) or 1.0
@@ -336,7 +340,7 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                 book_ts.append(ts)
                 book_venue.append(ev.venue_time_ms / 1000.0 if ev.venue_time_ms > 0 else math.nan)
                 mids.append(0.5 * (bb + ba))
-                touch = [bb, ba]
+                touches.append((ev.venue_time_ms, (bb, ba)))
                 spreads.append(ba - bb)
                 # (compact: a day's updates, 20 levels a side, are some 170,000 of them)
                 levels.append((np.fromiter((lv[1] for lv in bids), np.float32, len(bids)),
@@ -375,10 +379,11 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                     rts.append(ts - s)
         elif t is BboUpdated:
             touch = _bbo_touch(ev, core)
+            touches.append((ev.venue_time_ms, touch))
             if touch[0] == touch[0] and touch[1] == touch[1]:
                 bbo.append((ts, 0.5 * (touch[0] + touch[1])))
         elif t is TradeObserved:
-            trades.append((ev.tid, ev.sz, ts, ev.side.value, ev.px, touch[ev.side.value > 0]))
+            trades.append((ev.tid, ev.sz, ts, ev.side.value, ev.px, _touch_before(touches, ev.tid, ev.side.value > 0)))
         elif t is FillReceived:
             if ev.tid not in our_tids and ev.is_maker:
                 fills.append((ts, ev.px, ev.side.value))
@@ -527,6 +532,30 @@ def _rested(core, cloid: str, bids, asks, tick: float, rested: dict, distance: l
     rested[cloid] = len(distance)
     distance.append(round(((touch - o.px) if o.side is Side.BUY else (o.px - touch)) / tick, 6))
     filled.append(False)
+
+
+# touches kept for the prints to come (bbo at blocks, ~70 ms, and books): some 1.5 s of them. A print stamped before
+# all of them (a reconnect's trades snapshot) is not measured: the touch in force then is no longer known
+TOUCHES_KEPT = 20
+
+
+def _touch_before(touches, key: int, buy: bool) -> float:
+    """The touch on a print's side (the ask for a buy) as last stamped before the print's own time (the venue's ms in
+    its key, ``fill_key``): the bbo and trades channels are separate subscriptions, and a block's bbo, the touch
+    after its prints, may arrive before them, as a reconnect's snapshot brings prints older than the touch; a book
+    push arriving after a bbo may be older than it. Ties of time go to the later arrival. Where the print's or the
+    last touch's time is not known (0), the last touch to arrive; nan: none stamped before the print."""
+    if not touches:
+        return math.nan
+    ms = key >> TID_BITS
+    last_ms, last = touches[-1]
+    if ms <= 0 or last_ms <= 0:
+        return last[buy]
+    best_ms, best = 0, math.nan
+    for venue_ms, touch in reversed(touches):
+        if best_ms < venue_ms < ms:
+            best_ms, best = venue_ms, touch[buy]
+    return best
 
 
 def _bbo_touch(ev: BboUpdated, core) -> list[float]:
