@@ -104,6 +104,34 @@ def test_a_book_whose_mid_drifts_past_a_power_of_ten_lists_only_prices_the_venue
     assert np.all(run.bid_px[:, 0] < run.ask_px[:, 0])
 
 
+def _taken_between(lo: int, hi: int, tick: float) -> list[int]:
+    """The prices (in ticks) strictly between ``lo`` and ``hi`` that the venue's price rule takes."""
+    from twin.instruments import price_is_valid
+    return [n for n in range(lo + 1, hi) if price_is_valid(round(n * tick, 10), 0)]
+
+
+def test_a_book_past_a_power_of_ten_its_tick_does_not_divide_lists_only_prices_the_venue_takes():
+    """A tick of 0.3 (one significant figure, which Instrument takes) does not divide 10000: from 10000 on, where 5
+    significant figures leave whole numbers, the venue takes its multiples of 3 (10002, 10005), below it 9999.9.
+    Stepped by the grid of the price it came from, the book listed 10000.2 (a level above 9999.9, or a best ask
+    ceiled on the finer grid), which the venue refuses, and skipped 9999.9 below 10002 (its bids at 9999.0)."""
+    from twin.instruments import price_is_valid
+    tick = 0.3
+    p = SyntheticMarketParams(initial_mid=9999.9, vol_calm_per_sqrt_s=2e-4, calm_to_stressed_per_s=0.0,
+                              trade_size_median=1.0, depth_at_touch=10.0)
+    run = _Run(_chunks(p, seconds=600, seed=1, chunk_seconds=10.0, tick=tick, lot=1.0))
+    listed = np.concatenate([run.bid_px.ravel(), run.ask_px.ravel(), run.trade_px])
+    assert not [px for px in listed[~np.isnan(listed)].tolist() if not price_is_valid(px, 0)][:3]
+    straddling = (run.bid_px[:, -1] < 1e4) & (run.ask_px[:, -1] > 1e4)
+    assert straddling.sum() > 100
+    book = np.concatenate([run.bid_px[:, ::-1], run.ask_px], axis=1)[straddling]  # each row's prices, rising
+    ticks = np.round(book / tick).astype(np.int64)
+    assert np.all(np.diff(ticks, axis=1) > 0)  # strictly rising: never crossed, no level twice
+    gaps = {(int(a), int(b)) for row in ticks for a, b in zip(row[:-1], row[1:])}
+    skipped = {(a, b): _taken_between(a, b, tick) for a, b in gaps if b - a > 1}  # (one tick apart: none between)
+    assert not {k: v for k, v in skipped.items() if v}  # each level the next price the venue takes
+
+
 def test_default_chunks_hold_the_invariants():
     chunks = _chunks(seconds=300, chunk_seconds=10.0,
                      shocks=[Shock(33.333, "price_jump", 0.01), Shock(50.0, "regime", 1, 40.0)])

@@ -324,6 +324,7 @@ class SyntheticMarket:
         self.chunk_seconds = chunk_seconds
         self._px_dec = _decimals(tick)
         self._grids: dict[int, float] = {}  # a power of ten -> ticks between listed prices there (_grid_at)
+        self._pows: dict[int, float] = {}  # a power of ten -> the fewest ticks reaching it (_pow_ticks)
         self._sz_dec = _decimals(lot)
         self._dt = params.book_interval_s
         self._horizon_pts = max(1, int(round(params.informed_horizon_s / self._dt)))
@@ -588,31 +589,63 @@ class SyntheticMarket:
                 ba = np.maximum(np.ceil(above / (step * tick) - 1e-9) * step, bb + step)
                 lv_ticks = step * np.arange(levels)
                 return bb[:, None] - lv_ticks, ba[:, None] + lv_ticks
-        g = self._grid(below)
         bid = np.empty((below.size, levels))
         ask = np.empty((below.size, levels))
-        bid[:, 0] = np.floor(below / (g * tick) + 1e-9) * g
-        g = self._grid(above)
-        ask[:, 0] = np.maximum(np.ceil(above / (g * tick) - 1e-9) * g, bid[:, 0] + self._steps(bid[:, 0], up=True))
+        bid[:, 0] = self._next_taken(np.floor(below / tick + 1e-9) + 1.0, up=False)  # the highest at or below
+        ask[:, 0] = np.maximum(self._next_taken(np.ceil(above / tick - 1e-9) - 1.0, up=True),
+                               self._next_taken(bid[:, 0], up=True))
         for i in range(1, levels):
-            bid[:, i] = bid[:, i - 1] - self._steps(bid[:, i - 1], up=False)
-            ask[:, i] = ask[:, i - 1] + self._steps(ask[:, i - 1], up=True)
+            bid[:, i] = self._next_taken(bid[:, i - 1], up=False)
+            ask[:, i] = self._next_taken(ask[:, i - 1], up=True)
         return bid, ask
 
-    def _steps(self, ticks: np.ndarray, up: bool) -> np.ndarray:
-        """Ticks from each price (in ticks, one the venue takes) to the next it takes above (``up``) or below: the
-        grid of the price's own power of ten, or below a power of ten itself the finer one under it. The power is
-        found exactly (the price's float against 10^e's, both the nearest to their decimals), not by log10 alone,
-        which puts a price a rounding under 100 below it."""
-        px = np.maximum(np.round(ticks * self.tick, self._px_dec), self.tick)
-        e = np.floor(np.log10(px)).astype(np.int64)
-        k0 = int(e.min()) - 1
-        pow10 = np.array([float(f"1e{k}") for k in range(k0, int(e.max()) + 3)])  # 10^k at k0 + its index
-        e = e + (px >= pow10[e - k0 + 1]) - (px < pow10[e - k0])
-        if not up:
-            e = e - (px == pow10[e - k0])
-        values, where = np.unique(e, return_inverse=True)
+    def _next_taken(self, ticks: np.ndarray, up: bool) -> np.ndarray:
+        """The nearest price (in ticks) the venue takes above (``up``) or below each of ``ticks`` (whole numbers):
+        the next multiple of its power of ten's grid (``_grid_at``), or past that power the first price the next
+        one's grid has. Not one grid step from the price: a tick that does not divide the power of ten (0.3 at
+        10000, where the venue takes 9999.9, then 10002) put the step from 9999.9 at 10000.2, which it refuses.
+        Below one tick (bids at or below zero, never listed) the ladder goes on a tick at a time."""
+        if up:
+            e = self._decade(np.maximum(ticks, 1.0))
+            g = self._grids_of(e)
+            out = (np.floor(ticks / g) + 1.0) * g
+            edge = np.array([self._pow_ticks(int(k)) for k in range(int(e.min()) + 1, int(e.max()) + 2)])
+            past = out >= edge[e - e.min()]  # at or past 10^(e+1): its first price on the grid there
+            if past.any():
+                g1 = self._grids_of(e[past] + 1)
+                out[past] = np.ceil(edge[e[past] - e.min()] / g1) * g1
+            return out
+        low = ticks <= 1.0
+        e = self._decade(np.maximum(ticks - 1.0, 1.0))  # the power of ten of the prices under it
+        g = self._grids_of(e)
+        out = (np.ceil(ticks / g) - 1.0) * g
+        edge = np.array([self._pow_ticks(int(k)) for k in range(int(e.min()), int(e.max()) + 1)])
+        under = (out < edge[e - e.min()]) & ~low  # below 10^e: the last price on the grid under it
+        if under.any():
+            g0 = self._grids_of(e[under] - 1)
+            out[under] = np.floor((edge[e[under] - e.min()] - 1.0) / g0) * g0
+        out[low] = ticks[low] - 1.0
+        return out
+
+    def _grids_of(self, exponents: np.ndarray) -> np.ndarray:
+        """``_grid_at`` of each power of ten."""
+        values, where = np.unique(exponents, return_inverse=True)
         return np.array([self._grid_at(int(k)) for k in values])[where]
+
+    def _pow_ticks(self, exponent: int) -> float:
+        """The fewest ticks whose price is at least 10^exponent (exact: the tick need not divide it)."""
+        n = self._pows.get(exponent)
+        if n is None:
+            n = self._pows[exponent] = float(math.ceil(Decimal(10) ** exponent / Decimal(repr(self.tick))))
+        return n
+
+    def _decade(self, ticks: np.ndarray) -> np.ndarray:
+        """The power of ten e of each price (10^e ≤ price < 10^(e+1)), ``ticks`` ≥ 1, found exactly against the
+        ticks of the powers of ten: log10 alone puts a price a rounding under 100 below it."""
+        e = np.floor(np.log10(ticks * self.tick)).astype(np.int64)
+        k0 = int(e.min()) - 1
+        pw = np.array([self._pow_ticks(k) for k in range(k0, int(e.max()) + 3)])  # 10^k's ticks at k0 + its index
+        return e + (ticks >= pw[e - k0 + 1]) - (ticks < pw[e - k0])
 
     def _grid(self, px: np.ndarray) -> np.ndarray | float:
         """Ticks between the prices the venue takes at ``px``, 1 unless its price rule needs more: past a power of
