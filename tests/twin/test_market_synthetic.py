@@ -423,14 +423,36 @@ def test_the_latent_drift_path_is_scipys_ar1_filter_bit_for_bit(phi, state, scal
 def test_a_busy_market_s_chunks_are_bounded_in_cells_not_seconds(busy):
     """A trade rate of 1e5 without informed flow (so the mid's bound does not refuse it) is in its field's range,
     and its 60 s chunk (the exchange's) held 6e6 trades: 1.3 GB and 4 s of wall time for a run of 10 s. A book every
-    ms of 100 levels was 720 MB. A chunk now spans less when it would hold more than MAX_CHUNK_CELLS (50k) on average: the
-    stream is as continuous, and the default market's chunks span their 60 s as before."""
+    ms of 100 levels was 720 MB. A chunk now spans less when it would hold more than MAX_CHUNK_CELLS (1e6) on average:
+    the stream is as continuous, and the default market's chunks span their 60 s as before."""
+    from twin.market.synthetic import MAX_CHUNK_CELLS
     market = SyntheticMarket(SyntheticMarketParams(**busy), np.random.default_rng(0), chunk_seconds=60.0)
     t, levels = 0.0, market.p.levels
-    for _ in range(3):
+    for _ in range(2):
         c = market.next_chunk()
-        assert c.t_start == t and 0 < c.t_end - t <= 0.6
-        assert c.trade_px.size + c.bid_px.size <= 100_000 and c.bid_px.shape[1] == levels
+        assert c.t_start == t and 0 < c.t_end - t <= 10.0  # (1e5 cells a second)
+        assert c.trade_px.size + c.bid_px.size <= 1.05 * MAX_CHUNK_CELLS and c.bid_px.shape[1] == levels
         t = c.t_end
     default = SyntheticMarket(SyntheticMarketParams(), np.random.default_rng(0), chunk_seconds=60.0)
     assert [default.next_chunk().t_end for _ in range(2)] == [60.0, 120.0]
+
+
+@pytest.mark.parametrize("market", [dict(levels=100), dict(book_interval_s=0.02), dict(book_interval_s=0.01, levels=50),
+                                    dict(trade_rate_calm_per_s=300.0, trade_rate_stressed_per_s=900.0)])
+def test_a_market_users_ran_before_the_chunk_bound_gives_the_same_events_for_its_seed(market, monkeypatch):
+    """The market's draws depend on its chunking, and the bound on a chunk's cells (MAX_CHUNK_CELLS) cut chunks that
+    were cheap: at 50k cells a 100-level book at the default 0.1 s (1000 cells a second), a 20 ms book or a busy
+    coin's 900 trades a second took chunks under the exchange's 60 s, so the same seed and config gave another
+    market than before, unsaid. The bound is for chunks that cost hundreds of MB; these run as they did."""
+    import twin.market.synthetic as synthetic
+
+    def first_chunks():
+        m = SyntheticMarket(SyntheticMarketParams(**market), np.random.default_rng(4), chunk_seconds=60.0)
+        return [m.next_chunk() for _ in range(2)]
+
+    bounded = first_chunks()
+    monkeypatch.setattr(synthetic, "MAX_CHUNK_CELLS", math.inf)  # the chunks before the bound: chunk_seconds
+    unbounded = first_chunks()
+    assert [c.t_end for c in bounded] == [c.t_end for c in unbounded] == [60.0, 120.0]
+    for b, u in zip(bounded, unbounded):
+        assert all(np.array_equal(getattr(b, f), getattr(u, f), equal_nan=True) for f in FIELDS)

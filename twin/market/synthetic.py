@@ -89,9 +89,12 @@ _CAUSES = {
 # The most cells (trades, and book events times their levels) a chunk holds on average: a chunk spans
 # chunk_seconds or less. Its arrays, and the event lists the exchange makes of them, grow with it: at
 # trade_rate 1e5 (no informed flow, so the mid's bound does not hold it) a 60 s chunk held 6e6 trades, 1.3 GB for a
-# run of 10 s, and a book every 1 ms of 100 levels 720 MB. The defaults' chunk (600 books of 20 levels, ~700
-# trades a minute) is far below it, and chunks as before.
-MAX_CHUNK_CELLS = 50_000
+# run of 10 s, and a book every 1 ms of 100 levels 720 MB; at this bound ~200 MB. The market's draws depend on its
+# chunking, so the bound changes the market a seed gives wherever it cuts a chunk: it is set where chunks cost
+# hundreds of MB, past every market a session runs in earnest (the exchange's 60 s chunk keeps its span up to
+# ~16,000 cells a second: a 100-level book every 10 ms, or 20 levels every 2 ms), not at 50,000, which cut a 100-level
+# book at the default 0.1 s, a 20 ms book, or 900 trades a second, and gave them another market for their seed.
+MAX_CHUNK_CELLS = 1_000_000
 
 _BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path does not depend on chunking
 
