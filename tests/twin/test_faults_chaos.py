@@ -101,6 +101,26 @@ def test_market_param_events_are_checked_on_the_market_the_events_before_them_ma
     assert market_param_misfit(ChaosSchedule(events=calm).events, SyntheticMarketParams()) is None
 
 
+def test_market_param_events_at_one_instant_are_checked_on_the_market_they_make_together():
+    """Events at the same at_s reach the market at once (it applies every shock due before it draws on): a
+    volatility raised at 5 s and restored at 10 s, with drift_coupling 300 set at 10 s too, never moves the mid at
+    0.0225 per √s. Walked one event at a time in file order, the drift met the raised volatility and the file was
+    refused (scenario check, twin serve, the market's build), though no instant of its run crosses the bound. A
+    crossing at one instant names the event whose change crosses it, after the events before it."""
+    vol = {"kind": "market_param", "at_s": 5, "name": "vol_calm_per_sqrt_s", "value": 0.015}
+    drift = {"kind": "market_param", "at_s": 10, "name": "drift_coupling", "value": 300}
+    back = {**vol, "at_s": 10, "value": 8.5e-5}
+    events = ChaosSchedule(events=[vol, drift, back]).events
+    assert market_param_misfit(events, SyntheticMarketParams()) is None
+    SyntheticMarket(SyntheticMarketParams(), np.random.default_rng(0),
+                    shocks=[Shock(ev.at_s, "param", ev.value, name=ev.name) for ev in events])
+    share = {"kind": "market_param", "at_s": 10, "name": "informed_share", "value": 0.1}
+    events = ChaosSchedule(events=[vol, share, drift]).events  # together at 10 s past the bound: the drift crosses
+    i, ev, why = market_param_misfit(events, SyntheticMarketParams())
+    assert (i, ev.name) == (2, "drift_coupling") and "0.0225 in log per √s" in why, why
+    assert "(vol_calm_per_sqrt_s 0.015 at_s 5, informed_share 0.1 at_s 10)" in why
+
+
 @pytest.mark.parametrize("name", SHOCKABLE_PARAMS + ("bogus", "initial_mid", "levels", "book_interval_s"))
 def test_a_market_param_event_is_valid_exactly_when_the_market_takes_its_shock(name):
     """The file's check and the market's, at its build, agree: what the file accepts the run can build, on the

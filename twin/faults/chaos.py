@@ -126,7 +126,7 @@ def market_param_misfit(events, params: SyntheticMarketParams) -> tuple[int, "Ma
     the why then names those before it."""
     moves = sorted((ev.at_s, i) for i, ev in enumerate(events) if ev.kind == "market_param")
     shocks = [events[i] for _, i in moves]
-    misfit = param_shocks_misfit(params, shocks)
+    misfit = param_shocks_misfit(params, shocks, [ev.at_s for ev in shocks])
     if misfit is None:
         return None
     k, problem = misfit

@@ -96,6 +96,10 @@ _CAUSES = {
 # book at the default 0.1 s, a 20 ms book, or 900 trades a second, and gave them another market for their seed.
 MAX_CHUNK_CELLS = 1_000_000
 
+# Shocks this close after the one a chunk starts at are applied with it, before the market draws on (_apply_shocks_at):
+# one instant, so the checks of the market they meet (param_shocks_misfit) take them together too.
+SHOCK_TIME_TOL_S = 1e-9
+
 _BLOCK = 1024  # grid points of latent draws made at a time; fixed, so the path does not depend on chunking
 
 
@@ -286,17 +290,31 @@ def shock_problem(params: SyntheticMarketParams, name: str, value: float) -> str
     return None
 
 
-def param_shocks_misfit(params: SyntheticMarketParams, shocks) -> tuple[int, str] | None:
-    """The first of ``shocks`` (each with ``name`` and ``value``; param shocks only, in the order they happen) the
-    market ``params`` cannot take once the shocks before it have moved it, with its index and why (None: it takes
-    them all). The market a shock meets is the one every earlier shock made, not the one the run starts with:
-    checked each on the start's, two shocks each in bounds (a volatility of 0.015, then drift_coupling 300) passed
-    and together moved the mid past MAX_LOG_VARIANCE_PER_S for the rest of the run."""
-    for i, s in enumerate(shocks):
-        problem = shock_problem(params, s.name, s.value)
-        if problem is not None:
-            return i, problem
-        params = params.model_copy(update={s.name: float(s.value)})
+def param_shocks_misfit(params: SyntheticMarketParams, shocks, times: Sequence[float]) -> tuple[int, str] | None:
+    """The first of ``shocks`` (each with ``name`` and ``value``; param shocks only, in the order they happen, at
+    ``times``) the market ``params`` cannot take once the shocks before it have moved it, with its index and why
+    (None: it takes them all). The market a shock meets is the one every earlier shock made, not the one the run
+    starts with: checked each on the start's, two shocks each in bounds (a volatility of 0.015, then drift_coupling
+    300) passed and together moved the mid past MAX_LOG_VARIANCE_PER_S for the rest of the run. Shocks at one
+    instant (within SHOCK_TIME_TOL_S, as ``_apply_shocks_at`` takes them) are checked on the market they make
+    together: the mid never moves between them, so a restore there (the volatility lowered as the drift is raised)
+    is taken whatever their order; when together they cross, the one named is the first whose change, with those
+    before it, crosses."""
+    i = 0
+    while i < len(shocks):
+        j = i + 1
+        while j < len(shocks) and times[j] <= times[i] + SHOCK_TIME_TOL_S:
+            j += 1
+        moved = params.model_copy(update={s.name: float(s.value) for s in shocks[i:j]})
+        try:
+            SyntheticMarketParams.model_validate(moved.model_dump())
+        except ValidationError:
+            for k in range(i, j):
+                problem = shock_problem(params, shocks[k].name, shocks[k].value)
+                if problem is not None:
+                    return k, problem
+                params = params.model_copy(update={shocks[k].name: float(shocks[k].value)})
+        params, i = moved, j
     return None
 
 
@@ -335,7 +353,7 @@ class SyntheticMarket:
             self._check_shock(s)
         self._shocks = sorted(shocks, key=lambda s: s.t)
         moves = [s for s in self._shocks if s.kind == "param"]
-        misfit = param_shocks_misfit(params, moves)
+        misfit = param_shocks_misfit(params, moves, [s.t for s in moves])
         if misfit is not None:
             i, problem = misfit
             s = moves[i]
@@ -430,7 +448,7 @@ class SyntheticMarket:
         return k
 
     def _apply_shocks_at(self, t: float) -> None:
-        while self._next_shock < len(self._shocks) and self._shocks[self._next_shock].t <= t + 1e-9:
+        while self._next_shock < len(self._shocks) and self._shocks[self._next_shock].t <= t + SHOCK_TIME_TOL_S:
             s = self._shocks[self._next_shock]
             self._next_shock += 1
             if s.kind == "price_jump":
