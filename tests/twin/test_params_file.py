@@ -170,6 +170,21 @@ def test_a_jump_rate_above_one_a_grid_step_is_refused_naming_both_fields(tmp_pat
     assert TwinParams.load(p).markets["BTC"].jump_rate_stressed_per_s == 20.0
 
 
+def test_a_book_step_holding_more_trades_than_a_chunk_bounds_is_refused_naming_both_fields(tmp_path):
+    """A chunk ends on the book's grid (or at a shock), so it spans one grid step at least, and the bound on its
+    cells (MAX_CHUNK_CELLS) cannot cut it: 1e5 trades a second on a 60 s grid held 6e6 trades in every chunk, the
+    1.3 GB for 10 s the bound was made for. Refused, naming the rate, the interval and the trades a step; a step
+    within the bound is taken."""
+    market = {"book_interval_s": 60.0, "trade_rate_calm_per_s": 1e5, "trade_rate_stressed_per_s": 1e5,
+              "informed_share": 0.0}
+    p, lines = _refused(tmp_path, json.dumps({"markets": {"BTC": market}}))
+    text = "\n".join(lines)
+    assert "markets.BTC" in text and "trade_rate_stressed_per_s 100000" in text and "book_interval_s 60" in text
+    assert "6e+06 trades a grid step" in text
+    p.write_text(json.dumps({"markets": {"BTC": {**market, "book_interval_s": 5.0}}}))
+    assert TwinParams.load(p).markets["BTC"].book_interval_s == 5.0
+
+
 @pytest.mark.parametrize("market, named", [
     ({"drift_coupling": 1000.0, "alpha_std_per_s": 0.1}, "drift (drift_coupling 1000 with alpha_std_per_s 0.1"),
     ({"jump_rate_calm_per_s": 1.0, "jump_size_std": 1.0}, "jumps (jump_rate_calm_per_s 1 with jump_size_std 1)"),

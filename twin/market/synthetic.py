@@ -231,6 +231,23 @@ class SyntheticMarketParams(FileModel):
                                  f"{1.0 / self.book_interval_s:g}/s here)")
         return self
 
+    @model_validator(mode="after")
+    def _a_book_step_fits_a_chunk(self) -> "SyntheticMarketParams":
+        """A chunk ends on the book's grid (or at a shock), so it spans one grid step at least, and the bound on its
+        cells cannot cut it: 1e5 trades a second on a 60 s grid held 6e6 trades in every chunk (1.3 GB for a run of
+        10 s). A grid step may hold at most MAX_CHUNK_CELLS trades on average (a million: a book every 10 s at the
+        largest trade rate)."""
+        name = ("trade_rate_stressed_per_s" if self.trade_rate_stressed_per_s >= self.trade_rate_calm_per_s
+                else "trade_rate_calm_per_s")
+        per_step = getattr(self, name) * self.book_interval_s
+        if per_step > MAX_CHUNK_CELLS:
+            raise ValueError(f"{name} {getattr(self, name):g} with book_interval_s {self.book_interval_s:g} asks for "
+                             f"{per_step:g} trades a grid step; a chunk of the market spans a step at least and holds "
+                             f"at most {MAX_CHUNK_CELLS:g} cells: {name} × book_interval_s must be at most "
+                             f"{MAX_CHUNK_CELLS:g} (a book_interval_s of at most "
+                             f"{MAX_CHUNK_CELLS / getattr(self, name):g} s here)")
+        return self
+
     def log_variance_parts(self, stressed: bool) -> dict[str, float]:
         """The variance of the log mid per second over the longest run (MAX_DURATION_S, a year), in one regime, by
         its cause: the diffusion, the jumps (rate × size²), the drift (drift_coupling × the OU alpha, integrated over
