@@ -39,8 +39,9 @@
   switches often enough to fit, each regime's volatility and the switching rates are set and the trade
   rate is split between the regimes in the base's ratio. Otherwise the stressed regime's volatility, trade
   rate and spread keep the base's ratios to the calm ones, and the switching stays the base's. The prints'
-  reach (``depth_decay_per_usd``, ``fit_reach``): each market print's price against the touch on its side as
-  last seen (bbo or book), by maximum likelihood of the twin's model of a print (exponential reach from the mid,
+  reach (``depth_decay_per_usd``, ``fit_reach``): each market aggressor's deepest print (a sweep's prints, under
+  one hash, are one: ``observe._aggressors``) against the touch on its side as last seen (bbo or book), by
+  maximum likelihood of the twin's model of a print (exponential reach from the mid,
   the deepest price within it, never better than the touch), the touch seen's staleness fitted beside; set when
   its 95% interval is bounded, else the base's (scaled to the price) kept and said. Jumps, the latent alpha, the
   informed flow, how long the noise on the size at a price holds (``depth_refresh_s``: the feed's sizes are kept
@@ -759,8 +760,8 @@ class ReachFit:
 
 def fit_reach(obs: Observations, tick: float) -> ReachFit | None:
     """The prints' reach k (``depth_decay_per_usd``) by maximum likelihood of the twin's own model, from each market
-    print's price against the touch on its side as last seen (``Observations.trade_touch``). None: the run has no
-    print with a touch seen (observations made without them).
+    aggressor's deepest print against the touch on its side as last seen (``Observations.trade_touch``). None: the
+    run has no print with a touch seen (observations made without them).
 
     The twin's aggressor reaches δ ~ Exp(k) past the mid and prints on the deepest price of the grid within δ, never
     better than the touch (twin/market/synthetic.py). A print past the touch is one whose δ passed the touch's next

@@ -204,6 +204,14 @@ class TradePush:
     users: tuple[str, str] | None = None
 
 
+def fill_hash(tid: int) -> str:
+    """A stable stand-in for the venue's transaction hash of a fill or print (the trades channel's ``hash``; the
+    venue's is the taker order's transaction, shared by the prints of a sweep). The twin's market aggressor prints
+    once, so a print's own tid stands for its aggressor; a client's order sweeping levels prints once a level, each
+    under its own (its prints are the client's own, which the calibration leaves out)."""
+    return f"0x{tid:064x}"
+
+
 @message
 class TradesSnapshot:
     """Channel trades, on a subscription: the coin's last prints (oldest first) in one push, served as one frame

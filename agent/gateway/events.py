@@ -94,7 +94,9 @@ class BboUpdated:
 class TradeObserved:
     """A public trade print; ``side`` is the aggressor. ``tid`` is the venue's trade id under the print's time
     (``agent.gateway.fills.fill_key``), which the fills the trade made carry too: a print of one of our own fills
-    is told by it (0: not known)."""
+    is told by it (0: not known). ``hash`` is the venue's transaction hash on the print: one aggressor sweeping
+    several levels makes one print per maker it met, each at its own price, all under its order's hash ("": not
+    known, as in a journal written before it was carried; each print is then taken as its own aggressor)."""
 
     ts: float
     coin: str
@@ -102,6 +104,7 @@ class TradeObserved:
     sz: float
     side: Side
     tid: int = 0
+    hash: str = ""
 
 
 @event

@@ -52,8 +52,12 @@ def test_a_nested_snapshot_and_a_book_come_back_equal():
                               (ev.OpenOrder("0xab", 7, ev.Side.SELL, 100_010.0, 0.001, True),), 99, 1.25, 17)
     book = ev.BookUpdated(2.0, "BTC", ((100.0, 1.5), (99.0, 2.0)), ((101.0, 0.5),), 12)
     limited = ev.RateLimited(3.0, "address", "order", "Too many", ("0x1", "0x2"))
-    for e in (snap, book, limited, ev.Timer(4.0, ev.AFTER_CYCLE), ev.TradeObserved(5.0, "BTC", 1.0, 2.0, ev.Side.BUY)):
+    for e in (snap, book, limited, ev.Timer(4.0, ev.AFTER_CYCLE), ev.TradeObserved(5.0, "BTC", 1.0, 2.0, ev.Side.BUY),
+              ev.TradeObserved(5.0, "BTC", 1.0, 2.0, ev.Side.BUY, 7, "0xab")):
         assert decode(json.loads(to_line(encode(e)))) == e
+    # a print journalled before its transaction hash was carried reads back with none (each its own aggressor)
+    old = {"e": "TradeObserved", "ts": 5.0, "coin": "BTC", "px": 1.0, "sz": 2.0, "side": 1, "tid": 7}
+    assert decode(old) == ev.TradeObserved(5.0, "BTC", 1.0, 2.0, ev.Side.BUY, 7) and decode(old).hash == ""
 
 
 def test_a_refused_listing_names_its_command_through_the_journal_and_an_older_line_names_none():

@@ -17,7 +17,7 @@ from twin.messages import (
     ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, Action, ActionErr, ActionOk, ActiveAssetData, BboPush, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled,
     FillsPush, FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate,
     Resting, ScheduleCancelAction, StatusError, TradePush, UpdateIsolatedMarginAction, UpdateLeverageAction,
-    UserEventPush,
+    UserEventPush, fill_hash,
 )
 from twin.server.auth import DESERIALIZE_FAILED, U64, MalformedAction, canonical_l1_action
 
@@ -430,11 +430,6 @@ def frontend_order_json(o: OrderInfo, inst: InstrumentSpec | None) -> dict:
     row.update({"isPositionTpsl": False, "isTrigger": False, "orderType": "Limit", "tif": o.tif,
                 "triggerCondition": "N/A", "triggerPx": "0.0", "children": [], "cloid": o.cloid})
     return row
-
-
-def fill_hash(tid: int) -> str:
-    """A stable stand-in for the venue's transaction hash of a fill."""
-    return f"0x{tid:064x}"
 
 
 def fill_json(f: FillInfo, inst: InstrumentSpec | None) -> dict:

@@ -324,7 +324,8 @@ class VenueParser:
             coin = _str(t, "coin")
             px, sz, side = _positive(t, "px"), _positive(t, "sz"), _side(t)  # (a print of nothing fed the estimators)
             if coin == self.coin:
-                out.append(TradeObserved(ts, coin, px, sz, side, _trade_key(t)))
+                h = t.get("hash")  # (the taker's transaction: a sweep's prints share it; "" not known)
+                out.append(TradeObserved(ts, coin, px, sz, side, _trade_key(t), h if type(h) is str else ""))
         return out
 
     def _user_fills(self, data: Any, ts: float) -> WsMessage:
