@@ -60,8 +60,11 @@ from bench_twin import market_only, raw_simpy_timeouts, raw_timeout_cpu_us
 # The benches time the agent trading: both profiles start at Full, and the mean net edge criterion is opened
 # (graduation.promotion.min_net_edge_bps), as promotion ran until 6 December: in the twin's default market the agent's
 # fills lose, and with it shut the shipped agent, once demoted, is never promoted out of Shadow again (README's
-# Quickstart), so a day (bench_day) spent 23 of its 24 hours in Shadow: a cheaper path, not a faster program.
-_TRADING = {"start_level": "FULL", "ceiling": "FULL", "promotion": {"min_net_edge_bps": -100.0, "net_edge_z": 0.0}}
+# Quickstart), so a day (bench_day) spent 23 of its 24 hours in Shadow: a cheaper path, not a faster program. Since
+# Shadow's paper fills pay the venue's fee in the evidence (graduation.paper_maker_fee_bps, as promotion ran until
+# stop 58) the day fell to Shadow in its first hours again (4 of 24 sending): the paper fee is 0 here, as it was.
+_TRADING = {"start_level": "FULL", "ceiling": "FULL", "promotion": {"min_net_edge_bps": -100.0, "net_edge_z": 0.0},
+            "paper_maker_fee_bps": 0.0}
 PROFILES = {
     "default": ({"graduation": _TRADING}, None),
     "stress": ({"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5, "size_ratio": 1.2}},
