@@ -157,32 +157,27 @@ def test_a_latency_path_given_in_part_keeps_its_shipped_median(tmp_path):
     assert (lat.order_entry.median_ms, lat.order_entry.sigma, lat.response.median_ms) == (60.0, 0.5, 60.0)
 
 
-def test_a_jump_rate_above_one_a_grid_step_is_refused_naming_both_fields(tmp_path):
+@pytest.mark.parametrize("market, named, taken", [
+    ({"book_interval_s": 0.05, "jump_rate_stressed_per_s": 100.0},
+     ("jump_rate_stressed_per_s 100", "book_interval_s 0.05", "5 jumps a grid step"),
+     {"jump_rate_stressed_per_s": 20.0}),
+    ({"book_interval_s": 60.0, "trade_rate_calm_per_s": 1e5, "trade_rate_stressed_per_s": 1e5, "informed_share": 0.0},
+     ("trade_rate_stressed_per_s 100000", "book_interval_s 60", "6e+06 trades a grid step"),
+     {"book_interval_s": 5.0}),
+])
+def test_a_rate_a_grid_step_cannot_hold_is_refused_naming_both_fields(tmp_path, market, named, taken):
     """The market jumps at most once a grid step (a Bernoulli draw of probability rate × book_interval_s): 100 jumps
-    a second on a 0.05 s grid made 20 a second, silently. Refused, naming the rate, the interval and both values;
-    one a step exactly is taken."""
-    market = {"book_interval_s": 0.05, "jump_rate_stressed_per_s": 100.0}
+    a second on a 0.05 s grid made 20 a second, silently. A chunk ends on the book's grid (or at a shock), so it
+    spans one grid step at least, and the bound on its cells (MAX_CHUNK_CELLS) cannot cut it: 1e5 trades a second on
+    a 60 s grid held 6e6 trades in every chunk, the 1.3 GB for 10 s the bound was made for. Each refused, naming the
+    rate, the interval and both values; the same market within the bound (one jump a step exactly, a shorter step)
+    is taken."""
     p, lines = _refused(tmp_path, json.dumps({"markets": {"BTC": market}}))
     text = "\n".join(lines)
-    assert "markets.BTC" in text and "jump_rate_stressed_per_s 100" in text and "book_interval_s 0.05" in text
-    assert "5 jumps a grid step" in text
-    p.write_text(json.dumps({"markets": {"BTC": {**market, "jump_rate_stressed_per_s": 20.0}}}))
-    assert TwinParams.load(p).markets["BTC"].jump_rate_stressed_per_s == 20.0
-
-
-def test_a_book_step_holding_more_trades_than_a_chunk_bounds_is_refused_naming_both_fields(tmp_path):
-    """A chunk ends on the book's grid (or at a shock), so it spans one grid step at least, and the bound on its
-    cells (MAX_CHUNK_CELLS) cannot cut it: 1e5 trades a second on a 60 s grid held 6e6 trades in every chunk, the
-    1.3 GB for 10 s the bound was made for. Refused, naming the rate, the interval and the trades a step; a step
-    within the bound is taken."""
-    market = {"book_interval_s": 60.0, "trade_rate_calm_per_s": 1e5, "trade_rate_stressed_per_s": 1e5,
-              "informed_share": 0.0}
-    p, lines = _refused(tmp_path, json.dumps({"markets": {"BTC": market}}))
-    text = "\n".join(lines)
-    assert "markets.BTC" in text and "trade_rate_stressed_per_s 100000" in text and "book_interval_s 60" in text
-    assert "6e+06 trades a grid step" in text
-    p.write_text(json.dumps({"markets": {"BTC": {**market, "book_interval_s": 5.0}}}))
-    assert TwinParams.load(p).markets["BTC"].book_interval_s == 5.0
+    assert "markets.BTC" in text and all(part in text for part in named), (named, text)
+    p.write_text(json.dumps({"markets": {"BTC": {**market, **taken}}}))
+    loaded = TwinParams.load(p).markets["BTC"]
+    assert all(getattr(loaded, k) == v for k, v in taken.items())
 
 
 @pytest.mark.parametrize("market, named", [
