@@ -507,6 +507,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
                         start_free_usd=start_free)
 
 
+ZERO_HASH = "0x" + "0" * 64  # a print's hash that names no transaction
+
+
 def _aggressors(trades: list, our_tids: set) -> list:
     """The market's aggressors from the prints (``observe``'s rows: key, size, arrival, side, price, touch seen,
     hash): the venue prints one trade per maker an order met, each at its own level, all under the order's
@@ -515,12 +518,14 @@ def _aggressors(trades: list, our_tids: set) -> list:
     arrival and touch seen those of its first print (the touch before the sweep). Read one a print, a sweep's
     in-between prints were short reaches and small trades: on a twin run of reach 0.2 per USD and 4 aggressors a
     second printed so, k's interval was 2.6 times too narrow (missing 0.2), and the trades 20.5 a second. A print
-    with no hash (a journal written before it was carried) is its own aggressor, as before. An aggressor is the
-    market's unless each of its prints is one of our fills (ours as the taker; one of ours met as a maker in a
-    market sweep leaves the sweep the market's)."""
+    with no hash (a journal written before it was carried), or with the hash of zeros (no transaction's: a TWAP
+    slice's print is said to carry it, unconfirmed, and the twin's recorded-market export writes it), is its own
+    aggressor, as before: grouped by it, every such print of a side in the run would be one aggressor. An
+    aggressor is the market's unless each of its prints is one of our fills (ours as the taker; one of ours met as
+    a maker in a market sweep leaves the sweep the market's)."""
     groups: dict[tuple, list] = {}
     for i, x in enumerate(trades):
-        groups.setdefault((x[6], x[3]) if x[6] else i, []).append(x)
+        groups.setdefault((x[6], x[3]) if x[6] and x[6] != ZERO_HASH else i, []).append(x)
     out = []
     for rows in groups.values():  # (in the order of their first print's arrival: dicts keep insertion order)
         if all(x[0] and x[0] in our_tids for x in rows):

@@ -258,7 +258,7 @@ def _swept(events: list, obs: Observations) -> list:
         past = obs.trade_side[i] * (obs.trade_px[i] - obs.trade_touch[i])
         steps = int(round(past)) if math.isfinite(past) and past >= 1 else 0
         ms, tid = e.tid >> TID_BITS, e.tid & ((1 << TID_BITS) - 1)
-        h = f"0x{i:064x}"
+        h = f"0x{i + 1:064x}"  # (not the hash of zeros, which names no transaction)
         for j in range(steps):
             out.append(dataclasses.replace(e, px=obs.trade_touch[i] + e.side.value * j, sz=e.sz / (steps + 1),
                                            tid=fill_key(ms, (tid + j + 1) % (1 << 50)), hash=h))
@@ -1916,3 +1916,18 @@ def test_a_print_is_measured_against_a_touch_stamped_before_it_not_one_that_came
     obs = observe(events, AgentCore(SHADOW, np.random.default_rng(6), tick=1.0, sz_decimals=5))
     assert list(obs.trade_px) == [102.0, 101.0]
     assert obs.trade_touch[0] == 101.0 and math.isnan(obs.trade_touch[1])
+
+
+def test_prints_under_the_hash_of_zeros_are_each_their_own_aggressor():
+    """A hash of zeros names no transaction (a TWAP slice's print is said to carry it; the twin's recorded-market
+    export writes it): grouped by it, a run's buys under it were one aggressor, of their summed size."""
+    from calibration.observe import ZERO_HASH, _aggressors
+
+    def prints(h: str) -> list:  # (key, size, arrival, side, price, touch seen, hash): three buys a second apart
+        return [(i + 1, 0.01, float(i), 1, 100.0 + i, 100.0, h) for i in range(3)]
+
+    assert [a[1] for a in _aggressors(prints(ZERO_HASH), set())] == [0.01, 0.01, 0.01]
+    assert [a[1] for a in _aggressors(prints(""), set())] == [0.01, 0.01, 0.01]
+    # the check can fail: one real hash's prints are one aggressor, reaching its deepest print
+    swept = _aggressors(prints("0x" + "ab" * 32), set())
+    assert len(swept) == 1 and swept[0][1] == pytest.approx(0.03) and swept[0][4] == 102.0
