@@ -246,6 +246,7 @@ class AgentCore:
         self._after_due = math.nan  # the ts of the cycle whose after-cycle work is still to do (nan: none)
         self._fit_ts = -math.inf
         self._records: list[dict] = []
+        self._p_fill_cycle = 0  # the last cycle whose quotes went to graduation.p_fill
         self._cycle_cmds: list | None = None  # the last quote cycle's commands list, which its record carries
         self._unbooked: tuple | None = None  # (commands, ts): a quote cycle's, sent and not yet booked (_book_cycle)
         self._recent: deque = deque(maxlen=20)
@@ -587,6 +588,7 @@ class AgentCore:
                 # (the gap is measured where real orders rest beside the paper model: Shadow's exits have no
                 # paper model beside them, and their fills would read as real volume the model missed)
                 self.graduation.shadow.on_fill(o, sz)
+            self.graduation.p_fill.on_fill(ev.cloid, made)  # (at any level: a quote placed before a demotion may fill)
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": tracker.position})
@@ -1466,8 +1468,18 @@ class AgentCore:
                 p_sum = 0.0 + w0 * (p0 - 0.5) + w1 * (p1 - 0.5) + w2 * (p2 - 0.5)
                 p_blend = 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5
                 blend.predict(f_ts, p_blend, horizon_s, mid)  # (GraduationGovernor.predict, without its frame)
-        self.tracker.prune(ts - 600.0)
         g = self.graduation
+        rec = self._recent[-1] if self._recent else None
+        if rec is not None and rec.cycle != self._p_fill_cycle:
+            # the cycle's quotes, at a level that places them (Shadow's exits are not GLFT's quotes at their price)
+            self._p_fill_cycle = rec.cycle
+            if rec.note != "shadow" and rec.commands:
+                seen = rec.seen  # (INPUT_KEYS: mid, ..., A, k)
+                g.p_fill.on_cycle(rec.commands, seen[0], seen[4], seen[5], self.tracker.orders)
+        pf = g.p_fill
+        if ts >= pf._next_ts and pf._pending:  # (settle's once a second, asked here: most cycles skip the call)
+            pf.settle(ts, self.tracker.orders)  # (before the prune: an order ended 600 s ago is forgotten)
+        self.tracker.prune(ts - 600.0)
         if g.evaluate_due(ts):
             stale = sum(1 for o in self.tracker.live_set.values() if o.state is OrderState.STALE)
             # blind (socket down, book stale, account not reconciled, stopped), the sample is no evidence: it fails

@@ -37,7 +37,10 @@ def trading_summary(core) -> dict:
                    # level up (none while it steps down, its dwell and recovery window running)
                    "held_by": held_by(core.safety)},
         "exposure": exposure_summary(core),
-        "shadow": core.graduation.shadow.summary(),
+        # (the P(fill) score with the orders whose outcome is known at the core's latest event: its orders are the
+        # tracker's)
+        "shadow": {**core.graduation.shadow.summary(),
+                   "p_fill": core.graduation.p_fill.summary(core.tracker.now, core.tracker.orders)},
     }
 
 
@@ -115,6 +118,7 @@ def graduation_rows(s: dict) -> list[tuple[str, str]]:
                      f"{e['demotions']} demotions; confidence {e['confidence']['overall']:.2f})"),
         ("promotion held by", held_by_text(e["promotion_held_by"])),
         ("sim-to-real", shadow_text(s["shadow"])),
+        ("P(fill)", p_fill_text(s["shadow"]["p_fill"])),
     ]
 
 
@@ -127,6 +131,20 @@ def shadow_text(sh: dict) -> str:
     fit = "n/a" if sh["at_price_share_fit"] is None else f"{sh['at_price_share_fit']:.2f}"
     return (f"gap {gap} (paper {sh['paper_fills']} fills {sh['paper_volume']:.6g}, real {sh['real_fills']} fills "
             f"{sh['real_volume']:.6g}); at-price share fit {fit} (paper model {sh['at_price_share']:g})")
+
+
+def p_fill_text(p: dict) -> str:
+    """The summary row for ``shadow.p_fill``: GLFT's fill model scored on the real quotes, its Brier beside the base
+    rate's (lower is better: above it, the model tells filling quotes from the rest worse than the rate alone)."""
+    head = f"{p['orders']} quotes ({p['filled']} filled, {p['censored']} moved before {p['horizon_s']:g} s)"
+    if p["brier"] is None:
+        return head + ("; not scored: no quote acknowledged" if not p["orders"] else
+                       f"; not scored: the outcome at T known for {p['outcome_known_share']:.0%} (shorten "
+                       f"shadow.p_fill_horizon_s)")
+    slope = "n/a" if p["calibration_slope"] is None else f"{p['calibration_slope']:.2f}"
+    cox = "n/a" if p["logit_slope"] is None else f"{p['logit_slope']:.2f}"
+    return (f"{head}; predicted {p['predicted']:.2f}, observed {p['observed']:.2f}; Brier {p['brier']:.3f} vs base "
+            f"rate {p['brier_base']:.3f}; calibration slope {slope} (logit {cox})")
 
 
 # two maker rates, in bps, closer than this are the same (a fee computed from rounded USDC amounts)

@@ -22,6 +22,8 @@ real run on one fill model, it settles at 0.05-0.25 but strays to 0.75 over a le
 fills, while a twin whose queue the configured ``at_price_share`` misjudges stays in that range (there the model
 at share 0 and at share 1 differ by some 20% of volume) and a feed 2 s late reaches 0.45-1.2: no threshold tells
 a model that misjudges the fills from the gap's own noise, and a demotion on it would demote healthy sessions.
+Nor is the per-order P(fill) score (``agent.shadow.p_fill``) read here: GLFT's own fill model scores worse than
+the base rate on every healthy twin session measured (README's Shadow section), so a gate on it would hold them all.
 
 Sans-IO: every input carries its ``ts``; no clock reads.
 """
@@ -37,6 +39,7 @@ from agent.graduation.exposure import (
 from agent.graduation.paper import PaperFills
 from agent.markouts import MarkoutQueue
 from agent.shadow.gap import ShadowConfig, SimToRealGap
+from agent.shadow.p_fill import PFillScore
 from agent.validation.scorecard import ModelScorecard, ScorecardConfig
 
 _ORANGE = 2  # SafetyLevel.ORANGE (kept numeric: graduation does not depend on safety's module)
@@ -48,7 +51,8 @@ class Graduation:
                  "spread_mult", "places_orders", "evidence", "_req", "_rej", "_lim", "_decay_ts", "_ack_ewma",
                  "_ack_ts", "_reconnects", "markouts", "fills", "_edge_recent", "_edge_n", "_edge_positive", "_net_sum",
                  "_net_sq", "_net_cross", "_n_sq", "_level_ts", "_fills_at_entry", "_paper_at_entry", "_level_peak",
-                 "_prev_safety", "_prev_degraded", "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow")
+                 "_prev_safety", "_prev_degraded", "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow",
+                 "p_fill")
 
     def __init__(self, config: GraduationConfig, scorecard: ScorecardConfig, collateral_usd: float,
                  start_level: ExposureLevel | None = None, maker_fee_bps: float = 0.0,
@@ -60,6 +64,9 @@ class Graduation:
         self.paper = PaperFills(config.markout_horizon_s, maker_fee_bps * 1e-4, sh.at_price_share)
         # the same fill model on the real orders once they rest at the venue: the sim-to-real gap
         self.shadow = SimToRealGap(sh.at_price_share, sh.min_paper_fills, sh.grace_s)
+        # GLFT's own fill model, λ(δ) = A·e^(−kδ), scored on each real quote: P(fill) within a horizon against what
+        # happened
+        self.p_fill = PFillScore(sh.p_fill_horizon_s, sh.grace_s)
         # the blend's own forecast, scored like each signal: promotion's Brier and information ratio
         self.blend = ModelScorecard("blend", scorecard)
         self.collateral = collateral_usd

@@ -1,0 +1,155 @@
+"""Per-order P(fill) validation (agent.shadow.p_fill): GLFT's own fill model λ(δ) = A·e^(−kδ) scored on the real
+orders, censored orders weighed out, and the score in the run's summary."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.config import AgentConfig
+from agent.execution.orders import OrderTracker
+from agent.gateway.events import Batch, CancelAcknowledged, CancelOrder, FillReceived, OrderRejected, PlaceOrder, Reason
+from agent.report import trading_summary
+from agent.session import build_session
+from agent.shadow.p_fill import PFillScore, score
+from twin.params import TwinParams
+from tests.agent.test_shadow import BUY, SELL, rest
+
+T = 1.0
+_tid = iter(range(1, 10**9))
+
+
+def placed(tr: OrderTracker, pf: PFillScore, cloid: str, side, px: float, mid: float = 100.0, A: float = 1.0,
+           k: float = 1.0, ts: float = 0.0) -> None:
+    """A quote cycle's place of ``cloid`` at ``px``, acknowledged 0.1 s on (the tracker's own events)."""
+    rest(tr, cloid, side, px, 1.0, ts)
+    pf.on_cycle([Batch((PlaceOrder(cloid, side, px, 1.0),))], mid, A, k, tr.orders)
+
+
+def filled(tr: OrderTracker, pf: PFillScore, cloid: str, ts: float) -> None:
+    o = tr.orders[cloid]
+    tr.on_event(FillReceived(ts, cloid, 1, o.px, o.remaining, o.side, 0.0, True, next(_tid)))
+    pf.on_fill(cloid, ts)
+
+
+def cancelled(tr: OrderTracker, cloid: str, ts: float) -> None:
+    tr.on_command(CancelOrder(cloid), ts - 0.05)
+    tr.on_event(CancelAcknowledged(ts, cloid))
+
+
+def test_each_quote_is_scored_by_how_it_ended_and_a_censored_one_is_weighed_out():
+    """Acknowledged at 0.1 s: a fill at 0.3 s is a fill; resting past T, or cancelled after T, or filled after T
+    is rested T unfilled; cancelled at 0.6 s (before T) is censored; a rejected place is not scored. Censoring by
+    Kaplan-Meier: at 0.6 s 4 orders were at risk (the censored one, three that reached T), one left, so the
+    survivors of T weigh 4/3 each and the fill 1: observed 1 / (1 + 4) = 0.2, where leaving the censored order
+    out would say 0.25 and scoring it 0 over its time 0.2."""
+    tr, pf = OrderTracker(), PFillScore(T, grace_s=0.5)
+    placed(tr, pf, "f", BUY, 99.5)  # δ 0.5
+    placed(tr, pf, "rest", SELL, 101.0)
+    placed(tr, pf, "late_cancel", BUY, 99.0)
+    placed(tr, pf, "late_fill", SELL, 102.0)
+    placed(tr, pf, "censored", BUY, 98.0)
+    tr.on_command(PlaceOrder("rej", BUY, 99.9, 1.0), 0.0)
+    pf.on_cycle([PlaceOrder("rej", BUY, 99.9, 1.0)], 100.0, 1.0, 1.0, tr.orders)
+    tr.on_event(OrderRejected(0.1, "rej", Reason.BAD_ALO_PX, ""))
+    filled(tr, pf, "f", 0.4)
+    cancelled(tr, "censored", 0.7)
+    pf.settle(1.0, tr.orders)  # the fill known; the censored one within its grace
+    assert len(pf.time) == 1 and pf.filled[0] == 1 and pf.time[0] == pytest.approx(0.3)
+    cancelled(tr, "late_cancel", 1.5)
+    filled(tr, pf, "late_fill", 1.6)
+    pf.settle(2.0, tr.orders)  # (once a second)
+    pf.settle(3.0, tr.orders)
+    assert not pf._pending
+    got = sorted(zip(pf.delta, (round(t, 9) for t in pf.time), pf.filled))
+    assert got == [(0.5, 0.3, 1), (1.0, T, 0), (1.0, T, 0), (2.0, 0.6, 0), (2.0, T, 0)]
+    s = pf.summary()
+    assert (s["orders"], s["filled"], s["censored"]) == (5, 1, 1)
+    assert s["outcome_known_share"] == pytest.approx(0.75)
+    assert s["observed"] == pytest.approx(0.2)
+    # the censored order's P weighs nothing: its λ changed, the score is the same
+    i = next(i for i, (t, y) in enumerate(zip(pf.time, pf.filled)) if t < T and not y)
+    pf.A[i] = 50.0
+    assert pf.summary()["brier"] == s["brier"]
+    # the Brier by hand: the fill's P at δ 0.5, the rest's at theirs, weights 1 and 4/3
+    p = 1.0 - np.exp(-np.exp(-np.array([0.5, 1.0, 1.0, 2.0])) * T)
+    w = np.array([1.0, 4 / 3, 4 / 3, 4 / 3])
+    assert s["brier"] == pytest.approx(float(w @ (p - [1, 0, 0, 0]) ** 2 / w.sum()), abs=1e-6)
+    assert s["brier_base"] == pytest.approx(0.2 * 0.8)
+
+
+def test_a_fill_racing_a_cancel_is_a_fill_and_an_order_still_pending_at_the_end_is_scored_as_far_as_known():
+    """The cancel's ack first, its fill within the grace after: a fill. At the summary, an order still live past T
+    is rested T unfilled and one within T is not scored yet (the summary changes nothing)."""
+    tr, pf = OrderTracker(), PFillScore(T, grace_s=0.5)
+    placed(tr, pf, "race", BUY, 99.0)
+    placed(tr, pf, "old", SELL, 101.0)
+    cancelled(tr, "race", 0.5)
+    tr.on_event(FillReceived(0.7, "race", 1, 99.0, 1.0, BUY, 0.0, True, next(_tid)))
+    pf.on_fill("race", 0.45)  # (made before the cancel landed)
+    placed(tr, pf, "young", BUY, 99.0, ts=1.0)
+    pf.settle(1.0, tr.orders)
+    assert list(zip(pf.time, pf.filled)) == [pytest.approx((0.35, 1))]
+    s = pf.summary(1.2, tr.orders)
+    assert (s["orders"], s["filled"], s["censored"]) == (2, 1, 0)
+    assert set(pf._pending) == {"old", "young"}  # (only read)
+
+
+def test_the_weights_undo_the_censoring_and_a_wrong_model_scores_worse():
+    """Orders filled at the true λ(δ) (a Poisson clock), most cancelled before T at times that do not depend on
+    the fills: the weighted observed rate is the true one, the true model's calibration slope about 1, and models
+    wrong by A × 10 or k × 2 score a higher Brier and a Cox slope away from 1. Leaving the censored orders out (all
+    weights 1) overstates the rate."""
+    rng = np.random.default_rng(7)
+    n, A, k = 20000, 2.0, 1.5
+    delta = rng.uniform(0.0, 3.0, n)
+    lam = A * np.exp(-k * delta)
+    fill_t = rng.exponential(1.0 / lam)
+    cancel_t = rng.exponential(0.8, n)
+    end = np.minimum(np.minimum(fill_t, cancel_t), T)
+    y = ((fill_t <= cancel_t) & (fill_t <= T)).astype(float)
+    right = score(lam, end, y, T)
+    assert right["censored"] > n / 2
+    truth = float(np.mean(-np.expm1(-lam * T)))
+    assert right["observed"] == pytest.approx(truth, abs=0.01)
+    known = (y == 1) | (end >= T)
+    assert y[known].mean() > truth + 0.05  # (the survivors' bias the weights undo)
+    assert right["calibration_slope"] == pytest.approx(1.0, abs=0.08)
+    assert right["logit_slope"] == pytest.approx(1.0, abs=0.08)
+    assert right["skill"] > 0.1
+    a10, k2 = score(10 * lam, end, y, T), score(A * np.exp(-2 * k * delta), end, y, T)
+    for wrong in (a10, k2):
+        assert wrong["brier"] > right["brier"] + 0.01
+        assert abs(wrong["logit_slope"] - 1.0) > 0.4  # (a k twice too large: log-odds spread about twice)
+    assert abs(a10["calibration_slope"] - 1.0) > 0.25  # (the OLS slope, on P itself, hardly moves for k × 2)
+    bins = right["reliability"]
+    assert sum(b["orders"] for b in bins) == n - right["censored"]
+    assert all(abs(b["p"] - b["observed"]) < 0.08 for b in bins if b["orders"] > 500)  # (0.06 at most: noise)
+
+
+def test_no_score_when_the_outcome_at_T_is_known_for_too_few():
+    """Every order cancelled well before T but a few: the weights would rest on those few."""
+    t = np.r_[np.full(95, 0.1), np.full(5, T)]
+    s = score(np.ones(100), t, np.zeros(100), T)
+    assert s["censored"] == 95 and s["outcome_known_share"] < 0.1
+    assert s["brier"] is None and s["reliability"] == []
+    assert score(np.array([]), np.array([]), np.array([]), T)["orders"] == 0
+
+
+def test_on_the_twin_p_fill_is_scored_into_the_summary_and_a_wrong_fill_model_scores_worse():
+    """A twin session at MicroLive: every acknowledged quote scored, the score in the summary's shadow.p_fill; the
+    same orders scored with A × 10 or k × 2 have a higher Brier and a Cox slope farther from 1. (On the twin the
+    agent's own model has no skill over the base rate: its fills barely fall with δ, its λ falls twentyfold.)"""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE", "ceiling": "MICRO_LIVE"}})
+    ex, _, core, driver = build_session(cfg, 1, TwinParams())
+    driver.start()
+    ex.env.run(until=600.0)
+    s = trading_summary(core)["shadow"]["p_fill"]
+    pf = core.graduation.p_fill
+    assert s["horizon_s"] == cfg.shadow.p_fill_horizon_s
+    assert s["orders"] >= 1000 and s["filled"] >= 300 and s["outcome_known_share"] > 0.5
+    assert s["orders"] >= len(pf.time) and s["brier"] is not None and s["reliability"]
+    A, k, d, t, y = (np.array(a, float) for a in (pf.A, pf.k, pf.delta, pf.time, pf.filled))
+    own = score(A * np.exp(-k * d), t, y, T)
+    for wrong in (score(10 * A * np.exp(-k * d), t, y, T), score(A * np.exp(-2 * k * d), t, y, T)):
+        assert wrong["brier"] > own["brier"] + 0.02
+        assert abs(wrong["logit_slope"] - 1.0) > abs(own["logit_slope"] - 1.0)
