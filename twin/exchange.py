@@ -996,11 +996,10 @@ class Exchange:
         # the bbo feed's memo goes: the order's size is in the top when it rests there, and a taker's fill is what it
         # consumed of the displayed book (_take: every size it consumes is the taker's fill)
         self.books[o.coin].top = None
-        tid = self._report_fill(o.user, o.coin, o.is_buy, px, sz, res, o.oid, not is_maker, fee, o.cloid,
-                                counter_oid=counter_oid)
+        info = self._report_fill(o.user, o.coin, o.is_buy, px, sz, res, o.oid, not is_maker, fee, o.cloid,
+                                 counter_oid=counter_oid)
         if prints:
-            self._print_client(o.coin, o.is_buy != is_maker, px, sz, tid, o.user if o.is_buy else None,
-                               None if o.is_buy else o.user)
+            self._print_client(info, o.is_buy != is_maker, o.user if o.is_buy else None, None if o.is_buy else o.user)
         if is_maker:
             if o.sz <= 1e-12:
                 self._remove(o, "filled")
@@ -1011,10 +1010,11 @@ class Exchange:
 
     def _report_fill(self, user: str, coin: str, is_buy: bool, px: float, sz: float, res, oid: int, crossed: bool,
                      fee: float, cloid: str | None, liquidation: tuple | None = None,
-                     counter_oid: int | None = None) -> int:
+                     counter_oid: int | None = None) -> FillInfo:
         """A fill booked on the account, as the user sees it: a userFills row (the query) and the pushes
         (userFills, and the user channel's fills). Its tid is the trade's, of ``oid`` and the market's order on
-        the other side, ``counter_oid`` (a fresh one when not given)."""
+        the other side, ``counter_oid`` (a fresh one when not given); its hash the taker's (``oid`` when
+        ``crossed``, else the other side)."""
         other = self._anon_oid() if counter_oid is None else counter_oid
         tid = trade_tid(oid, other) if is_buy else trade_tid(other, oid)
         self.counters["fills"] += 1
@@ -1026,7 +1026,7 @@ class Exchange:
             now = self._state_ms + 1
         self._fill_ms = now
         info = FillInfo(coin, px, sz, "B" if is_buy else "A", now, res.start_position, res.direction,
-                        res.closed_pnl, oid, tid, crossed, fee, cloid, liquidation)
+                        res.closed_pnl, oid, tid, crossed, fee, cloid, oid if crossed else other, liquidation)
         self.fills[user].append(info)
         if self.log is not None:
             self._log("fill", user, oid, px, sz, not crossed)
@@ -1036,17 +1036,17 @@ class Exchange:
                 if push is None:
                     push = FillsPush(user, (info,))
                 self._publish(key, push)
-        return tid
+        return info
 
-    def _print_client(self, coin: str, buyer_aggressed: bool, px: float, sz: float, tid: int,
-                      buyer: str | None, seller: str | None) -> None:
+    def _print_client(self, fill: FillInfo, buyer_aggressed: bool, buyer: str | None, seller: str | None) -> None:
         """The public print of a trade a client was party to (the other side is the twin's anonymous
-        market): on the trades channel with the fill's tid, and the coin's last trade."""
+        market): on the trades channel with the fill's tid and taker, and the coin's last trade."""
+        coin, px, sz = fill.coin, fill.px, fill.sz
         self.last_trade_px[coin] = px
         self._log("trade", coin, px, sz, 1 if buyer_aggressed else -1)
         key = ("trades", coin)
         if key in self._subs or self.recent_trades is not None:  # (kept for a subscription's snapshot: as above)
-            push = TradePush(coin, "B" if buyer_aggressed else "A", px, sz, self.now_ms(), tid,
+            push = TradePush(coin, "B" if buyer_aggressed else "A", px, sz, self.now_ms(), fill.tid, fill.taker_oid,
                              (buyer or ANON_ADDRESS, seller or ANON_ADDRESS))
             self._publish(key, push)
             if self.recent_trades is not None:
@@ -1147,7 +1147,7 @@ class Exchange:
                     if trade_key in subs or recent is not None:
                         maker = self._anon_oid()
                         tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
-                        push = TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid)
+                        push = TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid, taker)
                         self._publish(trade_key, push)
                         if recent is not None:
                             recent.append(push)
@@ -1395,8 +1395,9 @@ class Exchange:
                 res = acct.apply_fill(coin, is_buy, mark, sz, fee)
                 oid = self._next_oid  # the liquidation's own order, not one of the user's
                 self._next_oid += 1
-                tid = self._report_fill(user, coin, is_buy, mark, sz, res, oid, True, fee, None, (user, mark, "market"))
-                self._print_client(coin, is_buy, mark, sz, tid, user if is_buy else None, None if is_buy else user)
+                info = self._report_fill(user, coin, is_buy, mark, sz, res, oid, True, fee, None,
+                                         (user, mark, "market"))
+                self._print_client(info, is_buy, user if is_buy else None, None if is_buy else user)
         self._publish(("userEvents", acct.address),
                       UserEventPush(acct.address, "liquidation", (acct.address, acct.account_value(self.marks, dex))))
 
@@ -1423,8 +1424,8 @@ class Exchange:
         res = acct.apply_fill(coin, is_buy, px, sz, fee)
         oid = self._next_oid
         self._next_oid += 1
-        tid = self._report_fill(user, coin, is_buy, px, sz, res, oid, True, fee, None, (user, mark, method))
-        self._print_client(coin, is_buy, px, sz, tid, user if is_buy else None, None if is_buy else user)
+        info = self._report_fill(user, coin, is_buy, px, sz, res, oid, True, fee, None, (user, mark, method))
+        self._print_client(info, is_buy, user if is_buy else None, None if is_buy else user)
         value = acct.account_value(self.marks, self._dex_of_coin[coin])
         self._publish(("userEvents", user), UserEventPush(user, "liquidation", (user, value)))
 

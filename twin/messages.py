@@ -201,15 +201,18 @@ class TradePush:
     sz: float
     time_ms: int
     tid: int  # the venue's: a 50-bit hash of the buyer's and seller's oids, in no order (exchange.trade_tid)
+    taker_oid: int  # the aggressor's order, whose transaction the print is of: its ``hash`` (fill_hash)
     users: tuple[str, str] | None = None
 
 
-def fill_hash(tid: int) -> str:
-    """A stable stand-in for the venue's transaction hash of a fill or print (the trades channel's ``hash``; the
-    venue's is the taker order's transaction, shared by the prints of a sweep). The twin's market aggressor prints
-    once, so a print's own tid stands for its aggressor; a client's order sweeping levels prints once a level, each
-    under its own (its prints are the client's own, which the calibration leaves out)."""
-    return f"0x{tid:064x}"
+def fill_hash(taker_oid: int) -> str:
+    """The venue's transaction hash on a print or fill (the trades channel's and userFills' ``hash``): the taker
+    order's transaction, shared by every print of a sweep (one a maker it met, each its own tid) and every fill of
+    the order. The twin has no transactions: the taker order's oid stands for its own (a client's oids and the
+    market's anonymous ones never meet; exchange._anon_oid). Which hash the maker's fill of a trade carries is not
+    in hyperliquid.md: the twin gives it the trade's, its print's. Calibration groups a sweep's prints into one
+    aggressor by it (calibration/observe.py ``_aggressors``)."""
+    return f"0x{taker_oid:064x}"
 
 
 @message
@@ -273,6 +276,7 @@ class FillInfo:
     crossed: bool  # True when this side was the taker
     fee: float
     cloid: str | None
+    taker_oid: int  # the trade's taker order (``oid`` when crossed), whose transaction hash it carries (fill_hash)
     liquidation: tuple[str, float, str] | None = None  # (liquidatedUser, markPx, method) on a liquidation's fill
 
 

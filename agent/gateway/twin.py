@@ -447,11 +447,11 @@ class TwinGateway(CommandRouter):
                                 push.ask[0] if push.ask else math.nan, push.time_ms))
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, _BUY if push.side == "B" else _SELL,
-                               fill_key(push.time_ms, push.tid), fill_hash(push.tid)))
+                               fill_key(push.time_ms, push.tid), fill_hash(push.taker_oid)))
         elif isinstance(push, TradesSnapshot):  # (VenueParams.trades_snapshot_size: each print, as it came)
             for t in push.trades:
                 sink(TradeObserved(ts, t.coin, t.px, t.sz, _BUY if t.side == "B" else _SELL,
-                                   fill_key(t.time_ms, t.tid), fill_hash(t.tid)))
+                                   fill_key(t.time_ms, t.tid), fill_hash(t.taker_oid)))
         elif isinstance(push, OrderUpdatePush):
             for u in push.updates:
                 o = u.order

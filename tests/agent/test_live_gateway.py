@@ -426,17 +426,17 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
     hl_gw = HyperliquidGateway("http://127.0.0.1:9", KEY, "BTC", clock=lambda: ex.env.now)
     hl_gw.sink = wire_events.append
     t = ex.epoch_ms + 500
-    fill = FillInfo("BTC", 100_000.0, 0.001, "B", t, 0.0, "Open Long", 0.0, 41, 901, False, -0.015, CLOID)
+    fill = FillInfo("BTC", 100_000.0, 0.001, "B", t, 0.0, "Open Long", 0.0, 41, 901, False, -0.015, CLOID, 1)
     pushes = [
         BookPush("BTC", t, ((100_000.0, 0.5, 3), (99_999.0, 1.25, 1)), ((100_001.0, 0.2, 1),)),
-        TradePush("BTC", "A", 100_000.0, 0.01, t, 77),
+        TradePush("BTC", "A", 100_000.0, 0.01, t, 77, 1),
         FillsPush(ADDR, (FillInfo("BTC", 99_000.0, 0.001, "B", t - 9, 0.0, "Open Long", 0.0, 40, 900, False,
-                                  -0.015, None),), is_snapshot=True),  # history: no event
+                                  -0.015, None, 1),), is_snapshot=True),  # history: no event
         FillsPush(ADDR, (fill, FillInfo("BTC", 100_002.0, 0.002, "A", t, 0.001, "Close Long", 0.004, 42, 902,
-                                        True, 0.09, None))),
+                                        True, 0.09, None, 42))),
         FillsPush(ADDR, (fill,), is_snapshot=True),  # a resubscribe's snapshot: 901 was given already
         FillsPush(ADDR, (FillInfo("hyna:LIT", 1.5, 10.0, "B", t, 0.0, "Open Long", 0.0, 43, 903, False, 0.0,
-                                  None),)),
+                                  None, 1),)),
         OrderUpdatePush((OrderUpdate(OrderInfo("BTC", "B", 99_000.0, 0.001, 44, t, 0.001, CLOID, True, "Alo"),
                                      "reduceOnlyCanceled", t),)),
         OrderUpdatePush((  # one frame, three updates: each read
@@ -444,7 +444,7 @@ def test_frames_rendered_by_the_twin_server_give_the_in_process_gateway_events()
             OrderUpdate(OrderInfo("BTC", "A", 101_000.0, 0.001, 46, t, 0.001, None, False, "Alo"), "open", t),
             OrderUpdate(OrderInfo("BTC", "A", 101_000.0, 0.001, 48, t, 0.001, None, False, "Alo"), "marginCanceled", t))),
         FillsPush(ADDR, (FillInfo("BTC", 95_000.0, 0.001, "A", t, 0.001, "Close Long", -5.0, 47, 904, True, 0.04,
-                                  None, (ADDR, 95_000.0, "market")),)),  # the liquidation's own fill: booked
+                                  None, 47, (ADDR, 95_000.0, "market")),)),  # the liquidation's own fill: booked
         UserEventPush(ADDR, "liquidation", (ADDR, 5.0)),  # the account liquidated: resync
     ]
     for push in pushes:
@@ -481,7 +481,7 @@ def test_a_snapshots_ip_weight_is_the_venues_for_the_fill_rows_its_pages_returne
     from twin.faults.quota import info_weight
     with served(speed=10.0) as (bg, ex, clock):
         busy = [FillInfo("BTC", 90_000.0, 0.001, "B", ex.epoch_ms - 30_000 + 10 * i, 0.0, "Open Long", 0.0,
-                         10_000 + i, 10**9 + i, False, 0.0, None) for i in range(2100)]
+                         10_000 + i, 10**9 + i, False, 0.0, None, 1) for i in range(2100)]
         bg.call(lambda: ex.fills[ADDR].extend(busy))
         events = _session_fill_then_snapshot(bg, clock, 74)
 
@@ -505,7 +505,7 @@ def test_the_first_snapshot_of_an_account_with_a_long_history_has_the_sessions_f
     session already in its position, and the agent counted that fill a second time."""
     with served(speed=10.0) as (bg, ex, clock):
         old = [FillInfo("BTC", 90_000.0, 0.001, "B", ex.epoch_ms - 86_400_000 + i, 0.0, "Open Long", 0.0, 10_000 + i,
-                        10**9 + i, False, 0.0, None) for i in range(2100)]
+                        10**9 + i, False, 0.0, None, 1) for i in range(2100)]
         bg.call(lambda: ex.fills[ADDR].extend(old))  # an account that has traded before
 
         events = _session_fill_then_snapshot(bg, clock, 70)
@@ -527,7 +527,7 @@ def test_a_snapshot_reads_every_page_of_its_fill_query_and_its_watermark_holds_t
         def busy_minute():
             t0 = int(clock() * 1000) - 40_000
             ex.fills[ADDR].extend(FillInfo("BTC", 90_000.0, 0.001, "B" if i % 2 else "A", t0 + i // 3, 0.0, "Open Long",
-                                           0.0, 50_000 + i, trade_tid(50_000 + i, 7), False, 0.0, None)
+                                           0.0, 50_000 + i, trade_tid(50_000 + i, 7), False, 0.0, None, 7)
                                   for i in range(2500))
         bg.call(busy_minute)
 
@@ -1954,22 +1954,27 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
     assert refused >= 1 and gw.stats["reconnects"] == 1
 
 
-def _prints_across_a_drop(down_s: float):
-    """``twin serve`` sending its last 50 prints on each trades subscription, every socket dropped at 2 s for
-    ``down_s``: (the gateway, its events, the drop's venue time in s), a second after the reconnect."""
+def _prints_across_a_drop(down_s: float, at_s: float = 2.0, sweep_sz: float = 0.0):
+    """``twin serve`` sending its last 50 prints on each trades subscription, every socket dropped at ``at_s`` for
+    ``down_s``: (the gateway, its events, the drop's venue time in s), a second after the reconnect. ``sweep_sz``:
+    the account first buys that much through the book (IOC), before the drop."""
     from twin.params import VenueParams
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
                         venue=VenueParams(trades_snapshot_size=50))
-    with served(speed=4.0, schedule=ChaosSchedule(events=[Disconnect(at_s=2.0, duration_s=down_s)]),
+    with served(speed=4.0, schedule=ChaosSchedule(events=[Disconnect(at_s=at_s, duration_s=down_s)]),
                 params=params) as (bg, ex, clock):
         async def scenario():
             async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,
                                backoff_max_s=0.2) as (gw, events):
-                assert await until(lambda: first(events, ConnectionRestored), 10.0)
+                if sweep_sz:
+                    gw.send(PlaceOrder(CLOID, Side.BUY, float(round(await gw.mid_px() * 1.01)), sweep_sz, Tif.IOC))
+                    assert await until(lambda: first(events, OrderAcknowledged, cloid=CLOID))
+                    assert not first(events, ConnectionLost)  # (made before the drop)
+                assert await until(lambda: first(events, ConnectionRestored), 10.0 + at_s)
                 await asyncio.sleep(1.0)  # (the snapshot's prints and a few live ones after it)
                 return gw, events
         gw, events = asyncio.run(scenario())
-        return gw, events, ex.epoch_ms / 1000.0 + 2.0
+        return gw, events, ex.epoch_ms / 1000.0 + at_s
 
 
 def test_prints_the_venue_sends_again_on_a_resubscribe_reach_the_core_once():
@@ -1984,6 +1989,20 @@ def test_prints_the_venue_sends_again_on_a_resubscribe_reach_the_core_once():
     assert len(before) >= 5 and 0 not in before  # prints the snapshot sends again
     assert len(tids) == len(set(tids)) and len(tids) > len(before), (len(tids), len(set(tids)))
     assert gw.stats["trades_repeated"] >= 5
+
+
+def test_a_sweeps_prints_under_one_hash_reach_the_core_each_once_across_a_resubscribe():
+    """A taker order sweeping the book prints once a maker it met, each print its own tid, all under the order's
+    transaction hash (the twin hashed each print by its tid). The prints are told apart by their (time, tid), not
+    the hash they share: the account's sweep, made before a drop and sent again in the resubscribed channel's
+    snapshot, reaches the core whole (its sizes sum to the order's) and each print once."""
+    gw, events, _ = _prints_across_a_drop(1.0, at_s=6.0, sweep_sz=1.5)  # (the book's 0.5, 0.6, 0.7...)
+    ours = {e.tid for e in events if type(e) is FillReceived}
+    sweep = [e for e in events if type(e) is TradeObserved and e.tid in ours]
+    assert len(sweep) >= 3 and len({e.hash for e in sweep}) == 1 and len({e.tid for e in sweep}) == len(sweep)
+    assert sum(e.sz for e in sweep) == pytest.approx(1.5)
+    restored = events.index(first(events, ConnectionRestored))
+    assert events.index(sweep[-1]) < restored and gw.stats["trades_repeated"] >= len(sweep)  # sent again: dropped
 
 
 def test_the_twins_trades_snapshot_holds_the_prints_made_while_the_client_was_away():
@@ -4710,7 +4729,7 @@ def test_the_ip_weight_of_a_reconnects_recovery_is_told_to_the_core_as_twin_serv
                                                     for i in range(600))
             ex.fills.setdefault(ADDR, []).extend(
                 FillInfo("BTC", 90_000.0, 0.001, "B", ex.now_ms() + i // 3, 0.0, "Open Long", 0.0, 20_000 + i,
-                         10**9 + i, False, 0.0, None) for i in range(45))
+                         10**9 + i, False, 0.0, None, 1) for i in range(45))
 
         async def scenario():
             async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,

@@ -132,7 +132,7 @@ def test_a_snapshot_reads_every_page_of_its_fill_query_as_the_live_gateway_does(
     ex.env.run(until=50.0)
     t0 = ex.now_ms() - 40_000
     ex.fills[USER] = [FillInfo("BTC", 90_000.0, 0.001, "B" if i % 2 else "A", t0 + i // 3, 0.0, "Open Long", 0.0,
-                               50_000 + i, trade_tid(50_000 + i, 7), False, 0.0, None) for i in range(2500)]
+                               50_000 + i, trade_tid(50_000 + i, 7), False, 0.0, None, 7) for i in range(2500)]
     gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
     events: list = []
     gw.start(events.append)
@@ -390,7 +390,7 @@ def _down_while_90_fills_are_made(quota_poll_s: float = 0.0) -> tuple[Exchange, 
     ex.env.run(until=3.0)
     t0 = ex.now_ms()
     ex.fills[USER] = [FillInfo("BTC", 90_000.0, 0.001, "B", t0 + i // 3, 0.0, "Open Long", 0.0, 60_000 + i,
-                               trade_tid(60_000 + i, 7), False, 0.0, None) for i in range(90)]
+                               trade_tid(60_000 + i, 7), False, 0.0, None, 7) for i in range(90)]
     return ex, gw, events
 
 

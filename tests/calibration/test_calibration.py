@@ -304,6 +304,33 @@ def test_a_sweeps_prints_are_one_aggressor_whose_reach_is_its_deepest_print():
     assert w.trade_rate_per_s.lo > 4 * 4.0 and w.trade_size_median < 0.03 / 4
 
 
+def test_our_orders_sweep_prints_under_one_hash_and_is_left_out_whole_the_markets_each_one_aggressor():
+    """The twin printed a client's order sweeping the book once a level, each print under its own hash, where the
+    venue's are all its transaction's: the twin's prints of our sweep, as the agent's gateway gives them, now carry
+    one hash, and calibration's grouping by hash (``observe._aggressors``) leaves them out whole (our fills' tids)
+    while each of the market's aggressors, under its own, is one trade."""
+    from agent.gateway.events import FillReceived, Side, TradeObserved
+    from twin.messages import OrderAction, OrderSpec
+
+    ex, _, _, driver = build_session(SHADOW, 3, TwinParams(), event_log=(events := []))
+    driver.start()
+    ex.env.run(until=60.0)
+    replies: list = []
+    spec = OrderSpec("BTC", True, ex.best_ask["BTC"] + 5.0, 1.5, tif="Ioc")  # the book's 0.5, 0.6, 0.7...
+    ex.submit(USER, OrderAction((spec,)), replies.append)
+    ex.env.run(until=120.0)
+    assert replies[0].statuses[0].total_sz == 1.5  # (the agent then closes it: its own prints, sells)
+    ours = {e.tid for e in events if type(e) is FillReceived}
+    prints = [e for e in events if type(e) is TradeObserved]
+    sweep = [e for e in prints if e.tid in ours and e.side is Side.BUY]
+    assert len(sweep) >= 3 and len({e.hash for e in sweep}) == 1 and sum(e.sz for e in sweep) == pytest.approx(1.5)
+    market = [e for e in prints if e.tid not in ours]
+    assert len(market) > 50 and len({e.hash for e in market}) == len(market) and sweep[0].hash not in \
+        {e.hash for e in market}
+    obs = observe(events, session_core(SHADOW, 3, 1.0, 5), venue_epoch_s=ex.epoch_ms / 1000.0)
+    assert sorted(obs.trade_sz) == pytest.approx(sorted(e.sz for e in market))
+
+
 def test_the_reach_is_measured_against_the_markets_touch_not_the_agents_own_quotes():
     """The agent quoting at Full (its orders inside the spread a tenth of the time): a bbo side at its own price is
     no touch of the market's, and is left out. Taken from the last book instead (the market's own, but half a

@@ -24,9 +24,9 @@ def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list]:
     ex.env.run(until=at)
     conn.subscribe("l2Book", "BTC")
     rest_order(ex, USER, "BTC", True, float(ex.best_bid["BTC"] - 5.0), 0.001)
-    ex._publish(("trades", "BTC"), TradePush("BTC", "B", 1.0, 1.0, ex.now_ms(), 7))  # (subscribed to nothing else)
+    ex._publish(("trades", "BTC"), TradePush("BTC", "B", 1.0, 1.0, ex.now_ms(), 7, 1))  # (subscribed to nothing else)
     conn.subscribe("trades", "BTC")
-    ex._publish(("trades", "BTC"), TradePush("BTC", "A", 2.0, 1.0, ex.now_ms(), 8))
+    ex._publish(("trades", "BTC"), TradePush("BTC", "A", 2.0, 1.0, ex.now_ms(), 8, 2))
     return ex, conn, got
 
 

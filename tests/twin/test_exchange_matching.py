@@ -6,7 +6,7 @@ import hashlib
 
 from twin.exchange import Exchange, trade_tid
 from twin.market import SyntheticMarketParams
-from twin.messages import Filled, OrderSpec, Resting, StatusError
+from twin.messages import Filled, FillsPush, OrderSpec, Resting, StatusError, TradePush
 from twin.params import TwinParams
 
 USER = "0x" + "e7" * 20
@@ -181,3 +181,39 @@ def test_the_10_dollar_minimum_holds_for_new_orders_partial_closes_and_reduce_on
     hold_8_dollars()
     whole = place(False, bb, 0.00008, tif="Ioc")  # plain, exactly the position: exempt
     assert isinstance(whole, Filled) and whole.total_sz == 0.00008 and acct.position("BTC").szi == 0.0
+
+
+def test_every_print_and_fill_of_one_taker_order_carries_its_transaction_hash():
+    """On the venue a print's and a fill's ``hash`` is the taker order's transaction's, one for every print of a
+    sweep (a trade per maker met) and for the maker's fill too (the print's: hyperliquid.md does not say which
+    hash a maker's fill carries, the twin gives the trade's). The twin hashed each print by its own tid: B's buy
+    sweeping A's ask and three of the market's levels printed under four hashes, and calibration, which groups a
+    sweep's prints into one aggressor by hash (``observe._aggressors``), could not have told them one order."""
+    from twin.server.wire import fill_json, trade_json
+
+    a, b = "0x" + "aa" * 20, "0x" + "bb" * 20
+    ex, _ = _still_venue(depth_at_touch=0.01, depth_growth_per_level=0.0, half_spread_ticks_calm=5.0)
+    acct_a, acct_b = ex.fund(a, 1_000_000.0), ex.fund(b, 1_000_000.0)
+    pushes: list = []
+    conn = ex.connect(pushes.append)
+    for channel, key in (("trades", "BTC"), ("userFills", b), ("userEvents", b)):
+        conn.subscribe(channel, key)
+    bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+    inst = ex.instruments["BTC"]
+    assert isinstance(ex._place(acct_a, OrderSpec("BTC", False, bb + 2, 0.01, tif="Alo")), Resting)
+    got = ex._place(acct_b, OrderSpec("BTC", True, ba + 2, 0.04, tif="Ioc"))
+    assert isinstance(got, Filled) and got.total_sz == 0.04
+    ex._place(acct_b, OrderSpec("BTC", False, bb, 0.01, tif="Ioc"))  # another order: another transaction
+    ex.env.run(until=ex.env.now + 5.0)
+    prints = [trade_json(p, inst) for p in pushes if isinstance(p, TradePush)]
+    pushed = [fill_json(f, inst) for p in pushes if isinstance(p, FillsPush) and not p.is_snapshot for f in p.fills]
+    sweep, other = prints[:4], prints[4:]
+    assert [float(p["px"]) for p in sweep] == [bb + 2, ba, ba + 1, ba + 2] and len(other) == 1
+    assert len({p["tid"] for p in sweep}) == 4  # a trade per maker met, each its own tid
+    (h,) = {p["hash"] for p in sweep}
+    assert other[0]["hash"] != h
+    # B's fills, pushed on userFills and on the user channel alike, and A's maker fill: the sweep's hash
+    assert len(pushed) == 2 * 5 and {r["hash"] for r in pushed if r["oid"] == got.oid} == {h}
+    (maker,) = ex.user_fills(a)
+    assert fill_json(maker, inst)["hash"] == h
+    assert {fill_json(f, inst)["hash"] for f in ex.user_fills(b) if f.oid == got.oid} == {h}

@@ -123,7 +123,8 @@ def test_venue_books_reconcile_with_its_fills(ops, faults, seed):
 def test_every_client_fill_is_a_public_print(ops, seed):
     """The venue prints every trade, ours included (trades carry ``users``: [buyer, seller]); a fill
     the twin's market print did not cause must be printed with the fill's own tid, or a paper fill
-    model watching the tape (the shadow) misses it. Sockets never drop here: every print arrives."""
+    model watching the tape (the shadow) misses it. Sockets never drop here: every print arrives. A fill and its
+    print carry one hash, the taker order's transaction's (twin.messages.fill_hash)."""
     params = TwinParams.model_validate({"connection": {"hazard_per_hour": 0}})
     prints: list[TradePush] = []
     ex = run(ops, [], seed, params, prints.append)
@@ -137,10 +138,12 @@ def test_every_client_fill_is_a_public_print(ops, seed):
         if p is None:
             # filled by a market print: a trade at the same moment through or at its price, the other way
             assert not f.crossed, f
-            assert any(m.time_ms == f.time_ms and m.side != f.side
+            # (the print of the market's aggressor: its transaction's hash, which the fill carries too)
+            assert any(m.time_ms == f.time_ms and m.side != f.side and m.taker_oid == f.taker_oid
                        and (m.px <= f.px if f.side == "B" else m.px >= f.px) for m in market), f
             continue
-        assert (p.px, p.sz, p.time_ms) == (f.px, f.sz, f.time_ms)
+        assert (p.px, p.sz, p.time_ms, p.taker_oid) == (f.px, f.sz, f.time_ms, f.taker_oid)
+        assert (f.taker_oid == f.oid) == f.crossed  # the hash of our order's transaction when it took
         # the aggressor: our side when we took, the other side when the market crossed our resting order
         assert (p.side == f.side) == f.crossed, (p, f)
         assert p.users == ((USER, ANON_ADDRESS) if f.side == "B" else (ANON_ADDRESS, USER))
@@ -177,7 +180,7 @@ def test_fills_by_time_are_the_window_oldest_first_at_most_the_cap(gaps, start, 
     rows = ex.fills[USER]
     for i, gap in enumerate(gaps * cap_scale * 20):  # up to 12,000 rows: the caps of 2,000 and 10,000 bind
         t += gap // 10  # most gaps are zero: many fills share a millisecond
-        rows.append(FillInfo("BTC", 100.0, 0.001, "B", t, 0.0, "Open Long", 0.0, i, i, False, 0.0, None))
+        rows.append(FillInfo("BTC", 100.0, 0.001, "B", t, 0.0, "Open Long", 0.0, i, i, False, 0.0, None, 1))
     scanned = [f for f in rows[-10_000:] if f.time_ms >= start and (end is None or f.time_ms <= end)][:2000]
     assert list(ex.user_fills_by_time(USER.upper(), start, end)) == scanned
 
@@ -192,7 +195,8 @@ def test_paging_fills_by_time_from_the_start_reaches_the_newest_10000_and_no_old
     ex.fund(USER, 10_000.0)
     rows = ex.fills[USER]
     for i in range(12_345):
-        rows.append(FillInfo("BTC", 100.0, 0.001, "B", 1_000 + i // 2, 0.0, "Open Long", 0.0, i, i, False, 0.0, None))
+        rows.append(FillInfo("BTC", 100.0, 0.001, "B", 1_000 + i // 2, 0.0, "Open Long", 0.0, i, i, False, 0.0, None,
+                             1))
     seen: dict[int, FillInfo] = {}
     start, pages = 0, 0
     while True:

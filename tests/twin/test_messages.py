@@ -22,7 +22,7 @@ def test_a_message_takes_its_fields_and_defaults_as_the_dataclass_did():
     assert str(inspect.signature(OrderSpec)) == \
         "(coin: 'str', is_buy: 'bool', px: 'float', sz: 'float', reduce_only: 'bool' = False, tif: 'str' = 'Alo', " \
         "cloid: 'str | None' = None) -> None"
-    assert TradePush("BTC", "B", 1.0, 2.0, 3, 4).users is None
+    assert TradePush("BTC", "B", 1.0, 2.0, 3, 4, 5).users is None
     assert repr(NoopAction()) == "NoopAction()"
     with pytest.raises(TypeError):
         OrderSpec("BTC", True, 100.0)  # a field with no default is still required

@@ -321,7 +321,7 @@ def test_user_fills_by_time_answers_2000_rows_oldest_first_and_pages_on_from_the
         ex = bg.server.exchange
         t0 = ex.epoch_ms - 60_000
         rows = [FillInfo("BTC", 100_000.0, 0.001, "B", t0 + i // 3, 0.0, "Open Long", 0.0, 1_000 + i,
-                         trade_tid(1_000 + i, 1), False, 0.0, None) for i in range(2500)]
+                         trade_tid(1_000 + i, 1), False, 0.0, None, 1) for i in range(2500)]
         bg.call(lambda: ex.fills[ADDR].extend(rows))
         first_page = post(bg, "/info", {"type": "userFillsByTime", "user": ADDR, "startTime": t0}).json()
         assert len(first_page) == 2000 and [r["tid"] for r in first_page] == [f.tid for f in rows[:2000]]

@@ -434,7 +434,7 @@ def frontend_order_json(o: OrderInfo, inst: InstrumentSpec | None) -> dict:
 
 def fill_json(f: FillInfo, inst: InstrumentSpec | None) -> dict:
     row = {"closedPnl": usd_num(f.closed_pnl), "coin": f.coin, "crossed": f.crossed, "dir": f.direction,
-           "hash": fill_hash(f.tid), "oid": f.oid, "px": px_num(f.px), "side": f.side,
+           "hash": fill_hash(f.taker_oid), "oid": f.oid, "px": px_num(f.px), "side": f.side,
            "startPosition": sz_num(f.start_position, inst), "sz": sz_num(f.sz, inst), "time": f.time_ms,
            "fee": usd_num(f.fee), "feeToken": "USDC", "tid": f.tid, "cloid": f.cloid, "twapId": None}
     if f.liquidation is not None:  # the venue's WsFill/Fill optional field, on the liquidated user's fill
@@ -569,8 +569,8 @@ def active_asset_data_json(d: ActiveAssetData, inst: InstrumentSpec | None) -> d
 def trade_json(t: TradePush, inst: InstrumentSpec | None) -> dict:
     # the venue's users pair is [buyer, seller]; the twin's market flow has no addresses
     users = list(t.users) if t.users is not None else [ANON_ADDRESS, ANON_ADDRESS]
-    return {"coin": t.coin, "side": t.side, "px": px_num(t.px), "sz": sz_num(t.sz, inst), "hash": fill_hash(t.tid),
-            "time": t.time_ms, "tid": t.tid, "users": users}
+    return {"coin": t.coin, "side": t.side, "px": px_num(t.px), "sz": sz_num(t.sz, inst),
+            "hash": fill_hash(t.taker_oid), "time": t.time_ms, "tid": t.tid, "users": users}
 
 
 def user_event_json(p: UserEventPush | FillsPush | FundingPush, instruments: Mapping[str, InstrumentSpec]) -> dict:
