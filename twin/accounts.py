@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from twin.instruments import held_decimals
+
 
 class Position:
     """One coin's position: signed size, average entry price, and cumulative realised PnL, fees and funding.
@@ -141,7 +143,11 @@ class Account:
         # the venue's positions are decimals on the coin's lot: no float residue carried on (rounded to 12 decimals, a
         # position of 10^5-10^6 on a tenths coin closed in a few fills was left at 1e-11-1e-10: a position of nothing,
         # listed, paid funding, its closing fill "Long > Short": tests/twin/test_accounts.py)
-        end = round(start + signed, self.sz_decimals.get(coin, 12))
+        # (on the lot the position was opened on, where finer than the coin's now: its remainder stays the account's)
+        d = self.sz_decimals.get(coin, 12)
+        if start and round(start, d) != start:
+            d = held_decimals(start, d)
+        end = round(start + signed, d)
         if abs(end) < 1e-12:
             end = 0.0
         if end == 0.0:

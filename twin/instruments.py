@@ -108,6 +108,18 @@ def price_is_valid(px: float | str, sz_decimals: int, max_decimals: int = MAX_DE
     return len(digits) <= MAX_SIG_FIGS
 
 
+def held_decimals(size: float, sz_decimals: int) -> int:
+    """The decimals of the lot ``size`` is held on: the coin's ``sz_decimals``, or more for a position opened on a
+    finer lot (the venue lowered the coin's size decimals while it was held; the position keeps the lot it was opened
+    on, and so does its remainder after closes on the coin's new lot), at most 8 (the wire's). A residue of float
+    arithmetic under 1e-12 of the size is no finer lot."""
+    d = sz_decimals
+    tol = 1e-12 * (abs(size) if abs(size) > 1.0 else 1.0)
+    while d < 8 and abs(round(size, d) - size) > tol:
+        d += 1
+    return d
+
+
 @lru_cache(maxsize=8192)  # likewise: a ladder repeats a handful of sizes
 def size_is_valid(sz: float | str, sz_decimals: int) -> bool:
     """At most ``szDecimals`` decimals and positive."""

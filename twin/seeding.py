@@ -23,16 +23,23 @@ def _account(ex: Exchange, user: str):
     return acct
 
 
-def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float | None = None) -> None:
+def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float | None = None, *,
+                 lot_decimals: int | None = None) -> None:
     """The account holds ``szi`` (signed, coin units) of ``coin`` entered at ``entry_px`` (default:
     the current mark), as if an earlier session had traded into it. Cash is unchanged; an isolated position
     (on an ``onlyIsolated`` coin) holds the margin it would have opened with, |size| × entry / leverage, set
     aside out of its dex's cross balance (without it, its own equity would be its unrealised PnL alone, and
-    the first margin check would liquidate it)."""
+    the first margin check would liquidate it). ``lot_decimals``: the size decimals of the lot it was opened on,
+    where finer than the coin's now (the venue lowered the coin's szDecimals while it was held): it keeps that lot,
+    and its remainder after closes on the coin's lot stays the account's (Account.apply_fill)."""
     acct = _account(ex, user)
     inst = ex.instruments[coin]
-    if not (szi == 0.0 or size_is_valid(abs(szi), inst.sz_decimals)):
-        raise SeedingError(f"position {szi} of {coin}: more than {inst.sz_decimals} size decimals")
+    lot = inst.sz_decimals if lot_decimals is None else lot_decimals
+    if not inst.sz_decimals <= lot <= 8:
+        raise SeedingError(f"position of {coin}: lot_decimals {lot_decimals} is not between the coin's size "
+                           f"decimals, {inst.sz_decimals}, and 8")
+    if not (szi == 0.0 or size_is_valid(abs(szi), lot)):
+        raise SeedingError(f"position {szi} of {coin}: more than {lot} size decimals")
     px = entry_px if entry_px is not None else ex.marks.get(coin)
     if px is None or not px > 0.0:
         raise SeedingError(f"position of {coin}: no entry price given and no mark yet")

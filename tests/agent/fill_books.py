@@ -7,9 +7,10 @@ from agent.gateway.events import AccountSnapshot, FillReceived, Side
 from agent.ledger import Ledger
 
 
-def books_from(events) -> tuple[OrderTracker, Ledger]:
-    """A tracker and a ledger (anchored at the first snapshot, as a restart's is) fed every fill and snapshot."""
-    tracker, ledger = OrderTracker(), Ledger(anchored=False)
+def books_from(events, sz_decimals: int | None = None) -> tuple[OrderTracker, Ledger]:
+    """A tracker and a ledger (anchored at the first snapshot, as a restart's is) fed every fill and snapshot.
+    ``sz_decimals``: the coin's, as the ledger of a run is told them (meta's szDecimals); None: not known."""
+    tracker, ledger = OrderTracker(), Ledger(anchored=False, sz_decimals=sz_decimals)
     for e in events:
         if type(e) is FillReceived:
             tracker.on_event(e)

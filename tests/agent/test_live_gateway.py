@@ -609,6 +609,39 @@ def test_fills_after_a_snapshot_with_tids_below_its_newest_move_the_position_ove
     assert venue >= 0.004 and abs(tracker.position - venue) < 1e-9 and abs(ledger.position - venue) < 1e-9
 
 
+def test_a_position_on_a_finer_lot_than_the_coins_is_served_on_it_and_its_close_booked_over_loopback():
+    """The venue lowered BTC's szDecimals from 5 to 4 while the account held 0.00123: the position keeps the lot it
+    was opened on. ``twin serve`` rounded every size to the coin's decimals now, so the account state's szi and the
+    close's startPosition read 0.0012 (and the twin's own account, rounding to the new lot, dropped the remainder on
+    the close): a run's ledger anchored on 0.0012 and a close of 0.0012 left it flat where the venue holds 0.00003.
+    Served on its lot, the ledger (told szDecimals 4, as a run is) keeps it and books the close as the venue did."""
+    from twin.instruments import InstrumentSpec
+    from twin.seeding import set_position
+
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                        instruments=[InstrumentSpec(sz_decimals=4), *default_instruments()[1:]])
+    with served(params=params) as (bg, ex, clock):
+        bg.call(lambda: set_position(ex, ADDR, "BTC", 0.00123, 100_000.0, lot_decimals=5))
+
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                await snapshot_answered(gw, events)
+                gw.send(PlaceOrder(CLOID, Side.SELL, float(round(await gw.mid_px() * 0.99)), 0.0012, Tif.IOC))
+                assert await until(lambda: first(events, FillReceived, cloid=CLOID))
+                return events
+        events = asyncio.run(scenario())
+        venue = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    assert first(events, AccountSnapshot).position == 0.00123
+    fill = first(events, FillReceived, cloid=CLOID)
+    assert (fill.sz, fill.start_position) == (0.0012, 0.00123)
+    tracker, ledger = books_from(events, sz_decimals=4)
+    assert venue == pytest.approx(0.00003, abs=1e-15)
+    assert ledger.position == pytest.approx(0.00003, abs=1e-15)
+    assert tracker.position == pytest.approx(0.00003, abs=1e-15)
+    assert ledger.entry_px == 100_000.0 and ledger.realized == pytest.approx(fill.closed_pnl, abs=1e-6)
+    assert fill.closed_pnl == pytest.approx((fill.px - 100_000.0) * 0.0012, abs=1e-6)
+
+
 def test_reconnect_backoff_is_exponential_capped_and_jittered_by_the_injected_generator():
     def delays(seed):
         gw = HyperliquidGateway("http://127.0.0.1:9", KEY, "BTC", rng=np.random.default_rng(seed),

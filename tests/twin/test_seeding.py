@@ -48,3 +48,32 @@ def test_a_cloid_the_twins_order_path_used_cannot_be_seeded_even_once_that_order
     with pytest.raises(seeding.SeedingError, match=CLOID):
         seeding.rest_order(ex, ALICE, "BTC", True, ex.best_bid["BTC"] - 100, 0.001, cloid=CLOID)
     assert ex.order_status_of(ALICE, CLOID)["order"].oid == placed.oid
+
+
+def test_a_position_seeded_on_a_finer_lot_keeps_it_through_closes_and_is_served_on_it():
+    """BTC's szDecimals lowered to 4 while 0.00123 was held (on its old lot of 5): a close of 0.0012 on the new lot
+    leaves the account 0.00003 (the twin rounded the position to the coin's lot now, and dropped it), and the wire
+    shows the finer sizes as they are: the position, the fill's startPosition, and the liquidation's close of the
+    remainder, whole. A lot coarser than the coin's is no lot a position was opened on: refused, named."""
+    from twin.instruments import InstrumentSpec, default_instruments
+    from twin.server.wire import clearinghouse_json, fill_json
+
+    ex = Exchange.build(TwinParams(instruments=[InstrumentSpec(sz_decimals=4), *default_instruments()[1:]]), 0)
+    ex.fund(ALICE, 1_000_000.0)
+    ex.env.run(until=2)
+    with pytest.raises(seeding.SeedingError, match="lot_decimals 3 is not between the coin's size decimals, 4, and 8"):
+        seeding.set_position(ex, ALICE, "BTC", 0.001, 100_000.0, lot_decimals=3)
+    with pytest.raises(seeding.SeedingError, match="more than 4 size decimals"):
+        seeding.set_position(ex, ALICE, "BTC", 0.00123, 100_000.0)
+    seeding.set_position(ex, ALICE, "BTC", 0.00123, 100_000.0, lot_decimals=5)
+    acct, inst = ex.accounts[ALICE], ex.instruments["BTC"]
+    bb = ex.best_bid["BTC"]
+    ex._place(acct, OrderSpec("BTC", False, bb, 0.0012, tif="Ioc"))
+    assert acct.position("BTC").szi == 0.00003
+    state = clearinghouse_json(ex.clearinghouse_state(ALICE), ex.marks, ex.now_ms(), {"BTC": inst})
+    assert state["assetPositions"][0]["position"]["szi"] == "0.00003"
+    ex._liquidate(acct, "")  # (the remainder closed whole, at the mark)
+    assert acct.position("BTC").szi == 0.0
+    close, first = (fill_json(f, inst) for f in ex.user_fills(ALICE))  # (newest first)
+    assert (first["startPosition"], first["sz"]) == ("0.00123", "0.0012")
+    assert (close["startPosition"], close["sz"], close["dir"]) == ("0.00003", "0.00003", "Close Long")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
-from twin.instruments import InstrumentSpec
+from twin.instruments import InstrumentSpec, held_decimals
 from twin.messages import (
     ANON_ADDRESS, MAX_BATCH, OVER_WEIGHT, Action, ActionErr, ActionOk, ActiveAssetData, BboPush, BookPush, CancelAction, CancelByCloidAction, FillInfo, Filled,
     FillsPush, FundingInfo, FundingPush, ModifyAction, NoopAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate,
@@ -275,6 +275,15 @@ def sz_num(x: float, inst: InstrumentSpec | None) -> str:
     return num(x, inst.sz_decimals if inst is not None else 8)
 
 
+def held_num(x: float, inst: InstrumentSpec | None) -> str:
+    """A size of a position or of a trade in it (szi, startPosition, a fill's or a print's size, a reduce-only
+    order's size cut to the position's): on the lot it is held on, which is finer than the coin's now for a position
+    opened before the venue lowered the coin's szDecimals (instruments.held_decimals). At the coin's decimals, such a
+    position of 0.00123 under 4 read 0.0012, a client anchored on that, and its close of 0.0012 left it flat where
+    the account held 0.00003."""
+    return num(x, held_decimals(x, inst.sz_decimals) if inst is not None else 8)
+
+
 def px_num(x: float) -> str:
     return num(x, 8)
 
@@ -418,7 +427,7 @@ def perp_dexs_json(assets: AssetMap) -> list:
 
 def order_json(o: OrderInfo, inst: InstrumentSpec | None) -> dict:
     """An openOrders row (the documented 6 keys plus origSz, reduceOnly and cloid seen live)."""
-    row = {"coin": o.coin, "side": o.side, "limitPx": px_num(o.limit_px), "sz": sz_num(o.sz, inst), "oid": o.oid,
+    row = {"coin": o.coin, "side": o.side, "limitPx": px_num(o.limit_px), "sz": held_num(o.sz, inst), "oid": o.oid,
            "timestamp": o.timestamp_ms, "origSz": sz_num(o.orig_sz, inst), "reduceOnly": o.reduce_only}
     if o.cloid:
         row["cloid"] = o.cloid
@@ -435,7 +444,7 @@ def frontend_order_json(o: OrderInfo, inst: InstrumentSpec | None) -> dict:
 def fill_json(f: FillInfo, inst: InstrumentSpec | None) -> dict:
     row = {"closedPnl": usd_num(f.closed_pnl), "coin": f.coin, "crossed": f.crossed, "dir": f.direction,
            "hash": fill_hash(f.taker_oid), "oid": f.oid, "px": px_num(f.px), "side": f.side,
-           "startPosition": sz_num(f.start_position, inst), "sz": sz_num(f.sz, inst), "time": f.time_ms,
+           "startPosition": held_num(f.start_position, inst), "sz": held_num(f.sz, inst), "time": f.time_ms,
            "fee": usd_num(f.fee), "feeToken": "USDC", "tid": f.tid, "cloid": f.cloid, "twapId": None}
     if f.liquidation is not None:  # the venue's WsFill/Fill optional field, on the liquidated user's fill
         user, mark, method = f.liquidation
@@ -474,7 +483,7 @@ def clearinghouse_json(state: dict, marks: Mapping[str, float], now_ms: int,
             cross_ntl += p["positionValue"]
             cross_signed_ntl += p["szi"] * mark
         positions.append({"type": "oneWay", "position": {
-            "coin": p["coin"], "szi": sz_num(p["szi"], inst), "entryPx": px_num(p["entryPx"]),
+            "coin": p["coin"], "szi": held_num(p["szi"], inst), "entryPx": px_num(p["entryPx"]),
             "leverage": leverage,
             "liquidationPx": None if p.get("liquidationPx") is None else px_num(p["liquidationPx"]),
             "marginUsed": usd_num(margin), "maxLeverage": inst.max_leverage if inst else p["leverage"],
@@ -505,7 +514,7 @@ def _cum_funding_json(cum: tuple[float, float, float] | None) -> dict:
 def funding_json(f: FundingInfo, inst: InstrumentSpec | None) -> dict:
     """One funding payment as the venue's WsUserFunding (its websocket docs): time, coin, usdc, szi,
     fundingRate; ``usdc`` negative when the position paid."""
-    return {"time": f.time_ms, "coin": f.coin, "usdc": usd_num(f.usdc), "szi": sz_num(f.szi, inst),
+    return {"time": f.time_ms, "coin": f.coin, "usdc": usd_num(f.usdc), "szi": held_num(f.szi, inst),
             "fundingRate": rate_num(f.rate)}
 
 
@@ -569,7 +578,7 @@ def active_asset_data_json(d: ActiveAssetData, inst: InstrumentSpec | None) -> d
 def trade_json(t: TradePush, inst: InstrumentSpec | None) -> dict:
     # the venue's users pair is [buyer, seller]; the twin's market flow has no addresses
     users = list(t.users) if t.users is not None else [ANON_ADDRESS, ANON_ADDRESS]
-    return {"coin": t.coin, "side": t.side, "px": px_num(t.px), "sz": sz_num(t.sz, inst),
+    return {"coin": t.coin, "side": t.side, "px": px_num(t.px), "sz": held_num(t.sz, inst),
             "hash": fill_hash(t.taker_oid), "time": t.time_ms, "tid": t.tid, "users": users}
 
 
