@@ -254,7 +254,8 @@ def test_parses_user_fills_and_order_updates_as_the_twin_gateway_does():
     # a row of a coin we do not trade is read for its coin and time only: an odd one costs nothing of ours
     odd = {"coin": "@107", "time": 1681222255000, "px": None}
     assert p.fill_page([row, odd], 3.0) == (2, 1681222255000, msg.fills[:1]) and p.malformed == 0
-    assert VenueParser("AVAX", "0x" + "ab" * 20).fill_page([dict(row, crossed="no")], 3.0) is None  # ours is read
+    ours = VenueParser("AVAX", "0x" + "ab" * 20)  # ours is read: malformed (the page's other rows kept)
+    assert ours.fill_page([dict(row, crossed="no")], 3.0) == (1, 0, ()) and ours.malformed == 1
     # the live capture of orderUpdates (hyperliquid.md §4): "open" is no event; the venue's own cancels are
     update = {"order": {"coin": "AVAX", "side": "B", "limitPx": "83000.0", "sz": "0.01", "oid": 556696349186,
                         "timestamp": 1790360256851, "origSz": "0.01", "cloid": CLOID}, "status": "open",
@@ -300,6 +301,37 @@ def test_a_fill_row_without_closed_pnl_leaves_the_ledger_its_own_figure():
     led.on_fill(fill.ts, -1, fill.px, fill.sz, fill.fee, fill.is_maker, fill.tid, fill.closed_pnl)
     assert led.position == 0.0 and led.realized == pytest.approx((18.435 - 18.0) * 93.53, abs=1e-9)
     assert led.unrealized(19.0) == 0.0
+
+
+@pytest.mark.parametrize("key", ["startPosition", "closedPnl"])
+def test_a_fill_rows_malformed_optional_number_is_not_known_and_a_bad_row_costs_no_other_fill(key):
+    """A non-numeric startPosition or closedPnl ("abc") refused its row, and the row its whole frame or page: every
+    fill in it lost (a page refused on each attempt ended a recovery there, the pages after it unread). The ledger
+    books a fill without them (its own figures: test above), so the field is not known (None), counted and logged,
+    and the fill kept. A row malformed where a fill needs it (its size) is refused alone: the others are kept."""
+    p = VenueParser("AVAX", "0x" + "ab" * 20)
+    row = {"coin": "AVAX", "crossed": False, "dir": "Close Long", "hash": "0x1", "oid": 7, "px": "18.435", "side": "A",
+           "startPosition": "93.53", "sz": "93.53", "time": 1681222254710, "fee": "0.0", "feeToken": "USDC", "tid": 5,
+           "closedPnl": "1.5"}
+    odd, other = dict(row, **{key: "abc"}), dict(row, tid=6, time=1681222254711)
+    frame = json.dumps({"channel": "userFills", "data": {"user": "0x" + "ab" * 20, "fills": [odd, other]}})
+    msg = p.ws(frame, 3.0)
+    assert msg.kind == "userFills" and [f.tid for _, f in msg.fills] == [fill_key(row["time"], 5),
+                                                                         fill_key(other["time"], 6)]
+    assert msg.newest_ms == other["time"] and p.malformed == 1
+    kept = msg.fills[0][1]
+    assert (kept.start_position, kept.closed_pnl) == ((None, 1.5) if key == "startPosition" else (93.53, None))
+    assert msg.fills[1][1].start_position == 93.53 and msg.fills[1][1].closed_pnl == 1.5
+    bad_size = dict(other, sz="abc")
+    n_rows, newest, fills = p.fill_page([odd, bad_size, dict(row, tid=7, time=1681222254712)], 3.0)
+    assert (n_rows, newest) == (3, 1681222254712) and [f.tid for _, f in fills] == [
+        fill_key(row["time"], 5), fill_key(1681222254712, 7)] and p.malformed == 3
+    # read whole (an account snapshot's query: its watermark is its newest fill), the bad row refuses the page; the
+    # optional number does not
+    assert p.fill_page([odd, bad_size], 3.0, whole=True) is None and p.malformed == 5
+    assert len(p.fill_page([odd], 3.0, whole=True)[2]) == 1 and p.malformed == 6
+    ue = p.ws(json.dumps({"channel": "user", "data": {"fills": [bad_size, odd]}}), 3.0)
+    assert ue.kind == "user" and [f.tid for _, f in ue.fills] == [fill_key(row["time"], 5)] and p.malformed == 8
 
 
 def test_an_order_status_the_venue_does_not_document_is_counted_and_a_cancel_like_one_ends_the_order():

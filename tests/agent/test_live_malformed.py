@@ -9,7 +9,10 @@ import json
 import pytest
 
 from agent.config import AgentConfig
-from agent.gateway.events import BookUpdated, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, Side, Tif
+from agent.gateway.events import (
+    AccountSnapshot, BookUpdated, FillReceived, OrderAcknowledged, OrderRejected, PlaceOrder, RequestAccountSnapshot,
+    Side, Tif,
+)
 from agent.gateway.fills import fill_key
 
 from test_live_gateway import (
@@ -205,3 +208,73 @@ def test_a_fill_given_again_under_another_tid_past_its_orders_size_is_not_booked
     assert core.tracker.overfills == 1
     over = [r for r in records if r["type"] == "overfill"]
     assert [(r["cloid"], r["excess"]) for r in over] == [(copied[0]["cloid"], float(copied[0]["sz"]))]
+
+
+def test_a_fill_whose_start_position_is_not_a_number_on_both_channels_is_booked_not_lost():
+    """The venue sends each fill twice (userFills, then the user channel). A startPosition that is no number ("abc")
+    in both copies refused each frame whole: the fill never reached the agent, its ledger short of it for the run.
+    The agent books a fill without it (Ledger.closed_of_booked: not known), so the field is read as not known,
+    counted (once a copy), and the fill booked once, as the venue made it."""
+    def odd_start(text: str) -> str:
+        if text[:1] != "{" or '"startPosition"' not in text:
+            return text
+        msg = json.loads(text)
+        data = msg.get("data")
+        if not isinstance(data, dict) or data.get("isSnapshot") or msg.get("channel") not in ("userFills", "user"):
+            return text
+        for row in data.get("fills") or ():
+            row["startPosition"] = "abc"
+        odd_start.done.append(msg["channel"])
+        return json.dumps(msg)
+    odd_start.done = []
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+                proxy.rewrite_frame = odd_start
+                assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
+                mid = 0.5 * (first(events, BookUpdated).bids[0][0] + first(events, BookUpdated).asks[0][0])
+                gw.send(PlaceOrder(cloid(73), Side.BUY, float(round(mid * 1.01)), 0.002, Tif.IOC))
+                assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(73)))
+                assert await until(lambda: len(odd_start.done) >= 2)  # both copies went out, altered
+                await asyncio.sleep(0.5)
+                return gw, [e for e in events if type(e) is FillReceived]
+
+        gw, fills = asyncio.run(scenario())
+        venue = bg.call(lambda: [(fill_key(f.time_ms, f.tid), f.sz, f.px) for f in ex.user_fills(ADDR)])
+    assert sorted(odd_start.done) == ["user", "userFills"]
+    assert venue and sorted((f.tid, f.sz, f.px) for f in fills) == sorted(venue)
+    assert all(f.start_position is None for f in fills)
+    assert gw.stats["malformed"] == 2 * len(venue)
+
+
+def test_a_snapshots_fill_query_with_a_malformed_row_of_ours_is_refused_not_a_watermark_below_that_fill():
+    """A fill page keeps its good rows when one is malformed (a recovery lost the rest with it). An account snapshot's
+    fill query must not: its watermark is the newest fill it read, and without the malformed row's (here the
+    session's fill, its size "abc") the snapshot said the fill was not in its position, which holds it: the agent
+    booked the fill again on top. That snapshot is refused (counted), and the next one, read whole, holds the fill."""
+    with served(speed=5.0) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
+                mid = 0.5 * (first(events, BookUpdated).bids[0][0] + first(events, BookUpdated).asks[0][0])
+                gw.send(PlaceOrder(cloid(74), Side.BUY, float(round(mid * 1.01)), 0.001, Tif.IOC))
+                assert await until(lambda: first(events, FillReceived))
+                async with proxy.session.post(bg.base_url + "/info", json={"type": "userFillsByTime", "user": ADDR,
+                                                                           "startTime": 0}) as reply:
+                    rows = await reply.json()
+                for row in rows:
+                    row["sz"] = "abc"
+                proxy.info_answers["userFillsByTime"] = json.dumps(rows)
+                n = len(events)
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: proxy.answered == ["userFillsByTime"])
+                await asyncio.sleep(0.5)  # (the snapshot, had it been taken, is given by now)
+                refused = not any(type(e) is AccountSnapshot for e in events[n:])
+                gw.send(RequestAccountSnapshot())
+                assert await until(lambda: any(type(e) is AccountSnapshot for e in events[n:]))
+                return gw, events, refused
+
+        gw, events, refused = asyncio.run(scenario())
+    fill = first(events, FillReceived)
+    assert refused and gw.stats["malformed"] == 1
+    assert all(e.last_fill_tid >= fill.tid for e in events if type(e) is AccountSnapshot and e.ts >= fill.ts)

@@ -21,6 +21,7 @@ import logging
 import math
 import re
 import time
+from functools import partial
 from typing import Any, Awaitable, Callable
 
 import aiohttp
@@ -852,7 +853,7 @@ class HyperliquidGateway(CommandRouter):
         orders_body, complete = await asyncio.gather(
             self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders", FOR_SNAPSHOT),
             # only fills since the last snapshot's state (less a minute): few rows, each 20 of them 1 more IP weight
-            self._fill_pages(self._fills_since_ms, 1, keep, "userFills", rows, FOR_SNAPSHOT))
+            self._fill_pages(self._fills_since_ms, 1, keep, "userFills", rows, FOR_SNAPSHOT, whole=True))
         orders = self.parser.open_orders(orders_body) if orders_body is not None else None
         if orders is None or not complete:
             return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
@@ -1218,13 +1219,16 @@ class HyperliquidGateway(CommandRouter):
             self._emit(IpWeightSpent(self._now(), pages_weight(rows), request))
 
     async def _fill_pages(self, start_ms: int, attempts: int, on_page: Callable[[tuple[TimedFill, ...]], None],
-                          what: str, rows: list[int] | None = None, for_command: str = "") -> bool:
+                          what: str, rows: list[int] | None = None, for_command: str = "", whole: bool = False) -> bool:
         """Every fill from ``start_ms`` (venue ms, inclusive) on, by userFillsByTime page by page (``_pages``):
         each page's fills of this coin (with their time in ms) to ``on_page`` as it comes. A page holds under 500
         rows only when nothing is after it (the smaller of the venue's documented caps); 20 full pages are the
         10000 fills the venue keeps. A 429 is RateLimited ``what`` (for ``for_command``). ``rows``: each page's rows
-        (every coin's) are appended to it, for the query's IP weight."""
-        return await self._pages("userFillsByTime", self.parser.fill_page, start_ms, attempts, on_page, what,
+        (every coin's) are appended to it, for the query's IP weight. A malformed row is dropped alone (a page refused
+        on each attempt ended a recovery, the fills after it lost); ``whole``: it refuses its page (a snapshot's query:
+        the snapshot is asked for again, its watermark never below a fill in its position)."""
+        parse = partial(self.parser.fill_page, whole=True) if whole else self.parser.fill_page
+        return await self._pages("userFillsByTime", parse, start_ms, attempts, on_page, what,
                                  _FILL_PAGE, _FILL_PAGES, "fill query", rows, for_command)
 
     async def _pages(self, kind: str, parse: Callable, start_ms: int, attempts: int, on_page: Callable,

@@ -1,7 +1,8 @@
 """The venue's JSON (websocket frames and REST replies) as gateway events and small typed rows.
 
 Shapes are hyperliquid.md §1, §2.3 and §4. Nothing here raises on bad input: a message that does
-not have the venue's shape is counted in ``VenueParser.malformed``, logged (truncated) and dropped.
+not have the venue's shape is counted in ``VenueParser.malformed``, logged (truncated) and dropped: a fill row
+alone, not the frame or page it came in, and a fill's optional number (closedPnl, startPosition) alone, not the fill.
 """
 from __future__ import annotations
 
@@ -336,8 +337,7 @@ class VenueParser:
         snapshot = data.get("isSnapshot", False)
         if not isinstance(snapshot, bool):  # read as live, the history it holds was given as new fills
             raise MalformedMessage(f"isSnapshot = {_short(snapshot)}")
-        rows = self._timed_fills(fills, ts)  # all parsed first: a bad row drops the frame, not half of it
-        newest = max((_time_ms(f) for f in fills), default=0)
+        rows, newest = self._timed_fills(fills, ts, "userFills row")
         return WsMessage("userFills", fills=rows, newest_ms=newest, snapshot=snapshot)
 
     def _user_events(self, data: Any, ts: float) -> WsMessage:
@@ -347,9 +347,7 @@ class VenueParser:
         if not isinstance(data, dict):
             raise MalformedMessage(f"user data = {_short(data)}")
         if "fills" in data:
-            fills = _list(data["fills"], "fills")
-            rows = self._timed_fills(fills, ts)
-            newest = max((_time_ms(f) for f in fills), default=0)
+            rows, newest = self._timed_fills(_list(data["fills"], "fills"), ts, "user fill row")
             return WsMessage("user", fills=rows, newest_ms=newest)
         if "nonUserCancel" in data:
             out = []
@@ -374,9 +372,23 @@ class VenueParser:
         time_ms = _time_ms(f)
         return FundingPaid(ts, coin, _num(f, "usdc"), _num(f, "szi"), _num(f, "fundingRate"), time_ms)
 
-    def _timed_fills(self, fills: list, ts: float) -> tuple[tuple[int, FillReceived], ...]:
-        rows = [(_time_ms(f), self._fill(f, ts)) for f in fills]
-        return tuple((t, f) for t, f in rows if f is not None)
+    def _timed_fills(self, fills: list, ts: float, what: str,
+                     whole: bool = False) -> tuple[tuple[tuple[int, FillReceived], ...], int]:
+        """(this coin's fills with their time in ms, the newest time of a row read, every coin). A malformed row is
+        counted and logged, and the rest kept: one bad row refused the whole frame or page, and a fill query's page
+        refused on every attempt ended the recovery there, its other fills and those of the pages after it lost.
+        ``whole``: a malformed row refuses them all (raises), for an account snapshot's fill query, whose watermark
+        is its newest fill: without the row's, a fill in the snapshot's position given since was booked again."""
+        if whole:
+            rows = [(_time_ms(f), self._fill(f, ts)) for f in fills]
+        else:
+            rows = []
+            for f in fills:
+                row = self._safe(what, f, lambda: (_time_ms(f), self._fill(f, ts)))
+                if row is not None:
+                    rows.append(row)
+        newest = max((t for t, _ in rows), default=0)
+        return tuple((t, f) for t, f in rows if f is not None), newest
 
     def _fill(self, f: Any, ts: float) -> FillReceived | None:
         """This coin's fill; None for another coin's, whose other fields are not read (an odd row of a
@@ -390,9 +402,16 @@ class VenueParser:
         if not isinstance(crossed, bool):
             raise MalformedMessage(f"crossed = {crossed!r}")
         # (the venue always sends it; without it, not known: 0 would be the venue's word that a close realised 0)
-        closed = _num(f, "closedPnl") if "closedPnl" in f else None
-        start = _num(f, "startPosition") if "startPosition" in f else None  # (likewise: not known, not 0)
+        closed = self._optional_num(f, "closedPnl")
+        start = self._optional_num(f, "startPosition")  # (likewise: not known, not 0)
         return FillReceived(ts, order_name(_cloid(f), oid), oid, px, sz, side, fee, not crossed, tid, closed, start)
+
+    def _optional_num(self, f: dict, key: str) -> float | None:
+        """A fill's number the ledger can do without (closedPnl, startPosition: it works them out itself): None when
+        absent, and when malformed (counted and logged): that refused the fill, a whole frame or page with it."""
+        if key not in f:
+            return None
+        return self._safe(f"fill's {key}", f, lambda: _num(f, key))
 
     def _order_updates(self, data: Any, ts: float) -> list:
         out = []
@@ -462,12 +481,14 @@ class VenueParser:
             return tuple(rows)
         return self._safe("openOrders", body, parse)
 
-    def fill_page(self, body: Any, ts: float) -> tuple[int, int, tuple[tuple[int, FillReceived], ...]] | None:
+    def fill_page(self, body: Any, ts: float,
+                  whole: bool = False) -> tuple[int, int, tuple[tuple[int, FillReceived], ...]] | None:
         """A userFillsByTime page: (rows in it and their newest time in ms, every coin; this coin's fills
-        with their time in ms)."""
+        with their time in ms). A malformed row is dropped alone; ``whole``: it refuses the page (``_timed_fills``)."""
         def parse():
             rows = _list(body, "fills")
-            return len(rows), max((_time_ms(f) for f in rows), default=0), self._timed_fills(rows, ts)
+            fills, newest = self._timed_fills(rows, ts, "userFillsByTime row", whole)
+            return len(rows), newest, fills
         return self._safe("userFillsByTime", body, parse)
 
     def funding_page(self, body: Any, ts: float) -> tuple[int, int, tuple[FundingPaid, ...]] | None:
