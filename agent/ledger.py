@@ -34,7 +34,7 @@ class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fills", "maker_fills",
                  "volume_usd", "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored", "_in_snapshot", "_snapshot", "start_position", "start_entry_px",
-                 "start_mid", "_flat_cost", "sz_decimals")
+                 "start_mid", "_flat_cost", "sz_decimals", "unbooked")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True,
                  sz_decimals: int | None = None) -> None:
@@ -53,6 +53,9 @@ class Ledger:
         # venue's order and one left it flat mid-block (the block's later ones take it up), or the venue's closedPnl
         # was not from the ledger's entry price (the anchor's, as the wire rounded it). The next fill takes it up
         self._flat_cost = 0.0
+        # the overfills' excess, signed: the venue's position holds it, the ledger's not (on_excess). The booked start
+        # of a later fill is the venue's (its startPosition) less it (closed_of_booked)
+        self.unbooked = 0.0
         self.realized = 0.0
         self.fees = 0.0
         self.funding = 0.0  # funding received less funding paid, USDC (the venue's sign: negative when paid)
@@ -111,14 +114,24 @@ class Ledger:
         venue's order (fills of one ms come in tid order, a hash), and there the closedPnl was spread over the size
         the ledger's position would close: a block's overfill that reversed the position, given before the fill
         that opened it (the ledger flat), booked 0.0016/0.0026 of what its part closed, the rest left in the entry
-        price (test_core.py). After an earlier fill's excess (never booked: the venue's position holds it, the
-        ledger's not) neither is the start of the fills booked, and the split is a guess either way (exact would
-        need the excess known to be the venue's fill, which a copy under another tid is not); the net is right
-        whatever the split (_move's cost identity holds whatever closedPnl it is given; test_ledger_vs_twin.py)."""
+        price (test_core.py).
+
+        After an earlier fill's excess (never booked: the venue's position holds it, the ledger's not, ``unbooked``)
+        the start of the sizes booked is the venue's less that excess. Where the booked part closes nothing from it,
+        it realised nothing (split by the venue's start alone, a buy adding to the ledger's long after an excess
+        that left the venue short booked what the venue's fill closed of the short: test_ledger_vs_twin.py). Where
+        it closes some, the venue's closedPnl is from the venue's entry price, which the excess moved: the ledger's
+        own figure (None). This takes the excess for the venue's fill; a copy under another tid is not, and then the
+        split is off; the net is right whatever the split (_move's cost identity holds whatever closedPnl it is
+        given; test_ledger_vs_twin.py)."""
         if closed_pnl is None or booked >= sz:
             return closed_pnl
         if start_position is not None:
-            p = start_position
+            p = start_position - self.unbooked
+            if not p or (p > 0) == (side > 0):
+                return 0.0  # the booked part opens or adds: nothing closed
+            if abs(self.unbooked) >= 1e-9:  # (below any lot: float residue, an excess of 1e-12 is none)
+                return None
         elif not self.anchored or (tid and tid <= self.watermark):
             return closed_pnl * booked / sz
         else:
@@ -127,6 +140,11 @@ class Ledger:
             return closed_pnl * booked / sz
         closing = sz if sz < abs(p) else abs(p)
         return closed_pnl * (booked if booked < closing else closing) / closing
+
+    def on_excess(self, side: int, size: float) -> None:
+        """A fill's ``size`` past its order's that the core did not book (``side`` the fill's): the venue's position
+        holds it, the ledger's not (closed_of_booked)."""
+        self.unbooked = self._on_lot(self.unbooked + side * size)  # (a sum of sizes: on the lot, as the position)
 
     def on_funding(self, usdc: float) -> None:
         """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""

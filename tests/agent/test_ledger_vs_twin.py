@@ -331,6 +331,33 @@ def test_a_large_position_closed_in_several_fills_is_flat_on_the_lot_not_a_resid
     assert led.net(1.1) == pytest.approx(acct.account_value({coin: 1.1}) - start_value, abs=1e-6)
 
 
+@pytest.mark.parametrize("then_sells", [False, True])
+def test_an_overfill_after_an_earlier_excess_that_flipped_the_venues_position_books_what_the_booked_part_closed(
+        then_sells):
+    """Long 0.001 at 100,000: a sell of 0.002 comes past its order's size whole (nothing booked): the venue is short
+    0.001, the ledger still long. Then a buy of 0.002 past its order's size, 0.001 of it booked: the venue's fill
+    closes its short (startPosition -0.001, a closedPnl), while the booked part adds to the ledger's long and closes
+    nothing. closed_of_booked split the venue's closedPnl by the venue's start alone and booked all of it: realised
+    PnL where the account given the sizes booked has none, and the long's entry price off by it. The venue's start
+    less the excess the ledger never booked is the booked start. Then a sell that fits in part closes the long: the
+    venue's closedPnl is from its own entry price (99,000), not the booked long's (99,500), so the ledger's figure."""
+    venue, booked = _account(1, 100_000), _account(1, 100_000)
+    led = Ledger(sz_decimals=3)
+    led.anchor(LOT, 100_000.0, 0)
+    fills = [(-1, 101_000.0, 2, 0), (1, 99_000.0, 2, 1)] + ([(-1, 102_000.0, 3, 1)] if then_sells else [])
+    for side, px, lots, part in fills:
+        made = venue.apply_fill("BTC", side > 0, px, lots * LOT, 0.0)
+        closed = led.closed_of_booked(side, lots * LOT, part * LOT, 0, made.closed_pnl, made.start_position)
+        led.on_excess(side, (lots - part) * LOT)
+        if part:
+            booked.apply_fill("BTC", side > 0, px, part * LOT, 0.0)
+            led.on_fill(1.0, side, px, part * LOT, 0.0, True, closed_pnl=closed)
+    pos = booked.position("BTC")
+    assert led.position == pytest.approx(pos.szi, abs=1e-12) and led.entry_px == pytest.approx(pos.entry_px)
+    assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-9)
+    assert pos.realized_pnl == pytest.approx(2_500.0 * LOT if then_sells else 0.0)  # (from the long's 99,500)
+
+
 @given(start_lots=st.integers(-2000, 2000), fills=st.lists(st.tuples(_FILL, st.integers(0, 2999)), min_size=1,
                                                             max_size=5), order=st.randoms(use_true_random=False))
 @settings(max_examples=300, deadline=None)
