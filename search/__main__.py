@@ -123,19 +123,35 @@ def _deadline(timeout_s: float | None):
         # (not joined: it can raise no more, and ends at once; a Ctrl-C in a join lost the episode just finished)
 
 
+# this thread's last episode that finished (_attempt), read by a search cut between its return and its hand-over
+_finished = threading.local()
+
+
 def _attempt(task: tuple, timeout_s: float | None = None) -> dict:
     """``_episode``, or the record of its failure (trial, seed, error, traceback): an exception in one episode (a
     bug its parameters reach, say) ended the whole search, and every episode already done was lost with it. An
     episode still running after ``timeout_s`` wall seconds is stopped and recorded as timed out: a hung one (a loop
-    that never ends) stalled a pooled search for ever, its worker busy and the search waiting on it."""
+    that never ends) stalled a pooled search for ever, its worker busy and the search waiting on it.
+
+    The result is kept in ``_finished`` as the episode returns (CPython runs no signal handler between a Python
+    function's return and its caller's store): a Ctrl-C as the timer is put away, or before the caller has it, no
+    longer loses it (``_just_finished``)."""
     try:
         with _deadline(timeout_s):
-            return _episode(task)
+            _finished.result = _episode(task)
+            return _finished.result
     except EpisodeTimedOut:
         return {**_failure(task, f"timed out: still running after {timeout_s:g} s of wall-clock time "
                                  f"(--episode-timeout)", traceback.format_exc()), "timed_out": True}
     except Exception as e:
         return _failure(task, f"{type(e).__name__}: {e}", traceback.format_exc())
+
+
+def _just_finished(task: tuple) -> dict | None:
+    """``task``'s episode's result if it finished in this thread (``_attempt``), else None (its work, a test's, keeps
+    none, or it was under way)."""
+    r = getattr(_finished, "result", None)
+    return r if r is not None and (r.get("trial"), r.get("seed")) == (task[0], task[2]) else None
 
 
 def _failure(task: tuple, error: str, tb: str) -> dict:
@@ -403,7 +419,18 @@ def _run(tasks: list, workers: int, progress: bool, on_result=None, work=None) -
     try:
         if workers == 1:
             for task in tasks:
-                emit(work(task))
+                _finished.result = None
+                r = None
+                try:
+                    r = work(task)
+                    emit(r)
+                except KeyboardInterrupt:
+                    # a Ctrl-C between the episode's return and its hand-over (as its timer was put away, or at
+                    # emit's first step) lost it: handed over again (emit takes it once, as the pool's)
+                    r = r if r is not None else _just_finished(task)
+                    if r is not None:
+                        emit(r)
+                    raise
         else:
             _pooled(tasks, workers, work, emit)
     except KeyboardInterrupt:

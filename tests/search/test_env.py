@@ -354,6 +354,49 @@ def test_ctrl_c_keeps_the_episodes_finished_and_writes_their_results(tmp_path, m
     assert AgentConfig.load(str(out / "best.yaml"))
 
 
+@contextmanager
+def _interrupt_at(name: str, nth: int):
+    """A Ctrl-C at the ``nth`` entry (a call, or a generator's resumption) of search/__main__.py's function ``name``:
+    its KeyboardInterrupt raised there, as a signal landing at its first instruction raises it (once: the tracer is
+    then unset, as any tracer that raises)."""
+    import sys
+    seen = []
+
+    def tracer(frame, event, arg):
+        code = frame.f_code
+        if event == "call" and code.co_name == name and code.co_filename.endswith("search/__main__.py"):
+            seen.append(name)
+            if len(seen) == nth:
+                raise KeyboardInterrupt
+        return None
+    before = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        yield seen
+    finally:
+        sys.settrace(before)
+
+
+@pytest.mark.parametrize("where, nth", [("emit", 2), ("_deadline", 4)],
+                         ids=["as-it-is-handed-over", "as-its-timer-is-put-away"])
+def test_a_ctrl_c_between_an_episodes_return_and_its_journal_line_keeps_it(tmp_path, capsys, where, nth):
+    """--workers 1: a Ctrl-C that landed after an episode returned and before it was kept (as it was handed over, or
+    as its wall-clock timer was put away, _deadline's exit) lost it: not journalled, not in results.json, and the
+    search said "1 of 6 episodes finished" where 2 had. Each episode that finished is kept, journalled and written."""
+    import search.__main__ as cli
+
+    out = tmp_path / "s"
+    with _interrupt_at(where, nth) as seen:
+        status = cli.main(["--trials", "3", "--seeds", "2", "--episode", "2m", "--step", "1m", "--workers", "1",
+                           "--quiet", "--out", str(out)])
+    assert len(seen) == nth and status == 130
+    assert "interrupted (Ctrl-C): 2 of 6 episodes finished" in capsys.readouterr().err
+    lines = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    assert [(r["trial"], r["seed"]) for r in lines] == [(0, 0), (0, 1)]
+    res = json.loads((out / "results.json").read_text())
+    assert [(t["trial"], len(t["episodes"])) for t in res["trials"]] == [(0, 2)]
+
+
 @pytest.mark.parametrize("full", ["during the search", "after it"])
 def test_a_full_disk_under_a_search_prints_its_table_then_exits_2_naming_the_folder(tmp_path, monkeypatch, capsys,
                                                                                    disk_with, full):
