@@ -121,18 +121,22 @@ class Ledger:
         it realised nothing (split by the venue's start alone, a buy adding to the ledger's long after an excess
         that left the venue short booked what the venue's fill closed of the short: test_ledger_vs_twin.py). Where
         it closes some, the venue's closedPnl is from the venue's entry price, which the excess moved: the ledger's
-        own figure (None). This takes the excess for the venue's fill; a copy under another tid is not, and then the
+        own figure (None); so for a fill booked whole (``booked`` = ``sz``) after an excess, which the core hands
+        here too. This takes the excess for the venue's fill; a copy under another tid is not, and then the
         split is off; the net is right whatever the split (_move's cost identity holds whatever closedPnl it is
         given; test_ledger_vs_twin.py)."""
-        if closed_pnl is None or booked >= sz:
+        moves = self.anchored and not (tid and tid <= self.watermark)  # (else the anchor's position holds it)
+        unbooked = self.unbooked if moves else 0.0  # (the excess is past the anchor: not in a fill's start before it)
+        excess = abs(unbooked) >= 1e-9  # (below any lot: float residue, an excess of 1e-12 is none)
+        if closed_pnl is None or (booked >= sz and not excess):
             return closed_pnl
         if start_position is not None:
-            p = start_position - self.unbooked
+            p = start_position - unbooked
             if not p or (p > 0) == (side > 0):
                 return 0.0  # the booked part opens or adds: nothing closed
-            if abs(self.unbooked) >= 1e-9:  # (below any lot: float residue, an excess of 1e-12 is none)
+            if excess:
                 return None
-        elif not self.anchored or (tid and tid <= self.watermark):
+        elif not moves:
             return closed_pnl * booked / sz
         else:
             p = self.position

@@ -2994,25 +2994,30 @@ def test_an_overfill_given_before_the_fill_that_opened_the_position_books_what_i
         assert led.realized == pytest.approx(pos.realized_pnl * 0.0016 / 0.0026, abs=1e-12)
 
 
-def test_an_overfill_after_an_excess_that_flipped_the_venues_position_books_nothing_its_booked_part_did_not_close():
+@pytest.mark.parametrize("then_ask", [False, True])
+def test_an_overfill_after_an_excess_that_flipped_the_venues_position_books_nothing_its_booked_part_did_not_close(
+        then_ask):
     """At Full: the first bid fills whole (0.0016), then the first ask 0.0032 past its size (0.0016 booked: the
     ledger flat, the venue short 0.0032), then the second bid 0.001 past its size. The venue's bid fill closes its
     short (startPosition -0.0032, a closedPnl); the booked part opens a long from the ledger's flat. The core booked
     the venue's closedPnl on it (split by the venue's start alone): realised PnL the account given the sizes booked
     does not have, and the long's entry price off by it. The ledger keeps the excess it never booked, and the booked
-    start is the venue's less it."""
+    start is the venue's less it. Then the second ask fills whole (no overfill): the venue's closedPnl is of its own
+    long (0.0002, from its entry price), and the core booked it where the booked long of 0.0024 closed more."""
     from agent.gateway.events import FillReceived
     from twin.accounts import Account
     core, placed = _full_ladder_resting(quoting())
     bids = [p for p in placed if p.side is Side.BUY]
-    ask = next(p for p in placed if p.side is Side.SELL)
+    asks = [p for p in placed if p.side is Side.SELL]
     venue, booked = Account("0x" + "a1" * 20, 1e6), Account("0x" + "a2" * 20, 1e6)
-    for n, (o, past) in enumerate(((bids[0], 0.0), (ask, 0.0032), (bids[1], 0.001))):
+    steps = ((bids[0], 0.0), (asks[0], 0.0032), (bids[1], 0.001)) + (((asks[1], 0.0),) if then_ask else ())
+    for n, (o, past) in enumerate(steps):
         res = venue.apply_fill("BTC", o.side is Side.BUY, o.px, o.sz + past, 0.0)
         booked.apply_fill("BTC", o.side is Side.BUY, o.px, o.sz, 0.0)
         core.handle(FillReceived(1.0 + n, o.cloid, 100 + n, o.px, o.sz + past, o.side, 0.0, True,
                                  ((1 + n) * 1000 << 64) + n, res.closed_pnl, res.start_position))
-    assert core.tracker.overfills == 2 and res.start_position == pytest.approx(-0.0032) and res.closed_pnl
+    assert core.tracker.overfills == 2 and res.closed_pnl
+    assert res.start_position == pytest.approx(0.0002 if then_ask else -0.0032)
     led, pos = core.ledger, booked.positions["BTC"]
     assert led.position == pytest.approx(pos.szi, abs=1e-12) and led.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
     assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-12) and pos.realized_pnl > 0.0

@@ -331,7 +331,7 @@ def test_a_large_position_closed_in_several_fills_is_flat_on_the_lot_not_a_resid
     assert led.net(1.1) == pytest.approx(acct.account_value({coin: 1.1}) - start_value, abs=1e-6)
 
 
-@pytest.mark.parametrize("then_sells", [False, True])
+@pytest.mark.parametrize("then_sells", [0, 3, 1], ids=["no-sell", "sell-past-its-size", "sell-that-fits"])
 def test_an_overfill_after_an_earlier_excess_that_flipped_the_venues_position_books_what_the_booked_part_closed(
         then_sells):
     """Long 0.001 at 100,000: a sell of 0.002 comes past its order's size whole (nothing booked): the venue is short
@@ -340,11 +340,12 @@ def test_an_overfill_after_an_earlier_excess_that_flipped_the_venues_position_bo
     nothing. closed_of_booked split the venue's closedPnl by the venue's start alone and booked all of it: realised
     PnL where the account given the sizes booked has none, and the long's entry price off by it. The venue's start
     less the excess the ledger never booked is the booked start. Then a sell that fits in part closes the long: the
-    venue's closedPnl is from its own entry price (99,000), not the booked long's (99,500), so the ledger's figure."""
+    venue's closedPnl is from its own entry price (99,000), not the booked long's (99,500), so the ledger's figure;
+    and so for a sell that fits whole (no overfill of its own), which booked the venue's 3.0 where the long made 2.5."""
     venue, booked = _account(1, 100_000), _account(1, 100_000)
     led = Ledger(sz_decimals=3)
     led.anchor(LOT, 100_000.0, 0)
-    fills = [(-1, 101_000.0, 2, 0), (1, 99_000.0, 2, 1)] + ([(-1, 102_000.0, 3, 1)] if then_sells else [])
+    fills = [(-1, 101_000.0, 2, 0), (1, 99_000.0, 2, 1)] + ([(-1, 102_000.0, then_sells, 1)] if then_sells else [])
     for side, px, lots, part in fills:
         made = venue.apply_fill("BTC", side > 0, px, lots * LOT, 0.0)
         closed = led.closed_of_booked(side, lots * LOT, part * LOT, 0, made.closed_pnl, made.start_position)
