@@ -164,7 +164,9 @@ def _logit_slope(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float | None:
     """Cox's calibration slope: b of the weighted logistic regression logit P(y) = a + b·logit(p) (Newton's method,
     each step halved until the likelihood rises). 1 when the log-odds spread as the outcomes do; a k wrong by a
     factor spreads them by about that factor, where the OLS slope (on p itself) hardly moves. None without spread
-    in p, or when it does not converge."""
+    in p, when it does not converge, or where the likelihood has no maximum: every outcome alike (a few quotes, none
+    filled), or the fills all above the rest in P (separated: the fitted probabilities reach the outcomes as the slope
+    runs off, and the number Newton's method stops at is no estimate)."""
     q = np.clip(p, 1e-9, 1.0 - 1e-9)
     X = np.column_stack((np.ones_like(q), np.log(q / (1.0 - q))))
 
@@ -190,6 +192,8 @@ def _logit_slope(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float | None:
         converged = abs(new - ll) <= 1e-12 * max(1.0, abs(ll))
         ll = new
         if converged:
+            if np.abs(y - 0.5 * (1.0 + np.tanh(0.5 * (X @ beta)))).max() < 1e-6:  # (every outcome alike too)
+                return None
             return round(float(beta[1]), 4) if np.isfinite(beta[1]) else None
     return None
 

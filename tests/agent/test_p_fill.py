@@ -153,3 +153,14 @@ def test_on_the_twin_p_fill_is_scored_into_the_summary_and_a_wrong_fill_model_sc
     for wrong in (score(10 * A * np.exp(-k * d), t, y, T), score(A * np.exp(-2 * k * d), t, y, T)):
         assert wrong["brier"] > own["brier"] + 0.02
         assert abs(wrong["logit_slope"] - 1.0) > abs(own["logit_slope"] - 1.0)
+
+
+def test_no_cox_slope_where_the_outcomes_cannot_give_one():
+    """A few quotes, none filled (or all, or the fills all above the rest in P): the logistic fit has no maximum
+    (its slope runs off while the likelihood creeps up), so no slope is given, where one would be a number the
+    iteration stopped at. With both outcomes overlapping in P the slope is given."""
+    lam = np.array([0.2, 0.5, 1.0, 2.0])
+    for y in ([0, 0, 0, 0], [1, 1, 1, 1], [0, 0, 1, 1]):
+        t = np.where(np.array(y) == 1, 0.5, T)
+        assert score(lam, t, np.array(y, float), T)["logit_slope"] is None, y
+    assert score(lam, np.array([T, 0.5, T, 0.5]), np.array([0.0, 1, 0, 1]), T)["logit_slope"] is not None
