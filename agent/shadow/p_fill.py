@@ -148,10 +148,13 @@ class PFillScore:
 
 def _censoring_survival(t: np.ndarray, censored: np.ndarray):
     """Kaplan-Meier G(s−) = P(not censored before s), of the orders' times ``t`` (at most T) and which of them
-    were censored: a function of an array of times."""
-    times, at_or_after = np.unique(t, return_counts=True)
-    at_risk = len(t) - np.concatenate(([0], np.cumsum(at_or_after)[:-1]))  # orders with t ≥ each time
+    were censored: a function of an array of times. At a time a fill and a censoring share, the fill comes first
+    and is not at risk of it: so the weights sum to the orders and the weighted fill rate is the Kaplan-Meier one
+    (with the fill at risk, a fill and a cancel at one time among 4 orders gave 0.27 for 0.25)."""
+    times, at = np.unique(t, return_counts=True)
     events = np.bincount(np.searchsorted(times, t[censored]), minlength=len(times))
+    # at risk of each time's censorings: the orders after it and those censored at it (at T, no censoring: 1)
+    at_risk = np.maximum(len(t) - np.cumsum(at) + events, 1)
     after = np.cumprod(1.0 - events / at_risk)  # G just after each time
 
     def before(s: np.ndarray) -> np.ndarray:

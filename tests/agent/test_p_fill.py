@@ -164,3 +164,17 @@ def test_no_cox_slope_where_the_outcomes_cannot_give_one():
         t = np.where(np.array(y) == 1, 0.5, T)
         assert score(lam, t, np.array(y, float), T)["logit_slope"] is None, y
     assert score(lam, np.array([T, 0.5, T, 0.5]), np.array([0.0, 1, 0, 1]), T)["logit_slope"] is not None
+
+
+def test_a_fill_and_a_cancel_at_the_same_time_weigh_as_the_kaplan_meier_fill_rate_says():
+    """Times tie (a fill made before its ack and a cancel answered with it are both at 0; the twin's session above
+    has a hundred fills at 0): the fill comes first, so it is not at risk of the cancel at its time. Of 4 orders, one
+    filled and one censored at 0.5 and two rested T: 3 at risk of the censoring, G(T) = 2/3, the two weigh 3/2 each
+    and the weights sum to the 4 orders; observed 1/4, the Kaplan-Meier rate (1 of 4 at risk at 0.5), not 1/(1 +
+    8/3) as with the fill counted at risk of the cancel."""
+    lam = np.array([1.0, 0.5, 0.2, 0.1])
+    s = score(lam, np.array([0.5, 0.5, T, T]), np.array([1.0, 0.0, 0.0, 0.0]), T)
+    assert s["outcome_known_share"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["observed"] == pytest.approx(0.25)
+    p = -np.expm1(-lam[[0, 2, 3]] * T)
+    assert s["brier"] == pytest.approx(((1 - p[0]) ** 2 + 1.5 * p[1] ** 2 + 1.5 * p[2] ** 2) / 4, abs=1e-6)
