@@ -7,7 +7,10 @@ import pytest
 
 from agent.config import AgentConfig
 from agent.execution.orders import OrderTracker
-from agent.gateway.events import Batch, CancelAcknowledged, CancelOrder, FillReceived, OrderRejected, PlaceOrder, Reason
+from agent.gateway.events import (
+    Batch, CancelAcknowledged, CancelOrder, FillReceived, ModifyAcknowledged, ModifyOrder, OrderRejected, PlaceOrder,
+    Reason, Tif,
+)
 from agent.report import trading_summary
 from agent.session import build_session
 from agent.shadow.p_fill import PFillScore, score
@@ -178,3 +181,19 @@ def test_a_fill_and_a_cancel_at_the_same_time_weigh_as_the_kaplan_meier_fill_rat
     assert s["observed"] == pytest.approx(0.25)
     p = -np.expm1(-lam[[0, 2, 3]] * T)
     assert s["brier"] == pytest.approx(((1 - p[0]) ** 2 + 1.5 * p[1] ** 2 + 1.5 * p[2] ** 2) / 4, abs=1e-6)
+
+
+def test_a_modify_scores_its_new_leg_from_its_ack_and_an_ioc_flatten_is_no_quote():
+    """A modify moves a quote: the old leg is censored at the replace, the new one scored at its own price from its
+    own ack. An IOC is a flatten, not a quote at a distance the model priced: not scored."""
+    tr, pf = OrderTracker(), PFillScore(T, grace_s=0.5)
+    placed(tr, pf, "old", BUY, 99.0)
+    mod, ioc = ModifyOrder("old", "new", 99.5, 1.0, side=BUY), PlaceOrder("ioc", SELL, 90.0, 1.0, Tif.IOC)
+    tr.on_command(mod, 0.4)
+    tr.on_command(ioc, 0.4)
+    pf.on_cycle([Batch((mod,)), ioc], 100.2, 1.0, 1.0, tr.orders)
+    tr.on_event(ModifyAcknowledged(0.5, "old", "new", 2, True))
+    assert set(pf._pending) == {"old", "new"}
+    pf.settle(5.0, tr.orders)
+    assert sorted(zip(pf.delta, (round(t, 9) for t in pf.time), pf.filled)) == [
+        (pytest.approx(0.7), T, 0), (1.0, 0.4, 0)]
