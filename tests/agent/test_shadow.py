@@ -272,6 +272,8 @@ def test_shadow_s_exits_filling_are_no_real_volume_of_the_gap_measured_where_ord
     assert core.ledger.fills > 0 and abs(core.tracker.position) < 0.03  # the exits filled
     s = core.graduation.shadow.summary()
     assert s["real_fills"] == 0 and s["real_volume"] == 0.0 and s["paper_fills"] == 0
+    # nor are they GLFT's quotes at the distance it priced: P(fill) scores none of them (agent.shadow.p_fill)
+    assert core.graduation.p_fill.summary(core.tracker.now, core.tracker.orders)["orders"] == 0
 
 
 def test_shadow_s_paper_quotes_are_pulled_when_real_ones_would_be_so_no_print_fills_them_stale():
