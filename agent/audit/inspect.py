@@ -505,8 +505,8 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"IR {_num(rec.get('information_ratio'), 3)}, MI {_num(rec.get('mi_bits'), 4)} bits "
                 f"(ratio {_num(rec.get('mi_ratio'), 3)}{_mi_shortfall(rec.get('mi_shortfall_se'))}), "
                 f"calibration slope {_num(rec.get('calibration_slope'), 3)}, "
-                f"edge bias {_num(rec.get('edge_bias_bps'), 3)} bps; bad periods {rec.get('consecutive_bad')}, "
-                f"good {rec.get('consecutive_good')}")
+                f"edge bias {_num(rec.get('edge_bias_bps'), 3)} bps; bad periods {rec.get('consecutive_bad')} in a row"
+                f"{_recent_bad(rec.get('recent_bad'))}, good {rec.get('consecutive_good')}")
     if kind == "quota_hold":
         if rec.get("state") == "released":
             return (f"{ts}  quota   the venue's first quota report came: {_resumes(rec)} "
@@ -522,6 +522,12 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"requoting share {_num(rec.get('ip_quote_limit'), 6)} (budget.ip_quote_frac of ip_weight_per_minute; "
                 f"the rest kept for cancels and snapshots) until it falls")
     return _as_written(rec, wall)
+
+
+def _recent_bad(n) -> str:
+    """A scorecard's bad periods of the last demote_within_periods (what counts it degraded on evidence); nothing for
+    a log written before the record carried them."""
+    return f", {n} of the last demote_within_periods" if isinstance(n, int) and not isinstance(n, bool) else ""
 
 
 def _mi_shortfall(se) -> str:

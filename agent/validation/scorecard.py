@@ -66,13 +66,19 @@ class ScorecardConfig(FileModel):
         "mi_noise_z standard errors."))
     retire_after_periods: int = Field(20, ge=1, le=1_000_000,
                                       description="Consecutive bad periods that retire a model.")
-    demote_after_periods: int = Field(5, ge=1, le=1_000_000, description=(
-        "Consecutive bad periods before a model counts as degraded on evidence (ScorecardSet.degraded: the count "
-        "that demotes an exposure level and escalates the safety ladder); its weight is cut at the first. The "
-        "window (500 outcomes) moves 20 outcomes a period, so one period's verdict is nearly its neighbour's: a "
-        "stationary 55% signal had a bad period in ~10% of them, and a demotion in 64% of two-hour sessions at 1, "
-        "54% at 2, 37% at 5, its skill lost caught a median 320, 360, 440 outcomes later (README, Validation). "
-        "Below retire_after_periods; not given, at most retire_after_periods - 1."))
+    demote_after_periods: int = Field(6, ge=1, le=1_000_000, description=(
+        "Bad periods, of the last demote_within_periods, before a model counts as degraded on evidence "
+        "(ScorecardSet.degraded: the count that demotes an exposure level and escalates the safety ladder); its weight "
+        "is cut at the first. The window (500 outcomes) moves 20 outcomes a period, so one period's verdict is nearly "
+        "its neighbour's: a stationary 55% signal had a bad period in ~10% of them, and a demotion in 66% of two-hour "
+        "sessions at 1 bad period, 38% at 5 in a row, 38% at 6 of 9, its skill lost caught a median 300, 460, 460 "
+        "outcomes later, 90% within 780, 1,200, 1,080 (README, Validation; bench/scorecard_demotion.py). Below "
+        "retire_after_periods; not given, at most retire_after_periods - 1."))
+    demote_within_periods: int = Field(9, ge=1, le=1_000_000, description=(
+        "The last periods demote_after_periods bad ones are counted in (equal to it: in a row). A degraded signal's "
+        "run of bad periods is broken by an ok one in ~10% of its periods, and 5 in a row (the rule until 6 "
+        "December) waited out each break. Not given and under demote_after_periods (a config written when that meant "
+        "bad periods in a row): demote_after_periods, in a row."))
     reinstate_after_periods: int = Field(10, ge=1, le=1_000_000,
                                          description="Consecutive healthy periods that reinstate a retired model.")
     heal_after_periods: int = Field(3, ge=1, le=1_000_000, description=(
@@ -118,9 +124,17 @@ class ScorecardConfig(FileModel):
                 raise ValueError(f"ScorecardConfig.demote_after_periods ({self.demote_after_periods}) must be below "
                                  f"retire_after_periods ({self.retire_after_periods}): a model retired at once is "
                                  f"never degraded on evidence")
-            # not given: a config setting retire_after_periods to 5 or less (written before demote_after_periods) is
-            # taken, not refused over a key it never wrote, degraded on evidence a period before retirement
+            # not given: a config setting retire_after_periods to 6 or less (written before demote_after_periods) is
+            # taken, not refused over a key it never wrote, degraded on evidence before retirement
             self.demote_after_periods = top
+        if self.demote_within_periods < self.demote_after_periods:
+            if "demote_within_periods" not in self.model_fields_set:
+                # not given, a demote_after_periods over it (written when it meant bad periods in a row) counts them
+                # in a row: the config loads, and its rule is not loosened
+                self.demote_within_periods = self.demote_after_periods
+                return self
+            raise ValueError(f"ScorecardConfig.demote_within_periods ({self.demote_within_periods}) must be at least "
+                             f"demote_after_periods ({self.demote_after_periods}): the bad periods are counted in them")
         return self
 
 
@@ -214,6 +228,9 @@ class ScorecardMetrics:
     # standard errors the window's MI is below the baseline (sqrt(2 ln2 MI) scale; < 0 above it): the MI criteria
     # act only past ScorecardConfig.mi_noise_z
     mi_shortfall_se: float = math.nan
+    # bad periods of the last ScorecardConfig.demote_within_periods: demote_after_periods of them, the verdict
+    # degraded, and the model is degraded on evidence
+    recent_bad: int = 0
 
 
 class ModelScorecard:
@@ -224,7 +241,8 @@ class ModelScorecard:
         "name", "cfg", "_pending", "_last_pred_ts", "_window",
         "_n", "_sp", "_sy", "_spp", "_spy", "_sbr", "_sx", "_sxx", "_t_uu", "_t_ud", "_t_du", "_t_dd",
         "_evictions", "_alpha", "_abs_move_bps", "_edge_bias_bps",
-        "verdict", "_good", "_bad", "_evaluations", "_counted", "_since_eval", "_last_eval_ts",
+        "verdict", "_good", "_bad", "_bad_bits", "_bad_mask", "_evaluations", "_counted", "_since_eval",
+        "_last_eval_ts",
         "_mi_baseline", "_l_uu", "_l_ud", "_l_du", "_l_dd", "_mi_shortfall", "_metrics", "_proven",
         "ties_dropped", "expired", "_spacing_s", "_max_pending",
     )
@@ -249,6 +267,9 @@ class ModelScorecard:
         self._edge_bias_bps = math.nan
         self.verdict = Verdict.DEGRADED  # unproven until heal_after_periods good periods
         self._good = self._bad = 0
+        # the last demote_within_periods counted periods, bad ones set, the newest the lowest bit
+        self._bad_bits = 0
+        self._bad_mask = (1 << cfg.demote_within_periods) - 1
         self._evaluations = 0  # all evaluate() calls that saw new outcomes
         self._counted = 0  # evaluations with >= min_outcomes in the window
         self._since_eval = 0
@@ -467,6 +488,7 @@ class ModelScorecard:
                or (mi_low and ratio < cfg.retire_mi_ratio))
         self._good = self._good + 1 if good else 0
         self._bad = self._bad + 1 if bad else 0
+        self._bad_bits = ((self._bad_bits << 1) | bad) & self._bad_mask
         if self.verdict is Verdict.RETIRED:
             if self._good >= cfg.reinstate_after_periods:
                 self.verdict = Verdict.HEALTHY
@@ -510,10 +532,12 @@ class ModelScorecard:
 
     @property
     def degraded_on_evidence(self) -> bool:
-        """Proven, degraded, and bad for demote_after_periods periods in a row: a model merely not yet healed (it
-        starts degraded until it has shown good periods) is no sign of trouble, nor is one marginal period (the
-        window of the next is 96% the same outcomes: a stationary signal's noise, not a lost skill)."""
-        return self._proven and self.verdict is Verdict.DEGRADED and self._bad >= self.cfg.demote_after_periods
+        """Proven, degraded, and bad in demote_after_periods of the last demote_within_periods periods: a model merely
+        not yet healed (it starts degraded until it has shown good periods) is no sign of trouble, nor is one marginal
+        period (the window of the next is 96% the same outcomes: a stationary signal's noise, not a lost skill); a
+        signal bad in most recent periods is, though an ok one breaks their run now and then."""
+        return (self._proven and self.verdict is Verdict.DEGRADED
+                and self._bad_bits.bit_count() >= self.cfg.demote_after_periods)
 
     @property
     def proven(self) -> bool:
@@ -559,7 +583,7 @@ class ModelScorecard:
             calibration_slope=self.calibration_slope(), consecutive_good=self._good,
             consecutive_bad=self._bad, evaluations=self._evaluations, pending=len(self._pending),
             ties_dropped=self.ties_dropped, expired=self.expired, proven=self._proven,
-            mi_shortfall_se=self._mi_shortfall)
+            mi_shortfall_se=self._mi_shortfall, recent_bad=self._bad_bits.bit_count())
 
     def record(self) -> dict:
         """All metrics of the last evaluation, the verdict, weight and score, as a plain dict."""

@@ -228,6 +228,11 @@ def test_a_scorecards_mi_shortfall_is_said_below_or_above_its_baseline_and_left_
     assert "(ratio 0.0016, 2.49 SE below its baseline)" in said[0]
     assert "(ratio 0.0016, 0.68 SE above its baseline)" in said[1]
     assert all("(ratio 0.0016)" in s and "SE" not in s for s in said[2:]), said
+    # the bad periods degraded on evidence counts (6 of the last 9), where the record has them
+    rec.update(consecutive_bad=2, consecutive_good=0)
+    assert "bad periods 2 in a row, good 0" in describe(rec, False)
+    assert "bad periods 2 in a row, 6 of the last demote_within_periods, good 0" in describe({**rec, "recent_bad": 6},
+                                                                                            False)
 
 
 def test_bad_input_exits_2_naming_it_and_an_empty_window_exits_1(run, tmp_path, capsys):

@@ -1,0 +1,153 @@
+"""When does a signal's scorecard count it degraded on evidence (what demotes an exposure level and escalates the
+safety ladder)? Measures the false alarms of a stationary signal and the delay to catch a lost skill, at the shipped
+scorecard config, so README's Validation figures can be re-run:
+
+    python bench/scorecard_demotion.py            # the shipped rule, the figures README quotes
+    python bench/scorecard_demotion.py --rules    # the same periods judged by other demotion rules, side by side
+    python bench/scorecard_demotion.py --every 1  # rare outcomes: one a period (a period is evaluate_timer_s)
+
+A signal calls p = 0.5 ± U(0, 0.1) and the mid goes up with probability p (a 55%-right signal) or, its skill lost,
+0.5; moves are half-normal. The scorecard evaluates when due, every evaluate_every_n_outcomes (20) outcomes, as
+ModelScorecard.on_mid does while outcomes come often (``--every 1``: rare ones, a period at each outcome). Cases:
+
+- stationary: 1,200 seeds, 600 outcomes of history (the baseline measured, as 50 minutes into a session), then 1,440
+  (a two-hour session at one outcome per 5 s): demotions (rising edges of degraded on evidence) per 1,000 outcomes
+  and the share of sessions with at least one;
+- lost: 600 seeds, 2,000 skilled outcomes then 2,000 without skill: the share caught, and the outcomes from the loss
+  to the first demotion (median, 90th percentile);
+- partial: as lost, the skill falling to 52% or 51% (a signal half-useful: its periods straddle the thresholds).
+
+Each counted evaluation's (bad period, verdict degraded) is kept, so ``--rules`` judges the same periods by
+"m bad of the last n" rules without re-running the scorecards. Some 50 s (``--seeds 0.25``: a quarter of the seeds).
+A seed retired before the loss is not caught (a retired model is not degraded on evidence): ~5% of them, a
+stationary 55% signal being retired (20 bad periods in a row) in ~6% of its 2,000 outcomes.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.config import SHIPPED_SCORECARD  # noqa: E402
+from agent.validation import ModelScorecard, ScorecardConfig, Verdict  # noqa: E402
+
+EDGE = 0.1  # p = 0.5 ± U(0, EDGE): right 0.5 + EDGE/2 of the time
+
+
+def periods(card: ModelScorecard, rng: np.random.Generator, n: int, hit: float | None) -> list[tuple]:
+    """Feed ``n`` outcomes (``hit`` None: the up-move with probability p; else right with probability ``hit`` on
+    p's side); returns each counted evaluation's (bad period, degraded verdict, degraded on evidence, retired)."""
+    out = []
+    ps = 0.5 + rng.uniform(-EDGE, EDGE, n)
+    u = rng.random(n)
+    mv = np.abs(rng.standard_normal(n))
+    for p, r, m in zip(ps.tolist(), u.tolist(), mv.tolist()):
+        if hit is None:
+            up = r < p
+        else:
+            up = (r < hit) == (p > 0.5)
+        card.add_outcome(p, up, m if up else -m)
+        if card.evaluation_due(0.0):
+            card.evaluate(0.0)
+            if card.proven:
+                out.append((card.metrics().consecutive_bad > 0, card.verdict is Verdict.DEGRADED,
+                            card.degraded_on_evidence, card.verdict is Verdict.RETIRED))
+    return out
+
+
+def flags_by_rule(history: list[tuple], rows: list[tuple], m: int, n: int) -> list[bool]:
+    """Degraded on evidence in ``rows`` under "m bad of the last n periods, the verdict degraded" (m = n: m in a
+    row), the periods of ``history`` (before them) counted too."""
+    bad = [r[0] for r in history]
+    out = []
+    for r in rows:
+        bad.append(r[0])
+        out.append(r[1] and sum(bad[-n:]) >= m)
+    return out
+
+
+def rising(flags: list[bool]) -> list[int]:
+    """The indices where ``flags`` turns True."""
+    return [i for i, (a, b) in enumerate(zip([False] + flags, flags)) if b and not a]
+
+
+def simulate(cfg: ScorecardConfig, cases: dict[str, tuple]) -> dict[str, list]:
+    """Per case: a list, per seed, of (the rows of its history, the rows of its judged stretch)."""
+    res = {}
+    for name, (seeds, seed0, before, after, hit) in cases.items():
+        rows = []
+        for s in range(seeds):
+            rng = np.random.default_rng(seed0 + s)
+            card = ModelScorecard("m", cfg)
+            rows.append((periods(card, rng, before, None), periods(card, rng, after, hit)))
+        res[name] = rows
+    return res
+
+
+def summary(res: dict[str, list], judge, step: int) -> dict[str, str]:
+    """One line per case; ``judge(history, rows)`` gives each judged period's degraded on evidence."""
+    out = {}
+    for name, per_seed in res.items():
+        flags = [judge(h, rows) for h, rows in per_seed]
+        if name == "stationary":
+            n_out = sum(len(f) for f in flags) * step
+            events = sum(len(rising(f)) for f in flags)
+            sessions = sum(bool(rising(f)) for f in flags)
+            periods_ = [r for _, rows in per_seed for r in rows]
+            bad = sum(r[0] for r in periods_) / max(1, len(periods_))
+            out[name] = (f"{1000 * events / n_out:.2f} per 1,000 outcomes, in {100 * sessions / len(flags):.1f}% of "
+                         f"sessions (bad periods {100 * bad:.1f}%, retired in {_retired(per_seed)})")
+        else:
+            d = sorted(step * (r[0] + 1) if r else math.inf for r in map(rising, flags))
+            caught = [x for x in d if x < math.inf]
+            early = sum(bool(rows) and rows[0][3] for _, rows in per_seed)  # retired before the loss
+            med = d[len(d) // 2]
+            p90 = d[int(0.9 * len(d))]
+            out[name] = (f"caught {100 * len(caught) / len(d):.1f}% (retired before the loss {early}, retired in "
+                         f"{_retired(per_seed)}), median {med} outcomes after the loss ({med / step:.0f} periods), "
+                         f"90% within {p90}")
+    return out
+
+
+def _retired(per_seed: list) -> str:
+    """How many seeds' judged stretch ends retired, of how many."""
+    return f"{sum(bool(rows) and rows[-1][3] for _, rows in per_seed)}/{len(per_seed)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rules", action="store_true", help="also judge the periods by m-of-n rules")
+    ap.add_argument("--seeds", type=float, default=1.0, help="scale the seed counts (0.25 for a quick look)")
+    ap.add_argument("--every", type=int, default=None, help=(
+        "outcomes a period (evaluate_every_n_outcomes; 1: rare outcomes, a period each evaluate_timer_s)"))
+    a = ap.parse_args(argv)
+    cfg = ScorecardConfig(**SHIPPED_SCORECARD)
+    if a.every is not None:
+        cfg = cfg.model_copy(update={"evaluate_every_n_outcomes": a.every})
+    k = lambda n: max(1, int(n * a.seeds))  # noqa: E731
+    cases = {
+        "stationary": (k(1200), 10000, 600, 1440, None),
+        "lost": (k(600), 20000, 2000, 2000, 0.5),
+        "partial 52%": (k(600), 30000, 2000, 2000, 0.52),
+        "partial 51%": (k(600), 40000, 2000, 2000, 0.51),
+    }
+    res = simulate(cfg, cases)
+    step = cfg.evaluate_every_n_outcomes
+    print(f"shipped rule ({cfg.demote_after_periods} bad of the last {cfg.demote_within_periods} periods):")
+    for name, line in summary(res, lambda h, rows: [r[2] for r in rows], step).items():
+        print(f"  {name:12s} {line}")
+    if a.rules:
+        for m, n in ((1, 1), (5, 5), (5, 7), (6, 8), (6, 9), (6, 10), (7, 10)):
+            print(f"{m} of the last {n}:")
+            for name, line in summary(res, lambda h, rows: flags_by_rule(h, rows, m, n), step).items():
+                print(f"  {name:12s} {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
