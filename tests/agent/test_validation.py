@@ -321,9 +321,20 @@ def test_the_mi_shortfalls_standard_error_holds_for_one_sided_calls_on_a_skewed_
     assert 0.85 < np.std(balanced) < 1.1, np.std(balanced)
 
 
+def test_the_mi_shortfall_is_not_overcorrected_at_extreme_skew_where_the_window_phi_is_near_its_noise():
+    # at 97% of calls up on a 90% up-rate a stationary signal's phi (0.09) is 1.3 standard errors from 0 over 200
+    # outcomes: its estimate, |phi| folded off 0, varies less than the delta method's variance factor (1.29) says,
+    # and the shortfall's standard deviation was 0.78 (0.87 over windows of 500); now the variance is the folded
+    # one's, 0.98
+    skewed = _shortfalls(0.97, 0.9056, 0.72)
+    assert 0.9 < np.std(skewed) < 1.1, np.std(skewed)
+    assert np.mean(skewed > 2.0) < 0.035
+
+
 def test_the_measured_mi_baseline_is_the_table_before_the_window_and_the_shortfall_its_standard_errors():
     # the baseline is the MI of the outcomes that have left the window, none of the window's (a table holding the
-    # window follows a skill lost within it down), and the shortfall is sqrt(2 ln2 MI) below it over sqrt(1/n + 1/H)
+    # window follows a skill lost within it down), and the shortfall is sqrt(2 ln2 MI) below it over the standard
+    # error of the difference: each of its estimates' variance, 1/n and 1/H, folded at the baseline
     cfg = ScorecardConfig(window_outcomes=50, min_outcomes=20, evaluate_every_n_outcomes=10)
     card = ModelScorecard("m", cfg)
     rng = np.random.default_rng(5)
@@ -344,13 +355,21 @@ def test_the_measured_mi_baseline_is_the_table_before_the_window_and_the_shortfa
     m = card.metrics()
     assert m.mi_baseline_bits == pytest.approx(base) and m.mi_bits == pytest.approx(mi)
     phi = lambda bits: math.sqrt(2.0 * math.log(2.0) * bits)  # noqa: E731 (≈ |phi| of a 2x2 table)
-    se = math.sqrt(1.0 / sum(window) + 1.0 / sum(before))
+
+    def folded(mu, var):  # the variance of |N(mu, var)|, integrated numerically
+        x = np.linspace(mu - 12 * math.sqrt(var), mu + 12 * math.sqrt(var), 200_001)
+        pdf = np.exp(-0.5 * (x - mu) ** 2 / var) / math.sqrt(2 * math.pi * var)
+        return mu * mu + var - (np.sum(np.abs(x) * pdf) * (x[1] - x[0])) ** 2  # (numpy 1.26 has no trapezoid)
+
+    se = math.sqrt(folded(phi(base), 1.0 / sum(window)) + folded(phi(base), 1.0 / sum(before)))
+    assert se < 0.99 * math.sqrt(1.0 / sum(window) + 1.0 / sum(before))  # (50 outcomes: folded off 0, it varies less)
     assert m.mi_shortfall_se == pytest.approx((phi(base) - phi(mi)) / se)
     fixed = ModelScorecard("f", cfg.model_copy(update={"mi_baseline_bits": 0.05}))  # a given baseline has no noise
     for c, u in seen:
         fixed.add_outcome(0.5 if c is None else 0.7 if c else 0.3, u, 1.0 if u else -1.0)
     fixed.evaluate(0.0)
-    assert fixed.metrics().mi_shortfall_se == pytest.approx((phi(0.05) - phi(mi)) * math.sqrt(sum(window)))
+    se = math.sqrt(folded(phi(0.05), 1.0 / sum(window)))
+    assert fixed.metrics().mi_shortfall_se == pytest.approx((phi(0.05) - phi(mi)) / se)
 
 
 def test_calibration_slope_and_edge_bias():
