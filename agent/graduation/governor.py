@@ -66,7 +66,7 @@ class Graduation:
         self.shadow = SimToRealGap(sh.at_price_share, sh.min_paper_fills, sh.grace_s)
         # GLFT's own fill model, λ(δ) = A·e^(−kδ), scored on each real quote: P(fill) within a horizon against what
         # happened
-        self.p_fill = PFillScore(sh.p_fill_horizon_s, sh.grace_s)
+        self.p_fill = PFillScore(sh.p_fill_horizon_s, sh.grace_s, sh.p_fill_window)
         # the blend's own forecast, scored like each signal: promotion's Brier and information ratio
         self.blend = ModelScorecard("blend", scorecard)
         self.collateral = collateral_usd

@@ -56,6 +56,9 @@ class ShadowConfig(FileModel):
         "own fill model, against whether it filled within T of its acknowledgement (one moved before T is weighed out "
         "as censored: agent.shadow.p_fill). 1 s: about how long a quote rests at the 500 ms cycle, so the outcome "
         "at T is known for most orders (longer, fewer; no score once fewer than a tenth)."))
+    p_fill_window: int = Field(100_000, ge=100, le=10_000_000, description=(
+        "The P(fill) score is of the last this many quotes resolved (33 bytes each, kept: a run lasts days). "
+        "100000: about 4 hours of the 100 ms cycle at 5 levels a side, 3.3 MB."))
 
 
 # the shares the fit tries: the model run at each, side by side, on every order (a print reaches a few orders)

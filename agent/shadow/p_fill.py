@@ -20,15 +20,14 @@ moves independent of fills it recovers the true rate: tests/agent/test_p_fill.py
 G(T); below ``_MIN_KNOWN`` the weights rest on a few orders and no score is given (T too long for how long the
 quotes rest).
 
-Sans-IO and cheap: per order a pending entry until its outcome is known (seconds), then 33 bytes for the run
-(some 20 MB for a day of the stress bench's 100 ms cycle), resolved from the order tracker's state once a second
-at most (in the after-cycle work); the Kaplan-Meier curve and the scores only in ``summary``.
+Sans-IO and cheap: per order a pending entry until its outcome is known (seconds), then 33 bytes in a ring of
+the last ``window`` resolved orders (``shadow.p_fill_window``: the score is of those; a live run lasts days, and a
+day of the stress bench's 100 ms cycle resolves some 600k), resolved from the order tracker's state once a second
+at most (in the after-cycle work); the Kaplan-Meier curve and the scores only in ``summary``, on the ring itself.
 """
 from __future__ import annotations
 
 import math
-from array import array
-
 import numpy as np
 
 from agent.gateway.events import Batch, ModifyOrder, PlaceOrder, Side, Tif
@@ -41,22 +40,29 @@ _DROP = (-1.0, -1)  # an order not scored (unacknowledged, foreign, forgotten)
 class PFillScore:
     """Each real quote's P(fill) within ``horizon_s`` from the fill model GLFT quoted on, against its outcome."""
 
-    __slots__ = ("horizon_s", "grace_s", "_pending", "_fills", "A", "k", "delta", "time", "filled", "_next_ts")
+    __slots__ = ("horizon_s", "grace_s", "window", "_pending", "_fills", "_A", "_k", "_delta", "_time", "_filled",
+                 "resolved", "_next_ts")
 
-    def __init__(self, horizon_s: float = 1.0, grace_s: float = 2.0) -> None:
+    def __init__(self, horizon_s: float = 1.0, grace_s: float = 2.0, window: int = 100_000) -> None:
         self.horizon_s = horizon_s
         self.grace_s = grace_s  # a fill may come after the order's end (the channels race): waited for this long
+        self.window = window
         self._pending: dict[str, tuple[float, float, float]] = {}  # cloid → (A, k, δ) until its outcome is known
         self._fills: dict[str, float] = {}  # cloid → when its first fill was made (pending orders only)
-        # the resolved orders, one entry each: the model's A and k, δ (price units), the time from the ack to the
-        # order's fill, cancel or replace, at most T (s), and the outcome: 1 filled by then, 0 not (at T: rested T
-        # unfilled; before T: censored)
-        self.A = array("d")
-        self.k = array("d")
-        self.delta = array("d")
-        self.time = array("d")
-        self.filled = array("b")
+        # the last ``window`` resolved orders, a ring (order ``resolved % window`` goes to that slot): the model's A
+        # and k, δ (price units), the time from the ack to the order's fill, cancel or replace, at most T (s), and
+        # the outcome: 1 filled by then, 0 not (at T: rested T unfilled; before T: censored)
+        self._A, self._k, self._delta, self._time = (np.empty(window) for _ in range(4))
+        self._filled = np.empty(window, np.int8)
+        self.resolved = 0  # orders resolved in the run, scored or dropped from the ring
         self._next_ts = -math.inf
+
+    # the ring's orders (views, in no particular order: the score does not depend on it)
+    A = property(lambda self: self._A[:min(self.resolved, self.window)])
+    k = property(lambda self: self._k[:min(self.resolved, self.window)])
+    delta = property(lambda self: self._delta[:min(self.resolved, self.window)])
+    time = property(lambda self: self._time[:min(self.resolved, self.window)])
+    filled = property(lambda self: self._filled[:min(self.resolved, self.window)])
 
     def on_cycle(self, commands, mid: float, A: float, k: float, orders: dict) -> None:
         """A quote cycle's commands, booked (``orders``: the tracker's, by cloid): its quotes, placed or modified,
@@ -94,12 +100,11 @@ class PFillScore:
                 continue
             done.append(cloid)
             if y >= 0:
-                A, k, d = entry
-                self.A.append(A)
-                self.k.append(k)
-                self.delta.append(d)
-                self.time.append(t)
-                self.filled.append(y)
+                i = self.resolved % self.window
+                self._A[i], self._k[i], self._delta[i] = entry
+                self._time[i] = t
+                self._filled[i] = y
+                self.resolved += 1
         for cloid in done:
             del self._pending[cloid]
             self._fills.pop(cloid, None)
@@ -132,18 +137,17 @@ class PFillScore:
     def summary(self, ts: float = math.inf, orders: dict | None = None) -> dict:
         """The summary's ``shadow.p_fill``: the resolved orders, and those pending whose outcome is known at ``ts``
         without waiting out the grace (the run's end). Reads, changes nothing (a live run's status asks mid-run)."""
-        A, k, d, t, y = (list(a) for a in (self.A, self.k, self.delta, self.time, self.filled))
+        lam, t, y = self.A * np.exp(-self.k * self.delta), self.time, self.filled.astype(float)
         if orders is not None:
+            more = []
             for cloid, (a, kk, dd) in self._pending.items():
                 e, out = self._outcome(cloid, orders, ts, 0.0)
                 if out is not None and out >= 0:
-                    A.append(a)
-                    k.append(kk)
-                    d.append(dd)
-                    t.append(e)
-                    y.append(out)
-        A, k, d = np.asarray(A, float), np.asarray(k, float), np.asarray(d, float)
-        return score(A * np.exp(-k * d), np.asarray(t, float), np.asarray(y, float), self.horizon_s)
+                    more.append((a * math.exp(-kk * dd), e, out))
+            if more:
+                m = np.array(more, float)
+                lam, t, y = np.concatenate((lam, m[:, 0])), np.concatenate((t, m[:, 1])), np.concatenate((y, m[:, 2]))
+        return score(lam, t, y, self.horizon_s)
 
 
 def _censoring_survival(t: np.ndarray, censored: np.ndarray):

@@ -197,3 +197,19 @@ def test_a_modify_scores_its_new_leg_from_its_ack_and_an_ioc_flatten_is_no_quote
     pf.settle(5.0, tr.orders)
     assert sorted(zip(pf.delta, (round(t, 9) for t in pf.time), pf.filled)) == [
         (pytest.approx(0.7), T, 0), (1.0, 0.4, 0)]
+
+
+def test_the_score_is_of_the_last_window_quotes_in_storage_that_does_not_grow():
+    """A run lasts days: the resolved quotes are kept in a ring of the last ``window``, so its storage stays as it
+    was made however many quotes resolve, and the score is of the newest (the oldest, filled, are gone)."""
+    tr, pf = OrderTracker(), PFillScore(T, grace_s=0.5, window=4)
+    size = sum(a.nbytes for a in (pf._A, pf._k, pf._delta, pf._time, pf._filled))
+    for i in range(10):
+        placed(tr, pf, f"q{i}", BUY, 99.0, ts=10.0 * i)
+        if i < 6:
+            filled(tr, pf, f"q{i}", 10.0 * i + 0.5)
+        pf.settle(10.0 * i + 5.0, tr.orders)
+    assert pf.resolved == 10 and len(pf.time) == 4 and not pf._pending
+    assert sum(a.nbytes for a in (pf._A, pf._k, pf._delta, pf._time, pf._filled)) == size
+    s = pf.summary()
+    assert (s["orders"], s["filled"]) == (4, 0)  # q6-q9, rested T unfilled
