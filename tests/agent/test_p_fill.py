@@ -213,3 +213,19 @@ def test_the_score_is_of_the_last_window_quotes_in_storage_that_does_not_grow():
     assert sum(a.nbytes for a in (pf._A, pf._k, pf._delta, pf._time, pf._filled)) == size
     s = pf.summary()
     assert (s["orders"], s["filled"]) == (4, 0)  # q6-q9, rested T unfilled
+
+
+def test_the_core_passes_each_fill_on_so_a_quote_partly_filled_and_still_resting_is_scored_a_fill():
+    """The core's fill handling tells the scorer when the fill was made: the tracker alone says an order filled
+    only once it ends, so a quote half filled 0.2 s after its ack and resting on past T would read rested T
+    unfilled."""
+    from agent.gateway.events import AFTER_CYCLE, FillReceived, Timer
+    from tests.agent.test_core import _full_ladder_resting, quoting
+    core, placed = _full_ladder_resting(quoting())
+    q = placed[0]
+    core.handle(FillReceived(0.8, q.cloid, 100, q.px, q.sz / 2, q.side, 0.0, True, next(_tid)))
+    core.handle(Timer(4.0, AFTER_CYCLE))  # (the settle, past T and its grace, no cycle between)
+    pf = core.graduation.p_fill
+    assert core.tracker.orders[q.cloid].live and q.cloid not in pf._pending
+    assert pf.resolved == len(placed)
+    assert list(pf.filled).count(1) == 1 and pf.time[list(pf.filled).index(1)] == pytest.approx(0.2)
