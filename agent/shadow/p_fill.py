@@ -11,7 +11,8 @@ filled within T is never seen. Left out, the orders scored are the quick fills a
 (on the stress bench at T = 2 s: 61% filled against 44% once weighted); scored with P over the time they rested
 (P smaller, outcome 0), the fills that came before a cancel are scored with the whole T while the orders they
 race are not, and the observed rate fell to 32%. So the score is the time-dependent Brier score for censored
-outcomes (Graf et al., Stat. Med. 1999): an order cancelled or replaced before T unfilled is left out, and every
+outcomes (Graf et al., Stat. Med. 1999): an order cancelled or replaced before T unfilled (or, at the summary, still
+live unfilled and younger than T: the run ended first) is left out, and every
 other is weighted by the inverse of the probability of still being uncensored when its outcome was settled
 (a fill at t: 1/G(t−), rested T: 1/G(T)), G the Kaplan-Meier survival of the time to cancel or replace. That is
 unbiased when when a quote is moved does not depend on whether it was about to fill; the agent moves its quotes
@@ -109,9 +110,11 @@ class PFillScore:
             del self._pending[cloid]
             self._fills.pop(cloid, None)
 
-    def _outcome(self, cloid: str, orders: dict, ts: float, grace: float) -> tuple[float, int | None]:
+    def _outcome(self, cloid: str, orders: dict, ts: float, grace: float,
+                 end: bool = False) -> tuple[float, int | None]:
         """(time from the ack, outcome) of a pending order as known at ``ts``; outcome None: not known yet, −1: not
-        scored."""
+        scored. ``end``: the observation ends at ``ts``, so a quote still live, unfilled and younger than T is
+        censored at its age."""
         o = orders.get(cloid)
         if o is None or o.foreign:
             return _DROP
@@ -132,16 +135,22 @@ class PFillScore:
                 return ((e if e > 0.0 else 0.0, 0) if ts - o.last_update_ts >= grace else (-1.0, None))
         if ts - start >= T + grace:
             return T, 0  # rested T unfilled (the fill that could say otherwise had its grace)
+        if end and o.live:
+            # left out, the quotes filled in the run's last T would count and their unfilled peers not: censored
+            # at its age (the run's end, as a cancel, says nothing of whether it was about to fill)
+            e = ts - start
+            return e if e > 0.0 else 0.0, 0
         return -1.0, None
 
     def summary(self, ts: float = math.inf, orders: dict | None = None) -> dict:
-        """The summary's ``shadow.p_fill``: the resolved orders, and those pending whose outcome is known at ``ts``
-        without waiting out the grace (the run's end). Reads, changes nothing (a live run's status asks mid-run)."""
+        """The summary's ``shadow.p_fill``: the resolved orders, and those pending as known at ``ts`` without
+        waiting out the grace (the run's end): a quote still live and younger than T censored at its age. Reads,
+        changes nothing (a live run's status asks mid-run)."""
         lam, t, y = self.A * np.exp(-self.k * self.delta), self.time, self.filled.astype(float)
         if orders is not None:
             more = []
             for cloid, (a, kk, dd) in self._pending.items():
-                e, out = self._outcome(cloid, orders, ts, 0.0)
+                e, out = self._outcome(cloid, orders, ts, 0.0, True)
                 if out is not None and out >= 0:
                     more.append((a * math.exp(-kk * dd), e, out))
             if more:

@@ -82,7 +82,7 @@ def test_each_quote_is_scored_by_how_it_ended_and_a_censored_one_is_weighed_out(
 
 def test_a_fill_racing_a_cancel_is_a_fill_and_an_order_still_pending_at_the_end_is_scored_as_far_as_known():
     """The cancel's ack first, its fill within the grace after: a fill. At the summary, an order still live past T
-    is rested T unfilled and one within T is not scored yet (the summary changes nothing)."""
+    is rested T unfilled and one within T censored at its age (the summary changes nothing)."""
     tr, pf = OrderTracker(), PFillScore(T, grace_s=0.5)
     placed(tr, pf, "race", BUY, 99.0)
     placed(tr, pf, "old", SELL, 101.0)
@@ -93,8 +93,27 @@ def test_a_fill_racing_a_cancel_is_a_fill_and_an_order_still_pending_at_the_end_
     pf.settle(1.0, tr.orders)
     assert list(zip(pf.time, pf.filled)) == [pytest.approx((0.35, 1))]
     s = pf.summary(1.2, tr.orders)
-    assert (s["orders"], s["filled"], s["censored"]) == (2, 1, 0)
+    assert (s["orders"], s["filled"], s["censored"]) == (3, 1, 1)
     assert set(pf._pending) == {"old", "young"}  # (only read)
+
+
+def test_at_the_end_a_live_quote_younger_than_T_is_censored_at_its_age_beside_the_fills_of_the_last_T():
+    """The run ends 0.3 s after two quotes were acknowledged: one filled at 0.1 s (counted), the other still resting.
+    Left out, the fills of the run's last T count and their unfilled peers not (observed 2/3); censored at its age
+    it weighs the quote that rested T by 2 (at 0.3 s it and that one were at risk, one censored): observed 2/4, what
+    Kaplan-Meier says (a fill at 0.1, at 0.2, then one of two left rests T)."""
+    tr, pf = OrderTracker(), PFillScore(T, grace_s=0.5)
+    placed(tr, pf, "early", BUY, 99.0)
+    placed(tr, pf, "old", SELL, 101.0)
+    filled(tr, pf, "early", 0.3)  # 0.2 s after its ack
+    placed(tr, pf, "young_fill", BUY, 99.0, ts=5.0)
+    placed(tr, pf, "young", SELL, 101.0, ts=5.0)
+    filled(tr, pf, "young_fill", 5.2)
+    pf.settle(5.0, tr.orders)
+    s = pf.summary(5.4, tr.orders)
+    assert (s["orders"], s["filled"], s["censored"]) == (4, 2, 1)
+    assert s["outcome_known_share"] == pytest.approx(0.5)
+    assert s["observed"] == pytest.approx(0.5)
 
 
 def test_the_weights_undo_the_censoring_and_a_wrong_model_scores_worse():
