@@ -21,6 +21,11 @@ moves independent of fills it recovers the true rate: tests/agent/test_p_fill.py
 G(T); below ``_MIN_KNOWN`` the weights rest on a few orders and no score is given (T too long for how long the
 quotes rest).
 
+Late fills. A fill may be delivered after its order's end (the channels race): the outcome waits ``grace_s`` for it.
+One delivered later still (made in an outage, recovered at the reconnect) corrects the outcome of the quote it
+filled, resolved unfilled, for ``_LATE_S``: cheaper than holding every resolution until the fills are known
+complete, which a live feed never says.
+
 Sans-IO and cheap: per order a pending entry until its outcome is known (seconds), then 33 bytes in a ring of
 the last ``window`` resolved orders (``shadow.p_fill_window``: the score is of those; a live run lasts days, and a
 day of the stress bench's 100 ms cycle resolves some 600k), resolved from the order tracker's state once a second
@@ -36,13 +41,16 @@ from agent.gateway.events import Batch, ModifyOrder, PlaceOrder, Side, Tif
 _BINS = 10  # the reliability table's equal-width bins of P
 _MIN_KNOWN = 0.1  # G(T) below this: the outcomes at T are known for too few orders to weigh the rest on them
 _DROP = (-1.0, -1)  # an order not scored (unacknowledged, foreign, forgotten)
+# how long a quote resolved unfilled can still be corrected by a fill delivered late (one made in an outage comes at
+# the reconnect, past the grace): the order tracker's memory of an ended order (the core's prune)
+_LATE_S = 600.0
 
 
 class PFillScore:
     """Each real quote's P(fill) within ``horizon_s`` from the fill model GLFT quoted on, against its outcome."""
 
     __slots__ = ("horizon_s", "grace_s", "window", "_pending", "_fills", "_A", "_k", "_delta", "_time", "_filled",
-                 "resolved", "_next_ts")
+                 "resolved", "_late", "_next_ts")
 
     def __init__(self, horizon_s: float = 1.0, grace_s: float = 2.0, window: int = 100_000) -> None:
         self.horizon_s = horizon_s
@@ -56,6 +64,9 @@ class PFillScore:
         self._A, self._k, self._delta, self._time = (np.empty(window) for _ in range(4))
         self._filled = np.empty(window, np.int8)
         self.resolved = 0  # orders resolved in the run, scored or dropped from the ring
+        # the orders resolved unfilled in the last _LATE_S, in the order resolved: cloid → (its number among the
+        # resolved, its ack, when resolved), so that a fill delivered late corrects its outcome
+        self._late: dict[str, tuple[int, float, float]] = {}
         self._next_ts = -math.inf
 
     # the ring's orders (views, in no particular order: the score does not depend on it)
@@ -84,9 +95,20 @@ class PFillScore:
                 self._pending[o.cloid] = (A, k, d if d > 0.0 else 0.0)
 
     def on_fill(self, cloid: str, made_ts: float) -> None:
-        """A real fill, made at ``made_ts``: a pending order's first is the one that counts."""
-        if cloid in self._pending and cloid not in self._fills:
-            self._fills[cloid] = made_ts
+        """A real fill, made at ``made_ts``: a pending order's first is the one that counts. One delivered after its
+        order was resolved unfilled (past the grace: recovered at a reconnect) corrects that outcome, if made
+        within T of the ack and the order is still in the ring."""
+        if cloid in self._pending:
+            if cloid not in self._fills:
+                self._fills[cloid] = made_ts
+            return
+        late = self._late.pop(cloid, None) if self._late else None
+        if late is not None and self.resolved - late[0] <= self.window:
+            e = made_ts - late[1]
+            if e <= self.horizon_s:
+                i = late[0] % self.window
+                self._time[i] = e if e > 0.0 else 0.0
+                self._filled[i] = 1
 
     def settle(self, ts: float, orders: dict) -> None:
         """Resolve the pending orders whose outcome is known by ``ts`` (``orders``: the tracker's, by cloid), once a
@@ -94,6 +116,12 @@ class PFillScore:
         if ts < self._next_ts:
             return
         self._next_ts = ts + 1.0
+        late = self._late
+        while late:
+            first = next(iter(late))
+            if late[first][2] > ts - _LATE_S:
+                break
+            del late[first]
         done = []
         for cloid, entry in self._pending.items():
             t, y = self._outcome(cloid, orders, ts, self.grace_s)
@@ -105,6 +133,8 @@ class PFillScore:
                 self._A[i], self._k[i], self._delta[i] = entry
                 self._time[i] = t
                 self._filled[i] = y
+                if not y:
+                    late[cloid] = (self.resolved, orders[cloid].acked_ts, ts)
                 self.resolved += 1
         for cloid in done:
             del self._pending[cloid]

@@ -248,3 +248,33 @@ def test_the_core_passes_each_fill_on_so_a_quote_partly_filled_and_still_resting
     assert core.tracker.orders[q.cloid].live and q.cloid not in pf._pending
     assert pf.resolved == len(placed)
     assert list(pf.filled).count(1) == 1 and pf.time[list(pf.filled).index(1)] == pytest.approx(0.2)
+
+
+def test_a_fill_delivered_after_its_quote_was_resolved_unfilled_corrects_its_outcome():
+    """A fill made in an outage comes at the reconnect, past the grace: the quote it filled was resolved rested T
+    unfilled (or censored at a cancel), and is a fill at when it was made, if within T. One made after T changes
+    nothing, nor one whose quote the ring has dropped, nor one after _LATE_S."""
+    tr, pf = OrderTracker(), PFillScore(T, grace_s=0.5, window=4)
+    for c in ("rested", "cancelled", "after_T"):
+        placed(tr, pf, c, BUY, 99.0)
+    cancelled(tr, "cancelled", 0.7)
+    pf.settle(5.0, tr.orders)
+    assert pf.resolved == 3 and list(pf.filled) == [0, 0, 0]
+    pf.on_fill("rested", 0.6)  # made 0.5 s after its ack, delivered at 5 s
+    pf.on_fill("cancelled", 0.55)  # made before the cancel landed
+    pf.on_fill("after_T", 1.5)
+    assert sorted(zip((round(t, 9) for t in pf.time), pf.filled)) == [(0.45, 1), (0.5, 1), (T, 0)]
+    assert pf.summary()["filled"] == 2
+    # the ring moved on, or the fill came too late: nothing to correct
+    placed(tr, pf, "dropped", BUY, 99.0, ts=10.0)
+    placed(tr, pf, "old", BUY, 99.0, ts=10.0)
+    pf.settle(15.0, tr.orders)
+    for i in range(4):
+        placed(tr, pf, f"q{i}", SELL, 101.0, ts=20.0)
+    pf.settle(25.0, tr.orders)  # dropped and old out of the ring
+    pf.on_fill("dropped", 10.5)
+    placed(tr, pf, "stale", BUY, 99.0, ts=30.0)
+    pf.settle(35.0, tr.orders)
+    pf.settle(35.0 + 600.0, tr.orders)
+    pf.on_fill("stale", 30.5)
+    assert list(pf.filled).count(1) == 0 and not pf._late
