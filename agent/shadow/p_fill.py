@@ -34,6 +34,7 @@ at most (in the after-cycle work); the Kaplan-Meier curve and the scores only in
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from agent.gateway.events import Batch, ModifyOrder, PlaceOrder, Side, Tif
