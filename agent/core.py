@@ -579,7 +579,7 @@ class AgentCore:
                 sz, fee = sz - excess, fee * (sz - excess) / sz
                 if sz <= 1e-12:
                     return  # none of it fits: nothing booked
-            elif self.ledger.unbooked:  # (after an excess the venue's closedPnl is not of the ledger's position)
+            elif self.ledger.apart:  # (after an excess the venue's closedPnl is not of the ledger's position)
                 closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz, ev.tid, closed_pnl, ev.start_position)
             made = self._made_at(ev.ts, ev.tid)
             self.ledger.on_fill(ev.ts, ev.side.value, ev.px, sz, fee, ev.is_maker, ev.tid, closed_pnl, made)

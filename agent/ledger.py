@@ -34,7 +34,7 @@ class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fills", "maker_fills",
                  "volume_usd", "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored", "_in_snapshot", "_snapshot", "start_position", "start_entry_px",
-                 "start_mid", "_flat_cost", "sz_decimals", "unbooked")
+                 "start_mid", "_flat_cost", "sz_decimals", "unbooked", "apart")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True,
                  sz_decimals: int | None = None) -> None:
@@ -56,6 +56,10 @@ class Ledger:
         # the overfills' excess, signed: the venue's position holds it, the ledger's not (on_excess). The booked start
         # of a later fill is the venue's (its startPosition) less it (closed_of_booked)
         self.unbooked = 0.0
+        # since an excess, the venue's entry price is not the ledger's, nor its closedPnl the ledger's figure: until
+        # both positions are flat or cross zero together (_move), whatever the excess is then (excesses that cancel
+        # out leave the positions alike and the entry prices apart)
+        self.apart = False
         self.realized = 0.0
         self.fees = 0.0
         self.funding = 0.0  # funding received less funding paid, USDC (the venue's sign: negative when paid)
@@ -122,20 +126,23 @@ class Ledger:
         that left the venue short booked what the venue's fill closed of the short: test_ledger_vs_twin.py). Where
         it closes some, the venue's closedPnl is from the venue's entry price, which the excess moved: the ledger's
         own figure (None); so for a fill booked whole (``booked`` = ``sz``) after an excess, which the core hands
-        here too. This takes the excess for the venue's fill; a copy under another tid is not, and then the
-        split is off; the net is right whatever the split (_move's cost identity holds whatever closedPnl it is
-        given; test_ledger_vs_twin.py)."""
+        here too, and for one that does not say its start (a split by the ledger's position booked the venue's
+        figure), and after excesses that cancel out (``apart``: the entry prices still differ; the hypothesis test of
+        excesses in the venue's order, test_ledger_vs_twin.py). This takes the excess for the venue's fill; a copy
+        under another tid is not, and then the split is off; the net is right whatever the split (_move's cost
+        identity holds whatever closedPnl it is given; test_ledger_vs_twin.py)."""
         moves = self.anchored and not (tid and tid <= self.watermark)  # (else the anchor's position holds it)
-        unbooked = self.unbooked if moves else 0.0  # (the excess is past the anchor: not in a fill's start before it)
-        excess = abs(unbooked) >= 1e-9  # (below any lot: float residue, an excess of 1e-12 is none)
-        if closed_pnl is None or (booked >= sz and not excess):
+        apart = moves and self.apart  # (the excess is past the anchor: not in a fill's start before it)
+        if closed_pnl is None or (booked >= sz and not apart):
             return closed_pnl
         if start_position is not None:
-            p = start_position - unbooked
+            p = start_position - self.unbooked if apart else start_position
             if not p or (p > 0) == (side > 0):
                 return 0.0  # the booked part opens or adds: nothing closed
-            if excess:
+            if apart:
                 return None
+        elif apart:
+            return None
         elif not moves:
             return closed_pnl * booked / sz
         else:
@@ -148,7 +155,9 @@ class Ledger:
     def on_excess(self, side: int, size: float) -> None:
         """A fill's ``size`` past its order's that the core did not book (``side`` the fill's): the venue's position
         holds it, the ledger's not (closed_of_booked)."""
-        self.unbooked = self._on_lot(self.unbooked + side * size)  # (a sum of sizes: on the lot, as the position)
+        u = self._on_lot(self.unbooked + side * size)  # (a sum of sizes: on the lot, as the position)
+        self.unbooked = u if abs(u) >= 1e-9 else 0.0  # (below any lot: float residue, an excess of 1e-12 is none)
+        self.apart = True
 
     def on_funding(self, usdc: float) -> None:
         """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""
@@ -245,6 +254,8 @@ class Ledger:
         self.entry_px = entry
         self.realized += own
         self.position = end
+        if self.apart and not self.unbooked and (not start or not end or (start > 0) != (end > 0)):
+            self.apart = False  # the venue's position is the ledger's, and flat or new at this price: as the ledger's
         if abs(end) > self.max_abs_position:
             self.max_abs_position = abs(end)
 

@@ -2966,8 +2966,9 @@ def test_an_overfill_given_before_the_fill_that_opened_the_position_books_what_i
     fill the ledger is flat, and the split of its closedPnl took the ledger's position for the fill's start: the
     booked share of the whole (0.0016 / 0.0026), the realised PnL short of what the booked part closed by 38% and
     the rest left in the entry price. The venue's position before the fill (userFills' startPosition, carried in
-    the event) says what the fill closed: the ledger is then the venue's account given the sizes booked. (A fill
-    without it, as in a journal written before it was carried, keeps the old split: the net is right still.)"""
+    the event) says what the fill closed: the ledger is then the venue's account given the sizes booked. (An ask
+    without it, as in a journal written before it was carried, books the old split; the bid after it, past the ask's
+    excess, books the ledger's own figure, not the venue's closedPnl: the block's realised PnL is the account's.)"""
     from agent.gateway.events import FillReceived
     from twin.accounts import Account
     core, placed = _full_ladder_resting(quoting())
@@ -2987,37 +2988,38 @@ def test_an_overfill_given_before_the_fill_that_opened_the_position_books_what_i
     led, pos = core.ledger, booked.positions["BTC"]
     assert led.position == pytest.approx(pos.szi, abs=1e-12)
     assert led.net(100_000.0) == pytest.approx(booked.account_value({"BTC": 100_000.0}) - 1e6, abs=1e-9)
-    if carried:
-        assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-12) and pos.realized_pnl > 0.0
-        assert led.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
-    else:
-        assert led.realized == pytest.approx(pos.realized_pnl * 0.0016 / 0.0026, abs=1e-12)
+    assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-12) and pos.realized_pnl > 0.0
+    assert led.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
 
 
-@pytest.mark.parametrize("then_ask", [False, True])
+@pytest.mark.parametrize("plan", [
+    ((Side.BUY, 0, 0.0), (Side.SELL, 0, 0.0032), (Side.BUY, 1, 0.001)),
+    ((Side.BUY, 0, 0.0), (Side.SELL, 0, 0.0032), (Side.BUY, 1, 0.001), (Side.SELL, 1, 0.0)),
+    ((Side.BUY, 0, 0.0), (Side.BUY, 1, 0.001), (Side.SELL, 0, 0.001), (Side.SELL, 1, 0.0)),
+], ids=["overfill", "then-a-fill-that-fits", "excesses-that-cancel"])
 def test_an_overfill_after_an_excess_that_flipped_the_venues_position_books_nothing_its_booked_part_did_not_close(
-        then_ask):
+        plan):
     """At Full: the first bid fills whole (0.0016), then the first ask 0.0032 past its size (0.0016 booked: the
     ledger flat, the venue short 0.0032), then the second bid 0.001 past its size. The venue's bid fill closes its
     short (startPosition -0.0032, a closedPnl); the booked part opens a long from the ledger's flat. The core booked
     the venue's closedPnl on it (split by the venue's start alone): realised PnL the account given the sizes booked
     does not have, and the long's entry price off by it. The ledger keeps the excess it never booked, and the booked
     start is the venue's less it. Then the second ask fills whole (no overfill): the venue's closedPnl is of its own
-    long (0.0002, from its entry price), and the core booked it where the booked long of 0.0024 closed more."""
+    long (0.0002, from its entry price), and the core booked it where the booked long of 0.0024 closed more.
+    "excesses-that-cancel": a bid's excess then an ask's of the same size leave the venue's position the ledger's,
+    its entry price not (the bid's excess moved it): the second ask, which fits, booked the venue's closedPnl."""
     from agent.gateway.events import FillReceived
     from twin.accounts import Account
     core, placed = _full_ladder_resting(quoting())
-    bids = [p for p in placed if p.side is Side.BUY]
-    asks = [p for p in placed if p.side is Side.SELL]
+    ladder = {side: [p for p in placed if p.side is side] for side in (Side.BUY, Side.SELL)}
     venue, booked = Account("0x" + "a1" * 20, 1e6), Account("0x" + "a2" * 20, 1e6)
-    steps = ((bids[0], 0.0), (asks[0], 0.0032), (bids[1], 0.001)) + (((asks[1], 0.0),) if then_ask else ())
-    for n, (o, past) in enumerate(steps):
+    for n, (side, k, past) in enumerate(plan):
+        o = ladder[side][k]
         res = venue.apply_fill("BTC", o.side is Side.BUY, o.px, o.sz + past, 0.0)
         booked.apply_fill("BTC", o.side is Side.BUY, o.px, o.sz, 0.0)
         core.handle(FillReceived(1.0 + n, o.cloid, 100 + n, o.px, o.sz + past, o.side, 0.0, True,
                                  ((1 + n) * 1000 << 64) + n, res.closed_pnl, res.start_position))
-    assert core.tracker.overfills == 2 and res.closed_pnl
-    assert res.start_position == pytest.approx(0.0002 if then_ask else -0.0032)
+    assert core.tracker.overfills == sum(1 for _, _, past in plan if past) and res.closed_pnl
     led, pos = core.ledger, booked.positions["BTC"]
     assert led.position == pytest.approx(pos.szi, abs=1e-12) and led.entry_px == pytest.approx(pos.entry_px, rel=1e-12)
     assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-12) and pos.realized_pnl > 0.0
