@@ -359,29 +359,36 @@ def test_an_overfill_after_an_earlier_excess_that_flipped_the_venues_position_bo
     assert pos.realized_pnl == pytest.approx(2_500.0 * LOT if then_sells else 0.0)  # (from the long's 99,500)
 
 
-@given(start_lots=st.integers(-2000, 2000), fills=st.lists(st.tuples(_FILL, st.integers(0, 2999)), min_size=1,
-                                                            max_size=5), order=st.randoms(use_true_random=False))
+@given(start_lots=st.integers(-2000, 2000), fills=st.lists(st.tuples(_FILL, st.integers(0, 2999), st.booleans()),
+                                                            min_size=1, max_size=5),
+       order=st.randoms(use_true_random=False))
 @settings(max_examples=300, deadline=None)
 def test_fills_past_their_orders_sizes_given_in_any_order_keep_the_net_pnl_of_the_sizes_booked(start_lots, fills,
                                                                                                 order):
-    """Each fill may come past its order's size (``fits`` lots of it booked), in any order (a block given out of the
+    """Each fill may come past its order's size (``fits`` lots of it booked, the rest the ledger's ``unbooked``
+    excess, as the core hands it), with the venue's startPosition or not, in any order (a block given out of the
     venue's: the ledger's position is not the fill's start, nor after an earlier fill's excess). closed_of_booked's
     split between realised and unrealised is then a guess; the net PnL is the venue's account given the sizes
     booked, in the venue's order, whatever it is."""
     venue, booked = _account(start_lots, 100_000), _account(start_lots, 100_000)
     made = []
-    for (side, px, lots, _), fits in fills:
+    for (side, px, lots, _), fits, says_start in fills:
         part = min(fits, lots)
-        closed = venue.apply_fill("BTC", side > 0, float(px), lots * LOT, 0.0).closed_pnl
+        res = venue.apply_fill("BTC", side > 0, float(px), lots * LOT, 0.0)
         if part:
             booked.apply_fill("BTC", side > 0, float(px), part * LOT, 0.0)
-        made.append((side, float(px), lots * LOT, part * LOT, closed))
+        start = res.start_position if says_start else None
+        made.append((side, float(px), lots * LOT, part * LOT, res.closed_pnl, start))
     order.shuffle(made)
     led = Ledger(sz_decimals=3)
     led.anchor(start_lots * LOT, 100_000.0 if start_lots else 0.0, 0)
-    for side, px, sz, part, closed in made:
+    for side, px, sz, part, closed, start in made:
+        if part < sz or led.apart:  # (as the core: an overfill's split, and every fill's while the entries are apart)
+            closed = led.closed_of_booked(side, sz, part, 0, closed, start)
+        if part < sz:
+            led.on_excess(side, sz - part)
         if part:
-            led.on_fill(1.0, side, px, part, 0.0, True, closed_pnl=led.closed_of_booked(side, sz, part, 0, closed))
+            led.on_fill(1.0, side, px, part, 0.0, True, closed_pnl=closed)
     want = booked.account_value({"BTC": 101_000.0}) - 1e6 - start_lots * LOT * 1_000.0
     assert led.net(101_000.0) == pytest.approx(want, abs=1e-6)
     assert abs(led.position - booked.position("BTC").szi) < 1e-9
