@@ -53,12 +53,11 @@ class Ledger:
         # venue's order and one left it flat mid-block (the block's later ones take it up), or the venue's closedPnl
         # was not from the ledger's entry price (the anchor's, as the wire rounded it). The next fill takes it up
         self._flat_cost = 0.0
-        # the overfills' excess, signed: the venue's position holds it, the ledger's not (on_excess). The booked start
-        # of a later fill is the venue's (its startPosition) less it (closed_of_booked)
+        # the overfills' excess, signed: the venue's position holds it (or a copy's: not), the ledger's not; since one,
+        # the venue's entry price is not the ledger's, nor its closedPnl the ledger's figure (closed_of_booked): until
+        # both positions are flat or cross zero together (_move), the excess 0 then (excesses that cancel out leave
+        # the positions alike and the entry prices apart)
         self.unbooked = 0.0
-        # since an excess, the venue's entry price is not the ledger's, nor its closedPnl the ledger's figure: until
-        # both positions are flat or cross zero together (_move), whatever the excess is then (excesses that cancel
-        # out leave the positions alike and the entry prices apart)
         self.apart = False
         self.realized = 0.0
         self.fees = 0.0
@@ -120,29 +119,24 @@ class Ledger:
         that opened it (the ledger flat), booked 0.0016/0.0026 of what its part closed, the rest left in the entry
         price (test_core.py).
 
-        After an earlier fill's excess (never booked: the venue's position holds it, the ledger's not, ``unbooked``)
-        the start of the sizes booked is the venue's less that excess. Where the booked part closes nothing from it,
-        it realised nothing (split by the venue's start alone, a buy adding to the ledger's long after an excess
-        that left the venue short booked what the venue's fill closed of the short: test_ledger_vs_twin.py). Where
-        it closes some, the venue's closedPnl is from the venue's entry price, which the excess moved: the ledger's
-        own figure (None); so for a fill booked whole (``booked`` = ``sz``) after an excess, which the core hands
-        here too, and for one that does not say its start (a split by the ledger's position booked the venue's
-        figure), and after excesses that cancel out (``apart``: the entry prices still differ; the hypothesis test of
-        excesses in the venue's order, test_ledger_vs_twin.py). This takes the excess for the venue's fill; a copy
-        under another tid is not, and then the split is off; the net is right whatever the split (_move's cost
-        identity holds whatever closedPnl it is given; test_ledger_vs_twin.py)."""
+        After an excess (a fill's part past its order's size, never booked: on_excess) the venue's closedPnl is
+        from the venue's position and entry price, which the excess moved, not the ledger's: the ledger's own figure
+        (None) for every fill past the anchor, the core handing it here while ``apart``, a fill booked whole too.
+        Split by the venue's start (even less the excess, ``unbooked``), a fill that fits whole after it booked the
+        venue's 3.0 where the booked long made 2.5; a fill that did not say its start, or one after excesses that
+        cancel out, booked the venue's figure; and a copy of a fill under another tid (an excess the venue never made,
+        so not in its startPosition) made a sell that closed the long read as opening a short: 0 realised. Given in
+        the venue's order, the ledger's figure is the account's of the sizes booked, whichever the excess was (the
+        hypothesis test of excesses in the venue's order, test_ledger_vs_twin.py); out of it (a block given in tid
+        order) the split is a guess, and the net is right whatever the split (_move's cost identity holds whatever
+        closedPnl it is given; test_ledger_vs_twin.py)."""
         moves = self.anchored and not (tid and tid <= self.watermark)  # (else the anchor's position holds it)
-        apart = moves and self.apart  # (the excess is past the anchor: not in a fill's start before it)
-        if closed_pnl is None or (booked >= sz and not apart):
+        if closed_pnl is None or (moves and self.apart):
+            return None  # (a fill in the anchor's position, not moving it, takes the venue's figure as before)
+        if booked >= sz:
             return closed_pnl
         if start_position is not None:
-            p = start_position - self.unbooked if apart else start_position
-            if not p or (p > 0) == (side > 0):
-                return 0.0  # the booked part opens or adds: nothing closed
-            if apart:
-                return None
-        elif apart:
-            return None
+            p = start_position
         elif not moves:
             return closed_pnl * booked / sz
         else:
@@ -154,7 +148,8 @@ class Ledger:
 
     def on_excess(self, side: int, size: float) -> None:
         """A fill's ``size`` past its order's that the core did not book (``side`` the fill's): the venue's position
-        holds it, the ledger's not (closed_of_booked)."""
+        holds it, the ledger's not; or it was a copy of a fill under another tid, which the venue never made. Either
+        way the ledger books its own figures from now on (closed_of_booked), until ``apart`` clears (_move)."""
         u = self._on_lot(self.unbooked + side * size)  # (a sum of sizes: on the lot, as the position)
         self.unbooked = u if abs(u) >= 1e-9 else 0.0  # (below any lot: float residue, an excess of 1e-12 is none)
         self.apart = True

@@ -428,30 +428,38 @@ def test_a_position_held_on_a_finer_lot_than_the_coins_size_decimals_now_is_kept
 
 
 @given(start_lots=st.integers(-2000, 2000),
-       fills=st.lists(st.tuples(_FILL, st.integers(0, 2999), st.booleans()), min_size=1, max_size=8))
-@example(start_lots=1, fills=[((1, 90_000, 1, 0.0), 0, True), ((-1, 90_000, 1, 0.0), 0, True),
-                              ((-1, 90_000, 1, 0.0), 1, True)])  # (two excesses that cancel: the entries still apart)
+       fills=st.lists(st.tuples(_FILL, st.integers(0, 2999), st.booleans(), st.booleans()), min_size=1, max_size=8))
+@example(start_lots=1, fills=[((1, 90_000, 1, 0.0), 0, True, False), ((-1, 90_000, 1, 0.0), 0, True, False),
+                              ((-1, 90_000, 1, 0.0), 1, True, False)])  # (excesses that cancel: the entries apart)
+@example(start_lots=0, fills=[((1, 100_000, 2, 0.0), 2, True, False), ((-1, 101_000, 1, 0.0), 1, True, True),
+                              ((-1, 102_000, 1, 0.0), 1, True, False)])  # (a copy: the venue's position without it)
 @settings(max_examples=500, deadline=None)
 def test_fills_past_their_orders_sizes_in_the_venues_order_book_the_account_of_the_sizes_booked(start_lots, fills):
     """Any fill may come past its order's size (``fits`` lots booked, the rest the ledger's ``unbooked`` excess, as
-    the core does), with the venue's startPosition or without it (a malformed one reads as not known). Given in the
-    venue's order, the ledger is the venue's account given the sizes booked: its position, entry price and realised
-    PnL, whatever excess came before. Without the startPosition, the venue's closedPnl of a fill after an excess was
-    booked (it is from the venue's entry price, which the excess moved); and excesses that cancel out (the ledger's
-    position the venue's again) left the entry prices apart, the venue's closedPnl booked again."""
+    the core does), with the venue's startPosition or without it (a malformed one reads as not known), and may be
+    given again under another tid (``copied``: wholly past its order's size, an excess the venue never made). Given
+    in the venue's order, the ledger is the venue's account given the sizes booked: its position, entry price and
+    realised PnL, whatever excess came before. Without the startPosition, the venue's closedPnl of a fill after an
+    excess was booked (it is from the venue's entry price, which the excess moved); excesses that cancel out (the
+    ledger's position the venue's again) left the entry prices apart, the venue's closedPnl booked again; and after a
+    copy, the venue's start less the copy's size read a sell closing the long as opening a short: 0 realised."""
     venue, booked = _account(start_lots, 100_000), _account(start_lots, 100_000)
     led = Ledger(sz_decimals=3)
     led.anchor(start_lots * LOT, 100_000.0 if start_lots else 0.0, 0)
-    for (side, px, lots, _), fits, says_start in fills:
+    for (side, px, lots, _), fits, says_start, copied in fills:
         part = min(fits, lots)
         made = venue.apply_fill("BTC", side > 0, float(px), lots * LOT, 0.0)
-        closed = led.closed_of_booked(side, lots * LOT, part * LOT, 0, made.closed_pnl,
-                                      made.start_position if says_start else None)
+        closed = made.closed_pnl
+        if part < lots or led.apart:  # (as the core: an overfill's split, and every fill's while the entries are apart)
+            closed = led.closed_of_booked(side, lots * LOT, part * LOT, 0, closed,
+                                          made.start_position if says_start else None)
         if part < lots:
             led.on_excess(side, (lots - part) * LOT)
         if part:
             booked.apply_fill("BTC", side > 0, float(px), part * LOT, 0.0)
             led.on_fill(1.0, side, float(px), part * LOT, 0.0, True, closed_pnl=closed)
+        if copied:
+            led.on_excess(side, lots * LOT)
     pos = booked.position("BTC")
     assert abs(led.position - pos.szi) < 1e-9
     assert not led.position or math.isclose(led.entry_px, pos.entry_px, rel_tol=1e-9)
