@@ -139,6 +139,7 @@ class AgentCore:
         self._flatten_goal = False
         self._reserve_ioc_ts = -math.inf  # the last flatten IOC spent from the cancel reserve
         self._flatten_cloid: str | None = None
+        self._below_lot_said = 0.0  # the last position the flatten ended on, no order able to close it (_below_lot)
         # the venue refused the dead-man's switch (under $1M traded, or 10 firings today): not asked again before
         self._dead_man_retry_ts = -math.inf
         # the venue refused a clear of it so: no clear sent again before (arms are: ``_dead_man_clear_refused``)
@@ -595,7 +596,7 @@ class AgentCore:
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": sz,
                                   "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": tracker.position})
-            if self._flatten_goal and not (self._flattening or self._flatten_due) and self.tracker.position:
+            if self._flatten_goal and not (self._flattening or self._flatten_due) and self.lots_of(tracker.position):
                 # an order whose pull was still on its way filled after the flatten found the position flat
                 # (or before the Kill's, while flat): flattened again, its side from a fresh snapshot (the
                 # retry's path, at once). Before, the position was held for good, the agent stopped.
@@ -736,7 +737,7 @@ class AgentCore:
         self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
         self.reconciled = self.connected
         if self.reconciled and (self._flatten_due or (self._flatten_goal and not self._flattening
-                                                      and self.tracker.position)):
+                                                      and self.lots_of(self.tracker.position))):
             # a Kill before the position was known: its side is known now; or one that was done, and the venue
             # says a position is left (a fill whose push was lost)
             self._flatten(cmds, ev.ts)
@@ -959,10 +960,17 @@ class AgentCore:
         (all of it when none rest) and the retries take the rest once they are gone."""
         self._flatten_due = False
         pos = self.tracker.position
-        self._flattening = bool(pos)
-        if pos and self.best_bid == self.best_bid:
-            side = Side.SELL if pos > 0 else Side.BUY
+        lots = self.lots_of(pos)
+        if lots and self.best_bid == self.best_bid:
             px = self.best_bid * 0.99 if pos > 0 else self.best_ask * 1.01
+            if lots < abs(pos) and refused_under_minimum(lots, px, True, abs(pos),
+                                                         self.cfg.quoting.ladder.min_notional_usd):
+                lots = 0.0  # its lots worth less than the venue's minimum: a partial close, refused; the rest below one
+        self._flattening = bool(lots)
+        if pos and not lots:
+            self._below_lot(ts, pos)
+        elif lots and self.best_bid == self.best_bid:
+            side = Side.SELL if pos > 0 else Side.BUY
             sz = self._flatten_size(pos, px)
             self._flatten_ts = ts
             self._flatten_cloid = None  # none out: the retry asks for a snapshot, then tries again
@@ -987,11 +995,29 @@ class AgentCore:
                 self._flatten_cloid = self.cloids.next()
                 cmds.append(PlaceOrder(self._flatten_cloid, side, round_px_to_venue(px, self.sz_decimals, -side.value),
                                        sz, Tif.IOC, True))
-        elif pos:
+        elif lots:
             # no book yet to price the IOC from: at the first one. (The retry's snapshot, every pull_retry_s,
             # learned nothing a book would not, at 42 of the minute's 1200 IP weight each: past the limit.)
             self._flatten_on_book = True
             self._flatten_ts = ts
+
+    def lots_of(self, pos: float) -> float:
+        """What of ``pos`` an order can close: |pos| in whole lots of the coin's size decimals now, rounded down. A
+        position opened on a finer lot (the venue lowered the decimals under it: agent/ledger.py keeps it) has a
+        remainder below one lot that no order closes: the venue takes sizes on its lot only (rounded to it, the
+        flatten's order for 0.00003 BTC at 4 decimals was of 0.0, and what a reduce-only order for a whole lot does
+        against less than one is not known)."""
+        return round(math.floor(abs(pos) / self.lot + 1e-9) * self.lot, self.sz_decimals)
+
+    def _below_lot(self, ts: float, pos: float) -> None:
+        """The flatten ends on a position no order can close (``lots_of``): said, once for each such position, with
+        what the operator must do. Taken for one still to close, it was tried again every ``risk.pull_retry_s``,
+        each try a forced snapshot, for ever: a Kill's work never done, a stop's flatten never over."""
+        if pos == self._below_lot_said:
+            return
+        self._below_lot_said = pos
+        self._records.append({"type": "sub_lot_position", "ts": ts, "coin": self.cfg.session.coin, "position": pos,
+                              "lot": round(self.lot, self.sz_decimals), "lots": self.lots_of(pos)})
 
     def _flatten_may_spend(self, ts: float) -> bool:
         """Whether a flatten IOC may go now: above the cancel reserve, always; within it, once no order is left
@@ -1010,7 +1036,7 @@ class AgentCore:
         under the limit; 0 when that is none, or a partial exit under the venue's minimum."""
         wc_long, wc_short = self.tracker.worst_case_positions()
         room = self.cfg.risk.max_position - (wc_long if pos < 0 else -wc_short)
-        whole = round(abs(pos), self.sz_decimals)
+        whole = self.lots_of(pos)  # (rounded up, a reduce-only order for more than the position: not known to fill)
         sz = whole if room >= whole else round(math.floor(room / self.lot + 1e-9) * self.lot, 10)
         if sz <= 0.0 or refused_under_minimum(sz, px, True, whole, self.cfg.quoting.ladder.min_notional_usd):
             return 0.0

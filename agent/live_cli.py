@@ -877,9 +877,9 @@ _SWITCH = {  # the venue's dead-man's switch at the end of a run, for the summar
     "lapsing": "left to lapse (the address budget was down to its cancel reserve)",
 }
 _TOLD = {"safety", "level", "postmortem", "dead_man", "venue_account_change", "foreign_orders", "flatten_held",
-         "flatten_again", "funding", "overfill", "clock_step_back", "quota_hold", "ip_weight_hold"}
-_WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held", "flatten_again", "overfill",
-         "clock_step_back"}
+         "flatten_again", "sub_lot_position", "funding", "overfill", "clock_step_back", "quota_hold", "ip_weight_hold"}
+_WARN = {"postmortem", "venue_account_change", "foreign_orders", "flatten_held", "flatten_again", "sub_lot_position",
+         "overfill", "clock_step_back"}
 
 
 def _told(inner):

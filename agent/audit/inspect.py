@@ -488,6 +488,8 @@ def _describe(rec: dict, wall: bool) -> str:
     if kind == "flatten_again":
         return (f"{ts}  flatten again: a fill that raced the pull left position {rec.get('position')} after the "
                 f"flatten had found it flat; closing it too")
+    if kind == "sub_lot_position":
+        return sub_lot_text(f"{ts}  below lot ", rec)
     if kind == "overfill":
         return (f"{ts}  overfill: fill {rec.get('tid')} of {rec.get('sz')} on {rec.get('cloid')} took its fills "
                 f"past the order's size {rec.get('order_sz')}: {rec.get('excess')} of it not booked, the venue's "
@@ -618,3 +620,21 @@ def _num(v, digits: int = 10) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return f"{v:.{digits}g}"
+
+
+def plain_size(x: float, sign: bool = False) -> str:
+    """A coin amount in plain decimals to 12 places (``0.00003``, not ``3e-05`` as ``g`` writes one below a lot)."""
+    text = f"{x:{'+' if sign else ''}.12f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def sub_lot_text(head: str, rec: dict) -> str:
+    """A ``sub_lot_position`` record's words (the audit's line, the live log's warning): what is held, and that the
+    operator must close it, as no order of the agent's can."""
+    pos, lot, lots = rec.get("position"), rec.get("lot"), rec.get("lots")
+    why = (f"below one lot ({plain_size(lot)}) of the coin's size decimals now (the venue lowered them under it)"
+           if not lots else f"its {plain_size(lots)} in whole lots of {plain_size(lot)} worth less than the venue's "
+                            f"minimum order, and the rest below one lot (the venue lowered the coin's size decimals "
+                            f"under it)")
+    return (f"{head}position {plain_size(pos, True)} {rec.get('coin')} held, {why}: no order can close it (the venue takes sizes on "
+            f"its lot only), and the flatten ends; close it another way (the venue's app)")

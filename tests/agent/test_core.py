@@ -3520,3 +3520,106 @@ def test_yellow_widens_the_quoted_spread_by_its_multiplier():
         assert steps["safety_spread_mult"] == (1.5 if reconnect else 1.0) and steps["glft_half_spread"] > 10.0
         spread[reconnect] = _prices(rec, "A")[0] - _prices(rec, "B")[-1]
     assert spread[True] == pytest.approx(1.5 * spread[False], abs=2.0), spread  # within the rounding to the tick
+
+
+def _holding_below_the_lot(cfg, position):
+    """A started twin session (``_spied_session``'s tuple) on BTC at 4 size decimals whose account holds
+    ``position`` opened at 5: the venue lowered the coin's size decimals under it, and what of it is below one lot
+    of 0.0001 no order can close (0.00003 of 0.00123)."""
+    from twin.instruments import InstrumentSpec, default_instruments
+    from twin.params import TwinParams
+    from twin.seeding import set_position
+
+    params = TwinParams(instruments=[InstrumentSpec(sz_decimals=4)] + default_instruments()[1:])
+    records: list = []
+    ex, gw, core, driver = build_session(cfg, 1, params, record_sink=records.append)
+    ex.env.run(until=1.0)  # a mark to enter at
+    set_position(ex, gw.user, "BTC", position, lot_decimals=5)
+    sent: list = []
+    real_send = gw.send
+
+    def spy(cmd):
+        sent.append((ex.env.now, cmd))
+        real_send(cmd)
+    gw.send = spy
+    driver.start()
+    return ex, gw, core, driver, sent, records
+
+
+def _sub_lot_told(records, size):
+    """Whether the operator was told once that ``size`` BTC is held below one lot, that no order can close it, and
+    how to (the audit's words, which the live log warns in)."""
+    from agent.audit.inspect import describe
+    told = [r for r in records if r.get("type") == "sub_lot_position"]
+    text = describe(told[0], False) if len(told) == 1 else ""
+    held = f"position {'+' if size > 0 else '-'}0.00003 BTC held"  # (in plain decimals, not 3e-05)
+    return told[0]["position"] == pytest.approx(size, abs=1e-12) and held in text and \
+        "no order can close it" in text and "close it another way (the venue's app)" in text
+
+
+def test_a_kills_flatten_closes_the_lots_and_ends_on_a_remainder_below_one_lot_said_not_chased():
+    """A Kill set to flatten on 0.00123 BTC held at 5 decimals, the coin at 4 now: its IOC closes the 0.0012 on the
+    coin's lot and 0.00003 is left, which no order can close (an order of 0.0000 is refused). The flatten took the
+    remainder for a position still to close: a forced snapshot every risk.pull_retry_s for ever (42 of the minute's
+    IP weight each), and the Kill's work never done (kill_work_left: a live run stayed up until its duration). Now the
+    flatten ends on it, and says the position held below one lot, its size, and that an order cannot close it."""
+    from agent.gateway.events import Batch, PlaceOrder, RequestAccountSnapshot
+
+    cfg = quoting({"risk": {"max_position": 0.0005}, "safety": {"kill_action": "flatten"},
+                   "graduation": {"start_level": "FULL", "shadow_exits": False}})
+    ex, gw, core, driver, sent, records = _holding_below_the_lot(cfg, 0.00123)
+    ex.env.run(until=40.0)
+    flat = [(ts, x) for ts, c in sent for x in (c.commands if isinstance(c, Batch) else (c,))]
+    places = [x for _, x in flat if isinstance(x, PlaceOrder)]
+    assert core.stopped and [(p.sz, p.reduce_only) for p in places] == [(0.0012, True)]  # the Kill's, on the lot
+    assert ex.accounts[gw.user].position("BTC").szi == pytest.approx(0.00003, abs=1e-12)
+    assert not core.kill_work_left and not core.winding_down
+    asked = [ts for ts, x in flat if isinstance(x, RequestAccountSnapshot) and ts > 10.0]
+    assert len(asked) <= 2  # the audit's, every 30 s; not one every pull_retry_s
+    assert _sub_lot_told(records, 0.00003)
+
+
+@pytest.mark.parametrize("position", [0.00123, -0.00003])
+def test_a_stop_with_flatten_ends_on_a_remainder_below_one_lot_said_not_chased(position):
+    """A stop asked to flatten (--flatten-on-stop, SimDriver.stop(flatten=True)) closes what is on the coin's lot,
+    then a remainder below it (0.00003 of 0.00123, or all of a position of 0.00003) was still to close: the core
+    wound down for ever, its timer asking a snapshot every risk.pull_retry_s (a live stop waited out its whole
+    --shutdown-grace). Now the flatten ends there, the remainder said."""
+    from agent.gateway.events import Batch, PlaceOrder, RequestAccountSnapshot
+
+    cfg = quoting({"graduation": {"start_level": "SHADOW", "shadow_exits": False}})
+    ex, gw, core, driver, sent, records = _holding_below_the_lot(cfg, position)
+    ex.env.run(until=5.0)
+    driver.stop(flatten=True)
+    ex.env.run(until=40.0)
+    flat = [(ts, x) for ts, c in sent for x in (c.commands if isinstance(c, Batch) else (c,))]
+    places = [x.sz for _, x in flat if isinstance(x, PlaceOrder)]
+    assert places == ([0.0012] if abs(position) > 0.0001 else [])
+    left = math.copysign(0.00003, position)
+    assert ex.accounts[gw.user].position("BTC").szi == pytest.approx(left, abs=1e-12)
+    assert not core.winding_down
+    assert len([ts for ts, x in flat if isinstance(x, RequestAccountSnapshot) and ts > 10.0]) <= 2
+    assert _sub_lot_told(records, left)
+
+
+def test_a_kills_flatten_sends_no_partial_close_under_the_minimum_beside_a_remainder_below_one_lot():
+    """0.00013 BTC at 4 decimals (opened at 5) at $90,000: its one whole lot is worth $8.91 at the flatten's price,
+    under the venue's $10 minimum, and closes only part of the position (0.00003 below the lot is left), which the
+    venue refuses. Sized as if it closed the whole (the minimum's exemption), the IOC went out, to be refused, and again
+    at every retry. Now the flatten sends nothing, ends, and says the position no order can close."""
+    from agent.audit.inspect import describe
+    from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, PlaceOrder, Timer
+
+    cfg = quoting({"risk": {"max_position": 0.00005}, "safety": {"kill_action": "flatten"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=4)
+    core.handle(BookUpdated(0.1, "BTC", ((90_000.0, 1.0),), ((90_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.00013, 90_000.0, 1e3, 0.0, ()))
+    sent = []
+    for i in range(10):
+        sent += core.handle(Timer(0.5 + 0.5 * i))
+    assert core.stopped and not core.kill_work_left
+    assert not [x for c in sent for x in (c.commands if isinstance(c, Batch) else (c,)) if isinstance(x, PlaceOrder)]
+    records = core.drain_records()
+    told = [r for r in records if r.get("type") == "sub_lot_position"]
+    assert len(told) == 1 and (told[0]["position"], told[0]["lots"]) == (0.00013, 0.0001)
+    assert "worth less than the venue's minimum order" in describe(told[0], False)
