@@ -1086,6 +1086,13 @@ class AgentCore:
                                  self._dead_man_doubt_ts < math.inf)
 
     @property
+    def held_below_lot(self) -> float:
+        """The last position a flatten ended on for want of an order that could close it (``lots_of``: below one
+        lot of the coin's size decimals now), 0.0 when none did: a driver waiting for the venue to list no position
+        takes this one for done (it waited for ever, or out its whole grace), and says it is held."""
+        return self._below_lot_said
+
+    @property
     def kill_work_left(self) -> bool:
         """After a Kill: orders still counted live (their pulls go again on the timer), or the position still being
         closed (``safety.kill_action`` flatten: an IOC out, its retry due, one held by the address budget or waiting

@@ -341,10 +341,14 @@ class LiveDriver:
             self._kill_quiet_ts = now
         snap = self._last_snapshot
         if snap is not None and snap.requested_ts >= self._kill_quiet_ts and not self.gateway.in_flight:
-            if not snap.open_orders and (core.cfg.safety.kill_action == "hold" or not snap.position):
+            if not snap.open_orders and (core.cfg.safety.kill_action == "hold" or not self._to_close(snap)):
+                from agent.audit.inspect import plain_size
                 log.warning("the Kill's work is done: the venue lists none of our orders%s; stopping",
                             " and no position" if not snap.position else
-                            f", and the position of {snap.position:+g} is held (safety.kill_action hold)")
+                            f", and the position of {snap.position:+g} is held (safety.kill_action hold)"
+                            if self._to_close(snap) else
+                            f", and the position of {plain_size(snap.position, True)} {core.cfg.session.coin} is held "
+                            f"below one lot (no order can close it: close it another way, the venue's app)")
                 self.request_stop(KILL_STOP)
                 return
             self._kill_quiet_ts = now  # (the core has what it shows: its work again, or a snapshot after it)
@@ -353,6 +357,12 @@ class LiveDriver:
                 and core.budget.ip_allows_snapshot(now, SNAPSHOT_SENT_WEIGHT):
             self._kill_asked_ts = now
             self._send_own(RequestAccountSnapshot(), SNAPSHOT_SENT_WEIGHT, "accountSnapshot")
+
+    def _to_close(self, snap: AccountSnapshot) -> bool:
+        """Whether ``snap`` lists a position a flatten can still close: none, or the one it ended on below one lot
+        (``AgentCore.held_below_lot``), is done (waited for, a Kill's run stayed up until its duration, a stop
+        until its grace was over)."""
+        return bool(snap.position) and abs(snap.position - self.core.held_below_lot) > 1e-12
 
     async def shutdown(self, grace_s: float = 10.0, flatten: bool = False) -> None:
         """Stop quoting, pull every order, and wait (at most ``grace_s`` wall seconds) until the venue lists none of
@@ -407,7 +417,8 @@ class LiveDriver:
                     # (and no clear of the dead-man's switch left unacknowledged: the core sends it again on these
                     # snapshots, every risk.pull_retry_s; ended before, the switch fired later on nothing; nor one
                     # unanswered that may yet land after it: the core sends the clear again once none can)
-                    if not snap.open_orders and self.gateway.in_flight == 0 and not (flatten and snap.position) \
+                    if not snap.open_orders and self.gateway.in_flight == 0 \
+                            and not (flatten and self._to_close(snap)) \
                             and self.core.dead_man_state != "clearing" and not self.core.dead_man_in_doubt:
                         break
                     if snap.open_orders:
@@ -424,18 +435,18 @@ class LiveDriver:
                         self.final_snapshot = self._last_snapshot  # (the newest, as above)
                 snap = self.final_snapshot
                 if snap is not None and not snap.open_orders and self.core.dead_man_state == "clearing" \
-                        and self.gateway.in_flight == 0 and not (flatten and snap.position):
+                        and self.gateway.in_flight == 0 and not (flatten and self._to_close(snap)):
                     log.warning("shutdown grace of %.1f s over: the venue lists no order of ours, but has not "
                                 "acknowledged the dead-man's switch cleared: it may still fire, on nothing (one of "
                                 "the venue's ten a day)", grace_s)
                 elif snap is not None and not snap.open_orders and self.core.dead_man_in_doubt \
-                        and self.gateway.in_flight == 0 and not (flatten and snap.position):
+                        and self.gateway.in_flight == 0 and not (flatten and self._to_close(snap)):
                     log.warning("shutdown grace of %.1f s over: the venue lists no order of ours, but a dead-man's "
                                 "switch request that got no answer may still land after the last: the switch may "
                                 "fire, on nothing (one of the venue's ten a day)", grace_s)
                 elif flatten and snap is not None and not snap.open_orders:
                     log.warning("shutdown grace of %.1f s over: the venue lists no order of ours%s", grace_s,
-                                ", and the position is left" if snap.position else "")
+                                ", and the position is left" if self._to_close(snap) else "")
                 else:
                     log.warning("shutdown grace of %.1f s over: orders may still rest at the venue%s", grace_s,
                                 ", or a position be left" if flatten else "")

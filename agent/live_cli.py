@@ -657,7 +657,8 @@ async def _trade(plan: _Plan, gw) -> int:
             unsaved = True
             print_error(f"--out {plan.out}: cannot write the run's summary and state: {e.strerror or e} (the "
                         f"summary below is the only copy)")
-    held = position_left(summary, plan.coin, plan.flatten_on_stop and not driver.kill_held, driver.kill_held)
+    held = position_left(summary, plan.coin, plan.flatten_on_stop and not driver.kill_held, driver.kill_held,
+                         core.lot)
     left = summary["venue_open_orders"]
     resting = None
     if left is None or left > 0:
@@ -1047,20 +1048,34 @@ class _KillLatch:
                 f"account and coin will not be refused; read the postmortem before starting it again")
 
 
-def position_left(s: dict, coin: str, flatten_asked: bool = False, kill_held: bool = False) -> str | None:
+def position_left(s: dict, coin: str, flatten_asked: bool = False, kill_held: bool = False,
+                  lot: float | None = None) -> str | None:
     """What an operator must be told when a run ends holding a position: a stop pulls the orders, it does not
     flatten (a Kill with safety.kill_action flatten does), and "stopped" reads as "done" unless said. ``kill_held``:
-    a Kill set to hold ended the run, and its stop held too, --flatten-on-stop given (``LiveDriver.kill_held``)."""
+    a Kill set to hold ended the run, and its stop held too, --flatten-on-stop given (``LiveDriver.kill_held``).
+    ``lot``: the coin's lot now; a part of the position below it (one opened on a finer lot, the venue having lowered
+    the coin's size decimals under it) no order closes, the flatten's neither, and is said so."""
+    from agent.audit.inspect import plain_size
     pos = s["venue_position"] if s["venue_position"] is not None else s["position"]["final"]
     if not pos:
         return None
     whose = "the venue's position" if s["venue_position"] is not None else "the agent's count: the venue's unread"
+    lots = math.floor(abs(pos) / lot + 1e-9) * lot if lot else abs(pos)
+    below = round(abs(pos) - lots, 12)
+    sub_lot = (f"{'all' if not lots else f'{plain_size(below)} {coin}'} of it below one lot of {coin} "
+               f"({plain_size(lot)}: the venue "
+               f"lowered the coin's size decimals under the position): no order can close that (the venue takes sizes "
+               f"on its lot only), the agent's flatten (a Kill's, --flatten-on-stop) and Shadow's exits neither. Close "
+               f"it another way (the venue's app)") if below > 0.0 else ""
+    if sub_lot and not lots:
+        return f"note: the run ends holding {plain_size(pos, True)} {coin} ({whose}), {sub_lot}"
     how = ("--flatten-on-stop did not close it within --shutdown-grace" if flatten_asked else
            "the Kill holds it (safety.kill_action hold), and so did the stop it made: --flatten-on-stop closes it at "
            "a stop given (--duration, a signal)" if kill_held else
            "a stop pulls the orders and leaves the position (--flatten-on-stop closes it through the book)")
     return (f"note: the run ends holding {pos:+g} {coin} ({whose}): {how}. The next run starts from it (in Shadow, "
-            f"reduce-only exits work it off: graduation.shadow_exits), or close it in the app")
+            f"reduce-only exits work it off: graduation.shadow_exits), or close it in the app" +
+            (f"; {sub_lot}" if sub_lot else ""))
 
 
 def _cycle_cost(c: dict | None) -> str:

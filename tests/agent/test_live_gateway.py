@@ -5077,3 +5077,46 @@ def test_a_funding_payment_settled_within_the_clocks_lead_at_the_start_is_recove
     paid = [e for e in events if type(e) is FundingPaid]
     assert [(e.usdc, e.time_ms) for e in paid] == ([] if history else [(-0.25, settled)])
     assert gw.stats["fundings_recovered"] == (0 if history else 1)
+
+
+@contextlib.contextmanager
+def _served_holding_below_the_lot(position: float):
+    """``served`` (speed 1) on BTC at 4 size decimals, the account holding ``position`` opened at 5 (the venue lowered
+    the coin's size decimals under it): what of it is below one lot of 0.0001 no order can close."""
+    from twin.instruments import InstrumentSpec, default_instruments
+    from twin.seeding import set_position
+
+    params = _params().model_copy(update={"instruments": [InstrumentSpec(sz_decimals=4)] + default_instruments()[1:]})
+    with served(speed=1.0, params=params) as (bg, ex, clock):
+        bg.call(lambda: set_position(ex, ADDR, "BTC", position, lot_decimals=5))
+        yield bg, ex
+
+
+@pytest.mark.parametrize("how", ["kill", "flatten-on-stop"])
+def test_a_live_flatten_ends_on_a_remainder_below_one_lot_and_says_it_must_be_closed_in_the_app(tmp_path, capsys, how):
+    """A Kill set to flatten on 0.00123 BTC held at 5 decimals, BTC at 4 now: its IOC closes 0.0012, and 0.00003 is
+    left that no order closes. The run waited for the venue to list no position: up until its duration (30 s), its
+    stop reason "kill, then duration reached". A stop with --flatten-on-stop on 0.00003 waited out its whole
+    --shutdown-grace (15 s) for it, and the end said "--flatten-on-stop did not close it". Now each ends once the
+    flatten is done, and the end says the remainder, below one lot, must be closed in the venue's app."""
+    out = tmp_path / "run"
+    kill = how == "kill"
+    with _served_holding_below_the_lot(0.00123 if kill else 0.00003) as (bg, ex):
+        config = "risk:\n  max_position: 0.0005\nsafety:\n  kill_action: flatten\n" if kill else \
+            "risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n"
+        args = ("--execution-level", "4", "--start-level", "Full", "--duration", "30", "--allow-oversized-position") \
+            if kill else ("--execution-level", "3", "--duration", "2", "--flatten-on-stop", "--shutdown-grace", "15")
+        code = _live_with(bg, tmp_path / "agent.yaml", config, *args, "--quiet", "--out", str(out))
+        after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert after == (pytest.approx(0.00003, abs=1e-12), 0) and summary["venue_position"] == pytest.approx(0.00003)
+    assert summary["wall_s"] < 12.0, summary["wall_s"]  # not the 30 s duration, nor the 15 s grace
+    assert (code, summary["stop_reason"]) == ((5, "kill") if kill else (0, "duration reached"))
+    told = [r for r in read_log(out / "decisions.jsonl")[0] if r["type"] == "sub_lot_position"]
+    assert len(told) == 1 and told[0]["position"] == pytest.approx(0.00003)
+    assert "note: the run ends holding +0.00003 BTC (the venue's position)" in err
+    assert "below one lot of BTC (0.0001" in err and "Close it another way (the venue's app)" in err
+    assert "did not close it" not in err
+    from agent.audit.__main__ import main as audit_main
+    assert audit_main([str(out), "--replay"]) == 0  # the journal's replay decides the same
