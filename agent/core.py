@@ -1009,15 +1009,17 @@ class AgentCore:
         against less than one is not known)."""
         return round(math.floor(abs(pos) / self.lot + 1e-9) * self.lot, self.sz_decimals)
 
-    def _below_lot(self, ts: float, pos: float) -> None:
-        """The flatten ends on a position no order can close (``lots_of``): said, once for each such position, with
-        what the operator must do. Taken for one still to close, it was tried again every ``risk.pull_retry_s``,
-        each try a forced snapshot, for ever: a Kill's work never done, a stop's flatten never over."""
-        if pos == self._below_lot_said:
+    def _below_lot(self, ts: float, pos: float, by: str = "the flatten") -> None:
+        """``by`` (the flatten, which ends there; Shadow's or the safety level's exits, which send nothing for it)
+        meets a position no order can close (``lots_of``): said, once for each such position, with what the
+        operator must do. Taken for one still to close, the flatten tried it again every ``risk.pull_retry_s``, each
+        try a forced snapshot, for ever: a Kill's work never done, a stop's flatten never over; the exits said
+        nothing of it, and the position was held for the run."""
+        if abs(pos - self._below_lot_said) <= 1e-12:  # (the tracker's sum of fills: its float residue is no change)
             return
         self._below_lot_said = pos
         self._records.append({"type": "sub_lot_position", "ts": ts, "coin": self.cfg.session.coin, "position": pos,
-                              "lot": round(self.lot, self.sz_decimals), "lots": self.lots_of(pos)})
+                              "lot": round(self.lot, self.sz_decimals), "lots": self.lots_of(pos), "by": by})
 
     def _flatten_may_spend(self, ts: float) -> bool:
         """Whether a flatten IOC may go now: above the cancel reserve, always; within it, once no order is left
@@ -1743,6 +1745,8 @@ class AgentCore:
                                                   ov.position, q.ladder.min_notional_usd, self.lot,
                                                   capped=ov.single_side is not None)
             desired = self._overlaid  # ... reducing side only, venue minimum
+            if ov.single_side is not None and ov.position and g.places_orders and not self.lots_of(ov.position):
+                self._below_lot(ts, ov.position, "the safety level's exits")  # (Orange's, Red's: none can close it)
             safety_size = ov.size_factor
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit (par_f, of the state)
         rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, real_pos, self.budget.headroom, p_stressed,
@@ -1779,6 +1783,8 @@ class AgentCore:
                 desired = to_venue_minimum(apply_to_quotes(exits, src, lot=self.lot), pos,
                                            q.ladder.min_notional_usd, self.lot, capped=True)
                 shadow_exits = pos
+                if not self.lots_of(pos):
+                    self._below_lot(ts, pos, "Shadow's exits")
             else:
                 desired = []
         # nothing changed since the last reconcile (same quotes, no order news): nothing to send

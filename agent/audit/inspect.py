@@ -636,5 +636,7 @@ def sub_lot_text(head: str, rec: dict) -> str:
            if not lots else f"its {plain_size(lots)} in whole lots of {plain_size(lot)} worth less than the venue's "
                             f"minimum order, and the rest below one lot (the venue lowered the coin's size decimals "
                             f"under it)")
-    return (f"{head}position {plain_size(pos, True)} {rec.get('coin')} held, {why}: no order can close it (the venue takes sizes on "
-            f"its lot only), and the flatten ends; close it another way (the venue's app)")
+    by = rec.get("by", "the flatten")
+    then = "the flatten ends there" if by == "the flatten" else f"{by} send nothing for it"
+    return (f"{head}position {plain_size(pos, True)} {rec.get('coin')} held, {why}: no order can close it (the venue "
+            f"takes sizes on its lot only), {then}; close it another way (the venue's app)")

@@ -3551,7 +3551,9 @@ def _sub_lot_told(records, size):
     how to (the audit's words, which the live log warns in)."""
     from agent.audit.inspect import describe
     told = [r for r in records if r.get("type") == "sub_lot_position"]
-    text = describe(told[0], False) if len(told) == 1 else ""
+    if len(told) != 1:
+        return False
+    text = describe(told[0], False)
     held = f"position {'+' if size > 0 else '-'}0.00003 BTC held"  # (in plain decimals, not 3e-05)
     return told[0]["position"] == pytest.approx(size, abs=1e-12) and held in text and \
         "no order can close it" in text and "close it another way (the venue's app)" in text
@@ -3623,3 +3625,50 @@ def test_a_kills_flatten_sends_no_partial_close_under_the_minimum_beside_a_remai
     told = [r for r in records if r.get("type") == "sub_lot_position"]
     assert len(told) == 1 and (told[0]["position"], told[0]["lots"]) == (0.00013, 0.0001)
     assert "worth less than the venue's minimum order" in describe(told[0], False)
+
+
+@pytest.mark.parametrize("position", [0.00003, -0.00123])
+def test_shadows_exits_work_off_the_lots_and_say_a_remainder_below_one_lot_once(position):
+    """Shadow's reduce-only exits (graduation.shadow_exits) on a position opened at 5 decimals, BTC at 4: they work off
+    the whole lots (0.0012 of -0.00123) and send nothing for what is below one lot (an order of 0.0 is dropped, not
+    sent), which stays held for the run. Nothing said so: an operator watching Shadow "work it off" waited for a
+    close no order can make. Now it is said once, the coin, the size, and that it must be closed another way."""
+    from agent.gateway.events import Batch, ModifyOrder, PlaceOrder
+
+    cfg = quoting({"graduation": {"start_level": "SHADOW", "shadow_exits": True}})
+    ex, gw, core, driver, sent, records = _holding_below_the_lot(cfg, position)
+    ex.env.run(until=120.0)
+    flat = [x for _, c in sent for x in (c.commands if isinstance(c, Batch) else (c,))]
+    sizes = [x.sz for x in flat if isinstance(x, (PlaceOrder, ModifyOrder))]
+    assert all(sz == 0.0012 for sz in sizes) and bool(sizes) == (abs(position) > 0.0001)
+    left = math.copysign(0.00003, position)
+    assert ex.accounts[gw.user].position("BTC").szi == pytest.approx(left, abs=1e-12)
+    assert _sub_lot_told(records, left)
+    assert "Shadow's exits send nothing for it" in describe_sub_lot(records)
+
+
+def describe_sub_lot(records) -> str:
+    from agent.audit.inspect import describe
+    return describe(next(r for r in records if r.get("type") == "sub_lot_position"), False)
+
+
+def test_reds_reduce_only_exits_send_nothing_for_a_position_below_one_lot_and_say_it_once():
+    """Red's reduce-only exits on 0.00003 BTC, BTC at 4 decimals (the position opened at 5): floored to the lot they
+    are of 0.0 and dropped, so no order is sent (an order of 0.0 the venue refuses), and the position stays held.
+    Nothing said so; now it is said once, as for Shadow's exits and the flatten."""
+    from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, PlaceOrder, Timer
+
+    core = AgentCore(quoting({"session": {"collateral_usd": 10.0}}), np.random.default_rng(0), tick=1.0,
+                     sz_decimals=4)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.00003, 100_000.0, 10.0, 0.0, ()))
+    core.handle(BookUpdated(0.3, "BTC", ((90_000.0, 1.0),), ((90_001.0, 1.0),)))  # -$0.30 of $10: Red's 2%, not 5%
+    sent = []
+    for i in range(10):
+        sent += core.handle(Timer(0.5 + 0.5 * i))
+    assert int(core.safety.level) == 3
+    assert not [x for c in sent for x in (c.commands if isinstance(c, Batch) else (c,)) if isinstance(x, PlaceOrder)]
+    records = core.drain_records()
+    assert _sub_lot_told(records, 0.00003)
+    assert "the safety level's exits send nothing for it" in describe_sub_lot(records)
+
