@@ -176,7 +176,7 @@ def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray |
 
 def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit | None:
     """The log-normal fitted to outages known to have lasted more than ``lo`` and at most ``hi`` (exact where they
-    are one): maximum likelihood on (log median, log sigma), each 95% interval the parameter's values whose profile
+    are one): maximum likelihood on (log median, log sigma), sigma then scaled by √(n / (n − 1)), each 95% interval the parameter's values whose profile
     likelihood ratio is within n log(1 + t²/(n - 1)), t Student's quantile on n - 1 degrees of freedom: the exact t
     interval where no outage is censored. Wald intervals from the observed information, even on t's quantile, covered
     the median 89-91% of the time at 5 outages, 93-95% at 10 (300 runs each, simulated against the agent's backoff,
@@ -240,7 +240,16 @@ def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit
         return None
     (m_lo, m_hi), (s_lo, s_hi) = (np.exp(_profile_ends(functools.partial(ratio, i), best[i], bounds[i], cut))
                                   for i in (0, 1))
-    return OutageFit(n, math.exp(best[0]), float(m_lo), float(m_hi), math.exp(best[1]), float(s_lo), float(s_hi))
+    # sigma's maximum is the lengths' standard deviation about their own mean (n, not n - 1, under it): 16% low at 5
+    # outages, 11% at 10, 7% at 20 (median 4 s, sigma 0.5, behind the agent's backoff; 300 runs each), and the
+    # fitted twin's outages too alike. Scaled by √(n / (n − 1)) it is the sample's standard deviation where nothing
+    # is censored, as the lengths fitted as seen (and the t interval it is cut to): 6%, 7%, 5% low, and the fitted
+    # twin nearer the truth at every size (the mean Kullback-Leibler divergence of the truth from it 4.7 for 5.9 at
+    # 5, 0.79 for 0.89 at 10, 0.110 for 0.120 at 20, 0.030 for 0.031 at 50), its mean length no further off (log
+    # error 0.216 for 0.212 at 5). (Scaled to mean-unbiased, by c4 as well, its mean length went 0.220 off and its
+    # divergence from the truth grew.) The intervals are the profile likelihood's, as before.
+    sigma = min(max(math.exp(best[1]) * math.sqrt(n / (n - 1)), float(s_lo)), float(s_hi))
+    return OutageFit(n, math.exp(best[0]), float(m_lo), float(m_hi), sigma, float(s_lo), float(s_hi))
 
 
 def _profile_ends(ratio, best: float, bounds: tuple[float, float], cut: float) -> tuple[float, float]:
