@@ -317,8 +317,10 @@ class QuotaStatus:
 class ConnectionLost:
     """The socket is lost. ``silent_since`` (on ``ts``'s clock): for a socket found dead by its silence (no close:
     hyperliquid.md §7), when its last frame arrived: the venue's outage began between it and ``ts``, up to the
-    gateway's ``silence_s`` before it was declared (calibration fits the outage from there, not from ``ts``). None: a
-    close or a failed connect, told as it happened (and the twin in process)."""
+    gateway's ``silence_s`` before it was declared (calibration fits the outage from there, not from ``ts``); for one
+    dropped by the stalled-book watch (no new book for twice ``book_stall_s``, a resubscribe between: at the
+    defaults, how a mute socket is found first), when its last new book arrived. None: a close or a failed connect,
+    told as it happened (and the twin in process)."""
 
     ts: float
     stream: str

@@ -21,17 +21,17 @@ SILENCE_S = 1.0  # the gateway's silence_s in the test (wall s)
 DROP_AT_S, OUTAGE_S = 10.0, 5.0  # twin s: the drop at 1 wall s, the path back 0.5 wall s later
 
 
-def _silent_drop(silent: bool):
+def _silent_drop(silent: bool, book_stall_s: float = 10 * SILENCE_S):
     """Books flow, then every socket drops at DROP_AT_S (``silent``: with no word). (the gateway, its events,
     the wall s from the drop until the gateway's ConnectionLost, or None, the venue time of the drop, ms, and
-    the sockets the twin muted)."""
+    the sockets the twin muted). ``book_stall_s`` past the silence by default: the silence detector, not the
+    stalled-book watch, is what acts."""
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0, silent_drops=silent))
     schedule = ChaosSchedule(events=[Disconnect(at_s=DROP_AT_S, duration_s=OUTAGE_S)])
     with served(speed=SPEED, schedule=schedule, params=params) as (bg, ex, clock):
         async def scenario():
-            # book_stall_s past the silence: the silence detector, not the stalled-book watch, is what acts
             async with started(bg, clock, rng=np.random.default_rng(3), quota_poll_s=0, silence_s=SILENCE_S,
-                               ping_s=50.0, book_stall_s=10 * SILENCE_S, backoff_base_s=0.05,
+                               ping_s=50.0, book_stall_s=book_stall_s, backoff_base_s=0.05,
                                backoff_max_s=0.2) as (gw, events):
                 assert await until(lambda: sum(type(e) is BookUpdated for e in events) >= 3)
                 loop = asyncio.get_running_loop()
@@ -65,6 +65,20 @@ def test_a_socket_that_dies_silently_is_found_by_its_silence_and_the_gateway_res
     assert lost < restored and gw.stats["reconnects"] == 1 and gw.stats["disconnects"] == 1
     after = [e for e in events[restored:] if type(e) is BookUpdated]
     assert after and after[0].venue_time_ms >= drop_ms + OUTAGE_S * 1000  # a snapshot from after the outage
+
+
+def test_a_mute_socket_the_stalled_book_watch_drops_says_when_its_last_book_came():
+    """The live defaults watch the book closer than the socket (book_stall_s 10 s, silence_s 60 s): a socket that dies
+    silently is resubscribed at 10 s and dropped at 20 s by the stalled-book watch, before its silence is noticed, and
+    its ConnectionLost had no ``silent_since``: calibration measured the outage from the drop, 20 s late (as a silent
+    socket's was, 42 s for 128 s, before it said). A stale-book drop now says when the book's last frame came."""
+    gw, events, lost_after, drop_ms, muted = _silent_drop(silent=True, book_stall_s=0.2 * SILENCE_S)
+    assert muted == 1 and gw.stats["stale_book_drops"] == 1 and gw.stats["silent_streams"] == 0
+    assert lost_after < 0.6 * SILENCE_S  # (the stall watch, not the silence)
+    lost = events.index(first(events, ConnectionLost))
+    since = events[lost].silent_since
+    assert since is not None and max(e.ts for e in events[:lost] if type(e) is BookUpdated) <= since
+    assert since <= drop_ms / 1000 + 0.1 * SPEED and events[lost].ts - since >= 2 * 0.2 * SILENCE_S * SPEED * 0.9
 
 
 def test_by_default_the_twin_closes_a_dropped_socket_at_once():
