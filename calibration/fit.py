@@ -154,10 +154,7 @@ def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray |
     n = len(outages_s)
     if n < MIN_OUTAGES:
         return None
-    seen = np.maximum(np.asarray(outages_s, dtype=float), 1e-3)
-    quiet = np.zeros(n) if quiet_s is None else np.maximum(np.asarray(quiet_s, dtype=float), 0.0)
-    hi = seen + quiet
-    lo = hi if from_s is None else np.clip(np.asarray(from_s, dtype=float) + quiet, 0.0, hi)
+    seen, quiet, lo, hi = _outage_bounds(outages_s, from_s, quiet_s)
     censored = bool(np.any(lo < hi * (1.0 - 1e-9)))
     got = _censored_outages(lo, hi, level) if censored else None
     if got is not None:
@@ -172,6 +169,39 @@ def fit_outages(outages_s: np.ndarray, level: float = 0.95, from_s: np.ndarray |
     return OutageFit(n, math.exp(mu), math.exp(mu - half), math.exp(mu + half), sd,
                      sd * math.sqrt((n - 1) / lo2), sd * math.sqrt((n - 1) / hi2),
                      bool(np.any(lo - quiet < seen * (1 - 1e-9))), float(quiet.max()))
+
+
+def _outage_bounds(outages_s: np.ndarray, from_s: np.ndarray | None, quiet_s: np.ndarray | None) -> tuple:
+    """(each outage as seen, from the drop; its silence before the drop; the least and the most the venue's own
+    outage can have been, from the silence's start: ``fit_outages``'s arguments)."""
+    seen = np.maximum(np.asarray(outages_s, dtype=float), 1e-3)
+    quiet = np.zeros(len(seen)) if quiet_s is None else np.maximum(np.asarray(quiet_s, dtype=float), 0.0)
+    hi = seen + quiet
+    lo = hi if from_s is None else np.clip(np.asarray(from_s, dtype=float) + quiet, 0.0, hi)
+    return seen, quiet, lo, hi
+
+
+def venue_up_in_outages_s(obs: Observations, outages: OutageFit | None) -> float:
+    """Of the time observe counted down (each outage whole, from its silence's start to the reconnect), how long the
+    venue was up: the twin's hazard is per hour its connection is up (``ConnectionModel``: the next outage's clock
+    starts when one ends), and an outage that ended inside a silence (the venue back before the agent noticed), or
+    before the agent's backoff let it try again, left the rest of it connected time. Each outage's own length is
+    taken at its expectation under the fitted law, given the interval it is known to lie in (exact where it is
+    known). 0 where the law is not the venue's part (the lengths as seen: ``backoff_in`` or ``silence_out_s``): the
+    time counted whole, the pessimistic side. 40 silent outages of median 40 s behind a 60 s silence, ten minutes
+    apart: counted whole, the connected time was 4% short and the hazard 4% high."""
+    if outages is None or outages.backoff_in or outages.silence_out_s > 0.0:
+        return 0.0
+    _, _, lo, hi = _outage_bounds(obs.outages_s, obs.outage_lower_s(), obs.outage_quiet_s())
+    mu, s = math.log(outages.median_s), max(outages.sigma, 1e-6)
+    a = (np.log(np.maximum(lo, 1e-300)) - mu) / s
+    b = (np.log(hi) - mu) / s
+    # E[L | lo < L <= hi] of the log-normal: e^(mu + s²/2) (Φ(b − s) − Φ(a − s)) / (Φ(b) − Φ(a))
+    mass = special.ndtr(b) - special.ndtr(a)
+    part = np.exp(mu + 0.5 * s * s) * (special.ndtr(b - s) - special.ndtr(a - s))
+    mean = np.where(mass > 1e-12, part / np.maximum(mass, 1e-300), 0.5 * (lo + hi))  # (far in a tail: the middle)
+    mean = np.where(lo >= hi * (1.0 - 1e-9), hi, np.clip(mean, lo, hi))
+    return float((hi - mean).sum())
 
 
 def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit | None:
@@ -954,8 +984,10 @@ def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> M
                      market.trade_size_log_std, touch, g, noise, hs, float(obs.mid[0]), market, regimes, reach)
 
 
-def venue_rates(obs: Observations) -> tuple[dict[str, RateFit], RateFit, RateFit]:
-    """(random rejections by reason, transport failures, disconnects per connected hour), each with its interval.
+def venue_rates(obs: Observations, outages: OutageFit | None = None) -> tuple[dict[str, RateFit], RateFit, RateFit]:
+    """(random rejections by reason, transport failures, disconnects per connected hour), each with its interval;
+    the connected hours with the venue's up time inside the outages as seen (``venue_up_in_outages_s``, ``outages``
+    the fitted law; None: none taken).
     The twin draws its random rejections for the places that pass its rules: the answered, less those its rules
     rejected; and applies one only to a place the venue could refuse with its reason (a margin refusal only to one
     adding to the position): each reason's rate is over those (over all, a run quoting both sides while holding a
@@ -969,7 +1001,7 @@ def venue_rates(obs: Observations) -> tuple[dict[str, RateFit], RateFit, RateFit
         rejections[reason] = RateFit(k, eligible, k / eligible if eligible else 0.0, lo, hi)
     k, n = obs.lost_requests, obs.place_requests
     transport = RateFit(k, n, k / n if n else 0.0, *wilson(k, n))
-    hours = obs.connected_s / 3600.0
+    hours = (obs.connected_s + venue_up_in_outages_s(obs, outages)) / 3600.0
     lo, hi = poisson_rate(obs.disconnects, hours)
     hazard = RateFit(obs.disconnects, round(hours), obs.disconnects / hours if hours > 0 else 0.0, lo, hi)
     return rejections, transport, hazard
@@ -979,8 +1011,8 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     base = base or TwinParams()
     lat = fit_latency(obs.round_trip_s)
     feed = fit_feed(obs.feed_lag_s, obs.feed_held if len(obs.feed_held) == len(obs.feed_lag_s) else None)
-    rejections, transport, hazard = venue_rates(obs)
     outages = fit_outages(obs.outages_s, from_s=obs.outage_lower_s(), quiet_s=obs.outage_quiet_s())
+    rejections, transport, hazard = venue_rates(obs, outages)
     out_median, out_sigma = (outages.median_s, outages.sigma) if outages is not None else (None, None)
     data = base.model_dump()
     if lat is not None:
