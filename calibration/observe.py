@@ -138,7 +138,7 @@ class Observations:
     outages_from_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # per outages_s: how long before the drop was declared the venue's outage began, s: a socket found dead by its
     # silence (ConnectionLost.silent_since) went mute after its last frame (the feed brings one every half second or
-    # so), the gateway's silence_s (60 s) before; or its book stopped (a stale-book drop: its last new book, twice
+    # so), the gateway's silence_s (60 s) before; or its book stopped (a stale-book drop: its last frame, up to twice
     # book_stall_s before, 20 s at the defaults). Empty: none (a close is told as it happens)
     outages_quiet_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # what the account had to margin orders with at the (last) run's start, USDC: its first snapshot's value less the

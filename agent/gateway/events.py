@@ -319,8 +319,9 @@ class ConnectionLost:
     hyperliquid.md §7), when its last frame arrived: the venue's outage began between it and ``ts``, up to the
     gateway's ``silence_s`` before it was declared (calibration fits the outage from there, not from ``ts``); for one
     dropped by the stalled-book watch (no new book for twice ``book_stall_s``, a resubscribe between: at the
-    defaults, how a mute socket is found first), when its last new book arrived. None: a close or a failed connect,
-    told as it happened (and the twin in process)."""
+    defaults, how a mute socket is found first), when its last frame of any kind arrived, as for a silence (a book
+    stalled on a socket still up goes on bringing trades, pongs and the resubscribe's answer: the venue was up until
+    they came). None: a close or a failed connect, told as it happened (and the twin in process)."""
 
     ts: float
     stream: str

@@ -68,3 +68,10 @@ def test_a_book_stream_a_resubscribe_does_not_bring_back_has_its_socket_dropped_
     kinds = [type(e) for e in events[at:] if type(e) in (ConnectionLost, ConnectionRestored)]
     assert kinds == [ConnectionLost, ConnectionRestored]
     assert back_s < 2 * STALL_S + 1.0
+    # the socket was up through the stall (trades, pongs, the resubscribe's answer came on it): its ConnectionLost's
+    # silent_since is its last frame, not its last book twice book_stall_s before (calibration fitted the venue's
+    # outage from there, 10 twin s of it up)
+    lost = next(i for i in range(at, len(events)) if type(events[i]) is ConnectionLost)
+    framed = [e.ts for e in events[at:lost] if type(e) is not BookUpdated]
+    assert framed and events[lost].silent_since is not None and events[lost].silent_since >= max(framed), \
+        (events[lost], framed)

@@ -1074,7 +1074,6 @@ class HyperliquidGateway(CommandRouter):
         resubscribed_at: float | None = None
         self._frame_ts = -math.inf  # no frame yet on this socket
         read_from = self._now()  # (the silence of a socket that never sent a frame: from here)
-        book_from = read_from  # the last new book's arrival (a stale-book drop's ConnectionLost.silent_since)
         self._book_ms = None
         while not self._closing:
             now = loop.time()
@@ -1096,8 +1095,9 @@ class HyperliquidGateway(CommandRouter):
                 if resubscribed_at is not None:
                     self.counters["stale_book_drops"] += 1
                     # (a socket that dies silently is found here first at the defaults, 20 s in, not at silence_s:
-                    # the book went quiet with it, and the outage, if it is one, began after the last book)
-                    self._silent_since = book_from
+                    # the outage, if it is one, began after its last frame of any kind, not its last book: trades,
+                    # pongs and the resubscribe's answer on a socket still up say the venue was up until they came)
+                    self._silent_since = max(self._frame_ts, read_from)
                     log.warning("no %s book for %.1f s, nor since its resubscribe %.1f s ago, with the socket up: "
                                 "dropping the socket to reconnect", self.coin, now - last_book, now - resubscribed_at)
                     return
@@ -1117,7 +1117,7 @@ class HyperliquidGateway(CommandRouter):
             if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 last_rx = loop.time()
                 if self._on_frame(msg.data):
-                    last_book, resubscribed_at, book_from = last_rx, None, self._frame_ts
+                    last_book, resubscribed_at = last_rx, None
             elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
                               aiohttp.WSMsgType.ERROR):
                 log.info("websocket closed by the venue (%s)", msg.type.name)
