@@ -1704,6 +1704,29 @@ def test_the_disconnect_hazard_is_per_hour_the_venue_was_up_not_the_silences_aft
     assert h.count == 40 and h.count / h.rate == pytest.approx(up_s / 3600.0, rel=0.01), (h, up_s / 3600.0)
 
 
+def test_the_venue_up_time_inside_an_outage_far_in_the_fitted_laws_tail_is_its_conditional_expectation():
+    """Each outage is down for its expected length under the fitted law, given the interval it lies in: a difference
+    of normal CDFs, 0 past 8 sigma in the upper tail, where the interval's middle was taken (an outage of 200-260 s
+    under a law of median 4 s, sigma 0.5: 230 s down, for 212). Against a numerical integral of the density there."""
+    from scipy import integrate, stats
+
+    from calibration.fit import OutageFit, venue_up_in_outages_s
+    z = np.zeros(0)
+    lo, hi = np.array([200.0, 40.0, 1.0]), np.array([260.0, 41.0, 5.0])
+    obs = dataclasses.replace(Observations(z, 0, 0, {}, 0, 0, z, 3, hi, 3600.0, 3600.0), outages_from_s=lo)
+    law = stats.lognorm(0.5, scale=4.0)
+    expected = 0.0
+    for a, b in zip(lo, hi):
+        # (the density over its value at the interval's start: the integrals not lost under quad's tolerance)
+        def w(x: float, c: float = float(law.logpdf(a))) -> float:
+            return math.exp(law.logpdf(x) - c)
+        mean = (integrate.quad(lambda x: x * w(x), a, b, epsabs=0.0, epsrel=1e-10)[0]
+                / integrate.quad(w, a, b, epsabs=0.0, epsrel=1e-10)[0])
+        expected += b - mean
+    got = venue_up_in_outages_s(obs, OutageFit(5, 4.0, 3.0, 5.0, 0.5, 0.3, 0.9))
+    assert got == pytest.approx(expected, rel=1e-6), (got, expected)
+
+
 def test_a_silence_is_counted_only_inside_the_connection_it_ended():
     """ConnectionLost.silent_since is the silent socket's last frame, after it was opened: a journal's "-inf" there
     (the name a float not finite is written by) made the silence infinite, the connected time -inf and every outage
