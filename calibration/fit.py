@@ -215,8 +215,9 @@ def _log_normal_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit | None:
     """The log-normal fitted to outages known to have lasted more than ``lo`` and at most ``hi`` (exact where they
-    are one): maximum likelihood on (log median, log sigma), sigma then scaled by √(n / (n − 1)), each 95% interval the parameter's values whose profile
-    likelihood ratio is within n log(1 + t²/(n - 1)), t Student's quantile on n - 1 degrees of freedom: the exact t
+    are one): maximum likelihood on (log median, log sigma), sigma then scaled by √(n / (n − 1)), each 95% interval
+    the parameter's values whose profile likelihood ratio is within n log(1 + t²/(n - 1)), t Student's quantile on
+    n - 1 degrees of freedom: the exact t
     interval where no outage is censored. Wald intervals from the observed information, even on t's quantile, covered
     the median 89-91% of the time at 5 outages, 93-95% at 10 (300 runs each, simulated against the agent's backoff,
     median 4 s, sigma 0.5); these 97-98% and 95-97%, and at 30 both 94-95%; sigma's 99%, 95%, 97%
