@@ -576,7 +576,7 @@ class AgentCore:
                                       "side": ev.side.value, "position": tracker.position})
                 closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz - excess, ev.tid, closed_pnl,
                                                           ev.start_position)
-                self.ledger.on_excess(ev.side.value, excess)
+                self.ledger.on_excess(ev.side.value, excess, ev.tid)
                 sz, fee = sz - excess, fee * (sz - excess) / sz
                 if sz <= 1e-12:
                     return  # none of it fits: nothing booked

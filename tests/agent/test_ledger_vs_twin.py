@@ -464,3 +464,42 @@ def test_fills_past_their_orders_sizes_in_the_venues_order_book_the_account_of_t
     assert abs(led.position - pos.szi) < 1e-9
     assert not led.position or math.isclose(led.entry_px, pos.entry_px, rel_tol=1e-9)
     assert math.isclose(led.realized, pos.realized_pnl, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _as_the_core(led: Ledger, venue: Account, booked: Account, side: int, px: float, lots: int, part: int,
+                 tid: int) -> None:
+    """A fill of ``lots`` made by ``venue`` (in its order), ``part`` of them fitting its order, handed to ``led`` as
+    AgentCore._on_fill does (the overfill's split, its excess to on_excess, every fill's figure while ``apart``);
+    ``booked`` the account of the sizes booked."""
+    made = venue.apply_fill("BTC", side > 0, px, lots * LOT, 0.0)
+    closed = made.closed_pnl
+    if part < lots or led.apart:
+        closed = led.closed_of_booked(side, lots * LOT, part * LOT, tid, closed, made.start_position)
+    if part < lots:
+        led.on_excess(side, (lots - part) * LOT, tid)
+    if part:
+        booked.apply_fill("BTC", side > 0, px, part * LOT, 0.0)
+        led.on_fill(1.0, side, px, part * LOT, 0.0, True, tid, closed)
+
+
+@pytest.mark.parametrize("late", [True], ids=["pushed-after-the-snapshot"])
+def test_an_overfills_excess_the_anchoring_snapshot_holds_is_not_taken_for_one_the_ledger_never_booked(late):
+    """A buy of 0.002 past its order's 0.001 is the session's first fill; the first snapshot holds it (its tid the
+    watermark: long 0.002 at 100,000, which the ledger anchors on), and its fill reaches the ledger after it. The
+    ledger's position has the excess then, as the venue's does: nothing unbooked. It was counted (+0.001), so a later
+    sell's excess (-0.001, the venue flat, the ledger long 0.001) read as cancelling it: the entries taken for alike
+    again when the ledger crossed zero, and a buy closing the ledger's short then booked the venue's closedPnl of its
+    own short (-2 where the ledger's closed -1, the new long's entry 95,000 where it was bought at 96,000)."""
+    venue, booked = _account(0, 0), _account(0, 0)
+    led = Ledger(anchored=False, sz_decimals=3)
+    first = fill_key(1_000, 1)
+    venue.apply_fill("BTC", True, 100_000.0, 2 * LOT, 0.0)
+    led.anchor(2 * LOT, 100_000.0, first)
+    booked.apply_fill("BTC", True, 100_000.0, 2 * LOT, 0.0)  # (the ledger anchors on the venue's: the excess in it)
+    led.on_excess(1, LOT, first)  # (the core's calls for the first fill, given now: in the snapshot, 0 closed)
+    led.on_fill(1.0, 1, 100_000.0, LOT, 0.0, True, first, 0.0)
+    for n, (side, px, lots, part) in enumerate([(-1, 90_000.0, 2, 1), (-1, 95_000.0, 2, 2), (1, 96_000.0, 2, 2)]):
+        _as_the_core(led, venue, booked, side, px, lots, part, fill_key(2_000 + n, 1))
+    pos = booked.position("BTC")
+    assert led.position == pytest.approx(pos.szi, abs=1e-12) and led.entry_px == pytest.approx(96_000.0)
+    assert led.entry_px == pytest.approx(pos.entry_px) and led.realized == pytest.approx(pos.realized_pnl, abs=1e-9)
