@@ -43,7 +43,8 @@ class Ledger:
         # point is snapped back to it (_on_lot); None: not known, only a residue below 1e-12 is taken as flat
         self.sz_decimals = sz_decimals
         self.watermark = 0  # fills up to this id (fill_key: time, then tid) are in the anchoring snapshot's position
-        self._unanchored: list[tuple[int, int, float, float, float | None]] = []  # (tid, side, px, sz, closed_pnl)
+        # (tid, side, px, sz, closed_pnl) in the order given; px None: an overfill's excess (on_excess), sz its size
+        self._unanchored: list[tuple[int, int, float | None, float, float | None]] = []
         # the session's fills the anchoring snapshot's position holds (as _unanchored), given before it or after
         self._in_snapshot: list[tuple[int, int, float, float, float]] = []
         self._snapshot = (0.0, 0.0)  # the anchoring snapshot's position and entry price
@@ -152,8 +153,13 @@ class Ledger:
         Either way the ledger books its own figures from now on (closed_of_booked), until ``apart`` clears (_move).
         One of a fill the anchoring snapshot holds (``tid`` up to its watermark) is in the ledger's position as in the
         venue's, the entries alike: nothing unbooked (counted, a later excess the other way read as cancelling it, and
-        the entries were taken for alike again where they were not: test_ledger_vs_twin.py)."""
-        if self.anchored and tid and tid <= self.watermark:
+        the entries were taken for alike again where they were not: test_ledger_vs_twin.py). Before the anchor it
+        waits with the fills (set at once, a fill after it, split by the share before the anchor, was booked with the
+        venue's closedPnl at the anchor)."""
+        if not self.anchored:  # (the anchor says whether the snapshot holds it: set then, in the order given)
+            self._unanchored.append((tid, side, None, size, None))
+            return
+        if tid and tid <= self.watermark:
             return
         u = self._on_lot(self.unbooked + side * size)  # (a sum of sizes: on the lot, as the position)
         self.unbooked = u if abs(u) >= 1e-9 else 0.0  # (below any lot: float residue, an excess of 1e-12 is none)
@@ -172,20 +178,29 @@ class Ledger:
         self.watermark = watermark
         self._keep_decimals(position)
         for fill in self._unanchored:
-            self._keep_decimals(fill[3])
+            if fill[2] is not None:
+                self._keep_decimals(fill[3])
         position = self._on_lot(position)
         self.position = position if abs(position) >= 1e-12 else 0.0
         self.entry_px = entry_px if self.position else 0.0
         self._flat_cost = 0.0
         self.max_abs_position = max(self.max_abs_position, abs(self.position))
         self._snapshot = (self.position, self.entry_px)
-        self._in_snapshot = [(t, s, p, z, c or 0.0) for t, s, p, z, c in self._unanchored if t and t <= watermark]
+        self._in_snapshot = [(t, s, p, z, c or 0.0) for t, s, p, z, c in self._unanchored
+                             if t and t <= watermark and p is not None]
         self._start_from_snapshot()
+        own = None  # an excess just replayed: (its tid, ``apart`` before it); its fill, given next, was split before it
         for tid, side, px, sz, closed_pnl in self._unanchored:
+            if px is None:  # an excess: past the watermark, as on_excess after the anchor
+                own = (tid, self.apart)
+                self.on_excess(side, sz, tid)
+                continue
             if tid and tid <= watermark:
                 self.realized += closed_pnl or 0.0
-            else:
-                self._move(side, px, sz, closed_pnl)
+            else:  # while apart, the ledger's own figure (closed_of_booked), as the core asks after the anchor
+                apart = own[1] if own is not None and own[0] == tid else self.apart
+                self._move(side, px, sz, None if apart else closed_pnl)
+            own = None
         self._unanchored.clear()
 
     def _start_from_snapshot(self) -> None:

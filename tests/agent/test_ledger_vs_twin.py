@@ -472,34 +472,103 @@ def _as_the_core(led: Ledger, venue: Account, booked: Account, side: int, px: fl
     AgentCore._on_fill does (the overfill's split, its excess to on_excess, every fill's figure while ``apart``);
     ``booked`` the account of the sizes booked."""
     made = venue.apply_fill("BTC", side > 0, px, lots * LOT, 0.0)
-    closed = made.closed_pnl
-    if part < lots or led.apart:
-        closed = led.closed_of_booked(side, lots * LOT, part * LOT, tid, closed, made.start_position)
-    if part < lots:
-        led.on_excess(side, (lots - part) * LOT, tid)
     if part:
         booked.apply_fill("BTC", side > 0, px, part * LOT, 0.0)
-        led.on_fill(1.0, side, px, part * LOT, 0.0, True, tid, closed)
+    _hand(led, side, px, lots * LOT, part * LOT, tid, made.closed_pnl, made.start_position)
 
 
-@pytest.mark.parametrize("late", [True], ids=["pushed-after-the-snapshot"])
+def _hand(led: Ledger, side: int, px: float, sz: float, part: float, tid: int, closed: float,
+          start: float | None) -> float | None:
+    """A fill of ``sz`` (``part`` of it fitting its order) handed to ``led`` as AgentCore._on_fill does; the
+    closedPnl booked with it (None: the ledger's own figure, or nothing booked)."""
+    if part < sz or led.apart:
+        closed = led.closed_of_booked(side, sz, part, tid, closed, start)
+    if part < sz:
+        led.on_excess(side, sz - part, tid)
+    if not part:
+        return None
+    led.on_fill(1.0, side, px, part, 0.0, True, tid, closed)
+    return closed
+
+
+@pytest.mark.parametrize("late", [True, False], ids=["pushed-after-the-snapshot", "given-before-it"])
 def test_an_overfills_excess_the_anchoring_snapshot_holds_is_not_taken_for_one_the_ledger_never_booked(late):
     """A buy of 0.002 past its order's 0.001 is the session's first fill; the first snapshot holds it (its tid the
     watermark: long 0.002 at 100,000, which the ledger anchors on), and its fill reaches the ledger after it. The
     ledger's position has the excess then, as the venue's does: nothing unbooked. It was counted (+0.001), so a later
     sell's excess (-0.001, the venue flat, the ledger long 0.001) read as cancelling it: the entries taken for alike
     again when the ledger crossed zero, and a buy closing the ledger's short then booked the venue's closedPnl of its
-    own short (-2 where the ledger's closed -1, the new long's entry 95,000 where it was bought at 96,000)."""
+    own short (-2 where the ledger's closed -1, the new long's entry 95,000 where it was bought at 96,000). Given
+    before the snapshot (``late`` False), the excess waits for the anchor to say whether the snapshot holds it."""
     venue, booked = _account(0, 0), _account(0, 0)
     led = Ledger(anchored=False, sz_decimals=3)
     first = fill_key(1_000, 1)
     venue.apply_fill("BTC", True, 100_000.0, 2 * LOT, 0.0)
-    led.anchor(2 * LOT, 100_000.0, first)
+    if late:
+        led.anchor(2 * LOT, 100_000.0, first)
     booked.apply_fill("BTC", True, 100_000.0, 2 * LOT, 0.0)  # (the ledger anchors on the venue's: the excess in it)
-    led.on_excess(1, LOT, first)  # (the core's calls for the first fill, given now: in the snapshot, 0 closed)
+    led.on_excess(1, LOT, first)  # (the core's calls for the first fill: in the snapshot, 0 closed)
     led.on_fill(1.0, 1, 100_000.0, LOT, 0.0, True, first, 0.0)
+    if not late:
+        led.anchor(2 * LOT, 100_000.0, first)
     for n, (side, px, lots, part) in enumerate([(-1, 90_000.0, 2, 1), (-1, 95_000.0, 2, 2), (1, 96_000.0, 2, 2)]):
         _as_the_core(led, venue, booked, side, px, lots, part, fill_key(2_000 + n, 1))
     pos = booked.position("BTC")
     assert led.position == pytest.approx(pos.szi, abs=1e-12) and led.entry_px == pytest.approx(96_000.0)
     assert led.entry_px == pytest.approx(pos.entry_px) and led.realized == pytest.approx(pos.realized_pnl, abs=1e-9)
+
+
+def test_fills_given_before_the_first_snapshot_after_an_excess_past_its_watermark_book_the_ledgers_own_figure():
+    """Before the first snapshot reaches the ledger (its watermark before them all, flat): a buy of 0.001 at 100,000
+    fits, a buy of 0.001 at 90,000 comes wholly past its order's size, then a sell of 0.001 at 90,000 fits. The
+    venue's closedPnl of the sell is from its long of 0.002 at 95,000 (-5); the booked long at 100,000 closed -10.
+    The excess set ``apart`` at once, but a fill before the anchor is split by the share (the ledger's position not
+    known yet), and the anchor booked it with the venue's -5: the ledger flat with a cost of 5 in its unrealised PnL.
+    The excess now waits with the fills for the anchor, which replays both in the order given."""
+    venue, booked = _account(0, 0), _account(0, 0)
+    led = Ledger(anchored=False, sz_decimals=3)
+    for n, (side, px, part) in enumerate([(1, 100_000.0, 1), (1, 90_000.0, 0), (-1, 90_000.0, 1)]):
+        _as_the_core(led, venue, booked, side, px, 1, part, fill_key(1_000 + n, 1))
+    led.anchor(0.0, 0.0, 0)
+    pos = booked.position("BTC")
+    assert led.position == pos.szi == 0.0 and led.unrealized(90_000.0) == 0.0
+    assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-9) and pos.realized_pnl == pytest.approx(-10.0)
+    assert led.apart and led.unbooked == pytest.approx(LOT)  # (the venue still long 0.001 at its 95,000)
+
+
+@given(start_lots=st.integers(-2000, 2000), fills=st.lists(st.tuples(_FILL, st.integers(0, 2999)), min_size=1,
+                                                            max_size=8),
+       m=st.integers(0, 8), k=st.integers(0, 8))
+@settings(max_examples=300, deadline=None)
+def test_fills_past_their_orders_sizes_around_the_first_snapshot_book_the_account_of_the_sizes_booked_after_it(
+        start_lots, fills, m, k):
+    """As the test above, in the venue's order, around the first snapshot: it is the account after the first ``m``
+    fills (excesses and all, its watermark the m-th's id), given to the ledger after the first ``k``. The ledger's
+    position and entry price are then the venue's at the snapshot plus the sizes booked after it, and what it realised
+    past the snapshot their account's: an excess the snapshot holds is not one the ledger never booked, one past its
+    watermark is, given before the snapshot or after."""
+    m, k = min(m, len(fills)), min(k, len(fills))
+    venue, ref = _account(start_lots, 100_000), _account(start_lots, 100_000)
+    made = []
+    for n, ((side, px, lots, _), fits) in enumerate(fills):
+        res = venue.apply_fill("BTC", side > 0, float(px), lots * LOT, 0.0)
+        part = lots if n < m else min(fits, lots)  # (the reference: the venue's account up to the snapshot)
+        if part:
+            ref.apply_fill("BTC", side > 0, float(px), part * LOT, 0.0)
+        if n == m - 1:
+            snap, ref_at = (venue.position("BTC").szi, venue.position("BTC").entry_px), ref.position("BTC").realized_pnl
+        made.append((side, float(px), lots * LOT, min(fits, lots) * LOT, res.closed_pnl, res.start_position,
+                     fill_key(1_000 + n, 1)))
+    if not m:
+        snap, ref_at = (start_lots * LOT, 100_000.0 if start_lots else 0.0), 0.0
+    led, in_snapshot = Ledger(anchored=False, sz_decimals=3), 0.0
+    for n in range(len(made) + 1):
+        if n == k:
+            led.anchor(snap[0], snap[1] if snap[0] else 0.0, made[m - 1][-1] if m else 0)
+        if n < len(made):
+            booked = _hand(led, *made[n][:4], made[n][6], *made[n][4:6])
+            in_snapshot += (booked or 0.0) if n < m else 0.0
+    pos = ref.position("BTC")
+    assert abs(led.position - pos.szi) < 1e-9
+    assert not led.position or math.isclose(led.entry_px, pos.entry_px, rel_tol=1e-9)
+    assert math.isclose(led.realized - in_snapshot, pos.realized_pnl - ref_at, rel_tol=1e-9, abs_tol=1e-6)
