@@ -171,6 +171,40 @@ def test_journalled_runs_replay_identically_past_an_earlier_run_without_a_journa
     assert main([str(tmp_path), "--replay"]) == 0 and capsys.readouterr().out.count("all identical to the log") == 2
 
 
+def test_a_run_with_overfills_replays_identically_from_the_journal(tmp_path):
+    """Overfills (a fill past its order's size: the excess not booked, the ledger's figures its own while ``apart``)
+    come from events alone, so the replay decides as the run did: a twin session at Full whose first fill reaches the
+    core twice (a copy under another tid) and whose fourth comes at twice its size (as the venue's error would), the
+    snapshots they ask for after them. The journal holds the copies and the doubled fill, and the replay gives the
+    log's records, the overfills' among them."""
+    from agent.config import AgentConfig
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    ex, driver, log, j = journalled_session(tmp_path, cfg, 2)
+    handle, fills, apart = driver.on_event, [], []
+
+    def on_event(event):  # (between the gateway and the driver: what the core gets is what the journal holds)
+        if type(event) is ev.FillReceived:
+            fills.append(event)
+            if len(fills) == 4:
+                event = dataclasses.replace(event, sz=2 * event.sz, fee=2 * event.fee)
+            handle(event)
+            if len(fills) == 1:
+                handle(dataclasses.replace(event, tid=event.tid ^ 1))
+            apart.append(driver.core.ledger.apart)
+        else:
+            handle(event)
+    driver.on_event = on_event
+    driver.start()
+    ex.env.run(until=120.0)
+    log.close()
+    j.close()
+    over = [r for r in read_log(tmp_path / "decisions.jsonl")[0] if r.get("type") == "overfill"]
+    assert len(over) == 2 and len(fills) > 6 and sum(apart) > 2
+    (run,) = replay_folder(tmp_path)
+    assert run.identical and run.records > 100
+
+
 def test_a_replay_started_with_its_stdout_closed_ends_as_usual_not_in_a_traceback(tmp_path, monkeypatch):
     """``python -m agent.audit DIR --replay >&-``: sys.stdout is None, and the flush after the results raised
     AttributeError (a traceback, exit 1) after the whole replay."""
