@@ -1486,6 +1486,23 @@ class Exchange:
         self.env.process(self._run_connection(conn))
         return conn
 
+    def drop_connections(self, duration_s: float) -> float:
+        """Fault hook: a scripted Disconnect at this instant. Every open socket drops now and stays down for
+        ``duration_s``, and one opened meanwhile drops at once. A test drops the sockets once its agent is under way
+        (quoting, a few books in), where a Disconnect at a fixed time of the schedule came, on a loaded host, before
+        the agent's set-up had ended. Call on the server's loop (``BackgroundServer.call``); returns the time of the
+        drop (sim s)."""
+        now = self.env.now
+        self._chaos_outages.append((now, duration_s))
+        for conn in list(self.connections.values()):
+            conn.model.add_outage(now, duration_s)
+            proc = conn.process  # (asleep until the connection's next change, or ended: none was due)
+            if proc is not None and proc.is_alive:
+                proc.interrupt()
+            conn.process = None
+            self.env.process(self._run_connection(conn))  # (drops it at once: it is inside the outage now)
+        return now
+
     def close(self, conn: Connection) -> None:
         """The client closed the socket (``twin serve``, when its websocket ends): its subscriptions end, what is on
         its way to it is lost, and its disconnect process stops. Kept, every socket a client ever opened stayed for
@@ -1515,10 +1532,11 @@ class Exchange:
 
     def _connection_changes(self, conn: Connection):
         env = self.env
-        if conn.model.is_down(env._now):
-            # opened inside an outage (scripted or drawn, already under way): it drops at once, whatever the client
-            # subscribed to in this instant, and comes back when the outage ends; it used to see only the changes
-            # after now, and so stayed up through the outage, delivering as if nothing were wrong
+        if conn.up and conn.model.is_down(env._now):
+            # opened inside an outage (scripted or drawn, already under way), or up as drop_connections began one:
+            # it drops at once, whatever the client subscribed to in this instant, and comes back when the outage
+            # ends; it used to see only the changes after now, and so stayed up through the outage, delivering as if
+            # nothing were wrong
             self._drop(conn)
         while True:
             t_next = conn.model.next_change(env._now)

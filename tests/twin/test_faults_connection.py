@@ -126,3 +126,36 @@ def test_a_connection_opened_inside_an_outage_drops_at_once_and_comes_back_when_
         changes = [(t, p.up) for t, p in got if isinstance(p, ConnectionEvent)]
         assert changes == [(max(at_s, connect_at), False), (at_s + 10.0, True)]
         assert not [t for t, p in got if isinstance(p, BookPush) and at_s <= t < at_s + 10.0]
+
+
+def test_drop_connections_drops_every_socket_now_and_each_comes_back_once_when_the_outage_ends():
+    """The fault hook a test times a drop with (``Exchange.drop_connections``): an open socket drops at that instant
+    and comes back when the outage ends, with no book in between; one already down in a scripted outage is not
+    dropped twice; one opened during the outage drops at once. (A Disconnect at a fixed time of the schedule came, on
+    a loaded host, before a live test's agent had set up.)"""
+    from twin.exchange import Exchange
+    from twin.faults.chaos import ChaosSchedule, Disconnect
+    from twin.messages import BookPush, ConnectionEvent
+    from twin.params import TwinParams
+
+    ex = Exchange.build(TwinParams(connection=OFF), 1, ChaosSchedule(events=[Disconnect(at_s=4.0, duration_s=3.0)]))
+    got: dict[str, list] = {"open": [], "down": [], "at 9": [], "at 10": []}
+
+    def connect(name: str) -> None:
+        ex.connect(lambda p: got[name].append((ex.env.now, p))).subscribe("l2Book", "BTC")
+    connect("open")
+    connect("down")
+    ex.connections[1].model.add_outage(7.5, 5.0)  # ("down": an outage of its own, 7.5 s to 12.5 s)
+    ex.env.run(until=9.0)
+    assert ex.drop_connections(2.0) == 9.0
+    connect("at 9")
+    ex.env.run(until=10.0)
+    connect("at 10")
+    ex.env.run(until=14.0)
+
+    def changes(name):
+        return [(t, p.up) for t, p in got[name] if isinstance(p, ConnectionEvent)]
+    assert changes("open") == [(4.0, False), (7.0, True), (9.0, False), (11.0, True)]
+    assert changes("down") == [(4.0, False), (7.0, True), (7.5, False), (12.5, True)]  # (not dropped again at 9 s)
+    assert changes("at 9") == [(9.0, False), (11.0, True)] and changes("at 10") == [(10.0, False), (11.0, True)]
+    assert not [t for t, p in got["open"] if isinstance(p, BookPush) and 9.0 <= t < 11.0]
