@@ -99,10 +99,21 @@ async def buy_through_the_book(bg, clock, order_cloid: str, sz: float) -> None:
         assert await until(lambda: first(events, OrderAcknowledged, cloid=order_cloid))
 
 
+def wall_ttl_s(bg) -> float:
+    """An action's ttl for a test's gateway on ``bg`` (the venue's s): 5 s of wall time, the shipped ttl at realtime.
+    At the twin's speed 10 the shipped 5 s was 0.5 wall s, which signing, sending and matching outlasted on a loaded
+    host: orders, cancels and modifies refused as expired, the acks a test waited for never came. A test of expiry
+    sets its own ttl (or steps its clock past it, at speed 1). (A proxy in front of the twin: the shipped 5 s.)"""
+    server = getattr(bg, "server", None)
+    return 5.0 * (1.0 if server is None else server.clock.speed)
+
+
 @contextlib.asynccontextmanager
 async def started(bg, clock, **kw):
-    """A HyperliquidGateway on ``twin serve``, prepared and started: (it, the events it gave); closed after."""
+    """A HyperliquidGateway on ``twin serve``, prepared and started: (it, the events it gave); closed after. Its
+    actions live 5 s of wall time at the venue unless ``action_ttl_s`` says otherwise (``wall_ttl_s``)."""
     events: list = []
+    kw.setdefault("action_ttl_s", wall_ttl_s(bg))
     gw = HyperliquidGateway(bg.base_url, KEY, "BTC", clock=clock, **kw)
     await gw.prepare()
     gw.start(events.append)
@@ -920,9 +931,10 @@ def test_hip3_coin_is_addressed_by_its_dex_asset_id_and_agent_wallets_share_nonc
 
         async def scenario():
             ev_btc, ev_lit = [], []
-            btc = HyperliquidGateway(bg.base_url, agent_key, "BTC", account_address=ADDR, clock=clock, quota_poll_s=0)
+            btc = HyperliquidGateway(bg.base_url, agent_key, "BTC", account_address=ADDR, clock=clock, quota_poll_s=0,
+                                     action_ttl_s=wall_ttl_s(bg))
             lit = HyperliquidGateway(bg.base_url, agent_key, "hyna:LIT", account_address=ADDR, clock=clock,
-                                     quota_poll_s=0, nonces=btc.nonces)
+                                     quota_poll_s=0, nonces=btc.nonces, action_ttl_s=wall_ttl_s(bg))
             assert (await btc.prepare()).asset == 0
             info = await lit.prepare()
             assert (info.asset, info.sz_decimals) == (140_000, 1)
@@ -4900,7 +4912,9 @@ def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time_and_past_t
     from agent.audit.replay import replay_folder
     from agent.live import live_core
 
-    speed = 10.0
+    # (past the 5 s ttl, at 2.5x: an action lives 2 wall s at the venue; at 10x its 0.5 s was outlasted on a loaded
+    # host, and actions were refused as expired whatever the clock did)
+    speed = 10.0 if step_s < 2.5 else 2.5
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "Full"}, "session": {"quota_poll_s": 0}})
     with served(speed=speed) as (bg, ex, clock):
         back = [0.0]
