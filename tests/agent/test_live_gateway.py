@@ -2264,7 +2264,9 @@ def test_a_key_the_venue_does_not_accept_for_the_account_is_refused_before_tradi
     assert "not a valid private key: 64 hex digits (0x optional); it has 65 characters" in err
     assert SECRET_HEX[:-1] not in err
     stranger = "0x" + "5" * 64  # a valid key, neither the account's nor an agent it approved
-    with served() as (bg, ex, clock):
+    # (at realtime: the start checks the host's clock against the venue's before the key, and at speed 10 the venue's
+    # ran 5 s ahead, refused, once the start came 0.5 s after the twin's, as it did on a loaded host)
+    with served(speed=1.0) as (bg, ex, clock):
         code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--duration", "2"],
                          env={"HL_SECRET_KEY": stranger, "HL_ACCOUNT_ADDRESS": ADDR})
     err = capsys.readouterr().err
