@@ -4306,13 +4306,14 @@ def test_a_kills_cancels_do_not_wait_for_a_slow_disk(tmp_path, monkeypatch):
     as the Kill latch is: the cancels leave well inside one fsync, the file and the latch naming it all the same."""
     from agent.kill_latch import latch_path
 
+    fsync_s = 0.5  # (at 0.2 s the bound, half of one, was 0.1 s: a loaded host's loop alone took 0.12 s)
     with served(speed=1.0) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(95), 0.001))
-        delay = _kill_cancel_delay(bg, tmp_path / "run", monkeypatch, 0.2)
+        delay = _kill_cancel_delay(bg, tmp_path / "run", monkeypatch, fsync_s)
         written = json.loads(latch_path(bg.base_url, ADDR, "BTC").read_text())
         venue_open = bg.call(lambda: ex.open_orders(ADDR))
     postmortem = next((tmp_path / "run").glob("postmortem-*.json"))
-    assert delay < 0.1, f"the Kill's cancel-all left {delay * 1e3:.0f} ms after the core asked for it"
+    assert delay < 0.5 * fsync_s, f"the Kill's cancel-all left {delay * 1e3:.0f} ms after the core asked for it"
     assert written["postmortem"] == str(postmortem.resolve()) and json.loads(postmortem.read_text())["reasons"]
     assert venue_open == ()
 
