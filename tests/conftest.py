@@ -46,18 +46,22 @@ def _no_kill_latch_left():
 
 
 def _hangup_ignored(signum, frame) -> None:
-    """SIGHUP, for the test run itself under ``nohup``: nothing, as nohup asked."""
+    """SIGHUP under ``nohup``, SIGINT in a script's background, for the test run itself: nothing, as was asked."""
 
 
 def pytest_configure(config) -> None:
     """A run under ``nohup`` starts with SIGHUP ignored, and an ignored signal stays ignored across ``exec``: every
     command a test started then ignored it too (the tools keep a signal ignored at their start, as asked), and each
-    test that ends one with SIGHUP waited out its timeout and failed. A handler that does nothing keeps the run as
-    immune to a hangup, and ``exec`` gives each command the default back."""
+    test that ends one with SIGHUP waited out its timeout and failed. A run started in the background of a script (a
+    shell without job control: ``pytest &``, a CI step's) starts with SIGINT ignored alike: the tests that end a
+    command with SIGINT (Ctrl-C) waited out their 30 s. A handler that does nothing keeps the run as immune, and
+    ``exec`` gives each command the default back."""
     import signal
 
-    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
-        signal.signal(signal.SIGHUP, _hangup_ignored)
+    for name in ("SIGHUP", "SIGINT"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_IGN:
+            signal.signal(signum, _hangup_ignored)
 
 
 class SignalAtCall:

@@ -21,3 +21,26 @@ def test_the_commands_a_test_starts_share_the_folder():
     seen = subprocess.run([sys.executable, "-c", "import tempfile; print(tempfile.gettempdir())"],
                           capture_output=True, text=True, check=True).stdout.strip()
     assert seen == os.environ["TMPDIR"] == tempfile.gettempdir()
+
+
+def test_a_run_started_with_sigint_or_sighup_ignored_gives_its_commands_the_default_back(tmp_path):
+    """A test run started in a script's background (SIGINT ignored) or under nohup (SIGHUP ignored) passed the signal
+    on ignored to the commands its tests start, and the tests that end one with it waited out their timeouts
+    (conftest.pytest_configure): here a run started so, whose one test's command reports its signals."""
+    import signal
+
+    test = tmp_path / "test_child_signals.py"
+    test.write_text("import signal, subprocess, sys\n"
+                    "def test_child():\n"
+                    "    code = 'import signal; print(signal.getsignal(2) is signal.SIG_IGN, signal.getsignal(1) is signal.SIG_DFL)'\n"
+                    "    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout\n"
+                    "    assert out.split() == ['False', 'True'], out\n")
+
+    def ignored() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    conftest = Path(__file__).with_name("conftest.py")
+    (tmp_path / "conftest.py").write_text(conftest.read_text())
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+                         capture_output=True, text=True, preexec_fn=ignored, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
