@@ -24,7 +24,6 @@ stationary 55% signal being retired (20 bad periods in a row) in ~6% of its 2,00
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -35,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import SHIPPED_SCORECARD  # noqa: E402
 from agent.validation import ModelScorecard, ScorecardConfig, Verdict  # noqa: E402
+from common.files import ArgumentParser  # noqa: E402
+from common.units import bounded, positive_float, positive_int  # noqa: E402
 
 EDGE = 0.1  # p = 0.5 ± U(0, EDGE): right 0.5 + EDGE/2 of the time
 
@@ -120,11 +121,15 @@ def _retired(per_seed: list) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rules", action="store_true", help="also judge the periods by m-of-n rules")
-    ap.add_argument("--seeds", type=float, default=1.0, help="scale the seed counts (0.25 for a quick look)")
-    ap.add_argument("--every", type=int, default=None, help=(
-        "outcomes a period (evaluate_every_n_outcomes; 1: rare outcomes, a period each evaluate_timer_s)"))
+    # (bounded: --every 0 or past the 1,440 outcomes of a session left no period to count, a ZeroDivisionError after
+    # the seconds of measuring; --seeds nan a ValueError)
+    ap.add_argument("--seeds", type=bounded(positive_float, 100.0, "times the seed counts"), default=1.0,
+                    help="scale the seed counts (0.25 for a quick look)")
+    ap.add_argument("--every", type=bounded(positive_int, 500, "outcomes a period, the window's 500 at most"),
+                    default=None, help="outcomes a period (evaluate_every_n_outcomes; 1: rare outcomes, a period "
+                                       "each evaluate_timer_s)")
     a = ap.parse_args(argv)
     cfg = ScorecardConfig(**SHIPPED_SCORECARD)
     if a.every is not None:

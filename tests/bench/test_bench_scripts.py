@@ -77,6 +77,9 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
     ("decisions_diff.py", "--corpus", "100000000", "expected at most 10000 (each is a run"),  # (drew without end)
     ("decisions_diff.py", "--agent-minutes", "1e300", "expected at most 525600 (a year"),
     ("decisions_diff.py", "--kinds", "nope", "expected some of scenario,chaos,agent,retune,profile"),  # (ran none)
+    ("scorecard_demotion.py", "--every", "0", "expected a positive integer"),  # (a ZeroDivisionError after its runs)
+    ("scorecard_demotion.py", "--every", "5000", "expected at most 500 (outcomes a period"),  # (alike: no period)
+    ("scorecard_demotion.py", "--seeds", "nan", "expected a positive number"),  # (a ValueError traceback)
 ])
 def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(script, option, value, expected):
     """Only non-positive values were refused: ``--minutes 1e9`` measured for ever, and ``--minutes 0.0001`` ended
