@@ -80,7 +80,8 @@ class ScorecardConfig(FileModel):
         "The last periods demote_after_periods bad ones are counted in (equal to it: in a row). A degraded signal's "
         "run of bad periods is broken by an ok one in ~10% of its periods, and 5 in a row (the rule until 6 "
         "December) waited out each break. Not given and under demote_after_periods (a config written when that meant "
-        "bad periods in a row): demote_after_periods, in a row."))
+        "bad periods in a row): demote_after_periods, in a row; not given and over it (such a config's 1-9, as "
+        "--show-config wrote 5), 9: set it equal to demote_after_periods to keep them in a row."))
     reinstate_after_periods: int = Field(10, ge=1, le=1_000_000,
                                          description="Consecutive healthy periods that reinstate a retired model.")
     heal_after_periods: int = Field(3, ge=1, le=1_000_000, description=(
