@@ -62,13 +62,16 @@ def periods(card: ModelScorecard, rng: np.random.Generator, n: int, hit: float |
 
 
 def flags_by_rule(history: list[tuple], rows: list[tuple], m: int, n: int) -> list[bool]:
-    """Degraded on evidence in ``rows`` under "m bad of the last n periods, the verdict degraded" (m = n: m in a
-    row), the periods of ``history`` (before them) counted too."""
-    bad = [r[0] for r in history]
+    """Degraded on evidence in ``rows`` under "m bad of the last n periods since the verdict was last healthy, the
+    verdict degraded" (m = n: m in a row), the periods of ``history`` (before them) counted too."""
+    bad: list[bool] = []
     out = []
-    for r in rows:
+    for i, r in enumerate(history + rows):
         bad.append(r[0])
-        out.append(r[1] and sum(bad[-n:]) >= m)
+        if i >= len(history):
+            out.append(r[1] and sum(bad[-n:]) >= m)
+        if not r[1] and not r[3]:  # healthy (neither degraded nor retired): ModelScorecard clears them
+            bad.clear()
     return out
 
 

@@ -242,8 +242,8 @@ class ScorecardMetrics:
     # standard errors the window's MI is below the baseline (sqrt(2 ln2 MI) scale; < 0 above it): the MI criteria
     # act only past ScorecardConfig.mi_noise_z
     mi_shortfall_se: float = math.nan
-    # bad periods of the last ScorecardConfig.demote_within_periods: demote_after_periods of them, the verdict
-    # degraded, and the model is degraded on evidence
+    # bad periods of the last ScorecardConfig.demote_within_periods, since the verdict was last healthy:
+    # demote_after_periods of them, the verdict degraded, and the model is degraded on evidence
     recent_bad: int = 0
 
 
@@ -512,6 +512,11 @@ class ModelScorecard:
             self.verdict = Verdict.DEGRADED
         elif self.verdict is Verdict.HEALTHY or self._good >= cfg.heal_after_periods:
             self.verdict = Verdict.HEALTHY
+        if self.verdict is Verdict.HEALTHY:
+            # healed or reinstated, the bad periods before count no more: a model bad 6 of 9, healed by 3 good ones,
+            # was degraded on evidence again at its next bad period on the 5 before the heal (a second demotion for
+            # the one episode, on one marginal period), as was a reinstated one on those before its retirement
+            self._bad_bits = 0
         self._proven = True
         self._metrics = self._snapshot(ts)
         return self.verdict
@@ -548,10 +553,11 @@ class ModelScorecard:
 
     @property
     def degraded_on_evidence(self) -> bool:
-        """Proven, degraded, and bad in demote_after_periods of the last demote_within_periods periods: a model merely
-        not yet healed (it starts degraded until it has shown good periods) is no sign of trouble, nor is one marginal
-        period (the window of the next is 96% the same outcomes: a stationary signal's noise, not a lost skill); a
-        signal bad in most recent periods is, though an ok one breaks their run now and then."""
+        """Proven, degraded, and bad in demote_after_periods of the last demote_within_periods periods (since it was
+        last healthy: a heal or a reinstatement clears them): a model merely not yet healed (it starts degraded until
+        it has shown good periods) is no sign of trouble, nor is one marginal period (the window of the next is 96% the
+        same outcomes: a stationary signal's noise, not a lost skill); a signal bad in most recent periods is, though
+        an ok one breaks their run now and then."""
         return (self._proven and self.verdict is Verdict.DEGRADED
                 and self._bad_bits.bit_count() >= self.cfg.demote_after_periods)
 

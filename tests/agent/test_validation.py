@@ -248,6 +248,21 @@ def test_a_signal_bad_in_most_recent_periods_is_degraded_on_evidence_though_ok_o
         ScorecardConfig(demote_after_periods=7, demote_within_periods=6)
 
 
+def test_a_healed_or_reinstated_signal_is_not_degraded_on_evidence_again_by_the_bad_periods_before_it():
+    # bad 6 of the last 9, then healed by 3 good periods: its next bad period made it degraded on evidence again on
+    # the 5 before the heal (6 of the last 9), a second demotion for one episode on one marginal period
+    cfg = ScorecardConfig(window_outcomes=20, min_outcomes=20, evaluate_every_n_outcomes=20)
+    card = ModelScorecard("m", cfg)
+    assert _periods(card, "......BBBBBB")[-1] and _periods(card, "...")[-1] is False
+    assert card.verdict is Verdict.HEALTHY and card.metrics().recent_bad == 0
+    assert _periods(card, "BBBBB") == [False] * 5 and _periods(card, "B") == [True]  # 6 bad since the heal
+    # a reinstated one alike, where the periods counted (15) outlast the good ones that reinstate it (10)
+    card = ModelScorecard("m", cfg.model_copy(update={"demote_after_periods": 3, "demote_within_periods": 15}))
+    _periods(card, "......" + "B" * 20 + "." * 10)
+    assert card.verdict is Verdict.HEALTHY
+    assert _periods(card, "BBB") == [False, False, True]
+
+
 def test_degraded_on_evidence_takes_demote_after_periods_bad_periods_below_retirement():
     cfg = ScorecardConfig(window_outcomes=200, min_outcomes=100, demote_after_periods=3)
     card = ModelScorecard("m", cfg)
