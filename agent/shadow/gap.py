@@ -51,7 +51,7 @@ class ShadowConfig(FileModel):
     grace_s: float = Field(2.0, ge=0, le=600.0,
                            description="How long an order that filled stays on the shadow book, s: the "
                            "print that filled it may arrive after the fill.")
-    p_fill_horizon_s: float = Field(1.0, gt=0, le=3600.0, description=(
+    p_fill_horizon_s: float = Field(1.0, ge=0.01, le=3600.0, description=(
         "T of the P(fill) score (summary shadow.p_fill), s: each real quote's P = 1 − exp(−λ(δ)·T) from GLFT's "
         "own fill model, against whether it filled within T of its acknowledgement (one moved before T is weighed out "
         "as censored: agent.shadow.p_fill). 1 s: about how long a quote rests at the 500 ms cycle, so the outcome "
