@@ -1,10 +1,12 @@
 """When does a signal's scorecard count it degraded on evidence (what demotes an exposure level and escalates the
-safety ladder)? Measures the false alarms of a stationary signal and the delay to catch a lost skill, at the shipped
-scorecard config, so README's Validation figures can be re-run:
+safety ladder), and when does it retire it (weight 0 until reinstated)? Measures the false alarms of a stationary
+signal and the delay to catch a lost skill, at the shipped scorecard config, so README's Validation figures can be
+re-run:
 
     python bench/scorecard_demotion.py            # the shipped rule, the figures README quotes
     python bench/scorecard_demotion.py --rules    # the same periods judged by other demotion rules, side by side
     python bench/scorecard_demotion.py --every 1  # rare outcomes: one a period (a period is evaluate_timer_s)
+    python bench/scorecard_demotion.py --session 5440 --seeds 0.25  # how long a false retirement lasts
 
 A signal calls p = 0.5 ± U(0, 0.1) and the mid goes up with probability p (a 55%-right signal) or, its skill lost,
 0.5; moves are half-normal. The scorecard evaluates when due, every evaluate_every_n_outcomes (20) outcomes, as
@@ -19,8 +21,10 @@ ModelScorecard.on_mid does while outcomes come often (``--every 1``: rare ones, 
 
 Each counted evaluation's (bad period, verdict degraded) is kept, so ``--rules`` judges the same periods by
 "m bad of the last n" rules without re-running the scorecards. Some 50 s (``--seeds 0.25``: a quarter of the seeds).
-A seed retired before the loss is not caught (a retired model is not degraded on evidence): ~5% of them, a
-stationary 55% signal being retired (20 bad periods in a row) in ~6% of its 2,000 outcomes.
+A seed retired before the loss is not caught (a retired model is not degraded on evidence): 5% of them when 20 bad
+periods in a row retired (the rule until 6 December), none now. Retirement: the share of stationary sessions retired
+at some point, of their periods spent retired, how long a retirement lasted (reinstated by the stretch's end: longer
+with ``--session``), and the delay from a loss to retirement; each with the mean blend weight over the stretch.
 """
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ EDGE = 0.1  # p = 0.5 ± U(0, EDGE): right 0.5 + EDGE/2 of the time
 
 def periods(card: ModelScorecard, rng: np.random.Generator, n: int, hit: float | None) -> list[tuple]:
     """Feed ``n`` outcomes (``hit`` None: the up-move with probability p; else right with probability ``hit`` on
-    p's side); returns each counted evaluation's (bad period, degraded verdict, degraded on evidence, retired)."""
+    p's side); returns each counted evaluation's (bad period, degraded verdict, degraded on evidence, retired,
+    blend weight)."""
     out = []
     ps = 0.5 + rng.uniform(-EDGE, EDGE, n)
     u = rng.random(n)
@@ -57,7 +62,7 @@ def periods(card: ModelScorecard, rng: np.random.Generator, n: int, hit: float |
             card.evaluate(0.0)
             if card.proven:
                 out.append((card.metrics().consecutive_bad > 0, card.verdict is Verdict.DEGRADED,
-                            card.degraded_on_evidence, card.verdict is Verdict.RETIRED))
+                            card.degraded_on_evidence, card.verdict is Verdict.RETIRED, card.weight()))
     return out
 
 
@@ -118,6 +123,38 @@ def summary(res: dict[str, list], judge, step: int) -> dict[str, str]:
     return out
 
 
+def retirement(res: dict[str, list], step: int) -> dict[str, str]:
+    """One line per case on retirement (weight 0 until reinstate_after_periods good periods in a row): stationary,
+    the share of sessions retired at some point, the periods spent retired, and how long a retirement lasted; else
+    the outcomes from the loss to retirement. Each with the mean blend weight over the judged stretch."""
+    out = {}
+    for name, per_seed in res.items():
+        rows = [r for _, rs in per_seed for r in rs]
+        w = sum(r[4] for r in rows) / max(1, len(rows))
+        if name == "stationary":
+            flags = [[r[3] for r in rs] for _, rs in per_seed]
+            sessions = sum(any(f) for f in flags)
+            spans = []  # each retirement begun in the stretch: periods until reinstated (None: not by its end)
+            for f in flags:
+                for i in rising(f):
+                    k = f.index(False, i) if False in f[i:] else None
+                    spans.append(None if k is None else k - i)
+            back = sorted(step * k for k in spans if k is not None)
+            line = (f"retired in {100 * sessions / len(flags):.1f}% of sessions, "
+                    f"{100 * sum(map(sum, flags)) / len(rows):.1f}% of periods; {len(spans)} retirements, "
+                    f"{len(back)} reinstated by the end")
+            if back:
+                line += f" (a median {back[len(back) // 2]} outcomes later, 90% within {back[int(0.9 * len(back))]})"
+        else:
+            d = sorted(step * (f.index(True) + 1) if True in f else math.inf
+                       for f in ([r[3] for r in rs] for _, rs in per_seed))
+            early = sum(bool(rs) and rs[0][3] for _, rs in per_seed)
+            line = (f"retired {100 * sum(x < math.inf for x in d) / len(d):.1f}% (before the loss {early}), a median "
+                    f"{d[len(d) // 2]} outcomes after the loss, 90% within {d[int(0.9 * len(d))]}")
+        out[name] = f"{line}; mean weight {w:.2f}"
+    return out
+
+
 def _retired(per_seed: list) -> str:
     """How many seeds' judged stretch ends retired, of how many."""
     return f"{sum(bool(rows) and rows[-1][3] for _, rows in per_seed)}/{len(per_seed)}"
@@ -133,13 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=bounded(positive_int, 500, "outcomes a period, the window's 500 at most"),
                     default=None, help="outcomes a period (evaluate_every_n_outcomes; 1: rare outcomes, a period "
                                        "each evaluate_timer_s)")
+    ap.add_argument("--session", type=bounded(positive_int, 1_000_000, "outcomes of the stationary stretch"),
+                    default=1440, help="outcomes of the stationary stretch (5440: long enough to see a retired "
+                                       "signal reinstated)")
     a = ap.parse_args(argv)
     cfg = ScorecardConfig(**SHIPPED_SCORECARD)
     if a.every is not None:
         cfg = cfg.model_copy(update={"evaluate_every_n_outcomes": a.every})
     k = lambda n: max(1, int(n * a.seeds))  # noqa: E731
     cases = {
-        "stationary": (k(1200), 10000, 600, 1440, None),
+        "stationary": (k(1200), 10000, 600, a.session, None),
         "lost": (k(600), 20000, 2000, 2000, 0.5),
         "partial 52%": (k(600), 30000, 2000, 2000, 0.52),
         "partial 51%": (k(600), 40000, 2000, 2000, 0.51),
@@ -148,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     step = cfg.evaluate_every_n_outcomes
     print(f"shipped rule ({cfg.demote_after_periods} bad of the last {cfg.demote_within_periods} periods):")
     for name, line in summary(res, lambda h, rows: [r[2] for r in rows], step).items():
+        print(f"  {name:12s} {line}")
+    if cfg.retire_within_outcomes:
+        rule = (f"bad for {cfg.retire_bad_share:.0%} of the last {cfg.retire_within_outcomes} outcomes, "
+                f"{cfg.retire_after_periods} periods at least")
+    else:
+        rule = f"{cfg.retire_after_periods} bad periods in a row"
+    print(f"retirement ({rule}; reinstated at {cfg.reinstate_after_periods} good periods in a row):")
+    for name, line in retirement(res, step).items():
         print(f"  {name:12s} {line}")
     if a.rules:
         for m, n in ((1, 1), (5, 5), (5, 7), (6, 8), (6, 9), (6, 10), (7, 10)):

@@ -66,8 +66,23 @@ class ScorecardConfig(FileModel):
     retire_mi_ratio: float = Field(0.3, ge=0, le=1000.0, description=(
         "A period is bad if MI is below this fraction of the baseline and below the baseline by more than "
         "mi_noise_z standard errors."))
-    retire_after_periods: int = Field(20, ge=1, le=1_000_000,
-                                      description="Consecutive bad periods that retire a model.")
+    retire_after_periods: int = Field(20, ge=1, le=1_000_000, description=(
+        "Bad periods, at least, that retire a model: of those judged over the last retire_within_outcomes outcomes "
+        "(that 0: in a row, the rule until 6 December)."))
+    retire_within_outcomes: int = Field(1500, ge=0, le=1_000_000, description=(
+        "Outcomes a model's periods are judged over for retirement: retired at a bad period once its periods of the "
+        "last this many outcomes (all of them: none before a reinstatement) were bad for retire_bad_share of them. A "
+        "period's verdict is of the window (500 outcomes), which moves only 20 outcomes a period (one at rare "
+        "outcomes), so 20 bad periods in a row were 400 new outcomes' evidence (20 at rare outcomes), and a "
+        "stationary 55% signal was retired in 10% of two-hour sessions (70% at one outcome a period), then held at "
+        "weight 0 a median 1,380 outcomes; now 0.2% (none). Its skill lost (55% to 50%), it is retired within 2,000 "
+        "outcomes on 60% of seeds, a median 1,740 after the loss (90%, 840), weighing ~0.1 meanwhile (README, "
+        "Validation; bench/scorecard_demotion.py). Not given, with "
+        "retire_after_periods given (a config written when that meant bad periods in a row): 0, in a row."))
+    retire_bad_share: float = Field(0.7, ge=0.05, le=1, description=(
+        "Share of the outcomes of the last retire_within_outcomes that must have been judged in bad periods to "
+        "retire (outcome-weighted: a period's evidence is its new outcomes). A stationary 55% signal has ~10% of its "
+        "periods bad, one that lost its skill ~70%."))
     demote_after_periods: int = Field(6, ge=1, le=1_000_000, description=(
         "Bad periods, of the last demote_within_periods, before a model counts as degraded on evidence "
         "(ScorecardSet.degraded: the count that demotes an exposure level and escalates the safety ladder); its weight "
@@ -130,6 +145,11 @@ class ScorecardConfig(FileModel):
             # not given: a config setting retire_after_periods to 6 or less (written before demote_after_periods) is
             # taken, not refused over a key it never wrote, degraded on evidence before retirement
             self.demote_after_periods = top
+        if "retire_after_periods" in self.model_fields_set and not \
+                {"retire_within_outcomes", "retire_bad_share"} & self.model_fields_set:
+            # a config setting retire_after_periods alone was written when it meant bad periods in a row: its rule
+            # is kept, not loosened nor tightened under it
+            self.retire_within_outcomes = 0
         if self.demote_within_periods < self.demote_after_periods:
             if "demote_within_periods" not in self.model_fields_set:
                 # not given, a demote_after_periods over it (written when it meant bad periods in a row) counts them
@@ -258,7 +278,8 @@ class ModelScorecard:
         "verdict", "_good", "_bad", "_bad_bits", "_bad_mask", "_evaluations", "_counted", "_since_eval",
         "_last_eval_ts",
         "_mi_baseline", "_l_uu", "_l_ud", "_l_du", "_l_dd", "_mi_shortfall", "_metrics", "_proven",
-        "ties_dropped", "expired", "_spacing_s", "_max_pending",
+        "ties_dropped", "expired", "_spacing_s", "_max_pending", "_judged", "_judged_n", "_judged_bad_n",
+        "_judged_bad",
     )
 
     def __init__(self, name: str, config: ScorecardConfig | None = None) -> None:
@@ -284,6 +305,10 @@ class ModelScorecard:
         # the last demote_within_periods counted periods, bad ones set, the newest the lowest bit
         self._bad_bits = 0
         self._bad_mask = (1 << cfg.demote_within_periods) - 1
+        # retirement's evidence: (new outcomes, bad) of each counted period over the last retire_within_outcomes
+        # outcomes, and their sums: outcomes, those of the bad periods, bad periods
+        self._judged: deque[tuple[int, bool]] = deque()
+        self._judged_n = self._judged_bad_n = self._judged_bad = 0
         self._evaluations = 0  # all evaluate() calls that saw new outcomes
         self._counted = 0  # evaluations with >= min_outcomes in the window
         self._since_eval = 0
@@ -468,12 +493,14 @@ class ModelScorecard:
     def evaluate(self, ts: float) -> Verdict:
         """Close one evaluation period: classify it and move the verdict with hysteresis.
 
-        A period is good if all healthy criteria hold, bad if any retire criterion holds. Bad
-        periods in a row retire; good ones in a row heal a degraded model or reinstate a retired one.
+        A period is good if all healthy criteria hold, bad if any retire criterion holds. Bad periods over most of
+        the last retire_within_outcomes outcomes retire (``_retire_due``); good ones in a row heal a degraded model
+        or reinstate a retired one.
         """
         if self._last_eval_ts != self._last_eval_ts:
             self._last_eval_ts = ts  # the timer starts at the first call
-        if self._since_eval == 0:
+        new = self._since_eval
+        if new == 0:
             return self.verdict  # no new evidence: nothing to count
         self._since_eval = 0
         self._last_eval_ts = ts
@@ -503,10 +530,15 @@ class ModelScorecard:
         self._good = self._good + 1 if good else 0
         self._bad = self._bad + 1 if bad else 0
         self._bad_bits = ((self._bad_bits << 1) | bad) & self._bad_mask
+        if cfg.retire_within_outcomes:
+            self._judge(new, bad)
         if self.verdict is Verdict.RETIRED:
             if self._good >= cfg.reinstate_after_periods:
                 self.verdict = Verdict.HEALTHY
-        elif self._bad >= cfg.retire_after_periods:
+                # the evidence that retired it is not held against it again: judged afresh from here
+                self._judged.clear()
+                self._judged_n = self._judged_bad_n = self._judged_bad = 0
+        elif bad and self._retire_due():
             self.verdict = Verdict.RETIRED
         elif not good:
             self.verdict = Verdict.DEGRADED
@@ -520,6 +552,36 @@ class ModelScorecard:
         self._proven = True
         self._metrics = self._snapshot(ts)
         return self.verdict
+
+    def _judge(self, new: int, bad: bool) -> None:
+        """Add a counted period of ``new`` outcomes to retirement's evidence; drop the oldest periods not needed to
+        cover retire_within_outcomes outcomes."""
+        q = self._judged
+        q.append((new, bad))
+        self._judged_n += new
+        if bad:
+            self._judged_bad_n += new
+            self._judged_bad += 1
+        keep = self.cfg.retire_within_outcomes
+        while self._judged_n - q[0][0] >= keep:
+            n, b = q.popleft()
+            self._judged_n -= n
+            if b:
+                self._judged_bad_n -= n
+                self._judged_bad -= 1
+
+    def _retire_due(self) -> bool:
+        """At a bad period: retire_after_periods bad in a row, or (retire_within_outcomes) the periods of the last
+        retire_within_outcomes outcomes bad for retire_bad_share of them and at least retire_after_periods of them.
+        Each period's verdict is of the whole window, most of it the last period's: the run of bad ones a stationary
+        signal's unlucky window makes is as long in outcomes as the window, at any outcome rate, so the evidence is
+        counted in outcomes, and a run broken now and then (a lost skill's, ~1 period in 10) still counts."""
+        cfg = self.cfg
+        if not cfg.retire_within_outcomes:
+            return self._bad >= cfg.retire_after_periods
+        n = self._judged_n
+        return (n >= cfg.retire_within_outcomes and self._judged_bad >= cfg.retire_after_periods
+                and self._judged_bad_n >= cfg.retire_bad_share * n)
 
     def _mi_ratio(self, mi: float) -> float:
         base = self._mi_baseline

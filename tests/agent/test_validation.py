@@ -59,7 +59,7 @@ def test_noise_degrades_then_retires_then_reinstates():
     assert card.verdict is Verdict.HEALTHY
     seen = []
     bad_at_retirement = None
-    for _ in range(60):  # periods of 20 noise outcomes
+    for _ in range(80):  # periods of 20 noise outcomes
         _noise(rng, card, CFG.evaluate_every_n_outcomes)
         if card.verdict is Verdict.RETIRED and bad_at_retirement is None:
             bad_at_retirement = card.metrics().consecutive_bad
@@ -67,7 +67,9 @@ def test_noise_degrades_then_retires_then_reinstates():
     assert Verdict.DEGRADED in seen
     first_retired = seen.index(Verdict.RETIRED)
     assert all(v is Verdict.DEGRADED for v in seen[seen.index(Verdict.DEGRADED):first_retired])
-    assert bad_at_retirement == CFG.retire_after_periods  # not one period sooner
+    # bad for retire_bad_share of the last retire_within_outcomes outcomes (the periods before all good), not one
+    # period sooner
+    assert bad_at_retirement == math.ceil(CFG.retire_bad_share * CFG.retire_within_outcomes / 20) == 53
     assert card.weight() == 0.0 and card.score() == 0.0
     assert card.metrics().brier > 0.25
     # informative again: back only after the window refills and reinstate_after_periods good periods
@@ -211,6 +213,41 @@ def test_one_marginal_period_does_not_count_a_stationary_signal_degraded_on_evid
     assert sum(d < math.inf for d in delays) >= 45 and sorted(delays)[25] <= 600, delays
 
 
+def test_a_stationary_signal_is_not_retired_on_one_unlucky_window_at_any_outcome_rate_a_lost_skill_still_is():
+    # a retired signal weighs 0 in the quotes and 0 in model_confidence until 10 good periods in a row, which a 55%
+    # signal (good in ~1/3 of its periods) takes a median ~1,100 outcomes to give. 20 bad periods in a row retired
+    # it: a period's verdict is of the whole window (500 outcomes), which moves 20 outcomes a period, one at rare
+    # outcomes (a period each evaluate_timer_s), so the run was 400 new outcomes' evidence, 20 at rare outcomes, and
+    # a stationary 55% signal was retired in 1 of these 40 two-hour sessions, 17 at one outcome a period. Now bad for
+    # 70% of the last 1,500 outcomes: none
+    from agent.config import SHIPPED_SCORECARD
+
+    cfg = ScorecardConfig(**SHIPPED_SCORECARD)
+    retired = lambda c: c.verdict is Verdict.RETIRED  # noqa: E731
+    for every in (20, 1):
+        rate = cfg.model_copy(update={"evaluate_every_n_outcomes": every})
+        sessions = []
+        for seed in range(40):
+            rng = np.random.default_rng(seed)
+            card = ModelScorecard("m", rate)
+            _skill(rng, card, 600, 0.1)  # (its baseline measured, as 50 minutes into a session)
+            sessions.append(any(_skill(rng, card, 1440, 0.1, judge=retired)))
+        assert sum(sessions) == 0, (every, sessions)
+    # the same signal losing its skill (55% -> 50%) is retired within 3,000 outcomes on 23 of 30 seeds, a median
+    # 1,720 outcomes after the loss (28 and 860, the rule until 6 December), and never before it; degraded on
+    # evidence meanwhile (a median 460 outcomes after the loss), weighing degraded_weight x its information ratio /
+    # healthy_min_ir, ~0.1 on average
+    delays = []
+    for seed in range(30):
+        rng = np.random.default_rng(1000 + seed)
+        card = ModelScorecard("m", cfg)
+        _skill(rng, card, 2000, 0.1)
+        assert not retired(card)
+        flags = _skill(rng, card, 3000, 0.1, skilled=False, judge=retired)
+        delays.append(20 * (flags.index(True) + 1) if True in flags else math.inf)
+    assert sum(d < math.inf for d in delays) >= 20 and sorted(delays)[15] <= 2000, delays
+
+
 def _periods(card, pattern):
     """One period per character of ``pattern``, its window all new outcomes: "." every call right (a good period),
     "B" every call wrong (a bad one, its information ratio negative); returns degraded on evidence after each."""
@@ -296,6 +333,10 @@ def test_a_config_that_sets_only_retire_after_periods_still_loads_degraded_on_ev
     f.write_text("validation:\n  scorecard:\n    retire_after_periods: 3\n")
     cfg = AgentConfig.load(str(f))
     assert cfg.validation.scorecard.demote_after_periods == 2
+    # and retires at its 3 bad periods in a row, as it was written (retire_within_outcomes 0), not at 70% of 1,500
+    # outcomes; a config giving either key of that rule has it
+    assert cfg.validation.scorecard.retire_within_outcomes == 0 and ScorecardConfig().retire_within_outcomes == 1500
+    assert ScorecardConfig(retire_after_periods=30, retire_bad_share=0.8).retire_within_outcomes == 1500
     (tmp_path / "shown.yaml").write_text(config_yaml(cfg))  # its whole config, as --show-config writes it, loads back
     assert AgentConfig.load(str(tmp_path / "shown.yaml")).validation.scorecard == cfg.validation.scorecard
     one = ScorecardConfig(retire_after_periods=1)
