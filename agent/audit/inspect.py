@@ -508,7 +508,8 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"(ratio {_num(rec.get('mi_ratio'), 3)}{_mi_shortfall(rec.get('mi_shortfall_se'))}), "
                 f"calibration slope {_num(rec.get('calibration_slope'), 3)}, "
                 f"edge bias {_num(rec.get('edge_bias_bps'), 3)} bps; bad periods {rec.get('consecutive_bad')} in a row"
-                f"{_recent_bad(rec.get('recent_bad'))}, good {rec.get('consecutive_good')}")
+                f"{_recent_bad(rec.get('recent_bad'))}{_bad_share(rec.get('bad_share'), rec.get('judged_outcomes'))}, "
+                f"good {rec.get('consecutive_good')}")
     if kind == "quota_hold":
         if rec.get("state") == "released":
             return (f"{ts}  quota   the venue's first quota report came: {_resumes(rec)} "
@@ -530,6 +531,14 @@ def _recent_bad(n) -> str:
     """A scorecard's bad periods of the last demote_within_periods (what counts it degraded on evidence); nothing for
     a log written before the record carried them."""
     return f", {n} of the last demote_within_periods" if isinstance(n, int) and not isinstance(n, bool) else ""
+
+
+def _bad_share(share, n) -> str:
+    """Retirement's evidence: the share of its last outcomes judged (retire_within_outcomes at most) in bad periods;
+    nothing for a log written before the record carried it, or a rule counting bad periods in a row (null)."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or share != share or not isinstance(n, int):
+        return ""
+    return f", bad over {_num(100.0 * share, 3)}% of its last {n} outcomes"
 
 
 def _mi_shortfall(se) -> str:

@@ -265,6 +265,11 @@ class ScorecardMetrics:
     # bad periods of the last ScorecardConfig.demote_within_periods, since the verdict was last healthy:
     # demote_after_periods of them, the verdict degraded, and the model is degraded on evidence
     recent_bad: int = 0
+    # retirement's evidence: the outcomes of the periods judged over the last ScorecardConfig.retire_within_outcomes
+    # (fewer after a start or a reinstatement), and the share of them judged in bad periods; retired at a bad period
+    # once they are retire_within_outcomes and the share retire_bad_share (nan: retirement counts bad periods in a row)
+    judged_outcomes: int = 0
+    bad_share: float = math.nan
 
 
 class ModelScorecard:
@@ -667,7 +672,8 @@ class ModelScorecard:
             calibration_slope=self.calibration_slope(), consecutive_good=self._good,
             consecutive_bad=self._bad, evaluations=self._evaluations, pending=len(self._pending),
             ties_dropped=self.ties_dropped, expired=self.expired, proven=self._proven,
-            mi_shortfall_se=self._mi_shortfall, recent_bad=self._bad_bits.bit_count())
+            mi_shortfall_se=self._mi_shortfall, recent_bad=self._bad_bits.bit_count(), judged_outcomes=self._judged_n,
+            bad_share=self._judged_bad_n / self._judged_n if self._judged_n else math.nan)
 
     def record(self) -> dict:
         """All metrics of the last evaluation, the verdict, weight and score, as a plain dict."""

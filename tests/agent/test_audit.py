@@ -233,6 +233,11 @@ def test_a_scorecards_mi_shortfall_is_said_below_or_above_its_baseline_and_left_
     assert "bad periods 2 in a row, good 0" in describe(rec, False)
     assert "bad periods 2 in a row, 6 of the last demote_within_periods, good 0" in describe({**rec, "recent_bad": 6},
                                                                                             False)
+    # and retirement's evidence (bad over retire_bad_share of the last retire_within_outcomes), where it has it: a
+    # signal retired with "bad periods 2 in a row" was otherwise unexplained
+    said = describe({**rec, "recent_bad": 6, "bad_share": 0.7061, "judged_outcomes": 1500}, False)
+    assert "6 of the last demote_within_periods, bad over 70.6% of its last 1500 outcomes, good 0" in said, said
+    assert "bad over" not in describe({**rec, "bad_share": float("nan"), "judged_outcomes": 0}, False)
 
 
 def test_bad_input_exits_2_naming_it_and_an_empty_window_exits_1(run, tmp_path, capsys):

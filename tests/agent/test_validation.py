@@ -63,6 +63,8 @@ def test_noise_degrades_then_retires_then_reinstates():
         _noise(rng, card, CFG.evaluate_every_n_outcomes)
         if card.verdict is Verdict.RETIRED and bad_at_retirement is None:
             bad_at_retirement = card.metrics().consecutive_bad
+            m = card.metrics()  # the evidence, in the record
+            assert m.judged_outcomes == 1500 and 0.7 <= m.bad_share < 0.72 and card.record()["bad_share"] == m.bad_share
         seen.append(card.verdict)
     assert Verdict.DEGRADED in seen
     first_retired = seen.index(Verdict.RETIRED)
@@ -81,6 +83,7 @@ def test_noise_degrades_then_retires_then_reinstates():
             break
     assert card.verdict is Verdict.HEALTHY and card.weight() == 1.0
     assert good_at_reinstatement == CFG.reinstate_after_periods
+    assert card.metrics().judged_outcomes == 0  # judged afresh from the reinstatement: nothing held against it
 
 
 def test_degraded_weight_scales_with_ir():
