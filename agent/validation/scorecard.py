@@ -77,8 +77,9 @@ class ScorecardConfig(FileModel):
         "stationary 55% signal was retired in 10% of two-hour sessions (70% at one outcome a period), then held at "
         "weight 0 a median 1,380 outcomes; now 0.2% (none). Its skill lost (55% to 50%), it is retired within 2,000 "
         "outcomes on 60% of seeds, a median 1,740 after the loss (90%, 840), weighing ~0.1 meanwhile (README, "
-        "Validation; bench/scorecard_demotion.py). Not given, with "
-        "retire_after_periods given (a config written when that meant bad periods in a row): 0, in a row."))
+        "Validation; bench/scorecard_demotion.py). A config written before it came that sets retire_after_periods "
+        "now has this rule too, as one setting demote_after_periods alone (a key set to its shipped value changes "
+        "nothing); 0 keeps bad periods in a row."))
     retire_bad_share: float = Field(0.7, ge=0.05, le=1, description=(
         "Share of the outcomes of the last retire_within_outcomes that must have been judged in bad periods to "
         "retire (outcome-weighted: a period's evidence is its new outcomes). A stationary 55% signal has ~10% of its "
@@ -145,11 +146,6 @@ class ScorecardConfig(FileModel):
             # not given: a config setting retire_after_periods to 6 or less (written before demote_after_periods) is
             # taken, not refused over a key it never wrote, degraded on evidence before retirement
             self.demote_after_periods = top
-        if "retire_after_periods" in self.model_fields_set and not \
-                {"retire_within_outcomes", "retire_bad_share"} & self.model_fields_set:
-            # a config setting retire_after_periods alone was written when it meant bad periods in a row: its rule
-            # is kept, not loosened nor tightened under it
-            self.retire_within_outcomes = 0
         if self.demote_within_periods < self.demote_after_periods:
             if "demote_within_periods" not in self.model_fields_set:
                 # not given, a demote_after_periods over it (written when it meant bad periods in a row) counts them

@@ -336,10 +336,10 @@ def test_a_config_that_sets_only_retire_after_periods_still_loads_degraded_on_ev
     f.write_text("validation:\n  scorecard:\n    retire_after_periods: 3\n")
     cfg = AgentConfig.load(str(f))
     assert cfg.validation.scorecard.demote_after_periods == 2
-    # and retires at its 3 bad periods in a row, as it was written (retire_within_outcomes 0), not at 70% of 1,500
-    # outcomes; a config giving either key of that rule has it
-    assert cfg.validation.scorecard.retire_within_outcomes == 0 and ScorecardConfig().retire_within_outcomes == 1500
-    assert ScorecardConfig(retire_after_periods=30, retire_bad_share=0.8).retire_within_outcomes == 1500
+    # and retires by the rule a key set alone leaves (at 3 bad periods of 70% of its last 1,500 outcomes), as one
+    # setting demote_after_periods alone: a key set to its shipped value changes nothing; 0 keeps them in a row
+    assert cfg.validation.scorecard.retire_within_outcomes == 1500 == ScorecardConfig().retire_within_outcomes
+    assert ScorecardConfig(retire_after_periods=3, retire_within_outcomes=0).retire_within_outcomes == 0
     (tmp_path / "shown.yaml").write_text(config_yaml(cfg))  # its whole config, as --show-config writes it, loads back
     assert AgentConfig.load(str(tmp_path / "shown.yaml")).validation.scorecard == cfg.validation.scorecard
     one = ScorecardConfig(retire_after_periods=1)
