@@ -3672,3 +3672,36 @@ def test_reds_reduce_only_exits_send_nothing_for_a_position_below_one_lot_and_sa
     assert _sub_lot_told(records, 0.00003)
     assert "the safety level's exits send nothing for it" in describe_sub_lot(records)
 
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.integers(0, 8), st.lists(st.integers(-10**6, 10**6).filter(bool), min_size=1, max_size=40))
+@example(5, [3206319, 3383685])  # 32.06319 + 33.83685 BTC read 65.90003999999999: one lot short (65.90003)
+@example(1, [4482672])
+def test_lots_of_a_position_on_the_lot_is_all_of_it_whatever_the_float_residue_of_its_fills(sz_decimals, fills):
+    """The tracker's position is a float sum of fills on the lot (its residue, either side of the decimal the venue
+    holds: 0.30000000000000004 or 65.90003999999999). Floored with an epsilon of 1e-9 lots, a residue below larger
+    than that (1e-14 BTC at 65 BTC is 1e-9 of a lot of 0.00001) read one lot short: the flatten's IOC left a whole
+    lot (and its retry, a forced snapshot later, was needed to close it), and what is on the lot is all closable."""
+    core = AgentCore(quoting({}), np.random.default_rng(0), tick=1.0, sz_decimals=sz_decimals)
+    pos = 0.0
+    for n in fills:
+        pos += round(n * core.lot, sz_decimals)
+    held = round(abs(sum(fills)) * core.lot, sz_decimals)
+    assert core.lots_of(pos) == held, (pos, held)
+    assert core.lots_of(pos + math.copysign(3e-9 if sz_decimals < 8 else 0.0, pos)) == held  # + a finer remainder
+
+
+def test_a_kills_flatten_closes_a_position_on_the_lot_in_one_ioc_whatever_its_float_residue():
+    """65.90004 BTC, as the tracker sums 32.06319 and 33.83685 (65.90003999999999): the Kill's flatten rounded it down
+    to 65.90003, and its IOC left a whole lot held, for a retry after a forced snapshot (before the rounding down, it
+    rounded to the nearest lot and closed it whole). One IOC for all of it."""
+    from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, PlaceOrder, Timer
+
+    core = AgentCore(quoting({"risk": {"max_position": 1.0}, "safety": {"kill_action": "flatten"}}),
+                     np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((90_000.0, 100.0),), ((90_001.0, 100.0),)))
+    core.handle(AccountSnapshot(0.2, 32.06319 + 33.83685, 90_000.0, 1e7, 0.0, ()))
+    sent = [x for i in range(4) for c in core.handle(Timer(0.5 + 0.5 * i))
+            for x in (c.commands if isinstance(c, Batch) else (c,))]
+    assert core.stopped and [(p.sz, p.reduce_only) for p in sent if isinstance(p, PlaceOrder)] == [(65.90004, True)]
