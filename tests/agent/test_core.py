@@ -3705,3 +3705,22 @@ def test_a_kills_flatten_closes_a_position_on_the_lot_in_one_ioc_whatever_its_fl
     sent = [x for i in range(4) for c in core.handle(Timer(0.5 + 0.5 * i))
             for x in (c.commands if isinstance(c, Batch) else (c,))]
     assert core.stopped and [(p.sz, p.reduce_only) for p in sent if isinstance(p, PlaceOrder)] == [(65.90004, True)]
+
+
+def test_a_flatten_rounds_a_remainder_over_half_a_lot_down_not_up_to_a_lot_more_than_the_position():
+    """0.00127 BTC held at 5 decimals, BTC at 4: the flatten (a stop's, --flatten-on-stop) closes the 0.0012 in whole
+    lots and ends on the 0.00007 below one lot, said. Rounded to the nearest lot, as before 1915a82, its IOC was of
+    0.0013, more than the position: a sub-lot close whose outcome on the venue is not known. (No test held the
+    rounding down that 1915a82 made: lots_of rounding to the nearest passed every one of them.)"""
+    from agent.gateway.events import Batch, PlaceOrder
+
+    cfg = quoting({"graduation": {"start_level": "SHADOW", "shadow_exits": False}})
+    ex, gw, core, driver, sent, records = _holding_below_the_lot(cfg, 0.00127)
+    ex.env.run(until=5.0)
+    driver.stop(flatten=True)
+    ex.env.run(until=40.0)
+    flat = [x for _, c in sent for x in (c.commands if isinstance(c, Batch) else (c,))]
+    assert [x.sz for x in flat if isinstance(x, PlaceOrder)] == [0.0012] and not core.winding_down
+    assert ex.accounts[gw.user].position("BTC").szi == pytest.approx(0.00007, abs=1e-12)
+    told = [(r["position"], r["lots"]) for r in records if r.get("type") == "sub_lot_position"]
+    assert told == [(pytest.approx(0.00007, abs=1e-12), 0.0)]
