@@ -73,7 +73,17 @@ def _lapsed_why(fire_by: float, state: str) -> str:
 
 # the finest lot a position can be held on, in decimals (Ledger's _MAX_DECIMALS: a venue's size decimals are single
 # digits, and one lowered under a position leaves it on its old lot): what of a size is finer is float residue
-_FINEST_LOT = 8
+FINEST_LOT = 8
+
+
+def whole_lots(size: float, sz_decimals: int) -> float:
+    """|size| in whole lots of ``sz_decimals``, rounded down, counted in whole units of the finest lot a position is
+    held on (an int: the floor is exact). What of ``size`` is finer than that is float residue: a sum of fills (the
+    tracker's), or a decimal's nearest double read from the wire. (AgentCore.lots_of; the live end's note.)"""
+    finest = max(FINEST_LOT, sz_decimals)
+    units = round(abs(size) * 10 ** finest)
+    step = 10 ** (finest - sz_decimals)
+    return round(units // step * 10.0 ** -sz_decimals, sz_decimals)
 
 
 class AgentCore:
@@ -1012,13 +1022,10 @@ class AgentCore:
         remainder below one lot that no order closes: the venue takes sizes on its lot only (rounded to it, the
         flatten's order for 0.00003 BTC at 4 decimals was of 0.0, and what a reduce-only order for a whole lot does
         against less than one is not known). Counted in whole units of the finest lot a position is held on
-        (``_FINEST_LOT``), the float residue of the tracker's sum of fills snapped off first: floored with an epsilon
+        (``FINEST_LOT``), the float residue of the tracker's sum of fills snapped off first: floored with an epsilon
         of 1e-9 lots, a residue below of more (32.06319 + 33.83685 BTC read 65.90003999999999) came out one lot
         short, 65.90003, and the flatten's IOC left a whole lot for its retry, a forced snapshot later."""
-        finest = max(_FINEST_LOT, self.sz_decimals)
-        units = round(abs(pos) * 10 ** finest)  # (an int: the floor below is exact)
-        step = 10 ** (finest - self.sz_decimals)
-        return round(units // step * self.lot, self.sz_decimals)
+        return whole_lots(pos, self.sz_decimals)
 
     def _below_lot(self, ts: float, pos: float, by: str = "the flatten") -> None:
         """``by`` (the flatten, which ends there; Shadow's or the safety level's exits, which send nothing for it)

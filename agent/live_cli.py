@@ -1060,8 +1060,11 @@ def position_left(s: dict, coin: str, flatten_asked: bool = False, kill_held: bo
     if not pos:
         return None
     whose = "the venue's position" if s["venue_position"] is not None else "the agent's count: the venue's unread"
-    lots = math.floor(abs(pos) / lot + 1e-9) * lot if lot else abs(pos)
-    below = round(abs(pos) - lots, 12)
+    # (exact, past the float of the wire's decimal: floored with an epsilon of 1e-9 lots, 384.62287 BTC was said to
+    # hold 0.00001 below one lot, that no order could close)
+    from agent.core import FINEST_LOT, whole_lots
+    lots = whole_lots(pos, round(-math.log10(lot))) if lot else abs(pos)
+    below = round(abs(pos) - lots, FINEST_LOT)
     sub_lot = (f"{'all' if not lots else f'{plain_size(below)} {coin}'} of it below one lot of {coin} "
                f"({plain_size(lot)}: the venue "
                f"lowered the coin's size decimals under the position): no order can close that (the venue takes sizes "

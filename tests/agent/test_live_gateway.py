@@ -25,7 +25,7 @@ import pytest
 import requests
 from aiohttp import web
 from eth_account import Account
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from agent.audit.records import log_files, read_log
@@ -5154,3 +5154,23 @@ def test_a_live_flatten_ends_on_a_remainder_below_one_lot_and_says_it_must_be_cl
     assert "did not close it" not in err
     from agent.audit.__main__ import main as audit_main
     assert audit_main([str(out), "--replay"]) == 0  # the journal's replay decides the same
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.integers(0, 8), st.integers(1, 10**9), st.sampled_from([1.0, -1.0]))
+@example(5, 38462287, 1.0)  # 384.62287 BTC: "0.00001 BTC of it below one lot ... no order can close that"
+def test_the_end_note_says_no_part_below_one_lot_of_a_position_on_the_lot(sz_decimals, n, sign):
+    """The note after the summary (position_left) on a position the venue holds on the coin's lot, read from the wire
+    (the nearest double to its decimal): floored with an epsilon of 1e-9 lots, 384.62287 BTC came out 384.62286, and
+    the note told the operator 0.00001 BTC of it was below one lot, that no order (the flatten's neither) could close
+    it, to close it in the app: none of it is so. A remainder finer than the lot is still said."""
+    from agent.live_cli import position_left
+    lot = round(10.0 ** -sz_decimals, sz_decimals)
+    pos = sign * float(f"{n * 10 ** -sz_decimals:.{sz_decimals}f}")
+    note = position_left({"venue_position": pos, "position": {"final": pos}}, "BTC", lot=lot)
+    assert "below one lot" not in note, note
+    if sz_decimals < 8 and abs(pos) < 1e6:  # (a remainder of 3e-8 on the position's float: its own residue past that)
+        from agent.audit.inspect import plain_size
+        finer = position_left({"venue_position": pos + sign * 3e-8, "position": {"final": pos}}, "BTC",
+                              lot=lot)
+        assert f"0.00000003 BTC of it below one lot of BTC ({plain_size(lot)}" in finer, finer
