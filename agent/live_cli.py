@@ -1076,8 +1076,8 @@ def position_left(s: dict, coin: str, flatten_asked: bool = False, kill_held: bo
            "the Kill holds it (safety.kill_action hold), and so did the stop it made: --flatten-on-stop closes it at "
            "a stop given (--duration, a signal)" if kill_held else
            "a stop pulls the orders and leaves the position (--flatten-on-stop closes it through the book)")
-    return (f"note: the run ends holding {pos:+g} {coin} ({whose}): {how}. The next run starts from it (in Shadow, "
-            f"reduce-only exits work it off: graduation.shadow_exits), or close it in the app" +
+    return (f"note: the run ends holding {plain_size(pos, True)} {coin} ({whose}): {how}. The next run starts from it "
+            f"(in Shadow, reduce-only exits work it off: graduation.shadow_exits), or close it in the app" +
             (f"; {sub_lot}" if sub_lot else ""))
 
 

@@ -5174,3 +5174,12 @@ def test_the_end_note_says_no_part_below_one_lot_of_a_position_on_the_lot(sz_dec
         finer = position_left({"venue_position": pos + sign * 3e-8, "position": {"final": pos}}, "BTC",
                               lot=lot)
         assert f"0.00000003 BTC of it below one lot of BTC ({plain_size(lot)}" in finer, finer
+
+
+def test_the_end_note_gives_the_position_whole_beside_its_part_below_one_lot():
+    """12.34563 BTC held, BTC at 4 decimals (opened at 5): the note said "holding +12.3456 BTC" (six digits, %g) and
+    then "0.00003 BTC of it below one lot": the size it named lacked the very part it went on to say no order closes."""
+    from agent.live_cli import position_left
+    note = position_left({"venue_position": -12.34563, "position": {"final": -12.34563}}, "BTC", lot=0.0001)
+    assert "note: the run ends holding -12.34563 BTC (the venue's position)" in note, note
+    assert "; 0.00003 BTC of it below one lot of BTC (0.0001" in note, note
