@@ -658,7 +658,7 @@ async def _trade(plan: _Plan, gw) -> int:
             print_error(f"--out {plan.out}: cannot write the run's summary and state: {e.strerror or e} (the "
                         f"summary below is the only copy)")
     held = position_left(summary, plan.coin, plan.flatten_on_stop and not driver.kill_held, driver.kill_held,
-                         core.lot)
+                         core.lot, core.held_below_lot)
     left = summary["venue_open_orders"]
     resting = None
     if left is None or left > 0:
@@ -1049,12 +1049,14 @@ class _KillLatch:
 
 
 def position_left(s: dict, coin: str, flatten_asked: bool = False, kill_held: bool = False,
-                  lot: float | None = None) -> str | None:
+                  lot: float | None = None, ended_on: float = 0.0) -> str | None:
     """What an operator must be told when a run ends holding a position: a stop pulls the orders, it does not
     flatten (a Kill with safety.kill_action flatten does), and "stopped" reads as "done" unless said. ``kill_held``:
     a Kill set to hold ended the run, and its stop held too, --flatten-on-stop given (``LiveDriver.kill_held``).
     ``lot``: the coin's lot now; a part of the position below it (one opened on a finer lot, the venue having lowered
-    the coin's size decimals under it) no order closes, the flatten's neither, and is said so."""
+    the coin's size decimals under it) no order closes, the flatten's neither, and is said so. ``ended_on``: the
+    position the flatten ended on (``AgentCore.held_below_lot``); held, with whole lots beside such a part, those lots
+    are worth less than the venue's minimum order, and no order closes them either (a partial close under it)."""
     from agent.audit.inspect import plain_size
     pos = s["venue_position"] if s["venue_position"] is not None else s["position"]["final"]
     if not pos:
@@ -1072,6 +1074,12 @@ def position_left(s: dict, coin: str, flatten_asked: bool = False, kill_held: bo
                f"it another way (the venue's app)") if below > 0.0 else ""
     if sub_lot and not lots:
         return f"note: the run ends holding {plain_size(pos, True)} {coin} ({whose}), {sub_lot}"
+    if sub_lot and abs(pos - ended_on) <= 1e-12:
+        # (the flatten ended on it at once: "--flatten-on-stop did not close it within --shutdown-grace", that
+        # Shadow's exits work it off, and that only the part below one lot is beyond an order, were all untrue)
+        return (f"note: the run ends holding {plain_size(pos, True)} {coin} ({whose}), which no order can close: "
+                f"{plain_size(lots)} {coin} in whole lots worth less than the venue's minimum order (a partial close "
+                f"under it the venue refuses), beside {sub_lot}")
     how = ("--flatten-on-stop did not close it within --shutdown-grace" if flatten_asked else
            "the Kill holds it (safety.kill_action hold), and so did the stop it made: --flatten-on-stop closes it at "
            "a stop given (--duration, a signal)" if kill_held else

@@ -5183,3 +5183,31 @@ def test_the_end_note_gives_the_position_whole_beside_its_part_below_one_lot():
     note = position_left({"venue_position": -12.34563, "position": {"final": -12.34563}}, "BTC", lot=0.0001)
     assert "note: the run ends holding -12.34563 BTC (the venue's position)" in note, note
     assert "; 0.00003 BTC of it below one lot of BTC (0.0001" in note, note
+
+
+def test_a_live_flatten_ending_on_a_lot_under_the_minimum_beside_a_remainder_says_no_order_closes_any_of_it(tmp_path,
+                                                                                                         capsys):
+    """A stop with --flatten-on-stop on 0.00013 BTC held at 5 decimals, BTC at 4: its one lot is worth under the
+    venue's $10 at the flatten's price and closes only part of it (0.00003 below the lot is left), which the venue
+    refuses, so the flatten ends at once, and says no order can close it (sub_lot_position, lots 0.0001). The note
+    after the summary then said "--flatten-on-stop did not close it within --shutdown-grace" (it waited none of it),
+    that Shadow's exits would work it off, and that only the 0.00003 below the lot could not be closed by an order:
+    the 0.0001 cannot either."""
+    out = tmp_path / "run"
+    with _served_holding_below_the_lot(0.00013) as (bg, ex):
+        config = "risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n"
+        code = _live_with(bg, tmp_path / "agent.yaml", config,
+                          "--execution-level", "3", "--duration", "2", "--flatten-on-stop", "--shutdown-grace", "15",
+                          "--quiet", "--out", str(out))
+        after = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert (code, after, summary["stop_reason"]) == (0, pytest.approx(0.00013, abs=1e-12), "duration reached")
+    assert summary["wall_s"] < 12.0, summary["wall_s"]
+    told = [(r["position"], r["lots"]) for r in read_log(out / "decisions.jsonl")[0] if r["type"] == "sub_lot_position"]
+    assert told == [(pytest.approx(0.00013), 0.0001)]
+    note = next(line for line in err.splitlines() if "note: the run ends holding" in line)
+    assert "note: the run ends holding +0.00013 BTC (the venue's position), which no order can close" in note, note
+    assert "0.00003 BTC of it below one lot of BTC (0.0001" in note and "0.0001 BTC in whole lots" in note, note
+    assert "did not close it" not in note and "work it off" not in note, note
+    assert "Close it another way (the venue's app)" in note, note
