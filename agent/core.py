@@ -591,7 +591,7 @@ class AgentCore:
                                       "side": ev.side.value, "position": tracker.position})
                 closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz - excess, ev.tid, closed_pnl,
                                                           ev.start_position)
-                self.ledger.on_excess(ev.side.value, excess, ev.tid)
+                self.ledger.on_excess(ev.side.value, excess, ev.tid, ev.px, fee * excess / sz, ev.is_maker)
                 sz, fee = sz - excess, fee * (sz - excess) / sz
                 if sz <= 1e-12:
                     return  # none of it fits: nothing booked
@@ -750,6 +750,8 @@ class AgentCore:
         self.snapshot_pending = False
         self._snapshot_ts = ev.ts
         self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
+        if self.ledger.unbooked:
+            self._settle_excess(ev)
         self.reconciled = self.connected
         if self.reconciled and (self._flatten_due or (self._flatten_goal and not self._flattening
                                                       and self.lots_of(self.tracker.position))):
@@ -773,6 +775,22 @@ class AgentCore:
             self._records.append({"type": "foreign_orders", "ts": ev.ts, "n": len(late),
                                   "orders": [f"{o.side.name} {o.sz:g}@{o.px:g} {o.cloid}" for o in late[:10]]})
             late.clear()
+
+    def _settle_excess(self, ev: AccountSnapshot) -> None:
+        """The overfills' unbooked excess, real or a copy: the snapshot's position says (Ledger.settle_excess), if
+        the tracker took it (not one a newer overtook), asked after the last overfill, and the fill at its watermark
+        delivered (one in its position not yet booked would read as an excess). The verdict goes to the log."""
+        tr = self.tracker
+        wm = ev.last_fill_tid
+        if tr.needs_snapshot or tr.tid_watermark != wm or tr.snapshot_venue_ms != ev.venue_time_ms \
+                or wm not in tr.seen_tids:
+            return
+        led = self.ledger
+        unbooked, position = led.unbooked, led.position
+        verdict = led.settle_excess(tr.position, wm)
+        if verdict is not None:
+            self._records.append({"type": "overfill_settled", "ts": ev.ts, "excess": verdict, "unbooked": unbooked,
+                                  "venue_position": tr.position, "ledger_position": position})
 
     # ------------------------------------------------------------------ the quote cycle
 

@@ -34,7 +34,8 @@ class Ledger:
     __slots__ = ("position", "entry_px", "realized", "fees", "funding", "fills", "maker_fills",
                  "volume_usd", "maker_fees", "maker_volume_usd", "markouts", "max_abs_position", "anchored",
                  "watermark", "_unanchored", "_in_snapshot", "_snapshot", "start_position", "start_entry_px",
-                 "start_mid", "_flat_cost", "sz_decimals", "unbooked", "apart")
+                 "start_mid", "_flat_cost", "sz_decimals", "unbooked", "apart", "_excesses",
+                 "_apart_before", "_unresolved")
 
     def __init__(self, markout_horizons_s: tuple[float, ...] = (1.0, 10.0), *, anchored: bool = True,
                  sz_decimals: int | None = None) -> None:
@@ -43,8 +44,9 @@ class Ledger:
         # point is snapped back to it (_on_lot); None: not known, only a residue below 1e-12 is taken as flat
         self.sz_decimals = sz_decimals
         self.watermark = 0  # fills up to this id (fill_key: time, then tid) are in the anchoring snapshot's position
-        # (tid, side, px, sz, closed_pnl) in the order given; px None: an overfill's excess (on_excess), sz its size
-        self._unanchored: list[tuple[int, int, float | None, float, float | None]] = []
+        # (tid, side, px, sz, closed_pnl) in the order given; px None: an overfill's excess (on_excess), sz its size,
+        # and in closed_pnl's place its (px, fee, is_maker)
+        self._unanchored: list[tuple[int, int, float | None, float, float | tuple | None]] = []
         # the session's fills the anchoring snapshot's position holds (as _unanchored), given before it or after
         self._in_snapshot: list[tuple[int, int, float, float, float]] = []
         self._snapshot = (0.0, 0.0)  # the anchoring snapshot's position and entry price
@@ -57,9 +59,14 @@ class Ledger:
         # the overfills' excess, signed: the venue's position holds it (or a copy's: not), the ledger's not; since one,
         # the venue's entry price is not the ledger's, nor its closedPnl the ledger's figure (closed_of_booked): until
         # both positions are flat or cross zero together (_move), the excess 0 then (excesses that cancel out leave
-        # the positions alike and the entry prices apart)
+        # the positions alike and the entry prices apart). A snapshot that says whether the venue made them books or
+        # drops them (settle_excess)
         self.unbooked = 0.0
         self.apart = False
+        # the excesses ``unbooked`` sums, (tid, side, px, size, fee, is_maker), for settle_excess
+        self._excesses: list[tuple[int, int, float | None, float, float, bool]] = []
+        self._apart_before = False  # ``apart`` before the first of them (excesses that cancelled out leave it set)
+        self._unresolved: tuple | None = None  # the positions the last "unresolved" was said for (said once each)
         self.realized = 0.0
         self.fees = 0.0
         self.funding = 0.0  # funding received less funding paid, USDC (the venue's sign: negative when paid)
@@ -147,7 +154,8 @@ class Ledger:
         closing = sz if sz < abs(p) else abs(p)
         return closed_pnl * (booked if booked < closing else closing) / closing
 
-    def on_excess(self, side: int, size: float, tid: int = 0) -> None:
+    def on_excess(self, side: int, size: float, tid: int = 0, px: float | None = None, fee: float = 0.0,
+                  is_maker: bool = False) -> None:
         """A fill's ``size`` past its order's that the core did not book (``side`` and ``tid`` the fill's): the venue's
         position holds it, the ledger's not; or it was a copy of a fill under another tid, which the venue never made.
         Either way the ledger books its own figures from now on (closed_of_booked), until ``apart`` clears (_move).
@@ -155,15 +163,58 @@ class Ledger:
         venue's, the entries alike: nothing unbooked (counted, a later excess the other way read as cancelling it, and
         the entries were taken for alike again where they were not: test_ledger_vs_twin.py). Before the anchor it
         waits with the fills (set at once, a fill after it, split by the share before the anchor, was booked with the
-        venue's closedPnl at the anchor)."""
+        venue's closedPnl at the anchor). ``px``, ``fee`` (the excess's share of the fill's) and ``is_maker``: what
+        settle_excess books if a snapshot shows the excess real (None: not known, never booked)."""
         if not self.anchored:  # (the anchor says whether the snapshot holds it: set then, in the order given)
-            self._unanchored.append((tid, side, None, size, None))
+            self._unanchored.append((tid, side, None, size, (px, fee, is_maker)))
             return
         if tid and tid <= self.watermark:
             return
         u = self._on_lot(self.unbooked + side * size)  # (a sum of sizes: on the lot, as the position)
         self.unbooked = u if abs(u) >= 1e-9 else 0.0  # (below any lot: float residue, an excess of 1e-12 is none)
+        if not self._excesses:
+            self._apart_before = self.apart
         self.apart = True
+        # (excesses that cancel out leave the positions alike: no snapshot can tell real from copy then)
+        self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker)] if self.unbooked else []
+
+    def settle_excess(self, venue_position: float, watermark: int) -> str | None:
+        """The venue's ``venue_position`` (a snapshot's, every fill up to id ``watermark`` in it, plus the booked
+        fills after it) says whether the unbooked excesses were the venue's. Never booked, a real one left the ledger
+        apart from the account for good: a flatten sized from the venue's position (the excess in it) sold it all,
+        the venue ended flat and the ledger short by the excess, its unrealised PnL (the summary's, the equity the
+        drawdown rules watch) marking a position the account does not hold (test_core.py). Returns the verdict:
+        "real" (the venue holds the ledger's position plus them: booked at their fills' prices and fees, after the
+        fills since; the split of realised and unrealised is then the ledger's, the net the account's), "copy" (it
+        holds the ledger's: fills given twice, which the venue never made; dropped, the ledger's figures the venue's
+        again), "unresolved" (neither, or excesses on both sides: left unbooked; once for a gap); None when the
+        snapshot cannot say: no excess, or one it may not hold (after its watermark, or of an unknown id)."""
+        ex = self._excesses
+        if not self.unbooked or not ex or not self.anchored or any(not t or t > watermark for t, *_ in ex):
+            return None
+        apart = self._on_lot(venue_position - self.position)
+        # (all on one side, the sum is the real ones' only if all are real, 0 only if none is; a buy's and a sell's
+        # would read a real round trip and a copy as one copy, the round trip's PnL lost, or the other way round)
+        one_side = all(side == ex[0][1] for _, side, *_ in ex)
+        if one_side and abs(apart - self.unbooked) < 1e-9 and all(px is not None for _, _, px, *_ in ex):
+            for _, side, px, sz, fee, is_maker in ex:
+                self._move(side, px, sz, None)  # (apart: the ledger's own figure, as for every fill since)
+                self.fees += fee
+                self.volume_usd += px * sz
+                if is_maker:
+                    self.maker_fees += fee
+                    self.maker_volume_usd += px * sz
+            verdict = "real"
+        elif one_side and abs(apart) < 1e-9:
+            self.apart = self._apart_before  # (the ledger booked what the venue made, no more: as before them)
+            verdict = "copy"
+        else:
+            # (said once for the positions: the audit's snapshot, every interval, would say it again and again)
+            said, self._unresolved = self._unresolved, (apart, self.unbooked)
+            return None if said == self._unresolved else "unresolved"
+        self.unbooked = 0.0
+        self._excesses = []
+        return verdict
 
     def on_funding(self, usdc: float) -> None:
         """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""
@@ -193,7 +244,7 @@ class Ledger:
         for tid, side, px, sz, closed_pnl in self._unanchored:
             if px is None:  # an excess: past the watermark, as on_excess after the anchor
                 own = (tid, self.apart)
-                self.on_excess(side, sz, tid)
+                self.on_excess(side, sz, tid, *closed_pnl)
                 continue
             if tid and tid <= watermark:
                 self.realized += closed_pnl or 0.0

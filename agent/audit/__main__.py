@@ -24,7 +24,7 @@ from common.units import non_empty, non_negative_int
 
 KINDS = ("cycle", "commands", "fill", "snapshot", "safety", "level", "postmortem", "start", "end",
          "venue_account_change", "dead_man", "foreign_orders", "flatten_held", "flatten_again", "sub_lot_position",
-         "funding", "overfill", "clock_step_back", "quota_hold", "ip_weight_hold", "scorecard")
+         "funding", "overfill", "overfill_settled", "clock_step_back", "quota_hold", "ip_weight_hold", "scorecard")
 SLACK_S = 60.0  # records come in time order; a window's reading stops a minute past its end, for any late one
 
 EPILOG = f"""times (--from, --to, --at):

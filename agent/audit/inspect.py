@@ -494,6 +494,12 @@ def _describe(rec: dict, wall: bool) -> str:
         return (f"{ts}  overfill: fill {rec.get('tid')} of {rec.get('sz')} on {rec.get('cloid')} took its fills "
                 f"past the order's size {rec.get('order_sz')}: {rec.get('excess')} of it not booked, the venue's "
                 f"position asked for")
+    if kind == "overfill_settled":
+        what = {"real": "the venue made it: booked at its fill's price and fee",
+                "copy": "a fill given twice, which the venue never made: dropped"}
+        return (f"{ts}  overfill settled: {rec.get('unbooked')} unbooked, the venue's position "
+                f"{rec.get('venue_position')}, the ledger's {rec.get('ledger_position')}: "
+                + what.get(rec.get("excess"), "neither; left unbooked, the ledger off the account by it"))
     if kind == "foreign_orders":
         return (f"{ts}  foreign {rec.get('n')} order(s) this run did not place appeared at the venue: another client "
                 f"trading the coin on this account (each cancels the other's)? placed by hand? "

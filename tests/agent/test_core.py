@@ -3724,3 +3724,53 @@ def test_a_flatten_rounds_a_remainder_over_half_a_lot_down_not_up_to_a_lot_more_
     assert ex.accounts[gw.user].position("BTC").szi == pytest.approx(0.00007, abs=1e-12)
     told = [(r["position"], r["lots"]) for r in records if r.get("type") == "sub_lot_position"]
     assert told == [(pytest.approx(0.00007, abs=1e-12), 0.0)]
+
+
+@pytest.mark.parametrize("venue_has", ["real", "copy", "neither"])
+def test_the_snapshot_after_an_overfill_says_whether_its_excess_was_real_and_the_ledger_books_or_drops_it(venue_has):
+    """At Full the first bid (0.0016 at 99,999) fills 0.001 past its size; the snapshot the overfill asks for then
+    gives the venue's position. "real": the venue made the whole fill (the ledger's long plus the excess); then both
+    asks fill, 0.0016 and 0.001 (what a flatten sized from the venue's position sells): the venue is flat, and the
+    ledger, which never booked the excess, ended short 0.001, its PnL marking a position the account does not hold.
+    Now the snapshot shows the excess real and the ledger books it at its fill's price and fee: the ledger ends as
+    the venue's account. "copy": the venue holds the ledger's long (the excess was a fill given twice): dropped, and
+    the ledger's figures are the venue's again (``apart`` clears). "neither": left unbooked, and the log says so, once."""
+    from agent.gateway.events import FillReceived
+    from agent.gateway.fills import fill_key
+    from twin.accounts import Account
+    core, placed = _full_ladder_resting(quoting())
+    bid = next(p for p in placed if p.side is Side.BUY)
+    asks = [p for p in placed if p.side is Side.SELL]
+    venue = Account("0x" + "a1" * 20, 1e6)
+    fee_rate = 1.5e-4
+
+    def fill(n: int, o, sz: float, venue_sz: float) -> None:
+        res = venue.apply_fill("BTC", o.side is Side.BUY, o.px, venue_sz, fee_rate * o.px * venue_sz)
+        core.handle(FillReceived(1.0 + n, o.cloid, 100 + n, o.px, sz, o.side, fee_rate * o.px * sz, True,
+                                 fill_key((1 + n) * 1000, 7 + n), res.closed_pnl, res.start_position))
+    fill(0, bid, bid.sz + 0.001, bid.sz + (0.0 if venue_has == "copy" else 0.001))
+    assert core.tracker.overfills == 1 and core.ledger.unbooked == pytest.approx(0.001)
+    pos = venue.positions["BTC"]
+    told = pos.szi + (0.0005 if venue_has == "neither" else 0.0)
+    listed = tuple(OpenOrder(p.cloid, 100 + i, p.side, p.px, p.sz, False) for i, p in enumerate(placed) if p is not bid)
+    core.drain_records()
+    core.handle(AccountSnapshot(2.0, told, pos.entry_px, 1e5, 0.0, listed, last_fill_tid=fill_key(1000, 7),
+                                requested_ts=1.5, venue_time_ms=2000))
+    settled = [r for r in core.drain_records() if r["type"] == "overfill_settled"]
+    assert [r["excess"] for r in settled] == [venue_has if venue_has != "neither" else "unresolved"]
+    led = core.ledger
+    if venue_has == "neither":
+        assert led.unbooked == pytest.approx(0.001) and led.apart
+        core.handle(AccountSnapshot(3.0, told, pos.entry_px, 1e5, 0.0, listed, last_fill_tid=fill_key(1000, 7),
+                                    requested_ts=2.5, venue_time_ms=3000))
+        assert not [r for r in core.drain_records() if r["type"] == "overfill_settled"]  # (said once)
+        return
+    assert led.unbooked == 0.0 and led.apart == (venue_has == "real")
+    assert led.position == pytest.approx(pos.szi, abs=1e-12)
+    for n, (o, sz) in enumerate(((asks[0], asks[0].sz), (asks[1], 0.001))[:2 if venue_has == "real" else 1]):
+        fill(3 + n, o, sz, sz)
+    assert venue.positions["BTC"].szi == 0.0 and led.position == 0.0
+    mid = 100_000.0
+    assert led.net(mid) == pytest.approx(venue.account_value({"BTC": mid}) - 1e6, abs=1e-9)
+    assert led.fees == pytest.approx(venue.positions["BTC"].fees, abs=1e-12)
+    assert led.realized == pytest.approx(venue.positions["BTC"].realized_pnl, abs=1e-9)

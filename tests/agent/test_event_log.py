@@ -171,12 +171,14 @@ def test_journalled_runs_replay_identically_past_an_earlier_run_without_a_journa
     assert main([str(tmp_path), "--replay"]) == 0 and capsys.readouterr().out.count("all identical to the log") == 2
 
 
-def test_a_run_with_overfills_replays_identically_from_the_journal(tmp_path):
+@pytest.mark.parametrize("doubled", [True, False], ids=["copy-and-doubled", "copy"])
+def test_a_run_with_overfills_replays_identically_from_the_journal(tmp_path, doubled):
     """Overfills (a fill past its order's size: the excess not booked, the ledger's figures its own while ``apart``)
     come from events alone, so the replay decides as the run did: a twin session at Full whose first fill reaches the
     core twice (a copy under another tid) and whose fourth comes at twice its size (as the venue's error would), the
     snapshots they ask for after them. The journal holds the copies and the doubled fill, and the replay gives the
-    log's records, the overfills' among them."""
+    log's records, the overfills' among them. "copy": no doubled fill to cancel the copy's excess, which a later
+    snapshot shows a copy (``overfill_settled``: dropped), in the replay as in the run."""
     from agent.config import AgentConfig
 
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
@@ -186,7 +188,7 @@ def test_a_run_with_overfills_replays_identically_from_the_journal(tmp_path):
     def on_event(event):  # (between the gateway and the driver: what the core gets is what the journal holds)
         if type(event) is ev.FillReceived:
             fills.append(event)
-            if len(fills) == 4:
+            if len(fills) == 4 and doubled:
                 event = dataclasses.replace(event, sz=2 * event.sz, fee=2 * event.fee)
             handle(event)
             if len(fills) == 1:
@@ -200,7 +202,12 @@ def test_a_run_with_overfills_replays_identically_from_the_journal(tmp_path):
     log.close()
     j.close()
     over = [r for r in read_log(tmp_path / "decisions.jsonl")[0] if r.get("type") == "overfill"]
-    assert len(over) == 2 and len(fills) > 6 and sum(apart) > 2
+    assert len(over) == 1 + doubled and len(fills) > 6 and sum(apart) > 2
+    if not doubled:
+        settled = [r for r in read_log(tmp_path / "decisions.jsonl")[0] if r.get("type") == "overfill_settled"]
+        assert [r["excess"] for r in settled] == ["copy"] and not driver.core.ledger.apart
+        from agent.audit.inspect import describe
+        assert "overfill settled" in describe(settled[0], False) and "dropped" in describe(settled[0], False)
     (run,) = replay_folder(tmp_path)
     assert run.identical and run.records > 100
 
