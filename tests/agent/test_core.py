@@ -3774,3 +3774,57 @@ def test_the_snapshot_after_an_overfill_says_whether_its_excess_was_real_and_the
     assert led.net(mid) == pytest.approx(venue.account_value({"BTC": mid}) - 1e6, abs=1e-9)
     assert led.fees == pytest.approx(venue.positions["BTC"].fees, abs=1e-12)
     assert led.realized == pytest.approx(venue.positions["BTC"].realized_pnl, abs=1e-9)
+
+
+@pytest.mark.parametrize("venue_has", ["real", "copy"])
+def test_a_flatten_across_an_overfill_leaves_the_ledger_flat_with_the_venue_once_the_snapshot_settles_it(venue_has):
+    """The first bid fills 0.001 past its size (at the venue too: "real"; or a fill given twice: "copy"), then the
+    run stops with a flatten before any snapshot settled the excess: the IOC is sized from the tracker's position,
+    the booked 0.0016, and sells it. The retry's snapshot shows what the venue holds: the excess real, the ledger
+    books it (long 0.001, flat at the venue only after a second IOC sells it); a copy, nothing left and the ledger
+    flat already. Either way both end flat, the ledger's net PnL, fees and realised PnL the venue account's."""
+    from agent.gateway.events import Batch, FillReceived, PlaceOrder, Tif
+    from agent.gateway.fills import fill_key
+    from twin.accounts import Account
+    core, placed = _full_ladder_resting(quoting())
+    bid = next(p for p in placed if p.side is Side.BUY)
+    venue = Account("0x" + "a1" * 20, 1e6)
+    fee_rate = 1.5e-4
+
+    def fill(n: int, cloid: str, side: Side, px: float, sz: float, venue_sz: float) -> None:
+        res = venue.apply_fill("BTC", side is Side.BUY, px, venue_sz, fee_rate * px * venue_sz)
+        core.handle(FillReceived(1.0 + n, cloid, 200 + n, px, sz, side, fee_rate * px * sz, n == 0,
+                                 fill_key((1 + n) * 1000, 7 + n), res.closed_pnl, res.start_position))
+
+    def iocs(cmds) -> list:
+        flat = [x for c in cmds for x in (c.commands if isinstance(c, Batch) else (c,))]
+        return [c for c in flat if isinstance(c, PlaceOrder) and c.tif is Tif.IOC]
+
+    def snapshot(ts: float, n: int) -> list:
+        pos = venue.positions["BTC"]
+        return core.handle(AccountSnapshot(ts, pos.szi, pos.entry_px, 1e5, 0.0, (), requested_ts=ts - 0.2,
+                                           last_fill_tid=fill_key(n * 1000, 6 + n), venue_time_ms=int(ts * 1000)))
+
+    fill(0, bid.cloid, Side.BUY, bid.px, bid.sz + 0.001, bid.sz + (0.001 if venue_has == "real" else 0.0))
+    assert core.ledger.unbooked == pytest.approx(0.001)
+    first = iocs(core.shutdown(1.5, flatten=True))
+    assert [(c.side, c.sz) for c in first] == [(Side.SELL, bid.sz)]  # (the booked position: no snapshot since)
+    fill(1, first[0].cloid, Side.SELL, first[0].px, bid.sz, bid.sz)
+    retry = 2.0 + core.cfg.risk.pull_retry_s  # (the IOC done, the position not flat: a snapshot asked, _on_timer)
+    core.handle(Timer(retry))
+    core.drain_records()
+    again = iocs(snapshot(retry + 0.2, 2))
+    settled = [r["excess"] for r in core.drain_records() if r["type"] == "overfill_settled"]
+    assert settled == [venue_has]
+    led = core.ledger
+    if venue_has == "real":
+        assert led.position == pytest.approx(0.001, abs=1e-12)
+        assert [(c.side, c.sz) for c in again] == [(Side.SELL, 0.001)]
+        fill(2, again[0].cloid, Side.SELL, again[0].px, 0.001, 0.001)
+    else:
+        assert again == []
+    assert venue.positions["BTC"].szi == 0.0 and led.position == 0.0 and led.unbooked == 0.0
+    mid = 100_000.0
+    assert led.net(mid) == pytest.approx(venue.account_value({"BTC": mid}) - 1e6, abs=1e-9)
+    assert led.fees == pytest.approx(venue.positions["BTC"].fees, abs=1e-12)
+    assert led.realized == pytest.approx(venue.positions["BTC"].realized_pnl, abs=1e-9)
