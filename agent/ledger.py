@@ -172,8 +172,8 @@ class Ledger:
             return
         u = self._on_lot(self.unbooked + side * size)  # (a sum of sizes: on the lot, as the position)
         self.unbooked = u if abs(u) >= 1e-9 else 0.0  # (below any lot: float residue, an excess of 1e-12 is none)
-        if not self._excesses:
-            self._apart_before = self.apart
+        if not self._excesses:  # (the first of them: a new overfill's "unresolved" is said even for the same gap)
+            self._apart_before, self._unresolved = self.apart, None
         self.apart = True
         # (excesses that cancel out leave the positions alike: no snapshot can tell real from copy then)
         self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker)] if self.unbooked else []

@@ -537,6 +537,23 @@ def test_a_snapshot_after_excesses_books_real_ones_and_drops_copies_and_the_ledg
     assert led.net(float(mid)) == pytest.approx(venue.account_value({"BTC": float(mid)}) - start_value, abs=1e-6)
 
 
+def test_an_unresolved_excess_is_said_again_for_a_later_overfill_after_an_earlier_one_settled():
+    """"unresolved" is said once for the positions (the audit's snapshots would repeat it), not once per run: a later
+    overfill, after the first settled, whose snapshot leaves the same gap is a new one and is said. Before, the
+    positions of the first were kept past its settling, and the second's "unresolved" was never logged."""
+    led = Ledger(sz_decimals=4)
+    led.anchor(0.0, 0.0, 0)
+    led.on_fill(1.0, 1, 100_000.0, 0.002, 0.0, True, fill_key(1000, 1), 0.0)
+    led.on_excess(1, 0.001, fill_key(1000, 1), 100_000.0)
+    assert led.settle_excess(0.0025, fill_key(1000, 1)) == "unresolved"  # (a gap of 0.0005 past the excess)
+    assert led.settle_excess(0.0025, fill_key(1000, 1)) is None  # (said once)
+    assert led.settle_excess(0.003, fill_key(1000, 1)) == "real" and led.position == pytest.approx(0.003)
+    led.on_fill(2.0, -1, 100_000.0, 0.003, 0.0, True, fill_key(2000, 1), None)
+    led.on_fill(3.0, 1, 100_000.0, 0.002, 0.0, True, fill_key(3000, 1), None)
+    led.on_excess(1, 0.001, fill_key(3000, 1), 100_000.0)
+    assert led.settle_excess(0.0025, fill_key(3000, 1)) == "unresolved"
+
+
 @pytest.mark.parametrize("late", [True, False], ids=["pushed-after-the-snapshot", "given-before-it"])
 def test_an_overfills_excess_the_anchoring_snapshot_holds_is_not_taken_for_one_the_ledger_never_booked(late):
     """A buy of 0.002 past its order's 0.001 is the session's first fill; the first snapshot holds it (its tid the
