@@ -212,6 +212,39 @@ def test_a_run_with_overfills_replays_identically_from_the_journal(tmp_path, dou
     assert run.identical and run.records > 100
 
 
+def test_a_run_whose_venue_overfills_replays_identically_with_the_excesses_settled_real(tmp_path):
+    """The venue's own overfill: each bid the core places goes to the twin at twice its size (between the driver
+    and the gateway), so the venue fills past the size the core knows, and the snapshots each overfill asks for show
+    the excess real (``overfill_settled``: booked). The ledger ends on the venue's position, fees and realised
+    PnL, nothing unbooked, and the replay from the journal gives the log's records, the settlements among them."""
+    from agent.config import AgentConfig
+    from agent.session import USER
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    ex, driver, log, j = journalled_session(tmp_path, cfg, 2)
+    send = driver.gateway.send
+
+    def bigger(c):
+        return c._replace(sz=round(2 * c.sz, 5)) if type(c) is ev.PlaceOrder and c.side is ev.Side.BUY else c
+
+    def doubled_bids(cmd):  # (the core's commands as it sent them, in the log; the venue's orders larger)
+        send(ev.Batch(tuple(bigger(c) for c in cmd.commands)) if type(cmd) is ev.Batch else bigger(cmd))
+    driver.gateway.send = doubled_bids
+    driver.start()
+    ex.env.run(until=600.0)
+    log.close()
+    j.close()
+    records = read_log(tmp_path / "decisions.jsonl")[0]
+    settled = [r["excess"] for r in records if r.get("type") == "overfill_settled"]
+    assert settled and set(settled) == {"real"} and any(r.get("type") == "overfill" for r in records)
+    led, venue = driver.core.ledger, ex.accounts[USER].positions["BTC"]
+    assert led.unbooked == 0.0 and led.position == pytest.approx(venue.szi, abs=1e-12)
+    assert led.fees == pytest.approx(venue.fees, abs=1e-9)
+    assert led.realized == pytest.approx(venue.realized_pnl, abs=1e-6)
+    (run,) = replay_folder(tmp_path)
+    assert run.identical and run.records > 100
+
+
 def test_a_replay_started_with_its_stdout_closed_ends_as_usual_not_in_a_traceback(tmp_path, monkeypatch):
     """``python -m agent.audit DIR --replay >&-``: sys.stdout is None, and the flush after the results raised
     AttributeError (a traceback, exit 1) after the whole replay."""
