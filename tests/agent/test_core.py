@@ -1051,14 +1051,14 @@ def test_validation_verdicts_scale_the_signal_weights_in_the_records(tmp_path):
         assert type(i["headroom"]) is int and 0.0 <= i["p_stressed"] <= 1.0 and abs(i["position"]) < 1.0
 
 
-def _spied_session(cfg, seed, params=None, schedule=None, position=0.0):
+def _spied_session(cfg, seed, params=None, schedule=None, position=0.0, lot_decimals=None):
     """A started twin session with every command the gateway sends written down as (ts, command), and the
     core's decision records kept: (ex, gw, core, driver, sent, records). ``position``: coin the account holds
-    when the agent starts (as an earlier run left it)."""
+    when the agent starts (as an earlier run left it), on a lot of ``lot_decimals`` (the coin's by default)."""
     records: list = []
     ex, gw, core, driver = build_session(cfg, seed, params, schedule, record_sink=records.append)
     if position:
-        _hold(ex, gw, position)
+        _hold(ex, gw, position, lot_decimals)
     sent: list = []
     real_send = gw.send
 
@@ -1070,11 +1070,12 @@ def _spied_session(cfg, seed, params=None, schedule=None, position=0.0):
     return ex, gw, core, driver, sent, records
 
 
-def _hold(ex, gw, position):
-    """The account holds ``position`` BTC, entered at the mark a second in, before the agent starts."""
+def _hold(ex, gw, position, lot_decimals=None):
+    """The account holds ``position`` BTC, entered at the mark a second in, before the agent starts (on a lot of
+    ``lot_decimals``: seeding.set_position)."""
     from twin.seeding import set_position
     ex.env.run(until=1.0)  # a mark to enter at
-    set_position(ex, gw.user, "BTC", position)
+    set_position(ex, gw.user, "BTC", position, lot_decimals=lot_decimals)
 
 
 def _long_into_a_crash():
@@ -3528,22 +3529,9 @@ def _holding_below_the_lot(cfg, position):
     of 0.0001 no order can close (0.00003 of 0.00123)."""
     from twin.instruments import InstrumentSpec, default_instruments
     from twin.params import TwinParams
-    from twin.seeding import set_position
 
     params = TwinParams(instruments=[InstrumentSpec(sz_decimals=4)] + default_instruments()[1:])
-    records: list = []
-    ex, gw, core, driver = build_session(cfg, 1, params, record_sink=records.append)
-    ex.env.run(until=1.0)  # a mark to enter at
-    set_position(ex, gw.user, "BTC", position, lot_decimals=5)
-    sent: list = []
-    real_send = gw.send
-
-    def spy(cmd):
-        sent.append((ex.env.now, cmd))
-        real_send(cmd)
-    gw.send = spy
-    driver.start()
-    return ex, gw, core, driver, sent, records
+    return _spied_session(cfg, 1, params, position=position, lot_decimals=5)
 
 
 def _sub_lot_told(records, size):
