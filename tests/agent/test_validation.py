@@ -251,12 +251,13 @@ def test_a_stationary_signal_is_not_retired_on_one_unlucky_window_at_any_outcome
     assert sum(d < math.inf for d in delays) >= 20 and sorted(delays)[15] <= 2000, delays
 
 
-def _periods(card, pattern):
+def _periods(card, pattern, sizes=None):
     """One period per character of ``pattern``, its window all new outcomes: "." every call right (a good period),
-    "B" every call wrong (a bad one, its information ratio negative); returns degraded on evidence after each."""
+    "B" every call wrong (a bad one, its information ratio negative); returns degraded on evidence after each.
+    ``sizes``: each period's outcomes (evaluate_every_n_outcomes, the window's at least: a period a timer closes)."""
     seen = []
-    for c in pattern:
-        for i in range(card.cfg.evaluate_every_n_outcomes):
+    for c, n in zip(pattern, sizes or [card.cfg.evaluate_every_n_outcomes] * len(pattern), strict=True):
+        for i in range(n):
             up = i % 2 == 0
             card.add_outcome(0.6 if up == (c == ".") else 0.4, up, 1.0 if up else -1.0)
         assert card.evaluation_due(0.0)
@@ -286,6 +287,38 @@ def test_a_signal_bad_in_most_recent_periods_is_degraded_on_evidence_though_ok_o
     assert ScorecardConfig(demote_after_periods=5).demote_within_periods == 9
     with pytest.raises(ValidationError, match="demote_within_periods"):
         ScorecardConfig(demote_after_periods=7, demote_within_periods=6)
+
+
+def test_retirement_weighs_each_period_by_its_new_outcomes_over_the_last_retire_within_outcomes_at_a_bad_period():
+    # periods a timer closes hold uneven outcomes: retirement's evidence is their outcomes, not their count, over the
+    # fewest last periods covering retire_within_outcomes (100 here), at least retire_after_periods (3) of them bad,
+    # and only at a bad period. No test held any of these: counting periods, dropping a period the window needs,
+    # retiring on 2 bad periods, or at a good one, all passed
+    cfg = ScorecardConfig(window_outcomes=10, min_outcomes=10, evaluate_every_n_outcomes=10,
+                          retire_within_outcomes=100, retire_bad_share=0.7, retire_after_periods=3)
+    retired = lambda c: c.verdict is Verdict.RETIRED  # noqa: E731
+    # 75 of the last 101 outcomes bad (74%), in 3 of the 5 periods covering them (60%): retired
+    card = ModelScorecard("m", cfg)
+    _periods(card, "....", [10, 10, 10, 12])
+    _periods(card, ".BB", [14, 25, 25])
+    assert not retired(card)
+    _periods(card, "B", [25])
+    m = card.metrics()
+    assert retired(card) and m.judged_outcomes == 101 and m.bad_share == 75 / 101, m
+    # 80 of the last 100 bad, but in 2 periods: not yet; the third retires
+    card = ModelScorecard("m", cfg)
+    _periods(card, "...BB", [10, 10, 10, 40, 40])
+    assert not retired(card) and card.metrics().judged_outcomes == 100 and card.metrics().bad_share == 0.8
+    _periods(card, "B")
+    assert retired(card)
+    # 69% bad at the last bad period; a good period then drops the 40 good ones that held the share under 70%, but
+    # it is no sign of trouble: retired at the next bad one
+    card = ModelScorecard("m", cfg)
+    _periods(card, ".BBB", [40, 30, 30, 30])
+    _periods(card, ".", [10])
+    assert not retired(card) and card.metrics().bad_share == 0.9
+    _periods(card, "B", [10])
+    assert retired(card)
 
 
 def test_a_healed_or_reinstated_signal_is_not_degraded_on_evidence_again_by_the_bad_periods_before_it():
