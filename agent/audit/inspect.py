@@ -540,7 +540,8 @@ def _recent_bad(n) -> str:
 
 
 def _bad_share(share, n) -> str:
-    """Retirement's evidence: the share of its last outcomes judged (retire_within_outcomes at most) in bad periods;
+    """Retirement's evidence: the share of its last outcomes judged (the fewest periods holding retire_within_outcomes,
+    fewer before that many are judged) in bad periods;
     nothing for a log written before the record carried it, or a rule counting bad periods in a row (null)."""
     if isinstance(share, bool) or not isinstance(share, (int, float)) or share != share or not isinstance(n, int):
         return ""

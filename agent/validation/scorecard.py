@@ -71,15 +71,15 @@ class ScorecardConfig(FileModel):
         "(that 0: in a row, the rule until 6 December)."))
     retire_within_outcomes: int = Field(1500, ge=0, le=1_000_000, description=(
         "Outcomes a model's periods are judged over for retirement: retired at a bad period once its periods of the "
-        "last this many outcomes (all of them: none before a reinstatement) were bad for retire_bad_share of them. A "
-        "period's verdict is of the window (500 outcomes), which moves only 20 outcomes a period (one at rare "
-        "outcomes), so 20 bad periods in a row were 400 new outcomes' evidence (20 at rare outcomes), and a "
-        "stationary 55% signal was retired in 10% of two-hour sessions (70% at one outcome a period), then held at "
-        "weight 0 a median 1,380 outcomes; now 0.2% (none). Its skill lost (55% to 50%), it is retired within 2,000 "
-        "outcomes on 60% of seeds, a median 1,740 after the loss (90%, 840), weighing ~0.1 meanwhile (README, "
-        "Validation; bench/scorecard_demotion.py). A config written before it came that sets retire_after_periods "
-        "now has this rule too, as one setting demote_after_periods alone (a key set to its shipped value changes "
-        "nothing); 0 keeps bad periods in a row."))
+        "last this many outcomes (the fewest periods holding them, none before the last reinstatement: never before "
+        "this many are judged) were bad for retire_bad_share of them. A period's verdict is of the window (500 "
+        "outcomes), which moves only 20 outcomes a period (one at rare outcomes), so 20 bad periods in a row were 400 "
+        "new outcomes' evidence (20 at rare outcomes), and a stationary 55% signal was retired in 10% of two-hour "
+        "sessions (70% at one outcome a period), then held at weight 0 a median 1,380 outcomes; now 0.2% (none). Its "
+        "skill lost (55% to 50%), it is retired within 2,000 outcomes on 60% of seeds, a median 1,740 after the loss "
+        "(90%, 840), weighing ~0.1 meanwhile (README, Validation; bench/scorecard_demotion.py). A config written "
+        "before it came that sets retire_after_periods now has this rule too, as one setting demote_after_periods "
+        "alone (a key set to its shipped value changes nothing); 0 keeps bad periods in a row."))
     retire_bad_share: float = Field(0.7, ge=0.05, le=1, description=(
         "Share of the outcomes of the last retire_within_outcomes that must have been judged in bad periods to "
         "retire (outcome-weighted: a period's evidence is its new outcomes). A stationary 55% signal has ~10% of its "
