@@ -90,7 +90,9 @@ class ScorecardConfig(FileModel):
         "is cut at the first. The window (500 outcomes) moves 20 outcomes a period, so one period's verdict is nearly "
         "its neighbour's: a stationary 55% signal had a bad period in ~10% of them, and a demotion in 66% of two-hour "
         "sessions at 1 bad period, 38% at 5 in a row, 38% at 6 of 9, its skill lost caught a median 300, 460, 460 "
-        "outcomes later, 90% within 760, 1,180, 1,080 (README, Validation; bench/scorecard_demotion.py). Below "
+        "outcomes later, 90% within 760, 1,180, 1,080, all at 20 bad periods in a row retiring; at 6 of 9 with "
+        "retirement as now (retire_within_outcomes), a retired signal not being degraded on evidence, 40%, 440 and "
+        "900 (README, Validation; bench/scorecard_demotion.py). Below "
         "retire_after_periods; not given, at most retire_after_periods - 1."))
     demote_within_periods: int = Field(9, ge=1, le=1_000_000, description=(
         "The last periods demote_after_periods bad ones are counted in (equal to it: in a row). A degraded signal's "
