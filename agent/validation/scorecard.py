@@ -75,7 +75,7 @@ class ScorecardConfig(FileModel):
         "this many are judged) were bad for retire_bad_share of them. A period's verdict is of the window (500 "
         "outcomes), which moves only 20 outcomes a period (one at rare outcomes), so 20 bad periods in a row were 400 "
         "new outcomes' evidence (20 at rare outcomes), and a stationary 55% signal was retired in 10% of two-hour "
-        "sessions (70% at one outcome a period), then held at weight 0 a median 1,380 outcomes; now 0.2% (none). Its "
+        "sessions (70% at one outcome a period), then held at weight 0 a median 1,380 outcomes; now 0.2% (0.2%). Its "
         "skill lost (55% to 50%), it is retired within 2,000 outcomes on 60% of seeds, a median 1,740 after the loss "
         "(90%, 840), weighing ~0.1 meanwhile (README, Validation; bench/scorecard_demotion.py). A config written "
         "before it came that sets retire_after_periods now has this rule too, as one setting demote_after_periods "
