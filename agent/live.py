@@ -307,7 +307,9 @@ class LiveDriver:
                 self.request_stop(f"the host's clock stepped back {self.core.clock_step_back_max_s:.3f} s: sync it",
                                   fault=True)
                 break
-            if not self.stopped:
+            # (a stop asked is a stop: its run task, woken by it, may come after this one in the loop's turn, and a
+            # cycle here quoted after an operator's stop, placing and modifying orders the stop then had to pull)
+            if not self.stopped and not self._stop.is_set():
                 now = self.clock()
                 self.on_event(Timer(now))
                 if self.kill_ts is None and self.core.stopped:  # (a running core stops only at a Kill, in a cycle)

@@ -1668,6 +1668,40 @@ def test_a_stop_cancels_the_orders_it_knows_at_once_and_lists_the_venue_only_to_
     assert left == ()  # nothing rests: the known orders and the foreign one alike
 
 
+def test_a_stop_asked_while_a_quote_cycle_is_due_quotes_no_more():
+    """A stop (SIGINT, SIGTERM: the loop runs its handler as a callback) asked when the cycle timer was due too ran
+    that cycle before the run task it woke: the core quoted once more after the operator's stop, its modifies and
+    places pulled again by the stop a moment later (a loaded host's run: the stop's cancel named orders placed after
+    it). Against ``twin serve``: the loop held past a cycle's time, then the stop handed to it as a signal's handler
+    is; no quote cycle is handled once it is asked, and nothing is placed or modified after it."""
+    speed = 2.0
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"}})
+    with served(speed=speed) as (bg, ex, clock):
+        async def scenario():
+            gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg)
+            after: list = []  # (the event, its commands) handled once the stop was asked, before the shutdown
+            real = core.handle
+
+            def spy(ev):
+                cmds = real(ev)
+                if driver.stop_reason and not driver.stopped:
+                    after.append((ev, cmds))
+                return cmds
+            core.handle = spy
+            run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=5.0))
+            assert await until(lambda: len(bg.call(lambda: ex.open_orders(ADDR))) >= 2, 10.0)
+            time.sleep(2 * cfg.session.cycle_s / speed)  # (the loop held: the cycle timer is due when the stop comes)
+            asyncio.get_running_loop().call_soon(driver.request_stop, "SIGINT")
+            await asyncio.wait_for(run, 30.0)
+            return after
+        after = asyncio.run(scenario())
+    assert after  # (the events that came while the loop was held are handled: the stop's window was open)
+    assert not [ev for ev, _ in after if type(ev) is Timer and ev.name != AFTER_CYCLE]
+    sent = [c for _, cmds in after for c in cmds]
+    assert not [c for c in sent for c in (c.commands if type(c) is Batch else (c,))
+                if type(c) in (PlaceOrder, ModifyOrder)], sent
+
+
 def test_a_silent_socket_is_treated_as_lost_and_reconnected():
     """The venue stops answering (its loop stalls): no frame and no pong for ``silence_s`` → lost;
     reconnect with backoff until it answers, resubscribe, restored, book data again."""
