@@ -1634,35 +1634,56 @@ def test_the_console_warns_of_a_dead_man_switch_whose_clear_was_never_acknowledg
 def test_a_stop_cancels_the_orders_it_knows_at_once_and_lists_the_venue_only_to_catch_the_rest():
     """A stop's cancel-all listed the open orders (openOrders, 20 of the IP weight) and cancelled only once the list
     came: every quote pulled a round trip later than it could be. Against ``twin serve`` through a recording proxy:
-    the first cancel request after the stop is the cancel of the orders the agent counts live, by cloid; the listing
-    follows it, and an order the agent never knew of (put on the twin directly just before the stop) is still
-    cancelled, by oid: nothing rests at the end."""
+    the stop's cancel of the orders the agent counts live goes by cloid, after nothing but cancels by cloid of orders
+    it knows (a requote's, signed late); the listing follows it, and an order the agent never knew of (put on the twin
+    directly just before the stop) is still cancelled, by oid: nothing rests at the end."""
     from twin import seeding
     speed = 2.0
     with served(speed=speed) as (bg, ex, clock):
         async def scenario():
             async with InjectingProxy(bg.base_url) as proxy:
                 cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"}})
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg)
+                sent: list = []
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, command_log=sent)
                 run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=5.0))
                 assert await until(lambda: len(bg.call(lambda: ex.open_orders(ADDR))) >= 2, 10.0)
                 foreign = bg.call(lambda: seeding.rest_order(ex, ADDR, "BTC", True, ex.best_bid["BTC"] - 900.0, 0.001,
                                                              cloid=cloid(90)))
                 at_stop, signed = len(proxy.requests), gw.nonces.last
-                known = {c.lower() for c in core.tracker.live_set}  # the agent's own: not the one put there now
+                # taken as the core stops: the orders it counts live then (its own, not the one put there now), and
+                # the cancels it asked for before (a requote's): an answer handled between the stop's asking and
+                # the shutdown ends one of the first, and the second's requests may be signed after the stop
+                known: set[str] = set()
+                requoted: set[str] = set()
+                real = core.shutdown
+
+                def shutdown(ts: float, flatten: bool = False):
+                    requoted.update(c.cloid.lower() for cmd in sent
+                                    for c in (cmd.commands if type(cmd) is Batch else (cmd,)) if type(c) is CancelOrder)
+                    cmds = real(ts, flatten)
+                    known.update(c.lower() for c in core.tracker.live_set)
+                    return cmds
+                core.shutdown = shutdown
                 driver.request_stop("test")
                 await asyncio.wait_for(run, 30.0)
                 left = bg.call(lambda: ex.open_orders(ADDR))
-                return proxy.requests[at_stop:], signed, known, foreign, left
-        after, signed, known, foreign, left = asyncio.run(scenario())
+                return proxy.requests[at_stop:], signed, known, requoted, foreign, left
+        after, signed, known, requoted, foreign, left = asyncio.run(scenario())
     assert known and cloid(90) not in known
-    # (a request a quote cycle signed before the stop may arrive after it, a requote's cancel among them on a loaded
-    # host: the pulls the stop sent are what is looked at, the actions signed after it and the listing)
+    # (a request a quote cycle asked for before the stop may be signed and arrive after it, a requote's cancel among
+    # them on a loaded host: the pulls signed after the stop, and the listing, are looked at. Before the stop's own
+    # cancel, only cancels by cloid of the requote's, or of known orders one at a time: the stopped core cancels an
+    # order acknowledged resting after the stop, and the cancel-all's actions are signed a task later)
     pulls = [(kind, body) for kind, body in after if kind in ("cancelByCloid", "cancel", "openOrders")
              and (kind == "openOrders" or body["nonce"] > signed)]
-    kind, body = pulls[0]
-    assert kind == "cancelByCloid" and {c["cloid"].lower() for c in body["action"]["cancels"]} == known
+    names = [{c["cloid"].lower() for c in body["action"]["cancels"]} if kind == "cancelByCloid" else None
+             for kind, body in pulls]
+    assert known in names, pulls  # the stop's cancel of the orders the core counts live, by cloid
+    stops = names.index(known)
+    before = requoted | known
+    assert all(kind == "cancelByCloid" and names[i] <= before for i, (kind, _) in enumerate(pulls[:stops])), pulls
     listing = next(i for i, (k, _) in enumerate(pulls) if k == "openOrders")  # after it: it lists what is left
+    assert listing > stops
     by_oid = [b for k, b in pulls[listing:] if k == "cancel"]
     assert any(c["o"] == foreign for b in by_oid for c in b["action"]["cancels"])  # the listing caught it
     assert left == ()  # nothing rests: the known orders and the foreign one alike
