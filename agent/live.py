@@ -92,6 +92,9 @@ class AsyncGateway(Protocol):
     def in_flight(self) -> int: ...
 
     @property
+    def placing_in_flight(self) -> int: ...  # (of in_flight, the places and modifies: those that may rest an order)
+
+    @property
     def stats(self) -> dict: ...
 
 
@@ -436,13 +439,16 @@ class LiveDriver:
                     if snap is not None:
                         self.final_snapshot = self._last_snapshot  # (the newest, as above)
                 snap = self.final_snapshot
+                # (the venue's last listing holds, unless a request still out may rest an order after it: this stop's
+                # own poll, unanswered at the grace's end on a loaded host, said "orders may still rest" of none)
+                settled = _placing_in_flight(self.gateway) == 0
                 if snap is not None and not snap.open_orders and self.core.dead_man_state == "clearing" \
-                        and self.gateway.in_flight == 0 and not (flatten and self._to_close(snap)):
+                        and settled and not (flatten and self._to_close(snap)):
                     log.warning("shutdown grace of %.1f s over: the venue lists no order of ours, but has not "
                                 "acknowledged the dead-man's switch cleared: it may still fire, on nothing (one of "
                                 "the venue's ten a day)", grace_s)
                 elif snap is not None and not snap.open_orders and self.core.dead_man_in_doubt \
-                        and self.gateway.in_flight == 0 and not (flatten and self._to_close(snap)):
+                        and settled and not (flatten and self._to_close(snap)):
                     log.warning("shutdown grace of %.1f s over: the venue lists no order of ours, but a dead-man's "
                                 "switch request that got no answer may still land after the last: the switch may "
                                 "fire, on nothing (one of the venue's ten a day)", grace_s)
@@ -482,6 +488,11 @@ class LiveDriver:
         for asked, fut in self._snapshot_waiters:
             if not fut.done() and ev.requested_ts >= asked:
                 fut.set_result(ev)
+
+
+def _placing_in_flight(gateway) -> int:
+    """``gateway``'s requests in flight that may rest an order (all of them, for a gateway that cannot tell)."""
+    return getattr(gateway, "placing_in_flight", gateway.in_flight)
 
 
 def _newest_snapshot(last: AccountSnapshot | None, ev: AccountSnapshot) -> AccountSnapshot:
@@ -580,6 +591,10 @@ class DryRunGateway:
     @property
     def in_flight(self) -> int:
         return self.inner.in_flight
+
+    @property
+    def placing_in_flight(self) -> int:
+        return _placing_in_flight(self.inner)
 
     @property
     def stats(self) -> dict:

@@ -65,6 +65,7 @@ _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 # most 500 elements" (hyperliquid.md): a reply of 500 rows or more may have been cut, so another is asked from its
 # newest time. Either cap stops at a page under 500; against a 2000-row cap a page of 500-1999 costs one more
 # request, which repeats only that page's last ms. Pages enough for the 10000 fills kept at 500 a reply.
+_PLACING_TASKS = frozenset({"hl-order", "hl-modify"})  # (their _spawn names: the requests that may rest an order)
 _FILL_PAGE = 500
 _FILL_PAGES = 20
 _RECOVERY_ATTEMPTS = 8
@@ -384,6 +385,12 @@ class HyperliquidGateway(CommandRouter):
     @property
     def in_flight(self) -> int:
         return len(self._requests)
+
+    @property
+    def placing_in_flight(self) -> int:
+        """Requests in flight that may yet leave an order of ours resting (places, modifies): a cancel, an account
+        snapshot or a dead-man's request cannot add one."""
+        return sum(t.get_name() in _PLACING_TASKS for t in self._requests)
 
     async def close(self) -> None:
         """Stop the socket and the poll, abandon requests still in flight, close the HTTP session."""
