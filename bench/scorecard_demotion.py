@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import SHIPPED_SCORECARD  # noqa: E402
 from agent.validation import ModelScorecard, ScorecardConfig, Verdict  # noqa: E402
+from common.cli_errors import print_out  # noqa: E402
 from common.files import ArgumentParser  # noqa: E402
 from common.units import bounded, positive_float, positive_int  # noqa: E402
 
@@ -186,22 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     }
     res = simulate(cfg, cases)
     step = cfg.evaluate_every_n_outcomes
-    print(f"shipped rule ({cfg.demote_after_periods} bad of the last {cfg.demote_within_periods} periods):")
+    print_out(f"shipped rule ({cfg.demote_after_periods} bad of the last {cfg.demote_within_periods} periods):")
     for name, line in summary(res, lambda h, rows: [r[2] for r in rows], step).items():
-        print(f"  {name:12s} {line}")
+        print_out(f"  {name:12s} {line}")
     if cfg.retire_within_outcomes:
         rule = (f"bad for {cfg.retire_bad_share:.0%} of the last {cfg.retire_within_outcomes} outcomes, "
                 f"{cfg.retire_after_periods} periods at least")
     else:
         rule = f"{cfg.retire_after_periods} bad periods in a row"
-    print(f"retirement ({rule}; reinstated at {cfg.reinstate_after_periods} good periods in a row):")
+    print_out(f"retirement ({rule}; reinstated at {cfg.reinstate_after_periods} good periods in a row):")
     for name, line in retirement(res, step).items():
-        print(f"  {name:12s} {line}")
+        print_out(f"  {name:12s} {line}")
     if a.rules:
         for m, n in ((1, 1), (5, 5), (5, 7), (6, 8), (6, 9), (6, 10), (7, 10)):
-            print(f"{m} of the last {n}:")
+            print_out(f"{m} of the last {n}:")
             for name, line in summary(res, lambda h, rows: flags_by_rule(h, rows, m, n), step).items():
-                print(f"  {name:12s} {line}")
+                print_out(f"  {name:12s} {line}")
     return 0
 
 

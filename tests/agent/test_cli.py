@@ -728,7 +728,7 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
     bench = {name: importlib.import_module(name).main for name in ("bench_twin", "bench_agent", "bench_day",
                                                                    "bench_live", "soak_live", "bench_scenarios",
                                                                    "bench_bytecodes", "decisions_hash",
-                                                                   "decisions_diff")}
+                                                                   "decisions_diff", "scorecard_demotion")}
     parsers = {"python -m agent --venue live": live_parser(),
                "python -m agent": parser(lambda: main([])),
                "python -m agent.audit": parser(lambda: audit_main(["x"])),
