@@ -4979,9 +4979,10 @@ def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time_and_past_t
     from agent.audit.replay import replay_folder
     from agent.live import live_core
 
-    # (past the 5 s ttl, at 2.5x: an action lives 2 wall s at the venue; at 10x its 0.5 s was outlasted on a loaded
-    # host, and actions were refused as expired whatever the clock did)
-    speed = 10.0 if step_s < 2.5 else 2.5
+    # (a step, at 2.5x: an action lives 2 wall s at the venue, where at 10x its 0.5 s was outlasted on a loaded host
+    # and actions were refused as expired whatever the clock did; and the 0.5 s step is 0.2 wall s, where at 10x its
+    # 0.05 wall s passed on a loaded host with no event stamped in it, so none was seen behind)
+    speed = 10.0 if step_s == 0.0 else 2.5
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "Full"}, "session": {"quota_poll_s": 0}})
     with served(speed=speed) as (bg, ex, clock):
         back = [0.0]
