@@ -32,8 +32,8 @@ def test_a_run_started_with_sigint_or_sighup_ignored_gives_its_commands_the_defa
     test = tmp_path / "test_child_signals.py"
     test.write_text("import signal, subprocess, sys\n"
                     "def test_child():\n"
-                    "    code = ('import signal; '\n"
-                    "            'print(signal.getsignal(2) is signal.SIG_IGN, signal.getsignal(1) is signal.SIG_DFL)')\n"
+                    "    code = ('import signal; print(signal.getsignal(2) is signal.SIG_IGN, '\n"
+                    "            'signal.getsignal(1) is signal.SIG_DFL)')\n"
                     "    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout\n"
                     "    assert out.split() == ['False', 'True'], out\n")
 

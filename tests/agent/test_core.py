@@ -3722,7 +3722,8 @@ def test_the_snapshot_after_an_overfill_says_whether_its_excess_was_real_and_the
     ledger, which never booked the excess, ended short 0.001, its PnL marking a position the account does not hold.
     Now the snapshot shows the excess real and the ledger books it at its fill's price and fee: the ledger ends as
     the venue's account. "copy": the venue holds the ledger's long (the excess was a fill given twice): dropped, and
-    the ledger's figures are the venue's again (``apart`` clears). "neither": left unbooked, and the log says so, once."""
+    the ledger's figures are the venue's again (``apart`` clears). "neither": left unbooked, and the log says so,
+    once."""
     from agent.gateway.events import FillReceived
     from agent.gateway.fills import fill_key
     from twin.accounts import Account
