@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,12 +40,17 @@ def stop_signals_interrupt(install: bool = True) -> Iterator[list[int]]:
     ignores SIGHUP) stays ignored: the one who started it asked for that."""
     caught: list[int] = []
     held = _raise_stop_signals(caught) if install else {}
+    hook_before = sys.unraisablehook
+    if held:
+        sys.unraisablehook = _SwallowedStop(caught, hook_before)
     try:
         yield caught
     finally:
         for s, handler in held.items():
             if handler is not None:  # (None: set outside Python, cannot be put back)
                 signal.signal(s, handler)
+        if held:
+            sys.unraisablehook = hook_before
 
 
 def raise_stop_signals() -> list[int]:
@@ -52,7 +59,8 @@ def raise_stop_signals() -> list[int]:
     its own and keeps them to the process's exit (the live CLI's run: the event loop's, then the signals ignored
     while its end is written), which putting the ones before back on leaving would undo."""
     caught: list[int] = []
-    _raise_stop_signals(caught)
+    if _raise_stop_signals(caught):
+        sys.unraisablehook = _SwallowedStop(caught, sys.unraisablehook)
     return caught
 
 
@@ -66,6 +74,32 @@ def _raise_stop_signals(caught: list[int]) -> dict:
 
     held = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     return {s: signal.signal(s, interrupt) for s, h in held.items() if h is not signal.SIG_IGN}
+
+
+class _SwallowedStop:
+    """``sys.unraisablehook`` while StopSignal is raised: a StopSignal that landed in a finalizer (an object's
+    ``__del__``, a collected generator's ``finally``) is not raised on but printed as "Exception ignored" and dropped
+    there, and every later signal was then ignored too, since only the first raises: ``twin serve`` went on serving
+    through any number of SIGTERMs (a loaded CI host's test waited 30 s for it). Now such a stop is sent again, to be
+    raised where the work is then, as the first; any other exception goes to the hook before. Sent from a thread a
+    moment later: a signal sent from the hook itself is handled at the hook's next line, inside it, and dropped
+    there again (a stop sent again landing in a finalizer again is sent again)."""
+
+    def __init__(self, caught: list[int], before) -> None:
+        self.caught, self.before = caught, before
+
+    def __call__(self, unraisable) -> None:
+        if not isinstance(unraisable.exc_value, StopSignal) or not self.caught:
+            self.before(unraisable)
+            return
+        self.caught.clear()  # (the stop never reached the work: the one sent again raises, as the first)
+        again = threading.Timer(0.01, self._again, (unraisable.exc_value.args[0],))
+        again.daemon = True
+        again.start()
+
+    def _again(self, signum: int) -> None:
+        if sys.unraisablehook is self:  # (not once the block is left: its signals are at their defaults again)
+            os.kill(os.getpid(), signum)
 
 
 def default_stop_signals() -> None:

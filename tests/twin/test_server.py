@@ -1423,6 +1423,41 @@ def test_a_signal_inside_the_serving_twins_events_stops_it_saying_so_not_a_trace
     assert "listening on http://127.0.0.1:" in r.stdout
 
 
+def test_a_sigterm_that_lands_in_a_finalizer_still_stops_the_serving_twin():
+    """A loaded CI host's ``twin serve`` served on after its SIGTERM (the test waited 30 s): the signal had landed in
+    a finalizer, where Python prints the StopSignal as "Exception ignored" and drops it, and a second SIGTERM was
+    ignored too, since only the first raises. Here an object dropped in a simulated event sends it from its
+    ``__del__``, so that it lands there."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "import twin.server.app as app\n"
+            "build = app.build_exchange\n"
+            "class Dropped:\n"
+            "    def __del__(self):\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "def signalled(*a, **k):\n"
+            "    ex = build(*a, **k)\n"
+            "    def drop():\n"
+            "        yield ex.env.timeout(1.0)\n"
+            "        Dropped()\n"
+            "    ex.env.process(drop())\n"
+            "    return ex\n"
+            "app.build_exchange = signalled\n"
+            "sys.argv = ['twin', 'serve', '--port', '0', '--speed', '100x']\n"
+            "from twin.__main__ import main\n"
+            "sys.exit(main())\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    assert (proc.returncode, err) == (143, "stopped (SIGTERM)\n")
+    assert "listening on http://127.0.0.1:" in out
+
+
 def test_a_stopped_server_closes_its_websockets_going_away_not_abnormally():
     """Ctrl-C or SIGTERM on ``twin serve`` dropped every open socket without a close frame: its clients saw an
     abnormal closure (1006), as a network fault, where a server going down says so (1001, going away)."""
