@@ -92,8 +92,8 @@ class ScorecardConfig(FileModel):
         "sessions at 1 bad period, 38% at 5 in a row, 38% at 6 of 9, its skill lost caught a median 300, 460, 460 "
         "outcomes later, 90% within 760, 1,180, 1,080, all at 20 bad periods in a row retiring; at 6 of 9 with "
         "retirement as now (retire_within_outcomes), a retired signal not being degraded on evidence, 40%, 440 and "
-        "900 (README, Validation; bench/scorecard_demotion.py). Below "
-        "retire_after_periods; not given, at most retire_after_periods - 1."))
+        "900 (README, Validation; bench/scorecard_demotion.py). With retire_within_outcomes 0 (bad periods in a row "
+        "retire), below retire_after_periods; not given there, at most retire_after_periods - 1."))
     demote_within_periods: int = Field(9, ge=1, le=1_000_000, description=(
         "The last periods demote_after_periods bad ones are counted in (equal to it: in a row). A degraded signal's "
         "run of bad periods is broken by an ok one in ~10% of its periods, and 5 in a row (the rule until 6 "
@@ -139,12 +139,18 @@ class ScorecardConfig(FileModel):
             raise ValueError("ScorecardConfig: retire thresholds must be looser than the healthy ones "
                              f"(brier {self.retire_brier} >= {self.healthy_max_brier}, ir {self.retire_ir} <= "
                              f"{self.healthy_min_ir}, mi ratio {self.retire_mi_ratio} <= {self.healthy_min_mi_ratio})")
-        top = max(1, self.retire_after_periods - 1)  # (retired at the first bad period: never degraded on evidence)
+        # retired at its retire_after_periods-th bad period in a row (retire_within_outcomes 0), a model must be degraded
+        # on evidence before; judged over retire_within_outcomes outcomes (70% of them bad), retirement comes after
+        # dozens of periods whatever retire_after_periods is, and 6 of 9 long before it: no bound between the two
+        # (a config setting retire_after_periods 5 and demote_after_periods 6 was refused, and one setting
+        # retire_after_periods 3 alone was demoted at 2 bad periods of 9, a stationary signal's noise)
+        top = max(1, self.retire_after_periods - 1) if self.retire_within_outcomes == 0 else self.demote_after_periods
         if self.demote_after_periods > top:
             if "demote_after_periods" in self.model_fields_set:
                 raise ValueError(f"ScorecardConfig.demote_after_periods ({self.demote_after_periods}) must be below "
-                                 f"retire_after_periods ({self.retire_after_periods}): a model retired at once is "
-                                 f"never degraded on evidence")
+                                 f"retire_after_periods ({self.retire_after_periods}) with retire_within_outcomes 0 "
+                                 f"(retired at that many bad periods in a row): a model retired at once is never "
+                                 f"degraded on evidence")
             # not given: a config setting retire_after_periods to 6 or less (written before demote_after_periods) is
             # taken, not refused over a key it never wrote, degraded on evidence before retirement
             self.demote_after_periods = top
