@@ -750,7 +750,7 @@ class AgentCore:
         self.snapshot_pending = False
         self._snapshot_ts = ev.ts
         self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
-        if self.ledger.unbooked:
+        if self.ledger.pending:
             self._settle_excess(ev)
         self.reconciled = self.connected
         if self.reconciled and (self._flatten_due or (self._flatten_goal and not self._flattening
@@ -790,7 +790,8 @@ class AgentCore:
         verdict = led.settle_excess(tr.position, wm)
         if verdict is not None:
             self._records.append({"type": "overfill_settled", "ts": ev.ts, "excess": verdict, "unbooked": unbooked,
-                                  "venue_position": tr.position, "ledger_position": position})
+                                  "venue_position": tr.position, "ledger_position": position,
+                                  "left": led.unbooked})
 
     # ------------------------------------------------------------------ the quote cycle
 

@@ -28,6 +28,8 @@ from agent.markouts import MarkoutQueue
 # the finest lot _keep_decimals snaps to: a venue's size decimals are single digits (Hyperliquid's perps 0-5), and a
 # size no lot up to it holds is float residue (an overfill's booked part, a fill's size less the excess), no lot
 _MAX_DECIMALS = 8
+# the most pending excesses settle_excess tries every set of (2^n sums): more is a run whose overfills no snapshot told
+_MAX_PENDING = 12
 
 
 class Ledger:
@@ -178,43 +180,70 @@ class Ledger:
         # (excesses that cancel out leave the positions alike: no snapshot can tell real from copy then)
         self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker)] if self.unbooked else []
 
+    @property
+    def pending(self) -> bool:
+        """Excesses a snapshot has yet to settle (``unbooked`` their sum: 0 for ones that cancel out)."""
+        return bool(self._excesses)
+
     def settle_excess(self, venue_position: float, watermark: int) -> str | None:
         """The venue's ``venue_position`` (a snapshot's, every fill up to id ``watermark`` in it, plus the booked
         fills after it) says whether the unbooked excesses were the venue's. Never booked, a real one left the ledger
         apart from the account for good: a flatten sized from the venue's position (the excess in it) sold it all,
         the venue ended flat and the ledger short by the excess, its unrealised PnL (the summary's, the equity the
-        drawdown rules watch) marking a position the account does not hold (test_core.py). Returns the verdict:
-        "real" (the venue holds the ledger's position plus them: booked at their fills' prices and fees, after the
-        fills since; the split of realised and unrealised is then the ledger's, the net the account's), "copy" (it
-        holds the ledger's: fills given twice, which the venue never made; dropped, the ledger's figures the venue's
-        again), "unresolved" (neither, or excesses on both sides: left unbooked; once for a gap); None when the
-        snapshot cannot say: no excess, or one it may not hold (after its watermark, or of an unknown id)."""
+        drawdown rules watch) marking a position the account does not hold (test_core.py).
+
+        The venue holds the ledger's position plus the real ones: an excess real in every set of them whose sum is
+        the gap is booked at its fill's price and fee (after the fills since; the split of realised and unrealised is
+        then the ledger's, the net the account's), one in none is a copy (a fill given twice, which the venue never
+        made) and dropped, and the rest stay unbooked (_told). Returns the verdict: "real" (all booked), "copy" (all
+        dropped: the ledger's figures the venue's again), "mixed" (some each), "unresolved" (some left: no set sums to
+        the gap, or more than one that differ on them; once for a gap); None when the snapshot cannot say: no excess,
+        or one it may not hold (after its watermark, or of an unknown id)."""
         ex = self._excesses
-        if not self.unbooked or not ex or not self.anchored or any(not t or t > watermark for t, *_ in ex):
+        if not ex or not self.anchored or any(not t or t > watermark for t, *_ in ex):
             return None
-        apart = self._on_lot(venue_position - self.position)
-        # (all on one side, the sum is the real ones' only if all are real, 0 only if none is; a buy's and a sell's
-        # would read a real round trip and a copy as one copy, the round trip's PnL lost, or the other way round)
-        one_side = all(side == ex[0][1] for _, side, *_ in ex)
-        if one_side and abs(apart - self.unbooked) < 1e-9 and all(px is not None for _, _, px, *_ in ex):
-            for _, side, px, sz, fee, is_maker in ex:
-                self._move(side, px, sz, None)  # (apart: the ledger's own figure, as for every fill since)
-                self.fees += fee
-                self.volume_usd += px * sz
-                if is_maker:
-                    self.maker_fees += fee
-                    self.maker_volume_usd += px * sz
-            verdict = "real"
-        elif one_side and abs(apart) < 1e-9:
-            self.apart = self._apart_before  # (the ledger booked what the venue made, no more: as before them)
-            verdict = "copy"
-        else:
+        gap = self._on_lot(venue_position - self.position)
+        told = self._told(gap)
+        real = [e for e, t in zip(ex, told) if t]
+        for _, side, px, sz, fee, is_maker in real:  # (in the order given)
+            self._move(side, px, sz, None)  # (apart: the ledger's own figure, as for every fill since)
+            self.fees += fee
+            self.volume_usd += px * sz
+            if is_maker:
+                self.maker_fees += fee
+                self.maker_volume_usd += px * sz
+        left = [e for e, t in zip(ex, told) if t is None]
+        if left:
+            self._excesses = left
+            u = self._on_lot(sum(side * sz for _, side, _, sz, *_ in left))
+            self.unbooked = u if abs(u) >= 1e-9 else 0.0
             # (said once for the positions: the audit's snapshot, every interval, would say it again and again)
-            said, self._unresolved = self._unresolved, (apart, self.unbooked)
-            return None if said == self._unresolved else "unresolved"
+            said, self._unresolved = self._unresolved, (self._on_lot(gap - sum(e[1] * e[3] for e in real)), left)
+            return None if said == self._unresolved and len(left) == len(ex) else "unresolved"
+        if not real:
+            self.apart = self._apart_before  # (the ledger booked what the venue made, no more: as before them)
         self.unbooked = 0.0
         self._excesses = []
-        return verdict
+        return "real" if len(real) == len(ex) else "mixed" if real else "copy"
+
+    def _told(self, gap: float) -> list[bool | None]:
+        """Per pending excess, what the venue's position being the ledger's plus ``gap`` says of it: True, real in
+        every set of the excesses whose sum is ``gap``; False, in none (a copy); None, in some (or no set sums to it,
+        or a real one's price is not known). Only a set's sum can tell: a buy's and a sell's of one size, or two buys
+        of one size with one real, are left (each set keeps the ledger's position the venue's, not its PnL). Before,
+        excesses on both sides were never settled, nor any given after them (a buy's and a sell's read a real round
+        trip and a copy as one copy, the round trip's PnL lost: test_ledger_vs_twin.py); on one side only, all real
+        or all copies is the one set, as before. Past _MAX_PENDING excesses only those two sets are tried."""
+        ex = self._excesses
+        n = len(ex)
+        sets = range(1 << n) if n <= _MAX_PENDING else (0, (1 << n) - 1)
+        fit = [m for m in sets if abs(self._on_lot(sum(e[1] * e[3] for i, e in enumerate(ex) if m >> i & 1)) - gap)
+               < 1e-9]
+        told: list[bool | None] = []
+        for i, e in enumerate(ex):
+            held = {bool(m >> i & 1) for m in fit}
+            told.append(None if len(held) != 1 or (True in held and e[2] is None) else held.pop())
+        return told
 
     def on_funding(self, usdc: float) -> None:
         """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""

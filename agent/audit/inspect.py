@@ -496,10 +496,12 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"position asked for")
     if kind == "overfill_settled":
         what = {"real": "the venue made it: booked at its fill's price and fee",
-                "copy": "a fill given twice, which the venue never made: dropped"}
+                "copy": "a fill given twice, which the venue never made: dropped",
+                "mixed": "the venue made some (booked at their fills' prices and fees), the rest were copies: dropped"}
         return (f"{ts}  overfill settled: {rec.get('unbooked')} unbooked, the venue's position "
                 f"{rec.get('venue_position')}, the ledger's {rec.get('ledger_position')}: "
-                + what.get(rec.get("excess"), "neither; left unbooked, the ledger off the account by it"))
+                + what.get(rec.get("excess"), f"not all told; {rec.get('left', rec.get('unbooked'))} left "
+                           f"unbooked, the ledger off the account by the real part of it"))
     if kind == "foreign_orders":
         return (f"{ts}  foreign {rec.get('n')} order(s) this run did not place appeared at the venue: another client "
                 f"trading the coin on this account (each cancels the other's)? placed by hand? "

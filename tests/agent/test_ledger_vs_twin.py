@@ -501,15 +501,18 @@ def test_a_snapshot_after_excesses_books_real_ones_and_drops_copies_and_the_ledg
         start_lots, fills, mid):
     """Fills in the venue's order, any past its order's size (``fits`` lots booked, as the core does) or a copy of one
     (``copied``: its excess the venue never made), then a snapshot holding them all (settle_excess, the venue's
-    position and the last one's id). Excesses on one side: all real is "real", all copies "copy", and the ledger is
-    then the venue's account itself (position, net PnL at any mid), not only given the sizes booked. Before, a real
-    excess stayed unbooked: a flatten of the venue's long left the ledger short the excess while the venue was flat
-    (the example). Excesses both ways, or some real and some copies, are "unresolved": the ledger as it was. (Once
-    excesses cancel out, what they were is not known, nor what they made: not checked, as before.)"""
+    position and the last one's id). The venue's position less the ledger's is the sum of the real ones: an excess
+    real in every set of them with that sum is booked, one in none dropped, and if every one is told ("real",
+    "copy", "mixed") the ledger is then the venue's account itself (position, net PnL at any mid), not only given the
+    sizes booked. Before, a real excess stayed unbooked: a flatten of the venue's long left the ledger short the
+    excess while the venue was flat (the example); and excesses both ways, or some real and some copies, were all
+    "unresolved". Those no set tells (two sets of the sum differ on them) stay unbooked: "unresolved", the ledger
+    apart from the venue by the real ones among them. (Once excesses cancel out, what they were is not known, nor
+    what they made: not checked, as before.)"""
     venue, booked = _account(start_lots, 100_000), _account(start_lots, 100_000)
     led = Ledger(sz_decimals=3)
     led.anchor(start_lots * LOT, 100_000.0 if start_lots else 0.0, 0)
-    pending, cancelled = [], False  # the excesses unbooked (side, real), as the ledger keeps them
+    pending, cancelled = [], False  # the excesses unbooked (signed lots, real), as the ledger keeps them
     for n, ((side, px, lots, _), fits, copied) in enumerate(fills):
         part = min(fits, lots)
         if copied:
@@ -517,21 +520,25 @@ def test_a_snapshot_after_excesses_books_real_ones_and_drops_copies_and_the_ledg
         else:
             _as_the_core(led, venue, booked, side, float(px), lots, part, fill_key(1000 + n, 2))
         if part < lots or copied:
-            pending.append((side, not copied))
+            pending.append((side * (lots if copied else lots - part), not copied))
             if not led.unbooked:  # (excesses that cancel out: positions alike, what they made unknown, as before)
                 pending, cancelled = [], True
-    before = (led.position, led.unbooked, led.realized)
     verdict = led.settle_excess(venue.position("BTC").szi, fill_key(1000 + len(fills), 0))
     if cancelled:  # (the cancelled ones' verdict unknown: real and a copy, the positions are apart by one)
         return
-    real, copies = any(r for _, r in pending), any(not r for _, r in pending)
+    gap = sum(lots for lots, real in pending if real)
+    fit = [m for m in range(1 << len(pending)) if sum(p[0] for i, p in enumerate(pending) if m >> i & 1) == gap]
+    left = [p for i, p in enumerate(pending) if len({m >> i & 1 for m in fit}) > 1]
     if not pending:
         assert verdict is None
-    elif len({side for side, _ in pending}) > 1 or (real and copies):
-        assert verdict in ("unresolved", None) and (led.position, led.unbooked, led.realized) == before
+    elif left:
+        assert verdict == "unresolved" and led.pending
+        assert led.unbooked == pytest.approx(sum(lots for lots, _ in left) * LOT, abs=1e-12)
+        assert led.position == pytest.approx(venue.position("BTC").szi - sum(lots for lots, r in left if r) * LOT)
         return
     else:
-        assert verdict == ("real" if real else "copy") and not led.unbooked
+        kinds = {real for _, real in pending}
+        assert verdict == ("mixed" if len(kinds) > 1 else "real" if True in kinds else "copy") and not led.unbooked
     assert abs(led.position - venue.position("BTC").szi) < 1e-9
     start_value = _account(start_lots, 100_000).account_value({"BTC": float(mid)})  # (what was carried in, at mid)
     assert led.net(float(mid)) == pytest.approx(venue.account_value({"BTC": float(mid)}) - start_value, abs=1e-6)
@@ -659,3 +666,39 @@ def test_once_excesses_cancel_and_the_positions_are_flat_a_block_given_out_of_or
     pos = booked.position("BTC")
     assert led.position == pytest.approx(pos.szi, abs=1e-12) and led.entry_px == pytest.approx(pos.entry_px)
     assert led.realized == pytest.approx(pos.realized_pnl, abs=1e-9) and pos.entry_px == pytest.approx(102_000.0)
+
+
+def _excess(led: Ledger, venue: Account, side: int, px: float, lots: int, real: bool, n: int) -> None:
+    """An excess of ``lots`` at ``px``: ``real``, a fill of ``lots`` + 1 past its order's 1 lot (the venue made it
+    all); else a fill of 1 lot that fits, then a copy of ``lots`` under another tid (the venue never made it)."""
+    booked = _account(0, 0)  # (the sizes booked: not looked at here)
+    _as_the_core(led, venue, booked, side, px, lots + 1 if real else 1, 1, fill_key(1000 + n, 2))
+    if not real:
+        _hand(led, side, px, lots * LOT, 0.0, fill_key(1000 + n, 3), 0.0, None)
+
+
+def _the_venues_account(led: Ledger, venue: Account, start_lots: int) -> None:
+    """``led`` is ``venue``'s account: position and net PnL at any mid (what was carried in taken out)."""
+    assert led.position == pytest.approx(venue.position("BTC").szi, abs=1e-12)
+    for mid in (95_000.0, 105_000.0):
+        start_value = _account(start_lots, 100_000).account_value({"BTC": mid})
+        assert led.net(mid) == pytest.approx(venue.account_value({"BTC": mid}) - start_value, abs=1e-6)
+
+
+@pytest.mark.parametrize("buy_real,sell_real", [(True, True), (True, False), (False, True), (False, False)])
+def test_excesses_on_both_sides_before_a_snapshot_are_settled_each_and_a_later_one_after_them(buy_real, sell_real):
+    """A buy's excess of 0.002 and a sell's of 0.003 before one snapshot, each real or a copy: the venue's position
+    less the ledger's is 0 (both copies), +0.002 (the buy real), -0.003 (the sell real) or -0.001 (both), one sum
+    each, so the snapshot tells which. Before, excesses on both sides were "unresolved" whatever it held and stayed
+    so, and a later real excess (a buy's 0.001) joined them, unsettled too: the ledger off the account for good."""
+    venue, led = _account(2, 100_000), Ledger(sz_decimals=3)
+    led.anchor(2 * LOT, 100_000.0, 0)
+    _excess(led, venue, 1, 101_000.0, 2, buy_real, 0)
+    _excess(led, venue, -1, 103_000.0, 3, sell_real, 1)
+    verdict = led.settle_excess(venue.position("BTC").szi, fill_key(1001, 3))
+    assert verdict == {(True, True): "real", (False, False): "copy"}.get((buy_real, sell_real), "mixed")
+    assert not led.unbooked and not led.pending
+    _the_venues_account(led, venue, 2)
+    _excess(led, venue, 1, 99_000.0, 1, True, 2)
+    assert led.settle_excess(venue.position("BTC").szi, fill_key(1002, 3)) == "real"
+    _the_venues_account(led, venue, 2)
