@@ -3765,6 +3765,38 @@ def test_the_snapshot_after_an_overfill_says_whether_its_excess_was_real_and_the
     assert led.realized == pytest.approx(venue.positions["BTC"].realized_pnl, abs=1e-9)
 
 
+@pytest.mark.parametrize("ask_real", [True, False], ids=["a-round-trip", "the-ask-a-copy"])
+def test_excesses_that_cancel_out_are_told_or_said_by_the_snapshot_the_overfills_ask_for(ask_real):
+    """At Full the first bid fills 0.001 past its size (real), then the first ask 0.001 past its own: ``unbooked``
+    is 0. The ask's excess real (a round trip the venue made) or a copy (the venue sold the ask's size only, long
+    0.001 more than the ledger). Before, the core asked for no verdict (nothing unbooked): the log silent, and for
+    the copy the ledger's position off the venue's for good. Now the snapshot tells a real one and a copy ("mixed":
+    booked, the ledger's position and fees the venue's) and says a round trip "unresolved" (no position tells it)."""
+    from agent.gateway.events import FillReceived
+    from agent.gateway.fills import fill_key
+    from twin.accounts import Account
+    core, placed = _full_ladder_resting(quoting())
+    venue = Account("0x" + "a1" * 20, 1e6)
+    fee_rate = 1.5e-4
+    for n, (o, real) in enumerate(((next(p for p in placed if p.side is Side.BUY), True),
+                                   (next(p for p in placed if p.side is Side.SELL), ask_real))):
+        venue_sz = o.sz + (0.001 if real else 0.0)
+        res = venue.apply_fill("BTC", o.side is Side.BUY, o.px, venue_sz, fee_rate * o.px * venue_sz)
+        sz = o.sz + 0.001
+        core.handle(FillReceived(1.0 + n, o.cloid, 100 + n, o.px, sz, o.side, fee_rate * o.px * sz, True,
+                                 fill_key((1 + n) * 1000, 7 + n), res.closed_pnl, res.start_position))
+    led, pos = core.ledger, venue.positions["BTC"]
+    assert core.tracker.overfills == 2 and led.unbooked == 0.0
+    core.drain_records()
+    core.handle(AccountSnapshot(3.0, pos.szi, pos.entry_px, 1e5, 0.0, (), last_fill_tid=fill_key(2000, 8),
+                                requested_ts=2.5, venue_time_ms=3000))
+    settled = [r["excess"] for r in core.drain_records() if r["type"] == "overfill_settled"]
+    assert settled == ["unresolved" if ask_real else "mixed"] and not led.pending
+    assert led.position == pytest.approx(pos.szi, abs=1e-12)
+    if not ask_real:
+        assert led.fees == pytest.approx(pos.fees, abs=1e-12)
+
+
 @pytest.mark.parametrize("venue_has", ["real", "copy"])
 def test_a_flatten_across_an_overfill_leaves_the_ledger_flat_with_the_venue_once_the_snapshot_settles_it(venue_has):
     """The first bid fills 0.001 past its size (at the venue too: "real"; or a fill given twice: "copy"), then the

@@ -507,12 +507,13 @@ def test_a_snapshot_after_excesses_books_real_ones_and_drops_copies_and_the_ledg
     sizes booked. Before, a real excess stayed unbooked: a flatten of the venue's long left the ledger short the
     excess while the venue was flat (the example); and excesses both ways, or some real and some copies, were all
     "unresolved". Those no set tells (two sets of the sum differ on them) stay unbooked: "unresolved", the ledger
-    apart from the venue by the real ones among them. (Once excesses cancel out, what they were is not known, nor
-    what they made: not checked, as before.)"""
+    apart from the venue by the real ones among them; or, if those add nothing to the venue's position (a buy's and a
+    sell's of one size, both real or both copies: what they made is not known), said and let go. Before, excesses
+    that cancelled out were forgotten, a real one and a copy too."""
     venue, booked = _account(start_lots, 100_000), _account(start_lots, 100_000)
     led = Ledger(sz_decimals=3)
     led.anchor(start_lots * LOT, 100_000.0 if start_lots else 0.0, 0)
-    pending, cancelled = [], False  # the excesses unbooked (signed lots, real), as the ledger keeps them
+    pending = []  # the excesses unbooked (signed lots, real), as the ledger keeps them
     for n, ((side, px, lots, _), fits, copied) in enumerate(fills):
         part = min(fits, lots)
         if copied:
@@ -521,16 +522,16 @@ def test_a_snapshot_after_excesses_books_real_ones_and_drops_copies_and_the_ledg
             _as_the_core(led, venue, booked, side, float(px), lots, part, fill_key(1000 + n, 2))
         if part < lots or copied:
             pending.append((side * (lots if copied else lots - part), not copied))
-            if not led.unbooked:  # (excesses that cancel out: positions alike, what they made unknown, as before)
-                pending, cancelled = [], True
     verdict = led.settle_excess(venue.position("BTC").szi, fill_key(1000 + len(fills), 0))
-    if cancelled:  # (the cancelled ones' verdict unknown: real and a copy, the positions are apart by one)
-        return
     gap = sum(lots for lots, real in pending if real)
     fit = [m for m in range(1 << len(pending)) if sum(p[0] for i, p in enumerate(pending) if m >> i & 1) == gap]
     left = [p for i, p in enumerate(pending) if len({m >> i & 1 for m in fit}) > 1]
     if not pending:
         assert verdict is None
+    elif left and not sum(lots for lots, r in left if r):  # (they add nothing to the venue's position: let go)
+        assert verdict == "unresolved" and not led.pending and not led.unbooked
+        assert abs(led.position - venue.position("BTC").szi) < 1e-9
+        return
     elif left:
         assert verdict == "unresolved" and led.pending
         assert led.unbooked == pytest.approx(sum(lots for lots, _ in left) * LOT, abs=1e-12)
@@ -701,4 +702,47 @@ def test_excesses_on_both_sides_before_a_snapshot_are_settled_each_and_a_later_o
     _the_venues_account(led, venue, 2)
     _excess(led, venue, 1, 99_000.0, 1, True, 2)
     assert led.settle_excess(venue.position("BTC").szi, fill_key(1002, 3)) == "real"
+    _the_venues_account(led, venue, 2)
+
+
+@pytest.mark.parametrize("real", [True, False], ids=["a-real-round-trip", "copies"])
+def test_excesses_that_cancel_out_are_said_unresolved_by_the_snapshot_and_a_later_one_is_still_told(real):
+    """A long of 0.002 at 100,000; a buy of 0.001 at 110,000 with an excess of 0.001, then a sell of 0.001 at 120,000
+    with one of 0.001: both real (the venue's round trip made 10 more, its long of 0.002 at 105,000 where the
+    ledger's is at 103,333.33) or both copies (the venue's account the ledger's). The positions are alike either
+    way, so no snapshot can tell: the ledger's net PnL is short the round trip's if it was real. Before, the excesses
+    were forgotten as they cancelled out: nothing said (the core asked no snapshot's verdict, ``unbooked`` 0), the
+    log silent on a ledger that may be 10 off. Now the snapshot says "unresolved" once and lets them go (any later
+    snapshot would read them as this one did), and a later excess (a buy's 0.002, real) is still told, not held up
+    by them. ``apart`` stays: the entry prices may differ (105,000 and 103,333.33), the venue's closedPnl not the
+    ledger's until both positions are flat or cross zero."""
+    venue, led = _account(2, 100_000), Ledger(sz_decimals=3)
+    led.anchor(2 * LOT, 100_000.0, 0)
+    _excess(led, venue, 1, 110_000.0, 1, real, 0)
+    _excess(led, venue, -1, 120_000.0, 1, real, 1)
+    pos = venue.position("BTC")
+    assert led.position == pytest.approx(pos.szi) and led.entry_px == pytest.approx(310_000.0 / 3) and led.apart
+    assert pos.entry_px == pytest.approx(105_000.0 if real else 310_000.0 / 3)
+    assert led.settle_excess(pos.szi, fill_key(1001, 3)) == "unresolved"
+    assert not led.pending and led.settle_excess(pos.szi, fill_key(1001, 3)) is None  # (said once)
+    assert led.apart  # (the entries may be apart: the ledger's own figures until both are flat or cross zero)
+    start_value = _account(2, 100_000).account_value({"BTC": 100_000.0})
+    assert led.net(100_000.0) == pytest.approx(venue.account_value({"BTC": 100_000.0}) - start_value
+                                               - (10.0 if real else 0.0), abs=1e-6)
+    _excess(led, venue, 1, 99_000.0, 2, True, 2)
+    assert led.settle_excess(venue.position("BTC").szi, fill_key(1002, 3)) == "real"
+    assert led.position == pytest.approx(venue.position("BTC").szi, abs=1e-12) and not led.pending
+
+
+def test_a_real_excess_and_a_copy_that_cancel_out_are_told_by_the_snapshot():
+    """A buy's excess of 0.001 at 110,000, real, and a copy of a sell's 0.001 at 120,000: ``unbooked`` sums to 0,
+    the venue long 0.001 more than the ledger. Before, the two were forgotten as they cancelled out: the core asked
+    no snapshot's verdict (nothing unbooked), the ledger's position off the venue's for good. Now the snapshot tells
+    them ("mixed"): the ledger the account."""
+    venue, led = _account(2, 100_000), Ledger(sz_decimals=3)
+    led.anchor(2 * LOT, 100_000.0, 0)
+    _excess(led, venue, 1, 110_000.0, 1, True, 0)
+    _excess(led, venue, -1, 120_000.0, 1, False, 1)
+    assert not led.unbooked and led.pending
+    assert led.settle_excess(venue.position("BTC").szi, fill_key(1001, 3)) == "mixed" and not led.pending
     _the_venues_account(led, venue, 2)
