@@ -581,6 +581,7 @@ class AgentCore:
         excess = tracker.on_fill(ev)
         if new:
             sz, fee, closed_pnl = ev.sz, ev.fee, ev.closed_pnl
+            made = self._made_at(ev.ts, ev.tid)
             if excess:
                 # its order's fills past its size: only what fits is booked (its share of the fee, what it closed:
                 # Ledger.closed_of_booked), the tracker asks the venue's position (a snapshot at the next tick), and
@@ -591,13 +592,14 @@ class AgentCore:
                                       "side": ev.side.value, "position": tracker.position})
                 closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz - excess, ev.tid, closed_pnl,
                                                           ev.start_position)
-                self.ledger.on_excess(ev.side.value, excess, ev.tid, ev.px, fee * excess / sz, ev.is_maker)
+                whole = sz - excess <= 1e-12  # (none of it fits: nothing booked, the fill counted if it settles real)
+                self.ledger.on_excess(ev.side.value, excess, ev.tid, ev.px, fee * excess / sz, ev.is_maker,
+                                      made, whole)
                 sz, fee = sz - excess, fee * (sz - excess) / sz
-                if sz <= 1e-12:
-                    return  # none of it fits: nothing booked
+                if whole:
+                    return
             elif self.ledger.apart:  # (after an excess the venue's closedPnl is not of the ledger's position)
                 closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz, ev.tid, closed_pnl, ev.start_position)
-            made = self._made_at(ev.ts, ev.tid)
             self.ledger.on_fill(ev.ts, ev.side.value, ev.px, sz, fee, ev.is_maker, ev.tid, closed_pnl, made)
             # its markout timed from when it was made, as the ledger's: one made in an outage and delivered at the
             # reconnect is dropped (agent.markouts), not counted as promotion evidence on a longer horizon

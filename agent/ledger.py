@@ -47,7 +47,7 @@ class Ledger:
         self.sz_decimals = sz_decimals
         self.watermark = 0  # fills up to this id (fill_key: time, then tid) are in the anchoring snapshot's position
         # (tid, side, px, sz, closed_pnl) in the order given; px None: an overfill's excess (on_excess), sz its size,
-        # and in closed_pnl's place its (px, fee, is_maker)
+        # and in closed_pnl's place its (px, fee, is_maker, made, whole)
         self._unanchored: list[tuple[int, int, float | None, float, float | tuple | None]] = []
         # the session's fills the anchoring snapshot's position holds (as _unanchored), given before it or after
         self._in_snapshot: list[tuple[int, int, float, float, float]] = []
@@ -66,8 +66,8 @@ class Ledger:
         # the venue made them books or drops them (settle_excess)
         self.unbooked = 0.0
         self.apart = False
-        # the excesses ``unbooked`` sums, (tid, side, px, size, fee, is_maker), for settle_excess
-        self._excesses: list[tuple[int, int, float | None, float, float, bool]] = []
+        # the excesses ``unbooked`` sums, for settle_excess: (tid, side, px, size, fee, is_maker, made, whole)
+        self._excesses: list[tuple[int, int, float | None, float, float, bool, float | None, bool]] = []
         self._apart_before = False  # ``apart`` before the first of them (excesses that cancelled out leave it set)
         self._unresolved: tuple | None = None  # the positions the last "unresolved" was said for (said once each)
         self.realized = 0.0
@@ -158,7 +158,7 @@ class Ledger:
         return closed_pnl * (booked if booked < closing else closing) / closing
 
     def on_excess(self, side: int, size: float, tid: int = 0, px: float | None = None, fee: float = 0.0,
-                  is_maker: bool = False) -> None:
+                  is_maker: bool = False, made: float | None = None, whole: bool = False) -> None:
         """A fill's ``size`` past its order's that the core did not book (``side`` and ``tid`` the fill's): the venue's
         position holds it, the ledger's not; or it was a copy of a fill under another tid, which the venue never made.
         Either way the ledger books its own figures from now on (closed_of_booked), until ``apart`` clears (_move).
@@ -167,9 +167,11 @@ class Ledger:
         the entries were taken for alike again where they were not: test_ledger_vs_twin.py). Before the anchor it
         waits with the fills (set at once, a fill after it, split by the share before the anchor, was booked with the
         venue's closedPnl at the anchor). ``px``, ``fee`` (the excess's share of the fill's) and ``is_maker``: what
-        settle_excess books if a snapshot shows the excess real (None: not known, never booked)."""
+        settle_excess books if a snapshot shows the excess real (None: not known, never booked); ``made``, when its
+        fill happened (its markout runs from then: None, none), and ``whole``, none of the fill fitted (nothing of it
+        booked or counted): settle_excess counts it then as a fill of the ledger's."""
         if not self.anchored:  # (the anchor says whether the snapshot holds it: set then, in the order given)
-            self._unanchored.append((tid, side, None, size, (px, fee, is_maker)))
+            self._unanchored.append((tid, side, None, size, (px, fee, is_maker, made, whole)))
             return
         if tid and tid <= self.watermark:
             return
@@ -179,7 +181,7 @@ class Ledger:
             self._apart_before, self._unresolved = self.apart, None
         self.apart = True
         # (kept when they cancel out: a real one and a copy leave the positions apart, and the snapshot tells them)
-        self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker)]
+        self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker, made, whole)]
 
     @property
     def pending(self) -> bool:
@@ -210,13 +212,14 @@ class Ledger:
         real = [e for e, t in zip(ex, told) if t]
         if real:  # (apart until both positions are flat or cross zero: set again if cleared by ones that cancelled)
             self.apart = True
-        for _, side, px, sz, fee, is_maker in real:  # (in the order given)
+        for _, side, px, sz, fee, is_maker, made, whole in real:  # (in the order given)
             self._move(side, px, sz, None)  # (apart: the ledger's own figure, as for every fill since)
             self.fees += fee
             self.volume_usd += px * sz
             if is_maker:
                 self.maker_fees += fee
                 self.maker_volume_usd += px * sz
+            self._count_real(side, px, sz, is_maker, made, whole)
         left = [e for e, t in zip(ex, told) if t is None]
         if left and fits and abs(self._on_lot(gap - sum(e[1] * e[3] for e in real))) < 1e-9:
             # the ones left add nothing to the venue's position, whichever they are (a buy's and a sell's of one
@@ -239,6 +242,23 @@ class Ledger:
         self.unbooked = 0.0
         self._excesses = []
         return "real" if len(real) == len(ex) else "mixed" if real else "copy"
+
+    def _count_real(self, side: int, px: float, sz: float, is_maker: bool, made: float | None, whole: bool) -> None:
+        """A real excess in the fill count and the markouts, as on_fill counts a fill: the account made it. Its
+        markout (notional-weighted, as every fill's) from when its fill was made: one settled past its horizon's
+        mid is dropped as any late one (agent.markouts). A fill with a part booked is counted already (one fill, the
+        count the venue's userFills give); one wholly past its order's size was not: counted now, and a maker one
+        in the maker share, whose fees and volume it is in. Before, neither: the summary's fills and maker share
+        short a fill the venue made, and its markout weighted by the booked part alone (test_ledger_vs_twin.py).
+        Not the promotion evidence (graduation, the core's note_fill): that counts each fill once, by its markout in
+        bps less its fee, the same for the excess as for its fill's booked part (its price, time and side)."""
+        if made is not None:
+            for q in self.markouts:
+                q.add(made, side, px, sz)
+        if whole:
+            self.fills += 1
+            if is_maker:
+                self.maker_fills += 1
 
     def _told(self, gap: float) -> tuple[list[bool | None], bool]:
         """Per pending excess, what the venue's position being the ledger's plus ``gap`` says of it: True, real in

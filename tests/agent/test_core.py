@@ -3756,6 +3756,8 @@ def test_the_snapshot_after_an_overfill_says_whether_its_excess_was_real_and_the
         return
     assert led.unbooked == 0.0 and led.apart == (venue_has == "real")
     assert led.position == pytest.approx(pos.szi, abs=1e-12)
+    # (one fill, counted once; a real excess's markout waits beside its booked part's, from when it was made)
+    assert led.fills == 1 and [q.pending for q in led.markouts] == [2 if venue_has == "real" else 1] * 2
     for n, (o, sz) in enumerate(((asks[0], asks[0].sz), (asks[1], 0.001))[:2 if venue_has == "real" else 1]):
         fill(3 + n, o, sz, sz)
     assert venue.positions["BTC"].szi == 0.0 and led.position == 0.0

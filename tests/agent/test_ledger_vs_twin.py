@@ -746,3 +746,20 @@ def test_a_real_excess_and_a_copy_that_cancel_out_are_told_by_the_snapshot():
     assert not led.unbooked and led.pending
     assert led.settle_excess(venue.position("BTC").szi, fill_key(1001, 3)) == "mixed" and not led.pending
     _the_venues_account(led, venue, 2)
+
+
+def test_a_real_excess_is_in_the_fill_count_and_the_markouts_once_settled():
+    """A maker buy of 0.002 at 100,000 with 0.001 past its order (one fill, counted), then a maker buy of 0.002 at
+    101,000 wholly past its order (nothing booked), both real. Settled, the ledger's fills are the venue's two (the
+    second counted now, in the maker share too), and its markouts weigh every unit the account bought: 0.004, where
+    before they had the first fill's booked 0.001 alone and the count one fill short."""
+    led = Ledger(markout_horizons_s=(1.0,), sz_decimals=3)
+    led.anchor(0.0, 0.0, 0)
+    led.on_excess(1, LOT, fill_key(1000, 1), 100_000.0, 0.1, True, 1.0, False)
+    led.on_fill(1.0, 1, 100_000.0, LOT, 0.1, True, fill_key(1000, 1), 0.0, 1.0)
+    led.on_excess(1, 2 * LOT, fill_key(1500, 1), 101_000.0, 0.2, True, 1.5, True)
+    assert led.settle_excess(4 * LOT, fill_key(1500, 1)) == "real" and led.position == pytest.approx(4 * LOT)
+    led.on_mid(3.0, 102_000.0)
+    assert (led.fills, led.maker_fills) == (2, 2)
+    q = led.markouts[0]
+    assert q.notional_usd == pytest.approx(200.0 + 202.0) and q.sum_usd == pytest.approx(2.0 * 2 + 1.0 * 2)
