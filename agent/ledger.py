@@ -268,10 +268,13 @@ class Ledger:
         excesses on both sides were never settled, nor any given after them (test_ledger_vs_twin.py): their sum alone
         reads a real round trip and two copies alike, where the sets of a buy's and a sell's of other sizes have four
         sums, one each. On one side only, all real or all copies is the one set, as before. Past _MAX_PENDING
-        excesses only those two sets are tried."""
+        excesses only those two sets are tried, and only on one side, where no other set has their sums: on both, a
+        real round trip among copies sums to 0 as none does, two copies among real ones to all's (taken for the one
+        set, the round trip was dropped, or the copies booked: test_ledger_vs_twin.py), so none is told."""
         ex = self._excesses
         n = len(ex)
-        sets = range(1 << n) if n <= _MAX_PENDING else (0, (1 << n) - 1)
+        one_side = all(e[1] == ex[0][1] for e in ex)
+        sets = range(1 << n) if n <= _MAX_PENDING else (0, (1 << n) - 1) if one_side else ()
         fit = [m for m in sets if abs(self._on_lot(sum(e[1] * e[3] for i, e in enumerate(ex) if m >> i & 1)) - gap)
                < 1e-9]
         told: list[bool | None] = []

@@ -763,3 +763,22 @@ def test_a_real_excess_is_in_the_fill_count_and_the_markouts_once_settled():
     assert (led.fills, led.maker_fills) == (2, 2)
     q = led.markouts[0]
     assert q.notional_usd == pytest.approx(200.0 + 202.0) and q.sum_usd == pytest.approx(2.0 * 2 + 1.0 * 2)
+
+
+@pytest.mark.parametrize("pair_real", [True, False], ids=["a-real-round-trip-among-copies", "two-copies-among-real"])
+def test_past_the_sets_tried_excesses_on_both_sides_are_not_all_taken_for_copies_or_all_for_real(pair_real):
+    """13 excesses pending (past the 12 whose every set is tried): a buy's 0.001 at 110,000 and a sell's 0.001 at
+    120,000, and 11 buys' 0.001 at 100,000, the pair real and the 11 copies or the other way round. The empty set
+    (the gap 0, a real round trip) or the whole one (the gap 0.011, two copies) sums to the gap as the true set does:
+    on both sides, all copies or all real is not the one set with the sum. Taken for it, the real round trip was
+    dropped ("copy": the ledger's net 10 short the venue's) or the two copies booked ("real": 10 over, fees and
+    fills the venue never had). Neither tried set tells them: "unresolved", none booked nor dropped."""
+    venue, led = _account(2, 100_000), Ledger(sz_decimals=3)
+    led.anchor(2 * LOT, 100_000.0, 0)
+    _excess(led, venue, 1, 110_000.0, 1, pair_real, 0)
+    _excess(led, venue, -1, 120_000.0, 1, pair_real, 1)
+    for n in range(2, 13):
+        _excess(led, venue, 1, 100_000.0, 1, not pair_real, n)
+    before = (led.position, led.realized, led.unbooked)
+    assert led.settle_excess(venue.position("BTC").szi, fill_key(1012, 3)) == "unresolved"
+    assert led.pending and (led.position, led.realized, led.unbooked) == before
