@@ -793,7 +793,7 @@ class AgentCore:
         if verdict is not None:
             self._records.append({"type": "overfill_settled", "ts": ev.ts, "excess": verdict, "unbooked": unbooked,
                                   "venue_position": tr.position, "ledger_position": position,
-                                  "left": led.unbooked})
+                                  "left": led.unbooked, "pending": led.pending})
 
     # ------------------------------------------------------------------ the quote cycle
 

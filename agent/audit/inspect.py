@@ -498,6 +498,10 @@ def _describe(rec: dict, wall: bool) -> str:
         what = {"real": "the venue made it: booked at its fill's price and fee",
                 "copy": "a fill given twice, which the venue never made: dropped",
                 "mixed": "the venue made some (booked at their fills' prices and fees), the rest were copies: dropped"}
+        if rec.get("excess") == "unresolved" and rec.get("pending") is False:  # (those left were let go)
+            what["unresolved"] = ("the rest add nothing to the venue's position whichever they were (a real round trip "
+                                  "or two copies), which no snapshot tells: let go, the ledger's position the venue's, "
+                                  "its net PnL short what the round trip made if it was real")
         return (f"{ts}  overfill settled: {rec.get('unbooked')} unbooked, the venue's position "
                 f"{rec.get('venue_position')}, the ledger's {rec.get('ledger_position')}: "
                 + what.get(rec.get("excess"), f"not all told; {rec.get('left', rec.get('unbooked'))} left "

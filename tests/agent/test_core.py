@@ -3792,11 +3792,16 @@ def test_excesses_that_cancel_out_are_told_or_said_by_the_snapshot_the_overfills
     core.drain_records()
     core.handle(AccountSnapshot(3.0, pos.szi, pos.entry_px, 1e5, 0.0, (), last_fill_tid=fill_key(2000, 8),
                                 requested_ts=2.5, venue_time_ms=3000))
-    settled = [r["excess"] for r in core.drain_records() if r["type"] == "overfill_settled"]
+    records = [r for r in core.drain_records() if r["type"] == "overfill_settled"]
+    settled = [r["excess"] for r in records]
     assert settled == ["unresolved" if ask_real else "mixed"] and not led.pending
     assert led.position == pytest.approx(pos.szi, abs=1e-12)
     if not ask_real:
         assert led.fees == pytest.approx(pos.fees, abs=1e-12)
+    else:  # (the audit reader: let go, the positions alike, the PnL short a real round trip's; not "0 left unbooked")
+        from agent.audit.inspect import describe
+        said = describe(records[0], False)
+        assert "let go" in said and "round trip" in said and "left unbooked" not in said
 
 
 @pytest.mark.parametrize("venue_has", ["real", "copy"])
