@@ -782,3 +782,61 @@ def test_past_the_sets_tried_excesses_on_both_sides_are_not_all_taken_for_copies
     before = (led.position, led.realized, led.unbooked)
     assert led.settle_excess(venue.position("BTC").szi, fill_key(1012, 3)) == "unresolved"
     assert led.pending and (led.position, led.realized, led.unbooked) == before
+
+
+def _as_the_core_with_fees(led: Ledger, side: int, px: float, sz: float, part: float, fee: float, maker: bool,
+                           tid: int, closed: float | None, start: float | None) -> None:
+    """A fill handed to ``led`` with its fee and maker flag, as AgentCore._on_fill does: the excess's share of the
+    fee, when it was made (1.0) and whether none of it fitted to on_excess, the rest to on_fill."""
+    excess = sz - part
+    if excess > 0 or led.apart:
+        closed = led.closed_of_booked(side, sz, part, tid, closed, start)
+    if excess > 0:
+        whole = part <= 1e-12
+        led.on_excess(side, excess, tid, px, fee * excess / sz, maker, 1.0, whole)
+        if whole:
+            return
+    led.on_fill(1.0, side, px, part, fee * part / sz, maker, tid, closed, 1.0)
+
+
+@given(fills=st.lists(st.tuples(st.tuples(st.sampled_from([1, -1]), st.integers(90_000, 110_000), st.integers(1, 4),
+                                          st.sampled_from(RATES)),
+                                st.sampled_from(["fits", "over", "whole", "copy"]), st.booleans(), st.integers(1, 3)),
+                      min_size=1, max_size=8),
+       between=st.integers(0, 8))
+@settings(max_examples=400, deadline=None)
+def test_once_every_excess_is_told_the_ledgers_fills_maker_share_fees_and_markouts_are_the_venues(fills, between):
+    """Fills in the venue's order, each fitting its order, past it in part (``over``), wholly past it (``whole``), or
+    fitting and then given again under another tid wholly past its order (``copy``: the venue never made it), maker
+    or taker, with fees, of a few lots (excesses of one size, one side or both); a snapshot after the first
+    ``between`` and one after them all. If they tell every excess, the ledger's fill count, maker fills, fees, maker
+    fees, volume and markout notional are the venue's own fills' (each real fill once, whole)."""
+    venue, led = _account(0, 100_000), Ledger(markout_horizons_s=(1.0,), sz_decimals=3)
+    led.anchor(0.0, 0.0, 0)
+    made, verdicts = [], []  # the venue's fills: (px, sz, fee, maker); the snapshots' verdicts
+    for n, ((side, px, lots, rate), kind, maker, fits) in enumerate(fills):
+        if n == between:
+            verdicts.append(led.settle_excess(venue.position("BTC").szi, fill_key(1000 + n, 0)))
+        kind = "fits" if kind == "over" and lots == 1 else kind
+        sz, px = lots * LOT, float(px)
+        fee = rate * px * sz
+        f = venue.apply_fill("BTC", side > 0, px, sz, fee)
+        made.append((px, sz, fee, maker))
+        part = {"fits": sz, "copy": sz, "whole": 0.0, "over": min(fits, lots - 1) * LOT}[kind]
+        _as_the_core_with_fees(led, side, px, sz, part, fee, maker, fill_key(1000 + n, 2), f.closed_pnl,
+                               f.start_position)
+        if kind == "copy":
+            _as_the_core_with_fees(led, side, px, sz, 0.0, fee, maker, fill_key(1000 + n, 3), f.closed_pnl,
+                                   f.start_position)
+    verdicts.append(led.settle_excess(venue.position("BTC").szi, fill_key(1000 + len(fills), 0)))
+    if "unresolved" in verdicts or led.pending:  # (some not told: a real one's fill not the ledger's)
+        return
+    led.on_mid(2.5, 100_000.0)
+    assert led.position == pytest.approx(venue.position("BTC").szi, abs=1e-12)
+    assert (led.fills, led.maker_fills) == (len(made), sum(m for *_, m in made))
+    assert led.fees == pytest.approx(sum(f for _, _, f, _ in made), abs=1e-9)
+    assert led.maker_fees == pytest.approx(sum(f for _, _, f, m in made if m), abs=1e-9)
+    assert led.volume_usd == pytest.approx(sum(p * s for p, s, _, _ in made))
+    assert led.maker_volume_usd == pytest.approx(sum(p * s for p, s, _, m in made if m))
+    assert led.markouts[0].notional_usd == pytest.approx(sum(p * s for p, s, _, _ in made))
+    _the_venues_account(led, venue, 0)  # (and the net PnL, fees in)
