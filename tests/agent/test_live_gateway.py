@@ -1005,6 +1005,10 @@ def test_an_action_refused_as_expired_tells_the_core_the_venues_5x_charge_to_the
     assert {e.reason for e in events if type(e) is OrderRejected} == {Reason.EXPIRED}
     told = sum(e.items for e in told_spent(events))
     assert charged == 10 and told + 2 == charged  # (2: the batch's items, which the core counts as it sends)
+    # the reply's events at the reply's time: the charge, told first, stamped after the rejections put them behind
+    # it, which the core counted as the host's clock stepped back (a loaded host's live run at 10x: 27 of them)
+    reply = [e for e in events if type(e) is OrderRejected or (type(e) is IpWeightSpent and "expired" in e.request)]
+    assert len(reply) == 3 and len({e.ts for e in reply}) == 1, reply
 
 
 def test_actions_are_stamped_on_the_venues_time_once_a_snapshot_measures_the_clock_behind():

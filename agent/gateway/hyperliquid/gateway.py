@@ -605,7 +605,7 @@ class HyperliquidGateway(CommandRouter):
                 if self._is_order_status(st, "order", cloid):
                     self._emit(self._order_status_event(ts, cloid, st))
         else:
-            self._refused(reply, "order", cloids, lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
+            self._refused(ts, reply, "order", cloids, lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
 
     def _named(self, ev):
         """``ev`` (a fill, a venue's cancel) with our cloid where it came with the venue's oid alone (``oid:N``)."""
@@ -673,7 +673,7 @@ class HyperliquidGateway(CommandRouter):
                     text = st.text if isinstance(st, ItemError) else str(st)
                     self._emit(CancelRejected(ts, cloid, classify(text), text))
         else:
-            self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+            self._refused(ts, reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
 
     def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
         items, pairs = [], []
@@ -708,7 +708,7 @@ class HyperliquidGateway(CommandRouter):
                     self._emit(ModifyRejected(ts, old, new, classify(text), text))
         else:
             by_old = dict(pairs)
-            self._refused(reply, "batchModify", tuple(by_old),
+            self._refused(ts, reply, "batchModify", tuple(by_old),
                           lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg),
                           tuple(by_old.values()))
 
@@ -746,7 +746,7 @@ class HyperliquidGateway(CommandRouter):
                 if st == "success":
                     self._emit(CancelAcknowledged(ts, cloid))
         else:
-            self._refused(reply, "cancel", tuple(by_oid.values()),
+            self._refused(ts, reply, "cancel", tuple(by_oid.values()),
                           lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
 
     async def _schedule_cancel(self, at_ts: float | None, sent_ts: float | None = None) -> None:
@@ -805,11 +805,12 @@ class HyperliquidGateway(CommandRouter):
         log.warning("%s answered %d statuses for %d items", what, len(statuses), len(items))
         return statuses
 
-    def _refused(self, reply: ActionReply | str | int, what: str, cloids: tuple[str, ...], make,
+    def _refused(self, ts: float, reply: ActionReply | str | int, what: str, cloids: tuple[str, ...], make,
                  new_cloids: tuple[str, ...] = ()) -> None:
         """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each.
-        ``new_cloids``: a modify's new orders, which the RateLimited names beside the old."""
-        ts = self._now()
+        ``new_cloids``: a modify's new orders, which the RateLimited names beside the old. ``ts``: the reply's time,
+        the one ``make`` stamps its rejections with: an expired action's charge stamped later here, and told first,
+        put its rejections behind it, which the core counted as the host's clock stepped back."""
         if isinstance(reply, ActionReply):
             if reply.ok:  # "ok" without statuses where statuses were due
                 self.counters["malformed"] += 1
