@@ -2114,27 +2114,46 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
     assert refused >= 1 and gw.stats["reconnects"] == 1
 
 
-def _prints_across_a_drop(down_s: float, at_s: float = 2.0, sweep_sz: float = 0.0):
-    """``twin serve`` sending its last 50 prints on each trades subscription, every socket dropped at ``at_s`` for
-    ``down_s``: (the gateway, its events, the drop's venue time in s), a second after the reconnect. ``sweep_sz``:
-    the account first buys that much through the book (IOC), before the drop."""
+async def drop_now(bg, duration_s: float) -> float:
+    """Every socket of the twin dropped now, its path down ``duration_s`` (twin s): the venue time of the drop (sim s).
+    (``Exchange.drop_connections``: a test drops the sockets once it has seen what must come before the drop, where a
+    Disconnect at a fixed time of the twin's schedule came, on a loaded host, before the gateway's set-up had ended.)"""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, lambda: bg.call(bg.server.exchange.drop_connections, duration_s))
+
+
+def _prints_across_a_drop(down_s: float, sweep: bool = False):
+    """``twin serve`` sending its last 50 prints on each trades subscription, every socket dropped for ``down_s``
+    once the subscription's prints have come: (the gateway, its events, the drop's venue time in s), a second after
+    the reconnect. ``sweep``: the account first buys its ask side's first five levels (IOC), before the drop. (A
+    Disconnect at 2 s of the schedule, 0.5 wall s in at 4x, came on a loaded host before the first socket's prints.)"""
     from twin.params import VenueParams
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
                         venue=VenueParams(trades_snapshot_size=50))
-    with served(speed=4.0, schedule=ChaosSchedule(events=[Disconnect(at_s=at_s, duration_s=down_s)]),
-                params=params) as (bg, ex, clock):
+    with served(speed=4.0, params=params) as (bg, ex, clock):
         async def scenario():
             async with started(bg, clock, rng=np.random.default_rng(2), quota_poll_s=0, backoff_base_s=0.05,
                                backoff_max_s=0.2) as (gw, events):
-                if sweep_sz:
+                if sweep:  # (once the session's fill history has come: a fill before it is history, not given)
+                    assert await until(lambda: gw.fills.baseline_ms is not None)
+                    # the first five levels' size, as listed now: the book moves, and two of its levels held 1.5
+                    asks = (await gw.query_info({"type": "l2Book", "coin": "BTC"}))["levels"][1][:5]
+                    sweep_sz = round(sum(float(level["sz"]) for level in asks), 5)
                     gw.send(PlaceOrder(CLOID, Side.BUY, float(round(await gw.mid_px() * 1.01)), sweep_sz, Tif.IOC))
                     assert await until(lambda: first(events, OrderAcknowledged, cloid=CLOID))
-                    assert not first(events, ConnectionLost)  # (made before the drop)
-                assert await until(lambda: first(events, ConnectionRestored), 10.0 + at_s)
+                    # (its fills, and their prints on the trades channel, have come before the drop: on a loaded
+                    # host more than WAIT_S after the ack)
+                    filled = lambda: sum(e.sz for e in events if type(e) is FillReceived)  # noqa: E731
+                    assert await until(lambda: filled() >= sweep_sz - 1e-9, 4 * WAIT_S), filled()
+                    ours = {e.tid for e in events if type(e) is FillReceived}
+                    assert await until(lambda: ours <= {e.tid for e in events if type(e) is TradeObserved}, 4 * WAIT_S)
+                assert await until(lambda: sum(type(e) is TradeObserved for e in events) >= 5)
+                dropped = await drop_now(bg, down_s)
+                assert await until(lambda: first(events, ConnectionRestored), 10.0 + down_s)
                 await asyncio.sleep(1.0)  # (the snapshot's prints and a few live ones after it)
-                return gw, events
-        gw, events = asyncio.run(scenario())
-        return gw, events, ex.epoch_ms / 1000.0 + at_s
+                return gw, events, dropped
+        gw, events, dropped = asyncio.run(scenario())
+        return gw, events, ex.epoch_ms / 1000.0 + dropped
 
 
 def test_prints_the_venue_sends_again_on_a_resubscribe_reach_the_core_once():
@@ -2156,11 +2175,11 @@ def test_a_sweeps_prints_under_one_hash_reach_the_core_each_once_across_a_resubs
     transaction hash (the twin hashed each print by its tid). The prints are told apart by their (time, tid), not
     the hash they share: the account's sweep, made before a drop and sent again in the resubscribed channel's
     snapshot, reaches the core whole (its sizes sum to the order's) and each print once."""
-    gw, events, _ = _prints_across_a_drop(1.0, at_s=6.0, sweep_sz=1.5)  # (the book's 0.5, 0.6, 0.7...)
+    gw, events, _ = _prints_across_a_drop(1.0, sweep=True)
     ours = {e.tid for e in events if type(e) is FillReceived}
     sweep = [e for e in events if type(e) is TradeObserved and e.tid in ours]
     assert len(sweep) >= 3 and len({e.hash for e in sweep}) == 1 and len({e.tid for e in sweep}) == len(sweep)
-    assert sum(e.sz for e in sweep) == pytest.approx(1.5)
+    assert sum(e.sz for e in sweep) == pytest.approx(sum(e.sz for e in events if type(e) is FillReceived))
     restored = events.index(first(events, ConnectionRestored))
     assert events.index(sweep[-1]) < restored and gw.stats["trades_repeated"] >= len(sweep)  # sent again: dropped
 

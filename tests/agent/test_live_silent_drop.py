@@ -13,19 +13,13 @@ from agent.gateway.events import AccountSnapshot, BookUpdated, ConnectionLost, C
 from twin.faults.connection import ConnectionParams
 from twin.params import TwinParams
 
-from test_live_gateway import ADDR, first, live_agent, served, started, until
+from test_live_gateway import ADDR, drop_now, first, live_agent, served, started, until
 
 SPEED = 10.0  # the twin's seconds per wall second
 SILENCE_S = 1.0  # the gateway's silence_s in the test (wall s)
 OUTAGE_S = 5.0  # twin s: the path back 0.5 wall s after the drop
-# The drop comes when the test has seen what must come before it (``Exchange.drop_connections``): a Disconnect at a
-# fixed time of the twin's schedule (10 s, 1 wall s in) came, on a loaded host, before the agent's set-up had ended.
-
-
-async def _drop_now(bg, duration_s: float) -> float:
-    """Every socket of the twin dropped now, its path down ``duration_s`` (twin s): the venue time of the drop."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, lambda: bg.call(bg.server.exchange.drop_connections, duration_s))
+# The drop comes when the test has seen what must come before it (``drop_now``): a Disconnect at a fixed time of the
+# twin's schedule (10 s, 1 wall s in) came, on a loaded host, before the agent's set-up had ended.
 
 
 def _silent_drop(silent: bool, book_stall_s: float = 10 * SILENCE_S, silence_s: float = SILENCE_S):
@@ -41,7 +35,7 @@ def _silent_drop(silent: bool, book_stall_s: float = 10 * SILENCE_S, silence_s: 
                                backoff_max_s=0.2) as (gw, events):
                 assert await until(lambda: sum(type(e) is BookUpdated for e in events) >= 3)
                 loop = asyncio.get_running_loop()
-                drop_at = await _drop_now(bg, OUTAGE_S)
+                drop_at = await drop_now(bg, OUTAGE_S)
                 drop_wall = loop.time() - (bg.server.clock.target() - drop_at) / SPEED  # (the twin's is the wall's)
                 assert await until(lambda: first(events, ConnectionLost), 3 * silence_s)
                 lost_after = loop.time() - drop_wall
@@ -123,7 +117,7 @@ def test_the_agent_pulls_its_quotes_on_a_silent_drop_before_the_gateway_notices_
                 resting.append(await loop.run_in_executor(
                     None, lambda: bg.call(lambda: (ex.env.now, len(ex.open_orders(ADDR))))))
                 if drop_at is None and resting[-1][1] > 0:  # it quotes: the drop, its path down 10 s
-                    drop_at = await _drop_now(bg, 10.0)
+                    drop_at = await drop_now(bg, 10.0)
                 back = first(events, ConnectionRestored)
                 if back is not None and any(type(e) is OrderAcknowledged and e.resting
                                             for e in events[events.index(back):]):
