@@ -3,6 +3,7 @@ that can fail, and the CLI on a journal written as the live CLI writes it."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import math
@@ -211,6 +212,14 @@ def _reach_truth(k: float) -> TwinParams:
                                       "connection": {"hazard_per_hour": 0}})
 
 
+@functools.cache
+def reach_run(seed: int, k: float, seconds: float):
+    """A Shadow session on a market of reach ``k`` (``_reach_truth``): the exchange, its events, and what observe
+    makes of them (as ``observed_run``). Cached: tests that read the same run share it (none changes it)."""
+    ex, events = session_events(SHADOW, seed, _reach_truth(k), seconds)
+    return ex, events, observe(events, session_core(SHADOW, seed, 1.0, 5), venue_epoch_s=ex.epoch_ms / 1000.0)
+
+
 def _offsets(obs: Observations) -> np.ndarray:
     """Each market print's distance past the touch seen on its side, in ticks ($1 for BTC)."""
     d = obs.trade_side * (obs.trade_px - obs.trade_touch)
@@ -224,8 +233,7 @@ def test_a_long_reach_is_recovered_from_the_prints_and_the_fitted_twin_prints_as
     truth. The twin set to the fitted k and run again prints as far past the touch seen as the run did."""
     from calibration.fit import fit_market
 
-    truth = _reach_truth(0.2)
-    obs = observed_run(SHADOW, 1, truth, 600.0)[1]
+    obs = reach_run(1, 0.2, 600.0)[2]
     assert np.isfinite(obs.trade_touch).mean() > 0.99
     m = fit_market(obs, TwinParams().markets["BTC"], 1.0)
     r = m.reach
@@ -238,7 +246,7 @@ def test_a_long_reach_is_recovered_from_the_prints_and_the_fitted_twin_prints_as
     assert (again >= 1).mean() == pytest.approx((seen >= 1).mean(), abs=0.03)
     assert again[again >= 1].mean() == pytest.approx(seen[seen >= 1].mean(), rel=0.08)
     # the check can fail: the base's reach ($0.5) prints past the touch seen far less often, and less far
-    base = _offsets(observed_run(SHADOW, 2, _reach_truth(2.0), 600.0)[1])
+    base = _offsets(reach_run(2, 2.0, 600.0)[2])
     assert (base >= 1).mean() < (seen >= 1).mean() - 0.3 and base[base >= 1].mean() < seen[seen >= 1].mean() - 2
 
 
@@ -280,13 +288,12 @@ def test_a_sweeps_prints_are_one_aggressor_whose_reach_is_its_deepest_print():
     from agent.gateway.events import TradeObserved
     from calibration.fit import fit_market, fit_reach
 
-    cfg, seed, truth = SHADOW, 1, _reach_truth(0.2)
-    ex, events = session_events(cfg, seed, truth, 600.0)
+    cfg, seed = SHADOW, 1
+    ex, events, obs = reach_run(seed, 0.2, 600.0)  # (the long reach's run)
 
     def seen(evs: list) -> Observations:
         return observe(evs, session_core(cfg, seed, 1.0, 5), venue_epoch_s=ex.epoch_ms / 1000.0)
 
-    obs = seen(events)
     assert len(obs.trade_sz) == sum(type(e) is TradeObserved for e in events) > 2000  # (no print of ours)
     swept = _swept(events, obs)
     assert len(swept) - len(events) > 3 * len(obs.trade_sz)  # the prints are mostly a sweep's
@@ -361,7 +368,7 @@ def test_a_short_reach_is_recovered_from_an_hour_of_prints_and_not_from_ten_minu
     past = past[past >= 1]
     naive = -math.log((past - 1).sum() / past.sum())  # the geometric's maximum likelihood, staleness not taken out
     assert naive < r.lo / 2
-    short = observed_run(SHADOW, 2, _reach_truth(2.0), 600.0)[1]
+    short = reach_run(2, 2.0, 600.0)[2]
     m = fit_market(short, TwinParams().markets["BTC"], 1.0)
     assert m.reach.hi == math.inf and "too few reach past the touch" in m.reach.why
     assert m.market.depth_decay_per_usd == TwinParams().markets["BTC"].depth_decay_per_usd
@@ -1912,9 +1919,10 @@ def test_feed_lags_after_the_hosts_clock_moved_ahead_are_left_out_and_said(tmp_p
     assert np.allclose(obs.feed_lag_s, truth.feed_lag_s[:kept], atol=1e-6)
 
 
+@functools.cache
 def _shadow_session(until: float):
     """The events of a Shadow session of the twin at TRUTH (seed 2) to ``until``, its epoch in s, and what observe
-    makes of them as they came."""
+    makes of them as they came. Cached: the host's clock tests each read the same session (none changes it)."""
     events: list = []
     ex, _, _, driver = build_session(SHADOW, 2, TRUTH, event_log=events)
     driver.start()
