@@ -653,8 +653,7 @@ def fit_latency(round_trip_s: np.ndarray) -> LatencyFit | None:
 def sample_leg(leg: PathLatencyParams, n: int, rng: np.random.Generator) -> np.ndarray:
     """Latencies (s) the twin draws on a path with ``leg``: its own sampler (``PathLatency``), at one instant
     (slow periods aside: the fitted legs have none)."""
-    path = PathLatency(leg, rng)
-    return np.fromiter((path.sample(0.0) for _ in range(n)), float, n)
+    return PathLatency(leg, rng).quiet_draws(n)
 
 
 def sample_round_trips(leg: PathLatencyParams, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -87,6 +87,17 @@ def test_paths_have_independent_deterministic_streams():
     assert [c.feed.sample(t * 0.1) for t in range(50)] == [b.feed.sample(t * 0.1) for t in range(50)]
 
 
+def test_quiet_draws_are_the_draws_sample_gives_in_bulk_in_their_order():
+    """Calibration draws its fitted legs in bulk (``quiet_draws``): the very numbers ``sample`` gives outside slow
+    periods and spikes, in the same order, across its buffer's blocks and mixed with ``sample`` on one path."""
+    p = PathLatencyParams(median_ms=80, sigma=0.3, spike_prob=0.03, spike_median_ms=500, spike_sigma=0.4,
+                          burst_rate_per_hour=0)
+    one, bulk = PathLatency(p, np.random.default_rng(3)), PathLatency(p, np.random.default_rng(3))
+    each = [one.sample(0.0) for _ in range(10_000)]
+    drawn = list(bulk.quiet_draws(3)) + [bulk.sample(0.0) for _ in range(4000)] + list(bulk.quiet_draws(5997))
+    assert drawn == each and len(set(each)) == len(each)
+
+
 def test_defaults_give_a_plausible_round_trip():
     m = LatencyModel(LatencyParams(), np.random.default_rng(5))
     rtt = np.array([m.order_entry.sample(t * 0.5) + m.response.sample(t * 0.5) for t in range(20_000)])

@@ -124,6 +124,21 @@ class PathLatency:
             self._advance_bursts(t)
         return self._b_start <= t
 
+    def quiet_draws(self, n: int) -> np.ndarray:
+        """``n`` draws in seconds, as ``n`` calls of ``sample`` at a time outside every slow period and scripted spike
+        give them (the same stream, in its order): calibration draws its fitted legs in bulk, a Python call each
+        having cost more than the draws."""
+        out = np.empty(n)
+        k = 0
+        while k < n:
+            if self._i >= _BLOCK:
+                self._refill()
+            take = min(n - k, _BLOCK - self._i)
+            out[k:k + take] = self._buf[self._i:self._i + take]
+            self._i += take
+            k += take
+        return out
+
     def sample(self, t: float) -> float:
         """One latency draw in seconds for a message leaving at simulated time ``t``."""
         i = self._i
