@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -530,11 +531,19 @@ class Fit:
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial share k/n (scipy's); (0, 1) with no trials."""
+    """Wilson score interval of a binomial share k/n; (0, 1) with no trials. scipy's (``binomtest(k, n)
+    .proportion_ci(level, method="wilson")``, Newcombe 1998) written out as scipy computes it, to the bit: binomtest
+    first computes a test's p-value, which this does not use, at some 0.5 ms a call over 10,000 trials."""
     if n <= 0:
         return 0.0, 1.0
-    ci = stats.binomtest(k, n).proportion_ci(level, method="wilson")
-    return float(ci.low), float(ci.high)
+    k, n = operator.index(k), operator.index(n)
+    if not 0 <= k <= n or not 0.0 <= level <= 1.0:
+        raise ValueError(f"wilson: k {k} of n {n} at level {level}: needs 0 <= k <= n and a level in [0, 1]")
+    p, z = k / n, special.ndtri(0.5 + 0.5 * level)
+    denom = 2 * (n + z**2)
+    center = (2 * n * p + z**2) / denom
+    delta = z / denom * math.sqrt(4 * n * p * (1 - p) + z**2)
+    return (0.0 if k == 0 else float(center - delta)), (1.0 if k == n else float(center + delta))
 
 
 def poisson_rate(k: int, exposure: float, level: float = 0.95) -> tuple[float, float]:

@@ -600,6 +600,12 @@ def test_the_interval_helpers():
     lo, hi = wilson(10, 1000)
     assert lo < 0.01 < hi and hi - lo < 0.015
     assert wilson(0, 0) == (0.0, 1.0)
+    from scipy import stats  # (wilson is scipy's Wilson interval written out without binomtest's p-value: the same)
+    for k, n, level in ((10, 1000, 0.95), (0, 7, 0.95), (7, 7, 0.999), (3, 20_000, 0.999), (12_345, 20_000, 0.5)):
+        ci = stats.binomtest(k, n).proportion_ci(level, method="wilson")
+        assert wilson(k, n, level) == (float(ci.low), float(ci.high)), (k, n, level)
+    with pytest.raises(ValueError):
+        wilson(8, 7)
     lo, hi = poisson_rate(0, 2.0)
     assert lo == 0.0 and hi == pytest.approx(-math.log(0.025) / 2.0, rel=1e-6)  # exact: 3.689 / 2
     x = np.concatenate([np.random.default_rng(0).normal(4.0, 0.2, 9000), np.random.default_rng(1).normal(6.0, 0.3, 1000)])
