@@ -1341,25 +1341,36 @@ def test_a_journal_segment_gzipped_while_it_is_read_is_read_from_its_gz(tmp_path
         observe_journal(run, progress=move_the_third)
 
 
-def _an_earlier_calibration(tmp_path, lines):
-    """A run folder, a calibration of it in ``cal`` (its files' bytes), and a base whose fit differs from it: what
-    a second calibration into the same folder replaces, and with what."""
+@pytest.fixture(scope="module")
+def earlier_calibration(lines, tmp_path_factory) -> dict[str, bytes]:
+    """The files of a calibration of ``lines`` (name: bytes), made once for the tests that calibrate over one."""
+    tmp = tmp_path_factory.mktemp("earlier")
+    out = tmp / "cal"
+    assert main([str(run_folder(tmp, lines)), "--out", str(out), "--replay-hours", "0", "--quiet"]) == 0
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def _an_earlier_calibration(tmp_path, lines, earlier: dict[str, bytes]):
+    """A run folder, a calibration of it in ``cal`` (its files' bytes, ``earlier_calibration``'s), and a base whose
+    fit differs from it: what a second calibration into the same folder replaces, and with what."""
     run = run_folder(tmp_path, lines)
     out = tmp_path / "cal"
-    assert main([str(run), "--out", str(out), "--replay-hours", "0", "--quiet"]) == 0
-    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    out.mkdir()
+    for name, data in earlier.items():
+        (out / name).write_bytes(data)
     base = tmp_path / "base.json"
     base.write_text(TwinParams.model_validate({"queue": {"cancel_ahead_power": 3.5}}).model_dump_json())
     return run, out, earlier, base
 
 
-def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_path, capsys, lines, monkeypatch):
+def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_path, capsys, lines, monkeypatch,
+                                                                          earlier_calibration):
     """twin_params.json was written first and the report drawn after it: a kill then (7 of 14 seeded kills of a
     calibration replacing an earlier one) left the new parameters beside the earlier report, which did not describe
     them. Now every file is made before any is written; a kill mid-way leaves the earlier calibration as it was."""
     import calibration.report
 
-    run, out, earlier, base = _an_earlier_calibration(tmp_path, lines)
+    run, out, earlier, base = _an_earlier_calibration(tmp_path, lines, earlier_calibration)
 
     def killed(*a, **k):
         raise KeyboardInterrupt  # as a signal while the report is made
@@ -1379,11 +1390,11 @@ def test_a_calibration_killed_while_it_writes_leaves_the_earlier_one_whole(tmp_p
 
 
 def test_a_full_disk_as_a_calibration_is_written_exits_2_leaving_the_earlier_one_whole(tmp_path, capsys, lines,
-                                                                                      disk_with):
+                                                                                      disk_with, earlier_calibration):
     """It ended on an OSError traceback, exit 1, with the new twin_params.json beside the earlier calibration's
     report and calibration.json, which did not describe it. Every file is now written to its temporary before any
     replaces the earlier one: a write that fails leaves the earlier set, and says so."""
-    run, out, earlier, base = _an_earlier_calibration(tmp_path, lines)
+    run, out, earlier, base = _an_earlier_calibration(tmp_path, lines, earlier_calibration)
     disk_with(len(earlier["twin_params.json"]) + 100)  # the new parameters fit, calibration.json does not
     assert main([str(run), "--out", str(out), "--base", str(base), "--replay-hours", "0", "--quiet"]) == 2
     assert capsys.readouterr().err.endswith(f"error: --out {out}: No space left on device: nothing written; {out} "
@@ -1433,12 +1444,13 @@ def test_a_signal_before_anything_is_written_removes_every_folder_made_for_it(tm
     assert not (tmp_path / "made").exists() and run.is_dir()
 
 
-def test_a_signal_while_the_calibration_is_written_is_held_till_it_is_whole_then_said(tmp_path, lines, signalled_inside):
+def test_a_signal_while_the_calibration_is_written_is_held_till_it_is_whole_then_said(tmp_path, lines, signalled_inside,
+                                                                                     earlier_calibration):
     """Once the figures were drawn, a SIGTERM while the files were renamed over an earlier calibration's left the new
     ones beside the earlier (and said "nothing written"), and one while the findings were printed killed it unsaid
     (exit -15). Now the signal waits for the files and the lines (an instant), then ends the calibration saying so,
     exit 143. The signal is sent by the calibration itself, as its files are written, to land there alone."""
-    run, out, earlier, base = _an_earlier_calibration(tmp_path, lines)
+    run, out, earlier, base = _an_earlier_calibration(tmp_path, lines, earlier_calibration)
     r = signalled_inside("calibration.report:write_files", ["calibration", str(run), "--out", str(out), "--base",
                                                             str(base), "--replay-hours", "0", "--quiet"],
                          main="calibration.__main__:main")
