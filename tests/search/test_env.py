@@ -799,7 +799,7 @@ def test_sigterm_to_one_worker_ends_that_worker_not_the_search(tmp_path):
     import time
 
     out = tmp_path / "s"
-    with _search_process("--trials", "2", "--seeds", "1", "--episode", "1h", "--step", "30m", "--workers", "2",
+    with _search_process("--trials", "2", "--seeds", "1", "--episode", "30m", "--step", "30m", "--workers", "2",
                          "--quiet", "--out", str(out)) as p:
         deadline = time.monotonic() + 20
         while len(workers := _children(p.pid)) < 2 and time.monotonic() < deadline:
