@@ -139,11 +139,11 @@ class ScorecardConfig(FileModel):
             raise ValueError("ScorecardConfig: retire thresholds must be looser than the healthy ones "
                              f"(brier {self.retire_brier} >= {self.healthy_max_brier}, ir {self.retire_ir} <= "
                              f"{self.healthy_min_ir}, mi ratio {self.retire_mi_ratio} <= {self.healthy_min_mi_ratio})")
-        # retired at its retire_after_periods-th bad period in a row (retire_within_outcomes 0), a model must be degraded
-        # on evidence before; judged over retire_within_outcomes outcomes (70% of them bad), retirement comes after
-        # dozens of periods whatever retire_after_periods is, and 6 of 9 long before it: no bound between the two
-        # (a config setting retire_after_periods 5 and demote_after_periods 6 was refused, and one setting
-        # retire_after_periods 3 alone was demoted at 2 bad periods of 9, a stationary signal's noise)
+        # retired at its retire_after_periods-th bad period in a row (retire_within_outcomes 0), a model must be
+        # degraded on evidence before; judged over retire_within_outcomes outcomes (70% of them bad), retirement
+        # comes after dozens of periods whatever retire_after_periods is, and 6 of 9 long before it: no bound
+        # between the two (a config setting retire_after_periods 5 and demote_after_periods 6 was refused, and one
+        # setting retire_after_periods 3 alone was demoted at 2 bad periods of 9, a stationary signal's noise)
         top = max(1, self.retire_after_periods - 1) if self.retire_within_outcomes == 0 else self.demote_after_periods
         if self.demote_after_periods > top:
             if "demote_after_periods" in self.model_fields_set:
