@@ -1102,8 +1102,9 @@ def test_a_quote_cycle_written_twice_is_refused_naming_the_first_reply_the_repla
     edge bias then act). Under CFG no card is ever judged, and a doubled cycle left the replay on the run's path
     (until 6 December the slope of an unproven card's first outcomes scaled the quotes, and that took it off); this
     journal's run judges its cards from their 20th outcome (at 16 s). The first of every tenth cycle from the 50th
-    whose repeat the replay turns another way is taken (the 50th, at 13 s: its extra forecast is among those the
-    cards are first judged on, and their weights differ from then)."""
+    whose repeat the replay turns another way is taken (it was the 50th, at 13 s: its extra forecast among those the
+    cards are first judged on, and their weights differing from then; at the end of 6 December's stop, the 250th:
+    the doubled forecasts of the 50th to the 240th turn no order of the replay another way)."""
     scorecard = CFG.validation.scorecard.model_copy(update={"min_outcomes": 20})
     judged = CFG.model_copy(update={"validation": CFG.validation.model_copy(update={"scorecard": scorecard})})
     lines = live_journal_lines(cfg=judged)
