@@ -221,7 +221,8 @@ class Ledger:
                 self.maker_volume_usd += px * sz
             self._count_real(side, px, sz, is_maker, made, whole)
         left = [e for e, t in zip(ex, told) if t is None]
-        if left and fits and abs(self._on_lot(gap - sum(e[1] * e[3] for e in real))) < 1e-9:
+        rest = self._on_lot(gap - sum(e[1] * e[3] for e in real))  # (the gap the ones left must explain)
+        if left and fits and abs(rest) < 1e-9:
             # the ones left add nothing to the venue's position, whichever they are (a buy's and a sell's of one
             # size: a real round trip or two copies): the positions are alike, and every later snapshot would read
             # them as this one. Said once and let go, the ledger's PnL short what a real round trip made, its entry
@@ -235,7 +236,7 @@ class Ledger:
             u = self._on_lot(sum(side * sz for _, side, _, sz, *_ in left))
             self.unbooked = u if abs(u) >= 1e-9 else 0.0
             # (said once for the positions: the audit's snapshot, every interval, would say it again and again)
-            said, self._unresolved = self._unresolved, (self._on_lot(gap - sum(e[1] * e[3] for e in real)), left)
+            said, self._unresolved = self._unresolved, (rest, left)
             return None if said == self._unresolved and len(left) == len(ex) else "unresolved"
         if not real:
             self.apart = self._apart_before  # (the ledger booked what the venue made, no more: as before them)
