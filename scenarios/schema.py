@@ -23,6 +23,7 @@ from twin.market.synthetic import SyntheticMarketParams
 MAX_SEED = 2**64 - 1  # numpy's SeedSequence takes any size; a seed past 64 bits is a paste gone wrong
 COLD_PREROLL_S = 1.0  # the market's pre-roll before the agent starts when its models are cold (warm: start.warmup_s)
 _MOVES_THE_MARKET = ("price_jump", "slide", "regime", "market_param")  # chaos a recorded market cannot play
+from twin.instruments import MAX_DECIMALS_PERP, price_is_valid, size_is_valid
 from twin.params import TwinParams, book_tick_problem
 from scenarios.invariants import MAX_RUN_S, InvariantSpec
 from common.files import FileModel, describe_invalid, load_yaml, read_text, short_repr
@@ -217,6 +218,28 @@ class Scenario(FileModel):
         if problem is not None:
             raise ValueError(f"market (coin {coin!r}, preset {self.market.preset!r}, synthetic) and twin.instruments: "
                              f"{problem[0]}")
+        return self
+
+    @model_validator(mode="after")
+    def _start_on_the_coins_grid(self) -> "Scenario":
+        """The starting position and resting orders are on the coin's lot and tick grid (the rules seeding applies,
+        twin.seeding): a position of 0.0312345678 BTC passed ``check`` and stopped ``run`` with a traceback from
+        set_position, after it had made the run folder."""
+        coin = self.market.coin
+        if coin not in {i.coin for i in self.twin.instruments}:
+            return self
+        d = self.twin.instrument(coin).sz_decimals
+        problems = []
+        if self.start.position and not size_is_valid(abs(self.start.position), d):
+            problems.append(f"start.position {self.start.position!r}: more than {coin}'s {d} size decimals")
+        for i, o in enumerate(self.start.resting_orders):
+            if not size_is_valid(o.sz, d):
+                problems.append(f"start.resting_orders.{i}.sz {o.sz!r}: not a {coin} size (at most {d} decimals)")
+            if o.px is not None and not price_is_valid(o.px, d):
+                problems.append(f"start.resting_orders.{i}.px {o.px!r}: not a {coin} price (at most 5 significant "
+                                f"figures and {MAX_DECIMALS_PERP - d} decimals, or a whole number)")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

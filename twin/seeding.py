@@ -6,6 +6,9 @@ prices and sizes. They touch only the account's state, never the market's or ano
 """
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
+
 from twin.book import ClientOrder, join_size
 from twin.exchange import Exchange
 from twin.instruments import price_is_valid, size_is_valid
@@ -23,6 +26,14 @@ def _account(ex: Exchange, user: str):
     return acct
 
 
+def _finite(coin: str, field: str, value) -> float:
+    """``value`` as a float, when it is a finite number: a string ("0.5" from a file) stopped with a TypeError, True
+    was taken for 1 (a position of one BTC), and a NaN was said to have too many decimals."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise SeedingError(f"position of {coin}: {field} {value!r} is not a finite number")
+    return float(value)
+
+
 def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float | None = None, *,
                  lot_decimals: int | None = None) -> None:
     """The account holds ``szi`` (signed, coin units) of ``coin`` entered at ``entry_px`` (default:
@@ -34,12 +45,20 @@ def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float
     and its remainder after closes on the coin's lot stays the account's (Account.apply_fill)."""
     acct = _account(ex, user)
     inst = ex.instruments[coin]
-    lot = inst.sz_decimals if lot_decimals is None else lot_decimals
+    szi = _finite(coin, "szi", szi)
+    entry_px = None if entry_px is None else _finite(coin, "entry_px", entry_px)
+    # a count of decimals: 5.5 passed the range check and a size check on no lot, "5" stopped with a TypeError, and
+    # True (Python's 1) was named as a bool's lot
+    if lot_decimals is not None and (isinstance(lot_decimals, bool) or not isinstance(lot_decimals, Integral)):
+        raise SeedingError(f"position of {coin}: lot_decimals {lot_decimals!r} is not a whole number of decimals")
+    lot = inst.sz_decimals if lot_decimals is None else int(lot_decimals)
     if not inst.sz_decimals <= lot <= 8:
         raise SeedingError(f"position of {coin}: lot_decimals {lot_decimals} is not between the coin's size "
                            f"decimals, {inst.sz_decimals}, and 8")
     if not (szi == 0.0 or size_is_valid(abs(szi), lot)):
         raise SeedingError(f"position {szi} of {coin}: more than {lot} size decimals")
+    if entry_px is not None and not entry_px > 0.0:
+        raise SeedingError(f"position of {coin}: entry_px {entry_px!r} is not above zero")
     px = entry_px if entry_px is not None else ex.marks.get(coin)
     if px is None or not px > 0.0:
         raise SeedingError(f"position of {coin}: no entry price given and no mark yet")

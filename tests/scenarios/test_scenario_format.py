@@ -697,3 +697,21 @@ def test_the_readmes_chaos_kinds_are_the_schemas_with_their_fields():
     models = typing.get_args(typing.get_args(ScenarioChaos)[0])
     expected = {m.model_fields["kind"].default: set(m.model_fields) - {"kind", "at_s"} for m in models}
     assert shown == expected
+
+
+def test_a_start_off_the_coins_lot_or_tick_fails_check_naming_the_field_not_run_with_a_traceback(tmp_path, capsys):
+    """A starting position or resting order the venue could not hold (seeding refuses it) passed ``check``, and
+    ``run`` stopped with set_position's traceback after it had made the run folder."""
+    bad = tmp_path / "lot.yaml"
+    bad.write_text(MINIMAL + "start:\n  position: 0.0312345678\n  resting_orders:\n"
+                             "    - {side: buy, px: 99999.5, sz: 0.001}\n"
+                             "    - {side: sell, px: 100001, sz: 0.0000001}\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    for says in ("start.position 0.0312345678: more than BTC's 5 size decimals",
+                 "start.resting_orders.0.px 99999.5: not a BTC price",
+                 "start.resting_orders.1.sz 1e-07: not a BTC size"):
+        assert str(bad) in err and says in err, err
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(MINIMAL + "start:\n  position: 0.03125\n  resting_orders:\n    - {side: buy, px: 99999, sz: 0.001}\n")
+    assert load_scenario(ok).start.position == 0.03125

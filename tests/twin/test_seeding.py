@@ -1,5 +1,8 @@
 """Seeding refuses what the venue would: a resting order under a cloid the account has already used is the caller's
 bug (the twin's own order path refuses it, DUPLICATE_CLOID), and seeded it would leave two orders under one cloid."""
+import re
+
+import numpy as np
 import pytest
 
 from twin import seeding
@@ -77,3 +80,26 @@ def test_a_position_seeded_on_a_finer_lot_keeps_it_through_closes_and_is_served_
     close, first = (fill_json(f, inst) for f in ex.user_fills(ALICE))  # (newest first)
     assert (first["startPosition"], first["sz"]) == ("0.00123", "0.0012")
     assert (close["startPosition"], close["sz"], close["dir"]) == ("0.00003", "0.00003", "Close Long")
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"lot_decimals": 5.5}, "lot_decimals 5.5 is not a whole number of decimals"),
+    ({"lot_decimals": "5"}, "lot_decimals '5' is not a whole number of decimals"),
+    ({"lot_decimals": True}, "lot_decimals True is not a whole number of decimals"),
+    ({"szi": True}, "szi True is not a finite number"),
+    ({"szi": "0.001"}, "szi '0.001' is not a finite number"),
+    ({"szi": float("nan")}, "szi nan is not a finite number"),
+    ({"entry_px": True}, "entry_px True is not a finite number"),
+    ({"entry_px": "100000"}, "entry_px '100000' is not a finite number"),
+    ({"entry_px": -5.0}, "entry_px -5.0 is not above zero"),
+])
+def test_a_seeded_position_of_the_wrong_type_is_refused_naming_the_field_and_the_value(kwargs, says):
+    """5.5 decimals was taken (checked against no lot), True held one BTC or entered at $1, and a string stopped
+    with a TypeError from a comparison: each is refused, naming its field and value, and nothing is set."""
+    ex = _exchange()
+    args = {"szi": 0.001, "entry_px": 100_000.0, **kwargs}
+    with pytest.raises(seeding.SeedingError, match=re.escape(says)):
+        seeding.set_position(ex, ALICE, "BTC", args.pop("szi"), args.pop("entry_px"), **args)
+    assert ex.accounts[ALICE].position("BTC").szi == 0.0
+    seeding.set_position(ex, ALICE, "BTC", 0.00123, 100_000, lot_decimals=np.int64(6))  # numpy's ints are whole
+    assert ex.accounts[ALICE].position("BTC").szi == 0.00123
