@@ -210,6 +210,9 @@ class Exchange:
         self._n_connections = 0
         self._subs: dict[tuple[str, str], list[Connection]] = {}
         self._next_oid = 10_000_000_000
+        # while a client's order or modify action is processed: the first oid it could allocate, which stands for its
+        # transaction (fill_hash) on every fill it makes, the fills of all its orders (a batch is one transaction)
+        self._action_tx: int | None = None
         # the anonymous market's orders: each trade it makes is with an order of its own, whose oid (never shown)
         # goes into the trade's tid with the other side's (trade_tid); below the clients' oids
         self._next_anon_oid = 1
@@ -483,7 +486,11 @@ class Exchange:
                 return ActionErr(EMPTY_ORDER_BATCH)
             if self._outside_band(action.orders):
                 return ActionErr(PRICE_BAND_TEXT)
-            return ActionOk("order", tuple([self._place(acct, spec) for spec in action.orders]))
+            self._action_tx = self._next_oid
+            try:
+                return ActionOk("order", tuple([self._place(acct, spec) for spec in action.orders]))
+            finally:
+                self._action_tx = None
         if isinstance(action, CancelAction):
             return ActionOk("cancel", tuple([self._cancel(acct, coin, oid=oid) for coin, oid in action.cancels]))
         if isinstance(action, CancelByCloidAction):
@@ -491,8 +498,12 @@ class Exchange:
         if isinstance(action, ModifyAction):
             if self._outside_band(spec for _, spec in action.modifies):  # (before any cancel leg: nothing changes)
                 return ActionErr(PRICE_BAND_TEXT)
-            return ActionOk("batchModify", tuple([self._modify(acct, ref, spec, action.always_place)
-                                                  for ref, spec in action.modifies]))
+            self._action_tx = self._next_oid
+            try:
+                return ActionOk("batchModify", tuple([self._modify(acct, ref, spec, action.always_place)
+                                                      for ref, spec in action.modifies]))
+            finally:
+                self._action_tx = None
         if isinstance(action, ScheduleCancelAction):
             return self._schedule_cancel(acct, action.time_s)
         if isinstance(action, UpdateLeverageAction):
@@ -1014,7 +1025,7 @@ class Exchange:
         """A fill booked on the account, as the user sees it: a userFills row (the query) and the pushes
         (userFills, and the user channel's fills). Its tid is the trade's, of ``oid`` and the market's order on
         the other side, ``counter_oid`` (a fresh one when not given); its hash the taker's (``oid`` when
-        ``crossed``, else the other side)."""
+        ``crossed``, else the other side), or, made by a client's action, that action's (``_action_tx``)."""
         other = self._anon_oid() if counter_oid is None else counter_oid
         tid = trade_tid(oid, other) if is_buy else trade_tid(other, oid)
         self.counters["fills"] += 1
@@ -1026,7 +1037,8 @@ class Exchange:
             now = self._state_ms + 1
         self._fill_ms = now
         info = FillInfo(coin, px, sz, "B" if is_buy else "A", now, res.start_position, res.direction,
-                        res.closed_pnl, oid, tid, crossed, fee, cloid, oid if crossed else other, liquidation)
+                        res.closed_pnl, oid, tid, crossed, fee, cloid,
+                        self._action_tx if self._action_tx is not None else oid if crossed else other, liquidation)
         self.fills[user].append(info)
         if self.log is not None:
             self._log("fill", user, oid, px, sz, not crossed)

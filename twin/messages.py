@@ -208,10 +208,11 @@ class TradePush:
 def fill_hash(taker_oid: int) -> str:
     """The venue's transaction hash on a print or fill (the trades channel's and userFills' ``hash``): the taker
     order's transaction, shared by every print of a sweep (one a maker it met, each its own tid) and every fill of
-    the order. The twin has no transactions: the taker order's oid stands for its own (a client's oids and the
-    market's anonymous ones never meet; exchange._anon_oid). Which hash the maker's fill of a trade carries is not
-    in hyperliquid.md: the twin gives it the trade's, its print's. Calibration groups a sweep's prints into one
-    aggressor by it (calibration/observe.py ``_aggressors``)."""
+    the order, and of the other orders of its action (a batch is one transaction). The twin has no transactions: the
+    first oid a client's action took stands for its own (a single order's: its oid), an anonymous market order's
+    oid for its (a client's oids and the market's anonymous ones never meet; exchange._anon_oid). Which hash the
+    maker's fill of a trade carries is not in hyperliquid.md: the twin gives it the trade's, its print's.
+    Calibration groups a sweep's prints into one aggressor by it (calibration/observe.py ``_aggressors``)."""
     return f"0x{taker_oid:064x}"
 
 
@@ -276,7 +277,7 @@ class FillInfo:
     crossed: bool  # True when this side was the taker
     fee: float
     cloid: str | None
-    taker_oid: int  # the trade's taker order (``oid`` when crossed), whose transaction hash it carries (fill_hash)
+    taker_oid: int  # the trade's taker order (``oid`` when crossed) or its batch's first, the hash's (fill_hash)
     liquidation: tuple[str, float, str] | None = None  # (liquidatedUser, markPx, method) on a liquidation's fill
 
 

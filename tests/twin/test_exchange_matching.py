@@ -6,7 +6,7 @@ import hashlib
 
 from twin.exchange import Exchange, trade_tid
 from twin.market import SyntheticMarketParams
-from twin.messages import Filled, FillsPush, OrderSpec, Resting, StatusError, TradePush
+from twin.messages import Filled, FillsPush, OrderAction, OrderSpec, Resting, StatusError, TradePush
 from twin.params import TwinParams
 
 USER = "0x" + "e7" * 20
@@ -217,3 +217,28 @@ def test_every_print_and_fill_of_one_taker_order_carries_its_transaction_hash():
     (maker,) = ex.user_fills(a)
     assert fill_json(maker, inst)["hash"] == h
     assert {fill_json(f, inst)["hash"] for f in ex.user_fills(b) if f.oid == got.oid} == {h}
+
+
+def test_the_orders_of_one_batch_share_its_transaction_hash_and_another_action_has_its_own():
+    """A batch of orders is one action, one L1 transaction: the hash its prints and fills carry is that action's
+    (hyperliquid.md §4, trades: "the L1 transaction's that made the trade (the taker's action)"). The twin hashed
+    each order by its own oid: two takers sent in one batch printed under two hashes, so a client that found its
+    action's fills by hash, tested on the twin, found one order's on the venue; and calibration, which groups prints
+    into aggressors by hash, counted a batch as two."""
+    from twin.server.wire import fill_json
+
+    ex, acct = _still_venue(depth_at_touch=0.01, depth_growth_per_level=0.0)
+    inst = ex.instruments["BTC"]
+    bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+    replies: list = []
+    ex.submit(USER, OrderAction((OrderSpec("BTC", True, ba, 0.01, tif="Ioc"),
+                                 OrderSpec("BTC", True, ba + 1, 0.01, tif="Ioc"))), replies.append)
+    ex.env.run(until=ex.env.now + 2.0)
+    ex.submit(USER, OrderAction((OrderSpec("BTC", False, bb, 0.01, tif="Ioc"),)), replies.append)
+    ex.env.run(until=ex.env.now + 2.0)
+    batch, single = (r.statuses for r in replies)
+    assert all(isinstance(s, Filled) for s in (*batch, *single))
+    hashes = {s.oid: {fill_json(f, inst)["hash"] for f in ex.user_fills(USER) if f.oid == s.oid}
+              for s in (*batch, *single)}
+    (first,), (second,), (alone,) = hashes.values()
+    assert first == second != alone
