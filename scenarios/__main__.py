@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print_note(f"interrupted{by}: no result; the decision log so far is in {out / 'decisions.jsonl'}")
         return exit_status(e)
+    except ScenarioError as e:  # a starting state the venue cannot hold at the start (an order crossing its book)
+        remove_made_folders(made)  # (runner emptied it: nothing ran)
+        return fail(f"{args.file}: invalid scenario: {e} (at the agent's start)")
     except RunFolderError as e:  # a full disk: the result the scenario reached is still printed, then the error
         result = getattr(e, "result", None)
         if result is not None:

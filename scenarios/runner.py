@@ -31,14 +31,14 @@ from agent.gateway.twin import TwinGateway
 from agent.session import USER, RunFolderError, open_run_folder, summarise
 from scenarios.invariants import Violation
 from scenarios.runlog import QuotaCharge, RestingOrder, RunLog, SentCommand, VenueFill
-from scenarios.schema import Scenario
+from scenarios.schema import Scenario, ScenarioError
 from twin.calls import Environment
 from twin.exchange import Exchange
 from twin.market.base import Shock
 from twin.market.replay import ReplayMarket
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import BookPush, TradePush
-from twin.seeding import rest_order, set_position, set_quota_remaining, set_traded_volume
+from twin.seeding import SeedingError, rest_order, set_position, set_quota_remaining, set_traded_volume
 from common.stop_signals import SignalsBetweenEvents
 from twin.session import advance
 
@@ -182,7 +182,10 @@ def _seed_state(scenario: Scenario, ex: Exchange, user: str) -> None:
     if st.traded_volume_usd:
         set_traded_volume(ex, user, coin, st.traded_volume_usd)
     if st.position:
-        set_position(ex, user, coin, st.position, st.entry_px)
+        try:
+            set_position(ex, user, coin, st.position, st.entry_px)
+        except SeedingError as e:
+            raise ScenarioError(f"start.position {st.position!r}: {e}") from None
     mid = ex.marks[coin]
     for k, o in enumerate(st.resting_orders):
         is_buy = o.side == "buy"
@@ -193,10 +196,25 @@ def _seed_state(scenario: Scenario, ex: Exchange, user: str) -> None:
             steps = raw / inst.tick
             px = (math.floor(steps + 1e-9) if is_buy else math.ceil(steps - 1e-9)) * inst.tick
             px = round(px, 10)
-        rest_order(ex, user, coin, is_buy, px, o.sz, cloid=f"0x{SEEDED_CLOID_PREFIX:08x}{k + 1:024x}",
-                   reduce_only=o.reduce_only)
+        try:
+            rest_order(ex, user, coin, is_buy, px, o.sz, cloid=f"0x{SEEDED_CLOID_PREFIX:08x}{k + 1:024x}",
+                       reduce_only=o.reduce_only)
+        except SeedingError as e:  # (a price that crosses the book the market has at the start: known only now)
+            raise ScenarioError(f"start.resting_orders.{k}: {e}") from None
     if st.quota_remaining is not None:
         set_quota_remaining(ex, user, st.quota_remaining)
+
+
+def _unbegin(writer, out: Path) -> None:
+    """The files ``open_run_folder`` wrote for a run that never started removed (the scenario, the log while it is
+    still empty), so that the folder can be removed as one a stopped command made and a run into it is no earlier
+    run's."""
+    writer.close()
+    log = out / "decisions.jsonl"
+    with contextlib.suppress(OSError):
+        if log.stat().st_size == 0:
+            log.unlink()
+            (out / "scenario.json").unlink()
 
 
 def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, out: Path | None = None,
@@ -269,7 +287,12 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
         # the session starts now: its first mid is the next one (the pre-roll's first set what the starting
         # position had made, carried_usd, a minute early: a net gain reported where the account lost money)
         core.ledger.start_mid = float("nan")
-    _seed_state(scenario, ex, USER)
+    try:
+        _seed_state(scenario, ex, USER)
+    except ScenarioError:
+        if writer is not None:  # nothing ran: the folder's files (the scenario, an empty log) go, as if never begun
+            _unbegin(writer, out)
+        raise
     acct = ex.accounts[USER]
     start_equity = acct.account_value(ex.marks)
     log = RunLog(seed, t0, scenario.duration_s, cfg.risk.max_position, inst.lot, acct.position(coin).szi,

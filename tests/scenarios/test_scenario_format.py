@@ -715,3 +715,18 @@ def test_a_start_off_the_coins_lot_or_tick_fails_check_naming_the_field_not_run_
     ok = tmp_path / "ok.yaml"
     ok.write_text(MINIMAL + "start:\n  position: 0.03125\n  resting_orders:\n    - {side: buy, px: 99999, sz: 0.001}\n")
     assert load_scenario(ok).start.position == 0.03125
+
+
+def test_a_resting_order_that_crosses_the_book_at_the_start_exits_2_naming_it_and_leaves_no_run_folder(tmp_path,
+                                                                                                         capsys):
+    """Whether a resting order's px crosses the book is known only at the start (the market moves in the pre-roll):
+    rest_order refused it with a SeedingError traceback, after the run folder held the scenario and an empty log,
+    which a second run into it was then refused for as an earlier run's."""
+    bad = tmp_path / "cross.yaml"
+    bad.write_text(MINIMAL + "start:\n  resting_orders:\n    - {side: buy, px: 150000, sz: 0.001}\n")
+    assert main(["check", str(bad)]) == 0  # (a price on the grid: check cannot know the book)
+    out = tmp_path / "runs" / "cross"
+    assert main(["run", str(bad), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "start.resting_orders.0: resting bid at 150000.0 on BTC would cross the book" in err
+    assert "Traceback" not in err and not out.exists()
