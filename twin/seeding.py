@@ -26,12 +26,20 @@ def _account(ex: Exchange, user: str):
     return acct
 
 
-def _finite(coin: str, field: str, value) -> float:
+def _finite(what: str, field: str, value) -> float:
     """``value`` as a float, when it is a finite number: a string ("0.5" from a file) stopped with a TypeError, True
-    was taken for 1 (a position of one BTC), and a NaN was said to have too many decimals."""
+    was taken for 1 (a position of one BTC), and a NaN was said to have too many decimals. ``what``: the state
+    seeded, for the message."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise SeedingError(f"position of {coin}: {field} {value!r} is not a finite number")
+        raise SeedingError(f"{what}: {field} {value!r} is not a finite number")
     return float(value)
+
+
+def _flag(what: str, field: str, value) -> bool:
+    """``value`` when it is a bool: a side given as "buy" rested an order whose side compared equal to neither."""
+    if not isinstance(value, bool):
+        raise SeedingError(f"{what}: {field} {value!r} is not true or false")
+    return value
 
 
 def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float | None = None, *,
@@ -45,8 +53,8 @@ def set_position(ex: Exchange, user: str, coin: str, szi: float, entry_px: float
     and its remainder after closes on the coin's lot stays the account's (Account.apply_fill)."""
     acct = _account(ex, user)
     inst = ex.instruments[coin]
-    szi = _finite(coin, "szi", szi)
-    entry_px = None if entry_px is None else _finite(coin, "entry_px", entry_px)
+    szi = _finite(f"position of {coin}", "szi", szi)
+    entry_px = None if entry_px is None else _finite(f"position of {coin}", "entry_px", entry_px)
     # a count of decimals: 5.5 passed the range check and a size check on no lot, "5" stopped with a TypeError, and
     # True (Python's 1) was named as a bool's lot
     if lot_decimals is not None and (isinstance(lot_decimals, bool) or not isinstance(lot_decimals, Integral)):
@@ -75,6 +83,9 @@ def rest_order(ex: Exchange, user: str, coin: str, is_buy: bool, px: float, sz: 
     price and size rules apply; margin and quota do not (it was accepted back then)."""
     acct = _account(ex, user)
     inst = ex.instruments[coin]
+    what = f"resting order on {coin}"
+    is_buy, reduce_only = _flag(what, "is_buy", is_buy), _flag(what, "reduce_only", reduce_only)
+    px, sz = _finite(what, "px", px), _finite(what, "sz", sz)
     if not price_is_valid(px, inst.sz_decimals):
         raise SeedingError(f"resting order at {px} on {coin}: not a valid venue price")
     if not size_is_valid(sz, inst.sz_decimals):

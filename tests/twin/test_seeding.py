@@ -103,3 +103,20 @@ def test_a_seeded_position_of_the_wrong_type_is_refused_naming_the_field_and_the
     assert ex.accounts[ALICE].position("BTC").szi == 0.0
     seeding.set_position(ex, ALICE, "BTC", 0.00123, 100_000, lot_decimals=np.int64(6))  # numpy's ints are whole
     assert ex.accounts[ALICE].position("BTC").szi == 0.00123
+
+
+@pytest.mark.parametrize("args, kwargs, says", [
+    (("buy", 99_000.0, 0.001), {}, "is_buy 'buy' is not true or false"),
+    ((True, "99000", 0.001), {}, "px '99000' is not a finite number"),
+    ((True, True, 0.001), {}, "px True is not a finite number"),
+    ((True, 99_000.0, True), {}, "sz True is not a finite number"),
+    ((True, 99_000.0, "0.001"), {}, "sz '0.001' is not a finite number"),
+    ((True, 99_000.0, 0.001), {"reduce_only": 1}, "reduce_only 1 is not true or false"),
+])
+def test_a_resting_order_of_the_wrong_type_is_refused_naming_the_field_and_the_value(args, kwargs, says):
+    """A side of "buy" rested an order whose side was neither (compared with a bool), True rested a bid at $1 or for
+    one BTC, a price string stopped with a TypeError: each is refused, naming its field and value, nothing rested."""
+    ex = _exchange()
+    with pytest.raises(seeding.SeedingError, match=re.escape(f"resting order on BTC: {says}")):
+        seeding.rest_order(ex, ALICE, "BTC", *args, **kwargs)
+    assert not ex.orders
