@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from agent.config import AgentConfig
+from twin.faults import chaos as twin_chaos
 from twin.faults.chaos import (
     ChaosSchedule, Disconnect, Http429Burst, LatencySpike, MarketParam, PriceJump, QuotaSet, Regime, RejectionBurst,
     market_param_misfit,
@@ -33,45 +34,19 @@ class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file, the field path and the value."""
 
 
-class Slide(FileModel):
-    """A fast move made of equal price jumps: ``fraction`` in total over ``duration_s``, in ``steps``."""
+class Slide(twin_chaos.Slide):
+    """The twin's slide, within a scenario's run: it starts and ends within a day."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["slide"] = Field("slide", description="Event type (expanded into price_jump events).")
     at_s: float = Field(..., ge=0, le=MAX_RUN_S, allow_inf_nan=False, description="First step, s after the agent "
                                                                                 "starts.")
     duration_s: float = Field(..., ge=1e-6, le=MAX_RUN_S, description="Time from the first step to the last, s.")
-    fraction: float = Field(..., gt=-1, le=1000.0, description="Total move as a fraction (-0.05: down 5%), "
-                                                                "compounded (at most ×1001, as a price_jump).")
-    steps: int = Field(10, ge=1, le=1000, description="How many equal jumps.")
-
-    def expand(self) -> list[PriceJump]:
-        per = (1.0 + self.fraction) ** (1.0 / self.steps) - 1.0
-        dt = self.duration_s / max(1, self.steps - 1)
-        return [PriceJump(at_s=self.at_s + i * dt, fraction=per) for i in range(self.steps)]
 
 
-class QuotaPinned(FileModel):
-    """The address headroom held at ``remaining_requests`` for a while (something else keeps spending what
-    volume refills): a quota_set every ``every_s``."""
+class QuotaPinned(twin_chaos.QuotaPinned):
+    """The twin's quota_pinned, within a scenario's run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["quota_pinned"] = Field("quota_pinned", description="Event type (expanded into quota_set).")
     at_s: float = Field(..., ge=0, le=MAX_RUN_S, allow_inf_nan=False, description="Start, s after the agent "
                                                                                 "starts.")
-    duration_s: float = Field(..., ge=1e-6, le=3600, description="How long, s.")
-    remaining_requests: int = Field(0, ge=0, le=10**12, description="Headroom it is held at.")
-    # expanded into duration_s / every_s + 1 events when the run is built: 1e-300 was taken, and the run then
-    # never began (up to 10^303 events to make). 10 ms is the agent's fastest cycle (session.cycle_s); at it the longest
-    # pin is 360,001 events, a second or two to make.
-    every_s: float = Field(0.5, ge=0.01, le=3600, description="Period of the quota_set events, s (0.01 to 3600).")
-
-    def expand(self) -> list[QuotaSet]:
-        n = int(self.duration_s / self.every_s) + 1
-        return [QuotaSet(at_s=self.at_s + i * self.every_s, remaining_requests=self.remaining_requests)
-                for i in range(n)]
 
 
 ScenarioChaos = Annotated[Union[LatencySpike, Http429Burst, RejectionBurst, Disconnect, QuotaSet, PriceJump, Regime,
@@ -314,11 +289,8 @@ class Scenario(FileModel):
 
     def schedule(self, offset_s: float = 0.0) -> ChaosSchedule:
         """The chaos as the twin takes it: slides expanded, times shifted by ``offset_s``."""
-        events = []
-        for ev in self.chaos:
-            for e in (ev.expand() if isinstance(ev, (Slide, QuotaPinned)) else [ev]):
-                events.append(e.model_copy(update={"at_s": e.at_s + offset_s}))
-        return ChaosSchedule(events=events)
+        return ChaosSchedule(events=[e.model_copy(update={"at_s": e.at_s + offset_s})
+                                     for e in twin_chaos.expand_shorthands(self.chaos)])
 
     def twin_params(self) -> TwinParams:
         markets = {} if self.market.recorded else {self.market.coin: self.market.synthetic_params()}

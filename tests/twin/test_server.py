@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import time
+from pathlib import Path
 
 import aiohttp
 import eth_account
@@ -1203,6 +1204,30 @@ def test_cli_scenario_a_scenario_file_without_chaos_or_an_empty_file_says_so(tmp
     assert capsys.readouterr().err == f"error: --scenario {empty}: empty: no events in it (give {{events: [...]}})\n"
     scenario.write_text(scenario.read_text() + "chaos:\n  - {kind: disconnect, at_s: 5, duration_s: 2}\n")
     assert [e.kind for e in load_chaos(str(scenario)).events] == ["disconnect"]
+
+
+@pytest.mark.parametrize("path", [p for p in sorted(Path(__file__).resolve().parents[2].glob("scenarios/*.yaml"))
+                                  if "\nchaos:" in p.read_text()], ids=lambda p: p.stem)
+def test_cli_scenario_takes_every_committed_scenario_files_chaos_as_the_scenario_schedules_it(path):
+    """--help and the README offer "a scenario file's chaos: list", but the seven committed scenarios whose chaos has
+    a slide or a quota_pinned were refused (``events.0: Input tag 'quota_pinned' ... does not match``): serve read
+    the list without the shorthands a scenario's chaos may hold. Now it expands them as the scenario runner does."""
+    from scenarios.schema import load_scenario
+
+    expected = load_scenario(path).schedule().events  # (times from the agent's start there, the server's here)
+    assert load_chaos(str(path)).events == expected
+
+
+def test_cli_scenario_names_a_bad_event_by_the_list_the_file_gives(tmp_path):
+    """A scenario file's chaos list holding a bad event was named ``events.1`` (serve's own key), a field the file
+    has not: the list is named as the file names it."""
+    bad = tmp_path / "s.yaml"
+    bad.write_text("chaos:\n  - {kind: disconnect, at_s: 1, duration_s: 1}\n  - {kind: slide, at_s: 2, fraction: x}\n")
+    with pytest.raises(ValueError, match=r"s\.yaml: chaos\.1\.slide\.duration_s: Field required"):
+        load_chaos(str(bad))
+    bad.write_text("events:\n  - {kind: quota_pinned, at_s: 2, duration_s: 5, every_s: 0}\n")
+    with pytest.raises(ValueError, match=r"s\.yaml: events\.0\.quota_pinned\.every_s: Input should be greater"):
+        load_chaos(str(bad))
 
 
 @pytest.mark.parametrize("option, value, expected", [

@@ -117,6 +117,57 @@ chaos_event_adapter: TypeAdapter = TypeAdapter(ChaosEvent)
 """Validates one event from a dict or JSON (``chaos_event_adapter.validate_python({...})``)."""
 
 
+class Slide(_Event):
+    """A fast move made of equal price jumps: ``fraction`` in total over ``duration_s``, in ``steps``. A shorthand of
+    a chaos file (a scenario's, ``twin serve --scenario``'s), expanded into price_jump events before the twin sees
+    it."""
+
+    kind: Literal["slide"] = Field("slide", description="Event type (expanded into price_jump events).")
+    duration_s: float = Field(..., ge=1e-6, le=1e9, description="Time from the first step to the last, s.")
+    fraction: float = Field(..., gt=-1, le=1000.0, description="Total move as a fraction (-0.05: down 5%), "
+                                                                "compounded (at most ×1001, as a price_jump).")
+    steps: int = Field(10, ge=1, le=1000, description="How many equal jumps.")
+
+    def expand(self) -> list[PriceJump]:
+        per = (1.0 + self.fraction) ** (1.0 / self.steps) - 1.0
+        dt = self.duration_s / max(1, self.steps - 1)
+        return [PriceJump(at_s=self.at_s + i * dt, fraction=per) for i in range(self.steps)]
+
+
+class QuotaPinned(_Event):
+    """The address headroom held at ``remaining_requests`` for a while (something else keeps spending what
+    volume refills): a quota_set every ``every_s``. A shorthand, as ``Slide``."""
+
+    kind: Literal["quota_pinned"] = Field("quota_pinned", description="Event type (expanded into quota_set).")
+    duration_s: float = Field(..., ge=1e-6, le=3600, description="How long, s.")
+    remaining_requests: int = Field(0, ge=0, le=10**12, description="Headroom it is held at.")
+    # expanded into duration_s / every_s + 1 events when the run is built: 1e-300 was taken, and the run then
+    # never began (up to 10^303 events to make). 10 ms is the agent's fastest cycle (session.cycle_s); at it the longest
+    # pin is 360,001 events, a second or two to make.
+    every_s: float = Field(0.5, ge=0.01, le=3600, description="Period of the quota_set events, s (0.01 to 3600).")
+
+    def expand(self) -> list[QuotaSet]:
+        n = int(self.duration_s / self.every_s) + 1
+        return [QuotaSet(at_s=self.at_s + i * self.every_s, remaining_requests=self.remaining_requests)
+                for i in range(n)]
+
+
+ChaosFileEvent = Annotated[Union[LatencySpike, Http429Burst, RejectionBurst, Disconnect, QuotaSet, PriceJump, Regime,
+                                 MarketParam, Slide, QuotaPinned], Field(discriminator="kind")]
+"""An event as a chaos file may write it: one the twin takes, or a shorthand that ``expand_shorthands`` spreads."""
+
+
+class ChaosFile(FileModel):
+    """A chaos file as written (``twin serve --scenario``): its events, shorthands included."""
+
+    events: list[ChaosFileEvent] = Field(default_factory=list, description="The faults, slides and pins as written.")
+
+
+def expand_shorthands(events) -> list:
+    """The events the twin takes: each slide and quota_pinned expanded in place, the others as they are."""
+    return [e for ev in events for e in (ev.expand() if isinstance(ev, (Slide, QuotaPinned)) else [ev])]
+
+
 def market_param_misfit(events, params: SyntheticMarketParams) -> tuple[int, "MarketParam", str] | None:
     """The first market_param event of ``events`` the market ``params`` cannot take, with its index and why (None:
     it takes them all), as the market checks its shocks when built: an event in its field's range on the default

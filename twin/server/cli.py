@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", type=non_empty,
                    help="chaos schedule, YAML or JSON: {events: [...]} (or a scenario file's chaos: list) of "
                         "disconnect, http_429_burst, rejection_burst, latency_spike, quota_set, price_jump, regime, "
-                        "market_param events; at_s is seconds of venue time after the server starts")
+                        "market_param events, and a scenario's shorthands slide and quota_pinned; at_s is seconds of "
+                        "venue time after the server starts")
     p.add_argument("--ws-limit", type=_ws_limit_arg, action="append", default=[], metavar="NAME=N",
                    help="change one of the venue's websocket server limits, each kept per client IP (every loopback "
                         "client shares 127.0.0.1), repeatable: connections (default 10), new_connections_per_minute "
@@ -108,7 +109,7 @@ def load_chaos(path: str):
     import yaml
     from pydantic import ValidationError
 
-    from twin.faults.chaos import ChaosSchedule
+    from twin.faults.chaos import ChaosFile, ChaosSchedule, expand_shorthands
     from common.files import load_yaml, read_text
 
     try:
@@ -119,8 +120,9 @@ def load_chaos(path: str):
         raise ValueError(f"--scenario {path}: not valid YAML: {e}") from None
     except ValueError as e:  # not UTF-8 (read_text names the file)
         raise ValueError(f"--scenario {e}") from None
+    key = "events"  # (the list is named in errors as the file names it)
     if isinstance(data, dict) and "events" not in data and "chaos" in data:
-        data = {"events": data["chaos"] or []}
+        key, data = "chaos", {"events": data["chaos"] or []}
     elif isinstance(data, dict) and "events" not in data and ("invariants" in data or "incident" in data):
         # (a scenario file without chaos was refused as "name: Extra inputs are not permitted", its first key)
         raise ValueError(f"--scenario {path}: a scenario file with no chaos: list, nothing to schedule (serve takes "
@@ -129,11 +131,12 @@ def load_chaos(path: str):
         raise ValueError(f"--scenario {path}: empty: no events in it (give {{events: [...]}})")
     if not isinstance(data, dict):
         raise ValueError(f"--scenario {path}: expected a mapping with an 'events' list, got {type(data).__name__}")
-    try:
-        return ChaosSchedule.model_validate(data)
+    try:  # (a scenario's shorthands, slide and quota_pinned, expanded as its runner does)
+        return ChaosSchedule(events=expand_shorthands(ChaosFile.model_validate(data).events))
     except ValidationError as e:
         first = e.errors()[0]
-        where = field_path(first["loc"])
+        loc = first["loc"]
+        where = field_path((key, *loc[1:]) if loc[:1] == ("events",) else loc)
         raise ValueError(f"--scenario {path}: {where}: {error_message(first['msg'])} "
                          f"(got {short_repr(first.get('input'))})") from None
 
