@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="agent class as MODULE:CLASS or FILE.py:CLASS, a subclass of agent.core.AgentCore (default: the"
                         " real AgentCore), e.g. tests/scenarios/naive_agents.py:NaiveKillSwitch")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    c = sub.add_parser("check", help="validate scenario files without running them")
+    c = sub.add_parser("check", help="validate scenario files without running them",
+                       description="Validate scenario files without running them: every field, bound and trigger, "
+                                   "the chaos against the market, the invariants' parameters, as `run` reads them. "
+                                   "Prints 'FILE: ok (name, invariants, seeds)' for each valid file, and for each "
+                                   "other the file, the field and the value. Exit status: 0 when every file is "
+                                   "valid, 2 when one is not.")
     c.add_argument("files", type=_file, nargs="+", help="scenario YAML files")
     args = p.parse_args(argv)
 

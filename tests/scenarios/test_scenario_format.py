@@ -108,6 +108,16 @@ def test_check_command_rejects_a_bad_file(tmp_path, capsys):
     assert "incident" in capsys.readouterr().err
 
 
+def test_check_help_says_what_is_checked_and_the_exit_status(capsys):
+    """`python -m scenarios check --help` gave its usage and "scenario YAML files" alone, where `run --help` gives
+    what the file holds and every exit status: a script running check had no word of what 2 means."""
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "without running them" in text and "FILE: ok" in text
+    assert "Exit status: 0 when every file is valid, 2 when one is not" in text
+
+
 def test_a_scenario_file_that_is_not_utf8_text_fails_check_naming_the_file(tmp_path, capsys):
     bad = tmp_path / "binary.yaml"
     bad.write_bytes(b"name: \xff\xfe\n")
