@@ -199,16 +199,23 @@ class Ledger:
         the gap is booked at its fill's price and fee (after the fills since; the split of realised and unrealised is
         then the ledger's, the net the account's), one in none is a copy (a fill given twice, which the venue never
         made) and dropped, and the rest stay unbooked (_told). Returns the verdict: "real" (all booked), "copy" (all
-        dropped: the ledger's figures the venue's again), "mixed" (some each), "unresolved" (some left: no set sums to
-        the gap, or more than one that differ on them; once for a gap; ones that add nothing to the venue's position
-        whichever they are, as a buy's and a sell's of one size, are let go then: no later snapshot tells more);
+        dropped: the ledger's figures the venue's again), "mixed" (some each), "guessed" (more than one set sums to the
+        gap and they differ on some, which add to the venue's position: the set with the earliest given real booked,
+        the rest dropped, _guess), "unresolved" (some left: no set sums to the gap; once for a gap; ones that add
+        nothing to the venue's position whichever they are, as a buy's and a sell's of one size, are let go then: no
+        later snapshot tells more);
         None when the snapshot cannot say: no excess, or one it may not hold (after its watermark, or of an unknown
         id)."""
         ex = self._excesses
         if not ex or not self.anchored or any(not t or t > watermark for t, *_ in ex):
             return None
         gap = self._on_lot(venue_position - self.position)
-        told, fits = self._told(gap)
+        told, fit = self._told(gap)
+        fits = bool(fit)
+        if fit and None in told:
+            told, guessed = self._guess(told, fit, gap)
+        else:
+            guessed = False
         real = [e for e, t in zip(ex, told) if t]
         if real:  # (apart until both positions are flat or cross zero: set again if cleared by ones that cancelled)
             self.apart = True
@@ -242,7 +249,26 @@ class Ledger:
             self.apart = self._apart_before  # (the ledger booked what the venue made, no more: as before them)
         self.unbooked = 0.0
         self._excesses = []
-        return "real" if len(real) == len(ex) else "mixed" if real else "copy"
+        return "guessed" if guessed else "real" if len(real) == len(ex) else "mixed" if real else "copy"
+
+    def _guess(self, told: list[bool | None], fit: list[int], gap: float) -> tuple[list[bool | None], bool]:
+        """``told`` with the ones no set tells (two sets with the sum ``gap`` differ on them: two buys of one size,
+        one real) taken from the set that has the earliest given real (a copy comes after the fill it copies), if
+        they add to the venue's position (else: a real round trip or two copies, let go unbooked, settle_excess),
+        and whether it is such a guess. No later snapshot tells more: the gap is theirs for good. Before, they stayed
+        pending for good, the ledger's position off the venue's by the real one, and counted toward _MAX_PENDING,
+        past which no excess on both sides was told again (test_ledger_vs_twin.py). Booked, the ledger's position is
+        the venue's and its net PnL off at most by the price difference of the ones it chose between (none for a fill
+        and its own copy: one price, fee and time)."""
+        ex = self._excesses
+        rest = self._on_lot(gap - sum(e[1] * e[3] for e, t in zip(ex, told) if t))
+        if abs(rest) < 1e-9:
+            return told, False
+        ok = [m for m in fit if all(e[2] is not None for i, e in enumerate(ex) if m >> i & 1)]  # (a price to book)
+        if not ok:
+            return told, False
+        pick = max(ok, key=lambda m: [m >> i & 1 for i in range(len(ex))])
+        return [bool(pick >> i & 1) if t is None else t for i, t in enumerate(told)], True
 
     def _count_real(self, side: int, px: float, sz: float, is_maker: bool, made: float | None, whole: bool) -> None:
         """A real excess in the fill count and the markouts, as on_fill counts a fill: the account made it. Its
@@ -261,17 +287,18 @@ class Ledger:
             if is_maker:
                 self.maker_fills += 1
 
-    def _told(self, gap: float) -> tuple[list[bool | None], bool]:
-        """Per pending excess, what the venue's position being the ledger's plus ``gap`` says of it: True, real in
-        every set of the excesses whose sum is ``gap``; False, in none (a copy); None, in some (or no set sums to it,
-        or a real one's price is not known); and whether any set sums to it. Only a set's sum can tell: a buy's and a
-        sell's of one size (a real round trip or two copies), or two buys of one size with one real, are left. Before,
-        excesses on both sides were never settled, nor any given after them (test_ledger_vs_twin.py): their sum alone
-        reads a real round trip and two copies alike, where the sets of a buy's and a sell's of other sizes have four
-        sums, one each. On one side only, all real or all copies is the one set, as before. Past _MAX_PENDING
-        excesses only those two sets are tried, and only on one side, where no other set has their sums: on both, a
-        real round trip among copies sums to 0 as none does, two copies among real ones to all's (taken for the one
-        set, the round trip was dropped, or the copies booked: test_ledger_vs_twin.py), so none is told."""
+    def _told(self, gap: float) -> tuple[list[bool | None], list[int]]:
+        """Per pending excess, what the venue's position being the ledger's plus ``gap`` says of it: True, real in every
+        set of the excesses whose sum is ``gap``; False, in none (a copy); None, in some (or no set sums to it, or a
+        real one's price is not known); and the sets that sum to it (bit i set: the i-th real). Only a set's sum can
+        tell: a buy's and a sell's of one size (a real round trip or two copies), or two buys of one size with one real,
+        are left (_guess). Before, excesses on both sides were never settled, nor any given after them
+        (test_ledger_vs_twin.py): their sum alone reads a real round trip and two copies alike, where the sets of a
+        buy's and a sell's of other sizes have four sums, one each. On one side only, all real or all copies is the one
+        set, as before. Past _MAX_PENDING excesses only those two sets are tried, and only on one side, where no other
+        set has their sums: on both, a real round trip among copies sums to 0 as none does, two copies among real ones
+        to all's (taken for the one set, the round trip was dropped, or the copies booked: test_ledger_vs_twin.py), so
+        none is told."""
         ex = self._excesses
         n = len(ex)
         one_side = all(e[1] == ex[0][1] for e in ex)
@@ -282,7 +309,7 @@ class Ledger:
         for i, e in enumerate(ex):
             held = {bool(m >> i & 1) for m in fit}
             told.append(None if len(held) != 1 or (True in held and e[2] is None) else held.pop())
-        return told, bool(fit)
+        return told, fit
 
     def on_funding(self, usdc: float) -> None:
         """One hourly funding payment, ``usdc`` signed as the venue's (negative: paid)."""
