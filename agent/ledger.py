@@ -66,8 +66,9 @@ class Ledger:
         # the venue made them books or drops them (settle_excess)
         self.unbooked = 0.0
         self.apart = False
-        # the excesses ``unbooked`` sums, for settle_excess: (tid, side, px, size, fee, is_maker, made, whole)
-        self._excesses: list[tuple[int, int, float | None, float, float, bool, float | None, bool]] = []
+        # the excesses ``unbooked`` sums, for settle_excess: (tid, side, px, size, fee, is_maker, made, whole, marks)
+        # and their markouts, resolved apart until told (a MarkoutQueue a horizon: none without a price or time)
+        self._excesses: list[tuple[int, int, float | None, float, float, bool, float | None, bool, tuple]] = []
         self._apart_before = False  # ``apart`` before the first of them (excesses that cancelled out leave it set)
         self._unresolved: tuple | None = None  # the positions the last "unresolved" was said for (said once each)
         self.realized = 0.0
@@ -169,7 +170,9 @@ class Ledger:
         venue's closedPnl at the anchor). ``px``, ``fee`` (the excess's share of the fill's) and ``is_maker``: what
         settle_excess books if a snapshot shows the excess real (None: not known, never booked); ``made``, when its
         fill happened (its markout runs from then: None, none), and ``whole``, none of the fill fitted (nothing of it
-        booked or counted): settle_excess counts it then as a fill of the ledger's."""
+        booked or counted): settle_excess counts it then as a fill of the ledger's. Its markouts are resolved apart
+        from the ledger's while it waits (the mids on_mid gives), and taken into them if it is real: against the mid
+        its horizon's time had, as a fill's (_count_real)."""
         if not self.anchored:  # (the anchor says whether the snapshot holds it: set then, in the order given)
             self._unanchored.append((tid, side, None, size, (px, fee, is_maker, made, whole)))
             return
@@ -181,7 +184,10 @@ class Ledger:
             self._apart_before, self._unresolved = self.apart, None
         self.apart = True
         # (kept when they cancel out: a real one and a copy leave the positions apart, and the snapshot tells them)
-        self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker, made, whole)]
+        marks = () if made is None or px is None else tuple(MarkoutQueue(q.horizon_s) for q in self.markouts)
+        for q in marks:
+            q.add(made, side, px, size)
+        self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker, made, whole, marks)]
 
     @property
     def pending(self) -> bool:
@@ -219,14 +225,14 @@ class Ledger:
         real = [e for e, t in zip(ex, told) if t]
         if real:  # (apart until both positions are flat or cross zero: set again if cleared by ones that cancelled)
             self.apart = True
-        for _, side, px, sz, fee, is_maker, made, whole in real:  # (in the order given)
+        for _, side, px, sz, fee, is_maker, _, whole, marks in real:  # (in the order given)
             self._move(side, px, sz, None)  # (apart: the ledger's own figure, as for every fill since)
             self.fees += fee
             self.volume_usd += px * sz
             if is_maker:
                 self.maker_fees += fee
                 self.maker_volume_usd += px * sz
-            self._count_real(side, px, sz, is_maker, made, whole)
+            self._count_real(is_maker, whole, marks)
         left = [e for e, t in zip(ex, told) if t is None]
         rest = self._on_lot(gap - sum(e[1] * e[3] for e in real))  # (the gap the ones left must explain)
         if left and fits and abs(rest) < 1e-9:
@@ -270,18 +276,20 @@ class Ledger:
         pick = max(ok, key=lambda m: [m >> i & 1 for i in range(len(ex))])
         return [bool(pick >> i & 1) if t is None else t for i, t in enumerate(told)], True
 
-    def _count_real(self, side: int, px: float, sz: float, is_maker: bool, made: float | None, whole: bool) -> None:
+    def _count_real(self, is_maker: bool, whole: bool, marks: tuple[MarkoutQueue, ...]) -> None:
         """A real excess in the fill count and the markouts, as on_fill counts a fill: the account made it. Its
-        markout (notional-weighted, as every fill's) from when its fill was made: one settled past its horizon's
-        mid is dropped as any late one (agent.markouts). A fill with a part booked is counted already (one fill, the
-        count the venue's userFills give); one wholly past its order's size was not: counted now, and a maker one
-        in the maker share, whose fees and volume it is in. Before, neither: the summary's fills and maker share
-        short a fill the venue made, and its markout weighted by the booked part alone (test_ledger_vs_twin.py).
-        Not the promotion evidence (graduation, the core's note_fill): that counts each fill once, by its markout in
-        bps less its fee, the same for the excess as for its fill's booked part (its price, time and side)."""
-        if made is not None:
-            for q in self.markouts:
-                q.add(made, side, px, sz)
+        markouts (notional-weighted, as every fill's) from when its fill was made, resolved while it waited
+        (``marks``, on_excess) against the mid its horizon's time had, as a fill's: one settled 1-5 s past its
+        horizon was marked against the first mid after the settling, not the horizon's (test_ledger_vs_twin.py);
+        one whose mid came past MAX_LATE_S is dropped as any late one (agent.markouts). A fill with a part booked is
+        counted already (one fill, the count the venue's userFills give); one wholly past its order's size was not:
+        counted now, and a maker one in the maker share, whose fees and volume it is in. Before, neither: the
+        summary's fills and maker share short a fill the venue made, and its markout weighted by the booked part
+        alone (test_ledger_vs_twin.py). Not the promotion evidence (graduation, the core's note_fill): that counts
+        each fill once, by its markout in bps less its fee, the same for the excess as for its fill's booked part
+        (its price, time and side)."""
+        for q, held in zip(self.markouts, marks):
+            q.take(held)
         if whole:
             self.fills += 1
             if is_maker:
@@ -453,6 +461,9 @@ class Ledger:
             self.start_mid = mid
         for q in self.markouts:
             q.on_mid(ts, mid)
+        for e in self._excesses:  # (their markouts, apart until told: _count_real)
+            for q in e[8]:
+                q.on_mid(ts, mid)
 
     def unrealized(self, mid: float) -> float:
         """At ``mid``; flat, less the cost left with no position (0 but mid-block or after a rounded anchor: _move)."""

@@ -45,8 +45,22 @@ class MarkoutQueue:
         in USDC (negative: a rebate), which needs ``sz``; without it the fill pays ``fee_rate`` of its
         notional."""
         per_unit = fee / sz if fee is not None and sz > 0.0 else px * self.fee_rate
+        self._queue((ts + self.horizon_s, side, px, sz, per_unit))
+
+    def take(self, other: MarkoutQueue) -> None:
+        """``other``'s fills (of the same horizon) into this queue: the resolved in its sums, the pending in their
+        place. A fill held apart until it is known to count (the ledger's overfill excess, real or a copy) is
+        resolved there as any is here, against the mid its horizon's time had, not one after it is known."""
+        self.resolved += other.resolved
+        self.positive += other.positive
+        self.sum_usd += other.sum_usd
+        self.notional_usd += other.notional_usd
+        self.net_bps += other.net_bps
+        for item in other._due:
+            self._queue(item)
+
+    def _queue(self, item: tuple[float, int, float, float, float]) -> None:
         due = self._due
-        item = (ts + self.horizon_s, side, px, sz, per_unit)
         if due and item[0] < due[-1][0]:  # made before a fill already queued (rare): put in its place
             i = len(due) - 1
             while i > 0 and item[0] < due[i - 1][0]:

@@ -803,17 +803,19 @@ def _as_the_core_with_fees(led: Ledger, side: int, px: float, sz: float, part: f
                                           st.sampled_from(RATES)),
                                 st.sampled_from(["fits", "over", "whole", "copy"]), st.booleans(), st.integers(1, 3)),
                       min_size=1, max_size=8),
-       between=st.integers(0, 8))
+       between=st.integers(0, 8), mid=st.integers(90_000, 110_000))
 @settings(max_examples=400, deadline=None)
-def test_once_every_excess_is_told_the_ledgers_fills_maker_share_fees_and_markouts_are_the_venues(fills, between):
+def test_once_every_excess_is_told_the_ledgers_fills_maker_share_fees_and_markouts_are_the_venues(fills, between,
+                                                                                                   mid):
     """Fills in the venue's order, each fitting its order, past it in part (``over``), wholly past it (``whole``), or
     fitting and then given again under another tid wholly past its order (``copy``: the venue never made it), maker
     or taker, with fees, of a few lots (excesses of one size, one side or both); a snapshot after the first
-    ``between`` and one after them all. If they tell every excess, the ledger's fill count, maker fills, fees, maker
-    fees, volume and markout notional are the venue's own fills' (each real fill once, whole)."""
+    ``between`` and one after them all, the mid ``mid`` when their 1 s markouts are due (before the last snapshot).
+    If they tell every excess, the ledger's fill count, maker fills, fees, maker fees, volume, markout notional and
+    markout are the venue's own fills' (each real fill once, whole, marked at its horizon's mid)."""
     venue, led = _account(0, 100_000), Ledger(markout_horizons_s=(1.0,), sz_decimals=3)
     led.anchor(0.0, 0.0, 0)
-    made, verdicts = [], []  # the venue's fills: (px, sz, fee, maker); the snapshots' verdicts
+    made, verdicts = [], []  # the venue's fills: (px, sz, fee, maker, side); the snapshots' verdicts
     for n, ((side, px, lots, rate), kind, maker, fits) in enumerate(fills):
         if n == between:
             verdicts.append(led.settle_excess(venue.position("BTC").szi, fill_key(1000 + n, 0)))
@@ -821,13 +823,14 @@ def test_once_every_excess_is_told_the_ledgers_fills_maker_share_fees_and_markou
         sz, px = lots * LOT, float(px)
         fee = rate * px * sz
         f = venue.apply_fill("BTC", side > 0, px, sz, fee)
-        made.append((px, sz, fee, maker))
+        made.append((px, sz, fee, maker, side))
         part = {"fits": sz, "copy": sz, "whole": 0.0, "over": min(fits, lots - 1) * LOT}[kind]
         _as_the_core_with_fees(led, side, px, sz, part, fee, maker, fill_key(1000 + n, 2), f.closed_pnl,
                                f.start_position)
         if kind == "copy":
             _as_the_core_with_fees(led, side, px, sz, 0.0, fee, maker, fill_key(1000 + n, 3), f.closed_pnl,
                                    f.start_position)
+    led.on_mid(2.0, float(mid))  # (the fills' 1 s markouts due: made at 1.0)
     verdicts.append(led.settle_excess(venue.position("BTC").szi, fill_key(1000 + len(fills), 0)))
     if "unresolved" in verdicts or led.pending:  # (some not told: a real one's fill not the ledger's)
         return
@@ -836,12 +839,13 @@ def test_once_every_excess_is_told_the_ledgers_fills_maker_share_fees_and_markou
         return
     led.on_mid(2.5, 100_000.0)
     assert led.position == pytest.approx(venue.position("BTC").szi, abs=1e-12)
-    assert (led.fills, led.maker_fills) == (len(made), sum(m for *_, m in made))
-    assert led.fees == pytest.approx(sum(f for _, _, f, _ in made), abs=1e-9)
-    assert led.maker_fees == pytest.approx(sum(f for _, _, f, m in made if m), abs=1e-9)
-    assert led.volume_usd == pytest.approx(sum(p * s for p, s, _, _ in made))
-    assert led.maker_volume_usd == pytest.approx(sum(p * s for p, s, _, m in made if m))
-    assert led.markouts[0].notional_usd == pytest.approx(sum(p * s for p, s, _, _ in made))
+    assert (led.fills, led.maker_fills) == (len(made), sum(m for *_, m, _ in made))
+    assert led.fees == pytest.approx(sum(f for _, _, f, _, _ in made), abs=1e-9)
+    assert led.maker_fees == pytest.approx(sum(f for _, _, f, m, _ in made if m), abs=1e-9)
+    assert led.volume_usd == pytest.approx(sum(p * s for p, s, *_ in made))
+    assert led.maker_volume_usd == pytest.approx(sum(p * s for p, s, _, m, _ in made if m))
+    assert led.markouts[0].notional_usd == pytest.approx(sum(p * s for p, s, *_ in made))
+    assert led.markouts[0].sum_usd == pytest.approx(sum(d * (mid - p) * s for p, s, _, _, d in made), abs=1e-9)
     _the_venues_account(led, venue, 0)  # (and the net PnL, fees in)
 
 
@@ -864,3 +868,21 @@ def test_two_excesses_of_one_side_and_size_one_real_are_booked_once_and_later_on
     verdicts.append(led.settle_excess(venue.position("BTC").szi, fill_key(1014, 3)))
     assert verdicts == ["guessed"] * 7 + ["real"] and not led.pending and not led.unbooked
     _the_venues_account(led, venue, 2)
+
+
+def test_a_real_excess_settled_past_its_horizon_is_marked_at_the_horizons_mid_as_its_fills_booked_part():
+    """A maker buy of 0.002 at 100,000 at 1.0 s, 0.001 of it past its order; the 1 s markout is due at 2.0, when the
+    mid is 101,000, and the snapshot that shows the excess real comes at 3.5, after the mid went to 103,000, then
+    104,000. The booked part is marked at 101,000 (+1 USDC); before, the excess, put in the queue at its settling,
+    was marked at the first mid after it (104,000: +4 where the account's fill made +1 on it)."""
+    led = Ledger(markout_horizons_s=(1.0,), sz_decimals=3)
+    led.anchor(0.0, 0.0, 0)
+    tid = fill_key(1000, 1)
+    led.on_excess(1, LOT, tid, 100_000.0, 0.0, True, 1.0, False)
+    led.on_fill(1.0, 1, 100_000.0, LOT, 0.0, True, tid, 0.0, 1.0)
+    for ts, mid in ((1.5, 100_000.0), (2.0, 101_000.0), (3.0, 103_000.0)):
+        led.on_mid(ts, mid)
+    assert led.settle_excess(2 * LOT, tid) == "real"
+    led.on_mid(4.0, 104_000.0)
+    q = led.markouts[0]
+    assert q.notional_usd == pytest.approx(200.0) and q.sum_usd == pytest.approx(2.0)
