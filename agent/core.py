@@ -594,7 +594,7 @@ class AgentCore:
                                                           ev.start_position)
                 whole = sz - excess <= 1e-12  # (none of it fits: nothing booked, the fill counted if it settles real)
                 self.ledger.on_excess(ev.side.value, excess, ev.tid, ev.px, fee * excess / sz, ev.is_maker,
-                                      made, whole)
+                                      made, whole, sz - excess)
                 sz, fee = sz - excess, fee * (sz - excess) / sz
                 if whole:
                     return

@@ -66,9 +66,10 @@ class Ledger:
         # the venue made them books or drops them (settle_excess)
         self.unbooked = 0.0
         self.apart = False
-        # the excesses ``unbooked`` sums, for settle_excess: (tid, side, px, size, fee, is_maker, made, whole, marks)
-        # and their markouts, resolved apart until told (a MarkoutQueue a horizon: none without a price or time)
-        self._excesses: list[tuple[int, int, float | None, float, float, bool, float | None, bool, tuple]] = []
+        # the excesses ``unbooked`` sums, for settle_excess: (tid, side, px, size, fee, is_maker, made, whole, marks,
+        # booked, bmarks): marks, the excess's markouts, resolved apart until told (a MarkoutQueue a horizon: none
+        # without a price or time); booked, the size of its fill booked, and bmarks that part's (a copy's taken back)
+        self._excesses: list[tuple] = []
         self._apart_before = False  # ``apart`` before the first of them (excesses that cancelled out leave it set)
         self._unresolved: tuple | None = None  # the positions the last "unresolved" was said for (said once each)
         self.realized = 0.0
@@ -159,7 +160,8 @@ class Ledger:
         return closed_pnl * (booked if booked < closing else closing) / closing
 
     def on_excess(self, side: int, size: float, tid: int = 0, px: float | None = None, fee: float = 0.0,
-                  is_maker: bool = False, made: float | None = None, whole: bool = False) -> None:
+                  is_maker: bool = False, made: float | None = None, whole: bool = False,
+                  booked: float = 0.0) -> None:
         """A fill's ``size`` past its order's that the core did not book (``side`` and ``tid`` the fill's): the venue's
         position holds it, the ledger's not; or it was a copy of a fill under another tid, which the venue never made.
         Either way the ledger books its own figures from now on (closed_of_booked), until ``apart`` clears (_move).
@@ -172,7 +174,9 @@ class Ledger:
         fill happened (its markout runs from then: None, none), and ``whole``, none of the fill fitted (nothing of it
         booked or counted): settle_excess counts it then as a fill of the ledger's. Its markouts are resolved apart
         from the ledger's while it waits (the mids on_mid gives), and taken into them if it is real: against the mid
-        its horizon's time had, as a fill's (_count_real)."""
+        its horizon's time had, as a fill's (_count_real). ``booked``: the size of the fill that fitted its order,
+        booked (on_fill, next): a copy's is one the venue never made either, taken back if a snapshot tells it a copy
+        (_take_back; its markouts kept apart too, to be taken out of the ledger's alike)."""
         if not self.anchored:  # (the anchor says whether the snapshot holds it: set then, in the order given)
             self._unanchored.append((tid, side, None, size, (px, fee, is_maker, made, whole)))
             return
@@ -187,7 +191,11 @@ class Ledger:
         marks = () if made is None or px is None else tuple(MarkoutQueue(q.horizon_s) for q in self.markouts)
         for q in marks:
             q.add(made, side, px, size)
-        self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker, made, whole, marks)]
+        booked = booked if booked > 1e-12 and px is not None else 0.0  # (none known without a price: as before)
+        bmarks = tuple(MarkoutQueue(q.horizon_s) for q in marks) if booked else ()
+        for q in bmarks:
+            q.add(made, side, px, booked)  # (as on_fill adds the booked part to the ledger's, from when it was made)
+        self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker, made, whole, marks, booked, bmarks)]
 
     @property
     def pending(self) -> bool:
@@ -217,15 +225,16 @@ class Ledger:
             return None
         gap = self._on_lot(venue_position - self.position)
         told, fit = self._told(gap)
-        fits = bool(fit)
-        if fit and None in told:
-            told, guessed = self._guess(told, fit, gap)
-        else:
-            guessed = False
+        rest = self._rest(told, gap)
+        guessed = False
+        if fit and None in told and not self._let_go(told, rest):
+            told, guessed = self._guess(told, fit)
+            rest = self._rest(told, gap)
         real = [e for e, t in zip(ex, told) if t]
-        if real:  # (apart until both positions are flat or cross zero: set again if cleared by ones that cancelled)
-            self.apart = True
-        for _, side, px, sz, fee, is_maker, _, whole, marks in real:  # (in the order given)
+        back = [e for e, t in zip(ex, told) if t is False and e[9]]  # (copies with a part booked: taken back)
+        if real or back:  # (apart until both positions are flat or cross zero: set again if cleared by ones that
+            self.apart = True  # cancelled; a part taken back leaves the entry price as it was, its PnL realised)
+        for _, side, px, sz, fee, is_maker, _, whole, marks, _, _ in real:  # (in the order given)
             self._move(side, px, sz, None)  # (apart: the ledger's own figure, as for every fill since)
             self.fees += fee
             self.volume_usd += px * sz
@@ -233,9 +242,10 @@ class Ledger:
                 self.maker_fees += fee
                 self.maker_volume_usd += px * sz
             self._count_real(is_maker, whole, marks)
+        for e in back:
+            self._take_back(e)
         left = [e for e, t in zip(ex, told) if t is None]
-        rest = self._on_lot(gap - sum(e[1] * e[3] for e in real))  # (the gap the ones left must explain)
-        if left and fits and abs(rest) < 1e-9:
+        if left and fit and self._let_go(told, rest):
             # the ones left add nothing to the venue's position, whichever they are (a buy's and a sell's of one
             # size: a real round trip or two copies): the positions are alike, and every later snapshot would read
             # them as this one. Said once and let go, the ledger's PnL short what a real round trip made, its entry
@@ -251,30 +261,57 @@ class Ledger:
             # (said once for the positions: the audit's snapshot, every interval, would say it again and again)
             said, self._unresolved = self._unresolved, (rest, left)
             return None if said == self._unresolved and len(left) == len(ex) else "unresolved"
-        if not real:
+        if not real and not back:
             self.apart = self._apart_before  # (the ledger booked what the venue made, no more: as before them)
         self.unbooked = 0.0
         self._excesses = []
         return "guessed" if guessed else "real" if len(real) == len(ex) else "mixed" if real else "copy"
 
-    def _guess(self, told: list[bool | None], fit: list[int], gap: float) -> tuple[list[bool | None], bool]:
-        """``told`` with the ones no set tells (two sets with the sum ``gap`` differ on them: two buys of one size,
-        one real) taken from the set that has the earliest given real (a copy comes after the fill it copies), if
-        they add to the venue's position (else: a real round trip or two copies, let go unbooked, settle_excess),
-        and whether it is such a guess. No later snapshot tells more: the gap is theirs for good. Before, they stayed
+    def _rest(self, told: list[bool | None], gap: float) -> float:
+        """What of ``gap`` the excesses ``told`` leaves (None) must explain: less the real ones' sizes, plus the
+        parts of the copies' fills booked (a copy's whole fill is one the venue never made)."""
+        ex = self._excesses
+        return self._on_lot(gap - sum(e[1] * e[3] for e, t in zip(ex, told) if t)
+                            + sum(e[1] * e[9] for e, t in zip(ex, told) if t is False))
+
+    def _let_go(self, told: list[bool | None], rest: float) -> bool:
+        """The ones ``told`` leaves add nothing to the venue's position whichever they are: all copies with no part
+        booked is a set that fits (``rest`` 0), as is the one real round trip among them (settle_excess)."""
+        return abs(rest) < 1e-9 and not any(e[9] for e, t in zip(self._excesses, told) if t is None)
+
+    def _guess(self, told: list[bool | None], fit: list[int]) -> tuple[list[bool | None], bool]:
+        """``told`` with the ones no set tells (two sets that fit the gap differ on them: two buys of one size, one
+        real) taken from the set that has the earliest given real (a copy comes after the fill it copies), and
+        whether it is such a guess. No later snapshot tells more: the gap is theirs for good. Before, they stayed
         pending for good, the ledger's position off the venue's by the real one, and counted toward _MAX_PENDING,
         past which no excess on both sides was told again (test_ledger_vs_twin.py). Booked, the ledger's position is
         the venue's and its net PnL off at most by the price difference of the ones it chose between (none for a fill
         and its own copy: one price, fee and time)."""
         ex = self._excesses
-        rest = self._on_lot(gap - sum(e[1] * e[3] for e, t in zip(ex, told) if t))
-        if abs(rest) < 1e-9:
-            return told, False
         ok = [m for m in fit if all(e[2] is not None for i, e in enumerate(ex) if m >> i & 1)]  # (a price to book)
         if not ok:
             return told, False
         pick = max(ok, key=lambda m: [m >> i & 1 for i in range(len(ex))])
         return [bool(pick >> i & 1) if t is None else t for i, t in enumerate(told)], True
+
+    def _take_back(self, e: tuple) -> None:
+        """A copy's part that fitted its order, booked as a fill (on_fill) the venue never made: out of the position
+        (a fill the other way at its price: the net as it was, the split of realised and unrealised the ledger's),
+        the fill count, fees, volume and markouts. Before, a copy that partly fitted left the ledger long (or short)
+        that part for good, no set of the excesses summing to the snapshot's gap ("unresolved"), and every later
+        excess read against that gap: a real one that made up for it taken for a copy (test_core.py)."""
+        _, side, px, size, fee, is_maker, _, _, _, booked, bmarks = e
+        fee = fee * booked / size  # (the fill's fee shared by size, as the core splits it)
+        self._move(-side, px, booked, None)
+        self.fees -= fee
+        self.volume_usd -= px * booked
+        self.fills -= 1
+        if is_maker:
+            self.maker_fills -= 1
+            self.maker_fees -= fee
+            self.maker_volume_usd -= px * booked
+        for q, held in zip(self.markouts, bmarks):
+            q.give_back(held)
 
     def _count_real(self, is_maker: bool, whole: bool, marks: tuple[MarkoutQueue, ...]) -> None:
         """A real excess in the fill count and the markouts, as on_fill counts a fill: the account made it. Its
@@ -311,7 +348,9 @@ class Ledger:
         n = len(ex)
         one_side = all(e[1] == ex[0][1] for e in ex)
         sets = range(1 << n) if n <= _MAX_PENDING else (0, (1 << n) - 1) if one_side else ()
-        fit = [m for m in sets if abs(self._on_lot(sum(e[1] * e[3] for i, e in enumerate(ex) if m >> i & 1)) - gap)
+        base = -sum(e[1] * e[9] for e in ex)  # (all copies: the parts booked of their fills not the venue's)
+        fit = [m for m in sets
+               if abs(self._on_lot(base + sum(e[1] * (e[3] + e[9]) for i, e in enumerate(ex) if m >> i & 1)) - gap)
                < 1e-9]
         told: list[bool | None] = []
         for i, e in enumerate(ex):
@@ -461,8 +500,8 @@ class Ledger:
             self.start_mid = mid
         for q in self.markouts:
             q.on_mid(ts, mid)
-        for e in self._excesses:  # (their markouts, apart until told: _count_real)
-            for q in e[8]:
+        for e in self._excesses:  # (their markouts, apart until told: _count_real, _take_back)
+            for q in (*e[8], *e[10]):
                 q.on_mid(ts, mid)
 
     def unrealized(self, mid: float) -> float:

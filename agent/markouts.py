@@ -59,6 +59,19 @@ class MarkoutQueue:
         for item in other._due:
             self._queue(item)
 
+    def give_back(self, other: MarkoutQueue) -> None:
+        """Take out of this queue the fills ``other`` holds too (added to both alike, and both given the same mids,
+        so resolved alike): a fill counted here that was not the account's (the booked part of an overfill's copy).
+        One of them not pending here (resolved since, or never added) is taken out of the sums alone."""
+        self.resolved -= other.resolved
+        self.positive -= other.positive
+        self.sum_usd -= other.sum_usd
+        self.notional_usd -= other.notional_usd
+        self.net_bps -= other.net_bps
+        for item in other._due:
+            if item in self._due:
+                self._due.remove(item)
+
     def _queue(self, item: tuple[float, int, float, float, float]) -> None:
         due = self._due
         if due and item[0] < due[-1][0]:  # made before a fill already queued (rare): put in its place
