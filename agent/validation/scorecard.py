@@ -82,7 +82,8 @@ class ScorecardConfig(FileModel):
         "alone (a key set to its shipped value changes nothing); 0 keeps bad periods in a row."))
     retire_bad_share: float = Field(0.7, ge=0.05, le=1, description=(
         "Share of the outcomes of the last retire_within_outcomes that must have been judged in bad periods to "
-        "retire (outcome-weighted: a period's evidence is its new outcomes). A stationary 55% signal has ~10% of its "
+        "retire (outcome-weighted: a period's evidence is its new outcomes; those before the last heal count as "
+        "not bad, as for demotion). A stationary 55% signal has ~10% of its "
         "periods bad, one that lost its skill ~70%."))
     demote_after_periods: int = Field(6, ge=1, le=1_000_000, description=(
         "Bad periods, of the last demote_within_periods, before a model counts as degraded on evidence "
@@ -270,7 +271,8 @@ class ScorecardMetrics:
     # demote_after_periods of them, the verdict degraded, and the model is degraded on evidence
     recent_bad: int = 0
     # retirement's evidence: the outcomes of the periods judged over the last ScorecardConfig.retire_within_outcomes
-    # (fewer after a start or a reinstatement), and the share of them judged in bad periods; retired at a bad period
+    # (fewer after a start or a reinstatement), and the share of them judged in bad periods (none before the verdict
+    # was last healthy: a heal clears them, as demotion's); retired at a bad period
     # once they are retire_within_outcomes and the share retire_bad_share (nan: retirement counts bad periods in a row)
     judged_outcomes: int = 0
     bad_share: float = math.nan
@@ -504,7 +506,7 @@ class ModelScorecard:
 
         A period is good if all healthy criteria hold, bad if any retire criterion holds. Bad periods over most of
         the last retire_within_outcomes outcomes retire (``_retire_due``); good ones in a row heal a degraded model
-        or reinstate a retired one.
+        or reinstate a retired one, and the bad periods before count no more toward demotion or retirement.
         """
         if self._last_eval_ts != self._last_eval_ts:
             self._last_eval_ts = ts  # the timer starts at the first call
@@ -558,6 +560,8 @@ class ModelScorecard:
             # was degraded on evidence again at its next bad period on the 5 before the heal (a second demotion for
             # the one episode, on one marginal period), as was a reinstated one on those before its retirement
             self._bad_bits = 0
+            if self._judged_bad:
+                self._clear_judged_bad()
         self._proven = True
         self._metrics = self._snapshot(ts)
         return self.verdict
@@ -578,6 +582,13 @@ class ModelScorecard:
             if b:
                 self._judged_bad_n -= n
                 self._judged_bad -= 1
+
+    def _clear_judged_bad(self) -> None:
+        """At a heal: retirement's evidence keeps its periods' outcomes (toward retire_within_outcomes) but none of
+        them bad. Held against it, a model bad for 60% of the last 1,500 outcomes and healed was retired, straight
+        from healthy, at its next bad period, on the bad ones before the heal: one marginal period."""
+        self._judged = deque((n, False) for n, _ in self._judged)
+        self._judged_bad_n = self._judged_bad = 0
 
     def _retire_due(self) -> bool:
         """At a bad period: retire_after_periods bad in a row, or (retire_within_outcomes) the periods of the last

@@ -336,6 +336,28 @@ def test_a_healed_or_reinstated_signal_is_not_degraded_on_evidence_again_by_the_
     assert _periods(card, "BBB") == [False, False, True]
 
 
+def test_a_healed_signal_is_not_retired_at_its_next_bad_period_on_the_bad_periods_before_its_heal():
+    # bad for 60% of the last 100 outcomes, then healed by 3 good periods: its next bad period retired it at once,
+    # straight from healthy, on the 6 bad periods before the heal (70 of the last 100 outcomes), where the same
+    # period after a heal counts once toward demotion (the test above). A heal clears the bad periods before it from
+    # retirement's evidence as from demotion's; their outcomes still count toward retire_within_outcomes
+    cfg = ScorecardConfig(window_outcomes=10, min_outcomes=10, evaluate_every_n_outcomes=10,
+                          retire_within_outcomes=100, retire_bad_share=0.7, retire_after_periods=3)
+    card = ModelScorecard("m", cfg)
+    _periods(card, "....BBBBBB")
+    assert card.verdict is Verdict.DEGRADED and card.metrics().bad_share == 0.6
+    _periods(card, "...")
+    assert card.verdict is Verdict.HEALTHY and card.metrics().bad_share == 0.0
+    _periods(card, "B")
+    m = card.metrics()
+    assert card.verdict is Verdict.DEGRADED and m.judged_outcomes == 100 and m.bad_share == 0.1, m
+    # bad again for 70% of the last 100 outcomes, all after the heal: retired then
+    _periods(card, "BBBBB")
+    assert card.verdict is Verdict.DEGRADED
+    _periods(card, "B")
+    assert card.verdict is Verdict.RETIRED and card.metrics().bad_share == 0.7
+
+
 def test_degraded_on_evidence_takes_demote_after_periods_bad_periods_below_retirement():
     cfg = ScorecardConfig(window_outcomes=200, min_outcomes=100, demote_after_periods=3)
     card = ModelScorecard("m", cfg)
