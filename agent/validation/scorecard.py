@@ -522,7 +522,8 @@ class ModelScorecard:
             return self.verdict
         self._counted += 1
         mi = self.mutual_information_bits()
-        if cfg.mi_baseline_bits is None and self._counted >= cfg.mi_baseline_evaluations:
+        # neutral for the first mi_baseline_evaluations counted evaluations (>= measured and judged at the last)
+        if cfg.mi_baseline_bits is None and self._counted > cfg.mi_baseline_evaluations:
             h = self._history()
             base = mutual_information_bits(*h) if sum(h) >= cfg.min_outcomes else math.nan
             self._mi_baseline = max(base, cfg.mi_baseline_floor_bits) if base == base else math.nan

@@ -453,6 +453,19 @@ def test_the_mi_shortfall_is_not_overcorrected_at_extreme_skew_where_the_window_
     assert np.mean(skewed > 2.0) < 0.035
 
 
+def test_the_mi_criteria_are_neutral_for_the_first_mi_baseline_evaluations_counted_evaluations():
+    # the Field descriptions: neutral "for the first mi_baseline_evaluations counted evaluations", the "counted
+    # evaluations before the MI criteria apply"; the baseline was measured, and the MI judged against it, at the
+    # mi_baseline_evaluations-th. A window of 20 holds the baseline's min_outcomes of history from the 2nd evaluation
+    cfg = ScorecardConfig(window_outcomes=20, min_outcomes=20, evaluate_every_n_outcomes=20, mi_baseline_evaluations=2)
+    card = ModelScorecard("m", cfg)
+    _periods(card, "..")
+    m = card.metrics()
+    assert m.evaluations == 2 and m.proven and math.isnan(m.mi_baseline_bits) and math.isnan(m.mi_shortfall_se), m
+    _periods(card, ".")
+    assert card.metrics().mi_baseline_bits > 0.5  # measured at the 3rd: the 20 outcomes before the window
+
+
 def test_the_measured_mi_baseline_is_the_table_before_the_window_and_the_shortfall_its_standard_errors():
     # the baseline is the MI of the outcomes that have left the window, none of the window's (a table holding the
     # window follows a skill lost within it down), and the shortfall is sqrt(2 ln2 MI) below it over the standard
