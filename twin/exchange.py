@@ -1489,7 +1489,7 @@ class Exchange:
     def connect(self, on_push: Callable[[Push], None]) -> Connection:
         """Open a websocket-like connection with its own disconnect process."""
         rng = np.random.default_rng(self._conn_seq.spawn(1)[0])
-        model = ConnectionModel(self.params.connection, rng)
+        model = ConnectionModel(self.params.connection, rng, self.env.now)  # (its hazard from now: a new socket's)
         for t0, dur in self._chaos_outages:
             model.add_outage(t0, dur)
         conn = Connection(self, on_push, model, self._n_connections)
