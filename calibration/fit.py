@@ -182,38 +182,6 @@ def _outage_bounds(outages_s: np.ndarray, from_s: np.ndarray | None, quiet_s: np
     return seen, quiet, lo, hi
 
 
-def venue_up_in_outages_s(obs: Observations, outages: OutageFit | None) -> float:
-    """Of the time observe counted down (each outage whole, from its silence's start to the reconnect), how long the
-    venue was up: the twin's hazard is per hour its connection is up (``ConnectionModel``: the next outage's clock
-    starts when one ends), and an outage that ended inside a silence (the venue back before the agent noticed), or
-    before the agent's backoff let it try again, left the rest of it connected time. Each outage's own length is
-    taken at its expectation under the fitted law, given the interval it is known to lie in (exact where it is
-    known). 0 where the law is not the venue's part (the lengths as seen: ``backoff_in`` or ``silence_out_s``): the
-    time counted whole, the pessimistic side. 40 silent outages of median 40 s behind a 60 s silence, ten minutes
-    apart: counted whole, the connected time was 4% short and the hazard 4% high."""
-    if outages is None or outages.backoff_in or outages.silence_out_s > 0.0:
-        return 0.0
-    _, _, lo, hi = _outage_bounds(obs.outages_s, obs.outage_lower_s(), obs.outage_quiet_s())
-    mu, s = math.log(outages.median_s), max(outages.sigma, 1e-6)
-    a = (np.log(np.maximum(lo, 1e-300)) - mu) / s
-    b = (np.log(hi) - mu) / s
-    # E[L | lo < L <= hi] of the log-normal: e^(mu + s²/2) (Φ(b − s) − Φ(a − s)) / (Φ(b) − Φ(a)), each difference
-    # in logs, an upper tail's by its survival function: a difference of CDFs there is 0 past 8 sigma (an outage of
-    # 200-260 s under a law of 4 s, sigma 0.5, was taken at its interval's middle, 230 s, for 212)
-    exact = lo >= hi * (1.0 - 1e-9)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.exp(mu + 0.5 * s * s + _log_normal_mass(a - s, b - s) - _log_normal_mass(a, b))
-    mean = np.where(exact | ~np.isfinite(mean), hi, np.clip(mean, lo, hi))  # (not finite: none taken back)
-    return float((hi - mean).sum())
-
-
-def _log_normal_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """log(Φ(b) − Φ(a)), a ≤ b, accurate in either tail (-inf where it is 0)."""
-    upper = a > 0.0
-    la, lb = special.log_ndtr(np.where(upper, -b, a)), special.log_ndtr(np.where(upper, -a, b))
-    return lb + np.log(-np.expm1(la - lb))
-
-
 def _censored_outages(lo: np.ndarray, hi: np.ndarray, level: float) -> OutageFit | None:
     """The log-normal fitted to outages known to have lasted more than ``lo`` and at most ``hi`` (exact where they
     are one): maximum likelihood on (log median, log sigma), sigma that of the likelihood adjusted for the median
@@ -1035,10 +1003,14 @@ def fit_market(obs: Observations, base: SyntheticMarketParams, tick: float) -> M
                      market.trade_size_log_std, touch, g, noise, hs, float(obs.mid[0]), market, regimes, reach)
 
 
-def venue_rates(obs: Observations, outages: OutageFit | None = None) -> tuple[dict[str, RateFit], RateFit, RateFit]:
-    """(random rejections by reason, transport failures, disconnects per connected hour), each with its interval;
-    the connected hours with the venue's up time inside the outages as seen (``venue_up_in_outages_s``, ``outages``
-    the fitted law; None: none taken).
+def venue_rates(obs: Observations) -> tuple[dict[str, RateFit], RateFit, RateFit]:
+    """(random rejections by reason, transport failures, disconnects per connected hour), each with its interval.
+    The connected hours are those the socket was live (``Observations.connected_s``: each outage down from its
+    silence's start to the reconnect), where every outage that starts is seen: the twin's hazard (its connection's
+    next outage drawn from the end of one, or from a served socket's opening) is so recovered. Not the venue's up
+    time inside an outage as seen, after its end (inside the silence, before the backoff's next try): an outage that
+    starts then is not seen on its own, it joins the one seen, and that time counted connected read the twin's 60 an
+    hour (median 30 s, sigma 0.8, behind a 60 s silence) as 45 - 50.
     The twin draws its random rejections for the places that pass its rules: the answered, less those its rules
     rejected; and applies one only to a place the venue could refuse with its reason (a margin refusal only to one
     adding to the position): each reason's rate is over those (over all, a run quoting both sides while holding a
@@ -1052,7 +1024,7 @@ def venue_rates(obs: Observations, outages: OutageFit | None = None) -> tuple[di
         rejections[reason] = RateFit(k, eligible, k / eligible if eligible else 0.0, lo, hi)
     k, n = obs.lost_requests, obs.place_requests
     transport = RateFit(k, n, k / n if n else 0.0, *wilson(k, n))
-    hours = (obs.connected_s + venue_up_in_outages_s(obs, outages)) / 3600.0
+    hours = obs.connected_s / 3600.0
     lo, hi = poisson_rate(obs.disconnects, hours)
     hazard = RateFit(obs.disconnects, round(hours), obs.disconnects / hours if hours > 0 else 0.0, lo, hi)
     return rejections, transport, hazard
@@ -1063,7 +1035,7 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
     lat = fit_latency(obs.round_trip_s)
     feed = fit_feed(obs.feed_lag_s, obs.feed_held if len(obs.feed_held) == len(obs.feed_lag_s) else None)
     outages = fit_outages(obs.outages_s, from_s=obs.outage_lower_s(), quiet_s=obs.outage_quiet_s())
-    rejections, transport, hazard = venue_rates(obs, outages)
+    rejections, transport, hazard = venue_rates(obs)
     out_median, out_sigma = (outages.median_s, outages.sigma) if outages is not None else (None, None)
     data = base.model_dump()
     if lat is not None:

@@ -1673,14 +1673,21 @@ def backoff_outages(rng: np.random.Generator, lengths: np.ndarray, silence_s: fl
         start = t + gap_s
         last_rx = start - frame_s * float(rng.random()) if silence_s > 0.0 else start
         lost = last_rx + silence_s
-        refused, attempt = lost, 0  # (refused_ts: the drop's time until an attempt is refused)
-        tried = lost + min(30.0, 0.5 * 2.0 ** attempt) * (0.5 + 0.5 * float(rng.random()))
-        while tried < start + length:
-            refused, attempt = tried, attempt + 1
-            tried += min(30.0, 0.5 * 2.0 ** attempt) * (0.5 + 0.5 * float(rng.random()))
+        refused, tried = _reconnected(rng, lost, lambda at, end=start + length: at < end)
         rows.append((last_rx, lost, refused, tried))
         t = tried
     return np.asarray(rows).reshape(-1, 4)
+
+
+def _reconnected(rng: np.random.Generator, lost: float, down) -> tuple[float, float]:
+    """(ConnectionRestored.refused_ts, the reconnect) after a drop declared at ``lost``: attempts on the gateway's
+    backoff (0.5 s doubling to 30 s, jittered), each refused while ``down(its time)``."""
+    refused, attempt = lost, 0  # (refused_ts: the drop's time until an attempt is refused)
+    tried = lost + min(30.0, 0.5 * 2.0 ** attempt) * (0.5 + 0.5 * float(rng.random()))
+    while down(tried):
+        refused, attempt = tried, attempt + 1
+        tried += min(30.0, 0.5 * 2.0 ** attempt) * (0.5 + 0.5 * float(rng.random()))
+    return refused, tried
 
 
 def silent_outage_events(rng: np.random.Generator, lengths: np.ndarray, silence_s: float) -> list:
@@ -1717,44 +1724,32 @@ def test_outages_a_silent_socket_hid_are_fitted_from_its_last_frame_not_from_whe
     assert venue.median_s / 1.1 < got.median_s < venue.median_s * 1.1 and got.silence_out_s == 0.0, (got, venue)
 
 
-def test_the_disconnect_hazard_is_per_hour_the_venue_was_up_not_the_silences_after_it_came_back():
-    """The twin's hazard is per hour its connection is up: the next outage's clock starts when one ends. A silent
-    socket's outage that ended inside its silence (the venue back before the agent noticed) was counted whole as
-    down time, silence and backoff: 40 outages of median 40 s behind a 60 s silence (30 of them over inside it), ten
-    minutes apart, read the connected time 4% short of the venue's up time (and the hazard 4% high). Each outage is
-    now down only for its expected length under the fitted law, given what is known of it: within 1%."""
+def test_the_disconnect_hazard_is_per_hour_the_socket_was_live_not_the_venues_up_time_the_agent_could_not_see():
+    """The twin's outages (its ConnectionModel: the next one's clock starts when one ends) behind a silent socket
+    found after 60 s and the agent's backoff: an outage that starts while the agent has no live socket (the venue back
+    inside the silence, or before the backoff tried again, and down again) is never seen on its own, its length joins
+    the one seen. The fit counted that time connected all the same (each outage down only for its expected length
+    under the fitted law): at 60 an hour of median 30 s, sigma 0.8, eight hours, 199 drops (83 more outages unseen)
+    read 46.4 an hour (40.2 - 53.3; 44.7 - 49.5 on four other seeds: 21% low). The hours are now those the socket was
+    live, where every outage is seen: 59.1 (51.2 - 67.9). (Served, each reconnect's socket draws its outages from
+    its opening: the same hours.)"""
     from agent.core import AgentCore
-    rng = np.random.default_rng(24)
-    lengths = np.exp(rng.normal(math.log(40.0), 0.6, 40))
-    events = silent_outage_events(rng, lengths, silence_s=60.0)
+    from agent.gateway.events import ConnectionLost, ConnectionRestored
+    from twin.faults.connection import ConnectionModel, ConnectionParams
+    rng = np.random.default_rng(1)
+    path = ConnectionModel(ConnectionParams(hazard_per_hour=60.0, outage_median_s=30.0, outage_sigma=0.8), rng)
+    events: list = [ConnectionRestored(0.0, "ws")]  # (the run's first socket up)
+    back = 0.0
+    while (start := path.next_change(back)) < 8 * 3600.0:  # (the path's next outage after the reconnect)
+        last_rx = start - 0.5 * float(rng.random())
+        refused, back = _reconnected(rng, last_rx + 60.0, path.is_down)
+        events += [ConnectionLost(last_rx + 60.0, "ws", last_rx), ConnectionRestored(back, "ws", refused)]
     obs = observe(events, AgentCore(SHADOW, np.random.default_rng(6), tick=1.0, sz_decimals=5))
-    up_s = events[-1].ts - events[0].ts - lengths.sum()
-    assert (lengths < 60.0).sum() >= 25 and obs.connected_s < 0.97 * up_s  # (down: each outage whole)
+    seen = len(events) // 2
+    merged = len(path.outages_until(back)) - seen  # (outages no socket was live for)
     h = fit(obs).hazard_per_hour
-    assert h.count == 40 and h.count / h.rate == pytest.approx(up_s / 3600.0, rel=0.01), (h, up_s / 3600.0)
-
-
-def test_the_venue_up_time_inside_an_outage_far_in_the_fitted_laws_tail_is_its_conditional_expectation():
-    """Each outage is down for its expected length under the fitted law, given the interval it lies in: a difference
-    of normal CDFs, 0 past 8 sigma in the upper tail, where the interval's middle was taken (an outage of 200-260 s
-    under a law of median 4 s, sigma 0.5: 230 s down, for 212). Against a numerical integral of the density there."""
-    from scipy import integrate, stats
-
-    from calibration.fit import OutageFit, venue_up_in_outages_s
-    z = np.zeros(0)
-    lo, hi = np.array([200.0, 40.0, 1.0]), np.array([260.0, 41.0, 5.0])
-    obs = dataclasses.replace(Observations(z, 0, 0, {}, 0, 0, z, 3, hi, 3600.0, 3600.0), outages_from_s=lo)
-    law = stats.lognorm(0.5, scale=4.0)
-    expected = 0.0
-    for a, b in zip(lo, hi):
-        # (the density over its value at the interval's start: the integrals not lost under quad's tolerance)
-        def w(x: float, c: float = float(law.logpdf(a))) -> float:
-            return math.exp(law.logpdf(x) - c)
-        mean = (integrate.quad(lambda x: x * w(x), a, b, epsabs=0.0, epsrel=1e-10)[0]
-                / integrate.quad(w, a, b, epsabs=0.0, epsrel=1e-10)[0])
-        expected += b - mean
-    got = venue_up_in_outages_s(obs, OutageFit(5, 4.0, 3.0, 5.0, 0.5, 0.3, 0.9))
-    assert got == pytest.approx(expected, rel=1e-6), (got, expected)
+    assert h.count == seen and merged > 0.2 * seen, (seen, merged)
+    assert h.lo < 60.0 < h.hi and 0.9 < h.rate / 60.0 < 1.1, h
 
 
 def test_a_silence_is_counted_only_inside_the_connection_it_ended():
