@@ -177,9 +177,24 @@ class Ledger:
         its horizon's time had, as a fill's (_count_real). ``booked``: the size of the fill that fitted its order,
         booked (on_fill, next): a copy's is one the venue never made either, taken back if a snapshot tells it a copy
         (_take_back; its markouts kept apart too, to be taken out of the ledger's alike)."""
+        marks = () if made is None or px is None else tuple(MarkoutQueue(q.horizon_s) for q in self.markouts)
+        for q in marks:
+            q.add(made, side, px, size)
+        booked = booked if booked > 1e-12 and px is not None else 0.0  # (none known without a price: as before)
+        bmarks = tuple(MarkoutQueue(q.horizon_s) for q in marks) if booked else ()
+        for q in bmarks:
+            q.add(made, side, px, booked)  # (as on_fill adds the booked part to the ledger's, from when it was made)
+        e = (tid, side, px, size, fee, is_maker, made, whole, marks, booked, bmarks)
         if not self.anchored:  # (the anchor says whether the snapshot holds it: set then, in the order given)
-            self._unanchored.append((tid, side, None, size, (px, fee, is_maker, made, whole)))
+            # (all of it kept, its booked part and markouts too: before, the booked part was lost here, and a copy
+            # that partly fitted, given before the first snapshot, was "unresolved" for good: test_ledger_vs_twin.py)
+            self._unanchored.append((tid, side, None, size, e))
             return
+        self._pend(e)
+
+    def _pend(self, e: tuple) -> None:
+        """An excess (on_excess's tuple) pending, once the anchor is known: none if the anchor's position holds it."""
+        tid, side, size = e[0], e[1], e[3]
         if tid and tid <= self.watermark:
             return
         u = self._on_lot(self.unbooked + side * size)  # (a sum of sizes: on the lot, as the position)
@@ -188,14 +203,7 @@ class Ledger:
             self._apart_before, self._unresolved = self.apart, None
         self.apart = True
         # (kept when they cancel out: a real one and a copy leave the positions apart, and the snapshot tells them)
-        marks = () if made is None or px is None else tuple(MarkoutQueue(q.horizon_s) for q in self.markouts)
-        for q in marks:
-            q.add(made, side, px, size)
-        booked = booked if booked > 1e-12 and px is not None else 0.0  # (none known without a price: as before)
-        bmarks = tuple(MarkoutQueue(q.horizon_s) for q in marks) if booked else ()
-        for q in bmarks:
-            q.add(made, side, px, booked)  # (as on_fill adds the booked part to the ledger's, from when it was made)
-        self._excesses = [*self._excesses, (tid, side, px, size, fee, is_maker, made, whole, marks, booked, bmarks)]
+        self._excesses = [*self._excesses, e]
 
     @property
     def pending(self) -> bool:
@@ -386,7 +394,7 @@ class Ledger:
         for tid, side, px, sz, closed_pnl in self._unanchored:
             if px is None:  # an excess: past the watermark, as on_excess after the anchor
                 own = (tid, self.apart)
-                self.on_excess(side, sz, tid, *closed_pnl)
+                self._pend(closed_pnl)
                 continue
             if tid and tid <= watermark:
                 self.realized += closed_pnl or 0.0
@@ -500,9 +508,11 @@ class Ledger:
             self.start_mid = mid
         for q in self.markouts:
             q.on_mid(ts, mid)
-        for e in self._excesses:  # (their markouts, apart until told: _count_real, _take_back)
-            for q in (*e[8], *e[10]):
-                q.on_mid(ts, mid)
+        # (the excesses' markouts, apart until told: _count_real, _take_back; those given before the anchor too)
+        if self._excesses or self._unanchored:  # (every mid: nothing built when none waits)
+            for e in (*self._excesses, *(f[4] for f in self._unanchored if f[2] is None)):
+                for q in (*e[8], *e[10]):
+                    q.on_mid(ts, mid)
 
     def unrealized(self, mid: float) -> float:
         """At ``mid``; flat, less the cost left with no position (0 but mid-block or after a rounded anchor: _move)."""

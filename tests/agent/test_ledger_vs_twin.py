@@ -895,3 +895,33 @@ def test_a_real_excess_settled_past_its_horizon_is_marked_at_the_horizons_mid_as
     led.on_mid(4.0, 104_000.0)
     q = led.markouts[0]
     assert q.notional_usd == pytest.approx(200.0) and q.sum_usd == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("copied", [True, False], ids=["a-copy", "real"])
+def test_a_copy_that_partly_fits_given_before_the_first_snapshot_has_its_booked_part_taken_back(copied):
+    """Before the first snapshot (flat, its watermark before them): a maker buy of 0.002 at 100,000 made at 1.0 fits
+    its order of 0.003, then comes again under another tid (``copied``: a copy, which the venue never made; else a
+    fill the venue made too): 0.001 of it fits and is booked, 0.001 past it the excess. Their 1 s markouts are due at
+    2.0 (mid 101,000), still before the anchor; the mid is 103,000 after the snapshot. A copy's part booked must go
+    back, as after the anchor, and a real excess be marked at 101,000. Before, the excess waited for the anchor without
+    its booked size: no set summed to the gap (-0.001), "unresolved" for good, the ledger long 0.001 the account never
+    held, a fill, its volume and markout counted that the venue never made; and its markouts were queued at the
+    anchor, missing the mid at 2.0: a real one marked at 103,000."""
+    venue = _account(0, 0)
+    led = Ledger(anchored=False, markout_horizons_s=(1.0,), sz_decimals=3)
+    for n, (tid, part) in enumerate(((fill_key(1000, 1), 2 * LOT), (fill_key(1000, 2), LOT))):  # the fill, then
+        if not n or not copied:                                                                  # the copy (or not)
+            f = venue.apply_fill("BTC", True, 100_000.0, 2 * LOT, 0.0)
+        _as_the_core_with_fees(led, 1, 100_000.0, 2 * LOT, part, 0.0, True, tid, f.closed_pnl, f.start_position)
+    led.on_mid(2.0, 101_000.0)
+    led.anchor(0.0, 0.0, 0)
+    assert led.position == pytest.approx(3 * LOT) and led.unbooked == pytest.approx(LOT)
+    assert led.settle_excess(venue.position("BTC").szi, fill_key(1000, 2)) == ("copy" if copied else "real")
+    led.on_mid(3.0, 103_000.0)
+    made = 2 if copied else 4  # (lots the venue made: each marked at 101,000)
+    assert led.position == pytest.approx(made * LOT, abs=1e-12) and not led.pending and not led.unbooked
+    assert (led.fills, led.maker_fills) == ((1, 1) if copied else (2, 2))
+    assert led.volume_usd == pytest.approx(made * 100.0)
+    q = led.markouts[0]
+    assert (q.resolved, q.pending) == (1 if copied else 3, 0)
+    assert q.notional_usd == pytest.approx(made * 100.0) and q.sum_usd == pytest.approx(made * 1.0)
