@@ -603,9 +603,13 @@ class AgentCore:
             self.ledger.on_fill(ev.ts, ev.side.value, ev.px, sz, fee, ev.is_maker, ev.tid, closed_pnl, made)
             # its markout timed from when it was made, as the ledger's: one made in an outage and delivered at the
             # reconnect is dropped (agent.markouts), not counted as promotion evidence on a longer horizon
-            self.graduation.note_fill(made, ev.side.value, ev.px, sz, fee)
+            # A fill past its order's size is no promotion evidence, the part that fitted neither (as one wholly
+            # past it, above): it may be a copy of a fill given already, whose markout and volume it would count
+            # twice, and the snapshot that may tell it (Ledger.settle_excess) comes after its markout is due
+            if not excess:
+                self.graduation.note_fill(made, ev.side.value, ev.px, sz, fee)
             o = tracker.orders.get(ev.cloid)
-            if o is not None and ev.is_maker and self.graduation.places_orders:
+            if o is not None and ev.is_maker and self.graduation.places_orders and not excess:
                 # (the gap is measured where real orders rest beside the paper model: Shadow's exits have no
                 # paper model beside them, and their fills would read as real volume the model missed)
                 self.graduation.shadow.on_fill(o, sz)

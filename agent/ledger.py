@@ -330,9 +330,8 @@ class Ledger:
         counted already (one fill, the count the venue's userFills give); one wholly past its order's size was not:
         counted now, and a maker one in the maker share, whose fees and volume it is in. Before, neither: the
         summary's fills and maker share short a fill the venue made, and its markout weighted by the booked part
-        alone (test_ledger_vs_twin.py). Not the promotion evidence (graduation, the core's note_fill): that counts
-        each fill once, by its markout in bps less its fee, the same for the excess as for its fill's booked part
-        (its price, time and side)."""
+        alone (test_ledger_vs_twin.py). Not the promotion evidence (graduation, the core's note_fill): a fill past
+        its order's size is none, the part that fitted neither (it may be a copy: its fill's markout counted twice)."""
         for q, held in zip(self.markouts, marks):
             q.take(held)
         if whole:

@@ -3901,6 +3901,9 @@ def test_a_copy_of_a_fill_that_partly_fits_its_order_is_told_and_its_booked_part
     led = core.ledger
     assert core.tracker.overfills == 1 and led.unbooked == pytest.approx(0.0006)
     assert led.position == pytest.approx(0.0016)
+    # promotion evidence: the fill once (its markout's count, the real volume the shadow gap compares), not its copy
+    g = core.graduation
+    assert (g.fills, g.markouts.pending) == (1, 1) and g.shadow.real_volume == pytest.approx(0.0011)
     core.drain_records()
     pos = venue.positions["BTC"]
     core.handle(AccountSnapshot(2.0, pos.szi, pos.entry_px, 1e5, 0.0, (), last_fill_tid=fill_key(1000, 8),
