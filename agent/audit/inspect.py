@@ -496,12 +496,15 @@ def _describe(rec: dict, wall: bool) -> str:
                 f"position asked for")
     if kind == "overfill_settled":
         what = {"real": "the venue made it: booked at its fill's price and fee",
-                "copy": "a fill given twice, which the venue never made: dropped",
-                "mixed": "the venue made some (booked at their fills' prices and fees), the rest were copies: dropped",
+                "copy": "a fill given twice, which the venue never made: dropped, any part of it that fitted its "
+                        "order taken back",
+                "mixed": "the venue made some (booked at their fills' prices and fees), the rest were copies: dropped, "
+                         "any part of theirs that fitted taken back",
                 "guessed": "more than one set of them explains the venue's position (two of one side and size, one "
-                           "real), which no snapshot tells: the set with the earliest given real booked, the rest "
-                           "dropped; the ledger's position the venue's, its PnL off by their price difference if the "
-                           "guess was wrong"}
+                           "real; or a buy's and a sell's of one size, parts of their fills booked: a round trip or "
+                           "two copies), which no snapshot tells: the set with the earliest given real booked, the "
+                           "rest dropped; the ledger's position the venue's, its PnL off by their price difference "
+                           "if the guess was wrong"}
         if rec.get("excess") == "unresolved" and rec.get("pending") is False:  # (those left were let go)
             what["unresolved"] = ("the rest add nothing to the venue's position whichever they were (a real round trip "
                                   "or two copies), which no snapshot tells: let go, the ledger's position the venue's, "

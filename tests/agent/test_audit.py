@@ -614,3 +614,17 @@ def test_the_readmes_record_types_are_the_kinds_the_reader_takes():
     written = {kind for path in agent.rglob("*.py") if "gateway" not in path.relative_to(agent).parts
                for kind in re.findall(r'\{"type": ?"(\w+)"', path.read_text())}
     assert written == set(KINDS)
+
+
+def test_an_overfills_settling_says_a_copys_booked_part_taken_back_and_a_guess_of_a_buy_and_a_sell():
+    """A copy whose order was larger than the fill it copies had the part that fitted booked; told a copy, that part
+    is taken back (Ledger._take_back), where the line said the copy "dropped" alone. A buy's and a sell's excess of
+    one size, parts of their fills booked, are "guessed" (a real round trip or two copies), where the line named two
+    of one side and size alone."""
+    from agent.audit.inspect import describe
+    rec = {"type": "overfill_settled", "ts": 1.0, "unbooked": 0.001, "venue_position": 0.002,
+           "ledger_position": 0.003, "left": 0.0, "pending": False}
+    for verdict in ("copy", "mixed"):
+        said = describe({**rec, "excess": verdict}, False)
+        assert "fitted" in said and "taken back" in said, said
+    assert "a buy's and a sell's of one size" in describe({**rec, "excess": "guessed"}, False)
