@@ -3849,7 +3849,9 @@ def test_flatten_on_stop_waits_out_an_outage_without_spending_the_ip_weight(tmp_
     cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")  # Shadow places nothing
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
     out = tmp_path / "run"
-    outage = ChaosSchedule(events=[Disconnect(at_s=3.0, duration_s=8.0)])
+    # the stop comes about a second into the outage, the rest of it (and the reconnect's backoff) to wait out: 4 s
+    # are twice what the old shutdown took to spend the minute's weight (8 s, with its longer backoff, took 7 s more)
+    outage = ChaosSchedule(events=[Disconnect(at_s=3.0, duration_s=4.0)])
     with served(speed=1.0, schedule=outage) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(72), 0.001))
         code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
