@@ -2,6 +2,7 @@
 and holds with the real agent: a scenario that cannot fail proves nothing (DESIGN §7)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from naive_agents import (
     NaiveRefusedPlace, NaiveRefusedSnapshotOverdue, NaiveShadowHolds, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
     NaiveSnapshotRetryPace,
 )
-from scenarios.runner import WIND_DOWN_S, run_scenario
+from scenarios.runner import WIND_DOWN_S, ScenarioResult, run_scenario
 from scenarios.schema import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -48,17 +49,25 @@ CASES = [
 ]
 
 
+@functools.lru_cache(maxsize=2)
+def _first_seed_run(filename: str, agent_cls: type) -> ScenarioResult:
+    """A scenario file's run on its first seed by ``agent_cls``, kept for the next case of the same file (its
+    naive and real agents' runs: the two kept). A run is a function of its file, seed and agent, and the cases only
+    read it: a file listed for two invariants ran both agents twice, four files of CASES' 24 lines."""
+    scenario = load_scenario(SCENARIOS / filename)
+    return run_scenario(scenario, scenario.seeds[0], agent_cls=agent_cls)
+
+
 @pytest.mark.parametrize("filename, naive, invariant", CASES,
                          ids=[f"{f.split('.')[0]}-{inv}" for f, _, inv in CASES])
 def test_the_naive_agent_breaks_the_named_invariant_and_the_real_one_does_not(filename, naive, invariant):
     scenario = load_scenario(SCENARIOS / filename)
-    seed = scenario.seeds[0]
-    bad = run_scenario(scenario, seed, agent_cls=naive)
+    bad = _first_seed_run(filename, naive)
     assert bad.error is None, bad.error
     v = bad.broke(invariant)
     assert v is not None, f"{naive.__name__} did not break {invariant}:\n{bad.report()}"
     assert 0.0 <= v.t <= scenario.duration_s + WIND_DOWN_S  # orders_terminal_or_reconciled: after the wind-down
-    good = run_scenario(scenario, seed, agent_cls=AgentCore)
+    good = _first_seed_run(filename, AgentCore)
     assert good.broke(invariant) is None, good.report()
 
 
