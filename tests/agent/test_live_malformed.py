@@ -16,7 +16,7 @@ from agent.gateway.events import (
 from agent.gateway.fills import fill_key
 
 from test_live_gateway import (
-    ADDR, InjectingProxy, buy_through_the_book, cloid, first, live_agent, served, started, until,
+    ADDR, InjectingProxy, buy_through_the_book, cloid, first, live_agent, served, started, until, wall_ttl_s,
 )
 
 
@@ -187,16 +187,21 @@ def test_a_fill_given_again_under_another_tid_past_its_orders_size_is_not_booked
         async def scenario():
             async with InjectingProxy(bg.base_url) as proxy:
                 proxy.rewrite_frame = copy_the_completing_fill
-                cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+                # (the actions' ttl 5 wall s: the shipped 5 s of the venue's time was 0.5 wall s at speed 10, outlasted
+                # on a loaded host; its orders and cancels were refused as expired, the agent was demoted to SHADOW and
+                # the run reached its duration with no order filled, nothing to copy)
+                cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"},
+                                                  "risk": {"ack_timeout_s": wall_ttl_s(bg)}})
                 records: list = []
                 gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, 0.5,
                                                     record_sink=records.append)
                 holder["core"] = core  # (read by the proxy's rewrite once the run is under way)
                 # the run stops once the copy has been counted and the snapshot it asked for has come (a few seconds of
-                # the venue's time, usually), or at 40 s of it if that never happens, as every run once did
-                run = asyncio.ensure_future(driver.run(duration_s=40.0, shutdown_grace_s=5.0))
+                # the venue's time, usually), or at 120 s of it if that never happens, as every run once did (40 s, 4
+                # wall s, passed on a loaded host before an order was filled whole: no fill to copy)
+                run = asyncio.ensure_future(driver.run(duration_s=120.0, shutdown_grace_s=5.0))
                 tracker = core.tracker
-                await until(lambda: run.done() or (copied and tracker.overfills and not tracker.needs_snapshot), 15.0)
+                await until(lambda: run.done() or (copied and tracker.overfills and not tracker.needs_snapshot), 30.0)
                 driver.request_stop("test")
                 await asyncio.wait_for(run, 15.0)
                 return core, driver, records
