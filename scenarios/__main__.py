@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a run as Ctrl-C does)
     p = ArgumentParser(prog="python -m scenarios", description="Replay incident scenarios in the twin.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{run,check}")
     r = sub.add_parser("run", help="run one scenario on one seed with a progress bar and write its run folder",
                        description="Run one scenario on one seed and write its run folder.", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

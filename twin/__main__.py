@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m twin",
         description="The Hyperliquid digital twin. 'run' simulates the venue with a probe client that "
                     "quotes and cancels, and prints the venue's statistics.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="{run,serve}")
     run = sub.add_parser("run", help="simulate the twin with a probe client and print statistics",
                          description="Simulate the twin with a probe client that quotes and cancels, and print the "
                                      "venue's statistics.",

@@ -175,6 +175,18 @@ def test_a_negative_seed_or_a_file_for_the_run_folder_exit_2_naming_them(tmp_pat
     assert f"--out {f}: exists and is not a folder" in capsys.readouterr().err and f.read_text() == "mine"
 
 
+@pytest.mark.parametrize("module, commands", [("twin", "{run,serve}"), ("scenarios", "{run,check}")])
+def test_no_command_exits_2_naming_the_commands_to_choose(module, commands, capsys):
+    """``python -m twin`` with no command said "the following arguments are required: cmd", naming an internal
+    variable, not what to type."""
+    import importlib
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(f"{module}.__main__").main([])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"the following arguments are required: {commands}" in err and "cmd" not in err
+
+
 def test_bad_duration_and_config_exit_2_naming_the_problem(tmp_path, capsys):
     assert main(["--duration", "ten minutes"]) == 2
     assert "ten minutes" in capsys.readouterr().err
