@@ -96,3 +96,24 @@ def test_l2_side_is_the_list_rows_way_to_the_bit(levels, n, clients, consumed, d
     want = _l2_side_as_lists(pxs, szs, orders, n, used, desc)
     assert repr(got) == repr(want)
     assert all(type(r) is tuple for r in got)
+
+
+@given(st.integers(1, 20), st.lists(st.floats(1e-9, 2.0), min_size=1, max_size=25), st.sampled_from([None, 0, -1]),
+       st.sampled_from([0.0, -0.0, np.nan, 1.5]),
+       st.lists(st.tuples(st.integers(-2, 30), st.floats(0.01, 1.0)), max_size=4), st.booleans())
+def test_l2_side_rows_of_levels_only_as_the_rows_of_any(n, sizes, at, bad, clients, bids):
+    """Rows that are all levels (no nan, every size above 0: the push's rows as a synthetic book gives them, taken
+    without a test per row) and the same rows with one size 0, -0.0 or nan, or one price nan (tested row by row):
+    each push side as the reference makes it."""
+    sign = -1.0 if bids else 1.0
+    pxs = 100.0 + sign * np.arange(len(sizes), dtype=float)
+    szs = np.array(sizes)
+    if at is not None:
+        if bad == 1.5:
+            pxs[at] = np.nan
+        else:
+            szs[at] = bad
+    orders = [SimpleNamespace(px=100.0 + sign * i, sz=s) for i, s in clients]
+    got = _l2_side(pxs.tolist(), szs.tolist(), orders, n, {}, bids)
+    assert got == _reference(pxs, szs, orders, n, {}, bids)
+    assert all(type(k) is int for _, _, k in got)
