@@ -46,18 +46,25 @@ class SimDriver:
         self.command_log = command_log
         self.stopped = False
         self.dead = False
+        self._sink = self.on_event  # what the gateway and the cycles feed (start)
 
     def start(self) -> None:
         # (imported here, by the one driver that runs on the twin's loop: the live driver imports this module's Core
         # and RecordSink, and the live path loads without the twin, tests/agent/test_layering.py)
         from twin.calls import start_loop
 
-        self.gateway.start(self.on_event)
+        # with no event log, record sink or command log (a session as a user runs it), the events go to _on_event_bare:
+        # on_event without its three tests of them, some 8 of its 22 bytecodes an event (the logs are given at
+        # construction: nothing sets them later)
+        bare = self.event_log is None and self.record_sink is None and self.command_log is None
+        self._sink = self._on_event_bare if bare else self.on_event
+        self.gateway.start(self._sink)
         start_loop(self.env, self._cycles())  # (a SimPy process's queue entries, without its bookkeeping)
 
     def _cycles(self):
         env = self.env
         core = self.core
+        on_event = self._sink
         while not self.dead:
             yield self.cycle_s  # (start_loop waits it)
             if self.stopped and not core.winding_down:
@@ -65,8 +72,8 @@ class SimDriver:
                     core.discard_records()  # (what the events since the last wake made: see on_event)
                 continue  # stopped with nothing left to pull: the core is not woken (see stop)
             now = env._now  # (the attribute behind the property)
-            self.on_event(Timer(now))
-            self.on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
+            on_event(Timer(now))
+            on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
             if self.record_sink is None:
                 core.discard_records()
 
@@ -110,6 +117,16 @@ class SimDriver:
         # each of the cycle's dozen events: the core never reads them back, and a cycle's are few
         if self.record_sink is not None:
             self._records()
+
+    def _on_event_bare(self, event: Event) -> None:
+        """on_event for a driver with no event log, record sink or command log (start): the same calls."""
+        if self.dead:
+            return
+        cmds = self.core.handle(event)
+        if cmds:
+            send = self.gateway.send
+            for cmd in cmds:
+                send(cmd)
 
     def _records(self) -> None:
         if self.record_sink is not None:

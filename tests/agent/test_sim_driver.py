@@ -41,3 +41,32 @@ def test_records_dropped_each_cycle_and_decisions_unchanged():
     # at a cycle's start the core holds only what the events since the last cycle made (a few fills, snapshots):
     # never the session's
     assert 0 < most < 40
+
+
+def test_driver_without_logs_feeds_the_core_the_same_events():
+    """A driver with no event log, record sink or command log feeds the core through its bare handler (start): the
+    core gets the events and sends the commands a driver with an event log does, the same in number and order,
+    with the driver stopped and its cycles winding down at the end."""
+    def run(log: bool) -> tuple[list, list]:
+        ex, gw, core, driver = build_session(CFG, 3, event_log=[] if log else None)
+        seen: list = []
+        sent: list = []
+        handle, send = core.handle, gw.send
+
+        def handled(ev):
+            seen.append(ev)
+            return handle(ev)
+
+        def sending(cmd):
+            sent.append(cmd)
+            send(cmd)
+        core.handle, gw.send = handled, sending
+        driver.start()
+        assert (driver._sink == driver.on_event) is log
+        ex.env.run(until=60.0)
+        driver.stop()
+        ex.env.run(until=62.0)
+        return seen, sent
+    seen, sent = run(False)
+    seen_logged, sent_logged = run(True)
+    assert seen == seen_logged and sent == sent_logged and len(sent) > 50
