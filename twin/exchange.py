@@ -1231,6 +1231,7 @@ class Exchange:
         block = self.params.feed.block_s or 0.1
         last: dict[str, tuple] = {}
         subs, touch = self._subs, self._touch  # (looked up once: this runs 10 times a second)
+        env, epoch_ms = self.env, self.epoch_ms
         # (the markets are fixed at construction)
         keys = [(coin, ("bbo", coin), self.books[coin]) for coin in self.markets]
         while True:
@@ -1243,7 +1244,8 @@ class Exchange:
                     top = book.top = (touch(coin, True), touch(coin, False))
                     if top != last.get(coin):
                         last[coin] = top
-                        self._publish(key, BboPush(coin, self.now_ms(), *top))
+                        # (now_ms inlined: nearly every block pushes)
+                        self._publish(key, BboPush(coin, epoch_ms + int(env._now * 1000.0), *top))
 
     def _run_asset_data_feed(self):
         """At each block (as the bbo feed), each activeAssetData subscription's figures, pushed when they differ
@@ -1297,46 +1299,52 @@ class Exchange:
         a bbo session a third more than this (tests/twin/test_book_feed.py holds the two equal at every push)."""
         rows = self._rows_of[coin][is_buy]
         consumed = self._consumed[coin]
-        best = None
-        if rows is None and not consumed:
-            # the rows not made yet (no order rests: nothing made them at the book update) and nothing consumed: the
-            # first row, read from the numpy rows, is the top when it is a level (the book lists its best first), and
-            # the lists of the 20 need not be made for it (a bbo session with no order resting made them at every book
-            # update for this alone); when it is not, the rows' rule below
-            pxs = (self.bid_px if is_buy else self.ask_px).get(coin)
-            if pxs is None:
-                return None
-            if len(pxs):
-                px = float(pxs[0])
-                sz = float((self.bid_sz if is_buy else self.ask_sz)[coin][0])
-                if px == px and sz > 0:
-                    best, best_sz, best_n = px, sz, 1
-        if best is None:
-            if rows is None:
-                rows = self._level_rows(coin, is_buy)
-                if rows is None:
+        if rows is not None and not consumed and (pxs := rows[2]) and (szs := rows[3]) and (px := pxs[0]) == px \
+                and (sz := szs[0]) > 0:
+            # the rows made (an order rests: the book update made them), nothing consumed, and the first row a level:
+            # the top, as the rule below finds it at nearly every call, without its tests on the way there
+            best, best_sz, best_n = px, sz, 1
+        else:
+            best = None
+            if rows is None and not consumed:
+                # the rows not made yet (no order rests: nothing made them at the book update) and nothing consumed:
+                # the first row, read from the numpy rows, is the top when it is a level (the book lists its best
+                # first), and the lists of the 20 need not be made for it (a bbo session with no order resting made
+                # them at every book update for this alone); when it is not, the rows' rule below
+                pxs = (self.bid_px if is_buy else self.ask_px).get(coin)
+                if pxs is None:
                     return None
-            # (the nothing-listed start is set only when no level is: for-else, nearly never)
-            if consumed:
-                for px, sz in zip(rows[2], rows[3]):  # best first
-                    left = sz - consumed.get(px, 0.0)
-                    if px == px and left > 0:
-                        best, best_sz, best_n = px, left, 1
-                        break
-                else:
-                    best, best_sz, best_n = math.nan, 0.0, 0
-            else:
-                # (the first row, the best, is a level at nearly every call: read without making the zip)
-                pxs, szs = rows[2], rows[3]
-                if pxs and szs and (px := pxs[0]) == px and (sz := szs[0]) > 0:
-                    best, best_sz, best_n = px, sz, 1
-                else:
-                    for px, sz in zip(pxs, szs):
-                        if px == px and sz > 0:
-                            best, best_sz, best_n = px, sz, 1
+                if len(pxs):
+                    px = float(pxs[0])
+                    sz = float((self.bid_sz if is_buy else self.ask_sz)[coin][0])
+                    if px == px and sz > 0:
+                        best, best_sz, best_n = px, sz, 1
+            if best is None:
+                if rows is None:
+                    rows = self._level_rows(coin, is_buy)
+                    if rows is None:
+                        return None
+                # (the nothing-listed start is set only when no level is: for-else, nearly never)
+                if consumed:
+                    for px, sz in zip(rows[2], rows[3]):  # best first
+                        left = sz - consumed.get(px, 0.0)
+                        if px == px and left > 0:
+                            best, best_sz, best_n = px, left, 1
                             break
                     else:
                         best, best_sz, best_n = math.nan, 0.0, 0
+                else:
+                    # (the first row, the best, is a level at nearly every call: read without making the zip)
+                    pxs, szs = rows[2], rows[3]
+                    if pxs and szs and (px := pxs[0]) == px and (sz := szs[0]) > 0:
+                        best, best_sz, best_n = px, sz, 1
+                    else:
+                        for px, sz in zip(pxs, szs):
+                            if px == px and sz > 0:
+                                best, best_sz, best_n = px, sz, 1
+                                break
+                        else:
+                            best, best_sz, best_n = math.nan, 0.0, 0
         # the clients' orders best first (CoinBook keeps them so): past the first priced worse than the best, so is
         # every one after it (a bbo session walked all of them, at every block, for every resting order). An
         # order's price is never nan: "not px <= best" is "best is nan or px > best" in one compare
