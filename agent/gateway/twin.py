@@ -51,6 +51,7 @@ _TIF_WIRE = {t: t.value for t in Tif}  # (a dict lookup: an enum's .value is a s
 _PX_SZ = itemgetter(0, 1)  # a book level's (px, sz) of the venue's (px, sz, n): a C-level call per level
 # (an enum member read through its class is a descriptor call, some 140 ns: every print and fill and order names one)
 _BUY, _SELL = Side.BUY, Side.SELL
+_NAN = math.nan  # (a global, not math's attribute: a bbo push with a side empty)
 
 
 class TwinGateway(CommandRouter):
@@ -438,13 +439,14 @@ class TwinGateway(CommandRouter):
     def _on_push(self, push) -> None:
         ts = self._env._now  # (_now inlined: every push passes here)
         sink = self.sink
-        after, self._frame_ts = ts - self._frame_ts, ts
+        before = self._frame_ts  # (the gap, which only a book push carries, made there)
+        self._frame_ts = ts
         # (the channels tested most frequent first, as a stress session's pushes come: bbo at nearly every block,
         # then trades, order updates and books; the push types are distinct classes, so the order is only the cost)
         if isinstance(push, BboPush):  # (only sessions with session.bbo_feed get one)
             if push.coin == self.coin:
-                sink(BboUpdated(ts, push.coin, push.bid[0] if push.bid else math.nan,
-                                push.ask[0] if push.ask else math.nan, push.time_ms))
+                sink(BboUpdated(ts, push.coin, push.bid[0] if push.bid else _NAN, push.ask[0] if push.ask else _NAN,
+                                push.time_ms))
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, _BUY if push.side == "B" else _SELL,
                                fill_key(push.time_ms, push.tid), fill_hash(push.taker_oid)))
@@ -463,7 +465,7 @@ class TwinGateway(CommandRouter):
                     self.open_oids.pop(o.cloid, None)
         elif isinstance(push, BookPush):
             sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
-                             push.time_ms, after))
+                             push.time_ms, ts - before))
         elif isinstance(push, FillsPush):
             fills = self._timed_fills(push.fills, ts)
             if push.is_snapshot:
