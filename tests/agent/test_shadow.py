@@ -430,6 +430,11 @@ def test_shadow_s_paper_quotes_are_cut_to_the_limit_worst_case_nearest_the_touch
     cut = within_limit(ladder, -0.015, 0.05, 1e-5, 1.0)  # 0.065 to buy: 0.02, 0.02, 0.02 fit; 0.035 to sell
     assert [q.sz for q in cut if q.side is SELL] == pytest.approx([0.02, 0.015])
     assert [q.sz for q in within_limit(ladder, -0.015, 0.05, 1e-5, 1.6) if q.side is SELL] == [0.02]  # 0.015 × 102
+    # both sides' sum (0.1) past the tighter side's room (0.07 to buy), each side within its own: the ladder itself
+    assert within_limit(ladder, 0.01, 0.08, 1e-5, 1.0) is ladder
+    # a reduce-only quote is cut to what is left to reduce though the ladder's sum fits the room
+    ro = ladder[:3] + [DesiredQuote(SELL, 101.0, 0.02, 0, True)]
+    assert [(q.side, q.sz) for q in within_limit(ro, 0.01, 0.5, 1e-5, 1.0)] == [(BUY, 0.02)] * 3 + [(SELL, 0.01)]
 
 
 def _shadow_paper_edge(maker_fee: float, seconds: float = 600.0, seed: int = 0):
