@@ -126,6 +126,11 @@ def test_hand_computed_metrics_through_predict_and_on_mid():
     card.evaluate(300.0)
     rec = card.record()
     assert rec["mi_ratio"] == pytest.approx((1.0 - h) / 0.1) and rec["n_outcomes"] == 6
+    # every field of the evaluation's metrics, in their order, then the verdict's value, proven and pending
+    from dataclasses import fields
+    m = card.metrics()
+    assert list(rec) == [f.name for f in fields(m)] and rec["verdict"] == m.verdict.value
+    assert all(rec[f.name] == getattr(m, f.name) for f in fields(m) if f.name != "verdict")
 
 
 def test_mi_of_independent_and_perfect_tables():
