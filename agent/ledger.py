@@ -494,8 +494,8 @@ class Ledger:
         1.46e-12 for a fill of 0.1 past an order of 26,666.6, made the lot 12 decimals, and the residue of the large
         position's closes after it, -5.8e-11, was kept where the venue is flat: test_core.py)."""
         d = self.sz_decimals
-        if d is None:
-            return
+        if d is None or round(size, d) == size:
+            return  # (on the lot, as nearly every fill is: the loop below would keep d as it is)
         tol = 1e-12 * (abs(size) if abs(size) > 1.0 else 1.0)
         while d < _MAX_DECIMALS and abs(round(size, d) - size) > tol:
             d += 1
