@@ -582,6 +582,7 @@ class AgentCore:
         if new:
             sz, fee, closed_pnl = ev.sz, ev.fee, ev.closed_pnl
             made = self._made_at(ev.ts, ev.tid)
+            side = 1 if ev.side is _BUY else -1  # ev.side.value, read once (an enum's value is a Python-level property)
             if excess:
                 # its order's fills past its size: only what fits is booked (its share of the fee, what it closed:
                 # Ledger.closed_of_booked), the tracker asks the venue's position (a snapshot at the next tick), and
@@ -589,25 +590,25 @@ class AgentCore:
                 o = tracker.orders.get(ev.cloid)
                 self._records.append({"type": "overfill", "ts": ev.ts, "cloid": ev.cloid, "tid": ev.tid, "sz": sz,
                                       "excess": excess, "order_sz": o.placed_sz if o is not None else None,
-                                      "side": ev.side.value, "position": tracker.position})
-                closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz - excess, ev.tid, closed_pnl,
+                                      "side": side, "position": tracker.position})
+                closed_pnl = self.ledger.closed_of_booked(side, sz, sz - excess, ev.tid, closed_pnl,
                                                           ev.start_position)
                 whole = sz - excess <= 1e-12  # (none of it fits: nothing booked, the fill counted if it settles real)
-                self.ledger.on_excess(ev.side.value, excess, ev.tid, ev.px, fee * excess / sz, ev.is_maker,
+                self.ledger.on_excess(side, excess, ev.tid, ev.px, fee * excess / sz, ev.is_maker,
                                       made, whole, sz - excess)
                 sz, fee = sz - excess, fee * (sz - excess) / sz
                 if whole:
                     return
             elif self.ledger.apart:  # (after an excess the venue's closedPnl is not of the ledger's position)
-                closed_pnl = self.ledger.closed_of_booked(ev.side.value, sz, sz, ev.tid, closed_pnl, ev.start_position)
-            self.ledger.on_fill(ev.ts, ev.side.value, ev.px, sz, fee, ev.is_maker, ev.tid, closed_pnl, made)
+                closed_pnl = self.ledger.closed_of_booked(side, sz, sz, ev.tid, closed_pnl, ev.start_position)
+            self.ledger.on_fill(ev.ts, side, ev.px, sz, fee, ev.is_maker, ev.tid, closed_pnl, made)
             # its markout timed from when it was made, as the ledger's: one made in an outage and delivered at the
             # reconnect is dropped (agent.markouts), not counted as promotion evidence on a longer horizon
             # A fill past its order's size is no promotion evidence, the part that fitted neither (as one wholly
             # past it, above): it may be a copy of a fill given already, whose markout and volume it would count
             # twice, and the snapshot that may tell it (Ledger.settle_excess) comes after its markout is due
             if not excess:
-                self.graduation.note_fill(made, ev.side.value, ev.px, sz, fee)
+                self.graduation.note_fill(made, side, ev.px, sz, fee)
             o = tracker.orders.get(ev.cloid)
             if o is not None and ev.is_maker and self.graduation.places_orders and not excess:
                 # (the gap is measured where real orders rest beside the paper model: Shadow's exits have no
@@ -615,7 +616,7 @@ class AgentCore:
                 self.graduation.shadow.on_fill(o, sz)
             self.graduation.p_fill.on_fill(ev.cloid, made)  # (at any level: a quote placed before a demotion may fill)
             self._records.append({"type": "fill", "ts": ev.ts, "cloid": ev.cloid, "px": ev.px, "sz": sz,
-                                  "side": ev.side.value, "maker": ev.is_maker, "cycle": self.cycle,
+                                  "side": side, "maker": ev.is_maker, "cycle": self.cycle,
                                   "position": tracker.position})
             if self._flatten_goal and not (self._flattening or self._flatten_due) and self.lots_of(tracker.position):
                 # an order whose pull was still on its way filled after the flatten found the position flat
