@@ -87,6 +87,8 @@ class MarkoutQueue:
         before then (graduation resolves a level's fills apart from those of the level it left, which are no
         evidence of it)."""
         due = self._due
+        if not due or due[0][0] > ts:
+            return 0  # (most mids: nothing due, and ``by`` below is at most ts)
         n = 0
         late = ts - MAX_LATE_S
         by = min(ts, made_by + self.horizon_s)

@@ -166,8 +166,9 @@ class Graduation:
         live = self.places_orders
         since = self._level_ts
         for q, counts in ((self.markouts, live), (self.paper.markouts, not live)):
-            if q.pending:
-                if q.first_due <= since + q.horizon_s:
+            due = q._due  # (its pending and first_due, without their properties' calls: every mid, both queues)
+            if due:
+                if due[0][0] <= since + q.horizon_s:
                     q.on_mid(ts, mid, since)
                 p0, s0 = q.positive, q.net_bps
                 n = q.on_mid(ts, mid)
