@@ -766,13 +766,14 @@ class ScorecardSet:
         changed = []
         evaluations = 0
         for name, c in self.cards.items():
+            # a card's verdict and weight change only in an evaluation, which counts itself: compared after one only
             before = c.verdict
-            w = c.weight()
+            m = c._metrics  # (its weight, weight()'s, as it was: the metrics are frozen, an evaluation makes new ones)
             n = c._evaluations
             c.on_mid(ts, mid, auto_evaluate=True)
-            if c.verdict is not before or c.weight() != w:
-                changed.append(name)
             if c._evaluations != n:
+                if c.verdict is not before or c._metrics.weight != m.weight:
+                    changed.append(name)
                 self.evaluated.append(name)
             evaluations += c._evaluations
         if evaluations != self._evaluations:  # (most mids evaluate nothing: the count stands)
