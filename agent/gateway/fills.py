@@ -9,7 +9,7 @@ the snapshot itself, though the fill's push is still on the way).
 """
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Iterable
 
 from agent.gateway.events import FillReceived
@@ -37,13 +37,11 @@ def fill_key(time_ms: int, tid: int) -> int:
 class FillDelivery:
     """Filters fills (with their venue time in ms) down to the ones the agent has not been given yet."""
 
-    __slots__ = ("known", "keep", "baseline_ms", "last_ms", "counters", "given")
+    __slots__ = ("known", "keep", "baseline_ms", "last_ms", "counters")
 
-    def __init__(self, keep: int = 100_000, track_given: bool = False) -> None:
+    def __init__(self, keep: int = 100_000) -> None:
         self.known: OrderedDict[int, None] = OrderedDict()  # fill ids delivered, or history (bounded, oldest out)
         self.keep = keep
-        # with ``track_given``, the ids given since a snapshot's watermark last passed them (``newest_given``)
-        self.given: deque[int] | None = deque(maxlen=keep) if track_given else None
         self.baseline_ms: int | None = None  # newest fill time in the session's history: older fills are history
         self.last_ms: int | None = None  # newest fill time known (history or delivered)
         # fills_repeated: ones seen again, live or in a recovery (a snapshot's fill query lists each
@@ -104,22 +102,7 @@ class FillDelivery:
             self._know(f.tid, t)
             self.counters[counter] += 1
             out.append(f)
-            if self.given is not None:
-                self.given.append(f.tid)
         return out
-
-    def newest_given(self, bound: int, watermark: int) -> int:
-        """The newest id given up to ``bound`` (0: none), the given ones then kept only above it and ``watermark``,
-        which a snapshot's watermark has not passed yet (so few: a snapshot's worth of fills). For a snapshot's
-        watermark: a fill given that the venue does not list, well before its state, is in that state as far as
-        the venue knows (``HyperliquidGateway._emit_snapshot``)."""
-        given = self.given
-        if not given:
-            return 0
-        newest = max((k for k in given if k <= bound), default=0)
-        floor = max(newest, watermark)
-        self.given = deque((k for k in given if k > floor), maxlen=self.keep)
-        return newest
 
     def _know(self, tid: int, time_ms: int) -> None:
         self.known[tid] = None

@@ -660,58 +660,6 @@ def test_fills_after_a_snapshot_with_tids_below_its_newest_move_the_position_ove
     assert venue >= 0.004 and abs(tracker.position - venue) < 1e-9 and abs(ledger.position - venue) < 1e-9
 
 
-def test_fills_a_restarted_venue_never_lists_leave_the_position_once_its_state_is_a_minute_past_them():
-    """``twin serve`` killed and started again on its port is a new venue: no position, no fills. The fills the dead
-    one pushed after the last snapshot were above every later snapshot's watermark (the new venue lists none of them,
-    nor any fill newer), so the agent held them on top of the new venue's position for as long as no new fill came:
-    a run whose phantom position had it send reduce-only exits, each refused (the venue flat), stayed at Red with
-    position +0.0169 against the venue's 0 through four snapshots to its end. A fill is listed within the minute the
-    snapshot's fill query overlaps: one a state is a minute past is in that state, listed or not. Against two served
-    twins in turn on one port (at 10x, the second's clock 61 s past the first's): an IOC fills on the first, which
-    is stopped; the second's snapshot leaves the order tracker and the ledger, fed the gateway's events, at its 0."""
-    speed = 10.0
-
-    def venue(epoch_ms: int) -> Exchange:
-        params = _params()
-        params = params.model_copy(update={"venue": params.venue.model_copy(update={"epoch_ms": epoch_ms})})
-        return build_exchange(params, seed=3, fund={ADDR: 100_000.0})
-
-    ex_a = venue(int(time.time() * 1000))
-    bg_a = BackgroundServer(TwinServer(ex_a, speed=speed)).__enter__()
-    clock_a = (lambda: ex_a.epoch_ms / 1000.0 + bg_a.server.clock.target())
-    now = [clock_a]
-    servers = [bg_a]
-
-    async def scenario():
-        async with started(bg_a, lambda: now[0](), quota_poll_s=0) as (gw, events):
-            assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
-            await snapshot_answered(gw, events)
-            gw.send(PlaceOrder(cloid(300), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
-            assert await until(lambda: first(events, FillReceived))
-            await asyncio.sleep(0.3)  # (its userEvents push too)
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, bg_a.__exit__, None, None, None)  # the venue gone: the twin killed
-            ex_b = venue(int(clock_a() * 1000) + 61_000)
-            bg_b = BackgroundServer(TwinServer(ex_b, speed=speed), port=bg_a.port)
-            await loop.run_in_executor(None, bg_b.__enter__)
-            servers.append(bg_b)
-            now[0] = (lambda: ex_b.epoch_ms / 1000.0 + bg_b.server.clock.target())
-            await snapshot_answered(gw, events)
-            return events
-
-    try:
-        events = asyncio.run(scenario())
-    finally:
-        for bg in servers:  # (the first's a second time: a no-op)
-            bg.__exit__(None, None, None)
-    fill = first(events, FillReceived)
-    last = [e for e in events if type(e) is AccountSnapshot][-1]
-    assert fill.sz == 0.001 and last.position == 0.0 and not last.open_orders  # the new venue: flat, no fills
-    assert last.last_fill_tid >= fill.tid  # the dead venue's fill is taken to be in the new venue's state
-    tracker, ledger = books_from(events)
-    assert tracker.position == 0.0, tracker.position
-
-
 def test_a_position_on_a_finer_lot_than_the_coins_is_served_on_it_and_its_close_booked_over_loopback():
     """The venue lowered BTC's szDecimals from 5 to 4 while the account held 0.00123: the position keeps the lot it
     was opened on. ``twin serve`` rounded every size to the coin's decimals now, so the account state's szi and the

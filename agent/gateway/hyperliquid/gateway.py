@@ -34,7 +34,7 @@ from agent.gateway.base import (
     CLOCK_AHEAD_CAP_TTLS, CommandRouter, EventSink, QuotaPollBackoff, RecentOrders, action_ttl, cancel_actions,
     in_actions, listed_oid, order_name, schedule_cancel_late_ts, schedule_cancel_name,
 )
-from agent.gateway.fills import TID_BITS, FillDelivery, TimedFill, fill_key
+from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
 from agent.gateway.events import (
     FOR_CANCEL_ALL, FOR_SNAPSHOT, AccountChangedByVenue, AccountSnapshot, BookUpdated, CancelAcknowledged, CancelOrder,
@@ -67,10 +67,6 @@ _HEX_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 # request, which repeats only that page's last ms. Pages enough for the 10000 fills kept at 500 a reply.
 _PLACING_TASKS = frozenset({"hl-order", "hl-modify"})  # (their _spawn names: the requests that may rest an order)
 _FILL_PAGE = 500
-# the venue lists a fill within this of its time: an account snapshot's fill query overlaps the last state by it, and a
-# fill given to the agent this long before a state is in that state's position
-FILLS_LISTED_WITHIN_MS = 60_000
-TID_MAX = (1 << TID_BITS) - 1
 _FILL_PAGES = 20
 _RECOVERY_ATTEMPTS = 8
 _FUNDING_PAGE = 500  # rows in a userFunding reply at most (the docs' cap on time-range replies)
@@ -195,7 +191,7 @@ class HyperliquidGateway(CommandRouter):
         self._refused_ts: float | None = None  # ConnectionRestored.refused_ts of the current outage
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
         self._fills_since_ms = 0
-        self.fills = FillDelivery(track_given=True)  # which fills the agent has been given (each once, history never)
+        self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self.fundings = FundingDelivery()  # and which funding payments
         self._started_ms = 0
         self._sides = RecentOrders()  # a modify may not say its side
@@ -370,7 +366,7 @@ class HyperliquidGateway(CommandRouter):
         self._started_ms = self.fundings.start_ms = int(self._now() * 1000)
         # the first snapshot's fill query starts a minute before the session, not at 0: its reply is the 2000 oldest
         # rows from there, and an account's history would fill it, leaving out the session's fills in its position
-        self._fills_since_ms = max(self._fills_since_ms, self._started_ms - FILLS_LISTED_WITHIN_MS)
+        self._fills_since_ms = max(self._fills_since_ms, self._started_ms - 60_000)
         self._ensure_session()
         self._spawn_background(self._run_socket(), "hl-ws")
         if self.quota_poll_s > 0:
@@ -940,17 +936,9 @@ class HyperliquidGateway(CommandRouter):
         # from an earlier state that is not later than this one (the window starts before it)
         earlier = max((w for t, w in self._watermarks if t <= t_state), default=0)
         watermark = max((f.tid for t, f in fills if t <= t_state), default=earlier)
-        # and the newest fill given to the agent a minute before the state, listed or not: the fill query overlaps
-        # the last state by a minute, counting on the venue listing a fill within one, so one that old is in this
-        # state. Unlisted, it is one a venue no longer knows: ``twin serve`` restarted, a new venue, lists none of the
-        # dead one's fills. Above every watermark, those the agent had since the last snapshot were added to each new
-        # state's position until a new fill came (none for a run sending only reduce-only exits against its phantom
-        # position, each refused by the flat venue: Red, and the position +0.0169 against the venue's 0, to the end)
-        listed_by = fill_key(max(0, t_state - FILLS_LISTED_WITHIN_MS), TID_MAX)
-        watermark = max(watermark, self.fills.newest_given(listed_by, watermark))
         self._watermarks.append((t_state, watermark))
         del self._watermarks[:-16]
-        self._fills_since_ms = max(self._fills_since_ms, t_state - FILLS_LISTED_WITHIN_MS)  # a minute's overlap
+        self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self._emit(AccountSnapshot(now, state.position, state.entry_px, state.account_value,
                                    state.margin_used, opens, watermark, requested, t_state, ip_weight))
 
