@@ -211,10 +211,10 @@ class LiveDriver:
         The system's refusal (an OSError) is said in one line with what it said (a full disk put a traceback on
         the console, the reason only in its last line); anything else is a bug, its traceback kept."""
         if isinstance(error, OSError):
-            log.error("cannot write %s (a full disk?): %s: stopping, every order pulled", what,
+            log.error("cannot write %s (a full disk?): %s: stopping, pulling every order", what,
                       error.strerror or error)
         else:
-            log.exception("cannot write %s (a full disk?): stopping, every order pulled", what)
+            log.exception("cannot write %s (a full disk?): stopping, pulling every order", what)
         self.request_stop(f"{what} could not be written", fault=True)
 
     def _send(self, cmd: Command) -> None:
@@ -380,7 +380,7 @@ class LiveDriver:
         self._shutdown_done = True
         self.stopped = True
         # said before the wait: an operator pressing Ctrl-C again sees that it is being done, and how long it may take
-        log.info("stopping (%s): every order pulled%s; waiting up to %.0f s for the venue to list none of ours%s",
+        log.info("stopping (%s): pulling every order%s; waiting up to %.0f s for the venue to list none of ours%s",
                  self.stop_reason or "shutdown", ", the position closed through the book" if flatten else "",
                  grace_s, " and no position" if flatten else "")
         loop = asyncio.get_running_loop()

@@ -941,7 +941,7 @@ class _SegmentClosings:
         run traded on with its record not known on disk (a disk refusing an fsync: EIO, ENOSPC)."""
         if done.cancelled() or done.exception() is None:
             return
-        self._said(done.exception(), "; stopping, every order pulled")
+        self._said(done.exception(), "; stopping, pulling every order")
         if self.failed is not None:
             self.failed("a segment of the run folder's log could not be synced to disk")
 

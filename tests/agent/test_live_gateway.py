@@ -2666,7 +2666,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     adds = set(re.findall(r"`([a-z_][a-z_.]*)`", note.split("adds its own", 1)[1].split("\n\n", 1)[0]))
     assert {k for k in summary if k not in {d.split(".")[0] for d in documented}} == {k for k in adds if "." not in k}
     assert sorted(k for k in adds if not has(summary, k)) == []
-    assert "stopping (SIGINT): every order pulled; waiting up to 5 s for the venue to list none of ours" in caplog.text
+    assert "stopping (SIGINT): pulling every order; waiting up to 5 s for the venue to list none of ours" in caplog.text
     assert summary["dead_man_switch"] == "off"  # the account is under $1M traded: never armed
     from agent.live_cli import format_live_summary
     table = format_live_summary(summary)

@@ -41,7 +41,7 @@ def test_a_full_disk_is_said_in_one_line_with_the_systems_reason_and_stops_the_r
         LiveDriver._journal(d, d.record_sink, None)
         what = "the event journal"
     assert d.stops == [(f"{what} could not be written", True)]
-    assert f"cannot write {what} (a full disk?): No space left on device: stopping, every order pulled" in caplog.text
+    assert f"cannot write {what} (a full disk?): No space left on device: stopping, pulling every order" in caplog.text
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
 
 
