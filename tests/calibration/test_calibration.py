@@ -1733,6 +1733,25 @@ def test_outages_a_silent_socket_hid_are_fitted_from_its_last_frame_not_from_whe
     assert venue.median_s / 1.1 < got.median_s < venue.median_s * 1.1 and got.silence_out_s == 0.0, (got, venue)
 
 
+def twin_outage_events(rng: np.random.Generator, hazard_per_hour: float, median_s: float, sigma: float,
+                       silence_s: float, until_s: float) -> tuple:
+    """(ConnectionLost / ConnectionRestored as the live gateway gives them, the twin's ConnectionModel they came from,
+    the last reconnect) for the twin's own outages (the next one's clock starts when one ends) on a socket that goes
+    mute: its last frame up to 0.5 s before each outage, the drop declared ``silence_s`` after it, then reconnect
+    attempts on the gateway's backoff, refused while the path is down. The run's first socket up at 0."""
+    from agent.gateway.events import ConnectionLost, ConnectionRestored
+    from twin.faults.connection import ConnectionModel, ConnectionParams
+    path = ConnectionModel(ConnectionParams(hazard_per_hour=hazard_per_hour, outage_median_s=median_s,
+                                            outage_sigma=sigma), rng)
+    events: list = [ConnectionRestored(0.0, "ws")]
+    back = 0.0
+    while (start := path.next_change(back)) < until_s:  # (the path's next outage after the reconnect)
+        last_rx = start - 0.5 * float(rng.random())
+        refused, back = _reconnected(rng, last_rx + silence_s, path.is_down)
+        events += [ConnectionLost(last_rx + silence_s, "ws", last_rx), ConnectionRestored(back, "ws", refused)]
+    return events, path, back
+
+
 def test_the_disconnect_hazard_is_per_hour_the_socket_was_live_not_the_venues_up_time_the_agent_could_not_see():
     """The twin's outages (its ConnectionModel: the next one's clock starts when one ends) behind a silent socket
     found after 60 s and the agent's backoff: an outage that starts while the agent has no live socket (the venue back
@@ -1743,22 +1762,44 @@ def test_the_disconnect_hazard_is_per_hour_the_socket_was_live_not_the_venues_up
     live, where every outage is seen: 59.1 (51.2 - 67.9). (Served, each reconnect's socket draws its outages from
     its opening: the same hours.)"""
     from agent.core import AgentCore
-    from agent.gateway.events import ConnectionLost, ConnectionRestored
-    from twin.faults.connection import ConnectionModel, ConnectionParams
-    rng = np.random.default_rng(1)
-    path = ConnectionModel(ConnectionParams(hazard_per_hour=60.0, outage_median_s=30.0, outage_sigma=0.8), rng)
-    events: list = [ConnectionRestored(0.0, "ws")]  # (the run's first socket up)
-    back = 0.0
-    while (start := path.next_change(back)) < 8 * 3600.0:  # (the path's next outage after the reconnect)
-        last_rx = start - 0.5 * float(rng.random())
-        refused, back = _reconnected(rng, last_rx + 60.0, path.is_down)
-        events += [ConnectionLost(last_rx + 60.0, "ws", last_rx), ConnectionRestored(back, "ws", refused)]
+    events, path, back = twin_outage_events(np.random.default_rng(1), 60.0, 30.0, 0.8, 60.0, 8 * 3600.0)
     obs = observe(events, AgentCore(SHADOW, np.random.default_rng(6), tick=1.0, sz_decimals=5))
     seen = len(events) // 2
     merged = len(path.outages_until(back)) - seen  # (outages no socket was live for)
     h = fit(obs).hazard_per_hour
     assert h.count == seen and merged > 0.2 * seen, (seen, merged)
     assert h.lo < 60.0 < h.hi and 0.9 < h.rate / 60.0 < 1.1, h
+
+
+@pytest.mark.parametrize("hazard_per_hour, hours, silence_s, median_s, low, high", [
+    (60.0, 8, 15.0, 30.0, 1.0, 1.1), (60.0, 8, 60.0, 30.0, 1.7, 1.9), (60.0, 8, 15.0, 5.0, 1.2, 1.4),
+    (60.0, 8, 30.0, 5.0, 3.9, 4.2), (60.0, 8, 60.0, 5.0, 8.5, 9.5),
+    (0.5, 400, 15.0, 30.0, 0.85, 0.95), (0.5, 400, 60.0, 30.0, 0.9, 1.0)])
+def test_outages_that_start_inside_one_seen_join_it_and_read_its_median_long_a_documented_limitation(
+        hazard_per_hour, hours, silence_s, median_s, low, high):
+    """A limitation, measured (README, Calibration: the disconnects): the twin's outages (sigma 0.8) behind a silent
+    socket found after ``silence_s`` and the agent's backoff. An outage that starts while one seen is not yet over (the
+    venue back inside the silence, or before the backoff tried again, and down again) joins it: the one seen ends with
+    the last, and the fit takes it for one outage from the first's start. At 60 an hour (the venue down about a
+    minute in two) the fitted median reads long: 1.05 times a true 30 s behind 15 s of silence, 1.10 behind 30 s, 1.80
+    behind 60 s (the README's setting: 54 s, 95%: 47 - 60, which misses 30; 48 - 57 s on seeds 0-4); a true 5 s 1.33,
+    4.1 and 9.0 times (seed 1, 8 hours, 199 - 371 seen of 282 - 417). At the twin's default 0.5 an hour, under 1% of
+    the outages join another, and a true 30 s reads 0.91 and 0.95 times, the interval covering it. A likelihood of
+    what the agent saw, P(down at the last refused attempt, up at the one taken), the venue's up and down times
+    alternating, was tried: it read a true 30 s as 2 s behind 60 s of silence, the earlier refused attempts (each
+    down too) not journalled, and the chance of a short outage's venue down again at the last refused one taken for
+    the evidence (the fit needs every attempt's time, or their count)."""
+    from agent.core import AgentCore
+    events, path, back = twin_outage_events(np.random.default_rng(1), hazard_per_hour, median_s, 0.8, silence_s,
+                                            hours * 3600.0)
+    obs = observe(events, AgentCore(SHADOW, np.random.default_rng(6), tick=1.0, sz_decimals=5))
+    got = fit(obs).outages
+    joined = len(path.outages_until(back)) - len(events) // 2
+    assert not got.backoff_in and low < got.median_s / median_s < high, (got, joined)
+    if hazard_per_hour < 1.0:
+        assert joined < 0.01 * got.n and got.median_lo < median_s < got.median_hi, (got, joined)
+    elif silence_s >= 60.0:
+        assert joined > 0.3 * got.n and not got.median_lo < median_s < got.median_hi, (got, joined)
 
 
 def test_a_silence_is_counted_only_inside_the_connection_it_ended():
