@@ -5073,18 +5073,26 @@ def test_a_snapshots_fills_are_stamped_when_given_not_when_their_page_came():
     once its openOrders is back too: stamped when their page came, they were behind every event given meanwhile (a
     book), and the core took them for the host's clock stepping back (AgentCore._stepped_back: a clock_step_back
     warning, and past min(risk.stale_book_s, risk.ack_timeout_s / 2) the run stopped as a fault). openOrders held 0.3 s
-    by a proxy, pushes 2 s behind (8 s of venue time): the gateway's events come in time order, that fill among them."""
+    by a proxy, pushes 2 s behind (8 s of venue time): the gateway's events come in time order, that fill among them.
+    The fill's own pushes (userFills, user) are dropped by the proxy once the session's history is known: a host
+    stalled past their 2 s (from the fill to its snapshot's fill page) had the push first, and no fill in the
+    snapshot to check (fills_in_snapshot 0; once under load). Its IOC lives 5 wall s (``wall_ttl_s``), not 1.25."""
     slow_feed = PathLatencyParams(median_ms=8000.0, sigma=0.0, spike_prob=0.0, burst_rate_per_hour=0.0)
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), latency=LatencyParams(feed=slow_feed))
     with served(speed=4.0, params=params) as (bg, ex, clock):
         async def scenario():
             async with InjectingProxy(bg.base_url) as proxy:
                 events: list = []
-                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, quota_poll_s=0)
+                lost = [False]  # (the session's history known: the fill's pushes lost, and its snapshot's alone)
+                proxy.rewrite_frame = lambda text: ('{"channel":"pong"}' if lost[0] and re.search(
+                    '"channel": ?"(userFills|user)"', text) else text)
+                gw = HyperliquidGateway(proxy.base_url, KEY, "BTC", clock=clock, quota_poll_s=0,
+                                        action_ttl_s=wall_ttl_s(bg))
                 await gw.prepare()
                 gw.start(events.append)
                 try:
                     assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
+                    lost[0] = True
                     px = float(round(await gw.mid_px() * 1.01))
                     gw.send(PlaceOrder(cloid(61), Side.BUY, px, 0.001, Tif.IOC))
                     assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(61)))
