@@ -972,9 +972,9 @@ def test_the_replay_funds_its_account_as_the_live_account_was_not_with_the_drawd
     no row of the report's). It is funded now with what the run's first snapshot had free to margin orders with."""
     from calibration.fit import replay_check
     cfg = CFG.model_copy(update={"session": CFG.session.model_copy(update={"collateral_usd": 50.0})})
-    obs = observe_journal(run_folder(tmp_path, live_journal_lines(seconds=600.0, cfg=cfg, funds_usd=100_000.0)))
+    obs = observe_journal(run_folder(tmp_path, live_journal_lines(seconds=300.0, cfg=cfg, funds_usd=100_000.0)))
     assert obs.start_free_usd == pytest.approx(100_000.0) and "PerpMargin" not in obs.rejections and obs.places > 50
-    rep = replay_check(fit(obs), obs.config, max_s=600.0).replayed
+    rep = replay_check(fit(obs), obs.config, max_s=300.0).replayed
     assert rep.places > 20 and "PerpMargin" not in rep.rejections, rep.rejections
     assert rep.start_free_usd == pytest.approx(100_000.0)
 
@@ -989,7 +989,7 @@ def test_a_unified_accounts_run_whose_perp_clearinghouse_shows_nothing_is_replay
     the venue took orders adding to the position, the replay is funded from session.collateral_usd, and it is said
     with the file and fields it comes from."""
     cfg = CFG.model_copy(update={"session": CFG.session.model_copy(update={"collateral_usd": 20_000.0})})
-    lines = live_journal_lines(seconds=600.0, cfg=cfg, funds_usd=100_000.0)
+    lines = live_journal_lines(seconds=300.0, cfg=cfg, funds_usd=100_000.0)
     unified = []
     for x in lines:  # (the core reads no account value: the run's decisions are as they were)
         if x.startswith('{"e":"AccountSnapshot"'):
@@ -1003,7 +1003,7 @@ def test_a_unified_accounts_run_whose_perp_clearinghouse_shows_nothing_is_replay
     obs = observe_journal(run_folder(tmp_path, unified))
     assert obs.start_free_usd == pytest.approx(0.37) and obs.places > 50
     f = fit(obs)
-    check = replay_check(f, obs.config, max_s=600.0)
+    check = replay_check(f, obs.config, max_s=300.0)
     rep = check.replayed  # (the twin draws PerpMargin at random too: the run's 2%, not all)
     assert rep.places > 20 and rep.rejections.get("PerpMargin", 0) <= 0.1 * rep.eligible_for("PerpMargin"), \
         (rep.rejections, rep.eligible_for("PerpMargin"))
