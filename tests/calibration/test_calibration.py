@@ -1899,7 +1899,7 @@ def test_open_interest_refusals_fit_the_twins_own_reason_and_a_reason_it_cannot_
     from calibration.report import report_files
     truth = TwinParams.model_validate({"latency": {"order_entry": LEG, "response": LEG},
                                        "rejections": {"rates": {"OpenInterestIncrease": 0.03, "PerpMargin": 0.02}}})
-    f = fit(observed_run(CFG, SEED, truth, 1800.0)[1])
+    f = fit(observed_run(CFG, SEED, truth, 900.0)[1])
     r = f.rejections["OpenInterestIncrease"]
     assert "OpenInterest" not in f.rejections and r.count > 20
     assert r.n == f.rejections["PerpMargin"].n < f.observations.eligible  # (only places adding to the position)
