@@ -37,7 +37,9 @@ def test_bench_day_states_the_day_in_designs_units():
     and the rest apart, so the judgement needs no second bench."""
     import re
 
-    done = _run("bench_day.py", "--hours", "1", "--quiet")
+    # (600 s: a guard against a hang, not a bound on speed; the run takes 8 s on a quiet host, and outlasted 120 s
+    # in a whole-suite run beside busy loops and other runs)
+    done = _run("bench_day.py", "--hours", "1", "--quiet", timeout=600)
     assert done.returncode == 0, done.stderr
     m = re.search(r"in DESIGN's units: (\d+) M raw SimPy timeouts of wall time \(goal for a day at stress: < 60 M\), "
                   r"(\d+) M with the core at no cost; a raw timeout ([\d.]+) µs before the day, ([\d.]+) µs after",
