@@ -54,7 +54,8 @@ def test_a_fill_with_a_size_or_price_not_above_zero_or_a_time_past_any_clock_is_
     malformed (counted), and the user channel's copy books the fill once, as the venue made it."""
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():
-            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+            async with InjectingProxy(bg.base_url) as proxy, \
+                    started(proxy, clock, quota_poll_s=0, action_ttl_s=wall_ttl_s(bg)) as (gw, events):
                 proxy.rewrite_frame = _once(lambda m: m["data"]["fills"][0].__setitem__(field, value), _live_fills)
                 assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
                 mid = 0.5 * (first(events, BookUpdated).bids[0][0] + first(events, BookUpdated).asks[0][0])
@@ -113,7 +114,8 @@ def test_an_order_status_that_is_a_bare_string_is_malformed_not_a_rejection_of_a
 
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():
-            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+            async with InjectingProxy(bg.base_url) as proxy, \
+                    started(proxy, clock, quota_poll_s=0, action_ttl_s=wall_ttl_s(bg)) as (gw, events):
                 proxy.rewrite_exchange = stringly
                 assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
                 bid = first(events, BookUpdated).bids[0][0]
@@ -234,7 +236,8 @@ def test_a_fill_whose_start_position_is_not_a_number_on_both_channels_is_booked_
     odd_start.done = []
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():
-            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+            async with InjectingProxy(bg.base_url) as proxy, \
+                    started(proxy, clock, quota_poll_s=0, action_ttl_s=wall_ttl_s(bg)) as (gw, events):
                 proxy.rewrite_frame = odd_start
                 assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
                 mid = 0.5 * (first(events, BookUpdated).bids[0][0] + first(events, BookUpdated).asks[0][0])
@@ -259,7 +262,8 @@ def test_a_snapshots_fill_query_with_a_malformed_row_of_ours_is_refused_not_a_wa
     booked the fill again on top. That snapshot is refused (counted), and the next one, read whole, holds the fill."""
     with served(speed=5.0) as (bg, ex, clock):
         async def scenario():
-            async with InjectingProxy(bg.base_url) as proxy, started(proxy, clock, quota_poll_s=0) as (gw, events):
+            async with InjectingProxy(bg.base_url) as proxy, \
+                    started(proxy, clock, quota_poll_s=0, action_ttl_s=wall_ttl_s(bg)) as (gw, events):
                 assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
                 mid = 0.5 * (first(events, BookUpdated).bids[0][0] + first(events, BookUpdated).asks[0][0])
                 gw.send(PlaceOrder(cloid(74), Side.BUY, float(round(mid * 1.01)), 0.001, Tif.IOC))
