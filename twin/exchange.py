@@ -673,7 +673,7 @@ class Exchange:
             return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid
         self._next_oid += 1
-        now_ms = self.now_ms()
+        now_ms = self.epoch_ms + int(self.env._now * 1000.0)  # (now_ms inlined: every order placed passes here)
         order = ClientOrder(oid, cloid, user, coin, is_buy, px, sz, spec.sz, reduce_only, tif, 0.0, now_ms)
         filled_sz = 0.0
         notional = 0.0
@@ -959,7 +959,7 @@ class Exchange:
 
     def _set_status(self, o: ClientOrder, status: str) -> None:
         now = self.env._now
-        now_ms = self.now_ms()
+        now_ms = self.epoch_ms + int(now * 1000.0)  # (now_ms inlined: every placement, cancel and fill passes here)
         user, cloid = o.user, o.cloid
         info = _order_fields(o)  # (OrderInfo's fields: the row keeps them flat, order_status_of makes the OrderInfo)
         statuses = self.order_status
@@ -1033,7 +1033,7 @@ class Exchange:
         # the venue answers a state query from a committed block, and a fill after it lands in a later block, with
         # a later time: a fill in the very ms of a state already served is stamped the next ms, or a client taking
         # every fill up to the state's time as in its position (its watermark) would count this one in wrongly
-        now = self.now_ms()
+        now = self.epoch_ms + int(self.env._now * 1000.0)  # (now_ms inlined: every fill passes here)
         if now <= self._state_ms:
             now = self._state_ms + 1
         self._fill_ms = now
@@ -1092,6 +1092,7 @@ class Exchange:
         bid_px_of, bid_sz_of, ask_px_of, ask_sz_of = self.bid_px, self.bid_sz, self.ask_px, self.ask_sz
         best_bid_of, best_ask_of, last_trade_px = self.best_bid, self.best_ask, self.last_trade_px
         recent = self.recent_trades[coin] if self.recent_trades is not None else None
+        epoch_ms = self.epoch_ms
         while True:
             chunk = market.next_chunk()
             if chunk is None:
@@ -1107,7 +1108,8 @@ class Exchange:
             while i < n:
                 t = ts[i]
                 if t > env._now:
-                    if self.log is None and not book.bids and not book.asks and trade_key not in self._subs \
+                    # (the orders first: with an agent quoting, one nearly always rests, and the rest is not read)
+                    if not book.bids and not book.asks and self.log is None and trade_key not in subs \
                             and recent is None:
                         # nobody can observe the events before the next scheduled event: apply them
                         # as one jump to the last book and trade among them (hftbacktest's elapse)
@@ -1154,13 +1156,18 @@ class Exchange:
                     if self.log is not None:
                         self._log("trade", coin, px, sz, side)
                     last_trade_px[coin] = px
-                    taker = self._anon_oid()  # the market's aggressor: in its print's tid and any fill it makes
+                    # the market's aggressor: in its print's tid and any fill it makes (_anon_oid inlined, as below)
+                    taker = self._next_anon_oid
+                    self._next_anon_oid = taker + 1
                     # (subscribed: the print is published, with an anonymous maker; kept for a subscription's
                     # snapshot whether or not: the venue's has the prints made while a client was away)
                     if trade_key in subs or recent is not None:
-                        maker = self._anon_oid()
+                        maker = self._next_anon_oid
+                        self._next_anon_oid = maker + 1
                         tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
-                        push = TradePush(coin, "B" if side > 0 else "A", px, sz, self.now_ms(), tid, taker)
+                        # (now_ms inlined: every print passes here)
+                        push = TradePush(coin, "B" if side > 0 else "A", px, sz, epoch_ms + int(env._now * 1000.0),
+                                         tid, taker)
                         self._publish(trade_key, push)
                         if recent is not None:
                             recent.append(push)
