@@ -1237,7 +1237,7 @@ class Exchange:
         session without a bbo subscriber (the agent's) runs as it did before there was one."""
         block = self.params.feed.block_s or 0.1
         last: dict[str, tuple] = {}
-        subs, touch = self._subs, self._touch  # (looked up once: this runs 10 times a second)
+        subs, top_of = self._subs, self._top  # (looked up once: this runs 10 times a second)
         env, epoch_ms = self.env, self.epoch_ms
         # (the markets are fixed at construction)
         keys = [(coin, ("bbo", coin), self.books[coin]) for coin in self.markets]
@@ -1248,7 +1248,7 @@ class Exchange:
                 # a block in three comes before the next book update); a memo still set is a top already compared
                 # with the last pushed, which only this changes
                 if key in subs and book.top is None:
-                    top = book.top = (touch(coin, True), touch(coin, False))
+                    top = book.top = top_of(coin, book)
                     if top != last.get(coin):
                         last[coin] = top
                         # (now_ms inlined: nearly every block pushes)
@@ -1298,6 +1298,40 @@ class Exchange:
         buy, sell = (_round_sz(math.floor(x / lot + 1e-9) * lot, inst) for x in (buy, sell))
         raw = pos.margin_usd - szi * pos.entry_px if pos is not None and isolated and szi else None
         return ActiveAssetData(user, coin, isolated, lev, raw, (buy, sell), (available, available), mark)
+
+    def _top(self, coin: str, book: CoinBook) -> tuple:
+        """``(self._touch(coin, True), self._touch(coin, False))``, the bbo feed's top of ``coin`` (``book`` its
+        CoinBook), at a block: where both sides take _touch's first way (the rows made, nothing consumed, each first
+        row a level), that way written here for the two, the coin's rows, consumption and book looked up once and no
+        call a side (the feed makes a top at nearly every block of a stress session); _touch's own for any other.
+        tests/twin/test_bbo_memo.py holds it to the two _touch calls after every step of a session."""
+        pair = self._rows_of[coin]
+        b, a = pair[1], pair[0]
+        if b is None or a is None or self._consumed[coin] or not (pxs := b[2]) or not (szs := b[3]) \
+                or not (bid := pxs[0]) == bid or not (bid_sz := szs[0]) > 0 or not (pxs := a[2]) \
+                or not (szs := a[3]) or not (ask := pxs[0]) == ask or not (ask_sz := szs[0]) > 0:
+            return self._touch(coin, True), self._touch(coin, False)
+        bid_n = ask_n = 1
+        # the clients' orders at or better than the displayed best, as in _touch (which says why the walk stops)
+        for o in book.bids:
+            px = o.px
+            if not px <= bid:
+                bid, bid_sz, bid_n = px, o.sz, 1
+            elif px == bid:
+                bid_sz += o.sz
+                bid_n += 1
+            else:
+                break
+        for o in book.asks:
+            px = o.px
+            if not px >= ask:
+                ask, ask_sz, ask_n = px, o.sz, 1
+            elif px == ask:
+                ask_sz += o.sz
+                ask_n += 1
+            else:
+                break
+        return (bid, bid_sz, bid_n), (ask, ask_sz, ask_n)
 
     def _touch(self, coin: str, is_buy: bool) -> tuple[float, float, int] | None:
         """One side's best level as l2_book gives it, (px, sz, n), or None: the displayed levels less what our fills

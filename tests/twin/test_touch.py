@@ -80,3 +80,36 @@ def test_touch_is_the_push_s_first_level_through_a_session(seed, resting):
         n += 1
         _check(ex, "BTC", drop_rows=n % 2 == 0)
     assert n > 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), _sizes), min_size=0, max_size=5),
+       st.lists(st.tuples(st.booleans(), _sizes), min_size=0, max_size=5),
+       st.lists(st.tuples(st.booleans(), st.integers(-2, 5), st.floats(0.001, 1.0)), max_size=5),
+       st.dictionaries(st.integers(-5, 5), st.floats(0.0, 3.0), max_size=2), st.booleans(), st.booleans())
+def test_the_feeds_top_is_the_two_touches_on_any_rows(bid_levels, ask_levels, clients, consumed, bids_made, asks_made):
+    """Exchange._top, the bbo feed's top of both sides (its own way where both sides' lists are made, nothing is
+    consumed and each first row is a level; _touch's otherwise), is _touch's two sides on rows of any shape: nan or
+    empty first rows, sizes consumed, client orders at, inside and behind the levels, either side's lists made or
+    not."""
+    ex = Exchange.build(TwinParams(), 0)
+    coin = "BTC"
+    for is_buy, levels in ((True, bid_levels), (False, ask_levels)):
+        sign = -1.0 if is_buy else 1.0
+        start = 100.0 if is_buy else 101.0
+        (ex.bid_px if is_buy else ex.ask_px)[coin] = np.array(
+            [math.nan if nan else start + sign * i for i, (nan, _) in enumerate(levels)], dtype=float)
+        (ex.bid_sz if is_buy else ex.ask_sz)[coin] = np.array([sz for _, sz in levels], dtype=float)
+    ex._rows_of[coin] = [None, None]
+    ex._consumed[coin] = {100.0 + i: c for i, c in consumed.items()}
+    book = ex.books[coin]
+    for k, (is_buy, ticks, sz) in enumerate(clients):
+        px = 100.0 - ticks if is_buy else 101.0 + ticks
+        book.add(ClientOrder(k + 1, None, USER, coin, is_buy, px, sz, sz, False, "Alo", 0.0, 0))
+    if bids_made:
+        ex._level_rows(coin, True)
+    if asks_made:
+        ex._level_rows(coin, False)
+    got = ex._top(coin, book)
+    ex._rows_of[coin] = [None, None]  # (the touches' own way, from the rows afresh)
+    assert got == (ex._touch(coin, True), ex._touch(coin, False))
