@@ -112,3 +112,31 @@ def test_params_reject_bad_values_and_round_trip():
         LatencyParams(order_entry={"median_ms": 50, "bogus": 1})
     p = LatencyParams(feed=PathLatencyParams(median_ms=25))
     assert LatencyParams.model_validate_json(p.model_dump_json()) == p
+
+
+@pytest.mark.parametrize("bursts_per_hour", [600.0, 0.0])
+def test_the_slow_periods_prefilter_skips_no_sample_they_touch(bursts_per_hour):
+    """sample tests the slow periods and scripted spikes only from the earlier of their starts on (``_slow_from``),
+    kept as both move: each sample of a path with frequent short bursts (or none), spikes added before and between
+    samples and a sibling that copies them, equal to the same path's with the prefilter off (every sample tested, as
+    before it)."""
+    p = PathLatencyParams(burst_rate_per_hour=bursts_per_hour, burst_mean_duration_s=2.0, burst_multiplier=5.0)
+
+    def paths():
+        a = PathLatency(p, np.random.default_rng(3))
+        a.add_spike(40.0, 45.0, 2.0, 0.03)
+        return a
+
+    fast, slow = paths(), paths()
+    ts = np.cumsum(np.random.default_rng(4).exponential(0.05, 6000))
+    moved = 0
+    for k, t in enumerate(ts):
+        if k == 3000:
+            for path in (fast, slow):
+                path.add_spike(t + 1.0, t + 3.0, 1.5, 0.0)
+            fast, slow = fast.sibling(), slow.sibling()
+        slow._slow_from = -math.inf  # (every sample tests both, as sample did before the prefilter)
+        a, b = fast.sample(float(t)), slow.sample(float(t))
+        assert a == b, (k, t)
+        moved += a != fast._buf[fast._i - 1]
+    assert moved > 100  # (bursts or spikes did move samples: the two paths were compared where it matters)

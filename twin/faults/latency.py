@@ -72,7 +72,8 @@ class PathLatency:
     """
 
     __slots__ = ("_params", "_rng", "_buf", "_i", "_mu", "_sigma", "_p_spike", "_mu_spike", "_sigma_spike",
-                 "_gap_mean_s", "_burst_mean_s", "_mult", "_b_start", "_b_end", "_spikes", "_spike_lo", "_spike_hi")
+                 "_gap_mean_s", "_burst_mean_s", "_mult", "_b_start", "_b_end", "_spikes", "_spike_lo", "_spike_hi",
+                 "_slow_from")
 
     def __init__(self, params: PathLatencyParams, rng: np.random.Generator) -> None:
         self._params = params
@@ -97,6 +98,9 @@ class PathLatency:
         self._spikes: list[tuple[float, float, float, float]] = []  # (t0, t1, multiplier, extra_s), sorted by t0
         self._spike_lo = math.inf  # earliest t0 and latest t1 of any scripted spike: a cheap pre-check
         self._spike_hi = -math.inf
+        # the earlier of the next slow period's start and the first scripted spike's: a sample before it (nearly every
+        # one) tests neither, one compare where the two tests took two (set again wherever either moves)
+        self._slow_from = min(self._b_start, self._spike_lo)
 
     def _refill(self) -> None:
         rng = self._rng
@@ -117,6 +121,7 @@ class PathLatency:
         while t >= self._b_end:
             self._b_start = self._b_end + float(rng.exponential(self._gap_mean_s))
             self._b_end = self._b_start + float(rng.exponential(self._burst_mean_s))
+        self._slow_from = min(self._b_start, self._spike_lo)
 
     def in_burst(self, t: float) -> bool:
         """Whether a random slow period covers ``t`` (advances the lazy process to ``t``)."""
@@ -147,17 +152,18 @@ class PathLatency:
             i = 0
         x = self._buf[i]
         self._i = i + 1
-        if t >= self._b_start:
-            if t >= self._b_end:
-                self._advance_bursts(t)
+        if t >= self._slow_from:  # (at or after a slow period's start or a scripted spike's: the two tests)
             if t >= self._b_start:
-                x *= self._mult
-        if t >= self._spike_lo and t < self._spike_hi:  # (two compares: the chained form costs twice the bytecodes)
-            for t0, t1, mult, extra in self._spikes:
-                if t0 > t:
-                    break
-                if t < t1:
-                    x = x * mult + extra
+                if t >= self._b_end:
+                    self._advance_bursts(t)
+                if t >= self._b_start:
+                    x *= self._mult
+            if t >= self._spike_lo and t < self._spike_hi:  # (two compares: the chained form costs twice the bytecodes)
+                for t0, t1, mult, extra in self._spikes:
+                    if t0 > t:
+                        break
+                    if t < t1:
+                        x = x * mult + extra
         return x
 
     def sibling(self) -> "PathLatency":
@@ -166,6 +172,7 @@ class PathLatency:
         other = PathLatency(self._params, self._rng.spawn(1)[0])
         other._spikes = list(self._spikes)
         other._spike_lo, other._spike_hi = self._spike_lo, self._spike_hi
+        other._slow_from = min(other._b_start, other._spike_lo)
         return other
 
     def add_spike(self, t0: float, t1: float, multiplier: float = 1.0, extra_ms: float = 0.0) -> None:
@@ -177,6 +184,7 @@ class PathLatency:
         self._spikes.sort(key=lambda s: s[0])
         self._spike_lo = min(self._spike_lo, t0)
         self._spike_hi = max(self._spike_hi, t1)
+        self._slow_from = min(self._b_start, self._spike_lo)
 
 
 class LatencyModel:
