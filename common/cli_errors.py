@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from common.console import unread
 from common.files import hide_keys
@@ -62,7 +63,13 @@ def print_out(text: str = "", *, end: str = "\n", flush: bool = False) -> None:
 class KeyHidingFormatter(logging.Formatter):
     """A log line as ``logging.Formatter`` makes it, its message, arguments and traceback alike, with every key's
     form hidden: applied to the whole formatted line, so that no part of the record (``exc_info``'s text, a
-    ``%r`` of the venue's answer) is missed."""
+    ``%r`` of the venue's answer) is missed. Its time is UTC, said by a ``Z`` (``2026-12-06 19:50:44.360Z``), as
+    every time in the run's records and ``agent.audit``'s are: in the host's local time, without a zone, a line's
+    time pasted into ``agent.audit --from`` (a date without a zone is UTC there) was hours off the line's record."""
+
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%d %H:%M:%S"
+    default_msec_format = "%s.%03dZ"
 
     def format(self, record: logging.LogRecord) -> str:
         return hide_keys(super().format(record))
