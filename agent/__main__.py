@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-config", action="store_true", help="print the effective agent config (the defaults, "
                     "with --config applied) as YAML with every field described, and exit: a file to start from")
     args = ap.parse_args(argv)
-    if args.venue == "live":  # as argparse read it: abbreviated (--ven live), or given twice, the last live
+    if args.venue == "live":  # as argparse read it: abbreviated (--ven live); given twice, refused by the parser
         return _live(argv, own_command_line)
 
     from agent.config import AgentConfig

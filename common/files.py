@@ -192,9 +192,32 @@ class ArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(r"^-\.?\d")  # (argparse's own: ^-\d+$|^-\d*\.\d+$)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+        self._given: dict[str, bool] = {}
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = {}  # (each parse afresh: a test's, a subcommand's)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
         super().error(hide_keys(message))
+
+
+class _StoreOnce(argparse._StoreAction):
+    """argparse's store, but an option given twice is an error: argparse kept the last, the first dropped without a
+    word, so ``--config live-first-run.yaml --config fees.yaml`` (read as layers) ran on the second file alone, its
+    first's ceiling and demotion rules gone; a key given twice in one YAML mapping is refused alike. Flags and
+    ``append`` options (``--fund``) are other actions, repeatable as before. The values are not echoed: the
+    user has them on the command line, and one may be a secret (a password in a URL, refused later as one)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(parser, "_given", None)
+        if option_string is not None and given is not None:
+            if self.dest in given:  # (the values not shown: a URL's password, a key pasted in, would be)
+                parser.error(f"{option_string} given twice: only the last would count; give it once")
+            given[self.dest] = True
+        super().__call__(parser, namespace, values, option_string)
 
 
 def short_repr(value, limit: int = 80) -> str:
