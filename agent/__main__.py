@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     problem = market_problem(config.session.coin, params or TwinParams(), args.params)
     if problem is not None and not args.show_config:
-        return fail(problem)
+        # the coin is the config file's (session.coin): named, as search names it (a typo there, 'btc', read as a
+        # coin the twin's parameters lack)
+        return fail(f"--config {args.config}: {problem}" if args.config else problem)
     if args.show_config:
         from agent.config import config_yaml
         print_out(config_yaml(config), end="")

@@ -230,6 +230,17 @@ def test_a_coin_the_twin_cannot_trade_exits_2_saying_why_and_the_suggested_param
     assert "for the default market" in err and "markets={'BTC': M()}" in err and "thin_hip3" not in err
 
 
+def test_a_coin_the_twin_cannot_trade_names_the_config_file_that_set_it(tmp_path, capsys):
+    """The coin comes from the --config file (session.coin): the error named the field and the value but not the
+    file, where search's names it; a typo there ('btc', 'BTC ') read as a coin missing from the twin's parameters."""
+    for coin in ("btc", "hyna:LIT"):
+        cfg = tmp_path / "mine.yaml"
+        cfg.write_text(f'session:\n  coin: "{coin}"\n')
+        assert main(["--config", str(cfg), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --config {cfg}: ") and f"session.coin {coin!r}" in err, err
+
+
 def test_venue_live_goes_to_the_live_cli_which_refuses_to_run_without_a_key(monkeypatch, capsys):
     monkeypatch.delenv("HL_SECRET_KEY", raising=False)
     monkeypatch.delenv("HL_ACCOUNT_ADDRESS", raising=False)
