@@ -486,7 +486,9 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                  out=Path(args.out) if args.out else None, grace=args.shutdown_grace, json=args.json,
                  events=not args.no_events, allow_oversized=args.allow_oversized_position,
                  collateral_set=collateral_set, flatten_on_stop=args.flatten_on_stop, last_nonce=last_nonce,
-                 made=made, kill_holds=kill_holds, kill_cleared=None)
+                 made=made, kill_holds=kill_holds, kill_cleared=None,
+                 coin_source=None if args.coin else (f"session.coin in --config {args.config}" if args.config
+                                                     else "the shipped session.coin"))
 
 
 async def _run(plan: _Plan) -> int:
@@ -523,6 +525,8 @@ async def _trade(plan: _Plan, gw) -> int:
         asset, mid, cfg, told, skew_s = await preflight(gw, plan)
     except (GatewayError, Refused) as e:
         await gw.close()
+        if isinstance(e, CoinNotListed) and plan.coin_source:  # (--coin not given: the config's coin, a typo there)
+            return fail(f"{e} (the coin is {plan.coin_source}; --coin overrides it)")
         return fail(str(e), code=1 if isinstance(e, GatewayError) and not isinstance(e, CoinNotListed) else 2)
     try:
         listed_fee_bps: float | None = await gw.maker_fee_rate() * 1e4
