@@ -79,10 +79,13 @@ def read_text(path: str | Path) -> str:
     if len(data) > MAX_TEXT_BYTES:
         raise ValueError(f"{p}: larger than {MAX_TEXT_BYTES // (1024 * 1024)} MB: not a config, parameters or "
                          f"scenario file")
+    # a byte order mark skipped: Notepad's "UTF-8 with BOM" and PowerShell 5's utf8 write one, which YAML skips and
+    # JSON refused ("Invalid JSON: expected value at line 1 column 1", for a --params file)
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        text = data.decode("utf-8")
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise ValueError(f"{p}: not UTF-8 text ({e.reason} at byte {bom + e.start})") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")  # the newlines as text mode reads them
 
 

@@ -17,6 +17,18 @@ def test_a_params_file_round_trips(tmp_path):
     assert TwinParams.load(p) == params
 
 
+def test_a_params_file_saved_with_a_byte_order_mark_reads_as_without(tmp_path, capsys):
+    """A UTF-8 byte order mark (Notepad's "UTF-8 with BOM", PowerShell 5's ``Out-File -Encoding utf8``) before the
+    JSON was refused as "Invalid JSON: expected value at line 1 column 1" showing the text from a '\\ufeff' the
+    user never typed, while a config YAML with one read as without (YAML skips it)."""
+    from agent.__main__ import main
+    p = tmp_path / "twin.json"
+    p.write_bytes(b"\xef\xbb\xbf" + b'{"latency": {"feed": {"sigma": 0.5}}}\r\n')
+    assert TwinParams.load(p).latency.feed.sigma == 0.5
+    assert main(["--params", str(p), "--duration", "10", "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["simulated_s"] == pytest.approx(10.0, abs=1.0)
+
+
 def _refused(tmp_path, text: str):
     """A params file of ``text``, refused: its path and the error's lines, the first naming the file."""
     p = tmp_path / "twin.json"
