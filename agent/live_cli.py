@@ -220,7 +220,7 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
         if not _PRIVATE_KEY.match(secret):
             # (eth-account pads a short key with zeros: one digit lost in a paste is another key, another address)
             raise UsageError(f"HL_SECRET_KEY is not a valid private key: 64 hex digits (0x optional); it has "
-                             f"{len(secret)} characters (value not shown)")
+                             f"{len(secret)} characters (value not shown){_shape_said(secret, 64)}")
         try:
             wallet = Wallet(secret)
         except ValueError:
@@ -238,7 +238,26 @@ def _bad_address_text(account: str) -> str:
     if _PRIVATE_KEY.match(account):
         text += (": it looks like a private key (64 hex digits), which must not go in that variable; set it to "
                  "the account's 0x address")
+    else:
+        text += _shape_said(account, 40)
     return text
+
+
+def _shape_said(value: str, digits: int) -> str:
+    """What is wrong with a key's or an address's shape, in words that show none of it: the length alone ("it has 68
+    characters") left the operator counting, where the usual causes are quotes kept around it (a docker --env-file
+    or systemd EnvironmentFile line ``HL_SECRET_KEY="0x..."`` keeps them), ``0X``, or a wrapped paste's space."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return ": it is in quotes (a docker --env-file or systemd EnvironmentFile keeps them): remove them"
+    if value.startswith("0X"):
+        return ": it starts with 0X: write 0x"
+    if any(c.isspace() for c in value):
+        return ": it holds a space or a line break (a paste wrapped?)"
+    body = value[2:] if value.startswith("0x") else value
+    other = sum(c not in "0123456789abcdefABCDEF" for c in body)
+    if other:
+        return f": {other} of its characters are not hex digits"
+    return f": {len(body)} hex digits where {digits} are needed"
 
 
 def live_main(argv: list[str] | None = None, env: dict | None = None, *, restore_signals: bool | None = None) -> int:
