@@ -122,6 +122,13 @@ def load_chaos(path: str):
         raise ValueError(f"--scenario {e}") from None
     key = "events"  # (the list is named in errors as the file names it)
     if isinstance(data, dict) and "events" not in data and "chaos" in data:
+        # the rest of a scenario is not the server's to apply: said, as an operator replaying an incident against a
+        # live agent took the venue's and the start's overrides (feb09's) for served too
+        left = [k for k in ("market", "twin", "start", "agent") if data.get(k)]
+        if left:
+            print_note(f"note: --scenario {path}: serving its chaos list only; not applied: its "
+                       f"{', '.join(left)} section{'s' if len(left) > 1 else ''} (twin parameters go in a --params "
+                       f"file; the agent's config and starting state are the client's)")
         key, data = "chaos", {"events": data["chaos"] or []}
     elif isinstance(data, dict) and "events" not in data and ("invariants" in data or "incident" in data):
         # (a scenario file without chaos was refused as "name: Extra inputs are not permitted", its first key)
