@@ -211,6 +211,9 @@ def load_key(keystore: str | None, env: dict) -> tuple[object, str | None]:
             wallet = Wallet(Account.from_key(Account.decrypt(blob, password)))
         except Exception:
             raise UsageError(f"--keystore {path}: wrong password or not a keystore") from None
+        if env.get("HL_SECRET_KEY", "").strip():  # (one exported in a profile: which wallet signs, said)
+            print_note(f"note: HL_SECRET_KEY is set too and not used: the key in --keystore {path} signs "
+                       f"(its address {wallet.address})")
     else:
         secret = env.get("HL_SECRET_KEY", "").strip()
         if not secret:
