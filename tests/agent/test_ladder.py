@@ -182,6 +182,28 @@ def test_a_kept_ladder_given_the_touch_in_ticks_is_the_ladder_made_afresh(mid, m
         lad_mod.GRID_FAST_PATH = True
 
 
+def test_a_kept_side_made_whole_or_level_by_level_is_the_ladder_made_afresh():
+    """_kept_sides makes a side in one go when its least price by its least size is worth the minimum, level by level
+    otherwise: at that bound exactly (every level kept), a tick under it (the deepest bid dropped), a side ending at
+    zero, and sizes falling away from the touch (every ask worth the minimum, the least price by the least size not):
+    each side is desired_ladder's made afresh, level by level."""
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import Side
+    desired = (DesiredQuote, Side.BUY, Side.SELL)
+    sizes, ask_sizes = [1.0, 1.0, 1.0], [1.0, 0.99, 0.98]
+    kept = KeptLadder(3, 1.0, sizes, 0, 98.0, tick=1.0, ask_sizes=ask_sizes, desired=desired)
+    # (bid, ask, bids, asks): 98 x 1.0 and 100 x 0.98 are the minimum exactly; 97 x 1.0 is under it; a bid of 2 ends
+    # at zero; 99 x 0.98 is under it, 100 x 0.99 and 101 x 0.98 are not
+    for bid, ask, n_bids, n_asks in ((100.0, 101.0, 3, 3), (99.0, 100.0, 2, 3), (2.0, 99.0, 0, 3),
+                                     (300.0, 301.0, 3, 3)):
+        afresh = desired_ladder(bid, ask, 3, 1.0, sizes, 0, 98.0, tick=1.0, ask_sizes=ask_sizes, desired=desired)
+        got = kept.quotes(bid, ask, *touch_ticks(bid, ask, 1.0))
+        assert got == afresh and all(type(q) is DesiredQuote and type(q.side) is Side for q in got)
+        sides = [q.side for q in got]
+        assert (sides.count(Side.BUY), sides.count(Side.SELL)) == (n_bids, n_asks)
+        assert [q.level for q in got] == list(range(n_bids)) + list(range(n_asks))
+
+
 _NEAR_A_TICK = st.sampled_from([-0.4, -2e-9, -5e-10, -1e-12, -1e-15, 0.0, 1e-15, 1e-12, 5e-10, 0.4])
 
 
