@@ -242,6 +242,9 @@ class AgentCore:
         self._derived_of: AgentConfig | None = None
         self._stress_less_1 = self._fee_frac = self._floor = math.nan
         self._ladder_terms: tuple = ()
+        self._quoting = self._reconcile_cfg = None
+        self._refit_s = self._order_size = self._spread_factor = self._skew_factor = math.nan
+        self._min_notional = self._risk_max_position = math.nan
         # GLFT's coefficients, c1 and c2 (glft_coefficients), and the A and k they are of (nan: none yet)
         self._coef_A = self._coef_k = math.nan
         self._coef: tuple[float, float] = (math.nan, math.nan)
@@ -1587,9 +1590,19 @@ class AgentCore:
 
     def _derive(self, cfg: AgentConfig) -> None:
         """What the quote cycle takes from the config (fixed for the core's life but for a retune, which replaces
-        it) made once: the same expressions as written out in the cycle, so the same doubles."""
+        it) made once: the same expressions as written out in the cycle, so the same doubles. The config's own values
+        the cycle reads are kept here too: a config is a pydantic model, whose attributes (a class with
+        ``__getattr__``) the interpreter cannot specialize, each read some 200 machine instructions where a plain
+        object's takes a few dozen, and a quote cycle read twenty-two."""
         self._derived_of = cfg
-        q = cfg.quoting
+        q = self._quoting = cfg.quoting
+        self._refit_s = q.refit_interval_s
+        self._order_size = q.order_size
+        self._spread_factor = q.glft.spread_factor
+        self._skew_factor = q.glft.skew_factor
+        self._min_notional = q.ladder.min_notional_usd
+        self._risk_max_position = cfg.risk.max_position
+        self._reconcile_cfg = cfg.reconcile
         self._stress_less_1 = cfg.validation.stressed_spread_mult - 1.0
         self._fee_frac = q.maker_fee_bps * 1e-4
         self._floor = q.min_half_spread_ticks * self.tick
@@ -1602,7 +1615,7 @@ class AgentCore:
         cfg = self.cfg
         if cfg is not self._derived_of:  # (a retune replaces the config)
             self._derive(cfg)
-        q = cfg.quoting
+        q = self._quoting
         tick = self.tick
         mid = self.mid
         vol = self.vol
@@ -1611,7 +1624,7 @@ class AgentCore:
             self._sigma_log = vol.sigma_per_sqrt_s if vol.ready else q.sigma_prior
         sigma_log = self._sigma_log
         sigma = sigma_log * mid
-        if ts - self._fit_ts >= q.refit_interval_s:  # A and k move slowly: refit every few seconds
+        if ts - self._fit_ts >= self._refit_s:  # A and k move slowly: refit every few seconds
             self._fit_ts = ts
             self._fit = self.arrivals.fit(ts) if self.arrivals is not None else None
         A, k = self._fit if self._fit is not None else \
@@ -1627,11 +1640,10 @@ class AgentCore:
             paper_pos = real_pos + self.graduation.paper.position
             if not (real_pos and cfg.graduation.shadow_exits):
                 pos = paper_pos
-        g = q.glft
         if A != self._coef_A or k != self._coef_k:  # A and k move every few seconds: GLFT's c1, c2 with them
             self._coef_A = A
             self._coef_k = k
-            self._coef = glft_coefficients(A, k, g.gamma, q.order_size)
+            self._coef = glft_coefficients(A, k, q.glft.gamma, self._order_size)
             self._state_key = None  # (the half spread and skew are of the coefficients too)
         # the mid, σ and position move on events: most cycles at 10 Hz see the same as the last. (Equal doubles are
         # the same but for a zero's sign: the position's is read only through abs and as a finite number, and σ per
@@ -1641,8 +1653,8 @@ class AgentCore:
             half_spread, glft_skew, par, par_f, cap = self._state
         else:
             c1, c2 = self._coef
-            half_spread, glft_skew = glft_half_skew(mid, pos, sigma, c1, c2, q.order_size, g.spread_factor,
-                                                    g.skew_factor)
+            half_spread, glft_skew = glft_half_skew(mid, pos, sigma, c1, c2, self._order_size, self._spread_factor,
+                                                    self._skew_factor)
             rb = self.risk_budget
             par, _, par_f = rb.check(pos, mid, sigma_log)  # position-at-risk: size factor and the cap below
             cap = rb.position_cap(mid, sigma_log)
@@ -1709,13 +1721,13 @@ class AgentCore:
         # depend on state, e.g. exposure levels, their multiplier belongs in this key)
         # exposure: the level's size multiplier scales the ladder (never below the venue's minimum order,
         # so MicroLive's 5-10% still quotes); Shadow computes full-size quotes for its paper fills only
-        base = base_ask = q.order_size
+        base = base_ask = self._order_size
         # at Orange and Red only the reducing side is quoted, capped at |position|: exits, which the exposure
         # level's multiplier (there to limit new risk) does not shrink; scaled by it, MicroLive worked a position
         # off at the venue's $10 minimum an order (feb12_emergency_paralysis: a third of it in two minutes of Red)
         size_mult = g.size_mult if ov.single_side is None else 1.0
         exit_mult = None  # the reducing side's multiplier where it is not size_mult (over the limit, below): recorded
-        limit = cfg.risk.max_position * g.limit_scale  # the position limit reconcile enforces (as the level scales it)
+        limit = self._risk_max_position * g.limit_scale  # the limit reconcile enforces (as the level scales it)
         if cap < limit:  # (cap: the risk budget's, of the state)
             # the risk budget's limit on what could fill: the taper reads the filled position only, and at half
             # the budget let out a ladder that, filled, took PaR to 126% of it
@@ -1723,7 +1735,7 @@ class AgentCore:
         lot = self.lot
         over_limit = (pos if pos > 0.0 else -pos) - limit > 0.5 * lot  # (over by a fills' sum's residue is at it)
         if g.places_orders:
-            base = math.floor(q.order_size * size_mult / lot + 1e-9) * lot
+            base = math.floor(self._order_size * size_mult / lot + 1e-9) * lot
             base_ask = base
             if size_mult < 1.0 and over_limit:
                 # over the limit (a demotion scaled it down under the position: Live's to MicroLive's 0.1) the side
@@ -1734,7 +1746,7 @@ class AgentCore:
                 # while. (Reconcile still caps them at the room to the limit on the other side: a full ladder filled
                 # flips at most to it. A position at the limit, 2e-18 over it as fills summed, is not over: found on
                 # fees_exceed_spread seed 39 as it ran then.)
-                exit_base = math.floor(q.order_size / lot + 1e-9) * lot
+                exit_base = math.floor(self._order_size / lot + 1e-9) * lot
                 exit_mult = 1.0
                 if pos > 0.0:
                     base_ask = exit_base
@@ -1786,7 +1798,7 @@ class AgentCore:
             if memo_key != self._overlaid_key:
                 self._overlaid_key = memo_key
                 self._overlaid = to_venue_minimum(apply_to_quotes(qov, desired, lot=self.lot),  # size factor,
-                                                  ov.position, q.ladder.min_notional_usd, self.lot,
+                                                  ov.position, self._min_notional, self.lot,
                                                   capped=ov.single_side is not None)
             desired = self._overlaid  # ... reducing side only, venue minimum
             if ov.single_side is not None and ov.position and g.places_orders and not self.lots_of(ov.position):
@@ -1796,18 +1808,18 @@ class AgentCore:
         rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, real_pos, self.budget.headroom, p_stressed,
                     self.safety.level, g.controller.level, g.confidence, par)  # (g.level without its property)
         if par_f < 1.0 and pos:
-            desired = taper_increasing(desired, par_f, pos, q.ladder.min_notional_usd, self.lot)
+            desired = taper_increasing(desired, par_f, pos, self._min_notional, self.lot)
             par_size = par_f
         rec.quotes = desired
         if shadow:
             # Shadow: quoted on paper, nothing placed (live orders get pulled), within the limit on the paper
             # position, worst case, as reconcile holds a live level's orders: the full limit, as the ladder is of full
             # size (the level's scale, 0, is for real orders) ...
-            plim = cfg.risk.max_position if cfg.risk.max_position < cap else cap
+            plim = self._risk_max_position if self._risk_max_position < cap else cap
             pk = self._paper_key
             if pk[0] is not desired or pk[1] != paper_pos or pk[2] != plim:
                 self._paper_key = (desired, paper_pos, plim)
-                self._paper_quotes = within_limit(desired, paper_pos, plim, self.lot, q.ladder.min_notional_usd)
+                self._paper_quotes = within_limit(desired, paper_pos, plim, self.lot, self._min_notional)
             rec.quotes = self._paper_quotes
             g.shadow_quotes(self._paper_quotes, ts)
             rec.note = "shadow"
@@ -1825,7 +1837,7 @@ class AgentCore:
                     src = self._desired
                     safety_exit = 1.0
                 desired = to_venue_minimum(apply_to_quotes(exits, src, lot=self.lot), pos,
-                                           q.ladder.min_notional_usd, self.lot, capped=True)
+                                           self._min_notional, self.lot, capped=True)
                 shadow_exits = pos
                 if not self.lots_of(pos):
                     self._below_lot(ts, pos, "Shadow's exits")
@@ -1857,8 +1869,8 @@ class AgentCore:
         if state == self._reconciled_state:
             return []
         cmds = reconcile(desired, tr, tick=tick, lot=self.lot, max_position=limit,
-                         budget=budget, cloids=self.cloids, cfg=cfg.reconcile,
-                         min_notional=q.ladder.min_notional_usd, cancel_only=cancel_only, exposures=exposures)
+                         budget=budget, cloids=self.cloids, cfg=self._reconcile_cfg,
+                         min_notional=self._min_notional, cancel_only=cancel_only, exposures=exposures)
         self._reconciled_state = None if cmds else state
         return cmds
 

@@ -83,10 +83,11 @@ class RequestBudget:
     and cancel-alls, whose cancels count in ``used`` too), and on top a background share nobody tells:
     ``background_weight_per_minute``, other programs on the IP."""
     __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip", "_reserve", "_cancel_cap",
-                 "awaiting_report", "reported")
+                 "awaiting_report", "reported", "_knee_frac")
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
+        self._knee_frac = cfg.knee_frac  # (read every quote cycle: a pydantic model's attribute costs more)
         self.used = 0
         self._set_cap(cfg.assumed_cap)
         # (ts, IP weight, address items) of the requests sent in the last minute: the IP limit's window, and
@@ -203,7 +204,7 @@ class RequestBudget:
 
     def requote_interval_s(self, base_s: float) -> float:
         frac = self.headroom_frac
-        if frac >= self.cfg.knee_frac:
+        if frac >= self._knee_frac:
             return base_s
         if frac <= 0.0:
             return base_s * self.cfg.max_stretch

@@ -114,11 +114,11 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     tracker's ``exposures()`` as it gives them now, when the caller has just asked (the quote cycle has)."""
     # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
     # beyond what the rules need (the order of cancels and places is part of the contract).
-    tol_px = cfg.price_tolerance_ticks * tick
-    behind_f = cfg.behind_tolerance_bps * 1e-4
-    growth = cfg.level_tolerance_growth
-    size_tol = cfg.size_tolerance_frac
-    max_items = cfg.max_requests_per_cycle
+    read = _READ  # the config's values, read once per config (_read)
+    if read[0] is not cfg:
+        read = _read(cfg)
+    _, tol_ticks, behind_f, growth, size_tol, max_items, modify_moves = read
+    tol_px = tol_ticks * tick
     bands = _BANDS.get((tol_px, growth, size_tol))  # (_bands' lookup, here: it answers all but the first cycle)
     if bands is None or len(bands[2]) > _SIZE_BANDS_KEEP:
         bands = _bands(tol_px, growth, size_tol)
@@ -210,7 +210,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         unmatched = []
     # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)
     movable: dict | None = None
-    if cfg.modify_moves and going and unmatched:
+    if modify_moves and going and unmatched:
         movable = {}
         for o in going:
             if o.state in _MODIFIABLE and o.oid:
@@ -288,6 +288,21 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     if places:
         out.append(Batch(tuple(places)) if len(places) > 1 else places[0])
     return out
+
+
+_READ: tuple = (None,)
+
+
+def _read(cfg: ReconcileConfig) -> tuple:
+    """(cfg, and the values reconcile reads of it: its tolerances, ``behind_tolerance_bps`` as a fraction, its cap per
+    cycle, ``modify_moves``), kept for the next call with the same config (the quote cycle's, all but a retune's).
+    A config is a pydantic model: its attributes (a class with ``__getattr__``) the interpreter cannot specialize,
+    some 200 machine instructions a read where a tuple's item takes a few dozen, and reconcile read six a call.
+    (Nothing changes a config in place: a retune makes a new one.)"""
+    global _READ
+    _READ = (cfg, cfg.price_tolerance_ticks, cfg.behind_tolerance_bps * 1e-4, cfg.level_tolerance_growth,
+             cfg.size_tolerance_frac, cfg.max_requests_per_cycle, cfg.modify_moves)
+    return _READ
 
 
 _BANDS: dict[tuple[float, float, float], tuple[tuple[float, ...], tuple[float, ...], _SizeBands]] = {}

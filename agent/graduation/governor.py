@@ -52,12 +52,13 @@ class Graduation:
                  "_ack_ts", "_reconnects", "markouts", "fills", "_edge_recent", "_edge_n", "_edge_positive", "_net_sum",
                  "_net_sq", "_net_cross", "_n_sq", "_level_ts", "_fills_at_entry", "_paper_at_entry", "_level_peak",
                  "_prev_safety", "_prev_degraded", "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow",
-                 "p_fill")
+                 "p_fill", "_demote_drawdown")
 
     def __init__(self, config: GraduationConfig, scorecard: ScorecardConfig, collateral_usd: float,
                  start_level: ExposureLevel | None = None, maker_fee_bps: float = 0.0,
                  shadow: ShadowConfig | None = None) -> None:
         self.cfg = config
+        self._demote_drawdown = config.demote_drawdown  # (read every tick: a pydantic model's attribute costs more)
         sh = shadow if shadow is not None else ShadowConfig()
         self.controller = ExposureController(config, config.start_level if start_level is None else start_level)
         # a fill's edge counts net of its fee: a real fill's as charged, a paper fill's at the venue's (for_agent)
@@ -214,7 +215,7 @@ class Graduation:
             # bound) demotes on no drawdown at or under it; the peak read after the demotions above, which reset it
             # (to this equity), and known with the equity (set from it above when it was not)
             dd = (self._level_peak - equity) / self.collateral
-            if dd >= self.cfg.demote_drawdown:
+            if dd >= self._demote_drawdown:
                 self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",
                              equity)
 
