@@ -242,6 +242,7 @@ class AgentCore:
         self._derived_of: AgentConfig | None = None
         self._stress_less_1 = self._fee_frac = self._floor = math.nan
         self._ladder_terms: tuple = ()
+        self._min_ok = [math.inf] * 4  # (_quote's: the ask's price and base, the bid's, at which the minimum held)
         self._quoting = self._reconcile_cfg = None
         self._refit_s = self._order_size = self._spread_factor = self._skew_factor = math.nan
         self._min_notional = self._risk_max_position = math.nan
@@ -1610,6 +1611,7 @@ class AgentCore:
         n = lad.n_levels
         # (levels, the venue minimum, the deepest bid's distance from the touch)
         self._ladder_terms = (n, lad.min_notional_usd, (n - 1) * lad.level_spacing_ticks * self.tick)
+        self._min_ok = [math.inf] * 4
 
     def _quote(self, ts: float, rec: CycleDecisionRecord, cancel_only: bool = False) -> list[Command]:
         cfg = self.cfg
@@ -1756,14 +1758,33 @@ class AgentCore:
             # (each level's rounding down costs at most a tick or a venue step, ≤ 1e-4 of the price), an ask at
             # the lower of the ask and the mid. (Worth it at the mid alone, the size was under $10 at every bid,
             # and at an ask skewed below the mid: the ladder dropped them, and MicroLive quoted asks alone.)
+            # venue_min_size(mn, px, lot) only falls as px > 0 rises: where it was at most a base at some price, it is
+            # at any price at least as high, for a base at least as large, and the base stands without the call
+            # (_min_ok: per side, a price above zero and a base it held at, the lower of this price and the one where
+            # the minimum is half the base, if it holds there too: made again by _derive, as mn is)
             n, mn, deep = self._ladder_terms  # (max(a, b) below written out: b if b > a else a, as max gives it)
+            ok = self._min_ok
             step = 1e-4 * bid
             low = bid - deep - n * (step if step > tick else tick)
-            v = venue_min_size(mn, ask if ask < mid else mid, lot)
-            base_ask = v if v > base_ask else base_ask
+            px = ask if ask < mid else mid
+            if not (px >= ok[0] and base_ask >= ok[1]):
+                v = venue_min_size(mn, px, lot)
+                if v > base_ask:
+                    base_ask = v
+                elif px > 0.0:
+                    far = 2.0 * mn / base_ask if base_ask > 0.0 else px
+                    ok[0] = far if 0.0 < far < px and venue_min_size(mn, far, lot) <= base_ask else px
+                    ok[1] = base_ask
             half_mid = 0.5 * mid
-            v = venue_min_size(mn, low if low > half_mid else half_mid, lot)
-            base = v if v > base else base
+            px = low if low > half_mid else half_mid
+            if not (px >= ok[2] and base >= ok[3]):
+                v = venue_min_size(mn, px, lot)
+                if v > base:
+                    base = v
+                elif px > 0.0:
+                    far = 2.0 * mn / base if base > 0.0 else px
+                    ok[2] = far if 0.0 < far < px and venue_min_size(mn, far, lot) <= base else px
+                    ok[3] = base
         nb, na = touch_ticks(bid, ask, tick)  # (the ladder's own rounding to ticks)
         key = (nb, na, base, base_ask)
         if key != self._ladder_key:

@@ -403,6 +403,31 @@ def test_a_base_floored_at_the_venue_minimum_quotes_every_level_on_both_sides(le
     assert all(q[1] * q[2] >= 10.0 for q in rec["quotes"])
 
 
+def test_the_venue_minimum_floors_the_base_again_where_it_no_longer_held():
+    """The quote cycle asks the venue minimum only below the lowest price (and above the smallest base) it held at,
+    as it only falls as the price rises. Walked down from $100k to $3k, back and down again, and demoted to MicroLive
+    at $100k (a tenth of the base there, under the minimum at every bid), every cycle quotes three levels a side,
+    each worth the $10 minimum, the touch's size floored to it wherever the base alone is not."""
+    from agent.graduation import ExposureLevel
+    from agent.quoting.ladder import venue_min_size
+    core = AgentCore(quoting({"quoting": {"order_size": 0.001}}), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    t = 0.1
+    for mid in (100_000.0, 30_000.0, 12_000.0, 6_000.0, 4_000.0, 100_000.0, 3_000.0, 100_000.0, "demoted"):
+        if mid == "demoted":
+            core.graduation.manual(t, ExposureLevel.MICRO_LIVE, reason="test: a demotion")
+            mid = 100_000.0
+        core.handle(BookUpdated(t, "BTC", ((mid - 100.0, 1.0),), ((mid + 100.0, 1.0),)))
+        core.handle(Timer(t + 0.4))
+        t += 1.0
+        quotes = [r for r in core.drain_records() if "quotes" in r][-1]["quotes"]
+        assert [q[0] for q in quotes].count("B") == [q[0] for q in quotes].count("A") == 3, (mid, quotes)
+        assert all(q[1] * q[2] >= 10.0 for q in quotes), (mid, quotes)
+        if mid < 20_000.0 or core.graduation.level is ExposureLevel.MICRO_LIVE:  # the base is under the minimum
+            touch_bid = max(q[1] for q in quotes if q[0] == "B")
+            assert min(q[2] for q in quotes) <= venue_min_size(10.0, touch_bid - 100.0, 1e-5), (mid, quotes)
+
+
 def test_each_side_is_floored_at_the_venue_minimum_at_its_own_prices():
     """Bids 10% below the mid need 12 lots of 1e-5 BTC to be worth $10; asks above it need the 10 they always
     had: the bids' floor is not put on the asks."""
