@@ -364,7 +364,8 @@ def _whole_side(levels: tuple, edge: int) -> tuple | None:
     ``levels[edge]``, by the least size worth the minimum): None for a side with no level."""
     if not levels:
         return None
-    return tuple((off, sz, i) for i, (off, sz) in enumerate(levels)), levels[edge][0], min(sz for _, sz in levels)
+    offs, szs = zip(*levels)
+    return tuple(zip(offs, szs, range(len(levels)))), levels[edge][0], min(szs)
 
 
 def _kept_sides(nb: int, na: int, terms: tuple) -> list:
