@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.core import AgentCore
 from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
     NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveGrossEdge, NaiveInFlightLimits,
@@ -15,6 +14,7 @@ from naive_agents import (
     NaiveRefusedPlace, NaiveRefusedSnapshotOverdue, NaiveShadowHolds, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
     NaiveSnapshotRetryPace,
 )
+from scenarios.conftest import real_agent_run
 from scenarios.runner import WIND_DOWN_S, ScenarioResult, run_scenario
 from scenarios.schema import load_scenario
 
@@ -49,11 +49,11 @@ CASES = [
 ]
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=1)
 def _first_seed_run(filename: str, agent_cls: type) -> ScenarioResult:
-    """A scenario file's run on its first seed by ``agent_cls``, kept for the next case of the same file (its
-    naive and real agents' runs: the two kept). A run is a function of its file, seed and agent, and the cases only
-    read it: a file listed for two invariants ran both agents twice, four files of CASES' 24 lines."""
+    """A scenario file's run on its first seed by its naive agent ``agent_cls``, kept for the next case of the same
+    file (a file listed for two invariants ran it twice, four files of CASES' 24 lines). The real agent's run is the
+    file's own item's (scenarios/conftest.py's real_agent_run: made once for both)."""
     scenario = load_scenario(SCENARIOS / filename)
     return run_scenario(scenario, scenario.seeds[0], agent_cls=agent_cls)
 
@@ -67,7 +67,7 @@ def test_the_naive_agent_breaks_the_named_invariant_and_the_real_one_does_not(fi
     v = bad.broke(invariant)
     assert v is not None, f"{naive.__name__} did not break {invariant}:\n{bad.report()}"
     assert 0.0 <= v.t <= scenario.duration_s + WIND_DOWN_S  # orders_terminal_or_reconciled: after the wind-down
-    good = _first_seed_run(filename, AgentCore)
+    good = real_agent_run(SCENARIOS / filename, scenario.seeds[0])  # (the file's own item reads the same run)
     assert good.broke(invariant) is None, good.report()
 
 
@@ -79,7 +79,7 @@ def test_the_flatten_beside_stale_bids_breaks_its_naive_agent_on_every_seed_it_r
     scenario = load_scenario(SCENARIOS / "chaos_flatten_beside_stale_bids.yaml")
     bad = run_scenario(scenario, seed, agent_cls=NaiveFlattenRoom)
     assert bad.broke("worst_case_position_within_limit") is not None, bad.report()
-    assert run_scenario(scenario, seed, agent_cls=AgentCore).ok
+    assert real_agent_run(SCENARIOS / "chaos_flatten_beside_stale_bids.yaml", seed).ok
 
 
 def test_every_incident_file_has_a_naive_case():
