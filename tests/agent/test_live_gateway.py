@@ -159,6 +159,45 @@ async def until(pred, timeout_s: float = WAIT_S) -> bool:
     return pred()
 
 
+# How long a test waits for what must come before it asserts that nothing more did (a command's end, a recovery's,
+# the pushes of a fill): a fixed sleep of 0.2-0.5 s for it was outlasted on a loaded host (a stall of 1-2 s), and
+# the check then failed, or passed without looking. A wait returns as soon as the condition holds.
+SETTLE_S = 20.0
+
+
+async def settled(gw) -> None:
+    """Every command the gateway was sent has run to its end: its requests answered, its events given (a cancel-all's
+    listing, and the cancels of what it listed, too)."""
+    assert await until(lambda: not gw._requests, SETTLE_S), f"commands still running after {SETTLE_S:g} s"
+
+
+async def recovered(gw) -> None:
+    """The fill and funding recovery after a reconnect has run to its end (once more, if another reconnect asked)."""
+    assert await until(lambda: gw.stats["recoveries"] >= 1 and gw._recovery.done(), SETTLE_S), \
+        f"no recovery ended in {SETTLE_S:g} s"
+
+
+_CHANNEL = re.compile(r'"channel": ?"(\w+)"')
+
+
+def frames_read(gw) -> list[str]:
+    """The channel of each websocket frame ``gw`` reads from now on, once it has handled it ("userFills snapshot" for
+    a userFills snapshot frame): a test waits for the pushes it made the venue send to have been read."""
+    seen: list[str] = []
+    on_frame = gw._on_frame
+
+    def reading(data: str | bytes) -> bool:
+        try:
+            return on_frame(data)
+        finally:
+            text = data if isinstance(data, str) else data.decode(errors="replace")
+            m = _CHANNEL.search(text)
+            channel = m.group(1) if m else ""
+            seen.append(channel + " snapshot" if channel == "userFills" and '"isSnapshot"' in text else channel)
+    gw._on_frame = reading
+    return seen
+
+
 @pytest.fixture
 def nothing_listening_fails_at_once(monkeypatch):
     """A run against a port nothing listens on ends with exit 1 ("the venue could not be used") after its set-up
@@ -627,6 +666,7 @@ def test_fills_after_a_snapshot_with_tids_below_its_newest_move_the_position_ove
     with served(speed=10.0) as (bg, ex, clock):
         async def scenario():
             async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                read = frames_read(gw)
                 assert await until(lambda: first(events, BookUpdated) and gw.fills.baseline_ms is not None)
                 n_order = iter(range(100, 200))
 
@@ -650,7 +690,10 @@ def test_fills_after_a_snapshot_with_tids_below_its_newest_move_the_position_ove
                     later = [e.tid & (2 ** 64 - 1) for e in events[at:] if type(e) is FillReceived]
                     if min(later) < max(in_snapshot):
                         break
-                await asyncio.sleep(0.3)  # the pushes (userFills, userEvents) of the last fill have come
+                # each fill's two pushes (userFills, userEvents: one a repeat) read, the last IOC's fills past its first
+                made = bg.call(lambda: len(ex.user_fills(ADDR)))
+                assert await until(lambda: read.count("userFills") >= made and read.count("user") >= made, SETTLE_S), \
+                    (made, read.count("userFills"), read.count("user"))
                 return events, in_snapshot, later
 
         events, in_snapshot, later = asyncio.run(scenario())
@@ -843,7 +886,7 @@ def test_a_cancel_alls_known_orders_go_out_in_the_routers_actions_of_at_most_200
                 sent = gw.stats["requests"]
                 gw.send(CancelAll(tuple(cloids)))
                 assert await until(lambda: sum(type(e) is CancelAcknowledged for e in events) == 450, 10.0)
-                await asyncio.sleep(0.2)  # (the listing, which finds none)
+                await settled(gw)  # (the listing, which finds none: no more cancels)
                 return events, gw.stats["requests"] - sent
 
         events, requests = asyncio.run(scenario())
@@ -912,7 +955,7 @@ def test_the_core_weighs_cancels_past_200_as_the_venue_charges_the_actions_they_
                 assert await until(lambda: sum(type(e) is CancelAcknowledged for e in events) == 210, 10.0)
                 every = charged_for(lambda: gw.send(CancelAll()))
                 assert await until(lambda: sum(type(e) is CancelAcknowledged for e in events) == 450, 10.0)
-                await asyncio.sleep(0.2)  # (nothing more is on its way)
+                await settled(gw)  # (nothing more is on its way)
                 return cancels, list(batch.admitted), list(every.admitted)
 
         cancels, batch, every = asyncio.run(scenario())
@@ -2100,7 +2143,10 @@ def test_a_fill_made_while_the_socket_is_down_is_recovered_after_the_reconnect_a
                 assert first(events, OrderAcknowledged, cloid=cloid(50)).resting
                 assert await until(lambda: first(events, ConnectionRestored), 10.0)
                 assert await until(lambda: first(events, FillReceived))
-                await asyncio.sleep(0.5)  # the slower of the two recovery paths has answered too
+                # the slower of the two recovery paths (the snapshot frame, userFillsByTime) has answered too
+                # (or a fill given twice, which the checks below name)
+                assert await until(lambda: gw.stats["fills_recovered"] + gw.stats["fills_repeated"] >= 2
+                                   or sum(type(e) is FillReceived for e in events) > 1, SETTLE_S), gw.stats
             return gw, events
 
         gw, events = asyncio.run(scenario())
@@ -4547,7 +4593,7 @@ def test_a_listing_refused_for_the_ip_weight_names_the_command_it_was_for():
                 refused = [(e.request, e.for_command) for e in events if type(e) is RateLimited]
                 gw.send(CancelAll())  # (none known: it lists at once)
                 assert await until(lambda: sum(type(e) is RateLimited for e in events) >= 3)
-                await asyncio.sleep(0.2)  # (nothing more comes)
+                await settled(gw)  # (nothing more comes: the snapshot and the cancel-all have ended)
                 return events, refused, gw.counters
 
         events, snapshot_refused, counters = asyncio.run(scenario())
@@ -4877,7 +4923,7 @@ def test_a_funding_payment_settled_while_the_socket_is_down_is_recovered_after_t
                                backoff_max_s=0.2) as (gw, events):
                 assert await until(lambda: first(events, ConnectionRestored), 10.0)
                 assert await until(lambda: first(events, FundingPaid))
-                await asyncio.sleep(0.5)  # anything more would have come by now
+                await recovered(gw)  # (anything more would have come by now)
             return gw, events
 
         gw, events = asyncio.run(scenario())
@@ -4925,7 +4971,7 @@ def test_the_ip_weight_of_a_reconnects_recovery_is_told_to_the_core_as_twin_serv
                 bg.call(functools.partial(made_while_down, gw.fundings.start_ms))
                 assert await until(lambda: first(events, ConnectionRestored), 10.0)
                 assert await until(lambda: len(told_spent(events)) == 2)
-                await asyncio.sleep(0.5)  # anything more would have come by now
+                await recovered(gw)  # (anything more would have come by now)
             return events
 
         events = asyncio.run(scenario())
@@ -4963,8 +5009,9 @@ def test_more_funding_payments_missed_than_one_userfunding_reply_holds_are_recov
                 assert await until(lambda: first(events, ConnectionLost), 10.0)
                 bg.call(functools.partial(settle_while_down, gw.fundings.start_ms))
                 assert await until(lambda: first(events, ConnectionRestored), 10.0)
-                assert await until(lambda: gw.stats["fundings_recovered"] >= 600), gw.stats["fundings_recovered"]
-                await asyncio.sleep(0.5)  # anything more would have come by now
+                assert await until(lambda: gw.stats["fundings_recovered"] >= 600, SETTLE_S), \
+                    gw.stats["fundings_recovered"]  # (four pages: a venue stalled 1.5 s on each outlasted 5 s)
+                await recovered(gw)  # (anything more would have come by now)
             return gw, events
 
         gw, events = asyncio.run(scenario())
@@ -5150,21 +5197,29 @@ def test_a_fill_made_while_the_socket_was_down_before_the_sessions_first_fills_s
             async with InjectingProxy(bg.base_url) as proxy, \
                     started(proxy, lambda: clock() + ahead_s, quota_poll_s=0, backoff_base_s=0.05,
                             backoff_max_s=0.2) as (gw, events):
-                lost = [True]
-                proxy.rewrite_frame = lambda text: ('{"channel":"pong"}' if lost[0] and re.search(
-                    '"channel": ?"(userFills|user)"', text) else text)
+                lost, dropped = [True], []
+
+                def drop_user_frames(text: str) -> str:
+                    if lost[0] and re.search('"channel": ?"(userFills|user)"', text):
+                        dropped.append(text)
+                        return '{"channel":"pong"}'
+                    return text
+                proxy.rewrite_frame = drop_user_frames
+                read = frames_read(gw)
                 assert await until(lambda: first(events, BookUpdated) and proxy.sockets)
                 gw.send(RequestAccountSnapshot())  # (as the core asks before it quotes)
                 assert await until(lambda: first(events, AccountSnapshot))
                 gw.send(PlaceOrder(cloid(90), Side.BUY, float(round(await gw.mid_px() * 1.01)), 0.001, Tif.IOC))
                 assert await until(lambda: first(events, OrderAcknowledged, cloid=cloid(90)))
-                await asyncio.sleep(0.3)  # its pushes came, and were lost
+                # its pushes came, and were lost (userFills, and userEvents on the "user" channel)
+                assert await until(lambda: sum(cloid(90) in t for t in dropped) >= 2, SETTLE_S), dropped
                 assert gw.fills.baseline_ms is None and not first(events, FillReceived)
                 await proxy.sockets[0].close()
                 lost[0] = False
                 assert await until(lambda: first(events, ConnectionRestored))
-                assert await until(lambda: gw.stats["recoveries"] >= 1 and gw._recovery.done())
-                await asyncio.sleep(0.3)  # the new socket's snapshot frame has come
+                await recovered(gw)
+                # the new socket's snapshot frame has come (the first socket's was dropped)
+                assert await until(lambda: "userFills snapshot" in read, SETTLE_S), read
                 return events
         events = asyncio.run(scenario())
     fills = [e for e in events if type(e) is FillReceived]
@@ -5205,8 +5260,7 @@ def test_a_funding_payment_settled_within_the_clocks_lead_at_the_start_is_recove
                     FundingInfo("BTC", -0.25, 0.01, 1e-5, settled)))  # (settled in the outage: no push of it)
                 await proxy.sockets[0].close()
                 assert await until(lambda: first(events, ConnectionRestored))
-                assert await until(lambda: gw.stats["recoveries"] >= 1 and gw._recovery.done())
-                await asyncio.sleep(0.3)  # anything more would have come by now
+                await recovered(gw)  # (nothing else brings the payment: it settled with no push)
                 return gw, events, settled
         gw, events, settled = asyncio.run(scenario())
     paid = [e for e in events if type(e) is FundingPaid]
