@@ -2302,7 +2302,10 @@ def test_agent_over_loopback_survives_a_drop_429s_and_rejections_and_ends_flat_w
             cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}, "safety": {"cascade_errors": 1000}})
             events: list = []
             sent: list = []
-            gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, 0.5, {"backoff_base_s": 0.05},
+            # (its actions live 5 wall s at the venue: the shipped 5 s of the twin's, 0.5 wall s, a host stalled that
+            # long outlasted, every order refused as expired)
+            gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, 0.5,
+                                                {"backoff_base_s": 0.05, "action_ttl_s": wall_ttl_s(bg)},
                                                 event_log=events, command_log=sent)
             remove = driver.install_signal_handlers()
             asyncio.get_running_loop().call_later(4.5, os.kill, os.getpid(), signal.SIGTERM)
@@ -4676,11 +4679,12 @@ async def _quiet_live_driver(bg, clock, speed: float, quota_poll_s: float = 0.0)
 async def live_agent(base_url: str, clock, speed: float, cfg: AgentConfig, quota_poll_s: float = 0.0,
                      gw_kw: dict | None = None, **driver_kw):
     """The live stack against ``base_url`` (the served twin, or a proxy in front of it): HyperliquidGateway prepared
-    (polling the quota every ``quota_poll_s``, 0 none; ``gw_kw`` more of its options), a core of ``cfg`` on its
+    (polling the quota every ``quota_poll_s``, 0 none; ``gw_kw`` more of its options; its actions' ttl
+    risk.ack_timeout_s unless ``gw_kw`` names an ``action_ttl_s``), a core of ``cfg`` on its
     asset's decimals, and their LiveDriver at ``speed`` (``driver_kw``: its logs and sinks). (gateway, core,
     driver)."""
     gw = HyperliquidGateway(base_url, KEY, "BTC", clock=clock, rng=np.random.default_rng(5),
-                            quota_poll_s=quota_poll_s, action_ttl_s=cfg.risk.ack_timeout_s, **(gw_kw or {}))
+                            **{"quota_poll_s": quota_poll_s, "action_ttl_s": cfg.risk.ack_timeout_s, **(gw_kw or {})})
     asset = await gw.prepare()
     core = AgentCore(cfg, np.random.default_rng(6), tick=1.0, sz_decimals=asset.sz_decimals)
     return gw, core, LiveDriver(gw, core, cfg.session.cycle_s, clock=clock, time_scale=speed, **driver_kw)
@@ -4701,7 +4705,10 @@ def test_the_live_set_up_queries_are_in_the_cores_first_minute_and_it_stays_unde
     with served(speed=speed, params=params) as (bg, ex, clock):
         async def scenario():
             events: list = []
-            gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, event_log=events)
+            # (its actions, the set-up's noop too, live 5 wall s at the venue: the shipped 5 s of the twin's, 0.5 wall
+            # s, a host stalled that long outlasted, the noop refused as expired)
+            gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, gw_kw={"action_ttl_s": wall_ttl_s(bg)},
+                                                event_log=events)
             # the rest of the live set-up (preflight and the live CLI), as for an agent wallet's key
             await gw.mid_px()
             await gw.account_state()
