@@ -30,9 +30,11 @@ level_history.json (safety and exposure transitions), samples.npz (the venue sam
 result.json (which invariants broke, when), summary.json, scenario.json (the scenario as it ran,
 every default filled in), postmortem.json on a Kill, and
 timeline.png (mid and quotes, position, safety and exposure levels, quota, faults shaded).
+The result is written and printed before the timeline is drawn (a few seconds, said on stderr).
 Exit status: 0 when every invariant holds, 1 when one breaks, 2 for a bad file or --out, 130 when
 Ctrl-C cut the run (no result; the decision log so far stays); SIGTERM and SIGHUP alike (exit 143 and 129:
-128 + the signal's number). One while the result is printed waits for its last line, then is said, the same status.
+128 + the signal's number). One once the run has ended keeps its result, the same status: while the result is
+printed it waits for its last line, then is said; while the timeline is drawn it leaves no timeline.png.
 
 Invariants: {", ".join(NAMES)}.
 """
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.audit.records import refuse_earlier_run
     from agent.core import AgentCore
     from agent.session import RunFolderError
-    from scenarios.runner import run_scenario
+    from scenarios.runner import draw_timeline, run_scenario
     from common.stop_signals import StopSignal, begun, exit_status, stop_signals_interrupt
 
     try:
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     from common.stop_signals import SignalsBetweenEvents
     begun()
-    ended = printed = False  # the run folder whole; the result printed too
+    ended = printed = drawn = False  # the run folder's result written; the result printed; the timeline drawn
+    timeline = out / "timeline.png"
     try:
         with stop_signals_interrupt(install=own_command_line):
             result = run_scenario(scenario, seed, agent_cls=agent_cls, out=out, progress=not args.no_progress,
@@ -146,15 +149,30 @@ def main(argv: list[str] | None = None) -> int:
             ended = True
             with SignalsBetweenEvents():  # a signal while the result is printed waits for its last line, then is said
                 print_out(result.report())
-                print_out(f"run folder: {out}  (timeline: {out / 'timeline.png'})")
                 sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
                 printed = True
+            # seconds of matplotlib, said: silent, after the progress bar, it looked like a hang and was Ctrl-C'd
+            print_note(f"drawing the timeline (a few seconds): {timeline}")
+            try:
+                draw_timeline(result, out)
+            except OSError as e:  # a full disk: the result stands, written and printed
+                return fail(f"--out {out}: {e.strerror or e}: the timeline was not drawn (the result above is in "
+                            f"{out / 'result.json'})")
+            drawn = True
+            with SignalsBetweenEvents():
+                print_out(f"run folder: {out}  (timeline: {timeline})")
+                sys.stdout.flush()
             return 0 if result.ok else 1
     except KeyboardInterrupt as e:  # a scenario's invariants are over its whole duration: a cut run has no result
         by = f" by {e.name}" if isinstance(e, StopSignal) else ""
-        if ended:
-            print_note(f"interrupted{by} once the run had ended: "
-                       + ("the result above is whole" if printed else f"its result is in {out / 'result.json'}"))
+        if ended:  # (its result written: kept, and said so)
+            if not printed:
+                kept = f"its result is in {out / 'result.json'}"
+            elif drawn:
+                kept = "the result above is whole"
+            else:
+                kept = f"the result above is whole, in {out / 'result.json'}; the timeline was not drawn"
+            print_note(f"interrupted{by} once the run had ended: {kept}")
         elif not (out / "decisions.jsonl").exists():  # before the run folder was begun (the twin being made)
             gone = remove_made_folders(made)
             print_note(f"interrupted{by} before the run started: "

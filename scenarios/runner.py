@@ -220,9 +220,9 @@ def _unbegin(writer, out: Path) -> None:
 def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, out: Path | None = None,
                  progress: bool = False, base_dir: Path | None = None) -> ScenarioResult:
     """Run ``scenario`` on ``seed`` with ``agent_cls`` (AgentCore or a subclass); check its invariants.
-    ``out``: write the run folder there (decisions.jsonl, level_history.json, samples, result, timeline). A folder that
-    cannot be made raises RunFolderError; one that fails later (a full disk) stops being written, the scenario runs
-    to its end, and ScenarioFolderError carries its result."""
+    ``out``: write the run folder there (decisions.jsonl, level_history.json, samples, result; the timeline is
+    ``draw_timeline``'s, after). A folder that cannot be made raises RunFolderError; one that fails later (a full
+    disk) stops being written, the scenario runs to its end, and ScenarioFolderError carries its result."""
     cfg = scenario.agent
     coin = scenario.market.coin
     st = scenario.start
@@ -416,19 +416,25 @@ def _run(env, t0: float, duration_s: float, progress: bool, desc: str) -> None:
 
 
 def write_run_folder(result: ScenarioResult, out: Path) -> None:
-    """Everything but decisions.jsonl (written during the run): summary, levels, samples, timeline, and result.json
-    last, so that a folder holding one is a whole run's. Each file is written whole (``write_whole``): a Ctrl-C
-    while the timeline was drawn (a second of matplotlib) exited 130 saying "no result" beside a result.json and no
-    timeline, and a kill mid-write left a truncated timeline.png (or samples.npz) under its name."""
-    from scenarios.timeline import plot_timeline
-
+    """Everything but decisions.jsonl (written during the run) and the picture: summary, levels, samples, and
+    result.json last, so that a folder holding one holds the whole run's checked result. Each file is written whole
+    (``write_whole``): a kill mid-write left a truncated samples.npz under its name. The timeline is drawn after
+    (``draw_timeline``): drawn first, a Ctrl-C in its seconds of matplotlib (the run itself can take less) threw
+    the checked result away."""
     log = result.log
     write_json(out / "summary.json", result.summary)
     write_json(out / "level_history.json", {"safety": log.safety, "exposure": log.exposure})
     write_whole(out / "samples.npz", lambda f: np.savez_compressed(f, **log.samples))
-    write_whole(out / "timeline.png", lambda f: plot_timeline(result, f))
     write_json(out / "result.json", {
         "scenario": result.scenario.name, "seed": result.seed, "agent": result.agent, "ok": result.ok,
         "wall_s": round(result.wall_s, 3), "error": result.error,
         "violations": [v._asdict() for v in result.violations],
         "invariants": [inv.model_dump() for inv in result.scenario.invariants]})
+
+
+def draw_timeline(result: ScenarioResult, out: Path) -> None:
+    """The run folder's timeline.png, whole or not at all (``write_whole``: a kill mid-savefig left a truncated PNG
+    under its name). A second or a few of matplotlib: the run's result is written before it, by ``run_scenario``."""
+    from scenarios.timeline import plot_timeline
+
+    write_whole(out / "timeline.png", lambda f: plot_timeline(result, f))

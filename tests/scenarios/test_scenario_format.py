@@ -223,9 +223,13 @@ def test_sigterm_during_a_scenario_run_exits_143_as_ctrl_c_does(tmp_path, signal
     assert not (out / "result.json").exists()
 
 
-def test_ctrl_c_while_the_timeline_is_drawn_leaves_no_result_and_no_half_picture(tmp_path, capsys, monkeypatch):
-    """The run ends in a fraction of a second and drawing its timeline takes a second: a SIGINT sent then (seen in a
-    kill test) exited 130 saying "no result" beside a result.json, and a kill mid-write left a truncated PNG."""
+def test_ctrl_c_while_the_timeline_is_drawn_keeps_the_result_and_leaves_no_half_picture(tmp_path, capsys,
+                                                                                         monkeypatch):
+    """Drawing the timeline takes seconds of matplotlib after a run that can take less, silently: it looked like a
+    hang, and a Ctrl-C then exited 130 with no result.json, "no result; the decision log so far" said of a run that
+    had ended and been checked. The result is now written and printed before the picture is drawn, the drawing is
+    said, and a Ctrl-C in it keeps the result; the picture is whole or not there (a kill mid-write left a truncated
+    PNG)."""
     import scenarios.timeline
 
     def half_a_picture_then_ctrl_c(result, out):
@@ -236,12 +240,60 @@ def test_ctrl_c_while_the_timeline_is_drawn_leaves_no_result_and_no_half_picture
     f.write_text(MINIMAL)
     out = tmp_path / "run"
     assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 130
-    assert "interrupted: no result" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert captured.out == "scenario tiny (seed 0, agent AgentCore): all 1 invariants hold\n"
+    assert captured.err == (f"drawing the timeline (a few seconds): {out / 'timeline.png'}\n"
+                            f"interrupted once the run had ended: the result above is whole, in {out / 'result.json'};"
+                            f" the timeline was not drawn\n")
+    res = json.loads((out / "result.json").read_text())
+    assert res["ok"] and res["seed"] == 0 and res["scenario"] == "tiny" and res["violations"] == []
     left = {p.name for p in out.iterdir()}
-    assert "result.json" not in left and "timeline.png" not in left, left
+    assert "timeline.png" not in left, left
     assert not [n for n in left if n.endswith(".tmp")], left  # nor half of one under another name
-    assert {"decisions.jsonl", "summary.json", "samples.npz"} <= left
+    assert {"decisions.jsonl", "summary.json", "samples.npz", "level_history.json"} <= left
     assert set(np.load(out / "samples.npz").files) >= {"t", "mid", "pos"}
+
+
+def test_sigterm_as_the_timeline_is_drawn_keeps_the_broken_invariant_it_found(tmp_path, signalled_inside):
+    """The same stop in a real process, by a real signal, on a run whose invariant breaks: its exit status stays the
+    signal's (143), not 1, and the violation found is in result.json and on stdout."""
+    f = tmp_path / "tight.yaml"
+    # (a limit of 1e-6 BTC: the first quotes of an agent trading from its start rest more than that)
+    f.write_text(MINIMAL.replace("duration_s: 20", "duration_s: 20\nagent: {graduation: {start_level: FULL}}")
+                 .replace("{name: worst_case_position_within_limit}",
+                          "{name: worst_case_position_within_limit, limit: 0.000001}"))
+    out = tmp_path / "run"
+    r = signalled_inside("scenarios.timeline:plot_timeline", ["scenarios", "run", str(f), "--out", str(out),
+                                                              "--no-progress"], main="scenarios.__main__:main")
+    assert r.returncode == 143, r.stderr
+    assert r.stdout.startswith("scenario tiny (seed 0, agent AgentCore): FAILED\n- worst_case_position_within_limit")
+    assert r.stderr.endswith(f"interrupted by SIGTERM once the run had ended: the result above is whole, in "
+                             f"{out / 'result.json'}; the timeline was not drawn\n"), r.stderr
+    res = json.loads((out / "result.json").read_text())
+    assert not res["ok"] and res["violations"][0]["invariant"] == "worst_case_position_within_limit"
+    assert not [p.name for p in out.iterdir() if "timeline" in p.name]
+
+
+def test_a_full_disk_as_the_timeline_is_drawn_keeps_the_result_and_exits_2(tmp_path, capsys, monkeypatch):
+    """The picture is the last file: a disk that fills as it is drawn leaves the result written and printed."""
+    import errno
+    import os
+
+    import scenarios.timeline
+
+    def no_space(result, out):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(scenarios.timeline, "plot_timeline", no_space)
+    f = tmp_path / "tiny.yaml"
+    f.write_text(MINIMAL)
+    out = tmp_path / "run"
+    assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "scenario tiny (seed 0, agent AgentCore): all 1 invariants hold\n"
+    assert captured.err.endswith(f"error: --out {out}: No space left on device: the timeline was not drawn (the result "
+                                 f"above is in {out / 'result.json'})\n")
+    assert json.loads((out / "result.json").read_text())["ok"]
+    assert not [p.name for p in out.iterdir() if "timeline" in p.name]
 
 
 @pytest.mark.parametrize("full", ["during the run", "after it"])
@@ -527,16 +579,17 @@ def test_sigterm_in_the_warm_pre_roll_ends_the_run_as_one_in_its_main_part(tmp_p
 def test_a_signal_while_the_result_is_printed_waits_for_its_last_line_then_is_said(tmp_path, signalled_inside):
     """Once the run and its folder were done, the handlers were put back: a SIGTERM while the result was printed
     killed the run unsaid (exit -15), the report cut. Now it waits for the report's last line, then is said, exit
-    143. The run sends itself the signal as the report is made, so that it lands there."""
+    143. The run sends itself the signal as the report is made, so that it lands there. (The result is written
+    before it is printed, the timeline drawn after: the stop is said before the drawing, which it spares.)"""
     f = tmp_path / "tiny.yaml"
     f.write_text(MINIMAL)
     out = tmp_path / "run"
     r = signalled_inside("scenarios.runner:ScenarioResult.report",
                          ["scenarios", "run", str(f), "--out", str(out), "--no-progress"], main="scenarios.__main__:main")
-    assert (r.returncode, r.stderr) == (143, "interrupted by SIGTERM once the run had ended: the result above is "
-                                             "whole\n")
-    assert r.stdout.endswith(f"run folder: {out}  (timeline: {out / 'timeline.png'})\n")
-    assert json.loads((out / "result.json").read_text())
+    assert (r.returncode, r.stderr) == (143, f"interrupted by SIGTERM once the run had ended: the result above is "
+                                             f"whole, in {out / 'result.json'}; the timeline was not drawn\n")
+    assert r.stdout == "scenario tiny (seed 0, agent AgentCore): all 1 invariants hold\n"
+    assert json.loads((out / "result.json").read_text()) and not (out / "timeline.png").exists()
 
 
 def test_a_signal_before_the_run_folder_is_begun_removes_the_folder_made_for_it(tmp_path, signalled_inside):
