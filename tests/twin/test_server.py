@@ -1126,6 +1126,30 @@ def test_cli_says_where_each_account_is_funded():
     assert lines[1:] == [f"  {ADDR}: 5,000.00 USDC on the first dex\n", f"  {ADDR}: 20.00 USDC on dex 'hyna'\n"]
 
 
+def test_cli_counts_the_chaos_events_the_file_holds_and_the_steps_they_make(tmp_path):
+    """feb09_kill_switch's chaos is two events, a quota_pinned and a slide: the start said "125 chaos event(s)", the
+    count taken after they were expanded into the 121 quota_sets and 4 price_jumps the twin plays. It says both now,
+    and one count where nothing is expanded."""
+    import subprocess
+    import sys
+
+    feb09 = Path(__file__).resolve().parents[2] / "scenarios" / "feb09_kill_switch.yaml"
+    plain = tmp_path / "drops.yaml"
+    plain.write_text("events:\n  - {kind: disconnect, at_s: 30, duration_s: 5}\n"
+                     "  - {kind: price_jump, at_s: 10, fraction: -0.01}\n")
+    said = []
+    for scenario in (feb09, plain):
+        proc = subprocess.Popen([sys.executable, "-u", "-m", "twin", "serve", "--port", "0", "--scenario",
+                                 str(scenario)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            said.append(proc.stdout.readline())
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    assert said[0].endswith(", 0 funded account(s), 2 chaos event(s), 125 steps\n"), said[0]
+    assert said[1].endswith(", 0 funded account(s), 2 chaos event(s)\n"), said[1]
+
+
 def test_cli_funding_a_dex_the_twin_does_not_list_is_a_clear_error(capsys):
     from twin.server.cli import serve_main
 

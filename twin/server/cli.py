@@ -105,11 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_chaos(path: str):
-    """The ChaosSchedule in a YAML or JSON file; ValueError naming the file and the problem."""
+    """The ChaosSchedule in a YAML or JSON file, its shorthands expanded; ValueError naming the file and the problem."""
+    from twin.faults.chaos import ChaosSchedule, expand_shorthands
+
+    return ChaosSchedule(events=expand_shorthands(read_chaos_file(path).events))
+
+
+def read_chaos_file(path: str):
+    """The ChaosFile in a YAML or JSON file, its events as written (a slide, a quota_pinned one each: the start
+    counted them expanded, 125 for feb09's two); ValueError naming the file and the problem."""
     import yaml
     from pydantic import ValidationError
 
-    from twin.faults.chaos import ChaosFile, ChaosSchedule, expand_shorthands
+    from twin.faults.chaos import ChaosFile
     from common.files import load_yaml, read_text
 
     try:
@@ -138,8 +146,8 @@ def load_chaos(path: str):
         raise ValueError(f"--scenario {path}: empty: no events in it (give {{events: [...]}})")
     if not isinstance(data, dict):
         raise ValueError(f"--scenario {path}: expected a mapping with an 'events' list, got {type(data).__name__}")
-    try:  # (a scenario's shorthands, slide and quota_pinned, expanded as its runner does)
-        return ChaosSchedule(events=expand_shorthands(ChaosFile.model_validate(data).events))
+    try:  # (a scenario's shorthands, slide and quota_pinned, are expanded by load_chaos as its runner does)
+        return ChaosFile.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         loc = first["loc"]
@@ -153,7 +161,7 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
     Ctrl-C does; a caller in-process (a test) keeps its handlers."""
     own_command_line = argv is None if own_command_line is None else own_command_line
     args = build_parser().parse_args(argv)
-    from twin.faults.chaos import market_param_misfit
+    from twin.faults.chaos import ChaosSchedule, expand_shorthands, market_param_misfit
     from twin.params import TwinParams
     try:
         from twin.server.app import CannotListen, TwinServer, build_exchange, serve
@@ -162,8 +170,9 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
 
     try:
         params = TwinParams.load(args.params) if args.params else TwinParams()
-        schedule = load_chaos(args.scenario) if args.scenario else None
-    except OSError as e:  # the --params file (load_chaos names its own)
+        chaos = read_chaos_file(args.scenario) if args.scenario else None
+        schedule = None if chaos is None else ChaosSchedule(events=expand_shorthands(chaos.events))
+    except OSError as e:  # the --params file (read_chaos_file names its own)
         return fail(unreadable("--params", e))
     except ValueError as e:
         return fail(str(e))
@@ -186,12 +195,15 @@ def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None =
                         f"add up to more than {MAX_FUND_USDC:g} USDC")
     server = TwinServer(build_exchange(params, args.seed, funds, schedule=schedule), speed=args.speed,
                         limits=WsLimits(**dict(args.ws_limit)))
-    n_chaos = len(schedule.events) if schedule is not None else 0
+    # the events as the file writes them, and the steps the twin plays where a slide or a quota_pinned makes more
+    n_chaos = len(chaos.events) if chaos is not None else 0
+    n_steps = len(schedule.events) if schedule is not None else 0
+    chaos_said = f"{n_chaos} chaos event(s)" + (f", {n_steps} steps" if n_steps != n_chaos else "")
 
     def ready(url: str) -> None:
         print_out(f"twin venue listening on {url} (info {url}/info, exchange {url}/exchange, "
                   f"websocket ws{url[4:]}/ws), speed {args.speed:g}x, seed {args.seed}, "
-                  f"{len({a for a, _ in funds})} funded account(s), {n_chaos} chaos event(s)", flush=True)
+                  f"{len({a for a, _ in funds})} funded account(s), {chaos_said}", flush=True)
         for (address, dex), usdc in funds.items():  # where each holds what: each dex margins apart
             print_out(f"  {address}: {usdc:,.2f} USDC on {f'dex {dex!r}' if dex else 'the first dex'}", flush=True)
 
