@@ -63,6 +63,8 @@ class ShadowConfig(FileModel):
 
 # the shares the fit tries: the model run at each, side by side, on every order (a print reaches a few orders)
 SHARE_GRID = np.linspace(0.0, 1.0, 21)
+_ARRAY = np.ndarray
+_ZEROS = bytes(8 * len(SHARE_GRID))  # an array of +0.0 at every share, as bytes
 
 
 class _Shadowed:
@@ -74,7 +76,7 @@ class _Shadowed:
         self.paper_left = left  # what the paper model has not filled yet
         self.grid_left = left  # ... and the model at each share of the fit's grid: one float while every share has
         # the same left (until a print at its price, where the shares differ; most orders are moved before one
-        # comes), an array from then on
+        # comes), an array from then on, and 0.0 again once every share has filled it whole
 
 
 class SimToRealGap:
@@ -122,7 +124,7 @@ class SimToRealGap:
         # array once they differ. A float stands for an array of it: the same operations on each share's
         # value, done once (a print through the price takes no numpy call)
         grid_print = sz
-        g = self._grid_take  # (scratch arrays: a print allocates nothing)
+        g = self._grid_take  # (scratch arrays: a print allocates nothing but an order's first array)
         for e in reached:
             # agent.graduation.paper.print_reach(px, e.px, hit, ·) written out: every order _reached gives is at or
             # through the print's price (never -1.0), so through it is 1.0 at every share, and at it the share (the
@@ -130,23 +132,34 @@ class SimToRealGap:
             through = px < e.px if hit > 0 else px > e.px
             # the grid's models, by the same rule at each share
             grid = e.grid_left
-            if through and type(grid) is float and type(grid_print) is float:
+            uniform = type(grid) is not _ARRAY  # (a float: one for every share)
+            if uniform and grid == 0.0:
+                # spent at every share (most orders a print reaches are: they stay on the book, live or in their
+                # grace, once the model has filled them): the model takes min(0, p)·s = 0 of what each share's
+                # print has left (p ≥ 0: a print's size is positive and what it gives never more than it has), and
+                # x − 0 and x + 0 are x (no -0.0 arises: each starts positive and falls by at most itself)
+                pass
+            elif uniform and through and type(grid_print) is not _ARRAY:
                 took = grid if grid <= grid_print else grid_print  # np.minimum (g *= 1.0 leaves it as it is)
                 e.grid_left = grid - took
                 grid_print -= took
                 self.grid_volume += took
             else:
-                if not isinstance(grid, np.ndarray):
-                    grid = e.grid_left = np.full(len(SHARE_GRID), grid)
-                if not isinstance(grid_print, np.ndarray):
-                    self._grid_print.fill(grid_print)
-                    grid_print = self._grid_print
+                # numpy takes a float operand as the array of it: a float's np.full is made by the subtractions
                 np.minimum(grid, grid_print, out=g)
                 if not through:  # (through, g *= 1.0 would change no element: one numpy call fewer)
                     g *= SHARE_GRID
-                grid -= g
-                grid_print -= g
+                if uniform:
+                    grid = e.grid_left = grid - g
+                else:
+                    grid -= g
+                if type(grid_print) is not _ARRAY:
+                    grid_print = np.subtract(grid_print, g, out=self._grid_print)
+                else:
+                    grid_print -= g
                 self.grid_volume += g
+                if grid.tobytes() == _ZEROS:
+                    e.grid_left = 0.0  # spent at every share: the float form again (above: no numpy call)
             paper = e.paper_left
             take = (1.0 if through else share) * (left if left < paper else paper)
             if take > 0.0:

@@ -187,6 +187,70 @@ def test_the_shadow_and_shadows_paper_fills_are_one_model(prints, share):
     assert gap.grid_volume[k] == pytest.approx(filled, abs=1e-9)
 
 
+class _ArrayGrid(SimToRealGap):
+    """The grid's model in the form on_trade's floats stand for: every order's and every print's left an array
+    of the shares' values, every share computed by numpy (the paper model, not read here, is left out)."""
+
+    __slots__ = ()
+
+    def on_trade(self, ts, px, sz, aggressor, tracker, made_ts=math.inf):
+        hit = -aggressor
+        reached = self._reached(ts, px, hit, tracker, made_ts)
+        if len(reached) > 1:
+            reached.sort(key=lambda e: e.px, reverse=hit > 0)
+        grid_print = np.full(len(SHARE_GRID), sz)
+        for e in reached:
+            through = px < e.px if hit > 0 else px > e.px
+            if not isinstance(e.grid_left, np.ndarray):
+                e.grid_left = np.full(len(SHARE_GRID), e.grid_left)
+            g = np.minimum(e.grid_left, grid_print) * (1.0 if through else SHARE_GRID)
+            e.grid_left -= g
+            grid_print -= g
+            self.grid_volume += g
+
+
+def _bits(x) -> bytes:
+    return np.broadcast_to(np.asarray(x, float), SHARE_GRID.shape).tobytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["trade", "trade", "trade", "fill", "cancel", "rest"]),
+                          st.sampled_from([99.0, 99.5, 100.0, 100.5, 101.0, 101.5]),
+                          st.floats(0.001, 3.0), st.sampled_from([-1, 1])), max_size=60))
+def test_the_grids_floats_are_bit_for_bit_the_arrays_they_stand_for(steps):
+    """on_trade keeps an order's left at the grid's shares as one float while every share has the same (before a
+    print at its price; and 0.0 again once every share is spent, which then skips the numpy calls) and a print's
+    likewise: the same operations on each share's value done once. The grid's volume and every order's left are
+    bit for bit those of the model with arrays throughout, whatever the prints, fills, cancels and new orders."""
+    tr, gap, ref = OrderTracker(), SimToRealGap(min_paper_fills=1), _ArrayGrid(min_paper_fills=1)
+    rest(tr, "b0", BUY, 100.0, 1.0)
+    rest(tr, "a0", SELL, 100.5, 2.0)
+    ts, n = 1.0, 1
+    for kind, px, sz, side in steps:
+        ts += 0.5
+        if kind == "trade":
+            gap.on_trade(ts, px, sz, side, tr)
+            ref.on_trade(ts, px, sz, side, tr)
+        elif kind == "rest":
+            rest(tr, f"o{n}", BUY if px <= 100.0 else SELL, px, sz, ts)
+            n += 1
+        else:
+            live = [o for o in tr.live_orders() if o.acked_ts >= 0.0]
+            if live:
+                o = live[int(sz * 1000) % len(live)]
+                if kind == "cancel":
+                    tr.on_command(CancelOrder(o.cloid), ts)
+                    tr.on_event(CancelAcknowledged(ts + 0.05, o.cloid))
+                elif min(sz, o.remaining) > 0:
+                    take = min(sz, o.remaining)
+                    fill(tr, gap, o.cloid, take, ts)
+                    ref.on_fill(tr.orders[o.cloid], take)
+        assert gap.grid_volume.tobytes() == ref.grid_volume.tobytes()
+        assert gap._book.keys() == ref._book.keys()
+        for cloid, e in gap._book.items():
+            assert _bits(e.grid_left) == _bits(ref._book[cloid].grid_left)
+
+
 def test_a_quote_spent_by_one_print_lets_the_next_fill_the_quotes_behind_it():
     p = PaperFills()
     p.set_quotes([type("Q", (), {"side": 1, "px": px, "sz": 1.0})() for px in (100.0, 99.5)])
