@@ -68,7 +68,7 @@ _ZEROS = bytes(8 * len(SHARE_GRID))  # an array of +0.0 at every share, as bytes
 
 
 class _Shadowed:
-    __slots__ = ("side", "px", "paper_left", "grid_left")
+    __slots__ = ("side", "px", "paper_left", "grid_left", "grid_max")
 
     def __init__(self, side: int, px: float, left: float) -> None:
         self.side = side
@@ -77,6 +77,7 @@ class _Shadowed:
         self.grid_left = left  # ... and the model at each share of the fit's grid: one float while every share has
         # the same left (until a print at its price, where the shares differ; most orders are moved before one
         # comes), an array from then on, and 0.0 again once every share has filled it whole
+        self.grid_max = left  # at least every share's left (set as the float becomes an array: a left only falls)
 
 
 class SimToRealGap:
@@ -132,27 +133,50 @@ class SimToRealGap:
             through = px < e.px if hit > 0 else px > e.px
             # the grid's models, by the same rule at each share
             grid = e.grid_left
-            uniform = type(grid) is not _ARRAY  # (a float: one for every share)
-            if uniform and grid == 0.0:
-                # spent at every share (most orders a print reaches are: they stay on the book, live or in their
-                # grace, once the model has filled them): the model takes min(0, p)·s = 0 of what each share's
-                # print has left (p ≥ 0: a print's size is positive and what it gives never more than it has), and
-                # x − 0 and x + 0 are x (no -0.0 arises: each starts positive and falls by at most itself)
-                pass
-            elif uniform and through and type(grid_print) is not _ARRAY:
-                took = grid if grid <= grid_print else grid_print  # np.minimum (g *= 1.0 leaves it as it is)
-                e.grid_left = grid - took
-                grid_print -= took
-                self.grid_volume += took
+            if type(grid) is not _ARRAY:  # (a float: one for every share)
+                if grid == 0.0:
+                    # spent at every share (most orders a print reaches are: they stay on the book, live or in
+                    # their grace, once the model has filled them): the model takes min(0, p)·s = 0 of what each
+                    # share's print has left (p ≥ 0: a print's size is positive and what it gives never more than
+                    # it has), and x − 0 and x + 0 are x (no -0.0 arises: each starts positive, falls by at most
+                    # itself)
+                    pass
+                elif type(grid_print) is not _ARRAY:
+                    took = grid if grid <= grid_print else grid_print  # np.minimum
+                    if through:  # (g *= 1.0 leaves it as it is)
+                        e.grid_left = grid - took
+                        grid_print -= took
+                        self.grid_volume += took
+                    else:
+                        # at its price: each share s takes took·s (np.minimum's array of the two floats, times the
+                        # grid), and share 0 nothing, so its left stays grid ≠ 0 (no all-zero test)
+                        np.multiply(SHARE_GRID, took, out=g)
+                        e.grid_left = grid - g
+                        e.grid_max = grid
+                        grid_print = np.subtract(grid_print, g, out=self._grid_print)
+                        self.grid_volume += g
+                else:
+                    # numpy takes the float as the array of it (np.full's array is made by the subtraction)
+                    np.minimum(grid, grid_print, out=g)
+                    if not through:
+                        g *= SHARE_GRID
+                    e.grid_max = grid
+                    left_now = e.grid_left = grid - g
+                    grid_print -= g
+                    self.grid_volume += g
+                    if left_now.tobytes() == _ZEROS:
+                        e.grid_left = 0.0
+            elif through and type(grid_print) is not _ARRAY and grid_print >= e.grid_max:
+                # through, with the print's left (one float) at least every share's left (grid_max bounds them:
+                # a left only falls): np.minimum gives the order's left at every share, the print takes it whole
+                grid_print = np.subtract(grid_print, grid, out=self._grid_print)
+                self.grid_volume += grid
+                e.grid_left = 0.0
             else:
-                # numpy takes a float operand as the array of it: a float's np.full is made by the subtractions
                 np.minimum(grid, grid_print, out=g)
                 if not through:  # (through, g *= 1.0 would change no element: one numpy call fewer)
                     g *= SHARE_GRID
-                if uniform:
-                    grid = e.grid_left = grid - g
-                else:
-                    grid -= g
+                grid -= g
                 if type(grid_print) is not _ARRAY:
                     grid_print = np.subtract(grid_print, g, out=self._grid_print)
                 else:

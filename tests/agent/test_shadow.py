@@ -220,8 +220,10 @@ def _bits(x) -> bytes:
 def test_the_grids_floats_are_bit_for_bit_the_arrays_they_stand_for(steps):
     """on_trade keeps an order's left at the grid's shares as one float while every share has the same (before a
     print at its price; and 0.0 again once every share is spent, which then skips the numpy calls) and a print's
-    likewise: the same operations on each share's value done once. The grid's volume and every order's left are
-    bit for bit those of the model with arrays throughout, whatever the prints, fills, cancels and new orders."""
+    likewise: the same operations on each share's value done once; and a print through an order whose every share's
+    left is at most what the print has left (a bound kept as a float) takes it whole without np.minimum. The grid's
+    volume and every order's left are bit for bit those of the model with arrays throughout, whatever the prints,
+    fills, cancels and new orders."""
     tr, gap, ref = OrderTracker(), SimToRealGap(min_paper_fills=1), _ArrayGrid(min_paper_fills=1)
     rest(tr, "b0", BUY, 100.0, 1.0)
     rest(tr, "a0", SELL, 100.5, 2.0)
