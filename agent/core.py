@@ -1534,7 +1534,8 @@ class AgentCore:
         if f is not None:
             self._forecast = None
             f_ts, parts, mid = f
-            horizon_s = self.cfg.quoting.signals.horizon_s
+            cfg = self.cfg  # (the quote cycle derived from it: _derive; a retune since replaces it, read it then)
+            horizon_s = self._horizon_s if cfg is self._derived_of else cfg.quoting.signals.horizon_s
             # each signal's card keeps a forecast only past its spacing since the last it kept (ModelScorecard._queue's
             # first test): asked here for the three (the parts are theirs, in their order), predict_parts is not
             # called on the cycles all three would refuse (at a spacing of 5 s, 49 in 50)
@@ -1598,6 +1599,7 @@ class AgentCore:
         self._derived_of = cfg
         q = self._quoting = cfg.quoting
         self._refit_s = q.refit_interval_s
+        self._horizon_s = q.signals.horizon_s  # (the after-cycle work's: the forecasts' horizon)
         self._order_size = q.order_size
         self._spread_factor = q.glft.spread_factor
         self._skew_factor = q.glft.skew_factor

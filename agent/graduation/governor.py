@@ -52,13 +52,14 @@ class Graduation:
                  "_ack_ts", "_reconnects", "markouts", "fills", "_edge_recent", "_edge_n", "_edge_positive", "_net_sum",
                  "_net_sq", "_net_cross", "_n_sq", "_level_ts", "_fills_at_entry", "_paper_at_entry", "_level_peak",
                  "_prev_safety", "_prev_degraded", "_exec_ok", "_exec_smooth", "_next_eval_ts", "records", "shadow",
-                 "p_fill", "_demote_drawdown")
+                 "p_fill", "_demote_drawdown", "_health_window_s")
 
     def __init__(self, config: GraduationConfig, scorecard: ScorecardConfig, collateral_usd: float,
                  start_level: ExposureLevel | None = None, maker_fee_bps: float = 0.0,
                  shadow: ShadowConfig | None = None) -> None:
         self.cfg = config
         self._demote_drawdown = config.demote_drawdown  # (read every tick: a pydantic model's attribute costs more)
+        self._health_window_s = config.health_window_s  # (read at every fill, ack and after-cycle decay: likewise)
         sh = shadow if shadow is not None else ShadowConfig()
         self.controller = ExposureController(config, config.start_level if start_level is None else start_level)
         # a fill's edge counts net of its fee: a real fill's as charged, a paper fill's at the venue's (for_agent)
@@ -114,7 +115,7 @@ class Graduation:
     def _decay(self, ts: float) -> None:
         dt = ts - self._decay_ts
         if dt > 0.0:
-            f = math.exp(-dt / self.cfg.health_window_s)
+            f = math.exp(-dt / self._health_window_s)
             self._req *= f
             self._rej *= f
             self._lim *= f

@@ -58,12 +58,20 @@ class RegimeModel:
 
     __slots__ = ("cfg", "_lam", "_p1", "_n", "_w0", "_w1", "_s0", "_s1", "_q0", "_q1",
                  "mu", "var", "_warm", "_warm_s", "_warm_q", "ts", "_grid_ts", "_grid_mid", "_min_var_ratio",
-                 "_p_stressed", "_moved")
+                 "_p_stressed", "_moved", "_step_s", "_max_flat_steps", "_warmup_obs", "_stay_calm",
+                 "_stay_stressed", "_learn_means", "_min_var")
 
     def __init__(self, config: RegimeConfig | None = None) -> None:
         self.cfg = config or RegimeConfig()
         self._lam = 0.5 ** (1.0 / self.cfg.stats_halflife_obs)
         self._min_var_ratio = self.cfg.min_vol_ratio ** 2
+        # read at every book (on_mid) and every step's update: kept here, not read through the config each time (a
+        # pydantic model's attribute, behind a class with __getattr__, the interpreter cannot specialize); the config
+        # is the model's for its life
+        cfg = self.cfg
+        self._step_s, self._max_flat_steps, self._warmup_obs = cfg.step_s, cfg.max_flat_steps, cfg.warmup_obs
+        self._stay_calm, self._stay_stressed = cfg.stay_calm, cfg.stay_stressed
+        self._learn_means, self._min_var = cfg.learn_means, cfg.min_var
         self._p1 = 0.0  # filtered P(stressed | returns so far)
         self._p_stressed = 0.0  # p_stressed as of the last update (read every quote cycle, changed only by updates)
         self._n = 0
@@ -95,8 +103,8 @@ class RegimeModel:
             return None
         if mid != self._grid_mid:
             self._moved = True
-        k = math.floor((ts - self._grid_ts) / self.cfg.step_s)
-        if k < 1 or (not self._moved and k < self.cfg.max_flat_steps):
+        k = math.floor((ts - self._grid_ts) / self._step_s)
+        if k < 1 or (not self._moved and k < self._max_flat_steps):
             # a mid that has not moved at all closes no step: the steps it spans go into the next move's, as a gap's
             # do. Taken one by one, ten minutes of a flat mid fed the calm state zeros until its variance was nearly
             # none; the market moving again at its old volatility then read stressed (P > 0.5 for 93% of the next
@@ -106,7 +114,7 @@ class RegimeModel:
             # spell left it (spreads x1.5, Yellow) for as long as the mid stayed still.
             return None
         ret = math.log(mid / self._grid_mid) / math.sqrt(k)
-        self._grid_ts += k * self.cfg.step_s
+        self._grid_ts += k * self._step_s
         self._grid_mid = mid
         self._moved = False
         return self.update(ts, ret)
@@ -118,17 +126,16 @@ class RegimeModel:
             return self._p_stressed
         self.ts = ts
         self._n += 1
-        cfg = self.cfg
-        if self._warm < cfg.warmup_obs:
+        if self._warm < self._warmup_obs:
             self._warm += 1
             self._warm_s += ret
             self._warm_q += ret * ret
-            if self._warm == cfg.warmup_obs:
+            if self._warm == self._warmup_obs:
                 self._start()
             return self._read_p_stressed()
         # predict: P(stressed) after one transition
         p1 = self._p1
-        prior1 = (1.0 - p1) * (1.0 - cfg.stay_calm) + p1 * cfg.stay_stressed
+        prior1 = (1.0 - p1) * (1.0 - self._stay_calm) + p1 * self._stay_stressed
         # emission log-likelihoods
         mu0, mu1 = self.mu
         v0, v1 = self.var
@@ -171,11 +178,11 @@ class RegimeModel:
         self._refit()
 
     def _refit(self) -> None:
-        cfg = self.cfg
-        mu0 = self._s0 / self._w0 if cfg.learn_means else 0.0
-        mu1 = self._s1 / self._w1 if cfg.learn_means else 0.0
-        v0 = max(self._q0 / self._w0 - mu0 * mu0, cfg.min_var)
-        v1 = max(self._q1 / self._w1 - mu1 * mu1, cfg.min_var)
+        learn, min_var = self._learn_means, self._min_var
+        mu0 = self._s0 / self._w0 if learn else 0.0
+        mu1 = self._s1 / self._w1 if learn else 0.0
+        v0 = max(self._q0 / self._w0 - mu0 * mu0, min_var)
+        v1 = max(self._q1 / self._w1 - mu1 * mu1, min_var)
         if v0 > v1:  # keep state 1 the high-variance one: relabel statistics and posterior
             self._w0, self._w1 = self._w1, self._w0
             self._s0, self._s1 = self._s1, self._s0
@@ -194,7 +201,7 @@ class RegimeModel:
     @property
     def separated(self) -> bool:
         """The two states are two regimes: the stressed one at least ``min_vol_ratio`` as volatile."""
-        return self._warm >= self.cfg.warmup_obs and self.var[1] >= self._min_var_ratio * self.var[0]
+        return self._warm >= self._warmup_obs and self.var[1] >= self._min_var_ratio * self.var[0]
 
     @property
     def p_stressed(self) -> float:

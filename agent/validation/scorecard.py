@@ -294,7 +294,7 @@ class ModelScorecard:
         "_last_eval_ts",
         "_mi_baseline", "_l_uu", "_l_ud", "_l_du", "_l_dd", "_mi_shortfall", "_metrics", "_proven",
         "ties_dropped", "expired", "_spacing_s", "_max_pending", "_judged", "_judged_n", "_judged_bad_n",
-        "_judged_bad",
+        "_judged_bad", "_max_delay_s", "_eval_every_n", "_eval_timer_s", "_window_outcomes",
     )
 
     def __init__(self, name: str, config: ScorecardConfig | None = None) -> None:
@@ -306,6 +306,10 @@ class ModelScorecard:
         # forecast that _queue's first test would refuse
         self._spacing_s = cfg.min_prediction_spacing_s
         self._max_pending = cfg.max_pending
+        # read at every mid (on_mid, evaluation_due) and every outcome: likewise (the config is the card's for its life)
+        self._max_delay_s = cfg.max_resolution_delay_s
+        self._eval_every_n, self._eval_timer_s = cfg.evaluate_every_n_outcomes, cfg.evaluate_timer_s
+        self._window_outcomes = cfg.window_outcomes
         self._last_pred_ts = -math.inf
         self._window: deque[tuple[float, int, float]] = deque()  # (p_up, up 0/1, move_bps)
         self._n = 0
@@ -371,7 +375,7 @@ class ModelScorecard:
         if self._last_eval_ts != self._last_eval_ts:
             self._last_eval_ts = ts  # the evaluation timer runs from the first mid
         if 0.0 < mid < math.inf:
-            late = self.cfg.max_resolution_delay_s
+            late = self._max_delay_s
             while pend and pend[0][0] <= ts:
                 due, p, mid0 = pend.popleft()
                 if ts - due > late:
@@ -418,11 +422,11 @@ class ModelScorecard:
         w = self._window
         w.append((p, y, move_bps))
         self._accumulate(p, y, move_bps, +1)
-        if len(w) > self.cfg.window_outcomes:
+        if len(w) > self._window_outcomes:
             op, oy, om = w.popleft()
             self._accumulate(op, oy, om, -1)
             self._evictions += 1
-            if self._evictions >= self.cfg.window_outcomes:
+            if self._evictions >= self._window_outcomes:
                 self._resum()
 
     def _accumulate(self, p: float, y: int, move_bps: float, sgn: int) -> None:
@@ -498,12 +502,12 @@ class ModelScorecard:
     # ---- verdict
 
     def evaluation_due(self, ts: float) -> bool:
-        if self._since_eval >= self.cfg.evaluate_every_n_outcomes:
+        if self._since_eval >= self._eval_every_n:
             return True
         if self._since_eval == 0:
             return False
         last = self._last_eval_ts
-        return ts - last >= self.cfg.evaluate_timer_s if last == last else False
+        return ts - last >= self._eval_timer_s if last == last else False
 
     def evaluate(self, ts: float) -> Verdict:
         """Close one evaluation period: classify it and move the verdict with hysteresis.
