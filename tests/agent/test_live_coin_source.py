@@ -4,7 +4,7 @@ the config ('btc', 'ETH' for a testnet coin not listed) read as a --coin the ope
 from __future__ import annotations
 
 from agent.live_cli import live_main
-from tests.agent.test_live_gateway import KEY, served
+from test_live_gateway import KEY, served
 
 
 def test_a_coin_from_the_config_the_venue_does_not_list_names_the_config_file(tmp_path, capsys):

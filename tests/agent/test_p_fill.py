@@ -17,7 +17,7 @@ from agent.report import trading_summary
 from agent.session import build_session
 from agent.shadow.p_fill import PFillScore, score
 from twin.params import TwinParams
-from tests.agent.test_shadow import BUY, SELL, rest
+from test_shadow import BUY, SELL, rest
 
 T = 1.0
 _tid = iter(range(1, 10**9))
@@ -241,7 +241,7 @@ def test_the_core_passes_each_fill_on_so_a_quote_partly_filled_and_still_resting
     only once it ends, so a quote half filled 0.2 s after its ack and resting on past T would read rested T
     unfilled."""
     from agent.gateway.events import AFTER_CYCLE, FillReceived, Timer
-    from tests.agent.test_core import _full_ladder_resting, quoting
+    from test_core import _full_ladder_resting, quoting
     core, placed = _full_ladder_resting(quoting())
     q = placed[0]
     core.handle(FillReceived(0.8, q.cloid, 100, q.px, q.sz / 2, q.side, 0.0, True, next(_tid)))
