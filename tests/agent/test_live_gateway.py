@@ -4001,14 +4001,14 @@ def _signal_when(ready: Callable[[], bool], after_s: float, sig: signal.Signals)
     os.kill(os.getpid(), sig)
 
 
-def _run_to_a_kill(bg, out: Path, *extra: str, to_out: bool = True) -> int:
+def _run_to_a_kill(bg, out: Path, *extra: str, to_out: bool = True, duration: str = "2") -> int:
     """A dry run (level 2) on an account holding twice its position limit (``buy_through_the_book`` first): its
     first cycle is a Kill, which cancels everything and holds the position; the run's exit status. ``to_out``
     False: no --out (its config beside ``out`` all the same)."""
     cfg = out.parent / "kill.yaml"
     cfg.write_text("risk:\n  max_position: 0.0005\n")
-    return live_main(["--base-url", bg.base_url, "--execution-level", "2", "--start-level", "Full", "--duration", "2",
-                      "--config", str(cfg), "--quiet", "--allow-oversized-position",
+    return live_main(["--base-url", bg.base_url, "--execution-level", "2", "--start-level", "Full",
+                      "--duration", duration, "--config", str(cfg), "--quiet", "--allow-oversized-position",
                       *(["--out", str(out)] if to_out else []), *extra],
                      env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
 
@@ -4037,7 +4037,7 @@ def test_a_kill_whose_work_is_done_ends_the_run_by_itself_with_exit_5(tmp_path, 
     with served(speed=1.0) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(95), 0.001))
         t0 = time.monotonic()
-        code = _run_to_a_kill(bg, out, "--duration", "30")  # (the last --duration is argparse's)
+        code = _run_to_a_kill(bg, out, duration="30")
         took = time.monotonic() - t0
         resting = bg.call(lambda: len(ex.open_orders(ADDR)))
     err = capsys.readouterr().err
