@@ -1149,7 +1149,7 @@ class Exchange:
                         a = rows_pair[0]
                         if a is None:
                             a = rows_pair[0] = (apx, asz, apx.tolist(), asz.tolist())
-                        book.advance_queue_rows(b[2], b[3], a[2], a[3])
+                        book.note_rows(b[2], b[3], a[2], a[3])  # (applied when a print reads them)
                 else:
                     px, sz, side = tpx[j], tsz[j], tside[j]
                     counters["trades"] += 1

@@ -161,6 +161,7 @@ def _queues_after(seconds: float, book_interval_s: float, refresh_s: float, seed
                 oids.append(st.oid)
         start += [ex.orders[o].queue_ahead for o in oids]
         ex.env.run(until=1.0 + seconds)
+        ex.books["BTC"].catch_up()  # (the exchange applies its book updates to the queues when a print reads them)
         end += [ex.orders[o].queue_ahead for o in oids]
     return start, end
 
