@@ -43,8 +43,8 @@ class QueueParams(FileModel):
 # terms is inf (1205 and 1205 coins at n = 100: a share of 0, not 1/2); below it a subnormal sum has lost digits
 # (6e-4 and 6.1e-4 coins at n = 100: 0.1585, not 0.1607)
 _TOTAL_MIN, _TOTAL_MAX = sys.float_info.min, sys.float_info.max
-# the book updates a side holds unapplied at most (CoinBook.note_rows)
-_MAX_PENDING = 128
+# the book updates a book holds unapplied at most (CoinBook.note_rows; CoinBook.max_pending, each book's)
+_MAX_PENDING = 512
 
 
 def _ahead_share(ahead: float, behind: float, n: float) -> float:
@@ -162,8 +162,8 @@ def shown_size(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float | 
 class CoinBook:
     """Client orders of one coin, sorted by priority (best price first, then time)."""
 
-    __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power", "lot", "top", "bid_rows", "ask_rows",
-                 "bid_noted", "ask_noted")
+    __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power", "lot", "top", "pending", "base",
+                 "bid_from", "ask_from", "max_pending")
 
     def __init__(self, coin: str, tick: float, power: float, lot: float = 0.0) -> None:
         self.coin = coin
@@ -181,17 +181,20 @@ class CoinBook:
         # them, or None once anything it is made of may have moved: the orders here (add, remove), and, set by the
         # exchange, the displayed book, what fills consumed of it, and an order's size
         self.top: tuple | None = None
-        # the book updates not yet applied to a side's queues (note_rows), its (px list, sz list) rows oldest first,
-        # and how many updates the side has noted in all (the last pending one is update number noted - 1)
-        self.bid_rows: list[tuple[list, list]] = []
-        self.ask_rows: list[tuple[list, list]] = []
-        self.bid_noted = 0
-        self.ask_noted = 0
+        # the book updates not yet applied to the queues (note_rows), oldest first, each its rows (bid px, bid sz,
+        # ask px, ask sz: lists); ``base`` the number of the first (updates are numbered from 0 as noted, an order's
+        # ``seen`` the number of the first it takes), ``bid_from``/``ask_from`` the first a side's orders may still
+        # take; at most ``max_pending`` are kept (then every queue catches up)
+        self.pending: list[tuple[list, list, list, list]] = []
+        self.base = 0
+        self.bid_from = 0
+        self.ask_from = 0
+        self.max_pending = _MAX_PENDING
 
     def add(self, order: ClientOrder) -> None:
         self.top = None
         if order.is_buy:
-            order.seen = self.bid_noted
+            order.seen = self.base + len(self.pending)
             side = self.bids
             i = len(side)
             while i > 0 and side[i - 1].px < order.px:
@@ -199,7 +202,7 @@ class CoinBook:
             side.insert(i, order)
             self.max_bid = side[0].px
         else:
-            order.seen = self.ask_noted
+            order.seen = self.base + len(self.pending)
             side = self.asks
             i = len(side)
             while i > 0 and side[i - 1].px > order.px:
@@ -215,14 +218,18 @@ class CoinBook:
                 self.max_bid = self.bids[0].px
             else:
                 self.max_bid = -math.inf
-                self.bid_rows.clear()  # (updates no order is left to take)
+                if self.pending:
+                    self.bid_from = self.base + len(self.pending)  # (the updates no bid is left to take)
+                    self._let_go()
         else:
             self.asks.remove(order)
             if self.asks:
                 self.min_ask = self.asks[0].px
             else:
                 self.min_ask = math.inf
-                self.ask_rows.clear()
+                if self.pending:
+                    self.ask_from = self.base + len(self.pending)
+                    self._let_go()
 
     def hits_from_trade(self, is_buy_aggressor: bool, px: float, sz: float) -> list[tuple[ClientOrder, float]]:
         """Which client orders a trade print fills, and by how much (queue ahead consumed first).
@@ -238,13 +245,13 @@ class CoinBook:
             if px < self.min_ask:
                 return hits
             side = self.asks
-            if self.ask_rows:
+            if self.ask_from < self.base + len(self.pending):
                 self._catch_up(False)
         else:
             if px > self.max_bid:
                 return hits
             side = self.bids
-            if self.bid_rows:
+            if self.bid_from < self.base + len(self.pending):
                 self._catch_up(True)
         remaining = sz
         level_at = -1  # where the orders at the print's price start in ``side``, and the print's size left there
@@ -323,48 +330,74 @@ class CoinBook:
         state and the rows alone, so it may run late, in the same order, to the same figures. Only a print reaching
         the clients' orders (hits_from_trade) reads a queue; the orders of a market maker that requotes every cycle
         are mostly gone before one does (a stress session: 82% of the order-updates the eager rule ran were for
-        orders cancelled before any print read them). A side keeps at most _MAX_PENDING updates (then it catches
-        up): a side no print reaches for an hour would otherwise hold all its books. tests/twin/test_book_lazy.py
-        holds this to the rule run at every update."""
-        if self.bids:
-            rows = self.bid_rows
-            rows.append((bid_px, bid_sz))
-            self.bid_noted += 1
-            if len(rows) >= _MAX_PENDING:
-                self._catch_up(True)
-        if self.asks:
-            rows = self.ask_rows
-            rows.append((ask_px, ask_sz))
-            self.ask_noted += 1
-            if len(rows) >= _MAX_PENDING:
-                self._catch_up(False)
+        orders cancelled before any print read them). At most ``max_pending`` are kept (make_room): a book no print
+        reaches for an hour would otherwise hold all its rows. Exchange._run_market writes
+        this out (an append, and the cap's test). tests/twin/test_book_lazy.py holds it to the rule run at each."""
+        pending = self.pending
+        pending.append((bid_px, bid_sz, ask_px, ask_sz))
+        if len(pending) >= self.max_pending:
+            self.make_room()
+
+    def make_room(self) -> None:
+        """Below ``max_pending`` updates again: the side that owes its orders the oldest catches up (the other's may
+        still go before a print reads them), then, if the other still owes as many, the other."""
+        pending = self.pending
+        while len(pending) >= self.max_pending:
+            end = self.base + len(pending)
+            bid_owes = self.bid_from if self.bids else end
+            ask_owes = self.ask_from if self.asks else end
+            if bid_owes >= end and ask_owes >= end:
+                self._let_go()  # (every one of them: no order owes any)
+                return
+            self._catch_up(bid_owes <= ask_owes)
 
     def catch_up(self) -> None:
-        """Every resting order's queue brought up to the last book update noted (before reading a queue outside
-        this class: tests, tools)."""
-        if self.bid_rows:
+        """Every resting order's queue brought up to the last book update noted (also before reading a queue
+        outside this class: tests, tools), and the updates no order can take any more let go."""
+        end = self.base + len(self.pending)
+        if self.bids and self.bid_from < end:
             self._catch_up(True)
-        if self.ask_rows:
+        if self.asks and self.ask_from < end:
             self._catch_up(False)
+        self.pending.clear()
+        self.base = self.bid_from = self.ask_from = end
+
+    def _let_go(self) -> None:
+        """Drop the pending updates that neither side owes its orders (an empty side owes none)."""
+        pending, base = self.pending, self.base
+        end = base + len(pending)
+        keep = end
+        if self.bids and self.bid_from < keep:
+            keep = self.bid_from
+        if self.asks and self.ask_from < keep:
+            keep = self.ask_from
+        if keep > base:
+            del pending[:keep - base]
+            self.base = keep
 
     def _catch_up(self, is_bid: bool) -> None:
-        """Apply one side's pending book updates to its orders, each order's oldest first, each update to the orders
-        that rested when it came (an order's ``seen``: the updates before it joined are not its). Order by order, as
-        the rule runs (no order's figures depend on another's): an update's side-wide tests made once, for the
-        updates some order still rests to take."""
+        """Apply the pending book updates a side owes its orders, each order's oldest first, each update to the
+        orders that rested when it came (an order's ``seen``: the updates before it joined are not its). Order by
+        order, as the rule runs (no order's figures depend on another's): an update's side-wide tests made once,
+        for the updates some order still rests to take. Then the updates neither side owes are let go."""
+        pending, base = self.pending, self.base
+        end = base + len(pending)
+        side = self.bids if is_bid else self.asks
+        start = min([o.seen for o in side])
+        owed = self.bid_from if is_bid else self.ask_from
+        if start < owed:
+            start = owed
+        col = 0 if is_bid else 2
+        views = [_side_view(rows[col], rows[col + 1]) for rows in pending[start - base:]]
         if is_bid:
-            rows, side, base = self.bid_rows, self.bids, self.bid_noted - len(self.bid_rows)
+            self.bid_from = end
         else:
-            rows, side, base = self.ask_rows, self.asks, self.ask_noted - len(self.ask_rows)
-        first = min([o.seen for o in side]) - base
-        views = [_side_view(px_row, sz_row) for px_row, sz_row in (rows[first:] if first > 0 else rows)]
-        rows.clear()
-        if first < 0:
-            first = 0
+            self.ask_from = end
+        self._let_go()
         n = self.power
         tick = self.tick
         for o in side:
-            k = o.seen - base - first
+            k = o.seen - start
             px = o.px
             level = o.level_sz  # (the order's figures kept in locals over its updates, stored once after)
             ahead = o.queue_ahead

@@ -1083,6 +1083,7 @@ class Exchange:
         """Schedule the market's events one by one; only the client-facing work happens per event."""
         env = self.env
         book = self.books[coin]
+        pending = book.pending  # (the one list of the book's life: emptied in place)
         marks = self.marks
         counters = self.counters
         consumed = self._consumed[coin]
@@ -1149,7 +1150,11 @@ class Exchange:
                         a = rows_pair[0]
                         if a is None:
                             a = rows_pair[0] = (apx, asz, apx.tolist(), asz.tolist())
-                        book.note_rows(b[2], b[3], a[2], a[3])  # (applied when a print reads them)
+                        # the update kept for the queues, applied when a print reads them (CoinBook.note_rows
+                        # written out: an append, and the cap's test)
+                        pending.append((b[2], b[3], a[2], a[3]))
+                        if len(pending) >= book.max_pending:
+                            book.make_room()
                 else:
                     px, sz, side = tpx[j], tsz[j], tside[j]
                     counters["trades"] += 1

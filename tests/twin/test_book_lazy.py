@@ -1,17 +1,16 @@
 """The exchange notes each book update (CoinBook.note_rows) and applies the cancel-ahead rule only when a queue is
 read (a print reaching the clients' orders, hits_from_trade; catch_up). Held here to the rule run at every update
 (advance_queue_rows), beside it: the same prints' fills, the same queues, whatever the sequence of books, joins,
-cancels and prints, and through a side's cap on pending updates."""
+cancels and prints, and through the book's cap on pending updates."""
 from __future__ import annotations
 
 import math
 
 from hypothesis import given, settings, strategies as st
 
-import twin.book as book_module
 from twin.book import ClientOrder, CoinBook
 
-_PX = st.integers(90, 110).map(float)  # prices on a grid of 1.0 around the books' 100
+_PX = st.integers(95, 105).map(float)  # prices on a grid of 1.0 around the books' 100 (prints reach them)
 _SZ = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.5, 7.0])
 
 
@@ -42,48 +41,44 @@ def _states(book: CoinBook) -> list:
     return [(o.oid, o.queue_ahead, o.level_sz, o.sz) for o in book.bids + book.asks]
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(_OP, max_size=40), st.sampled_from([1, 2, 3, 128]), st.sampled_from([1.0, 2.0, 3.0]))
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_OP, max_size=40), st.sampled_from([1, 2, 3, 5, 512]), st.sampled_from([1.0, 2.0, 3.0]))
 def test_noted_updates_applied_late_are_the_rule_applied_at_each(ops, cap, power):
-    old_cap = book_module._MAX_PENDING
-    book_module._MAX_PENDING = cap
-    try:
-        eager, lazy = CoinBook("X", 1.0, power), CoinBook("X", 1.0, power)
-        oid = 0
-        for op in ops:
-            if op[0] == "book":
-                (bp, bs), (ap, as_) = op[1], op[2]
-                eager.advance_queue_rows(bp, bs, ap, as_)
-                lazy.note_rows(bp, bs, ap, as_)
-            elif op[0] == "add":
-                _, is_buy, px, ahead, behind, sz = op
-                oid += 1
+    eager, lazy = CoinBook("X", 1.0, power), CoinBook("X", 1.0, power)
+    lazy.max_pending = cap
+    oid = 0
+    for op in ops:
+        if op[0] == "book":
+            (bp, bs), (ap, as_) = op[1], op[2]
+            eager.advance_queue_rows(bp, bs, ap, as_)
+            lazy.note_rows(bp, bs, ap, as_)
+        elif op[0] == "add":
+            _, is_buy, px, ahead, behind, sz = op
+            oid += 1
+            for b in (eager, lazy):
+                o = ClientOrder(oid, None, "u", "X", is_buy, px, sz, sz, False, "Alo", ahead, 0)
+                o.level_sz = ahead + behind
+                b.add(o)
+        elif op[0] == "remove":
+            orders = eager.bids + eager.asks
+            if orders:
+                gone = orders[op[1] % len(orders)].oid
                 for b in (eager, lazy):
-                    o = ClientOrder(oid, None, "u", "X", is_buy, px, sz, sz, False, "Alo", ahead, 0)
-                    o.level_sz = ahead + behind
-                    b.add(o)
-            elif op[0] == "remove":
-                orders = eager.bids + eager.asks
-                if orders:
-                    gone = orders[op[1] % len(orders)].oid
-                    for b in (eager, lazy):
-                        b.remove(next(o for o in b.bids + b.asks if o.oid == gone))
-            else:
-                _, is_buy, px, sz = op
-                got = [[(o.oid, take) for o, take in b.hits_from_trade(is_buy, px, sz)] for b in (eager, lazy)]
-                assert got[0] == got[1]
-                hit = dict(got[0])
-                for b in (eager, lazy):  # (the exchange's _fill: a filled order leaves the book)
-                    for o in [o for o in b.bids + b.asks if o.oid in hit]:
-                        o.sz -= min(hit[o.oid], o.sz)
-                        if o.sz <= 1e-12:
-                            b.remove(o)
-            assert len(lazy.bid_rows) < cap and len(lazy.ask_rows) < cap
-        lazy.catch_up()
-        assert _states(lazy) == _states(eager)
-        assert not lazy.bid_rows and not lazy.ask_rows
-    finally:
-        book_module._MAX_PENDING = old_cap
+                    b.remove(next(o for o in b.bids + b.asks if o.oid == gone))
+        else:
+            _, is_buy, px, sz = op
+            got = [[(o.oid, take) for o, take in b.hits_from_trade(is_buy, px, sz)] for b in (eager, lazy)]
+            assert got[0] == got[1]
+            hit = dict(got[0])
+            for b in (eager, lazy):  # (the exchange's _fill: a filled order leaves the book)
+                for o in [o for o in b.bids + b.asks if o.oid in hit]:
+                    o.sz -= min(hit[o.oid], o.sz)
+                    if o.sz <= 1e-12:
+                        b.remove(o)
+        assert len(lazy.pending) < cap
+    lazy.catch_up()
+    assert _states(lazy) == _states(eager)
+    assert not lazy.pending
 
 
 def test_an_order_takes_only_the_updates_after_it_joined():
@@ -104,12 +99,33 @@ def test_an_order_takes_only_the_updates_after_it_joined():
     rows = ([100.0, 99.0], [1.0, 2.0], [101.0], [1.0])
     eager.advance_queue_rows(*rows)
     lazy.note_rows(*rows)
-    assert lazy.bid_rows  # (nothing read the queues: both updates are pending)
+    assert len(lazy.pending) == 2  # (nothing read the queues: both updates are pending)
     assert lazy.hits_from_trade(False, 99.0, 0.5) == [] and eager.hits_from_trade(False, 99.0, 0.5) == []
-    assert _states(lazy) == _states(eager) and not lazy.bid_rows
+    assert _states(lazy) == _states(eager) and not lazy.pending
 
 
-def test_a_session_with_the_late_rule_is_the_session_with_the_rule_at_each_update(monkeypatch):
+def test_each_side_takes_what_it_owes_whatever_the_other_has_taken():
+    """The sides catch up apart (a print reaches one side): a print on the asks after one on the bids still takes
+    the updates the asks owe, and letting go of what the bids no longer owe keeps what the asks do."""
+    eager, lazy = CoinBook("X", 1.0, 2.0), CoinBook("X", 1.0, 2.0)
+    for b in (eager, lazy):
+        for oid, is_buy, px in ((1, True, 99.0), (2, False, 101.0)):
+            o = ClientOrder(oid, None, "u", "X", is_buy, px, 1.0, 1.0, False, "Alo", 3.0, 0)
+            o.level_sz = 4.0
+            b.add(o)
+    for rows in (([100.0, 99.0], [1.0, 2.0], [101.0, 102.0], [2.0, 1.0]),
+                 ([100.0, 99.0], [1.0, 1.5], [101.0, 102.0], [1.5, 1.0])):
+        eager.advance_queue_rows(*rows)
+        lazy.note_rows(*rows)
+    for is_buy, px in ((False, 99.0), (True, 101.0)):
+        assert [(o.oid, t) for o, t in lazy.hits_from_trade(is_buy, px, 0.25)] == \
+            [(o.oid, t) for o, t in eager.hits_from_trade(is_buy, px, 0.25)]
+        side = (lambda b: b.asks) if is_buy else (lambda b: b.bids)  # (the other side's may still be owed)
+        assert [(o.queue_ahead, o.level_sz) for o in side(lazy)] == [(o.queue_ahead, o.level_sz) for o in side(eager)]
+    assert _states(lazy) == _states(eager) and not lazy.pending
+
+
+def test_a_session_with_the_late_rule_is_the_session_with_the_rule_at_each_update():
     """A quoting agent's session, two minutes, the exchange noting its updates or applying the rule at each: the same
     fills to the bit, and the same queues at the end."""
     from agent.config import AgentConfig
@@ -118,20 +134,18 @@ def test_a_session_with_the_late_rule_is_the_session_with_the_rule_at_each_updat
     cfg = AgentConfig.model_validate({"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5}},
                                       "graduation": {"start_level": "FULL", "ceiling": "FULL"}})
 
-    def run() -> tuple:
+    def run(max_pending: int | None) -> tuple:
         ex, _, _, driver = build_session(cfg, 3)
+        book = ex.books["BTC"]
+        if max_pending is not None:
+            book.max_pending = max_pending  # (1: every update applied as it is noted, the rule at each)
         driver.start()
         ex.env.run(until=120.0)
-        book = ex.books["BTC"]
+        assert len(book.pending) < book.max_pending
         book.catch_up()
         return [(f.oid, f.px, f.sz, f.time_ms) for u in ex.accounts for f in ex.user_fills(u)], _states(book)
 
-    late = run()
-    note = CoinBook.note_rows
-
-    def at_each(self, *rows) -> None:
-        note(self, *rows)
-        self.catch_up()
-    monkeypatch.setattr(CoinBook, "note_rows", at_each)
-    assert run() == late
+    late = run(None)
+    assert run(1) == late
+    assert run(7) == late
     assert len(late[0]) > 5  # (fills there were: prints reached the agent's queues)
