@@ -163,7 +163,7 @@ class CoinBook:
     """Client orders of one coin, sorted by priority (best price first, then time)."""
 
     __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power", "lot", "top", "pending", "base",
-                 "bid_from", "ask_from", "max_pending")
+                 "bid_from", "ask_from", "max_pending", "shown")
 
     def __init__(self, coin: str, tick: float, power: float, lot: float = 0.0) -> None:
         self.coin = coin
@@ -181,6 +181,10 @@ class CoinBook:
         # them, or None once anything it is made of may have moved: the orders here (add, remove), and, set by the
         # exchange, the displayed book, what fills consumed of it, and an order's size
         self.top: tuple | None = None
+        # the displayed book's first row a side, (bid px, bid sz, ask px, ask sz), set by the exchange's market loop
+        # at a book update with orders resting, from the rows' lists it makes then (None before one, after an update
+        # with none resting, or a jump): Exchange._top's fast way reads it
+        self.shown: tuple | None = None
         # the book updates not yet applied to the queues (note_rows), oldest first, each its rows (bid px, bid sz,
         # ask px, ask sz: lists); ``base`` the number of the first (updates are numbered from 0 as noted, an order's
         # ``seen`` the number of the first it takes), ``bid_from``/``ask_from`` the first a side's orders may still

@@ -1129,7 +1129,7 @@ class Exchange:
                     ask_px_of[coin] = apx = ask_px[j]
                     ask_sz_of[coin] = asz = ask_sz[j]
                     rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
-                    book.top = None
+                    book.top = book.shown = None  # (the shown: set below with the rows' lists, if they are made)
                     best_bid_of[coin] = bb
                     best_ask_of[coin] = ba
                     if bb == bb and ba == ba:
@@ -1150,6 +1150,7 @@ class Exchange:
                         a = rows_pair[0]
                         if a is None:
                             a = rows_pair[0] = (apx, asz, apx.tolist(), asz.tolist())
+                        book.shown = (bb, b[3][0], ba, a[3][0])  # (the rows' first: _top reads them)
                         # the update kept for the queues, applied when a print reads them (CoinBook.note_rows
                         # written out: an append, and the cap's test)
                         pending.append((b[2], b[3], a[2], a[3]))
@@ -1208,7 +1209,8 @@ class Exchange:
             self.ask_sz[coin] = chunk.ask_sz[j]
             pair = self._rows_of[coin]
             pair[0] = pair[1] = None
-            self.books[coin].top = None
+            book = self.books[coin]
+            book.top = book.shown = None  # (_top takes _touch's way until the next update)
             self.best_bid[coin] = bb
             self.best_ask[coin] = ba
             if bb == bb and ba == ba:
@@ -1306,15 +1308,16 @@ class Exchange:
 
     def _top(self, coin: str, book: CoinBook) -> tuple:
         """``(self._touch(coin, True), self._touch(coin, False))``, the bbo feed's top of ``coin`` (``book`` its
-        CoinBook), at a block: where both sides take _touch's first way (the rows made, nothing consumed, each first
-        row a level), that way written here for the two, the coin's rows, consumption and book looked up once and no
-        call a side (the feed makes a top at nearly every block of a stress session); _touch's own for any other.
+        CoinBook), at a block: where both sides take _touch's first way (nothing consumed, each first row a level),
+        that way written here for the two, the first rows read from ``book.shown`` (the market loop's, at an update:
+        none of the rows' lists, nor their tests, needed here) and no call a side (the feed makes a top at nearly every
+        block of a stress session); _touch's own for any other.
         tests/twin/test_bbo_memo.py holds it to the two _touch calls after every step of a session."""
-        pair = self._rows_of[coin]
-        b, a = pair[1], pair[0]
-        if b is None or a is None or self._consumed[coin] or not (pxs := b[2]) or not (szs := b[3]) \
-                or not (bid := pxs[0]) == bid or not (bid_sz := szs[0]) > 0 or not (pxs := a[2]) \
-                or not (szs := a[3]) or not (ask := pxs[0]) == ask or not (ask_sz := szs[0]) > 0:
+        shown = book.shown
+        if shown is None or self._consumed[coin]:
+            return self._touch(coin, True), self._touch(coin, False)
+        bid, bid_sz, ask, ask_sz = shown
+        if not (bid == bid and bid_sz > 0 and ask == ask and ask_sz > 0):
             return self._touch(coin, True), self._touch(coin, False)
         bid_n = ask_n = 1
         # the clients' orders at or better than the displayed best, as in _touch (which says why the walk stops)
