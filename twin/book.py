@@ -96,7 +96,7 @@ class ClientOrder:
         self.queue_ahead = queue_ahead
         self.level_sz = queue_ahead  # displayed size at our level when last seen
         self.ts_ms = ts_ms
-        self.seen = 0  # the book updates its side had noted when it joined (CoinBook.add): it takes the later ones
+        self.seen = 0  # the number of the first pending book update it has not taken (CoinBook.pending)
 
 
 def level_size(px_row, sz_row, px: float, tick: float) -> float:
@@ -163,7 +163,7 @@ class CoinBook:
     """Client orders of one coin, sorted by priority (best price first, then time)."""
 
     __slots__ = ("coin", "tick", "bids", "asks", "max_bid", "min_ask", "power", "lot", "top", "pending", "base",
-                 "bid_from", "ask_from", "max_pending", "shown")
+                 "max_pending", "shown")
 
     def __init__(self, coin: str, tick: float, power: float, lot: float = 0.0) -> None:
         self.coin = coin
@@ -185,14 +185,11 @@ class CoinBook:
         # at a book update with orders resting, from the rows' lists it makes then (None before one, after an update
         # with none resting, or a jump): Exchange._top's fast way reads it
         self.shown: tuple | None = None
-        # the book updates not yet applied to the queues (note_rows), oldest first, each its rows (bid px, bid sz,
-        # ask px, ask sz: lists); ``base`` the number of the first (updates are numbered from 0 as noted, an order's
-        # ``seen`` the number of the first it takes), ``bid_from``/``ask_from`` the first a side's orders may still
-        # take; at most ``max_pending`` are kept (then every queue catches up)
+        # the book updates not yet applied to every queue (note_rows), oldest first, each its rows (bid px, bid sz,
+        # ask px, ask sz: lists); ``base`` the number of the first (updates are numbered from 0 as noted; an order's
+        # ``seen``, the first it has not taken: it joined then, or took every one before); at most ``max_pending``
         self.pending: list[tuple[list, list, list, list]] = []
         self.base = 0
-        self.bid_from = 0
-        self.ask_from = 0
         self.max_pending = _MAX_PENDING
 
     def add(self, order: ClientOrder) -> None:
@@ -223,8 +220,7 @@ class CoinBook:
             else:
                 self.max_bid = -math.inf
                 if self.pending:
-                    self.bid_from = self.base + len(self.pending)  # (the updates no bid is left to take)
-                    self._let_go()
+                    self._let_go()  # (what only the bids owed)
         else:
             self.asks.remove(order)
             if self.asks:
@@ -232,7 +228,6 @@ class CoinBook:
             else:
                 self.min_ask = math.inf
                 if self.pending:
-                    self.ask_from = self.base + len(self.pending)
                     self._let_go()
 
     def hits_from_trade(self, is_buy_aggressor: bool, px: float, sz: float) -> list[tuple[ClientOrder, float]]:
@@ -249,14 +244,14 @@ class CoinBook:
             if px < self.min_ask:
                 return hits
             side = self.asks
-            if self.ask_from < self.base + len(self.pending):
-                self._catch_up(False)
+            if self.pending:
+                self._catch_up_reached(side, px, False)
         else:
             if px > self.max_bid:
                 return hits
             side = self.bids
-            if self.bid_from < self.base + len(self.pending):
-                self._catch_up(True)
+            if self.pending:
+                self._catch_up_reached(side, px, True)
         remaining = sz
         level_at = -1  # where the orders at the print's price start in ``side``, and the print's size left there
         level_left = 0.0
@@ -343,65 +338,70 @@ class CoinBook:
             self.make_room()
 
     def make_room(self) -> None:
-        """Below ``max_pending`` updates again: the side that owes its orders the oldest catches up (the other's may
-        still go before a print reads them), then, if the other still owes as many, the other."""
+        """Half the pending updates let go: the orders that owe any of the older half catch up (the others' updates
+        may still go, unread, with them)."""
         pending = self.pending
-        while len(pending) >= self.max_pending:
-            end = self.base + len(pending)
-            bid_owes = self.bid_from if self.bids else end
-            ask_owes = self.ask_from if self.asks else end
-            if bid_owes >= end and ask_owes >= end:
-                self._let_go()  # (every one of them: no order owes any)
-                return
-            self._catch_up(bid_owes <= ask_owes)
+        mid = self.base + (len(pending) + 1) // 2
+        for side, is_bid in ((self.bids, True), (self.asks, False)):
+            owing = [o for o in side if o.seen < mid]
+            if owing:
+                self._catch_up(owing, is_bid)
+        self._let_go()
 
     def catch_up(self) -> None:
         """Every resting order's queue brought up to the last book update noted (also before reading a queue
-        outside this class: tests, tools), and the updates no order can take any more let go."""
+        outside this class: tests, tools), and the pending updates let go."""
         end = self.base + len(self.pending)
-        if self.bids and self.bid_from < end:
-            self._catch_up(True)
-        if self.asks and self.ask_from < end:
-            self._catch_up(False)
+        for side, is_bid in ((self.bids, True), (self.asks, False)):
+            owing = [o for o in side if o.seen < end]
+            if owing:
+                self._catch_up(owing, is_bid)
         self.pending.clear()
-        self.base = self.bid_from = self.ask_from = end
+        self.base = end
 
     def _let_go(self) -> None:
-        """Drop the pending updates that neither side owes its orders (an empty side owes none)."""
+        """Drop the pending updates no resting order owes."""
         pending, base = self.pending, self.base
-        end = base + len(pending)
-        keep = end
-        if self.bids and self.bid_from < keep:
-            keep = self.bid_from
-        if self.asks and self.ask_from < keep:
-            keep = self.ask_from
+        keep = base + len(pending)
+        for o in self.bids:
+            if o.seen < keep:
+                keep = o.seen
+        for o in self.asks:
+            if o.seen < keep:
+                keep = o.seen
         if keep > base:
             del pending[:keep - base]
             self.base = keep
 
-    def _catch_up(self, is_bid: bool) -> None:
-        """Apply the pending book updates a side owes its orders, each order's oldest first, each update to the
-        orders that rested when it came (an order's ``seen``: the updates before it joined are not its). Order by
-        order, as the rule runs (no order's figures depend on another's): an update's side-wide tests made once,
-        for the updates some order still rests to take. Then the updates neither side owes are let go."""
+    def _catch_up_reached(self, side: list, px: float, is_bid: bool) -> None:
+        """Before a print at ``px`` on ``side``: the orders it reaches (at ``px`` or through it, a prefix of the
+        side: hits_from_trade reads no other) take the updates they owe."""
+        end = self.base + len(self.pending)
+        owing = []
+        for o in side:
+            if (o.px < px) if is_bid else (o.px > px):
+                break
+            if o.seen < end:
+                owing.append(o)
+        if owing:
+            self._catch_up(owing, is_bid)
+            self._let_go()
+
+    def _catch_up(self, orders: list, is_bid: bool) -> None:
+        """Apply to ``orders`` (of one side) the pending book updates each owes, each order's oldest first, each
+        update to the orders that rested when it came (an order's ``seen``). Order by order, as the rule runs (no
+        order's figures depend on another's): an update's side-wide tests made once, for the updates some order
+        still owes."""
         pending, base = self.pending, self.base
         end = base + len(pending)
-        side = self.bids if is_bid else self.asks
-        start = min([o.seen for o in side])
-        owed = self.bid_from if is_bid else self.ask_from
-        if start < owed:
-            start = owed
+        start = min([o.seen for o in orders])
         col = 0 if is_bid else 2
         views = [_side_view(rows[col], rows[col + 1]) for rows in pending[start - base:]]
-        if is_bid:
-            self.bid_from = end
-        else:
-            self.ask_from = end
-        self._let_go()
         n = self.power
         tick = self.tick
-        for o in side:
+        for o in orders:
             k = o.seen - start
+            o.seen = end
             px = o.px
             level = o.level_sz  # (the order's figures kept in locals over its updates, stored once after)
             ahead = o.queue_ahead
