@@ -60,8 +60,10 @@ def _ahead_share(ahead: float, behind: float, n: float) -> float:
 
 
 def _side_view(px_row: list, sz_row: list) -> tuple:
-    """One side's rows of a book update, with the tests CoinBook._catch_up makes of the whole side: (px row, sz row,
-    best, rows, last, deepest, bids_order)."""
+    """One side's rows of a book update (lists, or numpy rows, made lists here), with the tests CoinBook._catch_up
+    makes of the whole side: (px row, sz row, best, rows, last, deepest, bids_order)."""
+    if type(px_row) is not list:
+        px_row, sz_row = px_row.tolist(), sz_row.tolist()
     n_rows = len(px_row)
     best = px_row[0] if n_rows else math.nan
     if best == best:
@@ -182,12 +184,12 @@ class CoinBook:
         # exchange, the displayed book, what fills consumed of it, and an order's size
         self.top: tuple | None = None
         # the displayed book's first row a side, (bid px, bid sz, ask px, ask sz), set by the exchange's market loop
-        # at a book update with orders resting, from the rows' lists it makes then (None before one, after an update
-        # with none resting, or a jump): Exchange._top's fast way reads it
+        # at each book update (None before one, or after a jump): Exchange._top's fast way reads it
         self.shown: tuple | None = None
         # the book updates not yet applied to every queue (note_rows), oldest first, each its rows (bid px, bid sz,
-        # ask px, ask sz: lists); ``base`` the number of the first (updates are numbered from 0 as noted; an order's
-        # ``seen``, the first it has not taken: it joined then, or took every one before); at most ``max_pending``
+        # ask px, ask sz: lists, or numpy rows); ``base`` the number of the first (updates are numbered from 0 as
+        # noted; an order's ``seen``, the first it has not taken: it joined then, or took every one before); at most
+        # ``max_pending``
         self.pending: list[tuple[list, list, list, list]] = []
         self.base = 0
         self.max_pending = _MAX_PENDING
@@ -323,8 +325,8 @@ class CoinBook:
         self.note_rows(bid_px, bid_sz, ask_px, ask_sz)
         self.catch_up()
 
-    def note_rows(self, bid_px: list, bid_sz: list, ask_px: list, ask_sz: list) -> None:
-        """A book update (rows: lists of floats, the exchange's, made once per update), kept to be applied to the
+    def note_rows(self, bid_px, bid_sz, ask_px, ask_sz) -> None:
+        """A book update (rows: lists of floats, or numpy rows, the exchange's), kept to be applied to the
         queues when they are next read: the cancel-ahead rule runs order by order, each order's queue from its own
         state and the rows alone, so it may run late, in the same order, to the same figures. Only a print reaching
         the clients' orders (hits_from_trade) reads a queue; the orders of a market maker that requotes every cycle

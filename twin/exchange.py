@@ -701,10 +701,10 @@ class Exchange:
 
     def _level_rows(self, coin: str, is_buy: bool) -> tuple | None:
         """(px row, sz row, px list, sz list) of one side's displayed book, or None before any book.
-        The lists are made once per book update (per-element numpy access costs more than the copy), and kept until
-        the next drops them (_rows_of): asked twice a block by the bbo feed, a hit is two subscripts (_run_market
-        makes them itself, the same way, at a book update with orders resting; tests/twin/test_level_rows.py holds
-        them to the rows made afresh)."""
+        The lists are made at most once per book update, when first asked (per-element numpy access costs more than
+        the copy), and kept until the next drops them (_rows_of): order entry and the book push ask (the bbo feed's
+        top reads CoinBook.shown, the queue model its own rows); tests/twin/test_level_rows.py holds them to the rows
+        made afresh."""
         pair = self._rows_of[coin]
         rows = pair[is_buy]
         if rows is None:
@@ -1103,6 +1103,8 @@ class Exchange:
             tpx, tsz, tside = chunk.trade_px.tolist(), chunk.trade_sz.tolist(), chunk.trade_side.tolist()
             best_bids = bid_px[:, 0].tolist() if len(bid_px) else []
             best_asks = ask_px[:, 0].tolist() if len(ask_px) else []
+            best_bid_szs = bid_sz[:, 0].tolist() if len(bid_sz) else []
+            best_ask_szs = ask_sz[:, 0].tolist() if len(ask_sz) else []
             n = len(ts)
             i = 0
             trade_key = ("trades", coin)
@@ -1129,7 +1131,8 @@ class Exchange:
                     ask_px_of[coin] = apx = ask_px[j]
                     ask_sz_of[coin] = asz = ask_sz[j]
                     rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
-                    book.top = book.shown = None  # (the shown: set below with the rows' lists, if they are made)
+                    book.top = None
+                    book.shown = (bb, best_bid_szs[j], ba, best_ask_szs[j])  # (the rows' first: _top reads them)
                     best_bid_of[coin] = bb
                     best_ask_of[coin] = ba
                     if bb == bb and ba == ba:
@@ -1142,18 +1145,11 @@ class Exchange:
                             for o in book.crossed_by_book(bb, ba):
                                 if o.oid in self.orders:  # (a fill before it can have cancelled it: _fill)
                                     self._fill(o, o.px, o.sz, is_maker=True)
-                        # the rows as lists, once per book update: the book push and order entry until the next
-                        # update take them from there (_level_rows inlined: a fill above can have made them)
-                        b = rows_pair[1]
-                        if b is None:
-                            b = rows_pair[1] = (bpx, bsz, bpx.tolist(), bsz.tolist())
-                        a = rows_pair[0]
-                        if a is None:
-                            a = rows_pair[0] = (apx, asz, apx.tolist(), asz.tolist())
-                        book.shown = (bb, b[3][0], ba, a[3][0])  # (the rows' first: _top reads them)
                         # the update kept for the queues, applied when a print reads them (CoinBook.note_rows
-                        # written out: an append, and the cap's test)
-                        pending.append((b[2], b[3], a[2], a[3]))
+                        # written out: an append, and the cap's test); its rows as numpy rows, made lists only for
+                        # the updates an order still owes then (the book push and order entry make them when asked,
+                        # _level_rows)
+                        pending.append((bpx, bsz, apx, asz))
                         if len(pending) >= book.max_pending:
                             book.make_room()
                 else:
@@ -1350,13 +1346,13 @@ class Exchange:
         consumed = self._consumed[coin]
         if rows is not None and not consumed and (pxs := rows[2]) and (szs := rows[3]) and (px := pxs[0]) == px \
                 and (sz := szs[0]) > 0:
-            # the rows made (an order rests: the book update made them), nothing consumed, and the first row a level:
+            # the rows made (order entry or a book push asked), nothing consumed, and the first row a level:
             # the top, as the rule below finds it at nearly every call, without its tests on the way there
             best, best_sz, best_n = px, sz, 1
         else:
             best = None
             if rows is None and not consumed:
-                # the rows not made yet (no order rests: nothing made them at the book update) and nothing consumed:
+                # the rows not made yet (nothing asked for them since the book update) and nothing consumed:
                 # the first row, read from the numpy rows, is the top when it is a level (the book lists its best
                 # first), and the lists of the 20 need not be made for it (a bbo session with no order resting made
                 # them at every book update for this alone); when it is not, the rows' rule below
@@ -1802,7 +1798,7 @@ class Exchange:
             return BookPush(coin, now_ms, (), ())
         consumed = self._consumed[coin]
         book = self.books[coin]
-        # the rows as lists, made once per book update and shared with the queue model and order entry
+        # the rows as lists, made at most once per book update and shared with order entry
         b = self._level_rows(coin, True)
         a = self._level_rows(coin, False)
         bids = _l2_side(b[2], b[3], book.bids, n, consumed, True)
