@@ -1307,12 +1307,24 @@ def test_cli_a_fund_amount_past_a_trillion_exits_2_naming_it(capsys, never_serve
     assert "got '1e300'" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("usdc", ["6e11", "1e12"])
-def test_cli_fund_amounts_whose_sum_is_past_a_trillion_exit_2(capsys, never_serves, usdc):
-    """Each in bounds, their sum not (1e308 twice was a float's overflow before the bound)."""
-    assert serve_main(["--port", "0", "--fund", f"{WALLET.address}={usdc}", "--fund", f"{WALLET.address}={usdc}"]) == 2
-    assert f"error: --fund {ADDR}: the amounts given for the first dex add up to more than 1e+12 USDC" in \
-        capsys.readouterr().err
+@pytest.mark.parametrize("first, second, dex, where", [
+    ("5000", "5000", "", "the first dex"),  # a line repeated in a script: twice the money, said only in the start line
+    ("6e11", "1e12", "@hyna", "dex 'hyna'"),
+])
+def test_cli_an_address_funded_twice_on_one_dex_exits_2_naming_both_amounts(capsys, never_serves, first, second, dex,
+                                                                               where):
+    """`--fund A=5000 --fund A=5000` served A 10,000 USDC, the sum said only in the start line: an operator who repeated
+    a line got twice the money. Refused, the address written in either case counted as one, as the venue does."""
+    upper = "0x" + WALLET.address[2:].upper()
+    argv = ["--port", "0", "--fund", f"{WALLET.address}={first}{dex}", "--fund", f"{upper}={second}{dex}"]
+    assert serve_main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"error: --fund {ADDR} given twice for {where} ({float(first):g} and {float(second):g} USDC)" in err, err
+
+
+def test_cli_one_address_funded_on_two_dexes_is_not_given_twice(capsys, never_serves):
+    with pytest.raises(AssertionError, match="it served"):  # (never_serves: the input was accepted)
+        serve_main(["--port", "0", "--fund", f"{WALLET.address}=5000", "--fund", f"{WALLET.address}=20@hyna"])
 
 
 @pytest.mark.parametrize("host, said", [
