@@ -1092,6 +1092,9 @@ def test_a_compressed_segment_cut_short_is_refused_naming_it(tmp_path, capsys, l
     assert "(cut short): the rest of it lost: the journal is damaged" in err
 
 
+TURNED_CYCLE = 250  # the first tenth cycle from the 50th whose repeat turns this journal's replay another way
+
+
 def test_a_quote_cycle_written_twice_is_refused_naming_the_first_reply_the_replay_never_asked_for(tmp_path, capsys):
     """A Timer line written twice: the replayed core quotes a cycle the run did not, and every order after it is
     another order. The venue's replies then name orders the replay never sent: counted, and refused naming the
@@ -1104,17 +1107,20 @@ def test_a_quote_cycle_written_twice_is_refused_naming_the_first_reply_the_repla
     journal's run judges its cards from their 20th outcome (at 16 s). The first of every tenth cycle from the 50th
     whose repeat the replay turns another way is taken (it was the 50th, at 13 s: its extra forecast among those the
     cards are first judged on, and their weights differing from then; at the end of 6 December's stop, the 250th:
-    the doubled forecasts of the 50th to the 240th turn no order of the replay another way). The cycles are tried
-    through the replay alone (observe_journal, the CLI's first step, whose refusal is its exit 2), the CLI itself on
-    the first (accepted whole) and on the one the replay refuses: its fit and report on each journal it accepts took
-    four fifths of this test's time."""
+    the doubled forecasts of the 50th to the 240th turn no order of the replay another way). The search starts there,
+    at TURNED_CYCLE: from the 50th, it replayed the journal 21 times before one was refused (3-4 s of the test's 5);
+    a later change that moves the first such cycle on is still found by the search, one that moves it back finds
+    the 250th or a later one, and a replay that no longer refuses (the check on stray replies gone) still fails
+    the test. The cycles are tried through the replay alone (observe_journal, the CLI's first step, whose refusal
+    is its exit 2), the CLI itself on the first and on the one the replay refuses: its fit and report on each
+    journal it accepts took four fifths of this test's time."""
     scorecard = CFG.validation.scorecard.model_copy(update={"min_outcomes": 20})
     judged = CFG.model_copy(update={"validation": CFG.validation.model_copy(update={"scorecard": scorecard})})
     lines = live_journal_lines(cfg=judged)
-    for k in range(50, 600, 10):
+    for k in range(TURNED_CYCLE, 600, 10):
         i = nth(lines, "Timer", k)
         run = run_folder(tmp_path, lines[:i + 1] + [lines[i]] + lines[i + 1:], f"run{k}")
-        if k > 50:  # (the replay alone first: the CLI's fit and report are for the journal it refuses)
+        if k > TURNED_CYCLE:  # (the replay alone first: the CLI's fit and report are for the journal it refuses)
             try:
                 observe_journal(run)
                 continue
