@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from agent.config import AgentConfig
 from agent.execution.orders import OrderTracker
@@ -213,26 +213,60 @@ def _bits(x) -> bytes:
     return np.broadcast_to(np.asarray(x, float), SHARE_GRID.shape).tobytes()
 
 
+# an order's left at each share, set by a "grid" step: prints alone leave an order's lefts falling with the share
+# (share 0 takes nothing at its price, so it is the last spent), and the shortcut that takes an order for spent at
+# every share was never tried on one whose first share alone is spent (an order made 0.0 on its first share's zero
+# passed the test above). Shares out of order, a first share alone at zero, and such a first share behind an order
+# whose own is (the print then has more left at share 0 than at the others)
+_GRIDS = st.one_of(
+    st.lists(st.sampled_from([0.0, 0.2, 0.5, 1.0, 2.5]), min_size=len(SHARE_GRID), max_size=len(SHARE_GRID)),
+    st.floats(0.01, 3.0).map(lambda x: [0.0] + [x] * (len(SHARE_GRID) - 1)),
+    st.floats(0.01, 3.0).map(lambda x: [x / 10] + [x] * (len(SHARE_GRID) - 1)),
+)
+
+
+_NO_GRID = [1.0] * len(SHARE_GRID)  # (a step's grid, read by "grid" steps only)
+
+
+def _first_share_spent_behind(first: float, p: float) -> list:
+    """b0 (a bid at 100) on the shadow book, its lefts set to ``first`` at share 0 and 1.0 at the others, then a print
+    of ``p`` at 99.0, through b0 and a new bid of 0.5 at 99.5 behind it."""
+    return [("rest", 99.5, 0.5, 1, _NO_GRID), ("trade", 100.0, 0.001, -1, _NO_GRID),
+            ("grid", 100.0, 0.001, 1, [first] + [1.0] * (len(SHARE_GRID) - 1)), ("trade", 99.0, p, -1, _NO_GRID)]
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["trade", "trade", "trade", "fill", "cancel", "rest"]),
+@given(st.lists(st.tuples(st.sampled_from(["trade", "trade", "trade", "fill", "cancel", "rest", "grid"]),
                           st.sampled_from([99.0, 99.5, 100.0, 100.5, 101.0, 101.5]),
-                          st.floats(0.001, 3.0), st.sampled_from([-1, 1])), max_size=60))
+                          st.floats(0.001, 3.0), st.sampled_from([-1, 1]), _GRIDS), max_size=60))
+# the two shortcuts' cases, always tried (the strategy draws the second some times in thousands): b0's first share
+# alone spent as a print goes through it (an array left); the new bid's (a float left) by the print's 0.95 left at
+# share 0 and 0.05 at the others (b0's 0.1 and 1.0 taken whole, without np.minimum, from the print's 1.05)
+@example(_first_share_spent_behind(0.0, 0.5))
+@example(_first_share_spent_behind(0.1, 1.05))
 def test_the_grids_floats_are_bit_for_bit_the_arrays_they_stand_for(steps):
     """on_trade keeps an order's left at the grid's shares as one float while every share has the same (before a
     print at its price; and 0.0 again once every share is spent, which then skips the numpy calls) and a print's
     likewise: the same operations on each share's value done once; and a print through an order whose every share's
     left is at most what the print has left (a bound kept as a float) takes it whole without np.minimum. The grid's
     volume and every order's left are bit for bit those of the model with arrays throughout, whatever the prints,
-    fills, cancels and new orders."""
+    fills, cancels and new orders, and whatever each share has left (a "grid" step sets an order's lefts in both:
+    shares out of order, the first alone spent)."""
     tr, gap, ref = OrderTracker(), SimToRealGap(min_paper_fills=1), _ArrayGrid(min_paper_fills=1)
     rest(tr, "b0", BUY, 100.0, 1.0)
     rest(tr, "a0", SELL, 100.5, 2.0)
     ts, n = 1.0, 1
-    for kind, px, sz, side in steps:
+    for kind, px, sz, side, grid in steps:
         ts += 0.5
         if kind == "trade":
             gap.on_trade(ts, px, sz, side, tr)
             ref.on_trade(ts, px, sz, side, tr)
+        elif kind == "grid":
+            if gap._book:  # (an order is on the shadow book from the first print that reaches it)
+                cloid = sorted(gap._book)[int(sz * 1000) % len(gap._book)]
+                for model in (gap, ref):
+                    e = model._book[cloid]
+                    e.grid_left, e.grid_max = np.array(grid), max(grid)
         elif kind == "rest":
             rest(tr, f"o{n}", BUY if px <= 100.0 else SELL, px, sz, ts)
             n += 1
