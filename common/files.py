@@ -13,7 +13,8 @@ import stat
 import tempfile
 from pathlib import Path
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -32,9 +33,17 @@ def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str
         if not loc and err["type"] == "value_error" and isinstance(err.get("input"), dict):
             lines.append(f"  (top level): {error_message(err.get('ctx', {}).get('error', err['msg']))}")
             continue
-        got = "" if err["type"] == "missing" else f" (got {short_repr(err.get('input'))})"
+        got = "" if err["type"] == "missing" else f" ({given(err.get('input'))})"
         lines.append(f"  {loc or '(top level)'}: {error_message(err['msg'])}{got}")
     return "\n".join(lines)
+
+
+def given(value: Any) -> str:
+    """``got VALUE`` as a file error shows a field's value, and why where it is a text where only a number goes (a
+    number given quoted: pydantic's message alone, "Input should be a valid number", read as a typo's)."""
+    if isinstance(value, _Text):
+        return f"got {short_repr(value)}: text, not a number: write a number, unquoted"
+    return f"got {short_repr(value)}"
 
 
 def field_path(loc: tuple) -> str:
@@ -295,6 +304,11 @@ class _YamlLoader(yaml.SafeLoader):
 
 
 _YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
+# a number with an exponent and no point, or no sign in its exponent (1e-3, 2.5e3): YAML 1.2's float, which PyYAML
+# (YAML 1.1) reads as text. It is read as the number it is written as: a number given as text (quoted) is refused
+# where a number goes (FileModel), and an unquoted 1e-3 is no such text
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
+    r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"), list("-+0123456789."))
 
 
 def load_yaml(text: str, name: str | Path | None = None) -> Any:
@@ -424,13 +438,61 @@ def over_shipped(shipped: Mapping[str, Any], given: Any) -> Any:
     return {**shipped, **given} if isinstance(given, Mapping) else given
 
 
+class _Text:
+    """A text (a YAML value quoted, a JSON string) where only a number goes: pydantic's lax mode read ``"1"`` as 1
+    and ``"1e-3"`` as 0.001, so a value the file gives as text passed for a number, and ``"0,5"`` was an error
+    that did not say why. No validator takes it: the error lands on the field, showing the text as given."""
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _number_only(t: Any) -> bool:
+    """Whether ``t`` holds numbers and nothing else a text could be (int, float, either bounded, optional, or a
+    list, tuple or mapping's values of them); a level (an IntEnum, which YAML may name) is not ``int`` here."""
+    if t is int or t is float:
+        return True
+    origin = get_origin(t)
+    args = [a for a in get_args(t) if a is not type(None) and a is not Ellipsis]
+    if origin is Annotated:
+        return _number_only(args[0])
+    if origin is dict:
+        return len(args) == 2 and _number_only(args[1])
+    if origin in (list, tuple, set, frozenset) or isinstance(t, UnionType) or origin is Union:
+        return bool(args) and all(_number_only(a) for a in args)
+    return False
+
+
+def _untext(v: Any) -> Any:
+    if isinstance(v, str):
+        return _Text(v)
+    if isinstance(v, list | tuple):
+        return [_untext(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _untext(x) for k, x in v.items()}
+    return v
+
+
+@functools.cache
+def _text_refusing_fields(model: type[BaseModel]) -> frozenset[str]:
+    fields = model.model_fields
+    return frozenset(n for n, f in fields.items() if _number_only(f.annotation)) | frozenset(
+        f.alias for f in fields.values() if f.alias and _number_only(f.annotation))
+
+
 class FileModel(BaseModel):
     """The base of every model read from a user's file (agent configs, twin parameters, scenarios). Numbers
     must be finite (a YAML ``.inf`` or ``.nan`` is refused: ``max_position: .inf`` would disable the limit,
     and JSON has no such number, so the run's saved config would not load back), and ``true``/``false``
     are refused where a number or a level goes (Python takes ``true`` for 1: ``start_level: true`` would be
-    MICRO_LIVE). Strict mode would refuse these too, but also a level given by name, or ``1e-3`` (which
-    YAML reads as a string), so booleans are singled out instead."""
+    MICRO_LIVE), and a text where only a number goes (``cycle_s: "1"``: in YAML and JSON a quoted value is text,
+    which pydantic's lax mode read as the number; ``"0,5"`` was refused without saying why). Strict mode would
+    refuse these too, but also a level given by name and an int for a float, so they are singled out instead
+    (``load_yaml`` reads an unquoted ``1e-3`` as the number, where PyYAML read text)."""
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
@@ -439,4 +501,5 @@ class FileModel(BaseModel):
         if not isinstance(data, dict):
             return data
         refuse = _bool_refusing_fields(cls)
-        return {k: _unbool(v) if k in refuse else v for k, v in data.items()}
+        text = _text_refusing_fields(cls)
+        return {k: _untext(_unbool(v)) if k in text else _unbool(v) if k in refuse else v for k, v in data.items()}

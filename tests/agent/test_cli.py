@@ -909,7 +909,7 @@ def test_a_subnormal_signal_halflife_exits_2_naming_it_not_a_zero_division_in_th
     assert main(["--config", str(cfg), "--duration", "2m", "--quiet"]) == 2  # momentum's: ZeroDivisionError, exit 1
     err = capsys.readouterr().err
     assert err == (f"error: {cfg}: invalid agent config:\n  quoting.signals.{field}: Input should be greater than "
-                   f"or equal to 0.000001 (got '1e-320')\n")
+                   f"or equal to 0.000001 (got 1e-320)\n")
 
 
 @pytest.mark.parametrize("argv", [

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from agent.config import AgentConfig
-from scenarios.schema import Scenario, load_scenario
+from scenarios.schema import Scenario, ScenarioError, load_scenario
 from twin.faults.chaos import MarketParam
 from twin.params import TwinParams
+from twin.server.cli import load_chaos
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -241,10 +242,10 @@ def test_the_signal_weights_are_bounded_too():
             AgentConfig.model_validate({"quoting": {"signals": {"weights": {"momentum": w}}}})
 
 
-@pytest.mark.parametrize("section, field, value, says", [
-    ("session", "cycle_s", "1e9", "Input should be less than or equal to 60 (got '1e9')"),
-    ("session", "collateral_usd", "1e-300", "Input should be greater than or equal to 1 (got '1e-300')"),
-    ("risk", "stale_book_s", "1e300", "Input should be less than or equal to 600 (got '1e300')"),
+@pytest.mark.parametrize("section, field, value, says", [  # (an unquoted 1e9 is the number, shown as read)
+    ("session", "cycle_s", "1e9", "Input should be less than or equal to 60 (got 1000000000.0)"),
+    ("session", "collateral_usd", "1e-300", "Input should be greater than or equal to 1 (got 1e-300)"),
+    ("risk", "stale_book_s", "1e300", "Input should be less than or equal to 600 (got 1e+300)"),
 ])
 def test_a_typo_is_refused_naming_the_file_the_field_and_the_value(tmp_path, section, field, value, says):
     cfg = tmp_path / "typo.yaml"
@@ -276,3 +277,67 @@ def test_a_live_account_worth_less_than_the_least_collateral_is_refused_unless_t
     assert AgentConfig.model_validate(cfg.model_dump(mode="json")).session.collateral_usd == 1.5
     part = AgentConfig.model_validate({"session": {"collateral_usd": 5.0}})
     assert equity_basis(part, 0.3, explicit=True)[0].session.collateral_usd == 5.0
+
+
+# ---------------------------------------------------------------------------------------- a number given as text
+
+WALKED = [(AgentConfig, p, k) for p, k in AGENT] + [(TwinParams, p, k) for p, k in TWIN] + \
+    [(Scenario, p, k) for p, k in SCENARIO]
+
+
+@pytest.mark.parametrize("model, path, kind", WALKED + OTHER,
+                         ids=[f"{m.__name__}.{'.'.join(map(str, p))}" for m, p, _ in WALKED + OTHER])
+def test_every_number_of_the_files_refuses_a_number_given_as_text(model, path, kind):
+    """``cycle_s: "1"``: in YAML (and JSON) a quoted value is text, and pydantic's lax mode took it for the number
+    (``"1e-3"`` too), at every number of the config, the parameters, a scenario, a chaos schedule and the server's
+    limits. Refused at that field now; the number itself, and an int where a float goes, are still taken there."""
+    if model in (AgentConfig, TwinParams, Scenario):
+        assert _refused(model, path, "1")
+        return
+    required = {n: f.default for n, f in model.model_fields.items() if f.is_required()}
+    given = {**{n: 1.0 for n in required}, **({"name": "informed_share"} if "name" in required else {})}
+    with pytest.raises(ValidationError) as e:
+        model.model_validate({**given, path[0]: "1"})
+    assert any(err["loc"] == path for err in e.value.errors())
+
+
+def test_a_number_given_as_text_is_refused_naming_the_file_the_field_and_the_value(tmp_path):
+    """The config's, the parameters' and a scenario's errors alike: the file, the field, the text as given and why."""
+    why = "text, not a number: write a number, unquoted"
+    cfg = tmp_path / "quoted.yaml"
+    cfg.write_text('session:\n  cycle_s: "1"\nrisk:\n  max_position: \'0,5\'\nquoting:\n'
+                   '  signals: {weights: {momentum: "0.5"}}\n')
+    with pytest.raises(ValueError) as e:
+        AgentConfig.load(cfg)
+    assert str(e.value).splitlines() == [
+        f"{cfg}: invalid agent config:", f"  session.cycle_s: Input should be a valid number (got '1': {why})",
+        f"  risk.max_position: Input should be a valid number (got '0,5': {why})",
+        f"  quoting.signals.weights.momentum: Input should be a valid number (got '0.5': {why})"]
+    params = tmp_path / "twin.json"
+    params.write_text('{"latency": {"feed": {"median_ms": "1e-3"}}}')
+    with pytest.raises(ValueError) as e:
+        TwinParams.load(params)
+    assert f"  latency.feed.median_ms: Input should be a valid number (got '1e-3': {why})" in str(e.value).splitlines()
+    scenario = tmp_path / "sc.yaml"
+    text = (ROOT / "scenarios" / "ws_outage_during_move.yaml").read_text()
+    scenario.write_text(text.replace("\nduration_s: 120\n", '\nduration_s: "120"\n'))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(scenario)
+    assert str(e.value).splitlines() == [f"{scenario}: invalid scenario:",
+                                         f"  duration_s: Input should be a valid number (got '120': {why})"]
+    chaos = tmp_path / "drop.yaml"  # (twin serve --scenario's own errors)
+    chaos.write_text('events:\n  - {kind: disconnect, at_s: "30", duration_s: 5}\n')
+    with pytest.raises(ValueError) as e:
+        load_chaos(str(chaos))
+    assert str(e.value) == f"--scenario {chaos}: events.0.disconnect.at_s: Input should be a valid number " \
+                           f"(got '30': {why})"
+
+
+def test_a_number_unquoted_and_an_int_for_a_float_are_still_taken(tmp_path):
+    """An unquoted 5e-1 is the number (PyYAML alone read it as text, which the lax mode then took), an int where a
+    float goes is that float, and a text field still takes text."""
+    cfg = tmp_path / "plain.yaml"
+    cfg.write_text("session:\n  cycle_s: 5e-1\n  collateral_usd: 20000\n  coin: BTC\nrisk:\n  stale_book_s: 1.5E1\n")
+    c = AgentConfig.load(cfg)
+    assert (c.session.cycle_s, c.session.collateral_usd, c.risk.stale_book_s) == (0.5, 20_000.0, 15.0)
+    assert type(c.session.collateral_usd) is float and c.session.coin == "BTC"

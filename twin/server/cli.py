@@ -12,7 +12,7 @@ import math
 import sys
 
 from common.cli_errors import fail, log_to_stderr, print_note, print_out
-from common.files import ArgumentParser, error_message, field_path, missing_extra, short_repr, unreadable
+from common.files import ArgumentParser, error_message, field_path, given, missing_extra, unreadable
 from twin.server.clock import parse_speed
 from twin.server.limits import WS_LIMIT_MAX, WsLimits
 from common.units import non_empty, parse_port, parse_seed
@@ -153,7 +153,7 @@ def read_chaos_file(path: str):
         loc = first["loc"]
         where = field_path((key, *loc[1:]) if loc[:1] == ("events",) else loc)
         raise ValueError(f"--scenario {path}: {where}: {error_message(first['msg'])} "
-                         f"(got {short_repr(first.get('input'))})") from None
+                         f"({given(first.get('input'))})") from None
 
 
 def serve_main(argv: list[str] | None = None, *, own_command_line: bool | None = None) -> int:
