@@ -2,6 +2,7 @@
 
     python -m scenarios run FILE [--seed S] [--out DIR] [--agent MODULE_OR_FILE:CLASS]
     python -m scenarios check FILE...
+    python -m scenarios draw RUN_DIR [--out PNG]
 """
 from __future__ import annotations
 
@@ -26,15 +27,16 @@ EPILOG = f"""\
 A scenario is a YAML file (see scenarios/*.yaml and the README): the market, twin parameter
 overrides, a chaos schedule, the agent's starting state and config, a duration and the
 invariants that must hold. `run` writes a run folder: decisions.jsonl (every decision record),
-level_history.json (safety and exposure transitions), samples.npz (the venue sampled on a grid),
-result.json (which invariants broke, when), summary.json, scenario.json (the scenario as it ran,
-every default filled in), postmortem.json on a Kill, and
+level_history.json (safety and exposure transitions), samples.npz (the venue sampled on a grid, our
+resting orders at each sample), result.json (which invariants broke, when), summary.json, scenario.json
+(the scenario as it ran, every default filled in), postmortem.json on a Kill, and
 timeline.png (mid and quotes, position, safety and exposure levels, quota, faults shaded).
 The result is written and printed before the timeline is drawn (a few seconds, said on stderr).
 Exit status: 0 when every invariant holds, 1 when one breaks, 2 for a bad file or --out, 130 when
 Ctrl-C cut the run (no result; the decision log so far stays); SIGTERM and SIGHUP alike (exit 143 and 129:
 128 + the signal's number). One once the run has ended keeps its result, the same status: while the result is
-printed it waits for its last line, then is said; while the timeline is drawn it leaves no timeline.png.
+printed it waits for its last line, then is said; while the timeline is drawn it leaves no timeline.png:
+`python -m scenarios draw RUN_DIR` draws it from the folder.
 
 Invariants: {", ".join(NAMES)}.
 """
@@ -78,11 +80,41 @@ def _file(text: str) -> Path:
     return Path(non_empty(text))
 
 
+def _draw(run_dir: Path, png: Path | None, own_command_line: bool) -> int:
+    """``draw``: the timeline of the run in ``run_dir`` drawn again, from what the folder keeps."""
+    lacking = lacks_matplotlib("the timeline")
+    if lacking:
+        return fail(lacking)
+    from scenarios.runner import draw_timeline, read_run_folder
+    from common.stop_signals import StopSignal, begun, exit_status, stop_signals_interrupt
+
+    try:
+        result, note = read_run_folder(run_dir)
+    except ValueError as e:
+        return fail(str(e))
+    if note:
+        print_note(note)
+    png = png if png is not None else run_dir / "timeline.png"
+    begun()
+    try:
+        with stop_signals_interrupt(install=own_command_line):
+            print_note(f"drawing the timeline (a few seconds): {png}")
+            draw_timeline(result, run_dir, png)
+    except KeyboardInterrupt as e:  # (written whole or not at all: what was there stays)
+        by = f" by {e.name}" if isinstance(e, StopSignal) else ""
+        print_note(f"interrupted{by}: the timeline was not drawn ({png} is as it was)")
+        return exit_status(e)
+    except OSError as e:
+        return fail(f"{png}: {e.strerror or e}: the timeline was not drawn")
+    print_out(f"timeline: {png}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end a run as Ctrl-C does)
     p = ArgumentParser(prog="python -m scenarios", description="Replay incident scenarios in the twin.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{run,check}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{run,check,draw}")
     r = sub.add_parser("run", help="run one scenario on one seed with a progress bar and write its run folder",
                        description="Run one scenario on one seed and write its run folder.", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,7 +132,25 @@ def main(argv: list[str] | None = None) -> int:
                                    "other the file, the field and the value. Exit status: 0 when every file is "
                                    "valid, 2 when one is not.")
     c.add_argument("files", type=_file, nargs="+", help="scenario YAML files")
+    d = sub.add_parser("draw", help="draw a run folder's timeline.png again, from what the folder keeps",
+                       description="Draw the timeline of a scenario run again from its run folder, without running "
+                                   "it: from result.json (the violations), scenario.json (the scenario as it ran: "
+                                   "its faults, the position limit) and samples.npz (the venue sampled, and our "
+                                   "resting orders at each sample). For a run whose drawing was cut (a Ctrl-C "
+                                   "while `run` drew leaves result.json and no timeline.png), or the picture "
+                                   "wanted again. It writes RUN_DIR/timeline.png, whole or not at all, over the one "
+                                   "there (or --out PNG). A folder written before the orders were kept in "
+                                   "samples.npz is drawn without our quotes, said on stderr. Exit status: 0 when "
+                                   "drawn, 2 for a folder that is not a finished scenario run's (the folder or the "
+                                   "file named, and what is wrong) or a PNG that cannot be written, 130 when Ctrl-C "
+                                   "cut the drawing (nothing written; SIGTERM and SIGHUP alike, 143 and 129).")
+    d.add_argument("run_dir", type=_file, metavar="RUN_DIR", help="the run folder 'python -m scenarios run' wrote")
+    d.add_argument("--out", type=non_empty, default=None, metavar="PNG",
+                   help="write the picture there (default: RUN_DIR/timeline.png)")
     args = p.parse_args(argv)
+
+    if args.cmd == "draw":
+        return _draw(args.run_dir, Path(args.out) if args.out is not None else None, own_command_line)
 
     if args.cmd == "check":
         bad = 0

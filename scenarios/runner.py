@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from agent.audit.inspect import describe
 from agent.audit.records import run_folder_sink, write_json, write_whole
@@ -39,6 +40,7 @@ from twin.market.replay import ReplayMarket
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import BookPush, TradePush
 from twin.seeding import SeedingError, rest_order, set_position, set_quota_remaining, set_traded_volume
+from common.files import describe_invalid
 from common.stop_signals import SignalsBetweenEvents
 from twin.session import advance
 
@@ -424,7 +426,7 @@ def write_run_folder(result: ScenarioResult, out: Path) -> None:
     log = result.log
     write_json(out / "summary.json", result.summary)
     write_json(out / "level_history.json", {"safety": log.safety, "exposure": log.exposure})
-    write_whole(out / "samples.npz", lambda f: np.savez_compressed(f, **log.samples))
+    write_whole(out / "samples.npz", lambda f: np.savez_compressed(f, **log.samples, **orders_columns(log.orders)))
     write_json(out / "result.json", {
         "scenario": result.scenario.name, "seed": result.seed, "agent": result.agent, "ok": result.ok,
         "wall_s": round(result.wall_s, 3), "error": result.error,
@@ -432,9 +434,110 @@ def write_run_folder(result: ScenarioResult, out: Path) -> None:
         "invariants": [inv.model_dump() for inv in result.scenario.invariants]})
 
 
-def draw_timeline(result: ScenarioResult, out: Path) -> None:
-    """The run folder's timeline.png, whole or not at all (``write_whole``: a kill mid-savefig left a truncated PNG
-    under its name). A second or a few of matplotlib: the run's result is written before it, by ``run_scenario``."""
+def draw_timeline(result: ScenarioResult, out: Path, png: Path | None = None) -> None:
+    """The run folder's timeline.png (or ``png``), whole or not at all (``write_whole``: a kill mid-savefig left a
+    truncated PNG under its name). A second or a few of matplotlib: the run's result is written before it, by
+    ``run_scenario``, and ``read_run_folder`` gives it back to draw again."""
     from scenarios.timeline import plot_timeline
 
-    write_whole(out / "timeline.png", lambda f: plot_timeline(result, f))
+    write_whole(out / "timeline.png" if png is None else png, lambda f: plot_timeline(result, f))
+
+
+# our resting orders at each sample, kept in samples.npz beside the columns (one row an order: the sample it rests
+# at, its oid, price, size and kind) so that the timeline can be drawn again from the folder (draw): 9.6 KB of the
+# 33 KB file on ws_outage_during_move, compressed (its decision log: 297 KB)
+_ORDER_KINDS = ("bid", "ask", "reduce-only")  # orders_kind's 0, 1, 2
+_ORDER_COLUMNS = ("orders_sample", "orders_oid", "orders_px", "orders_sz", "orders_kind")
+# the samples' columns the timeline reads
+_DRAWN_COLUMNS = ("t", "mid", "pos", "bid_sz", "ask_sz", "agent_pos", "safety", "exposure", "used", "cap")
+
+
+def orders_columns(orders: list[tuple[RestingOrder, ...]]) -> dict[str, np.ndarray]:
+    rows = [(i, o.oid, o.px, o.sz, 2 if o.reduce_only else 0 if o.is_buy else 1)
+            for i, resting in enumerate(orders) for o in resting]
+    cols = list(zip(*rows)) if rows else [()] * len(_ORDER_COLUMNS)
+    return {name: np.asarray(col, dtype=dt) for name, col, dt in
+            zip(_ORDER_COLUMNS, cols, (np.int64, np.int64, float, float, np.int8))}
+
+
+def _orders_from(columns: dict[str, np.ndarray], n: int) -> list[tuple[RestingOrder, ...]]:
+    rows: list[list[RestingOrder]] = [[] for _ in range(n)]
+    for i, oid, px, sz, kind in zip(*(columns[c].tolist() for c in _ORDER_COLUMNS)):
+        rows[i].append(RestingOrder(oid, kind == 0, px, sz, kind == 2))
+    return [tuple(r) for r in rows]
+
+
+def read_run_folder(folder: Path) -> tuple[ScenarioResult, str | None]:
+    """The result a run folder of ``python -m scenarios run`` keeps, as much of it as the timeline draws (its
+    samples, our resting orders at each, the violations, the scenario as it ran), and a note when the folder keeps
+    no orders (a run written before they were kept: drawn without our quotes). ValueError naming the folder or
+    the file and what is wrong with it, for a folder that is not a finished scenario run's."""
+    import json
+    import zipfile
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'} (give the run folder "
+                         f"'python -m scenarios run' wrote, its --out)")
+    result_file, scenario_file, samples_file = (folder / n for n in ("result.json", "scenario.json", "samples.npz"))
+    if not result_file.exists():
+        if scenario_file.exists():
+            raise ValueError(f"{folder}: no result.json: the run did not end (stopped before its end, or its folder "
+                             f"failed as it ran), and a timeline is drawn from a run's result")
+        raise ValueError(f"{folder}: not a scenario run folder: no result.json or scenario.json in it ('python -m "
+                         f"scenarios run' writes them; the picture of a 'python -m agent' run folder is "
+                         f"'python -m agent.audit RUN --plot PNG')")
+    for f in (scenario_file, samples_file):
+        if not f.exists():
+            raise ValueError(f"{f}: missing beside result.json: the run folder is not whole")
+
+    def read_json(path: Path) -> object:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read it: {e.strerror or e}") from None
+        except ValueError as e:  # (not UTF-8, not JSON)
+            raise ValueError(f"{path}: not valid JSON: {e}") from None
+
+    res = read_json(result_file)
+    keys = ("scenario", "seed", "agent", "error", "violations")
+    if not isinstance(res, dict) or any(k not in res for k in keys):
+        raise ValueError(f"{result_file}: not a scenario run's result (it holds {', '.join(keys)})")
+    try:
+        violations = [Violation(str(v["invariant"]), float(v["t"]), str(v["message"])) for v in res["violations"]]
+    except (TypeError, KeyError, ValueError):
+        raise ValueError(f"{result_file}: its violations are not a scenario run's (each an invariant, t and "
+                         f"message)") from None
+    try:
+        scenario = Scenario.model_validate(read_json(scenario_file))
+    except ValidationError as e:
+        raise ValueError(describe_invalid(scenario_file, "scenario as a run writes it", e)) from None
+    try:
+        with np.load(samples_file) as npz:  # (allow_pickle stays False: arrays only)
+            columns = {k: npz[k] for k in npz.files}
+    except OSError as e:
+        raise ValueError(f"{samples_file}: cannot read it: {e.strerror or e}") from None
+    except (ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{samples_file}: not the run's samples (a NumPy .npz): {e}") from None
+    lacking = [c for c in _DRAWN_COLUMNS if c not in columns]
+    if lacking:
+        raise ValueError(f"{samples_file}: no column {', '.join(lacking)}: not a scenario run's samples")
+    n = len(columns["t"])
+    if any(columns[c].shape != (n,) for c in _DRAWN_COLUMNS):
+        raise ValueError(f"{samples_file}: its columns are not of one length: not a scenario run's samples")
+    note = None
+    if all(c in columns for c in _ORDER_COLUMNS):
+        at = columns["orders_sample"]
+        if any(columns[c].shape != at.shape for c in _ORDER_COLUMNS) or (len(at) and not 0 <= at.min() <= at.max() < n):
+            raise ValueError(f"{samples_file}: its resting orders do not fit its samples: not a scenario run's")
+        orders = _orders_from(columns, n)
+    else:
+        orders = [()] * n
+        note = (f"note: {samples_file} keeps no resting orders (a run written before they were kept): the timeline "
+                f"is drawn without our quotes")
+    cfg = scenario.agent
+    log = RunLog(int(res["seed"]), 0.0, scenario.duration_s, cfg.risk.max_position, math.nan, math.nan, math.nan,
+                 reserve_frac=cfg.budget.reserve_frac, faults=scenario.faults(),
+                 samples={k: v for k, v in columns.items() if k not in _ORDER_COLUMNS}, orders=orders)
+    return ScenarioResult(scenario, int(res["seed"]), log, violations, error=res["error"],
+                          agent=str(res["agent"])), note

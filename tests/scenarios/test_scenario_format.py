@@ -793,3 +793,79 @@ def test_a_resting_order_that_crosses_the_book_at_the_start_exits_2_naming_it_an
     err = capsys.readouterr().err
     assert str(bad) in err and "start.resting_orders.0: resting bid at 150000.0 on BTC would cross the book" in err
     assert "Traceback" not in err and not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ draw: the timeline again
+
+TIGHT = (MINIMAL.replace("duration_s: 20", "duration_s: 20\nagent: {graduation: {start_level: FULL}}\n"
+                                           "chaos:\n  - {kind: disconnect, at_s: 5, duration_s: 3}")
+         .replace("{name: worst_case_position_within_limit}",
+                  "{name: worst_case_position_within_limit, limit: 0.000001}"))
+
+
+def test_draw_redraws_the_timeline_the_run_drew_from_the_run_folder(tmp_path, capsys):
+    """A Ctrl-C while `run` drew left result.json and no picture, and nothing drew it again but the run itself. `draw`
+    draws it from the folder, the same picture byte for byte: a broken invariant, a fault shaded, our quotes (kept
+    in samples.npz since). A folder written before the quotes were kept is drawn without them, said."""
+    f = tmp_path / "tight.yaml"
+    f.write_text(TIGHT)
+    out = tmp_path / "run"
+    assert main(["run", str(f), "--out", str(out), "--no-progress"]) == 1  # (the invariant breaks: a mark to draw)
+    drawn = (out / "timeline.png").read_bytes()
+    (out / "timeline.png").unlink()
+    capsys.readouterr()
+    assert main(["draw", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"timeline: {out / 'timeline.png'}\n"
+    assert captured.err == f"drawing the timeline (a few seconds): {out / 'timeline.png'}\n"
+    assert (out / "timeline.png").read_bytes() == drawn
+    # elsewhere, and from a folder whose samples keep no orders (as written before they were kept)
+    with np.load(out / "samples.npz") as z:
+        columns = {k: z[k] for k in z.files}
+    assert len(columns["orders_px"]) > 0 and set(columns["orders_kind"].tolist()) <= {0, 1, 2}
+    np.savez_compressed(out / "samples.npz", **{k: v for k, v in columns.items() if not k.startswith("orders_")})
+    png = tmp_path / "again.png"
+    assert main(["draw", str(out), "--out", str(png)]) == 0
+    assert capsys.readouterr().err.startswith(f"note: {out / 'samples.npz'} keeps no resting orders (a run written "
+                                              f"before they were kept): the timeline is drawn without our quotes\n")
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.read_bytes() != drawn  # (the quotes are what is missing)
+
+
+def test_draw_refuses_a_folder_that_is_not_a_finished_runs_naming_it(tmp_path, capsys):
+    f = tmp_path / "tiny.yaml"
+    f.write_text(MINIMAL)
+    run = tmp_path / "run"
+    assert main(["run", str(f), "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+
+    def refused(folder) -> str:
+        assert main(["draw", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err, err
+        return err
+
+    nowhere = tmp_path / "nowhere"
+    assert refused(nowhere) == (f"error: {nowhere}: no such folder (give the run folder 'python -m scenarios run' "
+                                f"wrote, its --out)\n")
+    assert refused(f).startswith(f"error: {f}: not a folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert refused(empty).startswith(f"error: {empty}: not a scenario run folder: no result.json or scenario.json")
+    cut = tmp_path / "cut"  # a run stopped before its end: its scenario and log, no result
+    cut.mkdir()
+    (cut / "scenario.json").write_text((run / "scenario.json").read_text())
+    assert refused(cut).startswith(f"error: {cut}: no result.json: the run did not end")
+    (cut / "result.json").write_text((run / "result.json").read_text())
+    assert refused(cut) == f"error: {cut / 'samples.npz'}: missing beside result.json: the run folder is not whole\n"
+    (cut / "samples.npz").write_bytes((run / "samples.npz").read_bytes()[:100])  # cut short
+    assert refused(cut).startswith(f"error: {cut / 'samples.npz'}: not the run's samples (a NumPy .npz): ")
+    (cut / "samples.npz").write_bytes((run / "samples.npz").read_bytes())
+    (cut / "result.json").write_text('{"scenario": "tiny"')
+    assert refused(cut).startswith(f"error: {cut / 'result.json'}: not valid JSON: ")
+    (cut / "result.json").write_text('{"scenario": "tiny"}')
+    assert refused(cut).startswith(f"error: {cut / 'result.json'}: not a scenario run's result")
+    (cut / "result.json").write_text((run / "result.json").read_text())
+    (cut / "scenario.json").write_text('{"name": "tiny"}')
+    assert refused(cut).startswith(f"error: {cut / 'scenario.json'}: invalid scenario as a run writes it:")
+    (cut / "scenario.json").write_text((run / "scenario.json").read_text())
+    assert main(["draw", str(cut)]) == 0 and (cut / "timeline.png").read_bytes() == (run / "timeline.png").read_bytes()
