@@ -310,6 +310,10 @@ class LiveDriver:
                 self.request_stop(f"the host's clock stepped back {self.core.clock_step_back_max_s:.3f} s: sync it",
                                   fault=True)
                 break
+            venue_reset = getattr(self.gateway, "venue_reset", None)
+            if venue_reset:  # the venue lost the fills it gave the run (HyperliquidGateway._history_lost says)
+                self.request_stop(venue_reset, fault=True)  # (before the core's next cycle: none quotes on it)
+                break
             # (a stop asked is a stop: its run task, woken by it, may come after this one in the loop's turn, and a
             # cycle here quoted after an operator's stop, placing and modifying orders the stop then had to pull)
             if not self.stopped and not self._stop.is_set():
@@ -581,6 +585,10 @@ class DryRunGateway:
     @property
     def nonces(self):
         return getattr(self.inner, "nonces", None)
+
+    @property
+    def venue_reset(self) -> str | None:
+        return getattr(self.inner, "venue_reset", None)
 
     async def drain(self, timeout_s: float) -> bool:
         return await self.inner.drain(timeout_s)

@@ -37,13 +37,16 @@ def fill_key(time_ms: int, tid: int) -> int:
 class FillDelivery:
     """Filters fills (with their venue time in ms) down to the ones the agent has not been given yet."""
 
-    __slots__ = ("known", "keep", "baseline_ms", "last_ms", "counters")
+    __slots__ = ("known", "keep", "baseline_ms", "last_ms", "last_key", "counters")
 
     def __init__(self, keep: int = 100_000) -> None:
         self.known: OrderedDict[int, None] = OrderedDict()  # fill ids delivered, or history (bounded, oldest out)
         self.keep = keep
         self.baseline_ms: int | None = None  # newest fill time in the session's history: older fills are history
         self.last_ms: int | None = None  # newest fill time known (history or delivered)
+        # the newest fill known (history or delivered), its id: the venue keeps an account's fills (its newest 10000
+        # listed), so one that no longer lists it is another venue (HyperliquidGateway's check after a reconnect)
+        self.last_key: int | None = None
         # fills_repeated: ones seen again, live or in a recovery (a snapshot's fill query lists each
         # fill of the last minute again and again: those repeats are not counted)
         self.counters = {"fills_live": 0, "fills_recovered": 0, "fills_in_snapshot": 0, "fills_repeated": 0}
@@ -110,3 +113,5 @@ class FillDelivery:
             self.known.popitem(last=False)
         if self.last_ms is None or time_ms > self.last_ms:
             self.last_ms = time_ms
+        if self.last_key is None or tid > self.last_key:
+            self.last_key = tid

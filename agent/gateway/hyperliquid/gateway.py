@@ -190,6 +190,12 @@ class HyperliquidGateway(CommandRouter):
         self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
         self._refused_ts: float | None = None  # ConnectionRestored.refused_ts of the current outage
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
+        # after a reconnect: (when, the newest fill known then: its time ms and id) for the first account snapshot
+        # asked since to find in the venue's listing (_history_kept); None: no check due
+        self._history_due: tuple[float, int, int] | None = None
+        # why the run must stop: the venue no longer lists fills it gave this run (a new venue behind the URL, as a
+        # restarted twin serve is); the LiveDriver stops the run on it as a fault. None: no such thing seen
+        self.venue_reset: str | None = None
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self.fundings = FundingDelivery()  # and which funding payments
@@ -215,7 +221,9 @@ class HyperliquidGateway(CommandRouter):
                          # dead-man's switch commands never sent: a newer one came while they waited (superseded)
                          "schedule_cancels_superseded": 0,
                          # prints the trades channel sent again (its snapshot on a resubscribe), not given again
-                         "trades_repeated": 0}
+                         "trades_repeated": 0,
+                         # reconnects after which the venue no longer listed the fills it gave this run (a new venue)
+                         "venue_history_lost": 0}
 
     def __repr__(self) -> str:
         return (f"HyperliquidGateway({self.base_url}, coin={self.coin}, user={self.user}, "
@@ -858,15 +866,65 @@ class HyperliquidGateway(CommandRouter):
         def keep(page: tuple[TimedFill, ...]) -> None:
             for t, f in page:
                 fills[f.tid] = (t, f)
-        orders_body, complete = await asyncio.gather(
+        due = self._history_due if self._history_due is not None and requested >= self._history_due[0] else None
+        # the newest fill known before the reconnect, older than this query reads from: one page from its time
+        probe = due is not None and due[1] < self._fills_since_ms
+        orders_body, complete, page = await asyncio.gather(
             self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders", FOR_SNAPSHOT),
             # only fills since the last snapshot's state (less a minute): few rows, each 20 of them 1 more IP weight
-            self._fill_pages(self._fills_since_ms, 1, keep, "userFills", rows, FOR_SNAPSHOT, whole=True))
+            self._fill_pages(self._fills_since_ms, 1, keep, "userFills", rows, FOR_SNAPSHOT, whole=True),
+            self._fill_page_from(due[1], rows) if probe else asyncio.sleep(0))
         orders = self.parser.open_orders(orders_body) if orders_body is not None else None
-        if orders is None or not complete:
+        if orders is None or not complete or (probe and page is None):
             return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
+        if due is not None:
+            self._history_due = None
+            _, t_ms, key = due
+            if not self._history_kept(key, page if probe else None, fills):
+                self._history_lost(t_ms, key, state)
+                return  # (not the resync the reconnect asked for: the core quotes on none; the driver stops the run)
         weight = snapshot_weight(rows)
         self._emit_snapshot(state, orders, tuple(fills.values()), requested, weight)
+
+    async def _fill_page_from(self, start_ms: int, rows: list[int]) -> tuple | None:
+        """One userFillsByTime page from ``start_ms`` (its rows appended to ``rows``, for the snapshot's IP weight):
+        (rows, newest ms, this coin's fills), or None without an answer of the venue's shape."""
+        body = await self._info({"type": "userFillsByTime", "user": self.user, "startTime": start_ms},
+                                "userFillsByTime", FOR_SNAPSHOT)
+        page = self.parser.fill_page(body, self._now(), whole=True) if body is not None else None
+        rows.append(page[0] if page is not None else 0)
+        return page
+
+    @staticmethod
+    def _history_kept(key: int, page: tuple | None, fills: dict[int, TimedFill]) -> bool:
+        """Whether the venue still lists the fill ``key`` it gave this run before a reconnect, as the real venue does
+        (userFillsByTime serves an account's newest 10000 fills; a fill is never taken back): in ``fills``, the
+        snapshot's fill query read to its end from before the fill's time; or else in ``page``, one page from the
+        fill's time, a full one of which (the venue's cap) may have been cut before it or reach back past what
+        the venue keeps: it cannot say, and the fill is taken as kept. False only when it must be listed and is not."""
+        if page is None:
+            return key in fills
+        n_rows, _, items = page
+        return n_rows >= _FILL_PAGE or any(f.tid == key for _, f in items)
+
+    def _history_lost(self, t_ms: int, key: int, state: AccountState) -> None:
+        """The venue lists none of the fills it gave this run before the reconnect: another venue answers at the base
+        URL (a restarted ``twin serve`` is a new venue, its accounts funded anew; on the real one a node or proxy of
+        another network). The ledger's position, PnL and fills are the old venue's, and resynced to the new account
+        the agent quoted on against a position the new venue never held (a run at Red sent reduce-only exits
+        against it to its end, each refused). Said once, loudly; the run stops (``venue_reset``: the LiveDriver's
+        fault stop, exit 4) with nothing placed on the new venue, for the operator to start a run against it."""
+        self.counters["venue_history_lost"] += 1
+        self.venue_reset = ("the venue no longer lists the fills it gave this run (a new venue at the URL: twin serve "
+                            "restarted?): restart the agent against it")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t_ms / 1000.0))
+        log.error("after the reconnect, the venue at %s no longer lists the newest fill this run knows (%s, %s UTC, "
+                  "tid %d): it is not the venue the run began on (a restarted twin serve is a new venue: accounts "
+                  "funded anew, no fills, positions or orders of the last; the real venue never drops a fill), and "
+                  "its account (position %g) is not what the agent's ledger was built from. Stopping, with nothing "
+                  "placed on it: the ledger's position and PnL are the old venue's. Start the agent again against "
+                  "this venue, or check --base-url", self.base_url, self.coin, when, key & ((1 << 64) - 1),
+                  state.position)
 
     def _check_clock(self, asked: float, answered: float, venue_ms: int, warn: bool = True) -> None:
         """This host's clock against the venue's at each account snapshot (the state's time, which the venue stamped
@@ -1025,6 +1083,8 @@ class HyperliquidGateway(CommandRouter):
                     self._lost_reported = False
                     log.warning("websocket back after %.1f s down: resubscribed; the agent resyncs the account "
                                 "before it quotes again", time.monotonic() - self._lost_at)
+                    if self.fills.last_key is not None:  # (before any frame of this socket: none of its fills)
+                        self._history_due = (self._now(), self.fills.last_ms, self.fills.last_key)
                     self._emit(ConnectionRestored(self._now(), "ws", self._refused_ts))
                     self._start_recovery()
                 ever_connected = True
