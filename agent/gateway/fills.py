@@ -47,8 +47,12 @@ class FillDelivery:
         # the newest fill known (history or delivered), its id: the venue keeps an account's fills (its newest 10000
         # listed), so one that no longer lists it is another venue (HyperliquidGateway's check after a reconnect)
         self.last_key: int | None = None
-        # fills_repeated: ones seen again, live or in a recovery (a snapshot's fill query lists each
-        # fill of the last minute again and again: those repeats are not counted)
+        # fills_repeated: ones seen again, live or in a recovery, not given again. About fills_live on a healthy run:
+        # the venue pushes each fill on two channels (userFills, and the user channel the gateway subscribes to for
+        # funding, liquidations and its cancels), and the second push is a repeat; a fill a snapshot gave is repeated
+        # by both pushes, and one of an outage by the resubscribe's snapshot frame and the recovery's query. Pushes
+        # cost no request. (A snapshot's fill query lists each fill of the last minute again and again: those repeats
+        # are not counted)
         self.counters = {"fills_live": 0, "fills_recovered": 0, "fills_in_snapshot": 0, "fills_repeated": 0}
 
     def since_ms(self, session_start_ms: int) -> int:
