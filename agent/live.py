@@ -23,7 +23,7 @@ from agent.report import coin_amounts, trading_summary
 from agent.gateway.base import EventSink, RecentOrders
 from agent.gateway.events import (
     AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, IpWeightSpent,
-    ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder, RequestAccountSnapshot, Side, Timer,
+    ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder, QuotaStatus, RequestAccountSnapshot, Side, Timer,
 )
 from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, request_cost
 from agent.quoting.ladder import round_px_to_venue, venue_min_size
@@ -153,6 +153,7 @@ class LiveDriver:
         self._stop: asyncio.Event | None = None
         self._snapshot_waiters: list[tuple[float, asyncio.Future]] = []
         self._shutdown_done = False
+        self._volume_told = False  # the first quota report's volume was read for the dead-man's switch (_dead_man_off)
 
     # ------------------------------------------------------------------ events and commands
 
@@ -167,6 +168,9 @@ class LiveDriver:
             if self.final_snapshot is not None:  # (the stop's, once one of its polls was answered: the newest since)
                 self.final_snapshot = self._last_snapshot
             self._wake_snapshot_waiters(event)
+        elif type(event) is QuotaStatus and not self._volume_told:
+            self._volume_told = True
+            self._dead_man_off(event.cum_volume_usd)
         try:
             if type(event) is Timer and event.name != AFTER_CYCLE:  # a quote cycle: timed
                 t0 = _perf_ns()
@@ -182,6 +186,21 @@ class LiveDriver:
         for cmd in cmds:
             self._send(cmd)
         self._records()
+
+    def _dead_man_off(self, cum_volume_usd: float) -> None:
+        """The venue's first quota report, at the start: an account that has traded less than $1M is refused the
+        dead-man's switch (hyperliquid.md §2.2, scheduleCancel: "Cannot set scheduled cancel time until enough volume
+        traded. Required: $1000000"), so the heartbeat does not arm it (risk.dead_man_min_volume_usd), and a
+        run's orders outlive the process. That was said only in the summary at the end ("never armed"): an operator
+        who counted on the switch learnt it after the run. Said once, at the start."""
+        risk = self.core.cfg.risk
+        if risk.dead_man_heartbeat_s is None or not cum_volume_usd < risk.dead_man_min_volume_usd:
+            return
+        log.warning("the dead-man's switch (scheduleCancel) is not armed: the venue refuses it to an account that has "
+                    "traded less than $%s (this account: $%s, userRateLimit's cumVlm; risk.dead_man_min_volume_usd), "
+                    "so if this process dies or its host loses the network, its orders rest at the venue until "
+                    "cancelled (a Kill's arm is refused too). The heartbeat arms it once the venue reports that volume",
+                    f"{risk.dead_man_min_volume_usd:,.0f}", f"{cum_volume_usd:,.2f}")
 
     def _records(self) -> None:
         if self.record_sink is None and self.on_kill is None:
