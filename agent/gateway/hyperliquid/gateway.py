@@ -196,6 +196,7 @@ class HyperliquidGateway(CommandRouter):
         # why the run must stop: the venue no longer lists fills it gave this run (a new venue behind the URL, as a
         # restarted twin serve is); the LiveDriver stops the run on it as a fault. None: no such thing seen
         self.venue_reset: str | None = None
+        self.history_recheck_s = 2.0  # (wall s) a fill not listed is looked for once more this long after
         self._fills_since_ms = 0
         self.fills = FillDelivery()  # which fills the agent has been given (each once, history never)
         self.fundings = FundingDelivery()  # and which funding payments
@@ -878,11 +879,19 @@ class HyperliquidGateway(CommandRouter):
         if orders is None or not complete or (probe and page is None):
             return  # (a fill missing, the watermark could be below a fill in the position: none; the core asks again)
         if due is not None:
-            self._history_due = None
             _, t_ms, key = due
             if not self._history_kept(key, page if probe else None, fills):
-                self._history_lost(t_ms, key, state)
-                return  # (not the resync the reconnect asked for: the core quotes on none; the driver stops the run)
+                # asked again a moment on, from the fill's time: the node answering /info may lag the socket that
+                # pushed the fill (a reconnect in under a second), and a fill it has yet to list is no venue lost
+                await asyncio.sleep(self.history_recheck_s)
+                again = await self._fill_page_from(t_ms, rows)
+                if again is None:
+                    return  # (no answer: the check stays due, and the core asks for the snapshot again)
+                if not self._history_kept(key, again, fills):
+                    self._history_due = None
+                    self._history_lost(t_ms, key, state)
+                    return  # (not the resync the reconnect asked for: the core quotes on none; the driver stops)
+            self._history_due = None
         weight = snapshot_weight(rows)
         self._emit_snapshot(state, orders, tuple(fills.values()), requested, weight)
 
