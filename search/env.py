@@ -90,17 +90,25 @@ _OBS_LOW = (-2.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 _OBS_HIGH = (2.0, 100.0, 1000.0, 1.0, 1.0, 1.0)
 
 
+ACTION_SLACK = 1e-6  # how far past [-1, 1] a coordinate is still taken (clipped): a float's rounding at the edge
+
+
 def decode(action) -> dict[str, float | int]:
-    """The parameter values an action sets, by path."""
-    a = np.asarray(action, dtype=float).reshape(-1)
-    if a.shape != (len(PARAMETERS),):
+    """The parameter values an action sets, by path. An action outside the action space is refused: clipped, a
+    policy drifting out of the box set the range's end without a word, its value past it no different to the env."""
+    a = np.asarray(action, dtype=float)
+    if a.shape != (len(PARAMETERS),):  # (a batch of one, (1, 7), too: an action is one point)
         raise ValueError(f"an action has {len(PARAMETERS)} coordinates ({', '.join(p.path for p in PARAMETERS)}), "
-                         f"got shape {np.shape(action)}")
+                         f"shape ({len(PARAMETERS)},), got shape {np.shape(action)}")
     bad = [f"{p.path} {x!r}" for p, x in zip(PARAMETERS, a.tolist()) if not math.isfinite(x)]
     if bad:
         # a learner whose policy diverged: clipped, NaN read as the range's bottom, and the episode went on as if
         # that were a choice
         raise ValueError(f"an action's coordinates must be finite numbers: {', '.join(bad)}")
+    out = [f"{p.path} {x!r}" for p, x in zip(PARAMETERS, a.tolist()) if abs(x) > 1.0 + ACTION_SLACK]
+    if out:
+        raise ValueError(f"an action's coordinates must be inside [-1, 1]: {', '.join(out)} (clip the policy's "
+                         f"output to the action space)")
     return {p.path: p.value(x) for p, x in zip(PARAMETERS, a)}
 
 

@@ -957,3 +957,22 @@ def test_the_env_and_the_cli_refuse_a_coin_by_one_check_each_naming_it_in_its_ow
     source = "--params p.json" if params is not None else "the twin's defaults"
     assert cli.startswith(shared[1].replace("agent_config's session.coin", "session.coin")
                           .replace("twin_params", source)), cli
+
+
+@pytest.mark.parametrize("action, says", [
+    ([5.0, 0, 0, 0, 0, 0, 0], r"inside \[-1, 1\]: glft.gamma 5.0"),
+    ([0, 0, 0, 0, 0, 0, -1.5], r"inside \[-1, 1\]: reconcile.price_tolerance_ticks -1.5"),
+    (np.zeros((1, 7)), r"shape \(7,\), got shape \(1, 7\)"),
+])
+def test_an_action_outside_the_action_space_is_refused_naming_the_coordinate_and_its_value(action, says):
+    """An action outside [-1, 1]^7 is no point of the action space: it was clipped without a word (5.0 set the
+    range's top as 1.0 does, so a learner whose policy drifts out of the box saw no difference and learnt nothing of
+    it), and a batch of one, shape (1, 7), was taken as an action. A float's rounding at the edge is taken."""
+    env = MarketMakingEnv(step_s=30.0, episode_s=60.0)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=says):
+        env.step(np.asarray(action, np.float64))
+    assert not env.action_space.contains(np.asarray(action, np.float32))
+    edge = np.ones(len(PARAMETERS)) * (1.0 + 1e-9)  # (a float64 policy's 1.0)
+    assert env.step(edge)[4]["params"] == decode(np.ones(len(PARAMETERS)))
+
