@@ -219,6 +219,7 @@ class MarketMakingEnv(gym.Env):
         self._session = None  # (exchange, core) of the episode under way
         self._escalations = 0  # safety levels escalated in the episode so far
         self._net = 0.0  # the episode's net PnL at the last step's end
+        self._ended = None  # "terminated" or "truncated" once a step has said so: a step after it needs a reset
 
     # ------------------------------------------------------------------ gymnasium
 
@@ -231,6 +232,7 @@ class MarketMakingEnv(gym.Env):
             core.exposure = core.graduation.controller
         driver.start()
         self._session = (ex, core)
+        self._ended = None
         self._escalations = 0
         self._net = 0.0
         return self._observe(), {"session_seed": session_seed}
@@ -240,6 +242,10 @@ class MarketMakingEnv(gym.Env):
         values at the start: a baseline without the action grid's rounding)."""
         if self._session is None:
             raise RuntimeError("MarketMakingEnv: step() before reset() (the first, or the first after close())")
+        if self._ended is not None:
+            # (it ran the twin on, after a Kill up to episode_s, and answered reward 0 with the same flag each time:
+            # a loop that forgot to reset trained on an episode of zeros)
+            raise RuntimeError(f"MarketMakingEnv: step() after the episode ended ({self._ended}): call reset()")
         ex, core = self._session
         if action is None:
             values = values_of(core.cfg)
@@ -269,6 +275,8 @@ class MarketMakingEnv(gym.Env):
         reward = pnl - self.inventory_penalty * risk - self.escalation_penalty * escalated
         terminated = bool(core.stopped)
         truncated = not terminated and ex.env.now >= self.episode_s - 1e-9
+        if terminated or truncated:
+            self._ended = "terminated" if terminated else "truncated"
         info = {"pnl_usd": pnl, "net_pnl_usd": net, "fees_usd": core.ledger.fees, "fills": core.ledger.fills,
                 "escalations": self._escalations, "safety": core.safety.level.name,
                 "exposure": core.graduation.level.name, "params": values}

@@ -976,3 +976,20 @@ def test_an_action_outside_the_action_space_is_refused_naming_the_coordinate_and
     edge = np.ones(len(PARAMETERS)) * (1.0 + 1e-9)  # (a float64 policy's 1.0)
     assert env.step(edge)[4]["params"] == decode(np.ones(len(PARAMETERS)))
 
+
+
+@pytest.mark.parametrize("kill", [False, True])
+def test_a_step_after_the_episode_ended_is_refused_until_reset(kill):
+    """Once a step returned terminated or truncated the episode is over: another step ran the twin on (after a Kill,
+    up to episode_s) and returned reward 0 and the same flags, as many times as asked, so a loop that forgot to
+    reset trained on an episode of zeros. It is refused, naming reset(); a reset starts the next episode."""
+    cfg = AgentConfig.model_validate({"safety": {"position_orange_frac": 0.01, "position_kill_frac": 0.01}}) \
+        if kill else None
+    env = MarketMakingEnv(agent_config=cfg, step_s=60.0, episode_s=120.0 if not kill else 600.0)
+    steps, _ = _episode(env, 0, np.ones(len(PARAMETERS), np.float32))
+    now = env._session[0].env.now
+    with pytest.raises(RuntimeError, match=r"after the episode ended \((terminated|truncated)\).*reset\(\)"):
+        env.step(np.ones(len(PARAMETERS), np.float32))
+    assert env._session[0].env.now == now  # the twin did not run on
+    env.reset(seed=0)
+    assert env.step(np.ones(len(PARAMETERS), np.float32))[1] == pytest.approx(steps[1][1])
