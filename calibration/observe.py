@@ -707,10 +707,12 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
     never sent, if any was."""
     stray: list[str] = []
     seen = [0]
+    stopped = [False]  # its shutdown line was read: the run ended, not cut off where its journal was read
 
     def counted():
         for ev in reader.run_events():
             seen[0] += type(ev) is not Stop  # (a stop alone is no run's events)
+            stopped[0] = stopped[0] or type(ev) is Stop
             yield ev
 
     def on_stray(ev) -> None:
@@ -746,6 +748,12 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
             f"{obs.feed_lags_after_step} book updates from the first step of more than {STEP_CUT_S * 1e3:g} ms on "
             f"arrived on another clock than the skew measured at its start, so their lags are no latency (the feed's "
             f"fit leaves them out; a smaller step moves no lag by what the venue's ms stamps can show)",))
+    if seen[0] and not stopped[0]:
+        # (a run calibrated while it still ran was fitted on the minutes written so far, and nothing said why they
+        # were so few; the audit's reader says "killed outright (or still running)" of the same journal)
+        obs = dataclasses.replace(obs, left_out=obs.left_out + (
+            f"{where}: no end line (the run's shutdown): it was killed outright, or is still running, and its events "
+            f"are taken as far as they were written, {obs.duration_s / 60:.1f} min",))
     return obs if seen[0] else None
 
 

@@ -1072,8 +1072,11 @@ def test_a_line_cut_short_is_left_out_only_as_a_runs_last_and_refused_anywhere_e
     # cut as a crash cuts: the journal's last line, and the last before a restart's start record
     cut = lines[:-1] + [lines[-1][:10] + "\n"] + lines[:1] + lines[1:nth(lines, "Timer", 50)]
     obs = observe_journal(run_folder(tmp_path, cut, "crashed"))
-    assert obs.runs == 2 and [x for x in obs.left_out if "still resting unfilled" not in x] == [
-        f"{tmp_path / 'crashed' / 'events.jsonl'}: line {len(lines)}: a line cut by a crash mid-write (the run's last)"]
+    assert obs.runs == 2 and [x for x in obs.left_out if "still resting unfilled" not in x and "no end line" not in x] \
+        == [f"{tmp_path / 'crashed' / 'events.jsonl'}: line {len(lines)}: a line cut by a crash mid-write (the run's "
+            f"last)"]
+    # (the cut line was the first run's shutdown, and the second has none: each is said to have no end line)
+    assert len([x for x in obs.left_out if "no end line" in x]) == 2
 
 
 def test_a_compressed_segment_cut_short_is_refused_naming_it(tmp_path, capsys, lines):
@@ -2106,3 +2109,22 @@ def test_prints_under_the_hash_of_zeros_are_each_their_own_aggressor():
     # the check can fail: one real hash's prints are one aggressor, reaching its deepest print
     swept = _aggressors(prints("0x" + "ab" * 32), set())
     assert len(swept) == 1 and swept[0][1] == pytest.approx(0.03) and swept[0][4] == 102.0
+
+
+def test_a_run_without_its_end_line_is_said_to_be_read_as_far_as_it_was_written(tmp_path, capsys, lines):
+    """A journal whose run has no shutdown line was killed outright, or is still running: calibrated while the live
+    agent still ran (a natural mistake: the folder is there from its first second), it was fitted on the minutes
+    written so far and said nothing of it, as if the run had ended there. It is said, naming the run's start line;
+    a run that ended (its shutdown read) is not."""
+    (end,) = [i for i, x in enumerate(lines) if x.startswith('{"e":"shutdown"')]
+    whole = run_folder(tmp_path, lines, "whole")
+    assert main([str(whole), "--quiet", "--replay-hours", "0"]) == 0
+    assert "no end line" not in capsys.readouterr().out
+    running = run_folder(tmp_path, lines[:end] + lines, "running")  # (carried on: the first cut off, one whole)
+    assert main([str(running), "--quiet", "--replay-hours", "0"]) == 0
+    out = capsys.readouterr().out
+    said = [x for x in out.splitlines() if "no end line" in x]
+    assert said == [f"left out: {running / 'events.jsonl'}: line 1: no end line (the run's shutdown): it was killed "
+                    f"outright, or is still running, and its events are taken as far as they were written, 5.0 min"]
+    summary = json.loads((running / "calibration" / "calibration.json").read_text())
+    assert [x for x in summary["left_out"] if "no end line" in x] == [said[0][len("left out: "):]]
