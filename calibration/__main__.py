@@ -156,9 +156,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     feed = s["feed"]
     if feed:
         ks = f", KS {feed['ks_distance']:.3f} against the replay" if feed["ks_distance"] is not None else ""
-        print_out(f"feed latency: body median {feed['leg']['median_ms']:.1f} ms, sigma {feed['leg']['sigma']:.3f}; "
-                  f"{spikes_text(feed['leg'], median=False, sigma=False)} ({feed['held_share']:.0%} of the updates "
-                  f"right behind another frame: censored{ks})")
+        print_out(f"feed latency, {feed['n']} book updates: body median {feed['leg']['median_ms']:.1f} ms, sigma "
+                  f"{feed['leg']['sigma']:.3f}; {spikes_text(feed['leg'], median=False, sigma=False)} "
+                  f"({feed['held_share']:.0%} of the updates right behind another frame: censored{ks})")
     else:
         print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
@@ -167,8 +167,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         print_out(f"{k}: the base's kept ({why})")
     m = f.market
     if m is not None:
-        print_out(f"market {m.coin}: volatility {m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s "
-                  f"(sizes median {m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
+        print_out(f"market {m.coin}, {m.updates} book updates and {m.trades} trades: volatility "
+                  f"{m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s (sizes median "
+                  f"{m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
                   f"{m.half_spread_ticks:.2f} ticks")
         if m.reach is not None and not m.reach.why:  # (not fitted: the kept lines above say why)
             print_out(reach_text(json_ready(vars(m.reach)), m.market.depth_decay_per_usd))
