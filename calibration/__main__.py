@@ -33,8 +33,8 @@ said, with the same exit status."""
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end the work as Ctrl-C does)
     ap = ArgumentParser(prog="python -m calibration", description="Fit the twin's latency (orders and "
-                                 "feed), rejection, disconnect, quota and market parameters from a live run, measure its "
-                                 "fills and markouts, and write them with a report.",
+                                 "feed), rejection, transport-failure, disconnect, quota and market parameters from a "
+                                 "live run, measure its fills and markouts, and write them with a report.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=non_empty, help="a live run folder (with events.jsonl)")
     ap.add_argument("--out", help="where to write (default RUN/calibration)")

@@ -613,6 +613,15 @@ def test_the_interval_helpers():
     assert (mu1, s1, w, mu2, s2) == pytest.approx((4.0, 0.2, 0.1, 6.0, 0.3), abs=0.03)
 
 
+def test_the_help_names_what_the_fit_sets_as_the_readme_does(capsys):
+    """``--help`` said the fit sets the latency, rejection, disconnect, quota and market parameters; it sets the
+    transport-failure rate too (``rejections.rest_failure_prob``), as the README's command table and Layout say."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "latency (orders and feed), rejection, transport-failure, disconnect, quota and market parameters" in said
+
+
 def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path, capsys):
     """A journal written as the live CLI writes it (its core built by live_core from the start record's
     seed and cloid prefix) over a twin session; the CLI replays it and writes the fit."""
