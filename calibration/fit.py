@@ -554,14 +554,17 @@ def poisson_rate(k: int, exposure: float, level: float = 0.95) -> tuple[float, f
     return float(lo / exposure), float(hi / exposure)
 
 
+_SIGMA_FLOOR = 1e-3  # a mixture component's narrowest sigma (log units), in the EM and the censored fit alike
+
+
 def fit_mixture(x: np.ndarray, iters: int = 200) -> tuple[float, float, float, float, float]:
     """(body mu, body sigma, spike share, spike mu, spike sigma) of a two-normal mixture on ``x`` by EM, the
     spike being the component with the larger mean. Starts from the body as the lower 90%."""
     x = np.sort(np.asarray(x, dtype=float))
     cut = x[int(0.9 * (len(x) - 1))]
     lo, hi = x[x <= cut], x[x > cut]
-    mu1, s1 = lo.mean(), max(lo.std(), 1e-3)
-    mu2, s2 = (hi.mean(), max(hi.std(), 1e-3)) if len(hi) > 1 else (x.max() + 1.0, 0.5)
+    mu1, s1 = lo.mean(), max(lo.std(), _SIGMA_FLOOR)
+    mu2, s2 = (hi.mean(), max(hi.std(), _SIGMA_FLOOR)) if len(hi) > 1 else (x.max() + 1.0, 0.5)
     w = 0.1
     for _ in range(iters):
         p1 = (1 - w) * stats.norm.pdf(x, mu1, s1)
@@ -571,12 +574,12 @@ def fit_mixture(x: np.ndarray, iters: int = 200) -> tuple[float, float, float, f
         r = p2 / tot
         w_new = float(r.mean())
         if w_new < 1e-4 or w_new > 0.5:  # no spike component worth the name: one normal
-            return float(x.mean()), float(max(x.std(), 1e-3)), 0.0, float(x.max()), 0.5
+            return float(x.mean()), float(max(x.std(), _SIGMA_FLOOR)), 0.0, float(x.max()), 0.5
         r1 = 1 - r
         mu1 = float((r1 * x).sum() / r1.sum())
-        s1 = float(max(math.sqrt((r1 * (x - mu1) ** 2).sum() / r1.sum()), 1e-3))
+        s1 = float(max(math.sqrt((r1 * (x - mu1) ** 2).sum() / r1.sum()), _SIGMA_FLOOR))
         mu2 = float((r * x).sum() / r.sum())
-        s2 = float(max(math.sqrt((r * (x - mu2) ** 2).sum() / r.sum()), 1e-3))
+        s2 = float(max(math.sqrt((r * (x - mu2) ** 2).sum() / r.sum()), _SIGMA_FLOOR))
         if abs(w_new - w) < 1e-8:
             w = w_new
             break
@@ -624,9 +627,14 @@ def fit_censored_mixture(exact: np.ndarray, at_most: np.ndarray) -> tuple[float,
         w, mu2, s2 = 0.01, mu1 + 2.0 * s1, s1
     norm = stats.norm
 
+    # each sigma floored as fit_mixture's EM floors it: a mixture's likelihood grows without bound as a component
+    # narrows onto one value, and unfloored the search went there (a 70 s run's one 575 ms lag: spike sigma 5e-322),
+    # leaving the body anywhere (median 2.1 ms, sigma 6.5, for lags of median 41 ms: the fitted twin Killed)
+    floor = math.log(_SIGMA_FLOOR)
+
     def nll(th) -> float:
         m1, ls1, lw, m2, ls2 = th
-        a, b = math.exp(ls1), math.exp(ls2)
+        a, b = math.exp(max(ls1, floor)), math.exp(max(ls2, floor))
         p = 1.0 / (1.0 + math.exp(-lw))
         pdf = (1.0 - p) * norm.pdf(exact, m1, a) + p * norm.pdf(exact, m2, b)
         cdf = (1.0 - p) * norm.cdf(at_most, m1, a) + p * norm.cdf(at_most, m2, b)
@@ -635,7 +643,7 @@ def fit_censored_mixture(exact: np.ndarray, at_most: np.ndarray) -> tuple[float,
     th0 = [mu1, math.log(s1), math.log(w / (1.0 - w)), mu2, math.log(s2)]
     res = optimize.minimize(nll, th0, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-6})
     m1, ls1, lw, m2, ls2 = res.x
-    out = [m1, math.exp(ls1), 1.0 / (1.0 + math.exp(-lw)), m2, math.exp(ls2)]
+    out = [m1, math.exp(max(ls1, floor)), 1.0 / (1.0 + math.exp(-lw)), m2, math.exp(max(ls2, floor))]
     if out[3] < out[0]:  # the spike is the slower component
         out = [out[3], out[4], 1.0 - out[2], out[0], out[1]]
     return tuple(float(v) for v in out)
