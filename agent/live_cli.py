@@ -536,7 +536,7 @@ async def _run(plan: _Plan) -> int:
 async def _trade(plan: _Plan, gw) -> int:
     """The checks before any order, then the run (trading from ``driver.install_signal_handlers``)."""
     from agent.audit.event_log import EventJournal
-    from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record
+    from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record, write_whole
     from agent.config import with_venue_maker_fee
     from agent.gateway.hyperliquid.gateway import CoinNotListed, GatewayError
     from agent.live import KILL_STOP, DryRunGateway, LiveDriver, live_core, live_summary, run_cloid_prefix
@@ -569,7 +569,10 @@ async def _trade(plan: _Plan, gw) -> int:
     if plan.out is not None:
         try:
             plan.out.mkdir(parents=True, exist_ok=True)
-            (plan.out / "config.json").write_text(cfg.model_dump_json(indent=2))
+            # whole or not at all: a restart into the folder onto a full disk (or killed mid-write) truncated the
+            # earlier run's config.json in place and left its first bytes, no JSON
+            text = cfg.model_dump_json(indent=2).encode()
+            write_whole(plan.out / "config.json", lambda f: f.write(text))
             # every line handed to the OS as it is written: a live process killed outright (OOM, kill -9) loses
             # nothing it logged (a twin run batches: it is reproduced by its seed); some 50 writes a second
             seg = cfg.session.log_segment_bytes

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record, write_json
+from agent.audit.records import JsonlWriter, end_record, run_folder_sink, start_record, write_json, write_whole
 from agent.config import AgentConfig, with_venue_maker_fee
 from agent.core import AgentCore
 from agent.drivers import SimDriver
@@ -74,10 +74,12 @@ class RunFolderError(Exception):
 
 def open_run_folder(out: Path, name: str, text: str, segment_bytes: int) -> JsonlWriter:
     """A simulated run's folder made, ``name`` (what the run is: its config, its scenario) written in it, and the
-    decision log's writer opened; RunFolderError (no summary: nothing ran) when any of it fails."""
+    decision log's writer opened; RunFolderError (no summary: nothing ran) when any of it fails. ``name`` is written
+    whole or not at all (``write_whole``): written in place, a full disk left the first bytes of a config.json under
+    its name, no JSON, which the audit's note offers to ``python -m agent --config``."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / name).write_text(text)
+        write_whole(out / name, lambda f: f.write(text.encode()))
         return JsonlWriter(out / "decisions.jsonl", segment_bytes=segment_bytes)
     except OSError as e:
         raise RunFolderError(out, e) from e

@@ -835,19 +835,38 @@ def test_a_full_disk_during_a_twin_run_prints_the_summary_then_exits_2_naming_th
     assert 0 < (out / "decisions.jsonl").stat().st_size <= 20_000
 
 
-def test_a_full_disk_before_a_twin_run_exits_2_naming_the_folder_without_running(tmp_path, capsys, monkeypatch):
+def test_a_full_disk_before_a_twin_run_exits_2_naming_the_folder_without_running(tmp_path, capsys, disk_with):
     """config.json, the first file of the folder, cannot be written: nothing runs, nothing is printed but the
-    error."""
-    import errno
-    import os
-
-    def full(self, *a, **k):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    monkeypatch.setattr(Path, "write_text", full)
+    error, and no part of config.json is left under its name."""
+    disk_with(1000)  # (config.json is some 5.8 KB)
     out = tmp_path / "run"
     assert main(["--duration", "1m", "--out", str(out), "--quiet"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == f"error: --out {out}: No space left on device\n"
+    assert not (out / "config.json").exists() and not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE's EFBIG as Linux gives it")
+@pytest.mark.parametrize("command", [["agent", "--duration", "1m"],
+                                     ["scenarios", "run", "scenarios/feb16_cold_start.yaml"]],
+                         ids=["agent", "scenarios"])
+def test_a_file_size_limit_at_the_folders_first_file_leaves_no_half_of_it(command, tmp_path):
+    """The folder's first file (config.json, a scenario's scenario.json) was written in place: a disk that took its
+    first KB (here the kernel's file-size limit, EFBIG, as a full disk's ENOSPC) left that KB under its name, no JSON
+    (on the commit before this one: config.json 1024 bytes, "Expecting ',' delimiter"). Now written whole or not at
+    all: refused, exit 2, nothing of it left."""
+    import resource
+    import subprocess
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))  # (Python ignores SIGXFSZ: a write gets EFBIG)
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", *command, "--out", str(out)], capture_output=True, text=True,
+                          timeout=120, preexec_fn=limit, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2 and "File too large" in done.stderr, done.stderr
+    for f in out.glob("*.json") if out.exists() else ():
+        json.loads(f.read_text())  # whole, or not there
+    assert not (out.exists() and list(out.glob(".*.tmp")))
 
 
 def test_a_reader_that_stops_listening_is_no_error():

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -2637,6 +2638,36 @@ def test_a_coin_the_venue_does_not_list_exits_2_naming_what_it_lists_and_leaves_
     assert e.value.args[0].endswith(', C19, ... (25 in all: POST {"type": "meta"} to /info lists them)')
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE's EFBIG as Linux gives it")
+def test_a_restart_onto_a_full_disk_leaves_the_earlier_runs_config_json_whole(tmp_path):
+    """A live run carried on in its folder rewrote config.json in place: a restart onto a full disk (here the
+    kernel's file-size limit, EFBIG, as a full disk's ENOSPC) cut the earlier run's config.json to the 2 KB the
+    disk took, no JSON (on the commit before this one: 2048 bytes, "Expecting ',' delimiter"), and the run was
+    refused all the same. Now written whole or not at all: refused (exit 2), the earlier file as it was."""
+    import resource
+    import subprocess
+
+    out = tmp_path / "run"
+    out.mkdir()
+    earlier = json.dumps({"session": {"coin": "BTC"}, "written_by": "the earlier run"}, indent=2)
+    (out / "config.json").write_text(earlier)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))  # (Python ignores SIGXFSZ: a write gets EFBIG)
+    with served(speed=1.0) as (bg, ex, clock):  # (realtime: the live CLI checks the venue's clock)
+        (out / "decisions.jsonl").write_text(json.dumps({"type": "start", "ts": clock(), "venue": "live",
+                                                         "base_url": bg.base_url, "account": ADDR, "coin": "BTC"})
+                                             + "\n")
+        done = subprocess.run([sys.executable, "-m", "agent", "--venue", "live", "--base-url", bg.base_url,
+                               "--duration", "1", "--out", str(out), "--quiet"], capture_output=True, text=True,
+                              timeout=120, preexec_fn=limit, env={**os.environ, "HL_SECRET_KEY": KEY},
+                              cwd=Path(__file__).resolve().parents[2])
+        sent = bg.call(lambda: len(ex.order_status))
+    assert done.returncode == 2 and "cannot write the run folder: File too large" in done.stderr, done.stderr
+    assert (out / "config.json").read_text() == earlier and not list(out.glob(".*.tmp"))
+    assert sent == 0
+
+
 def test_a_private_key_put_in_hl_account_address_is_refused_without_being_printed(capsys):
     """HL_ACCOUNT_ADDRESS was echoed whole in its error, so a private key pasted there in place of the address
     went to the terminal (and its scrollback, and a CI log). Now the error gives its length, never its value, and
@@ -3822,25 +3853,25 @@ def test_a_full_disk_is_said_and_the_end_still_tells_the_position_left(tmp_path,
     run files' write raised past the summary, the note on the position left and the orders-still-rest check,
     so the operator never heard of the position (a review). The start refuses with exit 2 before any order;
     the end says what it could not write, then everything else, with exit 1."""
-    import pathlib
+    import builtins
 
     from agent import live_cli
+    from agent.audit import records
     cfg = tmp_path / "agent.yaml"
     cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
-    real_write_text = pathlib.Path.write_text
 
-    def full(self, *a, **kw):
-        if self.name == "config.json":
+    def full(file, *a, **kw):  # (config.json, the folder's first file, written whole: its temporary file)
+        if Path(file).name == ".config.json.tmp":
             raise OSError(28, "No space left on device")
-        return real_write_text(self, *a, **kw)
+        return builtins.open(file, *a, **kw)
 
     def full_at_the_end(*a, **kw):
         raise OSError(28, "No space left on device")
     with served(speed=1.0) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(72), 0.001))
         with monkeypatch.context() as m:
-            m.setattr(pathlib.Path, "write_text", full)
+            m.setattr(records, "open", full, raising=False)
             assert live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
                               str(cfg), "--quiet", "--out", str(tmp_path / "a")], env=env) == 2
         err = capsys.readouterr().err
