@@ -312,7 +312,18 @@ def _window(reader: LogReader, t_from, t_to, kinds, limit: int, wall: bool, as_j
     lo = -float("inf") if t_from is None else t_from
     hi = float("inf") if t_to is None else t_to
     shown = more = 0
-    for line in reader:
+    # the reader's counts as the window began (its first line in it, or after it) and ended (its first line past
+    # it: the reading goes on a little, for records written late)
+    since = until = None
+    before, skipped = _counts(reader), reader.skipped  # (as the last line before the window was read: kept as they
+    for line in reader:                                # change, one compare a line)
+        if since is None:
+            if line.ts >= lo:
+                since = _counts(reader)
+            elif reader.skipped != skipped:
+                before, skipped = _counts(reader), reader.skipped
+        if until is None and line.ts > hi:
+            until = _counts(reader)
         if line.ts > hi + SLACK_S:
             break
         if not lo <= line.ts <= hi or (kinds is not None and line.kind not in kinds):
@@ -331,6 +342,7 @@ def _window(reader: LogReader, t_from, t_to, kinds, limit: int, wall: bool, as_j
     progress.close()
     if more:
         print_note(f"... and {more:,} more in the window (--limit 0 lists them all)")
+    _skipped_since(reader, before if since is None else since, until)  # (None: every line read is before it)
     if not shown:
         span = f"{format_ts(lo, wall) if t_from is not None else 'the start'} … " \
                f"{format_ts(hi, wall) if t_to is not None else 'the end'}"
@@ -343,11 +355,12 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
     """The last cycle at or before ``t``, and the records after it until the next cycle."""
     cycle = None
     after: list = []
+    since = None  # the reader's counts at the cycle: what it skips from there is in the cycle's span
     for line in reader:
         if line.kind == "cycle":
             if line.ts > t:
                 break
-            cycle, after = line, []
+            cycle, after, since = line, [], _counts(reader)
         elif cycle is not None:
             after.append(line)
     progress.close()
@@ -358,16 +371,35 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
     if rec is None:
         print_note(f"the cycle in force at {format_ts(t, wall)} is a torn line")
         return 1
-    after = [(a, r) for a in after if (r := record(a)) is not None]  # (a line damaged inside is no record)
+    records = [(a, r) for a in after if (r := record(a)) is not None]  # (a line damaged inside is no record)
+    reader.skipped += len(after) - len(records)
     if as_json:
-        print_out("\n".join([cycle.text] + [a.text for a, _ in after]))
-        return 0
-    print_out("\n".join(describe_cycle(rec, wall)))
-    if after:
-        print_out("then, until the next cycle:")
-        for _, r in after:
-            print_out("  " + describe(r, wall))
+        print_out("\n".join([cycle.text] + [a.text for a, _ in records]))
+    else:
+        print_out("\n".join(describe_cycle(rec, wall)))
+        if records:
+            print_out("then, until the next cycle:")
+            for _, r in records:
+                print_out("  " + describe(r, wall))
+    _skipped_since(reader, since)
     return 0
+
+
+def _counts(reader: LogReader) -> tuple[int, int, int]:
+    return reader.skipped, reader.cut, len(reader.lost_segments)
+
+
+def _skipped_since(reader: LogReader, since: tuple[int, int, int] | None,
+                   until: tuple[int, int, int] | None = None) -> None:
+    """The lines the reader skipped from ``since`` to ``until`` (``_counts`` where a window or a cycle's span began
+    and ended; None: the log's end), said after it as the overview says them: a window read up to a crash's cut
+    ended at the run's last whole record unsaid, and looked whole. Lost segments are said apart (their own note)."""
+    if since is None:
+        return
+    skipped, cut, lost = (now - then for now, then in zip(until or _counts(reader), since))
+    said = skipped_text(skipped - lost, cut)
+    if said:
+        print_note("note: " + said[2:])
 
 
 def _plot(reader: LogReader, t_from, t_to, png: Path, wall: bool, progress: "_Progress") -> int:

@@ -600,6 +600,34 @@ def test_a_crashs_cut_lines_are_told_apart_from_damage_inside_the_log(tmp_path, 
     assert (reader.skipped, reader.cut) == (3, 2)
 
 
+def test_a_window_or_a_cycle_read_up_to_a_crashs_cut_says_the_line_it_skipped(tmp_path, capsys):
+    """After a kill the question is what the run did last: ``--from`` the minute before, ``--at`` its last cycle. A
+    window read to the log's end skipped the line the crash cut, its last record, unsaid (only the overview counted
+    it): the window looked whole. Now a window, or a cycle's span, that reads a cut line or a damaged one says so
+    after it, as the overview does (on the commit before this one: no note). A window that ends before them says
+    nothing of them."""
+    log = tmp_path / "decisions.jsonl"
+    with JsonlWriter(log) as w:
+        w.write({"type": "start", "ts": 0.0, "venue": "twin", "seed": 0})
+        for i in range(4):
+            w.write({"type": "cycle", "cycle": i, "ts": i * 0.5, "commands": [], "note": ""})
+    with open(log, "a") as fh:
+        fh.write('{"type":"cyc\x00\x00":"fill","ts":1.6,"px":1e5,"sz":0.1}\n')  # a disk's damage inside the run
+        fh.write('{"type":"cycle","cycle":4,"ts":2.0,"inputs":{"mid":1')  # the crash's cut
+    torn = "note: 1 torn line skipped (cut by a crash mid-write: a run's last)"
+    for argv in (["--from", "1"], ["--from", "1", "--json"], ["--type", "cycle"], ["--at", "1.9"]):
+        assert main([str(tmp_path), *argv]) == 0, argv
+        err = capsys.readouterr().err
+        assert torn in err and "1 unreadable line skipped (damaged inside the log)" in err, (argv, err)
+    assert main([str(tmp_path), "--at", "0.7"]) == 0  # its span ends at the next cycle: neither read in it
+    assert "skipped" not in capsys.readouterr().err
+    assert main([str(tmp_path), "--from", "0", "--to", "0.6"]) == 0  # the window ends before them
+    assert "skipped" not in capsys.readouterr().err
+    assert main([str(tmp_path), "--from", "1.7"]) == 1  # past the last whole record: none in it, and the cut
+    err = capsys.readouterr().err
+    assert torn in err and "no records in 1.700" in err, err
+
+
 def test_the_readmes_record_types_are_the_kinds_the_reader_takes():
     """The README's run-folder section lists every record type of the decision log (``{"type":"cycle", ...}``, ...):
     the kinds ``--type`` takes are those, no more and no fewer, so a record type added to the log is documented and
