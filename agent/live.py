@@ -123,8 +123,10 @@ class LiveDriver:
         self.clock = clock
         self.time_scale = time_scale
         self.record_sink = record_sink
-        # told each Kill's postmortem record after the sink: whether or not the sink took it, or is there at all (a
-        # log that failed in the Kill's cycle dropped the sink, and the live CLI's Kill latch with it)
+        # told each Kill's postmortem record before the sink is given any record of its cycle: whether or not the sink
+        # takes them, or is there at all (a log that failed in the Kill's cycle dropped the sink, and the live CLI's
+        # Kill latch with it), and before a process killed outright as they are written could leave the log saying
+        # Kill with no latch (the records and the postmortem file took ms)
         self.on_kill = on_kill
         self.event_log = event_log
         self.command_log = command_log  # when a list: every command sent (off by default: a session is days)
@@ -206,15 +208,20 @@ class LiveDriver:
         if self.record_sink is None and self.on_kill is None:
             self.core.discard_records()
             return
-        for rec in self.core.drain_records():
-            if self.record_sink is not None:
-                try:
-                    self.record_sink(rec)
-                except Exception as e:
-                    self.record_sink = None
-                    self._cannot_write("the decision log", e)
-            if self.on_kill is not None and rec.get("type") == "postmortem":
-                self.on_kill(rec)
+        records = self.core.drain_records()
+        if self.on_kill is not None:
+            for rec in records:
+                if rec.get("type") == "postmortem":
+                    self.on_kill(rec)
+        if self.record_sink is None:
+            return
+        for rec in records:
+            try:
+                self.record_sink(rec)
+            except Exception as e:
+                self.record_sink = None
+                self._cannot_write("the decision log", e)
+                return
 
     def _journal(self, write: Callable, arg) -> None:
         try:

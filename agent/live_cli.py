@@ -1000,13 +1000,26 @@ class _KillLatch:
         self.path = path
         self.run_folder = run_folder
         self.about = {"base_url": base_url, "account": account, "coin": coin}
-        self.postmortem_file: Path | None = None
         self.failed: str | None = None
         self.staged = False  # (a failed durable write's latch: in place all the same, not on disk)
         self._pending: list[asyncio.Future] = []
+        self._latch: dict | None = None  # the last Kill's, until its postmortem file is named in it
+        self._staged_now = False
 
     def postmortem_written(self, path: Path) -> None:
-        self.postmortem_file = path
+        """The Kill's postmortem file, written by the record sink after the latch was put in place (``killed``):
+        named in it, in place at once; its durable write, which follows the Kill's records, writes it so."""
+        from agent.kill_latch import stage_latch
+        latch = self._latch
+        if latch is None or latch["postmortem"] is not None:  # (a Kill's latch names its own postmortem)
+            return
+        latch["postmortem"] = str(Path(path).resolve())
+        with contextlib.suppress(OSError):  # (the latch staged without it stands; the durable write says a failure)
+            stage_latch(self.path, latch)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # (no loop: the durable write ran already, without the file's name)
+            self._write(latch, self._staged_now)
 
     def postmortem_durable(self, write: Callable[[], object], path: Path) -> None:
         """The Kill's postmortem file, put in place by the record sink (``run_folder_sink``), made durable as the
@@ -1022,9 +1035,10 @@ class _KillLatch:
         self._off_loop(durable)
 
     def killed(self, postmortem: dict) -> None:
+        """The Kill handed over before any record of its cycle is written (``LiveDriver.on_kill``): the latch in
+        place at once, its postmortem file named once written (``postmortem_written``), then made durable."""
         from agent.kill_latch import latch_record, stage_latch
-        latch = latch_record(postmortem, self.run_folder, self.postmortem_file, **self.about)
-        self.postmortem_file = None  # (a later Kill's is its own)
+        latch = self._latch = latch_record(postmortem, self.run_folder, None, **self.about)
         try:
             # in place at once (a write and a rename, no fsync: some 100 µs), so that a process killed outright a
             # moment after its Kill leaves it too; made durable in a thread (its fsyncs held the loop for ms)
@@ -1032,7 +1046,16 @@ class _KillLatch:
             staged = True
         except OSError:
             staged = False  # (write_latch, next, meets it again and says so)
-        self._off_loop(functools.partial(self._write, latch, staged))
+        self._staged_now = staged
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (no loop: written here)
+            self._write(latch, staged)
+        else:  # a task's first step runs once the Kill's records are written (the postmortem file named in the latch)
+            self._pending.append(loop.create_task(self._durable(latch, staged)))
+
+    async def _durable(self, latch: dict, staged: bool) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._write, latch, staged)
 
     def _off_loop(self, write: Callable[[], object]) -> None:
         """``write()`` in a thread of the loop's executor (``settled`` awaits it), or here when there is no loop."""

@@ -4391,6 +4391,58 @@ def test_a_kills_latch_is_in_place_before_its_durable_write_runs(tmp_path):
     assert read_latch(path) == staged and latch.missing_text() is None
 
 
+def test_a_kills_latch_is_in_place_before_any_record_of_the_kill_is_written(tmp_path):
+    """The latch was staged after the Kill's records: its safety record and postmortem line in the decision log (the
+    console's warning with them) and the postmortem file, some ms of JSON, before the latch. A process killed outright
+    there (kill -9 at the sight of the Kill, an OOM) left the log saying Kill and no latch, and the restart traded at
+    Green (scripted kills against twin serve, 0-30 ms after the Kill's safety line appeared: 2 runs of 2 with no latch,
+    one leaving 3 orders resting). Now it is in place before the Kill's first record reaches a sink (each sink call
+    here is where a kill -9 could land: every one finds the latch), and once the postmortem file is written the latch
+    names it, durably. Wired as the live CLI wires them (``run_folder_sink``'s hooks, ``on_kill``)."""
+    from types import SimpleNamespace
+
+    from agent.audit.records import JsonlWriter, run_folder_sink
+    from agent.config import AgentConfig
+    from agent.core import AgentCore
+    from agent.gateway.events import AccountSnapshot, BookUpdated, Timer
+    from agent.kill_latch import read_latch
+    from agent.live import LiveDriver
+    from agent.live_cli import _KillLatch
+
+    path = tmp_path / "locks" / "hl-agent-BTC-x.killed.json"
+    out = tmp_path / "run"
+    latch = _KillLatch(path, out, base_url="http://loopback:1", account=ADDR, coin="BTC")
+    writer = JsonlWriter(out / "decisions.jsonl", flush_every=1)
+    inner = run_folder_sink(writer, out, live=True, wrote=latch.postmortem_written, durable=latch.postmortem_durable)
+    seen: list[tuple[str, bool]] = []
+
+    def sink(rec: dict) -> None:  # (a kill -9 before this record is written: is the latch there?)
+        if rec["type"] in ("safety", "postmortem") or seen:
+            seen.append((rec["type"], path.exists()))
+        inner(rec)
+    cfg = AgentConfig.model_validate({"safety": {"kill_action": "hold"}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    now = [0.0]
+    driver = LiveDriver(SimpleNamespace(send=lambda cmd: None, in_flight=0), core, cfg.session.cycle_s,
+                        clock=lambda: now[0], record_sink=sink, on_kill=latch.killed)
+
+    async def to_a_kill() -> None:
+        driver.on_event(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, (), requested_ts=0.0, venue_time_ms=50))
+        driver.on_event(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+        t = 0.5
+        while not core.stopped:  # no book since: stale data, a Kill
+            t += 0.5
+            now[0] = t
+            driver.on_event(Timer(t))
+            assert t < 120.0
+        await latch.settled()
+    asyncio.run(to_a_kill())
+    writer.close()
+    assert seen and seen[0] == ("safety", True) and all(there for _, there in seen), seen
+    postmortem = next(out.glob("postmortem-*.json"))
+    assert read_latch(path)["postmortem"] == str(postmortem.resolve()) and latch.missing_text() is None
+
+
 def test_a_kills_latch_in_place_but_not_made_durable_is_not_said_missing(tmp_path, caplog, monkeypatch):
     """The staged latch in place and the durable write failing after it (the disk refusing its fsync, EIO): the
     latch is there and a restart is refused, yet the console said "a restart will NOT be refused" and the end that
