@@ -511,12 +511,17 @@ def refuse_another_live_run(folder: Path, *, base_url: str, account: str, coin: 
     its run's summary away, another coin's was fitted as one market by calibration, another account's mixed two
     accounts' fills in one trail. FileExistsError naming the folder and what differs; a folder whose log has
     no start line (a scenario's) is refused too. The log's first start line says what it is; an empty log (a run
-    killed before its first line) says nothing, and is carried on."""
+    killed before its first line) says nothing, and is carried on; so is a log that is one line cut short and
+    nothing more (a disk full, or a host down, as a run wrote its start line): it was refused as no live run's, and
+    every start after it, the folder's trail stuck. The writer ends the cut line; the readers say it as a cut."""
     from agent.run_lock import venue_key
     files = log_files(folder / "decisions.jsonl")
     if not files or _only_an_empty_log(files, folder):
         return
-    rec = json_text.loads_object(next(iter(log_lines(files[:1])), ""))
+    first = next(iter(log_lines(files[:1])), "")
+    rec = json_text.loads_object(first)
+    if rec is None and not first.endswith("\n") and files == [folder / "decisions.jsonl"]:
+        return  # (one line and no newline after it: cut where the first write stopped; no record of any run)
     if rec is None or rec.get("type") != "start":
         raise FileExistsError(f"{folder} holds a log that is not a live run's ({files[0].name} opens with no start "
                               f"line): give the live run a folder of its own")

@@ -2611,6 +2611,32 @@ def test_the_userrole_answer_is_read_strictly():
             role_and_master(body)
 
 
+@pytest.mark.usefixtures("nothing_listening_fails_at_once")
+def test_a_folder_whose_log_is_a_start_line_cut_short_is_carried_on_not_refused_for_good(tmp_path, capsys):
+    """A disk that fills as a live run writes its first line (its start record, some 4.7 KB: config.json before it
+    fitted), or a host that goes down with that line half on disk, leaves a log of one line cut short, no newline.
+    The next start into the folder was refused as "a log that is not a live run's (decisions.jsonl opens with no start
+    line): give the live run a folder of its own", and so was every start after it: the account's trail could not go
+    on in its folder. A log that is one cut line and nothing else is no run's, as an empty one is: carried on (the
+    writer ends the cut line, the readers say it as a crash's cut). A whole line that is no start, or a cut line with
+    a whole one before it, is still refused."""
+    url = "http://127.0.0.1:9"  # nothing listens: a run that gets past the folder's checks fails to connect (exit 1)
+    env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
+    out = tmp_path / "run"
+    out.mkdir()
+    start = json.dumps({"type": "start", "ts": 1.7e9, "venue": "live", "base_url": url, "account": ADDR,
+                        "coin": "BTC", "config": {"quoting": {"levels": 3}}}, separators=(",", ":"))
+    for cut in (start[:1], start[:40], start[:-1]):  # (each no JSON: its end not written)
+        (out / "decisions.jsonl").write_text(cut)
+        assert live_main(["--base-url", url, "--duration", "1", "--out", str(out)], env=env) == 1, cut
+        assert "give the live run a folder of its own" not in capsys.readouterr().err
+    for log in ('{"type":"cycle","ts":1.7e9}\n', start + "\n" + start[:40]):
+        (out / "decisions.jsonl").write_text(log)
+        assert live_main(["--base-url", url, "--duration", "1", "--out", str(out)], env=env) == (
+            2 if log.startswith('{"type":"cycle"') else 1)
+        capsys.readouterr()
+
+
 def test_a_coin_the_venue_does_not_list_exits_2_naming_what_it_lists_and_leaves_no_folder_it_made(tmp_path, capsys):
     """``--coin NOPE`` exited 1, as a venue that could not be reached does, though the argument was wrong, and left
     the --out folder it had made behind, holding its lock file alone. Now: exit 2, the coin and the venue's
