@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             n = reader.undecodable
             return fail(f"{path}: not a decision log: no record in it, and {n} line{'s' if n != 1 else ''} of it not "
                         f"UTF-8 text")
+        if reader.skipped and reader.skipped == reader.cut and _opens_as_a_record(reader.files):
+            # one line a crash cut as the run wrote it (its start line: a disk full, a host down) and nothing more:
+            # the run's log, with no record in it (it was "not a decision log", exit 2, a bad RUN)
+            print_note(f"{path}: no records" + skipped_text(reader.skipped, reader.cut))
+            return 1
         if reader.skipped:  # lines, none of them a record: another tool's file (a summary.json), not an empty log
             n = reader.skipped
             return fail(f"{path}: not a decision log: none of its {n} line{'s' if n != 1 else ''} is a record (a "
@@ -383,6 +388,18 @@ def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progr
                 print_out("  " + describe(r, wall))
     _skipped_since(reader, since)
     return 0
+
+
+def _opens_as_a_record(files: list[Path]) -> bool:
+    """Whether the log's first file opens as every writer opens a line (``{"type":``), or with a part of that: a
+    crash's cut of the run's first line, not another tool's file."""
+    head = '{"type":'
+    try:
+        with open(files[0], "rb") as f:
+            opening = f.read(len(head)).decode("ascii", "replace")
+    except (OSError, IndexError):
+        return False
+    return bool(opening) and (opening == head or head.startswith(opening))
 
 
 def _counts(reader: LogReader) -> tuple[int, int, int]:

@@ -574,6 +574,22 @@ def test_a_file_of_another_tool_for_the_log_exits_2_naming_it_and_what_it_is_not
                                        f"(a JSON object with a type and a time)\n")
 
 
+@pytest.mark.parametrize("cut", [1, 9, 40, -1])
+def test_a_log_that_is_one_line_cut_by_a_crash_reads_as_no_records_and_says_the_cut(tmp_path, capsys, cut):
+    """A run killed (a disk full, a host down) as it wrote its first line leaves a log of one line cut short. The
+    audit said it was "not a decision log: none of its 1 line is a record", exit 2, a bad RUN: the crash's cut taken
+    for another tool's file. It is the run's log, with no record in it: "no records", exit 1, and the cut said as a
+    crash's, as a cut last line is in any log. A one-line JSON object of another tool is still refused."""
+    start = json.dumps({"type": "start", "ts": 0.0, "venue": "twin", "seed": 0}, separators=(",", ":"))
+    (tmp_path / "decisions.jsonl").write_text(start[:cut])
+    assert main([str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (f"{tmp_path / 'decisions.jsonl'}: no records; 1 torn line skipped (cut by a "
+                                       f"crash mid-write: a run's last)\n")
+    (tmp_path / "decisions.jsonl").write_text('{"seed":5,"cycles":1200}')
+    assert main([str(tmp_path)]) == 2
+    assert "not a decision log" in capsys.readouterr().err
+
+
 def test_a_crashs_cut_lines_are_told_apart_from_damage_inside_the_log(tmp_path, capsys):
     """After a kill an operator asks whether the log is damaged. A crash cuts a run's last line (the file's last, or
     the last before the restarted run's start line); both, and a line damaged inside a run, were "3 torn or
