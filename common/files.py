@@ -12,7 +12,7 @@ import re
 import stat
 import tempfile
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -411,21 +411,28 @@ def _may_be_bool(t: Any) -> bool:
     return any(_may_be_bool(a) for a in get_args(t))
 
 
-def _unbool(v: Any) -> Any:
-    if isinstance(v, bool):
-        return _Boolean(v)
+def _refuses_bool(t: Any) -> bool:
+    return not _may_be_bool(t)
+
+
+def _marked(v: Any, kind: type, mark: Callable[[Any], Any]) -> Any:
+    """``v`` with each ``kind`` value in it (itself, or in its lists, tuples and mappings' values) made ``mark``'s
+    stand-in, which no validator takes."""
+    if isinstance(v, kind):
+        return mark(v)
     if isinstance(v, list | tuple):
-        return [_unbool(x) for x in v]
+        return [_marked(x, kind, mark) for x in v]
     if isinstance(v, dict):
-        return {k: _unbool(x) for k, x in v.items()}
+        return {k: _marked(x, kind, mark) for k, x in v.items()}
     return v
 
 
 @functools.cache
-def _bool_refusing_fields(model: type[BaseModel]) -> frozenset[str]:
+def _fields_where(model: type[BaseModel], test: Callable[[Any], bool]) -> frozenset[str]:
+    """The names and aliases of ``model``'s fields whose type passes ``test``."""
     fields = model.model_fields
-    return frozenset(n for n, f in fields.items() if not _may_be_bool(f.annotation)) | frozenset(
-        f.alias for f in fields.values() if f.alias and not _may_be_bool(f.annotation))
+    return frozenset(n for n, f in fields.items() if test(f.annotation)) | frozenset(
+        f.alias for f in fields.values() if f.alias and test(f.annotation))
 
 
 def over_shipped(shipped: Mapping[str, Any], given: Any) -> Any:
@@ -467,23 +474,6 @@ def _number_only(t: Any) -> bool:
     return False
 
 
-def _untext(v: Any) -> Any:
-    if isinstance(v, str):
-        return _Text(v)
-    if isinstance(v, list | tuple):
-        return [_untext(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _untext(x) for k, x in v.items()}
-    return v
-
-
-@functools.cache
-def _text_refusing_fields(model: type[BaseModel]) -> frozenset[str]:
-    fields = model.model_fields
-    return frozenset(n for n, f in fields.items() if _number_only(f.annotation)) | frozenset(
-        f.alias for f in fields.values() if f.alias and _number_only(f.annotation))
-
-
 class FileModel(BaseModel):
     """The base of every model read from a user's file (agent configs, twin parameters, scenarios). Numbers
     must be finite (a YAML ``.inf`` or ``.nan`` is refused: ``max_position: .inf`` would disable the limit,
@@ -500,6 +490,7 @@ class FileModel(BaseModel):
     def _no_bool_for_number(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        refuse = _bool_refusing_fields(cls)
-        text = _text_refusing_fields(cls)
-        return {k: _untext(_unbool(v)) if k in text else _unbool(v) if k in refuse else v for k, v in data.items()}
+        refuse = _fields_where(cls, _refuses_bool)
+        text = _fields_where(cls, _number_only)
+        return {k: _marked(_marked(v, bool, _Boolean), str, _Text) if k in text
+                else _marked(v, bool, _Boolean) if k in refuse else v for k, v in data.items()}
