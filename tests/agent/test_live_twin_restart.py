@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -31,6 +32,15 @@ def _venue(port: int = 0) -> BackgroundServer:
     return BackgroundServer(TwinServer(ex, speed=SPEED), port=port).__enter__()
 
 
+def _venue_clock(venue: dict) -> Callable[[], float]:
+    """The venue's clock in epoch seconds, read from whichever server ``venue["bg"]`` holds now (a restart swaps
+    it)."""
+    def clock() -> float:
+        bg = venue["bg"]
+        return bg.server.exchange.epoch_ms / 1000.0 + bg.server.clock.target()
+    return clock
+
+
 def _places(cmds) -> list:
     """The commands among ``cmds`` that may rest an order at the venue (places and modifies, alone or batched)."""
     out = []
@@ -53,9 +63,7 @@ def test_a_restarted_twin_under_a_running_agent_stops_the_run_before_it_trades_o
     venue = {"bg": _venue()}
     port = venue["bg"].port
 
-    def clock() -> float:
-        bg = venue["bg"]
-        return bg.server.exchange.epoch_ms / 1000.0 + bg.server.clock.target()
+    clock = _venue_clock(venue)
 
     try:
         async def scenario():
@@ -110,9 +118,7 @@ def test_after_a_reconnect_the_first_snapshot_finds_the_newest_fill_known_or_say
     venue = {"bg": _venue()}
     port = venue["bg"].port
 
-    def clock() -> float:
-        bg = venue["bg"]
-        return bg.server.exchange.epoch_ms / 1000.0 + bg.server.clock.target()
+    clock = _venue_clock(venue)
 
     try:
         async def scenario():
@@ -163,9 +169,7 @@ def test_a_node_that_lists_the_fill_a_moment_late_after_a_reconnect_is_no_venue_
     on a venue that had lost nothing."""
     venue = {"bg": _venue()}
 
-    def clock() -> float:
-        bg = venue["bg"]
-        return bg.server.exchange.epoch_ms / 1000.0 + bg.server.clock.target()
+    clock = _venue_clock(venue)
 
     try:
         async def scenario():
