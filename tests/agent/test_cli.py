@@ -175,7 +175,7 @@ def test_a_negative_seed_or_a_file_for_the_run_folder_exit_2_naming_them(tmp_pat
     assert f"--out {f}: exists and is not a folder" in capsys.readouterr().err and f.read_text() == "mine"
 
 
-@pytest.mark.parametrize("module, commands", [("twin", "{run,serve}"), ("scenarios", "{run,check}")])
+@pytest.mark.parametrize("module, commands", [("twin", "{run,serve}"), ("scenarios", "{run,check,draw}")])
 def test_no_command_exits_2_naming_the_commands_to_choose(module, commands, capsys):
     """``python -m twin`` with no command said "the following arguments are required: cmd", naming an internal
     variable, not what to type."""
