@@ -275,6 +275,25 @@ def test_bench_bytecodes_counts_the_commanding_cycles_and_names_their_functions(
     assert "agent/core.py:_quote" in done.stdout and "agent/execution/reconcile.py:reconcile" in done.stdout
 
 
+def test_bench_instructions_replays_a_recorded_session_alike_into_each_fresh_core(tmp_path, monkeypatch):
+    """Its two runs are subtracted (three cores' replays less one core's is two replays' instructions): that holds only
+    if every core replayed does the same work, which the commands' digest shows; and a base is asked for."""
+    import pickle
+
+    monkeypatch.syspath_prepend(str(BENCH))  # (as the script runs: bench_agent beside it)
+    import bench_instructions
+    events = tmp_path / "events.pickle"
+    n = bench_instructions.record(1.0, "stress", events)
+    assert n > 100 and len(pickle.loads(events.read_bytes())[3]) == n
+    import gc
+
+    one = bench_instructions.replay(events, 1)
+    assert re.fullmatch(r"[0-9a-f]{32}", one) and bench_instructions.replay(events, 2) == one
+    assert gc.isenabled()  # (off for the replays only)
+    done = _run("bench_instructions.py", "--minutes", "1")
+    assert done.returncode == 2 and "--base is required" in done.stderr, done.stderr
+
+
 def test_decisions_diff_finds_a_tree_whose_decisions_differ_and_none_in_its_own(tmp_path):
     """decisions_diff compares two trees' runs line by line: against a copy of this tree whose quote size differs it
     names the first differing line of each run; against this tree itself it finds every run identical."""
