@@ -103,6 +103,10 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
     force_ro = overlay.reduce_only
     single = overlay.single_side
     one_side = single is not None
+    if lot > 0.0 and type(quotes) is list and quotes and type(quotes[0]) is DesiredQuote and one_side is force_ro:
+        out = _desired_quotes(quotes, red, room, f, f_red, force_ro, single, lot)
+        if out is not None:
+            return out
     out = []
     seen = None  # the type seen last, and what it is (asked once per type, not per quote)
     shape = _PLAIN
@@ -143,6 +147,61 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
             out.append(q)  # unchanged: the same immutable quote
         else:
             out.append((q[0], q[1], sz, ro))
+    return out
+
+
+def _desired_quotes(quotes: Sequence, red: int, room: float, f: float, f_red: float, force_ro: bool,
+                    single: int | None, lot: float) -> list | None:
+    """apply_to_quotes on the quote cycle's own quotes (DesiredQuote) for the overlays the levels make, its tests
+    taken once per call where they hold for every quote: Yellow's (both sides, reduce-only where a quote says so) and
+    Orange's and Red's (one side, every quote reduce-only: those quoted are the reducing side's, capped, or none).
+    The same arithmetic in the same order, so the same doubles; a quote left as it was is the same object. None for
+    a list holding another kind of quote (apply_to_quotes' general loop then). Per quote kept it ran some 90 bytecodes
+    in the general loop, at each cycle whose ladder moved at Yellow, Orange or Red: with the arrival fit, the most of
+    the shipped profile's p99 cycles."""
+    out = []
+    if single is not None:  # Orange, Red: only ``single``'s quotes, each reduce-only, kept if that side reduces
+        if single == 0 or single != red:
+            for q in quotes:  # (none is kept: the general loop's answer for any quote, once the kinds are checked)
+                if type(q) is not DesiredQuote:
+                    return None
+            return out
+        for q in quotes:
+            if type(q) is not DesiredQuote:
+                return None
+            if q[0] != single:
+                continue
+            ro = q[4] or force_ro
+            sz = q[2] * f_red
+            if room < sz:
+                sz = room
+            sz = int(sz / lot + 1e-9) * lot
+            if sz <= 0.0:
+                continue
+            room -= sz
+            out.append(q if sz == q[2] and ro == q[4] else _new_tuple(DesiredQuote, (q[0], q[1], sz, q[3], ro)))
+        return out
+    for q in quotes:  # Yellow (and Green's, but the quote cycle skips it): both sides
+        if type(q) is not DesiredQuote:
+            return None
+        side = q[0]
+        ro = q[4] or force_ro
+        if ro:
+            if side != red:
+                continue
+            sz = q[2] * f_red
+            if room < sz:
+                sz = room
+            sz = int(sz / lot + 1e-9) * lot
+            if sz <= 0.0:
+                continue
+            room -= sz
+        else:
+            sz = q[2] * (f_red if side == red else f)
+            sz = int(sz / lot + 1e-9) * lot
+            if sz <= 0.0:
+                continue
+        out.append(q if sz == q[2] and ro == q[4] else _new_tuple(DesiredQuote, (q[0], q[1], sz, q[3], ro)))
     return out
 
 

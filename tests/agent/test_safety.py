@@ -464,23 +464,32 @@ desired_quote = st.builds(DesiredQuote, st.sampled_from([Side.BUY, Side.SELL]), 
                           st.floats(0.0, 5.0), st.integers(0, 4), st.booleans())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.sampled_from(list(SafetyLevel)), st.floats(-5, 5), st.lists(desired_quote, max_size=12),
-       st.sampled_from([0.0, 0.001, 0.00001]), st.sampled_from([None, 1, -1, 0]))
-def test_the_overlays_desired_quote_path_is_its_generic_one(level, position, quotes, lot, single):
-    """The quote cycle's own quotes (DesiredQuote) are remade in place, without with_size: the same quotes, of the
-    same class, as the generic NamedTuple path makes of the same fields; a quote left as it was is the same object."""
+       st.sampled_from([0.0, 0.001, 0.00001]), st.sampled_from([None, 1, -1, 0]), st.integers(0, 12))
+def test_the_overlays_desired_quote_path_is_its_generic_one(level, position, quotes, lot, single, other_at):
+    """The quote cycle's own quotes (DesiredQuote) are remade in place, without with_size, and for the overlays the
+    levels make with the tests that hold for every quote taken once per call (_desired_quotes): the same quotes, of
+    the same class, as the generic NamedTuple path makes of the same fields; a quote left as it was is the same
+    object. A list with another kind of quote in it anywhere is made by the general loop, as before."""
     ovs = [overlay_for(level, position, CFG)]
     ovs.append(ovs[0]._replace(reducing_size_factor=1.0))  # (the quote cycle's at Yellow over the position limit)
-    if single is not None:  # a one-sided overlay the levels do not make (Shadow's exits are another)
-        ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=False, position=position))
+    if single is not None:  # one-sided overlays the levels do not make (Shadow's exits are one), one side that
+        ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=False, position=position))  # may grow the position
+        ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=True, position=position))
+    ovs.append(SafetyOverlay(1.0, 0.5, None, reduce_only=True, position=position))
     others = [_OtherQuote(*q) for q in quotes]
+    mixed = quotes[:]  # one quote of another kind among the cycle's own
+    if quotes:
+        at = other_at % len(quotes)
+        mixed[at] = others[at]
     for ov in ovs:
         fast = apply_to_quotes(ov, quotes, lot=lot)
         generic = apply_to_quotes(ov, others, lot=lot)
         assert [tuple(q) for q in fast] == [tuple(q) for q in generic]
         assert all(type(q) is DesiredQuote for q in fast)
         assert [any(f is q for q in quotes) for f in fast] == [any(g is q for q in others) for g in generic]
+        assert [tuple(q) for q in apply_to_quotes(ov, mixed, lot=lot)] == [tuple(q) for q in generic]
 
 
 def test_a_stressed_regime_is_yellow_unless_the_rule_is_off():
