@@ -155,6 +155,7 @@ class VolatilityEstimator:
         return self.sigma_per_sqrt_s * mid
 
 
+_STEPS = tuple(float(i) for i in range(65))  # 0.0, 1.0, ...: grid steps as floats (arrival_grid_points ≤ 64)
 _RELAY_FACTOR = 2.0  # the market's own grid is laid again when the recent reach quantile is off by more than this
 _ML_FACTOR = 3.0  # a least-squares k this far from the maximum-likelihood one (either way) is no fit
 
@@ -419,11 +420,14 @@ class ArrivalEstimator:
         least = min_count / scale  # min_count in the bins' units
         falls = 0
         stops = steps = 0.0  # D and S of the maximum-likelihood k, from depth jm − 1 on
-        for j in range(jm, used):
-            b = bins[j]
-            falls += b >= least
+        # each bin from jm with its steps beyond jm − 1 as a float (b · (j − jm) converts the int to that same
+        # double: the same products), so both operations are the interpreter's float ones; a bool added to an int
+        # (falls += b >= least) is neither's, and neither is a float times an int
+        for b, i in zip(bins[jm:used], _STEPS):
+            if b >= least:
+                falls += 1
             stops += b
-            steps += b * (j - jm)
+            steps += b * i
         if falls < 2:
             return None
         steps += cum[used - 1] * (used - jm)

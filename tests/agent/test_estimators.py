@@ -91,7 +91,7 @@ def test_arrivals_recovered_without_decay():
     assert A_hat == pytest.approx(A, rel=0.15) and k_hat == pytest.approx(k, rel=0.15)
 
 
-def _fit_from_intensities(est: ArrivalEstimator, ts: float):
+def _fit_from_intensities(est: ArrivalEstimator, ts: float, parts: bool = False):
     """The fit as its docstring states it, from ``intensities`` (which fit inlines): weighted least squares of
     log λ on depth over the depths with at least min_count trades, weight = count; none unless the counts fall by
     min_count at two grid steps or more at or beyond the common reach, nor when k is off the maximum-likelihood k
@@ -128,6 +128,8 @@ def _fit_from_intensities(est: ArrivalEstimator, ts: float):
     if den <= 1e-12 * sw * sw:
         return None
     slope = (sw * swxy - swx * swy) / den
+    if parts:  # (the least-squares k and the maximum-likelihood k the last guard compares)
+        return -slope, k_ml
     if not (0.0 < -slope < math.inf) or not (k_ml / 3.0 <= -slope <= 3.0 * k_ml):
         return None
     return math.exp((swy - slope * swx) / sw), -slope
@@ -147,6 +149,38 @@ def test_the_fit_is_the_weighted_least_squares_of_the_intensities_whenever_asked
         s = 1 if rng.random() < 0.5 else -1
         est.on_trade(t, mid + s * rng.exponential(0.5), mid, s)
     assert est.fit(ask_at) == _fit_from_intensities(est, ask_at)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), halflife=st.sampled_from([5.0, 60.0, 1e7]), n=st.integers(30, 400),
+       ask_at=st.floats(0.0, 400.0), tail=st.floats(0.2, 2.0))
+def test_the_fits_maximum_likelihood_k_is_its_references_to_the_last_digits(seed, halflife, n, ask_at, tail):
+    """The maximum-likelihood k only guards the fit (a least-squares k more than _ML_FACTOR from it is no fit), so a
+    fit equal to the reference's says little of it: here the factor is set just either side of the ratio of the
+    reference's two k, and the fit must stand on one side and fall on the other. A k_ml whose sums were read off by
+    a step, a bin or a trade's weight moves by far more than the 1e-9 each side leaves."""
+    from agent.quoting import estimators
+
+    rng = np.random.default_rng(seed)
+    est = ArrivalEstimator(EstimatorConfig(arrival_halflife_s=halflife, arrival_min_trades=20), 2.0)
+    mid = 3000.0
+    for t in np.sort(rng.uniform(0.0, 300.0, n)).tolist():
+        s = 1 if rng.random() < 0.5 else -1
+        est.on_trade(t, mid + s * rng.exponential(tail), mid, s)
+    ref = _fit_from_intensities(est, ask_at, parts=True)
+    if ref is None or not 0.0 < ref[0] < math.inf:
+        assert est.fit(ask_at) == _fit_from_intensities(est, ask_at)
+        return
+    k, k_ml = ref
+    ratio = max(k / k_ml, k_ml / k)
+    shipped = estimators._ML_FACTOR
+    try:
+        estimators._ML_FACTOR = ratio * (1.0 + 1e-9)
+        assert est.fit(ask_at) is not None
+        estimators._ML_FACTOR = ratio * (1.0 - 1e-9)
+        assert est.fit(ask_at) is None
+    finally:
+        estimators._ML_FACTOR = shipped
 
 
 @settings(max_examples=200, deadline=None)
