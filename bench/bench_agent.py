@@ -80,6 +80,16 @@ def profile_session(profile: str) -> tuple[AgentConfig, TwinParams]:
             TwinParams(rejections=RejectionParams(rates=rates)) if rates else TwinParams())
 
 
+def recorded_events(cfg: AgentConfig, params: TwinParams, minutes: float) -> tuple[list, object]:
+    """The events a session of ``minutes`` (seed 1) gives its core, and its coin's instrument (tick, size decimals):
+    what the benches that replay a session into fresh cores feed them."""
+    events: list = []
+    ex, _, _, driver = build_session(cfg, 1, params, event_log=events)
+    driver.start()
+    ex.env.run(until=minutes * 60.0)
+    return events, ex.instruments[cfg.session.coin]
+
+
 def session_options(ap: argparse.ArgumentParser, minutes: float) -> None:
     """--minutes (``minutes`` by default) and --profile (stress by default) for a script that runs one profile's
     session to measure or hash it (bench_bytecodes, decisions_hash)."""
@@ -130,11 +140,7 @@ def full_stack(minutes: float, profile: str = "stress"):
     wall = time.perf_counter() - t0
     cpu_s = time.process_time() - c0
     split = (wall, handled[0] / 1e9, idle_core_session(cfg, params, minutes))
-    events: list = []
-    ex2, _, _, driver2 = build_session(cfg, 1, params, event_log=events)
-    driver2.start()
-    ex2.env.run(until=minutes * 60.0)
-    inst = ex.instruments[cfg.session.coin]
+    events, inst = recorded_events(cfg, params, minutes)
     baseline: list = []
     replayed = (*replay_min(cfg, events, inst.tick, inst.sz_decimals, baseline=baseline), np.array(baseline))
     return (np.array(cycle) / 1000.0, np.array(cycle_cpu) / 1000.0, np.array(after) / 1000.0,

@@ -25,7 +25,7 @@ import numpy as np
 from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
-from bench_agent import profile_session, session_options
+from bench_agent import profile_session, recorded_events, session_options
 from common.cli_errors import print_out
 from common.files import ArgumentParser
 
@@ -36,11 +36,7 @@ def count(minutes: float, profile: str) -> tuple[dict, dict, list]:
     """Per kind (_KINDS): each event's bytecodes, and the bytecodes by (file, function) summed over the kind's events;
     and each commanding cycle's by function (for the tail)."""
     cfg, params = profile_session(profile)
-    events: list = []
-    ex, _, _, driver = build_session(cfg, 1, params, event_log=events)
-    driver.start()
-    ex.env.run(until=minutes * 60.0)
-    inst = ex.instruments[cfg.session.coin]
+    events, inst = recorded_events(cfg, params, minutes)
     core = AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
     cur: collections.Counter = collections.Counter()
     on_call = _tracer(cur)

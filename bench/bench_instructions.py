@@ -33,15 +33,10 @@ _REPLAYS = (1, 3)  # cores replayed per run: the difference of the two runs is (
 
 def record(minutes: float, profile: str, out: Path) -> int:
     """Run a session of ``profile`` for ``minutes``, its events pickled to ``out`` with what a core is made of."""
-    from agent.session import build_session
-    from bench_agent import profile_session
+    from bench_agent import profile_session, recorded_events
 
     cfg, params = profile_session(profile)
-    events: list = []
-    ex, _, _, driver = build_session(cfg, 1, params, event_log=events)
-    driver.start()
-    ex.env.run(until=minutes * 60.0)
-    inst = ex.instruments[cfg.session.coin]
+    events, inst = recorded_events(cfg, params, minutes)
     with open(out, "wb") as f:
         pickle.dump((profile, inst.tick, inst.sz_decimals, events), f)
     return len(events)
