@@ -1525,6 +1525,104 @@ def test_a_sigterm_that_lands_in_a_finalizer_still_stops_the_serving_twin():
     assert "listening on http://127.0.0.1:" in out
 
 
+_SERVE_MAIN = ("sys.argv = ['twin', 'serve', '--port', '0']\n"
+               "from twin.__main__ import main\n"
+               "sys.exit(main())\n")
+
+
+def _served_and_stopped(code: str, second_after_s: float | None = None, limit_s: float = 40.0) -> tuple:
+    """``code`` (a ``python -c`` that ends by running ``twin serve``) started, a SIGTERM sent once it listens unless
+    ``code`` sends its own, and a second one ``second_after_s`` later; (exit status, seconds from the first SIGTERM
+    to the exit, stderr). A server still running ``limit_s`` after it is killed: the test's bound, not a hang."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert "listening on http://127.0.0.1:" in proc.stdout.readline()
+        sent = time.monotonic()
+        if "raise_signal" not in code:
+            proc.send_signal(signal.SIGTERM)
+        if second_after_s is not None:
+            try:
+                proc.wait(second_after_s)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, time.monotonic() - sent, err
+
+
+def test_a_sigterm_that_lands_in_the_loops_call_soon_still_stops_the_serving_twin():
+    """A ``twin serve`` hung on its SIGTERM for good, no CPU used, inside ``asyncio.run``'s ``_cancel_all_tasks``:
+    the signal's KeyboardInterrupt had landed in the ``call_soon`` by which the clock's sleep, its future done,
+    schedules the clock task's wake-up. The future dropped that callback, and the task waited for good on a future
+    already done, which no cancel wakes. Here the clock's wake-up sends the SIGTERM from inside that ``call_soon``
+    (the first one after a second of serving), so that it lands there. Before: killed at the test's bound (40 s);
+    now the signal only sets the stop, and it ends at once."""
+    code = ("import asyncio, signal, sys, time\n"
+            "import twin.server.clock as clock\n"
+            "started = clock.SimClock.start\n"
+            "def start(self):\n"
+            "    task, loop, t0 = started(self), asyncio.get_running_loop(), time.monotonic()\n"
+            "    call_soon, sent = loop.call_soon, []\n"
+            "    def landing(cb, *args, context=None):\n"
+            "        if getattr(cb, '__self__', None) is task and time.monotonic() - t0 > 1.0 and not sent:\n"
+            "            sent.append(1)\n"
+            "            signal.raise_signal(signal.SIGTERM)\n"
+            "        return call_soon(cb, *args, context=context)\n"
+            "    loop.call_soon = landing\n"
+            "    return task\n"
+            "clock.SimClock.start = start\n" + _SERVE_MAIN)
+    status, took, err = _served_and_stopped(code)
+    assert (status, err) == (143, "stopped (SIGTERM)\n")
+    assert took < 10.0
+
+
+_DEAF_TO_CANCEL = ("import asyncio, sys\n"
+                   "import twin.server.app as app\n"
+                   "made = app.TwinServer.app\n"
+                   "async def deaf(_app):\n"
+                   "    while True:\n"
+                   "        try:\n"
+                   "            await asyncio.sleep(3600)\n"
+                   "        except asyncio.CancelledError:\n"
+                   "            pass\n"
+                   "def app_with_deaf(self):\n"
+                   "    a = made(self)\n"
+                   "    a.on_shutdown.append(deaf)\n"
+                   "    return a\n"
+                   "app.TwinServer.app = app_with_deaf\n" + _SERVE_MAIN)
+
+
+def test_a_shutdown_held_by_a_task_deaf_to_its_cancel_is_cut_at_its_bound():
+    """Every wait of the stop has a bound: a part of the shutdown that never ends, even once cancelled (here a
+    shutdown hook that swallows each cancel), held it for good, ``serve``'s ``runner.cleanup()`` and then
+    ``asyncio.run``'s cancel of every task both waiting on it. Before: killed at the test's bound (40 s); now the
+    shutdown is cancelled at ``SHUTDOWN_S`` and left ``CANCEL_GRACE_S`` later (as is each task left then), and the
+    server says its stop."""
+    from twin.server.app import CANCEL_GRACE_S, SHUTDOWN_S
+
+    status, took, err = _served_and_stopped(_DEAF_TO_CANCEL)
+    assert status == 143 and "stopped (SIGTERM)\n" in err, err
+    assert err.startswith("the server's shutdown did not end within 1 s of its cancel: left\n"), err
+    assert SHUTDOWN_S <= took < SHUTDOWN_S + 2 * CANCEL_GRACE_S + 5.0
+
+
+def test_a_second_sigterm_ends_a_held_shutdown_at_once():
+    """A second SIGTERM (or Ctrl-C) while the shutdown is held ends the process at once, said: it was ignored, since
+    only the first raised, and a hung server could be ended only by SIGKILL. Before: killed at the test's bound
+    (40 s); now it ends within a second of the second signal."""
+    status, took, err = _served_and_stopped(_DEAF_TO_CANCEL, second_after_s=1.0)
+    assert status == 143
+    assert err == "stopped (SIGTERM) at once: a second SIGTERM cut its shutdown short\n"
+    assert took < 1.0 + 2.0
+
+
 def test_a_stopped_server_closes_its_websockets_going_away_not_abnormally():
     """Ctrl-C or SIGTERM on ``twin serve`` dropped every open socket without a close frame: its clients saw an
     abnormal closure (1006), as a network fault, where a server going down says so (1001, going away)."""

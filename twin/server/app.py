@@ -41,6 +41,12 @@ WS_IDLE_TIMEOUT_S = 60.0  # the venue closes a socket that has sent nothing for 
 # the close handshake's bound, s: past it the connection is dropped (a client that has stopped reading never takes
 # the close frame off a full send buffer, and held ws.close(), and the server's shutdown with it, for good)
 WS_CLOSE_TIMEOUT_S = 2.0
+# a stop's bounds, s (``serve``): requests in flight answered within HANDLER_GRACE_S (each bound twice by aiohttp:
+# the wait for the handler, then for it to end once cancelled), the whole shutdown within SHUTDOWN_S, and a task
+# cancelled at a bound given CANCEL_GRACE_S to end before it is left
+HANDLER_GRACE_S = 2.0
+SHUTDOWN_S = 8.0
+CANCEL_GRACE_S = 1.0
 FAST_BOOK_LEVELS = 5  # an l2Book subscription with "fast": true gets 5 levels a side (the venue's docs)
 WS_CHANNELS = {"l2Book": "coin", "bbo": "coin", "trades": "coin", "orderUpdates": "user", "userFills": "user",
                "userEvents": "user", "userFundings": "user", "activeAssetData": "user and coin"}
@@ -901,8 +907,11 @@ class CannotListen(OSError):
 async def serve(server: TwinServer, host: str, port: int, on_ready: Callable[[str], None] | None = None,
                 stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or forever); ``on_ready`` gets the base URL once listening. CannotListen when it
-    cannot listen there."""
-    runner = web.AppRunner(server.app(), access_log=None)
+    cannot listen there. The shutdown is bounded (``within``): requests in flight get ``HANDLER_GRACE_S`` to be
+    answered, then are cancelled, and the whole of it ``SHUTDOWN_S``, past which it is cancelled and, still not
+    over ``CANCEL_GRACE_S`` later, left: aiohttp's default waited 60 s on each handler, and a task that did not end
+    on its cancel held the stop for good."""
+    runner = web.AppRunner(server.app(), access_log=None, shutdown_timeout=HANDLER_GRACE_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -915,4 +924,21 @@ async def serve(server: TwinServer, host: str, port: int, on_ready: Callable[[st
             on_ready(f"http://{bound[0]}:{bound[1]}")
         await (stop or asyncio.Event()).wait()
     finally:
-        await runner.cleanup()
+        await within(runner.cleanup(), SHUTDOWN_S, "the server's shutdown")
+
+
+async def within(aw: Any, seconds: float, what: str) -> bool:
+    """``aw`` run to its end, or for ``seconds`` and then cancelled, and given ``CANCEL_GRACE_S`` more to end; left
+    running past that, said in the log. Whether it ended (its exception, other than a cancel, raised). Not
+    ``wait_for``: on its timeout it waits for the cancelled one to end, however long that takes."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
+    if not done:
+        log.warning("%s did not end within %g s of its cancel: left", what, CANCEL_GRACE_S)
+        return False
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()
+    return True

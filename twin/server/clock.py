@@ -88,11 +88,19 @@ class SimClock:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="twin-clock")
         return self._task
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, KeyboardInterrupt):  # the latter: a signal that landed in the clock's
-                pass  # env.run, raised out of the loop too, where it is ending the server (kept: a shutdown traceback)
-            self._task = None
+    async def stop(self, timeout_s: float = 2.0) -> None:
+        """The clock's task cancelled, and waited for ``timeout_s`` at most: a KeyboardInterrupt that landed in the
+        loop's machinery as the clock's sleep ended (in the ``call_soon`` of its wake-up) left the task waiting on a
+        future already done, which no cancel wakes; awaited, it held the server's stop for good."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=timeout_s)
+        if not task.done():
+            log.warning("the twin's clock did not stop within %g s of its cancel: left", timeout_s)
+        elif not task.cancelled() and task.exception() is not None:
+            # (a KeyboardInterrupt: a signal that landed in the clock's env.run, raised out of the loop too, where
+            # it is ending the server; kept, it was a shutdown traceback)
+            if not isinstance(task.exception(), KeyboardInterrupt):
+                raise task.exception()
