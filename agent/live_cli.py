@@ -65,7 +65,8 @@ exit status:
     duration or a signal stopped it after one ("kill, then SIGTERM"); its latch holds every later start on
     the account and coin until --clear-kill
   130 interrupted (Ctrl-C) before trading started (its imports, the options and the key, the checks with
-      the venue before the first order): no order was sent, the connection closed, the locks released
+      the venue before the first order): no order was sent, the connection closed (given 3 s), the locks
+      released; a second signal meanwhile ends it at once
   143, 129 SIGTERM, SIGHUP alike, their line naming them
   when several apply, the first of 3, 4, 1, 5 (a Kill whose latch could not be written ends with 1, or 3 or 4
   as above, and says so)
@@ -266,7 +267,8 @@ def _shape_said(value: str, digits: int) -> str:
 def live_main(argv: list[str] | None = None, env: dict | None = None, *, restore_signals: bool | None = None) -> int:
     """The live CLI; its exit status. Until trading starts (the options, the key, the locks, the checks with the
     venue before any order), SIGTERM and SIGHUP end it as Ctrl-C does: said in one line, every lock released and
-    the gateway closed (before, their default action killed it unsaid). From then the run's own handlers stop it
+    the gateway closed (before, their default action killed it unsaid); once the run's loop is up they are taken
+    there (``_StartUpStop``), not raised where they land. From then the run's own handlers stop it
     (LiveDriver), and once it has stopped SIGINT, SIGTERM and SIGHUP are ignored until its end is written and said
     (a second Ctrl-C cut it short: exit 130 saying no order was sent, or the process killed by the signal, neither
     the 0 nor the 3 a supervisor reads). ``restore_signals``: put their handlers back on return (by default when
@@ -315,7 +317,15 @@ def _live_main(argv: list[str] | None, env: dict | None) -> int:
             plan.kill_cleared = _kill_latched(plan.latch_path, args.clear_kill)
         except (RunLocked, FileExistsError, Latched) as e:
             return fail(str(e))
-        return asyncio.run(_run(plan))
+        stop = _StartUpStop(plan)
+        try:
+            code = _run_in_a_loop_of_its_own(_run(plan, stop), plan.grace)
+        except asyncio.CancelledError:  # (the stop's cancel, landed in the close of a fault's: as the stop)
+            if not stop.caught or stop.handed:
+                raise
+        if stop.caught and not stop.handed:  # the checks cut short (_StartUpStop): said by live_main, unlocked first
+            raise StopSignal(stop.caught[0]) if stop.caught[0] != signal.SIGINT else KeyboardInterrupt()
+        return code
     finally:
         _drop_unwritten_folder(plan)  # (before the folder's lock is released: no other run is writing it)
         for lock in locks:
@@ -513,10 +523,114 @@ def _plan(args: argparse.Namespace, env: dict) -> _Plan:
                                                      else "the shipped session.coin"))
 
 
-async def _run(plan: _Plan) -> int:
+# the start-up abort's bounds: the gateway's close on a signal before trading (its socket's close handshake, its HTTP
+# session; aiohttp's own websocket close waits 10 s), then that close left this long after its cancel
+START_ABORT_CLOSE_S = 3.0
+CANCEL_GRACE_S = 1.0
+
+
+class _StartUpStop:
+    """Ctrl-C, SIGTERM and SIGHUP from the start of the run's loop until trading starts (``handover``, where
+    LiveDriver's handlers take them): the first cancels the run's task from inside the loop, a second ends the
+    process at once. They raised a KeyboardInterrupt wherever they landed: one that landed in the loop's own
+    ``call_soon`` as a done future (a venue's answer read) scheduled the run task's wake-up lost that wake-up, and
+    ``asyncio.run``'s cancel then waited for ever on a task nothing would step, no CPU used, until a supervisor's
+    SIGKILL. The handler only schedules the cancel (``call_soon_threadsafe``, safe between any two bytecodes, as
+    asyncio's own SIGINT handler does). Kept to the process's end once it has caught one (live_main puts the ones
+    before back for a caller in-process): a second signal, or one once the loop is gone, ends the process there and
+    then, said in the first one's line and status, the folder it made removed while empty."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.caught: list[int] = []
+        self.handed = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+
+    def install(self) -> None:
+        self.loop, self.task = asyncio.get_running_loop(), asyncio.current_task()
+        try:
+            for s in _STOP_SIGNALS:
+                if signal.getsignal(s) is not signal.SIG_IGN:  # (one ignored when the process started stays so)
+                    signal.signal(s, self._on_signal)
+        except ValueError:  # not the main thread: no handler can be set there (nor can LiveDriver's)
+            pass
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        self.caught.append(signum)
+        if len(self.caught) == 1 and not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(self._cancel)
+                return
+            except RuntimeError:  # (the loop closed meanwhile: ended below, as a second one is)
+                pass
+        _drop_unwritten_folder(self.plan)
+        first = self.caught[0]
+        by = f" ({signal.Signals(first).name})" if first != signal.SIGINT else ""  # (Ctrl-C's line as it was)
+        os.write(2, f"interrupted{by} before trading started: no order was sent\n".encode())
+        os._exit(exit_status(first))
+
+    def _cancel(self) -> None:
+        if not self.handed and not self.task.done():
+            self.task.cancel()
+
+    def handover(self) -> None:
+        """Trading starts: the driver's handlers take the signals from here (a signal caught from now until they
+        are in is its stop: _trade). A signal caught before, its cancel swallowed on the way, stops the start here,
+        before any order."""
+        if self.caught:
+            raise asyncio.CancelledError
+        self.handed = True
+
+
+def _run_in_a_loop_of_its_own(run, shutdown_grace_s: float) -> int:
+    """``asyncio.run(run)``, but the tasks left once it has ended are cancelled and waited for within a bound, not
+    for ever as ``asyncio.run`` does (one deaf to its cancel, or one whose wake-up a signal's KeyboardInterrupt
+    lost, held the process with no CPU used until a supervisor's SIGKILL); as are the async generators' and the
+    default executor's shutdown. A run cut short by a KeyboardInterrupt out of the loop (a caller in-process) gets
+    its own stop's time: its shutdown's grace and the gateway's close."""
+    loop = asyncio.new_event_loop()
+    main = None
+    try:
+        asyncio.set_event_loop(loop)
+        main = loop.create_task(run)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in left:
+                task.cancel()
+            grace = CANCEL_GRACE_S if main is not None and main.done() else \
+                shutdown_grace_s + START_ABORT_CLOSE_S + 2 * CANCEL_GRACE_S
+            if left:
+                loop.run_until_complete(asyncio.wait(left, timeout=grace))
+            ends = [loop.create_task(loop.shutdown_asyncgens()), loop.create_task(loop.shutdown_default_executor())]
+            loop.run_until_complete(asyncio.wait(ends, timeout=CANCEL_GRACE_S))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+async def _closed_within(gw, seconds: float) -> None:
+    """``gw.close()`` given ``seconds``, then cancelled and left ``CANCEL_GRACE_S`` later (``asyncio.wait_for``
+    waits for the cancelled close to end, however long); a failure to close is logged, not raised over the stop."""
+    closing = asyncio.ensure_future(gw.close())
+    done, _ = await asyncio.wait({closing}, timeout=seconds)
+    if not done:
+        closing.cancel()
+        await asyncio.wait({closing}, timeout=CANCEL_GRACE_S)
+        log.warning("the gateway's close did not end within %g s: left", seconds)
+    elif not closing.cancelled() and closing.exception() is not None:
+        log.warning("the gateway's close failed: %s", closing.exception())
+
+
+async def _run(plan: _Plan, stop: _StartUpStop | None = None) -> int:
     from agent.gateway.hyperliquid.gateway import HyperliquidGateway
     from agent.live import live_jitter_rng
 
+    stop = stop or _StartUpStop(plan)
+    stop.install()
+    plan.start_up_stop = stop
     cfg = plan.config
     gw = HyperliquidGateway(plan.base_url, plan.wallet, plan.coin, account_address=plan.account,
                             rng=live_jitter_rng(plan.seed), quota_poll_s=cfg.session.quota_poll_s,
@@ -525,11 +639,16 @@ async def _run(plan: _Plan) -> int:
     plan.wallet = None  # the gateway holds the only reference from here on
     try:
         return await _trade(plan, gw)
-    except BaseException:
+    except asyncio.CancelledError:
+        if not stop.caught or stop.handed:
+            raise
         # a Ctrl-C, SIGTERM or SIGHUP before trading started (a check waiting on the venue, the fee rate asked, the
-        # run folder begun): the session closed, no aiohttp complaint after the one line. (Once trading, the run's
-        # end has closed it, and signals stop the run instead: this is for a fault)
-        await gw.close()
+        # run folder begun): the session closed, within its bound, no aiohttp complaint after the one line, which
+        # _live_main has said once the locks are released
+        await _closed_within(gw, START_ABORT_CLOSE_S)
+        return exit_status(stop.caught[0])
+    except BaseException:  # a fault (once trading, the run's end has closed it, and signals stop the run instead)
+        await _closed_within(gw, START_ABORT_CLOSE_S)
         raise
 
 
@@ -638,7 +757,10 @@ async def _trade(plan: _Plan, gw) -> int:
     else:
         level, text = fee_check(cfg.quoting.maker_fee_bps, listed_fee_bps, plan.execution_level, bool(asset.dex))
         log.log(level, "%s", text)
+    plan.start_up_stop.handover()
     remove_handlers = driver.install_signal_handlers()
+    if plan.start_up_stop.caught:  # (one that came as the driver's handlers went in: its stop)
+        driver.request_stop(signal.Signals(plan.start_up_stop.caught[0]).name)
     summarise = functools.partial(live_summary, core, gateway, driver, coin=plan.coin, network=plan.network,
                                   execution_level=plan.execution_level, start_level=plan.start_level,
                                   listed_maker_fee_bps=listed_fee_bps)

@@ -3002,6 +3002,121 @@ def test_sigterm_or_sighup_while_a_live_run_checks_the_venue_ends_it_said_its_lo
             conn.close()
 
 
+_LANDS_IN_CALL_SOON = ("import asyncio, signal, sys\n"
+                       "import agent.preflight as pf\n"
+                       "checks = pf.preflight\n"
+                       "async def preflight(gw, plan):\n"
+                       "    task, loop, sent = asyncio.current_task(), asyncio.get_running_loop(), []\n"
+                       "    call_soon = loop.call_soon\n"
+                       "    def landing(cb, *args, context=None):\n"
+                       "        if getattr(cb, '__self__', None) is task and not sent:\n"
+                       "            sent.append(1)\n"
+                       "            signal.raise_signal(signal.{sig})\n"
+                       "        return call_soon(cb, *args, context=context)\n"
+                       "    loop.call_soon = landing\n"
+                       "    return await checks(gw, plan)\n"
+                       "pf.preflight = preflight\n"
+                       "sys.argv = {argv!r}\n"
+                       "from agent.__main__ import main\n"
+                       "sys.exit(main())\n")
+
+
+@pytest.mark.parametrize("sig, status, said", [("SIGTERM", 143, " (SIGTERM)"), ("SIGINT", 130, "")])
+def test_a_signal_that_lands_in_the_loops_call_soon_during_the_checks_still_ends_the_live_run(tmp_path, sig, status,
+                                                                                               said):
+    """A SIGTERM (or Ctrl-C) during the checks before trading was a KeyboardInterrupt raised wherever it landed: in
+    the ``call_soon`` by which a done future (a venue's answer read) schedules the run task's wake-up, the future
+    dropped that callback, the task waited for good on a future already done, and ``asyncio.run``'s cancel of it
+    waited for ever, no CPU used, until a supervisor's SIGKILL. Here the first wake-up of the checks sends the
+    signal from inside that ``call_soon``. Before: killed at the test's bound (40 s); now the signal is taken in
+    the loop, the checks cancelled, and it ends at once, said as before, the run folder it made removed."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "runs" / "first"
+    with served(speed=1.0) as (bg, ex, clock):
+        argv = ["agent", "--venue", "live", "--base-url", bg.base_url, "--execution-level", "3", "--out", str(out),
+                "--quiet"]
+        env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
+        proc = subprocess.Popen([sys.executable, "-u", "-c", _LANDS_IN_CALL_SOON.format(sig=sig, argv=argv)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t0 = time.monotonic()
+        try:
+            stdout, err = proc.communicate(timeout=40.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, err = proc.communicate()
+        took = time.monotonic() - t0
+        venue_open = bg.call(lambda: ex.open_orders(ADDR))
+    assert (proc.returncode, err, stdout) == (status, f"interrupted{said} before trading started: no order was sent\n",
+                                              ""), (took, err[-3000:])
+    assert took < 20.0 and venue_open == ()
+    assert not (tmp_path / "runs").exists()
+
+
+_DEAF_CLOSE = ("import asyncio, sys\n"
+               "from agent.gateway.hyperliquid.gateway import HyperliquidGateway\n"
+               "async def deaf(self):\n"
+               "    while True:\n"
+               "        try:\n"
+               "            await asyncio.sleep(3600)\n"
+               "        except asyncio.CancelledError:\n"
+               "            pass\n"
+               "HyperliquidGateway.close = deaf\n"
+               "sys.argv = {argv!r}\n"
+               "from agent.__main__ import main\n"
+               "sys.exit(main())\n")
+
+
+@pytest.mark.parametrize("second", [False, True])
+def test_a_start_up_stop_held_by_a_close_deaf_to_its_cancel_ends_at_its_bound_or_at_a_second_signal(second):
+    """Every wait of the stop before trading has a bound: the gateway's close (a socket's close handshake, the
+    HTTP session's) was awaited for as long as it took, and then ``asyncio.run`` waited for ever on each task left.
+    Here the close never ends, even cancelled; the venue is a port that takes the connection and never answers, so
+    the SIGTERM comes in the first check. Before: killed at the test's bound (40 s), a second SIGTERM ignored. Now it
+    ends at the close's bound, said, exit 143; a second SIGTERM ends it at once."""
+    import select
+    import socket
+    import subprocess
+    import sys
+
+    from agent.live_cli import CANCEL_GRACE_S, START_ABORT_CLOSE_S
+
+    env = dict(os.environ, HL_SECRET_KEY=KEY, HL_ACCOUNT_ADDRESS=ADDR)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        argv = ["agent", "--venue", "live", "--base-url", f"http://127.0.0.1:{silent.getsockname()[1]}",
+                "--execution-level", "3"]
+        proc = subprocess.Popen([sys.executable, "-u", "-c", _DEAF_CLOSE.format(argv=argv)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert select.select([silent], [], [], 30.0)[0], "the run never asked the venue"
+            conn = silent.accept()[0]
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            if second:
+                time.sleep(1.0)
+                proc.send_signal(signal.SIGTERM)
+            try:
+                stdout, err = proc.communicate(timeout=40.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stdout, err = proc.communicate()
+            took = time.monotonic() - sent
+            conn.close()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 143, (took, err[-3000:])
+    assert "interrupted (SIGTERM) before trading started: no order was sent\n" in err and stdout == "", err
+    if second:
+        assert took < 1.0 + 2.0
+    else:
+        assert f"the gateway's close did not end within {START_ABORT_CLOSE_S:g} s: left" in err
+        assert START_ABORT_CLOSE_S <= took < START_ABORT_CLOSE_S + 3 * CANCEL_GRACE_S + 5.0
+
+
 def test_ctrl_c_pressed_again_and_again_while_a_live_run_stops_never_cuts_its_end(tmp_path):
     """An operator presses Ctrl-C, then again while the stop is under way (the soak's SIGINT every 50 ms from the
     first: 4 runs of 4). Once the run's handlers were removed, after the shutdown, a second SIGINT was a
