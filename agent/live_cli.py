@@ -585,30 +585,11 @@ class _StartUpStop:
 
 def _run_in_a_loop_of_its_own(run, shutdown_grace_s: float) -> int:
     """``asyncio.run(run)``, but the tasks left once it has ended are cancelled and waited for within a bound, not
-    for ever as ``asyncio.run`` does (one deaf to its cancel, or one whose wake-up a signal's KeyboardInterrupt
-    lost, held the process with no CPU used until a supervisor's SIGKILL); as are the async generators' and the
-    default executor's shutdown. A run cut short by a KeyboardInterrupt out of the loop (a caller in-process) gets
-    its own stop's time: its shutdown's grace and the gateway's close."""
-    loop = asyncio.new_event_loop()
-    main = None
-    try:
-        asyncio.set_event_loop(loop)
-        main = loop.create_task(run)
-        return loop.run_until_complete(main)
-    finally:
-        try:
-            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in left:
-                task.cancel()
-            grace = CANCEL_GRACE_S if main is not None and main.done() else \
-                shutdown_grace_s + START_ABORT_CLOSE_S + 2 * CANCEL_GRACE_S
-            if left:
-                loop.run_until_complete(asyncio.wait(left, timeout=grace))
-            ends = [loop.create_task(loop.shutdown_asyncgens()), loop.create_task(loop.shutdown_default_executor())]
-            loop.run_until_complete(asyncio.wait(ends, timeout=CANCEL_GRACE_S))
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+    for ever as ``asyncio.run`` does (common.bounded_loop). A run cut short by a KeyboardInterrupt out of the loop (a
+    caller in-process) gets its own stop's time: its shutdown's grace and the gateway's close."""
+    from common.bounded_loop import run_bounded
+    return run_bounded(asyncio.new_event_loop(), run, shutdown_grace_s + START_ABORT_CLOSE_S + 2 * CANCEL_GRACE_S,
+                       CANCEL_GRACE_S)
 
 
 async def _closed_within(gw, seconds: float) -> None:

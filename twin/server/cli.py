@@ -244,6 +244,7 @@ def serve_until_stopped(served: Callable[[asyncio.Event], Coroutine], own_signal
     which no cancel wakes: ``asyncio.run``'s ``_cancel_all_tasks`` then waited on it for ever, no CPU used, and a
     second SIGTERM was ignored. The tasks left once it has ended are cancelled and waited for within a bound, not
     for ever as ``asyncio.run`` does."""
+    from common.bounded_loop import run_bounded
     from common.stop_signals import STOP_SIGNALS, exit_status, interrupted_by
     from twin.server.app import CANCEL_GRACE_S, SHUTDOWN_S
 
@@ -265,27 +266,12 @@ def serve_until_stopped(served: Callable[[asyncio.Event], Coroutine], own_signal
         for s in (signal.SIGINT, *STOP_SIGNALS):
             if signal.getsignal(s) is not signal.SIG_IGN:  # (one ignored when the process started stays ignored)
                 held[s] = signal.signal(s, on_signal)
-    main = None
     try:
-        asyncio.set_event_loop(loop)
-        main = loop.create_task(served(stop))
-        loop.run_until_complete(main)
+        # (the server's own shutdown bounds itself: given its bound when cut short, by an in-process Ctrl-C)
+        run_bounded(loop, served(stop), SHUTDOWN_S + 2 * CANCEL_GRACE_S, CANCEL_GRACE_S)
     finally:
-        try:
-            left = asyncio.all_tasks(loop)
-            for task in left:
-                task.cancel()
-            # (the server's own shutdown bounds itself: given its bound when cut short, by an in-process Ctrl-C)
-            grace = CANCEL_GRACE_S if main is not None and main.done() else SHUTDOWN_S + 2 * CANCEL_GRACE_S
-            if left:
-                loop.run_until_complete(asyncio.wait(left, timeout=grace))
-            ends = [loop.create_task(loop.shutdown_asyncgens()), loop.create_task(loop.shutdown_default_executor())]
-            loop.run_until_complete(asyncio.wait(ends, timeout=CANCEL_GRACE_S))
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-            for s, handler in held.items():
-                signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s, handler in held.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
     return caught[0] if caught else None
 
 
