@@ -1030,7 +1030,9 @@ def _told(inner):
             # what the account held when the run began: a position or orders an earlier run (or a person) left
             first_snapshot = False
             left = rec.get("open_orders") or 0
-            log.info("%s%s", describe(rec, wall=True),
+            # orders a dead run left resting (or a person placed) trade real money under this run's limits: a warning,
+            # seen under --quiet too; an account found with none is routine
+            (log.warning if left else log.info)("%s%s", describe(rec, wall=True),
                      f" at the start: the {left} this run did not place (an earlier run's, or placed by hand) count "
                      f"in its limits, and are kept where they fit its quotes, else cancelled" if left else " at the start")
         elif kind in _TOLD:

@@ -3164,7 +3164,8 @@ def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(ca
         sink(r)
     assert kept == recs
     told = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "agent.live"]
-    assert [lvl for lvl, _ in told] == ["INFO", "INFO", "WARNING", "INFO", "WARNING", "WARNING", "WARNING"]  # no cycles
+    # (the start a warning: 2 orders an earlier run left rest, under --quiet too)
+    assert [lvl for lvl, _ in told] == ["WARNING", "INFO", "WARNING", "INFO"] + ["WARNING"] * 3  # no cycles
     assert "foreign 1 order(s) this run did not place appeared at the venue: another client" in told[-1][1]
     assert "(SELL 0.002@110000 0xabab)" in told.pop()[1]
     start = told.pop(0)[1]
@@ -3172,6 +3173,30 @@ def test_a_live_run_tells_the_console_what_an_operator_must_see_as_it_happens(ca
     assert "GREEN → YELLOW" in told[0][1] and "YELLOW → RED" in told[1][1]
     assert told[3][1].endswith("dead-man's switch refused: Too many scheduled cancels triggered today.")
     assert "KILL" in told[4][1] and told[0][1].startswith("2026-09-21 ")  # a UTC date, as the audit prints
+
+
+def test_a_start_that_finds_no_order_resting_is_said_at_info_one_that_finds_some_warns():
+    """Orders a killed run left resting at the venue, found by the first snapshot, were said at INFO alone: under
+    --quiet (warnings only) the operator never heard that orders they did not place this run trade their money. A
+    warning now, with how many; an account found with none stays routine (INFO)."""
+    from agent.live_cli import _told
+    t = 1_790_000_000.0
+    for left, level in ((0, logging.INFO), (3, logging.WARNING)):
+        got = []
+        handler = logging.Handler()
+        handler.emit = got.append
+        live = logging.getLogger("agent.live")
+        live.addHandler(handler)
+        before = live.level
+        live.setLevel(logging.WARNING)  # --quiet's level
+        try:
+            _told(None)({"type": "snapshot", "ts": t, "position": 0.0, "open_orders": left})
+        finally:
+            live.removeHandler(handler)
+            live.setLevel(before)
+        assert [r.levelno for r in got] == ([level] if level >= logging.WARNING else []), left
+        if left:
+            assert f"the {left} this run did not place" in got[0].getMessage()
 
 
 def test_a_log_that_cannot_be_written_stops_the_run_with_every_order_pulled(caplog):
