@@ -5,6 +5,9 @@ did not place) and skew on each other's fills: a second terminal, or a service r
 process still drains, is all it takes. The lock is an advisory ``flock`` on a file in the user's lock folder
 (``lock_dir``), named by the venue (its URL however spelt: ``venue_key``), the account and the coin: the kernel
 releases it when the process ends however it ends (kill -9 included), so a crash never leaves a stale lock behind.
+The file stays after the run, on purpose: unlinking it at release races with an agent that opened it meanwhile (it
+would lock the unlinked file while a third made a new one and locked that: two agents on one coin); there is one
+file of a few bytes per venue, account and coin ever started, a refused start's (a mistyped coin) included.
 Agents on other hosts are not seen here; the decision log's ``foreign_orders`` record and the console's warning
 catch them.
 """
