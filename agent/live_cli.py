@@ -593,16 +593,13 @@ def _run_in_a_loop_of_its_own(run, shutdown_grace_s: float) -> int:
 
 
 async def _closed_within(gw, seconds: float) -> None:
-    """``gw.close()`` given ``seconds``, then cancelled and left ``CANCEL_GRACE_S`` later (``asyncio.wait_for``
-    waits for the cancelled close to end, however long); a failure to close is logged, not raised over the stop."""
-    closing = asyncio.ensure_future(gw.close())
-    done, _ = await asyncio.wait({closing}, timeout=seconds)
-    if not done:
-        closing.cancel()
-        await asyncio.wait({closing}, timeout=CANCEL_GRACE_S)
-        log.warning("the gateway's close did not end within %g s: left", seconds)
-    elif not closing.cancelled() and closing.exception() is not None:
-        log.warning("the gateway's close failed: %s", closing.exception())
+    """``gw.close()`` given ``seconds``, then cancelled and left ``CANCEL_GRACE_S`` later (common.bounded_loop.within);
+    a failure to close is logged, not raised over the stop."""
+    from common.bounded_loop import within
+    try:
+        await within(gw.close(), seconds, "the gateway's close", CANCEL_GRACE_S)
+    except Exception as e:
+        log.warning("the gateway's close failed: %s", e)
 
 
 async def _run(plan: _Plan, stop: _StartUpStop | None = None) -> int:

@@ -1,12 +1,16 @@
 """A coroutine run to its end on an event loop of its own, its shutdown bounded: ``asyncio.run`` waits for ever for
 the tasks left when its coroutine ends (one deaf to its cancel, or one whose wake-up a signal's KeyboardInterrupt
 lost inside the loop's ``call_soon``), and a process stuck there uses no CPU and ignores a second SIGTERM until a
-supervisor's SIGKILL. ``twin serve`` and the live agent's run both go through here."""
+supervisor's SIGKILL; and one awaitable given a bound (``within``): ``asyncio.wait_for`` waits for the one it
+cancelled at its timeout to end, however long that takes. ``twin serve`` and the live agent's run both use these."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def run_bounded(loop: asyncio.AbstractEventLoop, coro: Coroutine, cut_short_s: float, grace_s: float = 1.0) -> Any:
@@ -31,3 +35,19 @@ def run_bounded(loop: asyncio.AbstractEventLoop, coro: Coroutine, cut_short_s: f
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+async def within(aw: Any, seconds: float, what: str, grace_s: float = 1.0) -> bool:
+    """``aw`` run to its end, or for ``seconds`` and then cancelled, and given ``grace_s`` more to end; left running
+    past that, said in the log (``what`` names it). Whether it ended (its exception, other than a cancel, raised)."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=grace_s)
+    if not done:
+        log.warning("%s did not end within %g s of its cancel: left", what, grace_s)
+        return False
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()
+    return True

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from common.bounded_loop import within
 from twin.exchange import Exchange, asset_data_key
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel, ConnectionParams
@@ -924,21 +925,4 @@ async def serve(server: TwinServer, host: str, port: int, on_ready: Callable[[st
             on_ready(f"http://{bound[0]}:{bound[1]}")
         await (stop or asyncio.Event()).wait()
     finally:
-        await within(runner.cleanup(), SHUTDOWN_S, "the server's shutdown")
-
-
-async def within(aw: Any, seconds: float, what: str) -> bool:
-    """``aw`` run to its end, or for ``seconds`` and then cancelled, and given ``CANCEL_GRACE_S`` more to end; left
-    running past that, said in the log. Whether it ended (its exception, other than a cancel, raised). Not
-    ``wait_for``: on its timeout it waits for the cancelled one to end, however long that takes."""
-    task = asyncio.ensure_future(aw)
-    done, _ = await asyncio.wait({task}, timeout=seconds)
-    if not done:
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
-    if not done:
-        log.warning("%s did not end within %g s of its cancel: left", what, CANCEL_GRACE_S)
-        return False
-    if not task.cancelled() and task.exception() is not None:
-        raise task.exception()
-    return True
+        await within(runner.cleanup(), SHUTDOWN_S, "the server's shutdown", CANCEL_GRACE_S)
