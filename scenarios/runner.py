@@ -40,7 +40,7 @@ from twin.market.replay import ReplayMarket
 from twin.market.synthetic import SyntheticMarket
 from twin.messages import BookPush, TradePush
 from twin.seeding import SeedingError, rest_order, set_position, set_quota_remaining, set_traded_volume
-from common.files import describe_invalid
+from common.files import describe_invalid, read_text
 from common.stop_signals import SignalsBetweenEvents
 from twin.session import advance
 
@@ -493,10 +493,12 @@ def read_run_folder(folder: Path) -> tuple[ScenarioResult, str | None]:
 
     def read_json(path: Path) -> object:
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            text = read_text(path)  # (its own ValueError names the file: not UTF-8, or past the size a file may be)
         except OSError as e:
             raise ValueError(f"{path}: cannot read it: {e.strerror or e}") from None
-        except ValueError as e:  # (not UTF-8, not JSON)
+        try:
+            return json.loads(text)
+        except ValueError as e:
             raise ValueError(f"{path}: not valid JSON: {e}") from None
 
     res = read_json(result_file)
