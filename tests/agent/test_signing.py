@@ -368,6 +368,38 @@ def test_a_shared_nonce_on_another_time_base_is_not_followed(tmp_path):
     assert far.next() == 1_800_000_000_002  # closed: counts alone
 
 
+def _open_on(path: Path) -> int:
+    """How many of this process's descriptors are open on ``path`` (Linux's /proc)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if Path(_readlink(fd)) == path)
+
+
+def _readlink(fd: Path) -> str:
+    try:
+        return str(fd.readlink())
+    except OSError:  # (the listing's own descriptor, gone by now)
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors through Linux's /proc")
+def test_a_nonce_manager_dropped_unclosed_lets_go_of_the_shared_file(tmp_path):
+    """Each manager held the shared file open until ``close``: a gateway built and never closed (a hypothesis test
+    building one per example) left its descriptor for the life of the process, 804 on one file in a whole test run.
+    Dropped, a manager lets go of it; closed, too, and a second close is no error."""
+    import gc
+    shared = tmp_path / "nonce"
+    kept = NonceManager(lambda: 1_000, shared=shared)
+    for i in range(50):
+        dropped = NonceManager(lambda: 1_000, shared=shared)
+        assert dropped.next() > 1_000 + i - 1
+    del dropped
+    gc.collect()
+    assert _open_on(shared.resolve()) == 1  # (the one kept)
+    kept.close()
+    kept.close()
+    assert _open_on(shared.resolve()) == 0 and kept.next() == 1_000  # (counts alone: the file says 1_050)
+
+
 def test_nonces_fast_forward_to_the_clock():
     now = [1_000]
     manager = NonceManager(lambda: now[0], start_after=1_002)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -40,7 +41,7 @@ class NonceManager:
     """Hands out nonces that are unique and strictly increasing across threads (one per signer), and across the
     host's processes that share ``shared``."""
 
-    __slots__ = ("_clock_ms", "_last", "_lock", "_fd")
+    __slots__ = ("_clock_ms", "_last", "_lock", "_fd", "_closer", "__weakref__")
 
     def __init__(self, clock_ms: Callable[[], int], start_after: int = 0, shared: Path | None = None) -> None:
         """``clock_ms`` returns epoch milliseconds; ``start_after`` is the highest nonce already used, if known;
@@ -49,12 +50,17 @@ class NonceManager:
         self._last = int(start_after)
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._closer: weakref.finalize | None = None
         if shared is not None and fcntl is not None:
             try:
                 Path(shared).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self._fd = os.open(shared, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError:  # (a lock folder not writable: count alone)
                 self._fd = None
+            else:
+                # a manager dropped without ``close`` (a gateway built and never closed: a test's, a script's) lets go
+                # of the file when it goes: an open descriptor per manager ever built, 800 in one test run, else
+                self._closer = weakref.finalize(self, os.close, self._fd)
 
     def next(self) -> int:
         """The next nonce: the clock's ms, or one above the last nonce (this process's, or another's on the
@@ -85,6 +91,6 @@ class NonceManager:
     def close(self) -> None:
         """Let go of the shared file (its nonces after this count alone)."""
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            if self._closer is not None:
+                self._closer()  # (closes the descriptor once, however often it is called)
+            self._fd = self._closer = None
