@@ -155,10 +155,14 @@ def run_session(config: AgentConfig, seed: int, duration_s: float, out: Path | N
 
 
 def summarise(ex: Exchange, gateway: TwinGateway, core: AgentCore, driver: SimDriver, duration_s: float,
-              wall_s: float, seed: int) -> dict:
+              wall_s: float, seed: int, start_s: float = 0.0) -> dict:
+    """The run's summary.json. ``start_s``: the core's time when the run began (a scenario's pre-roll; 0 for a
+    session): its times, the transitions' ``ts`` and the timeline's buckets, are seconds after that, as everything
+    else in a scenario's folder is. On the core's clock, a scenario's were its pre-roll late (1 s cold, 60 s warm),
+    and its timeline's buckets covered the pre-roll and left out as much of the run's end."""
     venue_used, venue_cap, _ = ex.quotas[gateway.user].status()
     led = core.ledger
-    return {
+    out = {
         "seed": seed,
         "simulated_s": duration_s,
         "wall_s": round(wall_s, 3),
@@ -173,26 +177,31 @@ def summarise(ex: Exchange, gateway: TwinGateway, core: AgentCore, driver: SimDr
                      "venue_used": venue_used, "venue_cap": venue_cap},
         "venue_position": ex.accounts[gateway.user].position(core.cfg.session.coin).szi,
         "signal_weights": dict(core.signals.weights),
-        "timeline": timelines(core, duration_s),
+        "timeline": timelines(core, duration_s, start_s=start_s),
     }
+    if start_s:
+        for ladder in ("safety", "exposure"):
+            for tr in out[ladder]["transitions"]:
+                tr["ts"] = round(tr["ts"] - start_s, 3)
+    return out
 
 
 TIMELINE_BUCKETS = 30
 
 
-def timelines(core: AgentCore, duration_s: float, n: int = TIMELINE_BUCKETS) -> dict:
-    """Compact level timelines, one digit per 1/n of the run: the lowest exposure level (0 Shadow …
-    5 Optimized) and the highest safety level (0 Green … 4 Kill) held in each bucket."""
+def timelines(core: AgentCore, duration_s: float, n: int = TIMELINE_BUCKETS, start_s: float = 0.0) -> dict:
+    """Compact level timelines, one digit per 1/n of the run (from the core's ``start_s``): the lowest exposure
+    level (0 Shadow … 5 Optimized) and the highest safety level (0 Green … 4 Kill) held in each bucket."""
     if not duration_s > 0:  # Ctrl-C before the first event: no bucket, but every documented key
         return {"buckets": 0, "bucket_s": 0.0, "exposure": "", "safety": ""}
-    exposure = core.exposure.history.timeline_str(n, duration_s)
+    exposure = core.exposure.history.timeline_str(n, start_s + duration_s, start_s)
     width = duration_s / n
     hist = list(core.safety.history)
     level = int(hist[0].from_level) if hist else int(core.safety.level)
     safety = []
     j = 0
     for i in range(n):
-        hi = (i + 1) * width
+        hi = start_s + (i + 1) * width
         worst = level
         while j < len(hist) and hist[j].ts < hi:
             level = int(hist[j].to_level)

@@ -372,7 +372,9 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
                   for tr in core.safety.history]
     exp = getattr(core, "exposure", None)
     if exp is not None:
-        log.exposure = [dict(r, t=r["ts"] - t0) for r in exp.history.to_records()]
+        # on the scenario's clock alone, as the safety ladder's (the core's ts, t0 later, beside it read as the time)
+        log.exposure = [{**{k: v for k, v in r.items() if k != "ts"}, "t": r["ts"] - t0}
+                        for r in exp.history.to_records()]
     log.cycles = core.cycle  # the wind-down runs no cycle: the agent is stopped
     log.liquidations = [t - t0 for t, user in ex.liquidations if user == USER and t - t0 <= scenario.duration_s]
     log.final = {"t": env.now - t0, "venue_position": acct.position(coin).szi, "agent_position": core.tracker.position,
@@ -386,7 +388,8 @@ def run_scenario(scenario: Scenario, seed: int, *, agent_cls: type = AgentCore, 
         if v is not None:
             violations.append(v)
     violations.sort(key=lambda v: v.t)
-    summary = summarise(ex, gateway, core, driver, scenario.duration_s, wall, seed) if error is None else {}
+    summary = summarise(ex, gateway, core, driver, scenario.duration_s, wall, seed, start_s=t0) \
+        if error is None else {}
     result = ScenarioResult(scenario, seed, log, violations, error, summary, wall, agent_cls.__name__)
     if out is not None:
         if not failed:

@@ -869,3 +869,38 @@ def test_draw_refuses_a_folder_that_is_not_a_finished_runs_naming_it(tmp_path, c
     assert refused(cut).startswith(f"error: {cut / 'scenario.json'}: invalid scenario as a run writes it:")
     (cut / "scenario.json").write_text((run / "scenario.json").read_text())
     assert main(["draw", str(cut)]) == 0 and (cut / "timeline.png").read_bytes() == (run / "timeline.png").read_bytes()
+
+
+@pytest.mark.parametrize("file, agent, seed", [
+    ("fees_exceed_spread.yaml", "NaiveGrossEdge", 1),  # cold: the core's clock 1 s ahead of the scenario's
+    ("feb10_reduce_only_bypass.yaml", None, 13),  # warm: 60 s ahead
+])
+def test_the_run_folders_files_give_one_event_one_time_on_the_scenarios_clock(tmp_path, file, agent, seed):
+    """summary.json's transitions were on the core's clock, which counts the pre-roll (1 s cold, start.warmup_s
+    warm), where result.json, the console, samples.npz, decisions.jsonl's ``t`` and level_history.json's ``t``
+    are seconds after the agent's start: the naive agent's promotion to Ramping that broke fees_exceed_spread at
+    t=460.50 s on seed 1 read 461.5 in summary.json and ``ts`` 461.5 beside ``t`` 460.5 in level_history.json, and
+    the summary's timeline, its buckets from the core's 0, covered the pre-roll and left out as much of the run's
+    end (feb10 seed 13: Red at 64.8 s showed in the 21st of 30 buckets, the 11th's time)."""
+    out = tmp_path / "run"
+    argv = ["run", str(SCENARIOS / file), "--seed", str(seed), "--out", str(out), "--no-progress"]
+    if agent:
+        argv += ["--agent", f"{Path(__file__).parent / 'naive_agents.py'}:{agent}"]
+    main(argv)
+    summary = json.loads((out / "summary.json").read_text())
+    levels = json.loads((out / "level_history.json").read_text())
+    result = json.loads((out / "result.json").read_text())
+    for ladder in ("safety", "exposure"):
+        assert [t["ts"] for t in summary[ladder]["transitions"]] == [round(t["t"], 3) for t in levels[ladder]]
+        assert all("ts" not in t for t in levels[ladder])  # one clock in the file
+    timeline = summary["timeline"]
+    if agent:  # the promotion is the violation
+        promoted = summary["exposure"]["transitions"][0]
+        assert promoted["to"] == "RAMPING" and [v["t"] for v in result["violations"]] == [pytest.approx(promoted["ts"])]
+        assert promoted["ts"] == 460.5
+    else:  # each ladder's change in the bucket of its time after the start
+        red = [t for t in summary["safety"]["transitions"] if t["to"] == "RED"]
+        assert red[0]["ts"] == pytest.approx(64.8)
+        assert timeline["safety"].index("3") == int(64.8 // timeline["bucket_s"])
+        shadow = [t for t in summary["exposure"]["transitions"] if t["to"] == "SHADOW"][0]["ts"]
+        assert timeline["exposure"].index("0") == int(shadow // timeline["bucket_s"])
