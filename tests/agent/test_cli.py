@@ -751,7 +751,8 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
     bench = {name: importlib.import_module(name).main for name in ("bench_twin", "bench_agent", "bench_day",
                                                                    "bench_live", "soak_live", "bench_scenarios",
                                                                    "bench_bytecodes", "decisions_hash",
-                                                                   "decisions_diff", "scorecard_demotion")}
+                                                                   "decisions_diff", "live_diff",
+                                                                   "scorecard_demotion")}
     parsers = {"python -m agent --venue live": live_parser(),
                "python -m agent": parser(lambda: main([])),
                "python -m agent.audit": parser(lambda: audit_main(["x"])),
@@ -781,7 +782,8 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
                 continue
             shown = value.split("\\|")
             machines = {("python -m search", "--workers"), ("python bench/decisions_diff.py", "--head"),
-                        ("python bench/decisions_diff.py", "--python")}  # (the cores', the tree's, the interpreter's)
+                        ("python bench/decisions_diff.py", "--python"), ("python bench/live_diff.py", "--head"),
+                        ("python bench/live_diff.py", "--python")}  # (the cores', the tree's, the interpreter's)
             if action.default is None or (name, option) in machines:
                 assert re.fullmatch(r"[A-Z][A-Z.:_a-z]*", value) and value[:2].isupper(), (name, option, value)
                 continue

@@ -473,3 +473,68 @@ def test_bench_live_says_a_live_run_a_kill_stopped_and_where_its_postmortem_is(t
     with pytest.raises(RuntimeError, match="exit code 4$"):
         ended(4, out)
     ended(0, out)
+
+
+def _tree_with(tmp_path: Path, name: str, path: str, old: str, new: str) -> Path:
+    """A copy of this tree's packages (what a replay imports) with ``old`` in ``path`` made ``new``."""
+    import shutil
+
+    copy = tmp_path / name
+    for part in ("common", "agent"):
+        shutil.copytree(BENCH.parent / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (copy / path).read_text()
+    assert text.count(old) == 1, old
+    (copy / path).write_text(text.replace(old, new))
+    return copy
+
+
+def _live_rows(stdout: str) -> dict[str, str]:
+    """live_diff's table: each file's "yes" or "NO"."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"^(\w+\.txt) +\d+ +\d+ +[0-9a-f]{16} [0-9a-f]{16} (yes|NO)$",
+                                                       stdout, re.M)}
+
+
+def test_live_diff_finds_a_live_gateway_whose_translation_or_requests_differ_and_none_in_its_own(tmp_path):
+    """decisions_diff runs the twin's in-process gateway: a change to the live gateway (its parser, its request
+    builder) changed none of its runs. live_diff replays the recorded live run through each tree's live gateway and
+    driver: a parser that rounds the book's prices to tens gives other events (and the core, fed them, other
+    decisions) from the same frames, the requests alike; a request builder that writes expiresAfter a ms later gives
+    other requests (their signatures with them), the events alike; this tree against itself, in two processes
+    (hash seeds of their own), is identical in every file. The corpus is small and says where it came from."""
+    import gzip
+    import json
+
+    head = json.loads(gzip.open(BENCH / "live_corpus.jsonl.gz", "rt").readline())
+    assert (BENCH / "live_corpus.jsonl.gz").stat().st_size < 1 << 20
+    assert head["provenance"]["recorded_by"].startswith("python bench/live_diff.py --record")
+    assert head["frames"] > 1000 and head["commands"] > 300 and head["answers"] > 300
+    rounded = _tree_with(tmp_path, "rounded", "agent/gateway/hyperliquid/parse.py",
+                         'return tuple((_positive(lv, "px"), _positive(lv, "sz"))',
+                         'return tuple((round(_positive(lv, "px"), -1), _positive(lv, "sz"))')
+    done = _run("live_diff.py", "--base", str(rounded), "--work", str(tmp_path / "w1"), timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert _live_rows(done.stdout) == {"wire.txt": "yes", "events.txt": "NO", "decisions.txt": "NO",
+                                       "parsed.txt": "NO"}, done.stdout
+    m = re.search(r"^events\.txt line \d+\n    - (.+)\n    \+ (.+)$", done.stdout, re.M)
+    assert m and "BookUpdated" in done.stdout[m.start():] and m.group(1) != m.group(2), done.stdout
+    later = _tree_with(tmp_path, "later", "agent/gateway/hyperliquid/gateway.py",
+                       '"expiresAfter": expires}', '"expiresAfter": expires + 1}')
+    done = _run("live_diff.py", "--base", str(later), "--work", str(tmp_path / "w2"), timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert _live_rows(done.stdout) == {"wire.txt": "NO", "events.txt": "yes", "decisions.txt": "yes",
+                                       "parsed.txt": "yes"}, done.stdout
+    assert re.search(r'^wire\.txt line \d+\n    - .*"expiresAfter":\d+', done.stdout, re.M), done.stdout
+    done = _run("live_diff.py", "--base", str(BENCH.parent), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(_live_rows(done.stdout).values()) == {"yes"} and len(_live_rows(done.stdout)) == 4, done.stdout
+    lines = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+\.txt) +(\d+)", done.stdout, re.M)}
+    assert min(lines.values()) > 500, lines  # (the replay did the corpus's work, not an early stop)
+
+
+def test_live_diff_refuses_a_missing_base_and_corpus_before_replaying():
+    done = _run("live_diff.py", timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("error: --base is required"), done.stderr
+    done = _run("live_diff.py", "--base", ".", "--corpus", "/no/such/corpus", timeout=60)
+    assert done.returncode == 2 and done.stderr == "error: --corpus /no/such/corpus: not a file\n", done.stderr
+    done = _run("live_diff.py", "--base", "no-such-revision", timeout=60)
+    assert done.returncode == 2 and "neither a folder nor a revision" in done.stderr, done.stderr
