@@ -245,15 +245,22 @@ def compare(a: Path, b: Path) -> tuple[int, str | None]:
         la, lb = _lines(a, name), _lines(b, name)
         if la == lb:
             continue
-        i = next((k for k, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
-        x = la[i] if i < len(la) else "<end>"
-        y = lb[i] if i < len(lb) else "<end>"
-        if x != "<end>" and y != "<end>":  # where in the line: the first differing character, with context
-            m = next((k for k, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
-            cut = max(0, m - 60)
-            x, y = "…" * bool(cut) + x[cut:], "…" * bool(cut) + y[cut:]
+        i, x, y = first_difference(la, lb)
         return n_lines, f"{name} line {i} ({len(la)} vs {len(lb)} lines)\n    - {_short(x)}\n    + {_short(y)}"
     return n_lines, None
+
+
+def first_difference(la: list[str], lb: list[str]) -> tuple[int, str, str]:
+    """Where two differing lists of lines first differ: (the line's index, each side's line from 60 characters
+    before its first differing character, ``<end>`` for a side that ended)."""
+    i = next((k for k, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
+    x = la[i] if i < len(la) else "<end>"
+    y = lb[i] if i < len(lb) else "<end>"
+    if x != "<end>" and y != "<end>":  # where in the line: the first differing character, with context
+        m = next((k for k, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+        cut = max(0, m - 60)
+        x, y = "…" * bool(cut) + x[cut:], "…" * bool(cut) + y[cut:]
+    return i, x, y
 
 
 def _tree(base: str, work: Path) -> tuple[Path, bool]:

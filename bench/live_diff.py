@@ -371,7 +371,7 @@ def _digest(lines: list[str]) -> str:
 
 def compare(base: Path, head: Path) -> list[tuple[str, int, int, str, str, str | None]]:
     """Each file's (name, lines at base, lines at head, the two digests, its first difference described or None)."""
-    from decisions_diff import _short
+    from decisions_diff import _short, first_difference
 
     rows = []
     for name in FILES:
@@ -379,13 +379,7 @@ def compare(base: Path, head: Path) -> list[tuple[str, int, int, str, str, str |
         lb = (head / name).read_text().splitlines() if (head / name).exists() else []
         diff = None
         if la != lb:
-            i = next((k for k, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
-            x = la[i] if i < len(la) else "<end>"
-            y = lb[i] if i < len(lb) else "<end>"
-            if x != "<end>" and y != "<end>":  # where in the line: the first differing character, with context
-                m = next((k for k, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
-                cut = max(0, m - 60)
-                x, y = "…" * bool(cut) + x[cut:], "…" * bool(cut) + y[cut:]
+            i, x, y = first_difference(la, lb)
             diff = f"{name} line {i}\n    - {_short(x)}\n    + {_short(y)}"
         rows.append((name, len(la), len(lb), _digest(la), _digest(lb), diff))
     return rows
