@@ -6,6 +6,7 @@ commands from the same events). The live driver (asyncio) lives with the live ga
 """
 from __future__ import annotations
 
+from heapq import heappush
 from typing import Callable, Iterable, Protocol
 
 from agent.gateway.events import AFTER_CYCLE, Command, Event, Timer
@@ -51,7 +52,7 @@ class SimDriver:
     def start(self) -> None:
         # (imported here, by the one driver that runs on the twin's loop: the live driver imports this module's Core
         # and RecordSink, and the live path loads without the twin, tests/agent/test_layering.py)
-        from twin.calls import start_loop
+        from twin.calls import start_waking
 
         # with no event log, record sink or command log (a session as a user runs it), the events go to _on_event_bare:
         # on_event without its three tests of them, some 8 of its 22 bytecodes an event (the logs are given at
@@ -59,14 +60,18 @@ class SimDriver:
         bare = self.event_log is None and self.record_sink is None and self.command_log is None
         self._sink = self._on_event_bare if bare else self.on_event
         self.gateway.start(self._sink)
-        start_loop(self.env, self._cycles())  # (a SimPy process's queue entries, without its bookkeeping)
+        start_waking(self.env, self._cycles)  # (a SimPy process's queue entries, without its bookkeeping)
 
-    def _cycles(self):
+    def _cycles(self, wake):
+        """The quote cycles, a loop of twin.calls.start_waking: it schedules its own waits (``wake``'s)."""
         env = self.env
         core = self.core
         on_event = self._sink
+        queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
         while not self.dead:
-            yield self.cycle_s  # (start_loop waits it)
+            wake.callbacks = arm  # (the wait start_loop made of ``yield self.cycle_s``: start_waking)
+            heappush(queue, (env._now + self.cycle_s, normal, next(eid), wake))
+            yield
             if self.stopped and not core.winding_down:
                 if self.record_sink is None:
                     core.discard_records()  # (what the events since the last wake made: see on_event)
@@ -76,6 +81,9 @@ class SimDriver:
             on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
             if self.record_sink is None:
                 core.discard_records()
+        from twin.calls import loop_ended  # (the twin's, as start)
+        loop_ended(env)
+        yield  # (for good: nothing wakes it)
 
     def stop(self, flatten: bool = False) -> None:
         """End the session: no more quotes, and every order cancelled at the venue. The core's shutdown sends

@@ -28,7 +28,7 @@ from simpy.events import NORMAL
 
 from twin.accounts import Account, dex_of
 from twin.book import ClientOrder, CoinBook, join_size
-from twin.calls import Environment, call_later, start_loop
+from twin.calls import Environment, call_later, loop_ended, start_loop, start_waking
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
@@ -249,7 +249,7 @@ class Exchange:
         self._apply_schedule()
         self.markets = markets if markets is not None else self._build_markets()
         for coin, market in self.markets.items():
-            start_loop(env, self._run_market(coin, market))
+            start_waking(env, self._run_market, coin, market)
         self._feed_running = False  # started by the first l2Book subscription
         self._bbo_running = False  # started by the first bbo subscription
         self._asset_data_running = False  # started by the first activeAssetData subscription
@@ -1079,9 +1079,11 @@ class Exchange:
 
     # ------------------------------------------------------------------ market
 
-    def _run_market(self, coin: str, market: MarketProcess):
-        """Schedule the market's events one by one; only the client-facing work happens per event."""
+    def _run_market(self, wake, coin: str, market: MarketProcess):
+        """Schedule the market's events one by one; only the client-facing work happens per event. Run by
+        start_waking: it schedules its own waits."""
         env = self.env
+        queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
         book = self.books[coin]
         pending = book.pending  # (the one list of the book's life: emptied in place)
         marks = self.marks
@@ -1097,6 +1099,8 @@ class Exchange:
         while True:
             chunk = market.next_chunk()
             if chunk is None:
+                loop_ended(env)
+                yield  # (for good: nothing wakes it)
                 return
             ts, kinds, idxs = chunk.t.tolist(), chunk.kind.tolist(), chunk.idx.tolist()
             bid_px, bid_sz, ask_px, ask_sz = chunk.bid_px, chunk.bid_sz, chunk.ask_px, chunk.ask_sz
@@ -1121,7 +1125,9 @@ class Exchange:
                             self._jump(coin, kinds, idxs, i, k, chunk, best_bids, best_asks, tpx)
                             i = k
                             continue
-                    yield t - env._now  # (start_loop waits it)
+                    wake.callbacks = arm  # (the wait start_loop made of ``yield t - env._now``: start_waking)
+                    heappush(queue, (env._now + (t - env._now), normal, next(eid), wake))
+                    yield
                 j = idxs[i]
                 i += 1
                 if kinds[i - 1] == BOOK:
@@ -1233,7 +1239,7 @@ class Exchange:
                 if key in self._subs:
                     self._publish(key, self.l2_book(coin))
 
-    def _run_bbo_feed(self):
+    def _run_bbo_feed(self, wake):
         """At each block (FeedParams.block_s; every 0.1 s, the synthetic market's grid, when it is 0) the best bid
         and ask of each coin whose bbo has a subscriber, pushed when they differ from the last pushed: the venue
         sends bbo "only when the bbo changes in a block". No draw: blocks come at the venue's own times, and a
@@ -1244,8 +1250,11 @@ class Exchange:
         env, epoch_ms = self.env, self.epoch_ms
         # (the markets are fixed at construction)
         keys = [(coin, ("bbo", coin), self.books[coin]) for coin in self.markets]
+        queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
         while True:
-            yield block  # (start_loop waits it)
+            wake.callbacks = arm  # (its wait, scheduled as start_waking says)
+            heappush(queue, (env._now + block, normal, next(eid), wake))
+            yield
             for coin, key, book in keys:
                 # the top is made again only when something it is made of moved since this last made it (CoinBook.top:
                 # a block in three comes before the next book update); a memo still set is a top already compared
@@ -1649,7 +1658,7 @@ class Exchange:
             start_loop(self.env, self._run_book_feed())
         if channel == "bbo" and not self._bbo_running and self.markets:
             self._bbo_running = True
-            start_loop(self.env, self._run_bbo_feed())
+            start_waking(self.env, self._run_bbo_feed)
         if channel == "activeAssetData" and not self._asset_data_running:
             self._asset_data_running = True
             self.env.process(self._run_asset_data_feed())

@@ -1,11 +1,13 @@
 """twin.calls schedules on SimPy's own queue, past its public API (``_queue``, ``_eid``, ``_now``): these hold it to
 what ``env.timeout`` and ``env.process`` would do, call for call, so a SimPy whose internals moved fails here, not
 as a session whose path quietly changed."""
+from heapq import heappush
+
 import pytest
 import simpy
 from hypothesis import given, settings, strategies as st
 
-from twin.calls import Environment, call_later, start_loop
+from twin.calls import Environment, call_later, loop_ended, start_loop, start_waking
 
 # delays on a coarse grid, so that ties (the queue's order among equal times) come often
 _delays = st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0]), min_size=1, max_size=6)
@@ -186,3 +188,124 @@ def test_environment_runs_empty_and_to_an_event_as_simpy():
     env._queue.clear()  # (no entry at all: the stop event itself taken off, as nothing SimPy does would)
     with pytest.raises(ValueError):
         env.run(until=0.0)
+
+
+def _waking_run(scheduled: list[tuple[str, list[float], bool]], untils: list[float], how: str, env):
+    """The plan of _run_with on ``env``, each loop a SimPy process (``how`` "process") or a loop of start_waking
+    ("waking", scheduling its own waits as start_waking says), calls through call_later beside them, run to each of
+    ``untils`` in turn: what ran, in order, with the clock; each segment's clock; and the queue left (times,
+    priorities, ids), after each segment."""
+    ran: list = []
+    left: list = []
+
+    def process_of(name, delays):
+        for i, d in enumerate(delays):
+            yield env.timeout(d)
+            ran.append((env.now, name, i))
+
+    def waking_of(name, delays):
+        def make(wake, tag):
+            queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
+            for i, d in enumerate(delays):
+                wake.callbacks = arm
+                heappush(queue, (env._now + d, normal, next(eid), wake))
+                yield
+                ran.append((env.now, tag, i))
+            loop_ended(env)
+            yield
+        return make
+
+    for name, delays, is_loop in scheduled:
+        if is_loop:
+            if how == "process":
+                env.process(process_of(name, delays))
+            else:
+                start_waking(env, waking_of(name, delays), name)
+        else:
+            for i, d in enumerate(delays):
+                call_later(env, d, lambda n=name, i=i: ran.append((env.now, n, i)))
+    for until in untils:
+        env.run(until=until)
+        left.append((env.now, len(ran), [entry[:3] for entry in sorted(env._queue)]))
+    return ran, left
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_delays, st.booleans()), min_size=1, max_size=5),
+       st.lists(st.sampled_from([0.5, 1.0, 1.25, 2.0, 3.0, 4.5]), min_size=1, max_size=3))
+def test_a_waking_loop_runs_and_queues_as_a_simpy_process(plan, untils):
+    """start_waking's loops (the market's, the bbo feed's, the driver's cycles) against SimPy processes that wait the
+    same delays, calls beside them, on a grid that ties often: the same steps in the same order at the same clock,
+    and the same queue (times, priorities, ids) left at every stop, the process's end event included; on SimPy's
+    Environment and on twin.calls'. A loop that pushed its wake after its work's own entries, or without the
+    start's urgent entry or the end's, would order a tie otherwise, or leave other ids."""
+    scheduled = [(f"s{j}", delays, is_loop) for j, (delays, is_loop) in enumerate(plan)]
+    untils = sorted(set(untils)) + [100.0]
+    theirs = _waking_run(scheduled, untils, "process", simpy.Environment())
+    assert _waking_run(scheduled, untils, "waking", simpy.Environment()) == theirs
+    assert _waking_run(scheduled, untils, "waking", Environment()) == theirs
+    assert len(theirs[0]) == sum(len(d) for _, d, _ in scheduled)  # (every step ran: the comparison is of all of them)
+
+
+def test_a_waking_loop_that_schedules_from_its_work_keeps_the_order_of_its_entries():
+    """A wake pushed after what the step's work scheduled (a cycle's commands' calls): at a tie, the work's call runs
+    first, as it does beside a process whose timeout is made when it yields."""
+    for how in ("process", "waking"):
+        env = simpy.Environment()
+        ran = []
+
+        def work(i):
+            call_later(env, 1.0, lambda: ran.append(("call", env.now, i)))
+
+        def proc():
+            for i in range(3):
+                work(i)
+                yield env.timeout(1.0)
+                ran.append(("loop", env.now, i))
+
+        def make(wake):
+            queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
+            for i in range(3):
+                work(i)
+                wake.callbacks = arm
+                heappush(queue, (env._now + 1.0, normal, next(eid), wake))
+                yield
+                ran.append(("loop", env.now, i))
+            loop_ended(env)
+            yield
+
+        if how == "process":
+            env.process(proc())
+        else:
+            start_waking(env, make)
+        env.run()
+        assert ran == [(who, float(t), t - 1) for t in (1, 2, 3) for who in ("call", "loop")], how
+
+
+def test_a_waking_loop_starts_urgent_as_a_process_does():
+    """A call due now, scheduled before the loop started, that schedules a call of its own at the loop's first wait:
+    the process's start (urgent) runs first, so its wait is queued first and comes first at the tie; a start queued
+    as a normal event would run behind the call, and the wait behind the call's call."""
+    for how in ("process", "waking"):
+        env = simpy.Environment()
+        ran = []
+        call_later(env, 0.0, lambda: call_later(env, 1.0, lambda: ran.append("call")))
+
+        def proc():
+            yield env.timeout(1.0)
+            ran.append("loop")
+
+        def make(wake):
+            wake.callbacks = wake.armed
+            heappush(wake.queue, (env._now + 1.0, wake.normal, next(wake.eid), wake))
+            yield
+            ran.append("loop")
+            loop_ended(env)
+            yield
+
+        if how == "process":
+            env.process(proc())
+        else:
+            start_waking(env, make)
+        env.run()
+        assert ran == ["loop", "call"], how
