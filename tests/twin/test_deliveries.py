@@ -3,20 +3,23 @@ _send_frame), each its own queue entry (_Delivery) that Environment.step hands s
 sent (one TCP stream), each once, and lost (counted dropped) when the socket drops while it is on its way."""
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from twin.exchange import Exchange
 from twin.messages import BookPush, ConnectionEvent, OrderUpdatePush, TradePush
-from twin.params import TwinParams
+from twin.params import ConnectionParams, TwinParams
 from twin.seeding import rest_order
 
 USER = "0x" + "ab" * 20
+# no drawn outage: at 1 in about 2,000 seeds one dropped the socket inside the window, and the test failed (1 run in
+# 80 of 25 random examples, locally; CI's derandomized examples never drew one)
+CALM = TwinParams.model_validate({"connection": ConnectionParams(hazard_per_hour=0.0).model_dump()})
 
 
 def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list]:
     """A socket with a push of each path on its way to it, sent at ``at``: the l2Book snapshot (_send), an order's
     update frame (_send_frame), a trade print (_publish)."""
-    ex = Exchange.build(TwinParams(), seed)
+    ex = Exchange.build(CALM, seed)
     ex.fund(USER, 10_000.0)
     got: list = []
     conn = ex.connect(got.append)
@@ -32,6 +35,8 @@ def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list]:
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**16), st.floats(0.5, 5.0))
+@example(3100, 1.0).via("a drawn outage dropped the socket")
+@example(55378, 2.0).via("a drawn outage dropped the socket")
 def test_each_path_delivers_once_in_the_order_sent(seed, at):
     ex, conn, got = _three_on_their_way(seed, at)
     ex.env.run(until=at + 3.0)
