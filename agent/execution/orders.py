@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, OrderedDict, deque
-from collections.abc import Container
+from collections.abc import Callable, Container
+from itertools import count, filterfalse
 from enum import Enum
 
 from agent.gateway.events import (
@@ -65,21 +66,15 @@ class CloidFactory:
     fill). Live runs take a prefix of their own (``agent.live.run_cloid_prefix``); this is the guard for any
     listed order the counter reaches all the same."""
 
-    __slots__ = ("prefix", "n", "_fmt", "_taken")
+    __slots__ = ("prefix", "next")
 
     def __init__(self, prefix: int = 1, taken: Container[str] = ()) -> None:
         self.prefix = prefix & 0xFFFFFFFF
-        self.n = 0
-        self._fmt = f"0x{self.prefix:08x}%024x"  # the prefix formatted once: next() runs for every order placed
-        self._taken = taken
-
-    def next(self) -> str:
-        n = self.n = self.n + 1
-        c = self._fmt % n
-        while c in self._taken:
-            n = self.n = n + 1
-            c = self._fmt % n
-        return c
+        # ``next()``: the counter from 1, formatted (the prefix formatted once), past every cloid ``taken`` holds when
+        # it is asked (filterfalse asks as it reaches each one): an iterator's __next__, all in C. As a method it ran
+        # some 15 bytecodes for every command a cycle sends, ten modifies a commanding cycle at 10 Hz
+        self.next: Callable[[], str] = filterfalse(taken.__contains__,
+                                                   map(f"0x{self.prefix:08x}%024x".__mod__, count(1))).__next__
 
 
 class TrackedOrder:

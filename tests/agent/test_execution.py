@@ -1389,6 +1389,33 @@ def test_a_fill_past_its_orders_size_books_only_what_fits_and_asks_the_venue():
     assert t.position == pytest.approx(0.003) and t.overfills == 2
 
 
+@settings(max_examples=200, deadline=None)
+@given(prefix=st.integers(0, 2**40), steps=st.lists(st.one_of(st.just(None), st.integers(1, 40)), max_size=60),
+       taken_first=st.sets(st.integers(1, 40), max_size=10))
+def test_the_cloid_factory_issues_the_counter_past_the_cloids_taken_when_asked(prefix, steps, taken_first):
+    """CloidFactory.next is an iterator's __next__ (all in C): it issues what the rule plainly computed issues, the
+    counter from 1 with the prefix (its low 32 bits), stepped past every cloid the tracker holds at the moment it
+    is asked, whatever was added to it between the asks (None: an ask; n: the counter's n-th cloid taken then)."""
+    fmt = f"0x{prefix & 0xFFFFFFFF:08x}%024x"
+    taken = {fmt % n: None for n in taken_first}
+    ids = CloidFactory(prefix, taken)
+    n = 0
+    for step in steps:
+        if step is not None:
+            taken[fmt % step] = None
+            continue
+        n += 1
+        while fmt % n in taken:
+            n += 1
+        c = ids.next()
+        assert c == fmt % n and len(c) == 34
+        taken[c] = None  # (issued: the tracker takes it)
+    # without a container of cloids taken, the counter alone
+    assert [CloidFactory(prefix).next() for _ in range(2)] == [fmt % 1] * 2
+    plain = CloidFactory(prefix)
+    assert [plain.next() for _ in range(3)] == [fmt % 1, fmt % 2, fmt % 3]
+
+
 def _reconcile_plainly(desired, tracker, *, tick, lot, max_position, budget, cloids, cfg, min_notional=0.0,
                        cancel_only=False):
     """reconcile's rules as plainly as they read (the module docstring), each band and size computed afresh with
