@@ -269,14 +269,26 @@ def test_the_rules_as_the_tick_checks_them_are_the_plain_rules(dy, d_extra, oran
 @given(st.sampled_from([1.0, 30.0, 300.0]), st.floats(0.0, 1.0),
        st.lists(st.tuples(st.integers(1, 400), st.sampled_from([G, G, Y, O, R])), min_size=1, max_size=40))
 def test_the_confidence_after_each_update_is_the_plain_computation(decay_s, penalty, seq):
-    """``update`` reads the confidence straight from the level once the last escalation's cut has faded: after every
-    update it is ``_confidence``'s, the fade worked out, at the fade's end to the second too (whole seconds)."""
+    """``update`` reads the confidence straight from the level once the last escalation's cut has faded, and works
+    the fade out itself before that, from the config's values read once: after every update it is the confidence
+    computed plainly from the config (``_confidence_plain``), at the fade's end to the second too (whole seconds);
+    and so is ``_confidence``'s (a manual reset's)."""
     esc = SafetyEscalator(SafetyConfig(escalation_penalty_decay_s=decay_s, escalation_penalty=penalty))
     ts = 0.0
     for dt, raw in seq:
         ts += dt
         esc.update(inputs(ts, raw))
-        assert esc.safety_confidence == esc._confidence(ts)
+        assert esc.safety_confidence == _confidence_plain(esc, ts) == esc._confidence(ts)
+
+
+def _confidence_plain(esc: SafetyEscalator, ts: float) -> float:
+    """The safety confidence as first written, every value read off the escalator's config."""
+    c = esc.cfg
+    base = c.level_confidence[esc.level]
+    fade = (ts - esc._last_escalation_ts) / c.escalation_penalty_decay_s
+    if fade < 1.0:
+        base *= 1.0 - c.escalation_penalty * (1.0 - max(fade, 0.0))
+    return base
 
 
 def _update_plain(esc: SafetyEscalator, inp: SafetyInputs) -> SafetyLevel:
@@ -316,7 +328,7 @@ def _update_plain(esc: SafetyEscalator, inp: SafetyInputs) -> SafetyLevel:
                           f"recovered: {cur.name} clear for {clear_for:.6g} s (window "
                           f"{esc.cfg.recovery_window_s:.6g} s), dwell {in_level:.6g} s "
                           f"≥ {esc._dwell[cur]:.6g} s")
-    esc.safety_confidence = esc._confidence(ts)
+    esc.safety_confidence = _confidence_plain(esc, ts)
     return esc.level
 
 
