@@ -1763,30 +1763,35 @@ class AgentCore:
             # venue_min_size(mn, px, lot) only falls as px > 0 rises: where it was at most a base at some price, it is
             # at any price at least as high, for a base at least as large, and the base stands without the call
             # (_min_ok: per side, a price above zero and a base it held at, the lower of this price and the one where
-            # the minimum is half the base, if it holds there too: made again by _derive, as mn is)
-            n, mn, deep = self._ladder_terms  # (max(a, b) below written out: b if b > a else a, as max gives it)
+            # the minimum is the base, mn / base, if it holds there too: made again by _derive, as mn is; at twice that
+            # price, as it was, a base of twice the minimum, MicroLive's at $100k, kept this price and asked again at
+            # each new low). The bid's price is the higher of the deepest bid's and half the mid: where half the mid is
+            # at least the price kept, so is the bid's, and the deepest bid's is not worked out at all
             ok = self._min_ok
-            step = 1e-4 * bid
-            low = bid - deep - n * (step if step > tick else tick)
             px = ask if ask < mid else mid
             if not (px >= ok[0] and base_ask >= ok[1]):
+                mn = self._ladder_terms[1]
                 v = venue_min_size(mn, px, lot)
                 if v > base_ask:
                     base_ask = v
                 elif px > 0.0:
-                    far = 2.0 * mn / base_ask if base_ask > 0.0 else px
+                    far = mn / base_ask if base_ask > 0.0 else px
                     ok[0] = far if 0.0 < far < px and venue_min_size(mn, far, lot) <= base_ask else px
                     ok[1] = base_ask
             half_mid = 0.5 * mid
-            px = low if low > half_mid else half_mid
-            if not (px >= ok[2] and base >= ok[3]):
-                v = venue_min_size(mn, px, lot)
-                if v > base:
-                    base = v
-                elif px > 0.0:
-                    far = 2.0 * mn / base if base > 0.0 else px
-                    ok[2] = far if 0.0 < far < px and venue_min_size(mn, far, lot) <= base else px
-                    ok[3] = base
+            if not (half_mid >= ok[2] and base >= ok[3]):
+                n, mn, deep = self._ladder_terms  # (max(a, b) below written out: b if b > a else a, as max gives it)
+                step = 1e-4 * bid
+                low = bid - deep - n * (step if step > tick else tick)
+                px = low if low > half_mid else half_mid
+                if not (px >= ok[2] and base >= ok[3]):
+                    v = venue_min_size(mn, px, lot)
+                    if v > base:
+                        base = v
+                    elif px > 0.0:
+                        far = mn / base if base > 0.0 else px
+                        ok[2] = far if 0.0 < far < px and venue_min_size(mn, far, lot) <= base else px
+                        ok[3] = base
         nb, na = touch_ticks(bid, ask, tick)  # (the ladder's own rounding to ticks)
         key = (nb, na, base, base_ask)
         if key != self._ladder_key:

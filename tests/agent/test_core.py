@@ -428,6 +428,49 @@ def test_the_venue_minimum_floors_the_base_again_where_it_no_longer_held():
             assert min(q[2] for q in quotes) <= venue_min_size(10.0, touch_bid - 100.0, 1e-5), (mid, quotes)
 
 
+# mids a little above the prices where the minimum is the base itself (10 / base: $12,500 at Full's 0.8 of an order size
+# of 0.001, $100k at MicroLive's tenth of it, $62,500 and $625k for 0.0002), where the deepest bid is under that price
+# and the mid above it, and mids above and under them
+_MIN_WALK_MIDS = [110_000.0, 100_000.0, 100_004.0, 100_030.0, 62_504.0, 60_000.0, 30_000.0, 12_504.0, 12_000.0,
+                  10_003.0, 6_000.0, 4_000.0, 2_500.0]
+
+
+@settings(max_examples=60, deadline=None)
+@example([(100_000.0, 2.0, False), (12_504.0, 2.0, False)], 0.001)
+@example([(100_000.0, 2.0, False), (6_000.0, 2.0, False)], 0.001)
+@example([(110_000.0, 2.0, True), (100_004.0, 2.0, False)], 0.001)
+@given(st.lists(st.tuples(st.sampled_from(_MIN_WALK_MIDS),
+                          st.sampled_from([2.0, 100.0, 3_000.0]), st.sampled_from([False] * 5 + [True])),
+                min_size=1, max_size=14),
+       st.sampled_from([0.0001, 0.0002, 0.00021, 0.001]))
+def test_the_venue_minimum_remembered_floors_the_sizes_as_asked_afresh_every_cycle(walk, order_size):
+    """The quote cycle asks the venue minimum only below the lowest price (and above the smallest base) it held at,
+    which it keeps per side (as low as the price where the minimum is the base itself), and does not work the deepest
+    bid out where half the mid is above it: over a walk of mids and spreads, demoted to MicroLive at some step, each
+    cycle quotes what a core that forgets those prices before every cycle (and so asks at each) quotes, and sends
+    the same commands."""
+    from agent.graduation import ExposureLevel
+    cores = [AgentCore(quoting({"quoting": {"order_size": order_size}}), np.random.default_rng(0), tick=1.0,
+                       sz_decimals=5) for _ in range(2)]
+    t = 0.1
+    for core in cores:
+        core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    for mid, half_spread, demote in walk:
+        sent = []
+        for i, core in enumerate(cores):
+            if demote and core.graduation.level is not ExposureLevel.MICRO_LIVE:  # (a tenth of the base)
+                core.graduation.manual(t, ExposureLevel.MICRO_LIVE, reason="test: a demotion")
+            if i == 1:
+                core._min_ok = [math.inf] * 4  # (forgotten: asked afresh)
+            core.handle(BookUpdated(t, "BTC", ((mid - half_spread, 1.0),), ((mid + half_spread, 1.0),)))
+            sent.append(core.handle(Timer(t + 0.4)))
+            core.handle(Timer(t + 0.4, AFTER_CYCLE))
+        assert sent[0] == sent[1]
+        recs = [[r["quotes"] for r in core.drain_records() if "quotes" in r] for core in cores]
+        assert recs[0] == recs[1] and recs[0], (mid, recs)
+        t += 1.0
+
+
 def test_each_side_is_floored_at_the_venue_minimum_at_its_own_prices():
     """Bids 10% below the mid need 12 lots of 1e-5 BTC to be worth $10; asks above it need the 10 they always
     had: the bids' floor is not put on the asks."""
