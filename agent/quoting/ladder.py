@@ -45,30 +45,44 @@ class KeptLadder:
     ticks: at 10 Hz about half the sides a cycle needs were made before). The list returned is new each time; the
     quotes in it (tuples) are shared. Off the fast path, ``desired_ladder`` as it is."""
 
-    __slots__ = ("args", "kwargs", "grid", "terms")
+    __slots__ = ("args", "kwargs", "terms", "na_max")
 
     def __init__(self, n_levels: int, level_spacing: float, sizes: Sequence[float], sz_decimals: int,
                  min_notional: float = 10.0, *, tick: float, ask_sizes: Sequence[float] | None, desired: tuple) -> None:
         self.args = (n_levels, level_spacing, sizes, sz_decimals, min_notional)
         self.kwargs = {"tick": tick, "ask_sizes": ask_sizes, "desired": desired}
         n = min(n_levels, len(sizes)) if ask_sizes is None else min(n_levels, len(sizes), len(ask_sizes))
-        self.grid = None  # (m, p10, bound, (n - 1)·step): _grid_spec's and _grid_touch's, where the grid applies
         self.terms: tuple = ()  # _kept_sides'
+        # the fast path applies to a touch 0 < nb < na <= na_max in ticks (none without the grid): _grid_touch's test
+        self.na_max = 0
         if tick > 0.0:
             ok, m, step, p10, bound = _grid_spec(tick, level_spacing, sz_decimals)
             if ok:
-                self.grid = (m, p10, bound, (n - 1) * step)
                 self.terms = _side_terms(n, m, step, p10, sizes, sizes if ask_sizes is None else ask_sizes,
                                          min_notional, desired, ({}, {}))
+                self.na_max = _na_max(m, p10, bound, (n - 1) * step)
 
     def quotes(self, bid_px: float, ask_px: float, nb: int, na: int) -> list:
-        """``desired_ladder(bid_px, ask_px, ...)`` for ``(nb, na) == touch_ticks(bid_px, ask_px, tick)``."""
-        g = self.grid
-        if g is not None and GRID_FAST_PATH and -_INF < bid_px < _INF and 0.0 < ask_px < _INF:
-            m, p10, bound, deep = g  # (_grid_touch's test, on the touch given)
-            if nb > 0 and na > nb and (na * m + deep) / p10 < bound:
-                return _kept_sides(nb, na, self.terms)
+        """``desired_ladder(bid_px, ask_px, ...)`` for ``(nb, na) == touch_ticks(bid_px, ask_px, tick)`` (which only a
+        finite touch has: touch_ticks raises on any other, and an ask above a bid above zero ticks is above zero).
+        _grid_touch's test on that touch is whether nb and na are in the range ``na_max`` bounds, made once."""
+        if 0 < nb < na <= self.na_max and GRID_FAST_PATH:
+            return _kept_sides(nb, na, self.terms)
         return desired_ladder(bid_px, ask_px, *self.args, **self.kwargs)
+
+
+def _na_max(m: int, p10: float, bound: float, deep: int) -> int | float:
+    """The highest ask in ticks on the grid's fast path (m, p10 and bound ``_grid_spec``'s; ``deep`` the deepest level's
+    offset, (n - 1)·step): the last na for which _grid_touch's ``(na * m + deep) / p10 < bound`` holds, which only
+    fails as na rises (an int's conversion to a float, and the division, are monotone); inf when the bound is."""
+    if bound == _INF:
+        return _INF
+    na = max(0, int((bound * p10 - deep) // m))  # (about it: then stepped to it by the test itself)
+    while ((na + 1) * m + deep) / p10 < bound:
+        na += 1
+    while na > 0 and not ((na * m + deep) / p10 < bound):
+        na -= 1
+    return na
 
 
 class Quote(NamedTuple):

@@ -1,6 +1,8 @@
 """Ladders: venue-valid prices (checked by the twin's own rule), safe rounding, lots and notional."""
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import assume, given, strategies as st
 
@@ -180,6 +182,35 @@ def test_a_kept_ladder_given_the_touch_in_ticks_is_the_ladder_made_afresh(mid, m
             assert kept.quotes(bid, ask, *touch) == afresh
     finally:
         lad_mod.GRID_FAST_PATH = True
+
+
+@given(st.sampled_from([0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]), st.integers(1, 6), st.integers(0, 6),
+       st.integers(1, 20), st.integers(-3, 3))
+def test_the_kept_ladders_range_of_touches_is_the_grids_own_test(tick, spacing_ticks, szd, n, off):
+    """KeptLadder.quotes takes the grid's fast path for a touch 0 < nb < na <= na_max in ticks, na_max made once: for
+    every ask in ticks around it (and far under it), that range says what _grid_touch's test on the touch says."""
+    import agent.quoting.ladder as lad_mod
+    ok, m, step, p10, bound = lad_mod._grid_spec(tick, spacing_ticks * tick, szd)
+    assume(ok)
+    deep = (n - 1) * step
+    na_max = lad_mod._na_max(m, p10, bound, deep)
+    kept = KeptLadder(n, spacing_ticks * tick, [1.0] * n, szd, 0.0, tick=tick, ask_sizes=None,
+                      desired=(tuple, 1, -1))
+    assert kept.na_max == na_max
+    if na_max == math.inf:
+        assert bound == math.inf
+        return
+    for na in (na_max + off, na_max // 2 + off, 2 + off):
+        if na >= 2:
+            assert (na <= na_max) == ((na * m + deep) / p10 < bound), (na, na_max)
+    # and the ladder at the touch's edge, each side of it, is the one made afresh (past it, the general path's)
+    for na in (na_max, na_max + 1):
+        bid, ask = (na - 1) * tick, na * tick
+        touch = touch_ticks(bid, ask, tick)
+        assume(touch == (na - 1, na))
+        afresh = desired_ladder(bid, ask, n, spacing_ticks * tick, [1.0] * n, szd, 0.0, tick=tick, ask_sizes=None,
+                                desired=(tuple, 1, -1))
+        assert kept.quotes(bid, ask, *touch) == afresh
 
 
 def test_a_kept_side_made_whole_or_level_by_level_is_the_ladder_made_afresh():
