@@ -245,6 +245,8 @@ class AgentCore:
         self._min_ok = [math.inf] * 4  # (_quote's: the ask's price and base, the bid's, at which the minimum held)
         self._quoting = self._reconcile_cfg = None
         self._refit_s = self._order_size = self._spread_factor = self._skew_factor = math.nan
+        self._gamma = self._sigma_prior = self._a_prior = self._k_prior_bp = math.nan
+        self._k_prior: float | None = None
         self._min_notional = self._risk_max_position = math.nan
         # GLFT's coefficients, c1 and c2 (glft_coefficients), and the A and k they are of (nan: none yet)
         self._coef_A = self._coef_k = math.nan
@@ -1599,6 +1601,13 @@ class AgentCore:
         self._derived_of = cfg
         q = self._quoting = cfg.quoting
         self._refit_s = q.refit_interval_s
+        # GLFT's risk aversion (read at every refit: the p99's cycles), and the priors that stand until σ, A and k are
+        # estimated (read on every cycle without a fit: the first minutes', or while the counts fit no line)
+        self._gamma = q.glft.gamma
+        self._sigma_prior = q.sigma_prior
+        self._a_prior = q.a_prior
+        self._k_prior = q.k_prior
+        self._k_prior_bp = q.k_prior_per_bp * 1e4  # (k = this / mid: the cycle's k_prior_per_bp * 1e4 / mid)
         self._horizon_s = q.signals.horizon_s  # (the after-cycle work's: the forecasts' horizon)
         self._order_size = q.order_size
         self._spread_factor = q.glft.spread_factor
@@ -1625,14 +1634,14 @@ class AgentCore:
         vol = self.vol
         if vol.n != self._sigma_n:  # the estimate moves only when a grid sample is added, which counts n up
             self._sigma_n = vol.n
-            self._sigma_log = vol.sigma_per_sqrt_s if vol.ready else q.sigma_prior
+            self._sigma_log = vol.sigma_per_sqrt_s if vol.ready else self._sigma_prior
         sigma_log = self._sigma_log
         sigma = sigma_log * mid
         if ts - self._fit_ts >= self._refit_s:  # A and k move slowly: refit every few seconds
             self._fit_ts = ts
             self._fit = self.arrivals.fit(ts) if self.arrivals is not None else None
         A, k = self._fit if self._fit is not None else \
-            (q.a_prior, q.k_prior if q.k_prior is not None else q.k_prior_per_bp * 1e4 / mid)
+            (self._a_prior, self._k_prior if self._k_prior is not None else self._k_prior_bp / mid)
         real_pos = pos = paper_pos = self.tracker.position
         shadow = not self.graduation.places_orders
         if shadow:
@@ -1647,7 +1656,7 @@ class AgentCore:
         if A != self._coef_A or k != self._coef_k:  # A and k move every few seconds: GLFT's c1, c2 with them
             self._coef_A = A
             self._coef_k = k
-            self._coef = glft_coefficients(A, k, q.glft.gamma, self._order_size)
+            self._coef = glft_coefficients(A, k, self._gamma, self._order_size)
             self._state_key = None  # (the half spread and skew are of the coefficients too)
         # the mid, σ and position move on events: most cycles at 10 Hz see the same as the last. (Equal doubles are
         # the same but for a zero's sign: the position's is read only through abs and as a finite number, and σ per

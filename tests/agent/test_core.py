@@ -387,6 +387,29 @@ def test_a_maker_rebate_narrows_the_quotes_but_never_below_the_floor():
     assert max(_prices(huge, "B")) <= 100_000.0 - floor and min(_prices(huge, "A")) >= 100_000.0 + floor
 
 
+@pytest.mark.parametrize("priors", [{}, {"a_prior": 7.5, "k_prior_per_bp": 3.3, "sigma_prior": 2e-4},
+                                     {"a_prior": 0.4, "k_prior": 0.07}])
+def test_the_priors_stand_as_the_config_gives_them_until_estimated(priors):
+    """Before any fit (and σ estimated) the cycle quotes on the config's priors, which _derive reads once: the
+    cycle's σ, A and k are the config's, k of the mid as the config's k_prior_per_bp x 1e4 / mid where no k_prior
+    is given; and a retune of GLFT's risk aversion is quoted on from the next cycle (its half spread moves)."""
+    from agent.quoting.glft import GlftConfig
+    cfg = quoting({"quoting": priors})
+    q = cfg.quoting
+    rec = _first_cycle(cfg)
+    mid = rec["inputs"]["mid"]
+    k = q.k_prior if q.k_prior is not None else q.k_prior_per_bp * 1e4 / mid
+    assert (rec["inputs"]["A"], rec["inputs"]["k"], rec["inputs"]["sigma"]) == (q.a_prior, k, q.sigma_prior * mid)
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+    core.handle(BookUpdated(0.1, "BTC", ((99_900.0, 1.0),), ((100_100.0, 1.0),)))
+    core.handle(Timer(0.5))
+    core.retune(glft=GlftConfig(**{**q.glft.model_dump(), "gamma": q.glft.gamma * 4.0}))
+    core.handle(Timer(1.0))
+    halves = [r["adjustments"][0] for r in core.drain_records() if r.get("type") == "cycle"]
+    assert len(halves) == 2 and halves[0][0] == "glft_half_spread" and halves[1][1] > halves[0][1]
+
+
 @pytest.mark.parametrize("level,order_size,ratio", [
     ("MICRO_LIVE", 0.001, 1.5),  # 10% of 0.001 BTC is $10 at the mid: floored at the venue's minimum
     ("FULL", 0.0001, 1.5),  # a base of $10 at the mid
