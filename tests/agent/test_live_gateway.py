@@ -3946,13 +3946,14 @@ def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_i
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
     with served(speed=1.0) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(71), 0.001))
-        # (a second is enough: the end reads the venue's position whenever the stop comes)
+        # (a second is enough, for either run: the end reads the venue's position, and a flatten on stop closes it
+        # once the account is reconciled, whenever the stop comes)
         code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "1", "--config",
                           str(cfg), "--quiet"], env=env)
         held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
         err = capsys.readouterr().err
         out = tmp_path / "run"
-        flattened = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "3", "--config",
+        flattened = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "1", "--config",
                                str(cfg), "--quiet", "--flatten-on-stop", "--out", str(out)], env=env)
         after = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
     assert code == 0 and held == pytest.approx(0.001)
