@@ -3450,8 +3450,8 @@ def test_the_first_checkpoint_comes_when_the_account_is_reconciled_not_a_checkpo
         assert len(written) == 1 and ready_at <= written[0] < 1.5  # polled every 0.5 s until ready (not 2 s in)
         await asyncio.sleep(1.6)
         Driver.stopped = True
-        await asyncio.sleep(2.1)
-        task.cancel()
+        # (its sleep ends at 4.5 s, and it ends, writing nothing more: awaited, not a sleep to 5.2 s and a cancel)
+        await asyncio.wait_for(task, 2.1)
 
     asyncio.run(go())
     assert len(written) == 2 and written[1] - written[0] == pytest.approx(2.0, abs=0.5)
