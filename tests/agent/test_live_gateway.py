@@ -4735,7 +4735,7 @@ def test_a_checkpoint_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_path, mon
         with monkeypatch.context() as m:
             m.setattr(LiveDriver, "on_event", on_event)
             m.setattr(os, "fsync", slow_fsync)
-            code = _live_with(bg, tmp_path / "fast.yaml", "session:\n  cycle_s: 0.1\n", "--duration", "3", "--quiet",
+            code = _live_with(bg, tmp_path / "fast.yaml", "session:\n  cycle_s: 0.1\n", "--duration", "2", "--quiet",
                               "--out", str(out))
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert code == 0 and len(ticks) >= 10
@@ -4769,7 +4769,7 @@ def test_a_segment_rotation_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_pat
             m.setattr(LiveDriver, "on_event", on_event)
             m.setattr(os, "fsync", slow_fsync)
             code = _live_with(bg, tmp_path / "fast.yaml", "session:\n  cycle_s: 0.1\n  log_segment_mb: 0.004\n",
-                              "--duration", "3", "--quiet", "--out", str(out))
+                              "--duration", "2", "--quiet", "--out", str(out))
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     segments = sorted(out.glob("decisions-*.jsonl"))
     records, bad = read_log(out / "decisions.jsonl")
