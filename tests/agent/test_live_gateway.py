@@ -4676,7 +4676,8 @@ def _kill_cancel_delay(bg, out: Path, monkeypatch, fsync_s: float) -> float:
         return await real_post(self, path, body)
 
     def slow_fsync(fd):
-        time.sleep(fsync_s)
+        if handed:  # (from the Kill's hand-off on: the start's fsyncs before it cannot hold back its cancels)
+            time.sleep(fsync_s)
         return real_fsync(fd)
     with monkeypatch.context() as m:
         m.setattr(LiveDriver, "_send", send)
