@@ -889,7 +889,7 @@ def test_websocket_bbo_frames_are_the_venue_s_shape_and_the_book_s_top():
         assert all(a["bbo"] != b["bbo"] for a, b in zip(bbos, bbos[1:]))
         assert [b["time"] for b in bbos] == sorted(b["time"] for b in bbos)
 
-    with venue() as bg:
+    with venue(speed=5.0) as bg:
         asyncio.run(asyncio.wait_for(scenario(bg), 20.0))
 
 
