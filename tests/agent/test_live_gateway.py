@@ -5288,16 +5288,17 @@ def test_a_stop_inside_an_ip_429_storm_that_outlasts_the_grace_exits_3_never_0(t
     adversarial review of the live path checked this; it held before this test: the test pins it.)"""
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
     out = tmp_path / "run"
-    storm = ChaosSchedule(events=[Http429Burst(at_s=5.0, duration_s=60.0)])
+    # (the storm from 3 s: the quotes rest within the run's first 1.5 s, and the stop at its 4 s comes inside it)
+    storm = ChaosSchedule(events=[Http429Burst(at_s=3.0, duration_s=60.0)])
     with served(speed=1.0, schedule=storm) as (bg, ex, clock):
         code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full", "--duration",
-                          "6", "--quiet", "--shutdown-grace", "2", "--out", str(out)], env=env)
+                          "4", "--quiet", "--shutdown-grace", "2", "--out", str(out)], env=env)
         resting = bg.call(lambda: len(ex.open_orders(ADDR)))
     err = capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stop_reason"] == "duration reached" and summary["venue_open_orders"] is None
     assert "could not confirm open order(s) of ours on BTC" in err
-    assert code == 3, (code, resting)
+    assert code == 3 and resting > 0, (code, resting)  # (quotes rested through the storm: the stop's to confirm)
 
 
 @pytest.mark.parametrize("step_s", [0.0, 0.5, 8.0])
