@@ -1579,12 +1579,15 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
     from agent.gateway.events import ScheduleCancelUnanswered
     from agent.live import live_summary
     speed = 2.0
+    # (the heartbeat re-armed every 5 s, not the shipped 10: the re-arm held is the run's second arm, sent that long in)
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
+                                      "risk": {"dead_man_min_volume_usd": 0, "dead_man_heartbeat_s": 15.0}})
     with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
         async def scenario():
             async with InjectingProxy(bg.base_url) as proxy:
                 records: list = []
                 events: list = []
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_CFG,
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg,
                                                     gw_kw={"request_timeout_s": 1.0}, record_sink=records.append)
                 arms, held = [], []
 
