@@ -1,0 +1,151 @@
+"""The exchange's hottest network paths write their helpers out (the queue's entry pushed where call_later, _schedule
+and _delivery_delay would push it, a delivery's checks where _delivered makes them). These hold each written-out path
+to the plain rule it replaced, kept here: one twin runs the exchange's own, one the plain helpers bound in their place,
+on the same seed and the same random plan of orders, cancels, modifies and socket drops (frames lost on their way
+among them): every reply and push, at the same clock, the same counters, and the same queue left (times, priorities,
+ids), which a shortcut that pushed its entry at another time or id, or dropped a frame it should deliver, breaks."""
+from __future__ import annotations
+
+import types
+
+from hypothesis import given, settings, strategies as st
+
+from twin.calls import call_later
+from twin.exchange import Exchange, _Delivery
+from twin.messages import CancelAction, ConnectionEvent, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting
+from twin.params import TwinParams
+
+USER = "0x" + "cd" * 20
+# sockets that drop often (frames lost on their way), and a grid for actions (replies in a block)
+_PARAMS = {
+    "plain": TwinParams.model_validate({"connection": {"hazard_per_hour": 400.0, "outage_median_s": 0.3}}),
+    "block": TwinParams.model_validate({"connection": {"hazard_per_hour": 400.0, "outage_median_s": 0.3},
+                                        "venue": {"action_block_s": 0.2}}),
+}
+
+
+def _plain_send_frame(ex, conn, frame):
+    conn.frame = frame
+    conn.frame_at = ex.env._now
+    ex._schedule(ex._delivery_delay(conn), _Delivery(ex._on_frame_delivery, conn, conn.epoch, frame))
+
+
+def _plain_frame_delivered(ex, d):
+    conn, frame = d.conn, d.push
+    if conn.frame is frame:
+        conn.frame = None
+    d.push = OrderUpdatePush(tuple(frame))
+    ex._delivered(d)
+
+
+def _plain_submit(ex, user, action, on_reply, conn=None, expires_after_s=None, fifo=None, link_down=False):
+    t = ex.env._now
+    if ex._rest_fails(conn, link_down):
+        ex._lose(on_reply)
+        return
+    delay = ex.latency.order_entry.sample(t)
+    if fifo is not None:
+        if fifo[0] - t > delay:
+            delay = fifo[0] - t
+        fifo[0] = t + delay
+    call_later(ex.env, delay, ex._arrive_action, user.lower(), action, on_reply, expires_after_s, t)
+
+
+def _plain_reply(ex, on_reply, reply):
+    call_later(ex.env, ex.latency.response.sample(ex.env._now), on_reply, reply)
+
+
+def _make_plain(ex: Exchange) -> None:
+    """The plain helpers bound in place of the written-out paths (the frame's delivery through its callbacks)."""
+    ex._send_frame = types.MethodType(_plain_send_frame, ex)
+    ex._on_frame_delivery = (types.MethodType(_plain_frame_delivered, ex),)
+    ex.submit = types.MethodType(_plain_submit, ex)
+    ex._reply = types.MethodType(_plain_reply, ex)
+
+
+_step = st.tuples(
+    st.sampled_from([0.0, 0.01, 0.05, 0.2, 0.7]),  # wait before it
+    st.sampled_from(["place", "place", "cross", "cancel", "modify", "drop", "batch"]),
+    st.integers(0, 6),  # ticks away from the touch
+    st.booleans(),  # side
+    st.booleans(),  # over the socket's stream (fifo)
+)
+
+
+def _run(seed: int, plan: list, params: str, plain: bool) -> tuple:
+    ex = Exchange.build(_PARAMS[params], seed)
+    if plain:
+        _make_plain(ex)
+    ex.fund(USER, 50_000.0)
+    got: list = []
+
+    def on_push(p):
+        got.append((ex.env._now, "push", p))
+        if type(p) is ConnectionEvent and p.up:  # (a dropped socket's subscriptions are gone: the client's again)
+            subscribe()
+
+    def subscribe():
+        conn.subscribe("orderUpdates", USER)
+        conn.subscribe("trades", "BTC")
+    conn = ex.connect(on_push)
+    subscribe()
+    ex.env.run(until=1.0)
+    oids: list[int] = []
+    fifo = [0.0]
+
+    def on_reply(r):
+        got.append((ex.env._now, "reply", r))
+        for s in getattr(r, "statuses", ()):
+            if type(s) is Resting:
+                oids.append(s.oid)
+
+    tick = ex.instruments["BTC"].tick
+    for k, (wait, what, away, is_buy, over_stream) in enumerate(plan):
+        if wait:
+            ex.env.run(until=ex.env._now + wait)
+        bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
+        px = bb - away * tick if is_buy else ba + away * tick
+
+        def spec(p=px, buy=is_buy, tif="Gtc"):
+            return OrderSpec("BTC", buy, p, 0.001, tif=tif)
+        if what == "drop":
+            ex.drop_connections(0.1 * (away + 1))
+            continue
+        if what == "place":
+            action = OrderAction((spec(),))
+        elif what == "batch":
+            action = OrderAction(tuple(spec(px - i * tick if is_buy else px + i * tick) for i in range(away + 1)))
+        elif what == "cross":
+            action = OrderAction((spec(ba + tick if is_buy else bb - tick, tif="Ioc"),))
+        elif not oids:
+            continue
+        elif what == "cancel":
+            action = CancelAction((("BTC", oids[away % len(oids)]),))
+        else:
+            action = ModifyAction(((oids[away % len(oids)], spec()),))
+        ex.submit(USER.upper(), action, on_reply, conn=conn, fifo=fifo if over_stream else None,
+                  expires_after_s=ex.env._now + 0.5 if k % 5 == 4 else None)
+    ex.env.run(until=ex.env._now + 3.0)
+    return got, dict(ex.counters), conn.delivered, conn.dropped, ex.env._now, \
+        [entry[:3] for entry in sorted(ex.env._queue)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**16), st.lists(_step, min_size=1, max_size=30), st.sampled_from(sorted(_PARAMS)))
+def test_the_written_out_paths_are_the_plain_rule(seed, plan, params):
+    plan = [(0.0, "place", 1, True, False)] + plan  # (an order first: the plan's cancels and modifies have one)
+    theirs = _run(seed, plan, params, plain=True)
+    ours = _run(seed, plan, params, plain=False)
+    assert ours == theirs
+    assert any(kind == "reply" for _, kind, _ in theirs[0])  # (replies came: the comparison is of some)
+
+
+def test_the_plan_loses_frames_on_their_way():
+    """The plan reaches the dropped frame's path (a frame whose socket dropped before its delivery), which a plan
+    that never dropped one would leave untested."""
+    plan = [(0.0, "place", 1, True, False), (0.0, "drop", 0, True, False)] * 5
+    lost = 0
+    for seed in range(10):
+        got, counters, delivered, dropped, _, _ = _run(seed, plan, "plain", plain=False)
+        lost += dropped
+    assert lost > 0
