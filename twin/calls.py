@@ -95,9 +95,9 @@ class Wake:
 
 
 def start_waking(env, make: Callable[..., Generator[None, object, None]], *args) -> None:
-    """``start_loop`` for the loops of every wait of a session (the market's, the bbo feed's, the driver's cycles),
-    without a call of ``resume`` a wait: ``make(wake, *args)`` is a generator that, before each ``yield``, schedules
-    its own wake where ``resume`` would, after the same work,
+    """``start_loop`` for the loops of every wait of a session (the market's, the feeds', the driver's cycles, the
+    margin checks', funding's), without a call of ``resume`` a wait: ``make(wake, *args)`` is a generator that,
+    before each ``yield``, schedules its own wake where ``resume`` would, after the same work,
 
         wake.callbacks = arm  # (arm = wake.armed)
         heappush(queue, (env._now + delay, normal, next(eid), wake))
@@ -105,9 +105,10 @@ def start_waking(env, make: Callable[..., Generator[None, object, None]], *args)
     and ``Environment.step`` calls its ``send`` itself: 19 bytecodes a wait in the loop where ``resume`` ran 32, and a
     Python call less (11,400 waits in 5 minutes of a stress session). Its start is start_loop's (urgent, now) and so
     is its end, which the loop makes itself with ``loop_ended``, then waits for good (a generator that returned would
-    raise StopIteration out of ``send``, through the run). A negative delay is the loop's to refuse; the three hot
-    loops' are never negative (a block, a cycle, a market event's time ahead of the clock). Not for a loop that is
-    interrupted or waits on anything but time (as start_loop). tests/twin/test_calls.py holds it to env.process."""
+    raise StopIteration out of ``send``, through the run). A negative delay is the loop's to refuse; the loops'
+    are never negative (a block, a cycle, a market event's time ahead of the clock, an interval, a uniform draw).
+    Not for a loop that is interrupted or waits on anything but time (as start_loop). tests/twin/test_calls.py
+    holds it to env.process."""
     queue, eid = env._queue, env._eid
     wake = Wake()
     wake.queue, wake.eid, wake.normal = queue, eid, NORMAL

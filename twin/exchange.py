@@ -28,7 +28,7 @@ from simpy.events import NORMAL
 
 from twin.accounts import Account, dex_of
 from twin.book import ClientOrder, CoinBook, join_size
-from twin.calls import Call, Environment, call_later, loop_ended, start_loop, start_waking
+from twin.calls import Call, Environment, call_later, loop_ended, start_waking
 from twin.faults.chaos import ChaosSchedule
 from twin.faults.connection import ConnectionModel
 from twin.faults.latency import LatencyModel
@@ -314,10 +314,10 @@ class Exchange:
         acct = self.accounts.get(address)
         if not self._margin_running:
             self._margin_running = True
-            # (loops that only wait for time: start_loop makes env.process's queue entries without a Process and a
-            # Timeout a wait; the margin check wakes every second of a session)
-            start_loop(self.env, self._run_margin_checks())
-            start_loop(self.env, self._run_funding())
+            # (loops that only wait for time, scheduling their own waits: start_waking makes env.process's queue
+            # entries without a Process and a Timeout a wait; the margin check wakes every second of a session)
+            start_waking(self.env, self._run_margin_checks)
+            start_waking(self.env, self._run_funding)
         if acct is None:
             acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage, dex,
                                                     self._max_leverage, self._only_isolated, self._sz_decimals)
@@ -1234,13 +1234,22 @@ class Exchange:
         self._next_anon_oid += 1
         return oid
 
-    def _run_book_feed(self):
+    def _run_book_feed(self, wake):
+        """The l2Book pushes, a loop of start_waking: it schedules its own waits (never negative: draws of
+        uniform(0, x) after an interval)."""
         interval = self.params.feed.book_interval_s
         block = self.params.feed.block_s
         uniform = self._feed_rng.uniform
-        yield uniform(0.0, interval)  # (start_loop waits what it yields)
+        env = self.env
+        queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
+        wake.callbacks = arm
+        heappush(queue, (env._now + uniform(0.0, interval), normal, next(eid), wake))
+        yield
         while True:
-            yield interval + uniform(0.0, block) if block else interval
+            wake.callbacks = arm
+            heappush(queue, (env._now + (interval + uniform(0.0, block) if block else interval), normal, next(eid),
+                             wake))
+            yield
             for coin in self.markets:
                 key = ("l2Book", coin)
                 if key in self._subs:
@@ -1431,11 +1440,16 @@ class Exchange:
                     break
         return None if best != best else (best, best_sz, best_n)
 
-    def _run_margin_checks(self):
-        """Margin cancels (resting orders the account can no longer carry) and liquidations."""
+    def _run_margin_checks(self, wake):
+        """Margin cancels (resting orders the account can no longer carry) and liquidations. A loop of start_waking:
+        it schedules its own waits (the interval, at least 1 ms: VenueParams)."""
         interval = self.params.venue.margin_check_interval_s
+        env = self.env
+        queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
         while True:
-            yield interval  # (start_loop waits it)
+            wake.callbacks = arm
+            heappush(queue, (env._now + interval, normal, next(eid), wake))
+            yield
             marks = self.marks
             dex_of_coin = self._dex_of_coin
             for acct in self.accounts.values():
@@ -1513,13 +1527,19 @@ class Exchange:
 
     # ------------------------------------------------------------------ funding
 
-    def _run_funding(self):
+    def _run_funding(self, wake):
         """Funding, settled on every whole hour of venue time (twin/funding.py), as on the venue: one short
         wake-up an hour, none per market event. The settlement times are exact venue ms (a whole hour), so no
-        float rounding of the simulated clock can settle an hour twice or skip one."""
+        float rounding of the simulated clock can settle an hour twice or skip one. A loop of start_waking."""
         due_ms = next_settlement_ms(self.now_ms())
+        env = self.env
+        queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
         while True:
-            yield max(0.0, (due_ms - self.epoch_ms) / 1000.0 - self.env._now)  # (start_loop waits it)
+            # (its wait, scheduled as start_waking says)
+            wake.callbacks = arm
+            heappush(queue, (env._now + max(0.0, (due_ms - self.epoch_ms) / 1000.0 - env._now), normal, next(eid),
+                             wake))
+            yield
             self._settle_funding(due_ms)
             due_ms = next_settlement_ms(due_ms)
 
@@ -1662,7 +1682,7 @@ class Exchange:
         self._subs.setdefault(sk, []).append(conn)
         if channel == "l2Book" and not self._feed_running and self.markets:
             self._feed_running = True
-            start_loop(self.env, self._run_book_feed())
+            start_waking(self.env, self._run_book_feed)
         if channel == "bbo" and not self._bbo_running and self.markets:
             self._bbo_running = True
             start_waking(self.env, self._run_bbo_feed)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import types
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from twin.calls import call_later
+import twin.exchange
+from twin.calls import call_later, start_loop
 from twin.exchange import Exchange, _Delivery
 from twin.messages import CancelAction, ConnectionEvent, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting
 from twin.params import TwinParams
@@ -55,12 +57,75 @@ def _plain_reply(ex, on_reply, reply):
     call_later(ex.env, ex.latency.response.sample(ex.env._now), on_reply, reply)
 
 
-def _make_plain(ex: Exchange) -> None:
-    """The plain helpers bound in place of the written-out paths (the frame's delivery through its callbacks)."""
+# the loops start_waking runs that wrote their waits out, as start_loop ran them (their bodies after each wait are
+# the exchange's own, here by a call)
+def _plain_book_feed(ex):
+    interval = ex.params.feed.book_interval_s
+    block = ex.params.feed.block_s
+    uniform = ex._feed_rng.uniform
+    yield uniform(0.0, interval)
+    while True:
+        yield interval + uniform(0.0, block) if block else interval
+        for coin in ex.markets:
+            key = ("l2Book", coin)
+            if key in ex._subs:
+                ex._publish(key, ex.l2_book(coin))
+
+
+def _plain_funding(ex):
+    due_ms = twin.exchange.next_settlement_ms(ex.now_ms())
+    while True:
+        yield max(0.0, (due_ms - ex.epoch_ms) / 1000.0 - ex.env._now)
+        ex._settle_funding(due_ms)
+        due_ms = twin.exchange.next_settlement_ms(due_ms)
+
+
+def _plain_margin_checks(ex):
+    interval = ex.params.venue.margin_check_interval_s
+    while True:
+        yield interval
+        marks = ex.marks
+        dex_of_coin = ex._dex_of_coin
+        for acct in ex.accounts.values():
+            if not acct.positions:
+                continue
+            for dex in sorted(acct.dexes()):
+                for coin, p in list(acct.positions.items()):
+                    if p.szi and p.isolated and dex_of_coin.get(coin, "") == dex:
+                        mark = marks.get(coin, p.entry_px)
+                        if p.margin_usd + (mark - p.entry_px) * p.szi < abs(p.szi) * mark / (2.0 * p.max_leverage):
+                            ex._liquidate_isolated(acct, coin)
+                value, _, maintenance, any_cross = acct.cross_margin(marks, dex)
+                if any_cross and value < maintenance:
+                    ex._liquidate(acct, dex)
+                    continue
+                if ex._available_margin(acct, dex) < 0.0:
+                    for o in [o for o in ex.orders.values()
+                              if o.user == acct.address and not o.reduce_only and dex_of_coin[o.coin] == dex]:
+                        ex._remove(o, "marginCanceled")
+                        ex.counters["margin_cancels"] += 1
+
+
+_PLAIN_LOOPS = {"_run_book_feed": _plain_book_feed, "_run_funding": _plain_funding,
+                "_run_margin_checks": _plain_margin_checks}
+
+
+def _make_plain(ex: Exchange, monkeypatch) -> None:
+    """The plain helpers bound in place of the written-out paths (the frame's delivery through its callbacks), and
+    the loops above started by start_loop where the exchange starts its own by start_waking."""
     ex._send_frame = types.MethodType(_plain_send_frame, ex)
     ex._on_frame_delivery = (types.MethodType(_plain_frame_delivered, ex),)
     ex.submit = types.MethodType(_plain_submit, ex)
     ex._reply = types.MethodType(_plain_reply, ex)
+    waking = twin.exchange.start_waking
+
+    def start(env, make, *args):
+        plain = _PLAIN_LOOPS.get(getattr(make, "__name__", ""))
+        if plain is None or getattr(make, "__self__", None) is not ex:
+            waking(env, make, *args)
+        else:
+            start_loop(env, plain(ex))
+    monkeypatch.setattr(twin.exchange, "start_waking", start)
 
 
 _step = st.tuples(
@@ -73,9 +138,14 @@ _step = st.tuples(
 
 
 def _run(seed: int, plan: list, params: str, plain: bool) -> tuple:
+    with pytest.MonkeyPatch.context() as mp:
+        return _run_on(seed, plan, params, mp if plain else None)
+
+
+def _run_on(seed: int, plan: list, params: str, plain) -> tuple:
     ex = Exchange.build(_PARAMS[params], seed)
-    if plain:
-        _make_plain(ex)
+    if plain is not None:
+        _make_plain(ex, plain)
     ex.fund(USER, 50_000.0)
     got: list = []
 
@@ -87,6 +157,7 @@ def _run(seed: int, plan: list, params: str, plain: bool) -> tuple:
     def subscribe():
         conn.subscribe("orderUpdates", USER)
         conn.subscribe("trades", "BTC")
+        conn.subscribe("l2Book", "BTC")
     conn = ex.connect(on_push)
     subscribe()
     ex.env.run(until=1.0)
