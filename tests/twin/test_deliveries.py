@@ -1,5 +1,5 @@
 """A push reaches its socket through one of three paths (a feed's _publish, a snapshot's _send, an orderUpdates frame's
-_send_frame), each its own queue entry (_Delivery) that Environment.step hands straight to the exchange: in the order
+_set_status), each its own queue entry (_Delivery) that Environment.step hands straight to the exchange: in the order
 sent (one TCP stream), each once, and lost (counted dropped) when the socket drops while it is on its way."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ CALM = TwinParams.model_validate({"connection": ConnectionParams(hazard_per_hour
 
 def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list]:
     """A socket with a push of each path on its way to it, sent at ``at``: the l2Book snapshot (_send), an order's
-    update frame (_send_frame), a trade print (_publish)."""
+    update frame (_set_status), a trade print (_publish)."""
     ex = Exchange.build(CALM, seed)
     ex.fund(USER, 10_000.0)
     got: list = []

@@ -14,7 +14,10 @@ from hypothesis import given, settings, strategies as st
 import twin.exchange
 from twin.calls import call_later, start_loop
 from twin.exchange import Exchange, _Delivery
-from twin.messages import CancelAction, ConnectionEvent, ModifyAction, OrderAction, OrderSpec, OrderUpdatePush, Resting
+from twin.messages import (
+    CancelAction, ConnectionEvent, ModifyAction, OrderAction, OrderInfo, OrderSpec, OrderUpdate, OrderUpdatePush,
+    Resting,
+)
 from twin.params import TwinParams
 
 USER = "0x" + "cd" * 20
@@ -30,6 +33,34 @@ def _plain_send_frame(ex, conn, frame):
     conn.frame = frame
     conn.frame_at = ex.env._now
     ex._schedule(ex._delivery_delay(conn), _Delivery(ex._on_frame_delivery, conn, conn.epoch, frame))
+
+
+def _plain_set_status(ex, o, status):
+    now = ex.env._now
+    now_ms = ex.epoch_ms + int(now * 1000.0)
+    user, cloid = o.user, o.cloid
+    info = twin.exchange._order_fields(o)
+    statuses = ex.order_status
+    oid = o.oid
+    if oid not in statuses:
+        ex._keep_status_of(user, oid)
+        if cloid is not None:
+            by_cloid = ex._status_by_cloid.get(user)
+            if by_cloid is None:
+                by_cloid = ex._status_by_cloid[user] = {}
+            by_cloid[cloid] = oid
+    statuses[oid] = (user, status, now_ms) + info
+    if ex.log is not None:
+        ex._log("status", o.oid, status)
+    conns = ex._subs.get(("orderUpdates", user))
+    if conns:
+        update = OrderUpdate(OrderInfo(*info), status, now_ms)
+        for conn in conns:
+            frame = conn.frame
+            if frame is not None and conn.frame_at == now:
+                frame.append(update)
+            else:
+                ex._send_frame(conn, [update])
 
 
 def _plain_frame_delivered(ex, d):
@@ -114,6 +145,7 @@ def _make_plain(ex: Exchange, monkeypatch) -> None:
     """The plain helpers bound in place of the written-out paths (the frame's delivery through its callbacks), and
     the loops above started by start_loop where the exchange starts its own by start_waking."""
     ex._send_frame = types.MethodType(_plain_send_frame, ex)
+    ex._set_status = types.MethodType(_plain_set_status, ex)
     ex._on_frame_delivery = (types.MethodType(_plain_frame_delivered, ex),)
     ex.submit = types.MethodType(_plain_submit, ex)
     ex._reply = types.MethodType(_plain_reply, ex)
@@ -137,8 +169,10 @@ _step = st.tuples(
 )
 
 
-def _run(seed: int, plan: list, params: str, plain: bool) -> tuple:
+def _run(seed: int, plan: list, params: str, plain: bool, kept: int | None = None) -> tuple:
     with pytest.MonkeyPatch.context() as mp:
+        if kept is not None:  # (the orders orderStatus keeps a user, few: _keep_status_of's forgetting reached)
+            mp.setattr(twin.exchange, "ORDERS_KEPT", kept)
         return _run_on(seed, plan, params, mp if plain else None)
 
 
@@ -171,14 +205,17 @@ def _run_on(seed: int, plan: list, params: str, plain) -> tuple:
                 oids.append(s.oid)
 
     tick = ex.instruments["BTC"].tick
+    names = [0]
     for k, (wait, what, away, is_buy, over_stream) in enumerate(plan):
         if wait:
             ex.env.run(until=ex.env._now + wait)
         bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
         px = bb - away * tick if is_buy else ba + away * tick
 
-        def spec(p=px, buy=is_buy, tif="Gtc"):
-            return OrderSpec("BTC", buy, p, 0.001, tif=tif)
+        def spec(p=px, buy=is_buy, tif="Gtc"):  # (every other order under a cloid: orderStatus keeps those too)
+            names[0] += 1
+            cloid = f"0x{names[0]:032x}" if names[0] % 2 else None
+            return OrderSpec("BTC", buy, p, 0.001, tif=tif, cloid=cloid)
         if what == "drop":
             ex.drop_connections(0.1 * (away + 1))
             continue
@@ -198,15 +235,16 @@ def _run_on(seed: int, plan: list, params: str, plain) -> tuple:
                   expires_after_s=ex.env._now + 0.5 if k % 5 == 4 else None)
     ex.env.run(until=ex.env._now + 3.0)
     return got, dict(ex.counters), conn.delivered, conn.dropped, ex.env._now, \
-        [entry[:3] for entry in sorted(ex.env._queue)]
+        [entry[:3] for entry in sorted(ex.env._queue)], ex.order_status, ex._status_by_cloid, ex._status_order
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**16), st.lists(_step, min_size=1, max_size=30), st.sampled_from(sorted(_PARAMS)))
-def test_the_written_out_paths_are_the_plain_rule(seed, plan, params):
+@given(st.integers(0, 2**16), st.lists(_step, min_size=1, max_size=30), st.sampled_from(sorted(_PARAMS)),
+       st.sampled_from([None, 1, 3, 8]))
+def test_the_written_out_paths_are_the_plain_rule(seed, plan, params, kept):
     plan = [(0.0, "place", 1, True, False)] + plan  # (an order first: the plan's cancels and modifies have one)
-    theirs = _run(seed, plan, params, plain=True)
-    ours = _run(seed, plan, params, plain=False)
+    theirs = _run(seed, plan, params, plain=True, kept=kept)
+    ours = _run(seed, plan, params, plain=False, kept=kept)
     assert ours == theirs
     assert any(kind == "reply" for _, kind, _ in theirs[0])  # (replies came: the comparison is of some)
 
@@ -217,6 +255,6 @@ def test_the_plan_loses_frames_on_their_way():
     plan = [(0.0, "place", 1, True, False), (0.0, "drop", 0, True, False)] * 5
     lost = 0
     for seed in range(10):
-        got, counters, delivered, dropped, _, _ = _run(seed, plan, "plain", plain=False)
+        dropped = _run(seed, plan, "plain", plain=False)[3]
         lost += dropped
     assert lost > 0
