@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import math
+from operator import length_hint
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import optimize, stats
 
 from twin.faults.latency import LatencyModel, LatencyParams, PathLatency, PathLatencyParams
+from twin.faults.rejections import RejectionModel, RejectionParams
 
 Z999 = stats.norm.ppf(0.9995)  # two-sided 99.9%
 
@@ -138,5 +141,80 @@ def test_the_slow_periods_prefilter_skips_no_sample_they_touch(bursts_per_hour):
         slow._slow_from = -math.inf  # (every sample tests both, as sample did before the prefilter)
         a, b = fast.sample(float(t)), slow.sample(float(t))
         assert a == b, (k, t)
-        moved += a != fast._buf[fast._i - 1]
+        moved += a != fast._buf[len(fast._buf) - length_hint(fast._it) - 1]  # (the sample's draw, unmoved)
     assert moved > 100  # (bursts or spikes did move samples: the two paths were compared where it matters)
+
+
+class _IndexedPath(PathLatency):
+    """PathLatency's draws as they were taken before the block's iterator: an index into the block, its test and its
+    store a sample (the plain rule the iterator must give, draw for draw)."""
+
+    __slots__ = ("_i",)
+
+    def __init__(self, params, rng):
+        super().__init__(params, rng)
+        self._i = len(self._buf)
+
+    def _refill(self):
+        super()._refill()
+        self._i = 0
+
+    def sample(self, t):
+        i = self._i
+        if i >= len(self._buf):
+            self._refill()
+            i = 0
+        x = self._buf[i]
+        self._i = i + 1
+        if t >= self._slow_from:
+            if t >= self._b_start:
+                if t >= self._b_end:
+                    self._advance_bursts(t)
+                if t >= self._b_start:
+                    x *= self._mult
+            if t >= self._spike_lo and t < self._spike_hi:
+                for t0, t1, mult, extra in self._spikes:
+                    if t0 > t:
+                        break
+                    if t < t1:
+                        x = x * mult + extra
+        return x
+
+    def quiet_draws(self, n):
+        out = np.empty(n)
+        k = 0
+        while k < n:
+            if self._i >= len(self._buf):
+                self._refill()
+            take = min(n - k, len(self._buf) - self._i)
+            out[k:k + take] = self._buf[self._i:self._i + take]
+            self._i += take
+            k += take
+        return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**16), st.sampled_from([0.0, 600.0]),
+       st.lists(st.tuples(st.booleans(), st.integers(1, 5000), st.floats(0.0, 2.0)), min_size=1, max_size=12))
+def test_the_block_iterator_draws_as_the_index_did(seed, bursts_per_hour, calls):
+    """sample and quiet_draws through the block's iterator give every draw the indexed block gave, in order, across
+    refills (4,096 draws a block: the plan's runs of samples and bulk draws cross several), and leave the same
+    stream; RejectionModel's uniforms likewise (its draw's test, against its stream's own uniforms)."""
+    p = PathLatencyParams(burst_rate_per_hour=bursts_per_hour, burst_mean_duration_s=2.0, burst_multiplier=5.0)
+    ours, theirs = PathLatency(p, np.random.default_rng(seed)), _IndexedPath(p, np.random.default_rng(seed))
+    for path in (ours, theirs):
+        path.add_spike(1.0, 3.0, 1.5, 0.01)
+    t = 0.0
+    for bulk, n, dt in calls:
+        if bulk:
+            assert ours.quiet_draws(n).tolist() == theirs.quiet_draws(n).tolist()
+        else:
+            for _ in range(n):
+                t += dt / 1000.0
+                assert ours.sample(t) == theirs.sample(t)
+    assert ours._rng.random() == theirs._rng.random()  # (the same draws taken from the stream)
+    model = RejectionModel(RejectionParams(), np.random.default_rng(seed))
+    stream = np.random.default_rng(seed)
+    total = sum(n for _, n, _ in calls)
+    expected = np.concatenate([stream.random(4096) for _ in range(total // 4096 + 1)])[:total].tolist()
+    assert [model._uniform() for _ in range(total)] == expected

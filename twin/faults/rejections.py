@@ -192,13 +192,12 @@ class RejectionModel:
     """``draw(t)``: a reason to reject an otherwise valid order placed at ``t``, or None;
     ``rest_fails(t)``: whether a REST request sent at ``t`` is lost in transport."""
 
-    __slots__ = ("_rng", "_buf", "_i", "_reasons", "_cum", "_total", "_bursts", "_burst_lo", "_burst_hi",
+    __slots__ = ("_rng", "_it", "_reasons", "_cum", "_total", "_bursts", "_burst_lo", "_burst_hi",
                  "_rest_p", "_rest_rng")
 
     def __init__(self, params: RejectionParams, rng: np.random.Generator) -> None:
         self._rng = rng
-        self._buf: list[float] = []
-        self._i = _BLOCK
+        self._it = iter(())  # the block of uniforms left (spent: the first draw fills it; PathLatency's way)
         items = [(RejectReason(k), p) for k, p in params.rates.items() if p > 0.0]
         self._reasons = [r for r, _ in items]
         self._cum: list[float] = []
@@ -215,12 +214,11 @@ class RejectionModel:
         self._rest_rng = rng.spawn(1)[0]
 
     def _uniform(self) -> float:
-        i = self._i
-        if i >= _BLOCK:
-            self._buf = self._rng.random(_BLOCK).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+        try:
+            return next(self._it)
+        except StopIteration:
+            self._it = iter(self._rng.random(_BLOCK).tolist())
+            return next(self._it)
 
     def add_burst(self, t0: float, t1: float, rate: float, reason: RejectReason) -> None:
         """Scripted: in [t0, t1) each order is rejected with ``reason`` with chance ``rate``
