@@ -442,7 +442,9 @@ class TwinGateway(CommandRouter):
         before = self._frame_ts  # (the gap, which only a book push carries, made there)
         self._frame_ts = ts
         # (the channels tested most frequent first, as a stress session's pushes come: bbo at nearly every block,
-        # then trades, order updates and books; the push types are distinct classes, so the order is only the cost)
+        # then trades, order updates, fills and books, a trades snapshot (only with a snapshot size, once a
+        # subscription) last; the push types are distinct classes, none another's subclass, so the order is only the
+        # cost: tests/agent/test_twin_gateway.py holds them to it)
         if isinstance(push, BboPush):  # (only sessions with session.bbo_feed get one)
             if push.coin == self.coin:
                 sink(BboUpdated(ts, push.coin, push.bid[0] if push.bid else _NAN, push.ask[0] if push.ask else _NAN,
@@ -450,10 +452,6 @@ class TwinGateway(CommandRouter):
         elif isinstance(push, TradePush):
             sink(TradeObserved(ts, push.coin, push.px, push.sz, _BUY if push.side == "B" else _SELL,
                                fill_key(push.time_ms, push.tid), fill_hash(push.taker_oid)))
-        elif isinstance(push, TradesSnapshot):  # (VenueParams.trades_snapshot_size: each print, as it came)
-            for t in push.trades:
-                sink(TradeObserved(ts, t.coin, t.px, t.sz, _BUY if t.side == "B" else _SELL,
-                                   fill_key(t.time_ms, t.tid), fill_hash(t.taker_oid)))
         elif isinstance(push, OrderUpdatePush):
             for u in push.updates:
                 o = u.order
@@ -463,9 +461,6 @@ class TwinGateway(CommandRouter):
                     sink(OrderClosedByVenue(ts, cloid, o.oid, u.status))
                 elif u.status == "filled" and o.cloid:
                     self.open_oids.pop(o.cloid, None)
-        elif isinstance(push, BookPush):
-            sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
-                             push.time_ms, ts - before))
         elif isinstance(push, FillsPush):
             fills = self._timed_fills(push.fills, ts)
             if push.is_snapshot:
@@ -474,6 +469,9 @@ class TwinGateway(CommandRouter):
                 new = self.fills.live(fills)
             for ev in new:
                 sink(ev)
+        elif isinstance(push, BookPush):
+            sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
+                             push.time_ms, ts - before))
         elif isinstance(push, FundingPush):
             payments = [FundingPaid(ts, f.coin, f.usdc, f.szi, f.rate, f.time_ms) for f in push.fundings
                         if f.coin == self.coin]
@@ -483,6 +481,10 @@ class TwinGateway(CommandRouter):
             if push.kind == "liquidation":
                 self.counters["liquidations"] += 1
                 sink(AccountChangedByVenue(ts, "liquidation", repr(push.data)))
+        elif isinstance(push, TradesSnapshot):  # (VenueParams.trades_snapshot_size: each print, as it came)
+            for t in push.trades:
+                sink(TradeObserved(ts, t.coin, t.px, t.sz, _BUY if t.side == "B" else _SELL,
+                                   fill_key(t.time_ms, t.tid), fill_hash(t.taker_oid)))
         elif isinstance(push, ConnectionEvent):
             self._frame_ts = -math.inf  # (a socket of its own: nothing to wait behind)
             if push.up:

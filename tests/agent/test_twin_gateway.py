@@ -645,3 +645,23 @@ def test_the_trades_snapshot_of_a_subscription_reaches_the_core_print_by_print()
     assert len(recent) == 50 and len(trades) >= 50
     assert [t.tid for t in trades[:50]] == [fill_key(p.time_ms, p.tid) for p in recent]
     assert [t.px for t in trades[:50]] == [p.px for p in recent]
+
+
+def test_the_push_types_the_gateway_tells_apart_are_distinct_classes():
+    """TwinGateway._on_push tests a push's type against each channel's class in turn, the most frequent first: the
+    order is only its cost while no class is another's subclass (one that was would take the branch of whichever
+    came first). Read from the chain itself, so a class added to it is held to it too."""
+    import ast
+    import inspect
+    import textwrap
+
+    import twin.messages as messages
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(TwinGateway._on_push)))
+    names = [node.args[1].id for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", None) == "isinstance" and getattr(node.args[0], "id", None) == "push"]
+    classes = [getattr(messages, n) for n in names]
+    assert len(classes) == len(set(classes)) >= 9, names
+    for a in classes:
+        for b in classes:
+            assert a is b or not issubclass(a, b), (a, b)
