@@ -1,14 +1,20 @@
 """The agent core's cost per quote cycle in bytecodes: a count the machine cannot move, to compare two versions of
 the code exactly where bench_agent's timings (least CPU time over replays, on a shared machine) differ by noise.
 
-A twin session of one profile (bench_agent's PROFILES) records its events; they are replayed into a fresh core
-under sys.settrace with opcode events on, counting, per event handled, the bytecodes run inside core.handle, by
-function. Printed for the quote cycles that send commands (bench_agent's p99 tail), those that do not, their
-AFTER_CYCLE work and every other event: count, mean, p50, p99, max; and, for the commanding cycles and the
-AFTER_CYCLE work, the functions by bytecodes per event. ``--tail``: the same for the commanding cycles at or
-above their p99. ``--twin``: instead, the session's cost outside the core, counted as it runs: the bytecodes run
-in twin/, agent/gateway/, agent/drivers.py and SimPy, by area and by function (the twin's path is the agent's input,
-so a change there is held to the same digests: bench/decisions_hash.py). The session runs through ``env.run``, not
+A twin session of one profile (bench_agent's PROFILES) records its events; they are replayed into a fresh core, in a
+fresh process fed them pickled in a temporary file (``--replay``), under sys.settrace with opcode events on, counting,
+per event handled, the bytecodes run inside core.handle, by function. The replay runs in its own process because the
+core's module-level memos (reconcile's bands, the ladder's sides and grids, lru_caches) outlive a core: replayed in
+the process that recorded them, they started filled by the recording, as no run's core finds them, and a new memo
+looked better than it is (a memo of the quote cycle's touch_ticks keyed on the prices, a stress minute's commanding
+mean 3,769.6 so, 3,978.6 cold: tests/bench). Clearing them instead would need a list of every memo kept by hand, which
+a memo added later misses without a sign; a fresh process has them all as a run starts.
+Printed for the quote cycles that send commands (bench_agent's p99 tail), those that do not, their AFTER_CYCLE work
+and every other event: count, mean, p50, p99, max; and, for the commanding cycles and the AFTER_CYCLE work, the
+functions by bytecodes per event. ``--tail``: the same for the commanding cycles at or above their p99. ``--twin``:
+instead, the session's cost outside the core, counted as it runs (in the process, no replay): the bytecodes run in
+twin/, agent/gateway/, agent/drivers.py and SimPy, by area and by function (the twin's path is the agent's input, so a
+change there is held to the same digests: bench/decisions_hash.py). The session runs through ``env.run``, not
 ``twin.session.advance``, which the Quickstart's run and the scenario runner go through: the same events, but
 advance's own loop (``twin.calls.run_to_stop``, which checks for held signals between events) is not counted.
 
@@ -18,7 +24,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import pickle
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -32,12 +42,22 @@ from common.files import ArgumentParser
 _KINDS = ("commands", "no commands", "after cycle", "other")
 
 
-def count(minutes: float, profile: str) -> tuple[dict, dict, list]:
-    """Per kind (_KINDS): each event's bytecodes, and the bytecodes by (file, function) summed over the kind's events;
-    and each commanding cycle's by function (for the tail)."""
+def record(minutes: float, profile: str, out: Path) -> None:
+    """Run a session of ``profile`` for ``minutes``, its events pickled to ``out`` with what a core is made of."""
     cfg, params = profile_session(profile)
     events, inst = recorded_events(cfg, params, minutes)
-    core = AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals)
+    with open(out, "wb") as f:
+        pickle.dump((profile, inst.tick, inst.sz_decimals, events), f)
+
+
+def count(path: Path) -> tuple[dict, dict, list]:
+    """Per kind (_KINDS): each event's bytecodes, and the bytecodes by (file, function) summed over the kind's events;
+    and each commanding cycle's by function (for the tail): the events pickled in ``path`` (``record``) replayed into
+    a fresh core. Cold only in a process that has run no session (``main`` runs it in one)."""
+    with open(path, "rb") as f:
+        profile, tick, sz_decimals, events = pickle.load(f)
+    cfg, _ = profile_session(profile)
+    core = AgentCore(cfg, np.random.default_rng(0), tick=tick, sz_decimals=sz_decimals)
     cur: collections.Counter = collections.Counter()
     on_call = _tracer(cur)
     totals = {k: [] for k in _KINDS}
@@ -123,6 +143,8 @@ def main() -> None:
     ap.add_argument("--tail", action="store_true", help="also the commanding cycles at or above their p99")
     ap.add_argument("--twin", action="store_true",
                     help="instead, the bytecodes run outside the core: twin, gateway, driver and SimPy, by function")
+    ap.add_argument("--replay", help="(the counting run, in a fresh process) replay the events pickled in this file "
+                                     "and print the counts")
     args = ap.parse_args()
     if args.twin:
         by_fn = count_outside_core(args.minutes, args.profile)
@@ -134,7 +156,15 @@ def main() -> None:
         for fn, c in by_fn.most_common(args.top):
             print_out(f"    {c:9d}  {_where(fn)}")
         return
-    totals, by_fn, per_cycle = count(args.minutes, args.profile)
+    if not args.replay:
+        with tempfile.TemporaryDirectory(prefix="bench_bytecodes.") as work:
+            events = Path(work) / "events.pickle"
+            record(args.minutes, args.profile, events)
+            sys.stdout.flush()
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--replay", str(events), "--top", str(args.top)]
+            done = subprocess.run(cmd + (["--tail"] if args.tail else []))
+        sys.exit(done.returncode)
+    totals, by_fn, per_cycle = count(Path(args.replay))
     for kind in _KINDS:
         t = np.array(totals[kind] or [0])
         print_out(f"{kind:12s} {len(totals[kind]):6d} events, bytecodes mean {t.mean():8.1f} "
