@@ -16,6 +16,8 @@ from agent.core import AgentCore
 from agent.session import run_session
 from common.stop_signals import stop_signals_interrupt
 
+pytestmark = pytest.mark.usefixtures("ctrl_c_raises")  # (Ctrl-C raised here is caught as a KeyboardInterrupt)
+
 # a session that trades from its first cycle (FULL): in 60 s, ~118 quote cycles, ~170 commands, ~270 log lines
 CONFIG = AgentConfig(graduation={"start_level": "FULL"})
 DURATION_S = 60.0

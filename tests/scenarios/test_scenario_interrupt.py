@@ -15,6 +15,8 @@ from agent.drivers import SimDriver
 from scenarios.runner import run_scenario
 from scenarios.schema import load_scenario
 
+pytestmark = pytest.mark.usefixtures("ctrl_c_raises")  # (Ctrl-C raised here is caught as a KeyboardInterrupt)
+
 # trading from the first cycle (FULL): in its 30 s, ~60 quote cycles and over 40 sendings, then the stop's pull
 SCENARIO = """\
 name: cut

@@ -15,6 +15,8 @@ from twin.probe import ProbeClient
 from common.stop_signals import SignalsBetweenEvents
 from twin.session import advance, run_until
 
+pytestmark = pytest.mark.usefixtures("ctrl_c_raises")  # (Ctrl-C raised here is caught as a KeyboardInterrupt)
+
 
 def _world(delays: list[list[float]]):
     """Processes that wait the given delays (ties included) and note each wake, one starting another midway."""
