@@ -14,7 +14,9 @@ Safety rules the core always applies, whatever the model says:
 - no quoting before the venue's state is reconciled (an account snapshot after start and after
   every reconnect), so orders left resting by an earlier run are known before new ones go out;
 - stale market data (no book for ``stale_book_s``, or the socket down) → cancel all quotes;
-- an order without acknowledgement for ``ack_timeout_s`` → stale → ask for a snapshot.
+- an order without acknowledgement for ``ack_timeout_s`` → stale → ask for a snapshot;
+- a reduce-only order refused as increasing the position → no more on its side, and a snapshot asked
+  for: the position they reduce is not the venue's (``OrderTracker.ro_refused``).
 """
 from __future__ import annotations
 
@@ -657,6 +659,8 @@ class AgentCore:
             self.graduation.note_rejection(ev.ts)
         if ev.reason is Reason.BAD_ALO_PX:
             self._learn_bbo(ev.message)
+        elif ev.reason is _REDUCE_ONLY and self.tracker.ro_refused:
+            self._request_snapshot(cmds, ev.ts)  # the position is not the venue's (OrderTracker.ro_refused)
 
     def _on_modify_rejected(self, ev: ModifyRejected, cmds: list) -> None:
         """A modify refused. The order filled or went before it landed: routine, as a cancel that finds
@@ -669,6 +673,8 @@ class AgentCore:
         elif reason not in _MODIFY_RACES:
             self.errors.note(ev.ts)
             self.graduation.note_rejection(ev.ts)
+            if reason is _REDUCE_ONLY and self.tracker.ro_refused:
+                self._request_snapshot(cmds, ev.ts)  # (as a place's, _on_rejected)
 
     def _learn_bbo(self, message: str) -> None:
         m = _BBO.search(message)
@@ -1965,6 +1971,7 @@ _BBO = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 _SNAPSHOT_PARTS = frozenset({"clearinghouseState", "openOrders", "userFills"})
 # a modify that found its order filled or gone: the cancel/fill race, not the venue's health
 _MODIFY_RACES = frozenset({Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER})
+_REDUCE_ONLY = Reason.REDUCE_ONLY
 _SNAPSHOT_RETRY_S = 1.0
 # a flatten with the budget down to the cancel reserve and no order left to cancel: one IOC from the reserve this
 # often (the venue lets one request per 10 s through an exhausted budget), and never its last items (a pull's)

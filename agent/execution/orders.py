@@ -53,6 +53,7 @@ _STALE = OrderState.STALE
 _MODIFY_REQUESTS = frozenset({"batchModify", "modify"})  # RateLimited.request of a refused modify
 _BUY = Side.BUY
 _SELL = Side.SELL
+_REDUCE_ONLY = Reason.REDUCE_ONLY
 # the live orders reconcile may keep as they are (OrderTracker.keep): acknowledged or on their way, and a place gone
 # stale unanswered (it may still rest where it was sent); one with a cancel or modify out, or stale after one, is not
 _RESTS = (OrderState.RESTING, OrderState.PARTIALLY_FILLED)
@@ -141,7 +142,7 @@ class OrderTracker:
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total", "feed_ts",
                  "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
-                 "overfills", "_overfill_ts", "keep", "ro_live", "_await_lu", "_stale_lu")
+                 "overfills", "_overfill_ts", "keep", "ro_live", "_await_lu", "_stale_lu", "ro_refused")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -198,6 +199,12 @@ class OrderTracker:
         # last_update_ts is set or it enters one of those states (on_command, _watch); made exact again by each scan.
         self._await_lu = math.inf
         self._stale_lu = math.inf
+        # side -> when the venue last refused a reduce-only order of ours on it ("would increase position"), until a
+        # snapshot asked after that says the position: the venue refuses one only where it holds no position for it
+        # to reduce (flat, or the other way), so the position here is not the venue's (a fill not yet told, a
+        # liquidation). Reconcile sends no reduce-only order on such a side: sent again every cycle, they were refused
+        # again until the late fills came, ten refusals in 5 s, and the error burst put the agent in Red for 300 s
+        self.ro_refused: dict[Side, float] = {}
 
     # ------------------------------------------------------------------ commands
 
@@ -444,6 +451,8 @@ class OrderTracker:
             self.rejections_by_reason[ev.reason.value] += 1
             if o is not None and o.live:
                 self._end(o, OrderState.REJECTED, ev.ts)
+                if o.reduce_only and ev.reason is _REDUCE_ONLY:
+                    self._refused_reduce_only(o.side, ev.ts)
         elif t is CancelAcknowledged:
             o = self.orders.get(ev.cloid)
             if o is not None and o.live:
@@ -505,6 +514,8 @@ class OrderTracker:
             self.rejections_by_reason[v if v.startswith("Modify") else "Modify" + v] += 1
             if new is not None and new.live:
                 self._end(new, OrderState.REJECTED, ev.ts)
+                if new.reduce_only and ev.reason is _REDUCE_ONLY:
+                    self._refused_reduce_only(new.side, ev.ts)  # (its new order's: the old one's cancel leg happened)
             if old is not None and old.live:
                 if ev.reason in (Reason.MODIFY_CANCELED_OR_FILLED, Reason.MISSING_ORDER):
                     old.prev_state = OrderState.PENDING_MODIFY  # (stale after a modify, not an unanswered place)
@@ -552,6 +563,12 @@ class OrderTracker:
                     self.keep = None  # (keepable again, perhaps: back in its place in live order)
         elif t is AccountSnapshot:
             self._on_snapshot(ev)
+
+    def _refused_reduce_only(self, side: Side, ts: float) -> None:
+        """The venue refused a reduce-only order on ``side``: no more on it until a snapshot asked after now says the
+        position (``ro_refused``); one is asked for (``needs_snapshot``)."""
+        self.ro_refused[side] = ts
+        self.needs_snapshot = True
 
     def _revive(self, o: TrackedOrder, oid: int, ts: float) -> None:
         """An order the tracker ended rests at the venue after all: acknowledged resting after a snapshot that did
@@ -677,15 +694,21 @@ class OrderTracker:
         self.snapshot_venue_ms = ev.venue_time_ms
         self.keep = None  # (orders end, rest again and turn up below: made again when next read)
         # (one asked for before an overfill came may predate the fill: its position cannot say whether it was real)
-        self.needs_snapshot = (ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts) \
-            < self._overfill_ts
+        req = ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts
+        self.needs_snapshot = req < self._overfill_ts
+        if self.ro_refused:
+            # a side refused before the request went out: the venue's position below is the one the refusal was of,
+            # or later. One refused since is still in doubt, and asks for another snapshot
+            for side in [s for s, refused_ts in self.ro_refused.items() if refused_ts <= req]:
+                del self.ro_refused[side]
+            if self.ro_refused:
+                self.needs_snapshot = True
         if ev.last_fill_tid > self.tid_watermark:
             self.tid_watermark = ev.last_fill_tid
         # the venue's position at its query time, plus fills we saw that happened after it
         wm = self.tid_watermark
         self.recent_fills = {tid: sz for tid, sz in self.recent_fills.items() if tid > wm}
         self.position = ev.position + sum(self.recent_fills.values())
-        req = ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts
         for cloid, (until, o, _) in list(self.settling.items()):
             if o.last_update_ts < req:
                 self._unsettle(cloid)  # cancelled before the query: the venue's position has its fills

@@ -13,7 +13,9 @@ Rules, in order:
    worst-case position: position + every same-side order that could still fill;
 4. reduce-only quotes are only on the reducing side and never total more than |position|; they also
    rest beside every other same-side order that could still fill (stale ones being cancelled too), so
-   the worst-case limit of rule 3 holds for them as well;
+   the worst-case limit of rule 3 holds for them as well; none is placed on a side where the venue refused
+   one as increasing the position, until a snapshot asked after that refusal says the position
+   (``OrderTracker.ro_refused``): the position they reduce is not the venue's;
 5. a place never answered within the ack timeout (STALE, until a snapshot says) may still rest where it was
    sent: it holds a desired quote it fits, as a kept order would (nothing is sent for it either way). A
    second order at its level could rest beside it, twice the level's size at one price and a request spent,
@@ -244,8 +246,11 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             buy = side > 0
             if ro:  # it only reduces the filled position, but other same-side orders can fill first
                 if ro_buy is None:
-                    ro_buy = max(0.0, -pos) - _ro_live(tracker, _BUY)
-                    ro_sell = max(0.0, pos) - _ro_live(tracker, _SELL)
+                    # none on a side whose last was refused as increasing the position, until a snapshot says the
+                    # position (OrderTracker.ro_refused): the venue holds none there for it to reduce
+                    refused = tracker.ro_refused
+                    ro_buy = 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY)
+                    ro_sell = 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)
                 room = min(ro_buy, room_buy) if buy else min(ro_sell, room_sell)
             else:
                 room = room_buy if buy else room_sell

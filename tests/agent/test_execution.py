@@ -876,6 +876,54 @@ def test_reduce_only_bids_wait_while_stale_bids_being_cancelled_fill_the_worst_c
     assert abs(sum(c.sz for c in placed) - 0.005) < 1e-12  # now limited by the position only
 
 
+_RO_REFUSED = "Reduce only order would increase position. asset=0"
+
+
+@pytest.mark.parametrize("by_modify", [False, True])
+def test_a_reduce_only_refusal_holds_that_sides_reduce_only_orders_until_a_snapshot_asked_after_it(by_modify):
+    """The venue refuses a reduce-only order only where it holds no position for it to reduce: the tracker's short
+    is not the venue's (tests/agent/test_core.py's slow feed: the bids that flattened it filled, their fills told
+    3 s late). Sent again every cycle, the reduce-only bids were refused again, ten in 5 s, and the error burst put
+    the agent in Red. After a refusal none is sent on that side, the other side's orders go on, and a snapshot is
+    asked for; one asked before the refusal came does not end the wait, one asked after it does."""
+    t = _tracker_with(-0.0076)
+    if by_modify:  # a reduce-only bid resting far from the exits: moved to one (a modify, its new order refused)
+        t.on_command(PlaceOrder("0xr", Side.BUY, 90.0, 0.0005, Tif.ALO, True), 0.0)
+        t.on_event(OrderAcknowledged(0.1, "0xr", 1, True))
+    kw = dict(tick=1.0, lot=0.0001, max_position=0.01, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    exits = [DesiredQuote(Side.BUY, 99.0, 0.0005, 0, True), DesiredQuote(Side.BUY, 98.0, 0.0005, 1, True)]
+
+    def sent(cmds):
+        return [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))
+                if isinstance(c, (PlaceOrder, ModifyOrder))]
+    out = sent(reconcile(exits, t, **kw))
+    assert len(out) == 2 and all(c.reduce_only and c.side is Side.BUY for c in out)
+    assert any(isinstance(c, ModifyOrder) for c in out) is by_modify
+    for c in out:
+        t.on_command(c, 1.0)
+    t.on_command(RequestAccountSnapshot(), 1.1)  # (an audit's, say: asked before the refusals came)
+    assert not t.needs_snapshot
+    for c in out:
+        if isinstance(c, ModifyOrder):
+            t.on_event(ModifyRejected(1.3, c.cloid, c.new_cloid, Reason.REDUCE_ONLY,
+                                      "Error placing new order during modify: " + _RO_REFUSED))
+        else:
+            t.on_event(OrderRejected(1.3, c.cloid, Reason.REDUCE_ONLY, _RO_REFUSED))
+    assert t.needs_snapshot and set(t.ro_refused) == {Side.BUY}
+    assert sent(reconcile(exits, t, **kw)) == []  # not sent again
+    # a plain ask is no reduce-only order: placed as before
+    assert [c.side for c in sent(reconcile(exits + [DesiredQuote(Side.SELL, 101.0, 0.0005, 0)], t, **kw))] \
+        == [Side.SELL]
+    t.on_event(AccountSnapshot(1.6, -0.0076, 100.0, 1e4, 0.0, (), requested_ts=1.1))
+    assert t.needs_snapshot and sent(reconcile(exits, t, **kw)) == []  # asked before the refusals: not the word
+    t.on_command(RequestAccountSnapshot(), 1.7)
+    t.on_event(AccountSnapshot(2.2, -0.0076, 100.0, 1e4, 0.0, (), requested_ts=1.7))
+    assert not t.needs_snapshot and not t.ro_refused
+    again = sent(reconcile(exits, t, **kw))  # the venue holds the short after all: its exits go out again
+    assert len(again) == 2 and all(c.reduce_only and c.side is Side.BUY for c in again)
+
+
 @given(st.integers(1, 10_000), st.integers(0, 10_000), st.lists(st.tuples(st.integers(1, 50), st.booleans())))
 def test_budget_reserve_is_only_spent_by_cancels(cap, used, reqs):
     b = RequestBudget(BudgetConfig(reserve_frac=0.05))
