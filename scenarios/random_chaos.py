@@ -70,15 +70,7 @@ BOUNDS = ChaosBounds()
 # Agent bugs random chaos found and not yet fixed, each saved in scenarios/found/ (it reproduces with `python -m
 # scenarios run FILE`), file name -> what breaks; the strategy may be narrowed (BOUNDS.quiet_start_s) meanwhile so
 # that the test stays green. Fixed ones are promoted to scenarios/ with a naive agent (see the README).
-KNOWN_FAILURES: dict[str, str] = {
-    # found by a fresh clone's random examples at stop 65 (seed 2422701645): the start's isolated position (+2 on a
-    # thin HIP-3 coin) is liquidated by the opening slide 47 ms after the first cycle sent its ladder, sized for +2
-    # (asks 102 = the limit 100 + 2); the liquidation cancels the coin's orders, but the ladder was still on its way,
-    # and lands on a flat account: worst case 102 > 100 until the next cycle (1 s) trims it. The agent should pull
-    # or trim its orders when a fill not of its own orders (a liquidation's) moves the position
-    "found_93577037b4.yaml": "worst_case_position_within_limit: a liquidation lands between a cycle's send and "
-                             "its orders' arrival",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 # Universal: whatever the chaos, these hold. The Kill invariant applies when the run reached Kill.
 UNIVERSAL = ("worst_case_position_within_limit", "orders_terminal_or_reconciled", "decision_log_complete",

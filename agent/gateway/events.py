@@ -368,6 +368,10 @@ class AccountSnapshot:
     # the IP weight its requests spent, the fill query's pages weighed by the rows they returned (0: not told);
     # the core counted SNAPSHOT_SENT_WEIGHT when it asked, and adds the rest when this comes
     ip_weight: int = 0
+    # the venue's liquidationPx of the position, the mark at which it takes the position away whatever orders we have
+    # on their way (AgentCore._liquidation_exposure sizes near it); 0: none (no position, or the venue's null: no
+    # positive price liquidates it). (Not nan: an event with a nan field is not equal to itself read back)
+    liquidation_px: float = 0.0
 
 
 @event

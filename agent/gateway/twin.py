@@ -432,7 +432,7 @@ class TwinGateway(CommandRouter):
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
                                   state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
-                                  ip_weight))
+                                  ip_weight, _liquidation_px(pos)))
 
     # ------------------------------------------------------------------ pushes
 
@@ -556,3 +556,10 @@ class TwinGateway(CommandRouter):
                           pages: int, for_command: str = ""):
         yield self.ex.env.timeout(RECOVERY_RETRY_S)
         self._fill_pages(start_ms, attempts, on_page, on_end, what, rows, pages, for_command)
+
+
+def _liquidation_px(pos: dict | None) -> float:
+    """A clearinghouseState position row's liquidationPx as the snapshot carries it: 0.0 for no position or the
+    venue's null (no positive price liquidates it)."""
+    px = pos.get("liquidationPx") if pos else None
+    return 0.0 if px is None else float(px)

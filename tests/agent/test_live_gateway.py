@@ -439,6 +439,9 @@ def test_parses_exchange_replies_quota_and_account_state():
     acct = P.account_state(state)
     assert (acct.position, acct.entry_px, acct.account_value, acct.margin_used, acct.time_ms) == \
         (-0.0335, 2986.3, 13109.48, 4.967, 1708622398623)
+    assert acct.liquidation_px == 0.0  # the venue's null: no positive price liquidates it
+    state["assetPositions"][0]["position"]["liquidationPx"] = "3102.5"
+    assert P.account_state(state).liquidation_px == 3102.5  # the core sizes near it (test_liquidation_sizing)
     rows = P.open_orders([{"coin": "BTC", "limitPx": "29792.0", "oid": 91490942, "side": "A", "sz": "0.0",
                            "timestamp": 1681247412573}])
     assert rows[0].as_open_order().cloid == "oid:91490942" and rows[0].side is Side.SELL

@@ -331,12 +331,22 @@ class NaiveSnapshotRetryPace(AgentCore):
     def _snapshot_backoff_cap(self) -> float:
         return 2.0 * self.cfg.risk.pull_retry_s  # the bug: no floor at the pace the minute's share allows
 
+
+class NaiveLiquidationRoom(AgentCore):
+    """Random chaos (chaos_ladder_lands_after_liquidation): the reducing side is given room for the position it
+    would close (limit + |position|) however near the position is to its liquidation price; the venue liquidates
+    it while that ladder is on its way, and it lands on a flat account past the limit."""
+
+    def _liquidation_exposure(self, exposures: tuple[float, float], pos: float, mid: float) -> tuple[float, float]:
+        return exposures  # the bug: the position counted on to the end, wherever the liquidation price is
+
+
 NAIVE_AGENTS = {c.__name__: c for c in (NaiveKillSwitch, NaiveInFlightLimits, NaiveEmergencyPull, NaiveColdStart,
                                         NaiveQuotaBlind, NaiveBlindOnDisconnect, NaiveOptimisticCancel,
                                         NaiveFillsBeforeSnapshot, NaiveReduceOnlyRoom, NaiveSnapshotRetry,
                                         NaiveReconnectWaits, NaiveFlattenOnce, NaiveSlowSnapshotBackoff,
                                         NaiveFlattenRoom, NaiveFlattenOffGrid, NaiveRefusedSnapshotOverdue,
-                                        NaiveSnapshotRetryPace)}
+                                        NaiveSnapshotRetryPace, NaiveLiquidationRoom)}
 
 
 class _RefusedPlaceTracker(OrderTracker):

@@ -9,8 +9,8 @@ import pytest
 
 from naive_agents import (
     NaiveBlindOnDisconnect, NaiveColdStart, NaiveEmergencyPull, NaiveFillsBeforeSnapshot, NaiveFlattenOnce,
-    NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveGrossEdge, NaiveInFlightLimits,
-    NaiveKillSwitch, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
+    NaiveFlattenOffGrid, NaiveFlattenRoom, NaiveGrossEdge, NaiveInFlightLimits, NaiveKillSwitch,
+    NaiveLiquidationRoom, NaiveOptimisticCancel, NaiveQuotaBlind, NaiveReconnectWaits, NaiveReduceOnlyRoom,
     NaiveRefusedPlace, NaiveRefusedSnapshotOverdue, NaiveShadowHolds, NaiveSlowSnapshotBackoff, NaiveSnapshotRetry,
     NaiveSnapshotRetryPace,
 )
@@ -44,6 +44,7 @@ CASES = [
     ("chaos_refused_place_snapshot_storm.yaml", NaiveRefusedPlace, "orders_terminal_or_reconciled"),
     ("chaos_refused_snapshot_sent_when_overdue.yaml", NaiveRefusedSnapshotOverdue, "orders_terminal_or_reconciled"),
     ("chaos_snapshot_retries_fill_the_minute.yaml", NaiveSnapshotRetryPace, "orders_terminal_or_reconciled"),
+    ("chaos_ladder_lands_after_liquidation.yaml", NaiveLiquidationRoom, "worst_case_position_within_limit"),
     ("fees_exceed_spread.yaml", NaiveGrossEdge, "exposure_level_at_most"),
     ("shadow_holds_inventory.yaml", NaiveShadowHolds, "inventory_reduced_within"),
 ]
@@ -52,7 +53,7 @@ CASES = [
 @functools.lru_cache(maxsize=1)
 def _first_seed_run(filename: str, agent_cls: type) -> ScenarioResult:
     """A scenario file's run on its first seed by its naive agent ``agent_cls``, kept for the next case of the same
-    file (a file listed for two invariants ran it twice, four files of CASES' 24 lines). The real agent's run is the
+    file (a file listed for two invariants ran it twice, four files of CASES' 25 lines). The real agent's run is the
     file's own item's (scenarios/conftest.py's real_agent_run: made once for both)."""
     scenario = load_scenario(SCENARIOS / filename)
     return run_scenario(scenario, scenario.seeds[0], agent_cls=agent_cls)

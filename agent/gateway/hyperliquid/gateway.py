@@ -1007,7 +1007,8 @@ class HyperliquidGateway(CommandRouter):
         del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self._emit(AccountSnapshot(now, state.position, state.entry_px, state.account_value,
-                                   state.margin_used, opens, watermark, requested, t_state, ip_weight))
+                                   state.margin_used, opens, watermark, requested, t_state, ip_weight,
+                                   state.liquidation_px))
 
     # ------------------------------------------------------------------ quota
 

@@ -89,6 +89,7 @@ class AccountState:
     account_value: float
     margin_used: float
     time_ms: int
+    liquidation_px: float = 0.0  # the position's liquidationPx (0: no position, or the venue's null)
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,13 +458,14 @@ class VenueParser:
         """clearinghouseState: this coin's position (0 when not listed) and the margin summary."""
         def parse() -> AccountState:
             summary = _get(body, "marginSummary")
-            pos, entry = 0.0, 0.0
+            pos, entry, liq = 0.0, 0.0, 0.0
             for ap in _list(_get(body, "assetPositions"), "assetPositions"):
                 p = _get(ap, "position")
                 if _str(p, "coin") == self.coin:
                     pos, entry = _num(p, "szi"), _num(p, "entryPx") if p.get("entryPx") is not None else 0.0
+                    liq = _num(p, "liquidationPx") if p.get("liquidationPx") is not None else 0.0
             return AccountState(pos, entry, _num(summary, "accountValue"), _num(summary, "totalMarginUsed"),
-                                _int(body, "time"))
+                                _int(body, "time"), liq)
         return self._safe("clearinghouseState", body, parse)
 
     def open_orders(self, body: Any) -> tuple[OrderRow, ...] | None:

@@ -1,0 +1,92 @@
+"""The reducing side near the liquidation price: sized as if the venue could take the position before its orders
+land (AgentCore._liquidation_exposure; random chaos found the fault, scenarios/chaos_ladder_lands_after_liquidation)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from agent.config import AgentConfig
+from agent.core import LIQUIDATION_NEAR, AgentCore
+from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, PlaceOrder, RequestAccountSnapshot, Side, Timer
+
+LIMIT = 0.01  # BTC; a ladder side (0.004 at its touch, 5 levels) is far more than it: reconcile's room cuts it
+POSITION = 0.002
+MID = 100_000.0
+
+
+def _first_orders(position: float, liquidation_px: float) -> dict:
+    """A core at Full holding ``position`` (the snapshot's liquidation price ``liquidation_px``), its first cycle on
+    a book whose mid is MID: the total size it places on each side."""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}, "risk": {"max_position": LIMIT},
+                                      "quoting": {"order_size": 0.004, "ladder": {"n_levels": 5}}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, position, MID, 1e3, 50.0, (), liquidation_px=liquidation_px))
+    core.handle(BookUpdated(0.1, "BTC", ((MID - 100.0, 1.0),), ((MID + 100.0, 1.0),)))
+    cmds = core.handle(Timer(0.5))
+    total = {Side.BUY: 0.0, Side.SELL: 0.0}
+    for c in (c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))):
+        if isinstance(c, PlaceOrder):
+            total[c.side] += c.sz
+    return total
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["long", "short"])
+@pytest.mark.parametrize("distance", [0.5 * LIQUIDATION_NEAR, 0.0, -2.0 * LIQUIDATION_NEAR],
+                         ids=["half the distance away", "at it", "past it"])
+def test_near_its_liquidation_price_the_reducing_side_counts_on_no_position(sign, distance):
+    """A long 0.002 BTC (limit 0.01) whose liquidation price is within LIQUIDATION_NEAR of the mid, or past it: the
+    venue may liquidate it while the cycle's orders are on their way (found_93577037b4: an isolated +2 on hyna:LIT,
+    liquidated 47 ms after the first cycle sent asks sized for it, 102 against a limit of 100, which landed on a flat
+    account). Its asks are at most the limit, not the limit + 0.002 that closing the position leaves room for; the
+    bids, which add to it, keep their room (limit - position). A short alike, sides swapped."""
+    liq = MID * (1.0 - sign * distance)
+    total = _first_orders(sign * POSITION, liq)
+    reducing, growing = (Side.SELL, Side.BUY) if sign > 0 else (Side.BUY, Side.SELL)
+    assert total[reducing] == pytest.approx(LIMIT, abs=1e-9), total
+    assert total[growing] == pytest.approx(LIMIT - POSITION, abs=1e-9), total
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["long", "short"])
+@pytest.mark.parametrize("liq_frac", [1.5 * LIQUIDATION_NEAR, 0.1, None], ids=["1.5 times it", "10%", "none"])
+def test_away_from_its_liquidation_price_the_reducing_side_has_the_positions_room(sign, liq_frac):
+    """Farther than LIQUIDATION_NEAR from the liquidation price (or with none: a cross account the venue reports
+    null for), the position is ours to close: the reducing side has room for it besides the limit (0.012 here)."""
+    liq = 0.0 if liq_frac is None else MID * (1.0 - sign * liq_frac)  # 0: the venue's null
+    total = _first_orders(sign * POSITION, liq)
+    reducing, growing = (Side.SELL, Side.BUY) if sign > 0 else (Side.BUY, Side.SELL)
+    assert total[reducing] == pytest.approx(LIMIT + POSITION, abs=1e-9), total
+    assert total[growing] == pytest.approx(LIMIT - POSITION, abs=1e-9), total
+
+
+@pytest.mark.parametrize("coin, szi", [("hyna:LIT", 2.0), ("hyna:LIT", -2.0), ("BTC", 0.0)])
+def test_the_twins_snapshot_carries_the_venues_liquidation_price_of_the_position(coin, szi):
+    """The core knows the price from the snapshot alone: the twin's clearinghouseState liquidationPx of the coin's
+    position (an isolated one's on hyna:LIT, 10x: about 5% from its entry), nan with no position."""
+    from agent.gateway.twin import TwinGateway
+    from twin.exchange import Exchange
+    from twin.market.synthetic import SyntheticMarketParams
+    from twin.params import TwinParams
+    from twin.seeding import set_position
+    user = "0x" + "c3" * 20
+    ex = Exchange.build(TwinParams(markets={"BTC": SyntheticMarketParams(),
+                                            "hyna:LIT": SyntheticMarketParams.thin_hip3()}), 3)
+    ex.fund(user, 500.0)
+    ex.env.run(until=2.0)
+    if szi:
+        set_position(ex, user, coin, szi)
+    events: list = []
+    gw = TwinGateway(ex, user, coin, quota_poll_s=0.0)
+    gw.start(events.append)
+    gw.send(RequestAccountSnapshot())
+    ex.env.run(until=4.0)
+    snap = next(e for e in events if type(e) is AccountSnapshot)
+    assert snap.position == szi
+    if not szi:
+        assert snap.liquidation_px == 0.0
+        return
+    want = ex.accounts[user].liquidation_px(coin, ex.marks)
+    assert want is not None and snap.liquidation_px == pytest.approx(want, rel=1e-12)
+    entry = snap.entry_px
+    assert 0.04 < (entry - snap.liquidation_px) / entry * math.copysign(1.0, szi) < 0.06
