@@ -50,8 +50,8 @@ from agent.quoting.glft import glft_coefficients, glft_half_skew
 from agent.quoting.ladder import KeptLadder, lot_sizes, round_px_to_venue, touch_ticks, venue_min_size
 from agent.quoting.signals import BookImbalanceSignal, MomentumSignal, SignalBlend, TradeFlowSignal
 from agent.safety import (
-    NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, SafetyOverlay, apply_to_quotes,
-    overlay_for, reducing_side, taper_increasing, to_venue_minimum,
+    NORMAL, ErrorBurstCounter, RiskBudget, SafetyEscalator, SafetyInputs, SafetyLevel, SafetyOverlay, overlaid_quotes,
+    overlay_for, reducing_side, taper_increasing,
 )
 from agent.validation import RegimeModel, ScorecardSet
 
@@ -1845,9 +1845,7 @@ class AgentCore:
             memo_key = (key, qov)
             if memo_key != self._overlaid_key:
                 self._overlaid_key = memo_key
-                self._overlaid = to_venue_minimum(apply_to_quotes(qov, desired, lot=self.lot),  # size factor,
-                                                  ov.position, self._min_notional, self.lot,
-                                                  capped=ov.single_side is not None)
+                self._overlaid = overlaid_quotes(qov, desired, self.lot, self._min_notional)  # size factor,
             desired = self._overlaid  # ... reducing side only, venue minimum
             if ov.single_side is not None and ov.position and g.places_orders and not self.lots_of(ov.position):
                 self._below_lot(ts, ov.position, "the safety level's exits")  # (Orange's, Red's: none can close it)
@@ -1884,8 +1882,7 @@ class AgentCore:
                     # halved. (Orange's and Red's factors are the exits' own: their overlay keeps that side.)
                     src = self._desired
                     safety_exit = 1.0
-                desired = to_venue_minimum(apply_to_quotes(exits, src, lot=self.lot), pos,
-                                           self._min_notional, self.lot, capped=True)
+                desired = overlaid_quotes(exits, src, self.lot, self._min_notional)  # (capped: one side)
                 shadow_exits = pos
                 if not self.lots_of(pos):
                     self._below_lot(ts, pos, "Shadow's exits")

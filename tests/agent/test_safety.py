@@ -2,7 +2,7 @@ import math
 from typing import NamedTuple
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -10,7 +10,7 @@ from agent.gateway.events import Side
 from agent.execution.reconcile import DesiredQuote
 from agent.safety import (
     ErrorBurstCounter, RiskBudget, RiskBudgetConfig, SafetyConfig, SafetyEscalator, SafetyInputs, SafetyLevel,
-    SafetyOverlay, apply_to_quotes, overlay_for,
+    SafetyOverlay, apply_to_quotes, overlaid_quotes, overlay_for, to_venue_minimum,
 )
 
 G, Y, O, R, K = SafetyLevel
@@ -472,36 +472,82 @@ class _OtherQuote(NamedTuple):
     reduce_only: bool = False
 
 
-desired_quote = st.builds(DesiredQuote, st.sampled_from([Side.BUY, Side.SELL]), st.floats(90, 110),
-                          st.floats(0.0, 5.0), st.integers(0, 4), st.booleans())
+def _nudged(x: float) -> st.SearchStrategy:
+    """``x``, or the double next to it either way (a position summed from fills is a lot multiple give or take)."""
+    return st.sampled_from([x, math.nextafter(x, math.inf), math.nextafter(x, -math.inf)])
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.sampled_from(list(SafetyLevel)), st.floats(-5, 5), st.lists(desired_quote, max_size=12),
-       st.sampled_from([0.0, 0.001, 0.00001]), st.sampled_from([None, 1, -1, 0]), st.integers(0, 12))
-def test_the_overlays_desired_quote_path_is_its_generic_one(level, position, quotes, lot, single, other_at):
-    """The quote cycle's own quotes (DesiredQuote) are remade in place, without with_size, and for the overlays the
-    levels make with the tests that hold for every quote taken once per call (_desired_quotes): the same quotes, of
-    the same class, as the generic NamedTuple path makes of the same fields; a quote left as it was is the same
-    object. A list with another kind of quote in it anywhere is made by the general loop, as before."""
-    ovs = [overlay_for(level, position, CFG)]
+# a quote cycle's: (quotes, position, lot, the venue's minimum), at a price of 100 (lots of 0.001 and sizes about
+# the minimum's, or any) and of 100,000 (BTC's: the $10 minimum is 10 lots of 0.00001), positions in whole lots or
+# next to them, or any
+_small = st.tuples(
+    st.lists(st.builds(DesiredQuote, st.sampled_from([Side.BUY, Side.SELL]), st.floats(90, 110),
+                       st.floats(0.0, 5.0) | st.floats(0.0, 0.3) | st.integers(0, 300).map(lambda n: n * 0.001),
+                       st.integers(0, 4), st.booleans()), max_size=12),
+    st.floats(-5, 5) | st.integers(-300, 300).map(lambda n: n * 0.001).flatmap(_nudged) | st.just(0.0),
+    st.sampled_from([0.0, 0.001, 0.00001]), st.sampled_from([0.0, 10.0, 11.0]))
+_btc = st.tuples(
+    st.lists(st.builds(DesiredQuote, st.sampled_from([Side.BUY, Side.SELL]), st.floats(99_000, 101_000),
+                       st.integers(0, 40).map(lambda n: n * 0.00001), st.integers(0, 4), st.booleans()), max_size=12),
+    (st.integers(-60, 60) | st.integers(-12, 12)).map(lambda n: n * 0.00001).flatmap(_nudged), st.just(0.00001),
+    st.just(10.0))
+
+
+def _old_overlay(ov, quotes, lot, min_notional):
+    """The quote cycle's overlay as two passes: the size factor, the side and the cap, then the venue's minimum."""
+    return to_venue_minimum(apply_to_quotes(ov, quotes, lot=lot), ov.position, min_notional, lot,
+                            capped=ov.single_side is not None)
+
+
+def _outcome(f, *args):
+    """``f(*args)``, or the class of what it raised (without a lot, a quote raised to the minimum divides by it)."""
+    try:
+        return f(*args)
+    except ArithmeticError as e:
+        return type(e)
+
+
+def _same_quotes(got: list, want: list, quotes: list, want_from: list) -> None:
+    """The same quotes (each field's type and repr: the same doubles, the same bools), and a quote left as it was
+    the very object it was given as (``want``'s taken from ``want_from``, ``got``'s from ``quotes``); or the same
+    error raised."""
+    if isinstance(got, type) or isinstance(want, type):
+        assert got is want
+        return
+    assert [[(type(x), repr(x)) for x in q] for q in got] == [[(type(x), repr(x)) for x in q] for q in want]
+    assert [any(g is q for q in quotes) for g in got] == [any(w is q for q in want_from) for w in want]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(list(SafetyLevel)), _small | _btc, st.sampled_from([None, 1, -1, 0]), st.integers(0, 12))
+# Yellow, long 10 lots at $100k: the ask halved to 5 lots ($5) is raised to the minimum, 10 lots, the whole position
+@example(Y, ([DesiredQuote(Side.BUY, 99_990.0, 10 * 0.00001, 0), DesiredQuote(Side.SELL, 100_000.0, 10 * 0.00001, 0)],
+             10 * 0.00001, 0.00001, 10.0), None, 0)
+def test_the_overlay_in_one_walk_is_its_two_passes(level, cycle, single, other_at):
+    """overlaid_quotes walks the quote cycle's own quotes (DesiredQuote) once, for the overlays the levels make, the
+    venue's minimum applied as each quote is sized: the same quotes, of the same class, as the two passes
+    (apply_to_quotes' general loop, then to_venue_minimum) make of them, and as they make of the same fields in another
+    NamedTuple (with_size's path); a quote left as it was is the same object. A list with another kind of quote in it
+    anywhere is made by the two passes, as before."""
+    quotes, pos, lot, min_notional = cycle
+    ovs = [overlay_for(level, pos, CFG)]
     ovs.append(ovs[0]._replace(reducing_size_factor=1.0))  # (the quote cycle's at Yellow over the position limit)
     if single is not None:  # one-sided overlays the levels do not make (Shadow's exits are one), one side that
-        ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=False, position=position))  # may grow the position
-        ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=True, position=position))
-    ovs.append(SafetyOverlay(1.0, 0.5, None, reduce_only=True, position=position))
+        ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=False, position=pos))  # may grow the position
+        ovs.append(SafetyOverlay(1.0, 0.5, single, reduce_only=True, position=pos))
+    ovs.append(SafetyOverlay(1.0, 0.5, None, reduce_only=True, position=pos))
     others = [_OtherQuote(*q) for q in quotes]
     mixed = quotes[:]  # one quote of another kind among the cycle's own
     if quotes:
         at = other_at % len(quotes)
         mixed[at] = others[at]
     for ov in ovs:
-        fast = apply_to_quotes(ov, quotes, lot=lot)
-        generic = apply_to_quotes(ov, others, lot=lot)
-        assert [tuple(q) for q in fast] == [tuple(q) for q in generic]
-        assert all(type(q) is DesiredQuote for q in fast)
-        assert [any(f is q for q in quotes) for f in fast] == [any(g is q for q in others) for g in generic]
-        assert [tuple(q) for q in apply_to_quotes(ov, mixed, lot=lot)] == [tuple(q) for q in generic]
+        fast = _outcome(overlaid_quotes, ov, quotes, lot, min_notional)
+        assert isinstance(fast, type) or all(type(q) is DesiredQuote for q in fast)
+        _same_quotes(fast, _outcome(_old_overlay, ov, quotes, lot, min_notional), quotes, quotes)
+        _same_quotes(fast, _outcome(_old_overlay, ov, others, lot, min_notional), quotes, others)
+        _same_quotes(_outcome(overlaid_quotes, ov, mixed, lot, min_notional),
+                     _outcome(_old_overlay, ov, mixed, lot, min_notional), mixed, mixed)
 
 
 def test_a_stressed_regime_is_yellow_unless_the_rule_is_off():
