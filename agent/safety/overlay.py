@@ -148,35 +148,28 @@ def apply_to_quotes(overlay: SafetyOverlay, quotes: Sequence, *, lot: float = 0.
 
 def overlaid_quotes(overlay: SafetyOverlay, quotes: Sequence, lot: float, min_notional: float) -> list:
     """``to_venue_minimum(apply_to_quotes(overlay, quotes, lot=lot), overlay.position, min_notional, lot,
-    capped=overlay.single_side is not None)``: what the quote cycle makes of its ladder above Green, and of Shadow's
-    exits. On the cycle's own quotes (DesiredQuote) with a lot, for the overlays the levels make, the ladder is walked
-    once (``_desired_to_minimum``): two passes read every quote twice, and a quote the overlay made was made again to
-    raise it, some 750 bytecodes on a shipped cycle whose ladder had moved at Yellow (6 quotes), most of the shipped
-    profile's p99 cycles but the arrival fit's."""
+    capped=overlay.single_side is not None)`` (``_two_passes``): what the quote cycle makes of its ladder above Green,
+    and of Shadow's exits. On the cycle's own quotes (DesiredQuote) with a lot, for the overlays the levels make, the
+    ladder is walked once, the tests that hold for every quote taken once per call: Yellow's (both sides, reduce-only
+    where a quote says so) and Orange's and Red's (one side, every quote reduce-only: those quoted are the reducing
+    side's, capped, or none). apply_to_quotes' arithmetic then to_venue_minimum's, per quote, in the same order, so
+    the same doubles; a quote left as it was is the same object. A list holding another kind of quote: the two passes.
+
+    The two passes read every quote twice, each field by index (3 bytecodes a read, up to 8 reads a quote), and made
+    a quote under the minimum twice (the overlay's copy, then with_size's): some 750 bytecodes on a shipped cycle whose
+    ladder had moved at Yellow (6 quotes), most of the shipped profile's p99 cycles but the arrival fit's. Here each
+    quote is unpacked once and, where the overlay keeps it, checked against the minimum at once (to_venue_minimum's
+    rule written out: the product is its first clause, and most quotes are worth the minimum); in one frame (a call
+    with the overlay's terms as arguments was a tenth of a Yellow ladder's cost)."""
     _, f, single, force_ro, cancel_all, _, pos, f_red = overlay  # (unpacked at once: a field's read is 3 bytecodes)
     if cancel_all:
         return []
-    if lot > 0.0 and type(quotes) is list and (single is not None) is force_ro:
-        out = _desired_to_minimum(quotes, pos, f, f if f_red is None else f_red, force_ro, single, lot, min_notional)
-        if out is not None:
-            return out
-    return to_venue_minimum(apply_to_quotes(overlay, quotes, lot=lot), pos, min_notional, lot,
-                            capped=single is not None)
-
-
-def _desired_to_minimum(quotes: list, pos: float, f: float, f_red: float, force_ro: bool, single: int | None,
-                        lot: float, mn: float) -> list | None:
-    """overlaid_quotes on the quote cycle's own quotes (DesiredQuote) for the overlays the levels make, the tests
-    that hold for every quote taken once per call: Yellow's (both sides, reduce-only where a quote says so) and
-    Orange's and Red's (one side, every quote reduce-only: those quoted are the reducing side's, capped, or none).
-    apply_to_quotes' arithmetic then to_venue_minimum's, per quote, in the same order, so the same doubles; a quote
-    left as it was is the same object. None for a list holding another kind of quote (the two passes then).
-
-    Each quote is unpacked once (a field read by index is 3 bytecodes, and a quote's are read up to 8 times), and a
-    quote under the venue's minimum is raised where the overlay kept it (to_venue_minimum's rule, written out: the
-    product is the rule's first clause, and most quotes are worth the minimum)."""
+    if not (lot > 0.0 and type(quotes) is list and (single is not None) is force_ro):
+        return _two_passes(overlay, quotes, lot, min_notional)
+    if f_red is None:
+        f_red = f
+    mn = min_notional
     red = -1 if pos > 0.0 else 1 if pos < 0.0 else 0  # reducing_side(pos), for the overlay
-    reducing = -1 if pos > 0 else 1  # to_venue_minimum's (the same but flat, where it raises nothing)
     pos_abs = abs(pos)
     room = pos_abs  # the overlay's cap on reduce-only size
     out: list = []
@@ -186,12 +179,12 @@ def _desired_to_minimum(quotes: list, pos: float, f: float, f_red: float, force_
         if single == 0 or single != red:
             for q in quotes:  # (none is kept: the general loop's answer for any quote, once the kinds are checked)
                 if type(q) is not dq:
-                    return None
+                    return _two_passes(overlay, quotes, lot, min_notional)
             return out
         room_min = pos_abs + 1e-12  # to_venue_minimum's cap (capped: every quote kept is on the reducing side)
         for q in quotes:
             if type(q) is not dq:
-                return None
+                return _two_passes(overlay, quotes, lot, min_notional)
             side, px, sz0, level, ro0 = q
             if side != single:
                 continue
@@ -220,7 +213,7 @@ def _desired_to_minimum(quotes: list, pos: float, f: float, f_red: float, force_
         return out
     for q in quotes:  # Yellow (and Green's, but the quote cycle skips it): both sides, force_ro False
         if type(q) is not dq:
-            return None
+            return _two_passes(overlay, quotes, lot, min_notional)
         side, px, sz0, level, ro = q
         if ro:  # (ro or force_ro: ro)
             if side != red:
@@ -245,7 +238,7 @@ def _desired_to_minimum(quotes: list, pos: float, f: float, f_red: float, force_
         if sz <= 0.0:
             continue
         if sz * px < mn:  # refused_under_minimum, not reduce-only
-            if side != reducing or not pos_abs:  # an increasing quote: dropped
+            if side != (-1 if pos > 0 else 1) or not pos_abs:  # increasing (to_venue_minimum's test): dropped
                 continue
             sz = math.ceil(mn / px / lot - 1e-9) * lot  # a reducing one: raised, to at most the position
             if sz <= pos_abs:
@@ -253,6 +246,12 @@ def _desired_to_minimum(quotes: list, pos: float, f: float, f_red: float, force_
             continue
         push(q if sz == sz0 and ro == False else _new_tuple(dq, (side, px, sz, level, False)))  # noqa: E712 (ro == ro0)
     return out
+
+
+def _two_passes(overlay: SafetyOverlay, quotes: Sequence, lot: float, min_notional: float) -> list:
+    """overlaid_quotes by its definition: the overlay, then the venue's minimum."""
+    return to_venue_minimum(apply_to_quotes(overlay, quotes, lot=lot), overlay.position, min_notional, lot,
+                            capped=overlay.single_side is not None)
 
 
 def to_venue_minimum(quotes: list, position: float, min_notional: float, lot: float, *,
