@@ -171,24 +171,26 @@ def test_a_feed_fit_whose_spike_part_took_the_majority_is_refitted_with_the_spik
     """A 180 s live run against twin serve with chaos fitted "body median 21.0 ms, sigma 1.341; spikes 86.57%": the
     censored fit's two parts, ordered by their means, made a wide fast part the body and the bulk of the lags the
     spikes, and the fitted twin's replay showed a p95 book-update lag of 107 ms against 298 ms seen. The twin's
-    model is a body and a slow minority of spikes. Lags in that shape fitted spikes of 71-83% on these seeds (body
+    model is a body and a slow minority of spikes. Lags in that shape fitted spikes of 67-83% on these seeds (body
     medians 27-32 ms for a bulk at 45 ms); now the spike part is held the slower minority, the body is the bulk, and
-    the printout, calibration.json and report.html say what was done. A fit already in the twin's shape is kept."""
+    the printout, calibration.json and report.html say what was done. A fit already in the twin's shape is kept.
+    (Seed 1's free fit was a body and 1.4% spikes, kept as it was, while its search stopped in a local optimum:
+    ``test_the_censored_feed_fit_reaches_the_better_optimum_where_one_start_stopped_short``.)"""
     from calibration.__main__ import _say
     from calibration.fit import fit_censored_mixture, fit_latency
     from calibration.report import write_report
-    for seed in (0, 2, 3, 4):
+    for seed in (0, 1, 2, 3, 4):
         lag, held = _bulk_beside_a_wide_part(seed)
         f = fit_feed(lag, held)
         leg = f.leg
         assert 0.0 < leg.spike_prob <= 0.5 and leg.spike_median_ms >= leg.median_ms, (seed, leg)
         assert leg.median_ms == pytest.approx(45.0, rel=0.1), (seed, leg)
         assert "refitted with the spike part held the slower minority" in f.roles, (seed, f.roles)
-    lag, held = _bulk_beside_a_wide_part(1)  # (its free fit: a body and 1.4% spikes at 374 ms, kept as it was)
+    lag, held = _twin_feed(0)  # (a body and 4.7% spikes at 900 ms: kept as it was)
     x = np.log(lag * 1000.0)
     f = fit_feed(lag, held)
     assert f.roles == "" and (f.body_mu, f.body_sigma, f.spike_prob, f.spike_mu, f.spike_sigma) == \
-        fit_censored_mixture(x[~held], x[held]) and f.spike_prob < 0.05
+        fit_censored_mixture(x[~held], x[held]) and f.spike_prob < 0.1
     # round trips alike (their spike share was 82%, each leg's 57%)
     rng = np.random.default_rng(2)
     rt = np.concatenate([np.exp(rng.normal(math.log(130.0), 0.3, 400)), np.exp(rng.normal(math.log(60.0), 1.2, 80))])
@@ -204,6 +206,57 @@ def test_a_feed_fit_whose_spike_part_took_the_majority_is_refitted_with_the_spik
     assert "75% of the lags in its slower part" in (tmp_path / "out" / "report.html").read_text()
     _say(s, obs, f, None, tmp_path / "out", False)
     assert f"feed latency: {f.feed.roles}" in capsys.readouterr().out
+
+
+def _twin_feed(seed: int, n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    """Book-update lags (s) and which are held, as the twin makes them: pushes about 10 a second, each with a
+    latency the twin's own sampler draws on FEED, delivered in order (one arrives no sooner than the one before it),
+    held where it arrived within ``HELD_WITHIN_S`` of the one before it (about half of them)."""
+    from calibration.fit import sample_leg
+    from calibration.observe import HELD_WITHIN_S
+    rng = np.random.default_rng(seed)
+    sent = np.cumsum(rng.exponential(0.1, n))
+    arrived = np.maximum.accumulate(sent + sample_leg(PathLatencyParams(**FEED), n, rng))
+    return arrived - sent, np.r_[False, np.diff(arrived) <= HELD_WITHIN_S]
+
+
+def _mixture_nll(p: tuple, exact: np.ndarray, at_most: np.ndarray) -> float:
+    """The censored fit's negative log-likelihood, written as it reads (scipy's densities, not the fit's own)."""
+    from scipy import stats
+    m1, s1, w, m2, s2 = p
+    pdf = (1.0 - w) * stats.norm.pdf(exact, m1, s1) + w * stats.norm.pdf(exact, m2, s2)
+    cdf = (1.0 - w) * stats.norm.cdf(at_most, m1, s1) + w * stats.norm.cdf(at_most, m2, s2)
+    return -float(np.log(pdf).sum() + np.log(cdf).sum())
+
+
+def test_the_censored_feed_fit_reaches_the_better_optimum_where_one_start_stopped_short():
+    """Started from EM on the exact lags alone, the censored fit's search stopped in a local optimum on two of the
+    seeded samples above: a body and 1.4% (1.1%) spikes at 374 (432) ms, a negative log-likelihood of 273.8 (285.3),
+    where a narrow bulk with a wide part around it has 232.1 (238.2); the free fit then looked already in the twin's
+    shape, and the wide part was taken for the body (sigma 0.69 and 0.72 for a bulk of 0.4). It starts from that
+    core and wide part too now: the better optimum, within 0.01 of the best of 40 random starts' (8 of 30 seeds were
+    so; checked once, not here: 40 searches a sample). On a twin-like feed (the twin's own draws, held in order) the
+    leg drawn is recovered, and the fit is the one before (the EM's start was the better there)."""
+    from calibration.fit import fit_censored_mixture
+    better = {1: ((3.4284, 1.1829, 0.66688, 3.7796, 0.29221), 232.114),
+              5: ((3.5113, 1.4377, 0.77964, 3.7581, 0.36828), 238.161)}
+    stopped = {1: (3.623, 0.689, 0.014, 5.923, 0.085), 5: (3.676, 0.72, 0.011, 6.069, 0.106)}
+    for seed, (point, at) in better.items():
+        lag, held = _bulk_beside_a_wide_part(seed)
+        x = np.log(lag * 1000.0)
+        got = fit_censored_mixture(x[~held], x[held])
+        nll = _mixture_nll(got, x[~held], x[held])
+        assert nll == pytest.approx(at, abs=0.01) and nll <= _mixture_nll(point, x[~held], x[held]) + 1e-6, (seed, got)
+        assert got == pytest.approx(point, abs=2e-3), seed
+        assert _mixture_nll(stopped[seed], x[~held], x[held]) > nll + 30.0  # (the old stop: 273.8, 285.3)
+    for seed in range(4):
+        lag, held = _twin_feed(seed)
+        assert 0.4 < held.mean() < 0.6
+        f = fit_feed(lag, held)
+        leg = f.leg
+        assert leg.median_ms == pytest.approx(150.0, rel=0.03) and leg.sigma == pytest.approx(0.4, abs=0.015), seed
+        assert leg.spike_prob == pytest.approx(0.05, abs=0.01) and leg.spike_median_ms == pytest.approx(900, rel=0.03)
+        assert leg.spike_sigma == pytest.approx(0.3, abs=0.03) and f.roles == "", seed
 
 
 def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
