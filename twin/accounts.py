@@ -87,7 +87,7 @@ class Account:
     and isolated margin for each isolated position."""
 
     __slots__ = ("address", "cash_by_dex", "deposits", "positions", "default_leverage", "max_leverage", "agents",
-                 "only_isolated", "sz_decimals")
+                 "only_isolated", "sz_decimals", "orders_bound")
 
     def __init__(self, address: str, usdc: float, default_leverage: int = 20, dex: str = "",
                  max_leverage: Mapping[str, int] | None = None, only_isolated: frozenset[str] = frozenset(),
@@ -106,6 +106,9 @@ class Account:
         self.agents: set[str] = set()
         self.only_isolated = only_isolated
         self.sz_decimals: Mapping[str, int] = sz_decimals if sz_decimals is not None else {}
+        # an integer bound, in USD, on the initial margin its resting orders hold on every dex (the exchange keeps
+        # it: Exchange._place, _remove), by which an order entry far inside the margin skips the walk over them
+        self.orders_bound = 0
 
     @property
     def cash(self) -> float:

@@ -81,7 +81,7 @@ class ClientOrder:
     """A client's resting order. Mutable: fills shrink ``sz``; the queue advances ``queue_ahead``."""
 
     __slots__ = ("oid", "cloid", "user", "coin", "is_buy", "px", "sz", "orig_sz", "reduce_only", "tif",
-                 "queue_ahead", "level_sz", "ts_ms", "seen")
+                 "queue_ahead", "level_sz", "ts_ms", "seen", "bound")
 
     def __init__(self, oid: int, cloid: str | None, user: str, coin: str, is_buy: bool, px: float, sz: float,
                  orig_sz: float, reduce_only: bool, tif: str, queue_ahead: float, ts_ms: int) -> None:
@@ -99,6 +99,7 @@ class ClientOrder:
         self.level_sz = queue_ahead  # displayed size at our level when last seen
         self.ts_ms = ts_ms
         self.seen = 0  # the number of the first pending book update it has not taken (CoinBook.pending)
+        self.bound = None  # its share of its account's orders_bound (Exchange._place), None while it has none
 
 
 def level_size(px_row, sz_row, px: float, tick: float) -> float:

@@ -68,6 +68,18 @@ INSUFFICIENT_MARGIN_TO_REMOVE = "Insufficient margin to remove."
 # the open-order limit grows with volume: one more per 5M USDC traded, to at most 5000 (hyperliquid.md §2.4)
 VOLUME_PER_EXTRA_OPEN_ORDER_USD = 5_000_000.0
 MAX_OPEN_ORDERS = 5000
+# An order entry's margin test, need > (cross value - (cross initial margin + each resting order's px * sz / its
+# coin's leverage, added in the orders' order)) + 1e-9 (_available_margin), walks every resting order. Each account
+# keeps an integer bound in USD on that sum (Account.orders_bound: each order's notional rounded up, a leverage being
+# 1 or more and a resting order's size only shrinking), and an entry with (need + initial margin + bound) times this
+# below the cross value passes the walk's test for certain: the walk's float sum exceeds its real one by a relative
+# (n + 4) * 2^-53 at most, n its orders, under 1e-10 of it for a million orders, which the 1e-9 here covers with the
+# roundings of this test's own float. Taken only while every resting order is in its account's bound (Exchange.
+# _bound_n: one rested by twin.seeding, whose coin may have no position yet, is not, and the walk makes that
+# position), so that the walk it skips would have made no position either. tests/twin/test_margin_bound.py holds
+# the session to the walk's at every entry.
+_BOUND_SLACK = 1.0 + 1e-9
+_BOUND_CAP = 10 ** 15  # an order's notional of 1e15 USD or more, or an account's bound there: the walk decides
 # rows in a userFills or userFillsByTime reply and the userFills snapshot frame: "at most 2000 fills per response"
 # (docs info-endpoint, "Retrieve a user's fills" and "... by time"); a client pages on from the last row's time
 FILLS_PER_REPLY = 2000
@@ -191,6 +203,7 @@ class Exchange:
         self.accounts: dict[str, Account] = {}
         self.quotas: dict[str, AddressQuota] = {}
         self.orders: dict[int, ClientOrder] = {}  # resting, by oid
+        self._bound_n = 0  # the resting orders in their accounts' orders_bound (_place's: _BOUND_SLACK)
         # every order's last status, by oid, as the venue answers orderStatus for any of them: a row of plain
         # values (user, status, status ms, then OrderInfo's fields), which the garbage collector stops
         # following after its first pass (a 10 Hz day keeps ~400,000); and per user, each cloid's newest oid
@@ -672,7 +685,13 @@ class Exchange:
                 # the mark opened a position fifty times what the account could carry
                 px_m = px if is_buy or not ref or px >= ref else ref
                 need = px_m * increasing / lev
-                if need > self._available_margin(acct, inst.dex) + 1e-9:
+                # the walk over every resting order (_available_margin) only where the account's bound on what its
+                # orders hold (_BOUND_SLACK says why it decides as the walk would) leaves the order in doubt
+                value, used, _, _ = acct.cross_margin(self.marks, inst.dex)
+                bound = acct.orders_bound
+                if not (bound < _BOUND_CAP and (need + used + bound) * _BOUND_SLACK < value
+                        and len(self.orders) == self._bound_n) \
+                        and need > self._available_margin(acct, inst.dex) + 1e-9:
                     return self._reject(RejectReason.PerpMargin, inst.asset_id)
         drawn = self.rejections.draw(self.env._now)
         if drawn is not None and can_refuse(drawn, tif, reduce_only, increasing > 0.0):
@@ -703,6 +722,16 @@ class Exchange:
         order.level_sz = ahead
         book.add(order)
         self.orders[oid] = order
+        # its part of the account's bound (_BOUND_SLACK): its notional, rounded up to whole USD, which its margin
+        # never exceeds (a leverage is 1 or more, its size only shrinks); a reduce-only order holds none
+        if reduce_only:
+            bound = 0
+        else:
+            bound = px * order.sz
+            bound = int(bound) + 1 if bound < 1e15 else _BOUND_CAP
+        order.bound = bound
+        acct.orders_bound += bound
+        self._bound_n += 1
         self._set_status(order, "open")
         return Resting(oid, cloid)
 
@@ -1018,6 +1047,10 @@ class Exchange:
     def _remove(self, o: ClientOrder, status: str) -> None:
         if self.orders.pop(o.oid, None) is not None:
             self.books[o.coin].remove(o)
+            bound = o.bound
+            if bound is not None:
+                self.accounts[o.user].orders_bound -= bound
+                self._bound_n -= 1
         self._set_status(o, status)
         if status not in ("canceled", "filled"):
             self._log("venue_cancel", o.user, o.oid, status)
@@ -1484,11 +1517,14 @@ class Exchange:
                             mark = marks.get(coin, p.entry_px)
                             if p.margin_usd + (mark - p.entry_px) * p.szi < abs(p.szi) * mark / (2.0 * p.max_leverage):
                                 self._liquidate_isolated(acct, coin)
-                    value, _, maintenance, any_cross = acct.cross_margin(marks, dex)
+                    value, used, maintenance, any_cross = acct.cross_margin(marks, dex)
                     if any_cross and value < maintenance:
                         self._liquidate(acct, dex)
                         continue
-                    if self._available_margin(acct, dex) < 0.0:
+                    # (the walk only where the account's bound leaves it in doubt, as in _place: _BOUND_SLACK)
+                    bound = acct.orders_bound
+                    if not (bound < _BOUND_CAP and (used + bound) * _BOUND_SLACK < value
+                            and len(self.orders) == self._bound_n) and self._available_margin(acct, dex) < 0.0:
                         for o in [o for o in self.orders.values()
                                   if o.user == acct.address and not o.reduce_only and dex_of_coin[o.coin] == dex]:
                             self._remove(o, "marginCanceled")
