@@ -204,6 +204,7 @@ class Exchange:
         self.quotas: dict[str, AddressQuota] = {}
         self.orders: dict[int, ClientOrder] = {}  # resting, by oid
         self._bound_n = 0  # the resting orders in their accounts' orders_bound (_place's: _BOUND_SLACK)
+        self._reduce_only_n = 0  # of those, the reduce-only ones (_fill)
         # every order's last status, by oid, as the venue answers orderStatus for any of them: a row of plain
         # values (user, status, status ms, then OrderInfo's fields), which the garbage collector stops
         # following after its first pass (a 10 Hz day keeps ~400,000); and per user, each cloid's newest oid
@@ -726,6 +727,7 @@ class Exchange:
         # never exceeds (a leverage is 1 or more, its size only shrinks); a reduce-only order holds none
         if reduce_only:
             bound = 0
+            self._reduce_only_n += 1
         else:
             bound = px * order.sz
             bound = int(bound) + 1 if bound < 1e15 else _BOUND_CAP
@@ -1051,6 +1053,8 @@ class Exchange:
             if bound is not None:
                 self.accounts[o.user].orders_bound -= bound
                 self._bound_n -= 1
+                if not bound:  # (a reduce-only order's: any other's is 1 or more)
+                    self._reduce_only_n -= 1
         self._set_status(o, status)
         if status not in ("canceled", "filled"):
             self._log("venue_cancel", o.user, o.oid, status)
@@ -1079,8 +1083,11 @@ class Exchange:
                 self._remove(o, "filled")
         # (this can cancel or shrink other resting orders of the account: a caller filling several orders from
         # one market event checks each is still resting, and takes at most its size, before filling it; else a
-        # second reduce-only order filled whole after the first closed the position, and flipped it)
-        self._enforce_reduce_only(acct, o.coin)
+        # second reduce-only order filled whole after the first closed the position, and flipped it. Its walk over
+        # every resting order is skipped where none of them is reduce-only: every one rested by _place, which
+        # counts them, and none of those reduce-only)
+        if self._reduce_only_n or len(self.orders) != self._bound_n:
+            self._enforce_reduce_only(acct, o.coin)
 
     def _report_fill(self, user: str, coin: str, is_buy: bool, px: float, sz: float, res, oid: int, crossed: bool,
                      fee: float, cloid: str | None, liquidation: tuple | None = None,

@@ -1,10 +1,12 @@
 """The margin test of an order entry and of the margin checks walks every resting order (Exchange._available_margin)
-only where the account's bound on what its orders hold leaves the answer in doubt (exchange._BOUND_SLACK). These hold
-a session so decided to one where every entry and check walks (the bound's count set where it never matches the
-resting orders): an account funded near what its orders need, at leverages from 1 (where the bound is tightest) up,
-with orders placed, crossed, cancelled, modified, reduce-only, filled by the market and margin-cancelled after a price
-jump: every reply and push, at the same clock, the same counters, order statuses, positions, cash and queue left,
-which a bound that missed an order's margin (and let an order through that the walk refuses) breaks."""
+only where the account's bound on what its orders hold leaves the answer in doubt (exchange._BOUND_SLACK), and a fill
+walks them for reduce-only orders (_enforce_reduce_only) only where one rests. These hold a session so decided to one
+where every entry, check and fill walks (the resting orders' count set where it never matches them): an account
+funded near what its orders need, at leverages from 1 (where the bound is tightest) up, with orders placed, crossed,
+cancelled, modified, reduce-only, filled by the market and margin-cancelled after a price jump: every reply and push,
+at the same clock, the same counters, order statuses, positions, cash and queue left, which a bound that missed an
+order's margin (and let an order through that the walk refuses), or a reduce-only order left uncounted (and left
+resting past the position it reduced), breaks."""
 from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
@@ -95,7 +97,8 @@ _step = st.tuples(
 @given(st.integers(0, 2**16), st.sampled_from([60.0, 150.0, 400.0, 1500.0]), st.lists(_step, min_size=1, max_size=30),
        st.one_of(st.none(), st.tuples(st.floats(1.5, 20.0), st.sampled_from([-0.05, -0.01, 0.01, 0.05]))))
 def test_the_bound_decides_as_the_walk(seed, usdc, plan, jump):
-    plan = [(0.0, "leverage", 0, True, 1, 1 + seed % 3)] + plan  # (leverage 1 to 3: the bound at its tightest)
+    # (leverage 1 to 3: the bound at its tightest; a position first, which reduce-only orders reduce)
+    plan = [(0.0, "leverage", 0, True, 1, 1 + seed % 3), (0.0, "cross", 0, seed % 2 == 0, 1 + seed % 7, 1)] + plan
     ours, _ = _run(seed, usdc, plan, jump, walk=False)
     theirs, _ = _run(seed, usdc, plan, jump, walk=True)
     assert ours == theirs
@@ -160,3 +163,44 @@ def test_a_bound_missing_an_order_is_caught(monkeypatch):
     theirs, _ = _run(3, 150.0, plan, None, walk=True)
     assert ours != theirs
     assert ours[2].get("PerpMargin", 0) < theirs[2]["PerpMargin"]
+
+
+def _reduce_only_plan() -> list:
+    """A long, a reduce-only ask over it (shrunk to it), the long closed by a cross (the ask cancelled), then fills with
+    no reduce-only order resting."""
+    return ([(0.0, "leverage", 0, True, 1, 3), (0.1, "cross", 0, True, 5, 1), (0.1, "reduce", 40, False, 10, 1),
+             (0.1, "cross", 0, False, 5, 1), (0.1, "cross", 0, True, 3, 1), (0.1, "cross", 0, False, 3, 1)])
+
+
+def test_reduce_only_orders_are_enforced_and_the_walk_skipped_without_one(monkeypatch):
+    """The reduce-only ask is shrunk to the position and cancelled when the position closes, as when every fill
+    walks; the fills made while no reduce-only order rests do not walk."""
+    walks = [0]
+    real = Exchange._enforce_reduce_only
+
+    def counted(ex, acct, coin):
+        walks[0] += 1
+        real(ex, acct, coin)
+    monkeypatch.setattr(Exchange, "_enforce_reduce_only", counted)
+    ours, _ = _run(5, 1000.0, _reduce_only_plan(), None, walk=False)
+    ours_walks, walks[0] = walks[0], 0
+    theirs, _ = _run(5, 1000.0, _reduce_only_plan(), None, walk=True)
+    assert ours == theirs
+    statuses = [row[1] for row in ours[3].values()]
+    assert "reduceOnlyCanceled" in statuses
+    assert ours[1]["fills"] == walks[0] == 4 and ours_walks == 1  # (the close's fill alone, the ask resting)
+
+
+def test_a_reduce_only_order_left_uncounted_is_caught(monkeypatch):
+    """The comparison fails a count that missed a resting reduce-only order (its fill's walk skipped: the order
+    rests on after the position it reduced is closed)."""
+    real_set_status = Exchange._set_status
+
+    def set_status(ex, o, status):
+        if status == "open" and o.reduce_only:
+            ex._reduce_only_n -= 1
+        real_set_status(ex, o, status)
+    monkeypatch.setattr(Exchange, "_set_status", set_status)
+    ours, _ = _run(5, 1000.0, _reduce_only_plan(), None, walk=False)
+    theirs, _ = _run(5, 1000.0, _reduce_only_plan(), None, walk=True)
+    assert ours != theirs
