@@ -656,12 +656,14 @@ class Exchange:
         position = acct.position(coin)
         pos = position.szi
         sz = spec.sz
-        closes_all = pos != 0.0 and (pos > 0) != is_buy and sz >= abs(pos) - 1e-12
         if reduce_only:
             if pos == 0.0 or (pos > 0) == is_buy:
                 return self._reject(RejectReason.ReduceOnly, inst.asset_id)
             sz = min(sz, abs(pos))
-        if px * sz < inst.min_notional_usd and not (closes_all and (reduce_only or sz == abs(pos))):
+        # (an order under the minimum is let through when it closes the whole position: spec.sz, as asked, covers it,
+        # tested only for an order under the minimum)
+        if px * sz < inst.min_notional_usd and not (pos != 0.0 and (pos > 0) != is_buy and spec.sz >= abs(pos) - 1e-12
+                                                    and (reduce_only or sz == abs(pos))):
             return self._reject(RejectReason.MinTradeNtl, inst.asset_id)
         bb, ba = self.best_bid[coin], self.best_ask[coin]
         crosses = (is_buy and ba == ba and px >= ba) or (not is_buy and bb == bb and px <= bb)
