@@ -15,6 +15,7 @@ import math
 import struct
 from bisect import bisect_left, bisect_right
 from collections import deque
+from collections.abc import MutableMapping
 from heapq import heappush
 from itertools import repeat
 from dataclasses import replace
@@ -171,6 +172,44 @@ class _Delivery:
         self.push = push
 
 
+_NO_ROWS = (None, None, None, None)
+
+
+class _SideRows(MutableMapping):
+    """One of the displayed book's four rows, each coin's (Exchange.bid_px, bid_sz, ask_px, ask_sz: ``k`` 0 to 3), a
+    dict read and written through Exchange._rows_now, where the market loop keeps the four as one tuple a coin: one
+    store a book update, where four dicts took four. For the readers outside the exchange (twin.seeding, tests); the
+    exchange reads _rows_now. A coin whose tuple holds None at ``k`` (written a row at a time) is not in it."""
+
+    __slots__ = ("_rows", "_k")
+
+    def __init__(self, rows: dict[str, tuple], k: int) -> None:
+        self._rows = rows
+        self._k = k
+
+    def __getitem__(self, coin: str):
+        row = (self._rows.get(coin) or _NO_ROWS)[self._k]
+        if row is None:
+            raise KeyError(coin)
+        return row
+
+    def __setitem__(self, coin: str, row) -> None:
+        rows = list(self._rows.get(coin) or _NO_ROWS)
+        rows[self._k] = row
+        self._rows[coin] = tuple(rows)
+
+    def __delitem__(self, coin: str) -> None:
+        self[coin]  # (a KeyError when it holds none, as a dict's del)
+        self[coin] = None
+
+    def __iter__(self):
+        k = self._k
+        return iter([coin for coin, rows in self._rows.items() if rows[k] is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class Exchange:
     """The twin venue. Build with ``Exchange.build(params, seed, schedule)``."""
 
@@ -242,11 +281,10 @@ class Exchange:
                                          "margin_cancels": 0, "liquidations": 0, "expired": 0, "fundings": 0}
         self.rejections_by_reason: dict[str, int] = {}
         self.liquidations: list[tuple[float, str]] = []  # (sim time, user) of every liquidation
-        # market state per coin: current displayed book rows and best prices
-        self.bid_px: dict[str, np.ndarray] = {}
-        self.bid_sz: dict[str, np.ndarray] = {}
-        self.ask_px: dict[str, np.ndarray] = {}
-        self.ask_sz: dict[str, np.ndarray] = {}
+        # market state per coin: current displayed book rows (bid px, bid sz, ask px, ask sz: numpy rows, one tuple
+        # a coin, which the market loop stores at each book update; bid_px, bid_sz, ask_px and ask_sz read them as
+        # dicts) and best prices
+        self._rows_now: dict[str, tuple] = {}
         self.best_bid: dict[str, float] = {c: math.nan for c in self.instruments}
         self.best_ask: dict[str, float] = {c: math.nan for c in self.instruments}
         self.marks: dict[str, float] = {}
@@ -273,6 +311,23 @@ class Exchange:
         self._margin_running = False  # started by the first funded account (with the hourly funding)
         self._on_delivery = (self._delivered,)  # a _Delivery's callbacks (made once: bound methods)
         self._on_frame_delivery = (self._frame_delivered,)
+
+    @property
+    def bid_px(self) -> "_SideRows":
+        """Each coin's displayed bid prices (a numpy row), as a dict: _rows_now's first."""
+        return _SideRows(self._rows_now, 0)
+
+    @property
+    def bid_sz(self) -> "_SideRows":
+        return _SideRows(self._rows_now, 1)
+
+    @property
+    def ask_px(self) -> "_SideRows":
+        return _SideRows(self._rows_now, 2)
+
+    @property
+    def ask_sz(self) -> "_SideRows":
+        return _SideRows(self._rows_now, 3)
 
     # ------------------------------------------------------------------ construction
 
@@ -748,10 +803,15 @@ class Exchange:
         pair = self._rows_of[coin]
         rows = pair[is_buy]
         if rows is None:
-            pxs = (self.bid_px if is_buy else self.ask_px).get(coin)
+            now = self._rows_now.get(coin)
+            if now is None:
+                return None
+            if is_buy:
+                pxs, szs = now[0], now[1]
+            else:
+                pxs, szs = now[2], now[3]
             if pxs is None:
                 return None
-            szs = (self.bid_sz if is_buy else self.ask_sz)[coin]
             rows = pair[is_buy] = (pxs, szs, pxs.tolist(), szs.tolist())
         return rows
 
@@ -833,10 +893,8 @@ class Exchange:
         _clients_opposite); the ones it does reach are cancelled as self-trades: those priced better than a level
         it takes from, and all of them if it is left unfilled."""
         coin = order.coin
-        if order.is_buy:
-            pxs, szs = self.ask_px.get(coin), self.ask_sz.get(coin)
-        else:
-            pxs, szs = self.bid_px.get(coin), self.bid_sz.get(coin)
+        now = self._rows_now.get(coin) or _NO_ROWS
+        pxs, szs = (now[2], now[3]) if order.is_buy else (now[0], now[1])
         if pxs is None:
             pxs = szs = ()
         consumed = self._consumed[coin]
@@ -1163,7 +1221,7 @@ class Exchange:
         rows_pair = self._rows_of[coin]
         subs = self._subs
         # (the dicts of the market state, looked up once: every market event writes them)
-        bid_px_of, bid_sz_of, ask_px_of, ask_sz_of = self.bid_px, self.bid_sz, self.ask_px, self.ask_sz
+        rows_now = self._rows_now
         best_bid_of, best_ask_of, last_trade_px = self.best_bid, self.best_ask, self.last_trade_px
         recent = self.recent_trades[coin] if self.recent_trades is not None else None
         epoch_ms = self.epoch_ms
@@ -1203,10 +1261,7 @@ class Exchange:
                 i += 1
                 if kinds[i - 1] == BOOK:
                     bb, ba = best_bids[j], best_asks[j]
-                    bid_px_of[coin] = bpx = bid_px[j]
-                    bid_sz_of[coin] = bsz = bid_sz[j]
-                    ask_px_of[coin] = apx = ask_px[j]
-                    ask_sz_of[coin] = asz = ask_sz[j]
+                    rows_now[coin] = rows = (bid_px[j], bid_sz[j], ask_px[j], ask_sz[j])  # (one store: the four rows)
                     rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
                     book.top = None
                     book.shown = (bb, best_bid_szs[j], ba, best_ask_szs[j])  # (the rows' first: _top reads them)
@@ -1225,8 +1280,8 @@ class Exchange:
                         # the update kept for the queues, applied when a print reads them (CoinBook.note_rows
                         # written out: an append, and the cap's test); its rows as numpy rows, made lists only for
                         # the updates an order still owes then (the book push and order entry make them when asked,
-                        # _level_rows)
-                        pending.append((bpx, bsz, apx, asz))
+                        # _level_rows): the tuple the market state holds
+                        pending.append(rows)
                         if len(pending) >= book.max_pending:
                             book.make_room()
                 else:
@@ -1276,10 +1331,7 @@ class Exchange:
         if last_book >= 0:
             j = last_book
             bb, ba = best_bids[j], best_asks[j]
-            self.bid_px[coin] = chunk.bid_px[j]
-            self.bid_sz[coin] = chunk.bid_sz[j]
-            self.ask_px[coin] = chunk.ask_px[j]
-            self.ask_sz[coin] = chunk.ask_sz[j]
+            self._rows_now[coin] = (chunk.bid_px[j], chunk.bid_sz[j], chunk.ask_px[j], chunk.ask_sz[j])
             pair = self._rows_of[coin]
             pair[0] = pair[1] = None
             book = self.books[coin]
@@ -1445,12 +1497,13 @@ class Exchange:
                 # the first row, read from the numpy rows, is the top when it is a level (the book lists its best
                 # first), and the lists of the 20 need not be made for it (a bbo session with no order resting made
                 # them at every book update for this alone); when it is not, the rows' rule below
-                pxs = (self.bid_px if is_buy else self.ask_px).get(coin)
+                now = self._rows_now.get(coin) or _NO_ROWS
+                pxs, szs = (now[0], now[1]) if is_buy else (now[2], now[3])
                 if pxs is None:
                     return None
                 if len(pxs):
                     px = float(pxs[0])
-                    sz = float((self.bid_sz if is_buy else self.ask_sz)[coin][0])
+                    sz = float(szs[0])
                     if px == px and sz > 0:
                         best, best_sz, best_n = px, sz, 1
             if best is None:
@@ -1897,7 +1950,7 @@ class Exchange:
     def l2_book(self, coin: str) -> BookPush:
         n = self.params.feed.book_levels
         now_ms = self.now_ms()
-        if coin not in self.bid_px:
+        if (self._rows_now.get(coin) or _NO_ROWS)[0] is None:  # (no bid row: ``coin not in self.bid_px``)
             return BookPush(coin, now_ms, (), ())
         consumed = self._consumed[coin]
         book = self.books[coin]
