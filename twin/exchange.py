@@ -682,8 +682,9 @@ class Exchange:
         # (the spec's fields read once: each is an attribute load, and the checks below read some five times)
         coin, is_buy, px, tif, reduce_only, cloid = (spec.coin, spec.is_buy, spec.px, spec.tif, spec.reduce_only,
                                                      spec.cloid)
+        user = acct.address
         if cloid is not None and cloid != freed_cloid:
-            used = self._status_by_cloid.get(acct.address)
+            used = self._status_by_cloid.get(user)
             if used is not None and cloid in used:
                 # a cloid one of the user's placed orders still holds (resting, or done and still answered by
                 # orderStatus): two orders under one cloid would make cancelByCloid and orderStatus by cloid
@@ -702,10 +703,10 @@ class Exchange:
         if tif not in ("Alo", "Ioc", "Gtc"):
             return StatusError("Invalid TIF")
         ref = self.marks.get(coin)  # (the reference-price band is checked before, on the whole action)
-        user = acct.address
         # (no user can hold more open orders than the book holds in all: the count, a walk over every order, is
-        # needed only when that total is at the base cap, which every limit below is at least)
-        if (tif != "Ioc" or reduce_only) and len(self.orders) >= inst.max_open_orders \
+        # needed only when that total is at the base cap, which every limit below is at least; that total first,
+        # nearly always under it)
+        if len(self.orders) >= inst.max_open_orders and (tif != "Ioc" or reduce_only) \
                 and self.open_order_count(user) >= self._open_order_limit(user, inst, reduce_only):
             return self._reject(RejectReason.TooManyOpenOrders, inst.asset_id)
         position = acct.position(coin)
@@ -721,7 +722,7 @@ class Exchange:
                                                     and (reduce_only or sz == abs(pos))):
             return self._reject(RejectReason.MinTradeNtl, inst.asset_id)
         bb, ba = self.best_bid[coin], self.best_ask[coin]
-        crosses = (is_buy and ba == ba and px >= ba) or (not is_buy and bb == bb and px <= bb)
+        crosses = px >= ba if is_buy else px <= bb  # (False against an empty side's nan, as every compare with it)
         # the venue's book holds the clients' resting orders too (two float compares: the book keeps its best
         # prices): a post-only order through one is refused, and a taker reaching the user's own is self-trade
         book = self.books[coin]
@@ -756,7 +757,7 @@ class Exchange:
             fmt = {"bbo": f"{_fmt(bb)}@{_fmt(ba)}"} if drawn == RejectReason.BadAloPx else {}
             return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid
-        self._next_oid += 1
+        self._next_oid = oid + 1
         now_ms = self.epoch_ms + int(self.env._now * 1000.0)  # (now_ms inlined: every order placed passes here)
         order = ClientOrder(oid, cloid, user, coin, is_buy, px, sz, spec.sz, reduce_only, tif, 0.0, now_ms)
         filled_sz = 0.0
