@@ -1458,25 +1458,30 @@ class Exchange:
         if not (bid == bid and bid_sz > 0 and ask == ask and ask_sz > 0):
             return self._touch(coin, True), self._touch(coin, False)
         bid_n = ask_n = 1
-        # the clients' orders at or better than the displayed best, as in _touch (which says why the walk stops)
-        for o in book.bids:
-            px = o.px
-            if not px <= bid:
-                bid, bid_sz, bid_n = px, o.sz, 1
-            elif px == bid:
-                bid_sz += o.sz
-                bid_n += 1
-            else:
-                break
-        for o in book.asks:
-            px = o.px
-            if not px >= ask:
-                ask, ask_sz, ask_n = px, o.sz, 1
-            elif px == ask:
-                ask_sz += o.sz
-                ask_n += 1
-            else:
-                break
+        # the clients' orders at or better than the displayed best, as in _touch (which says why the walk stops);
+        # a side walked only when its best client order (CoinBook.max_bid, min_ask: -inf, inf with none) is there,
+        # where the walk would stop at its first order (as it nearly always does: a stress session's quotes rest
+        # behind the displayed best at most blocks)
+        if book.max_bid >= bid:
+            for o in book.bids:
+                px = o.px
+                if not px <= bid:
+                    bid, bid_sz, bid_n = px, o.sz, 1
+                elif px == bid:
+                    bid_sz += o.sz
+                    bid_n += 1
+                else:
+                    break
+        if book.min_ask <= ask:
+            for o in book.asks:
+                px = o.px
+                if not px >= ask:
+                    ask, ask_sz, ask_n = px, o.sz, 1
+                elif px == ask:
+                    ask_sz += o.sz
+                    ask_n += 1
+                else:
+                    break
         return (bid, bid_sz, bid_n), (ask, ask_sz, ask_n)
 
     def _touch(self, coin: str, is_buy: bool) -> tuple[float, float, int] | None:
