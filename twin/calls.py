@@ -180,19 +180,46 @@ def run_to_stop(env, pending: list) -> bool:
     ``env.run``."""
     queue = env._queue
     try:
-        while not pending:
+        # (``while True`` and a test, not ``while not pending``: CPython 3.11 specializes a function's bytecode once it
+        # has warmed up, counted on its calls and on its loops' unconditional jumps back only, and this one is called
+        # once a run. The jump back of the loop over an event's callbacks did it; without that loop, a conditional
+        # jump back left it generic, some 1,400 machine instructions an event more: tests/twin/test_calls.py)
+        while True:
+            if pending:
+                return False
             env._now, _, _, event = heappop(queue)  # (never empty: the stop event is on it)
-            callbacks, event.callbacks = event.callbacks, None
-            for callback in callbacks:
-                callback(event)
+            callbacks = event.callbacks
+            event.callbacks = None
+            try:
+                callback, = callbacks  # (one, as every event of a session has: no iterator, no inner loop)
+            except ValueError:  # none, or several: each in turn, called below, outside this handler (_Each)
+                callback = _Each(callbacks)
+            callback(event)
             if not event._ok and not hasattr(event, "_defused"):
                 _crash(event)
     except StopSimulation:
         # (caught out here, not around each event's callbacks: step's handling, from the loop's last names)
+        if type(callback) is _Each:
+            callbacks, callback = callback.callbacks, callback.at
         event.callbacks = callbacks[callbacks.index(callback) + 1:]
         env.schedule(event, EventPriority(-1))
         return True
-    return False
+
+
+class _Each:
+    """The callbacks of an event with none or several (a SimPy event two processes wait on, a process's end that
+    none does), called in turn as ``Environment.step`` calls them; ``at``, the one being called (run_to_stop's
+    StopSimulation puts those after it back, as step does). Called out of the handler of the ValueError that found
+    them, so that an exception of theirs is not chained to it, as in step it is not."""
+
+    __slots__ = ("callbacks", "at")
+
+    def __init__(self, callbacks) -> None:
+        self.callbacks = callbacks
+
+    def __call__(self, event) -> None:
+        for self.at in self.callbacks:
+            self.at(event)
 
 
 def drop_stop(env, stop: Event) -> None:
