@@ -220,8 +220,7 @@ class TwinGateway(CommandRouter):
                 for cloid, st in zip(cloids, reply.statuses):
                     self.sink(self._order_status_event(ts, cloid, st))
             else:
-                self._refused(reply, "order", cloids,
-                              lambda cl, reason, msg: OrderRejected(ts, cl, reason, msg))
+                self._refused(reply, "order", cloids, OrderRejected)
         self._submit(OrderAction(tuple([self._spec(p, p.cloid) for p in places])), done, len(places))
 
     def _order_status_event(self, ts: float, cloid: str, st):
@@ -249,7 +248,7 @@ class TwinGateway(CommandRouter):
                         text = st.error if isinstance(st, StatusError) else str(st)
                         self.sink(CancelRejected(ts, cloid, classify(text), text))
             else:
-                self._refused(reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+                self._refused(reply, "cancel", cloids, CancelRejected)
             if then is not None:
                 then()
         coin = self.coin
@@ -275,7 +274,7 @@ class TwinGateway(CommandRouter):
             else:
                 by_old = dict(pairs)
                 self._refused(reply, "batchModify", tuple(by_old),
-                              lambda cl, reason, msg: ModifyRejected(ts, cl, by_old[cl], reason, msg),
+                              lambda at, cl, reason, msg, new=by_old: ModifyRejected(at, cl, new[cl], reason, msg),
                               tuple(by_old.values()))
         action = ModifyAction(tuple([(m.cloid, self._spec(m, m.new_cloid)) for m in modifies]))
         self._submit(action, done, len(modifies))
@@ -325,8 +324,7 @@ class TwinGateway(CommandRouter):
                         self.open_oids.pop(cloid, None)
                         self.sink(CancelAcknowledged(ts, cloid))
             else:
-                self._refused(r, "cancel", tuple(by_oid.values()),
-                              lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+                self._refused(r, "cancel", tuple(by_oid.values()), CancelRejected)
         self._submit(CancelAction(tuple((self.coin, oid) for oid in by_oid)), done, len(by_oid))
 
     def _check_default(self, reply, what: str) -> None:
@@ -340,7 +338,9 @@ class TwinGateway(CommandRouter):
             self._transport_or_429(reply, what, ())
 
     def _refused(self, reply, what: str, cloids: tuple[str, ...], make, new_cloids: tuple[str, ...] = ()) -> None:
-        """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each.
+        """A whole action refused: quota (address or IP) becomes RateLimited; anything else a rejection each,
+        ``make(ts, cloid, reason, message)`` (an event class, or a function for a modify's, never a closure over the
+        reply's time: a reply's ``done`` that made one made a cell for it at every reply, refused or not).
         ``new_cloids``: a modify's new orders, which the RateLimited names beside the old."""
         ts = self._now()
         if isinstance(reply, ActionErr):
@@ -352,7 +352,7 @@ class TwinGateway(CommandRouter):
                 if reason is Reason.EXPIRED:  # (the venue's 5x: the core counted the items once, as it sent them)
                     self.sink(IpWeightSpent(ts, 0, f"{what} (expired)", (EXPIRED_COST - 1) * len(cloids)))
                 for cl in cloids:
-                    self.sink(make(cl, reason, reply.message))
+                    self.sink(make(ts, cl, reason, reply.message))
         else:
             self._transport_or_429(reply, what, cloids, new_cloids)
 
@@ -473,10 +473,7 @@ class TwinGateway(CommandRouter):
             sink(BookUpdated(ts, push.coin, tuple(map(_PX_SZ, push.bids)), tuple(map(_PX_SZ, push.asks)),
                              push.time_ms, ts - before))
         elif isinstance(push, FundingPush):
-            payments = [FundingPaid(ts, f.coin, f.usdc, f.szi, f.rate, f.time_ms) for f in push.fundings
-                        if f.coin == self.coin]
-            for ev in (self.fundings.recovered(payments) if push.is_snapshot else self.fundings.live(payments)):
-                sink(ev)
+            self._on_funding_push(push, ts, sink)
         elif isinstance(push, UserEventPush):
             if push.kind == "liquidation":
                 self.counters["liquidations"] += 1
@@ -497,6 +494,14 @@ class TwinGateway(CommandRouter):
                 sink(ConnectionLost(ts, "ws"))
         else:
             self.counters["malformed"] += 1
+
+    def _on_funding_push(self, push: FundingPush, ts: float, sink: EventSink) -> None:
+        """_on_push's for the hourly payments: apart, as its comprehension, a closure over ``self`` and ``ts``, made
+        _on_push make a cell for each at every push (a stress session's 1,560 a minute)."""
+        payments = [FundingPaid(ts, f.coin, f.usdc, f.szi, f.rate, f.time_ms) for f in push.fundings
+                    if f.coin == self.coin]
+        for ev in (self.fundings.recovered(payments) if push.is_snapshot else self.fundings.live(payments)):
+            sink(ev)
 
     def _timed_fills(self, fills: tuple[FillInfo, ...], ts: float) -> list[tuple[int, FillReceived]]:
         return [(f.time_ms, FillReceived(ts, order_name(f.cloid, f.oid), f.oid, f.px, f.sz,
