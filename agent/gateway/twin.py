@@ -504,10 +504,16 @@ class TwinGateway(CommandRouter):
             sink(ev)
 
     def _timed_fills(self, fills: tuple[FillInfo, ...], ts: float) -> list[tuple[int, FillReceived]]:
-        return [(f.time_ms, FillReceived(ts, order_name(f.cloid, f.oid), f.oid, f.px, f.sz,
-                                         _BUY if f.side == "B" else _SELL, f.fee, not f.crossed,
-                                         fill_key(f.time_ms, f.tid), f.closed_pnl, f.start_position))
-                for f in fills if f.coin == self.coin]
+        # (a loop, not a comprehension: one, a closure over ``self`` and ``ts``, made two cells, a function and a
+        # frame at every fills push, which holds one fill or two)
+        coin = self.coin
+        out = []
+        for f in fills:
+            if f.coin == coin:
+                out.append((f.time_ms, FillReceived(ts, order_name(f.cloid, f.oid), f.oid, f.px, f.sz,
+                                                    _BUY if f.side == "B" else _SELL, f.fee, not f.crossed,
+                                                    fill_key(f.time_ms, f.tid), f.closed_pnl, f.start_position)))
+        return out
 
     # ------------------------------------------------------------------ fills missed while the socket was down
 

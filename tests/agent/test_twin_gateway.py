@@ -340,16 +340,34 @@ def test_each_kind_of_action_refused_whole_names_each_order_at_the_replys_time()
         assert all(e.reason is Reason.EXPIRED and e.message for e in refused)
 
 
+def test_a_fills_push_gives_the_gateways_coins_fills_each_as_its_row_says():
+    """A userFills push lists the account's fills of every coin: the gateway gives its own coin's, in order, each at
+    the push's time with the row's order, side, price, size, fee, maker flag, key and pnl (_timed_fills)."""
+    from agent.gateway.events import FillReceived
+    from twin.messages import FillsPush
+    ex, gw, events = _started(until=2.0)
+    t0 = ex.now_ms()
+    rows = [FillInfo(coin, 90_000.0 + i, 0.001 * (i + 1), "B" if i % 2 else "A", t0 + i, 0.0, "Open Long", 0.5 * i,
+                     70_000 + i, 80_000 + i, bool(i % 3), 0.01 * i, "0x" + f"{i:032x}", 9)
+             for i, coin in enumerate(("BTC", "ETH", "BTC", "BTC", "ETH"))]
+    n = len(events)
+    gw._on_push(FillsPush(USER, tuple(rows)))
+    got = [e for e in events[n:] if type(e) is FillReceived]
+    assert [(e.ts, e.cloid, e.oid, e.px, e.sz, e.side, e.fee, e.is_maker, e.tid, e.closed_pnl) for e in got] == [
+        (ex.env.now, r.cloid, r.oid, r.px, r.sz, Side.BUY if r.side == "B" else Side.SELL, r.fee, not r.crossed,
+         fill_key(r.time_ms, r.tid), r.closed_pnl) for r in rows if r.coin == "BTC"]
+
+
 def test_a_push_and_a_reply_make_no_cell():
     """A function's variables that a nested function (a comprehension too) reads are cells, made at each of its calls
     (and tracked by the collector, whose passes they bring on): _on_push made two at every push for its funding
     branch's comprehension (a bbo push's handling, 6,307 machine instructions, 5,735 without), a reply's ``done``
-    one or two for the lambdas of its refusal. None now."""
+    one or two for the lambdas of its refusal, a fills push's _timed_fills two for its comprehension. None now."""
     import types
 
     def nested(code):
         return [c for c in code.co_consts if isinstance(c, types.CodeType)]
-    assert TwinGateway._on_push.__code__.co_cellvars == ()
+    assert TwinGateway._on_push.__code__.co_cellvars == () == TwinGateway._timed_fills.__code__.co_cellvars
     for sender in (TwinGateway._send_places, TwinGateway._send_cancels, TwinGateway._send_modifies,
                    TwinGateway._cancel_listed):
         (done,) = [c for c in nested(sender.__code__) if c.co_name == "done"]
