@@ -5316,7 +5316,7 @@ def test_a_stop_inside_an_ip_429_storm_that_outlasts_the_grace_exits_3_never_0(t
 def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time_and_past_the_bound_stops_the_run(step_s,
                                                                                                        tmp_path):
     """The live stack against ``twin serve``, its host clock (the driver's and the gateway's: every event's ts)
-    stepped back ``step_s`` some 15 s into the run. Each event it stamps behind one handled is handled at the latest
+    stepped back ``step_s`` some 6 s into the run. Each event it stamps behind one handled is handled at the latest
     time (counted, no core error); under the bound (2.5 s as shipped) the run goes on to its duration; past it the
     run stops at the next tick, a fault naming the step (it ran on to its duration before). Its journal replays to
     the decision log it wrote, record for record: the replay holds the same events at the same times."""
@@ -5329,6 +5329,7 @@ def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time_and_past_t
     # and actions were refused as expired whatever the clock did; and the 0.5 s step is 0.2 wall s, where at 10x its
     # 0.05 wall s passed on a loaded host with no event stamped in it, so none was seen behind)
     speed = 10.0 if step_s == 0.0 else 2.5
+    step_at_s, run_s = (15.0, 20.0) if step_s == 0.0 else (6.0, 10.0)
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "Full"}, "session": {"quota_poll_s": 0}})
     with served(speed=speed) as (bg, ex, clock):
         back = [0.0]
@@ -5351,14 +5352,19 @@ def test_a_host_clock_stepped_back_mid_run_is_held_at_the_latest_time_and_past_t
             t0 = clock()
 
             async def step() -> None:
-                while clock() < t0 + 15.0:
+                while clock() < t0 + step_at_s:
                     await asyncio.sleep(0.01)
+                while step_s and not driver.stopped and not bg.call(lambda: ex.open_orders(ADDR)):
+                    await asyncio.sleep(0.05)  # (quotes resting: the stop has orders of ours to pull)
                 back[0] = step_s
             stepper = asyncio.create_task(step())
-            # (20 s: the step at 15 s, the run's 5 s on past it show it goes on, and handle events stamped behind; the
-            # stop's wait for the venue to list no order, at most 15 wall s: 3 s was outlasted on a loaded host, and the
+            # (the step's run: the step once 6 s are in (the journal's 100 events before a stop at the step) and an
+            # order of ours rests, the run's 4 s on past it show it goes on, and handle events stamped behind; it
+            # stood at 15 s of a 20 s run, 8 wall s at 2.5x, where the quotes rest within 4. The 0 s step's: 20 s,
+            # 2 wall s at 10x, for those 100 events. The stop's
+            # wait for the venue to list no order, at most 15 wall s: 3 s was outlasted on a loaded host, and the
             # run ended with no final snapshot; it ends as soon as the venue agrees)
-            await asyncio.wait_for(driver.run(duration_s=20.0, shutdown_grace_s=15.0), 40.0)
+            await asyncio.wait_for(driver.run(duration_s=run_s, shutdown_grace_s=15.0), 40.0)
             await stepper
             log.close()
             journal.close()
