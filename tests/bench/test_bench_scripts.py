@@ -18,15 +18,46 @@ def _run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedP
                           timeout=timeout)
 
 
-def test_bench_scenarios_only_a_name_no_scenario_has_exits_2_naming_it():
-    done = _run("bench_scenarios.py", "--only", "nope")
+def _in_process(script: str, *args: str, monkeypatch, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``_run`` in this process, for a command line the script's parser or its first checks end: runpy, as
+    ``__main__``, the script's folder first on sys.path as Python puts it, 80 columns as for a pipe; its exit code,
+    stdout and stderr as ``_run`` gives them (an exception it raises, a command's traceback, is raised here). Past
+    ``timeout`` SIGALRM's TimeoutError stops it, as ``_run``'s timeout kills a command that runs on. The command's
+    interpreter and imports took 1-4 s a case, and the refusals tested here are 34 of them (each gave the command's
+    own exit, stdout and stderr, compared once); every script is still started as a command by the tests of its key
+    hiding (tests/common/test_key_hiding.py) and by those that run its work."""
+    import contextlib
+    import io
+    import runpy
+    import signal
+
+    def expired(signum, frame):
+        raise TimeoutError(f"bench/{script} {' '.join(args)}: still running after {timeout:g} s")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys, "argv", [str(BENCH / script), *args])
+    monkeypatch.setattr(sys, "path", [str(BENCH), *sys.path])  # (put back after: a script's own inserts too)
+    out, err = io.StringIO(), io.StringIO()
+    before = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as done:
+            runpy.run_path(str(BENCH / script), run_name="__main__")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, before)
+    code = done.value.code
+    return subprocess.CompletedProcess([script, *args], 0 if code is None else code, out.getvalue(), err.getvalue())
+
+
+def test_bench_scenarios_only_a_name_no_scenario_has_exits_2_naming_it(monkeypatch):
+    done = _in_process("bench_scenarios.py", "--only", "nope", monkeypatch=monkeypatch)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "error: --only: no scenario named 'nope' in " in done.stderr and "feb16_cold_start" in done.stderr
     assert done.stdout == ""  # refused before the baseline is measured
 
 
-def test_bench_day_a_negative_seed_exits_2_naming_it():
-    done = _run("bench_day.py", "--seed", "-1", "--hours", "1", "--quiet")
+def test_bench_day_a_negative_seed_exits_2_naming_it(monkeypatch):
+    done = _in_process("bench_day.py", "--seed", "-1", "--hours", "1", "--quiet", monkeypatch=monkeypatch)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "error: argument --seed: expected a non-negative integer, got '-1'" in done.stderr
 
@@ -52,9 +83,9 @@ def test_bench_day_states_the_day_in_designs_units():
     assert abs(total - wall / raw_us) <= 0.2 * total + 1  # seconds over µs a timeout: millions of timeouts
 
 
-def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
+def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all(monkeypatch):
     """``--only`` with no name (``--only $NAMES``, the variable unset) ran every scenario, minutes of them."""
-    done = _run("bench_scenarios.py", "--only")
+    done = _in_process("bench_scenarios.py", "--only", monkeypatch=monkeypatch)
     assert done.returncode == 2 and "argument --only: expected at least one argument" in done.stderr
     assert done.stdout == ""
 
@@ -83,10 +114,11 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all():
     ("scorecard_demotion.py", "--every", "5000", "expected at most 500 (outcomes a period"),  # (alike: no period)
     ("scorecard_demotion.py", "--seeds", "nan", "expected a positive number"),  # (a ValueError traceback)
 ])
-def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(script, option, value, expected):
+def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(script, option, value, expected,
+                                                                              monkeypatch):
     """Only non-positive values were refused: ``--minutes 1e9`` measured for ever, and ``--minutes 0.0001`` ended
-    on a numpy TypeError after the baselines' seconds. (A timeout: the old code ran on, and is killed.)"""
-    done = _run(script, option, value, timeout=60)
+    on a numpy TypeError after the baselines' seconds. (A timeout: the old code ran on, and is stopped.)"""
+    done = _in_process(script, option, value, monkeypatch=monkeypatch, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"error: argument {option}: {expected}" in done.stderr and f"got {value!r}" in done.stderr
     assert done.stdout == ""
@@ -425,22 +457,11 @@ def test_bench_live_times_each_cycle_tick_of_the_journal_warm_and_paced(tmp_path
 
 
 def _help_in_process(script: str, monkeypatch) -> tuple[object, str]:
-    """``python bench/<script> --help`` run in this process (runpy, as ``__main__``, the script's folder first on
-    sys.path as Python puts it, 80 columns as for a pipe): (its exit code, its stdout). The same text as the command's
-    (compared for all twelve scripts): each parser prints its help and exits before any of the work. A process per
-    script only added its interpreter's start and imports, 0.5-1 s each; every script is still started as a command
-    by the tests of its option bounds and of its key hiding (tests/common/test_key_hiding.py)."""
-    import contextlib
-    import io
-    import runpy
-
-    monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.setattr(sys, "argv", [str(BENCH / script), "--help"])
-    monkeypatch.setattr(sys, "path", [str(BENCH), *sys.path])  # (put back after: a script's own inserts too)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
-        runpy.run_path(str(BENCH / script), run_name="__main__")
-    return done.value.code, out.getvalue()
+    """``python bench/<script> --help`` run in this process (``_in_process``): (its exit code, its stdout). The same
+    text as the command's (compared for all twelve scripts): each parser prints its help and exits before any of the
+    work. A process per script only added its interpreter's start and imports, 0.5-1 s each."""
+    done = _in_process(script, "--help", monkeypatch=monkeypatch)
+    return done.returncode, done.stdout
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
@@ -459,24 +480,25 @@ def test_every_option_of_every_bench_script_says_in_its_help_what_it_does(script
         assert re.search(r"--profile[^\n]*\n?[^-]*default", options), options
 
 
-def test_decisions_diffs_base_is_shown_as_needed_in_its_usage_and_refused_when_missing():
+def test_decisions_diffs_base_is_shown_as_needed_in_its_usage_and_refused_when_missing(monkeypatch):
     """Its usage listed ``[--base BASE]``, an option, where a run without it is refused: --help said otherwise."""
-    done = _run("decisions_diff.py", "--help", timeout=60)
+    done = _in_process("decisions_diff.py", "--help", monkeypatch=monkeypatch)
     assert done.returncode == 0 and "--base BASE" in done.stdout and "[--base BASE]" not in done.stdout, done.stdout
-    done = _run("decisions_diff.py", "--corpus", "1", timeout=60)
+    done = _in_process("decisions_diff.py", "--corpus", "1", monkeypatch=monkeypatch)
     assert done.returncode == 2 and "the following arguments are required: --base" in done.stderr, done.stderr
     # a revision git does not know (a typo): it was git's CalledProcessError traceback, exit 1
-    done = _run("decisions_diff.py", "--base", "no-such-revision", "--corpus", "0", timeout=60)
+    done = _in_process("decisions_diff.py", "--base", "no-such-revision", "--corpus", "0", monkeypatch=monkeypatch)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("error: --base no-such-revision: neither a folder nor a revision git can check out")
     # a --head that is no folder, a --work that is a file: FileNotFoundError's and FileExistsError's tracebacks
-    done = _run("decisions_diff.py", "--base", ".", "--head", "/no/such/tree", timeout=60)
+    done = _in_process("decisions_diff.py", "--base", ".", "--head", "/no/such/tree", monkeypatch=monkeypatch)
     assert done.returncode == 2 and done.stderr == "error: --head /no/such/tree: not a folder: give a tree's path\n"
-    done = _run("decisions_diff.py", "--base", ".", "--work", __file__, timeout=60)
+    done = _in_process("decisions_diff.py", "--base", ".", "--work", __file__, monkeypatch=monkeypatch)
     assert done.returncode == 2 and done.stderr == f"error: --work {__file__}: exists and is not a folder\n"
     # an interpreter that is not there (a typo): git's worktree made, then a CalledProcessError traceback at the first
     # batch, the temporary folder left behind
-    done = _run("decisions_diff.py", "--base", ".", "--python", "/no/such/python", "--kinds", "profile", timeout=60)
+    done = _in_process("decisions_diff.py", "--base", ".", "--python", "/no/such/python", "--kinds", "profile",
+                       monkeypatch=monkeypatch)
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     assert done.stderr == "error: --python /no/such/python: not an interpreter that can be run\n", done.stderr
 
@@ -598,10 +620,10 @@ def test_live_diff_finds_a_live_gateway_whose_translation_or_requests_differ_and
     assert min(lines.values()) > 500, lines  # (the replay did the corpus's work, not an early stop)
 
 
-def test_live_diff_refuses_a_missing_base_and_corpus_before_replaying():
-    done = _run("live_diff.py", timeout=60)
+def test_live_diff_refuses_a_missing_base_and_corpus_before_replaying(monkeypatch):
+    done = _in_process("live_diff.py", monkeypatch=monkeypatch)
     assert done.returncode == 2 and done.stderr.startswith("error: --base is required"), done.stderr
-    done = _run("live_diff.py", "--base", ".", "--corpus", "/no/such/corpus", timeout=60)
+    done = _in_process("live_diff.py", "--base", ".", "--corpus", "/no/such/corpus", monkeypatch=monkeypatch)
     assert done.returncode == 2 and done.stderr == "error: --corpus /no/such/corpus: not a file\n", done.stderr
-    done = _run("live_diff.py", "--base", "no-such-revision", timeout=60)
+    done = _in_process("live_diff.py", "--base", "no-such-revision", monkeypatch=monkeypatch)
     assert done.returncode == 2 and "neither a folder nor a revision" in done.stderr, done.stderr
