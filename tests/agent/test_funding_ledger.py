@@ -101,12 +101,16 @@ def test_a_funding_payment_moves_the_equity_the_drawdown_rules_watch_and_is_logg
 def test_a_session_holding_a_position_across_the_hours_books_what_the_twin_charged():
     """The invariant: across two hours' settlements, the agent's ledger holds exactly the funding the twin moved
     in and out of the account's cash, and its net PnL has it."""
+    from twin.params import SIM_EPOCH_MS, VenueParams
     cfg = AgentConfig.model_validate({"graduation": {"shadow_exits": False}})  # not worked off before the first hour
-    ex, gw, core, driver = build_session(cfg, 2, _funded_params())
+    # the venue's clock a minute before a whole hour at the start: the settlements at 60 s and 3,660 s, not at 3,600 s
+    # and 7,200 s (the same two, and the first an hour of the twin sooner)
+    params = _funded_params().model_copy(update={"venue": VenueParams(epoch_ms=SIM_EPOCH_MS - 60_000)})
+    ex, gw, core, driver = build_session(cfg, 2, params)
     ex.env.run(until=0.5)
     set_position(ex, USER, "BTC", 0.03)
     driver.start()
-    ex.env.run(until=2 * 3600.0 + 10.0)
+    ex.env.run(until=3600.0 + 70.0)
     charged = sum(f.usdc for f in ex.fundings[USER])
     assert len(ex.fundings[USER]) == 2 and all(f.usdc for f in ex.fundings[USER])  # a position at each hour
     assert core.ledger.funding == pytest.approx(charged, abs=1e-9)
