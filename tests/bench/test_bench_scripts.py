@@ -23,7 +23,7 @@ def _in_process(script: str, *args: str, monkeypatch, timeout: float = 60) -> su
     ``__main__``, the script's folder first on sys.path as Python puts it, 80 columns as for a pipe; its exit code,
     stdout and stderr as ``_run`` gives them (an exception it raises, a command's traceback, is raised here). Past
     ``timeout`` SIGALRM's TimeoutError stops it, as ``_run``'s timeout kills a command that runs on. The command's
-    interpreter and imports took 1-4 s a case, and the refusals tested here are 34 of them (each gave the command's
+    interpreter and imports took 1-4 s a case, and the refusals tested here are 37 of them (each gave the command's
     own exit, stdout and stderr, compared once); every script is still started as a command by the tests of its key
     hiding (tests/common/test_key_hiding.py) and by those that run its work."""
     import contextlib
@@ -124,7 +124,7 @@ def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(s
     assert done.stdout == ""
 
 
-def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_says_so(tmp_path):
+def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_says_so(tmp_path, monkeypatch):
     """A whole soak run of one seed, short: the live agent (execution level 4, seed 8: to its --duration, five
     faults) against twin serve, then its summary against the venue's account. The table's row is the seed's, passed,
     and the run folder it read holds the summary whose figures the venue agreed with."""
@@ -136,15 +136,16 @@ def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_say
     assert "every run passed (1)" in done.stdout
     summary = json.loads((tmp_path / "soak" / "seed-8" / "run" / "summary.json").read_text())
     assert summary["stop_reason"] == "duration reached" and summary["venue_position"] == summary["position"]["final"]
-    again = _run("soak_live.py", "--seeds", "7-8", "--out", str(tmp_path / "soak"))
+    again = _in_process("soak_live.py", "--seeds", "7-8", "--out", str(tmp_path / "soak"), monkeypatch=monkeypatch,
+                        timeout=120)
     assert again.returncode == 2 and f"error: --out {tmp_path / 'soak'}: it already holds seed-8" in again.stderr
 
 
-def test_soak_live_out_naming_a_file_exits_2_saying_it_is_a_file(tmp_path):
+def test_soak_live_out_naming_a_file_exits_2_saying_it_is_a_file(tmp_path, monkeypatch):
     """An --out that is a file was refused with the system's bare "File exists"; it is named, and left as it was."""
     taken = tmp_path / "notes.txt"
     taken.write_text("mine")
-    done = _run("soak_live.py", "--seeds", "1", "--out", str(taken))
+    done = _in_process("soak_live.py", "--seeds", "1", "--out", str(taken), monkeypatch=monkeypatch, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr == f"error: --out {taken}: a file, not a folder: give a folder for the runs (made if missing)\n"
     assert taken.read_text() == "mine" and done.stdout == ""
@@ -370,7 +371,7 @@ def test_bench_instructions_replays_a_recorded_session_alike_into_each_fresh_cor
     one = bench_instructions.replay(events, 1)
     assert re.fullmatch(r"[0-9a-f]{32}", one) and bench_instructions.replay(events, 2) == one
     assert gc.isenabled()  # (off for the replays only)
-    done = _run("bench_instructions.py", "--minutes", "1")
+    done = _in_process("bench_instructions.py", "--minutes", "1", monkeypatch=monkeypatch, timeout=120)
     assert done.returncode == 2 and "--base is required" in done.stderr, done.stderr
 
 
