@@ -5305,7 +5305,7 @@ def test_a_stop_inside_an_ip_429_storm_that_outlasts_the_grace_exits_3_never_0(t
     storm = ChaosSchedule(events=[Http429Burst(at_s=3.0, duration_s=60.0)])
     with served(speed=1.0, schedule=storm) as (bg, ex, clock):
         code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full", "--duration",
-                          "4", "--quiet", "--shutdown-grace", "2", "--out", str(out)], env=env)
+                          "4", "--quiet", "--shutdown-grace", "1", "--out", str(out)], env=env)  # (waited out)
         resting = bg.call(lambda: len(ex.open_orders(ADDR)))
     err = capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
