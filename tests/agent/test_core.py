@@ -2928,9 +2928,10 @@ def test_the_half_spread_floor_and_the_clamp_to_the_book_are_steps_of_the_record
 
 
 def _commands_with_and_without_the_reconcile_memo(seed: int, quota: int, overrides: dict | None = None,
-                                                  rejections: dict | None = None) -> tuple[list, list]:
-    """The commands of one 10 Hz session, twice: as the core runs, and with its reconcile memo defeated (every
-    requote reconciles)."""
+                                                  rejections: dict | None = None,
+                                                  seconds: float = 1200.0) -> tuple[list, list]:
+    """The commands of one 10 Hz session of ``seconds``, twice: as the core runs, and with its reconcile memo
+    defeated (every requote reconciles)."""
     cfg = quoting({"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5}}, **(overrides or {})})
     # one order in ten answered after some 5.5 s (past the 5 s ack timeout: stale), and a small address budget
     params = TwinParams.model_validate({
@@ -2948,7 +2949,7 @@ def _commands_with_and_without_the_reconcile_memo(seed: int, quota: int, overrid
                 return quote(*args)
             core._quote = every_time
         driver.start()
-        ex.env.run(until=1200.0)
+        ex.env.run(until=seconds)
         logs.append(log)
     return logs[0], logs[1]
 
@@ -2961,7 +2962,9 @@ def test_skipping_a_reconcile_that_would_send_nothing_changes_no_command(seed, q
     timeout: 204 commands against 144), and the address budget growing with the venue's quota (seed 3 at a
     200-request budget: 338 commands against 670). (An order going stale, which moves no exposure, is the
     tracker's version: test_execution's TrackerVsVenue.)"""
-    kept, every = _commands_with_and_without_the_reconcile_memo(seed, quota)
+    # (10 minutes of each session, not 20: a key without the settling exposures is caught in either case, at 400 s
+    # already, each session half the twin's seconds)
+    kept, every = _commands_with_and_without_the_reconcile_memo(seed, quota, seconds=600.0)
     assert len(every) > 100
     assert kept == every
 
