@@ -393,25 +393,35 @@ class ArrivalEstimator:
         if counts is None:
             return None
         cum, scale, time_w = counts
-        depths = self.depths
         min_count = self.min_count
+        m = self.m
+        # the depths fitted: those with at least min_count trades, a run from depth 0 (a count never exceeds the one
+        # before it: the bins are never negative, and one scale multiplies them all). Mostly the run is all of them,
+        # which the deepest depth's count shows at once: the sums' loop then checks and counts nothing, a tenth of the
+        # fit's bytecodes a depth
+        used = m
+        if cum[m - 1] * scale < min_count:
+            used = 0
+            for c in cum:
+                if c * scale < min_count:
+                    break  # deeper depths have fewer still
+                used += 1
+        if used < 2 or cum[0] * scale - cum[used - 1] * scale < min_count:  # the first count less the last
+            return None
         sw = swx = swy = swxx = swxy = 0.0
-        used = 0
         log = math.log
-        for c, d in zip(cum, depths):
+        # log λ = log(0.5·cnt / time_w), written log(cnt / (2·time_w)): 0.5·cnt (cnt ≥ min_count, a normal double)
+        # and 2·time_w are exact, so each quotient is the one rounding of the same number, the same double
+        time_w2 = time_w + time_w
+        for c, d in zip(cum if used == m else cum[:used], self.depths):
             cnt = c * scale
-            if cnt < min_count:
-                break  # deeper depths have fewer still
-            y = log(0.5 * cnt / time_w)  # log λ
+            y = log(cnt / time_w2)  # log λ
             cd = cnt * d  # (cnt * d * d is (cnt * d) * d: the same doubles)
             sw += cnt
             swx += cd
             swy += cnt * y
             swxx += cd * d
             swxy += cd * y
-            used += 1
-        if used < 2 or cum[0] * scale - cum[used - 1] * scale < min_count:  # the first count less the last
-            return None
         # bins[j] (j < used) is the fall in the counts from depth j − 1 to depth j; bins[m] never fell
         bins = self.bins
         # the first j whose bin is the largest: max keeps the first of equal values, and index finds the first equal

@@ -5,8 +5,9 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
+from agent.quoting import estimators
 from agent.quoting.estimators import ArrivalEstimator, EstimatorConfig, VolatilityEstimator
 
 
@@ -316,3 +317,103 @@ def test_arrival_decay_recovered_on_a_thin_hip3_market_one_tick_is_a_bp(seed):
     # 2,199 and 2,212: within 10% (2,059 and 2,056) while prints reached a level e^(k·tick) = 1.22 times as often
     # as λ(δ) says; on the twin as documented the estimate's spread over seeds is wider (2,135 and 1,322 on two more)
     assert k_hat == pytest.approx(p.depth_decay_per_usd, rel=0.15)
+
+
+def _fit_as_at_0bfcb79(self: ArrivalEstimator, ts: float) -> tuple[float, float] | None:
+    """ArrivalEstimator._fit as it was before its cuts (0bfcb79), verbatim: the cuts must give the same doubles."""
+    if self.n < self.min_n:
+        return None
+    # the counts as intensities reads them, without its list of tuples: this runs on a quote cycle every
+    # refit_interval_s, and those cycles were some of the slowest
+    counts = self._counts(ts)
+    if counts is None:
+        return None
+    cum, scale, time_w = counts
+    depths = self.depths
+    min_count = self.min_count
+    sw = swx = swy = swxx = swxy = 0.0
+    used = 0
+    log = math.log
+    for c, d in zip(cum, depths):
+        cnt = c * scale
+        if cnt < min_count:
+            break  # deeper depths have fewer still
+        y = log(0.5 * cnt / time_w)  # log λ
+        cd = cnt * d  # (cnt * d * d is (cnt * d) * d: the same doubles)
+        sw += cnt
+        swx += cd
+        swy += cnt * y
+        swxx += cd * d
+        swxy += cd * y
+        used += 1
+    if used < 2 or cum[0] * scale - cum[used - 1] * scale < min_count:  # the first count less the last
+        return None
+    # bins[j] (j < used) is the fall in the counts from depth j − 1 to depth j; bins[m] never fell
+    bins = self.bins
+    # the first j whose bin is the largest: max keeps the first of equal values, and index finds the first equal
+    # to it (a quarter of the time max(range(1, m + 1), key=bins.__getitem__) took, the same j)
+    jm = bins.index(max(bins[1:]), 1)
+    least = min_count / scale  # min_count in the bins' units
+    falls = 0
+    stops = steps = 0.0  # D and S of the maximum-likelihood k, from depth jm − 1 on
+    # each bin from jm with its steps beyond jm − 1 as a float (b · (j − jm) converts the int to that same
+    # double: the same products), so both operations are the interpreter's float ones; a bool added to an int
+    # (falls += b >= least) is neither's, and neither is a float times an int
+    for b, i in zip(bins[jm:used], estimators._STEPS):
+        if b >= least:
+            falls += 1
+        stops += b
+        steps += b * i
+    if falls < 2:
+        return None
+    steps += cum[used - 1] * (used - jm)
+    den = sw * swxx - swx * swx
+    if den <= 1e-12 * sw * sw:
+        return None
+    slope = (sw * swxy - swx * swy) / den
+    k = -slope
+    if not (0.0 < k < math.inf):
+        return None
+    k_ml = -math.log(steps / (steps + stops)) / self.step
+    if not (k_ml / estimators._ML_FACTOR <= k <= k_ml * estimators._ML_FACTOR):
+        return None
+    A = math.exp((swy - slope * swx) / sw)
+    return A, k
+
+
+def _outcome(f, *args):
+    """f's result, or the exception it raised (its type and words): asked within a few hundred ulps of the first
+    trade, the window's length is so short that A overflows (OverflowError), before the cuts as after."""
+    try:
+        return f(*args)
+    except ArithmeticError as e:
+        return type(e), str(e)
+
+
+_BIN_VALUES = st.one_of(st.sampled_from([0.0, 1.0, 2.0, 3.0, 5.0]), st.floats(0.0, 500.0))
+
+
+@settings(max_examples=500, deadline=None)
+# the deepest count below min_count and one above it exactly at it (asked at the last rebase: whole counts): the depths
+# fitted end there, and one fewer leaves a single fall beyond the common reach (no fit)
+@example(m=5, bins=[0.0, 5.0, 4.0, 3.0, 0.0] + [0.0] * 7, falling=False, min_count=3.0, halflife=60.0, t0=0.0,
+         since_ref=10.0, ask=0.0, top=1.0)
+@given(m=st.integers(3, 12), bins=st.lists(_BIN_VALUES, min_size=12, max_size=12), falling=st.booleans(),
+       min_count=st.sampled_from([1e-6, 0.5, 1.0, 3.0, 7.0]), halflife=st.sampled_from([5.0, 60.0, 600.0, 1e7]),
+       t0=st.floats(0.0, 100.0), since_ref=st.floats(0.0, 200.0), ask=st.floats(-0.1, 2.0),
+       top=st.floats(0.01, 100.0))
+def test_the_fit_gives_the_doubles_it_gave_before_its_cuts(m, bins, falling, min_count, halflife, t0, since_ref,
+                                                             ask, top):
+    """Any counts on any grid, asked at any time: the fit as cut (the depths fitted found from the deepest one, log
+    λ of cnt / 2·time_w, ...) is the fit before, to the last bit, or None alike. Whole counts tie (the common reach,
+    the last depth fitted exactly at min_count) and fractional ones do not; counts falling with depth (bins in
+    falling order) fit more often than not, as a market's do. ``ask``: half-lives after the last rebase."""
+    cfg = EstimatorConfig(arrival_grid_points=m, arrival_min_trades=10, arrival_min_count=min_count,
+                          arrival_halflife_s=halflife)
+    est = ArrivalEstimator(cfg, top)
+    est.bins[1:] = sorted(bins[:m], reverse=True) if falling else bins[:m]
+    est.n = est.min_n
+    est.t0 = t0
+    est.t_ref = t0 + since_ref
+    ts = est.t_ref + ask * halflife
+    assert _outcome(est._fit, ts) == _outcome(_fit_as_at_0bfcb79, est, ts)
