@@ -63,8 +63,8 @@ def _bad(name: str, value: float, need: str) -> ValueError:
     return ValueError(f"GLFT needs {need} {name}, got {name}={value!r}")
 
 
-def glft_coefficients(A: float, k: float, gamma: float, delta: float) -> tuple[float, float]:
-    """(c1 in price units, c2 in price units per unit of σ) for the inputs; ValueError on bad ones."""
+def _check_params(A: float, k: float, gamma: float, delta: float) -> None:
+    """The model's parameters, as glft_coefficients refuses them (ValueError naming the first bad one)."""
     # `not (v > 0)` also catches NaN; `v < inf` catches +inf
     if not (0.0 < A < math.inf):
         raise _bad("A", A, "a positive finite")
@@ -74,11 +74,27 @@ def glft_coefficients(A: float, k: float, gamma: float, delta: float) -> tuple[f
         raise _bad("gamma", gamma, "a positive finite")
     if not (0.0 < delta < math.inf):
         raise _bad("delta", delta, "a positive finite")
+
+
+_log1p = math.log1p
+_exp = math.exp
+_sqrt = math.sqrt
+
+
+def glft_coefficients(A: float, k: float, gamma: float, delta: float) -> tuple[float, float]:
+    """(c1 in price units, c2 in price units per unit of σ) for the inputs; ValueError on bad ones.
+
+    Called at every refit whose A or k moved (the shipped profile's slowest cycles): the checks in one condition,
+    _check_params called only to name what failed; ln(1 + x) taken once for c1 and c2; the math functions bound
+    at import (a global's load, not a module's and its attribute's)."""
+    if not (0.0 < A < _INF and 0.0 < k < _INF and 0.0 < gamma < _INF and 0.0 < delta < _INF):
+        _check_params(A, k, gamma, delta)
     xd = gamma * delta  # ξΔ with ξ = γ
     x = xd / k
-    c1 = math.log1p(x) / xd
+    l1x = _log1p(x)
+    c1 = l1x / xd
     # (1 + x)^(1/x + 1) in log form: no overflow for small x, and log1p keeps precision
-    c2 = math.sqrt(gamma / (2.0 * A * delta * k) * math.exp((1.0 / x + 1.0) * math.log1p(x)))
+    c2 = _sqrt(gamma / (2.0 * A * delta * k) * _exp((1.0 / x + 1.0) * l1x))
     return c1, c2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from agent.quoting.glft import GlftConfig, glft_coefficients, glft_half_skew, glft_quote, glft_quote_with
 
@@ -163,3 +163,47 @@ def test_half_skew_refuses_exactly_what_glft_quote_refuses_with_the_same_words(m
     else:
         assert glft_half_skew(mid, q, sigma, *glft_coefficients(1.0, 2.0, 0.1, 1.0), 1.0) == (whole.half_spread,
                                                                                              whole.skew)
+
+
+def _coefficients_as_at_0bfcb79(A: float, k: float, gamma: float, delta: float) -> tuple[float, float]:
+    """glft_coefficients before its cut (0bfcb79), verbatim: the cut must give the same doubles and refusals."""
+    from agent.quoting.glft import _bad
+    # `not (v > 0)` also catches NaN; `v < inf` catches +inf
+    if not (0.0 < A < math.inf):
+        raise _bad("A", A, "a positive finite")
+    if not (0.0 < k < math.inf):
+        raise _bad("k", k, "a positive finite")
+    if not (0.0 < gamma < math.inf):
+        raise _bad("gamma", gamma, "a positive finite")
+    if not (0.0 < delta < math.inf):
+        raise _bad("delta", delta, "a positive finite")
+    xd = gamma * delta  # ξΔ with ξ = γ
+    x = xd / k
+    c1 = math.log1p(x) / xd
+    # (1 + x)^(1/x + 1) in log form: no overflow for small x, and log1p keeps precision
+    c2 = math.sqrt(gamma / (2.0 * A * delta * k) * math.exp((1.0 / x + 1.0) * math.log1p(x)))
+    return c1, c2
+
+
+_param = st.one_of(st.floats(1e-9, 1e9), st.floats(0.0, 1e12), _any_float)
+
+
+@settings(max_examples=500)
+@given(_param, _param, _param, _param)
+@example(math.inf, 2.0, 0.1, 1.0)  # each one bad, the rest as shipped: the one named
+@example(1.0, math.inf, 0.1, 1.0)
+@example(1.0, 2.0, math.nan, 1.0)
+@example(1.0, 2.0, 0.1, -0.0)
+def test_the_coefficients_are_their_doubles_before_the_cut_and_refuse_alike(A, k, gamma, delta):
+    """glft_coefficients as cut (one condition for the checks, ln(1 + x) once, the math functions bound at import)
+    gives the same doubles as before (repr: a float's shortest round trip, so the same double, -0.0 and nan apart),
+    or refuses the same inputs in the same words (the first bad one named); an overflow or a zero divisor (an exp
+    beyond a double's range, ξΔ/k below one) raises alike."""
+    try:
+        before = _coefficients_as_at_0bfcb79(A, k, gamma, delta)
+    except (ValueError, OverflowError, ZeroDivisionError) as e:
+        with pytest.raises(type(e)) as got:
+            glft_coefficients(A, k, gamma, delta)
+        assert str(got.value) == str(e)
+    else:
+        assert repr(glft_coefficients(A, k, gamma, delta)) == repr(before)
