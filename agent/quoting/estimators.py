@@ -355,8 +355,12 @@ class ArrivalEstimator:
         tau = self.tau
         scale = math.exp((t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
         time_w = tau * -math.expm1(-(ts - t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
-        # cum[j - 1] = bins[j] + ... + bins[m], summed from bins[m] down as a loop would (0.0 + bins[m] first)
-        cum = list(accumulate(reversed(self.bins), initial=0.0))[self.m:0:-1]
+        # cum[j - 1] = bins[j] + ... + bins[m], summed from bins[m] down as a loop would (0.0 + bins[m] first: bins[m]
+        # itself, a bin being never negative nor -0.0). The bins from the deepest as a slice, the sums unpacked into a
+        # list and turned in place: a list and a keyword argument fewer than accumulate(reversed(bins), initial=0.0)
+        # made into a list and sliced backwards, the same bytecodes and a third fewer machine instructions (a refit's)
+        cum = [*accumulate(self.bins[:0:-1])]
+        cum.reverse()
         return cum, scale, time_w
 
     def fit(self, ts: float) -> tuple[float, float] | None:
@@ -425,8 +429,9 @@ class ArrivalEstimator:
         # bins[j] (j < used) is the fall in the counts from depth j − 1 to depth j; bins[m] never fell
         bins = self.bins
         # the first j whose bin is the largest: max keeps the first of equal values, and index finds the first equal
-        # to it (a quarter of the time max(range(1, m + 1), key=bins.__getitem__) took, the same j)
-        jm = bins.index(max(bins[1:]), 1)
+        # to it (a quarter of the time max(range(1, m + 1), key=bins.__getitem__) took, the same j). bins[0], unused,
+        # is 0.0, no more than any bin: the largest of them all is the largest of bins[1:], without its copy
+        jm = bins.index(max(bins), 1)
         least = min_count / scale  # min_count in the bins' units
         falls = 0
         stops = steps = 0.0  # D and S of the maximum-likelihood k, from depth jm − 1 on

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 
 import numpy as np
 import pytest
@@ -319,13 +320,32 @@ def test_arrival_decay_recovered_on_a_thin_hip3_market_one_tick_is_a_bp(seed):
     assert k_hat == pytest.approx(p.depth_decay_per_usd, rel=0.15)
 
 
+def _counts_as_at_0bfcb79(self: ArrivalEstimator, ts: float) -> tuple[list[float], float, float] | None:
+    """ArrivalEstimator._counts at 0bfcb79, verbatim (the fit's copy below reads it). What ``intensities`` and
+    ``fit`` read: the undecayed count of trades that reached each grid depth
+    or beyond, the decay from the last rebase to ``ts`` that scales them, and the window's decayed length
+    (s); None before the first trade counted or at or before it."""
+    t0 = self.t0
+    if t0 != t0 or ts <= t0:
+        return None  # (also while the grid is not laid: nothing is counted before it is)
+    t_ref = self.t_ref
+    if ts < t_ref:
+        ts = t_ref  # asked about the past: the counts as of the last rebase (no e^(+x) overflow)
+    tau = self.tau
+    scale = math.exp((t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
+    time_w = tau * -math.expm1(-(ts - t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
+    # cum[j - 1] = bins[j] + ... + bins[m], summed from bins[m] down as a loop would (0.0 + bins[m] first)
+    cum = list(accumulate(reversed(self.bins), initial=0.0))[self.m:0:-1]
+    return cum, scale, time_w
+
+
 def _fit_as_at_0bfcb79(self: ArrivalEstimator, ts: float) -> tuple[float, float] | None:
     """ArrivalEstimator._fit as it was before its cuts (0bfcb79), verbatim: the cuts must give the same doubles."""
     if self.n < self.min_n:
         return None
     # the counts as intensities reads them, without its list of tuples: this runs on a quote cycle every
     # refit_interval_s, and those cycles were some of the slowest
-    counts = self._counts(ts)
+    counts = _counts_as_at_0bfcb79(self, ts)
     if counts is None:
         return None
     cum, scale, time_w = counts
@@ -416,4 +436,5 @@ def test_the_fit_gives_the_doubles_it_gave_before_its_cuts(m, bins, falling, min
     est.t0 = t0
     est.t_ref = t0 + since_ref
     ts = est.t_ref + ask * halflife
+    assert est._counts(ts) == _counts_as_at_0bfcb79(est, ts)
     assert _outcome(est._fit, ts) == _outcome(_fit_as_at_0bfcb79, est, ts)
