@@ -444,11 +444,14 @@ class ArrivalEstimator:
         # each bin from jm with its steps beyond jm − 1 as a float (b · (j − jm) converts the int to that same
         # double: the same products), so both operations are the interpreter's float ones; a bool added to an int
         # (falls += b >= least) is neither's, and neither is a float times an int
+        # an empty bin adds nothing to either sum (+0.0 and 0.0 · i: each stays the double it was, never -0.0) and
+        # is no fall (least > 0): passed over (the twin's BTC grid steps half a tick, and every other bin is empty)
         for b, i in zip(bins[jm:used], _STEPS):
-            if b >= least:
-                falls += 1
-            stops += b
-            steps += b * i
+            if b:
+                if b >= least:
+                    falls += 1
+                stops += b
+                steps += b * i
         if falls < 2:
             return None
         steps += cum[used - 1] * (used - jm)
