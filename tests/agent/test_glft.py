@@ -194,6 +194,9 @@ _param = st.one_of(st.floats(1e-9, 1e9), st.floats(0.0, 1e12), _any_float)
 @example(1.0, math.inf, 0.1, 1.0)
 @example(1.0, 2.0, math.nan, 1.0)
 @example(1.0, 2.0, 0.1, -0.0)
+@example(1.0, 2.0, math.inf, 1.0)
+@example(1.0, 2.0, 0.1, math.inf)
+@example(1e308, 1e308, 0.1, 1.0)  # each finite, their sum not
 def test_the_coefficients_are_their_doubles_before_the_cut_and_refuse_alike(A, k, gamma, delta):
     """glft_coefficients as cut (one condition for the checks, ln(1 + x) once, the math functions bound at import)
     gives the same doubles as before (repr: a float's shortest round trip, so the same double, -0.0 and nan apart),
