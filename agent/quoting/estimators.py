@@ -158,6 +158,11 @@ class VolatilityEstimator:
 _STEPS = tuple(float(i) for i in range(65))  # 0.0, 1.0, ...: grid steps as floats (arrival_grid_points ≤ 64)
 _RELAY_FACTOR = 2.0  # the market's own grid is laid again when the recent reach quantile is off by more than this
 _ML_FACTOR = 3.0  # a least-squares k this far from the maximum-likelihood one (either way) is no fit
+# math's functions and infinity as the arrival counts and fit read them: a global's load, not a module's and its
+# attribute's (each trade's count takes an exp, each refit an exp, an expm1 and another exp)
+_exp = math.exp
+_expm1 = math.expm1
+_INF = math.inf
 
 
 class ArrivalEstimator:
@@ -320,7 +325,7 @@ class ArrivalEstimator:
             self._rebase(ts)
             x = 0.0
         j = 1 if d <= 0.0 else min(int(d / self.step + 1e-9) + 1, self.m)
-        self.bins[j] += math.exp(x)
+        self.bins[j] += _exp(x)
         self.n += 1
 
     def _rebase(self, ts: float) -> None:
@@ -353,8 +358,8 @@ class ArrivalEstimator:
         if ts < t_ref:
             ts = t_ref  # asked about the past: the counts as of the last rebase (no e^(+x) overflow)
         tau = self.tau
-        scale = math.exp((t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
-        time_w = tau * -math.expm1(-(ts - t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
+        scale = _exp((t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
+        time_w = tau * -_expm1(-(ts - t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
         # cum[j - 1] = bins[j] + ... + bins[m], summed from bins[m] down as a loop would (0.0 + bins[m] first: bins[m]
         # itself, a bin being never negative nor -0.0). The bins from the deepest as a slice, the sums unpacked into a
         # list and turned in place: a list and a keyword argument fewer than accumulate(reversed(bins), initial=0.0)
@@ -410,7 +415,7 @@ class ArrivalEstimator:
                 if c * scale < min_count:
                     break  # deeper depths have fewer still
                 used += 1
-        if used < 2 or cum[0] * scale - cum[used - 1] * scale < min_count:  # the first count less the last
+        if used < 2:
             return None
         sw = swx = swy = swxx = swxy = 0.0
         log = math.log
@@ -432,6 +437,9 @@ class ArrivalEstimator:
             swy += cnt * y
             swxx += cd * d
             swxy += cd * y
+        # the first count less the last: the last depth's is cnt as the loop left it (c · scale of an equal c)
+        if cum[0] * scale - cnt < min_count:
+            return None
         # bins[j] (j < used) is the fall in the counts from depth j − 1 to depth j; bins[m] never fell
         bins = self.bins
         # the first j whose bin is the largest: max keeps the first of equal values, and index finds the first equal
@@ -460,10 +468,10 @@ class ArrivalEstimator:
             return None
         slope = (sw * swxy - swx * swy) / den
         k = -slope
-        if not (0.0 < k < math.inf):
+        if not (0.0 < k < _INF):
             return None
-        k_ml = -math.log(steps / (steps + stops)) / self.step
+        k_ml = -log(steps / (steps + stops)) / self.step
         if not (k_ml / _ML_FACTOR <= k <= k_ml * _ML_FACTOR):
             return None
-        A = math.exp((swy - slope * swx) / sw)
+        A = _exp((swy - slope * swx) / sw)
         return A, k
